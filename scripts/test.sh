@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: installs what the tests need when it is missing,
+# then formatting, lints, and the whole test suite (including the tests that
+# create network namespaces and talk to real servers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --all-targets --all-features -- -D warnings
+echo "== cargo test"
+cargo test --all-features -- --test-threads="${PORTHOLE_TEST_THREADS:-4}"

@@ -1,0 +1,69 @@
+//! One module per verb the user types. A command resolves its settings, asks
+//! the engines for data, hands the data to `render`, and returns an
+//! [`ExitStatus`]; only `main.rs` turns that into a process exit code.
+
+pub mod completions;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// grep-style outcome: 0 yes, 1 no, 2 error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// The answer is yes: found, ready, freed, healthy.
+    Success,
+    /// The answer is no: nothing holds the port, a cause was found, timed out.
+    Failure,
+    /// Something went wrong (bad input, a port still held after `kill`).
+    Error,
+    /// A child command's own exit code, passed through (`wait -- CMD`).
+    Code(u8),
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        match status {
+            ExitStatus::Success => ExitCode::SUCCESS,
+            ExitStatus::Failure => ExitCode::from(1),
+            ExitStatus::Error => ExitCode::from(2),
+            ExitStatus::Code(code) => ExitCode::from(code),
+        }
+    }
+}
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let status = match cli.command {
+        Command::Completions(args) => completions::completions(args, &mut out)?,
+        Command::Man => completions::man(&mut out)?,
+    };
+    out.flush()?;
+    Ok(status)
+}
+
+/// Whether the error is a closed stdout (`porthole ls | head`), which is not
+/// a failure.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Prints an error as one line: `porthole: what: why`.
+#[expect(clippy::print_stderr, reason = "the single place errors are shown")]
+pub fn report_error(error: &anyhow::Error) {
+    let message: Vec<String> = error.chain().map(ToString::to_string).collect();
+    eprintln!("porthole: {}", message.join(": "));
+}
+
+/// Prints a warning line on stderr (partial permission, skipped namespaces).
+#[expect(clippy::print_stderr, reason = "diagnostics go to stderr")]
+pub fn warn(message: &str) {
+    eprintln!("porthole: {message}");
+}

@@ -1,0 +1,566 @@
+//! Plain data shared by every engine and renderer: sockets, the processes
+//! that own them, and the snapshot that ties both together.
+//!
+//! Nothing here touches the kernel; `inventory` fills these structs and
+//! `render` prints them. Keeping the types free of I/O lets the audit rules,
+//! the `check` doctor and the renderers be tested with hand-made snapshots.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// Transport protocol of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Unix,
+}
+
+impl Protocol {
+    /// Lower-case name, as osquery and `ls --json` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Unix => "unix",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Address family of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+    Unix,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+            Family::Unix => "unix",
+        }
+    }
+}
+
+/// Socket state, with the kernel's numbering (`include/net/tcp_states.h`).
+///
+/// UDP and Unix sockets reuse the same numbers: an unconnected datagram
+/// socket is `Close` (which `ss` prints as `UNCONN`), a connected one is
+/// `Established`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SocketState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    /// A state number this build does not know (future kernels).
+    Other(u8),
+}
+
+impl SocketState {
+    /// Decodes the kernel's state number.
+    pub fn from_kernel(value: u8) -> Self {
+        match value {
+            1 => SocketState::Established,
+            2 => SocketState::SynSent,
+            3 => SocketState::SynRecv,
+            4 => SocketState::FinWait1,
+            5 => SocketState::FinWait2,
+            6 => SocketState::TimeWait,
+            7 => SocketState::Close,
+            8 => SocketState::CloseWait,
+            9 => SocketState::LastAck,
+            10 => SocketState::Listen,
+            11 => SocketState::Closing,
+            // TCP_NEW_SYN_RECV: a request socket; `ss` shows it as SYN-RECV.
+            12 => SocketState::SynRecv,
+            other => SocketState::Other(other),
+        }
+    }
+
+    /// The kernel's state number (inverse of [`SocketState::from_kernel`]).
+    pub fn kernel_number(self) -> u8 {
+        match self {
+            SocketState::Established => 1,
+            SocketState::SynSent => 2,
+            SocketState::SynRecv => 3,
+            SocketState::FinWait1 => 4,
+            SocketState::FinWait2 => 5,
+            SocketState::TimeWait => 6,
+            SocketState::Close => 7,
+            SocketState::CloseWait => 8,
+            SocketState::LastAck => 9,
+            SocketState::Listen => 10,
+            SocketState::Closing => 11,
+            SocketState::Other(value) => value,
+        }
+    }
+
+    /// The name `ss` prints for this state, so output can be compared with it.
+    pub fn ss_name(self) -> &'static str {
+        match self {
+            SocketState::Established => "ESTAB",
+            SocketState::SynSent => "SYN-SENT",
+            SocketState::SynRecv => "SYN-RECV",
+            SocketState::FinWait1 => "FIN-WAIT-1",
+            SocketState::FinWait2 => "FIN-WAIT-2",
+            SocketState::TimeWait => "TIME-WAIT",
+            SocketState::Close => "UNCONN",
+            SocketState::CloseWait => "CLOSE-WAIT",
+            SocketState::LastAck => "LAST-ACK",
+            SocketState::Listen => "LISTEN",
+            SocketState::Closing => "CLOSING",
+            SocketState::Other(_) => "UNKNOWN",
+        }
+    }
+
+    /// Parses a state as a user types it (`listen`, `ESTAB`, `time-wait`,
+    /// `established`, `unconn`…), case-insensitively.
+    pub fn parse_user(text: &str) -> Option<Self> {
+        let normalized = text.trim().to_ascii_uppercase().replace('_', "-");
+        let state = match normalized.as_str() {
+            "ESTAB" | "ESTABLISHED" => SocketState::Established,
+            "SYN-SENT" => SocketState::SynSent,
+            "SYN-RECV" | "SYN-RECEIVED" => SocketState::SynRecv,
+            "FIN-WAIT-1" | "FIN-WAIT1" => SocketState::FinWait1,
+            "FIN-WAIT-2" | "FIN-WAIT2" => SocketState::FinWait2,
+            "TIME-WAIT" | "TIMEWAIT" => SocketState::TimeWait,
+            "UNCONN" | "CLOSE" | "CLOSED" => SocketState::Close,
+            "CLOSE-WAIT" => SocketState::CloseWait,
+            "LAST-ACK" => SocketState::LastAck,
+            "LISTEN" | "LISTENING" => SocketState::Listen,
+            "CLOSING" => SocketState::Closing,
+            _ => return None,
+        };
+        Some(state)
+    }
+}
+
+impl fmt::Display for SocketState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.ss_name())
+    }
+}
+
+/// Kind of a Unix-domain socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UnixKind {
+    Stream,
+    Datagram,
+    SeqPacket,
+}
+
+impl UnixKind {
+    /// Decodes `SOCK_STREAM` (1), `SOCK_DGRAM` (2), `SOCK_SEQPACKET` (5).
+    pub fn from_kernel(value: u8) -> Option<Self> {
+        match value {
+            1 => Some(UnixKind::Stream),
+            2 => Some(UnixKind::Datagram),
+            5 => Some(UnixKind::SeqPacket),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnixKind::Stream => "stream",
+            UnixKind::Datagram => "dgram",
+            UnixKind::SeqPacket => "seqpacket",
+        }
+    }
+}
+
+/// Where a bound address can be reached from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// 127.0.0.0/8, `::1` or a v4-mapped loopback address: this host only.
+    Loopback,
+    /// `0.0.0.0` or `::`: every address of the host.
+    Wildcard,
+    /// One particular non-loopback address (a LAN IP, a bridge).
+    Specific,
+    /// A Unix-domain socket: reachable through the file system only.
+    Local,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Loopback => "loopback",
+            Scope::Wildcard => "wildcard",
+            Scope::Specific => "specific",
+            Scope::Local => "local",
+        }
+    }
+
+    /// The scope of an IP address a socket is bound to.
+    pub fn of_address(address: IpAddr) -> Self {
+        if is_loopback(address) {
+            Scope::Loopback
+        } else if address.is_unspecified() || is_v4_mapped_unspecified(address) {
+            Scope::Wildcard
+        } else {
+            Scope::Specific
+        }
+    }
+
+    /// Whether another device could reach a socket with this scope.
+    pub fn is_exposed(self) -> bool {
+        matches!(self, Scope::Wildcard | Scope::Specific)
+    }
+}
+
+/// Loopback test that also accepts v4-mapped loopback (`::ffff:127.0.0.1`).
+pub fn is_loopback(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+fn is_v4_mapped_unspecified(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(_) => false,
+        IpAddr::V6(v6) => v6.to_ipv4_mapped() == Some(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+/// One socket as the kernel reported it, plus the pids that hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    pub protocol: Protocol,
+    pub family: Family,
+    /// Local address and port (IP sockets only).
+    pub local: Option<SocketAddr>,
+    /// Peer address and port (IP sockets only; the unspecified address and
+    /// port 0 when not connected).
+    pub remote: Option<SocketAddr>,
+    /// Unix sockets: the bound path, `@name` for an abstract name, or `None`
+    /// for an unnamed socket.
+    pub path: Option<String>,
+    /// Unix sockets: stream, datagram or seqpacket.
+    pub unix_kind: Option<UnixKind>,
+    /// Unix sockets: inode of the other end of a connection, which pairs both
+    /// ends without touching `/proc`.
+    pub peer_inode: Option<u64>,
+    pub state: SocketState,
+    /// Socket inode (`socket:[N]` in `/proc/PID/fd`); 0 for TIME-WAIT and
+    /// request sockets, which have no file.
+    pub inode: u64,
+    /// Owning uid as the kernel records it (free with the dump, no `/proc`).
+    pub uid: u32,
+    /// Kernel socket cookie: stable identity for the life of the socket.
+    pub cookie: u64,
+    /// For a listener, the accept-queue length; otherwise unread bytes.
+    pub rx_queue: u32,
+    /// For a listener, the backlog; otherwise unsent bytes.
+    pub tx_queue: u32,
+    /// Interface index a socket is bound to (`SO_BINDTODEVICE`), 0 if none.
+    pub interface: u32,
+    /// For `::` listeners: `Some(false)` means dual-stack (also accepts
+    /// IPv4), `Some(true)` IPv6 only; `None` when the source cannot tell.
+    pub v6only: Option<bool>,
+    /// Inode of the network namespace the socket lives in, when known.
+    pub net_namespace: Option<u64>,
+    /// Pids of every process holding a file descriptor for this socket,
+    /// ascending. Empty when none could be seen (or for TIME-WAIT).
+    pub owners: Vec<u32>,
+}
+
+impl Socket {
+    /// Local port, 0 for Unix sockets.
+    pub fn local_port(&self) -> u16 {
+        self.local.map_or(0, |address| address.port())
+    }
+
+    /// Remote port, 0 when not connected or for Unix sockets.
+    pub fn remote_port(&self) -> u16 {
+        self.remote.map_or(0, |address| address.port())
+    }
+
+    /// Scope of the local address.
+    pub fn scope(&self) -> Scope {
+        match self.local {
+            Some(address) => Scope::of_address(address.ip()),
+            None => Scope::Local,
+        }
+    }
+
+    /// Whether another device could reach this socket.
+    pub fn exposed(&self) -> bool {
+        self.is_listener() && self.scope().is_exposed()
+    }
+
+    /// A socket that waits for others: TCP/Unix-stream LISTEN, or a bound,
+    /// unconnected UDP or Unix datagram socket.
+    pub fn is_listener(&self) -> bool {
+        match self.protocol {
+            Protocol::Tcp => self.state == SocketState::Listen,
+            Protocol::Udp => self.state == SocketState::Close && self.local_port() != 0,
+            Protocol::Unix => match self.unix_kind {
+                Some(UnixKind::Datagram) => self.state == SocketState::Close && self.path.is_some(),
+                _ => self.state == SocketState::Listen,
+            },
+        }
+    }
+
+    /// Whether the listener accepts IPv4 clients on a dual-stack `::` bind.
+    pub fn is_dual_stack(&self) -> bool {
+        self.family == Family::Ipv6
+            && self
+                .local
+                .is_some_and(|address| address.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+            && self.v6only == Some(false)
+    }
+
+    /// Whether a client connecting to `target` would reach this listener
+    /// (same port; same address, or a wildcard of a family that serves it).
+    pub fn serves(&self, target: SocketAddr) -> bool {
+        let Some(local) = self.local else {
+            return false;
+        };
+        if local.port() != target.port() || !self.is_listener() {
+            return false;
+        }
+        let bound = local.ip();
+        let wanted = target.ip();
+        if bound == wanted {
+            return true;
+        }
+        match (bound, wanted) {
+            (IpAddr::V4(b), IpAddr::V4(_)) => b.is_unspecified(),
+            (IpAddr::V6(b), IpAddr::V6(_)) => b.is_unspecified(),
+            // A dual-stack `::` socket takes IPv4 clients too; so does an
+            // explicit v4-mapped bind of that address.
+            (IpAddr::V6(b), IpAddr::V4(w)) => {
+                (b.is_unspecified() && self.v6only != Some(true)) || b.to_ipv4_mapped() == Some(w)
+            }
+            (IpAddr::V4(_), IpAddr::V6(_)) => false,
+        }
+    }
+}
+
+/// Details of a process that owns at least one listed socket.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Process {
+    pub pid: u32,
+    /// Short name (`comm`, at most 15 bytes).
+    pub name: String,
+    /// Executable path, without the ` (deleted)` suffix.
+    pub exe: Option<String>,
+    /// The executable was deleted or replaced on disk after the start.
+    pub exe_deleted: bool,
+    /// Command line arguments.
+    pub cmdline: Vec<String>,
+    pub uid: u32,
+    /// User name for `uid`, when the user database knows it.
+    pub user: Option<String>,
+    /// Start time, seconds since the Unix epoch.
+    pub start_time: Option<u64>,
+    /// One-letter process state from `/proc/PID/stat` (`R`, `S`, `T`, `t`…).
+    pub state: char,
+    pub parent_pid: u32,
+    /// systemd unit (service or scope) the process belongs to.
+    pub unit: Option<String>,
+    /// Container id (Docker, Podman, containerd) when the cgroup names one.
+    pub container: Option<String>,
+}
+
+impl Process {
+    /// The command line joined with spaces, or the name when it is empty
+    /// (kernel threads, zombies).
+    pub fn command_line(&self) -> String {
+        if self.cmdline.is_empty() {
+            format!("[{}]", self.name)
+        } else {
+            self.cmdline.join(" ")
+        }
+    }
+
+    /// Stopped by a signal (`T`) or by a debugger (`t`).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.state, 'T' | 't')
+    }
+}
+
+/// A network namespace seen while listing with `--netns all`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// Namespace inode (`readlink /proc/PID/ns/net` → `net:[N]`).
+    pub inode: u64,
+    /// Whether it is the namespace porthole runs in.
+    pub is_current: bool,
+    /// Name under `/run/netns` when `ip netns` created it.
+    pub name: Option<String>,
+    /// A pid living in it, to tell the user who is there.
+    pub example_pid: Option<u32>,
+    /// Container id of that pid, when it is in a container.
+    pub container: Option<String>,
+}
+
+/// Why some information is missing from a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Visibility {
+    /// Sockets (with an inode) for which no owner could be found while some
+    /// processes' fd tables could not be read: their owner is likely hidden.
+    pub sockets_without_visible_owner: usize,
+    /// Processes whose `/proc/PID/fd` could not be read (permission).
+    pub unreadable_processes: usize,
+    /// Processes that exited while they were being read (normal races).
+    pub vanished_processes: usize,
+    /// Namespaces that could not be entered or read.
+    pub unreadable_namespaces: usize,
+}
+
+/// Which kernel interface produced the sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Netlink,
+    Procfs,
+}
+
+/// Everything one inventory run saw.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub sockets: Vec<Socket>,
+    /// Details of the processes named in `Socket::owners`.
+    pub processes: BTreeMap<u32, Process>,
+    /// Namespaces listed (only with `--netns all`).
+    pub namespaces: Vec<Namespace>,
+    pub visibility: Visibility,
+    /// `None` when the snapshot was assembled by hand (tests, fakes).
+    pub source: Option<Source>,
+}
+
+impl Snapshot {
+    /// Processes owning `socket`, in pid order, skipping ones without details.
+    pub fn owners_of<'a>(&'a self, socket: &'a Socket) -> impl Iterator<Item = &'a Process> + 'a {
+        socket
+            .owners
+            .iter()
+            .filter_map(|pid| self.processes.get(pid))
+    }
+
+    /// Listeners on `port` for IP protocols.
+    pub fn listeners_on(&self, port: u16) -> impl Iterator<Item = &Socket> {
+        self.sockets
+            .iter()
+            .filter(move |socket| socket.is_listener() && socket.local_port() == port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp_listener(address: &str, v6only: Option<bool>) -> Socket {
+        let local: SocketAddr = address.parse().unwrap();
+        Socket {
+            protocol: Protocol::Tcp,
+            family: if local.is_ipv4() {
+                Family::Ipv4
+            } else {
+                Family::Ipv6
+            },
+            local: Some(local),
+            remote: None,
+            path: None,
+            unix_kind: None,
+            peer_inode: None,
+            state: SocketState::Listen,
+            inode: 1,
+            uid: 0,
+            cookie: 0,
+            rx_queue: 0,
+            tx_queue: 128,
+            interface: 0,
+            v6only,
+            net_namespace: None,
+            owners: vec![],
+        }
+    }
+
+    #[test]
+    fn scope_classifies_addresses() {
+        assert_eq!(
+            Scope::of_address("127.0.0.5".parse().unwrap()),
+            Scope::Loopback
+        );
+        assert_eq!(Scope::of_address("::1".parse().unwrap()), Scope::Loopback);
+        assert_eq!(
+            Scope::of_address("::ffff:127.0.0.1".parse().unwrap()),
+            Scope::Loopback
+        );
+        assert_eq!(
+            Scope::of_address("0.0.0.0".parse().unwrap()),
+            Scope::Wildcard
+        );
+        assert_eq!(Scope::of_address("::".parse().unwrap()), Scope::Wildcard);
+        assert_eq!(
+            Scope::of_address("::ffff:0.0.0.0".parse().unwrap()),
+            Scope::Wildcard
+        );
+        assert_eq!(
+            Scope::of_address("10.1.2.3".parse().unwrap()),
+            Scope::Specific
+        );
+        assert!(Scope::Specific.is_exposed());
+        assert!(!Scope::Loopback.is_exposed());
+    }
+
+    #[test]
+    fn serves_respects_family_and_dual_stack() {
+        let v4_loopback = tcp_listener("127.0.0.1:80", None);
+        assert!(v4_loopback.serves("127.0.0.1:80".parse().unwrap()));
+        assert!(!v4_loopback.serves("[::1]:80".parse().unwrap()));
+        assert!(!v4_loopback.serves("127.0.0.1:81".parse().unwrap()));
+
+        let dual = tcp_listener("[::]:80", Some(false));
+        assert!(dual.serves("127.0.0.1:80".parse().unwrap()));
+        assert!(dual.serves("[::1]:80".parse().unwrap()));
+        assert!(dual.is_dual_stack());
+
+        let v6_only = tcp_listener("[::]:80", Some(true));
+        assert!(!v6_only.serves("127.0.0.1:80".parse().unwrap()));
+
+        let v4_any = tcp_listener("0.0.0.0:80", None);
+        assert!(v4_any.serves("127.0.0.2:80".parse().unwrap()));
+        assert!(!v4_any.serves("[::1]:80".parse().unwrap()));
+    }
+
+    #[test]
+    fn states_round_trip_and_parse() {
+        for number in 1..=11u8 {
+            assert_eq!(SocketState::from_kernel(number).kernel_number(), number);
+        }
+        assert_eq!(SocketState::parse_user("listen"), Some(SocketState::Listen));
+        assert_eq!(
+            SocketState::parse_user("time_wait"),
+            Some(SocketState::TimeWait)
+        );
+        assert_eq!(
+            SocketState::parse_user("ESTAB"),
+            Some(SocketState::Established)
+        );
+        assert_eq!(SocketState::parse_user("bogus"), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! Kernel access that needs raw system calls; the only home of `unsafe`.
