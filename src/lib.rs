@@ -6,6 +6,8 @@
 //! - [`inventory`]: the socket inventory engine (netlink, /proc, owners).
 //! - [`model`]: plain data shared by engines and renderers.
 //! - [`render`]: tables and JSON wire types; the only code that prints.
+//! - [`portinfo`]: what a port number means (ranges, services, browsers).
+//! - [`target`]: endpoints as users type them.
 //! - [`sys`]: the only home of `unsafe` and raw system calls.
 //!
 //! Dependencies point one way: `cli → commands → engines → model`; `render`
@@ -13,8 +15,11 @@
 
 pub mod cli;
 pub mod commands;
+pub mod inventory;
 pub mod model;
+pub mod portinfo;
 pub mod render;
 pub mod sys;
+pub mod target;
 
 pub use commands::{is_broken_pipe, report_error, run, ExitStatus};

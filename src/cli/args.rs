@@ -20,6 +20,18 @@ pub struct Cli {
 /// One variant per verb; `porthole PORT` is rewritten to `porthole who PORT`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List listening sockets (or every socket with -a) with their processes.
+    #[command(
+        visible_alias = "list",
+        after_help = "Examples:\n  porthole ls                       listeners (TCP, UDP, Unix) with owners\n  porthole ls -a --tcp              every TCP socket\n  porthole ls --port 3000-3999 -4   IPv4 listeners on ports 3000-3999\n  porthole ls --scope exposed       what another device could reach\n  porthole ls --netns all           every network namespace on the machine\n  porthole ls -a --jsonl | jq .     one JSON object per socket\n\nPORTHOLE_BACKEND=procfs forces the /proc/net reader instead of netlink."
+    )]
+    Ls(LsArgs),
+    /// Everything about one port or endpoint: who holds it, its clients,
+    /// what the number means.
+    #[command(
+        after_help = "Examples:\n  porthole 5432\n  porthole who 127.0.0.1:62893\n  porthole '[::1]:8080' --json\n\nExit status: 0 when something holds the port, 1 when nothing does, 2 on error."
+    )]
+    Who(WhoArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  porthole completions bash > /etc/bash_completion.d/porthole\n  porthole completions zsh > \"${fpath[1]}/_porthole\"\n  porthole completions fish > ~/.config/fish/completions/porthole.fish"

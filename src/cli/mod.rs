@@ -2,6 +2,7 @@
 //! into validated settings ([`settings`]). Nothing below `commands` sees clap.
 
 pub mod args;
+pub mod settings;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -10,19 +11,8 @@ pub use args::{Cli, Command};
 
 /// Subcommand names; anything else in first position is an endpoint for
 /// `porthole who` (`porthole 5432`, `porthole 127.0.0.1:62893`).
-const SUBCOMMANDS: &[&str] = &[
-    "ls",
-    "who",
-    "check",
-    "wait",
-    "kill",
-    "free",
-    "audit",
-    "proxy",
-    "completions",
-    "man",
-    "help",
-];
+const SUBCOMMANDS: &[&str] =
+    &["ls", "who", "check", "wait", "kill", "free", "audit", "proxy", "completions", "man", "help"];
 
 /// Rewrites `porthole ENDPOINT …` to `porthole who ENDPOINT …` so the most
 /// common question needs no verb.
@@ -38,10 +28,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
 }
 
 /// Prints a clap error as one line (help and version go to stdout with 0).
-#[expect(
-    clippy::print_stderr,
-    reason = "only the binary's entry path reports usage errors"
-)]
+#[expect(clippy::print_stderr, reason = "only the binary's entry path reports usage errors")]
 pub fn report_clap_error(error: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     match error.kind() {

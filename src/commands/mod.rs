@@ -3,6 +3,8 @@
 //! [`ExitStatus`]; only `main.rs` turns that into a process exit code.
 
 pub mod completions;
+pub mod ls;
+pub mod who;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -38,6 +40,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let status = match cli.command {
+        Command::Ls(args) => ls::run(args, &mut out)?,
+        Command::Who(args) => who::run(args, &mut out)?,
         Command::Completions(args) => completions::completions(args, &mut out)?,
         Command::Man => completions::man(&mut out)?,
     };

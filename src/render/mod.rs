@@ -1,1 +1,21 @@
-//! Renderers: the only code that writes tables and JSON.
+//! Renderers: the only code that writes tables and JSON. Each takes data
+//! from `model` and a [`Format`]; commands never print themselves.
+
+pub mod json;
+pub mod listing;
+pub mod port;
+pub mod style;
+pub mod table;
+
+pub use style::Style;
+
+/// How a command's data is written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON document.
+    Json,
+    /// JSON Lines: one object per line.
+    Jsonl,
+}

@@ -1,1 +1,6 @@
-//! Kernel access that needs raw system calls; the only home of `unsafe`.
+//! Raw system calls that the safe crates do not wrap; the only home of
+//! `unsafe` in porthole. Each block states why it is sound.
+
+pub mod netns;
+pub mod sysctl;
+pub mod users;

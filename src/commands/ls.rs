@@ -1,0 +1,67 @@
+//! `porthole ls`: every listener (or with `-a` every socket) with all the
+//! processes that own it.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::cli::args::LsArgs;
+use crate::cli::settings::{LsSettings, ScopeFilter};
+use crate::commands::{warn, ExitStatus};
+use crate::inventory::{self, NamespaceSelection};
+use crate::model::{Scope, Snapshot, Socket};
+use crate::render::listing::{write_sockets, ListingOptions};
+use crate::render::Style;
+
+pub fn run(args: LsArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    let settings = LsSettings::resolve(args)?;
+    let snapshot = inventory::snapshot(&settings.query).context("listing sockets")?;
+    let selected: Vec<&Socket> = select(&snapshot, &settings);
+    report_visibility(&snapshot);
+    let options = ListingOptions {
+        remote: !settings.query.listeners_only,
+        namespace: settings.query.namespaces == NamespaceSelection::All,
+        owners: settings.query.owners,
+        long: settings.long,
+    };
+    write_sockets(out, &snapshot, &selected, settings.format, options, Style::detect())?;
+    Ok(if selected.is_empty() { ExitStatus::Failure } else { ExitStatus::Success })
+}
+
+/// Applies the filters the inventory query cannot express.
+pub fn select<'a>(snapshot: &'a Snapshot, settings: &LsSettings) -> Vec<&'a Socket> {
+    snapshot
+        .sockets
+        .iter()
+        .filter(|socket| settings.state.is_none_or(|state| socket.state == state))
+        .filter(|socket| settings.pid.is_none_or(|pid| socket.owners.contains(&pid)))
+        .filter(|socket| match &settings.process_name {
+            None => true,
+            Some(name) => snapshot.owners_of(socket).any(|p| p.name.contains(name.as_str())),
+        })
+        .filter(|socket| match settings.scope {
+            None => true,
+            Some(ScopeFilter::Loopback) => socket.scope() == Scope::Loopback,
+            Some(ScopeFilter::Exposed) => socket.exposed(),
+            Some(ScopeFilter::Wildcard) => socket.scope() == Scope::Wildcard,
+            Some(ScopeFilter::Specific) => socket.scope() == Scope::Specific,
+        })
+        .collect()
+}
+
+/// One stderr line for what could not be seen (not root, namespaces).
+pub fn report_visibility(snapshot: &Snapshot) {
+    let visibility = &snapshot.visibility;
+    if visibility.sockets_without_visible_owner > 0 {
+        warn(&format!(
+            "{} socket(s) have owners that are hidden ({} process(es) of other users could not be read); run as root to see them",
+            visibility.sockets_without_visible_owner, visibility.unreadable_processes
+        ));
+    }
+    if visibility.unreadable_namespaces > 0 {
+        warn(&format!(
+            "{} network namespace(s) could not be read; run as root to enter them",
+            visibility.unreadable_namespaces
+        ));
+    }
+}

@@ -1,0 +1,318 @@
+//! The socket inventory: every socket of the machine (or of one network
+//! namespace) with every process that owns it.
+//!
+//! This is the foundation the commands stand on. A run has three steps:
+//! 1. **enumerate** sockets through `NETLINK_SOCK_DIAG` ([`netlink`]), or the
+//!    `/proc/net/*` text tables ([`procfs`]) when netlink is refused;
+//! 2. **attribute** them: scan `/proc/*/fd` once for `socket:[INODE]` links
+//!    ([`owners`]), in parallel, only when owners are wanted;
+//! 3. **describe** the owners lazily ([`process`]): name, exe, cmdline, user,
+//!    start time, systemd unit, container.
+//!
+//! Namespaces other than our own ([`namespaces`]) are enumerated by entering
+//! them from a helper thread, or through `/proc/PID/net/*` without root.
+//!
+//! All kernel access of the project lives here and in `crate::sys`.
+
+pub mod namespaces;
+pub mod netlink;
+pub mod owners;
+pub mod ports;
+pub mod process;
+pub mod procfs;
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::model::{Family, Protocol, Snapshot, Socket, SocketState, Source, Visibility};
+pub use ports::PortSet;
+
+/// Errors of the inventory engine.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("netlink sock_diag request failed")]
+    Netlink(#[source] std::io::Error),
+    #[error("netlink sock_diag reply is malformed: {reason}")]
+    MalformedReply { reason: String },
+    #[error("reading {path}")]
+    ReadProc {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: unparsable line")]
+    MalformedProcLine { path: String, line: usize },
+    #[error("network namespace {inode}")]
+    Namespace {
+        inode: u64,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Which kernel interface to enumerate sockets with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Netlink, falling back to `/proc/net` when netlink is refused.
+    #[default]
+    Auto,
+    Netlink,
+    Procfs,
+}
+
+impl Backend {
+    /// The backend forced by `PORTHOLE_BACKEND=netlink|procfs`, if set.
+    pub fn from_env() -> Option<Self> {
+        match std::env::var("PORTHOLE_BACKEND").ok()?.as_str() {
+            "netlink" => Some(Backend::Netlink),
+            "procfs" => Some(Backend::Procfs),
+            _ => None,
+        }
+    }
+}
+
+/// Which network namespaces to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NamespaceSelection {
+    /// The namespace porthole runs in.
+    #[default]
+    Current,
+    /// Every network namespace any process (or `/run/netns`) holds.
+    All,
+}
+
+/// What to enumerate. The engine uses it to ask the kernel for less (a
+/// LISTEN-only dump skips the established hash) and to skip the `/proc` scan.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub tcp: bool,
+    pub udp: bool,
+    pub unix: bool,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    /// Only listeners (TCP LISTEN, bound UDP, listening Unix sockets).
+    pub listeners_only: bool,
+    /// Keep IP sockets whose local port (or, with `match_remote_port`, the
+    /// remote port) is in the set. Unix sockets are dropped when set.
+    pub ports: Option<PortSet>,
+    /// Also keep sockets whose *remote* port matches `ports` (the clients of
+    /// a port, for `porthole PORT`).
+    pub match_remote_port: bool,
+    /// Attribute sockets to processes (the `/proc/*/fd` scan).
+    pub owners: bool,
+    pub namespaces: NamespaceSelection,
+    pub backend: Backend,
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Query {
+            tcp: true,
+            udp: true,
+            unix: true,
+            ipv4: true,
+            ipv6: true,
+            listeners_only: true,
+            ports: None,
+            match_remote_port: false,
+            owners: true,
+            namespaces: NamespaceSelection::Current,
+            backend: Backend::Auto,
+        }
+    }
+}
+
+impl Query {
+    /// A query for everything about one port: TCP and UDP, both families,
+    /// listeners and connections whose local or remote end uses it.
+    pub fn for_port(port: u16) -> Self {
+        Query {
+            unix: false,
+            listeners_only: false,
+            ports: Some(PortSet::single(port)),
+            match_remote_port: true,
+            ..Query::default()
+        }
+    }
+
+    /// Whether `socket` passes the filters the kernel could not apply.
+    pub fn keeps(&self, socket: &Socket) -> bool {
+        let protocol_wanted = match socket.protocol {
+            Protocol::Tcp => self.tcp,
+            Protocol::Udp => self.udp,
+            Protocol::Unix => self.unix,
+        };
+        let family_wanted = match socket.family {
+            Family::Ipv4 => self.ipv4,
+            Family::Ipv6 => self.ipv6,
+            Family::Unix => true,
+        };
+        if !protocol_wanted || !family_wanted {
+            return false;
+        }
+        if self.listeners_only && !socket.is_listener() {
+            return false;
+        }
+        if let Some(ports) = &self.ports {
+            if socket.protocol == Protocol::Unix {
+                return false;
+            }
+            let local = ports.contains(socket.local_port());
+            let remote = self.match_remote_port
+                && socket.remote_port() != 0
+                && ports.contains(socket.remote_port());
+            if !local && !remote {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A source of sockets: netlink, `/proc/net`, or a scripted fake in tests.
+pub trait Inventory {
+    /// Sockets of the namespace the calling thread is in, filtered by `query`
+    /// (owners not yet attributed).
+    fn sockets(&self, query: &Query) -> Result<Vec<Socket>, InventoryError>;
+}
+
+/// Takes a full snapshot: sockets, owners and owner details.
+pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
+    let mut visibility = Visibility::default();
+    let (mut sockets, source, found_namespaces) = match query.namespaces {
+        NamespaceSelection::Current => {
+            let (sockets, source) = enumerate_current(query)?;
+            (sockets, source, Vec::new())
+        }
+        NamespaceSelection::All => {
+            let listing = namespaces::enumerate_all(query, &mut visibility)?;
+            (listing.sockets, listing.source, listing.namespaces)
+        }
+    };
+    sort_sockets(&mut sockets);
+
+    let mut processes = BTreeMap::new();
+    if query.owners {
+        let wanted: Vec<u64> = sockets.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
+        let scan = owners::scan(&wanted);
+        visibility.unreadable_processes = scan.unreadable_processes;
+        visibility.vanished_processes += scan.vanished_processes;
+        attach_owners(&mut sockets, &scan.owners);
+        if scan.unreadable_processes > 0 {
+            visibility.sockets_without_visible_owner =
+                sockets.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).count();
+        }
+        let mut cache = process::DetailCache::default();
+        for socket in &sockets {
+            for &pid in &socket.owners {
+                if let std::collections::btree_map::Entry::Vacant(slot) = processes.entry(pid) {
+                    match process::read(pid, &mut cache) {
+                        Some(details) => {
+                            slot.insert(details);
+                        }
+                        None => visibility.vanished_processes += 1,
+                    }
+                }
+            }
+        }
+    }
+    Ok(Snapshot {
+        sockets,
+        processes,
+        namespaces: found_namespaces,
+        visibility,
+        source: Some(source),
+    })
+}
+
+/// Enumerates the calling thread's namespace with the backend the query asks
+/// for (netlink first under `Auto`).
+pub(crate) fn enumerate_current(query: &Query) -> Result<(Vec<Socket>, Source), InventoryError> {
+    let backend = Backend::from_env().unwrap_or(query.backend);
+    match backend {
+        Backend::Procfs => Ok((procfs::Procfs::current().sockets(query)?, Source::Procfs)),
+        Backend::Netlink => Ok((netlink::Netlink.sockets(query)?, Source::Netlink)),
+        Backend::Auto => match netlink::Netlink.sockets(query) {
+            Ok(sockets) => Ok((sockets, Source::Netlink)),
+            // Netlink sock_diag can be refused (seccomp, old kernels, some
+            // sandboxes); /proc/net gives the same sockets, more slowly.
+            Err(_) => Ok((procfs::Procfs::current().sockets(query)?, Source::Procfs)),
+        },
+    }
+}
+
+fn attach_owners(sockets: &mut [Socket], owners: &HashMap<u64, Vec<u32>>) {
+    for socket in sockets {
+        if socket.inode == 0 {
+            continue;
+        }
+        if let Some(pids) = owners.get(&socket.inode) {
+            socket.owners.clone_from(pids);
+        }
+    }
+}
+
+/// Sorts by port, then protocol, then address, so listings read naturally.
+pub fn sort_sockets(sockets: &mut [Socket]) {
+    sockets.sort_by(|a, b| {
+        let key = |s: &Socket| {
+            (
+                s.protocol == Protocol::Unix,
+                s.local_port(),
+                s.protocol,
+                s.family,
+                s.local.map(|l| l.ip()),
+                s.path.clone(),
+                s.remote,
+                s.state != SocketState::Listen,
+                s.inode,
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SocketState;
+
+    fn socket(protocol: Protocol, local: &str, remote: &str, state: SocketState) -> Socket {
+        let local: std::net::SocketAddr = local.parse().unwrap();
+        Socket {
+            protocol,
+            family: if local.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 },
+            local: Some(local),
+            remote: Some(remote.parse().unwrap()),
+            path: None,
+            unix_kind: None,
+            peer_inode: None,
+            state,
+            inode: 7,
+            uid: 0,
+            cookie: 0,
+            rx_queue: 0,
+            tx_queue: 0,
+            interface: 0,
+            v6only: None,
+            net_namespace: None,
+            owners: vec![],
+        }
+    }
+
+    #[test]
+    fn query_filters_port_and_remote_port() {
+        let listener = socket(Protocol::Tcp, "127.0.0.1:80", "0.0.0.0:0", SocketState::Listen);
+        let client =
+            socket(Protocol::Tcp, "127.0.0.1:50000", "127.0.0.1:80", SocketState::Established);
+        let mut query = Query::for_port(80);
+        assert!(query.keeps(&listener));
+        assert!(query.keeps(&client));
+        query.match_remote_port = false;
+        assert!(!query.keeps(&client));
+        query.listeners_only = true;
+        query.match_remote_port = true;
+        assert!(!query.keeps(&client));
+        query.ipv4 = false;
+        assert!(!query.keeps(&listener));
+    }
+}

@@ -1,0 +1,506 @@
+//! Socket enumeration through `NETLINK_SOCK_DIAG`, the interface `ss` uses.
+//!
+//! Three dumps, each asking the kernel for as little as the query allows:
+//! - **TCP, both families in one walk**: the legacy `TCPDIAG_GETSOCK`
+//!   request (type 18) makes the kernel dump with `AF_UNSPEC`, so the
+//!   established hash is walked once instead of once per family (115 ms vs
+//!   198 ms at 60k sockets). When only one family is wanted, the modern
+//!   per-family `SOCK_DIAG_BY_FAMILY` request is used instead.
+//! - **UDP**, per family with `SOCK_DIAG_BY_FAMILY`.
+//! - **Unix**, with `unix_diag` asking for name, peer, queue and VFS data.
+//!
+//! A LISTEN-only state mask skips the established hash entirely, and a
+//! single-port query attaches an in-kernel bytecode filter (`sport == P ||
+//! dport == P`) so only matching sockets are copied out.
+//!
+//! Requests are built from `#[repr(C)]` layouts written out here because the
+//! legacy request and the bytecode filter are not modelled by
+//! `netlink-packet-sock-diag`; replies are decoded with that crate's
+//! `InetResponseHeader` and `UnixResponse` parsers. `netlink_packet_*` types
+//! never leave this module.
+//!
+//! # Platform specific behavior
+//! Dumps are resumable, not atomic: a socket that moves between kernel
+//! tables during the dump can be missed or seen twice; duplicates are
+//! removed by cookie. See: <https://man7.org/linux/man-pages/man7/sock_diag.7.html>
+
+use std::net::SocketAddr;
+
+use netlink_packet_core::{Emitable, Parseable};
+use netlink_packet_sock_diag::inet::InetResponseHeader;
+use netlink_packet_sock_diag::unix::{
+    nlas::{Nla as UnixNla, UnixDiagName},
+    ShowFlags, StateFlags as UnixStateFlags, UnixRequest, UnixResponse,
+};
+use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NetlinkSocket, SocketAddr as NlAddr};
+
+use super::{Inventory, InventoryError, Query};
+use crate::model::{Family, Protocol, Socket, SocketState, UnixKind};
+
+/// Reads sockets of the calling thread's network namespace over netlink.
+pub struct Netlink;
+
+// Netlink message types and flags (linux/netlink.h, linux/inet_diag.h).
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 0x01;
+const NLM_F_ROOT: u16 = 0x100;
+const NLM_F_MATCH: u16 = 0x200;
+const NLM_F_DUMP: u16 = NLM_F_ROOT | NLM_F_MATCH;
+const TCPDIAG_GETSOCK: u16 = 18;
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLMSG_HEADER_LEN: usize = 16;
+
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+/// `inet_diag_msg` is 72 bytes; attributes follow, 4-byte aligned.
+const INET_DIAG_MSG_LEN: usize = 72;
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+const INET_DIAG_SKV6ONLY: u16 = 11;
+const INET_DIAG_BC_JMP: u8 = 1;
+const INET_DIAG_BC_S_EQ: u8 = 11;
+const INET_DIAG_BC_D_EQ: u8 = 12;
+
+/// Every TCP state from ESTABLISHED (1) to CLOSING (11); the kernel adds
+/// NEW_SYN_RECV itself when SYN_RECV is asked for.
+const ALL_TCP_STATES: u32 = 0x0FFE;
+const LISTEN_STATE: u32 = 1 << 10;
+/// UDP sockets are ESTABLISHED (connected) or CLOSE (bound, "UNCONN").
+const ALL_UDP_STATES: u32 = (1 << 1) | (1 << 7);
+const UNCONNECTED_STATE: u32 = 1 << 7;
+
+impl Inventory for Netlink {
+    fn sockets(&self, query: &Query) -> Result<Vec<Socket>, InventoryError> {
+        let mut channel = Channel::open()?;
+        let mut sockets = Vec::new();
+        let port_filter = query.ports.as_ref().and_then(|p| p.as_single());
+        let filter = port_filter.map(|port| port_bytecode(port, query.match_remote_port));
+        if query.tcp && (query.ipv4 || query.ipv6) {
+            let states = if query.listeners_only { LISTEN_STATE } else { ALL_TCP_STATES };
+            if query.ipv4 && query.ipv6 {
+                let request = legacy_tcp_request(states, filter.as_deref());
+                channel.dump(TCPDIAG_GETSOCK, &request, |payload| {
+                    decode_inet(payload, Protocol::Tcp, query, &mut sockets)
+                })?;
+            } else {
+                let family = if query.ipv4 { AF_INET } else { AF_INET6 };
+                let request = inet_request(family, IPPROTO_TCP, states, filter.as_deref());
+                channel.dump(SOCK_DIAG_BY_FAMILY, &request, |payload| {
+                    decode_inet(payload, Protocol::Tcp, query, &mut sockets)
+                })?;
+            }
+        }
+        if query.udp {
+            let states = if query.listeners_only { UNCONNECTED_STATE } else { ALL_UDP_STATES };
+            for (wanted, family) in [(query.ipv4, AF_INET), (query.ipv6, AF_INET6)] {
+                if !wanted {
+                    continue;
+                }
+                let request = inet_request(family, IPPROTO_UDP, states, filter.as_deref());
+                channel.dump(SOCK_DIAG_BY_FAMILY, &request, |payload| {
+                    decode_inet(payload, Protocol::Udp, query, &mut sockets)
+                })?;
+            }
+        }
+        if query.unix && query.ports.is_none() {
+            let request = unix_request(query.listeners_only);
+            channel.dump(SOCK_DIAG_BY_FAMILY, &request, |payload| {
+                decode_unix(payload, query, &mut sockets)
+            })?;
+        }
+        dedup_by_cookie(&mut sockets);
+        Ok(sockets)
+    }
+}
+
+/// Removes sockets a resumable dump reported twice.
+fn dedup_by_cookie(sockets: &mut Vec<Socket>) {
+    let mut seen = std::collections::HashSet::with_capacity(sockets.len());
+    sockets.retain(|s| s.cookie == 0 || seen.insert((s.protocol, s.cookie)));
+}
+
+/// A connected `NETLINK_SOCK_DIAG` socket with a reusable receive buffer.
+struct Channel {
+    socket: NetlinkSocket,
+    buffer: Vec<u8>,
+    sequence: u32,
+}
+
+impl Channel {
+    fn open() -> Result<Self, InventoryError> {
+        let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG).map_err(InventoryError::Netlink)?;
+        socket.bind_auto().map_err(InventoryError::Netlink)?;
+        socket.connect(&NlAddr::new(0, 0)).map_err(InventoryError::Netlink)?;
+        // A larger socket buffer lets the kernel fill several pages per
+        // round trip; failure to grow it only costs speed.
+        let _ = socket.set_rx_buf_sz(1 << 20);
+        Ok(Channel { socket, buffer: Vec::with_capacity(64 * 1024), sequence: 0 })
+    }
+
+    /// Sends one dump request and feeds every reply payload to `on_payload`
+    /// until `NLMSG_DONE`.
+    fn dump(
+        &mut self,
+        message_type: u16,
+        payload: &[u8],
+        mut on_payload: impl FnMut(&[u8]) -> Result<(), InventoryError>,
+    ) -> Result<(), InventoryError> {
+        self.sequence += 1;
+        let request = frame(message_type, NLM_F_REQUEST | NLM_F_DUMP, self.sequence, payload);
+        self.socket.send(&request, 0).map_err(InventoryError::Netlink)?;
+        loop {
+            self.buffer.clear();
+            let received =
+                self.socket.recv(&mut self.buffer, 0).map_err(InventoryError::Netlink)?;
+            if received == 0 {
+                return Err(malformed("netlink socket closed during a dump"));
+            }
+            let mut offset = 0;
+            while offset + NLMSG_HEADER_LEN <= self.buffer.len() {
+                let header = &self.buffer[offset..offset + NLMSG_HEADER_LEN];
+                let length = u32_at(header, 0) as usize;
+                let kind = u16::from_ne_bytes([header[4], header[5]]);
+                if length < NLMSG_HEADER_LEN || offset + length > self.buffer.len() {
+                    return Err(malformed("message length exceeds the datagram"));
+                }
+                let body = &self.buffer[offset + NLMSG_HEADER_LEN..offset + length];
+                match kind {
+                    NLMSG_DONE => {
+                        // A dump that failed half-way reports the errno here.
+                        if body.len() >= 4 {
+                            let code = i32::from_ne_bytes([body[0], body[1], body[2], body[3]]);
+                            if code < 0 {
+                                return Err(InventoryError::Netlink(
+                                    std::io::Error::from_raw_os_error(-code),
+                                ));
+                            }
+                        }
+                        return Ok(());
+                    }
+                    NLMSG_ERROR => {
+                        let code = if body.len() >= 4 {
+                            i32::from_ne_bytes([body[0], body[1], body[2], body[3]])
+                        } else {
+                            -libc::EBADMSG
+                        };
+                        if code == 0 {
+                            return Ok(());
+                        }
+                        return Err(InventoryError::Netlink(std::io::Error::from_raw_os_error(
+                            -code,
+                        )));
+                    }
+                    _ => on_payload(body)?,
+                }
+                offset += align4(length);
+            }
+        }
+    }
+}
+
+fn malformed(reason: &str) -> InventoryError {
+    InventoryError::MalformedReply { reason: reason.to_string() }
+}
+
+fn align4(length: usize) -> usize {
+    (length + 3) & !3
+}
+
+fn u32_at(bytes: &[u8], offset: usize) -> u32 {
+    u32::from_ne_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]])
+}
+
+/// Wraps a payload in a netlink header.
+fn frame(message_type: u16, flags: u16, sequence: u32, payload: &[u8]) -> Vec<u8> {
+    let length = NLMSG_HEADER_LEN + payload.len();
+    let mut message = Vec::with_capacity(align4(length));
+    message.extend_from_slice(&(length as u32).to_ne_bytes());
+    message.extend_from_slice(&message_type.to_ne_bytes());
+    message.extend_from_slice(&flags.to_ne_bytes());
+    message.extend_from_slice(&sequence.to_ne_bytes());
+    message.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills ours in
+    message.extend_from_slice(payload);
+    message.resize(align4(length), 0);
+    message
+}
+
+/// An all-zero `inet_diag_sockid` (48 bytes) with the cookie set to "any".
+fn empty_socket_id() -> [u8; 48] {
+    let mut id = [0u8; 48];
+    // idiag_cookie = INET_DIAG_NOCOOKIE (~0) so the kernel does not match it.
+    id[40..48].copy_from_slice(&[0xff; 8]);
+    id
+}
+
+/// Appends the `INET_DIAG_REQ_BYTECODE` attribute carrying `bytecode`.
+fn append_bytecode(request: &mut Vec<u8>, bytecode: Option<&[u8]>) {
+    if let Some(code) = bytecode {
+        let length = 4 + code.len();
+        request.extend_from_slice(&(length as u16).to_ne_bytes());
+        request.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        request.extend_from_slice(code);
+        request.resize(align4(request.len()), 0);
+    }
+}
+
+/// `struct inet_diag_req` (legacy, 60 bytes) for `TCPDIAG_GETSOCK`: the
+/// kernel dumps it with `AF_UNSPEC`, i.e. both families in one walk.
+fn legacy_tcp_request(states: u32, bytecode: Option<&[u8]>) -> Vec<u8> {
+    let mut request = Vec::with_capacity(64);
+    request.push(AF_INET); // idiag_family (ignored for dumps: AF_UNSPEC is used)
+    request.push(0); // idiag_src_len
+    request.push(0); // idiag_dst_len
+    request.push(0); // idiag_ext: no extensions, they triple the reply size
+    request.extend_from_slice(&empty_socket_id());
+    request.extend_from_slice(&states.to_ne_bytes()); // idiag_states
+    request.extend_from_slice(&0u32.to_ne_bytes()); // idiag_dbs
+    append_bytecode(&mut request, bytecode);
+    request
+}
+
+/// `struct inet_diag_req_v2` (56 bytes) for `SOCK_DIAG_BY_FAMILY`.
+fn inet_request(family: u8, protocol: u8, states: u32, bytecode: Option<&[u8]>) -> Vec<u8> {
+    let mut request = Vec::with_capacity(64);
+    request.push(family); // sdiag_family
+    request.push(protocol); // sdiag_protocol
+    request.push(0); // idiag_ext
+    request.push(0); // pad
+    request.extend_from_slice(&states.to_ne_bytes()); // idiag_states
+    request.extend_from_slice(&empty_socket_id());
+    append_bytecode(&mut request, bytecode);
+    request
+}
+
+/// Bytecode accepting sockets whose source port is `port` (or, with
+/// `or_remote`, whose destination port is). Each `inet_diag_bc_op` is
+/// `{code: u8, yes: u8, no: u16}`; a port comparison carries the port in the
+/// `no` field of a second op. Landing exactly on the end accepts, landing
+/// four bytes past it rejects. The kernel's audit only accepts `no` targets
+/// that lie on the chain of `yes` jumps, so "A or B" is laid out as `ss`
+/// does it: `A (yes→JMP, no→B) · JMP (→end) · B (yes→end, no→reject)`.
+fn port_bytecode(port: u16, or_remote: bool) -> Vec<u8> {
+    let op = |code: u8, yes: u8, no: u16| {
+        let mut bytes = vec![code, yes];
+        bytes.extend_from_slice(&no.to_ne_bytes());
+        bytes
+    };
+    let mut code = Vec::new();
+    code.extend(op(INET_DIAG_BC_S_EQ, 8, 12)); // sport == P
+    code.extend(op(0, 0, port));
+    if or_remote {
+        code.extend(op(INET_DIAG_BC_JMP, 4, 12)); // matched: skip the next test
+        code.extend(op(INET_DIAG_BC_D_EQ, 8, 12)); // dport == P
+        code.extend(op(0, 0, port));
+    }
+    code
+}
+
+/// `struct unix_diag_req` through the crate's encoder.
+fn unix_request(listeners_only: bool) -> Vec<u8> {
+    let state_flags = if listeners_only {
+        // Datagram "listeners" are unconnected (state 7) bound sockets.
+        UnixStateFlags::LISTEN | UnixStateFlags::from_bits_retain(1 << 7)
+    } else {
+        UnixStateFlags::all() | UnixStateFlags::from_bits_retain(0x0FFE)
+    };
+    let request = UnixRequest {
+        state_flags,
+        inode: 0,
+        show_flags: ShowFlags::NAME | ShowFlags::PEER | ShowFlags::RQLEN,
+        cookie: [0xff; 8],
+    };
+    let mut bytes = vec![0u8; request.buffer_len()];
+    request.emit(&mut bytes);
+    bytes
+}
+
+/// Decodes one `inet_diag_msg` and keeps it when the query wants it.
+pub(crate) fn decode_inet(
+    payload: &[u8],
+    protocol: Protocol,
+    query: &Query,
+    out: &mut Vec<Socket>,
+) -> Result<(), InventoryError> {
+    let header = InetResponseHeader::parse(payload)
+        .map_err(|error| malformed(&format!("inet_diag_msg: {error}")))?;
+    let family = match header.family {
+        AF_INET => Family::Ipv4,
+        AF_INET6 => Family::Ipv6,
+        _ => return Ok(()),
+    };
+    let id = &header.socket_id;
+    let local = SocketAddr::new(id.source_address, id.source_port);
+    let remote = SocketAddr::new(id.destination_address, id.destination_port);
+    let state = SocketState::from_kernel(header.state);
+    let socket = Socket {
+        protocol,
+        family,
+        local: Some(local),
+        remote: Some(remote),
+        path: None,
+        unix_kind: None,
+        peer_inode: None,
+        state,
+        inode: u64::from(header.inode),
+        uid: header.uid,
+        cookie: u64::from_ne_bytes(id.cookie),
+        rx_queue: header.recv_queue,
+        tx_queue: header.send_queue,
+        interface: id.interface_id,
+        v6only: if family == Family::Ipv6 { v6only_attribute(payload) } else { None },
+        net_namespace: None,
+        owners: Vec::new(),
+    };
+    if query.keeps(&socket) {
+        out.push(socket);
+    }
+    Ok(())
+}
+
+/// Finds `INET_DIAG_SKV6ONLY` among the attributes after the fixed header.
+fn v6only_attribute(payload: &[u8]) -> Option<bool> {
+    let mut offset = INET_DIAG_MSG_LEN;
+    while offset + 4 <= payload.len() {
+        let length = usize::from(u16::from_ne_bytes([payload[offset], payload[offset + 1]]));
+        let kind = u16::from_ne_bytes([payload[offset + 2], payload[offset + 3]]) & 0x3fff;
+        if length < 4 || offset + length > payload.len() {
+            return None;
+        }
+        if kind == INET_DIAG_SKV6ONLY && length >= 5 {
+            return Some(payload[offset + 4] != 0);
+        }
+        offset += align4(length);
+    }
+    None
+}
+
+/// Decodes one `unix_diag_msg` with its attributes.
+fn decode_unix(payload: &[u8], query: &Query, out: &mut Vec<Socket>) -> Result<(), InventoryError> {
+    let response = UnixResponse::parse(payload)
+        .map_err(|error| malformed(&format!("unix_diag_msg: {error}")))?;
+    let header = &response.header;
+    let mut path = None;
+    let mut peer_inode = None;
+    let mut queues = (0u32, 0u32);
+    for attribute in &response.nlas {
+        match attribute {
+            UnixNla::Name(UnixDiagName::Pathname(name)) => {
+                path = Some(name.to_string_lossy().into_owned());
+            }
+            UnixNla::Name(UnixDiagName::Abstract(name)) => {
+                path = Some(format!("@{}", String::from_utf8_lossy(name)));
+            }
+            UnixNla::Peer(inode) if *inode != 0 => peer_inode = Some(u64::from(*inode)),
+            UnixNla::ReceiveQueueLength(received, limit) => queues = (*received, *limit),
+            _ => {}
+        }
+    }
+    let socket = Socket {
+        protocol: Protocol::Unix,
+        family: Family::Unix,
+        local: None,
+        remote: None,
+        path,
+        unix_kind: UnixKind::from_kernel(header.kind),
+        peer_inode,
+        state: SocketState::from_kernel(header.state),
+        inode: u64::from(header.inode),
+        // unix_diag does not report a uid; the owner scan fills the owners.
+        uid: u32::MAX,
+        cookie: u64::from_ne_bytes(header.cookie),
+        rx_queue: queues.0,
+        tx_queue: queues.1,
+        interface: 0,
+        v6only: None,
+        net_namespace: None,
+        owners: Vec::new(),
+    };
+    if query.keeps(&socket) {
+        out.push(socket);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `inet_diag_msg` for a v6 listener on [::1]:8080 with
+    /// INET_DIAG_SKV6ONLY = 1, laid out field by field.
+    #[rustfmt::skip]
+    fn v6_listener_reply() -> Vec<u8> {
+        let mut bytes = vec![
+            AF_INET6,       // idiag_family
+            10,             // idiag_state: LISTEN
+            0,              // idiag_timer
+            0,              // idiag_retrans
+            0x1f, 0x90,     // idiag_sport: 8080, big endian
+            0x00, 0x00,     // idiag_dport
+        ];
+        let mut source = [0u8; 16];
+        source[15] = 1; // ::1
+        bytes.extend_from_slice(&source);          // idiag_src
+        bytes.extend_from_slice(&[0u8; 16]);       // idiag_dst
+        bytes.extend_from_slice(&0u32.to_ne_bytes());  // idiag_if
+        bytes.extend_from_slice(&0x1122_3344_5566_7788u64.to_ne_bytes()); // idiag_cookie
+        bytes.extend_from_slice(&0u32.to_ne_bytes());  // idiag_expires
+        bytes.extend_from_slice(&3u32.to_ne_bytes());  // idiag_rqueue: 3 waiting
+        bytes.extend_from_slice(&128u32.to_ne_bytes()); // idiag_wqueue: backlog 128
+        bytes.extend_from_slice(&1000u32.to_ne_bytes()); // idiag_uid
+        bytes.extend_from_slice(&424242u32.to_ne_bytes()); // idiag_inode
+        assert_eq!(bytes.len(), INET_DIAG_MSG_LEN);
+        // Attribute: {len 5, type SKV6ONLY, value 1} padded to 8.
+        bytes.extend_from_slice(&5u16.to_ne_bytes());
+        bytes.extend_from_slice(&INET_DIAG_SKV6ONLY.to_ne_bytes());
+        bytes.extend_from_slice(&[1, 0, 0, 0]);
+        bytes
+    }
+
+    #[test]
+    fn decodes_inet_diag_msg_fields() {
+        let mut out = Vec::new();
+        decode_inet(&v6_listener_reply(), Protocol::Tcp, &Query::default(), &mut out).unwrap();
+        let socket = &out[0];
+        assert_eq!(socket.local, Some("[::1]:8080".parse().unwrap()));
+        assert_eq!(socket.state, SocketState::Listen);
+        assert_eq!((socket.rx_queue, socket.tx_queue), (3, 128));
+        assert_eq!(socket.uid, 1000);
+        assert_eq!(socket.inode, 424242);
+        assert_eq!(socket.cookie, 0x1122_3344_5566_7788);
+        assert_eq!(socket.v6only, Some(true));
+        assert_eq!(socket.family, Family::Ipv6);
+    }
+
+    #[test]
+    fn truncated_reply_is_an_error_not_a_panic() {
+        let reply = v6_listener_reply();
+        let mut out = Vec::new();
+        assert!(decode_inet(&reply[..40], Protocol::Tcp, &Query::default(), &mut out).is_err());
+        // A truncated attribute is ignored rather than read out of bounds.
+        assert_eq!(v6only_attribute(&reply[..INET_DIAG_MSG_LEN + 3]), None);
+    }
+
+    #[test]
+    fn bytecode_jumps_are_well_formed() {
+        let code = port_bytecode(5432, true);
+        assert_eq!(code.len(), 20);
+        assert_eq!(&code[0..2], &[INET_DIAG_BC_S_EQ, 8]);
+        assert_eq!(u16::from_ne_bytes([code[6], code[7]]), 5432);
+        assert_eq!(&code[8..10], &[INET_DIAG_BC_JMP, 4]);
+        assert_eq!(u16::from_ne_bytes([code[18], code[19]]), 5432);
+        let local_only = port_bytecode(80, false);
+        assert_eq!(local_only.len(), 8);
+    }
+
+    #[test]
+    fn requests_have_kernel_sizes() {
+        assert_eq!(legacy_tcp_request(LISTEN_STATE, None).len(), 60);
+        assert_eq!(inet_request(AF_INET, IPPROTO_UDP, ALL_UDP_STATES, None).len(), 56);
+        // 56 + attribute header 4 + 20 bytes of bytecode.
+        assert_eq!(inet_request(AF_INET, IPPROTO_TCP, 1, Some(&port_bytecode(1, true))).len(), 80);
+        assert_eq!(frame(20, NLM_F_REQUEST, 1, &[0u8; 56]).len(), 72);
+    }
+}

@@ -1,0 +1,155 @@
+//! Port lists as users type them (`80,443,8000-8100`), parsed strictly so a
+//! typo is reported instead of silently matching nothing.
+
+use std::fmt;
+
+/// A bad port or port list, naming the offending part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortListError {
+    #[error("empty port list")]
+    Empty,
+    #[error("'{text}' is not a port number (expected 0-65535)")]
+    NotANumber { text: String },
+    #[error("port {value} is out of range (0-65535)")]
+    OutOfRange { value: u64 },
+    #[error("port range {start}-{end} is reversed (start is greater than end)")]
+    Reversed { start: u16, end: u16 },
+}
+
+/// A set of ports as inclusive ranges, sorted and merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSet {
+    ranges: Vec<(u16, u16)>,
+}
+
+impl PortSet {
+    /// A set holding one port.
+    pub fn single(port: u16) -> Self {
+        PortSet { ranges: vec![(port, port)] }
+    }
+
+    /// A set holding one inclusive range.
+    pub fn range(start: u16, end: u16) -> Self {
+        PortSet { ranges: vec![(start.min(end), start.max(end))] }
+    }
+
+    /// Parses `80,443,8000-8100` (spaces around items are allowed).
+    pub fn parse(text: &str) -> Result<Self, PortListError> {
+        let mut ranges = Vec::new();
+        for item in text.split(',').map(str::trim) {
+            if item.is_empty() {
+                continue;
+            }
+            let range = match item.split_once('-') {
+                Some((start, end)) => {
+                    let start = parse_port(start.trim())?;
+                    let end = parse_port(end.trim())?;
+                    if start > end {
+                        return Err(PortListError::Reversed { start, end });
+                    }
+                    (start, end)
+                }
+                None => {
+                    let port = parse_port(item)?;
+                    (port, port)
+                }
+            };
+            ranges.push(range);
+        }
+        if ranges.is_empty() {
+            return Err(PortListError::Empty);
+        }
+        ranges.sort_unstable();
+        let mut merged: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
+        for (start, end) in ranges {
+            match merged.last_mut() {
+                Some(last) if u32::from(start) <= u32::from(last.1) + 1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        Ok(PortSet { ranges: merged })
+    }
+
+    pub fn contains(&self, port: u16) -> bool {
+        self.ranges.iter().any(|&(start, end)| start <= port && port <= end)
+    }
+
+    /// The single port, when the set holds exactly one.
+    pub fn as_single(&self) -> Option<u16> {
+        match self.ranges.as_slice() {
+            [(start, end)] if start == end => Some(*start),
+            _ => None,
+        }
+    }
+
+    /// The inclusive ranges, ascending and non-overlapping.
+    pub fn ranges(&self) -> &[(u16, u16)] {
+        &self.ranges
+    }
+
+    /// Number of ports in the set.
+    pub fn len(&self) -> usize {
+        self.ranges.iter().map(|&(s, e)| usize::from(e - s) + 1).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Iterates every port in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.ranges.iter().flat_map(|&(start, end)| start..=end)
+    }
+}
+
+impl fmt::Display for PortSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, &(start, end)) in self.ranges.iter().enumerate() {
+            if index > 0 {
+                f.write_str(",")?;
+            }
+            if start == end {
+                write!(f, "{start}")?;
+            } else {
+                write!(f, "{start}-{end}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses one port number, naming the text when it is not one.
+pub fn parse_port(text: &str) -> Result<u16, PortListError> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PortListError::NotANumber { text: text.to_string() });
+    }
+    let value: u64 =
+        text.parse().map_err(|_| PortListError::NotANumber { text: text.to_string() })?;
+    u16::try_from(value).map_err(|_| PortListError::OutOfRange { value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_merges_lists() {
+        let set = PortSet::parse("443, 80,8000-8100,8050-8200,81").unwrap();
+        assert_eq!(set.ranges(), &[(80, 81), (443, 443), (8000, 8200)]);
+        assert!(set.contains(8150));
+        assert!(!set.contains(82));
+        assert_eq!(set.to_string(), "80-81,443,8000-8200");
+        assert_eq!(set.len(), 2 + 1 + 201);
+        assert_eq!(PortSet::parse("5432").unwrap().as_single(), Some(5432));
+    }
+
+    #[test]
+    fn rejects_bad_lists_naming_the_part() {
+        assert_eq!(PortSet::parse("abc"), Err(PortListError::NotANumber { text: "abc".into() }));
+        assert_eq!(PortSet::parse("9-1"), Err(PortListError::Reversed { start: 9, end: 1 }));
+        assert_eq!(PortSet::parse("70000"), Err(PortListError::OutOfRange { value: 70000 }));
+        assert_eq!(PortSet::parse(" , "), Err(PortListError::Empty));
+        assert_eq!(PortSet::parse("-5"), Err(PortListError::NotANumber { text: String::new() }));
+        assert_eq!(PortSet::parse("+80"), Err(PortListError::NotANumber { text: "+80".into() }));
+    }
+}

@@ -1,0 +1,217 @@
+//! Details of socket owners, read lazily and only for pids that own a listed
+//! socket: name, exe (and whether it was deleted), cmdline, uid and user
+//! name, start time, state, systemd unit and container id.
+//!
+//! Per-run lookups (uid → name, boot time, clock ticks) are cached in
+//! [`DetailCache`]: `ss -e` re-reads `/proc/mounts` per socket and pays 10×
+//! for it.
+
+use std::collections::HashMap;
+
+use crate::model::Process;
+
+/// Per-run caches for lookups that many processes share.
+#[derive(Debug, Default)]
+pub struct DetailCache {
+    user_names: HashMap<u32, Option<String>>,
+    boot_time: Option<Option<u64>>,
+}
+
+impl DetailCache {
+    fn user_name(&mut self, uid: u32) -> Option<String> {
+        self.user_names.entry(uid).or_insert_with(|| crate::sys::users::name_of(uid)).clone()
+    }
+
+    fn boot_time(&mut self) -> Option<u64> {
+        *self.boot_time.get_or_insert_with(read_boot_time)
+    }
+}
+
+/// Reads the details of `pid`; `None` when it exited meanwhile.
+pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
+    let base = format!("/proc/{pid}");
+    let stat = std::fs::read(format!("{base}/stat")).ok()?;
+    let parsed = parse_stat(&stat)?;
+    let status = std::fs::read_to_string(format!("{base}/status")).unwrap_or_default();
+    let uid = parse_status_uid(&status).unwrap_or(u32::MAX);
+    let cmdline =
+        std::fs::read(format!("{base}/cmdline")).map(|b| split_cmdline(&b)).unwrap_or_default();
+    let (exe, exe_deleted) = match std::fs::read_link(format!("{base}/exe")) {
+        Ok(path) => {
+            let text = path.to_string_lossy().into_owned();
+            match text.strip_suffix(" (deleted)") {
+                Some(stripped) => (Some(stripped.to_string()), true),
+                None => (Some(text), false),
+            }
+        }
+        // Another user's process without root, or a kernel thread.
+        Err(_) => (None, false),
+    };
+    let cgroup = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
+    let (unit, container) = parse_cgroup(&cgroup);
+    let start_time = cache.boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks());
+    Some(Process {
+        pid,
+        name: parsed.name,
+        exe,
+        exe_deleted,
+        cmdline,
+        uid,
+        user: if uid == u32::MAX { None } else { cache.user_name(uid) },
+        start_time,
+        state: parsed.state,
+        parent_pid: parsed.parent_pid,
+        unit,
+        container,
+    })
+}
+
+/// Reads only the one-letter state of `pid` (`T` stopped, `t` traced…).
+pub fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat).map(|parsed| parsed.state)
+}
+
+/// Fields of `/proc/PID/stat` that we use.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub name: String,
+    pub state: char,
+    pub parent_pid: u32,
+    /// Start time in clock ticks after boot (field 22).
+    pub start_ticks: u64,
+}
+
+/// Parses `/proc/PID/stat`. The name sits in parentheses and may itself
+/// contain `)` and spaces, so the fields are counted from the *last* `)`.
+pub fn parse_stat(bytes: &[u8]) -> Option<Stat> {
+    let open = bytes.iter().position(|&b| b == b'(')?;
+    let close = bytes.iter().rposition(|&b| b == b')')?;
+    if close <= open {
+        return None;
+    }
+    let name = String::from_utf8_lossy(&bytes[open + 1..close]).into_owned();
+    let rest = std::str::from_utf8(bytes.get(close + 1..)?).ok()?;
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+    let state = fields.first()?.chars().next()?;
+    let parent_pid = fields.get(1)?.parse().ok()?;
+    let start_ticks = fields.get(19)?.parse().ok()?;
+    Some(Stat { name, state, parent_pid, start_ticks })
+}
+
+/// The real uid from `/proc/PID/status` (`Uid:\treal\teffective…`).
+pub fn parse_status_uid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))?
+        .split_ascii_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn split_cmdline(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|&b| b == 0)
+        .filter(|part| !part.is_empty())
+        .map(|part| String::from_utf8_lossy(part).into_owned())
+        .collect()
+}
+
+/// Finds the systemd unit and container id in `/proc/PID/cgroup`.
+///
+/// Recognised shapes (cgroup v2 `0::/…` and v1 `N:ctrl:/…`):
+/// `/system.slice/nginx.service`, `/user.slice/…/app.scope`,
+/// `/system.slice/docker-<64 hex>.scope`, `/docker/<64 hex>`,
+/// `/machine.slice/libpod-<64 hex>.scope`, `…/cri-containerd-<64 hex>.scope`,
+/// `/kubepods/…/<64 hex>`.
+pub fn parse_cgroup(text: &str) -> (Option<String>, Option<String>) {
+    let path = text
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .or_else(|| text.lines().find_map(|line| line.splitn(3, ':').nth(2)))
+        .unwrap_or("");
+    let mut unit = None;
+    let mut container = None;
+    for component in path.split('/') {
+        if let Some(id) = container_id(component) {
+            container = Some(id);
+            continue;
+        }
+        let is_unit = [".service", ".scope", ".socket", ".mount", ".slice"]
+            .iter()
+            .any(|suffix| component.ends_with(suffix));
+        if is_unit && !component.ends_with(".slice") {
+            unit = Some(component.to_string());
+        }
+    }
+    // "docker-<id>.scope" is the container's scope, not a unit to restart.
+    if container.is_some()
+        && unit.as_deref().is_some_and(|u| u.contains(container.as_deref().unwrap_or("-")))
+    {
+        unit = None;
+    }
+    (unit, container)
+}
+
+fn container_id(component: &str) -> Option<String> {
+    let trimmed = component.strip_suffix(".scope").unwrap_or(component);
+    let id = trimmed.rsplit(['-', ':']).next().unwrap_or(trimmed);
+    (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id[..12].to_string())
+}
+
+fn read_boot_time() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    text.lines().find_map(|line| line.strip_prefix("btime "))?.trim().parse().ok()
+}
+
+fn clock_ticks() -> u64 {
+    rustix::param::clock_ticks_per_second().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_awkward_names() {
+        let line = b"1234 (my (odd) name) T 1 1234 1234 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 98765 1000000 100 18446744073709551615";
+        let stat = parse_stat(line).unwrap();
+        assert_eq!(stat.name, "my (odd) name");
+        assert_eq!(stat.state, 'T');
+        assert_eq!(stat.parent_pid, 1);
+        assert_eq!(stat.start_ticks, 98765);
+        assert!(parse_stat(b"garbage").is_none());
+        assert!(parse_stat(b"1 (x) S").is_none());
+    }
+
+    #[test]
+    fn parses_cgroup_units_and_containers() {
+        let id = "a".repeat(64);
+        assert_eq!(
+            parse_cgroup("0::/system.slice/nginx.service\n"),
+            (Some("nginx.service".into()), None)
+        );
+        assert_eq!(
+            parse_cgroup(&format!("0::/system.slice/docker-{id}.scope\n")),
+            (None, Some("a".repeat(12)))
+        );
+        assert_eq!(parse_cgroup(&format!("12:pids:/docker/{id}\n")), (None, Some("a".repeat(12))));
+        assert_eq!(
+            parse_cgroup("0::/user.slice/user-1000.slice/user@1000.service/app.slice/vite.scope\n"),
+            (Some("vite.scope".into()), None)
+        );
+        assert_eq!(parse_cgroup(""), (None, None));
+    }
+
+    #[test]
+    fn reads_own_process() {
+        let mut cache = DetailCache::default();
+        let me = read(std::process::id(), &mut cache).unwrap();
+        assert!(!me.name.is_empty());
+        assert!(me.start_time.is_some());
+        assert!(!me.cmdline.is_empty());
+        assert_eq!(parse_status_uid("Name:\tx\nUid:\t1000\t1000\t1000\t1000\n"), Some(1000));
+    }
+}

@@ -1,0 +1,176 @@
+//! What a port number means: its IANA range, whether this machine's kernel
+//! hands it out as a source port, the services usually found there, and
+//! whether browsers refuse to connect to it.
+//!
+//! Used by `porthole PORT` to explain a number, by `free` to avoid numbers
+//! that are risky to claim, and by `check` to warn about service ports
+//! inside the ephemeral range.
+
+use crate::inventory::PortSet;
+
+pub use crate::model::{IanaRange, PortMeaning};
+
+/// Describes `port` using this machine's sysctls and `/etc/services`.
+pub fn describe(port: u16) -> PortMeaning {
+    let ephemeral_range = crate::sys::sysctl::ephemeral_range();
+    let reserved = crate::sys::sysctl::reserved_ports().is_some_and(|set| set.contains(port));
+    let unprivileged_start = crate::sys::sysctl::unprivileged_port_start().unwrap_or(1024);
+    let mut services = etc_services(port);
+    if let Some(known) = development_service(port) {
+        if !services.iter().any(|s| known.to_ascii_lowercase().contains(&s.to_ascii_lowercase())) {
+            services.push(known.to_string());
+        }
+    }
+    PortMeaning {
+        port,
+        iana_range: IanaRange::of(port),
+        ephemeral_range,
+        in_ephemeral_range: ephemeral_range.is_some_and(|(low, high)| low <= port && port <= high),
+        reserved,
+        privileged: port < unprivileged_start,
+        services,
+        browser_blocked: is_browser_blocked(port),
+    }
+}
+
+/// The fetch standard's "bad ports": browsers refuse to fetch from them.
+/// See: <https://fetch.spec.whatwg.org/#port-blocking>
+pub const BROWSER_BLOCKED_PORTS: &[u16] = &[
+    1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102,
+    103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465,
+    512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993,
+    995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668,
+    6669, 6679, 6697, 10080,
+];
+
+pub fn is_browser_blocked(port: u16) -> bool {
+    BROWSER_BLOCKED_PORTS.binary_search(&port).is_ok()
+}
+
+/// Ports development tools and local services commonly use, with what
+/// usually listens there. Kept sorted by port.
+pub const DEVELOPMENT_PORTS: &[(u16, &str)] = &[
+    (1313, "Hugo dev server"),
+    (1433, "Microsoft SQL Server"),
+    (1521, "Oracle database"),
+    (2181, "ZooKeeper"),
+    (2375, "Docker Engine API (plain)"),
+    (2376, "Docker Engine API (TLS)"),
+    (2379, "etcd client API"),
+    (2380, "etcd peer API"),
+    (3000, "Node/Rails/Grafana dev server"),
+    (3001, "Node dev server (second)"),
+    (3100, "Grafana Loki"),
+    (3306, "MySQL/MariaDB"),
+    (4000, "Phoenix/Jekyll dev server"),
+    (4173, "Vite preview"),
+    (4200, "Angular dev server"),
+    (4321, "Astro dev server"),
+    (5000, "Flask dev server / Docker registry"),
+    (5005, "Java debugger (JDWP)"),
+    (5173, "Vite dev server"),
+    (5432, "PostgreSQL"),
+    (5601, "Kibana"),
+    (5672, "RabbitMQ (AMQP)"),
+    (5984, "CouchDB"),
+    (6006, "Storybook/TensorBoard"),
+    (6379, "Redis/Valkey"),
+    (6443, "Kubernetes API server"),
+    (7474, "Neo4j browser"),
+    (8000, "Django/python http.server"),
+    (8008, "HTTP alternate"),
+    (8080, "HTTP alternate (Tomcat, proxies, dev servers)"),
+    (8081, "HTTP alternate (second)"),
+    (8200, "HashiCorp Vault"),
+    (8443, "HTTPS alternate"),
+    (8474, "Toxiproxy API"),
+    (8500, "Consul"),
+    (8888, "Jupyter"),
+    (9000, "PHP-FPM/SonarQube/MinIO"),
+    (9090, "Prometheus"),
+    (9092, "Kafka"),
+    (9093, "Alertmanager"),
+    (9100, "Prometheus node exporter"),
+    (9200, "Elasticsearch/OpenSearch"),
+    (9222, "Chrome DevTools protocol"),
+    (9229, "Node.js inspector"),
+    (10250, "kubelet API"),
+    (11211, "memcached"),
+    (15672, "RabbitMQ management"),
+    (27017, "MongoDB"),
+];
+
+/// The built-in description of a development port.
+pub fn development_service(port: u16) -> Option<&'static str> {
+    DEVELOPMENT_PORTS
+        .binary_search_by_key(&port, |&(p, _)| p)
+        .ok()
+        .map(|index| DEVELOPMENT_PORTS[index].1)
+}
+
+/// Whether a port is a well-known service port (built-in table, or named
+/// in `/etc/services` and below 49152): `free` never hands these out.
+pub fn is_well_known_service(port: u16, services_file: &PortSet) -> bool {
+    development_service(port).is_some() || services_file.contains(port)
+}
+
+/// Names `/etc/services` gives the port (TCP or UDP), deduplicated.
+pub fn etc_services(port: u16) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string("/etc/services") else { return Vec::new() };
+    services_in(&text, port)
+}
+
+/// Every port `/etc/services` names, as a set.
+pub fn etc_services_ports() -> PortSet {
+    let text = std::fs::read_to_string("/etc/services").unwrap_or_default();
+    let mut ports: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.split('#').next()?.split_ascii_whitespace().nth(1))
+        .filter_map(|field| field.split('/').next().map(str::to_string))
+        .collect();
+    ports.sort();
+    ports.dedup();
+    PortSet::parse(&ports.join(",")).unwrap_or_else(|_| PortSet::single(0))
+}
+
+fn services_in(text: &str, port: u16) -> Vec<String> {
+    let wanted = port.to_string();
+    let mut names: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut fields = line.split_ascii_whitespace();
+        let (Some(name), Some(port_protocol)) = (fields.next(), fields.next()) else { continue };
+        if port_protocol.split('/').next() == Some(wanted.as_str())
+            && !names.iter().any(|n| n == name)
+        {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_tables() {
+        assert_eq!(IanaRange::of(80), IanaRange::System);
+        assert_eq!(IanaRange::of(5432), IanaRange::User);
+        assert_eq!(IanaRange::of(62893), IanaRange::Dynamic);
+        assert!(is_browser_blocked(6000));
+        assert!(is_browser_blocked(10080));
+        assert!(!is_browser_blocked(8080));
+        assert_eq!(development_service(5173), Some("Vite dev server"));
+        assert!(DEVELOPMENT_PORTS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(BROWSER_BLOCKED_PORTS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn parses_services_file() {
+        let text = "postgresql\t5432/tcp\tpostgres # PostgreSQL\npostgresql 5432/udp\nhttp 80/tcp www\n# comment 5432/tcp\n";
+        assert_eq!(services_in(text, 5432), vec!["postgresql".to_string()]);
+        assert_eq!(services_in(text, 80), vec!["http".to_string()]);
+        assert!(services_in(text, 81).is_empty());
+    }
+}

@@ -1,0 +1,220 @@
+//! JSON wire types. Internal structs are never serialised directly: these
+//! types fix the field names scripts rely on. Socket fields follow osquery's
+//! `listening_ports` / `process_open_sockets` tables so fleet tools can join
+//! porthole's output with theirs.
+
+use serde::Serialize;
+
+use crate::model::{Connection, PortMeaning, PortReport, Process, Snapshot, Socket};
+
+/// Version of the JSON layout; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One socket, as in `porthole ls --json`.
+#[derive(Debug, Serialize)]
+pub struct SocketRecord {
+    /// `tcp`, `udp` or `unix`.
+    pub protocol: &'static str,
+    /// `ipv4`, `ipv6` or `unix`.
+    pub family: &'static str,
+    pub local_address: Option<String>,
+    pub local_port: u16,
+    pub remote_address: Option<String>,
+    pub remote_port: u16,
+    /// As `ss` spells it: `LISTEN`, `ESTAB`, `TIME-WAIT`, `UNCONN`…
+    pub state: &'static str,
+    /// `loopback`, `wildcard`, `specific` or `local` (Unix).
+    pub scope: &'static str,
+    /// Reachable from another device (a listener on a wildcard or
+    /// non-loopback address).
+    pub exposed: bool,
+    /// A `::` listener that also accepts IPv4 (`IPV6_V6ONLY` off); `null`
+    /// when unknown.
+    pub dual_stack: Option<bool>,
+    pub inode: u64,
+    /// Socket owner uid; `null` for Unix sockets (unix_diag has none).
+    pub uid: Option<u32>,
+    pub net_namespace: Option<u64>,
+    pub rx_queue: u32,
+    pub tx_queue: u32,
+    /// Unix sockets: path, `@abstract`, or `null` when unnamed.
+    pub path: Option<String>,
+    /// Unix sockets: `stream`, `dgram` or `seqpacket`.
+    pub unix_type: Option<&'static str>,
+    /// Unix sockets: inode of the connected peer.
+    pub peer_inode: Option<u64>,
+    pub processes: Vec<ProcessRecord>,
+}
+
+/// One owning process.
+#[derive(Debug, Serialize)]
+pub struct ProcessRecord {
+    pub pid: u32,
+    pub name: String,
+    pub exe: Option<String>,
+    pub exe_deleted: bool,
+    pub cmdline: String,
+    pub user: Option<String>,
+    pub uid: u32,
+    /// Seconds since the Unix epoch.
+    pub start_time: Option<u64>,
+    /// One-letter state (`S`, `R`, `T` stopped…).
+    pub state: String,
+    pub unit: Option<String>,
+    pub container: Option<String>,
+}
+
+impl ProcessRecord {
+    pub fn from_process(process: &Process) -> Self {
+        ProcessRecord {
+            pid: process.pid,
+            name: process.name.clone(),
+            exe: process.exe.clone(),
+            exe_deleted: process.exe_deleted,
+            cmdline: process.cmdline.join(" "),
+            user: process.user.clone(),
+            uid: process.uid,
+            start_time: process.start_time,
+            state: process.state.to_string(),
+            unit: process.unit.clone(),
+            container: process.container.clone(),
+        }
+    }
+}
+
+impl SocketRecord {
+    /// Builds the record of `socket`, with its owners' details from
+    /// `processes` (owners without details are listed by pid only).
+    pub fn from_socket(
+        socket: &Socket,
+        processes: &std::collections::BTreeMap<u32, Process>,
+    ) -> Self {
+        let scope = socket.scope();
+        SocketRecord {
+            protocol: socket.protocol.as_str(),
+            family: socket.family.as_str(),
+            local_address: socket.local.map(|a| a.ip().to_string()),
+            local_port: socket.local_port(),
+            remote_address: socket.remote.map(|a| a.ip().to_string()),
+            remote_port: socket.remote_port(),
+            state: socket.state.ss_name(),
+            scope: scope.as_str(),
+            exposed: socket.exposed(),
+            dual_stack: match (socket.family, socket.scope()) {
+                (crate::model::Family::Ipv6, crate::model::Scope::Wildcard) => {
+                    socket.v6only.map(|v| !v)
+                }
+                _ => None,
+            },
+            inode: socket.inode,
+            uid: (socket.uid != u32::MAX).then_some(socket.uid),
+            net_namespace: socket.net_namespace,
+            rx_queue: socket.rx_queue,
+            tx_queue: socket.tx_queue,
+            path: socket.path.clone(),
+            unix_type: socket.unix_kind.map(|k| k.as_str()),
+            peer_inode: socket.peer_inode,
+            processes: socket
+                .owners
+                .iter()
+                .map(|pid| match processes.get(pid) {
+                    Some(process) => ProcessRecord::from_process(process),
+                    None => {
+                        ProcessRecord::from_process(&Process { pid: *pid, ..Process::default() })
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Every socket of a snapshot as records.
+pub fn socket_records<'a>(
+    snapshot: &'a Snapshot,
+    sockets: impl Iterator<Item = &'a Socket> + 'a,
+) -> impl Iterator<Item = SocketRecord> + 'a {
+    sockets.map(move |socket| SocketRecord::from_socket(socket, &snapshot.processes))
+}
+
+/// `porthole PORT --json`.
+#[derive(Debug, Serialize)]
+pub struct PortReportRecord {
+    pub schema_version: u32,
+    pub endpoint: String,
+    pub port: u16,
+    /// Something holds the port (a listener, or a live local end).
+    pub held: bool,
+    pub exposed: bool,
+    pub addresses: Vec<String>,
+    pub listeners: Vec<SocketRecord>,
+    /// Listeners that serve the asked address (all for a bare port).
+    pub serving: Vec<SocketRecord>,
+    pub split_listeners: bool,
+    pub clients: Vec<ConnectionRecord>,
+    pub local_ends: Vec<ConnectionRecord>,
+    pub outbound: Vec<SocketRecord>,
+    pub time_wait: usize,
+    pub meaning: MeaningRecord,
+    pub hidden_owners: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnectionRecord {
+    /// The end that uses the asked port locally.
+    pub near: Option<SocketRecord>,
+    /// The other end, when it is on this machine.
+    pub far: Option<SocketRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeaningRecord {
+    /// `system`, `user` or `dynamic`.
+    pub iana_range: &'static str,
+    pub ephemeral_range: Option<[u16; 2]>,
+    pub in_ephemeral_range: bool,
+    pub reserved: bool,
+    pub privileged: bool,
+    pub services: Vec<String>,
+    pub browser_blocked: bool,
+}
+
+impl MeaningRecord {
+    pub fn from_meaning(meaning: &PortMeaning) -> Self {
+        MeaningRecord {
+            iana_range: meaning.iana_range.as_str(),
+            ephemeral_range: meaning.ephemeral_range.map(|(low, high)| [low, high]),
+            in_ephemeral_range: meaning.in_ephemeral_range,
+            reserved: meaning.reserved,
+            privileged: meaning.privileged,
+            services: meaning.services.clone(),
+            browser_blocked: meaning.browser_blocked,
+        }
+    }
+}
+
+impl PortReportRecord {
+    pub fn from_report(report: &PortReport) -> Self {
+        let socket = |s: &Socket| SocketRecord::from_socket(s, &report.processes);
+        let connection = |c: &Connection| ConnectionRecord {
+            near: c.near.as_ref().map(socket),
+            far: c.far.as_ref().map(socket),
+        };
+        PortReportRecord {
+            schema_version: SCHEMA_VERSION,
+            endpoint: report.endpoint.clone(),
+            port: report.port,
+            held: report.is_held(),
+            exposed: report.exposed(),
+            addresses: report.addresses.iter().map(ToString::to_string).collect(),
+            listeners: report.listeners.iter().map(socket).collect(),
+            serving: report.serving.iter().map(socket).collect(),
+            split_listeners: report.split_listeners,
+            clients: report.clients.iter().map(connection).collect(),
+            local_ends: report.local_ends.iter().map(connection).collect(),
+            outbound: report.outbound.iter().map(socket).collect(),
+            time_wait: report.time_wait,
+            meaning: MeaningRecord::from_meaning(&report.meaning),
+            hidden_owners: report.visibility.sockets_without_visible_owner,
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! `porthole PORT` output: who holds the port, its clients, what the number
+//! means and whether other devices can reach it.
+
+use std::io::Write;
+
+use super::json::PortReportRecord;
+use super::listing::{local_label, protocol_label};
+use super::table::Table;
+use super::{Format, Style};
+use crate::model::{Connection, PortReport, Process, Socket};
+
+pub fn write_report(
+    out: &mut dyn Write,
+    report: &PortReport,
+    format: Format,
+    style: Style,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json | Format::Jsonl => {
+            serde_json::to_writer_pretty(&mut *out, &PortReportRecord::from_report(report))?;
+            writeln!(out)
+        }
+        Format::Table => write_text(out, report, style),
+    }
+}
+
+fn process_label(report: &PortReport, pid: u32) -> String {
+    match report.processes.get(&pid) {
+        Some(process) => describe_process(process),
+        None => format!("pid {pid}"),
+    }
+}
+
+fn describe_process(process: &Process) -> String {
+    let mut text = format!("{} (pid {}", process.name, process.pid);
+    if let Some(user) = &process.user {
+        text.push_str(&format!(", user {user}"));
+    }
+    if let Some(unit) = &process.unit {
+        text.push_str(&format!(", unit {unit}"));
+    }
+    if let Some(container) = &process.container {
+        text.push_str(&format!(", container {container}"));
+    }
+    if process.is_stopped() {
+        text.push_str(", STOPPED");
+    }
+    if process.exe_deleted {
+        text.push_str(", exe deleted");
+    }
+    text.push(')');
+    text
+}
+
+fn owners_text(report: &PortReport, socket: &Socket) -> String {
+    if socket.owners.is_empty() {
+        return if socket.inode == 0 {
+            "no process".into()
+        } else {
+            "owner hidden (run as root)".into()
+        };
+    }
+    socket.owners.iter().map(|pid| process_label(report, *pid)).collect::<Vec<_>>().join(", ")
+}
+
+fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io::Result<()> {
+    let headline = if !report.listeners.is_empty() {
+        style.green(&format!("port {} is listening", report.port))
+    } else if !report.local_ends.is_empty() {
+        style.yellow(&format!(
+            "port {} is the local end of a connection (nothing listens)",
+            report.port
+        ))
+    } else {
+        style.red(&format!("nothing holds port {}", report.port))
+    };
+    writeln!(out, "{}: {headline}", style.bold(&report.endpoint))?;
+    if !report.addresses.is_empty() {
+        let list: Vec<String> = report.addresses.iter().map(ToString::to_string).collect();
+        writeln!(out, "  resolves to {}", list.join(", "))?;
+    }
+
+    if !report.listeners.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("Listening"))?;
+        let mut table = Table::new(&["PROTO", "LOCAL", "SCOPE", "QUEUE", "PROCESS"]);
+        for socket in &report.listeners {
+            let serves = report.serving.contains(socket);
+            let mut local = local_label(socket);
+            if !report.addresses.is_empty() && !serves {
+                local.push_str(" (not for this address)");
+            }
+            let scope = if socket.is_dual_stack() {
+                "wildcard (dual-stack: IPv4 too)".to_string()
+            } else {
+                socket.scope().as_str().to_string()
+            };
+            let queue = if socket.protocol == crate::model::Protocol::Tcp {
+                format!("{}/{}", socket.rx_queue, socket.tx_queue)
+            } else {
+                "-".into()
+            };
+            table.push(vec![
+                protocol_label(socket),
+                local,
+                scope,
+                queue,
+                owners_text(report, socket),
+            ]);
+        }
+        table.write(out, style.width, "  ")?;
+        if report.split_listeners {
+            writeln!(
+                out,
+                "  {} different processes hold this port on different addresses; clients reach one or the other depending on the address they use",
+                style.yellow("warning:")
+            )?;
+        }
+        if !report.addresses.is_empty() && report.serving.is_empty() {
+            writeln!(
+                out,
+                "  {} no listener serves {}: connections to it are refused",
+                style.yellow("warning:"),
+                report.endpoint
+            )?;
+        }
+    }
+
+    if !report.clients.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{} ({})", style.bold("Clients"), report.clients.len())?;
+        write_connections(out, report, &report.clients, style)?;
+    }
+    if !report.local_ends.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("Local end of"))?;
+        for connection in &report.local_ends {
+            if let Some(near) = &connection.near {
+                let peer = near.remote.map_or_else(|| "?".into(), |r| r.to_string());
+                let who = owners_text(report, near);
+                let server = connection
+                    .far
+                    .as_ref()
+                    .filter(|far| !far.owners.is_empty())
+                    .map(|far| format!(" (served by {})", owners_text(report, far)))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "  the client side of a {} connection from {who} to {peer}{server} [{}]",
+                    near.protocol,
+                    near.state.ss_name()
+                )?;
+            }
+        }
+    }
+    if !report.outbound.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} ({})",
+            style.bold("Outbound to this port elsewhere"),
+            report.outbound.len()
+        )?;
+        for socket in &report.outbound {
+            writeln!(
+                out,
+                "  {} → {}  {}  {}",
+                local_label(socket),
+                socket.remote.map_or_else(|| "?".into(), |r| r.to_string()),
+                socket.state.ss_name(),
+                owners_text(report, socket)
+            )?;
+        }
+    }
+    if report.time_wait > 0 {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} TIME-WAIT socket(s) on this port: no process, but a server without SO_REUSEADDR cannot bind it until they expire",
+            report.time_wait
+        )?;
+    }
+
+    writeln!(out)?;
+    writeln!(out, "{}", style.bold("About the number"))?;
+    let meaning = &report.meaning;
+    let (low, high) = meaning.iana_range.bounds();
+    writeln!(out, "  IANA {} port ({low}-{high})", meaning.iana_range.as_str())?;
+    if !meaning.services.is_empty() {
+        writeln!(out, "  usually: {}", meaning.services.join(", "))?;
+    }
+    if let Some((low, high)) = meaning.ephemeral_range {
+        if meaning.in_ephemeral_range {
+            let note =
+                if meaning.reserved { " but reserved (ip_local_reserved_ports)" } else { "" };
+            writeln!(
+                out,
+                "  inside this machine's ephemeral range {low}-{high}{note}: the kernel hands it out as a source port for outbound connections"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "  outside the ephemeral range {low}-{high}: outbound connections will not take it"
+            )?;
+        }
+    }
+    if meaning.privileged {
+        writeln!(out, "  privileged: binding it needs root or CAP_NET_BIND_SERVICE")?;
+    }
+    if meaning.browser_blocked {
+        writeln!(out, "  browsers refuse it (fetch standard bad-port list)")?;
+    }
+    if !report.listeners.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("Exposure"))?;
+        if report.exposed() {
+            let exposed: Vec<String> =
+                report.listeners.iter().filter(|s| s.exposed()).map(local_label).collect();
+            writeln!(
+                out,
+                "  {} reachable from other devices via {}",
+                style.yellow("exposed:"),
+                exposed.join(", ")
+            )?;
+        } else {
+            writeln!(out, "  loopback only: other devices cannot reach it")?;
+        }
+    }
+    if report.visibility.sockets_without_visible_owner > 0 {
+        writeln!(
+            out,
+            "\n  {} socket(s) have owners porthole could not see; run as root to see them",
+            report.visibility.sockets_without_visible_owner
+        )?;
+    }
+    Ok(())
+}
+
+fn write_connections(
+    out: &mut dyn Write,
+    report: &PortReport,
+    connections: &[Connection],
+    style: Style,
+) -> std::io::Result<()> {
+    let mut table = Table::new(&["PROTO", "CLIENT", "SERVER", "STATE", "CLIENT PROCESS"]);
+    for connection in connections {
+        let (client_address, server_address, state, client_process) =
+            match (&connection.near, &connection.far) {
+                (Some(near), Some(far)) => (
+                    local_label(far),
+                    local_label(near),
+                    near.state.ss_name(),
+                    owners_text(report, far),
+                ),
+                (Some(near), None) => (
+                    near.remote.map_or_else(|| "?".into(), |r| r.to_string()),
+                    local_label(near),
+                    near.state.ss_name(),
+                    "remote host".to_string(),
+                ),
+                (None, Some(far)) => (
+                    local_label(far),
+                    far.remote.map_or_else(|| "?".into(), |r| r.to_string()),
+                    far.state.ss_name(),
+                    owners_text(report, far),
+                ),
+                (None, None) => continue,
+            };
+        let protocol = connection
+            .near
+            .as_ref()
+            .or(connection.far.as_ref())
+            .map(protocol_label)
+            .unwrap_or_default();
+        table.push(vec![
+            protocol,
+            client_address,
+            server_address,
+            state.to_string(),
+            client_process,
+        ]);
+    }
+    table.write(out, style.width, "  ")
+}
