@@ -1,1 +1,11 @@
+//! Integration tests: the real `porthole` binary against real sockets,
+//! processes, network namespaces and servers. One test binary (faster to
+//! link) with one module per command.
 
+// Tests report skipped cases on stderr.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+mod util;
+
+mod ls;
+mod who;

@@ -1,0 +1,364 @@
+//! `porthole ls`: real sockets opened by the test, checked in JSON and table
+//! output, through both backends, as root and as an unprivileged user, and
+//! against `ss` from iproute2.
+
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::unix::net::UnixListener;
+
+use serde_json::Value;
+
+use crate::util::{self, porthole_run, python, wait_for_line, Netns};
+
+/// Sockets of `ls --json` output whose local port is `port`.
+fn with_port(list: &Value, port: u16) -> Vec<Value> {
+    list.as_array()
+        .expect("ls --json prints an array")
+        .iter()
+        .filter(|s| s["local_port"] == port)
+        .cloned()
+        .collect()
+}
+
+fn pids_of(socket: &Value) -> Vec<u64> {
+    socket["processes"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect()
+}
+
+fn current_user() -> String {
+    let output = util::run(std::process::Command::new("id").arg("-un"));
+    output.stdout.trim().to_string()
+}
+
+#[test]
+fn lists_tcp_listeners_of_both_families_with_scope_and_owner() {
+    let v4_loopback = TcpListener::bind("127.0.0.1:0").unwrap();
+    let v4_any = TcpListener::bind("0.0.0.0:0").unwrap();
+    let v6_loopback = TcpListener::bind("[::1]:0").unwrap();
+    let me = u64::from(std::process::id());
+    for backend in ["netlink", "procfs"] {
+        let output = util::run(
+            util::porthole().args(["ls", "--tcp", "--json"]).env("PORTHOLE_BACKEND", backend),
+        );
+        assert_eq!(output.code, 0, "{output:?}");
+        let list = output.json();
+        let cases = [
+            (&v4_loopback, "127.0.0.1", "ipv4", "loopback", false),
+            (&v4_any, "0.0.0.0", "ipv4", "wildcard", true),
+            (&v6_loopback, "::1", "ipv6", "loopback", false),
+        ];
+        for (listener, address, family, scope, exposed) in cases {
+            let port = listener.local_addr().unwrap().port();
+            let found = with_port(&list, port);
+            assert_eq!(found.len(), 1, "{backend}: port {port} in {list:#}");
+            let socket = &found[0];
+            assert_eq!(socket["protocol"], "tcp");
+            assert_eq!(socket["family"], family);
+            assert_eq!(socket["local_address"], address);
+            assert_eq!(socket["state"], "LISTEN");
+            assert_eq!(socket["scope"], scope);
+            assert_eq!(socket["exposed"], exposed);
+            assert_eq!(pids_of(socket), vec![me], "{backend}: owner of {port}");
+            assert_eq!(socket["processes"][0]["user"], current_user().as_str());
+            assert!(socket["inode"].as_u64().unwrap() > 0);
+        }
+    }
+}
+
+#[test]
+fn dual_stack_wildcard_is_reported_only_by_netlink() {
+    let (_child, mut ready) = python(
+        "import socket,sys,time\n\
+         s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
+         s.bind(('::',0)); s.listen(); print(s.getsockname()[1]); time.sleep(60)",
+        &[],
+    );
+    let port: u16 = wait_for_line(&mut ready).parse().unwrap();
+    let output = util::run(
+        util::porthole().args(["ls", "--tcp", "--json"]).env("PORTHOLE_BACKEND", "netlink"),
+    );
+    let socket = &with_port(&output.json(), port)[0];
+    assert_eq!(socket["scope"], "wildcard");
+    assert_eq!(socket["dual_stack"], true);
+    let table = porthole_run(&["ls", "--port", &port.to_string()]);
+    assert!(table.stdout.contains("wildcard+v4"), "{}", table.stdout);
+}
+
+#[test]
+fn lists_udp_and_unix_listeners_and_established_pairs_with_all() {
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("app.sock");
+    let _unix = UnixListener::bind(&path).unwrap();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server_port = server.local_addr().unwrap().port();
+    let client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    let (_accepted, _) = server.accept().unwrap();
+    let client_port = client.local_addr().unwrap().port();
+
+    let listeners = porthole_run(&["ls", "--json"]).json();
+    let udp_found = with_port(&listeners, udp_port);
+    assert_eq!(udp_found.len(), 1);
+    assert_eq!(udp_found[0]["protocol"], "udp");
+    assert_eq!(udp_found[0]["state"], "UNCONN");
+    let unix_found: Vec<&Value> = listeners
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["path"] == path.to_str().unwrap())
+        .collect();
+    assert_eq!(unix_found.len(), 1, "unix listener in {listeners:#}");
+    assert_eq!(unix_found[0]["protocol"], "unix");
+    assert_eq!(unix_found[0]["state"], "LISTEN");
+    assert_eq!(unix_found[0]["unix_type"], "stream");
+    // Listeners only by default: the client end is not listed.
+    assert!(with_port(&listeners, client_port).is_empty());
+
+    for backend in ["netlink", "procfs"] {
+        let all = util::run(
+            util::porthole().args(["ls", "-a", "--tcp", "--json"]).env("PORTHOLE_BACKEND", backend),
+        )
+        .json();
+        let client_end = with_port(&all, client_port);
+        assert_eq!(client_end.len(), 1, "{backend}");
+        assert_eq!(client_end[0]["state"], "ESTAB");
+        assert_eq!(client_end[0]["remote_port"], server_port);
+        let server_side = with_port(&all, server_port);
+        assert_eq!(server_side.len(), 2, "{backend}: listener + accepted: {server_side:#?}");
+    }
+}
+
+#[test]
+fn a_socket_shared_after_fork_has_both_owners() {
+    let (child, mut ready) = python(
+        "import os,socket,time\n\
+         s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+         pid=os.fork()\n\
+         if pid==0:\n    time.sleep(60); os._exit(0)\n\
+         print(s.getsockname()[1], pid); time.sleep(60)",
+        &[],
+    );
+    let line = wait_for_line(&mut ready);
+    let mut parts = line.split_whitespace();
+    let port: u16 = parts.next().unwrap().parse().unwrap();
+    let forked: u64 = parts.next().unwrap().parse().unwrap();
+    let list = porthole_run(&["ls", "--tcp", "--json", "--port", &port.to_string()]).json();
+    let socket = &with_port(&list, port)[0];
+    let mut expected = vec![u64::from(child.pid()), forked];
+    expected.sort_unstable();
+    assert_eq!(pids_of(socket), expected);
+    // Reap the forked grandchild too.
+    let _ = std::process::Command::new("kill").arg(forked.to_string()).status();
+}
+
+#[test]
+fn filters_by_port_pid_process_scope_and_state() {
+    let loopback = TcpListener::bind("127.0.0.1:0").unwrap();
+    let any = TcpListener::bind("0.0.0.0:0").unwrap();
+    let (lp, ap) = (loopback.local_addr().unwrap().port(), any.local_addr().unwrap().port());
+    let ports = format!("{lp},{ap}");
+    let exposed = porthole_run(&["ls", "--port", &ports, "--scope", "exposed", "--json"]).json();
+    assert_eq!(exposed.as_array().unwrap().len(), 1);
+    assert_eq!(exposed[0]["local_port"], ap);
+    let local = porthole_run(&["ls", "--port", &ports, "--scope", "loopback", "--json"]).json();
+    assert_eq!(local[0]["local_port"], lp);
+    let mine = porthole_run(&["ls", "--pid", &std::process::id().to_string(), "--json"]).json();
+    assert!(!with_port(&mine, lp).is_empty());
+    let nobody = porthole_run(&["ls", "--port", &ports, "--process", "no-such-process-name"]);
+    assert_eq!(nobody.code, 1, "nothing matched: exit 1");
+    let v6 = porthole_run(&["ls", "-6", "--port", &ports, "--json"]).json();
+    assert!(v6.as_array().unwrap().is_empty());
+    let listen = porthole_run(&["ls", "--state", "listen", "--port", &ports, "--json"]).json();
+    assert_eq!(listen.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn table_output_is_aligned_and_jsonl_has_one_object_per_line() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let table = porthole_run(&["ls", "--port", &port]);
+    assert_eq!(table.code, 0);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert!(lines[0].starts_with("PROTO") && lines[0].contains("PID/PROCESS"));
+    assert!(lines[1].contains(&format!("127.0.0.1:{port}")) && lines[1].contains("LISTEN"));
+    assert_eq!(lines[0].find("STATE"), lines[1].find("LISTEN"), "columns align");
+    assert!(!table.stdout.contains('\x1b'), "no colour when piped");
+    let jsonl = porthole_run(&["ls", "--port", &port, "--jsonl"]);
+    for line in jsonl.stdout.lines() {
+        let object: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(object["local_port"].to_string(), port);
+    }
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    for args in [
+        &["ls", "--port", "abc"][..],
+        &["ls", "--port", "9-1"],
+        &["ls", "--port", "70000"],
+        &["ls", "--state", "sleepy"],
+        &["ls", "--pid", "-3"],
+        &["ls", "--bogus-flag"],
+        &["ls", "--scope", "galaxy"],
+        &["70000"],
+        &["localhost:"],
+        &["[::1:80"],
+        &["::1:80"],
+    ] {
+        let output = porthole_run(args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
+        assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
+        assert!(output.stdout.is_empty());
+        assert!(!output.stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn unprivileged_run_lists_everything_and_says_what_is_hidden() {
+    if !util::is_root() {
+        eprintln!("skipping: needs root to drop to nobody");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut command = std::process::Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(util::binary()).args(["ls", "--tcp", "--json"]);
+    util::scrub(&mut command);
+    let output = util::run(&mut command);
+    assert_eq!(output.code, 0, "{output:?}");
+    let socket = &with_port(&output.json(), port)[0];
+    assert_eq!(socket["uid"], 0, "the uid comes from the kernel, not /proc");
+    assert!(socket["processes"].as_array().unwrap().is_empty(), "root's process is hidden");
+    assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+    assert!(
+        output.stderr.contains("hidden") && output.stderr.contains("root"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn netns_all_finds_a_listener_in_a_namespace_the_test_made() {
+    let Some(netns) = Netns::create() else { return };
+    let mut command = netns.command("python3");
+    command.args([
+        "-u",
+        "-c",
+        "import socket,time\ns=socket.socket(); s.bind(('127.0.0.1',4321)); s.listen(); print('ready'); time.sleep(60)",
+    ]);
+    command.stdout(std::process::Stdio::piped());
+    let mut child = util::ChildGuard::spawn(&mut command);
+    let mut reader = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    assert_eq!(wait_for_line(&mut reader), "ready");
+    let namespace_inode = std::fs::metadata(format!("/run/netns/{}", netns.name))
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
+
+    // Not in our namespace…
+    let here = porthole_run(&["ls", "--tcp", "--port", "4321", "--json"]).json();
+    assert!(here.as_array().unwrap().iter().all(|s| s["net_namespace"].is_null()));
+    let ours: Vec<&Value> =
+        here.as_array().unwrap().iter().filter(|s| s["local_address"] == "127.0.0.1").collect();
+    assert!(ours.is_empty(), "the namespace's socket leaked into ours: {here:#}");
+    // …but found with --netns all, labelled and attributed.
+    let everywhere =
+        porthole_run(&["ls", "--tcp", "--port", "4321", "--netns", "all", "--json"]).json();
+    let found: Vec<&Value> = everywhere
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["net_namespace"] == namespace_inode)
+        .collect();
+    assert_eq!(found.len(), 1, "{everywhere:#}");
+    assert_eq!(pids_of(found[0]), vec![u64::from(child.pid())]);
+    // And inside the namespace the default view sees it.
+    let inside = netns.porthole(&["ls", "--tcp", "--json"]).json();
+    assert_eq!(with_port(&inside, 4321).len(), 1);
+}
+
+#[test]
+fn agrees_with_ss_on_the_sockets_the_test_created() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let v6 = TcpListener::bind("[::1]:0").unwrap();
+    let clients: Vec<TcpStream> = (0..3)
+        .map(|i| {
+            TcpStream::connect(
+                if i % 2 == 0 { listener.local_addr() } else { v6.local_addr() }.unwrap(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut ports: Vec<u16> = vec![
+        listener.local_addr().unwrap().port(),
+        v6.local_addr().unwrap().port(),
+        udp.local_addr().unwrap().port(),
+    ];
+    ports.extend(clients.iter().map(|c| c.local_addr().unwrap().port()));
+
+    // ss: "Netid State Recv-Q Send-Q Local Peer Process"
+    let ss = util::run(std::process::Command::new("ss").args(["-tuanpH"]));
+    assert_eq!(ss.code, 0, "{ss:?}");
+    let mut from_ss: Vec<(String, String, String, String, Vec<u64>)> = Vec::new();
+    for line in ss.stdout.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let local = normalize_ss_address(fields[4]);
+        if !ports.iter().any(|p| local.ends_with(&format!(":{p}"))) {
+            continue;
+        }
+        let pids: Vec<u64> = line
+            .split("pid=")
+            .skip(1)
+            .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
+            .collect();
+        from_ss.push((
+            fields[0].to_string(),
+            local,
+            normalize_ss_address(fields[5]),
+            fields[1].to_string(),
+            pids,
+        ));
+    }
+    let list = porthole_run(&["ls", "-a", "--tcp", "--udp", "--json"]).json();
+    let mut from_porthole = Vec::new();
+    for socket in list.as_array().unwrap() {
+        let port = socket["local_port"].as_u64().unwrap() as u16;
+        if !ports.contains(&port) {
+            continue;
+        }
+        let address = |ip: &Value, port: &Value| {
+            let ip = ip.as_str().unwrap();
+            let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+            let port = port.as_u64().unwrap();
+            if port == 0 {
+                format!("{ip}:*")
+            } else {
+                format!("{ip}:{port}")
+            }
+        };
+        from_porthole.push((
+            socket["protocol"].as_str().unwrap().to_string(),
+            address(&socket["local_address"], &socket["local_port"]),
+            address(&socket["remote_address"], &socket["remote_port"]),
+            socket["state"].as_str().unwrap().to_string(),
+            pids_of(socket),
+        ));
+    }
+    from_ss.sort();
+    from_porthole.sort();
+    assert_eq!(from_porthole, from_ss);
+    assert!(from_ss.len() >= 9, "listeners, both ends of 3 connections, udp: {from_ss:#?}");
+}
+
+/// `ss` prints `*` for wildcard addresses and unconnected peers and drops
+/// brackets' zone info; bring both sides to `[v6]:port` / `v4:port`.
+fn normalize_ss_address(text: &str) -> String {
+    let (address, port) = text.rsplit_once(':').unwrap();
+    let address = match address {
+        "*" | "0.0.0.0" => "0.0.0.0".to_string(),
+        "[::]" => "[::]".to_string(),
+        other => other.split('%').next().unwrap().to_string(),
+    };
+    format!("{address}:{port}")
+}

@@ -1,0 +1,95 @@
+//! `porthole PORT` / `porthole HOST:PORT`: listeners, clients, the client
+//! side of outbound connections, and what the number means.
+
+use std::net::{TcpListener, TcpStream};
+
+use crate::util::{porthole_run, python, wait_for_line};
+
+#[test]
+fn reports_listener_clients_and_meaning() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let _accepted = listener.accept().unwrap();
+    let output = porthole_run(&[&port.to_string(), "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["held"], true);
+    assert_eq!(report["exposed"], false);
+    assert_eq!(report["listeners"].as_array().unwrap().len(), 1);
+    let clients = report["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 1, "{report:#}");
+    assert_eq!(clients[0]["far"]["local_port"], client.local_addr().unwrap().port());
+    assert_eq!(clients[0]["far"]["processes"][0]["pid"], std::process::id());
+    assert!(report["meaning"]["iana_range"].is_string());
+
+    let text = porthole_run(&["who", &format!("127.0.0.1:{port}")]);
+    assert_eq!(text.code, 0);
+    assert!(text.stdout.contains("is listening"), "{}", text.stdout);
+    assert!(text.stdout.contains("Clients (1)"), "{}", text.stdout);
+    assert!(text.stdout.contains("loopback only"), "{}", text.stdout);
+}
+
+#[test]
+fn an_ephemeral_source_port_is_explained_as_the_client_side() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server_port = listener.local_addr().unwrap().port();
+    let (_child, mut ready) = python(
+        "import socket,sys,time\n\
+         c=socket.create_connection(('127.0.0.1',int(sys.argv[1]))); print(c.getsockname()[1]); time.sleep(60)",
+        &[&server_port.to_string()],
+    );
+    let client_port = wait_for_line(&mut ready);
+    let output = porthole_run(&[&format!("127.0.0.1:{client_port}")]);
+    assert_eq!(output.code, 0, "the local end of a connection counts as held: {output:?}");
+    assert!(
+        output.stdout.contains("the client side of a tcp connection from python3"),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains(&format!("to 127.0.0.1:{server_port}")), "{}", output.stdout);
+    let report = porthole_run(&[&client_port, "--json"]).json();
+    assert_eq!(report["listeners"].as_array().unwrap().len(), 0);
+    assert_eq!(report["local_ends"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn split_listeners_on_different_families_are_flagged() {
+    let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = v4.local_addr().unwrap().port();
+    let (_child, mut ready) = python(
+        "import socket,sys,time\n\
+         s=socket.socket(socket.AF_INET6); s.bind(('::1',int(sys.argv[1]))); s.listen(); print('ok'); time.sleep(60)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let report = porthole_run(&[&port.to_string(), "--json"]).json();
+    assert_eq!(report["split_listeners"], true, "{report:#}");
+    let text = porthole_run(&[&format!("localhost:{port}")]);
+    assert!(text.stdout.contains("different processes hold this port"), "{}", text.stdout);
+}
+
+#[test]
+fn nothing_holds_a_free_port_and_exit_is_1() {
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let output = porthole_run(&[&port.to_string()]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains(&format!("nothing holds port {port}")));
+    assert!(output.stdout.contains("ephemeral range"), "{}", output.stdout);
+}
+
+#[test]
+fn explains_well_known_numbers() {
+    let report = porthole_run(&["5173", "--json"]).json();
+    let services = report["meaning"]["services"].as_array().unwrap();
+    assert!(services.iter().any(|s| s.as_str().unwrap().contains("Vite")), "{report:#}");
+    let blocked = porthole_run(&["6000", "--json"]).json();
+    assert_eq!(blocked["meaning"]["browser_blocked"], true);
+    assert_eq!(blocked["meaning"]["iana_range"], "user");
+    let system = porthole_run(&["80", "--json"]).json();
+    assert_eq!(system["meaning"]["iana_range"], "system");
+    assert_eq!(system["meaning"]["privileged"], true);
+}
