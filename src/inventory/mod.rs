@@ -21,7 +21,7 @@ pub mod ports;
 pub mod process;
 pub mod procfs;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::model::{Family, Protocol, Snapshot, Socket, SocketState, Source, Visibility};
 pub use ports::PortSet;
@@ -240,35 +240,45 @@ pub(crate) fn enumerate_current(query: &Query) -> Result<(Vec<Socket>, Source), 
     }
 }
 
-fn attach_owners(sockets: &mut [Socket], owners: &HashMap<u64, Vec<u32>>) {
+fn attach_owners(sockets: &mut [Socket], owners: &owners::OwnerIndex) {
     for socket in sockets {
-        if socket.inode == 0 {
-            continue;
-        }
-        if let Some(pids) = owners.get(&socket.inode) {
-            socket.owners.clone_from(pids);
+        if socket.inode != 0 {
+            socket.owners.extend(owners.pids(socket.inode));
         }
     }
 }
 
 /// Sorts by port, then protocol, then address, so listings read naturally.
 pub fn sort_sockets(sockets: &mut [Socket]) {
-    sockets.sort_by(|a, b| {
-        let key = |s: &Socket| {
-            (
-                s.protocol == Protocol::Unix,
-                s.local_port(),
-                s.protocol,
-                s.family,
-                s.local.map(|l| l.ip()),
-                s.path.clone(),
-                s.remote,
-                s.state != SocketState::Listen,
-                s.inode,
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    sockets.sort_unstable_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+}
+
+/// Unix sockets last; IP sockets by port, protocol, family, address; a
+/// listener before the connections on its port.
+type SortKey<'a> = (
+    bool,
+    u16,
+    Protocol,
+    Family,
+    Option<std::net::IpAddr>,
+    Option<&'a str>,
+    Option<std::net::SocketAddr>,
+    bool,
+    u64,
+);
+
+fn sort_key(s: &Socket) -> SortKey<'_> {
+    (
+        s.protocol == Protocol::Unix,
+        s.local_port(),
+        s.protocol,
+        s.family,
+        s.local.map(|l| l.ip()),
+        s.path.as_deref(),
+        s.remote,
+        s.state != SocketState::Listen,
+        s.inode,
+    )
 }
 
 #[cfg(test)]

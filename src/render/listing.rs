@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::json::SocketRecord;
+use super::json::{socket_record, SocketRecord};
 use super::table::Table;
 use super::{Format, Style};
 use crate::model::{Family, Process, Protocol, Scope, Snapshot, Socket};
@@ -32,7 +32,7 @@ pub fn write_sockets(
     match format {
         Format::Json => {
             let records: Vec<SocketRecord> =
-                sockets.iter().map(|s| SocketRecord::from_socket(s, &snapshot.processes)).collect();
+                sockets.iter().map(|s| socket_record(snapshot, s)).collect();
             serde_json::to_writer_pretty(&mut *out, &records)?;
             writeln!(out)
         }
@@ -85,7 +85,7 @@ fn write_table(
         }
         row.push(scope_label(socket, style));
         if options.namespace {
-            row.push(socket.net_namespace.map_or_else(|| "-".to_string(), |n| n.to_string()));
+            row.push(namespace_label(snapshot, socket));
         }
         if options.owners {
             row.push(owners_label(socket, &owners, options.long, style));
@@ -94,6 +94,15 @@ fn write_table(
     }
     // The last column (processes) is cut to the terminal width on a TTY.
     table.write(out, style.width, "")
+}
+
+/// `4026531840 (current)`, `4026532301 (netns test)`…
+fn namespace_label(snapshot: &Snapshot, socket: &Socket) -> String {
+    let Some(inode) = socket.net_namespace else { return "-".into() };
+    match snapshot.namespaces.iter().find(|n| n.inode == inode) {
+        Some(namespace) => format!("{inode} ({})", namespace.hint(&snapshot.processes)),
+        None => inode.to_string(),
+    }
 }
 
 /// `tcp`, `tcp6`, `udp`, `udp6`, `u_str`, `u_dgr`, `u_seq`, as `ss` labels them.
