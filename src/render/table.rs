@@ -33,8 +33,9 @@ impl Table {
             if index > 0 {
                 joined.push(CELL_SEPARATOR);
             }
-            self.widths[index] = self.widths[index].max(visible_len(cell));
-            joined.push_str(cell);
+            let cell = printable(cell);
+            self.widths[index] = self.widths[index].max(visible_len(&cell));
+            joined.push_str(&cell);
         }
         self.rows.push(joined);
     }
@@ -80,6 +81,25 @@ impl Table {
     }
 }
 
+/// Escapes control characters (newlines in command lines, NULs in abstract
+/// socket names) so one record stays on one line; ANSI colour is kept.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\x1b') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for ch in text.chars() {
+        match ch {
+            '\x1b' => escaped.push(ch),
+            '\n' => escaped.push_str("\\n"),
+            '\t' => escaped.push_str("\\t"),
+            c if c.is_control() => escaped.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => escaped.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
 /// Length of the text without ANSI escape sequences, in characters.
 pub fn visible_len(text: &str) -> usize {
     let mut length = 0;
@@ -122,5 +142,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text, "A    LONG\nxyz  0123…\n\x1b[31mr\x1b[0m    b\n");
         assert_eq!(visible_len("\x1b[1mab\x1b[0m"), 2);
+        assert_eq!(printable("a\nb\x00"), "a\\nb\\x00");
+        assert_eq!(printable("plain"), "plain");
     }
 }

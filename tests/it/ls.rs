@@ -243,6 +243,10 @@ fn unprivileged_run_lists_everything_and_says_what_is_hidden() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-netns"),
+    ignore = "creates network namespaces: --features test-netns"
+)]
 fn netns_all_finds_a_listener_in_a_namespace_the_test_made() {
     let Some(netns) = Netns::create() else { return };
     let mut command = netns.command("python3");
