@@ -103,7 +103,7 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                 "-".into()
             };
             table.push(vec![
-                protocol_label(socket),
+                protocol_label(socket).to_string(),
                 local,
                 scope,
                 queue,
@@ -275,7 +275,7 @@ fn write_connections(
             .map(protocol_label)
             .unwrap_or_default();
         table.push(vec![
-            protocol,
+            protocol.to_string(),
             client_address,
             server_address,
             state.to_string(),

@@ -28,16 +28,16 @@ impl Table {
     }
 
     pub fn push(&mut self, row: Vec<String>) {
-        let mut joined = String::with_capacity(row.iter().map(|c| c.len() + 1).sum());
-        for (index, cell) in row.iter().enumerate().take(self.columns) {
-            if index > 0 {
-                joined.push(CELL_SEPARATOR);
-            }
-            let cell = printable(cell);
-            self.widths[index] = self.widths[index].max(visible_len(&cell));
-            joined.push_str(&cell);
+        let mut builder = self.row();
+        for cell in &row {
+            builder.cell(cell);
         }
-        self.rows.push(joined);
+    }
+
+    /// Starts a row; cells are formatted straight into the row's storage
+    /// (no string per cell), and the row is added when the builder drops.
+    pub fn row(&mut self) -> Row<'_> {
+        Row { table: self, text: String::with_capacity(96), index: 0 }
     }
 
     /// Whether the table holds no rows besides the header.
@@ -58,10 +58,8 @@ impl Table {
             line.clear();
             line.push_str(indent);
             let mut used = indent.len();
-            let cells = row.split(CELL_SEPARATOR);
-            let count = row.matches(CELL_SEPARATOR).count() + 1;
-            for (index, cell) in cells.enumerate() {
-                if index + 1 == count {
+            for (index, cell) in row.split(CELL_SEPARATOR).enumerate() {
+                if index + 1 == self.columns {
                     match max_width {
                         Some(width) if used + visible_len(cell) > width && width > used + 1 => {
                             line.push_str(&truncate_visible(cell, width - used));
@@ -81,10 +79,51 @@ impl Table {
     }
 }
 
+/// A row being built; see [`Table::row`].
+pub struct Row<'a> {
+    table: &'a mut Table,
+    text: String,
+    index: usize,
+}
+
+impl Row<'_> {
+    /// Appends the next cell.
+    pub fn cell(&mut self, value: impl std::fmt::Display) -> &mut Self {
+        use std::fmt::Write as _;
+        if self.index >= self.table.columns {
+            return self;
+        }
+        if self.index > 0 {
+            self.text.push(CELL_SEPARATOR);
+        }
+        let start = self.text.len();
+        let _ = write!(self.text, "{value}");
+        if let std::borrow::Cow::Owned(escaped) = printable(&self.text[start..]) {
+            self.text.truncate(start);
+            self.text.push_str(&escaped);
+        }
+        let width = visible_len(&self.text[start..]);
+        let column = &mut self.table.widths[self.index];
+        *column = (*column).max(width);
+        self.index += 1;
+        self
+    }
+}
+
+impl Drop for Row<'_> {
+    fn drop(&mut self) {
+        // Short rows are padded so every row has every column.
+        while self.index < self.table.columns {
+            self.cell("");
+        }
+        self.table.rows.push(std::mem::take(&mut self.text));
+    }
+}
+
 /// Escapes control characters (newlines in command lines, NULs in abstract
 /// socket names) so one record stays on one line; ANSI colour is kept.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\x1b') {
+    if !text.bytes().any(|b| (b < 0x20 && b != 0x1b) || b == 0x7f || b == 0xc2) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut escaped = String::with_capacity(text.len() + 8);
@@ -102,6 +141,9 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// Length of the text without ANSI escape sequences, in characters.
 pub fn visible_len(text: &str) -> usize {
+    if !text.as_bytes().contains(&0x1b) {
+        return if text.is_ascii() { text.len() } else { text.chars().count() };
+    }
     let mut length = 0;
     let mut in_escape = false;
     for ch in text.chars() {
