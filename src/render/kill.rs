@@ -39,6 +39,12 @@ pub fn running_for(process: &Process, now: u64) -> Option<String> {
     })
 }
 
+/// A command line on one line: arguments may contain newlines (`python3
+/// -c SCRIPT`), which would break the table.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The label of a process: `1234 (python3)`.
 fn label(pid: u32, process: Option<&Process>) -> String {
     match process {
@@ -122,7 +128,7 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
             process.map_or_else(|| "?".into(), |p| p.name.clone()),
             listens_label(plan, target.pid),
             unit,
-            process.map_or_else(String::new, Process::command_line),
+            process.map_or_else(String::new, |p| one_line(&p.command_line())),
         ]);
     }
     table.write(out, style.width, "  ")?;
@@ -131,7 +137,7 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
             out,
             "  {}: the owner of {} cannot be seen; run as root to stop it",
             style.yellow("hidden"),
-            socket.local.map_or_else(String::new, |l| format!("{}:{l}", socket.protocol))
+            socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol))
         )?;
     }
     for target in &plan.targets {
@@ -198,7 +204,7 @@ fn holder_text(holder: &Holder) -> String {
         None => "a process porthole cannot see (run as root)".into(),
     };
     let on =
-        holder.socket.local.map_or_else(String::new, |l| format!("{}:{l}", holder.socket.protocol));
+        holder.socket.local.map_or_else(String::new, |l| format!("{l}/{}", holder.socket.protocol));
     match holder.kind {
         HolderKind::Survivor => format!("{on} is still held by {who}, which survived"),
         HolderKind::Refused => format!("{on} is still held by {who}, which porthole did not stop"),
