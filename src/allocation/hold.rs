@@ -99,7 +99,9 @@ pub fn spawn(held: Vec<HeldSocket>, duration: Duration) -> std::io::Result<u32> 
     }
     // Closed stdio: a caller capturing `free`'s output (`$(porthole free)`)
     // must not wait for the holder to exit.
+    // The root directory, so the holder never keeps a mount busy.
     command
+        .current_dir("/")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
