@@ -21,6 +21,8 @@ declare -A needed=(
     [fuser]=psmisc
     [netstat]=net-tools
     [lsof]=lsof
+    [sysctl]=procps
+    [unshare]=util-linux
 )
 missing=()
 for command in "${!needed[@]}"; do

@@ -9,10 +9,13 @@
 //! - [`portinfo`]: what a port number means (ranges, services, browsers).
 //! - [`target`]: endpoints as users type them.
 //! - [`sys`]: the only home of `unsafe` and raw system calls.
+//! - [`termination`]: stopping a port's listeners (`kill`).
+//! - [`allocation`]: finding and holding a free port (`free`).
 //!
 //! Dependencies point one way: `cli → commands → engines → model`; `render`
 //! depends only on `model`.
 
+pub mod allocation;
 pub mod cli;
 pub mod commands;
 pub mod inventory;
@@ -21,5 +24,6 @@ pub mod portinfo;
 pub mod render;
 pub mod sys;
 pub mod target;
+pub mod termination;
 
 pub use commands::{is_broken_pipe, report_error, run, ExitStatus};

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "porthole",
     version,
     about,
-    after_help = "Examples:\n  porthole ls                 every listener with its processes\n  porthole ls -a --json       every socket, as JSON\n  porthole 5432               who holds port 5432, its clients, what the number means\n  porthole 127.0.0.1:62893    the same for one address\n\nExit status: 0 yes/found, 1 no/not found, 2 error."
+    after_help = "Examples:\n  porthole ls                 every listener with its processes\n  porthole ls -a --json       every socket, as JSON\n  porthole 5432               who holds port 5432, its clients, what the number means\n  porthole 127.0.0.1:62893    the same for one address\n  porthole kill 3000          stop what listens on 3000 (not its clients)\n  porthole free               a port that is safe to claim now\n\nExit status: 0 yes/found, 1 no/not found, 2 error."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -44,6 +44,15 @@ pub enum Command {
     /// Print the man page (roff) to stdout.
     #[command(after_help = "Example:\n  porthole man | man -l -")]
     Man,
+    /// Stop the processes that listen on a port (never its clients).
+    #[command(after_help = KILL_HELP)]
+    Kill(KillArgs),
+    /// Print a port that is free now and safe to claim for a new service.
+    #[command(after_help = FREE_HELP)]
+    Free(FreeArgs),
+    /// Internal: keeps sockets bound for `free --hold`.
+    #[command(name = "__hold", hide = true)]
+    Hold(HoldArgs),
 }
 
 /// Output format shared by listing commands.
@@ -152,4 +161,137 @@ pub struct CompletionsArgs {
     /// The shell to generate for.
     #[arg(value_enum)]
     pub shell: ShellArg,
+}
+
+const KILL_HELP: &str = "\
+Only listeners are stopped (TCP LISTEN, bound UDP): clients connected to the
+port live on, unlike `lsof -ti :PORT | xargs kill`. The processes are shown
+first and stopped after a [y/N] question on a terminal, or with --yes.
+SIGTERM first, SIGKILL after --grace for whatever is still alive; then the
+port is watched for --settle to catch a supervisor starting a new process.
+PID 1, porthole itself, its parent and kernel threads are never signalled;
+other users' processes need --force (and root).
+
+Examples:
+  porthole kill 3000                 stop what listens on 3000 (asks first)
+  porthole kill 3000 8080 --yes      two ports, no question
+  porthole kill 5173 --grace 1s      SIGKILL after one second
+  porthole kill 8000 --signal INT    send SIGINT only (like Ctrl-C)
+  porthole kill 53 --udp --dry-run   show the UDP listener, stop nothing
+  porthole kill 3000 --yes --no-fail in scripts: nothing listening is fine
+
+Exit status: 0 the ports are free, 1 nothing was listening (0 with
+--no-fail), 2 error, refused, declined, or a port is still held.";
+
+const FREE_HELP: &str = "\
+The port is outside this machine's ip_local_port_range (so no outbound
+connection can take it) and ip_local_reserved_ports, is not a port browsers
+block nor a well-known service port (built-in table and /etc/services), no
+socket uses it (TIME-WAIT included), and a test bind succeeds on 0.0.0.0,
+::, 127.0.0.1 and ::1. The default range is 10000-32767.
+
+--name hashes the name with FNV-1a 64 into the range and probes upwards
+from there, so a project gets the same port on every machine and every run
+(unless that port is taken there): `porthole free --name myproject` is
+24176 wherever 24176 is free.
+
+A port can be taken between `porthole free` and your own bind. --hold
+SECONDS closes that window: a detached porthole process keeps the port
+bound (SO_REUSEADDR, not listening) and exits after SECONDS, or as soon as
+your server binds and listens on it. Your server must set SO_REUSEADDR, as
+Rust, Go, Node, Python socketserver and nginx do; a bind without it fails
+while the port is held.
+
+Examples:
+  porthole free                      one free TCP port
+  PORT=$(porthole free) npm run dev  use it
+  porthole free --count 3            three distinct ports
+  porthole free --prefer 3000        3000 if free, else the nearest free port
+  porthole free --name myproject     the same port for this project everywhere
+  porthole free --range 20000-29999 --exclude 20000-20100
+  porthole free --udp --json         free for TCP and UDP, as JSON
+  porthole free --hold 30            keep it bound for 30 s (pid on stderr)
+
+Exit status: 0 found, 1 no free port in the range, 2 bad input.";
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Ports whose listeners to stop.
+    #[arg(value_name = "PORT", required = true)]
+    pub ports: Vec<String>,
+    /// Only TCP listeners (default: TCP and UDP).
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+    /// Only UDP listeners.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+    /// Only IPv4 listeners.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Only IPv6 listeners.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// How long to wait after SIGTERM before SIGKILL (e.g. 5s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub grace: String,
+    /// Send only this signal (TERM, INT, HUP, KILL, QUIT, USR1… or a number).
+    #[arg(short = 's', long, value_name = "NAME")]
+    pub signal: Option<String>,
+    /// How long to watch the port afterwards for a restarted process.
+    #[arg(long, value_name = "DURATION", default_value = "500ms")]
+    pub settle: String,
+    /// Also stop processes of other users.
+    #[arg(long)]
+    pub force: bool,
+    /// Show what would be stopped; send nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Exit 0 when nothing listens on the ports.
+    #[arg(long)]
+    pub no_fail: bool,
+    /// Output as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FreeArgs {
+    /// How many distinct ports to print.
+    #[arg(short = 'c', long, value_name = "N", default_value = "1")]
+    pub count: String,
+    /// Inclusive range to search, e.g. 20000-29999 (default 10000-32767).
+    #[arg(short = 'r', long, value_name = "LOW-HIGH")]
+    pub range: Option<String>,
+    /// Return this port if it is free, else the nearest free one.
+    #[arg(short = 'p', long, value_name = "PORT", conflicts_with = "name")]
+    pub prefer: Option<String>,
+    /// A stable port for a project name (same name, same port).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Ports never to return, e.g. 20000,25000-25100.
+    #[arg(short = 'x', long, value_name = "LIST")]
+    pub exclude: Option<String>,
+    /// Also require the port to be free for UDP.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+    /// Keep the port bound for SECONDS in a detached process, until your
+    /// server binds it (see below).
+    #[arg(long, value_name = "SECONDS")]
+    pub hold: Option<String>,
+    /// Output as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    /// Inherited socket descriptors to keep.
+    #[arg(long = "fd", required = true)]
+    pub descriptors: Vec<i32>,
+    /// How long to keep them, in milliseconds.
+    #[arg(long)]
+    pub millis: u64,
 }

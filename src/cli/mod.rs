@@ -11,8 +11,20 @@ pub use args::{Cli, Command};
 
 /// Subcommand names; anything else in first position is an endpoint for
 /// `porthole who` (`porthole 5432`, `porthole 127.0.0.1:62893`).
-const SUBCOMMANDS: &[&str] =
-    &["ls", "who", "check", "wait", "kill", "free", "audit", "proxy", "completions", "man", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "ls",
+    "who",
+    "check",
+    "wait",
+    "kill",
+    "free",
+    "audit",
+    "proxy",
+    "completions",
+    "man",
+    "help",
+    "__hold",
+];
 
 /// Rewrites `porthole ENDPOINT …` to `porthole who ENDPOINT …` so the most
 /// common question needs no verb.

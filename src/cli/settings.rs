@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context};
 
-use crate::cli::args::{LsArgs, NetnsArg, ScopeArg, WhoArgs};
+use crate::cli::args::{FreeArgs, HoldArgs, KillArgs, LsArgs, NetnsArg, ScopeArg, WhoArgs};
 use crate::inventory::{NamespaceSelection, PortSet, Query};
 use crate::model::SocketState;
 use crate::render::Format;
@@ -141,6 +141,185 @@ pub fn parse_pid(text: &str) -> anyhow::Result<u32> {
     }
 }
 
+/// Everything `porthole kill` needs, validated.
+#[derive(Debug, Clone)]
+pub struct KillSettings {
+    pub request: crate::termination::Request,
+    pub method: crate::termination::Method,
+    pub settle: std::time::Duration,
+    pub yes: bool,
+    pub dry_run: bool,
+    pub no_fail: bool,
+    pub format: Format,
+}
+
+impl KillSettings {
+    pub fn resolve(args: KillArgs) -> anyhow::Result<Self> {
+        let KillArgs {
+            ports,
+            tcp,
+            udp,
+            ipv4,
+            ipv6,
+            yes,
+            grace,
+            signal,
+            settle,
+            force,
+            dry_run,
+            no_fail,
+            json,
+        } = args;
+        let mut parsed = Vec::new();
+        for text in &ports {
+            let port = parse_port(text)?;
+            if !parsed.contains(&port) {
+                parsed.push(port);
+            }
+        }
+        let grace = parse_duration(&grace).with_context(|| format!("--grace '{grace}'"))?;
+        let settle = parse_duration(&settle).with_context(|| format!("--settle '{settle}'"))?;
+        let method = match signal {
+            None => crate::termination::Method::Graceful { grace },
+            Some(name) => {
+                let Some(signal) = crate::sys::signal::Signal::parse(&name) else {
+                    bail!("--signal '{name}': unknown signal (expected a name such as TERM, INT, HUP, KILL, QUIT, USR1, or a number 1-64)");
+                };
+                crate::termination::Method::Single { signal, grace }
+            }
+        };
+        Ok(KillSettings {
+            request: crate::termination::Request {
+                ports: parsed,
+                tcp: tcp || !udp,
+                udp: udp || !tcp,
+                ipv4: ipv4 || !ipv6,
+                ipv6: ipv6 || !ipv4,
+                force,
+            },
+            method,
+            settle,
+            yes,
+            dry_run,
+            no_fail,
+            format: if json { Format::Json } else { Format::Table },
+        })
+    }
+}
+
+/// Everything `porthole free` needs, validated.
+#[derive(Debug, Clone)]
+pub struct FreeSettings {
+    pub request: crate::allocation::Request,
+    pub hold: Option<std::time::Duration>,
+    pub format: Format,
+}
+
+/// The most ports one `free` run hands out.
+const MAX_FREE_COUNT: usize = 1000;
+
+impl FreeSettings {
+    pub fn resolve(args: FreeArgs) -> anyhow::Result<Self> {
+        let FreeArgs { count, range, prefer, name, exclude, udp, hold, json } = args;
+        let count = match count.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_FREE_COUNT).contains(&n) => n,
+            _ => bail!("--count '{count}': expected a number from 1 to {MAX_FREE_COUNT}"),
+        };
+        let range = range
+            .as_deref()
+            .map(|text| parse_range(text).with_context(|| format!("--range '{text}'")))
+            .transpose()?;
+        let prefer = prefer
+            .as_deref()
+            .map(|text| parse_port(text).with_context(|| "--prefer".to_string()))
+            .transpose()?;
+        if let (Some(port), Some((low, high))) = (prefer, range) {
+            if port < low || port > high {
+                bail!("--prefer {port} is outside --range {low}-{high}");
+            }
+        }
+        if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            bail!("--name: the name is empty");
+        }
+        let exclude = exclude
+            .as_deref()
+            .map(|text| PortSet::parse(text).with_context(|| format!("--exclude '{text}'")))
+            .transpose()?;
+        let hold = hold
+            .as_deref()
+            .map(|text| {
+                let duration = parse_duration(text).with_context(|| format!("--hold '{text}'"))?;
+                if duration.is_zero() {
+                    bail!("--hold '{text}': must be longer than zero");
+                }
+                Ok(duration)
+            })
+            .transpose()?;
+        Ok(FreeSettings {
+            request: crate::allocation::Request { range, count, prefer, name, exclude, udp },
+            hold,
+            format: if json { Format::Json } else { Format::Table },
+        })
+    }
+}
+
+/// What the hidden holder process needs.
+#[derive(Debug, Clone)]
+pub struct HoldSettings {
+    pub descriptors: Vec<i32>,
+    pub duration: std::time::Duration,
+}
+
+impl HoldSettings {
+    pub fn resolve(args: HoldArgs) -> Self {
+        let HoldArgs { descriptors, millis } = args;
+        HoldSettings { descriptors, duration: std::time::Duration::from_millis(millis) }
+    }
+}
+
+/// Parses a port number 1-65535 (port 0 means "any" to the kernel and
+/// cannot be killed or claimed).
+pub fn parse_port(text: &str) -> anyhow::Result<u16> {
+    match text.trim().parse::<u32>() {
+        Ok(port) if (1..=65535).contains(&port) => Ok(port as u16),
+        Ok(_) => bail!("'{text}' is out of range (ports are 1-65535)"),
+        Err(_) => bail!("'{text}' is not a port number (expected 1-65535)"),
+    }
+}
+
+/// Parses `LOW-HIGH` (inclusive, LOW ≤ HIGH, both 1-65535).
+pub fn parse_range(text: &str) -> anyhow::Result<(u16, u16)> {
+    let Some((low, high)) = text.split_once('-') else {
+        bail!("expected LOW-HIGH, e.g. 20000-29999");
+    };
+    let (low, high) = (parse_port(low)?, parse_port(high)?);
+    if low > high {
+        bail!("the range is reversed ({low} is greater than {high})");
+    }
+    Ok((low, high))
+}
+
+/// Parses a duration: `500ms`, `5s`, `2m`, `1h`, or a bare number of
+/// seconds (`1.5`).
+pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+    let trimmed = text.trim();
+    let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => bail!("unknown unit (expected ms, s, m or h, e.g. 500ms or 5s)"),
+    };
+    match number.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 && value * scale < 1e9 => {
+            Ok(std::time::Duration::from_secs_f64(value * scale))
+        }
+        _ => bail!("not a duration (expected e.g. 500ms, 5s or 2m)"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +362,26 @@ mod tests {
         assert!(format!("{:#}", ls(&["--state", "nope"]).unwrap_err()).contains("unknown state"));
         assert!(format!("{:#}", ls(&["--pid", "x"]).unwrap_err()).contains("not a process id"));
         assert!(ls(&["-4", "-6"]).is_err());
+    }
+
+    #[test]
+    fn durations_ports_and_ranges() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("").is_err());
+        assert_eq!(parse_port("8080").unwrap(), 8080);
+        assert!(parse_port("0").is_err());
+        assert!(parse_port("70000").is_err());
+        assert!(parse_port("abc").is_err());
+        assert_eq!(parse_range("20000-29999").unwrap(), (20000, 29999));
+        assert!(format!("{:#}", parse_range("9-1").unwrap_err()).contains("reversed"));
+        assert!(parse_range("9").is_err());
     }
 }

@@ -20,26 +20,182 @@ pub fn completions(args: CompletionsArgs, out: &mut impl Write) -> anyhow::Resul
         ShellArg::Elvish => Shell::Elvish,
         ShellArg::Powershell => Shell::PowerShell,
     };
-    let mut command = Cli::command();
+    let mut command = public_command();
     clap_complete::generate(shell, &mut command, "porthole", out);
     Ok(ExitStatus::Success)
 }
 
-/// Writes the man page (roff): the main page followed by one section per
-/// subcommand, so `man -l` shows every flag.
+/// The command tree without hidden subcommands (the `free --hold` helper):
+/// clap_complete would offer them otherwise, and clap has no way to remove
+/// a subcommand, so the top level is rebuilt around the visible ones.
+pub fn public_command() -> clap::Command {
+    let full = Cli::command();
+    let visible = full.get_subcommands().filter(|sub| !sub.is_hide_set()).cloned();
+    let mut command = clap::Command::new(full.get_name().to_string())
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommands(visible);
+    if let Some(about) = full.get_about() {
+        command = command.about(about.clone());
+    }
+    if let Some(after) = full.get_after_help() {
+        command = command.after_help(after.clone());
+    }
+    command
+}
+
+/// Writes the man page (roff): porthole(1) with the overview, then one
+/// section per subcommand (`PORTHOLE KILL`…) with its synopsis, options,
+/// notes and examples, so `man -l` shows every flag of every command.
 pub fn man(out: &mut impl Write) -> anyhow::Result<ExitStatus> {
-    let command = Cli::command();
-    clap_mangen::Man::new(command.clone()).render(out)?;
+    let command = public_command();
+    let mut main = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut main)?;
+    out.write_all(main_page(&String::from_utf8_lossy(&main)).as_bytes())?;
     for sub in command.get_subcommands() {
-        if sub.is_hide_set() {
-            continue;
-        }
-        let page = clap_mangen::Man::new(sub.clone().name(format!("porthole-{}", sub.get_name())));
-        page.render_name_section(out)?;
-        page.render_synopsis_section(out)?;
-        page.render_description_section(out)?;
-        page.render_options_section(out)?;
-        page.render_extra_section(out)?;
+        let name = format!("porthole {}", sub.get_name());
+        let page = clap_mangen::Man::new(sub.clone().name(name.clone()));
+        let mut body = Vec::new();
+        page.render_synopsis_section(&mut body)?;
+        page.render_options_section(&mut body)?;
+        page.render_extra_section(&mut body)?;
+        let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+        writeln!(out, ".SH \"{}\"", name.to_uppercase())?;
+        writeln!(out, "{}", roff_escape(&about))?;
+        out.write_all(subsection(&String::from_utf8_lossy(&body)).as_bytes())?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// Renames clap_mangen's sections of the main page: the subcommand list
+/// points to the sections below instead of separate pages, and the
+/// after-help text is the EXAMPLES section.
+fn main_page(roff: &str) -> String {
+    let mut text = String::with_capacity(roff.len());
+    let mut in_examples = false;
+    for line in roff.lines() {
+        if line.starts_with(".SH ") && in_examples {
+            text.push_str(".fi\n");
+            in_examples = false;
+        }
+        if line == ".SH EXTRA" {
+            // Examples are laid out by hand: no filling.
+            text.push_str(".SH EXAMPLES\n.nf\n");
+            in_examples = true;
+            continue;
+        }
+        match line.strip_prefix("porthole\\-").and_then(|rest| rest.strip_suffix("(1)")) {
+            Some("help") => text.push_str("porthole help"),
+            Some(sub) => {
+                text.push_str(&format!("porthole {sub} (see PORTHOLE {})", sub.to_uppercase()))
+            }
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    if in_examples {
+        text.push_str(".fi\n");
+    }
+    text
+}
+
+/// Turns a subcommand's top-level sections into subsections of its own
+/// section (`.SH OPTIONS` → `.SS Options`); notes and examples keep their
+/// hand-made line breaks.
+fn subsection(roff: &str) -> String {
+    let mut text = String::with_capacity(roff.len());
+    let mut in_examples = false;
+    for line in roff.lines() {
+        match line.strip_prefix(".SH ") {
+            Some(title) => {
+                if in_examples {
+                    text.push_str(".fi\n");
+                    in_examples = false;
+                }
+                if title == "EXTRA" {
+                    text.push_str(".SS \"Notes and examples\"\n.nf");
+                    in_examples = true;
+                } else {
+                    let mut chars = title.chars();
+                    let first = chars.next().map(|c| c.to_string()).unwrap_or_default();
+                    text.push_str(&format!(".SS {first}{}", chars.as_str().to_lowercase()));
+                }
+            }
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    if in_examples {
+        text.push_str(".fi\n");
+    }
+    text
+}
+
+/// Escapes text for a roff paragraph (backslashes, leading dots, dashes).
+fn roff_escape(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with('.') || escaped.starts_with('\'') {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn man_text() -> String {
+        let mut out = Vec::new();
+        man(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// How clap_mangen spells a flag in roff (`\-\-dry\-run`).
+    fn roff_flag(flag: &str) -> String {
+        flag.replace('-', "\\-")
+    }
+
+    #[test]
+    fn the_man_page_documents_every_subcommand_and_flag() {
+        let text = man_text();
+        for sub in Cli::command().get_subcommands().filter(|s| !s.is_hide_set()) {
+            let heading = format!(".SH \"PORTHOLE {}\"", sub.get_name().to_uppercase());
+            assert!(text.contains(&heading), "missing {heading}");
+            for arg in sub.get_arguments() {
+                if let Some(long) = arg.get_long() {
+                    let flag = roff_flag(&format!("--{long}"));
+                    assert!(text.contains(&flag), "{}: missing {flag}", sub.get_name());
+                }
+                if let Some(short) = arg.get_short() {
+                    let flag = roff_flag(&format!("-{short}"));
+                    assert!(text.contains(&flag), "{}: missing {flag}", sub.get_name());
+                }
+            }
+        }
+        assert!(!text.contains("__hold"), "hidden commands stay out of the page");
+        assert!(!text.contains(".SH EXTRA"));
+        // One title line: a single page.
+        assert_eq!(text.matches(".TH ").count(), 1);
+    }
+
+    #[test]
+    fn completions_cover_the_commands_but_not_hidden_ones() {
+        for shell in [ShellArg::Bash, ShellArg::Zsh, ShellArg::Fish] {
+            let mut out = Vec::new();
+            completions(CompletionsArgs { shell }, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            for word in ["kill", "free", "grace", "dry-run", "prefer", "hold", "ls", "who"] {
+                assert!(text.contains(word), "{shell:?}: missing {word}");
+            }
+            assert!(!text.contains("__hold"), "{shell:?} offers the hidden holder");
+        }
+    }
+
+    #[test]
+    fn every_command_help_has_examples() {
+        for sub in public_command().get_subcommands() {
+            let after = sub.get_after_help().map(ToString::to_string).unwrap_or_default();
+            assert!(after.contains("Example"), "{} --help has no examples", sub.get_name());
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //! [`ExitStatus`]; only `main.rs` turns that into a process exit code.
 
 pub mod completions;
+pub mod free;
+pub mod kill;
 pub mod ls;
 pub mod who;
 
@@ -44,6 +46,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Who(args) => who::run(args, &mut out)?,
         Command::Completions(args) => completions::completions(args, &mut out)?,
         Command::Man => completions::man(&mut out)?,
+        Command::Kill(args) => kill::run(args, &mut out)?,
+        Command::Free(args) => free::run(args, &mut out)?,
+        Command::Hold(args) => free::run_holder(args)?,
     };
     out.flush()?;
     Ok(status)

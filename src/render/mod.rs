@@ -1,7 +1,9 @@
 //! Renderers: the only code that writes tables and JSON. Each takes data
 //! from `model` and a [`Format`]; commands never print themselves.
 
+pub mod free;
 pub mod json;
+pub mod kill;
 pub mod listing;
 pub mod port;
 pub mod style;

@@ -9,3 +9,6 @@ mod util;
 
 mod ls;
 mod who;
+
+mod free;
+mod kill;

@@ -187,3 +187,35 @@ impl Drop for Netns {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
+
+/// Starts `CMD… python3 -u -c CODE ARGS…` with stdout piped, where `command`
+/// is a prefix such as `ip netns exec NAME` or `setpriv …` (see
+/// [`python`] for the readiness line).
+pub fn python_via(
+    mut command: Command,
+    code: &str,
+    args: &[&str],
+) -> (ChildGuard, std::io::BufReader<std::process::ChildStdout>) {
+    let mut child = command
+        .arg("-u")
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    (ChildGuard(child), std::io::BufReader::new(stdout))
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim().chars().next());
+            !matches!(state, Some('Z') | Some('X') | None)
+        }
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,160 @@
+//! Holding a found port until its new owner binds it (`free --hold`).
+//!
+//! Between `porthole free` printing a port and the service binding it,
+//! anything else may take the port. The holder closes that window: the
+//! `free` process binds the port itself and hands the sockets to a
+//! detached copy of porthole (re-executed with a hidden subcommand, in its
+//! own session, with stdio closed), which keeps them until the time is up
+//! or until it sees another socket take the port.
+//!
+//! # Platform specific behavior
+//!
+//! The rule, verified on Linux 6.x (TCP and UDP, IPv4 and IPv6): the holder
+//! binds `0.0.0.0:PORT` and `[::]:PORT` (`IPV6_V6ONLY` on) with
+//! `SO_REUSEADDR` and never calls `listen()`. Then
+//! - a caller that sets `SO_REUSEADDR` (Rust's `TcpListener`, Go, Node,
+//!   Python's `socketserver`, nginx all do) can `bind()` and `listen()` on
+//!   `0.0.0.0`, `127.0.0.1`, `::` (dual-stack or not) or `::1`: two
+//!   `SO_REUSEADDR` sockets may share a port as long as neither listens;
+//! - a bind without `SO_REUSEADDR` fails with `EADDRINUSE`, and once the
+//!   caller listens, every later bind fails, with or without the option;
+//! - a holder that *listened* would make every caller's bind fail, which
+//!   is why it does not.
+//!
+//! So the port is protected from programs that bind without
+//! `SO_REUSEADDR`, while the intended owner (almost any server) binds it
+//! normally. The holder then notices the new LISTEN socket (TCP) or the new
+//! bound socket (UDP) in the inventory within 100 ms and exits. While both
+//! share a UDP port the kernel may deliver a datagram to either; that lasts
+//! at most one poll interval.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use crate::inventory::{self, PortSet, Query};
+use crate::model::{Protocol, SocketState};
+
+/// How often the holder looks for the new owner.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The hidden subcommand the holder runs as.
+pub const SUBCOMMAND: &str = "__hold";
+
+/// One socket held on a port.
+#[derive(Debug)]
+pub struct HeldSocket {
+    pub port: u16,
+    pub protocol: Protocol,
+    pub socket: OwnedFd,
+}
+
+/// Binds the holding sockets for `ports` (see the module docs for why
+/// `SO_REUSEADDR` and no `listen()`).
+pub fn bind(ports: &[u16], udp: bool, ipv6: bool) -> std::io::Result<Vec<HeldSocket>> {
+    let mut held = Vec::new();
+    let mut protocols = vec![(Protocol::Tcp, rustix::net::SocketType::STREAM)];
+    if udp {
+        protocols.push((Protocol::Udp, rustix::net::SocketType::DGRAM));
+    }
+    for &port in ports {
+        for &(protocol, socket_type) in &protocols {
+            let mut addresses = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))];
+            if ipv6 {
+                addresses.push(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)));
+            }
+            for address in addresses {
+                let family = if address.is_ipv4() {
+                    rustix::net::AddressFamily::INET
+                } else {
+                    rustix::net::AddressFamily::INET6
+                };
+                let socket = rustix::net::socket_with(
+                    family,
+                    socket_type,
+                    rustix::net::SocketFlags::CLOEXEC,
+                    None,
+                )?;
+                rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
+                if address.is_ipv6() {
+                    rustix::net::sockopt::set_ipv6_v6only(&socket, true)?;
+                }
+                rustix::net::bind(&socket, &address)?;
+                held.push(HeldSocket { port, protocol, socket });
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// Starts the detached holder with the sockets; returns its pid. The
+/// caller's copies of the sockets are closed when `held` is dropped.
+pub fn spawn(held: Vec<HeldSocket>, duration: Duration) -> std::io::Result<u32> {
+    let executable = std::env::current_exe()?;
+    let mut command = std::process::Command::new(executable);
+    command.arg(SUBCOMMAND).arg("--millis").arg(duration.as_millis().to_string());
+    for socket in &held {
+        crate::sys::fds::keep_across_exec(&socket.socket)?;
+        command.arg("--fd").arg(socket.socket.as_raw_fd().to_string());
+    }
+    // Closed stdio: a caller capturing `free`'s output (`$(porthole free)`)
+    // must not wait for the holder to exit.
+    // The root directory, so the holder never keeps a mount busy.
+    command
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let child = command.spawn()?;
+    Ok(child.id())
+}
+
+/// The holder's main loop: keep the inherited sockets until `duration`
+/// passes or every port has a new owner.
+pub fn run(descriptors: &[RawFd], duration: Duration) -> std::io::Result<()> {
+    // Its own session: no terminal, no SIGHUP when the shell exits.
+    let _ = rustix::process::setsid();
+    let deadline = Instant::now() + duration;
+    let mut held = Vec::new();
+    for &raw in descriptors {
+        let socket = crate::sys::fds::adopt(raw)?;
+        let address = rustix::net::getsockname(&socket)?;
+        let address = SocketAddr::try_from(address)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        let protocol = match rustix::net::sockopt::socket_type(&socket)? {
+            rustix::net::SocketType::DGRAM => Protocol::Udp,
+            _ => Protocol::Tcp,
+        };
+        let inode = rustix::fs::fstat(&socket)?.st_ino;
+        held.push((HeldSocket { port: address.port(), protocol, socket }, inode));
+    }
+    while !held.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
+        let claimed = claimed_ports(&held);
+        held.retain(|(socket, _)| !claimed.contains(&(socket.port, socket.protocol)));
+    }
+    Ok(())
+}
+
+/// Ports (per protocol) that another socket now uses.
+fn claimed_ports(held: &[(HeldSocket, u64)]) -> Vec<(u16, Protocol)> {
+    let ports: Vec<String> = held.iter().map(|(s, _)| s.port.to_string()).collect();
+    let query = Query {
+        tcp: held.iter().any(|(s, _)| s.protocol == Protocol::Tcp),
+        udp: held.iter().any(|(s, _)| s.protocol == Protocol::Udp),
+        unix: false,
+        listeners_only: false,
+        ports: PortSet::parse(&ports.join(",")).ok(),
+        owners: false,
+        ..Query::default()
+    };
+    let Ok(snapshot) = inventory::snapshot(&query) else { return Vec::new() };
+    let ours: Vec<u64> = held.iter().map(|(_, inode)| *inode).collect();
+    snapshot
+        .sockets
+        .iter()
+        .filter(|s| !ours.contains(&s.inode) && s.inode != 0)
+        .filter(|s| s.state != SocketState::TimeWait)
+        .map(|s| (s.local_port(), s.protocol))
+        .collect()
+}

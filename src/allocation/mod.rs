@@ -1,0 +1,419 @@
+//! Finding a port that is safe to claim for a new local service.
+//!
+//! "Free" here is stricter than "bind(0) returned it". A port is handed out
+//! only when all of these hold:
+//! - it is outside `net.ipv4.ip_local_port_range`, so no outbound
+//!   connection's source port (or another program's `bind(0)`) can take it
+//!   before the service starts, and a client polling it cannot
+//!   self-connect (failure mode M15);
+//! - it is not in `ip_local_reserved_ports` (someone reserved it);
+//! - it is not a port browsers refuse, nor a well-known service port (the
+//!   built-in development table and `/etc/services`), so it will not
+//!   collide with a service that merely is not running right now;
+//! - no socket uses it, in any state: TIME-WAIT and the local end of a
+//!   connection block a bind too;
+//! - a real `bind()` without `SO_REUSEADDR` succeeds on `0.0.0.0`, `::`,
+//!   `127.0.0.1` and `::1` (IPv6 skipped when it is disabled), so the port
+//!   works for either family and for loopback-only or wildcard servers.
+//!
+//! The search order decides which free port is returned: the preferred
+//! port and then its nearest neighbours, a stable hash of a project name
+//! (FNV-1a 64) and then upwards, or a random start and then upwards.
+//! [`hold`] keeps the result bound in a detached process until the caller
+//! binds it.
+
+pub mod hold;
+
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::inventory::{self, InventoryError, PortSet, Query};
+use crate::model::Protocol;
+
+/// The range searched when none is given: above the crowded low user ports
+/// (dev servers on 3000, 5000, 8000, 8080…) and below Linux's default
+/// ephemeral range (32768-60999) and IANA's dynamic range (49152-65535).
+/// It does not depend on the machine, so `--name` gives the same port
+/// everywhere; ports the machine's own ephemeral range covers are skipped.
+pub const DEFAULT_RANGE: (u16, u16) = (10000, 32767);
+
+/// The range searched around `--prefer` when no range is given.
+pub const PREFER_RANGE: (u16, u16) = (1024, 65535);
+
+/// What to look for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Inclusive range; `None` means [`DEFAULT_RANGE`] (or [`PREFER_RANGE`]
+    /// with `prefer`).
+    pub range: Option<(u16, u16)>,
+    /// How many distinct ports.
+    pub count: usize,
+    /// Return this port when it is free, else the nearest free one.
+    pub prefer: Option<u16>,
+    /// Start at the stable hash of this name.
+    pub name: Option<String>,
+    pub exclude: Option<PortSet>,
+    /// Also require the port to be free for UDP.
+    pub udp: bool,
+}
+
+impl Request {
+    /// The range actually searched.
+    pub fn effective_range(&self) -> (u16, u16) {
+        match (self.range, self.prefer) {
+            (Some(range), _) => range,
+            (None, Some(_)) => PREFER_RANGE,
+            (None, None) => DEFAULT_RANGE,
+        }
+    }
+}
+
+/// This machine's state that decides which ports qualify.
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    /// `net.ipv4.ip_local_port_range` (it also governs IPv6).
+    pub ephemeral: Option<(u16, u16)>,
+    pub reserved: Option<PortSet>,
+    /// Ports `/etc/services` names.
+    pub services: Option<PortSet>,
+    /// IPv6 is usable on loopback, so `::` and `::1` are probed.
+    pub ipv6: bool,
+    /// Local ports of every TCP socket, any state (TIME-WAIT included).
+    pub tcp_in_use: BTreeSet<u16>,
+    /// Local ports of every UDP socket (only read with `--udp`).
+    pub udp_in_use: BTreeSet<u16>,
+}
+
+impl Conditions {
+    /// Reads the sysctls, `/etc/services` and the socket inventory of the
+    /// current network namespace.
+    pub fn current(udp: bool) -> Result<Self, InventoryError> {
+        let query = Query {
+            tcp: true,
+            udp,
+            unix: false,
+            listeners_only: false,
+            owners: false,
+            ..Query::default()
+        };
+        let snapshot = inventory::snapshot(&query)?;
+        let mut conditions = Conditions {
+            ephemeral: crate::sys::sysctl::ephemeral_range(),
+            reserved: crate::sys::sysctl::reserved_ports(),
+            services: Some(crate::portinfo::etc_services_ports()),
+            ipv6: !crate::sys::sysctl::ipv6_disabled_on_loopback(),
+            ..Conditions::default()
+        };
+        for socket in &snapshot.sockets {
+            let port = socket.local_port();
+            match socket.protocol {
+                Protocol::Tcp => conditions.tcp_in_use.insert(port),
+                Protocol::Udp => conditions.udp_in_use.insert(port),
+                Protocol::Unix => false,
+            };
+        }
+        Ok(conditions)
+    }
+}
+
+/// Why a candidate was passed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    Ephemeral,
+    Reserved,
+    BrowserBlocked,
+    Service,
+    Excluded,
+    /// A socket (any state) uses it.
+    InUse,
+    /// A test bind failed.
+    BindFailed {
+        address: SocketAddr,
+        errno: i32,
+    },
+}
+
+impl Skip {
+    pub fn describe(&self) -> String {
+        match self {
+            Skip::Ephemeral => "inside ip_local_port_range".into(),
+            Skip::Reserved => "in ip_local_reserved_ports".into(),
+            Skip::BrowserBlocked => "browsers block it".into(),
+            Skip::Service => "a well-known service port".into(),
+            Skip::Excluded => "excluded".into(),
+            Skip::InUse => "a socket uses it".into(),
+            Skip::BindFailed { address, errno } => {
+                format!("bind {address}: {}", std::io::Error::from_raw_os_error(*errno))
+            }
+        }
+    }
+}
+
+/// The result of a search.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub ports: Vec<u16>,
+    pub range: (u16, u16),
+    /// Where the search started (the preferred port, the name's hash, or
+    /// the random start).
+    pub start: u16,
+    /// Whether `::` and `::1` were probed (false when IPv6 is disabled).
+    pub ipv6_checked: bool,
+    pub ephemeral: Option<(u16, u16)>,
+    /// Why the preferred port was not returned, when it was not.
+    pub preferred_skip: Option<Skip>,
+    /// How many candidates were passed over.
+    pub skipped: usize,
+    /// The range lies entirely inside the ephemeral range.
+    pub range_all_ephemeral: bool,
+}
+
+/// FNV-1a, 64-bit: a fixed, documented hash, so `--name` maps a project to
+/// the same port on every machine and every run (Rust's `DefaultHasher` is
+/// seeded randomly per process and would not).
+/// See: <http://www.isthe.com/chongo/tech/comp/fnv/>
+pub fn fnv1a_64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// The port a name hashes to: `low + fnv1a_64(name) % (high - low + 1)`.
+pub fn name_start(name: &str, (low, high): (u16, u16)) -> u16 {
+    let span = u64::from(high - low) + 1;
+    // The remainder is below `span` ≤ 65536, so the sum fits in u16.
+    low + u16::try_from(fnv1a_64(name.as_bytes()) % span).unwrap_or(0)
+}
+
+/// The order candidates are tried in.
+pub fn candidates(request: &Request, start: u16) -> Vec<u16> {
+    let (low, high) = request.effective_range();
+    if request.prefer.is_some() {
+        // Nearest first; on a tie the higher port goes first.
+        let mut order = vec![start];
+        for distance in 1..=u32::from(high - low) {
+            let up = u32::from(start) + distance;
+            let down = i64::from(start) - i64::from(distance);
+            if up <= u32::from(high) {
+                order.push(up as u16);
+            }
+            if down >= i64::from(low) {
+                order.push(down as u16);
+            }
+            if up > u32::from(high) && down < i64::from(low) {
+                break;
+            }
+        }
+        order
+    } else {
+        let start = start.clamp(low, high);
+        (start..=high).chain(low..start).collect()
+    }
+}
+
+/// Where the search starts.
+fn start_of(request: &Request) -> u16 {
+    let (low, high) = request.effective_range();
+    if let Some(port) = request.prefer {
+        return port.clamp(low, high);
+    }
+    if let Some(name) = &request.name {
+        return name_start(name, (low, high));
+    }
+    // A random start, so concurrent callers rarely race for the same port.
+    // RandomState is seeded from the OS per process.
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let span = u64::from(high - low) + 1;
+    low + u16::try_from(random % span).unwrap_or(0)
+}
+
+/// Checks the numeric rules (everything but the sockets and the binds).
+pub fn screen(port: u16, request: &Request, conditions: &Conditions) -> Option<Skip> {
+    let preferred = request.prefer == Some(port);
+    if port == 0 {
+        return Some(Skip::Excluded);
+    }
+    if conditions.ephemeral.is_some_and(|(low, high)| low <= port && port <= high) {
+        return Some(Skip::Ephemeral);
+    }
+    if conditions.reserved.as_ref().is_some_and(|set| set.contains(port)) {
+        return Some(Skip::Reserved);
+    }
+    if request.exclude.as_ref().is_some_and(|set| set.contains(port)) {
+        return Some(Skip::Excluded);
+    }
+    // An explicitly preferred port is the user's choice even when browsers
+    // or a service table know it (`--prefer 3000` for a dev server).
+    if !preferred {
+        if crate::portinfo::is_browser_blocked(port) {
+            return Some(Skip::BrowserBlocked);
+        }
+        let in_services = conditions.services.as_ref().is_some_and(|set| set.contains(port));
+        if crate::portinfo::development_service(port).is_some() || in_services {
+            return Some(Skip::Service);
+        }
+    }
+    if conditions.tcp_in_use.contains(&port)
+        || (request.udp && conditions.udp_in_use.contains(&port))
+    {
+        return Some(Skip::InUse);
+    }
+    None
+}
+
+/// The addresses a port is test-bound on.
+pub fn probe_addresses(port: u16, ipv6: bool) -> Vec<SocketAddr> {
+    let mut addresses = vec![
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+    ];
+    if ipv6 {
+        addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
+        addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port));
+    }
+    addresses
+}
+
+/// Binds the port on every probe address, one after the other, without
+/// `SO_REUSEADDR` (so TIME-WAIT and bound-but-idle sockets, which sock_diag
+/// does not list, count as taken) and without `listen()` (so nothing can
+/// connect meanwhile, and closing leaves no TIME-WAIT behind).
+pub fn probe(port: u16, udp: bool, ipv6: bool) -> Result<(), Skip> {
+    let types: &[rustix::net::SocketType] = if udp {
+        &[rustix::net::SocketType::STREAM, rustix::net::SocketType::DGRAM]
+    } else {
+        &[rustix::net::SocketType::STREAM]
+    };
+    for &socket_type in types {
+        for address in probe_addresses(port, ipv6) {
+            bind_once(address, socket_type, false).map_err(|error| Skip::BindFailed {
+                address,
+                errno: error.raw_os_error().unwrap_or(0),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates a socket and binds it to `address`. IPv6 sockets are dual-stack
+/// (`IPV6_V6ONLY` off), as most servers bind `::`, so an IPv4 socket on
+/// the port makes the `::` probe fail too.
+pub fn bind_once(
+    address: SocketAddr,
+    socket_type: rustix::net::SocketType,
+    reuse_address: bool,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    let family = match address {
+        SocketAddr::V4(_) => rustix::net::AddressFamily::INET,
+        SocketAddr::V6(_) => rustix::net::AddressFamily::INET6,
+    };
+    let socket =
+        rustix::net::socket_with(family, socket_type, rustix::net::SocketFlags::CLOEXEC, None)?;
+    if reuse_address {
+        rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
+    }
+    if address.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&socket, false)?;
+    }
+    rustix::net::bind(&socket, &address)?;
+    Ok(socket)
+}
+
+/// Searches for `request.count` ports that qualify.
+pub fn find(request: &Request, conditions: &Conditions) -> Found {
+    let range = request.effective_range();
+    let start = start_of(request);
+    let mut found = Found {
+        ports: Vec::new(),
+        range,
+        start,
+        ipv6_checked: conditions.ipv6,
+        ephemeral: conditions.ephemeral,
+        preferred_skip: None,
+        skipped: 0,
+        range_all_ephemeral: conditions
+            .ephemeral
+            .is_some_and(|(low, high)| low <= range.0 && range.1 <= high),
+    };
+    for port in candidates(request, start) {
+        if found.ports.len() >= request.count {
+            break;
+        }
+        let verdict = match screen(port, request, conditions) {
+            Some(skip) => Err(skip),
+            None => probe(port, request.udp, conditions.ipv6),
+        };
+        match verdict {
+            Ok(()) => found.ports.push(port),
+            Err(skip) => {
+                if request.prefer == Some(port) {
+                    found.preferred_skip = Some(skip);
+                }
+                found.skipped += 1;
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        Request { range: None, count: 1, prefer: None, name: None, exclude: None, udp: false }
+    }
+
+    #[test]
+    fn fnv1a_matches_the_reference_vectors() {
+        // Test vectors from the FNV reference implementation.
+        assert_eq!(fnv1a_64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a_64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a_64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn names_hash_into_the_range() {
+        let port = name_start("myproject", DEFAULT_RANGE);
+        assert!((DEFAULT_RANGE.0..=DEFAULT_RANGE.1).contains(&port));
+        assert_eq!(port, name_start("myproject", DEFAULT_RANGE));
+        assert_eq!(name_start("x", (5000, 5000)), 5000);
+        // The documented value (README and --help).
+        assert_eq!(name_start("myproject", DEFAULT_RANGE), 24176);
+    }
+
+    #[test]
+    fn preferred_order_is_nearest_first() {
+        let request = Request { prefer: Some(20000), range: Some((19998, 20003)), ..request() };
+        assert_eq!(candidates(&request, 20000), vec![20000, 20001, 19999, 20002, 19998, 20003]);
+        let wrap = Request { range: Some((10, 14)), ..request };
+        let wrap = Request { prefer: None, ..wrap };
+        assert_eq!(candidates(&wrap, 12), vec![12, 13, 14, 10, 11]);
+    }
+
+    #[test]
+    fn screening_applies_every_rule() {
+        let conditions = Conditions {
+            ephemeral: Some((32768, 60999)),
+            reserved: Some(PortSet::single(20001)),
+            services: Some(PortSet::single(20002)),
+            tcp_in_use: [20003].into_iter().collect(),
+            ..Conditions::default()
+        };
+        let base = Request { exclude: Some(PortSet::single(20004)), ..request() };
+        assert_eq!(screen(40000, &base, &conditions), Some(Skip::Ephemeral));
+        assert_eq!(screen(20001, &base, &conditions), Some(Skip::Reserved));
+        assert_eq!(screen(20002, &base, &conditions), Some(Skip::Service));
+        assert_eq!(screen(20003, &base, &conditions), Some(Skip::InUse));
+        assert_eq!(screen(20004, &base, &conditions), Some(Skip::Excluded));
+        assert_eq!(screen(6000, &base, &conditions), Some(Skip::BrowserBlocked));
+        assert_eq!(screen(3000, &base, &conditions), Some(Skip::Service));
+        assert_eq!(screen(20005, &base, &conditions), None);
+        let prefer = Request { prefer: Some(3000), ..base };
+        assert_eq!(screen(3000, &prefer, &conditions), None);
+    }
+}

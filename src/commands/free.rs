@@ -1,0 +1,60 @@
+//! `porthole free`: print ports that are free now and safe to claim for a
+//! new local service, optionally held until the service binds them.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::allocation::{self, hold, Conditions};
+use crate::cli::args::{FreeArgs, HoldArgs};
+use crate::cli::settings::{FreeSettings, HoldSettings};
+use crate::commands::{warn, ExitStatus};
+use crate::render::free::{write_found, FreeReport};
+
+pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    let settings = FreeSettings::resolve(args)?;
+    let conditions = Conditions::current(settings.request.udp).context("listing sockets")?;
+    let found = allocation::find(&settings.request, &conditions);
+    let complete = found.ports.len() == settings.request.count;
+    let mut holder_pid = None;
+    if complete {
+        if let Some(duration) = settings.hold {
+            let held = hold::bind(&found.ports, settings.request.udp, conditions.ipv6)
+                .context("binding the port to hold it")?;
+            let pid = hold::spawn(held, duration).context("starting the holder process")?;
+            holder_pid = Some(pid);
+            if settings.format == crate::render::Format::Table {
+                warn(&format!(
+                    "holding {} for {}s in process {pid}; it exits once your server binds with SO_REUSEADDR",
+                    found.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "),
+                    duration.as_secs_f64()
+                ));
+            }
+        }
+    }
+    let report = FreeReport {
+        found: &found,
+        requested: settings.request.count,
+        name: settings.request.name.as_deref(),
+        prefer: settings.request.prefer,
+        udp: settings.request.udp,
+        holder_pid,
+        hold: settings.hold,
+    };
+    if !complete {
+        warn(&crate::render::free::shortage_message(&report));
+    } else if let (Some(prefer), Some(skip)) = (settings.request.prefer, &found.preferred_skip) {
+        if settings.format == crate::render::Format::Table {
+            warn(&format!("{prefer} is not free ({}); nearest free port follows", skip.describe()));
+        }
+    }
+    write_found(out, &report, settings.format)?;
+    Ok(if complete { ExitStatus::Success } else { ExitStatus::Failure })
+}
+
+/// The hidden `__hold` subcommand: the detached holder of `free --hold`.
+pub fn run_holder(args: HoldArgs) -> anyhow::Result<ExitStatus> {
+    let settings = HoldSettings::resolve(args);
+    hold::run(&settings.descriptors, settings.duration).context("holding the port")?;
+    Ok(ExitStatus::Success)
+}

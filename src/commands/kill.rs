@@ -1,0 +1,88 @@
+//! `porthole kill PORT…`: stop the processes that listen on ports, never
+//! their clients; show them first, ask, stop gracefully, and check that
+//! the ports are really free afterwards.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::{bail, Context};
+
+use crate::cli::args::KillArgs;
+use crate::cli::settings::KillSettings;
+use crate::commands::ExitStatus;
+use crate::render::kill::{confirm, write_plan, write_report, KillReport};
+use crate::render::{Format, Style};
+use crate::termination;
+
+pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    let settings = KillSettings::resolve(args)?;
+    let style = Style::detect();
+    let mut plan = termination::plan(&settings.request).context("listing listeners")?;
+    let now = now_seconds();
+    if plan.is_empty() {
+        let report = KillReport {
+            plan: &plan,
+            dry_run: settings.dry_run,
+            outcomes: None,
+            verification: None,
+            now,
+        };
+        write_report(out, &report, settings.format, style)?;
+        return Ok(if settings.no_fail { ExitStatus::Success } else { ExitStatus::Failure });
+    }
+    // Forwarders do not know their container; ask Docker which one
+    // publishes the port (best effort, only when a forwarder is involved).
+    for target in &mut plan.targets {
+        if let Some(hint) = target.container_hint.as_mut() {
+            if hint.forwarder && hint.container.is_none() {
+                hint.container =
+                    target.ports.first().and_then(|&p| termination::docker_container_publishing(p));
+            }
+        }
+    }
+    let report = KillReport {
+        plan: &plan,
+        dry_run: settings.dry_run,
+        outcomes: None,
+        verification: None,
+        now,
+    };
+    if settings.format == Format::Table {
+        write_plan(out, &plan, now, style)?;
+        out.flush()?;
+    }
+    let stoppable = plan.stoppable().count();
+    if stoppable == 0 {
+        if settings.format != Format::Table {
+            write_report(out, &report, settings.format, style)?;
+        }
+        bail!("nothing was stopped: every process holding the port was refused or hidden");
+    }
+    if settings.dry_run {
+        write_report(out, &report, settings.format, style)?;
+        return Ok(ExitStatus::Success);
+    }
+    if !settings.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to stop {stoppable} process(es) without confirmation: stdin is not a terminal (pass --yes)");
+        }
+        if !confirm(stoppable).context("reading the answer")? {
+            bail!("nothing was stopped (not confirmed)");
+        }
+    }
+    let outcomes = termination::execute(&plan, settings.method);
+    let verification = termination::verify(&settings.request, &plan, settings.settle)
+        .context("checking the ports again")?;
+    let report = KillReport {
+        plan: &plan,
+        dry_run: false,
+        outcomes: Some(&outcomes),
+        verification: Some(&verification),
+        now,
+    };
+    write_report(out, &report, settings.format, style)?;
+    Ok(if verification.all_free() { ExitStatus::Success } else { ExitStatus::Error })
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

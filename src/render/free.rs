@@ -1,0 +1,111 @@
+//! Output of `porthole free`: the ports, one per line (so `$(porthole
+//! free)` works), or one JSON object with the conditions that were checked.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::allocation::Found;
+use crate::render::Format;
+
+/// What one `free` run found, for the renderer.
+#[derive(Debug)]
+pub struct FreeReport<'a> {
+    pub found: &'a Found,
+    pub requested: usize,
+    pub name: Option<&'a str>,
+    pub prefer: Option<u16>,
+    pub udp: bool,
+    pub holder_pid: Option<u32>,
+    pub hold: Option<std::time::Duration>,
+}
+
+/// `porthole free --json`.
+#[derive(Debug, Serialize)]
+pub struct FreeRecord {
+    pub schema_version: u32,
+    pub ports: Vec<u16>,
+    /// The first port (`null` when none was found), for `jq .port`.
+    pub port: Option<u16>,
+    pub requested: usize,
+    pub range: [u16; 2],
+    /// Where the search started: the preferred port, the name's hash or a
+    /// random point.
+    pub start: u16,
+    pub name: Option<String>,
+    pub prefer: Option<u16>,
+    pub preferred_free: Option<bool>,
+    pub protocols: Vec<&'static str>,
+    /// Addresses each port was test-bound on.
+    pub checked_addresses: Vec<&'static str>,
+    /// False when IPv6 is disabled and `::`/`::1` were skipped.
+    pub ipv6_checked: bool,
+    pub ephemeral_range: Option<[u16; 2]>,
+    pub skipped: usize,
+    pub holder_pid: Option<u32>,
+    pub hold_seconds: Option<f64>,
+}
+
+impl FreeRecord {
+    pub fn from_report(report: &FreeReport<'_>) -> Self {
+        let found = report.found;
+        let mut checked = vec!["0.0.0.0", "127.0.0.1"];
+        if found.ipv6_checked {
+            checked.extend(["::", "::1"]);
+        }
+        FreeRecord {
+            schema_version: crate::render::json::SCHEMA_VERSION,
+            ports: found.ports.clone(),
+            port: found.ports.first().copied(),
+            requested: report.requested,
+            range: [found.range.0, found.range.1],
+            start: found.start,
+            name: report.name.map(str::to_string),
+            prefer: report.prefer,
+            preferred_free: report.prefer.map(|p| found.ports.first() == Some(&p)),
+            protocols: if report.udp { vec!["tcp", "udp"] } else { vec!["tcp"] },
+            checked_addresses: checked,
+            ipv6_checked: found.ipv6_checked,
+            ephemeral_range: found.ephemeral.map(|(low, high)| [low, high]),
+            skipped: found.skipped,
+            holder_pid: report.holder_pid,
+            hold_seconds: report.hold.map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
+/// One line explaining why fewer ports than asked were found.
+pub fn shortage_message(report: &FreeReport<'_>) -> String {
+    let found = report.found;
+    let (low, high) = found.range;
+    let mut message =
+        format!("found {} of {} free port(s) in {low}-{high}", found.ports.len(), report.requested);
+    if found.range_all_ephemeral {
+        if let Some((e_low, e_high)) = found.ephemeral {
+            message.push_str(&format!(
+                " (the whole range is inside ip_local_port_range {e_low}-{e_high}; choose another --range)"
+            ));
+        }
+    }
+    message
+}
+
+/// Writes the ports one per line, or the JSON object.
+pub fn write_found(
+    out: &mut dyn Write,
+    report: &FreeReport<'_>,
+    format: Format,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json | Format::Jsonl => {
+            serde_json::to_writer_pretty(&mut *out, &FreeRecord::from_report(report))?;
+            writeln!(out)
+        }
+        Format::Table => {
+            for port in &report.found.ports {
+                writeln!(out, "{port}")?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! Output of `porthole kill`: the processes about to be stopped, the
+//! confirmation question, what each signal did, and who holds the port
+//! afterwards, as text or one JSON object.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::model::{Process, Socket};
+use crate::render::json::SocketRecord;
+use crate::render::table::Table;
+use crate::render::{Format, Style};
+use crate::termination::{Fate, Holder, HolderKind, Outcome, Plan, Target, Verification};
+
+/// Everything one `kill` run did, for the renderer.
+#[derive(Debug)]
+pub struct KillReport<'a> {
+    pub plan: &'a Plan,
+    pub dry_run: bool,
+    /// Signals sent and their effect; `None` when nothing was sent.
+    pub outcomes: Option<&'a [Outcome]>,
+    pub verification: Option<&'a Verification>,
+    /// Seconds since the Unix epoch, for "running for".
+    pub now: u64,
+}
+
+/// How long a process has been running, as `3h12m`, `2m05s` or `12s`.
+pub fn running_for(process: &Process, now: u64) -> Option<String> {
+    let seconds = now.checked_sub(process.start_time?)?;
+    Some(if seconds >= 86_400 {
+        format!("{}d{}h", seconds / 86_400, seconds % 86_400 / 3600)
+    } else if seconds >= 3600 {
+        format!("{}h{:02}m", seconds / 3600, seconds % 3600 / 60)
+    } else if seconds >= 60 {
+        format!("{}m{:02}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{seconds}s")
+    })
+}
+
+/// A command line on one line: arguments may contain newlines (`python3
+/// -c SCRIPT`), which would break the table.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The label of a process: `1234 (python3)`.
+fn label(pid: u32, process: Option<&Process>) -> String {
+    match process {
+        Some(process) if !process.name.is_empty() => format!("{pid} ({})", process.name),
+        _ => pid.to_string(),
+    }
+}
+
+/// Advice lines for one target: supervisors and containers.
+pub fn target_hints(target: &Target) -> Vec<String> {
+    let mut hints = Vec::new();
+    let name = label(target.pid, target.process.as_ref());
+    if let Some(hint) = &target.container_hint {
+        if hint.forwarder {
+            let stop = match &hint.container {
+                Some(id) => format!("docker stop {id}"),
+                None => format!(
+                    "docker stop <container> (find it with: docker ps --filter publish={})",
+                    target.ports.first().copied().unwrap_or(0)
+                ),
+            };
+            hints.push(format!(
+                "{name} forwards a container's published port; stopping it does not stop the container: {stop}"
+            ));
+        } else if let Some(id) = &hint.container {
+            hints.push(format!(
+                "{name} runs in container {id}; its restart policy may start it again: docker stop {id}"
+            ));
+        }
+    }
+    if let Some(unit) = target.process.as_ref().and_then(|p| p.unit.as_deref()) {
+        if unit.ends_with(".service") && !unit.starts_with("user@") {
+            hints.push(format!(
+                "{name} belongs to {unit}; systemd may restart it: systemctl stop {unit}"
+            ));
+        }
+    }
+    hints
+}
+
+fn listens_label(plan: &Plan, pid: u32) -> String {
+    let mut labels: Vec<String> = plan
+        .listeners
+        .iter()
+        .filter(|s| s.owners.contains(&pid))
+        .map(|s| {
+            let local = s.local.map_or_else(String::new, |l| l.to_string());
+            format!("{local}/{}", s.protocol)
+        })
+        .collect();
+    labels.dedup();
+    labels.join(", ")
+}
+
+/// Writes the processes about to be stopped (text only; JSON is written
+/// once, at the end, by [`write_report`]).
+pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> std::io::Result<()> {
+    let ports: Vec<String> = plan.ports.iter().map(u16::to_string).collect();
+    let stoppable = plan.stoppable().count();
+    writeln!(
+        out,
+        "{}",
+        style.bold(&format!(
+            "Listening on {} {}:",
+            if plan.ports.len() == 1 { "port" } else { "ports" },
+            ports.join(", ")
+        ))
+    )?;
+    let mut table = Table::new(&["PID", "USER", "UP", "PROCESS", "LISTENS", "UNIT", "COMMAND"]);
+    for target in &plan.targets {
+        let process = target.process.as_ref();
+        let unit = process
+            .and_then(|p| {
+                p.unit.clone().or_else(|| p.container.as_ref().map(|c| format!("container {c}")))
+            })
+            .unwrap_or_else(|| "-".into());
+        table.push(vec![
+            target.pid.to_string(),
+            process.and_then(|p| p.user.clone()).unwrap_or_else(|| "?".into()),
+            process.and_then(|p| running_for(p, now)).unwrap_or_else(|| "?".into()),
+            process.map_or_else(|| "?".into(), |p| p.name.clone()),
+            listens_label(plan, target.pid),
+            unit,
+            process.map_or_else(String::new, |p| one_line(&p.command_line())),
+        ]);
+    }
+    table.write(out, style.width, "  ")?;
+    for socket in &plan.hidden {
+        writeln!(
+            out,
+            "  {}: the owner of {} cannot be seen; run as root to stop it",
+            style.yellow("hidden"),
+            socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol))
+        )?;
+    }
+    for target in &plan.targets {
+        if let Some(refusal) = &target.refusal {
+            writeln!(
+                out,
+                "  {}: {}: {}",
+                style.yellow("not stopping"),
+                label(target.pid, target.process.as_ref()),
+                refusal.describe()
+            )?;
+        }
+    }
+    for target in plan.targets.iter() {
+        for hint in target_hints(target) {
+            writeln!(out, "  note: {hint}")?;
+        }
+    }
+    if stoppable == 0 && !plan.targets.is_empty() {
+        writeln!(out, "Nothing porthole may stop holds the port.")?;
+    }
+    Ok(())
+}
+
+/// Asks the confirmation question on stderr and reads the answer from
+/// stdin; true for `y` or `yes`.
+pub fn confirm(count: usize) -> std::io::Result<bool> {
+    let mut stderr = std::io::stderr().lock();
+    write!(stderr, "Stop {count} process{}? [y/N] ", if count == 1 { "" } else { "es" })?;
+    stderr.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
+fn fate_text(outcome: &Outcome, target: Option<&Target>) -> String {
+    let sent: Vec<String> = outcome.signals.iter().map(ToString::to_string).collect();
+    let name = label(outcome.pid, target.and_then(|t| t.process.as_ref()));
+    let seconds = |d: &std::time::Duration| format!("{:.2}s", d.as_secs_f64());
+    match &outcome.fate {
+        Fate::Exited { after } => {
+            format!("Sent {} to {name}: exited after {}", sent.join(", then "), seconds(after))
+        }
+        Fate::Killed { after } => format!(
+            "Sent {} to {name}: it ignored SIGTERM, SIGKILL stopped it after {}",
+            sent.join(", then "),
+            seconds(after)
+        ),
+        Fate::Survived if sent.is_empty() => format!("{name}: nothing sent"),
+        Fate::Survived => format!("Sent {} to {name}: still running", sent.join(", then ")),
+        Fate::NotPermitted => {
+            format!("{name}: not permitted to signal it (another user's process); run as root")
+        }
+        Fate::AlreadyGone => format!("{name}: had already exited"),
+        Fate::Failed { errno } => {
+            format!("{name}: kill failed: {}", std::io::Error::from_raw_os_error(*errno))
+        }
+    }
+}
+
+fn holder_text(holder: &Holder) -> String {
+    let who = match holder.pid {
+        Some(pid) => label(pid, holder.process.as_ref()),
+        None => "a process porthole cannot see (run as root)".into(),
+    };
+    let on =
+        holder.socket.local.map_or_else(String::new, |l| format!("{l}/{}", holder.socket.protocol));
+    match holder.kind {
+        HolderKind::Survivor => format!("{on} is still held by {who}, which survived"),
+        HolderKind::Refused => format!("{on} is still held by {who}, which porthole did not stop"),
+        HolderKind::Hidden => format!("{on} is still held by {who}"),
+        HolderKind::NewProcess => {
+            let mut text = format!("{on} was taken again by a new process, {who}");
+            if let Some(parent) = &holder.parent {
+                text.push_str(&format!(", started by {} ({})", parent.pid, parent.command_line()));
+            }
+            text.push_str(": a supervisor restarted it");
+            let unit = holder.process.as_ref().and_then(|p| p.unit.as_deref());
+            match unit {
+                Some(unit) if unit.ends_with(".service") => {
+                    text.push_str(&format!("; stop the unit instead: systemctl stop {unit}"));
+                }
+                _ => {
+                    if let Some(parent) = &holder.parent {
+                        text.push_str(&format!("; stop the supervisor ({}) instead", parent.pid));
+                    }
+                }
+            }
+            text
+        }
+    }
+}
+
+/// Writes what happened after the plan: signals, fates, the port's state.
+pub fn write_results(
+    out: &mut dyn Write,
+    report: &KillReport<'_>,
+    style: Style,
+) -> std::io::Result<()> {
+    if report.dry_run {
+        writeln!(out, "Dry run: no signal was sent.")?;
+        return Ok(());
+    }
+    for outcome in report.outcomes.unwrap_or_default() {
+        let target = report.plan.targets.iter().find(|t| t.pid == outcome.pid);
+        writeln!(out, "{}", fate_text(outcome, target))?;
+    }
+    if let Some(verification) = report.verification {
+        for holder in &verification.holders {
+            writeln!(out, "{}", style.red(&holder_text(holder)))?;
+        }
+        for port in &verification.free {
+            writeln!(out, "{}", style.green(&format!("Port {port} is free.")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes "nothing listens" for an empty plan (text).
+pub fn write_nothing(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
+    let ports: Vec<String> = plan.ports.iter().map(u16::to_string).collect();
+    writeln!(
+        out,
+        "Nothing listens on {} {}.",
+        if plan.ports.len() == 1 { "port" } else { "ports" },
+        ports.join(", ")
+    )
+}
+
+/// `porthole kill --json`.
+#[derive(Debug, Serialize)]
+pub struct KillRecord {
+    pub schema_version: u32,
+    pub ports: Vec<u16>,
+    pub dry_run: bool,
+    /// Something listened on a requested port when porthole looked.
+    pub listening: bool,
+    pub listeners: Vec<SocketRecord>,
+    pub targets: Vec<TargetRecord>,
+    /// Listeners whose owner could not be seen (not root).
+    pub hidden_owners: usize,
+    /// Every requested port is free after the run (`null` when nothing was
+    /// sent).
+    pub freed: Option<bool>,
+    pub free_ports: Option<Vec<u16>>,
+    pub holders_after: Vec<HolderRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetRecord {
+    pub pid: u32,
+    pub name: Option<String>,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    pub cmdline: Option<String>,
+    pub exe: Option<String>,
+    pub running_seconds: Option<u64>,
+    pub unit: Option<String>,
+    pub container: Option<String>,
+    pub ports: Vec<u16>,
+    /// `stop`, or `refused` with `refusal` saying why.
+    pub action: &'static str,
+    /// `pid_1`, `itself`, `parent`, `kernel_thread`, `other_user`.
+    pub refusal: Option<&'static str>,
+    pub refusal_reason: Option<String>,
+    pub hints: Vec<String>,
+    /// Signals sent, e.g. `["TERM", "KILL"]`.
+    pub signals: Vec<String>,
+    /// `exited`, `killed`, `survived`, `not_permitted`, `already_gone`,
+    /// `failed`; `null` when nothing was sent.
+    pub outcome: Option<&'static str>,
+    pub exited_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HolderRecord {
+    /// `survived`, `refused`, `new_process`, `hidden`.
+    pub kind: &'static str,
+    pub pid: Option<u32>,
+    pub name: Option<String>,
+    pub unit: Option<String>,
+    pub parent_pid: Option<u32>,
+    pub parent_cmdline: Option<String>,
+    pub socket: SocketRecord,
+}
+
+impl KillRecord {
+    pub fn from_report(report: &KillReport<'_>) -> Self {
+        let plan = report.plan;
+        let processes: &BTreeMap<u32, Process> = &plan.processes;
+        let socket = |s: &Socket| SocketRecord::from_socket(s, processes);
+        let targets = plan
+            .targets
+            .iter()
+            .map(|target| {
+                let process = target.process.as_ref();
+                let outcome =
+                    report.outcomes.and_then(|all| all.iter().find(|o| o.pid == target.pid));
+                TargetRecord {
+                    pid: target.pid,
+                    name: process.map(|p| p.name.clone()),
+                    user: process.and_then(|p| p.user.clone()),
+                    uid: process.map(|p| p.uid),
+                    cmdline: process.map(|p| p.cmdline.join(" ")),
+                    exe: process.and_then(|p| p.exe.clone()),
+                    running_seconds: process
+                        .and_then(|p| p.start_time)
+                        .and_then(|start| report.now.checked_sub(start)),
+                    unit: process.and_then(|p| p.unit.clone()),
+                    container: target
+                        .container_hint
+                        .as_ref()
+                        .and_then(|h| h.container.clone())
+                        .or_else(|| process.and_then(|p| p.container.clone())),
+                    ports: target.ports.clone(),
+                    action: if target.will_stop() { "stop" } else { "refused" },
+                    refusal: target.refusal.as_ref().map(|r| r.code()),
+                    refusal_reason: target.refusal.as_ref().map(|r| r.describe()),
+                    hints: target_hints(target),
+                    signals: outcome
+                        .map(|o| o.signals.iter().map(|s| s.name()).collect())
+                        .unwrap_or_default(),
+                    outcome: outcome.map(|o| o.fate.code()),
+                    exited_after_ms: outcome.and_then(|o| match o.fate {
+                        Fate::Exited { after } | Fate::Killed { after } => {
+                            Some(after.as_millis() as u64)
+                        }
+                        _ => None,
+                    }),
+                }
+            })
+            .collect();
+        let holders_after = report
+            .verification
+            .map(|v| {
+                v.holders
+                    .iter()
+                    .map(|h| HolderRecord {
+                        kind: h.kind.code(),
+                        pid: h.pid,
+                        name: h.process.as_ref().map(|p| p.name.clone()),
+                        unit: h.process.as_ref().and_then(|p| p.unit.clone()),
+                        parent_pid: h.parent.as_ref().map(|p| p.pid),
+                        parent_cmdline: h.parent.as_ref().map(Process::command_line),
+                        socket: SocketRecord::from_socket(
+                            &h.socket,
+                            &h.process
+                                .iter()
+                                .map(|p| (p.pid, p.clone()))
+                                .collect::<BTreeMap<_, _>>(),
+                        ),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        KillRecord {
+            schema_version: crate::render::json::SCHEMA_VERSION,
+            ports: plan.ports.clone(),
+            dry_run: report.dry_run,
+            listening: !plan.is_empty(),
+            listeners: plan.listeners.iter().map(socket).collect(),
+            targets,
+            hidden_owners: plan.hidden.len(),
+            freed: report.verification.map(Verification::all_free),
+            free_ports: report.verification.map(|v| v.free.clone()),
+            holders_after,
+        }
+    }
+}
+
+/// Writes the whole run: text sections, or one JSON object.
+pub fn write_report(
+    out: &mut dyn Write,
+    report: &KillReport<'_>,
+    format: Format,
+    style: Style,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json | Format::Jsonl => {
+            serde_json::to_writer_pretty(&mut *out, &KillRecord::from_report(report))?;
+            writeln!(out)
+        }
+        Format::Table => {
+            if report.plan.is_empty() {
+                write_nothing(out, report.plan)
+            } else {
+                write_results(out, report, style)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_time_reads_naturally() {
+        let process = Process { start_time: Some(1000), ..Process::default() };
+        assert_eq!(running_for(&process, 1012).as_deref(), Some("12s"));
+        assert_eq!(running_for(&process, 1000 + 125).as_deref(), Some("2m05s"));
+        assert_eq!(running_for(&process, 1000 + 3 * 3600 + 12 * 60).as_deref(), Some("3h12m"));
+        assert_eq!(running_for(&process, 1000 + 2 * 86_400 + 3600).as_deref(), Some("2d1h"));
+        assert_eq!(running_for(&process, 10), None);
+    }
+}

@@ -1,0 +1,148 @@
+//! Sending signals: the only place in porthole that can stop a process.
+//! `porthole kill` resolves which pids to stop; this module just delivers.
+
+use std::fmt;
+
+/// A signal by number, with the name users type (`TERM`, `KILL`, `USR1`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signal {
+    pub number: i32,
+}
+
+/// Signals known by name, in `kill -l` order for the common ones.
+const NAMED: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+/// The highest signal number Linux accepts (`SIGRTMAX` with glibc's two
+/// reserved real-time signals included).
+const MAX_SIGNAL: i32 = 64;
+
+impl Signal {
+    pub const TERM: Signal = Signal { number: libc::SIGTERM };
+    pub const KILL: Signal = Signal { number: libc::SIGKILL };
+
+    /// Parses `TERM`, `SIGTERM`, `term` or `15`. Signal 0 (a liveness probe,
+    /// not a signal) is refused.
+    pub fn parse(text: &str) -> Option<Signal> {
+        let trimmed = text.trim();
+        if let Ok(number) = trimmed.parse::<i32>() {
+            return (1..=MAX_SIGNAL).contains(&number).then_some(Signal { number });
+        }
+        let upper = trimmed.to_ascii_uppercase();
+        let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+        NAMED.iter().find(|(known, _)| *known == name).map(|&(_, number)| Signal { number })
+    }
+
+    /// The name without the `SIG` prefix (`TERM`), or the number.
+    pub fn name(self) -> String {
+        NAMED
+            .iter()
+            .find(|(_, number)| *number == self.number)
+            .map_or_else(|| self.number.to_string(), |(name, _)| (*name).to_string())
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SIG{}", self.name())
+    }
+}
+
+/// Why a signal could not be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    /// The process exited (or never existed).
+    #[error("no such process")]
+    NoSuchProcess,
+    /// The caller may not signal it: another user's process without root.
+    #[error("operation not permitted")]
+    NotPermitted,
+    #[error("kill failed with errno {errno}")]
+    Other { errno: i32 },
+}
+
+/// Sends `signal` to `pid` (a process, never a group: pids here are always
+/// positive, so `kill(2)`'s group and broadcast forms cannot be reached).
+pub fn send(pid: u32, signal: Signal) -> Result<(), SignalError> {
+    raw_kill(pid, signal.number)
+}
+
+/// Whether `pid` exists (it may be a zombie). Signal 0 checks permission
+/// and existence without delivering anything; `EPERM` means it exists.
+pub fn exists(pid: u32) -> bool {
+    !matches!(raw_kill(pid, 0), Err(SignalError::NoSuchProcess))
+}
+
+fn raw_kill(pid: u32, number: i32) -> Result<(), SignalError> {
+    // A pid above i32::MAX would turn negative and address a process group.
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return Err(SignalError::NoSuchProcess) };
+    if pid <= 0 {
+        return Err(SignalError::NoSuchProcess);
+    }
+    // SAFETY: kill(2) takes two integers and touches no memory of ours; a
+    // positive pid addresses exactly one process.
+    let result = unsafe { libc::kill(pid, number) };
+    if result == 0 {
+        return Ok(());
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ESRCH) => Err(SignalError::NoSuchProcess),
+        Some(libc::EPERM) => Err(SignalError::NotPermitted),
+        errno => Err(SignalError::Other { errno: errno.unwrap_or(0) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_and_numbers() {
+        assert_eq!(Signal::parse("TERM"), Some(Signal::TERM));
+        assert_eq!(Signal::parse("sigkill"), Some(Signal::KILL));
+        assert_eq!(Signal::parse("usr1").map(Signal::name).as_deref(), Some("USR1"));
+        assert_eq!(Signal::parse("9"), Some(Signal::KILL));
+        assert_eq!(Signal::parse("34").map(Signal::name).as_deref(), Some("34"));
+        assert_eq!(Signal::parse("0"), None);
+        assert_eq!(Signal::parse("65"), None);
+        assert_eq!(Signal::parse("NOPE"), None);
+        assert_eq!(Signal::TERM.to_string(), "SIGTERM");
+    }
+
+    #[test]
+    fn probes_existence() {
+        assert!(exists(std::process::id()));
+        assert!(!exists(0));
+        assert!(!exists(u32::MAX));
+    }
+}

@@ -1,0 +1,627 @@
+//! Stopping the processes that listen on a port, and only those.
+//!
+//! `lsof -ti :PORT | xargs kill` also kills the *clients* of the port,
+//! because lsof matches the remote port too. This engine asks the inventory
+//! for listeners only (TCP LISTEN, bound UDP), so a browser or a database
+//! client connected to the port is never touched.
+//!
+//! A run has three steps, each a function the command calls in turn:
+//! 1. [`plan`]: find the listeners and their owners, and decide for each
+//!    owner whether it may be stopped ([`Refusal`]);
+//! 2. [`execute`]: SIGTERM, wait for the grace period, SIGKILL whatever is
+//!    still alive (or send one chosen signal);
+//! 3. [`verify`]: look at the port again for a while, to catch a process
+//!    that survived or a supervisor that started a new one.
+//!
+//! Signals are delivered by `crate::sys::signal`, the only code that kills.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use crate::inventory::{self, InventoryError, PortSet, Query};
+use crate::model::{Process, Snapshot, Socket};
+use crate::sys::signal::{self, Signal, SignalError};
+
+/// `PF_KTHREAD` in the flags field of `/proc/PID/stat`: a kernel thread.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Process names that forward a published container port on the host.
+/// Killing them does not stop the container (and Docker may restart them).
+pub const CONTAINER_FORWARDERS: &[&str] = &["docker-proxy", "rootlessport", "rootlessport-child"];
+
+/// What to stop.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub ports: Vec<u16>,
+    pub tcp: bool,
+    pub udp: bool,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    /// Allow stopping processes of other users.
+    pub force: bool,
+}
+
+/// Why a listener's owner is left alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// PID 1 (init or systemd, e.g. a socket-activated unit).
+    Init,
+    /// porthole itself.
+    Itself,
+    /// The shell (or program) that started porthole.
+    Parent,
+    /// A kernel thread: it cannot be signalled meaningfully.
+    KernelThread,
+    /// Another user's process and `--force` was not given.
+    OtherUser { uid: u32, user: Option<String> },
+}
+
+impl Refusal {
+    /// A short explanation for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Refusal::Init => {
+                "PID 1 holds the socket (a socket-activated unit? see `systemctl list-sockets`)"
+                    .to_string()
+            }
+            Refusal::Itself => "this is porthole itself".to_string(),
+            Refusal::Parent => "this is the program that started porthole".to_string(),
+            Refusal::KernelThread => "a kernel thread".to_string(),
+            Refusal::OtherUser { uid, user } => format!(
+                "belongs to another user ({}); pass --force to stop it",
+                user.clone().unwrap_or_else(|| uid.to_string())
+            ),
+        }
+    }
+
+    /// A stable identifier for JSON.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Init => "pid_1",
+            Refusal::Itself => "itself",
+            Refusal::Parent => "parent",
+            Refusal::KernelThread => "kernel_thread",
+            Refusal::OtherUser { .. } => "other_user",
+        }
+    }
+}
+
+/// One process that owns a listener on a requested port.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub pid: u32,
+    /// Details; `None` when the process exited while it was being read.
+    pub process: Option<Process>,
+    /// Start time in clock ticks after boot, to notice pid reuse.
+    pub start_ticks: Option<u64>,
+    /// The requested ports it listens on.
+    pub ports: Vec<u16>,
+    pub refusal: Option<Refusal>,
+    /// Container whose published port this process forwards or serves,
+    /// when it is a forwarder (`docker-proxy`) or runs in a container.
+    pub container_hint: Option<ContainerHint>,
+}
+
+impl Target {
+    /// Whether the plan will signal this process.
+    pub fn will_stop(&self) -> bool {
+        self.refusal.is_none()
+    }
+}
+
+/// Advice for a listener that belongs to a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerHint {
+    /// The listener is a port forwarder: stopping it leaves the container
+    /// running (and Docker may start a new forwarder).
+    pub forwarder: bool,
+    /// The container id, when it could be found.
+    pub container: Option<String>,
+}
+
+/// What a run would do.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub ports: Vec<u16>,
+    pub listeners: Vec<Socket>,
+    pub targets: Vec<Target>,
+    /// Listeners whose owner could not be seen (another user's process and
+    /// porthole is not root).
+    pub hidden: Vec<Socket>,
+    pub processes: BTreeMap<u32, Process>,
+}
+
+impl Plan {
+    /// Nothing listens on any requested port.
+    pub fn is_empty(&self) -> bool {
+        self.listeners.is_empty()
+    }
+
+    /// Targets that will be signalled.
+    pub fn stoppable(&self) -> impl Iterator<Item = &Target> {
+        self.targets.iter().filter(|t| t.will_stop())
+    }
+}
+
+/// Finds the listeners on the requested ports and decides, per owner,
+/// whether it may be stopped.
+pub fn plan(request: &Request) -> Result<Plan, InventoryError> {
+    let snapshot = inventory::snapshot(&listeners_query(request))?;
+    Ok(plan_from(request, snapshot, &Identity::current()))
+}
+
+/// The inventory query: listeners only, on the requested ports, with owners.
+pub fn listeners_query(request: &Request) -> Query {
+    let list: Vec<String> = request.ports.iter().map(u16::to_string).collect();
+    Query {
+        tcp: request.tcp,
+        udp: request.udp,
+        unix: false,
+        ipv4: request.ipv4,
+        ipv6: request.ipv6,
+        listeners_only: true,
+        // The ports were validated by the caller, so the list always parses.
+        ports: PortSet::parse(&list.join(",")).ok(),
+        match_remote_port: false,
+        owners: true,
+        ..Query::default()
+    }
+}
+
+/// Who is asking: the pids and uid a refusal is decided against.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity {
+    pub pid: u32,
+    pub parent_pid: u32,
+    pub uid: u32,
+}
+
+impl Identity {
+    pub fn current() -> Self {
+        Identity {
+            pid: std::process::id(),
+            parent_pid: rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32),
+            uid: rustix::process::getuid().as_raw(),
+        }
+    }
+}
+
+/// Builds the plan from a snapshot (split out so tests can feed one).
+pub fn plan_from(request: &Request, snapshot: Snapshot, identity: &Identity) -> Plan {
+    let Snapshot { sockets, processes, .. } = snapshot;
+    let listeners: Vec<Socket> = sockets
+        .into_iter()
+        .filter(|s| s.is_listener() && request.ports.contains(&s.local_port()))
+        .collect();
+    let mut ports_of: BTreeMap<u32, BTreeSet<u16>> = BTreeMap::new();
+    let mut hidden = Vec::new();
+    for socket in &listeners {
+        if socket.owners.is_empty() {
+            hidden.push(socket.clone());
+        }
+        for &pid in &socket.owners {
+            ports_of.entry(pid).or_default().insert(socket.local_port());
+        }
+    }
+    let targets = ports_of
+        .into_iter()
+        .map(|(pid, ports)| {
+            let process = processes.get(&pid).cloned();
+            let stat = read_stat_fields(pid);
+            let refusal = refusal_for(pid, process.as_ref(), stat, request.force, identity);
+            let container_hint = process.as_ref().and_then(container_hint);
+            Target {
+                pid,
+                process,
+                start_ticks: stat.map(|s| s.start_ticks),
+                ports: ports.into_iter().collect(),
+                refusal,
+                container_hint,
+            }
+        })
+        .collect();
+    Plan { ports: request.ports.clone(), listeners, targets, hidden, processes }
+}
+
+fn refusal_for(
+    pid: u32,
+    process: Option<&Process>,
+    stat: Option<StatFields>,
+    force: bool,
+    identity: &Identity,
+) -> Option<Refusal> {
+    if pid == 1 {
+        return Some(Refusal::Init);
+    }
+    if pid == identity.pid {
+        return Some(Refusal::Itself);
+    }
+    if pid == identity.parent_pid {
+        return Some(Refusal::Parent);
+    }
+    if stat.is_some_and(|s| s.flags & PF_KTHREAD != 0) {
+        return Some(Refusal::KernelThread);
+    }
+    match process {
+        Some(process) if process.uid != identity.uid && !force => {
+            Some(Refusal::OtherUser { uid: process.uid, user: process.user.clone() })
+        }
+        _ => None,
+    }
+}
+
+fn container_hint(process: &Process) -> Option<ContainerHint> {
+    let forwarder = CONTAINER_FORWARDERS.contains(&process.name.as_str());
+    if forwarder {
+        return Some(ContainerHint { forwarder: true, container: None });
+    }
+    process
+        .container
+        .as_ref()
+        .map(|id| ContainerHint { forwarder: false, container: Some(id.clone()) })
+}
+
+/// The id of the Docker container that publishes `port`, asked of the
+/// Docker CLI (best effort: `None` without Docker, without access to its
+/// socket, or when it does not answer within two seconds).
+pub fn docker_container_publishing(port: u16) -> Option<String> {
+    let output = std::process::Command::new("timeout")
+        .args(["2", "docker", "ps", "--quiet", "--filter", &format!("publish={port}")])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&output.stdout).lines().next().map(|id| id.trim().to_string())
+}
+
+/// Fields of `/proc/PID/stat` the refusal and exit checks need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StatFields {
+    state: char,
+    /// Field 9, the kernel's `PF_*` flags.
+    flags: u64,
+    /// Field 22, start time in clock ticks after boot.
+    start_ticks: u64,
+}
+
+fn read_stat_fields(pid: u32) -> Option<StatFields> {
+    parse_stat_fields(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Parses state, flags and start time, counting fields after the last `)`
+/// because the name may contain spaces and parentheses.
+fn parse_stat_fields(bytes: &[u8]) -> Option<StatFields> {
+    let close = bytes.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(bytes.get(close + 1..)?).ok()?;
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // After the name: state is field 3 overall, so index 0; flags (field 9)
+    // is index 6; starttime (field 22) is index 19.
+    Some(StatFields {
+        state: fields.first()?.chars().next()?,
+        flags: fields.get(6)?.parse().ok()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// Whether the target is gone: exited, a zombie (its sockets are closed),
+/// or its pid now belongs to a different process.
+pub fn is_gone(pid: u32, start_ticks: Option<u64>) -> bool {
+    if !signal::exists(pid) {
+        return true;
+    }
+    match read_stat_fields(pid) {
+        None => true,
+        Some(fields) => {
+            fields.state == 'Z'
+                || fields.state == 'X'
+                || start_ticks.is_some_and(|t| t != fields.start_ticks)
+        }
+    }
+}
+
+/// How to stop the targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// SIGTERM, wait `grace`, then SIGKILL for survivors.
+    Graceful { grace: Duration },
+    /// One signal only; wait up to `grace` for the process to exit.
+    Single { signal: Signal, grace: Duration },
+}
+
+/// What happened to one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Exited after the first signal.
+    Exited { after: Duration },
+    /// Ignored SIGTERM for the grace period; SIGKILL stopped it.
+    Killed { after: Duration },
+    /// Still alive after every signal porthole sends.
+    Survived,
+    /// The signal was refused: another user's process and porthole is not
+    /// root (EPERM).
+    NotPermitted,
+    /// It exited before porthole sent anything.
+    AlreadyGone,
+    /// `kill(2)` failed otherwise.
+    Failed { errno: i32 },
+}
+
+impl Fate {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Fate::Exited { .. } => "exited",
+            Fate::Killed { .. } => "killed",
+            Fate::Survived => "survived",
+            Fate::NotPermitted => "not_permitted",
+            Fate::AlreadyGone => "already_gone",
+            Fate::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// One target's signals and fate.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub pid: u32,
+    pub signals: Vec<Signal>,
+    pub fate: Fate,
+}
+
+/// How often exits are polled: fast enough that `kill` returns promptly,
+/// slow enough to cost nothing.
+const POLL: Duration = Duration::from_millis(20);
+
+/// How long to wait for SIGKILL to take effect (a process in
+/// uninterruptible sleep dies only when its I/O finishes).
+const KILL_WAIT: Duration = Duration::from_secs(3);
+
+/// Signals every stoppable target and waits for it to go.
+pub fn execute(plan: &Plan, method: Method) -> Vec<Outcome> {
+    let first = match method {
+        Method::Graceful { .. } => Signal::TERM,
+        Method::Single { signal, .. } => signal,
+    };
+    let grace = match method {
+        Method::Graceful { grace } | Method::Single { grace, .. } => grace,
+    };
+    let mut outcomes: Vec<(Outcome, Option<u64>)> = Vec::new();
+    for target in plan.stoppable() {
+        let mut outcome = Outcome { pid: target.pid, signals: Vec::new(), fate: Fate::Survived };
+        if is_gone(target.pid, target.start_ticks) {
+            outcome.fate = Fate::AlreadyGone;
+        } else {
+            match signal::send(target.pid, first) {
+                Ok(()) => outcome.signals.push(first),
+                Err(SignalError::NoSuchProcess) => outcome.fate = Fate::AlreadyGone,
+                Err(SignalError::NotPermitted) => outcome.fate = Fate::NotPermitted,
+                Err(SignalError::Other { errno }) => outcome.fate = Fate::Failed { errno },
+            }
+        }
+        outcomes.push((outcome, target.start_ticks));
+    }
+    let started = Instant::now();
+    wait_for_exits(&mut outcomes, started, grace, false);
+    if matches!(method, Method::Graceful { .. }) {
+        let mut escalated = false;
+        for (outcome, _) in
+            outcomes.iter_mut().filter(|(o, _)| o.fate == Fate::Survived && !o.signals.is_empty())
+        {
+            match signal::send(outcome.pid, Signal::KILL) {
+                Ok(()) => {
+                    outcome.signals.push(Signal::KILL);
+                    escalated = true;
+                }
+                Err(SignalError::NoSuchProcess) => {
+                    outcome.fate = Fate::Exited { after: started.elapsed() };
+                }
+                Err(SignalError::NotPermitted) => outcome.fate = Fate::NotPermitted,
+                Err(SignalError::Other { errno }) => outcome.fate = Fate::Failed { errno },
+            }
+        }
+        if escalated {
+            wait_for_exits(&mut outcomes, started, grace + KILL_WAIT, true);
+        }
+    }
+    outcomes.into_iter().map(|(outcome, _)| outcome).collect()
+}
+
+/// Polls survivors until they are gone or `limit` (measured from
+/// `started`) passes.
+fn wait_for_exits(
+    outcomes: &mut [(Outcome, Option<u64>)],
+    started: Instant,
+    limit: Duration,
+    after_kill: bool,
+) {
+    loop {
+        let mut waiting = false;
+        for (outcome, start_ticks) in outcomes.iter_mut() {
+            if outcome.fate != Fate::Survived || outcome.signals.is_empty() {
+                continue;
+            }
+            if is_gone(outcome.pid, *start_ticks) {
+                let after = started.elapsed();
+                outcome.fate =
+                    if after_kill { Fate::Killed { after } } else { Fate::Exited { after } };
+            } else {
+                waiting = true;
+            }
+        }
+        if !waiting || started.elapsed() >= limit {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Who holds a port after the run.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub socket: Socket,
+    pub pid: Option<u32>,
+    pub process: Option<Process>,
+    pub kind: HolderKind,
+    /// The parent of a new process (who restarted it).
+    pub parent: Option<Process>,
+}
+
+/// How a holder relates to the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderKind {
+    /// A target that is still alive.
+    Survivor,
+    /// An owner porthole refused to stop.
+    Refused,
+    /// A process that was not there before: restarted by a supervisor.
+    NewProcess,
+    /// The owner cannot be seen (not root).
+    Hidden,
+}
+
+impl HolderKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            HolderKind::Survivor => "survived",
+            HolderKind::Refused => "refused",
+            HolderKind::NewProcess => "new_process",
+            HolderKind::Hidden => "hidden",
+        }
+    }
+}
+
+/// The state of the ports after the run.
+#[derive(Debug, Clone, Default)]
+pub struct Verification {
+    /// Requested ports nothing listens on any more.
+    pub free: Vec<u16>,
+    pub holders: Vec<Holder>,
+}
+
+impl Verification {
+    pub fn all_free(&self) -> bool {
+        self.holders.is_empty()
+    }
+}
+
+/// Looks at the ports until `settle` has passed or a listener shows up:
+/// a supervisor (systemd `Restart=`, a shell loop, a process manager)
+/// usually starts a replacement within a few hundred milliseconds.
+pub fn verify(
+    request: &Request,
+    plan: &Plan,
+    settle: Duration,
+) -> Result<Verification, InventoryError> {
+    let started = Instant::now();
+    let query = listeners_query(request);
+    loop {
+        let snapshot = inventory::snapshot(&query)?;
+        let held: Vec<&Socket> = snapshot
+            .sockets
+            .iter()
+            .filter(|s| s.is_listener() && request.ports.contains(&s.local_port()))
+            .collect();
+        if !held.is_empty() || started.elapsed() >= settle {
+            return Ok(classify(request, plan, &snapshot));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn classify(request: &Request, plan: &Plan, snapshot: &Snapshot) -> Verification {
+    let mut holders = Vec::new();
+    let mut held_ports = BTreeSet::new();
+    for socket in snapshot
+        .sockets
+        .iter()
+        .filter(|s| s.is_listener() && request.ports.contains(&s.local_port()))
+    {
+        held_ports.insert(socket.local_port());
+        if socket.owners.is_empty() {
+            holders.push(Holder {
+                socket: socket.clone(),
+                pid: None,
+                process: None,
+                kind: HolderKind::Hidden,
+                parent: None,
+            });
+        }
+        for &pid in &socket.owners {
+            let process = snapshot.processes.get(&pid).cloned();
+            let before = plan.targets.iter().find(|t| t.pid == pid);
+            let same_process = before.is_some_and(|t| {
+                t.start_ticks.is_none()
+                    || t.start_ticks == read_stat_fields(pid).map(|s| s.start_ticks)
+            });
+            let kind = match before {
+                Some(target) if same_process && target.refusal.is_some() => HolderKind::Refused,
+                Some(_) if same_process => HolderKind::Survivor,
+                _ => HolderKind::NewProcess,
+            };
+            let parent = match (kind, &process) {
+                (HolderKind::NewProcess, Some(p)) if p.parent_pid > 1 => {
+                    crate::inventory::process::read(p.parent_pid, &mut Default::default())
+                }
+                _ => None,
+            };
+            holders.push(Holder { socket: socket.clone(), pid: Some(pid), process, kind, parent });
+        }
+    }
+    let free = request.ports.iter().copied().filter(|p| !held_ports.contains(p)).collect();
+    Verification { free, holders }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flags_and_start_time() {
+        // A kernel thread: flags 0x208040 include PF_KTHREAD.
+        let line = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0";
+        let fields = parse_stat_fields(line).unwrap();
+        assert_eq!(fields.state, 'S');
+        assert_ne!(fields.flags & PF_KTHREAD, 0);
+        assert_eq!(fields.start_ticks, 5);
+        let user = b"77 (a (b) c) R 1 77 77 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 900 0 0";
+        let fields = parse_stat_fields(user).unwrap();
+        assert_eq!(fields.flags & PF_KTHREAD, 0);
+        assert_eq!(fields.start_ticks, 900);
+        assert!(parse_stat_fields(b"1 (x) S 0").is_none());
+    }
+
+    #[test]
+    fn refuses_init_self_parent_kthreads_and_other_users() {
+        let identity = Identity { pid: 100, parent_pid: 99, uid: 1000 };
+        let mine = Process { pid: 500, uid: 1000, ..Process::default() };
+        let theirs = Process { pid: 501, uid: 0, user: Some("root".into()), ..Process::default() };
+        assert_eq!(refusal_for(1, None, None, true, &identity), Some(Refusal::Init));
+        assert_eq!(refusal_for(100, None, None, true, &identity), Some(Refusal::Itself));
+        assert_eq!(refusal_for(99, None, None, true, &identity), Some(Refusal::Parent));
+        let kthread = StatFields { state: 'S', flags: PF_KTHREAD, start_ticks: 1 };
+        assert_eq!(
+            refusal_for(2, None, Some(kthread), true, &identity),
+            Some(Refusal::KernelThread)
+        );
+        assert_eq!(refusal_for(500, Some(&mine), None, false, &identity), None);
+        assert!(matches!(
+            refusal_for(501, Some(&theirs), None, false, &identity),
+            Some(Refusal::OtherUser { uid: 0, .. })
+        ));
+        assert_eq!(refusal_for(501, Some(&theirs), None, true, &identity), None);
+    }
+
+    #[test]
+    fn forwarders_get_a_container_hint() {
+        let proxy = Process { name: "docker-proxy".into(), ..Process::default() };
+        assert_eq!(
+            container_hint(&proxy),
+            Some(ContainerHint { forwarder: true, container: None })
+        );
+        let inside = Process { container: Some("abc".into()), ..Process::default() };
+        assert_eq!(container_hint(&inside).unwrap().container.as_deref(), Some("abc"));
+        assert_eq!(container_hint(&Process::default()), None);
+    }
+}

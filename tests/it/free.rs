@@ -1,0 +1,201 @@
+//! `porthole free`: ports that really bind on both families, outside the
+//! ephemeral range, stable names, preferences, and the holder process.
+
+use std::net::{Ipv6Addr, SocketAddr, TcpListener};
+use std::time::Duration;
+
+use crate::util::{eventually, porthole_run, process_alive, python_via, wait_for_line, Netns};
+
+fn ports_of(report: &serde_json::Value) -> Vec<u16> {
+    report["ports"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap() as u16).collect()
+}
+
+/// Listens on `127.0.0.1:PORT` inside the namespace until dropped.
+fn occupy(netns: &Netns, port: u16) -> crate::util::ChildGuard {
+    let code = "import socket,sys,time\n\
+                s=socket.socket(); s.bind(('127.0.0.1',int(sys.argv[1]))); s.listen()\n\
+                print('ready'); time.sleep(120)";
+    let (child, mut out) = python_via(netns.command("python3"), code, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut out), "ready");
+    child
+}
+
+#[test]
+fn the_port_binds_on_both_families() {
+    let output = porthole_run(&["free", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let port = report["port"].as_u64().unwrap() as u16;
+    assert!((10000..=32767).contains(&port), "{report:#}");
+    let ephemeral = &report["ephemeral_range"];
+    let (low, high) = (ephemeral[0].as_u64().unwrap(), ephemeral[1].as_u64().unwrap());
+    assert!(!(low..=high).contains(&u64::from(port)));
+    let v4 = TcpListener::bind(("0.0.0.0", port)).expect("IPv4 wildcard bind");
+    drop(v4);
+    if report["ipv6_checked"] == true {
+        let v6 = TcpListener::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)))
+            .expect("IPv6 wildcard bind");
+        drop(v6);
+        TcpListener::bind(("::1", port)).expect("IPv6 loopback bind");
+    }
+    TcpListener::bind(("127.0.0.1", port)).expect("IPv4 loopback bind");
+    // Text mode prints just the number.
+    let text = porthole_run(&["free"]);
+    assert_eq!(text.code, 0);
+    assert!(text.stdout.trim().parse::<u16>().is_ok(), "{}", text.stdout);
+}
+
+#[test]
+fn never_inside_the_ephemeral_range() {
+    let Some(netns) = Netns::create() else { return };
+    let set = netns
+        .command("sysctl")
+        .args(["-qw", "net.ipv4.ip_local_port_range=20000 40000"])
+        .status()
+        .unwrap();
+    assert!(set.success());
+    let report = netns.porthole(&["free", "--count", "200", "--json"]).json();
+    assert_eq!(report["ephemeral_range"], serde_json::json!([20000, 40000]));
+    for port in ports_of(&report) {
+        assert!((10000..20000).contains(&port), "{port} must be below the custom range");
+    }
+    let report = netns.porthole(&["free", "--range", "15000-45000", "--count", "300", "--json"]);
+    for port in ports_of(&report.json()) {
+        assert!(!(20000..=40000).contains(&port), "{port} is inside ip_local_port_range");
+    }
+    // A range entirely inside the ephemeral range has nothing to offer.
+    let output = netns.porthole(&["free", "--range", "25000-26000"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("inside ip_local_port_range"), "{}", output.stderr);
+    // The ports really bind inside the namespace, on both families.
+    let report = netns.porthole(&["free", "--count", "3", "--json"]).json();
+    let code = "import socket,sys\n\
+                for p in map(int, sys.argv[1:]):\n\
+                \x20   for fam, addr in ((socket.AF_INET,'0.0.0.0'),(socket.AF_INET6,'::'),(socket.AF_INET,'127.0.0.1'),(socket.AF_INET6,'::1')):\n\
+                \x20       s=socket.socket(fam); s.bind((addr,p)); s.close()\n\
+                print('bound')";
+    let ports: Vec<String> = ports_of(&report).iter().map(u16::to_string).collect();
+    let args: Vec<&str> = ports.iter().map(String::as_str).collect();
+    let (_child, mut out) = python_via(netns.command("python3"), code, &args);
+    assert_eq!(wait_for_line(&mut out), "bound");
+}
+
+#[test]
+fn names_are_stable_and_documented() {
+    let first = porthole_run(&["free", "--name", "myproject"]);
+    let second = porthole_run(&["free", "--name", "myproject"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(first.stdout, second.stdout);
+    let Some(netns) = Netns::create() else { return };
+    // FNV-1a 64 of "myproject" is 0x…, mod 22768 → 14176 → 10000 + 14176.
+    let output = netns.porthole(&["free", "--name", "myproject"]);
+    assert_eq!(output.stdout.trim(), "24176", "the documented value: {output:?}");
+    // Taken → the next port upwards.
+    let _busy = occupy(&netns, 24176);
+    let output = netns.porthole(&["free", "--name", "myproject"]);
+    assert_eq!(output.stdout.trim(), "24177", "{output:?}");
+}
+
+#[test]
+fn prefer_count_and_exclude() {
+    let Some(netns) = Netns::create() else { return };
+    let output = netns.porthole(&["free", "--prefer", "21000"]);
+    assert_eq!(output.stdout.trim(), "21000", "{output:?}");
+    let _busy = occupy(&netns, 21000);
+    let output = netns.porthole(&["free", "--prefer", "21000", "--json"]);
+    let report = output.json();
+    assert_eq!(report["port"], 21001, "nearest, higher first on a tie: {report:#}");
+    assert_eq!(report["preferred_free"], false);
+    let text = netns.porthole(&["free", "--prefer", "21000"]);
+    assert!(text.stderr.contains("21000 is not free"), "{}", text.stderr);
+
+    let report = netns.porthole(&["free", "--count", "5", "--json"]).json();
+    let mut ports = ports_of(&report);
+    assert_eq!(ports.len(), 5);
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), 5, "distinct");
+
+    let output = netns.porthole(&["free", "--range", "21001-21010", "--exclude", "21001-21009"]);
+    assert_eq!(output.stdout.trim(), "21010", "{output:?}");
+    let output = netns.porthole(&["free", "--range", "21000-21001", "--count", "3"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("found 1 of 3"), "{}", output.stderr);
+}
+
+#[test]
+fn ipv6_disabled_is_skipped_and_reported() {
+    let Some(netns) = Netns::create() else { return };
+    let set = netns
+        .command("sysctl")
+        .args(["-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.lo.disable_ipv6=1"])
+        .status()
+        .unwrap();
+    assert!(set.success());
+    let output = netns.porthole(&["free", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["ipv6_checked"], false);
+    assert_eq!(report["checked_addresses"], serde_json::json!(["0.0.0.0", "127.0.0.1"]));
+}
+
+#[test]
+fn hold_keeps_the_port_until_the_server_binds_it() {
+    let output = porthole_run(&["free", "--hold", "60", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let port = report["port"].as_u64().unwrap() as u16;
+    let holder = report["holder_pid"].as_u64().unwrap() as u32;
+    assert!(process_alive(holder));
+    // A bind without SO_REUSEADDR fails while the port is held…
+    let plain = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::STREAM,
+        None,
+    )
+    .unwrap();
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(rustix::net::bind(&plain, &address), Err(rustix::io::Errno::ADDRINUSE));
+    // …while a server's usual bind (std sets SO_REUSEADDR) succeeds, and the
+    // holder then steps aside.
+    let server = TcpListener::bind(address).expect("the documented bind path works");
+    assert!(
+        eventually(Duration::from_secs(10), || !process_alive(holder)),
+        "the holder exits once the port is listened on"
+    );
+    drop(server);
+}
+
+#[test]
+fn hold_ends_after_its_time() {
+    let output = porthole_run(&["free", "--hold", "500ms", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let holder = output.json()["holder_pid"].as_u64().unwrap() as u32;
+    assert!(eventually(Duration::from_secs(10), || !process_alive(holder)));
+    let text = porthole_run(&["free", "--hold", "200ms"]);
+    assert!(text.stderr.contains("holding"), "{}", text.stderr);
+    assert!(text.stdout.trim().parse::<u16>().is_ok(), "{}", text.stdout);
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    for args in [
+        &["free", "--range", "9-1"][..],
+        &["free", "--range", "abc"],
+        &["free", "--range", "1000-70000"],
+        &["free", "--count", "0"],
+        &["free", "--count", "x"],
+        &["free", "--prefer", "70000"],
+        &["free", "--prefer", "20", "--range", "30-40"],
+        &["free", "--exclude", "1-x"],
+        &["free", "--hold", "abc"],
+        &["free", "--hold", "0"],
+        &["free", "--name", ""],
+        &["free", "--name", "a", "--prefer", "3000"],
+    ] {
+        let output = porthole_run(args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
+        assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
+    }
+}

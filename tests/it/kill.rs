@@ -1,0 +1,314 @@
+//! `porthole kill`: real listeners, clients, supervisors and other users'
+//! processes; signals really sent.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{
+    eventually, is_root, porthole_run, process_alive, python, python_via, wait_for_line, Netns,
+};
+
+/// A TCP server on 127.0.0.1 (port 0 → a free port) that prints
+/// `PORT PID` when listening. argv[1] picks how it treats signals.
+const SERVER: &str = r#"
+import os, signal, socket, sys, time
+mode = sys.argv[1] if len(sys.argv) > 1 else "plain"
+if mode == "ignore-term":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode == "report":
+    signal.signal(signal.SIGUSR1, lambda *a: print("got USR1", flush=True))
+    signal.signal(signal.SIGTERM, lambda *a: print("got TERM", flush=True))
+port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port)); s.listen()
+print(s.getsockname()[1], os.getpid(), flush=True)
+while True:
+    time.sleep(0.05)
+"#;
+
+/// A client that connects to argv[1] and stays connected.
+const CLIENT: &str = r#"
+import socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print("connected", flush=True)
+time.sleep(120)
+"#;
+
+fn server(
+    mode: &str,
+) -> (crate::util::ChildGuard, u16, std::io::BufReader<std::process::ChildStdout>) {
+    let (child, mut out) = python(SERVER, &[mode]);
+    let line = wait_for_line(&mut out);
+    let port = line.split_whitespace().next().unwrap().parse().unwrap();
+    (child, port, out)
+}
+
+#[test]
+fn stops_the_listener_but_not_its_client() {
+    let (server, port, _out) = server("plain");
+    let (client, mut client_out) = python(CLIENT, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut client_out), "connected");
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["freed"], true, "{report:#}");
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1, "only the listener is a target: {report:#}");
+    assert_eq!(targets[0]["pid"], server.pid());
+    assert_eq!(targets[0]["signals"], serde_json::json!(["TERM"]));
+    assert_eq!(targets[0]["outcome"], "exited");
+    assert!(!process_alive(server.pid()), "the server was stopped");
+    assert!(process_alive(client.pid()), "the client must survive");
+}
+
+#[test]
+fn text_output_names_the_process_and_the_free_port() {
+    let (server, port, _out) = server("plain");
+    let output = porthole_run(&["kill", &port.to_string(), "--yes"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(&format!("Listening on port {port}")), "{}", output.stdout);
+    assert!(output.stdout.contains(&server.pid().to_string()), "{}", output.stdout);
+    assert!(output.stdout.contains("python3"), "{}", output.stdout);
+    assert!(output.stdout.contains("Sent SIGTERM"), "{}", output.stdout);
+    assert!(output.stdout.contains(&format!("Port {port} is free.")), "{}", output.stdout);
+}
+
+#[test]
+fn a_process_ignoring_term_is_killed_after_the_grace() {
+    let (server, port, _out) = server("ignore-term");
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "--grace", "500ms", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let target = &report["targets"][0];
+    assert_eq!(target["signals"], serde_json::json!(["TERM", "KILL"]), "{report:#}");
+    assert_eq!(target["outcome"], "killed");
+    assert!(target["exited_after_ms"].as_u64().unwrap() >= 500);
+    assert!(!process_alive(server.pid()));
+}
+
+#[test]
+fn signal_sends_only_that_signal() {
+    let (server, port, mut out) = server("report");
+    let output = porthole_run(&[
+        "kill",
+        &port.to_string(),
+        "--yes",
+        "--signal",
+        "USR1",
+        "--grace",
+        "300ms",
+        "--json",
+    ]);
+    // The process handles USR1 and keeps the port: still held → 2.
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["targets"][0]["signals"], serde_json::json!(["USR1"]), "{report:#}");
+    assert_eq!(report["targets"][0]["outcome"], "survived");
+    assert_eq!(report["holders_after"][0]["kind"], "survived");
+    assert_eq!(wait_for_line(&mut out), "got USR1");
+    assert!(process_alive(server.pid()), "USR1 must not be followed by KILL");
+
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "-s", "INT"]);
+    assert_eq!(output.code, 0, "SIGINT stops python: {output:?}");
+    assert!(output.stdout.contains("Sent SIGINT to"), "{}", output.stdout);
+    assert!(!output.stdout.contains("Sent SIGTERM"), "{}", output.stdout);
+}
+
+#[test]
+fn dry_run_stops_nothing() {
+    let (server, port, _out) = server("plain");
+    let output = porthole_run(&["kill", &port.to_string(), "--dry-run"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("Dry run"), "{}", output.stdout);
+    let report = porthole_run(&["kill", &port.to_string(), "-n", "--json"]).json();
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["targets"][0]["action"], "stop");
+    assert!(report["targets"][0]["outcome"].is_null());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(process_alive(server.pid()));
+}
+
+#[test]
+fn without_a_terminal_or_yes_it_refuses() {
+    let (server, port, _out) = server("plain");
+    let output = porthole_run(&["kill", &port.to_string()]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "one line: {}", output.stderr);
+    assert!(output.stderr.starts_with("porthole: refusing"), "{}", output.stderr);
+    assert!(output.stderr.contains("--yes"), "{}", output.stderr);
+    assert!(process_alive(server.pid()));
+}
+
+#[test]
+fn nothing_listening_is_1_or_0_with_no_fail() {
+    let Some(netns) = Netns::create() else { return };
+    let output = netns.porthole(&["kill", "4000", "--yes"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains("Nothing listens on port 4000"), "{}", output.stdout);
+    let output = netns.porthole(&["kill", "4000", "--yes", "--no-fail"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = netns.porthole(&["kill", "4000", "4001", "--json"]).json();
+    assert_eq!(report["listening"], false);
+}
+
+#[test]
+fn refuses_itself_and_its_parent() {
+    // The parent listens and hands the socket to porthole, so both own it.
+    let code = r#"
+import socket, subprocess, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+port = str(s.getsockname()[1])
+r = subprocess.run([sys.argv[1], "kill", port, "--yes", "--json"], pass_fds=(s.fileno(),),
+                   capture_output=True, text=True)
+print(r.returncode)
+print(r.stdout.replace("\n", " "))
+print(r.stderr.strip())
+"#;
+    let (_child, mut out) = python(code, &[crate::util::binary().to_str().unwrap()]);
+    let code_line = wait_for_line(&mut out);
+    let json = wait_for_line(&mut out);
+    let stderr = wait_for_line(&mut out);
+    assert_eq!(code_line, "2", "{json}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut refusals: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["refusal"].as_str().unwrap())
+        .collect();
+    refusals.sort();
+    assert_eq!(refusals, ["itself", "parent"], "{report:#}");
+    assert!(stderr.contains("nothing was stopped"), "{stderr}");
+}
+
+#[test]
+fn refuses_pid_1() {
+    if !is_root() {
+        eprintln!("skipping: a PID namespace needs root");
+        return;
+    }
+    // In a new PID namespace, python is PID 1 and listens; porthole runs as
+    // its child (so PID 1 is also its parent: the PID 1 rule comes first).
+    let code = r#"
+import os, socket, subprocess, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+r = subprocess.run([sys.argv[1], "kill", str(s.getsockname()[1]), "--yes", "--json", "--force"],
+                   capture_output=True, text=True)
+print(os.getpid(), r.returncode, r.stdout.replace("\n", " "))
+"#;
+    let mut command = Command::new("unshare");
+    command.args(["--pid", "--fork", "--mount-proc", "python3"]);
+    let (_child, mut out) = python_via(command, code, &[crate::util::binary().to_str().unwrap()]);
+    let line = wait_for_line(&mut out);
+    let mut parts = line.splitn(3, ' ');
+    assert_eq!(parts.next(), Some("1"), "python is PID 1: {line}");
+    assert_eq!(parts.next(), Some("2"), "{line}");
+    let report: serde_json::Value = serde_json::from_str(parts.next().unwrap()).unwrap();
+    assert_eq!(report["targets"][0]["pid"], 1);
+    assert_eq!(report["targets"][0]["refusal"], "pid_1", "{report:#}");
+}
+
+#[test]
+fn another_users_process_needs_force() {
+    if !is_root() {
+        eprintln!("skipping: starting a process as nobody needs root");
+        return;
+    }
+    // The system interpreter: one under /root would not be readable.
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        eprintln!("skipping: /usr/bin/python3 is missing");
+        return;
+    }
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3"]);
+    let (server, mut out) = python_via(command, SERVER, &["plain"]);
+    let line = wait_for_line(&mut out);
+    let port = line.split_whitespace().next().unwrap().to_string();
+    let output = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["targets"][0]["refusal"], "other_user", "{report:#}");
+    assert_eq!(report["targets"][0]["user"], "nobody");
+    assert!(process_alive(server.pid()));
+    let output = porthole_run(&["kill", &port, "--yes", "--force"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
+}
+
+#[test]
+fn an_unprivileged_caller_is_told_to_use_root() {
+    if !is_root() {
+        eprintln!("skipping: dropping privileges needs root");
+        return;
+    }
+    let (server, port, _out) = server("plain");
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(crate::util::binary()).args(["kill", &port.to_string(), "--yes", "--force"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stdout.contains("run as root"), "{}", output.stdout);
+    assert!(process_alive(server.pid()));
+}
+
+#[test]
+fn a_restarted_listener_is_reported_as_a_new_process() {
+    let Some(netns) = Netns::create() else { return };
+    // A supervisor that forks a new server whenever the old one exits.
+    let code = r#"
+import ctypes, os, signal, socket, time
+while True:
+    pid = os.fork()
+    if pid == 0:
+        # Die with the supervisor, so the test leaves nothing behind.
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 8000)); s.listen()
+        print("child", os.getpid(), flush=True)
+        while True:
+            time.sleep(1)
+    os.waitpid(pid, 0)
+"#;
+    let (supervisor, mut out) = python_via(netns.command("python3"), code, &[]);
+    let first: u32 = wait_for_line(&mut out).split_whitespace().nth(1).unwrap().parse().unwrap();
+    let output = netns.porthole(&["kill", "8000", "--yes", "--json", "--settle", "10s"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["targets"][0]["pid"], first);
+    assert_eq!(report["targets"][0]["outcome"], "exited");
+    assert_eq!(report["freed"], false);
+    let holder = &report["holders_after"][0];
+    assert_eq!(holder["kind"], "new_process", "{report:#}");
+    assert_ne!(holder["pid"], first);
+    assert_eq!(holder["parent_pid"], supervisor.pid());
+
+    let output = netns.porthole(&["kill", "8000", "--yes", "--settle", "10s"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stdout.contains("a supervisor restarted it"), "{}", output.stdout);
+    assert!(
+        output.stdout.contains(&format!("stop the supervisor ({})", supervisor.pid())),
+        "{}",
+        output.stdout
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    for args in [
+        &["kill", "70000"][..],
+        &["kill", "abc"],
+        &["kill", "0"],
+        &["kill", "80", "--grace", "abc"],
+        &["kill", "80", "--settle", "5 parsecs"],
+        &["kill", "80", "--signal", "NOPE"],
+        &["kill", "80", "--signal", "0"],
+        &["kill", "80", "-4", "-6"],
+        &["kill"],
+    ] {
+        let output = porthole_run(args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
+        assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
+    }
+}
