@@ -2,8 +2,10 @@
 //! the engines for data, hands the data to `render`, and returns an
 //! [`ExitStatus`]; only `main.rs` turns that into a process exit code.
 
+pub mod check;
 pub mod completions;
 pub mod ls;
+pub mod wait;
 pub mod who;
 
 use std::io::Write;
@@ -44,6 +46,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Who(args) => who::run(args, &mut out)?,
         Command::Completions(args) => completions::completions(args, &mut out)?,
         Command::Man => completions::man(&mut out)?,
+        Command::Check(args) => check::run(args, &mut out)?,
+        Command::Wait(args) => wait::run(args, &mut out)?,
     };
     out.flush()?;
     Ok(status)

@@ -70,8 +70,10 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
     };
 
     let before = listen_overflows();
-    let attempts: Vec<Attempt> =
-        addresses.iter().map(|address| probe_address(target, address, request.timeout)).collect();
+    let attempts: Vec<Attempt> = addresses
+        .iter()
+        .map(|address| probe_address(target, address, request.timeout, super::Depth::Nudge))
+        .collect();
     let after = listen_overflows();
 
     let snapshot = match target {
@@ -1104,7 +1106,16 @@ fn proxy_env(target: &Target, host: &Host, client: Client) -> Option<Cause> {
 
 fn add_platform_hints(causes: &mut [Cause], client: Client) {
     let platform = environment::platform(client);
-    let Some(first) = causes.iter_mut().find(|c| c.severity == Severity::Error) else { return };
+    // Only where the client's own localhost is the question.
+    let Some(first) = causes.iter_mut().find(|c| {
+        c.severity == Severity::Error
+            && matches!(
+                c.id,
+                CauseId::NothingListening | CauseId::OtherNamespace | CauseId::Unexplained
+            )
+    }) else {
+        return;
+    };
     if platform.wsl2 {
         first.evidence.push("running under WSL2 (kernel osrelease): Windows and WSL share localhost only with localhostForwarding or networkingMode=mirrored".to_string());
         first.fix.push("on Windows: wsl --shutdown, and set networkingMode=mirrored (hostAddressLoopback=true) in .wslconfig".to_string());

@@ -348,9 +348,25 @@ pub fn resolve(host: &Host, port: u16, client: Client) -> Result<Vec<IpAddr>, Di
     }
 }
 
+/// How hard to ask a TCP or Unix target's application after connecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Wait for a banner, then send a one-line HTTP request and see whether
+    /// anything reacts (`check`: tells a hung server from a live one).
+    Nudge,
+    /// Send nothing; only notice an immediate close or reset (`wait`, which
+    /// polls and must not fill a service's log with junk requests).
+    Peek,
+}
+
 /// Probes one address of a target: connect, then ask the application.
 /// `timeout` bounds the connect and, separately, the application probe.
-pub fn probe_address(target: &Target, address: &ProbeAddress, timeout: Duration) -> Attempt {
+pub fn probe_address(
+    target: &Target,
+    address: &ProbeAddress,
+    timeout: Duration,
+    depth: Depth,
+) -> Attempt {
     let connect = probe::connect(address, timeout);
     let mut attempt = Attempt {
         address: address.clone(),
@@ -392,11 +408,16 @@ pub fn probe_address(target: &Target, address: &ProbeAddress, timeout: Duration)
                 _ => first,
             }
         }
-        Target::Tcp { .. } | Target::Unix { .. } => probe::nudge(&mut stream, deadline),
+        Target::Tcp { .. } | Target::Unix { .. } => match depth {
+            Depth::Nudge => probe::nudge(&mut stream, deadline),
+            Depth::Peek => probe::peek(&mut stream, timeout.min(PEEK)),
+        },
     };
     attempt.healthy = match (target, &reply) {
         (Target::Http { tls, .. }, Reply::Http(response)) => response.tls == *tls,
         (Target::Http { .. }, _) => false,
+        (_, Reply::Closed | Reply::Reset) if depth == Depth::Peek => false,
+        (_, Reply::Silent) if depth == Depth::Peek => true,
         (_, Reply::Silent | Reply::Failed(_)) => false,
         _ => true,
     };
@@ -404,6 +425,9 @@ pub fn probe_address(target: &Target, address: &ProbeAddress, timeout: Duration)
     attempt.reply = Some(reply);
     attempt
 }
+
+/// How long a peek waits for an immediate close.
+const PEEK: Duration = Duration::from_millis(50);
 
 /// `TcpExt: ListenOverflows` of the calling thread's namespace.
 pub fn listen_overflows() -> Option<u64> {

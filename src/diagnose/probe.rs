@@ -351,6 +351,18 @@ pub fn nudge(stream: &mut Stream, deadline: Instant) -> Reply {
     classify_response(&bytes, End::Complete, false)
 }
 
+/// Reads without sending anything for up to `wait`: a banner, an immediate
+/// close or reset, or silence (the normal case for client-speaks-first
+/// protocols).
+pub fn peek(stream: &mut Stream, wait: Duration) -> Reply {
+    let (bytes, end) = read_some(stream, Instant::now() + wait);
+    if bytes.is_empty() {
+        end
+    } else {
+        Reply::Other(printable(&bytes))
+    }
+}
+
 fn request_bytes(host: &str, path: &str) -> Vec<u8> {
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: porthole/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",

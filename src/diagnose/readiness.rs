@@ -134,7 +134,8 @@ pub fn round(target: &Target, readiness: &Readiness) -> Round {
     };
     let mut attempts = Vec::new();
     for address in &addresses {
-        let mut attempt = probe_address(target, address, readiness.connect_timeout);
+        let mut attempt =
+            probe_address(target, address, readiness.connect_timeout, super::Depth::Peek);
         if let (Target::Http { .. }, Some(Reply::Http(response))) = (target, &attempt.reply) {
             if attempt.healthy && !readiness.statuses.contains(response.status) {
                 attempt.healthy = false;
