@@ -95,7 +95,8 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
     let any_healthy = attempts.iter().any(|a| a.healthy);
 
     let mut nothing_here = false;
-    for attempt in attempts.iter().filter(|a| !a.healthy) {
+    let silent = |a: &&Attempt| matches!(a.reply, Some(Reply::Silent));
+    for attempt in attempts.iter().filter(|a| !a.healthy || silent(a)) {
         match explain_attempt(&mut evidence, attempt) {
             Explained::Causes(found) => causes.extend(found),
             Explained::NothingHere => nothing_here = true,

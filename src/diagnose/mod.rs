@@ -405,6 +405,21 @@ pub fn probe_address(
                         None => first,
                     }
                 }
+                // A plain server may wait silently for a line that a
+                // ClientHello never completes: ask it in plain HTTP.
+                (Reply::Closed | Reply::Reset | Reply::Silent, true) => {
+                    let second = probe::connect(address, timeout);
+                    match second.stream {
+                        Some(mut again) => {
+                            let deadline = Instant::now() + timeout;
+                            match probe::http_get(&mut again, &host_header, path, deadline) {
+                                Reply::Http(_) => Reply::PlainHttp,
+                                _ => first,
+                            }
+                        }
+                        None => first,
+                    }
+                }
                 _ => first,
             }
         }
@@ -417,8 +432,11 @@ pub fn probe_address(
         (Target::Http { tls, .. }, Reply::Http(response)) => response.tls == *tls,
         (Target::Http { .. }, _) => false,
         (_, Reply::Closed | Reply::Reset) if depth == Depth::Peek => false,
-        (_, Reply::Silent) if depth == Depth::Peek => true,
-        (_, Reply::Silent | Reply::Failed(_)) => false,
+        // The protocol of a bare TCP or Unix target is unknown: silence
+        // may be normal (the causes still flag a stopped owner or a full
+        // queue, and warn about it).
+        (_, Reply::Silent) => true,
+        (_, Reply::Failed(_)) => false,
         _ => true,
     };
     attempt.detail = format!("{}; {}", attempt.detail, reply.describe());

@@ -7,5 +7,6 @@
 
 mod util;
 
+mod check;
 mod ls;
 mod who;
