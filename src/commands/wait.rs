@@ -36,6 +36,9 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let mut done = vec![false; settings.targets.len()];
     let mut last_rounds: Vec<Option<Round>> = vec![None; settings.targets.len()];
     let mut last_summary: Vec<String> = vec![String::new(); settings.targets.len()];
+    // Self-connects seen per target: the kernel picks a random start in the
+    // ephemeral range, so a later diagnosis may only see "refused".
+    let mut self_connects = vec![0usize; settings.targets.len()];
     let mut interval = settings.interval;
     let mut round_number = 0u64;
     let finished = loop {
@@ -64,6 +67,11 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                     last_summary[index] = summary;
                 }
             }
+            self_connects[index] += round
+                .attempts
+                .iter()
+                .filter(|a| a.outcome() == Some(crate::diagnose::Outcome::SelfConnect))
+                .count();
             done[index] = satisfied;
             last_rounds[index] = Some(round);
         }
@@ -119,7 +127,16 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let mut why = Vec::new();
     for (index, target) in settings.targets.iter().enumerate().filter(|(i, _)| !done[*i]) {
         pending.push(target.to_string());
-        let lines = explain(target, last_rounds[index].as_ref(), &settings);
+        let mut lines = explain(target, last_rounds[index].as_ref(), &settings);
+        if self_connects[index] > 0 && !settings.down {
+            lines.insert(
+                0,
+                format!(
+                    "self-connect: {} attempt(s) connected to themselves (the port is inside the ephemeral range); not counted as ready",
+                    self_connects[index]
+                ),
+            );
+        }
         why.extend(lines.iter().map(|line| format!("{target}: {line}")));
         if !json && !settings.quiet {
             write_line(

@@ -886,6 +886,11 @@ fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> 
     if let Some(service) = meaning.services.first() {
         lines.push(format!("port {port} usually belongs to {service}"));
     }
+    if let (true, Some((low, high))) = (meaning.in_ephemeral_range, meaning.ephemeral_range) {
+        lines.push(format!(
+            "port {port} is inside the ephemeral range {low}-{high}: a client polling it may connect to itself"
+        ));
+    }
     Ok((
         Cause {
             id: CauseId::NothingListening,

@@ -9,4 +9,5 @@ mod util;
 
 mod check;
 mod ls;
+mod wait;
 mod who;
