@@ -21,6 +21,10 @@ declare -A needed=(
     [fuser]=psmisc
     [netstat]=net-tools
     [lsof]=lsof
+    [openssl]=openssl
+    [python3]=python3
+    [sysctl]=procps
+    [unshare]=util-linux
 )
 missing=()
 for command in "${!needed[@]}"; do

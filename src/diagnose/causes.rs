@@ -22,7 +22,7 @@ use super::environment::{self, Client};
 use super::firewall::{self, Action, Blocker, Packet};
 use super::probe::{Outcome, ProbeAddress, Reply};
 use super::{
-    listen_overflows, port_snapshot, probe_address, resolve, Attempt, Cause, CauseId,
+    listen_overflows, listener_snapshot, probe_address, resolve, Attempt, Cause, CauseId,
     DiagnoseError, Diagnosis, Request, Severity, Target,
 };
 use crate::inventory::{self, NamespaceSelection, PortSet, Query};
@@ -78,7 +78,7 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
 
     let snapshot = match target {
         Target::Unix { path } => unix_snapshot(Some(&path.to_string_lossy()))?,
-        _ => port_snapshot(port)?,
+        _ => listener_snapshot(port)?,
     };
     let mut evidence = Evidence {
         target,
@@ -549,15 +549,29 @@ fn family_mismatch(
         severity: Severity::Error,
         summary: format!(
             "the service listens on {} only; {} is {wanted}",
-            others.iter().filter_map(|s| s.local).map(|a| a.ip().to_string()).collect::<Vec<_>>().join(" and "),
+            others
+                .iter()
+                .filter_map(|s| s.local)
+                .map(|a| a.ip().to_string())
+                .collect::<Vec<_>>()
+                .join(" and "),
             attempt.address
         ),
         evidence: lines,
-        fix: vec![
-            format!("bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"),
-            format!("or connect to {other_ip}:{port} instead of a name"),
-            "Node 17-19: node --dns-result-order=ipv4first (Node 20+ tries every address)".to_string(),
-        ],
+        fix: {
+            let mut fix = vec![
+                "bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"
+                    .to_string(),
+                format!("or connect to {other_ip}:{port}"),
+            ];
+            if matches!(evidence.target.host(), Some(Host::Name(_))) {
+                fix.push(
+                    "Node 17-19: node --dns-result-order=ipv4first (Node 20+ tries every address)"
+                        .to_string(),
+                );
+            }
+            fix
+        },
     }
 }
 
@@ -843,9 +857,19 @@ fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> 
             .flat_map(|s| s.owners.iter())
             .filter_map(|pid| everywhere.processes.get(pid))
             .find_map(|p| p.container.clone());
-        let mut fix = vec![
-            "run the client in the same namespace (ip netns exec NAME …, docker exec, --network host)".to_string(),
-        ];
+        let names: Vec<String> = everywhere
+            .namespaces
+            .iter()
+            .filter(|n| elsewhere.iter().any(|s| s.net_namespace == Some(n.inode)))
+            .filter_map(|n| n.name.clone())
+            .collect();
+        let mut fix = match names.first() {
+            Some(name) => vec![format!("run the client in that namespace: ip netns exec {name} <client>")],
+            None => vec![
+                "run the client in the same namespace (nsenter -n -t PID, docker exec, --network host)"
+                    .to_string(),
+            ],
+        };
         if let Some(container) = in_container {
             fix.insert(0, format!("publish the port: docker run -p 127.0.0.1:{port}:{port} … (container {container}), with the app listening on 0.0.0.0 inside"));
         }

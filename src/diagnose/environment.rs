@@ -271,16 +271,18 @@ pub fn platform(client: Client) -> Platform {
     let wsl2 = release.to_ascii_lowercase().contains("microsoft")
         || release.to_ascii_lowercase().contains("wsl");
     let container = if std::path::Path::new(&client.file("/.dockerenv")).exists() {
-        Some("docker (/.dockerenv)".to_string())
+        Some("/.dockerenv exists".to_string())
     } else if std::path::Path::new(&client.file("/run/.containerenv")).exists() {
-        Some("podman (/run/.containerenv)".to_string())
+        Some("/run/.containerenv exists".to_string())
     } else {
         let pid = match client {
             Client::Current => "self".to_string(),
             Client::Process(pid) => pid.to_string(),
         };
         let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        crate::inventory::process::parse_cgroup(&cgroup).1.map(|id| format!("container {id}"))
+        crate::inventory::process::parse_cgroup(&cgroup)
+            .1
+            .map(|id| format!("cgroup of container {id}"))
     };
     Platform { wsl2, container }
 }

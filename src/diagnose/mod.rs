@@ -439,7 +439,10 @@ pub fn probe_address(
         (_, Reply::Failed(_)) => false,
         _ => true,
     };
-    attempt.detail = format!("{}; {}", attempt.detail, reply.describe());
+    // A quiet peer is the normal case of a peek: nothing to add.
+    if !(depth == Depth::Peek && reply == Reply::Silent) {
+        attempt.detail = format!("{}; {}", attempt.detail, reply.describe());
+    }
     attempt.reply = Some(reply);
     attempt
 }
@@ -466,7 +469,20 @@ pub fn listen_overflows() -> Option<u64> {
 }
 
 /// A single-port TCP snapshot with owners: every listener and connection
-/// whose local port is `port` (bytecode-filtered in the kernel).
+/// whose local port is `port` (bytecode-filtered in the kernel). Used for
+/// `--bind`, where TIME-WAIT and established sockets matter.
 pub fn port_snapshot(port: u16) -> Result<Snapshot, InventoryError> {
     inventory::snapshot(&Query { udp: false, match_remote_port: false, ..Query::for_port(port) })
+}
+
+/// The TCP listeners of one port with their owners. A connect diagnosis
+/// needs nothing else, and skipping the port's connections keeps the owner
+/// scan to the listeners' inodes on a busy port.
+pub fn listener_snapshot(port: u16) -> Result<Snapshot, InventoryError> {
+    inventory::snapshot(&Query {
+        udp: false,
+        listeners_only: true,
+        match_remote_port: false,
+        ..Query::for_port(port)
+    })
 }

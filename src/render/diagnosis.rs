@@ -135,7 +135,12 @@ pub fn write_diagnosis(
             owners: true,
             long: false,
         };
-        write_sockets(out, &snapshot, &sockets, Format::Table, options, style)?;
+        // Indented like the attempts table.
+        let mut table = Vec::new();
+        write_sockets(&mut table, &snapshot, &sockets, Format::Table, options, style)?;
+        for line in String::from_utf8_lossy(&table).lines() {
+            writeln!(out, "  {line}")?;
+        }
     }
     for cause in &diagnosis.causes {
         writeln!(out)?;
