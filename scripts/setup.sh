@@ -17,6 +17,7 @@ declare -A needed=(
     [ip]=iproute2
     [nft]=nftables
     [iptables-save]=iptables
+    [iptables-legacy]=iptables
     [setpriv]=util-linux
     [fuser]=psmisc
     [netstat]=net-tools

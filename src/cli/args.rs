@@ -183,7 +183,8 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Targets: PORT, HOST:PORT, [IPv6]:PORT, tcp://…, http(s)://…, unix:/PATH.
+    /// What to wait for: PORT, HOST:PORT, tcp://…, http(s)://…, unix:/PATH, or an
+    /// IPv6 address in brackets with a port.
     #[arg(value_name = "TARGET", required = true)]
     pub targets: Vec<String>,
     /// Command to run once ready; its exit status becomes porthole's.

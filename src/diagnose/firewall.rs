@@ -224,7 +224,12 @@ impl Blocker {
             None => " policy".to_string(),
         };
         let maybe = if self.certain { "" } else { " (may match)" };
-        format!("{} {} {}{handle}: {}{maybe}", self.family, self.table, self.chain, self.text)
+        let source =
+            if self.source == "nftables" { String::new() } else { format!("{}: ", self.source) };
+        format!(
+            "{source}{} {} {}{handle}: {}{maybe}",
+            self.family, self.table, self.chain, self.text
+        )
     }
 
     /// The command that would delete the rule, for the fix list.
@@ -241,12 +246,12 @@ impl Blocker {
                 self.chain,
                 if self.chain_hook_is_output() { "oif" } else { "iif" }
             ),
+            // The rule was read from the legacy backend: delete it there
+            // (plain `iptables` may be the nft backend).
             (tool, Some(number)) => {
-                let tool = tool.trim_end_matches("-legacy");
                 format!("{tool} -t {} -D {} {number}", self.table, self.chain)
             }
             (tool, None) => {
-                let tool = tool.trim_end_matches("-legacy");
                 let flag = if self.chain == "OUTPUT" { "-o" } else { "-i" };
                 format!("{tool} -t {} -I {} 1 {flag} lo -j ACCEPT", self.table, self.chain)
             }
@@ -894,7 +899,7 @@ mod tests {
         assert_eq!(found.len(), 2, "{found:#?}");
         assert_eq!(found[0].chain, "OUTPUT");
         assert_eq!(found[0].handle, Some(1));
-        assert_eq!(found[0].removal(), "iptables -t filter -D OUTPUT 1");
+        assert_eq!(found[0].removal(), "iptables-legacy -t filter -D OUTPUT 1");
         assert_eq!(found[1].handle, None);
         assert!(legacy_blockers("iptables-legacy", dump, &packet("127.0.0.1", 22)).is_empty());
         let accept_lo = "*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n";

@@ -178,6 +178,28 @@ fn nftables_drop_reject_and_admin_prohibited() {
 }
 
 #[test]
+fn legacy_iptables_reject() {
+    let Some(netns) = Netns::create() else { return };
+    if Command::new("iptables-legacy").arg("--version").output().is_err() {
+        eprintln!("skipping: iptables-legacy is not installed");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok(
+        "iptables-legacy",
+        &["-A", "OUTPUT", "-o", "lo", "-p", "tcp", "--dport", &port.to_string(), "-j", "REJECT"],
+    );
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1);
+    assert_eq!(json["attempts"][0]["outcome"], "refused");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+    let reject = cause(&json, "firewall-reject");
+    assert!(reject["evidence"].to_string().contains("iptables-legacy"), "{reject:#}");
+    assert_eq!(reject["fix"][0], "iptables-legacy -t filter -D OUTPUT 1");
+}
+
+#[test]
 fn stopped_process() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
