@@ -11,5 +11,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --all-targets --all-features -- -D warnings
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --document-private-items --quiet
 echo "== cargo test"
 cargo test --all-features -- --test-threads="${PORTHOLE_TEST_THREADS:-4}"

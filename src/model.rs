@@ -415,6 +415,29 @@ pub struct Namespace {
     pub container: Option<String>,
 }
 
+impl Namespace {
+    /// A short hint of who lives in the namespace: its `ip netns` name, a
+    /// container id, or a pid and its name.
+    pub fn hint(&self, processes: &BTreeMap<u32, Process>) -> String {
+        if self.is_current {
+            return "current".to_string();
+        }
+        if let Some(name) = &self.name {
+            return format!("netns {name}");
+        }
+        if let Some(container) = &self.container {
+            return format!("container {container}");
+        }
+        match self.example_pid {
+            Some(pid) => match processes.get(&pid) {
+                Some(process) => format!("pid {pid} ({})", process.name),
+                None => format!("pid {pid}"),
+            },
+            None => "no process".to_string(),
+        }
+    }
+}
+
 /// Why some information is missing from a snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Visibility {

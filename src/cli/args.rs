@@ -1,6 +1,10 @@
 //! clap definitions of every command and flag. Doc comments here are the
 //! `--help` text; validation and defaults happen in `settings`.
 
+// Doc comments here are `--help` text, not rustdoc: brackets such as
+// `[IPv6]:PORT` are literal, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Who holds a local port, why a local connection fails, and which local

@@ -21,7 +21,7 @@ pub mod ports;
 pub mod process;
 pub mod procfs;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::model::{Family, Protocol, Snapshot, Socket, SocketState, Source, Visibility};
 pub use ports::PortSet;
@@ -240,35 +240,60 @@ pub(crate) fn enumerate_current(query: &Query) -> Result<(Vec<Socket>, Source), 
     }
 }
 
-fn attach_owners(sockets: &mut [Socket], owners: &HashMap<u64, Vec<u32>>) {
+fn attach_owners(sockets: &mut [Socket], owners: &owners::OwnerIndex) {
     for socket in sockets {
-        if socket.inode == 0 {
-            continue;
-        }
-        if let Some(pids) = owners.get(&socket.inode) {
-            socket.owners.clone_from(pids);
+        if socket.inode != 0 {
+            socket.owners.extend(owners.pids(socket.inode));
         }
     }
 }
 
 /// Sorts by port, then protocol, then address, so listings read naturally.
+///
+/// Unix sockets last; IP sockets by port, protocol, family, local address;
+/// a listener before the connections on its port. The first comparison is
+/// one packed integer, so the full key is only built on ties.
 pub fn sort_sockets(sockets: &mut [Socket]) {
-    sockets.sort_by(|a, b| {
-        let key = |s: &Socket| {
-            (
-                s.protocol == Protocol::Unix,
-                s.local_port(),
-                s.protocol,
-                s.family,
-                s.local.map(|l| l.ip()),
-                s.path.clone(),
-                s.remote,
-                s.state != SocketState::Listen,
-                s.inode,
-            )
-        };
-        key(a).cmp(&key(b))
+    // Sorting (key, index) pairs moves 16 bytes per swap instead of a whole
+    // `Socket`; the sockets are then permuted in place, once.
+    let mut order: Vec<(u64, u32)> =
+        sockets.iter().enumerate().map(|(index, s)| (packed_key(s), index as u32)).collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| tie_key(&sockets[a.1 as usize]).cmp(&tie_key(&sockets[b.1 as usize])))
     });
+    let mut targets: Vec<u32> = order.into_iter().map(|(_, index)| index).collect();
+    apply_permutation(sockets, &mut targets);
+}
+
+/// Reorders `items` so position `i` receives the element that was at
+/// `order[i]`, following each cycle with swaps; `order` is consumed (reset
+/// to the identity) to mark visited positions without extra memory.
+fn apply_permutation<T>(items: &mut [T], order: &mut [u32]) {
+    for start in 0..items.len() {
+        let mut current = start;
+        while order[current] as usize != start {
+            let next = order[current] as usize;
+            items.swap(current, next);
+            order[current] = current as u32;
+            current = next;
+        }
+        order[current] = current as u32;
+    }
+}
+
+fn packed_key(socket: &Socket) -> u64 {
+    let unix = u64::from(socket.protocol == Protocol::Unix);
+    let protocol = socket.protocol as u64;
+    let family = socket.family as u64;
+    (unix << 48) | (u64::from(socket.local_port()) << 16) | (protocol << 8) | family
+}
+
+type TieKey<'a> =
+    (Option<std::net::IpAddr>, Option<&'a str>, bool, Option<std::net::SocketAddr>, u64);
+
+fn tie_key(s: &Socket) -> TieKey<'_> {
+    (s.local.map(|l| l.ip()), s.path.as_deref(), s.state != SocketState::Listen, s.remote, s.inode)
 }
 
 #[cfg(test)]
@@ -297,6 +322,36 @@ mod tests {
             net_namespace: None,
             owners: vec![],
         }
+    }
+
+    #[test]
+    fn permutation_is_applied_in_place() {
+        let mut items = vec!['a', 'b', 'c', 'd', 'e'];
+        let mut order = vec![3, 0, 4, 1, 2];
+        apply_permutation(&mut items, &mut order);
+        assert_eq!(items, vec!['d', 'a', 'e', 'b', 'c']);
+    }
+
+    #[test]
+    fn sorts_by_port_then_listener_first() {
+        let mut sockets = vec![
+            socket(Protocol::Tcp, "127.0.0.1:80", "127.0.0.1:5000", SocketState::Established),
+            socket(Protocol::Udp, "127.0.0.1:53", "0.0.0.0:0", SocketState::Close),
+            socket(Protocol::Tcp, "127.0.0.1:80", "0.0.0.0:0", SocketState::Listen),
+            socket(Protocol::Tcp, "127.0.0.1:22", "0.0.0.0:0", SocketState::Listen),
+        ];
+        sort_sockets(&mut sockets);
+        let order: Vec<(u16, SocketState)> =
+            sockets.iter().map(|s| (s.local_port(), s.state)).collect();
+        assert_eq!(
+            order,
+            vec![
+                (22, SocketState::Listen),
+                (53, SocketState::Close),
+                (80, SocketState::Listen),
+                (80, SocketState::Established)
+            ]
+        );
     }
 
     #[test]

@@ -75,7 +75,9 @@ const UNCONNECTED_STATE: u32 = 1 << 7;
 impl Inventory for Netlink {
     fn sockets(&self, query: &Query) -> Result<Vec<Socket>, InventoryError> {
         let mut channel = Channel::open()?;
-        let mut sockets = Vec::new();
+        // Sizing the vector from the kernel's counters up front avoids the
+        // doubling copies that would otherwise double peak memory at 60k.
+        let mut sockets = Vec::with_capacity(estimated_count(query));
         let port_filter = query.ports.as_ref().and_then(|p| p.as_single());
         let filter = port_filter.map(|port| port_bytecode(port, query.match_remote_port));
         if query.tcp && (query.ipv4 || query.ipv6) {
@@ -114,6 +116,34 @@ impl Inventory for Netlink {
         dedup_by_cookie(&mut sockets);
         Ok(sockets)
     }
+}
+
+/// Sockets the dump will likely return, from `/proc/net/sockstat{,6}`
+/// (`TCP: inuse N orphan O tw T …`), capped so a bogus value cannot
+/// allocate much.
+fn estimated_count(query: &Query) -> usize {
+    if query.listeners_only || query.ports.is_some() {
+        return 64;
+    }
+    let mut total = 0usize;
+    for file in ["/proc/net/sockstat", "/proc/net/sockstat6"] {
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        for line in text.lines() {
+            let wanted = (query.tcp && line.starts_with("TCP"))
+                || (query.udp && line.starts_with("UDP:"))
+                || (query.udp && line.starts_with("UDP6:"));
+            if !wanted {
+                continue;
+            }
+            let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+            for pair in fields.windows(2) {
+                if pair[0] == "inuse" || pair[0] == "tw" {
+                    total += pair[1].parse::<usize>().unwrap_or(0);
+                }
+            }
+        }
+    }
+    total.min(1 << 20) + 64
 }
 
 /// Removes sockets a resumable dump reported twice.

@@ -19,7 +19,7 @@
 //! Processes exit while being read; `ENOENT`/`ESRCH` are counted as
 //! vanished, `EACCES` (another user's process without root) as unreadable.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::CStr;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,8 +41,8 @@ pub enum ScanLimit {
 /// The result of one scan.
 #[derive(Debug, Default)]
 pub struct OwnerScan {
-    /// Socket inode → pids holding it, ascending, deduplicated.
-    pub owners: HashMap<u64, Vec<u32>>,
+    /// Socket inode → pids holding it.
+    pub owners: OwnerIndex,
     /// Processes whose fd directory could not be read (permission).
     pub unreadable_processes: usize,
     /// Processes that disappeared during the scan.
@@ -69,31 +69,53 @@ pub fn scan_with(wanted: &[u64], limit: ScanLimit) -> OwnerScan {
         limit,
         found: Mutex::new(HashSet::new()),
         remaining: AtomicUsize::new(wanted.len()),
+        pids: &pids,
+        next: AtomicUsize::new(0),
     };
-    let chunk = pids.len().div_ceil(threads).max(1);
+    // Threads take pids one at a time from a shared cursor: a few processes
+    // often hold most fds (a database, a proxy), so fixed chunks would leave
+    // one thread with all the work.
     let partials: Vec<Partial> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pids
-            .chunks(chunk)
-            .map(|slice| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
                 let shared = &shared;
-                scope.spawn(move || scan_pids(slice, shared))
+                scope.spawn(move || scan_pids(shared))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
     let mut result = OwnerScan::default();
+    let mut pairs = Vec::new();
     for partial in partials {
         result.unreadable_processes += partial.unreadable;
         result.vanished_processes += partial.vanished;
-        for (inode, pid) in partial.hits {
-            result.owners.entry(inode).or_default().push(pid);
-        }
+        pairs.extend(partial.hits);
     }
-    for pids in result.owners.values_mut() {
-        pids.sort_unstable();
-        pids.dedup();
-    }
+    result.owners = OwnerIndex::new(pairs);
     result
+}
+
+/// Socket inode → owning pids, as one sorted vector of pairs: at 60k
+/// sockets this is one allocation instead of a map entry and a vector per
+/// socket.
+#[derive(Debug, Default)]
+pub struct OwnerIndex {
+    pairs: Vec<(u64, u32)>,
+}
+
+impl OwnerIndex {
+    fn new(mut pairs: Vec<(u64, u32)>) -> Self {
+        pairs.sort_unstable();
+        // One process can hold a socket through several fds.
+        pairs.dedup();
+        OwnerIndex { pairs }
+    }
+
+    /// Pids holding `inode`, ascending.
+    pub fn pids(&self, inode: u64) -> impl Iterator<Item = u32> + '_ {
+        let start = self.pairs.partition_point(|&(i, _)| i < inode);
+        self.pairs[start..].iter().take_while(move |&&(i, _)| i == inode).map(|&(_, pid)| pid)
+    }
 }
 
 /// State shared by the scanning threads.
@@ -104,6 +126,9 @@ struct Shared<'a> {
     found: Mutex<HashSet<u64>>,
     /// Inodes still without an owner; 0 ends a `FirstOwner` scan.
     remaining: AtomicUsize,
+    /// Every pid to scan, and the index of the next one to take.
+    pids: &'a [u32],
+    next: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -132,7 +157,7 @@ pub fn list_pids() -> Vec<u32> {
     pids
 }
 
-fn scan_pids(pids: &[u32], shared: &Shared<'_>) -> Partial {
+fn scan_pids(shared: &Shared<'_>) -> Partial {
     let mut partial = Partial::default();
     let Ok(proc_dir) =
         openat(CWD, "/proc", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
@@ -141,7 +166,7 @@ fn scan_pids(pids: &[u32], shared: &Shared<'_>) -> Partial {
     };
     let mut dir_buffer = vec![MaybeUninit::<u8>::uninit(); 32 * 1024];
     let mut path = Vec::with_capacity(24);
-    for &pid in pids {
+    while let Some(&pid) = shared.pids.get(shared.next.fetch_add(1, Ordering::Relaxed)) {
         if shared.limit == ScanLimit::FirstOwner && shared.remaining.load(Ordering::Relaxed) == 0 {
             break;
         }
@@ -256,8 +281,9 @@ mod tests {
         let me = std::process::id();
         assert!(list_pids().contains(&me));
         let result = scan(&[inode]);
-        assert_eq!(result.owners.get(&inode), Some(&vec![me]));
+        assert_eq!(result.owners.pids(inode).collect::<Vec<_>>(), vec![me]);
         let first = scan_with(&[inode], ScanLimit::FirstOwner);
-        assert_eq!(first.owners.get(&inode), Some(&vec![me]));
+        assert_eq!(first.owners.pids(inode).collect::<Vec<_>>(), vec![me]);
+        assert_eq!(result.owners.pids(inode + 1).count(), 0);
     }
 }

@@ -35,6 +35,9 @@ pub struct SocketRecord {
     /// Socket owner uid; `null` for Unix sockets (unix_diag has none).
     pub uid: Option<u32>,
     pub net_namespace: Option<u64>,
+    /// Who lives in that namespace (`netns NAME`, `container ID`, `pid N
+    /// (name)`), with `--netns all`.
+    pub net_namespace_hint: Option<String>,
     pub rx_queue: u32,
     pub tx_queue: u32,
     /// Unix sockets: path, `@abstract`, or `null` when unnamed.
@@ -109,6 +112,7 @@ impl SocketRecord {
             inode: socket.inode,
             uid: (socket.uid != u32::MAX).then_some(socket.uid),
             net_namespace: socket.net_namespace,
+            net_namespace_hint: None,
             rx_queue: socket.rx_queue,
             tx_queue: socket.tx_queue,
             path: socket.path.clone(),
@@ -128,12 +132,13 @@ impl SocketRecord {
     }
 }
 
-/// Every socket of a snapshot as records.
-pub fn socket_records<'a>(
-    snapshot: &'a Snapshot,
-    sockets: impl Iterator<Item = &'a Socket> + 'a,
-) -> impl Iterator<Item = SocketRecord> + 'a {
-    sockets.map(move |socket| SocketRecord::from_socket(socket, &snapshot.processes))
+/// The record of a socket of `snapshot`, with its namespace hint.
+pub fn socket_record(snapshot: &Snapshot, socket: &Socket) -> SocketRecord {
+    let mut record = SocketRecord::from_socket(socket, &snapshot.processes);
+    record.net_namespace_hint = socket.net_namespace.and_then(|inode| {
+        snapshot.namespaces.iter().find(|n| n.inode == inode).map(|n| n.hint(&snapshot.processes))
+    });
+    record
 }
 
 /// `porthole PORT --json`.

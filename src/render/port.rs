@@ -75,7 +75,9 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         style.red(&format!("nothing holds port {}", report.port))
     };
     writeln!(out, "{}: {headline}", style.bold(&report.endpoint))?;
-    if !report.addresses.is_empty() {
+    let literal = report.addresses.len() == 1
+        && report.endpoint.trim_start_matches('[').starts_with(&report.addresses[0].to_string());
+    if !report.addresses.is_empty() && !literal {
         let list: Vec<String> = report.addresses.iter().map(ToString::to_string).collect();
         writeln!(out, "  resolves to {}", list.join(", "))?;
     }
@@ -101,7 +103,7 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                 "-".into()
             };
             table.push(vec![
-                protocol_label(socket),
+                protocol_label(socket).to_string(),
                 local,
                 scope,
                 queue,
@@ -273,7 +275,7 @@ fn write_connections(
             .map(protocol_label)
             .unwrap_or_default();
         table.push(vec![
-            protocol,
+            protocol.to_string(),
             client_address,
             server_address,
             state.to_string(),

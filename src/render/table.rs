@@ -5,23 +5,44 @@ use std::io::Write;
 
 /// A table of rows with a header; the last column may be truncated to fit
 /// the terminal.
+///
+/// Rows are kept as one string each, cells separated by a unit separator,
+/// and column widths are updated as rows arrive: 60k sockets cost one small
+/// allocation per row instead of one per cell.
 #[derive(Debug, Default)]
 pub struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
+    columns: usize,
+    widths: Vec<usize>,
+    rows: Vec<String>,
 }
+
+/// Separates cells inside a stored row; never part of rendered text.
+const CELL_SEPARATOR: char = '\u{1f}';
 
 impl Table {
     pub fn new(header: &[&str]) -> Self {
-        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        let mut table =
+            Table { columns: header.len(), widths: vec![0; header.len()], rows: Vec::new() };
+        table.push(header.iter().map(|h| h.to_string()).collect());
+        table
     }
 
     pub fn push(&mut self, row: Vec<String>) {
-        self.rows.push(row);
+        let mut builder = self.row();
+        for cell in &row {
+            builder.cell(cell);
+        }
     }
 
+    /// Starts a row; cells are formatted straight into the row's storage
+    /// (no string per cell), and the row is added when the builder drops.
+    pub fn row(&mut self) -> Row<'_> {
+        Row { table: self, text: String::with_capacity(96), index: 0 }
+    }
+
+    /// Whether the table holds no rows besides the header.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.rows.len() <= 1
     }
 
     /// Writes the table; with `max_width`, the last column is cut with `…`
@@ -32,31 +53,24 @@ impl Table {
         max_width: Option<usize>,
         indent: &str,
     ) -> std::io::Result<()> {
-        let columns = self.header.len();
-        let mut widths = vec![0usize; columns];
-        for row in std::iter::once(&self.header).chain(&self.rows) {
-            for (index, cell) in row.iter().enumerate().take(columns) {
-                widths[index] = widths[index].max(visible_len(cell));
-            }
-        }
-        for row in std::iter::once(&self.header).chain(&self.rows) {
-            let mut line = String::from(indent);
+        let mut line = String::new();
+        for row in &self.rows {
+            line.clear();
+            line.push_str(indent);
             let mut used = indent.len();
-            for (index, cell) in row.iter().enumerate().take(columns) {
-                let last = index + 1 == columns;
-                if last {
-                    let cell = match max_width {
+            for (index, cell) in row.split(CELL_SEPARATOR).enumerate() {
+                if index + 1 == self.columns {
+                    match max_width {
                         Some(width) if used + visible_len(cell) > width && width > used + 1 => {
-                            truncate_visible(cell, width - used)
+                            line.push_str(&truncate_visible(cell, width - used));
                         }
-                        _ => cell.clone(),
-                    };
-                    line.push_str(&cell);
+                        _ => line.push_str(cell),
+                    }
                 } else {
                     line.push_str(cell);
-                    let pad = widths[index] - visible_len(cell) + 2;
-                    line.push_str(&" ".repeat(pad));
-                    used += widths[index] + 2;
+                    let pad = self.widths[index] - visible_len(cell) + 2;
+                    line.extend(std::iter::repeat_n(' ', pad));
+                    used += self.widths[index] + 2;
                 }
             }
             writeln!(out, "{}", line.trim_end())?;
@@ -65,8 +79,71 @@ impl Table {
     }
 }
 
+/// A row being built; see [`Table::row`].
+pub struct Row<'a> {
+    table: &'a mut Table,
+    text: String,
+    index: usize,
+}
+
+impl Row<'_> {
+    /// Appends the next cell.
+    pub fn cell(&mut self, value: impl std::fmt::Display) -> &mut Self {
+        use std::fmt::Write as _;
+        if self.index >= self.table.columns {
+            return self;
+        }
+        if self.index > 0 {
+            self.text.push(CELL_SEPARATOR);
+        }
+        let start = self.text.len();
+        let _ = write!(self.text, "{value}");
+        if let std::borrow::Cow::Owned(escaped) = printable(&self.text[start..]) {
+            self.text.truncate(start);
+            self.text.push_str(&escaped);
+        }
+        let width = visible_len(&self.text[start..]);
+        let column = &mut self.table.widths[self.index];
+        *column = (*column).max(width);
+        self.index += 1;
+        self
+    }
+}
+
+impl Drop for Row<'_> {
+    fn drop(&mut self) {
+        // Short rows are padded so every row has every column.
+        while self.index < self.table.columns {
+            self.cell("");
+        }
+        self.table.rows.push(std::mem::take(&mut self.text));
+    }
+}
+
+/// Escapes control characters (newlines in command lines, NULs in abstract
+/// socket names) so one record stays on one line; ANSI colour is kept.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.bytes().any(|b| (b < 0x20 && b != 0x1b) || b == 0x7f || b == 0xc2) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for ch in text.chars() {
+        match ch {
+            '\x1b' => escaped.push(ch),
+            '\n' => escaped.push_str("\\n"),
+            '\t' => escaped.push_str("\\t"),
+            c if c.is_control() => escaped.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => escaped.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
 /// Length of the text without ANSI escape sequences, in characters.
 pub fn visible_len(text: &str) -> usize {
+    if !text.as_bytes().contains(&0x1b) {
+        return if text.is_ascii() { text.len() } else { text.chars().count() };
+    }
     let mut length = 0;
     let mut in_escape = false;
     for ch in text.chars() {
@@ -107,5 +184,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text, "A    LONG\nxyz  0123…\n\x1b[31mr\x1b[0m    b\n");
         assert_eq!(visible_len("\x1b[1mab\x1b[0m"), 2);
+        assert_eq!(printable("a\nb\x00"), "a\\nb\\x00");
+        assert_eq!(printable("plain"), "plain");
     }
 }

@@ -96,9 +96,9 @@ fn lists_udp_and_unix_listeners_and_established_pairs_with_all() {
     let client_port = client.local_addr().unwrap().port();
 
     let listeners = porthole_run(&["ls", "--json"]).json();
-    let udp_found = with_port(&listeners, udp_port);
+    let udp_found: Vec<Value> =
+        with_port(&listeners, udp_port).into_iter().filter(|s| s["protocol"] == "udp").collect();
     assert_eq!(udp_found.len(), 1);
-    assert_eq!(udp_found[0]["protocol"], "udp");
     assert_eq!(udp_found[0]["state"], "UNCONN");
     let unix_found: Vec<&Value> = listeners
         .as_array()
@@ -111,17 +111,21 @@ fn lists_udp_and_unix_listeners_and_established_pairs_with_all() {
     assert_eq!(unix_found[0]["state"], "LISTEN");
     assert_eq!(unix_found[0]["unix_type"], "stream");
     // Listeners only by default: the client end is not listed.
-    assert!(with_port(&listeners, client_port).is_empty());
+    assert!(with_port(&listeners, client_port).iter().all(|s| s["state"] != "ESTAB"));
 
     for backend in ["netlink", "procfs"] {
         let all = util::run(
             util::porthole().args(["ls", "-a", "--tcp", "--json"]).env("PORTHOLE_BACKEND", backend),
         )
         .json();
-        let client_end = with_port(&all, client_port);
+        // Other connections may reuse the client's source port towards other
+        // destinations, so match the whole pair.
+        let client_end: Vec<Value> = with_port(&all, client_port)
+            .into_iter()
+            .filter(|s| s["remote_port"] == server_port)
+            .collect();
         assert_eq!(client_end.len(), 1, "{backend}");
         assert_eq!(client_end[0]["state"], "ESTAB");
-        assert_eq!(client_end[0]["remote_port"], server_port);
         let server_side = with_port(&all, server_port);
         assert_eq!(server_side.len(), 2, "{backend}: listener + accepted: {server_side:#?}");
     }
@@ -239,6 +243,10 @@ fn unprivileged_run_lists_everything_and_says_what_is_hidden() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-netns"),
+    ignore = "creates network namespaces: --features test-netns"
+)]
 fn netns_all_finds_a_listener_in_a_namespace_the_test_made() {
     let Some(netns) = Netns::create() else { return };
     let mut command = netns.command("python3");
@@ -290,12 +298,21 @@ fn agrees_with_ss_on_the_sockets_the_test_created() {
         })
         .collect();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut ports: Vec<u16> = vec![
-        listener.local_addr().unwrap().port(),
-        v6.local_addr().unwrap().port(),
-        udp.local_addr().unwrap().port(),
-    ];
-    ports.extend(clients.iter().map(|c| c.local_addr().unwrap().port()));
+    let server_ports: Vec<u16> =
+        vec![listener.local_addr().unwrap().port(), v6.local_addr().unwrap().port()];
+    let bound_ports: Vec<u16> =
+        vec![server_ports[0], server_ports[1], udp.local_addr().unwrap().port()];
+    let client_ports: Vec<u16> = clients.iter().map(|c| c.local_addr().unwrap().port()).collect();
+    // Only the test's own sockets: other tests run concurrently, and their
+    // connections may reuse a client port towards another destination.
+    let ours = |protocol: &str, local: &str, remote: &str| {
+        let port_of = |text: &str| text.rsplit(':').next().unwrap().parse::<u16>().unwrap_or(0);
+        let (local, remote) = (port_of(local), port_of(remote));
+        let tcp = protocol.starts_with("tcp");
+        (!tcp && bound_ports[2] == local)
+            || (tcp && server_ports.contains(&local))
+            || (tcp && client_ports.contains(&local) && server_ports.contains(&remote))
+    };
 
     // ss: "Netid State Recv-Q Send-Q Local Peer Process"
     let ss = util::run(std::process::Command::new("ss").args(["-tuanpH"]));
@@ -304,7 +321,7 @@ fn agrees_with_ss_on_the_sockets_the_test_created() {
     for line in ss.stdout.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let local = normalize_ss_address(fields[4]);
-        if !ports.iter().any(|p| local.ends_with(&format!(":{p}"))) {
+        if !ours(fields[0], &local, &normalize_ss_address(fields[5])) {
             continue;
         }
         let pids: Vec<u64> = line
@@ -323,10 +340,6 @@ fn agrees_with_ss_on_the_sockets_the_test_created() {
     let list = porthole_run(&["ls", "-a", "--tcp", "--udp", "--json"]).json();
     let mut from_porthole = Vec::new();
     for socket in list.as_array().unwrap() {
-        let port = socket["local_port"].as_u64().unwrap() as u16;
-        if !ports.contains(&port) {
-            continue;
-        }
         let address = |ip: &Value, port: &Value| {
             let ip = ip.as_str().unwrap();
             let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
@@ -337,10 +350,15 @@ fn agrees_with_ss_on_the_sockets_the_test_created() {
                 format!("{ip}:{port}")
             }
         };
+        let local = address(&socket["local_address"], &socket["local_port"]);
+        let remote = address(&socket["remote_address"], &socket["remote_port"]);
+        if !ours(socket["protocol"].as_str().unwrap(), &local, &remote) {
+            continue;
+        }
         from_porthole.push((
             socket["protocol"].as_str().unwrap().to_string(),
-            address(&socket["local_address"], &socket["local_port"]),
-            address(&socket["remote_address"], &socket["remote_port"]),
+            local,
+            remote,
             socket["state"].as_str().unwrap().to_string(),
             pids_of(socket),
         ));

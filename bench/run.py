@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Inventory benchmark: porthole against ss, netstat, lsof and fuser.
+
+Runs inside a private network namespace with its own TCP established hash
+(so the host's sockets never enter the kernel walks), loads it with
+bench/loadgen.py at several sizes, and times every command as a whole
+process (exec included) in alternating order: 1 warm-up, then --runs runs
+each, median wall time, CPU time and peak RSS. Writes the results to
+BENCHMARKS.md (section "Inventory") unless --no-write.
+
+Usage (root): python3 bench/run.py [--binary target/release/porthole] [--runs 7]
+"""
+
+import argparse
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+NAMESPACE = "porthole-bench"
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# (label, connections, farm processes) — each connection is two sockets.
+SCENARIOS = [
+    ("A: 2k sockets", 1000, 0),
+    ("B: 20k sockets", 10000, 0),
+    ("C: 60k sockets", 30000, 0),
+    ("D: 20k sockets + 40k file fds", 10000, 200),
+]
+
+# (porthole command, anchor command, target ratio or None, what it compares)
+PAIRS = [
+    ("ls -a --tcp", "ss -tanp", 0.15, "all TCP with owners"),
+    ("ls -a --tcp", "ss -tan", 2.5, "all TCP with owners vs no owners"),
+    ("ls --tcp", "ss -tlnp", 0.5, "TCP listeners with owners"),
+    ("ls -a --tcp --no-owners", "ss -tan", 0.8, "all TCP without owners"),
+    ("{port}", "fuser -n tcp {port}", 0.5, "who owns one port"),
+    ("ls -a --tcp", "netstat -tanp", None, "all TCP with owners"),
+    ("ls -a --tcp", "lsof -nP -iTCP", None, "all TCP with owners"),
+]
+
+
+def sh(command, **kwargs):
+    return subprocess.run(command, shell=True, check=True, **kwargs)
+
+
+def setup_namespace():
+    subprocess.run(["ip", "netns", "del", NAMESPACE], stderr=subprocess.DEVNULL)
+    previous = open("/proc/sys/net/ipv4/tcp_child_ehash_entries").read().strip()
+    sh("sysctl -qw net.ipv4.tcp_child_ehash_entries=262144")
+    try:
+        sh(f"ip netns add {NAMESPACE}")
+    finally:
+        sh(f"sysctl -qw net.ipv4.tcp_child_ehash_entries={previous}")
+    sh(f"ip netns exec {NAMESPACE} ip link set lo up")
+
+
+def teardown_namespace():
+    subprocess.run(["ip", "netns", "del", NAMESPACE], stderr=subprocess.DEVNULL)
+
+
+def timed(argv):
+    """Runs argv inside the namespace; returns (wall s, cpu s, max RSS KiB).
+
+    Peak RSS and CPU come from /usr/bin/time, whose small fork child execs
+    the command: measuring from this Python process instead would count the
+    forked interpreter's pages in the child's high-water mark.
+    """
+    report = os.path.join(os.environ.get("TMPDIR", "/tmp"), "porthole-bench-time")
+    full = ["/usr/bin/time", "-f", "%U %S %M", "-o", report, "ip", "netns", "exec", NAMESPACE] + argv
+    start = time.perf_counter()
+    status = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    wall = time.perf_counter() - start
+    if status not in (0, 1):
+        raise RuntimeError(f"{' '.join(argv)} exited with {status}")
+    user, system, rss = open(report).read().split()[-3:]
+    return wall, float(user) + float(system), int(rss)
+
+
+def count_sockets():
+    output = subprocess.run(
+        ["ip", "netns", "exec", NAMESPACE, "ss", "-tanH"], capture_output=True, text=True, check=True
+    ).stdout
+    return len(output.splitlines())
+
+
+def machine():
+    cpu = "unknown"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = int(open("/proc/meminfo").readline().split()[1]) // 1024 // 1024
+    versions = {}
+    for tool, command in [("ss", "ss -V"), ("lsof", "lsof -v"), ("netstat", "netstat -V"), ("fuser", "fuser -V")]:
+        try:
+            text = subprocess.run(command, shell=True, capture_output=True, text=True).stdout + subprocess.run(command, shell=True, capture_output=True, text=True).stderr
+            match = re.search(r"\d+\.\d+(\.\d+)?", text)
+            versions[tool] = match.group(0) if match else "?"
+        except OSError:
+            versions[tool] = "missing"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory,
+        "kernel": platform.release(),
+        "versions": versions,
+        "load": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+def measure(binary, runs, port):
+    commands = {}
+    for porthole_args, anchor, _, _ in PAIRS:
+        for text, prefix in ((porthole_args, binary), (anchor, None)):
+            text = text.format(port=port)
+            argv = ([prefix] if prefix else []) + shlex.split(text)
+            commands[(prefix is not None, text)] = argv
+    samples = {key: [] for key in commands}
+    keys = list(commands)
+    for key in keys:  # warm-up: page cache, dentries
+        timed(commands[key])
+    for run in range(runs):
+        # Alternate the order every run so drift cancels in the ratios.
+        order = keys if run % 2 == 0 else list(reversed(keys))
+        for key in order:
+            samples[key].append(timed(commands[key]))
+    return samples
+
+
+def summarize(values):
+    walls = sorted(v[0] for v in values)
+    return {
+        "wall": statistics.median(walls),
+        "min": walls[0],
+        "max": walls[-1],
+        "cpu": statistics.median(v[1] for v in values),
+        "rss_mib": max(v[2] for v in values) / 1024,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/porthole"))
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--scenarios", default="ABCD", help="letters of the scenarios to run")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (network namespace, sysctl)")
+    binary = os.path.abspath(args.binary)
+    info = machine()
+    results = []
+    for label, connections, farm in SCENARIOS:
+        if label[0] not in args.scenarios:
+            continue
+        setup_namespace()
+        load = subprocess.Popen(
+            ["ip", "netns", "exec", NAMESPACE, sys.executable, os.path.join(HERE, "loadgen.py"),
+             "--connections", str(connections), "--farm-processes", str(farm), "--ttl", "1200"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            if load.stdout.readline().strip() != "ready":
+                sys.exit("bench: load generator failed")
+            sockets = count_sockets()
+            print(f"{label}: {sockets} TCP sockets", file=sys.stderr, flush=True)
+            samples = measure(binary, args.runs, 10000)
+            results.append((label, sockets, {k: summarize(v) for k, v in samples.items()}))
+        finally:
+            load.stdin.close()
+            load.wait(timeout=60)
+            teardown_namespace()
+    report = render(info, args, results)
+    print(report)
+    if not args.no_write:
+        write_section(report)
+
+
+def render(info, args, results):
+    lines = ["## Inventory: `porthole ls` and `porthole PORT`", ""]
+    lines.append(
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB RAM, kernel {info['kernel']}, "
+        f"load average at start {' '.join(info['load'])}. Anchors: ss {info['versions']['ss']}, "
+        f"lsof {info['versions']['lsof']}, netstat {info['versions']['netstat']}, fuser {info['versions']['fuser']}."
+    )
+    lines.append("")
+    lines.append(
+        f"Command: `sudo python3 bench/run.py --runs {args.runs}` (after `cargo build --release`). Each "
+        "scenario runs in a private network namespace with its own 262,144-bucket TCP hash, loaded by "
+        "`bench/loadgen.py` (connections 25% over ::1, 80 extra listeners; D adds 200 processes × 200 "
+        f"regular-file fds). Whole-process wall time, 1 warm-up + {args.runs} runs in alternating order, "
+        "median (min–max); CPU = user+sys median; RSS = peak max RSS."
+    )
+    lines.append("")
+    for label, sockets, summary in results:
+        lines.append(f"### {label} ({sockets} TCP sockets)")
+        lines.append("")
+        lines.append("| command | wall s (min–max) | CPU s | peak RSS MiB |")
+        lines.append("|---|---|---|---|")
+        for (is_porthole, text), s in summary.items():
+            name = f"porthole {text}" if is_porthole else text
+            lines.append(f"| `{name}` | {s['wall']:.3f} ({s['min']:.3f}–{s['max']:.3f}) | {s['cpu']:.3f} | {s['rss_mib']:.1f} |")
+        lines.append("")
+        lines.append("| porthole | anchor | compares | ratio (wall) | ratio (CPU) | target | met |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for porthole_args, anchor, target, what in PAIRS:
+            p = summary[(True, porthole_args.format(port=10000))]
+            a = summary[(False, anchor.format(port=10000))]
+            ratio = p["wall"] / a["wall"]
+            cpu_ratio = p["cpu"] / a["cpu"] if a["cpu"] > 0 else float("nan")
+            met = "—" if target is None else ("yes" if ratio <= target else "**no**")
+            target_text = "—" if target is None else f"≤ {target}×"
+            lines.append(
+                f"| `porthole {porthole_args.format(port=10000)}` | `{anchor.format(port=10000)}` | {what} | "
+                f"{ratio:.2f}× | {cpu_ratio:.2f}× | {target_text} | {met} |"
+            )
+        rss_p = summary[(True, "ls -a --tcp")]["rss_mib"]
+        rss_a = summary[(False, "ss -tanp")]["rss_mib"]
+        lines.append(
+            f"| peak RSS `porthole ls -a --tcp` | `ss -tanp` | memory | {rss_p / rss_a:.2f}× | | ≤ 1.5× | "
+            f"{'yes' if rss_p / rss_a <= 1.5 else '**no**'} |"
+        )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_section(report):
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    start = text.find("## Inventory")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + report.rstrip() + "\n" + (text[end:] if end >= 0 else "")
+    else:
+        text = text.rstrip() + "\n\n" + report.rstrip() + "\n"
+    open(path, "w").write(text)
+
+
+if __name__ == "__main__":
+    main()
