@@ -882,9 +882,11 @@ fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> 
         };
         return Ok((cause, elsewhere, everywhere.processes));
     }
-    let unix = unix_snapshot(None)?;
-    let named: Vec<Socket> =
-        unix.sockets.iter().filter(|s| unix_names_service(s, port)).cloned().collect();
+    let mut unix = unix_snapshot(None)?;
+    unix.sockets.retain(|s| unix_names_service(s, port));
+    let inodes: Vec<u64> = unix.sockets.iter().map(|s| s.inode).collect();
+    attach_owners(&mut unix, &inodes);
+    let named: Vec<Socket> = unix.sockets.clone();
     if !named.is_empty() {
         let mut lines = attempt_lines;
         lines.extend(
@@ -963,14 +965,13 @@ fn attach_owners(snapshot: &mut Snapshot, wanted: &[u64]) {
     let scan = inventory::owners::scan_with(wanted, inventory::owners::ScanLimit::FirstOwner);
     let mut cache = inventory::process::DetailCache::default();
     for socket in &mut snapshot.sockets {
-        if let Some(pids) = scan.owners.get(&socket.inode) {
-            socket.owners.clone_from(pids);
-            for pid in pids {
-                if let Some(process) = inventory::process::read(*pid, &mut cache) {
-                    snapshot.processes.insert(*pid, process);
-                }
+        let pids: Vec<u32> = scan.owners.pids(socket.inode).collect();
+        for pid in &pids {
+            if let Some(process) = inventory::process::read(*pid, &mut cache) {
+                snapshot.processes.insert(*pid, process);
             }
         }
+        socket.owners = pids;
     }
 }
 

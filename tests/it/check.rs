@@ -482,6 +482,10 @@ fn unix_socket_only() {
     let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}")]);
     assert_eq!(code, 1);
     assert_eq!(cause_ids(&json), ["unix-socket-only"], "{json:#}");
+    assert!(
+        cause(&json, "unix-socket-only")["evidence"].to_string().contains("python3"),
+        "{json:#}"
+    );
     assert!(cause(&json, "unix-socket-only")["summary"]
         .as_str()
         .unwrap()
