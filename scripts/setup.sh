@@ -17,10 +17,13 @@ declare -A needed=(
     [ip]=iproute2
     [nft]=nftables
     [iptables-save]=iptables
+    [iptables-legacy]=iptables
     [setpriv]=util-linux
     [fuser]=psmisc
     [netstat]=net-tools
     [lsof]=lsof
+    [openssl]=openssl
+    [python3]=python3
     [sysctl]=procps
     [unshare]=util-linux
 )

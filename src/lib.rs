@@ -4,6 +4,7 @@
 //! - [`cli`]: clap definitions and their resolution into settings.
 //! - [`commands`]: one module per verb; each returns data and an exit status.
 //! - [`inventory`]: the socket inventory engine (netlink, /proc, owners).
+//! - [`diagnose`]: why a connection or bind fails (`check`, `wait`).
 //! - [`model`]: plain data shared by engines and renderers.
 //! - [`render`]: tables and JSON wire types; the only code that prints.
 //! - [`portinfo`]: what a port number means (ranges, services, browsers).
@@ -18,6 +19,7 @@
 pub mod allocation;
 pub mod cli;
 pub mod commands;
+pub mod diagnose;
 pub mod inventory;
 pub mod model;
 pub mod portinfo;

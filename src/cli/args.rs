@@ -50,6 +50,13 @@ pub enum Command {
     /// Print a port that is free now and safe to claim for a new service.
     #[command(after_help = FREE_HELP)]
     Free(FreeArgs),
+    /// Why a connection to a local port fails (or why a server cannot bind
+    /// one): a verdict, the evidence, and the fix.
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
+    /// Wait until targets are ready (or down), then optionally run a command.
+    #[command(after_help = WAIT_HELP)]
+    Wait(WaitArgs),
     /// Internal: keeps sockets bound for `free --hold`.
     #[command(name = "__hold", hide = true)]
     Hold(HoldArgs),
@@ -294,4 +301,69 @@ pub struct HoldArgs {
     /// How long to keep them, in milliseconds.
     #[arg(long)]
     pub millis: u64,
+}
+
+const CHECK_HELP: &str = "Targets:\n  PORT (= localhost:PORT), HOST:PORT, [IPv6]:PORT, tcp://HOST:PORT,\n  http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, unix:/PATH\n\nExamples:\n  porthole check 5432                     why can't I connect to localhost:5432?\n  porthole check http://localhost:3000/   probe HTTP (and TLS vs plain)\n  porthole check '[::1]:5173' --json      the verdict as JSON\n  porthole check --bind 0.0.0.0:80        could a server bind this?\n  porthole check localhost:8080 --from 4242   as process 4242 sees it (its netns, proxy variables, /etc/hosts)\n\nExit status: 0 reachable and healthy, 1 a cause was found, 2 bad usage.";
+
+const WAIT_HELP: &str = "Examples:\n  porthole wait localhost:5432 -- psql -h localhost       run psql once PostgreSQL accepts connections\n  porthole wait http://localhost:3000/health --status 200 --timeout 2m\n  porthole wait db:5432 cache:6379 --any                  one of them is enough\n  porthole wait localhost:8080 --down                     until it stops answering\n  porthole wait unix:/run/app.sock --json                 JSON Lines of every attempt\n\nDurations: 500ms, 30s, 2m (a bare number is seconds); --timeout 0 waits forever.\nEvery resolved address is tried; a socket that connected to itself is not ready;\nproxy variables are never used. Progress goes to stderr, JSON Lines to stdout.\n\nExit status: 0 ready (or the command's own status), 1 timed out, 2 bad usage.";
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// What to connect to (see Targets below). Optional with --bind.
+    #[arg(value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Also check whether a server could bind ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+    /// Evaluate as this process: its network namespace, environment and
+    /// /etc/hosts.
+    #[arg(long, value_name = "PID")]
+    pub from: Option<String>,
+    /// Connect and read timeout per address.
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub timeout: String,
+    /// Output the diagnosis as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// What to wait for: PORT, HOST:PORT, tcp://…, http(s)://…, unix:/PATH, or an
+    /// IPv6 address in brackets with a port.
+    #[arg(value_name = "TARGET", required = true)]
+    pub targets: Vec<String>,
+    /// Command to run once ready; its exit status becomes porthole's.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// Ready when any one target is (default: all of them).
+    #[arg(long)]
+    pub any: bool,
+    /// HTTP statuses that count as ready.
+    #[arg(long, value_name = "LIST", default_value = "200-399")]
+    pub status: String,
+    /// Regular expression the HTTP body must match.
+    #[arg(long, value_name = "REGEX")]
+    pub body: Option<String>,
+    /// Give up after this long (0 = never).
+    #[arg(short = 't', long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+    /// Pause between rounds; grows by half each round up to --max-interval.
+    #[arg(short = 'i', long, value_name = "DURATION", default_value = "250ms")]
+    pub interval: String,
+    /// Longest pause between rounds.
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub max_interval: String,
+    /// Bound on each connect and each application probe.
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub connect_timeout: String,
+    /// Wait until the targets stop answering instead.
+    #[arg(long)]
+    pub down: bool,
+    /// Print nothing (the exit status says it).
+    #[arg(short = 'q', long, conflicts_with = "json")]
+    pub quiet: bool,
+    /// JSON Lines on stdout: every attempt, then the outcome.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -4,7 +4,9 @@
 
 use anyhow::{bail, Context};
 
-use crate::cli::args::{FreeArgs, HoldArgs, KillArgs, LsArgs, NetnsArg, ScopeArg, WhoArgs};
+use crate::cli::args::{
+    CheckArgs, FreeArgs, HoldArgs, KillArgs, LsArgs, NetnsArg, ScopeArg, WaitArgs, WhoArgs,
+};
 use crate::inventory::{NamespaceSelection, PortSet, Query};
 use crate::model::SocketState;
 use crate::render::Format;
@@ -320,6 +322,140 @@ pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
     }
 }
 
+/// Everything `porthole check` needs, validated.
+#[derive(Debug, Clone)]
+pub struct CheckSettings {
+    pub request: crate::diagnose::Request,
+    pub format: Format,
+}
+
+impl CheckSettings {
+    pub fn resolve(args: CheckArgs) -> anyhow::Result<Self> {
+        let CheckArgs { target, bind, from, timeout, json } = args;
+        let target = target
+            .as_deref()
+            .map(|text| {
+                crate::diagnose::Target::parse(text).with_context(|| format!("target '{text}'"))
+            })
+            .transpose()?;
+        let bind = bind.as_deref().map(parse_bind).transpose()?;
+        if target.is_none() && bind.is_none() {
+            bail!("nothing to check: give a TARGET, --bind ADDR:PORT, or both");
+        }
+        let client = match from.as_deref() {
+            None => crate::diagnose::Client::Current,
+            Some(text) => {
+                let pid = parse_pid(text).context("--from")?;
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    bail!("--from {pid}: no such process");
+                }
+                crate::diagnose::Client::Process(pid)
+            }
+        };
+        let timeout =
+            parse_positive_duration(&timeout).with_context(|| format!("--timeout '{timeout}'"))?;
+        Ok(CheckSettings {
+            request: crate::diagnose::Request { target, bind, client, timeout },
+            format: if json { Format::Json } else { Format::Table },
+        })
+    }
+}
+
+/// `--bind ADDR:PORT` (an IP literal: a bind address is never a name).
+fn parse_bind(text: &str) -> anyhow::Result<std::net::SocketAddr> {
+    let endpoint = Endpoint::parse(text).with_context(|| format!("--bind '{text}'"))?;
+    match endpoint.host {
+        Some(crate::target::Host::Ip(ip)) => Ok(std::net::SocketAddr::new(ip, endpoint.port)),
+        _ => bail!(
+            "--bind '{text}': expected an IP address and a port, e.g. 127.0.0.1:8080 or [::]:80"
+        ),
+    }
+}
+
+/// Everything `porthole wait` needs, validated.
+#[derive(Debug, Clone)]
+pub struct WaitSettings {
+    pub targets: Vec<crate::diagnose::Target>,
+    pub any: bool,
+    pub readiness: crate::diagnose::readiness::Readiness,
+    /// `None` waits forever (`--timeout 0`).
+    pub timeout: Option<std::time::Duration>,
+    pub interval: std::time::Duration,
+    pub max_interval: std::time::Duration,
+    pub down: bool,
+    pub quiet: bool,
+    pub format: Format,
+    pub command: Vec<String>,
+}
+
+impl WaitSettings {
+    pub fn resolve(args: WaitArgs) -> anyhow::Result<Self> {
+        let WaitArgs {
+            targets,
+            command,
+            any,
+            status,
+            body,
+            timeout,
+            interval,
+            max_interval,
+            connect_timeout,
+            down,
+            quiet,
+            json,
+        } = args;
+        let targets = targets
+            .iter()
+            .map(|text| {
+                crate::diagnose::Target::parse(text).with_context(|| format!("target '{text}'"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let statuses = crate::diagnose::readiness::StatusSet::parse(&status)
+            .with_context(|| format!("--status '{status}'"))?;
+        let body = body
+            .as_deref()
+            .map(|text| {
+                regex::Regex::new(text).map_err(|error| {
+                    let first = error.to_string();
+                    let line = first.lines().last().unwrap_or("invalid regular expression");
+                    anyhow::anyhow!("--body '{text}': {}", line.trim())
+                })
+            })
+            .transpose()?;
+        let timeout = parse_duration(&timeout).with_context(|| format!("--timeout '{timeout}'"))?;
+        let interval = parse_positive_duration(&interval)
+            .with_context(|| format!("--interval '{interval}'"))?;
+        let max_interval = parse_positive_duration(&max_interval)
+            .with_context(|| format!("--max-interval '{max_interval}'"))?;
+        if max_interval < interval {
+            bail!("--max-interval must not be shorter than --interval");
+        }
+        let connect_timeout = parse_positive_duration(&connect_timeout)
+            .with_context(|| format!("--connect-timeout '{connect_timeout}'"))?;
+        Ok(WaitSettings {
+            targets,
+            any,
+            readiness: crate::diagnose::readiness::Readiness { statuses, body, connect_timeout },
+            timeout: (!timeout.is_zero()).then_some(timeout),
+            interval,
+            max_interval,
+            down,
+            quiet,
+            format: if json { Format::Jsonl } else { Format::Table },
+            command,
+        })
+    }
+}
+
+/// A duration that must be above zero.
+fn parse_positive_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        bail!("'{text}' must be longer than zero");
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,4 +520,18 @@ mod tests {
         assert!(format!("{:#}", parse_range("9-1").unwrap_err()).contains("reversed"));
         assert!(parse_range("9").is_err());
     }
+}
+
+#[test]
+fn durations() {
+    use std::time::Duration;
+    assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+    assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+    assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+    assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+    assert!(parse_duration("0").unwrap().is_zero());
+    for bad in ["", "s", "5x", "-1s", "1..2s", "ms"] {
+        assert!(parse_duration(bad).is_err(), "{bad}");
+    }
+    assert!(parse_positive_duration("0s").is_err());
 }

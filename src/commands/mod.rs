@@ -2,10 +2,12 @@
 //! the engines for data, hands the data to `render`, and returns an
 //! [`ExitStatus`]; only `main.rs` turns that into a process exit code.
 
+pub mod check;
 pub mod completions;
 pub mod free;
 pub mod kill;
 pub mod ls;
+pub mod wait;
 pub mod who;
 
 use std::io::Write;
@@ -49,6 +51,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Kill(args) => kill::run(args, &mut out)?,
         Command::Free(args) => free::run(args, &mut out)?,
         Command::Hold(args) => free::run_holder(args)?,
+        Command::Check(args) => check::run(args, &mut out)?,
+        Command::Wait(args) => wait::run(args, &mut out)?,
     };
     out.flush()?;
     Ok(status)

@@ -7,7 +7,9 @@
 
 mod util;
 
+mod check;
 mod ls;
+mod wait;
 mod who;
 
 mod free;

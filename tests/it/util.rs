@@ -209,6 +209,25 @@ pub fn python_via(
     (ChildGuard(child), std::io::BufReader::new(stdout))
 }
 
+/// A port number nothing on this host uses right now (the kernel picked it
+/// for a socket that is closed again). Tests inside private namespaces use
+/// it so the all-namespace sweep of one test never sees another test's
+/// listener on the same number.
+pub fn unique_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    probe.local_addr().expect("local address").port()
+}
+
+/// Starts `python3 -u -c CODE ARGS…` inside `netns`; read its readiness
+/// line with [`wait_for_line`].
+pub fn python_in(
+    netns: &Netns,
+    code: &str,
+    args: &[&str],
+) -> (ChildGuard, std::io::BufReader<std::process::ChildStdout>) {
+    python_via(netns.command("python3"), code, args)
+}
+
 /// Whether a process exists and is not a zombie.
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -218,4 +237,126 @@ pub fn process_alive(pid: u32) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// A TCP server for tests, started inside a namespace:
+/// `python3 SERVER ADDRESS PORT MODE [BACKLOG]`, printing `ok` once listening.
+/// Modes: `hold` (listen, never accept), `silent` (accept, never answer),
+/// `http` (answer every request with 200 and body `hello`), `flaky` (503
+/// for the first second, then 200).
+pub const SERVER: &str = r#"
+import socket, sys, time, threading
+address, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+backlog = int(sys.argv[4]) if len(sys.argv) > 4 else 16
+family = socket.AF_INET6 if ':' in address else socket.AF_INET
+server = socket.socket(family)
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if family == socket.AF_INET6:
+    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+server.bind((address, port))
+server.listen(backlog)
+started = time.time()
+print("ok", flush=True)
+held = []
+def answer(connection):
+    try:
+        connection.settimeout(5)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = connection.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        status = "200 OK"
+        if mode == "flaky" and time.time() - started < 1.0:
+            status = "503 Service Unavailable"
+        body = b"hello"
+        connection.sendall(("HTTP/1.1 %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (status, len(body))).encode() + body)
+    except OSError:
+        pass
+    finally:
+        connection.close()
+if mode == "hold":
+    time.sleep(3600)
+while True:
+    connection, _ = server.accept()
+    if mode == "silent":
+        held.append(connection)
+    else:
+        threading.Thread(target=answer, args=(connection,), daemon=True).start()
+"#;
+
+/// Starts [`SERVER`] in `netns` and waits until it listens.
+pub fn server_in(netns: &Netns, address: &str, port: u16, mode: &str) -> ChildGuard {
+    server_with_backlog(netns, address, port, mode, 16)
+}
+
+pub fn server_with_backlog(
+    netns: &Netns,
+    address: &str,
+    port: u16,
+    mode: &str,
+    backlog: u32,
+) -> ChildGuard {
+    let (child, mut ready) =
+        python_in(netns, SERVER, &[address, &port.to_string(), mode, &backlog.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok", "server on {address}:{port} starts");
+    child
+}
+
+impl Netns {
+    /// Runs a command inside the namespace and asserts it succeeded.
+    pub fn run_ok(&self, program: &str, args: &[&str]) {
+        let output = self.command(program).args(args).output().expect("command runs");
+        assert!(
+            output.status.success(),
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// `porthole ARGS…` inside the namespace with extra environment.
+    pub fn porthole_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut command = self.command(binary().to_str().expect("utf-8 path"));
+        scrub(&mut command);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        run(command.args(args))
+    }
+
+    /// `porthole ARGS…` inside the namespace and a private mount namespace
+    /// whose /etc/hosts is `hosts` (bind-mounted over the real one).
+    pub fn porthole_with_hosts(&self, hosts: &str, args: &[&str]) -> Output {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let file = directory.path().join("hosts");
+        std::fs::write(&file, hosts).expect("hosts file written");
+        let mut command = self.command("unshare");
+        command
+            .args(["-m", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$@\""])
+            .arg(&file)
+            .arg(binary());
+        scrub(&mut command);
+        run(command.args(args))
+    }
+}
+
+/// The ids of the causes in a `check --json` answer, in order.
+pub fn cause_ids(json: &serde_json::Value) -> Vec<String> {
+    json["causes"]
+        .as_array()
+        .expect("causes array")
+        .iter()
+        .map(|c| c["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// The cause with `id` in a `check --json` answer.
+pub fn cause<'a>(json: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    json["causes"]
+        .as_array()
+        .expect("causes array")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no cause {id} in {json:#}"))
 }

@@ -1,0 +1,1213 @@
+//! From evidence to causes: the connect side of `check`.
+//!
+//! Every failed attempt is explained by what else is known about the port,
+//! in this order (`failure-modes.md` §5):
+//! - self-connect, denied, unreachable: the kernel's answer is specific
+//!   enough, confirmed by the ephemeral range, confinement and sysctls;
+//! - refused: the listener table decides between family mismatch, another
+//!   address, a reject rule, another namespace, a Unix socket, or nothing;
+//! - timeout: a full accept queue, a stopped owner, or a drop rule;
+//! - connected but silent or speaking the wrong protocol: stopped owner,
+//!   full queue, not responding, TLS mismatch.
+//!
+//! Then target-wide causes: split listeners, `localhost` resolution, proxy
+//! variables. When one address works, per-address causes become warnings:
+//! clients that try every address connect, those that try only the first
+//! may not.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+use super::environment::{self, Client};
+use super::firewall::{self, Action, Blocker, Packet};
+use super::probe::{Outcome, ProbeAddress, Reply};
+use super::{
+    listen_overflows, listener_snapshot, probe_address, resolve, Attempt, Cause, CauseId,
+    DiagnoseError, Diagnosis, Request, Severity, Target,
+};
+use crate::inventory::{self, NamespaceSelection, PortSet, Query};
+use crate::model::{Family, Process, Protocol, Snapshot, Socket};
+use crate::target::Host;
+
+/// Names of processes that forward a published container port.
+const CONTAINER_PROXIES: &[&str] =
+    &["docker-proxy", "rootlessport", "slirp4netns", "pasta", "pasta.avx2"];
+
+/// Everything known while explaining a target.
+struct Evidence<'a> {
+    target: &'a Target,
+    request: &'a Request,
+    port: u16,
+    attempts: &'a [Attempt],
+    snapshot: &'a Snapshot,
+    overflows: Option<(u64, u64)>,
+    firewall: Option<Option<(firewall::NftRuleset, String)>>,
+    legacy: Option<Vec<(&'static str, String)>>,
+}
+
+/// Diagnoses a connect target.
+pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, DiagnoseError> {
+    let mut causes: Vec<Cause> = Vec::new();
+    let (addresses, port) = match target {
+        Target::Unix { path } => (vec![ProbeAddress::Unix(path.clone())], 0),
+        Target::Tcp { host, port } | Target::Http { host, port, .. } => {
+            let resolved = match resolve(host, *port, request.client) {
+                Ok(resolved) => resolved,
+                Err(error) if is_localhost(host) => {
+                    causes.push(localhost_unresolvable(request.client, &error));
+                    Vec::new()
+                }
+                Err(error) => return Err(error),
+            };
+            (
+                resolved
+                    .into_iter()
+                    .map(|ip| ProbeAddress::Ip(SocketAddr::new(ip, *port)))
+                    .collect(),
+                *port,
+            )
+        }
+    };
+
+    let before = listen_overflows();
+    let attempts: Vec<Attempt> = addresses
+        .iter()
+        .map(|address| probe_address(target, address, request.timeout, super::Depth::Nudge))
+        .collect();
+    let after = listen_overflows();
+
+    let snapshot = match target {
+        Target::Unix { path } => unix_snapshot(Some(&path.to_string_lossy()))?,
+        _ => listener_snapshot(port)?,
+    };
+    let mut evidence = Evidence {
+        target,
+        request,
+        port,
+        attempts: &attempts,
+        snapshot: &snapshot,
+        overflows: before.zip(after),
+        firewall: None,
+        legacy: None,
+    };
+    let mut extra_listeners: Vec<Socket> = Vec::new();
+    let mut extra_processes: BTreeMap<u32, Process> = BTreeMap::new();
+    let any_healthy = attempts.iter().any(|a| a.healthy);
+
+    let mut nothing_here = false;
+    let silent = |a: &&Attempt| matches!(a.reply, Some(Reply::Silent));
+    for attempt in attempts.iter().filter(|a| !a.healthy || silent(a)) {
+        match explain_attempt(&mut evidence, attempt) {
+            Explained::Causes(found) => causes.extend(found),
+            Explained::NothingHere => nothing_here = true,
+        }
+    }
+    if nothing_here {
+        match target {
+            Target::Unix { path } => causes.push(Cause {
+                id: CauseId::NothingListening,
+                severity: Severity::Error,
+                summary: format!("nothing listens on the Unix socket {}", path.display()),
+                evidence: vec![if path.exists() {
+                    format!(
+                        "{} exists, but no process listens on it (a stale socket file)",
+                        path.display()
+                    )
+                } else {
+                    format!("{} does not exist", path.display())
+                }],
+                fix: vec!["start the service, or check its socket path setting".to_string()],
+            }),
+            _ => {
+                let (cause, listeners, processes) = sweep(port, &attempts)?;
+                causes.push(cause);
+                extra_listeners.extend(listeners);
+                extra_processes.extend(processes);
+            }
+        }
+    }
+
+    if let Some(cause) = split_listeners(&evidence) {
+        causes.push(cause);
+    }
+    if let Some(host) = target.host() {
+        if is_localhost(host) {
+            let resolved: Vec<IpAddr> = attempts.iter().filter_map(Attempt::ip).collect();
+            if let Some(cause) = localhost_resolution(request.client, &resolved) {
+                causes.push(cause);
+            }
+        }
+        if let Some(cause) = proxy_env(target, host, request.client) {
+            causes.push(cause);
+        }
+    }
+    if attempts.iter().all(|a| !a.healthy)
+        && !attempts.is_empty()
+        && !causes.iter().any(|c| c.severity == Severity::Error)
+    {
+        causes.push(Cause {
+            id: CauseId::Unexplained,
+            severity: Severity::Error,
+            summary: format!("{target} does not answer, and nothing porthole checks explains why"),
+            evidence: attempts.iter().map(attempt_line).collect(),
+            fix: vec![format!("look at the service's own logs; porthole ls --port {port} -a shows every socket on the port")],
+        });
+    }
+    if any_healthy {
+        // Some address works: what broke the others only hurts clients that
+        // stop at the first address.
+        for cause in &mut causes {
+            if is_per_address(cause.id) {
+                cause.severity = Severity::Warning;
+            }
+        }
+    }
+    let mut causes = merge(causes);
+    add_platform_hints(&mut causes, request.client);
+
+    let mut listeners: Vec<Socket> =
+        snapshot.sockets.iter().filter(|s| s.is_listener()).cloned().collect();
+    listeners.extend(extra_listeners);
+    let mut processes = snapshot.processes.clone();
+    processes.extend(extra_processes);
+    Ok(Diagnosis { target: target.to_string(), ok: true, attempts, listeners, processes, causes })
+}
+
+fn is_per_address(id: CauseId) -> bool {
+    matches!(
+        id,
+        CauseId::FamilyMismatch
+            | CauseId::BoundElsewhere
+            | CauseId::Ipv6Disabled
+            | CauseId::FirewallDrop
+            | CauseId::FirewallReject
+            | CauseId::SelfConnect
+            | CauseId::Unexplained
+    )
+}
+
+/// Merges causes with the same id (one per address) and sorts errors first.
+fn merge(causes: Vec<Cause>) -> Vec<Cause> {
+    let mut merged: Vec<Cause> = Vec::new();
+    for cause in causes {
+        match merged.iter_mut().find(|c| c.id == cause.id) {
+            Some(existing) => {
+                for line in cause.evidence {
+                    if !existing.evidence.contains(&line) {
+                        existing.evidence.push(line);
+                    }
+                }
+                for line in cause.fix {
+                    if !existing.fix.contains(&line) {
+                        existing.fix.push(line);
+                    }
+                }
+                existing.severity = existing.severity.min(cause.severity);
+            }
+            None => merged.push(cause),
+        }
+    }
+    merged.sort_by_key(|cause| cause.severity);
+    merged
+}
+
+enum Explained {
+    Causes(Vec<Cause>),
+    /// Refused, and no listener of any address or family holds the port
+    /// here: look elsewhere.
+    NothingHere,
+}
+
+fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
+    let port = evidence.port;
+    let Some(outcome) = attempt.outcome() else { return Explained::Causes(Vec::new()) };
+    let ip = attempt.ip();
+    let serving: Vec<&Socket> = match ip {
+        Some(ip) => evidence
+            .snapshot
+            .sockets
+            .iter()
+            .filter(|s| s.protocol == Protocol::Tcp && s.serves(SocketAddr::new(ip, port)))
+            .collect(),
+        None => evidence.snapshot.sockets.iter().filter(|s| s.is_listener()).collect(),
+    };
+    let mut causes = Vec::new();
+    match outcome {
+        Outcome::SelfConnect => causes.push(self_connect(attempt, port)),
+        Outcome::Denied => causes.push(sandbox_denied_connect(attempt, evidence.request.client)),
+        Outcome::Unreachable => {
+            if ip.is_some_and(|ip| ip.is_ipv6()) && crate::sys::sysctl::ipv6_disabled_on_loopback()
+            {
+                causes.push(ipv6_disabled(attempt));
+            } else if let Some(ip) = ip {
+                let blockers = firewall_blockers(evidence, ip);
+                if let Some(cause) = firewall_cause(attempt, &blockers, true) {
+                    causes.push(cause);
+                } else if !crate::model::is_loopback(ip) && !ip.is_unspecified() {
+                    // A name resolved to a non-loopback address: the
+                    // localhost check reports it; other names are remote.
+                    if !evidence.target.host().is_some_and(is_localhost) {
+                        causes.push(unexplained(attempt));
+                    }
+                } else {
+                    causes.push(unexplained(attempt));
+                }
+            }
+        }
+        Outcome::Refused => {
+            let Some(ip) = ip else { return Explained::NothingHere };
+            if !serving.is_empty() {
+                let blockers = firewall_blockers(evidence, ip);
+                causes.push(
+                    firewall_cause(attempt, &blockers, true)
+                        .unwrap_or_else(|| unexplained(attempt)),
+                );
+            } else {
+                let listeners: Vec<&Socket> = evidence
+                    .snapshot
+                    .sockets
+                    .iter()
+                    .filter(|s| s.protocol == Protocol::Tcp && s.is_listener())
+                    .collect();
+                if listeners.is_empty() {
+                    return Explained::NothingHere;
+                }
+                let family = if ip.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 };
+                let other_family: Vec<&Socket> = listeners
+                    .iter()
+                    .copied()
+                    .filter(|s| s.family != family || is_mapped(s))
+                    .collect();
+                let same_family: Vec<&Socket> = listeners
+                    .iter()
+                    .copied()
+                    .filter(|s| s.family == family && !is_mapped(s))
+                    .collect();
+                if !other_family.is_empty() {
+                    causes.push(family_mismatch(evidence, attempt, ip, &other_family));
+                }
+                if !same_family.is_empty() {
+                    causes.push(bound_elsewhere(evidence, attempt, ip, &same_family));
+                }
+            }
+        }
+        Outcome::Timeout => {
+            let mut explained = false;
+            for listener in &serving {
+                if queue_full(listener) {
+                    causes.push(accept_queue_full(evidence, attempt, listener));
+                    explained = true;
+                }
+                if let Some(cause) = stopped_owner(evidence, attempt, listener) {
+                    causes.push(cause);
+                    explained = true;
+                }
+            }
+            if let Some(ip) = ip {
+                let blockers = firewall_blockers(evidence, ip);
+                if let Some(cause) = firewall_cause(attempt, &blockers, false) {
+                    causes.push(cause);
+                    explained = true;
+                }
+            }
+            if !explained {
+                if serving.is_empty() && ip.is_some() {
+                    return Explained::NothingHere;
+                }
+                causes.push(unexplained(attempt));
+            }
+        }
+        Outcome::Reset | Outcome::Connected => {
+            let reply = attempt.reply.clone().unwrap_or(Reply::Silent);
+            let forwarder = serving.iter().find_map(|l| forwarder_of(evidence.snapshot, l));
+            let mut explained = false;
+            if matches!(reply, Reply::Silent) || outcome == Outcome::Reset {
+                for listener in &serving {
+                    if let Some(cause) = stopped_owner(evidence, attempt, listener) {
+                        causes.push(cause);
+                        explained = true;
+                    }
+                    if queue_full(listener) {
+                        causes.push(accept_queue_full(evidence, attempt, listener));
+                        explained = true;
+                    }
+                }
+            }
+            if explained {
+                return Explained::Causes(causes);
+            }
+            match (&reply, evidence.target) {
+                (Reply::Tls, Target::Http { tls: false, .. }) => {
+                    causes.push(tls_mismatch(evidence, attempt, true))
+                }
+                (Reply::PlainHttp, Target::Http { tls: true, .. }) => {
+                    causes.push(tls_mismatch(evidence, attempt, false))
+                }
+                (Reply::Http(response), Target::Http { tls: true, .. }) if !response.tls => {
+                    causes.push(tls_mismatch(evidence, attempt, false))
+                }
+                (Reply::Closed | Reply::Reset, _) if forwarder.is_some() => {
+                    causes.push(container_forwarder(attempt, forwarder.unwrap_or_default()))
+                }
+                _ => causes.push(not_responding(evidence, attempt, &serving)),
+            }
+        }
+    }
+    Explained::Causes(causes)
+}
+
+fn is_mapped(socket: &Socket) -> bool {
+    matches!(socket.local.map(|a| a.ip()), Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some())
+}
+
+fn is_localhost(host: &Host) -> bool {
+    matches!(host, Host::Name(name) if name == "localhost" || name.ends_with(".localhost"))
+}
+
+/// The accept queue is full: `Recv-Q` (queued connections) reached `Send-Q`
+/// (the backlog).
+fn queue_full(listener: &Socket) -> bool {
+    listener.is_listener() && listener.rx_queue > 0 && listener.rx_queue >= listener.tx_queue
+}
+
+pub fn attempt_line(attempt: &Attempt) -> String {
+    format!(
+        "{}: {} after {} ms ({})",
+        attempt.address,
+        attempt.kind.as_str(),
+        attempt.elapsed.as_millis(),
+        attempt.detail
+    )
+}
+
+/// `127.0.0.1:5173 (python3 pid 42, user alice)`.
+pub fn listener_line(snapshot_processes: &BTreeMap<u32, Process>, socket: &Socket) -> String {
+    let place = match (socket.local, &socket.path) {
+        (Some(address), _) => address.to_string(),
+        (None, Some(path)) => path.clone(),
+        (None, None) => format!("inode {}", socket.inode),
+    };
+    let dual = if socket.is_dual_stack() { " (dual-stack, also IPv4)" } else { "" };
+    format!("{place}{dual} held by {}", owners_text(snapshot_processes, socket))
+}
+
+fn owners_text(processes: &BTreeMap<u32, Process>, socket: &Socket) -> String {
+    if socket.owners.is_empty() {
+        return "a process porthole cannot see (run as root)".to_string();
+    }
+    socket
+        .owners
+        .iter()
+        .map(|pid| match processes.get(pid) {
+            Some(process) => {
+                let mut text = format!("{} (pid {pid}", process.name);
+                if let Some(user) = &process.user {
+                    text.push_str(&format!(", user {user}"));
+                }
+                if let Some(container) = &process.container {
+                    text.push_str(&format!(", container {container}"));
+                }
+                if process.is_stopped() {
+                    text.push_str(&format!(", state {} stopped", process.state));
+                }
+                text.push(')');
+                text
+            }
+            None => format!("pid {pid}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn first_owner(socket: &Socket) -> Option<u32> {
+    socket.owners.first().copied()
+}
+
+fn self_connect(attempt: &Attempt, port: u16) -> Cause {
+    let range = crate::sys::sysctl::ephemeral_range();
+    let range_text =
+        range.map_or_else(|| "the ephemeral range".to_string(), |(l, h)| format!("{l}-{h}"));
+    Cause {
+        id: CauseId::SelfConnect,
+        severity: Severity::Error,
+        summary: format!(
+            "nothing listens on {}; the probe connected to itself because port {port} is inside the ephemeral range {range_text}",
+            attempt.address
+        ),
+        evidence: vec![
+            attempt_line(attempt),
+            format!("net.ipv4.ip_local_port_range = {range_text}: the kernel may pick {port} as a client's source port"),
+            "a readiness check that only tests connect() would wrongly report this port as up".to_string(),
+        ],
+        fix: vec![
+            "start the service".to_string(),
+            format!("sysctl -w net.ipv4.ip_local_reserved_ports={port}   # keep the port out of the ephemeral range"),
+            "or move the service to a port below the ephemeral range (porthole free)".to_string(),
+        ],
+    }
+}
+
+fn sandbox_denied_connect(attempt: &Attempt, client: Client) -> Cause {
+    let confinement = environment::confinement(client);
+    let mut evidence = vec![attempt_line(attempt)];
+    if confinement.is_empty() {
+        evidence.push("no SELinux enforcement, LSM label, seccomp filter or systemd IP policy found; another LSM (Landlock) or a cgroup BPF program may be refusing it".to_string());
+    } else {
+        evidence.extend(confinement.evidence());
+    }
+    Cause {
+        id: CauseId::SandboxDenied,
+        severity: Severity::Error,
+        summary: format!(
+            "a security policy refused the connection to {} ({})",
+            attempt.address,
+            attempt.detail.split(';').next().unwrap_or("")
+        ),
+        evidence,
+        fix: sandbox_fixes(&confinement),
+    }
+}
+
+pub fn sandbox_fixes(confinement: &environment::Confinement) -> Vec<String> {
+    let mut fix = Vec::new();
+    if confinement.selinux_enforcing {
+        fix.push("ausearch -m avc -ts recent   # find the denial; then semanage port -a -t <type> -p tcp PORT or setsebool".to_string());
+    }
+    if let Some(label) = &confinement.label {
+        fix.push(format!(
+            "allow network access in the profile '{label}' (aa-complain or edit /etc/apparmor.d)"
+        ));
+    }
+    if confinement.seccomp_filter {
+        fix.push(
+            "run the client without the seccomp filter, or allow connect/bind in it".to_string(),
+        );
+    }
+    if let Some(unit) = &confinement.unit {
+        if !confinement.systemd.is_empty() {
+            fix.push(format!("systemctl edit {unit}   # add IPAddressAllow=localhost or relax RestrictAddressFamilies="));
+        }
+    }
+    if fix.is_empty() {
+        fix.push("find the policy that confines the client (seccomp, Landlock, cgroup BPF) and allow loopback".to_string());
+    }
+    fix
+}
+
+fn ipv6_disabled(attempt: &Attempt) -> Cause {
+    Cause {
+        id: CauseId::Ipv6Disabled,
+        severity: Severity::Error,
+        summary: format!("IPv6 is disabled on loopback, so {} cannot be reached", attempt.address),
+        evidence: vec![
+            attempt_line(attempt),
+            "net.ipv6.conf.lo.disable_ipv6 or net.ipv6.conf.all.disable_ipv6 is 1".to_string(),
+        ],
+        fix: vec![
+            "sysctl -w net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.all.disable_ipv6=0"
+                .to_string(),
+            "or use 127.0.0.1, and drop '::1 localhost' from /etc/hosts while IPv6 is off"
+                .to_string(),
+        ],
+    }
+}
+
+fn unexplained(attempt: &Attempt) -> Cause {
+    Cause {
+        id: CauseId::Unexplained,
+        severity: Severity::Error,
+        summary: format!(
+            "{} {}, and nothing porthole checks explains why",
+            attempt.address,
+            attempt.kind.as_str()
+        ),
+        evidence: vec![attempt_line(attempt)],
+        fix: vec!["look at the service's logs and `porthole ls -a` for the port".to_string()],
+    }
+}
+
+fn family_mismatch(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    ip: IpAddr,
+    others: &[&Socket],
+) -> Cause {
+    let wanted = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+    let theirs: Vec<String> =
+        others.iter().map(|s| listener_line(&evidence.snapshot.processes, s)).collect();
+    let resolved: Vec<String> =
+        evidence.attempts.iter().filter_map(Attempt::ip).map(|ip| ip.to_string()).collect();
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(theirs.iter().map(|t| format!("listener: {t}")));
+    if let Some(Host::Name(name)) = evidence.target.host() {
+        lines.push(format!("{name} resolves to {} (in this order)", resolved.join(", ")));
+    }
+    let port = evidence.port;
+    let other_ip = if ip.is_ipv4() { "[::1]" } else { "127.0.0.1" };
+    Cause {
+        id: CauseId::FamilyMismatch,
+        severity: Severity::Error,
+        summary: format!(
+            "the service listens on {} only; {} is {wanted}",
+            others
+                .iter()
+                .filter_map(|s| s.local)
+                .map(|a| a.ip().to_string())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            attempt.address
+        ),
+        evidence: lines,
+        fix: {
+            let mut fix = vec![
+                "bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"
+                    .to_string(),
+                format!("or connect to {other_ip}:{port}"),
+            ];
+            if matches!(evidence.target.host(), Some(Host::Name(_))) {
+                fix.push(
+                    "Node 17-19: node --dns-result-order=ipv4first (Node 20+ tries every address)"
+                        .to_string(),
+                );
+            }
+            fix
+        },
+    }
+}
+
+fn bound_elsewhere(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, same: &[&Socket]) -> Cause {
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(
+        same.iter()
+            .map(|s| format!("listener: {}", listener_line(&evidence.snapshot.processes, s))),
+    );
+    let addresses: Vec<String> =
+        same.iter().filter_map(|s| s.local).map(|a| a.to_string()).collect();
+    Cause {
+        id: CauseId::BoundElsewhere,
+        severity: Severity::Error,
+        summary: format!(
+            "port {} listens on {} only, not on {ip}",
+            evidence.port,
+            addresses.join(", ")
+        ),
+        evidence: lines,
+        fix: vec![
+            format!("connect to {}", addresses.first().cloned().unwrap_or_default()),
+            format!("or bind the service to {ip} (or a wildcard address) instead"),
+        ],
+    }
+}
+
+fn accept_queue_full(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> Cause {
+    let mut lines = vec![
+        attempt_line(attempt),
+        format!(
+            "listener {}: Recv-Q {} (connections waiting for accept) ≥ Send-Q {} (backlog)",
+            listener.local.map(|a| a.to_string()).unwrap_or_default(),
+            listener.rx_queue,
+            listener.tx_queue
+        ),
+        format!("owner: {}", owners_text(&evidence.snapshot.processes, listener)),
+    ];
+    if let Some((before, after)) = evidence.overflows {
+        lines.push(format!(
+            "TcpExt ListenOverflows {before} → {after} during the probe (+{})",
+            after.saturating_sub(before)
+        ));
+    }
+    let somaxconn = crate::sys::sysctl::somaxconn()
+        .map_or_else(String::new, |v| format!(" (net.core.somaxconn = {v})"));
+    Cause {
+        id: CauseId::AcceptQueueFull,
+        severity: Severity::Error,
+        summary: format!(
+            "the accept queue of {} is full: the server does not call accept() fast enough",
+            listener.local.map(|a| a.to_string()).unwrap_or_default()
+        ),
+        evidence: lines,
+        fix: vec![
+            "fix the server's accept loop (blocked, deadlocked or overloaded)".to_string(),
+            format!("raise its listen backlog{somaxconn}: sysctl -w net.core.somaxconn=4096"),
+        ],
+    }
+}
+
+fn stopped_owner(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> Option<Cause> {
+    let stopped: Vec<&Process> = listener
+        .owners
+        .iter()
+        .filter_map(|pid| evidence.snapshot.processes.get(pid))
+        .filter(|p| p.is_stopped())
+        .collect();
+    let process = stopped.first()?;
+    let traced = process.state == 't';
+    Some(Cause {
+        id: CauseId::ProcessStopped,
+        severity: Severity::Error,
+        summary: format!(
+            "{} (pid {}) holds the port but is {}: the kernel completes handshakes, nobody answers",
+            process.name,
+            process.pid,
+            if traced { "stopped by a debugger (state t)" } else { "stopped (state T)" }
+        ),
+        evidence: vec![
+            attempt_line(attempt),
+            format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
+            format!("/proc/{}/stat state = {}", process.pid, process.state),
+        ],
+        fix: if traced {
+            vec![
+                "continue or detach the debugger".to_string(),
+                format!("kill -CONT {}", process.pid),
+            ]
+        } else {
+            vec![
+                format!("kill -CONT {}", process.pid),
+                "or fg in the shell that suspended it (Ctrl-Z)".to_string(),
+            ]
+        },
+    })
+}
+
+fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -> Cause {
+    let reply = attempt.reply.clone().unwrap_or(Reply::Silent);
+    let http = matches!(evidence.target, Target::Http { .. });
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(
+        serving
+            .iter()
+            .map(|s| format!("listener: {}", listener_line(&evidence.snapshot.processes, s))),
+    );
+    let (summary, severity) = match &reply {
+        Reply::Silent => (
+            format!(
+                "{} accepts connections but sent nothing within {} ms{}",
+                attempt.address,
+                evidence.request.timeout.as_millis(),
+                if http {
+                    " of an HTTP request"
+                } else {
+                    " (after a banner wait and an HTTP nudge)"
+                }
+            ),
+            // Some binary protocols wait silently for their own greeting;
+            // only an HTTP target is certainly unanswered.
+            if http { Severity::Error } else { Severity::Warning },
+        ),
+        Reply::Other(text) if http => {
+            (format!("{} answers, but not with HTTP: {text:?}", attempt.address), Severity::Error)
+        }
+        other => (format!("{}: {}", attempt.address, other.describe()), Severity::Error),
+    };
+    let pid = serving.iter().find_map(|s| first_owner(s));
+    let mut fix =
+        vec!["look at the service's logs: it may be deadlocked, busy, or waiting on a dependency"
+            .to_string()];
+    if let Some(pid) = pid {
+        fix.push(format!("cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"));
+    }
+    Cause { id: CauseId::NotResponding, severity, summary, evidence: lines, fix }
+}
+
+fn tls_mismatch(evidence: &Evidence, attempt: &Attempt, speaks_tls: bool) -> Cause {
+    let target = evidence.target.to_string();
+    let (summary, fix) = if speaks_tls {
+        (
+            format!("{} speaks TLS, but the target is plain http://", attempt.address),
+            target.replacen("http://", "https://", 1),
+        )
+    } else {
+        (
+            format!("{} speaks plain HTTP, but the target is https://", attempt.address),
+            target.replacen("https://", "http://", 1),
+        )
+    };
+    Cause {
+        id: CauseId::TlsMismatch,
+        severity: Severity::Error,
+        summary,
+        evidence: vec![attempt_line(attempt)],
+        fix: vec![format!("use {fix}")],
+    }
+}
+
+fn forwarder_of(snapshot: &Snapshot, listener: &Socket) -> Option<String> {
+    listener
+        .owners
+        .iter()
+        .filter_map(|pid| snapshot.processes.get(pid))
+        .find(|p| CONTAINER_PROXIES.contains(&p.name.as_str()))
+        .map(|p| format!("{} (pid {})", p.name, p.pid))
+}
+
+fn container_forwarder(attempt: &Attempt, forwarder: String) -> Cause {
+    Cause {
+        id: CauseId::OtherNamespace,
+        severity: Severity::Error,
+        summary: format!(
+            "{forwarder} accepted the connection for a container, then the container refused it"
+        ),
+        evidence: vec![
+            attempt_line(attempt),
+            "the app inside the container most likely listens on 127.0.0.1, which the published port cannot reach".to_string(),
+        ],
+        fix: vec![
+            "make the app in the container listen on 0.0.0.0 (or ::)".to_string(),
+            "docker ps; docker logs CONTAINER".to_string(),
+        ],
+    }
+}
+
+/// Rules that stop a loopback SYN to `ip:port` (read once per diagnosis).
+fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
+    let packet = Packet { source: loopback_source(ip), destination: ip, port: evidence.port };
+    let nft = evidence.firewall.get_or_insert_with(firewall::read_nft);
+    let mut blockers = match nft {
+        Some((ruleset, text)) => firewall::nft_blockers(ruleset, text, &packet),
+        None => Vec::new(),
+    };
+    let legacy = evidence.legacy.get_or_insert_with(firewall::read_legacy);
+    for (source, dump) in legacy.iter() {
+        blockers.extend(firewall::legacy_blockers(source, dump, &packet));
+    }
+    blockers
+}
+
+/// The source address a local client uses for `destination`.
+fn loopback_source(destination: IpAddr) -> IpAddr {
+    // Loopback and local IPv4 addresses are reached from themselves; a
+    // local IPv6 address may be too, but ::1 is the usual source.
+    if destination.is_ipv6() && !crate::model::is_loopback(destination) {
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    } else {
+        destination
+    }
+}
+
+/// A firewall cause from the blocking rules; `refused` says whether the
+/// attempt was refused/unreachable (reject) or timed out (drop).
+fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Option<Cause> {
+    let relevant: Vec<&Blocker> =
+        blockers.iter().filter(|b| matches!(b.action, Action::Reject(_)) == refused).collect();
+    let first = relevant.first()?;
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(relevant.iter().map(|b| format!("rule: {}", b.describe())));
+    let (id, what) = match &first.action {
+        Action::Drop => (CauseId::FirewallDrop, "drops".to_string()),
+        Action::Reject(Some(with)) => (CauseId::FirewallReject, format!("rejects ({with})")),
+        Action::Reject(None) => (CauseId::FirewallReject, "rejects".to_string()),
+    };
+    Some(Cause {
+        id,
+        severity: Severity::Error,
+        summary: format!(
+            "a firewall rule {what} loopback traffic to {}: {} {} {}",
+            attempt.address, first.family, first.table, first.chain
+        ),
+        evidence: lines,
+        fix: relevant.iter().map(|b| b.removal()).collect(),
+    })
+}
+
+/// Refused with no listener here: another namespace, a Unix socket, or
+/// really nothing.
+/// A cause with the listeners and processes found for it.
+type SweepResult = (Cause, Vec<Socket>, BTreeMap<u32, Process>);
+
+fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> {
+    let current = crate::sys::netns::inode_of("/proc/thread-self/ns/net").unwrap_or(0);
+    let query = Query {
+        udp: false,
+        unix: false,
+        listeners_only: true,
+        ports: Some(PortSet::single(port)),
+        match_remote_port: false,
+        namespaces: NamespaceSelection::All,
+        ..Query::default()
+    };
+    let everywhere = inventory::snapshot(&query)?;
+    let elsewhere: Vec<Socket> = everywhere
+        .sockets
+        .iter()
+        .filter(|s| s.protocol == Protocol::Tcp && s.net_namespace.is_some_and(|n| n != current))
+        .cloned()
+        .collect();
+    let attempt_lines: Vec<String> = attempts.iter().map(attempt_line).collect();
+    if !elsewhere.is_empty() {
+        let mut lines = attempt_lines;
+        for socket in &elsewhere {
+            let namespace = socket.net_namespace.unwrap_or(0);
+            let label = everywhere
+                .namespaces
+                .iter()
+                .find(|n| n.inode == namespace)
+                .map(|n| match (&n.name, &n.container) {
+                    (Some(name), _) => format!("network namespace {namespace} ('{name}')"),
+                    (None, Some(container)) => {
+                        format!("network namespace {namespace} (container {container})")
+                    }
+                    (None, None) => format!("network namespace {namespace}"),
+                })
+                .unwrap_or_else(|| format!("network namespace {namespace}"));
+            lines.push(format!("in {label}: {}", listener_line(&everywhere.processes, socket)));
+        }
+        let in_container = elsewhere
+            .iter()
+            .flat_map(|s| s.owners.iter())
+            .filter_map(|pid| everywhere.processes.get(pid))
+            .find_map(|p| p.container.clone());
+        let names: Vec<String> = everywhere
+            .namespaces
+            .iter()
+            .filter(|n| elsewhere.iter().any(|s| s.net_namespace == Some(n.inode)))
+            .filter_map(|n| n.name.clone())
+            .collect();
+        let mut fix = match names.first() {
+            Some(name) => vec![format!("run the client in that namespace: ip netns exec {name} <client>")],
+            None => vec![
+                "run the client in the same namespace (nsenter -n -t PID, docker exec, --network host)"
+                    .to_string(),
+            ],
+        };
+        if let Some(container) = in_container {
+            fix.insert(0, format!("publish the port: docker run -p 127.0.0.1:{port}:{port} … (container {container}), with the app listening on 0.0.0.0 inside"));
+        }
+        let cause = Cause {
+            id: CauseId::OtherNamespace,
+            severity: Severity::Error,
+            summary: format!("port {port} listens in another network namespace, not in this one"),
+            evidence: lines,
+            fix,
+        };
+        return Ok((cause, elsewhere, everywhere.processes));
+    }
+    let mut unix = unix_snapshot(None)?;
+    unix.sockets.retain(|s| unix_names_service(s, port));
+    let inodes: Vec<u64> = unix.sockets.iter().map(|s| s.inode).collect();
+    attach_owners(&mut unix, &inodes);
+    let named: Vec<Socket> = unix.sockets.clone();
+    if !named.is_empty() {
+        let mut lines = attempt_lines;
+        lines.extend(
+            named.iter().map(|s| format!("Unix listener: {}", listener_line(&unix.processes, s))),
+        );
+        let path = named[0].path.clone().unwrap_or_default();
+        let cause = Cause {
+            id: CauseId::UnixSocketOnly,
+            severity: Severity::Error,
+            summary: format!("nothing listens on TCP port {port}, but the service listens on the Unix socket {path}"),
+            evidence: lines,
+            fix: vec![
+                format!("connect through the socket: e.g. psql -h {} / mysql --socket={path} / curl --unix-socket {path}",
+                    std::path::Path::new(&path).parent().map(|p| p.display().to_string()).unwrap_or_default()),
+                "or enable TCP in the service (listen_addresses, skip-networking=0, -H tcp://…)".to_string(),
+            ],
+        };
+        return Ok((cause, named, unix.processes));
+    }
+    let meaning = crate::portinfo::describe(port);
+    let mut lines = attempt_lines;
+    lines.push(format!("no listener on port {port} in any address, family or network namespace"));
+    if let Some(service) = meaning.services.first() {
+        lines.push(format!("port {port} usually belongs to {service}"));
+    }
+    if let (true, Some((low, high))) = (meaning.in_ephemeral_range, meaning.ephemeral_range) {
+        lines.push(format!(
+            "port {port} is inside the ephemeral range {low}-{high}: a client polling it may connect to itself"
+        ));
+    }
+    Ok((
+        Cause {
+            id: CauseId::NothingListening,
+            severity: Severity::Error,
+            summary: format!("nothing listens on port {port}"),
+            evidence: lines,
+            fix: vec![
+                "start the service (or check its logs: it may have crashed or still be starting)".to_string(),
+                "check the port number in the client's configuration".to_string(),
+                format!("porthole wait localhost:{port} -- <command>   # to start a client once it is up"),
+            ],
+        },
+        Vec::new(),
+        BTreeMap::new(),
+    ))
+}
+
+/// Unix stream listeners (optionally one path), owners only for the
+/// interesting ones.
+fn unix_snapshot(path: Option<&str>) -> Result<Snapshot, DiagnoseError> {
+    let query = Query {
+        tcp: false,
+        udp: false,
+        unix: true,
+        listeners_only: true,
+        owners: false,
+        ..Query::default()
+    };
+    let mut snapshot = inventory::snapshot(&query)?;
+    snapshot
+        .sockets
+        .retain(|s| path.is_none_or(|p| s.path.as_deref() == Some(p)) && s.path.is_some());
+    let wanted: Vec<u64> = if path.is_some() {
+        snapshot.sockets.iter().map(|s| s.inode).collect()
+    } else {
+        Vec::new()
+    };
+    attach_owners(&mut snapshot, &wanted);
+    Ok(snapshot)
+}
+
+fn attach_owners(snapshot: &mut Snapshot, wanted: &[u64]) {
+    if wanted.is_empty() {
+        return;
+    }
+    let scan = inventory::owners::scan_with(wanted, inventory::owners::ScanLimit::FirstOwner);
+    let mut cache = inventory::process::DetailCache::default();
+    for socket in &mut snapshot.sockets {
+        let pids: Vec<u32> = scan.owners.pids(socket.inode).collect();
+        for pid in &pids {
+            if let Some(process) = inventory::process::read(*pid, &mut cache) {
+                snapshot.processes.insert(*pid, process);
+            }
+        }
+        socket.owners = pids;
+    }
+}
+
+/// Whether a Unix socket path names the service usually on `port`:
+/// PostgreSQL's `.s.PGSQL.<port>`, MySQL's `mysqld.sock`, Docker's
+/// `docker.sock`, Redis's `redis.sock`, PHP-FPM's `php*-fpm.sock`.
+pub fn unix_names_service(socket: &Socket, port: u16) -> bool {
+    let Some(path) = &socket.path else { return false };
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    if name == format!(".s.pgsql.{port}") {
+        return true;
+    }
+    match port {
+        3306 | 33060 => name.starts_with("mysql") || name.starts_with("mariadb"),
+        2375 | 2376 => name == "docker.sock" || name == "podman.sock",
+        6379 => name.starts_with("redis") || name.starts_with("valkey"),
+        9000 => name.contains("php") && name.contains("fpm"),
+        11211 => name.starts_with("memcached"),
+        _ => false,
+    }
+}
+
+fn split_listeners(evidence: &Evidence) -> Option<Cause> {
+    let listeners: Vec<&Socket> = evidence
+        .snapshot
+        .sockets
+        .iter()
+        .filter(|s| s.protocol == Protocol::Tcp && s.is_listener() && !s.owners.is_empty())
+        .collect();
+    let mut owner_sets: Vec<&Vec<u32>> = listeners.iter().map(|s| &s.owners).collect();
+    owner_sets.sort();
+    owner_sets.dedup();
+    let disjoint = owner_sets.len() > 1
+        && owner_sets.iter().enumerate().all(|(i, a)| {
+            owner_sets.iter().skip(i + 1).all(|b| a.iter().all(|pid| !b.contains(pid)))
+        });
+    if !disjoint {
+        return None;
+    }
+    let mut lines: Vec<String> = listeners
+        .iter()
+        .map(|s| format!("listener: {}", listener_line(&evidence.snapshot.processes, s)))
+        .collect();
+    lines.extend(evidence.attempts.iter().map(attempt_line));
+    let pids: Vec<String> =
+        owner_sets.iter().filter_map(|set| set.first()).map(|p| p.to_string()).collect();
+    Some(Cause {
+        id: CauseId::SplitListeners,
+        severity: Severity::Warning,
+        summary: format!(
+            "different processes hold port {} on different addresses: which one a client reaches depends on the address it picks",
+            evidence.port
+        ),
+        evidence: lines,
+        fix: vec![
+            format!("stop the duplicate (one of pids {}), e.g. an old instance", pids.join(", ")),
+            "or pin clients to one literal address (127.0.0.1 or [::1])".to_string(),
+        ],
+    })
+}
+
+fn localhost_unresolvable(client: Client, error: &DiagnoseError) -> Cause {
+    let view = environment::hosts_view(client, "localhost");
+    let source = std::error::Error::source(error).map(|e| e.to_string()).unwrap_or_default();
+    let mut lines = vec![format!("getaddrinfo(\"localhost\") failed: {source}")];
+    lines.push(format!("{} has no 'localhost' line", view.hosts_path));
+    if let Some(nsswitch) = &view.nsswitch {
+        lines.push(format!("nsswitch.conf hosts: {nsswitch} (no myhostname/resolve source that synthesizes localhost)"));
+    }
+    Cause {
+        id: CauseId::LocalhostResolution,
+        severity: Severity::Error,
+        summary: "'localhost' does not resolve".to_string(),
+        evidence: lines,
+        fix: hosts_fix(),
+    }
+}
+
+fn hosts_fix() -> Vec<String> {
+    vec![
+        "add to /etc/hosts: 127.0.0.1 localhost".to_string(),
+        "and, when IPv6 is enabled: ::1 localhost ip6-localhost ip6-loopback".to_string(),
+        "or use the literal 127.0.0.1 / [::1]".to_string(),
+    ]
+}
+
+fn localhost_resolution(client: Client, resolved: &[IpAddr]) -> Option<Cause> {
+    let strange: Vec<&IpAddr> =
+        resolved.iter().filter(|ip| !crate::model::is_loopback(**ip)).collect();
+    if strange.is_empty() {
+        return None;
+    }
+    let view = environment::hosts_view(client, "localhost");
+    let mut lines = vec![format!(
+        "localhost resolves to {}",
+        resolved.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )];
+    if !view.entries.is_empty() {
+        lines.push(format!(
+            "{}: localhost → {}",
+            view.hosts_path,
+            view.entries.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if let Some(nsswitch) = &view.nsswitch {
+        lines.push(format!("nsswitch.conf hosts: {nsswitch}"));
+    }
+    Some(Cause {
+        id: CauseId::LocalhostResolution,
+        severity: Severity::Error,
+        summary: format!(
+            "'localhost' resolves to a non-loopback address ({})",
+            strange.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+        evidence: lines,
+        fix: hosts_fix(),
+    })
+}
+
+fn proxy_env(target: &Target, host: &Host, client: Client) -> Option<Cause> {
+    let host_text = match host {
+        Host::Ip(IpAddr::V6(v6)) => v6.to_string(),
+        other => other.to_string(),
+    };
+    let https = matches!(target, Target::Http { tls: true, .. });
+    let environment = client.environment();
+    let users = environment::proxy_users(&environment, &host_text, https);
+    if users.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = users
+        .iter()
+        .map(|u| {
+            format!(
+                "{} would send the request to {} (from {}; no_proxy={})",
+                u.client.as_str(),
+                u.proxy,
+                u.variable,
+                if u.no_proxy.is_empty() {
+                    "<unset>".to_string()
+                } else {
+                    format!("'{}'", u.no_proxy)
+                }
+            )
+        })
+        .collect();
+    let clients: Vec<&str> = users.iter().map(|u| u.client.as_str()).collect();
+    let http = matches!(target, Target::Http { .. });
+    Some(Cause {
+        id: CauseId::ProxyEnv,
+        severity: if http { Severity::Error } else { Severity::Warning },
+        summary: format!(
+            "proxy variables send HTTP requests for {host_text} to a proxy ({}); porthole's own probe does not use it",
+            clients.join(", ")
+        ),
+        evidence: lines,
+        fix: vec![
+            "export no_proxy=localhost,127.0.0.1,::1 NO_PROXY=localhost,127.0.0.1,::1".to_string(),
+            "or for one command: curl --noproxy '*' …".to_string(),
+        ],
+    })
+}
+
+fn add_platform_hints(causes: &mut [Cause], client: Client) {
+    let platform = environment::platform(client);
+    // Only where the client's own localhost is the question.
+    let Some(first) = causes.iter_mut().find(|c| {
+        c.severity == Severity::Error
+            && matches!(
+                c.id,
+                CauseId::NothingListening | CauseId::OtherNamespace | CauseId::Unexplained
+            )
+    }) else {
+        return;
+    };
+    if platform.wsl2 {
+        first.evidence.push("running under WSL2 (kernel osrelease): Windows and WSL share localhost only with localhostForwarding or networkingMode=mirrored".to_string());
+        first.fix.push("on Windows: wsl --shutdown, and set networkingMode=mirrored (hostAddressLoopback=true) in .wslconfig".to_string());
+    }
+    if let Some(container) = platform.container {
+        first.evidence.push(format!("the client runs inside a container ({container}): its localhost is the container's own"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SocketState, UnixKind};
+
+    fn unix(path: &str) -> Socket {
+        Socket {
+            protocol: Protocol::Unix,
+            family: Family::Unix,
+            local: None,
+            remote: None,
+            path: Some(path.to_string()),
+            unix_kind: Some(UnixKind::Stream),
+            peer_inode: None,
+            state: SocketState::Listen,
+            inode: 1,
+            uid: 0,
+            cookie: 0,
+            rx_queue: 0,
+            tx_queue: 0,
+            interface: 0,
+            v6only: None,
+            net_namespace: None,
+            owners: vec![],
+        }
+    }
+
+    #[test]
+    fn unix_paths_name_services() {
+        assert!(unix_names_service(&unix("/run/postgresql/.s.PGSQL.5432"), 5432));
+        assert!(!unix_names_service(&unix("/run/postgresql/.s.PGSQL.5432"), 5433));
+        assert!(unix_names_service(&unix("/run/mysqld/mysqld.sock"), 3306));
+        assert!(unix_names_service(&unix("/var/run/docker.sock"), 2375));
+        assert!(!unix_names_service(&unix("/tmp/x.sock"), 8080));
+    }
+
+    #[test]
+    fn merge_keeps_one_cause_per_id_errors_first() {
+        let cause = |id, severity, line: &str| Cause {
+            id,
+            severity,
+            summary: String::new(),
+            evidence: vec![line.to_string()],
+            fix: vec![],
+        };
+        let merged = merge(vec![
+            cause(CauseId::SplitListeners, Severity::Warning, "a"),
+            cause(CauseId::FamilyMismatch, Severity::Error, "b"),
+            cause(CauseId::FamilyMismatch, Severity::Error, "c"),
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].id, CauseId::FamilyMismatch);
+        assert_eq!(merged[0].evidence, vec!["b", "c"]);
+    }
+}

@@ -1,0 +1,432 @@
+//! The client's side of a connection: its proxy variables, its resolver
+//! files, its security confinement and capabilities, and where it runs
+//! (container, WSL2).
+//!
+//! Everything is read either for porthole itself or, with `--from PID`, for
+//! another process: `/proc/PID/environ`, `/proc/PID/root/etc/hosts`,
+//! `/proc/PID/attr/current`, `/proc/PID/status`.
+
+use std::net::IpAddr;
+
+/// Whose point of view to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// porthole itself.
+    Current,
+    /// Another process (`--from PID`).
+    Process(u32),
+}
+
+impl Client {
+    fn proc_dir(self) -> String {
+        match self {
+            Client::Current => "/proc/self".to_string(),
+            Client::Process(pid) => format!("/proc/{pid}"),
+        }
+    }
+
+    /// The client's environment variables.
+    pub fn environment(self) -> Vec<(String, String)> {
+        match self {
+            Client::Current => std::env::vars_os()
+                .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+                .collect(),
+            Client::Process(pid) => std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|bytes| parse_environ(&bytes))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Path of a file as the client sees it (through its root directory).
+    pub fn file(self, path: &str) -> String {
+        match self {
+            Client::Current => path.to_string(),
+            Client::Process(pid) => format!("/proc/{pid}/root{path}"),
+        }
+    }
+
+    /// `/proc/PID/status` of the client.
+    pub fn status(self) -> String {
+        std::fs::read_to_string(format!("{}/status", self.proc_dir())).unwrap_or_default()
+    }
+
+    /// The LSM label (`/proc/PID/attr/current`): an AppArmor profile or an
+    /// SELinux context.
+    pub fn security_label(self) -> Option<String> {
+        let text = std::fs::read_to_string(format!("{}/attr/current", self.proc_dir())).ok()?;
+        let text = text.trim_end_matches(['\0', '\n']).trim().to_string();
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// The systemd unit the client runs in.
+    pub fn unit(self) -> Option<String> {
+        let cgroup = std::fs::read_to_string(format!("{}/cgroup", self.proc_dir())).ok()?;
+        crate::inventory::process::parse_cgroup(&cgroup).0
+    }
+}
+
+/// Splits `/proc/PID/environ` (NUL-separated `KEY=VALUE`).
+pub fn parse_environ(bytes: &[u8]) -> Vec<(String, String)> {
+    bytes
+        .split(|&b| b == 0)
+        .filter_map(|entry| {
+            let text = String::from_utf8_lossy(entry);
+            let (key, value) = text.split_once('=')?;
+            Some((key.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// A client library whose proxy rules are evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyClient {
+    /// curl and libcurl users (git, PHP, R…).
+    Curl,
+    /// Python `urllib` (and `requests`, which reads the same variables).
+    Python,
+}
+
+impl ProxyClient {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyClient::Curl => "curl",
+            ProxyClient::Python => "python",
+        }
+    }
+}
+
+/// A client that would send the request to a proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyUse {
+    pub client: ProxyClient,
+    /// The variable that supplied the proxy (`http_proxy`…).
+    pub variable: String,
+    pub proxy: String,
+    /// The no_proxy value in effect (empty when unset).
+    pub no_proxy: String,
+}
+
+fn lookup<'a>(environment: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    environment
+        .iter()
+        .rev()
+        .find(|(key, value)| key == name && !value.is_empty())
+        .map(|(_, value)| value.as_str())
+}
+
+/// Which clients would send a request for `host` (`https` or not) through
+/// a proxy, under each client's own rules.
+///
+/// curl: `http_proxy` only in lower case (it ignores `HTTP_PROXY` since
+/// CVE-2016-5385), `https_proxy`/`HTTPS_PROXY`, then `all_proxy`/`ALL_PROXY`;
+/// `no_proxy` (lower case first) matches host names by suffix and IP
+/// addresses exactly or by CIDR. Python urllib: lower case first for
+/// every variable, no `all_proxy` for HTTP, `no_proxy` matches host names by
+/// suffix and compares IP literals as strings.
+/// See: <https://about.gitlab.com/blog/2021/01/27/we-need-to-talk-no-proxy/>
+pub fn proxy_users(environment: &[(String, String)], host: &str, https: bool) -> Vec<ProxyUse> {
+    let mut users = Vec::new();
+    let no_proxy = lookup(environment, "no_proxy").or_else(|| lookup(environment, "NO_PROXY"));
+    let curl_variables: &[&str] = if https {
+        &["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
+    } else {
+        &["http_proxy", "all_proxy", "ALL_PROXY"]
+    };
+    if let Some((variable, proxy)) =
+        curl_variables.iter().find_map(|v| lookup(environment, v).map(|p| (*v, p)))
+    {
+        if !no_proxy.is_some_and(|list| curl_bypasses(list, host)) {
+            users.push(ProxyUse {
+                client: ProxyClient::Curl,
+                variable: variable.to_string(),
+                proxy: proxy.to_string(),
+                no_proxy: no_proxy.unwrap_or("").to_string(),
+            });
+        }
+    }
+    let python_variables: &[&str] =
+        if https { &["https_proxy", "HTTPS_PROXY"] } else { &["http_proxy", "HTTP_PROXY"] };
+    if let Some((variable, proxy)) =
+        python_variables.iter().find_map(|v| lookup(environment, v).map(|p| (*v, p)))
+    {
+        if !no_proxy.is_some_and(|list| python_bypasses(list, host)) {
+            users.push(ProxyUse {
+                client: ProxyClient::Python,
+                variable: variable.to_string(),
+                proxy: proxy.to_string(),
+                no_proxy: no_proxy.unwrap_or("").to_string(),
+            });
+        }
+    }
+    users
+}
+
+fn bare_host(host: &str) -> String {
+    host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()
+}
+
+/// curl's `no_proxy` test (lib/noproxy.c, 7.86+).
+pub fn curl_bypasses(list: &str, host: &str) -> bool {
+    let host = bare_host(host);
+    let host_ip = host.parse::<IpAddr>().ok();
+    list.split([',', ' ']).map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
+        if entry == "*" {
+            return true;
+        }
+        let entry = entry.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        if let Some(ip) = host_ip {
+            let (network, length) = match entry.split_once('/') {
+                Some((network, length)) => (network, length.parse::<u8>().ok()),
+                None => (entry.as_str(), None),
+            };
+            return match network.parse::<IpAddr>() {
+                Ok(network) => {
+                    let full = if network.is_ipv4() { 32 } else { 128 };
+                    super::firewall::in_prefix(ip, network, length.unwrap_or(full))
+                }
+                Err(_) => false,
+            };
+        }
+        let entry = entry.trim_start_matches('.');
+        host == entry || host.ends_with(&format!(".{entry}"))
+    })
+}
+
+/// Python's `urllib.request.proxy_bypass_environment`.
+pub fn python_bypasses(list: &str, host: &str) -> bool {
+    if list.trim() == "*" {
+        return true;
+    }
+    let host = bare_host(host);
+    list.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
+        let entry = entry.trim_start_matches('.').to_ascii_lowercase();
+        host == entry || host.ends_with(&format!(".{entry}"))
+    })
+}
+
+/// What `/etc/hosts` says about a name, and which sources `nsswitch.conf`
+/// consults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostsView {
+    /// Addresses `/etc/hosts` gives the name, in file order.
+    pub entries: Vec<IpAddr>,
+    /// The `hosts:` line of nsswitch.conf (`files dns`…), if present.
+    pub nsswitch: Option<String>,
+    /// The hosts file that was read.
+    pub hosts_path: String,
+}
+
+impl HostsView {
+    /// Whether a source that always answers `localhost` itself is
+    /// configured (nss-myhostname, nss-resolve).
+    pub fn synthesizes_localhost(&self) -> bool {
+        self.nsswitch.as_deref().is_some_and(|line| {
+            line.split_whitespace().any(|s| s == "myhostname" || s == "resolve")
+        })
+    }
+}
+
+/// Reads the client's hosts file and nsswitch line for `name`.
+pub fn hosts_view(client: Client, name: &str) -> HostsView {
+    let hosts_path = client.file("/etc/hosts");
+    let hosts = std::fs::read_to_string(&hosts_path).unwrap_or_default();
+    let nsswitch = std::fs::read_to_string(client.file("/etc/nsswitch.conf")).unwrap_or_default();
+    HostsView {
+        entries: hosts_entries(&hosts, name),
+        nsswitch: nsswitch_hosts(&nsswitch),
+        hosts_path,
+    }
+}
+
+/// Addresses a hosts file gives `name`.
+pub fn hosts_entries(text: &str, name: &str) -> Vec<IpAddr> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.split('#').next()?;
+            let mut fields = line.split_whitespace();
+            let address: IpAddr = fields.next()?.parse().ok()?;
+            fields.any(|alias| alias.eq_ignore_ascii_case(name)).then_some(address)
+        })
+        .collect()
+}
+
+fn nsswitch_hosts(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let line = line.split('#').next()?.trim();
+        line.strip_prefix("hosts:").map(|rest| rest.trim().to_string())
+    })
+}
+
+/// Where porthole (or the client) runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Platform {
+    /// `/proc/sys/kernel/osrelease` names Microsoft's WSL2 kernel.
+    pub wsl2: bool,
+    /// `/.dockerenv`, `/run/.containerenv` or a container cgroup.
+    pub container: Option<String>,
+}
+
+pub fn platform(client: Client) -> Platform {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let wsl2 = release.to_ascii_lowercase().contains("microsoft")
+        || release.to_ascii_lowercase().contains("wsl");
+    let container = if std::path::Path::new(&client.file("/.dockerenv")).exists() {
+        Some("/.dockerenv exists".to_string())
+    } else if std::path::Path::new(&client.file("/run/.containerenv")).exists() {
+        Some("/run/.containerenv exists".to_string())
+    } else {
+        let pid = match client {
+            Client::Current => "self".to_string(),
+            Client::Process(pid) => pid.to_string(),
+        };
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        crate::inventory::process::parse_cgroup(&cgroup)
+            .1
+            .map(|id| format!("cgroup of container {id}"))
+    };
+    Platform { wsl2, container }
+}
+
+/// `CAP_NET_BIND_SERVICE` is bit 10 of the capability sets.
+const CAP_NET_BIND_SERVICE: u32 = 10;
+
+/// Whether the client's effective capabilities include
+/// CAP_NET_BIND_SERVICE (from the `CapEff:` line of its status).
+pub fn can_bind_privileged(status: &str) -> Option<bool> {
+    let line = status.lines().find_map(|line| line.strip_prefix("CapEff:"))?;
+    let mask = u64::from_str_radix(line.trim(), 16).ok()?;
+    Some(mask & (1 << CAP_NET_BIND_SERVICE) != 0)
+}
+
+/// The `Seccomp:` mode of a status file (0 none, 1 strict, 2 filter).
+pub fn seccomp_mode(status: &str) -> Option<u8> {
+    status.lines().find_map(|line| line.strip_prefix("Seccomp:")?.trim().parse().ok())
+}
+
+/// Security confinement that can refuse a loopback connect or bind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Confinement {
+    /// `/sys/fs/selinux/enforce` is 1.
+    pub selinux_enforcing: bool,
+    /// The client's LSM label when it is not unconfined.
+    pub label: Option<String>,
+    /// Seccomp filter mode 2.
+    pub seccomp_filter: bool,
+    /// `IPAddressDeny=` / `RestrictAddressFamilies=` of the client's unit.
+    pub systemd: Vec<String>,
+    pub unit: Option<String>,
+}
+
+impl Confinement {
+    pub fn is_empty(&self) -> bool {
+        !self.selinux_enforcing
+            && self.label.is_none()
+            && !self.seccomp_filter
+            && self.systemd.is_empty()
+    }
+
+    /// Evidence lines, one per mechanism found.
+    pub fn evidence(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.selinux_enforcing {
+            lines.push("SELinux is enforcing (/sys/fs/selinux/enforce = 1)".to_string());
+        }
+        if let Some(label) = &self.label {
+            lines.push(format!("the client runs confined as '{label}' (/proc/PID/attr/current)"));
+        }
+        if self.seccomp_filter {
+            lines.push(
+                "the client runs under a seccomp filter (Seccomp: 2 in /proc/PID/status)"
+                    .to_string(),
+            );
+        }
+        for setting in &self.systemd {
+            let unit = self.unit.as_deref().unwrap_or("its unit");
+            lines.push(format!("{unit}: {setting}"));
+        }
+        lines
+    }
+}
+
+pub fn confinement(client: Client) -> Confinement {
+    let selinux_enforcing =
+        std::fs::read_to_string("/sys/fs/selinux/enforce").is_ok_and(|text| text.trim() == "1");
+    let label = client.security_label().filter(|label| {
+        !label.starts_with("unconfined") && label != "kernel" && !label.contains("unconfined_t")
+    });
+    let seccomp_filter = seccomp_mode(&client.status()) == Some(2);
+    let unit = client.unit();
+    let mut systemd = Vec::new();
+    if let Some(unit) = &unit {
+        if let Ok(output) = std::process::Command::new("systemctl")
+            .args(["show", "-p", "IPAddressDeny,IPAddressAllow,RestrictAddressFamilies", unit])
+            .output()
+        {
+            for line in String::from_utf8_lossy(&output.stdout).lines() {
+                if let Some((key, value)) = line.split_once('=') {
+                    if !value.trim().is_empty() {
+                        systemd.push(format!("{key}={value}"));
+                    }
+                }
+            }
+        }
+    }
+    Confinement { selinux_enforcing, label, seccomp_filter, systemd, unit }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn no_proxy_localhost_does_not_cover_127_0_0_1() {
+        let environment = env(&[("http_proxy", "http://proxy:3128"), ("no_proxy", "localhost")]);
+        assert!(proxy_users(&environment, "localhost", false).is_empty());
+        let users = proxy_users(&environment, "127.0.0.1", false);
+        assert_eq!(users.len(), 2, "{users:?}");
+        assert_eq!(users[0].client, ProxyClient::Curl);
+    }
+
+    #[test]
+    fn curl_ignores_upper_case_http_proxy_but_python_does_not() {
+        let environment = env(&[("HTTP_PROXY", "http://proxy:3128")]);
+        let users = proxy_users(&environment, "localhost", false);
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].client, ProxyClient::Python);
+        let environment = env(&[("ALL_PROXY", "socks5://p:1080")]);
+        let users = proxy_users(&environment, "localhost", false);
+        assert_eq!(users.iter().map(|u| u.client).collect::<Vec<_>>(), vec![ProxyClient::Curl]);
+    }
+
+    #[test]
+    fn cidr_and_suffix_rules() {
+        assert!(curl_bypasses("127.0.0.0/8", "127.0.0.1"));
+        assert!(!python_bypasses("127.0.0.0/8", "127.0.0.1"));
+        assert!(curl_bypasses(".example.com", "a.example.com"));
+        assert!(python_bypasses("example.com", "a.example.com"));
+        assert!(curl_bypasses("*", "anything"));
+        assert!(curl_bypasses("::1", "[::1]"));
+        assert!(!curl_bypasses("localhost", "127.0.0.1"));
+    }
+
+    #[test]
+    fn hosts_and_capabilities() {
+        let hosts = "127.0.0.1 localhost\n::1 localhost ip6-localhost # v6\n10.0.0.5 box\n";
+        assert_eq!(
+            hosts_entries(hosts, "localhost"),
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+        );
+        assert_eq!(
+            nsswitch_hosts("passwd: files\nhosts: files myhostname dns\n").unwrap(),
+            "files myhostname dns"
+        );
+        assert_eq!(can_bind_privileged("CapEff:\t000001ffffffffff\n"), Some(true));
+        assert_eq!(can_bind_privileged("CapEff:\t0000000000000000\n"), Some(false));
+        assert_eq!(seccomp_mode("Seccomp:\t2\n"), Some(2));
+        assert_eq!(parse_environ(b"A=1\0B=x=y\0"), env(&[("A", "1"), ("B", "x=y")]));
+    }
+}

@@ -1,0 +1,488 @@
+//! The diagnosis engine behind `porthole check` and `porthole wait`: why a
+//! client cannot connect to a local port (or a server cannot bind one).
+//!
+//! A diagnosis has four steps:
+//! 1. **resolve** the target as clients do (getaddrinfo, every address in
+//!    order; with `--from PID` that process's `/etc/hosts` first);
+//! 2. **probe** every address ([`probe`]): connect, classify by errno,
+//!    elapsed time and self-connect, then ask the application (HTTP, TLS,
+//!    or a nudge);
+//! 3. **inventory** the port with a single-port netlink query (fast even
+//!    with 60k sockets); sweep other namespaces, Unix sockets or the
+//!    firewall only when the local evidence does not explain the failure;
+//! 4. **explain** with [`causes`]: each cause id comes from evidence (the
+//!    listener table, rules, sysctls, process state), never from the errno
+//!    alone. See `failure-modes.md` for the catalogue the ids come from.
+//!
+//! Nothing here prints or knows about clap; `commands::check` and
+//! `commands::wait` render the [`Diagnosis`].
+
+pub mod bind;
+pub mod causes;
+pub mod environment;
+pub mod firewall;
+pub mod probe;
+pub mod readiness;
+pub mod target;
+pub mod tls;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::inventory::{self, InventoryError, Query};
+use crate::model::{Process, Snapshot, Socket};
+use crate::target::Host;
+pub use environment::Client;
+pub use probe::{Outcome, ProbeAddress, Reply};
+pub use target::{Target, TargetError};
+
+/// Errors that stop a diagnosis (as opposed to causes, which are its result).
+#[derive(Debug, thiserror::Error)]
+pub enum DiagnoseError {
+    #[error("listing sockets")]
+    Inventory(#[from] InventoryError),
+    #[error("resolving '{name}'")]
+    Resolve {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("process {pid} is not visible (exited, or another user's without root)")]
+    NoSuchProcess { pid: u32 },
+    #[error("entering the network namespace of process {pid}")]
+    EnterNamespace {
+        pid: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the diagnosis thread panicked")]
+    Thread,
+}
+
+/// What to diagnose.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The target to connect to (optional with `bind`).
+    pub target: Option<Target>,
+    /// `--bind ADDR:PORT`: could a server bind here?
+    pub bind: Option<SocketAddr>,
+    /// Whose point of view (`--from PID`).
+    pub client: Client,
+    /// Connect and read timeout per address.
+    pub timeout: Duration,
+}
+
+/// How bad a cause is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The target is not usable as asked.
+    Error,
+    /// It works, but some clients or restarts will fail.
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// Every cause `check` can name. The ids are part of the JSON contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CauseId {
+    NothingListening,
+    FamilyMismatch,
+    BoundElsewhere,
+    OtherNamespace,
+    FirewallDrop,
+    FirewallReject,
+    AcceptQueueFull,
+    ProcessStopped,
+    NotResponding,
+    TlsMismatch,
+    ProxyEnv,
+    LocalhostResolution,
+    Ipv6Disabled,
+    SelfConnect,
+    SplitListeners,
+    UnixSocketOnly,
+    PortInUse,
+    PrivilegedPort,
+    EphemeralPort,
+    SandboxDenied,
+    /// The evidence explains nothing; the attempts are shown as they are.
+    Unexplained,
+}
+
+impl CauseId {
+    pub const ALL: [CauseId; 21] = [
+        CauseId::NothingListening,
+        CauseId::FamilyMismatch,
+        CauseId::BoundElsewhere,
+        CauseId::OtherNamespace,
+        CauseId::FirewallDrop,
+        CauseId::FirewallReject,
+        CauseId::AcceptQueueFull,
+        CauseId::ProcessStopped,
+        CauseId::NotResponding,
+        CauseId::TlsMismatch,
+        CauseId::ProxyEnv,
+        CauseId::LocalhostResolution,
+        CauseId::Ipv6Disabled,
+        CauseId::SelfConnect,
+        CauseId::SplitListeners,
+        CauseId::UnixSocketOnly,
+        CauseId::PortInUse,
+        CauseId::PrivilegedPort,
+        CauseId::EphemeralPort,
+        CauseId::SandboxDenied,
+        CauseId::Unexplained,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CauseId::NothingListening => "nothing-listening",
+            CauseId::FamilyMismatch => "family-mismatch",
+            CauseId::BoundElsewhere => "bound-elsewhere",
+            CauseId::OtherNamespace => "other-namespace",
+            CauseId::FirewallDrop => "firewall-drop",
+            CauseId::FirewallReject => "firewall-reject",
+            CauseId::AcceptQueueFull => "accept-queue-full",
+            CauseId::ProcessStopped => "process-stopped",
+            CauseId::NotResponding => "not-responding",
+            CauseId::TlsMismatch => "tls-mismatch",
+            CauseId::ProxyEnv => "proxy-env",
+            CauseId::LocalhostResolution => "localhost-resolution",
+            CauseId::Ipv6Disabled => "ipv6-disabled",
+            CauseId::SelfConnect => "self-connect",
+            CauseId::SplitListeners => "split-listeners",
+            CauseId::UnixSocketOnly => "unix-socket-only",
+            CauseId::PortInUse => "port-in-use",
+            CauseId::PrivilegedPort => "privileged-port",
+            CauseId::EphemeralPort => "ephemeral-port",
+            CauseId::SandboxDenied => "sandbox-denied",
+            CauseId::Unexplained => "unexplained",
+        }
+    }
+}
+
+/// One explanation, with what proves it and what to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub id: CauseId,
+    pub severity: Severity,
+    /// One line: what is wrong.
+    pub summary: String,
+    /// Facts that show it (listeners, rules, settings, attempts).
+    pub evidence: Vec<String>,
+    /// Commands or changes that fix it, best first.
+    pub fix: Vec<String>,
+}
+
+/// What one attempt was: a connect to the target or a trial bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptKind {
+    Connect(Outcome),
+    Bind(bind::BindOutcome),
+}
+
+impl AttemptKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptKind::Connect(outcome) => outcome.as_str(),
+            AttemptKind::Bind(outcome) => outcome.as_str(),
+        }
+    }
+}
+
+/// One probe of one address.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub address: ProbeAddress,
+    pub kind: AttemptKind,
+    pub elapsed: Duration,
+    /// What the kernel and the application said, in words.
+    pub detail: String,
+    /// The application's answer, when connected.
+    pub reply: Option<Reply>,
+    /// Whether this address works for the target (connected and answered
+    /// as the target's protocol expects).
+    pub healthy: bool,
+}
+
+impl Attempt {
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self.kind {
+            AttemptKind::Connect(outcome) => Some(outcome),
+            AttemptKind::Bind(_) => None,
+        }
+    }
+
+    pub fn ip(&self) -> Option<IpAddr> {
+        match &self.address {
+            ProbeAddress::Ip(address) => Some(address.ip()),
+            ProbeAddress::Unix(_) => None,
+        }
+    }
+}
+
+/// The result of a diagnosis.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    /// The target as given (or the bind address).
+    pub target: String,
+    pub ok: bool,
+    pub attempts: Vec<Attempt>,
+    /// Listeners on the port (every address, family and, when swept, every
+    /// namespace), or the Unix listeners that matter.
+    pub listeners: Vec<Socket>,
+    pub processes: BTreeMap<u32, Process>,
+    /// Most important first: errors, then warnings.
+    pub causes: Vec<Cause>,
+}
+
+impl Diagnosis {
+    /// The cause that decides the verdict.
+    pub fn top_cause(&self) -> Option<&Cause> {
+        self.causes.first()
+    }
+}
+
+/// Runs a diagnosis, entering the client's network namespace when
+/// `--from PID` names a process in another one.
+pub fn diagnose(request: &Request) -> Result<Diagnosis, DiagnoseError> {
+    match request.client {
+        Client::Current => diagnose_here(request),
+        Client::Process(pid) => {
+            let handle = format!("/proc/{pid}/ns/net");
+            let theirs = crate::sys::netns::inode_of(&handle)
+                .map_err(|_| DiagnoseError::NoSuchProcess { pid })?;
+            let ours = crate::sys::netns::inode_of("/proc/thread-self/ns/net").unwrap_or(0);
+            if theirs == ours {
+                return diagnose_here(request);
+            }
+            // setns applies to one thread: probes, netlink dumps and
+            // /proc/thread-self/net reads made there see the client's
+            // namespace.
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        crate::sys::netns::enter(&handle)
+                            .map_err(|source| DiagnoseError::EnterNamespace { pid, source })?;
+                        diagnose_here(request)
+                    })
+                    .join()
+                    .map_err(|_| DiagnoseError::Thread)?
+            })
+        }
+    }
+}
+
+fn diagnose_here(request: &Request) -> Result<Diagnosis, DiagnoseError> {
+    let mut diagnosis = Diagnosis {
+        target: String::new(),
+        ok: true,
+        attempts: Vec::new(),
+        listeners: Vec::new(),
+        processes: BTreeMap::new(),
+        causes: Vec::new(),
+    };
+    if let Some(target) = &request.target {
+        diagnosis = causes::diagnose_target(target, request)?;
+    }
+    if let Some(address) = request.bind {
+        let bound = bind::diagnose_bind(address, request.client)?;
+        if request.target.is_none() {
+            diagnosis.target = address.to_string();
+        }
+        diagnosis.attempts.extend(bound.attempts);
+        for socket in bound.listeners {
+            if !diagnosis.listeners.contains(&socket) {
+                diagnosis.listeners.push(socket);
+            }
+        }
+        diagnosis.processes.extend(bound.processes);
+        diagnosis.causes.extend(bound.causes);
+    }
+    diagnosis.causes.sort_by_key(|cause| cause.severity);
+    let any_error = diagnosis.causes.iter().any(|c| c.severity == Severity::Error);
+    let target_ok = request.target.is_none() || diagnosis.attempts.iter().any(|a| a.healthy);
+    diagnosis.ok = target_ok && !any_error;
+    Ok(diagnosis)
+}
+
+/// Resolves the target's host as the client would: `/etc/hosts` of the
+/// client first when it is another process, then getaddrinfo (every result,
+/// in order, duplicates removed).
+pub fn resolve(host: &Host, port: u16, client: Client) -> Result<Vec<IpAddr>, DiagnoseError> {
+    match host {
+        Host::Ip(ip) => Ok(vec![*ip]),
+        Host::Name(name) => {
+            if let Client::Process(_) = client {
+                let view = environment::hosts_view(client, name);
+                if !view.entries.is_empty() {
+                    let mut addresses = Vec::new();
+                    for address in view.entries {
+                        if !addresses.contains(&address) {
+                            addresses.push(address);
+                        }
+                    }
+                    return Ok(addresses);
+                }
+            }
+            let mut addresses: Vec<IpAddr> = Vec::new();
+            let results = (name.as_str(), port)
+                .to_socket_addrs()
+                .map_err(|source| DiagnoseError::Resolve { name: name.clone(), source })?;
+            for address in results {
+                if !addresses.contains(&address.ip()) {
+                    addresses.push(address.ip());
+                }
+            }
+            Ok(addresses)
+        }
+    }
+}
+
+/// How hard to ask a TCP or Unix target's application after connecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Wait for a banner, then send a one-line HTTP request and see whether
+    /// anything reacts (`check`: tells a hung server from a live one).
+    Nudge,
+    /// Send nothing; only notice an immediate close or reset (`wait`, which
+    /// polls and must not fill a service's log with junk requests).
+    Peek,
+}
+
+/// Probes one address of a target: connect, then ask the application.
+/// `timeout` bounds the connect and, separately, the application probe.
+pub fn probe_address(
+    target: &Target,
+    address: &ProbeAddress,
+    timeout: Duration,
+    depth: Depth,
+) -> Attempt {
+    let connect = probe::connect(address, timeout);
+    let mut attempt = Attempt {
+        address: address.clone(),
+        kind: AttemptKind::Connect(connect.outcome),
+        elapsed: connect.elapsed,
+        detail: connect.detail,
+        reply: None,
+        healthy: false,
+    };
+    let Some(mut stream) = connect.stream else { return attempt };
+    let deadline = Instant::now() + timeout;
+    let reply = match target {
+        Target::Http { tls, host, port, path } => {
+            let host_header = match host {
+                Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+                other => format!("{other}:{port}"),
+            };
+            let first = if *tls {
+                probe::https_get(&mut stream, &host.to_string(), path, deadline)
+            } else {
+                probe::http_get(&mut stream, &host_header, path, deadline)
+            };
+            // A reset or close is ambiguous: ask again in the other
+            // protocol to learn what the port speaks.
+            match (&first, tls) {
+                (Reply::Closed | Reply::Reset | Reply::Other(_), false) => {
+                    let second = probe::connect(address, timeout);
+                    match second.stream {
+                        Some(mut again) => {
+                            let deadline = Instant::now() + timeout;
+                            match probe::tls_hello(&mut again, &host.to_string(), deadline) {
+                                Reply::Tls => Reply::Tls,
+                                _ => first,
+                            }
+                        }
+                        None => first,
+                    }
+                }
+                // A plain server may wait silently for a line that a
+                // ClientHello never completes: ask it in plain HTTP.
+                (Reply::Closed | Reply::Reset | Reply::Silent, true) => {
+                    let second = probe::connect(address, timeout);
+                    match second.stream {
+                        Some(mut again) => {
+                            let deadline = Instant::now() + timeout;
+                            match probe::http_get(&mut again, &host_header, path, deadline) {
+                                Reply::Http(_) => Reply::PlainHttp,
+                                _ => first,
+                            }
+                        }
+                        None => first,
+                    }
+                }
+                _ => first,
+            }
+        }
+        Target::Tcp { .. } | Target::Unix { .. } => match depth {
+            Depth::Nudge => probe::nudge(&mut stream, deadline),
+            Depth::Peek => probe::peek(&mut stream, timeout.min(PEEK)),
+        },
+    };
+    attempt.healthy = match (target, &reply) {
+        (Target::Http { tls, .. }, Reply::Http(response)) => response.tls == *tls,
+        (Target::Http { .. }, _) => false,
+        (_, Reply::Closed | Reply::Reset) if depth == Depth::Peek => false,
+        // The protocol of a bare TCP or Unix target is unknown: silence
+        // may be normal (the causes still flag a stopped owner or a full
+        // queue, and warn about it).
+        (_, Reply::Silent) => true,
+        (_, Reply::Failed(_)) => false,
+        _ => true,
+    };
+    // A quiet peer is the normal case of a peek: nothing to add.
+    if !(depth == Depth::Peek && reply == Reply::Silent) {
+        attempt.detail = format!("{}; {}", attempt.detail, reply.describe());
+    }
+    attempt.reply = Some(reply);
+    attempt
+}
+
+/// How long a peek waits for an immediate close.
+const PEEK: Duration = Duration::from_millis(50);
+
+/// `TcpExt: ListenOverflows` of the calling thread's namespace.
+pub fn listen_overflows() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/netstat").ok()?;
+    let mut lines = text.lines();
+    while let Some(header) = lines.next() {
+        let values = lines.next()?;
+        if header.starts_with("TcpExt:") {
+            let names = header.split_whitespace();
+            let numbers = values.split_whitespace();
+            return names
+                .zip(numbers)
+                .find(|(name, _)| *name == "ListenOverflows")
+                .and_then(|(_, value)| value.parse().ok());
+        }
+    }
+    None
+}
+
+/// A single-port TCP snapshot with owners: every listener and connection
+/// whose local port is `port` (bytecode-filtered in the kernel). Used for
+/// `--bind`, where TIME-WAIT and established sockets matter.
+pub fn port_snapshot(port: u16) -> Result<Snapshot, InventoryError> {
+    inventory::snapshot(&Query { udp: false, match_remote_port: false, ..Query::for_port(port) })
+}
+
+/// The TCP listeners of one port with their owners. A connect diagnosis
+/// needs nothing else, and skipping the port's connections keeps the owner
+/// scan to the listeners' inodes on a busy port.
+pub fn listener_snapshot(port: u16) -> Result<Snapshot, InventoryError> {
+    inventory::snapshot(&Query {
+        udp: false,
+        listeners_only: true,
+        match_remote_port: false,
+        ..Query::for_port(port)
+    })
+}

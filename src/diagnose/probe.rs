@@ -1,0 +1,639 @@
+//! Probes: connect to one address and classify what happened, then
+//! optionally ask the application something (an HTTP request, a TLS
+//! ClientHello, or a nudge to see whether anything reads the socket).
+//!
+//! A connect result is classified by errno *and* by what the socket says
+//! afterwards: `getsockname() == getpeername()` means the kernel connected
+//! the socket to itself (TCP simultaneous open on a port inside the
+//! ephemeral range with nothing listening), which is not a service.
+//! See: <https://github.com/tokio-rs/tokio/issues/3405>
+//!
+//! HTTP is written by hand over the socket on purpose: no proxy variable can
+//! divert a probe of a loopback address, and the bytes on the wire are
+//! exactly the ones documented here.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+/// What a connect attempt ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `ECONNREFUSED` (or no socket file for a Unix path).
+    Refused,
+    /// No answer to the SYN within the timeout (dropped).
+    Timeout,
+    /// The handshake completed with a real peer.
+    Connected,
+    /// `ECONNRESET` during the handshake.
+    Reset,
+    /// `EHOSTUNREACH`, `ENETUNREACH`, `EADDRNOTAVAIL`: no path to the address.
+    Unreachable,
+    /// `EACCES`/`EPERM`: a security policy refused the connect.
+    Denied,
+    /// The socket connected to itself: nothing listens.
+    SelfConnect,
+}
+
+impl Outcome {
+    /// The name used in JSON and text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Refused => "refused",
+            Outcome::Timeout => "timeout",
+            Outcome::Connected => "connected",
+            Outcome::Reset => "reset",
+            Outcome::Unreachable => "unreachable",
+            Outcome::Denied => "denied",
+            Outcome::SelfConnect => "self-connect",
+        }
+    }
+}
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeAddress {
+    Ip(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ProbeAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProbeAddress::Ip(address) => write!(f, "{address}"),
+            ProbeAddress::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A connected socket (TCP or Unix).
+#[derive(Debug)]
+pub struct Stream(Socket);
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&self.0).read(buf)
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (&self.0).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream {
+    fn set_read_timeout(&self, deadline: Instant) -> std::io::Result<()> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        self.0.set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
+    }
+}
+
+/// The result of one connect attempt.
+#[derive(Debug)]
+pub struct ConnectProbe {
+    pub outcome: Outcome,
+    pub elapsed: Duration,
+    /// The errno, when the kernel gave one.
+    pub errno: Option<i32>,
+    /// `ECONNREFUSED: connection refused`, `connected from 127.0.0.1:51234`…
+    pub detail: String,
+    /// The socket, when connected to a real peer.
+    pub stream: Option<Stream>,
+}
+
+/// Connects to `address` within `timeout` and classifies the result.
+pub fn connect(address: &ProbeAddress, timeout: Duration) -> ConnectProbe {
+    let started = Instant::now();
+    let (domain, target) = match address {
+        ProbeAddress::Ip(ip) => (Domain::for_address(*ip), SockAddr::from(*ip)),
+        ProbeAddress::Unix(path) => match SockAddr::unix(path) {
+            Ok(target) => (Domain::UNIX, target),
+            Err(error) => return failed(started, &error),
+        },
+    };
+    let socket = match Socket::new(domain, Type::STREAM.cloexec(), None) {
+        Ok(socket) => socket,
+        Err(error) => return failed(started, &error),
+    };
+    if let Err(error) = socket.connect_timeout(&target, timeout) {
+        return failed(started, &error);
+    }
+    let elapsed = started.elapsed();
+    let local = socket.local_addr().ok().and_then(|a| a.as_socket());
+    let peer = socket.peer_addr().ok().and_then(|a| a.as_socket());
+    if let (Some(local), Some(peer)) = (local, peer) {
+        if local == peer {
+            return ConnectProbe {
+                outcome: Outcome::SelfConnect,
+                elapsed,
+                errno: None,
+                detail: format!(
+                    "the socket connected to itself ({local} → {peer}): nothing listens, the port is inside the ephemeral range"
+                ),
+                stream: None,
+            };
+        }
+    }
+    let detail = match local {
+        Some(local) => format!("connected from {local}"),
+        None => "connected".to_string(),
+    };
+    ConnectProbe {
+        outcome: Outcome::Connected,
+        elapsed,
+        errno: None,
+        detail,
+        stream: Some(Stream(socket)),
+    }
+}
+
+fn failed(started: Instant, error: &std::io::Error) -> ConnectProbe {
+    let errno = error.raw_os_error();
+    let outcome = match errno {
+        Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => Outcome::Refused,
+        Some(libc::ETIMEDOUT) => Outcome::Timeout,
+        Some(libc::ECONNRESET) | Some(libc::ECONNABORTED) => Outcome::Reset,
+        Some(libc::EACCES) | Some(libc::EPERM) => Outcome::Denied,
+        None if error.kind() == std::io::ErrorKind::TimedOut => Outcome::Timeout,
+        _ => Outcome::Unreachable,
+    };
+    let detail = match errno {
+        Some(code) => format!("{}: {}", errno_name(code), strip_os_error(error)),
+        None if outcome == Outcome::Timeout => "no answer to the SYN (dropped?)".to_string(),
+        None => error.to_string(),
+    };
+    ConnectProbe { outcome, elapsed: started.elapsed(), errno, detail, stream: None }
+}
+
+/// `Connection refused (os error 111)` → `connection refused`.
+fn strip_os_error(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+/// The symbolic name of the errnos a connect or bind can return.
+pub fn errno_name(code: i32) -> String {
+    let name = match code {
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::ECONNABORTED => "ECONNABORTED",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EACCES => "EACCES",
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ENETDOWN => "ENETDOWN",
+        libc::EINVAL => "EINVAL",
+        _ => return format!("errno {code}"),
+    };
+    name.to_string()
+}
+
+/// What the application said after the connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// An HTTP response (over TLS when the probe used TLS).
+    Http(HttpResponse),
+    /// A TLS record (handshake or alert): the port speaks TLS.
+    Tls,
+    /// An `HTTP/1.x` answer to a TLS ClientHello: the port speaks plain HTTP.
+    PlainHttp,
+    /// Bytes that are neither HTTP nor TLS (a banner, an error line).
+    Other(String),
+    /// The peer closed without sending anything.
+    Closed,
+    /// The peer reset the connection.
+    Reset,
+    /// Nothing arrived before the deadline.
+    Silent,
+    /// The probe itself failed (a local error).
+    Failed(String),
+}
+
+impl Reply {
+    /// A short description for evidence lines.
+    pub fn describe(&self) -> String {
+        match self {
+            Reply::Http(response) => {
+                let tls = if response.tls { " (over TLS)" } else { "" };
+                format!("HTTP {} {}{tls}", response.status, response.reason).trim_end().to_string()
+            }
+            Reply::Tls => "answered with a TLS record: the port speaks TLS".to_string(),
+            Reply::PlainHttp => "answered a TLS ClientHello with plain HTTP".to_string(),
+            Reply::Other(text) => format!("answered {text:?}"),
+            Reply::Closed => "closed the connection without answering".to_string(),
+            Reply::Reset => "reset the connection".to_string(),
+            Reply::Silent => "no answer before the timeout".to_string(),
+            Reply::Failed(error) => format!("probe failed: {error}"),
+        }
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub reason: String,
+    /// The body (dechunked, lossy UTF-8, at most [`MAX_RESPONSE`] bytes).
+    pub body: String,
+    pub tls: bool,
+}
+
+/// Responses are read up to this size; health endpoints are small.
+pub const MAX_RESPONSE: usize = 1 << 20;
+
+/// Sends `GET path` and reads the response (plain HTTP).
+pub fn http_get(stream: &mut Stream, host: &str, path: &str, deadline: Instant) -> Reply {
+    let request = request_bytes(host, path);
+    if let Err(error) = stream.write_all(&request) {
+        return io_reply(&error);
+    }
+    let (bytes, end) = read_until_done(stream, deadline, |s, d| s.set_read_timeout(d));
+    classify_response(&bytes, end, false)
+}
+
+/// Sends `GET path` over TLS (any certificate accepted) and reads the
+/// response; a plain-HTTP answer to the handshake is reported as such.
+pub fn https_get(stream: &mut Stream, host: &str, path: &str, deadline: Instant) -> Reply {
+    let config = match super::tls::probe_config() {
+        Ok(config) => config,
+        Err(error) => return Reply::Failed(error.to_string()),
+    };
+    let mut connection = match rustls::ClientConnection::new(config, super::tls::server_name(host))
+    {
+        Ok(connection) => connection,
+        Err(error) => return Reply::Failed(error.to_string()),
+    };
+    if let Err(error) = stream.set_read_timeout(deadline) {
+        return Reply::Failed(error.to_string());
+    }
+    let mut recording = Recording { inner: stream, first: Vec::new() };
+    let mut tls = rustls::Stream::new(&mut connection, &mut recording);
+    if let Err(error) = tls.write_all(&request_bytes(host, path)) {
+        let first = recording.first.clone();
+        return handshake_failure(&first, &error);
+    }
+    let (bytes, end) = read_until_done(&mut tls, deadline, |_, _| Ok(()));
+    if bytes.is_empty() && !recording.first.is_empty() && !looks_like_tls(&recording.first) {
+        return handshake_failure(&recording.first, &std::io::Error::other("not TLS"));
+    }
+    classify_response(&bytes, end, true)
+}
+
+/// Sends a TLS ClientHello and reports what kind of reply came back:
+/// [`Reply::Tls`], [`Reply::PlainHttp`], or how the peer reacted.
+pub fn tls_hello(stream: &mut Stream, host: &str, deadline: Instant) -> Reply {
+    let config = match super::tls::probe_config() {
+        Ok(config) => config,
+        Err(error) => return Reply::Failed(error.to_string()),
+    };
+    let mut connection = match rustls::ClientConnection::new(config, super::tls::server_name(host))
+    {
+        Ok(connection) => connection,
+        Err(error) => return Reply::Failed(error.to_string()),
+    };
+    let mut hello = Vec::new();
+    if let Err(error) = connection.write_tls(&mut hello) {
+        return Reply::Failed(error.to_string());
+    }
+    if let Err(error) = stream.write_all(&hello) {
+        return io_reply(&error);
+    }
+    let (bytes, end) = read_some(stream, deadline);
+    if bytes.is_empty() {
+        return end;
+    }
+    if looks_like_tls(&bytes) {
+        Reply::Tls
+    } else if bytes.starts_with(b"HTTP/1.") {
+        Reply::PlainHttp
+    } else {
+        Reply::Other(printable(&bytes))
+    }
+}
+
+/// Waits briefly for a banner, then sends a minimal HTTP request, and reports
+/// whether anything reads and reacts: any bytes, a close or a reset mean a
+/// live application; silence means nobody is reading the socket.
+pub fn nudge(stream: &mut Stream, deadline: Instant) -> Reply {
+    let banner_deadline = Instant::now()
+        + deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(250));
+    let (bytes, end) = read_some(stream, banner_deadline);
+    if !bytes.is_empty() {
+        return classify_response(&bytes, End::Complete, false);
+    }
+    if end != Reply::Silent {
+        return end;
+    }
+    if let Err(error) = stream.write_all(b"GET / HTTP/1.0\r\n\r\n") {
+        return io_reply(&error);
+    }
+    let (bytes, end) = read_some(stream, deadline);
+    if bytes.is_empty() {
+        return end;
+    }
+    classify_response(&bytes, End::Complete, false)
+}
+
+/// Reads without sending anything for up to `wait`: a banner, an immediate
+/// close or reset, or silence (the normal case for client-speaks-first
+/// protocols).
+pub fn peek(stream: &mut Stream, wait: Duration) -> Reply {
+    let (bytes, end) = read_some(stream, Instant::now() + wait);
+    if bytes.is_empty() {
+        end
+    } else {
+        Reply::Other(printable(&bytes))
+    }
+}
+
+fn request_bytes(host: &str, path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: porthole/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    )
+    .into_bytes()
+}
+
+/// Reads whatever arrives first (one read), within the deadline.
+fn read_some(stream: &mut Stream, deadline: Instant) -> (Vec<u8>, Reply) {
+    if let Err(error) = stream.set_read_timeout(deadline) {
+        return (Vec::new(), Reply::Failed(error.to_string()));
+    }
+    let mut buffer = [0u8; 512];
+    match stream.read(&mut buffer) {
+        Ok(0) => (Vec::new(), Reply::Closed),
+        Ok(n) => (buffer[..n].to_vec(), Reply::Silent),
+        Err(error) => (Vec::new(), io_reply(&error)),
+    }
+}
+
+/// How reading a response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Headers and the announced body arrived (or EOF after some bytes).
+    Complete,
+    Eof,
+    Reset,
+    Timeout,
+    Error,
+}
+
+fn read_until_done<R: Read>(
+    reader: &mut R,
+    deadline: Instant,
+    mut arm: impl FnMut(&mut R, Instant) -> std::io::Result<()>,
+) -> (Vec<u8>, End) {
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        if response_complete(&bytes) {
+            return (bytes, End::Complete);
+        }
+        if Instant::now() >= deadline {
+            return (bytes, End::Timeout);
+        }
+        if arm(reader, deadline).is_err() {
+            return (bytes, End::Error);
+        }
+        match reader.read(&mut buffer) {
+            Ok(0) => return (bytes, End::Eof),
+            Ok(n) => {
+                bytes.extend_from_slice(&buffer[..n]);
+                if bytes.len() >= MAX_RESPONSE {
+                    return (bytes, End::Complete);
+                }
+            }
+            Err(error) => {
+                let end = match io_reply(&error) {
+                    Reply::Silent => End::Timeout,
+                    Reply::Reset => End::Reset,
+                    // rustls reports a close without close_notify as an
+                    // unexpected EOF; for a probe that is just the end.
+                    Reply::Closed => End::Eof,
+                    _ => End::Error,
+                };
+                return (bytes, end);
+            }
+        }
+    }
+}
+
+/// Whether a full response (headers plus a Content-Length body or a final
+/// chunk) has arrived, so a keep-alive server need not close first.
+fn response_complete(bytes: &[u8]) -> bool {
+    let Some(header_end) = find(bytes, b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(&bytes[..header_end]).to_ascii_lowercase();
+    let body = &bytes[header_end + 4..];
+    for line in head.lines() {
+        if let Some(value) = line.strip_prefix("content-length:") {
+            return value.trim().parse::<usize>().is_ok_and(|length| body.len() >= length);
+        }
+        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
+            return find(body, b"0\r\n\r\n").is_some();
+        }
+    }
+    false
+}
+
+fn classify_response(bytes: &[u8], end: End, tls: bool) -> Reply {
+    if bytes.is_empty() {
+        return match end {
+            End::Eof | End::Complete => Reply::Closed,
+            End::Reset => Reply::Reset,
+            End::Timeout => Reply::Silent,
+            End::Error => Reply::Failed("read failed".to_string()),
+        };
+    }
+    if looks_like_tls(bytes) {
+        return Reply::Tls;
+    }
+    match parse_http(bytes) {
+        Some((status, reason, body)) => Reply::Http(HttpResponse { status, reason, body, tls }),
+        None => Reply::Other(printable(bytes)),
+    }
+}
+
+/// A TLS record header: handshake (0x16) or alert (0x15), version 3.x.
+fn looks_like_tls(bytes: &[u8]) -> bool {
+    bytes.len() >= 2 && matches!(bytes[0], 0x15 | 0x16) && bytes[1] == 0x03
+}
+
+fn handshake_failure(first: &[u8], error: &std::io::Error) -> Reply {
+    if first.starts_with(b"HTTP/1.") {
+        return Reply::PlainHttp;
+    }
+    if !first.is_empty() && !looks_like_tls(first) {
+        return Reply::Other(printable(first));
+    }
+    io_reply(error)
+}
+
+fn io_reply(error: &std::io::Error) -> Reply {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => Reply::Silent,
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+            Reply::Reset
+        }
+        ErrorKind::UnexpectedEof => Reply::Closed,
+        _ => Reply::Failed(error.to_string()),
+    }
+}
+
+/// Parses the status line and returns the (dechunked) body.
+fn parse_http(bytes: &[u8]) -> Option<(u16, String, String)> {
+    if !bytes.starts_with(b"HTTP/1.") {
+        return None;
+    }
+    let line_end = find(bytes, b"\r\n").unwrap_or(bytes.len());
+    let line = String::from_utf8_lossy(&bytes[..line_end]);
+    let mut parts = line.splitn(3, ' ');
+    let _version = parts.next()?;
+    let status: u16 = parts.next()?.parse().ok()?;
+    let reason = parts.next().unwrap_or("").to_string();
+    let body = match find(bytes, b"\r\n\r\n") {
+        Some(end) => {
+            let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+            let raw = &bytes[end + 4..];
+            if head.contains("transfer-encoding: chunked") {
+                dechunk(raw)
+            } else {
+                raw.to_vec()
+            }
+        }
+        None => Vec::new(),
+    };
+    Some((status, reason, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(line_end) = find(raw, b"\r\n") {
+        let size_text = String::from_utf8_lossy(&raw[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16);
+        let Ok(size) = size else { break };
+        raw = &raw[line_end + 2..];
+        if size == 0 || raw.len() < size {
+            body.extend_from_slice(&raw[..size.min(raw.len())]);
+            break;
+        }
+        body.extend_from_slice(&raw[..size]);
+        raw = raw.get(size + 2..).unwrap_or(&[]);
+    }
+    body
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+/// The first bytes as readable text (non-printable bytes escaped).
+fn printable(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(48)];
+    let mut text: String = head
+        .iter()
+        .map(|&b| if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '.' })
+        .collect();
+    if bytes.len() > head.len() {
+        text.push('…');
+    }
+    text
+}
+
+/// Keeps the first bytes the server sent, to tell plain HTTP from TLS when a
+/// handshake fails.
+struct Recording<'a> {
+    inner: &'a mut Stream,
+    first: Vec<u8>,
+}
+
+impl Read for Recording<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.first.len() < 16 {
+            let take = n.min(16 - self.first.len());
+            self.first.extend_from_slice(&buf[..take]);
+        }
+        Ok(n)
+    }
+}
+
+impl Write for Recording<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_responses() {
+        let reply = classify_response(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy",
+            End::Complete,
+            false,
+        );
+        assert_eq!(
+            reply,
+            Reply::Http(HttpResponse {
+                status: 503,
+                reason: "Service Unavailable".into(),
+                body: "busy".into(),
+                tls: false
+            })
+        );
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        assert!(response_complete(chunked));
+        match classify_response(chunked, End::Complete, false) {
+            Reply::Http(response) => assert_eq!(response.body, "abcde"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(classify_response(&[0x15, 0x03, 0x01, 0, 2], End::Eof, false), Reply::Tls);
+        assert_eq!(classify_response(b"", End::Timeout, false), Reply::Silent);
+        assert_eq!(classify_response(b"", End::Eof, false), Reply::Closed);
+        assert_eq!(
+            classify_response(b"-ERR x\r\n", End::Eof, false),
+            Reply::Other("-ERR x..".into())
+        );
+        assert!(!response_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"));
+    }
+
+    #[test]
+    fn refused_and_connected_are_classified() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let probe = connect(&ProbeAddress::Ip(address), Duration::from_secs(2));
+        assert_eq!(probe.outcome, Outcome::Connected);
+        drop(listener);
+        let probe = connect(&ProbeAddress::Ip(address), Duration::from_secs(2));
+        assert_eq!(probe.outcome, Outcome::Refused, "{probe:?}");
+        assert!(probe.detail.starts_with("ECONNREFUSED"), "{}", probe.detail);
+        let probe = connect(
+            &ProbeAddress::Unix("/nonexistent/porthole.sock".into()),
+            Duration::from_secs(1),
+        );
+        assert_eq!(probe.outcome, Outcome::Refused);
+    }
+}

@@ -1,0 +1,193 @@
+//! What `check` and `wait` connect to, as users type it: `5432`,
+//! `localhost:8080`, `[::1]:5173`, `tcp://db:5432`, `http://localhost:3000/health`,
+//! `https://127.0.0.1:8443/`, `unix:/run/postgresql/.s.PGSQL.5432`.
+//!
+//! Parsing is strict: each bad part gets its own error, so
+//! `http://[::1:80/` says the bracket is unclosed instead of guessing. Host
+//! and port parsing is shared with `porthole PORT` ([`Endpoint::parse`]).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::target::{Endpoint, EndpointError, Host};
+
+/// A bad target, naming the offending part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("empty target")]
+    Empty,
+    #[error("unknown scheme '{scheme}://' (expected tcp://, http://, https:// or unix:)")]
+    UnknownScheme { scheme: String },
+    #[error("missing host in '{text}'")]
+    MissingHost { text: String },
+    #[error("credentials in '{text}' are not supported (remove 'USER@')")]
+    Credentials { text: String },
+    #[error("missing socket path after 'unix:'")]
+    EmptyUnixPath,
+    #[error("unexpected path '{path}' in a tcp:// target")]
+    TcpPath { path: String },
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+}
+
+/// A thing to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A TCP endpoint; a bare `PORT` means `localhost:PORT`, as clients
+    /// default to it.
+    Tcp { host: Host, port: u16 },
+    /// An HTTP(S) URL; the port defaults to 80 or 443.
+    Http { tls: bool, host: Host, port: u16, path: String },
+    /// A Unix-domain stream socket path.
+    Unix { path: PathBuf },
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Target::Http { tls, host, port, path } => {
+                let scheme = if *tls { "https" } else { "http" };
+                write!(f, "{scheme}://{host}:{port}{path}")
+            }
+            Target::Unix { path } => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+impl Target {
+    /// Parses any of the accepted shapes.
+    pub fn parse(text: &str) -> Result<Self, TargetError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(TargetError::Empty);
+        }
+        if let Some(path) = text.strip_prefix("unix:") {
+            // `unix:///run/x.sock` and `unix:/run/x.sock` both name /run/x.sock.
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(TargetError::EmptyUnixPath);
+            }
+            return Ok(Target::Unix { path: PathBuf::from(path) });
+        }
+        if let Some((scheme, rest)) = text.split_once("://") {
+            return match scheme.to_ascii_lowercase().as_str() {
+                "tcp" => {
+                    let (authority, path) = split_authority(rest);
+                    if !path.is_empty() && path != "/" {
+                        return Err(TargetError::TcpPath { path: path.to_string() });
+                    }
+                    let endpoint = parse_authority(authority, None, text)?;
+                    Ok(Target::Tcp { host: endpoint.0, port: endpoint.1 })
+                }
+                "http" | "https" => {
+                    let tls = scheme.eq_ignore_ascii_case("https");
+                    let (authority, path) = split_authority(rest);
+                    let default = if tls { 443 } else { 80 };
+                    let (host, port) = parse_authority(authority, Some(default), text)?;
+                    let path = if path.is_empty() { "/".to_string() } else { path.to_string() };
+                    Ok(Target::Http { tls, host, port, path })
+                }
+                other => Err(TargetError::UnknownScheme { scheme: other.to_string() }),
+            };
+        }
+        let endpoint = Endpoint::parse(text)?;
+        Ok(Target::Tcp {
+            host: endpoint.host.unwrap_or_else(|| Host::Name("localhost".to_string())),
+            port: endpoint.port,
+        })
+    }
+
+    /// The TCP port, `None` for Unix sockets.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Target::Tcp { port, .. } | Target::Http { port, .. } => Some(*port),
+            Target::Unix { .. } => None,
+        }
+    }
+
+    /// The host, `None` for Unix sockets.
+    pub fn host(&self) -> Option<&Host> {
+        match self {
+            Target::Tcp { host, .. } | Target::Http { host, .. } => Some(host),
+            Target::Unix { .. } => None,
+        }
+    }
+}
+
+/// Splits `host:port/path?query` into the authority and the rest (which
+/// keeps its leading `/`, `?` or `#`).
+fn split_authority(rest: &str) -> (&str, &str) {
+    match rest.find(['/', '?', '#']) {
+        Some(index) => (&rest[..index], &rest[index..]),
+        None => (rest, ""),
+    }
+}
+
+/// Parses `HOST[:PORT]` of a URL; `default` applies when the port is absent.
+fn parse_authority(
+    authority: &str,
+    default: Option<u16>,
+    whole: &str,
+) -> Result<(Host, u16), TargetError> {
+    if authority.contains('@') {
+        return Err(TargetError::Credentials { text: whole.to_string() });
+    }
+    if authority.is_empty() {
+        return Err(TargetError::MissingHost { text: whole.to_string() });
+    }
+    let has_port = match authority.strip_prefix('[') {
+        Some(inner) => inner.split_once(']').is_some_and(|(_, after)| after.starts_with(':')),
+        None => authority.contains(':'),
+    };
+    let text = match (has_port, default) {
+        (false, Some(port)) => format!("{authority}:{port}"),
+        _ => authority.to_string(),
+    };
+    let endpoint = Endpoint::parse(&text)?;
+    match endpoint.host {
+        Some(host) => Ok((host, endpoint.port)),
+        // `tcp://5432`: a bare port, as elsewhere.
+        None => Ok((Host::Name("localhost".to_string()), endpoint.port)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Target {
+        Target::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn err(text: &str) -> String {
+        Target::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_every_shape() {
+        assert_eq!(ok("5432"), Target::Tcp { host: Host::Name("localhost".into()), port: 5432 });
+        assert_eq!(ok("[::1]:80").to_string(), "[::1]:80");
+        assert_eq!(ok("tcp://127.0.0.1:9").to_string(), "127.0.0.1:9");
+        assert_eq!(ok("http://localhost").to_string(), "http://localhost:80/");
+        assert_eq!(ok("https://[::1]/x?y=1").to_string(), "https://[::1]:443/x?y=1");
+        assert_eq!(ok("HTTP://LocalHost:3000/health").port(), Some(3000));
+        assert_eq!(ok("unix:/run/x.sock"), Target::Unix { path: "/run/x.sock".into() });
+        assert_eq!(ok("unix:///run/x.sock"), Target::Unix { path: "/run/x.sock".into() });
+    }
+
+    #[test]
+    fn rejects_bad_parts_precisely() {
+        assert_eq!(err(""), "empty target");
+        assert!(err("ftp://x:1").contains("unknown scheme 'ftp://'"));
+        assert!(err("http://").contains("missing host"));
+        assert!(err("http://u:p@host/").contains("credentials"));
+        assert!(err("http://[::1:80/").contains("unclosed '['"));
+        assert!(err("http://host:99999/").contains("out of range"));
+        assert!(err("http://host:x/").contains("'x' is not a port"));
+        assert!(err("tcp://host:1/path").contains("unexpected path"));
+        assert_eq!(err("unix:"), "missing socket path after 'unix:'");
+        assert!(err("localhost").contains("missing port"));
+        assert!(err("::1:80").contains("needs brackets"));
+    }
+}

@@ -1,0 +1,253 @@
+//! `porthole check` and `porthole wait` output: the verdict, the evidence
+//! (attempts per address, the listener table, causes with their proof) and
+//! the fix; the JSON contract of `check --json`; the JSON Lines of `wait
+//! --json`.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::json::SocketRecord;
+use super::listing::{write_sockets, ListingOptions};
+use super::table::Table;
+use super::{Format, Style};
+use crate::diagnose::{Attempt, Cause, Diagnosis, ProbeAddress, Severity};
+use crate::model::Snapshot;
+
+/// `check --json`: exactly these keys (documented in the README).
+#[derive(Debug, Serialize)]
+pub struct DiagnosisRecord {
+    pub target: String,
+    pub ok: bool,
+    pub attempts: Vec<AttemptRecord>,
+    pub listeners: Vec<SocketRecord>,
+    pub causes: Vec<CauseRecord>,
+}
+
+/// One probe of one address.
+#[derive(Debug, Serialize)]
+pub struct AttemptRecord {
+    /// IP address, or the socket path for `unix:` targets.
+    pub address: String,
+    /// `null` for Unix sockets.
+    pub port: Option<u16>,
+    /// `refused|timeout|connected|reset|unreachable|denied|self-connect`, or
+    /// for `--bind` trials `bound|in-use|denied|unavailable|failed`.
+    pub outcome: &'static str,
+    pub elapsed_ms: u64,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CauseRecord {
+    pub id: &'static str,
+    /// `error` or `warning`.
+    pub severity: &'static str,
+    pub summary: String,
+    pub evidence: Vec<String>,
+    pub fix: Vec<String>,
+}
+
+impl AttemptRecord {
+    pub fn from_attempt(attempt: &Attempt) -> Self {
+        let (address, port) = match &attempt.address {
+            ProbeAddress::Ip(address) => (address.ip().to_string(), Some(address.port())),
+            ProbeAddress::Unix(path) => (path.display().to_string(), None),
+        };
+        AttemptRecord {
+            address,
+            port,
+            outcome: attempt.kind.as_str(),
+            elapsed_ms: u64::try_from(attempt.elapsed.as_millis()).unwrap_or(u64::MAX),
+            detail: attempt.detail.clone(),
+        }
+    }
+}
+
+impl DiagnosisRecord {
+    pub fn from_diagnosis(diagnosis: &Diagnosis) -> Self {
+        DiagnosisRecord {
+            target: diagnosis.target.clone(),
+            ok: diagnosis.ok,
+            attempts: diagnosis.attempts.iter().map(AttemptRecord::from_attempt).collect(),
+            listeners: diagnosis
+                .listeners
+                .iter()
+                .map(|s| SocketRecord::from_socket(s, &diagnosis.processes))
+                .collect(),
+            causes: diagnosis
+                .causes
+                .iter()
+                .map(|c| CauseRecord {
+                    id: c.id.as_str(),
+                    severity: c.severity.as_str(),
+                    summary: c.summary.clone(),
+                    evidence: c.evidence.clone(),
+                    fix: c.fix.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Writes a diagnosis as text or JSON.
+pub fn write_diagnosis(
+    out: &mut dyn Write,
+    diagnosis: &Diagnosis,
+    format: Format,
+    style: Style,
+) -> std::io::Result<()> {
+    if format != Format::Table {
+        serde_json::to_writer_pretty(&mut *out, &DiagnosisRecord::from_diagnosis(diagnosis))?;
+        return writeln!(out);
+    }
+    write_verdict(out, diagnosis, style)?;
+    if !diagnosis.attempts.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("Attempts"))?;
+        let mut table = Table::new(&["ADDRESS", "RESULT", "TIME", "DETAIL"]);
+        for attempt in &diagnosis.attempts {
+            let outcome = attempt.kind.as_str();
+            let painted = if attempt.healthy { style.green(outcome) } else { style.red(outcome) };
+            table.push(vec![
+                attempt.address.to_string(),
+                painted,
+                format!("{} ms", attempt.elapsed.as_millis()),
+                attempt.detail.clone(),
+            ]);
+        }
+        table.write(out, style.width, "  ")?;
+    }
+    writeln!(out)?;
+    if diagnosis.listeners.is_empty() {
+        writeln!(out, "{}: none", style.bold("Listeners"))?;
+    } else {
+        writeln!(out, "{}", style.bold("Listeners"))?;
+        let snapshot = Snapshot {
+            sockets: diagnosis.listeners.clone(),
+            processes: diagnosis.processes.clone(),
+            ..Snapshot::default()
+        };
+        let sockets: Vec<&crate::model::Socket> = snapshot.sockets.iter().collect();
+        let options = ListingOptions {
+            remote: false,
+            namespace: snapshot.sockets.iter().any(|s| s.net_namespace.is_some()),
+            owners: true,
+            long: false,
+        };
+        // Indented like the attempts table.
+        let mut table = Vec::new();
+        write_sockets(&mut table, &snapshot, &sockets, Format::Table, options, style)?;
+        for line in String::from_utf8_lossy(&table).lines() {
+            writeln!(out, "  {line}")?;
+        }
+    }
+    for cause in &diagnosis.causes {
+        writeln!(out)?;
+        write_cause(out, cause, style)?;
+    }
+    Ok(())
+}
+
+fn write_verdict(out: &mut dyn Write, diagnosis: &Diagnosis, style: Style) -> std::io::Result<()> {
+    match diagnosis.causes.first() {
+        Some(cause) if !diagnosis.ok || cause.severity == Severity::Error => {
+            writeln!(out, "{} {}", style.red(&format!("{}:", cause.id.as_str())), cause.summary)
+        }
+        _ => {
+            let answered = diagnosis
+                .attempts
+                .iter()
+                .find(|a| a.healthy)
+                .map(|a| format!(" ({}: {})", a.address, a.detail))
+                .unwrap_or_default();
+            let warnings = diagnosis.causes.len();
+            let note = if warnings > 0 {
+                format!(", with {warnings} warning{}", if warnings == 1 { "" } else { "s" })
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "{} {} is reachable{note}{answered}",
+                style.green("OK:"),
+                diagnosis.target
+            )
+        }
+    }
+}
+
+fn write_cause(out: &mut dyn Write, cause: &Cause, style: Style) -> std::io::Result<()> {
+    let label = match cause.severity {
+        Severity::Error => style.red("error"),
+        Severity::Warning => style.yellow("warning"),
+    };
+    writeln!(out, "{label} {}: {}", style.bold(cause.id.as_str()), cause.summary)?;
+    for line in &cause.evidence {
+        writeln!(out, "  - {line}")?;
+    }
+    if !cause.fix.is_empty() {
+        writeln!(out, "  fix:")?;
+        for line in &cause.fix {
+            writeln!(out, "    $ {line}")?;
+        }
+    }
+    Ok(())
+}
+
+/// One `wait --json` line.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum WaitEvent {
+    /// One probe of one address.
+    Attempt {
+        target: String,
+        #[serde(flatten)]
+        attempt: AttemptRecord,
+        /// This address counts as ready (as up, with `--down`: answering).
+        ready: bool,
+        /// Round number, from 1.
+        round: u64,
+    },
+    /// A name did not resolve in this round.
+    Unresolved { target: String, detail: String, round: u64 },
+    /// The end: `ready` (or `down`) or `timeout`.
+    Outcome {
+        outcome: &'static str,
+        elapsed_ms: u64,
+        /// Targets that were not ready at the end.
+        pending: Vec<String>,
+        /// Why, one or two lines per pending target.
+        why: Vec<String>,
+    },
+}
+
+/// Writes one JSON line.
+pub fn write_event(out: &mut dyn Write, event: &WaitEvent) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, event)?;
+    writeln!(out)?;
+    out.flush()
+}
+
+/// Writes a human progress or result line (wait writes these to stderr).
+pub fn write_line(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
+    writeln!(out, "{line}")?;
+    out.flush()
+}
+
+/// `[::1]:8080 refused, 127.0.0.1:8080 connected; HTTP 503`.
+pub fn attempts_summary(attempts: &[Attempt]) -> String {
+    attempts
+        .iter()
+        .map(|a| {
+            let reply = a
+                .reply
+                .as_ref()
+                .map(|r| format!(" ({})", r.describe()))
+                .filter(|_| a.outcome() == Some(crate::diagnose::Outcome::Connected))
+                .unwrap_or_default();
+            format!("{} {}{reply}", a.address, a.kind.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,631 @@
+//! `porthole check`: every cause id is produced by creating the situation
+//! for real inside a private network namespace (listeners, nftables rules,
+//! sysctls, stopped processes, TLS servers, hosts files, seccomp), and a
+//! healthy target comes back `ok` with no cause.
+
+use std::process::Command;
+
+use crate::util::{
+    cause, cause_ids, porthole_run, python_in, server_in, server_with_backlog, unique_port,
+    wait_for_line, ChildGuard, Netns,
+};
+
+/// `check ARGS --json` inside `netns`: (exit code, parsed JSON).
+fn check(netns: &Netns, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut full = vec!["check"];
+    full.extend_from_slice(args);
+    full.push("--json");
+    let output = netns.porthole(&full);
+    (output.code, output.json())
+}
+
+fn stop(child: &ChildGuard) {
+    let status = Command::new("kill").args(["-STOP", &child.pid().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn nothing_listening() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["ok"], false);
+    assert_eq!(cause_ids(&json), ["nothing-listening"], "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "refused");
+    assert_eq!(json["attempts"][0]["address"], "127.0.0.1");
+    assert_eq!(json["attempts"][0]["port"], port);
+    assert_eq!(json["listeners"].as_array().unwrap().len(), 0);
+    assert_eq!(cause(&json, "nothing-listening")["severity"], "error");
+
+    let text = netns.porthole(&["check", &port.to_string()]);
+    assert_eq!(text.code, 1);
+    assert!(
+        text.stdout.starts_with("nothing-listening: nothing listens on port"),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("fix:"), "{}", text.stdout);
+}
+
+#[test]
+fn healthy_targets_are_ok_without_causes() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    for target in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("http://127.0.0.1:{port}/health"),
+        format!("tcp://127.0.0.1:{port}"),
+    ] {
+        let (code, json) = check(&netns, &[&target]);
+        assert_eq!(code, 0, "{target}: {json:#}");
+        assert_eq!(json["ok"], true, "{json:#}");
+        assert!(json["causes"].as_array().unwrap().is_empty(), "{target}: {json:#}");
+        assert_eq!(json["listeners"][0]["local_port"], port);
+        assert_eq!(json["listeners"][0]["processes"][0]["name"], "python3");
+    }
+    let text = netns.porthole(&["check", &format!("http://127.0.0.1:{port}/")]);
+    assert!(text.stdout.starts_with("OK: "), "{}", text.stdout);
+    assert!(text.stdout.contains("HTTP 200"), "{}", text.stdout);
+}
+
+#[test]
+fn family_mismatch_for_an_ipv6_literal_and_for_localhost_resolving_v6_first() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let (code, json) = check(&netns, &[&format!("[::1]:{port}")]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+    let mismatch = cause(&json, "family-mismatch");
+    assert!(mismatch["summary"].as_str().unwrap().contains("127.0.0.1 only"), "{mismatch:#}");
+
+    // /etc/hosts lists ::1 first: single-address clients fail, Happy
+    // Eyeballs clients connect, so it is a warning and the target is ok.
+    let output = netns.porthole_with_hosts(
+        "::1 localhost\n127.0.0.1 localhost\n",
+        &["check", &format!("localhost:{port}"), "--json"],
+    );
+    let json = output.json();
+    assert_eq!(output.code, 0, "{json:#}");
+    assert_eq!(json["attempts"][0]["address"], "::1", "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "refused");
+    assert_eq!(json["attempts"][1]["outcome"], "connected");
+    assert_eq!(cause(&json, "family-mismatch")["severity"], "warning");
+}
+
+#[test]
+fn bound_elsewhere() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.2", port, "http");
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["bound-elsewhere"], "{json:#}");
+    let fix = cause(&json, "bound-elsewhere")["fix"][0].as_str().unwrap().to_string();
+    assert_eq!(fix, format!("connect to 127.0.0.2:{port}"));
+}
+
+#[test]
+fn other_namespace() {
+    let (Some(client), Some(server_side)) = (Netns::create(), Netns::create()) else { return };
+    let port = unique_port();
+    let _server = server_in(&server_side, "127.0.0.1", port, "http");
+    let (code, json) = check(&client, &[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["other-namespace"], "{json:#}");
+    let evidence = cause(&json, "other-namespace")["evidence"].to_string();
+    assert!(evidence.contains(&server_side.name), "names the namespace: {evidence}");
+    assert!(evidence.contains("python3"), "{evidence}");
+    assert!(json["listeners"][0]["net_namespace"].is_u64(), "{json:#}");
+}
+
+#[test]
+fn nftables_drop_reject_and_admin_prohibited() {
+    let Some(netns) = Netns::create() else { return };
+    let (dropped, rejected, prohibited) = (unique_port(), unique_port(), unique_port());
+    let _servers: Vec<ChildGuard> = [dropped, rejected, prohibited]
+        .iter()
+        .map(|port| server_in(&netns, "127.0.0.1", *port, "http"))
+        .collect();
+    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet guard input { type filter hook input priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok("nft", &[&format!("add rule inet guard input iif lo tcp dport {dropped} drop")]);
+    netns.run_ok("nft", &[&format!("add rule inet guard input tcp dport {rejected} reject")]);
+    netns.run_ok("nft", &["add", "table", "ip", "guard4"]);
+    netns.run_ok(
+        "nft",
+        &["add chain ip guard4 output { type filter hook output priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!(
+            "add rule ip guard4 output tcp dport {prohibited} reject with icmp type admin-prohibited"
+        )],
+    );
+
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{dropped}"), "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    assert_eq!(json["attempts"][0]["outcome"], "timeout");
+    assert_eq!(cause_ids(&json), ["firewall-drop"], "{json:#}");
+    let drop = cause(&json, "firewall-drop");
+    assert!(
+        drop["evidence"].to_string().contains(&format!("tcp dport {dropped} drop")),
+        "{drop:#}"
+    );
+    assert!(drop["fix"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("nft delete rule inet guard input handle"));
+
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{rejected}")]);
+    assert_eq!(code, 1);
+    assert_eq!(json["attempts"][0]["outcome"], "refused");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{prohibited}")]);
+    assert_eq!(code, 1);
+    assert_eq!(json["attempts"][0]["outcome"], "unreachable", "{json:#}");
+    assert!(json["attempts"][0]["detail"].as_str().unwrap().starts_with("EHOSTUNREACH"));
+    let reject = cause(&json, "firewall-reject");
+    assert!(reject["summary"].as_str().unwrap().contains("admin-prohibited"), "{reject:#}");
+    assert!(reject["summary"].as_str().unwrap().contains("ip guard4 output"), "{reject:#}");
+}
+
+#[test]
+fn legacy_iptables_reject() {
+    let Some(netns) = Netns::create() else { return };
+    if Command::new("iptables-legacy").arg("--version").output().is_err() {
+        eprintln!("skipping: iptables-legacy is not installed");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok(
+        "iptables-legacy",
+        &["-A", "OUTPUT", "-o", "lo", "-p", "tcp", "--dport", &port.to_string(), "-j", "REJECT"],
+    );
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1);
+    assert_eq!(json["attempts"][0]["outcome"], "refused");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+    let reject = cause(&json, "firewall-reject");
+    assert!(reject["evidence"].to_string().contains("iptables-legacy"), "{reject:#}");
+    assert_eq!(reject["fix"][0], "iptables-legacy -t filter -D OUTPUT 1");
+}
+
+#[test]
+fn stopped_process() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "http");
+    stop(&server);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        json["attempts"][0]["outcome"], "connected",
+        "the kernel still completes handshakes"
+    );
+    assert_eq!(cause_ids(&json), ["process-stopped"], "{json:#}");
+    assert_eq!(cause(&json, "process-stopped")["fix"][0], format!("kill -CONT {}", server.pid()));
+}
+
+/// Fills a `listen(1)` queue with connections nobody accepts.
+fn fill_queue(netns: &Netns, port: u16) -> ChildGuard {
+    let (child, mut ready) = python_in(
+        netns,
+        "import socket,sys,time\n\
+         held=[]\n\
+         for _ in range(4):\n\
+         \x20   s=socket.socket(); s.settimeout(0.5)\n\
+         \x20   try: s.connect(('127.0.0.1',int(sys.argv[1])))\n\
+         \x20   except OSError: pass\n\
+         \x20   held.append(s)\n\
+         print('ok'); time.sleep(3600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    child
+}
+
+#[test]
+fn accept_queue_full() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_with_backlog(&netns, "127.0.0.1", port, "hold", 1);
+    let _clients = fill_queue(&netns, port);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
+    assert_eq!(cause_ids(&json), ["accept-queue-full"], "{json:#}");
+    let evidence = cause(&json, "accept-queue-full")["evidence"].to_string();
+    assert!(evidence.contains("Recv-Q 2") && evidence.contains("Send-Q 1"), "{evidence}");
+    assert!(evidence.contains("ListenOverflows"), "{evidence}");
+}
+
+#[test]
+fn combination_stopped_process_with_a_full_accept_queue() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_with_backlog(&netns, "127.0.0.1", port, "http", 1);
+    stop(&server);
+    let _clients = fill_queue(&netns, port);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    let ids = cause_ids(&json);
+    assert!(ids.contains(&"accept-queue-full".to_string()), "{json:#}");
+    assert!(ids.contains(&"process-stopped".to_string()), "{json:#}");
+}
+
+#[test]
+fn combination_family_mismatch_and_firewall_drop() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok("nft", &["add", "table", "ip", "guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain ip guard input { type filter hook input priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule ip guard input ip daddr 127.0.0.1 tcp dport {port} drop")],
+    );
+    let output = netns.porthole_with_hosts(
+        "::1 localhost\n127.0.0.1 localhost\n",
+        &["check", &format!("localhost:{port}"), "--timeout", "1s", "--json"],
+    );
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    let ids = cause_ids(&json);
+    assert!(ids.contains(&"family-mismatch".to_string()), "{json:#}");
+    assert!(ids.contains(&"firewall-drop".to_string()), "{json:#}");
+    assert_eq!(cause(&json, "firewall-drop")["severity"], "error");
+}
+
+#[test]
+fn not_responding() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
+    let (code, json) = check(&netns, &[&format!("http://127.0.0.1:{port}/"), "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    assert_eq!(json["attempts"][0]["outcome"], "connected");
+    assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+    assert_eq!(cause(&json, "not-responding")["severity"], "error");
+    // For a bare TCP target the protocol is unknown: only a warning.
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(cause(&json, "not-responding")["severity"], "warning");
+}
+
+/// A TLS server with a fresh self-signed certificate (openssl req).
+fn tls_server(netns: &Netns, port: u16) -> (ChildGuard, tempfile::TempDir) {
+    let directory = tempfile::tempdir().unwrap();
+    let (cert, key) = (directory.path().join("cert.pem"), directory.path().join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success());
+    let (child, mut ready) = python_in(
+        netns,
+        "import http.server,ssl,sys\n\
+         class H(http.server.BaseHTTPRequestHandler):\n\
+         \x20   def do_GET(self):\n\
+         \x20       self.send_response(200); self.send_header('Content-Length','2'); self.end_headers(); self.wfile.write(b'ok')\n\
+         \x20   def log_message(self,*a): pass\n\
+         s=http.server.ThreadingHTTPServer(('127.0.0.1',int(sys.argv[1])),H)\n\
+         c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain(sys.argv[2],sys.argv[3])\n\
+         s.socket=c.wrap_socket(s.socket,server_side=True)\n\
+         print('ok'); s.serve_forever()",
+        &[&port.to_string(), cert.to_str().unwrap(), key.to_str().unwrap()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    (child, directory)
+}
+
+#[test]
+fn tls_mismatch_both_ways() {
+    let Some(netns) = Netns::create() else { return };
+    let (tls_port, plain_port) = (unique_port(), unique_port());
+    let _tls = tls_server(&netns, tls_port);
+    let _plain = server_in(&netns, "127.0.0.1", plain_port, "http");
+
+    let (code, json) = check(&netns, &[&format!("http://127.0.0.1:{tls_port}/")]);
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["tls-mismatch"], "{json:#}");
+    let mismatch = cause(&json, "tls-mismatch");
+    assert!(mismatch["summary"].as_str().unwrap().contains("speaks TLS"), "{mismatch:#}");
+    assert_eq!(mismatch["fix"][0], format!("use https://127.0.0.1:{tls_port}/"));
+
+    let (code, json) = check(&netns, &[&format!("https://127.0.0.1:{plain_port}/")]);
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["tls-mismatch"], "{json:#}");
+    assert!(cause(&json, "tls-mismatch")["summary"].as_str().unwrap().contains("plain HTTP"));
+
+    // The right scheme works, with a self-signed certificate.
+    let (code, json) = check(&netns, &[&format!("https://127.0.0.1:{tls_port}/")]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(json["attempts"][0]["detail"].as_str().unwrap().contains("HTTP 200 OK (over TLS)"));
+}
+
+#[test]
+fn proxy_variables_without_no_proxy_for_the_address() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("http://127.0.0.1:{port}/");
+    // no_proxy=localhost does not cover 127.0.0.1 (string match in both).
+    let output = netns.porthole_env(
+        &[("http_proxy", "http://192.0.2.1:3128"), ("no_proxy", "localhost")],
+        &["check", &target, "--json"],
+    );
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "connected", "the probe never uses the proxy");
+    let proxy = cause(&json, "proxy-env");
+    assert!(proxy["evidence"].to_string().contains("curl would send"), "{proxy:#}");
+    assert!(proxy["evidence"].to_string().contains("python would send"), "{proxy:#}");
+    let output = netns.porthole_env(
+        &[("http_proxy", "http://192.0.2.1:3128"), ("no_proxy", "localhost,127.0.0.1")],
+        &["check", &target, "--json"],
+    );
+    assert_eq!(output.code, 0, "{}", output.stdout);
+}
+
+#[test]
+fn proxy_variables_of_another_process_with_from() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let client = ChildGuard::spawn(
+        netns.command("sleep").arg("60").env("HTTP_PROXY", "http://192.0.2.1:3128"),
+    );
+    // porthole runs outside the namespace: --from enters the client's.
+    let output = porthole_run(&[
+        "check",
+        &format!("http://127.0.0.1:{port}/"),
+        "--from",
+        &client.pid().to_string(),
+        "--json",
+    ]);
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "connected", "{json:#}");
+    assert!(cause(&json, "proxy-env")["evidence"].to_string().contains("HTTP_PROXY"));
+}
+
+#[test]
+fn localhost_resolving_to_a_non_loopback_address() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let output = netns.porthole_with_hosts(
+        "192.0.2.7 localhost\n",
+        &["check", &format!("localhost:{port}"), "--json", "--timeout", "1s"],
+    );
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json)[0], "localhost-resolution", "{json:#}");
+    assert!(cause(&json, "localhost-resolution")["evidence"].to_string().contains("192.0.2.7"));
+}
+
+#[test]
+fn ipv6_disabled_on_loopback() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    netns.run_ok("sysctl", &["-w", "net.ipv6.conf.lo.disable_ipv6=1"]);
+    let (code, json) = check(&netns, &[&format!("[::1]:{port}")]);
+    assert_eq!(code, 1);
+    assert_eq!(json["attempts"][0]["outcome"], "unreachable", "{json:#}");
+    assert!(json["attempts"][0]["detail"].as_str().unwrap().starts_with("EADDRNOTAVAIL"));
+    assert_eq!(cause_ids(&json), ["ipv6-disabled"], "{json:#}");
+}
+
+#[test]
+fn self_connect_in_a_narrowed_ephemeral_range() {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_port_range=40000 40001"]);
+    let (code, json) = check(&netns, &["127.0.0.1:40000"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "self-connect", "{json:#}");
+    assert_eq!(cause_ids(&json), ["self-connect"]);
+    assert!(cause(&json, "self-connect")["summary"].as_str().unwrap().contains("40000-40001"));
+}
+
+#[test]
+fn split_listeners_across_families() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _v4 = server_in(&netns, "127.0.0.1", port, "http");
+    let _v6 = server_in(&netns, "::1", port, "http");
+    let (code, json) = check(&netns, &[&format!("localhost:{port}")]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["ok"], true);
+    assert_eq!(cause_ids(&json), ["split-listeners"], "{json:#}");
+    assert_eq!(cause(&json, "split-listeners")["severity"], "warning");
+}
+
+#[test]
+fn unix_socket_only() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join(format!(".s.PGSQL.{port}"));
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import socket,sys,time\n\
+         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); print('ok'); time.sleep(3600)",
+        &[path.to_str().unwrap()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["unix-socket-only"], "{json:#}");
+    assert!(
+        cause(&json, "unix-socket-only")["evidence"].to_string().contains("python3"),
+        "{json:#}"
+    );
+    assert!(cause(&json, "unix-socket-only")["summary"]
+        .as_str()
+        .unwrap()
+        .contains(path.to_str().unwrap()));
+    // The socket itself is a healthy unix: target.
+    let (code, json) = check(&netns, &[&format!("unix:{}", path.display())]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["attempts"][0]["port"], serde_json::Value::Null);
+}
+
+#[test]
+fn bind_port_in_use_wildcard_covers_specific() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "0.0.0.0", port, "hold");
+    let (code, json) = check(&netns, &["--bind", &format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json)[0], "port-in-use", "{json:#}");
+    let in_use = cause(&json, "port-in-use");
+    assert!(in_use["summary"].as_str().unwrap().contains("wildcard"), "{in_use:#}");
+    assert_eq!(in_use["fix"][0], format!("stop the holder: kill {}", server.pid()));
+    assert_eq!(json["attempts"][0]["outcome"], "in-use");
+}
+
+#[test]
+fn bind_port_in_use_by_time_wait_only() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    // The server side closes first, so its end (local port = PORT) stays
+    // in TIME-WAIT after the listener is gone.
+    let (_child, mut ready) = python_in(
+        &netns,
+        "import socket,sys,time\n\
+         p=int(sys.argv[1]); l=socket.socket(); l.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         l.bind(('127.0.0.1',p)); l.listen()\n\
+         c=socket.create_connection(('127.0.0.1',p)); a,_=l.accept(); a.close(); time.sleep(0.2); c.close(); l.close()\n\
+         print('ok'); time.sleep(3600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &["--bind", &format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 0, "a warning only: {json:#}");
+    let in_use = cause(&json, "port-in-use");
+    assert_eq!(in_use["severity"], "warning");
+    assert!(in_use["summary"].as_str().unwrap().contains("TIME-WAIT"), "{in_use:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "in-use");
+    assert_eq!(json["attempts"][1]["outcome"], "bound");
+}
+
+#[test]
+fn bind_privileged_port_as_nobody() {
+    let Some(netns) = Netns::create() else { return };
+    let mut command = netns.command("setpriv");
+    command
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(crate::util::binary())
+        .args(["check", "--bind", "127.0.0.1:80", "--json"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["privileged-port"], "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "denied");
+    // As root the same bind is fine.
+    let (code, json) = check(&netns, &["--bind", "127.0.0.1:80"]);
+    assert_eq!(code, 0, "{json:#}");
+}
+
+#[test]
+fn bind_inside_the_ephemeral_range_warns() {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_port_range=40000 40100"]);
+    let (code, json) = check(&netns, &["--bind", "127.0.0.1:40050"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(cause_ids(&json), ["ephemeral-port"], "{json:#}");
+    assert_eq!(cause(&json, "ephemeral-port")["severity"], "warning");
+    let (_, json) = check(&netns, &["--bind", "127.0.0.1:30000"]);
+    assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
+}
+
+/// A seccomp filter (installed by python through prctl) that fails every
+/// connect() with EACCES, then execs porthole: a real sandbox denial.
+const SECCOMP_EXEC: &str = r#"
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def stmt(code, k): return struct.pack("HBBI", code, 0, 0, k)
+def jump(code, k, jt, jf): return struct.pack("HBBI", code, jt, jf, k)
+ALLOW, EACCES = 0x7fff0000, 0x00050000 | 13
+program = (stmt(0x20, 4) + jump(0x15, 0xc000003e, 1, 0) + stmt(0x06, ALLOW)
+           + stmt(0x20, 0) + jump(0x15, 42, 0, 1) + stmt(0x06, EACCES) + stmt(0x06, ALLOW))
+buffer = ctypes.create_string_buffer(program)
+class Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+fprog = Fprog(len(program) // 8, ctypes.addressof(buffer))
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+assert libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0, ctypes.get_errno()
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+
+#[test]
+fn sandbox_denied_by_a_seccomp_filter() {
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipping: the seccomp program is written for x86_64");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let mut command = netns.command("python3");
+    command.args(["-c", SECCOMP_EXEC]).arg(crate::util::binary()).args([
+        "check",
+        &format!("127.0.0.1:{port}"),
+        "--json",
+    ]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "denied", "{json:#}");
+    assert_eq!(cause_ids(&json), ["sandbox-denied"], "{json:#}");
+    assert!(cause(&json, "sandbox-denied")["evidence"].to_string().contains("seccomp"));
+}
+
+#[test]
+fn bad_usage_is_one_line_and_exit_2() {
+    for args in [
+        vec!["check"],
+        vec!["check", "localhost"],
+        vec!["check", "ftp://x:1"],
+        vec!["check", "http://[::1:80/"],
+        vec!["check", "1", "--timeout", "0"],
+        vec!["check", "1", "--timeout", "fast"],
+        vec!["check", "1", "--from", "abc"],
+        vec!["check", "1", "--from", "999999999"],
+        vec!["check", "--bind", "localhost:80"],
+        vec!["check", "--bind", "127.0.0.1"],
+    ] {
+        let output = porthole_run(&args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
+        assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
+    }
+}

@@ -1,0 +1,237 @@
+//! `porthole wait`: readiness against real listeners in private
+//! namespaces: a late listener, a dead port that self-connects, `localhost`
+//! with an IPv6-only listener, HTTP statuses that change, `--down`, command
+//! pass-through, the timeout explanation, and bad input.
+
+use std::time::{Duration, Instant};
+
+use crate::util::{porthole_run, server_in, unique_port, Netns};
+
+fn lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[test]
+fn succeeds_when_a_listener_appears_later() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let netns = std::sync::Arc::new(netns);
+    let late = {
+        let netns = netns.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(800));
+            server_in(&netns, "127.0.0.1", port, "http")
+        })
+    };
+    let started = Instant::now();
+    let output = netns.porthole(&["wait", &format!("127.0.0.1:{port}"), "--timeout", "20s"]);
+    let _server = late.join().unwrap();
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(started.elapsed() >= Duration::from_millis(800));
+    assert!(
+        output.stderr.contains(&format!("waiting for 127.0.0.1:{port}: 127.0.0.1:{port} refused")),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains(&format!("ready: 127.0.0.1:{port}")), "{}", output.stderr);
+    assert!(output.stdout.is_empty(), "progress goes to stderr");
+}
+
+#[test]
+fn a_dead_port_in_a_narrow_ephemeral_range_is_never_ready() {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_port_range=40000 40001"]);
+    let output = netns.porthole(&["wait", "127.0.0.1:40000", "--timeout", "1500ms", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let events = lines(&output.stdout);
+    let attempts: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "attempt").collect();
+    assert!(!attempts.is_empty());
+    assert!(attempts.iter().all(|a| a["ready"] == false), "{events:#?}");
+    assert!(
+        attempts.iter().any(|a| a["outcome"] == "self-connect"),
+        "the probe self-connected at least once: {events:#?}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "outcome");
+    assert_eq!(last["outcome"], "timeout");
+    assert!(last["why"].to_string().contains("self-connect"), "{last:#}");
+}
+
+#[test]
+fn localhost_with_an_ipv6_only_listener() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "::1", port, "http");
+    let output = netns.porthole_with_hosts(
+        "127.0.0.1 localhost\n::1 localhost\n",
+        &["wait", &format!("localhost:{port}"), "--timeout", "5s", "--json"],
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    let events = lines(&output.stdout);
+    let ready: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "attempt" && e["ready"] == true).collect();
+    assert_eq!(ready[0]["address"], "::1", "{events:#?}");
+    assert_eq!(events.last().unwrap()["outcome"], "ready");
+}
+
+#[test]
+fn http_readiness_waits_for_the_status_to_change() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "flaky");
+    let output = netns.porthole(&[
+        "wait",
+        &format!("http://127.0.0.1:{port}/health"),
+        "--timeout",
+        "10s",
+        "--interval",
+        "100ms",
+        "--body",
+        "^hel+o$",
+        "--json",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let events = lines(&output.stdout);
+    let details: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "attempt")
+        .map(|e| e["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert!(details[0].contains("HTTP 503"), "{details:#?}");
+    assert!(details[0].contains("waiting for 200-399"), "{details:#?}");
+    assert!(details.last().unwrap().contains("HTTP 200"), "{details:#?}");
+
+    // A status outside --status is never ready, and the timeout says so.
+    let output = netns.porthole(&[
+        "wait",
+        &format!("http://127.0.0.1:{port}/"),
+        "--status",
+        "204",
+        "--timeout",
+        "500ms",
+    ]);
+    assert_eq!(output.code, 1);
+    assert!(output.stderr.contains("HTTP 200 OK (waiting for 204)"), "{}", output.stderr);
+}
+
+#[test]
+fn down_waits_until_it_stops_answering() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "http");
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        drop(server);
+    });
+    let output =
+        netns.porthole(&["wait", &format!("127.0.0.1:{port}"), "--down", "--timeout", "10s"]);
+    stopper.join().unwrap();
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains(&format!("down: 127.0.0.1:{port}")), "{}", output.stderr);
+    // Still up: --down times out.
+    let _again = server_in(&netns, "127.0.0.1", port, "http");
+    let output =
+        netns.porthole(&["wait", &format!("127.0.0.1:{port}"), "--down", "--timeout", "400ms"]);
+    assert_eq!(output.code, 1);
+    assert!(output.stderr.contains("still answering"), "{}", output.stderr);
+}
+
+#[test]
+fn command_runs_when_ready_and_its_status_passes_through() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("127.0.0.1:{port}");
+    let output = netns.porthole(&["wait", &target, "-q", "--", "sh", "-c", "echo ran; exit 7"]);
+    assert_eq!(output.code, 7, "{output:?}");
+    assert_eq!(output.stdout, "ran\n");
+    assert!(output.stderr.is_empty(), "--quiet: {}", output.stderr);
+
+    // On timeout the command does not run.
+    let directory = tempfile::tempdir().unwrap();
+    let marker = directory.path().join("ran");
+    let dead = unique_port();
+    let output = netns.porthole(&[
+        "wait",
+        &format!("127.0.0.1:{dead}"),
+        "-t",
+        "300ms",
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
+    assert_eq!(output.code, 1);
+    assert!(!marker.exists(), "the command must not run after a timeout");
+}
+
+#[test]
+fn all_or_any_of_several_targets() {
+    let Some(netns) = Netns::create() else { return };
+    let (up, dead) = (unique_port(), unique_port());
+    let _server = server_in(&netns, "127.0.0.1", up, "http");
+    let (a, b) = (format!("127.0.0.1:{up}"), format!("127.0.0.1:{dead}"));
+    assert_eq!(netns.porthole(&["wait", &a, &b, "-t", "400ms"]).code, 1);
+    assert_eq!(netns.porthole(&["wait", &a, &b, "-t", "400ms", "--any"]).code, 0);
+}
+
+#[test]
+fn timeout_explains_why_in_one_or_two_lines() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let output = netns.porthole(&["wait", &format!("127.0.0.1:{port}"), "-t", "300ms"]);
+    assert_eq!(output.code, 1);
+    let after: Vec<&str> =
+        output.stderr.lines().skip_while(|l| !l.starts_with("timed out")).collect();
+    assert!(after[0].starts_with("timed out after"), "{}", output.stderr);
+    assert!(after[1].contains("nothing-listening: nothing listens on port"), "{}", output.stderr);
+    assert!(after.len() <= 3, "{}", output.stderr);
+
+    // Only the other family listens.
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let output = netns.porthole(&["wait", &format!("[::1]:{port}"), "-t", "300ms"]);
+    assert_eq!(output.code, 1);
+    assert!(
+        output.stderr.contains("family-mismatch: the service listens on 127.0.0.1 only"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn bad_input_for_every_flag_is_one_line_and_exit_2() {
+    for args in [
+        vec!["wait"],
+        vec!["wait", "localhost"],
+        vec!["wait", "1", "--timeout", "x"],
+        vec!["wait", "1", "--timeout", "-1s"],
+        vec!["wait", "1", "--interval", "0"],
+        vec!["wait", "1", "--interval", "1y"],
+        vec!["wait", "1", "--max-interval", "10ms"],
+        vec!["wait", "1", "--connect-timeout", "0ms"],
+        vec!["wait", "1", "--status", "700"],
+        vec!["wait", "1", "--status", "300-200"],
+        vec!["wait", "1", "--body", "("],
+        vec!["wait", "1", "--json", "--quiet"],
+        vec!["wait", "1", "--bogus"],
+        vec!["wait", "unix:"],
+    ] {
+        let output = porthole_run(&args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
+        assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
+    }
+}
+
+#[test]
+fn help_has_examples() {
+    for command in ["wait", "check"] {
+        let output = porthole_run(&[command, "--help"]);
+        assert_eq!(output.code, 0);
+        assert!(output.stdout.contains("Examples:"), "{}", output.stdout);
+        assert!(output.stdout.contains("Exit status"), "{}", output.stdout);
+    }
+}
