@@ -84,6 +84,7 @@ impl LsSettings {
             ports,
             match_remote_port: false,
             owners: !no_owners,
+            owner_limit: crate::inventory::owners::ScanLimit::AllOwners,
             namespaces: netns_selection(netns),
             backend: Default::default(),
         };

@@ -824,6 +824,7 @@ fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> 
         ports: Some(PortSet::single(port)),
         match_remote_port: false,
         namespaces: NamespaceSelection::All,
+        owner_limit: crate::inventory::owners::ScanLimit::FirstOwner,
         ..Query::default()
     };
     let everywhere = inventory::snapshot(&query)?;

@@ -475,14 +475,15 @@ pub fn port_snapshot(port: u16) -> Result<Snapshot, InventoryError> {
     inventory::snapshot(&Query { udp: false, match_remote_port: false, ..Query::for_port(port) })
 }
 
-/// The TCP listeners of one port with their owners. A connect diagnosis
-/// needs nothing else, and skipping the port's connections keeps the owner
-/// scan to the listeners' inodes on a busy port.
+/// The TCP listeners of one port with an owner each. A connect diagnosis
+/// needs nothing else: skipping the port's connections keeps the owner scan
+/// to the listeners' inodes, and it stops as soon as each has an owner.
 pub fn listener_snapshot(port: u16) -> Result<Snapshot, InventoryError> {
     inventory::snapshot(&Query {
         udp: false,
         listeners_only: true,
         match_remote_port: false,
+        owner_limit: inventory::owners::ScanLimit::FirstOwner,
         ..Query::for_port(port)
     })
 }

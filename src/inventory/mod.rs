@@ -99,6 +99,9 @@ pub struct Query {
     pub match_remote_port: bool,
     /// Attribute sockets to processes (the `/proc/*/fd` scan).
     pub owners: bool,
+    /// Find every owner, or stop once each socket has one (enough to name
+    /// *a* holder and read its state, much faster on a busy machine).
+    pub owner_limit: owners::ScanLimit,
     pub namespaces: NamespaceSelection,
     pub backend: Backend,
 }
@@ -115,6 +118,7 @@ impl Default for Query {
             ports: None,
             match_remote_port: false,
             owners: true,
+            owner_limit: owners::ScanLimit::AllOwners,
             namespaces: NamespaceSelection::Current,
             backend: Backend::Auto,
         }
@@ -193,7 +197,7 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
     let mut processes = BTreeMap::new();
     if query.owners {
         let wanted: Vec<u64> = sockets.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
-        let scan = owners::scan(&wanted);
+        let scan = owners::scan_with(&wanted, query.owner_limit);
         visibility.unreadable_processes = scan.unreadable_processes;
         visibility.vanished_processes += scan.vanished_processes;
         attach_owners(&mut sockets, &scan.owners);
