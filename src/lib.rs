@@ -5,6 +5,7 @@
 //! - [`commands`]: one module per verb; each returns data and an exit status.
 //! - [`inventory`]: the socket inventory engine (netlink, /proc, owners).
 //! - [`model`]: plain data shared by engines and renderers.
+//! - [`proxy`]: the Toxiproxy-compatible fault-injection proxy engine.
 //! - [`render`]: tables and JSON wire types; the only code that prints.
 //! - [`sys`]: the only home of `unsafe` and raw system calls.
 //!
@@ -14,6 +15,7 @@
 pub mod cli;
 pub mod commands;
 pub mod model;
+pub mod proxy;
 pub mod render;
 pub mod sys;
 

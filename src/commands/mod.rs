@@ -3,6 +3,7 @@
 //! [`ExitStatus`]; only `main.rs` turns that into a process exit code.
 
 pub mod completions;
+pub mod proxy;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let status = match cli.command {
         Command::Completions(args) => completions::completions(args, &mut out)?,
         Command::Man => completions::man(&mut out)?,
+        Command::Proxy(args) => proxy::proxy(args, &mut out)?,
     };
     out.flush()?;
     Ok(status)

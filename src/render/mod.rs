@@ -1,1 +1,3 @@
 //! Renderers: the only code that writes tables and JSON.
+
+pub mod proxy;
