@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use super::faults::{self, Fault, Item, Rng};
 use super::stats::DirectionStats;
 use super::toxics::{Stream, ToxicSpec};
+use crate::sys::timerfd::PreciseTimer;
 
 /// The toxics of one proxy, both directions, in the order they were added.
 pub(crate) type ToxicSet = Arc<Vec<ToxicSpec>>;
@@ -174,8 +175,11 @@ where
     let mut source_done = false;
     let mut plain = vec![0u8; INITIAL_BUFFER];
     let mut staging = BytesMut::new();
+    // Coarse fallback for when no timerfd can be had (out of descriptors).
     let timer = tokio::time::sleep(std::time::Duration::ZERO);
     tokio::pin!(timer);
+    let mut precise: Option<PreciseTimer> = None;
+    let mut precise_failed = false;
 
     loop {
         // Write out everything that is due.
@@ -219,7 +223,17 @@ where
             (a, b) => a.or(b),
         };
         if let Some(wake) = wake {
-            timer.as_mut().reset(wake.into());
+            if precise.is_none() && !precise_failed {
+                precise = PreciseTimer::new().ok();
+                precise_failed = precise.is_none();
+            }
+            let armed = precise
+                .as_ref()
+                .is_some_and(|timer| timer.arm(wake).is_ok());
+            if !armed {
+                precise = None;
+                timer.as_mut().reset(wake.into());
+            }
         }
         let plain_path = chain.is_passthrough() && pending.is_empty() && queue.is_empty();
         let can_read =
@@ -255,7 +269,17 @@ where
                     queue.push_back(Item::Eof { at: Instant::now() });
                 }
             }
-            () = &mut timer, if wake.is_some() => {}
+            () = async {
+                match &precise {
+                    Some(precise) => {
+                        if precise.fired().await.is_err() {
+                            // Fall back to the coarse timer on the next turn.
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => timer.as_mut().await,
+                }
+            }, if wake.is_some() => {}
             read = async {
                 if plain_path {
                     source.read(&mut plain).await
