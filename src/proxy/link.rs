@@ -25,10 +25,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::watch;
 
 use super::faults::{self, Fault, Item, Rng};
+use super::splice::SplicePipe;
 use super::stats::DirectionStats;
 use super::toxics::{Stream, ToxicSpec};
 use crate::sys::timerfd::PreciseTimer;
@@ -154,14 +156,22 @@ impl Chain {
     }
 }
 
+/// How one read of the select loop went.
+enum Read {
+    /// Bytes copied into the plain or the staging buffer.
+    Copied(usize),
+    /// Bytes spliced into the pipe, still to be moved on.
+    Spliced(usize),
+}
+
 /// Moves data from `source` to `destination` until the source ends, a toxic
 /// closes the connection, or an I/O error occurs. Cancel-safe in the sense
 /// the connection needs: dropping the future loses only data in flight.
-pub(crate) async fn pump<R, W>(mut source: R, mut destination: W, mut link: Link<'_>) -> LinkEnd
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
+pub(crate) async fn pump(
+    mut source: ReadHalf<'_>,
+    mut destination: WriteHalf<'_>,
+    mut link: Link<'_>,
+) -> LinkEnd {
     let mut chain = Chain::default();
     let set = link.toxics.borrow_and_update().clone();
     chain.rebuild(&set, link.stream, &mut link.rng);
@@ -174,6 +184,8 @@ where
     let mut pending: VecDeque<Item> = VecDeque::new();
     let mut source_done = false;
     let mut plain = vec![0u8; INITIAL_BUFFER];
+    // Set up once a toxic-free link keeps filling its largest buffer.
+    let mut pipe: Option<SplicePipe> = None;
     let mut staging = BytesMut::new();
     // Coarse fallback for when no timerfd can be had (out of descriptors).
     let timer = tokio::time::sleep(std::time::Duration::ZERO);
@@ -281,14 +293,17 @@ where
                 }
             }, if wake.is_some() => {}
             read = async {
-                if plain_path {
-                    source.read(&mut plain).await
+                if !plain_path {
+                    source.read_buf(&mut staging).await.map(Read::Copied)
+                } else if let Some(pipe) = &pipe {
+                    pipe.fill(source.as_ref()).await.map(Read::Spliced)
                 } else {
-                    source.read_buf(&mut staging).await
+                    source.read(&mut plain).await.map(Read::Copied)
                 }
             }, if can_read => {
-                let count = match read {
-                    Ok(count) => count,
+                let (count, spliced) = match read {
+                    Ok(Read::Copied(count)) => (count, false),
+                    Ok(Read::Spliced(count)) => (count, true),
                     Err(_) => return LinkEnd::Failed,
                 };
                 link.stats.received.fetch_add(count as u64, Ordering::Relaxed);
@@ -297,14 +312,23 @@ where
                         let _ = destination.shutdown().await;
                         return LinkEnd::Finished;
                     }
-                    if destination.write_all(&plain[..count]).await.is_err() {
+                    let written = match &pipe {
+                        Some(pipe) if spliced => pipe.drain(destination.as_ref(), count).await,
+                        _ => destination.write_all(&plain[..count]).await,
+                    };
+                    if written.is_err() {
                         return LinkEnd::Failed;
                     }
                     link.stats.sent.fetch_add(count as u64, Ordering::Relaxed);
                     // A full buffer means a bulk transfer: larger reads cut
-                    // the number of system calls per byte.
-                    if count == plain.len() && plain.len() < MAX_BUFFER {
-                        plain.resize(plain.len() * 2, 0);
+                    // the number of system calls per byte, and past the
+                    // largest buffer splicing saves the copies.
+                    if !spliced && count == plain.len() {
+                        if plain.len() < MAX_BUFFER {
+                            plain.resize(plain.len() * 2, 0);
+                        } else if pipe.is_none() {
+                            pipe = SplicePipe::new().ok();
+                        }
                     }
                 } else if count == 0 {
                     source_done = true;

@@ -30,6 +30,7 @@ pub mod host;
 mod link;
 pub mod metrics;
 pub mod registry;
+mod splice;
 pub mod stats;
 pub mod toxics;
 pub mod wire;

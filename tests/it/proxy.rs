@@ -1045,6 +1045,57 @@ async fn half_close_reaches_the_server_and_the_reply_comes_back() {
     }
 }
 
+/// Large transfers take the zero-copy path; toxics added and removed in the
+/// middle move the link between paths without losing or reordering a byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_transfer_keeps_every_byte_across_path_switches() {
+    const TOTAL: usize = 48 << 20;
+    let api = start_api().await;
+    // Checks the pattern byte by byte and answers with what it verified.
+    let checker = custom_server(|mut stream| async move {
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut position = 0usize;
+        let mut good = true;
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(count) => {
+                    for byte in &buffer[..count] {
+                        good &= *byte == (position % 251) as u8;
+                        position += 1;
+                    }
+                }
+            }
+        }
+        let verdict = if good { "ok" } else { "corrupt" };
+        let _ = stream
+            .write_all(format!("{verdict} {position}").as_bytes())
+            .await;
+    })
+    .await;
+    let listen = api.proxy("bulk", checker);
+    let mut stream = connect(listen);
+    let pattern: Vec<u8> = (0..TOTAL).map(|index| (index % 251) as u8).collect();
+    for (index, piece) in pattern.chunks(1 << 20).enumerate() {
+        match index {
+            16 => {
+                api.toxic(
+                    "bulk",
+                    json!({"type": "latency", "stream": "upstream", "attributes": {"latency": 1}}),
+                );
+            }
+            28 => {
+                api.call("DELETE", "/proxies/bulk/toxics/latency_upstream", None);
+            }
+            _ => {}
+        }
+        stream.write_all(piece).unwrap();
+    }
+    stream.shutdown(Shutdown::Write).unwrap();
+    let (reply, _) = read_to_end(&mut stream);
+    assert_eq!(String::from_utf8_lossy(&reply), format!("ok {TOTAL}"));
+}
+
 // ------------------------------------------------------------ load and limits
 
 /// Toxic edits stay fast while many connections stream through toxics.
