@@ -189,6 +189,9 @@ pub enum ProxyCommand {
     #[command(after_help = "Example:\n  porthole proxy delete pg")]
     Delete(ProxyNameArgs),
     /// Add, update or remove toxics.
+    #[command(
+        after_help = "Examples:\n  porthole proxy toxic add pg -t latency -a latency=100 -a jitter=10\n  porthole proxy toxic update pg -n latency_downstream -a latency=500\n  porthole proxy toxic remove pg -n latency_downstream"
+    )]
     Toxic(ProxyToxicArgs),
 }
 

@@ -270,12 +270,24 @@ fn load_config(path: &Path) -> anyhow::Result<Vec<ProxyRequest>> {
 
 /// The toxics `porthole proxy run` flags ask for, as API toxic requests.
 fn one_shot_toxics(args: &ProxyRunArgs) -> anyhow::Result<Vec<ToxicSpec>> {
-    let stream = if args.upstream {
-        "upstream"
-    } else {
-        "downstream"
-    };
-    let toxicity = check_toxicity(args.toxicity)?;
+    // Exhaustive, so a new toxic flag cannot be forgotten here.
+    let ProxyRunArgs {
+        listen: _,
+        to: _,
+        latency,
+        jitter,
+        bandwidth,
+        slow_close,
+        timeout,
+        reset_peer,
+        limit_data,
+        slicer,
+        slice_delay,
+        toxicity,
+        upstream,
+    } = args;
+    let stream = if *upstream { "upstream" } else { "downstream" };
+    let toxicity = check_toxicity(*toxicity)?;
     let mut requests = Vec::new();
     let mut add = |kind: &str, attributes: Value| {
         requests.push(json!({
@@ -285,9 +297,8 @@ fn one_shot_toxics(args: &ProxyRunArgs) -> anyhow::Result<Vec<ToxicSpec>> {
             "attributes": attributes,
         }));
     };
-    if let Some(latency) = &args.latency {
-        let jitter = args
-            .jitter
+    if let Some(latency) = latency {
+        let jitter = jitter
             .as_deref()
             .map(parse_millis)
             .transpose()?
@@ -297,27 +308,27 @@ fn one_shot_toxics(args: &ProxyRunArgs) -> anyhow::Result<Vec<ToxicSpec>> {
             json!({"latency": parse_millis(latency)?, "jitter": jitter}),
         );
     }
-    if let Some(rate) = &args.bandwidth {
+    if let Some(rate) = bandwidth {
         add("bandwidth", json!({ "rate": parse_rate(rate)? }));
     }
-    if let Some(delay) = &args.slow_close {
+    if let Some(delay) = slow_close {
         add("slow_close", json!({ "delay": parse_millis(delay)? }));
     }
-    if let Some(timeout) = &args.timeout {
+    if let Some(timeout) = timeout {
         add("timeout", json!({ "timeout": parse_millis(timeout)? }));
     }
-    if let Some(timeout) = &args.reset_peer {
+    if let Some(timeout) = reset_peer {
         add("reset_peer", json!({ "timeout": parse_millis(timeout)? }));
     }
-    if let Some(bytes) = &args.limit_data {
+    if let Some(bytes) = limit_data {
         add("limit_data", json!({ "bytes": parse_bytes(bytes)? }));
     }
-    if let Some(size) = &args.slicer {
+    if let Some(size) = slicer {
         let average = parse_bytes(size)?;
         if average == 0 {
             bail!("--slicer must be at least 1 byte");
         }
-        let delay = parse_duration(&args.slice_delay)?;
+        let delay = parse_duration(slice_delay)?;
         add(
             "slicer",
             json!({"average_size": average, "size_variation": average / 4,

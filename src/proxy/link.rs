@@ -244,6 +244,7 @@ pub(crate) async fn pump(
                 .is_some_and(|timer| timer.arm(wake).is_ok());
             if !armed {
                 precise = None;
+                precise_failed = true;
                 timer.as_mut().reset(wake.into());
             }
         }
