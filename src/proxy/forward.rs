@@ -1,12 +1,12 @@
 //! Serving one proxy: the accept loop and the life of each connection.
 //!
 //! # Lifecycle
-//! [`start`] spawns the accept loop and returns a [`Running`] handle. The
+//! `start` spawns the accept loop and returns a `Running` handle. The
 //! handle owns the only `stop` sender: dropping it wakes the accept loop
 //! (which drops the listener, so new clients get "connection refused") and
 //! every connection task (which drop both sockets). Each task also holds a
 //! clone of a `finished` sender; when the last one is gone,
-//! [`Running::stop`] knows the listener and every connection are closed,
+//! `Running::stop` knows the listener and every connection are closed,
 //! the same "shutdown complete" idiom as mini-redis.
 
 use std::sync::Arc;
@@ -43,7 +43,7 @@ pub(crate) struct Running {
 
 impl Running {
     /// Closes the listener and every connection, and waits until they are
-    /// closed (at most [`STOP_GRACE`]).
+    /// closed (at most `STOP_GRACE`).
     pub(crate) async fn stop(self) {
         let Running { stop, mut finished } = self;
         drop(stop);

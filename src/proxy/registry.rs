@@ -5,7 +5,7 @@
 //! One async mutex serialises API operations, so "disable then enable" can
 //! never race for the same port. Data paths never take it: each connection
 //! holds a `watch` receiver for its proxy's toxics and an `Arc` of its
-//! counters. The only awaits under the lock are [`Running::stop`], which
+//! counters. The only awaits under the lock are `Running::stop`, which
 //! returns as soon as the proxy's tasks have dropped their sockets.
 
 use std::collections::BTreeMap;
