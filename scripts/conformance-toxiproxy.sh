@@ -78,6 +78,9 @@ curl -fsSL --retry 3 -o "$crate" \
     curl -fsSL --retry 3 -o "$crate" \
         https://crates.io/api/v1/crates/toxiproxy_rust/0.1.6/download
 tar -xzf "$crate" -C "$work"
+# The crate ships no lock file: pin its dependencies to versions known to build
+# (the crate's own code and tests stay as published).
+cp "$root/tests/conformance/toxiproxy_rust-0.1.6.Cargo.lock" "$work/toxiproxy_rust-0.1.6/Cargo.lock"
 start_server
 # The tests share one proxy named "socket" and one test counts every proxy on
 # the server, so they must run one at a time. They bind localhost:2000
@@ -91,7 +94,7 @@ stop_server
 
 echo "== toxiproxy-python (PyPI) against porthole proxy serve"
 python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet --disable-pip-version-check toxiproxy-python requests future
+"$work/venv/bin/pip" install --quiet --disable-pip-version-check toxiproxy-python==0.1.1 requests future
 start_server
 if ! "$work/venv/bin/python" "$root/tests/conformance/toxiproxy_python.py" -v; then
     status=1
