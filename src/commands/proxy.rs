@@ -222,7 +222,17 @@ fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        let address = listener.local_addr()?.to_string();
+        let bound = listener.local_addr()?;
+        let address = bound.to_string();
+        // A server bound to one specific address is reached by that address:
+        // accept it as a Host (an IP literal cannot be DNS-rebound).
+        let mut allow_host = allow_host;
+        if !bound.ip().is_loopback() && !bound.ip().is_unspecified() {
+            allow_host.push(match bound.ip() {
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            });
+        }
         let registry = Arc::new(Registry::new());
         let count = requests.len();
         if !requests.is_empty() {
