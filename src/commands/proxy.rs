@@ -192,20 +192,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// A future that completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are
+/// installed here, before the caller announces it is ready, so a signal sent
+/// right after the announcement cannot kill the process uncleanly.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
+    })
 }
 
 fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
@@ -241,12 +240,13 @@ fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
                 bail!("loading {}: {}", display(config.as_deref()), failure.error);
             }
         }
+        let shutdown = shutdown_signal()?;
         render::serving(&mut std::io::stderr(), &address, count)?;
         let state = Arc::new(ApiState {
             registry,
             hosts: HostPolicy { extra: allow_host },
         });
-        crate::proxy::run(listener, state, shutdown_signal()).await;
+        crate::proxy::run(listener, state, shutdown).await;
         Ok(ExitStatus::Success)
     })
 }
@@ -364,9 +364,10 @@ fn run_one_shot(args: ProxyRunArgs, out: &mut impl Write) -> anyhow::Result<Exit
     runtime()?.block_on(async move {
         let registry = Registry::new();
         let proxy = registry.create(request).await?;
+        let shutdown = shutdown_signal()?;
         render::one_shot_started(&mut std::io::stderr(), &proxy)?;
         let started = Instant::now();
-        shutdown_signal().await;
+        shutdown.await;
         let metrics = registry.metrics().await;
         registry.shutdown().await;
         if let Some(metrics) = metrics.first() {
