@@ -110,15 +110,15 @@ class ToxiproxyPythonClient(unittest.TestCase):
 
     def test_toxics(self):
         proxy = self.toxiproxy.create(upstream=self.upstream, name="toxic")
-        proxy.add_toxic(type="latency", attributes={"latency": 200, "jitter": 0})
+        proxy.add_toxic(type="latency", attributes={"latency": 1000, "jitter": 0})
         toxics = proxy.toxics()
         self.assertEqual(list(toxics), ["latency_downstream"])
         toxic = toxics["latency_downstream"]
         self.assertEqual(toxic.type, "latency")
         self.assertEqual(toxic.stream, "downstream")
         self.assertEqual(toxic.toxicity, 1)
-        self.assertEqual(toxic.attributes, {"latency": 200, "jitter": 0})
-        self.assertGreaterEqual(round_trip(proxy.listen), 0.19)
+        self.assertEqual(toxic.attributes, {"latency": 1000, "jitter": 0})
+        self.assertGreaterEqual(round_trip(proxy.listen), 0.99)
 
         proxy.add_toxic(
             type="bandwidth", stream="upstream", name="slow", toxicity=0.5,
@@ -135,7 +135,7 @@ class ToxiproxyPythonClient(unittest.TestCase):
         self.assertTrue(proxy.destroy_toxic("latency_downstream"))
         self.assertTrue(proxy.destroy_toxic("slow"))
         self.assertEqual(proxy.toxics(), {})
-        self.assertLess(round_trip(proxy.listen), 0.19)
+        self.assertLess(round_trip(proxy.listen), 0.8)
         with self.assertRaises(NotFound):
             proxy.destroy_toxic("slow")
 
@@ -171,12 +171,12 @@ class ToxiproxyPythonClient(unittest.TestCase):
 
     def test_reset(self):
         proxy = self.toxiproxy.create(upstream=self.upstream, name="reset")
-        proxy.add_toxic(type="latency", attributes={"latency": 500})
+        proxy.add_toxic(type="latency", attributes={"latency": 3000})
         proxy.disable()
         self.assertTrue(self.toxiproxy.reset())
         self.assertTrue(self.toxiproxy.get_proxy("reset").enabled)
         self.assertEqual(proxy.toxics(), {})
-        self.assertLess(round_trip(proxy.listen), 0.5)
+        self.assertLess(round_trip(proxy.listen), 2.5)
 
     def test_missing_proxy(self):
         from toxiproxy.api import APIConsumer
