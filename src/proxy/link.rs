@@ -114,10 +114,19 @@ impl Chain {
             // The toxicity draw happens once per link and toxic version,
             // not per chunk.
             let selected = rng.unit() < f64::from(spec.toxicity);
+            let mut fault = selected.then(|| faults::instantiate(&spec.kind, now));
+            // An updated toxic carries on from its previous version's count.
+            let previous = old
+                .iter()
+                .find(|stage| stage.name == spec.name)
+                .and_then(|stage| stage.fault.as_ref());
+            if let (Some(fault), Some(previous)) = (fault.as_mut(), previous) {
+                fault.resume(previous.progress(), now);
+            }
             self.stages.push(Stage {
                 name: spec.name.clone(),
                 revision: spec.revision,
-                fault: selected.then(|| faults::instantiate(&spec.kind, now)),
+                fault,
             });
         }
         let mut result = Rebuild::default();

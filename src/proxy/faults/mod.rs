@@ -74,6 +74,16 @@ pub(crate) trait Fault: Send {
     fn closes_on_removal(&self) -> bool {
         false
     }
+
+    /// Bytes counted so far that an updated version of the same toxic
+    /// carries on from (`limit_data` counts per connection across updates,
+    /// as in Toxiproxy).
+    fn progress(&self) -> u64 {
+        0
+    }
+
+    /// Continues from the `progress` of the version this one replaces.
+    fn resume(&mut self, _progress: u64, _now: Instant) {}
 }
 
 /// Builds the fault for a toxic, as it starts acting on a link at `now`.
