@@ -104,16 +104,20 @@ pub(crate) fn instantiate(kind: &ToxicKind, now: Instant) -> Box<dyn Fault> {
         } => Box::new(slicer::Slicer::new(
             average_size,
             size_variation,
-            Duration::from_micros(u64::try_from(delay).unwrap_or(0)),
+            Duration::from_micros(u64::try_from(delay).unwrap_or(0)).min(MAX_DELAY),
         )),
         ToxicKind::LimitData { bytes } => Box::new(limit_data::LimitData::new(bytes, now)),
     }
 }
 
+/// The longest delay a toxic applies. Larger attribute values are clamped so
+/// that `Instant + delay` cannot overflow; a month is "forever" for a test.
+const MAX_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Milliseconds from the API (signed, as in Toxiproxy) as a duration;
 /// negative values mean no delay.
 fn millis(value: i64) -> Duration {
-    Duration::from_millis(u64::try_from(value).unwrap_or(0))
+    Duration::from_millis(u64::try_from(value).unwrap_or(0)).min(MAX_DELAY)
 }
 
 /// A small, fast pseudo-random generator (splitmix64). Jitter and toxicity
@@ -159,14 +163,46 @@ impl Rng {
         if high <= low {
             return low;
         }
-        let span = (high - low) as u64 + 1;
-        low + (self.next_u64() % span) as i64
+        // i128 so that the widest range cannot overflow.
+        let span = (i128::from(high) - i128::from(low) + 1) as u128;
+        (i128::from(low) + (u128::from(self.next_u64()) % span) as i128) as i64
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_attributes_do_not_overflow() {
+        let now = Instant::now();
+        let kinds = [
+            ToxicKind::Latency {
+                latency: i64::MAX,
+                jitter: i64::MAX,
+            },
+            ToxicKind::SlowClose { delay: i64::MAX },
+            ToxicKind::Timeout { timeout: i64::MAX },
+            ToxicKind::ResetPeer { timeout: i64::MAX },
+            ToxicKind::Slicer {
+                average_size: 1,
+                size_variation: i64::MAX,
+                delay: i64::MAX,
+            },
+            ToxicKind::Bandwidth { rate: i64::MAX },
+            ToxicKind::LimitData { bytes: i64::MAX },
+        ];
+        for kind in kinds {
+            let mut fault = instantiate(&kind, now);
+            let mut out = Vec::new();
+            let bytes = Bytes::from_static(b"0123456789");
+            fault.apply(Item::Data { bytes, at: now }, &mut Rng::new(9), &mut out);
+            fault.apply(Item::Eof { at: now }, &mut Rng::new(9), &mut out);
+            for item in out {
+                assert!(item.at() <= now + MAX_DELAY * 2, "{kind:?}");
+            }
+        }
+    }
 
     #[test]
     fn rng_stays_in_range() {
@@ -178,6 +214,8 @@ mod tests {
             assert!((0.0..1.0).contains(&unit));
         }
         assert_eq!(rng.between(3, 3), 3);
+        let wide = rng.between(i64::MIN, i64::MAX);
+        assert!((i64::MIN..=i64::MAX).contains(&wide));
         assert_eq!(rng.between(4, 1), 4);
     }
 }
