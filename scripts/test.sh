@@ -15,3 +15,5 @@ echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --document-private-items --quiet
 echo "== cargo test"
 cargo test --all-features -- --test-threads="${PORTHOLE_TEST_THREADS:-4}"
+echo "== Toxiproxy client conformance"
+./scripts/conformance-toxiproxy.sh

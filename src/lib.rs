@@ -6,6 +6,7 @@
 //! - [`inventory`]: the socket inventory engine (netlink, /proc, owners).
 //! - [`diagnose`]: why a connection or bind fails (`check`, `wait`).
 //! - [`model`]: plain data shared by engines and renderers.
+//! - [`proxy`]: the Toxiproxy-compatible fault-injection proxy engine.
 //! - [`render`]: tables and JSON wire types; the only code that prints.
 //! - [`portinfo`]: what a port number means (ranges, services, browsers).
 //! - [`target`]: endpoints as users type them.
@@ -23,6 +24,7 @@ pub mod diagnose;
 pub mod inventory;
 pub mod model;
 pub mod portinfo;
+pub mod proxy;
 pub mod render;
 pub mod sys;
 pub mod target;

@@ -57,6 +57,11 @@ pub enum Command {
     /// Wait until targets are ready (or down), then optionally run a command.
     #[command(after_help = WAIT_HELP)]
     Wait(WaitArgs),
+    /// Fault-injection TCP proxy with the Toxiproxy 2.12 API.
+    #[command(
+        after_help = "Examples:\n  porthole proxy serve                                   Toxiproxy-compatible API on 127.0.0.1:8474\n  porthole proxy create pg --upstream 127.0.0.1:5432\n  porthole proxy toxic add pg -t latency -a latency=100\n  porthole proxy run 127.0.0.1:15432 --to 127.0.0.1:5432 --latency 100ms"
+    )]
+    Proxy(ProxyArgs),
     /// Internal: keeps sockets bound for `free --hold`.
     #[command(name = "__hold", hide = true)]
     Hold(HoldArgs),
@@ -366,4 +371,243 @@ pub struct WaitArgs {
     /// JSON Lines on stdout: every attempt, then the outcome.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `porthole proxy …`: the Toxiproxy-compatible fault-injection proxy.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Boxed: the proxy flags would otherwise make every `Command` large.
+    #[command(subcommand)]
+    pub command: Box<ProxyCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// Run the proxy server with the Toxiproxy 2.12 HTTP API.
+    #[command(
+        after_help = "Examples:\n  porthole proxy serve                           API on 127.0.0.1:8474\n  porthole proxy serve --config proxies.json     create proxies (and toxics) at start\n  porthole proxy serve --listen 127.0.0.1:9474   another API port\n\nThe config file is a JSON array of proxies, as POST /populate takes, and each\nproxy may carry a \"toxics\" array:\n  [{\"name\": \"pg\", \"listen\": \"127.0.0.1:15432\", \"upstream\": \"127.0.0.1:5432\",\n    \"toxics\": [{\"type\": \"latency\", \"attributes\": {\"latency\": 100}}]}]"
+    )]
+    Serve(ProxyServeArgs),
+    /// Proxy one address to another with toxics given as flags, no server.
+    #[command(
+        after_help = "Examples:\n  porthole proxy run 127.0.0.1:15432 --to 127.0.0.1:5432 --latency 100ms --jitter 10ms\n  porthole proxy run 127.0.0.1:18080 --to 127.0.0.1:8080 --bandwidth 100KB/s\n  porthole proxy run 127.0.0.1:16379 --to 127.0.0.1:6379 --reset-peer 2s --toxicity 0.3\n  porthole proxy run 127.0.0.1:0 --to 127.0.0.1:5432 --limit-data 1MB --upstream\n\nToxics act on the downstream direction (server to client) unless --upstream is\ngiven. Ctrl-C stops the proxy and prints the connections and bytes that passed."
+    )]
+    Run(ProxyRunArgs),
+    /// Create a proxy on a running server.
+    #[command(
+        visible_alias = "new",
+        after_help = "Examples:\n  porthole proxy create pg --listen 127.0.0.1:15432 --upstream 127.0.0.1:5432\n  porthole proxy create redis --upstream localhost:6379     listens on 127.0.0.1:<free port>"
+    )]
+    Create(ProxyCreateArgs),
+    /// List the proxies of a running server.
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:\n  porthole proxy list\n  porthole proxy list --json\n  TOXIPROXY_URL=http://127.0.0.1:9474 porthole proxy list"
+    )]
+    List(ProxyListArgs),
+    /// Show one proxy and its toxics.
+    #[command(
+        after_help = "Examples:\n  porthole proxy inspect pg\n  porthole proxy inspect pg --json"
+    )]
+    Inspect(ProxyNameArgs),
+    /// Enable a disabled proxy, or disable (take down) an enabled one.
+    #[command(
+        after_help = "Example:\n  porthole proxy toggle pg     clients now get \"connection refused\"; run again to restore"
+    )]
+    Toggle(ProxyNameArgs),
+    /// Delete a proxy (closes its listener and connections).
+    #[command(after_help = "Example:\n  porthole proxy delete pg")]
+    Delete(ProxyNameArgs),
+    /// Add, update or remove toxics.
+    #[command(
+        after_help = "Examples:\n  porthole proxy toxic add pg -t latency -a latency=100 -a jitter=10\n  porthole proxy toxic update pg -n latency_downstream -a latency=500\n  porthole proxy toxic remove pg -n latency_downstream"
+    )]
+    Toxic(ProxyToxicArgs),
+}
+
+/// Where the proxy API is, for the client commands.
+#[derive(Debug, Args)]
+pub struct ProxyApiArgs {
+    /// API base URL.
+    #[arg(
+        long,
+        visible_alias = "host",
+        value_name = "URL",
+        env = "TOXIPROXY_URL",
+        default_value = "http://localhost:8474"
+    )]
+    pub url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyServeArgs {
+    /// Address for the HTTP API.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8474")]
+    pub listen: String,
+    /// JSON file of proxies (and toxics) to create at start.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Also accept this Host name on the API (repeatable); loopback names
+    /// are always accepted.
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyRunArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(value_name = "LISTEN")]
+    pub listen: String,
+    /// Upstream address to forward to.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to: String,
+    /// Delay every chunk (e.g. 100ms, 1s).
+    #[arg(long, value_name = "DURATION")]
+    pub latency: Option<String>,
+    /// Random ± variation of --latency.
+    #[arg(long, value_name = "DURATION", requires = "latency")]
+    pub jitter: Option<String>,
+    /// Limit throughput (e.g. 100KB/s, 1MB/s; 1 KB = 1000 bytes).
+    #[arg(long, value_name = "RATE")]
+    pub bandwidth: Option<String>,
+    /// Hold a close back this long.
+    #[arg(long, value_name = "DURATION")]
+    pub slow_close: Option<String>,
+    /// Drop all data and close after this long (0 = hang forever).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Reset (RST) the connection this long after the first data.
+    #[arg(long, value_name = "DURATION")]
+    pub reset_peer: Option<String>,
+    /// Close each connection after this many bytes (e.g. 512, 10KB, 1MB).
+    #[arg(long, value_name = "BYTES")]
+    pub limit_data: Option<String>,
+    /// Cut data into slices of about this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub slicer: Option<String>,
+    /// Pause between slices.
+    #[arg(long, value_name = "DURATION", requires = "slicer", default_value = "0ms")]
+    pub slice_delay: String,
+    /// Probability (0 to 1) that a connection gets the toxics.
+    #[arg(long, value_name = "P", default_value = "1")]
+    pub toxicity: f32,
+    /// Apply the toxics to client → server data instead of server → client.
+    #[arg(long)]
+    pub upstream: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyCreateArgs {
+    /// Proxy name.
+    pub name: String,
+    /// Address to listen on [default: 127.0.0.1:0, a free loopback port].
+    #[arg(short = 'l', long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Address to forward to.
+    #[arg(short = 'u', long, value_name = "HOST:PORT")]
+    pub upstream: String,
+    #[command(flatten)]
+    pub api: ProxyApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyListArgs {
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub api: ProxyApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyNameArgs {
+    /// Proxy name.
+    pub name: String,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub api: ProxyApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyToxicArgs {
+    #[command(subcommand)]
+    pub command: ProxyToxicCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProxyToxicCommand {
+    /// Add a toxic to a proxy; live connections get it too.
+    #[command(
+        visible_alias = "a",
+        after_help = "Examples:\n  porthole proxy toxic add pg -t latency -a latency=100 -a jitter=10\n  porthole proxy toxic add pg -t bandwidth -a rate=100 --upstream\n  porthole proxy toxic add pg -t reset_peer -a timeout=500 --toxicity 0.5 -n flaky\n\nTypes and attributes: latency (latency, jitter: ms), bandwidth (rate: KB/s),\nslow_close (delay: ms), timeout (timeout: ms, 0 = hang), reset_peer (timeout: ms),\nslicer (average_size, size_variation: bytes; delay: µs), limit_data (bytes), noop."
+    )]
+    Add(ProxyToxicAddArgs),
+    /// Change a toxic's attributes or toxicity.
+    #[command(
+        visible_alias = "u",
+        after_help = "Example:\n  porthole proxy toxic update pg -n latency_downstream -a latency=500"
+    )]
+    Update(ProxyToxicUpdateArgs),
+    /// Remove a toxic.
+    #[command(
+        visible_aliases = ["r", "delete"],
+        after_help = "Example:\n  porthole proxy toxic remove pg -n latency_downstream"
+    )]
+    Remove(ProxyToxicRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyToxicAddArgs {
+    /// Proxy name.
+    pub proxy: String,
+    /// Toxic type.
+    #[arg(short = 't', long = "type", value_name = "TYPE")]
+    pub toxic_type: String,
+    /// Toxic name [default: TYPE_STREAM].
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Attribute as KEY=INTEGER (repeatable).
+    #[arg(short = 'a', long = "attribute", value_name = "KEY=VALUE")]
+    pub attributes: Vec<String>,
+    /// Act on client → server data.
+    #[arg(short = 'u', long, conflicts_with = "downstream")]
+    pub upstream: bool,
+    /// Act on server → client data (the default).
+    #[arg(short = 'd', long)]
+    pub downstream: bool,
+    /// Probability (0 to 1) that a connection gets the toxic.
+    #[arg(long, visible_alias = "tox", value_name = "P")]
+    pub toxicity: Option<f32>,
+    #[command(flatten)]
+    pub api: ProxyApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyToxicUpdateArgs {
+    /// Proxy name.
+    pub proxy: String,
+    /// Toxic name.
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: String,
+    /// Attribute as KEY=INTEGER (repeatable).
+    #[arg(short = 'a', long = "attribute", value_name = "KEY=VALUE")]
+    pub attributes: Vec<String>,
+    /// New toxicity (0 to 1).
+    #[arg(long, visible_alias = "tox", value_name = "P")]
+    pub toxicity: Option<f32>,
+    #[command(flatten)]
+    pub api: ProxyApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyToxicRemoveArgs {
+    /// Proxy name.
+    pub proxy: String,
+    /// Toxic name.
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub api: ProxyApiArgs,
 }

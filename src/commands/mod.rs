@@ -7,6 +7,7 @@ pub mod completions;
 pub mod free;
 pub mod kill;
 pub mod ls;
+pub mod proxy;
 pub mod wait;
 pub mod who;
 
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Hold(args) => free::run_holder(args)?,
         Command::Check(args) => check::run(args, &mut out)?,
         Command::Wait(args) => wait::run(args, &mut out)?,
+        Command::Proxy(args) => proxy::proxy(args, &mut out)?,
     };
     out.flush()?;
     Ok(status)

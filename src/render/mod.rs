@@ -7,6 +7,7 @@ pub mod json;
 pub mod kill;
 pub mod listing;
 pub mod port;
+pub mod proxy;
 pub mod style;
 pub mod table;
 

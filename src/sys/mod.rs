@@ -5,4 +5,5 @@ pub mod fds;
 pub mod netns;
 pub mod signal;
 pub mod sysctl;
+pub mod timerfd;
 pub mod users;

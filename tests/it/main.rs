@@ -14,3 +14,4 @@ mod who;
 
 mod free;
 mod kill;
+mod proxy;

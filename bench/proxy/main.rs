@@ -1,0 +1,339 @@
+//! Loopback benchmark of `porthole proxy` (not a test): round-trip latency,
+//! single-stream throughput both ways, connection set-up, 1,000 concurrent
+//! connections, and toxic accuracy, each measured directly and through the
+//! proxy in one run.
+//!
+//! The proxy runs as its own process (`porthole proxy serve`, from the same
+//! build), the upstream servers and clients as threads of this process.
+//! Run with `bench/proxy/run.sh`, which builds in release mode.
+
+#![expect(clippy::print_stdout, reason = "the benchmark's report is its output")]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use porthole::proxy::client::ApiClient;
+use serde_json::json;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_porthole");
+
+fn main() {
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let scale = if quick { 10 } else { 1 };
+    let echo = spawn_server(echo);
+    let sink = spawn_server(sink);
+    let source = spawn_server(source);
+
+    let (_proxy, url) = start_proxy();
+    let api = ApiClient::new(&url).expect("API URL");
+    let plain = create(&api, "echo", echo);
+    let sink_proxy = create(&api, "sink", sink);
+    let source_proxy = create(&api, "source", source);
+    let latency_proxy = create(&api, "latency10", echo);
+    add_toxic(&api, "latency10", json!({"type": "latency", "attributes": {"latency": 10}}));
+    let bandwidth_proxy = create(&api, "bandwidth1000", sink);
+    add_toxic(
+        &api,
+        "bandwidth1000",
+        json!({"type": "bandwidth", "stream": "upstream", "attributes": {"rate": 1000}}),
+    );
+
+    println!("## 64-byte request/response round trip (µs), one connection, TCP_NODELAY");
+    println!("| path | p50 | p90 | p99 | mean |");
+    println!("|---|---|---|---|---|");
+    let samples = 20_000 / scale;
+    let direct = ping_pong(echo, 64, samples);
+    let proxied = ping_pong(plain, 64, samples);
+    print_row("direct", &direct);
+    print_row("porthole proxy", &proxied);
+    println!(
+        "\nAdded p50 per round trip: {:+.1} µs (two proxy traversals)\n",
+        percentile(&proxied, 50.0) - percentile(&direct, 50.0)
+    );
+
+    println!("## Single-stream throughput (MB/s, 1 MB = 10^6 bytes), 3 s each");
+    println!("| direction | direct | porthole proxy | ratio |");
+    println!("|---|---|---|---|");
+    let seconds = if quick { 0.5 } else { 3.0 };
+    let up_direct = upload(sink, seconds);
+    let up_proxied = upload(sink_proxy, seconds);
+    println!(
+        "| client → server | {up_direct:.0} | {up_proxied:.0} | {:.0}% |",
+        100.0 * up_proxied / up_direct
+    );
+    let down_direct = download(source, seconds);
+    let down_proxied = download(source_proxy, seconds);
+    println!(
+        "| server → client | {down_direct:.0} | {down_proxied:.0} | {:.0}% |\n",
+        100.0 * down_proxied / down_direct
+    );
+
+    println!("## New connection + 32-byte request/reply + close (µs)");
+    println!("| path | p50 | p90 | p99 | mean |");
+    println!("|---|---|---|---|---|");
+    let connections = 2_000 / scale;
+    print_row("direct", &connect_request_close(echo, connections));
+    print_row("porthole proxy", &connect_request_close(plain, connections));
+    println!();
+
+    println!("## 1,000 concurrent connections, each doing 10 × 64-byte round trips");
+    println!("| path | open all (ms) | round trip p50 (µs) | p99 (µs) | total (ms) |");
+    println!("|---|---|---|---|---|");
+    for (name, target) in [("direct", echo), ("porthole proxy", plain)] {
+        let (open, rtts, total) = concurrent(target, 1000, 10);
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            open.as_secs_f64() * 1e3,
+            percentile(&rtts, 50.0),
+            percentile(&rtts, 99.0),
+            total.as_secs_f64() * 1e3
+        );
+    }
+    println!();
+
+    println!("## Toxic accuracy");
+    let direct_small = ping_pong(echo, 64, 2_000 / scale);
+    let delayed = ping_pong(latency_proxy, 64, 500 / scale);
+    let added = (percentile(&delayed, 50.0) - percentile(&direct_small, 50.0)) / 1e3;
+    println!(
+        "- latency 10 ms (downstream): round trip p50 {:.2} ms, p99 {:.2} ms; added at p50 {added:.2} ms (target 10 ± 1)",
+        percentile(&delayed, 50.0) / 1e3,
+        percentile(&delayed, 99.0) / 1e3,
+    );
+    let bytes = if quick { 1_000_000 } else { 5_000_000 };
+    let rate = bounded_upload(bandwidth_proxy, bytes);
+    println!(
+        "- bandwidth rate=1000 KB/s (upstream): {rate:.3} MB/s over {} MB (target 1.0 ± 5%)",
+        bytes / 1_000_000
+    );
+}
+
+fn print_row(name: &str, samples: &[f64]) {
+    let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+    println!(
+        "| {name} | {:.1} | {:.1} | {:.1} | {mean:.1} |",
+        percentile(samples, 50.0),
+        percentile(samples, 90.0),
+        percentile(samples, 99.0)
+    );
+}
+
+/// Percentile of microsecond samples (nearest rank).
+fn percentile(samples: &[f64], pct: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((pct / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn start_proxy() -> (KillOnDrop, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(BINARY)
+        .args(["proxy", "serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start porthole proxy serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut line)
+        .expect("start-up line");
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .expect("API URL")
+        .to_string();
+    (KillOnDrop(child), url)
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn create(api: &ApiClient, name: &str, upstream: SocketAddr) -> SocketAddr {
+    let proxy = api.create(name, "127.0.0.1:0", &upstream.to_string()).expect("create proxy");
+    proxy.listen.parse().expect("listen address")
+}
+
+fn add_toxic(api: &ApiClient, proxy: &str, toxic: serde_json::Value) {
+    api.add_toxic(proxy, &toxic).expect("add toxic");
+}
+
+/// A thread-per-connection server running `handle` for each client.
+fn spawn_server(handle: fn(TcpStream)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    // std listens with a backlog of 128; 1,000 simultaneous connects would
+    // overflow it and wait for SYN retransmits.
+    rustix::net::listen(&listener, 4096).expect("listen backlog");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let _ = stream.set_nodelay(true);
+            std::thread::spawn(move || handle(stream));
+        }
+    });
+    address
+}
+
+fn echo(mut stream: TcpStream) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    while let Ok(count) = stream.read(&mut buffer) {
+        if count == 0 || stream.write_all(&buffer[..count]).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads everything, then answers with the byte count (8 bytes, LE).
+fn sink(mut stream: TcpStream) {
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    while let Ok(count) = stream.read(&mut buffer) {
+        if count == 0 {
+            break;
+        }
+        total += count as u64;
+    }
+    let _ = stream.write_all(&total.to_le_bytes());
+}
+
+/// Writes until the client goes away.
+fn source(mut stream: TcpStream) {
+    let buffer = vec![0x5au8; 256 * 1024];
+    while stream.write_all(&buffer).is_ok() {}
+}
+
+fn connect(address: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(address).expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    stream
+}
+
+fn ping_pong(address: SocketAddr, size: usize, samples: usize) -> Vec<f64> {
+    let mut stream = connect(address);
+    let message = vec![1u8; size];
+    let mut back = vec![0u8; size];
+    for _ in 0..200 {
+        stream.write_all(&message).unwrap();
+        stream.read_exact(&mut back).unwrap();
+    }
+    (0..samples)
+        .map(|_| {
+            let start = Instant::now();
+            stream.write_all(&message).unwrap();
+            stream.read_exact(&mut back).unwrap();
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect()
+}
+
+/// MB/s sending for `seconds`, counted by the sink.
+fn upload(address: SocketAddr, seconds: f64) -> f64 {
+    let mut stream = connect(address);
+    let buffer = vec![0xa5u8; 256 * 1024];
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < seconds {
+        stream.write_all(&buffer).unwrap();
+    }
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut count = [0u8; 8];
+    stream.read_exact(&mut count).unwrap();
+    u64::from_le_bytes(count) as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+/// MB/s receiving for `seconds`.
+fn download(address: SocketAddr, seconds: f64) -> f64 {
+    let mut stream = connect(address);
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < seconds {
+        total += stream.read(&mut buffer).unwrap() as u64;
+    }
+    total as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+/// MB/s for sending exactly `bytes` and getting the sink's confirmation.
+fn bounded_upload(address: SocketAddr, bytes: usize) -> f64 {
+    let mut stream = connect(address);
+    let buffer = vec![0xa5u8; 64 * 1024];
+    let start = Instant::now();
+    let mut left = bytes;
+    while left > 0 {
+        let now = left.min(buffer.len());
+        stream.write_all(&buffer[..now]).unwrap();
+        left -= now;
+    }
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut count = [0u8; 8];
+    stream.read_exact(&mut count).unwrap();
+    assert_eq!(u64::from_le_bytes(count), bytes as u64);
+    bytes as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+fn connect_request_close(address: SocketAddr, samples: usize) -> Vec<f64> {
+    let request = [7u8; 32];
+    let mut reply = [0u8; 32];
+    (0..samples + 50)
+        .map(|_| {
+            let start = Instant::now();
+            let mut stream = connect(address);
+            stream.write_all(&request).unwrap();
+            stream.read_exact(&mut reply).unwrap();
+            drop(stream);
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .skip(50)
+        .collect()
+}
+
+/// Opens `count` connections, then has 8 threads run `rounds` round trips
+/// on each; returns the time to open them all, every round trip, and the
+/// total time.
+fn concurrent(address: SocketAddr, count: usize, rounds: usize) -> (Duration, Vec<f64>, Duration) {
+    let start = Instant::now();
+    let streams: Vec<TcpStream> = (0..count).map(|_| connect(address)).collect();
+    let open = start.elapsed();
+    let threads = 8;
+    let per_thread = count / threads;
+    let mut streams = streams.into_iter();
+    let failures = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let mut mine: Vec<TcpStream> = streams.by_ref().take(per_thread).collect();
+            let failures = Arc::clone(&failures);
+            std::thread::spawn(move || {
+                let message = [3u8; 64];
+                let mut back = [0u8; 64];
+                let mut samples = Vec::with_capacity(mine.len() * rounds);
+                for _ in 0..rounds {
+                    for stream in &mut mine {
+                        let started = Instant::now();
+                        if stream.write_all(&message).is_err()
+                            || stream.read_exact(&mut back).is_err()
+                        {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        samples.push(started.elapsed().as_secs_f64() * 1e6);
+                    }
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for handle in handles {
+        samples.extend(handle.join().expect("client thread"));
+    }
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "round trips failed");
+    (open, samples, start.elapsed())
+}

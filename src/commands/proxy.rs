@@ -1,0 +1,450 @@
+//! `porthole proxy`: the API server (`serve`), the one-shot proxy (`run`),
+//! and client verbs that drive a running server over its HTTP API.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::{json, Map, Value};
+
+use crate::cli::args::{
+    ProxyArgs, ProxyCommand, ProxyCreateArgs, ProxyListArgs, ProxyNameArgs, ProxyRunArgs,
+    ProxyServeArgs, ProxyToxicAddArgs, ProxyToxicArgs, ProxyToxicCommand, ProxyToxicRemoveArgs,
+    ProxyToxicUpdateArgs,
+};
+use crate::commands::{warn, ExitStatus};
+use crate::proxy::client::{ApiClient, ClientError};
+use crate::proxy::registry::DEFAULT_LISTEN;
+use crate::proxy::toxics::ToxicSpec;
+use crate::proxy::{ApiState, HostPolicy, ProxyRequest, Registry};
+use crate::render::proxy as render;
+
+/// Runs a `porthole proxy` subcommand.
+pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    let ProxyArgs { command } = args;
+    let result = match *command {
+        ProxyCommand::Serve(args) => return serve(args),
+        ProxyCommand::Run(args) => return run_one_shot(args, out),
+        ProxyCommand::Create(args) => create(args, out),
+        ProxyCommand::List(args) => list(args, out),
+        ProxyCommand::Inspect(args) => inspect(args, out),
+        ProxyCommand::Toggle(args) => toggle(args, out),
+        ProxyCommand::Delete(args) => delete(args, out),
+        ProxyCommand::Toxic(ProxyToxicArgs { command }) => match command {
+            ProxyToxicCommand::Add(args) => toxic_add(args, out),
+            ProxyToxicCommand::Update(args) => toxic_update(args, out),
+            ProxyToxicCommand::Remove(args) => toxic_remove(args, out),
+        },
+    };
+    match result {
+        Ok(()) => Ok(ExitStatus::Success),
+        // "No such proxy/toxic" is a no, not an error: exit 1.
+        Err(error) => match error.downcast_ref::<ClientError>() {
+            Some(ClientError::Api { status: 404, message }) => {
+                warn(message);
+                Ok(ExitStatus::Failure)
+            }
+            _ => Err(error),
+        },
+    }
+}
+
+fn create(args: ProxyCreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let ProxyCreateArgs { name, listen, upstream, api } = args;
+    let client = ApiClient::new(&api.url)?;
+    let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let proxy = client.create(&name, &listen, &upstream)?;
+    render::proxy_line(out, "Created", &proxy)?;
+    Ok(())
+}
+
+fn list(args: ProxyListArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let ProxyListArgs { json, api } = args;
+    let proxies = ApiClient::new(&api.url)?.list()?;
+    if json {
+        render::json(out, &proxies)?;
+    } else {
+        render::proxy_table(out, &proxies)?;
+    }
+    Ok(())
+}
+
+fn inspect(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let ProxyNameArgs { name, json, api } = args;
+    let proxy = ApiClient::new(&api.url)?.get(&name)?;
+    if json {
+        render::json(out, &proxy)?;
+    } else {
+        render::proxy_detail(out, &proxy)?;
+    }
+    Ok(())
+}
+
+fn toggle(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let ProxyNameArgs { name, json, api } = args;
+    let client = ApiClient::new(&api.url)?;
+    let current = client.get(&name)?;
+    let proxy = client.set_enabled(&name, !current.enabled)?;
+    if json {
+        render::json(out, &proxy)?;
+    } else {
+        let action = if proxy.enabled { "Enabled" } else { "Disabled" };
+        render::proxy_line(out, action, &proxy)?;
+    }
+    Ok(())
+}
+
+fn delete(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let ProxyNameArgs { name, json: _, api } = args;
+    ApiClient::new(&api.url)?.delete(&name)?;
+    render::done(out, &format!("Deleted proxy {name}"))?;
+    Ok(())
+}
+
+fn toxic_add(args: ProxyToxicAddArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let ProxyToxicAddArgs {
+        proxy,
+        toxic_type,
+        name,
+        attributes,
+        upstream,
+        downstream: _,
+        toxicity,
+        api,
+    } = args;
+    let mut body = json!({
+        "type": toxic_type,
+        "stream": if upstream { "upstream" } else { "downstream" },
+        "attributes": parse_attributes(&attributes)?,
+    });
+    if let Some(name) = name {
+        body["name"] = Value::from(name);
+    }
+    if let Some(toxicity) = toxicity {
+        body["toxicity"] = Value::from(check_toxicity(toxicity)?);
+    }
+    let toxic = ApiClient::new(&api.url)?.add_toxic(&proxy, &body)?;
+    render::toxic_line(out, "Added", &proxy, &toxic)?;
+    Ok(())
+}
+
+fn toxic_update(args: ProxyToxicUpdateArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let ProxyToxicUpdateArgs { proxy, name, attributes, toxicity, api } = args;
+    let mut body = json!({ "attributes": parse_attributes(&attributes)? });
+    if let Some(toxicity) = toxicity {
+        body["toxicity"] = Value::from(check_toxicity(toxicity)?);
+    }
+    let toxic = ApiClient::new(&api.url)?.update_toxic(&proxy, &name, &body)?;
+    render::toxic_line(out, "Updated", &proxy, &toxic)?;
+    Ok(())
+}
+
+fn toxic_remove(args: ProxyToxicRemoveArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let ProxyToxicRemoveArgs { proxy, name, api } = args;
+    ApiClient::new(&api.url)?.remove_toxic(&proxy, &name)?;
+    render::done(out, &format!("Removed toxic {name} from {proxy}"))?;
+    Ok(())
+}
+
+/// `-a latency=100 -a jitter=10` → `{"latency": 100, "jitter": 10}`.
+fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
+    let mut attributes = Map::new();
+    for pair in pairs {
+        let (key, value) =
+            pair.split_once('=').ok_or_else(|| anyhow!("attribute {pair:?} is not KEY=VALUE"))?;
+        let number: i64 = value
+            .trim()
+            .parse()
+            .with_context(|| format!("attribute {key}: {value:?} is not an integer"))?;
+        attributes.insert(key.trim().to_string(), Value::from(number));
+    }
+    Ok(attributes)
+}
+
+fn check_toxicity(toxicity: f32) -> anyhow::Result<f32> {
+    if !(0.0..=1.0).contains(&toxicity) {
+        bail!("toxicity must be between 0 and 1, got {toxicity}");
+    }
+    Ok(toxicity)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// A future that completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are
+/// installed here, before the caller announces it is ready, so a signal sent
+/// right after the announcement cannot kill the process uncleanly.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
+    let ProxyServeArgs { listen, config, allow_host } = args;
+    let requests = match &config {
+        Some(path) => load_config(path)?,
+        None => Vec::new(),
+    };
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let bound = listener.local_addr()?;
+        let address = bound.to_string();
+        // A server bound to one specific address is reached by that address:
+        // accept it as a Host (an IP literal cannot be DNS-rebound).
+        let mut allow_host = allow_host;
+        if !bound.ip().is_loopback() && !bound.ip().is_unspecified() {
+            allow_host.push(match bound.ip() {
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            });
+        }
+        let registry = Arc::new(Registry::new());
+        let count = requests.len();
+        if !requests.is_empty() {
+            if let Err(failure) = registry.populate(requests).await {
+                registry.shutdown().await;
+                bail!("loading {}: {}", display(config.as_deref()), failure.error);
+            }
+        }
+        let shutdown = shutdown_signal()?;
+        render::serving(&mut std::io::stderr(), &address, count)?;
+        let state = Arc::new(ApiState { registry, hosts: HostPolicy { extra: allow_host } });
+        crate::proxy::run(listener, state, shutdown).await;
+        Ok(ExitStatus::Success)
+    })
+}
+
+fn display(path: Option<&Path>) -> String {
+    path.map_or_else(String::new, |path| path.display().to_string())
+}
+
+/// A config file: a JSON array of proxies (or `{"proxies": [...]}`), each
+/// optionally with a `toxics` array.
+fn load_config(path: &Path) -> anyhow::Result<Vec<ProxyRequest>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(mut object) => match object.remove("proxies") {
+            Some(Value::Array(items)) => items,
+            _ => bail!("{}: expected an array of proxies", path.display()),
+        },
+        _ => bail!("{}: expected an array of proxies", path.display()),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| ProxyRequest::from_json(item, Some(index + 1)))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("in {}", path.display()))
+}
+
+/// The toxics `porthole proxy run` flags ask for, as API toxic requests.
+fn one_shot_toxics(args: &ProxyRunArgs) -> anyhow::Result<Vec<ToxicSpec>> {
+    // Exhaustive, so a new toxic flag cannot be forgotten here.
+    let ProxyRunArgs {
+        listen: _,
+        to: _,
+        latency,
+        jitter,
+        bandwidth,
+        slow_close,
+        timeout,
+        reset_peer,
+        limit_data,
+        slicer,
+        slice_delay,
+        toxicity,
+        upstream,
+    } = args;
+    let stream = if *upstream { "upstream" } else { "downstream" };
+    let toxicity = check_toxicity(*toxicity)?;
+    let mut requests = Vec::new();
+    let mut add = |kind: &str, attributes: Value| {
+        requests.push(json!({
+            "type": kind,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": attributes,
+        }));
+    };
+    if let Some(latency) = latency {
+        let jitter = jitter.as_deref().map(parse_millis).transpose()?.unwrap_or(0);
+        add("latency", json!({"latency": parse_millis(latency)?, "jitter": jitter}));
+    }
+    if let Some(rate) = bandwidth {
+        add("bandwidth", json!({ "rate": parse_rate(rate)? }));
+    }
+    if let Some(delay) = slow_close {
+        add("slow_close", json!({ "delay": parse_millis(delay)? }));
+    }
+    if let Some(timeout) = timeout {
+        add("timeout", json!({ "timeout": parse_millis(timeout)? }));
+    }
+    if let Some(timeout) = reset_peer {
+        add("reset_peer", json!({ "timeout": parse_millis(timeout)? }));
+    }
+    if let Some(bytes) = limit_data {
+        add("limit_data", json!({ "bytes": parse_bytes(bytes)? }));
+    }
+    if let Some(size) = slicer {
+        let average = parse_bytes(size)?;
+        if average == 0 {
+            bail!("--slicer must be at least 1 byte");
+        }
+        let delay = parse_duration(slice_delay)?;
+        add(
+            "slicer",
+            json!({"average_size": average, "size_variation": average / 4,
+                   "delay": i64::try_from(delay.as_micros()).unwrap_or(i64::MAX)}),
+        );
+    }
+    requests
+        .iter()
+        .map(|request| ToxicSpec::from_request(request).map_err(anyhow::Error::from))
+        .collect()
+}
+
+fn run_one_shot(args: ProxyRunArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    let toxics = one_shot_toxics(&args)?;
+    let ProxyRunArgs { listen, to, .. } = args;
+    let request = ProxyRequest {
+        name: "run".to_string(),
+        listen,
+        upstream: to,
+        enabled: true,
+        toxics: Some(toxics),
+    };
+    runtime()?.block_on(async move {
+        let registry = Registry::new();
+        let proxy = registry.create(request).await?;
+        let shutdown = shutdown_signal()?;
+        render::one_shot_started(&mut std::io::stderr(), &proxy)?;
+        let started = Instant::now();
+        shutdown.await;
+        let metrics = registry.metrics().await;
+        registry.shutdown().await;
+        if let Some(metrics) = metrics.first() {
+            render::one_shot_summary(out, metrics, started.elapsed())?;
+        }
+        Ok(ExitStatus::Success)
+    })
+}
+
+/// `100ms`, `1.5s`, `250us`, `2m`; a bare number is milliseconds.
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 =
+        number.parse().map_err(|_| anyhow!("invalid duration {text:?} (try 100ms or 2s)"))?;
+    let seconds = match unit.trim() {
+        "" | "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        _ => bail!("invalid duration {text:?}: unknown unit {unit:?} (use us, ms, s or m)"),
+    };
+    if !seconds.is_finite() || seconds > 1e9 {
+        bail!("invalid duration {text:?}");
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn parse_millis(text: &str) -> anyhow::Result<i64> {
+    Ok(i64::try_from(parse_duration(text)?.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `512`, `10KB`, `1MB` (powers of 1000), `4KiB`, `1MiB` (powers of 1024).
+pub fn parse_bytes(text: &str) -> anyhow::Result<i64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 =
+        number.parse().map_err(|_| anyhow!("invalid size {text:?} (try 512, 10KB or 1MB)"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => bail!("invalid size {text:?}: unknown unit {unit:?}"),
+    };
+    let bytes = value * scale;
+    if !bytes.is_finite() || bytes >= 9.2e18 {
+        bail!("invalid size {text:?}");
+    }
+    Ok(bytes.round() as i64)
+}
+
+/// A rate in KB/s as Toxiproxy's `bandwidth` takes it: `100KB/s`,
+/// `1MB/s`, or a bare number of KB/s.
+pub fn parse_rate(text: &str) -> anyhow::Result<i64> {
+    let trimmed = text.trim();
+    let without =
+        trimmed.strip_suffix("/s").or_else(|| trimmed.strip_suffix("ps")).unwrap_or(trimmed);
+    let kilobytes = if without.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        without.parse::<f64>().map_err(|_| anyhow!("invalid rate {text:?} (try 100KB/s)"))?
+    } else {
+        parse_bytes(without).with_context(|| format!("invalid rate {text:?}"))? as f64 / 1e3
+    };
+    let rate = kilobytes.round() as i64;
+    if rate < 1 {
+        bail!("invalid rate {text:?}: the bandwidth toxic counts whole KB/s (at least 1KB/s)");
+    }
+    Ok(rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
+        assert_eq!(parse_duration("40").unwrap(), Duration::from_millis(40));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn sizes_and_rates() {
+        assert_eq!(parse_bytes("512").unwrap(), 512);
+        assert_eq!(parse_bytes("10KB").unwrap(), 10_000);
+        assert_eq!(parse_bytes("1MiB").unwrap(), 1 << 20);
+        assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_rate("100KB/s").unwrap(), 100);
+        assert_eq!(parse_rate("1MB/s").unwrap(), 1000);
+        assert_eq!(parse_rate("250").unwrap(), 250);
+        assert!(parse_rate("10B/s").is_err());
+    }
+
+    #[test]
+    fn attributes_must_be_integers() {
+        let parsed = parse_attributes(&["latency=100".into(), "jitter=5".into()]).unwrap();
+        assert_eq!(parsed["latency"], 100);
+        assert!(parse_attributes(&["latency=fast".into()]).is_err());
+        assert!(parse_attributes(&["latency".into()]).is_err());
+    }
+}

@@ -1,0 +1,303 @@
+//! A small blocking HTTP/1.1 client for the proxy API, used by the CLI and
+//! the tests. The API lives on loopback, so plain `http://` over a std
+//! `TcpStream` with `Connection: close` is all it needs.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::wire::{ProxyWire, ToxicWire};
+
+/// The API address when neither `--url` nor `TOXIPROXY_URL` is given.
+pub const DEFAULT_URL: &str = "http://localhost:8474";
+
+/// Why a call to the API failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid API URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: &'static str },
+    #[error("cannot reach the proxy API at {address}: {source}")]
+    Connect { address: String, source: std::io::Error },
+    #[error("talking to the proxy API: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed response from the proxy API: {reason}")]
+    BadResponse { reason: String },
+    /// The API answered with an error status; `message` is its `error` field
+    /// (or the raw body).
+    #[error("{message} (HTTP {status})")]
+    Api { status: u16, message: String },
+}
+
+/// A raw HTTP response.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Result<Value, ClientError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|error| ClientError::BadResponse { reason: error.to_string() })
+    }
+}
+
+/// Talks to one API server.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    /// `host:port` to connect to.
+    address: String,
+    /// Sent as `Host`.
+    host: String,
+    timeout: Duration,
+}
+
+impl ApiClient {
+    /// Accepts `http://host:port`, `host:port` or `http://host` (port 80),
+    /// with or without a trailing `/`.
+    pub fn new(url: &str) -> Result<Self, ClientError> {
+        let bad = |reason| ClientError::BadUrl { url: url.to_string(), reason };
+        let rest = if let Some(rest) = url.strip_prefix("http://") {
+            rest
+        } else if url.contains("://") {
+            return Err(bad("only http:// is supported"));
+        } else {
+            url
+        };
+        let authority = rest.split('/').next().unwrap_or("");
+        if authority.is_empty() {
+            return Err(bad("no host"));
+        }
+        let has_port = match authority.rfind(':') {
+            Some(colon) => !authority[colon..].contains(']'),
+            None => false,
+        };
+        let address = if has_port { authority.to_string() } else { format!("{authority}:80") };
+        Ok(ApiClient { address, host: authority.to_string(), timeout: Duration::from_secs(30) })
+    }
+
+    /// Sends one request and reads the whole response.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        extra_headers: &[(&str, &str)],
+    ) -> Result<HttpResponse, ClientError> {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: porthole/{}\r\nAccept: application/json\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.host,
+            env!("CARGO_PKG_VERSION"),
+            body.len()
+        );
+        if !body.is_empty() {
+            head.push_str("Content-Type: application/json\r\n");
+        }
+        for (name, value) in extra_headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        self.exchange(head.as_bytes(), body.as_bytes())
+    }
+
+    /// Sends raw bytes as the request (tests use it for odd headers).
+    pub fn exchange(&self, head: &[u8], body: &[u8]) -> Result<HttpResponse, ClientError> {
+        let mut stream = TcpStream::connect(&self.address)
+            .map_err(|source| ClientError::Connect { address: self.address.clone(), source })?;
+        stream.set_read_timeout(Some(self.timeout))?;
+        stream.set_write_timeout(Some(self.timeout))?;
+        stream.write_all(head)?;
+        stream.write_all(body)?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw)?;
+        parse_response(&raw)
+    }
+
+    /// Sends a request and turns an error status into [`ClientError::Api`].
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<HttpResponse, ClientError> {
+        let response = self.request(method, path, body, &[])?;
+        if response.status >= 400 {
+            let message = response
+                .json()
+                .ok()
+                .and_then(|value| value.get("error")?.as_str().map(str::to_string))
+                .unwrap_or_else(|| response.text().trim().to_string());
+            return Err(ClientError::Api { status: response.status, message });
+        }
+        Ok(response)
+    }
+
+    fn typed<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T, ClientError> {
+        serde_json::from_slice(&response.body)
+            .map_err(|error| ClientError::BadResponse { reason: error.to_string() })
+    }
+
+    pub fn version(&self) -> Result<String, ClientError> {
+        let response = self.call("GET", "/version", None)?;
+        Ok(response
+            .json()
+            .ok()
+            .and_then(|value| value.get("version")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| response.text().trim().to_string()))
+    }
+
+    pub fn list(&self) -> Result<BTreeMap<String, ProxyWire>, ClientError> {
+        Self::typed(&self.call("GET", "/proxies", None)?)
+    }
+
+    pub fn get(&self, name: &str) -> Result<ProxyWire, ClientError> {
+        Self::typed(&self.call("GET", &format!("/proxies/{}", escape(name)), None)?)
+    }
+
+    pub fn create(
+        &self,
+        name: &str,
+        listen: &str,
+        upstream: &str,
+    ) -> Result<ProxyWire, ClientError> {
+        let body = serde_json::json!({"name": name, "listen": listen, "upstream": upstream, "enabled": true});
+        Self::typed(&self.call("POST", "/proxies", Some(&body))?)
+    }
+
+    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<ProxyWire, ClientError> {
+        let body = serde_json::json!({ "enabled": enabled });
+        Self::typed(&self.call("POST", &format!("/proxies/{}", escape(name)), Some(&body))?)
+    }
+
+    pub fn delete(&self, name: &str) -> Result<(), ClientError> {
+        self.call("DELETE", &format!("/proxies/{}", escape(name)), None).map(drop)
+    }
+
+    pub fn add_toxic(&self, proxy: &str, toxic: &Value) -> Result<ToxicWire, ClientError> {
+        let path = format!("/proxies/{}/toxics", escape(proxy));
+        Self::typed(&self.call("POST", &path, Some(toxic))?)
+    }
+
+    pub fn update_toxic(
+        &self,
+        proxy: &str,
+        name: &str,
+        update: &Value,
+    ) -> Result<ToxicWire, ClientError> {
+        let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
+        Self::typed(&self.call("POST", &path, Some(update))?)
+    }
+
+    pub fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ClientError> {
+        let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
+        self.call("DELETE", &path, None).map(drop)
+    }
+}
+
+/// Escapes a name for a URL path segment.
+fn escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn parse_response(raw: &[u8]) -> Result<HttpResponse, ClientError> {
+    let bad = |reason: &str| ClientError::BadResponse { reason: reason.to_string() };
+    let split = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("headers are not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| bad("no status code"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(name, value)| name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        body = dechunk(&body).ok_or_else(|| bad("broken chunked body"))?;
+    } else if let Some(length) = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.parse::<usize>().ok())
+    {
+        body.truncate(length);
+    }
+    Ok(HttpResponse { status, headers, body })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|window| window == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
+        let size_text = size_text.split(';').next()?.trim();
+        let size = usize::from_str_radix(size_text, 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let client = ApiClient::new("http://localhost:8474").expect("valid");
+        assert_eq!(client.address, "localhost:8474");
+        let client = ApiClient::new("127.0.0.1:9/").expect("valid");
+        assert_eq!(client.address, "127.0.0.1:9");
+        let client = ApiClient::new("http://[::1]").expect("valid");
+        assert_eq!(client.address, "[::1]:80");
+        assert!(ApiClient::new("https://x:1").is_err());
+        assert!(ApiClient::new("http://").is_err());
+    }
+
+    #[test]
+    fn responses_plain_and_chunked() {
+        let raw = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}";
+        let response = parse_response(raw).expect("valid");
+        assert_eq!(response.status, 201);
+        assert_eq!(response.body, b"{}");
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        assert_eq!(parse_response(raw).expect("valid").body, b"abcde");
+        assert_eq!(escape("a b/c"), "a%20b%2Fc");
+    }
+}

@@ -1,0 +1,65 @@
+//! Errors of the proxy engine, each with the HTTP status and message that
+//! Toxiproxy 2.12 answers for the same condition.
+
+/// Why an API operation on proxies or toxics failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The body is not the JSON the endpoint expects.
+    #[error("bad request body: {reason}")]
+    BadBody { reason: String },
+    /// A required field is empty or absent (`name`, `upstream`, or with
+    /// `/populate` `name at proxy 2`).
+    #[error("missing required field: {field}")]
+    MissingField { field: String },
+    #[error("proxy not found")]
+    ProxyNotFound,
+    #[error("proxy already exists")]
+    ProxyExists,
+    #[error("stream was invalid, can be either upstream or downstream")]
+    InvalidStream,
+    #[error("invalid toxic type")]
+    InvalidToxicType,
+    #[error("toxic already exists")]
+    ToxicExists,
+    #[error("toxic not found")]
+    ToxicNotFound,
+    /// The upstream is not `HOST:PORT`.
+    #[error("invalid upstream address {address:?}: expected HOST:PORT")]
+    BadUpstream { address: String },
+    /// The listen address cannot be resolved or bound; worded like Go's
+    /// `net.Listen` error, which clients may show.
+    #[error("listen tcp {address}: {reason}")]
+    Listen { address: String, reason: String },
+}
+
+impl ProxyError {
+    /// The HTTP status Toxiproxy uses for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            ProxyError::BadBody { .. }
+            | ProxyError::MissingField { .. }
+            | ProxyError::InvalidStream
+            | ProxyError::InvalidToxicType
+            | ProxyError::BadUpstream { .. } => 400,
+            ProxyError::ProxyNotFound | ProxyError::ToxicNotFound => 404,
+            ProxyError::ProxyExists | ProxyError::ToxicExists => 409,
+            ProxyError::Listen { .. } => 500,
+        }
+    }
+}
+
+/// An OS error as Go prints it: `bind: address already in use`, without
+/// Rust's ` (os error 98)` suffix.
+pub(crate) fn os_reason(operation: &str, error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let text = match text.find(" (os error") {
+        Some(index) => &text[..index],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    let lowered = match chars.next() {
+        Some(first) => first.to_lowercase().collect::<String>() + chars.as_str(),
+        None => String::new(),
+    };
+    format!("{operation}: {lowered}")
+}

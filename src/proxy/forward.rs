@@ -1,0 +1,175 @@
+//! Serving one proxy: the accept loop and the life of each connection.
+//!
+//! # Lifecycle
+//! `start` spawns the accept loop and returns a `Running` handle. The
+//! handle owns the only `stop` sender: dropping it wakes the accept loop
+//! (which drops the listener, so new clients get "connection refused") and
+//! every connection task (which drop both sockets). Each task also holds a
+//! clone of a `finished` sender; when the last one is gone,
+//! `Running::stop` knows the listener and every connection are closed,
+//! the same "shutdown complete" idiom as mini-redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use super::faults::Rng;
+use super::link::{self, Link, LinkEnd, ToxicSet};
+use super::stats::{ActiveConnection, ProxyStats};
+use super::toxics::Stream;
+
+/// Longest the API waits for a stopping proxy's tasks. They react to the
+/// stop signal at once, so this only guards against a bug hanging the API.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What every connection of a running proxy shares.
+pub(crate) struct ProxyContext {
+    /// Dialled afresh for every client, so DNS changes are picked up.
+    pub(crate) upstream: String,
+    pub(crate) toxics: watch::Receiver<ToxicSet>,
+    pub(crate) stats: Arc<ProxyStats>,
+}
+
+/// A proxy that is listening.
+#[derive(Debug)]
+pub(crate) struct Running {
+    /// Dropped to stop the accept loop and every connection.
+    stop: watch::Sender<()>,
+    /// Yields `None` once every task of this proxy has ended.
+    finished: mpsc::Receiver<()>,
+}
+
+impl Running {
+    /// Closes the listener and every connection, and waits until they are
+    /// closed (at most `STOP_GRACE`).
+    pub(crate) async fn stop(self) {
+        let Running { stop, mut finished } = self;
+        drop(stop);
+        let _ = tokio::time::timeout(STOP_GRACE, finished.recv()).await;
+    }
+}
+
+/// Starts accepting clients on `listener`.
+pub(crate) fn start(listener: TcpListener, context: ProxyContext) -> Running {
+    let (stop, stop_signal) = watch::channel(());
+    let (finished_sender, finished) = mpsc::channel(1);
+    tokio::spawn(accept_loop(listener, Arc::new(context), stop_signal, finished_sender));
+    Running { stop, finished }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    context: Arc<ProxyContext>,
+    mut stop: watch::Receiver<()>,
+    finished: mpsc::Sender<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((client, _)) => {
+                    tokio::spawn(serve_connection(
+                        client,
+                        Arc::clone(&context),
+                        stop.clone(),
+                        finished.clone(),
+                    ));
+                }
+                // Out of file descriptors or a client that reset before we
+                // accepted: back off a little rather than spin.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+        }
+    }
+}
+
+async fn serve_connection(
+    mut client: TcpStream,
+    context: Arc<ProxyContext>,
+    mut stop: watch::Receiver<()>,
+    _finished: mpsc::Sender<()>,
+) {
+    let _active = ActiveConnection::open(&context.stats);
+    // Go, and so Toxiproxy, disables Nagle on every TCP socket; small
+    // request/response traffic would otherwise stall for 40 ms.
+    let _ = client.set_nodelay(true);
+    let mut server = tokio::select! {
+        connected = TcpStream::connect(context.upstream.as_str()) => match connected {
+            Ok(server) => server,
+            Err(_) => {
+                context
+                    .stats
+                    .upstream_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+        },
+        _ = stop.changed() => return,
+    };
+    let _ = server.set_nodelay(true);
+
+    let end = {
+        let (client_read, client_write) = client.split();
+        let (server_read, server_write) = server.split();
+        let upstream = link::pump(
+            client_read,
+            server_write,
+            Link {
+                stream: Stream::Upstream,
+                stats: &context.stats.upstream,
+                toxics: context.toxics.clone(),
+                rng: Rng::from_entropy(),
+            },
+        );
+        let downstream = link::pump(
+            server_read,
+            client_write,
+            Link {
+                stream: Stream::Downstream,
+                stats: &context.stats.downstream,
+                toxics: context.toxics.clone(),
+                rng: Rng::from_entropy(),
+            },
+        );
+        tokio::select! {
+            end = both(upstream, downstream) => end,
+            _ = stop.changed() => LinkEnd::Closed { reset: false },
+        }
+    };
+    if end == (LinkEnd::Closed { reset: true }) {
+        // SO_LINGER 0 makes close() send RST instead of FIN.
+        let _ = rustix::net::sockopt::set_socket_linger(&client, Some(Duration::ZERO));
+        let _ = rustix::net::sockopt::set_socket_linger(&server, Some(Duration::ZERO));
+    }
+    // Dropping both streams closes them.
+}
+
+/// Runs both directions; a half-closed direction lets the other go on, and
+/// anything but a clean finish ends the whole connection.
+async fn both(
+    upstream: impl std::future::Future<Output = LinkEnd>,
+    downstream: impl std::future::Future<Output = LinkEnd>,
+) -> LinkEnd {
+    tokio::pin!(upstream, downstream);
+    let mut upstream_done = false;
+    let mut downstream_done = false;
+    loop {
+        tokio::select! {
+            end = &mut upstream, if !upstream_done => {
+                if end != LinkEnd::Finished {
+                    return end;
+                }
+                upstream_done = true;
+            }
+            end = &mut downstream, if !downstream_done => {
+                if end != LinkEnd::Finished {
+                    return end;
+                }
+                downstream_done = true;
+            }
+            else => return LinkEnd::Finished,
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! One direction of one connection: read from the source, pass the data
+//! through the toxics chosen for this link, write to the destination.
+//!
+//! # Design
+//! Toxics reach a link through a `watch` channel holding an immutable,
+//! `Arc`-shared list. The API swaps the list in one step and never waits for
+//! a link; the link notices the change between two reads (or while it waits
+//! for data) and rebuilds its chain, keeping the state of toxics that did not
+//! change. This is what keeps the control API responsive under load, unlike
+//! Toxiproxy's interrupt-and-splice under a lock
+//! (See: <https://github.com/Shopify/toxiproxy/issues/558>).
+//!
+//! With no toxic selected the link is a plain read/write loop with no
+//! timestamps and no allocation per chunk. Otherwise chunks are stamped on
+//! arrival and queued; the chain computes each piece's due time lazily, for
+//! the chunk at the head of the queue only, so a change applies to every
+//! chunk not yet on its way.
+//!
+//! End of stream is forwarded as a half-close (`shutdown(SHUT_WR)`), so a
+//! client that stops sending still gets the server's reply.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::sync::watch;
+
+use super::faults::{self, Fault, Item, Rng};
+use super::splice::SplicePipe;
+use super::stats::DirectionStats;
+use super::toxics::{Stream, ToxicSpec};
+use crate::sys::timerfd::PreciseTimer;
+
+/// The toxics of one proxy, both directions, in the order they were added.
+pub(crate) type ToxicSet = Arc<Vec<ToxicSpec>>;
+
+/// Raw chunks read ahead while toxics hold earlier ones (as Toxiproxy's
+/// 1024-chunk latency buffer).
+const MAX_QUEUED_CHUNKS: usize = 1024;
+/// Bytes read ahead at most, so a slow toxic cannot make the proxy buffer a
+/// whole stream in memory.
+const MAX_QUEUED_BYTES: usize = 8 << 20;
+/// First read buffer of the plain path; small so idle connections cost
+/// little memory.
+const INITIAL_BUFFER: usize = 16 << 10;
+/// The plain path's buffer grows up to this size while reads fill it.
+const MAX_BUFFER: usize = 256 << 10;
+/// Read size of the toxic path.
+const TOXIC_READ: usize = 32 << 10;
+
+/// How a link ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkEnd {
+    /// The source closed and the half-close reached the destination.
+    Finished,
+    /// A toxic ended the connection; `reset` asks for an RST.
+    Closed { reset: bool },
+    /// Reading or writing failed (reset by a peer, broken pipe).
+    Failed,
+}
+
+/// What one link needs besides its two socket halves.
+pub(crate) struct Link<'a> {
+    pub(crate) stream: Stream,
+    pub(crate) stats: &'a DirectionStats,
+    pub(crate) toxics: watch::Receiver<ToxicSet>,
+    pub(crate) rng: Rng,
+}
+
+/// A toxic as it acts on this link: `fault` is `None` when the toxicity draw
+/// said the toxic skips this link.
+struct Stage {
+    name: String,
+    revision: u64,
+    fault: Option<Box<dyn Fault>>,
+}
+
+/// The toxics of one direction of one link, with scratch buffers reused
+/// for every chunk.
+#[derive(Default)]
+struct Chain {
+    stages: Vec<Stage>,
+    scratch: Vec<Item>,
+    next: Vec<Item>,
+}
+
+/// What a chain rebuild means for the data already scheduled.
+#[derive(Default)]
+struct Rebuild {
+    /// A removed toxic had corrupted the stream: close the connection.
+    must_close: bool,
+    /// A toxic that acted on this link is gone or changed: data it was
+    /// holding back is released at once.
+    released: bool,
+}
+
+impl Chain {
+    fn is_passthrough(&self) -> bool {
+        self.stages.iter().all(|stage| stage.fault.is_none())
+    }
+
+    fn rebuild(&mut self, set: &[ToxicSpec], stream: Stream, rng: &mut Rng) -> Rebuild {
+        let now = Instant::now();
+        let mut old = std::mem::take(&mut self.stages);
+        for spec in set.iter().filter(|spec| spec.stream == stream) {
+            if let Some(position) = old.iter().position(|stage| stage.revision == spec.revision) {
+                self.stages.push(old.remove(position));
+                continue;
+            }
+            // The toxicity draw happens once per link and toxic version,
+            // not per chunk.
+            let selected = rng.unit() < f64::from(spec.toxicity);
+            let mut fault = selected.then(|| faults::instantiate(&spec.kind, now));
+            // An updated toxic carries on from its previous version's count.
+            let previous = old
+                .iter()
+                .find(|stage| stage.name == spec.name)
+                .and_then(|stage| stage.fault.as_ref());
+            if let (Some(fault), Some(previous)) = (fault.as_mut(), previous) {
+                fault.resume(previous.progress(), now);
+            }
+            self.stages.push(Stage { name: spec.name.clone(), revision: spec.revision, fault });
+        }
+        let mut result = Rebuild::default();
+        for stage in old {
+            let Some(fault) = stage.fault else { continue };
+            result.released = true;
+            let removed = !self.stages.iter().any(|kept| kept.name == stage.name);
+            if removed && fault.closes_on_removal() {
+                result.must_close = true;
+            }
+        }
+        result
+    }
+
+    fn process(&mut self, item: Item, rng: &mut Rng, out: &mut VecDeque<Item>) {
+        self.scratch.clear();
+        self.scratch.push(item);
+        for stage in &mut self.stages {
+            let Some(fault) = stage.fault.as_mut() else {
+                continue;
+            };
+            self.next.clear();
+            for item in self.scratch.drain(..) {
+                fault.apply(item, rng, &mut self.next);
+            }
+            std::mem::swap(&mut self.scratch, &mut self.next);
+        }
+        out.extend(self.scratch.drain(..));
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.stages.iter().filter_map(|stage| stage.fault.as_ref()?.deadline()).min()
+    }
+}
+
+/// How one read of the select loop went.
+enum Read {
+    /// Bytes copied into the plain or the staging buffer.
+    Copied(usize),
+    /// Bytes spliced into the pipe, still to be moved on.
+    Spliced(usize),
+}
+
+/// Moves data from `source` to `destination` until the source ends, a toxic
+/// closes the connection, or an I/O error occurs. Cancel-safe in the sense
+/// the connection needs: dropping the future loses only data in flight.
+pub(crate) async fn pump(
+    mut source: ReadHalf<'_>,
+    mut destination: WriteHalf<'_>,
+    mut link: Link<'_>,
+) -> LinkEnd {
+    let mut chain = Chain::default();
+    let set = link.toxics.borrow_and_update().clone();
+    chain.rebuild(&set, link.stream, &mut link.rng);
+    let mut watching = true;
+
+    // Chunks read but not yet through the chain, stamped with read time.
+    let mut queue: VecDeque<Item> = VecDeque::new();
+    let mut queued_bytes = 0usize;
+    // The head chunk's pieces with their due times.
+    let mut pending: VecDeque<Item> = VecDeque::new();
+    let mut source_done = false;
+    let mut plain = vec![0u8; INITIAL_BUFFER];
+    // Set up once a toxic-free link keeps filling its largest buffer.
+    let mut pipe: Option<SplicePipe> = None;
+    let mut staging = BytesMut::new();
+    // Coarse fallback for when no timerfd can be had (out of descriptors).
+    let timer = tokio::time::sleep(std::time::Duration::ZERO);
+    tokio::pin!(timer);
+    let mut precise: Option<PreciseTimer> = None;
+    let mut precise_failed = false;
+
+    loop {
+        // Write out everything that is due.
+        loop {
+            if pending.is_empty() {
+                let Some(raw) = queue.pop_front() else { break };
+                if let Item::Data { bytes, .. } = &raw {
+                    queued_bytes -= bytes.len();
+                }
+                chain.process(raw, &mut link.rng, &mut pending);
+                continue;
+            }
+            let Some(front) = pending.front() else { break };
+            if front.at() > Instant::now() {
+                break;
+            }
+            match pending.pop_front() {
+                Some(Item::Data { bytes, .. }) => {
+                    if destination.write_all(&bytes).await.is_err() {
+                        return LinkEnd::Failed;
+                    }
+                    link.stats.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                }
+                Some(Item::Eof { .. }) => {
+                    let _ = destination.shutdown().await;
+                    return LinkEnd::Finished;
+                }
+                Some(Item::Close { reset, .. }) => return LinkEnd::Closed { reset },
+                None => break,
+            }
+        }
+
+        let deadline = chain.deadline();
+        if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+            return LinkEnd::Closed { reset: false };
+        }
+        let wake = match (pending.front().map(Item::at), deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(wake) = wake {
+            if precise.is_none() && !precise_failed {
+                precise = PreciseTimer::new().ok();
+                precise_failed = precise.is_none();
+            }
+            let armed = precise.as_ref().is_some_and(|timer| timer.arm(wake).is_ok());
+            if !armed {
+                precise = None;
+                precise_failed = true;
+                timer.as_mut().reset(wake.into());
+            }
+        }
+        let plain_path = chain.is_passthrough() && pending.is_empty() && queue.is_empty();
+        let can_read =
+            !source_done && queue.len() < MAX_QUEUED_CHUNKS && queued_bytes < MAX_QUEUED_BYTES;
+        if !plain_path && staging.capacity() < TOXIC_READ / 4 {
+            staging.reserve(TOXIC_READ);
+        }
+
+        tokio::select! {
+            biased;
+            changed = link.toxics.changed(), if watching => {
+                if changed.is_err() {
+                    // The proxy is going away; its stop signal ends us.
+                    watching = false;
+                    continue;
+                }
+                let set = link.toxics.borrow_and_update().clone();
+                let rebuild = chain.rebuild(&set, link.stream, &mut link.rng);
+                if rebuild.must_close {
+                    return LinkEnd::Closed { reset: false };
+                }
+                if rebuild.released {
+                    let now = Instant::now();
+                    for item in pending.iter_mut() {
+                        if !matches!(item, Item::Close { .. }) && item.at() > now {
+                            *item = item.clone().with_at(now);
+                        }
+                    }
+                }
+                // An end of stream swallowed by a removed toxic goes through
+                // now.
+                if source_done && queue.is_empty() && pending.is_empty() {
+                    queue.push_back(Item::Eof { at: Instant::now() });
+                }
+            }
+            () = async {
+                match &precise {
+                    Some(precise) => {
+                        if precise.fired().await.is_err() {
+                            // Fall back to the coarse timer on the next turn.
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => timer.as_mut().await,
+                }
+            }, if wake.is_some() => {}
+            read = async {
+                if !plain_path {
+                    source.read_buf(&mut staging).await.map(Read::Copied)
+                } else if let Some(pipe) = &pipe {
+                    pipe.fill(source.as_ref()).await.map(Read::Spliced)
+                } else {
+                    source.read(&mut plain).await.map(Read::Copied)
+                }
+            }, if can_read => {
+                let (count, spliced) = match read {
+                    Ok(Read::Copied(count)) => (count, false),
+                    Ok(Read::Spliced(count)) => (count, true),
+                    Err(_) => return LinkEnd::Failed,
+                };
+                link.stats.received.fetch_add(count as u64, Ordering::Relaxed);
+                if plain_path {
+                    if count == 0 {
+                        let _ = destination.shutdown().await;
+                        return LinkEnd::Finished;
+                    }
+                    let written = match &pipe {
+                        Some(pipe) if spliced => pipe.drain(destination.as_ref(), count).await,
+                        _ => destination.write_all(&plain[..count]).await,
+                    };
+                    if written.is_err() {
+                        return LinkEnd::Failed;
+                    }
+                    link.stats.sent.fetch_add(count as u64, Ordering::Relaxed);
+                    // A full buffer means a bulk transfer: larger reads cut
+                    // the number of system calls per byte, and past the
+                    // largest buffer splicing saves the copies.
+                    if !spliced && count == plain.len() {
+                        if plain.len() < MAX_BUFFER {
+                            plain.resize(plain.len() * 2, 0);
+                        } else if pipe.is_none() {
+                            pipe = SplicePipe::new().ok();
+                        }
+                    }
+                } else if count == 0 {
+                    source_done = true;
+                    queue.push_back(Item::Eof { at: Instant::now() });
+                } else {
+                    queued_bytes += count;
+                    let bytes = staging.split().freeze();
+                    queue.push_back(Item::Data { bytes, at: Instant::now() });
+                }
+            }
+            else => {
+                // Nothing can happen any more (a hung `timeout` link whose
+                // source is done): wait for the connection to be stopped.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,545 @@
+//! The set of proxies and their toxics: what the HTTP API, the config file
+//! and the one-shot mode act on.
+//!
+//! # Concurrency
+//! One async mutex serialises API operations, so "disable then enable" can
+//! never race for the same port. Data paths never take it: each connection
+//! holds a `watch` receiver for its proxy's toxics and an `Arc` of its
+//! counters. The only awaits under the lock are `Running::stop`, which
+//! returns as soon as the proxy's tasks have dropped their sockets.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{watch, Mutex};
+
+use super::error::{os_reason, ProxyError};
+use super::forward::{self, ProxyContext, Running};
+use super::link::ToxicSet;
+use super::stats::{ProxyStats, StatsSnapshot};
+use super::toxics::ToxicSpec;
+use super::wire::{ProxyWire, ToxicWire};
+
+/// Where a proxy created without `listen` binds: loopback only, any port
+/// (Toxiproxy binds every interface).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
+
+/// Pending connections the kernel keeps per proxy listener; large enough for
+/// bursts of thousands of clients.
+const BACKLOG: u32 = 4096;
+
+/// A proxy to create, from `POST /proxies`, `/populate` or a config file.
+#[derive(Debug, Clone)]
+pub struct ProxyRequest {
+    pub name: String,
+    /// Empty means [`DEFAULT_LISTEN`].
+    pub listen: String,
+    pub upstream: String,
+    pub enabled: bool,
+    /// Toxics to install at creation (a porthole extension for config
+    /// files; `None` leaves an existing proxy's toxics alone).
+    pub toxics: Option<Vec<ToxicSpec>>,
+}
+
+impl ProxyRequest {
+    /// Reads one proxy object; `position` (1-based) names it in errors from
+    /// `/populate`, as Toxiproxy does.
+    pub fn from_json(value: &Value, position: Option<usize>) -> Result<Self, ProxyError> {
+        let object = as_object(value)?;
+        let name = string_field(object, "name")?;
+        let upstream = string_field(object, "upstream")?;
+        let listen = string_field(object, "listen")?;
+        let suffix = position.map_or(String::new(), |at| format!(" at proxy {at}"));
+        if name.is_empty() {
+            return Err(ProxyError::MissingField { field: format!("name{suffix}") });
+        }
+        if upstream.is_empty() {
+            return Err(ProxyError::MissingField { field: format!("upstream{suffix}") });
+        }
+        check_upstream(&upstream)?;
+        let enabled = bool_field(object, "enabled")?.unwrap_or(true);
+        let toxics = match object.get("toxics") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                Some(items.iter().map(ToxicSpec::from_request).collect::<Result<Vec<_>, _>>()?)
+            }
+            Some(other) => {
+                return Err(ProxyError::BadBody {
+                    reason: format!("field toxics must be an array, got {other}"),
+                })
+            }
+        };
+        if let Some(toxics) = &toxics {
+            for (index, toxic) in toxics.iter().enumerate() {
+                if toxics[..index].iter().any(|other| other.name == toxic.name) {
+                    return Err(ProxyError::ToxicExists);
+                }
+            }
+        }
+        Ok(ProxyRequest { name, listen, upstream, enabled, toxics })
+    }
+}
+
+/// A partial update (`POST`/`PATCH /proxies/{name}`): absent fields keep
+/// their value.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyPatch {
+    pub listen: Option<String>,
+    pub upstream: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+impl ProxyPatch {
+    pub fn from_json(value: &Value) -> Result<Self, ProxyError> {
+        let object = as_object(value)?;
+        let non_empty = |text: String| (!text.is_empty()).then_some(text);
+        Ok(ProxyPatch {
+            listen: non_empty(string_field(object, "listen")?),
+            upstream: non_empty(string_field(object, "upstream")?),
+            enabled: bool_field(object, "enabled")?,
+        })
+    }
+}
+
+/// `/populate` failed part way: the error and the proxies handled before it.
+#[derive(Debug)]
+pub struct PopulateError {
+    pub error: ProxyError,
+    pub proxies: Vec<ProxyWire>,
+}
+
+/// The counters of one proxy with the labels `/metrics` needs.
+#[derive(Debug, Clone)]
+pub struct ProxyMetrics {
+    pub name: String,
+    pub listen: String,
+    pub upstream: String,
+    pub enabled: bool,
+    pub stats: StatsSnapshot,
+}
+
+struct Entry {
+    /// `listen` as the client gave it (`localhost:0`), to recognise an
+    /// unchanged proxy in `/populate`.
+    requested_listen: String,
+    /// `listen` as reported: the bound address once the proxy has listened.
+    listen: String,
+    upstream: String,
+    enabled: bool,
+    toxics: Vec<ToxicSpec>,
+    /// Publishes `toxics` to live connections.
+    toxics_sender: watch::Sender<ToxicSet>,
+    running: Option<Running>,
+    stats: Arc<ProxyStats>,
+}
+
+impl Entry {
+    fn new(request: &ProxyRequest) -> Self {
+        let listen = if request.listen.is_empty() {
+            DEFAULT_LISTEN.to_string()
+        } else {
+            request.listen.clone()
+        };
+        let toxics = request.toxics.clone().unwrap_or_default();
+        let (toxics_sender, _) = watch::channel(Arc::new(toxics.clone()));
+        Entry {
+            requested_listen: listen.clone(),
+            listen,
+            upstream: request.upstream.clone(),
+            enabled: request.enabled,
+            toxics,
+            toxics_sender,
+            running: None,
+            stats: Arc::new(ProxyStats::default()),
+        }
+    }
+
+    fn to_wire(&self, name: &str) -> ProxyWire {
+        ProxyWire {
+            name: name.to_string(),
+            listen: self.listen.clone(),
+            upstream: self.upstream.clone(),
+            enabled: self.enabled,
+            toxics: self.toxics.iter().map(ToxicSpec::to_wire).collect(),
+        }
+    }
+
+    /// Binds the listen address and starts accepting.
+    fn start(&mut self) -> Result<(), ProxyError> {
+        if self.running.is_some() {
+            return Ok(());
+        }
+        let listener = bind(&self.listen)?;
+        if let Ok(address) = listener.local_addr() {
+            self.listen = address.to_string();
+        }
+        self.running = Some(forward::start(
+            listener,
+            ProxyContext {
+                upstream: self.upstream.clone(),
+                toxics: self.toxics_sender.subscribe(),
+                stats: Arc::clone(&self.stats),
+            },
+        ));
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+
+    fn publish_toxics(&self) {
+        self.toxics_sender.send_replace(Arc::new(self.toxics.clone()));
+    }
+}
+
+/// All proxies, keyed (and listed) by name.
+#[derive(Default)]
+pub struct Registry {
+    proxies: Mutex<BTreeMap<String, Entry>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// `GET /proxies`.
+    pub async fn list(&self) -> BTreeMap<String, ProxyWire> {
+        let proxies = self.proxies.lock().await;
+        proxies.iter().map(|(name, entry)| (name.clone(), entry.to_wire(name))).collect()
+    }
+
+    /// `GET /proxies/{name}`.
+    pub async fn get(&self, name: &str) -> Result<ProxyWire, ProxyError> {
+        let proxies = self.proxies.lock().await;
+        let entry = proxies.get(name).ok_or(ProxyError::ProxyNotFound)?;
+        Ok(entry.to_wire(name))
+    }
+
+    /// `POST /proxies`: creates and, unless disabled, starts a proxy.
+    pub async fn create(&self, request: ProxyRequest) -> Result<ProxyWire, ProxyError> {
+        let mut proxies = self.proxies.lock().await;
+        if proxies.contains_key(&request.name) {
+            return Err(ProxyError::ProxyExists);
+        }
+        let mut entry = Entry::new(&request);
+        if entry.enabled {
+            entry.start()?;
+        }
+        let wire = entry.to_wire(&request.name);
+        proxies.insert(request.name, entry);
+        Ok(wire)
+    }
+
+    /// `POST`/`PATCH /proxies/{name}`. A new `listen` or `upstream` restarts
+    /// the proxy (live connections drop); `enabled: false` takes it down.
+    pub async fn update(&self, name: &str, patch: ProxyPatch) -> Result<ProxyWire, ProxyError> {
+        if let Some(upstream) = &patch.upstream {
+            check_upstream(upstream)?;
+        }
+        let mut proxies = self.proxies.lock().await;
+        let entry = proxies.get_mut(name).ok_or(ProxyError::ProxyNotFound)?;
+        let new_listen = patch
+            .listen
+            .filter(|listen| *listen != entry.listen && *listen != entry.requested_listen);
+        let new_upstream = patch.upstream.filter(|upstream| *upstream != entry.upstream);
+        if new_listen.is_some() || new_upstream.is_some() {
+            entry.stop().await;
+        }
+        if let Some(listen) = new_listen {
+            entry.requested_listen = listen.clone();
+            entry.listen = listen;
+        }
+        if let Some(upstream) = new_upstream {
+            entry.upstream = upstream;
+        }
+        let enabled = patch.enabled.unwrap_or(entry.enabled);
+        if enabled {
+            if let Err(error) = entry.start() {
+                entry.enabled = false;
+                return Err(error);
+            }
+        } else {
+            entry.stop().await;
+        }
+        entry.enabled = enabled;
+        Ok(entry.to_wire(name))
+    }
+
+    /// `DELETE /proxies/{name}`: closes the listener and every connection.
+    pub async fn delete(&self, name: &str) -> Result<(), ProxyError> {
+        let mut proxies = self.proxies.lock().await;
+        let mut entry = proxies.remove(name).ok_or(ProxyError::ProxyNotFound)?;
+        entry.stop().await;
+        Ok(())
+    }
+
+    /// `POST /populate` and config files. Every entry is validated before
+    /// anything changes; an existing proxy with the same `listen` and
+    /// `upstream` is left running (its connections survive), a different
+    /// one is replaced; proxies not listed are kept.
+    pub async fn populate(
+        &self,
+        requests: Vec<ProxyRequest>,
+    ) -> Result<Vec<ProxyWire>, PopulateError> {
+        let mut proxies = self.proxies.lock().await;
+        let mut done = Vec::with_capacity(requests.len());
+        for request in requests {
+            let unchanged = proxies.get(&request.name).is_some_and(|entry| {
+                let listen = if request.listen.is_empty() {
+                    DEFAULT_LISTEN
+                } else {
+                    request.listen.as_str()
+                };
+                entry.upstream == request.upstream
+                    && (entry.listen == listen || entry.requested_listen == listen)
+            });
+            if unchanged {
+                let entry = proxies.get_mut(&request.name).expect("checked just above");
+                if let Some(toxics) = request.toxics {
+                    entry.toxics = toxics;
+                    entry.publish_toxics();
+                }
+                if request.enabled {
+                    if let Err(error) = entry.start() {
+                        return Err(PopulateError { error, proxies: done });
+                    }
+                } else {
+                    entry.stop().await;
+                }
+                entry.enabled = request.enabled;
+                done.push(entry.to_wire(&request.name));
+                continue;
+            }
+            if let Some(mut old) = proxies.remove(&request.name) {
+                old.stop().await;
+            }
+            let mut entry = Entry::new(&request);
+            if entry.enabled {
+                if let Err(error) = entry.start() {
+                    return Err(PopulateError { error, proxies: done });
+                }
+            }
+            done.push(entry.to_wire(&request.name));
+            proxies.insert(request.name, entry);
+        }
+        Ok(done)
+    }
+
+    /// `POST /reset`: re-enables every proxy and removes every toxic. Stops
+    /// at the first proxy that cannot listen again, as Toxiproxy does.
+    pub async fn reset(&self) -> Result<(), ProxyError> {
+        let mut proxies = self.proxies.lock().await;
+        for entry in proxies.values_mut() {
+            if !entry.toxics.is_empty() {
+                entry.toxics.clear();
+                entry.publish_toxics();
+            }
+            entry.start()?;
+            entry.enabled = true;
+        }
+        Ok(())
+    }
+
+    /// `GET /proxies/{name}/toxics`.
+    pub async fn toxics(&self, proxy: &str) -> Result<Vec<ToxicWire>, ProxyError> {
+        let proxies = self.proxies.lock().await;
+        let entry = proxies.get(proxy).ok_or(ProxyError::ProxyNotFound)?;
+        Ok(entry.toxics.iter().map(ToxicSpec::to_wire).collect())
+    }
+
+    /// `GET /proxies/{name}/toxics/{toxic}`.
+    pub async fn toxic(&self, proxy: &str, toxic: &str) -> Result<ToxicWire, ProxyError> {
+        let proxies = self.proxies.lock().await;
+        let entry = proxies.get(proxy).ok_or(ProxyError::ProxyNotFound)?;
+        entry
+            .toxics
+            .iter()
+            .find(|spec| spec.name == toxic)
+            .map(ToxicSpec::to_wire)
+            .ok_or(ProxyError::ToxicNotFound)
+    }
+
+    /// `POST /proxies/{name}/toxics`: live connections get it too, without
+    /// the API waiting for them.
+    pub async fn add_toxic(&self, proxy: &str, body: &Value) -> Result<ToxicWire, ProxyError> {
+        let mut proxies = self.proxies.lock().await;
+        let entry = proxies.get_mut(proxy).ok_or(ProxyError::ProxyNotFound)?;
+        let spec = ToxicSpec::from_request(body)?;
+        if entry.toxics.iter().any(|existing| existing.name == spec.name) {
+            return Err(ProxyError::ToxicExists);
+        }
+        let wire = spec.to_wire();
+        entry.toxics.push(spec);
+        entry.publish_toxics();
+        Ok(wire)
+    }
+
+    /// `POST`/`PATCH /proxies/{name}/toxics/{toxic}`: merges attributes and
+    /// toxicity into the existing toxic.
+    pub async fn update_toxic(
+        &self,
+        proxy: &str,
+        toxic: &str,
+        body: &Value,
+    ) -> Result<ToxicWire, ProxyError> {
+        let mut proxies = self.proxies.lock().await;
+        let entry = proxies.get_mut(proxy).ok_or(ProxyError::ProxyNotFound)?;
+        let slot = entry
+            .toxics
+            .iter_mut()
+            .find(|spec| spec.name == toxic)
+            .ok_or(ProxyError::ToxicNotFound)?;
+        *slot = slot.updated(body)?;
+        let wire = slot.to_wire();
+        entry.publish_toxics();
+        Ok(wire)
+    }
+
+    /// `DELETE /proxies/{name}/toxics/{toxic}`.
+    pub async fn remove_toxic(&self, proxy: &str, toxic: &str) -> Result<(), ProxyError> {
+        let mut proxies = self.proxies.lock().await;
+        let entry = proxies.get_mut(proxy).ok_or(ProxyError::ProxyNotFound)?;
+        let before = entry.toxics.len();
+        entry.toxics.retain(|spec| spec.name != toxic);
+        if entry.toxics.len() == before {
+            return Err(ProxyError::ToxicNotFound);
+        }
+        entry.publish_toxics();
+        Ok(())
+    }
+
+    /// Counters of every proxy, for `/metrics` and summaries.
+    pub async fn metrics(&self) -> Vec<ProxyMetrics> {
+        let proxies = self.proxies.lock().await;
+        proxies
+            .iter()
+            .map(|(name, entry)| ProxyMetrics {
+                name: name.clone(),
+                listen: entry.listen.clone(),
+                upstream: entry.upstream.clone(),
+                enabled: entry.enabled,
+                stats: entry.stats.snapshot(),
+            })
+            .collect()
+    }
+
+    /// Stops every proxy (server shutdown); the proxies stay registered.
+    pub async fn shutdown(&self) {
+        let mut proxies = self.proxies.lock().await;
+        for entry in proxies.values_mut() {
+            entry.stop().await;
+        }
+    }
+}
+
+fn as_object(value: &Value) -> Result<&Map<String, Value>, ProxyError> {
+    value.as_object().ok_or_else(|| ProxyError::BadBody {
+        reason: format!("expected a JSON object, got {}", kind_of(value)),
+    })
+}
+
+/// A JSON type name for error messages.
+pub(crate) fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn string_field(object: &Map<String, Value>, key: &str) -> Result<String, ProxyError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(text)) => Ok(text.clone()),
+        Some(other) => Err(ProxyError::BadBody {
+            reason: format!("field {key} must be a string, got {}", kind_of(other)),
+        }),
+    }
+}
+
+fn bool_field(object: &Map<String, Value>, key: &str) -> Result<Option<bool>, ProxyError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(flag)) => Ok(Some(*flag)),
+        Some(other) => Err(ProxyError::BadBody {
+            reason: format!("field {key} must be a boolean, got {}", kind_of(other)),
+        }),
+    }
+}
+
+/// An upstream must look like `HOST:PORT`; it is resolved per connection.
+fn check_upstream(upstream: &str) -> Result<(), ProxyError> {
+    let bad = || ProxyError::BadUpstream { address: upstream.to_string() };
+    let (host, port) = upstream.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Resolves `listen` and binds the first address that works, with
+/// `SO_REUSEADDR` so a disabled proxy can bind its port again at once.
+pub(crate) fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
+    let fail = |reason: String| ProxyError::Listen { address: listen.to_string(), reason };
+    let addresses: Vec<SocketAddr> = listen
+        .to_socket_addrs()
+        .map_err(|error| fail(format!("address {listen}: {}", os_reason("lookup", &error))))?
+        .collect();
+    let mut last = None;
+    for address in addresses {
+        match bind_one(address) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(fail(match last {
+        Some(error) => os_reason("bind", &error),
+        None => format!("address {listen}: no addresses"),
+    }))
+}
+
+fn bind_one(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn requests_need_name_then_upstream() {
+        let error = ProxyRequest::from_json(&json!({"upstream": "a:1"}), Some(2)).unwrap_err();
+        assert_eq!(error.to_string(), "missing required field: name at proxy 2");
+        let error = ProxyRequest::from_json(&json!({"name": "a"}), None).unwrap_err();
+        assert_eq!(error.to_string(), "missing required field: upstream");
+        let error =
+            ProxyRequest::from_json(&json!({"name": "a", "upstream": "nope"}), None).unwrap_err();
+        assert_eq!(error.status(), 400);
+        let request =
+            ProxyRequest::from_json(&json!({"name": "a", "upstream": "localhost:1"}), None)
+                .expect("valid");
+        assert!(request.enabled);
+        assert!(request.listen.is_empty());
+    }
+
+    #[test]
+    fn bind_errors_read_like_go() {
+        let error = bind("nonsense").unwrap_err();
+        assert_eq!(error.status(), 500);
+        assert!(error.to_string().starts_with("listen tcp nonsense: "), "{error}");
+    }
+}

@@ -1,0 +1,328 @@
+//! Toxic definitions as the API sees them: type, attributes, stream and
+//! toxicity, parsed and merged with Toxiproxy's rules and turned back into
+//! its JSON shape.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Map, Value};
+
+use super::error::ProxyError;
+use super::wire::ToxicWire;
+
+/// Which way a toxic acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Client to server.
+    Upstream,
+    /// Server to client (the default, as in Toxiproxy).
+    Downstream,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Upstream => "upstream",
+            Stream::Downstream => "downstream",
+        }
+    }
+
+    /// Case-insensitive, as Toxiproxy accepts it; empty means downstream.
+    pub fn parse(text: &str) -> Result<Self, ProxyError> {
+        match text.to_ascii_lowercase().as_str() {
+            "upstream" => Ok(Stream::Upstream),
+            "downstream" | "" => Ok(Stream::Downstream),
+            _ => Err(ProxyError::InvalidStream),
+        }
+    }
+}
+
+/// A toxic type with its attributes (integers, as Toxiproxy declares them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToxicKind {
+    /// `latency` and `jitter` in milliseconds.
+    Latency {
+        latency: i64,
+        jitter: i64,
+    },
+    /// `rate` in KB/s (1 KB = 1000 bytes); `<= 0` is unlimited.
+    Bandwidth {
+        rate: i64,
+    },
+    /// `delay` in milliseconds before a close goes through.
+    SlowClose {
+        delay: i64,
+    },
+    /// `timeout` in milliseconds; 0 hangs forever.
+    Timeout {
+        timeout: i64,
+    },
+    /// `timeout` in milliseconds before the reset.
+    ResetPeer {
+        timeout: i64,
+    },
+    /// Sizes in bytes, `delay` in microseconds.
+    Slicer {
+        average_size: i64,
+        size_variation: i64,
+        delay: i64,
+    },
+    /// `bytes` allowed before the connection closes.
+    LimitData {
+        bytes: i64,
+    },
+    Noop,
+}
+
+impl ToxicKind {
+    /// The registered type names, in Toxiproxy's spelling.
+    pub const TYPES: [&'static str; 8] = [
+        "latency",
+        "bandwidth",
+        "slow_close",
+        "timeout",
+        "reset_peer",
+        "slicer",
+        "limit_data",
+        "noop",
+    ];
+
+    /// A toxic of `type_name` with every attribute at its zero default.
+    pub fn default_for(type_name: &str) -> Result<Self, ProxyError> {
+        Ok(match type_name {
+            "latency" => ToxicKind::Latency { latency: 0, jitter: 0 },
+            "bandwidth" => ToxicKind::Bandwidth { rate: 0 },
+            "slow_close" => ToxicKind::SlowClose { delay: 0 },
+            "timeout" => ToxicKind::Timeout { timeout: 0 },
+            "reset_peer" => ToxicKind::ResetPeer { timeout: 0 },
+            "slicer" => ToxicKind::Slicer { average_size: 0, size_variation: 0, delay: 0 },
+            "limit_data" => ToxicKind::LimitData { bytes: 0 },
+            "noop" => ToxicKind::Noop,
+            _ => return Err(ProxyError::InvalidToxicType),
+        })
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ToxicKind::Latency { .. } => "latency",
+            ToxicKind::Bandwidth { .. } => "bandwidth",
+            ToxicKind::SlowClose { .. } => "slow_close",
+            ToxicKind::Timeout { .. } => "timeout",
+            ToxicKind::ResetPeer { .. } => "reset_peer",
+            ToxicKind::Slicer { .. } => "slicer",
+            ToxicKind::LimitData { .. } => "limit_data",
+            ToxicKind::Noop => "noop",
+        }
+    }
+
+    /// Attribute names and mutable slots, in the order Toxiproxy prints them.
+    fn slots(&mut self) -> Vec<(&'static str, &mut i64)> {
+        match self {
+            ToxicKind::Latency { latency, jitter } => {
+                vec![("latency", latency), ("jitter", jitter)]
+            }
+            ToxicKind::Bandwidth { rate } => vec![("rate", rate)],
+            ToxicKind::SlowClose { delay } => vec![("delay", delay)],
+            ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => {
+                vec![("timeout", timeout)]
+            }
+            ToxicKind::Slicer { average_size, size_variation, delay } => vec![
+                ("average_size", average_size),
+                ("size_variation", size_variation),
+                ("delay", delay),
+            ],
+            ToxicKind::LimitData { bytes } => vec![("bytes", bytes)],
+            ToxicKind::Noop => Vec::new(),
+        }
+    }
+
+    /// Overwrites the attributes present in `attributes`; others keep their
+    /// value (Toxiproxy decodes the JSON over the existing toxic). Unknown
+    /// keys are ignored; a known key must hold an integer.
+    pub fn merge(&mut self, attributes: &Map<String, Value>) -> Result<(), ProxyError> {
+        for (name, slot) in self.slots() {
+            let Some(value) = attributes.get(name) else {
+                continue;
+            };
+            *slot = match value {
+                Value::Number(number) => number.as_i64().ok_or_else(|| ProxyError::BadBody {
+                    reason: format!("attribute {name} must be an integer, got {number}"),
+                })?,
+                Value::Null => continue,
+                other => {
+                    return Err(ProxyError::BadBody {
+                        reason: format!("attribute {name} must be an integer, got {other}"),
+                    })
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// The attributes as a JSON object, defaults included.
+    pub fn attributes(&self) -> Map<String, Value> {
+        let mut copy = self.clone();
+        copy.slots()
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), Value::from(*value)))
+            .collect()
+    }
+}
+
+/// One toxic on a proxy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToxicSpec {
+    pub name: String,
+    pub kind: ToxicKind,
+    pub stream: Stream,
+    /// Probability that a new link uses the toxic, drawn per link.
+    pub toxicity: f32,
+    /// Unique per version of the toxic: links keep a fault's state while it
+    /// is unchanged, and start afresh (with a new toxicity draw) after an
+    /// update, as Toxiproxy restarts the toxic.
+    pub revision: u64,
+}
+
+fn next_revision() -> u64 {
+    static REVISION: AtomicU64 = AtomicU64::new(1);
+    REVISION.fetch_add(1, Ordering::Relaxed)
+}
+
+impl ToxicSpec {
+    /// Builds a toxic from a create request (`POST /proxies/{p}/toxics`).
+    pub fn from_request(body: &Value) -> Result<Self, ProxyError> {
+        let object = body
+            .as_object()
+            .ok_or_else(|| ProxyError::BadBody { reason: "expected a JSON object".to_string() })?;
+        let text = |key: &str| -> Result<String, ProxyError> {
+            match object.get(key) {
+                None | Some(Value::Null) => Ok(String::new()),
+                Some(Value::String(text)) => Ok(text.clone()),
+                Some(other) => Err(ProxyError::BadBody {
+                    reason: format!("field {key} must be a string, got {other}"),
+                }),
+            }
+        };
+        let type_name = text("type")?;
+        let stream = Stream::parse(&text("stream")?)?;
+        let mut kind = ToxicKind::default_for(&type_name)?;
+        match object.get("attributes") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(attributes)) => kind.merge(attributes)?,
+            Some(other) => {
+                return Err(ProxyError::BadBody {
+                    reason: format!("field attributes must be an object, got {other}"),
+                })
+            }
+        }
+        let toxicity = match object.get("toxicity") {
+            None | Some(Value::Null) => 1.0,
+            Some(value) => parse_toxicity(value)?,
+        };
+        let mut name = text("name")?;
+        if name.is_empty() {
+            name = format!("{}_{}", type_name, stream.as_str());
+        }
+        Ok(ToxicSpec { name, kind, stream, toxicity, revision: next_revision() })
+    }
+
+    /// Applies an update request: attributes merge, `toxicity` replaces the
+    /// old value only when given; type, stream and name never change.
+    pub fn updated(&self, body: &Value) -> Result<Self, ProxyError> {
+        let object = body
+            .as_object()
+            .ok_or_else(|| ProxyError::BadBody { reason: "expected a JSON object".to_string() })?;
+        let mut next = self.clone();
+        match object.get("attributes") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(attributes)) => next.kind.merge(attributes)?,
+            Some(other) => {
+                return Err(ProxyError::BadBody {
+                    reason: format!("field attributes must be an object, got {other}"),
+                })
+            }
+        }
+        if let Some(value) = object.get("toxicity").filter(|value| !value.is_null()) {
+            next.toxicity = parse_toxicity(value)?;
+        }
+        next.revision = next_revision();
+        Ok(next)
+    }
+
+    /// The Toxiproxy JSON shape.
+    pub fn to_wire(&self) -> ToxicWire {
+        ToxicWire {
+            attributes: self.kind.attributes(),
+            name: self.name.clone(),
+            r#type: self.kind.type_name().to_string(),
+            stream: self.stream.as_str().to_string(),
+            toxicity: toxicity_json(self.toxicity),
+        }
+    }
+}
+
+fn parse_toxicity(value: &Value) -> Result<f32, ProxyError> {
+    value.as_f64().map(|toxicity| toxicity as f32).ok_or_else(|| ProxyError::BadBody {
+        reason: format!("field toxicity must be a number, got {value}"),
+    })
+}
+
+/// Prints a float32 as Go does: `1`, `0.5`, `0.1` (not `1.0` or
+/// `0.10000000149011612`).
+fn toxicity_json(toxicity: f32) -> Value {
+    if toxicity.fract() == 0.0 && toxicity.abs() < 1e15 {
+        return Value::from(toxicity as i64);
+    }
+    let shortest: f64 = toxicity.to_string().parse().unwrap_or(f64::from(toxicity));
+    Value::from(shortest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn create_fills_defaults() {
+        let spec =
+            ToxicSpec::from_request(&json!({"type": "slicer", "attributes": {"average_size": 10}}))
+                .expect("valid");
+        assert_eq!(spec.name, "slicer_downstream");
+        assert_eq!(spec.toxicity, 1.0);
+        let wire = serde_json::to_value(spec.to_wire()).expect("serialises");
+        assert_eq!(
+            wire,
+            json!({"attributes": {"average_size": 10, "size_variation": 0, "delay": 0},
+                   "name": "slicer_downstream", "type": "slicer", "stream": "downstream",
+                   "toxicity": 1})
+        );
+    }
+
+    #[test]
+    fn stream_is_case_insensitive_and_validated() {
+        let spec =
+            ToxicSpec::from_request(&json!({"type": "noop", "stream": "UpStream"})).expect("valid");
+        assert_eq!(spec.stream, Stream::Upstream);
+        assert!(matches!(
+            ToxicSpec::from_request(&json!({"type": "noop", "stream": "sideways"})),
+            Err(ProxyError::InvalidStream)
+        ));
+        assert!(matches!(
+            ToxicSpec::from_request(&json!({"type": "gremlin"})),
+            Err(ProxyError::InvalidToxicType)
+        ));
+    }
+
+    #[test]
+    fn update_merges_attributes_and_keeps_toxicity() {
+        let spec = ToxicSpec::from_request(
+            &json!({"type": "latency", "toxicity": 0.5, "attributes": {"latency": 100, "jitter": 5}}),
+        )
+        .expect("valid");
+        let next = spec.updated(&json!({"attributes": {"latency": 300}})).expect("valid");
+        assert_eq!(next.kind, ToxicKind::Latency { latency: 300, jitter: 5 });
+        assert_eq!(next.toxicity, 0.5);
+        assert_ne!(next.revision, spec.revision);
+        assert_eq!(toxicity_json(0.1), json!(0.1));
+        assert!(spec.updated(&json!({"attributes": {"latency": 1.5}})).is_err());
+    }
+}

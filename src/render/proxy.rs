@@ -1,0 +1,193 @@
+//! Output of `porthole proxy`: proxy tables, details, toxics, and the
+//! one-shot summary. Uses the API's wire types directly, since they are
+//! what the client commands receive.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::proxy::registry::ProxyMetrics;
+use crate::proxy::wire::{ProxyWire, ToxicWire};
+
+/// Pretty JSON with a trailing newline.
+pub fn json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
+/// `porthole proxy list`.
+pub fn proxy_table(out: &mut impl Write, proxies: &BTreeMap<String, ProxyWire>) -> io::Result<()> {
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "LISTEN".to_string(),
+        "UPSTREAM".to_string(),
+        "ENABLED".to_string(),
+        "TOXICS".to_string(),
+    ]];
+    for proxy in proxies.values() {
+        let toxics = if proxy.toxics.is_empty() {
+            "-".to_string()
+        } else {
+            proxy.toxics.iter().map(|toxic| toxic.name.as_str()).collect::<Vec<_>>().join(",")
+        };
+        rows.push([
+            proxy.name.clone(),
+            proxy.listen.clone(),
+            proxy.upstream.clone(),
+            if proxy.enabled { "yes" } else { "no" }.to_string(),
+            toxics,
+        ]);
+    }
+    table(out, &rows)
+}
+
+/// `porthole proxy inspect`.
+pub fn proxy_detail(out: &mut impl Write, proxy: &ProxyWire) -> io::Result<()> {
+    writeln!(out, "name      {}", proxy.name)?;
+    writeln!(out, "listen    {}", proxy.listen)?;
+    writeln!(out, "upstream  {}", proxy.upstream)?;
+    writeln!(out, "enabled   {}", if proxy.enabled { "yes" } else { "no" })?;
+    if proxy.toxics.is_empty() {
+        return writeln!(out, "toxics    none");
+    }
+    writeln!(out, "toxics")?;
+    let mut rows = vec![[
+        "  NAME".to_string(),
+        "TYPE".to_string(),
+        "STREAM".to_string(),
+        "TOXICITY".to_string(),
+        "ATTRIBUTES".to_string(),
+    ]];
+    for toxic in &proxy.toxics {
+        rows.push([
+            format!("  {}", toxic.name),
+            toxic.r#type.clone(),
+            toxic.stream.clone(),
+            toxic.toxicity.to_string(),
+            attributes(toxic),
+        ]);
+    }
+    table(out, &rows)
+}
+
+/// One line after a proxy was created, enabled or disabled.
+pub fn proxy_line(out: &mut impl Write, action: &str, proxy: &ProxyWire) -> io::Result<()> {
+    writeln!(
+        out,
+        "{action} proxy {} listening on {} → {}{}",
+        proxy.name,
+        proxy.listen,
+        proxy.upstream,
+        if proxy.enabled { "" } else { " (disabled)" }
+    )
+}
+
+/// One line after a toxic was added or updated.
+pub fn toxic_line(
+    out: &mut impl Write,
+    action: &str,
+    proxy: &str,
+    toxic: &ToxicWire,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{action} {} toxic {} on {proxy} ({}, toxicity {}): {}",
+        toxic.r#type,
+        toxic.name,
+        toxic.stream,
+        toxic.toxicity,
+        attributes(toxic)
+    )
+}
+
+/// A plain confirmation line (deleted proxy, removed toxic).
+pub fn done(out: &mut impl Write, message: &str) -> io::Result<()> {
+    writeln!(out, "{message}")
+}
+
+/// The API server's start-up line (on stderr).
+pub fn serving(err: &mut impl Write, address: &str, proxies: usize) -> io::Result<()> {
+    writeln!(
+        err,
+        "porthole: proxy API listening on http://{address} ({proxies} proxies from config)"
+    )
+}
+
+/// The one-shot mode's start-up line (on stderr).
+pub fn one_shot_started(err: &mut impl Write, proxy: &ProxyWire) -> io::Result<()> {
+    let toxics: Vec<String> = proxy
+        .toxics
+        .iter()
+        .map(|toxic| format!("{} {}", toxic.r#type, attributes(toxic)))
+        .collect();
+    writeln!(
+        err,
+        "porthole: proxying {} → {}{}; Ctrl-C to stop",
+        proxy.listen,
+        proxy.upstream,
+        if toxics.is_empty() { String::new() } else { format!(" with {}", toxics.join(", ")) }
+    )
+}
+
+/// What passed through the one-shot proxy.
+pub fn one_shot_summary(
+    out: &mut impl Write,
+    metrics: &ProxyMetrics,
+    elapsed: Duration,
+) -> io::Result<()> {
+    let stats = &metrics.stats;
+    writeln!(
+        out,
+        "{} connections in {:.1}s ({} could not reach {})",
+        stats.connections_total,
+        elapsed.as_secs_f64(),
+        stats.upstream_failures,
+        metrics.upstream
+    )?;
+    writeln!(
+        out,
+        "client → server: {} bytes received, {} bytes sent",
+        stats.upstream_received, stats.upstream_sent
+    )?;
+    writeln!(
+        out,
+        "server → client: {} bytes received, {} bytes sent",
+        stats.downstream_received, stats.downstream_sent
+    )
+}
+
+fn attributes(toxic: &ToxicWire) -> String {
+    if toxic.attributes.is_empty() {
+        return "-".to_string();
+    }
+    toxic
+        .attributes
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn table<const N: usize>(out: &mut impl Write, rows: &[[String; N]]) -> io::Result<()> {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (index, cell) in row.iter().enumerate() {
+            if index + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(widths[index] - cell.chars().count() + 2));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1320 @@
+//! `porthole proxy`: the Toxiproxy-compatible API contract, every toxic's
+//! effect on real loopback sockets, half-close, toxic edits under load,
+//! 10,000 concurrent connections, and the CLI.
+//!
+//! Timing assertions only check that a toxic adds at least what it should
+//! (with a small tolerance) and that things finish within generous bounds,
+//! so a slow machine cannot fail them.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use porthole::proxy::client::{ApiClient, HttpResponse};
+use porthole::proxy::{ApiState, HostPolicy, Registry};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_porthole");
+
+/// An API server running in this test's runtime on a free loopback port.
+struct Api {
+    address: SocketAddr,
+    client: ApiClient,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start_api() -> Api {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind API");
+    let address = listener.local_addr().expect("address");
+    let state =
+        Arc::new(ApiState { registry: Arc::new(Registry::new()), hosts: HostPolicy::default() });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(porthole::proxy::run(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    Api {
+        address,
+        client: ApiClient::new(&format!("http://{address}")).expect("url"),
+        stop: Some(stop),
+    }
+}
+
+impl Api {
+    fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> HttpResponse {
+        self.client
+            .request(method, path, body.as_ref(), &[])
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
+    }
+
+    /// Sends a raw body (not necessarily JSON) with extra headers.
+    fn raw(&self, method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        self.client.exchange(head.as_bytes(), body.as_bytes()).expect("raw request")
+    }
+
+    /// Creates a proxy on a free loopback port and returns where it listens.
+    fn proxy(&self, name: &str, upstream: SocketAddr) -> SocketAddr {
+        let response = self.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": name, "upstream": upstream.to_string()})),
+        );
+        assert_eq!(response.status, 201, "{}", response.text());
+        let body = response.json().expect("json");
+        body["listen"].as_str().expect("listen").parse().expect("socket address")
+    }
+
+    fn toxic(&self, proxy: &str, toxic: Value) -> Value {
+        let response = self.call("POST", &format!("/proxies/{proxy}/toxics"), Some(toxic));
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.json().expect("json")
+    }
+}
+
+fn assert_error(response: &HttpResponse, status: u16, message: &str) {
+    assert_eq!(response.status, status, "body: {}", response.text());
+    let body = response.json().expect("error body is JSON");
+    assert_eq!(body, json!({"error": message, "status": status}));
+    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+}
+
+/// An echo server; it half-closes after the client does.
+async fn echo_server() -> SocketAddr {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_reuseaddr(true).expect("reuseaddr");
+    socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let listener = socket.listen(4096).expect("listen");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let (mut read, mut write) = stream.split();
+                let _ = tokio::io::copy(&mut read, &mut write).await;
+                let _ = write.shutdown().await;
+            });
+        }
+    });
+    address
+}
+
+/// A server that runs `serve` on each accepted connection.
+async fn custom_server<F, Fut>(serve: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(serve(stream));
+        }
+    });
+    address
+}
+
+fn connect(address: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(address).expect("connect through proxy");
+    stream.set_nodelay(true).expect("nodelay");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream
+}
+
+fn round_trip(stream: &mut TcpStream, message: &[u8]) -> Duration {
+    let start = Instant::now();
+    stream.write_all(message).expect("write");
+    let mut back = vec![0u8; message.len()];
+    stream.read_exact(&mut back).expect("echo");
+    assert_eq!(back, message);
+    start.elapsed()
+}
+
+fn refused(address: SocketAddr) -> bool {
+    matches!(
+        TcpStream::connect_timeout(&address, Duration::from_secs(2)),
+        Err(error) if error.kind() == ErrorKind::ConnectionRefused
+    )
+}
+
+/// Reads until EOF or error; returns bytes and how it ended.
+fn read_to_end(stream: &mut TcpStream) -> (Vec<u8>, Result<(), ErrorKind>) {
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return (data, Ok(())),
+            Ok(count) => data.extend_from_slice(&buffer[..count]),
+            Err(error) => return (data, Err(error.kind())),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- API contract
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_lists_and_unknown_routes() {
+    let api = start_api().await;
+    let version = api.call("GET", "/version", None);
+    assert_eq!(version.status, 200);
+    assert_eq!(version.json().unwrap()["version"], "2.12.0");
+    assert!(version.header("content-type").unwrap().starts_with("application/json"));
+
+    let proxies = api.call("GET", "/proxies", None);
+    assert_eq!((proxies.status, proxies.text()), (200, "{}\n".to_string()));
+
+    let missing = api.call("GET", "/nothing/here", None);
+    assert_eq!((missing.status, missing.text()), (404, "404 page not found\n".to_string()));
+    let wrong_method = api.call("PUT", "/proxies", None);
+    assert_eq!(wrong_method.status, 405);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_create_get_update_delete() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let created =
+        api.call("POST", "/proxies", Some(json!({"name": "db", "upstream": echo.to_string()})));
+    assert_eq!(created.status, 201);
+    let body = created.json().unwrap();
+    let listen: SocketAddr = body["listen"].as_str().unwrap().parse().unwrap();
+    // No `listen` means loopback, and port 0 is reported resolved.
+    assert!(listen.ip().is_loopback());
+    assert_ne!(listen.port(), 0);
+    assert_eq!(
+        body,
+        json!({"name": "db", "listen": listen.to_string(), "upstream": echo.to_string(),
+               "enabled": true, "toxics": []})
+    );
+    let mut stream = connect(listen);
+    round_trip(&mut stream, b"hello");
+
+    let fetched = api.call("GET", "/proxies/db", None);
+    assert_eq!(fetched.json().unwrap(), body);
+    let listed = api.call("GET", "/proxies", None).json().unwrap();
+    assert_eq!(listed, json!({"db": body}));
+
+    // A partial update takes the proxy down: listener and live connection.
+    let disabled = api.call("POST", "/proxies/db", Some(json!({"enabled": false})));
+    assert_eq!(disabled.status, 200);
+    assert_eq!(disabled.json().unwrap()["enabled"], false);
+    assert_eq!(disabled.json().unwrap()["listen"], listen.to_string());
+    assert!(refused(listen), "listener still open after enabled:false");
+    let (_, end) = read_to_end(&mut stream);
+    assert!(end.is_ok() || end == Err(ErrorKind::ConnectionReset));
+
+    // PATCH brings it back on the same port.
+    let enabled = api.call("PATCH", "/proxies/db", Some(json!({"enabled": true})));
+    assert_eq!(enabled.status, 200);
+    round_trip(&mut connect(listen), b"again");
+
+    // A new upstream restarts the proxy on the same listen address.
+    let other = echo_server().await;
+    let moved = api.call("PATCH", "/proxies/db", Some(json!({"upstream": other.to_string()})));
+    assert_eq!(moved.json().unwrap()["upstream"], other.to_string());
+    round_trip(&mut connect(listen), b"moved");
+
+    let deleted = api.call("DELETE", "/proxies/db", None);
+    assert_eq!((deleted.status, deleted.body.len()), (204, 0));
+    assert!(refused(listen));
+    assert_error(&api.call("GET", "/proxies/db", None), 404, "proxy not found");
+    assert_error(&api.call("DELETE", "/proxies/db", None), 404, "proxy not found");
+    assert_error(
+        &api.call("PATCH", "/proxies/db", Some(json!({"enabled": true}))),
+        404,
+        "proxy not found",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_create_errors() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let bad_json = api.raw("POST", "/proxies", "{nope", &[]);
+    assert_eq!(bad_json.status, 400);
+    assert!(bad_json.json().unwrap()["error"].as_str().unwrap().starts_with("bad request body: "));
+    assert_error(&api.raw("POST", "/proxies", "", &[]), 400, "bad request body: EOF");
+    assert_error(
+        &api.call("POST", "/proxies", Some(json!({"upstream": echo.to_string()}))),
+        400,
+        "missing required field: name",
+    );
+    assert_error(
+        &api.call("POST", "/proxies", Some(json!({"name": "x"}))),
+        400,
+        "missing required field: upstream",
+    );
+    assert_error(
+        &api.call("POST", "/proxies", Some(json!({"name": "x", "upstream": "no-port"}))),
+        400,
+        "invalid upstream address \"no-port\": expected HOST:PORT",
+    );
+    let wrong_type = api.call("POST", "/proxies", Some(json!({"name": 5, "upstream": "a:1"})));
+    assert_eq!(wrong_type.status, 400);
+
+    // Content-Type is ignored, as Toxiproxy ignores it.
+    let body = json!({"name": "first", "upstream": echo.to_string()}).to_string();
+    let created = api.raw("POST", "/proxies", &body, &[("Content-Type", "text/plain")]);
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_error(
+        &api.call("POST", "/proxies", Some(json!({"name": "first", "upstream": echo.to_string()}))),
+        409,
+        "proxy already exists",
+    );
+    let taken = created.json().unwrap()["listen"].as_str().unwrap().to_string();
+    let clash = api.call(
+        "POST",
+        "/proxies",
+        Some(json!({"name": "second", "listen": taken, "upstream": echo.to_string()})),
+    );
+    assert_error(&clash, 500, &format!("listen tcp {taken}: bind: address already in use"));
+    let nonsense = api.call(
+        "POST",
+        "/proxies",
+        Some(json!({"name": "third", "listen": "nonsense", "upstream": echo.to_string()})),
+    );
+    assert_eq!(nonsense.status, 500);
+    // A failed create leaves nothing behind.
+    assert_eq!(api.call("GET", "/proxies", None).json().unwrap().as_object().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toxic_endpoints() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    api.proxy("p", echo);
+    let created = api.call(
+        "POST",
+        "/proxies/p/toxics",
+        Some(json!({"type": "slicer", "attributes": {"average_size": 64}})),
+    );
+    assert_eq!(created.status, 200);
+    assert_eq!(
+        created.json().unwrap(),
+        json!({"attributes": {"average_size": 64, "size_variation": 0, "delay": 0},
+               "name": "slicer_downstream", "type": "slicer", "stream": "downstream",
+               "toxicity": 1})
+    );
+    let noop =
+        api.toxic("p", json!({"type": "noop", "name": "n", "stream": "UPSTREAM", "toxicity": 0.5}));
+    assert_eq!(
+        noop,
+        json!({"attributes": {}, "name": "n", "type": "noop", "stream": "upstream", "toxicity": 0.5})
+    );
+    let listed = api.call("GET", "/proxies/p/toxics", None).json().unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(api.call("GET", "/proxies/p", None).json().unwrap()["toxics"], listed);
+    let one = api.call("GET", "/proxies/p/toxics/n", None);
+    assert_eq!(one.json().unwrap(), noop);
+
+    // Update merges: untouched attributes and toxicity stay.
+    let updated = api.call(
+        "PATCH",
+        "/proxies/p/toxics/slicer_downstream",
+        Some(json!({"attributes": {"delay": 10}})),
+    );
+    assert_eq!(updated.status, 200);
+    assert_eq!(
+        updated.json().unwrap()["attributes"],
+        json!({"average_size": 64, "size_variation": 0, "delay": 10})
+    );
+    let retoxic = api.call("POST", "/proxies/p/toxics/n", Some(json!({"toxicity": 0.25})));
+    assert_eq!(retoxic.json().unwrap()["toxicity"], 0.25);
+
+    assert_error(
+        &api.call("POST", "/proxies/p/toxics", Some(json!({"type": "noop", "name": "n"}))),
+        409,
+        "toxic already exists",
+    );
+    assert_error(
+        &api.call("POST", "/proxies/p/toxics", Some(json!({"type": "gremlin"}))),
+        400,
+        "invalid toxic type",
+    );
+    assert_error(
+        &api.call("POST", "/proxies/p/toxics", Some(json!({"type": "noop", "stream": "sideways"}))),
+        400,
+        "stream was invalid, can be either upstream or downstream",
+    );
+    let bad_attribute = api.call(
+        "POST",
+        "/proxies/p/toxics",
+        Some(json!({"type": "latency", "attributes": {"latency": "slow"}})),
+    );
+    assert_eq!(bad_attribute.status, 400);
+    assert_eq!(api.raw("POST", "/proxies/p/toxics", "[", &[]).status, 400);
+    assert_error(
+        &api.call("POST", "/proxies/none/toxics", Some(json!({"type": "noop"}))),
+        404,
+        "proxy not found",
+    );
+    assert_error(&api.call("GET", "/proxies/none/toxics", None), 404, "proxy not found");
+    assert_error(&api.call("GET", "/proxies/p/toxics/zzz", None), 404, "toxic not found");
+    assert_error(
+        &api.call("PATCH", "/proxies/p/toxics/zzz", Some(json!({"toxicity": 1}))),
+        404,
+        "toxic not found",
+    );
+    let removed = api.call("DELETE", "/proxies/p/toxics/n", None);
+    assert_eq!((removed.status, removed.body.len()), (204, 0));
+    assert_error(&api.call("DELETE", "/proxies/p/toxics/n", None), 404, "toxic not found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn populate_and_reset() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let other = echo_server().await;
+    // A bare array, as Toxiproxy takes it; the answer is an object.
+    let first = api.call(
+        "POST",
+        "/populate",
+        Some(json!([{"name": "a", "upstream": echo.to_string()},
+                    {"name": "b", "upstream": echo.to_string(), "enabled": false}])),
+    );
+    assert_eq!(first.status, 201, "{}", first.text());
+    let proxies = first.json().unwrap()["proxies"].as_array().unwrap().clone();
+    assert_eq!(proxies.len(), 2);
+    assert_eq!(proxies[1]["enabled"], false);
+    let a_listen: SocketAddr = proxies[0]["listen"].as_str().unwrap().parse().unwrap();
+
+    // An unchanged proxy is left alone: its live connection survives.
+    let mut live = connect(a_listen);
+    round_trip(&mut live, b"before");
+    let again = api.call(
+        "POST",
+        "/populate",
+        Some(json!({"proxies": [{"name": "a", "listen": a_listen.to_string(), "upstream": echo.to_string()},
+                                {"name": "c", "upstream": other.to_string()}]})),
+    );
+    assert_eq!(again.status, 201);
+    round_trip(&mut live, b"after");
+    assert_eq!(
+        api.call("GET", "/proxies", None).json().unwrap().as_object().unwrap().len(),
+        3,
+        "proxies not listed must stay"
+    );
+
+    // Validation happens before anything is created.
+    let invalid = api.call(
+        "POST",
+        "/populate",
+        Some(json!([{"name": "d", "upstream": echo.to_string()}, {"upstream": echo.to_string()}])),
+    );
+    assert_eq!(invalid.status, 400);
+    assert_eq!(
+        invalid.json().unwrap(),
+        json!({"error": "missing required field: name at proxy 2", "status": 400, "proxies": null})
+    );
+    assert!(invalid.header("content-type").unwrap().starts_with("application/json"));
+    assert_eq!(api.call("GET", "/proxies/d", None).status, 404);
+    assert_eq!(api.raw("POST", "/populate", "{oops", &[]).status, 400);
+
+    // Reset removes toxics and re-enables proxies.
+    api.toxic("a", json!({"type": "latency", "attributes": {"latency": 5000}}));
+    assert_eq!(api.call("POST", "/proxies/a", Some(json!({"enabled": false}))).status, 200);
+    let reset = api.call("POST", "/reset", None);
+    assert_eq!((reset.status, reset.body.len()), (204, 0));
+    let a = api.call("GET", "/proxies/a", None).json().unwrap();
+    assert_eq!((a["enabled"].clone(), a["toxics"].clone()), (json!(true), json!([])));
+    assert_eq!(api.call("GET", "/proxies/b", None).json().unwrap()["enabled"], true);
+    assert!(round_trip(&mut connect(a_listen), b"fast") < Duration::from_millis(4000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_check_and_browser_block() {
+    let api = start_api().await;
+    let port = api.address.port();
+    for host in [
+        format!("localhost:{port}"),
+        "localhost".to_string(),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let response = api.raw("GET", "/proxies", "", &[("Host", &host)]);
+        assert_eq!(response.status, 200, "Host {host}");
+    }
+    for host in ["attacker.example", "attacker.example:8474", "127.0.0.1.nip.io"] {
+        assert_error(&api.raw("GET", "/proxies", "", &[("Host", host)]), 403, "host not allowed");
+    }
+    let browser = api.raw(
+        "GET",
+        "/proxies",
+        "",
+        &[("Host", "localhost"), ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)")],
+    );
+    assert_eq!((browser.status, browser.text()), (403, "User agent not allowed\n".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_connections_and_bytes() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("m", echo);
+    for _ in 0..3 {
+        round_trip(&mut connect(listen), b"12345");
+    }
+    let held = connect(listen);
+    // The proxy counts a connection once it has accepted it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = api.call("GET", "/metrics", None).text();
+        let total = metric(&text, "toxiproxy_proxy_connections_total");
+        let active = metric(&text, "toxiproxy_proxy_active_connections");
+        if total == 4 && active == 1 {
+            let sent =
+                metric_with(&text, "toxiproxy_proxy_sent_bytes_total", "direction=\"upstream\"");
+            assert_eq!(sent, 15);
+            let received = metric_with(
+                &text,
+                "toxiproxy_proxy_received_bytes_total",
+                "direction=\"downstream\"",
+            );
+            assert_eq!(received, 15);
+            break;
+        }
+        assert!(Instant::now() < deadline, "metrics never settled:\n{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(held);
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    metric_with(text, name, "")
+}
+
+fn metric_with(text: &str, name: &str, label: &str) -> u64 {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")) && line.contains(label))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+// ------------------------------------------------------------------ toxics
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_and_jitter_delay_each_direction() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("lat", echo);
+    let mut stream = connect(listen);
+    let baseline = round_trip(&mut stream, b"x");
+    assert!(baseline < Duration::from_millis(500));
+
+    api.toxic("lat", json!({"type": "latency", "attributes": {"latency": 100}}));
+    let mut fresh = connect(listen);
+    let delayed = round_trip(&mut fresh, b"ping");
+    assert!(delayed >= Duration::from_millis(90), "latency 100 gave {delayed:?}");
+    assert!(delayed < Duration::from_secs(3));
+
+    // Upstream latency adds to downstream latency.
+    api.toxic(
+        "lat",
+        json!({"type": "latency", "stream": "upstream", "attributes": {"latency": 100, "jitter": 20}}),
+    );
+    for _ in 0..5 {
+        let both = round_trip(&mut fresh, b"pong");
+        assert!(both >= Duration::from_millis(170), "two latencies gave {both:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toxics_reach_live_connections_and_leave_them() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("live", echo);
+    let mut stream = connect(listen);
+    round_trip(&mut stream, b"warm");
+    api.toxic("live", json!({"type": "latency", "attributes": {"latency": 500}}));
+    let slow = round_trip(&mut stream, b"slow");
+    assert!(slow >= Duration::from_millis(490), "live connection missed the toxic: {slow:?}");
+    assert_eq!(api.call("DELETE", "/proxies/live/toxics/latency_downstream", None).status, 204);
+    let fast = round_trip(&mut stream, b"fast");
+    assert!(fast < Duration::from_millis(450), "removed toxic still applies: {fast:?}");
+
+    // A 10 s latency removed while a chunk waits releases the chunk at once.
+    api.toxic("live", json!({"type": "latency", "attributes": {"latency": 10000}}));
+    stream.write_all(b"held").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    api.call("DELETE", "/proxies/live/toxics/latency_downstream", None);
+    let mut back = [0u8; 4];
+    stream.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"held");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandwidth_limits_throughput() {
+    let api = start_api().await;
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&received);
+    let sink = custom_server(move |mut stream| {
+        let counter = Arc::clone(&counter);
+        async move {
+            let mut buffer = vec![0u8; 65536];
+            while let Ok(count) = stream.read(&mut buffer).await {
+                if count == 0 {
+                    break;
+                }
+                counter.fetch_add(count as u64, Ordering::SeqCst);
+            }
+            let _ = stream.write_all(b"done").await;
+        }
+    })
+    .await;
+    let listen = api.proxy("bw", sink);
+    // 100 KB/s upstream: 50,000 bytes need about half a second.
+    api.toxic(
+        "bw",
+        json!({"type": "bandwidth", "stream": "upstream", "attributes": {"rate": 100}}),
+    );
+    let mut stream = connect(listen);
+    let start = Instant::now();
+    stream.write_all(&vec![7u8; 50_000]).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let (reply, end) = read_to_end(&mut stream);
+    let elapsed = start.elapsed();
+    assert_eq!((reply.as_slice(), end), (&b"done"[..], Ok(())));
+    assert_eq!(received.load(Ordering::SeqCst), 50_000);
+    assert!(elapsed >= Duration::from_millis(450), "50 KB at 100 KB/s took {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_close_delays_the_close() {
+    let api = start_api().await;
+    // The server answers and closes at once.
+    let server = custom_server(|mut stream| async move {
+        let _ = stream.write_all(b"bye").await;
+    })
+    .await;
+    let listen = api.proxy("sc", server);
+    api.toxic("sc", json!({"type": "slow_close", "attributes": {"delay": 300}}));
+    let mut stream = connect(listen);
+    let start = Instant::now();
+    let (data, end) = read_to_end(&mut stream);
+    assert_eq!((data.as_slice(), end), (&b"bye"[..], Ok(())));
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_millis(280), "closed after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_drops_data_then_closes_or_hangs() {
+    let api = start_api().await;
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&received);
+    let sink = custom_server(move |mut stream| {
+        let counter = Arc::clone(&counter);
+        async move {
+            let mut buffer = [0u8; 1024];
+            while let Ok(count) = stream.read(&mut buffer).await {
+                if count == 0 {
+                    break;
+                }
+                counter.fetch_add(count as u64, Ordering::SeqCst);
+            }
+        }
+    })
+    .await;
+    let listen = api.proxy("to", sink);
+    api.toxic(
+        "to",
+        json!({"type": "timeout", "stream": "upstream", "attributes": {"timeout": 300}}),
+    );
+    let mut stream = connect(listen);
+    let start = Instant::now();
+    stream.write_all(b"lost").unwrap();
+    let (data, _) = read_to_end(&mut stream);
+    let elapsed = start.elapsed();
+    assert!(data.is_empty());
+    assert!(elapsed >= Duration::from_millis(280), "closed after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5));
+    assert_eq!(received.load(Ordering::SeqCst), 0, "timeout let data through");
+
+    // timeout 0: no data and no close.
+    api.call(
+        "PATCH",
+        "/proxies/to/toxics/timeout_upstream",
+        Some(json!({"attributes": {"timeout": 0}})),
+    );
+    let mut hung = connect(listen);
+    hung.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    hung.write_all(b"void").unwrap();
+    let mut buffer = [0u8; 8];
+    let error = hung.read(&mut buffer).expect_err("a hung link must stay silent");
+    assert!(matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
+    assert_eq!(received.load(Ordering::SeqCst), 0);
+    // Removing it closes the link, since bytes were dropped.
+    hung.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    api.call("DELETE", "/proxies/to/toxics/timeout_upstream", None);
+    let (data, _) = read_to_end(&mut hung);
+    assert!(data.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_peer_resets_only_when_drawn() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("rp", echo);
+    api.toxic(
+        "rp",
+        json!({"type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 100}}),
+    );
+    let mut stream = connect(listen);
+    let start = Instant::now();
+    stream.write_all(b"hello").unwrap();
+    let (data, end) = read_to_end(&mut stream);
+    assert!(data.is_empty());
+    assert_eq!(end, Err(ErrorKind::ConnectionReset));
+    assert!(start.elapsed() >= Duration::from_millis(90));
+
+    // toxicity 0: the toxic is never drawn and closes stay clean FINs.
+    // See: https://github.com/Shopify/toxiproxy/issues/603
+    api.call("PATCH", "/proxies/rp/toxics/reset_peer_upstream", Some(json!({"toxicity": 0})));
+    for _ in 0..5 {
+        let mut stream = connect(listen);
+        round_trip(&mut stream, b"fine");
+        stream.shutdown(Shutdown::Write).unwrap();
+        let (data, end) = read_to_end(&mut stream);
+        assert_eq!((data.len(), end), (0, Ok(())));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slicer_cuts_data_into_delayed_pieces() {
+    let api = start_api().await;
+    let reads = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&reads);
+    let server = custom_server(move |mut stream| {
+        let counter = Arc::clone(&counter);
+        async move {
+            let mut all = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while let Ok(count) = stream.read(&mut buffer).await {
+                if count == 0 {
+                    break;
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                all.extend_from_slice(&buffer[..count]);
+            }
+            let _ = stream.write_all(&all).await;
+        }
+    })
+    .await;
+    let listen = api.proxy("sl", server);
+    api.toxic(
+        "sl",
+        json!({"type": "slicer", "stream": "upstream",
+               "attributes": {"average_size": 10, "size_variation": 2, "delay": 20000}}),
+    );
+    let message: Vec<u8> = (0..100u8).collect();
+    let mut stream = connect(listen);
+    let start = Instant::now();
+    stream.write_all(&message).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let (back, end) = read_to_end(&mut stream);
+    assert_eq!((back, end), (message, Ok(())));
+    // At least eight slices 20 ms apart, seen as separate reads.
+    assert!(start.elapsed() >= Duration::from_millis(140), "{:?}", start.elapsed());
+    assert!(reads.load(Ordering::SeqCst) >= 5, "{} reads", reads.load(Ordering::SeqCst));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_data_closes_after_the_limit() {
+    let api = start_api().await;
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    let server = custom_server(move |mut stream| {
+        let sink = Arc::clone(&sink);
+        async move {
+            let mut data = Vec::new();
+            let _ = stream.read_to_end(&mut data).await;
+            sink.lock().unwrap().push(data);
+        }
+    })
+    .await;
+    let listen = api.proxy("ld", server);
+    api.toxic(
+        "ld",
+        json!({"type": "limit_data", "stream": "upstream", "attributes": {"bytes": 10}}),
+    );
+    let mut stream = connect(listen);
+    stream.write_all(&[1u8; 100]).unwrap();
+    let (_, _) = read_to_end(&mut stream);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "server never saw the close");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(got.lock().unwrap()[0], vec![1u8; 10]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noop_and_unselected_toxics_pass_data() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("nt", echo);
+    api.toxic("nt", json!({"type": "noop"}));
+    api.toxic("nt", json!({"type": "latency", "toxicity": 0, "attributes": {"latency": 5000}}));
+    let mut stream = connect(listen);
+    let message = vec![42u8; 100_000];
+    stream.write_all(&message).unwrap();
+    let mut back = vec![0u8; message.len()];
+    stream.read_exact(&mut back).unwrap();
+    assert_eq!(back, message);
+    assert!(round_trip(&mut stream, b"quick") < Duration::from_millis(4000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_close_reaches_the_server_and_the_reply_comes_back() {
+    let api = start_api().await;
+    // Reads the whole request, then answers: needs the client's half-close.
+    let server = custom_server(|mut stream| async move {
+        let mut request = Vec::new();
+        if stream.read_to_end(&mut request).await.is_ok() {
+            let reply = format!("got {} bytes", request.len());
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    })
+    .await;
+    let listen = api.proxy("hc", server);
+    for toxics in [false, true] {
+        if toxics {
+            api.toxic(
+                "hc",
+                json!({"type": "latency", "stream": "upstream", "attributes": {"latency": 20}}),
+            );
+        }
+        let mut stream = connect(listen);
+        stream.write_all(&[0u8; 1234]).unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        let (reply, end) = read_to_end(&mut stream);
+        assert_eq!(String::from_utf8_lossy(&reply), "got 1234 bytes", "toxics: {toxics}");
+        assert_eq!(end, Ok(()));
+    }
+}
+
+/// Large transfers take the zero-copy path; toxics added and removed in the
+/// middle move the link between paths without losing or reordering a byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_transfer_keeps_every_byte_across_path_switches() {
+    const TOTAL: usize = 48 << 20;
+    let api = start_api().await;
+    // Checks the pattern byte by byte and answers with what it verified.
+    let checker = custom_server(|mut stream| async move {
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut position = 0usize;
+        let mut good = true;
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(count) => {
+                    for byte in &buffer[..count] {
+                        good &= *byte == (position % 251) as u8;
+                        position += 1;
+                    }
+                }
+            }
+        }
+        let verdict = if good { "ok" } else { "corrupt" };
+        let _ = stream.write_all(format!("{verdict} {position}").as_bytes()).await;
+    })
+    .await;
+    let listen = api.proxy("bulk", checker);
+    let mut stream = connect(listen);
+    let pattern: Vec<u8> = (0..TOTAL).map(|index| (index % 251) as u8).collect();
+    for (index, piece) in pattern.chunks(1 << 20).enumerate() {
+        match index {
+            16 => {
+                api.toxic(
+                    "bulk",
+                    json!({"type": "latency", "stream": "upstream", "attributes": {"latency": 1}}),
+                );
+            }
+            28 => {
+                api.call("DELETE", "/proxies/bulk/toxics/latency_upstream", None);
+            }
+            _ => {}
+        }
+        stream.write_all(piece).unwrap();
+    }
+    stream.shutdown(Shutdown::Write).unwrap();
+    let (reply, _) = read_to_end(&mut stream);
+    assert_eq!(String::from_utf8_lossy(&reply), format!("ok {TOTAL}"));
+}
+
+// ------------------------------------------------------------ load and limits
+
+/// Toxic edits stay fast while many connections stream through toxics.
+/// See: https://github.com/Shopify/toxiproxy/issues/558
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_stays_responsive_while_toxics_change_under_load() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("load", echo);
+    api.toxic("load", json!({"type": "latency", "attributes": {"latency": 5, "jitter": 2}}));
+    api.toxic("load", json!({"type": "slicer", "stream": "upstream", "attributes": {"average_size": 512, "delay": 10}}));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let echoed = Arc::new(AtomicU64::new(0));
+    let mut clients = Vec::new();
+    for index in 0..24u8 {
+        let stop = Arc::clone(&stop);
+        let echoed = Arc::clone(&echoed);
+        clients.push(std::thread::spawn(move || {
+            let mut stream = connect(listen);
+            let message = vec![index; 16 * 1024];
+            let mut back = vec![0u8; message.len()];
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                stream.write_all(&message).unwrap();
+                stream.read_exact(&mut back).unwrap();
+                assert_eq!(back, message, "data corrupted under toxic changes");
+                echoed.fetch_add(message.len() as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut slowest = Duration::ZERO;
+    for round in 0..40 {
+        let name = format!("extra{round}");
+        let calls = [
+            (
+                "POST",
+                "/proxies/load/toxics".to_string(),
+                Some(
+                    json!({"name": name, "type": "latency", "attributes": {"latency": round % 7}}),
+                ),
+            ),
+            (
+                "PATCH",
+                format!("/proxies/load/toxics/{name}"),
+                Some(json!({"attributes": {"latency": 1}})),
+            ),
+            (
+                "PATCH",
+                "/proxies/load/toxics/latency_downstream".to_string(),
+                Some(json!({"attributes": {"latency": round % 5}})),
+            ),
+            ("DELETE", format!("/proxies/load/toxics/{name}"), None),
+            ("GET", "/proxies/load".to_string(), None),
+        ];
+        for (method, path, body) in calls {
+            let start = Instant::now();
+            let response = api.call(method, &path, body);
+            slowest = slowest.max(start.elapsed());
+            assert!(response.status < 300, "{method} {path}: {}", response.text());
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().expect("client thread");
+    }
+    assert!(echoed.load(Ordering::Relaxed) > 0, "no traffic flowed");
+    assert!(slowest < Duration::from_secs(2), "slowest API call took {slowest:?}");
+    let _ = writeln!(std::io::stderr(), "slowest API call under load: {slowest:?}");
+}
+
+/// Raises this process's soft open-file limit to the hard limit (children
+/// inherit it) and returns it.
+fn raise_fd_limit() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let current = getrlimit(Resource::Nofile);
+    let _ =
+        setrlimit(Resource::Nofile, Rlimit { current: current.maximum, maximum: current.maximum });
+    getrlimit(Resource::Nofile).current.unwrap_or(1024)
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |entries| entries.count())
+}
+
+/// Starts `porthole proxy serve` on a free port; returns the child and the
+/// API URL it printed.
+fn spawn_server(extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(BINARY)
+        .args(["proxy", "serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn porthole proxy serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).expect("startup line");
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Not a test by itself: the echo server process of
+/// `ten_thousand_concurrent_connections_leak_no_fds`, so that the echo ends
+/// of the connections do not count against this process's fd limit. It
+/// prints its address and runs until its stdin closes.
+#[test]
+#[ignore = "echo server process, started by ten_thousand_concurrent_connections_leak_no_fds"]
+fn echo_server_process() {
+    if std::env::var_os("PORTHOLE_TEST_ECHO_PROCESS").is_none() {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let address = echo_server().await;
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "ECHO {address}");
+        let _ = stdout.flush();
+        let _ = tokio::task::spawn_blocking(|| std::io::stdin().read(&mut [0u8; 1])).await;
+    });
+}
+
+fn spawn_echo_process() -> (KillOnDrop, SocketAddr) {
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["proxy::echo_server_process", "--exact", "--ignored", "--nocapture"])
+        .env("PORTHOLE_TEST_ECHO_PROCESS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn echo process");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        let line = lines.next().expect("echo process ended early").expect("read echo process");
+        if let Some(address) = line.strip_prefix("ECHO ") {
+            break address.parse().expect("echo address");
+        }
+    };
+    (KillOnDrop(child), address)
+}
+
+/// The proxy holds two descriptors per connection, so 10,000 connections
+/// need an fd limit above 20,000 in its process. Where the hard limit is
+/// lower (20,000 on the CI machines, without CAP_SYS_RESOURCE) the test uses
+/// as many connections as the limit allows, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_concurrent_connections_leak_no_fds() {
+    const WANTED: usize = 10_000;
+    let limit = raise_fd_limit();
+    let connections = WANTED.min((limit as usize).saturating_sub(100) / 2);
+    assert!(connections >= 1000, "fd limit {limit} too low for this test");
+    if connections < WANTED {
+        let _ = writeln!(
+            std::io::stderr(),
+            "fd hard limit {limit}: testing {connections} concurrent connections, not {WANTED}"
+        );
+    }
+    let (_echo_process, echo) = spawn_echo_process();
+    let (child, url) = spawn_server(&[]);
+    let child = KillOnDrop(child);
+    let pid = child.0.id();
+    let client = ApiClient::new(&url).expect("url");
+    let created = client.create("many", "127.0.0.1:0", &echo.to_string()).expect("create");
+    let listen: SocketAddr = created.listen.parse().unwrap();
+    let baseline = fd_count(pid);
+
+    let test = async {
+        // Open every connection (at most 256 handshakes in flight), keep them
+        // all open, then echo one byte on each.
+        let gate = Arc::new(tokio::sync::Semaphore::new(256));
+        let mut tasks = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            let gate = Arc::clone(&gate);
+            tasks.push(tokio::spawn(async move {
+                let permit = gate.acquire_owned().await.expect("semaphore");
+                let stream = tokio::net::TcpStream::connect(listen).await.expect("connect");
+                drop(permit);
+                stream
+            }));
+        }
+        let mut streams = Vec::with_capacity(connections);
+        for task in tasks {
+            streams.push(task.await.expect("connect task"));
+        }
+        let mut active = 0;
+        for _ in 0..200 {
+            let text = client.request("GET", "/metrics", None, &[]).expect("metrics").text();
+            active = metric(&text, "toxiproxy_proxy_active_connections");
+            if active as usize == connections {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(active as usize, connections, "proxy does not see every connection");
+        let mut echoes = Vec::with_capacity(connections);
+        for mut stream in streams {
+            echoes.push(tokio::spawn(async move {
+                stream.write_all(b"!").await.expect("write");
+                let mut byte = [0u8; 1];
+                stream.read_exact(&mut byte).await.expect("echo");
+                assert_eq!(&byte, b"!");
+            }));
+        }
+        for echo in echoes {
+            echo.await.expect("echo task");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), test)
+        .await
+        .expect("10k connections took over two minutes");
+
+    // Every client end is closed now; the proxy must release both fds of
+    // every connection.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = client.request("GET", "/metrics", None, &[]).expect("metrics").text();
+        let active = metric(&text, "toxiproxy_proxy_active_connections");
+        let total = metric(&text, "toxiproxy_proxy_connections_total");
+        let fds = fd_count(pid);
+        if active == 0 && fds <= baseline {
+            assert_eq!(total as usize, connections);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leak: {active} active connections, {fds} fds vs {baseline} before"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------------- CLI
+
+fn porthole(args: &[&str], url: &str) -> (i32, String, String) {
+    let output = Command::new(BINARY)
+        .args(args)
+        .env("TOXIPROXY_URL", url)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run porthole");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_drives_the_api() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let url = api.url();
+    let upstream = echo.to_string();
+
+    let (code, out, err) = porthole(&["proxy", "create", "web", "--upstream", &upstream], &url);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Created proxy web listening on 127.0.0.1:"), "{out}");
+
+    let (code, out, _) = porthole(
+        &[
+            "proxy",
+            "toxic",
+            "add",
+            "web",
+            "-t",
+            "latency",
+            "-a",
+            "latency=120",
+            "-a",
+            "jitter=0",
+            "--toxicity",
+            "1",
+        ],
+        &url,
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("latency toxic latency_downstream on web"), "{out}");
+    let listen: SocketAddr = api.call("GET", "/proxies/web", None).json().unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(round_trip(&mut connect(listen), b"cli") >= Duration::from_millis(110));
+
+    let (code, out, _) = porthole(
+        &["proxy", "toxic", "update", "web", "-n", "latency_downstream", "-a", "latency=5"],
+        &url,
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("latency=5"), "{out}");
+
+    let (code, out, _) = porthole(&["proxy", "list"], &url);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("NAME"), "{out}");
+    assert!(
+        out.contains(&format!("web   {listen}  {upstream}  yes      latency_downstream")),
+        "{out}"
+    );
+
+    let (code, out, _) = porthole(&["proxy", "inspect", "web", "--json"], &url);
+    assert_eq!(code, 0);
+    let parsed: Value = serde_json::from_str(&out).expect("inspect --json");
+    assert_eq!(parsed["toxics"][0]["attributes"]["latency"], 5);
+
+    let (code, out, _) = porthole(&["proxy", "toggle", "web"], &url);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Disabled proxy web"), "{out}");
+    assert!(refused(listen));
+    let (code, out, _) = porthole(&["proxy", "toggle", "web"], &url);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Enabled proxy web"), "{out}");
+
+    let (code, _, _) =
+        porthole(&["proxy", "toxic", "remove", "web", "-n", "latency_downstream"], &url);
+    assert_eq!(code, 0);
+    let (code, _, err) =
+        porthole(&["proxy", "toxic", "remove", "web", "-n", "latency_downstream"], &url);
+    assert_eq!((code, err.as_str()), (1, "porthole: toxic not found\n"));
+    let (code, _, err) = porthole(&["proxy", "inspect", "nope"], &url);
+    assert_eq!((code, err.as_str()), (1, "porthole: proxy not found\n"));
+    let (code, _, err) = porthole(&["proxy", "toxic", "add", "web", "-t", "gremlin"], &url);
+    assert_eq!(code, 2);
+    assert_eq!(err, "porthole: invalid toxic type (HTTP 400)\n");
+    let (code, _, err) =
+        porthole(&["proxy", "toxic", "add", "web", "-t", "latency", "-a", "latency=soon"], &url);
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let (code, _, _) = porthole(&["proxy", "delete", "web"], &url);
+    assert_eq!(code, 0);
+    assert!(refused(listen));
+
+    // No server there: exit 2 with one line.
+    let (code, _, err) = porthole(&["proxy", "list", "--url", "http://127.0.0.1:1"], &url);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("porthole: cannot reach the proxy API at 127.0.0.1:1"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_loads_proxies_and_toxics_from_config() {
+    let echo = echo_server().await;
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("proxies.json");
+    std::fs::write(
+        &path,
+        json!([{"name": "cfg", "upstream": echo.to_string(),
+                "toxics": [{"type": "latency", "attributes": {"latency": 100}}]}])
+        .to_string(),
+    )
+    .unwrap();
+    let (child, url) = spawn_server(&["--config", path.to_str().unwrap()]);
+    let _child = KillOnDrop(child);
+    let client = ApiClient::new(&url).unwrap();
+    let proxy = client.get("cfg").expect("proxy from config");
+    assert_eq!(proxy.toxics.len(), 1);
+    let listen: SocketAddr = proxy.listen.parse().unwrap();
+    assert!(round_trip(&mut connect(listen), b"config") >= Duration::from_millis(90));
+
+    // A broken config is an error: exit 2, one line.
+    std::fs::write(&path, r#"[{"name": "x"}]"#).unwrap();
+    let output = Command::new(BINARY)
+        .args(["proxy", "serve", "--listen", "127.0.0.1:0", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("missing required field: upstream at proxy 1"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_run_applies_flags_and_reports_on_interrupt() {
+    let echo = echo_server().await;
+    let mut child = Command::new(BINARY)
+        .args([
+            "proxy",
+            "run",
+            "127.0.0.1:0",
+            "--to",
+            &echo.to_string(),
+            "--latency",
+            "60ms",
+            "--jitter",
+            "5ms",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn proxy run");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    // porthole: proxying 127.0.0.1:PORT → 127.0.0.1:PORT with latency …
+    let listen: SocketAddr = line
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("unexpected {line:?}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("unexpected {line:?}"));
+    assert!(line.contains("latency"), "{line}");
+    let mut stream = connect(listen);
+    let rtt = round_trip(&mut stream, b"0123456789");
+    assert!(rtt >= Duration::from_millis(50), "{rtt:?}");
+    drop(stream);
+    std::thread::sleep(Duration::from_millis(100));
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.starts_with("1 connections in "), "{out}");
+    assert!(out.contains("client → server: 10 bytes received, 10 bytes sent"), "{out}");
+    assert!(out.contains("server → client: 10 bytes received, 10 bytes sent"), "{out}");
+
+    let bad = Command::new(BINARY)
+        .args(["proxy", "run", "127.0.0.1:0", "--to", &echo.to_string(), "--latency", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(bad.stderr.iter().filter(|&&b| b == b'\n').count(), 1);
+}
