@@ -468,6 +468,9 @@ pub struct Snapshot {
     /// Namespaces listed (only with `--netns all`).
     pub namespaces: Vec<Namespace>,
     pub visibility: Visibility,
+    /// User names of the sockets' uids (the kernel reports a uid even when
+    /// the owning process cannot be seen), filled when owners are scanned.
+    pub user_names: BTreeMap<u32, String>,
     /// `None` when the snapshot was assembled by hand (tests, fakes).
     pub source: Option<Source>,
 }

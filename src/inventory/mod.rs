@@ -195,6 +195,7 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
     sort_sockets(&mut sockets);
 
     let mut processes = BTreeMap::new();
+    let mut user_names = BTreeMap::new();
     if query.owners {
         let wanted: Vec<u64> = sockets.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
         let scan = owners::scan_with(&wanted, query.owner_limit);
@@ -217,6 +218,12 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
                     }
                 }
             }
+            // Unix sockets carry no uid (u32::MAX).
+            if socket.uid != u32::MAX && !user_names.contains_key(&socket.uid) {
+                if let Some(name) = cache.user_name(socket.uid) {
+                    user_names.insert(socket.uid, name);
+                }
+            }
         }
     }
     Ok(Snapshot {
@@ -224,6 +231,7 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
         processes,
         namespaces: found_namespaces,
         visibility,
+        user_names,
         source: Some(source),
     })
 }

@@ -18,7 +18,8 @@ pub struct DetailCache {
 }
 
 impl DetailCache {
-    fn user_name(&mut self, uid: u32) -> Option<String> {
+    /// The user name of `uid`, looked up once per run.
+    pub fn user_name(&mut self, uid: u32) -> Option<String> {
         self.user_names.entry(uid).or_insert_with(|| crate::sys::users::name_of(uid)).clone()
     }
 

@@ -73,9 +73,6 @@ fn write_table(
         header.push(if options.long { "PID/COMMAND" } else { "PID/PROCESS" });
     }
     let mut table = Table::new(&header);
-    // TIME-WAIT and hidden sockets have no owner: name their uid once per
-    // uid, not once per socket (each lookup reads the user database).
-    let mut user_names: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
     for socket in sockets {
         let owners: Vec<&Process> = snapshot.owners_of(socket).collect();
         let mut row = table.row();
@@ -85,7 +82,7 @@ fn write_table(
         }
         row.cell(socket.state.ss_name());
         if options.owners {
-            row.cell(user_label(socket, &owners, &mut user_names));
+            row.cell(user_label(socket, &owners, &snapshot.user_names));
         }
         row.cell(scope_label(socket, style));
         if options.namespace {
@@ -221,10 +218,12 @@ fn scope_label(socket: &Socket, style: Style) -> String {
     }
 }
 
+/// The owner's user, else the name of the socket's uid (TIME-WAIT and
+/// hidden sockets have no visible owner), else the bare uid.
 fn user_label(
     socket: &Socket,
     owners: &[&Process],
-    user_names: &mut std::collections::HashMap<u32, String>,
+    user_names: &std::collections::BTreeMap<u32, String>,
 ) -> String {
     if let Some(user) = owners.first().and_then(|p| p.user.clone()) {
         return user;
@@ -232,12 +231,7 @@ fn user_label(
     if socket.uid == u32::MAX {
         return "-".into();
     }
-    user_names
-        .entry(socket.uid)
-        .or_insert_with(|| {
-            crate::sys::users::name_of(socket.uid).unwrap_or_else(|| socket.uid.to_string())
-        })
-        .clone()
+    user_names.get(&socket.uid).cloned().unwrap_or_else(|| socket.uid.to_string())
 }
 
 fn owners_label(socket: &Socket, owners: &[&Process], long: bool, style: Style) -> String {
