@@ -4,6 +4,7 @@
 //! - [`cli`]: clap definitions and their resolution into settings.
 //! - [`commands`]: one module per verb; each returns data and an exit status.
 //! - [`inventory`]: the socket inventory engine (netlink, /proc, owners).
+//! - [`audit`]: safe probes, rules and findings for `porthole audit`.
 //! - [`model`]: plain data shared by engines and renderers.
 //! - [`render`]: tables and JSON wire types; the only code that prints.
 //! - [`portinfo`]: what a port number means (ranges, services, browsers).
@@ -13,6 +14,7 @@
 //! Dependencies point one way: `cli → commands → engines → model`; `render`
 //! depends only on `model`.
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod inventory;

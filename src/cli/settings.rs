@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context};
 
-use crate::cli::args::{LsArgs, NetnsArg, ScopeArg, WhoArgs};
+use crate::cli::args::{AuditArgs, LsArgs, NetnsArg, ScopeArg, WhoArgs};
 use crate::inventory::{NamespaceSelection, PortSet, Query};
 use crate::model::SocketState;
 use crate::render::Format;
@@ -141,6 +141,91 @@ pub fn parse_pid(text: &str) -> anyhow::Result<u32> {
     }
 }
 
+/// Everything `porthole audit` needs, validated.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub query: Query,
+    pub timeout: std::time::Duration,
+    pub active: bool,
+    pub skip: std::collections::BTreeSet<crate::model::RuleId>,
+    /// `None`: never fail because of findings.
+    pub fail_on: Option<crate::model::Severity>,
+    pub format: crate::render::audit::AuditFormat,
+}
+
+impl AuditSettings {
+    pub fn resolve(args: AuditArgs) -> anyhow::Result<Self> {
+        use crate::model::{RuleId, Severity};
+        use crate::render::audit::AuditFormat;
+        let AuditArgs { port, active, skip, fail_on, timeout, netns, json, sarif } = args;
+        let ports = port
+            .as_deref()
+            .map(|text| PortSet::parse(text).with_context(|| format!("--port '{text}'")))
+            .transpose()?;
+        let skip = skip
+            .iter()
+            .map(|name| {
+                RuleId::parse(name).with_context(|| {
+                    let known: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+                    format!("--skip: unknown rule '{name}' (known: {})", known.join(", "))
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let fail_on = match fail_on.as_deref().map(str::trim) {
+            None => Some(Severity::High),
+            Some("never" | "none") => None,
+            Some(text) => Some(Severity::parse(text).with_context(|| {
+                format!("--fail-on: unknown severity '{text}' (expected critical, high, medium, low, info or never)")
+            })?),
+        };
+        let timeout =
+            parse_probe_timeout(&timeout).with_context(|| format!("--timeout '{timeout}'"))?;
+        let query = Query {
+            tcp: true,
+            udp: true,
+            // Unix sockets have no ports: only audited without --port.
+            unix: ports.is_none(),
+            ipv4: true,
+            ipv6: true,
+            listeners_only: true,
+            ports,
+            match_remote_port: false,
+            owners: true,
+            namespaces: netns_selection(netns),
+            backend: Default::default(),
+        };
+        let format = if json {
+            AuditFormat::Json
+        } else if sarif {
+            AuditFormat::Sarif
+        } else {
+            AuditFormat::Table
+        };
+        Ok(AuditSettings { query, timeout, active, skip, fail_on, format })
+    }
+}
+
+/// Parses a probe timeout: `2s`, `500ms`, `1.5` (seconds); 10 ms to 10 min.
+pub fn parse_probe_timeout(text: &str) -> anyhow::Result<std::time::Duration> {
+    let text = text.trim();
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else if let Some(m) = text.strip_suffix('m') {
+        (m, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 =
+        number.trim().parse().map_err(|_| anyhow::anyhow!("not a duration (try 2s or 500ms)"))?;
+    let seconds = value * scale;
+    if !(0.01..=600.0).contains(&seconds) {
+        bail!("must be between 10ms and 10m");
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +268,42 @@ mod tests {
         assert!(format!("{:#}", ls(&["--state", "nope"]).unwrap_err()).contains("unknown state"));
         assert!(format!("{:#}", ls(&["--pid", "x"]).unwrap_err()).contains("not a process id"));
         assert!(ls(&["-4", "-6"]).is_err());
+    }
+
+    fn audit(args: &[&str]) -> anyhow::Result<AuditSettings> {
+        let mut full = vec!["porthole", "audit"];
+        full.extend_from_slice(args);
+        match Cli::try_parse_from(full)?.command {
+            crate::cli::Command::Audit(args) => AuditSettings::resolve(args),
+            _ => unreachable!("parsed an audit command"),
+        }
+    }
+
+    #[test]
+    fn audit_flags_resolve() {
+        let settings = audit(&[]).unwrap();
+        assert_eq!(settings.fail_on, Some(crate::model::Severity::High));
+        assert_eq!(settings.timeout, std::time::Duration::from_secs(2));
+        assert!(settings.query.unix && settings.query.listeners_only);
+        let settings = audit(&[
+            "--port",
+            "6379",
+            "--skip",
+            "no-auth",
+            "--fail-on",
+            "never",
+            "--timeout",
+            "500ms",
+        ])
+        .unwrap();
+        assert!(!settings.query.unix);
+        assert!(settings.skip.contains(&crate::model::RuleId::NoAuth));
+        assert_eq!(settings.fail_on, None);
+        assert_eq!(settings.timeout, std::time::Duration::from_millis(500));
+        let message = format!("{:#}", audit(&["--skip", "nope"]).unwrap_err());
+        assert!(message.contains("unknown rule 'nope'"), "{message}");
+        assert!(audit(&["--fail-on", "severe"]).is_err());
+        assert!(audit(&["--timeout", "0s"]).is_err());
+        assert!(audit(&["--json", "--sarif"]).is_err());
     }
 }

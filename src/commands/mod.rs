@@ -2,6 +2,7 @@
 //! the engines for data, hands the data to `render`, and returns an
 //! [`ExitStatus`]; only `main.rs` turns that into a process exit code.
 
+pub mod audit;
 pub mod completions;
 pub mod ls;
 pub mod who;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Who(args) => who::run(args, &mut out)?,
         Command::Completions(args) => completions::completions(args, &mut out)?,
         Command::Man => completions::man(&mut out)?,
+        Command::Audit(args) => audit::run(args, &mut out)?,
     };
     out.flush()?;
     Ok(status)
