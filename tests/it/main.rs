@@ -7,5 +7,6 @@
 
 mod util;
 
+mod audit;
 mod ls;
 mod who;

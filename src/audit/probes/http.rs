@@ -50,7 +50,15 @@ impl Response {
 
     /// `200 OK {"Browser":…` — status and the start of the body.
     pub fn summary(&self) -> String {
-        let body = abbreviate(self.body.trim_ascii(), 60);
+        // Pretty-printed JSON: one space instead of each run of whitespace.
+        let mut compact = Vec::with_capacity(self.body.len().min(256));
+        for &byte in self.body.trim_ascii().iter().take(256) {
+            let space = byte.is_ascii_whitespace();
+            if !(space && compact.last().is_some_and(|b: &u8| b.is_ascii_whitespace())) {
+                compact.push(if space { b' ' } else { byte });
+            }
+        }
+        let body = abbreviate(&compact, 60);
         if body.is_empty() {
             format!("{} {}", self.status, self.reason)
         } else {

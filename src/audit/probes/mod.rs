@@ -293,7 +293,11 @@ fn request_once(address: SocketAddr, tls: bool, deadline: &Deadline) -> (Vec<u8>
     if conn.send(http::IDENTIFY_REQUEST, deadline).is_err() {
         return (Vec::new(), End::Reset);
     }
-    conn.receive(deadline, None, http::is_complete)
+    // Non-HTTP replies (a RESP error, memcached's `ERROR`) end at a line
+    // break; the server then waits for more and would hold us to the timeout.
+    conn.receive(deadline, None, |b| {
+        http::is_complete(b) || (b.len() >= 5 && !b.starts_with(b"HTTP/") && b.ends_with(b"\n"))
+    })
 }
 
 #[cfg(test)]
