@@ -26,11 +26,21 @@ declare -A needed=(
     [python3]=python3
     [sysctl]=procps
     [unshare]=util-linux
+    [redis-server]=redis-server
+    [memcached]=memcached
+    [nginx]=nginx-light
+    [mariadbd]=mariadb-server
+    [mariadb-install-db]=mariadb-server
+    [node]=nodejs
+    [gcc]=gcc
 )
 missing=()
 for command in "${!needed[@]}"; do
     command -v "$command" >/dev/null 2>&1 || missing+=("${needed[$command]}")
 done
+# PostgreSQL's server binaries live under /usr/lib/postgresql/VERSION/bin,
+# which is not on PATH.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     echo "setup: installing ${missing[*]}"

@@ -5,6 +5,7 @@
 //! - [`commands`]: one module per verb; each returns data and an exit status.
 //! - [`inventory`]: the socket inventory engine (netlink, /proc, owners).
 //! - [`diagnose`]: why a connection or bind fails (`check`, `wait`).
+//! - [`audit`]: safe probes, rules and findings for `porthole audit`.
 //! - [`model`]: plain data shared by engines and renderers.
 //! - [`proxy`]: the Toxiproxy-compatible fault-injection proxy engine.
 //! - [`render`]: tables and JSON wire types; the only code that prints.
@@ -18,6 +19,7 @@
 //! depends only on `model`.
 
 pub mod allocation;
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod diagnose;

@@ -62,6 +62,12 @@ pub enum Command {
         after_help = "Examples:\n  porthole proxy serve                                   Toxiproxy-compatible API on 127.0.0.1:8474\n  porthole proxy create pg --upstream 127.0.0.1:5432\n  porthole proxy toxic add pg -t latency -a latency=100\n  porthole proxy run 127.0.0.1:15432 --to 127.0.0.1:5432 --latency 100ms"
     )]
     Proxy(ProxyArgs),
+    /// Find risky local services: exposed listeners, services without
+    /// authentication, DNS-rebindable HTTP, open debuggers, outdated code.
+    #[command(
+        after_help = "Examples:\n  porthole audit                     every listener, findings by severity\n  porthole audit --port 6379,8000    only these ports\n  porthole audit --active            also try logins servers log (PostgreSQL trust, MySQL empty root password)\n  porthole audit --sarif > a.sarif   SARIF 2.1.0 for code-scanning tools\n  porthole audit --fail-on medium    exit 1 on any finding of medium or worse\n\nProbes are read-only and bounded: a passive read, then one safe request chosen from the\nprocess and port. Redis never gets HTTP; printer ports (515, 631, 9100) are never touched.\n\nRules: exposed-service no-auth dns-rebinding websocket-origin cors-any-origin\n  debugger-exposed docker-api world-writable-socket trust-auth empty-password\n  outdated-binary outdated-library root-service\n\nExit status: 0 when no finding reaches --fail-on (default: high), 1 when one does, 2 on error."
+    )]
+    Audit(AuditArgs),
     /// Internal: keeps sockets bound for `free --hold`.
     #[command(name = "__hold", hide = true)]
     Hold(HoldArgs),
@@ -610,4 +616,34 @@ pub struct ProxyToxicRemoveArgs {
     pub name: String,
     #[command(flatten)]
     pub api: ProxyApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Ports or ranges to audit, e.g. 80,443,8000-8100 (skips Unix sockets).
+    #[arg(short = 'p', long, value_name = "LIST")]
+    pub port: Option<String>,
+    /// Also run checks that servers log: PostgreSQL login as postgres
+    /// (trust-auth), MySQL/MariaDB root with an empty password.
+    #[arg(long)]
+    pub active: bool,
+    /// Do not run this rule (repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub skip: Vec<String>,
+    /// Exit 1 when a finding at or above this severity exists:
+    /// critical, high, medium, low, info, or never [default: high].
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+    /// Bound of each connect, read and write of a probe (2s, 500ms, 1.5).
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub timeout: String,
+    /// Network namespaces to audit.
+    #[arg(long, value_enum, default_value = "current")]
+    pub netns: NetnsArg,
+    /// Output as one JSON document.
+    #[arg(long, conflicts_with = "sarif")]
+    pub json: bool,
+    /// Output as a SARIF 2.1.0 log.
+    #[arg(long)]
+    pub sarif: bool,
 }

@@ -5,7 +5,8 @@
 use anyhow::{bail, Context};
 
 use crate::cli::args::{
-    CheckArgs, FreeArgs, HoldArgs, KillArgs, LsArgs, NetnsArg, ScopeArg, WaitArgs, WhoArgs,
+    AuditArgs, CheckArgs, FreeArgs, HoldArgs, KillArgs, LsArgs, NetnsArg, ScopeArg, WaitArgs,
+    WhoArgs,
 };
 use crate::inventory::{NamespaceSelection, PortSet, Query};
 use crate::model::SocketState;
@@ -457,6 +458,82 @@ fn parse_positive_duration(text: &str) -> anyhow::Result<std::time::Duration> {
     Ok(duration)
 }
 
+/// Everything `porthole audit` needs, validated.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub query: Query,
+    pub timeout: std::time::Duration,
+    pub active: bool,
+    pub skip: std::collections::BTreeSet<crate::model::RuleId>,
+    /// `None`: never fail because of findings.
+    pub fail_on: Option<crate::model::Severity>,
+    pub format: crate::render::audit::AuditFormat,
+}
+
+impl AuditSettings {
+    pub fn resolve(args: AuditArgs) -> anyhow::Result<Self> {
+        use crate::model::{RuleId, Severity};
+        use crate::render::audit::AuditFormat;
+        let AuditArgs { port, active, skip, fail_on, timeout, netns, json, sarif } = args;
+        let ports = port
+            .as_deref()
+            .map(|text| PortSet::parse(text).with_context(|| format!("--port '{text}'")))
+            .transpose()?;
+        let skip = skip
+            .iter()
+            .map(|name| {
+                RuleId::parse(name).with_context(|| {
+                    let known: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+                    format!("--skip: unknown rule '{name}' (known: {})", known.join(", "))
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let fail_on = match fail_on.as_deref().map(str::trim) {
+            None => Some(Severity::High),
+            Some("never" | "none") => None,
+            Some(text) => Some(Severity::parse(text).with_context(|| {
+                format!("--fail-on: unknown severity '{text}' (expected critical, high, medium, low, info or never)")
+            })?),
+        };
+        let timeout =
+            parse_probe_timeout(&timeout).with_context(|| format!("--timeout '{timeout}'"))?;
+        let query = Query {
+            tcp: true,
+            udp: true,
+            // Unix sockets have no ports: only audited without --port.
+            unix: ports.is_none(),
+            ipv4: true,
+            ipv6: true,
+            listeners_only: true,
+            ports,
+            match_remote_port: false,
+            owners: true,
+            owner_limit: crate::inventory::owners::ScanLimit::AllOwners,
+            namespaces: netns_selection(netns),
+            backend: Default::default(),
+        };
+        let format = if json {
+            AuditFormat::Json
+        } else if sarif {
+            AuditFormat::Sarif
+        } else {
+            AuditFormat::Table
+        };
+        Ok(AuditSettings { query, timeout, active, skip, fail_on, format })
+    }
+}
+
+/// A probe timeout: a duration between 10 ms and 10 minutes.
+pub fn parse_probe_timeout(text: &str) -> anyhow::Result<std::time::Duration> {
+    let duration = parse_duration(text)?;
+    if !(std::time::Duration::from_millis(10)..=std::time::Duration::from_secs(600))
+        .contains(&duration)
+    {
+        bail!("must be between 10ms and 10m");
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,18 +598,55 @@ mod tests {
         assert!(format!("{:#}", parse_range("9-1").unwrap_err()).contains("reversed"));
         assert!(parse_range("9").is_err());
     }
-}
 
-#[test]
-fn durations() {
-    use std::time::Duration;
-    assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-    assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-    assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-    assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
-    assert!(parse_duration("0").unwrap().is_zero());
-    for bad in ["", "s", "5x", "-1s", "1..2s", "ms"] {
-        assert!(parse_duration(bad).is_err(), "{bad}");
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("0").unwrap().is_zero());
+        for bad in ["", "s", "5x", "-1s", "1..2s", "ms"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert!(parse_positive_duration("0s").is_err());
     }
-    assert!(parse_positive_duration("0s").is_err());
+
+    fn audit(args: &[&str]) -> anyhow::Result<AuditSettings> {
+        let mut full = vec!["porthole", "audit"];
+        full.extend_from_slice(args);
+        match Cli::try_parse_from(full)?.command {
+            crate::cli::Command::Audit(args) => AuditSettings::resolve(args),
+            _ => unreachable!("parsed an audit command"),
+        }
+    }
+
+    #[test]
+    fn audit_flags_resolve() {
+        let settings = audit(&[]).unwrap();
+        assert_eq!(settings.fail_on, Some(crate::model::Severity::High));
+        assert_eq!(settings.timeout, std::time::Duration::from_secs(2));
+        assert!(settings.query.unix && settings.query.listeners_only);
+        let settings = audit(&[
+            "--port",
+            "6379",
+            "--skip",
+            "no-auth",
+            "--fail-on",
+            "never",
+            "--timeout",
+            "500ms",
+        ])
+        .unwrap();
+        assert!(!settings.query.unix);
+        assert!(settings.skip.contains(&crate::model::RuleId::NoAuth));
+        assert_eq!(settings.fail_on, None);
+        assert_eq!(settings.timeout, std::time::Duration::from_millis(500));
+        let message = format!("{:#}", audit(&["--skip", "nope"]).unwrap_err());
+        assert!(message.contains("unknown rule 'nope'"), "{message}");
+        assert!(audit(&["--fail-on", "severe"]).is_err());
+        assert!(audit(&["--timeout", "0s"]).is_err());
+        assert!(audit(&["--json", "--sarif"]).is_err());
+    }
 }

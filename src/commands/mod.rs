@@ -2,6 +2,7 @@
 //! the engines for data, hands the data to `render`, and returns an
 //! [`ExitStatus`]; only `main.rs` turns that into a process exit code.
 
+pub mod audit;
 pub mod check;
 pub mod completions;
 pub mod free;
@@ -55,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Check(args) => check::run(args, &mut out)?,
         Command::Wait(args) => wait::run(args, &mut out)?,
         Command::Proxy(args) => proxy::proxy(args, &mut out)?,
+        Command::Audit(args) => audit::run(args, &mut out)?,
     };
     out.flush()?;
     Ok(status)

@@ -7,6 +7,7 @@
 
 mod util;
 
+mod audit;
 mod check;
 mod ls;
 mod wait;

@@ -360,3 +360,23 @@ pub fn cause<'a>(json: &'a serde_json::Value, id: &str) -> &'a serde_json::Value
         .find(|c| c["id"] == id)
         .unwrap_or_else(|| panic!("no cause {id} in {json:#}"))
 }
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, limit: Duration) -> bool {
+    eventually(limit, || {
+        std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_millis(200),
+        )
+        .is_ok()
+    })
+}
+
+/// Whether `program` is on PATH (or is an existing path).
+pub fn installed(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}

@@ -1,0 +1,374 @@
+//! `porthole audit`: which local services put the machine at risk.
+//!
+//! [`audit`] takes an inventory [`Snapshot`] and
+//! 1. groups its listeners into [`Target`]s (one per port, protocol,
+//!    namespace and owner set: a dual-stack service is probed once);
+//! 2. probes every TCP target in parallel over loopback ([`probes`]), each
+//!    bounded by the timeout, entering other network namespaces on the
+//!    probing thread when `--netns all` listed them;
+//! 3. checks the owners for deleted or replaced code ([`restart`]), Unix
+//!    API sockets for their mode, and the firewall's input chain
+//!    ([`firewall`]);
+//! 4. runs the rules ([`rules`], one per file) and sorts the findings.
+//!
+//! Nothing here prints: progress goes to an optional callback.
+
+pub mod firewall;
+pub mod probes;
+pub mod restart;
+pub mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::model::{
+    AuditReport, Process, Protocol, RuleId, Scope, ServiceIdentity, Snapshot, Socket,
+};
+use probes::{Hint, Outcome, ProbeOptions};
+use restart::RestartCheck;
+
+/// Called after each probed target: (done, total).
+pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
+/// How to audit.
+#[derive(Clone)]
+pub struct AuditOptions {
+    /// Bound of each connect/read/write of a probe.
+    pub timeout: Duration,
+    /// Allow login attempts that servers log (PostgreSQL, MySQL).
+    pub active: bool,
+    /// Rules not to run.
+    pub skip: BTreeSet<RuleId>,
+    /// Probing threads at most.
+    pub parallelism: usize,
+    pub progress: Option<Progress>,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            timeout: Duration::from_secs(2),
+            active: false,
+            skip: BTreeSet::new(),
+            parallelism: 16,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for AuditOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditOptions")
+            .field("timeout", &self.timeout)
+            .field("active", &self.active)
+            .field("skip", &self.skip)
+            .field("parallelism", &self.parallelism)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Unix socket file, for the mode check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixSocketFile {
+    pub path: String,
+    /// `st_mode`, including the file type bits.
+    pub mode: u32,
+    pub uid: u32,
+}
+
+/// One service as the rules see it: the listeners of one port (protocol,
+/// namespace) held by the same processes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub protocol: Protocol,
+    /// 0 for Unix sockets.
+    pub port: u16,
+    /// The most exposed bound address (or the Unix path).
+    pub address: String,
+    pub scope: Scope,
+    pub net_namespace: Option<u64>,
+    /// Where to connect for probing (TCP only; loopback for wildcards).
+    pub connect: Option<SocketAddr>,
+    pub owners: Vec<Process>,
+    /// The socket's uid as the kernel records it (visible without root).
+    pub socket_uid: u32,
+    pub unix: Option<UnixSocketFile>,
+}
+
+/// Audits the listeners of `snapshot`.
+pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
+    let started = Instant::now();
+    let targets = targets(snapshot);
+    let listeners =
+        snapshot.sockets.iter().filter(|s| s.is_listener() && s.protocol != Protocol::Unix).count();
+    let hidden_owners = snapshot
+        .sockets
+        .iter()
+        .filter(|s| {
+            s.is_listener() && s.protocol != Protocol::Unix && s.inode != 0 && s.owners.is_empty()
+        })
+        .count();
+    let handles = namespace_handles(snapshot);
+    let outcomes = probe_all(&targets, &handles, options);
+    let chain = firewall::InputChain::read();
+    let firewall_text = match (&chain.source, &chain.policy) {
+        (Some(source), Some(policy)) => format!("{source} input policy {policy}"),
+        _ => chain.note.clone().unwrap_or_else(|| "firewall not readable".into()),
+    };
+
+    let mut checks: BTreeMap<u32, RestartCheck> = BTreeMap::new();
+    for target in &targets {
+        for owner in &target.owners {
+            checks.entry(owner.pid).or_insert_with(|| restart::check(owner.pid));
+        }
+    }
+    let uninspected_processes =
+        checks.values().filter(|c| c.exe.is_none() || !c.maps_readable).count();
+
+    let mut findings = Vec::new();
+    let mut services = Vec::new();
+    for (target, outcome) in targets.iter().zip(&outcomes) {
+        let context = rules::Context {
+            target,
+            outcome: outcome.as_ref(),
+            restart: target
+                .owners
+                .iter()
+                .filter_map(|p| checks.get(&p.pid).map(|c| (p.pid, c)))
+                .collect(),
+            firewall: if target.net_namespace.is_some_and(|ns| Some(ns) != current_namespace()) {
+                // The host's ruleset says nothing about another namespace.
+                firewall::Verdict::Unknown
+            } else {
+                chain.verdict(target.port)
+            },
+            firewall_text: &firewall_text,
+        };
+        findings.extend(rules::evaluate(&context, &options.skip));
+        if let Some(outcome) = outcome {
+            services.push(ServiceIdentity {
+                port: target.port,
+                address: target.address.clone(),
+                protocol: target.protocol,
+                net_namespace: target.net_namespace,
+                service: outcome.service.clone(),
+                version: outcome.version.clone(),
+                tls: outcome.tls,
+                probes: outcome.probes.clone(),
+                note: outcome.note.clone(),
+                pids: target.owners.iter().map(|p| p.pid).collect(),
+            });
+        }
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.port.cmp(&b.port))
+            .then(a.rule.cmp(&b.rule))
+            .then(a.address.cmp(&b.address))
+    });
+    AuditReport {
+        findings,
+        services,
+        listeners,
+        probed: outcomes.iter().filter(|o| o.is_some()).count(),
+        firewall: chain.summary(),
+        uninspected_processes,
+        hidden_owners,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+fn current_namespace() -> Option<u64> {
+    crate::sys::netns::inode_of("/proc/self/ns/net").ok()
+}
+
+/// Protocol, namespace, port, owner pids, Unix path.
+type GroupKey = (Protocol, Option<u64>, u16, Vec<u32>, String);
+
+/// Groups listeners: same protocol, namespace, port and owners → one target.
+pub fn targets(snapshot: &Snapshot) -> Vec<Target> {
+    let mut groups: BTreeMap<GroupKey, Vec<&Socket>> = BTreeMap::new();
+    for socket in snapshot.sockets.iter().filter(|s| s.is_listener()) {
+        let path_key = if socket.protocol == Protocol::Unix {
+            match &socket.path {
+                // Only the sockets of root-equivalent APIs are audited.
+                Some(path) if rules_socket_candidate(path) => path.clone(),
+                _ => continue,
+            }
+        } else {
+            String::new()
+        };
+        groups
+            .entry((
+                socket.protocol,
+                socket.net_namespace,
+                socket.local_port(),
+                socket.owners.clone(),
+                path_key,
+            ))
+            .or_default()
+            .push(socket);
+    }
+    groups
+        .into_values()
+        .filter_map(|sockets| {
+            let first = *sockets.first()?;
+            let owners: Vec<Process> = first
+                .owners
+                .iter()
+                .filter_map(|pid| snapshot.processes.get(pid).cloned())
+                .collect();
+            if first.protocol == Protocol::Unix {
+                let path = first.path.clone()?;
+                let metadata = std::fs::metadata(&path).ok()?;
+                return Some(Target {
+                    protocol: Protocol::Unix,
+                    port: 0,
+                    address: path.clone(),
+                    scope: Scope::Local,
+                    net_namespace: first.net_namespace,
+                    connect: None,
+                    owners,
+                    socket_uid: metadata.uid(),
+                    unix: Some(UnixSocketFile { path, mode: metadata.mode(), uid: metadata.uid() }),
+                });
+            }
+            // The most exposed bind is what matters for exposure.
+            let shown = sockets
+                .iter()
+                .max_by_key(|s| match s.scope() {
+                    Scope::Wildcard => 2,
+                    Scope::Specific => 1,
+                    _ => 0,
+                })
+                .copied()
+                .unwrap_or(first);
+            let connect =
+                if first.protocol == Protocol::Tcp { connect_address(&sockets) } else { None };
+            Some(Target {
+                protocol: first.protocol,
+                port: first.local_port(),
+                address: shown.local.map(|l| l.ip().to_string()).unwrap_or_default(),
+                scope: shown.scope(),
+                net_namespace: first.net_namespace,
+                connect,
+                owners,
+                socket_uid: first.uid,
+                unix: None,
+            })
+        })
+        .collect()
+}
+
+fn rules_socket_candidate(path: &str) -> bool {
+    rules::is_api_socket(path)
+}
+
+/// A loopback address reaching one of the sockets; IPv4 first.
+fn connect_address(sockets: &[&Socket]) -> Option<SocketAddr> {
+    let mut candidates: Vec<SocketAddr> = sockets
+        .iter()
+        .filter_map(|s| s.local)
+        .filter_map(|local| {
+            let ip = match local.ip() {
+                IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                // Link-local addresses need a scope id the dump does not
+                // carry; they are not probed.
+                IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => return None,
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+                other => other,
+            };
+            Some(SocketAddr::new(ip, local.port()))
+        })
+        .collect();
+    candidates.sort_by_key(|address| (!address.is_ipv4(), !address.ip().is_loopback()));
+    candidates.into_iter().next()
+}
+
+/// Namespace inode → a path to enter it (`/run/netns/NAME`, `/proc/PID/ns/net`).
+fn namespace_handles(snapshot: &Snapshot) -> BTreeMap<u64, String> {
+    snapshot
+        .namespaces
+        .iter()
+        .filter(|ns| !ns.is_current)
+        .filter_map(|ns| {
+            let handle = match (&ns.name, ns.example_pid) {
+                (_, Some(pid)) => format!("/proc/{pid}/ns/net"),
+                (Some(name), None) => format!("/run/netns/{name}"),
+                (None, None) => return None,
+            };
+            Some((ns.inode, handle))
+        })
+        .collect()
+}
+
+/// Probes every TCP target on a pool of threads; `None` for targets that
+/// are not probed.
+fn probe_all(
+    targets: &[Target],
+    handles: &BTreeMap<u64, String>,
+    options: &AuditOptions,
+) -> Vec<Option<Outcome>> {
+    let jobs: Vec<usize> = (0..targets.len()).filter(|&i| targets[i].connect.is_some()).collect();
+    let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; targets.len()]);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let probe_options = ProbeOptions { timeout: options.timeout, active: options.active };
+    let workers = options.parallelism.clamp(1, 64).min(jobs.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let slot = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&index) = jobs.get(slot) else { break };
+                let target = &targets[index];
+                let outcome = probe_target(target, handles, probe_options);
+                if let Ok(mut results) = results.lock() {
+                    results[index] = Some(outcome);
+                }
+                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(progress) = &options.progress {
+                    progress(finished, jobs.len());
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn probe_target(
+    target: &Target,
+    handles: &BTreeMap<u64, String>,
+    options: ProbeOptions,
+) -> Outcome {
+    let Some(address) = target.connect else { return Outcome::default() };
+    let hint = Hint {
+        names: target.owners.iter().map(|p| p.name.to_ascii_lowercase()).collect(),
+        cmdlines: target.owners.iter().map(Process::command_line).collect(),
+    };
+    let foreign = target.net_namespace.and_then(|ns| handles.get(&ns));
+    let Some(handle) = foreign else { return probes::probe(address, &hint, options) };
+    // setns() applies to the calling thread only: probe from a fresh thread
+    // that enters the namespace and dies with it.
+    let entered = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                crate::sys::netns::enter(handle)?;
+                Ok::<_, std::io::Error>(probes::probe(address, &hint, options))
+            })
+            .join()
+    });
+    match entered {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(error)) => Outcome {
+            note: Some(format!("could not enter network namespace: {error}")),
+            ..Outcome::default()
+        },
+        Err(_) => Outcome { note: Some("probe thread failed".into()), ..Outcome::default() },
+    }
+}

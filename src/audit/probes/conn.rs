@@ -1,0 +1,315 @@
+//! Bounded connections for probes: every connect, write and read is limited
+//! by a per-target deadline and every read by a byte cap, so a silent or
+//! hostile service can neither hang the audit nor make it buffer much.
+//!
+//! TLS uses rustls with certificate verification switched off: the audit
+//! wants to know *what* answers inside TLS (a kubelet, Elasticsearch 8), not
+//! whether its certificate is trusted; nothing secret is ever sent.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+
+/// Most bytes any single reply may contribute; enough for a banner, an HTTP
+/// head and a small JSON body.
+pub const MAX_REPLY: usize = 64 * 1024;
+
+/// The point in time after which a target gets no more I/O.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    end: Instant,
+    /// Bound of one operation (the `--timeout`).
+    step: Duration,
+}
+
+impl Deadline {
+    pub fn new(step: Duration, total: Duration) -> Self {
+        Deadline { end: Instant::now() + total, step }
+    }
+
+    /// Time left for the next operation: the smaller of one step and what
+    /// remains overall; `None` once expired.
+    pub fn next(&self) -> Option<Duration> {
+        let left = self.end.checked_duration_since(Instant::now())?;
+        let bound = left.min(self.step);
+        (bound > Duration::from_millis(1)).then_some(bound)
+    }
+
+    /// Like [`Deadline::next`], capped at `cap` (short passive reads).
+    pub fn next_capped(&self, cap: Duration) -> Option<Duration> {
+        self.next().map(|d| d.min(cap))
+    }
+}
+
+/// Why a read stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The reply is complete by its own framing.
+    Complete,
+    /// The peer closed the connection.
+    Eof,
+    /// The peer reset the connection.
+    Reset,
+    /// Nothing more arrived in time.
+    Timeout,
+    /// [`MAX_REPLY`] reached.
+    Limit,
+}
+
+/// A plain or TLS connection to the probed service.
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    /// Connects in plain text.
+    pub fn plain(address: SocketAddr, deadline: &Deadline) -> std::io::Result<Conn> {
+        let timeout = deadline.next().ok_or_else(timed_out)?;
+        let stream = TcpStream::connect_timeout(&address, timeout)?;
+        let _ = stream.set_nodelay(true);
+        Ok(Conn::Plain(stream))
+    }
+
+    /// Connects and completes a TLS handshake (no certificate checks).
+    pub fn tls(address: SocketAddr, deadline: &Deadline) -> std::io::Result<Conn> {
+        Conn::plain(address, deadline)?.into_tls(address, deadline)
+    }
+
+    /// Starts TLS on an open plain connection (after PostgreSQL's `S`).
+    pub fn into_tls(self, address: SocketAddr, deadline: &Deadline) -> std::io::Result<Conn> {
+        let mut stream = match self {
+            Conn::Plain(stream) => stream,
+            tls @ Conn::Tls(_) => return Ok(tls),
+        };
+        let name = ServerName::IpAddress(address.ip().into());
+        let mut connection = ClientConnection::new(tls_config(), name)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        while connection.is_handshaking() {
+            let timeout = deadline.next().ok_or_else(timed_out)?;
+            stream.set_read_timeout(Some(timeout))?;
+            stream.set_write_timeout(Some(timeout))?;
+            connection.complete_io(&mut stream)?;
+        }
+        Ok(Conn::Tls(Box::new(StreamOwned::new(connection, stream))))
+    }
+
+    /// Ends a TLS session politely (close_notify), so the server sees a
+    /// clean close instead of an error worth logging.
+    pub fn close(self) {
+        if let Conn::Tls(mut tls) = self {
+            tls.conn.send_close_notify();
+            let _ = tls.conn.complete_io(&mut tls.sock);
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Conn::Tls(_))
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(stream) => stream,
+            Conn::Tls(tls) => tls.get_ref(),
+        }
+    }
+
+    /// Sends all of `bytes` before the deadline.
+    pub fn send(&mut self, bytes: &[u8], deadline: &Deadline) -> std::io::Result<()> {
+        let timeout = deadline.next().ok_or_else(timed_out)?;
+        self.tcp().set_write_timeout(Some(timeout))?;
+        match self {
+            Conn::Plain(stream) => stream.write_all(bytes),
+            Conn::Tls(tls) => {
+                tls.write_all(bytes)?;
+                tls.flush()
+            }
+        }
+    }
+
+    /// Reads until `complete` says the reply is whole, the peer closes, the
+    /// cap is reached or `wait` passes without data (bounded by the deadline).
+    pub fn receive(
+        &mut self,
+        deadline: &Deadline,
+        wait: Option<Duration>,
+        complete: impl Fn(&[u8]) -> bool,
+    ) -> (Vec<u8>, End) {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let timeout = match wait {
+                Some(cap) => deadline.next_capped(cap),
+                None => deadline.next(),
+            };
+            let Some(timeout) = timeout else { return (buffer, End::Timeout) };
+            if self.tcp().set_read_timeout(Some(timeout)).is_err() {
+                return (buffer, End::Reset);
+            }
+            let read = match self {
+                Conn::Plain(stream) => stream.read(&mut chunk),
+                Conn::Tls(tls) => tls.read(&mut chunk),
+            };
+            match read {
+                Ok(0) => return (buffer, End::Eof),
+                Ok(count) => {
+                    let room = MAX_REPLY - buffer.len();
+                    buffer.extend_from_slice(&chunk[..count.min(room)]);
+                    if complete(&buffer) {
+                        return (buffer, End::Complete);
+                    }
+                    if buffer.len() >= MAX_REPLY {
+                        return (buffer, End::Limit);
+                    }
+                }
+                Err(error) => {
+                    let end = match error.kind() {
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                            End::Timeout
+                        }
+                        // A TLS peer closing without close_notify is still EOF.
+                        std::io::ErrorKind::UnexpectedEof => End::Eof,
+                        _ => End::Reset,
+                    };
+                    return (buffer, end);
+                }
+            }
+        }
+    }
+}
+
+fn timed_out() -> std::io::Error {
+    std::io::Error::from(std::io::ErrorKind::TimedOut)
+}
+
+/// The shared client configuration: ring provider, no certificate checks.
+fn tls_config() -> Arc<ClientConfig> {
+    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let verifier = Arc::new(AcceptAnyCertificate { provider: provider.clone() });
+            let config = ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map(|builder| {
+                    builder
+                        .dangerous()
+                        .with_custom_certificate_verifier(verifier)
+                        .with_no_client_auth()
+                });
+            match config {
+                Ok(config) => Arc::new(config),
+                // The ring provider always supports the default versions;
+                // an empty config would only make every handshake fail.
+                Err(_) => Arc::new(
+                    ClientConfig::builder()
+                        .dangerous()
+                        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
+                            provider: Arc::new(rustls::crypto::ring::default_provider()),
+                        }))
+                        .with_no_client_auth(),
+                ),
+            }
+        })
+        .clone()
+}
+
+/// Accepts every certificate but still checks handshake signatures, so the
+/// connection is a real TLS session with whoever holds the key.
+#[derive(Debug)]
+struct AcceptAnyCertificate {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Printable, abbreviated rendering of reply bytes for evidence strings:
+/// control bytes escaped, cut at `limit` characters.
+pub fn abbreviate(bytes: &[u8], limit: usize) -> String {
+    let mut text = String::new();
+    for &byte in bytes {
+        if text.chars().count() >= limit {
+            text.push('…');
+            break;
+        }
+        match byte {
+            b'\r' => text.push_str("\\r"),
+            b'\n' => text.push_str("\\n"),
+            0x20..=0x7e => text.push(char::from(byte)),
+            _ => text.push_str(&format!("\\x{byte:02x}")),
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abbreviates_control_bytes() {
+        assert_eq!(abbreviate(b"+PONG\r\n", 40), "+PONG\\r\\n");
+        assert_eq!(abbreviate(&[0x0a, 0x00, b'5'], 40), "\\n\\x005");
+        assert_eq!(abbreviate(b"abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn deadline_caps_each_step() {
+        let deadline = Deadline::new(Duration::from_secs(2), Duration::from_millis(500));
+        let next = deadline.next().unwrap();
+        assert!(next <= Duration::from_millis(500));
+        assert!(
+            deadline.next_capped(Duration::from_millis(10)).unwrap() <= Duration::from_millis(10)
+        );
+        let expired = Deadline::new(Duration::from_secs(1), Duration::ZERO);
+        assert!(expired.next().is_none());
+    }
+}

@@ -1,0 +1,357 @@
+//! What an HTTP service is, and whether it wants credentials. Starting from
+//! the answer to the Host-less `GET /`, the owner process and the port, at
+//! most one service-specific read-only request is made (`/json/version`,
+//! `/version`, `/api/kernels`, `/pods`, `/metrics`, `/_all_dbs`, etcd's
+//! range read), then the browser checks for plain-HTTP services.
+
+use std::net::SocketAddr;
+
+use super::conn::Deadline;
+use super::http::{self, Request, Response};
+use super::{Hint, Impact, Observation, Outcome};
+
+/// The kinds of HTTP service that have a specific check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Node.js inspector or Chrome DevTools protocol.
+    Devtools,
+    Docker,
+    Jupyter,
+    Elasticsearch,
+    CouchDb,
+    Etcd,
+    Kubelet,
+    Metrics,
+    Generic,
+}
+
+/// Decides the kind from the first answer, then the process, then the port.
+pub fn kind_of(first: &Response, hint: &Hint, port: u16) -> Kind {
+    let body = first.body_text();
+    let server = first.header("server").unwrap_or("").to_ascii_lowercase();
+    if body.contains("WebSockets request was expected") {
+        return Kind::Devtools;
+    }
+    if server.starts_with("docker") || first.header("api-version").is_some() {
+        return Kind::Docker;
+    }
+    if body.contains("You Know, for Search") || body.contains("\"cluster_name\"") {
+        return Kind::Elasticsearch;
+    }
+    if body.contains("\"couchdb\"") {
+        return Kind::CouchDb;
+    }
+    let location = first.header("location").unwrap_or("");
+    if location.contains("/tree") || location.contains("/lab") || body.contains("jupyter") {
+        return Kind::Jupyter;
+    }
+    let named = |fragment: &str| hint.names.iter().any(|n| n.contains(fragment));
+    let in_cmdline = |fragment: &str| hint.cmdlines.iter().any(|c| c.contains(fragment));
+    if hint.names.iter().any(|n| {
+        matches!(n.as_str(), "chrome" | "chromium" | "headless_shell" | "msedge" | "electron")
+    }) || (named("node") && in_cmdline("--inspect"))
+        || port == 9229
+        || port == 9222
+    {
+        return Kind::Devtools;
+    }
+    if named("dockerd") || named("podman") || port == 2375 || port == 2376 {
+        return Kind::Docker;
+    }
+    if named("jupyter") || in_cmdline("jupyter") || port == 8888 {
+        return Kind::Jupyter;
+    }
+    if in_cmdline("elasticsearch") || in_cmdline("opensearch") || port == 9200 {
+        return Kind::Elasticsearch;
+    }
+    if named("beam.smp") && in_cmdline("couchdb") || port == 5984 {
+        return Kind::CouchDb;
+    }
+    if named("etcd") || port == 2379 {
+        return Kind::Etcd;
+    }
+    if named("kubelet") || port == 10250 || port == 10255 {
+        return Kind::Kubelet;
+    }
+    if named("prometheus")
+        || named("exporter")
+        || named("alertmanager")
+        || named("pushgateway")
+        || matches!(port, 9090 | 9091 | 9093 | 9100)
+    {
+        return Kind::Metrics;
+    }
+    Kind::Generic
+}
+
+/// Runs the checks for an HTTP service whose first answer is `first`.
+pub fn follow(
+    address: SocketAddr,
+    tls: bool,
+    first: &Response,
+    hint: &Hint,
+    deadline: &Deadline,
+    outcome: &mut Outcome,
+) {
+    outcome.http = true;
+    outcome.service = Some(if tls { "https".into() } else { "http".into() });
+    outcome.version = first.header("server").map(str::to_string);
+    let kind = kind_of(first, hint, address.port());
+    let host = http::local_host(address);
+    let get = |path: &'static str, outcome: &mut Outcome| {
+        let request = Request::get(path, host.clone());
+        outcome.probes.push(format!("http {}", request.line()));
+        http::send(address, tls, &request, deadline)
+    };
+    match kind {
+        Kind::Devtools => {
+            if let Some(reply) = get("/json/version", outcome) {
+                devtools(&reply, outcome);
+            }
+        }
+        Kind::Docker => {
+            if let Some(reply) = get("/version", outcome) {
+                if let Some(json) = reply.json().filter(|j| j.get("ApiVersion").is_some()) {
+                    outcome.service = Some("docker".into());
+                    outcome.version =
+                        json.get("Version").and_then(|v| v.as_str()).map(str::to_string);
+                    outcome.observations.push(Observation::DockerApi {
+                        evidence: format!("GET /version → {}", reply.summary()),
+                    });
+                }
+            }
+        }
+        Kind::Jupyter => {
+            if let Some(reply) = get("/api/kernels", outcome) {
+                outcome.service = Some("jupyter".into());
+                authenticated_read(
+                    &reply,
+                    reply.status == 200 && reply.body.trim_ascii_start().starts_with(b"["),
+                    "GET /api/kernels",
+                    "start Jupyter with a token or password (never `--ServerApp.token=''`; `jupyter server password`) and `--ip=127.0.0.1`",
+                    Impact::Control,
+                    outcome,
+                );
+            }
+        }
+        Kind::Elasticsearch => {
+            outcome.service = Some("elasticsearch".into());
+            let reply = get("/", outcome);
+            if let Some(reply) = reply {
+                if let Some(number) = reply.json().and_then(|j| {
+                    j.pointer("/version/number").and_then(|v| v.as_str()).map(str::to_string)
+                }) {
+                    outcome.version = Some(number);
+                }
+                authenticated_read(
+                    &reply,
+                    reply.status == 200 && reply.body_text().contains("cluster_name"),
+                    "GET /",
+                    "set `xpack.security.enabled: true` (OpenSearch: the security plugin) and `network.host: 127.0.0.1`",
+                    Impact::Control,
+                    outcome,
+                );
+            }
+        }
+        Kind::CouchDb => {
+            outcome.service = Some("couchdb".into());
+            if let Some(reply) = get("/_all_dbs", outcome) {
+                authenticated_read(
+                    &reply,
+                    reply.status == 200,
+                    "GET /_all_dbs",
+                    "create an admin (`[admins]` in local.ini) to leave admin party, and `bind_address = 127.0.0.1`",
+                    Impact::Control,
+                    outcome,
+                );
+            }
+        }
+        Kind::Etcd => etcd(address, tls, &host, deadline, outcome),
+        Kind::Kubelet => {
+            if let Some(reply) = get("/pods", outcome) {
+                outcome.service = Some("kubelet".into());
+                authenticated_read(
+                    &reply,
+                    reply.status == 200 && reply.body_text().contains("PodList"),
+                    "GET /pods",
+                    "run the kubelet with `--anonymous-auth=false --authorization-mode=Webhook --read-only-port=0`",
+                    Impact::Control,
+                    outcome,
+                );
+            }
+        }
+        Kind::Metrics => {
+            if let Some(reply) = get("/metrics", outcome) {
+                let text = reply.body_text();
+                let is_metrics =
+                    reply.status == 200 && (text.contains("# HELP") || text.contains("# TYPE"));
+                if is_metrics || reply.status == 401 {
+                    outcome.service = Some("metrics".into());
+                    authenticated_read(
+                        &reply,
+                        is_metrics,
+                        "GET /metrics",
+                        "bind with `--web.listen-address=127.0.0.1:PORT` and require basic auth in a `--web.config.file`",
+                        Impact::Information,
+                        outcome,
+                    );
+                }
+            }
+        }
+        Kind::Generic => {}
+    }
+    if !tls {
+        // A WebSocket to a confirmed debugger *is* a debugging session.
+        let debugger =
+            outcome.observations.iter().any(|o| matches!(o, Observation::Debugger { .. }));
+        let checks = http::browser_checks(address, deadline, debugger, &mut outcome.probes);
+        if let Some(evidence) = checks.rebindable {
+            outcome.observations.push(Observation::Rebindable { evidence });
+        }
+        if let Some(cors) = checks.cors {
+            outcome
+                .observations
+                .push(Observation::Cors { evidence: cors.evidence, credentials: cors.credentials });
+        }
+        if let Some(evidence) = checks.websocket {
+            outcome.observations.push(Observation::WebsocketOrigin { evidence });
+        }
+    }
+}
+
+/// Records an open or closed door from a read that needs credentials when
+/// the service is protected.
+fn authenticated_read(
+    reply: &Response,
+    open: bool,
+    request: &str,
+    fix: &str,
+    impact: Impact,
+    outcome: &mut Outcome,
+) {
+    if open {
+        outcome.observations.push(Observation::NoAuth {
+            evidence: format!("{request} without credentials → {}", reply.summary()),
+            fix: fix.to_string(),
+            impact,
+        });
+    } else if matches!(reply.status, 401 | 403) {
+        outcome.observations.push(Observation::AuthRequired {
+            evidence: format!("{request} → {} {}", reply.status, reply.reason),
+        });
+    }
+}
+
+/// `/json/version` of the Node inspector or Chrome: who is debuggable.
+fn devtools(reply: &Response, outcome: &mut Outcome) {
+    let Some(json) = reply.json() else { return };
+    let Some(browser) = json.get("Browser").and_then(|b| b.as_str()) else { return };
+    let node = browser.starts_with("node.js");
+    outcome.service = Some(if node { "node-inspector".into() } else { "chrome-devtools".into() });
+    outcome.version = Some(browser.to_string());
+    let (kind, fix) = if node {
+        (
+            "Node.js inspector",
+            "start node without --inspect (or --inspect=127.0.0.1:PORT only while debugging); never --inspect=0.0.0.0",
+        )
+    } else {
+        (
+            "Chrome DevTools protocol",
+            "run the browser without --remote-debugging-port, or with --remote-debugging-pipe",
+        )
+    };
+    outcome.observations.push(Observation::Debugger {
+        kind: kind.into(),
+        evidence: format!("GET /json/version → {}", reply.summary()),
+        fix: fix.into(),
+    });
+}
+
+/// etcd: `/version` identifies it; a v3 range read of one key decides auth.
+fn etcd(address: SocketAddr, tls: bool, host: &str, deadline: &Deadline, outcome: &mut Outcome) {
+    outcome.probes.push("http GET /version".into());
+    let Some(version) =
+        http::send(address, tls, &Request::get("/version", host.to_string()), deadline)
+    else {
+        return;
+    };
+    let Some(json) = version.json().filter(|j| j.get("etcdserver").is_some()) else { return };
+    outcome.service = Some("etcd".into());
+    outcome.version = json.get("etcdserver").and_then(|v| v.as_str()).map(str::to_string);
+    // A range read of the key "\0" with keys_only: read-only and tiny.
+    let body = r#"{"key":"AA==","keys_only":true,"limit":1}"#;
+    let request = Request {
+        method: "POST",
+        path: "/v3/kv/range",
+        host: host.to_string(),
+        headers: Vec::new(),
+        body: Some(body),
+    };
+    outcome.probes.push("http POST /v3/kv/range (read)".into());
+    if let Some(reply) = http::send(address, tls, &request, deadline) {
+        authenticated_read(
+            &reply,
+            reply.status == 200,
+            "POST /v3/kv/range {key: \"\\0\", keys_only}",
+            "enable auth (`etcdctl user add root && etcdctl auth enable`) or `--client-cert-auth` with TLS",
+            Impact::Control,
+            outcome,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(text: &str) -> Response {
+        http::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn recognises_services_from_replies() {
+        let none = Hint::default();
+        let inspector =
+            response("HTTP/1.0 400 Bad Request\r\n\r\nWebSockets request was expected\r\n");
+        assert_eq!(kind_of(&inspector, &none, 40000), Kind::Devtools);
+        let docker = response(
+            "HTTP/1.1 404 Not Found\r\nApi-Version: 1.43\r\nServer: Docker/24.0.7 (linux)\r\n\r\n",
+        );
+        assert_eq!(kind_of(&docker, &none, 40000), Kind::Docker);
+        let elastic = response(
+            "HTTP/1.1 200 OK\r\n\r\n{\"cluster_name\":\"x\",\"tagline\":\"You Know, for Search\"}",
+        );
+        assert_eq!(kind_of(&elastic, &none, 40000), Kind::Elasticsearch);
+        let plain = response("HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6\r\n\r\n<html>");
+        assert_eq!(kind_of(&plain, &none, 40000), Kind::Generic);
+        let exporter = Hint { names: vec!["node_exporter".into()], cmdlines: vec![] };
+        assert_eq!(kind_of(&plain, &exporter, 9100), Kind::Metrics);
+    }
+
+    #[test]
+    fn devtools_reply_is_a_debugger() {
+        let reply = response("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"Browser\": \"node.js/v20.20.2\", \"Protocol-Version\": \"1.1\"}");
+        let mut outcome = Outcome::default();
+        devtools(&reply, &mut outcome);
+        assert_eq!(outcome.service.as_deref(), Some("node-inspector"));
+        assert!(matches!(outcome.observations[0], Observation::Debugger { .. }));
+    }
+
+    #[test]
+    fn auth_replies_are_told_apart() {
+        let mut outcome = Outcome::default();
+        let open = response("HTTP/1.1 200 OK\r\n\r\n[]");
+        authenticated_read(&open, true, "GET /api/kernels", "fix", Impact::Control, &mut outcome);
+        let closed = response("HTTP/1.1 403 Forbidden\r\n\r\n");
+        authenticated_read(
+            &closed,
+            false,
+            "GET /api/kernels",
+            "fix",
+            Impact::Control,
+            &mut outcome,
+        );
+        assert!(matches!(outcome.observations[0], Observation::NoAuth { .. }));
+        assert!(matches!(outcome.observations[1], Observation::AuthRequired { .. }));
+    }
+}

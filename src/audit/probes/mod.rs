@@ -1,0 +1,333 @@
+//! Network probes: what answers on a TCP listener, and does it want
+//! credentials?
+//!
+//! Each target gets, in order and within one deadline:
+//! 1. a **passive read** (send nothing; SSH, SMTP, MySQL greet first);
+//! 2. **one safe probe**, chosen from the owner's process name, the port and
+//!    the banner ([`choose`]): RESP `PING` for Redis, `version` for memcached,
+//!    an `OP_MSG hello` for MongoDB, an `SSLRequest` for PostgreSQL, the JDWP
+//!    handshake, or — for anything else — `GET / HTTP/1.0` *without* a `Host`
+//!    line, which Redis does not treat as an attack;
+//! 3. for HTTP services, read-only follow-ups: the service's own status path
+//!    (`/json/version`, `/version`, `/api/kernels`, `/pods`, `/metrics`,
+//!    `/_all_dbs`) and the browser checks in [`http`];
+//! 4. a **TLS retry** when the plain attempt got a reset, EOF or TLS alert.
+//!
+//! Printer ports (515, 631, 9100–9107) are never touched: they print what
+//! they receive. Login attempts (PostgreSQL, MySQL) only run with `--active`
+//! because servers log them.
+
+pub mod banner;
+pub mod conn;
+pub mod http;
+pub mod http_services;
+pub mod jdwp;
+pub mod memcached;
+pub mod mongodb;
+pub mod mysql;
+pub mod postgres;
+pub mod redis;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use conn::{Conn, Deadline, End};
+
+/// How much an unauthenticated service gives away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impact {
+    /// Read and write data, or run code (Redis, Jupyter, etcd…).
+    Control,
+    /// Read information only (metrics).
+    Information,
+}
+
+/// One fact a probe established, with the evidence for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    NoAuth { evidence: String, fix: String, impact: Impact },
+    AuthRequired { evidence: String },
+    Debugger { kind: String, evidence: String, fix: String },
+    DockerApi { evidence: String },
+    TrustAuth { evidence: String },
+    EmptyPassword { evidence: String },
+    Rebindable { evidence: String },
+    Cors { evidence: String, credentials: bool },
+    WebsocketOrigin { evidence: String },
+}
+
+/// Everything probing one listener found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub service: Option<String>,
+    pub version: Option<String>,
+    pub tls: bool,
+    /// The HTTP `Server` header or similar product string.
+    pub http: bool,
+    pub probes: Vec<String>,
+    pub note: Option<String>,
+    pub observations: Vec<Observation>,
+}
+
+/// What the probe may know about the process behind the port.
+#[derive(Debug, Clone, Default)]
+pub struct Hint {
+    /// Process names (`comm`) of the owners, lower case.
+    pub names: Vec<String>,
+    /// Full command lines of the owners.
+    pub cmdlines: Vec<String>,
+}
+
+impl Hint {
+    fn name_is(&self, candidates: &[&str]) -> bool {
+        self.names.iter().any(|name| candidates.iter().any(|c| name == c))
+    }
+
+    fn name_contains(&self, fragment: &str) -> bool {
+        self.names.iter().any(|name| name.contains(fragment))
+    }
+
+    fn cmdline_contains(&self, fragment: &str) -> bool {
+        self.cmdlines.iter().any(|line| line.contains(fragment))
+    }
+}
+
+/// Probe settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeOptions {
+    /// Bound of each connect/read/write.
+    pub timeout: Duration,
+    /// Allow login attempts (PostgreSQL trust, MySQL empty password).
+    pub active: bool,
+}
+
+/// The protocol the probe will speak, chosen before sending anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Never connect (printers print what they receive).
+    Skip,
+    Redis,
+    Memcached,
+    MongoDb,
+    Postgres,
+    Jdwp,
+    /// HTTP (or unknown: the Host-less identification request decides).
+    Http,
+}
+
+/// Ports that print whatever arrives: LPD, IPP, raw JetDirect.
+pub fn is_printer_port(port: u16) -> bool {
+    matches!(port, 515 | 631 | 9100..=9107)
+}
+
+/// Picks the protocol from the owner process, then the port.
+pub fn choose(port: u16, hint: &Hint) -> Plan {
+    if is_printer_port(port) {
+        // node_exporter's default is 9100; its name says it is no printer.
+        let exporter = hint.name_contains("exporter");
+        if !exporter || port == 631 || port == 515 {
+            return Plan::Skip;
+        }
+    }
+    if hint.name_is(&["cupsd", "lpd", "cups-browsed"]) {
+        return Plan::Skip;
+    }
+    if hint.name_is(&[
+        "redis-server",
+        "valkey-server",
+        "keydb-server",
+        "redis-stack-ser",
+        "kvrocks",
+    ]) || hint.names.iter().any(|n| n.starts_with("redis") || n.starts_with("valkey"))
+    {
+        return Plan::Redis;
+    }
+    if hint.name_is(&["memcached"]) {
+        return Plan::Memcached;
+    }
+    if hint.name_is(&["mongod", "mongos"]) {
+        return Plan::MongoDb;
+    }
+    if hint.name_is(&["postgres", "postmaster"]) {
+        return Plan::Postgres;
+    }
+    if hint.name_is(&["java"]) && hint.cmdline_contains("jdwp") && jdwp_port(hint) == Some(port) {
+        return Plan::Jdwp;
+    }
+    if !hint.names.is_empty() {
+        return Plan::Http;
+    }
+    // Owner unknown (another user's process, not root): go by the port.
+    match port {
+        6379 | 6380 | 16379 => Plan::Redis,
+        11211 => Plan::Memcached,
+        27017..=27019 => Plan::MongoDb,
+        5432 | 5433 => Plan::Postgres,
+        _ => Plan::Http,
+    }
+}
+
+/// The port in `-agentlib:jdwp=…,address=[HOST:]PORT`.
+fn jdwp_port(hint: &Hint) -> Option<u16> {
+    hint.cmdlines.iter().find_map(|line| {
+        let options = line.split("jdwp=").nth(1)?;
+        let address = options.split(',').find_map(|o| o.strip_prefix("address="))?;
+        let address = address.split_whitespace().next()?;
+        address.rsplit(':').next()?.parse().ok()
+    })
+}
+
+/// Probes one TCP listener at `address` (a connectable address: loopback for
+/// wildcard binds).
+pub fn probe(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> Outcome {
+    let mut outcome = Outcome::default();
+    let plan = choose(address.port(), hint);
+    if plan == Plan::Skip {
+        outcome.service = Some("printer".into());
+        outcome.note = Some("printer port: not probed (it would print what it receives)".into());
+        return outcome;
+    }
+    // Enough for a dozen bounded steps; a black hole costs at most this.
+    let deadline = Deadline::new(options.timeout, options.timeout * 4);
+
+    // 1. Passive read: servers that speak first identify themselves.
+    outcome.probes.push("passive read".into());
+    let mut conn = match Conn::plain(address, &deadline) {
+        Ok(conn) => conn,
+        Err(error) => {
+            outcome.note = Some(format!("connect failed: {error}"));
+            return outcome;
+        }
+    };
+    let wait = (options.timeout / 4).min(Duration::from_millis(400));
+    let (greeting, _) = conn.receive(&deadline, Some(wait), |b| {
+        b.ends_with(b"\n") || banner::mysql_greeting(b).is_some()
+    });
+    drop(conn);
+    if let Some(found) = banner::identify(&greeting) {
+        outcome.service = Some(found.service.clone());
+        outcome.version = found.version;
+        if (found.service == "mysql" || found.service == "mariadb") && options.active {
+            mysql::probe(address, &deadline, &mut outcome);
+        }
+        return outcome;
+    }
+
+    // 2. One safe probe, chosen from the process and the port.
+    match plan {
+        Plan::Redis => redis::probe(address, &deadline, &mut outcome),
+        Plan::Memcached => memcached::probe(address, &deadline, &mut outcome),
+        Plan::MongoDb => mongodb::probe(address, &deadline, &mut outcome),
+        Plan::Postgres => postgres::probe(address, &deadline, options.active, &mut outcome),
+        Plan::Jdwp => jdwp::probe(address, &deadline, &mut outcome),
+        Plan::Http | Plan::Skip => identify_by_request(address, hint, &deadline, &mut outcome),
+    }
+    outcome
+}
+
+/// Sends the Host-less `GET / HTTP/1.0` and follows the answer: HTTP → the
+/// HTTP checks; a RESP error → Redis; `ERROR` → memcached; silence, a reset
+/// or a TLS alert → retry inside TLS.
+fn identify_by_request(
+    address: SocketAddr,
+    hint: &Hint,
+    deadline: &Deadline,
+    outcome: &mut Outcome,
+) {
+    outcome.probes.push("http GET / (no Host)".into());
+    let (reply, end) = request_once(address, false, deadline);
+    if let Some(response) = http::parse(&reply) {
+        if looks_like_tls_port(&response) {
+            return retry_in_tls(address, hint, deadline, outcome);
+        }
+        return http_services::follow(address, false, &response, hint, deadline, outcome);
+    }
+    if reply.starts_with(b"-ERR") || reply.starts_with(b"-NOAUTH") || reply.starts_with(b"-DENIED")
+    {
+        return redis::probe(address, deadline, outcome);
+    }
+    if reply.starts_with(b"ERROR") {
+        return memcached::probe(address, deadline, outcome);
+    }
+    // 0x15 0x03: a TLS alert record — the port speaks TLS.
+    let tls_alert = reply.first() == Some(&0x15) && reply.get(1) == Some(&0x03);
+    if reply.is_empty() && matches!(end, End::Eof | End::Reset) || tls_alert {
+        return retry_in_tls(address, hint, deadline, outcome);
+    }
+    if !reply.is_empty() {
+        outcome.version = Some(format!("reply: {}", conn::abbreviate(&reply, 40)));
+    } else if end == End::Timeout {
+        outcome.note = Some("no answer to GET / (silent service)".into());
+    }
+}
+
+/// nginx and others answer plain HTTP on a TLS port with a 400 that says so.
+fn looks_like_tls_port(response: &http::Response) -> bool {
+    response.status == 400 && {
+        let body = response.body_text().to_ascii_lowercase();
+        body.contains("plain http request was sent to https")
+            || body.contains("client sent an http request to an https server")
+    }
+}
+
+fn retry_in_tls(address: SocketAddr, hint: &Hint, deadline: &Deadline, outcome: &mut Outcome) {
+    outcome.probes.push("tls GET / (no Host)".into());
+    let (reply, _) = request_once(address, true, deadline);
+    match http::parse(&reply) {
+        Some(response) => {
+            outcome.tls = true;
+            http_services::follow(address, true, &response, hint, deadline, outcome);
+        }
+        None => {
+            if Conn::tls(address, deadline).is_ok() {
+                outcome.tls = true;
+                outcome.service = Some("tls".into());
+            }
+        }
+    }
+}
+
+fn request_once(address: SocketAddr, tls: bool, deadline: &Deadline) -> (Vec<u8>, End) {
+    let conn = if tls { Conn::tls(address, deadline) } else { Conn::plain(address, deadline) };
+    let Ok(mut conn) = conn else { return (Vec::new(), End::Reset) };
+    if conn.send(http::IDENTIFY_REQUEST, deadline).is_err() {
+        return (Vec::new(), End::Reset);
+    }
+    // Non-HTTP replies (a RESP error, memcached's `ERROR`) end at a line
+    // break; the server then waits for more and would hold us to the timeout.
+    conn.receive(deadline, None, |b| {
+        http::is_complete(b) || (b.len() >= 5 && !b.starts_with(b"HTTP/") && b.ends_with(b"\n"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hint(names: &[&str], cmdline: &str) -> Hint {
+        Hint {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            cmdlines: vec![cmdline.to_string()],
+        }
+    }
+
+    #[test]
+    fn printers_are_never_probed() {
+        assert_eq!(choose(9100, &Hint::default()), Plan::Skip);
+        assert_eq!(choose(631, &hint(&["cupsd"], "")), Plan::Skip);
+        assert_eq!(choose(515, &Hint::default()), Plan::Skip);
+        assert_eq!(choose(9100, &hint(&["node_exporter"], "")), Plan::Http);
+    }
+
+    #[test]
+    fn the_process_wins_over_the_port() {
+        assert_eq!(choose(8080, &hint(&["redis-server"], "")), Plan::Redis);
+        assert_eq!(choose(6379, &hint(&["python3"], "")), Plan::Http);
+        assert_eq!(choose(6379, &Hint::default()), Plan::Redis);
+        assert_eq!(choose(5432, &Hint::default()), Plan::Postgres);
+        assert_eq!(choose(40000, &hint(&["postgres"], "")), Plan::Postgres);
+        let java = hint(&["java"], "java -agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:5005 -jar app.jar");
+        assert_eq!(choose(5005, &java), Plan::Jdwp);
+        assert_eq!(choose(8080, &java), Plan::Http);
+    }
+}

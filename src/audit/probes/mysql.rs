@@ -1,0 +1,127 @@
+//! MySQL/MariaDB active check (`--active` only): log in as `root` with an
+//! empty password. The server logs failed logins, hence opt-in. The reply is
+//! an OK packet (`0x00`), an ERR packet (`0xff`, usually 1045 access
+//! denied), or an auth-switch request (`0xfe`) answered with an empty
+//! response, as a client without a password would.
+//! See: <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_connection_phase.html>
+
+use std::net::SocketAddr;
+
+use super::banner::mysql_greeting;
+use super::conn::{Conn, Deadline};
+use super::{Observation, Outcome};
+
+const CLIENT_LONG_PASSWORD: u32 = 0x1;
+const CLIENT_PROTOCOL_41: u32 = 0x200;
+const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
+const CLIENT_PLUGIN_AUTH: u32 = 0x80000;
+
+/// COM_QUIT, sequence 0.
+pub const QUIT: [u8; 5] = [1, 0, 0, 0, 1];
+
+fn packet(sequence: u8, payload: &[u8]) -> Vec<u8> {
+    let length = payload.len() as u32;
+    let mut bytes = vec![length as u8, (length >> 8) as u8, (length >> 16) as u8, sequence];
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// HandshakeResponse41 for `user` with an empty auth response.
+pub fn login_packet(user: &str, plugin: &str) -> Vec<u8> {
+    let capabilities =
+        CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH;
+    let mut payload = capabilities.to_le_bytes().to_vec();
+    payload.extend_from_slice(&(16u32 << 20).to_le_bytes()); // max packet size
+    payload.push(33); // utf8_general_ci
+    payload.extend_from_slice(&[0; 23]);
+    payload.extend_from_slice(user.as_bytes());
+    payload.push(0);
+    payload.push(0); // auth response length: empty password
+    payload.extend_from_slice(plugin.as_bytes());
+    payload.push(0);
+    packet(1, &payload)
+}
+
+fn packet_complete(bytes: &[u8]) -> bool {
+    bytes.len() >= 4 && {
+        let length =
+            usize::from(bytes[0]) | usize::from(bytes[1]) << 8 | usize::from(bytes[2]) << 16;
+        bytes.len() >= 4 + length
+    }
+}
+
+/// The outcome of a login attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    Accepted,
+    Denied(String),
+    /// The server wants more (full caching_sha2 auth over TLS, ed25519…).
+    Unsupported,
+}
+
+fn classify(reply: &[u8]) -> (Login, Option<u8>) {
+    match reply.get(4) {
+        Some(0x00) => (Login::Accepted, None),
+        Some(0xff) => {
+            let message = reply.get(13..).map(|m| String::from_utf8_lossy(m).into_owned());
+            (Login::Denied(message.unwrap_or_default()), None)
+        }
+        Some(0xfe) => (Login::Unsupported, reply.get(3).copied()),
+        // caching_sha2_password fast-auth result: 3 success (an OK follows).
+        Some(0x01) if reply.get(5) == Some(&3) => (Login::Accepted, None),
+        _ => (Login::Unsupported, None),
+    }
+}
+
+pub fn probe(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
+    outcome.probes.push("mysql login root with empty password (active)".into());
+    let Ok(mut conn) = Conn::plain(address, deadline) else { return };
+    let (greeting, _) = conn.receive(deadline, None, packet_complete);
+    let Some(parsed) = mysql_greeting(&greeting) else { return };
+    let plugin = parsed.auth_plugin.unwrap_or_else(|| "mysql_native_password".into());
+    if conn.send(&login_packet("root", &plugin), deadline).is_err() {
+        return;
+    }
+    let (reply, _) = conn.receive(deadline, None, packet_complete);
+    let (mut login, switch_sequence) = classify(&reply);
+    if let Some(sequence) = switch_sequence {
+        // Auth switch: answer with an empty response, as `mysql -uroot` would.
+        if conn.send(&packet(sequence.wrapping_add(1), &[]), deadline).is_ok() {
+            let (reply, _) = conn.receive(deadline, None, packet_complete);
+            login = classify(&reply).0;
+        }
+    }
+    match login {
+        Login::Accepted => {
+            let _ = conn.send(&QUIT, deadline);
+            outcome.observations.push(Observation::EmptyPassword {
+                evidence: format!("login as root with an empty password ({plugin}) → OK packet"),
+            });
+        }
+        Login::Denied(message) => outcome.observations.push(Observation::AuthRequired {
+            evidence: format!("login as root with an empty password → ERR {message}"),
+        }),
+        Login::Unsupported => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_packet_layout() {
+        let bytes = login_packet("root", "mysql_native_password");
+        assert_eq!(usize::from(bytes[0]), bytes.len() - 4);
+        assert_eq!(bytes[3], 1, "sequence 1 follows the greeting");
+        assert_eq!(&bytes[36..41], b"root\0");
+        assert_eq!(bytes[41], 0, "empty auth response");
+    }
+
+    #[test]
+    fn classifies_replies() {
+        assert_eq!(classify(&[7, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0]).0, Login::Accepted);
+        let denied = b"\x1f\x00\x00\x02\xff\x15\x04#28000Access denied";
+        assert!(matches!(classify(denied).0, Login::Denied(m) if m.contains("Access denied")));
+    }
+}

@@ -1,0 +1,96 @@
+//! Redis, Valkey, KeyDB: `PING` in RESP, then `INFO server` for the version
+//! when no password is needed. RESP never contains a `Host:` or `POST` line,
+//! the two things Redis logs as a cross-protocol attack.
+//! See: <https://github.com/redis/redis/pull/12024>
+
+use std::net::SocketAddr;
+
+use super::conn::{abbreviate, Conn, Deadline};
+use super::{Impact, Observation, Outcome};
+
+pub const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+pub const INFO_SERVER: &[u8] = b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n";
+
+/// A RESP reply is complete: a simple line, or a bulk string with its body.
+fn resp_complete(bytes: &[u8]) -> bool {
+    let Some(line_end) = bytes.windows(2).position(|w| w == b"\r\n") else { return false };
+    if bytes.first() != Some(&b'$') {
+        return true;
+    }
+    let length: i64 = String::from_utf8_lossy(&bytes[1..line_end]).parse().unwrap_or(-1);
+    length < 0 || bytes.len() >= line_end + 2 + length as usize + 2
+}
+
+/// Fields of `INFO server` worth reporting: name and version.
+pub fn parse_info(text: &str) -> (Option<String>, Option<String>) {
+    let field = |name: &str| {
+        text.lines().find_map(|line| line.strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    let version = field("valkey_version:").or_else(|| field("redis_version:"));
+    let name = field("server_name:").or_else(|| {
+        if text.contains("valkey_version:") {
+            Some("valkey".into())
+        } else {
+            Some("redis".into())
+        }
+    });
+    (name, version)
+}
+
+pub fn probe(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
+    outcome.probes.push("redis PING".into());
+    let Ok(mut conn) = Conn::plain(address, deadline) else { return };
+    if conn.send(PING, deadline).is_err() {
+        return;
+    }
+    let (reply, _) = conn.receive(deadline, None, resp_complete);
+    let shown = abbreviate(&reply, 60);
+    if reply.starts_with(b"+PONG") {
+        outcome.service = Some("redis".into());
+        outcome.probes.push("redis INFO server".into());
+        if conn.send(INFO_SERVER, deadline).is_ok() {
+            let (info, _) = conn.receive(deadline, None, resp_complete);
+            let (name, version) = parse_info(&String::from_utf8_lossy(&info));
+            outcome.service = name;
+            outcome.version = version;
+        }
+        outcome.observations.push(Observation::NoAuth {
+            evidence: format!("sent PING → {shown} (no password asked)"),
+            fix: "set `requirepass <long random secret>` (or ACL users) in redis.conf and `bind 127.0.0.1 -::1`, then restart".into(),
+            impact: Impact::Control,
+        });
+    } else if reply.starts_with(b"-NOAUTH") || reply.starts_with(b"-WRONGPASS") {
+        outcome.service = Some("redis".into());
+        outcome
+            .observations
+            .push(Observation::AuthRequired { evidence: format!("sent PING → {shown}") });
+    } else if reply.starts_with(b"-DENIED") {
+        outcome.service = Some("redis".into());
+        outcome.note = Some("protected mode refused this client address".into());
+    } else if reply.starts_with(b"-") {
+        outcome.service = Some("redis".into());
+        outcome.note = Some(format!("PING → {shown}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resp_framing() {
+        assert!(resp_complete(b"+PONG\r\n"));
+        assert!(!resp_complete(b"+PON"));
+        assert!(!resp_complete(b"$10\r\nabc"));
+        assert!(resp_complete(b"$3\r\nabc\r\n"));
+    }
+
+    #[test]
+    fn info_names_redis_and_valkey() {
+        let redis = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n";
+        assert_eq!(parse_info(redis), (Some("redis".into()), Some("7.0.15".into())));
+        let valkey =
+            "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.0.1\r\n";
+        assert_eq!(parse_info(valkey), (Some("valkey".into()), Some("8.0.1".into())));
+    }
+}

@@ -1,0 +1,296 @@
+//! The audit rules, one per file. Each rule is a pure function of a
+//! [`Context`] — one listener with its probe outcome, owner processes,
+//! restart check and firewall verdict — so it can be tested with a
+//! hand-made context. Severities follow one principle: what an attacker
+//! gains (data, code execution, root) times who can reach it (local users
+//! and web pages through loopback; other devices when exposed).
+
+mod cors_any_origin;
+mod debugger_exposed;
+mod dns_rebinding;
+mod docker_api;
+mod empty_password;
+mod exposed_service;
+mod no_auth;
+mod outdated_binary;
+mod outdated_library;
+mod root_service;
+mod trust_auth;
+mod websocket_origin;
+mod world_writable_socket;
+
+pub use world_writable_socket::is_api_socket;
+
+use std::collections::BTreeSet;
+
+use super::firewall::Verdict;
+use super::probes::{Observation, Outcome};
+use super::restart::RestartCheck;
+use super::Target;
+use crate::model::{Finding, RuleId, Severity};
+
+/// Everything a rule may look at for one listener.
+pub struct Context<'a> {
+    pub target: &'a Target,
+    /// `None` for listeners that were not probed (UDP, Unix, printers).
+    pub outcome: Option<&'a Outcome>,
+    /// Restart checks of the owners that could be read, by pid.
+    pub restart: Vec<(u32, &'a RestartCheck)>,
+    /// What the input chain does with a connection from another device.
+    pub firewall: Verdict,
+    /// `nftables input policy drop`, for evidence strings.
+    pub firewall_text: &'a str,
+}
+
+impl Context<'_> {
+    /// Bound to a wildcard or non-loopback address.
+    pub fn exposed(&self) -> bool {
+        self.target.scope.is_exposed()
+    }
+
+    /// Exposed and not (likely) stopped by the firewall.
+    pub fn reachable_from_network(&self) -> bool {
+        self.exposed() && self.firewall != Verdict::Blocked
+    }
+
+    /// The probe's observations (none when not probed).
+    pub fn observations(&self) -> &[Observation] {
+        self.outcome.map_or(&[], |o| o.observations.as_slice())
+    }
+
+    /// Whether a probe found a way in without credentials.
+    pub fn has_open_door(&self) -> bool {
+        self.observations().iter().any(|o| {
+            matches!(
+                o,
+                Observation::NoAuth { impact: super::probes::Impact::Control, .. }
+                    | Observation::Debugger { .. }
+                    | Observation::DockerApi { .. }
+                    | Observation::TrustAuth { .. }
+                    | Observation::EmptyPassword { .. }
+            )
+        })
+    }
+
+    /// `redis 7.0.15`, `http (nginx/1.22.1)`.
+    pub fn service_label(&self) -> Option<String> {
+        let outcome = self.outcome?;
+        let service = outcome.service.clone()?;
+        Some(match &outcome.version {
+            Some(version)
+                if outcome.http
+                    && !matches!(
+                        service.as_str(),
+                        "node-inspector" | "chrome-devtools" | "docker" | "etcd" | "elasticsearch"
+                    ) =>
+            {
+                format!("{service} ({version})")
+            }
+            Some(version) => format!("{service} {version}"),
+            None => service,
+        })
+    }
+
+    pub fn service_name(&self) -> Option<&str> {
+        self.outcome.and_then(|o| o.service.as_deref())
+    }
+
+    /// Runs as root (an owner's uid, or the socket's when owners are hidden).
+    pub fn runs_as_root(&self) -> bool {
+        if self.target.owners.is_empty() {
+            self.target.socket_uid == 0
+        } else {
+            self.target.owners.iter().any(|p| p.uid == 0)
+        }
+    }
+
+    /// `where` for fixes: `bind 127.0.0.1:8080` style endpoint text.
+    pub fn endpoint(&self) -> String {
+        if self.target.port == 0 {
+            self.target.address.clone()
+        } else if self.target.address.contains(':') {
+            format!("[{}]:{}", self.target.address, self.target.port)
+        } else {
+            format!("{}:{}", self.target.address, self.target.port)
+        }
+    }
+
+    /// A finding about this listener, attributed to its first owner.
+    pub fn finding(
+        &self,
+        rule: RuleId,
+        severity: Severity,
+        evidence: String,
+        fix: String,
+    ) -> Finding {
+        let owner = self.target.owners.first();
+        Finding {
+            rule,
+            severity,
+            port: self.target.port,
+            address: self.target.address.clone(),
+            protocol: self.target.protocol,
+            service: self.service_label(),
+            pid: owner.map(|p| p.pid),
+            process: owner.map(|p| p.name.clone()),
+            unit: owner.and_then(|p| p.unit.clone()),
+            net_namespace: self.target.net_namespace,
+            evidence,
+            fix,
+        }
+    }
+
+    /// How to restart the owner: its systemd service, or the pid.
+    pub fn restart_fix(&self, pid: u32) -> String {
+        let process = self.target.owners.iter().find(|p| p.pid == pid);
+        match process.and_then(|p| p.unit.as_deref()) {
+            Some(unit) if unit.ends_with(".service") => format!("systemctl restart {unit}"),
+            _ => match process {
+                Some(p) => format!("restart pid {pid} ({})", abbreviate(&p.command_line(), 60)),
+                None => format!("restart pid {pid}"),
+            },
+        }
+    }
+}
+
+fn abbreviate(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(limit).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+type Rule = fn(&Context<'_>) -> Vec<Finding>;
+
+/// Every rule, in the order findings are produced.
+const RULES: [(RuleId, Rule); 13] = [
+    (RuleId::ExposedService, exposed_service::check),
+    (RuleId::NoAuth, no_auth::check),
+    (RuleId::DnsRebinding, dns_rebinding::check),
+    (RuleId::WebsocketOrigin, websocket_origin::check),
+    (RuleId::CorsAnyOrigin, cors_any_origin::check),
+    (RuleId::DebuggerExposed, debugger_exposed::check),
+    (RuleId::DockerApi, docker_api::check),
+    (RuleId::WorldWritableSocket, world_writable_socket::check),
+    (RuleId::TrustAuth, trust_auth::check),
+    (RuleId::EmptyPassword, empty_password::check),
+    (RuleId::OutdatedBinary, outdated_binary::check),
+    (RuleId::OutdatedLibrary, outdated_library::check),
+    (RuleId::RootService, root_service::check),
+];
+
+/// Rules whose impact grows when the process is root: they hand the
+/// attacker the process itself or its data.
+const RAISED_BY_ROOT: [RuleId; 7] = [
+    RuleId::NoAuth,
+    RuleId::DnsRebinding,
+    RuleId::WebsocketOrigin,
+    RuleId::CorsAnyOrigin,
+    RuleId::DebuggerExposed,
+    RuleId::TrustAuth,
+    RuleId::EmptyPassword,
+];
+
+/// Runs every rule not in `skip` and combines severities: an exposed root
+/// service raises the findings that give access to the process by one.
+pub fn evaluate(context: &Context<'_>, skip: &BTreeSet<RuleId>) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = RULES
+        .iter()
+        .filter(|(id, _)| !skip.contains(id))
+        .flat_map(|(_, rule)| rule(context))
+        .collect();
+    if context.exposed() && context.runs_as_root() {
+        for finding in &mut findings {
+            if RAISED_BY_ROOT.contains(&finding.rule) && finding.severity < Severity::Critical {
+                finding.severity = finding.severity.raised();
+                finding.evidence.push_str("; the process runs as root");
+            }
+        }
+    }
+    findings
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Hand-made contexts for rule tests.
+    use super::*;
+    use crate::model::{Process, Protocol, Scope};
+
+    pub fn target(address: &str, port: u16) -> Target {
+        let scope = match address.parse() {
+            Ok(ip) => Scope::of_address(ip),
+            Err(_) => Scope::Local,
+        };
+        Target {
+            protocol: if port == 0 { Protocol::Unix } else { Protocol::Tcp },
+            port,
+            address: address.into(),
+            scope,
+            net_namespace: None,
+            connect: None,
+            owners: vec![Process {
+                pid: 42,
+                name: "server".into(),
+                uid: 1000,
+                cmdline: vec!["server".into(), "--flag".into()],
+                ..Process::default()
+            }],
+            socket_uid: 1000,
+            unix: None,
+        }
+    }
+
+    pub fn outcome(service: &str, observations: Vec<Observation>) -> Outcome {
+        Outcome { service: Some(service.into()), observations, ..Outcome::default() }
+    }
+
+    pub fn context<'a>(target: &'a Target, outcome: Option<&'a Outcome>) -> Context<'a> {
+        Context {
+            target,
+            outcome,
+            restart: Vec::new(),
+            firewall: Verdict::Admitted,
+            firewall_text: "nftables input policy accept",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::audit::probes::Impact;
+
+    #[test]
+    fn root_raises_access_findings_of_exposed_services() {
+        let mut target = target("0.0.0.0", 6379);
+        target.owners[0].uid = 0;
+        let outcome = outcome("redis", vec![Observation::Rebindable { evidence: "same".into() }]);
+        let findings = evaluate(&context(&target, Some(&outcome)), &BTreeSet::new());
+        let rebinding = findings.iter().find(|f| f.rule == RuleId::DnsRebinding).unwrap();
+        assert_eq!(rebinding.severity, Severity::High);
+        assert!(findings
+            .iter()
+            .any(|f| f.rule == RuleId::RootService && f.severity == Severity::Info));
+    }
+
+    #[test]
+    fn skipped_rules_produce_nothing() {
+        let target = target("0.0.0.0", 6379);
+        let outcome = outcome(
+            "redis",
+            vec![Observation::NoAuth {
+                evidence: "PONG".into(),
+                fix: "pw".into(),
+                impact: Impact::Control,
+            }],
+        );
+        let skip: BTreeSet<RuleId> = [RuleId::NoAuth].into();
+        let findings = evaluate(&context(&target, Some(&outcome)), &skip);
+        assert!(findings.iter().all(|f| f.rule != RuleId::NoAuth));
+        assert!(findings.iter().any(|f| f.rule == RuleId::ExposedService));
+    }
+}

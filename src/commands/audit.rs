@@ -1,0 +1,63 @@
+//! `porthole audit`: list listeners, probe them safely, run the rules, and
+//! render findings as a table, JSON or SARIF. The exit status follows
+//! `--fail-on` so CI jobs can gate on it.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::audit::{self, AuditOptions};
+use crate::cli::args::AuditArgs;
+use crate::cli::settings::AuditSettings;
+use crate::commands::{warn, ExitStatus};
+use crate::inventory;
+use crate::model::AuditReport;
+use crate::render::{self, Style};
+
+pub fn run(args: AuditArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    let settings = AuditSettings::resolve(args)?;
+    let snapshot = inventory::snapshot(&settings.query).context("listing sockets")?;
+    let terminal = std::io::stderr().is_terminal();
+    let options = AuditOptions {
+        timeout: settings.timeout,
+        active: settings.active,
+        skip: settings.skip.clone(),
+        // Progress redraws one line; only worth it for a person watching.
+        progress: terminal
+            .then(|| Arc::new(render::audit::progress) as Arc<dyn Fn(usize, usize) + Send + Sync>),
+        ..AuditOptions::default()
+    };
+    let report = audit::audit(&snapshot, &options);
+    if terminal {
+        render::audit::progress_done();
+    }
+    report_privileges(&report);
+    render::audit::write(out, &report, settings.format, settings.fail_on, Style::detect())?;
+    let failed = match (settings.fail_on, report.worst()) {
+        (Some(threshold), Some(worst)) => worst >= threshold,
+        _ => false,
+    };
+    Ok(if failed { ExitStatus::Failure } else { ExitStatus::Success })
+}
+
+/// One stderr line saying what running as root would add.
+fn report_privileges(report: &AuditReport) {
+    if rustix::process::geteuid().is_root() {
+        return;
+    }
+    let mut missing = Vec::new();
+    if report.hidden_owners > 0 {
+        missing.push(format!("the owners of {} listener(s)", report.hidden_owners));
+    }
+    if report.uninspected_processes > 0 {
+        missing
+            .push(format!("binary/library checks of {} process(es)", report.uninspected_processes));
+    }
+    if report.firewall.input_policy.is_none() {
+        missing.push("the firewall input policy".into());
+    }
+    if !missing.is_empty() {
+        warn(&format!("not root: run as root to add {}", missing.join(", ")));
+    }
+}

@@ -1,0 +1,434 @@
+//! Rendering of `porthole audit`: a table grouped by severity followed by a
+//! one-line summary, a versioned JSON document, or a SARIF 2.1.0 log for
+//! code-scanning tools.
+//! See: <https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html>
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::model::{AuditReport, Finding, RuleId, ServiceIdentity, Severity};
+use crate::render::json::SCHEMA_VERSION;
+use crate::render::table::Table;
+use crate::render::Style;
+
+/// How `audit` writes its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditFormat {
+    Table,
+    Json,
+    Sarif,
+}
+
+pub fn write(
+    out: &mut impl Write,
+    report: &AuditReport,
+    format: AuditFormat,
+    fail_on: Option<Severity>,
+    style: Style,
+) -> std::io::Result<()> {
+    match format {
+        AuditFormat::Table => write_table(out, report, fail_on, style),
+        AuditFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &AuditRecord::from_report(report))?;
+            writeln!(out)
+        }
+        AuditFormat::Sarif => {
+            serde_json::to_writer_pretty(&mut *out, &sarif(report))?;
+            writeln!(out)
+        }
+    }
+}
+
+/// `127.0.0.1:6379/tcp`, `[::]:80/tcp`, or a Unix path.
+pub fn endpoint(finding: &Finding) -> String {
+    if finding.port == 0 {
+        return finding.address.clone();
+    }
+    if finding.address.contains(':') {
+        format!("[{}]:{}/{}", finding.address, finding.port, finding.protocol)
+    } else {
+        format!("{}:{}/{}", finding.address, finding.port, finding.protocol)
+    }
+}
+
+fn write_table(
+    out: &mut impl Write,
+    report: &AuditReport,
+    fail_on: Option<Severity>,
+    style: Style,
+) -> std::io::Result<()> {
+    for severity in Severity::DESCENDING {
+        let group: Vec<&Finding> =
+            report.findings.iter().filter(|f| f.severity == severity).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let title = format!("{} ({})", severity.as_str().to_ascii_uppercase(), group.len());
+        let title = match severity {
+            Severity::Critical | Severity::High => style.red(&style.bold(&title)),
+            Severity::Medium => style.yellow(&style.bold(&title)),
+            Severity::Low | Severity::Info => style.bold(&title),
+        };
+        writeln!(out, "{title}")?;
+        let mut table = Table::new(&["RULE", "ENDPOINT", "SERVICE", "PROCESS", "EVIDENCE / FIX"]);
+        for finding in group {
+            let process = match (finding.pid, &finding.process) {
+                (Some(pid), Some(name)) => format!("{pid}/{name}"),
+                (Some(pid), None) => pid.to_string(),
+                _ => "-".into(),
+            };
+            table.push(vec![
+                finding.rule.as_str().into(),
+                endpoint(finding),
+                finding.service.clone().unwrap_or_else(|| "-".into()),
+                process,
+                finding.evidence.clone(),
+            ]);
+            table.push(vec![
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                style.dim(&format!("fix: {}", finding.fix)),
+            ]);
+        }
+        table.write(out, None, "  ")?;
+        writeln!(out)?;
+    }
+    writeln!(out, "{}", summary(report, fail_on))
+}
+
+/// `3 findings (1 critical, 2 high) on 12 listeners, 9 probed in 2.4s; …`
+pub fn summary(report: &AuditReport, fail_on: Option<Severity>) -> String {
+    let counts: Vec<String> = Severity::DESCENDING
+        .iter()
+        .filter_map(|&s| {
+            let count = report.count(s);
+            (count > 0).then(|| format!("{count} {s}"))
+        })
+        .collect();
+    let found = if report.findings.is_empty() {
+        "no findings".to_string()
+    } else {
+        format!(
+            "{} finding{} ({})",
+            report.findings.len(),
+            if report.findings.len() == 1 { "" } else { "s" },
+            counts.join(", ")
+        )
+    };
+    let firewall = match (&report.firewall.source, &report.firewall.input_policy) {
+        (Some(source), Some(policy)) => format!("{source} input policy {policy}"),
+        _ => "firewall unknown".into(),
+    };
+    let gate = match fail_on {
+        Some(threshold) if report.worst().is_some_and(|w| w >= threshold) => {
+            format!("; failing: findings at or above {threshold}")
+        }
+        _ => String::new(),
+    };
+    format!(
+        "audit: {found} on {} listener{}, {} probed in {:.1}s; {firewall}{gate}",
+        report.listeners,
+        if report.listeners == 1 { "" } else { "s" },
+        report.probed,
+        report.elapsed_ms as f64 / 1000.0
+    )
+}
+
+/// Redraws the progress line on stderr (only called on a terminal).
+#[expect(clippy::print_stderr, reason = "progress belongs on stderr")]
+pub fn progress(done: usize, total: usize) {
+    eprint!("\rporthole: probing {done}/{total}…\x1b[K");
+}
+
+/// Clears the progress line.
+#[expect(clippy::print_stderr, reason = "progress belongs on stderr")]
+pub fn progress_done() {
+    eprint!("\r\x1b[K");
+}
+
+/// `porthole audit --json`.
+#[derive(Debug, Serialize)]
+pub struct AuditRecord {
+    pub schema_version: u32,
+    pub summary: SummaryRecord,
+    pub firewall: FirewallRecord,
+    pub findings: Vec<FindingRecord>,
+    pub services: Vec<ServiceRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SummaryRecord {
+    pub critical: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+    pub info: usize,
+    pub listeners: usize,
+    pub probed: usize,
+    pub elapsed_ms: u64,
+    /// Owner processes whose binaries and libraries could not be checked.
+    pub uninspected_processes: usize,
+    pub hidden_owners: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FirewallRecord {
+    pub source: Option<String>,
+    pub input_policy: Option<String>,
+    pub note: Option<String>,
+}
+
+/// One finding. Field names follow osquery where they overlap.
+#[derive(Debug, Serialize)]
+pub struct FindingRecord {
+    pub rule: &'static str,
+    pub severity: &'static str,
+    pub port: u16,
+    pub address: String,
+    pub protocol: &'static str,
+    pub service: Option<String>,
+    pub pid: Option<u32>,
+    pub process: Option<String>,
+    pub unit: Option<String>,
+    pub net_namespace: Option<u64>,
+    pub evidence: String,
+    pub fix: String,
+}
+
+impl FindingRecord {
+    pub fn from_finding(finding: &Finding) -> Self {
+        FindingRecord {
+            rule: finding.rule.as_str(),
+            severity: finding.severity.as_str(),
+            port: finding.port,
+            address: finding.address.clone(),
+            protocol: finding.protocol.as_str(),
+            service: finding.service.clone(),
+            pid: finding.pid,
+            process: finding.process.clone(),
+            unit: finding.unit.clone(),
+            net_namespace: finding.net_namespace,
+            evidence: finding.evidence.clone(),
+            fix: finding.fix.clone(),
+        }
+    }
+}
+
+/// What a probe identified on one listener.
+#[derive(Debug, Serialize)]
+pub struct ServiceRecord {
+    pub port: u16,
+    pub address: String,
+    pub protocol: &'static str,
+    pub net_namespace: Option<u64>,
+    pub service: Option<String>,
+    pub version: Option<String>,
+    pub tls: bool,
+    pub probes: Vec<String>,
+    pub note: Option<String>,
+    pub pids: Vec<u32>,
+}
+
+impl ServiceRecord {
+    fn from_identity(identity: &ServiceIdentity) -> Self {
+        ServiceRecord {
+            port: identity.port,
+            address: identity.address.clone(),
+            protocol: identity.protocol.as_str(),
+            net_namespace: identity.net_namespace,
+            service: identity.service.clone(),
+            version: identity.version.clone(),
+            tls: identity.tls,
+            probes: identity.probes.clone(),
+            note: identity.note.clone(),
+            pids: identity.pids.clone(),
+        }
+    }
+}
+
+impl AuditRecord {
+    pub fn from_report(report: &AuditReport) -> Self {
+        AuditRecord {
+            schema_version: SCHEMA_VERSION,
+            summary: SummaryRecord {
+                critical: report.count(Severity::Critical),
+                high: report.count(Severity::High),
+                medium: report.count(Severity::Medium),
+                low: report.count(Severity::Low),
+                info: report.count(Severity::Info),
+                listeners: report.listeners,
+                probed: report.probed,
+                elapsed_ms: report.elapsed_ms,
+                uninspected_processes: report.uninspected_processes,
+                hidden_owners: report.hidden_owners,
+            },
+            firewall: FirewallRecord {
+                source: report.firewall.source.clone(),
+                input_policy: report.firewall.input_policy.clone(),
+                note: report.firewall.note.clone(),
+            },
+            findings: report.findings.iter().map(FindingRecord::from_finding).collect(),
+            services: report.services.iter().map(ServiceRecord::from_identity).collect(),
+        }
+    }
+}
+
+/// SARIF levels: error for critical/high, warning for medium, note below.
+fn sarif_level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+/// GitHub code scanning's numeric `security-severity` (0–10).
+fn security_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "1.0",
+    }
+}
+
+/// The SARIF 2.1.0 log: one run, every rule in the driver, one result per
+/// finding located by a logical location (the endpoint).
+pub fn sarif(report: &AuditReport) -> serde_json::Value {
+    use serde_json::json;
+    let rules: Vec<serde_json::Value> = RuleId::ALL
+        .iter()
+        .map(|rule| {
+            json!({
+                "id": rule.as_str(),
+                "name": rule.as_str(),
+                "shortDescription": { "text": rule.summary() },
+                "help": { "text": rule.help() },
+                "properties": { "tags": ["security"] },
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|finding| {
+            let index = RuleId::ALL.iter().position(|r| *r == finding.rule).unwrap_or(0);
+            let place = endpoint(finding);
+            let mut text = format!("{}: {}", place, finding.evidence);
+            if let Some(service) = &finding.service {
+                text = format!("{place} ({service}): {}", finding.evidence);
+            }
+            json!({
+                "ruleId": finding.rule.as_str(),
+                "ruleIndex": index,
+                "level": sarif_level(finding.severity),
+                "message": { "text": format!("{text}. Fix: {}", finding.fix) },
+                "locations": [{
+                    "logicalLocations": [{
+                        "name": place,
+                        "fullyQualifiedName": format!("{}://{}", finding.protocol, place.trim_end_matches(&format!("/{}", finding.protocol))),
+                        "kind": "resource",
+                    }],
+                }],
+                "partialFingerprints": {
+                    "portholeFinding/v1": format!("{}|{}|{}|{}", finding.rule, finding.protocol, finding.address, finding.port),
+                },
+                "properties": {
+                    "severity": finding.severity.as_str(),
+                    "security-severity": security_severity(finding.severity),
+                    "port": finding.port,
+                    "address": finding.address,
+                    "protocol": finding.protocol.as_str(),
+                    "service": finding.service,
+                    "pid": finding.pid,
+                    "process": finding.process,
+                    "unit": finding.unit,
+                    "evidence": finding.evidence,
+                    "fix": finding.fix,
+                },
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "porthole",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "informationUri": "https://github.com/porthole/porthole",
+                    "rules": rules,
+                },
+            },
+            "results": results,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Protocol;
+
+    fn report() -> AuditReport {
+        AuditReport {
+            findings: vec![Finding {
+                rule: RuleId::NoAuth,
+                severity: Severity::Critical,
+                port: 6379,
+                address: "0.0.0.0".into(),
+                protocol: Protocol::Tcp,
+                service: Some("redis 7.0.15".into()),
+                pid: Some(812),
+                process: Some("redis-server".into()),
+                unit: None,
+                net_namespace: None,
+                evidence: "sent PING → +PONG".into(),
+                fix: "set requirepass".into(),
+            }],
+            listeners: 3,
+            probed: 2,
+            elapsed_ms: 1234,
+            ..AuditReport::default()
+        }
+    }
+
+    #[test]
+    fn table_groups_by_severity_and_ends_with_a_summary() {
+        let mut out = Vec::new();
+        write(&mut out, &report(), AuditFormat::Table, Some(Severity::High), Style::plain())
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("CRITICAL (1)\n  RULE"), "{text}");
+        assert!(
+            text.contains("no-auth  0.0.0.0:6379/tcp  redis 7.0.15  812/redis-server  sent PING")
+        );
+        assert!(text.contains("fix: set requirepass"));
+        let last = text.lines().last().unwrap();
+        assert_eq!(
+            last,
+            "audit: 1 finding (1 critical) on 3 listeners, 2 probed in 1.2s; firewall unknown; failing: findings at or above high"
+        );
+    }
+
+    #[test]
+    fn sarif_has_the_required_shape() {
+        let log = sarif(&report());
+        assert_eq!(log["version"], "2.1.0");
+        assert!(log["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+        let run = &log["runs"][0];
+        assert_eq!(run["tool"]["driver"]["name"], "porthole");
+        assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), RuleId::ALL.len());
+        let result = &run["results"][0];
+        assert_eq!(result["ruleId"], "no-auth");
+        assert_eq!(result["level"], "error");
+        assert_eq!(result["ruleIndex"], 1);
+        assert!(result["message"]["text"].as_str().unwrap().contains("PONG"));
+        assert_eq!(result["locations"][0]["logicalLocations"][0]["name"], "0.0.0.0:6379/tcp");
+    }
+}

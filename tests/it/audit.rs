@@ -1,0 +1,765 @@
+//! `porthole audit` against real servers started here: Redis (with and
+//! without a password), memcached, PostgreSQL (trust and SCRAM), MariaDB,
+//! nginx on 0.0.0.0, Python HTTP servers with and without a Host check, the
+//! Node.js inspector, and processes running deleted code. Every audit is
+//! limited with `--port` to the test's own server, so tests run in parallel
+//! without seeing each other.
+//!
+//! A server that is installed but does not start fails the test; a missing
+//! program prints "skipping: X not installed" (scripts/setup.sh installs
+//! each of them for CI).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::{self, installed, wait_for_port, ChildGuard, Netns, Output};
+
+/// Generous bound for servers to start on a busy machine.
+const START: Duration = Duration::from_secs(60);
+
+/// `porthole audit --port PORT --json ARGS…`
+fn audit(port: u16, args: &[&str]) -> (Output, Value) {
+    let port = port.to_string();
+    let mut full = vec!["audit", "--port", port.as_str(), "--json"];
+    full.extend_from_slice(args);
+    let output = util::porthole_run(&full);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    let json = output.json();
+    (output, json)
+}
+
+/// Rule ids of the findings.
+fn rules(json: &Value) -> Vec<String> {
+    json["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .map(|f| f["rule"].as_str().expect("rule id").to_string())
+        .collect()
+}
+
+fn finding<'a>(json: &'a Value, rule: &str) -> &'a Value {
+    json["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .find(|f| f["rule"] == rule)
+        .unwrap_or_else(|| panic!("no {rule} finding in {json:#}"))
+}
+
+fn service(json: &Value) -> String {
+    json["services"][0]["service"].as_str().unwrap_or("").to_string()
+}
+
+fn require(program: &str) -> bool {
+    if installed(program) {
+        true
+    } else {
+        eprintln!("skipping: {program} not installed");
+        false
+    }
+}
+
+/// A directory other users (postgres, mysql, nobody) can enter.
+fn shared_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
+fn chown(path: &Path, user: &str) {
+    let status = Command::new("chown").args(["-R", user]).arg(path).status().expect("chown runs");
+    assert!(status.success(), "chown {user} {}", path.display());
+}
+
+// ---------------------------------------------------------------- Redis
+
+fn start_redis(extra: &[&str], dir: &Path, program: &Path) -> (ChildGuard, u16, PathBuf) {
+    let port = util::unique_port();
+    let log = dir.join(format!("redis-{port}.log"));
+    let mut command = Command::new(program);
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--dir", dir.to_str().expect("utf-8"), "--logfile", log.to_str().expect("utf-8")])
+        .args(extra)
+        .stdout(Stdio::null());
+    let child = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "redis-server did not start on {port}");
+    (child, port, log)
+}
+
+fn assert_no_security_attack(log: &Path) {
+    let text = std::fs::read_to_string(log).expect("redis log");
+    assert!(text.contains("Ready to accept connections"), "log is live: {text}");
+    assert!(!text.contains("SECURITY ATTACK"), "Redis saw HTTP:\n{text}");
+}
+
+#[test]
+fn redis_without_password_is_no_auth_and_sees_no_http() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_redis, port, log) = start_redis(&[], dir.path(), Path::new("/usr/bin/redis-server"));
+    let (output, json) = audit(port, &[]);
+    assert_eq!(rules(&json), ["no-auth"], "{json:#}");
+    let open = finding(&json, "no-auth");
+    assert_eq!(open["severity"], "high", "unauthenticated on loopback");
+    assert!(open["evidence"].as_str().unwrap().contains("PONG"), "{open}");
+    assert!(open["fix"].as_str().unwrap().contains("requirepass"), "{open}");
+    assert!(
+        open["service"].as_str().unwrap().starts_with("redis 7")
+            || open["service"].as_str().unwrap().starts_with("redis")
+    );
+    assert_eq!(output.code, 1, "high finding fails the default --fail-on high");
+    assert_no_security_attack(&log);
+
+    // The gate moves with --fail-on.
+    let port_text = port.to_string();
+    let relaxed = util::porthole_run(&["audit", "--port", &port_text, "--fail-on", "critical"]);
+    assert_eq!(relaxed.code, 0, "{relaxed:?}");
+    assert!(relaxed.stdout.starts_with("HIGH (1)\n"), "{}", relaxed.stdout);
+    let summary = relaxed.stdout.lines().last().unwrap();
+    assert!(summary.starts_with("audit: 1 finding (1 high) on 1 listener, 1 probed"), "{summary}");
+    let skipped = util::porthole_run(&["audit", "--port", &port_text, "--skip", "no-auth"]);
+    assert_eq!(skipped.code, 0, "{skipped:?}");
+    assert!(skipped.stdout.starts_with("audit: no findings"), "{}", skipped.stdout);
+    assert_no_security_attack(&log);
+}
+
+#[test]
+fn redis_with_password_is_clean() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_redis, port, log) = start_redis(
+        &["--requirepass", "s3cret-test"],
+        dir.path(),
+        Path::new("/usr/bin/redis-server"),
+    );
+    let (output, json) = audit(port, &[]);
+    assert_eq!(rules(&json), Vec::<String>::new(), "{json:#}");
+    assert_eq!(service(&json), "redis", "{json:#}");
+    assert_eq!(output.code, 0);
+    assert_no_security_attack(&log);
+}
+
+/// Under another name the process does not say "redis": the probe must find
+/// out without ever sending a `Host:` or `POST` line.
+#[test]
+fn renamed_redis_is_identified_without_http_headers() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let alias = dir.path().join("cache-daemon");
+    std::os::unix::fs::symlink("/usr/bin/redis-server", &alias).unwrap();
+    let (_redis, port, log) = start_redis(&[], dir.path(), &alias);
+    let (_, json) = audit(port, &[]);
+    assert_eq!(json["findings"][0]["process"], "cache-daemon", "{json:#}");
+    assert_eq!(rules(&json), ["no-auth"], "{json:#}");
+    assert_eq!(service(&json), "redis", "{json:#}");
+    assert_no_security_attack(&log);
+}
+
+// ------------------------------------------------------------ memcached
+
+#[test]
+fn memcached_is_no_auth() {
+    if !require("memcached") {
+        return;
+    }
+    let port = util::unique_port();
+    let _memcached = ChildGuard::spawn(Command::new("memcached").args([
+        "-u",
+        "nobody",
+        "-l",
+        "127.0.0.1",
+        "-U",
+        "0",
+        "-p",
+        &port.to_string(),
+    ]));
+    assert!(wait_for_port(port, START), "memcached did not start");
+    let (_, json) = audit(port, &[]);
+    assert_eq!(rules(&json), ["no-auth"], "{json:#}");
+    assert!(finding(&json, "no-auth")["evidence"].as_str().unwrap().contains("VERSION"));
+    assert_eq!(service(&json), "memcached");
+}
+
+// ----------------------------------------------------------- PostgreSQL
+
+/// Debian's server binaries (not on PATH): the newest installed version.
+fn postgres_bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path().join("bin"))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn as_user(user: &str, program: &Path) -> Command {
+    let mut command = Command::new("setpriv");
+    command
+        .arg(format!("--reuid={user}"))
+        .arg(format!("--regid={user}"))
+        .args(["--init-groups", "--"])
+        .arg(program);
+    command
+}
+
+fn write_hba(data: &Path, method: &str) {
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        format!("local all all trust\nhost all all 127.0.0.1/32 {method}\nhost all all ::1/128 {method}\n"),
+    )
+    .unwrap();
+    chown(&data.join("pg_hba.conf"), "postgres");
+}
+
+#[test]
+fn postgres_trust_needs_active_and_scram_is_clean() {
+    let Some(bin) = postgres_bin() else {
+        eprintln!("skipping: postgresql not installed");
+        return;
+    };
+    assert!(util::is_root(), "starting PostgreSQL as user postgres needs root");
+    let dir = shared_tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    chown(&data, "postgres");
+    let init = util::run(
+        as_user("postgres", &bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    write_hba(&data, "trust");
+    let port = util::unique_port();
+    let log = std::fs::File::create(dir.path().join("postgres.log")).unwrap();
+    let mut command = as_user("postgres", &bin.join("postgres"));
+    command
+        .args(["-D", data.to_str().unwrap(), "-p", &port.to_string(), "-k", data.to_str().unwrap()])
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "log_min_messages=info",
+        ])
+        .stdout(Stdio::null())
+        .stderr(log);
+    let postmaster = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "postgres did not start on {port}");
+
+    // Passive: identified, but no login attempt without --active.
+    let (_, json) = audit(port, &[]);
+    assert_eq!(service(&json), "postgresql", "{json:#}");
+    assert!(!rules(&json).contains(&"trust-auth".to_string()), "{json:#}");
+    let probes = json["services"][0]["probes"].to_string();
+    assert!(!probes.contains("StartupMessage"), "{probes}");
+
+    let (output, json) = audit(port, &["--active"]);
+    let trust = finding(&json, "trust-auth");
+    assert_eq!(trust["severity"], "high");
+    assert!(trust["fix"].as_str().unwrap().contains("scram-sha-256"));
+    assert_eq!(output.code, 1);
+
+    // The passive SSLRequest left nothing in the server log.
+    let log_text = std::fs::read_to_string(dir.path().join("postgres.log")).unwrap();
+    assert!(!log_text.contains("incomplete startup packet"), "{log_text}");
+
+    // SCRAM: the same active check finds a password prompt.
+    write_hba(&data, "scram-sha-256");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(postmaster.pid() as i32).unwrap(),
+        rustix::process::Signal::HUP,
+    )
+    .unwrap();
+    let mut last = Value::Null;
+    let clean = util::eventually(Duration::from_secs(20), || {
+        last = audit(port, &["--active"]).1;
+        rules(&last).is_empty()
+    });
+    assert!(clean, "scram still reported: {last:#}");
+    assert_eq!(service(&last), "postgresql");
+}
+
+// -------------------------------------------------------------- MariaDB
+
+#[test]
+fn mariadb_greeting_and_active_empty_password() {
+    if !require("mariadbd") || !require("mariadb-install-db") {
+        return;
+    }
+    assert!(util::is_root(), "mariadbd --user=mysql needs root");
+    let dir = shared_tempdir();
+    let data = dir.path().join("data");
+    let install = util::run(
+        Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
+    );
+    assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+    let port = util::unique_port();
+    let _server = ChildGuard::spawn(
+        Command::new("mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", data.join("mysqld.sock").display()))
+            .arg(format!("--pid-file={}", data.join("mysqld.pid").display()))
+            .arg(format!("--log-error={}", data.join("error.log").display()))
+            .arg(format!("--port={port}"))
+            .args(["--bind-address=127.0.0.1", "--user=mysql", "--skip-log-bin"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_for_port(port, START), "mariadbd did not start on {port}");
+
+    let (_, json) = audit(port, &[]);
+    assert_eq!(service(&json), "mariadb", "{json:#}");
+    assert!(json["services"][0]["version"].as_str().unwrap().contains("MariaDB"), "{json:#}");
+    assert!(rules(&json).is_empty(), "passive run tries no login: {json:#}");
+
+    // Root was installed without a password ("normal" authentication).
+    let (_, json) = audit(port, &["--active"]);
+    let empty = finding(&json, "empty-password");
+    assert_eq!(empty["severity"], "high", "{empty}");
+}
+
+// ---------------------------------------------------------------- nginx
+
+#[test]
+fn nginx_on_all_interfaces_is_exposed() {
+    if !require("nginx") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let port = util::unique_port();
+    let root = dir.path().display();
+    let config = dir.path().join("nginx.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "# One process: killing it on drop leaves no orphaned workers.\nmaster_process off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n  server {{\n    listen 0.0.0.0:{port};\n    location / {{ return 200 \"hello\\n\"; }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let _nginx = ChildGuard::spawn(
+        Command::new("nginx")
+            .args(["-c", config.to_str().unwrap(), "-p", &root.to_string(), "-g", "daemon off;"])
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_for_port(port, START), "nginx did not start on {port}");
+    let (_, json) = audit(port, &[]);
+    let found = rules(&json);
+    assert!(found.contains(&"exposed-service".to_string()), "{json:#}");
+    let exposed = finding(&json, "exposed-service");
+    assert_eq!(exposed["address"], "0.0.0.0");
+    assert!(exposed["fix"].as_str().unwrap().contains(&format!("127.0.0.1:{port}")), "{exposed}");
+    assert!(json["services"][0]["version"].as_str().unwrap().starts_with("nginx"), "{json:#}");
+    if util::is_root() {
+        assert!(found.contains(&"root-service".to_string()), "nginx runs as root: {json:#}");
+    }
+}
+
+// ------------------------------------------------------ HTTP and browsers
+
+/// A plain `http.server` on loopback: answers any Host.
+const REBINDABLE: &str = r#"
+import http.server, os, sys
+os.chdir(sys.argv[1])
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+print(server.server_address[1])
+server.serve_forever()
+"#;
+
+/// Answers only when Host names this machine, like webpack's allowedHosts.
+/// With `leaky`, it also reflects any Origin in CORS headers and accepts
+/// WebSocket upgrades from any Origin.
+const HOST_CHECKING: &str = r#"
+import http.server, sys
+leaky = sys.argv[1] == "leaky"
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        port = self.server.server_address[1]
+        host = self.headers.get("Host", "")
+        if host not in ("127.0.0.1:%d" % port, "localhost:%d" % port, "[::1]:%d" % port):
+            return self.reply(403, b"Invalid Host header")
+        if leaky and self.headers.get("Upgrade", "").lower() == "websocket":
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", "x")
+            self.end_headers()
+            self.close_connection = True
+            return
+        self.reply(200, b"hello")
+    def reply(self, status, body):
+        self.send_response(status)
+        origin = self.headers.get("Origin")
+        if leaky and origin:
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Access-Control-Allow-Credentials", "true")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1])
+server.serve_forever()
+"#;
+
+fn start_python(code: &str, args: &[&str]) -> (ChildGuard, u16) {
+    let (child, mut stdout) = util::python(code, args);
+    let port = util::wait_for_line(&mut stdout).parse().expect("python prints its port");
+    (child, port)
+}
+
+#[test]
+fn python_http_server_is_dns_rebindable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<html>secret notes</html>").unwrap();
+    let (_server, port) = start_python(REBINDABLE, &[dir.path().to_str().unwrap()]);
+    let (_, json) = audit(port, &[]);
+    assert_eq!(rules(&json), ["dns-rebinding"], "{json:#}");
+    let rebinding = finding(&json, "dns-rebinding");
+    assert_eq!(rebinding["severity"], "medium");
+    assert!(rebinding["evidence"].as_str().unwrap().contains("rebind.example"), "{rebinding}");
+    assert!(json["services"][0]["version"].as_str().unwrap().contains("SimpleHTTP"));
+}
+
+#[test]
+fn host_checking_server_is_clean() {
+    let (_server, port) = start_python(HOST_CHECKING, &["strict"]);
+    let (output, json) = audit(port, &[]);
+    assert_eq!(rules(&json), Vec::<String>::new(), "{json:#}");
+    assert_eq!(service(&json), "http");
+    assert_eq!(output.code, 0);
+}
+
+#[test]
+fn reflected_origin_and_open_websocket_are_reported() {
+    let (_server, port) = start_python(HOST_CHECKING, &["leaky"]);
+    let (_, json) = audit(port, &[]);
+    let found = rules(&json);
+    assert!(!found.contains(&"dns-rebinding".to_string()), "Host is checked: {json:#}");
+    assert_eq!(finding(&json, "cors-any-origin")["severity"], "high", "credentials too");
+    assert!(found.contains(&"websocket-origin".to_string()), "{json:#}");
+}
+
+/// A stand-in for dockerd's TCP API (only `/version`), as `dockerd -H tcp://`
+/// answers it.
+const DOCKER_API: &str = r#"
+import http.server, json
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"Version": "24.0.7", "ApiVersion": "1.43", "Os": "linux"}).encode() if self.path == "/version" else b'{"message":"page not found"}'
+        self.send_response(200 if self.path == "/version" else 404)
+        self.send_header("Api-Version", "1.43")
+        self.send_header("Server", "Docker/24.0.7 (linux)")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1])
+server.serve_forever()
+"#;
+
+#[test]
+fn docker_engine_api_over_tcp_is_reported() {
+    let (_server, port) = start_python(DOCKER_API, &[]);
+    let (_, json) = audit(port, &[]);
+    let docker = finding(&json, "docker-api");
+    assert_eq!(docker["severity"], "high");
+    assert_eq!(docker["service"], "docker 24.0.7");
+    assert!(docker["fix"].as_str().unwrap().contains("tlsverify"));
+}
+
+#[test]
+fn world_writable_docker_socket_in_a_private_namespace() {
+    // unix_diag lists sockets per network namespace: a private one holds
+    // only this test's socket.
+    let Some(netns) = Netns::create() else { return };
+    let dir = shared_tempdir();
+    let path = dir.path().join("docker.sock");
+    let mut command = netns.command("python3");
+    command
+        .args(["-u", "-c", "import socket,os,sys,time\ns=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o666); s.listen(); print('ready'); time.sleep(120)"])
+        .arg(&path)
+        .stdout(Stdio::piped());
+    let mut child = ChildGuard::spawn(&mut command);
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    assert_eq!(util::wait_for_line(&mut stdout), "ready");
+    let output = netns.porthole(&["audit", "--json"]);
+    let json = output.json();
+    let socket = finding(&json, "world-writable-socket");
+    assert_eq!(socket["address"], path.to_str().unwrap());
+    assert_eq!(socket["severity"], "critical", "its owner runs as root: {socket}");
+    assert!(socket["fix"].as_str().unwrap().starts_with("chmod 660"));
+    assert_eq!(output.code, 1);
+}
+
+// ------------------------------------------------------------ debuggers
+
+#[test]
+fn node_inspector_is_an_exposed_debugger() {
+    if !require("node") {
+        return;
+    }
+    let mut command = Command::new("node");
+    command
+        .args(["--inspect=127.0.0.1:0", "-e", "setInterval(() => {}, 1000)"])
+        .stderr(Stdio::piped());
+    let mut node = ChildGuard::spawn(&mut command);
+    let mut stderr = std::io::BufReader::new(node.0.stderr.take().unwrap());
+    let line = util::wait_for_line(&mut stderr);
+    // "Debugger listening on ws://127.0.0.1:PORT/UUID"
+    let port: u16 = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected node output: {line}"));
+    let (_, json) = audit(port, &[]);
+    assert_eq!(rules(&json), ["debugger-exposed"], "the inspector checks Host: {json:#}");
+    let debugger = finding(&json, "debugger-exposed");
+    assert_eq!(debugger["severity"], "high");
+    assert_eq!(
+        debugger["service"],
+        "node-inspector node.js/v".to_string() + node_version().as_str()
+    );
+    // No debugging session was opened (that would print "Debugger attached").
+    drop(stderr);
+}
+
+fn node_version() -> String {
+    let output = util::run(Command::new("node").arg("--version"));
+    output.stdout.trim().trim_start_matches('v').to_string()
+}
+
+// ------------------------------------------------------- outdated code
+
+/// A TCP listener in C: prints its port, accepts and closes forever.
+const LISTENER_C: &str = r#"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    listen(s, 16);
+    socklen_t length = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &length);
+    printf("%d\n", ntohs(a.sin_port));
+    fflush(stdout);
+    for (;;) {
+        int c = accept(s, 0, 0);
+        if (c >= 0) close(c);
+    }
+}
+"#;
+
+fn compile(dir: &Path, name: &str, source: &str, args: &[&str]) -> PathBuf {
+    let source_path = dir.join(format!("{name}.c"));
+    std::fs::write(&source_path, source).unwrap();
+    let output_path = dir.join(name);
+    let built =
+        util::run(Command::new("gcc").args(args).arg("-o").arg(&output_path).arg(&source_path));
+    assert_eq!(built.code, 0, "gcc failed: {built:?}");
+    output_path
+}
+
+fn start_listener(program: &Path, preload: Option<&Path>) -> (ChildGuard, u16) {
+    let mut command = Command::new(program);
+    command.stdout(Stdio::piped());
+    if let Some(library) = preload {
+        command.env("LD_PRELOAD", library);
+    }
+    let mut child = ChildGuard::spawn(&mut command);
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let port = util::wait_for_line(&mut stdout).parse().expect("listener prints its port");
+    (child, port)
+}
+
+#[test]
+fn deleted_executable_is_an_outdated_binary() {
+    if !require("gcc") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile(dir.path(), "old-server", LISTENER_C, &[]);
+    let (server, port) = start_listener(&program, None);
+    std::fs::remove_file(&program).unwrap();
+    let (_, json) = audit(port, &[]);
+    assert_eq!(rules(&json), ["outdated-binary"], "{json:#}");
+    let outdated = finding(&json, "outdated-binary");
+    assert_eq!(outdated["pid"], server.pid());
+    assert!(
+        outdated["evidence"].as_str().unwrap().contains("old-server, which was deleted"),
+        "{outdated}"
+    );
+    assert!(outdated["fix"].as_str().unwrap().contains(&format!("restart pid {}", server.pid())));
+}
+
+#[test]
+fn deleted_preloaded_library_is_an_outdated_library() {
+    if !require("gcc") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile(dir.path(), "server", LISTENER_C, &[]);
+    let library = compile(
+        dir.path(),
+        "libporthole-hook.so",
+        "int porthole_hook(void) { return 42; }\n",
+        &["-shared", "-fPIC"],
+    );
+    let (_server, port) = start_listener(&program, Some(&library));
+    std::fs::remove_file(&library).unwrap();
+    let (_, json) = audit(port, &[]);
+    assert_eq!(rules(&json), ["outdated-library"], "{json:#}");
+    let outdated = finding(&json, "outdated-library");
+    assert!(
+        outdated["evidence"].as_str().unwrap().contains("libporthole-hook.so (deleted)"),
+        "{outdated}"
+    );
+}
+
+// ------------------------------------------------------- command line
+
+#[test]
+fn sarif_output_has_rules_and_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port) = start_python(REBINDABLE, &[dir.path().to_str().unwrap()]);
+    let output = util::porthole_run(&["audit", "--port", &port.to_string(), "--sarif"]);
+    assert_eq!(output.code, 0, "medium is below the default gate: {output:?}");
+    let log = output.json();
+    assert_eq!(log["version"], "2.1.0");
+    assert!(log["$schema"].as_str().unwrap().contains("sarif"));
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "porthole");
+    let rule_ids: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(rule_ids.contains(&"dns-rebinding") && rule_ids.contains(&"outdated-library"));
+    let result = &run["results"][0];
+    assert_eq!(result["ruleId"], "dns-rebinding");
+    assert_eq!(result["level"], "warning");
+    assert!(result["message"]["text"].as_str().unwrap().contains(&port.to_string()));
+    assert!(result["locations"][0]["logicalLocations"][0]["name"]
+        .as_str()
+        .unwrap()
+        .contains(&port.to_string()));
+}
+
+#[test]
+fn bad_flags_exit_2_with_one_line() {
+    for args in [
+        &["audit", "--skip", "no-such-rule"][..],
+        &["audit", "--fail-on", "severe"],
+        &["audit", "--timeout", "soon"],
+        &["audit", "--port", "70000"],
+    ] {
+        let output = util::porthole_run(args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
+        assert!(output.stderr.starts_with("porthole: "), "{}", output.stderr);
+    }
+    let unknown = util::porthole_run(&["audit", "--skip", "no-such-rule"]);
+    assert!(unknown.stderr.contains("unknown rule 'no-such-rule'"), "{}", unknown.stderr);
+}
+
+#[test]
+fn unprivileged_run_says_what_root_would_add() {
+    if !util::is_root() {
+        eprintln!("skipping: needs root to drop to nobody");
+        return;
+    }
+    // A root-owned listener: nobody cannot see its process.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(util::binary()).args([
+        "audit",
+        "--port",
+        &port.to_string(),
+        "--json",
+        "--timeout",
+        "300ms",
+    ]);
+    util::scrub(&mut command);
+    let output = util::run(&mut command);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+    assert!(
+        output.stderr.contains("not root") && output.stderr.contains("owners of 1 listener"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(output.json()["summary"]["hidden_owners"], 1);
+}
+
+#[test]
+fn netns_all_probes_inside_other_namespaces() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = netns.command("python3");
+    command.args(["-u", "-c", REBINDABLE, dir.path().to_str().unwrap()]).stdout(Stdio::piped());
+    let mut child = ChildGuard::spawn(&mut command);
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let port: u16 = util::wait_for_line(&mut stdout).parse().unwrap();
+    let inode = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/run/netns/{}", netns.name)).unwrap().ino()
+    };
+    let (_, json) = audit(port, &["--netns", "all"]);
+    let ours: Vec<&Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["net_namespace"] == inode)
+        .collect();
+    assert!(
+        ours.iter().any(|f| f["rule"] == "dns-rebinding"),
+        "the probe ran inside namespace {inode}: {json:#}"
+    );
+}
