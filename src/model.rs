@@ -287,6 +287,71 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// An IP socket with the given ends and state; queues, identity and
+    /// owners empty (callers fill what their source knows).
+    pub fn ip(
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: SocketAddr,
+        state: SocketState,
+    ) -> Self {
+        Socket {
+            protocol,
+            family: if local.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 },
+            local: Some(local),
+            remote: Some(remote),
+            path: None,
+            unix_kind: None,
+            peer_inode: None,
+            state,
+            inode: 0,
+            uid: 0,
+            cookie: 0,
+            rx_queue: 0,
+            tx_queue: 0,
+            interface: 0,
+            v6only: None,
+            net_namespace: None,
+            owners: Vec::new(),
+        }
+    }
+
+    /// A listener on `local`: TCP in LISTEN, or a bound, unconnected UDP
+    /// socket; the peer is the unspecified address of the same family.
+    pub fn listening(protocol: Protocol, local: SocketAddr) -> Self {
+        let peer = match local {
+            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+        };
+        let state =
+            if protocol == Protocol::Udp { SocketState::Close } else { SocketState::Listen };
+        Socket::ip(protocol, local, peer, state)
+    }
+
+    /// A Unix-domain socket; the uid is unknown (`u32::MAX`): unix_diag and
+    /// `/proc/net/unix` do not report one.
+    pub fn unix(kind: Option<UnixKind>, path: Option<String>, state: SocketState) -> Self {
+        Socket {
+            protocol: Protocol::Unix,
+            family: Family::Unix,
+            local: None,
+            remote: None,
+            path,
+            unix_kind: kind,
+            peer_inode: None,
+            state,
+            inode: 0,
+            uid: u32::MAX,
+            cookie: 0,
+            rx_queue: 0,
+            tx_queue: 0,
+            interface: 0,
+            v6only: None,
+            net_namespace: None,
+            owners: Vec::new(),
+        }
+    }
+
     /// Local port, 0 for Unix sockets.
     pub fn local_port(&self) -> u16 {
         self.local.map_or(0, |address| address.port())
@@ -847,25 +912,7 @@ mod tests {
 
     fn tcp_listener(address: &str, v6only: Option<bool>) -> Socket {
         let local: SocketAddr = address.parse().unwrap();
-        Socket {
-            protocol: Protocol::Tcp,
-            family: if local.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 },
-            local: Some(local),
-            remote: None,
-            path: None,
-            unix_kind: None,
-            peer_inode: None,
-            state: SocketState::Listen,
-            inode: 1,
-            uid: 0,
-            cookie: 0,
-            rx_queue: 0,
-            tx_queue: 128,
-            interface: 0,
-            v6only,
-            net_namespace: None,
-            owners: vec![],
-        }
+        Socket { inode: 1, tx_queue: 128, v6only, ..Socket::listening(Protocol::Tcp, local) }
     }
 
     #[test]

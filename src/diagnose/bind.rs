@@ -301,29 +301,10 @@ pub fn diagnose_bind(address: SocketAddr, client: Client) -> Result<BindDiagnosi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Family;
 
     fn listener(address: &str, v6only: Option<bool>) -> Socket {
         let local: SocketAddr = address.parse().unwrap();
-        Socket {
-            protocol: Protocol::Tcp,
-            family: if local.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 },
-            local: Some(local),
-            remote: None,
-            path: None,
-            unix_kind: None,
-            peer_inode: None,
-            state: SocketState::Listen,
-            inode: 1,
-            uid: 0,
-            cookie: 0,
-            rx_queue: 0,
-            tx_queue: 128,
-            interface: 0,
-            v6only,
-            net_namespace: None,
-            owners: vec![],
-        }
+        Socket { inode: 1, tx_queue: 128, v6only, ..Socket::listening(Protocol::Tcp, local) }
     }
 
     #[test]

@@ -1164,23 +1164,8 @@ mod tests {
 
     fn unix(path: &str) -> Socket {
         Socket {
-            protocol: Protocol::Unix,
-            family: Family::Unix,
-            local: None,
-            remote: None,
-            path: Some(path.to_string()),
-            unix_kind: Some(UnixKind::Stream),
-            peer_inode: None,
-            state: SocketState::Listen,
             inode: 1,
-            uid: 0,
-            cookie: 0,
-            rx_queue: 0,
-            tx_queue: 0,
-            interface: 0,
-            v6only: None,
-            net_namespace: None,
-            owners: vec![],
+            ..Socket::unix(Some(UnixKind::Stream), Some(path.to_string()), SocketState::Listen)
         }
     }
 

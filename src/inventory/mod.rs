@@ -315,25 +315,7 @@ mod tests {
 
     fn socket(protocol: Protocol, local: &str, remote: &str, state: SocketState) -> Socket {
         let local: std::net::SocketAddr = local.parse().unwrap();
-        Socket {
-            protocol,
-            family: if local.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 },
-            local: Some(local),
-            remote: Some(remote.parse().unwrap()),
-            path: None,
-            unix_kind: None,
-            peer_inode: None,
-            state,
-            inode: 7,
-            uid: 0,
-            cookie: 0,
-            rx_queue: 0,
-            tx_queue: 0,
-            interface: 0,
-            v6only: None,
-            net_namespace: None,
-            owners: vec![],
-        }
+        Socket { inode: 7, ..Socket::ip(protocol, local, remote.parse().unwrap(), state) }
     }
 
     #[test]

@@ -364,16 +364,7 @@ pub(crate) fn decode_inet(
     let id = &header.socket_id;
     let local = SocketAddr::new(id.source_address, id.source_port);
     let remote = SocketAddr::new(id.destination_address, id.destination_port);
-    let state = SocketState::from_kernel(header.state);
     let socket = Socket {
-        protocol,
-        family,
-        local: Some(local),
-        remote: Some(remote),
-        path: None,
-        unix_kind: None,
-        peer_inode: None,
-        state,
         inode: u64::from(header.inode),
         uid: header.uid,
         cookie: u64::from_ne_bytes(id.cookie),
@@ -381,8 +372,7 @@ pub(crate) fn decode_inet(
         tx_queue: header.send_queue,
         interface: id.interface_id,
         v6only: if family == Family::Ipv6 { v6only_attribute(payload) } else { None },
-        net_namespace: None,
-        owners: Vec::new(),
+        ..Socket::ip(protocol, local, remote, SocketState::from_kernel(header.state))
     };
     if query.keeps(&socket) {
         out.push(socket);
@@ -429,24 +419,16 @@ fn decode_unix(payload: &[u8], query: &Query, out: &mut Vec<Socket>) -> Result<(
         }
     }
     let socket = Socket {
-        protocol: Protocol::Unix,
-        family: Family::Unix,
-        local: None,
-        remote: None,
-        path,
-        unix_kind: UnixKind::from_kernel(header.kind),
         peer_inode,
-        state: SocketState::from_kernel(header.state),
         inode: u64::from(header.inode),
-        // unix_diag does not report a uid; the owner scan fills the owners.
-        uid: u32::MAX,
         cookie: u64::from_ne_bytes(header.cookie),
         rx_queue: queues.0,
         tx_queue: queues.1,
-        interface: 0,
-        v6only: None,
-        net_namespace: None,
-        owners: Vec::new(),
+        ..Socket::unix(
+            UnixKind::from_kernel(header.kind),
+            path,
+            SocketState::from_kernel(header.state),
+        )
     };
     if query.keeps(&socket) {
         out.push(socket);

@@ -112,23 +112,11 @@ pub fn parse_inet_line(line: &str, protocol: Protocol, family: Family) -> Option
     let _timeout = fields.next()?;
     let inode: u64 = fields.next()?.parse().ok()?;
     Some(Socket {
-        protocol,
-        family,
-        local: Some(local),
-        remote: Some(remote),
-        path: None,
-        unix_kind: None,
-        peer_inode: None,
-        state: SocketState::from_kernel(state),
         inode,
         uid,
-        cookie: 0,
         rx_queue,
         tx_queue,
-        interface: 0,
-        v6only: None,
-        net_namespace: None,
-        owners: Vec::new(),
+        ..Socket::ip(protocol, local, remote, SocketState::from_kernel(state))
     })
 }
 
@@ -198,25 +186,7 @@ pub fn parse_unix_line(line: &str) -> Option<Socket> {
     } else {
         SocketState::Close
     };
-    Some(Socket {
-        protocol: Protocol::Unix,
-        family: Family::Unix,
-        local: None,
-        remote: None,
-        path,
-        unix_kind: UnixKind::from_kernel(kind),
-        peer_inode: None,
-        state,
-        inode,
-        uid: u32::MAX,
-        cookie: 0,
-        rx_queue: 0,
-        tx_queue: 0,
-        interface: 0,
-        v6only: None,
-        net_namespace: None,
-        owners: Vec::new(),
-    })
+    Some(Socket { inode, ..Socket::unix(UnixKind::from_kernel(kind), path, state) })
 }
 
 #[cfg(test)]

@@ -271,25 +271,7 @@ mod tests {
             ["0.0.0.0:0", "127.0.0.1:8080", "255.255.255.255:65535", "10.2.30.4:9", "[::1]:80"]
         {
             let address: std::net::SocketAddr = text.parse().unwrap();
-            let socket = Socket {
-                protocol: Protocol::Tcp,
-                family: Family::Ipv4,
-                local: Some(address),
-                remote: None,
-                path: None,
-                unix_kind: None,
-                peer_inode: None,
-                state: crate::model::SocketState::Listen,
-                inode: 1,
-                uid: 0,
-                cookie: 0,
-                rx_queue: 0,
-                tx_queue: 0,
-                interface: 0,
-                v6only: None,
-                net_namespace: None,
-                owners: vec![],
-            };
+            let socket = Socket::listening(Protocol::Tcp, address);
             assert_eq!(Local(&socket).to_string(), address.to_string());
         }
     }
