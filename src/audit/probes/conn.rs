@@ -11,9 +11,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 /// Most bytes any single reply may contribute; enough for a banner, an HTTP
 /// head and a small JSON body.
@@ -88,7 +87,7 @@ impl Conn {
             tls @ Conn::Tls(_) => return Ok(tls),
         };
         let name = ServerName::IpAddress(address.ip().into());
-        let mut connection = ClientConnection::new(tls_config(), name)
+        let mut connection = ClientConnection::new(tls_config()?, name)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         while connection.is_handshaking() {
             let timeout = deadline.next().ok_or_else(timed_out)?;
@@ -187,88 +186,14 @@ fn timed_out() -> std::io::Error {
     std::io::Error::from(std::io::ErrorKind::TimedOut)
 }
 
-/// The shared client configuration: ring provider, no certificate checks.
-fn tls_config() -> Arc<ClientConfig> {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+/// The shared client configuration (no certificate checks: a probe asks
+/// what speaks on the port, not who it is), built once per run.
+fn tls_config() -> std::io::Result<Arc<ClientConfig>> {
+    static CONFIG: OnceLock<Option<Arc<ClientConfig>>> = OnceLock::new();
     CONFIG
-        .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let verifier = Arc::new(AcceptAnyCertificate { provider: provider.clone() });
-            let config = ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|builder| {
-                    builder
-                        .dangerous()
-                        .with_custom_certificate_verifier(verifier)
-                        .with_no_client_auth()
-                });
-            match config {
-                Ok(config) => Arc::new(config),
-                // The ring provider always supports the default versions;
-                // an empty config would only make every handshake fail.
-                Err(_) => Arc::new(
-                    ClientConfig::builder()
-                        .dangerous()
-                        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
-                            provider: Arc::new(rustls::crypto::ring::default_provider()),
-                        }))
-                        .with_no_client_auth(),
-                ),
-            }
-        })
+        .get_or_init(|| crate::diagnose::tls::probe_config().ok())
         .clone()
-}
-
-/// Accepts every certificate but still checks handshake signatures, so the
-/// connection is a real TLS session with whoever holds the key.
-#[derive(Debug)]
-struct AcceptAnyCertificate {
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
+        .ok_or_else(|| std::io::Error::other("no TLS configuration"))
 }
 
 /// Printable, abbreviated rendering of reply bytes for evidence strings:
