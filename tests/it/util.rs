@@ -103,17 +103,7 @@ pub fn python(
     code: &str,
     args: &[&str],
 ) -> (ChildGuard, std::io::BufReader<std::process::ChildStdout>) {
-    let mut child = Command::new("python3")
-        .arg("-u")
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    (ChildGuard(child), std::io::BufReader::new(stdout))
+    python_via(Command::new("python3"), code, args)
 }
 
 /// Reads one line from a child's stdout (its readiness signal).
