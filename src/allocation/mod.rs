@@ -24,6 +24,7 @@
 
 pub mod hold;
 
+pub use crate::model::allocation::{Found, Skip};
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -115,58 +116,6 @@ impl Conditions {
         }
         Ok(conditions)
     }
-}
-
-/// Why a candidate was passed over.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Skip {
-    Ephemeral,
-    Reserved,
-    BrowserBlocked,
-    Service,
-    Excluded,
-    /// A socket (any state) uses it.
-    InUse,
-    /// A test bind failed.
-    BindFailed {
-        address: SocketAddr,
-        errno: i32,
-    },
-}
-
-impl Skip {
-    pub fn describe(&self) -> String {
-        match self {
-            Skip::Ephemeral => "inside ip_local_port_range".into(),
-            Skip::Reserved => "in ip_local_reserved_ports".into(),
-            Skip::BrowserBlocked => "browsers block it".into(),
-            Skip::Service => "a well-known service port".into(),
-            Skip::Excluded => "excluded".into(),
-            Skip::InUse => "a socket uses it".into(),
-            Skip::BindFailed { address, errno } => {
-                format!("bind {address}: {}", std::io::Error::from_raw_os_error(*errno))
-            }
-        }
-    }
-}
-
-/// The result of a search.
-#[derive(Debug, Clone)]
-pub struct Found {
-    pub ports: Vec<u16>,
-    pub range: (u16, u16),
-    /// Where the search started (the preferred port, the name's hash, or
-    /// the random start).
-    pub start: u16,
-    /// Whether `::` and `::1` were probed (false when IPv6 is disabled).
-    pub ipv6_checked: bool,
-    pub ephemeral: Option<(u16, u16)>,
-    /// Why the preferred port was not returned, when it was not.
-    pub preferred_skip: Option<Skip>,
-    /// How many candidates were passed over.
-    pub skipped: usize,
-    /// The range lies entirely inside the ephemeral range.
-    pub range_all_ephemeral: bool,
 }
 
 /// FNV-1a, 64-bit: a fixed, documented hash, so `--name` maps a project to

@@ -7,6 +7,7 @@
 //! `::`), TIME-WAIT leftovers, a privileged port, a port inside the
 //! ephemeral range, or a security policy.
 
+pub use crate::model::diagnosis::BindOutcome;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -17,31 +18,6 @@ use super::environment::{self, Client};
 use super::probe::{errno_name, ProbeAddress};
 use super::{port_snapshot, Attempt, AttemptKind, Cause, CauseId, DiagnoseError, Severity};
 use crate::model::{Process, Protocol, Socket, SocketState};
-
-/// What a trial bind ended with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BindOutcome {
-    Bound,
-    /// `EADDRINUSE`.
-    InUse,
-    /// `EACCES`/`EPERM`.
-    Denied,
-    /// `EADDRNOTAVAIL`: the address is not on any interface here.
-    Unavailable,
-    Failed,
-}
-
-impl BindOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BindOutcome::Bound => "bound",
-            BindOutcome::InUse => "in-use",
-            BindOutcome::Denied => "denied",
-            BindOutcome::Unavailable => "unavailable",
-            BindOutcome::Failed => "failed",
-        }
-    }
-}
 
 /// The bind half of a diagnosis.
 #[derive(Debug, Default)]

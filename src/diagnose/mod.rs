@@ -26,12 +26,13 @@ pub mod readiness;
 pub mod target;
 pub mod tls;
 
+pub use crate::model::diagnosis::{Attempt, AttemptKind, Cause, CauseId, Diagnosis, Severity};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::inventory::{self, InventoryError, Query};
-use crate::model::{Process, Snapshot, Socket};
+use crate::model::Snapshot;
 use crate::target::Host;
 pub use environment::Client;
 pub use probe::{Outcome, ProbeAddress, Reply};
@@ -71,185 +72,6 @@ pub struct Request {
     pub client: Client,
     /// Connect and read timeout per address.
     pub timeout: Duration,
-}
-
-/// How bad a cause is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    /// The target is not usable as asked.
-    Error,
-    /// It works, but some clients or restarts will fail.
-    Warning,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        }
-    }
-}
-
-/// Every cause `check` can name. The ids are part of the JSON contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CauseId {
-    NothingListening,
-    FamilyMismatch,
-    BoundElsewhere,
-    OtherNamespace,
-    FirewallDrop,
-    FirewallReject,
-    AcceptQueueFull,
-    ProcessStopped,
-    NotResponding,
-    TlsMismatch,
-    ProxyEnv,
-    LocalhostResolution,
-    Ipv6Disabled,
-    SelfConnect,
-    SplitListeners,
-    UnixSocketOnly,
-    PortInUse,
-    PrivilegedPort,
-    EphemeralPort,
-    SandboxDenied,
-    /// The evidence explains nothing; the attempts are shown as they are.
-    Unexplained,
-}
-
-impl CauseId {
-    pub const ALL: [CauseId; 21] = [
-        CauseId::NothingListening,
-        CauseId::FamilyMismatch,
-        CauseId::BoundElsewhere,
-        CauseId::OtherNamespace,
-        CauseId::FirewallDrop,
-        CauseId::FirewallReject,
-        CauseId::AcceptQueueFull,
-        CauseId::ProcessStopped,
-        CauseId::NotResponding,
-        CauseId::TlsMismatch,
-        CauseId::ProxyEnv,
-        CauseId::LocalhostResolution,
-        CauseId::Ipv6Disabled,
-        CauseId::SelfConnect,
-        CauseId::SplitListeners,
-        CauseId::UnixSocketOnly,
-        CauseId::PortInUse,
-        CauseId::PrivilegedPort,
-        CauseId::EphemeralPort,
-        CauseId::SandboxDenied,
-        CauseId::Unexplained,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CauseId::NothingListening => "nothing-listening",
-            CauseId::FamilyMismatch => "family-mismatch",
-            CauseId::BoundElsewhere => "bound-elsewhere",
-            CauseId::OtherNamespace => "other-namespace",
-            CauseId::FirewallDrop => "firewall-drop",
-            CauseId::FirewallReject => "firewall-reject",
-            CauseId::AcceptQueueFull => "accept-queue-full",
-            CauseId::ProcessStopped => "process-stopped",
-            CauseId::NotResponding => "not-responding",
-            CauseId::TlsMismatch => "tls-mismatch",
-            CauseId::ProxyEnv => "proxy-env",
-            CauseId::LocalhostResolution => "localhost-resolution",
-            CauseId::Ipv6Disabled => "ipv6-disabled",
-            CauseId::SelfConnect => "self-connect",
-            CauseId::SplitListeners => "split-listeners",
-            CauseId::UnixSocketOnly => "unix-socket-only",
-            CauseId::PortInUse => "port-in-use",
-            CauseId::PrivilegedPort => "privileged-port",
-            CauseId::EphemeralPort => "ephemeral-port",
-            CauseId::SandboxDenied => "sandbox-denied",
-            CauseId::Unexplained => "unexplained",
-        }
-    }
-}
-
-/// One explanation, with what proves it and what to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cause {
-    pub id: CauseId,
-    pub severity: Severity,
-    /// One line: what is wrong.
-    pub summary: String,
-    /// Facts that show it (listeners, rules, settings, attempts).
-    pub evidence: Vec<String>,
-    /// Commands or changes that fix it, best first.
-    pub fix: Vec<String>,
-}
-
-/// What one attempt was: a connect to the target or a trial bind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptKind {
-    Connect(Outcome),
-    Bind(bind::BindOutcome),
-}
-
-impl AttemptKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptKind::Connect(outcome) => outcome.as_str(),
-            AttemptKind::Bind(outcome) => outcome.as_str(),
-        }
-    }
-}
-
-/// One probe of one address.
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    pub address: ProbeAddress,
-    pub kind: AttemptKind,
-    pub elapsed: Duration,
-    /// What the kernel and the application said, in words.
-    pub detail: String,
-    /// The application's answer, when connected.
-    pub reply: Option<Reply>,
-    /// Whether this address works for the target (connected and answered
-    /// as the target's protocol expects).
-    pub healthy: bool,
-}
-
-impl Attempt {
-    pub fn outcome(&self) -> Option<Outcome> {
-        match self.kind {
-            AttemptKind::Connect(outcome) => Some(outcome),
-            AttemptKind::Bind(_) => None,
-        }
-    }
-
-    pub fn ip(&self) -> Option<IpAddr> {
-        match &self.address {
-            ProbeAddress::Ip(address) => Some(address.ip()),
-            ProbeAddress::Unix(_) => None,
-        }
-    }
-}
-
-/// The result of a diagnosis.
-#[derive(Debug, Clone)]
-pub struct Diagnosis {
-    /// The target as given (or the bind address).
-    pub target: String,
-    pub ok: bool,
-    pub attempts: Vec<Attempt>,
-    /// Listeners on the port (every address, family and, when swept, every
-    /// namespace), or the Unix listeners that matter.
-    pub listeners: Vec<Socket>,
-    pub processes: BTreeMap<u32, Process>,
-    /// Most important first: errors, then warnings.
-    pub causes: Vec<Cause>,
-}
-
-impl Diagnosis {
-    /// The cause that decides the verdict.
-    pub fn top_cause(&self) -> Option<&Cause> {
-        self.causes.first()
-    }
 }
 
 /// Runs a diagnosis, entering the client's network namespace when

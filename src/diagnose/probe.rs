@@ -12,62 +12,11 @@
 //! divert a probe of a loopback address, and the bytes on the wire are
 //! exactly the ones documented here.
 
+pub use crate::model::diagnosis::{HttpResponse, Outcome, ProbeAddress, Reply};
 use std::io::{Read, Write};
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
-
-/// What a connect attempt ended with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// `ECONNREFUSED` (or no socket file for a Unix path).
-    Refused,
-    /// No answer to the SYN within the timeout (dropped).
-    Timeout,
-    /// The handshake completed with a real peer.
-    Connected,
-    /// `ECONNRESET` during the handshake.
-    Reset,
-    /// `EHOSTUNREACH`, `ENETUNREACH`, `EADDRNOTAVAIL`: no path to the address.
-    Unreachable,
-    /// `EACCES`/`EPERM`: a security policy refused the connect.
-    Denied,
-    /// The socket connected to itself: nothing listens.
-    SelfConnect,
-}
-
-impl Outcome {
-    /// The name used in JSON and text output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Refused => "refused",
-            Outcome::Timeout => "timeout",
-            Outcome::Connected => "connected",
-            Outcome::Reset => "reset",
-            Outcome::Unreachable => "unreachable",
-            Outcome::Denied => "denied",
-            Outcome::SelfConnect => "self-connect",
-        }
-    }
-}
-
-/// Where to connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProbeAddress {
-    Ip(SocketAddr),
-    Unix(PathBuf),
-}
-
-impl std::fmt::Display for ProbeAddress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ProbeAddress::Ip(address) => write!(f, "{address}"),
-            ProbeAddress::Unix(path) => write!(f, "{}", path.display()),
-        }
-    }
-}
 
 /// A connected socket (TCP or Unix).
 #[derive(Debug)]
@@ -203,56 +152,6 @@ pub fn errno_name(code: i32) -> String {
         _ => return format!("errno {code}"),
     };
     name.to_string()
-}
-
-/// What the application said after the connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
-    /// An HTTP response (over TLS when the probe used TLS).
-    Http(HttpResponse),
-    /// A TLS record (handshake or alert): the port speaks TLS.
-    Tls,
-    /// An `HTTP/1.x` answer to a TLS ClientHello: the port speaks plain HTTP.
-    PlainHttp,
-    /// Bytes that are neither HTTP nor TLS (a banner, an error line).
-    Other(String),
-    /// The peer closed without sending anything.
-    Closed,
-    /// The peer reset the connection.
-    Reset,
-    /// Nothing arrived before the deadline.
-    Silent,
-    /// The probe itself failed (a local error).
-    Failed(String),
-}
-
-impl Reply {
-    /// A short description for evidence lines.
-    pub fn describe(&self) -> String {
-        match self {
-            Reply::Http(response) => {
-                let tls = if response.tls { " (over TLS)" } else { "" };
-                format!("HTTP {} {}{tls}", response.status, response.reason).trim_end().to_string()
-            }
-            Reply::Tls => "answered with a TLS record: the port speaks TLS".to_string(),
-            Reply::PlainHttp => "answered a TLS ClientHello with plain HTTP".to_string(),
-            Reply::Other(text) => format!("answered {text:?}"),
-            Reply::Closed => "closed the connection without answering".to_string(),
-            Reply::Reset => "reset the connection".to_string(),
-            Reply::Silent => "no answer before the timeout".to_string(),
-            Reply::Failed(error) => format!("probe failed: {error}"),
-        }
-    }
-}
-
-/// A parsed HTTP response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub reason: String,
-    /// The body (dechunked, lossy UTF-8, at most [`MAX_RESPONSE`] bytes).
-    pub body: String,
-    pub tls: bool,
 }
 
 /// Responses are read up to this size; health endpoints are small.

@@ -11,7 +11,7 @@ use super::json::SocketRecord;
 use super::listing::{write_sockets, ListingOptions};
 use super::table::Table;
 use super::{Format, Style};
-use crate::diagnose::{Attempt, Cause, Diagnosis, ProbeAddress, Severity};
+use crate::model::diagnosis::{Attempt, Cause, Diagnosis, ProbeAddress, Severity};
 use crate::model::Snapshot;
 
 /// `check --json`: exactly these keys (documented in the README).
@@ -244,7 +244,7 @@ pub fn attempts_summary(attempts: &[Attempt]) -> String {
                 .reply
                 .as_ref()
                 .map(|r| format!(" ({})", r.describe()))
-                .filter(|_| a.outcome() == Some(crate::diagnose::Outcome::Connected))
+                .filter(|_| a.outcome() == Some(crate::model::diagnosis::Outcome::Connected))
                 .unwrap_or_default();
             format!("{} {}{reply}", a.address, a.kind.as_str())
         })

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::allocation::Found;
+use crate::model::allocation::Found;
 use crate::render::Format;
 
 /// What one `free` run found, for the renderer.

@@ -7,11 +7,11 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::model::termination::{Fate, Holder, HolderKind, Outcome, Plan, Target, Verification};
 use crate::model::{Process, Socket};
 use crate::render::json::SocketRecord;
 use crate::render::table::Table;
 use crate::render::{Format, Style};
-use crate::termination::{Fate, Holder, HolderKind, Outcome, Plan, Target, Verification};
 
 /// Everything one `kill` run did, for the renderer.
 #[derive(Debug)]

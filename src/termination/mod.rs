@@ -15,6 +15,9 @@
 //!
 //! Signals are delivered by `crate::sys::signal`, the only code that kills.
 
+pub use crate::model::termination::{
+    ContainerHint, Fate, Holder, HolderKind, Outcome, Plan, Refusal, Target, Verification,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -39,108 +42,6 @@ pub struct Request {
     pub ipv6: bool,
     /// Allow stopping processes of other users.
     pub force: bool,
-}
-
-/// Why a listener's owner is left alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// PID 1 (init or systemd, e.g. a socket-activated unit).
-    Init,
-    /// porthole itself.
-    Itself,
-    /// The shell (or program) that started porthole.
-    Parent,
-    /// A kernel thread: it cannot be signalled meaningfully.
-    KernelThread,
-    /// Another user's process and `--force` was not given.
-    OtherUser { uid: u32, user: Option<String> },
-}
-
-impl Refusal {
-    /// A short explanation for people.
-    pub fn describe(&self) -> String {
-        match self {
-            Refusal::Init => {
-                "PID 1 holds the socket (a socket-activated unit? see `systemctl list-sockets`)"
-                    .to_string()
-            }
-            Refusal::Itself => "this is porthole itself".to_string(),
-            Refusal::Parent => "this is the program that started porthole".to_string(),
-            Refusal::KernelThread => "a kernel thread".to_string(),
-            Refusal::OtherUser { uid, user } => format!(
-                "belongs to another user ({}); pass --force to stop it",
-                user.clone().unwrap_or_else(|| uid.to_string())
-            ),
-        }
-    }
-
-    /// A stable identifier for JSON.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Refusal::Init => "pid_1",
-            Refusal::Itself => "itself",
-            Refusal::Parent => "parent",
-            Refusal::KernelThread => "kernel_thread",
-            Refusal::OtherUser { .. } => "other_user",
-        }
-    }
-}
-
-/// One process that owns a listener on a requested port.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub pid: u32,
-    /// Details; `None` when the process exited while it was being read.
-    pub process: Option<Process>,
-    /// Start time in clock ticks after boot, to notice pid reuse.
-    pub start_ticks: Option<u64>,
-    /// The requested ports it listens on.
-    pub ports: Vec<u16>,
-    pub refusal: Option<Refusal>,
-    /// Container whose published port this process forwards or serves,
-    /// when it is a forwarder (`docker-proxy`) or runs in a container.
-    pub container_hint: Option<ContainerHint>,
-}
-
-impl Target {
-    /// Whether the plan will signal this process.
-    pub fn will_stop(&self) -> bool {
-        self.refusal.is_none()
-    }
-}
-
-/// Advice for a listener that belongs to a container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerHint {
-    /// The listener is a port forwarder: stopping it leaves the container
-    /// running (and Docker may start a new forwarder).
-    pub forwarder: bool,
-    /// The container id, when it could be found.
-    pub container: Option<String>,
-}
-
-/// What a run would do.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub ports: Vec<u16>,
-    pub listeners: Vec<Socket>,
-    pub targets: Vec<Target>,
-    /// Listeners whose owner could not be seen (another user's process and
-    /// porthole is not root).
-    pub hidden: Vec<Socket>,
-    pub processes: BTreeMap<u32, Process>,
-}
-
-impl Plan {
-    /// Nothing listens on any requested port.
-    pub fn is_empty(&self) -> bool {
-        self.listeners.is_empty()
-    }
-
-    /// Targets that will be signalled.
-    pub fn stoppable(&self) -> impl Iterator<Item = &Target> {
-        self.targets.iter().filter(|t| t.will_stop())
-    }
 }
 
 /// Finds the listeners on the requested ports and decides, per owner,
@@ -331,45 +232,6 @@ pub enum Method {
     Single { signal: Signal, grace: Duration },
 }
 
-/// What happened to one target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fate {
-    /// Exited after the first signal.
-    Exited { after: Duration },
-    /// Ignored SIGTERM for the grace period; SIGKILL stopped it.
-    Killed { after: Duration },
-    /// Still alive after every signal porthole sends.
-    Survived,
-    /// The signal was refused: another user's process and porthole is not
-    /// root (EPERM).
-    NotPermitted,
-    /// It exited before porthole sent anything.
-    AlreadyGone,
-    /// `kill(2)` failed otherwise.
-    Failed { errno: i32 },
-}
-
-impl Fate {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Fate::Exited { .. } => "exited",
-            Fate::Killed { .. } => "killed",
-            Fate::Survived => "survived",
-            Fate::NotPermitted => "not_permitted",
-            Fate::AlreadyGone => "already_gone",
-            Fate::Failed { .. } => "failed",
-        }
-    }
-}
-
-/// One target's signals and fate.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub pid: u32,
-    pub signals: Vec<Signal>,
-    pub fate: Fate,
-}
-
 /// How often exits are polled: fast enough that `kill` returns promptly,
 /// slow enough to cost nothing.
 const POLL: Duration = Duration::from_millis(20);
@@ -454,55 +316,6 @@ fn wait_for_exits(
             return;
         }
         std::thread::sleep(POLL);
-    }
-}
-
-/// Who holds a port after the run.
-#[derive(Debug, Clone)]
-pub struct Holder {
-    pub socket: Socket,
-    pub pid: Option<u32>,
-    pub process: Option<Process>,
-    pub kind: HolderKind,
-    /// The parent of a new process (who restarted it).
-    pub parent: Option<Process>,
-}
-
-/// How a holder relates to the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HolderKind {
-    /// A target that is still alive.
-    Survivor,
-    /// An owner porthole refused to stop.
-    Refused,
-    /// A process that was not there before: restarted by a supervisor.
-    NewProcess,
-    /// The owner cannot be seen (not root).
-    Hidden,
-}
-
-impl HolderKind {
-    pub fn code(self) -> &'static str {
-        match self {
-            HolderKind::Survivor => "survived",
-            HolderKind::Refused => "refused",
-            HolderKind::NewProcess => "new_process",
-            HolderKind::Hidden => "hidden",
-        }
-    }
-}
-
-/// The state of the ports after the run.
-#[derive(Debug, Clone, Default)]
-pub struct Verification {
-    /// Requested ports nothing listens on any more.
-    pub free: Vec<u16>,
-    pub holders: Vec<Holder>,
-}
-
-impl Verification {
-    pub fn all_free(&self) -> bool {
-        self.holders.is_empty()
     }
 }
 

@@ -5,6 +5,10 @@
 //! `render` prints them. Keeping the types free of I/O lets the audit rules,
 //! the `check` doctor and the renderers be tested with hand-made snapshots.
 
+pub mod allocation;
+pub mod diagnosis;
+pub mod termination;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

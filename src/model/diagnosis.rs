@@ -1,0 +1,314 @@
+//! What a diagnosis found: the outcome of every probe, the causes with
+//! their evidence and fixes, and the listeners involved. Produced by
+//! `crate::diagnose` (for `check` and `wait`), printed by `crate::render`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Process, Socket};
+
+/// What a connect attempt ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `ECONNREFUSED` (or no socket file for a Unix path).
+    Refused,
+    /// No answer to the SYN within the timeout (dropped).
+    Timeout,
+    /// The handshake completed with a real peer.
+    Connected,
+    /// `ECONNRESET` during the handshake.
+    Reset,
+    /// `EHOSTUNREACH`, `ENETUNREACH`, `EADDRNOTAVAIL`: no path to the address.
+    Unreachable,
+    /// `EACCES`/`EPERM`: a security policy refused the connect.
+    Denied,
+    /// The socket connected to itself: nothing listens.
+    SelfConnect,
+}
+
+impl Outcome {
+    /// The name used in JSON and text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Refused => "refused",
+            Outcome::Timeout => "timeout",
+            Outcome::Connected => "connected",
+            Outcome::Reset => "reset",
+            Outcome::Unreachable => "unreachable",
+            Outcome::Denied => "denied",
+            Outcome::SelfConnect => "self-connect",
+        }
+    }
+}
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeAddress {
+    Ip(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ProbeAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProbeAddress::Ip(address) => write!(f, "{address}"),
+            ProbeAddress::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// What the application said after the connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// An HTTP response (over TLS when the probe used TLS).
+    Http(HttpResponse),
+    /// A TLS record (handshake or alert): the port speaks TLS.
+    Tls,
+    /// An `HTTP/1.x` answer to a TLS ClientHello: the port speaks plain HTTP.
+    PlainHttp,
+    /// Bytes that are neither HTTP nor TLS (a banner, an error line).
+    Other(String),
+    /// The peer closed without sending anything.
+    Closed,
+    /// The peer reset the connection.
+    Reset,
+    /// Nothing arrived before the deadline.
+    Silent,
+    /// The probe itself failed (a local error).
+    Failed(String),
+}
+
+impl Reply {
+    /// A short description for evidence lines.
+    pub fn describe(&self) -> String {
+        match self {
+            Reply::Http(response) => {
+                let tls = if response.tls { " (over TLS)" } else { "" };
+                format!("HTTP {} {}{tls}", response.status, response.reason).trim_end().to_string()
+            }
+            Reply::Tls => "answered with a TLS record: the port speaks TLS".to_string(),
+            Reply::PlainHttp => "answered a TLS ClientHello with plain HTTP".to_string(),
+            Reply::Other(text) => format!("answered {text:?}"),
+            Reply::Closed => "closed the connection without answering".to_string(),
+            Reply::Reset => "reset the connection".to_string(),
+            Reply::Silent => "no answer before the timeout".to_string(),
+            Reply::Failed(error) => format!("probe failed: {error}"),
+        }
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub reason: String,
+    /// The body (dechunked, lossy UTF-8, at most `crate::diagnose::probe::MAX_RESPONSE` bytes).
+    pub body: String,
+    pub tls: bool,
+}
+
+/// What a trial bind ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindOutcome {
+    Bound,
+    /// `EADDRINUSE`.
+    InUse,
+    /// `EACCES`/`EPERM`.
+    Denied,
+    /// `EADDRNOTAVAIL`: the address is not on any interface here.
+    Unavailable,
+    Failed,
+}
+
+impl BindOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BindOutcome::Bound => "bound",
+            BindOutcome::InUse => "in-use",
+            BindOutcome::Denied => "denied",
+            BindOutcome::Unavailable => "unavailable",
+            BindOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// How bad a cause is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The target is not usable as asked.
+    Error,
+    /// It works, but some clients or restarts will fail.
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// Every cause `check` can name. The ids are part of the JSON contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CauseId {
+    NothingListening,
+    FamilyMismatch,
+    BoundElsewhere,
+    OtherNamespace,
+    FirewallDrop,
+    FirewallReject,
+    AcceptQueueFull,
+    ProcessStopped,
+    NotResponding,
+    TlsMismatch,
+    ProxyEnv,
+    LocalhostResolution,
+    Ipv6Disabled,
+    SelfConnect,
+    SplitListeners,
+    UnixSocketOnly,
+    PortInUse,
+    PrivilegedPort,
+    EphemeralPort,
+    SandboxDenied,
+    /// The evidence explains nothing; the attempts are shown as they are.
+    Unexplained,
+}
+
+impl CauseId {
+    pub const ALL: [CauseId; 21] = [
+        CauseId::NothingListening,
+        CauseId::FamilyMismatch,
+        CauseId::BoundElsewhere,
+        CauseId::OtherNamespace,
+        CauseId::FirewallDrop,
+        CauseId::FirewallReject,
+        CauseId::AcceptQueueFull,
+        CauseId::ProcessStopped,
+        CauseId::NotResponding,
+        CauseId::TlsMismatch,
+        CauseId::ProxyEnv,
+        CauseId::LocalhostResolution,
+        CauseId::Ipv6Disabled,
+        CauseId::SelfConnect,
+        CauseId::SplitListeners,
+        CauseId::UnixSocketOnly,
+        CauseId::PortInUse,
+        CauseId::PrivilegedPort,
+        CauseId::EphemeralPort,
+        CauseId::SandboxDenied,
+        CauseId::Unexplained,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CauseId::NothingListening => "nothing-listening",
+            CauseId::FamilyMismatch => "family-mismatch",
+            CauseId::BoundElsewhere => "bound-elsewhere",
+            CauseId::OtherNamespace => "other-namespace",
+            CauseId::FirewallDrop => "firewall-drop",
+            CauseId::FirewallReject => "firewall-reject",
+            CauseId::AcceptQueueFull => "accept-queue-full",
+            CauseId::ProcessStopped => "process-stopped",
+            CauseId::NotResponding => "not-responding",
+            CauseId::TlsMismatch => "tls-mismatch",
+            CauseId::ProxyEnv => "proxy-env",
+            CauseId::LocalhostResolution => "localhost-resolution",
+            CauseId::Ipv6Disabled => "ipv6-disabled",
+            CauseId::SelfConnect => "self-connect",
+            CauseId::SplitListeners => "split-listeners",
+            CauseId::UnixSocketOnly => "unix-socket-only",
+            CauseId::PortInUse => "port-in-use",
+            CauseId::PrivilegedPort => "privileged-port",
+            CauseId::EphemeralPort => "ephemeral-port",
+            CauseId::SandboxDenied => "sandbox-denied",
+            CauseId::Unexplained => "unexplained",
+        }
+    }
+}
+
+/// One explanation, with what proves it and what to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub id: CauseId,
+    pub severity: Severity,
+    /// One line: what is wrong.
+    pub summary: String,
+    /// Facts that show it (listeners, rules, settings, attempts).
+    pub evidence: Vec<String>,
+    /// Commands or changes that fix it, best first.
+    pub fix: Vec<String>,
+}
+
+/// What one attempt was: a connect to the target or a trial bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptKind {
+    Connect(Outcome),
+    Bind(BindOutcome),
+}
+
+impl AttemptKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptKind::Connect(outcome) => outcome.as_str(),
+            AttemptKind::Bind(outcome) => outcome.as_str(),
+        }
+    }
+}
+
+/// One probe of one address.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub address: ProbeAddress,
+    pub kind: AttemptKind,
+    pub elapsed: Duration,
+    /// What the kernel and the application said, in words.
+    pub detail: String,
+    /// The application's answer, when connected.
+    pub reply: Option<Reply>,
+    /// Whether this address works for the target (connected and answered
+    /// as the target's protocol expects).
+    pub healthy: bool,
+}
+
+impl Attempt {
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self.kind {
+            AttemptKind::Connect(outcome) => Some(outcome),
+            AttemptKind::Bind(_) => None,
+        }
+    }
+
+    pub fn ip(&self) -> Option<IpAddr> {
+        match &self.address {
+            ProbeAddress::Ip(address) => Some(address.ip()),
+            ProbeAddress::Unix(_) => None,
+        }
+    }
+}
+
+/// The result of a diagnosis.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    /// The target as given (or the bind address).
+    pub target: String,
+    pub ok: bool,
+    pub attempts: Vec<Attempt>,
+    /// Listeners on the port (every address, family and, when swept, every
+    /// namespace), or the Unix listeners that matter.
+    pub listeners: Vec<Socket>,
+    pub processes: BTreeMap<u32, Process>,
+    /// Most important first: errors, then warnings.
+    pub causes: Vec<Cause>,
+}
+
+impl Diagnosis {
+    /// The cause that decides the verdict.
+    pub fn top_cause(&self) -> Option<&Cause> {
+        self.causes.first()
+    }
+}

@@ -1,0 +1,274 @@
+//! What `porthole kill` planned and what happened: the listeners' owners,
+//! why some are left alone, the signals sent, and who holds the ports
+//! afterwards. Produced by `crate::termination`, printed by `crate::render`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use super::{Process, Socket};
+
+/// A signal by number, with the name users type (`TERM`, `KILL`, `USR1`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signal {
+    pub number: i32,
+}
+
+/// Signals known by name, in `kill -l` order for the common ones.
+const NAMED: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+/// The highest signal number Linux accepts (`SIGRTMAX` with glibc's two
+/// reserved real-time signals included).
+const MAX_SIGNAL: i32 = 64;
+
+impl Signal {
+    pub const TERM: Signal = Signal { number: libc::SIGTERM };
+    pub const KILL: Signal = Signal { number: libc::SIGKILL };
+
+    /// Parses `TERM`, `SIGTERM`, `term` or `15`. Signal 0 (a liveness probe,
+    /// not a signal) is refused.
+    pub fn parse(text: &str) -> Option<Signal> {
+        let trimmed = text.trim();
+        if let Ok(number) = trimmed.parse::<i32>() {
+            return (1..=MAX_SIGNAL).contains(&number).then_some(Signal { number });
+        }
+        let upper = trimmed.to_ascii_uppercase();
+        let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+        NAMED.iter().find(|(known, _)| *known == name).map(|&(_, number)| Signal { number })
+    }
+
+    /// The name without the `SIG` prefix (`TERM`), or the number.
+    pub fn name(self) -> String {
+        NAMED
+            .iter()
+            .find(|(_, number)| *number == self.number)
+            .map_or_else(|| self.number.to_string(), |(name, _)| (*name).to_string())
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SIG{}", self.name())
+    }
+}
+
+/// Why a listener's owner is left alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// PID 1 (init or systemd, e.g. a socket-activated unit).
+    Init,
+    /// porthole itself.
+    Itself,
+    /// The shell (or program) that started porthole.
+    Parent,
+    /// A kernel thread: it cannot be signalled meaningfully.
+    KernelThread,
+    /// Another user's process and `--force` was not given.
+    OtherUser { uid: u32, user: Option<String> },
+}
+
+impl Refusal {
+    /// A short explanation for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Refusal::Init => {
+                "PID 1 holds the socket (a socket-activated unit? see `systemctl list-sockets`)"
+                    .to_string()
+            }
+            Refusal::Itself => "this is porthole itself".to_string(),
+            Refusal::Parent => "this is the program that started porthole".to_string(),
+            Refusal::KernelThread => "a kernel thread".to_string(),
+            Refusal::OtherUser { uid, user } => format!(
+                "belongs to another user ({}); pass --force to stop it",
+                user.clone().unwrap_or_else(|| uid.to_string())
+            ),
+        }
+    }
+
+    /// A stable identifier for JSON.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Init => "pid_1",
+            Refusal::Itself => "itself",
+            Refusal::Parent => "parent",
+            Refusal::KernelThread => "kernel_thread",
+            Refusal::OtherUser { .. } => "other_user",
+        }
+    }
+}
+
+/// One process that owns a listener on a requested port.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub pid: u32,
+    /// Details; `None` when the process exited while it was being read.
+    pub process: Option<Process>,
+    /// Start time in clock ticks after boot, to notice pid reuse.
+    pub start_ticks: Option<u64>,
+    /// The requested ports it listens on.
+    pub ports: Vec<u16>,
+    pub refusal: Option<Refusal>,
+    /// Container whose published port this process forwards or serves,
+    /// when it is a forwarder (`docker-proxy`) or runs in a container.
+    pub container_hint: Option<ContainerHint>,
+}
+
+impl Target {
+    /// Whether the plan will signal this process.
+    pub fn will_stop(&self) -> bool {
+        self.refusal.is_none()
+    }
+}
+
+/// Advice for a listener that belongs to a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerHint {
+    /// The listener is a port forwarder: stopping it leaves the container
+    /// running (and Docker may start a new forwarder).
+    pub forwarder: bool,
+    /// The container id, when it could be found.
+    pub container: Option<String>,
+}
+
+/// What a run would do.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub ports: Vec<u16>,
+    pub listeners: Vec<Socket>,
+    pub targets: Vec<Target>,
+    /// Listeners whose owner could not be seen (another user's process and
+    /// porthole is not root).
+    pub hidden: Vec<Socket>,
+    pub processes: BTreeMap<u32, Process>,
+}
+
+impl Plan {
+    /// Nothing listens on any requested port.
+    pub fn is_empty(&self) -> bool {
+        self.listeners.is_empty()
+    }
+
+    /// Targets that will be signalled.
+    pub fn stoppable(&self) -> impl Iterator<Item = &Target> {
+        self.targets.iter().filter(|t| t.will_stop())
+    }
+}
+
+/// What happened to one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Exited after the first signal.
+    Exited { after: Duration },
+    /// Ignored SIGTERM for the grace period; SIGKILL stopped it.
+    Killed { after: Duration },
+    /// Still alive after every signal porthole sends.
+    Survived,
+    /// The signal was refused: another user's process and porthole is not
+    /// root (EPERM).
+    NotPermitted,
+    /// It exited before porthole sent anything.
+    AlreadyGone,
+    /// `kill(2)` failed otherwise.
+    Failed { errno: i32 },
+}
+
+impl Fate {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Fate::Exited { .. } => "exited",
+            Fate::Killed { .. } => "killed",
+            Fate::Survived => "survived",
+            Fate::NotPermitted => "not_permitted",
+            Fate::AlreadyGone => "already_gone",
+            Fate::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// One target's signals and fate.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub pid: u32,
+    pub signals: Vec<Signal>,
+    pub fate: Fate,
+}
+
+/// Who holds a port after the run.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub socket: Socket,
+    pub pid: Option<u32>,
+    pub process: Option<Process>,
+    pub kind: HolderKind,
+    /// The parent of a new process (who restarted it).
+    pub parent: Option<Process>,
+}
+
+/// How a holder relates to the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderKind {
+    /// A target that is still alive.
+    Survivor,
+    /// An owner porthole refused to stop.
+    Refused,
+    /// A process that was not there before: restarted by a supervisor.
+    NewProcess,
+    /// The owner cannot be seen (not root).
+    Hidden,
+}
+
+impl HolderKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            HolderKind::Survivor => "survived",
+            HolderKind::Refused => "refused",
+            HolderKind::NewProcess => "new_process",
+            HolderKind::Hidden => "hidden",
+        }
+    }
+}
+
+/// The state of the ports after the run.
+#[derive(Debug, Clone, Default)]
+pub struct Verification {
+    /// Requested ports nothing listens on any more.
+    pub free: Vec<u16>,
+    pub holders: Vec<Holder>,
+}
+
+impl Verification {
+    pub fn all_free(&self) -> bool {
+        self.holders.is_empty()
+    }
+}
