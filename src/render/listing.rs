@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::json::{socket_record, SocketRecord};
-use super::table::Table;
+use super::table::{Row, Table};
 use super::{Format, Style};
 use crate::model::{Family, Process, Protocol, Scope, Snapshot, Socket};
 
@@ -72,10 +72,8 @@ fn write_table(
     if options.owners {
         header.push(if options.long { "PID/COMMAND" } else { "PID/PROCESS" });
     }
-    let mut table = Table::new(&header);
-    for socket in sockets {
+    let fill = |socket: &&Socket, row: &mut Row<'_>| {
         let owners: Vec<&Process> = snapshot.owners_of(socket).collect();
-        let mut row = table.row();
         row.cell(protocol_label(socket)).cell(Local(socket));
         if options.remote {
             row.cell(Remote(socket));
@@ -91,9 +89,10 @@ fn write_table(
         if options.owners {
             row.cell(owners_label(socket, &owners, options.long, style));
         }
-    }
-    // The last column (processes) is cut to the terminal width on a TTY.
-    table.write(out, style.width, "")
+    };
+    // Streamed: a full listing can have tens of thousands of rows. The last
+    // column (processes) is cut to the terminal width on a TTY.
+    Table::stream(&header, sockets, fill, out, style.width, "")
 }
 
 /// `4026531840 (current)`, `4026532301 (netns test)`…

@@ -14,6 +14,9 @@ pub struct Table {
     columns: usize,
     widths: Vec<usize>,
     rows: Vec<String>,
+    /// While measuring a streamed table: rows update the widths and are
+    /// dropped instead of stored.
+    measuring: bool,
 }
 
 /// Separates cells inside a stored row; never part of rendered text.
@@ -21,8 +24,12 @@ const CELL_SEPARATOR: char = '\u{1f}';
 
 impl Table {
     pub fn new(header: &[&str]) -> Self {
-        let mut table =
-            Table { columns: header.len(), widths: vec![0; header.len()], rows: Vec::new() };
+        let mut table = Table {
+            columns: header.len(),
+            widths: vec![0; header.len()],
+            rows: Vec::new(),
+            measuring: false,
+        };
         table.push(header.iter().map(|h| h.to_string()).collect());
         table
     }
@@ -55,27 +62,68 @@ impl Table {
     ) -> std::io::Result<()> {
         let mut line = String::new();
         for row in &self.rows {
-            line.clear();
-            line.push_str(indent);
-            let mut used = indent.len();
-            for (index, cell) in row.split(CELL_SEPARATOR).enumerate() {
-                if index + 1 == self.columns {
-                    match max_width {
-                        Some(width) if used + visible_len(cell) > width && width > used + 1 => {
-                            line.push_str(&truncate_visible(cell, width - used));
-                        }
-                        _ => line.push_str(cell),
-                    }
-                } else {
-                    line.push_str(cell);
-                    let pad = self.widths[index] - visible_len(cell) + 2;
-                    line.extend(std::iter::repeat_n(' ', pad));
-                    used += self.widths[index] + 2;
-                }
-            }
-            writeln!(out, "{}", line.trim_end())?;
+            self.write_row(out, row, max_width, indent, &mut line)?;
         }
         Ok(())
+    }
+
+    /// Writes a table of many rows in two passes over `items` without
+    /// keeping them: the first pass formats every row only to measure the
+    /// columns, the second formats it again and writes it. At 60k sockets
+    /// this keeps peak memory at one row instead of all of them.
+    pub fn stream<T>(
+        header: &[&str],
+        items: &[T],
+        fill: impl Fn(&T, &mut Row<'_>),
+        out: &mut dyn Write,
+        max_width: Option<usize>,
+        indent: &str,
+    ) -> std::io::Result<()> {
+        let mut table = Table::new(header);
+        table.measuring = true;
+        for item in items {
+            fill(item, &mut table.row());
+        }
+        table.measuring = false;
+        let mut line = String::new();
+        let header_row = table.rows.pop().unwrap_or_default();
+        table.write_row(out, &header_row, max_width, indent, &mut line)?;
+        for item in items {
+            fill(item, &mut table.row());
+            if let Some(row) = table.rows.pop() {
+                table.write_row(out, &row, max_width, indent, &mut line)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_row(
+        &self,
+        out: &mut dyn Write,
+        row: &str,
+        max_width: Option<usize>,
+        indent: &str,
+        line: &mut String,
+    ) -> std::io::Result<()> {
+        line.clear();
+        line.push_str(indent);
+        let mut used = indent.len();
+        for (index, cell) in row.split(CELL_SEPARATOR).enumerate() {
+            if index + 1 == self.columns {
+                match max_width {
+                    Some(width) if used + visible_len(cell) > width && width > used + 1 => {
+                        line.push_str(&truncate_visible(cell, width - used));
+                    }
+                    _ => line.push_str(cell),
+                }
+            } else {
+                line.push_str(cell);
+                let pad = self.widths[index] - visible_len(cell) + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+                used += self.widths[index] + 2;
+            }
+        }
+        writeln!(out, "{}", line.trim_end())
     }
 }
 
@@ -116,7 +164,9 @@ impl Drop for Row<'_> {
         while self.index < self.table.columns {
             self.cell("");
         }
-        self.table.rows.push(std::mem::take(&mut self.text));
+        if !self.table.measuring {
+            self.table.rows.push(std::mem::take(&mut self.text));
+        }
     }
 }
 
@@ -173,6 +223,30 @@ fn truncate_visible(text: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streamed_table_matches_stored_table() {
+        let items = [("a", "1"), ("bbbb", "22"), ("cc", "333333")];
+        let mut stored = Table::new(&["K", "VALUE"]);
+        for (key, value) in items {
+            stored.row().cell(key).cell(value);
+        }
+        let mut expected = Vec::new();
+        stored.write(&mut expected, None, "  ").unwrap();
+        let mut streamed = Vec::new();
+        Table::stream(
+            &["K", "VALUE"],
+            &items,
+            |(key, value), row| {
+                row.cell(key).cell(value);
+            },
+            &mut streamed,
+            None,
+            "  ",
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), String::from_utf8(expected).unwrap());
+    }
 
     #[test]
     fn aligns_and_truncates() {
