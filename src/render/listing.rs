@@ -74,15 +74,19 @@ fn write_table(
     }
     let fill = |socket: &&Socket, row: &mut Row<'_>| {
         let owners: Vec<&Process> = snapshot.owners_of(socket).collect();
-        row.cell(protocol_label(socket)).cell(Local(socket));
+        let protocol = protocol_label(socket);
+        row.cell_sized(protocol, Some(protocol.len()));
+        row.cell_sized(Local(socket), socket.local.and_then(address_width));
         if options.remote {
-            row.cell(Remote(socket));
+            row.cell_sized(Remote(socket), Remote(socket).width());
         }
-        row.cell(socket.state.ss_name());
+        row.cell_sized(socket.state.ss_name(), Some(socket.state.ss_name().len()));
         if options.owners {
             row.cell(user_label(socket, &owners, &snapshot.user_names));
         }
-        row.cell(scope_label(socket, style));
+        let scope = scope_label(socket, style);
+        let scope_width = (!style.color).then_some(scope.len());
+        row.cell_sized(scope, scope_width);
         if options.namespace {
             row.cell(namespace_label(snapshot, socket));
         }
@@ -179,8 +183,40 @@ fn write_decimal(out: &mut [u8], mut value: u32) -> usize {
     count
 }
 
+/// The printed length of an IPv4 `a.b.c.d:port` without formatting it;
+/// `None` for IPv6 (whose `::` compression is left to the formatter).
+fn address_width(address: std::net::SocketAddr) -> Option<usize> {
+    match address {
+        std::net::SocketAddr::V4(v4) => {
+            let digits = |value: u32| match value {
+                0..=9 => 1,
+                10..=99 => 2,
+                100..=999 => 3,
+                1000..=9999 => 4,
+                _ => 5,
+            };
+            let octets: usize = v4.ip().octets().iter().map(|&o| digits(u32::from(o))).sum();
+            Some(octets + 3 + 1 + digits(u32::from(v4.port())))
+        }
+        std::net::SocketAddr::V6(_) => None,
+    }
+}
+
 /// The remote end: `*` when not connected, the peer inode for Unix.
 struct Remote<'a>(&'a Socket);
+
+impl Remote<'_> {
+    /// The printed width when it is known without formatting.
+    fn width(&self) -> Option<usize> {
+        match self.0.remote {
+            Some(address) if address.port() != 0 || !address.ip().is_unspecified() => {
+                address_width(address)
+            }
+            Some(_) => Some(1),
+            None => None,
+        }
+    }
+}
 
 impl std::fmt::Display for Remote<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -272,6 +308,9 @@ mod tests {
             let address: std::net::SocketAddr = text.parse().unwrap();
             let socket = Socket::listening(Protocol::Tcp, address);
             assert_eq!(Local(&socket).to_string(), address.to_string());
+            if let Some(width) = address_width(address) {
+                assert_eq!(width, address.to_string().len(), "{text}");
+            }
         }
     }
 }

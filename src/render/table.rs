@@ -14,9 +14,26 @@ pub struct Table {
     columns: usize,
     widths: Vec<usize>,
     rows: Vec<String>,
-    /// While measuring a streamed table: rows update the widths and are
-    /// dropped instead of stored.
-    measuring: bool,
+    mode: Mode,
+    /// The row being built, reused from row to row.
+    current: String,
+    /// While streaming: the terminal width to cut the last column at, and
+    /// the indent each line starts with.
+    stream_width: Option<usize>,
+    stream_indent: String,
+}
+
+/// What a finished row is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Mode {
+    /// Kept in `rows` until [`Table::write`].
+    #[default]
+    Store,
+    /// Only measured (first pass of [`Table::stream`]); cells with a known
+    /// width are not even formatted.
+    Measure,
+    /// Left in `current` for [`Table::stream`] to write at once.
+    Stream,
 }
 
 /// Separates cells inside a stored row; never part of rendered text.
@@ -28,7 +45,10 @@ impl Table {
             columns: header.len(),
             widths: vec![0; header.len()],
             rows: Vec::new(),
-            measuring: false,
+            mode: Mode::Store,
+            current: String::new(),
+            stream_width: None,
+            stream_indent: String::new(),
         };
         table.push(header.iter().map(|h| h.to_string()).collect());
         table
@@ -44,7 +64,11 @@ impl Table {
     /// Starts a row; cells are formatted straight into the row's storage
     /// (no string per cell), and the row is added when the builder drops.
     pub fn row(&mut self) -> Row<'_> {
-        Row { table: self, text: String::with_capacity(96), index: 0 }
+        self.current.clear();
+        if self.mode == Mode::Stream {
+            self.current.push_str(&self.stream_indent);
+        }
+        Row { table: self, index: 0, used: 0 }
     }
 
     /// Whether the table holds no rows besides the header.
@@ -80,19 +104,21 @@ impl Table {
         indent: &str,
     ) -> std::io::Result<()> {
         let mut table = Table::new(header);
-        table.measuring = true;
+        table.mode = Mode::Measure;
         for item in items {
             fill(item, &mut table.row());
         }
-        table.measuring = false;
         let mut line = String::new();
         let header_row = table.rows.pop().unwrap_or_default();
         table.write_row(out, &header_row, max_width, indent, &mut line)?;
+        // Second pass: the widths are final, so each cell is padded (or the
+        // last one cut) as it is formatted and the line is written at once.
+        table.mode = Mode::Stream;
+        table.stream_width = max_width;
+        table.stream_indent = indent.to_string();
         for item in items {
             fill(item, &mut table.row());
-            if let Some(row) = table.rows.pop() {
-                table.write_row(out, &row, max_width, indent, &mut line)?;
-            }
+            writeln!(out, "{}", table.current.trim_end())?;
         }
         Ok(())
     }
@@ -130,29 +156,63 @@ impl Table {
 /// A row being built; see [`Table::row`].
 pub struct Row<'a> {
     table: &'a mut Table,
-    text: String,
     index: usize,
+    /// While streaming: visible width of the line so far, after the indent.
+    used: usize,
 }
 
 impl Row<'_> {
     /// Appends the next cell.
     pub fn cell(&mut self, value: impl std::fmt::Display) -> &mut Self {
+        self.cell_sized(value, None)
+    }
+
+    /// Appends the next cell whose visible width the caller already knows
+    /// (e.g. from the length of an address): while a streamed table is
+    /// measured, such a cell is not formatted at all.
+    pub fn cell_sized(&mut self, value: impl std::fmt::Display, width: Option<usize>) -> &mut Self {
         use std::fmt::Write as _;
         if self.index >= self.table.columns {
             return self;
         }
-        if self.index > 0 {
-            self.text.push(CELL_SEPARATOR);
+        let table = &mut *self.table;
+        if table.mode == Mode::Measure {
+            if let Some(width) = width {
+                table.widths[self.index] = table.widths[self.index].max(width);
+                self.index += 1;
+                return self;
+            }
+            table.current.clear();
+        } else if table.mode == Mode::Store && self.index > 0 {
+            table.current.push(CELL_SEPARATOR);
         }
-        let start = self.text.len();
-        let _ = write!(self.text, "{value}");
-        if let std::borrow::Cow::Owned(escaped) = printable(&self.text[start..]) {
-            self.text.truncate(start);
-            self.text.push_str(&escaped);
+        let start = table.current.len();
+        let _ = write!(table.current, "{value}");
+        if let std::borrow::Cow::Owned(escaped) = printable(&table.current[start..]) {
+            table.current.truncate(start);
+            table.current.push_str(&escaped);
         }
-        let width = visible_len(&self.text[start..]);
-        let column = &mut self.table.widths[self.index];
-        *column = (*column).max(width);
+        let measured = visible_len(&table.current[start..]);
+        if table.mode == Mode::Stream {
+            let last = self.index + 1 == table.columns;
+            let indent = table.stream_indent.len();
+            if last {
+                if let Some(limit) = table.stream_width {
+                    let used = indent + self.used;
+                    if used + measured > limit && limit > used + 1 {
+                        let cut = truncate_visible(&table.current[start..], limit - used);
+                        table.current.truncate(start);
+                        table.current.push_str(&cut);
+                    }
+                }
+            } else {
+                let width = table.widths[self.index];
+                table.current.extend(std::iter::repeat_n(' ', width - measured.min(width) + 2));
+                self.used += width + 2;
+            }
+        } else {
+            table.widths[self.index] = table.widths[self.index].max(measured);
+        }
         self.index += 1;
         self
     }
@@ -164,8 +224,11 @@ impl Drop for Row<'_> {
         while self.index < self.table.columns {
             self.cell("");
         }
-        if !self.table.measuring {
-            self.table.rows.push(std::mem::take(&mut self.text));
+        if self.table.mode == Mode::Store {
+            // A copy has exactly the row's length; `current` keeps its
+            // capacity for the next row.
+            let row = self.table.current.clone();
+            self.table.rows.push(row);
         }
     }
 }
