@@ -4,10 +4,11 @@
 //! healthy target comes back `ok` with no cause.
 
 use std::process::Command;
+use std::time::Duration;
 
 use crate::util::{
-    cause, cause_ids, porthole_run, python_in, server_in, server_with_backlog, unique_port,
-    wait_for_line, ChildGuard, Netns,
+    cause, cause_ids, eventually, porthole_run, python_in, server_in, server_with_backlog,
+    unique_port, wait_for_line, ChildGuard, Netns,
 };
 
 /// `check ARGS --json` inside `netns`: (exit code, parsed JSON).
@@ -401,6 +402,14 @@ fn proxy_variables_of_another_process_with_from() {
     let _server = server_in(&netns, "127.0.0.1", port, "http");
     let client = ChildGuard::spawn(
         netns.command("sleep").arg("60").env("HTTP_PROXY", "http://192.0.2.1:3128"),
+    );
+    // `ip netns exec` enters the namespace, then execs sleep under the same
+    // pid: wait for the exec so --from sees the namespace, not ours.
+    let comm = format!("/proc/{}/comm", client.pid());
+    assert!(
+        eventually(Duration::from_secs(10), || std::fs::read_to_string(&comm)
+            .is_ok_and(|name| name.trim() == "sleep")),
+        "the client never started"
     );
     // porthole runs outside the namespace: --from enters the client's.
     let output = porthole_run(&[

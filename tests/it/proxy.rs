@@ -161,10 +161,18 @@ fn round_trip(stream: &mut TcpStream, message: &[u8]) -> Duration {
 }
 
 fn refused(address: SocketAddr) -> bool {
-    matches!(
-        TcpStream::connect_timeout(&address, Duration::from_secs(2)),
-        Err(error) if error.kind() == ErrorKind::ConnectionRefused
-    )
+    // A closed listener can stay open for a moment in a child process that
+    // another test forked and that has not reached exec yet (every fd is
+    // duplicated until then), and a loaded machine can be slow to answer:
+    // poll for a refusal rather than trusting the first answer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
+            Err(error) if error.kind() == ErrorKind::ConnectionRefused => return true,
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    false
 }
 
 /// Reads until EOF or error; returns bytes and how it ended.
