@@ -370,3 +370,19 @@ pub fn installed(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
+
+/// Whether `pids` are this test process plus, at most, children it is
+/// forking right now: a child holds every fd of the test process from fork
+/// until exec (when close-on-exec drops them), so a concurrent test's spawn
+/// can briefly show up as a second owner of a socket this process opened.
+pub fn only_this_process_and_its_children(pids: &[u64]) -> bool {
+    let me = u64::from(std::process::id());
+    pids.contains(&me)
+        && pids.iter().filter(|&&pid| pid != me).all(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    == Some(me)
+            })
+        })
+}
