@@ -16,7 +16,8 @@
 //! - [`allocation`]: finding and holding a free port (`free`).
 //!
 //! Dependencies point one way: `cli → commands → engines → model`; `render`
-//! depends only on `model`.
+//! depends only on `model` (and, for the proxy's CLI client, on the
+//! Toxiproxy API's own wire types in `proxy::wire`).
 
 pub mod allocation;
 pub mod audit;
