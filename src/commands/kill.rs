@@ -18,17 +18,6 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let style = Style::detect();
     let mut plan = termination::plan(&settings.request).context("listing listeners")?;
     let now = now_seconds();
-    if plan.is_empty() {
-        let report = KillReport {
-            plan: &plan,
-            dry_run: settings.dry_run,
-            outcomes: None,
-            verification: None,
-            now,
-        };
-        write_report(out, &report, settings.format, style)?;
-        return Ok(if settings.no_fail { ExitStatus::Success } else { ExitStatus::Failure });
-    }
     // Forwarders do not know their container; ask Docker which one
     // publishes the port (best effort, only when a forwarder is involved).
     for target in &mut plan.targets {
@@ -46,6 +35,10 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         verification: None,
         now,
     };
+    if plan.is_empty() {
+        write_report(out, &report, settings.format, style)?;
+        return Ok(if settings.no_fail { ExitStatus::Success } else { ExitStatus::Failure });
+    }
     if settings.format == Format::Table {
         write_plan(out, &plan, now, style)?;
         out.flush()?;

@@ -170,12 +170,7 @@ pub fn http_get(stream: &mut Stream, host: &str, path: &str, deadline: Instant) 
 /// Sends `GET path` over TLS (any certificate accepted) and reads the
 /// response; a plain-HTTP answer to the handshake is reported as such.
 pub fn https_get(stream: &mut Stream, host: &str, path: &str, deadline: Instant) -> Reply {
-    let config = match super::tls::probe_config() {
-        Ok(config) => config,
-        Err(error) => return Reply::Failed(error.to_string()),
-    };
-    let mut connection = match rustls::ClientConnection::new(config, super::tls::server_name(host))
-    {
+    let mut connection = match super::tls::probe_connection(host) {
         Ok(connection) => connection,
         Err(error) => return Reply::Failed(error.to_string()),
     };
@@ -198,12 +193,7 @@ pub fn https_get(stream: &mut Stream, host: &str, path: &str, deadline: Instant)
 /// Sends a TLS ClientHello and reports what kind of reply came back:
 /// [`Reply::Tls`], [`Reply::PlainHttp`], or how the peer reacted.
 pub fn tls_hello(stream: &mut Stream, host: &str, deadline: Instant) -> Reply {
-    let config = match super::tls::probe_config() {
-        Ok(config) => config,
-        Err(error) => return Reply::Failed(error.to_string()),
-    };
-    let mut connection = match rustls::ClientConnection::new(config, super::tls::server_name(host))
-    {
+    let mut connection = match super::tls::probe_connection(host) {
         Ok(connection) => connection,
         Err(error) => return Reply::Failed(error.to_string()),
     };

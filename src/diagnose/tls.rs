@@ -53,15 +53,28 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-/// A client configuration for probes (TLS 1.2 and 1.3, ring, no trust check).
+/// The client configuration for probes (TLS 1.2 and 1.3, ring, no trust
+/// check), built once per run: `wait` probes every round, `audit` every
+/// TLS port.
 pub fn probe_config() -> Result<Arc<ClientConfig>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate { provider }))
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    static CONFIG: std::sync::OnceLock<Result<Arc<ClientConfig>, rustls::Error>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate { provider }))
+                .with_no_client_auth();
+            Ok(Arc::new(config))
+        })
+        .clone()
+}
+
+/// A probe TLS connection to `host` (an IP literal or a name).
+pub fn probe_connection(host: &str) -> Result<rustls::ClientConnection, rustls::Error> {
+    rustls::ClientConnection::new(probe_config()?, server_name(host))
 }
 
 /// The server name to send: an IP literal or a DNS name.

@@ -69,18 +69,34 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
 
 /// Reads only the one-letter state of `pid` (`T` stopped, `t` traced…).
 pub fn state_of(pid: u32) -> Option<char> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&stat).map(|parsed| parsed.state)
+    read_stat(pid).map(|parsed| parsed.state)
 }
 
+/// Reads and parses `/proc/PID/stat`; `None` when the process is gone.
+pub fn read_stat(pid: u32) -> Option<Stat> {
+    parse_stat(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `PF_KTHREAD` in the flags field of `/proc/PID/stat`: a kernel thread.
+pub const PF_KTHREAD: u64 = 0x0020_0000;
+
 /// Fields of `/proc/PID/stat` that we use.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
     pub name: String,
     pub state: char,
     pub parent_pid: u32,
+    /// Field 9, the kernel's `PF_*` flags ([`PF_KTHREAD`]).
+    pub flags: u64,
     /// Start time in clock ticks after boot (field 22).
     pub start_ticks: u64,
+}
+
+impl Stat {
+    /// A kernel thread: it cannot be signalled meaningfully.
+    pub fn is_kernel_thread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
 }
 
 /// Parses `/proc/PID/stat`. The name sits in parentheses and may itself
@@ -94,11 +110,13 @@ pub fn parse_stat(bytes: &[u8]) -> Option<Stat> {
     let name = String::from_utf8_lossy(&bytes[open + 1..close]).into_owned();
     let rest = std::str::from_utf8(bytes.get(close + 1..)?).ok()?;
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+    // fields[0] is field 3 (state); flags (field 9) is fields[6]; field 22
+    // (starttime) is fields[19].
     let state = fields.first()?.chars().next()?;
     let parent_pid = fields.get(1)?.parse().ok()?;
+    let flags = fields.get(6)?.parse().ok()?;
     let start_ticks = fields.get(19)?.parse().ok()?;
-    Some(Stat { name, state, parent_pid, start_ticks })
+    Some(Stat { name, state, parent_pid, flags, start_ticks })
 }
 
 /// The real uid from `/proc/PID/status` (`Uid:\treal\teffective…`).
@@ -183,6 +201,12 @@ mod tests {
         assert_eq!(stat.state, 'T');
         assert_eq!(stat.parent_pid, 1);
         assert_eq!(stat.start_ticks, 98765);
+        assert!(!stat.is_kernel_thread());
+        // A kernel thread: flags 0x208040 include PF_KTHREAD.
+        let kthreadd = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0";
+        let kthreadd = parse_stat(kthreadd).unwrap();
+        assert!(kthreadd.is_kernel_thread());
+        assert_eq!(kthreadd.start_ticks, 5);
         assert!(parse_stat(b"garbage").is_none());
         assert!(parse_stat(b"1 (x) S").is_none());
     }

@@ -298,19 +298,13 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// An IP socket with the given ends and state; queues, identity and
-    /// owners empty (callers fill what their source knows).
-    pub fn ip(
-        protocol: Protocol,
-        local: SocketAddr,
-        remote: SocketAddr,
-        state: SocketState,
-    ) -> Self {
+    /// A socket with nothing known but its protocol, family and state.
+    fn bare(protocol: Protocol, family: Family, state: SocketState) -> Self {
         Socket {
             protocol,
-            family: if local.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 },
-            local: Some(local),
-            remote: Some(remote),
+            family,
+            local: None,
+            remote: None,
             path: None,
             unix_kind: None,
             peer_inode: None,
@@ -325,6 +319,18 @@ impl Socket {
             net_namespace: None,
             owners: Vec::new(),
         }
+    }
+
+    /// An IP socket with the given ends and state; queues, identity and
+    /// owners empty (callers fill what their source knows).
+    pub fn ip(
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: SocketAddr,
+        state: SocketState,
+    ) -> Self {
+        let family = if local.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 };
+        Socket { local: Some(local), remote: Some(remote), ..Socket::bare(protocol, family, state) }
     }
 
     /// A listener on `local`: TCP in LISTEN, or a bound, unconnected UDP
@@ -343,23 +349,10 @@ impl Socket {
     /// `/proc/net/unix` do not report one.
     pub fn unix(kind: Option<UnixKind>, path: Option<String>, state: SocketState) -> Self {
         Socket {
-            protocol: Protocol::Unix,
-            family: Family::Unix,
-            local: None,
-            remote: None,
             path,
             unix_kind: kind,
-            peer_inode: None,
-            state,
-            inode: 0,
             uid: u32::MAX,
-            cookie: 0,
-            rx_queue: 0,
-            tx_queue: 0,
-            interface: 0,
-            v6only: None,
-            net_namespace: None,
-            owners: Vec::new(),
+            ..Socket::bare(Protocol::Unix, Family::Unix, state)
         }
     }
 

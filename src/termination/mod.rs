@@ -21,12 +21,9 @@ pub use crate::model::termination::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use crate::inventory::{self, InventoryError, PortSet, Query};
+use crate::inventory::{self, process, InventoryError, PortSet, Query};
 use crate::model::{Process, Snapshot, Socket};
 use crate::sys::signal::{self, Signal, SignalError};
-
-/// `PF_KTHREAD` in the flags field of `/proc/PID/stat`: a kernel thread.
-const PF_KTHREAD: u64 = 0x0020_0000;
 
 /// Process names that forward a published container port on the host.
 /// Killing them does not stop the container (and Docker may restart them).
@@ -108,13 +105,14 @@ pub fn plan_from(request: &Request, snapshot: Snapshot, identity: &Identity) -> 
         .into_iter()
         .map(|(pid, ports)| {
             let process = processes.get(&pid).cloned();
-            let stat = read_stat_fields(pid);
-            let refusal = refusal_for(pid, process.as_ref(), stat, request.force, identity);
+            let stat = process::read_stat(pid);
+            let refusal =
+                refusal_for(pid, process.as_ref(), stat.as_ref(), request.force, identity);
             let container_hint = process.as_ref().and_then(container_hint);
             Target {
                 pid,
                 process,
-                start_ticks: stat.map(|s| s.start_ticks),
+                start_ticks: stat.as_ref().map(|s| s.start_ticks),
                 ports: ports.into_iter().collect(),
                 refusal,
                 container_hint,
@@ -127,7 +125,7 @@ pub fn plan_from(request: &Request, snapshot: Snapshot, identity: &Identity) -> 
 fn refusal_for(
     pid: u32,
     process: Option<&Process>,
-    stat: Option<StatFields>,
+    stat: Option<&process::Stat>,
     force: bool,
     identity: &Identity,
 ) -> Option<Refusal> {
@@ -140,7 +138,7 @@ fn refusal_for(
     if pid == identity.parent_pid {
         return Some(Refusal::Parent);
     }
-    if stat.is_some_and(|s| s.flags & PF_KTHREAD != 0) {
+    if stat.is_some_and(process::Stat::is_kernel_thread) {
         return Some(Refusal::KernelThread);
     }
     match process {
@@ -178,42 +176,13 @@ pub fn docker_container_publishing(port: u16) -> Option<String> {
     String::from_utf8_lossy(&output.stdout).lines().next().map(|id| id.trim().to_string())
 }
 
-/// Fields of `/proc/PID/stat` the refusal and exit checks need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct StatFields {
-    state: char,
-    /// Field 9, the kernel's `PF_*` flags.
-    flags: u64,
-    /// Field 22, start time in clock ticks after boot.
-    start_ticks: u64,
-}
-
-fn read_stat_fields(pid: u32) -> Option<StatFields> {
-    parse_stat_fields(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
-}
-
-/// Parses state, flags and start time, counting fields after the last `)`
-/// because the name may contain spaces and parentheses.
-fn parse_stat_fields(bytes: &[u8]) -> Option<StatFields> {
-    let close = bytes.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(bytes.get(close + 1..)?).ok()?;
-    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // After the name: state is field 3 overall, so index 0; flags (field 9)
-    // is index 6; starttime (field 22) is index 19.
-    Some(StatFields {
-        state: fields.first()?.chars().next()?,
-        flags: fields.get(6)?.parse().ok()?,
-        start_ticks: fields.get(19)?.parse().ok()?,
-    })
-}
-
 /// Whether the target is gone: exited, a zombie (its sockets are closed),
 /// or its pid now belongs to a different process.
 pub fn is_gone(pid: u32, start_ticks: Option<u64>) -> bool {
     if !signal::exists(pid) {
         return true;
     }
-    match read_stat_fields(pid) {
+    match process::read_stat(pid) {
         None => true,
         Some(fields) => {
             fields.state == 'Z'
@@ -366,7 +335,7 @@ fn classify(request: &Request, plan: &Plan, snapshot: &Snapshot) -> Verification
             let before = plan.targets.iter().find(|t| t.pid == pid);
             let same_process = before.is_some_and(|t| {
                 t.start_ticks.is_none()
-                    || t.start_ticks == read_stat_fields(pid).map(|s| s.start_ticks)
+                    || t.start_ticks == process::read_stat(pid).map(|s| s.start_ticks)
             });
             let kind = match before {
                 Some(target) if same_process && target.refusal.is_some() => HolderKind::Refused,
@@ -391,21 +360,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_flags_and_start_time() {
-        // A kernel thread: flags 0x208040 include PF_KTHREAD.
-        let line = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0";
-        let fields = parse_stat_fields(line).unwrap();
-        assert_eq!(fields.state, 'S');
-        assert_ne!(fields.flags & PF_KTHREAD, 0);
-        assert_eq!(fields.start_ticks, 5);
-        let user = b"77 (a (b) c) R 1 77 77 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 900 0 0";
-        let fields = parse_stat_fields(user).unwrap();
-        assert_eq!(fields.flags & PF_KTHREAD, 0);
-        assert_eq!(fields.start_ticks, 900);
-        assert!(parse_stat_fields(b"1 (x) S 0").is_none());
-    }
-
-    #[test]
     fn refuses_init_self_parent_kthreads_and_other_users() {
         let identity = Identity { pid: 100, parent_pid: 99, uid: 1000 };
         let mine = Process { pid: 500, uid: 1000, ..Process::default() };
@@ -413,9 +367,15 @@ mod tests {
         assert_eq!(refusal_for(1, None, None, true, &identity), Some(Refusal::Init));
         assert_eq!(refusal_for(100, None, None, true, &identity), Some(Refusal::Itself));
         assert_eq!(refusal_for(99, None, None, true, &identity), Some(Refusal::Parent));
-        let kthread = StatFields { state: 'S', flags: PF_KTHREAD, start_ticks: 1 };
+        let kthread = process::Stat {
+            name: "kthreadd".into(),
+            state: 'S',
+            parent_pid: 0,
+            flags: process::PF_KTHREAD,
+            start_ticks: 1,
+        };
         assert_eq!(
-            refusal_for(2, None, Some(kthread), true, &identity),
+            refusal_for(2, None, Some(&kthread), true, &identity),
             Some(Refusal::KernelThread)
         );
         assert_eq!(refusal_for(500, Some(&mine), None, false, &identity), None);

@@ -8,7 +8,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
@@ -186,14 +186,10 @@ fn timed_out() -> std::io::Error {
     std::io::Error::from(std::io::ErrorKind::TimedOut)
 }
 
-/// The shared client configuration (no certificate checks: a probe asks
-/// what speaks on the port, not who it is), built once per run.
+/// The shared probe configuration (no certificate checks: a probe asks
+/// what speaks on the port, not who it is).
 fn tls_config() -> std::io::Result<Arc<ClientConfig>> {
-    static CONFIG: OnceLock<Option<Arc<ClientConfig>>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| crate::diagnose::tls::probe_config().ok())
-        .clone()
-        .ok_or_else(|| std::io::Error::other("no TLS configuration"))
+    crate::diagnose::tls::probe_config().map_err(|error| std::io::Error::other(error.to_string()))
 }
 
 /// Printable, abbreviated rendering of reply bytes for evidence strings:
