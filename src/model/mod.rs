@@ -12,6 +12,7 @@
 pub mod allocation;
 pub mod audit;
 pub mod diagnosis;
+pub mod monitor;
 pub mod termination;
 
 pub use audit::{AuditReport, Finding, FirewallSummary, RuleId, ServiceIdentity, Severity};

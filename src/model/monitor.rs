@@ -1,0 +1,168 @@
+//! Records of `porthole monitor`: what the capture engine observes and the
+//! history store keeps.
+//!
+//! These types are the contract between the two halves of the recorder. The
+//! capture engine (`monitor`) turns kernel events — sock_diag dumps and
+//! destroy notifications, the process connector, eBPF tracepoints — into
+//! [`MonitorEvent`]s; the store (`store`) writes them in batches and answers
+//! `porthole history` from them. Neither half needs the other to be tested:
+//! the capture can be checked against its JSON Lines output, the store
+//! against hand-made events.
+//!
+//! Times are microseconds since the Unix epoch (UTC) in an `i64`, the unit
+//! both SQLite and PostgreSQL index cheaply and that keeps ordering exact for
+//! connections that live less than a millisecond.
+
+use std::net::SocketAddr;
+
+use super::{Family, Protocol, Scope};
+
+/// Microseconds since the Unix epoch, UTC.
+pub type UnixMicros = i64;
+
+/// How connections are captured; printed at start and stored with the data
+/// so that a reader knows which fields to trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaptureMode {
+    /// eBPF tracepoints (`sock:inet_sock_set_state`, `syscalls:sys_exit_accept4`)
+    /// attribute both ends of every connection, however short.
+    Ebpf,
+    /// sock_diag destroy multicast plus periodic dumps: every close with its
+    /// 4-tuple, uid, bytes and cookie; pids only for connections that were
+    /// alive during a dump (or whose process the connector saw).
+    Netlink,
+}
+
+/// A process as the recorder saw it. `pid` plus `start_time` identifies it
+/// even after the pid is reused.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcessIdentity {
+    pub pid: u32,
+    /// Start time, seconds since the Unix epoch (as [`super::Process`]);
+    /// `None` when the process exited before it could be read.
+    pub start_time: Option<u64>,
+    /// Short name (`comm`).
+    pub name: String,
+    /// Executable path, when it could be read.
+    pub exe: Option<String>,
+    /// Command line arguments; empty when unknown.
+    pub cmdline: Vec<String>,
+    pub uid: u32,
+    /// User name for `uid`, when the user database knows it.
+    pub user: Option<String>,
+    /// systemd unit (service or scope).
+    pub unit: Option<String>,
+    /// Container id when the cgroup names one.
+    pub container: Option<String>,
+}
+
+/// Whether a listener came or went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListenerChange {
+    Appeared,
+    Disappeared,
+}
+
+/// A TCP/UDP listener or a Unix listening socket that appeared or went away.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerEvent {
+    /// When the change was observed.
+    pub at: UnixMicros,
+    pub change: ListenerChange,
+    pub protocol: Protocol,
+    pub family: Family,
+    /// Local address for TCP/UDP.
+    pub local: Option<SocketAddr>,
+    /// Path (or `@abstract` name) for Unix sockets.
+    pub path: Option<String>,
+    /// Socket inode; together with `net_namespace` it identifies the socket.
+    pub inode: u64,
+    /// Owner uid as the kernel reports it for the socket.
+    pub uid: u32,
+    /// Network namespace inode; `None` for the recorder's own namespace.
+    pub net_namespace: Option<u64>,
+    pub scope: Scope,
+    /// Reachable from another device (non-loopback bind, not firewalled
+    /// as far as the recorder knows).
+    pub exposed: bool,
+    /// Every process holding the socket when it was seen.
+    pub owners: Vec<ProcessIdentity>,
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionEnd {
+    /// Orderly close (FIN handshake, TIME-WAIT or CLOSE).
+    Closed,
+    /// Reset by either side.
+    Reset,
+    /// The recorder stopped (or lost track) while the connection was open.
+    Unknown,
+}
+
+/// One TCP connection whose server end is on this machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionRecord {
+    /// The kernel's socket cookie of the server-side (accepted) socket when
+    /// known, else of the client-side socket; unique per boot.
+    pub cookie: u64,
+    /// Network namespace inode; `None` for the recorder's own namespace.
+    pub net_namespace: Option<u64>,
+    /// Client end (the side that called `connect`).
+    pub client: SocketAddr,
+    /// Server end (the listener's address as the client reached it).
+    pub server: SocketAddr,
+    /// When the connection was established, when known.
+    pub started_at: Option<UnixMicros>,
+    /// When it ended; `None` while it is still open.
+    pub ended_at: Option<UnixMicros>,
+    /// Bytes the client sent (acknowledged by the server side).
+    pub bytes_client_to_server: u64,
+    /// Bytes the server sent.
+    pub bytes_server_to_client: u64,
+    pub client_process: Option<ProcessIdentity>,
+    pub server_process: Option<ProcessIdentity>,
+    /// Socket uids as the kernel reported them (present even without pids).
+    pub client_uid: Option<u32>,
+    pub server_uid: Option<u32>,
+    pub end: ConnectionEnd,
+}
+
+/// Why the recorder missed something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LossKind {
+    /// The netlink receive buffer overflowed (`ENOBUFS`): events were dropped.
+    NetlinkOverflow,
+    /// The eBPF ring buffer was full: events were dropped in the kernel.
+    RingBufferFull,
+    /// A close arrived for a socket whose start was never seen.
+    UnmatchedCookie,
+    /// A pid was reported but the process had exited before it was read.
+    UnknownProcess,
+    /// The store could not keep up and a batch was dropped.
+    StoreBacklog,
+}
+
+/// A count of losses of one kind, stored with the data so gaps are visible.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossRecord {
+    pub at: UnixMicros,
+    pub kind: LossKind,
+    pub count: u64,
+    pub net_namespace: Option<u64>,
+}
+
+/// Everything the capture engine emits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MonitorEvent {
+    /// The recorder started (or changed) capture mode; `reason` says why this
+    /// mode was chosen, e.g. "eBPF unavailable: CAP_BPF missing".
+    Started {
+        at: UnixMicros,
+        mode: CaptureMode,
+        reason: String,
+    },
+    Listener(ListenerEvent),
+    Connection(ConnectionRecord),
+    Loss(LossRecord),
+}
