@@ -166,3 +166,16 @@ pub enum MonitorEvent {
     Connection(ConnectionRecord),
     Loss(LossRecord),
 }
+
+/// An error from an [`EventSink`]; sinks wrap their own typed errors (a
+/// store's `StoreError`, an I/O error of the JSON Lines printer).
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the capture engine sends what it records: the JSON Lines printer of
+/// `porthole monitor --jsonl`, the SQLite store, the PostgreSQL store.
+pub trait EventSink {
+    /// Writes one batch, events in the order they were observed. The capture
+    /// engine calls this about once a second (sooner when a batch grows
+    /// large); an error stops recording loudly, it is never ignored.
+    fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError>;
+}
