@@ -224,7 +224,7 @@ fn bad_input_is_one_line_and_exit_2() {
 #[test]
 fn unprivileged_run_lists_everything_and_says_what_is_hidden() {
     if !util::is_root() {
-        eprintln!("skipping: needs root to drop to nobody");
+        crate::util::skip("needs root to drop to nobody");
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
