@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::model::termination::{Fate, Holder, HolderKind, Outcome, Plan, Target, Verification};
 use crate::model::{Process, Socket};
 use crate::render::json::SocketRecord;
+use crate::render::sanitize::{sanitize, Foreign};
 use crate::render::table::Table;
 use crate::render::{Format, Style};
 
@@ -43,6 +44,11 @@ pub fn running_for(process: &Process, now: u64) -> Option<String> {
 /// -c SCRIPT`), which would break the table.
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Another user's text as an owned, terminal-safe cell.
+fn foreign(text: &str) -> String {
+    sanitize(text).into_owned()
 }
 
 /// The label of a process: `1234 (python3)`.
@@ -121,14 +127,15 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
                 p.unit.clone().or_else(|| p.container.as_ref().map(|c| format!("container {c}")))
             })
             .unwrap_or_else(|| "-".into());
+        // User, name, unit and command line are other users' text.
         table.push(vec![
             target.pid.to_string(),
-            process.and_then(|p| p.user.clone()).unwrap_or_else(|| "?".into()),
+            process.and_then(|p| p.user.as_deref()).map_or_else(|| "?".into(), foreign),
             process.and_then(|p| running_for(p, now)).unwrap_or_else(|| "?".into()),
-            process.map_or_else(|| "?".into(), |p| p.name.clone()),
+            process.map_or_else(|| "?".into(), |p| foreign(&p.name)),
             listens_label(plan, target.pid),
-            unit,
-            process.map_or_else(String::new, |p| one_line(&p.command_line())),
+            foreign(&unit),
+            process.map_or_else(String::new, |p| foreign(&one_line(&p.command_line()))),
         ]);
     }
     table.write(out, style.width, "  ")?;
@@ -146,14 +153,14 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
                 out,
                 "  {}: {}: {}",
                 style.yellow("not stopping"),
-                label(target.pid, target.process.as_ref()),
-                refusal.describe()
+                Foreign(&label(target.pid, target.process.as_ref())),
+                Foreign(&refusal.describe())
             )?;
         }
     }
     for target in plan.targets.iter() {
         for hint in target_hints(target) {
-            writeln!(out, "  note: {hint}")?;
+            writeln!(out, "  note: {}", Foreign(&hint))?;
         }
     }
     if stoppable == 0 && !plan.targets.is_empty() {
@@ -243,11 +250,11 @@ pub fn write_results(
     }
     for outcome in report.outcomes.unwrap_or_default() {
         let target = report.plan.targets.iter().find(|t| t.pid == outcome.pid);
-        writeln!(out, "{}", fate_text(outcome, target))?;
+        writeln!(out, "{}", Foreign(&fate_text(outcome, target)))?;
     }
     if let Some(verification) = report.verification {
         for holder in &verification.holders {
-            writeln!(out, "{}", style.red(&holder_text(holder)))?;
+            writeln!(out, "{}", style.red(&sanitize(&holder_text(holder))))?;
         }
         for port in &verification.free {
             writeln!(out, "{}", style.green(&format!("Port {port} is free.")))?;

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use super::json::PortReportRecord;
 use super::listing::{local_label, protocol_label};
+use super::sanitize::Foreign;
 use super::table::Table;
 use super::{Format, Style};
 use crate::model::{Connection, PortReport, Process, Socket};
@@ -32,15 +33,16 @@ fn process_label(report: &PortReport, pid: u32) -> String {
 }
 
 fn describe_process(process: &Process) -> String {
-    let mut text = format!("{} (pid {}", process.name, process.pid);
+    // Name, user, unit and container are other users' text.
+    let mut text = format!("{} (pid {}", Foreign(&process.name), process.pid);
     if let Some(user) = &process.user {
-        text.push_str(&format!(", user {user}"));
+        text.push_str(&format!(", user {}", Foreign(user)));
     }
     if let Some(unit) = &process.unit {
-        text.push_str(&format!(", unit {unit}"));
+        text.push_str(&format!(", unit {}", Foreign(unit)));
     }
     if let Some(container) = &process.container {
-        text.push_str(&format!(", container {container}"));
+        text.push_str(&format!(", container {}", Foreign(container)));
     }
     if process.is_stopped() {
         text.push_str(", STOPPED");
@@ -74,7 +76,7 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
     } else {
         style.red(&format!("nothing holds port {}", report.port))
     };
-    writeln!(out, "{}: {headline}", style.bold(&report.endpoint))?;
+    writeln!(out, "{}: {headline}", style.bold(&Foreign(&report.endpoint).to_string()))?;
     let literal = report.addresses.len() == 1
         && report.endpoint.trim_start_matches('[').starts_with(&report.addresses[0].to_string());
     if !report.addresses.is_empty() && !literal {
@@ -123,7 +125,7 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                 out,
                 "  {} no listener serves {}: connections to it are refused",
                 style.yellow("warning:"),
-                report.endpoint
+                Foreign(&report.endpoint)
             )?;
         }
     }

@@ -1,0 +1,193 @@
+//! Hostile text from other users: process names, command lines, Unix
+//! socket paths and proxy names full of terminal escape sequences must never
+//! reach a terminal raw, and JSON must stay valid and exact.
+//! See: issue 9, "Safe to run as root on a shared machine".
+
+use std::process::Command;
+
+use crate::util::{
+    is_root, porthole, porthole_run, python_via, run, skip, wait_for_line, ChildGuard, Output,
+};
+
+/// A process name with a screen clear, a bidi override and an ESC-backslash
+/// string terminator (prctl keeps 15 bytes).
+const NAME: &[u8] = b"\x1b[2J\xe2\x80\xaeev\x1b\\x";
+
+/// Run as `nobody`: names itself, binds a Unix socket whose path carries
+/// OSC 52 (clipboard write) ended by ESC-backslash, a bidi override, a
+/// screen clear, a newline and a byte that is not UTF-8, and a TCP
+/// listener; prints the TCP port.
+const HOSTILE: &str = r#"
+import ctypes, os, socket, sys, time
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(bytes.fromhex(sys.argv[1])), 0, 0, 0)
+directory = sys.argv[2]
+path = directory.encode() + b"/\x1b]52;c;SGVsbG8=\x1b\\\xe2\x80\xaeevil\x1b[2J\n\xff.sock"
+unix = socket.socket(socket.AF_UNIX); unix.bind(path); unix.listen()
+tcp = socket.socket(); tcp.bind(("127.0.0.1", 0)); tcp.listen()
+print(tcp.getsockname()[1], flush=True)
+time.sleep(120)
+"#;
+
+/// The first character that must not reach a terminal: C0 controls other
+/// than newline, DEL, C1 controls and bidi controls.
+fn raw_control(text: &str) -> Option<(usize, char)> {
+    text.char_indices().find(|&(_, ch)| {
+        (ch.is_control() && ch != '\n')
+            || matches!(ch, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
+/// Fails with the whole output when stdout or stderr carries a raw control
+/// character.
+fn assert_terminal_safe(what: &str, output: &Output) {
+    for (stream, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        if let Some((at, ch)) = raw_control(text) {
+            panic!(
+                "`{what}` wrote raw {ch:?} at byte {at} of {stream}:\n{text:?}\nfull output: {output:?}"
+            );
+        }
+    }
+}
+
+/// Hex of the process name, passed on the command line (no raw ESC in
+/// the test's own argv handling).
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Starts the hostile process as `nobody`, or `None` (with a recorded skip)
+/// when that is impossible here.
+fn start_hostile(directory: &std::path::Path) -> Option<(ChildGuard, String)> {
+    if !is_root() {
+        skip("starting a process as another user needs root");
+        return None;
+    }
+    // The system interpreter: one under /root would not be readable.
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        skip("/usr/bin/python3 is missing");
+        return None;
+    }
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3"]);
+    // Hostile argv: a window-title OSC ended by BEL, a bidi isolate.
+    let (child, mut out) = python_via(
+        command,
+        &format!("{HOSTILE}\n# \x1b]0;pwned\x07"),
+        &[&hex(NAME), directory.to_str().expect("UTF-8 temp dir"), "\x1b[1;1H\u{2066}spoof"],
+    );
+    let port = wait_for_line(&mut out);
+    assert!(port.parse::<u16>().is_ok(), "hostile process did not start: {port:?}");
+    Some((child, port))
+}
+
+/// A directory `nobody` may create its socket in.
+fn shared_directory() -> tempfile::TempDir {
+    let directory =
+        tempfile::Builder::new().prefix("porthole-hostile-").tempdir().expect("tempdir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod");
+    directory
+}
+
+#[test]
+fn other_users_text_never_reaches_the_terminal_raw() {
+    let directory = shared_directory();
+    let Some((child, port)) = start_hostile(directory.path()) else { return };
+    let pid = child.pid().to_string();
+    let target = format!("127.0.0.1:{port}");
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["ls"],
+        vec!["ls", "-l"],
+        vec!["ls", "-x"],
+        vec!["ls", "-x", "-l"],
+        vec!["ls", "-a", "-l"],
+        vec![&port],
+        vec!["who", &port],
+        vec!["check", &target, "--timeout", "300ms"],
+        vec!["wait", &target, "--timeout", "2s"],
+        vec!["kill", &port, "--dry-run"],
+        // Refused (another user's process): the table and the refusal.
+        vec!["kill", &port, "--yes"],
+        vec!["audit", "--port", &port, "--timeout", "300ms", "--fail-on", "never"],
+    ];
+    for args in &runs {
+        let output = porthole_run(args);
+        let what = args.join(" ");
+        assert_terminal_safe(&what, &output);
+    }
+    // The hostile rows are there, shown escaped: the checks above cannot
+    // pass by leaving them out.
+    let listing = porthole_run(&["ls", "-x"]);
+    let row = listing
+        .stdout
+        .lines()
+        .find(|line| line.contains(&format!("{pid}/")))
+        .unwrap_or_else(|| panic!("no row for pid {pid}:\n{}", listing.stdout));
+    assert!(row.contains("\\x1b]52;c;SGVsbG8=\\x1b\\"), "{row}");
+    assert!(row.contains("\\u202eevil\\x1b[2J\\n\u{fffd}.sock"), "{row}");
+    assert!(row.contains(&format!("{pid}/\\x1b[2J\\u202eev\\x1b\\x")), "{row}");
+    let long = porthole_run(&["ls", "-l"]);
+    assert!(long.stdout.contains("\\x1b]0;pwned\\x07"), "{}", long.stdout);
+    assert!(long.stdout.contains("\\x1b[1;1H\\u2066spoof"), "{}", long.stdout);
+    let kill = porthole_run(&["kill", &port, "--dry-run"]);
+    assert!(kill.stdout.contains("\\x1b[2J\\u202eev\\x1b\\x"), "{}", kill.stdout);
+}
+
+#[test]
+fn json_keeps_other_users_text_exact_and_valid() {
+    let directory = shared_directory();
+    let Some((child, _port)) = start_hostile(directory.path()) else { return };
+    let pid = u64::from(child.pid());
+    for format in ["--json", "--jsonl"] {
+        let output = porthole_run(&["ls", "-x", format]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let records: Vec<serde_json::Value> = if format == "--json" {
+            output.json().as_array().expect("array").clone()
+        } else {
+            output.stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON line")).collect()
+        };
+        let record = records
+            .iter()
+            .find(|r| r["processes"].as_array().is_some_and(|p| p.iter().any(|p| p["pid"] == pid)))
+            .unwrap_or_else(|| panic!("no record for pid {pid}: {}", output.stdout));
+        // Exact: the real ESC, BEL and U+202E, escaped only by JSON itself;
+        // the byte that is not UTF-8 becomes U+FFFD (documented).
+        let expected = format!(
+            "{}/\x1b]52;c;SGVsbG8=\x1b\\\u{202e}evil\x1b[2J\n\u{fffd}.sock",
+            directory.path().display()
+        );
+        assert_eq!(record["path"], expected.as_str(), "{record:#}");
+        assert_eq!(record["processes"][0]["name"], "\x1b[2J\u{202e}ev\x1b\\x");
+    }
+}
+
+#[test]
+fn proxy_names_from_the_api_are_shown_escaped() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = directory.path().join("proxies.json");
+    let name = "pg\x1b]52;c;SGVsbG8=\x1b\\\u{202e}";
+    let proxies = serde_json::json!([
+        { "name": name, "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1", "enabled": true }
+    ]);
+    std::fs::write(&config, proxies.to_string()).expect("write config");
+    let api = crate::util::unique_port();
+    let listen = format!("127.0.0.1:{api}");
+    let mut server = porthole();
+    server.args(["proxy", "serve", "--listen", &listen, "--config"]).arg(&config);
+    server.stderr(std::process::Stdio::null());
+    let _server = ChildGuard::spawn(&mut server);
+    assert!(
+        crate::util::wait_for_port(api, std::time::Duration::from_secs(10)),
+        "proxy API did not start"
+    );
+    let url = format!("http://{listen}");
+    let list = run(porthole().args(["proxy", "list", "--url", &url]));
+    assert_eq!(list.code, 0, "{list:?}");
+    assert_terminal_safe("proxy list", &list);
+    assert!(list.stdout.contains("pg\\x1b]52;c;SGVsbG8=\\x1b\\\\u202e"), "{}", list.stdout);
+    let inspect = run(porthole().args(["proxy", "inspect", name, "--url", &url]));
+    assert_eq!(inspect.code, 0, "{inspect:?}");
+    assert_terminal_safe("proxy inspect", &inspect);
+    assert!(inspect.stdout.contains("name      pg\\x1b]52;"), "{}", inspect.stdout);
+}
