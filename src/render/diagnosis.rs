@@ -128,6 +128,7 @@ pub fn write_diagnosis(
         let snapshot = Snapshot {
             sockets: diagnosis.listeners.clone(),
             processes: diagnosis.processes.clone(),
+            user_names: diagnosis.user_names.clone(),
             ..Snapshot::default()
         };
         let sockets: Vec<&crate::model::Socket> = snapshot.sockets.iter().collect();

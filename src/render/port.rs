@@ -59,7 +59,8 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
         return if socket.inode == 0 {
             "no process".into()
         } else {
-            "owner hidden (run as root)".into()
+            // Why is said once, on stderr (see `Visibility::owner_note`).
+            "? (owner not visible)".into()
         };
     }
     socket.owners.iter().map(|pid| process_label(report, *pid)).collect::<Vec<_>>().join(", ")
@@ -229,13 +230,6 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         } else {
             writeln!(out, "  loopback only: other devices cannot reach it")?;
         }
-    }
-    if report.visibility.sockets_without_visible_owner > 0 {
-        writeln!(
-            out,
-            "\n  {} socket(s) have owners porthole could not see; run as root to see them",
-            report.visibility.sockets_without_visible_owner
-        )?;
     }
     Ok(())
 }

@@ -191,3 +191,98 @@ fn proxy_names_from_the_api_are_shown_escaped() {
     assert_terminal_safe("proxy inspect", &inspect);
     assert!(inspect.stdout.contains("name      pg\\x1b]52;"), "{}", inspect.stdout);
 }
+
+/// `porthole ARGS…` run through `PREFIX…` (unshare, sh -c), with the test
+/// environment.
+fn porthole_under(prefix: &[&str], args: &[&str]) -> Output {
+    let mut command = Command::new(prefix[0]);
+    command.args(&prefix[1..]).arg(crate::util::binary()).args(args);
+    crate::util::scrub(&mut command);
+    run(&mut command)
+}
+
+#[test]
+fn a_pid_namespace_of_its_own_explains_every_question_mark() {
+    if !is_root() {
+        skip("unshare -p --mount-proc needs root");
+        return;
+    }
+    // Held by this test, which is outside the new PID namespace.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    let unshare = ["unshare", "-m", "-p", "--fork", "--mount-proc"];
+    let listing = porthole_under(&unshare, &["ls", "-t", "--port", &port]);
+    assert_eq!(listing.code, 0, "{listing:?}");
+    let row = listing.stdout.lines().find(|l| l.contains(&format!(":{port} "))).expect("row");
+    assert!(row.ends_with('?'), "{row}");
+    assert_eq!(
+        listing.stderr.trim(),
+        "porthole: 1 socket(s) have no visible owner (shown as ?): porthole runs in its own PID \
+         namespace, so processes outside it (which may hold these sockets) are not in its /proc; \
+         run it in the host's PID namespace to see them",
+    );
+    // `porthole PORT`: the `?` in the table, the reason once, on stderr only.
+    let report = porthole_under(&unshare, &[&port]);
+    assert_eq!(report.code, 0, "{report:?}");
+    assert!(report.stdout.contains("? (owner not visible)"), "{}", report.stdout);
+    assert!(!report.stdout.contains("PID namespace"), "{}", report.stdout);
+    assert_eq!(report.stderr.matches("own PID namespace").count(), 1, "{}", report.stderr);
+    let json = porthole_under(&unshare, &[&port, "--json"]).json();
+    assert_eq!(json["hidden_owners"], 1, "{json:#}");
+    assert_eq!(json["hidden_owner_reasons"], serde_json::json!(["other_pid_namespace"]));
+    // `check` names the user of a listener whose owner is hidden, as `ls`.
+    let target = format!("127.0.0.1:{port}");
+    let check = porthole_under(&unshare, &["check", &target, "--timeout", "300ms"]);
+    let row = check.stdout.lines().find(|l| l.contains("LISTEN")).expect("listener row");
+    assert!(row.contains(" LISTEN  root "), "{check:?}");
+    // From the host's PID namespace the owner is this test.
+    let host = porthole_run(&["ls", "-t", "--port", &port]);
+    assert!(host.stdout.contains(&format!("{}/", std::process::id())), "{host:?}");
+    assert!(!host.stderr.contains("no visible owner"), "{host:?}");
+}
+
+#[test]
+fn hidepid_is_named_when_it_hides_the_owners() {
+    if !is_root() {
+        skip("mounting a procfs with hidepid needs root");
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    // A fresh procfs with hidepid=2 in a private mount namespace, read by
+    // `nobody`: root's processes are not even listed there.
+    let script = "mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 \
+                  --regid=65534 --clear-groups \"$0\" \"$@\"";
+    let output =
+        porthole_under(&["unshare", "-m", "sh", "-c", script], &["ls", "-t", "--port", &port]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.starts_with("porthole: 1 socket(s) have no visible owner"), "{output:?}");
+    assert!(output.stderr.contains("not running as root"), "{}", output.stderr);
+    assert!(output.stderr.contains("/proc is mounted with hidepid="), "{}", output.stderr);
+    assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+    assert!(!output.stdout.contains("visible"), "{}", output.stdout);
+}
+
+#[test]
+fn term_dumb_gets_no_colour_on_a_terminal() {
+    if !crate::util::installed("script") {
+        skip("script(1) is needed for a pseudo-terminal");
+        return;
+    }
+    // A wildcard listener is painted yellow on a colour terminal.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    let on_terminal = |term: &str| {
+        let line = format!("{} ls -t --port {port}", crate::util::binary().display());
+        let mut command = Command::new("script");
+        command.args(["-qc", &line, "/dev/null"]);
+        crate::util::scrub(&mut command);
+        command.env_remove("NO_COLOR").env("TERM", term);
+        run(&mut command)
+    };
+    let colour = on_terminal("xterm-256color");
+    assert!(colour.stdout.contains("\x1b[33mwildcard"), "{colour:?}");
+    let dumb = on_terminal("dumb");
+    assert!(dumb.stdout.contains("wildcard"), "{dumb:?}");
+    assert!(!dumb.stdout.contains('\x1b'), "{dumb:?}");
+}
