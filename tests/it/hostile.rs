@@ -286,3 +286,24 @@ fn term_dumb_gets_no_colour_on_a_terminal() {
     assert!(dumb.stdout.contains("wildcard"), "{dumb:?}");
     assert!(!dumb.stdout.contains('\x1b'), "{dumb:?}");
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_failure() {
+    // The read end is closed before porthole starts: its first write fails
+    // with EPIPE, every time (`porthole completions bash | head -1`).
+    for args in [
+        &["completions", "bash"][..],
+        &["completions", "zsh"],
+        &["completions", "fish"],
+        &["man"],
+        &["ls", "-a"],
+    ] {
+        let (reader, writer) = rustix::pipe::pipe().expect("pipe");
+        drop(reader);
+        let mut command = porthole();
+        command.args(args).stdout(std::process::Stdio::from(writer));
+        let output = run(&mut command);
+        assert_eq!(output.code, 0, "porthole {}: {output:?}", args.join(" "));
+        assert!(!output.stderr.contains("panicked"), "{}", output.stderr);
+    }
+}
