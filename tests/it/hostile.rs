@@ -307,3 +307,22 @@ fn a_closed_stdout_is_not_a_failure() {
         assert!(!output.stderr.contains("panicked"), "{}", output.stderr);
     }
 }
+
+#[test]
+fn wait_leaves_its_explanation_time_inside_the_timeout() {
+    // Accepted by the kernel, never read: a silent HTTP server.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let output = porthole_run(&["wait", &url, "--timeout", "2s", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let last: serde_json::Value =
+        serde_json::from_str(output.stdout.lines().last().expect("outcome line")).expect("JSON");
+    assert_eq!(last["outcome"], "timeout", "{last:#}");
+    // The explaining diagnosis probed with a fifth of the timeout, shared
+    // between its connect and its read (not the 1 s connect timeout).
+    let why = last["why"].to_string();
+    assert!(why.contains("within 200 ms"), "{why}");
+    let text = porthole_run(&["wait", &url, "--timeout", "2s"]);
+    assert!(text.stderr.contains("timed out after 2.0 s"), "{}", text.stderr);
+}
