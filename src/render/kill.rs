@@ -63,6 +63,17 @@ fn label(pid: u32, process: Option<&Process>) -> String {
 pub fn target_hints(target: &Target) -> Vec<String> {
     let mut hints = Vec::new();
     let name = label(target.pid, target.process.as_ref());
+    if let Some(init) = &target.namespace_init {
+        let process = target.process.as_ref();
+        let owner = process
+            .and_then(|p| p.container.as_ref().map(|id| format!(" (container {id})")))
+            .or_else(|| process.and_then(|p| p.unit.as_ref().map(|unit| format!(" ({unit})"))))
+            .unwrap_or_default();
+        hints.push(format!(
+            "{name} is PID 1 of a PID namespace{owner}: stopping it ends every process in that namespace ({} now)",
+            init.processes
+        ));
+    }
     if let Some(hint) = &target.container_hint {
         if hint.forwarder {
             let stop = match &hint.container {
@@ -184,7 +195,16 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>) -> String {
     let sent: Vec<String> = outcome.signals.iter().map(ToString::to_string).collect();
     let name = label(outcome.pid, target.and_then(|t| t.process.as_ref()));
     let seconds = |d: &std::time::Duration| format!("{:.2}s", d.as_secs_f64());
+    // A namespace's init without a SIGTERM handler never saw the signal:
+    // the kernel dropped it, so "it ignored SIGTERM" would be untrue.
+    let dropped_term =
+        target.and_then(|t| t.namespace_init.as_ref()).is_some_and(|init| !init.catches_term);
     match &outcome.fate {
+        Fate::Killed { after } if dropped_term => format!(
+            "Sent {} to {name}: the kernel does not deliver SIGTERM to a PID namespace's init that has no handler for it; SIGKILL stopped it after {}",
+            sent.join(", then "),
+            seconds(after)
+        ),
         Fate::Exited { after } => {
             format!("Sent {} to {name}: exited after {}", sent.join(", then "), seconds(after))
         }
@@ -307,10 +327,14 @@ pub struct TargetRecord {
     pub ports: Vec<u16>,
     /// `stop`, or `refused` with `refusal` saying why.
     pub action: &'static str,
-    /// `pid_1`, `itself`, `parent`, `kernel_thread`, `other_user`.
+    /// `pid_1`, `itself`, `parent`, `kernel_thread`, `other_user`,
+    /// `namespace_init`.
     pub refusal: Option<&'static str>,
     pub refusal_reason: Option<String>,
     pub hints: Vec<String>,
+    /// For the init of a PID namespace: the processes in that namespace,
+    /// all of which end with it.
+    pub namespace_processes: Option<usize>,
     /// Signals sent, e.g. `["TERM", "KILL"]`.
     pub signals: Vec<String>,
     /// `exited`, `killed`, `survived`, `not_permitted`, `already_gone`,
@@ -364,6 +388,7 @@ impl KillRecord {
                     refusal: target.refusal.as_ref().map(|r| r.code()),
                     refusal_reason: target.refusal.as_ref().map(|r| r.describe()),
                     hints: target_hints(target),
+                    namespace_processes: target.namespace_init.as_ref().map(|i| i.processes),
                     signals: outcome
                         .map(|o| o.signals.iter().map(|s| s.name()).collect())
                         .unwrap_or_default(),

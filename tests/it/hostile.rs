@@ -326,3 +326,69 @@ fn wait_leaves_its_explanation_time_inside_the_timeout() {
     let text = porthole_run(&["wait", &url, "--timeout", "2s"]);
     assert!(text.stderr.contains("timed out after 2.0 s"), "{}", text.stderr);
 }
+
+/// PID 1 of a fresh PID namespace with two other processes in it; the
+/// listener is bound after the fork, so only init holds it. Prints the port.
+const NAMESPACE_INIT: &str = r#"
+import os, socket, time
+for _ in range(2):
+    if os.fork() == 0:
+        time.sleep(120); os._exit(0)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(120)
+"#;
+
+/// Host pids whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                    == Some(&parent.to_string())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn killing_a_namespace_init_needs_force_and_is_told_truthfully() {
+    if !is_root() {
+        skip("unshare -p needs root");
+        return;
+    }
+    let mut command = Command::new("unshare");
+    // --kill-child: the namespace dies with the guard even if the test fails.
+    command.args(["-p", "-f", "--kill-child", "--mount-proc", "/usr/bin/python3"]);
+    let (_guard, mut out) = python_via(command, NAMESPACE_INIT, &[]);
+    let port = wait_for_line(&mut out);
+    let refused = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let report = refused.json();
+    let target = &report["targets"][0];
+    assert_eq!(target["refusal"], "namespace_init", "{report:#}");
+    assert_eq!(target["namespace_processes"], 3, "{report:#}");
+    let init: u32 = target["pid"].as_u64().expect("pid") as u32;
+    assert!(crate::util::process_alive(init));
+    let others = children_of(init);
+    assert_eq!(others.len(), 2, "{others:?}");
+    let plan = porthole_run(&["kill", &port, "--dry-run"]);
+    assert!(
+        plan.stdout.contains(&format!(
+            "{init} (python3) is PID 1 of a PID namespace: stopping it ends every process in that namespace (3 now)"
+        )),
+        "{}",
+        plan.stdout
+    );
+    // Forced: python's init has no SIGTERM handler, so the kernel drops
+    // SIGTERM and SIGKILL ends it, and with it the whole namespace.
+    let forced = porthole_run(&["kill", &port, "--yes", "--force", "--grace", "300ms"]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert!(!forced.stdout.contains("ignored SIGTERM"), "{}", forced.stdout);
+    assert!(forced.stdout.contains("does not deliver SIGTERM"), "{}", forced.stdout);
+    assert!(crate::util::eventually(std::time::Duration::from_secs(5), || {
+        others.iter().all(|pid| !crate::util::process_alive(*pid))
+    }));
+}
