@@ -392,3 +392,52 @@ fn killing_a_namespace_init_needs_force_and_is_told_truthfully() {
         others.iter().all(|pid| !crate::util::process_alive(*pid))
     }));
 }
+
+/// Reads one request, then answers with `sys.argv[1]` (hex; may be empty)
+/// and closes. Prints the port.
+const ANSWER_THEN_CLOSE: &str = r#"
+import socket, sys
+reply = bytes.fromhex(sys.argv[1])
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept()
+    c.settimeout(2)
+    try:
+        c.recv(4096)
+        c.sendall(reply)
+    except OSError:
+        pass
+    c.close()
+"#;
+
+/// `porthole audit --port PORT --json` against a server from
+/// [`ANSWER_THEN_CLOSE`]; returns the probes it ran.
+fn audit_probes(reply_hex: &str) -> String {
+    let (_server, mut out) = crate::util::python(ANSWER_THEN_CLOSE, &[reply_hex]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&[
+        "audit",
+        "--port",
+        &port,
+        "--json",
+        "--timeout",
+        "500ms",
+        "--fail-on",
+        "never",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    output.json()["services"][0]["probes"].to_string()
+}
+
+#[test]
+fn audit_retries_in_tls_only_after_a_tls_record() {
+    // Hangs up without a word: no reason to send it a ClientHello.
+    let closed = audit_probes("");
+    assert!(closed.contains("http GET /"), "{closed}");
+    assert!(!closed.contains("tls"), "{closed}");
+    // A TLS alert record (handshake_failure): the port speaks TLS.
+    // 0x15 alert, TLS 1.2, length 2, fatal (2) handshake_failure (40).
+    let alert = audit_probes("15030300020228");
+    assert!(alert.contains("tls GET /"), "{alert}");
+}
