@@ -11,7 +11,7 @@ use super::json::SocketRecord;
 use super::listing::{write_sockets, ListingOptions};
 use super::table::Table;
 use super::{Format, Style};
-use crate::model::diagnosis::{Attempt, Cause, Diagnosis, ProbeAddress, Severity};
+use crate::model::diagnosis::{Attempt, Cause, Diagnosis, Fix, ProbeAddress, Severity};
 use crate::model::Snapshot;
 
 /// `check --json`: exactly these keys (documented in the README).
@@ -45,7 +45,10 @@ pub struct CauseRecord {
     pub severity: &'static str,
     pub summary: String,
     pub evidence: Vec<String>,
+    /// Every fix line, best first (commands and steps in words).
     pub fix: Vec<String>,
+    /// The lines of `fix` that are shell commands, runnable as printed.
+    pub fix_commands: Vec<String>,
 }
 
 impl AttemptRecord {
@@ -83,7 +86,13 @@ impl DiagnosisRecord {
                     severity: c.severity.as_str(),
                     summary: c.summary.clone(),
                     evidence: c.evidence.clone(),
-                    fix: c.fix.clone(),
+                    fix: c.fix.iter().map(|f| f.text().to_string()).collect(),
+                    fix_commands: c
+                        .fix
+                        .iter()
+                        .filter(|f| f.is_command())
+                        .map(|f| f.text().to_string())
+                        .collect(),
                 })
                 .collect(),
         }
@@ -188,8 +197,13 @@ fn write_cause(out: &mut dyn Write, cause: &Cause, style: Style) -> std::io::Res
     }
     if !cause.fix.is_empty() {
         writeln!(out, "  fix:")?;
-        for line in &cause.fix {
-            writeln!(out, "    $ {line}")?;
+        // `$ ` marks what can be pasted; steps in words are not dressed as
+        // commands.
+        for fix in &cause.fix {
+            match fix {
+                Fix::Command(line) => writeln!(out, "    $ {line}")?,
+                Fix::Step(line) => writeln!(out, "    {line}")?,
+            }
         }
     }
     Ok(())
