@@ -108,6 +108,15 @@ pub fn build_report(
         .iter()
         .filter(|s| s.state == SocketState::TimeWait && (s.local_port() == port))
         .count();
+    let bound: Vec<Socket> = sockets
+        .iter()
+        .filter(|s| {
+            s.protocol == crate::model::Protocol::Tcp
+                && s.state == SocketState::Close
+                && s.local_port() == port
+        })
+        .cloned()
+        .collect();
     let split_listeners = {
         let mut owner_sets: Vec<&Vec<u32>> =
             listeners.iter().filter(|l| !l.owners.is_empty()).map(|l| &l.owners).collect();
@@ -129,6 +138,7 @@ pub fn build_report(
         local_ends,
         outbound,
         time_wait,
+        bound,
         meaning: crate::portinfo::describe(port),
         processes: snapshot.processes,
         visibility: snapshot.visibility,

@@ -71,6 +71,13 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             "port {} is the local end of a connection (nothing listens)",
             report.port
         ))
+    } else if !report.bound.is_empty() {
+        style.yellow(&format!("port {} is bound but not listening", report.port))
+    } else if report.time_wait > 0 {
+        style.yellow(&format!(
+            "only TIME-WAIT connections hold port {} (no process; they expire within 60 s)",
+            report.port
+        ))
     } else {
         style.red(&format!("nothing holds port {}", report.port))
     };
@@ -128,6 +135,19 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         }
     }
 
+    if !report.bound.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("Bound, not listening"))?;
+        for socket in &report.bound {
+            writeln!(
+                out,
+                "  {} {}  {}: connections are refused, but nothing else can bind it",
+                protocol_label(socket),
+                local_label(socket),
+                owners_text(report, socket)
+            )?;
+        }
+    }
     if !report.clients.is_empty() {
         writeln!(out)?;
         writeln!(out, "{} ({})", style.bold("Clients"), report.clients.len())?;
