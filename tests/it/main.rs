@@ -8,6 +8,7 @@
 mod util;
 
 mod audit;
+mod audit_fixes;
 mod check;
 mod diagnosis;
 mod ls;
