@@ -198,7 +198,7 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         writeln!(out)?;
         writeln!(
             out,
-            "{} TIME-WAIT socket(s) on this port: no process, but a server without SO_REUSEADDR cannot bind it until they expire",
+            "{} TIME-WAIT socket(s) on this port: no process; until they expire (60 s after the close) a new server binds it only if it and the server that closed them both set SO_REUSEADDR (porthole check --bind tells which)",
             report.time_wait
         )?;
     }

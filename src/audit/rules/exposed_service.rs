@@ -77,7 +77,7 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
     if context.firewall != Verdict::Blocked && !protected {
         fix.push_str(&format!(
             "; or drop other devices' traffic at the firewall: `{}`",
-            firewall_drop(context.target.protocol, context.target.port)
+            firewall_drop(context.firewall_text, context.target.protocol, context.target.port)
         ));
     }
     let mut finding = context.finding(RuleId::ExposedService, severity, evidence, fix);
@@ -87,11 +87,15 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
     vec![finding]
 }
 
-/// An nft command that drops the port for everything but loopback and runs
-/// as printed on any ruleset, the empty one included: `add` creates the
-/// table and the input chain when missing and leaves existing ones (and
-/// their policy) as they are.
-pub fn firewall_drop(protocol: Protocol, port: u16) -> String {
+/// A command that drops the port for everything but loopback, for the
+/// firewall the evidence names, and runs as printed on any ruleset: with
+/// iptables, an insert into the built-in INPUT chain; with nftables (or
+/// none), `add` creates the table and the input chain when missing and
+/// leaves existing ones (and their policy) as they are.
+pub fn firewall_drop(firewall_text: &str, protocol: Protocol, port: u16) -> String {
+    if firewall_text.starts_with("iptables") {
+        return format!("iptables -I INPUT ! -i lo -p {protocol} --dport {port} -j DROP");
+    }
     format!(
         "nft 'add table inet filter; add chain inet filter input {{ type filter hook input priority 0; }}; add rule inet filter input iifname != \"lo\" {protocol} dport {port} drop'"
     )
@@ -151,6 +155,17 @@ mod tests {
         let findings = check(&ctx);
         assert_eq!(findings[0].severity, Severity::Low);
         assert!(findings[0].fix.contains("bind 127.0.0.1"));
+    }
+
+    #[test]
+    fn the_firewall_command_matches_the_firewall_in_the_evidence() {
+        let wide = target("0.0.0.0", 8080);
+        let mut ctx = context(&wide, None);
+        assert!(check(&ctx)[0].fix.contains("`nft 'add table inet filter;"));
+        ctx.firewall_text = "iptables input policy accept";
+        let fix = &check(&ctx)[0].fix;
+        assert!(fix.contains("`iptables -I INPUT ! -i lo -p tcp --dport 8080 -j DROP`"), "{fix}");
+        assert!(!fix.contains("nft"), "{fix}");
     }
 
     #[test]
