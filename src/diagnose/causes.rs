@@ -579,13 +579,14 @@ fn unexplained(attempt: &Attempt) -> Cause {
             attempt.kind.as_str()
         ),
         evidence: vec![attempt_line(attempt)],
-        fix: vec![
-            Fix::step("look at the service's logs"),
-            Fix::command(format!(
-                "porthole ls -a --port {}   # every socket on the port",
-                attempt_port(attempt)
-            )),
-        ],
+        fix: match attempt_port(attempt) {
+            // A Unix socket has no port to list.
+            0 => vec![Fix::step("look at the service's logs")],
+            port => vec![
+                Fix::step("look at the service's logs"),
+                Fix::command(format!("porthole ls -a --port {port}   # every socket on the port")),
+            ],
+        },
     }
 }
 

@@ -265,3 +265,36 @@ pub fn attempts_summary(attempts: &[Attempt]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::diagnosis::CauseId;
+
+    #[test]
+    fn only_commands_are_printed_after_a_dollar_sign() {
+        let diagnosis = Diagnosis {
+            target: "127.0.0.1:1".into(),
+            ok: false,
+            attempts: Vec::new(),
+            listeners: Vec::new(),
+            processes: Default::default(),
+            causes: vec![Cause {
+                id: CauseId::ProcessStopped,
+                severity: Severity::Error,
+                summary: "stopped".into(),
+                evidence: Vec::new(),
+                fix: vec![Fix::command("kill -CONT 42"), Fix::step("or fg in its shell")],
+            }],
+        };
+        let mut text = Vec::new();
+        write_diagnosis(&mut text, &diagnosis, Format::Table, Style::plain()).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("\n    $ kill -CONT 42\n"), "{text}");
+        assert!(text.contains("\n    or fg in its shell\n"), "{text}");
+        assert!(!text.contains("$ or fg"), "{text}");
+        let record = DiagnosisRecord::from_diagnosis(&diagnosis);
+        assert_eq!(record.causes[0].fix, ["kill -CONT 42", "or fg in its shell"]);
+        assert_eq!(record.causes[0].fix_commands, ["kill -CONT 42"]);
+    }
+}

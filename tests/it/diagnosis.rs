@@ -24,12 +24,14 @@ s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
 s.bind((address, port))
 s.listen()
-if fork and os.fork() == 0:
+child = fork and os.fork() == 0
+if child:
     # The test kills the parent; the child must not outlive it.
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)
     if os.getppid() == 1:
         sys.exit(0)
-print("ok", flush=True)
+else:
+    print("ok", flush=True)
 while True:
     c, _ = s.accept()
     c.recv(4096)
@@ -57,6 +59,8 @@ fn a_reuseport_group_and_a_forked_server_are_not_split_listeners() {
     assert_eq!(code, 0, "{json:#}");
     assert!(json["causes"].as_array().unwrap().is_empty(), "a healthy group: {json:#}");
     assert_eq!(json["listeners"].as_array().unwrap().len(), 3, "{json:#}");
+    let report = netns.porthole(&[&port.to_string(), "--json"]).json();
+    assert_eq!(report["split_listeners"], false, "porthole PORT agrees: {report:#}");
     drop(group);
 
     let forked = unique_port();
