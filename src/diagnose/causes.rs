@@ -10,10 +10,20 @@
 //! - connected but silent or speaking the wrong protocol: stopped owner,
 //!   full queue, not responding, TLS mismatch.
 //!
+//! An attempt may have more than one cause, and each is reported in the
+//! order the user must fix them: a firewall rule that stops the SYN first,
+//! then what the listener table says about the address behind it (another
+//! family, another address, nothing at all), then the state of the process
+//! that holds it.
+//!
 //! Then target-wide causes: split listeners, `localhost` resolution, proxy
 //! variables. When one address works, per-address causes become warnings:
 //! clients that try every address connect, those that try only the first
 //! may not.
+//!
+//! Fixes are [`Fix::Command`] only when they run as printed here: real
+//! pids, rule handles read from the ruleset, the sysctl list they extend;
+//! everything else is a [`Fix::Step`] in words.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -1343,9 +1353,16 @@ fn localhost_resolution(client: Client, attempts: &[Attempt]) -> Option<Cause> {
     } else {
         fix = hosts_fix();
     }
+    // Another loopback address that fails while a later one answers only
+    // hurts clients that stop at the first address.
+    let severity = if all_loopback && attempts.iter().any(|a| a.healthy) {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
     Some(Cause {
         id: CauseId::LocalhostResolution,
-        severity: Severity::Error,
+        severity,
         summary: if all_loopback {
             format!(
                 "'localhost' resolves to {listed}, not 127.0.0.1 or ::1, and nothing answers there"

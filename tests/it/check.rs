@@ -492,6 +492,22 @@ fn self_connect_in_a_narrowed_ephemeral_range() {
     assert_eq!(json["attempts"][0]["outcome"], "self-connect", "{json:#}");
     assert_eq!(cause_ids(&json), ["self-connect"]);
     assert!(cause(&json, "self-connect")["summary"].as_str().unwrap().contains("40000-40001"));
+    // The printed sysctl keeps the port out of the range: no more
+    // self-connects, just nothing listening.
+    let reserve = cause(&json, "self-connect")["fix_commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .find(|c| c.starts_with("sysctl"))
+        .expect("a sysctl fix")
+        .to_string();
+    assert!(reserve.contains("ip_local_reserved_ports=40000"), "{reserve}");
+    netns.run_ok("bash", &["-c", &reserve]);
+    for _ in 0..3 {
+        let (_, json) = check(&netns, &["127.0.0.1:40000"]);
+        assert_eq!(json["attempts"][0]["outcome"], "refused", "{json:#}");
+    }
 }
 
 #[test]
