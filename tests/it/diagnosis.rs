@@ -446,3 +446,44 @@ fn only_commands_are_printed_after_a_dollar_sign() {
         assert!(json["causes"][0]["fix_commands"].to_string().contains(line), "{line}");
     }
 }
+
+/// Linux 6.9 added bound-but-inactive sockets to `sock_diag` dumps.
+fn kernel_lists_bound_sockets() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 9)
+}
+
+#[test]
+fn a_socket_bound_without_listen_holds_the_port() {
+    if !kernel_lists_bound_sockets() {
+        crate::util::skip("the kernel lists bound sockets from 6.9 on");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (holder, mut ready) = python_in(
+        &netns,
+        "import socket,sys,time\n\
+         s=socket.socket(); s.bind(('127.0.0.1',int(sys.argv[1]))); print('ok'); time.sleep(3600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let report = netns.porthole(&[&port.to_string(), "--json"]);
+    assert_eq!(report.code, 0, "{}", report.stdout);
+    let json = report.json();
+    assert_eq!(json["held"], true, "{json:#}");
+    assert_eq!(json["bound"][0]["local_port"], port, "{json:#}");
+    assert_eq!(json["bound"][0]["processes"][0]["pid"], holder.pid(), "{json:#}");
+    let text = netns.porthole(&[&port.to_string()]);
+    assert!(text.stdout.contains("bound but not listening"), "{}", text.stdout);
+    assert!(!text.stdout.contains("nothing holds"), "{}", text.stdout);
+
+    let (code, json) = check(&netns, &["--bind", &format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1, "{json:#}");
+    let in_use = cause(&json, "port-in-use");
+    assert_eq!(in_use["severity"], "error");
+    assert!(in_use["evidence"].to_string().contains("UNCONN"), "{in_use:#}");
+    assert_eq!(in_use["fix_commands"][0], format!("kill {}   # stop the holder", holder.pid()));
+}
