@@ -65,12 +65,12 @@ fn wait_in(netns: &Netns, port: u16) -> bool {
     })
 }
 
-/// The commands quoted in a fix (`like this`) that start with `nft `.
-fn nft_commands(fix: &str) -> Vec<String> {
+/// The firewall commands quoted in a fix (`like this`).
+fn firewall_commands(fix: &str) -> Vec<String> {
     fix.split('`')
         .skip(1)
         .step_by(2)
-        .filter(|c| c.starts_with("nft "))
+        .filter(|c| c.starts_with("nft ") || c.starts_with("iptables "))
         .map(str::to_string)
         .collect()
 }
@@ -137,17 +137,23 @@ fn memcached_udp_on_all_interfaces_is_one_memcached_finding_and_its_firewall_fix
     assert_eq!(no_auth["severity"], "critical");
     assert!(no_auth["fix"].as_str().unwrap().contains("`-l 127.0.0.1` and `-U 0`"), "{no_auth}");
 
-    // The firewall command runs as printed on the namespace's empty
-    // ruleset, and again once the table exists.
-    let commands = nft_commands(fix);
+    // The firewall command (nft or iptables, whichever the evidence named)
+    // runs as printed on the namespace's empty ruleset; the nft one again
+    // once its table exists.
+    let commands = firewall_commands(fix);
     assert_eq!(commands.len(), 1, "{fix}");
-    for _ in 0..2 {
+    let runs = if commands[0].starts_with("nft ") { 2 } else { 1 };
+    for _ in 0..runs {
         let status = netns.command("bash").args(["-c", &commands[0]]).status().unwrap();
         assert!(status.success(), "{}", commands[0]);
     }
     let listing = netns.command("nft").args(["list", "ruleset"]).output().unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
-    assert!(listing.contains(&format!("iifname != \"lo\" tcp dport {port} drop")), "{listing}");
+    let rule = listing.lines().find(|l| l.contains(&format!("tcp dport {port}")));
+    assert!(
+        rule.is_some_and(|r| r.contains("iifname != \"lo\"") && r.contains("drop")),
+        "{listing}"
+    );
     // Loopback clients still get in.
     assert!(wait_in(&netns, port), "the rule must spare loopback");
 }
