@@ -8,7 +8,9 @@
 mod util;
 
 mod audit;
+mod audit_fixes;
 mod check;
+mod diagnosis;
 mod ls;
 mod wait;
 mod who;
