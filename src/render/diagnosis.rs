@@ -17,6 +17,8 @@ use crate::model::Snapshot;
 /// `check --json`: exactly these keys (documented in the README).
 #[derive(Debug, Serialize)]
 pub struct DiagnosisRecord {
+    /// The same version number as every other JSON output.
+    pub schema_version: u32,
     pub target: String,
     pub ok: bool,
     pub attempts: Vec<AttemptRecord>,
@@ -67,6 +69,7 @@ impl AttemptRecord {
 impl DiagnosisRecord {
     pub fn from_diagnosis(diagnosis: &Diagnosis) -> Self {
         DiagnosisRecord {
+            schema_version: super::json::SCHEMA_VERSION,
             target: diagnosis.target.clone(),
             ok: diagnosis.ok,
             attempts: diagnosis.attempts.iter().map(AttemptRecord::from_attempt).collect(),

@@ -9,6 +9,7 @@ mod util;
 
 mod audit;
 mod check;
+mod cli;
 mod ls;
 mod wait;
 mod who;

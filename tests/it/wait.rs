@@ -220,9 +220,7 @@ fn bad_input_for_every_flag_is_one_line_and_exit_2() {
         vec!["wait", "unix:"],
     ] {
         let output = porthole_run(&args);
-        assert_eq!(output.code, 2, "{args:?}: {output:?}");
-        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
-        assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
     }
 }
 

@@ -1,0 +1,148 @@
+//! The command line itself: usage errors keep clap's whole message, a
+//! mistyped word gets the nearest subcommand, aliases come from clap, the
+//! verb-less `porthole PORT` form is in the usage and the man page, and
+//! environment and flags shared by several commands are validated.
+
+use crate::util::{self, porthole, porthole_run, run};
+
+#[test]
+fn a_missing_argument_lists_what_is_missing() {
+    let output = porthole_run(&["kill"]);
+    util::assert_usage_error(&output, "kill");
+    assert!(
+        output.stderr.starts_with("porthole: the following required arguments were not provided:"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("<PORT>..."), "the missing argument: {}", output.stderr);
+    assert!(output.stderr.contains("Usage: porthole kill"), "{}", output.stderr);
+}
+
+#[test]
+fn an_invalid_value_lists_the_allowed_ones() {
+    let output = porthole_run(&["ls", "--scope", "foo"]);
+    util::assert_usage_error(&output, "ls --scope foo");
+    assert!(
+        output.stderr.contains("[possible values: loopback, exposed, wildcard, specific]"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn a_mistyped_subcommand_gets_the_nearest_one() {
+    for (typed, near) in
+        [("chek", "'check'"), ("kil", "'kill'"), ("lst", "'ls'"), ("wiat", "'wait'")]
+    {
+        let output = porthole_run(&[typed, "8080"]);
+        util::assert_usage_error(&output, typed);
+        assert!(
+            output.stderr.starts_with(&format!("porthole: unrecognized subcommand '{typed}'")),
+            "{}",
+            output.stderr
+        );
+        assert!(output.stderr.contains(near), "{typed} → {near}: {}", output.stderr);
+        assert!(!output.stderr.contains("missing port"), "{}", output.stderr);
+    }
+}
+
+#[test]
+fn a_host_without_a_port_is_told_to_add_one() {
+    let output = porthole_run(&["localhost"]);
+    util::assert_usage_error(&output, "localhost");
+    assert!(
+        !output.stderr.contains("localhost:'"),
+        "never quotes text not typed: {}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("porthole localhost:PORT"), "{}", output.stderr);
+}
+
+#[test]
+fn list_is_ls() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let listed = porthole_run(&["list", "--tcp", "--port", &port, "--no-owners", "--json"]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let records = listed.json();
+    assert_eq!(records.as_array().map(Vec::len), Some(1), "{records:#}");
+    assert_eq!(records[0]["local_port"].to_string(), port);
+}
+
+#[test]
+fn usage_and_man_page_show_the_port_form() {
+    let help = porthole_run(&["--help"]);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("porthole <PORT|HOST:PORT>"), "{}", help.stdout);
+    let man = porthole_run(&["man"]);
+    assert_eq!(man.code, 0);
+    let synopsis: String = man
+        .stdout
+        .lines()
+        .skip_while(|l| *l != ".SH SYNOPSIS")
+        .take(5)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(synopsis.contains("\\fIPORT\\fR|\\fIHOST:PORT\\fR"), "{synopsis}");
+    // And the form works as documented.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let who = porthole_run(&[&port, "--json"]);
+    assert_eq!(who.code, 0, "{who:?}");
+}
+
+#[test]
+fn an_unknown_backend_is_an_error_naming_the_valid_ones() {
+    for args in [&["ls"][..], &["free"], &["kill", "1", "--dry-run"]] {
+        let output = run(porthole().env("PORTHOLE_BACKEND", "bogus").args(args));
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(
+            output.stderr,
+            "porthole: PORTHOLE_BACKEND='bogus' is not a backend: use netlink or procfs (or unset it)\n"
+        );
+        assert!(output.stdout.is_empty(), "{}", output.stdout);
+    }
+    let output = run(porthole().env("PORTHOLE_BACKEND", "procfs").args(["ls", "--tcp", "--json"]));
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+#[test]
+fn check_json_carries_the_schema_version() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let check = porthole_run(&["check", &format!("127.0.0.1:{port}"), "--json"]).json();
+    let who = porthole_run(&[&port, "--json"]).json();
+    assert_eq!(check["schema_version"], who["schema_version"], "{check:#}");
+    assert!(check["schema_version"].is_u64(), "{check:#}");
+}
+
+#[test]
+fn audit_skip_port_leaves_ports_out() {
+    let kept = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let skipped = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let skipped_too = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let [kept, skipped, skipped_too] =
+        [&kept, &skipped, &skipped_too].map(|l| l.local_addr().unwrap().port());
+    let output = porthole_run(&[
+        "audit",
+        "--port",
+        &format!("{kept},{skipped},{skipped_too}"),
+        "--skip-port",
+        &skipped.to_string(),
+        "--skip-port",
+        &format!("{skipped_too},1-2"),
+        "--timeout",
+        "300ms",
+        "--json",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let ports: Vec<u64> = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, [u64::from(kept)], "{report:#}");
+    util::assert_usage_error(&porthole_run(&["audit", "--skip-port", "x"]), "--skip-port x");
+}
