@@ -15,5 +15,10 @@ echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --document-private-items --quiet
 echo "== cargo test"
 cargo test --all-features -- --test-threads="${PORTHOLE_TEST_THREADS:-4}"
+echo "== kill tests as a background job (SIGINT and SIGQUIT inherited as ignored)"
+# What `./scripts/test.sh &`, nohup and some CI runners do to every child:
+# the servers the tests start must still get the signals the tests send.
+(trap '' INT QUIT && exec cargo test --all-features --test it kill:: --quiet) &
+wait "$!"
 echo "== Toxiproxy client conformance"
 ./scripts/conformance-toxiproxy.sh

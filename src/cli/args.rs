@@ -192,6 +192,10 @@ port live on, unlike `lsof -ti :PORT | xargs kill`. The processes are shown
 first and stopped after a [y/N] question on a terminal, or with --yes.
 SIGTERM first, SIGKILL after --grace for whatever is still alive; then the
 port is watched for --settle to catch a supervisor starting a new process.
+The default 2s catches supervisors that restart within 2 seconds: systemd
+(RestartSec=100ms unless set), runit, daemontools and s6 (1 s), Docker
+restart policies (100 ms at first), shell loops with a short sleep. A slower
+one (systemd RestartSec=5s, Kubernetes back-off) needs a longer --settle.
 PID 1, porthole itself, its parent and kernel threads are never signalled;
 other users' processes need --force (and root).
 
@@ -263,8 +267,9 @@ pub struct KillArgs {
     /// Send only this signal (TERM, INT, HUP, KILL, QUIT, USR1… or a number).
     #[arg(short = 's', long, value_name = "NAME")]
     pub signal: Option<String>,
-    /// How long to watch the port afterwards for a restarted process.
-    #[arg(long, value_name = "DURATION", default_value = "500ms")]
+    /// How long to watch the port afterwards for a restarted process (see
+    /// below for what the default catches).
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub settle: String,
     /// Also stop processes of other users.
     #[arg(long)]

@@ -48,7 +48,8 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         if settings.format != Format::Table {
             write_report(out, &report, settings.format, style)?;
         }
-        bail!("nothing was stopped: every process holding the port was refused or hidden");
+        // The table above already says why, process by process.
+        bail!("nothing was stopped");
     }
     if settings.dry_run {
         write_report(out, &report, settings.format, style)?;

@@ -171,6 +171,10 @@ pub struct Plan {
     /// porthole is not root).
     pub hidden: Vec<Socket>,
     pub processes: BTreeMap<u32, Process>,
+    /// porthole runs as root: it can read every process of its PID
+    /// namespace, so a hidden owner is never a matter of privileges and
+    /// "run as root" is never the advice.
+    pub privileged: bool,
 }
 
 impl Plan {
@@ -244,7 +248,8 @@ pub enum HolderKind {
     Refused,
     /// A process that was not there before: restarted by a supervisor.
     NewProcess,
-    /// The owner cannot be seen (not root).
+    /// No process porthole can see holds the socket: without root,
+    /// another user's; as root, one outside porthole's PID namespace.
     Hidden,
 }
 

@@ -103,7 +103,6 @@ fn listens_label(plan: &Plan, pid: u32) -> String {
 /// once, at the end, by [`write_report`]).
 pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> std::io::Result<()> {
     let ports: Vec<String> = plan.ports.iter().map(u16::to_string).collect();
-    let stoppable = plan.stoppable().count();
     writeln!(
         out,
         "{}",
@@ -133,12 +132,16 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
     }
     table.write(out, style.width, "  ")?;
     for socket in &plan.hidden {
-        writeln!(
-            out,
-            "  {}: the owner of {} cannot be seen; run as root to stop it",
-            style.yellow("hidden"),
-            socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol))
-        )?;
+        let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
+        let text = if plan.privileged {
+            format!(
+                "no process porthole can see holds {on} (one in another PID namespace, or one \
+                 that is exiting)"
+            )
+        } else {
+            format!("the owner of {on} cannot be seen; run as root to stop it")
+        };
+        writeln!(out, "  {}: {text}", style.yellow("hidden"))?;
     }
     for target in &plan.targets {
         if let Some(refusal) = &target.refusal {
@@ -156,9 +159,6 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
             writeln!(out, "  note: {hint}")?;
         }
     }
-    if stoppable == 0 && !plan.targets.is_empty() {
-        writeln!(out, "Nothing porthole may stop holds the port.")?;
-    }
     Ok(())
 }
 
@@ -173,7 +173,7 @@ pub fn confirm(count: usize) -> std::io::Result<bool> {
     Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
-fn fate_text(outcome: &Outcome, target: Option<&Target>) -> String {
+fn fate_text(outcome: &Outcome, target: Option<&Target>, privileged: bool) -> String {
     let sent: Vec<String> = outcome.signals.iter().map(ToString::to_string).collect();
     let name = label(outcome.pid, target.and_then(|t| t.process.as_ref()));
     let seconds = |d: &std::time::Duration| format!("{:.2}s", d.as_secs_f64());
@@ -188,6 +188,9 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>) -> String {
         ),
         Fate::Survived if sent.is_empty() => format!("{name}: nothing sent"),
         Fate::Survived => format!("Sent {} to {name}: still running", sent.join(", then ")),
+        Fate::NotPermitted if privileged => {
+            format!("{name}: the kernel refused the signal (EPERM) even to root")
+        }
         Fate::NotPermitted => {
             format!("{name}: not permitted to signal it (another user's process); run as root")
         }
@@ -198,9 +201,14 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>) -> String {
     }
 }
 
-fn holder_text(holder: &Holder) -> String {
+fn holder_text(holder: &Holder, privileged: bool) -> String {
     let who = match holder.pid {
         Some(pid) => label(pid, holder.process.as_ref()),
+        None if privileged => {
+            "no process porthole can see (one in another PID namespace, or one that is still \
+             exiting)"
+                .into()
+        }
         None => "a process porthole cannot see (run as root)".into(),
     };
     let on =
@@ -243,11 +251,11 @@ pub fn write_results(
     }
     for outcome in report.outcomes.unwrap_or_default() {
         let target = report.plan.targets.iter().find(|t| t.pid == outcome.pid);
-        writeln!(out, "{}", fate_text(outcome, target))?;
+        writeln!(out, "{}", fate_text(outcome, target, report.plan.privileged))?;
     }
     if let Some(verification) = report.verification {
         for holder in &verification.holders {
-            writeln!(out, "{}", style.red(&holder_text(holder)))?;
+            writeln!(out, "{}", style.red(&holder_text(holder, report.plan.privileged)))?;
         }
         for port in &verification.free {
             writeln!(out, "{}", style.green(&format!("Port {port} is free.")))?;
