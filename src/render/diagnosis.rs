@@ -170,12 +170,16 @@ fn write_verdict(out: &mut dyn Write, diagnosis: &Diagnosis, style: Style) -> st
             } else {
                 String::new()
             };
-            writeln!(
-                out,
-                "{} {} is reachable{note}{answered}",
-                style.green("OK:"),
-                diagnosis.target
-            )
+            // A `--bind` check tried binds, not connections: its success
+            // means a server could bind the address, not that anything
+            // answers there.
+            let trial_binds = !diagnosis.attempts.is_empty()
+                && diagnosis
+                    .attempts
+                    .iter()
+                    .all(|a| matches!(a.kind, crate::model::diagnosis::AttemptKind::Bind(_)));
+            let verdict = if trial_binds { "can be bound" } else { "is reachable" };
+            writeln!(out, "{} {} {verdict}{note}{answered}", style.green("OK:"), diagnosis.target)
         }
     }
 }
@@ -243,9 +247,14 @@ pub fn attempts_summary(attempts: &[Attempt]) -> String {
     attempts
         .iter()
         .map(|a| {
+            // A bare TCP target is ready once it accepts: nothing is sent,
+            // so its silence is expected and not worth a word ("connected
+            // (no answer)" read as a contradiction). Silence is news only
+            // where an answer was due (HTTP).
             let reply = a
                 .reply
                 .as_ref()
+                .filter(|r| !(a.healthy && matches!(r, crate::model::diagnosis::Reply::Silent)))
                 .map(|r| format!(" ({})", r.describe()))
                 .filter(|_| a.outcome() == Some(crate::model::diagnosis::Outcome::Connected))
                 .unwrap_or_default();

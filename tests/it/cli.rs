@@ -146,3 +146,43 @@ fn audit_skip_port_leaves_ports_out() {
     assert_eq!(ports, [u64::from(kept)], "{report:#}");
     util::assert_usage_error(&porthole_run(&["audit", "--skip-port", "x"]), "--skip-port x");
 }
+
+#[test]
+fn check_bind_says_can_be_bound_and_names_the_holder() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let output = porthole_run(&["check", "--bind", &format!("127.0.0.1:{port}")]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.starts_with(&format!("OK: 127.0.0.1:{port} can be bound")),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains("reachable"), "{}", output.stdout);
+
+    let (server, mut ready) = util::python(
+        "import socket,time\ns=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True); time.sleep(60)",
+        &[],
+    );
+    let port = util::wait_for_line(&mut ready);
+    let output = porthole_run(&["check", "--bind", &format!("127.0.0.1:{port}"), "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    let summary = util::cause(&json, "port-in-use")["summary"].as_str().unwrap().to_string();
+    assert_eq!(
+        summary,
+        format!("127.0.0.1:{port} is in use: python3 (pid {}) listens on it", server.pid())
+    );
+    let output = porthole_run(&["check", "--bind", &format!("0.0.0.0:{port}"), "--json"]);
+    let json = output.json();
+    let summary = util::cause(&json, "port-in-use")["summary"].as_str().unwrap().to_string();
+    assert!(
+        summary.starts_with(&format!(
+            "0.0.0.0:{port} is in use: python3 (pid {}) listens on 127.0.0.1:{port}, one address",
+            server.pid()
+        )),
+        "{summary}"
+    );
+}
