@@ -130,7 +130,8 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
             process.map_or_else(String::new, |p| one_line(&p.command_line())),
         ]);
     }
-    table.write(out, style.width, "  ")?;
+    // The command line says which process this is: wrapped, never cut.
+    table.write_wrapped(out, style.width, "  ")?;
     for socket in &plan.hidden {
         let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
         let text = if plan.privileged {

@@ -186,3 +186,103 @@ fn check_bind_says_can_be_bound_and_names_the_holder() {
         "{summary}"
     );
 }
+
+/// Runs `porthole ARGS…` on a real terminal (a pty from `script`) that is
+/// `columns` wide; returns what the terminal showed, without carriage
+/// returns and without the progress line audit draws on stderr.
+fn on_terminal(columns: usize, args: &[&str]) -> Option<String> {
+    if !util::installed("script") {
+        eprintln!("skipping: script (util-linux) is needed for a pty");
+        return None;
+    }
+    let quoted: Vec<String> = std::iter::once(util::binary().display().to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let script = format!("stty cols {columns}; {} 2>/dev/null", quoted.join(" "));
+    let mut command = std::process::Command::new("script");
+    command.args(["-qec", &script, "/dev/null"]);
+    util::scrub(&mut command);
+    let output = run(&mut command);
+    Some(output.stdout.replace('\r', ""))
+}
+
+/// Every whitespace-separated word of `text`.
+fn words(text: &str) -> std::collections::BTreeSet<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn audit_wraps_evidence_and_fixes_between_words_to_the_terminal() {
+    // A root HTTP server on every interface: findings with long evidence
+    // and fixes (dns-rebinding, exposed-service, root-service).
+    let (server, mut ready) = util::python(
+        "import http.server, socketserver\n\
+         class Quiet(http.server.SimpleHTTPRequestHandler):\n    def log_message(self, *a): pass\n\
+         s = socketserver.TCPServer(('0.0.0.0', 0), Quiet)\n\
+         print(s.server_address[1], flush=True); s.serve_forever()",
+        &[],
+    );
+    let port = util::wait_for_line(&mut ready);
+    let args = ["audit", "--port", &port, "--timeout", "1s", "--fail-on", "never"];
+    let json = porthole_run(&[&args[..], &["--json"]].concat()).json();
+    let findings = json["findings"].as_array().expect("findings").clone();
+    assert!(!findings.is_empty(), "{json:#}");
+    for columns in [80, 150] {
+        let Some(shown) = on_terminal(columns, &args) else { return };
+        let shown_words = words(&shown);
+        for finding in &findings {
+            for key in ["evidence", "fix"] {
+                let text = finding[key].as_str().unwrap();
+                for word in words(text) {
+                    assert!(
+                        shown_words.contains(&word),
+                        "{columns} columns: '{word}' of the {key} was split or cut:\n{shown}"
+                    );
+                }
+            }
+        }
+        let rules: Vec<String> =
+            findings.iter().map(|f| format!("  {}  ", f["rule"].as_str().unwrap())).collect();
+        for line in shown.lines() {
+            // Row lines hold the other columns, which do not wrap; every
+            // line of evidence and fixes fits.
+            let is_row = line.starts_with("  RULE") || rules.iter().any(|r| line.starts_with(r));
+            if !is_row {
+                assert!(
+                    line.chars().count() <= columns,
+                    "{columns} columns: line too long ({}):\n{line}\n{shown}",
+                    line.chars().count()
+                );
+            }
+        }
+    }
+    drop(server);
+}
+
+#[test]
+fn ls_long_never_cuts_a_command_line_on_a_terminal() {
+    let marker = "porthole-width-test-marker";
+    let (server, mut ready) = util::python(
+        "import socket, sys, time\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True); time.sleep(60)",
+        &[marker, "--a-long-argument=value", "another-argument", "and-one-more-argument", marker],
+    );
+    let port = util::wait_for_line(&mut ready);
+    let Some(shown) = on_terminal(70, &["ls", "-l", "--tcp", "--port", &port]) else { return };
+    assert!(!shown.contains('…'), "nothing is cut with -l:\n{shown}");
+    for word in ["--a-long-argument=value", "another-argument", "and-one-more-argument"] {
+        assert!(words(&shown).contains(word), "'{word}' missing:\n{shown}");
+    }
+    assert_eq!(shown.matches(marker).count(), 2, "{shown}");
+    // Wrapped by porthole between words (under the column, or below the
+    // row when the column has no room), not left for the terminal to break.
+    let continuation: Vec<&str> = shown.lines().skip(2).filter(|l| !l.trim().is_empty()).collect();
+    assert!(!continuation.is_empty(), "{shown}");
+    for line in continuation {
+        assert!(line.starts_with("      "), "{line:?} is indented:\n{shown}");
+        assert!(line.chars().count() <= 70, "{line:?}:\n{shown}");
+    }
+    drop(server);
+}
