@@ -301,6 +301,23 @@ fn wait_for_exits(
     }
 }
 
+/// Marks targets that were still running when [`execute`] stopped waiting
+/// (`--grace` passed, or a single signal) but are gone after [`verify`]'s
+/// watch, so the report does not say "still running" above "port free".
+/// `signalled` is when the signals went out.
+pub fn recheck_survivors(outcomes: &mut [Outcome], plan: &Plan, signalled: Instant) {
+    for outcome in outcomes.iter_mut() {
+        if outcome.fate != Fate::Survived || outcome.signals.is_empty() {
+            continue;
+        }
+        let start_ticks =
+            plan.targets.iter().find(|t| t.pid == outcome.pid).and_then(|t| t.start_ticks);
+        if is_gone(outcome.pid, start_ticks) {
+            outcome.fate = Fate::Exited { after: signalled.elapsed() };
+        }
+    }
+}
+
 /// Looks at the ports for `settle`, to catch a supervisor starting a
 /// replacement (systemd `Restart=` after `RestartSec`, 100 ms by default;
 /// runit, daemontools and s6 after 1 s; a shell loop after its `sleep`).

@@ -400,6 +400,13 @@ fn a_socket_still_held_by_an_exiting_target_is_watched_through_settle() {
     assert_eq!(output.code, 0, "{output:?}");
     assert!(output.stdout.contains(&format!("Port {port} is free.")), "{}", output.stdout);
     assert!(!output.stdout.contains("still held"), "{}", output.stdout);
+    assert!(
+        !output.stdout.contains("still running"),
+        "it exited during the watch: {}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("Sent SIGTERM to"), "{}", output.stdout);
+    assert!(output.stdout.contains(": exited after "), "{}", output.stdout);
 }
 
 #[test]
