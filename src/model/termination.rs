@@ -270,6 +270,12 @@ pub struct Verification {
     /// Requested ports nothing listens on any more.
     pub free: Vec<u16>,
     pub holders: Vec<Holder>,
+    /// How long the ports were watched for a restart.
+    pub watched: Duration,
+    /// Parents of stopped targets that are still running once the watch
+    /// ended and are not porthole's own ancestors (the shell it runs in):
+    /// a supervisor slower than the watch would be one of them.
+    pub lingering_parents: Vec<Process>,
 }
 
 impl Verification {

@@ -261,6 +261,19 @@ pub fn write_results(
         for port in &verification.free {
             writeln!(out, "{}", style.green(&format!("Port {port} is free.")))?;
         }
+        if !verification.free.is_empty() {
+            let watched = format!("{:.1} s", verification.watched.as_secs_f64());
+            for parent in &verification.lingering_parents {
+                writeln!(
+                    out,
+                    "  note: {} ({}), which started it, is still running; nothing took the \
+                     port within {watched}, but if it restarts servers more slowly, stop it \
+                     instead (or watch longer with --settle)",
+                    parent.pid,
+                    one_line(&parent.command_line())
+                )?;
+            }
+        }
     }
     Ok(())
 }
@@ -293,6 +306,19 @@ pub struct KillRecord {
     pub freed: Option<bool>,
     pub free_ports: Option<Vec<u16>>,
     pub holders_after: Vec<HolderRecord>,
+    /// How long the ports were watched for a restart (`null` when nothing
+    /// was sent).
+    pub watched_ms: Option<u64>,
+    /// Parents of stopped processes still running after the watch (not
+    /// porthole's own shell): possibly a supervisor slower than the watch.
+    pub parents_still_running: Vec<ParentRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParentRecord {
+    pub pid: u32,
+    pub name: String,
+    pub cmdline: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -413,6 +439,20 @@ impl KillRecord {
             freed: report.verification.map(Verification::all_free),
             free_ports: report.verification.map(|v| v.free.clone()),
             holders_after,
+            watched_ms: report.verification.map(|v| v.watched.as_millis() as u64),
+            parents_still_running: report
+                .verification
+                .map(|v| {
+                    v.lingering_parents
+                        .iter()
+                        .map(|p| ParentRecord {
+                            pid: p.pid,
+                            name: p.name.clone(),
+                            cmdline: p.command_line(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }

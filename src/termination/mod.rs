@@ -341,10 +341,41 @@ pub fn verify(
         let restarted = verification.holders.iter().any(|h| h.kind == HolderKind::NewProcess);
         let final_answer = verification.holders.iter().any(|h| !may_still_go(plan, h));
         if settled || restarted || final_answer {
+            let mut verification = verification;
+            verification.watched = started.elapsed();
+            if !restarted {
+                verification.lingering_parents = lingering_parents(plan);
+            }
             return Ok(verification);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Parents of stopped targets still running after the watch, except PID 1
+/// and porthole's own ancestors: the shell porthole runs in often started
+/// the server too (`server & porthole kill PORT`) and restarts nothing.
+fn lingering_parents(plan: &Plan) -> Vec<Process> {
+    let mut ancestors = BTreeSet::new();
+    let mut pid = std::process::id();
+    while pid > 1 && ancestors.insert(pid) {
+        match process::read_stat(pid) {
+            Some(stat) => pid = stat.parent_pid,
+            None => break,
+        }
+    }
+    let parents: BTreeSet<u32> = plan
+        .stoppable()
+        .filter_map(|t| t.process.as_ref())
+        .map(|p| p.parent_pid)
+        .filter(|&parent| parent > 1 && !ancestors.contains(&parent))
+        .filter(|&parent| !plan.targets.iter().any(|t| t.pid == parent))
+        .collect();
+    parents
+        .into_iter()
+        .filter(|&parent| !is_gone(parent, None))
+        .filter_map(|parent| process::read(parent, &mut Default::default()))
+        .collect()
 }
 
 /// Whether a holder found after the signals may still let go of the port
@@ -401,7 +432,7 @@ fn classify(request: &Request, plan: &Plan, snapshot: &Snapshot) -> Verification
         }
     }
     let free = request.ports.iter().copied().filter(|p| !held_ports.contains(p)).collect();
-    Verification { free, holders }
+    Verification { free, holders, ..Verification::default() }
 }
 
 #[cfg(test)]

@@ -477,3 +477,58 @@ while True:
     assert_eq!(holder["kind"], "new_process", "{report:#}");
     assert_eq!(holder["parent_pid"], supervisor.pid());
 }
+
+#[test]
+fn a_supervisor_slower_than_the_watch_is_named() {
+    // A shell loop that waits 30 s before restarting: no watch catches it,
+    // so porthole names the parent that is still running.
+    let server = "import ctypes, socket\n\
+                  ctypes.CDLL(None).prctl(1, 9)\n\
+                  s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                  print(s.getsockname()[1], flush=True)\n\
+                  import time; time.sleep(120)";
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "while true; do python3 -u -c \"$0\"; sleep 30; done", server])
+        .stdout(std::process::Stdio::piped());
+    let mut supervisor = crate::util::ChildGuard::spawn(&mut command);
+    let mut out = std::io::BufReader::new(supervisor.0.stdout.take().unwrap());
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["freed"], true, "{report:#}");
+    assert!(report["watched_ms"].as_u64().unwrap() >= 2000, "{report:#}");
+    let parents = report["parents_still_running"].as_array().unwrap();
+    assert_eq!(parents.len(), 1, "{report:#}");
+    assert_eq!(parents[0]["pid"], supervisor.pid(), "{report:#}");
+    drop(supervisor);
+
+    // The text form, with a supervisor that has not restarted yet either.
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "while true; do python3 -u -c \"$0\"; sleep 30; done", server])
+        .stdout(std::process::Stdio::piped());
+    let mut supervisor = crate::util::ChildGuard::spawn(&mut command);
+    let mut out = std::io::BufReader::new(supervisor.0.stdout.take().unwrap());
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&["kill", &port, "--yes"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(&format!("Port {port} is free.")), "{}", output.stdout);
+    assert!(
+        output.stdout.contains(&format!("note: {} (sh -c while true;", supervisor.pid())),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("--settle"), "{}", output.stdout);
+}
+
+#[test]
+fn the_shell_porthole_runs_in_is_not_called_a_supervisor() {
+    // The test process started both the server and porthole, like a shell
+    // running `server & porthole kill PORT`: no note.
+    let (_server, port, _out) = server("plain");
+    let output = porthole_run(&["kill", &port.to_string(), "--yes"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains("note:"), "{}", output.stdout);
+}
