@@ -367,6 +367,13 @@ fn lingering_parents(plan: &Plan) -> Vec<Process> {
     let parents: BTreeSet<u32> = plan
         .stoppable()
         .filter_map(|t| t.process.as_ref())
+        // A unit's restarts are systemd's business: the plan already says
+        // `systemctl stop UNIT`, and "stop systemd --user" is no advice.
+        .filter(|p| {
+            p.unit
+                .as_deref()
+                .is_none_or(|unit| !unit.ends_with(".service") || unit.starts_with("user@"))
+        })
         .map(|p| p.parent_pid)
         .filter(|&parent| parent > 1 && !ancestors.contains(&parent))
         .filter(|&parent| !plan.targets.iter().any(|t| t.pid == parent))
@@ -375,6 +382,7 @@ fn lingering_parents(plan: &Plan) -> Vec<Process> {
         .into_iter()
         .filter(|&parent| !is_gone(parent, None))
         .filter_map(|parent| process::read(parent, &mut Default::default()))
+        .filter(|parent| parent.name != "systemd")
         .collect()
 }
 
