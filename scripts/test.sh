@@ -24,5 +24,10 @@ if [ -s "$PORTHOLE_SKIP_LOG" ]; then
     echo "== skipped: $(wc -l <"$PORTHOLE_SKIP_LOG") tests could not run here"
     sed 's/^/   /' "$PORTHOLE_SKIP_LOG"
 fi
+echo "== kill tests as a background job (SIGINT and SIGQUIT inherited as ignored)"
+# What `./scripts/test.sh &`, nohup and some CI runners do to every child:
+# the servers the tests start must still get the signals the tests send.
+(trap '' INT QUIT && exec cargo test --all-features --test it kill:: --quiet) &
+wait "$!"
 echo "== Toxiproxy client conformance"
 ./scripts/conformance-toxiproxy.sh

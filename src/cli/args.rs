@@ -14,12 +14,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "porthole",
     version,
     about,
+    override_usage = USAGE,
     after_help = "Examples:\n  porthole ls                 every listener with its processes\n  porthole ls -a --json       every socket, as JSON\n  porthole 5432               who holds port 5432, its clients, what the number means\n  porthole 127.0.0.1:62893    the same for one address\n  porthole kill 3000          stop what listens on 3000 (not its clients)\n  porthole free               a port that is safe to claim now\n\nExit status: 0 yes/found, 1 no/not found, 2 error."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The usage line: subcommands, and the verb-less `porthole PORT` form
+/// that `cli::normalize_args` turns into `porthole who PORT`.
+pub const USAGE: &str = "porthole <COMMAND> [ARGS]...\n       porthole <PORT|HOST:PORT> [-t] [-u] [--netns <NETNS>] [--json]";
 
 /// One variant per verb; `porthole PORT` is rewritten to `porthole who PORT`.
 #[derive(Debug, Subcommand)]
@@ -65,7 +70,7 @@ pub enum Command {
     /// Find risky local services: exposed listeners, services without
     /// authentication, DNS-rebindable HTTP, open debuggers, outdated code.
     #[command(
-        after_help = "Examples:\n  porthole audit                     every listener, findings by severity\n  porthole audit --port 6379,8000    only these ports\n  porthole audit --active            also try logins servers log (PostgreSQL trust, MySQL empty root password)\n  porthole audit --sarif > a.sarif   SARIF 2.1.0 for code-scanning tools\n  porthole audit --fail-on high      exit 1 on any finding of high or worse\n\nProbes are read-only and bounded: a passive read, then one safe request chosen from the\nprocess and port. Redis never gets HTTP; printer ports (515, 631, 9100) are never touched.\n\nRules: exposed-service no-auth dns-rebinding websocket-origin cors-any-origin\n  debugger-exposed docker-api world-writable-socket trust-auth empty-password\n  outdated-binary outdated-library root-service\n\nExit status: 0 when no finding reaches --fail-on (default: critical), 1 when one does, 2 on error."
+        after_help = "Examples:\n  porthole audit                     every listener, findings by severity\n  porthole audit --port 6379,8000    only these ports\n  porthole audit --skip-port 5432    everything but PostgreSQL\n  porthole audit --active            also try logins servers log (PostgreSQL trust, MySQL empty root password)\n  porthole audit --sarif > a.sarif   SARIF 2.1.0 for code-scanning tools\n  porthole audit --fail-on high      exit 1 on any finding of high or worse\n\nProbes are read-only and bounded: a passive read, then one safe request chosen from the\nprocess and port. Redis never gets HTTP; printer ports (515, 631, 9100) are never touched.\n\nRules: exposed-service no-auth dns-rebinding websocket-origin cors-any-origin\n  debugger-exposed docker-api world-writable-socket trust-auth empty-password\n  outdated-binary outdated-library root-service\n\nExit status: 0 when no finding reaches --fail-on (default: critical), 1 when one does, 2 on error."
     )]
     Audit(AuditArgs),
     /// Internal: keeps sockets bound for `free --hold`.
@@ -187,6 +192,10 @@ port live on, unlike `lsof -ti :PORT | xargs kill`. The processes are shown
 first and stopped after a [y/N] question on a terminal, or with --yes.
 SIGTERM first, SIGKILL after --grace for whatever is still alive; then the
 port is watched for --settle to catch a supervisor starting a new process.
+The default 2s catches supervisors that restart within 2 seconds: systemd
+(RestartSec=100ms unless set), runit, daemontools and s6 (1 s), Docker
+restart policies (100 ms at first), shell loops with a short sleep. A slower
+one (systemd RestartSec=5s, Kubernetes back-off) needs a longer --settle.
 PID 1, porthole itself, its parent and kernel threads are never signalled;
 other users' processes need --force (and root).
 
@@ -258,8 +267,9 @@ pub struct KillArgs {
     /// Send only this signal (TERM, INT, HUP, KILL, QUIT, USR1… or a number).
     #[arg(short = 's', long, value_name = "NAME")]
     pub signal: Option<String>,
-    /// How long to watch the port afterwards for a restarted process.
-    #[arg(long, value_name = "DURATION", default_value = "500ms")]
+    /// How long to watch the port afterwards for a restarted process (see
+    /// below for what the default catches).
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub settle: String,
     /// Also stop processes of other users.
     #[arg(long)]
@@ -630,6 +640,10 @@ pub struct AuditArgs {
     /// Do not run this rule (repeatable).
     #[arg(long, value_name = "RULE")]
     pub skip: Vec<String>,
+    /// Leave these ports out, e.g. 5432,8000-8100 (repeatable): services
+    /// you know about and accept.
+    #[arg(long, value_name = "LIST")]
+    pub skip_port: Vec<String>,
     /// Exit 1 when a finding at or above this severity exists:
     /// critical, high, medium, low, info, or never [default: critical].
     #[arg(long, value_name = "SEVERITY")]

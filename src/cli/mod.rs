@@ -7,24 +7,32 @@ pub mod settings;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+use clap::CommandFactory;
+
 pub use args::{Cli, Command};
 
-/// Subcommand names; anything else in first position is an endpoint for
-/// `porthole who` (`porthole 5432`, `porthole 127.0.0.1:62893`).
-const SUBCOMMANDS: &[&str] = &[
-    "ls",
-    "who",
-    "check",
-    "wait",
-    "kill",
-    "free",
-    "audit",
-    "proxy",
-    "completions",
-    "man",
-    "help",
-    "__hold",
-];
+/// Every word clap accepts as a subcommand, aliases included, read from the
+/// clap definition itself so a new subcommand or alias can never be
+/// mistaken for an endpoint (`porthole list` used to become `who list`).
+pub fn subcommand_words() -> Vec<String> {
+    let mut command = Cli::command();
+    // Building adds the implicit `help` subcommand.
+    command.build();
+    command
+        .get_subcommands()
+        .flat_map(|sub| std::iter::once(sub.get_name()).chain(sub.get_all_aliases()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether a first word can only be meant as an endpoint for `who`: it
+/// starts with a digit (`5432`, `127.0.0.1:80`), is a bracketed IPv6
+/// address, or names a port after a colon (`localhost:8080`). A bare word
+/// (`chek`, `localhost`) is a mistyped subcommand or an endpoint without its
+/// port; clap then reports it with a suggestion.
+fn looks_like_endpoint(word: &str) -> bool {
+    word.starts_with(|c: char| c.is_ascii_digit()) || word.starts_with('[') || word.contains(':')
+}
 
 /// Rewrites `porthole ENDPOINT …` to `porthole who ENDPOINT …` so the most
 /// common question needs no verb.
@@ -32,14 +40,20 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
     let mut args: Vec<OsString> = args.into_iter().collect();
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
         let is_flag = first.starts_with('-');
-        if !is_flag && !SUBCOMMANDS.contains(&first) {
+        if !is_flag
+            && looks_like_endpoint(first)
+            && !subcommand_words().iter().any(|word| word == first)
+        {
             args.insert(1, OsString::from("who"));
         }
     }
     args
 }
 
-/// Prints a clap error as one line (help and version go to stdout with 0).
+/// Prints a clap error whole, with `porthole: ` in place of clap's
+/// `error: ` (help and version go to stdout with 0). The lines after the
+/// first carry what the user needs: the missing arguments, the allowed
+/// values, the similar subcommand, the usage.
 #[expect(clippy::print_stderr, reason = "only the binary's entry path reports usage errors")]
 pub fn report_clap_error(error: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
@@ -53,15 +67,136 @@ pub fn report_clap_error(error: clap::Error) -> ExitCode {
             ExitCode::from(2)
         }
         _ => {
-            let rendered = error.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|line| !line.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_string();
-            eprintln!("porthole: {first}");
+            eprint!("{}", usage_message(&error));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The text of a usage error: clap's whole message, `porthole: ` first,
+/// plus a hint for a bare word that is no subcommand and no endpoint.
+pub fn usage_message(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let rendered = error.render().to_string();
+    let body = rendered.trim_start_matches("error: ");
+    let mut lines: Vec<String> = body.trim_end().lines().map(str::to_string).collect();
+    if lines.is_empty() {
+        lines.push("invalid arguments".to_string());
+    }
+    if error.kind() == ErrorKind::InvalidSubcommand
+        && error.get(ContextKind::SuggestedSubcommand).is_none()
+    {
+        if let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidSubcommand) {
+            let hint = match nearest_subcommand(word) {
+                Some(near) => format!("  tip: a similar subcommand exists: '{near}'"),
+                None => format!(
+                    "  tip: '{word}' is not a subcommand; to ask about a port, give the port: \
+                     'porthole {word}:PORT' or 'porthole PORT'"
+                ),
+            };
+            lines.insert(1, String::new());
+            lines.insert(2, hint);
+        }
+    }
+    let mut text = format!("porthole: {}\n", lines.join("\n"));
+    // clap ends with "For more information, try '--help'."; keep one newline.
+    if text.ends_with("\n\n") {
+        text.pop();
+    }
+    text
+}
+
+/// The subcommand closest to `word` by edit distance, when it is close
+/// enough to be a typo (at most a third of the word, and at least one
+/// edit): clap's own suggestion misses short words such as `lst`.
+fn nearest_subcommand(word: &str) -> Option<String> {
+    let limit = (word.chars().count() / 3).max(1);
+    subcommand_words()
+        .into_iter()
+        .filter(|name| !name.starts_with('_'))
+        .map(|name| (edit_distance(word, &name), name))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn normalized(args: &[&str]) -> Vec<String> {
+        normalize_args(args.iter().map(OsString::from))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn endpoints_get_who_and_subcommands_and_aliases_do_not() {
+        assert_eq!(normalized(&["porthole", "5432"]), ["porthole", "who", "5432"]);
+        assert_eq!(normalized(&["porthole", "[::1]:80"]), ["porthole", "who", "[::1]:80"]);
+        assert_eq!(
+            normalized(&["porthole", "localhost:8080"]),
+            ["porthole", "who", "localhost:8080"]
+        );
+        for word in ["ls", "list", "check", "help", "__hold", "chek", "localhost"] {
+            assert_eq!(normalized(&["porthole", word]), ["porthole", word], "{word}");
+        }
+    }
+
+    #[test]
+    fn subcommand_words_come_from_clap() {
+        let words = subcommand_words();
+        for word in ["ls", "list", "who", "check", "wait", "kill", "free", "audit", "help"] {
+            assert!(words.iter().any(|w| w == word), "{word} in {words:?}");
+        }
+    }
+
+    fn message(args: &[&str]) -> String {
+        let error = Cli::try_parse_from(normalize_args(args.iter().map(OsString::from)))
+            .expect_err("a usage error");
+        usage_message(&error)
+    }
+
+    #[test]
+    fn usage_errors_keep_clap_details() {
+        let text = message(&["porthole", "kill"]);
+        assert!(text.starts_with("porthole: the following required arguments"), "{text}");
+        assert!(text.contains("<PORT>..."), "{text}");
+        let text = message(&["porthole", "ls", "--scope", "foo"]);
+        assert!(text.contains("possible values: loopback, exposed"), "{text}");
+        let text = message(&["porthole", "chek", "8080"]);
+        assert!(text.contains("'check'"), "{text}");
+        let text = message(&["porthole", "lst"]);
+        assert!(text.contains("'ls'") || text.contains("'list'"), "{text}");
+        assert!(!text.contains("missing port"), "{text}");
+        let text = message(&["porthole", "localhost"]);
+        assert!(text.contains("porthole localhost:PORT"), "{text}");
+        assert!(!text.contains("missing port after"), "{text}");
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("chek", "check"), 1);
+        assert_eq!(edit_distance("lst", "ls"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(nearest_subcommand("kil").as_deref(), Some("kill"));
+        assert_eq!(nearest_subcommand("localhost"), None);
     }
 }

@@ -465,6 +465,8 @@ pub struct AuditSettings {
     pub timeout: std::time::Duration,
     pub active: bool,
     pub skip: std::collections::BTreeSet<crate::model::RuleId>,
+    /// Ports left out (`--skip-port`); Unix sockets are never left out.
+    pub skip_ports: Vec<PortSet>,
     /// `None`: never fail because of findings.
     pub fail_on: Option<crate::model::Severity>,
     pub format: crate::render::audit::AuditFormat,
@@ -474,7 +476,12 @@ impl AuditSettings {
     pub fn resolve(args: AuditArgs) -> anyhow::Result<Self> {
         use crate::model::{RuleId, Severity};
         use crate::render::audit::AuditFormat;
-        let AuditArgs { port, active, skip, fail_on, timeout, netns, json, sarif } = args;
+        let AuditArgs { port, active, skip, skip_port, fail_on, timeout, netns, json, sarif } =
+            args;
+        let skip_ports = skip_port
+            .iter()
+            .map(|text| PortSet::parse(text).with_context(|| format!("--skip-port '{text}'")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let ports = port
             .as_deref()
             .map(|text| PortSet::parse(text).with_context(|| format!("--port '{text}'")))
@@ -522,7 +529,7 @@ impl AuditSettings {
         } else {
             AuditFormat::Table
         };
-        Ok(AuditSettings { query, timeout, active, skip, fail_on, format })
+        Ok(AuditSettings { query, timeout, active, skip, skip_ports, fail_on, format })
     }
 }
 

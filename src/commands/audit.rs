@@ -17,7 +17,13 @@ use crate::render::{self, Style};
 
 pub fn run(args: AuditArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = AuditSettings::resolve(args)?;
-    let snapshot = inventory::snapshot(&settings.query).context("listing sockets")?;
+    let mut snapshot = inventory::snapshot(&settings.query).context("listing sockets")?;
+    if !settings.skip_ports.is_empty() {
+        snapshot.sockets.retain(|socket| {
+            socket.protocol == crate::model::Protocol::Unix
+                || !settings.skip_ports.iter().any(|set| set.contains(socket.local_port()))
+        });
+    }
     let terminal = std::io::stderr().is_terminal();
     let options = AuditOptions {
         timeout: settings.timeout,

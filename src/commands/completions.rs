@@ -38,6 +38,7 @@ pub fn public_command() -> clap::Command {
     let visible = full.get_subcommands().filter(|sub| !sub.is_hide_set()).cloned();
     let mut command = clap::Command::new(full.get_name().to_string())
         .version(env!("CARGO_PKG_VERSION"))
+        .override_usage(crate::cli::args::USAGE)
         .subcommands(visible);
     if let Some(about) = full.get_about() {
         command = command.about(about.clone());
@@ -77,7 +78,21 @@ pub fn man(out: &mut impl Write) -> anyhow::Result<ExitStatus> {
 fn main_page(roff: &str) -> String {
     let mut text = String::with_capacity(roff.len());
     let mut in_examples = false;
+    let mut in_synopsis = false;
     for line in roff.lines() {
+        if in_synopsis {
+            // clap_mangen builds the synopsis from flags and ignores the
+            // usage override: add the verb-less form `porthole PORT`.
+            text.push_str(line);
+            text.push_str(
+                "\n.br\n\\fBporthole\\fR \\fIPORT\\fR|\\fIHOST:PORT\\fR [\\fB\\-t\\fR] \
+                 [\\fB\\-u\\fR] [\\fB\\-\\-netns\\fR \\fINETNS\\fR] [\\fB\\-\\-json\\fR] \
+                 (the same as \\fBporthole who\\fR)\n",
+            );
+            in_synopsis = false;
+            continue;
+        }
+        in_synopsis = line == ".SH SYNOPSIS";
         if line.starts_with(".SH ") && in_examples {
             text.push_str(".fi\n");
             in_examples = false;

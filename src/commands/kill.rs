@@ -48,7 +48,8 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         if settings.format != Format::Table {
             write_report(out, &report, settings.format, style)?;
         }
-        bail!("nothing was stopped: every process holding the port was refused or hidden");
+        // The table above already says why, process by process.
+        bail!("nothing was stopped");
     }
     if settings.dry_run {
         write_report(out, &report, settings.format, style)?;
@@ -62,9 +63,11 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             bail!("nothing was stopped (not confirmed)");
         }
     }
-    let outcomes = termination::execute(&plan, settings.method);
+    let signalled = std::time::Instant::now();
+    let mut outcomes = termination::execute(&plan, settings.method);
     let verification = termination::verify(&settings.request, &plan, settings.settle)
         .context("checking the ports again")?;
+    termination::recheck_survivors(&mut outcomes, &plan, signalled);
     let report = KillReport {
         plan: &plan,
         dry_run: false,

@@ -46,6 +46,9 @@ impl From<ExitStatus> for ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    // Checked up front so every command rejects a misspelt backend, not
+    // only the ones that list sockets on the path taken this time.
+    crate::inventory::Backend::from_env()?;
     let status = match cli.command {
         Command::Ls(args) => ls::run(args, &mut out)?,
         Command::Who(args) => who::run(args, &mut out)?,

@@ -92,7 +92,11 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                     None => attempts_summary(&round.attempts),
                 };
                 if summary != last_summary[index] && !satisfied {
-                    write_line(&mut progress, &format!("waiting for {target}: {summary}"))?;
+                    let waiting = if settings.down { " to go down" } else { "" };
+                    write_line(
+                        &mut progress,
+                        &format!("waiting for {target}{waiting}: {summary}"),
+                    )?;
                     last_summary[index] = summary;
                 }
             }
@@ -178,7 +182,7 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                     // Polling stopped early to leave the explanation time:
                     // the run as a whole took the timeout.
                     seconds(settings.timeout.unwrap_or(elapsed)),
-                    if settings.down { "still answering" } else { "not ready" }
+                    if settings.down { "still up" } else { "not ready" }
                 ),
             )?;
             for line in &lines {
@@ -210,7 +214,13 @@ fn explain(
 ) -> Vec<String> {
     if let Some(round) = last {
         if settings.down {
-            return vec![format!("still answering: {}", attempts_summary(&round.attempts))];
+            let up: Vec<_> = round
+                .attempts
+                .iter()
+                .filter(|a| a.outcome() == Some(crate::diagnose::Outcome::Connected))
+                .cloned()
+                .collect();
+            return vec![format!("last round: {}", attempts_summary(&up))];
         }
         if let Some(error) = &round.resolve_error {
             return vec![error.clone()];
@@ -262,13 +272,24 @@ fn report_json(
     Ok(())
 }
 
-/// Runs the command with inherited stdio; its status becomes ours.
+/// Runs the command with inherited stdio; its status becomes ours. A
+/// command that cannot start exits as a shell would make it: 127 when it
+/// is not found, 126 when it is not executable, so a script can tell that
+/// from porthole's own usage errors (2).
 fn run_command(command: &[String]) -> anyhow::Result<ExitStatus> {
     let (program, args) = command.split_first().context("empty command")?;
-    let status = std::process::Command::new(program)
-        .args(args)
-        .status()
-        .with_context(|| format!("running '{program}'"))?;
+    let status = match std::process::Command::new(program).args(args).status() {
+        Ok(status) => status,
+        Err(error) => {
+            let (code, why) = match error.kind() {
+                std::io::ErrorKind::NotFound => (127, "command not found".to_string()),
+                std::io::ErrorKind::PermissionDenied => (126, "permission denied".to_string()),
+                _ => (126, error.to_string()),
+            };
+            crate::commands::warn(&format!("{}: {why}", program.escape_debug()));
+            return Ok(ExitStatus::Code(code));
+        }
+    };
     use std::os::unix::process::ExitStatusExt;
     let code = match (status.code(), status.signal()) {
         (Some(code), _) => code,

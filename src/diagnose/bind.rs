@@ -86,6 +86,20 @@ pub fn overlaps(held: &Socket, wanted: SocketAddr) -> bool {
     }
 }
 
+/// The owner of a listener as the verdict names it: `python3 (pid 4242)`,
+/// `nginx (pids 10, 11)`, or `a process porthole cannot see`.
+fn holder_name(socket: &Socket, processes: &BTreeMap<u32, Process>) -> String {
+    let Some(&first) = socket.owners.first() else {
+        return "a process porthole cannot see".to_string();
+    };
+    let name = processes.get(&first).map_or("?", |p| p.name.as_str());
+    let pids: Vec<String> = socket.owners.iter().map(u32::to_string).collect();
+    match pids.len() {
+        1 => format!("{name} (pid {})", pids[0]),
+        _ => format!("{name} (pids {})", pids.join(", ")),
+    }
+}
+
 /// Diagnoses `--bind ADDR:PORT`.
 pub fn diagnose_bind(address: SocketAddr, client: Client) -> Result<BindDiagnosis, DiagnoseError> {
     let port = address.port();
@@ -130,15 +144,19 @@ pub fn diagnose_bind(address: SocketAddr, client: Client) -> Result<BindDiagnosi
         lines.extend(attempt_lines.clone());
         let first = holders[0];
         let held = first.local.map(|a| a.to_string()).unwrap_or_default();
+        // The verdict names the process: "X is in use: 127.0.0.1:X holds
+        // it" said nothing the address had not.
+        let who = holder_name(first, &snapshot.processes);
         let relation = match first.local.map(|a| a.ip()) {
-            Some(ip) if ip == address.ip() => "holds it".to_string(),
+            Some(ip) if ip == address.ip() => format!("{who} listens on it"),
             Some(ip) if ip.is_unspecified() => {
-                format!("is a wildcard bind and covers {}", address.ip())
+                format!("{who} listens on {held}, a wildcard bind that covers {}", address.ip())
             }
-            _ if address.ip().is_unspecified() => {
-                format!("holds one address, so the wildcard {} cannot be bound", address.ip())
-            }
-            _ => "overlaps it".to_string(),
+            _ if address.ip().is_unspecified() => format!(
+                "{who} listens on {held}, one address, so the wildcard {} cannot be bound",
+                address.ip()
+            ),
+            _ => format!("{who} listens on {held}, which overlaps it"),
         };
         let pids: Vec<String> =
             holders.iter().flat_map(|s| s.owners.iter()).map(u32::to_string).collect();
@@ -150,7 +168,7 @@ pub fn diagnose_bind(address: SocketAddr, client: Client) -> Result<BindDiagnosi
         result.causes.push(Cause {
             id: CauseId::PortInUse,
             severity: Severity::Error,
-            summary: format!("{address} is in use: {held} {relation}"),
+            summary: format!("{address} is in use: {relation}"),
             evidence: lines,
             fix,
         });

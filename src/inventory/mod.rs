@@ -42,6 +42,8 @@ pub enum InventoryError {
     },
     #[error("{path}:{line}: unparsable line")]
     MalformedProcLine { path: String, line: usize },
+    #[error("PORTHOLE_BACKEND='{value}' is not a backend: use netlink or procfs (or unset it)")]
+    UnknownBackend { value: String },
     #[error("network namespace {inode}")]
     Namespace {
         inode: u64,
@@ -61,12 +63,17 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The backend forced by `PORTHOLE_BACKEND=netlink|procfs`, if set.
-    pub fn from_env() -> Option<Self> {
-        match std::env::var("PORTHOLE_BACKEND").ok()?.as_str() {
-            "netlink" => Some(Backend::Netlink),
-            "procfs" => Some(Backend::Procfs),
-            _ => None,
+    /// The backend forced by `PORTHOLE_BACKEND=netlink|procfs`, if set; any
+    /// other value is an error (a typo must not silently fall back).
+    pub fn from_env() -> Result<Option<Self>, InventoryError> {
+        let Some(value) = std::env::var_os("PORTHOLE_BACKEND") else { return Ok(None) };
+        match value.to_str() {
+            Some("netlink") => Ok(Some(Backend::Netlink)),
+            Some("procfs") => Ok(Some(Backend::Procfs)),
+            Some("") => Ok(None),
+            _ => Err(InventoryError::UnknownBackend {
+                value: value.to_string_lossy().escape_debug().to_string(),
+            }),
         }
     }
 }
@@ -243,7 +250,7 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
 /// Enumerates the calling thread's namespace with the backend the query asks
 /// for (netlink first under `Auto`).
 pub(crate) fn enumerate_current(query: &Query) -> Result<(Vec<Socket>, Source), InventoryError> {
-    let backend = Backend::from_env().unwrap_or(query.backend);
+    let backend = Backend::from_env()?.unwrap_or(query.backend);
     match backend {
         Backend::Procfs => Ok((procfs::Procfs::current().sockets(query)?, Source::Procfs)),
         Backend::Netlink => Ok((netlink::Netlink.sockets(query)?, Source::Netlink)),

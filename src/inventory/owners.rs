@@ -18,6 +18,10 @@
 //! # Platform specific behavior
 //! Processes exit while being read; `ENOENT`/`ESRCH` are counted as
 //! vanished, `EACCES` (another user's process without root) as unreadable.
+//! A process whose main thread exited before its other threads (a zombie
+//! leader) shows an empty `/proc/PID/fd` while those threads still hold
+//! its sockets; when a wanted socket is left without an owner, the fd
+//! tables of such processes are read through `/proc/PID/task/TID/fd`.
 
 use std::collections::HashSet;
 use std::ffi::CStr;
@@ -86,10 +90,17 @@ pub fn scan_with(wanted: &[u64], limit: ScanLimit) -> OwnerScan {
     });
     let mut result = OwnerScan::default();
     let mut pairs = Vec::new();
+    let mut empty = Vec::new();
     for partial in partials {
         result.unreadable_processes += partial.unreadable;
         result.vanished_processes += partial.vanished;
         pairs.extend(partial.hits);
+        empty.extend(partial.empty);
+    }
+    let attributed: HashSet<u64> = pairs.iter().map(|&(inode, _)| inode).collect();
+    let orphans: HashSet<u64> = wanted.difference(&attributed).copied().collect();
+    if !orphans.is_empty() {
+        pairs.extend(zombie_leader_owners(&empty, &orphans));
     }
     result.owners = OwnerIndex::new(pairs);
     result
@@ -134,6 +145,9 @@ struct Shared<'a> {
 #[derive(Default)]
 struct Partial {
     hits: Vec<(u64, u32)>,
+    /// Processes with no file descriptor at all: kernel threads, and
+    /// zombie leaders whose threads hold the fds (see the module docs).
+    empty: Vec<u32>,
     unreadable: usize,
     vanished: usize,
 }
@@ -190,19 +204,50 @@ fn scan_pids(shared: &Shared<'_>) -> Partial {
                 continue;
             }
         };
-        scan_fd_directory(pid, &fd_dir, &mut dir_buffer, shared, &mut partial);
+        if scan_fd_directory(pid, &fd_dir, &mut dir_buffer, shared, &mut partial) == 0 {
+            partial.empty.push(pid);
+        }
     }
     partial
 }
 
-/// Reads every link of one `/proc/PID/fd` directory.
+/// The owners of `orphans` among the zombie leaders in `candidates`: their
+/// live threads' fd tables are read instead of the leader's empty one.
+/// Rare and small (only processes with no fd, only for sockets nobody else
+/// holds), so plain `std::fs` is fine here.
+fn zombie_leader_owners(candidates: &[u32], orphans: &HashSet<u64>) -> Vec<(u64, u32)> {
+    let mut hits = Vec::new();
+    for &pid in candidates {
+        if super::process::read_stat(pid).is_none_or(|stat| stat.state != 'Z') {
+            continue;
+        }
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for task in tasks.filter_map(Result::ok) {
+            let Ok(fds) = std::fs::read_dir(task.path().join("fd")) else { continue };
+            for fd in fds.filter_map(Result::ok) {
+                let Ok(link) = std::fs::read_link(fd.path()) else { continue };
+                use std::os::unix::ffi::OsStrExt;
+                if let Some(inode) = socket_inode(link.as_os_str().as_bytes()) {
+                    if orphans.contains(&inode) {
+                        hits.push((inode, pid));
+                    }
+                }
+            }
+        }
+    }
+    hits
+}
+
+/// Reads every link of one `/proc/PID/fd` directory; returns how many
+/// entries it had.
 fn scan_fd_directory(
     pid: u32,
     fd_dir: &OwnedFd,
     dir_buffer: &mut [MaybeUninit<u8>],
     shared: &Shared<'_>,
     partial: &mut Partial,
-) {
+) -> usize {
+    let mut count = 0;
     let mut entries = RawDir::new(fd_dir, dir_buffer);
     // "socket:[" + up to 20 digits + "]" fits easily; longer targets are
     // regular files and are truncated harmlessly.
@@ -211,12 +256,13 @@ fn scan_fd_directory(
         let Ok(entry) = entry else {
             // The process exited while its directory was being read.
             partial.vanished += 1;
-            return;
+            return count;
         };
         let name = entry.file_name();
         if name.to_bytes().first() == Some(&b'.') {
             continue;
         }
+        count += 1;
         let Ok(length) = rustix::fs::readlinkat_raw(fd_dir, name, &mut link[..]) else {
             continue;
         };
@@ -232,6 +278,7 @@ fn scan_fd_directory(
             }
         }
     }
+    count
 }
 
 /// Parses `socket:[12345]` into 12345.

@@ -115,6 +115,27 @@ pub fn read_stat(pid: u32) -> Option<Stat> {
     parse_stat(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// How many threads of process `pid` are still running (not zombies).
+///
+/// # Platform specific behavior
+/// When the main thread of a multi-threaded process exits first (it called
+/// `pthread_exit`, or it finished `exit_group` before its siblings), the
+/// process shows state `Z` in `/proc/PID/stat` while the other threads run
+/// on and keep every file descriptor open, listening sockets included. Only
+/// `/proc/PID/task/*/stat` tells such a process from a dead one.
+pub fn live_threads(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|task| {
+            std::fs::read(task.path().join("stat"))
+                .ok()
+                .and_then(|bytes| parse_stat(&bytes))
+                .is_some_and(|stat| !matches!(stat.state, 'Z' | 'X'))
+        })
+        .count()
+}
+
 /// `PF_KTHREAD` in the flags field of `/proc/PID/stat`: a kernel thread.
 pub const PF_KTHREAD: u64 = 0x0020_0000;
 

@@ -197,6 +197,10 @@ pub struct Plan {
     /// porthole is not root).
     pub hidden: Vec<Socket>,
     pub processes: BTreeMap<u32, Process>,
+    /// porthole runs as root: it can read every process of its PID
+    /// namespace, so a hidden owner is never a matter of privileges and
+    /// "run as root" is never the advice.
+    pub privileged: bool,
 }
 
 impl Plan {
@@ -270,7 +274,8 @@ pub enum HolderKind {
     Refused,
     /// A process that was not there before: restarted by a supervisor.
     NewProcess,
-    /// The owner cannot be seen (not root).
+    /// No process porthole can see holds the socket: without root,
+    /// another user's; as root, one outside porthole's PID namespace.
     Hidden,
 }
 
@@ -291,6 +296,12 @@ pub struct Verification {
     /// Requested ports nothing listens on any more.
     pub free: Vec<u16>,
     pub holders: Vec<Holder>,
+    /// How long the ports were watched for a restart.
+    pub watched: Duration,
+    /// Parents of stopped targets that are still running once the watch
+    /// ended and are not porthole's own ancestors (the shell it runs in):
+    /// a supervisor slower than the watch would be one of them.
+    pub lingering_parents: Vec<Process>,
 }
 
 impl Verification {

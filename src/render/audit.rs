@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::model::{AuditReport, Finding, RuleId, ServiceIdentity, Severity};
 use crate::render::json::SCHEMA_VERSION;
 use crate::render::sanitize::{sanitize, Foreign};
-use crate::render::table::Table;
+use crate::render::table::{wrap_paragraph, Table};
 use crate::render::Style;
 
 /// How `audit` writes its report.
@@ -96,10 +96,12 @@ fn write_table(
                 style.dim(&format!("fix: {}", Foreign(&finding.fix))),
             ]);
         }
-        table.write(out, None, "  ")?;
+        // Evidence and fixes are sentences: on a terminal they wrap between
+        // words under their column (never mid-word, never cut).
+        table.write_wrapped(out, style.width, "  ")?;
         writeln!(out)?;
     }
-    writeln!(out, "{}", summary(report, fail_on))
+    writeln!(out, "{}", wrap_paragraph(&summary(report, fail_on), style.width, 2))
 }
 
 /// `3 findings (1 critical, 2 high) on 12 listeners, 9 probed in 2.4s; …`

@@ -18,6 +18,8 @@ use crate::model::Snapshot;
 /// `check --json`: exactly these keys (documented in the README).
 #[derive(Debug, Serialize)]
 pub struct DiagnosisRecord {
+    /// The same version number as every other JSON output.
+    pub schema_version: u32,
     pub target: String,
     pub ok: bool,
     pub attempts: Vec<AttemptRecord>,
@@ -71,6 +73,7 @@ impl AttemptRecord {
 impl DiagnosisRecord {
     pub fn from_diagnosis(diagnosis: &Diagnosis) -> Self {
         DiagnosisRecord {
+            schema_version: super::json::SCHEMA_VERSION,
             target: diagnosis.target.clone(),
             ok: diagnosis.ok,
             attempts: diagnosis.attempts.iter().map(AttemptRecord::from_attempt).collect(),
@@ -184,9 +187,18 @@ fn write_verdict(out: &mut dyn Write, diagnosis: &Diagnosis, style: Style) -> st
             } else {
                 String::new()
             };
+            // A `--bind` check tried binds, not connections: its success
+            // means a server could bind the address, not that anything
+            // answers there.
+            let trial_binds = !diagnosis.attempts.is_empty()
+                && diagnosis
+                    .attempts
+                    .iter()
+                    .all(|a| matches!(a.kind, crate::model::diagnosis::AttemptKind::Bind(_)));
+            let verdict = if trial_binds { "can be bound" } else { "is reachable" };
             writeln!(
                 out,
-                "{} {} is reachable{note}{answered}",
+                "{} {} {verdict}{note}{answered}",
                 style.green("OK:"),
                 Foreign(&diagnosis.target)
             )
@@ -265,9 +277,14 @@ pub fn attempts_summary(attempts: &[Attempt]) -> String {
     attempts
         .iter()
         .map(|a| {
+            // A bare TCP target is ready once it accepts: nothing is sent,
+            // so its silence is expected and not worth a word ("connected
+            // (no answer)" read as a contradiction). Silence is news only
+            // where an answer was due (HTTP).
             let reply = a
                 .reply
                 .as_ref()
+                .filter(|r| !(a.healthy && matches!(r, crate::model::diagnosis::Reply::Silent)))
                 .map(|r| format!(" ({})", r.describe()))
                 .filter(|_| a.outcome() == Some(crate::model::diagnosis::Outcome::Connected))
                 .unwrap_or_default();

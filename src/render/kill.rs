@@ -120,7 +120,6 @@ fn listens_label(plan: &Plan, pid: u32) -> String {
 /// once, at the end, by [`write_report`]).
 pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> std::io::Result<()> {
     let ports: Vec<String> = plan.ports.iter().map(u16::to_string).collect();
-    let stoppable = plan.stoppable().count();
     writeln!(
         out,
         "{}",
@@ -149,14 +148,19 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
             process.map_or_else(String::new, |p| foreign(&one_line(&p.command_line()))),
         ]);
     }
-    table.write(out, style.width, "  ")?;
+    // The command line says which process this is: wrapped, never cut.
+    table.write_wrapped(out, style.width, "  ")?;
     for socket in &plan.hidden {
-        writeln!(
-            out,
-            "  {}: the owner of {} cannot be seen; run as root to stop it",
-            style.yellow("hidden"),
-            socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol))
-        )?;
+        let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
+        let text = if plan.privileged {
+            format!(
+                "no process porthole can see holds {on} (one in another PID namespace, or one \
+                 that is exiting)"
+            )
+        } else {
+            format!("the owner of {on} cannot be seen; run as root to stop it")
+        };
+        writeln!(out, "  {}: {text}", style.yellow("hidden"))?;
     }
     for target in &plan.targets {
         if let Some(refusal) = &target.refusal {
@@ -174,9 +178,6 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
             writeln!(out, "  note: {}", Foreign(&hint))?;
         }
     }
-    if stoppable == 0 && !plan.targets.is_empty() {
-        writeln!(out, "Nothing porthole may stop holds the port.")?;
-    }
     Ok(())
 }
 
@@ -191,7 +192,7 @@ pub fn confirm(count: usize) -> std::io::Result<bool> {
     Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
-fn fate_text(outcome: &Outcome, target: Option<&Target>) -> String {
+fn fate_text(outcome: &Outcome, target: Option<&Target>, privileged: bool) -> String {
     let sent: Vec<String> = outcome.signals.iter().map(ToString::to_string).collect();
     let name = label(outcome.pid, target.and_then(|t| t.process.as_ref()));
     let seconds = |d: &std::time::Duration| format!("{:.2}s", d.as_secs_f64());
@@ -215,6 +216,9 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>) -> String {
         ),
         Fate::Survived if sent.is_empty() => format!("{name}: nothing sent"),
         Fate::Survived => format!("Sent {} to {name}: still running", sent.join(", then ")),
+        Fate::NotPermitted if privileged => {
+            format!("{name}: the kernel refused the signal (EPERM) even to root")
+        }
         Fate::NotPermitted => {
             format!("{name}: not permitted to signal it (another user's process); run as root")
         }
@@ -225,9 +229,14 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>) -> String {
     }
 }
 
-fn holder_text(holder: &Holder) -> String {
+fn holder_text(holder: &Holder, privileged: bool) -> String {
     let who = match holder.pid {
         Some(pid) => label(pid, holder.process.as_ref()),
+        None if privileged => {
+            "no process porthole can see (one in another PID namespace, or one that is still \
+             exiting)"
+                .into()
+        }
         None => "a process porthole cannot see (run as root)".into(),
     };
     let on =
@@ -270,14 +279,31 @@ pub fn write_results(
     }
     for outcome in report.outcomes.unwrap_or_default() {
         let target = report.plan.targets.iter().find(|t| t.pid == outcome.pid);
-        writeln!(out, "{}", Foreign(&fate_text(outcome, target)))?;
+        writeln!(out, "{}", Foreign(&fate_text(outcome, target, report.plan.privileged)))?;
     }
     if let Some(verification) = report.verification {
         for holder in &verification.holders {
-            writeln!(out, "{}", style.red(&sanitize(&holder_text(holder))))?;
+            writeln!(
+                out,
+                "{}",
+                style.red(&sanitize(&holder_text(holder, report.plan.privileged)))
+            )?;
         }
         for port in &verification.free {
             writeln!(out, "{}", style.green(&format!("Port {port} is free.")))?;
+        }
+        if !verification.free.is_empty() {
+            let watched = format!("{:.1} s", verification.watched.as_secs_f64());
+            for parent in &verification.lingering_parents {
+                writeln!(
+                    out,
+                    "  note: {} ({}), which started it, is still running; nothing took the \
+                     port within {watched}, but if it restarts servers more slowly, stop it \
+                     instead (or watch longer with --settle)",
+                    parent.pid,
+                    one_line(&parent.command_line())
+                )?;
+            }
         }
     }
     Ok(())
@@ -311,6 +337,19 @@ pub struct KillRecord {
     pub freed: Option<bool>,
     pub free_ports: Option<Vec<u16>>,
     pub holders_after: Vec<HolderRecord>,
+    /// How long the ports were watched for a restart (`null` when nothing
+    /// was sent).
+    pub watched_ms: Option<u64>,
+    /// Parents of stopped processes still running after the watch (not
+    /// porthole's own shell): possibly a supervisor slower than the watch.
+    pub parents_still_running: Vec<ParentRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParentRecord {
+    pub pid: u32,
+    pub name: String,
+    pub cmdline: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -436,6 +475,20 @@ impl KillRecord {
             freed: report.verification.map(Verification::all_free),
             free_ports: report.verification.map(|v| v.free.clone()),
             holders_after,
+            watched_ms: report.verification.map(|v| v.watched.as_millis() as u64),
+            parents_still_running: report
+                .verification
+                .map(|v| {
+                    v.lingering_parents
+                        .iter()
+                        .map(|p| ParentRecord {
+                            pid: p.pid,
+                            name: p.name.clone(),
+                            cmdline: p.command_line(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }

@@ -96,8 +96,13 @@ fn write_table(
         }
     };
     // Streamed: a full listing can have tens of thousands of rows. The last
-    // column (processes) is cut to the terminal width on a TTY.
-    Table::stream(&header, sockets, fill, out, style.width, "")
+    // column (processes) is cut to the terminal width on a TTY, except with
+    // -l, whose whole point is the full command line: it wraps instead.
+    if options.long {
+        Table::stream_wrapped(&header, sockets, fill, out, style.width, "")
+    } else {
+        Table::stream(&header, sockets, fill, out, style.width, "")
+    }
 }
 
 /// `4026531840 (current)`, `4026532301 (netns test)`…

@@ -24,6 +24,19 @@ pub struct Table {
     /// the indent each line starts with.
     stream_width: Option<usize>,
     stream_indent: String,
+    /// What a last column wider than the terminal does.
+    overflow: Overflow,
+}
+
+/// What happens to a last column that does not fit the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// Cut with `…`: one line per row (socket listings).
+    #[default]
+    Truncate,
+    /// Continue on the next lines, broken between words and aligned under
+    /// the column: nothing is lost (command lines, evidence and fixes).
+    Wrap,
 }
 
 /// What a finished row is used for.
@@ -52,6 +65,7 @@ impl Table {
             current: String::new(),
             stream_width: None,
             stream_indent: String::new(),
+            overflow: Overflow::Truncate,
         };
         table.push(header.iter().map(|h| h.to_string()).collect());
         table
@@ -94,6 +108,19 @@ impl Table {
         Ok(())
     }
 
+    /// Writes the table; with `max_width`, a last column that does not fit
+    /// continues on the following lines, broken between words and aligned
+    /// under its column, so nothing is cut.
+    pub fn write_wrapped(
+        &mut self,
+        out: &mut dyn Write,
+        max_width: Option<usize>,
+        indent: &str,
+    ) -> std::io::Result<()> {
+        self.overflow = Overflow::Wrap;
+        self.write(out, max_width, indent)
+    }
+
     /// Writes a table of many rows in two passes over `items` without
     /// keeping them: the first pass formats every row only to measure the
     /// columns, the second formats it again and writes it. At 60k sockets
@@ -106,7 +133,33 @@ impl Table {
         max_width: Option<usize>,
         indent: &str,
     ) -> std::io::Result<()> {
+        Self::stream_with(header, items, fill, out, max_width, indent, Overflow::Truncate)
+    }
+
+    /// [`Table::stream`], with a last column that wraps instead of being
+    /// cut (see [`Overflow::Wrap`]).
+    pub fn stream_wrapped<T>(
+        header: &[&str],
+        items: &[T],
+        fill: impl Fn(&T, &mut Row<'_>),
+        out: &mut dyn Write,
+        max_width: Option<usize>,
+        indent: &str,
+    ) -> std::io::Result<()> {
+        Self::stream_with(header, items, fill, out, max_width, indent, Overflow::Wrap)
+    }
+
+    fn stream_with<T>(
+        header: &[&str],
+        items: &[T],
+        fill: impl Fn(&T, &mut Row<'_>),
+        out: &mut dyn Write,
+        max_width: Option<usize>,
+        indent: &str,
+        overflow: Overflow,
+    ) -> std::io::Result<()> {
         let mut table = Table::new(header);
+        table.overflow = overflow;
         table.mode = Mode::Measure;
         for item in items {
             fill(item, &mut table.row());
@@ -140,9 +193,29 @@ impl Table {
         for (index, cell) in row.split(CELL_SEPARATOR).enumerate() {
             if index + 1 == self.columns {
                 match max_width {
-                    Some(width) if used + visible_len(cell) > width && width > used + 1 => {
-                        line.push_str(&truncate_visible(cell, width - used));
-                    }
+                    Some(width) if used + visible_len(cell) > width => match self.overflow {
+                        Overflow::Truncate if width > used + 1 => {
+                            line.push_str(&truncate_visible(cell, width - used))
+                        }
+                        Overflow::Truncate => line.push_str(cell),
+                        Overflow::Wrap => {
+                            let wrapped = wrap_visible(cell, width, used);
+                            match wrapped.strip_prefix('\n') {
+                                // A row with nothing else: the text is its
+                                // only line, no blank line above it.
+                                Some(below) if line.trim().is_empty() => {
+                                    line.clear();
+                                    line.push_str(below);
+                                }
+                                // Below the row: no padding left behind.
+                                Some(_) => {
+                                    line.truncate(line.trim_end().len());
+                                    line.push_str(&wrapped);
+                                }
+                                None => line.push_str(&wrapped),
+                            }
+                        }
+                    },
                     _ => line.push_str(cell),
                 }
             } else {
@@ -202,10 +275,31 @@ impl Row<'_> {
             if last {
                 if let Some(limit) = table.stream_width {
                     let used = indent + self.used;
-                    if used + measured > limit && limit > used + 1 {
-                        let cut = truncate_visible(&table.current[start..], limit - used);
-                        table.current.truncate(start);
-                        table.current.push_str(&cut);
+                    let fits_a_cut = limit > used + 1;
+                    let wrap = table.overflow == Overflow::Wrap;
+                    if used + measured > limit && (wrap || fits_a_cut) {
+                        let fitted = if wrap {
+                            wrap_visible(&table.current[start..], limit, used)
+                        } else {
+                            truncate_visible(&table.current[start..], limit - used)
+                        };
+                        let before = table.current[..start].trim_end().len();
+                        match fitted.strip_prefix('\n') {
+                            // Nothing else on the row: no blank line.
+                            Some(below) if before == 0 => {
+                                table.current.clear();
+                                table.current.push_str(below);
+                            }
+                            // Below the row: no padding left behind.
+                            Some(_) => {
+                                table.current.truncate(before);
+                                table.current.push_str(&fitted);
+                            }
+                            None => {
+                                table.current.truncate(start);
+                                table.current.push_str(&fitted);
+                            }
+                        }
                     }
                 }
             } else {
@@ -252,6 +346,85 @@ fn truncate_visible(text: &str, width: usize) -> String {
     super::sanitize::truncate_to_width(text, width)
 }
 
+/// The narrowest a wrapped column gets: when the columns before it leave
+/// less room than this, the text goes below the row instead, indented by
+/// [`HANG`], rather than turn into a column of single words.
+const MIN_WRAP: usize = 24;
+
+/// Indent of text placed below its row (see [`MIN_WRAP`]).
+const HANG: usize = 6;
+
+/// Breaks `text` into lines of at most `width - start` visible characters,
+/// between words, each continuation line indented by `start` spaces so it
+/// sits under its column. When that leaves less than [`MIN_WRAP`], the
+/// text starts on the next line, indented by [`HANG`], and uses the whole
+/// width. A word longer than a line gets a line of its own and is never
+/// split (a path or URL stays one piece to copy). A cell that is coloured
+/// as a whole keeps its colour on every line.
+fn wrap_visible(text: &str, width: usize, start: usize) -> String {
+    if width.saturating_sub(start) < MIN_WRAP {
+        let room = width.saturating_sub(HANG).max(MIN_WRAP);
+        return format!("\n{}{}", " ".repeat(HANG), wrap_lines(text, room, HANG));
+    }
+    wrap_lines(text, width - start, start)
+}
+
+/// A paragraph broken between words to fit `width` (a terminal), its
+/// continuation lines indented by `indent` spaces; unchanged without a
+/// width.
+pub fn wrap_paragraph(text: &str, width: Option<usize>, indent: usize) -> String {
+    match width {
+        Some(width) if visible_len(text) > width => {
+            wrap_lines(text, width.saturating_sub(indent).max(MIN_WRAP), indent)
+        }
+        _ => text.to_string(),
+    }
+}
+
+/// Lines of at most `room` visible characters; every line after the first
+/// is indented by `indent` spaces.
+fn wrap_lines(text: &str, room: usize, indent: usize) -> String {
+    let start = indent;
+    let (open, inner, close) = split_paint(text);
+    if inner.contains('\x1b') {
+        // Colour inside the text: leave it whole rather than break a code.
+        return text.to_string();
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut line_width = 0;
+    for word in inner.split(' ').filter(|w| !w.is_empty()) {
+        let word_width = visible_len(word);
+        if line_width > 0 && line_width + 1 + word_width > room {
+            lines.push(std::mem::take(&mut line));
+            line_width = 0;
+        }
+        if line_width > 0 {
+            line.push(' ');
+            line_width += 1;
+        }
+        line.push_str(word);
+        line_width += word_width;
+    }
+    lines.push(line);
+    let separator = format!("{close}\n{}{open}", " ".repeat(start));
+    format!("{open}{}{close}", lines.join(&separator))
+}
+
+/// Splits `\x1b[…m TEXT \x1b[0m` into its opening code, text and reset;
+/// uncoloured text comes back with empty codes.
+fn split_paint(text: &str) -> (&str, &str, &str) {
+    if let Some(rest) = text.strip_prefix("\x1b[") {
+        if let (Some(end), Some(inner_end)) = (rest.find('m'), text.strip_suffix("\x1b[0m")) {
+            let open_len = 2 + end + 1;
+            if open_len <= inner_end.len() {
+                return (&text[..open_len], &inner_end[open_len..], "\x1b[0m");
+            }
+        }
+    }
+    ("", text, "")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,5 +465,81 @@ mod tests {
         assert_eq!(visible_len("\x1b[1mab\x1b[0m"), 2);
         assert_eq!(printable("a\nb\x00"), "a\\nb\\x00");
         assert_eq!(printable("plain"), "plain");
+    }
+
+    #[test]
+    fn wraps_between_words_under_the_column() {
+        let mut table = Table::new(&["A", "TEXT"]);
+        table.push(vec!["x".into(), "one two three four five six seven eight nine ten".into()]);
+        table.push(vec!["yy".into(), "short".into()]);
+        let mut out = Vec::new();
+        table.write_wrapped(&mut out, Some(30), "  ").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "  A   TEXT\n  x   one two three four five\n      six seven eight nine ten\n  yy  short\n"
+        );
+        for line in text.lines() {
+            assert!(line.len() <= 30, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn wrapping_keeps_long_words_and_colour_whole() {
+        let path = "/a/very/long/path/that/does/not/fit/anywhere/at/all/in/the/room";
+        let wrapped = wrap_visible(&format!("see {path} now"), 30, 4);
+        assert_eq!(wrapped, format!("see\n    {path}\n    now"));
+        let painted = wrap_visible("\x1b[2mfix: one two three four five six seven\x1b[0m", 30, 4);
+        assert_eq!(
+            painted,
+            "\x1b[2mfix: one two three four\x1b[0m\n    \x1b[2mfive six seven\x1b[0m"
+        );
+        assert_eq!(split_paint("plain"), ("", "plain", ""));
+        assert_eq!(wrap_paragraph("aaa bbb", None, 2), "aaa bbb");
+        let paragraph = "word ".repeat(12);
+        assert_eq!(
+            wrap_paragraph(paragraph.trim_end(), Some(30), 2),
+            "word word word word word\n  word word word word word\n  word word"
+        );
+    }
+
+    #[test]
+    fn text_goes_below_the_row_when_its_column_has_no_room() {
+        let mut table = Table::new(&["WIDE", "TEXT"]);
+        table.push(vec!["w".repeat(30), "one two three four five six seven eight".into()]);
+        table.push(vec![String::new(), "fix: nine ten".into()]);
+        let mut out = Vec::new();
+        table.write_wrapped(&mut out, Some(40), "").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let expected = format!(
+            "WIDE{}TEXT\n{}\n      one two three four five six seven\n      eight\n      fix: nine ten\n",
+            " ".repeat(28),
+            "w".repeat(30)
+        );
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn streamed_rows_wrap_like_stored_rows() {
+        let items = [("a", "alpha beta gamma delta epsilon zeta eta theta iota kappa")];
+        let mut stored = Table::new(&["K", "VALUE"]);
+        for (key, value) in items {
+            stored.row().cell(key).cell(value);
+        }
+        let mut expected = Vec::new();
+        stored.write_wrapped(&mut expected, Some(30), "").unwrap();
+        let mut streamed = Vec::new();
+        Table::stream_wrapped(
+            &["K", "VALUE"],
+            &items,
+            |(key, value), row| {
+                row.cell(key).cell(value);
+            },
+            &mut streamed,
+            Some(30),
+            "",
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), String::from_utf8(expected).unwrap());
     }
 }

@@ -47,6 +47,40 @@ fn raw_kill(pid: u32, number: i32) -> Result<(), SignalError> {
     }
 }
 
+/// Makes `command`'s child start with every signal at its default action
+/// and none blocked, whatever this process inherited.
+///
+/// Test support first: a test suite started as a background job (`cmd &`
+/// in a non-interactive shell, `nohup`, some CI runners) inherits SIGINT
+/// and SIGQUIT (SIGHUP under nohup) as *ignored*, and `exec` keeps ignored
+/// signals ignored, so a server the tests start would never see the Ctrl-C
+/// or hang-up they send it.
+///
+/// # Platform specific behavior
+/// Only dispositions set to "ignore" survive `exec`; handlers are reset by
+/// the kernel anyway. Signals 1–31 except SIGKILL and SIGSTOP (which cannot
+/// be changed) are reset; real-time signals are left alone.
+pub fn start_with_default_signals(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, where
+    // only async-signal-safe functions may be called: signal(2) and
+    // sigprocmask(2) are; it allocates nothing and touches no lock. The
+    // sigset is a local value initialised by sigemptyset before use.
+    unsafe {
+        command.pre_exec(|| {
+            for number in 1..32 {
+                if number != libc::SIGKILL && number != libc::SIGSTOP {
+                    libc::signal(number, libc::SIG_DFL);
+                }
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,8 @@ pub struct Identity {
     pub pid: u32,
     pub parent_pid: u32,
     pub uid: u32,
+    /// Effective uid 0: every process of this PID namespace is readable.
+    pub privileged: bool,
 }
 
 impl Identity {
@@ -80,6 +82,7 @@ impl Identity {
             pid: std::process::id(),
             parent_pid: rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32),
             uid: rustix::process::getuid().as_raw(),
+            privileged: rustix::process::geteuid().is_root(),
         }
     }
 }
@@ -129,7 +132,14 @@ pub fn plan_from(request: &Request, snapshot: Snapshot, identity: &Identity) -> 
             }
         })
         .collect();
-    Plan { ports: request.ports.clone(), listeners, targets, hidden, processes }
+    Plan {
+        ports: request.ports.clone(),
+        listeners,
+        targets,
+        hidden,
+        processes,
+        privileged: identity.privileged,
+    }
 }
 
 fn refusal_for(
@@ -186,19 +196,22 @@ pub fn docker_container_publishing(port: u16) -> Option<String> {
     String::from_utf8_lossy(&output.stdout).lines().next().map(|id| id.trim().to_string())
 }
 
-/// Whether the target is gone: exited, a zombie (its sockets are closed),
-/// or its pid now belongs to a different process.
+/// Whether the target is gone: exited, a zombie whose threads have all
+/// exited too (its sockets are closed), or its pid now belongs to a
+/// different process.
+///
+/// A zombie main thread is not enough: a multi-threaded server (Node, a
+/// JVM, Python with threads) whose main thread finished first still holds
+/// its sockets through the other threads until the last one exits.
 pub fn is_gone(pid: u32, start_ticks: Option<u64>) -> bool {
     if !signal::exists(pid) {
         return true;
     }
     match process::read_stat(pid) {
         None => true,
-        Some(fields) => {
-            fields.state == 'Z'
-                || fields.state == 'X'
-                || start_ticks.is_some_and(|t| t != fields.start_ticks)
-        }
+        Some(fields) if start_ticks.is_some_and(|t| t != fields.start_ticks) => true,
+        Some(fields) if matches!(fields.state, 'Z' | 'X') => process::live_threads(pid) == 0,
+        Some(_) => false,
     }
 }
 
@@ -298,9 +311,32 @@ fn wait_for_exits(
     }
 }
 
-/// Looks at the ports until `settle` has passed or a listener shows up:
-/// a supervisor (systemd `Restart=`, a shell loop, a process manager)
-/// usually starts a replacement within a few hundred milliseconds.
+/// Marks targets that were still running when [`execute`] stopped waiting
+/// (`--grace` passed, or a single signal) but are gone after [`verify`]'s
+/// watch, so the report does not say "still running" above "port free".
+/// `signalled` is when the signals went out.
+pub fn recheck_survivors(outcomes: &mut [Outcome], plan: &Plan, signalled: Instant) {
+    for outcome in outcomes.iter_mut() {
+        if outcome.fate != Fate::Survived || outcome.signals.is_empty() {
+            continue;
+        }
+        let start_ticks =
+            plan.targets.iter().find(|t| t.pid == outcome.pid).and_then(|t| t.start_ticks);
+        if is_gone(outcome.pid, start_ticks) {
+            outcome.fate = Fate::Exited { after: signalled.elapsed() };
+        }
+    }
+}
+
+/// Looks at the ports for `settle`, to catch a supervisor starting a
+/// replacement (systemd `Restart=` after `RestartSec`, 100 ms by default;
+/// runit, daemontools and s6 after 1 s; a shell loop after its `sleep`).
+///
+/// A new process on the port ends the watch at once. A socket that is
+/// still held by a stopped target, or by no visible process while it is
+/// the very socket a target held, is usually a process still exiting (its
+/// other threads close their fds after the main thread is gone): the
+/// watch goes on through `settle` before calling it a survivor.
 pub fn verify(
     request: &Request,
     plan: &Plan,
@@ -310,15 +346,67 @@ pub fn verify(
     let query = listeners_query(request);
     loop {
         let snapshot = inventory::snapshot(&query)?;
-        let held: Vec<&Socket> = snapshot
-            .sockets
-            .iter()
-            .filter(|s| s.is_listener() && request.ports.contains(&s.local_port()))
-            .collect();
-        if !held.is_empty() || started.elapsed() >= settle {
-            return Ok(classify(request, plan, &snapshot));
+        let verification = classify(request, plan, &snapshot);
+        let settled = started.elapsed() >= settle;
+        let restarted = verification.holders.iter().any(|h| h.kind == HolderKind::NewProcess);
+        let final_answer = verification.holders.iter().any(|h| !may_still_go(plan, h));
+        if settled || restarted || final_answer {
+            let mut verification = verification;
+            verification.watched = started.elapsed();
+            if !restarted {
+                verification.lingering_parents = lingering_parents(plan);
+            }
+            return Ok(verification);
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Parents of stopped targets still running after the watch, except PID 1
+/// and porthole's own ancestors: the shell porthole runs in often started
+/// the server too (`server & porthole kill PORT`) and restarts nothing.
+fn lingering_parents(plan: &Plan) -> Vec<Process> {
+    let mut ancestors = BTreeSet::new();
+    let mut pid = std::process::id();
+    while pid > 1 && ancestors.insert(pid) {
+        match process::read_stat(pid) {
+            Some(stat) => pid = stat.parent_pid,
+            None => break,
+        }
+    }
+    let parents: BTreeSet<u32> = plan
+        .stoppable()
+        .filter_map(|t| t.process.as_ref())
+        // A unit's restarts are systemd's business: the plan already says
+        // `systemctl stop UNIT`, and "stop systemd --user" is no advice.
+        .filter(|p| {
+            p.unit
+                .as_deref()
+                .is_none_or(|unit| !unit.ends_with(".service") || unit.starts_with("user@"))
+        })
+        .map(|p| p.parent_pid)
+        .filter(|&parent| parent > 1 && !ancestors.contains(&parent))
+        .filter(|&parent| !plan.targets.iter().any(|t| t.pid == parent))
+        .collect();
+    parents
+        .into_iter()
+        .filter(|&parent| !is_gone(parent, None))
+        .filter_map(|parent| process::read(parent, &mut Default::default()))
+        .filter(|parent| parent.name != "systemd")
+        .collect()
+}
+
+/// Whether a holder found after the signals may still let go of the port
+/// by itself: a signalled target that is exiting, or an ownerless socket
+/// that a target held before (its process is exiting, out of sight).
+fn may_still_go(plan: &Plan, holder: &Holder) -> bool {
+    match holder.kind {
+        HolderKind::Survivor => true,
+        HolderKind::Hidden => plan
+            .listeners
+            .iter()
+            .any(|l| l.inode != 0 && l.inode == holder.socket.inode && !l.owners.is_empty()),
+        HolderKind::Refused | HolderKind::NewProcess => false,
     }
 }
 
@@ -362,7 +450,7 @@ fn classify(request: &Request, plan: &Plan, snapshot: &Snapshot) -> Verification
         }
     }
     let free = request.ports.iter().copied().filter(|p| !held_ports.contains(p)).collect();
-    Verification { free, holders }
+    Verification { free, holders, ..Verification::default() }
 }
 
 #[cfg(test)]
@@ -371,7 +459,7 @@ mod tests {
 
     #[test]
     fn refuses_init_self_parent_kthreads_and_other_users() {
-        let identity = Identity { pid: 100, parent_pid: 99, uid: 1000 };
+        let identity = Identity { pid: 100, parent_pid: 99, uid: 1000, privileged: false };
         let mine = Process { pid: 500, uid: 1000, ..Process::default() };
         let theirs = Process { pid: 501, uid: 0, user: Some("root".into()), ..Process::default() };
         assert_eq!(refusal_for(1, None, None, true, &identity), Some(Refusal::Init));

@@ -194,8 +194,6 @@ fn bad_input_is_one_line_and_exit_2() {
         &["free", "--name", "a", "--prefer", "3000"],
     ] {
         let output = porthole_run(args);
-        assert_eq!(output.code, 2, "{args:?}: {output:?}");
-        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
-        assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
     }
 }

@@ -230,6 +230,13 @@ fn another_users_process_needs_force() {
     assert_eq!(report["targets"][0]["refusal"], "other_user", "{report:#}");
     assert_eq!(report["targets"][0]["user"], "nobody");
     assert!(process_alive(server.pid()));
+    // The refusal is said once, where the process is listed; stderr only
+    // says that nothing was stopped.
+    let output = porthole_run(&["kill", &port, "--yes"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stdout.matches("belongs to another user").count(), 1, "{}", output.stdout);
+    assert!(!output.stdout.contains("Nothing porthole may stop"), "{}", output.stdout);
+    assert_eq!(output.stderr, "porthole: nothing was stopped\n");
     let output = porthole_run(&["kill", &port, "--yes", "--force"]);
     assert_eq!(output.code, 0, "{output:?}");
     assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
@@ -307,8 +314,221 @@ fn bad_input_is_one_line_and_exit_2() {
         &["kill"],
     ] {
         let output = porthole_run(args);
-        assert_eq!(output.code, 2, "{args:?}: {output:?}");
-        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
-        assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
     }
+}
+
+/// A threaded server that, on SIGTERM, ends its main thread at once
+/// (`pthread_exit`: the process shows as a zombie) while a worker thread
+/// keeps the listening socket for about a second, finishing its work, then
+/// closes it and exits: what a Node or JVM server under load does. argv[1]
+/// `exit-main-now` ends the main thread right after start-up instead.
+const THREADED: &str = r#"
+import ctypes, os, signal, socket, sys, threading, time
+stop = threading.Event()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(); s.settimeout(0.05)
+def end_main_thread(*_):
+    stop.set()
+    ctypes.CDLL(None).pthread_exit(None)
+signal.signal(signal.SIGTERM, end_main_thread)
+def serve():
+    while not stop.is_set():
+        try:
+            c, _ = s.accept(); c.close()
+        except socket.timeout:
+            pass
+    time.sleep(1.0)
+    s.close()
+    os._exit(0)
+threading.Thread(target=serve).start()
+print(s.getsockname()[1], os.getpid(), flush=True)
+if sys.argv[1] == "exit-main-now":
+    time.sleep(0.2)
+    ctypes.CDLL(None).pthread_exit(None)
+while True:
+    time.sleep(0.05)
+"#;
+
+fn threaded(mode: &str) -> (crate::util::ChildGuard, u16, u32) {
+    let (child, mut out) = python(THREADED, &[mode]);
+    let line = wait_for_line(&mut out);
+    let mut fields = line.split_whitespace();
+    let port = fields.next().unwrap().parse().unwrap();
+    let pid = fields.next().unwrap().parse().unwrap();
+    (child, port, pid)
+}
+
+fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim().chars().next()
+}
+
+// See: issue "kill of a Node server under load": the main thread was a
+// zombie while other threads still held the socket.
+#[test]
+fn a_server_exiting_thread_by_thread_is_waited_for_not_called_hidden() {
+    let (_server, port, pid) = threaded("on-term");
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "--json"]);
+    assert_eq!(output.code, 0, "the port is free once the last thread exits: {output:?}");
+    let report = output.json();
+    assert_eq!(report["freed"], true, "{report:#}");
+    assert_eq!(report["targets"][0]["pid"], pid);
+    assert_eq!(report["targets"][0]["outcome"], "exited", "{report:#}");
+    // The worker kept the socket about a second after the main thread.
+    assert!(report["targets"][0]["exited_after_ms"].as_u64().unwrap() >= 900, "{report:#}");
+    assert!(report["holders_after"].as_array().unwrap().is_empty(), "{report:#}");
+    assert!(!output.stdout.contains("run as root") && !output.stderr.contains("run as root"));
+}
+
+#[test]
+fn a_socket_still_held_by_an_exiting_target_is_watched_through_settle() {
+    // --grace 0: porthole stops waiting for the exit at once, so the port
+    // is still held when it looks; the watch must wait it out.
+    let (_server, port, _pid) = threaded("on-term");
+    let output = porthole_run(&[
+        "kill",
+        &port.to_string(),
+        "--yes",
+        "--signal",
+        "TERM",
+        "--grace",
+        "0s",
+        "--settle",
+        "10s",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(&format!("Port {port} is free.")), "{}", output.stdout);
+    assert!(!output.stdout.contains("still held"), "{}", output.stdout);
+    assert!(
+        !output.stdout.contains("still running"),
+        "it exited during the watch: {}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("Sent SIGTERM to"), "{}", output.stdout);
+    assert!(output.stdout.contains(": exited after "), "{}", output.stdout);
+}
+
+#[test]
+fn a_server_whose_main_thread_exited_is_still_its_owner() {
+    let (_server, port, pid) = threaded("exit-main-now");
+    assert!(eventually(Duration::from_secs(5), || state_of(pid) == Some('Z')), "main thread ends");
+    let report = porthole_run(&["kill", &port.to_string(), "--dry-run", "--json"]).json();
+    assert_eq!(report["hidden_owners"], 0, "the threads' fds are read: {report:#}");
+    assert_eq!(report["targets"][0]["pid"], pid, "{report:#}");
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "--grace", "500ms", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(
+        report["targets"][0]["outcome"], "killed",
+        "SIGTERM cannot run a handler: {report:#}"
+    );
+    assert!(eventually(Duration::from_secs(5), || !process_alive(pid)));
+}
+
+#[test]
+fn root_is_never_told_to_run_as_root() {
+    if !is_root() {
+        eprintln!("skipping: a PID namespace needs root");
+        return;
+    }
+    // porthole in its own PID namespace cannot see the server's process,
+    // even as root: the owner is hidden for a reason privileges do not fix.
+    let (server, port, _out) = server("plain");
+    let mut command = Command::new("unshare");
+    command.args(["--pid", "--fork", "--mount-proc"]).arg(crate::util::binary());
+    command.args(["kill", &port.to_string(), "--yes"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stdout.contains("no process porthole can see holds"), "{}", output.stdout);
+    assert!(!output.stdout.contains("run as root"), "{}", output.stdout);
+    assert!(!output.stderr.contains("run as root"), "{}", output.stderr);
+    assert!(process_alive(server.pid()));
+}
+
+#[test]
+fn the_default_settle_catches_a_supervisor_that_waits_before_restarting() {
+    let Some(netns) = Netns::create() else { return };
+    // A supervisor that waits 700 ms (longer than the old 500 ms watch)
+    // before it forks a new server, like runit or s6 wait 1 s.
+    let code = r#"
+import ctypes, os, signal, socket, time
+while True:
+    pid = os.fork()
+    if pid == 0:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 8000)); s.listen()
+        print("child", os.getpid(), flush=True)
+        while True:
+            time.sleep(1)
+    os.waitpid(pid, 0)
+    time.sleep(0.7)
+"#;
+    let (supervisor, mut out) = python_via(netns.command("python3"), code, &[]);
+    let first: u32 = wait_for_line(&mut out).split_whitespace().nth(1).unwrap().parse().unwrap();
+    let output = netns.porthole(&["kill", "8000", "--yes", "--json"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["targets"][0]["pid"], first);
+    assert_eq!(report["freed"], false, "{report:#}");
+    let holder = &report["holders_after"][0];
+    assert_eq!(holder["kind"], "new_process", "{report:#}");
+    assert_eq!(holder["parent_pid"], supervisor.pid());
+}
+
+#[test]
+fn a_supervisor_slower_than_the_watch_is_named() {
+    // A shell loop that waits 30 s before restarting: no watch catches it,
+    // so porthole names the parent that is still running.
+    let server = "import ctypes, socket\n\
+                  ctypes.CDLL(None).prctl(1, 9)\n\
+                  s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                  print(s.getsockname()[1], flush=True)\n\
+                  import time; time.sleep(120)";
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "while true; do python3 -u -c \"$0\"; sleep 30; done", server])
+        .stdout(std::process::Stdio::piped());
+    let mut supervisor = crate::util::ChildGuard::spawn(&mut command);
+    let mut out = std::io::BufReader::new(supervisor.0.stdout.take().unwrap());
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["freed"], true, "{report:#}");
+    assert!(report["watched_ms"].as_u64().unwrap() >= 2000, "{report:#}");
+    let parents = report["parents_still_running"].as_array().unwrap();
+    assert_eq!(parents.len(), 1, "{report:#}");
+    assert_eq!(parents[0]["pid"], supervisor.pid(), "{report:#}");
+    drop(supervisor);
+
+    // The text form, with a supervisor that has not restarted yet either.
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "while true; do python3 -u -c \"$0\"; sleep 30; done", server])
+        .stdout(std::process::Stdio::piped());
+    let mut supervisor = crate::util::ChildGuard::spawn(&mut command);
+    let mut out = std::io::BufReader::new(supervisor.0.stdout.take().unwrap());
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&["kill", &port, "--yes"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(&format!("Port {port} is free.")), "{}", output.stdout);
+    assert!(
+        output.stdout.contains(&format!("note: {} (sh -c while true;", supervisor.pid())),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("--settle"), "{}", output.stdout);
+}
+
+#[test]
+fn the_shell_porthole_runs_in_is_not_called_a_supervisor() {
+    // The test process started both the server and porthole, like a shell
+    // running `server & porthole kill PORT`: no note.
+    let (_server, port, _out) = server("plain");
+    let output = porthole_run(&["kill", &port.to_string(), "--yes"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains("note:"), "{}", output.stdout);
 }

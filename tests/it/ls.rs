@@ -213,9 +213,7 @@ fn bad_input_is_one_line_and_exit_2() {
         &["::1:80"],
     ] {
         let output = porthole_run(args);
-        assert_eq!(output.code, 2, "{args:?}: {output:?}");
-        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
-        assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
         assert!(output.stdout.is_empty());
         assert!(!output.stderr.contains("panicked"));
     }

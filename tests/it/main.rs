@@ -10,6 +10,7 @@ mod util;
 mod audit;
 mod audit_fixes;
 mod check;
+mod cli;
 mod diagnosis;
 mod ls;
 mod wait;

@@ -408,3 +408,15 @@ pub fn only_this_process_and_its_children(pids: &[u64]) -> bool {
             })
         })
 }
+
+/// Asserts a usage error: exit 2 and stderr that starts with one
+/// `porthole: ` line saying what is wrong. Errors clap finds keep its
+/// details on the following lines (the missing arguments, the allowed
+/// values, a similar subcommand, the usage), so only the first line is
+/// fixed; `porthole: ` must not appear twice (no message said twice).
+pub fn assert_usage_error(output: &Output, context: &str) {
+    assert_eq!(output.code, 2, "{context}: {output:?}");
+    assert!(output.stderr.starts_with("porthole: "), "{context}: {}", output.stderr);
+    assert_eq!(output.stderr.matches("porthole: ").count(), 1, "{context}: {}", output.stderr);
+    assert!(!output.stderr.contains("panicked"), "{context}: {}", output.stderr);
+}

@@ -137,7 +137,52 @@ fn down_waits_until_it_stops_answering() {
     let output =
         netns.porthole(&["wait", &format!("127.0.0.1:{port}"), "--down", "--timeout", "400ms"]);
     assert_eq!(output.code, 1);
-    assert!(output.stderr.contains("still answering"), "{}", output.stderr);
+    assert!(output.stderr.contains("is still up"), "{}", output.stderr);
+}
+
+// A bare TCP target is ready when it accepts; nothing is sent, so the
+// messages must not speak of an answer that was never asked for.
+#[test]
+fn plain_tcp_messages_do_not_contradict_themselves() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "hold");
+    let target = format!("127.0.0.1:{port}");
+    let output = netns.porthole(&["wait", &target, "--timeout", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.starts_with(&format!("ready: {target} after ")), "{}", output.stderr);
+    assert!(output.stderr.contains(&format!("({target} connected)")), "{}", output.stderr);
+    assert!(!output.stderr.contains("no answer"), "{}", output.stderr);
+    let output = netns.porthole(&["wait", &target, "--down", "--timeout", "400ms"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output
+        .stderr
+        .contains(&format!("waiting for {target} to go down: {target} connected")));
+    assert!(output.stderr.contains(&format!("{target} is still up")), "{}", output.stderr);
+    assert!(
+        output.stderr.contains(&format!("last round: {target} connected")),
+        "{}",
+        output.stderr
+    );
+    assert!(!output.stderr.contains("no answer"), "{}", output.stderr);
+    assert!(!output.stderr.contains("answering"), "{}", output.stderr);
+}
+
+#[test]
+fn a_command_that_cannot_start_exits_like_a_shell() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "hold");
+    let target = format!("127.0.0.1:{port}");
+    let output = netns.porthole(&["wait", &target, "-q", "--", "porthole-no-such-command"]);
+    assert_eq!(output.code, 127, "not found, as sh says it: {output:?}");
+    assert_eq!(output.stderr, "porthole: porthole-no-such-command: command not found\n");
+    let directory = tempfile::tempdir().unwrap();
+    let script = directory.path().join("not-executable.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    let output = netns.porthole(&["wait", &target, "-q", "--", script.to_str().unwrap()]);
+    assert_eq!(output.code, 126, "found but not executable: {output:?}");
+    assert!(output.stderr.ends_with(": permission denied\n"), "{}", output.stderr);
 }
 
 #[test]
@@ -220,9 +265,7 @@ fn bad_input_for_every_flag_is_one_line_and_exit_2() {
         vec!["wait", "unix:"],
     ] {
         let output = porthole_run(&args);
-        assert_eq!(output.code, 2, "{args:?}: {output:?}");
-        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
-        assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
     }
 }
 

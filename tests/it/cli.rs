@@ -1,0 +1,288 @@
+//! The command line itself: usage errors keep clap's whole message, a
+//! mistyped word gets the nearest subcommand, aliases come from clap, the
+//! verb-less `porthole PORT` form is in the usage and the man page, and
+//! environment and flags shared by several commands are validated.
+
+use crate::util::{self, porthole, porthole_run, run};
+
+#[test]
+fn a_missing_argument_lists_what_is_missing() {
+    let output = porthole_run(&["kill"]);
+    util::assert_usage_error(&output, "kill");
+    assert!(
+        output.stderr.starts_with("porthole: the following required arguments were not provided:"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("<PORT>..."), "the missing argument: {}", output.stderr);
+    assert!(output.stderr.contains("Usage: porthole kill"), "{}", output.stderr);
+}
+
+#[test]
+fn an_invalid_value_lists_the_allowed_ones() {
+    let output = porthole_run(&["ls", "--scope", "foo"]);
+    util::assert_usage_error(&output, "ls --scope foo");
+    assert!(
+        output.stderr.contains("[possible values: loopback, exposed, wildcard, specific]"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn a_mistyped_subcommand_gets_the_nearest_one() {
+    for (typed, near) in
+        [("chek", "'check'"), ("kil", "'kill'"), ("lst", "'ls'"), ("wiat", "'wait'")]
+    {
+        let output = porthole_run(&[typed, "8080"]);
+        util::assert_usage_error(&output, typed);
+        assert!(
+            output.stderr.starts_with(&format!("porthole: unrecognized subcommand '{typed}'")),
+            "{}",
+            output.stderr
+        );
+        assert!(output.stderr.contains(near), "{typed} → {near}: {}", output.stderr);
+        assert!(!output.stderr.contains("missing port"), "{}", output.stderr);
+    }
+}
+
+#[test]
+fn a_host_without_a_port_is_told_to_add_one() {
+    let output = porthole_run(&["localhost"]);
+    util::assert_usage_error(&output, "localhost");
+    assert!(
+        !output.stderr.contains("localhost:'"),
+        "never quotes text not typed: {}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("porthole localhost:PORT"), "{}", output.stderr);
+}
+
+#[test]
+fn list_is_ls() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let listed = porthole_run(&["list", "--tcp", "--port", &port, "--no-owners", "--json"]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let records = listed.json();
+    assert_eq!(records.as_array().map(Vec::len), Some(1), "{records:#}");
+    assert_eq!(records[0]["local_port"].to_string(), port);
+}
+
+#[test]
+fn usage_and_man_page_show_the_port_form() {
+    let help = porthole_run(&["--help"]);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("porthole <PORT|HOST:PORT>"), "{}", help.stdout);
+    let man = porthole_run(&["man"]);
+    assert_eq!(man.code, 0);
+    let synopsis: String = man
+        .stdout
+        .lines()
+        .skip_while(|l| *l != ".SH SYNOPSIS")
+        .take(5)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(synopsis.contains("\\fIPORT\\fR|\\fIHOST:PORT\\fR"), "{synopsis}");
+    // And the form works as documented.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let who = porthole_run(&[&port, "--json"]);
+    assert_eq!(who.code, 0, "{who:?}");
+}
+
+#[test]
+fn an_unknown_backend_is_an_error_naming_the_valid_ones() {
+    for args in [&["ls"][..], &["free"], &["kill", "1", "--dry-run"]] {
+        let output = run(porthole().env("PORTHOLE_BACKEND", "bogus").args(args));
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(
+            output.stderr,
+            "porthole: PORTHOLE_BACKEND='bogus' is not a backend: use netlink or procfs (or unset it)\n"
+        );
+        assert!(output.stdout.is_empty(), "{}", output.stdout);
+    }
+    let output = run(porthole().env("PORTHOLE_BACKEND", "procfs").args(["ls", "--tcp", "--json"]));
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+#[test]
+fn check_json_carries_the_schema_version() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let check = porthole_run(&["check", &format!("127.0.0.1:{port}"), "--json"]).json();
+    let who = porthole_run(&[&port, "--json"]).json();
+    assert_eq!(check["schema_version"], who["schema_version"], "{check:#}");
+    assert!(check["schema_version"].is_u64(), "{check:#}");
+}
+
+#[test]
+fn audit_skip_port_leaves_ports_out() {
+    let kept = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let skipped = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let skipped_too = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let [kept, skipped, skipped_too] =
+        [&kept, &skipped, &skipped_too].map(|l| l.local_addr().unwrap().port());
+    let output = porthole_run(&[
+        "audit",
+        "--port",
+        &format!("{kept},{skipped},{skipped_too}"),
+        "--skip-port",
+        &skipped.to_string(),
+        "--skip-port",
+        &format!("{skipped_too},1-2"),
+        "--timeout",
+        "300ms",
+        "--json",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let ports: Vec<u64> = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, [u64::from(kept)], "{report:#}");
+    util::assert_usage_error(&porthole_run(&["audit", "--skip-port", "x"]), "--skip-port x");
+}
+
+#[test]
+fn check_bind_says_can_be_bound_and_names_the_holder() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let output = porthole_run(&["check", "--bind", &format!("127.0.0.1:{port}")]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.starts_with(&format!("OK: 127.0.0.1:{port} can be bound")),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains("reachable"), "{}", output.stdout);
+
+    let (server, mut ready) = util::python(
+        "import socket,time\ns=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True); time.sleep(60)",
+        &[],
+    );
+    let port = util::wait_for_line(&mut ready);
+    let output = porthole_run(&["check", "--bind", &format!("127.0.0.1:{port}"), "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    let summary = util::cause(&json, "port-in-use")["summary"].as_str().unwrap().to_string();
+    assert_eq!(
+        summary,
+        format!("127.0.0.1:{port} is in use: python3 (pid {}) listens on it", server.pid())
+    );
+    let output = porthole_run(&["check", "--bind", &format!("0.0.0.0:{port}"), "--json"]);
+    let json = output.json();
+    let summary = util::cause(&json, "port-in-use")["summary"].as_str().unwrap().to_string();
+    assert!(
+        summary.starts_with(&format!(
+            "0.0.0.0:{port} is in use: python3 (pid {}) listens on 127.0.0.1:{port}, one address",
+            server.pid()
+        )),
+        "{summary}"
+    );
+}
+
+/// Runs `porthole ARGS…` on a real terminal (a pty from `script`) that is
+/// `columns` wide; returns what the terminal showed, without carriage
+/// returns and without the progress line audit draws on stderr.
+fn on_terminal(columns: usize, args: &[&str]) -> Option<String> {
+    if !util::installed("script") {
+        eprintln!("skipping: script (util-linux) is needed for a pty");
+        return None;
+    }
+    let quoted: Vec<String> = std::iter::once(util::binary().display().to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let script = format!("stty cols {columns}; {} 2>/dev/null", quoted.join(" "));
+    let mut command = std::process::Command::new("script");
+    command.args(["-qec", &script, "/dev/null"]);
+    util::scrub(&mut command);
+    let output = run(&mut command);
+    Some(output.stdout.replace('\r', ""))
+}
+
+/// Every whitespace-separated word of `text`.
+fn words(text: &str) -> std::collections::BTreeSet<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn audit_wraps_evidence_and_fixes_between_words_to_the_terminal() {
+    // A root HTTP server on every interface: findings with long evidence
+    // and fixes (dns-rebinding, exposed-service, root-service).
+    let (server, mut ready) = util::python(
+        "import http.server, socketserver\n\
+         class Quiet(http.server.SimpleHTTPRequestHandler):\n    def log_message(self, *a): pass\n\
+         s = socketserver.TCPServer(('0.0.0.0', 0), Quiet)\n\
+         print(s.server_address[1], flush=True); s.serve_forever()",
+        &[],
+    );
+    let port = util::wait_for_line(&mut ready);
+    let args = ["audit", "--port", &port, "--timeout", "1s", "--fail-on", "never"];
+    let json = porthole_run(&[&args[..], &["--json"]].concat()).json();
+    let findings = json["findings"].as_array().expect("findings").clone();
+    assert!(!findings.is_empty(), "{json:#}");
+    for columns in [80, 150] {
+        let Some(shown) = on_terminal(columns, &args) else { return };
+        let shown_words = words(&shown);
+        for finding in &findings {
+            for key in ["evidence", "fix"] {
+                let text = finding[key].as_str().unwrap();
+                for word in words(text) {
+                    assert!(
+                        shown_words.contains(&word),
+                        "{columns} columns: '{word}' of the {key} was split or cut:\n{shown}"
+                    );
+                }
+            }
+        }
+        let rules: Vec<String> =
+            findings.iter().map(|f| format!("  {}  ", f["rule"].as_str().unwrap())).collect();
+        for line in shown.lines() {
+            // Row lines hold the other columns, which do not wrap; every
+            // line of evidence and fixes fits.
+            let is_row = line.starts_with("  RULE") || rules.iter().any(|r| line.starts_with(r));
+            if !is_row {
+                assert!(
+                    line.chars().count() <= columns,
+                    "{columns} columns: line too long ({}):\n{line}\n{shown}",
+                    line.chars().count()
+                );
+            }
+        }
+    }
+    drop(server);
+}
+
+#[test]
+fn ls_long_never_cuts_a_command_line_on_a_terminal() {
+    let marker = "porthole-width-test-marker";
+    let (server, mut ready) = util::python(
+        "import socket, sys, time\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True); time.sleep(60)",
+        &[marker, "--a-long-argument=value", "another-argument", "and-one-more-argument", marker],
+    );
+    let port = util::wait_for_line(&mut ready);
+    let Some(shown) = on_terminal(70, &["ls", "-l", "--tcp", "--port", &port]) else { return };
+    assert!(!shown.contains('…'), "nothing is cut with -l:\n{shown}");
+    for word in ["--a-long-argument=value", "another-argument", "and-one-more-argument"] {
+        assert!(words(&shown).contains(word), "'{word}' missing:\n{shown}");
+    }
+    assert_eq!(shown.matches(marker).count(), 2, "{shown}");
+    // Wrapped by porthole between words (under the column, or below the
+    // row when the column has no room), not left for the terminal to break.
+    let continuation: Vec<&str> = shown.lines().skip(2).filter(|l| !l.trim().is_empty()).collect();
+    assert!(!continuation.is_empty(), "{shown}");
+    for line in continuation {
+        assert!(line.starts_with("      "), "{line:?} is indented:\n{shown}");
+        assert!(line.chars().count() <= 70, "{line:?}:\n{shown}");
+    }
+    drop(server);
+}
