@@ -441,3 +441,62 @@ fn audit_retries_in_tls_only_after_a_tls_record() {
     let alert = audit_probes("15030300020228");
     assert!(alert.contains("tls GET /"), "{alert}");
 }
+
+/// An HTTP server on the link-local `fe80::1234` of interface `v0`, port
+/// 8080: answers `hello` to every request. Prints `ok` once listening.
+const LINK_LOCAL_HTTP: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET6)
+s.bind(("fe80::1234", 8080, 0, socket.if_nametoindex("v0"))); s.listen()
+print("ok", flush=True)
+while True:
+    c, _ = s.accept()
+    c.settimeout(2)
+    try:
+        c.recv(4096)
+        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    except OSError:
+        pass
+    c.close()
+"#;
+
+#[test]
+fn zone_ids_reach_a_link_local_listener() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    netns.run_ok("ip", &["link", "set", "v0", "up"]);
+    netns.run_ok("ip", &["link", "set", "v1", "up"]);
+    netns.run_ok("ip", &["-6", "addr", "add", "fe80::1234/64", "dev", "v0", "nodad"]);
+    let (_server, mut out) = crate::util::python_in(&netns, LINK_LOCAL_HTTP, &[]);
+    assert_eq!(wait_for_line(&mut out), "ok");
+    for target in
+        ["[fe80::1234%v0]:8080", "[fe80::1234%25v0]:8080", "http://[fe80::1234%25v0]:8080/"]
+    {
+        let check = netns.porthole(&["check", target, "--timeout", "2s"]);
+        assert_eq!(check.code, 0, "{target}: {check:?}");
+        assert!(check.stdout.starts_with("OK: "), "{target}: {check:?}");
+        assert!(check.stdout.contains("[fe80::1234%v0]:8080"), "{target}: {check:?}");
+    }
+    let wait = netns.porthole(&["wait", "http://[fe80::1234%25v0]:8080/", "-t", "5s"]);
+    assert_eq!(wait.code, 0, "{wait:?}");
+    // The proxy listens on and forwards to scoped addresses.
+    let mut proxy = netns.command(crate::util::binary().to_str().expect("UTF-8 path"));
+    crate::util::scrub(&mut proxy);
+    proxy.args(["proxy", "run", "[fe80::1234%v0]:9090", "--to", "[fe80::1234%25v0]:8080"]);
+    proxy.stderr(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    let _proxy = ChildGuard::spawn(&mut proxy);
+    let through = netns.porthole(&["wait", "http://[fe80::1234%25v0]:9090/", "-t", "10s"]);
+    assert_eq!(through.code, 0, "{through:?}");
+    assert!(through.stderr.contains("HTTP 200"), "{through:?}");
+    // Where a zone means nothing, or is misspelt, one clear line and exit 2.
+    for (args, message) in [
+        (&["[fe80::1234%v0]:8080"][..], "a zone id does not apply here"),
+        (&["check", "fe80::1234%v0"], "IPv6 address 'fe80::1234%v0' needs brackets"),
+        (&["check", "[fe80::1234%nosuch0]:8080"], "no network interface 'nosuch0' here"),
+    ] {
+        let output = netns.porthole(args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert!(output.stderr.contains(message), "{args:?}: {}", output.stderr);
+        assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+    }
+}
