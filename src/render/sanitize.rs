@@ -204,6 +204,27 @@ mod tests {
     }
 
     #[test]
+    fn tables_align_wide_and_escaped_cells() {
+        let mut table = super::super::table::Table::new(&["NAME", "PID"]);
+        table.row().cell("日本語").cell(1);
+        table.row().cell(sanitize("a\x1bb")).cell(2);
+        table.row().cell("plain").cell(3);
+        let mut out = Vec::new();
+        table.write(&mut out, None, "").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        // Every PID starts in the same terminal column.
+        let columns: Vec<usize> = text
+            .lines()
+            .map(|line| {
+                let cut = line.rfind(' ').unwrap() + 1;
+                display_width(&line[..cut])
+            })
+            .collect();
+        assert_eq!(columns, [8, 8, 8, 8], "{text}");
+        assert!(text.contains("a\\x1bb"), "{text}");
+    }
+
+    #[test]
     fn widths_count_columns_of_the_escaped_form() {
         assert_eq!(display_width("abc"), 3);
         assert_eq!(display_width("日本"), 4);
