@@ -150,10 +150,17 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
         ]);
     }
     table.write(out, style.width, "  ")?;
+    // Why the owners are hidden decides what helps: root, or the host's
+    // PID namespace.
+    let why = if plan.owner_gaps.is_empty() {
+        "run as root to stop it".to_string()
+    } else {
+        plan.owner_gaps.iter().map(crate::model::OwnerGap::describe).collect::<Vec<_>>().join("; ")
+    };
     for socket in &plan.hidden {
         writeln!(
             out,
-            "  {}: the owner of {} cannot be seen; run as root to stop it",
+            "  {}: the owner of {} cannot be seen: {why}",
             style.yellow("hidden"),
             socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol))
         )?;

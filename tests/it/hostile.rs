@@ -235,6 +235,15 @@ fn a_pid_namespace_of_its_own_explains_every_question_mark() {
     let check = porthole_under(&unshare, &["check", &target, "--timeout", "300ms"]);
     let row = check.stdout.lines().find(|l| l.contains("LISTEN")).expect("listener row");
     assert!(row.contains(" LISTEN  root "), "{check:?}");
+    // `kill` says why it cannot see the owner, without "run as root".
+    let kill = porthole_under(&unshare, &["kill", &port, "--yes"]);
+    assert_eq!(kill.code, 2, "{kill:?}");
+    assert!(
+        kill.stdout.contains(&format!(
+            "hidden: the owner of 127.0.0.1:{port}/tcp cannot be seen: porthole runs in its own PID namespace"
+        )),
+        "{kill:?}"
+    );
     // From the host's PID namespace the owner is this test.
     let host = porthole_run(&["ls", "-t", "--port", &port]);
     assert!(host.stdout.contains(&format!("{}/", std::process::id())), "{host:?}");
