@@ -456,7 +456,10 @@ pub fn write_report(
 ) -> std::io::Result<()> {
     match format {
         Format::Json | Format::Jsonl => {
-            serde_json::to_writer_pretty(&mut *out, &KillRecord::from_report(report))?;
+            crate::render::sanitize::write_json_pretty(
+                &mut *out,
+                &KillRecord::from_report(report),
+            )?;
             writeln!(out)
         }
         Format::Table => {

@@ -142,6 +142,8 @@ fn json_keeps_other_users_text_exact_and_valid() {
     for format in ["--json", "--jsonl"] {
         let output = porthole_run(&["ls", "-x", format]);
         assert_eq!(output.code, 0, "{output:?}");
+        // Read on a terminal too: C1 and bidi controls are \u escapes.
+        assert_terminal_safe(&format!("ls -x {format}"), &output);
         let records: Vec<serde_json::Value> = if format == "--json" {
             output.json().as_array().expect("array").clone()
         } else {
