@@ -217,11 +217,18 @@ fn a_pid_namespace_of_its_own_explains_every_question_mark() {
     assert_eq!(listing.code, 0, "{listing:?}");
     let row = listing.stdout.lines().find(|l| l.contains(&format!(":{port} "))).expect("row");
     assert!(row.ends_with('?'), "{row}");
-    assert_eq!(
-        listing.stderr.trim(),
-        "porthole: 1 socket(s) have no visible owner (shown as ?): porthole runs in its own PID \
-         namespace, so processes outside it (which may hold these sockets) are not in its /proc; \
-         run it in the host's PID namespace to see them",
+    // One line; the count is 1 unless a concurrent test's socket happens to
+    // share the port number.
+    assert_eq!(listing.stderr.lines().count(), 1, "{}", listing.stderr);
+    assert!(
+        listing.stderr.starts_with("porthole: ")
+            && listing.stderr.contains(
+                " socket(s) have no visible owner (shown as ?): porthole runs in its own PID \
+                 namespace, so processes outside it (which may hold these sockets) are not in its \
+                 /proc; run it in the host's PID namespace to see them"
+            ),
+        "{}",
+        listing.stderr
     );
     // `porthole PORT`: the `?` in the table, the reason once, on stderr only.
     let report = porthole_under(&unshare, &[&port]);
@@ -230,7 +237,7 @@ fn a_pid_namespace_of_its_own_explains_every_question_mark() {
     assert!(!report.stdout.contains("PID namespace"), "{}", report.stdout);
     assert_eq!(report.stderr.matches("own PID namespace").count(), 1, "{}", report.stderr);
     let json = porthole_under(&unshare, &[&port, "--json"]).json();
-    assert_eq!(json["hidden_owners"], 1, "{json:#}");
+    assert!(json["hidden_owners"].as_u64().is_some_and(|n| n >= 1), "{json:#}");
     assert_eq!(json["hidden_owner_reasons"], serde_json::json!(["other_pid_namespace"]));
     // `check` names the user of a listener whose owner is hidden, as `ls`.
     let target = format!("127.0.0.1:{port}");
@@ -267,7 +274,7 @@ fn hidepid_is_named_when_it_hides_the_owners() {
     let output =
         porthole_under(&["unshare", "-m", "sh", "-c", script], &["ls", "-t", "--port", &port]);
     assert_eq!(output.code, 0, "{output:?}");
-    assert!(output.stderr.starts_with("porthole: 1 socket(s) have no visible owner"), "{output:?}");
+    assert!(output.stderr.contains(" socket(s) have no visible owner"), "{output:?}");
     assert!(output.stderr.contains("not running as root"), "{}", output.stderr);
     assert!(output.stderr.contains("/proc is mounted with hidepid="), "{}", output.stderr);
     assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
