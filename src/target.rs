@@ -1,9 +1,15 @@
 //! Endpoints as users type them: `5432`, `localhost:8080`, `127.0.0.1:62893`,
-//! `[::1]:5173`. Parsing is strict and every error names the bad part, so
-//! `porthole '[::1:80'` says what is wrong instead of guessing.
+//! `[::1]:5173`, `[fe80::1%eth0]:80`. Parsing is strict and every error
+//! names the bad part, so `porthole '[::1:80'` says what is wrong instead of
+//! guessing.
+//!
+//! A zone id names the interface of a scoped IPv6 address (link-local
+//! `fe80::/10`, multicast); it is written `%NAME` or `%INDEX`, or `%25NAME`
+//! as URLs must encode `%` (RFC 6874). The interface is looked up when the
+//! endpoint is parsed, so a wrong name is bad input, not a failed connect.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use crate::inventory::ports::{parse_port, PortListError};
 
@@ -18,6 +24,12 @@ pub enum EndpointError {
     UnclosedBracket { text: String },
     #[error("'{text}' is not an IPv6 address")]
     BadIpv6 { text: String },
+    #[error("empty zone id in '{text}' (write [ADDRESS%INTERFACE]:PORT)")]
+    EmptyZone { text: String },
+    #[error("zone id '%{zone}' of '{text}': no network interface '{zone}' here")]
+    UnknownZone { zone: String, text: String },
+    #[error("'{text}' is not an IPv6 address (a zone id only follows IPv6)")]
+    ZoneWithoutIpv6 { text: String },
     #[error("IPv6 address '{text}' needs brackets and a port: [{text}]:PORT")]
     BareIpv6 { text: String },
     #[error("'{text}' is not a valid host name")]
@@ -32,6 +44,14 @@ pub enum EndpointError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
     Ip(IpAddr),
+    /// An IPv6 address with a zone id: the interface it is reached on.
+    Scoped {
+        address: Ipv6Addr,
+        /// The zone as written, without `%` (an interface name or index).
+        zone: String,
+        /// The interface index the kernel takes as `sin6_scope_id`.
+        scope_id: u32,
+    },
     /// A name to resolve (`localhost`, `db.internal`).
     Name(String),
 }
@@ -41,9 +61,69 @@ impl fmt::Display for Host {
         match self {
             Host::Ip(IpAddr::V6(v6)) => write!(f, "[{v6}]"),
             Host::Ip(ip) => write!(f, "{ip}"),
+            Host::Scoped { address, zone, .. } => write!(f, "[{address}%{zone}]"),
             Host::Name(name) => f.write_str(name),
         }
     }
+}
+
+impl Host {
+    /// The socket address of `ip` (this host's address, or one it resolved
+    /// to) and `port`, with the zone's scope id for a scoped host.
+    pub fn socket_address(&self, ip: IpAddr, port: u16) -> SocketAddr {
+        match (self, ip) {
+            (Host::Scoped { scope_id, .. }, IpAddr::V6(v6)) => {
+                SocketAddr::V6(SocketAddrV6::new(v6, port, 0, *scope_id))
+            }
+            _ => SocketAddr::new(ip, port),
+        }
+    }
+}
+
+/// For an address with a zone id (`[fe80::1%eth0]:80`), the socket address
+/// with its scope id; `None` for any other text, which callers resolve as
+/// before (the system resolver takes no bracketed scoped addresses).
+pub fn zoned_socket_address(text: &str) -> Option<Result<SocketAddr, EndpointError>> {
+    if !text.contains('%') {
+        return None;
+    }
+    Some(Endpoint::parse(text).and_then(|endpoint| match endpoint.host {
+        Some(host @ Host::Scoped { address, .. }) => {
+            Ok(host.socket_address(IpAddr::V6(address), endpoint.port))
+        }
+        _ => Err(EndpointError::BadIpv6 { text: text.to_string() }),
+    }))
+}
+
+/// Parses `ADDRESS` or `ADDRESS%ZONE` (the inside of the brackets).
+fn parse_ipv6(inside: &str) -> Result<Host, EndpointError> {
+    let Some((address, zone)) = inside.split_once('%') else {
+        let ip: Ipv6Addr =
+            inside.parse().map_err(|_| EndpointError::BadIpv6 { text: inside.to_string() })?;
+        return Ok(Host::Ip(IpAddr::V6(ip)));
+    };
+    let ip: Ipv6Addr = address.parse().map_err(|_| {
+        if address.parse::<std::net::Ipv4Addr>().is_ok() {
+            EndpointError::ZoneWithoutIpv6 { text: inside.to_string() }
+        } else {
+            EndpointError::BadIpv6 { text: address.to_string() }
+        }
+    })?;
+    // `%25` is how a URL writes `%` (RFC 6874): `[fe80::1%25eth0]`.
+    let zone = match zone.strip_prefix("25") {
+        Some(rest) if !rest.is_empty() && crate::sys::interfaces::index_of(zone).is_none() => rest,
+        _ => zone,
+    };
+    if zone.is_empty() {
+        return Err(EndpointError::EmptyZone { text: inside.to_string() });
+    }
+    let scope_id = match zone.parse::<u32>() {
+        Ok(index) => index,
+        Err(_) => crate::sys::interfaces::index_of(zone).ok_or_else(|| {
+            EndpointError::UnknownZone { zone: zone.to_string(), text: inside.to_string() }
+        })?,
+    };
+    Ok(Host::Scoped { address: ip, zone: zone.to_string(), scope_id })
 }
 
 /// `[HOST:]PORT`.
@@ -74,9 +154,7 @@ impl Endpoint {
             let Some((address, rest)) = inner.split_once(']') else {
                 return Err(EndpointError::UnclosedBracket { text: text.to_string() });
             };
-            let ip: Ipv6Addr = address
-                .parse()
-                .map_err(|_| EndpointError::BadIpv6 { text: address.to_string() })?;
+            let host = parse_ipv6(address)?;
             let port = match rest.strip_prefix(':') {
                 Some("") | None if rest.is_empty() || rest == ":" => {
                     return Err(EndpointError::MissingPort { text: text.to_string() })
@@ -84,18 +162,27 @@ impl Endpoint {
                 Some(port) => parse_port(port)?,
                 None => return Err(EndpointError::TrailingAfterBracket { rest: rest.to_string() }),
             };
-            return Ok(Endpoint { host: Some(Host::Ip(IpAddr::V6(ip))), port });
+            return Ok(Endpoint { host: Some(host), port });
         }
         if text.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(Endpoint { host: None, port: parse_port(text)? });
         }
         if text.matches(':').count() > 1 {
             // A bare IPv6 address: with or without a trailing ":PORT" it is
-            // ambiguous, so ask for brackets.
-            let address = text
-                .parse::<Ipv6Addr>()
-                .map(|_| text)
-                .unwrap_or_else(|_| text.rsplit_once(':').map_or(text, |(address, _)| address));
+            // ambiguous, so ask for brackets. The zone is not part of the
+            // address syntax: leave it out when deciding where it ends.
+            let is_ipv6 = |candidate: &str| match candidate.split_once('%') {
+                Some((address, zone)) => !zone.contains(':') && address.parse::<Ipv6Addr>().is_ok(),
+                None => candidate.parse::<Ipv6Addr>().is_ok(),
+            };
+            let address = if is_ipv6(text) {
+                text
+            } else {
+                match text.rsplit_once(':') {
+                    Some((address, _)) if is_ipv6(address) => address,
+                    _ => return Err(EndpointError::BadIpv6 { text: text.to_string() }),
+                }
+            };
             return Err(EndpointError::BareIpv6 { text: address.to_string() });
         }
         let Some((host, port)) = text.rsplit_once(':') else {
@@ -146,6 +233,48 @@ mod tests {
         assert_eq!(ok("LocalHost:3000").host, Some(Host::Name("localhost".into())));
         assert_eq!(ok("[::ffff:127.0.0.1]:1").port, 1);
         assert_eq!(ok("[::1]:80").to_string(), "[::1]:80");
+    }
+
+    #[test]
+    fn parses_zone_ids() {
+        let lo = crate::sys::interfaces::index_of("lo").expect("loopback interface");
+        for text in ["[fe80::1%lo]:80", "[fe80::1%25lo]:80"] {
+            let endpoint = ok(text);
+            let host = endpoint.host.clone().unwrap();
+            assert_eq!(
+                host,
+                Host::Scoped {
+                    address: "fe80::1".parse().unwrap(),
+                    zone: "lo".into(),
+                    scope_id: lo
+                },
+                "{text}"
+            );
+            assert_eq!(endpoint.to_string(), "[fe80::1%lo]:80");
+            let address = host.socket_address("fe80::1".parse().unwrap(), 80);
+            assert_eq!(
+                address,
+                SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, lo))
+            );
+        }
+        // A numeric zone is the interface index itself.
+        assert!(matches!(ok("[fe80::1%7]:80").host, Some(Host::Scoped { scope_id: 7, .. })));
+        let err = |text: &str| Endpoint::parse(text).unwrap_err().to_string();
+        assert_eq!(
+            err("[fe80::1%nosuchif0]:80"),
+            "zone id '%nosuchif0' of 'fe80::1%nosuchif0': no network interface 'nosuchif0' here"
+        );
+        assert!(err("[fe80::1%]:80").starts_with("empty zone id"));
+        assert!(err("[127.0.0.1%lo]:80").contains("a zone id only follows IPv6"));
+        assert_eq!(
+            err("fe80::1%lo:80"),
+            "IPv6 address 'fe80::1%lo' needs brackets and a port: [fe80::1%lo]:PORT"
+        );
+        assert_eq!(
+            err("fe80::1%lo"),
+            "IPv6 address 'fe80::1%lo' needs brackets and a port: [fe80::1%lo]:PORT"
+        );
+        assert_eq!(err("fe80::zz%lo:80"), "'fe80::zz%lo:80' is not an IPv6 address");
     }
 
     #[test]

@@ -368,6 +368,10 @@ fn parse_bind(text: &str) -> anyhow::Result<std::net::SocketAddr> {
     let endpoint = Endpoint::parse(text).with_context(|| format!("--bind '{text}'"))?;
     match endpoint.host {
         Some(crate::target::Host::Ip(ip)) => Ok(std::net::SocketAddr::new(ip, endpoint.port)),
+        // A link-local bind needs its interface: keep the zone's scope id.
+        Some(host @ crate::target::Host::Scoped { address, .. }) => {
+            Ok(host.socket_address(std::net::IpAddr::V6(address), endpoint.port))
+        }
         _ => bail!(
             "--bind '{text}': expected an IP address and a port, e.g. 127.0.0.1:8080 or [::]:80"
         ),

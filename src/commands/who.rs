@@ -21,6 +21,13 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let addresses = match &settings.endpoint.host {
         None => Vec::new(),
         Some(Host::Ip(ip)) => vec![*ip],
+        // Listeners are matched by address and port; the kernel reports no
+        // zone for them, so one would change nothing.
+        Some(Host::Scoped { address, .. }) => anyhow::bail!(
+            "'{}': a zone id does not apply here (listeners are matched by address and port): write [{address}]:{}",
+            settings.endpoint,
+            settings.endpoint.port
+        ),
         Some(Host::Name(name)) => {
             resolve(name, settings.endpoint.port).with_context(|| format!("resolving '{name}'"))?
         }

@@ -75,7 +75,7 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
             (
                 resolved
                     .into_iter()
-                    .map(|ip| ProbeAddress::Ip(SocketAddr::new(ip, *port)))
+                    .map(|ip| ProbeAddress::Ip(host.socket_address(ip, *port)))
                     .collect(),
                 *port,
             )

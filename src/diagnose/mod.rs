@@ -152,6 +152,8 @@ fn diagnose_here(request: &Request) -> Result<Diagnosis, DiagnoseError> {
 pub fn resolve(host: &Host, port: u16, client: Client) -> Result<Vec<IpAddr>, DiagnoseError> {
     match host {
         Host::Ip(ip) => Ok(vec![*ip]),
+        // The zone's scope id is added by `Host::socket_address`.
+        Host::Scoped { address, .. } => Ok(vec![IpAddr::V6(*address)]),
         Host::Name(name) => {
             if let Client::Process(_) = client {
                 let view = environment::hosts_view(client, name);

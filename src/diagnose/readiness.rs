@@ -116,7 +116,7 @@ pub fn round(target: &Target, readiness: &Readiness) -> Round {
             match resolve(host, *port, Client::Current) {
                 Ok(ips) => ips
                     .into_iter()
-                    .map(|ip| ProbeAddress::Ip(std::net::SocketAddr::new(ip, *port)))
+                    .map(|ip| ProbeAddress::Ip(host.socket_address(ip, *port)))
                     .collect(),
                 Err(error) => {
                     let cause = std::error::Error::source(&error)

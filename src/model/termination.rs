@@ -193,9 +193,11 @@ pub struct Plan {
     pub ports: Vec<u16>,
     pub listeners: Vec<Socket>,
     pub targets: Vec<Target>,
-    /// Listeners whose owner could not be seen (another user's process and
-    /// porthole is not root).
+    /// Listeners whose owner could not be seen.
     pub hidden: Vec<Socket>,
+    /// Why those owners could not be seen (not root, hidepid, another PID
+    /// namespace…); empty when `hidden` is.
+    pub owner_gaps: Vec<super::OwnerGap>,
     pub processes: BTreeMap<u32, Process>,
     /// porthole runs as root: it can read every process of its PID
     /// namespace, so a hidden owner is never a matter of privileges and

@@ -96,7 +96,7 @@ async fn serve_connection(
     // request/response traffic would otherwise stall for 40 ms.
     let _ = client.set_nodelay(true);
     let mut server = tokio::select! {
-        connected = TcpStream::connect(context.upstream.as_str()) => match connected {
+        connected = connect_upstream(&context.upstream) => match connected {
             Ok(server) => server,
             Err(_) => {
                 context
@@ -171,5 +171,17 @@ async fn both(
             }
             else => return LinkEnd::Finished,
         }
+    }
+}
+
+/// Connects to the upstream. A zone id (`[fe80::1%eth0]:80`) is applied
+/// here: the system resolver takes no bracketed scoped addresses.
+async fn connect_upstream(upstream: &str) -> std::io::Result<TcpStream> {
+    match crate::target::zoned_socket_address(upstream) {
+        Some(Ok(address)) => TcpStream::connect(address).await,
+        Some(Err(error)) => {
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string()))
+        }
+        None => TcpStream::connect(upstream).await,
     }
 }

@@ -480,6 +480,9 @@ fn bool_field(object: &Map<String, Value>, key: &str) -> Result<Option<bool>, Pr
 /// An upstream must look like `HOST:PORT`; it is resolved per connection.
 fn check_upstream(upstream: &str) -> Result<(), ProxyError> {
     let bad = || ProxyError::BadUpstream { address: upstream.to_string() };
+    if let Some(zoned) = crate::target::zoned_socket_address(upstream) {
+        return zoned.map(drop).map_err(|_| bad());
+    }
     let (host, port) = upstream.rsplit_once(':').ok_or_else(bad)?;
     if host.is_empty() || port.parse::<u16>().is_err() {
         return Err(bad());
@@ -491,6 +494,11 @@ fn check_upstream(upstream: &str) -> Result<(), ProxyError> {
 /// `SO_REUSEADDR` so a disabled proxy can bind its port again at once.
 pub(crate) fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
     let fail = |reason: String| ProxyError::Listen { address: listen.to_string(), reason };
+    // `[fe80::1%eth0]:8080`: a link-local listener needs its interface.
+    if let Some(zoned) = crate::target::zoned_socket_address(listen) {
+        let address = zoned.map_err(|error| fail(error.to_string()))?;
+        return bind_one(address).map_err(|error| fail(os_reason("bind", &error)));
+    }
     let addresses: Vec<SocketAddr> = listen
         .to_socket_addrs()
         .map_err(|error| fail(format!("address {listen}: {}", os_reason("lookup", &error))))?

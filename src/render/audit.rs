@@ -31,11 +31,14 @@ pub fn write(
     match format {
         AuditFormat::Table => write_table(out, report, fail_on, style),
         AuditFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &AuditRecord::from_report(report))?;
+            crate::render::sanitize::write_json_pretty(
+                &mut *out,
+                &AuditRecord::from_report(report),
+            )?;
             writeln!(out)
         }
         AuditFormat::Sarif => {
-            serde_json::to_writer_pretty(&mut *out, &sarif(report))?;
+            crate::render::sanitize::write_json_pretty(&mut *out, &sarif(report))?;
             writeln!(out)
         }
     }

@@ -111,7 +111,10 @@ pub fn write_diagnosis(
     style: Style,
 ) -> std::io::Result<()> {
     if format != Format::Table {
-        serde_json::to_writer_pretty(&mut *out, &DiagnosisRecord::from_diagnosis(diagnosis))?;
+        crate::render::sanitize::write_json_pretty(
+            &mut *out,
+            &DiagnosisRecord::from_diagnosis(diagnosis),
+        )?;
         return writeln!(out);
     }
     write_verdict(out, diagnosis, style)?;
@@ -260,7 +263,7 @@ pub enum WaitEvent {
 
 /// Writes one JSON line.
 pub fn write_event(out: &mut dyn Write, event: &WaitEvent) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, event)?;
+    crate::render::sanitize::write_json(&mut *out, event)?;
     writeln!(out)?;
     out.flush()
 }

@@ -98,7 +98,10 @@ pub fn write_found(
 ) -> std::io::Result<()> {
     match format {
         Format::Json | Format::Jsonl => {
-            serde_json::to_writer_pretty(&mut *out, &FreeRecord::from_report(report))?;
+            crate::render::sanitize::write_json_pretty(
+                &mut *out,
+                &FreeRecord::from_report(report),
+            )?;
             writeln!(out)
         }
         Format::Table => {

@@ -150,17 +150,24 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
     }
     // The command line says which process this is: wrapped, never cut.
     table.write_wrapped(out, style.width, "  ")?;
+    // Why the owners are hidden decides what helps: root, or the host's
+    // PID namespace.
+    let why = if !plan.owner_gaps.is_empty() {
+        plan.owner_gaps.iter().map(crate::model::OwnerGap::describe).collect::<Vec<_>>().join("; ")
+    } else if plan.privileged {
+        "no process porthole can see holds it (one in another PID namespace, or one that is \
+         exiting)"
+            .to_string()
+    } else {
+        "run as root to stop it".to_string()
+    };
     for socket in &plan.hidden {
-        let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
-        let text = if plan.privileged {
-            format!(
-                "no process porthole can see holds {on} (one in another PID namespace, or one \
-                 that is exiting)"
-            )
-        } else {
-            format!("the owner of {on} cannot be seen; run as root to stop it")
-        };
-        writeln!(out, "  {}: {text}", style.yellow("hidden"))?;
+        writeln!(
+            out,
+            "  {}: the owner of {} cannot be seen: {why}",
+            style.yellow("hidden"),
+            socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol))
+        )?;
     }
     for target in &plan.targets {
         if let Some(refusal) = &target.refusal {
@@ -502,7 +509,10 @@ pub fn write_report(
 ) -> std::io::Result<()> {
     match format {
         Format::Json | Format::Jsonl => {
-            serde_json::to_writer_pretty(&mut *out, &KillRecord::from_report(report))?;
+            crate::render::sanitize::write_json_pretty(
+                &mut *out,
+                &KillRecord::from_report(report),
+            )?;
             writeln!(out)
         }
         Format::Table => {

@@ -34,12 +34,12 @@ pub fn write_sockets(
         Format::Json => {
             let records: Vec<SocketRecord> =
                 sockets.iter().map(|s| socket_record(snapshot, s)).collect();
-            serde_json::to_writer_pretty(&mut *out, &records)?;
+            crate::render::sanitize::write_json_pretty(&mut *out, &records)?;
             writeln!(out)
         }
         Format::Jsonl => {
             for socket in sockets {
-                serde_json::to_writer(
+                crate::render::sanitize::write_json(
                     &mut *out,
                     &SocketRecord::from_socket(socket, &snapshot.processes),
                 )?;

@@ -18,7 +18,10 @@ pub fn write_report(
 ) -> std::io::Result<()> {
     match format {
         Format::Json | Format::Jsonl => {
-            serde_json::to_writer_pretty(&mut *out, &PortReportRecord::from_report(report))?;
+            crate::render::sanitize::write_json_pretty(
+                &mut *out,
+                &PortReportRecord::from_report(report),
+            )?;
             writeln!(out)
         }
         Format::Table => write_text(out, report, style),

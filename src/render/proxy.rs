@@ -14,7 +14,7 @@ use crate::proxy::wire::{ProxyWire, ToxicWire};
 
 /// Pretty JSON with a trailing newline.
 pub fn json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value)?;
+    crate::render::sanitize::write_json_pretty(&mut *out, value)?;
     writeln!(out)
 }
 

@@ -19,8 +19,12 @@
 //!   them, and the line and paragraph separators U+2028/U+2029: `\u202e`.
 //!
 //! Everything else, including every printable non-ASCII character, stays as
-//! it is so names in any script remain readable. JSON output does not use
-//! this module: serialisation escapes control characters itself.
+//! it is so names in any script remain readable.
+//!
+//! JSON keeps other users' text exact, but `--json` is read on terminals
+//! too: serialisation escapes C0 controls itself, and [`write_json`] /
+//! [`write_json_pretty`] also write DEL, C1 and bidi controls as `\u009b`,
+//! `\u202e` — the same string for any JSON parser, inert on a terminal.
 //!
 //! Widths: [`display_width`] counts terminal columns (`unicode-width`: wide
 //! CJK characters take two, combining marks none) and skips porthole's own
@@ -168,6 +172,87 @@ pub fn truncate_to_width(text: &str, width: usize) -> String {
     cut
 }
 
+/// Wraps a JSON formatter so DEL, C1 and bidi controls inside strings are
+/// written as `\uXXXX` escapes (JSON's own C0 escaping stays as it is).
+struct TerminalSafeJson<F>(F);
+
+impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for TerminalSafeJson<F> {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (index, ch) in fragment.char_indices().filter(|(_, ch)| is_dangerous(*ch)) {
+            self.0.write_string_fragment(writer, &fragment[start..index])?;
+            // Every escaped character is in the BMP: one \u escape.
+            write!(writer, "\\u{:04x}", u32::from(ch))?;
+            start = index + ch.len_utf8();
+        }
+        self.0.write_string_fragment(writer, &fragment[start..])
+    }
+
+    // Layout: delegated, so pretty output keeps its indentation.
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn end_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_key(w)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+/// Writes `value` as compact JSON (one line, no newline), terminal-safe.
+pub fn write_json<W: ?Sized + std::io::Write>(
+    out: &mut W,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    let formatter = TerminalSafeJson(serde_json::ser::CompactFormatter);
+    value.serialize(&mut serde_json::Serializer::with_formatter(out, formatter))?;
+    Ok(())
+}
+
+/// Writes `value` as indented JSON (no trailing newline), terminal-safe.
+pub fn write_json_pretty<W: ?Sized + std::io::Write>(
+    out: &mut W,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    let formatter = TerminalSafeJson(serde_json::ser::PrettyFormatter::new());
+    value.serialize(&mut serde_json::Serializer::with_formatter(out, formatter))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,12 +280,53 @@ mod tests {
     }
 
     #[test]
+    fn json_escapes_c1_and_bidi_and_stays_exact() {
+        let text = "a\u{9b}[2J\u{202e}b\x1b]52\x07\x7fé日";
+        let value = serde_json::json!({ "name": text, "list": [text] });
+        for pretty in [false, true] {
+            let mut out = Vec::new();
+            if pretty {
+                write_json_pretty(&mut out, &value).unwrap();
+            } else {
+                write_json(&mut out, &value).unwrap();
+            }
+            let written = String::from_utf8(out).unwrap();
+            assert!(!written.chars().any(|c| is_dangerous(c) && c != '\n'), "{written:?}");
+            assert!(written.contains("a\\u009b[2J\\u202eb\\u001b]52\\u0007\\u007fé日"));
+            let back: serde_json::Value = serde_json::from_str(&written).unwrap();
+            assert_eq!(back, value);
+            assert_eq!(written.contains('\n'), pretty);
+        }
+    }
+
+    #[test]
     fn keeps_only_porthole_colour() {
         assert_eq!(sanitize_styled("\x1b[33mexposed\x1b[0m"), "\x1b[33mexposed\x1b[0m");
         // A foreign colour code or cursor movement is escaped, even if it
         // looks like one of ours except for the number.
         assert_eq!(sanitize_styled("\x1b[35mx\x1b[H"), "\\x1b[35mx\\x1b[H");
         assert_eq!(sanitize_styled("\x1b[3"), "\\x1b[3");
+    }
+
+    #[test]
+    fn tables_align_wide_and_escaped_cells() {
+        let mut table = super::super::table::Table::new(&["NAME", "PID"]);
+        table.row().cell("日本語").cell(1);
+        table.row().cell(sanitize("a\x1bb")).cell(2);
+        table.row().cell("plain").cell(3);
+        let mut out = Vec::new();
+        table.write(&mut out, None, "").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        // Every PID starts in the same terminal column.
+        let columns: Vec<usize> = text
+            .lines()
+            .map(|line| {
+                let cut = line.rfind(' ').unwrap() + 1;
+                display_width(&line[..cut])
+            })
+            .collect();
+        assert_eq!(columns, [8, 8, 8, 8], "{text}");
+        assert!(text.contains("a\\x1bb"), "{text}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `unsafe` in porthole. Each block states why it is sound.
 
 pub mod fds;
+pub mod interfaces;
 pub mod netns;
 pub mod signal;
 pub mod sysctl;

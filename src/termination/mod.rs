@@ -89,7 +89,7 @@ impl Identity {
 
 /// Builds the plan from a snapshot (split out so tests can feed one).
 pub fn plan_from(request: &Request, snapshot: Snapshot, identity: &Identity) -> Plan {
-    let Snapshot { sockets, processes, .. } = snapshot;
+    let Snapshot { sockets, processes, visibility, .. } = snapshot;
     let listeners: Vec<Socket> = sockets
         .into_iter()
         .filter(|s| s.is_listener() && request.ports.contains(&s.local_port()))
@@ -132,11 +132,13 @@ pub fn plan_from(request: &Request, snapshot: Snapshot, identity: &Identity) -> 
             }
         })
         .collect();
+    let owner_gaps = if hidden.is_empty() { Vec::new() } else { visibility.owner_gaps };
     Plan {
         ports: request.ports.clone(),
         listeners,
         targets,
         hidden,
+        owner_gaps,
         processes,
         privileged: identity.privileged,
     }
