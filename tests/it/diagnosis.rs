@@ -86,7 +86,7 @@ fn a_reuseport_group_and_a_forked_server_are_not_split_listeners() {
 fn iptables_nft_rules_are_explained_and_their_fix_removes_them() {
     let Some(netns) = Netns::create() else { return };
     if !crate::util::installed("iptables-nft") {
-        eprintln!("skipping: iptables-nft is not installed");
+        crate::util::skip("iptables-nft is not installed");
         return;
     }
     let ports: Vec<u16> = (0..5).map(|_| unique_port()).collect();
