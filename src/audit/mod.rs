@@ -14,6 +14,7 @@
 //! Nothing here prints: progress goes to an optional callback.
 
 pub mod firewall;
+pub mod passwords;
 pub mod probes;
 pub mod restart;
 pub mod rules;
@@ -46,6 +47,10 @@ pub struct AuditOptions {
     /// Probing threads at most.
     pub parallelism: usize,
     pub progress: Option<Progress>,
+    /// The site's own credentials for `weak-password` (`--passwords FILE`).
+    pub site_passwords: Vec<probes::login::Credential>,
+    /// Keep the password `weak-password` found in the report (`--show`).
+    pub show_passwords: bool,
 }
 
 impl Default for AuditOptions {
@@ -56,6 +61,8 @@ impl Default for AuditOptions {
             skip: BTreeSet::new(),
             parallelism: 16,
             progress: None,
+            site_passwords: Vec::new(),
+            show_passwords: false,
         }
     }
 }
@@ -113,7 +120,24 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
         })
         .count();
     let handles = namespace_handles(snapshot);
-    let outcomes = probe_all(&targets, &handles, options);
+    let mut outcomes = probe_all(&targets, &handles, options);
+    let logins = if options.active && !options.skip.contains(&RuleId::WeakPassword) {
+        let password_options = passwords::PasswordOptions {
+            site: options.site_passwords.clone(),
+            show: options.show_passwords,
+            timeout: options.timeout,
+            spacing: probes::login::SPACING,
+        };
+        passwords::check_all(
+            &targets,
+            &mut outcomes,
+            &handles,
+            current_namespace(),
+            &password_options,
+        )
+    } else {
+        Vec::new()
+    };
     let chain = firewall::InputChain::read();
     let firewall_text = match (&chain.source, &chain.policy) {
         (Some(source), Some(policy)) => format!("{source} input policy {policy}"),
@@ -180,6 +204,7 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
         uninspected_processes,
         hidden_owners,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        logins,
     }
 }
 

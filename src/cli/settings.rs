@@ -464,6 +464,10 @@ pub struct AuditSettings {
     pub query: Query,
     pub timeout: std::time::Duration,
     pub active: bool,
+    /// Keep the password weak-password found in the output.
+    pub show: bool,
+    /// Entries of `--passwords FILE`.
+    pub site_passwords: Vec<crate::audit::probes::login::Credential>,
     pub skip: std::collections::BTreeSet<crate::model::RuleId>,
     /// `None`: never fail because of findings.
     pub fail_on: Option<crate::model::Severity>,
@@ -474,7 +478,17 @@ impl AuditSettings {
     pub fn resolve(args: AuditArgs) -> anyhow::Result<Self> {
         use crate::model::{RuleId, Severity};
         use crate::render::audit::AuditFormat;
-        let AuditArgs { port, active, skip, fail_on, timeout, netns, json, sarif } = args;
+        let AuditArgs { port, active, show, passwords, skip, fail_on, timeout, netns, json, sarif } =
+            args;
+        let site_passwords = match passwords {
+            None => Vec::new(),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("--passwords: reading {}", path.display()))?;
+                crate::audit::probes::login::parse_password_file(&text)
+                    .with_context(|| format!("--passwords {}", path.display()))?
+            }
+        };
         let ports = port
             .as_deref()
             .map(|text| PortSet::parse(text).with_context(|| format!("--port '{text}'")))
@@ -519,7 +533,7 @@ impl AuditSettings {
         } else {
             AuditFormat::Table
         };
-        Ok(AuditSettings { query, timeout, active, skip, fail_on, format })
+        Ok(AuditSettings { query, timeout, active, show, site_passwords, skip, fail_on, format })
     }
 }
 

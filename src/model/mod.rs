@@ -15,7 +15,9 @@ pub mod diagnosis;
 pub mod monitor;
 pub mod termination;
 
-pub use audit::{AuditReport, Finding, FirewallSummary, RuleId, ServiceIdentity, Severity};
+pub use audit::{
+    AuditReport, Finding, FirewallSummary, LoginReport, RuleId, ServiceIdentity, Severity,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::model::{AuditReport, Finding, RuleId, ServiceIdentity, Severity};
+use crate::model::{AuditReport, Finding, LoginReport, RuleId, ServiceIdentity, Severity};
 use crate::render::json::SCHEMA_VERSION;
 use crate::render::table::Table;
 use crate::render::Style;
@@ -96,7 +96,45 @@ fn write_table(
         table.write(out, None, "  ")?;
         writeln!(out)?;
     }
+    for login in &report.logins {
+        writeln!(out, "{}", login_line(login))?;
+    }
     writeln!(out, "{}", summary(report, fail_on))
+}
+
+/// `weak-password: redis on 127.0.0.1:6379: 3 attempts (default ×3), none
+/// accepted` — what the login attempts did, with or without a finding.
+pub fn login_line(login: &LoginReport) -> String {
+    let place = if login.address.contains(':') {
+        format!("[{}]:{}", login.address, login.port)
+    } else {
+        format!("{}:{}", login.address, login.port)
+    };
+    let accounts: Vec<String> =
+        login.accounts.iter().map(|(user, count)| format!("{user} ×{count}")).collect();
+    let mut line = format!(
+        "weak-password: {} on {place}: {} attempt{} ({})",
+        login.service,
+        login.attempts,
+        if login.attempts == 1 { "" } else { "s" },
+        accounts.join(", ")
+    );
+    match (&login.accepted, &login.password) {
+        (Some(user), Some(password)) => {
+            line.push_str(&format!(", accepted as {user} with password {password}"))
+        }
+        (Some(user), None) => {
+            line.push_str(&format!(", accepted as {user} (--show reveals the password)"))
+        }
+        (None, _) => line.push_str(", none accepted"),
+    }
+    if let Some(stopped) = &login.stopped {
+        line.push_str(&format!("; {stopped}"));
+    }
+    if login.left_out > 0 {
+        line.push_str(&format!("; {} more candidates left for another run", login.left_out));
+    }
+    line
 }
 
 /// `3 findings (1 critical, 2 high) on 12 listeners, 9 probed in 2.4s; …`
@@ -157,6 +195,57 @@ pub struct AuditRecord {
     pub firewall: FirewallRecord,
     pub findings: Vec<FindingRecord>,
     pub services: Vec<ServiceRecord>,
+    /// `weak-password` login attempts (`--active`), one per service.
+    pub logins: Vec<LoginRecord>,
+}
+
+/// The login attempts against one service. `password` is present only
+/// with `--show`.
+#[derive(Debug, Serialize)]
+pub struct LoginRecord {
+    pub port: u16,
+    pub address: String,
+    pub net_namespace: Option<u64>,
+    pub service: String,
+    pub attempts: usize,
+    pub accounts: Vec<LoginAccountRecord>,
+    pub accepted_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    pub from_site_list: bool,
+    pub stopped: Option<String>,
+    pub left_out: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoginAccountRecord {
+    pub user: String,
+    pub attempts: usize,
+}
+
+impl LoginRecord {
+    fn from_login(login: &LoginReport) -> Self {
+        LoginRecord {
+            port: login.port,
+            address: login.address.clone(),
+            net_namespace: login.net_namespace,
+            service: login.service.clone(),
+            attempts: login.attempts,
+            accounts: login
+                .accounts
+                .iter()
+                .map(|(user, attempts)| LoginAccountRecord {
+                    user: user.clone(),
+                    attempts: *attempts,
+                })
+                .collect(),
+            accepted_user: login.accepted.clone(),
+            password: login.password.clone(),
+            from_site_list: login.from_site_list,
+            stopped: login.stopped.clone(),
+            left_out: login.left_out,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -272,6 +361,7 @@ impl AuditRecord {
             },
             findings: report.findings.iter().map(FindingRecord::from_finding).collect(),
             services: report.services.iter().map(ServiceRecord::from_identity).collect(),
+            logins: report.logins.iter().map(LoginRecord::from_login).collect(),
         }
     }
 }

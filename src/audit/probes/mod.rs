@@ -22,11 +22,16 @@ pub mod conn;
 pub mod http;
 pub mod http_services;
 pub mod jdwp;
+pub mod login;
 pub mod memcached;
 pub mod mongodb;
 pub mod mysql;
+pub mod mysql_auth;
 pub mod postgres;
+pub mod postgres_auth;
 pub mod redis;
+pub mod redis_auth;
+pub mod scram;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,15 +50,46 @@ pub enum Impact {
 /// One fact a probe established, with the evidence for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observation {
-    NoAuth { evidence: String, fix: String, impact: Impact },
-    AuthRequired { evidence: String },
-    Debugger { kind: String, evidence: String, fix: String },
-    DockerApi { evidence: String },
-    TrustAuth { evidence: String },
-    EmptyPassword { evidence: String },
-    Rebindable { evidence: String },
-    Cors { evidence: String, credentials: bool },
-    WebsocketOrigin { evidence: String },
+    NoAuth {
+        evidence: String,
+        fix: String,
+        impact: Impact,
+    },
+    AuthRequired {
+        evidence: String,
+    },
+    Debugger {
+        kind: String,
+        evidence: String,
+        fix: String,
+    },
+    DockerApi {
+        evidence: String,
+    },
+    TrustAuth {
+        evidence: String,
+    },
+    EmptyPassword {
+        evidence: String,
+    },
+    Rebindable {
+        evidence: String,
+    },
+    Cors {
+        evidence: String,
+        credentials: bool,
+    },
+    WebsocketOrigin {
+        evidence: String,
+    },
+    /// `weak-password`: `user` got in with a password from the lists after
+    /// `attempts` tries; the password itself only with `--show`.
+    WeakPassword {
+        user: String,
+        password: Option<String>,
+        attempts: usize,
+        site: bool,
+    },
 }
 
 /// Everything probing one listener found.

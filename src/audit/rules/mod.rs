@@ -16,6 +16,7 @@ mod outdated_binary;
 mod outdated_library;
 mod root_service;
 mod trust_auth;
+mod weak_password;
 mod websocket_origin;
 mod world_writable_socket;
 
@@ -68,6 +69,7 @@ impl Context<'_> {
                     | Observation::DockerApi { .. }
                     | Observation::TrustAuth { .. }
                     | Observation::EmptyPassword { .. }
+                    | Observation::WeakPassword { .. }
             )
         })
     }
@@ -166,7 +168,7 @@ fn abbreviate(text: &str, limit: usize) -> String {
 type Rule = fn(&Context<'_>) -> Vec<Finding>;
 
 /// Every rule, in the order findings are produced.
-const RULES: [(RuleId, Rule); 13] = [
+const RULES: [(RuleId, Rule); 14] = [
     (RuleId::ExposedService, exposed_service::check),
     (RuleId::NoAuth, no_auth::check),
     (RuleId::DnsRebinding, dns_rebinding::check),
@@ -180,11 +182,12 @@ const RULES: [(RuleId, Rule); 13] = [
     (RuleId::OutdatedBinary, outdated_binary::check),
     (RuleId::OutdatedLibrary, outdated_library::check),
     (RuleId::RootService, root_service::check),
+    (RuleId::WeakPassword, weak_password::check),
 ];
 
 /// Rules whose impact grows when the process is root: they hand the
 /// attacker the process itself or its data.
-const RAISED_BY_ROOT: [RuleId; 7] = [
+const RAISED_BY_ROOT: [RuleId; 8] = [
     RuleId::NoAuth,
     RuleId::DnsRebinding,
     RuleId::WebsocketOrigin,
@@ -192,6 +195,7 @@ const RAISED_BY_ROOT: [RuleId; 7] = [
     RuleId::DebuggerExposed,
     RuleId::TrustAuth,
     RuleId::EmptyPassword,
+    RuleId::WeakPassword,
 ];
 
 /// Runs every rule not in `skip` and combines severities: an exposed root
