@@ -76,7 +76,9 @@ pub fn run_sequence(
                 sequence.accepted = Some(candidate.clone());
                 break;
             }
-            Attempt::Rejected if took > login::SLOW_FAILURE => {
+            // A slow failure, or no verdict before the timeout, is how
+            // auth_delay and connection_control show themselves.
+            Attempt::Rejected | Attempt::Failed(_) if took > login::SLOW_FAILURE => {
                 sequence.stopped = Some(format!(
                     "a failed login took {:.1}s: the server delays failures (auth_delay or a rate limit), no more attempts",
                     took.as_secs_f64()

@@ -18,10 +18,10 @@ use serde_json::Value;
 use crate::util::{self, installed, wait_for_port, ChildGuard, Netns, Output};
 
 /// Generous bound for servers to start on a busy machine.
-const START: Duration = Duration::from_secs(60);
+pub(crate) const START: Duration = Duration::from_secs(60);
 
 /// `porthole audit --port PORT --json ARGS…`
-fn audit(port: u16, args: &[&str]) -> (Output, Value) {
+pub(crate) fn audit(port: u16, args: &[&str]) -> (Output, Value) {
     let port = port.to_string();
     let mut full = vec!["audit", "--port", port.as_str(), "--json"];
     full.extend_from_slice(args);
@@ -32,7 +32,7 @@ fn audit(port: u16, args: &[&str]) -> (Output, Value) {
 }
 
 /// Rule ids of the findings.
-fn rules(json: &Value) -> Vec<String> {
+pub(crate) fn rules(json: &Value) -> Vec<String> {
     json["findings"]
         .as_array()
         .expect("findings array")
@@ -41,7 +41,7 @@ fn rules(json: &Value) -> Vec<String> {
         .collect()
 }
 
-fn finding<'a>(json: &'a Value, rule: &str) -> &'a Value {
+pub(crate) fn finding<'a>(json: &'a Value, rule: &str) -> &'a Value {
     json["findings"]
         .as_array()
         .expect("findings array")
@@ -54,7 +54,7 @@ fn service(json: &Value) -> String {
     json["services"][0]["service"].as_str().unwrap_or("").to_string()
 }
 
-fn require(program: &str) -> bool {
+pub(crate) fn require(program: &str) -> bool {
     if installed(program) {
         true
     } else {
@@ -64,21 +64,25 @@ fn require(program: &str) -> bool {
 }
 
 /// A directory other users (postgres, mysql, nobody) can enter.
-fn shared_tempdir() -> tempfile::TempDir {
+pub(crate) fn shared_tempdir() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     dir
 }
 
-fn chown(path: &Path, user: &str) {
+pub(crate) fn chown(path: &Path, user: &str) {
     let status = Command::new("chown").args(["-R", user]).arg(path).status().expect("chown runs");
     assert!(status.success(), "chown {user} {}", path.display());
 }
 
 // ---------------------------------------------------------------- Redis
 
-fn start_redis(extra: &[&str], dir: &Path, program: &Path) -> (ChildGuard, u16, PathBuf) {
+pub(crate) fn start_redis(
+    extra: &[&str],
+    dir: &Path,
+    program: &Path,
+) -> (ChildGuard, u16, PathBuf) {
     let port = util::unique_port();
     let log = dir.join(format!("redis-{port}.log"));
     let mut command = Command::new(program);
@@ -204,7 +208,7 @@ fn memcached_is_no_auth() {
 // ----------------------------------------------------------- PostgreSQL
 
 /// Debian's server binaries (not on PATH): the newest installed version.
-fn postgres_bin() -> Option<PathBuf> {
+pub(crate) fn postgres_bin() -> Option<PathBuf> {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
         .flatten()
@@ -215,7 +219,7 @@ fn postgres_bin() -> Option<PathBuf> {
     versions.pop()
 }
 
-fn as_user(user: &str, program: &Path) -> Command {
+pub(crate) fn as_user(user: &str, program: &Path) -> Command {
     let mut command = Command::new("setpriv");
     command
         .arg(format!("--reuid={user}"))
@@ -225,7 +229,7 @@ fn as_user(user: &str, program: &Path) -> Command {
     command
 }
 
-fn write_hba(data: &Path, method: &str) {
+pub(crate) fn write_hba(data: &Path, method: &str) {
     std::fs::write(
         data.join("pg_hba.conf"),
         format!("local all all trust\nhost all all 127.0.0.1/32 {method}\nhost all all ::1/128 {method}\n"),
@@ -570,7 +574,7 @@ fn node_version() -> String {
 // ------------------------------------------------------- outdated code
 
 /// A TCP listener in C: prints its port, accepts and closes forever.
-const LISTENER_C: &str = r#"
+pub(crate) const LISTENER_C: &str = r#"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -594,7 +598,7 @@ int main(void) {
 }
 "#;
 
-fn compile(dir: &Path, name: &str, source: &str, args: &[&str]) -> PathBuf {
+pub(crate) fn compile(dir: &Path, name: &str, source: &str, args: &[&str]) -> PathBuf {
     let source_path = dir.join(format!("{name}.c"));
     std::fs::write(&source_path, source).unwrap();
     let output_path = dir.join(name);
@@ -604,7 +608,7 @@ fn compile(dir: &Path, name: &str, source: &str, args: &[&str]) -> PathBuf {
     output_path
 }
 
-fn start_listener(program: &Path, preload: Option<&Path>) -> (ChildGuard, u16) {
+pub(crate) fn start_listener(program: &Path, preload: Option<&Path>) -> (ChildGuard, u16) {
     let mut command = Command::new(program);
     command.stdout(Stdio::piped());
     if let Some(library) = preload {
