@@ -14,6 +14,7 @@
 //! Nothing here prints: progress goes to an optional callback.
 
 pub mod firewall;
+pub mod packages;
 pub mod passwords;
 pub mod probes;
 pub mod restart;
@@ -150,12 +151,17 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
             checks.entry(owner.pid).or_insert_with(|| restart::check(owner.pid));
         }
     }
+    let package_check = if options.skip.contains(&RuleId::OutdatedPackage) {
+        packages::PackageCheck::default()
+    } else {
+        packages::check(&targets)
+    };
     let uninspected_processes =
         checks.values().filter(|c| c.exe.is_none() || !c.maps_readable).count();
 
     let mut findings = Vec::new();
     let mut services = Vec::new();
-    for (target, outcome) in targets.iter().zip(&outcomes) {
+    for (index, (target, outcome)) in targets.iter().zip(&outcomes).enumerate() {
         let context = rules::Context {
             target,
             outcome: outcome.as_ref(),
@@ -171,6 +177,8 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
                 chain.verdict(target.port)
             },
             firewall_text: &firewall_text,
+            packages: package_check.targets.get(index).filter(|_| package_check.ran),
+            package_lists_age: package_check.lists.age,
         };
         findings.extend(rules::evaluate(&context, &options.skip));
         if let Some(outcome) = outcome {
@@ -205,6 +213,29 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
         hidden_owners,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         logins,
+        packages: package_summary(&package_check),
+    }
+}
+
+/// What the report says about the package lists.
+fn package_summary(check: &packages::PackageCheck) -> crate::model::PackageListsSummary {
+    let note = if !check.ran {
+        check.note.clone()
+    } else {
+        match check.lists.age {
+            None => Some("no package lists: run `apt-get update` to compare versions".into()),
+            Some(age) if age > packages::STALE_AFTER => Some(format!(
+                "package lists are {} old: run `apt-get update` for current versions",
+                packages::describe_age(age)
+            )),
+            Some(_) => None,
+        }
+    };
+    crate::model::PackageListsSummary {
+        checked: check.ran,
+        directory: check.lists.directory.as_ref().map(|d| d.display().to_string()),
+        age_seconds: check.lists.age.map(|a| a.as_secs()),
+        note,
     }
 }
 

@@ -256,6 +256,19 @@ pub struct LoginReport {
     pub left_out: usize,
 }
 
+/// How `outdated-package` saw the package manager's data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageListsSummary {
+    /// The check ran (dpkg and apt answered).
+    pub checked: bool,
+    /// Where apt keeps its lists.
+    pub directory: Option<String>,
+    /// Age of the newest list; `None` when there are no lists.
+    pub age_seconds: Option<u64>,
+    /// Why the check did not run, or that the lists are stale or absent.
+    pub note: Option<String>,
+}
+
 /// Everything one `porthole audit` run found.
 #[derive(Debug, Clone, Default)]
 pub struct AuditReport {
@@ -274,6 +287,8 @@ pub struct AuditReport {
     pub elapsed_ms: u64,
     /// Login attempts of `weak-password` (`--active` only), per service.
     pub logins: Vec<LoginReport>,
+    /// The package lists `outdated-package` compared against.
+    pub packages: PackageListsSummary,
 }
 
 impl AuditReport {

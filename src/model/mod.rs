@@ -16,7 +16,8 @@ pub mod monitor;
 pub mod termination;
 
 pub use audit::{
-    AuditReport, Finding, FirewallSummary, LoginReport, RuleId, ServiceIdentity, Severity,
+    AuditReport, Finding, FirewallSummary, LoginReport, PackageListsSummary, RuleId,
+    ServiceIdentity, Severity,
 };
 
 use std::collections::BTreeMap;

@@ -99,6 +99,9 @@ fn write_table(
     for login in &report.logins {
         writeln!(out, "{}", login_line(login))?;
     }
+    if let Some(note) = &report.packages.note {
+        writeln!(out, "outdated-package: {note}")?;
+    }
     writeln!(out, "{}", summary(report, fail_on))
 }
 
@@ -197,6 +200,17 @@ pub struct AuditRecord {
     pub services: Vec<ServiceRecord>,
     /// `weak-password` login attempts (`--active`), one per service.
     pub logins: Vec<LoginRecord>,
+    /// The package lists `outdated-package` compared against.
+    pub packages: PackagesRecord,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PackagesRecord {
+    pub checked: bool,
+    pub lists_directory: Option<String>,
+    /// Age of the newest package list; null when there are none.
+    pub lists_age_seconds: Option<u64>,
+    pub note: Option<String>,
 }
 
 /// The login attempts against one service. `password` is present only
@@ -362,6 +376,12 @@ impl AuditRecord {
             findings: report.findings.iter().map(FindingRecord::from_finding).collect(),
             services: report.services.iter().map(ServiceRecord::from_identity).collect(),
             logins: report.logins.iter().map(LoginRecord::from_login).collect(),
+            packages: PackagesRecord {
+                checked: report.packages.checked,
+                lists_directory: report.packages.directory.clone(),
+                lists_age_seconds: report.packages.age_seconds,
+                note: report.packages.note.clone(),
+            },
         }
     }
 }

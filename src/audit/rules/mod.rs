@@ -14,6 +14,7 @@ mod exposed_service;
 mod no_auth;
 mod outdated_binary;
 mod outdated_library;
+mod outdated_package;
 mod root_service;
 mod trust_auth;
 mod weak_password;
@@ -41,6 +42,11 @@ pub struct Context<'a> {
     pub firewall: Verdict,
     /// `nftables input policy drop`, for evidence strings.
     pub firewall_text: &'a str,
+    /// Package updates of the owner's executable and libraries (`None`
+    /// when the package check did not run).
+    pub packages: Option<&'a super::packages::TargetPackages>,
+    /// Age of apt's package lists, for evidence strings (`None`: no lists).
+    pub package_lists_age: Option<std::time::Duration>,
 }
 
 impl Context<'_> {
@@ -168,7 +174,7 @@ fn abbreviate(text: &str, limit: usize) -> String {
 type Rule = fn(&Context<'_>) -> Vec<Finding>;
 
 /// Every rule, in the order findings are produced.
-const RULES: [(RuleId, Rule); 14] = [
+const RULES: [(RuleId, Rule); 15] = [
     (RuleId::ExposedService, exposed_service::check),
     (RuleId::NoAuth, no_auth::check),
     (RuleId::DnsRebinding, dns_rebinding::check),
@@ -183,6 +189,7 @@ const RULES: [(RuleId, Rule); 14] = [
     (RuleId::OutdatedLibrary, outdated_library::check),
     (RuleId::RootService, root_service::check),
     (RuleId::WeakPassword, weak_password::check),
+    (RuleId::OutdatedPackage, outdated_package::check),
 ];
 
 /// Rules whose impact grows when the process is root: they hand the
@@ -258,6 +265,8 @@ pub(crate) mod testing {
             restart: Vec::new(),
             firewall: Verdict::Admitted,
             firewall_text: "nftables input policy accept",
+            packages: None,
+            package_lists_age: None,
         }
     }
 }
