@@ -33,6 +33,11 @@ declare -A needed=(
     [mariadb-install-db]=mariadb-server
     [node]=nodejs
     [gcc]=gcc
+    [dpkg-deb]=dpkg
+    [dpkg-scanpackages]=dpkg-dev
+    [apt-get]=apt
+    [psql]=postgresql-client
+    [mariadb]=mariadb-client
 )
 missing=()
 for command in "${!needed[@]}"; do
