@@ -1,7 +1,7 @@
 //! The `weak-password` check (`--active` only): after probing, every
 //! service that asked for a password (an `AuthRequired` observation) and
 //! that porthole has a login client for — Redis, PostgreSQL, MySQL/MariaDB
-//! ([`probes::login`]) — gets a short list of default credentials.
+//! ([`login`]) — gets a short list of default credentials.
 //!
 //! # Limits
 //! - at most [`login::MAX_ATTEMPTS`] attempts per service per run, one per
