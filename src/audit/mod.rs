@@ -19,6 +19,7 @@ pub mod passwords;
 pub mod probes;
 pub mod restart;
 pub mod rules;
+pub mod runtimes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -55,6 +55,8 @@ pub struct TargetPackages {
     /// Packages of mapped libraries with updates (the executable's own
     /// package excluded).
     pub library_updates: Vec<PackageUpdate>,
+    /// A runtime no package owns: its stated version and support status.
+    pub runtime: Option<super::runtimes::RuntimeStatus>,
 }
 
 /// The state of apt's package lists.
@@ -117,34 +119,35 @@ pub fn check(targets: &[Target]) -> PackageCheck {
         paths.extend(exe.iter().flat_map(|p| path_variants(p)));
         paths.extend(libraries.iter().flat_map(|p| path_variants(p)));
     }
-    if paths.is_empty() {
-        return result;
-    }
-    let mut arguments = vec![format!("--admindir={}", admindir.display()), "-S".to_string()];
-    arguments.extend(paths.iter().cloned());
-    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
-    // dpkg-query exits 1 when some path has no package: still an answer.
-    let owners = match run_query_allowing("dpkg-query", &arguments, &[0, 1]) {
-        Ok(text) => parse_dpkg_search(&text),
-        Err(error) => {
-            result.note = Some(format!("package check skipped: {error}"));
-            return result;
+    let owners = if paths.is_empty() {
+        BTreeMap::new()
+    } else {
+        let mut arguments = vec![format!("--admindir={}", admindir.display()), "-S".to_string()];
+        arguments.extend(paths.iter().cloned());
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        // dpkg-query exits 1 when some path has no package: still an answer.
+        match run_query_allowing("dpkg-query", &arguments, &[0, 1]) {
+            Ok(text) => parse_dpkg_search(&text),
+            Err(error) => {
+                result.note = Some(format!("package check skipped: {error}"));
+                return result;
+            }
         }
     };
     let package_of = |path: &str| path_variants(path).iter().find_map(|p| owners.get(p).cloned());
     let packages: BTreeSet<String> = owners.values().cloned().collect();
-    if packages.is_empty() {
-        result.ran = true;
-        return result;
-    }
-    let mut arguments = vec!["policy".to_string()];
-    arguments.extend(packages.iter().cloned());
-    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
-    let policies = match run_query("apt-cache", &arguments) {
-        Ok(text) => parse_policy(&text),
-        Err(error) => {
-            result.note = Some(format!("package check skipped: {error}"));
-            return result;
+    let policies = if packages.is_empty() {
+        Vec::new()
+    } else {
+        let mut arguments = vec!["policy".to_string()];
+        arguments.extend(packages.iter().cloned());
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        match run_query("apt-cache", &arguments) {
+            Ok(text) => parse_policy(&text),
+            Err(error) => {
+                result.note = Some(format!("package check skipped: {error}"));
+                return result;
+            }
         }
     };
     result.ran = true;
@@ -164,6 +167,9 @@ pub fn check(targets: &[Target]) -> PackageCheck {
         entry.pid = Some(pid);
         entry.exe_package = exe.as_deref().and_then(package_of);
         entry.exe_update = entry.exe_package.as_deref().and_then(update_of);
+        if entry.exe_package.is_none() {
+            entry.runtime = exe.as_deref().and_then(unpackaged_runtime);
+        }
         let mut seen: BTreeSet<String> = entry.exe_package.iter().cloned().collect();
         for library in libraries {
             let Some(package) = package_of(library) else { continue };
@@ -179,6 +185,45 @@ pub fn check(targets: &[Target]) -> PackageCheck {
             .sort_by(|a, b| b.security.cmp(&a.security).then(a.package.cmp(&b.package)));
     }
     result
+}
+
+/// Bound of a runtime's `--version`.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The stated version of an executable no package owns, if it is a
+/// runtime porthole knows (`node --version`, `python3 --version`).
+///
+/// Running a binary found listening is only safe within limits: never one
+/// that group or others may write, never as root when another user owns
+/// it (it then runs as that user, through `setpriv`), always with an empty
+/// environment (`NODE_OPTIONS=--require …` would run code), and only with
+/// `--version`, which neither runtime follows with the service's code.
+fn unpackaged_runtime(path: &str) -> Option<super::runtimes::RuntimeStatus> {
+    use std::os::unix::fs::MetadataExt;
+    let runtime = super::runtimes::Runtime::of_executable(path)?;
+    let metadata = std::fs::metadata(path).ok()?;
+    if metadata.mode() & 0o022 != 0 || !metadata.is_file() {
+        return None;
+    }
+    let as_root = rustix::process::geteuid().is_root();
+    let output = if as_root && metadata.uid() != 0 {
+        let user = format!("--reuid={}", metadata.uid());
+        let group = format!("--regid={}", metadata.gid());
+        run_command(
+            "setpriv",
+            &[&user, &group, "--clear-groups", "--", path, "--version"],
+            &[0],
+            VERSION_TIMEOUT,
+        )
+    } else {
+        run_command(path, &["--version"], &[0], VERSION_TIMEOUT)
+    }
+    .ok()?;
+    let today = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| (d.as_secs() / 86_400) as i64)
+        .ok()?;
+    super::runtimes::judge(runtime, path, &output, today)
 }
 
 /// `libssl3:amd64` → `libssl3`.
@@ -440,13 +485,28 @@ pub fn describe_age(age: Duration) -> String {
 }
 
 fn run_query(program: &str, args: &[&str]) -> Result<String, String> {
-    run_query_allowing(program, args, &[0])
+    run_command(program, args, &[0], COMMAND_TIMEOUT)
 }
 
-/// Runs a query command with [`COMMAND_TIMEOUT`]; its stdout when the exit
-/// code is one of `accepted`.
 fn run_query_allowing(program: &str, args: &[&str], accepted: &[i32]) -> Result<String, String> {
-    let mut child = Command::new(program)
+    run_command(program, args, accepted, COMMAND_TIMEOUT)
+}
+
+/// Runs a command with an environment of `PATH` and `LC_ALL=C` only (apt's
+/// `APT_CONFIG` is passed on too), killed after `timeout`; its stdout when
+/// the exit code is one of `accepted`.
+fn run_command(
+    program: &str,
+    args: &[&str],
+    accepted: &[i32],
+    timeout: Duration,
+) -> Result<String, String> {
+    let mut command = Command::new(program);
+    command.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("LC_ALL", "C");
+    if let Some(config) = std::env::var_os("APT_CONFIG") {
+        command.env("APT_CONFIG", config);
+    }
+    let mut child = command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -465,10 +525,10 @@ fn run_query_allowing(program: &str, args: &[&str], accepted: &[i32]) -> Result<
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > COMMAND_TIMEOUT => {
+            Ok(None) if started.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{program}: no answer within {}s", COMMAND_TIMEOUT.as_secs()));
+                return Err(format!("{program}: no answer within {}s", timeout.as_secs()));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(error) => return Err(format!("{program}: {error}")),

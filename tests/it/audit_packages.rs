@@ -26,6 +26,15 @@ impl Drop for InstalledFiles {
     }
 }
 
+/// The first `program` on PATH.
+fn on_path(program: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").expect("PATH is set");
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("{program} on PATH"))
+}
+
 fn run_ok(command: &mut Command) -> Output {
     let output = util::run(command);
     assert_eq!(output.code, 0, "{command:?} failed: {output:?}");
@@ -270,4 +279,61 @@ fn pending_updates_from_a_private_repository() {
     );
     assert!(package_finding(&json, security_port).is_none(), "{json:#}");
     drop((normal_server, security_server));
+}
+
+/// A Node.js that no package owns, as unpacked from a tarball: its stated
+/// version is judged against the end-of-life table. The copy belongs to
+/// `nobody`, so porthole (root) asks it for `--version` as `nobody`.
+#[test]
+fn unpackaged_node_is_judged_by_its_end_of_life() {
+    if !require("node") {
+        return;
+    }
+    assert!(util::is_root(), "chown to nobody needs root");
+    let dir = shared_tempdir();
+    let node = dir.path().join("node");
+    std::fs::copy(on_path("node"), &node).unwrap();
+    crate::audit::chown(&node, "nobody");
+    let version = run_ok(Command::new(&node).arg("--version")).stdout.trim().to_string();
+    let major: u32 = version.trim_start_matches('v').split('.').next().unwrap().parse().unwrap();
+    let (mut server, mut stdout) = {
+        let mut command = Command::new(&node);
+        command.args([
+            "-e",
+            "const s=require('net').createServer(c=>c.end()).listen(0,'127.0.0.1',()=>console.log(s.address().port))",
+        ]);
+        command.stdout(std::process::Stdio::piped());
+        let mut child = util::ChildGuard::spawn(&mut command);
+        let stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+        (child, stdout)
+    };
+    let port: u16 = util::wait_for_line(&mut stdout).parse().unwrap();
+    let output = util::porthole_run(&["audit", "--port", &port.to_string(), "--json"]);
+    let json = output.json();
+    let runtime = json["findings"].as_array().unwrap().iter().find(|f| {
+        f["rule"] == "outdated-package"
+            && f["evidence"].as_str().unwrap().starts_with(&format!(
+                "node {} at {} belongs to no package",
+                version.trim_start_matches('v'),
+                node.display()
+            ))
+    });
+    // Node.js 20 reached its end of life on 2026-04-30; every older major
+    // before it.
+    if major <= 20 {
+        let runtime = runtime.unwrap_or_else(|| panic!("{json:#}"));
+        assert_eq!(runtime["severity"], "medium");
+        assert_eq!(runtime["pid"], server.pid());
+        assert!(runtime["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("https://github.com/nodejs/Release"));
+        assert!(runtime["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("replace {} with a supported node release", node.display())));
+    } else {
+        assert!(runtime.is_none(), "{json:#}");
+    }
+    let _ = server.0.kill();
 }

@@ -5,6 +5,11 @@
 //! loopback, high when exposed. Other updates (point releases) are low.
 //! The fix upgrades exactly those packages and restarts the service,
 //! since the running process keeps the old code until then.
+//!
+//! A runtime that no package owns (a Node.js or Python from a tarball) gets
+//! no update from any package manager; when the version it states is past
+//! its upstream end of life ([`crate::audit::runtimes`]) it gets no
+//! security fixes at all: medium on loopback, high when exposed.
 
 use super::Context;
 use crate::audit::packages::{describe_age, PackageUpdate};
@@ -12,10 +17,35 @@ use crate::model::{Finding, RuleId, Severity};
 
 pub fn check(context: &Context<'_>) -> Vec<Finding> {
     let Some(packages) = context.packages else { return Vec::new() };
+    let mut findings = Vec::new();
+    if let Some(runtime) = packages.runtime.as_ref().filter(|r| r.past_end_of_life) {
+        let severity = if context.exposed() { Severity::High } else { Severity::Medium };
+        let evidence = format!(
+            "{} {} at {} belongs to no package and is past its upstream end of life ({}, {}): it gets no more security fixes",
+            runtime.runtime.name(),
+            runtime.version,
+            runtime.path,
+            runtime.end_of_life.unwrap_or("unknown"),
+            runtime.runtime.source()
+        );
+        let pid = packages.pid.or_else(|| context.target.owners.first().map(|p| p.pid));
+        let mut fix = format!(
+            "replace {} with a supported {} release (see {})",
+            runtime.path,
+            runtime.runtime.name(),
+            runtime.runtime.source()
+        );
+        if let Some(pid) = pid {
+            fix.push_str(&format!(", then {}", context.restart_fix(pid)));
+        }
+        let mut finding = context.finding(RuleId::OutdatedPackage, severity, evidence, fix);
+        finding.pid = pid.or(finding.pid);
+        findings.push(finding);
+    }
     let updates: Vec<&PackageUpdate> =
         packages.exe_update.iter().chain(&packages.library_updates).collect();
     if updates.is_empty() {
-        return Vec::new();
+        return findings;
     }
     let security = updates.iter().any(|u| u.security);
     let severity = match (security, context.exposed()) {
@@ -77,7 +107,8 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
     if pid.is_some() {
         finding.pid = pid;
     }
-    vec![finding]
+    findings.push(finding);
+    findings
 }
 
 #[cfg(test)]
@@ -105,6 +136,7 @@ mod tests {
             exe_package: Some("redis-server".into()),
             exe_update: Some(update("redis-server", true)),
             library_updates: vec![],
+            runtime: None,
         };
         let mut ctx = context(&local, None);
         ctx.packages = Some(&security);
@@ -132,6 +164,7 @@ mod tests {
             exe_package: Some("redis-server".into()),
             exe_update: None,
             library_updates: vec![update("libssl3", true)],
+            runtime: None,
         };
         wide.packages = Some(&with_library);
         let finding = &check(&wide)[0];
@@ -142,6 +175,35 @@ mod tests {
         assert!(finding
             .fix
             .starts_with("`apt-get install --only-upgrade libssl3`, then restart pid 42"));
+    }
+
+    #[test]
+    fn unpackaged_runtime_past_end_of_life() {
+        use crate::audit::runtimes::{days_from_civil, judge, Runtime};
+        let target = target("127.0.0.1", 3000);
+        let today = days_from_civil("2026-11-28").unwrap();
+        let status = TargetPackages {
+            pid: Some(42),
+            runtime: judge(Runtime::Node, "/opt/node-v20/bin/node", "v20.20.2", today),
+            ..Default::default()
+        };
+        let mut ctx = context(&target, None);
+        ctx.packages = Some(&status);
+        let finding = &check(&ctx)[0];
+        assert_eq!(finding.severity, Severity::Medium);
+        assert_eq!(
+            finding.evidence,
+            "node 20.20.2 at /opt/node-v20/bin/node belongs to no package and is past its upstream end of life (2026-04-30, https://github.com/nodejs/Release): it gets no more security fixes"
+        );
+        assert!(finding
+            .fix
+            .starts_with("replace /opt/node-v20/bin/node with a supported node release"));
+        let supported = TargetPackages {
+            runtime: judge(Runtime::Node, "/opt/node", "v24.1.0", today),
+            ..Default::default()
+        };
+        ctx.packages = Some(&supported);
+        assert!(check(&ctx).is_empty());
     }
 
     #[test]
