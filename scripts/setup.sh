@@ -52,3 +52,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Jupyter Server for the weak-password tests, in its own virtual
+# environment (tests/it/audit_passwords.rs looks for it there).
+if [ ! -x /opt/porthole-jupyter/bin/jupyter-server ]; then
+    echo "setup: installing jupyter_server into /opt/porthole-jupyter"
+    as_root python3 -m venv /opt/porthole-jupyter
+    as_root /opt/porthole-jupyter/bin/pip install -q jupyter_server
+fi

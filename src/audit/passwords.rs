@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::probes::conn::Deadline;
 use super::probes::login::{self, Attempt, Credential, Service};
-use super::probes::{mysql_auth, postgres_auth, redis_auth, Observation, Outcome};
+use super::probes::{http_auth, mysql_auth, postgres_auth, redis_auth, Observation, Outcome};
 use super::Target;
 use crate::model::LoginReport;
 
@@ -105,9 +105,19 @@ pub fn run_sequence(
 }
 
 /// The login client of a probed service, if it asked for a password and
-/// no other check already found a way in.
-pub fn applicable(outcome: &Outcome) -> Option<Service> {
-    let service = Service::of(outcome.service.as_deref()?)?;
+/// no other check already found a way in. RabbitMQ's management API is
+/// recognised by its owner (the Erlang VM running `rabbit`): the probe
+/// sees only a generic HTTP server.
+pub fn applicable(outcome: &Outcome, target: &Target) -> Option<Service> {
+    let name = outcome.service.as_deref()?;
+    let rabbit = target
+        .owners
+        .iter()
+        .any(|p| p.name.starts_with("beam") && p.command_line().contains("rabbit"));
+    if rabbit && matches!(name, "http" | "https") {
+        return Some(Service::RabbitMq);
+    }
+    let service = Service::of(name)?;
     let mut asked = false;
     for observation in &outcome.observations {
         match observation {
@@ -125,6 +135,7 @@ pub fn applicable(outcome: &Outcome) -> Option<Service> {
 fn attempt(
     service: Service,
     target: &Target,
+    tls: bool,
     credential: &Credential,
     timeout: Duration,
 ) -> Attempt {
@@ -135,16 +146,26 @@ fn attempt(
         Service::Redis => redis_auth::attempt(address, user, password, &deadline),
         Service::Postgres => postgres_auth::attempt(address, user, password, &deadline),
         Service::Mysql => mysql_auth::attempt(address, user, password, &deadline),
+        Service::Elasticsearch => {
+            http_auth::attempt_basic(address, tls, "/", user, password, &deadline)
+        }
+        Service::RabbitMq => {
+            http_auth::attempt_basic(address, tls, "/api/whoami", user, password, &deadline)
+        }
+        Service::Jupyter if user == "token" => {
+            http_auth::attempt_jupyter_token(address, tls, password, &deadline)
+        }
+        Service::Jupyter => http_auth::attempt_jupyter_password(address, tls, password, &deadline),
     }
 }
 
-fn check_one(service: Service, target: &Target, options: &PasswordOptions) -> Sequence {
+fn check_one(service: Service, target: &Target, tls: bool, options: &PasswordOptions) -> Sequence {
     let (candidates, left_out) = login::candidates(service, &options.site);
     let mut sequence = run_sequence(
         &candidates,
         |credential| {
             let started = Instant::now();
-            let result = attempt(service, target, credential, options.timeout);
+            let result = attempt(service, target, tls, credential, options.timeout);
             (result, started.elapsed())
         },
         || std::thread::sleep(options.spacing),
@@ -164,11 +185,14 @@ pub fn check_all(
     current_namespace: Option<u64>,
     options: &PasswordOptions,
 ) -> Vec<LoginReport> {
-    let jobs: Vec<(usize, Service)> = outcomes
+    let jobs: Vec<(usize, Service, bool)> = outcomes
         .iter()
         .enumerate()
-        .filter_map(|(index, outcome)| Some((index, applicable(outcome.as_ref()?)?)))
-        .filter(|(index, _)| targets[*index].connect.is_some())
+        .filter_map(|(index, outcome)| {
+            let outcome = outcome.as_ref()?;
+            Some((index, applicable(outcome, &targets[index])?, outcome.tls))
+        })
+        .filter(|(index, _, _)| targets[*index].connect.is_some())
         .collect();
     let mut results: Vec<(usize, Service, Sequence)> = Vec::new();
     // Sixteen services at a time: each thread mostly sleeps.
@@ -176,7 +200,7 @@ pub fn check_all(
         let finished: Vec<(usize, Service, Sequence)> = std::thread::scope(|scope| {
             let running: Vec<_> = batch
                 .iter()
-                .map(|&(index, service)| {
+                .map(|&(index, service, tls)| {
                     let target = &targets[index];
                     let foreign = target
                         .net_namespace
@@ -194,14 +218,14 @@ pub fn check_all(
                                 };
                             }
                         }
-                        check_one(service, target, options)
+                        check_one(service, target, tls, options)
                     })
                 })
                 .collect();
             batch
                 .iter()
                 .zip(running)
-                .map(|(&(index, service), handle)| {
+                .map(|(&(index, service, _), handle)| {
                     let sequence = handle.join().unwrap_or_else(|_| Sequence {
                         stopped: Some("login thread failed".into()),
                         ..Sequence::default()
@@ -313,7 +337,8 @@ mod tests {
             observations: vec![Observation::AuthRequired { evidence: "NOAUTH".into() }],
             ..Outcome::default()
         };
-        assert_eq!(applicable(&asked), Some(Service::Redis));
+        let target = crate::audit::rules::testing::target("127.0.0.1", 6379);
+        assert_eq!(applicable(&asked, &target), Some(Service::Redis));
         let open = Outcome {
             observations: vec![Observation::NoAuth {
                 evidence: "PONG".into(),
@@ -322,8 +347,16 @@ mod tests {
             }],
             ..asked.clone()
         };
-        assert_eq!(applicable(&open), None);
-        let unknown = Outcome { service: Some("memcached".into()), ..asked };
-        assert_eq!(applicable(&unknown), None);
+        assert_eq!(applicable(&open, &target), None);
+        let unknown = Outcome { service: Some("memcached".into()), ..asked.clone() };
+        assert_eq!(applicable(&unknown, &target), None);
+        // RabbitMQ's management API is a generic HTTP server to the probe.
+        let mut rabbit = crate::audit::rules::testing::target("127.0.0.1", 15672);
+        rabbit.owners[0].name = "beam.smp".into();
+        rabbit.owners[0].cmdline =
+            vec!["/usr/lib/erlang/erts/bin/beam.smp".into(), "-s".into(), "rabbit".into()];
+        let http = Outcome { service: Some("http".into()), observations: vec![], ..asked };
+        assert_eq!(applicable(&http, &rabbit), Some(Service::RabbitMq));
+        assert_eq!(applicable(&http, &target), None);
     }
 }

@@ -321,3 +321,79 @@ fn mariadb_root_root_is_found_and_a_strong_password_is_not() {
     assert_eq!(output.code, 0);
     assert_eq!(login(&json)["attempts"], 3);
 }
+
+// -------------------------------------------------------------- Jupyter
+
+/// Where scripts/setup.sh installs Jupyter Server.
+const JUPYTER_VENV: &str = "/opt/porthole-jupyter/bin";
+
+/// Starts Jupyter Server on a fresh port with `options`; returns it once
+/// it listens.
+fn start_jupyter(dir: &Path, options: &[String]) -> (ChildGuard, u16) {
+    let port = util::unique_port();
+    let mut command = Command::new(Path::new(JUPYTER_VENV).join("jupyter-server"));
+    command
+        .args(["--no-browser", "--allow-root", "--ip", "127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--ServerApp.root_dir={}", dir.display()))
+        .args(options)
+        .env("HOME", dir)
+        .env("JUPYTER_RUNTIME_DIR", dir.join("runtime"))
+        .env("JUPYTER_DATA_DIR", dir.join("data"))
+        .env("JUPYTER_CONFIG_DIR", dir.join("config"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let server = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "jupyter-server did not start on {port}");
+    (server, port)
+}
+
+#[test]
+fn jupyter_default_token_and_password_are_found() {
+    if !require(&format!("{JUPYTER_VENV}/jupyter-server")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+
+    // A token from porthole's list: the first attempt.
+    let (_token_server, port) =
+        start_jupyter(dir.path(), &["--IdentityProvider.token=jupyter".to_string()]);
+    let (output, json) = audit(port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let weak = finding(&json, "weak-password");
+    assert!(
+        weak["evidence"]
+            .as_str()
+            .unwrap()
+            .starts_with("accepted a default secret from porthole's list as its token (1 attempt)"),
+        "{weak}"
+    );
+    assert!(weak["fix"].as_str().unwrap().contains("jupyter server password"), "{weak}");
+    assert!(!output.stdout.contains("\"jupyter\"\n"), "{}", output.stdout);
+
+    // A strong token but the password `password`: the login form finds it
+    // on the third attempt (token ×1, password ×2).
+    let hash = util::run(
+        Command::new(Path::new(JUPYTER_VENV).join("python"))
+            .args(["-c", "from jupyter_server.auth import passwd; print(passwd('password'))"]),
+    );
+    assert_eq!(hash.code, 0, "{hash:?}");
+    let (_password_server, port) = start_jupyter(
+        dir.path(),
+        &[
+            format!("--IdentityProvider.token={}", strong_password()),
+            format!("--PasswordIdentityProvider.hashed_password={}", hash.stdout.trim()),
+        ],
+    );
+    let (_, json) = audit(port, &["--active"]);
+    let weak = finding(&json, "weak-password");
+    assert!(
+        weak["evidence"].as_str().unwrap().starts_with(
+            "logged in through the login form with a default password from porthole's list (3 attempts)"
+        ),
+        "{weak}"
+    );
+    let record = login(&json);
+    assert_eq!(record["accounts"][0], serde_json::json!({"user": "token", "attempts": 1}));
+    assert_eq!(record["accounts"][1], serde_json::json!({"user": "password", "attempts": 2}));
+}

@@ -43,6 +43,14 @@ pub enum Service {
     Redis,
     Postgres,
     Mysql,
+    /// Elasticsearch or OpenSearch (HTTP Basic).
+    Elasticsearch,
+    /// RabbitMQ's management API (HTTP Basic).
+    RabbitMq,
+    /// Jupyter Server/Notebook: the user name says how to try the secret,
+    /// `token` (an `Authorization: token` header) or `password` (the
+    /// login form).
+    Jupyter,
 }
 
 impl Service {
@@ -52,6 +60,9 @@ impl Service {
             "redis" | "valkey" | "keydb" => Some(Service::Redis),
             "postgresql" => Some(Service::Postgres),
             "mysql" | "mariadb" => Some(Service::Mysql),
+            "elasticsearch" | "opensearch" => Some(Service::Elasticsearch),
+            "rabbitmq" => Some(Service::RabbitMq),
+            "jupyter" => Some(Service::Jupyter),
             _ => None,
         }
     }
@@ -62,6 +73,9 @@ impl Service {
             Service::Redis => "default",
             Service::Postgres => "postgres",
             Service::Mysql => "root",
+            Service::Elasticsearch => "elastic",
+            Service::RabbitMq => "guest",
+            Service::Jupyter => "password",
         }
     }
 
@@ -81,6 +95,20 @@ impl Service {
                 &[("postgres", "postgres"), ("postgres", "password"), ("postgres", "admin")]
             }
             Service::Mysql => &[("root", "root"), ("root", "password"), ("root", "mysql")],
+            // `changeme` was Elasticsearch's built-in default before 6.0;
+            // `admin`/`admin` is OpenSearch's demo configuration.
+            Service::Elasticsearch => {
+                &[("elastic", "changeme"), ("elastic", "elastic"), ("admin", "admin")]
+            }
+            // `guest`/`guest` exists on every fresh RabbitMQ and works from
+            // loopback.
+            Service::RabbitMq => &[("guest", "guest"), ("admin", "admin")],
+            Service::Jupyter => &[
+                ("token", "jupyter"),
+                ("password", "jupyter"),
+                ("password", "password"),
+                ("password", "admin"),
+            ],
         }
     }
 }

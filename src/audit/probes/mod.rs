@@ -20,6 +20,7 @@
 pub mod banner;
 pub mod conn;
 pub mod http;
+pub mod http_auth;
 pub mod http_services;
 pub mod jdwp;
 pub mod login;

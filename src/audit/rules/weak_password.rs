@@ -18,10 +18,20 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
             Observation::WeakPassword { user, password, attempts, site } => {
                 let list = if *site { "the site's --passwords list" } else { "porthole's list" };
                 let kind = if *site { "a listed password" } else { "a default password" };
-                let mut evidence = format!(
-                    "logged in as `{user}` with {kind} from {list} ({attempts} attempt{}); ",
-                    if *attempts == 1 { "" } else { "s" }
-                );
+                let plural = if *attempts == 1 { "" } else { "s" };
+                // Jupyter has no accounts: the secret is a token or a password.
+                let mut evidence = match (context.service_name(), user.as_str()) {
+                    (Some("jupyter"), "token") => format!(
+                        "accepted {} from {list} as its token ({attempts} attempt{plural}); ",
+                        if *site { "a listed secret" } else { "a default secret" }
+                    ),
+                    (Some("jupyter"), _) => format!(
+                        "logged in through the login form with {kind} from {list} ({attempts} attempt{plural}); "
+                    ),
+                    _ => format!(
+                        "logged in as `{user}` with {kind} from {list} ({attempts} attempt{plural}); "
+                    ),
+                };
                 evidence.push_str(if context.reachable_from_network() {
                     "other devices can guess it too"
                 } else {
@@ -63,6 +73,13 @@ fn fix(context: &Context<'_>, user: &str) -> String {
         ),
         "mysql" => format!(
             "`mysql -h {host} -P {port} -u {user} -p -e \"ALTER USER CURRENT_USER() IDENTIFIED BY '<new long random secret>'\"`"
+        ),
+        "elasticsearch" | "opensearch" => format!(
+            "`curl -u {user} -X POST 'http://{host}:{port}/_security/user/{user}/_password' -H 'Content-Type: application/json' -d '{{\"password\":\"<new long random secret>\"}}'` (OpenSearch: `PUT _plugins/_security/api/internalusers/{user}`)"
+        ),
+        "jupyter" => "run `jupyter server password` (or set a long random `--IdentityProvider.token`), then restart Jupyter".to_string(),
+        "http" | "https" => format!(
+            "`rabbitmqctl change_password {user} '<new long random secret>'` (for `guest`: `rabbitmqctl delete_user guest` after creating your own administrator)"
         ),
         other => format!("set a long random password for `{user}` on {other}"),
     }
@@ -106,6 +123,20 @@ mod tests {
         assert_eq!(finding.severity, Severity::Critical);
         assert!(finding.evidence.ends_with("password: postgres"), "{}", finding.evidence);
         assert_eq!(finding.fix, "`psql -h 127.0.0.1 -p 5432 -U postgres -c '\\password postgres'`");
+    }
+
+    #[test]
+    fn jupyter_secrets_are_tokens_or_passwords() {
+        let jupyter = target("127.0.0.1", 8888);
+        let seen = outcome("jupyter", vec![weak("token", None)]);
+        let finding = &check(&context(&jupyter, Some(&seen)))[0];
+        assert!(finding.evidence.starts_with(
+            "accepted a default secret from porthole's list as its token (1 attempt);"
+        ));
+        assert!(finding.fix.contains("jupyter server password"));
+        let seen = outcome("jupyter", vec![weak("password", None)]);
+        let finding = &check(&context(&jupyter, Some(&seen)))[0];
+        assert!(finding.evidence.starts_with("logged in through the login form"));
     }
 
     #[test]
