@@ -541,4 +541,63 @@ mod tests {
         assert!(result["message"]["text"].as_str().unwrap().contains("PONG"));
         assert_eq!(result["locations"][0]["logicalLocations"][0]["name"], "0.0.0.0:6379/tcp");
     }
+
+    fn login(password: Option<&str>) -> LoginReport {
+        LoginReport {
+            port: 6379,
+            address: "127.0.0.1".into(),
+            service: "redis".into(),
+            accounts: vec![("default".into(), 3), ("admin".into(), 1)],
+            attempts: 4,
+            accepted: Some("admin".into()),
+            password: password.map(str::to_string),
+            ..LoginReport::default()
+        }
+    }
+
+    #[test]
+    fn login_attempts_are_counted_and_the_password_stays_hidden() {
+        let hidden = login(None);
+        assert_eq!(
+            login_line(&hidden),
+            "weak-password: redis on 127.0.0.1:6379: 4 attempts (default ×3, admin ×1), accepted as admin (--show reveals the password)"
+        );
+        let record = serde_json::to_value(LoginRecord::from_login(&hidden)).unwrap();
+        assert!(record.get("password").is_none(), "{record}");
+        assert_eq!(record["accounts"][0]["attempts"], 3);
+
+        let shown = login(Some("admin"));
+        assert!(login_line(&shown).ends_with("accepted as admin with password admin"));
+        let record = serde_json::to_value(LoginRecord::from_login(&shown)).unwrap();
+        assert_eq!(record["password"], "admin");
+
+        let stopped = LoginReport {
+            accepted: None,
+            attempts: 1,
+            accounts: vec![("postgres".into(), 1)],
+            stopped: Some("a failed login took 2.0s".into()),
+            ..login(None)
+        };
+        assert_eq!(
+            login_line(&stopped),
+            "weak-password: redis on 127.0.0.1:6379: 1 attempt (postgres ×1), none accepted; a failed login took 2.0s"
+        );
+    }
+
+    #[test]
+    fn package_list_notes_precede_the_summary() {
+        let mut report = report();
+        report.packages.note =
+            Some("no package lists: run `apt-get update` to compare versions".into());
+        let mut out = Vec::new();
+        write_table(&mut out, &report, None, Style::plain()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[lines.len() - 2],
+            "outdated-package: no package lists: run `apt-get update` to compare versions"
+        );
+        let json = serde_json::to_value(AuditRecord::from_report(&report)).unwrap();
+        assert_eq!(json["packages"]["lists_age_seconds"], serde_json::Value::Null);
+    }
 }
