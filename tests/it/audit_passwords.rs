@@ -142,6 +142,34 @@ fn redis_acl_user_with_its_name_as_password_is_found() {
     assert_eq!(login(&json)["attempts"], 4, "three default passwords, then admin:admin");
 }
 
+/// A Redis that turns clients away ("max number of clients reached") shows
+/// a sign of trouble before any login: nothing is tried.
+#[test]
+fn redis_refusing_clients_is_not_tried() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_redis, port, log) = start_redis(
+        &["--requirepass", "foobared", "--maxclients", "1"],
+        dir.path(),
+        Path::new("/usr/bin/redis-server"),
+    );
+    // Take the only client slot.
+    let mut holder = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut holder, b"*1\r\n$4\r\nPING\r\n").unwrap();
+    let mut reply = [0u8; 64];
+    let read = std::io::Read::read(&mut holder, &mut reply).unwrap();
+    assert!(reply[..read].starts_with(b"-NOAUTH"), "{:?}", &reply[..read]);
+
+    let (_, json) = audit(port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert!(logins(&json).is_empty(), "no login attempt: {json:#}");
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(!text.contains("AUTH failed"), "{text}");
+    drop(holder);
+}
+
 #[test]
 fn passwords_file_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
