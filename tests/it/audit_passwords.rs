@@ -155,12 +155,23 @@ fn redis_refusing_clients_is_not_tried() {
         dir.path(),
         Path::new("/usr/bin/redis-server"),
     );
-    // Take the only client slot.
-    let mut holder = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    std::io::Write::write_all(&mut holder, b"*1\r\n$4\r\nPING\r\n").unwrap();
-    let mut reply = [0u8; 64];
-    let read = std::io::Read::read(&mut holder, &mut reply).unwrap();
-    assert!(reply[..read].starts_with(b"-NOAUTH"), "{:?}", &reply[..read]);
+    // Take the only client slot (once the readiness check's connection
+    // has been let go).
+    let mut holder = None;
+    let taken = util::eventually(Duration::from_secs(10), || {
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let mut reply = [0u8; 64];
+        let answered = std::io::Write::write_all(&mut stream, b"*1\r\n$4\r\nPING\r\n")
+            .and_then(|()| std::io::Read::read(&mut stream, &mut reply));
+        let ours = matches!(answered, Ok(read) if reply[..read].starts_with(b"-NOAUTH"));
+        if ours {
+            holder = Some(stream);
+        }
+        ours
+    });
+    assert!(taken, "could not take the only client slot");
 
     let (_, json) = audit(port, &["--active"]);
     assert!(rules(&json).is_empty(), "{json:#}");
