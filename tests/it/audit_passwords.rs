@@ -181,6 +181,46 @@ fn redis_refusing_clients_is_not_tried() {
     drop(holder);
 }
 
+/// `--netns all --active`: the login attempts run inside the namespace of
+/// the service, like its probe.
+#[test]
+fn redis_in_another_namespace_is_tried_inside_it() {
+    if !require("redis-server") {
+        return;
+    }
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let port = util::unique_port();
+    let mut command = netns.command("/usr/bin/redis-server");
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--requirepass", "redis", "--dir", dir.path().to_str().unwrap()])
+        .stdout(Stdio::null());
+    let _redis = ChildGuard::spawn(&mut command);
+    let ready = util::eventually(START, || {
+        netns
+            .command("redis-cli")
+            .args(["-p", &port.to_string(), "--no-auth-warning", "-a", "redis", "PING"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"))
+    });
+    assert!(ready, "redis-server did not start in {}", netns.name);
+    let (_, json) = audit(port, &["--netns", "all", "--active"]);
+    let weak = finding(&json, "weak-password");
+    assert!(weak["net_namespace"].is_u64(), "{weak}");
+    assert!(weak["evidence"].as_str().unwrap().contains("(2 attempts)"), "{weak}");
+    assert_eq!(login(&json)["net_namespace"], weak["net_namespace"]);
+}
+
 #[test]
 fn passwords_file_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
