@@ -336,14 +336,10 @@ fn postgres_default_passwords_md5_and_scram_and_auth_delay() {
 
 // -------------------------------------------------------------- MariaDB
 
-#[test]
-fn mariadb_root_root_is_found_and_a_strong_password_is_not() {
-    if !require("mariadbd") || !require("mariadb-install-db") || !require("mariadb") {
-        return;
-    }
-    assert!(util::is_root(), "mariadbd --user=mysql needs root");
-    let dir = shared_tempdir();
-    let data = dir.path().join("data");
+/// A fresh MariaDB on its own port (root without a password, `normal`
+/// authentication) with `extra` options; its Unix socket path.
+fn start_mariadb(dir: &Path, extra: &[String]) -> (ChildGuard, u16, std::path::PathBuf) {
+    let data = dir.join("data");
     let install = util::run(
         Command::new("mariadb-install-db")
             .arg("--no-defaults")
@@ -353,7 +349,7 @@ fn mariadb_root_root_is_found_and_a_strong_password_is_not() {
     assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
     let port = util::unique_port();
     let socket = data.join("mysqld.sock");
-    let _server = ChildGuard::spawn(
+    let server = ChildGuard::spawn(
         Command::new("mariadbd")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
@@ -361,18 +357,36 @@ fn mariadb_root_root_is_found_and_a_strong_password_is_not() {
             .arg(format!("--pid-file={}", data.join("mysqld.pid").display()))
             .arg(format!("--port={port}"))
             .args(["--bind-address=127.0.0.1", "--user=mysql", "--skip-log-bin"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
     assert!(wait_for_port(port, START), "mariadbd did not start on {port}");
+    (server, port, socket)
+}
+
+/// Runs `statement` as root over the Unix socket (`password` if set).
+fn mariadb_sql(socket: &Path, password: Option<&str>, statement: &str) -> String {
+    let mut command = Command::new("mariadb");
+    command.arg("--no-defaults").arg(format!("--socket={}", socket.display())).args(["-u", "root"]);
+    if let Some(password) = password {
+        command.arg(format!("-p{password}"));
+    }
+    let ran = util::run(command.args(["-N", "-e", statement]));
+    assert_eq!(ran.code, 0, "{statement}: {ran:?}");
+    ran.stdout
+}
+
+#[test]
+fn mariadb_root_root_is_found_and_a_strong_password_is_not() {
+    if !require("mariadbd") || !require("mariadb-install-db") || !require("mariadb") {
+        return;
+    }
+    assert!(util::is_root(), "mariadbd --user=mysql needs root");
+    let dir = shared_tempdir();
+    let (_server, port, socket) = start_mariadb(dir.path(), &[]);
     let sql = |statement: &str| {
-        let ran = util::run(
-            Command::new("mariadb")
-                .arg("--no-defaults")
-                .arg(format!("--socket={}", socket.display()))
-                .args(["-u", "root", "-e", statement]),
-        );
-        assert_eq!(ran.code, 0, "{statement}: {ran:?}");
+        mariadb_sql(&socket, None, statement);
     };
     sql("ALTER USER root@localhost IDENTIFIED BY 'root'");
 
@@ -475,4 +489,37 @@ fn jupyter_default_token_and_password_are_found() {
     let record = login(&json);
     assert_eq!(record["accounts"][0], serde_json::json!({"user": "token", "attempts": 1}));
     assert_eq!(record["accounts"][1], serde_json::json!({"user": "password", "attempts": 2}));
+}
+
+/// A MariaDB that offers TLS: the login switches to TLS before the
+/// password's scramble is sent, and `root`/`password` is found.
+#[test]
+fn mariadb_with_tls_is_logged_in_over_tls() {
+    if !require("mariadbd") || !require("mariadb-install-db") || !require("openssl") {
+        return;
+    }
+    assert!(util::is_root(), "mariadbd --user=mysql needs root");
+    let dir = shared_tempdir();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = util::run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    assert_eq!(made.code, 0, "{made:?}");
+    crate::audit::chown(&key, "mysql");
+    let (_server, port, socket) = start_mariadb(
+        dir.path(),
+        &[format!("--ssl-cert={}", cert.display()), format!("--ssl-key={}", key.display())],
+    );
+    mariadb_sql(&socket, None, "ALTER USER root@localhost IDENTIFIED BY 'password'");
+    let (_, json) = audit(port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    assert_eq!(login(&json)["attempts"], 2, "{json:#}");
+    let accepts = mariadb_sql(&socket, Some("password"), "SHOW GLOBAL STATUS LIKE 'Ssl_accepts'");
+    let count: u64 = accepts.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(count >= 2, "the logins used TLS: {accepts}");
 }
