@@ -323,6 +323,38 @@ fn postgres_default_passwords_md5_and_scram_and_auth_delay() {
     assert_eq!(record["attempts"], 3, "{record}");
     assert_eq!(record["accounts"][0], serde_json::json!({"user": "postgres", "attempts": 3}));
 
+    // TLS only (`hostssl`): a plain login has no pg_hba.conf line, so a
+    // find proves the SSLRequest led to TLS. `admin` is the third candidate.
+    let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+    let made = util::run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    assert_eq!(made.code, 0, "{made:?}");
+    crate::audit::chown(&cert, "postgres");
+    crate::audit::chown(&key, "postgres");
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .unwrap();
+    crate::audit::chown(&data.join("pg_hba.conf"), "postgres");
+    psql(&data, port, "ALTER SYSTEM SET ssl = on");
+    psql(&data, port, "ALTER USER postgres PASSWORD 'admin'");
+    psql(&data, port, "SELECT pg_reload_conf()");
+    let mut last = Value::Null;
+    let found = util::eventually(Duration::from_secs(20), || {
+        last = audit(port, &["--active"]).1;
+        rules(&last) == ["weak-password"]
+    });
+    assert!(found, "{last:#}");
+    assert_eq!(login(&last)["attempts"], 3, "{last:#}");
+    psql(&data, port, &format!("ALTER USER postgres PASSWORD '{secret}'"));
+
     // auth_delay holds every failure back: the first slow failure is a
     // rate-limit sign and nothing more is tried.
     psql(&data, port, "ALTER SYSTEM SET auth_delay.milliseconds = 2500");
