@@ -96,11 +96,14 @@ fn write_table(
         table.write(out, None, "  ")?;
         writeln!(out)?;
     }
+    // Stop reasons quote server error messages: shown with every control
+    // character visible, escape included.
+    let visible = |text: String| crate::render::table::printable(&text).replace('\x1b', "\\x1b");
     for login in &report.logins {
-        writeln!(out, "{}", login_line(login))?;
+        writeln!(out, "{}", visible(login_line(login)))?;
     }
     if let Some(note) = &report.packages.note {
-        writeln!(out, "outdated-package: {note}")?;
+        writeln!(out, "{}", visible(format!("outdated-package: {note}")))?;
     }
     writeln!(out, "{}", summary(report, fail_on))
 }
@@ -582,6 +585,19 @@ mod tests {
             login_line(&stopped),
             "weak-password: redis on 127.0.0.1:6379: 1 attempt (postgres ×1), none accepted; a failed login took 2.0s"
         );
+    }
+
+    #[test]
+    fn server_text_in_stop_reasons_is_made_visible() {
+        let mut report = report();
+        report.logins = vec![LoginReport {
+            stopped: Some("stopped: ERR 1045 \x1b[31mred\nline".into()),
+            ..login(None)
+        }];
+        let mut out = Vec::new();
+        write_table(&mut out, &report, None, Style::plain()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("ERR 1045 \\x1b[31mred\\nline"), "{text}");
     }
 
     #[test]
