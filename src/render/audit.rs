@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::model::{AuditReport, Finding, LoginReport, RuleId, ServiceIdentity, Severity};
 use crate::render::json::SCHEMA_VERSION;
+use crate::render::sanitize::{sanitize, Foreign};
 use crate::render::table::Table;
 use crate::render::Style;
 
@@ -73,37 +74,38 @@ fn write_table(
         writeln!(out, "{title}")?;
         let mut table = Table::new(&["RULE", "ENDPOINT", "SERVICE", "PROCESS", "EVIDENCE / FIX"]);
         for finding in group {
+            // Paths, banners, process names and the evidence quoting them
+            // come from other users.
             let process = match (finding.pid, &finding.process) {
-                (Some(pid), Some(name)) => format!("{pid}/{name}"),
+                (Some(pid), Some(name)) => format!("{pid}/{}", Foreign(name)),
                 (Some(pid), None) => pid.to_string(),
                 _ => "-".into(),
             };
             table.push(vec![
                 finding.rule.as_str().into(),
-                endpoint(finding),
-                finding.service.clone().unwrap_or_else(|| "-".into()),
+                sanitize(&endpoint(finding)).into_owned(),
+                finding.service.as_deref().map_or_else(|| "-".into(), |s| sanitize(s).into_owned()),
                 process,
-                finding.evidence.clone(),
+                sanitize(&finding.evidence).into_owned(),
             ]);
             table.push(vec![
                 String::new(),
                 String::new(),
                 String::new(),
                 String::new(),
-                style.dim(&format!("fix: {}", finding.fix)),
+                style.dim(&format!("fix: {}", Foreign(&finding.fix))),
             ]);
         }
         table.write(out, None, "  ")?;
         writeln!(out)?;
     }
-    // Stop reasons quote server error messages: shown with every control
-    // character visible, escape included.
-    let visible = |text: String| crate::render::table::printable(&text).replace('\x1b', "\\x1b");
+    // Stop reasons quote server error messages; accounts may come from the
+    // site's file.
     for login in &report.logins {
-        writeln!(out, "{}", visible(login_line(login)))?;
+        writeln!(out, "{}", Foreign(&login_line(login)))?;
     }
     if let Some(note) = &report.packages.note {
-        writeln!(out, "{}", visible(format!("outdated-package: {note}")))?;
+        writeln!(out, "outdated-package: {}", Foreign(note))?;
     }
     writeln!(out, "{}", summary(report, fail_on))
 }

@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use super::json::SocketRecord;
 use super::listing::{write_sockets, ListingOptions};
+use super::sanitize::{sanitize, Foreign};
 use super::table::Table;
 use super::{Format, Style};
-use crate::model::diagnosis::{Attempt, Cause, Diagnosis, ProbeAddress, Severity};
+use crate::model::diagnosis::{Attempt, Cause, Diagnosis, Fix, ProbeAddress, Severity};
 use crate::model::Snapshot;
 
 /// `check --json`: exactly these keys (documented in the README).
@@ -45,7 +46,10 @@ pub struct CauseRecord {
     pub severity: &'static str,
     pub summary: String,
     pub evidence: Vec<String>,
+    /// Every fix line, best first (commands and steps in words).
     pub fix: Vec<String>,
+    /// The lines of `fix` that are shell commands, runnable as printed.
+    pub fix_commands: Vec<String>,
 }
 
 impl AttemptRecord {
@@ -83,7 +87,13 @@ impl DiagnosisRecord {
                     severity: c.severity.as_str(),
                     summary: c.summary.clone(),
                     evidence: c.evidence.clone(),
-                    fix: c.fix.clone(),
+                    fix: c.fix.iter().map(|f| f.text().to_string()).collect(),
+                    fix_commands: c
+                        .fix
+                        .iter()
+                        .filter(|f| f.is_command())
+                        .map(|f| f.text().to_string())
+                        .collect(),
                 })
                 .collect(),
         }
@@ -109,11 +119,12 @@ pub fn write_diagnosis(
         for attempt in &diagnosis.attempts {
             let outcome = attempt.kind.as_str();
             let painted = if attempt.healthy { style.green(outcome) } else { style.red(outcome) };
+            // The address may be a socket path, the detail a server's reply.
             table.push(vec![
-                attempt.address.to_string(),
+                sanitize(&attempt.address.to_string()).into_owned(),
                 painted,
                 format!("{} ms", attempt.elapsed.as_millis()),
-                attempt.detail.clone(),
+                sanitize(&attempt.detail).into_owned(),
             ]);
         }
         table.write(out, style.width, "  ")?;
@@ -126,6 +137,7 @@ pub fn write_diagnosis(
         let snapshot = Snapshot {
             sockets: diagnosis.listeners.clone(),
             processes: diagnosis.processes.clone(),
+            user_names: diagnosis.user_names.clone(),
             ..Snapshot::default()
         };
         let sockets: Vec<&crate::model::Socket> = snapshot.sockets.iter().collect();
@@ -152,14 +164,19 @@ pub fn write_diagnosis(
 fn write_verdict(out: &mut dyn Write, diagnosis: &Diagnosis, style: Style) -> std::io::Result<()> {
     match diagnosis.causes.first() {
         Some(cause) if !diagnosis.ok || cause.severity == Severity::Error => {
-            writeln!(out, "{} {}", style.red(&format!("{}:", cause.id.as_str())), cause.summary)
+            writeln!(
+                out,
+                "{} {}",
+                style.red(&format!("{}:", cause.id.as_str())),
+                Foreign(&cause.summary)
+            )
         }
         _ => {
             let answered = diagnosis
                 .attempts
                 .iter()
                 .find(|a| a.healthy)
-                .map(|a| format!(" ({}: {})", a.address, a.detail))
+                .map(|a| format!(" ({}: {})", Foreign(&a.address.to_string()), Foreign(&a.detail)))
                 .unwrap_or_default();
             let warnings = diagnosis.causes.len();
             let note = if warnings > 0 {
@@ -171,7 +188,7 @@ fn write_verdict(out: &mut dyn Write, diagnosis: &Diagnosis, style: Style) -> st
                 out,
                 "{} {} is reachable{note}{answered}",
                 style.green("OK:"),
-                diagnosis.target
+                Foreign(&diagnosis.target)
             )
         }
     }
@@ -182,14 +199,21 @@ fn write_cause(out: &mut dyn Write, cause: &Cause, style: Style) -> std::io::Res
         Severity::Error => style.red("error"),
         Severity::Warning => style.yellow("warning"),
     };
-    writeln!(out, "{label} {}: {}", style.bold(cause.id.as_str()), cause.summary)?;
+    // Summaries, evidence and fixes quote process names, paths and server
+    // replies: each line is sanitised whole.
+    writeln!(out, "{label} {}: {}", style.bold(cause.id.as_str()), Foreign(&cause.summary))?;
     for line in &cause.evidence {
-        writeln!(out, "  - {line}")?;
+        writeln!(out, "  - {}", Foreign(line))?;
     }
     if !cause.fix.is_empty() {
         writeln!(out, "  fix:")?;
-        for line in &cause.fix {
-            writeln!(out, "    $ {line}")?;
+        // `$ ` marks what can be pasted; steps in words are not dressed as
+        // commands. Fixes quote paths and names from other users: escaped.
+        for fix in &cause.fix {
+            match fix {
+                Fix::Command(line) => writeln!(out, "    $ {}", Foreign(line))?,
+                Fix::Step(line) => writeln!(out, "    {}", Foreign(line))?,
+            }
         }
     }
     Ok(())
@@ -229,9 +253,10 @@ pub fn write_event(out: &mut dyn Write, event: &WaitEvent) -> std::io::Result<()
     out.flush()
 }
 
-/// Writes a human progress or result line (wait writes these to stderr).
+/// Writes a human progress or result line (wait writes these to stderr);
+/// the line may quote replies and paths, so it is sanitised whole.
 pub fn write_line(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
-    writeln!(out, "{line}")?;
+    writeln!(out, "{}", Foreign(line))?;
     out.flush()
 }
 
@@ -250,4 +275,38 @@ pub fn attempts_summary(attempts: &[Attempt]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::diagnosis::CauseId;
+
+    #[test]
+    fn only_commands_are_printed_after_a_dollar_sign() {
+        let diagnosis = Diagnosis {
+            target: "127.0.0.1:1".into(),
+            ok: false,
+            attempts: Vec::new(),
+            listeners: Vec::new(),
+            processes: Default::default(),
+            user_names: Default::default(),
+            causes: vec![Cause {
+                id: CauseId::ProcessStopped,
+                severity: Severity::Error,
+                summary: "stopped".into(),
+                evidence: Vec::new(),
+                fix: vec![Fix::command("kill -CONT 42"), Fix::step("or fg in its shell")],
+            }],
+        };
+        let mut text = Vec::new();
+        write_diagnosis(&mut text, &diagnosis, Format::Table, Style::plain()).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("\n    $ kill -CONT 42\n"), "{text}");
+        assert!(text.contains("\n    or fg in its shell\n"), "{text}");
+        assert!(!text.contains("$ or fg"), "{text}");
+        let record = DiagnosisRecord::from_diagnosis(&diagnosis);
+        assert_eq!(record.causes[0].fix, ["kill -CONT 42", "or fg in its shell"]);
+        assert_eq!(record.causes[0].fix_commands, ["kill -CONT 42"]);
+    }
 }

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use super::json::PortReportRecord;
 use super::listing::{local_label, protocol_label};
+use super::sanitize::Foreign;
 use super::table::Table;
 use super::{Format, Style};
 use crate::model::{Connection, PortReport, Process, Socket};
@@ -32,15 +33,16 @@ fn process_label(report: &PortReport, pid: u32) -> String {
 }
 
 fn describe_process(process: &Process) -> String {
-    let mut text = format!("{} (pid {}", process.name, process.pid);
+    // Name, user, unit and container are other users' text.
+    let mut text = format!("{} (pid {}", Foreign(&process.name), process.pid);
     if let Some(user) = &process.user {
-        text.push_str(&format!(", user {user}"));
+        text.push_str(&format!(", user {}", Foreign(user)));
     }
     if let Some(unit) = &process.unit {
-        text.push_str(&format!(", unit {unit}"));
+        text.push_str(&format!(", unit {}", Foreign(unit)));
     }
     if let Some(container) = &process.container {
-        text.push_str(&format!(", container {container}"));
+        text.push_str(&format!(", container {}", Foreign(container)));
     }
     if process.is_stopped() {
         text.push_str(", STOPPED");
@@ -57,7 +59,8 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
         return if socket.inode == 0 {
             "no process".into()
         } else {
-            "owner hidden (run as root)".into()
+            // Why is said once, on stderr (see `Visibility::owner_note`).
+            "? (owner not visible)".into()
         };
     }
     socket.owners.iter().map(|pid| process_label(report, *pid)).collect::<Vec<_>>().join(", ")
@@ -71,10 +74,17 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             "port {} is the local end of a connection (nothing listens)",
             report.port
         ))
+    } else if !report.bound.is_empty() {
+        style.yellow(&format!("port {} is bound but not listening", report.port))
+    } else if report.time_wait > 0 {
+        style.yellow(&format!(
+            "only TIME-WAIT connections hold port {} (no process; they expire within 60 s)",
+            report.port
+        ))
     } else {
         style.red(&format!("nothing holds port {}", report.port))
     };
-    writeln!(out, "{}: {headline}", style.bold(&report.endpoint))?;
+    writeln!(out, "{}: {headline}", style.bold(&Foreign(&report.endpoint).to_string()))?;
     let literal = report.addresses.len() == 1
         && report.endpoint.trim_start_matches('[').starts_with(&report.addresses[0].to_string());
     if !report.addresses.is_empty() && !literal {
@@ -123,11 +133,24 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                 out,
                 "  {} no listener serves {}: connections to it are refused",
                 style.yellow("warning:"),
-                report.endpoint
+                Foreign(&report.endpoint)
             )?;
         }
     }
 
+    if !report.bound.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("Bound, not listening"))?;
+        for socket in &report.bound {
+            writeln!(
+                out,
+                "  {} {}  {}: connections are refused, but nothing else can bind it",
+                protocol_label(socket),
+                local_label(socket),
+                owners_text(report, socket)
+            )?;
+        }
+    }
     if !report.clients.is_empty() {
         writeln!(out)?;
         writeln!(out, "{} ({})", style.bold("Clients"), report.clients.len())?;
@@ -178,7 +201,7 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         writeln!(out)?;
         writeln!(
             out,
-            "{} TIME-WAIT socket(s) on this port: no process, but a server without SO_REUSEADDR cannot bind it until they expire",
+            "{} TIME-WAIT socket(s) on this port: no process; until they expire (60 s after the close) a new server binds it only if it and the server that closed them both set SO_REUSEADDR (porthole check --bind tells which)",
             report.time_wait
         )?;
     }
@@ -227,13 +250,6 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         } else {
             writeln!(out, "  loopback only: other devices cannot reach it")?;
         }
-    }
-    if report.visibility.sockets_without_visible_owner > 0 {
-        writeln!(
-            out,
-            "\n  {} socket(s) have owners porthole could not see; run as root to see them",
-            report.visibility.sockets_without_visible_owner
-        )?;
     }
     Ok(())
 }

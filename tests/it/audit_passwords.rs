@@ -66,7 +66,7 @@ fn redis_foobared_is_a_weak_password_shown_only_with_show() {
     assert_eq!(record["accepted_user"], "default");
     assert!(record.get("password").is_none(), "{record}");
     assert!(!output.stdout.contains("foobared"), "{}", output.stdout);
-    assert_eq!(output.code, 1);
+    assert_eq!(output.code, 0, "high is below the default --fail-on critical");
 
     let port_text = port.to_string();
     let table = util::porthole_run(&[
@@ -81,6 +81,18 @@ fn redis_foobared_is_a_weak_password_shown_only_with_show() {
     assert!(table.stdout.contains(&format!(
         "weak-password: redis on 127.0.0.1:{port}: 1 attempt (default ×1), accepted as default (--show reveals the password)"
     )), "{}", table.stdout);
+
+    let gated = util::porthole_run(&[
+        "audit",
+        "--port",
+        &port_text,
+        "--active",
+        "--fail-on",
+        "high",
+        "--skip",
+        "outdated-package",
+    ]);
+    assert_eq!(gated.code, 1, "--fail-on high fails on it: {gated:?}");
 
     let shown = util::porthole_run(&["audit", "--port", &port_text, "--active", "--show"]);
     assert!(shown.stdout.contains("password: foobared"), "{}", shown.stdout);

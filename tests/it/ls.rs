@@ -240,7 +240,7 @@ fn unprivileged_run_lists_everything_and_says_what_is_hidden() {
     assert!(socket["processes"].as_array().unwrap().is_empty(), "root's process is hidden");
     assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
     assert!(
-        output.stderr.contains("hidden") && output.stderr.contains("root"),
+        output.stderr.contains("no visible owner") && output.stderr.contains("not running as root"),
         "{}",
         output.stderr
     );

@@ -8,13 +8,16 @@
 mod util;
 
 mod audit;
+mod audit_fixes;
 mod audit_packages;
 mod audit_passwords;
 mod check;
+mod diagnosis;
 mod ls;
 mod wait;
 mod who;
 
 mod free;
+mod hostile;
 mod kill;
 mod proxy;
