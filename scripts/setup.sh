@@ -33,6 +33,11 @@ declare -A needed=(
     [mariadb-install-db]=mariadb-server
     [node]=nodejs
     [gcc]=gcc
+    [dpkg-deb]=dpkg
+    [dpkg-scanpackages]=dpkg-dev
+    [apt-get]=apt
+    [psql]=postgresql-client
+    [mariadb]=mariadb-client
 )
 missing=()
 for command in "${!needed[@]}"; do
@@ -46,4 +51,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Jupyter Server for the weak-password tests, in its own virtual
+# environment (tests/it/audit_passwords.rs looks for it there).
+if [ ! -x /opt/porthole-jupyter/bin/jupyter-server ]; then
+    echo "setup: installing jupyter_server into /opt/porthole-jupyter"
+    as_root python3 -m venv /opt/porthole-jupyter
+    as_root /opt/porthole-jupyter/bin/pip install -q jupyter_server
 fi

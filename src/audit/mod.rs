@@ -14,9 +14,12 @@
 //! Nothing here prints: progress goes to an optional callback.
 
 pub mod firewall;
+pub mod packages;
+pub mod passwords;
 pub mod probes;
 pub mod restart;
 pub mod rules;
+pub mod runtimes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -46,6 +49,10 @@ pub struct AuditOptions {
     /// Probing threads at most.
     pub parallelism: usize,
     pub progress: Option<Progress>,
+    /// The site's own credentials for `weak-password` (`--passwords FILE`).
+    pub site_passwords: Vec<probes::login::Credential>,
+    /// Keep the password `weak-password` found in the report (`--show`).
+    pub show_passwords: bool,
 }
 
 impl Default for AuditOptions {
@@ -59,6 +66,8 @@ impl Default for AuditOptions {
             // them took ~10 s with 16 threads and take one round with 64.
             parallelism: 64,
             progress: None,
+            site_passwords: Vec::new(),
+            show_passwords: false,
         }
     }
 }
@@ -116,7 +125,24 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
         })
         .count();
     let handles = namespace_handles(snapshot);
-    let outcomes = probe_all(&targets, &handles, options);
+    let mut outcomes = probe_all(&targets, &handles, options);
+    let logins = if options.active && !options.skip.contains(&RuleId::WeakPassword) {
+        let password_options = passwords::PasswordOptions {
+            site: options.site_passwords.clone(),
+            show: options.show_passwords,
+            timeout: options.timeout,
+            spacing: probes::login::SPACING,
+        };
+        passwords::check_all(
+            &targets,
+            &mut outcomes,
+            &handles,
+            current_namespace(),
+            &password_options,
+        )
+    } else {
+        Vec::new()
+    };
     let chain = firewall::InputChain::read();
     let firewall_text = match (&chain.source, &chain.policy) {
         (Some(source), Some(policy)) => format!("{source} input policy {policy}"),
@@ -129,12 +155,17 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
             checks.entry(owner.pid).or_insert_with(|| restart::check(owner.pid));
         }
     }
+    let package_check = if options.skip.contains(&RuleId::OutdatedPackage) {
+        packages::PackageCheck::default()
+    } else {
+        packages::check(&targets)
+    };
     let uninspected_processes =
         checks.values().filter(|c| c.exe.is_none() || !c.maps_readable).count();
 
     let mut findings = Vec::new();
     let mut services = Vec::new();
-    for (target, outcome) in targets.iter().zip(&outcomes) {
+    for (index, (target, outcome)) in targets.iter().zip(&outcomes).enumerate() {
         let context = rules::Context {
             target,
             outcome: outcome.as_ref(),
@@ -150,6 +181,8 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
                 chain.verdict(target.port)
             },
             firewall_text: &firewall_text,
+            packages: package_check.targets.get(index).filter(|_| package_check.ran),
+            package_lists_age: package_check.lists.age,
         };
         findings.extend(rules::evaluate(&context, &options.skip));
         if let Some(outcome) = outcome {
@@ -183,6 +216,30 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
         uninspected_processes,
         hidden_owners,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        logins,
+        packages: package_summary(&package_check),
+    }
+}
+
+/// What the report says about the package lists.
+fn package_summary(check: &packages::PackageCheck) -> crate::model::PackageListsSummary {
+    let note = if !check.ran {
+        check.note.clone()
+    } else {
+        match check.lists.age {
+            None => Some("no package lists: run `apt-get update` to compare versions".into()),
+            Some(age) if age > packages::STALE_AFTER => Some(format!(
+                "package lists are {} old: run `apt-get update` for current versions",
+                packages::describe_age(age)
+            )),
+            Some(_) => None,
+        }
+    };
+    crate::model::PackageListsSummary {
+        checked: check.ran,
+        directory: check.lists.directory.as_ref().map(|d| d.display().to_string()),
+        age_seconds: check.lists.age.map(|a| a.as_secs()),
+        note,
     }
 }
 

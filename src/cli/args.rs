@@ -634,9 +634,18 @@ pub struct AuditArgs {
     #[arg(short = 'p', long, value_name = "LIST")]
     pub port: Option<String>,
     /// Also run checks that servers log: PostgreSQL login as postgres
-    /// (trust-auth), MySQL/MariaDB root with an empty password.
+    /// (trust-auth), MySQL/MariaDB root with an empty password, and a few
+    /// spaced default-password logins per password-protected service
+    /// (weak-password).
     #[arg(long)]
     pub active: bool,
+    /// Show the password weak-password found (hidden by default).
+    #[arg(long, requires = "active")]
+    pub show: bool,
+    /// Also try these credentials with --active: one user:password per line
+    /// (an empty user means the service's default account).
+    #[arg(long, value_name = "FILE", requires = "active")]
+    pub passwords: Option<std::path::PathBuf>,
     /// Do not run this rule (repeatable).
     #[arg(long, value_name = "RULE")]
     pub skip: Vec<String>,

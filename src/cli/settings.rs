@@ -468,6 +468,10 @@ pub struct AuditSettings {
     pub query: Query,
     pub timeout: std::time::Duration,
     pub active: bool,
+    /// Keep the password weak-password found in the output.
+    pub show: bool,
+    /// Entries of `--passwords FILE`.
+    pub site_passwords: Vec<crate::audit::probes::login::Credential>,
     pub skip: std::collections::BTreeSet<crate::model::RuleId>,
     /// Ports left out (`--skip-port`); Unix sockets are never left out.
     pub skip_ports: Vec<PortSet>,
@@ -480,12 +484,32 @@ impl AuditSettings {
     pub fn resolve(args: AuditArgs) -> anyhow::Result<Self> {
         use crate::model::{RuleId, Severity};
         use crate::render::audit::AuditFormat;
-        let AuditArgs { port, active, skip, skip_port, fail_on, timeout, netns, json, sarif } =
-            args;
+        let AuditArgs {
+            port,
+            active,
+            show,
+            passwords,
+            skip,
+            skip_port,
+            fail_on,
+            timeout,
+            netns,
+            json,
+            sarif,
+        } = args;
         let skip_ports = skip_port
             .iter()
             .map(|text| PortSet::parse(text).with_context(|| format!("--skip-port '{text}'")))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let site_passwords = match passwords {
+            None => Vec::new(),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("--passwords: reading {}", path.display()))?;
+                crate::audit::probes::login::parse_password_file(&text)
+                    .with_context(|| format!("--passwords {}", path.display()))?
+            }
+        };
         let ports = port
             .as_deref()
             .map(|text| PortSet::parse(text).with_context(|| format!("--port '{text}'")))
@@ -533,7 +557,17 @@ impl AuditSettings {
         } else {
             AuditFormat::Table
         };
-        Ok(AuditSettings { query, timeout, active, skip, skip_ports, fail_on, format })
+        Ok(AuditSettings {
+            query,
+            timeout,
+            active,
+            show,
+            site_passwords,
+            skip,
+            skip_ports,
+            fail_on,
+            format,
+        })
     }
 }
 

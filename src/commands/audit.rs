@@ -29,6 +29,8 @@ pub fn run(args: AuditArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> 
         timeout: settings.timeout,
         active: settings.active,
         skip: settings.skip.clone(),
+        site_passwords: settings.site_passwords.clone(),
+        show_passwords: settings.show,
         // Progress redraws one line; only worth it for a person watching.
         progress: terminal
             .then(|| Arc::new(render::audit::progress) as Arc<dyn Fn(usize, usize) + Send + Sync>),

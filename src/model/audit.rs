@@ -81,10 +81,12 @@ pub enum RuleId {
     OutdatedBinary,
     OutdatedLibrary,
     RootService,
+    WeakPassword,
+    OutdatedPackage,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 13] = [
+    pub const ALL: [RuleId; 15] = [
         RuleId::ExposedService,
         RuleId::NoAuth,
         RuleId::DnsRebinding,
@@ -98,6 +100,8 @@ impl RuleId {
         RuleId::OutdatedBinary,
         RuleId::OutdatedLibrary,
         RuleId::RootService,
+        RuleId::WeakPassword,
+        RuleId::OutdatedPackage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +119,8 @@ impl RuleId {
             RuleId::OutdatedBinary => "outdated-binary",
             RuleId::OutdatedLibrary => "outdated-library",
             RuleId::RootService => "root-service",
+            RuleId::WeakPassword => "weak-password",
+            RuleId::OutdatedPackage => "outdated-package",
         }
     }
 
@@ -138,6 +144,8 @@ impl RuleId {
             RuleId::OutdatedBinary => "The process serving the port runs an executable that was deleted or replaced on disk.",
             RuleId::OutdatedLibrary => "The process serving the port has a deleted or replaced shared library mapped.",
             RuleId::RootService => "An exposed service runs as root, which raises the impact of any other finding.",
+            RuleId::WeakPassword => "A service accepted a default or common password from porthole's list (or the site's --passwords list).",
+            RuleId::OutdatedPackage => "The package of the process serving the port (or of a library it maps) has an update in the local package lists that is not installed.",
         }
     }
 
@@ -157,6 +165,8 @@ impl RuleId {
             RuleId::OutdatedBinary => "Restart the service so it runs the updated executable.",
             RuleId::OutdatedLibrary => "Restart the service so it loads the updated libraries.",
             RuleId::RootService => "Run the service as an unprivileged user, or drop privileges after binding.",
+            RuleId::WeakPassword => "Set a long random password for the account (the finding names the command) and update the clients that use it.",
+            RuleId::OutdatedPackage => "Install the update with the package manager (apt-get install --only-upgrade PACKAGE), then restart the service.",
         }
     }
 }
@@ -220,6 +230,45 @@ pub struct FirewallSummary {
     pub note: Option<String>,
 }
 
+/// The login attempts `weak-password` made against one service: every
+/// attempt is counted, the password that worked is kept only with `--show`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginReport {
+    pub port: u16,
+    pub address: String,
+    pub net_namespace: Option<u64>,
+    /// `redis`, `postgresql`, `mariadb`…
+    pub service: String,
+    /// Attempts per account, in the order tried: (user, attempts).
+    pub accounts: Vec<(String, usize)>,
+    /// Every attempt made.
+    pub attempts: usize,
+    /// The account that got in, if one did.
+    pub accepted: Option<String>,
+    /// The password that worked: only with `--show`.
+    pub password: Option<String>,
+    /// The password that worked came from `--passwords FILE`.
+    pub from_site_list: bool,
+    /// Why the attempts stopped before success or the end of the list
+    /// (a lockout or rate-limit sign, an unsupported method).
+    pub stopped: Option<String>,
+    /// Candidates the per-service cap left out.
+    pub left_out: usize,
+}
+
+/// How `outdated-package` saw the package manager's data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageListsSummary {
+    /// The check ran (dpkg and apt answered).
+    pub checked: bool,
+    /// Where apt keeps its lists.
+    pub directory: Option<String>,
+    /// Age of the newest list; `None` when there are no lists.
+    pub age_seconds: Option<u64>,
+    /// Why the check did not run, or that the lists are stale or absent.
+    pub note: Option<String>,
+}
+
 /// Everything one `porthole audit` run found.
 #[derive(Debug, Clone, Default)]
 pub struct AuditReport {
@@ -236,6 +285,10 @@ pub struct AuditReport {
     /// Listeners whose owning process could not be seen (not root).
     pub hidden_owners: usize,
     pub elapsed_ms: u64,
+    /// Login attempts of `weak-password` (`--active` only), per service.
+    pub logins: Vec<LoginReport>,
+    /// The package lists `outdated-package` compared against.
+    pub packages: PackageListsSummary,
 }
 
 impl AuditReport {

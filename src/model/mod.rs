@@ -15,7 +15,10 @@ pub mod diagnosis;
 pub mod monitor;
 pub mod termination;
 
-pub use audit::{AuditReport, Finding, FirewallSummary, RuleId, ServiceIdentity, Severity};
+pub use audit::{
+    AuditReport, Finding, FirewallSummary, LoginReport, PackageListsSummary, RuleId,
+    ServiceIdentity, Severity,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::model::{AuditReport, Finding, RuleId, ServiceIdentity, Severity};
+use crate::model::{AuditReport, Finding, LoginReport, RuleId, ServiceIdentity, Severity};
 use crate::render::json::SCHEMA_VERSION;
 use crate::render::sanitize::{sanitize, Foreign};
 use crate::render::table::{wrap_paragraph, Table};
@@ -104,7 +104,50 @@ fn write_table(
         table.write_wrapped(out, style.width, "  ")?;
         writeln!(out)?;
     }
+    // Stop reasons quote server error messages; accounts may come from the
+    // site's file.
+    for login in &report.logins {
+        writeln!(out, "{}", Foreign(&login_line(login)))?;
+    }
+    if let Some(note) = &report.packages.note {
+        writeln!(out, "outdated-package: {}", Foreign(note))?;
+    }
     writeln!(out, "{}", wrap_paragraph(&summary(report, fail_on), style.width, 2))
+}
+
+/// `weak-password: redis on 127.0.0.1:6379: 3 attempts (default ×3), none
+/// accepted` — what the login attempts did, with or without a finding.
+pub fn login_line(login: &LoginReport) -> String {
+    let place = if login.address.contains(':') {
+        format!("[{}]:{}", login.address, login.port)
+    } else {
+        format!("{}:{}", login.address, login.port)
+    };
+    let accounts: Vec<String> =
+        login.accounts.iter().map(|(user, count)| format!("{user} ×{count}")).collect();
+    let mut line = format!(
+        "weak-password: {} on {place}: {} attempt{} ({})",
+        login.service,
+        login.attempts,
+        if login.attempts == 1 { "" } else { "s" },
+        accounts.join(", ")
+    );
+    match (&login.accepted, &login.password) {
+        (Some(user), Some(password)) => {
+            line.push_str(&format!(", accepted as {user} with password {password}"))
+        }
+        (Some(user), None) => {
+            line.push_str(&format!(", accepted as {user} (--show reveals the password)"))
+        }
+        (None, _) => line.push_str(", none accepted"),
+    }
+    if let Some(stopped) = &login.stopped {
+        line.push_str(&format!("; {stopped}"));
+    }
+    if login.left_out > 0 {
+        line.push_str(&format!("; {} more candidates left for another run", login.left_out));
+    }
+    line
 }
 
 /// `3 findings (1 critical, 2 high) on 12 listeners, 9 probed in 2.4s; …`
@@ -165,6 +208,68 @@ pub struct AuditRecord {
     pub firewall: FirewallRecord,
     pub findings: Vec<FindingRecord>,
     pub services: Vec<ServiceRecord>,
+    /// `weak-password` login attempts (`--active`), one per service.
+    pub logins: Vec<LoginRecord>,
+    /// The package lists `outdated-package` compared against.
+    pub packages: PackagesRecord,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PackagesRecord {
+    pub checked: bool,
+    pub lists_directory: Option<String>,
+    /// Age of the newest package list; null when there are none.
+    pub lists_age_seconds: Option<u64>,
+    pub note: Option<String>,
+}
+
+/// The login attempts against one service. `password` is present only
+/// with `--show`.
+#[derive(Debug, Serialize)]
+pub struct LoginRecord {
+    pub port: u16,
+    pub address: String,
+    pub net_namespace: Option<u64>,
+    pub service: String,
+    pub attempts: usize,
+    pub accounts: Vec<LoginAccountRecord>,
+    pub accepted_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    pub from_site_list: bool,
+    pub stopped: Option<String>,
+    pub left_out: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoginAccountRecord {
+    pub user: String,
+    pub attempts: usize,
+}
+
+impl LoginRecord {
+    fn from_login(login: &LoginReport) -> Self {
+        LoginRecord {
+            port: login.port,
+            address: login.address.clone(),
+            net_namespace: login.net_namespace,
+            service: login.service.clone(),
+            attempts: login.attempts,
+            accounts: login
+                .accounts
+                .iter()
+                .map(|(user, attempts)| LoginAccountRecord {
+                    user: user.clone(),
+                    attempts: *attempts,
+                })
+                .collect(),
+            accepted_user: login.accepted.clone(),
+            password: login.password.clone(),
+            from_site_list: login.from_site_list,
+            stopped: login.stopped.clone(),
+            left_out: login.left_out,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -280,6 +385,13 @@ impl AuditRecord {
             },
             findings: report.findings.iter().map(FindingRecord::from_finding).collect(),
             services: report.services.iter().map(ServiceRecord::from_identity).collect(),
+            logins: report.logins.iter().map(LoginRecord::from_login).collect(),
+            packages: PackagesRecord {
+                checked: report.packages.checked,
+                lists_directory: report.packages.directory.clone(),
+                lists_age_seconds: report.packages.age_seconds,
+                note: report.packages.note.clone(),
+            },
         }
     }
 }
@@ -438,5 +550,77 @@ mod tests {
         assert_eq!(result["ruleIndex"], 1);
         assert!(result["message"]["text"].as_str().unwrap().contains("PONG"));
         assert_eq!(result["locations"][0]["logicalLocations"][0]["name"], "0.0.0.0:6379/tcp");
+    }
+
+    fn login(password: Option<&str>) -> LoginReport {
+        LoginReport {
+            port: 6379,
+            address: "127.0.0.1".into(),
+            service: "redis".into(),
+            accounts: vec![("default".into(), 3), ("admin".into(), 1)],
+            attempts: 4,
+            accepted: Some("admin".into()),
+            password: password.map(str::to_string),
+            ..LoginReport::default()
+        }
+    }
+
+    #[test]
+    fn login_attempts_are_counted_and_the_password_stays_hidden() {
+        let hidden = login(None);
+        assert_eq!(
+            login_line(&hidden),
+            "weak-password: redis on 127.0.0.1:6379: 4 attempts (default ×3, admin ×1), accepted as admin (--show reveals the password)"
+        );
+        let record = serde_json::to_value(LoginRecord::from_login(&hidden)).unwrap();
+        assert!(record.get("password").is_none(), "{record}");
+        assert_eq!(record["accounts"][0]["attempts"], 3);
+
+        let shown = login(Some("admin"));
+        assert!(login_line(&shown).ends_with("accepted as admin with password admin"));
+        let record = serde_json::to_value(LoginRecord::from_login(&shown)).unwrap();
+        assert_eq!(record["password"], "admin");
+
+        let stopped = LoginReport {
+            accepted: None,
+            attempts: 1,
+            accounts: vec![("postgres".into(), 1)],
+            stopped: Some("a failed login took 2.0s".into()),
+            ..login(None)
+        };
+        assert_eq!(
+            login_line(&stopped),
+            "weak-password: redis on 127.0.0.1:6379: 1 attempt (postgres ×1), none accepted; a failed login took 2.0s"
+        );
+    }
+
+    #[test]
+    fn server_text_in_stop_reasons_is_made_visible() {
+        let mut report = report();
+        report.logins = vec![LoginReport {
+            stopped: Some("stopped: ERR 1045 \x1b[31mred\nline".into()),
+            ..login(None)
+        }];
+        let mut out = Vec::new();
+        write_table(&mut out, &report, None, Style::plain()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("ERR 1045 \\x1b[31mred\\nline"), "{text}");
+    }
+
+    #[test]
+    fn package_list_notes_precede_the_summary() {
+        let mut report = report();
+        report.packages.note =
+            Some("no package lists: run `apt-get update` to compare versions".into());
+        let mut out = Vec::new();
+        write_table(&mut out, &report, None, Style::plain()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[lines.len() - 2],
+            "outdated-package: no package lists: run `apt-get update` to compare versions"
+        );
+        let json = serde_json::to_value(AuditRecord::from_report(&report)).unwrap();
+        assert_eq!(json["packages"]["lists_age_seconds"], serde_json::Value::Null);
     }
 }

@@ -9,6 +9,8 @@ mod util;
 
 mod audit;
 mod audit_fixes;
+mod audit_packages;
+mod audit_passwords;
 mod check;
 mod cli;
 mod diagnosis;

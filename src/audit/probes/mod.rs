@@ -23,13 +23,19 @@
 pub mod banner;
 pub mod conn;
 pub mod http;
+pub mod http_auth;
 pub mod http_services;
 pub mod jdwp;
+pub mod login;
 pub mod memcached;
 pub mod mongodb;
 pub mod mysql;
+pub mod mysql_auth;
 pub mod postgres;
+pub mod postgres_auth;
 pub mod redis;
+pub mod redis_auth;
+pub mod scram;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -85,6 +91,14 @@ pub enum Observation {
     ProtectedMode {
         on: bool,
         evidence: String,
+    },
+    /// `weak-password`: `user` got in with a password from the lists after
+    /// `attempts` tries; the password itself only with `--show`.
+    WeakPassword {
+        user: String,
+        password: Option<String>,
+        attempts: usize,
+        site: bool,
     },
 }
 

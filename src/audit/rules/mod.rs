@@ -14,8 +14,10 @@ mod exposed_service;
 mod no_auth;
 mod outdated_binary;
 mod outdated_library;
+mod outdated_package;
 mod root_service;
 mod trust_auth;
+mod weak_password;
 mod websocket_origin;
 mod world_writable_socket;
 
@@ -40,6 +42,11 @@ pub struct Context<'a> {
     pub firewall: Verdict,
     /// `nftables input policy drop`, for evidence strings.
     pub firewall_text: &'a str,
+    /// Package updates of the owner's executable and libraries (`None`
+    /// when the package check did not run).
+    pub packages: Option<&'a super::packages::TargetPackages>,
+    /// Age of apt's package lists, for evidence strings (`None`: no lists).
+    pub package_lists_age: Option<std::time::Duration>,
 }
 
 impl Context<'_> {
@@ -84,6 +91,7 @@ impl Context<'_> {
                     | Observation::DockerApi { .. }
                     | Observation::TrustAuth { .. }
                     | Observation::EmptyPassword { .. }
+                    | Observation::WeakPassword { .. }
             )
         })
     }
@@ -231,7 +239,7 @@ impl MemcachedOptions {
 type Rule = fn(&Context<'_>) -> Vec<Finding>;
 
 /// Every rule, in the order findings are produced.
-const RULES: [(RuleId, Rule); 13] = [
+const RULES: [(RuleId, Rule); 15] = [
     (RuleId::ExposedService, exposed_service::check),
     (RuleId::NoAuth, no_auth::check),
     (RuleId::DnsRebinding, dns_rebinding::check),
@@ -245,11 +253,13 @@ const RULES: [(RuleId, Rule); 13] = [
     (RuleId::OutdatedBinary, outdated_binary::check),
     (RuleId::OutdatedLibrary, outdated_library::check),
     (RuleId::RootService, root_service::check),
+    (RuleId::WeakPassword, weak_password::check),
+    (RuleId::OutdatedPackage, outdated_package::check),
 ];
 
 /// Rules whose impact grows when the process is root: they hand the
 /// attacker the process itself or its data.
-const RAISED_BY_ROOT: [RuleId; 7] = [
+const RAISED_BY_ROOT: [RuleId; 8] = [
     RuleId::NoAuth,
     RuleId::DnsRebinding,
     RuleId::WebsocketOrigin,
@@ -257,6 +267,7 @@ const RAISED_BY_ROOT: [RuleId; 7] = [
     RuleId::DebuggerExposed,
     RuleId::TrustAuth,
     RuleId::EmptyPassword,
+    RuleId::WeakPassword,
 ];
 
 /// Runs every rule not in `skip` and combines severities: an exposed root
@@ -321,6 +332,8 @@ pub(crate) mod testing {
             restart: Vec::new(),
             firewall: Verdict::Admitted,
             firewall_text: "nftables input policy accept",
+            packages: None,
+            package_lists_age: None,
         }
     }
 }

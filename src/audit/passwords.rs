@@ -1,0 +1,362 @@
+//! The `weak-password` check (`--active` only): after probing, every
+//! service that asked for a password (an `AuthRequired` observation) and
+//! that porthole has a login client for — Redis, PostgreSQL, MySQL/MariaDB
+//! ([`login`]) — gets a short list of default credentials.
+//!
+//! # Limits
+//! - at most [`login::MAX_ATTEMPTS`] attempts per service per run, one per
+//!   connection, [`login::SPACING`] apart;
+//! - the first success ends the list;
+//! - a lockout or rate-limit sign ends it too: an error naming a blocked
+//!   host or account or too many connections, or a failure answered
+//!   after more than [`login::SLOW_FAILURE`] (PostgreSQL `auth_delay`);
+//! - an unsupported method or a broken connection ends it as well.
+//!
+//! Every attempt is counted in the [`LoginReport`]; the password that
+//! worked is dropped unless `--show` asked for it, so it never reaches
+//! the table, JSON or SARIF by default. Services in other network
+//! namespaces are tried from a thread that enters the namespace.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::probes::conn::Deadline;
+use super::probes::login::{self, Attempt, Credential, Service};
+use super::probes::{http_auth, mysql_auth, postgres_auth, redis_auth, Observation, Outcome};
+use super::Target;
+use crate::model::LoginReport;
+
+/// How to run the check.
+#[derive(Debug, Clone)]
+pub struct PasswordOptions {
+    /// The site's own `user:password` entries (`--passwords FILE`).
+    pub site: Vec<Credential>,
+    /// Keep the password that worked in the report (`--show`).
+    pub show: bool,
+    /// Bound of each connect, read and write.
+    pub timeout: Duration,
+    /// Pause between attempts against one service.
+    pub spacing: Duration,
+}
+
+/// How a run of attempts against one service ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sequence {
+    /// (user, attempts) in the order tried.
+    pub accounts: Vec<(String, usize)>,
+    pub attempts: usize,
+    /// The credential that worked.
+    pub accepted: Option<Credential>,
+    pub stopped: Option<String>,
+    /// Candidates the per-service cap left out.
+    pub left_out: usize,
+}
+
+/// Runs `candidates` through `try_one` (which returns the result and how
+/// long the server took), calling `pause` between attempts, and stops at
+/// the first success or sign of trouble.
+pub fn run_sequence(
+    candidates: &[Credential],
+    mut try_one: impl FnMut(&Credential) -> (Attempt, Duration),
+    mut pause: impl FnMut(),
+) -> Sequence {
+    let mut sequence = Sequence::default();
+    for (index, candidate) in candidates.iter().enumerate() {
+        if index > 0 {
+            pause();
+        }
+        let (result, took) = try_one(candidate);
+        sequence.attempts += 1;
+        match sequence.accounts.iter_mut().find(|(user, _)| *user == candidate.user) {
+            Some((_, count)) => *count += 1,
+            None => sequence.accounts.push((candidate.user.clone(), 1)),
+        }
+        match result {
+            Attempt::Accepted => {
+                sequence.accepted = Some(candidate.clone());
+                break;
+            }
+            // A slow failure, or no verdict before the timeout, is how
+            // auth_delay and connection_control show themselves.
+            Attempt::Rejected | Attempt::Failed(_) if took > login::SLOW_FAILURE => {
+                sequence.stopped = Some(format!(
+                    "a failed login took {:.1}s: the server delays failures (auth_delay or a rate limit), no more attempts",
+                    took.as_secs_f64()
+                ));
+                break;
+            }
+            Attempt::Rejected => {}
+            Attempt::Blocked(reason) => {
+                sequence.stopped =
+                    Some(format!("lockout or rate-limit sign ({reason}), no more attempts"));
+                break;
+            }
+            Attempt::Unsupported(reason) => {
+                sequence.stopped = Some(format!("not tried further: {reason}"));
+                break;
+            }
+            Attempt::Failed(reason) => {
+                sequence.stopped = Some(format!("stopped: {reason}"));
+                break;
+            }
+        }
+    }
+    sequence
+}
+
+/// The login client of a probed service, if it asked for a password and
+/// no other check already found a way in. RabbitMQ's management API is
+/// recognised by its owner (the Erlang VM running `rabbit`): the probe
+/// sees only a generic HTTP server.
+pub fn applicable(outcome: &Outcome, target: &Target) -> Option<Service> {
+    let name = outcome.service.as_deref()?;
+    let rabbit = target
+        .owners
+        .iter()
+        .any(|p| p.name.starts_with("beam") && p.command_line().contains("rabbit"));
+    if rabbit && matches!(name, "http" | "https") {
+        return Some(Service::RabbitMq);
+    }
+    let service = Service::of(name)?;
+    let mut asked = false;
+    for observation in &outcome.observations {
+        match observation {
+            Observation::AuthRequired { .. } => asked = true,
+            // Already open: no-auth, trust-auth or empty-password says so.
+            Observation::NoAuth { .. }
+            | Observation::TrustAuth { .. }
+            | Observation::EmptyPassword { .. } => return None,
+            _ => {}
+        }
+    }
+    asked.then_some(service)
+}
+
+fn attempt(
+    service: Service,
+    target: &Target,
+    tls: bool,
+    credential: &Credential,
+    timeout: Duration,
+) -> Attempt {
+    let Some(address) = target.connect else { return Attempt::Failed("no address".into()) };
+    let deadline = Deadline::new(timeout, timeout * 4);
+    let (user, password) = (credential.user.as_str(), credential.password.as_str());
+    match service {
+        Service::Redis => redis_auth::attempt(address, user, password, &deadline),
+        Service::Postgres => postgres_auth::attempt(address, user, password, &deadline),
+        Service::Mysql => mysql_auth::attempt(address, user, password, &deadline),
+        Service::Elasticsearch => {
+            http_auth::attempt_basic(address, tls, "/", user, password, &deadline)
+        }
+        Service::RabbitMq => {
+            http_auth::attempt_basic(address, tls, "/api/whoami", user, password, &deadline)
+        }
+        Service::Jupyter if user == "token" => {
+            http_auth::attempt_jupyter_token(address, tls, password, &deadline)
+        }
+        Service::Jupyter => http_auth::attempt_jupyter_password(address, tls, password, &deadline),
+    }
+}
+
+fn check_one(service: Service, target: &Target, tls: bool, options: &PasswordOptions) -> Sequence {
+    let (candidates, left_out) = login::candidates(service, &options.site);
+    let mut sequence = run_sequence(
+        &candidates,
+        |credential| {
+            let started = Instant::now();
+            let result = attempt(service, target, tls, credential, options.timeout);
+            (result, started.elapsed())
+        },
+        || std::thread::sleep(options.spacing),
+    );
+    sequence.left_out = left_out;
+    sequence
+}
+
+/// Tries the lists against every applicable service, in parallel (each
+/// service's own attempts stay sequential and spaced). Adds a
+/// `WeakPassword` observation to the outcome of each service that let us
+/// in, and returns the attempt counts.
+pub fn check_all(
+    targets: &[Target],
+    outcomes: &mut [Option<Outcome>],
+    handles: &BTreeMap<u64, String>,
+    current_namespace: Option<u64>,
+    options: &PasswordOptions,
+) -> Vec<LoginReport> {
+    let jobs: Vec<(usize, Service, bool)> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(index, outcome)| {
+            let outcome = outcome.as_ref()?;
+            Some((index, applicable(outcome, &targets[index])?, outcome.tls))
+        })
+        .filter(|(index, _, _)| targets[*index].connect.is_some())
+        .collect();
+    let mut results: Vec<(usize, Service, Sequence)> = Vec::new();
+    // Sixteen services at a time: each thread mostly sleeps.
+    for batch in jobs.chunks(16) {
+        let finished: Vec<(usize, Service, Sequence)> = std::thread::scope(|scope| {
+            let running: Vec<_> = batch
+                .iter()
+                .map(|&(index, service, tls)| {
+                    let target = &targets[index];
+                    let foreign = target
+                        .net_namespace
+                        .filter(|ns| Some(*ns) != current_namespace)
+                        .and_then(|ns| handles.get(&ns));
+                    scope.spawn(move || {
+                        if let Some(handle) = foreign {
+                            // setns() changes this thread only; it ends with the job.
+                            if let Err(error) = crate::sys::netns::enter(handle) {
+                                return Sequence {
+                                    stopped: Some(format!(
+                                        "could not enter network namespace: {error}"
+                                    )),
+                                    ..Sequence::default()
+                                };
+                            }
+                        }
+                        check_one(service, target, tls, options)
+                    })
+                })
+                .collect();
+            batch
+                .iter()
+                .zip(running)
+                .map(|(&(index, service, _), handle)| {
+                    let sequence = handle.join().unwrap_or_else(|_| Sequence {
+                        stopped: Some("login thread failed".into()),
+                        ..Sequence::default()
+                    });
+                    (index, service, sequence)
+                })
+                .collect()
+        });
+        results.extend(finished);
+    }
+
+    let mut reports = Vec::new();
+    for (index, _service, sequence) in results {
+        let target = &targets[index];
+        let Some(outcome) = outcomes[index].as_mut() else { continue };
+        if let Some(credential) = &sequence.accepted {
+            outcome.observations.push(Observation::WeakPassword {
+                user: credential.user.clone(),
+                password: options.show.then(|| credential.password.clone()),
+                attempts: sequence.attempts,
+                site: credential.site,
+            });
+        }
+        outcome.probes.push(format!(
+            "login attempts (active): {}",
+            sequence
+                .accounts
+                .iter()
+                .map(|(user, count)| format!("{user} ×{count}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        reports.push(LoginReport {
+            port: target.port,
+            address: target.address.clone(),
+            net_namespace: target.net_namespace,
+            service: outcome.service.clone().unwrap_or_default(),
+            accounts: sequence.accounts.clone(),
+            attempts: sequence.attempts,
+            accepted: sequence.accepted.as_ref().map(|c| c.user.clone()),
+            password: sequence
+                .accepted
+                .as_ref()
+                .filter(|_| options.show)
+                .map(|c| c.password.clone()),
+            from_site_list: sequence.accepted.as_ref().is_some_and(|c| c.site),
+            stopped: sequence.stopped,
+            left_out: sequence.left_out,
+        });
+    }
+    reports.sort_by(|a, b| a.port.cmp(&b.port).then(a.address.cmp(&b.address)));
+    reports
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(pairs: &[(&str, &str)]) -> Vec<Credential> {
+        pairs
+            .iter()
+            .map(|(u, p)| Credential { user: (*u).into(), password: (*p).into(), site: false })
+            .collect()
+    }
+
+    #[test]
+    fn stops_at_the_first_success_and_counts_every_attempt() {
+        let candidates =
+            list(&[("default", "a"), ("default", "b"), ("admin", "c"), ("admin", "d")]);
+        let mut pauses = 0;
+        let sequence = run_sequence(
+            &candidates,
+            |c| {
+                let result = if c.password == "c" { Attempt::Accepted } else { Attempt::Rejected };
+                (result, Duration::from_millis(5))
+            },
+            || pauses += 1,
+        );
+        assert_eq!(sequence.attempts, 3);
+        assert_eq!(sequence.accounts, [("default".to_string(), 2), ("admin".to_string(), 1)]);
+        assert_eq!(sequence.accepted.unwrap().password, "c");
+        assert_eq!(pauses, 2, "a pause between attempts, none before the first");
+    }
+
+    #[test]
+    fn lockout_signs_and_slow_failures_stop_the_list() {
+        let candidates = list(&[("root", "a"), ("root", "b"), ("root", "c")]);
+        let blocked = run_sequence(
+            &candidates,
+            |_| (Attempt::Blocked("ERR 1129 Host blocked".into()), Duration::ZERO),
+            || {},
+        );
+        assert_eq!(blocked.attempts, 1);
+        assert!(blocked.stopped.unwrap().contains("lockout"));
+
+        let slow =
+            run_sequence(&candidates, |_| (Attempt::Rejected, Duration::from_secs(3)), || {});
+        assert_eq!(slow.attempts, 1);
+        assert!(slow.stopped.unwrap().contains("took 3.0s"));
+
+        let none = run_sequence(&candidates, |_| (Attempt::Rejected, Duration::ZERO), || {});
+        assert_eq!((none.attempts, none.accepted, none.stopped), (3, None, None));
+    }
+
+    #[test]
+    fn only_password_protected_services_are_tried() {
+        let asked = Outcome {
+            service: Some("redis".into()),
+            observations: vec![Observation::AuthRequired { evidence: "NOAUTH".into() }],
+            ..Outcome::default()
+        };
+        let target = crate::audit::rules::testing::target("127.0.0.1", 6379);
+        assert_eq!(applicable(&asked, &target), Some(Service::Redis));
+        let open = Outcome {
+            observations: vec![Observation::NoAuth {
+                evidence: "PONG".into(),
+                fix: String::new(),
+                impact: super::super::probes::Impact::Control,
+            }],
+            ..asked.clone()
+        };
+        assert_eq!(applicable(&open, &target), None);
+        let unknown = Outcome { service: Some("memcached".into()), ..asked.clone() };
+        assert_eq!(applicable(&unknown, &target), None);
+        // RabbitMQ's management API is a generic HTTP server to the probe.
+        let mut rabbit = crate::audit::rules::testing::target("127.0.0.1", 15672);
+        rabbit.owners[0].name = "beam.smp".into();
+        rabbit.owners[0].cmdline =
+            vec!["/usr/lib/erlang/erts/bin/beam.smp".into(), "-s".into(), "rabbit".into()];
+        let http = Outcome { service: Some("http".into()), observations: vec![], ..asked };
+        assert_eq!(applicable(&http, &rabbit), Some(Service::RabbitMq));
+        assert_eq!(applicable(&http, &target), None);
+    }
+}

@@ -1,0 +1,101 @@
+//! Redis login client for `weak-password`: one `AUTH` per connection, in
+//! RESP, as `AUTH password` for the `default` user (every version) or
+//! `AUTH user password` for an ACL user (Redis 6+). Like the `PING` probe it
+//! never sends anything Redis would read as a cross-protocol attack.
+//! See: <https://redis.io/docs/latest/commands/auth/>
+
+use std::net::SocketAddr;
+
+use super::conn::{abbreviate, Conn, Deadline};
+use super::login::Attempt;
+
+/// RESP array of bulk strings.
+pub fn command(parts: &[&str]) -> Vec<u8> {
+    let mut bytes = format!("*{}\r\n", parts.len()).into_bytes();
+    for part in parts {
+        bytes.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
+        bytes.extend_from_slice(part.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes
+}
+
+/// The `AUTH` command for `user` (the `default` user gets the one-argument
+/// form, which Redis before 6 also understands).
+pub fn auth_command(user: &str, password: &str) -> Vec<u8> {
+    if user == "default" {
+        command(&["AUTH", password])
+    } else {
+        command(&["AUTH", user, password])
+    }
+}
+
+/// Reads the reply line to `AUTH`.
+pub fn classify(reply: &[u8]) -> Attempt {
+    let text = String::from_utf8_lossy(reply);
+    let line = text.lines().next().unwrap_or("").trim();
+    if line == "+OK" {
+        return Attempt::Accepted;
+    }
+    let lower = line.to_ascii_lowercase();
+    if lower.starts_with("-wrongpass") || lower.contains("invalid password") {
+        return Attempt::Rejected;
+    }
+    if lower.contains("without any password configured") {
+        return Attempt::Unsupported("the server has no password set".into());
+    }
+    if lower.contains("wrong number of arguments") {
+        return Attempt::Unsupported("no ACL users on this server (Redis before 6)".into());
+    }
+    if lower.contains("max number of clients") || lower.contains("too many") {
+        return Attempt::Blocked(format!("server answered {}", abbreviate(reply, 60)));
+    }
+    if line.is_empty() {
+        return Attempt::Failed("no answer to AUTH".into());
+    }
+    Attempt::Failed(format!("unexpected answer {}", abbreviate(reply, 60)))
+}
+
+/// Tries one credential on a fresh connection.
+pub fn attempt(address: SocketAddr, user: &str, password: &str, deadline: &Deadline) -> Attempt {
+    let mut conn = match Conn::plain(address, deadline) {
+        Ok(conn) => conn,
+        Err(error) => return Attempt::Failed(format!("connect: {error}")),
+    };
+    if let Err(error) = conn.send(&auth_command(user, password), deadline) {
+        return Attempt::Failed(format!("send: {error}"));
+    }
+    let (reply, _) = conn.receive(deadline, None, |b| b.ends_with(b"\r\n"));
+    let result = classify(&reply);
+    if result == Attempt::Accepted {
+        let _ = conn.send(&command(&["QUIT"]), deadline);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_commands_in_resp() {
+        assert_eq!(auth_command("default", "foobared"), b"*2\r\n$4\r\nAUTH\r\n$8\r\nfoobared\r\n");
+        assert_eq!(auth_command("admin", ""), b"*3\r\n$4\r\nAUTH\r\n$5\r\nadmin\r\n$0\r\n\r\n");
+    }
+
+    #[test]
+    fn classifies_replies_of_redis_7() {
+        assert_eq!(classify(b"+OK\r\n"), Attempt::Accepted);
+        assert_eq!(
+            classify(b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"),
+            Attempt::Rejected
+        );
+        assert_eq!(classify(b"-ERR invalid password\r\n"), Attempt::Rejected);
+        assert!(matches!(classify(b"-ERR max number of clients reached\r\n"), Attempt::Blocked(_)));
+        assert!(matches!(
+            classify(b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"),
+            Attempt::Unsupported(_)
+        ));
+        assert!(matches!(classify(b""), Attempt::Failed(_)));
+    }
+}

@@ -1,0 +1,153 @@
+//! `weak-password` (`--active`): a service that asks for a password
+//! accepted one from porthole's short list of defaults (`foobared` for
+//! Redis, `postgres`/`postgres`, `root`/`root`…) or from the site's
+//! `--passwords FILE`. A password anyone can guess is no better than none:
+//! loopback is reachable by every local process and, through DNS
+//! rebinding or SSRF, by web pages. The finding never carries the
+//! password unless `--show` asked for it (the engine drops it before).
+
+use super::Context;
+use crate::audit::probes::Observation;
+use crate::model::{Finding, RuleId, Severity};
+
+pub fn check(context: &Context<'_>) -> Vec<Finding> {
+    context
+        .observations()
+        .iter()
+        .filter_map(|observation| match observation {
+            Observation::WeakPassword { user, password, attempts, site } => {
+                let list = if *site { "the site's --passwords list" } else { "porthole's list" };
+                let kind = if *site { "a listed password" } else { "a default password" };
+                let plural = if *attempts == 1 { "" } else { "s" };
+                // Jupyter has no accounts: the secret is a token or a password.
+                let mut evidence = match (context.service_name(), user.as_str()) {
+                    (Some("jupyter"), "token") => format!(
+                        "accepted {} from {list} as its token ({attempts} attempt{plural}); ",
+                        if *site { "a listed secret" } else { "a default secret" }
+                    ),
+                    (Some("jupyter"), _) => format!(
+                        "logged in through the login form with {kind} from {list} ({attempts} attempt{plural}); "
+                    ),
+                    _ => format!(
+                        "logged in as `{user}` with {kind} from {list} ({attempts} attempt{plural}); "
+                    ),
+                };
+                evidence.push_str(if context.reachable_from_network() {
+                    "other devices can guess it too"
+                } else {
+                    "every local process, and web pages through DNS rebinding or SSRF, can guess it"
+                });
+                if let Some(password) = password {
+                    evidence.push_str(&format!("; password: {password}"));
+                }
+                let severity = if context.reachable_from_network() {
+                    Severity::Critical
+                } else {
+                    Severity::High
+                };
+                Some(context.finding(RuleId::WeakPassword, severity, evidence, fix(context, user)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The command that sets a new password for `user` on this service.
+fn fix(context: &Context<'_>, user: &str) -> String {
+    let port = context.target.port;
+    let host = match context.target.connect {
+        Some(address) if address.is_ipv6() => "::1".to_string(),
+        Some(address) => address.ip().to_string(),
+        None => "127.0.0.1".to_string(),
+    };
+    match context.service_name().unwrap_or("") {
+        "redis" | "valkey" | "keydb" if user == "default" => format!(
+            "`redis-cli -h {host} -p {port} --askpass CONFIG SET requirepass '<new long random secret>'`, then `CONFIG REWRITE` (or the same `requirepass` line in redis.conf) so it survives a restart"
+        ),
+        "redis" | "valkey" | "keydb" => format!(
+            "`redis-cli -h {host} -p {port} --user {user} --askpass ACL SETUSER {user} resetpass '><new long random secret>'`, then `ACL SAVE` (aclfile) or `CONFIG REWRITE`"
+        ),
+        "postgresql" => format!("`psql -h {host} -p {port} -U {user} -c '\\password {user}'`"),
+        "mariadb" => format!(
+            "`mariadb -h {host} -P {port} -u {user} -p -e \"ALTER USER CURRENT_USER() IDENTIFIED BY '<new long random secret>'\"`"
+        ),
+        "mysql" => format!(
+            "`mysql -h {host} -P {port} -u {user} -p -e \"ALTER USER CURRENT_USER() IDENTIFIED BY '<new long random secret>'\"`"
+        ),
+        "elasticsearch" | "opensearch" => format!(
+            "`curl -u {user} -X POST 'http://{host}:{port}/_security/user/{user}/_password' -H 'Content-Type: application/json' -d '{{\"password\":\"<new long random secret>\"}}'` (OpenSearch: `PUT _plugins/_security/api/internalusers/{user}`)"
+        ),
+        "jupyter" => "run `jupyter server password` (or set a long random `--IdentityProvider.token`), then restart Jupyter".to_string(),
+        "http" | "https" => format!(
+            "`rabbitmqctl change_password {user} '<new long random secret>'` (for `guest`: `rabbitmqctl delete_user guest` after creating your own administrator)"
+        ),
+        other => format!("set a long random password for `{user}` on {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::rules::testing::*;
+
+    fn weak(user: &str, password: Option<&str>) -> Observation {
+        Observation::WeakPassword {
+            user: user.into(),
+            password: password.map(str::to_string),
+            attempts: 1,
+            site: false,
+        }
+    }
+
+    #[test]
+    fn default_redis_password_names_the_account_and_the_fix() {
+        let target = target("127.0.0.1", 6379);
+        let seen = outcome("redis", vec![weak("default", None)]);
+        let findings = check(&context(&target, Some(&seen)));
+        assert_eq!(findings.len(), 1);
+        let finding = &findings[0];
+        assert_eq!(finding.severity, Severity::High);
+        assert!(finding.evidence.contains("`default`"), "{}", finding.evidence);
+        assert!(finding.evidence.contains("(1 attempt);"), "{}", finding.evidence);
+        assert!(finding.evidence.contains("DNS rebinding"), "{}", finding.evidence);
+        assert!(!finding.evidence.contains("password:"), "no password without --show");
+        assert!(finding.fix.contains("CONFIG SET requirepass"), "{}", finding.fix);
+        assert!(finding.fix.contains("-p 6379"), "{}", finding.fix);
+    }
+
+    #[test]
+    fn show_reveals_the_password_and_exposure_is_critical() {
+        let target = target("0.0.0.0", 5432);
+        let seen = outcome("postgresql", vec![weak("postgres", Some("postgres"))]);
+        let finding = &check(&context(&target, Some(&seen)))[0];
+        assert_eq!(finding.severity, Severity::Critical);
+        assert!(finding.evidence.ends_with("password: postgres"), "{}", finding.evidence);
+        assert_eq!(finding.fix, "`psql -h 127.0.0.1 -p 5432 -U postgres -c '\\password postgres'`");
+    }
+
+    #[test]
+    fn jupyter_secrets_are_tokens_or_passwords() {
+        let jupyter = target("127.0.0.1", 8888);
+        let seen = outcome("jupyter", vec![weak("token", None)]);
+        let finding = &check(&context(&jupyter, Some(&seen)))[0];
+        assert!(finding.evidence.starts_with(
+            "accepted a default secret from porthole's list as its token (1 attempt);"
+        ));
+        assert!(finding.fix.contains("jupyter server password"));
+        let seen = outcome("jupyter", vec![weak("password", None)]);
+        let finding = &check(&context(&jupyter, Some(&seen)))[0];
+        assert!(finding.evidence.starts_with("logged in through the login form"));
+    }
+
+    #[test]
+    fn acl_users_and_mariadb_get_their_own_commands() {
+        let redis = target("127.0.0.1", 6380);
+        let seen = outcome("redis", vec![weak("admin", None)]);
+        assert!(check(&context(&redis, Some(&seen)))[0].fix.contains("ACL SETUSER admin"));
+        let mariadb = target("127.0.0.1", 3306);
+        let seen = outcome("mariadb", vec![weak("root", None)]);
+        assert!(check(&context(&mariadb, Some(&seen)))[0]
+            .fix
+            .starts_with("`mariadb -h 127.0.0.1 -P 3306 -u root -p"));
+    }
+}

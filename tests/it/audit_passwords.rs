@@ -1,0 +1,569 @@
+//! `porthole audit --active` and `weak-password` against real servers
+//! started here: Redis with `requirepass foobared`, with a long random
+//! password, with an ACL user; PostgreSQL with MD5 and SCRAM passwords and
+//! with `auth_delay` (a rate-limit sign); MariaDB with `root`/`root`. Each
+//! audit is limited with `--port` to the test's own server.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::audit::{
+    as_user, audit, finding, postgres_bin, require, rules, shared_tempdir, start_redis, write_hba,
+    START,
+};
+use crate::util::{self, wait_for_port, ChildGuard};
+
+fn logins(json: &Value) -> &Vec<Value> {
+    json["logins"].as_array().expect("logins array")
+}
+
+/// The one login record of the audited port.
+fn login(json: &Value) -> &Value {
+    let all = logins(json);
+    assert_eq!(all.len(), 1, "{json:#}");
+    &all[0]
+}
+
+/// A password nobody guesses: long and different on every run.
+fn strong_password() -> String {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("Zq{now:x}x{:x}-strong", std::process::id())
+}
+
+// ---------------------------------------------------------------- Redis
+
+#[test]
+fn redis_foobared_is_a_weak_password_shown_only_with_show() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_redis, port, _log) =
+        start_redis(&["--requirepass", "foobared"], dir.path(), Path::new("/usr/bin/redis-server"));
+    // Passive: no login attempt at all.
+    let (_, json) = audit(port, &[]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert!(logins(&json).is_empty(), "{json:#}");
+
+    let (output, json) = audit(port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let weak = finding(&json, "weak-password");
+    assert_eq!(weak["severity"], "high", "{weak}");
+    let evidence = weak["evidence"].as_str().unwrap();
+    assert!(evidence.contains("`default`"), "{evidence}");
+    assert!(evidence.contains("a default password from porthole's list (1 attempt)"), "{evidence}");
+    assert!(evidence.contains("DNS rebinding"), "{evidence}");
+    assert!(weak["fix"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("-p {port} --askpass CONFIG SET requirepass")));
+    let record = login(&json);
+    assert_eq!(record["attempts"], 1);
+    assert_eq!(record["accepted_user"], "default");
+    assert!(record.get("password").is_none(), "{record}");
+    assert!(!output.stdout.contains("foobared"), "{}", output.stdout);
+    assert_eq!(output.code, 0, "high is below the default --fail-on critical");
+
+    let port_text = port.to_string();
+    let table = util::porthole_run(&[
+        "audit",
+        "--port",
+        &port_text,
+        "--active",
+        "--skip",
+        "outdated-package",
+    ]);
+    assert!(!table.stdout.contains("foobared"), "{}", table.stdout);
+    assert!(table.stdout.contains(&format!(
+        "weak-password: redis on 127.0.0.1:{port}: 1 attempt (default ×1), accepted as default (--show reveals the password)"
+    )), "{}", table.stdout);
+
+    let gated = util::porthole_run(&[
+        "audit",
+        "--port",
+        &port_text,
+        "--active",
+        "--fail-on",
+        "high",
+        "--skip",
+        "outdated-package",
+    ]);
+    assert_eq!(gated.code, 1, "--fail-on high fails on it: {gated:?}");
+
+    let shown = util::porthole_run(&["audit", "--port", &port_text, "--active", "--show"]);
+    assert!(shown.stdout.contains("password: foobared"), "{}", shown.stdout);
+}
+
+#[test]
+fn redis_with_a_strong_password_counts_every_attempt() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret = strong_password();
+    let (_redis, port, log) =
+        start_redis(&["--requirepass", &secret], dir.path(), Path::new("/usr/bin/redis-server"));
+    let (output, json) = audit(port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert_eq!(output.code, 0);
+    let record = login(&json);
+    assert_eq!(record["attempts"], 5, "{record}");
+    assert_eq!(record["accounts"][0], serde_json::json!({"user": "default", "attempts": 3}));
+    assert_eq!(record["accounts"][1], serde_json::json!({"user": "admin", "attempts": 2}));
+    assert_eq!(record["accepted_user"], Value::Null);
+    assert_eq!(record["stopped"], Value::Null, "{record}");
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(!text.contains("SECURITY ATTACK"), "{text}");
+
+    // The site's own list finds what porthole's does not.
+    let list = dir.path().join("passwords.txt");
+    std::fs::write(&list, format!("# ours\n:{secret}\n")).unwrap();
+    let (_, json) = audit(port, &["--active", "--passwords", list.to_str().unwrap()]);
+    let weak = finding(&json, "weak-password");
+    assert!(weak["evidence"]
+        .as_str()
+        .unwrap()
+        .contains("the site's --passwords list (6 attempts)"));
+    assert_eq!(login(&json)["from_site_list"], true);
+
+    // --skip turns the attempts off.
+    let (_, json) = audit(port, &["--active", "--skip", "weak-password"]);
+    assert!(logins(&json).is_empty(), "{json:#}");
+}
+
+#[test]
+fn redis_acl_user_with_its_name_as_password_is_found() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret = strong_password();
+    let (_redis, port, _log) = start_redis(
+        &["--requirepass", &secret, "--user", "admin", "on", ">admin", "~*", "+@all"],
+        dir.path(),
+        Path::new("/usr/bin/redis-server"),
+    );
+    let (_, json) = audit(port, &["--active"]);
+    let weak = finding(&json, "weak-password");
+    assert!(weak["evidence"].as_str().unwrap().contains("`admin`"), "{weak}");
+    assert!(weak["fix"].as_str().unwrap().contains("ACL SETUSER admin resetpass"), "{weak}");
+    assert_eq!(login(&json)["attempts"], 4, "three default passwords, then admin:admin");
+}
+
+/// A Redis that turns clients away ("max number of clients reached") shows
+/// a sign of trouble before any login: nothing is tried.
+#[test]
+fn redis_refusing_clients_is_not_tried() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_redis, port, log) = start_redis(
+        &["--requirepass", "foobared", "--maxclients", "1"],
+        dir.path(),
+        Path::new("/usr/bin/redis-server"),
+    );
+    // Take the only client slot (once the readiness check's connection
+    // has been let go).
+    let mut holder = None;
+    let taken = util::eventually(Duration::from_secs(10), || {
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let mut reply = [0u8; 64];
+        let answered = std::io::Write::write_all(&mut stream, b"*1\r\n$4\r\nPING\r\n")
+            .and_then(|()| std::io::Read::read(&mut stream, &mut reply));
+        let ours = matches!(answered, Ok(read) if reply[..read].starts_with(b"-NOAUTH"));
+        if ours {
+            holder = Some(stream);
+        }
+        ours
+    });
+    assert!(taken, "could not take the only client slot");
+
+    let (_, json) = audit(port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert!(logins(&json).is_empty(), "no login attempt: {json:#}");
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(!text.contains("AUTH failed"), "{text}");
+    drop(holder);
+}
+
+/// `--netns all --active`: the login attempts run inside the namespace of
+/// the service, like its probe.
+#[test]
+fn redis_in_another_namespace_is_tried_inside_it() {
+    if !require("redis-server") {
+        return;
+    }
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let port = util::unique_port();
+    let mut command = netns.command("/usr/bin/redis-server");
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--requirepass", "redis", "--dir", dir.path().to_str().unwrap()])
+        .stdout(Stdio::null());
+    let _redis = ChildGuard::spawn(&mut command);
+    let ready = util::eventually(START, || {
+        netns
+            .command("redis-cli")
+            .args(["-p", &port.to_string(), "--no-auth-warning", "-a", "redis", "PING"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"))
+    });
+    assert!(ready, "redis-server did not start in {}", netns.name);
+    let (_, json) = audit(port, &["--netns", "all", "--active"]);
+    let weak = finding(&json, "weak-password");
+    assert!(weak["net_namespace"].is_u64(), "{weak}");
+    assert!(weak["evidence"].as_str().unwrap().contains("(2 attempts)"), "{weak}");
+    assert_eq!(login(&json)["net_namespace"], weak["net_namespace"]);
+}
+
+#[test]
+fn passwords_file_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("bad.txt");
+    std::fs::write(&list, "root:root\nnocolon\n").unwrap();
+    let bad = util::porthole_run(&["audit", "--active", "--passwords", list.to_str().unwrap()]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.starts_with("porthole: --passwords"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("line 2: expected user:password"), "{}", bad.stderr);
+    let missing = util::porthole_run(&["audit", "--active", "--passwords", "/nonexistent/list"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    let passive = util::porthole_run(&["audit", "--show"]);
+    assert_eq!(passive.code, 2, "--show needs --active: {passive:?}");
+}
+
+// ----------------------------------------------------------- PostgreSQL
+
+/// `psql` over the data directory's Unix socket (trusted) as `postgres`.
+fn psql(data: &Path, port: u16, sql: &str) {
+    let bin = postgres_bin().unwrap();
+    let ran = util::run(
+        as_user("postgres", &bin.join("psql"))
+            .args(["-h", data.to_str().unwrap(), "-p", &port.to_string(), "-U", "postgres"])
+            .args(["-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql]),
+    );
+    assert_eq!(ran.code, 0, "psql {sql}: {ran:?}");
+}
+
+#[test]
+fn postgres_default_passwords_md5_and_scram_and_auth_delay() {
+    let Some(bin) = postgres_bin() else {
+        util::skip("postgresql not installed");
+        return;
+    };
+    assert!(util::is_root(), "starting PostgreSQL as user postgres needs root");
+    let dir = shared_tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    crate::audit::chown(&data, "postgres");
+    let init = util::run(
+        as_user("postgres", &bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    write_hba(&data, "md5");
+    let port = util::unique_port();
+    let mut command = as_user("postgres", &bin.join("postgres"));
+    command
+        .args(["-D", data.to_str().unwrap(), "-p", &port.to_string(), "-k", data.to_str().unwrap()])
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        // auth_delay.milliseconds defaults to 0; a command-line value would
+        // override ALTER SYSTEM below.
+        .args(["-c", "shared_preload_libraries=auth_delay"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _postmaster = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "postgres did not start on {port}");
+
+    // MD5: postgres/postgres, the first candidate.
+    psql(&data, port, "SET password_encryption = 'md5'; ALTER USER postgres PASSWORD 'postgres'");
+    let (output, json) = audit(port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let weak = finding(&json, "weak-password");
+    assert_eq!(weak["severity"], "high");
+    assert!(weak["evidence"].as_str().unwrap().contains("`postgres`"), "{weak}");
+    assert_eq!(
+        weak["fix"],
+        format!("`psql -h 127.0.0.1 -p {port} -U postgres -c '\\password postgres'`")
+    );
+    assert_eq!(login(&json)["attempts"], 1);
+    assert!(!output.stdout.contains("\"postgres\"\n"), "{}", output.stdout);
+
+    // SCRAM: postgres/password, the second candidate.
+    write_hba(&data, "scram-sha-256");
+    psql(
+        &data,
+        port,
+        "SET password_encryption = 'scram-sha-256'; ALTER USER postgres PASSWORD 'password'",
+    );
+    psql(&data, port, "SELECT pg_reload_conf()");
+    let mut last = Value::Null;
+    let found = util::eventually(Duration::from_secs(20), || {
+        last = audit(port, &["--active", "--show"]).1;
+        rules(&last) == ["weak-password"] && login(&last)["attempts"] == 2
+    });
+    assert!(found, "{last:#}");
+    assert!(finding(&last, "weak-password")["evidence"]
+        .as_str()
+        .unwrap()
+        .ends_with("password: password"));
+
+    // SCRAM with a strong password: all three candidates fail.
+    let secret = strong_password();
+    psql(&data, port, &format!("ALTER USER postgres PASSWORD '{secret}'"));
+    let (output, json) = audit(port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert_eq!(output.code, 0);
+    let record = login(&json);
+    assert_eq!(record["attempts"], 3, "{record}");
+    assert_eq!(record["accounts"][0], serde_json::json!({"user": "postgres", "attempts": 3}));
+
+    // TLS only (`hostssl`): a plain login has no pg_hba.conf line, so a
+    // find proves the SSLRequest led to TLS. `admin` is the third candidate.
+    let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+    let made = util::run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    assert_eq!(made.code, 0, "{made:?}");
+    crate::audit::chown(&cert, "postgres");
+    crate::audit::chown(&key, "postgres");
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .unwrap();
+    crate::audit::chown(&data.join("pg_hba.conf"), "postgres");
+    psql(&data, port, "ALTER SYSTEM SET ssl = on");
+    psql(&data, port, "ALTER USER postgres PASSWORD 'admin'");
+    psql(&data, port, "SELECT pg_reload_conf()");
+    let mut last = Value::Null;
+    let found = util::eventually(Duration::from_secs(20), || {
+        last = audit(port, &["--active"]).1;
+        rules(&last) == ["weak-password"]
+    });
+    assert!(found, "{last:#}");
+    assert_eq!(login(&last)["attempts"], 3, "{last:#}");
+    psql(&data, port, &format!("ALTER USER postgres PASSWORD '{secret}'"));
+
+    // auth_delay holds every failure back: the first slow failure is a
+    // rate-limit sign and nothing more is tried.
+    psql(&data, port, "ALTER SYSTEM SET auth_delay.milliseconds = 2500");
+    psql(&data, port, "SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, json) = audit(port, &["--active"]);
+    let record = login(&json);
+    assert_eq!(record["attempts"], 1, "{record}");
+    assert!(record["stopped"].as_str().unwrap().contains("delays failures"), "{record}");
+}
+
+// -------------------------------------------------------------- MariaDB
+
+/// A fresh MariaDB on its own port (root without a password, `normal`
+/// authentication) with `extra` options; its Unix socket path.
+fn start_mariadb(dir: &Path, extra: &[String]) -> (ChildGuard, u16, std::path::PathBuf) {
+    let data = dir.join("data");
+    let install = util::run(
+        Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
+    );
+    assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+    let port = util::unique_port();
+    let socket = data.join("mysqld.sock");
+    let server = ChildGuard::spawn(
+        Command::new("mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--pid-file={}", data.join("mysqld.pid").display()))
+            .arg(format!("--port={port}"))
+            .args(["--bind-address=127.0.0.1", "--user=mysql", "--skip-log-bin"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_for_port(port, START), "mariadbd did not start on {port}");
+    (server, port, socket)
+}
+
+/// Runs `statement` as root over the Unix socket (`password` if set).
+fn mariadb_sql(socket: &Path, password: Option<&str>, statement: &str) -> String {
+    let mut command = Command::new("mariadb");
+    command.arg("--no-defaults").arg(format!("--socket={}", socket.display())).args(["-u", "root"]);
+    if let Some(password) = password {
+        command.arg(format!("-p{password}"));
+    }
+    let ran = util::run(command.args(["-N", "-e", statement]));
+    assert_eq!(ran.code, 0, "{statement}: {ran:?}");
+    ran.stdout
+}
+
+#[test]
+fn mariadb_root_root_is_found_and_a_strong_password_is_not() {
+    if !require("mariadbd") || !require("mariadb-install-db") || !require("mariadb") {
+        return;
+    }
+    assert!(util::is_root(), "mariadbd --user=mysql needs root");
+    let dir = shared_tempdir();
+    let (_server, port, socket) = start_mariadb(dir.path(), &[]);
+    let sql = |statement: &str| {
+        mariadb_sql(&socket, None, statement);
+    };
+    sql("ALTER USER root@localhost IDENTIFIED BY 'root'");
+
+    let (_, json) = audit(port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let weak = finding(&json, "weak-password");
+    assert!(weak["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("`mariadb -h 127.0.0.1 -P {port} -u root -p")));
+    assert_eq!(login(&json)["attempts"], 1);
+
+    // The socket client still gets in: it asks for the password now.
+    let secret = strong_password();
+    let ran = util::run(
+        Command::new("mariadb")
+            .arg("--no-defaults")
+            .arg(format!("--socket={}", socket.display()))
+            .args(["-u", "root", "-proot", "-e"])
+            .arg(format!("ALTER USER root@localhost IDENTIFIED BY '{secret}'")),
+    );
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let (output, json) = audit(port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert_eq!(output.code, 0);
+    assert_eq!(login(&json)["attempts"], 3);
+}
+
+// -------------------------------------------------------------- Jupyter
+
+/// Where scripts/setup.sh installs Jupyter Server.
+const JUPYTER_VENV: &str = "/opt/porthole-jupyter/bin";
+
+/// Starts Jupyter Server on a fresh port with `options`; returns it once
+/// it listens.
+fn start_jupyter(dir: &Path, options: &[String]) -> (ChildGuard, u16) {
+    let port = util::unique_port();
+    let mut command = Command::new(Path::new(JUPYTER_VENV).join("jupyter-server"));
+    command
+        .args(["--no-browser", "--allow-root", "--ip", "127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--ServerApp.root_dir={}", dir.display()))
+        .args(options)
+        .env("HOME", dir)
+        .env("JUPYTER_RUNTIME_DIR", dir.join("runtime"))
+        .env("JUPYTER_DATA_DIR", dir.join("data"))
+        .env("JUPYTER_CONFIG_DIR", dir.join("config"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let server = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "jupyter-server did not start on {port}");
+    (server, port)
+}
+
+#[test]
+fn jupyter_default_token_and_password_are_found() {
+    if !require(&format!("{JUPYTER_VENV}/jupyter-server")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+
+    // A token from porthole's list: the first attempt.
+    let (_token_server, port) =
+        start_jupyter(dir.path(), &["--IdentityProvider.token=jupyter".to_string()]);
+    let (output, json) = audit(port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let weak = finding(&json, "weak-password");
+    assert!(
+        weak["evidence"]
+            .as_str()
+            .unwrap()
+            .starts_with("accepted a default secret from porthole's list as its token (1 attempt)"),
+        "{weak}"
+    );
+    assert!(weak["fix"].as_str().unwrap().contains("jupyter server password"), "{weak}");
+    assert!(!output.stdout.contains("\"jupyter\"\n"), "{}", output.stdout);
+
+    // A strong token but the password `password`: the login form finds it
+    // on the third attempt (token ×1, password ×2).
+    let hash = util::run(
+        Command::new(Path::new(JUPYTER_VENV).join("python"))
+            .args(["-c", "from jupyter_server.auth import passwd; print(passwd('password'))"]),
+    );
+    assert_eq!(hash.code, 0, "{hash:?}");
+    let (_password_server, port) = start_jupyter(
+        dir.path(),
+        &[
+            format!("--IdentityProvider.token={}", strong_password()),
+            format!("--PasswordIdentityProvider.hashed_password={}", hash.stdout.trim()),
+        ],
+    );
+    let (_, json) = audit(port, &["--active"]);
+    let weak = finding(&json, "weak-password");
+    assert!(
+        weak["evidence"].as_str().unwrap().starts_with(
+            "logged in through the login form with a default password from porthole's list (3 attempts)"
+        ),
+        "{weak}"
+    );
+    let record = login(&json);
+    assert_eq!(record["accounts"][0], serde_json::json!({"user": "token", "attempts": 1}));
+    assert_eq!(record["accounts"][1], serde_json::json!({"user": "password", "attempts": 2}));
+}
+
+/// A MariaDB that offers TLS: the login switches to TLS before the
+/// password's scramble is sent, and `root`/`password` is found.
+#[test]
+fn mariadb_with_tls_is_logged_in_over_tls() {
+    if !require("mariadbd") || !require("mariadb-install-db") || !require("openssl") {
+        return;
+    }
+    assert!(util::is_root(), "mariadbd --user=mysql needs root");
+    let dir = shared_tempdir();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = util::run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    assert_eq!(made.code, 0, "{made:?}");
+    crate::audit::chown(&key, "mysql");
+    let (_server, port, socket) = start_mariadb(
+        dir.path(),
+        &[format!("--ssl-cert={}", cert.display()), format!("--ssl-key={}", key.display())],
+    );
+    mariadb_sql(&socket, None, "ALTER USER root@localhost IDENTIFIED BY 'password'");
+    let (_, json) = audit(port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    assert_eq!(login(&json)["attempts"], 2, "{json:#}");
+    let accepts = mariadb_sql(&socket, Some("password"), "SHOW GLOBAL STATUS LIKE 'Ssl_accepts'");
+    let count: u64 = accepts.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(count >= 2, "the logins used TLS: {accepts}");
+}
