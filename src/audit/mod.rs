@@ -54,7 +54,10 @@ impl Default for AuditOptions {
             timeout: Duration::from_secs(2),
             active: false,
             skip: BTreeSet::new(),
-            parallelism: 16,
+            // Probes wait on the network, not the CPU: a silent listener
+            // holds a thread for a passive read plus one --timeout, so 50 of
+            // them took ~10 s with 16 threads and take one round with 64.
+            parallelism: 64,
             progress: None,
         }
     }

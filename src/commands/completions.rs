@@ -21,7 +21,12 @@ pub fn completions(args: CompletionsArgs, out: &mut impl Write) -> anyhow::Resul
         ShellArg::Powershell => Shell::PowerShell,
     };
     let mut command = public_command();
-    clap_complete::generate(shell, &mut command, "porthole", out);
+    // clap_complete panics when its writer fails (`| head -1` closes the
+    // pipe): generate into memory, then write, so a broken pipe is an
+    // ordinary I/O error that exits 0 like every other command.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "porthole", &mut script);
+    out.write_all(&script)?;
     Ok(ExitStatus::Success)
 }
 

@@ -49,14 +49,12 @@ pub fn select<'a>(snapshot: &'a Snapshot, settings: &LsSettings) -> Vec<&'a Sock
         .collect()
 }
 
-/// One stderr line for what could not be seen (not root, namespaces).
+/// What could not be seen, on stderr only, once: why owners show as `?`,
+/// and namespaces that could not be entered.
 pub fn report_visibility(snapshot: &Snapshot) {
     let visibility = &snapshot.visibility;
-    if visibility.sockets_without_visible_owner > 0 {
-        warn(&format!(
-            "{} socket(s) have owners that are hidden ({} process(es) of other users could not be read); run as root to see them",
-            visibility.sockets_without_visible_owner, visibility.unreadable_processes
-        ));
+    if let Some(note) = visibility.owner_note() {
+        warn(&note);
     }
     if visibility.unreadable_namespaces > 0 {
         warn(&format!(

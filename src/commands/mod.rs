@@ -16,6 +16,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
+use crate::render::sanitize::Foreign;
 
 /// grep-style outcome: 0 yes, 1 no, 2 error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,15 +76,17 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Prints an error as one line: `porthole: what: why`.
+/// Prints an error as one line: `porthole: what: why`. Errors may quote
+/// process names, paths or replies, so the line is sanitised whole.
 #[expect(clippy::print_stderr, reason = "the single place errors are shown")]
 pub fn report_error(error: &anyhow::Error) {
     let message: Vec<String> = error.chain().map(ToString::to_string).collect();
-    eprintln!("porthole: {}", message.join(": "));
+    eprintln!("porthole: {}", Foreign(&message.join(": ")));
 }
 
-/// Prints a warning line on stderr (partial permission, skipped namespaces).
+/// Prints a warning line on stderr (partial permission, skipped
+/// namespaces), sanitised like [`report_error`].
 #[expect(clippy::print_stderr, reason = "diagnostics go to stderr")]
 pub fn warn(message: &str) {
-    eprintln!("porthole: {message}");
+    eprintln!("porthole: {}", Foreign(message));
 }

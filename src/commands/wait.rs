@@ -26,10 +26,37 @@ use crate::render::Format;
 /// The shortest connect timeout used when little time is left.
 const MIN_PROBE: Duration = Duration::from_millis(50);
 
+/// How `--timeout` is shared between polling and the diagnosis that
+/// explains a timeout, so the whole run ends by the deadline: polling
+/// stops early by a reserve (a fifth of the timeout at most), and each
+/// pending target's diagnosis probes with half its share of the reserve
+/// (a probe is a connect plus a read, each bounded by its timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Budget {
+    /// When polling stops.
+    polling_deadline: Instant,
+    /// Connect and read timeout of each explaining diagnosis.
+    diagnosis_timeout: Duration,
+}
+
+impl Budget {
+    fn new(started: Instant, timeout: Duration, connect_timeout: Duration, targets: usize) -> Self {
+        let targets = u32::try_from(targets.max(1)).unwrap_or(u32::MAX);
+        let reserve = (timeout / 5).min(connect_timeout * 2 * targets);
+        Budget {
+            polling_deadline: started + timeout.saturating_sub(reserve),
+            diagnosis_timeout: (reserve / (2 * targets)).max(MIN_PROBE),
+        }
+    }
+}
+
 pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = WaitSettings::resolve(args)?;
     let started = Instant::now();
-    let deadline = settings.timeout.map(|t| started + t);
+    let budget = settings.timeout.map(|timeout| {
+        Budget::new(started, timeout, settings.readiness.connect_timeout, settings.targets.len())
+    });
+    let deadline = budget.map(|b| b.polling_deadline);
     let json = settings.format == Format::Jsonl;
     let stderr = std::io::stderr();
     let mut progress = stderr.lock();
@@ -41,6 +68,8 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let mut self_connects = vec![0usize; settings.targets.len()];
     let mut interval = settings.interval;
     let mut round_number = 0u64;
+    // Polling ends at the deadline; each probe's connect and read timeouts
+    // are cut to what remains of it.
     let finished = loop {
         round_number += 1;
         for (index, target) in settings.targets.iter().enumerate() {
@@ -131,7 +160,10 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let mut why = Vec::new();
     for (index, target) in settings.targets.iter().enumerate().filter(|(i, _)| !done[*i]) {
         pending.push(target.to_string());
-        let mut lines = explain(target, last_rounds[index].as_ref(), &settings);
+        let diagnosis_timeout = budget.map_or(settings.readiness.connect_timeout, |b| {
+            b.diagnosis_timeout.min(settings.readiness.connect_timeout)
+        });
+        let mut lines = explain(target, last_rounds[index].as_ref(), &settings, diagnosis_timeout);
         if self_connects[index] > 0 && !settings.down {
             lines.insert(
                 0,
@@ -147,7 +179,9 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                 &mut progress,
                 &format!(
                     "timed out after {}: {target} is {}",
-                    seconds(elapsed),
+                    // Polling stopped early to leave the explanation time:
+                    // the run as a whole took the timeout.
+                    seconds(settings.timeout.unwrap_or(elapsed)),
                     if settings.down { "still up" } else { "not ready" }
                 ),
             )?;
@@ -159,14 +193,25 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     if json {
         write_event(
             out,
-            &WaitEvent::Outcome { outcome: "timeout", elapsed_ms: millis(elapsed), pending, why },
+            &WaitEvent::Outcome {
+                outcome: "timeout",
+                elapsed_ms: millis(started.elapsed()),
+                pending,
+                why,
+            },
         )?;
     }
     Ok(ExitStatus::Failure)
 }
 
-/// The one or two lines for a target that never became ready.
-fn explain(target: &Target, last: Option<&Round>, settings: &WaitSettings) -> Vec<String> {
+/// The one or two lines for a target that never became ready; a diagnosis
+/// probes with `diagnosis_timeout`.
+fn explain(
+    target: &Target,
+    last: Option<&Round>,
+    settings: &WaitSettings,
+    diagnosis_timeout: Duration,
+) -> Vec<String> {
     if let Some(round) = last {
         if settings.down {
             let up: Vec<_> = round
@@ -188,7 +233,7 @@ fn explain(target: &Target, last: Option<&Round>, settings: &WaitSettings) -> Ve
             return vec![format!("{}: {}", attempt.address, attempt.detail)];
         }
     }
-    readiness::why_not_ready(target, settings.readiness.connect_timeout)
+    readiness::why_not_ready(target, diagnosis_timeout)
 }
 
 fn report_json(
@@ -261,4 +306,32 @@ fn millis(duration: Duration) -> u64 {
 
 fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polling_and_the_explanation_fit_in_the_timeout() {
+        let started = Instant::now();
+        let second = Duration::from_secs(1);
+        let budget = Budget::new(started, 2 * second, second, 1);
+        assert_eq!(budget.polling_deadline, started + Duration::from_millis(1600));
+        assert_eq!(budget.diagnosis_timeout, Duration::from_millis(200));
+        // A long timeout keeps at most two connect timeouts per target.
+        let budget = Budget::new(started, 30 * second, second, 1);
+        assert_eq!(budget.polling_deadline, started + 28 * second);
+        assert_eq!(budget.diagnosis_timeout, second);
+        for (timeout_ms, targets) in [(300, 1), (2000, 3), (10_000, 2), (60_000, 5)] {
+            let timeout = Duration::from_millis(timeout_ms);
+            let budget = Budget::new(started, timeout, second, targets);
+            let explaining = budget.diagnosis_timeout * 2 * targets as u32;
+            assert!(
+                budget.polling_deadline + explaining <= started + timeout
+                    || budget.diagnosis_timeout == MIN_PROBE,
+                "{timeout_ms} ms, {targets} targets: {budget:?}"
+            );
+        }
+    }
 }

@@ -170,7 +170,15 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
     listeners.extend(extra_listeners);
     let mut processes = snapshot.processes.clone();
     processes.extend(extra_processes);
-    Ok(Diagnosis { target: target.to_string(), ok: true, attempts, listeners, processes, causes })
+    Ok(Diagnosis {
+        target: target.to_string(),
+        ok: true,
+        attempts,
+        listeners,
+        processes,
+        user_names: BTreeMap::new(),
+        causes,
+    })
 }
 
 fn is_per_address(id: CauseId) -> bool {

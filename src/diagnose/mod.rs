@@ -111,6 +111,7 @@ fn diagnose_here(request: &Request) -> Result<Diagnosis, DiagnoseError> {
         attempts: Vec::new(),
         listeners: Vec::new(),
         processes: BTreeMap::new(),
+        user_names: BTreeMap::new(),
         causes: Vec::new(),
     };
     if let Some(target) = &request.target {
@@ -129,6 +130,14 @@ fn diagnose_here(request: &Request) -> Result<Diagnosis, DiagnoseError> {
         }
         diagnosis.processes.extend(bound.processes);
         diagnosis.causes.extend(bound.causes);
+    }
+    // Unix sockets carry no uid (u32::MAX).
+    for socket in &diagnosis.listeners {
+        if socket.uid != u32::MAX && !diagnosis.user_names.contains_key(&socket.uid) {
+            if let Some(name) = crate::sys::users::name_of(socket.uid) {
+                diagnosis.user_names.insert(socket.uid, name);
+            }
+        }
     }
     diagnosis.causes.sort_by_key(|cause| cause.severity);
     let any_error = diagnosis.causes.iter().any(|c| c.severity == Severity::Error);

@@ -20,6 +20,7 @@ pub mod owners;
 pub mod ports;
 pub mod process;
 pub mod procfs;
+pub mod visibility;
 
 use std::collections::BTreeMap;
 
@@ -209,9 +210,12 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
         visibility.unreadable_processes = scan.unreadable_processes;
         visibility.vanished_processes += scan.vanished_processes;
         attach_owners(&mut sockets, &scan.owners);
-        if scan.unreadable_processes > 0 {
-            visibility.sockets_without_visible_owner =
-                sockets.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).count();
+        // Every socket with a file but no owner is counted, whatever hid
+        // it, and the reasons that apply here are named.
+        visibility.sockets_without_visible_owner =
+            sockets.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).count();
+        if visibility.sockets_without_visible_owner > 0 {
+            visibility.owner_gaps = visibility::owner_gaps(scan.unreadable_processes);
         }
         let mut cache = process::DetailCache::default();
         for socket in &sockets {

@@ -67,6 +67,37 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
     })
 }
 
+/// Whether `pid` is PID 1 of a PID namespace below the reader's, and if so
+/// how many processes live in that namespace and whether it handles
+/// SIGTERM; `None` for an ordinary process (or one that is gone).
+pub fn namespace_init(pid: u32) -> Option<crate::model::termination::NamespaceInit> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let catches_term = parse_namespace_init(&status)?;
+    let namespace = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
+    // Every process whose PID namespace is that one (a child namespace's
+    // processes are not counted: they die with it too, but are not "in" it).
+    let processes = super::owners::list_pids()
+        .into_iter()
+        .filter(|other| {
+            std::fs::read_link(format!("/proc/{other}/ns/pid")).is_ok_and(|link| link == namespace)
+        })
+        .count();
+    Some(crate::model::termination::NamespaceInit { processes: processes.max(1), catches_term })
+}
+
+/// From `/proc/PID/status`: `Some(catches SIGTERM)` when the last `NSpid`
+/// value is 1 and there are several (PID 1 of a nested namespace).
+fn parse_namespace_init(status: &str) -> Option<bool> {
+    let field = |name: &str| status.lines().find_map(|line| line.strip_prefix(name).map(str::trim));
+    let pids: Vec<&str> = field("NSpid:")?.split_whitespace().collect();
+    if pids.len() < 2 || pids.last() != Some(&"1") {
+        return None;
+    }
+    let caught = u64::from_str_radix(field("SigCgt:")?, 16).ok()?;
+    // Bit N-1 stands for signal N.
+    Some(caught & (1 << (libc::SIGTERM - 1)) != 0)
+}
+
 /// Reads only the one-letter state of `pid` (`T` stopped, `t` traced…).
 pub fn state_of(pid: u32) -> Option<char> {
     read_stat(pid).map(|parsed| parsed.state)
@@ -213,6 +244,20 @@ fn clock_ticks() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_the_init_of_a_nested_pid_namespace() {
+        let status = |nspid: &str, caught: &str| {
+            format!("Name:\tsleep\nNSpid:\t{nspid}\nSigIgn:\t0000000000000000\nSigCgt:\t{caught}\n")
+        };
+        // No handler for SIGTERM (bit 14): the kernel drops it.
+        assert_eq!(parse_namespace_init(&status("4242\t1", "0000000000000000")), Some(false));
+        assert_eq!(parse_namespace_init(&status("4242\t1", "0000000000004000")), Some(true));
+        // The host's init, and a process that is not its namespace's init.
+        assert_eq!(parse_namespace_init(&status("1", "0000000000004000")), None);
+        assert_eq!(parse_namespace_init(&status("4243\t2", "0")), None);
+        assert_eq!(parse_namespace_init("Name:\tx\n"), None);
+    }
 
     #[test]
     fn parses_stat_with_awkward_names() {

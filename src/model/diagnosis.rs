@@ -302,6 +302,9 @@ pub struct Diagnosis {
     /// namespace), or the Unix listeners that matter.
     pub listeners: Vec<Socket>,
     pub processes: BTreeMap<u32, Process>,
+    /// Names of the listeners' uids, so a listener whose owner is hidden
+    /// still shows its user by name, as `ls` does.
+    pub user_names: BTreeMap<u32, String>,
     /// Most important first: errors, then warnings.
     pub causes: Vec<Cause>,
 }

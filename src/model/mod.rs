@@ -511,15 +511,90 @@ impl Namespace {
 /// Why some information is missing from a snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Visibility {
-    /// Sockets (with an inode) for which no owner could be found while some
-    /// processes' fd tables could not be read: their owner is likely hidden.
+    /// Sockets (with an inode) for which no owner could be found, for any
+    /// reason; listings show their owner as `?`. Zero when owners were not
+    /// scanned.
     pub sockets_without_visible_owner: usize,
+    /// Why those owners could not be found, most likely first; empty when
+    /// every socket with an inode has an owner.
+    pub owner_gaps: Vec<OwnerGap>,
     /// Processes whose `/proc/PID/fd` could not be read (permission).
     pub unreadable_processes: usize,
     /// Processes that exited while they were being read (normal races).
     pub vanished_processes: usize,
     /// Namespaces that could not be entered or read.
     pub unreadable_namespaces: usize,
+}
+
+impl Visibility {
+    /// The one note that explains owners shown as `?`, or `None` when every
+    /// owner was found.
+    pub fn owner_note(&self) -> Option<String> {
+        if self.sockets_without_visible_owner == 0 {
+            return None;
+        }
+        let reasons: Vec<String> = self.owner_gaps.iter().map(OwnerGap::describe).collect();
+        Some(format!(
+            "{} socket(s) have no visible owner (shown as ?): {}",
+            self.sockets_without_visible_owner,
+            reasons.join("; ")
+        ))
+    }
+}
+
+/// A reason why the process holding a socket could not be found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerGap {
+    /// Not running as root: other users' `/proc/PID/fd` cannot be read.
+    NotRoot {
+        /// Processes whose fd table was refused (0 when `/proc` does not
+        /// even list them).
+        unreadable_processes: usize,
+    },
+    /// `/proc` is mounted with `hidepid`: other users' processes are not
+    /// listed at all (root is exempt).
+    HiddenProcesses {
+        /// The mount option as written, e.g. `hidepid=invisible`.
+        option: String,
+    },
+    /// porthole runs in a PID namespace of its own (a container, `unshare
+    /// -p`) but shares the network namespace: the sockets' owners live
+    /// outside its `/proc`.
+    OtherPidNamespace,
+    /// Nothing hides processes: the socket was closed while porthole was
+    /// listing, or only the kernel holds it.
+    NoProcess,
+}
+
+impl OwnerGap {
+    /// One clause for the note on stderr.
+    pub fn describe(&self) -> String {
+        match self {
+            OwnerGap::NotRoot { unreadable_processes: 0 } => {
+                "not running as root, so other users' processes cannot be read; run as root to see them".to_string()
+            }
+            OwnerGap::NotRoot { unreadable_processes } => format!(
+                "not running as root, so {unreadable_processes} process(es) of other users could not be read; run as root to see them"
+            ),
+            OwnerGap::HiddenProcesses { option } => format!(
+                "/proc is mounted with {option}, which hides other users' processes"
+            ),
+            OwnerGap::OtherPidNamespace => "porthole runs in its own PID namespace, so processes outside it (which may hold these sockets) are not in its /proc; run it in the host's PID namespace to see them".to_string(),
+            OwnerGap::NoProcess => {
+                "no process in /proc holds them (closed while porthole was listing, or held by the kernel)".to_string()
+            }
+        }
+    }
+
+    /// A stable identifier for JSON.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OwnerGap::NotRoot { .. } => "not_root",
+            OwnerGap::HiddenProcesses { .. } => "hidepid",
+            OwnerGap::OtherPidNamespace => "other_pid_namespace",
+            OwnerGap::NoProcess => "no_process",
+        }
+    }
 }
 
 /// Which kernel interface produced the sockets.

@@ -163,7 +163,9 @@ pub enum MonitorEvent {
         reason: String,
     },
     Listener(ListenerEvent),
-    Connection(ConnectionRecord),
+    /// Boxed: a connection record is several times larger than the
+    /// other variants, and batches hold thousands of events.
+    Connection(Box<ConnectionRecord>),
     Loss(LossRecord),
 }
 

@@ -96,6 +96,9 @@ pub enum Refusal {
     KernelThread,
     /// Another user's process and `--force` was not given.
     OtherUser { uid: u32, user: Option<String> },
+    /// PID 1 of a PID namespace below porthole's (a container's init) and
+    /// `--force` was not given: stopping it ends every process in there.
+    NamespaceInit { processes: usize },
 }
 
 impl Refusal {
@@ -113,6 +116,9 @@ impl Refusal {
                 "belongs to another user ({}); pass --force to stop it",
                 user.clone().unwrap_or_else(|| uid.to_string())
             ),
+            Refusal::NamespaceInit { processes } => format!(
+                "PID 1 of a PID namespace: stopping it ends all {processes} process(es) in that namespace; pass --force to stop it"
+            ),
         }
     }
 
@@ -124,6 +130,7 @@ impl Refusal {
             Refusal::Parent => "parent",
             Refusal::KernelThread => "kernel_thread",
             Refusal::OtherUser { .. } => "other_user",
+            Refusal::NamespaceInit { .. } => "namespace_init",
         }
     }
 }
@@ -142,6 +149,25 @@ pub struct Target {
     /// Container whose published port this process forwards or serves,
     /// when it is a forwarder (`docker-proxy`) or runs in a container.
     pub container_hint: Option<ContainerHint>,
+    /// Set when the process is PID 1 of a PID namespace below porthole's.
+    pub namespace_init: Option<NamespaceInit>,
+}
+
+/// A target that is the init of a nested PID namespace (a container,
+/// `unshare -p`).
+///
+/// # Platform specific behavior
+/// The kernel ends every process of a PID namespace when its init exits,
+/// and delivers a signal from an ancestor namespace to that init only if
+/// the init handles it (SIGKILL and SIGSTOP excepted): SIGTERM to an init
+/// without a handler is dropped, not ignored by the process.
+/// See: <https://man7.org/linux/man-pages/man7/pid_namespaces.7.html>
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceInit {
+    /// Processes in that namespace when porthole looked, init included.
+    pub processes: usize,
+    /// It has a SIGTERM handler (`SigCgt`), so SIGTERM reaches it.
+    pub catches_term: bool,
 }
 
 impl Target {

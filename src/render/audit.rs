@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::model::{AuditReport, Finding, RuleId, ServiceIdentity, Severity};
 use crate::render::json::SCHEMA_VERSION;
+use crate::render::sanitize::{sanitize, Foreign};
 use crate::render::table::{wrap_paragraph, Table};
 use crate::render::Style;
 
@@ -73,24 +74,26 @@ fn write_table(
         writeln!(out, "{title}")?;
         let mut table = Table::new(&["RULE", "ENDPOINT", "SERVICE", "PROCESS", "EVIDENCE / FIX"]);
         for finding in group {
+            // Paths, banners, process names and the evidence quoting them
+            // come from other users.
             let process = match (finding.pid, &finding.process) {
-                (Some(pid), Some(name)) => format!("{pid}/{name}"),
+                (Some(pid), Some(name)) => format!("{pid}/{}", Foreign(name)),
                 (Some(pid), None) => pid.to_string(),
                 _ => "-".into(),
             };
             table.push(vec![
                 finding.rule.as_str().into(),
-                endpoint(finding),
-                finding.service.clone().unwrap_or_else(|| "-".into()),
+                sanitize(&endpoint(finding)).into_owned(),
+                finding.service.as_deref().map_or_else(|| "-".into(), |s| sanitize(s).into_owned()),
                 process,
-                finding.evidence.clone(),
+                sanitize(&finding.evidence).into_owned(),
             ]);
             table.push(vec![
                 String::new(),
                 String::new(),
                 String::new(),
                 String::new(),
-                style.dim(&format!("fix: {}", finding.fix)),
+                style.dim(&format!("fix: {}", Foreign(&finding.fix))),
             ]);
         }
         // Evidence and fixes are sentences: on a terminal they wrap between

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::json::SocketRecord;
 use super::listing::{write_sockets, ListingOptions};
+use super::sanitize::{sanitize, Foreign};
 use super::table::Table;
 use super::{Format, Style};
 use crate::model::diagnosis::{Attempt, Cause, Diagnosis, ProbeAddress, Severity};
@@ -112,11 +113,12 @@ pub fn write_diagnosis(
         for attempt in &diagnosis.attempts {
             let outcome = attempt.kind.as_str();
             let painted = if attempt.healthy { style.green(outcome) } else { style.red(outcome) };
+            // The address may be a socket path, the detail a server's reply.
             table.push(vec![
-                attempt.address.to_string(),
+                sanitize(&attempt.address.to_string()).into_owned(),
                 painted,
                 format!("{} ms", attempt.elapsed.as_millis()),
-                attempt.detail.clone(),
+                sanitize(&attempt.detail).into_owned(),
             ]);
         }
         table.write(out, style.width, "  ")?;
@@ -129,6 +131,7 @@ pub fn write_diagnosis(
         let snapshot = Snapshot {
             sockets: diagnosis.listeners.clone(),
             processes: diagnosis.processes.clone(),
+            user_names: diagnosis.user_names.clone(),
             ..Snapshot::default()
         };
         let sockets: Vec<&crate::model::Socket> = snapshot.sockets.iter().collect();
@@ -155,14 +158,19 @@ pub fn write_diagnosis(
 fn write_verdict(out: &mut dyn Write, diagnosis: &Diagnosis, style: Style) -> std::io::Result<()> {
     match diagnosis.causes.first() {
         Some(cause) if !diagnosis.ok || cause.severity == Severity::Error => {
-            writeln!(out, "{} {}", style.red(&format!("{}:", cause.id.as_str())), cause.summary)
+            writeln!(
+                out,
+                "{} {}",
+                style.red(&format!("{}:", cause.id.as_str())),
+                Foreign(&cause.summary)
+            )
         }
         _ => {
             let answered = diagnosis
                 .attempts
                 .iter()
                 .find(|a| a.healthy)
-                .map(|a| format!(" ({}: {})", a.address, a.detail))
+                .map(|a| format!(" ({}: {})", Foreign(&a.address.to_string()), Foreign(&a.detail)))
                 .unwrap_or_default();
             let warnings = diagnosis.causes.len();
             let note = if warnings > 0 {
@@ -179,7 +187,12 @@ fn write_verdict(out: &mut dyn Write, diagnosis: &Diagnosis, style: Style) -> st
                     .iter()
                     .all(|a| matches!(a.kind, crate::model::diagnosis::AttemptKind::Bind(_)));
             let verdict = if trial_binds { "can be bound" } else { "is reachable" };
-            writeln!(out, "{} {} {verdict}{note}{answered}", style.green("OK:"), diagnosis.target)
+            writeln!(
+                out,
+                "{} {} {verdict}{note}{answered}",
+                style.green("OK:"),
+                Foreign(&diagnosis.target)
+            )
         }
     }
 }
@@ -189,14 +202,16 @@ fn write_cause(out: &mut dyn Write, cause: &Cause, style: Style) -> std::io::Res
         Severity::Error => style.red("error"),
         Severity::Warning => style.yellow("warning"),
     };
-    writeln!(out, "{label} {}: {}", style.bold(cause.id.as_str()), cause.summary)?;
+    // Summaries, evidence and fixes quote process names, paths and server
+    // replies: each line is sanitised whole.
+    writeln!(out, "{label} {}: {}", style.bold(cause.id.as_str()), Foreign(&cause.summary))?;
     for line in &cause.evidence {
-        writeln!(out, "  - {line}")?;
+        writeln!(out, "  - {}", Foreign(line))?;
     }
     if !cause.fix.is_empty() {
         writeln!(out, "  fix:")?;
         for line in &cause.fix {
-            writeln!(out, "    $ {line}")?;
+            writeln!(out, "    $ {}", Foreign(line))?;
         }
     }
     Ok(())
@@ -236,9 +251,10 @@ pub fn write_event(out: &mut dyn Write, event: &WaitEvent) -> std::io::Result<()
     out.flush()
 }
 
-/// Writes a human progress or result line (wait writes these to stderr).
+/// Writes a human progress or result line (wait writes these to stderr);
+/// the line may quote replies and paths, so it is sanitised whole.
 pub fn write_line(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
-    writeln!(out, "{line}")?;
+    writeln!(out, "{}", Foreign(line))?;
     out.flush()
 }
 

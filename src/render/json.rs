@@ -161,6 +161,9 @@ pub struct PortReportRecord {
     pub time_wait: usize,
     pub meaning: MeaningRecord,
     pub hidden_owners: usize,
+    /// Why those owners are not visible: `not_root`, `hidepid`,
+    /// `other_pid_namespace`, `no_process`.
+    pub hidden_owner_reasons: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -220,6 +223,7 @@ impl PortReportRecord {
             time_wait: report.time_wait,
             meaning: MeaningRecord::from_meaning(&report.meaning),
             hidden_owners: report.visibility.sockets_without_visible_owner,
+            hidden_owner_reasons: report.visibility.owner_gaps.iter().map(|g| g.code()).collect(),
         }
     }
 }

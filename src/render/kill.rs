@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::model::termination::{Fate, Holder, HolderKind, Outcome, Plan, Target, Verification};
 use crate::model::{Process, Socket};
 use crate::render::json::SocketRecord;
+use crate::render::sanitize::{sanitize, Foreign};
 use crate::render::table::Table;
 use crate::render::{Format, Style};
 
@@ -45,6 +46,11 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Another user's text as an owned, terminal-safe cell.
+fn foreign(text: &str) -> String {
+    sanitize(text).into_owned()
+}
+
 /// The label of a process: `1234 (python3)`.
 fn label(pid: u32, process: Option<&Process>) -> String {
     match process {
@@ -57,6 +63,17 @@ fn label(pid: u32, process: Option<&Process>) -> String {
 pub fn target_hints(target: &Target) -> Vec<String> {
     let mut hints = Vec::new();
     let name = label(target.pid, target.process.as_ref());
+    if let Some(init) = &target.namespace_init {
+        let process = target.process.as_ref();
+        let owner = process
+            .and_then(|p| p.container.as_ref().map(|id| format!(" (container {id})")))
+            .or_else(|| process.and_then(|p| p.unit.as_ref().map(|unit| format!(" ({unit})"))))
+            .unwrap_or_default();
+        hints.push(format!(
+            "{name} is PID 1 of a PID namespace{owner}: stopping it ends every process in that namespace ({} now)",
+            init.processes
+        ));
+    }
     if let Some(hint) = &target.container_hint {
         if hint.forwarder {
             let stop = match &hint.container {
@@ -120,14 +137,15 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
                 p.unit.clone().or_else(|| p.container.as_ref().map(|c| format!("container {c}")))
             })
             .unwrap_or_else(|| "-".into());
+        // User, name, unit and command line are other users' text.
         table.push(vec![
             target.pid.to_string(),
-            process.and_then(|p| p.user.clone()).unwrap_or_else(|| "?".into()),
+            process.and_then(|p| p.user.as_deref()).map_or_else(|| "?".into(), foreign),
             process.and_then(|p| running_for(p, now)).unwrap_or_else(|| "?".into()),
-            process.map_or_else(|| "?".into(), |p| p.name.clone()),
+            process.map_or_else(|| "?".into(), |p| foreign(&p.name)),
             listens_label(plan, target.pid),
-            unit,
-            process.map_or_else(String::new, |p| one_line(&p.command_line())),
+            foreign(&unit),
+            process.map_or_else(String::new, |p| foreign(&one_line(&p.command_line()))),
         ]);
     }
     // The command line says which process this is: wrapped, never cut.
@@ -150,14 +168,14 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
                 out,
                 "  {}: {}: {}",
                 style.yellow("not stopping"),
-                label(target.pid, target.process.as_ref()),
-                refusal.describe()
+                Foreign(&label(target.pid, target.process.as_ref())),
+                Foreign(&refusal.describe())
             )?;
         }
     }
     for target in plan.targets.iter() {
         for hint in target_hints(target) {
-            writeln!(out, "  note: {hint}")?;
+            writeln!(out, "  note: {}", Foreign(&hint))?;
         }
     }
     Ok(())
@@ -178,7 +196,16 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>, privileged: bool) -> St
     let sent: Vec<String> = outcome.signals.iter().map(ToString::to_string).collect();
     let name = label(outcome.pid, target.and_then(|t| t.process.as_ref()));
     let seconds = |d: &std::time::Duration| format!("{:.2}s", d.as_secs_f64());
+    // A namespace's init without a SIGTERM handler never saw the signal:
+    // the kernel dropped it, so "it ignored SIGTERM" would be untrue.
+    let dropped_term =
+        target.and_then(|t| t.namespace_init.as_ref()).is_some_and(|init| !init.catches_term);
     match &outcome.fate {
+        Fate::Killed { after } if dropped_term => format!(
+            "Sent {} to {name}: the kernel does not deliver SIGTERM to a PID namespace's init that has no handler for it; SIGKILL stopped it after {}",
+            sent.join(", then "),
+            seconds(after)
+        ),
         Fate::Exited { after } => {
             format!("Sent {} to {name}: exited after {}", sent.join(", then "), seconds(after))
         }
@@ -252,11 +279,15 @@ pub fn write_results(
     }
     for outcome in report.outcomes.unwrap_or_default() {
         let target = report.plan.targets.iter().find(|t| t.pid == outcome.pid);
-        writeln!(out, "{}", fate_text(outcome, target, report.plan.privileged))?;
+        writeln!(out, "{}", Foreign(&fate_text(outcome, target, report.plan.privileged)))?;
     }
     if let Some(verification) = report.verification {
         for holder in &verification.holders {
-            writeln!(out, "{}", style.red(&holder_text(holder, report.plan.privileged)))?;
+            writeln!(
+                out,
+                "{}",
+                style.red(&sanitize(&holder_text(holder, report.plan.privileged)))
+            )?;
         }
         for port in &verification.free {
             writeln!(out, "{}", style.green(&format!("Port {port} is free.")))?;
@@ -270,7 +301,7 @@ pub fn write_results(
                      port within {watched}, but if it restarts servers more slowly, stop it \
                      instead (or watch longer with --settle)",
                     parent.pid,
-                    one_line(&parent.command_line())
+                    Foreign(&one_line(&parent.command_line()))
                 )?;
             }
         }
@@ -335,10 +366,14 @@ pub struct TargetRecord {
     pub ports: Vec<u16>,
     /// `stop`, or `refused` with `refusal` saying why.
     pub action: &'static str,
-    /// `pid_1`, `itself`, `parent`, `kernel_thread`, `other_user`.
+    /// `pid_1`, `itself`, `parent`, `kernel_thread`, `other_user`,
+    /// `namespace_init`.
     pub refusal: Option<&'static str>,
     pub refusal_reason: Option<String>,
     pub hints: Vec<String>,
+    /// For the init of a PID namespace: the processes in that namespace,
+    /// all of which end with it.
+    pub namespace_processes: Option<usize>,
     /// Signals sent, e.g. `["TERM", "KILL"]`.
     pub signals: Vec<String>,
     /// `exited`, `killed`, `survived`, `not_permitted`, `already_gone`,
@@ -392,6 +427,7 @@ impl KillRecord {
                     refusal: target.refusal.as_ref().map(|r| r.code()),
                     refusal_reason: target.refusal.as_ref().map(|r| r.describe()),
                     hints: target_hints(target),
+                    namespace_processes: target.namespace_init.as_ref().map(|i| i.processes),
                     signals: outcome
                         .map(|o| o.signals.iter().map(|s| s.name()).collect())
                         .unwrap_or_default(),

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use super::json::{socket_record, SocketRecord};
+use super::sanitize::{sanitize, Foreign};
 use super::table::{Row, Table};
 use super::{Format, Style};
 use crate::model::{Family, Process, Protocol, Scope, Snapshot, Socket};
@@ -108,7 +109,9 @@ fn write_table(
 fn namespace_label(snapshot: &Snapshot, socket: &Socket) -> String {
     let Some(inode) = socket.net_namespace else { return "-".into() };
     match snapshot.namespaces.iter().find(|n| n.inode == inode) {
-        Some(namespace) => format!("{inode} ({})", namespace.hint(&snapshot.processes)),
+        Some(namespace) => {
+            format!("{inode} ({})", Foreign(&namespace.hint(&snapshot.processes)))
+        }
         None => inode.to_string(),
     }
 }
@@ -135,7 +138,7 @@ impl std::fmt::Display for Local<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.0.local, &self.0.path) {
             (Some(address), _) => write_address(f, address),
-            (None, Some(path)) => f.write_str(path),
+            (None, Some(path)) => f.write_str(&sanitize(path)),
             (None, None) => write!(f, "* {}", self.0.inode),
         }
     }
@@ -238,12 +241,12 @@ impl std::fmt::Display for Remote<'_> {
     }
 }
 
-/// `127.0.0.1:80`, `[::1]:80`, a Unix path, or `*` with the inode for an
-/// unnamed Unix socket.
+/// `127.0.0.1:80`, `[::1]:80`, a Unix path (sanitised: another user chose
+/// it), or `*` with the inode for an unnamed Unix socket.
 pub fn local_label(socket: &Socket) -> String {
     match (socket.local, &socket.path) {
         (Some(address), _) => address.to_string(),
-        (None, Some(path)) => path.clone(),
+        (None, Some(path)) => sanitize(path).into_owned(),
         (None, None) => format!("* {}", socket.inode),
     }
 }
@@ -265,13 +268,15 @@ fn user_label(
     owners: &[&Process],
     user_names: &std::collections::BTreeMap<u32, String>,
 ) -> String {
-    if let Some(user) = owners.first().and_then(|p| p.user.clone()) {
-        return user;
+    if let Some(user) = owners.first().and_then(|p| p.user.as_deref()) {
+        return sanitize(user).into_owned();
     }
     if socket.uid == u32::MAX {
         return "-".into();
     }
-    user_names.get(&socket.uid).cloned().unwrap_or_else(|| socket.uid.to_string())
+    user_names
+        .get(&socket.uid)
+        .map_or_else(|| socket.uid.to_string(), |name| sanitize(name).into_owned())
 }
 
 fn owners_label(socket: &Socket, owners: &[&Process], long: bool, style: Style) -> String {
@@ -282,11 +287,11 @@ fn owners_label(socket: &Socket, owners: &[&Process], long: bool, style: Style) 
     for pid in &socket.owners {
         let process = owners.iter().find(|p| p.pid == *pid);
         let text = match process {
-            Some(p) if long => format!("{pid}/{}", p.command_line()),
+            Some(p) if long => format!("{pid}/{}", Foreign(&p.command_line())),
             Some(p) => {
                 let deleted = if p.exe_deleted { " (deleted)" } else { "" };
                 let stopped = if p.is_stopped() { " (stopped)" } else { "" };
-                format!("{pid}/{}{deleted}{stopped}", p.name)
+                format!("{pid}/{}{deleted}{stopped}", Foreign(&p.name))
             }
             None => pid.to_string(),
         };

@@ -9,6 +9,7 @@ pub mod kill;
 pub mod listing;
 pub mod port;
 pub mod proxy;
+pub mod sanitize;
 pub mod style;
 pub mod table;
 

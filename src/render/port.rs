@@ -5,6 +5,7 @@ use std::io::Write;
 
 use super::json::PortReportRecord;
 use super::listing::{local_label, protocol_label};
+use super::sanitize::Foreign;
 use super::table::Table;
 use super::{Format, Style};
 use crate::model::{Connection, PortReport, Process, Socket};
@@ -32,15 +33,16 @@ fn process_label(report: &PortReport, pid: u32) -> String {
 }
 
 fn describe_process(process: &Process) -> String {
-    let mut text = format!("{} (pid {}", process.name, process.pid);
+    // Name, user, unit and container are other users' text.
+    let mut text = format!("{} (pid {}", Foreign(&process.name), process.pid);
     if let Some(user) = &process.user {
-        text.push_str(&format!(", user {user}"));
+        text.push_str(&format!(", user {}", Foreign(user)));
     }
     if let Some(unit) = &process.unit {
-        text.push_str(&format!(", unit {unit}"));
+        text.push_str(&format!(", unit {}", Foreign(unit)));
     }
     if let Some(container) = &process.container {
-        text.push_str(&format!(", container {container}"));
+        text.push_str(&format!(", container {}", Foreign(container)));
     }
     if process.is_stopped() {
         text.push_str(", STOPPED");
@@ -57,7 +59,8 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
         return if socket.inode == 0 {
             "no process".into()
         } else {
-            "owner hidden (run as root)".into()
+            // Why is said once, on stderr (see `Visibility::owner_note`).
+            "? (owner not visible)".into()
         };
     }
     socket.owners.iter().map(|pid| process_label(report, *pid)).collect::<Vec<_>>().join(", ")
@@ -74,7 +77,7 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
     } else {
         style.red(&format!("nothing holds port {}", report.port))
     };
-    writeln!(out, "{}: {headline}", style.bold(&report.endpoint))?;
+    writeln!(out, "{}: {headline}", style.bold(&Foreign(&report.endpoint).to_string()))?;
     let literal = report.addresses.len() == 1
         && report.endpoint.trim_start_matches('[').starts_with(&report.addresses[0].to_string());
     if !report.addresses.is_empty() && !literal {
@@ -123,7 +126,7 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                 out,
                 "  {} no listener serves {}: connections to it are refused",
                 style.yellow("warning:"),
-                report.endpoint
+                Foreign(&report.endpoint)
             )?;
         }
     }
@@ -227,13 +230,6 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         } else {
             writeln!(out, "  loopback only: other devices cannot reach it")?;
         }
-    }
-    if report.visibility.sockets_without_visible_owner > 0 {
-        writeln!(
-            out,
-            "\n  {} socket(s) have owners porthole could not see; run as root to see them",
-            report.visibility.sockets_without_visible_owner
-        )?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::sanitize::{display_width, sanitize, Foreign};
 use crate::proxy::registry::ProxyMetrics;
 use crate::proxy::wire::{ProxyWire, ToxicWire};
 
@@ -45,9 +46,10 @@ pub fn proxy_table(out: &mut impl Write, proxies: &BTreeMap<String, ProxyWire>) 
 
 /// `porthole proxy inspect`.
 pub fn proxy_detail(out: &mut impl Write, proxy: &ProxyWire) -> io::Result<()> {
-    writeln!(out, "name      {}", proxy.name)?;
-    writeln!(out, "listen    {}", proxy.listen)?;
-    writeln!(out, "upstream  {}", proxy.upstream)?;
+    // Names and addresses come from whoever created the proxy over the API.
+    writeln!(out, "name      {}", Foreign(&proxy.name))?;
+    writeln!(out, "listen    {}", Foreign(&proxy.listen))?;
+    writeln!(out, "upstream  {}", Foreign(&proxy.upstream))?;
     writeln!(out, "enabled   {}", if proxy.enabled { "yes" } else { "no" })?;
     if proxy.toxics.is_empty() {
         return writeln!(out, "toxics    none");
@@ -77,9 +79,9 @@ pub fn proxy_line(out: &mut impl Write, action: &str, proxy: &ProxyWire) -> io::
     writeln!(
         out,
         "{action} proxy {} listening on {} → {}{}",
-        proxy.name,
-        proxy.listen,
-        proxy.upstream,
+        Foreign(&proxy.name),
+        Foreign(&proxy.listen),
+        Foreign(&proxy.upstream),
         if proxy.enabled { "" } else { " (disabled)" }
     )
 }
@@ -93,18 +95,19 @@ pub fn toxic_line(
 ) -> io::Result<()> {
     writeln!(
         out,
-        "{action} {} toxic {} on {proxy} ({}, toxicity {}): {}",
-        toxic.r#type,
-        toxic.name,
-        toxic.stream,
+        "{action} {} toxic {} on {} ({}, toxicity {}): {}",
+        Foreign(&toxic.r#type),
+        Foreign(&toxic.name),
+        Foreign(proxy),
+        Foreign(&toxic.stream),
         toxic.toxicity,
-        attributes(toxic)
+        Foreign(&attributes(toxic))
     )
 }
 
 /// A plain confirmation line (deleted proxy, removed toxic).
 pub fn done(out: &mut impl Write, message: &str) -> io::Result<()> {
-    writeln!(out, "{message}")
+    writeln!(out, "{}", Foreign(message))
 }
 
 /// The API server's start-up line (on stderr).
@@ -125,9 +128,13 @@ pub fn one_shot_started(err: &mut impl Write, proxy: &ProxyWire) -> io::Result<(
     writeln!(
         err,
         "porthole: proxying {} → {}{}; Ctrl-C to stop",
-        proxy.listen,
-        proxy.upstream,
-        if toxics.is_empty() { String::new() } else { format!(" with {}", toxics.join(", ")) }
+        Foreign(&proxy.listen),
+        Foreign(&proxy.upstream),
+        if toxics.is_empty() {
+            String::new()
+        } else {
+            format!(" with {}", Foreign(&toxics.join(", ")))
+        }
     )
 }
 
@@ -144,7 +151,7 @@ pub fn one_shot_summary(
         stats.connections_total,
         elapsed.as_secs_f64(),
         stats.upstream_failures,
-        metrics.upstream
+        Foreign(&metrics.upstream)
     )?;
     writeln!(
         out,
@@ -170,21 +177,25 @@ fn attributes(toxic: &ToxicWire) -> String {
         .join(" ")
 }
 
+/// Aligned columns. Every cell may hold names another client of the API
+/// chose, so each is sanitised and measured in terminal columns.
 fn table<const N: usize>(out: &mut impl Write, rows: &[[String; N]]) -> io::Result<()> {
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> =
+        rows.iter().map(|row| row.iter().map(|cell| sanitize(cell)).collect()).collect();
     let mut widths = [0usize; N];
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+            *width = (*width).max(display_width(cell));
         }
     }
-    for row in rows {
+    for row in &rows {
         let mut line = String::new();
         for (index, cell) in row.iter().enumerate() {
             if index + 1 == N {
                 line.push_str(cell);
             } else {
                 line.push_str(cell);
-                line.push_str(&" ".repeat(widths[index] - cell.chars().count() + 2));
+                line.push_str(&" ".repeat(widths[index] - display_width(cell) + 2));
             }
         }
         writeln!(out, "{}", line.trim_end())?;

@@ -1,5 +1,6 @@
-//! Terminal styling: colour only when stdout is a terminal and `NO_COLOR`
-//! is unset, so piped output and logs stay plain.
+//! Terminal styling: colour only when stdout is a terminal, `NO_COLOR` is
+//! unset and `TERM` is not `dumb` (a terminal that understands no escape
+//! sequences), so piped output and logs stay plain.
 //! See: <https://no-color.org/>
 
 use std::io::IsTerminal;
@@ -16,7 +17,8 @@ impl Style {
     /// Detects the style for stdout.
     pub fn detect() -> Self {
         let terminal = std::io::stdout().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+            || std::env::var_os("TERM").is_some_and(|term| term == "dumb");
         let width = if terminal {
             std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).or_else(terminal_width)
         } else {

@@ -1,5 +1,8 @@
-//! Aligned text tables. Cells may carry ANSI colour; widths are computed on
-//! the visible text so colour never breaks alignment.
+//! Aligned text tables. Cells may carry porthole's ANSI colour; widths are
+//! computed on the visible text (in terminal columns) so colour and wide
+//! characters never break alignment. Every cell goes through
+//! [`super::sanitize::sanitize_styled`], so a cell can carry no control
+//! character but porthole's own colour.
 
 use std::io::Write;
 
@@ -328,53 +331,19 @@ impl Drop for Row<'_> {
 }
 
 /// Escapes control characters (newlines in command lines, NULs in abstract
-/// socket names) so one record stays on one line; ANSI colour is kept.
+/// socket names, escape sequences in other users' text) so one record stays
+/// on one line and nothing but porthole's own colour reaches the terminal.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.bytes().any(|b| (b < 0x20 && b != 0x1b) || b == 0x7f || b == 0xc2) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for ch in text.chars() {
-        match ch {
-            '\x1b' => escaped.push(ch),
-            '\n' => escaped.push_str("\\n"),
-            '\t' => escaped.push_str("\\t"),
-            c if c.is_control() => escaped.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c => escaped.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(escaped)
+    super::sanitize::sanitize_styled(text)
 }
 
-/// Length of the text without ANSI escape sequences, in characters.
+/// Terminal columns of the text without porthole's colour sequences.
 pub fn visible_len(text: &str) -> usize {
-    if !text.as_bytes().contains(&0x1b) {
-        return if text.is_ascii() { text.len() } else { text.chars().count() };
-    }
-    let mut length = 0;
-    let mut in_escape = false;
-    for ch in text.chars() {
-        if in_escape {
-            if ch == 'm' {
-                in_escape = false;
-            }
-        } else if ch == '\x1b' {
-            in_escape = true;
-        } else {
-            length += 1;
-        }
-    }
-    length
+    super::sanitize::display_width(text)
 }
 
 fn truncate_visible(text: &str, width: usize) -> String {
-    if text.contains('\x1b') {
-        // Coloured cells are short labels; never cut inside an escape.
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
+    super::sanitize::truncate_to_width(text, width)
 }
 
 /// The narrowest a wrapped column gets: when the columns before it leave

@@ -109,8 +109,17 @@ pub fn plan_from(request: &Request, snapshot: Snapshot, identity: &Identity) -> 
         .map(|(pid, ports)| {
             let process = processes.get(&pid).cloned();
             let stat = process::read_stat(pid);
+            let namespace_init = process::namespace_init(pid);
             let refusal =
-                refusal_for(pid, process.as_ref(), stat.as_ref(), request.force, identity);
+                refusal_for(pid, process.as_ref(), stat.as_ref(), request.force, identity).or_else(
+                    || {
+                        // Ending a namespace's init ends everything in it.
+                        namespace_init
+                            .as_ref()
+                            .filter(|_| !request.force)
+                            .map(|init| Refusal::NamespaceInit { processes: init.processes })
+                    },
+                );
             let container_hint = process.as_ref().and_then(container_hint);
             Target {
                 pid,
@@ -119,6 +128,7 @@ pub fn plan_from(request: &Request, snapshot: Snapshot, identity: &Identity) -> 
                 ports: ports.into_iter().collect(),
                 refusal,
                 container_hint,
+                namespace_init,
             }
         })
         .collect();

@@ -182,7 +182,7 @@ fn nftables_drop_reject_and_admin_prohibited() {
 fn legacy_iptables_reject() {
     let Some(netns) = Netns::create() else { return };
     if Command::new("iptables-legacy").arg("--version").output().is_err() {
-        eprintln!("skipping: iptables-legacy is not installed");
+        crate::util::skip("iptables-legacy is not installed");
         return;
     }
     let port = unique_port();
@@ -597,7 +597,7 @@ os.execv(sys.argv[1], sys.argv[1:])
 #[test]
 fn sandbox_denied_by_a_seccomp_filter() {
     if std::env::consts::ARCH != "x86_64" {
-        eprintln!("skipping: the seccomp program is written for x86_64");
+        crate::util::skip("the seccomp program is written for x86_64");
         return;
     }
     let Some(netns) = Netns::create() else { return };

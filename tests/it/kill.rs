@@ -184,7 +184,7 @@ print(r.stderr.strip())
 #[test]
 fn refuses_pid_1() {
     if !is_root() {
-        eprintln!("skipping: a PID namespace needs root");
+        crate::util::skip("a PID namespace needs root");
         return;
     }
     // In a new PID namespace, python is PID 1 and listens; porthole runs as
@@ -211,12 +211,12 @@ print(os.getpid(), r.returncode, r.stdout.replace("\n", " "))
 #[test]
 fn another_users_process_needs_force() {
     if !is_root() {
-        eprintln!("skipping: starting a process as nobody needs root");
+        crate::util::skip("starting a process as nobody needs root");
         return;
     }
     // The system interpreter: one under /root would not be readable.
     if !std::path::Path::new("/usr/bin/python3").exists() {
-        eprintln!("skipping: /usr/bin/python3 is missing");
+        crate::util::skip("/usr/bin/python3 is missing");
         return;
     }
     let mut command = Command::new("setpriv");
@@ -245,7 +245,7 @@ fn another_users_process_needs_force() {
 #[test]
 fn an_unprivileged_caller_is_told_to_use_root() {
     if !is_root() {
-        eprintln!("skipping: dropping privileges needs root");
+        crate::util::skip("dropping privileges needs root");
         return;
     }
     let (server, port, _out) = server("plain");

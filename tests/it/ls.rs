@@ -222,7 +222,7 @@ fn bad_input_is_one_line_and_exit_2() {
 #[test]
 fn unprivileged_run_lists_everything_and_says_what_is_hidden() {
     if !util::is_root() {
-        eprintln!("skipping: needs root to drop to nobody");
+        crate::util::skip("needs root to drop to nobody");
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -238,7 +238,7 @@ fn unprivileged_run_lists_everything_and_says_what_is_hidden() {
     assert!(socket["processes"].as_array().unwrap().is_empty(), "root's process is hidden");
     assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
     assert!(
-        output.stderr.contains("hidden") && output.stderr.contains("root"),
+        output.stderr.contains("no visible owner") && output.stderr.contains("not running as root"),
         "{}",
         output.stderr
     );

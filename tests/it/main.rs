@@ -2,7 +2,7 @@
 //! processes, network namespaces and servers. One test binary (faster to
 //! link) with one module per command.
 
-// Tests report skipped cases on stderr.
+// Tests report skipped cases on stderr (see `util::skip`).
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod util;
@@ -15,5 +15,6 @@ mod wait;
 mod who;
 
 mod free;
+mod hostile;
 mod kill;
 mod proxy;

@@ -125,6 +125,28 @@ pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
     condition()
 }
 
+/// Records that the calling test cannot run on this machine, and why; the
+/// caller returns right after. A skip must never pass for a success: under CI
+/// (`CI` set, running as root with everything `scripts/setup.sh` installs)
+/// or with `PORTHOLE_NO_SKIP` set it fails the test. Elsewhere it is printed
+/// and appended to `$PORTHOLE_SKIP_LOG`, which `scripts/test.sh` counts and
+/// shows at the end of the run.
+pub fn skip(reason: &str) {
+    let strict =
+        |name: &str| std::env::var(name).is_ok_and(|value| !value.is_empty() && value != "false");
+    if strict("CI") || strict("PORTHOLE_NO_SKIP") {
+        panic!("this test cannot run here: {reason} (a skip is a failure under CI)");
+    }
+    let test = std::thread::current().name().unwrap_or("unnamed test").to_string();
+    eprintln!("skipped: {test}: {reason}");
+    if let Some(log) = std::env::var_os("PORTHOLE_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = writeln!(file, "{test}: {reason}");
+        }
+    }
+}
+
 /// A private network namespace made with `ip netns add`, deleted on drop.
 /// Processes started through [`Netns::command`] run inside it with `lo` up.
 pub struct Netns {
@@ -135,10 +157,10 @@ static NETNS_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 impl Netns {
     /// Creates a namespace, or `None` when this user may not (not root):
-    /// the caller then skips with a message.
+    /// the skip is recorded through [`skip`] and the caller returns.
     pub fn create() -> Option<Self> {
         if !is_root() {
-            eprintln!("skipping: network namespaces need root");
+            skip("network namespaces need root");
             return None;
         }
         let name = format!(
@@ -148,7 +170,7 @@ impl Netns {
         );
         let status = Command::new("ip").args(["netns", "add", &name]).status().ok()?;
         if !status.success() {
-            eprintln!("skipping: ip netns add failed");
+            skip("ip netns add failed");
             return None;
         }
         let netns = Netns { name };

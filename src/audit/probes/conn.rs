@@ -43,6 +43,13 @@ impl Deadline {
     pub fn next_capped(&self, cap: Duration) -> Option<Duration> {
         self.next().map(|d| d.min(cap))
     }
+
+    /// The deadline of one step that starts now: one `--timeout` at most,
+    /// and never past the target's deadline. A read loop uses it so a
+    /// server dripping a byte at a time cannot stretch the step.
+    pub fn one_step(&self) -> Deadline {
+        Deadline { end: self.end.min(Instant::now() + self.step), step: self.step }
+    }
 }
 
 /// Why a read stopped.
@@ -132,13 +139,15 @@ impl Conn {
     }
 
     /// Reads until `complete` says the reply is whole, the peer closes, the
-    /// cap is reached or `wait` passes without data (bounded by the deadline).
+    /// cap is reached or `wait` passes without data. The whole read is one
+    /// step: it ends after one `--timeout` even if data keeps trickling in.
     pub fn receive(
         &mut self,
         deadline: &Deadline,
         wait: Option<Duration>,
         complete: impl Fn(&[u8]) -> bool,
     ) -> (Vec<u8>, End) {
+        let deadline = &deadline.one_step();
         let mut buffer = Vec::new();
         let mut chunk = [0u8; 8192];
         loop {
@@ -220,6 +229,33 @@ mod tests {
         assert_eq!(abbreviate(b"+PONG\r\n", 40), "+PONG\\r\\n");
         assert_eq!(abbreviate(&[0x0a, 0x00, b'5'], 40), "\\n\\x005");
         assert_eq!(abbreviate(b"abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn a_dripping_server_cannot_stretch_a_read() {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        // One byte every 20 ms, never a line end, for up to 10 s.
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            for _ in 0..500 {
+                if stream.write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        // A 200 ms step inside a 10 s target deadline.
+        let deadline = Deadline::new(Duration::from_millis(200), Duration::from_secs(10));
+        let mut conn = Conn::plain(address, &deadline).unwrap();
+        let (bytes, end) = conn.receive(&deadline, Some(Duration::from_millis(100)), |_| false);
+        assert_eq!(end, End::Timeout);
+        // Held to the whole deadline the read would collect ~500 bytes;
+        // one step allows ~10 (a generous bound for a loaded machine).
+        assert!(bytes.len() < 100, "read {} bytes", bytes.len());
+        drop(conn);
+        server.join().unwrap();
     }
 
     #[test]

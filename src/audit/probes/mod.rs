@@ -11,7 +11,10 @@
 //! 3. for HTTP services, read-only follow-ups: the service's own status path
 //!    (`/json/version`, `/version`, `/api/kernels`, `/pods`, `/metrics`,
 //!    `/_all_dbs`) and the browser checks in [`http`];
-//! 4. a **TLS retry** when the plain attempt got a reset, EOF or TLS alert.
+//! 4. a **TLS retry** only when the port proved it speaks TLS: it answered
+//!    the plain request with a TLS record (an alert), or with an HTTP 400
+//!    saying a plain request reached an HTTPS port. A reset or a close
+//!    without a reply is reported as such, never answered with a ClientHello.
 //!
 //! Printer ports (515, 631, 9100–9107) are never touched: they print what
 //! they receive. Login attempts (PostgreSQL, MySQL) only run with `--active`
@@ -226,8 +229,8 @@ pub fn probe(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> Outcome
 }
 
 /// Sends the Host-less `GET / HTTP/1.0` and follows the answer: HTTP → the
-/// HTTP checks; a RESP error → Redis; `ERROR` → memcached; silence, a reset
-/// or a TLS alert → retry inside TLS.
+/// HTTP checks; a RESP error → Redis; `ERROR` → memcached; a TLS record →
+/// retry inside TLS.
 fn identify_by_request(
     address: SocketAddr,
     hint: &Hint,
@@ -249,16 +252,29 @@ fn identify_by_request(
     if reply.starts_with(b"ERROR") {
         return memcached::probe(address, deadline, outcome);
     }
-    // 0x15 0x03: a TLS alert record — the port speaks TLS.
-    let tls_alert = reply.first() == Some(&0x15) && reply.get(1) == Some(&0x03);
-    if reply.is_empty() && matches!(end, End::Eof | End::Reset) || tls_alert {
+    // Only a TLS record proves the port speaks TLS; a bare reset or close
+    // does not (plenty of plain services hang up on an unknown request), and
+    // a ClientHello is one more request the service never asked for.
+    if starts_with_tls_record(&reply) {
         return retry_in_tls(address, hint, deadline, outcome);
     }
     if !reply.is_empty() {
         outcome.version = Some(format!("reply: {}", conn::abbreviate(&reply, 40)));
     } else if end == End::Timeout {
         outcome.note = Some("no answer to GET / (silent service)".into());
+    } else {
+        outcome.note = Some(
+            "closed the connection on GET / without a reply (no TLS record, so no TLS retry)"
+                .into(),
+        );
     }
+}
+
+/// A TLS record header: content type 20–23 (change_cipher_spec, alert,
+/// handshake, application_data), then major version 3. A TLS server that
+/// rejects a plain request usually sends an alert record.
+fn starts_with_tls_record(reply: &[u8]) -> bool {
+    matches!(reply, [0x14..=0x17, 0x03, ..])
 }
 
 /// nginx and others answer plain HTTP on a TLS port with a 400 that says so.

@@ -1,0 +1,443 @@
+//! Hostile text from other users: process names, command lines, Unix
+//! socket paths and proxy names full of terminal escape sequences must never
+//! reach a terminal raw, and JSON must stay valid and exact.
+//! See: issue 9, "Safe to run as root on a shared machine".
+
+use std::process::Command;
+
+use crate::util::{
+    is_root, porthole, porthole_run, python_via, run, skip, wait_for_line, ChildGuard, Output,
+};
+
+/// A process name with a screen clear, a bidi override and an ESC-backslash
+/// string terminator (prctl keeps 15 bytes).
+const NAME: &[u8] = b"\x1b[2J\xe2\x80\xaeev\x1b\\x";
+
+/// Run as `nobody`: names itself, binds a Unix socket whose path carries
+/// OSC 52 (clipboard write) ended by ESC-backslash, a bidi override, a
+/// screen clear, a newline and a byte that is not UTF-8, and a TCP
+/// listener; prints the TCP port.
+const HOSTILE: &str = r#"
+import ctypes, os, socket, sys, time
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(bytes.fromhex(sys.argv[1])), 0, 0, 0)
+directory = sys.argv[2]
+path = directory.encode() + b"/\x1b]52;c;SGVsbG8=\x1b\\\xe2\x80\xaeevil\x1b[2J\n\xff.sock"
+unix = socket.socket(socket.AF_UNIX); unix.bind(path); unix.listen()
+tcp = socket.socket(); tcp.bind(("127.0.0.1", 0)); tcp.listen()
+print(tcp.getsockname()[1], flush=True)
+time.sleep(120)
+"#;
+
+/// The first character that must not reach a terminal: C0 controls other
+/// than newline, DEL, C1 controls and bidi controls.
+fn raw_control(text: &str) -> Option<(usize, char)> {
+    text.char_indices().find(|&(_, ch)| {
+        (ch.is_control() && ch != '\n')
+            || matches!(ch, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
+/// Fails with the whole output when stdout or stderr carries a raw control
+/// character.
+fn assert_terminal_safe(what: &str, output: &Output) {
+    for (stream, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        if let Some((at, ch)) = raw_control(text) {
+            panic!(
+                "`{what}` wrote raw {ch:?} at byte {at} of {stream}:\n{text:?}\nfull output: {output:?}"
+            );
+        }
+    }
+}
+
+/// Hex of the process name, passed on the command line (no raw ESC in
+/// the test's own argv handling).
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Starts the hostile process as `nobody`, or `None` (with a recorded skip)
+/// when that is impossible here.
+fn start_hostile(directory: &std::path::Path) -> Option<(ChildGuard, String)> {
+    if !is_root() {
+        skip("starting a process as another user needs root");
+        return None;
+    }
+    // The system interpreter: one under /root would not be readable.
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        skip("/usr/bin/python3 is missing");
+        return None;
+    }
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3"]);
+    // Hostile argv: a window-title OSC ended by BEL, a bidi isolate.
+    let (child, mut out) = python_via(
+        command,
+        &format!("{HOSTILE}\n# \x1b]0;pwned\x07"),
+        &[&hex(NAME), directory.to_str().expect("UTF-8 temp dir"), "\x1b[1;1H\u{2066}spoof"],
+    );
+    let port = wait_for_line(&mut out);
+    assert!(port.parse::<u16>().is_ok(), "hostile process did not start: {port:?}");
+    Some((child, port))
+}
+
+/// A directory `nobody` may create its socket in.
+fn shared_directory() -> tempfile::TempDir {
+    let directory =
+        tempfile::Builder::new().prefix("porthole-hostile-").tempdir().expect("tempdir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod");
+    directory
+}
+
+#[test]
+fn other_users_text_never_reaches_the_terminal_raw() {
+    let directory = shared_directory();
+    let Some((child, port)) = start_hostile(directory.path()) else { return };
+    let pid = child.pid().to_string();
+    let target = format!("127.0.0.1:{port}");
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["ls"],
+        vec!["ls", "-l"],
+        vec!["ls", "-x"],
+        vec!["ls", "-x", "-l"],
+        vec!["ls", "-a", "-l"],
+        vec![&port],
+        vec!["who", &port],
+        vec!["check", &target, "--timeout", "300ms"],
+        vec!["wait", &target, "--timeout", "2s"],
+        vec!["kill", &port, "--dry-run"],
+        // Refused (another user's process): the table and the refusal.
+        vec!["kill", &port, "--yes"],
+        vec!["audit", "--port", &port, "--timeout", "300ms", "--fail-on", "never"],
+    ];
+    for args in &runs {
+        let output = porthole_run(args);
+        let what = args.join(" ");
+        assert_terminal_safe(&what, &output);
+    }
+    // The hostile rows are there, shown escaped: the checks above cannot
+    // pass by leaving them out.
+    let listing = porthole_run(&["ls", "-x"]);
+    let row = listing
+        .stdout
+        .lines()
+        .find(|line| line.contains(&format!("{pid}/")))
+        .unwrap_or_else(|| panic!("no row for pid {pid}:\n{}", listing.stdout));
+    assert!(row.contains("\\x1b]52;c;SGVsbG8=\\x1b\\"), "{row}");
+    assert!(row.contains("\\u202eevil\\x1b[2J\\n\u{fffd}.sock"), "{row}");
+    assert!(row.contains(&format!("{pid}/\\x1b[2J\\u202eev\\x1b\\x")), "{row}");
+    let long = porthole_run(&["ls", "-l"]);
+    assert!(long.stdout.contains("\\x1b]0;pwned\\x07"), "{}", long.stdout);
+    assert!(long.stdout.contains("\\x1b[1;1H\\u2066spoof"), "{}", long.stdout);
+    let kill = porthole_run(&["kill", &port, "--dry-run"]);
+    assert!(kill.stdout.contains("\\x1b[2J\\u202eev\\x1b\\x"), "{}", kill.stdout);
+}
+
+#[test]
+fn json_keeps_other_users_text_exact_and_valid() {
+    let directory = shared_directory();
+    let Some((child, _port)) = start_hostile(directory.path()) else { return };
+    let pid = u64::from(child.pid());
+    for format in ["--json", "--jsonl"] {
+        let output = porthole_run(&["ls", "-x", format]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let records: Vec<serde_json::Value> = if format == "--json" {
+            output.json().as_array().expect("array").clone()
+        } else {
+            output.stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON line")).collect()
+        };
+        let record = records
+            .iter()
+            .find(|r| r["processes"].as_array().is_some_and(|p| p.iter().any(|p| p["pid"] == pid)))
+            .unwrap_or_else(|| panic!("no record for pid {pid}: {}", output.stdout));
+        // Exact: the real ESC, BEL and U+202E, escaped only by JSON itself;
+        // the byte that is not UTF-8 becomes U+FFFD (documented).
+        let expected = format!(
+            "{}/\x1b]52;c;SGVsbG8=\x1b\\\u{202e}evil\x1b[2J\n\u{fffd}.sock",
+            directory.path().display()
+        );
+        assert_eq!(record["path"], expected.as_str(), "{record:#}");
+        assert_eq!(record["processes"][0]["name"], "\x1b[2J\u{202e}ev\x1b\\x");
+    }
+}
+
+#[test]
+fn proxy_names_from_the_api_are_shown_escaped() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = directory.path().join("proxies.json");
+    let name = "pg\x1b]52;c;SGVsbG8=\x1b\\\u{202e}";
+    let proxies = serde_json::json!([
+        { "name": name, "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1", "enabled": true }
+    ]);
+    std::fs::write(&config, proxies.to_string()).expect("write config");
+    let api = crate::util::unique_port();
+    let listen = format!("127.0.0.1:{api}");
+    let mut server = porthole();
+    server.args(["proxy", "serve", "--listen", &listen, "--config"]).arg(&config);
+    server.stderr(std::process::Stdio::null());
+    let _server = ChildGuard::spawn(&mut server);
+    assert!(
+        crate::util::wait_for_port(api, std::time::Duration::from_secs(10)),
+        "proxy API did not start"
+    );
+    let url = format!("http://{listen}");
+    let list = run(porthole().args(["proxy", "list", "--url", &url]));
+    assert_eq!(list.code, 0, "{list:?}");
+    assert_terminal_safe("proxy list", &list);
+    assert!(list.stdout.contains("pg\\x1b]52;c;SGVsbG8=\\x1b\\\\u202e"), "{}", list.stdout);
+    let inspect = run(porthole().args(["proxy", "inspect", name, "--url", &url]));
+    assert_eq!(inspect.code, 0, "{inspect:?}");
+    assert_terminal_safe("proxy inspect", &inspect);
+    assert!(inspect.stdout.contains("name      pg\\x1b]52;"), "{}", inspect.stdout);
+}
+
+/// `porthole ARGS…` run through `PREFIX…` (unshare, sh -c), with the test
+/// environment.
+fn porthole_under(prefix: &[&str], args: &[&str]) -> Output {
+    let mut command = Command::new(prefix[0]);
+    command.args(&prefix[1..]).arg(crate::util::binary()).args(args);
+    crate::util::scrub(&mut command);
+    run(&mut command)
+}
+
+#[test]
+fn a_pid_namespace_of_its_own_explains_every_question_mark() {
+    if !is_root() {
+        skip("unshare -p --mount-proc needs root");
+        return;
+    }
+    // Held by this test, which is outside the new PID namespace.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    let unshare = ["unshare", "-m", "-p", "--fork", "--mount-proc"];
+    let listing = porthole_under(&unshare, &["ls", "-t", "--port", &port]);
+    assert_eq!(listing.code, 0, "{listing:?}");
+    let row = listing.stdout.lines().find(|l| l.contains(&format!(":{port} "))).expect("row");
+    assert!(row.ends_with('?'), "{row}");
+    assert_eq!(
+        listing.stderr.trim(),
+        "porthole: 1 socket(s) have no visible owner (shown as ?): porthole runs in its own PID \
+         namespace, so processes outside it (which may hold these sockets) are not in its /proc; \
+         run it in the host's PID namespace to see them",
+    );
+    // `porthole PORT`: the `?` in the table, the reason once, on stderr only.
+    let report = porthole_under(&unshare, &[&port]);
+    assert_eq!(report.code, 0, "{report:?}");
+    assert!(report.stdout.contains("? (owner not visible)"), "{}", report.stdout);
+    assert!(!report.stdout.contains("PID namespace"), "{}", report.stdout);
+    assert_eq!(report.stderr.matches("own PID namespace").count(), 1, "{}", report.stderr);
+    let json = porthole_under(&unshare, &[&port, "--json"]).json();
+    assert_eq!(json["hidden_owners"], 1, "{json:#}");
+    assert_eq!(json["hidden_owner_reasons"], serde_json::json!(["other_pid_namespace"]));
+    // `check` names the user of a listener whose owner is hidden, as `ls`.
+    let target = format!("127.0.0.1:{port}");
+    let check = porthole_under(&unshare, &["check", &target, "--timeout", "300ms"]);
+    let row = check.stdout.lines().find(|l| l.contains("LISTEN")).expect("listener row");
+    assert!(row.contains(" LISTEN  root "), "{check:?}");
+    // From the host's PID namespace the owner is this test.
+    let host = porthole_run(&["ls", "-t", "--port", &port]);
+    assert!(host.stdout.contains(&format!("{}/", std::process::id())), "{host:?}");
+    assert!(!host.stderr.contains("no visible owner"), "{host:?}");
+}
+
+#[test]
+fn hidepid_is_named_when_it_hides_the_owners() {
+    if !is_root() {
+        skip("mounting a procfs with hidepid needs root");
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    // A fresh procfs with hidepid=2 in a private mount namespace, read by
+    // `nobody`: root's processes are not even listed there.
+    let script = "mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 \
+                  --regid=65534 --clear-groups \"$0\" \"$@\"";
+    let output =
+        porthole_under(&["unshare", "-m", "sh", "-c", script], &["ls", "-t", "--port", &port]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.starts_with("porthole: 1 socket(s) have no visible owner"), "{output:?}");
+    assert!(output.stderr.contains("not running as root"), "{}", output.stderr);
+    assert!(output.stderr.contains("/proc is mounted with hidepid="), "{}", output.stderr);
+    assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+    assert!(!output.stdout.contains("visible"), "{}", output.stdout);
+}
+
+#[test]
+fn term_dumb_gets_no_colour_on_a_terminal() {
+    if !crate::util::installed("script") {
+        skip("script(1) is needed for a pseudo-terminal");
+        return;
+    }
+    // A wildcard listener is painted yellow on a colour terminal.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    let on_terminal = |term: &str| {
+        let line = format!("{} ls -t --port {port}", crate::util::binary().display());
+        let mut command = Command::new("script");
+        command.args(["-qc", &line, "/dev/null"]);
+        crate::util::scrub(&mut command);
+        command.env_remove("NO_COLOR").env("TERM", term);
+        run(&mut command)
+    };
+    let colour = on_terminal("xterm-256color");
+    assert!(colour.stdout.contains("\x1b[33mwildcard"), "{colour:?}");
+    let dumb = on_terminal("dumb");
+    assert!(dumb.stdout.contains("wildcard"), "{dumb:?}");
+    assert!(!dumb.stdout.contains('\x1b'), "{dumb:?}");
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_failure() {
+    // The read end is closed before porthole starts: its first write fails
+    // with EPIPE, every time (`porthole completions bash | head -1`).
+    for args in [
+        &["completions", "bash"][..],
+        &["completions", "zsh"],
+        &["completions", "fish"],
+        &["man"],
+        &["ls", "-a"],
+    ] {
+        let (reader, writer) = rustix::pipe::pipe().expect("pipe");
+        drop(reader);
+        let mut command = porthole();
+        command.args(args).stdout(std::process::Stdio::from(writer));
+        let output = run(&mut command);
+        assert_eq!(output.code, 0, "porthole {}: {output:?}", args.join(" "));
+        assert!(!output.stderr.contains("panicked"), "{}", output.stderr);
+    }
+}
+
+#[test]
+fn wait_leaves_its_explanation_time_inside_the_timeout() {
+    // Accepted by the kernel, never read: a silent HTTP server.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let output = porthole_run(&["wait", &url, "--timeout", "2s", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let last: serde_json::Value =
+        serde_json::from_str(output.stdout.lines().last().expect("outcome line")).expect("JSON");
+    assert_eq!(last["outcome"], "timeout", "{last:#}");
+    // The explaining diagnosis probed with a fifth of the timeout, shared
+    // between its connect and its read (not the 1 s connect timeout).
+    let why = last["why"].to_string();
+    assert!(why.contains("within 200 ms"), "{why}");
+    let text = porthole_run(&["wait", &url, "--timeout", "2s"]);
+    assert!(text.stderr.contains("timed out after 2.0 s"), "{}", text.stderr);
+}
+
+/// PID 1 of a fresh PID namespace with two other processes in it; the
+/// listener is bound after the fork, so only init holds it. Prints the port.
+const NAMESPACE_INIT: &str = r#"
+import os, socket, time
+for _ in range(2):
+    if os.fork() == 0:
+        time.sleep(120); os._exit(0)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(120)
+"#;
+
+/// Host pids whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                    == Some(&parent.to_string())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn killing_a_namespace_init_needs_force_and_is_told_truthfully() {
+    if !is_root() {
+        skip("unshare -p needs root");
+        return;
+    }
+    let mut command = Command::new("unshare");
+    // --kill-child: the namespace dies with the guard even if the test fails.
+    command.args(["-p", "-f", "--kill-child", "--mount-proc", "/usr/bin/python3"]);
+    let (_guard, mut out) = python_via(command, NAMESPACE_INIT, &[]);
+    let port = wait_for_line(&mut out);
+    let refused = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let report = refused.json();
+    let target = &report["targets"][0];
+    assert_eq!(target["refusal"], "namespace_init", "{report:#}");
+    assert_eq!(target["namespace_processes"], 3, "{report:#}");
+    let init: u32 = target["pid"].as_u64().expect("pid") as u32;
+    assert!(crate::util::process_alive(init));
+    let others = children_of(init);
+    assert_eq!(others.len(), 2, "{others:?}");
+    let plan = porthole_run(&["kill", &port, "--dry-run"]);
+    assert!(
+        plan.stdout.contains(&format!(
+            "{init} (python3) is PID 1 of a PID namespace: stopping it ends every process in that namespace (3 now)"
+        )),
+        "{}",
+        plan.stdout
+    );
+    // Forced: python's init has no SIGTERM handler, so the kernel drops
+    // SIGTERM and SIGKILL ends it, and with it the whole namespace.
+    let forced = porthole_run(&["kill", &port, "--yes", "--force", "--grace", "300ms"]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert!(!forced.stdout.contains("ignored SIGTERM"), "{}", forced.stdout);
+    assert!(forced.stdout.contains("does not deliver SIGTERM"), "{}", forced.stdout);
+    assert!(crate::util::eventually(std::time::Duration::from_secs(5), || {
+        others.iter().all(|pid| !crate::util::process_alive(*pid))
+    }));
+}
+
+/// Reads one request, then answers with `sys.argv[1]` (hex; may be empty)
+/// and closes. Prints the port.
+const ANSWER_THEN_CLOSE: &str = r#"
+import socket, sys
+reply = bytes.fromhex(sys.argv[1])
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept()
+    c.settimeout(2)
+    try:
+        c.recv(4096)
+        c.sendall(reply)
+    except OSError:
+        pass
+    c.close()
+"#;
+
+/// `porthole audit --port PORT --json` against a server from
+/// [`ANSWER_THEN_CLOSE`]; returns the probes it ran.
+fn audit_probes(reply_hex: &str) -> String {
+    let (_server, mut out) = crate::util::python(ANSWER_THEN_CLOSE, &[reply_hex]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&[
+        "audit",
+        "--port",
+        &port,
+        "--json",
+        "--timeout",
+        "500ms",
+        "--fail-on",
+        "never",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    output.json()["services"][0]["probes"].to_string()
+}
+
+#[test]
+fn audit_retries_in_tls_only_after_a_tls_record() {
+    // Hangs up without a word: no reason to send it a ClientHello.
+    let closed = audit_probes("");
+    assert!(closed.contains("http GET /"), "{closed}");
+    assert!(!closed.contains("tls"), "{closed}");
+    // A TLS alert record (handshake_failure): the port speaks TLS.
+    // 0x15 alert, TLS 1.2, length 2, fatal (2) handshake_failure (40).
+    let alert = audit_probes("15030300020228");
+    assert!(alert.contains("tls GET /"), "{alert}");
+}
