@@ -429,7 +429,7 @@ fn a_server_whose_main_thread_exited_is_still_its_owner() {
 #[test]
 fn root_is_never_told_to_run_as_root() {
     if !is_root() {
-        eprintln!("skipping: a PID namespace needs root");
+        crate::util::skip("a PID namespace needs root");
         return;
     }
     // porthole in its own PID namespace cannot see the server's process,
