@@ -70,7 +70,7 @@ pub enum Command {
     /// Find risky local services: exposed listeners, services without
     /// authentication, DNS-rebindable HTTP, open debuggers, outdated code.
     #[command(
-        after_help = "Examples:\n  porthole audit                     every listener, findings by severity\n  porthole audit --port 6379,8000    only these ports\n  porthole audit --skip-port 5432    everything but PostgreSQL\n  porthole audit --active            also try logins servers log (PostgreSQL trust, MySQL empty root password)\n  porthole audit --sarif > a.sarif   SARIF 2.1.0 for code-scanning tools\n  porthole audit --fail-on medium    exit 1 on any finding of medium or worse\n\nProbes are read-only and bounded: a passive read, then one safe request chosen from the\nprocess and port. Redis never gets HTTP; printer ports (515, 631, 9100) are never touched.\n\nRules: exposed-service no-auth dns-rebinding websocket-origin cors-any-origin\n  debugger-exposed docker-api world-writable-socket trust-auth empty-password\n  outdated-binary outdated-library root-service\n\nExit status: 0 when no finding reaches --fail-on (default: high), 1 when one does, 2 on error."
+        after_help = "Examples:\n  porthole audit                     every listener, findings by severity\n  porthole audit --port 6379,8000    only these ports\n  porthole audit --skip-port 5432    everything but PostgreSQL\n  porthole audit --active            also try logins servers log (PostgreSQL trust, MySQL empty root password)\n  porthole audit --sarif > a.sarif   SARIF 2.1.0 for code-scanning tools\n  porthole audit --fail-on high      exit 1 on any finding of high or worse\n\nProbes are read-only and bounded: a passive read, then one safe request chosen from the\nprocess and port. Redis never gets HTTP; printer ports (515, 631, 9100) are never touched.\n\nRules: exposed-service no-auth dns-rebinding websocket-origin cors-any-origin\n  debugger-exposed docker-api world-writable-socket trust-auth empty-password\n  outdated-binary outdated-library root-service\n\nExit status: 0 when no finding reaches --fail-on (default: critical), 1 when one does, 2 on error."
     )]
     Audit(AuditArgs),
     /// Internal: keeps sockets bound for `free --hold`.
@@ -645,7 +645,7 @@ pub struct AuditArgs {
     #[arg(long, value_name = "LIST")]
     pub skip_port: Vec<String>,
     /// Exit 1 when a finding at or above this severity exists:
-    /// critical, high, medium, low, info, or never [default: high].
+    /// critical, high, medium, low, info, or never [default: critical].
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<String>,
     /// Bound of each connect, read and write of a probe (2s, 500ms, 1.5).

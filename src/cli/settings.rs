@@ -495,8 +495,11 @@ impl AuditSettings {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
+        // Critical: something other devices can use now. A stock loopback
+        // Redis or memcached without a password is high (every local user
+        // gets in) and would fail every developer machine by default.
         let fail_on = match fail_on.as_deref().map(str::trim) {
-            None => Some(Severity::High),
+            None => Some(Severity::Critical),
             Some("never" | "none") => None,
             Some(text) => Some(Severity::parse(text).with_context(|| {
                 format!("--fail-on: unknown severity '{text}' (expected critical, high, medium, low, info or never)")
@@ -632,7 +635,7 @@ mod tests {
     #[test]
     fn audit_flags_resolve() {
         let settings = audit(&[]).unwrap();
-        assert_eq!(settings.fail_on, Some(crate::model::Severity::High));
+        assert_eq!(settings.fail_on, Some(crate::model::Severity::Critical));
         assert_eq!(settings.timeout, std::time::Duration::from_secs(2));
         assert!(settings.query.unix && settings.query.listeners_only);
         let settings = audit(&[

@@ -108,14 +108,30 @@ pub fn build_report(
         .iter()
         .filter(|s| s.state == SocketState::TimeWait && (s.local_port() == port))
         .count();
+    let bound: Vec<Socket> = sockets
+        .iter()
+        .filter(|s| {
+            s.protocol == crate::model::Protocol::Tcp
+                && s.state == SocketState::Close
+                && s.local_port() == port
+        })
+        .cloned()
+        .collect();
+    // Owners per (protocol, local address): a SO_REUSEPORT group on one
+    // address is one healthy service, not a split.
     let split_listeners = {
-        let mut owner_sets: Vec<&Vec<u32>> =
-            listeners.iter().filter(|l| !l.owners.is_empty()).map(|l| &l.owners).collect();
-        owner_sets.sort();
-        owner_sets.dedup();
-        owner_sets.len() > 1
-            && owner_sets.iter().enumerate().all(|(i, a)| {
-                owner_sets.iter().skip(i + 1).all(|b| a.iter().all(|pid| !b.contains(pid)))
+        let mut groups: Vec<((crate::model::Protocol, SocketAddr), Vec<u32>)> = Vec::new();
+        for listener in listeners.iter().filter(|l| !l.owners.is_empty()) {
+            let Some(local) = listener.local else { continue };
+            let key = (listener.protocol, local);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, owners)) => owners.extend(listener.owners.iter().copied()),
+                None => groups.push((key, listener.owners.clone())),
+            }
+        }
+        groups.len() > 1
+            && groups.iter().enumerate().all(|(i, (_, a))| {
+                groups.iter().skip(i + 1).all(|(_, b)| a.iter().all(|pid| !b.contains(pid)))
             })
     };
     PortReport {
@@ -129,6 +145,7 @@ pub fn build_report(
         local_ends,
         outbound,
         time_wait,
+        bound,
         meaning: crate::portinfo::describe(port),
         processes: snapshot.processes,
         visibility: snapshot.visibility,

@@ -16,7 +16,7 @@ use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
 
 use super::environment::{self, Client};
 use super::probe::{errno_name, ProbeAddress};
-use super::{port_snapshot, Attempt, AttemptKind, Cause, CauseId, DiagnoseError, Severity};
+use super::{port_snapshot, Attempt, AttemptKind, Cause, CauseId, DiagnoseError, Fix, Severity};
 use crate::model::{Process, Protocol, Socket, SocketState};
 
 /// The bind half of a diagnosis.
@@ -162,9 +162,9 @@ pub fn diagnose_bind(address: SocketAddr, client: Client) -> Result<BindDiagnosi
             holders.iter().flat_map(|s| s.owners.iter()).map(u32::to_string).collect();
         let mut fix = Vec::new();
         if !pids.is_empty() {
-            fix.push(format!("stop the holder: kill {}", pids.join(" ")));
+            fix.push(Fix::command(format!("kill {}   # stop the holder", pids.join(" "))));
         }
-        fix.push("or pick another port (porthole free)".to_string());
+        fix.push(Fix::step("or pick another port (porthole free)"));
         result.causes.push(Cause {
             id: CauseId::PortInUse,
             severity: Severity::Error,
@@ -172,41 +172,78 @@ pub fn diagnose_bind(address: SocketAddr, client: Client) -> Result<BindDiagnosi
             evidence: lines,
             fix,
         });
-    } else if plain == BindOutcome::InUse && reused == BindOutcome::Bound && !time_wait.is_empty() {
+    } else if !time_wait.is_empty() && other_states.is_empty() && plain == BindOutcome::InUse {
+        // Only TIME-WAIT leftovers of closed connections hold the port. A
+        // new socket with SO_REUSEADDR may take it only if the old server's
+        // sockets had it too (Linux checks both sides): the second trial
+        // bind tells which case this is.
         let mut lines = attempt_lines.clone();
+        let expiry = crate::inventory::procfs::time_wait_expiry(port);
+        let lasts = match expiry {
+            Some(left) => format!("the last one expires in {} s", left.as_secs().max(1)),
+            None => "TIME-WAIT lasts 60 s on Linux".to_string(),
+        };
         lines.push(format!(
-            "{} TIME-WAIT connection(s) on {} (closed by this side; they last up to 60 s)",
-            time_wait.len(),
-            address
+            "{} TIME-WAIT connection(s) on {address}, no listener: the previous server closed them first; {lasts}",
+            time_wait.len()
         ));
+        let wait = expiry.map_or(60, |left| left.as_secs().max(1));
+        let (severity, summary, fix) = if reused == BindOutcome::Bound {
+            (
+                Severity::Warning,
+                format!("only TIME-WAIT connections hold {address}: a server that sets SO_REUSEADDR binds it now, one without it must wait {wait} s"),
+                vec![
+                    Fix::step("set SO_REUSEADDR on the listening socket before bind() (most servers do)"),
+                    Fix::command(format!("sleep {wait}   # or wait for TIME-WAIT to expire")),
+                ],
+            )
+        } else {
+            lines.push("the trial bind with SO_REUSEADDR failed too: the old server did not set SO_REUSEADDR, so its TIME-WAIT sockets block every new bind until they expire".to_string());
+            (
+                Severity::Error,
+                format!("{address} is held by TIME-WAIT connections of an old server that did not set SO_REUSEADDR: no new server can bind it for {wait} s"),
+                vec![
+                    Fix::command(format!("sleep {wait}   # TIME-WAIT expires, then the port is free")),
+                    Fix::step("set SO_REUSEADDR in the server before bind(), so its next restart does not wait"),
+                    Fix::step("or pick another port (porthole free)"),
+                ],
+            )
+        };
         result.causes.push(Cause {
             id: CauseId::PortInUse,
-            severity: Severity::Warning,
-            summary: format!(
-                "only TIME-WAIT connections hold {address}: a server without SO_REUSEADDR cannot bind it yet"
-            ),
+            severity,
+            summary,
             evidence: lines,
-            fix: vec![
-                "set SO_REUSEADDR on the listening socket before bind() (most servers do)".to_string(),
-                "or wait for TIME-WAIT to expire (60 s)".to_string(),
-            ],
+            fix,
         });
     } else if plain == BindOutcome::InUse || reused == BindOutcome::InUse {
         let mut lines = attempt_lines.clone();
-        lines.extend(
-            other_states.iter().map(|s| {
-                format!("socket: {}", super::causes::listener_line(&snapshot.processes, s))
-            }),
-        );
-        if other_states.is_empty() {
-            lines.push("no listener is visible: the holder may be another user's process in a namespace porthole cannot read".to_string());
+        lines.extend(other_states.iter().map(|s| {
+            format!(
+                "socket: {} [{}]",
+                super::causes::listener_line(&snapshot.processes, s),
+                s.state.ss_name()
+            )
+        }));
+        if !time_wait.is_empty() {
+            lines.push(format!("{} TIME-WAIT connection(s) on {address}", time_wait.len()));
         }
+        let mut fix = Vec::new();
+        let pids: Vec<String> =
+            other_states.iter().flat_map(|s| s.owners.iter()).map(u32::to_string).collect();
+        if other_states.is_empty() && time_wait.is_empty() {
+            lines.push("no socket on the port is visible: the holder may be another user's process, or a socket bound without listen() that this kernel does not list".to_string());
+            fix.push(Fix::command(format!("porthole ls -a --port {port} --netns all")));
+        } else if !pids.is_empty() {
+            fix.push(Fix::command(format!("kill {}   # stop the holder", pids.join(" "))));
+        }
+        fix.push(Fix::step("or pick another port (porthole free)"));
         result.causes.push(Cause {
             id: CauseId::PortInUse,
             severity: Severity::Error,
             summary: format!("{address} is in use"),
             evidence: lines,
-            fix: vec!["porthole ls -a --port PORT --netns all".replace("PORT", &port.to_string())],
+            fix,
         });
     }
 
@@ -226,10 +263,10 @@ pub fn diagnose_bind(address: SocketAddr, client: Client) -> Result<BindDiagnosi
             summary: format!("port {port} is privileged and the server lacks CAP_NET_BIND_SERVICE"),
             evidence: lines,
             fix: vec![
-                "setcap cap_net_bind_service=+ep /path/to/server".to_string(),
-                "or in a systemd unit: AmbientCapabilities=CAP_NET_BIND_SERVICE".to_string(),
-                format!("or sysctl -w net.ipv4.ip_unprivileged_port_start={port}"),
-                "or listen on a port ≥ 1024 and redirect".to_string(),
+                Fix::step("give the server's executable the capability: setcap cap_net_bind_service=+ep on its path"),
+                Fix::step("or in a systemd unit: AmbientCapabilities=CAP_NET_BIND_SERVICE"),
+                Fix::command(format!("sysctl -w net.ipv4.ip_unprivileged_port_start={port}   # or let every user bind it")),
+                Fix::step("or listen on a port ≥ 1024 and redirect"),
             ],
         });
     } else if plain == BindOutcome::Denied || reused == BindOutcome::Denied {
@@ -266,10 +303,11 @@ pub fn diagnose_bind(address: SocketAddr, client: Client) -> Result<BindDiagnosi
             },
             evidence: attempt_lines.clone(),
             fix: if v6_off {
-                vec!["sysctl -w net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.all.disable_ipv6=0"
-                    .to_string()]
+                vec![Fix::command(
+                    "sysctl -w net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.all.disable_ipv6=0",
+                )]
             } else {
-                vec!["bind 127.0.0.1, 0.0.0.0 or an address shown by `ip addr`".to_string()]
+                vec![Fix::step("bind 127.0.0.1, 0.0.0.0 or an address shown by `ip addr`")]
             },
         });
     }
@@ -284,8 +322,8 @@ pub fn diagnose_bind(address: SocketAddr, client: Client) -> Result<BindDiagnosi
             ),
             evidence: vec![format!("net.ipv4.ip_local_port_range = {low} {high}; {port} is not in ip_local_reserved_ports")],
             fix: vec![
-                format!("sysctl -w net.ipv4.ip_local_reserved_ports={port}"),
-                format!("or use a port below {low} (porthole free)"),
+                super::causes::reserve_port_fix(port),
+                Fix::step(format!("or use a port below {low} (porthole free)")),
             ],
         });
     }

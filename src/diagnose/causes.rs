@@ -10,10 +10,20 @@
 //! - connected but silent or speaking the wrong protocol: stopped owner,
 //!   full queue, not responding, TLS mismatch.
 //!
+//! An attempt may have more than one cause, and each is reported in the
+//! order the user must fix them: a firewall rule that stops the SYN first,
+//! then what the listener table says about the address behind it (another
+//! family, another address, nothing at all), then the state of the process
+//! that holds it.
+//!
 //! Then target-wide causes: split listeners, `localhost` resolution, proxy
 //! variables. When one address works, per-address causes become warnings:
 //! clients that try every address connect, those that try only the first
 //! may not.
+//!
+//! Fixes are [`Fix::Command`] only when they run as printed here: real
+//! pids, rule handles read from the ruleset, the sysctl list they extend;
+//! everything else is a [`Fix::Step`] in words.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -23,7 +33,7 @@ use super::firewall::{self, Action, Blocker, Packet};
 use super::probe::{Outcome, ProbeAddress, Reply};
 use super::{
     listen_overflows, listener_snapshot, probe_address, resolve, Attempt, Cause, CauseId,
-    DiagnoseError, Diagnosis, Request, Severity, Target,
+    DiagnoseError, Diagnosis, Fix, Request, Severity, Target,
 };
 use crate::inventory::{self, NamespaceSelection, PortSet, Query};
 use crate::model::{Family, Process, Protocol, Snapshot, Socket};
@@ -43,6 +53,9 @@ struct Evidence<'a> {
     overflows: Option<(u64, u64)>,
     firewall: Option<Option<(firewall::NftRuleset, String)>>,
     legacy: Option<Vec<(&'static str, String)>>,
+    /// `iptables-nft-save` dumps, read when the nft ruleset has tables
+    /// iptables-nft may have written.
+    iptables_nft: Option<Vec<(&'static str, String)>>,
 }
 
 /// Diagnoses a connect target.
@@ -89,6 +102,7 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
         overflows: before.zip(after),
         firewall: None,
         legacy: None,
+        iptables_nft: None,
     };
     let mut extra_listeners: Vec<Socket> = Vec::new();
     let mut extra_processes: BTreeMap<u32, Process> = BTreeMap::new();
@@ -97,10 +111,9 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
     let mut nothing_here = false;
     let silent = |a: &&Attempt| matches!(a.reply, Some(Reply::Silent));
     for attempt in attempts.iter().filter(|a| !a.healthy || silent(a)) {
-        match explain_attempt(&mut evidence, attempt) {
-            Explained::Causes(found) => causes.extend(found),
-            Explained::NothingHere => nothing_here = true,
-        }
+        let explained = explain_attempt(&mut evidence, attempt);
+        causes.extend(explained.causes);
+        nothing_here |= explained.nothing_here;
     }
     if nothing_here {
         match target {
@@ -116,7 +129,7 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
                 } else {
                     format!("{} does not exist", path.display())
                 }],
-                fix: vec!["start the service, or check its socket path setting".to_string()],
+                fix: vec![Fix::step("start the service, or check its socket path setting")],
             }),
             _ => {
                 let (cause, listeners, processes) = sweep(port, &attempts)?;
@@ -132,8 +145,7 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
     }
     if let Some(host) = target.host() {
         if is_localhost(host) {
-            let resolved: Vec<IpAddr> = attempts.iter().filter_map(Attempt::ip).collect();
-            if let Some(cause) = localhost_resolution(request.client, &resolved) {
+            if let Some(cause) = localhost_resolution(request.client, &attempts) {
                 causes.push(cause);
             }
         }
@@ -150,7 +162,10 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
             severity: Severity::Error,
             summary: format!("{target} does not answer, and nothing porthole checks explains why"),
             evidence: attempts.iter().map(attempt_line).collect(),
-            fix: vec![format!("look at the service's own logs; porthole ls --port {port} -a shows every socket on the port")],
+            fix: vec![
+                Fix::step("look at the service's own logs"),
+                Fix::command(format!("porthole ls --port {port} -a   # every socket on the port")),
+            ],
         });
     }
     if any_healthy {
@@ -219,16 +234,19 @@ fn merge(causes: Vec<Cause>) -> Vec<Cause> {
     merged
 }
 
-enum Explained {
-    Causes(Vec<Cause>),
-    /// Refused, and no listener of any address or family holds the port
-    /// here: look elsewhere.
-    NothingHere,
+/// What one failed attempt is explained by.
+#[derive(Default)]
+struct Explained {
+    /// In the order the user must fix them: what stops the packet first.
+    causes: Vec<Cause>,
+    /// No listener of any address or family holds the port here: look
+    /// elsewhere (other namespaces, Unix sockets).
+    nothing_here: bool,
 }
 
 fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
     let port = evidence.port;
-    let Some(outcome) = attempt.outcome() else { return Explained::Causes(Vec::new()) };
+    let Some(outcome) = attempt.outcome() else { return Explained::default() };
     let ip = attempt.ip();
     let serving: Vec<&Socket> = match ip {
         Some(ip) => evidence
@@ -243,85 +261,67 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
     match outcome {
         Outcome::SelfConnect => causes.push(self_connect(attempt, port)),
         Outcome::Denied => causes.push(sandbox_denied_connect(attempt, evidence.request.client)),
-        Outcome::Unreachable => {
-            if ip.is_some_and(|ip| ip.is_ipv6()) && crate::sys::sysctl::ipv6_disabled_on_loopback()
-            {
-                causes.push(ipv6_disabled(attempt));
-            } else if let Some(ip) = ip {
-                let blockers = firewall_blockers(evidence, ip);
-                if let Some(cause) = firewall_cause(attempt, &blockers, true) {
-                    causes.push(cause);
-                } else if !crate::model::is_loopback(ip) && !ip.is_unspecified() {
-                    // A name resolved to a non-loopback address: the
-                    // localhost check reports it; other names are remote.
-                    if !evidence.target.host().is_some_and(is_localhost) {
-                        causes.push(unexplained(attempt));
-                    }
-                } else {
+        Outcome::Unreachable | Outcome::Refused
+            if ip.is_some_and(|ip| ip.is_ipv6())
+                && outcome == Outcome::Unreachable
+                && crate::sys::sysctl::ipv6_disabled_on_loopback() =>
+        {
+            causes.push(ipv6_disabled(attempt))
+        }
+        Outcome::Unreachable | Outcome::Refused => {
+            let Some(ip) = ip else {
+                return Explained { causes, nothing_here: true };
+            };
+            let blockers = firewall_blockers(evidence, ip);
+            let rule = firewall_cause(attempt, &blockers, true);
+            let found_rule = rule.is_some();
+            causes.extend(rule);
+            if !serving.is_empty() {
+                if !found_rule {
                     causes.push(unexplained(attempt));
                 }
-            }
-        }
-        Outcome::Refused => {
-            let Some(ip) = ip else { return Explained::NothingHere };
-            if !serving.is_empty() {
-                let blockers = firewall_blockers(evidence, ip);
-                causes.push(
-                    firewall_cause(attempt, &blockers, true)
-                        .unwrap_or_else(|| unexplained(attempt)),
-                );
+            } else if outcome == Outcome::Unreachable
+                && !crate::model::is_loopback(ip)
+                && !ip.is_unspecified()
+            {
+                // A name resolved to a non-loopback address: the localhost
+                // check reports it; other names are remote.
+                if !found_rule && !evidence.target.host().is_some_and(is_localhost) {
+                    causes.push(unexplained(attempt));
+                }
             } else {
-                let listeners: Vec<&Socket> = evidence
-                    .snapshot
-                    .sockets
-                    .iter()
-                    .filter(|s| s.protocol == Protocol::Tcp && s.is_listener())
-                    .collect();
-                if listeners.is_empty() {
-                    return Explained::NothingHere;
-                }
-                let family = if ip.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 };
-                let other_family: Vec<&Socket> = listeners
-                    .iter()
-                    .copied()
-                    .filter(|s| s.family != family || is_mapped(s))
-                    .collect();
-                let same_family: Vec<&Socket> = listeners
-                    .iter()
-                    .copied()
-                    .filter(|s| s.family == family && !is_mapped(s))
-                    .collect();
-                if !other_family.is_empty() {
-                    causes.push(family_mismatch(evidence, attempt, ip, &other_family));
-                }
-                if !same_family.is_empty() {
-                    causes.push(bound_elsewhere(evidence, attempt, ip, &same_family));
+                // Whatever the rule does, the listener table says what
+                // happens once it is gone.
+                match listener_causes(evidence, attempt, ip) {
+                    Some(found) => causes.extend(found),
+                    None => return Explained { causes, nothing_here: true },
                 }
             }
         }
         Outcome::Timeout => {
-            let mut explained = false;
+            // The rule that drops the SYN comes first: nothing behind it
+            // can be seen (or fixed) until it is gone.
+            if let Some(ip) = ip {
+                let blockers = firewall_blockers(evidence, ip);
+                causes.extend(firewall_cause(attempt, &blockers, false));
+            }
             for listener in &serving {
                 if queue_full(listener) {
                     causes.push(accept_queue_full(evidence, attempt, listener));
-                    explained = true;
                 }
                 if let Some(cause) = stopped_owner(evidence, attempt, listener) {
                     causes.push(cause);
-                    explained = true;
                 }
             }
-            if let Some(ip) = ip {
-                let blockers = firewall_blockers(evidence, ip);
-                if let Some(cause) = firewall_cause(attempt, &blockers, false) {
-                    causes.push(cause);
-                    explained = true;
+            if serving.is_empty() {
+                if let Some(ip) = ip {
+                    match listener_causes(evidence, attempt, ip) {
+                        Some(found) => causes.extend(found),
+                        None => return Explained { causes, nothing_here: true },
+                    }
                 }
             }
-            if !explained {
-                if serving.is_empty() && ip.is_some() {
-                    return Explained::NothingHere;
-                }
+            if causes.is_empty() {
                 causes.push(unexplained(attempt));
             }
         }
@@ -342,7 +342,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 }
             }
             if explained {
-                return Explained::Causes(causes);
+                return Explained { causes, nothing_here: false };
             }
             match (&reply, evidence.target) {
                 (Reply::Tls, Target::Http { tls: false, .. }) => {
@@ -354,6 +354,9 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 (Reply::Http(response), Target::Http { tls: true, .. }) if !response.tls => {
                     causes.push(tls_mismatch(evidence, attempt, false))
                 }
+                (Reply::Other(_), Target::Http { tls: true, .. }) => {
+                    causes.push(tls_mismatch(evidence, attempt, false))
+                }
                 (Reply::Closed | Reply::Reset, _) if forwarder.is_some() => {
                     causes.push(container_forwarder(attempt, forwarder.unwrap_or_default()))
                 }
@@ -361,7 +364,44 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             }
         }
     }
-    Explained::Causes(causes)
+    Explained { causes, nothing_here: false }
+}
+
+/// Causes from the listener table for an address nothing serves: another
+/// family, another address, or (`None`) no listener on the port at all.
+fn listener_causes(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) -> Option<Vec<Cause>> {
+    let listeners: Vec<&Socket> = evidence
+        .snapshot
+        .sockets
+        .iter()
+        .filter(|s| s.protocol == Protocol::Tcp && s.is_listener())
+        .collect();
+    if listeners.is_empty() {
+        return None;
+    }
+    let family = if ip.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 };
+    let other_family: Vec<&Socket> =
+        listeners.iter().copied().filter(|s| s.family != family || is_mapped(s)).collect();
+    let same_family: Vec<&Socket> =
+        listeners.iter().copied().filter(|s| s.family == family && !is_mapped(s)).collect();
+    let mut causes = Vec::new();
+    if !other_family.is_empty() {
+        causes.push(family_mismatch(evidence, attempt, ip, &other_family));
+    }
+    // `localhost` mapped to another loopback address (127.0.1.1) is the
+    // hosts file's fault, reported by the localhost check: binding the
+    // service there would be the wrong fix.
+    let odd_localhost =
+        evidence.target.host().is_some_and(is_localhost) && !is_canonical_loopback(ip);
+    if !same_family.is_empty() && !odd_localhost {
+        causes.push(bound_elsewhere(evidence, attempt, ip, &same_family));
+    }
+    Some(causes)
+}
+
+/// 127.0.0.1 or ::1: what `localhost` should resolve to.
+fn is_canonical_loopback(ip: IpAddr) -> bool {
+    ip == IpAddr::from([127, 0, 0, 1]) || ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
 }
 
 fn is_mapped(socket: &Socket) -> bool {
@@ -427,6 +467,28 @@ fn owners_text(processes: &BTreeMap<u32, Process>, socket: &Socket) -> String {
         .join(", ")
 }
 
+/// The port of an attempt (0 for a Unix socket).
+fn attempt_port(attempt: &Attempt) -> u16 {
+    match &attempt.address {
+        ProbeAddress::Ip(address) => address.port(),
+        ProbeAddress::Unix(_) => 0,
+    }
+}
+
+/// `sysctl -w net.ipv4.ip_local_reserved_ports=…` that adds `port` to the
+/// ports already reserved (writing the sysctl replaces the whole list).
+pub fn reserve_port_fix(port: u16) -> Fix {
+    let current = crate::sys::sysctl::reserved_ports_text().unwrap_or_default();
+    let list = if current.trim().is_empty() {
+        port.to_string()
+    } else {
+        format!("{},{port}", current.trim())
+    };
+    Fix::command(format!(
+        "sysctl -w net.ipv4.ip_local_reserved_ports={list}   # keep the port out of the ephemeral range"
+    ))
+}
+
 fn first_owner(socket: &Socket) -> Option<u32> {
     socket.owners.first().copied()
 }
@@ -448,9 +510,9 @@ fn self_connect(attempt: &Attempt, port: u16) -> Cause {
             "a readiness check that only tests connect() would wrongly report this port as up".to_string(),
         ],
         fix: vec![
-            "start the service".to_string(),
-            format!("sysctl -w net.ipv4.ip_local_reserved_ports={port}   # keep the port out of the ephemeral range"),
-            "or move the service to a port below the ephemeral range (porthole free)".to_string(),
+            Fix::step("start the service"),
+            reserve_port_fix(port),
+            Fix::step("or move the service to a port below the ephemeral range (porthole free)"),
         ],
     }
 }
@@ -476,28 +538,31 @@ fn sandbox_denied_connect(attempt: &Attempt, client: Client) -> Cause {
     }
 }
 
-pub fn sandbox_fixes(confinement: &environment::Confinement) -> Vec<String> {
+pub fn sandbox_fixes(confinement: &environment::Confinement) -> Vec<Fix> {
     let mut fix = Vec::new();
     if confinement.selinux_enforcing {
-        fix.push("ausearch -m avc -ts recent   # find the denial; then semanage port -a -t <type> -p tcp PORT or setsebool".to_string());
-    }
-    if let Some(label) = &confinement.label {
-        fix.push(format!(
-            "allow network access in the profile '{label}' (aa-complain or edit /etc/apparmor.d)"
+        fix.push(Fix::command("ausearch -m avc -ts recent   # find the denial"));
+        fix.push(Fix::step(
+            "then allow it: semanage port -a -t TYPE -p tcp PORT with the type the denial names, or the setsebool it suggests",
         ));
     }
+    if let Some(label) = &confinement.label {
+        fix.push(Fix::step(format!(
+            "allow network access in the profile '{label}' (aa-complain or edit /etc/apparmor.d)"
+        )));
+    }
     if confinement.seccomp_filter {
-        fix.push(
-            "run the client without the seccomp filter, or allow connect/bind in it".to_string(),
-        );
+        fix.push(Fix::step(
+            "run the client without the seccomp filter, or allow connect/bind in it",
+        ));
     }
     if let Some(unit) = &confinement.unit {
         if !confinement.systemd.is_empty() {
-            fix.push(format!("systemctl edit {unit}   # add IPAddressAllow=localhost or relax RestrictAddressFamilies="));
+            fix.push(Fix::command(format!("systemctl edit {unit}   # add IPAddressAllow=localhost or relax RestrictAddressFamilies=")));
         }
     }
     if fix.is_empty() {
-        fix.push("find the policy that confines the client (seccomp, Landlock, cgroup BPF) and allow loopback".to_string());
+        fix.push(Fix::step("find the policy that confines the client (seccomp, Landlock, cgroup BPF) and allow loopback"));
     }
     fix
 }
@@ -512,10 +577,12 @@ fn ipv6_disabled(attempt: &Attempt) -> Cause {
             "net.ipv6.conf.lo.disable_ipv6 or net.ipv6.conf.all.disable_ipv6 is 1".to_string(),
         ],
         fix: vec![
-            "sysctl -w net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.all.disable_ipv6=0"
-                .to_string(),
-            "or use 127.0.0.1, and drop '::1 localhost' from /etc/hosts while IPv6 is off"
-                .to_string(),
+            Fix::command(
+                "sysctl -w net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.all.disable_ipv6=0",
+            ),
+            Fix::step(
+                "or use 127.0.0.1, and drop '::1 localhost' from /etc/hosts while IPv6 is off",
+            ),
         ],
     }
 }
@@ -530,7 +597,14 @@ fn unexplained(attempt: &Attempt) -> Cause {
             attempt.kind.as_str()
         ),
         evidence: vec![attempt_line(attempt)],
-        fix: vec!["look at the service's logs and `porthole ls -a` for the port".to_string()],
+        fix: match attempt_port(attempt) {
+            // A Unix socket has no port to list.
+            0 => vec![Fix::step("look at the service's logs")],
+            port => vec![
+                Fix::step("look at the service's logs"),
+                Fix::command(format!("porthole ls -a --port {port}   # every socket on the port")),
+            ],
+        },
     }
 }
 
@@ -568,15 +642,18 @@ fn family_mismatch(
         evidence: lines,
         fix: {
             let mut fix = vec![
-                "bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"
-                    .to_string(),
-                format!("or connect to {other_ip}:{port}"),
+                Fix::step("bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"),
+                Fix::step(format!("or connect to {other_ip}:{port}")),
             ];
-            if matches!(evidence.target.host(), Some(Host::Name(_))) {
-                fix.push(
-                    "Node 17-19: node --dns-result-order=ipv4first (Node 20+ tries every address)"
-                        .to_string(),
-                );
+            // ipv4first only helps when the IPv6 address is the one that
+            // fails; for an IPv6-only service it makes Node prefer the
+            // failing address.
+            let listener_v4 = others.iter().any(|s| s.family == Family::Ipv4 || is_mapped(s));
+            if matches!(evidence.target.host(), Some(Host::Name(_))) && ip.is_ipv6() && listener_v4
+            {
+                fix.push(Fix::step(
+                    "Node 17-19 clients: start node with --dns-result-order=ipv4first (Node 20+ tries every address)",
+                ));
             }
             fix
         },
@@ -601,20 +678,23 @@ fn bound_elsewhere(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, same: &[&
         ),
         evidence: lines,
         fix: vec![
-            format!("connect to {}", addresses.first().cloned().unwrap_or_default()),
-            format!("or bind the service to {ip} (or a wildcard address) instead"),
+            Fix::step(format!("connect to {}", addresses.first().cloned().unwrap_or_default())),
+            Fix::step(format!("or bind the service to {ip} (or a wildcard address) instead")),
         ],
     }
 }
 
 fn accept_queue_full(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> Cause {
+    let address = listener.local.map(|a| a.to_string()).unwrap_or_default();
+    // For a listener, Send-Q is the backlog in force: what the application
+    // passed to listen(), capped at net.core.somaxconn.
+    let backlog = listener.tx_queue;
+    let somaxconn = crate::sys::sysctl::somaxconn();
     let mut lines = vec![
         attempt_line(attempt),
         format!(
-            "listener {}: Recv-Q {} (connections waiting for accept) ≥ Send-Q {} (backlog)",
-            listener.local.map(|a| a.to_string()).unwrap_or_default(),
-            listener.rx_queue,
-            listener.tx_queue
+            "listener {address}: Recv-Q {} (connections waiting for accept) ≥ Send-Q {backlog} (backlog)",
+            listener.rx_queue
         ),
         format!("owner: {}", owners_text(&evidence.snapshot.processes, listener)),
     ];
@@ -624,20 +704,61 @@ fn accept_queue_full(evidence: &Evidence, attempt: &Attempt, listener: &Socket) 
             after.saturating_sub(before)
         ));
     }
-    let somaxconn = crate::sys::sysctl::somaxconn()
-        .map_or_else(String::new, |v| format!(" (net.core.somaxconn = {v})"));
+    let name = listener
+        .owners
+        .iter()
+        .find_map(|pid| evidence.snapshot.processes.get(pid))
+        .map(|p| p.name.clone());
+    let mut fix =
+        vec![Fix::step("fix the server's accept loop (blocked, deadlocked or overloaded)")];
+    match somaxconn {
+        // The application asked for less than the kernel allows: raising
+        // somaxconn changes nothing, the listen() argument must grow.
+        Some(limit) if u64::from(limit) > u64::from(backlog) => {
+            lines.push(format!(
+                "the application called listen() with a backlog of {backlog}; net.core.somaxconn = {limit} would allow more"
+            ));
+            fix.push(Fix::step(format!(
+                "raise the backlog the server passes to listen() (now {backlog}){}",
+                backlog_setting(name.as_deref())
+            )));
+        }
+        Some(limit) => {
+            lines.push(format!("the backlog is capped by net.core.somaxconn = {limit}"));
+            let raised = (limit.saturating_mul(4)).max(4096);
+            fix.push(Fix::command(format!("sysctl -w net.core.somaxconn={raised}")));
+            fix.push(Fix::step(format!(
+                "then restart the server so it calls listen() again with a larger backlog{}",
+                backlog_setting(name.as_deref())
+            )));
+        }
+        None => fix.push(Fix::step(format!(
+            "raise the backlog the server passes to listen() (now {backlog}){}",
+            backlog_setting(name.as_deref())
+        ))),
+    }
     Cause {
         id: CauseId::AcceptQueueFull,
         severity: Severity::Error,
         summary: format!(
-            "the accept queue of {} is full: the server does not call accept() fast enough",
-            listener.local.map(|a| a.to_string()).unwrap_or_default()
+            "the accept queue of {address} is full: the server does not call accept() fast enough"
         ),
         evidence: lines,
-        fix: vec![
-            "fix the server's accept loop (blocked, deadlocked or overloaded)".to_string(),
-            format!("raise its listen backlog{somaxconn}: sysctl -w net.core.somaxconn=4096"),
-        ],
+        fix,
+    }
+}
+
+/// Where common servers take their listen() backlog from.
+fn backlog_setting(process: Option<&str>) -> &'static str {
+    match process {
+        Some("nginx") => ": nginx `listen PORT backlog=N;`",
+        Some("redis-server") => ": redis.conf `tcp-backlog N`",
+        Some("gunicorn") => ": gunicorn --backlog N",
+        Some("uvicorn") => ": uvicorn --backlog N",
+        Some("node") => ": Node server.listen({ port, backlog: N })",
+        Some(name) if name.starts_with("python") => ": Python socket.listen(N)",
+        Some("php-fpm" | "php-fpm8.2") => ": php-fpm `listen.backlog = N`",
+        _ => " (its listen backlog setting)",
     }
 }
 
@@ -649,32 +770,61 @@ fn stopped_owner(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> O
         .filter(|p| p.is_stopped())
         .collect();
     let process = stopped.first()?;
-    let traced = process.state == 't';
+    let tracer = inventory::process::tracer_pid(process.pid).filter(|&t| t != 0);
+    let traced = process.state == 't' || tracer.is_some();
+    // Only a handshake that got through proves the kernel still answers
+    // for the stopped process.
+    let handshake = if attempt.outcome() == Some(Outcome::Timeout) {
+        "nothing would answer even once a connection gets through"
+    } else {
+        "the kernel completes handshakes, nobody answers"
+    };
+    let mut lines = vec![
+        attempt_line(attempt),
+        format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
+        format!("/proc/{}/stat state = {}", process.pid, process.state),
+    ];
+    let tracer_name = tracer.and_then(|t| {
+        let mut cache = inventory::process::DetailCache::default();
+        inventory::process::read(t, &mut cache).map(|p| p.name)
+    });
+    if let Some(tracer) = tracer {
+        lines.push(format!(
+            "/proc/{}/status TracerPid = {tracer}{}",
+            process.pid,
+            tracer_name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
+        ));
+    }
+    let fix = match (traced, tracer) {
+        (true, Some(tracer)) => vec![
+            Fix::step(format!(
+                "detach the debugger {}(pid {tracer}): `detach` or `continue` in gdb, or quit it; kill -CONT does not resume a traced process",
+                tracer_name.as_ref().map(|n| format!("{n} ")).unwrap_or_default()
+            )),
+        ],
+        (true, None) => vec![Fix::step(
+            "continue or detach the debugger that stopped it; kill -CONT does not resume a traced process",
+        )],
+        (false, _) => vec![
+            Fix::command(format!("kill -CONT {}", process.pid)),
+            Fix::step("or fg in the shell that suspended it (Ctrl-Z)"),
+        ],
+    };
     Some(Cause {
         id: CauseId::ProcessStopped,
         severity: Severity::Error,
         summary: format!(
-            "{} (pid {}) holds the port but is {}: the kernel completes handshakes, nobody answers",
+            "{} (pid {}) holds the port but is {}: {handshake}",
             process.name,
             process.pid,
-            if traced { "stopped by a debugger (state t)" } else { "stopped (state T)" }
+            match tracer {
+                Some(tracer) if traced => format!("stopped by a debugger (pid {tracer})"),
+                _ if traced => "stopped by a debugger (state t)".to_string(),
+                _ => "stopped (state T)".to_string(),
+            }
         ),
-        evidence: vec![
-            attempt_line(attempt),
-            format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
-            format!("/proc/{}/stat state = {}", process.pid, process.state),
-        ],
-        fix: if traced {
-            vec![
-                "continue or detach the debugger".to_string(),
-                format!("kill -CONT {}", process.pid),
-            ]
-        } else {
-            vec![
-                format!("kill -CONT {}", process.pid),
-                "or fg in the shell that suspended it (Ctrl-Z)".to_string(),
-            ]
-        },
+        evidence: lines,
+        fix,
     })
 }
 
@@ -706,15 +856,38 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
         Reply::Other(text) if http => {
             (format!("{} answers, but not with HTTP: {text:?}", attempt.address), Severity::Error)
         }
+        Reply::Closed | Reply::Reset => (
+            format!(
+                "{} accepted the connection, then the server {} it without answering",
+                attempt.address,
+                if reply == Reply::Reset { "reset" } else { "closed" }
+            ),
+            Severity::Error,
+        ),
         other => (format!("{}: {}", attempt.address, other.describe()), Severity::Error),
     };
     let pid = serving.iter().find_map(|s| first_owner(s));
-    let mut fix =
-        vec!["look at the service's logs: it may be deadlocked, busy, or waiting on a dependency"
-            .to_string()];
-    if let Some(pid) = pid {
-        fix.push(format!("cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"));
-    }
+    let fix = match &reply {
+        // A live server that hangs up chose to: a client allow-list, a
+        // connection limit, or a protocol it expected and did not get.
+        Reply::Closed | Reply::Reset => vec![Fix::step(
+            "look at the service's logs for why it drops this client: an allow-list of client addresses, a connection limit, or a protocol it expected (TLS, its own greeting) and did not get",
+        )],
+        Reply::Other(_) => vec![Fix::step(
+            "the port speaks another protocol: check the port number, or talk to it with its own client",
+        )],
+        _ => {
+            let mut fix = vec![Fix::step(
+                "look at the service's logs: it may be deadlocked, busy, or waiting on a dependency",
+            )];
+            if let Some(pid) = pid {
+                fix.push(Fix::command(format!(
+                    "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
+                )));
+            }
+            fix
+        }
+    };
     Cause { id: CauseId::NotResponding, severity, summary, evidence: lines, fix }
 }
 
@@ -726,8 +899,15 @@ fn tls_mismatch(evidence: &Evidence, attempt: &Attempt, speaks_tls: bool) -> Cau
             target.replacen("http://", "https://", 1),
         )
     } else {
+        let what = match &attempt.reply {
+            // Any bytes that are not a TLS record answer a ClientHello
+            // from a plain server (Python's http.server sends a bare HTML
+            // error page without a status line).
+            Some(Reply::Other(text)) => format!("does not speak TLS (it answered {text:?})"),
+            _ => "speaks plain HTTP".to_string(),
+        };
         (
-            format!("{} speaks plain HTTP, but the target is https://", attempt.address),
+            format!("{} {what}, but the target is https://", attempt.address),
             target.replacen("https://", "http://", 1),
         )
     };
@@ -736,7 +916,7 @@ fn tls_mismatch(evidence: &Evidence, attempt: &Attempt, speaks_tls: bool) -> Cau
         severity: Severity::Error,
         summary,
         evidence: vec![attempt_line(attempt)],
-        fix: vec![format!("use {fix}")],
+        fix: vec![Fix::step(format!("use {fix}"))],
     }
 }
 
@@ -761,8 +941,8 @@ fn container_forwarder(attempt: &Attempt, forwarder: String) -> Cause {
             "the app inside the container most likely listens on 127.0.0.1, which the published port cannot reach".to_string(),
         ],
         fix: vec![
-            "make the app in the container listen on 0.0.0.0 (or ::)".to_string(),
-            "docker ps; docker logs CONTAINER".to_string(),
+            Fix::step("make the app in the container listen on 0.0.0.0 (or ::)"),
+            Fix::step("find the container with docker ps and read its log with docker logs"),
         ],
     }
 }
@@ -771,10 +951,23 @@ fn container_forwarder(attempt: &Attempt, forwarder: String) -> Cause {
 fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
     let packet = Packet { source: loopback_source(ip), destination: ip, port: evidence.port };
     let nft = evidence.firewall.get_or_insert_with(firewall::read_nft);
+    let with_iptables =
+        nft.as_ref().is_some_and(|(ruleset, _)| firewall::has_iptables_tables(ruleset));
+    let iptables_nft = evidence.iptables_nft.get_or_insert_with(|| {
+        if with_iptables {
+            firewall::read_iptables_nft()
+        } else {
+            Vec::new()
+        }
+    });
+    let managed = firewall::managed_tables(iptables_nft);
     let mut blockers = match nft {
-        Some((ruleset, text)) => firewall::nft_blockers(ruleset, text, &packet),
+        Some((ruleset, text)) => firewall::nft_blockers(ruleset, text, &packet, &managed),
         None => Vec::new(),
     };
+    for (source, dump) in iptables_nft.iter() {
+        blockers.extend(firewall::legacy_blockers(source, dump, &packet));
+    }
     let legacy = evidence.legacy.get_or_insert_with(firewall::read_legacy);
     for (source, dump) in legacy.iter() {
         blockers.extend(firewall::legacy_blockers(source, dump, &packet));
@@ -814,7 +1007,7 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
             attempt.address, first.family, first.table, first.chain
         ),
         evidence: lines,
-        fix: relevant.iter().map(|b| b.removal()).collect(),
+        fix: relevant.iter().map(|b| Fix::command(b.removal())).collect(),
     })
 }
 
@@ -872,15 +1065,20 @@ fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> 
             .filter(|n| elsewhere.iter().any(|s| s.net_namespace == Some(n.inode)))
             .filter_map(|n| n.name.clone())
             .collect();
-        let mut fix = match names.first() {
-            Some(name) => vec![format!("run the client in that namespace: ip netns exec {name} <client>")],
-            None => vec![
-                "run the client in the same namespace (nsenter -n -t PID, docker exec, --network host)"
-                    .to_string(),
-            ],
+        let holder = elsewhere.iter().find_map(first_owner);
+        let mut fix = match (names.first(), holder) {
+            (Some(name), _) => vec![Fix::step(format!(
+                "run the client in that namespace: put `ip netns exec {name}` before its command"
+            ))],
+            (None, Some(pid)) => vec![Fix::step(format!(
+                "run the client in the namespace of pid {pid}: put `nsenter -n -t {pid}` before its command (or use docker exec, --network host)"
+            ))],
+            (None, None) => vec![Fix::step(
+                "run the client in the server's namespace (docker exec, --network host, or nsenter -n -t with the server's pid)",
+            )],
         };
         if let Some(container) = in_container {
-            fix.insert(0, format!("publish the port: docker run -p 127.0.0.1:{port}:{port} … (container {container}), with the app listening on 0.0.0.0 inside"));
+            fix.insert(0, Fix::step(format!("publish the port: docker run -p 127.0.0.1:{port}:{port} … (container {container}), with the app listening on 0.0.0.0 inside")));
         }
         let cause = Cause {
             id: CauseId::OtherNamespace,
@@ -908,16 +1106,30 @@ fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> 
             summary: format!("nothing listens on TCP port {port}, but the service listens on the Unix socket {path}"),
             evidence: lines,
             fix: vec![
-                format!("connect through the socket: e.g. psql -h {} / mysql --socket={path} / curl --unix-socket {path}",
-                    std::path::Path::new(&path).parent().map(|p| p.display().to_string()).unwrap_or_default()),
-                "or enable TCP in the service (listen_addresses, skip-networking=0, -H tcp://…)".to_string(),
+                Fix::step(format!("connect through the socket: e.g. psql -h {} / mysql --socket={path} / curl --unix-socket {path}",
+                    std::path::Path::new(&path).parent().map(|p| p.display().to_string()).unwrap_or_default())),
+                Fix::step("or enable TCP in the service (listen_addresses, skip-networking=0, -H tcp://…)"),
             ],
         };
         return Ok((cause, named, unix.processes));
     }
     let meaning = crate::portinfo::describe(port);
     let mut lines = attempt_lines;
-    lines.push(format!("no listener on port {port} in any address, family or network namespace"));
+    let unread = everywhere.visibility.unreadable_namespaces;
+    if unread > 0 {
+        // The sweep saw only the namespaces it could enter: say so, as
+        // `ls --netns all` does, instead of claiming "none anywhere".
+        lines.push(format!(
+            "no listener on port {port} in any address or family here, nor in the network namespaces porthole could read"
+        ));
+        lines.push(format!(
+            "{unread} network namespace(s) could not be read; run as root to look inside them"
+        ));
+    } else {
+        lines.push(format!(
+            "no listener on port {port} in any address, family or network namespace"
+        ));
+    }
     if let Some(service) = meaning.services.first() {
         lines.push(format!("port {port} usually belongs to {service}"));
     }
@@ -933,9 +1145,9 @@ fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> 
             summary: format!("nothing listens on port {port}"),
             evidence: lines,
             fix: vec![
-                "start the service (or check its logs: it may have crashed or still be starting)".to_string(),
-                "check the port number in the client's configuration".to_string(),
-                format!("porthole wait localhost:{port} -- <command>   # to start a client once it is up"),
+                Fix::step("start the service (or check its logs: it may have crashed or still be starting)"),
+                Fix::step("check the port number in the client's configuration"),
+                Fix::step(format!("to start a client once the service is up: porthole wait localhost:{port} -- followed by the client's command")),
             ],
         },
         Vec::new(),
@@ -1003,6 +1215,12 @@ pub fn unix_names_service(socket: &Socket, port: u16) -> bool {
     }
 }
 
+/// Different services on different addresses or families of one port.
+///
+/// Listeners that share one local address are a `SO_REUSEPORT` group (the
+/// kernel spreads connections over healthy workers), and a forked server
+/// shares one socket: neither is split. Only listeners on *different*
+/// addresses whose owners are entirely different processes are.
 fn split_listeners(evidence: &Evidence) -> Option<Cause> {
     let listeners: Vec<&Socket> = evidence
         .snapshot
@@ -1010,14 +1228,20 @@ fn split_listeners(evidence: &Evidence) -> Option<Cause> {
         .iter()
         .filter(|s| s.protocol == Protocol::Tcp && s.is_listener() && !s.owners.is_empty())
         .collect();
-    let mut owner_sets: Vec<&Vec<u32>> = listeners.iter().map(|s| &s.owners).collect();
-    owner_sets.sort();
-    owner_sets.dedup();
-    let disjoint = owner_sets.len() > 1
-        && owner_sets.iter().enumerate().all(|(i, a)| {
-            owner_sets.iter().skip(i + 1).all(|b| a.iter().all(|pid| !b.contains(pid)))
+    // Owners per local address: a reuseport group becomes one entry.
+    let mut groups: Vec<(SocketAddr, Vec<u32>)> = Vec::new();
+    for socket in &listeners {
+        let Some(local) = socket.local else { continue };
+        match groups.iter_mut().find(|(address, _)| *address == local) {
+            Some((_, owners)) => owners.extend(socket.owners.iter().copied()),
+            None => groups.push((local, socket.owners.clone())),
+        }
+    }
+    let disjoint = groups.len() > 1
+        && groups.iter().enumerate().all(|(i, (_, a))| {
+            groups.iter().skip(i + 1).all(|(_, b)| a.iter().all(|pid| !b.contains(pid)))
         });
-    if !disjoint {
+    if !disjoint || same_service(evidence, &groups) {
         return None;
     }
     let mut lines: Vec<String> = listeners
@@ -1025,8 +1249,13 @@ fn split_listeners(evidence: &Evidence) -> Option<Cause> {
         .map(|s| format!("listener: {}", listener_line(&evidence.snapshot.processes, s)))
         .collect();
     lines.extend(evidence.attempts.iter().map(attempt_line));
-    let pids: Vec<String> =
-        owner_sets.iter().filter_map(|set| set.first()).map(|p| p.to_string()).collect();
+    let described: Vec<String> = groups
+        .iter()
+        .map(|(address, owners)| {
+            let pids: Vec<String> = owners.iter().map(u32::to_string).collect();
+            format!("{address} (pid {})", pids.join(", "))
+        })
+        .collect();
     Some(Cause {
         id: CauseId::SplitListeners,
         severity: Severity::Warning,
@@ -1036,10 +1265,26 @@ fn split_listeners(evidence: &Evidence) -> Option<Cause> {
         ),
         evidence: lines,
         fix: vec![
-            format!("stop the duplicate (one of pids {}), e.g. an old instance", pids.join(", ")),
-            "or pin clients to one literal address (127.0.0.1 or [::1])".to_string(),
+            Fix::step(format!(
+                "keep one service on the port and stop the other if it is a leftover: {}",
+                described.join(" or ")
+            )),
+            Fix::step("or pin clients to one literal address (127.0.0.1 or [::1])"),
         ],
     })
+}
+
+/// Whether every other group's owners are parent or child of a first-group
+/// owner: one service that opened its sockets in a master and a worker.
+fn same_service(evidence: &Evidence, groups: &[(SocketAddr, Vec<u32>)]) -> bool {
+    let processes = &evidence.snapshot.processes;
+    let parent = |pid: &u32| processes.get(pid).map(|p| p.parent_pid);
+    let related = |a: &u32, b: &u32| parent(a) == Some(*b) || parent(b) == Some(*a);
+    let first = &groups[0].1;
+    groups
+        .iter()
+        .skip(1)
+        .all(|(_, owners)| owners.iter().all(|pid| first.iter().any(|other| related(pid, other))))
 }
 
 fn localhost_unresolvable(client: Client, error: &DiagnoseError) -> Cause {
@@ -1059,17 +1304,27 @@ fn localhost_unresolvable(client: Client, error: &DiagnoseError) -> Cause {
     }
 }
 
-fn hosts_fix() -> Vec<String> {
+fn hosts_fix() -> Vec<Fix> {
     vec![
-        "add to /etc/hosts: 127.0.0.1 localhost".to_string(),
-        "and, when IPv6 is enabled: ::1 localhost ip6-localhost ip6-loopback".to_string(),
-        "or use the literal 127.0.0.1 / [::1]".to_string(),
+        Fix::step("add to /etc/hosts: 127.0.0.1 localhost"),
+        Fix::step("and, when IPv6 is enabled: ::1 localhost ip6-localhost ip6-loopback"),
+        Fix::step("or use the literal 127.0.0.1 / [::1]"),
     ]
 }
 
-fn localhost_resolution(client: Client, resolved: &[IpAddr]) -> Option<Cause> {
-    let strange: Vec<&IpAddr> =
-        resolved.iter().filter(|ip| !crate::model::is_loopback(**ip)).collect();
+/// `localhost` resolving anywhere but 127.0.0.1 and ::1: a non-loopback
+/// address always, another loopback address (`127.0.1.1 localhost`, a
+/// common installer mistake) when connecting to it failed.
+fn localhost_resolution(client: Client, attempts: &[Attempt]) -> Option<Cause> {
+    let resolved: Vec<IpAddr> = attempts.iter().filter_map(Attempt::ip).collect();
+    let strange: Vec<IpAddr> = attempts
+        .iter()
+        .filter_map(|a| Some((a.ip()?, a.healthy)))
+        .filter(|(ip, healthy)| {
+            !crate::model::is_loopback(*ip) || (!is_canonical_loopback(*ip) && !healthy)
+        })
+        .map(|(ip, _)| ip)
+        .collect();
     if strange.is_empty() {
         return None;
     }
@@ -1078,6 +1333,7 @@ fn localhost_resolution(client: Client, resolved: &[IpAddr]) -> Option<Cause> {
         "localhost resolves to {}",
         resolved.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     )];
+    let from_hosts: Vec<&IpAddr> = strange.iter().filter(|ip| view.entries.contains(ip)).collect();
     if !view.entries.is_empty() {
         lines.push(format!(
             "{}: localhost → {}",
@@ -1088,15 +1344,42 @@ fn localhost_resolution(client: Client, resolved: &[IpAddr]) -> Option<Cause> {
     if let Some(nsswitch) = &view.nsswitch {
         lines.push(format!("nsswitch.conf hosts: {nsswitch}"));
     }
+    let listed = strange.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let all_loopback = strange.iter().all(|ip| crate::model::is_loopback(*ip));
+    let mut fix = Vec::new();
+    if !from_hosts.is_empty() {
+        let addresses = from_hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        fix.push(Fix::step(format!(
+            "edit {}: take 'localhost' off the line of {addresses} and keep '127.0.0.1 localhost' (and '::1 localhost' when IPv6 is on); 127.0.1.1 is meant for the machine's own hostname",
+            view.hosts_path
+        )));
+        fix.push(Fix::command(format!(
+            "grep -n localhost {}   # the lines to fix",
+            view.hosts_path
+        )));
+        fix.push(Fix::step("or use the literal 127.0.0.1 / [::1]"));
+    } else {
+        fix = hosts_fix();
+    }
+    // Another loopback address that fails while a later one answers only
+    // hurts clients that stop at the first address.
+    let severity = if all_loopback && attempts.iter().any(|a| a.healthy) {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
     Some(Cause {
         id: CauseId::LocalhostResolution,
-        severity: Severity::Error,
-        summary: format!(
-            "'localhost' resolves to a non-loopback address ({})",
-            strange.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-        ),
+        severity,
+        summary: if all_loopback {
+            format!(
+                "'localhost' resolves to {listed}, not 127.0.0.1 or ::1, and nothing answers there"
+            )
+        } else {
+            format!("'localhost' resolves to a non-loopback address ({listed})")
+        },
         evidence: lines,
-        fix: hosts_fix(),
+        fix,
     })
 }
 
@@ -1129,6 +1412,14 @@ fn proxy_env(target: &Target, host: &Host, client: Client) -> Option<Cause> {
         .collect();
     let clients: Vec<&str> = users.iter().map(|u| u.client.as_str()).collect();
     let http = matches!(target, Target::Http { .. });
+    let mut fix = vec![Fix::command(
+        "export no_proxy=localhost,127.0.0.1,::1 NO_PROXY=localhost,127.0.0.1,::1",
+    )];
+    // Only a tool that would use the proxy needs to be told to skip it
+    // (curl ignores upper-case HTTP_PROXY, for one).
+    if users.iter().any(|u| u.client == environment::ProxyClient::Curl) {
+        fix.push(Fix::step("or for one curl command: curl --noproxy '*' followed by the URL"));
+    }
     Some(Cause {
         id: CauseId::ProxyEnv,
         severity: if http { Severity::Error } else { Severity::Warning },
@@ -1137,10 +1428,7 @@ fn proxy_env(target: &Target, host: &Host, client: Client) -> Option<Cause> {
             clients.join(", ")
         ),
         evidence: lines,
-        fix: vec![
-            "export no_proxy=localhost,127.0.0.1,::1 NO_PROXY=localhost,127.0.0.1,::1".to_string(),
-            "or for one command: curl --noproxy '*' …".to_string(),
-        ],
+        fix,
     })
 }
 
@@ -1158,7 +1446,7 @@ fn add_platform_hints(causes: &mut [Cause], client: Client) {
     };
     if platform.wsl2 {
         first.evidence.push("running under WSL2 (kernel osrelease): Windows and WSL share localhost only with localhostForwarding or networkingMode=mirrored".to_string());
-        first.fix.push("on Windows: wsl --shutdown, and set networkingMode=mirrored (hostAddressLoopback=true) in .wslconfig".to_string());
+        first.fix.push(Fix::step("on Windows: wsl --shutdown, and set networkingMode=mirrored (hostAddressLoopback=true) in .wslconfig"));
     }
     if let Some(container) = platform.container {
         first.evidence.push(format!("the client runs inside a container ({container}): its localhost is the container's own"));

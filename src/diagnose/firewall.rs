@@ -14,8 +14,18 @@
 //! certain, one with a maybe is reported as possible. Chain policies count:
 //! `policy drop` without an accept for the packet blocks it.
 //!
-//! Running `nft` is kept in [`read_nft`] and [`read_legacy`] so the matcher
-//! is tested on captured JSON without touching the kernel.
+//! Rules written by `iptables-nft` (plain `iptables` on Debian and Ubuntu)
+//! live in the nft ruleset too, but their matches and targets that have no
+//! native translation (`-m multiport`, `-m conntrack`, `-j REJECT`) appear in
+//! `nft -j` as opaque `xt` expressions with no arguments. Such tables are
+//! read back with `iptables-nft-save` ([`read_iptables_nft`]), matched by
+//! the same `iptables-save` matcher as the legacy backend, and skipped by
+//! the nft walk; the fix then names `iptables-nft`, which manages them. An
+//! `xt` statement met anywhere else makes its rule "may match".
+//!
+//! Running `nft` is kept in [`read_nft`], [`read_iptables_nft`] and
+//! [`read_legacy`] so the matcher is tested on captured JSON without
+//! touching the kernel.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -78,6 +88,17 @@ pub struct NftStatement {
     pub goto: Option<NftJump>,
     #[serde(default, deserialize_with = "present", rename = "return")]
     pub return_: Option<Option<serde::de::IgnoredAny>>,
+    /// An iptables extension (`xt`): its arguments are not in the JSON.
+    pub xt: Option<NftXt>,
+}
+
+/// `{"xt": {"type": "match", "name": "multiport"}}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftXt {
+    /// `match` or `target`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub name: Option<String>,
 }
 
 /// `{"drop": null}` must read as present: absent → `None`, `null` →
@@ -202,7 +223,8 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocker {
     pub action: Action,
-    /// `nftables`, `iptables-legacy` or `ip6tables-legacy`.
+    /// `nftables`, `iptables-nft`, `ip6tables-nft`, `iptables-legacy` or
+    /// `ip6tables-legacy`: the tool that edits the rule.
     pub source: &'static str,
     pub family: String,
     pub table: String,
@@ -246,8 +268,8 @@ impl Blocker {
                 self.chain,
                 if self.chain_hook_is_output() { "oif" } else { "iif" }
             ),
-            // The rule was read from the legacy backend: delete it there
-            // (plain `iptables` may be the nft backend).
+            // Delete it with the tool that owns it: plain `iptables` may be
+            // either backend.
             (tool, Some(number)) => {
                 format!("{tool} -t {} -D {} {number}", self.table, self.chain)
             }
@@ -282,6 +304,49 @@ pub fn read_nft() -> Option<(NftRuleset, String)> {
     Some((ruleset, text))
 }
 
+/// The tables `iptables-nft` manages, as `(family, table)`: those it dumps.
+pub fn managed_tables(dumps: &[(&'static str, String)]) -> Vec<(String, String)> {
+    let mut tables = Vec::new();
+    for (tool, dump) in dumps {
+        let family = if tool.starts_with("ip6") { "ip6" } else { "ip" };
+        for line in dump.lines() {
+            if let Some(table) = line.trim().strip_prefix('*') {
+                tables.push((family.to_string(), table.to_string()));
+            }
+        }
+    }
+    tables
+}
+
+/// Whether the ruleset has tables `iptables-nft` may have written: an `xt`
+/// statement anywhere, or an `ip`/`ip6` table with an iptables table name.
+pub fn has_iptables_tables(ruleset: &NftRuleset) -> bool {
+    const NAMES: [&str; 5] = ["filter", "raw", "mangle", "nat", "security"];
+    ruleset.nftables.iter().any(|item| {
+        item.rule.as_ref().is_some_and(|rule| rule.expr.iter().any(|s| s.xt.is_some()))
+            || item.chain.as_ref().is_some_and(|chain| {
+                matches!(chain.family.as_str(), "ip" | "ip6")
+                    && NAMES.contains(&chain.table.as_str())
+            })
+    })
+}
+
+/// Runs `iptables-nft-save` and `ip6tables-nft-save`; each result is
+/// `(tool, output)` where `tool` is the command that edits those rules.
+pub fn read_iptables_nft() -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    for (tool, name) in
+        [("iptables-nft-save", "iptables-nft"), ("ip6tables-nft-save", "ip6tables-nft")]
+    {
+        if let Ok(output) = Command::new(tool).output() {
+            if output.status.success() && !output.stdout.is_empty() {
+                found.push((name, String::from_utf8_lossy(&output.stdout).into_owned()));
+            }
+        }
+    }
+    found
+}
+
 /// Runs the legacy `iptables-save` tools that exist; each result is
 /// `(tool, output)`.
 pub fn read_legacy() -> Vec<(&'static str, String)> {
@@ -298,14 +363,22 @@ pub fn read_legacy() -> Vec<(&'static str, String)> {
     found
 }
 
-/// Rules of the nft ruleset that stop `packet`, in hook order.
-pub fn nft_blockers(ruleset: &NftRuleset, text: &str, packet: &Packet) -> Vec<Blocker> {
+/// Rules of the nft ruleset that stop `packet`, in hook order. Tables in
+/// `skip` (`(family, table)`, those iptables-nft manages) are matched from
+/// their `iptables-nft-save` dump instead.
+pub fn nft_blockers(
+    ruleset: &NftRuleset,
+    text: &str,
+    packet: &Packet,
+    skip: &[(String, String)],
+) -> Vec<Blocker> {
     let texts = rule_texts(text);
     let v4 = packet.destination.is_ipv4();
     let mut chains: Vec<&NftChain> = ruleset
         .nftables
         .iter()
         .filter_map(|item| item.chain.as_ref())
+        .filter(|chain| !skip.iter().any(|(f, t)| *f == chain.family && *t == chain.table))
         .filter(|chain| chain.kind.as_deref().is_none_or(|k| k == "filter"))
         .filter(|chain| match chain.family.as_str() {
             "inet" => true,
@@ -381,6 +454,36 @@ impl<'a, F: Fn(&str, &str, &str) -> Vec<&'a NftRule>> Walk<'a, F> {
             for statement in &rule.expr {
                 if let Some(matched) = &statement.matches {
                     condition = condition.and(self.evaluate(matched));
+                }
+                // An iptables match whose arguments nft does not show.
+                if statement.xt.as_ref().is_some_and(|xt| xt.kind.as_deref() == Some("match")) {
+                    condition = condition.and(Tri::Maybe);
+                }
+                // An iptables target (REJECT, …): a verdict of unknown kind.
+                if let Some(xt) =
+                    statement.xt.as_ref().filter(|xt| xt.kind.as_deref() == Some("target"))
+                {
+                    if condition == Tri::No {
+                        break;
+                    }
+                    if matches!(xt.name.as_deref(), Some("REJECT")) && !maybe_accepted {
+                        let key =
+                            (family.to_string(), table.to_string(), name.to_string(), rule.handle);
+                        return Verdict::Blocked(Blocker {
+                            action: Action::Reject(None),
+                            source: "nftables",
+                            family: family.to_string(),
+                            table: table.to_string(),
+                            chain: name.to_string(),
+                            handle: Some(rule.handle),
+                            certain: condition == Tri::Yes,
+                            text: self
+                                .texts
+                                .get(&key)
+                                .cloned()
+                                .unwrap_or_else(|| format!("rule with handle {}", rule.handle)),
+                        });
+                    }
                 }
                 if condition == Tri::No {
                     break;
@@ -709,7 +812,7 @@ fn legacy_chain(
                     .cloned();
                 return Verdict::Blocked(Blocker {
                     action: if verdict == "DROP" { Action::Drop } else { Action::Reject(with) },
-                    source: "iptables-legacy",
+                    source: "iptables",
                     family: String::new(),
                     table: "filter".into(),
                     chain: chain.to_string(),
@@ -843,7 +946,7 @@ mod tests {
 
     fn blockers(json: &str, text: &str, destination: &str, port: u16) -> Vec<Blocker> {
         let ruleset: NftRuleset = serde_json::from_str(json).unwrap();
-        nft_blockers(&ruleset, text, &packet(destination, port))
+        nft_blockers(&ruleset, text, &packet(destination, port), &[])
     }
 
     #[test]
@@ -905,6 +1008,64 @@ mod tests {
         let accept_lo = "*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n";
         assert!(legacy_blockers("iptables-legacy", accept_lo, &packet("127.0.0.1", 1)).is_empty());
         assert!(legacy_blockers("ip6tables-legacy", dump, &packet("127.0.0.1", 5432)).is_empty());
+    }
+
+    // Captured in a private namespace from rules added with `iptables`
+    // (1.8.9, nf_tables backend): `nft -j`, `nft -a` and `iptables-nft-save`.
+    const XT_JSON: &str = include_str!("fixtures/iptables_nft.json");
+    const XT_TEXT: &str = include_str!("fixtures/iptables_nft.txt");
+    const XT_SAVE: &str = include_str!("fixtures/iptables_nft.save");
+
+    /// What `check` sees on a default Debian ruleset written by iptables.
+    fn iptables_nft(destination: &str, port: u16) -> Vec<Blocker> {
+        let ruleset: NftRuleset = serde_json::from_str(XT_JSON).unwrap();
+        assert!(has_iptables_tables(&ruleset));
+        let dumps = vec![("iptables-nft", XT_SAVE.to_string())];
+        let managed = managed_tables(&dumps);
+        assert_eq!(managed, vec![("ip".to_string(), "filter".to_string())]);
+        let packet = packet(destination, port);
+        let mut found = nft_blockers(&ruleset, XT_TEXT, &packet, &managed);
+        for (source, dump) in &dumps {
+            found.extend(legacy_blockers(source, dump, &packet));
+        }
+        found
+    }
+
+    #[test]
+    fn iptables_nft_rules_are_understood() {
+        // -j REJECT --reject-with tcp-reset (an xt target in nft -j).
+        let found = iptables_nft("127.0.0.1", 7001);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].action, Action::Reject(Some("tcp-reset".into())));
+        assert!(found[0].certain);
+        assert_eq!(found[0].removal(), "iptables-nft -t filter -D INPUT 1");
+        // -m multiport --dports 7002,7003 -j DROP: only those ports.
+        for port in [7002, 7003] {
+            let found = iptables_nft("127.0.0.1", port);
+            assert_eq!(found[0].action, Action::Drop, "{port}: {found:#?}");
+            assert_eq!(found[0].removal(), "iptables-nft -t filter -D INPUT 2");
+        }
+        assert!(iptables_nft("127.0.0.1", 7010).is_empty());
+        // -s 127.0.0.1: a loopback SYN from 127.0.0.1 matches.
+        assert_eq!(iptables_nft("127.0.0.1", 7004)[0].handle, Some(3));
+        // -i lo with conntrack NEW, and REJECT without --reject-with text.
+        let found = iptables_nft("127.0.0.1", 7005);
+        assert_eq!(found[0].action, Action::Reject(Some("icmp-port-unreachable".into())));
+        // ! -i lo: loopback traffic passes.
+        assert!(iptables_nft("127.0.0.1", 7006).is_empty());
+        // The ip table never sees IPv6.
+        assert!(iptables_nft("::1", 7001).is_empty());
+    }
+
+    #[test]
+    fn xt_statements_without_the_dump_are_not_ignored() {
+        // Without iptables-nft-save, the walk must not read
+        // `-m multiport … -j DROP` as "drop every TCP port".
+        let found = blockers(XT_JSON, XT_TEXT, "127.0.0.1", 7010);
+        assert!(found.iter().all(|b| !b.certain), "{found:#?}");
+        let found = blockers(XT_JSON, XT_TEXT, "127.0.0.1", 7001);
+        assert_eq!(found[0].action, Action::Reject(None), "{found:#?}");
+        assert!(found[0].text.contains("reject with tcp reset"), "{found:#?}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod readiness;
 pub mod target;
 pub mod tls;
 
-pub use crate::model::diagnosis::{Attempt, AttemptKind, Cause, CauseId, Diagnosis, Severity};
+pub use crate::model::diagnosis::{Attempt, AttemptKind, Cause, CauseId, Diagnosis, Fix, Severity};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};

@@ -68,6 +68,10 @@ const INET_DIAG_BC_D_EQ: u8 = 12;
 /// NEW_SYN_RECV itself when SYN_RECV is asked for.
 const ALL_TCP_STATES: u32 = 0x0FFE;
 const LISTEN_STATE: u32 = 1 << 10;
+/// TCP_BOUND_INACTIVE (Linux 6.9+): sockets bound with bind() but neither
+/// listening nor connected, such as a port reservation. The kernel dumps
+/// them only when asked; older kernels ignore the bit.
+const BOUND_INACTIVE_STATE: u32 = 1 << 13;
 /// UDP sockets are ESTABLISHED (connected) or CLOSE (bound, "UNCONN").
 const ALL_UDP_STATES: u32 = (1 << 1) | (1 << 7);
 const UNCONNECTED_STATE: u32 = 1 << 7;
@@ -81,7 +85,12 @@ impl Inventory for Netlink {
         let port_filter = query.ports.as_ref().and_then(|p| p.as_single());
         let filter = port_filter.map(|port| port_bytecode(port, query.match_remote_port));
         if query.tcp && (query.ipv4 || query.ipv6) {
-            let states = if query.listeners_only { LISTEN_STATE } else { ALL_TCP_STATES };
+            // A one-port query asks who holds the port: a bound socket does.
+            let states = match (query.listeners_only, port_filter.is_some()) {
+                (true, _) => LISTEN_STATE,
+                (false, true) => ALL_TCP_STATES | BOUND_INACTIVE_STATE,
+                (false, false) => ALL_TCP_STATES,
+            };
             if query.ipv4 && query.ipv6 {
                 let request = legacy_tcp_request(states, filter.as_deref());
                 channel.dump(TCPDIAG_GETSOCK, &request, |payload| {

@@ -29,6 +29,13 @@ impl DetailCache {
 }
 
 /// Reads the details of `pid`; `None` when it exited meanwhile.
+/// `TracerPid` from `/proc/PID/status`: the debugger (ptrace) attached to
+/// the process, 0 when none.
+pub fn tracer_pid(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| line.strip_prefix("TracerPid:")?.trim().parse().ok())
+}
+
 pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
     let base = format!("/proc/{pid}");
     let stat = std::fs::read(format!("{base}/stat")).ok()?;

@@ -95,6 +95,39 @@ impl Inventory for Procfs {
     }
 }
 
+/// How long until the last TIME-WAIT socket whose local port is `port`
+/// expires, in the calling thread's namespace; `None` when there is none.
+///
+/// # Platform specific behavior
+/// Only the text tables carry the timer: the `tr:tm->when` column is `03`
+/// (TIME-WAIT timer) and the time left in USER_HZ (100 per second) ticks.
+/// TIME-WAIT always lasts 60 s on Linux (`TCP_TIMEWAIT_LEN`).
+pub fn time_wait_expiry(port: u16) -> Option<std::time::Duration> {
+    let mut longest: Option<u64> = None;
+    for (name, family) in [("tcp", Family::Ipv4), ("tcp6", Family::Ipv6)] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/thread-self/net/{name}")) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+            let (Some(local), Some(state), Some(timer)) =
+                (fields.get(1), fields.get(3), fields.get(5))
+            else {
+                continue;
+            };
+            if *state != "06" || parse_hex_endpoint(local, family).map(|a| a.port()) != Some(port) {
+                continue;
+            }
+            if let Some(("03", ticks)) = timer.split_once(':') {
+                if let Ok(ticks) = u64::from_str_radix(ticks, 16) {
+                    longest = Some(longest.map_or(ticks, |l| l.max(ticks)));
+                }
+            }
+        }
+    }
+    longest.map(|ticks| std::time::Duration::from_millis(ticks * 10))
+}
+
 /// Parses one row of `/proc/net/tcp*` or `/proc/net/udp*`:
 /// `sl local rem st tx:rx tr:when retrnsmt uid timeout inode …`.
 pub fn parse_inet_line(line: &str, protocol: Protocol, family: Family) -> Option<Socket> {

@@ -241,7 +241,46 @@ pub struct Cause {
     /// Facts that show it (listeners, rules, settings, attempts).
     pub evidence: Vec<String>,
     /// Commands or changes that fix it, best first.
-    pub fix: Vec<String>,
+    pub fix: Vec<Fix>,
+}
+
+/// One step of a fix. A command is printed after `$ ` and must run as
+/// printed on the machine that printed it (real pids, existing tables and
+/// chains, the user's actual settings); anything that needs the user's own
+/// judgement or a file edit is a step in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fix {
+    /// A shell command line, optionally ending in a `# comment`.
+    Command(String),
+    /// An instruction in words (edit a file, restart a service…).
+    Step(String),
+}
+
+impl Fix {
+    pub fn command(text: impl Into<String>) -> Self {
+        Fix::Command(text.into())
+    }
+
+    pub fn step(text: impl Into<String>) -> Self {
+        Fix::Step(text.into())
+    }
+
+    /// The line as printed (without the `$ ` of a command).
+    pub fn text(&self) -> &str {
+        match self {
+            Fix::Command(text) | Fix::Step(text) => text,
+        }
+    }
+
+    pub fn is_command(&self) -> bool {
+        matches!(self, Fix::Command(_))
+    }
+}
+
+impl std::fmt::Display for Fix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
 }
 
 /// What one attempt was: a connect to the target or a trial bind.

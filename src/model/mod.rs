@@ -103,6 +103,9 @@ impl SocketState {
             11 => SocketState::Closing,
             // TCP_NEW_SYN_RECV: a request socket; `ss` shows it as SYN-RECV.
             12 => SocketState::SynRecv,
+            // TCP_BOUND_INACTIVE: bound, neither listening nor connected;
+            // `ss` calls a bound socket without a peer UNCONN.
+            13 => SocketState::Close,
             other => SocketState::Other(other),
         }
     }
@@ -726,15 +729,20 @@ pub struct PortReport {
     pub outbound: Vec<Socket>,
     /// TIME-WAIT sockets on the port: no process, but they can block a bind.
     pub time_wait: usize,
+    /// TCP sockets bound to the port without listening or connecting (a
+    /// port reservation such as `free --hold`, or a server between bind()
+    /// and listen()): they block a bind as a listener does.
+    pub bound: Vec<Socket>,
     pub meaning: PortMeaning,
     pub processes: BTreeMap<u32, Process>,
     pub visibility: Visibility,
 }
 
 impl PortReport {
-    /// Something holds the port: a listener or a live local end.
+    /// Something holds the port: a listener, a bound socket or a live
+    /// local end.
     pub fn is_held(&self) -> bool {
-        !self.listeners.is_empty() || !self.local_ends.is_empty()
+        !self.listeners.is_empty() || !self.local_ends.is_empty() || !self.bound.is_empty()
     }
 
     /// Whether another device could reach a listener on the port.

@@ -12,7 +12,7 @@ use super::listing::{write_sockets, ListingOptions};
 use super::sanitize::{sanitize, Foreign};
 use super::table::Table;
 use super::{Format, Style};
-use crate::model::diagnosis::{Attempt, Cause, Diagnosis, ProbeAddress, Severity};
+use crate::model::diagnosis::{Attempt, Cause, Diagnosis, Fix, ProbeAddress, Severity};
 use crate::model::Snapshot;
 
 /// `check --json`: exactly these keys (documented in the README).
@@ -48,7 +48,10 @@ pub struct CauseRecord {
     pub severity: &'static str,
     pub summary: String,
     pub evidence: Vec<String>,
+    /// Every fix line, best first (commands and steps in words).
     pub fix: Vec<String>,
+    /// The lines of `fix` that are shell commands, runnable as printed.
+    pub fix_commands: Vec<String>,
 }
 
 impl AttemptRecord {
@@ -87,7 +90,13 @@ impl DiagnosisRecord {
                     severity: c.severity.as_str(),
                     summary: c.summary.clone(),
                     evidence: c.evidence.clone(),
-                    fix: c.fix.clone(),
+                    fix: c.fix.iter().map(|f| f.text().to_string()).collect(),
+                    fix_commands: c
+                        .fix
+                        .iter()
+                        .filter(|f| f.is_command())
+                        .map(|f| f.text().to_string())
+                        .collect(),
                 })
                 .collect(),
         }
@@ -210,8 +219,13 @@ fn write_cause(out: &mut dyn Write, cause: &Cause, style: Style) -> std::io::Res
     }
     if !cause.fix.is_empty() {
         writeln!(out, "  fix:")?;
-        for line in &cause.fix {
-            writeln!(out, "    $ {}", Foreign(line))?;
+        // `$ ` marks what can be pasted; steps in words are not dressed as
+        // commands. Fixes quote paths and names from other users: escaped.
+        for fix in &cause.fix {
+            match fix {
+                Fix::Command(line) => writeln!(out, "    $ {}", Foreign(line))?,
+                Fix::Step(line) => writeln!(out, "    {}", Foreign(line))?,
+            }
         }
     }
     Ok(())
@@ -278,4 +292,38 @@ pub fn attempts_summary(attempts: &[Attempt]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::diagnosis::CauseId;
+
+    #[test]
+    fn only_commands_are_printed_after_a_dollar_sign() {
+        let diagnosis = Diagnosis {
+            target: "127.0.0.1:1".into(),
+            ok: false,
+            attempts: Vec::new(),
+            listeners: Vec::new(),
+            processes: Default::default(),
+            user_names: Default::default(),
+            causes: vec![Cause {
+                id: CauseId::ProcessStopped,
+                severity: Severity::Error,
+                summary: "stopped".into(),
+                evidence: Vec::new(),
+                fix: vec![Fix::command("kill -CONT 42"), Fix::step("or fg in its shell")],
+            }],
+        };
+        let mut text = Vec::new();
+        write_diagnosis(&mut text, &diagnosis, Format::Table, Style::plain()).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("\n    $ kill -CONT 42\n"), "{text}");
+        assert!(text.contains("\n    or fg in its shell\n"), "{text}");
+        assert!(!text.contains("$ or fg"), "{text}");
+        let record = DiagnosisRecord::from_diagnosis(&diagnosis);
+        assert_eq!(record.causes[0].fix, ["kill -CONT 42", "or fg in its shell"]);
+        assert_eq!(record.causes[0].fix_commands, ["kill -CONT 42"]);
+    }
 }

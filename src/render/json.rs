@@ -159,6 +159,8 @@ pub struct PortReportRecord {
     pub local_ends: Vec<ConnectionRecord>,
     pub outbound: Vec<SocketRecord>,
     pub time_wait: usize,
+    /// TCP sockets bound to the port without listening (they hold it too).
+    pub bound: Vec<SocketRecord>,
     pub meaning: MeaningRecord,
     pub hidden_owners: usize,
     /// Why those owners are not visible: `not_root`, `hidepid`,
@@ -221,6 +223,7 @@ impl PortReportRecord {
             local_ends: report.local_ends.iter().map(connection).collect(),
             outbound: report.outbound.iter().map(socket).collect(),
             time_wait: report.time_wait,
+            bound: report.bound.iter().map(socket).collect(),
             meaning: MeaningRecord::from_meaning(&report.meaning),
             hidden_owners: report.visibility.sockets_without_visible_owner,
             hidden_owner_reasons: report.visibility.owner_gaps.iter().map(|g| g.code()).collect(),

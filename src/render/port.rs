@@ -74,6 +74,13 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             "port {} is the local end of a connection (nothing listens)",
             report.port
         ))
+    } else if !report.bound.is_empty() {
+        style.yellow(&format!("port {} is bound but not listening", report.port))
+    } else if report.time_wait > 0 {
+        style.yellow(&format!(
+            "only TIME-WAIT connections hold port {} (no process; they expire within 60 s)",
+            report.port
+        ))
     } else {
         style.red(&format!("nothing holds port {}", report.port))
     };
@@ -131,6 +138,19 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         }
     }
 
+    if !report.bound.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("Bound, not listening"))?;
+        for socket in &report.bound {
+            writeln!(
+                out,
+                "  {} {}  {}: connections are refused, but nothing else can bind it",
+                protocol_label(socket),
+                local_label(socket),
+                owners_text(report, socket)
+            )?;
+        }
+    }
     if !report.clients.is_empty() {
         writeln!(out)?;
         writeln!(out, "{} ({})", style.bold("Clients"), report.clients.len())?;
@@ -181,7 +201,7 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         writeln!(out)?;
         writeln!(
             out,
-            "{} TIME-WAIT socket(s) on this port: no process, but a server without SO_REUSEADDR cannot bind it until they expire",
+            "{} TIME-WAIT socket(s) on this port: no process; until they expire (60 s after the close) a new server binds it only if it and the server that closed them both set SO_REUSEADDR (porthole check --bind tells which)",
             report.time_wait
         )?;
     }

@@ -18,6 +18,12 @@ pub fn reserved_ports() -> Option<PortSet> {
     PortSet::parse(text.trim()).ok()
 }
 
+/// `net.ipv4.ip_local_reserved_ports` as the kernel prints it
+/// (`8080,9000-9010`), for fixes that add to the list rather than replace it.
+pub fn reserved_ports_text() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_reserved_ports").ok()
+}
+
 /// `net.ipv4.ip_unprivileged_port_start`: ports below it need
 /// CAP_NET_BIND_SERVICE.
 pub fn unprivileged_port_start() -> Option<u16> {

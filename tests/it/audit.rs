@@ -124,12 +124,17 @@ fn redis_without_password_is_no_auth_and_sees_no_http() {
         open["service"].as_str().unwrap().starts_with("redis 7")
             || open["service"].as_str().unwrap().starts_with("redis")
     );
-    assert_eq!(output.code, 1, "high finding fails the default --fail-on high");
+    // A stock loopback Redis is high, but only critical fails by default:
+    // a normal developer machine passes.
+    assert_eq!(output.code, 0, "loopback high passes the default --fail-on critical");
+    assert!(!open["fix"].as_str().unwrap().contains("bind"), "already on loopback: {open}");
     assert_no_security_attack(&log);
 
     // The gate moves with --fail-on.
     let port_text = port.to_string();
-    let relaxed = util::porthole_run(&["audit", "--port", &port_text, "--fail-on", "critical"]);
+    let strict = util::porthole_run(&["audit", "--port", &port_text, "--fail-on", "high"]);
+    assert_eq!(strict.code, 1, "{strict:?}");
+    let relaxed = util::porthole_run(&["audit", "--port", &port_text]);
     assert_eq!(relaxed.code, 0, "{relaxed:?}");
     assert!(relaxed.stdout.starts_with("HIGH (1)\n"), "{}", relaxed.stdout);
     let summary = relaxed.stdout.lines().last().unwrap();
@@ -281,7 +286,8 @@ fn postgres_trust_needs_active_and_scram_is_clean() {
     let trust = finding(&json, "trust-auth");
     assert_eq!(trust["severity"], "high");
     assert!(trust["fix"].as_str().unwrap().contains("scram-sha-256"));
-    assert_eq!(output.code, 1);
+    // High on loopback: reported, but only critical fails by default.
+    assert_eq!(output.code, 0);
 
     // The passive SSLRequest left nothing in the server log.
     let log_text = std::fs::read_to_string(dir.path().join("postgres.log")).unwrap();

@@ -11,13 +11,45 @@ use crate::util::{
     unique_port, wait_for_line, ChildGuard, Netns,
 };
 
-/// `check ARGS --json` inside `netns`: (exit code, parsed JSON).
-fn check(netns: &Netns, args: &[&str]) -> (i32, serde_json::Value) {
+/// `check ARGS --json` inside `netns`: (exit code, parsed JSON). Every fix
+/// command in the answer must parse (see [`assert_fix_commands_run`]).
+pub(crate) fn check(netns: &Netns, args: &[&str]) -> (i32, serde_json::Value) {
     let mut full = vec!["check"];
     full.extend_from_slice(args);
     full.push("--json");
     let output = netns.porthole(&full);
-    (output.code, output.json())
+    let json = output.json();
+    assert_fix_commands_run(netns, &json);
+    (output.code, json)
+}
+
+/// A fix command is pasted as printed: it must parse as shell (`bash -n`),
+/// carry no placeholder (`PID`, `<client>`, `…`), and an nft command must
+/// pass `nft -c` against the namespace's own ruleset (so `delete rule …
+/// handle N` names a rule that exists, `add rule` a chain that exists).
+/// Every fix line that is not a command is a step in words.
+pub(crate) fn assert_fix_commands_run(netns: &Netns, json: &serde_json::Value) {
+    let placeholder = regex::Regex::new(r"\b(PID|PORT|CONTAINER|NAME|TYPE)\b|<[a-z-]+>|…").unwrap();
+    for cause in json["causes"].as_array().expect("causes array") {
+        let fixes: Vec<&str> =
+            cause["fix"].as_array().expect("fix array").iter().filter_map(|f| f.as_str()).collect();
+        for command in cause["fix_commands"].as_array().expect("fix_commands array") {
+            let command = command.as_str().expect("a string");
+            assert!(fixes.contains(&command), "a command is one of the fix lines: {cause:#}");
+            let code = command.split("   #").next().unwrap_or(command).trim();
+            assert!(!placeholder.is_match(code), "placeholder in a fix command: {command}");
+            let parsed = Command::new("bash").args(["-n", "-c", command]).status().unwrap();
+            assert!(parsed.success(), "bash -n rejects the fix command: {command}");
+            if let Some(rest) = code.strip_prefix("nft ") {
+                let output = netns.command("nft").arg("-c").arg(rest).output().unwrap();
+                assert!(
+                    output.status.success(),
+                    "nft -c rejects the fix command {command}: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+    }
 }
 
 fn stop(child: &ChildGuard) {
@@ -460,6 +492,22 @@ fn self_connect_in_a_narrowed_ephemeral_range() {
     assert_eq!(json["attempts"][0]["outcome"], "self-connect", "{json:#}");
     assert_eq!(cause_ids(&json), ["self-connect"]);
     assert!(cause(&json, "self-connect")["summary"].as_str().unwrap().contains("40000-40001"));
+    // The printed sysctl keeps the port out of the range: no more
+    // self-connects, just nothing listening.
+    let reserve = cause(&json, "self-connect")["fix_commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .find(|c| c.starts_with("sysctl"))
+        .expect("a sysctl fix")
+        .to_string();
+    assert!(reserve.contains("ip_local_reserved_ports=40000"), "{reserve}");
+    netns.run_ok("bash", &["-c", &reserve]);
+    for _ in 0..3 {
+        let (_, json) = check(&netns, &["127.0.0.1:40000"]);
+        assert_eq!(json["attempts"][0]["outcome"], "refused", "{json:#}");
+    }
 }
 
 #[test]
@@ -515,7 +563,7 @@ fn bind_port_in_use_wildcard_covers_specific() {
     assert_eq!(cause_ids(&json)[0], "port-in-use", "{json:#}");
     let in_use = cause(&json, "port-in-use");
     assert!(in_use["summary"].as_str().unwrap().contains("wildcard"), "{in_use:#}");
-    assert_eq!(in_use["fix"][0], format!("stop the holder: kill {}", server.pid()));
+    assert_eq!(in_use["fix"][0], format!("kill {}   # stop the holder", server.pid()));
     assert_eq!(json["attempts"][0]["outcome"], "in-use");
 }
 

@@ -8,8 +8,10 @@
 mod util;
 
 mod audit;
+mod audit_fixes;
 mod check;
 mod cli;
+mod diagnosis;
 mod ls;
 mod wait;
 mod who;

@@ -239,14 +239,19 @@ pub struct CorsFinding {
 
 /// Rebinding: the baseline (local `Host`) and the foreign-`Host` answer are
 /// the same success → the service has no Host allow-list.
-pub fn rebinding_verdict(baseline: &Response, foreign: &Response, port: u16) -> Option<String> {
+///
+/// `local` is the `Host` the baseline carried: the address actually
+/// probed (`192.0.2.2:8000`, `[::1]:8000`), so the evidence says what was
+/// sent.
+pub fn rebinding_verdict(baseline: &Response, foreign: &Response, local: &str) -> Option<String> {
     if baseline.status >= 400 || foreign.status != baseline.status {
         return None;
     }
+    let port = local.rsplit_once(':').map_or("", |(_, port)| port);
     let same = foreign.body_hash() == baseline.body_hash() || similar_length(baseline, foreign);
     same.then(|| {
         format!(
-            "GET / with Host: 127.0.0.1:{port} → {}; with Host: {FOREIGN_HOST}:{port} → {} (same answer)",
+            "GET / with Host: {local} → {}; with Host: {FOREIGN_HOST}:{port} → {} (same answer)",
             baseline.status, foreign.status
         )
     })
@@ -297,7 +302,7 @@ pub fn browser_checks(
     let foreign =
         send(address, false, &Request::get("/", format!("{FOREIGN_HOST}:{port}")), deadline);
     if let (Some(baseline), Some(foreign)) = (&baseline, &foreign) {
-        checks.rebindable = rebinding_verdict(baseline, foreign, port);
+        checks.rebindable = rebinding_verdict(baseline, foreign, &local);
     }
     probes.push("http cors".into());
     let cors = send(
@@ -381,12 +386,14 @@ mod tests {
     fn rebinding_needs_the_same_success() {
         let ok = response("HTTP/1.0 200 OK\r\n\r\n<html>listing</html>");
         let denied = response("HTTP/1.0 403 Forbidden\r\n\r\nInvalid Host header");
-        assert!(rebinding_verdict(&ok, &ok, 80).is_some());
-        assert!(rebinding_verdict(&ok, &denied, 80).is_none());
+        let evidence = rebinding_verdict(&ok, &ok, "192.0.2.2:80").unwrap();
+        assert!(evidence.starts_with("GET / with Host: 192.0.2.2:80 → 200"), "{evidence}");
+        assert!(rebinding_verdict(&ok, &ok, "[::1]:80").unwrap().contains("Host: [::1]:80"));
+        assert!(rebinding_verdict(&ok, &denied, "127.0.0.1:80").is_none());
         // The Node inspector answers a foreign Host with 400.
         let bad = response("HTTP/1.0 400 Bad Request\r\n\r\n");
-        assert!(rebinding_verdict(&ok, &bad, 80).is_none());
-        assert!(rebinding_verdict(&denied, &denied, 80).is_none());
+        assert!(rebinding_verdict(&ok, &bad, "127.0.0.1:80").is_none());
+        assert!(rebinding_verdict(&denied, &denied, "127.0.0.1:80").is_none());
     }
 
     #[test]

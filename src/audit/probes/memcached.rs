@@ -22,7 +22,10 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
         outcome.version = Some(String::from_utf8_lossy(rest).trim().to_string());
         outcome.observations.push(Observation::NoAuth {
             evidence: format!("sent version → {shown} (ASCII protocol, no authentication)"),
-            fix: "run memcached with `-l 127.0.0.1 -U 0`, and enable SASL (`-S`) or ASCII auth (`-Y FILE`) if other hosts need it".into(),
+            // Binding and UDP advice depend on how it runs: the rules add
+            // them from the listener and the command line.
+            fix: "enable SASL (`-S`) or ASCII authentication (`-Y FILE`) in memcached's options"
+                .into(),
             impact: Impact::Control,
         });
     } else if reply.starts_with(b"CLIENT_ERROR") || reply.starts_with(b"ERROR") {

@@ -48,15 +48,44 @@ pub enum Impact {
 /// One fact a probe established, with the evidence for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observation {
-    NoAuth { evidence: String, fix: String, impact: Impact },
-    AuthRequired { evidence: String },
-    Debugger { kind: String, evidence: String, fix: String },
-    DockerApi { evidence: String },
-    TrustAuth { evidence: String },
-    EmptyPassword { evidence: String },
-    Rebindable { evidence: String },
-    Cors { evidence: String, credentials: bool },
-    WebsocketOrigin { evidence: String },
+    NoAuth {
+        evidence: String,
+        fix: String,
+        impact: Impact,
+    },
+    AuthRequired {
+        evidence: String,
+    },
+    Debugger {
+        kind: String,
+        evidence: String,
+        fix: String,
+    },
+    DockerApi {
+        evidence: String,
+    },
+    TrustAuth {
+        evidence: String,
+    },
+    EmptyPassword {
+        evidence: String,
+    },
+    Rebindable {
+        evidence: String,
+    },
+    Cors {
+        evidence: String,
+        credentials: bool,
+    },
+    WebsocketOrigin {
+        evidence: String,
+    },
+    /// Redis `protected-mode` as `CONFIG GET` reported it: while it is on
+    /// and no password is set, clients from other addresses get `-DENIED`.
+    ProtectedMode {
+        on: bool,
+        evidence: String,
+    },
 }
 
 /// Everything probing one listener found.

@@ -11,6 +11,34 @@ use super::{Impact, Observation, Outcome};
 pub const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 pub const INFO_SERVER: &[u8] = b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n";
 
+pub const CONFIG_PROTECTED_MODE: &[u8] =
+    b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$14\r\nprotected-mode\r\n";
+
+/// The reply to `CONFIG GET protected-mode` is complete: an error line, an
+/// empty array (the command is renamed away), or the name/value pair.
+fn array_complete(bytes: &[u8]) -> bool {
+    let lines = bytes.windows(2).filter(|w| *w == b"\r\n").count();
+    match bytes.first() {
+        Some(b'-') => lines >= 1,
+        Some(b'*') => bytes.starts_with(b"*0\r\n") || lines >= 5,
+        Some(_) => lines >= 1,
+        None => false,
+    }
+}
+
+/// `yes`/`no` from `*2 $14 protected-mode $3 yes`; `None` when absent.
+pub fn parse_protected_mode(reply: &str) -> Option<bool> {
+    let mut lines = reply.split("\r\n").filter(|l| !l.starts_with(['*', '$']));
+    if lines.next()? != "protected-mode" {
+        return None;
+    }
+    match lines.next()? {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
+}
+
 /// A RESP reply is complete: a simple line, or a bulk string with its body.
 fn resp_complete(bytes: &[u8]) -> bool {
     let Some(line_end) = bytes.windows(2).position(|w| w == b"\r\n") else { return false };
@@ -56,9 +84,28 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
         }
         outcome.observations.push(Observation::NoAuth {
             evidence: format!("sent PING → {shown} (no password asked)"),
-            fix: "set `requirepass <long random secret>` (or ACL users) in redis.conf and `bind 127.0.0.1 -::1`, then restart".into(),
+            // The bind part depends on where it listens: the rules add it
+            // only for an exposed listener.
+            fix:
+                "set `requirepass <long random secret>` (or ACL users) in redis.conf, then restart"
+                    .into(),
             impact: Impact::Control,
         });
+        // Without a password, protected mode is what keeps clients of
+        // other addresses out: worth knowing before grading exposure.
+        outcome.probes.push("redis CONFIG GET protected-mode".into());
+        if conn.send(CONFIG_PROTECTED_MODE, deadline).is_ok() {
+            let (reply, _) = conn.receive(deadline, None, array_complete);
+            if let Some(on) = parse_protected_mode(&String::from_utf8_lossy(&reply)) {
+                outcome.observations.push(Observation::ProtectedMode {
+                    on,
+                    evidence: format!(
+                        "CONFIG GET protected-mode → {}",
+                        if on { "yes" } else { "no" }
+                    ),
+                });
+            }
+        }
     } else if reply.starts_with(b"-NOAUTH") || reply.starts_with(b"-WRONGPASS") {
         outcome.service = Some("redis".into());
         outcome
@@ -83,6 +130,21 @@ mod tests {
         assert!(!resp_complete(b"+PON"));
         assert!(!resp_complete(b"$10\r\nabc"));
         assert!(resp_complete(b"$3\r\nabc\r\n"));
+    }
+
+    #[test]
+    fn protected_mode_replies() {
+        let yes = "*2\r\n$14\r\nprotected-mode\r\n$3\r\nyes\r\n";
+        assert!(array_complete(yes.as_bytes()));
+        assert!(!array_complete(&yes.as_bytes()[..20]));
+        assert_eq!(parse_protected_mode(yes), Some(true));
+        assert_eq!(
+            parse_protected_mode("*2\r\n$14\r\nprotected-mode\r\n$2\r\nno\r\n"),
+            Some(false)
+        );
+        assert!(array_complete(b"*0\r\n"));
+        assert_eq!(parse_protected_mode("*0\r\n"), None);
+        assert_eq!(parse_protected_mode("-ERR unknown command 'CONFIG'\r\n"), None);
     }
 
     #[test]

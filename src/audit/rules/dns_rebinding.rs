@@ -15,14 +15,33 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
             Observation::Rebindable { evidence } => {
                 let severity = if context.has_open_door() { Severity::High } else { Severity::Medium };
                 let fix = format!(
-                    "reject requests whose Host is not localhost, 127.0.0.1:{port} or [::1]:{port} (webpack `allowedHosts`, Vite `server.allowedHosts`, Django `ALLOWED_HOSTS`), or require a token",
-                    port = context.target.port
+                    "reject requests whose Host is not one of the server's own names ({}) (webpack `allowedHosts`, Vite `server.allowedHosts`, Django `ALLOWED_HOSTS`), or require a token",
+                    own_names(context).join(", ")
                 );
                 Some(context.finding(RuleId::DnsRebinding, severity, evidence.clone(), fix))
             }
             _ => None,
         })
         .collect()
+}
+
+/// The `Host` values the server should accept: `localhost:PORT` and the
+/// address it was probed on (the bound address, or loopback for a
+/// wildcard), plus the other loopback literal for a wildcard.
+fn own_names(context: &Context<'_>) -> Vec<String> {
+    let port = context.target.port;
+    let mut names = vec![format!("localhost:{port}")];
+    if let Some(probed) = context.target.connect {
+        names.push(crate::audit::probes::http::local_host(probed));
+    }
+    if context.target.scope == crate::model::Scope::Wildcard {
+        for loopback in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+            if !names.contains(&loopback) {
+                names.push(loopback);
+            }
+        }
+    }
+    names
 }
 
 #[cfg(test)]
@@ -36,6 +55,22 @@ mod tests {
         let seen = outcome("http", vec![Observation::Rebindable { evidence: "same".into() }]);
         let findings = check(&context(&target, Some(&seen)));
         assert_eq!(findings[0].severity, Severity::Medium);
-        assert!(findings[0].fix.contains("127.0.0.1:8000"));
+        assert!(findings[0].fix.contains("localhost:8000"));
+    }
+
+    #[test]
+    fn the_allow_list_names_the_address_probed() {
+        for (address, probed) in [
+            ("192.0.2.2", "192.0.2.2:8000"),
+            ("::1", "[::1]:8000"),
+            ("127.0.0.2", "127.0.0.2:8000"),
+        ] {
+            let mut target = target(address, 8000);
+            target.connect = Some(probed.parse().unwrap());
+            let seen = outcome("http", vec![Observation::Rebindable { evidence: "same".into() }]);
+            let fix = &check(&context(&target, Some(&seen)))[0].fix;
+            assert!(fix.contains(probed), "{address}: {fix}");
+            assert!(!fix.contains("127.0.0.1:8000"), "{address}: {fix}");
+        }
     }
 }

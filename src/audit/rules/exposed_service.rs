@@ -31,10 +31,26 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
     if !context.exposed() || context.target.protocol == Protocol::Unix {
         return Vec::new();
     }
+    let memcached = context.memcached();
+    // memcached's UDP socket is reported with its TCP listener (the same
+    // process, the same addresses), unless TCP is off.
+    if context.target.protocol == Protocol::Udp
+        && memcached.as_ref().is_some_and(|options| options.tcp_port != 0)
+    {
+        return Vec::new();
+    }
     let private = context.service_name().is_some_and(|s| PRIVATE_SERVICES.contains(&s))
+        || memcached.is_some()
         || context.has_open_door();
     let mut severity = if private { Severity::Medium } else { Severity::Low };
+    let protected = context.protected_mode() == Some(true);
     let reach = match context.firewall {
+        // The service turns other devices away itself: the network sees
+        // only -DENIED, as long as no password is set and the mode stays on.
+        _ if protected => {
+            severity = severity.lowered();
+            format!("{}; Redis protected mode refuses clients from other addresses (-DENIED) while no password is set: it is what keeps other devices out", context.firewall_text)
+        }
         Verdict::Admitted => format!("{}: other devices can connect", context.firewall_text),
         Verdict::Blocked => {
             severity = severity.lowered();
@@ -42,20 +58,47 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         }
         Verdict::Unknown => format!("firewall unknown ({})", context.firewall_text),
     };
-    let evidence = format!(
+    let mut evidence = format!(
         "{} listens on {} ({}); {reach}",
         context.target.protocol,
         context.endpoint(),
         scope_words(context)
     );
-    let mut fix = bind_fix(context.service_name(), context.target.port, &context.endpoint());
-    if context.firewall != Verdict::Blocked {
+    let udp = memcached.as_ref().and_then(|options| options.udp());
+    if let Some(udp) = udp {
+        evidence.push_str(&format!(
+            "; memcached also answers UDP on port {udp} on the same addresses: an open UDP memcached is the classic DDoS amplification reflector (-U {udp})"
+        ));
+        if context.firewall != Verdict::Blocked {
+            severity = severity.max(Severity::High);
+        }
+    }
+    let mut fix = bind_fix(context, udp.is_some());
+    if context.firewall != Verdict::Blocked && !protected {
         fix.push_str(&format!(
-            "; or drop it at the firewall: `nft add rule inet filter input {} dport {} drop`",
-            context.target.protocol, context.target.port
+            "; or drop other devices' traffic at the firewall: `{}`",
+            firewall_drop(context.firewall_text, context.target.protocol, context.target.port)
         ));
     }
-    vec![context.finding(RuleId::ExposedService, severity, evidence, fix)]
+    let mut finding = context.finding(RuleId::ExposedService, severity, evidence, fix);
+    if finding.service.is_none() && memcached.is_some() {
+        finding.service = Some("memcached".into());
+    }
+    vec![finding]
+}
+
+/// A command that drops the port for everything but loopback, for the
+/// firewall the evidence names, and runs as printed on any ruleset: with
+/// iptables, an insert into the built-in INPUT chain; with nftables (or
+/// none), `add` creates the table and the input chain when missing and
+/// leaves existing ones (and their policy) as they are.
+pub fn firewall_drop(firewall_text: &str, protocol: Protocol, port: u16) -> String {
+    if firewall_text.starts_with("iptables") {
+        return format!("iptables -I INPUT ! -i lo -p {protocol} --dport {port} -j DROP");
+    }
+    format!(
+        "nft 'add table inet filter; add chain inet filter input {{ type filter hook input priority 0; }}; add rule inet filter input iifname != \"lo\" {protocol} dport {port} drop'"
+    )
 }
 
 fn scope_words(context: &Context<'_>) -> &'static str {
@@ -65,15 +108,22 @@ fn scope_words(context: &Context<'_>) -> &'static str {
     }
 }
 
-/// The configuration change that binds a service to loopback; `bound` is
-/// the current `ADDRESS:PORT`.
-pub fn bind_fix(service: Option<&str>, port: u16, bound: &str) -> String {
+/// The configuration change that binds a service to loopback, naming only
+/// what is not configured yet.
+pub fn bind_fix(context: &Context<'_>, udp_on: bool) -> String {
+    let port = context.target.port;
+    let bound = context.endpoint();
+    let service = context.service_name().or(context.memcached().map(|_| "memcached"));
     match service {
-        Some("redis" | "valkey") => {
-            "set `bind 127.0.0.1 -::1` and `protected-mode yes` in redis.conf".into()
-        }
+        Some("redis" | "valkey") => match context.protected_mode() {
+            Some(true) => {
+                "set `bind 127.0.0.1 -::1` in redis.conf (protected mode is already on)".into()
+            }
+            _ => "set `bind 127.0.0.1 -::1` and `protected-mode yes` in redis.conf".into(),
+        },
         Some("memcached") => {
-            "run memcached with `-l 127.0.0.1` (Debian: /etc/memcached.conf)".into()
+            let udp = if udp_on { " -U 0" } else { "" };
+            format!("run memcached with `-l 127.0.0.1{udp}` (Debian: /etc/memcached.conf)")
         }
         Some("postgresql") => "set `listen_addresses = 'localhost'` in postgresql.conf".into(),
         Some("mysql" | "mariadb") => "set `bind-address = 127.0.0.1` under [mysqld]".into(),
@@ -105,5 +155,47 @@ mod tests {
         let findings = check(&ctx);
         assert_eq!(findings[0].severity, Severity::Low);
         assert!(findings[0].fix.contains("bind 127.0.0.1"));
+    }
+
+    #[test]
+    fn the_firewall_command_matches_the_firewall_in_the_evidence() {
+        let wide = target("0.0.0.0", 8080);
+        let mut ctx = context(&wide, None);
+        assert!(check(&ctx)[0].fix.contains("`nft 'add table inet filter;"));
+        ctx.firewall_text = "iptables input policy accept";
+        let fix = &check(&ctx)[0].fix;
+        assert!(fix.contains("`iptables -I INPUT ! -i lo -p tcp --dport 8080 -j DROP`"), "{fix}");
+        assert!(!fix.contains("nft"), "{fix}");
+    }
+
+    #[test]
+    fn protected_mode_redis_is_not_reachable_by_other_devices() {
+        use crate::audit::probes::Observation;
+        let wide = target("0.0.0.0", 6379);
+        let redis =
+            outcome("redis", vec![Observation::ProtectedMode { on: true, evidence: "yes".into() }]);
+        let finding = &check(&context(&wide, Some(&redis)))[0];
+        assert_eq!(finding.severity, Severity::Low);
+        assert!(!finding.evidence.contains("other devices can connect"), "{}", finding.evidence);
+        assert!(finding.evidence.contains("protected mode"), "{}", finding.evidence);
+        assert!(!finding.fix.contains("protected-mode yes"), "{}", finding.fix);
+    }
+
+    #[test]
+    fn memcached_udp_is_part_of_the_memcached_finding() {
+        let mut udp = target("0.0.0.0", 11211);
+        udp.protocol = Protocol::Udp;
+        udp.owners[0].name = "memcached".into();
+        udp.owners[0].cmdline =
+            "memcached -U 11211 -l 0.0.0.0".split(' ').map(str::to_string).collect();
+        assert!(check(&context(&udp, None)).is_empty(), "folded into the TCP finding");
+        let mut tcp = udp.clone();
+        tcp.protocol = Protocol::Tcp;
+        let seen = outcome("memcached", vec![]);
+        let finding = &check(&context(&tcp, Some(&seen)))[0];
+        assert_eq!(finding.severity, Severity::High);
+        assert_eq!(finding.service.as_deref(), Some("memcached"));
+        assert!(finding.evidence.contains("amplification"), "{}", finding.evidence);
+        assert!(finding.fix.contains("-l 127.0.0.1 -U 0"), "{}", finding.fix);
     }
 }

@@ -48,9 +48,25 @@ impl Context<'_> {
         self.target.scope.is_exposed()
     }
 
-    /// Exposed and not (likely) stopped by the firewall.
+    /// Exposed and not (likely) stopped by the firewall, nor refused by the
+    /// service itself (Redis protected mode while no password is set).
     pub fn reachable_from_network(&self) -> bool {
-        self.exposed() && self.firewall != Verdict::Blocked
+        self.exposed() && self.firewall != Verdict::Blocked && self.protected_mode() != Some(true)
+    }
+
+    /// Redis `protected-mode` as probed (`None`: not asked, or a password
+    /// was required so the question did not arise).
+    pub fn protected_mode(&self) -> Option<bool> {
+        self.observations().iter().find_map(|o| match o {
+            Observation::ProtectedMode { on, .. } => Some(*on),
+            _ => None,
+        })
+    }
+
+    /// memcached's options from an owner's command line.
+    pub fn memcached(&self) -> Option<MemcachedOptions> {
+        let process = self.target.owners.iter().find(|p| p.name == "memcached")?;
+        Some(MemcachedOptions::parse(&process.cmdline))
     }
 
     /// The probe's observations (none when not probed).
@@ -163,6 +179,55 @@ fn abbreviate(text: &str, limit: usize) -> String {
     }
 }
 
+/// The memcached options that decide its exposure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemcachedOptions {
+    /// `-p`/`--port` (11211 when absent; 0 turns TCP off).
+    pub tcp_port: u16,
+    /// `-U`/`--udp-port`: `None` or 0 means UDP is off (the default since
+    /// memcached 1.5.6).
+    pub udp_port: Option<u16>,
+    /// `-l`/`--listen` addresses (every interface when empty).
+    pub listen: Vec<String>,
+}
+
+impl MemcachedOptions {
+    /// Reads `-p 11211`, `-p11211`, `--port=11211` and the same for `-U`
+    /// and `-l`.
+    pub fn parse(cmdline: &[String]) -> Self {
+        let mut options = MemcachedOptions { tcp_port: 11211, ..Self::default() };
+        let mut words = cmdline.iter().skip(1).peekable();
+        while let Some(word) = words.next() {
+            let (flag, inline) = match word.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_string())),
+                _ if word.len() > 2
+                    && word.starts_with('-')
+                    && !word.starts_with("--")
+                    && word.is_char_boundary(2) =>
+                {
+                    (&word[..2], Some(word[2..].to_string()))
+                }
+                _ => (word.as_str(), None),
+            };
+            if !matches!(flag, "-p" | "--port" | "-U" | "--udp-port" | "-l" | "--listen") {
+                continue;
+            }
+            let Some(value) = inline.or_else(|| words.next().cloned()) else { break };
+            match flag {
+                "-p" | "--port" => options.tcp_port = value.parse().unwrap_or(options.tcp_port),
+                "-U" | "--udp-port" => options.udp_port = value.parse().ok(),
+                _ => options.listen.extend(value.split(',').map(str::to_string)),
+            }
+        }
+        options
+    }
+
+    /// The UDP port, when UDP is on.
+    pub fn udp(&self) -> Option<u16> {
+        self.udp_port.filter(|&port| port != 0)
+    }
+}
+
 type Rule = fn(&Context<'_>) -> Vec<Finding>;
 
 /// Every rule, in the order findings are produced.
@@ -202,7 +267,9 @@ pub fn evaluate(context: &Context<'_>, skip: &BTreeSet<RuleId>) -> Vec<Finding> 
         .filter(|(id, _)| !skip.contains(id))
         .flat_map(|(_, rule)| rule(context))
         .collect();
-    if context.exposed() && context.runs_as_root() {
+    // Protected mode keeps other devices out as a firewall would: such a
+    // Redis is graded as the loopback service it effectively is.
+    if context.exposed() && context.protected_mode() != Some(true) && context.runs_as_root() {
         for finding in &mut findings {
             if RAISED_BY_ROOT.contains(&finding.rule) && finding.severity < Severity::Critical {
                 finding.severity = finding.severity.raised();
@@ -275,6 +342,21 @@ mod tests {
         assert!(findings
             .iter()
             .any(|f| f.rule == RuleId::RootService && f.severity == Severity::Info));
+    }
+
+    #[test]
+    fn memcached_options_from_command_lines() {
+        let words = |line: &str| line.split(' ').map(str::to_string).collect::<Vec<_>>();
+        let debian = MemcachedOptions::parse(&words(
+            "/usr/bin/memcached -m 64 -p 11211 -u memcache -l 127.0.0.1 -P /run/memcached.pid",
+        ));
+        assert_eq!(debian.udp(), None);
+        assert_eq!(debian.listen, ["127.0.0.1"]);
+        let udp = MemcachedOptions::parse(&words("memcached -U 11211 -l 0.0.0.0,::"));
+        assert_eq!(udp.udp(), Some(11211));
+        assert_eq!(udp.listen, ["0.0.0.0", "::"]);
+        let off = MemcachedOptions::parse(&words("memcached -U0 --port=11300"));
+        assert_eq!((off.udp(), off.tcp_port), (None, 11300));
     }
 
     #[test]

@@ -19,11 +19,41 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
                     (Impact::Information, true) => Severity::Medium,
                     (Impact::Information, false) => Severity::Low,
                 };
-                Some(context.finding(RuleId::NoAuth, severity, evidence.clone(), fix.clone()))
+                let mut evidence = evidence.clone();
+                if context.exposed() && context.protected_mode() == Some(true) {
+                    evidence.push_str("; protected mode is on: clients from other addresses get -DENIED, and it is all that keeps this passwordless Redis off the network");
+                }
+                Some(context.finding(RuleId::NoAuth, severity, evidence, full_fix(context, fix)))
             }
             _ => None,
         })
         .collect()
+}
+
+/// The probe's credential fix, plus what the listener and command line
+/// say is still missing; never what is already configured.
+fn full_fix(context: &Context<'_>, fix: &str) -> String {
+    match context.service_name() {
+        Some("redis" | "valkey") if context.exposed() => {
+            format!("{fix}; and set `bind 127.0.0.1 -::1` so it listens on loopback only")
+        }
+        Some("memcached") => {
+            let options = context.memcached().unwrap_or_default();
+            let mut missing = Vec::new();
+            if context.exposed() {
+                missing.push("`-l 127.0.0.1`");
+            }
+            if options.udp().is_some() {
+                missing.push("`-U 0`");
+            }
+            if missing.is_empty() {
+                format!("memcached already listens on loopback only with UDP off, so only local users and processes reach it; to keep them out too, {fix}")
+            } else {
+                format!("run memcached with {} (Debian: /etc/memcached.conf); {fix} if other hosts need it", missing.join(" and "))
+            }
+        }
+        _ => fix.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -45,8 +75,51 @@ mod tests {
         assert_eq!(check(&context(&local, Some(&open)))[0].severity, Severity::High);
         let wide = target("0.0.0.0", 6379);
         assert_eq!(check(&context(&wide, Some(&open)))[0].severity, Severity::Critical);
+        // Protected mode turns other devices away: graded as on loopback.
+        let guarded = outcome(
+            "redis",
+            vec![
+                Observation::NoAuth {
+                    evidence: "PING → +PONG".into(),
+                    fix: "requirepass".into(),
+                    impact: Impact::Control,
+                },
+                Observation::ProtectedMode { on: true, evidence: "yes".into() },
+            ],
+        );
+        let finding = &check(&context(&wide, Some(&guarded)))[0];
+        assert_eq!(finding.severity, Severity::High);
+        assert!(finding.evidence.contains("protected mode is on"), "{}", finding.evidence);
+        assert!(finding.fix.contains("bind 127.0.0.1 -::1"), "{}", finding.fix);
+        // Loopback Redis is not told to bind loopback.
+        assert!(!check(&context(&local, Some(&open)))[0].fix.contains("bind"));
         let closed =
             outcome("redis", vec![Observation::AuthRequired { evidence: "NOAUTH".into() }]);
         assert!(check(&context(&wide, Some(&closed))).is_empty());
+    }
+
+    #[test]
+    fn memcached_fixes_name_only_what_is_missing() {
+        let open = outcome(
+            "memcached",
+            vec![Observation::NoAuth {
+                evidence: "version → VERSION 1.6.18".into(),
+                fix: "enable SASL (`-S`)".into(),
+                impact: Impact::Control,
+            }],
+        );
+        let mut stock = target("127.0.0.1", 11211);
+        stock.owners[0].name = "memcached".into();
+        stock.owners[0].cmdline =
+            "memcached -l 127.0.0.1 -U 0".split(' ').map(str::to_string).collect();
+        let fix = &check(&context(&stock, Some(&open)))[0].fix;
+        assert!(!fix.contains("-l 127.0.0.1") && !fix.contains("-U 0"), "{fix}");
+        assert!(fix.contains("already listens on loopback only"), "{fix}");
+        let mut wide = stock.clone();
+        wide.address = "0.0.0.0".into();
+        wide.scope = crate::model::Scope::Wildcard;
+        wide.owners[0].cmdline = "memcached -U 11211".split(' ').map(str::to_string).collect();
+        let fix = &check(&context(&wide, Some(&open)))[0].fix;
+        assert!(fix.contains("`-l 127.0.0.1` and `-U 0`"), "{fix}");
     }
 }

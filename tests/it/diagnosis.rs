@@ -1,0 +1,492 @@
+//! `porthole check` against situations where an earlier diagnosis was wrong
+//! or its fix did not run: reuseport groups, iptables-nft rules, TIME-WAIT
+//! leftovers, plain servers answering a ClientHello, two causes at once,
+//! unreadable namespaces, a bad `localhost` line, and fixes that must name
+//! real pids and settings. Each builds the real situation in a private
+//! network namespace; where a fix is a command, running it repairs it.
+//!
+//! See: issue 11, "What users hit: wrong blames, fixes that don't run".
+
+use std::process::Command;
+
+use crate::check::{assert_fix_commands_run, check};
+use crate::util::{
+    cause, cause_ids, python, python_in, server_in, server_with_backlog, unique_port,
+    wait_for_line, ChildGuard, Netns,
+};
+
+/// A server in a `SO_REUSEPORT` group on ADDRESS:PORT that answers HTTP;
+/// `fork` makes it fork after listen() (two processes, one socket).
+const REUSEPORT_SERVER: &str = r#"
+import ctypes, os, signal, socket, sys
+address, port, fork = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "fork"
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind((address, port))
+s.listen()
+child = fork and os.fork() == 0
+if child:
+    # The test kills the parent; the child must not outlive it.
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    if os.getppid() == 1:
+        sys.exit(0)
+else:
+    print("ok", flush=True)
+while True:
+    c, _ = s.accept()
+    c.recv(4096)
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    c.close()
+"#;
+
+fn fix_lines(cause: &serde_json::Value) -> Vec<String> {
+    cause["fix"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_reuseport_group_and_a_forked_server_are_not_split_listeners() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let group: Vec<(ChildGuard, _)> = (0..3)
+        .map(|_| {
+            let (child, mut ready) =
+                python_in(&netns, REUSEPORT_SERVER, &["127.0.0.1", &port.to_string(), "single"]);
+            assert_eq!(wait_for_line(&mut ready), "ok");
+            (child, ready)
+        })
+        .collect();
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(json["causes"].as_array().unwrap().is_empty(), "a healthy group: {json:#}");
+    assert_eq!(json["listeners"].as_array().unwrap().len(), 3, "{json:#}");
+    let report = netns.porthole(&[&port.to_string(), "--json"]).json();
+    assert_eq!(report["split_listeners"], false, "porthole PORT agrees: {report:#}");
+    drop(group);
+
+    let forked = unique_port();
+    let (_server, mut ready) =
+        python_in(&netns, REUSEPORT_SERVER, &["127.0.0.1", &forked.to_string(), "fork"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &[&format!("localhost:{forked}")]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(!cause_ids(&json).contains(&"split-listeners".to_string()), "{json:#}");
+
+    // Different services on different families still are.
+    let split = unique_port();
+    let _v4 = server_in(&netns, "127.0.0.1", split, "http");
+    let _v6 = server_in(&netns, "::1", split, "http");
+    let (_, json) = check(&netns, &[&format!("localhost:{split}")]);
+    let warning = cause(&json, "split-listeners");
+    assert_eq!(warning["severity"], "warning");
+    assert!(!fix_lines(warning).iter().any(|f| f.starts_with("kill")), "{warning:#}");
+}
+
+/// Rules added with plain `iptables`, which is iptables-nft on Debian.
+#[test]
+fn iptables_nft_rules_are_explained_and_their_fix_removes_them() {
+    let Some(netns) = Netns::create() else { return };
+    if !crate::util::installed("iptables-nft") {
+        eprintln!("skipping: iptables-nft is not installed");
+        return;
+    }
+    let ports: Vec<u16> = (0..5).map(|_| unique_port()).collect();
+    let _servers: Vec<ChildGuard> =
+        ports.iter().map(|port| server_in(&netns, "127.0.0.1", *port, "http")).collect();
+    let [reset, multi, source, conntrack, other_interface] = ports[..] else { unreachable!() };
+    let rules: [Vec<String>; 5] = [
+        format!("-A INPUT -p tcp --dport {reset} -j REJECT --reject-with tcp-reset"),
+        format!("-A INPUT -p tcp -m multiport --dports 1,{multi} -j DROP"),
+        format!("-A INPUT -s 127.0.0.1 -p tcp --dport {source} -j DROP"),
+        format!("-A INPUT -i lo -m conntrack --ctstate NEW -p tcp --dport {conntrack} -j REJECT"),
+        format!("-A INPUT ! -i lo -p tcp --dport {other_interface} -j DROP"),
+    ]
+    .map(|rule| rule.split(' ').map(str::to_string).collect());
+    for rule in &rules {
+        let words: Vec<&str> = rule.iter().map(String::as_str).collect();
+        netns.run_ok("iptables", &words);
+    }
+
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{reset}")]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+    let reject = cause(&json, "firewall-reject");
+    assert_eq!(reject["severity"], "error");
+    assert!(reject["summary"].as_str().unwrap().contains("tcp-reset"), "{reject:#}");
+    assert_eq!(reject["fix_commands"][0], "iptables-nft -t filter -D INPUT 1");
+
+    for (port, id) in [(multi, "firewall-drop"), (source, "firewall-drop")] {
+        let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), [id], "{port}: {json:#}");
+        assert!(cause(&json, id)["evidence"].to_string().contains("iptables-nft"), "{json:#}");
+    }
+    let (_, json) = check(&netns, &[&format!("127.0.0.1:{conntrack}")]);
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+    assert!(cause(&json, "firewall-reject")["evidence"].to_string().contains("--ctstate NEW"));
+    // `! -i lo` spares loopback: healthy.
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{other_interface}")]);
+    assert_eq!(code, 0, "{json:#}");
+
+    // The printed fix, run as printed, repairs the port.
+    let fix = cause(&json_for(&netns, reset), "firewall-reject")["fix_commands"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let words: Vec<&str> = fix.split_whitespace().collect();
+    netns.run_ok(words[0], &words[1..]);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{reset}")]);
+    assert_eq!(code, 0, "after `{fix}`: {json:#}");
+}
+
+fn json_for(netns: &Netns, port: u16) -> serde_json::Value {
+    check(netns, &[&format!("127.0.0.1:{port}")]).1
+}
+
+/// An old server that did not set SO_REUSEADDR closed its connections
+/// first and exited: only its TIME-WAIT sockets are left on the port.
+#[test]
+fn a_port_held_by_time_wait_of_a_server_without_reuseaddr() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_child, mut ready) = python_in(
+        &netns,
+        "import socket,sys,time\n\
+         p=int(sys.argv[1]); l=socket.socket(); l.bind(('127.0.0.1',p)); l.listen()\n\
+         c=socket.create_connection(('127.0.0.1',p)); a,_=l.accept(); a.close(); time.sleep(0.2); c.close(); l.close()\n\
+         print('ok'); time.sleep(3600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &["--bind", &format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1, "{json:#}");
+    // (An ephemeral-port warning may follow: the test port is in the range.)
+    assert_eq!(cause_ids(&json)[0], "port-in-use", "{json:#}");
+    let in_use = cause(&json, "port-in-use");
+    assert_eq!(in_use["severity"], "error");
+    let summary = in_use["summary"].as_str().unwrap();
+    assert!(summary.contains("TIME-WAIT") && summary.contains("SO_REUSEADDR"), "{in_use:#}");
+    let evidence = in_use["evidence"].to_string();
+    assert!(evidence.contains("expires in"), "{evidence}");
+    assert!(!evidence.contains("namespace porthole cannot read"), "{evidence}");
+    assert!(in_use["fix_commands"][0].as_str().unwrap().starts_with("sleep "), "{in_use:#}");
+    assert_eq!(json["attempts"][1]["outcome"], "in-use", "even with SO_REUSEADDR: {json:#}");
+
+    // `porthole PORT` names the leftovers instead of "nothing holds".
+    let text = netns.porthole(&[&port.to_string()]);
+    assert!(!text.stdout.contains("nothing holds"), "{}", text.stdout);
+    assert!(text.stdout.contains("TIME-WAIT"), "{}", text.stdout);
+}
+
+#[test]
+fn python_http_server_answering_a_client_hello_is_a_tls_mismatch() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    // What `python3 -m http.server` runs.
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import http.server,sys\n\
+         s=http.server.ThreadingHTTPServer(('127.0.0.1',int(sys.argv[1])),http.server.SimpleHTTPRequestHandler)\n\
+         print('ok'); s.serve_forever()",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &[&format!("https://localhost:{port}/"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["tls-mismatch"], "{json:#}");
+    let mismatch = cause(&json, "tls-mismatch");
+    assert_eq!(mismatch["severity"], "error");
+    assert_eq!(mismatch["fix"][0], format!("use http://localhost:{port}/"));
+    assert!(!json.to_string().contains("deadlocked"), "{json:#}");
+}
+
+/// A drop rule for 127.0.0.1 and a service on ::1 only: both must go.
+#[test]
+fn a_firewall_drop_and_an_ipv6_only_listener_are_both_reported_in_fix_order() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "::1", port, "http");
+    netns.run_ok("nft", &["add table inet guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet guard input { type filter hook input priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule inet guard input ip daddr 127.0.0.1 tcp dport {port} drop")],
+    );
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-drop", "family-mismatch"], "{json:#}");
+    for id in ["firewall-drop", "family-mismatch"] {
+        assert_eq!(cause(&json, id)["severity"], "error");
+    }
+    // After the printed fix for the rule, the second cause remains.
+    let fix = cause(&json, "firewall-drop")["fix_commands"][0].as_str().unwrap().to_string();
+    let words: Vec<&str> = fix.split_whitespace().collect();
+    netns.run_ok(words[0], &words[1..]);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+}
+
+#[test]
+fn a_stopped_server_behind_a_drop_rule_does_not_claim_handshakes() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "http");
+    assert!(Command::new("kill")
+        .args(["-STOP", &server.pid().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    netns.run_ok("nft", &["add table ip guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain ip guard input { type filter hook input priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok("nft", &[&format!("add rule ip guard input tcp dport {port} drop")]);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["firewall-drop", "process-stopped"], "{json:#}");
+    let stopped = cause(&json, "process-stopped");
+    assert!(!stopped["summary"].as_str().unwrap().contains("completes handshakes"), "{stopped:#}");
+    assert_eq!(stopped["fix_commands"][0], format!("kill -CONT {}", server.pid()));
+    // Both fixes, as printed, make it answer.
+    for id in ["firewall-drop", "process-stopped"] {
+        let fix = cause(&json, id)["fix_commands"][0].as_str().unwrap().to_string();
+        let words: Vec<&str> = fix.split_whitespace().collect();
+        netns.run_ok(words[0], &words[1..]);
+    }
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+}
+
+#[test]
+fn unprivileged_check_says_which_namespaces_it_could_not_read() {
+    let (Some(netns), Some(other)) = (Netns::create(), Netns::create()) else { return };
+    // A root process in another namespace: nobody cannot read its netns.
+    let _elsewhere = ChildGuard::spawn(other.command("sleep").arg("60"));
+    let port = unique_port();
+    let mut command = netns.command("setpriv");
+    command
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(crate::util::binary())
+        .args(["check", &format!("127.0.0.1:{port}"), "--json"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["nothing-listening"], "{json:#}");
+    let evidence = cause(&json, "nothing-listening")["evidence"].to_string();
+    assert!(evidence.contains("could not be read"), "{evidence}");
+    assert!(!evidence.contains("in any address, family or network namespace"), "{evidence}");
+}
+
+#[test]
+fn localhost_mapped_to_127_0_1_1_blames_the_hosts_file() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let output = netns.porthole_with_hosts(
+        "127.0.1.1 localhost myhost\n",
+        &["check", &format!("localhost:{port}"), "--json"],
+    );
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["localhost-resolution"], "{json:#}");
+    let wrong = cause(&json, "localhost-resolution");
+    assert_eq!(wrong["severity"], "error");
+    assert!(wrong["summary"].as_str().unwrap().contains("127.0.1.1"), "{wrong:#}");
+    assert!(fix_lines(wrong)[0].contains("/etc/hosts"), "{wrong:#}");
+    assert!(!json.to_string().contains("bind the service to 127.0.1.1"), "{json:#}");
+    assert_fix_commands_run(&netns, &json);
+}
+
+#[test]
+fn an_unnamed_namespace_fix_names_the_real_pid() {
+    let (Some(client), Some(server_side)) = (Netns::create(), Netns::create()) else { return };
+    let port = unique_port();
+    // A server in a namespace of its own with no `ip netns` name.
+    let (server, mut ready) = crate::util::python_via(
+        {
+            let mut command = server_side.command("unshare");
+            command.args(["-n", "sh", "-c", "ip link set lo up && exec python3 \"$@\"", "sh"]);
+            command
+        },
+        crate::util::SERVER,
+        &["127.0.0.1", &port.to_string(), "http"],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&client, &[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["other-namespace"], "{json:#}");
+    let fix = fix_lines(cause(&json, "other-namespace")).join("\n");
+    assert!(fix.contains(&format!("nsenter -n -t {}", server.pid())), "{fix}");
+    assert!(!fix.contains("PID"), "{fix}");
+}
+
+#[test]
+fn no_ipv4first_advice_for_an_ipv6_only_service() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "::1", port, "http");
+    let output = netns.porthole_with_hosts(
+        "127.0.0.1 localhost\n",
+        &["check", &format!("localhost:{port}"), "--json"],
+    );
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    let mismatch = cause(&json, "family-mismatch");
+    assert!(!mismatch["fix"].to_string().contains("ipv4first"), "{mismatch:#}");
+
+    // The reverse keeps it: IPv6 first, service on 127.0.0.1.
+    let other = unique_port();
+    let _v4 = server_in(&netns, "127.0.0.1", other, "http");
+    let output = netns.porthole_with_hosts(
+        "::1 localhost\n",
+        &["check", &format!("localhost:{other}"), "--json"],
+    );
+    let json = output.json();
+    assert!(cause(&json, "family-mismatch")["fix"].to_string().contains("ipv4first"), "{json:#}");
+}
+
+#[test]
+fn a_full_queue_of_listen_1_names_the_application_backlog() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_with_backlog(&netns, "127.0.0.1", port, "hold", 1);
+    let (_clients, mut ready) = python_in(
+        &netns,
+        "import socket,sys,time\nheld=[]\nfor _ in range(4):\n    s=socket.socket(); s.settimeout(0.5)\n    try: s.connect(('127.0.0.1',int(sys.argv[1])))\n    except OSError: pass\n    held.append(s)\nprint('ok'); time.sleep(3600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    let full = cause(&json, "accept-queue-full");
+    let fix = fix_lines(full).join("\n");
+    assert!(fix.contains("listen() (now 1)"), "{fix}");
+    assert!(fix.contains("Python socket.listen(N)"), "{fix}");
+    assert!(!fix.contains("somaxconn"), "somaxconn is not the limit here: {fix}");
+}
+
+#[test]
+fn a_process_stopped_by_a_debugger_names_the_tracer() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "http");
+    let (tracer, mut ready) = python(
+        "import ctypes,os,sys,time\n\
+         libc=ctypes.CDLL(None,use_errno=True)\n\
+         pid=int(sys.argv[1])\n\
+         assert libc.ptrace(16,pid,0,0)==0, ctypes.get_errno()\n\
+         os.waitpid(pid,0x40000000)\n\
+         print('ok'); time.sleep(3600)",
+        &[&server.pid().to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    let stopped = cause(&json, "process-stopped");
+    let fix = fix_lines(stopped).join("\n");
+    assert!(fix.contains(&format!("pid {}", tracer.pid())), "{fix}");
+    assert!(fix.contains("detach"), "{fix}");
+    assert!(stopped["fix_commands"].as_array().unwrap().is_empty(), "no kill -CONT: {stopped:#}");
+    assert!(stopped["evidence"].to_string().contains(&format!("TracerPid = {}", tracer.pid())));
+}
+
+#[test]
+fn a_server_that_accepts_and_closes_is_not_called_deadlocked() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import socket,sys\n\
+         s=socket.socket(); s.bind(('127.0.0.1',int(sys.argv[1]))); s.listen()\n\
+         print('ok',flush=True)\n\
+         while True:\n    c,_=s.accept(); c.close()",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &[&format!("http://127.0.0.1:{port}/"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    let closed = cause(&json, "not-responding");
+    // Closing with the request unread makes the kernel send a reset.
+    let summary = closed["summary"].as_str().unwrap();
+    assert!(summary.contains("closed it") || summary.contains("reset it"), "{closed:#}");
+    assert!(summary.contains("without answering"), "{closed:#}");
+    let text = closed.to_string();
+    assert!(!text.contains("deadlocked") && !text.contains("wchan"), "{closed:#}");
+}
+
+#[test]
+fn no_curl_noproxy_advice_when_only_upper_case_http_proxy_is_set() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let output = netns.porthole_env(
+        &[("HTTP_PROXY", "http://192.0.2.1:3128")],
+        &["check", &format!("http://127.0.0.1:{port}/"), "--json"],
+    );
+    let json = output.json();
+    let proxy = cause(&json, "proxy-env");
+    assert!(!proxy["evidence"].to_string().contains("curl"), "curl ignores HTTP_PROXY: {proxy:#}");
+    assert!(!proxy["fix"].to_string().contains("curl"), "{proxy:#}");
+    assert_fix_commands_run(&netns, &json);
+}
+
+#[test]
+fn only_commands_are_printed_after_a_dollar_sign() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let text = netns.porthole(&["check", &format!("127.0.0.1:{port}")]);
+    assert_eq!(text.code, 1);
+    let fix: Vec<&str> = text.stdout.lines().skip_while(|l| l.trim() != "fix:").skip(1).collect();
+    assert!(fix.iter().any(|l| l.trim_start().starts_with("start the service")), "{}", text.stdout);
+    assert!(!fix.iter().any(|l| l.contains("$ start")), "{}", text.stdout);
+    let (_, json) = check(&netns, &[&format!("127.0.0.1:{port}")]);
+    for line in fix.iter().filter_map(|l| l.trim_start().strip_prefix("$ ")) {
+        assert!(json["causes"][0]["fix_commands"].to_string().contains(line), "{line}");
+    }
+}
+
+/// Linux 6.9 added bound-but-inactive sockets to `sock_diag` dumps.
+fn kernel_lists_bound_sockets() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 9)
+}
+
+#[test]
+fn a_socket_bound_without_listen_holds_the_port() {
+    if !kernel_lists_bound_sockets() {
+        crate::util::skip("the kernel lists bound sockets from 6.9 on");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (holder, mut ready) = python_in(
+        &netns,
+        "import socket,sys,time\n\
+         s=socket.socket(); s.bind(('127.0.0.1',int(sys.argv[1]))); print('ok'); time.sleep(3600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let report = netns.porthole(&[&port.to_string(), "--json"]);
+    assert_eq!(report.code, 0, "{}", report.stdout);
+    let json = report.json();
+    assert_eq!(json["held"], true, "{json:#}");
+    assert_eq!(json["bound"][0]["local_port"], port, "{json:#}");
+    assert_eq!(json["bound"][0]["processes"][0]["pid"], holder.pid(), "{json:#}");
+    let text = netns.porthole(&[&port.to_string()]);
+    assert!(text.stdout.contains("bound but not listening"), "{}", text.stdout);
+    assert!(!text.stdout.contains("nothing holds"), "{}", text.stdout);
+
+    let (code, json) = check(&netns, &["--bind", &format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1, "{json:#}");
+    let in_use = cause(&json, "port-in-use");
+    assert_eq!(in_use["severity"], "error");
+    assert!(in_use["evidence"].to_string().contains("UNCONN"), "{in_use:#}");
+    assert_eq!(in_use["fix_commands"][0], format!("kill {}   # stop the holder", holder.pid()));
+}
