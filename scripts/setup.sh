@@ -26,6 +26,7 @@ declare -A needed=(
     [python3]=python3
     [sysctl]=procps
     [unshare]=util-linux
+    [script]=bsdutils
     [redis-server]=redis-server
     [memcached]=memcached
     [nginx]=nginx-light

@@ -308,7 +308,7 @@ pub fn write_results(
                      port within {watched}, but if it restarts servers more slowly, stop it \
                      instead (or watch longer with --settle)",
                     parent.pid,
-                    one_line(&parent.command_line())
+                    Foreign(&one_line(&parent.command_line()))
                 )?;
             }
         }

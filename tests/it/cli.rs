@@ -192,7 +192,7 @@ fn check_bind_says_can_be_bound_and_names_the_holder() {
 /// returns and without the progress line audit draws on stderr.
 fn on_terminal(columns: usize, args: &[&str]) -> Option<String> {
     if !util::installed("script") {
-        crate::util::skip("script (util-linux) is needed for a pty");
+        util::skip("script (bsdutils) is needed for a pty");
         return None;
     }
     let quoted: Vec<String> = std::iter::once(util::binary().display().to_string())

@@ -509,10 +509,11 @@ fn a_supervisor_slower_than_the_watch_is_named() {
     assert_eq!(parents[0]["pid"], supervisor.pid(), "{report:#}");
     drop(supervisor);
 
-    // The text form, with a supervisor that has not restarted yet either.
+    // The text form, with a supervisor that has not restarted yet either;
+    // its command line (another user's text) carries an escape sequence.
     let mut command = Command::new("sh");
     command
-        .args(["-c", "while true; do python3 -u -c \"$0\"; sleep 30; done", server])
+        .args(["-c", "while true; do python3 -u -c \"$0\"; sleep 30; done", server, "\x1b[2J"])
         .stdout(std::process::Stdio::piped());
     let mut supervisor = crate::util::ChildGuard::spawn(&mut command);
     let mut out = std::io::BufReader::new(supervisor.0.stdout.take().unwrap());
@@ -526,6 +527,8 @@ fn a_supervisor_slower_than_the_watch_is_named() {
         output.stdout
     );
     assert!(output.stdout.contains("--settle"), "{}", output.stdout);
+    assert!(!output.stdout.contains('\x1b'), "shown escaped: {:?}", output.stdout);
+    assert!(output.stdout.contains("\\x1b[2J"), "{}", output.stdout);
 }
 
 #[test]
