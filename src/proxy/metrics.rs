@@ -44,7 +44,7 @@ pub fn render(proxies: &[ProxyMetrics]) -> String {
             let _ = writeln!(text, "{family}{{direction=\"downstream\",{labels}}} {downstream}");
         }
     }
-    let families: [Family; 4] = [
+    let families: [Family; 5] = [
         ("toxiproxy_proxy_connections_total", "counter", "Client connections accepted.", |proxy| {
             proxy.stats.connections_total
         }),
@@ -56,6 +56,12 @@ pub fn render(proxies: &[ProxyMetrics]) -> String {
             "counter",
             "Connections closed because the upstream could not be reached.",
             |proxy| proxy.stats.upstream_failures,
+        ),
+        (
+            "toxiproxy_proxy_refused_total",
+            "counter",
+            "Clients closed on arrival because file descriptors ran short.",
+            |proxy| proxy.stats.refused,
         ),
         ("toxiproxy_proxy_enabled", "gauge", "1 when the proxy is listening.", |proxy| {
             u64::from(proxy.enabled)

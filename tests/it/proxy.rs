@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use porthole::proxy::client::{ApiClient, HttpResponse};
-use porthole::proxy::{ApiState, HostPolicy, Registry};
+use porthole::proxy::{ApiState, Registry};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -39,8 +39,7 @@ impl Drop for Api {
 async fn start_api() -> Api {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind API");
     let address = listener.local_addr().expect("address");
-    let state =
-        Arc::new(ApiState { registry: Arc::new(Registry::new()), hosts: HostPolicy::default() });
+    let state = Arc::new(ApiState::new(Arc::new(Registry::new())));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(porthole::proxy::run(listener, state, async move {
         let _ = stopped.await;
@@ -69,6 +68,9 @@ impl Api {
             "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
             body.len()
         );
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+            head.push_str(&format!("Host: {}\r\n", self.address));
+        }
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -199,7 +201,7 @@ async fn version_lists_and_unknown_routes() {
     assert!(version.header("content-type").unwrap().starts_with("application/json"));
 
     let proxies = api.call("GET", "/proxies", None);
-    assert_eq!((proxies.status, proxies.text()), (200, "{}\n".to_string()));
+    assert_eq!((proxies.status, proxies.text()), (200, "{}".to_string()));
 
     let missing = api.call("GET", "/nothing/here", None);
     assert_eq!((missing.status, missing.text()), (404, "404 page not found\n".to_string()));
@@ -222,7 +224,7 @@ async fn proxy_create_get_update_delete() {
     assert_eq!(
         body,
         json!({"name": "db", "listen": listen.to_string(), "upstream": echo.to_string(),
-               "enabled": true, "toxics": []})
+               "enabled": true, "Logger": {}, "toxics": []})
     );
     let mut stream = connect(listen);
     round_trip(&mut stream, b"hello");
@@ -1224,7 +1226,39 @@ async fn cli_drives_the_api() {
     assert_eq!((code, err.as_str()), (1, "porthole: proxy not found\n"));
     let (code, _, err) = porthole(&["proxy", "toxic", "add", "web", "-t", "gremlin"], &url);
     assert_eq!(code, 2);
-    assert_eq!(err, "porthole: invalid toxic type (HTTP 400)\n");
+    assert_eq!(
+        err,
+        "porthole: unknown toxic type \"gremlin\" (valid types: latency, bandwidth, slow_close, \
+         timeout, reset_peer, slicer, limit_data, noop)\n"
+    );
+    // A misspelt attribute would silently be 0 on the server: refused here.
+    let (code, _, err) =
+        porthole(&["proxy", "toxic", "add", "web", "-t", "latency", "-a", "latncy=100"], &url);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "porthole: toxic type latency has no attribute \"latncy\" (valid attributes: latency, \
+         jitter)\n"
+    );
+    let (code, _, _) = porthole(&["proxy", "toxic", "add", "web", "-t", "latency"], &url);
+    assert_eq!(code, 0);
+    let (code, _, err) = porthole(
+        &["proxy", "toxic", "update", "web", "-n", "latency_downstream", "-a", "jiter=1"],
+        &url,
+    );
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "porthole: toxic type latency has no attribute \"jiter\" (valid attributes: latency, \
+         jitter)\n"
+    );
+    let (code, _, err) =
+        porthole(&["proxy", "toxic", "add", "web", "-t", "latency", "-a", "latency=-5"], &url);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "porthole: invalid attribute latency: -5 (allowed: 0 to 2147483647 ms) (HTTP 400)\n"
+    );
     let (code, _, err) =
         porthole(&["proxy", "toxic", "add", "web", "-t", "latency", "-a", "latency=soon"], &url);
     assert_eq!(code, 2);
@@ -1233,11 +1267,14 @@ async fn cli_drives_the_api() {
     assert_eq!(code, 0);
     assert!(refused(listen));
 
-    // No server there: exit 2 with one line.
+    // No server there: exit 2 with one line that says what to do.
     let (code, _, err) = porthole(&["proxy", "list", "--url", "http://127.0.0.1:1"], &url);
     assert_eq!(code, 2);
-    assert!(err.starts_with("porthole: cannot reach the proxy API at 127.0.0.1:1"), "{err}");
-    assert_eq!(err.lines().count(), 1);
+    assert_eq!(
+        err,
+        "porthole: cannot reach the proxy API at 127.0.0.1:1: connection refused (is `porthole \
+         proxy serve` running there?)\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1325,4 +1362,251 @@ async fn one_shot_run_applies_flags_and_reports_on_interrupt() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert_eq!(bad.stderr.iter().filter(|&&b| b == b'\n').count(), 1);
+}
+
+// ------------------------------------------------ wire format, byte for byte
+// See: https://github.com/Shopify/toxiproxy/blob/main/api.go (the bytes below
+// are what its handlers, Go's `http.Error` and gorilla/mux write).
+
+/// A response split for exact comparison: the status line, the header
+/// lines sorted (with `Date` and the request id masked, after checking the
+/// id's form), and the body bytes.
+#[derive(Debug, PartialEq)]
+struct Wire {
+    status: String,
+    headers: Vec<String>,
+    body: String,
+}
+
+const XID_ALPHABET: &str = "0123456789abcdefghijklmnopqrstuv";
+
+/// Sends `request` byte for byte and reads the whole answer. `Connection`
+/// is left out of the comparison (both servers answer `close` to a
+/// request that asks for it), and so is `X-Porthole-Version`, checked here.
+fn wire(address: SocketAddr, request: &str) -> (Wire, Option<String>) {
+    let mut stream = TcpStream::connect(address).expect("connect API");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read answer");
+    let text = String::from_utf8(raw).expect("UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("end of headers");
+    let mut lines = head.split("\r\n");
+    let status = lines.next().expect("status line").to_string();
+    let mut request_id = None;
+    let mut headers = Vec::new();
+    for line in lines {
+        let (name, value) = line.split_once(": ").expect("header line");
+        match name {
+            "Connection" => {}
+            "X-Porthole-Version" => assert_eq!(value, env!("CARGO_PKG_VERSION")),
+            "Date" => headers.push("Date: [DATE]".to_string()),
+            "X-Toxiproxy-Request-Id" => {
+                assert_eq!(value.len(), 20, "{value}");
+                assert!(value.chars().all(|c| XID_ALPHABET.contains(c)), "{value}");
+                request_id = Some(value.to_string());
+                headers.push("X-Toxiproxy-Request-Id: [XID]".to_string());
+            }
+            _ => headers.push(line.to_string()),
+        }
+    }
+    headers.sort();
+    (Wire { status, headers, body: body.to_string() }, request_id)
+}
+
+/// `METHOD PATH` with `Host: localhost`, `Connection: close` and `body`.
+fn request(method: &str, path: &str, body: &str) -> String {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// What Toxiproxy sends: `status`, its headers (plus `Content-Length`,
+/// `Date` and, for routed requests, the request id), and `body`.
+fn expected(status: &str, headers: &[&str], body: &str, routed: bool) -> Wire {
+    let mut all: Vec<String> = headers.iter().map(ToString::to_string).collect();
+    all.push(format!("Content-Length: {}", body.len()));
+    all.push("Date: [DATE]".to_string());
+    if routed {
+        all.push("X-Toxiproxy-Request-Id: [XID]".to_string());
+    }
+    all.sort();
+    Wire { status: format!("HTTP/1.1 {status}"), headers: all, body: body.to_string() }
+}
+
+const JSON_TYPE: &str = "Content-Type: application/json";
+const ERROR_TYPE: &str = "Content-Type: text/plain; charset=utf-8";
+const NOSNIFF: &str = "X-Content-Type-Options: nosniff";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_are_byte_identical_to_toxiproxy() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let at = api.address;
+    let check = |request: String, want: Wire| -> Option<String> {
+        let (got, id) = tokio::task::block_in_place(|| wire(at, &request));
+        assert_eq!(got, want, "request: {request}");
+        id
+    };
+
+    // GET /version: Toxiproxy's literal, porthole's version in a header.
+    let first = check(
+        request("GET", "/version", ""),
+        expected(
+            "200 OK",
+            &["Content-Type: application/json;charset=utf-8"],
+            "{\"version\": \"2.12.0\"}\n",
+            true,
+        ),
+    );
+    let second =
+        check(request("GET", "/proxies", ""), expected("200 OK", &[JSON_TYPE], "{}", true));
+    assert_ne!(first, second, "request ids repeat");
+
+    // json.Marshal: Go's field order, `Logger`, HTML-safe escapes, no newline.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("address").port()
+    };
+    let body = format!(r#"{{"name":"a<b","listen":"127.0.0.1:{port}","upstream":"{echo}"}}"#);
+    check(
+        request("POST", "/proxies", &body),
+        expected(
+            "201 Created",
+            &[JSON_TYPE],
+            &format!(
+                r#"{{"name":"a\u003cb","listen":"127.0.0.1:{port}","upstream":"{echo}","enabled":true,"Logger":{{}},"toxics":[]}}"#
+            ),
+            true,
+        ),
+    );
+    check(
+        request(
+            "POST",
+            "/proxies/a%3Cb/toxics",
+            r#"{"type":"slicer","attributes":{"average_size":64}}"#,
+        ),
+        expected(
+            "200 OK",
+            &[JSON_TYPE],
+            r#"{"attributes":{"average_size":64,"size_variation":0,"delay":0},"name":"slicer_downstream","type":"slicer","stream":"downstream","toxicity":1}"#,
+            true,
+        ),
+    );
+    check(
+        request("DELETE", "/proxies/a%3Cb/toxics/slicer_downstream", ""),
+        Wire {
+            status: "HTTP/1.1 204 No Content".to_string(),
+            headers: vec!["Date: [DATE]".to_string(), "X-Toxiproxy-Request-Id: [XID]".to_string()],
+            body: String::new(),
+        },
+    );
+
+    // apiError → http.Error: text/plain, nosniff, newline.
+    check(
+        request("GET", "/proxies/nope", ""),
+        expected(
+            "404 Not Found",
+            &[ERROR_TYPE, NOSNIFF],
+            "{\"error\":\"proxy not found\",\"status\":404}\n",
+            true,
+        ),
+    );
+    // A taken port is named by its resolved address, as Go's net.Listen does.
+    let taken_port = taken.local_addr().expect("address").port();
+    check(
+        request(
+            "POST",
+            "/proxies",
+            &format!(r#"{{"name":"clash","listen":"localhost:{taken_port}","upstream":"{echo}"}}"#),
+        ),
+        expected(
+            "500 Internal Server Error",
+            &[ERROR_TYPE, NOSNIFF],
+            &format!(
+                "{{\"error\":\"listen tcp 127.0.0.1:{taken_port}: bind: address already in use\",\"status\":500}}\n"
+            ),
+            true,
+        ),
+    );
+    // /populate writes its own JSON: application/json, no nosniff, no newline;
+    // an empty slice of proxies is Go's `null`.
+    check(
+        request("POST", "/populate", r#"[{"name":"x"}]"#),
+        expected(
+            "400 Bad Request",
+            &[JSON_TYPE],
+            r#"{"error":"missing required field: upstream at proxy 1","status":400,"proxies":null}"#,
+            true,
+        ),
+    );
+    check(
+        request("POST", "/populate", "[]"),
+        expected("201 Created", &[JSON_TYPE], r#"{"proxies":null}"#, true),
+    );
+    // The browser block runs after the request-id middleware.
+    check(
+        "GET /proxies HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0\r\nConnection: close\r\n\r\n"
+            .to_string(),
+        expected("403 Forbidden", &[ERROR_TYPE, NOSNIFF], "User agent not allowed\n", true),
+    );
+    // gorilla/mux's own 404 and 405 run no middleware: no request id.
+    check(
+        request("GET", "/nothing/here", ""),
+        expected("404 Not Found", &[ERROR_TYPE, NOSNIFF], "404 page not found\n", false),
+    );
+    check(request("PUT", "/proxies", ""), expected("405 Method Not Allowed", &[], "", false));
+    drop(taken);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_header_edge_cases_are_refused() {
+    let api = start_api().await;
+    let at = api.address;
+    let send = |request: String| tokio::task::block_in_place(|| wire(at, &request).0);
+    // Go's server-level answers, before any handler.
+    let missing = send("GET /proxies HTTP/1.1\r\nConnection: close\r\n\r\n".to_string());
+    assert_eq!(
+        (missing.status.as_str(), missing.body.as_str()),
+        ("HTTP/1.1 400 Bad Request", "400 Bad Request: missing required Host header")
+    );
+    let twice = send(
+        "GET /proxies HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+            .to_string(),
+    );
+    assert_eq!(
+        (twice.status.as_str(), twice.body.as_str()),
+        ("HTTP/1.1 400 Bad Request", "400 Bad Request: too many Host headers")
+    );
+    // HTTP/1.0 may leave Host out.
+    let old = send("GET /proxies HTTP/1.0\r\n\r\n".to_string());
+    assert_eq!(old.status, "HTTP/1.0 200 OK", "{old:?}");
+    let refused = "{\"error\":\"host not allowed\",\"status\":403}\n";
+    for host in
+        ["[::1].evil.example", "[::1]@evil.example", "localhost@evil.example", "[::1]:1.evil"]
+    {
+        let answer =
+            send(format!("GET /proxies HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+        assert_eq!(
+            (answer.status.as_str(), answer.body.as_str()),
+            ("HTTP/1.1 403 Forbidden", refused),
+            "{host}"
+        );
+    }
+    // An absolute-form target names the host the client meant.
+    let absolute = send(
+        "GET http://evil.example/proxies HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            .to_string(),
+    );
+    assert_eq!(
+        (absolute.status.as_str(), absolute.body.as_str()),
+        ("HTTP/1.1 403 Forbidden", refused)
+    );
+    let fine = send(format!(
+        "GET http://localhost:{}/proxies HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        at.port()
+    ));
+    assert_eq!(fine.status, "HTTP/1.1 200 OK");
 }
