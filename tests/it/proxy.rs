@@ -37,9 +37,13 @@ impl Drop for Api {
 }
 
 async fn start_api() -> Api {
+    start_api_with(ApiState::new(Arc::new(Registry::new()))).await
+}
+
+async fn start_api_with(state: ApiState) -> Api {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind API");
     let address = listener.local_addr().expect("address");
-    let state = Arc::new(ApiState::new(Arc::new(Registry::new())));
+    let state = Arc::new(state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(porthole::proxy::run(listener, state, async move {
         let _ = stopped.await;
@@ -1142,6 +1146,7 @@ fn porthole(args: &[&str], url: &str) -> (i32, String, String) {
         .args(args)
         .env("TOXIPROXY_URL", url)
         .env_remove("RUST_LOG")
+        .env_remove("PORTHOLE_PROXY_TOKEN")
         .output()
         .expect("run porthole");
     (
@@ -1609,4 +1614,390 @@ async fn host_header_edge_cases_are_refused() {
         at.port()
     ));
     assert_eq!(fine.status, "HTTP/1.1 200 OK");
+}
+
+// ------------------------------------------- resource limits, exhausted
+// Each test below runs a limit out and then shows the server recovering.
+
+/// A loopback port nothing listens on right now.
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    probe.local_addr().expect("address").port()
+}
+
+/// A proxy whose upstream is its own listener would turn one client into
+/// an endless chain of connections (one became 12,000 descriptors in 2 s):
+/// refused with 400 in the API, by the CLI, by `proxy run` and in
+/// `--config`, and the server goes on working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_would_dial_itself_is_refused_everywhere() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let port = free_port();
+    let itself = format!("127.0.0.1:{port}");
+    let message = |listen: &str, upstream: &str| {
+        format!(
+            "listen address {listen} is the upstream {upstream}: the proxy would connect to itself"
+        )
+    };
+    assert_error(
+        &api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": "a", "listen": itself, "upstream": itself})),
+        ),
+        400,
+        &message(&itself, &itself),
+    );
+    // A name that resolves to the listen address loops just the same.
+    let by_name = format!("localhost:{port}");
+    assert_error(
+        &api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": "b", "listen": itself, "upstream": by_name})),
+        ),
+        400,
+        &message(&itself, &by_name),
+    );
+    let everywhere = format!("0.0.0.0:{port}");
+    assert_error(
+        &api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": "c", "listen": everywhere, "upstream": itself})),
+        ),
+        400,
+        &message(&everywhere, &itself),
+    );
+    // An update is refused before the running proxy is touched.
+    let listen = api.proxy("ok", echo);
+    assert_error(
+        &api.call("PATCH", "/proxies/ok", Some(json!({"upstream": listen.to_string()}))),
+        400,
+        &message(&listen.to_string(), &listen.to_string()),
+    );
+    let kept = api.call("GET", "/proxies/ok", None).json().unwrap();
+    assert_eq!(
+        (kept["upstream"].as_str(), kept["enabled"].as_bool()),
+        (Some(echo.to_string().as_str()), Some(true))
+    );
+    tokio::task::block_in_place(|| round_trip(&mut connect(listen), b"still here"));
+    // /populate validates every entry before it changes anything.
+    let populate = api.call(
+        "POST",
+        "/populate",
+        Some(json!([{"name": "fine", "upstream": echo.to_string()},
+                    {"name": "loop", "listen": itself, "upstream": itself}])),
+    );
+    assert_eq!(populate.status, 400, "{}", populate.text());
+    assert_eq!(populate.json().unwrap()["error"], message(&itself, &itself));
+    assert_eq!(api.call("GET", "/proxies", None).json().unwrap().as_object().unwrap().len(), 1);
+
+    // The CLI shows the API's refusal.
+    let (code, _, err) =
+        porthole(&["proxy", "create", "cli", "-l", &itself, "-u", &itself], &api.url());
+    assert_eq!((code, err), (2, format!("porthole: {} (HTTP 400)\n", message(&itself, &itself))));
+    // `proxy run` and `--config` refuse it before serving.
+    let output =
+        Command::new(BINARY).args(["proxy", "run", &itself, "--to", &itself]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!("porthole: {}\n", message(&itself, &itself))
+    );
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("loop.json");
+    std::fs::write(&path, json!([{"name": "l", "listen": itself, "upstream": itself}]).to_string())
+        .unwrap();
+    let output = Command::new(BINARY)
+        .args(["proxy", "serve", "--listen", "127.0.0.1:0", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains(&message(&itself, &itself)), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// Reads one HTTP response (headers and a `Content-Length` body) from a
+/// kept-alive connection.
+fn read_response(stream: &mut TcpStream) -> String {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).expect("response headers"), 1, "closed mid-response");
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&raw).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("Content-Length: "))
+        .map_or(0, |value| value.trim().parse().expect("length"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).expect("body");
+    head + &String::from_utf8_lossy(&body)
+}
+
+/// Whether the server closed `stream` (EOF or reset) within `limit`.
+fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    match stream.read(&mut [0u8; 64]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => error.kind() == ErrorKind::ConnectionReset,
+    }
+}
+
+/// Idle and slow API clients are closed; when every allowed connection is
+/// busy a newcomer gets a clean 503; once they finish the API serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_connections_time_out_and_are_capped() {
+    use porthole::proxy::ApiLimits;
+    let quick = Duration::from_millis(300);
+    let mut state = ApiState::new(Arc::new(Registry::new()));
+    state.limits = ApiLimits { idle_timeout: quick, header_timeout: quick, max_connections: 64 };
+    let timeouts = start_api_with(state).await;
+    let mut state = ApiState::new(Arc::new(Registry::new()));
+    state.limits = ApiLimits {
+        idle_timeout: Duration::from_secs(60),
+        header_timeout: Duration::from_secs(60),
+        max_connections: 4,
+    };
+    let capped = start_api_with(state).await;
+    tokio::task::block_in_place(|| {
+        // Connected, never sends a request: closed by the header timeout.
+        let mut silent = TcpStream::connect(timeouts.address).expect("connect");
+        assert!(closed_by_server(&mut silent, Duration::from_secs(10)), "silent client kept");
+        // Half a request line, then nothing.
+        let mut slow = TcpStream::connect(timeouts.address).expect("connect");
+        slow.write_all(b"GET /version HT").expect("send");
+        assert!(closed_by_server(&mut slow, Duration::from_secs(10)), "slow client kept");
+        // One request on a kept-alive connection, then idle: closed.
+        let mut idle = TcpStream::connect(timeouts.address).expect("connect");
+        idle.write_all(b"GET /version HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("send");
+        assert!(read_response(&mut idle).starts_with("HTTP/1.1 200 OK"));
+        assert!(closed_by_server(&mut idle, Duration::from_secs(10)), "idle client kept");
+
+        // Four idle connections fill the cap; a fifth client is served and
+        // the idlest of them is closed to make room.
+        let mut idlers: Vec<TcpStream> =
+            (0..4).map(|_| TcpStream::connect(capped.address).expect("connect")).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let version = capped.client.version().expect("served despite four idle connections");
+        assert_eq!(version, "2.12.0");
+        let evicted = idlers
+            .iter_mut()
+            .filter_map(|stream| closed_by_server(stream, Duration::from_millis(500)).then_some(()))
+            .count();
+        assert!(evicted >= 1, "no idle connection made room");
+        drop(idlers);
+
+        // Four requests in flight (their bodies still coming) fill the cap:
+        // a fifth client is refused with a complete 503, not left hanging.
+        let mut busy: Vec<TcpStream> = (0..4)
+            .map(|_| {
+                let mut stream = TcpStream::connect(capped.address).expect("connect");
+                stream
+                    .write_all(
+                        b"POST /proxies HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{",
+                    )
+                    .expect("send");
+                stream
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let (refused, _) = wire(capped.address, &request("GET", "/version", ""));
+        assert_eq!(refused.status, "HTTP/1.1 503 Service Unavailable");
+        assert_eq!(refused.body, "{\"error\":\"too many API connections\",\"status\":503}\n");
+        // They finish; the API serves again.
+        for stream in &mut busy {
+            stream.write_all(b"}").expect("rest of the body");
+            stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            let answer = read_response(stream);
+            assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{answer}");
+        }
+        drop(busy);
+        assert_eq!(capped.client.version().expect("served again"), "2.12.0");
+    });
+}
+
+/// Under a low `RLIMIT_NOFILE`, clients beyond what the proxy can serve
+/// are closed at once instead of waiting in the backlog, the API keeps a
+/// reserve of descriptors and answers even with a crowd of idle API
+/// connections, and everything works again when the load goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_descriptor_limit_keeps_api_and_proxies_answering() {
+    let echo = echo_server().await;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n 64 && exec {BINARY} proxy serve --listen 127.0.0.1:0 --max-api-connections 8"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn server under ulimit");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).expect("startup line");
+    let pid = child.id();
+    let _child = KillOnDrop(child);
+    let url =
+        line.split_whitespace().find(|word| word.starts_with("http://")).expect("URL").to_string();
+    let client = ApiClient::new(&url).unwrap();
+    let listen: SocketAddr =
+        client.create("crowded", "127.0.0.1:0", &echo.to_string()).unwrap().listen.parse().unwrap();
+
+    tokio::task::block_in_place(|| {
+        let idle_fds = fd_count(pid);
+        // 60 clients: more than 64 descriptors can serve at two each.
+        let mut served = Vec::new();
+        let mut closed = 0;
+        for _ in 0..60 {
+            let mut stream = connect(listen);
+            stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            stream.write_all(b"x").expect("send");
+            let mut byte = [0u8; 1];
+            match stream.read(&mut byte) {
+                Ok(1) => served.push(stream),
+                Ok(_) => closed += 1,
+                Err(error) if error.kind() == ErrorKind::ConnectionReset => closed += 1,
+                Err(error) => panic!("client left hanging: {error}"),
+            }
+        }
+        assert!(!served.is_empty() && closed > 0, "served {} closed {closed}", served.len());
+        // The API still answers, also past a crowd of idle API connections.
+        let crowd: Vec<TcpStream> = (0..40)
+            .map(|_| TcpStream::connect(url.trim_start_matches("http://")).expect("connect"))
+            .collect();
+        let proxies = client.list().expect("API answers at the limit");
+        assert!(proxies.contains_key("crowded"));
+        let metrics = client.request("GET", "/metrics", None, &[]).expect("metrics").text();
+        assert!(metric(&metrics, "toxiproxy_proxy_refused_total") >= closed, "{metrics}");
+        drop(crowd);
+        // The load goes: new clients are served again and descriptors return.
+        drop(served);
+        assert!(
+            eventually_true(Duration::from_secs(10), || {
+                let mut stream = connect(listen);
+                stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                stream.write_all(b"y").is_ok() && matches!(stream.read(&mut [0u8; 1]), Ok(1))
+            }),
+            "proxy did not recover"
+        );
+        assert!(
+            eventually_true(Duration::from_secs(10), || fd_count(pid) <= idle_fds),
+            "descriptors not back to idle: {} > {idle_fds}",
+            fd_count(pid)
+        );
+    });
+}
+
+fn eventually_true(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The CLI gives up on an API that accepts and never answers, or answers
+/// too slowly, with one clear line.
+#[test]
+fn cli_gives_up_on_an_api_that_never_answers() {
+    // The kernel completes the handshake; nobody ever reads or writes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = silent.local_addr().expect("address");
+    let (code, out, err) =
+        porthole(&["proxy", "list", "--timeout", "300ms"], &format!("http://{address}"));
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(err, format!("porthole: the proxy API at {address} did not answer within 300ms\n"));
+    // An answer trickling in a byte at a time never completes in time.
+    let trickle = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = trickle.local_addr().expect("address");
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = trickle.accept().expect("accept");
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}" {
+            if stream.write_all(&[*byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let (code, _, err) =
+        porthole(&["proxy", "list", "--timeout", "500ms"], &format!("http://{address}"));
+    assert_eq!(code, 2);
+    assert_eq!(err, format!("porthole: the proxy API at {address} did not answer within 500ms\n"));
+    server.join().expect("server thread");
+    let (code, _, err) = porthole(&["proxy", "list", "--timeout", "soon"], "http://127.0.0.1:1");
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// `--listen 0.0.0.0:…` hands every proxy to anyone on the network: the
+/// server warns at start, and with a token only clients that send it get
+/// in. Runs in a private network namespace, so "the network" is its own
+/// loopback only.
+#[test]
+fn an_api_open_to_the_network_warns_and_takes_a_token() {
+    use crate::util::{scrub, Netns};
+    let Some(netns) = Netns::create() else { return };
+    let port = free_port().to_string();
+    let listen = format!("0.0.0.0:{port}");
+    let url = format!("http://127.0.0.1:{port}");
+    let serve = |token: Option<&str>| {
+        let mut command = netns.command(BINARY);
+        scrub(&mut command);
+        command.env_remove("PORTHOLE_PROXY_TOKEN");
+        if let Some(token) = token {
+            command.env("PORTHOLE_PROXY_TOKEN", token);
+        }
+        let mut child = command
+            .args(["proxy", "serve", "--listen", &listen])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn server in namespace");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let first = lines.next().expect("a line").expect("read");
+        let second = if first.contains("warning") {
+            lines.next().expect("a line").expect("read")
+        } else {
+            String::new()
+        };
+        (KillOnDrop(child), first, second)
+    };
+    let client = |args: &[&str], token: Option<&str>| {
+        let mut command = netns.command(BINARY);
+        scrub(&mut command);
+        command.env_remove("PORTHOLE_PROXY_TOKEN").args(args).args(["--url", &url]);
+        if let Some(token) = token {
+            command.env("PORTHOLE_PROXY_TOKEN", token);
+        }
+        let output = command.output().expect("run client");
+        (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+
+    let (server, first, _) = serve(None);
+    assert_eq!(
+        first,
+        format!(
+            "porthole: warning: the API on {listen} can be reached from other hosts, and whoever \
+             reaches it controls every proxy; require a token with --token or PORTHOLE_PROXY_TOKEN"
+        )
+    );
+    drop(server);
+
+    let (_server, first, _) = serve(Some("s3cret"));
+    assert!(!first.contains("warning"), "{first}");
+    assert_eq!(client(&["proxy", "list"], Some("s3cret")).0, 0);
+    assert_eq!(
+        client(&["proxy", "list"], None),
+        (2, "porthole: missing or wrong API token (HTTP 401)\n".to_string())
+    );
+    assert_eq!(client(&["proxy", "list", "--token", "guess"], None).0, 2);
 }
