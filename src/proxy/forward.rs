@@ -105,6 +105,7 @@ async fn serve_connection(
     _finished: mpsc::Sender<()>,
 ) {
     let _active = ActiveConnection::open(&context.stats);
+    let _load = super::memory::Load::enter();
     // Go, and so Toxiproxy, disables Nagle on every TCP socket; small
     // request/response traffic would otherwise stall for 40 ms.
     let _ = client.set_nodelay(true);

@@ -73,6 +73,20 @@ pub fn render(proxies: &[ProxyMetrics]) -> String {
             let _ = writeln!(text, "{family}{{{}}} {}", labels(proxy), value(proxy));
         }
     }
+    // The allocator's view: a leak grows `in_use`, retention `free`.
+    if let Some(heap) = crate::sys::allocator::heap_stats() {
+        for (family, help, value) in [
+            ("porthole_heap_in_use_bytes", "Heap bytes allocated and not freed.", heap.in_use),
+            (
+                "porthole_heap_free_retained_bytes",
+                "Heap bytes freed but kept by the allocator.",
+                heap.free_retained,
+            ),
+        ] {
+            let _ =
+                writeln!(text, "# HELP {family} {help}\n# TYPE {family} gauge\n{family} {value}");
+        }
+    }
     text
 }
 

@@ -29,6 +29,7 @@ mod faults;
 mod forward;
 pub mod host;
 mod link;
+mod memory;
 pub mod metrics;
 pub mod registry;
 mod splice;
