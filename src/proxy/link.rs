@@ -162,6 +162,15 @@ impl Chain {
     }
 }
 
+/// Waits for the next change of the toxic set, handing the receiver back
+/// so the next wait can reuse it.
+async fn next_change(
+    mut watcher: watch::Receiver<ToxicSet>,
+) -> (watch::Receiver<ToxicSet>, Result<(), watch::error::RecvError>) {
+    let result = watcher.changed().await;
+    (watcher, result)
+}
+
 /// How one read of the select loop went.
 enum Read {
     /// Bytes copied into the plain or the staging buffer.
@@ -182,6 +191,10 @@ pub(crate) async fn pump(
     let set = link.toxics.borrow_and_update().clone();
     chain.rebuild(&set, link.stream, &mut link.rng);
     let mut watching = true;
+    // Waiting for a toxic change lives across loop turns: a fresh
+    // `changed()` future per turn would register and unregister a waiter on
+    // the watch channel (a mutex each way) for every chunk forwarded.
+    let mut changed = Box::pin(next_change(link.toxics.clone()));
 
     // Chunks read but not yet through the chain, stamped with read time.
     let mut queue: VecDeque<Item> = VecDeque::new();
@@ -262,13 +275,14 @@ pub(crate) async fn pump(
 
         tokio::select! {
             biased;
-            changed = link.toxics.changed(), if watching => {
-                if changed.is_err() {
+            (mut watcher, result) = &mut changed, if watching => {
+                if result.is_err() {
                     // The proxy is going away; its stop signal ends us.
                     watching = false;
                     continue;
                 }
-                let set = link.toxics.borrow_and_update().clone();
+                let set = watcher.borrow_and_update().clone();
+                changed.set(next_change(watcher));
                 let rebuild = chain.rebuild(&set, link.stream, &mut link.rng);
                 if rebuild.must_close {
                     return LinkEnd::Closed { reset: false };
