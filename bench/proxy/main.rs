@@ -5,7 +5,9 @@
 //!
 //! The proxy runs as its own process (`porthole proxy serve`, from the same
 //! build), the upstream servers and clients as threads of this process.
-//! Run with `bench/proxy/run.sh`, which builds in release mode.
+//! Run with `bench/proxy/run.sh`, which builds in release mode; `--only
+//! latency,throughput,connect,concurrent,memory,toxics` picks sections and
+//! `PORTHOLE_BENCH_BINARY=path` benchmarks another build of the proxy.
 
 #![expect(clippy::print_stdout, reason = "the benchmark's report is its output")]
 
@@ -22,13 +24,22 @@ use serde_json::json;
 const BINARY: &str = env!("CARGO_BIN_EXE_porthole");
 
 fn main() {
-    let quick = std::env::args().any(|arg| arg == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|arg| arg == "--quick");
+    // `--only memory,latency` runs some sections (all by default).
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|arg| arg == "--only")
+        .and_then(|index| args.get(index + 1))
+        .map(|list| list.split(',').map(str::to_string).collect());
+    let wanted = |section: &str| only.as_ref().is_none_or(|only| only.iter().any(|s| s == section));
     let scale = if quick { 10 } else { 1 };
     let echo = spawn_server(echo);
     let sink = spawn_server(sink);
     let source = spawn_server(source);
 
-    let (_proxy, url) = start_proxy();
+    let (proxy, url) = start_proxy();
+    let pid = proxy.0.id();
     let api = ApiClient::new(&url).expect("API URL");
     let plain = create(&api, "echo", echo);
     let sink_proxy = create(&api, "sink", sink);
@@ -41,75 +52,226 @@ fn main() {
         "bandwidth1000",
         json!({"type": "bandwidth", "stream": "upstream", "attributes": {"rate": 1000}}),
     );
+    println!("proxy binary: {}\n", proxy_binary());
 
-    println!("## 64-byte request/response round trip (µs), one connection, TCP_NODELAY");
-    println!("| path | p50 | p90 | p99 | mean |");
-    println!("|---|---|---|---|---|");
-    let samples = 20_000 / scale;
-    let direct = ping_pong(echo, 64, samples);
-    let proxied = ping_pong(plain, 64, samples);
-    print_row("direct", &direct);
-    print_row("porthole proxy", &proxied);
-    println!(
-        "\nAdded p50 per round trip: {:+.1} µs (two proxy traversals)\n",
-        percentile(&proxied, 50.0) - percentile(&direct, 50.0)
-    );
-
-    println!("## Single-stream throughput (MB/s, 1 MB = 10^6 bytes), 3 s each");
-    println!("| direction | direct | porthole proxy | ratio |");
-    println!("|---|---|---|---|");
-    let seconds = if quick { 0.5 } else { 3.0 };
-    let up_direct = upload(sink, seconds);
-    let up_proxied = upload(sink_proxy, seconds);
-    println!(
-        "| client → server | {up_direct:.0} | {up_proxied:.0} | {:.0}% |",
-        100.0 * up_proxied / up_direct
-    );
-    let down_direct = download(source, seconds);
-    let down_proxied = download(source_proxy, seconds);
-    println!(
-        "| server → client | {down_direct:.0} | {down_proxied:.0} | {:.0}% |\n",
-        100.0 * down_proxied / down_direct
-    );
-
-    println!("## New connection + 32-byte request/reply + close (µs)");
-    println!("| path | p50 | p90 | p99 | mean |");
-    println!("|---|---|---|---|---|");
-    let connections = 2_000 / scale;
-    print_row("direct", &connect_request_close(echo, connections));
-    print_row("porthole proxy", &connect_request_close(plain, connections));
-    println!();
-
-    println!("## 1,000 concurrent connections, each doing 10 × 64-byte round trips");
-    println!("| path | open all (ms) | round trip p50 (µs) | p99 (µs) | total (ms) |");
-    println!("|---|---|---|---|---|");
-    for (name, target) in [("direct", echo), ("porthole proxy", plain)] {
-        let (open, rtts, total) = concurrent(target, 1000, 10);
+    if wanted("latency") {
+        println!("## 64-byte request/response round trip (µs), one connection, TCP_NODELAY");
         println!(
-            "| {name} | {:.1} | {:.1} | {:.1} | {:.1} |",
-            open.as_secs_f64() * 1e3,
-            percentile(&rtts, 50.0),
-            percentile(&rtts, 99.0),
-            total.as_secs_f64() * 1e3
+            "Interleaved runs: direct, then through the proxy, {} samples each.",
+            5_000 / scale
+        );
+        println!("Proxy CPU is its process's user and system time over the proxied run.\n");
+        println!("| run | direct p50 | direct p99 | proxy p50 | proxy p99 | added p50 ÷ direct p50 | added p99 ÷ direct p99 | proxy CPU µs/RT (user + sys) | user share |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for run in 1..=5 {
+            let direct = ping_pong(echo, 64, 5_000 / scale);
+            let before = cpu_ticks(pid);
+            let proxied = ping_pong(plain, 64, 5_000 / scale);
+            let (user, system) = cpu_ticks(pid).since(before);
+            let samples = proxied.len() as f64;
+            let (d50, d99) = (percentile(&direct, 50.0), percentile(&direct, 99.0));
+            let (p50, p99) = (percentile(&proxied, 50.0), percentile(&proxied, 99.0));
+            println!(
+                "| {run} | {d50:.1} | {d99:.1} | {p50:.1} | {p99:.1} | {:.2} | {:.2} | {:.1} + {:.1} | {:.0}% |",
+                (p50 - d50) / d50,
+                (p99 - d99) / d99,
+                user / samples,
+                system / samples,
+                100.0 * user / (user + system).max(1e-9),
+            );
+        }
+        println!();
+    }
+
+    if wanted("throughput") {
+        println!("## Single-stream throughput (MB/s, 1 MB = 10^6 bytes), 3 s each, interleaved");
+        println!("| run | direction | direct | porthole proxy | ratio |");
+        println!("|---|---|---|---|---|");
+        let seconds = if quick { 0.5 } else { 3.0 };
+        for run in 1..=3 {
+            let up_direct = upload(sink, seconds);
+            let up_proxied = upload(sink_proxy, seconds);
+            println!(
+                "| {run} | client → server | {up_direct:.0} | {up_proxied:.0} | {:.0}% |",
+                100.0 * up_proxied / up_direct
+            );
+            let down_direct = download(source, seconds);
+            let down_proxied = download(source_proxy, seconds);
+            println!(
+                "| {run} | server → client | {down_direct:.0} | {down_proxied:.0} | {:.0}% |",
+                100.0 * down_proxied / down_direct
+            );
+        }
+        println!();
+    }
+
+    if wanted("connect") {
+        println!("## New connection + 32-byte request/reply + close (µs)");
+        println!("| path | p50 | p90 | p99 | mean |");
+        println!("|---|---|---|---|---|");
+        let connections = 2_000 / scale;
+        print_row("direct", &connect_request_close(echo, connections));
+        print_row("porthole proxy", &connect_request_close(plain, connections));
+        println!();
+    }
+
+    if wanted("concurrent") {
+        println!("## 1,000 concurrent connections, each doing 100 × 64-byte round trips");
+        println!("| path | open all (ms) | round trip p50 (µs) | p99 (µs) | total (ms) | proxy CPU µs/RT (user + sys) |");
+        println!("|---|---|---|---|---|---|");
+        let rounds = 100 / scale;
+        for (name, target) in [("direct", echo), ("porthole proxy", plain)] {
+            let before = cpu_ticks(pid);
+            let (open, rtts, total) = concurrent(target, 1000, rounds);
+            let (user, system) = cpu_ticks(pid).since(before);
+            let cpu = if target == plain {
+                format!("{:.1} + {:.1}", user / rtts.len() as f64, system / rtts.len() as f64)
+            } else {
+                "-".to_string()
+            };
+            println!(
+                "| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {cpu} |",
+                open.as_secs_f64() * 1e3,
+                percentile(&rtts, 50.0),
+                percentile(&rtts, 99.0),
+                total.as_secs_f64() * 1e3
+            );
+        }
+        println!();
+    }
+
+    if wanted("memory") {
+        memory_rounds(pid, &api, plain, if quick { 200 } else { 1000 });
+    }
+
+    if wanted("toxics") {
+        println!("## Toxic accuracy");
+        let direct_small = ping_pong(echo, 64, 2_000 / scale);
+        let delayed = ping_pong(latency_proxy, 64, 500 / scale);
+        let added = (percentile(&delayed, 50.0) - percentile(&direct_small, 50.0)) / 1e3;
+        println!(
+            "- latency 10 ms (downstream): round trip p50 {:.2} ms, p99 {:.2} ms; added at p50 {added:.2} ms (target 10 ± 1)",
+            percentile(&delayed, 50.0) / 1e3,
+            percentile(&delayed, 99.0) / 1e3,
+        );
+        let bytes = if quick { 1_000_000 } else { 5_000_000 };
+        let rate = bounded_upload(bandwidth_proxy, bytes);
+        println!(
+            "- bandwidth rate=1000 KB/s (upstream): {rate:.3} MB/s over {} MB (target 1.0 ± 5%)",
+            bytes / 1_000_000
         );
     }
-    println!();
+}
 
-    println!("## Toxic accuracy");
-    let direct_small = ping_pong(echo, 64, 2_000 / scale);
-    let delayed = ping_pong(latency_proxy, 64, 500 / scale);
-    let added = (percentile(&delayed, 50.0) - percentile(&direct_small, 50.0)) / 1e3;
-    println!(
-        "- latency 10 ms (downstream): round trip p50 {:.2} ms, p99 {:.2} ms; added at p50 {added:.2} ms (target 10 ± 1)",
-        percentile(&delayed, 50.0) / 1e3,
-        percentile(&delayed, 99.0) / 1e3,
-    );
-    let bytes = if quick { 1_000_000 } else { 5_000_000 };
-    let rate = bounded_upload(bandwidth_proxy, bytes);
-    println!(
-        "- bandwidth rate=1000 KB/s (upstream): {rate:.3} MB/s over {} MB (target 1.0 ± 5%)",
-        bytes / 1_000_000
-    );
+/// Four rounds of `count` concurrent connections (each 10 round trips of
+/// 64 bytes and one 64 KiB echo, so buffers grow as they do in real use)
+/// through one proxy, recording its RSS, heap and descriptors when idle
+/// after each round.
+fn memory_rounds(pid: u32, api: &ApiClient, target: SocketAddr, count: usize) {
+    println!("## Memory and descriptors: four rounds of {count} concurrent connections");
+    println!("After each round every client has closed; figures are read once the proxy's");
+    println!("descriptors are back to idle and one more second has passed.\n");
+    println!("| after | RSS (MiB) | heap in use (MiB) | heap free, retained (MiB) | descriptors |");
+    println!("|---|---|---|---|---|");
+    let idle_fds = fds(pid);
+    let row = |label: &str| {
+        let metrics = api.request("GET", "/metrics", None, &[]).expect("metrics").text();
+        let heap = |name: &str| metric(&metrics, name) as f64 / 1048576.0;
+        println!(
+            "| {label} | {:.1} | {:.1} | {:.1} | {} |",
+            rss_kib(pid) as f64 / 1024.0,
+            heap("porthole_heap_in_use_bytes"),
+            heap("porthole_heap_free_retained_bytes"),
+            fds(pid)
+        );
+    };
+    row("idle");
+    for round in 1..=4 {
+        let streams: Vec<TcpStream> = (0..count).map(|_| connect(target)).collect();
+        let threads = 8;
+        let per_thread = count.div_ceil(threads);
+        let mut streams = streams.into_iter();
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let mut mine: Vec<TcpStream> = streams.by_ref().take(per_thread).collect();
+                std::thread::spawn(move || {
+                    let message = [3u8; 64];
+                    let mut back = [0u8; 64];
+                    let big = vec![9u8; 64 << 10];
+                    let mut big_back = vec![0u8; 64 << 10];
+                    for _ in 0..10 {
+                        for stream in &mut mine {
+                            stream.write_all(&message).expect("write");
+                            stream.read_exact(&mut back).expect("read");
+                        }
+                    }
+                    for stream in &mut mine {
+                        stream.write_all(&big).expect("write");
+                        stream.read_exact(&mut big_back).expect("read");
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().expect("client thread");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fds(pid) > idle_fds && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        row(&format!("round {round}"));
+    }
+    println!();
+}
+
+/// The proxy under test: `PORTHOLE_BENCH_BINARY` (to compare another build)
+/// or this build's `porthole`.
+fn proxy_binary() -> String {
+    std::env::var("PORTHOLE_BENCH_BINARY").unwrap_or_else(|_| BINARY.to_string())
+}
+
+/// A process's CPU time so far, in µs (user, system), from `/proc/PID/stat`
+/// (clock ticks of 10 ms: runs are long enough for that resolution).
+#[derive(Clone, Copy)]
+struct CpuTicks(f64, f64);
+
+impl CpuTicks {
+    fn since(self, before: CpuTicks) -> (f64, f64) {
+        (self.0 - before.0, self.1 - before.1)
+    }
+}
+
+fn cpu_ticks(pid: u32) -> CpuTicks {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_name = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
+    let tick = 1e6 / rustix::param::clock_ticks_per_second() as f64;
+    CpuTicks(
+        fields[11].parse::<f64>().expect("utime") * tick,
+        fields[12].parse::<f64>().expect("stime") * tick,
+    )
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}
+
+/// The value of an unlabelled metric.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn print_row(name: &str, samples: &[f64]) {
@@ -132,7 +294,7 @@ fn percentile(samples: &[f64], pct: f64) -> f64 {
 
 fn start_proxy() -> (KillOnDrop, String) {
     use std::io::BufRead;
-    let mut child = Command::new(BINARY)
+    let mut child = Command::new(proxy_binary())
         .args(["proxy", "serve", "--listen", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .spawn()

@@ -453,6 +453,14 @@ pub struct ProxyApiArgs {
         default_value = "http://localhost:8474"
     )]
     pub url: String,
+    /// API token, for a server started with one (sent as `Authorization:
+    /// Bearer`).
+    #[arg(long, value_name = "TOKEN", env = "PORTHOLE_PROXY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Give up when the API has not answered within this long (connecting
+    /// included).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub timeout: String,
 }
 
 #[derive(Debug, Args)]
@@ -467,6 +475,21 @@ pub struct ProxyServeArgs {
     /// are always accepted.
     #[arg(long, value_name = "NAME")]
     pub allow_host: Vec<String>,
+    /// Require this token on every API request (`Authorization: Bearer
+    /// TOKEN`); clients take it from --token or PORTHOLE_PROXY_TOKEN.
+    #[arg(long, value_name = "TOKEN", env = "PORTHOLE_PROXY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// API connections served at once; beyond it the idlest is closed, or
+    /// the newcomer gets 503 when all are busy.
+    #[arg(long, value_name = "N", default_value = "64")]
+    pub max_api_connections: usize,
+    /// Close API connections idle this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub api_idle_timeout: String,
+    /// Close API connections that take longer than this to send a
+    /// request's headers.
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub api_header_timeout: String,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Map, Value};
 
+use crate::cli::args::ProxyApiArgs;
 use crate::cli::args::{
     ProxyArgs, ProxyCommand, ProxyCreateArgs, ProxyListArgs, ProxyNameArgs, ProxyRunArgs,
     ProxyServeArgs, ProxyToxicAddArgs, ProxyToxicArgs, ProxyToxicCommand, ProxyToxicRemoveArgs,
@@ -17,8 +18,8 @@ use crate::cli::args::{
 use crate::commands::{warn, ExitStatus};
 use crate::proxy::client::{ApiClient, ClientError};
 use crate::proxy::registry::DEFAULT_LISTEN;
-use crate::proxy::toxics::ToxicSpec;
-use crate::proxy::{ApiState, HostPolicy, ProxyRequest, Registry};
+use crate::proxy::toxics::{ToxicKind, ToxicSpec};
+use crate::proxy::{ApiLimits, ApiState, HostPolicy, ProxyRequest, Registry};
 use crate::render::proxy as render;
 
 /// Runs a `porthole proxy` subcommand.
@@ -51,9 +52,19 @@ pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     }
 }
 
+/// The API client the `--url`, `--token` and `--timeout` flags describe.
+fn client(api: &ProxyApiArgs) -> anyhow::Result<ApiClient> {
+    let ProxyApiArgs { url, token, timeout } = api;
+    let timeout = parse_duration(timeout).context("--timeout")?;
+    if timeout.is_zero() {
+        bail!("--timeout must be more than 0");
+    }
+    Ok(ApiClient::new(url)?.with_timeout(timeout).with_token(token.clone()))
+}
+
 fn create(args: ProxyCreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyCreateArgs { name, listen, upstream, api } = args;
-    let client = ApiClient::new(&api.url)?;
+    let client = client(&api)?;
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let proxy = client.create(&name, &listen, &upstream)?;
     render::proxy_line(out, "Created", &proxy)?;
@@ -62,7 +73,7 @@ fn create(args: ProxyCreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
 
 fn list(args: ProxyListArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyListArgs { json, api } = args;
-    let proxies = ApiClient::new(&api.url)?.list()?;
+    let proxies = client(&api)?.list()?;
     if json {
         render::json(out, &proxies)?;
     } else {
@@ -73,7 +84,7 @@ fn list(args: ProxyListArgs, out: &mut impl Write) -> anyhow::Result<()> {
 
 fn inspect(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyNameArgs { name, json, api } = args;
-    let proxy = ApiClient::new(&api.url)?.get(&name)?;
+    let proxy = client(&api)?.get(&name)?;
     if json {
         render::json(out, &proxy)?;
     } else {
@@ -84,7 +95,7 @@ fn inspect(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
 
 fn toggle(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyNameArgs { name, json, api } = args;
-    let client = ApiClient::new(&api.url)?;
+    let client = client(&api)?;
     let current = client.get(&name)?;
     let proxy = client.set_enabled(&name, !current.enabled)?;
     if json {
@@ -98,7 +109,7 @@ fn toggle(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
 
 fn delete(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyNameArgs { name, json: _, api } = args;
-    ApiClient::new(&api.url)?.delete(&name)?;
+    client(&api)?.delete(&name)?;
     render::done(out, &format!("Deleted proxy {name}"))?;
     Ok(())
 }
@@ -114,10 +125,12 @@ fn toxic_add(args: ProxyToxicAddArgs, out: &mut impl Write) -> anyhow::Result<()
         toxicity,
         api,
     } = args;
+    let attributes = parse_attributes(&attributes)?;
+    check_attribute_names(&toxic_type, &attributes)?;
     let mut body = json!({
         "type": toxic_type,
         "stream": if upstream { "upstream" } else { "downstream" },
-        "attributes": parse_attributes(&attributes)?,
+        "attributes": attributes,
     });
     if let Some(name) = name {
         body["name"] = Value::from(name);
@@ -125,25 +138,33 @@ fn toxic_add(args: ProxyToxicAddArgs, out: &mut impl Write) -> anyhow::Result<()
     if let Some(toxicity) = toxicity {
         body["toxicity"] = Value::from(check_toxicity(toxicity)?);
     }
-    let toxic = ApiClient::new(&api.url)?.add_toxic(&proxy, &body)?;
+    let toxic = client(&api)?.add_toxic(&proxy, &body)?;
     render::toxic_line(out, "Added", &proxy, &toxic)?;
     Ok(())
 }
 
 fn toxic_update(args: ProxyToxicUpdateArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyToxicUpdateArgs { proxy, name, attributes, toxicity, api } = args;
-    let mut body = json!({ "attributes": parse_attributes(&attributes)? });
+    let attributes = parse_attributes(&attributes)?;
+    let client = client(&api)?;
+    if !attributes.is_empty() {
+        // The API ignores attribute names it does not know, as Toxiproxy
+        // does; ask for the toxic's type so a typo is an error here.
+        let current = client.toxic(&proxy, &name)?;
+        check_attribute_names(&current.r#type, &attributes)?;
+    }
+    let mut body = json!({ "attributes": attributes });
     if let Some(toxicity) = toxicity {
         body["toxicity"] = Value::from(check_toxicity(toxicity)?);
     }
-    let toxic = ApiClient::new(&api.url)?.update_toxic(&proxy, &name, &body)?;
+    let toxic = client.update_toxic(&proxy, &name, &body)?;
     render::toxic_line(out, "Updated", &proxy, &toxic)?;
     Ok(())
 }
 
 fn toxic_remove(args: ProxyToxicRemoveArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyToxicRemoveArgs { proxy, name, api } = args;
-    ApiClient::new(&api.url)?.remove_toxic(&proxy, &name)?;
+    client(&api)?.remove_toxic(&proxy, &name)?;
     render::done(out, &format!("Removed toxic {name} from {proxy}"))?;
     Ok(())
 }
@@ -161,6 +182,27 @@ fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
         attributes.insert(key.trim().to_string(), Value::from(number));
     }
     Ok(attributes)
+}
+
+/// Refuses an unknown type or attribute name before anything is sent: the
+/// API, like Toxiproxy's, would create the toxic with the misspelt attribute
+/// silently left at 0.
+fn check_attribute_names(toxic_type: &str, attributes: &Map<String, Value>) -> anyhow::Result<()> {
+    let Some(valid) = ToxicKind::attribute_names(toxic_type) else {
+        bail!("unknown toxic type {toxic_type:?} (valid types: {})", ToxicKind::TYPES.join(", "));
+    };
+    for name in attributes.keys() {
+        if !valid.contains(&name.as_str()) {
+            if valid.is_empty() {
+                bail!("toxic type {toxic_type} takes no attributes, got {name:?}");
+            }
+            bail!(
+                "toxic type {toxic_type} has no attribute {name:?} (valid attributes: {})",
+                valid.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn check_toxicity(toxicity: f32) -> anyhow::Result<f32> {
@@ -193,7 +235,27 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 }
 
 fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
-    let ProxyServeArgs { listen, config, allow_host } = args;
+    let ProxyServeArgs {
+        listen,
+        config,
+        allow_host,
+        token,
+        max_api_connections,
+        api_idle_timeout,
+        api_header_timeout,
+    } = args;
+    if max_api_connections == 0 {
+        bail!("--max-api-connections must be at least 1");
+    }
+    let limits = ApiLimits {
+        idle_timeout: parse_duration(&api_idle_timeout).context("--api-idle-timeout")?,
+        header_timeout: parse_duration(&api_header_timeout).context("--api-header-timeout")?,
+        max_connections: max_api_connections,
+    };
+    if limits.idle_timeout.is_zero() || limits.header_timeout.is_zero() {
+        bail!("--api-idle-timeout and --api-header-timeout must be more than 0");
+    }
+    let token = token.filter(|token| !token.is_empty());
     let requests = match &config {
         Some(path) => load_config(path)?,
         None => Vec::new(),
@@ -204,6 +266,13 @@ fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
             .with_context(|| format!("cannot listen on {listen}"))?;
         let bound = listener.local_addr()?;
         let address = bound.to_string();
+        if !bound.ip().is_loopback() && token.is_none() {
+            warn(&format!(
+                "warning: the API on {address} can be reached from other hosts, and whoever \
+                 reaches it controls every proxy; require a token with --token or \
+                 PORTHOLE_PROXY_TOKEN"
+            ));
+        }
         // A server bound to one specific address is reached by that address:
         // accept it as a Host (an IP literal cannot be DNS-rebound).
         let mut allow_host = allow_host;
@@ -223,7 +292,8 @@ fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
         }
         let shutdown = shutdown_signal()?;
         render::serving(&mut std::io::stderr(), &address, count)?;
-        let state = Arc::new(ApiState { registry, hosts: HostPolicy { extra: allow_host } });
+        let state =
+            Arc::new(ApiState { registry, hosts: HostPolicy { extra: allow_host }, token, limits });
         crate::proxy::run(listener, state, shutdown).await;
         Ok(ExitStatus::Success)
     })

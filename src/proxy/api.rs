@@ -2,9 +2,22 @@
 //! Toxiproxy's status codes, bodies and content types.
 //!
 //! Request `Content-Type` is ignored and bodies are always read as JSON, as
-//! Toxiproxy does. Errors are `{"error": "...", "status": N}` written the
-//! way Go's `http.Error` writes them (`text/plain`), except for `/populate`
-//! whose errors also carry the proxies created before the failure.
+//! Toxiproxy does. Responses are written byte for byte as Toxiproxy's Go
+//! code writes them:
+//! - successes: `json.Marshal` output (no trailing newline) with
+//!   `Content-Type: application/json`; `GET /version` is its own literal;
+//! - errors: `{"error":"...","status":N}` through Go's `http.Error`, so
+//!   `text/plain; charset=utf-8`, `X-Content-Type-Options: nosniff` and a
+//!   trailing newline; `/populate` errors also carry the proxies created
+//!   before the failure, as plain `application/json` without the newline;
+//! - `<`, `>` and `&` in strings escaped as `\u003c`, `\u003e` and
+//!   `\u0026` (Go's HTML-safe JSON);
+//! - every routed response carries `X-Toxiproxy-Request-Id` (an xid); the
+//!   router's own 404 and 405 do not, as gorilla/mux runs no middleware
+//!   for them.
+//!
+//! porthole's own version is in the `X-Porthole-Version` header, never in a
+//! body a client compares.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,8 +25,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -22,6 +35,7 @@ use super::host::HostPolicy;
 use super::metrics;
 use super::registry::{ProxyPatch, ProxyRequest, Registry};
 use super::wire::PopulateWire;
+use super::xid;
 
 /// The Toxiproxy version whose API this server implements; clients print
 /// or compare it.
@@ -31,49 +45,124 @@ pub const TOXIPROXY_VERSION: &str = "2.12.0";
 /// hundred bytes.
 const MAX_BODY: usize = 1 << 20;
 
-const JSON: &str = "application/json; charset=utf-8";
+/// Toxiproxy's `Content-Type` for the JSON it marshals itself.
+const JSON: &str = "application/json";
+/// What Go's `http.Error` sets.
 const TEXT: &str = "text/plain; charset=utf-8";
+/// `GET /version`'s own spelling (no space before `charset`).
+const VERSION_TYPE: &str = "application/json;charset=utf-8";
+/// The header Toxiproxy's request-id middleware sets.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-toxiproxy-request-id");
+/// Where porthole's own version goes, out of every body clients compare.
+pub const PORTHOLE_VERSION: HeaderName = HeaderName::from_static("x-porthole-version");
+/// Set by Go's `http.Error` on every error it writes.
+const NOSNIFF: HeaderName = HeaderName::from_static("x-content-type-options");
 
 /// What the API handlers share.
 pub struct ApiState {
     pub registry: Arc<Registry>,
     pub hosts: HostPolicy,
+    /// When set, every request must carry `Authorization: Bearer <token>`:
+    /// the `Host` check stops web pages, not other hosts on the network.
+    pub token: Option<String>,
+    /// Timeouts and the connection cap.
+    pub limits: super::ApiLimits,
+}
+
+impl ApiState {
+    /// Loopback-only, no token, default limits.
+    pub fn new(registry: Arc<Registry>) -> Self {
+        ApiState {
+            registry,
+            hosts: HostPolicy::default(),
+            token: None,
+            limits: super::ApiLimits::default(),
+        }
+    }
 }
 
 type Reply = Response<Full<Bytes>>;
 
+/// Marks the router's own 404 and 405, which get no request id.
+#[derive(Clone, Copy)]
+struct Unrouted;
+
 /// Answers one request; never fails (errors become error responses).
 pub async fn handle(state: &ApiState, request: Request<Incoming>) -> Result<Reply, Infallible> {
+    let mut response = answer(state, request).await;
+    let routed = response.extensions_mut().remove::<Unrouted>().is_none();
+    let headers = response.headers_mut();
+    if routed {
+        if let Ok(id) = HeaderValue::from_str(&xid::new_id()) {
+            headers.insert(REQUEST_ID, id);
+        }
+    }
+    headers.insert(PORTHOLE_VERSION, HeaderValue::from_static(env!("CARGO_PKG_VERSION")));
+    Ok(response)
+}
+
+async fn answer(state: &ApiState, request: Request<Incoming>) -> Reply {
+    // Go's server refuses HTTP/1.1 without Host, and any request with two,
+    // before a handler runs, in these words.
+    let hosts: Vec<&HeaderValue> = request.headers().get_all(HOST).iter().collect();
+    if request.version() == Version::HTTP_11 && hosts.is_empty() {
+        return bad_request("missing required Host header");
+    }
+    if hosts.len() > 1 {
+        return bad_request("too many Host headers");
+    }
+    let host = hosts.first().map(|value| value.to_str().unwrap_or("\u{fffd}"));
+    // An absolute-form target (`GET http://name/...`) names the host the
+    // client meant; it must pass the same check as `Host`.
+    let target = request.uri().authority().map(|authority| authority.as_str());
+    if !state.hosts.allows(host) || target.is_some_and(|target| !state.hosts.allows(Some(target))) {
+        return error_reply(403, "host not allowed");
+    }
     let user_agent =
         request.headers().get(USER_AGENT).and_then(|value| value.to_str().ok()).unwrap_or("");
     // Toxiproxy's CSRF protection: browsers are refused outright.
     if user_agent.starts_with("Mozilla/") {
-        return Ok(reply(StatusCode::FORBIDDEN, TEXT, "User agent not allowed\n".into()));
+        return plain_error(StatusCode::FORBIDDEN, "User agent not allowed");
     }
-    let host = request.headers().get(HOST).map(|value| value.to_str().unwrap_or("\u{fffd}"));
-    if !state.hosts.allows(host) {
-        return Ok(error_reply(403, "host not allowed"));
+    if let Some(token) = &state.token {
+        let given = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        if !given.is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes())) {
+            let mut response = error_reply(401, "missing or wrong API token");
+            response.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            return response;
+        }
     }
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
-            return Ok(error_reply(400, &format!("bad request body: {error}")));
+            return error_reply(400, &format!("bad request body: {error}"));
         }
     };
     let segments: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    Ok(route(state, &method, &segments, &body).await)
+    route(state, &method, &segments, &body).await
+}
+
+/// Compares a token in time independent of where the first difference is.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 async fn route(state: &ApiState, method: &Method, segments: &[&str], body: &[u8]) -> Reply {
     let registry = &state.registry;
     let is_update = *method == Method::POST || *method == Method::PATCH;
     match segments {
-        ["version"] if *method == Method::GET => json_reply(
-            200,
-            &json!({"version": TOXIPROXY_VERSION, "porthole": env!("CARGO_PKG_VERSION")}),
+        ["version"] if *method == Method::GET => reply(
+            StatusCode::OK,
+            Some(VERSION_TYPE),
+            format!("{{\"version\": \"{TOXIPROXY_VERSION}\"}}\n").into(),
         ),
         ["proxies"] if *method == Method::GET => json_reply(200, &registry.list().await),
         ["proxies"] if *method == Method::POST => {
@@ -86,12 +175,12 @@ async fn route(state: &ApiState, method: &Method, segments: &[&str], body: &[u8]
         }
         ["populate"] if *method == Method::POST => populate(registry, body).await,
         ["reset"] if *method == Method::POST => match registry.reset().await {
-            Ok(()) => reply(StatusCode::NO_CONTENT, TEXT, Bytes::new()),
+            Ok(()) => reply(StatusCode::NO_CONTENT, None, Bytes::new()),
             Err(error) => proxy_error(&error),
         },
         ["metrics"] if *method == Method::GET => reply(
             StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
+            Some("text/plain; version=0.0.4; charset=utf-8"),
             metrics::render(&registry.metrics().await).into(),
         ),
         ["proxies", name] if *method == Method::GET => respond(200, registry.get(name).await),
@@ -120,6 +209,7 @@ async fn route(state: &ApiState, method: &Method, segments: &[&str], body: &[u8]
         ["proxies", name, "toxics", toxic] if *method == Method::DELETE => {
             empty(registry.remove_toxic(name, toxic).await)
         }
+        // gorilla/mux: a known path with another method is a bare 405.
         ["version"]
         | ["proxies"]
         | ["populate"]
@@ -127,9 +217,25 @@ async fn route(state: &ApiState, method: &Method, segments: &[&str], body: &[u8]
         | ["metrics"]
         | ["proxies", _]
         | ["proxies", _, "toxics"]
-        | ["proxies", _, "toxics", _] => reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, Bytes::new()),
-        _ => reply(StatusCode::NOT_FOUND, TEXT, "404 page not found\n".into()),
+        | ["proxies", _, "toxics", _] => {
+            unrouted(reply(StatusCode::METHOD_NOT_ALLOWED, None, Bytes::new()))
+        }
+        _ => unrouted(plain_error(StatusCode::NOT_FOUND, "404 page not found")),
     }
+}
+
+/// Go's server-level `400 Bad Request: <why>`, sent before routing and
+/// closing the connection.
+fn bad_request(why: &str) -> Reply {
+    let mut response =
+        reply(StatusCode::BAD_REQUEST, Some(TEXT), format!("400 Bad Request: {why}").into());
+    response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    unrouted(response)
+}
+
+fn unrouted(mut response: Reply) -> Reply {
+    response.extensions_mut().insert(Unrouted);
+    response
 }
 
 /// `POST /populate`: a bare array of proxies (Toxiproxy's input) or
@@ -166,6 +272,8 @@ async fn populate(registry: &Registry, body: &[u8]) -> Reply {
         Err(error) => return populate_error(&error, &Value::Null),
     };
     match registry.populate(requests).await {
+        // Go marshals an empty result slice as `null`.
+        Ok(proxies) if proxies.is_empty() => json_reply(201, &json!({"proxies": null})),
         Ok(proxies) => json_reply(201, &PopulateWire { proxies }),
         Err(failure) => {
             let proxies = serde_json::to_value(&failure.proxies).unwrap_or(Value::Null);
@@ -174,12 +282,25 @@ async fn populate(registry: &Registry, body: &[u8]) -> Reply {
     }
 }
 
+/// Written by Toxiproxy with `Write`, not `http.Error`: JSON, no newline.
 fn populate_error(error: &ProxyError, proxies: &Value) -> Reply {
     let status = error.status();
-    let body = json!({"error": error.to_string(), "status": status, "proxies": proxies});
-    let mut text = body.to_string();
-    text.push('\n');
-    reply(code(status), JSON, text.into())
+    let proxies = match proxies {
+        Value::Array(items) if items.is_empty() => &Value::Null,
+        other => other,
+    };
+    /// Go's field order: the embedded error's fields, then `proxies`.
+    #[derive(Serialize)]
+    struct PopulateFailure<'a> {
+        error: String,
+        status: u16,
+        proxies: &'a Value,
+    }
+    let body = PopulateFailure { error: error.to_string(), status, proxies };
+    match serde_json::to_string(&body) {
+        Ok(text) => reply(code(status), Some(JSON), go_escape(text).into()),
+        Err(error) => error_reply(500, &error.to_string()),
+    }
 }
 
 /// Parses a request body as JSON; an empty body reads as Go's `EOF`.
@@ -199,7 +320,7 @@ fn respond<T: Serialize>(status: u16, result: Result<T, ProxyError>) -> Reply {
 
 fn empty(result: Result<(), ProxyError>) -> Reply {
     match result {
-        Ok(()) => reply(StatusCode::NO_CONTENT, TEXT, Bytes::new()),
+        Ok(()) => reply(StatusCode::NO_CONTENT, None, Bytes::new()),
         Err(error) => proxy_error(&error),
     }
 }
@@ -208,30 +329,60 @@ fn proxy_error(error: &ProxyError) -> Reply {
     error_reply(error.status(), &error.to_string())
 }
 
+/// `{"error":...,"status":N}` as Toxiproxy's `apiError` writes it.
 fn error_reply(status: u16, message: &str) -> Reply {
-    let mut text = json!({"error": message, "status": status}).to_string();
-    text.push('\n');
-    reply(code(status), TEXT, text.into())
+    let text = json!({"error": message, "status": status}).to_string();
+    plain_error(code(status), &go_escape(text))
+}
+
+/// Go's `http.Error`: plain text, `nosniff`, the message and a newline.
+fn plain_error(status: StatusCode, message: &str) -> Reply {
+    let mut response = reply(status, Some(TEXT), format!("{message}\n").into());
+    response.headers_mut().insert(NOSNIFF, HeaderValue::from_static("nosniff"));
+    response
 }
 
 fn json_reply<T: Serialize>(status: u16, value: &T) -> Reply {
     match serde_json::to_string(value) {
-        Ok(mut text) => {
-            text.push('\n');
-            reply(code(status), JSON, text.into())
-        }
+        Ok(text) => reply(code(status), Some(JSON), go_escape(text).into()),
         Err(error) => error_reply(500, &error.to_string()),
     }
+}
+
+/// Escapes JSON text the way Go's `json.Marshal` does by default: `<`, `>`,
+/// `&`, U+2028 and U+2029 become `\u` escapes. These characters can only
+/// occur inside strings in serde_json's output, so replacing them anywhere
+/// is exact.
+pub fn go_escape(text: String) -> String {
+    if !text.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for character in text.chars() {
+        match character {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn code(status: u16) -> StatusCode {
     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Reply {
+/// A response; `None` leaves `Content-Type` out, as Go does for 204 and
+/// for gorilla/mux's 405.
+fn reply(status: StatusCode, content_type: Option<&'static str>, body: Bytes) -> Reply {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(content_type) = content_type {
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
     response
 }
 
@@ -267,5 +418,21 @@ mod tests {
         assert_eq!(percent_decode("bad%zz"), "bad%zz");
         assert_eq!(percent_decode("end%2"), "end%2");
         assert_eq!(percent_decode("%41"), "A");
+    }
+
+    #[test]
+    fn json_is_escaped_like_go() {
+        assert_eq!(
+            go_escape(r#"{"error":"a<b>&c"}"#.to_string()),
+            r#"{"error":"a\u003cb\u003e\u0026c"}"#
+        );
+        assert_eq!(go_escape("plain".to_string()), "plain");
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abd", b"abc"));
+        assert!(!same_secret(b"ab", b"abc"));
     }
 }

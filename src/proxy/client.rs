@@ -3,9 +3,9 @@
 //! `TcpStream` with `Connection: close` is all it needs.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -14,13 +14,20 @@ use super::wire::{ProxyWire, ToxicWire};
 /// The API address when neither `--url` nor `TOXIPROXY_URL` is given.
 pub const DEFAULT_URL: &str = "http://localhost:8474";
 
+/// How long a request may take unless the caller says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why a call to the API failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("invalid API URL {url:?}: {reason}")]
     BadUrl { url: String, reason: &'static str },
-    #[error("cannot reach the proxy API at {address}: {source}")]
-    Connect { address: String, source: std::io::Error },
+    /// Nothing answered at the address; `reason` is the OS's word for it.
+    #[error("cannot reach the proxy API at {address}: {reason} (is `porthole proxy serve` running there?)")]
+    Connect { address: String, reason: String },
+    /// Connected (or still connecting) but no complete answer in time.
+    #[error("the proxy API at {address} did not answer within {timeout:?}")]
+    Timeout { address: String, timeout: Duration },
     #[error("talking to the proxy API: {0}")]
     Io(#[from] std::io::Error),
     #[error("malformed response from the proxy API: {reason}")]
@@ -65,7 +72,10 @@ pub struct ApiClient {
     address: String,
     /// Sent as `Host`.
     host: String,
+    /// For the whole exchange: connecting, sending and reading the answer.
     timeout: Duration,
+    /// Sent as `Authorization: Bearer` when set.
+    token: Option<String>,
 }
 
 impl ApiClient {
@@ -89,7 +99,24 @@ impl ApiClient {
             None => false,
         };
         let address = if has_port { authority.to_string() } else { format!("{authority}:80") };
-        Ok(ApiClient { address, host: authority.to_string(), timeout: Duration::from_secs(30) })
+        Ok(ApiClient {
+            address,
+            host: authority.to_string(),
+            timeout: DEFAULT_TIMEOUT,
+            token: None,
+        })
+    }
+
+    /// Sets the limit for each request, connecting included.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sends `token` with every request.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|token| !token.is_empty());
+        self
     }
 
     /// Sends one request and reads the whole response.
@@ -110,6 +137,9 @@ impl ApiClient {
         if !body.is_empty() {
             head.push_str("Content-Type: application/json\r\n");
         }
+        if let Some(token) = &self.token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
         for (name, value) in extra_headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -118,16 +148,61 @@ impl ApiClient {
     }
 
     /// Sends raw bytes as the request (tests use it for odd headers).
+    ///
+    /// The whole exchange is bounded by the client's timeout: an API that
+    /// accepts and never answers, or answers a byte at a time, fails with
+    /// [`ClientError::Timeout`] instead of hanging.
     pub fn exchange(&self, head: &[u8], body: &[u8]) -> Result<HttpResponse, ClientError> {
-        let mut stream = TcpStream::connect(&self.address)
-            .map_err(|source| ClientError::Connect { address: self.address.clone(), source })?;
-        stream.set_read_timeout(Some(self.timeout))?;
-        stream.set_write_timeout(Some(self.timeout))?;
-        stream.write_all(head)?;
-        stream.write_all(body)?;
+        let deadline = Instant::now() + self.timeout;
+        let timed_out =
+            || ClientError::Timeout { address: self.address.clone(), timeout: self.timeout };
+        let mut stream = self.connect(deadline)?;
+        let remaining = |deadline: Instant| {
+            deadline.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
+        };
+        let io = |error: std::io::Error| match error.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => timed_out(),
+            _ => ClientError::Io(error),
+        };
+        stream.set_write_timeout(Some(remaining(deadline).ok_or_else(timed_out)?)).map_err(io)?;
+        stream.write_all(head).map_err(io)?;
+        stream.write_all(body).map_err(io)?;
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw)?;
+        let mut buffer = [0u8; 8192];
+        loop {
+            stream
+                .set_read_timeout(Some(remaining(deadline).ok_or_else(timed_out)?))
+                .map_err(io)?;
+            match stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(count) => raw.extend_from_slice(&buffer[..count]),
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => return Err(io(error)),
+            }
+        }
         parse_response(&raw)
+    }
+
+    /// Connects to the first address that answers before `deadline`.
+    fn connect(&self, deadline: Instant) -> Result<TcpStream, ClientError> {
+        let failed =
+            |reason: String| ClientError::Connect { address: self.address.clone(), reason };
+        let addresses = self.address.to_socket_addrs().map_err(|error| failed(os_words(&error)))?;
+        let mut last = None;
+        for address in addresses {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+            match TcpStream::connect_timeout(&address, left) {
+                Ok(stream) => return Ok(stream),
+                Err(error) if error.kind() == ErrorKind::TimedOut => {
+                    return Err(ClientError::Timeout {
+                        address: self.address.clone(),
+                        timeout: self.timeout,
+                    })
+                }
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(failed(last.map_or_else(|| "no address".to_string(), |error| os_words(&error))))
     }
 
     /// Sends a request and turns an error status into [`ClientError::Api`].
@@ -195,6 +270,11 @@ impl ApiClient {
         Self::typed(&self.call("POST", &path, Some(toxic))?)
     }
 
+    pub fn toxic(&self, proxy: &str, name: &str) -> Result<ToxicWire, ClientError> {
+        let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
+        Self::typed(&self.call("GET", &path, None)?)
+    }
+
     pub fn update_toxic(
         &self,
         proxy: &str,
@@ -209,6 +289,15 @@ impl ApiClient {
         let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
         self.call("DELETE", &path, None).map(drop)
     }
+}
+
+/// `Connection refused (os error 111)` → `connection refused`: one short
+/// reason, not the OS error twice.
+fn os_words(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect())
 }
 
 /// Escapes a name for a URL path segment.
@@ -288,6 +377,19 @@ mod tests {
         assert_eq!(client.address, "[::1]:80");
         assert!(ApiClient::new("https://x:1").is_err());
         assert!(ApiClient::new("http://").is_err());
+    }
+
+    #[test]
+    fn a_refused_connection_is_one_message() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = closed.local_addr().expect("address");
+        drop(closed);
+        let error = ApiClient::new(&address.to_string()).expect("valid").version().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("cannot reach the proxy API at {address}: connection refused (is `porthole proxy serve` running there?)")
+        );
+        assert!(std::error::Error::source(&error).is_none());
     }
 
     #[test]

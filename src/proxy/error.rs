@@ -27,9 +27,28 @@ pub enum ProxyError {
     #[error("invalid upstream address {address:?}: expected HOST:PORT")]
     BadUpstream { address: String },
     /// The listen address cannot be resolved or bound; worded like Go's
-    /// `net.Listen` error, which clients may show.
-    #[error("listen tcp {address}: {reason}")]
-    Listen { address: String, reason: String },
+    /// `net.Listen` error, which clients may show: `listen tcp
+    /// 127.0.0.1:3310: bind: address already in use` names the resolved
+    /// address, `listen tcp: lookup nowhere: no such host` none.
+    #[error("listen tcp{}: {reason}", address.as_ref().map(|address| format!(" {address}")).unwrap_or_default())]
+    Listen { address: Option<String>, reason: String },
+    /// The proxy would dial its own listener: every client connection would
+    /// turn into an endless chain of connections until descriptors run out.
+    #[error(
+        "listen address {listen} is the upstream {upstream}: the proxy would connect to itself"
+    )]
+    Loop { listen: String, upstream: String },
+    /// A toxic attribute outside the values that mean something.
+    #[error("invalid attribute {attribute}: {value} (allowed: {minimum} to {maximum} {unit})")]
+    AttributeRange {
+        attribute: &'static str,
+        value: i64,
+        minimum: i64,
+        maximum: i64,
+        unit: &'static str,
+    },
+    #[error("invalid toxicity: {value} (allowed: 0 to 1)")]
+    ToxicityRange { value: f64 },
 }
 
 impl ProxyError {
@@ -40,7 +59,10 @@ impl ProxyError {
             | ProxyError::MissingField { .. }
             | ProxyError::InvalidStream
             | ProxyError::InvalidToxicType
-            | ProxyError::BadUpstream { .. } => 400,
+            | ProxyError::BadUpstream { .. }
+            | ProxyError::Loop { .. }
+            | ProxyError::AttributeRange { .. }
+            | ProxyError::ToxicityRange { .. } => 400,
             ProxyError::ProxyNotFound | ProxyError::ToxicNotFound => 404,
             ProxyError::ProxyExists | ProxyError::ToxicExists => 409,
             ProxyError::Listen { .. } => 500,

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
+use super::budget::{Claimant, FdBudget};
 use super::faults::Rng;
 use super::link::{self, Link, LinkEnd, ToxicSet};
 use super::stats::{ActiveConnection, ProxyStats};
@@ -30,6 +31,8 @@ pub(crate) struct ProxyContext {
     pub(crate) upstream: String,
     pub(crate) toxics: watch::Receiver<ToxicSet>,
     pub(crate) stats: Arc<ProxyStats>,
+    /// Each connection takes two descriptors from it, or is closed at once.
+    pub(crate) budget: Arc<FdBudget>,
 }
 
 /// A proxy that is listening.
@@ -70,7 +73,16 @@ async fn accept_loop(
             _ = stop.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
+                    // Near the descriptor limit: close the client at once (it
+                    // sees the connection end) rather than take descriptors
+                    // the API needs.
+                    let Some(claim) = context.budget.take(Claimant::Proxy, 2) else {
+                        context.stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        drop(client);
+                        continue;
+                    };
                     tokio::spawn(serve_connection(
+                        claim,
                         client,
                         Arc::clone(&context),
                         stop.clone(),
@@ -86,12 +98,14 @@ async fn accept_loop(
 }
 
 async fn serve_connection(
+    _claim: super::budget::FdClaim,
     mut client: TcpStream,
     context: Arc<ProxyContext>,
     mut stop: watch::Receiver<()>,
     _finished: mpsc::Sender<()>,
 ) {
     let _active = ActiveConnection::open(&context.stats);
+    let _load = super::memory::Load::enter();
     // Go, and so Toxiproxy, disables Nagle on every TCP socket; small
     // request/response traffic would otherwise stall for 40 ms.
     let _ = client.set_nodelay(true);
@@ -121,6 +135,7 @@ async fn serve_connection(
                 stats: &context.stats.upstream,
                 toxics: context.toxics.clone(),
                 rng: Rng::from_entropy(),
+                budget: &context.budget,
             },
         );
         let downstream = link::pump(
@@ -131,6 +146,7 @@ async fn serve_connection(
                 stats: &context.stats.downstream,
                 toxics: context.toxics.clone(),
                 rng: Rng::from_entropy(),
+                budget: &context.budget,
             },
         );
         tokio::select! {

@@ -16,29 +16,49 @@ pub struct HostPolicy {
 
 impl HostPolicy {
     /// Whether a request with this `Host` value (absent for HTTP/1.0) may
-    /// use the API.
+    /// use the API. The value must be exactly a name or bracketed IPv6
+    /// address, optionally with `:PORT`: anything after the name
+    /// (`[::1].evil.example`, `[::1]@evil.example`) fails, so a browser
+    /// pointed at a look-alike name cannot pass.
     pub fn allows(&self, host: Option<&str>) -> bool {
         let Some(host) = host else {
             return true;
         };
-        let name = strip_port(host.trim()).to_ascii_lowercase();
+        let Some(name) = name_of(host.trim()) else {
+            return false;
+        };
         matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]")
-            || self.extra.iter().any(|extra| strip_port(extra).eq_ignore_ascii_case(&name))
+            || self.extra.iter().any(|extra| name_of(extra).is_some_and(|extra| extra == name))
     }
 }
 
-/// `localhost:8474` → `localhost`, `[::1]:8474` → `[::1]`.
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return match host.find(']') {
-            Some(end) => &host[..=end],
-            None => host,
-        };
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
-        _ => host,
-    }
+/// `localhost:8474` → `localhost`, `[::1]:8474` → `[::1]`, lower-cased;
+/// `None` for anything that is not `NAME[:PORT]`.
+fn name_of(host: &str) -> Option<String> {
+    let (name, rest) = if host.starts_with('[') {
+        let end = host.find(']')?;
+        host.split_at(end + 1)
+    } else {
+        match host.find(':') {
+            Some(colon) => host.split_at(colon),
+            None => (host, ""),
+        }
+    };
+    let port_ok = match rest.strip_prefix(':') {
+        Some(port) => {
+            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => rest.is_empty(),
+    };
+    let name_ok = if name.starts_with('[') {
+        name[1..name.len() - 1].bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    } else {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    };
+    (port_ok && name_ok).then(|| name.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -53,9 +73,22 @@ mod tests {
         {
             assert!(policy.allows(Some(host)), "{host}");
         }
-        for host in
-            ["evil.example:8474", "127.0.0.1.nip.io", "10.0.0.1:8474", "[::2]:1", "localhost.evil"]
-        {
+        for host in [
+            "evil.example:8474",
+            "127.0.0.1.nip.io",
+            "10.0.0.1:8474",
+            "[::2]:1",
+            "localhost.evil",
+            "[::1].evil.example",
+            "[::1]@evil.example",
+            "[::1]:8474.evil.example",
+            "localhost@evil.example",
+            "localhost:8474:1",
+            "localhost:",
+            "localhost:abc",
+            "127.0.0.1:8474/x",
+            "",
+        ] {
             assert!(!policy.allows(Some(host)), "{host}");
         }
         assert!(policy.allows(None));

@@ -29,6 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::watch;
 
+use super::budget::{Claimant, FdBudget, FdClaim};
 use super::faults::{self, Fault, Item, Rng};
 use super::splice::SplicePipe;
 use super::stats::DirectionStats;
@@ -69,6 +70,9 @@ pub(crate) struct Link<'a> {
     pub(crate) stats: &'a DirectionStats,
     pub(crate) toxics: watch::Receiver<ToxicSet>,
     pub(crate) rng: Rng,
+    /// Pipes and timers take descriptors from it; without one they fall
+    /// back to copying and to tokio's coarser timer.
+    pub(crate) budget: &'a Arc<FdBudget>,
 }
 
 /// A toxic as it acts on this link: `fault` is `None` when the toxicity draw
@@ -158,6 +162,15 @@ impl Chain {
     }
 }
 
+/// Waits for the next change of the toxic set, handing the receiver back
+/// so the next wait can reuse it.
+async fn next_change(
+    mut watcher: watch::Receiver<ToxicSet>,
+) -> (watch::Receiver<ToxicSet>, Result<(), watch::error::RecvError>) {
+    let result = watcher.changed().await;
+    (watcher, result)
+}
+
 /// How one read of the select loop went.
 enum Read {
     /// Bytes copied into the plain or the staging buffer.
@@ -178,6 +191,10 @@ pub(crate) async fn pump(
     let set = link.toxics.borrow_and_update().clone();
     chain.rebuild(&set, link.stream, &mut link.rng);
     let mut watching = true;
+    // Waiting for a toxic change lives across loop turns: a fresh
+    // `changed()` future per turn would register and unregister a waiter on
+    // the watch channel (a mutex each way) for every chunk forwarded.
+    let mut changed = Box::pin(next_change(link.toxics.clone()));
 
     // Chunks read but not yet through the chain, stamped with read time.
     let mut queue: VecDeque<Item> = VecDeque::new();
@@ -187,12 +204,12 @@ pub(crate) async fn pump(
     let mut source_done = false;
     let mut plain = vec![0u8; INITIAL_BUFFER];
     // Set up once a toxic-free link keeps filling its largest buffer.
-    let mut pipe: Option<SplicePipe> = None;
+    let mut pipe: Option<(SplicePipe, FdClaim)> = None;
     let mut staging = BytesMut::new();
     // Coarse fallback for when no timerfd can be had (out of descriptors).
     let timer = tokio::time::sleep(std::time::Duration::ZERO);
     tokio::pin!(timer);
-    let mut precise: Option<PreciseTimer> = None;
+    let mut precise: Option<(PreciseTimer, FdClaim)> = None;
     let mut precise_failed = false;
 
     loop {
@@ -236,10 +253,13 @@ pub(crate) async fn pump(
         };
         if let Some(wake) = wake {
             if precise.is_none() && !precise_failed {
-                precise = PreciseTimer::new().ok();
+                precise = link
+                    .budget
+                    .take(Claimant::Proxy, 1)
+                    .and_then(|claim| Some((PreciseTimer::new().ok()?, claim)));
                 precise_failed = precise.is_none();
             }
-            let armed = precise.as_ref().is_some_and(|timer| timer.arm(wake).is_ok());
+            let armed = precise.as_ref().is_some_and(|(timer, _)| timer.arm(wake).is_ok());
             if !armed {
                 precise = None;
                 precise_failed = true;
@@ -255,13 +275,14 @@ pub(crate) async fn pump(
 
         tokio::select! {
             biased;
-            changed = link.toxics.changed(), if watching => {
-                if changed.is_err() {
+            (mut watcher, result) = &mut changed, if watching => {
+                if result.is_err() {
                     // The proxy is going away; its stop signal ends us.
                     watching = false;
                     continue;
                 }
-                let set = link.toxics.borrow_and_update().clone();
+                let set = watcher.borrow_and_update().clone();
+                changed.set(next_change(watcher));
                 let rebuild = chain.rebuild(&set, link.stream, &mut link.rng);
                 if rebuild.must_close {
                     return LinkEnd::Closed { reset: false };
@@ -282,7 +303,7 @@ pub(crate) async fn pump(
             }
             () = async {
                 match &precise {
-                    Some(precise) => {
+                    Some((precise, _)) => {
                         if precise.fired().await.is_err() {
                             // Fall back to the coarse timer on the next turn.
                             std::future::pending::<()>().await;
@@ -294,7 +315,7 @@ pub(crate) async fn pump(
             read = async {
                 if !plain_path {
                     source.read_buf(&mut staging).await.map(Read::Copied)
-                } else if let Some(pipe) = &pipe {
+                } else if let Some((pipe, _)) = &pipe {
                     pipe.fill(source.as_ref()).await.map(Read::Spliced)
                 } else {
                     source.read(&mut plain).await.map(Read::Copied)
@@ -312,7 +333,7 @@ pub(crate) async fn pump(
                         return LinkEnd::Finished;
                     }
                     let written = match &pipe {
-                        Some(pipe) if spliced => pipe.drain(destination.as_ref(), count).await,
+                        Some((pipe, _)) if spliced => pipe.drain(destination.as_ref(), count).await,
                         _ => destination.write_all(&plain[..count]).await,
                     };
                     if written.is_err() {
@@ -326,7 +347,10 @@ pub(crate) async fn pump(
                         if plain.len() < MAX_BUFFER {
                             plain.resize(plain.len() * 2, 0);
                         } else if pipe.is_none() {
-                            pipe = SplicePipe::new().ok();
+                            pipe = link
+                                .budget
+                                .take(Claimant::Proxy, 2)
+                                .and_then(|claim| Some((SplicePipe::new().ok()?, claim)));
                         }
                     }
                 } else if count == 0 {

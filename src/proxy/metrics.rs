@@ -44,7 +44,7 @@ pub fn render(proxies: &[ProxyMetrics]) -> String {
             let _ = writeln!(text, "{family}{{direction=\"downstream\",{labels}}} {downstream}");
         }
     }
-    let families: [Family; 4] = [
+    let families: [Family; 5] = [
         ("toxiproxy_proxy_connections_total", "counter", "Client connections accepted.", |proxy| {
             proxy.stats.connections_total
         }),
@@ -57,6 +57,12 @@ pub fn render(proxies: &[ProxyMetrics]) -> String {
             "Connections closed because the upstream could not be reached.",
             |proxy| proxy.stats.upstream_failures,
         ),
+        (
+            "toxiproxy_proxy_refused_total",
+            "counter",
+            "Clients closed on arrival because file descriptors ran short.",
+            |proxy| proxy.stats.refused,
+        ),
         ("toxiproxy_proxy_enabled", "gauge", "1 when the proxy is listening.", |proxy| {
             u64::from(proxy.enabled)
         }),
@@ -65,6 +71,20 @@ pub fn render(proxies: &[ProxyMetrics]) -> String {
         let _ = writeln!(text, "# HELP {family} {help}\n# TYPE {family} {kind}");
         for proxy in proxies {
             let _ = writeln!(text, "{family}{{{}}} {}", labels(proxy), value(proxy));
+        }
+    }
+    // The allocator's view: a leak grows `in_use`, retention `free`.
+    if let Some(heap) = crate::sys::allocator::heap_stats() {
+        for (family, help, value) in [
+            ("porthole_heap_in_use_bytes", "Heap bytes allocated and not freed.", heap.in_use),
+            (
+                "porthole_heap_free_retained_bytes",
+                "Heap bytes freed but kept by the allocator.",
+                heap.free_retained,
+            ),
+        ] {
+            let _ =
+                writeln!(text, "# HELP {family} {help}\n# TYPE {family} gauge\n{family} {value}");
         }
     }
     text

@@ -9,13 +9,14 @@
 //! returns as soon as the proxy's tasks have dropped their sockets.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Mutex};
 
+use super::budget::FdBudget;
 use super::error::{os_reason, ProxyError};
 use super::forward::{self, ProxyContext, Running};
 use super::link::ToxicSet;
@@ -163,17 +164,19 @@ impl Entry {
             listen: self.listen.clone(),
             upstream: self.upstream.clone(),
             enabled: self.enabled,
+            logger: serde_json::Map::new(),
             toxics: self.toxics.iter().map(ToxicSpec::to_wire).collect(),
         }
     }
 
     /// Binds the listen address and starts accepting.
-    fn start(&mut self) -> Result<(), ProxyError> {
+    fn start(&mut self, budget: &Arc<FdBudget>) -> Result<(), ProxyError> {
         if self.running.is_some() {
             return Ok(());
         }
         let listener = bind(&self.listen)?;
         if let Ok(address) = listener.local_addr() {
+            check_loop(address, &self.upstream)?;
             self.listen = address.to_string();
         }
         self.running = Some(forward::start(
@@ -182,6 +185,7 @@ impl Entry {
                 upstream: self.upstream.clone(),
                 toxics: self.toxics_sender.subscribe(),
                 stats: Arc::clone(&self.stats),
+                budget: Arc::clone(budget),
             },
         ));
         Ok(())
@@ -199,14 +203,31 @@ impl Entry {
 }
 
 /// All proxies, keyed (and listed) by name.
-#[derive(Default)]
 pub struct Registry {
     proxies: Mutex<BTreeMap<String, Entry>>,
+    /// Shared with the API server, which takes its connections from it.
+    budget: Arc<FdBudget>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::with_budget(FdBudget::global())
+    }
 }
 
 impl Registry {
     pub fn new() -> Self {
         Registry::default()
+    }
+
+    /// A registry whose proxies draw descriptors from `budget`.
+    pub fn with_budget(budget: Arc<FdBudget>) -> Self {
+        Registry { proxies: Mutex::new(BTreeMap::new()), budget }
+    }
+
+    /// The descriptor budget of this registry's proxies and its API.
+    pub fn budget(&self) -> &Arc<FdBudget> {
+        &self.budget
     }
 
     /// `GET /proxies`.
@@ -228,9 +249,10 @@ impl Registry {
         if proxies.contains_key(&request.name) {
             return Err(ProxyError::ProxyExists);
         }
+        precheck_loop(&request.listen, &request.upstream)?;
         let mut entry = Entry::new(&request);
         if entry.enabled {
-            entry.start()?;
+            entry.start(&self.budget)?;
         }
         let wire = entry.to_wire(&request.name);
         proxies.insert(request.name, entry);
@@ -250,6 +272,11 @@ impl Registry {
             .filter(|listen| *listen != entry.listen && *listen != entry.requested_listen);
         let new_upstream = patch.upstream.filter(|upstream| *upstream != entry.upstream);
         if new_listen.is_some() || new_upstream.is_some() {
+            // Refused before the running proxy is touched.
+            precheck_loop(
+                new_listen.as_deref().unwrap_or(&entry.listen),
+                new_upstream.as_deref().unwrap_or(&entry.upstream),
+            )?;
             entry.stop().await;
         }
         if let Some(listen) = new_listen {
@@ -261,7 +288,7 @@ impl Registry {
         }
         let enabled = patch.enabled.unwrap_or(entry.enabled);
         if enabled {
-            if let Err(error) = entry.start() {
+            if let Err(error) = entry.start(&self.budget) {
                 entry.enabled = false;
                 return Err(error);
             }
@@ -289,6 +316,10 @@ impl Registry {
         requests: Vec<ProxyRequest>,
     ) -> Result<Vec<ProxyWire>, PopulateError> {
         let mut proxies = self.proxies.lock().await;
+        for request in &requests {
+            precheck_loop(&request.listen, &request.upstream)
+                .map_err(|error| PopulateError { error, proxies: Vec::new() })?;
+        }
         let mut done = Vec::with_capacity(requests.len());
         for request in requests {
             let unchanged = proxies.get(&request.name).is_some_and(|entry| {
@@ -307,7 +338,7 @@ impl Registry {
                     entry.publish_toxics();
                 }
                 if request.enabled {
-                    if let Err(error) = entry.start() {
+                    if let Err(error) = entry.start(&self.budget) {
                         return Err(PopulateError { error, proxies: done });
                     }
                 } else {
@@ -322,7 +353,7 @@ impl Registry {
             }
             let mut entry = Entry::new(&request);
             if entry.enabled {
-                if let Err(error) = entry.start() {
+                if let Err(error) = entry.start(&self.budget) {
                     return Err(PopulateError { error, proxies: done });
                 }
             }
@@ -341,7 +372,7 @@ impl Registry {
                 entry.toxics.clear();
                 entry.publish_toxics();
             }
-            entry.start()?;
+            entry.start(&self.budget)?;
             entry.enabled = true;
         }
         Ok(())
@@ -490,30 +521,102 @@ fn check_upstream(upstream: &str) -> Result<(), ProxyError> {
     Ok(())
 }
 
-/// Resolves `listen` and binds the first address that works, with
-/// `SO_REUSEADDR` so a disabled proxy can bind its port again at once.
+/// Resolves `listen` and binds it with `SO_REUSEADDR`, so a disabled proxy
+/// can bind its port again at once. Like Go's `net.Listen`, a name binds
+/// one address, the first IPv4 one if there is any, and errors read as
+/// Go's, naming that resolved address.
 pub(crate) fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
-    let fail = |reason: String| ProxyError::Listen { address: listen.to_string(), reason };
     // `[fe80::1%eth0]:8080`: a link-local listener needs its interface.
     if let Some(zoned) = crate::target::zoned_socket_address(listen) {
-        let address = zoned.map_err(|error| fail(error.to_string()))?;
-        return bind_one(address).map_err(|error| fail(os_reason("bind", &error)));
+        let address = zoned
+            .map_err(|error| ProxyError::Listen { address: None, reason: error.to_string() })?;
+        return bind_one(address).map_err(|error| ProxyError::Listen {
+            address: Some(address.to_string()),
+            reason: os_reason("bind", &error),
+        });
     }
-    let addresses: Vec<SocketAddr> = listen
+    let addresses =
+        resolve(listen).map_err(|reason| ProxyError::Listen { address: None, reason })?;
+    let address = addresses
+        .iter()
+        .find(|address| address.is_ipv4())
+        .or_else(|| addresses.first())
+        .copied()
+        .ok_or_else(|| ProxyError::Listen {
+            address: None,
+            reason: format!("lookup {}: no such host", host_of(listen)),
+        })?;
+    bind_one(address).map_err(|error| ProxyError::Listen {
+        address: Some(address.to_string()),
+        reason: os_reason("bind", &error),
+    })
+}
+
+/// `HOST:PORT` → addresses, with Go's wording for what goes wrong.
+fn resolve(address: &str) -> Result<Vec<SocketAddr>, String> {
+    let Some((_, port)) =
+        address.rsplit_once(':').filter(|(host, _)| !host.ends_with(':') || host.starts_with('['))
+    else {
+        return Err(format!("address {address}: missing port in address"));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!("address {port}: invalid port"));
+    }
+    address
         .to_socket_addrs()
-        .map_err(|error| fail(format!("address {listen}: {}", os_reason("lookup", &error))))?
-        .collect();
-    let mut last = None;
-    for address in addresses {
-        match bind_one(address) {
-            Ok(listener) => return Ok(listener),
-            Err(error) => last = Some(error),
+        .map(Iterator::collect)
+        .map_err(|_| format!("lookup {}: no such host", host_of(address)))
+}
+
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// The loop check before anything is bound or stopped, for a `listen` with
+/// a fixed port (port 0 is checked once bound, by `Entry::start`).
+fn precheck_loop(listen: &str, upstream: &str) -> Result<(), ProxyError> {
+    let listen = if listen.is_empty() { DEFAULT_LISTEN } else { listen };
+    let Ok(addresses) = resolve(listen) else {
+        return Ok(());
+    };
+    match addresses.iter().find(|address| address.is_ipv4()).or_else(|| addresses.first()) {
+        Some(address) if address.port() != 0 => check_loop(*address, upstream),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a proxy whose upstream is its own listener (`bound`): connecting
+/// to it would be accepted by the proxy itself, and so on, one pair of
+/// descriptors per round, until the process runs out.
+///
+/// An unspecified listen address (`0.0.0.0`, `[::]`) loops with any
+/// address of this host on the same port; whether an upstream address is
+/// this host's is asked of the kernel by binding it with port 0. An
+/// upstream that does not resolve now is not refused: it is dialled (and
+/// fails) per connection, as Toxiproxy does.
+fn check_loop(bound: SocketAddr, upstream: &str) -> Result<(), ProxyError> {
+    let Ok(targets) = upstream.to_socket_addrs() else {
+        return Ok(());
+    };
+    let is_local = |ip: IpAddr| {
+        ip.is_loopback()
+            || ip.is_unspecified()
+            || std::net::TcpListener::bind(SocketAddr::new(ip, 0)).is_ok()
+    };
+    for target in targets {
+        let same_ip = target.ip() == bound.ip()
+            || (bound.ip().is_unspecified() && is_local(target.ip()))
+            // Dialling 0.0.0.0 reaches the loopback listener.
+            || (target.ip().is_unspecified() && bound.ip().is_loopback());
+        if target.port() == bound.port() && same_ip {
+            return Err(ProxyError::Loop {
+                listen: bound.to_string(),
+                upstream: upstream.to_string(),
+            });
         }
     }
-    Err(fail(match last {
-        Some(error) => os_reason("bind", &error),
-        None => format!("address {listen}: no addresses"),
-    }))
+    Ok(())
 }
 
 fn bind_one(address: SocketAddr) -> std::io::Result<TcpListener> {
@@ -548,6 +651,38 @@ mod tests {
     fn bind_errors_read_like_go() {
         let error = bind("nonsense").unwrap_err();
         assert_eq!(error.status(), 500);
-        assert!(error.to_string().starts_with("listen tcp nonsense: "), "{error}");
+        assert_eq!(error.to_string(), "listen tcp: address nonsense: missing port in address");
+        let error = bind("127.0.0.1:99999").unwrap_err();
+        assert_eq!(error.to_string(), "listen tcp: address 99999: invalid port");
+        let error = bind("nowhere.invalid:1").unwrap_err();
+        assert_eq!(error.to_string(), "listen tcp: lookup nowhere.invalid: no such host");
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_named_by_its_resolved_address() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = taken.local_addr().expect("address").port();
+        let error = bind(&format!("localhost:{port}")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("listen tcp 127.0.0.1:{port}: bind: address already in use")
+        );
+    }
+
+    #[tokio::test]
+    async fn loops_are_refused() {
+        let listener = bind("127.0.0.1:0").expect("bind");
+        let bound = listener.local_addr().expect("address");
+        let port = bound.port();
+        for upstream in
+            [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("0.0.0.0:{port}")]
+        {
+            let error = check_loop(bound, &upstream).expect_err(&upstream);
+            assert_eq!(error.status(), 400);
+        }
+        check_loop(bound, &format!("127.0.0.1:{}", port ^ 1)).expect("another port");
+        let any: SocketAddr = format!("0.0.0.0:{port}").parse().expect("address");
+        check_loop(any, &format!("127.0.0.1:{port}")).expect_err("any address");
+        check_loop(bound, "nowhere.invalid:1").expect("unresolved upstreams are dialled later");
     }
 }

@@ -26,6 +26,8 @@ pub struct ProxyStats {
     pub connections_active: AtomicU64,
     /// Connections that ended because the upstream could not be reached.
     pub upstream_failures: AtomicU64,
+    /// Clients closed on arrival because descriptors ran short.
+    pub refused: AtomicU64,
 }
 
 /// A copy of the counters at one instant.
@@ -38,6 +40,7 @@ pub struct StatsSnapshot {
     pub connections_total: u64,
     pub connections_active: u64,
     pub upstream_failures: u64,
+    pub refused: u64,
 }
 
 impl ProxyStats {
@@ -51,6 +54,7 @@ impl ProxyStats {
             connections_total: load(&self.connections_total),
             connections_active: load(&self.connections_active),
             upstream_failures: load(&self.upstream_failures),
+            refused: load(&self.refused),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Map, Value};
 
 use super::error::ProxyError;
-use super::wire::ToxicWire;
+use super::wire::{Attributes, ToxicWire};
 
 /// Which way a toxic acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,9 +135,18 @@ impl ToxicKind {
         }
     }
 
+    /// The attribute names of `type_name`, in declaration order (`None` for
+    /// an unknown type). The CLI uses them to refuse misspelt attributes,
+    /// which the API, like Toxiproxy's, ignores.
+    pub fn attribute_names(type_name: &str) -> Option<Vec<&'static str>> {
+        let mut kind = ToxicKind::default_for(type_name).ok()?;
+        Some(kind.slots().into_iter().map(|(name, _)| name).collect())
+    }
+
     /// Overwrites the attributes present in `attributes`; others keep their
     /// value (Toxiproxy decodes the JSON over the existing toxic). Unknown
-    /// keys are ignored; a known key must hold an integer.
+    /// keys are ignored; a known key must hold an integer. The result is
+    /// then checked against [`ToxicKind::validate`].
     pub fn merge(&mut self, attributes: &Map<String, Value>) -> Result<(), ProxyError> {
         for (name, slot) in self.slots() {
             let Some(value) = attributes.get(name) else {
@@ -155,16 +164,52 @@ impl ToxicKind {
                 }
             };
         }
+        self.validate()
+    }
+
+    /// Refuses values that are meaningless: negative times, sizes and rates,
+    /// and a slicer with nothing to cut to.
+    ///
+    /// Accepted for compatibility with Toxiproxy: `bandwidth` `rate` 0 (no
+    /// limit), `timeout` 0 (hang until removed), `limit_data` `bytes` 0
+    /// (close at once), and a `jitter` larger than `latency` (delays are
+    /// clamped at zero).
+    pub fn validate(&mut self) -> Result<(), ProxyError> {
+        let (average, delay_unit) = match self {
+            ToxicKind::Slicer { average_size, .. } => (*average_size, "µs"),
+            _ => (0, "ms"),
+        };
+        for (name, value) in self.slots() {
+            let (minimum, maximum, unit) = match name {
+                "delay" => (0, MAX_ATTRIBUTE, delay_unit),
+                "latency" | "jitter" | "timeout" => (0, MAX_ATTRIBUTE, "ms"),
+                "rate" => (0, MAX_ATTRIBUTE, "KB/s"),
+                "average_size" => (1, MAX_ATTRIBUTE, "bytes"),
+                "size_variation" => (0, average.max(0), "bytes"),
+                _ => (0, i64::MAX, "bytes"),
+            };
+            if !(minimum..=maximum).contains(value) {
+                return Err(ProxyError::AttributeRange {
+                    attribute: name,
+                    value: *value,
+                    minimum,
+                    maximum,
+                    unit,
+                });
+            }
+        }
         Ok(())
     }
 
-    /// The attributes as a JSON object, defaults included.
-    pub fn attributes(&self) -> Map<String, Value> {
+    /// The attributes in declaration order, defaults included.
+    pub fn attributes(&self) -> Attributes {
         let mut copy = self.clone();
-        copy.slots()
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), Value::from(*value)))
-            .collect()
+        Attributes(
+            copy.slots()
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), Value::from(*value)))
+                .collect(),
+        )
     }
 }
 
@@ -181,6 +226,10 @@ pub struct ToxicSpec {
     /// update, as Toxiproxy restarts the toxic.
     pub revision: u64,
 }
+
+/// Largest time, size or rate attribute accepted: Go's `int32` maximum,
+/// past which Toxiproxy's own arithmetic overflows.
+pub const MAX_ATTRIBUTE: i64 = i32::MAX as i64;
 
 fn next_revision() -> u64 {
     static REVISION: AtomicU64 = AtomicU64::new(1);
@@ -206,7 +255,7 @@ impl ToxicSpec {
         let stream = Stream::parse(&text("stream")?)?;
         let mut kind = ToxicKind::default_for(&type_name)?;
         match object.get("attributes") {
-            None | Some(Value::Null) => {}
+            None | Some(Value::Null) => kind.validate()?,
             Some(Value::Object(attributes)) => kind.merge(attributes)?,
             Some(other) => {
                 return Err(ProxyError::BadBody {
@@ -260,10 +309,16 @@ impl ToxicSpec {
     }
 }
 
+/// A probability: Toxiproxy would take 1.5 or -1 and act as if 1 or 0, but
+/// such a value is always a mistake, so it is refused.
 fn parse_toxicity(value: &Value) -> Result<f32, ProxyError> {
-    value.as_f64().map(|toxicity| toxicity as f32).ok_or_else(|| ProxyError::BadBody {
+    let toxicity = value.as_f64().ok_or_else(|| ProxyError::BadBody {
         reason: format!("field toxicity must be a number, got {value}"),
-    })
+    })?;
+    if !(0.0..=1.0).contains(&toxicity) {
+        return Err(ProxyError::ToxicityRange { value: toxicity });
+    }
+    Ok(toxicity as f32)
 }
 
 /// Prints a float32 as Go does: `1`, `0.5`, `0.1` (not `1.0` or
@@ -324,5 +379,56 @@ mod tests {
         assert_ne!(next.revision, spec.revision);
         assert_eq!(toxicity_json(0.1), json!(0.1));
         assert!(spec.updated(&json!({"attributes": {"latency": 1.5}})).is_err());
+    }
+
+    #[test]
+    fn meaningless_attributes_are_refused_with_their_range() {
+        let refused = |body: serde_json::Value| {
+            ToxicSpec::from_request(&body).expect_err("must be refused").to_string()
+        };
+        assert_eq!(
+            refused(json!({"type": "latency", "attributes": {"latency": -5}})),
+            "invalid attribute latency: -5 (allowed: 0 to 2147483647 ms)"
+        );
+        assert_eq!(
+            refused(json!({"type": "latency", "attributes": {"jitter": -1}})),
+            "invalid attribute jitter: -1 (allowed: 0 to 2147483647 ms)"
+        );
+        assert_eq!(
+            refused(json!({"type": "bandwidth", "attributes": {"rate": -1}})),
+            "invalid attribute rate: -1 (allowed: 0 to 2147483647 KB/s)"
+        );
+        assert_eq!(
+            refused(json!({"type": "slicer", "attributes": {"average_size": 0}})),
+            "invalid attribute average_size: 0 (allowed: 1 to 2147483647 bytes)"
+        );
+        assert_eq!(
+            refused(json!({"type": "slicer"})),
+            "invalid attribute average_size: 0 (allowed: 1 to 2147483647 bytes)"
+        );
+        assert_eq!(
+            refused(
+                json!({"type": "slicer", "attributes": {"average_size": 10, "size_variation": 11}})
+            ),
+            "invalid attribute size_variation: 11 (allowed: 0 to 10 bytes)"
+        );
+        assert_eq!(
+            refused(json!({"type": "noop", "toxicity": 1.5})),
+            "invalid toxicity: 1.5 (allowed: 0 to 1)"
+        );
+        assert_eq!(
+            refused(json!({"type": "latency", "attributes": {"latency": 3_000_000_000_i64}})),
+            "invalid attribute latency: 3000000000 (allowed: 0 to 2147483647 ms)"
+        );
+        // Kept for compatibility: 0 means "no limit" or "hang".
+        for body in [
+            json!({"type": "bandwidth", "attributes": {"rate": 0}}),
+            json!({"type": "timeout", "attributes": {"timeout": 0}}),
+            json!({"type": "latency", "attributes": {"latency": 10, "jitter": 50}}),
+        ] {
+            assert!(ToxicSpec::from_request(&body).is_ok(), "{body}");
+        }
+        assert_eq!(ToxicKind::attribute_names("latency"), Some(vec!["latency", "jitter"]));
+        assert_eq!(ToxicKind::attribute_names("bogus"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Raw system calls that the safe crates do not wrap; the only home of
 //! `unsafe` in porthole. Each block states why it is sound.
 
+pub mod allocator;
 pub mod fds;
 pub mod interfaces;
 pub mod netns;

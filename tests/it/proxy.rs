@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use porthole::proxy::client::{ApiClient, HttpResponse};
-use porthole::proxy::{ApiState, HostPolicy, Registry};
+use porthole::proxy::{ApiState, Registry};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -37,10 +37,13 @@ impl Drop for Api {
 }
 
 async fn start_api() -> Api {
+    start_api_with(ApiState::new(Arc::new(Registry::new()))).await
+}
+
+async fn start_api_with(state: ApiState) -> Api {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind API");
     let address = listener.local_addr().expect("address");
-    let state =
-        Arc::new(ApiState { registry: Arc::new(Registry::new()), hosts: HostPolicy::default() });
+    let state = Arc::new(state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(porthole::proxy::run(listener, state, async move {
         let _ = stopped.await;
@@ -69,6 +72,9 @@ impl Api {
             "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
             body.len()
         );
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+            head.push_str(&format!("Host: {}\r\n", self.address));
+        }
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -199,7 +205,7 @@ async fn version_lists_and_unknown_routes() {
     assert!(version.header("content-type").unwrap().starts_with("application/json"));
 
     let proxies = api.call("GET", "/proxies", None);
-    assert_eq!((proxies.status, proxies.text()), (200, "{}\n".to_string()));
+    assert_eq!((proxies.status, proxies.text()), (200, "{}".to_string()));
 
     let missing = api.call("GET", "/nothing/here", None);
     assert_eq!((missing.status, missing.text()), (404, "404 page not found\n".to_string()));
@@ -222,7 +228,7 @@ async fn proxy_create_get_update_delete() {
     assert_eq!(
         body,
         json!({"name": "db", "listen": listen.to_string(), "upstream": echo.to_string(),
-               "enabled": true, "toxics": []})
+               "enabled": true, "Logger": {}, "toxics": []})
     );
     let mut stream = connect(listen);
     round_trip(&mut stream, b"hello");
@@ -1140,6 +1146,7 @@ fn porthole(args: &[&str], url: &str) -> (i32, String, String) {
         .args(args)
         .env("TOXIPROXY_URL", url)
         .env_remove("RUST_LOG")
+        .env_remove("PORTHOLE_PROXY_TOKEN")
         .output()
         .expect("run porthole");
     (
@@ -1224,7 +1231,39 @@ async fn cli_drives_the_api() {
     assert_eq!((code, err.as_str()), (1, "porthole: proxy not found\n"));
     let (code, _, err) = porthole(&["proxy", "toxic", "add", "web", "-t", "gremlin"], &url);
     assert_eq!(code, 2);
-    assert_eq!(err, "porthole: invalid toxic type (HTTP 400)\n");
+    assert_eq!(
+        err,
+        "porthole: unknown toxic type \"gremlin\" (valid types: latency, bandwidth, slow_close, \
+         timeout, reset_peer, slicer, limit_data, noop)\n"
+    );
+    // A misspelt attribute would silently be 0 on the server: refused here.
+    let (code, _, err) =
+        porthole(&["proxy", "toxic", "add", "web", "-t", "latency", "-a", "latncy=100"], &url);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "porthole: toxic type latency has no attribute \"latncy\" (valid attributes: latency, \
+         jitter)\n"
+    );
+    let (code, _, _) = porthole(&["proxy", "toxic", "add", "web", "-t", "latency"], &url);
+    assert_eq!(code, 0);
+    let (code, _, err) = porthole(
+        &["proxy", "toxic", "update", "web", "-n", "latency_downstream", "-a", "jiter=1"],
+        &url,
+    );
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "porthole: toxic type latency has no attribute \"jiter\" (valid attributes: latency, \
+         jitter)\n"
+    );
+    let (code, _, err) =
+        porthole(&["proxy", "toxic", "add", "web", "-t", "latency", "-a", "latency=-5"], &url);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "porthole: invalid attribute latency: -5 (allowed: 0 to 2147483647 ms) (HTTP 400)\n"
+    );
     let (code, _, err) =
         porthole(&["proxy", "toxic", "add", "web", "-t", "latency", "-a", "latency=soon"], &url);
     assert_eq!(code, 2);
@@ -1233,11 +1272,14 @@ async fn cli_drives_the_api() {
     assert_eq!(code, 0);
     assert!(refused(listen));
 
-    // No server there: exit 2 with one line.
+    // No server there: exit 2 with one line that says what to do.
     let (code, _, err) = porthole(&["proxy", "list", "--url", "http://127.0.0.1:1"], &url);
     assert_eq!(code, 2);
-    assert!(err.starts_with("porthole: cannot reach the proxy API at 127.0.0.1:1"), "{err}");
-    assert_eq!(err.lines().count(), 1);
+    assert_eq!(
+        err,
+        "porthole: cannot reach the proxy API at 127.0.0.1:1: connection refused (is `porthole \
+         proxy serve` running there?)\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1325,4 +1367,637 @@ async fn one_shot_run_applies_flags_and_reports_on_interrupt() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert_eq!(bad.stderr.iter().filter(|&&b| b == b'\n').count(), 1);
+}
+
+// ------------------------------------------------ wire format, byte for byte
+// See: https://github.com/Shopify/toxiproxy/blob/main/api.go (the bytes below
+// are what its handlers, Go's `http.Error` and gorilla/mux write).
+
+/// A response split for exact comparison: the status line, the header
+/// lines sorted (with `Date` and the request id masked, after checking the
+/// id's form), and the body bytes.
+#[derive(Debug, PartialEq)]
+struct Wire {
+    status: String,
+    headers: Vec<String>,
+    body: String,
+}
+
+const XID_ALPHABET: &str = "0123456789abcdefghijklmnopqrstuv";
+
+/// Sends `request` byte for byte and reads the whole answer. `Connection`
+/// is left out of the comparison (both servers answer `close` to a
+/// request that asks for it), and so is `X-Porthole-Version`, checked here.
+fn wire(address: SocketAddr, request: &str) -> (Wire, Option<String>) {
+    let mut stream = TcpStream::connect(address).expect("connect API");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read answer");
+    let text = String::from_utf8(raw).expect("UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("end of headers");
+    let mut lines = head.split("\r\n");
+    let status = lines.next().expect("status line").to_string();
+    let mut request_id = None;
+    let mut headers = Vec::new();
+    for line in lines {
+        let (name, value) = line.split_once(": ").expect("header line");
+        match name {
+            "Connection" => {}
+            "X-Porthole-Version" => assert_eq!(value, env!("CARGO_PKG_VERSION")),
+            "Date" => headers.push("Date: [DATE]".to_string()),
+            "X-Toxiproxy-Request-Id" => {
+                assert_eq!(value.len(), 20, "{value}");
+                assert!(value.chars().all(|c| XID_ALPHABET.contains(c)), "{value}");
+                request_id = Some(value.to_string());
+                headers.push("X-Toxiproxy-Request-Id: [XID]".to_string());
+            }
+            _ => headers.push(line.to_string()),
+        }
+    }
+    headers.sort();
+    (Wire { status, headers, body: body.to_string() }, request_id)
+}
+
+/// `METHOD PATH` with `Host: localhost`, `Connection: close` and `body`.
+fn request(method: &str, path: &str, body: &str) -> String {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// What Toxiproxy sends: `status`, its headers (plus `Content-Length`,
+/// `Date` and, for routed requests, the request id), and `body`.
+fn expected(status: &str, headers: &[&str], body: &str, routed: bool) -> Wire {
+    let mut all: Vec<String> = headers.iter().map(ToString::to_string).collect();
+    all.push(format!("Content-Length: {}", body.len()));
+    all.push("Date: [DATE]".to_string());
+    if routed {
+        all.push("X-Toxiproxy-Request-Id: [XID]".to_string());
+    }
+    all.sort();
+    Wire { status: format!("HTTP/1.1 {status}"), headers: all, body: body.to_string() }
+}
+
+const JSON_TYPE: &str = "Content-Type: application/json";
+const ERROR_TYPE: &str = "Content-Type: text/plain; charset=utf-8";
+const NOSNIFF: &str = "X-Content-Type-Options: nosniff";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_are_byte_identical_to_toxiproxy() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let at = api.address;
+    let check = |request: String, want: Wire| -> Option<String> {
+        let (got, id) = tokio::task::block_in_place(|| wire(at, &request));
+        assert_eq!(got, want, "request: {request}");
+        id
+    };
+
+    // GET /version: Toxiproxy's literal, porthole's version in a header.
+    let first = check(
+        request("GET", "/version", ""),
+        expected(
+            "200 OK",
+            &["Content-Type: application/json;charset=utf-8"],
+            "{\"version\": \"2.12.0\"}\n",
+            true,
+        ),
+    );
+    let second =
+        check(request("GET", "/proxies", ""), expected("200 OK", &[JSON_TYPE], "{}", true));
+    assert_ne!(first, second, "request ids repeat");
+
+    // json.Marshal: Go's field order, `Logger`, HTML-safe escapes, no newline.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("address").port()
+    };
+    let body = format!(r#"{{"name":"a<b","listen":"127.0.0.1:{port}","upstream":"{echo}"}}"#);
+    check(
+        request("POST", "/proxies", &body),
+        expected(
+            "201 Created",
+            &[JSON_TYPE],
+            &format!(
+                r#"{{"name":"a\u003cb","listen":"127.0.0.1:{port}","upstream":"{echo}","enabled":true,"Logger":{{}},"toxics":[]}}"#
+            ),
+            true,
+        ),
+    );
+    check(
+        request(
+            "POST",
+            "/proxies/a%3Cb/toxics",
+            r#"{"type":"slicer","attributes":{"average_size":64}}"#,
+        ),
+        expected(
+            "200 OK",
+            &[JSON_TYPE],
+            r#"{"attributes":{"average_size":64,"size_variation":0,"delay":0},"name":"slicer_downstream","type":"slicer","stream":"downstream","toxicity":1}"#,
+            true,
+        ),
+    );
+    check(
+        request("DELETE", "/proxies/a%3Cb/toxics/slicer_downstream", ""),
+        Wire {
+            status: "HTTP/1.1 204 No Content".to_string(),
+            headers: vec!["Date: [DATE]".to_string(), "X-Toxiproxy-Request-Id: [XID]".to_string()],
+            body: String::new(),
+        },
+    );
+
+    // apiError → http.Error: text/plain, nosniff, newline.
+    check(
+        request("GET", "/proxies/nope", ""),
+        expected(
+            "404 Not Found",
+            &[ERROR_TYPE, NOSNIFF],
+            "{\"error\":\"proxy not found\",\"status\":404}\n",
+            true,
+        ),
+    );
+    // A taken port is named by its resolved address, as Go's net.Listen does.
+    let taken_port = taken.local_addr().expect("address").port();
+    check(
+        request(
+            "POST",
+            "/proxies",
+            &format!(r#"{{"name":"clash","listen":"localhost:{taken_port}","upstream":"{echo}"}}"#),
+        ),
+        expected(
+            "500 Internal Server Error",
+            &[ERROR_TYPE, NOSNIFF],
+            &format!(
+                "{{\"error\":\"listen tcp 127.0.0.1:{taken_port}: bind: address already in use\",\"status\":500}}\n"
+            ),
+            true,
+        ),
+    );
+    // /populate writes its own JSON: application/json, no nosniff, no newline;
+    // an empty slice of proxies is Go's `null`.
+    check(
+        request("POST", "/populate", r#"[{"name":"x"}]"#),
+        expected(
+            "400 Bad Request",
+            &[JSON_TYPE],
+            r#"{"error":"missing required field: upstream at proxy 1","status":400,"proxies":null}"#,
+            true,
+        ),
+    );
+    check(
+        request("POST", "/populate", "[]"),
+        expected("201 Created", &[JSON_TYPE], r#"{"proxies":null}"#, true),
+    );
+    // The browser block runs after the request-id middleware.
+    check(
+        "GET /proxies HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0\r\nConnection: close\r\n\r\n"
+            .to_string(),
+        expected("403 Forbidden", &[ERROR_TYPE, NOSNIFF], "User agent not allowed\n", true),
+    );
+    // gorilla/mux's own 404 and 405 run no middleware: no request id.
+    check(
+        request("GET", "/nothing/here", ""),
+        expected("404 Not Found", &[ERROR_TYPE, NOSNIFF], "404 page not found\n", false),
+    );
+    check(request("PUT", "/proxies", ""), expected("405 Method Not Allowed", &[], "", false));
+    drop(taken);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_header_edge_cases_are_refused() {
+    let api = start_api().await;
+    let at = api.address;
+    let send = |request: String| tokio::task::block_in_place(|| wire(at, &request).0);
+    // Go's server-level answers, before any handler.
+    let missing = send("GET /proxies HTTP/1.1\r\nConnection: close\r\n\r\n".to_string());
+    assert_eq!(
+        (missing.status.as_str(), missing.body.as_str()),
+        ("HTTP/1.1 400 Bad Request", "400 Bad Request: missing required Host header")
+    );
+    let twice = send(
+        "GET /proxies HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+            .to_string(),
+    );
+    assert_eq!(
+        (twice.status.as_str(), twice.body.as_str()),
+        ("HTTP/1.1 400 Bad Request", "400 Bad Request: too many Host headers")
+    );
+    // HTTP/1.0 may leave Host out.
+    let old = send("GET /proxies HTTP/1.0\r\n\r\n".to_string());
+    assert_eq!(old.status, "HTTP/1.0 200 OK", "{old:?}");
+    let refused = "{\"error\":\"host not allowed\",\"status\":403}\n";
+    for host in
+        ["[::1].evil.example", "[::1]@evil.example", "localhost@evil.example", "[::1]:1.evil"]
+    {
+        let answer =
+            send(format!("GET /proxies HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+        assert_eq!(
+            (answer.status.as_str(), answer.body.as_str()),
+            ("HTTP/1.1 403 Forbidden", refused),
+            "{host}"
+        );
+    }
+    // An absolute-form target names the host the client meant.
+    let absolute = send(
+        "GET http://evil.example/proxies HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            .to_string(),
+    );
+    assert_eq!(
+        (absolute.status.as_str(), absolute.body.as_str()),
+        ("HTTP/1.1 403 Forbidden", refused)
+    );
+    let fine = send(format!(
+        "GET http://localhost:{}/proxies HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        at.port()
+    ));
+    assert_eq!(fine.status, "HTTP/1.1 200 OK");
+}
+
+// ------------------------------------------- resource limits, exhausted
+// Each test below runs a limit out and then shows the server recovering.
+
+/// A loopback port nothing listens on right now.
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    probe.local_addr().expect("address").port()
+}
+
+/// A proxy whose upstream is its own listener would turn one client into
+/// an endless chain of connections (one became 12,000 descriptors in 2 s):
+/// refused with 400 in the API, by the CLI, by `proxy run` and in
+/// `--config`, and the server goes on working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_would_dial_itself_is_refused_everywhere() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let port = free_port();
+    let itself = format!("127.0.0.1:{port}");
+    let message = |listen: &str, upstream: &str| {
+        format!(
+            "listen address {listen} is the upstream {upstream}: the proxy would connect to itself"
+        )
+    };
+    assert_error(
+        &api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": "a", "listen": itself, "upstream": itself})),
+        ),
+        400,
+        &message(&itself, &itself),
+    );
+    // A name that resolves to the listen address loops just the same.
+    let by_name = format!("localhost:{port}");
+    assert_error(
+        &api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": "b", "listen": itself, "upstream": by_name})),
+        ),
+        400,
+        &message(&itself, &by_name),
+    );
+    let everywhere = format!("0.0.0.0:{port}");
+    assert_error(
+        &api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": "c", "listen": everywhere, "upstream": itself})),
+        ),
+        400,
+        &message(&everywhere, &itself),
+    );
+    // An update is refused before the running proxy is touched.
+    let listen = api.proxy("ok", echo);
+    assert_error(
+        &api.call("PATCH", "/proxies/ok", Some(json!({"upstream": listen.to_string()}))),
+        400,
+        &message(&listen.to_string(), &listen.to_string()),
+    );
+    let kept = api.call("GET", "/proxies/ok", None).json().unwrap();
+    assert_eq!(
+        (kept["upstream"].as_str(), kept["enabled"].as_bool()),
+        (Some(echo.to_string().as_str()), Some(true))
+    );
+    tokio::task::block_in_place(|| round_trip(&mut connect(listen), b"still here"));
+    // /populate validates every entry before it changes anything.
+    let populate = api.call(
+        "POST",
+        "/populate",
+        Some(json!([{"name": "fine", "upstream": echo.to_string()},
+                    {"name": "loop", "listen": itself, "upstream": itself}])),
+    );
+    assert_eq!(populate.status, 400, "{}", populate.text());
+    assert_eq!(populate.json().unwrap()["error"], message(&itself, &itself));
+    assert_eq!(api.call("GET", "/proxies", None).json().unwrap().as_object().unwrap().len(), 1);
+
+    // The CLI shows the API's refusal.
+    let (code, _, err) =
+        porthole(&["proxy", "create", "cli", "-l", &itself, "-u", &itself], &api.url());
+    assert_eq!((code, err), (2, format!("porthole: {} (HTTP 400)\n", message(&itself, &itself))));
+    // `proxy run` and `--config` refuse it before serving.
+    let output =
+        Command::new(BINARY).args(["proxy", "run", &itself, "--to", &itself]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!("porthole: {}\n", message(&itself, &itself))
+    );
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("loop.json");
+    std::fs::write(&path, json!([{"name": "l", "listen": itself, "upstream": itself}]).to_string())
+        .unwrap();
+    let output = Command::new(BINARY)
+        .args(["proxy", "serve", "--listen", "127.0.0.1:0", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains(&message(&itself, &itself)), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// Reads one HTTP response (headers and a `Content-Length` body) from a
+/// kept-alive connection.
+fn read_response(stream: &mut TcpStream) -> String {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).expect("response headers"), 1, "closed mid-response");
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&raw).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("Content-Length: "))
+        .map_or(0, |value| value.trim().parse().expect("length"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).expect("body");
+    head + &String::from_utf8_lossy(&body)
+}
+
+/// Whether the server closed `stream` (EOF or reset) within `limit`.
+fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    match stream.read(&mut [0u8; 64]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => error.kind() == ErrorKind::ConnectionReset,
+    }
+}
+
+/// Idle and slow API clients are closed; when every allowed connection is
+/// busy a newcomer gets a clean 503; once they finish the API serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_connections_time_out_and_are_capped() {
+    use porthole::proxy::ApiLimits;
+    let quick = Duration::from_millis(300);
+    let mut state = ApiState::new(Arc::new(Registry::new()));
+    state.limits = ApiLimits { idle_timeout: quick, header_timeout: quick, max_connections: 64 };
+    let timeouts = start_api_with(state).await;
+    let mut state = ApiState::new(Arc::new(Registry::new()));
+    state.limits = ApiLimits {
+        idle_timeout: Duration::from_secs(60),
+        header_timeout: Duration::from_secs(60),
+        max_connections: 4,
+    };
+    let capped = start_api_with(state).await;
+    tokio::task::block_in_place(|| {
+        // Connected, never sends a request: closed by the header timeout.
+        let mut silent = TcpStream::connect(timeouts.address).expect("connect");
+        assert!(closed_by_server(&mut silent, Duration::from_secs(10)), "silent client kept");
+        // Half a request line, then nothing.
+        let mut slow = TcpStream::connect(timeouts.address).expect("connect");
+        slow.write_all(b"GET /version HT").expect("send");
+        assert!(closed_by_server(&mut slow, Duration::from_secs(10)), "slow client kept");
+        // One request on a kept-alive connection, then idle: closed.
+        let mut idle = TcpStream::connect(timeouts.address).expect("connect");
+        idle.write_all(b"GET /version HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("send");
+        assert!(read_response(&mut idle).starts_with("HTTP/1.1 200 OK"));
+        assert!(closed_by_server(&mut idle, Duration::from_secs(10)), "idle client kept");
+
+        // Four idle connections fill the cap; a fifth client is served and
+        // the idlest of them is closed to make room.
+        let mut idlers: Vec<TcpStream> =
+            (0..4).map(|_| TcpStream::connect(capped.address).expect("connect")).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let version = capped.client.version().expect("served despite four idle connections");
+        assert_eq!(version, "2.12.0");
+        let evicted = idlers
+            .iter_mut()
+            .filter_map(|stream| closed_by_server(stream, Duration::from_millis(500)).then_some(()))
+            .count();
+        assert!(evicted >= 1, "no idle connection made room");
+        drop(idlers);
+
+        // Four requests in flight (their bodies still coming) fill the cap:
+        // a fifth client is refused with a complete 503, not left hanging.
+        let mut busy: Vec<TcpStream> = (0..4)
+            .map(|_| {
+                let mut stream = TcpStream::connect(capped.address).expect("connect");
+                stream
+                    .write_all(
+                        b"POST /proxies HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{",
+                    )
+                    .expect("send");
+                stream
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let (refused, _) = wire(capped.address, &request("GET", "/version", ""));
+        assert_eq!(refused.status, "HTTP/1.1 503 Service Unavailable");
+        assert_eq!(refused.body, "{\"error\":\"too many API connections\",\"status\":503}\n");
+        // They finish; the API serves again.
+        for stream in &mut busy {
+            stream.write_all(b"}").expect("rest of the body");
+            stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            let answer = read_response(stream);
+            assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{answer}");
+        }
+        drop(busy);
+        assert_eq!(capped.client.version().expect("served again"), "2.12.0");
+    });
+}
+
+/// Under a low `RLIMIT_NOFILE`, clients beyond what the proxy can serve
+/// are closed at once instead of waiting in the backlog, the API keeps a
+/// reserve of descriptors and answers even with a crowd of idle API
+/// connections, and everything works again when the load goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_descriptor_limit_keeps_api_and_proxies_answering() {
+    let echo = echo_server().await;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n 64 && exec {BINARY} proxy serve --listen 127.0.0.1:0 --max-api-connections 8"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn server under ulimit");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).expect("startup line");
+    let pid = child.id();
+    let _child = KillOnDrop(child);
+    let url =
+        line.split_whitespace().find(|word| word.starts_with("http://")).expect("URL").to_string();
+    let client = ApiClient::new(&url).unwrap();
+    let listen: SocketAddr =
+        client.create("crowded", "127.0.0.1:0", &echo.to_string()).unwrap().listen.parse().unwrap();
+
+    tokio::task::block_in_place(|| {
+        let idle_fds = fd_count(pid);
+        // 60 clients: more than 64 descriptors can serve at two each.
+        let mut served = Vec::new();
+        let mut closed = 0;
+        for _ in 0..60 {
+            let mut stream = connect(listen);
+            stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            stream.write_all(b"x").expect("send");
+            let mut byte = [0u8; 1];
+            match stream.read(&mut byte) {
+                Ok(1) => served.push(stream),
+                Ok(_) => closed += 1,
+                Err(error) if error.kind() == ErrorKind::ConnectionReset => closed += 1,
+                Err(error) => panic!("client left hanging: {error}"),
+            }
+        }
+        assert!(!served.is_empty() && closed > 0, "served {} closed {closed}", served.len());
+        // The API still answers, also past a crowd of idle API connections.
+        let crowd: Vec<TcpStream> = (0..40)
+            .map(|_| TcpStream::connect(url.trim_start_matches("http://")).expect("connect"))
+            .collect();
+        let proxies = client.list().expect("API answers at the limit");
+        assert!(proxies.contains_key("crowded"));
+        let metrics = client.request("GET", "/metrics", None, &[]).expect("metrics").text();
+        assert!(metric(&metrics, "toxiproxy_proxy_refused_total") >= closed, "{metrics}");
+        drop(crowd);
+        // The load goes: new clients are served again and descriptors return.
+        drop(served);
+        assert!(
+            eventually_true(Duration::from_secs(10), || {
+                let mut stream = connect(listen);
+                stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                stream.write_all(b"y").is_ok() && matches!(stream.read(&mut [0u8; 1]), Ok(1))
+            }),
+            "proxy did not recover"
+        );
+        assert!(
+            eventually_true(Duration::from_secs(10), || fd_count(pid) <= idle_fds),
+            "descriptors not back to idle: {} > {idle_fds}",
+            fd_count(pid)
+        );
+    });
+}
+
+fn eventually_true(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The CLI gives up on an API that accepts and never answers, or answers
+/// too slowly, with one clear line.
+#[test]
+fn cli_gives_up_on_an_api_that_never_answers() {
+    // The kernel completes the handshake; nobody ever reads or writes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = silent.local_addr().expect("address");
+    let (code, out, err) =
+        porthole(&["proxy", "list", "--timeout", "300ms"], &format!("http://{address}"));
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(err, format!("porthole: the proxy API at {address} did not answer within 300ms\n"));
+    // An answer trickling in a byte at a time never completes in time.
+    let trickle = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = trickle.local_addr().expect("address");
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = trickle.accept().expect("accept");
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}" {
+            if stream.write_all(&[*byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let (code, _, err) =
+        porthole(&["proxy", "list", "--timeout", "500ms"], &format!("http://{address}"));
+    assert_eq!(code, 2);
+    assert_eq!(err, format!("porthole: the proxy API at {address} did not answer within 500ms\n"));
+    server.join().expect("server thread");
+    let (code, _, err) = porthole(&["proxy", "list", "--timeout", "soon"], "http://127.0.0.1:1");
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// `--listen 0.0.0.0:…` hands every proxy to anyone on the network: the
+/// server warns at start, and with a token only clients that send it get
+/// in. Runs in a private network namespace, so "the network" is its own
+/// loopback only.
+#[test]
+fn an_api_open_to_the_network_warns_and_takes_a_token() {
+    use crate::util::{scrub, Netns};
+    let Some(netns) = Netns::create() else { return };
+    let port = free_port().to_string();
+    let listen = format!("0.0.0.0:{port}");
+    let url = format!("http://127.0.0.1:{port}");
+    let serve = |token: Option<&str>| {
+        let mut command = netns.command(BINARY);
+        scrub(&mut command);
+        command.env_remove("PORTHOLE_PROXY_TOKEN");
+        if let Some(token) = token {
+            command.env("PORTHOLE_PROXY_TOKEN", token);
+        }
+        let mut child = command
+            .args(["proxy", "serve", "--listen", &listen])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn server in namespace");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let first = lines.next().expect("a line").expect("read");
+        let second = if first.contains("warning") {
+            lines.next().expect("a line").expect("read")
+        } else {
+            String::new()
+        };
+        (KillOnDrop(child), first, second)
+    };
+    let client = |args: &[&str], token: Option<&str>| {
+        let mut command = netns.command(BINARY);
+        scrub(&mut command);
+        command.env_remove("PORTHOLE_PROXY_TOKEN").args(args).args(["--url", &url]);
+        if let Some(token) = token {
+            command.env("PORTHOLE_PROXY_TOKEN", token);
+        }
+        let output = command.output().expect("run client");
+        (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+
+    let (server, first, _) = serve(None);
+    assert_eq!(
+        first,
+        format!(
+            "porthole: warning: the API on {listen} can be reached from other hosts, and whoever \
+             reaches it controls every proxy; require a token with --token or PORTHOLE_PROXY_TOKEN"
+        )
+    );
+    drop(server);
+
+    let (_server, first, _) = serve(Some("s3cret"));
+    assert!(!first.contains("warning"), "{first}");
+    assert_eq!(client(&["proxy", "list"], Some("s3cret")).0, 0);
+    assert_eq!(
+        client(&["proxy", "list"], None),
+        (2, "porthole: missing or wrong API token (HTTP 401)\n".to_string())
+    );
+    assert_eq!(client(&["proxy", "list", "--token", "guess"], None).0, 2);
 }
