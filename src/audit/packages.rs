@@ -157,12 +157,22 @@ pub fn check(targets: &[Target]) -> PackageCheck {
         .collect();
     let update_of = |package: &str| updates.get(base_name(package)).cloned();
 
-    for (index, target) in targets.iter().enumerate() {
+    // The packages belong to the process, not to each of its sockets: one
+    // entry per process (its first listener), so memcached on TCP and UDP
+    // gets one finding.
+    let mut reported: BTreeSet<u32> = BTreeSet::new();
+    let mut order: Vec<usize> = (0..targets.len()).collect();
+    order.sort_by_key(|&index| targets[index].protocol != crate::model::Protocol::Tcp);
+    for index in order {
+        let target = &targets[index];
         let Some((pid, (exe, libraries))) =
             target.owners.iter().find_map(|o| files_of.get(&o.pid).map(|f| (o.pid, f)))
         else {
             continue;
         };
+        if !reported.insert(pid) {
+            continue;
+        }
         let entry = &mut result.targets[index];
         entry.pid = Some(pid);
         entry.exe_package = exe.as_deref().and_then(package_of);
@@ -476,11 +486,13 @@ pub fn lists_age(directory: &Path) -> Option<Duration> {
 
 /// `3 hours`, `2 days`.
 pub fn describe_age(age: Duration) -> String {
+    let plural =
+        |count: u64, unit: &str| format!("{count} {unit}{}", if count == 1 { "" } else { "s" });
     let hours = age.as_secs() / 3600;
     match hours {
-        0 => format!("{} minutes", age.as_secs() / 60),
-        1..=47 => format!("{hours} hours"),
-        _ => format!("{} days", hours / 24),
+        0 => plural(age.as_secs() / 60, "minute"),
+        1..=47 => plural(hours, "hour"),
+        _ => plural(hours / 24, "day"),
     }
 }
 
@@ -634,6 +646,7 @@ porthole-test:
     #[test]
     fn ages_read_as_words() {
         assert_eq!(describe_age(Duration::from_secs(600)), "10 minutes");
+        assert_eq!(describe_age(Duration::from_secs(3700)), "1 hour");
         assert_eq!(describe_age(Duration::from_secs(5 * 3600)), "5 hours");
         assert_eq!(describe_age(Duration::from_secs(9 * 86400)), "9 days");
     }
