@@ -16,3 +16,5 @@ mod who;
 mod free;
 mod kill;
 mod proxy;
+
+mod package;
