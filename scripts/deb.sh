@@ -20,6 +20,9 @@ if ! command -v dpkg-shlibdeps >/dev/null; then
     exit 2
 fi
 
+# The asset paths in Cargo.toml are relative to ./target.
+export CARGO_TARGET_DIR="$PWD/target"
+
 echo "deb: building the dist profile" >&2
 cargo build --profile dist --locked >&2
 binary=target/dist/porthole

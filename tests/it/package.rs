@@ -95,17 +95,41 @@ fn build_deb() -> PathBuf {
     path
 }
 
-/// The control file: Depends computed from the binary's libraries.
+/// The control file: Depends names every package `dpkg-shlibdeps` finds for
+/// the binary's shared libraries.
 fn check_control(deb: &Path) {
-    let depends = ok(Command::new("dpkg-deb").arg("--field").arg(deb).arg("Depends")).stdout;
-    // Every Rust binary links glibc; dpkg-shlibdeps writes a versioned
-    // libc6 dependency from the symbols the binary uses.
-    assert!(
-        depends.contains("libc6 (>= 2."),
-        "Depends is not computed from the shared libraries: {depends:?}"
+    let field = |name: &str| {
+        ok(Command::new("dpkg-deb").arg("--field").arg(deb).arg(name)).stdout.trim().to_string()
+    };
+    assert_eq!(field("Package"), PACKAGE);
+    let depends = field("Depends");
+    let needed = shared_library_packages(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dist/porthole"),
     );
-    let package = ok(Command::new("dpkg-deb").arg("--field").arg(deb).arg("Package")).stdout;
-    assert_eq!(package.trim(), PACKAGE);
+    assert!(!needed.is_empty(), "dpkg-shlibdeps found no libraries");
+    for package in needed {
+        assert!(
+            depends.split(',').any(|entry| entry.split_whitespace().next() == Some(&package)),
+            "Depends lacks {package} (needed by the binary): {depends:?}"
+        );
+    }
+    // A versioned glibc floor, from the symbols the binary uses.
+    assert!(depends.contains("libc6 (>= 2."), "Depends: {depends:?}");
+}
+
+/// The packages providing `binary`'s shared libraries, as `dpkg-shlibdeps`
+/// (which needs a `debian/control` to run in) names them.
+fn shared_library_packages(binary: &Path) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::create_dir(dir.path().join("debian")).expect("debian/");
+    std::fs::write(
+        dir.path().join("debian/control"),
+        "Source: x\n\nPackage: x\nArchitecture: any\n",
+    )
+    .expect("debian/control");
+    let output = ok(Command::new("dpkg-shlibdeps").arg("-O").arg(binary).current_dir(dir.path()));
+    let line = output.stdout.trim().strip_prefix("shlibs:Depends=").expect("shlibs:Depends=…");
+    line.split(',').filter_map(|entry| entry.split_whitespace().next()).map(String::from).collect()
 }
 
 /// The package itself never enables or starts the monitor's unit, and has
@@ -231,8 +255,10 @@ fn check_zsh_completion() {
 /// fish loads the vendor completion on its own and completes a subcommand.
 fn check_fish_completion() {
     let home = tempfile::tempdir().expect("temporary directory");
+    // Not --no-config: fish then leaves its completion path empty. The empty
+    // HOME and XDG directories keep any user configuration out.
     let output = ok(Command::new("fish")
-        .args(["--no-config", "-c", "complete -C 'porthole ki'"])
+        .args(["-c", "complete -C 'porthole ki'"])
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
         .env("XDG_DATA_HOME", home.path()));
