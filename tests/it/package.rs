@@ -80,10 +80,16 @@ fn build_deb() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut command = Command::new(root.join("scripts/deb.sh"));
     // The build inside this test must not inherit what cargo set for the
-    // test binary (it would change what the nested cargo builds).
+    // test binary: build scripts of dependencies watch some of these, and a
+    // different environment than `scripts/deb.sh` run from a shell would
+    // rebuild them and the LTO binary.
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
-        if name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR" {
+        let set_by_cargo = name == "CARGO"
+            || name == "OUT_DIR"
+            || name == "LD_LIBRARY_PATH"
+            || (name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR");
+        if set_by_cargo {
             command.env_remove(name);
         }
     }
