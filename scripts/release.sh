@@ -59,14 +59,24 @@ echo "== release: dist binary and Debian package"
 deb=$(./scripts/deb.sh | tail -n 1)
 binary=target/dist/porthole
 
-echo "== release: crate (cargo publish --dry-run)"
-if $snapshot; then
-    cargo publish --dry-run --locked --allow-dirty
-else
-    cargo publish --dry-run --locked
-fi
+echo "== release: crate (cargo package, cargo publish --dry-run)"
+dirty=()
+if $snapshot; then dirty=(--allow-dirty); fi
+# `cargo package` builds the crate from its tarball (what crates.io users
+# get) and keeps the .crate; the dry run then checks it against the registry
+# without building it again.
+cargo package --locked "${dirty[@]}"
 crate="target/package/porthole-$version.crate"
-[ -f "$crate" ] || fail "cargo publish --dry-run did not write $crate"
+[ -f "$crate" ] || fail "cargo package did not write $crate"
+publish_log=$(mktemp)
+trap 'rm -f "$publish_log"' EXIT
+cargo publish --dry-run --locked --no-verify "${dirty[@]}" 2>&1 | tee "$publish_log"
+# The dry run only warns when the registry already has this name and
+# version; the real upload would then be refused.
+crate_taken=false
+if grep -q "already exists on crates.io index" "$publish_log"; then
+    crate_taken=true
+fi
 
 if $snapshot; then out=target/release-artifacts/snapshot; else out="target/release-artifacts/$version"; fi
 rm -rf "$out"
@@ -93,7 +103,7 @@ cp "$deb" "$crate" "$out/"
 
 glibc=$(objdump -T "$binary" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1 || true)
 echo
-echo "porthole $version: $("$binary" --version)"
+"$binary" --version
 echo "needs ${glibc:-glibc (install binutils to measure the version)}; built for $host"
 echo
 echo "Artifacts in $out:"
@@ -115,4 +125,9 @@ To publish porthole $version:
      with the CHANGELOG.md section for $version as its notes.
   3. cargo publish --locked   (uploads the same crate as $out/$(basename "$crate"))
 EOF
+fi
+if $crate_taken; then
+    echo
+    echo "Warning: crates.io already has a crate porthole $version (the name may belong to another"
+    echo "project): cargo publish will be refused until the name or the version changes."
 fi
