@@ -39,6 +39,13 @@ declare -A needed=(
     [apt-get]=apt
     [psql]=postgresql-client
     [mariadb]=mariadb-client
+    # The package test (tests/it/package.rs): build the .deb, read its man
+    # page, load its completions in each shell, check its systemd unit.
+    [dpkg-shlibdeps]=dpkg-dev
+    [man]=man-db
+    [zsh]=zsh
+    [fish]=fish
+    [systemd-analyze]=systemd
 )
 missing=()
 for command in "${!needed[@]}"; do
@@ -47,6 +54,8 @@ done
 # PostgreSQL's server binaries live under /usr/lib/postgresql/VERSION/bin,
 # which is not on PATH.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# bash-completion is a library, not a command.
+[ -f /usr/share/bash-completion/bash_completion ] || missing+=(bash-completion)
 if [ ${#missing[@]} -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     echo "setup: installing ${missing[*]}"

@@ -20,6 +20,10 @@ PORTHOLE_SKIP_LOG="$(mktemp)"
 export PORTHOLE_SKIP_LOG
 trap 'rm -f "$PORTHOLE_SKIP_LOG"' EXIT
 cargo test --all-features -- --test-threads="${PORTHOLE_TEST_THREADS:-4}"
+echo "== Debian package: build (dist profile), dpkg -i, check, dpkg -r"
+# Ignored in the run above: it builds the LTO profile and installs into this
+# machine (tests/it/package.rs).
+cargo test --all-features --test it package:: -- --ignored
 if [ -s "$PORTHOLE_SKIP_LOG" ]; then
     echo "== skipped: $(wc -l <"$PORTHOLE_SKIP_LOG") tests could not run here"
     sed 's/^/   /' "$PORTHOLE_SKIP_LOG"

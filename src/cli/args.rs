@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "porthole",
-    version,
+    // The package version and, when known, the source revision (build.rs).
+    version = env!("PORTHOLE_VERSION"),
     about,
     override_usage = USAGE,
     after_help = "Examples:\n  porthole ls                 every listener with its processes\n  porthole ls -a --json       every socket, as JSON\n  porthole 5432               who holds port 5432, its clients, what the number means\n  porthole 127.0.0.1:62893    the same for one address\n  porthole kill 3000          stop what listens on 3000 (not its clients)\n  porthole free               a port that is safe to claim now\n\nExit status: 0 yes/found, 1 no/not found, 2 error."

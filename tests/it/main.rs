@@ -22,3 +22,5 @@ mod free;
 mod hostile;
 mod kill;
 mod proxy;
+
+mod package;
