@@ -1937,6 +1937,44 @@ mod tests {
         }
 
         #[test]
+        fn container_forwarder_that_closes_and_a_plain_server_twin() {
+            let forwarded = Scripted {
+                sockets: vec![listener("127.0.0.1:7013", 10)],
+                processes: [process(10, "docker-proxy", 'S')].into(),
+                ..Scripted::default()
+            };
+            let closed = attempt("127.0.0.1:7013", Outcome::Connected, Some(Reply::Closed), false);
+            let diagnosis = judged(&forwarded, http(7013, false), vec![closed.clone()]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::OtherNamespace]);
+            assert!(diagnosis.causes[0].summary.starts_with("docker-proxy (pid 10)"));
+            let plain = Scripted { processes: [process(10, "nginx", 'S')].into(), ..forwarded };
+            let twin = judged(&plain, http(7013, false), vec![closed]);
+            assert_eq!(ids(&twin), vec![CauseId::NotResponding]);
+        }
+
+        #[test]
+        fn localhost_that_does_not_resolve() {
+            let system = Scripted::default()
+                .file("/etc/hosts", "10.0.0.5 box\n")
+                .file("/etc/nsswitch.conf", "hosts: files dns\n");
+            let view = environment::hosts_view(&system, Client::Current, "localhost");
+            let error = DiagnoseError::Resolve {
+                name: "localhost".to_string(),
+                source: std::io::Error::other("Name or service not known"),
+            };
+            let found = localhost_unresolvable(&view, &error);
+            assert_eq!(found.id, CauseId::LocalhostResolution);
+            assert_eq!(
+                found.evidence,
+                vec![
+                    "getaddrinfo(\"localhost\") failed: Name or service not known",
+                    "/etc/hosts has no 'localhost' line",
+                    "nsswitch.conf hosts: files dns (no myhostname/resolve source that synthesizes localhost)",
+                ]
+            );
+        }
+
+        #[test]
         fn sandbox_denied_names_selinux() {
             let system = Scripted::default().file("/sys/fs/selinux/enforce", "1\n");
             let denied = attempt("127.0.0.1:7012", Outcome::Denied, None, false);
