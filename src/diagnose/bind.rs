@@ -6,6 +6,11 @@
 //! the same or an overlapping address (wildcard vs specific, dual-stack
 //! `::`), TIME-WAIT leftovers, a privileged port, a port inside the
 //! ephemeral range, or a security policy.
+//!
+//! [`diagnose_bind`] gathers the trial binds and the port's sockets into a
+//! [`BindProbe`]; [`judge_bind`] explains it with one function per cause,
+//! asking the [`System`] handle for sysctls, TIME-WAIT timers and the
+//! client's capabilities or confinement only when that cause is in play.
 
 pub use crate::model::diagnosis::BindOutcome;
 use std::collections::BTreeMap;

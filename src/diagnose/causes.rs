@@ -30,9 +30,11 @@
 //! probes, the port's listeners) into [`Probed`]; [`judge`] reasons over it.
 //! Facts that only some causes need (the firewall ruleset, sysctls, other
 //! namespaces, the client's environment) are asked of the [`System`]
-//! handle at the point the reasoning needs them, so a refused port with a
-//! listener elsewhere costs no `nft` run. Each cause is built by a function
-//! of facts alone (its arguments), tested on scripted evidence below.
+//! handle at the point the reasoning needs them: a port that answers costs
+//! one listener snapshot and no `nft` run, a refused one reads the ruleset
+//! and sweeps other namespaces only while nothing nearer explains it. Each
+//! cause is built by a function of facts alone (its arguments), tested on
+//! scripted evidence below.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
