@@ -15,10 +15,11 @@
 //!    alone.
 //!
 //! Everything read from the machine (sockets, `/proc`, sysctls, the
-//! firewall, `systemctl`) goes through the [`System`] handle passed to
-//! [`diagnose`]; the probes themselves are the only other contact, since a
-//! real connect is the question asked. Unit tests run the reasoning on a
-//! scripted `System`.
+//! firewall, `systemctl`, namespaces) goes through the [`System`] handle
+//! passed to [`diagnose`]. The only other contact is the question itself:
+//! getaddrinfo, the connect probes and the trial binds, which must be made
+//! as a client or server would make them. Unit tests run the reasoning on
+//! a scripted `System`.
 //!
 //! Nothing here prints or knows about clap; `commands::check` and
 //! `commands::wait` render the [`Diagnosis`].
@@ -87,9 +88,8 @@ pub fn diagnose(system: &dyn System, request: &Request) -> Result<Diagnosis, Dia
     match request.client {
         Client::Current => diagnose_here(system, request),
         Client::Process(pid) => {
-            let handle = format!("/proc/{pid}/ns/net");
-            let theirs = crate::sys::netns::inode_of(&handle)
-                .map_err(|_| DiagnoseError::NoSuchProcess { pid })?;
+            let theirs =
+                system.net_namespace_of(pid).ok_or(DiagnoseError::NoSuchProcess { pid })?;
             if theirs == system.net_namespace() {
                 return diagnose_here(system, request);
             }
@@ -99,7 +99,8 @@ pub fn diagnose(system: &dyn System, request: &Request) -> Result<Diagnosis, Dia
             std::thread::scope(|scope| {
                 scope
                     .spawn(|| {
-                        crate::sys::netns::enter(&handle)
+                        system
+                            .enter_net_namespace_of(pid)
                             .map_err(|source| DiagnoseError::EnterNamespace { pid, source })?;
                         diagnose_here(system, request)
                     })
@@ -310,4 +311,22 @@ pub fn listener_snapshot(system: &dyn System, port: u16) -> Result<Snapshot, Inv
         owner_limit: crate::inventory::owners::ScanLimit::FirstOwner,
         ..Query::for_port(port)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::system::fake::Scripted;
+
+    #[test]
+    fn from_a_process_that_is_gone() {
+        let request = Request {
+            target: Some(Target::parse("127.0.0.1:7014").expect("target")),
+            bind: None,
+            client: Client::Process(4242),
+            timeout: Duration::from_millis(100),
+        };
+        let error = diagnose(&Scripted::default(), &request).expect_err("no such process");
+        assert!(matches!(error, DiagnoseError::NoSuchProcess { pid: 4242 }), "{error:?}");
+    }
 }

@@ -71,6 +71,14 @@ pub trait System: Sync {
     /// The inode of the calling thread's network namespace (0 if unknown).
     fn net_namespace(&self) -> u64;
 
+    /// The inode of a process's network namespace, `None` when the
+    /// process is gone or hidden.
+    fn net_namespace_of(&self, pid: u32) -> Option<u64>;
+
+    /// Moves the calling thread into a process's network namespace (needs
+    /// CAP_SYS_ADMIN); later reads on this thread see that namespace.
+    fn enter_net_namespace_of(&self, pid: u32) -> std::io::Result<()>;
+
     /// How long the longest TIME-WAIT socket on `port` has left.
     fn time_wait_expiry(&self, port: u16) -> Option<Duration>;
 
@@ -199,6 +207,14 @@ impl System for Machine {
 
     fn net_namespace(&self) -> u64 {
         crate::sys::netns::inode_of("/proc/thread-self/ns/net").unwrap_or(0)
+    }
+
+    fn net_namespace_of(&self, pid: u32) -> Option<u64> {
+        crate::sys::netns::inode_of(&format!("/proc/{pid}/ns/net")).ok()
+    }
+
+    fn enter_net_namespace_of(&self, pid: u32) -> std::io::Result<()> {
+        crate::sys::netns::enter(&format!("/proc/{pid}/ns/net"))
     }
 
     fn time_wait_expiry(&self, port: u16) -> Option<Duration> {
@@ -354,6 +370,15 @@ pub mod fake {
 
         fn net_namespace(&self) -> u64 {
             self.namespace
+        }
+
+        fn net_namespace_of(&self, pid: u32) -> Option<u64> {
+            self.processes.contains_key(&pid).then_some(self.namespace)
+        }
+
+        fn enter_net_namespace_of(&self, _pid: u32) -> std::io::Result<()> {
+            // A scripted machine has one namespace: nothing to enter.
+            Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
         }
 
         fn time_wait_expiry(&self, _port: u16) -> Option<Duration> {
