@@ -12,10 +12,18 @@ pub use crate::model::{IanaRange, PortMeaning};
 
 /// Describes `port` using this machine's sysctls and `/etc/services`.
 pub fn describe(port: u16) -> PortMeaning {
-    let ephemeral_range = crate::sys::sysctl::ephemeral_range();
-    let reserved = crate::sys::sysctl::reserved_ports().is_some_and(|set| set.contains(port));
-    let unprivileged_start = crate::sys::sysctl::unprivileged_port_start().unwrap_or(1024);
-    let mut services = etc_services(port);
+    describe_on(&crate::inventory::system::Machine, port)
+}
+
+/// Describes `port` with the sysctls and `/etc/services` of `system`.
+pub fn describe_on(system: &dyn crate::inventory::system::System, port: u16) -> PortMeaning {
+    let ephemeral_range = system.ephemeral_range();
+    let reserved = system
+        .reserved_ports_text()
+        .and_then(|text| PortSet::parse(text.trim()).ok())
+        .is_some_and(|set| set.contains(port));
+    let unprivileged_start = system.unprivileged_port_start().unwrap_or(1024);
+    let mut services = services_in(&system.read_text("/etc/services").unwrap_or_default(), port);
     if let Some(known) = development_service(port) {
         if !services.iter().any(|s| known.to_ascii_lowercase().contains(&s.to_ascii_lowercase())) {
             services.push(known.to_string());

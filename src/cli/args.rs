@@ -79,7 +79,8 @@ pub enum Command {
     Hold(HoldArgs),
 }
 
-/// Output format shared by listing commands.
+/// Which bind addresses `ls --scope` keeps: loopback, exposed, wildcard or
+/// one specific address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ScopeArg {
     /// 127.0.0.0/8 and ::1 only.

@@ -9,12 +9,13 @@ use crate::cli::args::CheckArgs;
 use crate::cli::settings::CheckSettings;
 use crate::commands::ExitStatus;
 use crate::diagnose;
+use crate::inventory::system::Machine;
 use crate::render::diagnosis::write_diagnosis;
 use crate::render::Style;
 
 pub fn run(args: CheckArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = CheckSettings::resolve(args)?;
-    let diagnosis = diagnose::diagnose(&settings.request).context("check")?;
+    let diagnosis = diagnose::diagnose(&Machine, &settings.request).context("check")?;
     write_diagnosis(out, &diagnosis, settings.format, Style::detect())?;
     Ok(if diagnosis.ok { ExitStatus::Success } else { ExitStatus::Failure })
 }

@@ -1,7 +1,7 @@
 //! From evidence to causes: the connect side of `check`.
 //!
 //! Every failed attempt is explained by what else is known about the port,
-//! in this order (`failure-modes.md` §5):
+//! in this order (the README's "Cause ids" section lists them all):
 //! - self-connect, denied, unreachable: the kernel's answer is specific
 //!   enough, confirmed by the ephemeral range, confinement and sysctls;
 //! - refused: the listener table decides between family mismatch, another
@@ -24,6 +24,17 @@
 //! Fixes are [`Fix::Command`] only when they run as printed here: real
 //! pids, rule handles read from the ruleset, the sysctl list they extend;
 //! everything else is a [`Fix::Step`] in words.
+//!
+//! # Evidence, then judgement
+//! [`diagnose_target`] gathers what every diagnosis needs (resolution,
+//! probes, the port's listeners) into [`Probed`]; [`judge`] reasons over it.
+//! Facts that only some causes need (the firewall ruleset, sysctls, other
+//! namespaces, the client's environment) are asked of the [`System`]
+//! handle at the point the reasoning needs them: a port that answers costs
+//! one listener snapshot and no `nft` run, a refused one reads the ruleset
+//! and sweeps other namespaces only while nothing nearer explains it. Each
+//! cause is built by a function of facts alone (its arguments), tested on
+//! scripted evidence below.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -32,21 +43,27 @@ use super::environment::{self, Client};
 use super::firewall::{self, Action, Blocker, Packet};
 use super::probe::{Outcome, ProbeAddress, Reply};
 use super::{
-    listen_overflows, listener_snapshot, probe_address, resolve, Attempt, Cause, CauseId,
-    DiagnoseError, Diagnosis, Fix, Request, Severity, Target,
+    listener_snapshot, probe_address, resolve, Attempt, Cause, CauseId, DiagnoseError, Diagnosis,
+    Fix, Request, Severity, Target,
 };
-use crate::inventory::{self, NamespaceSelection, PortSet, Query};
+use crate::inventory::system::System;
+use crate::inventory::{NamespaceSelection, PortSet, Query};
 use crate::model::{Family, Process, Protocol, Snapshot, Socket};
+use crate::portinfo::PortMeaning;
 use crate::target::Host;
 
 /// Names of processes that forward a published container port.
 const CONTAINER_PROXIES: &[&str] =
     &["docker-proxy", "rootlessport", "slirp4netns", "pasta", "pasta.avx2"];
 
-/// Everything known while explaining a target.
+/// Everything known while explaining a target: the facts every diagnosis
+/// gathers, and the handle (with caches) for those read on demand.
 struct Evidence<'a> {
+    system: &'a dyn System,
     target: &'a Target,
-    request: &'a Request,
+    client: Client,
+    /// Connect and read timeout of the probes.
+    timeout: std::time::Duration,
     port: u16,
     attempts: &'a [Attempt],
     snapshot: &'a Snapshot,
@@ -58,16 +75,38 @@ struct Evidence<'a> {
     iptables_nft: Option<Vec<(&'static str, String)>>,
 }
 
-/// Diagnoses a connect target.
-pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, DiagnoseError> {
-    let mut causes: Vec<Cause> = Vec::new();
+/// What a connect diagnosis gathers before judging: the probes of every
+/// resolved address, the port's listeners, and causes found while
+/// resolving.
+pub struct Probed {
+    pub target: Target,
+    pub client: Client,
+    pub timeout: std::time::Duration,
+    pub attempts: Vec<Attempt>,
+    /// The port's TCP listeners with owners (the Unix listeners of the
+    /// path, for a Unix target).
+    pub snapshot: Snapshot,
+    /// `ListenOverflows` before and after the probes.
+    pub overflows: Option<(u64, u64)>,
+    /// Causes found before probing (a `localhost` that does not resolve).
+    pub early: Vec<Cause>,
+}
+
+/// Diagnoses a connect target: gathers the evidence, then [`judge`]s it.
+pub fn diagnose_target(
+    system: &dyn System,
+    target: &Target,
+    request: &Request,
+) -> Result<Diagnosis, DiagnoseError> {
+    let mut early: Vec<Cause> = Vec::new();
     let (addresses, port) = match target {
         Target::Unix { path } => (vec![ProbeAddress::Unix(path.clone())], 0),
         Target::Tcp { host, port } | Target::Http { host, port, .. } => {
-            let resolved = match resolve(host, *port, request.client) {
+            let resolved = match resolve(system, host, *port, request.client) {
                 Ok(resolved) => resolved,
                 Err(error) if is_localhost(host) => {
-                    causes.push(localhost_unresolvable(request.client, &error));
+                    let view = environment::hosts_view(system, request.client, "localhost");
+                    early.push(localhost_unresolvable(&view, &error));
                     Vec::new()
                 }
                 Err(error) => return Err(error),
@@ -82,24 +121,47 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
         }
     };
 
-    let before = listen_overflows();
+    let before = system.listen_overflows();
     let attempts: Vec<Attempt> = addresses
         .iter()
         .map(|address| probe_address(target, address, request.timeout, super::Depth::Nudge))
         .collect();
-    let after = listen_overflows();
+    let after = system.listen_overflows();
 
     let snapshot = match target {
-        Target::Unix { path } => unix_snapshot(Some(&path.to_string_lossy()))?,
-        _ => listener_snapshot(port)?,
+        Target::Unix { path } => unix_snapshot(system, Some(&path.to_string_lossy()))?,
+        _ => listener_snapshot(system, port)?,
     };
+    judge(
+        system,
+        Probed {
+            target: target.clone(),
+            client: request.client,
+            timeout: request.timeout,
+            attempts,
+            snapshot,
+            overflows: before.zip(after),
+            early,
+        },
+    )
+}
+
+/// Explains the gathered evidence, asking `system` for what else a cause
+/// needs only when the reasoning reaches it.
+pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseError> {
+    let Probed { target, client, timeout, attempts, snapshot, overflows, early } = probed;
+    let target = &target;
+    let port = target.port().unwrap_or(0);
+    let mut causes = early;
     let mut evidence = Evidence {
+        system,
         target,
-        request,
+        client,
+        timeout,
         port,
         attempts: &attempts,
         snapshot: &snapshot,
-        overflows: before.zip(after),
+        overflows,
         firewall: None,
         legacy: None,
         iptables_nft: None,
@@ -121,7 +183,7 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
                 id: CauseId::NothingListening,
                 severity: Severity::Error,
                 summary: format!("nothing listens on the Unix socket {}", path.display()),
-                evidence: vec![if path.exists() {
+                evidence: vec![if system.exists(&path.to_string_lossy()) {
                     format!(
                         "{} exists, but no process listens on it (a stale socket file)",
                         path.display()
@@ -132,7 +194,7 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
                 fix: vec![Fix::step("start the service, or check its socket path setting")],
             }),
             _ => {
-                let (cause, listeners, processes) = sweep(port, &attempts)?;
+                let (cause, listeners, processes) = sweep(system, port, &attempts)?;
                 causes.push(cause);
                 extra_listeners.extend(listeners);
                 extra_processes.extend(processes);
@@ -144,12 +206,12 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
         causes.push(cause);
     }
     if let Some(host) = target.host() {
-        if is_localhost(host) {
-            if let Some(cause) = localhost_resolution(request.client, &attempts) {
-                causes.push(cause);
-            }
+        if is_localhost(host) && !strange_localhost(&attempts).is_empty() {
+            let view = environment::hosts_view(system, client, "localhost");
+            causes.extend(localhost_resolution(&view, &attempts));
         }
-        if let Some(cause) = proxy_env(target, host, request.client) {
+        let environment = client.environment(system);
+        if let Some(cause) = proxy_env(target, host, &environment) {
             causes.push(cause);
         }
     }
@@ -178,7 +240,9 @@ pub fn diagnose_target(target: &Target, request: &Request) -> Result<Diagnosis, 
         }
     }
     let mut causes = merge(causes);
-    add_platform_hints(&mut causes, request.client);
+    if causes.iter().any(wants_platform_hint) {
+        add_platform_hints(&mut causes, &environment::platform(system, client));
+    }
 
     let mut listeners: Vec<Socket> =
         snapshot.sockets.iter().filter(|s| s.is_listener()).cloned().collect();
@@ -259,12 +323,19 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
     };
     let mut causes = Vec::new();
     match outcome {
-        Outcome::SelfConnect => causes.push(self_connect(attempt, port)),
-        Outcome::Denied => causes.push(sandbox_denied_connect(attempt, evidence.request.client)),
+        Outcome::SelfConnect => {
+            let system = evidence.system;
+            let range = system.ephemeral_range();
+            causes.push(self_connect(attempt, port, range, system.reserved_ports_text().as_deref()))
+        }
+        Outcome::Denied => {
+            let confinement = environment::confinement(evidence.system, evidence.client);
+            causes.push(sandbox_denied_connect(attempt, &confinement))
+        }
         Outcome::Unreachable | Outcome::Refused
             if ip.is_some_and(|ip| ip.is_ipv6())
                 && outcome == Outcome::Unreachable
-                && crate::sys::sysctl::ipv6_disabled_on_loopback() =>
+                && evidence.system.ipv6_disabled_on_loopback() =>
         {
             causes.push(ipv6_disabled(attempt))
         }
@@ -307,9 +378,10 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             }
             for listener in &serving {
                 if queue_full(listener) {
-                    causes.push(accept_queue_full(evidence, attempt, listener));
+                    let somaxconn = evidence.system.somaxconn();
+                    causes.push(accept_queue_full(evidence, attempt, listener, somaxconn));
                 }
-                if let Some(cause) = stopped_owner(evidence, attempt, listener) {
+                if let Some(cause) = stopped_owner_of(evidence, attempt, listener) {
                     causes.push(cause);
                 }
             }
@@ -331,12 +403,13 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             let mut explained = false;
             if matches!(reply, Reply::Silent) || outcome == Outcome::Reset {
                 for listener in &serving {
-                    if let Some(cause) = stopped_owner(evidence, attempt, listener) {
+                    if let Some(cause) = stopped_owner_of(evidence, attempt, listener) {
                         causes.push(cause);
                         explained = true;
                     }
                     if queue_full(listener) {
-                        causes.push(accept_queue_full(evidence, attempt, listener));
+                        let somaxconn = evidence.system.somaxconn();
+                        causes.push(accept_queue_full(evidence, attempt, listener, somaxconn));
                         explained = true;
                     }
                 }
@@ -477,8 +550,8 @@ fn attempt_port(attempt: &Attempt) -> u16 {
 
 /// `sysctl -w net.ipv4.ip_local_reserved_ports=…` that adds `port` to the
 /// ports already reserved (writing the sysctl replaces the whole list).
-pub fn reserve_port_fix(port: u16) -> Fix {
-    let current = crate::sys::sysctl::reserved_ports_text().unwrap_or_default();
+pub fn reserve_port_fix(port: u16, reserved: Option<&str>) -> Fix {
+    let current = reserved.unwrap_or_default();
     let list = if current.trim().is_empty() {
         port.to_string()
     } else {
@@ -493,8 +566,12 @@ fn first_owner(socket: &Socket) -> Option<u32> {
     socket.owners.first().copied()
 }
 
-fn self_connect(attempt: &Attempt, port: u16) -> Cause {
-    let range = crate::sys::sysctl::ephemeral_range();
+fn self_connect(
+    attempt: &Attempt,
+    port: u16,
+    range: Option<(u16, u16)>,
+    reserved: Option<&str>,
+) -> Cause {
     let range_text =
         range.map_or_else(|| "the ephemeral range".to_string(), |(l, h)| format!("{l}-{h}"));
     Cause {
@@ -511,14 +588,13 @@ fn self_connect(attempt: &Attempt, port: u16) -> Cause {
         ],
         fix: vec![
             Fix::step("start the service"),
-            reserve_port_fix(port),
+            reserve_port_fix(port, reserved),
             Fix::step("or move the service to a port below the ephemeral range (porthole free)"),
         ],
     }
 }
 
-fn sandbox_denied_connect(attempt: &Attempt, client: Client) -> Cause {
-    let confinement = environment::confinement(client);
+fn sandbox_denied_connect(attempt: &Attempt, confinement: &environment::Confinement) -> Cause {
     let mut evidence = vec![attempt_line(attempt)];
     if confinement.is_empty() {
         evidence.push("no SELinux enforcement, LSM label, seccomp filter or systemd IP policy found; another LSM (Landlock) or a cgroup BPF program may be refusing it".to_string());
@@ -534,7 +610,7 @@ fn sandbox_denied_connect(attempt: &Attempt, client: Client) -> Cause {
             attempt.detail.split(';').next().unwrap_or("")
         ),
         evidence,
-        fix: sandbox_fixes(&confinement),
+        fix: sandbox_fixes(confinement),
     }
 }
 
@@ -684,12 +760,16 @@ fn bound_elsewhere(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, same: &[&
     }
 }
 
-fn accept_queue_full(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> Cause {
+fn accept_queue_full(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    listener: &Socket,
+    somaxconn: Option<u32>,
+) -> Cause {
     let address = listener.local.map(|a| a.to_string()).unwrap_or_default();
     // For a listener, Send-Q is the backlog in force: what the application
     // passed to listen(), capped at net.core.somaxconn.
     let backlog = listener.tx_queue;
-    let somaxconn = crate::sys::sysctl::somaxconn();
     let mut lines = vec![
         attempt_line(attempt),
         format!(
@@ -762,15 +842,27 @@ fn backlog_setting(process: Option<&str>) -> &'static str {
     }
 }
 
-fn stopped_owner(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> Option<Cause> {
-    let stopped: Vec<&Process> = listener
+/// A stopped owner of `listener`, with its tracer (pid and name) read
+/// only once one is found.
+fn stopped_owner_of(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> Option<Cause> {
+    let process = listener
         .owners
         .iter()
         .filter_map(|pid| evidence.snapshot.processes.get(pid))
-        .filter(|p| p.is_stopped())
-        .collect();
-    let process = stopped.first()?;
-    let tracer = inventory::process::tracer_pid(process.pid).filter(|&t| t != 0);
+        .find(|p| p.is_stopped())?;
+    let tracer = evidence.system.tracer_pid(process.pid);
+    let tracer_name = tracer.and_then(|t| evidence.system.process(t)).map(|p| p.name);
+    Some(stopped_owner(evidence, attempt, listener, process, tracer, tracer_name))
+}
+
+fn stopped_owner(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    listener: &Socket,
+    process: &Process,
+    tracer: Option<u32>,
+    tracer_name: Option<String>,
+) -> Cause {
     let traced = process.state == 't' || tracer.is_some();
     // Only a handshake that got through proves the kernel still answers
     // for the stopped process.
@@ -784,10 +876,6 @@ fn stopped_owner(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> O
         format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
         format!("/proc/{}/stat state = {}", process.pid, process.state),
     ];
-    let tracer_name = tracer.and_then(|t| {
-        let mut cache = inventory::process::DetailCache::default();
-        inventory::process::read(t, &mut cache).map(|p| p.name)
-    });
     if let Some(tracer) = tracer {
         lines.push(format!(
             "/proc/{}/status TracerPid = {tracer}{}",
@@ -810,7 +898,7 @@ fn stopped_owner(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> O
             Fix::step("or fg in the shell that suspended it (Ctrl-Z)"),
         ],
     };
-    Some(Cause {
+    Cause {
         id: CauseId::ProcessStopped,
         severity: Severity::Error,
         summary: format!(
@@ -825,7 +913,7 @@ fn stopped_owner(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> O
         ),
         evidence: lines,
         fix,
-    })
+    }
 }
 
 fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -> Cause {
@@ -842,7 +930,7 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
             format!(
                 "{} accepts connections but sent nothing within {} ms{}",
                 attempt.address,
-                evidence.request.timeout.as_millis(),
+                evidence.timeout.as_millis(),
                 if http {
                     " of an HTTP request"
                 } else {
@@ -950,12 +1038,13 @@ fn container_forwarder(attempt: &Attempt, forwarder: String) -> Cause {
 /// Rules that stop a loopback SYN to `ip:port` (read once per diagnosis).
 fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
     let packet = Packet { source: loopback_source(ip), destination: ip, port: evidence.port };
-    let nft = evidence.firewall.get_or_insert_with(firewall::read_nft);
+    let system = evidence.system;
+    let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
     let with_iptables =
         nft.as_ref().is_some_and(|(ruleset, _)| firewall::has_iptables_tables(ruleset));
     let iptables_nft = evidence.iptables_nft.get_or_insert_with(|| {
         if with_iptables {
-            firewall::read_iptables_nft()
+            firewall::read_iptables_nft(system)
         } else {
             Vec::new()
         }
@@ -968,7 +1057,7 @@ fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
     for (source, dump) in iptables_nft.iter() {
         blockers.extend(firewall::legacy_blockers(source, dump, &packet));
     }
-    let legacy = evidence.legacy.get_or_insert_with(firewall::read_legacy);
+    let legacy = evidence.legacy.get_or_insert_with(|| firewall::read_legacy(system));
     for (source, dump) in legacy.iter() {
         blockers.extend(firewall::legacy_blockers(source, dump, &packet));
     }
@@ -1011,13 +1100,18 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
     })
 }
 
-/// Refused with no listener here: another namespace, a Unix socket, or
-/// really nothing.
 /// A cause with the listeners and processes found for it.
 type SweepResult = (Cause, Vec<Socket>, BTreeMap<u32, Process>);
 
-fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> {
-    let current = crate::sys::netns::inode_of("/proc/thread-self/ns/net").unwrap_or(0);
+/// Refused with no listener here: another namespace, a Unix socket, or
+/// really nothing. Each look is made only when the one before found
+/// nothing.
+fn sweep(
+    system: &dyn System,
+    port: u16,
+    attempts: &[Attempt],
+) -> Result<SweepResult, DiagnoseError> {
+    let current = system.net_namespace();
     let query = Query {
         udp: false,
         unix: false,
@@ -1028,94 +1122,121 @@ fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> 
         owner_limit: crate::inventory::owners::ScanLimit::FirstOwner,
         ..Query::default()
     };
-    let everywhere = inventory::snapshot(&query)?;
+    let everywhere = system.snapshot(&query)?;
     let elsewhere: Vec<Socket> = everywhere
         .sockets
         .iter()
         .filter(|s| s.protocol == Protocol::Tcp && s.net_namespace.is_some_and(|n| n != current))
         .cloned()
         .collect();
-    let attempt_lines: Vec<String> = attempts.iter().map(attempt_line).collect();
     if !elsewhere.is_empty() {
-        let mut lines = attempt_lines;
-        for socket in &elsewhere {
-            let namespace = socket.net_namespace.unwrap_or(0);
-            let label = everywhere
-                .namespaces
-                .iter()
-                .find(|n| n.inode == namespace)
-                .map(|n| match (&n.name, &n.container) {
-                    (Some(name), _) => format!("network namespace {namespace} ('{name}')"),
-                    (None, Some(container)) => {
-                        format!("network namespace {namespace} (container {container})")
-                    }
-                    (None, None) => format!("network namespace {namespace}"),
-                })
-                .unwrap_or_else(|| format!("network namespace {namespace}"));
-            lines.push(format!("in {label}: {}", listener_line(&everywhere.processes, socket)));
-        }
-        let in_container = elsewhere
-            .iter()
-            .flat_map(|s| s.owners.iter())
-            .filter_map(|pid| everywhere.processes.get(pid))
-            .find_map(|p| p.container.clone());
-        let names: Vec<String> = everywhere
-            .namespaces
-            .iter()
-            .filter(|n| elsewhere.iter().any(|s| s.net_namespace == Some(n.inode)))
-            .filter_map(|n| n.name.clone())
-            .collect();
-        let holder = elsewhere.iter().find_map(first_owner);
-        let mut fix = match (names.first(), holder) {
-            (Some(name), _) => vec![Fix::step(format!(
-                "run the client in that namespace: put `ip netns exec {name}` before its command"
-            ))],
-            (None, Some(pid)) => vec![Fix::step(format!(
-                "run the client in the namespace of pid {pid}: put `nsenter -n -t {pid}` before its command (or use docker exec, --network host)"
-            ))],
-            (None, None) => vec![Fix::step(
-                "run the client in the server's namespace (docker exec, --network host, or nsenter -n -t with the server's pid)",
-            )],
-        };
-        if let Some(container) = in_container {
-            fix.insert(0, Fix::step(format!("publish the port: docker run -p 127.0.0.1:{port}:{port} … (container {container}), with the app listening on 0.0.0.0 inside")));
-        }
-        let cause = Cause {
-            id: CauseId::OtherNamespace,
-            severity: Severity::Error,
-            summary: format!("port {port} listens in another network namespace, not in this one"),
-            evidence: lines,
-            fix,
-        };
+        let cause = other_namespace(port, attempts, &everywhere, &elsewhere);
         return Ok((cause, elsewhere, everywhere.processes));
     }
-    let mut unix = unix_snapshot(None)?;
+    let mut unix = unix_snapshot(system, None)?;
     unix.sockets.retain(|s| unix_names_service(s, port));
     let inodes: Vec<u64> = unix.sockets.iter().map(|s| s.inode).collect();
-    attach_owners(&mut unix, &inodes);
-    let named: Vec<Socket> = unix.sockets.clone();
-    if !named.is_empty() {
-        let mut lines = attempt_lines;
-        lines.extend(
-            named.iter().map(|s| format!("Unix listener: {}", listener_line(&unix.processes, s))),
-        );
-        let path = named[0].path.clone().unwrap_or_default();
-        let cause = Cause {
-            id: CauseId::UnixSocketOnly,
-            severity: Severity::Error,
-            summary: format!("nothing listens on TCP port {port}, but the service listens on the Unix socket {path}"),
-            evidence: lines,
-            fix: vec![
-                Fix::step(format!("connect through the socket: e.g. psql -h {} / mysql --socket={path} / curl --unix-socket {path}",
-                    std::path::Path::new(&path).parent().map(|p| p.display().to_string()).unwrap_or_default())),
-                Fix::step("or enable TCP in the service (listen_addresses, skip-networking=0, -H tcp://…)"),
-            ],
-        };
-        return Ok((cause, named, unix.processes));
+    system.attach_owners(&mut unix, &inodes);
+    if !unix.sockets.is_empty() {
+        let cause = unix_socket_only(port, attempts, &unix);
+        return Ok((cause, unix.sockets, unix.processes));
     }
-    let meaning = crate::portinfo::describe(port);
-    let mut lines = attempt_lines;
+    let meaning = crate::portinfo::describe_on(system, port);
     let unread = everywhere.visibility.unreadable_namespaces;
+    Ok((nothing_listening(port, attempts, unread, &meaning), Vec::new(), BTreeMap::new()))
+}
+
+/// The port listens in other namespaces (`elsewhere`, from the sweep
+/// `everywhere`).
+fn other_namespace(
+    port: u16,
+    attempts: &[Attempt],
+    everywhere: &Snapshot,
+    elsewhere: &[Socket],
+) -> Cause {
+    let mut lines: Vec<String> = attempts.iter().map(attempt_line).collect();
+    for socket in elsewhere {
+        let namespace = socket.net_namespace.unwrap_or(0);
+        let label = everywhere
+            .namespaces
+            .iter()
+            .find(|n| n.inode == namespace)
+            .map(|n| match (&n.name, &n.container) {
+                (Some(name), _) => format!("network namespace {namespace} ('{name}')"),
+                (None, Some(container)) => {
+                    format!("network namespace {namespace} (container {container})")
+                }
+                (None, None) => format!("network namespace {namespace}"),
+            })
+            .unwrap_or_else(|| format!("network namespace {namespace}"));
+        lines.push(format!("in {label}: {}", listener_line(&everywhere.processes, socket)));
+    }
+    let in_container = elsewhere
+        .iter()
+        .flat_map(|s| s.owners.iter())
+        .filter_map(|pid| everywhere.processes.get(pid))
+        .find_map(|p| p.container.clone());
+    let names: Vec<String> = everywhere
+        .namespaces
+        .iter()
+        .filter(|n| elsewhere.iter().any(|s| s.net_namespace == Some(n.inode)))
+        .filter_map(|n| n.name.clone())
+        .collect();
+    let holder = elsewhere.iter().find_map(first_owner);
+    let mut fix = match (names.first(), holder) {
+        (Some(name), _) => vec![Fix::step(format!(
+            "run the client in that namespace: put `ip netns exec {name}` before its command"
+        ))],
+        (None, Some(pid)) => vec![Fix::step(format!(
+            "run the client in the namespace of pid {pid}: put `nsenter -n -t {pid}` before its command (or use docker exec, --network host)"
+        ))],
+        (None, None) => vec![Fix::step(
+            "run the client in the server's namespace (docker exec, --network host, or nsenter -n -t with the server's pid)",
+        )],
+    };
+    if let Some(container) = in_container {
+        fix.insert(0, Fix::step(format!("publish the port: docker run -p 127.0.0.1:{port}:{port} … (container {container}), with the app listening on 0.0.0.0 inside")));
+    }
+    Cause {
+        id: CauseId::OtherNamespace,
+        severity: Severity::Error,
+        summary: format!("port {port} listens in another network namespace, not in this one"),
+        evidence: lines,
+        fix,
+    }
+}
+
+/// No TCP listener anywhere, but a Unix socket named for the port's
+/// service (in `unix`).
+fn unix_socket_only(port: u16, attempts: &[Attempt], unix: &Snapshot) -> Cause {
+    let named = &unix.sockets;
+    let mut lines: Vec<String> = attempts.iter().map(attempt_line).collect();
+    lines.extend(
+        named.iter().map(|s| format!("Unix listener: {}", listener_line(&unix.processes, s))),
+    );
+    let path = named[0].path.clone().unwrap_or_default();
+    Cause {
+        id: CauseId::UnixSocketOnly,
+        severity: Severity::Error,
+        summary: format!("nothing listens on TCP port {port}, but the service listens on the Unix socket {path}"),
+        evidence: lines,
+        fix: vec![
+            Fix::step(format!("connect through the socket: e.g. psql -h {} / mysql --socket={path} / curl --unix-socket {path}",
+                std::path::Path::new(&path).parent().map(|p| p.display().to_string()).unwrap_or_default())),
+            Fix::step("or enable TCP in the service (listen_addresses, skip-networking=0, -H tcp://…)"),
+        ],
+    }
+}
+
+/// Nothing on the port in any address, family or namespace porthole could
+/// read (`unread` namespaces it could not).
+fn nothing_listening(
+    port: u16,
+    attempts: &[Attempt],
+    unread: usize,
+    meaning: &PortMeaning,
+) -> Cause {
+    let mut lines: Vec<String> = attempts.iter().map(attempt_line).collect();
     if unread > 0 {
         // The sweep saw only the namespaces it could enter: say so, as
         // `ls --netns all` does, instead of claiming "none anywhere".
@@ -1138,8 +1259,7 @@ fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> 
             "port {port} is inside the ephemeral range {low}-{high}: a client polling it may connect to itself"
         ));
     }
-    Ok((
-        Cause {
+    Cause {
             id: CauseId::NothingListening,
             severity: Severity::Error,
             summary: format!("nothing listens on port {port}"),
@@ -1149,15 +1269,12 @@ fn sweep(port: u16, attempts: &[Attempt]) -> Result<SweepResult, DiagnoseError> 
                 Fix::step("check the port number in the client's configuration"),
                 Fix::step(format!("to start a client once the service is up: porthole wait localhost:{port} -- followed by the client's command")),
             ],
-        },
-        Vec::new(),
-        BTreeMap::new(),
-    ))
+        }
 }
 
 /// Unix stream listeners (optionally one path), owners only for the
 /// interesting ones.
-fn unix_snapshot(path: Option<&str>) -> Result<Snapshot, DiagnoseError> {
+fn unix_snapshot(system: &dyn System, path: Option<&str>) -> Result<Snapshot, DiagnoseError> {
     let query = Query {
         tcp: false,
         udp: false,
@@ -1166,34 +1283,15 @@ fn unix_snapshot(path: Option<&str>) -> Result<Snapshot, DiagnoseError> {
         owners: false,
         ..Query::default()
     };
-    let mut snapshot = inventory::snapshot(&query)?;
+    let mut snapshot = system.snapshot(&query)?;
     snapshot
         .sockets
         .retain(|s| path.is_none_or(|p| s.path.as_deref() == Some(p)) && s.path.is_some());
-    let wanted: Vec<u64> = if path.is_some() {
-        snapshot.sockets.iter().map(|s| s.inode).collect()
-    } else {
-        Vec::new()
-    };
-    attach_owners(&mut snapshot, &wanted);
+    if path.is_some() {
+        let wanted: Vec<u64> = snapshot.sockets.iter().map(|s| s.inode).collect();
+        system.attach_owners(&mut snapshot, &wanted);
+    }
     Ok(snapshot)
-}
-
-fn attach_owners(snapshot: &mut Snapshot, wanted: &[u64]) {
-    if wanted.is_empty() {
-        return;
-    }
-    let scan = inventory::owners::scan_with(wanted, inventory::owners::ScanLimit::FirstOwner);
-    let mut cache = inventory::process::DetailCache::default();
-    for socket in &mut snapshot.sockets {
-        let pids: Vec<u32> = scan.owners.pids(socket.inode).collect();
-        for pid in &pids {
-            if let Some(process) = inventory::process::read(*pid, &mut cache) {
-                snapshot.processes.insert(*pid, process);
-            }
-        }
-        socket.owners = pids;
-    }
 }
 
 /// Whether a Unix socket path names the service usually on `port`:
@@ -1287,8 +1385,7 @@ fn same_service(evidence: &Evidence, groups: &[(SocketAddr, Vec<u32>)]) -> bool 
         .all(|(_, owners)| owners.iter().all(|pid| first.iter().any(|other| related(pid, other))))
 }
 
-fn localhost_unresolvable(client: Client, error: &DiagnoseError) -> Cause {
-    let view = environment::hosts_view(client, "localhost");
+fn localhost_unresolvable(view: &environment::HostsView, error: &DiagnoseError) -> Cause {
     let source = std::error::Error::source(error).map(|e| e.to_string()).unwrap_or_default();
     let mut lines = vec![format!("getaddrinfo(\"localhost\") failed: {source}")];
     lines.push(format!("{} has no 'localhost' line", view.hosts_path));
@@ -1315,20 +1412,25 @@ fn hosts_fix() -> Vec<Fix> {
 /// `localhost` resolving anywhere but 127.0.0.1 and ::1: a non-loopback
 /// address always, another loopback address (`127.0.1.1 localhost`, a
 /// common installer mistake) when connecting to it failed.
-fn localhost_resolution(client: Client, attempts: &[Attempt]) -> Option<Cause> {
-    let resolved: Vec<IpAddr> = attempts.iter().filter_map(Attempt::ip).collect();
-    let strange: Vec<IpAddr> = attempts
+fn strange_localhost(attempts: &[Attempt]) -> Vec<IpAddr> {
+    attempts
         .iter()
         .filter_map(|a| Some((a.ip()?, a.healthy)))
         .filter(|(ip, healthy)| {
             !crate::model::is_loopback(*ip) || (!is_canonical_loopback(*ip) && !healthy)
         })
         .map(|(ip, _)| ip)
-        .collect();
+        .collect()
+}
+
+/// The cause for the [`strange_localhost`] addresses, explained by the
+/// client's hosts file and nsswitch line (`view`).
+fn localhost_resolution(view: &environment::HostsView, attempts: &[Attempt]) -> Option<Cause> {
+    let resolved: Vec<IpAddr> = attempts.iter().filter_map(Attempt::ip).collect();
+    let strange = strange_localhost(attempts);
     if strange.is_empty() {
         return None;
     }
-    let view = environment::hosts_view(client, "localhost");
     let mut lines = vec![format!(
         "localhost resolves to {}",
         resolved.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
@@ -1383,14 +1485,13 @@ fn localhost_resolution(client: Client, attempts: &[Attempt]) -> Option<Cause> {
     })
 }
 
-fn proxy_env(target: &Target, host: &Host, client: Client) -> Option<Cause> {
+fn proxy_env(target: &Target, host: &Host, environment: &[(String, String)]) -> Option<Cause> {
     let host_text = match host {
         Host::Ip(IpAddr::V6(v6)) => v6.to_string(),
         other => other.to_string(),
     };
     let https = matches!(target, Target::Http { tls: true, .. });
-    let environment = client.environment();
-    let users = environment::proxy_users(&environment, &host_text, https);
+    let users = environment::proxy_users(environment, &host_text, https);
     if users.is_empty() {
         return None;
     }
@@ -1432,23 +1533,25 @@ fn proxy_env(target: &Target, host: &Host, client: Client) -> Option<Cause> {
     })
 }
 
-fn add_platform_hints(causes: &mut [Cause], client: Client) {
-    let platform = environment::platform(client);
-    // Only where the client's own localhost is the question.
-    let Some(first) = causes.iter_mut().find(|c| {
-        c.severity == Severity::Error
-            && matches!(
-                c.id,
-                CauseId::NothingListening | CauseId::OtherNamespace | CauseId::Unexplained
-            )
-    }) else {
+/// Whether a cause is one where the client's own localhost is the
+/// question, so where it runs (WSL2, a container) matters.
+fn wants_platform_hint(cause: &Cause) -> bool {
+    cause.severity == Severity::Error
+        && matches!(
+            cause.id,
+            CauseId::NothingListening | CauseId::OtherNamespace | CauseId::Unexplained
+        )
+}
+
+fn add_platform_hints(causes: &mut [Cause], platform: &environment::Platform) {
+    let Some(first) = causes.iter_mut().find(|c| wants_platform_hint(c)) else {
         return;
     };
     if platform.wsl2 {
         first.evidence.push("running under WSL2 (kernel osrelease): Windows and WSL share localhost only with localhostForwarding or networkingMode=mirrored".to_string());
         first.fix.push(Fix::step("on Windows: wsl --shutdown, and set networkingMode=mirrored (hostAddressLoopback=true) in .wslconfig"));
     }
-    if let Some(container) = platform.container {
+    if let Some(container) = &platform.container {
         first.evidence.push(format!("the client runs inside a container ({container}): its localhost is the container's own"));
     }
 }
@@ -1457,6 +1560,431 @@ fn add_platform_hints(causes: &mut [Cause], client: Client) {
 mod tests {
     use super::*;
     use crate::model::{SocketState, UnixKind};
+
+    /// Scripted evidence for [`judge`]: every cause id from facts alone,
+    /// each beside a healthy twin that differs in the one fact that
+    /// decides it.
+    mod judged {
+        use std::time::Duration;
+
+        use super::super::*;
+        use crate::inventory::system::fake::Scripted;
+        use crate::model::{Namespace, SocketState, UnixKind};
+
+        const RULES_JSON: &str = include_str!("fixtures/rules.json");
+        const RULES_TEXT: &str = include_str!("fixtures/rules.txt");
+
+        fn attempt(
+            address: &str,
+            outcome: Outcome,
+            reply: Option<Reply>,
+            healthy: bool,
+        ) -> Attempt {
+            Attempt {
+                address: ProbeAddress::Ip(address.parse().expect("test address")),
+                kind: super::super::super::AttemptKind::Connect(outcome),
+                elapsed: Duration::from_millis(1),
+                detail: outcome.as_str().to_string(),
+                reply,
+                healthy,
+            }
+        }
+
+        /// Connected, and the server greeted the probe (a silent peer is
+        /// itself a warning).
+        fn connected(address: &str) -> Attempt {
+            attempt(address, Outcome::Connected, Some(Reply::Other("hello".to_string())), true)
+        }
+
+        fn refused(address: &str) -> Attempt {
+            attempt(address, Outcome::Refused, None, false)
+        }
+
+        fn listener(address: &str, pid: u32) -> Socket {
+            let local: SocketAddr = address.parse().expect("test address");
+            Socket {
+                inode: u64::from(pid) + 1000,
+                tx_queue: 128,
+                owners: vec![pid],
+                ..Socket::listening(Protocol::Tcp, local)
+            }
+        }
+
+        fn process(pid: u32, name: &str, state: char) -> (u32, Process) {
+            (
+                pid,
+                Process { pid, name: name.to_string(), state, parent_pid: 1, ..Process::default() },
+            )
+        }
+
+        fn ip(port: u16) -> Target {
+            Target::Tcp { host: Host::Ip(IpAddr::from([127, 0, 0, 1])), port }
+        }
+
+        fn localhost(port: u16) -> Target {
+            Target::Tcp { host: Host::Name("localhost".to_string()), port }
+        }
+
+        fn http(port: u16, tls: bool) -> Target {
+            let host = Host::Ip(IpAddr::from([127, 0, 0, 1]));
+            Target::Http { tls, host, port, path: "/".to_string() }
+        }
+
+        /// Gathers the listener snapshot from `system` as
+        /// [`diagnose_target`] does, then judges the scripted attempts.
+        fn judged(system: &Scripted, target: Target, attempts: Vec<Attempt>) -> Diagnosis {
+            let snapshot = match target.port() {
+                Some(port) => super::super::super::listener_snapshot(system, port),
+                None => Ok(Snapshot::default()),
+            }
+            .expect("scripted snapshot");
+            let probed = Probed {
+                target,
+                client: Client::Current,
+                timeout: Duration::from_millis(500),
+                attempts,
+                snapshot,
+                overflows: None,
+                early: Vec::new(),
+            };
+            judge(system, probed).expect("judged")
+        }
+
+        fn ids(diagnosis: &Diagnosis) -> Vec<CauseId> {
+            diagnosis.causes.iter().map(|c| c.id).collect()
+        }
+
+        fn cause(diagnosis: &Diagnosis, id: CauseId) -> &Cause {
+            diagnosis
+                .causes
+                .iter()
+                .find(|c| c.id == id)
+                .unwrap_or_else(|| panic!("no {id:?} in {:#?}", diagnosis.causes))
+        }
+
+        fn fixes(cause: &Cause) -> Vec<&str> {
+            cause.fix.iter().map(Fix::text).collect()
+        }
+
+        fn with_ruleset(system: Scripted) -> Scripted {
+            system
+                .command("nft -j list ruleset", RULES_JSON)
+                .command("nft -a list ruleset", RULES_TEXT)
+        }
+
+        #[test]
+        fn healthy_port_asks_for_nothing_more() {
+            let system = Scripted {
+                sockets: vec![listener("127.0.0.1:7000", 10)],
+                processes: [process(10, "server", 'S')].into(),
+                ..Scripted::default()
+            };
+            let diagnosis = judged(&system, ip(7000), vec![connected("127.0.0.1:7000")]);
+            assert!(diagnosis.causes.is_empty(), "{:#?}", diagnosis.causes);
+            // No ruleset, no systemctl: a working port costs one snapshot.
+            assert!(system.ran.lock().unwrap().is_empty());
+        }
+
+        #[test]
+        fn nothing_listening_anywhere() {
+            let system = Scripted::default()
+                .sysctl("net.ipv4.ip_local_port_range", "32768\t60999")
+                .file("/etc/services", "postgresql\t5432/tcp\n");
+            let diagnosis = judged(&system, ip(5432), vec![refused("127.0.0.1:5432")]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::NothingListening]);
+            let found = cause(&diagnosis, CauseId::NothingListening);
+            assert!(found.evidence.iter().any(|l| l.contains("usually belongs to postgresql")));
+        }
+
+        #[test]
+        fn family_mismatch_and_its_healthy_twin() {
+            let system = Scripted {
+                sockets: vec![listener("127.0.0.1:7001", 10)],
+                processes: [process(10, "node", 'S')].into(),
+                ..Scripted::default()
+            };
+            let only_v6 = judged(&system, localhost(7001), vec![refused("[::1]:7001")]);
+            assert_eq!(ids(&only_v6), vec![CauseId::FamilyMismatch]);
+            assert_eq!(only_v6.causes[0].severity, Severity::Error);
+            // The IPv4 address answers too: only clients that stop at ::1
+            // fail, so it is a warning.
+            let both = judged(
+                &system,
+                localhost(7001),
+                vec![refused("[::1]:7001"), connected("127.0.0.1:7001")],
+            );
+            assert_eq!(cause(&both, CauseId::FamilyMismatch).severity, Severity::Warning);
+            let twin = judged(&system, localhost(7001), vec![connected("127.0.0.1:7001")]);
+            assert!(twin.causes.is_empty(), "{:#?}", twin.causes);
+        }
+
+        #[test]
+        fn bound_elsewhere() {
+            let system =
+                Scripted { sockets: vec![listener("127.0.0.2:7002", 10)], ..Scripted::default() };
+            let diagnosis = judged(&system, ip(7002), vec![refused("127.0.0.1:7002")]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::BoundElsewhere]);
+            assert!(fixes(&diagnosis.causes[0]).contains(&"connect to 127.0.0.2:7002"));
+        }
+
+        #[test]
+        fn other_namespace_is_named() {
+            let mut elsewhere = listener("127.0.0.1:7003", 10);
+            elsewhere.net_namespace = Some(99);
+            let system = Scripted {
+                sockets: vec![elsewhere],
+                namespace: 1,
+                namespaces: vec![Namespace {
+                    inode: 99,
+                    is_current: false,
+                    name: Some("blue".to_string()),
+                    example_pid: Some(10),
+                    container: None,
+                }],
+                ..Scripted::default()
+            };
+            let diagnosis = judged(&system, ip(7003), vec![refused("127.0.0.1:7003")]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::OtherNamespace]);
+            assert!(fixes(&diagnosis.causes[0])[0].contains("ip netns exec blue"));
+            assert_eq!(diagnosis.listeners.len(), 1);
+        }
+
+        #[test]
+        fn unix_socket_only() {
+            let mut socket = Socket::unix(
+                Some(UnixKind::Stream),
+                Some("/run/postgresql/.s.PGSQL.5432".to_string()),
+                SocketState::Listen,
+            );
+            socket.inode = 5;
+            let system = Scripted { sockets: vec![socket], ..Scripted::default() };
+            let diagnosis = judged(&system, ip(5432), vec![refused("127.0.0.1:5432")]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::UnixSocketOnly]);
+            assert!(diagnosis.causes[0].summary.contains(".s.PGSQL.5432"));
+        }
+
+        #[test]
+        fn firewall_drop_comes_before_the_listener() {
+            let system = with_ruleset(Scripted {
+                sockets: vec![listener("127.0.0.1:5555", 10)],
+                ..Scripted::default()
+            });
+            let timed_out = attempt("127.0.0.1:5555", Outcome::Timeout, None, false);
+            let diagnosis = judged(&system, ip(5555), vec![timed_out]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::FirewallDrop]);
+            assert!(fixes(&diagnosis.causes[0])[0].starts_with("nft delete rule"));
+        }
+
+        #[test]
+        fn firewall_reject_and_unexplained_twin() {
+            let sockets = vec![listener("127.0.0.1:6005", 10)];
+            let system = with_ruleset(Scripted { sockets: sockets.clone(), ..Scripted::default() });
+            let diagnosis = judged(&system, ip(6005), vec![refused("127.0.0.1:6005")]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::FirewallReject]);
+            // The same refusal with no rule to blame: porthole says it
+            // cannot explain it rather than guess.
+            let system = Scripted { sockets, ..Scripted::default() };
+            let twin = judged(&system, ip(6005), vec![refused("127.0.0.1:6005")]);
+            assert_eq!(ids(&twin), vec![CauseId::Unexplained]);
+        }
+
+        #[test]
+        fn accept_queue_full_and_empty_queue_twin() {
+            let full = Socket { rx_queue: 129, ..listener("127.0.0.1:7004", 10) };
+            let system = Scripted {
+                sockets: vec![full],
+                processes: [process(10, "nginx", 'S')].into(),
+                ..Scripted::default()
+            }
+            .sysctl("net.core.somaxconn", "4096");
+            let timed_out = attempt("127.0.0.1:7004", Outcome::Timeout, None, false);
+            let diagnosis = judged(&system, ip(7004), vec![timed_out.clone()]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::AcceptQueueFull]);
+            // The app asked for 128 of the 4096 allowed: the fix is its own
+            // setting, not the sysctl.
+            assert!(fixes(&diagnosis.causes[0]).iter().any(|f| f.contains("backlog=N")));
+            let system = Scripted { sockets: vec![listener("127.0.0.1:7004", 10)], ..system };
+            let twin = judged(&system, ip(7004), vec![timed_out]);
+            assert_eq!(ids(&twin), vec![CauseId::Unexplained]);
+        }
+
+        #[test]
+        fn stopped_owner_by_signal_and_by_debugger() {
+            let system = Scripted {
+                sockets: vec![listener("127.0.0.1:7005", 10)],
+                processes: [process(10, "server", 'T')].into(),
+                ..Scripted::default()
+            };
+            let silent = attempt("127.0.0.1:7005", Outcome::Connected, Some(Reply::Silent), true);
+            let diagnosis = judged(&system, ip(7005), vec![silent.clone()]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::ProcessStopped]);
+            assert_eq!(fixes(&diagnosis.causes[0])[0], "kill -CONT 10");
+            let traced = Scripted {
+                processes: [process(10, "server", 't'), process(77, "gdb", 'S')].into(),
+                ..system
+            }
+            .file("/proc/10/status", "Name:\tserver\nTracerPid:\t77\n");
+            let diagnosis = judged(&traced, ip(7005), vec![silent]);
+            assert!(fixes(&diagnosis.causes[0])[0].contains("detach the debugger gdb (pid 77)"));
+        }
+
+        #[test]
+        fn not_responding_http() {
+            let system = Scripted {
+                sockets: vec![listener("127.0.0.1:7006", 10)],
+                processes: [process(10, "server", 'S')].into(),
+                ..Scripted::default()
+            };
+            let silent = attempt("127.0.0.1:7006", Outcome::Connected, Some(Reply::Silent), false);
+            let diagnosis = judged(&system, http(7006, false), vec![silent]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::NotResponding]);
+            assert!(fixes(&diagnosis.causes[0]).iter().any(|f| f.contains("/proc/10/wchan")));
+        }
+
+        #[test]
+        fn tls_mismatch_both_ways() {
+            let system =
+                Scripted { sockets: vec![listener("127.0.0.1:7007", 10)], ..Scripted::default() };
+            let tls = attempt("127.0.0.1:7007", Outcome::Connected, Some(Reply::Tls), false);
+            let diagnosis = judged(&system, http(7007, false), vec![tls]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::TlsMismatch]);
+            assert_eq!(fixes(&diagnosis.causes[0]), vec!["use https://127.0.0.1:7007/"]);
+            let plain =
+                attempt("127.0.0.1:7007", Outcome::Connected, Some(Reply::PlainHttp), false);
+            let diagnosis = judged(&system, http(7007, true), vec![plain]);
+            assert_eq!(fixes(&diagnosis.causes[0]), vec!["use http://127.0.0.1:7007/"]);
+        }
+
+        #[test]
+        fn proxy_env_and_no_proxy_twin() {
+            let response = crate::model::diagnosis::HttpResponse {
+                status: 200,
+                reason: "OK".to_string(),
+                body: String::new(),
+                tls: false,
+            };
+            let answered =
+                attempt("127.0.0.1:7008", Outcome::Connected, Some(Reply::Http(response)), true);
+            let proxied = Scripted {
+                sockets: vec![listener("127.0.0.1:7008", 10)],
+                environment: vec![("http_proxy".to_string(), "http://proxy:3128".to_string())],
+                ..Scripted::default()
+            };
+            let diagnosis = judged(&proxied, http(7008, false), vec![answered.clone()]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::ProxyEnv]);
+            assert_eq!(diagnosis.causes[0].severity, Severity::Error);
+            let mut environment = proxied.environment.clone();
+            environment.push(("no_proxy".to_string(), "127.0.0.1".to_string()));
+            let bypassed = Scripted { environment, ..proxied };
+            let twin = judged(&bypassed, http(7008, false), vec![answered]);
+            assert!(twin.causes.is_empty(), "{:#?}", twin.causes);
+        }
+
+        #[test]
+        fn localhost_on_another_loopback_address() {
+            let system =
+                Scripted { sockets: vec![listener("127.0.0.1:7009", 10)], ..Scripted::default() }
+                    .file("/etc/hosts", "127.0.1.1 localhost\n");
+            let diagnosis = judged(&system, localhost(7009), vec![refused("127.0.1.1:7009")]);
+            let found = cause(&diagnosis, CauseId::LocalhostResolution);
+            assert!(fixes(found)[0].starts_with("edit /etc/hosts"));
+            // The hosts file is the fault, not the listener's address.
+            assert!(!ids(&diagnosis).contains(&CauseId::BoundElsewhere));
+            let twin = judged(&system, localhost(7009), vec![connected("127.0.0.1:7009")]);
+            assert!(twin.causes.is_empty(), "{:#?}", twin.causes);
+        }
+
+        #[test]
+        fn ipv6_disabled_only_when_the_sysctl_says_so() {
+            let unreachable = attempt("[::1]:7010", Outcome::Unreachable, None, false);
+            let off = Scripted::default().sysctl("net.ipv6.conf.lo.disable_ipv6", "1");
+            let diagnosis = judged(&off, ip(7010), vec![unreachable.clone()]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::Ipv6Disabled]);
+            let on = Scripted::default()
+                .sysctl("net.ipv6.conf.lo.disable_ipv6", "0")
+                .sysctl("net.ipv6.conf.all.disable_ipv6", "0");
+            let twin = judged(&on, ip(7010), vec![unreachable]);
+            assert!(!ids(&twin).contains(&CauseId::Ipv6Disabled), "{:#?}", twin.causes);
+        }
+
+        #[test]
+        fn self_connect_extends_the_reserved_list() {
+            let system = Scripted::default()
+                .sysctl("net.ipv4.ip_local_port_range", "32768\t60999")
+                .sysctl("net.ipv4.ip_local_reserved_ports", "8080");
+            let looped = attempt("127.0.0.1:40000", Outcome::SelfConnect, None, false);
+            let diagnosis = judged(&system, ip(40000), vec![looped]);
+            assert_eq!(ids(&diagnosis)[0], CauseId::SelfConnect);
+            assert!(diagnosis.causes[0].summary.contains("32768-60999"));
+            assert!(fixes(&diagnosis.causes[0])[1]
+                .starts_with("sysctl -w net.ipv4.ip_local_reserved_ports=8080,40000"));
+        }
+
+        #[test]
+        fn split_listeners_and_one_process_twin() {
+            let split = Scripted {
+                sockets: vec![listener("127.0.0.1:7011", 10), listener("[::1]:7011", 20)],
+                processes: [process(10, "old", 'S'), process(20, "new", 'S')].into(),
+                ..Scripted::default()
+            };
+            let both = vec![connected("[::1]:7011"), connected("127.0.0.1:7011")];
+            let diagnosis = judged(&split, localhost(7011), both.clone());
+            assert_eq!(ids(&diagnosis), vec![CauseId::SplitListeners]);
+            let one = Scripted {
+                sockets: vec![listener("127.0.0.1:7011", 10), listener("[::1]:7011", 10)],
+                ..split
+            };
+            let twin = judged(&one, localhost(7011), both);
+            assert!(twin.causes.is_empty(), "{:#?}", twin.causes);
+        }
+
+        #[test]
+        fn container_forwarder_that_closes_and_a_plain_server_twin() {
+            let forwarded = Scripted {
+                sockets: vec![listener("127.0.0.1:7013", 10)],
+                processes: [process(10, "docker-proxy", 'S')].into(),
+                ..Scripted::default()
+            };
+            let closed = attempt("127.0.0.1:7013", Outcome::Connected, Some(Reply::Closed), false);
+            let diagnosis = judged(&forwarded, http(7013, false), vec![closed.clone()]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::OtherNamespace]);
+            assert!(diagnosis.causes[0].summary.starts_with("docker-proxy (pid 10)"));
+            let plain = Scripted { processes: [process(10, "nginx", 'S')].into(), ..forwarded };
+            let twin = judged(&plain, http(7013, false), vec![closed]);
+            assert_eq!(ids(&twin), vec![CauseId::NotResponding]);
+        }
+
+        #[test]
+        fn localhost_that_does_not_resolve() {
+            let system = Scripted::default()
+                .file("/etc/hosts", "10.0.0.5 box\n")
+                .file("/etc/nsswitch.conf", "hosts: files dns\n");
+            let view = environment::hosts_view(&system, Client::Current, "localhost");
+            let error = DiagnoseError::Resolve {
+                name: "localhost".to_string(),
+                source: std::io::Error::other("Name or service not known"),
+            };
+            let found = localhost_unresolvable(&view, &error);
+            assert_eq!(found.id, CauseId::LocalhostResolution);
+            assert_eq!(
+                found.evidence,
+                vec![
+                    "getaddrinfo(\"localhost\") failed: Name or service not known",
+                    "/etc/hosts has no 'localhost' line",
+                    "nsswitch.conf hosts: files dns (no myhostname/resolve source that synthesizes localhost)",
+                ]
+            );
+        }
+
+        #[test]
+        fn sandbox_denied_names_selinux() {
+            let system = Scripted::default().file("/sys/fs/selinux/enforce", "1\n");
+            let denied = attempt("127.0.0.1:7012", Outcome::Denied, None, false);
+            let diagnosis = judged(&system, ip(7012), vec![denied]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::SandboxDenied]);
+            assert!(fixes(&diagnosis.causes[0])[0].starts_with("ausearch -m avc"));
+        }
+    }
 
     fn unix(path: &str) -> Socket {
         Socket {

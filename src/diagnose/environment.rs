@@ -4,9 +4,13 @@
 //!
 //! Everything is read either for porthole itself or, with `--from PID`, for
 //! another process: `/proc/PID/environ`, `/proc/PID/root/etc/hosts`,
-//! `/proc/PID/attr/current`, `/proc/PID/status`.
+//! `/proc/PID/attr/current`, `/proc/PID/status`, all through the
+//! [`System`] handle so the causes built on them are tested on scripted
+//! files.
 
 use std::net::IpAddr;
+
+use crate::inventory::system::{System, COMMAND_TIMEOUT};
 
 /// Whose point of view to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,12 +30,11 @@ impl Client {
     }
 
     /// The client's environment variables.
-    pub fn environment(self) -> Vec<(String, String)> {
+    pub fn environment(self, system: &dyn System) -> Vec<(String, String)> {
         match self {
-            Client::Current => std::env::vars_os()
-                .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
-                .collect(),
-            Client::Process(pid) => std::fs::read(format!("/proc/{pid}/environ"))
+            Client::Current => system.own_environment(),
+            Client::Process(pid) => system
+                .read(&format!("/proc/{pid}/environ"))
                 .map(|bytes| parse_environ(&bytes))
                 .unwrap_or_default(),
         }
@@ -46,21 +49,21 @@ impl Client {
     }
 
     /// `/proc/PID/status` of the client.
-    pub fn status(self) -> String {
-        std::fs::read_to_string(format!("{}/status", self.proc_dir())).unwrap_or_default()
+    pub fn status(self, system: &dyn System) -> String {
+        system.read_text(&format!("{}/status", self.proc_dir())).unwrap_or_default()
     }
 
     /// The LSM label (`/proc/PID/attr/current`): an AppArmor profile or an
     /// SELinux context.
-    pub fn security_label(self) -> Option<String> {
-        let text = std::fs::read_to_string(format!("{}/attr/current", self.proc_dir())).ok()?;
+    pub fn security_label(self, system: &dyn System) -> Option<String> {
+        let text = system.read_text(&format!("{}/attr/current", self.proc_dir()))?;
         let text = text.trim_end_matches(['\0', '\n']).trim().to_string();
         (!text.is_empty()).then_some(text)
     }
 
     /// The systemd unit the client runs in.
-    pub fn unit(self) -> Option<String> {
-        let cgroup = std::fs::read_to_string(format!("{}/cgroup", self.proc_dir())).ok()?;
+    pub fn unit(self, system: &dyn System) -> Option<String> {
+        let cgroup = system.read_text(&format!("{}/cgroup", self.proc_dir()))?;
         crate::inventory::process::parse_cgroup(&cgroup).0
     }
 }
@@ -227,10 +230,10 @@ impl HostsView {
 }
 
 /// Reads the client's hosts file and nsswitch line for `name`.
-pub fn hosts_view(client: Client, name: &str) -> HostsView {
+pub fn hosts_view(system: &dyn System, client: Client, name: &str) -> HostsView {
     let hosts_path = client.file("/etc/hosts");
-    let hosts = std::fs::read_to_string(&hosts_path).unwrap_or_default();
-    let nsswitch = std::fs::read_to_string(client.file("/etc/nsswitch.conf")).unwrap_or_default();
+    let hosts = system.read_text(&hosts_path).unwrap_or_default();
+    let nsswitch = system.read_text(&client.file("/etc/nsswitch.conf")).unwrap_or_default();
     HostsView {
         entries: hosts_entries(&hosts, name),
         nsswitch: nsswitch_hosts(&nsswitch),
@@ -266,20 +269,20 @@ pub struct Platform {
     pub container: Option<String>,
 }
 
-pub fn platform(client: Client) -> Platform {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+pub fn platform(system: &dyn System, client: Client) -> Platform {
+    let release = system.read_text("/proc/sys/kernel/osrelease").unwrap_or_default();
     let wsl2 = release.to_ascii_lowercase().contains("microsoft")
         || release.to_ascii_lowercase().contains("wsl");
-    let container = if std::path::Path::new(&client.file("/.dockerenv")).exists() {
+    let container = if system.exists(&client.file("/.dockerenv")) {
         Some("/.dockerenv exists".to_string())
-    } else if std::path::Path::new(&client.file("/run/.containerenv")).exists() {
+    } else if system.exists(&client.file("/run/.containerenv")) {
         Some("/run/.containerenv exists".to_string())
     } else {
         let pid = match client {
             Client::Current => "self".to_string(),
             Client::Process(pid) => pid.to_string(),
         };
-        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        let cgroup = system.read_text(&format!("/proc/{pid}/cgroup")).unwrap_or_default();
         crate::inventory::process::parse_cgroup(&cgroup)
             .1
             .map(|id| format!("cgroup of container {id}"))
@@ -348,21 +351,21 @@ impl Confinement {
     }
 }
 
-pub fn confinement(client: Client) -> Confinement {
+pub fn confinement(system: &dyn System, client: Client) -> Confinement {
     let selinux_enforcing =
-        std::fs::read_to_string("/sys/fs/selinux/enforce").is_ok_and(|text| text.trim() == "1");
-    let label = client.security_label().filter(|label| {
+        system.read_text("/sys/fs/selinux/enforce").is_some_and(|text| text.trim() == "1");
+    let label = client.security_label(system).filter(|label| {
         !label.starts_with("unconfined") && label != "kernel" && !label.contains("unconfined_t")
     });
-    let seccomp_filter = seccomp_mode(&client.status()) == Some(2);
-    let unit = client.unit();
+    let seccomp_filter = seccomp_mode(&client.status(system)) == Some(2);
+    let unit = client.unit(system);
     let mut systemd = Vec::new();
     if let Some(unit) = &unit {
-        if let Ok(output) = std::process::Command::new("systemctl")
-            .args(["show", "-p", "IPAddressDeny,IPAddressAllow,RestrictAddressFamilies", unit])
-            .output()
+        let properties = "IPAddressDeny,IPAddressAllow,RestrictAddressFamilies";
+        if let Some(output) =
+            system.run("systemctl", &["show", "-p", properties, unit], COMMAND_TIMEOUT)
         {
-            for line in String::from_utf8_lossy(&output.stdout).lines() {
+            for line in output.text().lines() {
                 if let Some((key, value)) = line.split_once('=') {
                     if !value.trim().is_empty() {
                         systemd.push(format!("{key}={value}"));

@@ -24,14 +24,15 @@
 //! `xt` statement met anywhere else makes its rule "may match".
 //!
 //! Running `nft` is kept in [`read_nft`], [`read_iptables_nft`] and
-//! [`read_legacy`] so the matcher is tested on captured JSON without
-//! touching the kernel.
+//! [`read_legacy`], through the [`System`] handle (with its timeout), so
+//! the matcher is tested on captured JSON without touching the kernel.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::process::Command;
 
 use serde::{Deserialize, Deserializer};
+
+use crate::inventory::system::{System, COMMAND_TIMEOUT};
 
 /// `nft -j list ruleset`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -287,19 +288,17 @@ impl Blocker {
 
 /// Runs `nft -j list ruleset`; `None` when nft is missing or refuses (no
 /// privilege), which the caller reports as "could not read the ruleset".
-pub fn read_nft() -> Option<(NftRuleset, String)> {
-    let json = Command::new("nft").args(["-j", "list", "ruleset"]).output().ok()?;
-    if !json.status.success() {
+pub fn read_nft(system: &dyn System) -> Option<(NftRuleset, String)> {
+    let json = system.run("nft", &["-j", "list", "ruleset"], COMMAND_TIMEOUT)?;
+    if !json.success {
         return None;
     }
     let ruleset: NftRuleset = serde_json::from_slice(&json.stdout).ok()?;
     // The text form gives each rule as people write it, keyed by handle.
-    let text = Command::new("nft")
-        .args(["-a", "list", "ruleset"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    let text = system
+        .run("nft", &["-a", "list", "ruleset"], COMMAND_TIMEOUT)
+        .filter(|o| o.success)
+        .map(|o| o.text())
         .unwrap_or_default();
     Some((ruleset, text))
 }
@@ -333,14 +332,14 @@ pub fn has_iptables_tables(ruleset: &NftRuleset) -> bool {
 
 /// Runs `iptables-nft-save` and `ip6tables-nft-save`; each result is
 /// `(tool, output)` where `tool` is the command that edits those rules.
-pub fn read_iptables_nft() -> Vec<(&'static str, String)> {
+pub fn read_iptables_nft(system: &dyn System) -> Vec<(&'static str, String)> {
     let mut found = Vec::new();
     for (tool, name) in
         [("iptables-nft-save", "iptables-nft"), ("ip6tables-nft-save", "ip6tables-nft")]
     {
-        if let Ok(output) = Command::new(tool).output() {
-            if output.status.success() && !output.stdout.is_empty() {
-                found.push((name, String::from_utf8_lossy(&output.stdout).into_owned()));
+        if let Some(output) = system.run(tool, &[], COMMAND_TIMEOUT) {
+            if output.success && !output.stdout.is_empty() {
+                found.push((name, output.text()));
             }
         }
     }
@@ -349,14 +348,14 @@ pub fn read_iptables_nft() -> Vec<(&'static str, String)> {
 
 /// Runs the legacy `iptables-save` tools that exist; each result is
 /// `(tool, output)`.
-pub fn read_legacy() -> Vec<(&'static str, String)> {
+pub fn read_legacy(system: &dyn System) -> Vec<(&'static str, String)> {
     let mut found = Vec::new();
     for (tool, name) in
         [("iptables-legacy-save", "iptables-legacy"), ("ip6tables-legacy-save", "ip6tables-legacy")]
     {
-        if let Ok(output) = Command::new(tool).output() {
-            if output.status.success() {
-                found.push((name, String::from_utf8_lossy(&output.stdout).into_owned()));
+        if let Some(output) = system.run(tool, &[], COMMAND_TIMEOUT) {
+            if output.success {
+                found.push((name, output.text()));
             }
         }
     }

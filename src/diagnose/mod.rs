@@ -12,7 +12,14 @@
 //!    firewall only when the local evidence does not explain the failure;
 //! 4. **explain** with [`causes`]: each cause id comes from evidence (the
 //!    listener table, rules, sysctls, process state), never from the errno
-//!    alone. See `failure-modes.md` for the catalogue the ids come from.
+//!    alone.
+//!
+//! Everything read from the machine (sockets, `/proc`, sysctls, the
+//! firewall, `systemctl`, namespaces) goes through the [`System`] handle
+//! passed to [`diagnose`]. The only other contact is the question itself:
+//! getaddrinfo, the connect probes and the trial binds, which must be made
+//! as a client or server would make them. Unit tests run the reasoning on
+//! a scripted `System`.
 //!
 //! Nothing here prints or knows about clap; `commands::check` and
 //! `commands::wait` render the [`Diagnosis`].
@@ -31,7 +38,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::inventory::{self, InventoryError, Query};
+use crate::inventory::system::System;
+use crate::inventory::{InventoryError, Query};
 use crate::model::Snapshot;
 use crate::target::Host;
 pub use environment::Client;
@@ -76,16 +84,14 @@ pub struct Request {
 
 /// Runs a diagnosis, entering the client's network namespace when
 /// `--from PID` names a process in another one.
-pub fn diagnose(request: &Request) -> Result<Diagnosis, DiagnoseError> {
+pub fn diagnose(system: &dyn System, request: &Request) -> Result<Diagnosis, DiagnoseError> {
     match request.client {
-        Client::Current => diagnose_here(request),
+        Client::Current => diagnose_here(system, request),
         Client::Process(pid) => {
-            let handle = format!("/proc/{pid}/ns/net");
-            let theirs = crate::sys::netns::inode_of(&handle)
-                .map_err(|_| DiagnoseError::NoSuchProcess { pid })?;
-            let ours = crate::sys::netns::inode_of("/proc/thread-self/ns/net").unwrap_or(0);
-            if theirs == ours {
-                return diagnose_here(request);
+            let theirs =
+                system.net_namespace_of(pid).ok_or(DiagnoseError::NoSuchProcess { pid })?;
+            if theirs == system.net_namespace() {
+                return diagnose_here(system, request);
             }
             // setns applies to one thread: probes, netlink dumps and
             // /proc/thread-self/net reads made there see the client's
@@ -93,9 +99,10 @@ pub fn diagnose(request: &Request) -> Result<Diagnosis, DiagnoseError> {
             std::thread::scope(|scope| {
                 scope
                     .spawn(|| {
-                        crate::sys::netns::enter(&handle)
+                        system
+                            .enter_net_namespace_of(pid)
                             .map_err(|source| DiagnoseError::EnterNamespace { pid, source })?;
-                        diagnose_here(request)
+                        diagnose_here(system, request)
                     })
                     .join()
                     .map_err(|_| DiagnoseError::Thread)?
@@ -104,7 +111,7 @@ pub fn diagnose(request: &Request) -> Result<Diagnosis, DiagnoseError> {
     }
 }
 
-fn diagnose_here(request: &Request) -> Result<Diagnosis, DiagnoseError> {
+fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, DiagnoseError> {
     let mut diagnosis = Diagnosis {
         target: String::new(),
         ok: true,
@@ -115,10 +122,10 @@ fn diagnose_here(request: &Request) -> Result<Diagnosis, DiagnoseError> {
         causes: Vec::new(),
     };
     if let Some(target) = &request.target {
-        diagnosis = causes::diagnose_target(target, request)?;
+        diagnosis = causes::diagnose_target(system, target, request)?;
     }
     if let Some(address) = request.bind {
-        let bound = bind::diagnose_bind(address, request.client)?;
+        let bound = bind::diagnose_bind(system, address, request.client)?;
         if request.target.is_none() {
             diagnosis.target = address.to_string();
         }
@@ -134,7 +141,7 @@ fn diagnose_here(request: &Request) -> Result<Diagnosis, DiagnoseError> {
     // Unix sockets carry no uid (u32::MAX).
     for socket in &diagnosis.listeners {
         if socket.uid != u32::MAX && !diagnosis.user_names.contains_key(&socket.uid) {
-            if let Some(name) = crate::sys::users::name_of(socket.uid) {
+            if let Some(name) = system.user_name(socket.uid) {
                 diagnosis.user_names.insert(socket.uid, name);
             }
         }
@@ -149,14 +156,19 @@ fn diagnose_here(request: &Request) -> Result<Diagnosis, DiagnoseError> {
 /// Resolves the target's host as the client would: `/etc/hosts` of the
 /// client first when it is another process, then getaddrinfo (every result,
 /// in order, duplicates removed).
-pub fn resolve(host: &Host, port: u16, client: Client) -> Result<Vec<IpAddr>, DiagnoseError> {
+pub fn resolve(
+    system: &dyn System,
+    host: &Host,
+    port: u16,
+    client: Client,
+) -> Result<Vec<IpAddr>, DiagnoseError> {
     match host {
         Host::Ip(ip) => Ok(vec![*ip]),
         // The zone's scope id is added by `Host::socket_address`.
         Host::Scoped { address, .. } => Ok(vec![IpAddr::V6(*address)]),
         Host::Name(name) => {
             if let Client::Process(_) = client {
-                let view = environment::hosts_view(client, name);
+                let view = environment::hosts_view(system, client, name);
                 if !view.entries.is_empty() {
                     let mut addresses = Vec::new();
                     for address in view.entries {
@@ -283,40 +295,40 @@ pub fn probe_address(
 /// How long a peek waits for an immediate close.
 const PEEK: Duration = Duration::from_millis(50);
 
-/// `TcpExt: ListenOverflows` of the calling thread's namespace.
-pub fn listen_overflows() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/net/netstat").ok()?;
-    let mut lines = text.lines();
-    while let Some(header) = lines.next() {
-        let values = lines.next()?;
-        if header.starts_with("TcpExt:") {
-            let names = header.split_whitespace();
-            let numbers = values.split_whitespace();
-            return names
-                .zip(numbers)
-                .find(|(name, _)| *name == "ListenOverflows")
-                .and_then(|(_, value)| value.parse().ok());
-        }
-    }
-    None
-}
-
 /// A single-port TCP snapshot with owners: every listener and connection
 /// whose local port is `port` (bytecode-filtered in the kernel). Used for
 /// `--bind`, where TIME-WAIT and established sockets matter.
-pub fn port_snapshot(port: u16) -> Result<Snapshot, InventoryError> {
-    inventory::snapshot(&Query { udp: false, match_remote_port: false, ..Query::for_port(port) })
+pub fn port_snapshot(system: &dyn System, port: u16) -> Result<Snapshot, InventoryError> {
+    system.snapshot(&Query { udp: false, match_remote_port: false, ..Query::for_port(port) })
 }
 
 /// The TCP listeners of one port with an owner each. A connect diagnosis
 /// needs nothing else: skipping the port's connections keeps the owner scan
 /// to the listeners' inodes, and it stops as soon as each has an owner.
-pub fn listener_snapshot(port: u16) -> Result<Snapshot, InventoryError> {
-    inventory::snapshot(&Query {
+pub fn listener_snapshot(system: &dyn System, port: u16) -> Result<Snapshot, InventoryError> {
+    system.snapshot(&Query {
         udp: false,
         listeners_only: true,
         match_remote_port: false,
-        owner_limit: inventory::owners::ScanLimit::FirstOwner,
+        owner_limit: crate::inventory::owners::ScanLimit::FirstOwner,
         ..Query::for_port(port)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::system::fake::Scripted;
+
+    #[test]
+    fn from_a_process_that_is_gone() {
+        let request = Request {
+            target: Some(Target::parse("127.0.0.1:7014").expect("target")),
+            bind: None,
+            client: Client::Process(4242),
+            timeout: Duration::from_millis(100),
+        };
+        let error = diagnose(&Scripted::default(), &request).expect_err("no such process");
+        assert!(matches!(error, DiagnoseError::NoSuchProcess { pid: 4242 }), "{error:?}");
+    }
 }

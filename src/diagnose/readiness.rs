@@ -113,7 +113,7 @@ pub fn round(target: &Target, readiness: &Readiness) -> Round {
     let addresses: Vec<ProbeAddress> = match target {
         Target::Unix { path } => vec![ProbeAddress::Unix(path.clone())],
         Target::Tcp { host, port } | Target::Http { host, port, .. } => {
-            match resolve(host, *port, Client::Current) {
+            match resolve(&crate::inventory::system::Machine, host, *port, Client::Current) {
                 Ok(ips) => ips
                     .into_iter()
                     .map(|ip| ProbeAddress::Ip(host.socket_address(ip, *port)))
@@ -175,7 +175,7 @@ pub fn explain(diagnosis: &Diagnosis) -> Vec<String> {
 pub fn why_not_ready(target: &Target, timeout: Duration) -> Vec<String> {
     let request =
         Request { target: Some(target.clone()), bind: None, client: Client::Current, timeout };
-    match diagnose(&request) {
+    match diagnose(&crate::inventory::system::Machine, &request) {
         Ok(diagnosis) => explain(&diagnosis),
         Err(error) => vec![format!("could not diagnose: {error}")],
     }

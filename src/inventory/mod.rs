@@ -13,6 +13,10 @@
 //! them from a helper thread, or through `/proc/PID/net/*` without root.
 //!
 //! All kernel access of the project lives here and in `crate::sys`.
+//! Engines reach it through one handle, [`system::System`]: the real
+//! [`system::Machine`] in the binary, a scripted fake in unit tests. The
+//! diagnosis engine (`crate::diagnose`) reads nothing else; other engines
+//! still call these modules directly.
 
 pub mod namespaces;
 pub mod netlink;
@@ -20,6 +24,7 @@ pub mod owners;
 pub mod ports;
 pub mod process;
 pub mod procfs;
+pub mod system;
 pub mod visibility;
 
 use std::collections::BTreeMap;
@@ -180,7 +185,9 @@ impl Query {
     }
 }
 
-/// A source of sockets: netlink, `/proc/net`, or a scripted fake in tests.
+/// A source of sockets: netlink or `/proc/net`. Engines do not call it
+/// directly: [`system::System::snapshot`] wraps both (and its scripted fake
+/// stands in for them in unit tests).
 pub trait Inventory {
     /// Sockets of the namespace the calling thread is in, filtered by `query`
     /// (owners not yet attributed).

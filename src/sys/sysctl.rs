@@ -6,7 +6,11 @@ use crate::inventory::PortSet;
 /// `net.ipv4.ip_local_port_range`: where the kernel picks source ports for
 /// outbound connections and for `bind(0)`.
 pub fn ephemeral_range() -> Option<(u16, u16)> {
-    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    parse_range(&std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?)
+}
+
+/// Parses `ip_local_port_range` (`32768\t60999`).
+pub fn parse_range(text: &str) -> Option<(u16, u16)> {
     let mut parts = text.split_ascii_whitespace().map(|p| p.parse::<u16>().ok());
     Some((parts.next()??, parts.next()??))
 }

@@ -1,0 +1,422 @@
+//! One handle for what porthole reads from the machine: socket snapshots,
+//! process details, files under `/proc`, `/sys` and `/etc`, sysctls, and
+//! the external tools (`nft`, `iptables-save`, `systemctl`) it runs.
+//!
+//! Engines take a `&dyn System` instead of calling the kernel themselves,
+//! so their reasoning can be tested on scripted evidence: [`Machine`] is the
+//! real implementation (on top of [`crate::inventory`] and [`crate::sys`]),
+//! and `fake::Scripted` (tests only) answers from tables a test fills in.
+//!
+//! The handle answers lazily: an engine asks for a fact when its reasoning
+//! needs it, which keeps a refused port's diagnosis to one netlink query.
+//! Reads that depend on the calling thread's network namespace (sysctls
+//! under `/proc/sys/net`, `/proc/thread-self/net`) answer for the thread
+//! that calls, so a diagnosis run inside another namespace sees that one.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{owners, process, InventoryError, Query};
+use crate::model::{Process, Snapshot};
+
+/// How long an external tool may run before it is killed. `nft` and
+/// `systemctl` answer in milliseconds; a hung D-Bus or a huge ruleset must
+/// not hang a diagnosis.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What an external command printed, once it exited (or was killed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// Exited with status 0 before the timeout.
+    pub success: bool,
+    pub stdout: Vec<u8>,
+}
+
+impl CommandOutput {
+    /// Standard output as text (lossy UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Everything an engine reads from the machine. `Sync`, because a
+/// diagnosis from another process's point of view runs on a thread that
+/// entered that process's network namespace.
+pub trait System: Sync {
+    /// Sockets (and their owners) as `query` asks, like
+    /// [`crate::inventory::snapshot`].
+    fn snapshot(&self, query: &Query) -> Result<Snapshot, InventoryError>;
+
+    /// Finds the owners of the sockets whose inodes are in `inodes` (stops
+    /// at one owner each) and adds them and their details to `snapshot`.
+    fn attach_owners(&self, snapshot: &mut Snapshot, inodes: &[u64]);
+
+    /// Details of one process, `None` when it is gone or hidden.
+    fn process(&self, pid: u32) -> Option<Process>;
+
+    /// The contents of a file, `None` when it cannot be read.
+    fn read(&self, path: &str) -> Option<Vec<u8>>;
+
+    /// Whether a path exists (a socket file, `/.dockerenv`).
+    fn exists(&self, path: &str) -> bool;
+
+    /// Runs `program` with `args`, killing it after `timeout`. `None` when
+    /// it cannot be started.
+    fn run(&self, program: &str, args: &[&str], timeout: Duration) -> Option<CommandOutput>;
+
+    /// porthole's own environment variables.
+    fn own_environment(&self) -> Vec<(String, String)>;
+
+    /// The inode of the calling thread's network namespace (0 if unknown).
+    fn net_namespace(&self) -> u64;
+
+    /// The inode of a process's network namespace, `None` when the
+    /// process is gone or hidden.
+    fn net_namespace_of(&self, pid: u32) -> Option<u64>;
+
+    /// Moves the calling thread into a process's network namespace (needs
+    /// CAP_SYS_ADMIN); later reads on this thread see that namespace.
+    fn enter_net_namespace_of(&self, pid: u32) -> std::io::Result<()>;
+
+    /// How long the longest TIME-WAIT socket on `port` has left.
+    fn time_wait_expiry(&self, port: u16) -> Option<Duration>;
+
+    /// The name of a user, through the C library's NSS lookup.
+    fn user_name(&self, uid: u32) -> Option<String>;
+
+    /// A file as text (lossy UTF-8).
+    fn read_text(&self, path: &str) -> Option<String> {
+        self.read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// A sysctl by its dotted name (`net.core.somaxconn`), trimmed.
+    fn sysctl(&self, name: &str) -> Option<String> {
+        let path = format!("/proc/sys/{}", name.replace('.', "/"));
+        self.read_text(&path).map(|text| text.trim().to_string())
+    }
+
+    /// `net.ipv4.ip_local_port_range`.
+    fn ephemeral_range(&self) -> Option<(u16, u16)> {
+        crate::sys::sysctl::parse_range(&self.sysctl("net.ipv4.ip_local_port_range")?)
+    }
+
+    /// `net.ipv4.ip_local_reserved_ports` as the kernel prints it.
+    fn reserved_ports_text(&self) -> Option<String> {
+        self.sysctl("net.ipv4.ip_local_reserved_ports")
+    }
+
+    /// `net.ipv4.ip_unprivileged_port_start`.
+    fn unprivileged_port_start(&self) -> Option<u16> {
+        self.sysctl("net.ipv4.ip_unprivileged_port_start")?.parse().ok()
+    }
+
+    /// `net.core.somaxconn`.
+    fn somaxconn(&self) -> Option<u32> {
+        self.sysctl("net.core.somaxconn")?.parse().ok()
+    }
+
+    /// Whether `::1` is unusable: `disable_ipv6` on `all` or `lo`, or no
+    /// IPv6 in the kernel at all.
+    fn ipv6_disabled_on_loopback(&self) -> bool {
+        ["net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.lo.disable_ipv6"]
+            .iter()
+            .any(|name| self.sysctl(name).as_deref() == Some("1"))
+            || !self.exists("/proc/sys/net/ipv6")
+    }
+
+    /// `TracerPid` of a process; `None` when unknown or not traced.
+    fn tracer_pid(&self, pid: u32) -> Option<u32> {
+        let status = self.read_text(&format!("/proc/{pid}/status"))?;
+        let tracer = status
+            .lines()
+            .find_map(|line| line.strip_prefix("TracerPid:")?.trim().parse::<u32>().ok())?;
+        (tracer != 0).then_some(tracer)
+    }
+
+    /// `TcpExt: ListenOverflows` of the calling thread's namespace.
+    fn listen_overflows(&self) -> Option<u64> {
+        parse_listen_overflows(&self.read_text("/proc/thread-self/net/netstat")?)
+    }
+}
+
+/// Finds `ListenOverflows` in `/proc/net/netstat` (header line, then a
+/// line of values, per group).
+pub fn parse_listen_overflows(text: &str) -> Option<u64> {
+    let mut lines = text.lines();
+    while let Some(header) = lines.next() {
+        let values = lines.next()?;
+        if header.starts_with("TcpExt:") {
+            return header
+                .split_whitespace()
+                .zip(values.split_whitespace())
+                .find(|(name, _)| *name == "ListenOverflows")
+                .and_then(|(_, value)| value.parse().ok());
+        }
+    }
+    None
+}
+
+/// The machine porthole runs on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Machine;
+
+impl System for Machine {
+    fn snapshot(&self, query: &Query) -> Result<Snapshot, InventoryError> {
+        super::snapshot(query)
+    }
+
+    fn attach_owners(&self, snapshot: &mut Snapshot, inodes: &[u64]) {
+        if inodes.is_empty() {
+            return;
+        }
+        let scan = owners::scan_with(inodes, owners::ScanLimit::FirstOwner);
+        let mut cache = process::DetailCache::default();
+        for socket in &mut snapshot.sockets {
+            let pids: Vec<u32> = scan.owners.pids(socket.inode).collect();
+            for pid in &pids {
+                if let Some(details) = process::read(*pid, &mut cache) {
+                    snapshot.processes.insert(*pid, details);
+                }
+            }
+            socket.owners = pids;
+        }
+    }
+
+    fn process(&self, pid: u32) -> Option<Process> {
+        process::read(pid, &mut process::DetailCache::default())
+    }
+
+    fn read(&self, path: &str) -> Option<Vec<u8>> {
+        std::fs::read(path).ok()
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        std::path::Path::new(path).exists()
+    }
+
+    fn run(&self, program: &str, args: &[&str], timeout: Duration) -> Option<CommandOutput> {
+        run_with_timeout(program, args, timeout)
+    }
+
+    fn own_environment(&self) -> Vec<(String, String)> {
+        std::env::vars_os()
+            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+            .collect()
+    }
+
+    fn net_namespace(&self) -> u64 {
+        crate::sys::netns::inode_of("/proc/thread-self/ns/net").unwrap_or(0)
+    }
+
+    fn net_namespace_of(&self, pid: u32) -> Option<u64> {
+        crate::sys::netns::inode_of(&format!("/proc/{pid}/ns/net")).ok()
+    }
+
+    fn enter_net_namespace_of(&self, pid: u32) -> std::io::Result<()> {
+        crate::sys::netns::enter(&format!("/proc/{pid}/ns/net"))
+    }
+
+    fn time_wait_expiry(&self, port: u16) -> Option<Duration> {
+        super::procfs::time_wait_expiry(port)
+    }
+
+    fn user_name(&self, uid: u32) -> Option<String> {
+        crate::sys::users::name_of(uid)
+    }
+}
+
+/// Runs a command with stdin closed and stderr discarded, reading its
+/// stdout on a helper thread (so a full pipe cannot stall it) and killing
+/// it once `timeout` has passed.
+pub fn run_with_timeout(program: &str, args: &[&str], timeout: Duration) -> Option<CommandOutput> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => {
+                // Killing closes the pipe, which ends the reader.
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(_) => break None,
+        }
+    };
+    let stdout = reader.join().unwrap_or_default();
+    Some(CommandOutput { success: status.is_some_and(|s| s.success()), stdout })
+}
+
+#[cfg(test)]
+pub mod fake {
+    //! A scripted [`System`]: sockets, files, sysctls and command outputs
+    //! set by the test, nothing read from the machine.
+
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::{CommandOutput, System};
+    use crate::inventory::{InventoryError, NamespaceSelection, Query};
+    use crate::model::{Namespace, Process, Snapshot, Socket};
+
+    /// The machine as a test describes it.
+    #[derive(Debug, Default)]
+    pub struct Scripted {
+        /// Every socket, in every namespace (`net_namespace` set for those
+        /// outside `namespace`).
+        pub sockets: Vec<Socket>,
+        pub processes: BTreeMap<u32, Process>,
+        pub namespaces: Vec<Namespace>,
+        /// The namespace the "client" runs in.
+        pub namespace: u64,
+        pub files: BTreeMap<String, Vec<u8>>,
+        /// Keyed by the command line, words joined by spaces.
+        pub commands: BTreeMap<String, CommandOutput>,
+        pub environment: Vec<(String, String)>,
+        pub time_wait_expiry: Option<Duration>,
+        /// Commands run, in order: what the reasoning asked for.
+        pub ran: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Scripted {
+        /// Sets a sysctl by its dotted name.
+        pub fn sysctl(mut self, name: &str, value: &str) -> Self {
+            self.files.insert(format!("/proc/sys/{}", name.replace('.', "/")), value.into());
+            self
+        }
+
+        /// Sets a file's contents.
+        pub fn file(mut self, path: &str, text: &str) -> Self {
+            self.files.insert(path.to_string(), text.into());
+            self
+        }
+
+        /// Scripts a command's output.
+        pub fn command(mut self, line: &str, stdout: &str) -> Self {
+            let output = CommandOutput { success: true, stdout: stdout.into() };
+            self.commands.insert(line.to_string(), output);
+            self
+        }
+
+        fn visible(&self, socket: &Socket, query: &Query) -> bool {
+            query.keeps(socket)
+                && (query.namespaces == NamespaceSelection::All
+                    || socket.net_namespace.is_none_or(|n| n == self.namespace))
+        }
+    }
+
+    impl System for Scripted {
+        fn snapshot(&self, query: &Query) -> Result<Snapshot, InventoryError> {
+            let sockets: Vec<Socket> =
+                self.sockets.iter().filter(|s| self.visible(s, query)).cloned().collect();
+            let processes = sockets
+                .iter()
+                .flat_map(|s| s.owners.iter())
+                .filter_map(|pid| Some((*pid, self.processes.get(pid)?.clone())))
+                .collect();
+            let namespaces = match query.namespaces {
+                NamespaceSelection::All => self.namespaces.clone(),
+                NamespaceSelection::Current => Vec::new(),
+            };
+            Ok(Snapshot { sockets, processes, namespaces, ..Snapshot::default() })
+        }
+
+        fn attach_owners(&self, snapshot: &mut Snapshot, inodes: &[u64]) {
+            for socket in snapshot.sockets.iter().filter(|s| inodes.contains(&s.inode)) {
+                for pid in &socket.owners {
+                    if let Some(process) = self.processes.get(pid) {
+                        snapshot.processes.insert(*pid, process.clone());
+                    }
+                }
+            }
+        }
+
+        fn process(&self, pid: u32) -> Option<Process> {
+            self.processes.get(&pid).cloned()
+        }
+
+        fn read(&self, path: &str) -> Option<Vec<u8>> {
+            self.files.get(path).cloned()
+        }
+
+        fn exists(&self, path: &str) -> bool {
+            self.files.keys().any(|file| file == path || file.starts_with(&format!("{path}/")))
+        }
+
+        fn run(&self, program: &str, args: &[&str], _timeout: Duration) -> Option<CommandOutput> {
+            let line = std::iter::once(program).chain(args.iter().copied()).collect::<Vec<_>>();
+            let line = line.join(" ");
+            self.ran.lock().expect("no test panics holding the lock").push(line.clone());
+            self.commands.get(&line).cloned()
+        }
+
+        fn own_environment(&self) -> Vec<(String, String)> {
+            self.environment.clone()
+        }
+
+        fn net_namespace(&self) -> u64 {
+            self.namespace
+        }
+
+        fn net_namespace_of(&self, pid: u32) -> Option<u64> {
+            self.processes.contains_key(&pid).then_some(self.namespace)
+        }
+
+        fn enter_net_namespace_of(&self, _pid: u32) -> std::io::Result<()> {
+            // A scripted machine has one namespace: nothing to enter.
+            Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+        }
+
+        fn time_wait_expiry(&self, _port: u16) -> Option<Duration> {
+            self.time_wait_expiry
+        }
+
+        fn user_name(&self, _uid: u32) -> Option<String> {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_killed_at_the_timeout() {
+        // `sleep 10` run to the end exits 0: only a kill makes it fail.
+        let output =
+            run_with_timeout("sleep", &["10"], Duration::from_millis(100)).expect("sleep starts");
+        assert!(!output.success);
+    }
+
+    #[test]
+    fn command_output_is_read_in_full() {
+        let output = run_with_timeout("seq", &["1", "100000"], COMMAND_TIMEOUT).expect("seq");
+        assert!(output.success);
+        assert_eq!(output.text().lines().count(), 100_000);
+        assert!(run_with_timeout("/nonexistent/tool", &[], COMMAND_TIMEOUT).is_none());
+    }
+
+    #[test]
+    fn listen_overflows_from_netstat() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n\
+                    TcpExt: 0 17 17\n\
+                    IpExt: InNoRoutes\nIpExt: 0\n";
+        assert_eq!(parse_listen_overflows(text), Some(17));
+        assert_eq!(parse_listen_overflows("IpExt: A\nIpExt: 1\n"), None);
+    }
+}
