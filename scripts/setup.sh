@@ -33,6 +33,9 @@ declare -A needed=(
     [mariadb-install-db]=mariadb-server
     [node]=nodejs
     [gcc]=gcc
+    # Rebuild check of the committed eBPF object (scripts/build-bpf.sh).
+    [clang]=clang
+    [llvm-strip]=llvm
 )
 missing=()
 for command in "${!needed[@]}"; do
@@ -41,6 +44,7 @@ done
 # PostgreSQL's server binaries live under /usr/lib/postgresql/VERSION/bin,
 # which is not on PATH.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+[ -e /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     echo "setup: installing ${missing[*]}"

@@ -20,6 +20,7 @@ const SUBCOMMANDS: &[&str] = &[
     "free",
     "audit",
     "proxy",
+    "monitor",
     "completions",
     "man",
     "help",

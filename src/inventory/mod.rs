@@ -14,10 +14,13 @@
 //!
 //! All kernel access of the project lives here and in `crate::sys`.
 
+pub mod destroy;
+pub mod ebpf;
 pub mod namespaces;
 pub mod netlink;
 pub mod owners;
 pub mod ports;
+pub mod proc_events;
 pub mod process;
 pub mod procfs;
 

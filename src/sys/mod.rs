@@ -2,8 +2,11 @@
 //! `unsafe` in porthole. Each block states why it is sound.
 
 pub mod fds;
+pub mod netlink;
 pub mod netns;
+pub mod poll;
 pub mod signal;
 pub mod sysctl;
 pub mod timerfd;
+pub mod tracefs;
 pub mod users;
