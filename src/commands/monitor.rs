@@ -28,7 +28,7 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
         recorder.mode(),
         recorder.reason(),
         settings.config.namespaces == NamespaceSelection::All,
-        recorder.has_process_events(),
+        recorder.process_events_error(),
     )?;
     drop(err);
     let mut sink = choose_sink(&settings, out);

@@ -8,8 +8,9 @@
 //! is still caught.
 //!
 //! # Platform specific behavior
-//! Needs CAP_NET_ADMIN; events are delivered for the reader's pid
-//! namespace. Like every netlink multicast it can overflow (`ENOBUFS`),
+//! Needs CAP_NET_ADMIN and the initial pid namespace; the kernel end of the
+//! connector lives in the initial network namespace only (see
+//! [`ProcConnector::open_in_initial_namespace`]). Like every netlink multicast it can overflow (`ENOBUFS`),
 //! which is counted. See: <https://www.kernel.org/doc/html/latest/driver-api/connector.html>
 
 use std::os::fd::{AsRawFd, RawFd};
@@ -64,6 +65,31 @@ impl ProcConnector {
         socket.send(&listen_request(bound.port_number()), 0).map_err(InventoryError::Netlink)?;
         socket.set_non_blocking(true).map_err(InventoryError::Netlink)?;
         Ok(ProcConnector { socket, buffer: Vec::with_capacity(64 * 1024) })
+    }
+
+    /// Opens the subscription in the initial network namespace: the kernel
+    /// side of the connector exists only there, so a socket opened in another
+    /// namespace (a recorder inside a container or a test namespace) would
+    /// never receive an event. Kernel threads (kthreadd, pid 2) live in the
+    /// initial namespace; pid 1 is tried too, though sandboxes often hide it.
+    pub fn open_in_initial_namespace() -> Result<Self, InventoryError> {
+        let own = crate::sys::netns::inode_of("/proc/thread-self/ns/net").ok();
+        let handle = ["/proc/2/ns/net", "/proc/1/ns/net"]
+            .into_iter()
+            .find(|path| crate::sys::netns::inode_of(path).is_ok());
+        let Some(handle) = handle else { return Self::open() };
+        if own == crate::sys::netns::inode_of(handle).ok() {
+            return Self::open();
+        }
+        std::thread::spawn(move || {
+            crate::sys::netns::enter(handle)
+                .map_err(|source| InventoryError::Namespace { inode: 0, source })?;
+            Self::open()
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(InventoryError::Netlink(std::io::Error::other("namespace thread panicked")))
+        })
     }
 
     /// Reads every queued event without blocking; returns the number of

@@ -293,8 +293,9 @@ impl ConnectionJoiner {
         ConnectionRecord {
             cookie: server.closed.cookie,
             net_namespace: server_key.net_namespace,
-            client: server.closed.remote,
-            server: server.closed.local,
+            // IPv4-mapped addresses as the IPv4 the client used.
+            client: canonical(server.closed.remote),
+            server: canonical(server.closed.local),
             started_at,
             ended_at: Some(server.at),
             // The server received what the client sent, and the client

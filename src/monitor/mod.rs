@@ -130,6 +130,8 @@ pub struct Recorder {
     config: MonitorConfig,
     ebpf: Option<EbpfCapture>,
     connector: Option<ProcConnector>,
+    /// Why the process connector could not be opened.
+    connector_error: Option<String>,
     connector_overflows: u64,
     subscriptions: Vec<Subscription>,
     /// Inode of the recorder's own network namespace.
@@ -139,7 +141,6 @@ pub struct Recorder {
     joiner: ConnectionJoiner,
     /// Realtime minus monotonic, microseconds: converts eBPF timestamps.
     monotonic_to_realtime: i64,
-    boot_time: Option<u64>,
     batch: Vec<MonitorEvent>,
     batch_started: Option<Instant>,
     reported: Reported,
@@ -195,9 +196,11 @@ impl Recorder {
         let subscriptions = vec![Subscription { net_namespace: None, destroy, overflows: 0 }];
         // The connector only makes names survive exits and listeners be
         // caught sooner; without it (no privilege) recording goes on.
-        let connector = ProcConnector::open().ok();
-        let mut processes = ProcessTable::default();
-        let boot_time = processes.boot_time();
+        let (connector, connector_error) = match ProcConnector::open_in_initial_namespace() {
+            Ok(connector) => (Some(connector), None),
+            Err(error) => (None, Some(error_chain(&error))),
+        };
+        let processes = ProcessTable::default();
         let accepts_observed = ebpf.is_some();
         let mut recorder = Recorder {
             mode,
@@ -205,6 +208,7 @@ impl Recorder {
             config,
             ebpf,
             connector,
+            connector_error,
             connector_overflows: 0,
             subscriptions,
             own_namespace,
@@ -212,7 +216,6 @@ impl Recorder {
             listeners: ListenerTracker::default(),
             joiner: ConnectionJoiner::new(accepts_observed),
             monotonic_to_realtime: monotonic_to_realtime(),
-            boot_time,
             batch: Vec::new(),
             batch_started: None,
             reported: Reported::default(),
@@ -236,9 +239,9 @@ impl Recorder {
         self.subscriptions.first().map_or(0, |s| s.destroy.receive_buffer)
     }
 
-    /// Whether the process connector is active.
-    pub fn has_process_events(&self) -> bool {
-        self.connector.is_some()
+    /// Why the process connector is not active, when it is not.
+    pub fn process_events_error(&self) -> Option<&str> {
+        self.connector_error.as_deref()
     }
 
     /// Records until `shutdown` is set; see the module docs.
@@ -263,10 +266,6 @@ impl Recorder {
         let mut next_reconcile = Instant::now() + reconcile_every;
         let mut hurry_until = Instant::now();
         let mut next_expire = Instant::now();
-        let mut closed: Vec<(Option<u64>, ClosedSocket)> = Vec::new();
-        let mut scratch = Vec::new();
-        let mut proc_events = Vec::new();
-        let mut bpf_events = Vec::new();
 
         while !shutdown.load(Ordering::Relaxed) {
             let next_pairing = self.delayed.front().map(|close| close.due);
@@ -283,46 +282,9 @@ impl Recorder {
             let timeout = wake.saturating_duration_since(Instant::now()).min(MAX_SLEEP);
             crate::sys::poll::readable(&self.fds(), timeout).map_err(MonitorError::Poll)?;
 
-            // Closes are read before eBPF events: every connect and accept
-            // of a socket happened before its close, so draining the ring
-            // buffer second sees the attribution of every close read first.
-            closed.clear();
-            for subscription in &mut self.subscriptions {
-                scratch.clear();
-                let drained =
-                    subscription.destroy.drain(&mut scratch).map_err(MonitorError::Inventory)?;
-                subscription.overflows += drained.overflows;
-                let label = subscription.net_namespace;
-                closed.extend(scratch.drain(..).map(|end| (label, end)));
-            }
-            let closed_at = unix_micros();
-            proc_events.clear();
-            if let Some(connector) = &mut self.connector {
-                self.connector_overflows += connector.drain(&mut proc_events).unwrap_or(0);
-            }
-            if !proc_events.is_empty() {
-                self.processes.apply(&proc_events, Instant::now());
-                if proc_events.iter().any(|e| !matches!(e, ProcEvent::Exit { .. })) {
-                    hurry_until = Instant::now() + HURRY_FOR;
-                    next_listener_dump = next_listener_dump.min(Instant::now() + HURRIED_DUMPS);
-                }
-            }
-            bpf_events.clear();
-            if let Some(ebpf) = &mut self.ebpf {
-                ebpf.drain(&mut bpf_events);
-            }
-            for event in std::mem::take(&mut bpf_events) {
-                self.on_bpf_event(event, &mut summary);
-            }
-            let due = Instant::now() + CLOSE_DELAY;
-            for (net_namespace, end) in closed.drain(..) {
-                if end.remote.port() == 0 {
-                    if end.local.port() != 0 {
-                        self.listeners.socket_unbound(net_namespace, end.local, closed_at);
-                    }
-                    continue;
-                }
-                self.delayed.push_back(DelayedClose { due, net_namespace, end, at: closed_at });
+            if self.collect(&mut summary)? {
+                hurry_until = Instant::now() + HURRY_FOR;
+                next_listener_dump = next_listener_dump.min(Instant::now() + HURRIED_DUMPS);
             }
             self.pair_delayed(Instant::now(), &mut summary);
 
@@ -351,11 +313,58 @@ impl Recorder {
                 self.flush(sink, &mut summary)?;
             }
         }
+        // What the kernel queued before the signal still belongs to the
+        // record: read it, then emit everything that waits for a partner.
+        self.collect(&mut summary)?;
         self.pair_delayed(Instant::now() + CLOSE_DELAY, &mut summary);
         let records = self.joiner.expire(unix_micros(), true, &self.listeners);
         self.push_connections(records, &mut summary);
         self.flush(sink, &mut summary)?;
         Ok(summary)
+    }
+
+    /// Reads every source once, without blocking, and queues what it read.
+    /// Returns whether processes started (listeners are then dumped more
+    /// often).
+    fn collect(&mut self, summary: &mut MonitorSummary) -> Result<bool, MonitorError> {
+        // Closes are read before eBPF events: every connect and accept of a
+        // socket happened before its close, so draining the ring buffer
+        // second sees the attribution of every close read first.
+        let mut closed: Vec<(Option<u64>, ClosedSocket)> = Vec::new();
+        let mut scratch = Vec::new();
+        for subscription in &mut self.subscriptions {
+            scratch.clear();
+            let drained =
+                subscription.destroy.drain(&mut scratch).map_err(MonitorError::Inventory)?;
+            subscription.overflows += drained.overflows;
+            let label = subscription.net_namespace;
+            closed.extend(scratch.drain(..).map(|end| (label, end)));
+        }
+        let closed_at = unix_micros();
+        let mut proc_events = Vec::new();
+        if let Some(connector) = &mut self.connector {
+            self.connector_overflows += connector.drain(&mut proc_events).unwrap_or(0);
+        }
+        self.processes.apply(&proc_events, Instant::now());
+        let started = proc_events.iter().any(|e| !matches!(e, ProcEvent::Exit { .. }));
+        let mut bpf_events = Vec::new();
+        if let Some(ebpf) = &mut self.ebpf {
+            ebpf.drain(&mut bpf_events);
+        }
+        for event in bpf_events {
+            self.on_bpf_event(event, summary);
+        }
+        let due = Instant::now() + CLOSE_DELAY;
+        for (net_namespace, end) in closed {
+            if end.remote.port() == 0 {
+                if end.local.port() != 0 {
+                    self.listeners.socket_unbound(net_namespace, end.local, closed_at);
+                }
+                continue;
+            }
+            self.delayed.push_back(DelayedClose { due, net_namespace, end, at: closed_at });
+        }
+        Ok(started)
     }
 
     /// Hands closes whose delay has passed to the joiner.
@@ -580,8 +589,8 @@ impl Recorder {
         }
         let at =
             self.monotonic_to_realtime + i64::try_from(event.at_monotonic_ns / 1000).unwrap_or(0);
-        let start_time = self.boot_time.map(|boot| boot + event.start_boottime_ns / 1_000_000_000);
-        let process = self.processes.identify(event.pid, start_time, &event.comm, event.uid);
+        let process =
+            self.processes.identify(event.pid, event.start_boottime_ns, &event.comm, event.uid);
         let key = EndKey::new(net_namespace, event.local, event.remote);
         match event.kind {
             BpfEventKind::Connected | BpfEventKind::Accepted => {
@@ -628,8 +637,16 @@ fn owners_of(inodes: &[u64], processes: &mut ProcessTable) -> HashMap<u64, Vec<P
     }
     let scan = inventory::owners::scan(inodes);
     for &inode in inodes {
-        let owners: Vec<ProcessIdentity> =
-            scan.owners.pids(inode).filter_map(|pid| processes.lookup(pid, None)).collect();
+        // The owner is alive now: its current start time keeps a stale
+        // entry of an earlier process with the same pid from being used.
+        let owners: Vec<ProcessIdentity> = scan
+            .owners
+            .pids(inode)
+            .filter_map(|pid| {
+                let ticks = inventory::process::read_stat(pid).map(|stat| stat.start_ticks);
+                processes.lookup(pid, ticks)
+            })
+            .collect();
         if !owners.is_empty() {
             named.insert(inode, owners);
         }

@@ -304,11 +304,17 @@ pub fn start_line(
     mode: CaptureMode,
     reason: &str,
     all_namespaces: bool,
-    process_events: bool,
+    process_events_error: Option<&str>,
 ) -> std::io::Result<()> {
     let namespaces =
         if all_namespaces { "all network namespaces" } else { "this network namespace" };
-    let names = if process_events { "" } else { "; process connector unavailable" };
+    let names = match process_events_error {
+        None => String::new(),
+        Some(error) => format!(
+            "; process connector unavailable ({}): exited processes may stay unnamed",
+            visible(error)
+        ),
+    };
     writeln!(
         err,
         "porthole monitor: capture {} ({}); recording {namespaces}{names}",

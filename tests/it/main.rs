@@ -15,4 +15,5 @@ mod who;
 
 mod free;
 mod kill;
+mod monitor;
 mod proxy;
