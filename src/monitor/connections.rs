@@ -31,6 +31,11 @@ use crate::model::monitor::{
 pub const CLIENT_GRACE: Duration = Duration::from_millis(500);
 /// How long an unpaired client end, or an attribution nobody used, is kept.
 pub const KEEP_UNMATCHED: Duration = Duration::from_secs(600);
+/// How long an emitted server end absorbs its late client end; a client
+/// that closes later than this is held as unmatched and dropped after
+/// [`KEEP_UNMATCHED`]. Short, because for remote clients no client end ever
+/// comes and every connection would otherwise stay here.
+pub const KEEP_EMITTED: Duration = Duration::from_secs(60);
 /// Cap on held state, so a flood of outbound connections cannot grow memory
 /// without bound; the oldest entries are dropped first.
 pub const MAX_HELD: usize = 200_000;
@@ -241,7 +246,8 @@ impl ConnectionJoiner {
             }
         }
         let keep = micros(KEEP_UNMATCHED);
-        self.emitted.retain(|_, at| now - *at < keep);
+        let keep_emitted = micros(KEEP_EMITTED);
+        self.emitted.retain(|_, at| now - *at < keep_emitted);
         self.waiting_clients.retain(|_, held| now - held.at < keep);
         self.attributions.retain(|_, attribution| now - attribution.since < keep);
         records
