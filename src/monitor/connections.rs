@@ -226,9 +226,15 @@ impl ConnectionJoiner {
     /// Emits server ends whose grace period ran out and forgets state older
     /// than [`KEEP_UNMATCHED`]. `flush_all` emits every waiting server end
     /// (at shutdown).
+    ///
+    /// `paired_through` is the time up to which every close the kernel sent
+    /// has been handed to [`ConnectionJoiner::closed`]: the grace period is
+    /// measured against it, not against the clock, so a recorder that fell
+    /// behind does not give up on a client end that is already queued.
     pub fn expire(
         &mut self,
         now: UnixMicros,
+        paired_through: UnixMicros,
         flush_all: bool,
         listeners: &dyn ListenerIndex,
     ) -> Vec<ConnectionRecord> {
@@ -236,7 +242,7 @@ impl ConnectionJoiner {
         let due: Vec<EndKey> = self
             .waiting_servers
             .iter()
-            .filter(|(_, held)| flush_all || now - held.at >= grace)
+            .filter(|(_, held)| flush_all || paired_through.saturating_sub(held.at) >= grace)
             .map(|(key, _)| *key)
             .collect();
         let mut records = Vec::with_capacity(due.len());
@@ -401,8 +407,14 @@ mod tests {
     fn server_first_waits_for_the_client_then_absorbs_a_late_one() {
         let mut joiner = ConnectionJoiner::new(false);
         assert!(joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), 0, &Port8080).is_none());
-        assert!(joiner.expire(1_000, false, &Port8080).is_empty(), "inside the grace period");
-        let records = joiner.expire(micros(CLIENT_GRACE), false, &Port8080);
+        assert!(
+            joiner.expire(1_000, 1_000, false, &Port8080).is_empty(),
+            "inside the grace period"
+        );
+        // A recorder that fell behind has not paired what is queued yet.
+        let late = micros(CLIENT_GRACE) * 4;
+        assert!(joiner.expire(late, 1_000, false, &Port8080).is_empty(), "queued closes first");
+        let records = joiner.expire(micros(CLIENT_GRACE), micros(CLIENT_GRACE), false, &Port8080);
         assert_eq!(records.len(), 1);
         // The client end closing later adds nothing and is not held.
         let late = joiner.closed(None, end(1, CLIENT, SERVER, 5, 7), 2_000_000, &Port8080);
@@ -455,7 +467,7 @@ mod tests {
     fn unmatched_server_ends_are_counted_in_ebpf_mode() {
         let mut joiner = ConnectionJoiner::new(true);
         joiner.closed(None, end(2, SERVER, CLIENT, 0, 0), 0, &Port8080);
-        let records = joiner.expire(0, true, &Port8080);
+        let records = joiner.expire(0, 0, true, &Port8080);
         assert_eq!(records.len(), 1);
         let losses = joiner.losses.take();
         assert!(losses.contains(&(LossKind::UnmatchedCookie, 1)), "{losses:?}");

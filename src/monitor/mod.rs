@@ -146,6 +146,9 @@ pub struct Recorder {
     reported: Reported,
     /// Closed connection ends waiting [`CLOSE_DELAY`], oldest first.
     delayed: std::collections::VecDeque<DelayedClose>,
+    /// Start times of recent reads of the sources, oldest first, to know up
+    /// to when every close has been paired (see [`Recorder::paired_through`]).
+    collects: std::collections::VecDeque<UnixMicros>,
 }
 
 /// A connection end's close, held for [`CLOSE_DELAY`].
@@ -220,6 +223,7 @@ impl Recorder {
             batch_started: None,
             reported: Reported::default(),
             delayed: std::collections::VecDeque::new(),
+            collects: std::collections::VecDeque::new(),
         };
         recorder.sync_namespaces();
         Ok(recorder)
@@ -302,7 +306,8 @@ impl Recorder {
             }
             if instant >= next_expire {
                 let now = unix_micros();
-                let records = self.joiner.expire(now, false, &self.listeners);
+                let paired_through = self.paired_through();
+                let records = self.joiner.expire(now, paired_through, false, &self.listeners);
                 self.push_connections(records, &mut summary);
                 self.listeners.expire(now);
                 next_expire = instant + Duration::from_millis(100);
@@ -317,7 +322,8 @@ impl Recorder {
         // record: read it, then emit everything that waits for a partner.
         self.collect(&mut summary)?;
         self.pair_delayed(Instant::now() + CLOSE_DELAY, &mut summary);
-        let records = self.joiner.expire(unix_micros(), true, &self.listeners);
+        let now = unix_micros();
+        let records = self.joiner.expire(now, now, true, &self.listeners);
         self.push_connections(records, &mut summary);
         self.flush(sink, &mut summary)?;
         Ok(summary)
@@ -330,6 +336,9 @@ impl Recorder {
         // Closes are read before eBPF events: every connect and accept of a
         // socket happened before its close, so draining the ring buffer
         // second sees the attribution of every close read first.
+        // Every close the kernel sent before this instant is read below.
+        let closed_at = unix_micros();
+        self.collects.push_back(closed_at);
         let mut closed: Vec<(Option<u64>, ClosedSocket)> = Vec::new();
         let mut scratch = Vec::new();
         for subscription in &mut self.subscriptions {
@@ -340,7 +349,6 @@ impl Recorder {
             let label = subscription.net_namespace;
             closed.extend(scratch.drain(..).map(|end| (label, end)));
         }
-        let closed_at = unix_micros();
         let mut proc_events = Vec::new();
         if let Some(connector) = &mut self.connector {
             self.connector_overflows += connector.drain(&mut proc_events).unwrap_or(0);
@@ -365,6 +373,20 @@ impl Recorder {
             self.delayed.push_back(DelayedClose { due, net_namespace, end, at: closed_at });
         }
         Ok(started)
+    }
+
+    /// The start of the latest read whose closes have all been handed to
+    /// the joiner: every close the kernel sent before it has been paired.
+    fn paired_through(&mut self) -> UnixMicros {
+        let pending = self.delayed.front().map(|close| close.at);
+        let fully_paired = |start: UnixMicros| pending.is_none_or(|first| start < first);
+        while self.collects.len() >= 2 && fully_paired(self.collects[1]) {
+            self.collects.pop_front();
+        }
+        match self.collects.front() {
+            Some(&start) if fully_paired(start) => start,
+            _ => UnixMicros::MIN,
+        }
     }
 
     /// Hands closes whose delay has passed to the joiner.
