@@ -46,6 +46,9 @@ declare -A needed=(
     [zsh]=zsh
     [fish]=fish
     [systemd-analyze]=systemd
+    # Rebuild check of the committed eBPF object (scripts/build-bpf.sh).
+    [clang]=clang
+    [llvm-strip]=llvm
 )
 missing=()
 for command in "${!needed[@]}"; do
@@ -56,6 +59,7 @@ done
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 # bash-completion is a library, not a command.
 [ -f /usr/share/bash-completion/bash_completion ] || missing+=(bash-completion)
+[ -e /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     echo "setup: installing ${missing[*]}"

@@ -8,6 +8,8 @@
 //! - [`audit`]: safe probes, rules and findings for `porthole audit`.
 //! - [`model`]: plain data shared by engines and renderers.
 //! - [`proxy`]: the Toxiproxy-compatible fault-injection proxy engine.
+//! - [`monitor`]: the capture engine of `porthole monitor` (listeners and
+//!   connections over time, eBPF or netlink).
 //! - [`render`]: tables and JSON wire types; the only code that prints.
 //! - [`portinfo`]: what a port number means (ranges, services, browsers).
 //! - [`target`]: endpoints as users type them.
@@ -26,6 +28,7 @@ pub mod commands;
 pub mod diagnose;
 pub mod inventory;
 pub mod model;
+pub mod monitor;
 pub mod portinfo;
 pub mod proxy;
 pub mod render;

@@ -74,6 +74,10 @@ pub enum Command {
         after_help = "Examples:\n  porthole audit                     every listener, findings by severity\n  porthole audit --port 6379,8000    only these ports\n  porthole audit --skip-port 5432    everything but PostgreSQL\n  porthole audit --active            also try logins servers log (PostgreSQL trust, MySQL empty root password)\n  porthole audit --sarif > a.sarif   SARIF 2.1.0 for code-scanning tools\n  porthole audit --fail-on high      exit 1 on any finding of high or worse\n\nProbes are read-only and bounded: a passive read, then one safe request chosen from the\nprocess and port. Redis never gets HTTP; printer ports (515, 631, 9100) are never touched.\n\nRules: exposed-service no-auth dns-rebinding websocket-origin cors-any-origin\n  debugger-exposed docker-api world-writable-socket trust-auth empty-password\n  outdated-binary outdated-library root-service\n\nExit status: 0 when no finding reaches --fail-on (default: critical), 1 when one does, 2 on error."
     )]
     Audit(AuditArgs),
+    /// Record listeners and connections to local services as they come and
+    /// go (runs until Ctrl-C or SIGTERM; needs root).
+    #[command(after_help = MONITOR_HELP)]
+    Monitor(MonitorArgs),
     /// Internal: keeps sockets bound for `free --hold`.
     #[command(name = "__hold", hide = true)]
     Hold(HoldArgs),
@@ -694,4 +698,34 @@ pub struct AuditArgs {
     /// Output as a SARIF 2.1.0 log.
     #[arg(long)]
     pub sarif: bool,
+}
+
+const MONITOR_HELP: &str = "Examples:\n  porthole monitor --jsonl                   every event as a JSON line on stdout\n  porthole monitor --jsonl --netns all       also containers and other namespaces\n  porthole monitor --capture netlink         no eBPF: closes from sock_diag, pids from scans\n\nCapture modes: ebpf names the client and server process of every connection,\nhowever short (tracepoints sock:inet_sock_set_state and syscalls:sys_exit_accept4);\nnetlink records every close with its 4-tuple, uid and bytes, and names processes\nonly for connections alive at a scan. auto (the default) uses eBPF when it loads\nand says why when it does not. The mode and the reason are printed on stderr.";
+
+/// How `porthole monitor` captures connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaptureArg {
+    /// eBPF when it works here, else netlink.
+    Auto,
+    /// eBPF tracepoints; fail when they cannot be attached.
+    Ebpf,
+    /// sock_diag destroy notifications and dumps only.
+    Netlink,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Write every event as JSON Lines on stdout.
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Network namespaces to record.
+    #[arg(long, value_enum, default_value = "current")]
+    pub netns: NetnsArg,
+    /// How often listeners are re-read and (netlink mode) open connections
+    /// are matched to processes, e.g. 500ms or 2s.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub interval: String,
+    /// Capture mechanism.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub capture: CaptureArg,
 }

@@ -698,3 +698,34 @@ mod tests {
         assert!(audit(&["--json", "--sarif"]).is_err());
     }
 }
+
+/// Everything `porthole monitor` needs, validated.
+#[derive(Debug, Clone)]
+pub struct MonitorSettings {
+    pub config: crate::monitor::MonitorConfig,
+    pub jsonl: bool,
+}
+
+impl MonitorSettings {
+    pub fn resolve(args: crate::cli::args::MonitorArgs) -> anyhow::Result<Self> {
+        let crate::cli::args::MonitorArgs { jsonl, netns, interval, capture } = args;
+        let interval = parse_duration(&interval)
+            .map_err(|error| anyhow::anyhow!("--interval '{interval}': {error}"))?;
+        if interval < std::time::Duration::from_millis(100) {
+            bail!("--interval must be at least 100ms");
+        }
+        let capture = match capture {
+            crate::cli::args::CaptureArg::Auto => crate::monitor::CaptureChoice::Auto,
+            crate::cli::args::CaptureArg::Ebpf => crate::monitor::CaptureChoice::Ebpf,
+            crate::cli::args::CaptureArg::Netlink => crate::monitor::CaptureChoice::Netlink,
+        };
+        Ok(MonitorSettings {
+            config: crate::monitor::MonitorConfig {
+                interval,
+                namespaces: netns_selection(netns),
+                capture,
+            },
+            jsonl,
+        })
+    }
+}

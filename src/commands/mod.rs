@@ -8,6 +8,7 @@ pub mod completions;
 pub mod free;
 pub mod kill;
 pub mod ls;
+pub mod monitor;
 pub mod proxy;
 pub mod wait;
 pub mod who;
@@ -61,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Wait(args) => wait::run(args, &mut out)?,
         Command::Proxy(args) => proxy::proxy(args, &mut out)?,
         Command::Audit(args) => audit::run(args, &mut out)?,
+        Command::Monitor(args) => monitor::run(args, &mut out)?,
     };
     out.flush()?;
     Ok(status)

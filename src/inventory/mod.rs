@@ -18,10 +18,13 @@
 //! diagnosis engine (`crate::diagnose`) reads nothing else; other engines
 //! still call these modules directly.
 
+pub mod destroy;
+pub mod ebpf;
 pub mod namespaces;
 pub mod netlink;
 pub mod owners;
 pub mod ports;
+pub mod proc_events;
 pub mod process;
 pub mod procfs;
 pub mod system;

@@ -128,3 +128,10 @@ fn read_other(entry: &Found, query: &Query) -> Result<(Vec<Socket>, Source), Inv
         },
     }
 }
+
+/// Every network namespace on the machine as (inode, handle to enter it),
+/// with the inode of the caller's own namespace first in the pair.
+pub fn list() -> (u64, Vec<(u64, String)>) {
+    let (current, found) = discover();
+    (current, found.into_iter().map(|entry| (entry.namespace.inode, entry.handle)).collect())
+}

@@ -389,6 +389,78 @@ pub(crate) fn decode_inet(
     Ok(())
 }
 
+/// `INET_DIAG_INFO`: the attribute carrying `struct tcp_info`.
+const INET_DIAG_INFO: u16 = 2;
+/// Offsets of `tcpi_bytes_acked` and `tcpi_bytes_received` in `struct
+/// tcp_info` (linux/tcp.h; both u64, present since Linux 4.1).
+const TCPI_BYTES_ACKED: usize = 120;
+const TCPI_BYTES_RECEIVED: usize = 128;
+
+/// Decodes one sock_diag destroy notification (an `inet_diag_msg` sent to
+/// the `SKNLGRP_INET*_TCP_DESTROY` groups) into the closed socket it
+/// describes; `None` for families other than IPv4/IPv6.
+pub(crate) fn decode_destroyed(payload: &[u8]) -> Result<Option<ClosedSocket>, InventoryError> {
+    let header = InetResponseHeader::parse(payload)
+        .map_err(|error| malformed(&format!("inet_diag_msg: {error}")))?;
+    if header.family != AF_INET && header.family != AF_INET6 {
+        return Ok(None);
+    }
+    let id = &header.socket_id;
+    let mut closed = ClosedSocket {
+        cookie: u64::from_ne_bytes(id.cookie),
+        local: SocketAddr::new(id.source_address, id.source_port),
+        remote: SocketAddr::new(id.destination_address, id.destination_port),
+        uid: header.uid,
+        bytes_acked: 0,
+        bytes_received: 0,
+    };
+    if let Some(info) = attribute(payload, INET_DIAG_INFO) {
+        if info.len() >= TCPI_BYTES_RECEIVED + 8 {
+            closed.bytes_acked = u64_at(info, TCPI_BYTES_ACKED);
+            closed.bytes_received = u64_at(info, TCPI_BYTES_RECEIVED);
+        }
+    }
+    Ok(Some(closed))
+}
+
+/// A TCP socket the kernel destroyed, as the destroy multicast reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedSocket {
+    /// Socket cookie (never zero: the kernel generates it for the message).
+    pub cookie: u64,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// Owner uid of the socket.
+    pub uid: u32,
+    /// Bytes this end sent that the peer acknowledged.
+    pub bytes_acked: u64,
+    /// Bytes this end received.
+    pub bytes_received: u64,
+}
+
+fn u64_at(bytes: &[u8], offset: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[offset..offset + 8]);
+    u64::from_ne_bytes(word)
+}
+
+/// The payload of attribute `wanted` after the fixed `inet_diag_msg`.
+fn attribute(payload: &[u8], wanted: u16) -> Option<&[u8]> {
+    let mut offset = INET_DIAG_MSG_LEN;
+    while offset + 4 <= payload.len() {
+        let length = usize::from(u16::from_ne_bytes([payload[offset], payload[offset + 1]]));
+        let kind = u16::from_ne_bytes([payload[offset + 2], payload[offset + 3]]) & 0x3fff;
+        if length < 4 || offset + length > payload.len() {
+            return None;
+        }
+        if kind == wanted {
+            return Some(&payload[offset + 4..offset + length]);
+        }
+        offset += align4(length);
+    }
+    None
+}
+
 /// Finds `INET_DIAG_SKV6ONLY` among the attributes after the fixed header.
 fn v6only_attribute(payload: &[u8]) -> Option<bool> {
     let mut offset = INET_DIAG_MSG_LEN;

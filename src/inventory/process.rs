@@ -23,7 +23,8 @@ impl DetailCache {
         self.user_names.entry(uid).or_insert_with(|| crate::sys::users::name_of(uid)).clone()
     }
 
-    fn boot_time(&mut self) -> Option<u64> {
+    /// Boot time, seconds since the Unix epoch (`btime` of `/proc/stat`).
+    pub fn boot_time(&mut self) -> Option<u64> {
         *self.boot_time.get_or_insert_with(read_boot_time)
     }
 }

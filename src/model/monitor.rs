@@ -141,6 +141,10 @@ pub enum LossKind {
     UnknownProcess,
     /// The store could not keep up and a batch was dropped.
     StoreBacklog,
+    /// The kernel skipped an eBPF program run because another BPF program
+    /// was running on the same CPU (`recursion_misses`); the connection is
+    /// still recorded from its close, possibly without a pid.
+    ProgramSkipped,
 }
 
 /// A count of losses of one kind, stored with the data so gaps are visible.

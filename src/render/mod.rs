@@ -7,6 +7,7 @@ pub mod free;
 pub mod json;
 pub mod kill;
 pub mod listing;
+pub mod monitor;
 pub mod port;
 pub mod proxy;
 pub mod sanitize;

@@ -4,8 +4,11 @@
 pub mod allocator;
 pub mod fds;
 pub mod interfaces;
+pub mod netlink;
 pub mod netns;
+pub mod poll;
 pub mod signal;
 pub mod sysctl;
 pub mod timerfd;
+pub mod tracefs;
 pub mod users;

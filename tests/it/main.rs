@@ -21,6 +21,7 @@ mod who;
 mod free;
 mod hostile;
 mod kill;
+mod monitor;
 mod proxy;
 
 mod package;

@@ -1,0 +1,396 @@
+//! Benchmark of `porthole monitor` (not a test): how many short-lived
+//! loopback connections it records, how often it names the right client
+//! and server process, what it loses, and what it costs — recorder CPU at
+//! rest, at 1,000 and at 5,000 connections/s, its memory, and the latency
+//! the workload sees with and without it.
+//!
+//! Run with `bench/monitor/run.sh` (root: eBPF and sock_diag subscriptions
+//! need it), which runs this inside a fresh network namespace so only the
+//! benchmark's own connections are recorded.
+//!
+//! The workload: one server process (this one, several accept threads) on
+//! port 7000 of every 127.0.0.0/8 address, and eight client processes (this
+//! binary re-run with `--worker`), each connecting to its own address
+//! 127.0.0.(2+i) at an even pace: connect, send 32 bytes, read the 32-byte
+//! answer, close. The address tells which worker — which pid — made a
+//! connection, so every record's client and server pid can be checked.
+
+#![expect(clippy::print_stdout, reason = "the benchmark's report is its output")]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_porthole");
+const PORT: u16 = 7000;
+const WORKERS: usize = 8;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(position) = args.iter().position(|arg| arg == "--worker") {
+        worker(&args[position + 1..]);
+        return;
+    }
+    let quick = args.iter().any(|arg| arg == "--quick");
+    let scale = if quick { 4 } else { 1 };
+    assert!(rustix::process::geteuid().is_root(), "run as root (bench/monitor/run.sh)");
+    for (path, value) in [
+        ("/proc/sys/net/ipv4/ip_local_port_range", "1024 65000"),
+        ("/proc/sys/net/ipv4/tcp_tw_reuse", "1"),
+    ] {
+        std::fs::write(path, value).expect("namespace sysctl");
+    }
+    let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1");
+    serve();
+
+    println!("## Workload latency without the recorder");
+    let baseline = run_load(5000, Duration::from_secs(20 / scale));
+    print_load("5,000/s, no recorder", &baseline);
+
+    for (mode, rate, seconds) in [
+        ("ebpf", 0, 20),
+        ("ebpf", 1000, 20),
+        ("ebpf", 5000, 60),
+        ("netlink", 0, 20),
+        ("netlink", 1000, 20),
+        ("netlink", 5000, 20),
+    ] {
+        let seconds = seconds / scale;
+        let recorder = Recorder::start(mode);
+        let before = recorder.cpu_ticks();
+        let started = Instant::now();
+        let load = if rate == 0 {
+            std::thread::sleep(Duration::from_secs(seconds));
+            None
+        } else {
+            Some(run_load(rate, Duration::from_secs(seconds)))
+        };
+        let elapsed = started.elapsed();
+        let cpu = (recorder.cpu_ticks() - before) as f64
+            / rustix::param::clock_ticks_per_second() as f64
+            / elapsed.as_secs_f64()
+            * 100.0;
+        let bpf = recorder.bpf_runtime();
+        let rss = recorder.peak_rss_kib();
+        let summary = recorder.stop();
+        let label = if rate == 0 {
+            format!("{mode}, idle {seconds} s")
+        } else {
+            format!("{mode}, {rate}/s for {seconds} s")
+        };
+        println!("## {label}");
+        println!("recorder CPU: {cpu:.1}% of one core; peak RSS: {:.1} MiB", rss as f64 / 1024.0);
+        if let Some((runs, nanoseconds)) = bpf {
+            if runs > 0 {
+                println!(
+                    "eBPF programs: {runs} runs, {:.2} µs per run, {:.1} µs kernel time per connection",
+                    nanoseconds as f64 / runs as f64 / 1000.0,
+                    load.as_ref().map_or(0.0, |l| nanoseconds as f64 / l.connections as f64 / 1000.0)
+                );
+            }
+        }
+        if let Some(load) = load {
+            print_load(&label, &load);
+            summary.report(&load, mode);
+        }
+        println!();
+    }
+    let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "0");
+}
+
+/// Accepts on 0.0.0.0:PORT with four threads: read 32 bytes, answer 32,
+/// close (the server closes first, so TIME-WAIT stays on its side).
+fn serve() {
+    let listener = TcpListener::bind(("0.0.0.0", PORT)).expect("bind the server port");
+    for _ in 0..4 {
+        let listener = listener.try_clone().expect("clone listener");
+        std::thread::spawn(move || loop {
+            let Ok((mut stream, _)) = listener.accept() else { continue };
+            let mut request = [0u8; 32];
+            if stream.read_exact(&mut request).is_ok() {
+                let _ = stream.write_all(&request);
+            }
+        });
+    }
+    std::mem::forget(listener);
+}
+
+/// What the workers did.
+struct Load {
+    connections: u64,
+    errors: u64,
+    seconds: f64,
+    /// Per-connection latency (µs), all workers.
+    latencies: Vec<u32>,
+    /// Worker address → pid.
+    pids: HashMap<Ipv4Addr, u32>,
+}
+
+fn run_load(rate: u32, duration: Duration) -> Load {
+    let per_worker = rate as f64 / WORKERS as f64;
+    let started = Instant::now();
+    let children: Vec<(Ipv4Addr, Child)> = (0..WORKERS)
+        .map(|index| {
+            let address = Ipv4Addr::new(127, 0, 0, 2 + index as u8);
+            let child = Command::new(std::env::current_exe().expect("own path"))
+                .args([
+                    "--worker",
+                    &address.to_string(),
+                    &per_worker.to_string(),
+                    &duration.as_secs_f64().to_string(),
+                ])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("worker starts");
+            (address, child)
+        })
+        .collect();
+    let mut load = Load {
+        connections: 0,
+        errors: 0,
+        seconds: 0.0,
+        latencies: Vec::new(),
+        pids: HashMap::new(),
+    };
+    for (address, child) in children {
+        load.pids.insert(address, child.id());
+        let output = child.wait_with_output().expect("worker finishes");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut lines = text.lines();
+        let mut counts = lines.next().unwrap_or("0 0").split(' ');
+        load.connections += counts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        load.errors += counts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        load.latencies.extend(
+            lines.next().unwrap_or("").split(' ').filter_map(|value| value.parse::<u32>().ok()),
+        );
+    }
+    load.seconds = started.elapsed().as_secs_f64();
+    load.latencies.sort_unstable();
+    load
+}
+
+fn percentile(sorted: &[u32], fraction: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * fraction) as usize]
+}
+
+fn print_load(label: &str, load: &Load) {
+    println!(
+        "workload ({label}): {} connections in {:.1} s ({:.0}/s), {} errors; connect+request+close p50 {} µs, p99 {} µs",
+        load.connections,
+        load.seconds,
+        load.connections as f64 / load.seconds,
+        load.errors,
+        percentile(&load.latencies, 0.5),
+        percentile(&load.latencies, 0.99),
+    );
+}
+
+/// A client process: connections to ADDRESS:PORT at RATE per second for
+/// SECONDS; prints "connections errors" and the latencies.
+fn worker(args: &[String]) {
+    let address: Ipv4Addr = args[0].parse().expect("address");
+    let rate: f64 = args[1].parse().expect("rate");
+    let seconds: f64 = args[2].parse().expect("seconds");
+    let target = SocketAddr::from((address, PORT));
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let started = Instant::now();
+    let end = started + Duration::from_secs_f64(seconds);
+    let mut next = started;
+    let (mut count, mut errors) = (0u64, 0u64);
+    let mut latencies = Vec::new();
+    while Instant::now() < end {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep(next - now);
+        }
+        next += interval;
+        let begun = Instant::now();
+        let result = (|| -> std::io::Result<()> {
+            let mut stream = TcpStream::connect(target)?;
+            stream.write_all(&[7u8; 32])?;
+            let mut answer = [0u8; 32];
+            stream.read_exact(&mut answer)?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                count += 1;
+                latencies.push(begun.elapsed().as_micros() as u32);
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{count} {errors}");
+    let text: Vec<String> = latencies.iter().map(u32::to_string).collect();
+    let _ = writeln!(out, "{}", text.join(" "));
+}
+
+/// A running recorder with its JSON lines tallied by a reader thread.
+struct Recorder {
+    child: Child,
+    tally: Arc<Mutex<Tally>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+/// What the recorder reported for the workload's port.
+#[derive(Default)]
+struct Tally {
+    /// Records for PORT: (server address, client pid, server pid, complete).
+    records: Vec<(Ipv4Addr, Option<u32>, Option<u32>, bool)>,
+    losses: HashMap<String, u64>,
+}
+
+impl Recorder {
+    fn start(mode: &str) -> Recorder {
+        let mut child = Command::new(BINARY)
+            .args(["monitor", "--jsonl", "--capture", mode])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("porthole monitor starts");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        stderr.read_line(&mut line).expect("start line");
+        print!("# {line}");
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let shared = Arc::clone(&tally);
+        let stdout = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+                let mut tally = shared.lock().unwrap();
+                match value["type"].as_str() {
+                    Some("connection") if value["server_port"] == PORT => {
+                        let server: Ipv4Addr = value["server_address"]
+                            .as_str()
+                            .unwrap_or("0.0.0.0")
+                            .parse()
+                            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+                        let pid = |side: &str| value[side]["pid"].as_u64().map(|p| p as u32);
+                        let complete = value["client_port"].as_u64().is_some()
+                            && value["client_address"].is_string()
+                            && value["started_at_us"].is_i64()
+                            && value["ended_at_us"].is_i64();
+                        tally.records.push((
+                            server,
+                            pid("client_process"),
+                            pid("server_process"),
+                            complete,
+                        ));
+                    }
+                    Some("loss") => {
+                        let kind = value["kind"].as_str().unwrap_or("?").to_string();
+                        *tally.losses.entry(kind).or_default() +=
+                            value["count"].as_u64().unwrap_or(0);
+                    }
+                    _ => {}
+                }
+            }
+        });
+        // Let the start-up dumps finish before the load begins.
+        std::thread::sleep(Duration::from_secs(1));
+        Recorder { child, tally, reader }
+    }
+
+    fn stat_field(&self, index: usize) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        after.split_whitespace().nth(index).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    /// utime + stime (fields 14 and 15; index 11 and 12 after the name).
+    fn cpu_ticks(&self) -> u64 {
+        self.stat_field(11) + self.stat_field(12)
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Runs and run time (ns) of the recorder's eBPF programs, from their
+    /// fdinfo (`kernel.bpf_stats_enabled` is on during the benchmark).
+    fn bpf_runtime(&self) -> Option<(u64, u64)> {
+        let directory = format!("/proc/{}/fdinfo", self.child.id());
+        let mut totals = (0u64, 0u64);
+        let mut any = false;
+        for entry in std::fs::read_dir(directory).ok()?.flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+            if !text.contains("prog_type:") {
+                continue;
+            }
+            let field = |name: &str| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            totals.0 += field("run_cnt:");
+            totals.1 += field("run_time_ns:");
+            any = true;
+        }
+        any.then_some(totals)
+    }
+
+    fn stop(mut self) -> Tally {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("pid");
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+        let _ = self.child.wait();
+        let _ = self.reader.join();
+        std::mem::take(&mut *self.tally.lock().unwrap())
+    }
+}
+
+impl Tally {
+    fn report(&self, load: &Load, mode: &str) {
+        let total = load.connections.max(1) as f64;
+        let recorded = self.records.len() as f64;
+        let complete = self.records.iter().filter(|r| r.3).count() as f64;
+        let server_pid = std::process::id();
+        let right_client = self
+            .records
+            .iter()
+            .filter(|(address, client, _, _)| {
+                client.is_some() && load.pids.get(address) == client.as_ref()
+            })
+            .count() as f64;
+        let right_server =
+            self.records.iter().filter(|(_, _, server, _)| *server == Some(server_pid)).count()
+                as f64;
+        println!(
+            "recorded: {} of {} connections ({:.3}%), with both 4-tuples, start and end: {:.3}%",
+            self.records.len(),
+            load.connections,
+            recorded / total * 100.0,
+            complete / total * 100.0,
+        );
+        println!(
+            "right client pid: {:.3}%, right server pid: {:.3}% ({mode} mode)",
+            right_client / total * 100.0,
+            right_server / total * 100.0
+        );
+        let mut losses: Vec<_> = self.losses.iter().collect();
+        losses.sort();
+        let losses: Vec<String> =
+            losses.iter().map(|(kind, count)| format!("{kind} {count}")).collect();
+        println!(
+            "losses reported: {}",
+            if losses.is_empty() { "none".to_string() } else { losses.join(", ") }
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! `porthole monitor`: start the capture engine, say which mode it runs in
+//! and why, and send its batches to a sink until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::cli::args::MonitorArgs;
+use crate::cli::settings::MonitorSettings;
+use crate::commands::ExitStatus;
+use crate::inventory::NamespaceSelection;
+use crate::model::monitor::{EventSink, MonitorEvent, SinkError};
+use crate::monitor::Recorder;
+use crate::render::monitor as render;
+
+/// Runs the recorder in the foreground.
+pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    let settings = MonitorSettings::resolve(args)?;
+    // Handlers go in before the start line, so a signal sent as soon as the
+    // line appears is never lost.
+    let shutdown = shutdown_on_signal()?;
+    let recorder = Recorder::start(settings.config.clone()).context("starting the recorder")?;
+    let mut err = std::io::stderr().lock();
+    render::start_line(
+        &mut err,
+        recorder.mode(),
+        recorder.reason(),
+        settings.config.namespaces == NamespaceSelection::All,
+        recorder.process_events_error(),
+    )?;
+    drop(err);
+    let mut sink = choose_sink(&settings, out);
+    let summary = recorder.run(sink.as_mut(), &shutdown)?;
+    render::stop_line(
+        &mut std::io::stderr().lock(),
+        summary.listener_events,
+        summary.connections,
+        summary.losses,
+    )?;
+    Ok(ExitStatus::Success)
+}
+
+/// Where recorded events go: the one place a sink is chosen.
+fn choose_sink<'a>(settings: &MonitorSettings, out: &'a mut dyn Write) -> Box<dyn EventSink + 'a> {
+    if settings.jsonl {
+        Box::new(JsonLines { out })
+    } else {
+        Box::new(Text { out })
+    }
+}
+
+/// `--jsonl`: every event as one JSON object per line on stdout.
+struct JsonLines<'a> {
+    out: &'a mut dyn Write,
+}
+
+impl EventSink for JsonLines<'_> {
+    fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
+        render::write_jsonl(self.out, batch).map_err(SinkError::from)
+    }
+}
+
+/// The default: one line per event for a person watching.
+struct Text<'a> {
+    out: &'a mut dyn Write,
+}
+
+impl EventSink for Text<'_> {
+    fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
+        render::write_text(self.out, batch).map_err(SinkError::from)
+    }
+}
+
+/// A flag set by SIGINT or SIGTERM. A helper thread waits for either signal
+/// on a small runtime; the recorder polls the flag at least every 100 ms.
+fn shutdown_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let flag = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("starting the signal thread")?;
+    let (mut interrupt, mut terminate) = {
+        let _entered = runtime.enter();
+        (
+            signal(SignalKind::interrupt()).context("installing a SIGINT handler")?,
+            signal(SignalKind::terminate()).context("installing a SIGTERM handler")?,
+        )
+    };
+    let setter = Arc::clone(&flag);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            });
+            setter.store(true, Ordering::Relaxed);
+        })
+        .context("starting the signal thread")?;
+    Ok(flag)
+}

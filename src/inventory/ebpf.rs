@@ -1,0 +1,337 @@
+//! The monitor's eBPF programs: load the committed object, attach it to
+//! tracepoints, and read its events.
+//!
+//! The programs (`ebpf/monitor.bpf.c`) run on two stable tracepoints only —
+//! `sock:inet_sock_set_state` as a BTF tracepoint and
+//! `syscalls:sys_exit_accept{,4}` — never kprobes or fentry, which locked-down
+//! kernels refuse. They report, at the only moments the process is known:
+//! - **connected**: a client's connect() completed (pid stashed inside
+//!   connect(), 4-tuple once the handshake assigned the source port);
+//! - **accepted**: a server accepted a connection (the acceptor's pid and
+//!   the accepted socket's cookie);
+//! - **listen** / **listen closed**: a TCP listener came or went, with the
+//!   pid that called listen().
+//!
+//! The object is compiled ahead of time (`scripts/build-bpf.sh`) and
+//! embedded, so building porthole needs no clang; a test checks the object
+//! was built from the source beside it. CO-RE relocations adapt it to the
+//! running kernel's BTF at load time.
+//!
+//! # Platform specific behavior
+//! Needs CAP_BPF and CAP_PERFMON (or root), kernel BTF
+//! (`/sys/kernel/btf/vmlinux`) and tracefs for the accept tracepoints
+//! (mounted here when missing). Every failure is an [`EbpfError`] the
+//! monitor reports as the reason it fell back to netlink capture.
+//! See: <https://docs.kernel.org/bpf/libbpf/libbpf_naming_convention.html>
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::{BtfTracePoint, TracePoint};
+use aya::{Btf, Ebpf};
+
+/// The compiled programs, built from `ebpf/monitor.bpf.c` and
+/// `ebpf/kernel_types.h` by `scripts/build-bpf.sh`.
+/// The ELF parser reads 8-byte fields in place, so the embedded bytes must
+/// be 8-byte aligned; `include_bytes!` alone only guarantees 1.
+static OBJECT: &[u8] = &Aligned(*include_bytes!("ebpf/monitor.bpf.o")).0;
+
+#[repr(C, align(8))]
+struct Aligned<T: ?Sized>(T);
+
+/// Why the eBPF capture could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EbpfError {
+    #[error("kernel BTF is unavailable (/sys/kernel/btf/vmlinux)")]
+    Btf(#[source] aya::BtfError),
+    #[error("loading the eBPF object")]
+    Load(#[source] aya::EbpfError),
+    #[error("the eBPF object has no {what} named {name}")]
+    Missing { what: &'static str, name: &'static str },
+    #[error("loading or attaching {program}")]
+    Program {
+        program: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("opening eBPF map {map}")]
+    Map {
+        map: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("tracefs is not mounted and could not be mounted")]
+    Tracefs(#[source] std::io::Error),
+}
+
+/// What an event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BpfEventKind {
+    /// A client's connection was established; pid/uid/comm are the client's.
+    Connected,
+    /// A server accepted the socket; pid/uid/comm are the acceptor's.
+    Accepted,
+    /// A TCP socket started listening; pid is the caller of listen().
+    Listen,
+    /// A TCP listener was closed.
+    ListenClosed,
+}
+
+/// One event from the ring buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BpfEvent {
+    pub kind: BpfEventKind,
+    /// When it happened, CLOCK_MONOTONIC nanoseconds.
+    pub at_monotonic_ns: u64,
+    /// Socket cookie (same value as sock_diag's `idiag_cookie`).
+    pub cookie: u64,
+    pub pid: u32,
+    pub uid: u32,
+    /// Process start, nanoseconds since boot (`/proc/PID/stat` field 22).
+    pub start_boottime_ns: u64,
+    /// Network namespace inode of the socket.
+    pub net_namespace: u64,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// `comm` of the process (raw bytes up to the first NUL).
+    pub comm: String,
+}
+
+/// Counters of what the kernel side could not deliver.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BpfLosses {
+    /// Events dropped because the ring buffer was full.
+    pub ring_buffer_full: u64,
+    /// Program runs the kernel skipped because another BPF program was
+    /// running on the same CPU (`recursion_misses`).
+    pub recursion_misses: u64,
+}
+
+/// The loaded and attached programs with their ring buffer.
+pub struct EbpfCapture {
+    /// Owns the programs and their links: dropping it detaches everything.
+    _object: Ebpf,
+    ring: RingBuf<MapData>,
+    drops: PerCpuArray<MapData, u64>,
+    /// Program fds whose `/proc/self/fdinfo` carries `recursion_misses`.
+    program_fds: Vec<RawFd>,
+}
+
+impl EbpfCapture {
+    /// Loads the object, attaches every program and opens the ring buffer.
+    pub fn start() -> Result<Self, EbpfError> {
+        let btf = Btf::from_sys_fs().map_err(EbpfError::Btf)?;
+        let mut object =
+            aya::EbpfLoader::new().btf(Some(&btf)).load(OBJECT).map_err(EbpfError::Load)?;
+        let program = |program| move |source| EbpfError::Program { program, source };
+        {
+            let state: &mut BtfTracePoint = object
+                .program_mut("on_state")
+                .ok_or(EbpfError::Missing { what: "program", name: "on_state" })?
+                .try_into()
+                .map_err(program("on_state"))?;
+            state.load("inet_sock_set_state", &btf).map_err(program("on_state"))?;
+            state.attach().map_err(program("on_state"))?;
+        }
+        crate::sys::tracefs::ensure_mounted().map_err(EbpfError::Tracefs)?;
+        for (name, tracepoint) in
+            [("on_accept4", "sys_exit_accept4"), ("on_accept", "sys_exit_accept")]
+        {
+            let accept: &mut TracePoint = object
+                .program_mut(name)
+                .ok_or(EbpfError::Missing { what: "program", name })?
+                .try_into()
+                .map_err(program(name))?;
+            accept.load().map_err(program(name))?;
+            accept.attach("syscalls", tracepoint).map_err(program(name))?;
+        }
+        let mut program_fds = Vec::new();
+        for (_, program) in object.programs() {
+            if let Ok(fd) = program.fd() {
+                program_fds.push(fd.as_fd().as_raw_fd());
+            }
+        }
+        let ring_map =
+            object.take_map("events").ok_or(EbpfError::Missing { what: "map", name: "events" })?;
+        let ring = RingBuf::try_from(ring_map)
+            .map_err(|source| EbpfError::Map { map: "events", source })?;
+        let drops_map = object
+            .take_map("ring_drops")
+            .ok_or(EbpfError::Missing { what: "map", name: "ring_drops" })?;
+        let drops = PerCpuArray::try_from(drops_map)
+            .map_err(|source| EbpfError::Map { map: "ring_drops", source })?;
+        Ok(EbpfCapture { _object: object, ring, drops, program_fds })
+    }
+
+    /// Takes every event waiting in the ring buffer.
+    pub fn drain(&mut self, out: &mut Vec<BpfEvent>) {
+        while let Some(item) = self.ring.next() {
+            if let Some(event) = decode_event(&item) {
+                out.push(event);
+            }
+        }
+    }
+
+    /// Totals since start of what the kernel side lost.
+    pub fn losses(&self) -> BpfLosses {
+        let ring_buffer_full =
+            self.drops.get(&0, 0).map(|per_cpu| per_cpu.iter().sum()).unwrap_or(0);
+        let recursion_misses = self
+            .program_fds
+            .iter()
+            .filter_map(|fd| {
+                let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+                fdinfo_field(&text, "recursion_misses")
+            })
+            .sum();
+        BpfLosses { ring_buffer_full, recursion_misses }
+    }
+}
+
+impl AsRawFd for EbpfCapture {
+    fn as_raw_fd(&self) -> RawFd {
+        self.ring.as_raw_fd()
+    }
+}
+
+/// `recursion_misses:\t12` in a BPF program's fdinfo.
+fn fdinfo_field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+const EVENT_LEN: usize = 92;
+
+fn u64_at(bytes: &[u8], offset: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[offset..offset + 8]);
+    u64::from_ne_bytes(word)
+}
+
+fn u32_at(bytes: &[u8], offset: usize) -> u32 {
+    u32::from_ne_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]])
+}
+
+fn u16_at(bytes: &[u8], offset: usize) -> u16 {
+    u16::from_ne_bytes([bytes[offset], bytes[offset + 1]])
+}
+
+fn address(family: u16, bytes: &[u8]) -> Option<IpAddr> {
+    match family {
+        2 => Some(IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))),
+        10 => {
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(&bytes[..16]);
+            Some(IpAddr::V6(Ipv6Addr::from(octets)))
+        }
+        _ => None,
+    }
+}
+
+/// Decodes `struct event` of monitor.bpf.c (layout written out there).
+pub(crate) fn decode_event(bytes: &[u8]) -> Option<BpfEvent> {
+    if bytes.len() < EVENT_LEN {
+        return None;
+    }
+    let kind = match bytes[42] {
+        1 => BpfEventKind::Connected,
+        2 => BpfEventKind::Accepted,
+        3 => BpfEventKind::Listen,
+        4 => BpfEventKind::ListenClosed,
+        _ => return None,
+    };
+    let family = u16_at(bytes, 36);
+    let local = SocketAddr::new(address(family, &bytes[44..60])?, u16_at(bytes, 38));
+    let remote = SocketAddr::new(address(family, &bytes[60..76])?, u16_at(bytes, 40));
+    let comm = &bytes[76..92];
+    let comm_len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    Some(BpfEvent {
+        kind,
+        at_monotonic_ns: u64_at(bytes, 0),
+        cookie: u64_at(bytes, 8),
+        start_boottime_ns: u64_at(bytes, 16),
+        pid: u32_at(bytes, 24),
+        uid: u32_at(bytes, 28),
+        net_namespace: u64::from(u32_at(bytes, 32)),
+        local,
+        remote,
+        comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::process::Command;
+
+    fn ebpf_dir() -> &'static Path {
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src/inventory/ebpf"))
+    }
+
+    /// The committed object must come from the committed source: the hash
+    /// `scripts/build-bpf.sh` recorded matches the source, and where clang
+    /// and libbpf's headers are installed, rebuilding gives the same bytes.
+    #[test]
+    fn object_matches_source() {
+        let hashed = Command::new("sh")
+            .arg("-c")
+            .arg("cat kernel_types.h monitor.bpf.c | sha256sum | cut -d' ' -f1")
+            .current_dir(ebpf_dir())
+            .output()
+            .expect("sha256sum runs");
+        let recorded = std::fs::read_to_string(ebpf_dir().join("monitor.bpf.sha256")).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&hashed.stdout).trim(),
+            recorded.trim(),
+            "monitor.bpf.c or kernel_types.h changed: run scripts/build-bpf.sh"
+        );
+        let clang =
+            Command::new("clang").arg("--version").output().is_ok_and(|o| o.status.success());
+        if !clang || !Path::new("/usr/include/bpf/bpf_helpers.h").exists() {
+            // Without the compiler the hash above is the whole check; the
+            // setup script installs clang and libbpf-dev so CI rebuilds.
+            return;
+        }
+        let rebuilt = tempfile::NamedTempFile::new().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/build-bpf.sh");
+        let status = Command::new(script).arg(rebuilt.path()).status().expect("build-bpf.sh runs");
+        assert!(status.success(), "scripts/build-bpf.sh failed");
+        let rebuilt = std::fs::read(rebuilt.path()).unwrap();
+        assert!(
+            rebuilt == OBJECT,
+            "the committed monitor.bpf.o differs from a rebuild of its source"
+        );
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn decodes_an_event() {
+        let mut bytes = vec![0u8; 96];
+        bytes[0..8].copy_from_slice(&5_000u64.to_ne_bytes());     // at_ns
+        bytes[8..16].copy_from_slice(&77u64.to_ne_bytes());       // cookie
+        bytes[16..24].copy_from_slice(&9_000u64.to_ne_bytes());   // start_boottime
+        bytes[24..28].copy_from_slice(&4242u32.to_ne_bytes());    // tgid
+        bytes[28..32].copy_from_slice(&1000u32.to_ne_bytes());    // uid
+        bytes[32..36].copy_from_slice(&4026531840u32.to_ne_bytes()); // netns
+        bytes[36..38].copy_from_slice(&10u16.to_ne_bytes());      // AF_INET6
+        bytes[38..40].copy_from_slice(&8080u16.to_ne_bytes());    // local port
+        bytes[40..42].copy_from_slice(&40000u16.to_ne_bytes());   // remote port
+        bytes[42] = 2;                                            // accepted
+        bytes[59] = 1;                                            // ::1
+        bytes[60 + 10] = 0xff;                                    // ::ffff:127.0.0.1
+        bytes[60 + 11] = 0xff;
+        bytes[60 + 12..60 + 16].copy_from_slice(&[127, 0, 0, 1]);
+        bytes[76..80].copy_from_slice(b"node");
+        let event = decode_event(&bytes).unwrap();
+        assert_eq!(event.kind, BpfEventKind::Accepted);
+        assert_eq!((event.cookie, event.pid, event.uid), (77, 4242, 1000));
+        assert_eq!(event.local, "[::1]:8080".parse().unwrap());
+        assert_eq!(event.remote, "[::ffff:127.0.0.1]:40000".parse().unwrap());
+        assert_eq!(event.comm, "node");
+        assert_eq!(event.net_namespace, 4026531840);
+        assert!(decode_event(&bytes[..50]).is_none());
+    }
+}

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0
+/* porthole monitor: who connected to and who accepted from local TCP
+ * services, attributed to processes at the only moments the process is
+ * known, using stable tracepoints only (no kprobes, no fentry).
+ *
+ * - tp_btf/inet_sock_set_state
+ *   * CLOSE -> SYN_SENT runs inside connect(), in the client's task: the
+ *     client's pid, uid, comm and start time are stashed by socket cookie.
+ *   * SYN_SENT -> ESTABLISHED: the source port is now assigned, so the
+ *     stashed client and the full 4-tuple are emitted together (the pid of
+ *     this softirq context is NOT used: on loopback it can be anyone's).
+ *   * -> LISTEN runs inside listen(): the listener's owner.
+ *   * LISTEN -> CLOSE: a listener went away.
+ *   * SYN_RECV -> ESTABLISHED on the server side only asks for the socket
+ *     cookie, which the kernel generates lazily: the accept program below
+ *     and the destroy notification then see the same cookie.
+ * - tracepoint/syscalls/sys_exit_accept{,4}: walks
+ *   current->files->fdt->fd[ret]->private_data->sk to the accepted socket
+ *   and emits the acceptor's identity with that socket's cookie.
+ *
+ * Every event goes to one ring buffer; a full ring buffer is counted in
+ * `ring_drops`, never silent. */
+#include "kernel_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+#define TCP_LISTEN 10
+#define TCP_NEW_SYN_RECV 12
+
+#define EVENT_CONNECTED 1
+#define EVENT_ACCEPTED 2
+#define EVENT_LISTEN 3
+#define EVENT_LISTEN_CLOSED 4
+
+/* Wire layout shared with src/inventory/ebpf.rs (96 bytes). */
+struct event {
+	__u64 at_ns;            /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 cookie;           /* socket cookie */
+	__u64 start_boottime;   /* process start, ns since boot */
+	__u32 tgid;
+	__u32 uid;
+	__u32 netns;            /* network namespace inode */
+	__u16 family;
+	__u16 local_port;       /* host byte order */
+	__u16 remote_port;      /* host byte order */
+	__u8 kind;
+	__u8 reserved;
+	__u8 local_addr[16];    /* IPv4 in the first 4 bytes */
+	__u8 remote_addr[16];
+	char comm[16];
+};
+
+/* Who called connect() on a socket, until its handshake completes. */
+struct client {
+	__u64 start_boottime;
+	__u32 tgid;
+	__u32 uid;
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct client);
+} connecting SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ring_drops SEC(".maps");
+
+static __always_inline void count_drop(void)
+{
+	__u32 zero = 0;
+	__u64 *count = bpf_map_lookup_elem(&ring_drops, &zero);
+	if (count)
+		*count += 1;
+}
+
+static __always_inline void fill_current(struct event *event)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	event->tgid = bpf_get_current_pid_tgid() >> 32;
+	event->uid = (__u32)bpf_get_current_uid_gid();
+	event->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
+	/* The process's name, not the calling thread's. */
+	BPF_CORE_READ_INTO(&event->comm, task, group_leader, comm);
+}
+
+/* Addresses, ports and namespace of `sk`. The local port is read from
+ * inet_sport: skc_num is already zero when a socket reaches CLOSE. */
+static __always_inline void fill_socket(struct event *event, struct sock *sk)
+{
+	struct inet_sock *inet = (struct inet_sock *)sk;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 sport = bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
+	event->family = family;
+	event->local_port = sport ? sport : BPF_CORE_READ(sk, __sk_common.skc_num);
+	event->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	event->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (family == AF_INET) {
+		__be32 local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 remote = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(event->local_addr, &local, 4);
+		__builtin_memcpy(event->remote_addr, &remote, 4);
+	} else {
+		BPF_CORE_READ_INTO(&event->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&event->remote_addr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+static __always_inline struct event *reserve(__u8 kind, __u64 cookie)
+{
+	struct event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event) {
+		count_drop();
+		return 0;
+	}
+	__builtin_memset(event, 0, sizeof(*event));
+	event->kind = kind;
+	event->cookie = cookie;
+	event->at_ns = bpf_ktime_get_ns();
+	return event;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	__u16 family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+
+	if (newstate == TCP_SYN_SENT) {
+		/* Inside connect(): the current task is the client. */
+		__u64 cookie = bpf_get_socket_cookie(sk);
+		struct client client = {};
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		client.tgid = bpf_get_current_pid_tgid() >> 32;
+		client.uid = (__u32)bpf_get_current_uid_gid();
+		client.start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
+		BPF_CORE_READ_INTO(&client.comm, task, group_leader, comm);
+		bpf_map_update_elem(&connecting, &cookie, &client, BPF_ANY);
+		return 0;
+	}
+	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
+		__u64 cookie = bpf_get_socket_cookie(sk);
+		struct client *client = bpf_map_lookup_elem(&connecting, &cookie);
+		if (!client)
+			return 0;
+		struct event *event = reserve(EVENT_CONNECTED, cookie);
+		if (event) {
+			event->tgid = client->tgid;
+			event->uid = client->uid;
+			event->start_boottime = client->start_boottime;
+			__builtin_memcpy(event->comm, client->comm, sizeof(event->comm));
+			fill_socket(event, sk);
+			bpf_ringbuf_submit(event, 0);
+		}
+		bpf_map_delete_elem(&connecting, &cookie);
+		return 0;
+	}
+	if (newstate == TCP_CLOSE && oldstate == TCP_SYN_SENT) {
+		/* Refused or timed out: forget the stashed client. */
+		__u64 cookie = bpf_get_socket_cookie(sk);
+		bpf_map_delete_elem(&connecting, &cookie);
+		return 0;
+	}
+	if (newstate == TCP_ESTABLISHED &&
+	    (oldstate == TCP_SYN_RECV || oldstate == TCP_NEW_SYN_RECV)) {
+		/* Generate the server socket's cookie now, before accept()
+		 * reads it. */
+		bpf_get_socket_cookie(sk);
+		return 0;
+	}
+	if (newstate == TCP_LISTEN || (oldstate == TCP_LISTEN && newstate == TCP_CLOSE)) {
+		__u8 kind = newstate == TCP_LISTEN ? EVENT_LISTEN : EVENT_LISTEN_CLOSED;
+		struct event *event = reserve(kind, bpf_get_socket_cookie(sk));
+		if (event) {
+			fill_current(event);
+			fill_socket(event, sk);
+			bpf_ringbuf_submit(event, 0);
+		}
+	}
+	return 0;
+}
+
+static __always_inline int on_accept_exit(struct syscall_exit_record *record)
+{
+	long fd = record->ret;
+	if (fd < 0)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = 0;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	struct socket *socket = BPF_CORE_READ(file, private_data);
+	if (!socket)
+		return 0;
+	struct sock *sk = BPF_CORE_READ(socket, sk);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if ((family != AF_INET && family != AF_INET6) ||
+	    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	/* bpf_get_socket_cookie() is not offered to classic tracepoints;
+	 * the state program generated the cookie at ESTABLISHED. */
+	__u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	struct event *event = reserve(EVENT_ACCEPTED, cookie);
+	if (!event)
+		return 0;
+	fill_current(event);
+	fill_socket(event, sk);
+	bpf_ringbuf_submit(event, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int on_accept4(struct syscall_exit_record *record)
+{
+	return on_accept_exit(record);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int on_accept(struct syscall_exit_record *record)
+{
+	return on_accept_exit(record);
+}

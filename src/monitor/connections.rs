@@ -1,0 +1,475 @@
+//! Joining the two ends of a local TCP connection, and their processes,
+//! into one [`ConnectionRecord`].
+//!
+//! Inputs arrive from three sources, in any order:
+//! - **closes** ([`ConnectionJoiner::closed`]): one per socket end, from the
+//!   sock_diag destroy multicast — 4-tuple, uid, bytes, cookie, no pid;
+//! - **attributions** ([`ConnectionJoiner::attribute`]): "the end with this
+//!   4-tuple belongs to this process", from eBPF (`connected`, `accepted`)
+//!   or from an established-socket dump plus a `/proc` scan;
+//! - **listeners** ([`ListenerIndex`]), which say which end is the server
+//!   when eBPF did not.
+//!
+//! A record is emitted when the server end closes: at once if the client
+//! end already closed, else after [`CLIENT_GRACE`] so that a client closing
+//! right after the server still contributes its uid. A client end closing
+//! long after its server is absorbed (the joiner remembers emitted server ends).
+//!
+//! Everything here is plain data in, records out: the tests drive it with
+//! hand-made closes and attributions.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::inventory::netlink::ClosedSocket;
+use crate::model::monitor::{
+    ConnectionEnd, ConnectionRecord, LossKind, ProcessIdentity, UnixMicros,
+};
+
+/// How long a server end waits for its client end to close.
+pub const CLIENT_GRACE: Duration = Duration::from_millis(500);
+/// How long an unpaired client end, or an attribution nobody used, is kept.
+pub const KEEP_UNMATCHED: Duration = Duration::from_secs(600);
+/// How long an emitted server end absorbs its late client end; a client
+/// that closes later than this is held as unmatched and dropped after
+/// [`KEEP_UNMATCHED`]. Short, because for remote clients no client end ever
+/// comes and every connection would otherwise stay here.
+pub const KEEP_EMITTED: Duration = Duration::from_secs(60);
+/// Cap on held state, so a flood of outbound connections cannot grow memory
+/// without bound; the oldest entries are dropped first.
+pub const MAX_HELD: usize = 200_000;
+
+/// Canonical form of an address: IPv4-mapped IPv6 (`::ffff:a.b.c.d`) as
+/// IPv4, so a dual-stack server end and an IPv4 client end match.
+pub fn canonical(address: SocketAddr) -> SocketAddr {
+    match address.ip() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), address.port()),
+            None => address,
+        },
+        IpAddr::V4(_) => address,
+    }
+}
+
+/// One end of a connection: namespace, its own address, its peer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EndKey {
+    pub net_namespace: Option<u64>,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+impl EndKey {
+    pub fn new(net_namespace: Option<u64>, local: SocketAddr, remote: SocketAddr) -> Self {
+        EndKey { net_namespace, local: canonical(local), remote: canonical(remote) }
+    }
+
+    /// The other end of the same connection, on this machine.
+    pub fn peer(&self) -> EndKey {
+        EndKey { net_namespace: self.net_namespace, local: self.remote, remote: self.local }
+    }
+}
+
+/// Which side of a connection an end is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Server,
+}
+
+/// Who holds an end, and since when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attribution {
+    pub process: ProcessIdentity,
+    pub role: Option<Role>,
+    /// When the end was established (eBPF) or first seen (dump).
+    pub since: UnixMicros,
+    /// Socket cookie of the end, when the source knows it.
+    pub cookie: Option<u64>,
+}
+
+/// What the joiner needs to know about listeners.
+pub trait ListenerIndex {
+    /// Whether a listener on this machine (now, or recently) accepts
+    /// connections to `local` in the namespace.
+    fn serves(&self, net_namespace: Option<u64>, local: SocketAddr) -> bool;
+    /// The owner of that listener, used as the server process when the
+    /// accepting process was not seen.
+    fn owner(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<ProcessIdentity>;
+}
+
+/// A closed end waiting for its partner.
+#[derive(Debug, Clone)]
+struct HeldEnd {
+    closed: ClosedSocket,
+    at: UnixMicros,
+}
+
+/// Counters the joiner reports as losses.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JoinLosses {
+    /// Server ends closed with no accept seen (eBPF mode only).
+    pub unmatched: u64,
+    /// Records without a client or server process although one was
+    /// expected.
+    pub unknown_process: u64,
+}
+
+impl JoinLosses {
+    pub fn take(&mut self) -> Vec<(LossKind, u64)> {
+        let taken = [
+            (LossKind::UnmatchedCookie, std::mem::take(&mut self.unmatched)),
+            (LossKind::UnknownProcess, std::mem::take(&mut self.unknown_process)),
+        ];
+        taken.into_iter().filter(|(_, count)| *count > 0).collect()
+    }
+}
+
+/// Pairs closes into records; see the module docs.
+#[derive(Debug)]
+pub struct ConnectionJoiner {
+    /// Whether accepts are observed (eBPF): a server end without one is
+    /// counted as unmatched.
+    accepts_observed: bool,
+    /// Attributions by end; removed when used.
+    attributions: HashMap<EndKey, Attribution>,
+    /// Client ends that closed before their server end, by server key.
+    waiting_clients: HashMap<EndKey, HeldEnd>,
+    /// Server ends waiting [`CLIENT_GRACE`] for their client end.
+    waiting_servers: HashMap<EndKey, HeldEnd>,
+    /// Server keys already emitted, so a late client end is absorbed.
+    emitted: HashMap<EndKey, UnixMicros>,
+    pub losses: JoinLosses,
+}
+
+impl ConnectionJoiner {
+    pub fn new(accepts_observed: bool) -> Self {
+        ConnectionJoiner {
+            accepts_observed,
+            attributions: HashMap::new(),
+            waiting_clients: HashMap::new(),
+            waiting_servers: HashMap::new(),
+            emitted: HashMap::new(),
+            losses: JoinLosses::default(),
+        }
+    }
+
+    /// Records that `key` is held by a process. A newer attribution of the
+    /// same end replaces an older one (the 4-tuple was reused).
+    pub fn attribute(&mut self, key: EndKey, attribution: Attribution) {
+        if self.attributions.len() >= MAX_HELD {
+            evict_oldest(&mut self.attributions, |a| a.since);
+        }
+        self.attributions.insert(key, attribution);
+    }
+
+    /// Whether the end already has an owner (dumps skip the `/proc` scan).
+    pub fn is_attributed(&self, key: &EndKey) -> bool {
+        self.attributions.contains_key(key)
+    }
+
+    /// Keeps attributions of ends a dump still shows from expiring.
+    pub fn refresh(&mut self, key: &EndKey, now: UnixMicros) {
+        if let Some(attribution) = self.attributions.get_mut(key) {
+            attribution.since = attribution.since.max(now - micros(KEEP_UNMATCHED) / 2);
+        }
+    }
+
+    /// One end closed. Returns a record when this completes a connection.
+    pub fn closed(
+        &mut self,
+        net_namespace: Option<u64>,
+        closed: ClosedSocket,
+        at: UnixMicros,
+        listeners: &dyn ListenerIndex,
+    ) -> Option<ConnectionRecord> {
+        // A listener's own close or an unconnected socket: not a connection.
+        if closed.remote.port() == 0 {
+            return None;
+        }
+        let closed = without_fin(closed);
+        let key = EndKey::new(net_namespace, closed.local, closed.remote);
+        match self.role_of(&key, listeners) {
+            Some(Role::Server) => {
+                if let Some(client) = self.waiting_clients.remove(&key) {
+                    return Some(self.build(key, HeldEnd { closed, at }, Some(client), listeners));
+                }
+                self.waiting_servers.insert(key, HeldEnd { closed, at });
+                None
+            }
+            Some(Role::Client) => {
+                let server_key = key.peer();
+                if let Some(server) = self.waiting_servers.remove(&server_key) {
+                    let held = HeldEnd { closed, at };
+                    return Some(self.build(server_key, server, Some(held), listeners));
+                }
+                if self.emitted.remove(&server_key).is_some() {
+                    // Its record went out already; nothing new to add.
+                    self.attributions.remove(&key);
+                    return None;
+                }
+                if self.waiting_clients.len() >= MAX_HELD {
+                    evict_oldest(&mut self.waiting_clients, |held| held.at);
+                }
+                self.waiting_clients.insert(server_key, HeldEnd { closed, at });
+                None
+            }
+            // An outbound connection to another machine: not ours to record.
+            None => {
+                self.attributions.remove(&key);
+                None
+            }
+        }
+    }
+
+    /// Emits server ends whose grace period ran out and forgets state older
+    /// than [`KEEP_UNMATCHED`]. `flush_all` emits every waiting server end
+    /// (at shutdown).
+    ///
+    /// `paired_through` is the time up to which every close the kernel sent
+    /// has been handed to [`ConnectionJoiner::closed`]: the grace period is
+    /// measured against it, not against the clock, so a recorder that fell
+    /// behind does not give up on a client end that is already queued.
+    pub fn expire(
+        &mut self,
+        now: UnixMicros,
+        paired_through: UnixMicros,
+        flush_all: bool,
+        listeners: &dyn ListenerIndex,
+    ) -> Vec<ConnectionRecord> {
+        let grace = micros(CLIENT_GRACE);
+        let due: Vec<EndKey> = self
+            .waiting_servers
+            .iter()
+            .filter(|(_, held)| flush_all || paired_through.saturating_sub(held.at) >= grace)
+            .map(|(key, _)| *key)
+            .collect();
+        let mut records = Vec::with_capacity(due.len());
+        for key in due {
+            if let Some(server) = self.waiting_servers.remove(&key) {
+                records.push(self.build(key, server, None, listeners));
+            }
+        }
+        let keep = micros(KEEP_UNMATCHED);
+        let keep_emitted = micros(KEEP_EMITTED);
+        self.emitted.retain(|_, at| now - *at < keep_emitted);
+        self.waiting_clients.retain(|_, held| now - held.at < keep);
+        self.attributions.retain(|_, attribution| now - attribution.since < keep);
+        records
+    }
+
+    /// Decides which side `key` is: what eBPF saw first, then listeners.
+    fn role_of(&self, key: &EndKey, listeners: &dyn ListenerIndex) -> Option<Role> {
+        if let Some(role) = self.attributions.get(key).and_then(|a| a.role) {
+            return Some(role);
+        }
+        if listeners.serves(key.net_namespace, key.local) {
+            return Some(Role::Server);
+        }
+        if listeners.serves(key.net_namespace, key.remote) {
+            return Some(Role::Client);
+        }
+        None
+    }
+
+    fn build(
+        &mut self,
+        server_key: EndKey,
+        server: HeldEnd,
+        client: Option<HeldEnd>,
+        listeners: &dyn ListenerIndex,
+    ) -> ConnectionRecord {
+        let client_key = server_key.peer();
+        let server_attribution = self.attributions.remove(&server_key);
+        let client_attribution = self.attributions.remove(&client_key);
+        if self.accepts_observed && server_attribution.is_none() {
+            self.losses.unmatched += 1;
+        }
+        let server_process = match &server_attribution {
+            Some(attribution) => Some(attribution.process.clone()),
+            None => listeners.owner(server_key.net_namespace, server_key.local),
+        };
+        // The client is on this machine when its end closed here, or when a
+        // process was seen connecting from it.
+        let client_local = client.is_some() || client_attribution.is_some();
+        if server_process.is_none() || (client_local && client_attribution.is_none()) {
+            self.losses.unknown_process += 1;
+        }
+        let started_at = [&server_attribution, &client_attribution]
+            .into_iter()
+            .flatten()
+            .map(|attribution| attribution.since)
+            .min();
+        self.emitted.insert(server_key, server.at);
+        ConnectionRecord {
+            cookie: server.closed.cookie,
+            net_namespace: server_key.net_namespace,
+            // IPv4-mapped addresses as the IPv4 the client used.
+            client: canonical(server.closed.remote),
+            server: canonical(server.closed.local),
+            started_at,
+            ended_at: Some(server.at),
+            // The server received what the client sent, and the client
+            // acknowledged what the server sent.
+            bytes_client_to_server: server.closed.bytes_received,
+            bytes_server_to_client: server.closed.bytes_acked,
+            client_uid: client
+                .as_ref()
+                .map(|held| held.closed.uid)
+                .or(client_attribution.as_ref().map(|a| a.process.uid)),
+            server_uid: Some(server.closed.uid),
+            client_process: client_attribution.map(|attribution| attribution.process),
+            server_process,
+            end: ConnectionEnd::Closed,
+        }
+    }
+}
+
+/// `tcpi_bytes_received` and `tcpi_bytes_acked` count the FIN, which takes
+/// one sequence number, as a byte: after an orderly close each direction is
+/// one above its payload. Subtracting it gives the payload of orderly
+/// closes; a connection reset before a FIN is then one byte short in that
+/// direction.
+fn without_fin(mut closed: ClosedSocket) -> ClosedSocket {
+    closed.bytes_acked = closed.bytes_acked.saturating_sub(1);
+    closed.bytes_received = closed.bytes_received.saturating_sub(1);
+    closed
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Drops the oldest tenth of a map (by `age`), to stay under [`MAX_HELD`].
+fn evict_oldest<V>(map: &mut HashMap<EndKey, V>, age: impl Fn(&V) -> UnixMicros) {
+    let mut ages: Vec<UnixMicros> = map.values().map(&age).collect();
+    let cut = ages.len() / 10;
+    ages.select_nth_unstable(cut);
+    let threshold = ages[cut];
+    map.retain(|_, value| age(value) > threshold);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Listeners on port 8080 (any address) in the own namespace, owned by
+    /// "server" pid 10.
+    struct Port8080;
+
+    impl ListenerIndex for Port8080 {
+        fn serves(&self, net_namespace: Option<u64>, local: SocketAddr) -> bool {
+            net_namespace.is_none() && local.port() == 8080
+        }
+        fn owner(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<ProcessIdentity> {
+            self.serves(net_namespace, local).then(|| process(10, "server"))
+        }
+    }
+
+    fn process(pid: u32, name: &str) -> ProcessIdentity {
+        ProcessIdentity { pid, name: name.to_string(), uid: 1000, ..ProcessIdentity::default() }
+    }
+
+    fn end(cookie: u64, local: &str, remote: &str, acked: u64, received: u64) -> ClosedSocket {
+        ClosedSocket {
+            cookie,
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            uid: 1000,
+            bytes_acked: acked,
+            bytes_received: received,
+        }
+    }
+
+    const CLIENT: &str = "127.0.0.1:40000";
+    const SERVER: &str = "127.0.0.1:8080";
+
+    #[test]
+    fn pairs_client_first_then_server() {
+        let mut joiner = ConnectionJoiner::new(false);
+        let client = end(1, CLIENT, SERVER, 5, 7);
+        assert!(joiner.closed(None, client, 100, &Port8080).is_none());
+        let record = joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), 110, &Port8080).unwrap();
+        assert_eq!(record.cookie, 2);
+        assert_eq!(record.client, CLIENT.parse().unwrap());
+        assert_eq!(record.server, SERVER.parse().unwrap());
+        // tcp_info counts each direction's FIN as a byte.
+        assert_eq!((record.bytes_client_to_server, record.bytes_server_to_client), (4, 6));
+        assert_eq!(record.ended_at, Some(110));
+        // Netlink mode: the server is the listener's owner, the client unknown.
+        assert_eq!(record.server_process.unwrap().pid, 10);
+        assert!(record.client_process.is_none());
+        assert_eq!(joiner.losses.take(), vec![(LossKind::UnknownProcess, 1)]);
+    }
+
+    #[test]
+    fn server_first_waits_for_the_client_then_absorbs_a_late_one() {
+        let mut joiner = ConnectionJoiner::new(false);
+        assert!(joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), 0, &Port8080).is_none());
+        assert!(
+            joiner.expire(1_000, 1_000, false, &Port8080).is_empty(),
+            "inside the grace period"
+        );
+        // A recorder that fell behind has not paired what is queued yet.
+        let late = micros(CLIENT_GRACE) * 4;
+        assert!(joiner.expire(late, 1_000, false, &Port8080).is_empty(), "queued closes first");
+        let records = joiner.expire(micros(CLIENT_GRACE), micros(CLIENT_GRACE), false, &Port8080);
+        assert_eq!(records.len(), 1);
+        // The client end closing later adds nothing and is not held.
+        let late = joiner.closed(None, end(1, CLIENT, SERVER, 5, 7), 2_000_000, &Port8080);
+        assert!(late.is_none());
+        assert!(joiner.waiting_clients.is_empty());
+    }
+
+    #[test]
+    fn ebpf_attributions_name_both_ends_across_ipv4_mapped_addresses() {
+        let mut joiner = ConnectionJoiner::new(true);
+        // A dual-stack server sees the IPv4 client as ::ffff:127.0.0.1.
+        let mapped_server = "[::ffff:127.0.0.1]:8080";
+        let mapped_client = "[::ffff:127.0.0.1]:40000";
+        let client_key = EndKey::new(None, CLIENT.parse().unwrap(), SERVER.parse().unwrap());
+        let server_key =
+            EndKey::new(None, mapped_server.parse().unwrap(), mapped_client.parse().unwrap());
+        assert_eq!(client_key.peer(), server_key);
+        let attribution = |pid, name, role, since| Attribution {
+            process: process(pid, name),
+            role: Some(role),
+            since,
+            cookie: None,
+        };
+        joiner.attribute(client_key, attribution(20, "curl", Role::Client, 50));
+        joiner.attribute(server_key, attribution(11, "worker", Role::Server, 60));
+        assert!(joiner.closed(None, end(1, CLIENT, SERVER, 5, 7), 100, &Port8080).is_none());
+        let server = end(2, mapped_server, mapped_client, 7, 5);
+        let record = joiner.closed(None, server, 120, &Port8080).unwrap();
+        assert_eq!(record.client_process.unwrap().pid, 20);
+        assert_eq!(record.server_process.unwrap().pid, 11, "the acceptor, not the listener");
+        assert_eq!(record.started_at, Some(50));
+        assert!(joiner.losses.take().is_empty());
+    }
+
+    #[test]
+    fn outbound_connections_and_listener_closes_are_ignored() {
+        let mut joiner = ConnectionJoiner::new(false);
+        let outbound = end(1, "10.0.0.2:40000", "192.0.2.1:443", 1, 1);
+        assert!(joiner.closed(None, outbound, 0, &Port8080).is_none());
+        let listener = end(3, SERVER, "0.0.0.0:0", 0, 0);
+        assert!(joiner.closed(None, listener, 0, &Port8080).is_none());
+        assert!(joiner.waiting_clients.is_empty() && joiner.waiting_servers.is_empty());
+        // Another namespace's port 8080 is not served by our listener.
+        let elsewhere = end(4, SERVER, CLIENT, 0, 0);
+        assert!(joiner.closed(Some(7), elsewhere, 0, &Port8080).is_none());
+        assert!(joiner.waiting_servers.is_empty());
+    }
+
+    #[test]
+    fn unmatched_server_ends_are_counted_in_ebpf_mode() {
+        let mut joiner = ConnectionJoiner::new(true);
+        joiner.closed(None, end(2, SERVER, CLIENT, 0, 0), 0, &Port8080);
+        let records = joiner.expire(0, 0, true, &Port8080);
+        assert_eq!(records.len(), 1);
+        let losses = joiner.losses.take();
+        assert!(losses.contains(&(LossKind::UnmatchedCookie, 1)), "{losses:?}");
+    }
+}

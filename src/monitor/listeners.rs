@@ -1,0 +1,347 @@
+//! Which listeners exist, and when they came and went.
+//!
+//! Two sources feed one table keyed by (namespace, protocol, socket
+//! cookie):
+//! - **LISTEN-only sock_diag dumps** (TCP LISTEN, bound UDP, listening Unix
+//!   sockets): the kernel walks only the listening hash, so they are cheap
+//!   enough to repeat every 10 ms while processes are starting; a diff
+//!   against the table gives the appeared and disappeared listeners, and a
+//!   `/proc` scan for the new inodes only names their owners;
+//! - **eBPF** `listen` events (TCP only), which carry the pid that called
+//!   listen() and so name a listener that lives a millisecond.
+//!
+//! The table also answers the connection joiner's question "is this a
+//! server end?" — including for listeners closed in the last minutes, so a
+//! connection that outlives its listener is still recognised.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::connections::{canonical, ListenerIndex};
+use crate::model::monitor::{ListenerChange, ListenerEvent, ProcessIdentity, UnixMicros};
+use crate::model::{Family, Protocol, Scope, Socket};
+
+/// How long a closed listener still marks its port as a server port.
+pub const REMEMBER_CLOSED: Duration = Duration::from_secs(600);
+/// A listener eBPF reported is not declared gone by a dump that may have
+/// been taken just before it appeared.
+pub const EBPF_SETTLE: Duration = Duration::from_secs(2);
+
+/// Socket inode → the processes holding it.
+pub type OwnersByInode = HashMap<u64, Vec<ProcessIdentity>>;
+
+/// Identity of a listening socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerKey {
+    pub net_namespace: Option<u64>,
+    pub protocol: Protocol,
+    /// Socket cookie, or the inode when the source has no cookie.
+    pub id: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Known {
+    /// The `Appeared` event, reused (with `Disappeared`) when it goes.
+    event: ListenerEvent,
+    /// When eBPF reported it, to ignore dumps racing with the report.
+    reported_by_ebpf_at: Option<UnixMicros>,
+}
+
+/// A closed TCP listener remembered for [`REMEMBER_CLOSED`].
+#[derive(Debug, Clone)]
+struct Closed {
+    net_namespace: Option<u64>,
+    local: SocketAddr,
+    owner: Option<ProcessIdentity>,
+    at: UnixMicros,
+}
+
+/// The listener table; see the module docs.
+#[derive(Debug, Default)]
+pub struct ListenerTracker {
+    current: HashMap<ListenerKey, Known>,
+    closed: Vec<Closed>,
+}
+
+impl ListenerTracker {
+    /// Diffs one LISTEN-only dump of the namespaces in `covered` against the
+    /// table. `owners` names the owners of the new sockets by inode (one
+    /// `/proc` scan for all of them).
+    pub fn observe_dump(
+        &mut self,
+        sockets: &[Socket],
+        covered: &dyn Fn(Option<u64>) -> bool,
+        now: UnixMicros,
+        owners: &mut dyn FnMut(&[u64]) -> OwnersByInode,
+    ) -> Vec<ListenerEvent> {
+        let mut seen = std::collections::HashSet::with_capacity(sockets.len());
+        let mut fresh = Vec::new();
+        for socket in sockets.iter().filter(|s| s.is_listener()) {
+            let key = key_of(socket);
+            seen.insert(key);
+            match self.current.get_mut(&key) {
+                Some(known) => {
+                    // eBPF reports no inode; the dump completes it.
+                    if known.event.inode == 0 {
+                        known.event.inode = socket.inode;
+                    }
+                }
+                None => fresh.push(socket),
+            }
+        }
+        let mut events = Vec::new();
+        if !fresh.is_empty() {
+            let inodes: Vec<u64> = fresh.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
+            let mut named = owners(&inodes);
+            for socket in fresh {
+                let event = ListenerEvent {
+                    at: now,
+                    change: ListenerChange::Appeared,
+                    protocol: socket.protocol,
+                    family: socket.family,
+                    local: socket.local.map(canonical),
+                    path: socket.path.clone(),
+                    inode: socket.inode,
+                    uid: socket.uid,
+                    net_namespace: socket.net_namespace,
+                    scope: socket.scope(),
+                    exposed: socket.exposed(),
+                    owners: named.remove(&socket.inode).unwrap_or_default(),
+                };
+                self.current.insert(
+                    key_of(socket),
+                    Known { event: event.clone(), reported_by_ebpf_at: None },
+                );
+                events.push(event);
+            }
+        }
+        let settle = micros(EBPF_SETTLE);
+        let gone: Vec<ListenerKey> = self
+            .current
+            .iter()
+            .filter(|(key, known)| {
+                covered(key.net_namespace)
+                    && !seen.contains(key)
+                    && known.reported_by_ebpf_at.is_none_or(|at| now - at >= settle)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in gone {
+            if let Some(event) = self.remove(&key, now) {
+                events.push(event);
+            }
+        }
+        events
+    }
+
+    /// A TCP listener reported by eBPF at listen(). `None` when known.
+    pub fn listened(
+        &mut self,
+        net_namespace: Option<u64>,
+        cookie: u64,
+        local: SocketAddr,
+        uid: u32,
+        owner: ProcessIdentity,
+        now: UnixMicros,
+    ) -> Option<ListenerEvent> {
+        let key = ListenerKey { net_namespace, protocol: Protocol::Tcp, id: cookie };
+        if self.current.contains_key(&key) {
+            return None;
+        }
+        let local = canonical(local);
+        let scope = Scope::of_address(local.ip());
+        let event = ListenerEvent {
+            at: now,
+            change: ListenerChange::Appeared,
+            protocol: Protocol::Tcp,
+            family: if local.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 },
+            local: Some(local),
+            path: None,
+            inode: 0,
+            uid,
+            net_namespace,
+            scope,
+            exposed: scope.is_exposed(),
+            owners: vec![owner],
+        };
+        self.current.insert(key, Known { event: event.clone(), reported_by_ebpf_at: Some(now) });
+        Some(event)
+    }
+
+    /// A TCP listener closed, as eBPF saw it.
+    pub fn listen_closed(
+        &mut self,
+        net_namespace: Option<u64>,
+        cookie: u64,
+        now: UnixMicros,
+    ) -> Option<ListenerEvent> {
+        self.remove(&ListenerKey { net_namespace, protocol: Protocol::Tcp, id: cookie }, now)
+    }
+
+    /// A bound TCP socket with no peer was destroyed: a listener closed.
+    /// Remembered so that its connections, whose closes may be processed
+    /// after this one, are still recognised as connections to a local
+    /// service even when no dump ever saw the listener.
+    pub fn socket_unbound(
+        &mut self,
+        net_namespace: Option<u64>,
+        local: SocketAddr,
+        now: UnixMicros,
+    ) {
+        if self.find(net_namespace, local).is_none() {
+            self.closed.push(Closed {
+                net_namespace,
+                local: canonical(local),
+                owner: None,
+                at: now,
+            });
+        }
+    }
+
+    /// Forgets closed listeners older than [`REMEMBER_CLOSED`].
+    pub fn expire(&mut self, now: UnixMicros) {
+        let keep = micros(REMEMBER_CLOSED);
+        self.closed.retain(|closed| now - closed.at < keep);
+    }
+
+    fn remove(&mut self, key: &ListenerKey, now: UnixMicros) -> Option<ListenerEvent> {
+        let known = self.current.remove(key)?;
+        let mut event = known.event;
+        if let (Protocol::Tcp, Some(local)) = (event.protocol, event.local) {
+            self.closed.push(Closed {
+                net_namespace: event.net_namespace,
+                local,
+                owner: event.owners.first().cloned(),
+                at: now,
+            });
+        }
+        event.at = now;
+        event.change = ListenerChange::Disappeared;
+        Some(event)
+    }
+
+    /// The TCP listener (current first, then recently closed) that accepts
+    /// connections to `local` in the namespace.
+    fn find(
+        &self,
+        net_namespace: Option<u64>,
+        local: SocketAddr,
+    ) -> Option<Option<&ProcessIdentity>> {
+        let local = canonical(local);
+        let accepts = |listener: SocketAddr| {
+            listener.port() == local.port()
+                && (listener.ip().is_unspecified() || canonical(listener).ip() == local.ip())
+        };
+        let current = self.current.values().map(|known| &known.event).find(|event| {
+            event.protocol == Protocol::Tcp
+                && event.net_namespace == net_namespace
+                && event.local.is_some_and(accepts)
+        });
+        if let Some(event) = current {
+            return Some(event.owners.first());
+        }
+        self.closed
+            .iter()
+            .rev()
+            .find(|closed| closed.net_namespace == net_namespace && accepts(closed.local))
+            .map(|closed| closed.owner.as_ref())
+    }
+}
+
+impl ListenerIndex for ListenerTracker {
+    fn serves(&self, net_namespace: Option<u64>, local: SocketAddr) -> bool {
+        self.find(net_namespace, local).is_some()
+    }
+
+    fn owner(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<ProcessIdentity> {
+        self.find(net_namespace, local).flatten().cloned()
+    }
+}
+
+fn key_of(socket: &Socket) -> ListenerKey {
+    ListenerKey {
+        net_namespace: socket.net_namespace,
+        protocol: socket.protocol,
+        id: if socket.cookie != 0 { socket.cookie } else { socket.inode },
+    }
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SocketState;
+
+    fn listener(address: &str, cookie: u64, inode: u64) -> Socket {
+        Socket {
+            cookie,
+            inode,
+            ..Socket::ip(
+                Protocol::Tcp,
+                address.parse().unwrap(),
+                "0.0.0.0:0".parse().unwrap(),
+                SocketState::Listen,
+            )
+        }
+    }
+
+    fn named(inodes: &[u64]) -> HashMap<u64, Vec<ProcessIdentity>> {
+        inodes
+            .iter()
+            .map(|&inode| {
+                let owner = ProcessIdentity {
+                    pid: inode as u32,
+                    name: "srv".into(),
+                    ..ProcessIdentity::default()
+                };
+                (inode, vec![owner])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dumps_report_appeared_and_disappeared_listeners_with_owners() {
+        let mut tracker = ListenerTracker::default();
+        let all = |_: Option<u64>| true;
+        let first = vec![listener("127.0.0.1:8080", 1, 100), listener("0.0.0.0:22", 2, 200)];
+        let events = tracker.observe_dump(&first, &all, 10, &mut |inodes| named(inodes));
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].owners[0].pid, 100);
+        assert!(events[1].exposed, "0.0.0.0 is reachable from other devices");
+        assert!(tracker.serves(None, "127.0.0.1:8080".parse().unwrap()));
+        assert!(tracker.serves(None, "[::ffff:10.1.2.3]:22".parse().unwrap()));
+        assert!(!tracker.serves(None, "127.0.0.2:8080".parse().unwrap()));
+        let mut scans = 0;
+        let events = tracker.observe_dump(&first[1..], &all, 20, &mut |inodes| {
+            scans += 1;
+            named(inodes)
+        });
+        assert_eq!(scans, 0, "no new listener, no /proc scan");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].change, ListenerChange::Disappeared);
+        assert_eq!(events[0].owners[0].pid, 100, "named after it is gone");
+        // Its port still marks server ends of late closes.
+        assert_eq!(tracker.owner(None, "127.0.0.1:8080".parse().unwrap()).unwrap().pid, 100);
+    }
+
+    #[test]
+    fn ebpf_listeners_are_not_reported_twice_nor_dropped_by_a_racing_dump() {
+        let mut tracker = ListenerTracker::default();
+        let owner = ProcessIdentity { pid: 7, ..ProcessIdentity::default() };
+        let local = "127.0.0.1:9000".parse().unwrap();
+        assert!(tracker.listened(None, 5, local, 0, owner.clone(), 100).is_some());
+        assert!(tracker.listened(None, 5, local, 0, owner, 100).is_none());
+        let all = |_: Option<u64>| true;
+        // A dump taken just before listen() does not show it yet.
+        assert!(tracker.observe_dump(&[], &all, 200, &mut |i| named(i)).is_empty());
+        // The next one does, with the same cookie: no second "appeared".
+        let dumped = [listener("127.0.0.1:9000", 5, 300)];
+        assert!(tracker.observe_dump(&dumped, &all, 300, &mut |i| named(i)).is_empty());
+        let closed = tracker.listen_closed(None, 5, 400).unwrap();
+        assert_eq!((closed.change, closed.inode), (ListenerChange::Disappeared, 300));
+    }
+}

@@ -1,0 +1,522 @@
+//! `porthole monitor`: real listeners and connections from processes the
+//! tests start (so pids can be checked), in private network namespaces so
+//! that nothing else on the machine shows up, in both capture modes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::{
+    binary, eventually, is_root, porthole_run, python_in, scrub, server_in, skip, unique_port,
+    wait_for_line, ChildGuard, Netns,
+};
+
+/// A running `porthole monitor --jsonl`, its lines collected by threads.
+struct Monitor {
+    child: ChildGuard,
+    lines: Arc<Mutex<Vec<Value>>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Monitor {
+    /// Starts the monitor (inside `netns` when given) and waits until it
+    /// reported its start, i.e. every subscription is open.
+    fn start(netns: Option<&Netns>, args: &[&str]) -> Monitor {
+        let mut command = match netns {
+            Some(netns) => netns.command(binary().to_str().expect("utf-8 path")),
+            None => Command::new(binary()),
+        };
+        scrub(&mut command);
+        command.args(["monitor", "--jsonl"]).args(args);
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("porthole monitor starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let error = child.stderr.take().expect("piped stderr");
+        let collected = Arc::clone(&lines);
+        let out_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // A line cut short can only come from a monitor killed by
+                // a failing test's guard; keep it visible in the dump.
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "type": "unparsable", "line": line }));
+                collected.lock().unwrap().push(value);
+            }
+        });
+        let text = Arc::clone(&stderr);
+        let err_reader = std::thread::spawn(move || {
+            for line in BufReader::new(error).lines() {
+                let Ok(line) = line else { break };
+                let mut text = text.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let monitor = Monitor {
+            child: ChildGuard(child),
+            lines,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        };
+        // Loading eBPF parses the kernel's BTF, slow in a debug build on a
+        // busy machine: the bound is generous, the usual wait a second.
+        let started = eventually(Duration::from_secs(90), || {
+            monitor.lines.lock().unwrap().iter().any(|l| l["type"] == "started")
+        });
+        assert!(started, "monitor did not start; stderr:\n{}", monitor.stderr.lock().unwrap());
+        monitor
+    }
+
+    /// Waits (up to 60 s; usually a second or two) until the lines satisfy
+    /// `condition`.
+    fn wait_for(&self, condition: impl Fn(&[Value]) -> bool) -> bool {
+        eventually(Duration::from_secs(60), || condition(&self.lines.lock().unwrap()))
+    }
+
+    /// Stops it with SIGINT; returns every line, stderr, and the exit code.
+    fn stop(mut self) -> (Vec<Value>, String, i32) {
+        let pid = rustix::process::Pid::from_raw(self.child.pid() as i32).expect("positive pid");
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+        let status = self.child.0.wait().expect("monitor exits");
+        for reader in self.readers.drain(..) {
+            reader.join().expect("reader thread");
+        }
+        let lines = self.lines.lock().unwrap().clone();
+        let stderr = self.stderr.lock().unwrap().clone();
+        let broken: Vec<&Value> = lines.iter().filter(|l| l["type"] == "unparsable").collect();
+        assert!(broken.is_empty(), "stdout lines that are not JSON: {broken:?}");
+        (lines, stderr, status.code().unwrap_or(-1))
+    }
+}
+
+fn of_type<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|line| line["type"] == kind).collect()
+}
+
+fn connections_to(lines: &[Value], port: u16) -> Vec<&Value> {
+    of_type(lines, "connection").into_iter().filter(|c| c["server_port"] == port).collect()
+}
+
+fn dump(lines: &[Value]) -> String {
+    lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// Whether eBPF capture can be tested here; records a skip otherwise.
+fn ebpf_available() -> bool {
+    if !is_root() {
+        skip("eBPF capture needs root");
+        return false;
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        skip("the kernel has no BTF (/sys/kernel/btf/vmlinux)");
+        return false;
+    }
+    true
+}
+
+/// A client that connects, sends an HTTP request, reads the answer and
+/// exits at once.
+const CLIENT: &str = r#"
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+while s.recv(4096):
+    pass
+s.close()
+"#;
+
+/// Runs `count` short-lived clients in `netns`; returns their pids.
+fn run_clients(netns: &Netns, host: &str, port: u16, count: usize) -> Vec<u32> {
+    (0..count)
+        .map(|_| {
+            let mut child = netns
+                .command("python3")
+                .args(["-c", CLIENT, host, &port.to_string()])
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("client starts");
+            let pid = child.id();
+            assert!(child.wait().expect("client exits").success(), "client {pid} failed");
+            pid
+        })
+        .collect()
+}
+
+#[test]
+fn short_connections_get_both_pids_in_ebpf_mode() {
+    if !ebpf_available() {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "http");
+    let monitor = Monitor::start(Some(&netns), &["--capture", "ebpf"]);
+    let clients = run_clients(&netns, "127.0.0.1", port, 5);
+    let complete = monitor.wait_for(|lines| connections_to(lines, port).len() >= clients.len());
+    let (lines, stderr, code) = monitor.stop();
+    assert!(complete, "not every connection was recorded:\n{}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("capture ebpf (eBPF capture requested)"), "{stderr}");
+    assert_eq!(of_type(&lines, "started")[0]["mode"], "ebpf");
+    let records = connections_to(&lines, port);
+    for pid in &clients {
+        let record = records
+            .iter()
+            .find(|r| r["client_process"]["pid"] == *pid)
+            .unwrap_or_else(|| panic!("no connection from client pid {pid}:\n{}", dump(&lines)));
+        assert_eq!(record["server_process"]["pid"], server.pid(), "{record}");
+        assert_eq!(record["client_process"]["name"], "python3", "{record}");
+        assert!(record["client_process"]["start_time"].is_u64(), "{record}");
+        assert_eq!(record["client_address"], "127.0.0.1");
+        assert_eq!(record["bytes_client_to_server"], 18, "the request: {record}");
+        assert!(record["started_at_us"].as_i64() <= record["ended_at_us"].as_i64(), "{record}");
+        assert_eq!(record["net_namespace"], Value::Null, "the monitor's own namespace");
+    }
+}
+
+#[test]
+fn every_close_is_recorded_in_netlink_mode() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "http");
+    let monitor = Monitor::start(Some(&netns), &["--capture", "netlink"]);
+    let clients = run_clients(&netns, "127.0.0.1", port, 5);
+    let complete = monitor.wait_for(|lines| connections_to(lines, port).len() >= clients.len());
+    let (lines, stderr, code) = monitor.stop();
+    assert!(complete, "not every connection was recorded:\n{}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("capture netlink (netlink capture requested)"), "{stderr}");
+    let records = connections_to(&lines, port);
+    assert_eq!(records.len(), clients.len(), "{}", dump(&lines));
+    for record in &records {
+        assert_eq!(record["bytes_client_to_server"], 18, "{record}");
+        assert!(record["bytes_server_to_client"].as_u64() > Some(18), "{record}");
+        assert_eq!(record["server_uid"], 0);
+        assert_eq!(record["client_uid"], 0);
+        // The listener's owner names the server; clients that lived less
+        // than a scan interval stay unknown, and that is counted.
+        assert_eq!(record["server_process"]["pid"], server.pid(), "{record}");
+    }
+    let unknown: u64 = of_type(&lines, "loss")
+        .iter()
+        .filter(|l| l["kind"] == "unknown_process")
+        .filter_map(|l| l["count"].as_u64())
+        .sum();
+    let unnamed = records.iter().filter(|r| r["client_process"].is_null()).count() as u64;
+    assert_eq!(unknown, unnamed, "every unnamed client is counted as a loss");
+}
+
+/// A listener that exists for 50 ms: bind, listen, print, sleep, exit.
+const BRIEF_LISTENER: &str = r#"
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+print("ok", flush=True)
+time.sleep(0.05)
+"#;
+
+fn brief_listener_is_named(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let (mut child, mut ready) = python_in(&netns, BRIEF_LISTENER, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let pid = child.pid();
+    child.0.wait().expect("listener exits");
+    let listener_events = |lines: &[Value]| -> Vec<Value> {
+        of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["local_port"] == port)
+            .cloned()
+            .collect()
+    };
+    let seen = monitor.wait_for(|lines| listener_events(lines).len() >= 2);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let events = listener_events(&lines);
+    assert!(seen, "the 50 ms listener was not seen coming and going:\n{}", dump(&lines));
+    assert_eq!(events[0]["change"], "appeared");
+    assert_eq!(events[0]["processes"][0]["pid"], pid, "{}", events[0]);
+    assert_eq!(events[0]["processes"][0]["name"], "python3");
+    assert_eq!(events[0]["scope"], "loopback");
+    assert_eq!(events[1]["change"], "disappeared");
+    assert_eq!(events[1]["processes"][0]["pid"], pid, "still named after exit");
+}
+
+#[test]
+fn a_listener_that_lives_50ms_is_named_in_netlink_mode() {
+    brief_listener_is_named("netlink");
+}
+
+#[test]
+fn a_listener_that_lives_50ms_is_named_in_ebpf_mode() {
+    if ebpf_available() {
+        brief_listener_is_named("ebpf");
+    }
+}
+
+/// Connects twice from processes with the same pid: the first exits, then
+/// `ns_last_pid` is set so the next fork gets the same number; each child
+/// execs python with its own tag.
+const PID_REUSE: &str = r#"
+import os, sys
+port = sys.argv[1]
+client = "import socket,sys; s=socket.create_connection(('127.0.0.1', int(sys.argv[2]))); s.sendall(sys.argv[1].encode()); s.recv(100); s.close()"
+def spawn(tag):
+    pid = os.fork()
+    if pid == 0:
+        os.execvp("python3", ["python3", "-c", client, tag, port])
+    os.waitpid(pid, 0)
+    return pid
+first = spawn("first")
+for attempt in range(200):
+    with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+        f.write(str(first - 1))
+    pid = os.fork()
+    if pid == 0:
+        os.execvp("python3", ["python3", "-c", client, "second", port])
+    os.waitpid(pid, 0)
+    if pid == first:
+        print(first, flush=True)
+        break
+else:
+    print("no-reuse", flush=True)
+"#;
+
+/// Accepts connections and echoes one read back, forever.
+const ECHO: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if ":" in sys.argv[1]:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(64)
+print("ok", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(c.recv(100))
+    c.close()
+"#;
+
+#[test]
+fn a_reused_pid_names_each_process_correctly() {
+    if !ebpf_available() {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) = python_in(&netns, ECHO, &["127.0.0.1", &port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let monitor = Monitor::start(Some(&netns), &["--capture", "ebpf"]);
+    let (_spawner, mut result) = python_in(&netns, PID_REUSE, &[&port.to_string()]);
+    let reused = wait_for_line(&mut result);
+    if reused == "no-reuse" {
+        let _ = monitor.stop();
+        skip("could not make the kernel reuse a pid (ns_last_pid raced with other forks)");
+        return;
+    }
+    let pid: u64 = reused.parse().expect("a pid");
+    let both = monitor.wait_for(|lines| {
+        connections_to(lines, port).iter().filter(|c| c["client_process"]["pid"] == pid).count()
+            >= 2
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(both, "two connections from pid {pid} expected:\n{}", dump(&lines));
+    let tags: Vec<(u64, String)> = connections_to(&lines, port)
+        .iter()
+        .filter(|c| c["client_process"]["pid"] == pid)
+        .map(|c| {
+            let cmdline = &c["client_process"]["cmdline"];
+            let tag = cmdline.as_array().and_then(|a| a.get(3)).and_then(|t| t.as_str());
+            (c["bytes_client_to_server"].as_u64().unwrap(), tag.unwrap_or("?").to_string())
+        })
+        .collect();
+    // Each connection sent its own tag, and is named by the process that
+    // really sent it: "first" (5 bytes) and "second" (6 bytes).
+    assert!(tags.contains(&(5, "first".to_string())), "{tags:?}\n{}", dump(&lines));
+    assert!(tags.contains(&(6, "second".to_string())), "{tags:?}\n{}", dump(&lines));
+}
+
+fn ipv4_mapped_clients_match(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (server, mut ready) = python_in(&netns, ECHO, &["::", &port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let clients = run_clients(&netns, "127.0.0.1", port, 2);
+    let complete = monitor.wait_for(|lines| connections_to(lines, port).len() >= clients.len());
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(complete, "{}", dump(&lines));
+    for record in connections_to(&lines, port) {
+        // The dual-stack server sees ::ffff:127.0.0.1; it is reported as
+        // the IPv4 address the client used.
+        assert_eq!(record["client_address"], "127.0.0.1", "{record}");
+        assert_eq!(record["server_address"], "127.0.0.1", "{record}");
+        assert_eq!(record["server_process"]["pid"], server.pid(), "{record}");
+        if capture == "ebpf" {
+            let pid = record["client_process"]["pid"].as_u64().expect("client pid");
+            assert!(clients.contains(&(pid as u32)), "{record}");
+        }
+    }
+}
+
+#[test]
+fn ipv4_mapped_ipv6_clients_are_joined_in_ebpf_mode() {
+    if ebpf_available() {
+        ipv4_mapped_clients_match("ebpf");
+    }
+}
+
+#[test]
+fn ipv4_mapped_ipv6_clients_are_joined_in_netlink_mode() {
+    ipv4_mapped_clients_match("netlink");
+}
+
+#[test]
+fn unix_listeners_come_and_go_with_their_owner() {
+    let Some(netns) = Netns::create() else { return };
+    let path = format!("/tmp/porthole-monitor-{}-{}.sock", std::process::id(), unique_port());
+    let monitor = Monitor::start(Some(&netns), &["--capture", "netlink"]);
+    let code = r#"
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen()
+print("ok", flush=True)
+time.sleep(0.3)
+s.close()
+os.unlink(sys.argv[1])
+"#;
+    let (mut child, mut ready) = python_in(&netns, code, &[&path]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let pid = child.pid();
+    child.0.wait().expect("listener exits");
+    let events_of = |lines: &[Value]| -> Vec<Value> {
+        of_type(lines, "listener").into_iter().filter(|l| l["path"] == path).cloned().collect()
+    };
+    let seen = monitor.wait_for(|lines| events_of(lines).len() >= 2);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(seen, "{}", dump(&lines));
+    let events = events_of(&lines);
+    assert_eq!(events[0]["protocol"], "unix");
+    assert_eq!(events[0]["change"], "appeared");
+    assert_eq!(events[0]["processes"][0]["pid"], pid);
+    assert_eq!(events[1]["change"], "disappeared");
+}
+
+fn child_namespace_is_recorded(capture: &str) {
+    // The recorder runs in this (host) namespace; the service and its
+    // clients run in a container-like namespace of their own.
+    let Some(container) = Netns::create() else { return };
+    let inode = std::fs::metadata(format!("/run/netns/{}", container.name))
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .expect("namespace inode");
+    let port = unique_port();
+    let server = server_in(&container, "127.0.0.1", port, "http");
+    let monitor = Monitor::start(None, &["--netns", "all", "--capture", capture]);
+    let in_container = |lines: &[Value]| -> Vec<Value> {
+        connections_to(lines, port)
+            .into_iter()
+            .filter(|c| c["net_namespace"] == inode)
+            .cloned()
+            .collect()
+    };
+    let clients = run_clients(&container, "127.0.0.1", port, 3);
+    let complete = monitor.wait_for(|lines| in_container(lines).len() >= clients.len());
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("recording all network namespaces"), "{stderr}");
+    assert!(complete, "connections in netns {inode} missing");
+    let records = in_container(&lines);
+    for record in &records {
+        assert_eq!(record["server_process"]["pid"], server.pid(), "{record}");
+    }
+    if capture == "ebpf" {
+        for pid in &clients {
+            assert!(
+                records.iter().any(|r| r["client_process"]["pid"] == *pid),
+                "client {pid} not named: {records:?}"
+            );
+        }
+    }
+    let listener = of_type(&lines, "listener")
+        .into_iter()
+        .find(|l| l["local_port"] == port && l["net_namespace"] == inode)
+        .cloned();
+    let listener = listener.expect("the container's listener is reported with its namespace");
+    assert_eq!(listener["processes"][0]["pid"], server.pid());
+}
+
+#[test]
+fn netns_all_records_a_child_namespace_in_netlink_mode() {
+    child_namespace_is_recorded("netlink");
+}
+
+#[test]
+fn netns_all_records_a_child_namespace_in_ebpf_mode() {
+    if ebpf_available() {
+        child_namespace_is_recorded("ebpf");
+    }
+}
+
+#[test]
+fn sigterm_flushes_the_last_batch() {
+    if !ebpf_available() {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let mut command = netns.command(binary().to_str().expect("utf-8 path"));
+    scrub(&mut command);
+    let child = command
+        .args(["monitor", "--jsonl", "--capture", "ebpf"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("monitor starts");
+    let mut guard = ChildGuard(child);
+    let mut stderr = BufReader::new(guard.0.stderr.take().expect("stderr"));
+    // The start line is printed once everything is attached.
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("start line");
+    assert!(line.contains("capture ebpf"), "{line}");
+    run_clients(&netns, "127.0.0.1", port, 2);
+    // Stop at once: the connections are still in the recorder's queues.
+    let pid = rustix::process::Pid::from_raw(guard.pid() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let status = guard.0.wait().expect("monitor exits");
+    assert_eq!(status.code(), Some(0));
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut guard.0.stdout.take().expect("stdout"), &mut stdout)
+        .expect("stdout read");
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(connections_to(&lines, port).len(), 2, "{stdout}");
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    let output = porthole_run(&["monitor", "--interval", "5x"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.starts_with("porthole: --interval '5x':"), "{}", output.stderr);
+    assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+    let output = porthole_run(&["monitor", "--interval", "10ms"]);
+    assert_eq!(output.code, 2);
+    assert!(output.stderr.contains("at least 100ms"), "{}", output.stderr);
+}
