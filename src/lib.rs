@@ -14,6 +14,7 @@
 //! - [`sys`]: the only home of `unsafe` and raw system calls.
 //! - [`termination`]: stopping a port's listeners (`kill`).
 //! - [`allocation`]: finding and holding a free port (`free`).
+//! - [`store`]: the history the recorder writes and `porthole history` reads.
 //!
 //! Dependencies point one way: `cli → commands → engines → model`; `render`
 //! depends only on `model` (and, for the proxy's CLI client, on the
@@ -29,6 +30,7 @@ pub mod model;
 pub mod portinfo;
 pub mod proxy;
 pub mod render;
+pub mod store;
 pub mod sys;
 pub mod target;
 pub mod termination;

@@ -2,6 +2,7 @@
 //! into validated settings ([`settings`]). Nothing below `commands` sees clap.
 
 pub mod args;
+pub mod history;
 pub mod settings;
 
 use std::ffi::OsString;
@@ -20,6 +21,7 @@ const SUBCOMMANDS: &[&str] = &[
     "free",
     "audit",
     "proxy",
+    "history",
     "completions",
     "man",
     "help",

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod check;
 pub mod completions;
 pub mod free;
+pub mod history;
 pub mod kill;
 pub mod ls;
 pub mod proxy;
@@ -57,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Wait(args) => wait::run(args, &mut out)?,
         Command::Proxy(args) => proxy::proxy(args, &mut out)?,
         Command::Audit(args) => audit::run(args, &mut out)?,
+        Command::History(args) => history::run(args, &mut out)?,
     };
     out.flush()?;
     Ok(status)
