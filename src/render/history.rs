@@ -74,14 +74,19 @@ fn time(at: UnixMicros) -> String {
     UtcTime::from_micros(at).to_string()
 }
 
-/// `2026-11-28 10:02–10:41`, or both dates when they differ, or one time.
+/// `2026-11-28 10:02–10:41`; seconds when both fall in one minute
+/// (`10:15:00–10:15:11`), both dates when they differ, one time when equal.
 fn span(first: UnixMicros, last: UnixMicros) -> String {
     let (a, b) = (UtcTime::from_micros(first), UtcTime::from_micros(last));
     let date = |t: UtcTime| format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
     let minute = |t: UtcTime| format!("{:02}:{:02}", t.hour, t.minute);
-    if (a.year, a.month, a.day, a.hour, a.minute) == (b.year, b.month, b.day, b.hour, b.minute) {
-        format!("at {}", a)
-    } else if (a.year, a.month, a.day) == (b.year, b.month, b.day) {
+    let second = |t: UtcTime| format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second);
+    let same_day = (a.year, a.month, a.day) == (b.year, b.month, b.day);
+    if a == b {
+        format!("at {a}")
+    } else if same_day && (a.hour, a.minute) == (b.hour, b.minute) {
+        format!("{} {}–{}", date(a), second(a), second(b))
+    } else if same_day {
         format!("{} {}–{}", date(a), minute(a), minute(b))
     } else {
         format!("{} {} – {} {}", date(a), minute(a), date(b), minute(b))
@@ -840,7 +845,8 @@ mod tests {
         assert_eq!(duration(302_000_000), "5m02s");
         let at = 1_795_860_120_000_000; // 2026-11-28 10:02:00
         assert_eq!(span(at, at + 39 * 60_000_000), "2026-11-28 10:02–10:41");
-        assert_eq!(span(at, at + 5_000_000), "at 2026-11-28 10:02:00");
+        assert_eq!(span(at, at + 5_000_000), "2026-11-28 10:02:00–10:02:05");
+        assert_eq!(span(at, at + 5_000), "at 2026-11-28 10:02:00");
         assert_eq!(span(at, at + 86_400_000_000), "2026-11-28 10:02 – 2026-11-29 10:02");
         assert_eq!(rfc3339(at + 7), "2026-11-28T10:02:00.000007Z");
     }

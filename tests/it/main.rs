@@ -14,5 +14,6 @@ mod wait;
 mod who;
 
 mod free;
+mod history;
 mod kill;
 mod proxy;
