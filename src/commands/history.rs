@@ -23,6 +23,13 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
                 .with_context(|| format!("resolving '{name}'"))?;
         }
     }
+    if settings.query.host.is_some() && matches!(settings.location, store::StoreLocation::Sqlite(_))
+    {
+        anyhow::bail!(
+            "--host: {} is a single machine's store; --host picks a machine in a shared PostgreSQL store",
+            settings.location
+        );
+    }
     let mut reader = store::open_reader(&settings.location)?;
     let report = store::report(reader.as_mut(), &settings.query, settings.sections)
         .with_context(|| format!("reading {}", settings.location))?;

@@ -61,7 +61,7 @@ const MIGRATIONS: &[&str] = &[
         start_time bigint,
         name text NOT NULL,
         exe text,
-        cmdline text NOT NULL,
+        cmdline text[] NOT NULL,
         uid integer NOT NULL,
         user_name text,
         unit text,
@@ -711,7 +711,9 @@ impl Cache<'_> {
                         &start_time,
                         &process.name,
                         &process.exe,
-                        &codec::cmdline_to_db(&process.cmdline),
+                        // An array: PostgreSQL text cannot hold the NULs
+                        // SQLite's spelling separates arguments with.
+                        &process.cmdline,
                         &uid_to_db(process.uid),
                         &process.user,
                         &process.unit,
@@ -827,7 +829,7 @@ impl PostgresReader {
             start_time: row.get::<_, Option<i64>>(1).map(|t| t as u64),
             name: row.get(2),
             exe: row.get(3),
-            cmdline: codec::cmdline_from_db(&row.get::<_, String>(4)),
+            cmdline: row.get(4),
             uid: uid_from_db(row.get(5)),
             user: row.get(6),
             unit: row.get(7),

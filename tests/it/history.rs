@@ -29,7 +29,7 @@ fn process(pid: u32, name: &str) -> ProcessIdentity {
         start_time: Some(1_795_850_000),
         name: name.into(),
         exe: Some(format!("/usr/bin/{name}")),
-        cmdline: vec![name.into()],
+        cmdline: vec![name.into(), "--flag".into(), "with space".into()],
         uid: 1000,
         user: Some("alice".into()),
         unit: None,
@@ -272,6 +272,7 @@ fn bad_input_and_bad_stores_exit_2_with_one_line() {
         vec!["5432", "--since", "2026-11-28T10:00", "--until", "2026-11-28T09:00"],
         vec!["99999"],
         vec!["--each", "--limit", "none"],
+        vec!["5432", "--host", "web-1"],
     ] {
         let output = history(&path, &args);
         assert_eq!(output.code, 2, "{args:?}: {output:?}");
@@ -745,6 +746,10 @@ mod postgresql {
         assert_eq!(clients.len(), 1, "{json:#}");
         assert_eq!(clients[0]["process"]["name"], "ruby");
         assert_eq!(clients[0]["host"], "web-2");
+        assert_eq!(
+            clients[0]["process"]["cmdline"],
+            serde_json::json!(["ruby", "--flag", "with space"])
+        );
         // The same answers as SQLite: listeners, windows, single connections.
         let output = util::run(util::porthole().args([
             "history",
