@@ -356,14 +356,16 @@ fn postgresql(dir: &Path, first: u64, total: u64) {
                     (at, ended_at, bytes_up, bytes_down, cookie, netns, server_address,
                      client_address, server_port, client_port, client_process, server_process,
                      client_uid, server_uid, host, flags)
-                 SELECT $3 + x * $4 / $5, $3 + x * $4 / $5 + (x * 7919) % 50000,
+                 SELECT $3::bigint + x * $4::bigint / $5::bigint,
+                        $3::bigint + x * $4::bigint / $5::bigint + (x * 7919) % 50000,
                         (x * 31) % 2000, (x * 97) % 20000, x + 1, NULL,
-                        CASE WHEN x % 10 = 0 THEN $7 ELSE $6 END,
-                        CASE WHEN x % 10 = 0 THEN $7 ELSE $6 END,
+                        CASE WHEN x % 10 = 0 THEN $7::integer ELSE $6::integer END,
+                        CASE WHEN x % 10 = 0 THEN $7::integer ELSE $6::integer END,
                         (ARRAY[5432,5432,5432,5432,5432,6379,6379,6379,3000,3000,8080,8080,
                                9229,5173,11211,27017,3306,9200,4000,8000])[1 + (x * 2654435761) % 20],
-                        32768 + (x * 40503) % 28232, $8 + ((x * 48271) % 200)::integer, NULL,
-                        1000, 116, $9, 4::smallint
+                        32768 + (x * 40503) % 28232, $8::integer + ((x * 48271) % 200)::integer,
+                        NULL,
+                        1000, 116, $9::smallint, 4::smallint
                  FROM generate_series($1::bigint, $2::bigint) AS x",
                 &[&from, &(to - 1), &START, &SPAN, &(total as i64), &v4, &v6, &process, &host],
             )
