@@ -16,6 +16,7 @@
 //! - [`sys`]: the only home of `unsafe` and raw system calls.
 //! - [`termination`]: stopping a port's listeners (`kill`).
 //! - [`allocation`]: finding and holding a free port (`free`).
+//! - [`store`]: the history the recorder writes and `porthole history` reads.
 //!
 //! Dependencies point one way: `cli → commands → engines → model`; `render`
 //! depends only on `model` (and, for the proxy's CLI client, on the
@@ -32,6 +33,7 @@ pub mod monitor;
 pub mod portinfo;
 pub mod proxy;
 pub mod render;
+pub mod store;
 // The one module allowed to use `unsafe` (denied everywhere else in
 // Cargo.toml's [lints]).
 #[allow(unsafe_code)]

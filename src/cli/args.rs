@@ -78,6 +78,10 @@ pub enum Command {
     /// go (runs until Ctrl-C or SIGTERM; needs root).
     #[command(after_help = MONITOR_HELP)]
     Monitor(MonitorArgs),
+    /// What the recorder saw: who listened on a port and when, who
+    /// connected, how often, how much data.
+    #[command(after_help = HISTORY_HELP)]
+    History(HistoryArgs),
     /// Internal: keeps sockets bound for `free --hold`.
     #[command(name = "__hold", hide = true)]
     Hold(HoldArgs),
@@ -728,4 +732,79 @@ pub struct MonitorArgs {
     /// Capture mechanism.
     #[arg(long, value_enum, default_value = "auto")]
     pub capture: CaptureArg,
+    /// Where to record: a SQLite file or postgres://… [default: the state
+    /// directory's history.sqlite; with --jsonl, nothing unless given].
+    #[arg(long, value_name = "PATH|URL", env = "PORTHOLE_STORE")]
+    pub store: Option<String>,
+    /// Delete raw records older than this (e.g. 7d, 36h); hourly totals
+    /// are kept longer [default: 7d].
+    #[arg(long, value_name = "SPAN")]
+    pub keep: Option<String>,
+    /// Prune the oldest connections once the store is larger than this
+    /// (e.g. 500M, 2G) [default: no cap].
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+}
+
+const HISTORY_HELP: &str = "\
+Answers from the record `porthole monitor` keeps (by default
+/var/lib/porthole/history.sqlite for root, else
+$XDG_STATE_HOME/porthole/history.sqlite or ~/.local/state/porthole/history.sqlite).
+Connections are grouped per client process and server address; --each lists
+them one by one. A connection belongs to the window when it started in it
+(or ended in it, when its start was not seen). Times are UTC.
+
+Times: --since 2h (also 30m, 90s, 7d) or --since 2026-11-28T09:00 (UTC;
+seconds and a trailing Z are optional; a bare date is midnight).
+
+Examples:
+  porthole history 5432                     who listened on 5432, who connected
+  porthole history 127.0.0.1:6379 --since 1h
+  porthole history --process python3       everything python3 did
+  porthole history 3000 --listeners         only who held port 3000 and when
+  porthole history 5432 --each --jsonl      every single connection, as JSON Lines
+  porthole history 5432 --store postgres://porthole@db/history --host web-1
+
+Exit status: 0 when records match, 1 when none do, 2 on error.";
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// PORT, HOST:PORT, or [IPv6]:PORT (every port when omitted).
+    #[arg(value_name = "ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Start of the window: a duration ago (2h, 30m, 7d) or a UTC time
+    /// (2026-11-28T09:00).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// End of the window (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only records involving a process whose name contains NAME.
+    #[arg(long, value_name = "NAME")]
+    pub process: Option<String>,
+    /// Only listener changes.
+    #[arg(long, conflicts_with = "connections")]
+    pub listeners: bool,
+    /// Only connections.
+    #[arg(long)]
+    pub connections: bool,
+    /// Every single connection instead of one line per client.
+    #[arg(long)]
+    pub each: bool,
+    /// Most single connections --each prints.
+    #[arg(long, value_name = "N", default_value = "1000", requires = "each")]
+    pub limit: String,
+    /// Only records of this machine (in a store shared by several).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// The store to read: a SQLite file or postgres://… [default: the state
+    /// directory's history.sqlite].
+    #[arg(long, value_name = "PATH|URL", env = "PORTHOLE_STORE")]
+    pub store: Option<String>,
+    /// One JSON document.
+    #[arg(long, conflicts_with = "jsonl")]
+    pub json: bool,
+    /// JSON Lines: one object per record.
+    #[arg(long)]
+    pub jsonl: bool,
 }

@@ -704,11 +704,44 @@ mod tests {
 pub struct MonitorSettings {
     pub config: crate::monitor::MonitorConfig,
     pub jsonl: bool,
+    /// Where to record; `None` with `--jsonl` and no `--store`.
+    pub store: Option<crate::store::StoreLocation>,
+    pub writer: crate::store::WriterOptions,
 }
 
 impl MonitorSettings {
     pub fn resolve(args: crate::cli::args::MonitorArgs) -> anyhow::Result<Self> {
-        let crate::cli::args::MonitorArgs { jsonl, netns, interval, capture } = args;
+        let crate::cli::args::MonitorArgs {
+            jsonl,
+            netns,
+            interval,
+            capture,
+            store,
+            keep,
+            max_size,
+        } = args;
+        let store = match (store, jsonl) {
+            (Some(text), _) => Some(
+                crate::store::StoreLocation::parse(&text).with_context(|| "--store".to_string())?,
+            ),
+            (None, true) => None,
+            (None, false) => Some(
+                crate::store::StoreLocation::default_for_user()
+                    .context("finding the state directory for the history store")?,
+            ),
+        };
+        let mut writer = crate::store::WriterOptions::default();
+        if let Some(text) = keep {
+            writer.keep = crate::cli::history::parse_span(&text)
+                .with_context(|| format!("--keep '{text}'"))?;
+            writer.keep_hourly = writer.keep_hourly.max(writer.keep);
+        }
+        if let Some(text) = max_size {
+            writer.max_size = Some(
+                crate::cli::history::parse_size(&text)
+                    .with_context(|| format!("--max-size '{text}'"))?,
+            );
+        }
         let interval = parse_duration(&interval)
             .map_err(|error| anyhow::anyhow!("--interval '{interval}': {error}"))?;
         if interval < std::time::Duration::from_millis(100) {
@@ -726,6 +759,8 @@ impl MonitorSettings {
                 capture,
             },
             jsonl,
+            store,
+            writer,
         })
     }
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod check;
 pub mod completions;
 pub mod free;
+pub mod history;
 pub mod kill;
 pub mod ls;
 pub mod monitor;
@@ -63,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Proxy(args) => proxy::proxy(args, &mut out)?,
         Command::Audit(args) => audit::run(args, &mut out)?,
         Command::Monitor(args) => monitor::run(args, &mut out)?,
+        Command::History(args) => history::run(args, &mut out)?,
     };
     out.flush()?;
     Ok(status)

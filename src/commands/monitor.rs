@@ -31,7 +31,16 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
         recorder.process_events_error(),
     )?;
     drop(err);
-    let mut sink = choose_sink(&settings, out);
+    // The store is opened before recording starts, so a second recorder on
+    // the same store, or a damaged file, stops here with its own message.
+    let store = match &settings.store {
+        Some(location) => Some(
+            crate::store::open_writer(location, &settings.writer)
+                .with_context(|| format!("opening the history store {}", location))?,
+        ),
+        None => None,
+    };
+    let mut sink = choose_sink(&settings, store, out);
     let summary = recorder.run(sink.as_mut(), &shutdown)?;
     render::stop_line(
         &mut std::io::stderr().lock(),
@@ -42,12 +51,46 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     Ok(ExitStatus::Success)
 }
 
-/// Where recorded events go: the one place a sink is chosen.
-fn choose_sink<'a>(settings: &MonitorSettings, out: &'a mut dyn Write) -> Box<dyn EventSink + 'a> {
-    if settings.jsonl {
-        Box::new(JsonLines { out })
+/// Where recorded events go: the one place sinks are chosen. The store
+/// (SQLite by default, PostgreSQL with `--store postgres://…`) records;
+/// `--jsonl` streams every event to stdout; a person at a terminal also
+/// sees one line per event. Under systemd (stdout not a terminal) only the
+/// store writes, so the journal is not flooded with connections.
+fn choose_sink<'a>(
+    settings: &MonitorSettings,
+    store: Option<Box<dyn EventSink + Send>>,
+    out: &'a mut dyn Write,
+) -> Box<dyn EventSink + 'a> {
+    use std::io::IsTerminal;
+    let printer: Option<Box<dyn EventSink + 'a>> = if settings.jsonl {
+        Some(Box::new(JsonLines { out }))
+    } else if std::io::stdout().is_terminal() || store.is_none() {
+        Some(Box::new(Text { out }))
     } else {
-        Box::new(Text { out })
+        None
+    };
+    let mut sinks: Vec<Box<dyn EventSink + 'a>> = Vec::new();
+    if let Some(store) = store {
+        sinks.push(store);
+    }
+    if let Some(printer) = printer {
+        sinks.push(printer);
+    }
+    Box::new(Fanout { sinks })
+}
+
+/// Every batch to every sink, the store first: an error in any stops
+/// recording loudly.
+struct Fanout<'a> {
+    sinks: Vec<Box<dyn EventSink + 'a>>,
+}
+
+impl EventSink for Fanout<'_> {
+    fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
+        for sink in &mut self.sinks {
+            sink.write_batch(batch)?;
+        }
+        Ok(())
     }
 }
 

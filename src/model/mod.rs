@@ -7,11 +7,14 @@
 //!
 //! The results of the other engines live in submodules, so renderers need
 //! nothing but `model`: [`diagnosis`] (`check`, `wait`), [`termination`]
-//! (`kill`), [`allocation`] (`free`) and [`audit`].
+//! (`kill`), [`allocation`] (`free`), [`audit`], and for the recorder
+//! [`monitor`] (what it records) and [`history`] (what `porthole history`
+//! asks and gets back).
 
 pub mod allocation;
 pub mod audit;
 pub mod diagnosis;
+pub mod history;
 pub mod monitor;
 pub mod termination;
 

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod diagnosis;
 pub mod free;
+pub mod history;
 pub mod json;
 pub mod kill;
 pub mod listing;

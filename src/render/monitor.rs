@@ -130,22 +130,15 @@ impl ProcessLine {
     }
 }
 
+/// `ebpf` or `netlink`, as the history store spells it.
 pub fn mode_name(mode: CaptureMode) -> &'static str {
-    match mode {
-        CaptureMode::Ebpf => "ebpf",
-        CaptureMode::Netlink => "netlink",
-    }
+    crate::model::history::capture_mode_name(mode)
 }
 
+/// The same names the history store uses, so a JSON line and a stored row
+/// spell a loss alike.
 fn loss_name(kind: LossKind) -> &'static str {
-    match kind {
-        LossKind::NetlinkOverflow => "netlink_overflow",
-        LossKind::RingBufferFull => "ring_buffer_full",
-        LossKind::UnmatchedCookie => "unmatched_cookie",
-        LossKind::UnknownProcess => "unknown_process",
-        LossKind::StoreBacklog => "store_backlog",
-        LossKind::ProgramSkipped => "program_skipped",
-    }
+    crate::model::history::loss_kind_name(kind)
 }
 
 fn end_name(end: ConnectionEnd) -> &'static str {

@@ -19,6 +19,7 @@ mod wait;
 mod who;
 
 mod free;
+mod history;
 mod hostile;
 mod kill;
 mod monitor;

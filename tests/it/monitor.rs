@@ -520,3 +520,41 @@ fn bad_arguments_exit_2_with_one_line() {
     assert_eq!(output.code, 2);
     assert!(output.stderr.contains("at least 100ms"), "{}", output.stderr);
 }
+
+/// The whole path: `porthole monitor --store FILE` records real traffic,
+/// and `porthole history` answers from that file with the client's pid.
+#[test]
+fn history_answers_from_what_the_monitor_recorded() {
+    if !ebpf_available() {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().expect("utf-8 path").to_string();
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "http");
+    let monitor = Monitor::start(Some(&netns), &["--capture", "ebpf", "--store", &store_text]);
+    let clients = run_clients(&netns, "127.0.0.1", port, 3);
+    let complete = monitor.wait_for(|lines| connections_to(lines, port).len() >= clients.len());
+    let (lines, stderr, code) = monitor.stop();
+    assert!(complete, "not every connection was recorded:\n{}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let mode = std::fs::metadata(&store).expect("the store exists").permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+
+    let output = crate::util::porthole_run(&[
+        "history",
+        &port.to_string(),
+        "--store",
+        &store_text,
+        "--each",
+        "--json",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let text = output.stdout.clone();
+    for pid in &clients {
+        assert!(text.contains(&format!("\"pid\": {pid}")), "client {pid} in history:\n{text}");
+    }
+    assert!(text.contains(&format!("\"pid\": {}", server.pid())), "the server:\n{text}");
+}

@@ -50,6 +50,7 @@ pub fn scrub(command: &mut Command) {
         "no_proxy",
         "NO_PROXY",
         "PORTHOLE_BACKEND",
+        "PORTHOLE_STORE",
         "TOXIPROXY_URL",
         "COLUMNS",
     ] {

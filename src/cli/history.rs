@@ -1,0 +1,251 @@
+//! Resolution of `porthole history` arguments, and the time, duration and
+//! size forms the history commands share (`--since 2h`, `--since
+//! 2026-11-28T09:00`, `--keep 7d`, `--max-size 500MB`).
+
+use anyhow::{bail, Context};
+
+use crate::cli::args::HistoryArgs;
+use crate::model::history::{HistoryQuery, UtcTime};
+use crate::model::monitor::UnixMicros;
+use crate::render::Format;
+use crate::store::{Sections, StoreLocation};
+use crate::target::Endpoint;
+
+/// Everything `porthole history` needs, validated.
+#[derive(Debug, Clone)]
+pub struct HistorySettings {
+    pub location: StoreLocation,
+    /// The endpoint as typed; its host (if a name) is resolved by the
+    /// command, the rest is already in `query`.
+    pub endpoint: Option<Endpoint>,
+    pub query: HistoryQuery,
+    pub sections: Sections,
+    pub format: Format,
+}
+
+impl HistorySettings {
+    /// Resolves the arguments; relative times count back from `now`.
+    pub fn resolve(args: HistoryArgs, now: UnixMicros) -> anyhow::Result<Self> {
+        let HistoryArgs {
+            endpoint,
+            since,
+            until,
+            process,
+            listeners,
+            connections,
+            each,
+            limit,
+            host,
+            store,
+            json,
+            jsonl,
+        } = args;
+        let endpoint = endpoint
+            .as_deref()
+            .map(|text| Endpoint::parse(text).with_context(|| format!("'{text}'")))
+            .transpose()?;
+        let since = since
+            .as_deref()
+            .map(|text| parse_time(text, now).with_context(|| format!("--since '{text}'")))
+            .transpose()?;
+        let until = until
+            .as_deref()
+            .map(|text| parse_time(text, now).with_context(|| format!("--until '{text}'")))
+            .transpose()?;
+        if let (Some(since), Some(until)) = (since, until) {
+            if since >= until {
+                bail!("--since must be before --until");
+            }
+        }
+        let limit = match limit.parse::<usize>() {
+            Ok(limit) if limit > 0 => limit,
+            _ => bail!("--limit '{limit}': expected a positive number"),
+        };
+        if process.as_deref() == Some("") {
+            bail!("--process: empty name");
+        }
+        let location = StoreLocation::resolve(store.as_deref())?;
+        let addresses = match endpoint.as_ref().and_then(|e| e.host.as_ref()) {
+            Some(crate::target::Host::Ip(ip)) => vec![*ip],
+            _ => Vec::new(),
+        };
+        let query = HistoryQuery {
+            port: endpoint.as_ref().map(|e| e.port),
+            addresses,
+            since,
+            until,
+            process,
+            host,
+            limit,
+        };
+        let sections = Sections { listeners: !connections, connections: !listeners, each };
+        let format = if json {
+            Format::Json
+        } else if jsonl {
+            Format::Jsonl
+        } else {
+            Format::Table
+        };
+        Ok(HistorySettings { location, endpoint, query, sections, format })
+    }
+}
+
+/// Parses a point in time: a duration ago (`2h`, `30m`, `90s`, `7d`) or a
+/// UTC time `YYYY-MM-DD[THH:MM[:SS]][Z]` (a space may replace the `T`).
+pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
+    let text = text.trim();
+    if text.starts_with(|c: char| c.is_ascii_digit())
+        && text.len() >= 10
+        && text.as_bytes()[4] == b'-'
+    {
+        return parse_utc(text);
+    }
+    let ago = parse_span(text)?;
+    Ok(now.saturating_sub(ago.as_micros() as i64))
+}
+
+/// Parses `2026-11-28`, `2026-11-28T09:00`, `2026-11-28 09:00:30Z`.
+fn parse_utc(text: &str) -> anyhow::Result<UnixMicros> {
+    const FORM: &str = "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC)";
+    let text = text.strip_suffix('Z').unwrap_or(text);
+    let (date, time) = match text.split_once(['T', ' ']) {
+        Some((date, time)) => (date, Some(time)),
+        None => (text, None),
+    };
+    let number = |part: &str| -> anyhow::Result<i64> {
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) || part.len() > 4 {
+            bail!("not a time ({FORM})");
+        }
+        Ok(part.parse()?)
+    };
+    let date: Vec<&str> = date.split('-').collect();
+    let [year, month, day] = date.as_slice() else { bail!("not a date ({FORM})") };
+    let (hour, minute, second) = match time {
+        None => (0, 0, 0),
+        Some(time) => {
+            let parts: Vec<&str> = time.split(':').collect();
+            match parts.as_slice() {
+                [hour, minute] => (number(hour)?, number(minute)?, 0),
+                [hour, minute, second] => (number(hour)?, number(minute)?, number(second)?),
+                _ => bail!("not a time ({FORM})"),
+            }
+        }
+    };
+    let calendar = UtcTime {
+        year: number(year)?,
+        month: number(month)? as u32,
+        day: number(day)? as u32,
+        hour: hour as u32,
+        minute: minute as u32,
+        second: second as u32,
+    };
+    calendar.to_micros().with_context(|| format!("no such time ({FORM})"))
+}
+
+/// Parses a span: `90s`, `30m`, `2h`, `7d`, `2w` (a bare number is
+/// seconds).
+pub fn parse_span(text: &str) -> anyhow::Result<std::time::Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit.trim() {
+        "" | "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "w" => 7.0 * 86_400.0,
+        _ => bail!("expected a duration such as 90s, 30m, 2h or 7d, or a UTC time such as 2026-11-28T09:00"),
+    };
+    match number.parse::<f64>() {
+        // A hundred years: longer is a typo, and keeps micros far from overflow.
+        Ok(value) if value.is_finite() && value > 0.0 && value * scale <= 3.2e9 => {
+            Ok(std::time::Duration::from_secs_f64(value * scale))
+        }
+        _ => bail!("expected a positive duration such as 90s, 30m, 2h or 7d"),
+    }
+}
+
+/// Parses a size: `500MB`, `2GB`, `1GiB`, `64MiB`, or bytes.
+pub fn parse_size(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0f64.powi(4),
+        _ => bail!("unknown unit (expected e.g. 500MB, 2GB or 1GiB)"),
+    };
+    match number.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 && value * scale < 1.8e19 => {
+            Ok((value * scale) as u64)
+        }
+        _ => bail!("expected a positive size such as 500MB or 2GB"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    const NOW: UnixMicros = 1_795_860_000_000_000; // 2026-11-28 10:00:00 UTC
+
+    fn resolve(args: &[&str]) -> anyhow::Result<HistorySettings> {
+        let mut argv = vec!["porthole", "history"];
+        argv.extend_from_slice(args);
+        let cli = crate::cli::Cli::try_parse_from(argv).expect("parses");
+        let crate::cli::Command::History(args) = cli.command else { panic!("not history") };
+        HistorySettings::resolve(args, NOW)
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("2h", NOW).unwrap(), NOW - 7_200_000_000);
+        assert_eq!(parse_time("7d", NOW).unwrap(), NOW - 7 * 86_400_000_000);
+        assert_eq!(parse_time("2026-11-28T09:00", NOW).unwrap(), 1_795_856_400_000_000);
+        assert_eq!(parse_time("2026-11-28 09:00:00Z", NOW).unwrap(), 1_795_856_400_000_000);
+        assert_eq!(parse_time("2026-11-28", NOW).unwrap(), 1_795_824_000_000_000);
+        for bad in
+            ["", "2x", "-2h", "0", "2026-13-01", "2026-02-30", "2026-11-28T25:00", "yesterday"]
+        {
+            assert!(parse_time(bad, NOW).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("500MB").unwrap(), 500_000_000);
+        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn arguments_resolve() {
+        let settings =
+            resolve(&["127.0.0.1:5432", "--since", "1h", "--store", "/tmp/h.sqlite"]).unwrap();
+        assert_eq!(settings.query.port, Some(5432));
+        assert_eq!(
+            settings.query.addresses,
+            vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(settings.query.since, Some(NOW - 3_600_000_000));
+        assert_eq!(settings.location, StoreLocation::Sqlite("/tmp/h.sqlite".into()));
+        assert!(settings.sections.listeners && settings.sections.connections);
+        let settings = resolve(&["--listeners", "--json", "--store", "x"]).unwrap();
+        assert!(!settings.sections.connections);
+        assert_eq!(settings.format, Format::Json);
+        let error = resolve(&["--since", "1h", "--until", "2h", "--store", "x"]).unwrap_err();
+        assert!(error.to_string().contains("before"), "{error}");
+        assert!(resolve(&["70000", "--store", "x"]).is_err());
+        assert!(resolve(&["--each", "--limit", "0", "--store", "x"]).is_err());
+    }
+}

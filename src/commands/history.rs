@@ -1,0 +1,38 @@
+//! `porthole history [ENDPOINT]`: answers from the record `porthole
+//! monitor` keeps — who listened on a port and when, who connected, how
+//! often, how much data.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::cli::args::HistoryArgs;
+use crate::cli::history::HistorySettings;
+use crate::commands::ExitStatus;
+use crate::render::history::write_history;
+use crate::render::Style;
+use crate::store;
+use crate::target::Host;
+
+pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    let mut settings = HistorySettings::resolve(args, store::now_micros())?;
+    // A name is looked up as clients would, and every address it has counts.
+    if let Some(endpoint) = &settings.endpoint {
+        if let Some(Host::Name(name)) = &endpoint.host {
+            settings.query.addresses = crate::commands::who::resolve(name, endpoint.port)
+                .with_context(|| format!("resolving '{name}'"))?;
+        }
+    }
+    if settings.query.host.is_some() && matches!(settings.location, store::StoreLocation::Sqlite(_))
+    {
+        anyhow::bail!(
+            "--host: {} is a single machine's store; --host picks a machine in a shared PostgreSQL store",
+            settings.location
+        );
+    }
+    let mut reader = store::open_reader(&settings.location)?;
+    let report = store::report(reader.as_mut(), &settings.query, settings.sections)
+        .with_context(|| format!("reading {}", settings.location))?;
+    write_history(out, &report, settings.format, Style::detect())?;
+    Ok(if report.is_empty() { ExitStatus::Failure } else { ExitStatus::Success })
+}

@@ -1,0 +1,865 @@
+//! `porthole history` output, and the "History" section of `porthole
+//! PORT`: text for people, and the JSON wire types of the history (kept
+//! here rather than in `json.rs` because only these two outputs use them).
+//!
+//! Text groups connections per client ("python3 (pid 4411) connected 1,203
+//! times, 2026-11-28 10:02–10:41, 2.1 MB"); times are UTC, sizes decimal
+//! (1 kB = 1000 bytes), counts with thousands separators.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::table::{printable, Table};
+use super::{Format, Style};
+use crate::model::history::{
+    CaptureSession, ClientSummary, ConnectionHistory, HistoryReport, HourlyTotal, ListenerHistory,
+    LossSummary, PortHistory, UtcTime,
+};
+use crate::model::monitor::{
+    CaptureMode, ConnectionEnd, ListenerChange, LossKind, ProcessIdentity, UnixMicros,
+};
+
+/// Version of the history JSON layout; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub fn write_history(
+    out: &mut dyn Write,
+    report: &HistoryReport,
+    format: Format,
+    style: Style,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &HistoryRecord::from_report(report))?;
+            writeln!(out)
+        }
+        Format::Jsonl => write_jsonl(out, report),
+        Format::Table => write_text(out, report, style),
+    }
+}
+
+// ------------------------------------------------------------------ text
+
+/// `1,203`.
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
+/// `2.1 MB`, `512 B`: decimal units, as `ls --si` and network tools count.
+pub fn bytes(value: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if value < 1000 {
+        return format!("{value} B");
+    }
+    let mut scaled = value as f64 / 1000.0;
+    let mut unit = 0;
+    while scaled >= 999.95 && unit < UNITS.len() - 1 {
+        scaled /= 1000.0;
+        unit += 1;
+    }
+    format!("{scaled:.1} {}", UNITS[unit])
+}
+
+/// `2026-11-28 10:02:03`.
+fn time(at: UnixMicros) -> String {
+    UtcTime::from_micros(at).to_string()
+}
+
+/// `2026-11-28 10:02–10:41`; seconds when both fall in one minute
+/// (`10:15:00–10:15:11`), both dates when they differ, one time when equal.
+fn span(first: UnixMicros, last: UnixMicros) -> String {
+    let (a, b) = (UtcTime::from_micros(first), UtcTime::from_micros(last));
+    let date = |t: UtcTime| format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
+    let minute = |t: UtcTime| format!("{:02}:{:02}", t.hour, t.minute);
+    let second = |t: UtcTime| format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second);
+    let same_day = (a.year, a.month, a.day) == (b.year, b.month, b.day);
+    if a == b {
+        format!("at {a}")
+    } else if same_day && (a.hour, a.minute) == (b.hour, b.minute) {
+        format!("{} {}–{}", date(a), second(a), second(b))
+    } else if same_day {
+        format!("{} {}–{}", date(a), minute(a), minute(b))
+    } else {
+        format!("{} {} – {} {}", date(a), minute(a), date(b), minute(b))
+    }
+}
+
+/// `psql (pid 5120, user alice)`; names are other users' text, so they are
+/// escaped.
+pub fn process_label(process: &ProcessIdentity) -> String {
+    let mut text = format!("{} (pid {}", printable(&process.name), process.pid);
+    if let Some(user) = &process.user {
+        text.push_str(&format!(", user {}", printable(user)));
+    }
+    if let Some(unit) = &process.unit {
+        text.push_str(&format!(", unit {}", printable(unit)));
+    }
+    if let Some(container) = &process.container {
+        text.push_str(&format!(", container {}", printable(container)));
+    }
+    text.push(')');
+    text
+}
+
+fn client_label(summary: &ClientSummary) -> String {
+    match (&summary.client, summary.client_uid) {
+        (Some(process), _) => process_label(process),
+        (None, Some(uid)) => format!("an unnamed process (uid {uid})"),
+        (None, None) => "an unnamed process".into(),
+    }
+}
+
+fn owners_label(owners: &[ProcessIdentity]) -> String {
+    if owners.is_empty() {
+        "no process seen".into()
+    } else {
+        owners.iter().map(process_label).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn listener_address(listener: &ListenerHistory) -> String {
+    let event = &listener.event;
+    match (&event.local, &event.path) {
+        (Some(local), _) => local.to_string(),
+        (None, Some(path)) => printable(path).into_owned(),
+        (None, None) => format!("inode {}", event.inode),
+    }
+}
+
+fn change_label(change: ListenerChange) -> &'static str {
+    match change {
+        ListenerChange::Appeared => "listening",
+        ListenerChange::Disappeared => "gone",
+    }
+}
+
+fn host_prefix(host: &Option<String>, show: bool) -> String {
+    match host {
+        Some(host) if show => format!("[{}] ", printable(host)),
+        _ => String::new(),
+    }
+}
+
+fn loss_label(kind: LossKind) -> &'static str {
+    match kind {
+        LossKind::NetlinkOverflow => "lost to a netlink buffer overflow (ENOBUFS)",
+        LossKind::RingBufferFull => "lost to a full eBPF ring buffer",
+        LossKind::UnmatchedCookie => "closes whose start was never seen",
+        LossKind::UnknownProcess => "processes that exited before they could be named",
+        LossKind::StoreBacklog => "dropped because the store could not keep up",
+        LossKind::ProgramSkipped => "eBPF program runs the kernel skipped",
+    }
+}
+
+fn mode_label(mode: CaptureMode) -> &'static str {
+    match mode {
+        CaptureMode::Ebpf => "eBPF (both ends of every connection named)",
+        CaptureMode::Netlink => "netlink (clients named only for connections alive at a dump)",
+    }
+}
+
+fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std::io::Result<()> {
+    let query = &report.query;
+    let subject = match (query.port, query.addresses.as_slice()) {
+        (Some(port), []) => format!("port {port}"),
+        (Some(port), [address]) => format!("{}", std::net::SocketAddr::new(*address, port)),
+        (Some(port), addresses) => {
+            let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+            format!("port {port} on {}", list.join(", "))
+        }
+        (None, _) => "every port".into(),
+    };
+    let mut heading = format!("History of {subject}");
+    if let Some(process) = &query.process {
+        heading.push_str(&format!(" involving '{}'", printable(process)));
+    }
+    if let Some(host) = &query.host {
+        heading.push_str(&format!(" on {}", printable(host)));
+    }
+    match (query.since, query.until) {
+        (Some(since), Some(until)) => {
+            heading.push_str(&format!(", {} – {}", time(since), time(until)))
+        }
+        (Some(since), None) => heading.push_str(&format!(", since {}", time(since))),
+        (None, Some(until)) => heading.push_str(&format!(", until {}", time(until))),
+        (None, None) => {}
+    }
+    writeln!(out, "{} (UTC, from {})", style.bold(&heading), printable(&report.store))?;
+    if report.is_empty() {
+        writeln!(out, "  nothing recorded")?;
+    }
+    // Show machine names only when the store holds more than one.
+    let mut hosts: Vec<&String> = report
+        .listeners
+        .iter()
+        .map(|l| &l.host)
+        .chain(report.clients.iter().map(|c| &c.host))
+        .chain(report.connections.iter().map(|c| &c.host))
+        .flatten()
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let show_hosts = hosts.len() > 1;
+
+    if !report.listeners.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("Listeners"))?;
+        let mut table = Table::new(&["TIME", "CHANGE", "PROTO", "LOCAL", "SCOPE", "PROCESS"]);
+        for listener in &report.listeners {
+            let event = &listener.event;
+            let scope = if event.exposed {
+                format!("{} (exposed)", event.scope.as_str())
+            } else {
+                event.scope.as_str().to_string()
+            };
+            table.push(vec![
+                format!("{}{}", host_prefix(&listener.host, show_hosts), time(event.at)),
+                change_label(event.change).to_string(),
+                event.protocol.as_str().to_string(),
+                listener_address(listener),
+                scope,
+                owners_label(&event.owners),
+            ]);
+        }
+        table.write(out, style.width, "  ")?;
+    }
+    if !report.clients.is_empty() {
+        write_clients(out, &report.clients, show_hosts, style)?;
+    }
+    if !report.connections.is_empty() {
+        write_connections(out, &report.connections, show_hosts, style)?;
+        if report.truncated {
+            writeln!(out, "  … more connections match; narrow --since/--until or raise --limit")?;
+        }
+    }
+    if !report.hourly.is_empty() {
+        write_hourly(out, &report.hourly, show_hosts, style)?;
+    }
+    write_sessions(out, &report.sessions, show_hosts)?;
+    write_losses(out, &report.losses, show_hosts, style)?;
+    Ok(())
+}
+
+fn write_clients(
+    out: &mut dyn Write,
+    clients: &[ClientSummary],
+    show_hosts: bool,
+    style: Style,
+) -> std::io::Result<()> {
+    // One block per server endpoint, in the order of its busiest client.
+    let mut servers: Vec<(&Option<String>, std::net::SocketAddr)> = Vec::new();
+    for summary in clients {
+        if !servers.contains(&(&summary.host, summary.server)) {
+            servers.push((&summary.host, summary.server));
+        }
+    }
+    for (host, server) in servers {
+        let group: Vec<&ClientSummary> =
+            clients.iter().filter(|c| &c.host == host && c.server == server).collect();
+        let total: u64 = group.iter().map(|c| c.connections).sum();
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            style.bold(&format!(
+                "{}Clients of {server} ({} connection{})",
+                host_prefix(host, show_hosts),
+                thousands(total),
+                if total == 1 { "" } else { "s" }
+            ))
+        )?;
+        for summary in group {
+            let times = if summary.connections == 1 {
+                "once".to_string()
+            } else {
+                format!("{} times", thousands(summary.connections))
+            };
+            writeln!(
+                out,
+                "  {} connected {times}, {}, {}",
+                client_label(summary),
+                span(summary.first_at, summary.last_at),
+                bytes(summary.bytes())
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn end_label(end: ConnectionEnd, open: bool) -> &'static str {
+    match (end, open) {
+        (_, true) => "open",
+        (ConnectionEnd::Closed, _) => "closed",
+        (ConnectionEnd::Reset, _) => "reset",
+        (ConnectionEnd::Unknown, _) => "unknown",
+    }
+}
+
+/// `12ms`, `3.4s`, `5m02s`, `2h05m`.
+fn duration(micros: i64) -> String {
+    let micros = micros.max(0);
+    if micros < 1_000 {
+        format!("{micros}µs")
+    } else if micros < 1_000_000 {
+        format!("{}ms", micros / 1_000)
+    } else if micros < 60_000_000 {
+        format!("{:.1}s", micros as f64 / 1e6)
+    } else if micros < 3_600_000_000 {
+        format!("{}m{:02}s", micros / 60_000_000, micros / 1_000_000 % 60)
+    } else {
+        format!("{}h{:02}m", micros / 3_600_000_000, micros / 60_000_000 % 60)
+    }
+}
+
+fn write_connections(
+    out: &mut dyn Write,
+    connections: &[ConnectionHistory],
+    show_hosts: bool,
+    style: Style,
+) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "{} ({})", style.bold("Connections"), thousands(connections.len() as u64))?;
+    let mut table = Table::new(&[
+        "TIME",
+        "DURATION",
+        "CLIENT",
+        "SERVER",
+        "SENT",
+        "RECEIVED",
+        "END",
+        "CLIENT PROCESS",
+    ]);
+    for connection in connections {
+        let record = &connection.record;
+        let at = record.started_at.or(record.ended_at).unwrap_or_default();
+        let length = match (record.started_at, record.ended_at) {
+            (Some(start), Some(end)) => duration(end - start),
+            _ => "-".into(),
+        };
+        let client = match (&record.client_process, record.client_uid) {
+            (Some(process), _) => process_label(process),
+            (None, Some(uid)) => format!("unnamed (uid {uid})"),
+            (None, None) => "unnamed".into(),
+        };
+        table.push(vec![
+            format!("{}{}", host_prefix(&connection.host, show_hosts), time(at)),
+            length,
+            record.client.to_string(),
+            record.server.to_string(),
+            bytes(record.bytes_client_to_server),
+            bytes(record.bytes_server_to_client),
+            end_label(record.end, record.ended_at.is_none()).to_string(),
+            client,
+        ]);
+    }
+    table.write(out, style.width, "  ")
+}
+
+fn write_hourly(
+    out: &mut dyn Write,
+    hourly: &[HourlyTotal],
+    show_hosts: bool,
+    style: Style,
+) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        style.bold("Hourly totals (single connections of these hours were pruned)")
+    )?;
+    let mut table = Table::new(&["HOUR", "PORT", "CLIENT", "CONNECTIONS", "BYTES"]);
+    for total in hourly {
+        let hour = UtcTime::from_micros(total.hour);
+        let client = match (total.client_name.as_str(), total.client_exe.as_str()) {
+            ("", "") => "unnamed".to_string(),
+            (name, exe) if exe == name || exe.is_empty() => printable(name).into_owned(),
+            (name, exe) => format!("{} ({})", printable(name), printable(exe)),
+        };
+        table.push(vec![
+            format!(
+                "{}{:04}-{:02}-{:02} {:02}:00",
+                host_prefix(&total.host, show_hosts),
+                hour.year,
+                hour.month,
+                hour.day,
+                hour.hour
+            ),
+            total.server_port.to_string(),
+            client,
+            thousands(total.connections),
+            bytes(total.bytes_client_to_server.saturating_add(total.bytes_server_to_client)),
+        ]);
+    }
+    table.write(out, style.width, "  ")
+}
+
+fn write_sessions(
+    out: &mut dyn Write,
+    sessions: &[CaptureSession],
+    show_hosts: bool,
+) -> std::io::Result<()> {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    for session in sessions {
+        writeln!(
+            out,
+            "{}Recorder started {} in {} mode: {}",
+            host_prefix(&session.host, show_hosts),
+            time(session.at),
+            mode_label(session.mode),
+            printable(&session.reason)
+        )?;
+    }
+    Ok(())
+}
+
+fn write_losses(
+    out: &mut dyn Write,
+    losses: &[LossSummary],
+    show_hosts: bool,
+    style: Style,
+) -> std::io::Result<()> {
+    if losses.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", style.yellow("Gaps: the recorder knows it missed"))?;
+    for loss in losses {
+        writeln!(
+            out,
+            "  {}{} {}, {}",
+            host_prefix(&loss.host, show_hosts),
+            thousands(loss.count),
+            loss_label(loss.kind),
+            span(loss.first_at, loss.last_at)
+        )?;
+    }
+    Ok(())
+}
+
+/// The "History" section of `porthole PORT`: who held the port before,
+/// when it was last free, the most frequent clients.
+pub fn write_port_history(
+    out: &mut dyn Write,
+    history: &PortHistory,
+    style: Style,
+) -> std::io::Result<()> {
+    if history.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "{} (UTC, from {})", style.bold("History"), printable(&history.store))?;
+    if let Some(last) = history.recent_listeners.first() {
+        let event = &last.event;
+        match event.change {
+            ListenerChange::Appeared => {
+                writeln!(
+                    out,
+                    "  listening since {}: {}",
+                    time(event.at),
+                    owners_label(&event.owners)
+                )?;
+            }
+            ListenerChange::Disappeared => {
+                writeln!(
+                    out,
+                    "  free since {} (last held by {})",
+                    time(event.at),
+                    owners_label(&event.owners)
+                )?;
+            }
+        }
+    }
+    for earlier in history.recent_listeners.iter().skip(1) {
+        let event = &earlier.event;
+        writeln!(
+            out,
+            "  before: {} {} on {}, {}",
+            change_label(event.change),
+            time(event.at),
+            listener_address(earlier),
+            owners_label(&event.owners)
+        )?;
+    }
+    if !history.frequent_clients.is_empty() {
+        writeln!(out, "  most frequent clients since {}:", time(history.clients_since))?;
+        for summary in &history.frequent_clients {
+            writeln!(
+                out,
+                "    {} — {} connection{} to {}, last {}",
+                client_label(summary),
+                thousands(summary.connections),
+                if summary.connections == 1 { "" } else { "s" },
+                summary.server,
+                time(summary.last_at)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ JSON
+
+/// RFC 3339 UTC with microseconds: `2026-11-28T10:02:03.123456Z`.
+fn rfc3339(at: UnixMicros) -> String {
+    let calendar = UtcTime::from_micros(at);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        calendar.year,
+        calendar.month,
+        calendar.day,
+        calendar.hour,
+        calendar.minute,
+        calendar.second,
+        at.rem_euclid(1_000_000)
+    )
+}
+
+/// One process as the recorder saw it.
+#[derive(Debug, Serialize)]
+pub struct ProcessWire {
+    pub pid: u32,
+    pub name: String,
+    pub exe: Option<String>,
+    pub cmdline: Vec<String>,
+    pub uid: u32,
+    pub user: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub start_time: Option<u64>,
+    pub unit: Option<String>,
+    pub container: Option<String>,
+}
+
+impl ProcessWire {
+    fn from_process(process: &ProcessIdentity) -> Self {
+        ProcessWire {
+            pid: process.pid,
+            name: process.name.clone(),
+            exe: process.exe.clone(),
+            cmdline: process.cmdline.clone(),
+            uid: process.uid,
+            user: process.user.clone(),
+            start_time: process.start_time,
+            unit: process.unit.clone(),
+            container: process.container.clone(),
+        }
+    }
+}
+
+/// A listener that appeared or went away.
+#[derive(Debug, Serialize)]
+pub struct ListenerWire {
+    pub time: String,
+    /// `appeared` or `disappeared`.
+    pub change: &'static str,
+    pub protocol: &'static str,
+    pub family: &'static str,
+    pub local_address: Option<String>,
+    pub local_port: Option<u16>,
+    pub path: Option<String>,
+    pub inode: u64,
+    pub uid: u32,
+    pub net_namespace: Option<u64>,
+    pub scope: &'static str,
+    pub exposed: bool,
+    pub host: Option<String>,
+    pub processes: Vec<ProcessWire>,
+}
+
+impl ListenerWire {
+    fn from_listener(listener: &ListenerHistory) -> Self {
+        let event = &listener.event;
+        ListenerWire {
+            time: rfc3339(event.at),
+            change: match event.change {
+                ListenerChange::Appeared => "appeared",
+                ListenerChange::Disappeared => "disappeared",
+            },
+            protocol: event.protocol.as_str(),
+            family: event.family.as_str(),
+            local_address: event.local.map(|l| l.ip().to_string()),
+            local_port: event.local.map(|l| l.port()),
+            path: event.path.clone(),
+            inode: event.inode,
+            uid: event.uid,
+            net_namespace: event.net_namespace,
+            scope: event.scope.as_str(),
+            exposed: event.exposed,
+            host: listener.host.clone(),
+            processes: event.owners.iter().map(ProcessWire::from_process).collect(),
+        }
+    }
+}
+
+/// The connections of one client process to one server endpoint.
+#[derive(Debug, Serialize)]
+pub struct ClientWire {
+    pub server_address: String,
+    pub server_port: u16,
+    /// `null` when the recorder could not name the client.
+    pub process: Option<ProcessWire>,
+    pub uid: Option<u32>,
+    pub connections: u64,
+    pub first: String,
+    pub last: String,
+    pub bytes_client_to_server: u64,
+    pub bytes_server_to_client: u64,
+    pub host: Option<String>,
+}
+
+impl ClientWire {
+    fn from_summary(summary: &ClientSummary) -> Self {
+        ClientWire {
+            server_address: summary.server.ip().to_string(),
+            server_port: summary.server.port(),
+            process: summary.client.as_ref().map(ProcessWire::from_process),
+            uid: summary.client_uid,
+            connections: summary.connections,
+            first: rfc3339(summary.first_at),
+            last: rfc3339(summary.last_at),
+            bytes_client_to_server: summary.bytes_client_to_server,
+            bytes_server_to_client: summary.bytes_server_to_client,
+            host: summary.host.clone(),
+        }
+    }
+}
+
+/// One connection.
+#[derive(Debug, Serialize)]
+pub struct ConnectionWire {
+    pub client_address: String,
+    pub client_port: u16,
+    pub server_address: String,
+    pub server_port: u16,
+    /// `null` when the start was not seen.
+    pub started: Option<String>,
+    /// `null` while open.
+    pub ended: Option<String>,
+    pub duration_us: Option<i64>,
+    pub bytes_client_to_server: u64,
+    pub bytes_server_to_client: u64,
+    /// `closed`, `reset`, `unknown`, or `open`.
+    pub end: &'static str,
+    pub client_process: Option<ProcessWire>,
+    pub server_process: Option<ProcessWire>,
+    pub client_uid: Option<u32>,
+    pub server_uid: Option<u32>,
+    pub cookie: u64,
+    pub net_namespace: Option<u64>,
+    pub host: Option<String>,
+}
+
+impl ConnectionWire {
+    fn from_connection(connection: &ConnectionHistory) -> Self {
+        let record = &connection.record;
+        ConnectionWire {
+            client_address: record.client.ip().to_string(),
+            client_port: record.client.port(),
+            server_address: record.server.ip().to_string(),
+            server_port: record.server.port(),
+            started: record.started_at.map(rfc3339),
+            ended: record.ended_at.map(rfc3339),
+            duration_us: record.started_at.zip(record.ended_at).map(|(s, e)| e - s),
+            bytes_client_to_server: record.bytes_client_to_server,
+            bytes_server_to_client: record.bytes_server_to_client,
+            end: end_label(record.end, record.ended_at.is_none()),
+            client_process: record.client_process.as_ref().map(ProcessWire::from_process),
+            server_process: record.server_process.as_ref().map(ProcessWire::from_process),
+            client_uid: record.client_uid,
+            server_uid: record.server_uid,
+            cookie: record.cookie,
+            net_namespace: record.net_namespace,
+            host: connection.host.clone(),
+        }
+    }
+}
+
+/// Totals of one hour, server port and client executable.
+#[derive(Debug, Serialize)]
+pub struct HourlyWire {
+    pub hour: String,
+    pub server_port: u16,
+    pub client_exe: String,
+    pub client_name: String,
+    pub connections: u64,
+    pub bytes_client_to_server: u64,
+    pub bytes_server_to_client: u64,
+    pub host: Option<String>,
+}
+
+impl HourlyWire {
+    fn from_total(total: &HourlyTotal) -> Self {
+        HourlyWire {
+            hour: rfc3339(total.hour),
+            server_port: total.server_port,
+            client_exe: total.client_exe.clone(),
+            client_name: total.client_name.clone(),
+            connections: total.connections,
+            bytes_client_to_server: total.bytes_client_to_server,
+            bytes_server_to_client: total.bytes_server_to_client,
+            host: total.host.clone(),
+        }
+    }
+}
+
+/// What the recorder knows it missed.
+#[derive(Debug, Serialize)]
+pub struct LossWire {
+    /// `netlink_overflow`, `ring_buffer_full`, `unmatched_cookie`,
+    /// `unknown_process` or `store_backlog`.
+    pub kind: &'static str,
+    pub count: u64,
+    pub first: String,
+    pub last: String,
+    pub host: Option<String>,
+}
+
+/// A recorder start and its capture mode.
+#[derive(Debug, Serialize)]
+pub struct CaptureWire {
+    pub time: String,
+    /// `ebpf` or `netlink`.
+    pub mode: &'static str,
+    pub reason: String,
+    pub host: Option<String>,
+}
+
+/// `porthole history --json`.
+#[derive(Debug, Serialize)]
+pub struct HistoryRecord {
+    pub schema_version: u32,
+    pub store: String,
+    pub port: Option<u16>,
+    pub addresses: Vec<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub listeners: Vec<ListenerWire>,
+    pub clients: Vec<ClientWire>,
+    pub connections: Vec<ConnectionWire>,
+    /// Whether `connections` was cut at `--limit`.
+    pub truncated: bool,
+    pub hourly: Vec<HourlyWire>,
+    pub losses: Vec<LossWire>,
+    pub captures: Vec<CaptureWire>,
+}
+
+fn loss_wire(loss: &LossSummary) -> LossWire {
+    LossWire {
+        kind: crate::model::history::loss_kind_name(loss.kind),
+        count: loss.count,
+        first: rfc3339(loss.first_at),
+        last: rfc3339(loss.last_at),
+        host: loss.host.clone(),
+    }
+}
+
+fn capture_wire(session: &CaptureSession) -> CaptureWire {
+    CaptureWire {
+        time: rfc3339(session.at),
+        mode: crate::model::history::capture_mode_name(session.mode),
+        reason: session.reason.clone(),
+        host: session.host.clone(),
+    }
+}
+
+impl HistoryRecord {
+    pub fn from_report(report: &HistoryReport) -> Self {
+        HistoryRecord {
+            schema_version: SCHEMA_VERSION,
+            store: report.store.clone(),
+            port: report.query.port,
+            addresses: report.query.addresses.iter().map(ToString::to_string).collect(),
+            since: report.query.since.map(rfc3339),
+            until: report.query.until.map(rfc3339),
+            listeners: report.listeners.iter().map(ListenerWire::from_listener).collect(),
+            clients: report.clients.iter().map(ClientWire::from_summary).collect(),
+            connections: report.connections.iter().map(ConnectionWire::from_connection).collect(),
+            truncated: report.truncated,
+            hourly: report.hourly.iter().map(HourlyWire::from_total).collect(),
+            losses: report.losses.iter().map(loss_wire).collect(),
+            captures: report.sessions.iter().map(capture_wire).collect(),
+        }
+    }
+}
+
+/// One line of `porthole history --jsonl`: a `type` tag and the record.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HistoryLine {
+    Listener(ListenerWire),
+    Client(ClientWire),
+    Connection(Box<ConnectionWire>),
+    Hourly(HourlyWire),
+    Loss(LossWire),
+    Capture(CaptureWire),
+}
+
+fn write_jsonl(out: &mut dyn Write, report: &HistoryReport) -> std::io::Result<()> {
+    let lines = report
+        .sessions
+        .iter()
+        .map(|s| HistoryLine::Capture(capture_wire(s)))
+        .chain(
+            report.listeners.iter().map(|l| HistoryLine::Listener(ListenerWire::from_listener(l))),
+        )
+        .chain(report.clients.iter().map(|c| HistoryLine::Client(ClientWire::from_summary(c))))
+        .chain(
+            report
+                .connections
+                .iter()
+                .map(|c| HistoryLine::Connection(Box::new(ConnectionWire::from_connection(c)))),
+        )
+        .chain(report.hourly.iter().map(|h| HistoryLine::Hourly(HourlyWire::from_total(h))))
+        .chain(report.losses.iter().map(|l| HistoryLine::Loss(loss_wire(l))));
+    for line in lines {
+        serde_json::to_writer(&mut *out, &line)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_sizes_and_spans() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1203), "1,203");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(2_100_000), "2.1 MB");
+        assert_eq!(bytes(999_999), "1.0 MB");
+        assert_eq!(duration(12_345), "12ms");
+        assert_eq!(duration(302_000_000), "5m02s");
+        let at = 1_795_860_120_000_000; // 2026-11-28 10:02:00
+        assert_eq!(span(at, at + 39 * 60_000_000), "2026-11-28 10:02–10:41");
+        assert_eq!(span(at, at + 5_000_000), "2026-11-28 10:02:00–10:02:05");
+        assert_eq!(span(at, at + 5_000), "at 2026-11-28 10:02:00");
+        assert_eq!(span(at, at + 86_400_000_000), "2026-11-28 10:02 – 2026-11-29 10:02");
+        assert_eq!(rfc3339(at + 7), "2026-11-28T10:02:00.000007Z");
+    }
+
+    #[test]
+    fn names_are_escaped() {
+        let process = ProcessIdentity {
+            pid: 7,
+            name: "evil\nname".into(),
+            user: Some("bob".into()),
+            ..ProcessIdentity::default()
+        };
+        assert_eq!(process_label(&process), "evil\\nname (pid 7, user bob)");
+    }
+}

@@ -1,0 +1,152 @@
+//! How the model's enums and lists are spelled in the store, the same in
+//! SQLite and PostgreSQL. Text where people may read the tables by hand
+//! (protocols, loss kinds, capture modes), small integers where a column
+//! is repeated in every connection row (the end of a connection).
+
+use crate::model::monitor::{CaptureMode, ConnectionEnd, ListenerChange, LossKind};
+use crate::model::{Family, Protocol, Scope};
+
+pub fn change_to_db(change: ListenerChange) -> i64 {
+    match change {
+        ListenerChange::Disappeared => 0,
+        ListenerChange::Appeared => 1,
+    }
+}
+
+pub fn change_from_db(value: i64) -> ListenerChange {
+    if value == 0 {
+        ListenerChange::Disappeared
+    } else {
+        ListenerChange::Appeared
+    }
+}
+
+pub fn protocol_from_db(text: &str) -> Protocol {
+    match text {
+        "udp" => Protocol::Udp,
+        "unix" => Protocol::Unix,
+        _ => Protocol::Tcp,
+    }
+}
+
+pub fn family_from_db(text: &str) -> Family {
+    match text {
+        "ipv6" => Family::Ipv6,
+        "unix" => Family::Unix,
+        _ => Family::Ipv4,
+    }
+}
+
+pub fn scope_from_db(text: &str) -> Scope {
+    match text {
+        "loopback" => Scope::Loopback,
+        "wildcard" => Scope::Wildcard,
+        "local" => Scope::Local,
+        _ => Scope::Specific,
+    }
+}
+
+pub fn loss_to_db(kind: LossKind) -> &'static str {
+    crate::model::history::loss_kind_name(kind)
+}
+
+pub fn loss_from_db(text: &str) -> LossKind {
+    match text {
+        "netlink_overflow" => LossKind::NetlinkOverflow,
+        "ring_buffer_full" => LossKind::RingBufferFull,
+        "unmatched_cookie" => LossKind::UnmatchedCookie,
+        "unknown_process" => LossKind::UnknownProcess,
+        "program_skipped" => LossKind::ProgramSkipped,
+        _ => LossKind::StoreBacklog,
+    }
+}
+
+pub fn mode_to_db(mode: CaptureMode) -> &'static str {
+    crate::model::history::capture_mode_name(mode)
+}
+
+pub fn mode_from_db(text: &str) -> CaptureMode {
+    if text == "ebpf" {
+        CaptureMode::Ebpf
+    } else {
+        CaptureMode::Netlink
+    }
+}
+
+/// Bit 2 of a connection's `flags`: the start time is known (else `at` is
+/// the end time).
+const START_KNOWN: i64 = 4;
+
+/// A connection's `flags` column: how it ended (bits 0-1) and whether its
+/// start is known (bit 2). One small integer instead of two columns keeps
+/// the row short.
+pub fn connection_flags(end: ConnectionEnd, start_known: bool) -> i64 {
+    let end = match end {
+        ConnectionEnd::Closed => 0,
+        ConnectionEnd::Reset => 1,
+        ConnectionEnd::Unknown => 2,
+    };
+    end | if start_known { START_KNOWN } else { 0 }
+}
+
+/// The end and start-known bit of a `flags` value.
+pub fn connection_from_flags(flags: i64) -> (ConnectionEnd, bool) {
+    let end = match flags & 3 {
+        0 => ConnectionEnd::Closed,
+        1 => ConnectionEnd::Reset,
+        _ => ConnectionEnd::Unknown,
+    };
+    (end, flags & START_KNOWN != 0)
+}
+
+/// Command-line arguments joined by NUL, as `/proc/PID/cmdline` keeps
+/// them, so arguments with spaces survive the round trip.
+pub fn cmdline_to_db(arguments: &[String]) -> String {
+    arguments.join("\0")
+}
+
+pub fn cmdline_from_db(text: &str) -> Vec<String> {
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        text.split('\0').map(str::to_string).collect()
+    }
+}
+
+/// Socket cookies and namespace inodes are `u64`; both databases store
+/// signed 64-bit integers, so the bits are kept as they are.
+pub fn u64_to_db(value: u64) -> i64 {
+    value as i64
+}
+
+pub fn u64_from_db(value: i64) -> u64 {
+    value as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for end in [ConnectionEnd::Closed, ConnectionEnd::Reset, ConnectionEnd::Unknown] {
+            for known in [false, true] {
+                assert_eq!(connection_from_flags(connection_flags(end, known)), (end, known));
+            }
+        }
+        for kind in [
+            LossKind::NetlinkOverflow,
+            LossKind::RingBufferFull,
+            LossKind::UnmatchedCookie,
+            LossKind::UnknownProcess,
+            LossKind::StoreBacklog,
+            LossKind::ProgramSkipped,
+        ] {
+            assert_eq!(loss_from_db(loss_to_db(kind)), kind);
+        }
+        let arguments = vec!["python3".to_string(), "-c".into(), "print('a b')".into()];
+        assert_eq!(cmdline_from_db(&cmdline_to_db(&arguments)), arguments);
+        assert!(cmdline_from_db("").is_empty());
+        assert_eq!(u64_from_db(u64_to_db(u64::MAX)), u64::MAX);
+    }
+}

@@ -1,0 +1,313 @@
+//! The history store: where `porthole monitor` keeps what it records and
+//! where `porthole history` (and the history section of `porthole PORT`)
+//! reads it back.
+//!
+//! # Layout
+//! - [`location`]: where a store lives ([`StoreLocation`]: a SQLite file,
+//!   by default in the state directory, or a `postgres://` URL).
+//! - [`sqlite`]: the default store, one file, WAL, written by one process.
+//! - `postgres` (feature `postgres`): the same records in PostgreSQL with
+//!   a `host` column, for many machines writing into one database.
+//! - [`codec`]: how model enums are spelled in both schemas.
+//!
+//! # Writing
+//! [`open_writer`] returns an [`EventSink`]: the capture engine hands it a
+//! batch about once a second and each batch is one transaction, so a crash
+//! (even `kill -9`) loses at most the batch being written. The writer also
+//! adds every connection to hourly totals per server port and client
+//! executable, and prunes on its own: raw records older than
+//! [`WriterOptions::keep`], totals older than
+//! [`WriterOptions::keep_hourly`], and the oldest raw records whenever the
+//! store grows past [`WriterOptions::max_size`]. Only one writer may use a
+//! store (per host, for PostgreSQL); a second one gets
+//! [`StoreError::Locked`].
+//!
+//! `write_batch` blocks on disk or network I/O: call it from a thread that
+//! may block (a dedicated thread or `tokio::task::spawn_blocking`).
+//!
+//! # Reading
+//! [`open_reader`] returns a [`HistoryReader`]. Readers never take a lock
+//! the writer holds: SQLite readers open the file read-only and read a
+//! consistent snapshot from the WAL while the writer appends.
+
+pub mod codec;
+pub mod location;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+pub mod sqlite;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use location::StoreLocation;
+
+use crate::model::history::{
+    CaptureSession, ClientSummary, ConnectionHistory, HistoryQuery, HistoryReport, HourlyTotal,
+    ListenerHistory, LossSummary, PortHistory,
+};
+use crate::model::monitor::{EventSink, UnixMicros};
+
+/// Version of the schema this build writes; stores record theirs and are
+/// migrated forward by the writer, one step at a time.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How a writer keeps the store bounded, and which machine it writes for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// Raw records (connections, listener changes, losses) older than this
+    /// are deleted.
+    pub keep: Duration,
+    /// Hourly totals older than this are deleted.
+    pub keep_hourly: Duration,
+    /// When the records take more than this many bytes, the oldest
+    /// connections are deleted until they take less than 90% of it.
+    /// `None`: no size cap.
+    pub max_size: Option<u64>,
+    /// This machine's name, stored with every record in a shared
+    /// (PostgreSQL) store.
+    pub host: String,
+    /// How often pruning runs (it also runs when the writer opens).
+    pub maintenance_interval: Duration,
+}
+
+/// Seven days of raw records, as the recorder keeps by default.
+pub const DEFAULT_KEEP: Duration = Duration::from_secs(7 * 86_400);
+/// Ninety days of hourly totals.
+pub const DEFAULT_KEEP_HOURLY: Duration = Duration::from_secs(90 * 86_400);
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            keep: DEFAULT_KEEP,
+            keep_hourly: DEFAULT_KEEP_HOURLY,
+            max_size: None,
+            host: local_host_name(),
+            maintenance_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// This machine's host name (`uname -n`).
+pub fn local_host_name() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}
+
+/// Why a store could not be opened, written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{store}: {source}")]
+    Sqlite {
+        store: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[cfg(feature = "postgres")]
+    #[error("{store}: {source}")]
+    Postgres {
+        store: String,
+        #[source]
+        source: ::postgres::Error,
+    },
+    #[error("{store} is in use by another porthole monitor{holder}; only one may record into a store at a time")]
+    Locked {
+        store: String,
+        /// ` (pid N)` when known, else empty.
+        holder: String,
+    },
+    #[error(
+        "{path} is damaged ({detail}); it was left as it is: move it away to start a new history"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("{store} is not a porthole history store ({detail}); it was left as it is")]
+    Foreign { store: String, detail: String },
+    #[error("{store} has schema version {found}, newer than this porthole knows ({known}); upgrade porthole")]
+    NewerSchema { store: String, found: i64, known: i64 },
+    #[error(
+        "{store} has schema version {found}; run `porthole monitor` once to upgrade it to {known}"
+    )]
+    OlderSchema { store: String, found: i64, known: i64 },
+    #[error("disk full writing {store}: recording stopped; everything committed before is kept")]
+    DiskFull { store: String },
+    #[error("no history at {path} yet: `porthole monitor` records it")]
+    Missing { path: PathBuf },
+    #[error("--store '{text}': {reason}")]
+    BadLocation { text: String, reason: String },
+    #[error("{store}: this porthole was built without PostgreSQL support (feature `postgres`)")]
+    PostgresUnsupported { store: String },
+    #[error("no state directory: neither XDG_STATE_HOME nor HOME is set; pass --store PATH")]
+    NoStateDirectory,
+}
+
+/// Opens the single writer of a store, creating and migrating it as needed.
+pub fn open_writer(
+    location: &StoreLocation,
+    options: &WriterOptions,
+) -> Result<Box<dyn EventSink + Send>, StoreError> {
+    match location {
+        StoreLocation::Sqlite(path) => Ok(Box::new(sqlite::SqliteWriter::open(path, options)?)),
+        #[cfg(feature = "postgres")]
+        StoreLocation::Postgres(url) => Ok(Box::new(postgres::PostgresWriter::open(url, options)?)),
+        #[cfg(not(feature = "postgres"))]
+        StoreLocation::Postgres(url) => {
+            Err(StoreError::PostgresUnsupported { store: location::redact(url) })
+        }
+    }
+}
+
+/// Opens a store for reading. Never creates, migrates or locks anything.
+pub fn open_reader(location: &StoreLocation) -> Result<Box<dyn HistoryReader>, StoreError> {
+    match location {
+        StoreLocation::Sqlite(path) => Ok(Box::new(sqlite::SqliteReader::open(path)?)),
+        #[cfg(feature = "postgres")]
+        StoreLocation::Postgres(url) => Ok(Box::new(postgres::PostgresReader::open(url)?)),
+        #[cfg(not(feature = "postgres"))]
+        StoreLocation::Postgres(url) => {
+            Err(StoreError::PostgresUnsupported { store: location::redact(url) })
+        }
+    }
+}
+
+/// Order of listener changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// The questions a store answers; [`report`] and [`port_history`] combine
+/// them. Each method is one query against the store's indexes.
+pub trait HistoryReader {
+    /// Where the answers come from, for people (no password).
+    fn describe(&self) -> String;
+    /// Listener changes matching the query, at most `limit`.
+    fn listeners(
+        &mut self,
+        query: &HistoryQuery,
+        order: Order,
+        limit: usize,
+    ) -> Result<Vec<ListenerHistory>, StoreError>;
+    /// Connections grouped by server endpoint and client process, busiest
+    /// first; at most `limit` groups.
+    fn clients(
+        &mut self,
+        query: &HistoryQuery,
+        limit: usize,
+    ) -> Result<Vec<ClientSummary>, StoreError>;
+    /// Single connections, oldest first, at most `query.limit` (plus one,
+    /// so the caller can tell the list was cut).
+    fn connections(&mut self, query: &HistoryQuery) -> Result<Vec<ConnectionHistory>, StoreError>;
+    /// Start of the oldest single connection kept (any port), if any.
+    fn oldest_connection(&mut self) -> Result<Option<UnixMicros>, StoreError>;
+    /// Hourly totals whose hour starts in the query's window.
+    fn hourly(&mut self, query: &HistoryQuery) -> Result<Vec<HourlyTotal>, StoreError>;
+    /// Losses in the window, per kind.
+    fn losses(&mut self, query: &HistoryQuery) -> Result<Vec<LossSummary>, StoreError>;
+    /// Recorder starts in the window and the last one before it.
+    fn sessions(&mut self, query: &HistoryQuery) -> Result<Vec<CaptureSession>, StoreError>;
+}
+
+/// Which parts of a [`HistoryReport`] to fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sections {
+    pub listeners: bool,
+    pub connections: bool,
+    /// Single connections instead of per-client summaries.
+    pub each: bool,
+}
+
+/// Most client groups a report lists; a port with more distinct clients
+/// shows the busiest.
+const CLIENT_GROUP_LIMIT: usize = 1000;
+/// Most listener changes a report lists.
+const LISTENER_LIMIT: usize = 10_000;
+
+/// Answers `porthole history`: listener changes, clients (or single
+/// connections), hourly totals for the part of the window whose single
+/// connections were already pruned, losses and capture modes.
+pub fn report(
+    reader: &mut dyn HistoryReader,
+    query: &HistoryQuery,
+    sections: Sections,
+) -> Result<HistoryReport, StoreError> {
+    let mut report = HistoryReport {
+        store: reader.describe(),
+        query: query.clone(),
+        ..HistoryReport::default()
+    };
+    if sections.listeners {
+        report.listeners = reader.listeners(query, Order::OldestFirst, LISTENER_LIMIT)?;
+    }
+    if sections.connections {
+        if sections.each {
+            let mut connections = reader.connections(query)?;
+            report.truncated = connections.len() > query.limit;
+            connections.truncate(query.limit);
+            report.connections = connections;
+        } else {
+            report.clients = reader.clients(query, CLIENT_GROUP_LIMIT)?;
+        }
+        // Hours older than every kept connection are only known as totals.
+        let oldest = reader.oldest_connection()?;
+        let window_starts_before = match (query.since, oldest) {
+            (_, None) => true,
+            (None, Some(_)) => true,
+            (Some(since), Some(oldest)) => since < oldest,
+        };
+        if window_starts_before {
+            let until = match (query.until, oldest) {
+                (Some(until), Some(oldest)) => Some(until.min(hour_start(oldest))),
+                (None, Some(oldest)) => Some(hour_start(oldest)),
+                (until, None) => until,
+            };
+            report.hourly = reader.hourly(&HistoryQuery { until, ..query.clone() })?;
+        }
+    }
+    report.losses = reader.losses(query)?;
+    report.sessions = reader.sessions(query)?;
+    Ok(report)
+}
+
+/// How far back `porthole PORT` counts the frequent clients.
+pub const PORT_HISTORY_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+
+/// The short history `porthole PORT` shows: the port's last listener
+/// changes and its most frequent clients of the last seven days.
+pub fn port_history(
+    reader: &mut dyn HistoryReader,
+    port: u16,
+    now: UnixMicros,
+) -> Result<PortHistory, StoreError> {
+    let since = now - PORT_HISTORY_WINDOW.as_micros() as i64;
+    let query = HistoryQuery { port: Some(port), ..HistoryQuery::default() };
+    let recent_listeners = reader.listeners(&query, Order::NewestFirst, 3)?;
+    let frequent_clients =
+        reader.clients(&HistoryQuery { since: Some(since), ..query.clone() }, 3)?;
+    Ok(PortHistory {
+        store: reader.describe(),
+        recent_listeners,
+        frequent_clients,
+        clients_since: since,
+    })
+}
+
+/// Start of the UTC hour `at` falls in.
+pub fn hour_start(at: UnixMicros) -> UnixMicros {
+    const HOUR: i64 = 3_600_000_000;
+    at.div_euclid(HOUR) * HOUR
+}
+
+/// Now, as the store's clock.
+pub fn now_micros() -> UnixMicros {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_micros() as i64)
+}
+
+#[cfg(test)]
+mod tests;

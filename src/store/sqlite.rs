@@ -1,0 +1,1255 @@
+//! The default history store: one SQLite file in WAL mode.
+//!
+//! # Layout
+//! Connections are the bulk of the data, so their rows are kept short:
+//! addresses and processes are numbers pointing into small dictionary
+//! tables (`addresses`, `processes`), times are microseconds, and how a
+//! connection ended shares one small `flags` integer with whether its
+//! start is known. Two indexes serve every query: `(server_port, at)` for
+//! "who connected to this port then" and `(at)` for time windows and
+//! oldest-first pruning. Hourly totals (`rollups`) are added up as rows
+//! arrive, so they outlive the rows.
+//!
+//! # One writer, many readers
+//! The writer holds an exclusive `flock` on the database file for its
+//! whole life: a second writer fails at once with [`StoreError::Locked`],
+//! and the lock goes away with the process, even after `kill -9`. SQLite's
+//! own locks are POSIX record locks, which never conflict with `flock` on
+//! Linux; readers take no `flock` at all. In WAL mode readers see the last
+//! committed batch and never wait for the writer.
+//!
+//! # Damage and foreign files
+//! A file that is not SQLite, or a SQLite file that is not a porthole store
+//! (another `application_id`, or tables but no id), is reported and never
+//! touched: the WAL switch, the schema and every write come after the
+//! identity check.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
+
+use super::codec::{self, u64_from_db, u64_to_db};
+use super::{HistoryReader, Order, StoreError, WriterOptions, SCHEMA_VERSION};
+use crate::model::history::{
+    CaptureSession, ClientSummary, ConnectionHistory, HistoryQuery, HourlyTotal, ListenerHistory,
+    LossSummary,
+};
+use crate::model::monitor::{
+    ConnectionRecord, EventSink, ListenerEvent, LossRecord, MonitorEvent, ProcessIdentity,
+    SinkError, UnixMicros,
+};
+
+/// `PRAGMA application_id` of a porthole store ("Port" in ASCII): tells
+/// our files from other SQLite databases.
+pub const APPLICATION_ID: i64 = 0x506f_7274;
+
+/// The schema, one script per version; `MIGRATIONS[n]` takes a store from
+/// version `n` to `n + 1`. Never edit a released script: add one.
+const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    "CREATE TABLE addresses (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE processes (
+        id INTEGER PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        start_time INTEGER,
+        name TEXT NOT NULL,
+        exe TEXT,
+        cmdline TEXT NOT NULL,
+        uid INTEGER NOT NULL,
+        user TEXT,
+        unit TEXT,
+        container TEXT
+    );
+    CREATE INDEX processes_pid ON processes(pid, start_time);
+    CREATE TABLE captures (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        mode TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX captures_at ON captures(at);
+    CREATE TABLE listener_events (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        change INTEGER NOT NULL,
+        protocol TEXT NOT NULL,
+        family TEXT NOT NULL,
+        address INTEGER,
+        port INTEGER NOT NULL,
+        path TEXT,
+        inode INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        netns INTEGER,
+        scope TEXT NOT NULL,
+        exposed INTEGER NOT NULL
+    );
+    CREATE INDEX listener_events_port ON listener_events(port, at);
+    CREATE INDEX listener_events_at ON listener_events(at);
+    CREATE TABLE listener_owners (
+        event INTEGER NOT NULL,
+        process INTEGER NOT NULL,
+        PRIMARY KEY (event, process)
+    ) WITHOUT ROWID;
+    CREATE TABLE connections (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        ended_at INTEGER,
+        server_address INTEGER NOT NULL,
+        server_port INTEGER NOT NULL,
+        client_address INTEGER NOT NULL,
+        client_port INTEGER NOT NULL,
+        client_process INTEGER,
+        server_process INTEGER,
+        client_uid INTEGER,
+        server_uid INTEGER,
+        bytes_up INTEGER NOT NULL,
+        bytes_down INTEGER NOT NULL,
+        flags INTEGER NOT NULL,
+        cookie INTEGER NOT NULL,
+        netns INTEGER
+    );
+    CREATE INDEX connections_port ON connections(server_port, at);
+    CREATE INDEX connections_at ON connections(at);
+    CREATE INDEX connections_open ON connections(cookie) WHERE ended_at IS NULL;
+    CREATE TABLE losses (
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        netns INTEGER
+    );
+    CREATE INDEX losses_at ON losses(at);
+    CREATE TABLE rollups (
+        hour INTEGER NOT NULL,
+        server_port INTEGER NOT NULL,
+        client_exe TEXT NOT NULL,
+        client_name TEXT NOT NULL,
+        connections INTEGER NOT NULL,
+        bytes_up INTEGER NOT NULL,
+        bytes_down INTEGER NOT NULL,
+        PRIMARY KEY (hour, server_port, client_exe)
+    ) WITHOUT ROWID;",
+];
+
+/// Rows deleted per pruning statement: small enough that one delete never
+/// holds the write lock (or grows the WAL) for long.
+const PRUNE_CHUNK: i64 = 20_000;
+
+/// What identifies a process row: the same pid and start time with the
+/// same name and executable is the same process.
+type ProcessKey = (u32, Option<u64>, String, Option<String>);
+
+/// A connection written while still open, updated when its end arrives.
+#[derive(Debug, Clone)]
+struct OpenConnection {
+    id: i64,
+    bytes_up: u64,
+    bytes_down: u64,
+    rollup: RollupKey,
+}
+
+/// `(hour, server port, client executable)` of the hourly totals.
+type RollupKey = (UnixMicros, u16, String);
+
+#[derive(Debug, Default)]
+struct RollupDelta {
+    client_name: String,
+    connections: i64,
+    bytes_up: i64,
+    bytes_down: i64,
+}
+
+/// The only writer of a SQLite store. See the module docs for its locking.
+pub struct SqliteWriter {
+    // Dropped before `lock` (fields drop in order): SQLite's POSIX locks
+    // on the file would be released early if another descriptor of the
+    // same file were closed first.
+    connection: Connection,
+    /// The database file, kept open to hold the `flock`.
+    _lock: File,
+    path: PathBuf,
+    options: WriterOptions,
+    processes: HashMap<ProcessKey, i64>,
+    addresses: HashMap<IpAddr, i64>,
+    /// Open connections by (cookie, namespace).
+    open: HashMap<(u64, Option<u64>), OpenConnection>,
+    last_maintenance: Instant,
+}
+
+/// Maps a SQLite error to the store's: damage and a full disk get their
+/// own variants.
+fn sqlite_error(path: &Path, error: rusqlite::Error) -> StoreError {
+    let store = path.display().to_string();
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt { path: path.to_path_buf(), detail: error.to_string() }
+        }
+        Some(ErrorCode::DiskFull) => StoreError::DiskFull { store },
+        _ => StoreError::Sqlite { store, source: error },
+    }
+}
+
+/// The first 16 bytes of every SQLite database.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Checks that a non-empty file starts like a SQLite database.
+fn check_header(file: &mut File, path: &Path) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+    let length = file.metadata().map_err(io)?.len();
+    if length == 0 {
+        return Ok(());
+    }
+    let mut header = [0u8; 16];
+    let read = file.read(&mut header).map_err(io)?;
+    if read < 16 || &header != SQLITE_MAGIC {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "not a SQLite database".into(),
+        });
+    }
+    Ok(())
+}
+
+/// What a SQLite file says about itself.
+struct Identity {
+    application_id: i64,
+    version: i64,
+    tables: i64,
+}
+
+fn identity(connection: &Connection) -> rusqlite::Result<Identity> {
+    Ok(Identity {
+        application_id: connection.pragma_query_value(None, "application_id", |r| r.get(0))?,
+        version: connection.pragma_query_value(None, "user_version", |r| r.get(0))?,
+        tables: connection.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?,
+    })
+}
+
+/// Refuses files that are not porthole stores.
+fn check_identity(identity: &Identity, path: &Path) -> Result<(), StoreError> {
+    let store = path.display().to_string();
+    if identity.application_id != APPLICATION_ID
+        && !(identity.application_id == 0 && identity.tables == 0)
+    {
+        let detail = if identity.application_id == 0 {
+            format!("a SQLite database with {} other schema objects", identity.tables)
+        } else {
+            format!("SQLite application id {:#x}", identity.application_id)
+        };
+        return Err(StoreError::Foreign { store, detail });
+    }
+    if identity.version > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            store,
+            found: identity.version,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+impl SqliteWriter {
+    /// Opens (creating if needed, mode 0600 in a 0700 directory) and locks
+    /// the store, migrates it to [`SCHEMA_VERSION`], and prunes it.
+    pub fn open(path: &Path, options: &WriterOptions) -> Result<Self, StoreError> {
+        let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(io)?;
+        }
+        // Connection history is sensitive: the file (and SQLite's -wal and
+        // -shm files, which copy its mode) is readable by its owner only.
+        let mut lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(StoreError::Locked {
+                    store: path.display().to_string(),
+                    holder: String::new(),
+                })
+            }
+            Err(error) => return Err(io(error.into())),
+        }
+        check_header(&mut lock, path)?;
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sqlite_error(path, e))?;
+        let found = identity(&connection).map_err(|e| sqlite_error(path, e))?;
+        check_identity(&found, path)?;
+        let mut writer = SqliteWriter {
+            connection,
+            _lock: lock,
+            path: path.to_path_buf(),
+            options: options.clone(),
+            processes: HashMap::new(),
+            addresses: HashMap::new(),
+            open: HashMap::new(),
+            last_maintenance: Instant::now(),
+        };
+        writer.configure(found.version).map_err(|e| sqlite_error(path, e))?;
+        writer.reload_open().map_err(|e| sqlite_error(path, e))?;
+        writer.prune(super::now_micros())?;
+        Ok(writer)
+    }
+
+    fn configure(&mut self, version: i64) -> rusqlite::Result<()> {
+        let connection = &mut self.connection;
+        // The writer is alone (flock); a busy database means a reader is
+        // checkpointing or recovering, which takes milliseconds.
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mode: String =
+            connection.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        debug_assert_eq!(mode.to_ascii_lowercase(), "wal");
+        // In WAL mode NORMAL loses no committed transaction on a process
+        // crash, only (at most the last ones) on power loss.
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        for (index, script) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let transaction = connection.transaction()?;
+            transaction.execute_batch(script)?;
+            transaction.pragma_update(None, "application_id", APPLICATION_ID)?;
+            transaction.pragma_update(None, "user_version", index as i64 + 1)?;
+            transaction.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Reads the connections still open from an earlier run, so their end
+    /// updates them instead of adding a second row.
+    fn reload_open(&mut self) -> rusqlite::Result<()> {
+        self.open.clear();
+        let mut statement = self.connection.prepare(
+            "SELECT c.id, c.cookie, c.netns, c.bytes_up, c.bytes_down, c.at, c.server_port,
+                    coalesce(p.exe, p.name, '')
+             FROM connections c LEFT JOIN processes p ON p.id = c.client_process
+             WHERE c.ended_at IS NULL",
+        )?;
+        let rows = statement.query_map([], |row| {
+            let key = (u64_from_db(row.get(1)?), row.get::<_, Option<i64>>(2)?.map(u64_from_db));
+            let open = OpenConnection {
+                id: row.get(0)?,
+                bytes_up: row.get::<_, i64>(3)? as u64,
+                bytes_down: row.get::<_, i64>(4)? as u64,
+                rollup: (super::hour_start(row.get(5)?), row.get(6)?, row.get(7)?),
+            };
+            Ok((key, open))
+        })?;
+        for row in rows {
+            let (key, open) = row?;
+            self.open.insert(key, open);
+        }
+        Ok(())
+    }
+
+    /// The path of the store.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes one batch in one transaction.
+    pub fn write(&mut self, batch: &[MonitorEvent]) -> Result<(), StoreError> {
+        let result = self.write_transaction(batch);
+        if let Err(error) = result {
+            // Ids handed out inside the rolled-back transaction are gone.
+            self.processes.clear();
+            self.addresses.clear();
+            let _ = self.reload_open();
+            return Err(sqlite_error(&self.path, error));
+        }
+        if self.last_maintenance.elapsed() >= self.options.maintenance_interval {
+            self.prune(super::now_micros())?;
+        } else if self.options.max_size.is_some() {
+            self.enforce_size_cap()?;
+        }
+        Ok(())
+    }
+
+    fn write_transaction(&mut self, batch: &[MonitorEvent]) -> rusqlite::Result<()> {
+        let SqliteWriter { connection, processes, addresses, open, .. } = self;
+        let transaction =
+            connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut cache = Cache { connection: &transaction, processes, addresses };
+        let mut rollups: HashMap<RollupKey, RollupDelta> = HashMap::new();
+        for event in batch {
+            match event {
+                MonitorEvent::Started { at, mode, reason } => {
+                    cache
+                        .connection
+                        .prepare_cached(
+                            "INSERT INTO captures (at, mode, reason) VALUES (?1, ?2, ?3)",
+                        )?
+                        .execute(params![at, codec::mode_to_db(*mode), reason])?;
+                }
+                MonitorEvent::Listener(listener) => write_listener(&mut cache, listener)?,
+                MonitorEvent::Connection(record) => {
+                    write_connection(&mut cache, open, &mut rollups, record)?
+                }
+                MonitorEvent::Loss(LossRecord { at, kind, count, net_namespace }) => {
+                    cache
+                        .connection
+                        .prepare_cached(
+                            "INSERT INTO losses (at, kind, count, netns) VALUES (?1, ?2, ?3, ?4)",
+                        )?
+                        .execute(params![
+                            at,
+                            codec::loss_to_db(*kind),
+                            *count as i64,
+                            net_namespace.map(u64_to_db)
+                        ])?;
+                }
+            }
+        }
+        {
+            let mut upsert = transaction.prepare_cached(
+                "INSERT INTO rollups
+                    (hour, server_port, client_exe, client_name, connections, bytes_up, bytes_down)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (hour, server_port, client_exe) DO UPDATE SET
+                    client_name = excluded.client_name,
+                    connections = connections + excluded.connections,
+                    bytes_up = bytes_up + excluded.bytes_up,
+                    bytes_down = bytes_down + excluded.bytes_down",
+            )?;
+            for ((hour, port, exe), delta) in &rollups {
+                upsert.execute(params![
+                    hour,
+                    port,
+                    exe,
+                    delta.client_name,
+                    delta.connections,
+                    delta.bytes_up,
+                    delta.bytes_down
+                ])?;
+            }
+        }
+        transaction.commit()
+    }
+
+    /// Deletes what is older than the retention periods, then enforces the
+    /// size cap. `now` is a parameter so tests can move the clock.
+    pub fn prune(&mut self, now: UnixMicros) -> Result<(), StoreError> {
+        self.last_maintenance = Instant::now();
+        let keep = self.options.keep.as_micros() as i64;
+        let keep_hourly = self.options.keep_hourly.as_micros() as i64;
+        let cutoff = now.saturating_sub(keep);
+        let hourly_cutoff = now.saturating_sub(keep_hourly);
+        let path = self.path.clone();
+        let run = |connection: &Connection| -> rusqlite::Result<()> {
+            loop {
+                let deleted = connection.execute(
+                    "DELETE FROM connections WHERE id IN
+                        (SELECT id FROM connections WHERE at < ?1 ORDER BY at LIMIT ?2)",
+                    params![cutoff, PRUNE_CHUNK],
+                )?;
+                if (deleted as i64) < PRUNE_CHUNK {
+                    break;
+                }
+            }
+            connection.execute(
+                "DELETE FROM listener_owners WHERE event IN
+                    (SELECT id FROM listener_events WHERE at < ?1)",
+                [cutoff],
+            )?;
+            connection.execute("DELETE FROM listener_events WHERE at < ?1", [cutoff])?;
+            connection.execute("DELETE FROM losses WHERE at < ?1", [cutoff])?;
+            connection.execute("DELETE FROM captures WHERE at < ?1", [cutoff])?;
+            connection.execute("DELETE FROM rollups WHERE hour < ?1", [hourly_cutoff])?;
+            Ok(())
+        };
+        run(&self.connection).map_err(|e| sqlite_error(&path, e))?;
+        self.reload_open().map_err(|e| sqlite_error(&path, e))?;
+        self.enforce_size_cap()
+    }
+
+    /// Bytes the records take: pages in use, free pages excluded (SQLite
+    /// reuses those before growing the file).
+    pub fn used_bytes(&self) -> Result<u64, StoreError> {
+        let pragma = |name: &str| -> Result<i64, StoreError> {
+            self.connection
+                .pragma_query_value(None, name, |r| r.get(0))
+                .map_err(|e| sqlite_error(&self.path, e))
+        };
+        let used_pages = pragma("page_count")? - pragma("freelist_count")?;
+        Ok((used_pages.max(0) * pragma("page_size")?) as u64)
+    }
+
+    /// When the records take more than the cap, deletes the oldest
+    /// connections, estimating from the average row size how many must go
+    /// to get under 90% of it. The freed space is reused by new rows, so
+    /// the file stops growing at about the cap.
+    fn enforce_size_cap(&mut self) -> Result<(), StoreError> {
+        let Some(cap) = self.options.max_size else {
+            return Ok(());
+        };
+        let used = self.used_bytes()?;
+        if used <= cap {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let rows: i64 = self
+            .connection
+            .query_row("SELECT coalesce(max(id) - min(id) + 1, 0) FROM connections", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| sqlite_error(&path, e))?;
+        if rows == 0 {
+            return Ok(());
+        }
+        let per_row = (used / rows as u64).max(1);
+        let excess = used - cap * 9 / 10;
+        let mut remaining = (excess / per_row).max(1) as i64;
+        while remaining > 0 {
+            let chunk = remaining.min(PRUNE_CHUNK);
+            let deleted = self
+                .connection
+                .execute(
+                    "DELETE FROM connections WHERE id IN
+                        (SELECT id FROM connections ORDER BY at LIMIT ?1)",
+                    [chunk],
+                )
+                .map_err(|e| sqlite_error(&path, e))?;
+            if deleted == 0 {
+                break;
+            }
+            remaining -= deleted as i64;
+        }
+        self.reload_open().map_err(|e| sqlite_error(&path, e))
+    }
+}
+
+impl EventSink for SqliteWriter {
+    fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
+        self.write(batch).map_err(Into::into)
+    }
+}
+
+/// Dictionary ids of the current transaction.
+struct Cache<'a> {
+    connection: &'a Connection,
+    processes: &'a mut HashMap<ProcessKey, i64>,
+    addresses: &'a mut HashMap<IpAddr, i64>,
+}
+
+/// Most dictionary ids kept in memory; past it the cache starts over.
+const CACHE_LIMIT: usize = 100_000;
+
+impl Cache<'_> {
+    fn address(&mut self, ip: IpAddr) -> rusqlite::Result<i64> {
+        if let Some(id) = self.addresses.get(&ip) {
+            return Ok(*id);
+        }
+        let text = ip.to_string();
+        let found: Option<i64> = self
+            .connection
+            .prepare_cached("SELECT id FROM addresses WHERE address = ?1")?
+            .query_row([&text], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                self.connection
+                    .prepare_cached("INSERT INTO addresses (address) VALUES (?1)")?
+                    .execute([&text])?;
+                self.connection.last_insert_rowid()
+            }
+        };
+        if self.addresses.len() >= CACHE_LIMIT {
+            self.addresses.clear();
+        }
+        self.addresses.insert(ip, id);
+        Ok(id)
+    }
+
+    fn process(&mut self, process: &ProcessIdentity) -> rusqlite::Result<i64> {
+        let key: ProcessKey =
+            (process.pid, process.start_time, process.name.clone(), process.exe.clone());
+        if let Some(id) = self.processes.get(&key) {
+            return Ok(*id);
+        }
+        let start_time = process.start_time.map(|t| t as i64);
+        let found: Option<i64> = self
+            .connection
+            .prepare_cached(
+                "SELECT id FROM processes
+                 WHERE pid = ?1 AND start_time IS ?2 AND name = ?3 AND exe IS ?4 LIMIT 1",
+            )?
+            .query_row(params![process.pid, start_time, process.name, process.exe], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                self.connection
+                    .prepare_cached(
+                        "INSERT INTO processes
+                            (pid, start_time, name, exe, cmdline, uid, user, unit, container)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )?
+                    .execute(params![
+                        process.pid,
+                        start_time,
+                        process.name,
+                        process.exe,
+                        codec::cmdline_to_db(&process.cmdline),
+                        process.uid,
+                        process.user,
+                        process.unit,
+                        process.container
+                    ])?;
+                self.connection.last_insert_rowid()
+            }
+        };
+        if self.processes.len() >= CACHE_LIMIT {
+            self.processes.clear();
+        }
+        self.processes.insert(key, id);
+        Ok(id)
+    }
+}
+
+fn write_listener(cache: &mut Cache<'_>, listener: &ListenerEvent) -> rusqlite::Result<()> {
+    let address = listener.local.map(|local| cache.address(local.ip())).transpose()?;
+    cache
+        .connection
+        .prepare_cached(
+            "INSERT INTO listener_events
+                (at, change, protocol, family, address, port, path, inode, uid, netns, scope, exposed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?
+        .execute(params![
+            listener.at,
+            codec::change_to_db(listener.change),
+            listener.protocol.as_str(),
+            listener.family.as_str(),
+            address,
+            listener.local.map_or(0, |l| l.port()),
+            listener.path,
+            u64_to_db(listener.inode),
+            listener.uid,
+            listener.net_namespace.map(u64_to_db),
+            listener.scope.as_str(),
+            listener.exposed
+        ])?;
+    let event = cache.connection.last_insert_rowid();
+    for owner in &listener.owners {
+        let process = cache.process(owner)?;
+        cache
+            .connection
+            .prepare_cached(
+                "INSERT OR IGNORE INTO listener_owners (event, process) VALUES (?1, ?2)",
+            )?
+            .execute(params![event, process])?;
+    }
+    Ok(())
+}
+
+/// The rollup key of a connection: its hour, server port and the client's
+/// executable (or name, or "" when unknown).
+fn rollup_key(record: &ConnectionRecord, at: UnixMicros) -> (RollupKey, String) {
+    let (exe, name) = match &record.client_process {
+        Some(process) => {
+            (process.exe.clone().unwrap_or_else(|| process.name.clone()), process.name.clone())
+        }
+        None => (String::new(), String::new()),
+    };
+    ((super::hour_start(at), record.server.port(), exe), name)
+}
+
+fn write_connection(
+    cache: &mut Cache<'_>,
+    open: &mut HashMap<(u64, Option<u64>), OpenConnection>,
+    rollups: &mut HashMap<RollupKey, RollupDelta>,
+    record: &ConnectionRecord,
+) -> rusqlite::Result<()> {
+    let at = record.started_at.or(record.ended_at).unwrap_or_else(super::now_micros);
+    let flags = codec::connection_flags(record.end, record.started_at.is_some());
+    let client_process = record.client_process.as_ref().map(|p| cache.process(p)).transpose()?;
+    let server_process = record.server_process.as_ref().map(|p| cache.process(p)).transpose()?;
+    let key = (record.cookie, record.net_namespace);
+    let (up, down) = (record.bytes_client_to_server, record.bytes_server_to_client);
+    if let Some(previous) = open.get(&key).cloned() {
+        // The same connection again: its end (or newer byte counts).
+        cache
+            .connection
+            .prepare_cached(
+                "UPDATE connections SET ended_at = ?2, bytes_up = ?3, bytes_down = ?4,
+                    flags = ?5, client_process = coalesce(?6, client_process),
+                    server_process = coalesce(?7, server_process),
+                    client_uid = coalesce(?8, client_uid), server_uid = coalesce(?9, server_uid)
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                previous.id,
+                record.ended_at,
+                up as i64,
+                down as i64,
+                flags,
+                client_process,
+                server_process,
+                record.client_uid,
+                record.server_uid
+            ])?;
+        let delta = rollups.entry(previous.rollup.clone()).or_default();
+        delta.bytes_up += up.saturating_sub(previous.bytes_up) as i64;
+        delta.bytes_down += down.saturating_sub(previous.bytes_down) as i64;
+        if record.ended_at.is_some() {
+            open.remove(&key);
+        } else {
+            open.insert(key, OpenConnection { bytes_up: up, bytes_down: down, ..previous });
+        }
+        return Ok(());
+    }
+    let server_address = cache.address(record.server.ip())?;
+    let client_address = cache.address(record.client.ip())?;
+    cache
+        .connection
+        .prepare_cached(
+            "INSERT INTO connections
+                (at, ended_at, server_address, server_port, client_address, client_port,
+                 client_process, server_process, client_uid, server_uid,
+                 bytes_up, bytes_down, flags, cookie, netns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?
+        .execute(params![
+            at,
+            record.ended_at,
+            server_address,
+            record.server.port(),
+            client_address,
+            record.client.port(),
+            client_process,
+            server_process,
+            record.client_uid,
+            record.server_uid,
+            up as i64,
+            down as i64,
+            flags,
+            u64_to_db(record.cookie),
+            record.net_namespace.map(u64_to_db)
+        ])?;
+    let id = cache.connection.last_insert_rowid();
+    let (rollup, client_name) = rollup_key(record, at);
+    let delta = rollups.entry(rollup.clone()).or_default();
+    delta.client_name = client_name;
+    delta.connections += 1;
+    delta.bytes_up += up as i64;
+    delta.bytes_down += down as i64;
+    if record.ended_at.is_none() {
+        open.insert(key, OpenConnection { id, bytes_up: up, bytes_down: down, rollup });
+    }
+    Ok(())
+}
+
+/// A read-only view of a SQLite store; it never waits for the writer.
+pub struct SqliteReader {
+    connection: Connection,
+    path: PathBuf,
+}
+
+impl SqliteReader {
+    /// Opens an existing store read-only.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing { path: path.to_path_buf() })
+            }
+            Err(error) => return Err(io(error)),
+        };
+        check_header(&mut file, path)?;
+        if file.metadata().map_err(io)?.len() == 0 {
+            // A writer created the file and has not written the schema yet.
+            return Err(StoreError::Missing { path: path.to_path_buf() });
+        }
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sqlite_error(path, e))?;
+        // Readers never wait on the writer in WAL mode; this only covers a
+        // reader that arrives while another one recovers the WAL index.
+        connection
+            .busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(|e| sqlite_error(path, e))?;
+        let found = identity(&connection).map_err(|e| sqlite_error(path, e))?;
+        check_identity(&found, path)?;
+        if found.version < SCHEMA_VERSION {
+            return Err(StoreError::OlderSchema {
+                store: path.display().to_string(),
+                found: found.version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        Ok(SqliteReader { connection, path: path.to_path_buf() })
+    }
+
+    fn error(&self, error: rusqlite::Error) -> StoreError {
+        sqlite_error(&self.path, error)
+    }
+
+    /// Ids of the query's server addresses; `None` when the query has none,
+    /// an empty list when none of them was ever recorded.
+    fn address_ids(&self, query: &HistoryQuery) -> rusqlite::Result<Option<Vec<i64>>> {
+        if query.addresses.is_empty() {
+            return Ok(None);
+        }
+        let mut ids = Vec::new();
+        let mut statement =
+            self.connection.prepare_cached("SELECT id FROM addresses WHERE address = ?1")?;
+        for ip in &query.addresses {
+            if let Some(id) = statement.query_row([ip.to_string()], |r| r.get(0)).optional()? {
+                ids.push(id);
+            }
+        }
+        Ok(Some(ids))
+    }
+
+    fn address_of(&self, id: i64) -> rusqlite::Result<Option<IpAddr>> {
+        let text: Option<String> = self
+            .connection
+            .prepare_cached("SELECT address FROM addresses WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        Ok(text.and_then(|t| t.parse().ok()))
+    }
+
+    fn process_of(&self, id: i64) -> rusqlite::Result<Option<ProcessIdentity>> {
+        self.connection
+            .prepare_cached(
+                "SELECT pid, start_time, name, exe, cmdline, uid, user, unit, container
+                 FROM processes WHERE id = ?1",
+            )?
+            .query_row([id], |row| {
+                Ok(ProcessIdentity {
+                    pid: row.get(0)?,
+                    start_time: row.get::<_, Option<i64>>(1)?.map(|t| t as u64),
+                    name: row.get(2)?,
+                    exe: row.get(3)?,
+                    cmdline: codec::cmdline_from_db(&row.get::<_, String>(4)?),
+                    uid: row.get(5)?,
+                    user: row.get(6)?,
+                    unit: row.get(7)?,
+                    container: row.get(8)?,
+                })
+            })
+            .optional()
+    }
+}
+
+/// One client group: server address id, server port, client process id,
+/// client uid, then count, first, last, bytes up and down.
+type GroupRow = (i64, u16, Option<i64>, Option<u32>, [i64; 5]);
+
+/// A WHERE clause under construction, with its parameters.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    values: Vec<rusqlite::types::Value>,
+}
+
+impl Filter {
+    fn push(&mut self, clause: &str, values: impl IntoIterator<Item = rusqlite::types::Value>) {
+        // Parameters are numbered in order: `?` placeholders get their
+        // position from how many values came before.
+        let mut text = String::new();
+        let mut values = values.into_iter();
+        for piece in clause.split('?').enumerate() {
+            if piece.0 > 0 {
+                let value = values.next().expect("one value per placeholder");
+                self.values.push(value);
+                text.push_str(&format!("?{}", self.values.len()));
+            }
+            text.push_str(piece.1);
+        }
+        self.clauses.push(text);
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1".into()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+
+    /// The time window on column `column`.
+    fn window(&mut self, column: &str, query: &HistoryQuery) {
+        if let Some(since) = query.since {
+            self.push(&format!("{column} >= ?"), [since.into()]);
+        }
+        if let Some(until) = query.until {
+            self.push(&format!("{column} < ?"), [until.into()]);
+        }
+    }
+}
+
+/// The connection filters of a query, or `None` when it cannot match.
+fn connection_filter(
+    reader: &SqliteReader,
+    query: &HistoryQuery,
+) -> rusqlite::Result<Option<Filter>> {
+    let mut filter = Filter::default();
+    if let Some(port) = query.port {
+        filter.push("c.server_port = ?", [i64::from(port).into()]);
+    }
+    if let Some(ids) = reader.address_ids(query)? {
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let placeholders = vec!["?"; ids.len()].join(", ");
+        filter.push(
+            &format!("c.server_address IN ({placeholders})"),
+            ids.into_iter().map(Into::into),
+        );
+    }
+    filter.window("c.at", query);
+    if let Some(name) = &query.process {
+        filter.push(
+            "(c.client_process IN (SELECT id FROM processes WHERE instr(name, ?) > 0)
+              OR c.server_process IN (SELECT id FROM processes WHERE instr(name, ?) > 0))",
+            [name.clone().into(), name.clone().into()],
+        );
+    }
+    Ok(Some(filter))
+}
+
+impl HistoryReader for SqliteReader {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn listeners(
+        &mut self,
+        query: &HistoryQuery,
+        order: Order,
+        limit: usize,
+    ) -> Result<Vec<ListenerHistory>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<ListenerHistory>> {
+            let mut filter = Filter::default();
+            if let Some(port) = query.port {
+                filter.push("e.port = ?", [i64::from(port).into()]);
+            }
+            filter.window("e.at", query);
+            if let Some(name) = &query.process {
+                filter.push(
+                    "e.id IN (SELECT o.event FROM listener_owners o
+                              JOIN processes p ON p.id = o.process WHERE instr(p.name, ?) > 0)",
+                    [name.clone().into()],
+                );
+            }
+            let direction = match order {
+                Order::OldestFirst => "ASC",
+                Order::NewestFirst => "DESC",
+            };
+            let sql = format!(
+                "SELECT e.id, e.at, e.change, e.protocol, e.family, a.address, e.port, e.path,
+                        e.inode, e.uid, e.netns, e.scope, e.exposed
+                 FROM listener_events e LEFT JOIN addresses a ON a.id = e.address
+                 WHERE {} ORDER BY e.at {direction}, e.id {direction}",
+                filter.sql()
+            );
+            let mut statement = self.connection.prepare(&sql)?;
+            let mut rows = statement.query(params_from_iter(filter.values.iter()))?;
+            let mut found = Vec::new();
+            while let Some(row) = rows.next()? {
+                let address: Option<String> = row.get(5)?;
+                let port: u16 = row.get(6)?;
+                let local = address
+                    .and_then(|a| a.parse::<IpAddr>().ok())
+                    .map(|ip| SocketAddr::new(ip, port));
+                // A wildcard listener serves every address of the port.
+                if !query.addresses.is_empty()
+                    && !local.is_some_and(|l| {
+                        l.ip().is_unspecified() || query.addresses.contains(&l.ip())
+                    })
+                {
+                    continue;
+                }
+                let event_id: i64 = row.get(0)?;
+                let event = ListenerEvent {
+                    at: row.get(1)?,
+                    change: codec::change_from_db(row.get(2)?),
+                    protocol: codec::protocol_from_db(&row.get::<_, String>(3)?),
+                    family: codec::family_from_db(&row.get::<_, String>(4)?),
+                    local,
+                    path: row.get(7)?,
+                    inode: u64_from_db(row.get(8)?),
+                    uid: row.get(9)?,
+                    net_namespace: row.get::<_, Option<i64>>(10)?.map(u64_from_db),
+                    scope: codec::scope_from_db(&row.get::<_, String>(11)?),
+                    exposed: row.get(12)?,
+                    owners: Vec::new(),
+                };
+                found.push((event_id, event));
+                if found.len() >= limit {
+                    break;
+                }
+            }
+            let mut listeners = Vec::with_capacity(found.len());
+            let mut owners = self.connection.prepare_cached(
+                "SELECT process FROM listener_owners WHERE event = ?1 ORDER BY process",
+            )?;
+            for (event_id, mut event) in found {
+                let ids: Vec<i64> =
+                    owners.query_map([event_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                for id in ids {
+                    if let Some(process) = self.process_of(id)? {
+                        event.owners.push(process);
+                    }
+                }
+                listeners.push(ListenerHistory { host: None, event });
+            }
+            Ok(listeners)
+        };
+        run().map_err(|e| self.error(e))
+    }
+
+    fn clients(
+        &mut self,
+        query: &HistoryQuery,
+        limit: usize,
+    ) -> Result<Vec<ClientSummary>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<ClientSummary>> {
+            let Some(filter) = connection_filter(self, query)? else {
+                return Ok(Vec::new());
+            };
+            let sql = format!(
+                "SELECT c.server_address, c.server_port, c.client_process, c.client_uid,
+                        count(*), min(c.at), max(coalesce(c.ended_at, c.at)),
+                        sum(c.bytes_up), sum(c.bytes_down)
+                 FROM connections c WHERE {}
+                 GROUP BY c.server_address, c.server_port, c.client_process,
+                          CASE WHEN c.client_process IS NULL THEN c.client_uid END
+                 ORDER BY count(*) DESC, min(c.at) LIMIT {limit}",
+                filter.sql()
+            );
+            let mut statement = self.connection.prepare(&sql)?;
+            let groups: Vec<GroupRow> = statement
+                .query_map(params_from_iter(filter.values.iter()), |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        [row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?, row.get(8)?],
+                    ))
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut summaries = Vec::with_capacity(groups.len());
+            for (address, port, process, uid, [count, first, last, up, down]) in groups {
+                let Some(ip) = self.address_of(address)? else { continue };
+                let client = process.map(|id| self.process_of(id)).transpose()?.flatten();
+                summaries.push(ClientSummary {
+                    host: None,
+                    server: SocketAddr::new(ip, port),
+                    client_uid: uid.or(client.as_ref().map(|c| c.uid)),
+                    client,
+                    connections: count as u64,
+                    first_at: first,
+                    last_at: last,
+                    bytes_client_to_server: up as u64,
+                    bytes_server_to_client: down as u64,
+                });
+            }
+            Ok(summaries)
+        };
+        run().map_err(|e| self.error(e))
+    }
+
+    fn connections(&mut self, query: &HistoryQuery) -> Result<Vec<ConnectionHistory>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<ConnectionHistory>> {
+            let Some(filter) = connection_filter(self, query)? else {
+                return Ok(Vec::new());
+            };
+            let sql = format!(
+                "SELECT c.at, c.ended_at, c.server_address, c.server_port, c.client_address,
+                        c.client_port, c.client_process, c.server_process, c.client_uid,
+                        c.server_uid, c.bytes_up, c.bytes_down, c.flags, c.cookie, c.netns
+                 FROM connections c WHERE {} ORDER BY c.at, c.id LIMIT {}",
+                filter.sql(),
+                query.limit.saturating_add(1)
+            );
+            let mut statement = self.connection.prepare(&sql)?;
+            type Row = (i64, Option<i64>, [i64; 4], [Option<i64>; 4], [i64; 4], Option<i64>);
+            let rows: Vec<Row> = statement
+                .query_map(params_from_iter(filter.values.iter()), |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        [row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?],
+                        [row.get(6)?, row.get(7)?, row.get(8)?, row.get(9)?],
+                        [row.get(10)?, row.get(11)?, row.get(12)?, row.get(13)?],
+                        row.get(14)?,
+                    ))
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut connections = Vec::with_capacity(rows.len());
+            let mut addresses: HashMap<i64, Option<IpAddr>> = HashMap::new();
+            for (at, ended_at, endpoints, owners, numbers, netns) in rows {
+                let [server_address, server_port, client_address, client_port] = endpoints;
+                let [client_process, server_process, client_uid, server_uid] = owners;
+                let [up, down, flags, cookie] = numbers;
+                let mut ip_of = |id: i64| -> rusqlite::Result<Option<IpAddr>> {
+                    if let Some(ip) = addresses.get(&id) {
+                        return Ok(*ip);
+                    }
+                    let ip = self.address_of(id)?;
+                    addresses.insert(id, ip);
+                    Ok(ip)
+                };
+                let (Some(server_ip), Some(client_ip)) =
+                    (ip_of(server_address)?, ip_of(client_address)?)
+                else {
+                    continue;
+                };
+                let (end, start_known) = codec::connection_from_flags(flags);
+                let record = ConnectionRecord {
+                    cookie: u64_from_db(cookie),
+                    net_namespace: netns.map(u64_from_db),
+                    client: SocketAddr::new(client_ip, client_port as u16),
+                    server: SocketAddr::new(server_ip, server_port as u16),
+                    started_at: start_known.then_some(at),
+                    ended_at,
+                    bytes_client_to_server: up as u64,
+                    bytes_server_to_client: down as u64,
+                    client_process: client_process
+                        .map(|id| self.process_of(id))
+                        .transpose()?
+                        .flatten(),
+                    server_process: server_process
+                        .map(|id| self.process_of(id))
+                        .transpose()?
+                        .flatten(),
+                    client_uid: client_uid.map(|u| u as u32),
+                    server_uid: server_uid.map(|u| u as u32),
+                    end,
+                };
+                connections.push(ConnectionHistory { host: None, record });
+            }
+            Ok(connections)
+        };
+        run().map_err(|e| self.error(e))
+    }
+
+    fn oldest_connection(&mut self) -> Result<Option<UnixMicros>, StoreError> {
+        self.connection
+            .query_row("SELECT min(at) FROM connections", [], |r| r.get(0))
+            .map_err(|e| self.error(e))
+    }
+
+    fn hourly(&mut self, query: &HistoryQuery) -> Result<Vec<HourlyTotal>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<HourlyTotal>> {
+            let mut filter = Filter::default();
+            if let Some(port) = query.port {
+                filter.push("server_port = ?", [i64::from(port).into()]);
+            }
+            let hour_query = HistoryQuery {
+                since: query.since.map(super::hour_start),
+                until: query.until,
+                ..HistoryQuery::default()
+            };
+            filter.window("hour", &hour_query);
+            if let Some(name) = &query.process {
+                filter.push("instr(client_name, ?) > 0", [name.clone().into()]);
+            }
+            let sql = format!(
+                "SELECT hour, server_port, client_exe, client_name, connections, bytes_up,
+                        bytes_down
+                 FROM rollups WHERE {} ORDER BY hour, server_port, connections DESC",
+                filter.sql()
+            );
+            let mut statement = self.connection.prepare(&sql)?;
+            let rows = statement.query_map(params_from_iter(filter.values.iter()), |row| {
+                Ok(HourlyTotal {
+                    host: None,
+                    hour: row.get(0)?,
+                    server_port: row.get(1)?,
+                    client_exe: row.get(2)?,
+                    client_name: row.get(3)?,
+                    connections: row.get::<_, i64>(4)? as u64,
+                    bytes_client_to_server: row.get::<_, i64>(5)? as u64,
+                    bytes_server_to_client: row.get::<_, i64>(6)? as u64,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.error(e))
+    }
+
+    fn losses(&mut self, query: &HistoryQuery) -> Result<Vec<LossSummary>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<LossSummary>> {
+            let mut filter = Filter::default();
+            filter.window("at", query);
+            let sql = format!(
+                "SELECT kind, sum(count), min(at), max(at) FROM losses WHERE {}
+                 GROUP BY kind ORDER BY kind",
+                filter.sql()
+            );
+            let mut statement = self.connection.prepare(&sql)?;
+            let rows = statement.query_map(params_from_iter(filter.values.iter()), |row| {
+                Ok(LossSummary {
+                    host: None,
+                    kind: codec::loss_from_db(&row.get::<_, String>(0)?),
+                    count: row.get::<_, i64>(1)? as u64,
+                    first_at: row.get(2)?,
+                    last_at: row.get(3)?,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.error(e))
+    }
+
+    fn sessions(&mut self, query: &HistoryQuery) -> Result<Vec<CaptureSession>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<CaptureSession>> {
+            let to_session = |row: &rusqlite::Row<'_>| {
+                Ok(CaptureSession {
+                    host: None,
+                    at: row.get(0)?,
+                    mode: codec::mode_from_db(&row.get::<_, String>(1)?),
+                    reason: row.get(2)?,
+                })
+            };
+            let mut sessions = Vec::new();
+            if let Some(since) = query.since {
+                let before = self
+                    .connection
+                    .query_row(
+                        "SELECT at, mode, reason FROM captures WHERE at < ?1
+                         ORDER BY at DESC LIMIT 1",
+                        [since],
+                        to_session,
+                    )
+                    .optional()?;
+                sessions.extend(before);
+            }
+            let mut filter = Filter::default();
+            filter.window("at", query);
+            let sql =
+                format!("SELECT at, mode, reason FROM captures WHERE {} ORDER BY at", filter.sql());
+            let mut statement = self.connection.prepare(&sql)?;
+            for session in
+                statement.query_map(params_from_iter(filter.values.iter()), to_session)?
+            {
+                sessions.push(session?);
+            }
+            Ok(sessions)
+        };
+        run().map_err(|e| self.error(e))
+    }
+}

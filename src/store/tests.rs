@@ -1,0 +1,509 @@
+//! The SQLite store against hand-made events: what the capture engine
+//! would write, read back through the same API `porthole history` uses.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use super::sqlite::{SqliteReader, SqliteWriter, APPLICATION_ID};
+use super::*;
+use crate::model::history::HistoryQuery;
+use crate::model::monitor::{
+    CaptureMode, ConnectionEnd, ConnectionRecord, ListenerChange, ListenerEvent, LossKind,
+    LossRecord, MonitorEvent, ProcessIdentity,
+};
+use crate::model::{Family, Protocol, Scope};
+
+/// 2026-11-28 10:00:00 UTC.
+const T0: UnixMicros = 1_795_860_000_000_000;
+const SECOND: i64 = 1_000_000;
+const HOUR: i64 = 3600 * SECOND;
+
+fn process(pid: u32, name: &str) -> ProcessIdentity {
+    ProcessIdentity {
+        pid,
+        start_time: Some(1_795_850_000 + u64::from(pid)),
+        name: name.into(),
+        exe: Some(format!("/usr/bin/{name}")),
+        cmdline: vec![name.into(), "--flag".into(), "with space".into()],
+        uid: 1000,
+        user: Some("alice".into()),
+        unit: None,
+        container: None,
+    }
+}
+
+fn address(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+/// A closed connection from `client` to `server` starting at `at`.
+fn connection(
+    cookie: u64,
+    client: &str,
+    server: &str,
+    at: UnixMicros,
+    owner: Option<&ProcessIdentity>,
+) -> ConnectionRecord {
+    ConnectionRecord {
+        cookie,
+        net_namespace: None,
+        client: address(client),
+        server: address(server),
+        started_at: Some(at),
+        ended_at: Some(at + 1500),
+        bytes_client_to_server: 100,
+        bytes_server_to_client: 1000,
+        client_process: owner.cloned(),
+        server_process: Some(process(812, "postgres")),
+        client_uid: Some(1000),
+        server_uid: Some(116),
+        end: ConnectionEnd::Closed,
+    }
+}
+
+fn listener(
+    at: UnixMicros,
+    change: ListenerChange,
+    local: &str,
+    owner: ProcessIdentity,
+) -> ListenerEvent {
+    ListenerEvent {
+        at,
+        change,
+        protocol: Protocol::Tcp,
+        family: Family::Ipv4,
+        local: Some(address(local)),
+        path: None,
+        inode: 4242,
+        uid: 116,
+        net_namespace: None,
+        scope: Scope::Loopback,
+        exposed: false,
+        owners: vec![owner],
+    }
+}
+
+fn options() -> WriterOptions {
+    WriterOptions { host: "test-host".into(), ..WriterOptions::default() }
+}
+
+fn store_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("state/porthole/history.sqlite")
+}
+
+fn everything() -> HistoryQuery {
+    HistoryQuery { limit: 1000, ..HistoryQuery::default() }
+}
+
+fn read(path: &Path) -> SqliteReader {
+    SqliteReader::open(path).expect("store opens for reading")
+}
+
+#[test]
+fn connections_round_trip_and_group_per_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let python = process(4411, "python3");
+    let psql = process(5120, "psql");
+    let mut batch = vec![MonitorEvent::Started {
+        at: T0,
+        mode: CaptureMode::Ebpf,
+        reason: "tracepoints attached".into(),
+    }];
+    for i in 0..30 {
+        batch.push(event(connection(
+            i,
+            &format!("127.0.0.1:{}", 40000 + i),
+            "127.0.0.1:5432",
+            T0 + i as i64 * SECOND,
+            Some(&python),
+        )));
+    }
+    batch.push(event(connection(100, "[::1]:50000", "[::1]:5432", T0 + 5 * SECOND, Some(&psql))));
+    // A client the recorder could not name, and another port.
+    batch.push(event(connection(101, "127.0.0.1:50001", "127.0.0.1:5432", T0, None)));
+    batch.push(event(connection(102, "127.0.0.1:50002", "127.0.0.1:6379", T0, Some(&python))));
+    writer.write(&batch).unwrap();
+
+    let mut reader = read(&path);
+    let query = HistoryQuery { port: Some(5432), ..everything() };
+    let clients = reader.clients(&query, 100).unwrap();
+    assert_eq!(clients.len(), 3, "{clients:#?}");
+    let busiest = &clients[0];
+    assert_eq!(busiest.client.as_ref(), Some(&python));
+    assert_eq!(busiest.server, address("127.0.0.1:5432"));
+    assert_eq!(busiest.connections, 30);
+    assert_eq!(busiest.first_at, T0);
+    assert_eq!(busiest.last_at, T0 + 29 * SECOND + 1500);
+    assert_eq!(busiest.bytes_client_to_server, 3000);
+    assert_eq!(busiest.bytes_server_to_client, 30_000);
+    assert!(clients.iter().any(|c| c.client.is_none() && c.client_uid == Some(1000)));
+    assert!(clients.iter().any(|c| c.server == address("[::1]:5432")));
+
+    // One address of the port only.
+    let query =
+        HistoryQuery { port: Some(5432), addresses: vec!["::1".parse().unwrap()], ..everything() };
+    let clients = reader.clients(&query, 100).unwrap();
+    assert_eq!(clients.len(), 1);
+    assert_eq!(clients[0].client.as_ref().unwrap().name, "psql");
+
+    // An address never recorded matches nothing.
+    let query = HistoryQuery { addresses: vec!["10.1.2.3".parse().unwrap()], ..everything() };
+    assert!(reader.clients(&query, 100).unwrap().is_empty());
+
+    // Single connections come back as they were written.
+    let query = HistoryQuery { port: Some(6379), ..everything() };
+    let connections = reader.connections(&query).unwrap();
+    assert_eq!(connections.len(), 1);
+    assert_eq!(
+        connections[0].record,
+        connection(102, "127.0.0.1:50002", "127.0.0.1:6379", T0, Some(&python))
+    );
+
+    // The time window: [since, until).
+    let query = HistoryQuery {
+        port: Some(5432),
+        since: Some(T0 + 10 * SECOND),
+        until: Some(T0 + 20 * SECOND),
+        ..everything()
+    };
+    let clients = reader.clients(&query, 100).unwrap();
+    assert_eq!(clients.iter().map(|c| c.connections).sum::<u64>(), 10);
+
+    // --process matches client or server names.
+    let query = HistoryQuery { process: Some("psq".into()), ..everything() };
+    assert_eq!(reader.clients(&query, 100).unwrap().len(), 1);
+    let query = HistoryQuery { process: Some("postgres".into()), ..everything() };
+    assert_eq!(reader.connections(&query).unwrap().len(), 33);
+
+    let sessions = reader.sessions(&everything()).unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].mode, CaptureMode::Ebpf);
+}
+
+#[test]
+fn an_open_connection_is_updated_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let python = process(4411, "python3");
+    let mut open = connection(7, "127.0.0.1:40000", "127.0.0.1:5432", T0, Some(&python));
+    open.ended_at = None;
+    open.end = ConnectionEnd::Unknown;
+    open.bytes_client_to_server = 10;
+    {
+        let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+        writer.write(&[event(open.clone())]).unwrap();
+        let rows = read(&path).connections(&everything()).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].record.ended_at, None);
+    }
+    // A restarted writer still knows the connection is open.
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let closed = connection(7, "127.0.0.1:40000", "127.0.0.1:5432", T0, Some(&python));
+    writer.write(&[event(closed.clone())]).unwrap();
+    let mut reader = read(&path);
+    let rows = reader.connections(&everything()).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].record, closed);
+    // Counted once in the hourly totals, with the final byte counts.
+    let hourly = reader.hourly(&everything()).unwrap();
+    assert_eq!(hourly.len(), 1);
+    assert_eq!(hourly[0].connections, 1);
+    assert_eq!(hourly[0].bytes_client_to_server, 100);
+    assert_eq!(hourly[0].bytes_server_to_client, 1000);
+    assert_eq!(hourly[0].client_exe, "/usr/bin/python3");
+}
+
+#[test]
+fn listeners_with_owners_and_wildcards() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let node = process(3000, "node");
+    let vite = process(3001, "vite");
+    let mut unix = listener(T0, ListenerChange::Appeared, "127.0.0.1:1", node.clone());
+    unix.at = T0 + 2 * SECOND;
+    unix.local = None;
+    unix.path = Some("/run/app.sock".into());
+    unix.protocol = Protocol::Unix;
+    unix.family = Family::Unix;
+    unix.scope = Scope::Local;
+    writer
+        .write(&[
+            MonitorEvent::Listener(listener(
+                T0,
+                ListenerChange::Appeared,
+                "0.0.0.0:3000",
+                node.clone(),
+            )),
+            MonitorEvent::Listener(listener(
+                T0 + 50_000,
+                ListenerChange::Disappeared,
+                "0.0.0.0:3000",
+                node.clone(),
+            )),
+            MonitorEvent::Listener(listener(
+                T0 + SECOND,
+                ListenerChange::Appeared,
+                "127.0.0.2:3000",
+                vite.clone(),
+            )),
+            MonitorEvent::Listener(unix.clone()),
+        ])
+        .unwrap();
+    let mut reader = read(&path);
+    let query = HistoryQuery { port: Some(3000), ..everything() };
+    let all = reader.listeners(&query, Order::OldestFirst, 100).unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].event.owners, vec![node.clone()]);
+    assert_eq!(all[1].event.change, ListenerChange::Disappeared);
+    assert_eq!(all[1].event.at, T0 + 50_000);
+    // 127.0.0.1:3000 is served by the wildcard listener, not by 127.0.0.2.
+    let query = HistoryQuery {
+        port: Some(3000),
+        addresses: vec!["127.0.0.1".parse().unwrap()],
+        ..everything()
+    };
+    let served = reader.listeners(&query, Order::OldestFirst, 100).unwrap();
+    assert_eq!(served.len(), 2);
+    assert!(served.iter().all(|l| l.event.owners == vec![node.clone()]));
+    let newest = reader.listeners(&everything(), Order::NewestFirst, 1).unwrap();
+    assert_eq!(newest[0].event, unix);
+    let query = HistoryQuery { process: Some("vit".into()), ..everything() };
+    assert_eq!(reader.listeners(&query, Order::OldestFirst, 100).unwrap().len(), 1);
+}
+
+#[test]
+fn retention_prunes_raw_records_and_keeps_hourly_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let options = WriterOptions {
+        keep: Duration::from_secs(7 * 86_400),
+        keep_hourly: Duration::from_secs(90 * 86_400),
+        ..options()
+    };
+    let mut writer = SqliteWriter::open(&path, &options).unwrap();
+    let python = process(4411, "python3");
+    let old = T0 - 10 * 86_400 * SECOND;
+    let mut batch = Vec::new();
+    for i in 0..20 {
+        let at = if i < 10 { old + i * SECOND } else { T0 + i * SECOND };
+        batch.push(event(connection(
+            i as u64,
+            "127.0.0.1:40000",
+            "127.0.0.1:5432",
+            at,
+            Some(&python),
+        )));
+    }
+    batch.push(MonitorEvent::Listener(listener(
+        old,
+        ListenerChange::Appeared,
+        "127.0.0.1:5432",
+        process(812, "postgres"),
+    )));
+    batch.push(MonitorEvent::Loss(LossRecord {
+        at: old,
+        kind: LossKind::NetlinkOverflow,
+        count: 3,
+        net_namespace: None,
+    }));
+    writer.write(&batch).unwrap();
+    writer.prune(T0 + HOUR).unwrap();
+
+    let mut reader = read(&path);
+    let connections = reader.connections(&everything()).unwrap();
+    assert_eq!(connections.len(), 10);
+    assert!(connections.iter().all(|c| c.record.started_at.unwrap() >= T0));
+    assert!(reader.listeners(&everything(), Order::OldestFirst, 100).unwrap().is_empty());
+    assert!(reader.losses(&everything()).unwrap().is_empty());
+    // The pruned day still has its totals, and the report shows them.
+    let query = HistoryQuery { port: Some(5432), ..everything() };
+    let report =
+        report(&mut reader, &query, Sections { listeners: true, connections: true, each: false })
+            .unwrap();
+    assert_eq!(report.clients[0].connections, 10);
+    assert_eq!(report.hourly.len(), 1, "{:#?}", report.hourly);
+    assert_eq!(report.hourly[0].hour, hour_start(old));
+    assert_eq!(report.hourly[0].connections, 10);
+
+    // Ninety days later the totals go too.
+    writer.prune(T0 + 91 * 86_400 * SECOND).unwrap();
+    assert!(reader.hourly(&everything()).unwrap().is_empty());
+    assert!(reader.connections(&everything()).unwrap().is_empty());
+}
+
+#[test]
+fn the_size_cap_prunes_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let cap = 2_000_000;
+    let options = WriterOptions { max_size: Some(cap), ..options() };
+    let mut writer = SqliteWriter::open(&path, &options).unwrap();
+    let python = process(4411, "python3");
+    let mut cookie = 0u64;
+    for batch_index in 0..60 {
+        let batch: Vec<MonitorEvent> = (0..1000)
+            .map(|i| {
+                cookie += 1;
+                event(connection(
+                    cookie,
+                    &format!("127.0.0.1:{}", 20000 + i),
+                    "127.0.0.1:5432",
+                    T0 + (batch_index * 1000 + i) * 1000,
+                    Some(&python),
+                ))
+            })
+            .collect();
+        writer.write(&batch).unwrap();
+        assert!(writer.used_bytes().unwrap() <= cap + 300_000, "batch {batch_index}");
+    }
+    let mut reader = read(&path);
+    let kept = reader.connections(&HistoryQuery { limit: 100_000, ..everything() }).unwrap();
+    assert!(kept.len() < 60_000 && kept.len() > 5_000, "{} kept", kept.len());
+    // The newest survived, the oldest went.
+    assert_eq!(kept.last().unwrap().record.cookie, 60_000);
+    assert!(kept[0].record.cookie > 60_000 - kept.len() as u64 - 1000);
+    // The totals still count every connection.
+    let total: u64 = reader.hourly(&everything()).unwrap().iter().map(|h| h.connections).sum();
+    assert_eq!(total, 60_000);
+}
+
+#[test]
+fn a_second_writer_is_refused_until_the_first_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let first = SqliteWriter::open(&path, &options()).unwrap();
+    let Err(error) = SqliteWriter::open(&path, &options()) else { panic!("second writer opened") };
+    assert!(matches!(error, StoreError::Locked { .. }), "{error}");
+    assert!(error.to_string().contains("in use by another porthole monitor"), "{error}");
+    // Readers are never refused.
+    read(&path);
+    drop(first);
+    SqliteWriter::open(&path, &options()).unwrap();
+}
+
+#[test]
+fn damaged_and_foreign_files_are_reported_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.sqlite");
+    let content: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&garbage, &content).unwrap();
+    let Err(error) = SqliteWriter::open(&garbage, &options()) else { panic!("opened garbage") };
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    assert!(error.to_string().contains("left as it is"), "{error}");
+    assert!(matches!(SqliteReader::open(&garbage), Err(StoreError::Corrupt { .. })));
+    assert_eq!(std::fs::read(&garbage).unwrap(), content);
+
+    // A SQLite header followed by garbage.
+    let mut damaged = content.clone();
+    damaged[..16].copy_from_slice(b"SQLite format 3\0");
+    let damaged_path = dir.path().join("damaged.sqlite");
+    std::fs::write(&damaged_path, &damaged).unwrap();
+    let Err(error) = SqliteWriter::open(&damaged_path, &options()) else { panic!("opened") };
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    assert_eq!(std::fs::read(&damaged_path).unwrap(), damaged);
+
+    // Somebody else's database.
+    let foreign = dir.path().join("app.db");
+    {
+        let connection = rusqlite::Connection::open(&foreign).unwrap();
+        connection
+            .execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');")
+            .unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    let Err(error) = SqliteWriter::open(&foreign, &options()) else { panic!("opened foreign") };
+    assert!(matches!(error, StoreError::Foreign { .. }), "{error}");
+    assert!(matches!(SqliteReader::open(&foreign), Err(StoreError::Foreign { .. })));
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+    assert!(!dir.path().join("app.db-wal").exists());
+}
+
+#[test]
+fn schema_is_versioned_and_newer_stores_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    drop(SqliteWriter::open(&path, &options()).unwrap());
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = connection.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let application: i64 =
+        connection.pragma_query_value(None, "application_id", |r| r.get(0)).unwrap();
+    let journal: String =
+        connection.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    assert_eq!((version, application, journal.as_str()), (SCHEMA_VERSION, APPLICATION_ID, "wal"));
+    // Reopening migrates nothing and keeps the data.
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    writer.write(&[event(connection_to(1))]).unwrap();
+    drop(writer);
+    connection.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    let Err(error) = SqliteWriter::open(&path, &options()) else { panic!("opened newer") };
+    assert!(matches!(error, StoreError::NewerSchema { .. }), "{error}");
+    assert!(matches!(SqliteReader::open(&path), Err(StoreError::NewerSchema { .. })));
+}
+
+fn connection_to(cookie: u64) -> ConnectionRecord {
+    connection(cookie, "127.0.0.1:40000", "127.0.0.1:5432", T0, None)
+}
+
+#[test]
+fn files_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    writer.write(&[event(connection_to(1))]).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&path.with_extension("sqlite-wal")), 0o600);
+    assert_eq!(mode(&path.with_extension("sqlite-shm")), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+}
+
+#[test]
+fn readers_see_committed_batches_while_the_writer_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    writer.write(&[event(connection_to(1))]).unwrap();
+    let mut reader = read(&path);
+    for cookie in 2..=50 {
+        writer.write(&[event(connection_to(cookie))]).unwrap();
+        // Every batch is visible at once, and reading never blocks writing.
+        assert_eq!(reader.connections(&everything()).unwrap().len() as u64, cookie);
+    }
+}
+
+#[test]
+fn a_missing_store_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let Err(error) = SqliteReader::open(&dir.path().join("nothing.sqlite")) else { panic!() };
+    assert!(matches!(error, StoreError::Missing { .. }), "{error}");
+    assert!(!dir.path().join("nothing.sqlite").exists());
+}
+
+#[test]
+fn losses_are_summed_per_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let loss =
+        |at, kind, count| MonitorEvent::Loss(LossRecord { at, kind, count, net_namespace: None });
+    writer
+        .write(&[
+            loss(T0, LossKind::NetlinkOverflow, 5),
+            loss(T0 + SECOND, LossKind::NetlinkOverflow, 7),
+            loss(T0 + 2 * SECOND, LossKind::UnknownProcess, 1),
+        ])
+        .unwrap();
+    let losses = read(&path).losses(&everything()).unwrap();
+    assert_eq!(losses.len(), 2);
+    let overflow = losses.iter().find(|l| l.kind == LossKind::NetlinkOverflow).unwrap();
+    assert_eq!((overflow.count, overflow.first_at, overflow.last_at), (12, T0, T0 + SECOND));
+}
+
+fn event(record: ConnectionRecord) -> MonitorEvent {
+    MonitorEvent::Connection(Box::new(record))
+}

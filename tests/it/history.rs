@@ -1,0 +1,861 @@
+//! `porthole history` and the history store: the real binary over stores
+//! the tests fill with the records the recorder writes; a writer in a
+//! separate process for the lock, `kill -9` and read-while-writing cases; a
+//! real full file system; a real PostgreSQL.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use porthole::model::monitor::{
+    CaptureMode, ConnectionEnd, ConnectionRecord, ListenerChange, ListenerEvent, LossKind,
+    LossRecord, MonitorEvent, ProcessIdentity, UnixMicros,
+};
+use porthole::model::{Family, Protocol, Scope};
+use porthole::store::{self, StoreError, StoreLocation, WriterOptions};
+
+use crate::util::{self, ChildGuard, Output};
+
+/// 2026-11-28 10:00:00 UTC.
+const T0: UnixMicros = 1_795_860_000_000_000;
+const SECOND: i64 = 1_000_000;
+const MINUTE: i64 = 60 * SECOND;
+
+fn process(pid: u32, name: &str) -> ProcessIdentity {
+    ProcessIdentity {
+        pid,
+        start_time: Some(1_795_850_000),
+        name: name.into(),
+        exe: Some(format!("/usr/bin/{name}")),
+        cmdline: vec![name.into(), "--flag".into(), "with space".into()],
+        uid: 1000,
+        user: Some("alice".into()),
+        unit: None,
+        container: None,
+    }
+}
+
+fn connection(
+    cookie: u64,
+    client: SocketAddr,
+    server: SocketAddr,
+    at: UnixMicros,
+    owner: Option<ProcessIdentity>,
+    bytes: u64,
+) -> MonitorEvent {
+    MonitorEvent::Connection(Box::new(ConnectionRecord {
+        cookie,
+        net_namespace: None,
+        client,
+        server,
+        started_at: Some(at),
+        ended_at: Some(at + 2_000),
+        bytes_client_to_server: bytes / 10,
+        bytes_server_to_client: bytes - bytes / 10,
+        client_process: owner,
+        server_process: Some(process(812, "postgres")),
+        client_uid: Some(1000),
+        server_uid: Some(116),
+        end: ConnectionEnd::Closed,
+    }))
+}
+
+fn listener(
+    at: UnixMicros,
+    change: ListenerChange,
+    local: &str,
+    owner: ProcessIdentity,
+) -> MonitorEvent {
+    MonitorEvent::Listener(ListenerEvent {
+        at,
+        change,
+        protocol: Protocol::Tcp,
+        family: Family::Ipv4,
+        local: Some(local.parse().unwrap()),
+        path: None,
+        inode: 31337,
+        uid: 116,
+        net_namespace: None,
+        scope: Scope::Loopback,
+        exposed: false,
+        owners: vec![owner],
+    })
+}
+
+/// A morning on a developer machine: PostgreSQL on 5432 restarted once,
+/// python3 connecting 1,203 times, psql a few, one unnamed client, and a
+/// netlink overflow.
+fn morning(port: u16) -> Vec<MonitorEvent> {
+    let server: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut events = vec![
+        MonitorEvent::Started {
+            at: T0 - 3 * MINUTE,
+            mode: CaptureMode::Ebpf,
+            reason: "eBPF tracepoints attached".into(),
+        },
+        listener(
+            T0 - 2 * MINUTE,
+            ListenerChange::Appeared,
+            &server.to_string(),
+            process(700, "postgres"),
+        ),
+        listener(
+            T0 - MINUTE,
+            ListenerChange::Disappeared,
+            &server.to_string(),
+            process(700, "postgres"),
+        ),
+        listener(
+            T0 - MINUTE + 5 * SECOND,
+            ListenerChange::Appeared,
+            &server.to_string(),
+            process(812, "postgres"),
+        ),
+    ];
+    let python = process(4411, "python3");
+    for i in 0..1203u64 {
+        // 10:02 to 10:41, 2.1 MB in all.
+        let at = T0 + 2 * MINUTE + (i as i64) * 39 * MINUTE / 1202;
+        events.push(connection(
+            i + 1,
+            format!("127.0.0.1:{}", 40000 + i).parse().unwrap(),
+            server,
+            at,
+            Some(python.clone()),
+            1750,
+        ));
+    }
+    for i in 0..12u64 {
+        events.push(connection(
+            5000 + i,
+            format!("127.0.0.1:{}", 50000 + i).parse().unwrap(),
+            server,
+            T0 + 15 * MINUTE + (i as i64) * SECOND,
+            Some(process(5120, "psql")),
+            4000,
+        ));
+    }
+    events.push(connection(
+        6000,
+        "127.0.0.1:51000".parse().unwrap(),
+        server,
+        T0 + 20 * MINUTE,
+        None,
+        300,
+    ));
+    events.push(MonitorEvent::Loss(LossRecord {
+        at: T0 + 3 * MINUTE,
+        kind: LossKind::NetlinkOverflow,
+        count: 4,
+        net_namespace: None,
+    }));
+    events
+}
+
+/// A store under a fresh directory, filled with `events`.
+fn filled_store(events: &[MonitorEvent]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite");
+    let options = WriterOptions { host: "devbox".into(), ..WriterOptions::default() };
+    let mut writer = store::open_writer(&StoreLocation::Sqlite(path.clone()), &options).unwrap();
+    for batch in events.chunks(500) {
+        writer.write_batch(batch).unwrap();
+    }
+    (dir, path)
+}
+
+fn history(store: &Path, args: &[&str]) -> Output {
+    util::run(util::porthole().arg("history").args(args).arg("--store").arg(store))
+}
+
+#[test]
+fn aggregates_connections_per_client() {
+    let (_dir, path) = filled_store(&morning(5432));
+    let output = history(&path, &["5432"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let text = &output.stdout;
+    assert!(text.starts_with("History of port 5432 (UTC, from "), "{text}");
+    assert!(text.contains("Clients of 127.0.0.1:5432 (1,216 connections)"), "{text}");
+    assert!(
+        text.contains(
+            "  python3 (pid 4411, user alice) connected 1,203 times, 2026-11-28 10:02–10:41, 2.1 MB"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("  psql (pid 5120, user alice) connected 12 times, 2026-11-28 10:15:00–10:15:11, 48.0 kB"), "{text}");
+    assert!(
+        text.contains(
+            "  an unnamed process (uid 1000) connected once, at 2026-11-28 10:20:00, 300 B"
+        ),
+        "{text}"
+    );
+    // Listeners in order, the old owner first.
+    let listening: Vec<&str> =
+        text.lines().filter(|l| l.contains("127.0.0.1:5432  loopback")).collect();
+    assert_eq!(listening.len(), 3, "{text}");
+    assert!(
+        listening[0].contains("09:58:00  listening") && listening[0].contains("pid 700"),
+        "{text}"
+    );
+    assert!(listening[1].contains("09:59:00  gone"), "{text}");
+    assert!(
+        listening[2].contains("09:59:05  listening") && listening[2].contains("pid 812"),
+        "{text}"
+    );
+    assert!(text.contains("Recorder started 2026-11-28 09:57:00 in eBPF"), "{text}");
+    assert!(
+        text.contains("4 lost to a netlink buffer overflow (ENOBUFS), at 2026-11-28 10:03:00"),
+        "{text}"
+    );
+    assert!(output.stderr.is_empty(), "{output:?}");
+}
+
+#[test]
+fn windows_processes_and_sections() {
+    let (_dir, path) = filled_store(&morning(5432));
+    // 10:15 to 10:16: psql's 12 and python's few.
+    let output = history(
+        &path,
+        &["127.0.0.1:5432", "--since", "2026-11-28T10:15", "--until", "2026-11-28T10:16", "--json"],
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["since"], "2026-11-28T10:15:00.000000Z");
+    let clients = json["clients"].as_array().unwrap();
+    let psql = clients.iter().find(|c| c["process"]["name"] == "psql").unwrap();
+    assert_eq!(psql["connections"], 12);
+    assert_eq!(psql["bytes_client_to_server"], 12 * 400);
+    assert_eq!(psql["server_address"], "127.0.0.1");
+    assert_eq!(psql["server_port"], 5432);
+    let python = clients.iter().find(|c| c["process"]["name"] == "python3").unwrap();
+    assert!(python["connections"].as_u64().unwrap() < 40, "{python}");
+    // Listener changes before the window are not in it.
+    assert_eq!(json["listeners"].as_array().unwrap().len(), 0, "{json:#}");
+
+    let output = history(&path, &["5432", "--process", "psql", "--each", "--jsonl"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let lines: Vec<serde_json::Value> =
+        output.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let connections: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["type"] == "connection").collect();
+    assert_eq!(connections.len(), 12, "{}", output.stdout);
+    assert_eq!(connections[0]["client_process"]["name"], "psql");
+    assert_eq!(connections[0]["duration_us"], 2000);
+    assert_eq!(connections[0]["end"], "closed");
+    assert!(lines.iter().all(|l| l["type"] != "client"));
+
+    let output = history(&path, &["5432", "--listeners"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains("Clients of"), "{}", output.stdout);
+    assert!(output.stdout.contains("Listeners"), "{}", output.stdout);
+
+    let output = history(&path, &["5432", "--each", "--limit", "5", "--connections"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("Connections (5)"), "{}", output.stdout);
+    assert!(output.stdout.contains("more connections match"), "{}", output.stdout);
+    assert!(output.stdout.contains("TIME                 DURATION  CLIENT"), "{}", output.stdout);
+
+    // Nothing on another port: exit 1, and the answer says so.
+    let output = history(&path, &["6379"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains("nothing recorded"), "{output:?}");
+}
+
+#[test]
+fn bad_input_and_bad_stores_exit_2_with_one_line() {
+    let (dir, path) = filled_store(&morning(5432));
+    for args in [
+        vec!["5432", "--since", "yesterday"],
+        vec!["5432", "--since", "2026-11-28T10:00", "--until", "2026-11-28T09:00"],
+        vec!["99999"],
+        vec!["--each", "--limit", "none"],
+        vec!["5432", "--host", "web-1"],
+    ] {
+        let output = history(&path, &args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {output:?}");
+        assert!(output.stderr.starts_with("porthole: "), "{output:?}");
+    }
+    let missing = dir.path().join("none.sqlite");
+    let output = history(&missing, &["5432"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("no history at"), "{output:?}");
+    assert!(!missing.exists());
+
+    let garbage = dir.path().join("garbage.sqlite");
+    std::fs::write(&garbage, b"this is not a database, it is a shopping list\n".repeat(200))
+        .unwrap();
+    let before = std::fs::read(&garbage).unwrap();
+    let output = history(&garbage, &["5432"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stderr.contains("is damaged") && output.stderr.contains("left as it is"),
+        "{output:?}"
+    );
+    assert_eq!(std::fs::read(&garbage).unwrap(), before);
+
+    let output = util::run(util::porthole().args(["history", "5432", "--store", "mysql://x/y"]));
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("unknown scheme"), "{output:?}");
+}
+
+#[test]
+fn porthole_port_shows_the_port_history() {
+    let port = util::unique_port();
+    let (_dir, path) = filled_store(&morning(port));
+    let output = util::run(util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", &path));
+    assert_eq!(output.code, 1, "nothing listens now: {output:?}");
+    let text = &output.stdout;
+    let history = text.split("\nHistory (UTC, from ").nth(1).unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        history.contains("listening since 2026-11-28 09:59:05: postgres (pid 812, user alice)"),
+        "{text}"
+    );
+    assert!(history.contains("before: gone 2026-11-28 09:59:00"), "{text}");
+    // The fixture's clients are older than the seven days counted.
+    let output = util::run(
+        util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", "/nonexistent/h.sqlite"),
+    );
+    assert!(!output.stdout.contains("History"), "{output:?}");
+}
+
+#[test]
+fn porthole_port_lists_recent_frequent_clients() {
+    let port = util::unique_port();
+    let now = store::now_micros();
+    let server: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut events = Vec::new();
+    for i in 0..5 {
+        events.push(connection(
+            i,
+            "127.0.0.1:40000".parse().unwrap(),
+            server,
+            now - 3600 * SECOND + i as i64,
+            Some(process(4411, "python3")),
+            10,
+        ));
+    }
+    events.push(connection(
+        9,
+        "127.0.0.1:40001".parse().unwrap(),
+        server,
+        now - 60 * SECOND,
+        Some(process(5120, "psql")),
+        10,
+    ));
+    let (_dir, path) = filled_store(&events);
+    let output = util::run(util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", &path));
+    let text = &output.stdout;
+    let python = text
+        .find("python3 (pid 4411, user alice) — 5 connections to")
+        .unwrap_or_else(|| panic!("{text}"));
+    let psql = text
+        .find("psql (pid 5120, user alice) — 1 connection to")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(python < psql, "busiest first: {text}");
+}
+
+// ------------------------------------------------ a writer in its own process
+
+const WRITER_STORE: &str = "PORTHOLE_TEST_WRITER_STORE";
+/// Connections per batch of the writer process.
+const WRITER_BATCH: usize = 500;
+
+/// Runs [`writer_process`] in a child: it prints `committed N` after each
+/// batch and keeps writing until `batches` are done, then holds the store.
+fn spawn_writer(
+    store: &Path,
+    batches: usize,
+) -> (ChildGuard, std::io::BufReader<std::process::ChildStdout>) {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "history::writer_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(WRITER_STORE, store)
+        .env("PORTHOLE_TEST_WRITER_BATCHES", batches.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = ChildGuard::spawn(&mut command);
+    let stdout = child.0.stdout.take().unwrap();
+    (child, std::io::BufReader::new(stdout))
+}
+
+/// Reads the writer's lines until it reports `batches` commits.
+fn wait_for_commits(reader: &mut impl BufRead, batches: usize) -> usize {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the writer process ended early");
+        // The harness prints "test NAME ... " without a newline first.
+        if let Some((_, count)) = line.trim().split_once("committed ") {
+            let count: usize = count.parse().unwrap();
+            if count >= batches {
+                return count;
+            }
+        }
+    }
+}
+
+/// The writer process of the tests below; it does nothing unless started
+/// by [`spawn_writer`].
+#[test]
+#[ignore = "helper process, started by the writer tests"]
+fn writer_process() {
+    let Some(path) = std::env::var_os(WRITER_STORE) else {
+        eprintln!("writer_process runs only as a child of the writer tests");
+        return;
+    };
+    let batches: usize = std::env::var("PORTHOLE_TEST_WRITER_BATCHES").unwrap().parse().unwrap();
+    let location = StoreLocation::Sqlite(PathBuf::from(path));
+    let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+    let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let python = process(4411, "python3");
+    let mut cookie = 0;
+    let now = store::now_micros();
+    for batch_index in 0..batches {
+        let batch: Vec<MonitorEvent> = (0..WRITER_BATCH)
+            .map(|i| {
+                cookie += 1;
+                connection(
+                    cookie,
+                    format!("127.0.0.1:{}", 10000 + i).parse().unwrap(),
+                    server,
+                    now + cookie as i64,
+                    Some(python.clone()),
+                    100,
+                )
+            })
+            .collect();
+        writer.write_batch(&batch).unwrap();
+        println!("committed {}", batch_index + 1);
+    }
+    println!("done");
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+fn count_connections(path: &Path) -> u64 {
+    let output = history(path, &["5432", "--json", "--connections"]);
+    assert!(output.code == 0 || output.code == 1, "{output:?}");
+    output.json()["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["connections"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite");
+    let (mut child, mut lines) = spawn_writer(&path, 1);
+    wait_for_commits(&mut lines, 1);
+    let location = StoreLocation::Sqlite(path.clone());
+    let Err(error) = store::open_writer(&location, &WriterOptions::default()) else {
+        panic!("a second writer opened the store");
+    };
+    assert!(matches!(error, StoreError::Locked { .. }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{} is in use by another porthole monitor; only one may record into a store at a time",
+            path.display()
+        )
+    );
+    // Readers are not refused.
+    assert_eq!(count_connections(&path), WRITER_BATCH as u64);
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    // The lock went with the process.
+    store::open_writer(&location, &WriterOptions::default()).unwrap();
+}
+
+#[test]
+fn kill_9_loses_at_most_the_batch_being_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite");
+    let (mut child, mut lines) = spawn_writer(&path, 1_000_000);
+    let seen = wait_for_commits(&mut lines, 5);
+    // SIGKILL while the writer is busy with its next batches.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let rows = count_connections(&path);
+    assert!(rows >= (seen * WRITER_BATCH) as u64, "{rows} rows, {seen} batches were committed");
+    assert_eq!(rows % WRITER_BATCH as u64, 0, "a batch was half written: {rows} rows");
+    // The store is intact and a new writer takes over.
+    let check = rusqlite::Connection::open(&path).unwrap();
+    let integrity: String = check.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(integrity, "ok");
+    drop(check);
+    let mut writer =
+        store::open_writer(&StoreLocation::Sqlite(path.clone()), &WriterOptions::default())
+            .unwrap();
+    writer
+        .write_batch(&[connection(
+            u64::MAX,
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:5432".parse().unwrap(),
+            store::now_micros(),
+            None,
+            1,
+        )])
+        .unwrap();
+    assert_eq!(count_connections(&path), rows + 1);
+}
+
+#[test]
+fn history_reads_while_the_monitor_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite");
+    let (_child, mut lines) = spawn_writer(&path, 400);
+    wait_for_commits(&mut lines, 1);
+    let mut last = 0;
+    for _ in 0..10 {
+        let rows = count_connections(&path);
+        assert!(rows >= last, "rows went from {last} to {rows}");
+        assert_eq!(rows % WRITER_BATCH as u64, 0, "saw half a batch: {rows}");
+        last = rows;
+    }
+    wait_for_commits(&mut lines, 400);
+    assert_eq!(count_connections(&path), 400 * WRITER_BATCH as u64);
+}
+
+// ----------------------------------------------------------------- full disk
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
+struct SmallFileSystem {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFileSystem {
+    fn mount(size: &str) -> Option<Self> {
+        if !util::is_root() {
+            util::skip("mounting a small file system needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "porthole-test"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        if !status.success() {
+            util::skip("mount -t tmpfs failed");
+            return None;
+        }
+        Some(SmallFileSystem { dir })
+    }
+}
+
+impl Drop for SmallFileSystem {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_recording_and_keeps_what_was_committed() {
+    let Some(small) = SmallFileSystem::mount("2m") else { return };
+    let path = small.dir.path().join("history.sqlite");
+    let location = StoreLocation::Sqlite(path.clone());
+    let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+    let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let mut committed = 0u64;
+    let mut cookie = 0u64;
+    let error = loop {
+        let batch: Vec<MonitorEvent> = (0..WRITER_BATCH)
+            .map(|i| {
+                cookie += 1;
+                connection(
+                    cookie,
+                    format!("127.0.0.1:{}", 10000 + i).parse().unwrap(),
+                    server,
+                    store::now_micros(),
+                    Some(process(4411, "python3")),
+                    100,
+                )
+            })
+            .collect();
+        match writer.write_batch(&batch) {
+            Ok(()) => committed += WRITER_BATCH as u64,
+            Err(error) => break error,
+        }
+        assert!(committed < 1_000_000, "2 MB never filled up");
+    };
+    let message = error.to_string();
+    assert!(message.starts_with("disk full writing"), "{message}");
+    assert!(
+        message.contains("recording stopped") && message.contains("committed before is kept"),
+        "{message}"
+    );
+    drop(writer);
+    assert!(committed > 0);
+    assert_eq!(count_connections(&path), committed);
+}
+
+// ----------------------------------------------------------------- PostgreSQL
+
+#[cfg(feature = "postgres")]
+mod postgresql {
+    use super::*;
+
+    /// Debian's server binaries (not on PATH): the newest installed version.
+    fn postgres_bin() -> Option<PathBuf> {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .flatten()
+            .map(|entry| entry.path().join("bin"))
+            .filter(|bin| bin.join("initdb").exists())
+            .collect();
+        versions.sort();
+        versions.pop()
+    }
+
+    fn as_postgres(program: &Path) -> Command {
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
+        command
+    }
+
+    /// A PostgreSQL server of its own in a temporary directory, trusting local
+    /// connections; stopped and deleted on drop.
+    pub struct TestPostgres {
+        _server: ChildGuard,
+        _dir: tempfile::TempDir,
+        pub port: u16,
+    }
+
+    impl TestPostgres {
+        pub fn start() -> Option<Self> {
+            let Some(bin) = postgres_bin() else {
+                util::skip("postgresql not installed");
+                return None;
+            };
+            if !util::is_root() {
+                util::skip("starting PostgreSQL as user postgres needs root");
+                return None;
+            }
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+            let data = dir.path().join("data");
+            std::fs::create_dir(&data).unwrap();
+            let chown = Command::new("chown").args(["-R", "postgres"]).arg(&data).status().unwrap();
+            assert!(chown.success());
+            let init = util::run(
+                as_postgres(&bin.join("initdb"))
+                    .args([
+                        "-D",
+                        data.to_str().unwrap(),
+                        "-U",
+                        "postgres",
+                        "-A",
+                        "trust",
+                        "--no-sync",
+                    ])
+                    .env("LC_ALL", "C"),
+            );
+            assert_eq!(init.code, 0, "initdb failed: {init:?}");
+            let port = util::unique_port();
+            let mut command = as_postgres(&bin.join("postgres"));
+            command
+                .args([
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-p",
+                    &port.to_string(),
+                    "-k",
+                    data.to_str().unwrap(),
+                ])
+                .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let server = ChildGuard::spawn(&mut command);
+            assert!(
+                util::wait_for_port(port, Duration::from_secs(60)),
+                "postgres did not start on {port}"
+            );
+            // The port answers a moment before the server accepts logins.
+            let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+            let ready = util::eventually(Duration::from_secs(30), || {
+                postgres::Client::connect(&url, postgres::NoTls).is_ok()
+            });
+            assert!(ready, "postgres on {port} accepts no logins");
+            Some(TestPostgres { _server: server, _dir: dir, port })
+        }
+
+        pub fn url(&self) -> String {
+            format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        }
+    }
+
+    #[test]
+    fn postgres_store_keeps_many_hosts_apart_and_together() {
+        let Some(database) = TestPostgres::start() else { return };
+        let location = StoreLocation::parse(&database.url()).unwrap();
+        let options = |host: &str| WriterOptions { host: host.into(), ..WriterOptions::default() };
+        let mut web1 = store::open_writer(&location, &options("web-1")).unwrap();
+        for batch in morning(5432).chunks(400) {
+            web1.write_batch(batch).unwrap();
+        }
+        // One writer per host: web-1 again is refused, web-2 is welcome.
+        let Err(error) = store::open_writer(&location, &options("web-1")) else {
+            panic!("second writer for web-1 opened");
+        };
+        assert!(matches!(error, StoreError::Locked { .. }), "{error}");
+        assert!(
+            error.to_string().contains("(host web-1) is in use by another porthole monitor"),
+            "{error}"
+        );
+        let mut web2 = store::open_writer(&location, &options("web-2")).unwrap();
+        web2.write_batch(&[connection(
+            1,
+            "127.0.0.1:45000".parse().unwrap(),
+            "127.0.0.1:5432".parse().unwrap(),
+            T0 + 30 * MINUTE,
+            Some(process(999, "ruby")),
+            5000,
+        )])
+        .unwrap();
+
+        let url = database.url();
+        let output = util::run(util::porthole().args(["history", "5432", "--store", &url]));
+        assert_eq!(output.code, 0, "{output:?}");
+        let text = &output.stdout;
+        assert!(text.contains("[web-1] Clients of 127.0.0.1:5432 (1,216 connections)"), "{text}");
+        assert!(text.contains("[web-2] Clients of 127.0.0.1:5432 (1 connection)"), "{text}");
+        assert!(
+        text.contains("  python3 (pid 4411, user alice) connected 1,203 times, 2026-11-28 10:02–10:41, 2.1 MB"),
+        "{text}"
+    );
+        let output = util::run(
+            util::porthole()
+                .args(["history", "5432", "--host", "web-2", "--json", "--store", &url]),
+        );
+        assert_eq!(output.code, 0, "{output:?}");
+        let json = output.json();
+        let clients = json["clients"].as_array().unwrap();
+        assert_eq!(clients.len(), 1, "{json:#}");
+        assert_eq!(clients[0]["process"]["name"], "ruby");
+        assert_eq!(clients[0]["host"], "web-2");
+        assert_eq!(
+            clients[0]["process"]["cmdline"],
+            serde_json::json!(["ruby", "--flag", "with space"])
+        );
+        // The same answers as SQLite: listeners, windows, single connections.
+        let output = util::run(util::porthole().args([
+            "history",
+            "5432",
+            "--host",
+            "web-1",
+            "--since",
+            "2026-11-28T10:15",
+            "--until",
+            "2026-11-28T10:16",
+            "--each",
+            "--process",
+            "psql",
+            "--jsonl",
+            "--store",
+            &url,
+        ]));
+        assert_eq!(output.code, 0, "{output:?}");
+        assert_eq!(
+            output.stdout.lines().filter(|l| l.contains("\"type\":\"connection\"")).count(),
+            12,
+            "{output:?}"
+        );
+        let output = util::run(util::porthole().args([
+            "history",
+            "5432",
+            "--listeners",
+            "--json",
+            "--store",
+            &url,
+        ]));
+        let json = output.json();
+        assert_eq!(json["listeners"].as_array().unwrap().len(), 3, "{json:#}");
+        assert_eq!(json["listeners"][0]["processes"][0]["pid"], 700);
+        assert_eq!(json["losses"][0]["count"], 4);
+
+        // Passwords never reach messages.
+        let output = util::run(util::porthole().args([
+            "history",
+            "--store",
+            &format!("postgres://postgres:hunter2@127.0.0.1:{}/nonexistent", database.port),
+        ]));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert!(!output.stderr.contains("hunter2") && output.stderr.contains("***"), "{output:?}");
+    }
+
+    #[test]
+    fn postgres_store_prunes_per_host_and_refuses_foreign_schemas() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute("CREATE SCHEMA porthole; CREATE TABLE porthole.notes (body text);")
+            .unwrap();
+        let location = StoreLocation::parse(&url).unwrap();
+        let Err(error) = store::open_writer(&location, &WriterOptions::default()) else {
+            panic!("opened")
+        };
+        assert!(matches!(error, StoreError::Foreign { .. }), "{error}");
+        let output = util::run(util::porthole().args(["history", "--store", &url]));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert!(output.stderr.contains("not a porthole history store"), "{output:?}");
+        admin.batch_execute("DROP SCHEMA porthole CASCADE").unwrap();
+
+        // Records older than --keep go at start; the hourly totals stay.
+        let now = store::now_micros();
+        let old = now - 8 * 86_400 * SECOND;
+        let server: SocketAddr = "127.0.0.1:6379".parse().unwrap();
+        {
+            let mut writer = store::open_writer(
+                &location,
+                &WriterOptions { host: "a".into(), ..WriterOptions::default() },
+            )
+            .unwrap();
+            writer
+                .write_batch(&[
+                    connection(
+                        1,
+                        "127.0.0.1:40000".parse().unwrap(),
+                        server,
+                        old,
+                        Some(process(1, "redis-cli")),
+                        10,
+                    ),
+                    connection(
+                        2,
+                        "127.0.0.1:40001".parse().unwrap(),
+                        server,
+                        now,
+                        Some(process(1, "redis-cli")),
+                        10,
+                    ),
+                ])
+                .unwrap();
+        }
+        store::open_writer(
+            &location,
+            &WriterOptions { host: "a".into(), ..WriterOptions::default() },
+        )
+        .unwrap();
+        let output =
+            util::run(util::porthole().args(["history", "6379", "--json", "--store", &url]));
+        let json = output.json();
+        assert_eq!(json["clients"][0]["connections"], 1, "{json:#}");
+        assert_eq!(json["hourly"].as_array().unwrap().len(), 1, "{json:#}");
+        assert_eq!(json["hourly"][0]["connections"], 1);
+        assert_eq!(json["hourly"][0]["client_name"], "redis-cli");
+    }
+}
