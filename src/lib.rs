@@ -14,6 +14,7 @@
 //! - [`sys`]: the only home of `unsafe` and raw system calls.
 //! - [`termination`]: stopping a port's listeners (`kill`).
 //! - [`allocation`]: finding and holding a free port (`free`).
+//! - [`top`]: samples and rates behind the live view (`top`).
 //!
 //! Dependencies point one way: `cli → commands → engines → model`; `render`
 //! depends only on `model` (and, for the proxy's CLI client, on the
@@ -32,5 +33,6 @@ pub mod render;
 pub mod sys;
 pub mod target;
 pub mod termination;
+pub mod top;
 
 pub use commands::{is_broken_pipe, report_error, run, ExitStatus};

@@ -20,6 +20,7 @@ const SUBCOMMANDS: &[&str] = &[
     "free",
     "audit",
     "proxy",
+    "top",
     "completions",
     "man",
     "help",

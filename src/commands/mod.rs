@@ -9,6 +9,7 @@ pub mod free;
 pub mod kill;
 pub mod ls;
 pub mod proxy;
+pub mod top;
 pub mod wait;
 pub mod who;
 
@@ -57,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Wait(args) => wait::run(args, &mut out)?,
         Command::Proxy(args) => proxy::proxy(args, &mut out)?,
         Command::Audit(args) => audit::run(args, &mut out)?,
+        Command::Top(args) => top::run(args, &mut out)?,
     };
     out.flush()?;
     Ok(status)

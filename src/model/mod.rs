@@ -14,6 +14,7 @@ pub mod audit;
 pub mod diagnosis;
 pub mod monitor;
 pub mod termination;
+pub mod top;
 
 pub use audit::{AuditReport, Finding, FirewallSummary, RuleId, ServiceIdentity, Severity};
 

@@ -9,8 +9,10 @@ pub mod kill;
 pub mod listing;
 pub mod port;
 pub mod proxy;
+pub mod sanitize;
 pub mod style;
 pub mod table;
+pub mod top;
 
 pub use style::Style;
 

@@ -1,0 +1,217 @@
+//! The one door through which text porthole did not write reaches a
+//! terminal.
+//!
+//! Process names (`prctl(PR_SET_NAME)`), command lines, executable and Unix
+//! socket paths, unit and container names, user names, proxy names and
+//! server banners are chosen by other users. Printed raw to root's terminal,
+//! an ESC in them can clear the screen, redraw a confirmation table with
+//! other pids, or set the clipboard (OSC 52, which may end with ESC-backslash
+//! instead of BEL). Every renderer passes such text through [`sanitize`]
+//! before it is written, and [`super::table::Table`] passes every cell
+//! through [`sanitize_styled`] as a second line of defence.
+//!
+//! What is escaped, and how it is shown:
+//! - C0 controls and DEL: `\n`, `\r`, `\t`, else `\x1b`-style (`\x07`, `\x7f`);
+//! - C1 controls (U+0080–U+009F, which some terminals read as CSI/OSC):
+//!   `\u009b`;
+//! - bidi overrides, embeddings, isolates and marks (U+202A–U+202E,
+//!   U+2066–U+2069, U+200E, U+200F, U+061C), which reorder what follows
+//!   them, and the line and paragraph separators U+2028/U+2029: `\u202e`.
+//!
+//! Everything else, including every printable non-ASCII character, stays as
+//! it is so names in any script remain readable. JSON output does not use
+//! this module: serialisation escapes control characters itself.
+//!
+//! Widths: [`display_width`] counts terminal columns (`unicode-width`: wide
+//! CJK characters take two, combining marks none) and skips porthole's own
+//! colour sequences, so tables line up with escaped and non-ASCII text.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use unicode_width::UnicodeWidthChar;
+
+/// Whether `ch` must never reach a terminal raw.
+fn is_dangerous(ch: char) -> bool {
+    matches!(ch,
+        '\u{0}'..='\u{1f}'
+        | '\u{7f}'..='\u{9f}'
+        | '\u{061c}'
+        | '\u{200e}' | '\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}')
+}
+
+/// Appends the visible form of a dangerous character.
+fn push_escaped(out: &mut String, ch: char) {
+    use std::fmt::Write as _;
+    match ch {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if u32::from(c) < 0x80 => {
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        }
+        c => {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        }
+    }
+}
+
+/// Text another user wrote, made safe for a terminal: control characters,
+/// DEL, C1 controls and bidi controls are shown escaped (`\x1b`, `\u202e`);
+/// all other text, non-ASCII included, is unchanged. Borrows when nothing
+/// needs escaping (the common case).
+pub fn sanitize(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_dangerous) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for ch in text.chars() {
+        if is_dangerous(ch) {
+            push_escaped(&mut escaped, ch);
+        } else {
+            escaped.push(ch);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// Displays another user's text through [`sanitize`] without an
+/// intermediate string: `format!("{}", Foreign(&process.name))`.
+#[derive(Debug, Clone, Copy)]
+pub struct Foreign<'a>(pub &'a str);
+
+impl fmt::Display for Foreign<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&sanitize(self.0))
+    }
+}
+
+/// The colour sequences porthole itself writes (see [`super::Style`]);
+/// nothing else starting with ESC survives [`sanitize_styled`].
+const OWN_SEQUENCES: [&str; 6] =
+    ["\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m"];
+
+/// The length of porthole's own colour sequence at the start of `text`.
+fn own_sequence_len(text: &str) -> Option<usize> {
+    OWN_SEQUENCES.iter().find(|s| text.starts_with(*s)).map(|s| s.len())
+}
+
+/// Like [`sanitize`], but keeps porthole's own colour sequences: for text
+/// porthole composed, possibly coloured, which may still quote other
+/// users' text. A foreign ESC that does not begin one of those exact
+/// sequences is escaped.
+pub fn sanitize_styled(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_dangerous) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some(ch) = rest.chars().next() {
+        if ch == '\x1b' {
+            if let Some(length) = own_sequence_len(rest) {
+                escaped.push_str(&rest[..length]);
+                rest = &rest[length..];
+                continue;
+            }
+        }
+        if is_dangerous(ch) {
+            push_escaped(&mut escaped, ch);
+        } else {
+            escaped.push(ch);
+        }
+        rest = &rest[ch.len_utf8()..];
+    }
+    Cow::Owned(escaped)
+}
+
+/// Terminal columns `text` takes, not counting porthole's own colour
+/// sequences. Meant for sanitised text; a stray control character counts
+/// as zero columns.
+pub fn display_width(text: &str) -> usize {
+    if text.is_ascii() && !text.contains('\x1b') {
+        return text.len();
+    }
+    let mut width = 0;
+    let mut rest = text;
+    while let Some(ch) = rest.chars().next() {
+        if let Some(length) = own_sequence_len(rest) {
+            rest = &rest[length..];
+            continue;
+        }
+        width += ch.width().unwrap_or(0);
+        rest = &rest[ch.len_utf8()..];
+    }
+    width
+}
+
+/// Cuts `text` to at most `width` columns, ending with `…` when it was cut.
+/// Coloured text (short labels) is never cut inside a colour sequence: it is
+/// returned whole.
+pub fn truncate_to_width(text: &str, width: usize) -> String {
+    if text.contains('\x1b') || display_width(text) <= width {
+        return text.to_string();
+    }
+    let budget = width.saturating_sub(1);
+    let mut used = 0;
+    let mut cut = String::with_capacity(width + 3);
+    for ch in text.chars() {
+        let columns = ch.width().unwrap_or(0);
+        if used + columns > budget {
+            break;
+        }
+        used += columns;
+        cut.push(ch);
+    }
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_terminal_control() {
+        // OSC 52 ended with ESC-backslash, a screen clear, a bidi override.
+        let hostile = "a\x1b]52;c;SGVsbG8=\x1b\\b\x1b[2J\u{202e}c\u{9b}d\x7f\x07\n\t\r";
+        let safe = sanitize(hostile);
+        assert_eq!(safe, "a\\x1b]52;c;SGVsbG8=\\x1b\\b\\x1b[2J\\u202ec\\u009bd\\x7f\\x07\\n\\t\\r");
+        assert!(!safe.chars().any(is_dangerous));
+        for ch in ['\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}', '\u{2028}'] {
+            assert!(!sanitize(&ch.to_string()).chars().any(is_dangerous), "{ch:?}");
+        }
+    }
+
+    #[test]
+    fn readable_text_is_borrowed_unchanged() {
+        for text in
+            ["postgres", "nginx: worker", "café", "日本語サーバ", "naïve\u{301}", "/tmp/ü.sock"]
+        {
+            assert!(matches!(sanitize(text), Cow::Borrowed(_)), "{text}");
+        }
+        assert_eq!(Foreign("x\x1by").to_string(), "x\\x1by");
+    }
+
+    #[test]
+    fn keeps_only_porthole_colour() {
+        assert_eq!(sanitize_styled("\x1b[33mexposed\x1b[0m"), "\x1b[33mexposed\x1b[0m");
+        // A foreign colour code or cursor movement is escaped, even if it
+        // looks like one of ours except for the number.
+        assert_eq!(sanitize_styled("\x1b[35mx\x1b[H"), "\\x1b[35mx\\x1b[H");
+        assert_eq!(sanitize_styled("\x1b[3"), "\\x1b[3");
+    }
+
+    #[test]
+    fn widths_count_columns_of_the_escaped_form() {
+        assert_eq!(display_width("abc"), 3);
+        assert_eq!(display_width("日本"), 4);
+        assert_eq!(display_width("e\u{301}"), 1);
+        assert_eq!(display_width("\x1b[1mab\x1b[0m"), 2);
+        assert_eq!(display_width(&sanitize("\x1b")), 4);
+        assert_eq!(truncate_to_width("日本語テキスト", 7), "日本語…");
+        assert_eq!(truncate_to_width("short", 10), "short");
+        assert_eq!(truncate_to_width("0123456789", 5), "0123…");
+    }
+}
