@@ -33,6 +33,7 @@ declare -A needed=(
     [mariadb-install-db]=mariadb-server
     [node]=nodejs
     [gcc]=gcc
+    [tmux]=tmux
 )
 missing=()
 for command in "${!needed[@]}"; do

@@ -108,6 +108,9 @@ pub struct TopEvent {
     pub change: ListenerChange,
     /// The listener (its last known socket, owners included).
     pub socket: Socket,
+    /// Its owners as they were when last seen: a process that went away
+    /// is still named.
+    pub processes: Vec<Process>,
 }
 
 /// One refresh of the live view.

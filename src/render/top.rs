@@ -280,7 +280,7 @@ pub fn write_table(out: &mut dyn Write, frame: &TopFrame, style: Style) -> std::
         write_connections(out, &row.connections, frame, style)?;
     }
     for event in &frame.events {
-        writeln!(out, "{}", event_line(event, frame))?;
+        writeln!(out, "{}", event_line(event))?;
     }
     Ok(())
 }
@@ -309,13 +309,11 @@ fn write_connections(
 
 /// "node (pid 4411) started listening on [::1]:5173" /
 /// "postgres (pid 812) on 127.0.0.1:5432 went away".
-pub fn event_line(event: &crate::model::top::TopEvent, frame: &TopFrame) -> String {
-    let who = match event.socket.owners.first() {
-        Some(pid) => {
-            let name = frame.processes.get(pid).map_or("?", |process| process.name.as_str());
-            format!("{} (pid {pid})", sanitize(name))
-        }
-        None => "a process porthole cannot see".to_string(),
+pub fn event_line(event: &crate::model::top::TopEvent) -> String {
+    let who = match (event.processes.first(), event.socket.owners.first()) {
+        (Some(process), _) => format!("{} (pid {})", sanitize(&process.name), process.pid),
+        (None, Some(pid)) => format!("? (pid {pid})"),
+        (None, None) => "a process porthole cannot see".to_string(),
     };
     let place = match (&event.socket.local, &event.socket.path) {
         (Some(local), _) => format!("{} {local}", event.socket.protocol.as_str()),
@@ -495,7 +493,7 @@ pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopVie
     let selected = rows.get(view.selected.min(rows.len().saturating_sub(1))).copied();
     let notes = notes(frame);
     let events: Vec<String> =
-        frame.events.iter().rev().take(3).map(|event| event_line(event, frame)).collect();
+        frame.events.iter().rev().take(3).map(|event| event_line(event)).collect();
     let connection_height = match (view.expanded, selected) {
         (true, Some(row)) => (row.connections.len() as u16 + 3).min(12),
         _ => 0,

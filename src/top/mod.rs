@@ -63,6 +63,9 @@ pub struct Sample {
 #[derive(Debug, Clone)]
 struct Known {
     socket: Socket,
+    /// Owner details as last seen, to name a listener after its process
+    /// exited.
+    processes: Vec<Process>,
     since: Option<u64>,
     since_exact: bool,
     /// When it appeared during this run (for highlighting).
@@ -168,11 +171,14 @@ impl Tracker {
         }
         drop(by_address);
         let mut listeners: Vec<ListenerRow> = rows.into_values().collect();
-        for (known, gone_at) in &self.departed {
+        let mut processes = sample.processes;
+        for (known, _) in &self.departed {
             let mut row = self.row(known, now);
             row.change = Some(ListenerChange::Disappeared);
-            let _ = gone_at;
             listeners.push(row);
+            for process in &known.processes {
+                processes.entry(process.pid).or_insert_with(|| process.clone());
+            }
         }
         for row in &mut listeners {
             row.connections.sort_by_key(|connection| connection.client);
@@ -198,7 +204,7 @@ impl Tracker {
             at: now,
             interval_seconds: interval.unwrap_or(0.0),
             listeners,
-            processes: sample.processes,
+            processes,
             events: self.events.iter().cloned().collect(),
             short_lived,
             visibility: sample.visibility,
@@ -221,17 +227,23 @@ impl Tracker {
                     at: now,
                     change: ListenerChange::Disappeared,
                     socket: known.socket.clone(),
+                    processes: known.processes.clone(),
                 });
                 self.departed.push((known, now));
             }
         }
         self.departed.retain(|(_, gone_at)| now.saturating_sub(*gone_at) < HIGHLIGHT_SECONDS);
         for (key, socket) in present {
+            let processes: Vec<Process> =
+                socket.owners.iter().filter_map(|pid| sample.processes.get(pid)).cloned().collect();
             match self.known.get_mut(&key) {
                 Some(known) => {
                     // Owners can change (a fork, a passed descriptor);
                     // keep the latest view.
                     known.socket = socket.clone();
+                    if !processes.is_empty() {
+                        known.processes = processes;
+                    }
                 }
                 None => {
                     let (since, since_exact) = if first {
@@ -249,12 +261,14 @@ impl Tracker {
                             at: now,
                             change: ListenerChange::Appeared,
                             socket: socket.clone(),
+                            processes: processes.clone(),
                         });
                     }
                     self.known.insert(
                         key,
                         Known {
                             socket: socket.clone(),
+                            processes,
                             since,
                             since_exact,
                             appeared_at: (!first).then_some(now),

@@ -16,3 +16,4 @@ mod who;
 mod free;
 mod kill;
 mod proxy;
+mod top;
