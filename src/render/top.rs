@@ -492,8 +492,7 @@ pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopVie
     let rows = visible_rows(frame, view);
     let selected = rows.get(view.selected.min(rows.len().saturating_sub(1))).copied();
     let notes = notes(frame);
-    let events: Vec<String> =
-        frame.events.iter().rev().take(3).map(|event| event_line(event)).collect();
+    let events: Vec<String> = frame.events.iter().rev().take(3).map(event_line).collect();
     let connection_height = match (view.expanded, selected) {
         (true, Some(row)) => (row.connections.len() as u16 + 3).min(12),
         _ => 0,
