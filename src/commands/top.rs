@@ -7,7 +7,7 @@
 //! Whatever ends it — `q`, Ctrl-C (a key in raw mode), SIGTERM or SIGHUP
 //! (caught as a flag by `sys::signal::catch_termination`), an error, or a
 //! panic (a hook restores first, then the default hook prints) — the
-//! [`TerminalGuard`] or the panic hook puts the terminal back before porthole
+//! `TerminalGuard` or the panic hook puts the terminal back before porthole
 //! exits.
 
 use std::io::Write;

@@ -307,8 +307,8 @@ fn write_connections(
     table.write(out, style.width, "  ")
 }
 
-/// "node (pid 4411) started listening on [::1]:5173" /
-/// "postgres (pid 812) on 127.0.0.1:5432 went away".
+/// `node (pid 4411) started listening on tcp [::1]:5173` /
+/// `postgres (pid 812) on tcp 127.0.0.1:5432 went away`.
 pub fn event_line(event: &crate::model::top::TopEvent) -> String {
     let who = match (event.processes.first(), event.socket.owners.first()) {
         (Some(process), _) => format!("{} (pid {})", sanitize(&process.name), process.pid),
