@@ -49,6 +49,7 @@ declare -A needed=(
     # Rebuild check of the committed eBPF object (scripts/build-bpf.sh).
     [clang]=clang
     [llvm-strip]=llvm
+    [tmux]=tmux
 )
 missing=()
 for command in "${!needed[@]}"; do

@@ -17,6 +17,7 @@
 //! - [`termination`]: stopping a port's listeners (`kill`).
 //! - [`allocation`]: finding and holding a free port (`free`).
 //! - [`store`]: the history the recorder writes and `porthole history` reads.
+//! - [`top`]: samples and rates behind the live view (`top`).
 //!
 //! Dependencies point one way: `cli → commands → engines → model`; `render`
 //! depends only on `model` (and, for the proxy's CLI client, on the
@@ -40,5 +41,6 @@ pub mod store;
 pub mod sys;
 pub mod target;
 pub mod termination;
+pub mod top;
 
 pub use commands::{is_broken_pipe, report_error, run, ExitStatus};

@@ -82,6 +82,9 @@ pub enum Command {
     /// connected, how often, how much data.
     #[command(after_help = HISTORY_HELP)]
     History(HistoryArgs),
+    /// A live view of the local services and who is talking to them.
+    #[command(after_help = TOP_HELP)]
+    Top(TopArgs),
     /// Internal: keeps sockets bound for `free --hold`.
     #[command(name = "__hold", hide = true)]
     Hold(HoldArgs),
@@ -322,6 +325,37 @@ pub struct FreeArgs {
     /// Output as one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+const TOP_HELP: &str = "Keys: q quit, / filter (port, address, process, scope), arrows select,\n  Enter show the selected listener's connections, p n c r i o a t sort by port,\n  process, connections, new/s, in/s, out/s, accept queue, since (again: reverse).\n\nExamples:\n  porthole top                      live view of TCP and UDP listeners\n  porthole top -x                   Unix listeners too\n  porthole top --once               one frame (after one interval) as a table\n  porthole top --jsonl --interval 2s | jq .listeners[0]\n\nConnections shorter than one refresh are counted from the kernel's socket-destroy\nnotifications, which need CAP_NET_ADMIN (root); without it top says so.";
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Print one frame as a table after one interval (so rates are real)
+    /// and exit.
+    #[arg(long, conflicts_with_all = ["json", "jsonl"])]
+    pub once: bool,
+    /// Print one frame as a JSON document after one interval and exit.
+    #[arg(long, conflicts_with = "jsonl")]
+    pub json: bool,
+    /// Print one JSON frame per line every interval until interrupted.
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Time between refreshes, e.g. 1s or 500ms.
+    #[arg(short = 'n', long, value_name = "DURATION", default_value = "1s")]
+    pub interval: String,
+    /// With --jsonl: stop after N frames.
+    #[arg(long, value_name = "N")]
+    pub count: Option<String>,
+    /// TCP listeners (the default is TCP and UDP).
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+    /// UDP sockets bound without a peer.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+    /// Unix listening sockets too.
+    #[arg(short = 'x', long)]
+    pub unix: bool,
 }
 
 #[derive(Debug, Args)]

@@ -764,3 +764,56 @@ impl MonitorSettings {
         })
     }
 }
+
+/// `porthole top`, resolved.
+#[derive(Debug, Clone)]
+pub struct TopSettings {
+    pub query: crate::top::TopQuery,
+    pub interval: std::time::Duration,
+    /// What to print instead of the live view.
+    pub output: TopOutput,
+}
+
+/// How `porthole top` shows its frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopOutput {
+    /// The interactive terminal view.
+    Live,
+    /// One table after one interval.
+    Once,
+    /// One JSON document after one interval.
+    Json,
+    /// JSON Lines, one frame per interval; `None` runs until interrupted.
+    Jsonl { count: Option<u64> },
+}
+
+impl TopSettings {
+    pub fn resolve(args: crate::cli::args::TopArgs) -> anyhow::Result<Self> {
+        let crate::cli::args::TopArgs { once, json, jsonl, interval, count, tcp, udp, unix } = args;
+        let interval = parse_duration(&interval)
+            .with_context(|| format!("invalid --interval {interval:?}"))?;
+        if interval < std::time::Duration::from_millis(100) {
+            bail!("--interval must be at least 100ms (got {}ms)", interval.as_millis());
+        }
+        let count = match count {
+            None => None,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(value) if value > 0 => Some(value),
+                _ => bail!("invalid --count {text:?}: expected a number of frames, 1 or more"),
+            },
+        };
+        if count.is_some() && !jsonl {
+            bail!("--count only applies to --jsonl");
+        }
+        let output = match (once, json, jsonl) {
+            (true, _, _) => TopOutput::Once,
+            (_, true, _) => TopOutput::Json,
+            (_, _, true) => TopOutput::Jsonl { count },
+            _ => TopOutput::Live,
+        };
+        // No protocol flag means TCP and UDP; -x alone adds Unix to them.
+        let none_chosen = !tcp && !udp;
+        let query = crate::top::TopQuery { tcp: tcp || none_chosen, udp: udp || none_chosen, unix };
+        Ok(TopSettings { query, interval, output })
+    }
+}

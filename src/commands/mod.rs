@@ -11,6 +11,7 @@ pub mod kill;
 pub mod ls;
 pub mod monitor;
 pub mod proxy;
+pub mod top;
 pub mod wait;
 pub mod who;
 
@@ -65,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Audit(args) => audit::run(args, &mut out)?,
         Command::Monitor(args) => monitor::run(args, &mut out)?,
         Command::History(args) => history::run(args, &mut out)?,
+        Command::Top(args) => top::run(args, &mut out)?,
     };
     out.flush()?;
     Ok(status)

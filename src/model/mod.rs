@@ -17,6 +17,7 @@ pub mod diagnosis;
 pub mod history;
 pub mod monitor;
 pub mod termination;
+pub mod top;
 
 pub use audit::{
     AuditReport, Finding, FirewallSummary, LoginReport, PackageListsSummary, RuleId,

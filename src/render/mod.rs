@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod sanitize;
 pub mod style;
 pub mod table;
+pub mod top;
 
 pub use style::Style;
 

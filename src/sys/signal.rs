@@ -81,6 +81,42 @@ pub fn start_with_default_signals(command: &mut std::process::Command) {
     }
 }
 
+/// Set by the handler [`catch_termination`] installs.
+static TERMINATION_REQUESTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_termination(_signal: libc::c_int) {
+    // Only an atomic store: the one kind of work that is safe in a handler.
+    TERMINATION_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Makes SIGTERM, SIGHUP and SIGINT set a flag instead of ending the
+/// process, so a full-screen view can restore the terminal before it exits
+/// (`porthole top`). Poll [`termination_requested`].
+pub fn catch_termination() -> std::io::Result<()> {
+    for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
+        // SAFETY: sigaction is given a zeroed, fully initialised struct
+        // whose handler only stores to an atomic (async-signal-safe); no
+        // memory of ours is retained by the kernel beyond the call.
+        let result = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = note_termination as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        if result != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Whether SIGTERM, SIGHUP or SIGINT arrived since [`catch_termination`].
+pub fn termination_requested() -> bool {
+    TERMINATION_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

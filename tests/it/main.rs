@@ -26,3 +26,4 @@ mod monitor;
 mod proxy;
 
 mod package;
+mod top;

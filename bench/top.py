@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""`porthole top` refresh cost: CPU share of one core at a 1 s interval.
+
+Loads a private network namespace with bench/loadgen.py (N established
+loopback connections = 2N sockets plus 80 listeners), then runs, one after
+the other inside it, for --seconds each:
+  - `porthole top --jsonl --interval 1s` (what the live view does per
+    refresh, without drawing);
+  - the usual stand-in, `ss -tlnp` once a second (what `watch -n1 'ss
+    -tlnp'` runs), which shows no rates and no connection counts;
+  - `ss -tinp` once a second, the closest `ss` gets to per-connection byte
+    counters with owners.
+CPU is user+system time of the process (and its children) divided by wall
+time: the share of one core. Prints a Markdown table; writes nothing.
+
+Usage (root): python3 bench/top.py [--binary target/release/porthole]
+              [--connections 30000] [--seconds 20]
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+
+NAMESPACE = "porthole-bench-top"
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def sh(command):
+    subprocess.run(command, shell=True, check=True)
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_for(argv, seconds):
+    """Runs argv in the namespace for `seconds`; returns its CPU share."""
+    before = children_cpu()
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", NAMESPACE] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        process.wait(timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    wall = time.perf_counter() - start
+    return (children_cpu() - before) / wall, wall
+
+
+def every_second(command, seconds):
+    """A shell loop running `command` once a second for `seconds`."""
+    return ["sh", "-c", f"i=0; while [ $i -lt {seconds} ]; do {command} >/dev/null; sleep 1; i=$((i+1)); done"]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/porthole"))
+    parser.add_argument("--connections", type=int, default=30000)
+    parser.add_argument("--seconds", type=int, default=20)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/top.py needs root (network namespaces)")
+
+    subprocess.run(["ip", "netns", "del", NAMESPACE], stderr=subprocess.DEVNULL)
+    sh(f"ip netns add {NAMESPACE}")
+    sh(f"ip netns exec {NAMESPACE} ip link set lo up")
+    load = subprocess.Popen(
+        ["ip", "netns", "exec", NAMESPACE, sys.executable, os.path.join(HERE, "loadgen.py"),
+         "--connections", str(args.connections), "--ttl", str(4 * args.seconds + 120)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        if load.stdout.readline().strip() != "ready":
+            sys.exit("loadgen did not start")
+        sockets = subprocess.run(
+            ["ip", "netns", "exec", NAMESPACE, "ss", "-tanH"], capture_output=True, text=True
+        ).stdout.count("\n")
+        rows = []
+        seconds = args.seconds
+        top, wall = run_for(
+            [args.binary, "top", "--jsonl", "--interval", "1s", "--count", str(seconds)], seconds
+        )
+        rows.append((f"porthole top --jsonl --interval 1s ({seconds} frames)", top, wall))
+        ss, wall = run_for(every_second("ss -tlnp", seconds), seconds)
+        rows.append(("ss -tlnp once a second", ss, wall))
+        ssi, wall = run_for(every_second("ss -tinp", seconds), seconds)
+        rows.append(("ss -tinp once a second", ssi, wall))
+        print(f"{sockets} TCP sockets in the namespace, {seconds} s per command\n")
+        print("| command | CPU (share of one core) | wall |")
+        print("|---|---|---|")
+        for label, share, wall in rows:
+            print(f"| `{label}` | {share * 100:.1f}% | {wall:.1f} s |")
+    finally:
+        load.stdin.close()
+        load.terminate()
+        load.wait()
+        subprocess.run(["ip", "netns", "del", NAMESPACE], stderr=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+//! `porthole top`: the live view of local listeners, their connections and
+//! rates — full screen on a terminal, or frames for scripts with `--once`,
+//! `--json` and `--jsonl`.
+//!
+//! # Terminal lifecycle
+//! The live view switches the terminal to raw mode and the alternate screen.
+//! Whatever ends it — `q`, Ctrl-C (a key in raw mode), SIGTERM or SIGHUP
+//! (caught as a flag by `sys::signal::catch_termination`), an error, or a
+//! panic (a hook restores first, then the default hook prints) — the
+//! `TerminalGuard` or the panic hook puts the terminal back before porthole
+//! exits.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use crossterm::terminal;
+
+use crate::cli::args::TopArgs;
+use crate::cli::settings::{TopOutput, TopSettings};
+use crate::commands::{warn, ExitStatus};
+use crate::model::top::{ShortLivedCapture, TcpCounters, TopFrame};
+use crate::render::top::{self as view, SortKey, TopFrameRecord, TopView};
+use crate::render::Style;
+use crate::top::{Sampler, Tracker};
+
+pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    let settings = TopSettings::resolve(args)?;
+    let mut engine = Engine::new(&settings);
+    match settings.output {
+        TopOutput::Live => live(&settings, &mut engine, out),
+        TopOutput::Once | TopOutput::Json => {
+            engine.frame(None)?;
+            std::thread::sleep(settings.interval);
+            let frame = engine.frame(None)?;
+            report_notes(&frame);
+            if settings.output == TopOutput::Once {
+                view::write_table(out, &frame, Style::detect())?;
+            } else {
+                // Serialised to memory first so a closed pipe surfaces as an
+                // io::Error (exit 0), not as a serde_json error.
+                let mut document = serde_json::to_vec_pretty(&TopFrameRecord::from_frame(&frame))?;
+                document.push(b'\n');
+                out.write_all(&document)?;
+            }
+            Ok(ExitStatus::Success)
+        }
+        TopOutput::Jsonl { count } => {
+            crate::sys::signal::catch_termination().context("installing signal handlers")?;
+            engine.frame(None)?;
+            let mut written = 0u64;
+            let mut next = Instant::now() + settings.interval;
+            while count.is_none_or(|count| written < count) {
+                if !sleep_until(next) {
+                    break;
+                }
+                next += settings.interval;
+                let frame = engine.frame(None)?;
+                if written == 0 {
+                    report_notes(&frame);
+                }
+                let mut line = serde_json::to_vec(&TopFrameRecord::from_frame(&frame))?;
+                line.push(b'\n');
+                out.write_all(&line)?;
+                out.flush()?;
+                written += 1;
+            }
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+/// Sleeps until `deadline` in short steps; false when a termination signal
+/// arrived meanwhile.
+fn sleep_until(deadline: Instant) -> bool {
+    loop {
+        if crate::sys::signal::termination_requested() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(100)));
+    }
+}
+
+/// What the frame could not see, once, on stderr (the scripted outputs).
+fn report_notes(frame: &TopFrame) {
+    for note in view::notes(frame) {
+        warn(&note);
+    }
+}
+
+/// Sampler, tracker and the close feed, together.
+struct Engine {
+    sampler: Sampler,
+    tracker: Tracker,
+    closes: CloseFeed,
+}
+
+impl Engine {
+    fn new(settings: &TopSettings) -> Self {
+        Engine {
+            sampler: Sampler::new(settings.query.clone()),
+            tracker: Tracker::default(),
+            closes: CloseFeed::open(),
+        }
+    }
+
+    fn frame(&mut self, selected: Option<std::net::SocketAddr>) -> anyhow::Result<TopFrame> {
+        let closed = self.closes.drain();
+        let sample = self.sampler.sample(closed, selected).context("reading sockets")?;
+        Ok(self.tracker.frame(sample, self.closes.capture()))
+    }
+}
+
+/// Where closes between two refreshes come from.
+struct CloseFeed {
+    status: ShortLivedCapture,
+}
+
+impl CloseFeed {
+    fn open() -> Self {
+        CloseFeed {
+            status: ShortLivedCapture::Unavailable {
+                reason: "socket-destroy notifications are not subscribed".to_string(),
+            },
+        }
+    }
+
+    fn drain(&mut self) -> Vec<TcpCounters> {
+        Vec::new()
+    }
+
+    fn capture(&self) -> ShortLivedCapture {
+        self.status.clone()
+    }
+}
+
+/// Puts the terminal back (cooked mode, main screen, cursor) when dropped.
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enter(out: &mut impl Write) -> anyhow::Result<Self> {
+        terminal::enable_raw_mode().context("switching the terminal to raw mode")?;
+        let guard = TerminalGuard;
+        crossterm::execute!(out, terminal::EnterAlternateScreen, crossterm::cursor::Hide)
+            .context("entering the alternate screen")?;
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            default_hook(info);
+        }));
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn restore_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let mut stdout = std::io::stdout();
+    let _ = crossterm::execute!(stdout, terminal::LeaveAlternateScreen, crossterm::cursor::Show);
+}
+
+fn live(
+    settings: &TopSettings,
+    engine: &mut Engine,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitStatus> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!("the live view needs a terminal on stdout; use --once, --json or --jsonl");
+    }
+    crate::sys::signal::catch_termination().context("installing signal handlers")?;
+    let color = Style::detect().color;
+    let mut frame = engine.frame(None)?;
+    let guard = TerminalGuard::enter(out)?;
+    let backend = ratatui::backend::CrosstermBackend::new(&mut *out);
+    let mut terminal = ratatui::Terminal::new(backend).context("starting the terminal view")?;
+    let mut view_state = TopView::default();
+    let mut next_refresh = Instant::now() + settings.interval;
+    loop {
+        terminal.draw(|screen| view::draw(screen, &frame, &view_state, color))?;
+        if crate::sys::signal::termination_requested() {
+            break;
+        }
+        let wait =
+            next_refresh.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
+        if event::poll(wait)? {
+            match event::read()? {
+                Event::Key(key)
+                    if key.kind != KeyEventKind::Release
+                        && handle_key(&mut view_state, key.code, key.modifiers, &frame)
+                            == Flow::Quit =>
+                {
+                    break;
+                }
+                // A resize needs nothing: the next draw uses the new size.
+                _ => {}
+            }
+        }
+        if Instant::now() >= next_refresh {
+            let selected = view::visible_rows(&frame, &view_state)
+                .get(view_state.selected)
+                .filter(|_| view_state.expanded)
+                .and_then(|row| row.socket.local);
+            frame = engine.frame(selected)?;
+            next_refresh = Instant::now() + settings.interval;
+        }
+    }
+    drop(terminal);
+    drop(guard);
+    Ok(ExitStatus::Success)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Quit,
+}
+
+/// Applies one key press to the view.
+fn handle_key(
+    view_state: &mut TopView,
+    code: KeyCode,
+    modifiers: KeyModifiers,
+    frame: &TopFrame,
+) -> Flow {
+    if modifiers.contains(KeyModifiers::CONTROL) && code == KeyCode::Char('c') {
+        return Flow::Quit;
+    }
+    if view_state.editing_filter {
+        match code {
+            KeyCode::Enter => view_state.editing_filter = false,
+            KeyCode::Esc => {
+                view_state.editing_filter = false;
+                view_state.filter.clear();
+            }
+            KeyCode::Backspace => {
+                view_state.filter.pop();
+            }
+            KeyCode::Char(character) if !character.is_control() => {
+                view_state.filter.push(character);
+                view_state.selected = 0;
+            }
+            _ => {}
+        }
+        return Flow::Continue;
+    }
+    let rows = view::visible_rows(frame, view_state).len();
+    match code {
+        KeyCode::Char('q') => return Flow::Quit,
+        KeyCode::Esc if view_state.expanded => view_state.expanded = false,
+        KeyCode::Esc => view_state.filter.clear(),
+        KeyCode::Char('/') => view_state.editing_filter = true,
+        KeyCode::Enter => view_state.expanded = !view_state.expanded,
+        KeyCode::Up | KeyCode::Char('k') => {
+            view_state.selected = view_state.selected.saturating_sub(1)
+        }
+        KeyCode::Down | KeyCode::Char('j') => {
+            view_state.selected = (view_state.selected + 1).min(rows.saturating_sub(1))
+        }
+        KeyCode::Home => view_state.selected = 0,
+        KeyCode::End => view_state.selected = rows.saturating_sub(1),
+        KeyCode::Char(letter) => {
+            if let Some(sort) = SortKey::from_key(letter) {
+                if view_state.sort == sort {
+                    view_state.descending = !view_state.descending;
+                } else {
+                    view_state.sort = sort;
+                    // Rates and counts read best largest first.
+                    view_state.descending = !matches!(sort, SortKey::Port | SortKey::Process);
+                }
+            }
+        }
+        _ => {}
+    }
+    Flow::Continue
+}

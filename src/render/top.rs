@@ -1,0 +1,633 @@
+//! Rendering of `porthole top`: the live terminal view (ratatui), the
+//! `--once` table, and the `--json`/`--jsonl` wire format — all from one
+//! [`TopFrame`] plus the view state ([`TopView`]) the keys change.
+//!
+//! Text from other users (process names, Unix socket paths) goes through
+//! [`sanitize`] before it reaches a cell, in the TUI as in the table.
+
+use std::io::Write;
+
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Color, Modifier, Style as TuiStyle};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Row as TuiRow, Table as TuiTable, TableState};
+use serde::Serialize;
+
+use super::json::{ProcessRecord, SCHEMA_VERSION};
+use super::sanitize::sanitize;
+use super::table::Table;
+use super::Style;
+use crate::model::top::{ConnectionRow, ListenerChange, ListenerRow, ShortLivedCapture, TopFrame};
+use crate::model::Protocol;
+
+/// Columns the rows can be sorted by, each with its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Port,
+    Process,
+    Connections,
+    NewPerSecond,
+    BytesIn,
+    BytesOut,
+    Queue,
+    Since,
+}
+
+impl SortKey {
+    /// Every sort key with the letter that selects it, for the footer.
+    pub const KEYS: [(char, SortKey, &'static str); 8] = [
+        ('p', SortKey::Port, "port"),
+        ('n', SortKey::Process, "process"),
+        ('c', SortKey::Connections, "conns"),
+        ('r', SortKey::NewPerSecond, "new/s"),
+        ('i', SortKey::BytesIn, "in"),
+        ('o', SortKey::BytesOut, "out"),
+        ('a', SortKey::Queue, "queue"),
+        ('t', SortKey::Since, "since"),
+    ];
+
+    /// The [`HEADER`] column this key sorts by.
+    fn column(self) -> usize {
+        match self {
+            SortKey::Port => 1,
+            SortKey::Connections => 3,
+            SortKey::NewPerSecond => 4,
+            SortKey::BytesIn => 5,
+            SortKey::BytesOut => 6,
+            SortKey::Queue => 7,
+            SortKey::Since => 8,
+            SortKey::Process => 9,
+        }
+    }
+
+    pub fn from_key(key: char) -> Option<Self> {
+        Self::KEYS.iter().find(|(letter, _, _)| *letter == key).map(|(_, sort, _)| *sort)
+    }
+}
+
+/// What the person at the terminal chose: sort, filter, selection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopView {
+    pub sort: SortKey,
+    pub descending: bool,
+    /// Rows whose port, address, path, process name or scope contain it.
+    pub filter: String,
+    /// The filter is being typed (`/` pressed, not yet Enter/Esc).
+    pub editing_filter: bool,
+    /// Index into the visible rows.
+    pub selected: usize,
+    /// Show the selected listener's connections.
+    pub expanded: bool,
+}
+
+impl Default for TopView {
+    fn default() -> Self {
+        TopView {
+            sort: SortKey::Port,
+            descending: false,
+            filter: String::new(),
+            editing_filter: false,
+            selected: 0,
+            expanded: false,
+        }
+    }
+}
+
+/// The rows the view shows, filtered and sorted.
+pub fn visible_rows<'a>(frame: &'a TopFrame, view: &TopView) -> Vec<&'a ListenerRow> {
+    let needle = view.filter.to_lowercase();
+    let mut rows: Vec<&ListenerRow> = frame
+        .listeners
+        .iter()
+        .filter(|row| needle.is_empty() || search_text(row, frame).contains(&needle))
+        .collect();
+    rows.sort_by(|a, b| {
+        let order = match view.sort {
+            SortKey::Port => a.socket.local_port().cmp(&b.socket.local_port()),
+            SortKey::Process => process_label(a, frame).cmp(&process_label(b, frame)),
+            SortKey::Connections => a.open_connections.cmp(&b.open_connections),
+            SortKey::NewPerSecond => a.new_per_second.total_cmp(&b.new_per_second),
+            SortKey::BytesIn => a.bytes_in_per_second.total_cmp(&b.bytes_in_per_second),
+            SortKey::BytesOut => a.bytes_out_per_second.total_cmp(&b.bytes_out_per_second),
+            SortKey::Queue => a.accept_queue.map(|q| q.0).cmp(&b.accept_queue.map(|q| q.0)),
+            SortKey::Since => a.since.cmp(&b.since),
+        };
+        if view.descending {
+            order.reverse()
+        } else {
+            order
+        }
+    });
+    rows
+}
+
+fn search_text(row: &ListenerRow, frame: &TopFrame) -> String {
+    format!(
+        "{} {} {} {}",
+        local_label(row),
+        row.socket.scope().as_str(),
+        process_label(row, frame),
+        row.socket.protocol.as_str()
+    )
+    .to_lowercase()
+}
+
+/// `127.0.0.1:8000`, `[::1]:5173`, or a Unix path (escaped).
+fn local_label(row: &ListenerRow) -> String {
+    match (&row.socket.local, &row.socket.path) {
+        (Some(local), _) => local.to_string(),
+        (None, Some(path)) => sanitize(path).into_owned(),
+        (None, None) => "(unnamed)".to_string(),
+    }
+}
+
+/// `node (4411)`, `nginx (812) +3`, or `?` when no owner is visible.
+fn process_label(row: &ListenerRow, frame: &TopFrame) -> String {
+    let mut owners = row.socket.owners.iter();
+    let Some(first) = owners.next() else {
+        return "?".to_string();
+    };
+    let name = frame.processes.get(first).map_or("?", |process| process.name.as_str());
+    let more = owners.count();
+    let mut label = format!("{} ({first})", sanitize(name));
+    if more > 0 {
+        label.push_str(&format!(" +{more}"));
+    }
+    label
+}
+
+fn pids_label(pids: &[u32], frame: &TopFrame) -> String {
+    match pids.first() {
+        None => "-".to_string(),
+        Some(pid) => {
+            let name = frame.processes.get(pid).map_or("?", |process| process.name.as_str());
+            format!("{} ({pid})", sanitize(name))
+        }
+    }
+}
+
+/// Bytes per second in a short human form: `0`, `512B`, `1.2K`, `3.4M`.
+pub fn rate(bytes_per_second: f64) -> String {
+    let value = bytes_per_second.max(0.0);
+    if value < 0.5 {
+        "0".to_string()
+    } else if value < 1024.0 {
+        format!("{value:.0}B")
+    } else if value < 1024.0 * 1024.0 {
+        format!("{:.1}K", value / 1024.0)
+    } else if value < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1}M", value / (1024.0 * 1024.0))
+    } else {
+        format!("{:.1}G", value / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+/// Connections per second: `0`, `0.5`, `12`, `1.2k`.
+fn per_second(value: f64) -> String {
+    if value < 0.05 {
+        "0".to_string()
+    } else if value < 10.0 {
+        format!("{value:.1}")
+    } else if value < 10_000.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{:.1}k", value / 1000.0)
+    }
+}
+
+/// How long ago `since` was: `45s`, `12m`, `3h`, `5d`; `~` marks an
+/// estimate (the owner's start, not the moment it began listening).
+fn age(row: &ListenerRow, now: u64) -> String {
+    let Some(since) = row.since else {
+        return "?".to_string();
+    };
+    let seconds = now.saturating_sub(since);
+    let text = if seconds < 60 {
+        format!("{seconds}s")
+    } else if seconds < 3600 {
+        format!("{}m", seconds / 60)
+    } else if seconds < 86_400 {
+        format!("{}h", seconds / 3600)
+    } else {
+        format!("{}d", seconds / 86_400)
+    };
+    if row.since_exact {
+        text
+    } else {
+        format!("~{text}")
+    }
+}
+
+fn queue(row: &ListenerRow) -> String {
+    match row.accept_queue {
+        Some((waiting, size)) => format!("{waiting}/{size}"),
+        None => "-".to_string(),
+    }
+}
+
+const HEADER: [&str; 10] =
+    ["PROTO", "LOCAL", "SCOPE", "CONNS", "NEW/s", "IN/s", "OUT/s", "QUEUE", "SINCE", "PROCESS"];
+
+/// The cells of one listener row, in [`HEADER`] order.
+fn cells(row: &ListenerRow, frame: &TopFrame) -> [String; 10] {
+    let tcp = row.socket.protocol == Protocol::Tcp;
+    let dash = |text: String| if tcp { text } else { "-".to_string() };
+    [
+        row.socket.protocol.as_str().to_string(),
+        local_label(row),
+        row.socket.scope().as_str().to_string(),
+        dash(row.open_connections.to_string()),
+        dash(per_second(row.new_per_second)),
+        dash(rate(row.bytes_in_per_second)),
+        dash(rate(row.bytes_out_per_second)),
+        queue(row),
+        age(row, frame.at),
+        process_label(row, frame),
+    ]
+}
+
+/// What the frame could not see, as notes for the footer or stderr.
+pub fn notes(frame: &TopFrame) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let ShortLivedCapture::Unavailable { reason } = &frame.short_lived {
+        notes.push(format!("connections shorter than one refresh are not counted: {reason}"));
+    }
+    let hidden = frame.visibility.sockets_without_visible_owner;
+    if hidden > 0 {
+        let why = if frame.visibility.unreadable_processes > 0 {
+            "processes of other users could not be read (run as root to see them)"
+        } else {
+            "no process porthole can see holds them (one in another PID namespace, or a socket only the kernel keeps)"
+        };
+        notes.push(format!("{hidden} listener(s) show owner ?: {why}"));
+    }
+    notes
+}
+
+/// `--once`: the frame as a plain table, then the connections of every
+/// listener that has some.
+pub fn write_table(out: &mut dyn Write, frame: &TopFrame, style: Style) -> std::io::Result<()> {
+    let view = TopView::default();
+    let rows = visible_rows(frame, &view);
+    let mut table = Table::new(&HEADER);
+    for row in &rows {
+        table.push(cells(row, frame).to_vec());
+    }
+    table.write(out, style.width, "")?;
+    for row in rows.iter().filter(|row| !row.connections.is_empty()) {
+        writeln!(out)?;
+        writeln!(out, "{} {}", style.bold("Connections of"), local_label(row))?;
+        write_connections(out, &row.connections, frame, style)?;
+    }
+    for event in &frame.events {
+        writeln!(out, "{}", event_line(event))?;
+    }
+    Ok(())
+}
+
+fn write_connections(
+    out: &mut dyn Write,
+    connections: &[ConnectionRow],
+    frame: &TopFrame,
+    style: Style,
+) -> std::io::Result<()> {
+    let mut table =
+        Table::new(&["CLIENT", "STATE", "IN/s", "OUT/s", "IN", "OUT", "CLIENT PROCESS"]);
+    for connection in connections {
+        table.push(vec![
+            connection.client.to_string(),
+            connection.state.ss_name().to_string(),
+            rate(connection.bytes_in_per_second),
+            rate(connection.bytes_out_per_second),
+            rate(connection.bytes_in as f64),
+            rate(connection.bytes_out as f64),
+            pids_label(&connection.client_pids, frame),
+        ]);
+    }
+    table.write(out, style.width, "  ")
+}
+
+/// `node (pid 4411) started listening on tcp [::1]:5173` /
+/// `postgres (pid 812) on tcp 127.0.0.1:5432 went away`.
+pub fn event_line(event: &crate::model::top::TopEvent) -> String {
+    let who = match (event.processes.first(), event.socket.owners.first()) {
+        (Some(process), _) => format!("{} (pid {})", sanitize(&process.name), process.pid),
+        (None, Some(pid)) => format!("? (pid {pid})"),
+        (None, None) => "a process porthole cannot see".to_string(),
+    };
+    let place = match (&event.socket.local, &event.socket.path) {
+        (Some(local), _) => format!("{} {local}", event.socket.protocol.as_str()),
+        (None, Some(path)) => format!("unix {}", sanitize(path)),
+        (None, None) => "an unnamed socket".to_string(),
+    };
+    let clock = clock(event.at);
+    match event.change {
+        ListenerChange::Appeared => format!("{clock} {who} started listening on {place}"),
+        ListenerChange::Disappeared => format!("{clock} {who} on {place} went away"),
+    }
+}
+
+/// `HH:MM:SS` in UTC.
+fn clock(seconds: u64) -> String {
+    let of_day = seconds % 86_400;
+    format!("{:02}:{:02}:{:02}", of_day / 3600, of_day / 60 % 60, of_day % 60)
+}
+
+/// One frame on the wire (`--json`, and each line of `--jsonl`).
+#[derive(Debug, Serialize)]
+pub struct TopFrameRecord {
+    pub schema_version: u32,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+    pub interval_seconds: f64,
+    /// Whether connections shorter than one refresh are counted.
+    pub short_lived_counted: bool,
+    /// Why they are not, when they are not.
+    pub short_lived_unavailable: Option<String>,
+    pub listeners: Vec<TopListenerRecord>,
+    pub events: Vec<TopEventRecord>,
+    pub hidden_owners: usize,
+}
+
+/// One listener on the wire.
+#[derive(Debug, Serialize)]
+pub struct TopListenerRecord {
+    pub protocol: &'static str,
+    pub local_address: Option<String>,
+    pub local_port: u16,
+    pub path: Option<String>,
+    pub scope: &'static str,
+    pub exposed: bool,
+    pub inode: u64,
+    pub open_connections: usize,
+    pub new_connections_per_second: f64,
+    pub bytes_in_per_second: f64,
+    pub bytes_out_per_second: f64,
+    /// `[waiting, size]` for TCP listeners.
+    pub accept_queue: Option<[u32; 2]>,
+    /// Seconds since the Unix epoch; see `since_exact`; `null` when
+    /// unknown.
+    pub since: Option<u64>,
+    /// `since` is when `top` saw it appear, not its owner's start.
+    pub since_exact: bool,
+    /// `appeared`, `disappeared` or `null`.
+    pub change: Option<&'static str>,
+    pub processes: Vec<ProcessRecord>,
+    pub connections: Vec<TopConnectionRecord>,
+}
+
+/// One connection on the wire.
+#[derive(Debug, Serialize)]
+pub struct TopConnectionRecord {
+    pub client_address: String,
+    pub client_port: u16,
+    pub server_address: String,
+    pub server_port: u16,
+    pub state: &'static str,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub bytes_in_per_second: f64,
+    pub bytes_out_per_second: f64,
+    pub client_pids: Vec<u32>,
+}
+
+/// A listener change on the wire.
+#[derive(Debug, Serialize)]
+pub struct TopEventRecord {
+    pub time: u64,
+    /// `appeared` or `disappeared`.
+    pub change: &'static str,
+    pub protocol: &'static str,
+    pub local_address: Option<String>,
+    pub local_port: u16,
+    pub path: Option<String>,
+    pub pids: Vec<u32>,
+}
+
+fn change_name(change: ListenerChange) -> &'static str {
+    match change {
+        ListenerChange::Appeared => "appeared",
+        ListenerChange::Disappeared => "disappeared",
+    }
+}
+
+fn processes_of(pids: &[u32], frame: &TopFrame) -> Vec<ProcessRecord> {
+    pids.iter()
+        .filter_map(|pid| frame.processes.get(pid))
+        .map(ProcessRecord::from_process)
+        .collect()
+}
+
+impl TopFrameRecord {
+    pub fn from_frame(frame: &TopFrame) -> Self {
+        let (short_lived_counted, short_lived_unavailable) = match &frame.short_lived {
+            ShortLivedCapture::Available => (true, None),
+            ShortLivedCapture::Unavailable { reason } => (false, Some(reason.clone())),
+        };
+        TopFrameRecord {
+            schema_version: SCHEMA_VERSION,
+            time: frame.at,
+            interval_seconds: frame.interval_seconds,
+            short_lived_counted,
+            short_lived_unavailable,
+            listeners: frame
+                .listeners
+                .iter()
+                .map(|row| TopListenerRecord {
+                    protocol: row.socket.protocol.as_str(),
+                    local_address: row.socket.local.map(|local| local.ip().to_string()),
+                    local_port: row.socket.local_port(),
+                    path: row.socket.path.clone(),
+                    scope: row.socket.scope().as_str(),
+                    exposed: row.socket.exposed(),
+                    inode: row.socket.inode,
+                    open_connections: row.open_connections,
+                    new_connections_per_second: row.new_per_second,
+                    bytes_in_per_second: row.bytes_in_per_second,
+                    bytes_out_per_second: row.bytes_out_per_second,
+                    accept_queue: row.accept_queue.map(|(waiting, size)| [waiting, size]),
+                    since: row.since,
+                    since_exact: row.since_exact,
+                    change: row.change.map(change_name),
+                    processes: processes_of(&row.socket.owners, frame),
+                    connections: row
+                        .connections
+                        .iter()
+                        .map(|connection| TopConnectionRecord {
+                            client_address: connection.client.ip().to_string(),
+                            client_port: connection.client.port(),
+                            server_address: connection.server.ip().to_string(),
+                            server_port: connection.server.port(),
+                            state: connection.state.ss_name(),
+                            bytes_in: connection.bytes_in,
+                            bytes_out: connection.bytes_out,
+                            bytes_in_per_second: connection.bytes_in_per_second,
+                            bytes_out_per_second: connection.bytes_out_per_second,
+                            client_pids: connection.client_pids.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            events: frame
+                .events
+                .iter()
+                .map(|event| TopEventRecord {
+                    time: event.at,
+                    change: change_name(event.change),
+                    protocol: event.socket.protocol.as_str(),
+                    local_address: event.socket.local.map(|local| local.ip().to_string()),
+                    local_port: event.socket.local_port(),
+                    path: event.socket.path.clone(),
+                    pids: event.socket.owners.clone(),
+                })
+                .collect(),
+            hidden_owners: frame.visibility.sockets_without_visible_owner,
+        }
+    }
+}
+
+/// Draws the live view: listeners table, the selected row's connections
+/// when expanded, the event strip, notes and the key footer.
+pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopView, color: bool) {
+    let rows = visible_rows(frame, view);
+    let selected = rows.get(view.selected.min(rows.len().saturating_sub(1))).copied();
+    let notes = notes(frame);
+    let events: Vec<String> = frame.events.iter().rev().take(3).map(event_line).collect();
+    let connection_height = match (view.expanded, selected) {
+        (true, Some(row)) => (row.connections.len() as u16 + 3).min(12),
+        _ => 0,
+    };
+    let areas = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(connection_height),
+        Constraint::Length(events.len() as u16),
+        Constraint::Length(notes.len() as u16),
+        Constraint::Length(1),
+    ])
+    .split(terminal_frame.area());
+
+    let paint = |style: TuiStyle| if color { style } else { TuiStyle::default() };
+    let title = format!(
+        "porthole top — {} listener(s), {} shown{}",
+        frame.listeners.len(),
+        rows.len(),
+        if view.filter.is_empty() { String::new() } else { format!(", filter: {}", view.filter) }
+    );
+    terminal_frame.render_widget(
+        Paragraph::new(title).style(paint(TuiStyle::default().add_modifier(Modifier::BOLD))),
+        areas[0],
+    );
+
+    let sorted_column = view.sort.column();
+    let header = TuiRow::new(HEADER.iter().enumerate().map(|(index, name)| {
+        let arrow = match (index == sorted_column, view.descending) {
+            (false, _) => "",
+            (true, false) => "▲",
+            (true, true) => "▼",
+        };
+        format!("{name}{arrow}")
+    }))
+    .style(paint(TuiStyle::default().add_modifier(Modifier::BOLD)));
+    let body: Vec<TuiRow> = rows
+        .iter()
+        .map(|row| {
+            let mut style = TuiStyle::default();
+            if row.socket.exposed() {
+                style = style.fg(Color::Red);
+            }
+            match row.change {
+                Some(ListenerChange::Appeared) => style = style.bg(Color::Green).fg(Color::Black),
+                Some(ListenerChange::Disappeared) => {
+                    style = style.add_modifier(Modifier::CROSSED_OUT | Modifier::DIM)
+                }
+                None => {}
+            }
+            TuiRow::new(cells(row, frame).to_vec()).style(paint(style))
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(5),
+        Constraint::Min(14),
+        Constraint::Length(8),
+        Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Min(10),
+    ];
+    let table = TuiTable::new(body, widths)
+        .header(header)
+        .row_highlight_style(TuiStyle::default().add_modifier(Modifier::REVERSED))
+        .column_spacing(1);
+    let mut state = TableState::default();
+    if !rows.is_empty() {
+        state.select(Some(view.selected.min(rows.len() - 1)));
+    }
+    terminal_frame.render_stateful_widget(table, areas[1], &mut state);
+
+    if let (true, Some(row)) = (view.expanded, selected) {
+        let connection_rows: Vec<TuiRow> = row
+            .connections
+            .iter()
+            .map(|connection| {
+                TuiRow::new(vec![
+                    connection.client.to_string(),
+                    connection.state.ss_name().to_string(),
+                    rate(connection.bytes_in_per_second),
+                    rate(connection.bytes_out_per_second),
+                    pids_label(&connection.client_pids, frame),
+                ])
+            })
+            .collect();
+        let connections = TuiTable::new(
+            connection_rows,
+            [
+                Constraint::Min(22),
+                Constraint::Length(10),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Min(12),
+            ],
+        )
+        .header(TuiRow::new(vec!["CLIENT", "STATE", "IN/s", "OUT/s", "CLIENT PROCESS"]))
+        .block(Block::default().borders(Borders::TOP).title(format!(
+            "connections of {} ({})",
+            local_label(row),
+            row.connections.len()
+        )));
+        terminal_frame.render_widget(connections, areas[2]);
+    }
+
+    let event_lines: Vec<Line> = events.into_iter().map(Line::from).collect();
+    terminal_frame.render_widget(
+        Paragraph::new(event_lines).style(paint(TuiStyle::default().fg(Color::Yellow))),
+        areas[3],
+    );
+    let note_lines: Vec<Line> = notes.into_iter().map(Line::from).collect();
+    terminal_frame.render_widget(
+        Paragraph::new(note_lines).style(paint(TuiStyle::default().add_modifier(Modifier::DIM))),
+        areas[4],
+    );
+
+    let footer = if view.editing_filter {
+        Line::from(vec![
+            Span::raw("filter: "),
+            Span::raw(view.filter.clone()),
+            Span::raw("▏  Enter keep · Esc clear"),
+        ])
+    } else {
+        let sorts: Vec<String> =
+            SortKey::KEYS.iter().map(|(letter, _, label)| format!("{letter} {label}")).collect();
+        Line::from(format!(
+            "q quit · / filter · ↑↓ select · Enter connections · sort: {} · same key reverses",
+            sorts.join(" ")
+        ))
+    };
+    terminal_frame.render_widget(
+        Paragraph::new(footer).style(paint(TuiStyle::default().add_modifier(Modifier::DIM))),
+        areas[5],
+    );
+}

@@ -1,0 +1,358 @@
+//! `porthole top` in a private network namespace: the live view driven in a
+//! real terminal (tmux), and `--jsonl` frames checked against traffic the
+//! test makes with processes it started (so pids and byte counts are known).
+
+use std::io::Read;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{self, eventually, python_in, server_in, unique_port, wait_for_line, Netns};
+
+/// A server that accepts connections and echoes nothing: it reads what a
+/// client sends, counts it, and answers with a fixed number of bytes.
+const SINK: &str = r#"
+import socket, sys, threading
+port, answer = int(sys.argv[1]), int(sys.argv[2])
+server = socket.socket()
+server.bind(("127.0.0.1", port))
+server.listen(64)
+print("ok", flush=True)
+held = []
+def serve(connection):
+    data = connection.recv(65536)
+    connection.sendall(b"x" * answer)
+    held.append(connection)
+while True:
+    connection, _ = server.accept()
+    threading.Thread(target=serve, args=(connection,), daemon=True).start()
+"#;
+
+/// A client that opens N connections, sends SIZE bytes on each, reads the
+/// answer, prints "ok" and keeps them open.
+const CLIENTS: &str = r#"
+import socket, sys, time
+port, count, size, answer = (int(a) for a in sys.argv[1:5])
+held = []
+for _ in range(count):
+    connection = socket.create_connection(("127.0.0.1", port))
+    connection.sendall(b"y" * size)
+    got = 0
+    while got < answer:
+        got += len(connection.recv(65536))
+    held.append(connection)
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+
+fn jsonl_frames(netns: &Netns, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut full = vec!["top", "--jsonl"];
+    full.extend_from_slice(args);
+    let output = netns.porthole(&full);
+    assert_eq!(output.code, 0, "{output:?}");
+    output
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+fn listener_on(frame: &serde_json::Value, port: u16) -> Option<&serde_json::Value> {
+    frame["listeners"]
+        .as_array()?
+        .iter()
+        .find(|listener| listener["local_port"] == port && listener["protocol"] == "tcp")
+}
+
+#[test]
+fn jsonl_counts_connections_bytes_and_owners() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (server, mut ready) = python_in(&netns, SINK, &[&port.to_string(), "3000"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (clients, mut ready) =
+        python_in(&netns, CLIENTS, &[&port.to_string(), "4", "1000", "3000"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+
+    let frames = jsonl_frames(&netns, &["--count", "2", "--interval", "300ms"]);
+    assert_eq!(frames.len(), 2);
+    let last = &frames[1];
+    assert_eq!(last["schema_version"], 1);
+    let listener = listener_on(last, port).expect("the server's listener is a row");
+    assert_eq!(listener["open_connections"], 4, "{listener:#}");
+    let owners: Vec<u64> = listener["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(owners, vec![u64::from(server.pid())]);
+    let connections = listener["connections"].as_array().unwrap();
+    assert_eq!(connections.len(), 4);
+    for connection in connections {
+        assert_eq!(connection["bytes_in"], 1000, "the server received 1000 bytes: {connection}");
+        assert_eq!(connection["bytes_out"], 3000, "and sent 3000: {connection}");
+        assert_eq!(connection["server_port"], port);
+    }
+    // The client ends are not listeners' connections of their own ports.
+    let total: u64 = last["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["open_connections"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 4);
+    drop(clients);
+    drop(server);
+}
+
+#[test]
+fn jsonl_rates_follow_traffic_between_frames() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    // An echo server and a client that streams 64 KiB every 100 ms.
+    let echo = r#"
+import socket, sys, threading
+server = socket.socket(); server.bind(("127.0.0.1", int(sys.argv[1]))); server.listen(8)
+print("ok", flush=True)
+def serve(connection):
+    while True:
+        data = connection.recv(65536)
+        if not data: return
+while True:
+    connection, _ = server.accept()
+    threading.Thread(target=serve, args=(connection,), daemon=True).start()
+"#;
+    let streamer = r#"
+import socket, sys, time
+connection = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print("ok", flush=True)
+for _ in range(600):
+    connection.sendall(b"z" * 65536)
+    time.sleep(0.1)
+"#;
+    let (_server, mut ready) = python_in(&netns, echo, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (_client, mut ready) = python_in(&netns, streamer, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let frames = jsonl_frames(&netns, &["--count", "3", "--interval", "500ms"]);
+    let rate = listener_on(&frames[2], port).unwrap()["bytes_in_per_second"].as_f64().unwrap();
+    // 640 KiB/s nominal; scheduling on a loaded machine slows the sender,
+    // never speeds it up past the nominal rate by much.
+    assert!(rate > 100_000.0 && rate < 1_000_000.0, "bytes in per second: {rate}");
+}
+
+/// A tmux session running a shell inside the namespace, killed on drop.
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(netns: &Netns) -> Option<Self> {
+        if !util::installed("tmux") {
+            util::skip("tmux is not installed");
+            return None;
+        }
+        let session = format!("porthole-top-{}-{}", std::process::id(), netns.name);
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session, "-x", "140", "-y", "40"])
+            .args([
+                "ip",
+                "netns",
+                "exec",
+                &netns.name,
+                "env",
+                "-i",
+                "PATH=/usr/bin:/bin",
+                "TERM=xterm-256color",
+            ])
+            .args(["NO_COLOR=1", "bash", "--norc", "--noprofile"])
+            .status()
+            .expect("tmux runs");
+        assert!(status.success(), "tmux new-session");
+        Some(Tmux { session })
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The pid of the process the pane's shell is running.
+    fn foreground_child(&self) -> Option<u32> {
+        let output = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.session, "#{pane_pid}"])
+            .output()
+            .ok()?;
+        let shell: u32 = String::from_utf8_lossy(&output.stdout).trim().parse().ok()?;
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let parent: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            (parent == shell).then_some(pid)
+        })
+    }
+
+    fn screen(&self) -> String {
+        let output = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `condition`; panics with the screen.
+    fn wait_for(&self, what: &str, condition: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        let seen = eventually(Duration::from_secs(15), || {
+            last = self.screen();
+            condition(&last)
+        });
+        assert!(seen, "waiting for {what}; the screen shows:\n{last}");
+        last
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
+    }
+}
+
+fn row_of<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
+    screen.lines().find(|line| line.contains(needle))
+}
+
+#[test]
+fn live_view_shows_listeners_connections_and_restores_the_terminal() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    let binary = util::binary();
+    tmux.send(&[&format!("{} top --interval 300ms", binary.display()), "Enter"]);
+    tmux.wait_for("the view", |screen| screen.contains("PROTO") && screen.contains("q quit"));
+
+    // A server started while top runs appears with its process.
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "silent");
+    let address = format!("127.0.0.1:{port}");
+    let pid = server.pid().to_string();
+    let screen = tmux.wait_for("the new listener", |screen| {
+        row_of(screen, &address).is_some_and(|row| row.contains("python3") && row.contains(&pid))
+    });
+    assert!(
+        screen.contains(&format!("python3 (pid {pid}) started listening on tcp {address}")),
+        "an event line names it:\n{screen}"
+    );
+
+    // Two clients connect and stay: the connection count moves.
+    let client = r#"
+import socket, sys, time
+held = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(2)]
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+    let (clients, mut ready) = python_in(&netns, client, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    tmux.wait_for("two connections", |screen| {
+        row_of(screen, &address).is_some_and(|row| row.split_whitespace().nth(3) == Some("2"))
+    });
+
+    // Selecting the row and pressing Enter lists the connections with the
+    // client process.
+    tmux.send(&["/"]);
+    tmux.send(&["-l", &port.to_string()]);
+    tmux.send(&["Enter"]);
+    tmux.send(&["Enter"]);
+    let clients_pid = clients.pid().to_string();
+    tmux.wait_for("the connection list", |screen| {
+        screen.contains("connections of") && screen.contains(&format!("python3 ({clients_pid})"))
+    });
+    tmux.send(&["Escape"]);
+    tmux.send(&["Escape"]);
+
+    // The server is killed: its row goes away, with an event.
+    drop(clients);
+    drop(server);
+    tmux.wait_for("the departure", |screen| {
+        screen.contains(&format!("python3 (pid {pid}) on tcp {address} went away"))
+    });
+    tmux.wait_for("the row to be dropped", |screen| {
+        row_of(screen, &format!("tcp   {address}")).is_none()
+            && !screen.lines().any(|line| line.starts_with("tcp") && line.contains(&address))
+    });
+
+    // q leaves the view and gives the shell back as it was.
+    tmux.send(&["q"]);
+    tmux.send(&["echo after-top-$?", "Enter"]);
+    let screen = tmux.wait_for("the shell again", |screen| screen.contains("after-top-0"));
+    assert!(screen.contains("shell-ready"), "the main screen is restored:\n{screen}");
+    assert!(!screen.contains("q quit"), "the view is gone:\n{screen}");
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    let binary = util::binary();
+    // The marker is built by the shell so the command line itself never
+    // matches it.
+    tmux.send(&[&format!("{} top; echo top$((0))-ended-$?", binary.display()), "Enter"]);
+    tmux.wait_for("the view", |screen| screen.contains("q quit"));
+    let pid = tmux.foreground_child().expect("porthole top runs under the shell");
+    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    let screen = tmux.wait_for("top to end", |screen| screen.contains("top0-ended-"));
+    assert!(screen.contains("top0-ended-0"), "{screen}");
+    assert!(screen.contains("shell-ready") && !screen.contains("q quit"), "{screen}");
+    // The terminal is back in cooked mode: a typed line echoes and runs.
+    tmux.send(&["echo cooked", "Enter"]);
+    tmux.wait_for("echo to run", |screen| screen.lines().any(|line| line.trim() == "cooked"));
+}
+
+#[test]
+fn scripted_output_needs_no_terminal_and_bad_input_is_an_error() {
+    let once = util::porthole_run(&["top", "--once", "--interval", "200ms"]);
+    assert_eq!(once.code, 0, "{once:?}");
+    assert!(once.stdout.starts_with("PROTO"), "{once:?}");
+
+    let live = util::porthole_run(&["top"]);
+    assert_eq!(live.code, 2, "{live:?}");
+    assert!(live.stderr.contains("needs a terminal"), "{live:?}");
+
+    for bad in [
+        &["top", "--interval", "fast"][..],
+        &["top", "--interval", "10ms"],
+        &["top", "--count", "3"],
+    ] {
+        let output = util::porthole_run(bad);
+        assert_eq!(output.code, 2, "{bad:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "one line: {output:?}");
+        assert!(output.stderr.starts_with("porthole: "), "{output:?}");
+    }
+}
+
+#[test]
+fn closed_stdout_ends_jsonl_quietly() {
+    let mut child = util::porthole()
+        .args(["top", "--jsonl", "--interval", "200ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+}
