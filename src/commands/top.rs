@@ -116,22 +116,61 @@ impl Engine {
     }
 }
 
-/// Where closes between two refreshes come from.
+/// Where closes between two refreshes come from: the kernel's sock_diag
+/// destroy notifications (the subscription `porthole monitor` uses), read
+/// without blocking at each refresh.
 struct CloseFeed {
+    subscription: Option<crate::inventory::destroy::DestroySubscription>,
     status: ShortLivedCapture,
 }
 
 impl CloseFeed {
     fn open() -> Self {
-        CloseFeed {
-            status: ShortLivedCapture::Unavailable {
-                reason: "socket-destroy notifications are not subscribed".to_string(),
+        match crate::inventory::destroy::DestroySubscription::open() {
+            Ok(subscription) => {
+                CloseFeed { subscription: Some(subscription), status: ShortLivedCapture::Available }
+            }
+            Err(error) => CloseFeed {
+                subscription: None,
+                status: ShortLivedCapture::Unavailable {
+                    reason: format!(
+                        "the kernel's socket-destroy notifications could not be subscribed \
+                         ({}; they need CAP_NET_ADMIN)",
+                        match std::error::Error::source(&error) {
+                            Some(source) => format!("{error}: {source}"),
+                            None => error.to_string(),
+                        }
+                    ),
+                },
             },
         }
     }
 
+    /// Every close since the last call, with its final byte counters.
     fn drain(&mut self) -> Vec<TcpCounters> {
-        Vec::new()
+        let Some(subscription) = &mut self.subscription else {
+            return Vec::new();
+        };
+        let mut closed = Vec::new();
+        if let Err(error) = subscription.drain(&mut closed) {
+            self.status = ShortLivedCapture::Unavailable {
+                reason: format!("reading socket-destroy notifications failed: {error}"),
+            };
+            self.subscription = None;
+        }
+        closed
+            .into_iter()
+            .map(|socket| TcpCounters {
+                cookie: socket.cookie,
+                local: socket.local,
+                remote: socket.remote,
+                state: crate::model::SocketState::Close,
+                inode: 0,
+                uid: socket.uid,
+                bytes_acked: socket.bytes_acked,
+                bytes_received: socket.bytes_received,
+            })
+            .collect()
     }
 
     fn capture(&self) -> ShortLivedCapture {

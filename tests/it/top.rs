@@ -356,3 +356,53 @@ fn closed_stdout_ends_jsonl_quietly() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
 }
+
+#[test]
+fn connections_shorter_than_a_refresh_are_counted() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    // 20 clients that connect, ask, read and exit, spread over ~1 s: each
+    // lives far less than the 2 s refresh.
+    let burst = r#"
+import socket, sys, time
+for _ in range(20):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    while s.recv(4096):
+        pass
+    s.close()
+    time.sleep(0.05)
+print("ok", flush=True)
+"#;
+    let mut top = netns.command(util::binary().to_str().unwrap());
+    util::scrub(&mut top);
+    let top = top
+        .args(["top", "--jsonl", "--interval", "2s", "--count", "4"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_clients, mut ready) = python_in(&netns, burst, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let output = top.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let frames: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(frames.len(), 4, "{stdout}");
+    // Every frame after the first counts the connections of its interval;
+    // together they must have seen all 20.
+    let mut counted = 0;
+    let mut bytes_out = 0.0;
+    for frame in &frames {
+        assert_eq!(frame["short_lived_counted"], true, "{stdout}");
+        let listener = listener_on(frame, port).expect("the server's row");
+        let seconds = frame["interval_seconds"].as_f64().unwrap();
+        counted +=
+            (listener["new_connections_per_second"].as_f64().unwrap() * seconds).round() as u64;
+        bytes_out += listener["bytes_out_per_second"].as_f64().unwrap() * seconds;
+    }
+    assert_eq!(counted, 20, "short connections counted:\n{stdout}");
+    assert!(bytes_out > 0.0, "{stdout}");
+}
