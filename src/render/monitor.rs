@@ -337,19 +337,10 @@ fn namespace_text(net_namespace: Option<u64>) -> String {
     net_namespace.map_or(String::new(), |inode| format!(" [netns {inode}]"))
 }
 
-/// Text written by other users (process names, socket paths) with control
-/// and bidirectional-formatting characters shown as escapes.
+/// Other users' text (names, command lines, paths) through the one
+/// sanitiser every renderer uses.
 fn visible(text: &str) -> String {
-    let mut shown = String::with_capacity(text.len());
-    for ch in text.chars() {
-        let bidi = matches!(ch, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if ch.is_control() || bidi {
-            shown.extend(ch.escape_unicode());
-        } else {
-            shown.push(ch);
-        }
-    }
-    shown
+    crate::render::sanitize::sanitize(text).into_owned()
 }
 
 /// `HH:MM:SS.mmm` UTC, for the text lines.
@@ -458,6 +449,6 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains('\x1b') && !text.contains('\u{202e}'), "{text}");
         assert!(text.contains("listen   tcp 127.0.0.1:8080"), "{text}");
-        assert!(text.contains("\\u{1b}[31m\\u{202e} (pid 7)"), "{text}");
+        assert!(text.contains("evil\\x1b[31m\\u202e (pid 7)"), "{text}");
     }
 }
