@@ -526,7 +526,9 @@ mod tests {
                 .push(Socket { owners: vec![42], ..listener("0.0.0.0:8080", None) });
             let diagnosis = judge_bind(&machine(), Client::Current, probe);
             assert_eq!(ids(&diagnosis), vec![CauseId::PortInUse]);
-            assert!(diagnosis.causes[0].summary.contains("wildcard bind and covers 127.0.0.1"));
+            let summary = &diagnosis.causes[0].summary;
+            assert!(summary.contains("a wildcard bind that covers 127.0.0.1"), "{summary}");
+            assert!(summary.contains("(pid 42) listens on 0.0.0.0:8080"), "{summary}");
             assert_eq!(fixes(&diagnosis.causes[0])[0], "kill 42   # stop the holder");
             assert_eq!(diagnosis.listeners.len(), 1);
         }
