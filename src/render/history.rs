@@ -10,6 +10,9 @@ use std::io::Write;
 
 use serde::Serialize;
 
+/// The same process object `porthole monitor --jsonl` writes.
+use super::monitor::ProcessLine;
+
 use super::table::{printable, Table};
 use super::{Format, Style};
 use crate::model::history::{
@@ -526,37 +529,6 @@ fn rfc3339(at: UnixMicros) -> String {
     )
 }
 
-/// One process as the recorder saw it.
-#[derive(Debug, Serialize)]
-pub struct ProcessWire {
-    pub pid: u32,
-    pub name: String,
-    pub exe: Option<String>,
-    pub cmdline: Vec<String>,
-    pub uid: u32,
-    pub user: Option<String>,
-    /// Seconds since the Unix epoch.
-    pub start_time: Option<u64>,
-    pub unit: Option<String>,
-    pub container: Option<String>,
-}
-
-impl ProcessWire {
-    fn from_process(process: &ProcessIdentity) -> Self {
-        ProcessWire {
-            pid: process.pid,
-            name: process.name.clone(),
-            exe: process.exe.clone(),
-            cmdline: process.cmdline.clone(),
-            uid: process.uid,
-            user: process.user.clone(),
-            start_time: process.start_time,
-            unit: process.unit.clone(),
-            container: process.container.clone(),
-        }
-    }
-}
-
 /// A listener that appeared or went away.
 #[derive(Debug, Serialize)]
 pub struct ListenerWire {
@@ -574,7 +546,7 @@ pub struct ListenerWire {
     pub scope: &'static str,
     pub exposed: bool,
     pub host: Option<String>,
-    pub processes: Vec<ProcessWire>,
+    pub processes: Vec<ProcessLine>,
 }
 
 impl ListenerWire {
@@ -597,7 +569,7 @@ impl ListenerWire {
             scope: event.scope.as_str(),
             exposed: event.exposed,
             host: listener.host.clone(),
-            processes: event.owners.iter().map(ProcessWire::from_process).collect(),
+            processes: event.owners.iter().map(ProcessLine::of).collect(),
         }
     }
 }
@@ -608,7 +580,7 @@ pub struct ClientWire {
     pub server_address: String,
     pub server_port: u16,
     /// `null` when the recorder could not name the client.
-    pub process: Option<ProcessWire>,
+    pub process: Option<ProcessLine>,
     pub uid: Option<u32>,
     pub connections: u64,
     pub first: String,
@@ -623,7 +595,7 @@ impl ClientWire {
         ClientWire {
             server_address: summary.server.ip().to_string(),
             server_port: summary.server.port(),
-            process: summary.client.as_ref().map(ProcessWire::from_process),
+            process: summary.client.as_ref().map(ProcessLine::of),
             uid: summary.client_uid,
             connections: summary.connections,
             first: rfc3339(summary.first_at),
@@ -651,8 +623,8 @@ pub struct ConnectionWire {
     pub bytes_server_to_client: u64,
     /// `closed`, `reset`, `unknown`, or `open`.
     pub end: &'static str,
-    pub client_process: Option<ProcessWire>,
-    pub server_process: Option<ProcessWire>,
+    pub client_process: Option<ProcessLine>,
+    pub server_process: Option<ProcessLine>,
     pub client_uid: Option<u32>,
     pub server_uid: Option<u32>,
     pub cookie: u64,
@@ -674,8 +646,8 @@ impl ConnectionWire {
             bytes_client_to_server: record.bytes_client_to_server,
             bytes_server_to_client: record.bytes_server_to_client,
             end: end_label(record.end, record.ended_at.is_none()),
-            client_process: record.client_process.as_ref().map(ProcessWire::from_process),
-            server_process: record.server_process.as_ref().map(ProcessWire::from_process),
+            client_process: record.client_process.as_ref().map(ProcessLine::of),
+            server_process: record.server_process.as_ref().map(ProcessLine::of),
             client_uid: record.client_uid,
             server_uid: record.server_uid,
             cookie: record.cookie,

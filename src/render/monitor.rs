@@ -115,7 +115,7 @@ pub struct ProcessLine {
 }
 
 impl ProcessLine {
-    fn of(process: &ProcessIdentity) -> Self {
+    pub(crate) fn of(process: &ProcessIdentity) -> Self {
         ProcessLine {
             pid: process.pid,
             start_time: process.start_time,
