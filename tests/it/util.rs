@@ -84,6 +84,10 @@ pub struct ChildGuard(pub Child);
 
 impl ChildGuard {
     pub fn spawn(command: &mut Command) -> Self {
+        // A test run started in the background (`./scripts/test.sh &`, nohup)
+        // hands SIGINT/SIGQUIT down as ignored; the servers a test starts
+        // must still react to the signals the test sends them.
+        porthole::sys::signal::start_with_default_signals(command);
         ChildGuard(command.stdin(Stdio::null()).spawn().expect("child starts"))
     }
     pub fn pid(&self) -> u32 {
@@ -209,6 +213,8 @@ pub fn python_via(
     code: &str,
     args: &[&str],
 ) -> (ChildGuard, std::io::BufReader<std::process::ChildStdout>) {
+    // See `ChildGuard::spawn`: servers get default signal dispositions.
+    porthole::sys::signal::start_with_default_signals(&mut command);
     let mut child = command
         .arg("-u")
         .arg("-c")
