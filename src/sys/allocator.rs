@@ -68,7 +68,9 @@ mod tests {
         // Many mid-sized blocks (below the mmap threshold), then free them.
         let blocks: Vec<Vec<u8>> = (0..256).map(|_| vec![1u8; 16 << 10]).collect();
         let during = heap_stats().expect("glibc");
-        assert!(during.in_use >= before.in_use + (4 << 20), "{before:?} {during:?}");
+        // 4 MiB were allocated; the counters are process-wide and other
+        // tests' threads allocate and free meanwhile, so ask for half.
+        assert!(during.in_use >= before.in_use + (2 << 20), "{before:?} {during:?}");
         drop(blocks);
         let after = heap_stats().expect("glibc");
         assert!(after.in_use < during.in_use);
