@@ -6,7 +6,7 @@
 //! that are risky to claim, and by `check` to warn about service ports
 //! inside the ephemeral range.
 
-use crate::inventory::PortSet;
+use crate::model::PortSet;
 
 pub use crate::model::{IanaRange, PortMeaning};
 

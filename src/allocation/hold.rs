@@ -32,7 +32,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use crate::inventory::{self, PortSet, Query};
+use crate::inventory::{self, Query};
+use crate::model::PortSet;
 use crate::model::{Protocol, SocketState};
 
 /// How often the holder looks for the new owner.

@@ -29,7 +29,8 @@ use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::inventory::{self, InventoryError, PortSet, Query};
+use crate::inventory::{self, InventoryError, Query};
+use crate::model::PortSet;
 use crate::model::Protocol;
 
 /// The range searched when none is given: above the crowded low user ports

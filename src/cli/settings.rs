@@ -8,7 +8,8 @@ use crate::cli::args::{
     AuditArgs, CheckArgs, FreeArgs, HoldArgs, KillArgs, LsArgs, NetnsArg, ScopeArg, WaitArgs,
     WhoArgs,
 };
-use crate::inventory::{NamespaceSelection, PortSet, Query};
+use crate::inventory::{NamespaceSelection, Query};
+use crate::model::PortSet;
 use crate::model::SocketState;
 use crate::render::Format;
 use crate::target::Endpoint;

@@ -23,7 +23,6 @@ pub mod ebpf;
 pub mod namespaces;
 pub mod netlink;
 pub mod owners;
-pub mod ports;
 pub mod proc_events;
 pub mod process;
 pub mod procfs;
@@ -32,8 +31,8 @@ pub mod visibility;
 
 use std::collections::BTreeMap;
 
+use crate::model::PortSet;
 use crate::model::{Family, Protocol, Snapshot, Socket, SocketState, Source, Visibility};
-pub use ports::PortSet;
 
 /// Errors of the inventory engine.
 #[derive(Debug, thiserror::Error)]

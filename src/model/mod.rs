@@ -16,6 +16,7 @@ pub mod audit;
 pub mod diagnosis;
 pub mod history;
 pub mod monitor;
+pub mod ports;
 pub mod termination;
 pub mod top;
 
@@ -23,6 +24,7 @@ pub use audit::{
     AuditReport, Finding, FirewallSummary, LoginReport, PackageListsSummary, RuleId,
     ServiceIdentity, Severity,
 };
+pub use ports::{PortListError, PortSet};
 
 use std::collections::BTreeMap;
 use std::fmt;

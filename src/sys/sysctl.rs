@@ -1,7 +1,7 @@
 //! Network sysctls that decide how ports behave, read from `/proc/sys` of
 //! the calling thread's network namespace.
 
-use crate::inventory::PortSet;
+use crate::model::PortSet;
 
 /// `net.ipv4.ip_local_port_range`: where the kernel picks source ports for
 /// outbound connections and for `bind(0)`.

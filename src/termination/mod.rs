@@ -21,7 +21,8 @@ pub use crate::model::termination::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use crate::inventory::{self, process, InventoryError, PortSet, Query};
+use crate::inventory::{self, process, InventoryError, Query};
+use crate::model::PortSet;
 use crate::model::{Process, Snapshot, Socket};
 use crate::sys::signal::{self, Signal, SignalError};
 
