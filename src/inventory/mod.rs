@@ -23,6 +23,7 @@ pub mod ebpf;
 pub mod namespaces;
 pub mod netlink;
 pub mod owners;
+pub mod port_report;
 pub mod proc_events;
 pub mod process;
 pub mod procfs;
