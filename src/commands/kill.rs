@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use crate::cli::args::KillArgs;
 use crate::cli::settings::KillSettings;
 use crate::commands::ExitStatus;
-use crate::render::kill::{confirm, write_plan, write_report, KillReport};
+use crate::render::kill::{write_plan, write_question, write_report, KillReport};
 use crate::render::{Format, Style};
 use crate::termination;
 
@@ -77,6 +77,15 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     };
     write_report(out, &report, settings.format, style)?;
     Ok(if verification.all_free() { ExitStatus::Success } else { ExitStatus::Error })
+}
+
+/// Asks the question on stderr and reads the answer from stdin; true for
+/// `y` or `yes`.
+fn confirm(count: usize) -> std::io::Result<bool> {
+    write_question(&mut std::io::stderr().lock(), count)?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
 fn now_seconds() -> u64 {
