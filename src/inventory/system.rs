@@ -18,7 +18,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{owners, process, InventoryError, Query};
+use crate::model::termination::NamespaceInit;
 use crate::model::{Process, Snapshot};
+use crate::sys::signal::{Signal, SignalError};
 
 /// How long an external tool may run before it is killed. `nft` and
 /// `systemctl` answer in milliseconds; a hung D-Bus or a huge ruleset must
@@ -84,6 +86,25 @@ pub trait System: Sync {
 
     /// The name of a user, through the C library's NSS lookup.
     fn user_name(&self, uid: u32) -> Option<String>;
+
+    /// Sends `signal` to one process (never a group).
+    fn signal(&self, pid: u32, signal: Signal) -> Result<(), SignalError>;
+
+    /// Whether `pid` exists (a zombie too), whoever owns it.
+    fn process_exists(&self, pid: u32) -> bool;
+
+    /// How many threads of `pid` still run (see
+    /// [`process::live_threads`]).
+    fn live_threads(&self, pid: u32) -> usize;
+
+    /// Whether `pid` is PID 1 of a nested PID namespace, and what that
+    /// namespace holds (see [`process::namespace_init`]).
+    fn namespace_init(&self, pid: u32) -> Option<NamespaceInit>;
+
+    /// `/proc/PID/stat` of a process, `None` when it is gone.
+    fn stat(&self, pid: u32) -> Option<process::Stat> {
+        process::parse_stat(&self.read(&format!("/proc/{pid}/stat"))?)
+    }
 
     /// A file as text (lossy UTF-8).
     fn read_text(&self, path: &str) -> Option<String> {
@@ -224,6 +245,22 @@ impl System for Machine {
     fn user_name(&self, uid: u32) -> Option<String> {
         crate::sys::users::name_of(uid)
     }
+
+    fn signal(&self, pid: u32, signal: Signal) -> Result<(), SignalError> {
+        crate::sys::signal::send(pid, signal)
+    }
+
+    fn process_exists(&self, pid: u32) -> bool {
+        crate::sys::signal::exists(pid)
+    }
+
+    fn live_threads(&self, pid: u32) -> usize {
+        process::live_threads(pid)
+    }
+
+    fn namespace_init(&self, pid: u32) -> Option<NamespaceInit> {
+        process::namespace_init(pid)
+    }
 }
 
 /// Runs a command with stdin closed and stderr discarded, reading its
@@ -271,7 +308,9 @@ pub mod fake {
 
     use super::{CommandOutput, System};
     use crate::inventory::{InventoryError, NamespaceSelection, Query};
+    use crate::model::termination::NamespaceInit;
     use crate::model::{Namespace, Process, Snapshot, Socket};
+    use crate::sys::signal::{Signal, SignalError};
 
     /// The machine as a test describes it.
     #[derive(Debug, Default)]
@@ -290,6 +329,13 @@ pub mod fake {
         pub time_wait_expiry: Option<Duration>,
         /// Commands run, in order: what the reasoning asked for.
         pub ran: std::sync::Mutex<Vec<String>>,
+        /// PID 1s of nested PID namespaces.
+        pub namespace_inits: BTreeMap<u32, NamespaceInit>,
+        /// Signals sent, in order. A process that got SIGTERM or SIGKILL
+        /// is gone afterwards (unless it is in `stubborn`).
+        pub signalled: std::sync::Mutex<Vec<(u32, Signal)>>,
+        /// Processes that ignore SIGTERM (SIGKILL still ends them).
+        pub stubborn: Vec<u32>,
     }
 
     impl Scripted {
@@ -303,6 +349,33 @@ pub mod fake {
         pub fn file(mut self, path: &str, text: &str) -> Self {
             self.files.insert(path.to_string(), text.into());
             self
+        }
+
+        /// Adds a process and its `/proc/PID/stat` line (state `S`, flags
+        /// as given: [`crate::inventory::process::PF_KTHREAD`] makes a
+        /// kernel thread).
+        pub fn process(mut self, process: Process, flags: u64) -> Self {
+            let stat = format!(
+                "{} ({}) S {} 1 1 0 -1 {flags} 0 0 0 0 0 0 0 0 20 0 1 0 {}",
+                process.pid,
+                process.name,
+                process.parent_pid,
+                1000 + process.pid
+            );
+            self.files.insert(format!("/proc/{}/stat", process.pid), stat.into());
+            self.processes.insert(process.pid, process);
+            self
+        }
+
+        /// Whether a signal sent so far ended `pid`.
+        fn ended(&self, pid: u32) -> bool {
+            self.signalled.lock().expect("no test panics holding the lock").iter().any(
+                |(to, signal)| {
+                    *to == pid
+                        && (*signal == Signal::KILL
+                            || (*signal == Signal::TERM && !self.stubborn.contains(&pid)))
+                },
+            )
         }
 
         /// Scripts a command's output.
@@ -387,6 +460,33 @@ pub mod fake {
 
         fn user_name(&self, _uid: u32) -> Option<String> {
             None
+        }
+
+        fn signal(&self, pid: u32, signal: Signal) -> Result<(), SignalError> {
+            if !self.process_exists(pid) {
+                return Err(SignalError::NoSuchProcess);
+            }
+            self.signalled.lock().expect("no test panics holding the lock").push((pid, signal));
+            Ok(())
+        }
+
+        fn process_exists(&self, pid: u32) -> bool {
+            self.processes.contains_key(&pid) && !self.ended(pid)
+        }
+
+        fn live_threads(&self, pid: u32) -> usize {
+            usize::from(self.process_exists(pid))
+        }
+
+        fn namespace_init(&self, pid: u32) -> Option<NamespaceInit> {
+            self.namespace_inits.get(&pid).cloned()
+        }
+
+        fn stat(&self, pid: u32) -> Option<crate::inventory::process::Stat> {
+            if self.ended(pid) {
+                return None;
+            }
+            crate::inventory::process::parse_stat(&self.read(&format!("/proc/{pid}/stat"))?)
         }
     }
 }
