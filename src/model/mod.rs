@@ -18,6 +18,7 @@ pub mod history;
 pub mod monitor;
 pub mod port;
 pub mod ports;
+pub mod proxy;
 pub mod termination;
 pub mod top;
 
