@@ -350,7 +350,8 @@ impl CheckSettings {
             None => crate::diagnose::Client::Current,
             Some(text) => {
                 let pid = parse_pid(text).context("--from")?;
-                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let system = crate::inventory::system::Machine;
+                if !crate::inventory::system::System::exists(&system, &format!("/proc/{pid}")) {
                     bail!("--from {pid}: no such process");
                 }
                 crate::diagnose::Client::Process(pid)
