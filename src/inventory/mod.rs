@@ -15,8 +15,12 @@
 //! All kernel access of the project lives here and in `crate::sys`.
 //! Engines reach it through one handle, [`system::System`]: the real
 //! [`system::Machine`] in the binary, a scripted fake in unit tests. The
-//! diagnosis engine (`crate::diagnose`) reads nothing else; other engines
-//! still call these modules directly.
+//! diagnosis, readiness, termination, allocation and audit engines read
+//! and act through nothing else (the exceptions are listed in
+//! [`system`]'s documentation).
+//!
+//! [`port_report`] is the reasoning behind `porthole PORT`: it classifies
+//! the sockets of a snapshot taken for one port.
 
 pub mod destroy;
 pub mod ebpf;
