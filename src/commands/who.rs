@@ -46,25 +46,14 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     );
     write_report(out, &report, settings.format, Style::detect())?;
     if settings.format == crate::render::Format::Table {
-        if let Some(history) = recorded_history(settings.endpoint.port) {
+        // The store the recorder writes to (`PORTHOLE_STORE`, or the
+        // default file).
+        let configured = std::env::var("PORTHOLE_STORE").ok().filter(|s| !s.is_empty());
+        let history =
+            crate::store::local_port_history(configured.as_deref(), settings.endpoint.port);
+        if let Some(history) = history {
             crate::render::history::write_port_history(out, &history, Style::detect())?;
         }
     }
     Ok(if report.is_held() { ExitStatus::Success } else { ExitStatus::Failure })
-}
-
-/// The port's recorded past from the local history store (`PORTHOLE_STORE`
-/// or the default file), when there is one. A missing or unreadable store
-/// only means no "History" section; a PostgreSQL store is not asked, so
-/// `porthole PORT` never waits on the network.
-fn recorded_history(port: u16) -> Option<crate::model::history::PortHistory> {
-    let configured = std::env::var("PORTHOLE_STORE").ok().filter(|s| !s.is_empty());
-    let location = crate::store::StoreLocation::resolve(configured.as_deref()).ok()?;
-    let crate::store::StoreLocation::Sqlite(path) = &location else {
-        return None;
-    };
-    let mut reader = crate::store::sqlite::SqliteReader::open(path).ok()?;
-    crate::store::port_history(&mut reader, port, crate::store::now_micros())
-        .ok()
-        .filter(|history| !history.is_empty())
 }
