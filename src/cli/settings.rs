@@ -700,6 +700,88 @@ mod tests {
         assert!(audit(&["--timeout", "0s"]).is_err());
         assert!(audit(&["--json", "--sarif"]).is_err());
     }
+
+    fn proxy(args: &[&str]) -> crate::cli::args::ProxyCommand {
+        let mut full = vec!["porthole", "proxy"];
+        full.extend_from_slice(args);
+        match Cli::try_parse_from(full).expect("parses").command {
+            crate::cli::Command::Proxy(args) => *args.command,
+            _ => unreachable!("parsed a proxy command"),
+        }
+    }
+
+    fn serve(args: &[&str]) -> anyhow::Result<ProxySettings> {
+        let mut full = vec!["serve"];
+        full.extend_from_slice(args);
+        match proxy(&full) {
+            crate::cli::args::ProxyCommand::Serve(args) => {
+                ProxyServeSettings::resolve(args).map(ProxySettings::Serve)
+            }
+            _ => unreachable!("parsed proxy serve"),
+        }
+    }
+
+    fn run(args: &[&str]) -> anyhow::Result<ProxySettings> {
+        let mut full = vec!["run"];
+        full.extend_from_slice(args);
+        match proxy(&full) {
+            crate::cli::args::ProxyCommand::Run(args) => {
+                ProxyRunSettings::resolve(args).map(ProxySettings::Run)
+            }
+            _ => unreachable!("parsed proxy run"),
+        }
+    }
+
+    /// Either settings, so one helper signature fits both verbs.
+    #[derive(Debug)]
+    enum ProxySettings {
+        Serve(ProxyServeSettings),
+        Run(ProxyRunSettings),
+    }
+
+    #[test]
+    fn proxy_serve_limits_are_validated() {
+        let Ok(ProxySettings::Serve(settings)) =
+            serve(&["--api-idle-timeout", "2s", "--token", ""])
+        else {
+            panic!("valid flags resolve");
+        };
+        assert_eq!(settings.limits.idle_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(settings.token, None, "an empty token is no token");
+        let message = format!("{:#}", serve(&["--max-api-connections", "0"]).unwrap_err());
+        assert!(message.contains("at least 1"), "{message}");
+        let message = format!("{:#}", serve(&["--api-header-timeout", "0"]).unwrap_err());
+        assert!(message.contains("more than 0"), "{message}");
+        let message = format!("{:#}", serve(&["--api-idle-timeout", "soon"]).unwrap_err());
+        assert!(message.contains("--api-idle-timeout"), "{message}");
+    }
+
+    #[test]
+    fn proxy_run_flags_become_toxics() {
+        let Ok(ProxySettings::Run(settings)) = run(&[
+            "127.0.0.1:0",
+            "--to",
+            "127.0.0.1:5432",
+            "--latency",
+            "100ms",
+            "--bandwidth",
+            "1MB/s",
+            "--upstream",
+        ]) else {
+            panic!("valid flags resolve");
+        };
+        assert_eq!(settings.request.name, "run");
+        assert_eq!(settings.request.upstream, "127.0.0.1:5432");
+        let toxics = settings.request.toxics.expect("toxics");
+        assert_eq!(toxics.len(), 2);
+        assert!(toxics.iter().all(|toxic| toxic.toxicity == 1.0));
+        let message = format!(
+            "{:#}",
+            run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--toxicity", "2"]).unwrap_err()
+        );
+        assert!(message.contains("toxicity must be between 0 and 1"), "{message}");
+        assert!(run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--slicer", "0"]).is_err());
+    }
 }
 
 /// Everything `porthole monitor` needs, validated.
