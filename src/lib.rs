@@ -2,12 +2,18 @@
 //!
 //! # Layout
 //! - [`cli`]: clap definitions and their resolution into settings.
-//! - [`commands`]: one module per verb; each returns data and an exit status.
-//! - [`inventory`]: the socket inventory engine (netlink, /proc, owners).
-//! - [`diagnose`]: why a connection or bind fails (`check`, `wait`).
+//! - [`commands`]: one module per verb; each resolves its settings, calls
+//!   an engine, renders the data, and returns an exit status.
+//! - [`inventory`]: the socket inventory engine (netlink, /proc, owners),
+//!   the [`inventory::system::System`] handle every engine reads the
+//!   machine through, and the port report of `porthole PORT`.
+//! - [`diagnose`]: why a connection or bind fails (`check`), and the
+//!   readiness polling of `wait`.
 //! - [`audit`]: safe probes, rules and findings for `porthole audit`.
-//! - [`model`]: plain data shared by engines and renderers.
-//! - [`proxy`]: the Toxiproxy-compatible fault-injection proxy engine.
+//! - [`model`]: plain data shared by engines and renderers (sockets,
+//!   port sets, port reports, plans, findings, proxy traffic).
+//! - [`proxy`]: the Toxiproxy-compatible fault-injection proxy engine, and
+//!   its start-up as a service (runtime, signals, config file).
 //! - [`monitor`]: the capture engine of `porthole monitor` (listeners and
 //!   connections over time, eBPF or netlink).
 //! - [`render`]: tables and JSON wire types; the only code that prints.

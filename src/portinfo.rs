@@ -6,7 +6,7 @@
 //! that are risky to claim, and by `check` to warn about service ports
 //! inside the ephemeral range.
 
-use crate::inventory::PortSet;
+use crate::model::PortSet;
 
 pub use crate::model::{IanaRange, PortMeaning};
 
@@ -122,15 +122,9 @@ pub fn is_well_known_service(port: u16, services_file: &PortSet) -> bool {
     development_service(port).is_some() || services_file.contains(port)
 }
 
-/// Names `/etc/services` gives the port (TCP or UDP), deduplicated.
-pub fn etc_services(port: u16) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string("/etc/services") else { return Vec::new() };
-    services_in(&text, port)
-}
-
-/// Every port `/etc/services` names, as a set.
-pub fn etc_services_ports() -> PortSet {
-    let text = std::fs::read_to_string("/etc/services").unwrap_or_default();
+/// Every port `/etc/services` of `system` names, as a set.
+pub fn etc_services_ports(system: &dyn crate::inventory::system::System) -> PortSet {
+    let text = system.read_text("/etc/services").unwrap_or_default();
     let mut ports: Vec<String> = text
         .lines()
         .filter_map(|line| line.split('#').next()?.split_ascii_whitespace().nth(1))

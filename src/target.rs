@@ -11,7 +11,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
-use crate::inventory::ports::{parse_port, PortListError};
+use crate::model::ports::{parse_port, PortListError};
 
 /// A bad endpoint, naming the offending text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

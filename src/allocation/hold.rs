@@ -32,7 +32,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use crate::inventory::{self, PortSet, Query};
+use crate::inventory::system::System;
+use crate::inventory::Query;
+use crate::model::PortSet;
 use crate::model::{Protocol, SocketState};
 
 /// How often the holder looks for the new owner.
@@ -111,7 +113,7 @@ pub fn spawn(held: Vec<HeldSocket>, duration: Duration) -> std::io::Result<u32> 
 
 /// The holder's main loop: keep the inherited sockets until `duration`
 /// passes or every port has a new owner.
-pub fn run(descriptors: &[RawFd], duration: Duration) -> std::io::Result<()> {
+pub fn run(system: &dyn System, descriptors: &[RawFd], duration: Duration) -> std::io::Result<()> {
     // Its own session: no terminal, no SIGHUP when the shell exits.
     let _ = rustix::process::setsid();
     let deadline = Instant::now() + duration;
@@ -130,14 +132,14 @@ pub fn run(descriptors: &[RawFd], duration: Duration) -> std::io::Result<()> {
     }
     while !held.is_empty() && Instant::now() < deadline {
         std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
-        let claimed = claimed_ports(&held);
+        let claimed = claimed_ports(system, &held);
         held.retain(|(socket, _)| !claimed.contains(&(socket.port, socket.protocol)));
     }
     Ok(())
 }
 
 /// Ports (per protocol) that another socket now uses.
-fn claimed_ports(held: &[(HeldSocket, u64)]) -> Vec<(u16, Protocol)> {
+fn claimed_ports(system: &dyn System, held: &[(HeldSocket, u64)]) -> Vec<(u16, Protocol)> {
     let ports: Vec<String> = held.iter().map(|(s, _)| s.port.to_string()).collect();
     let query = Query {
         tcp: held.iter().any(|(s, _)| s.protocol == Protocol::Tcp),
@@ -148,7 +150,7 @@ fn claimed_ports(held: &[(HeldSocket, u64)]) -> Vec<(u16, Protocol)> {
         owners: false,
         ..Query::default()
     };
-    let Ok(snapshot) = inventory::snapshot(&query) else { return Vec::new() };
+    let Ok(snapshot) = system.snapshot(&query) else { return Vec::new() };
     let ours: Vec<u64> = held.iter().map(|(_, inode)| *inode).collect();
     snapshot
         .sockets

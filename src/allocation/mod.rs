@@ -29,7 +29,9 @@ use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::inventory::{self, InventoryError, PortSet, Query};
+use crate::inventory::system::System;
+use crate::inventory::{InventoryError, Query};
+use crate::model::PortSet;
 use crate::model::Protocol;
 
 /// The range searched when none is given: above the crowded low user ports
@@ -88,8 +90,9 @@ pub struct Conditions {
 
 impl Conditions {
     /// Reads the sysctls, `/etc/services` and the socket inventory of the
-    /// current network namespace.
-    pub fn current(udp: bool) -> Result<Self, InventoryError> {
+    /// current network namespace of `system`. A reserved-ports list the
+    /// kernel printed but that does not parse counts as none.
+    pub fn current(system: &dyn System, udp: bool) -> Result<Self, InventoryError> {
         let query = Query {
             tcp: true,
             udp,
@@ -98,12 +101,12 @@ impl Conditions {
             owners: false,
             ..Query::default()
         };
-        let snapshot = inventory::snapshot(&query)?;
+        let snapshot = system.snapshot(&query)?;
         let mut conditions = Conditions {
-            ephemeral: crate::sys::sysctl::ephemeral_range(),
-            reserved: crate::sys::sysctl::reserved_ports(),
-            services: Some(crate::portinfo::etc_services_ports()),
-            ipv6: !crate::sys::sysctl::ipv6_disabled_on_loopback(),
+            ephemeral: system.ephemeral_range(),
+            reserved: system.reserved_ports_text().and_then(|text| PortSet::parse(&text).ok()),
+            services: Some(crate::portinfo::etc_services_ports(system)),
+            ipv6: !system.ipv6_disabled_on_loopback(),
             ..Conditions::default()
         };
         for socket in &snapshot.sockets {
@@ -364,5 +367,39 @@ mod tests {
         assert_eq!(screen(20005, &base, &conditions), None);
         let prefer = Request { prefer: Some(3000), ..base };
         assert_eq!(screen(3000, &prefer, &conditions), None);
+    }
+
+    #[test]
+    fn conditions_come_from_the_machine_handle() {
+        use crate::inventory::system::fake::Scripted;
+        use crate::model::{Socket, SocketState};
+        let time_wait = Socket::ip(
+            Protocol::Tcp,
+            "127.0.0.1:20012".parse().unwrap(),
+            "127.0.0.1:5432".parse().unwrap(),
+            SocketState::TimeWait,
+        );
+        let system = Scripted { sockets: vec![time_wait], ..Scripted::default() }
+            .sysctl("net.ipv4.ip_local_port_range", "20015\t60999\n")
+            .sysctl("net.ipv4.ip_local_reserved_ports", "20000-20010\n")
+            .sysctl("net.ipv6.conf.all.disable_ipv6", "0\n")
+            .sysctl("net.ipv6.conf.lo.disable_ipv6", "1\n")
+            .file("/etc/services", "myservice\t20011/tcp\t# local\n");
+        let conditions = Conditions::current(&system, false).unwrap();
+        assert_eq!(conditions.ephemeral, Some((20015, 60999)));
+        assert_eq!(conditions.reserved, PortSet::parse("20000-20010").ok());
+        assert!(conditions.services.as_ref().unwrap().contains(20011));
+        assert!(conditions.tcp_in_use.contains(&20012));
+        assert!(!conditions.ipv6, "disable_ipv6 on lo makes ::1 unusable");
+
+        // Only 20013 and 20014 pass every rule (the rest of the range is
+        // reserved, a service, in use or ephemeral); a real bind decides
+        // between them.
+        let request = Request { range: Some((20000, 20020)), count: 1, ..request() };
+        let passing: Vec<u16> =
+            (20000..=20020).filter(|&port| screen(port, &request, &conditions).is_none()).collect();
+        assert_eq!(passing, vec![20013, 20014]);
+        let found = find(&request, &conditions);
+        assert!(found.ports.iter().all(|port| passing.contains(port)), "{:?}", found.ports);
     }
 }

@@ -7,7 +7,9 @@
 //! "unknown". The reading is an approximation (no interface, source or
 //! conntrack matching), so findings say "likely".
 
-use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::inventory::system::System;
 
 use crate::model::FirewallSummary;
 
@@ -36,22 +38,22 @@ pub struct InputChain {
 }
 
 impl InputChain {
-    /// Reads the ruleset of the current network namespace.
-    pub fn read() -> Self {
-        match run("nft", &["-j", "list", "ruleset"]) {
+    /// Reads the ruleset of the current network namespace of `system`.
+    pub fn read(system: &dyn System) -> Self {
+        match run(system, "nft", &["-j", "list", "ruleset"]) {
             Ok(text) => match parse_nft(&text) {
                 Some(chain) if chain.policy.is_some() => return chain,
                 _ => {}
             },
             Err(note) => {
-                if let Ok(text) = run("iptables-save", &["-t", "filter"]) {
+                if let Ok(text) = run(system, "iptables-save", &["-t", "filter"]) {
                     return parse_iptables(&text);
                 }
                 return InputChain { note: Some(note), ..InputChain::default() };
             }
         }
         // nft works but has no input hook: iptables-legacy may still filter.
-        match run("iptables-save", &["-t", "filter"]) {
+        match run(system, "iptables-save", &["-t", "filter"]) {
             Ok(text) if text.contains(":INPUT") => parse_iptables(&text),
             _ => InputChain {
                 source: Some("nftables"),
@@ -87,19 +89,12 @@ impl InputChain {
     }
 }
 
-fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    let output = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let reason = stderr.lines().next().unwrap_or("failed").trim().to_string();
-        return Err(format!("{program}: {reason}"));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+/// `nft` and `iptables-save` answer in milliseconds; a hung one must not
+/// hang the audit.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn run(system: &dyn System, program: &str, args: &[&str]) -> Result<String, String> {
+    system.query(program, args, &[0], COMMAND_TIMEOUT)
 }
 
 /// Reads `nft -j list ruleset`: base chains hooked on input (families ip,

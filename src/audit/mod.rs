@@ -23,11 +23,11 @@ pub mod runtimes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::inventory::system::System;
 use crate::model::{
     AuditReport, Process, Protocol, RuleId, Scope, ServiceIdentity, Snapshot, Socket,
 };
@@ -112,9 +112,10 @@ pub struct Target {
 }
 
 /// Audits the listeners of `snapshot`.
-pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
+pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
     let started = Instant::now();
-    let targets = targets(snapshot);
+    let current_namespace = Some(system.net_namespace()).filter(|&inode| inode != 0);
+    let targets = targets(system, snapshot);
     let listeners =
         snapshot.sockets.iter().filter(|s| s.is_listener() && s.protocol != Protocol::Unix).count();
     let hidden_owners = snapshot
@@ -137,13 +138,13 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
             &targets,
             &mut outcomes,
             &handles,
-            current_namespace(),
+            current_namespace,
             &password_options,
         )
     } else {
         Vec::new()
     };
-    let chain = firewall::InputChain::read();
+    let chain = firewall::InputChain::read(system);
     let firewall_text = match (&chain.source, &chain.policy) {
         (Some(source), Some(policy)) => format!("{source} input policy {policy}"),
         _ => chain.note.clone().unwrap_or_else(|| "firewall not readable".into()),
@@ -152,13 +153,13 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
     let mut checks: BTreeMap<u32, RestartCheck> = BTreeMap::new();
     for target in &targets {
         for owner in &target.owners {
-            checks.entry(owner.pid).or_insert_with(|| restart::check(owner.pid));
+            checks.entry(owner.pid).or_insert_with(|| restart::check(system, owner.pid));
         }
     }
     let package_check = if options.skip.contains(&RuleId::OutdatedPackage) {
         packages::PackageCheck::default()
     } else {
-        packages::check(&targets)
+        packages::check(system, &targets)
     };
     let uninspected_processes =
         checks.values().filter(|c| c.exe.is_none() || !c.maps_readable).count();
@@ -174,7 +175,7 @@ pub fn audit(snapshot: &Snapshot, options: &AuditOptions) -> AuditReport {
                 .iter()
                 .filter_map(|p| checks.get(&p.pid).map(|c| (p.pid, c)))
                 .collect(),
-            firewall: if target.net_namespace.is_some_and(|ns| Some(ns) != current_namespace()) {
+            firewall: if target.net_namespace.is_some_and(|ns| Some(ns) != current_namespace) {
                 // The host's ruleset says nothing about another namespace.
                 firewall::Verdict::Unknown
             } else {
@@ -243,15 +244,11 @@ fn package_summary(check: &packages::PackageCheck) -> crate::model::PackageLists
     }
 }
 
-fn current_namespace() -> Option<u64> {
-    crate::sys::netns::inode_of("/proc/self/ns/net").ok()
-}
-
 /// Protocol, namespace, port, owner pids, Unix path.
 type GroupKey = (Protocol, Option<u64>, u16, Vec<u32>, String);
 
 /// Groups listeners: same protocol, namespace, port and owners → one target.
-pub fn targets(snapshot: &Snapshot) -> Vec<Target> {
+pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
     let mut groups: BTreeMap<GroupKey, Vec<&Socket>> = BTreeMap::new();
     for socket in snapshot.sockets.iter().filter(|s| s.is_listener()) {
         let path_key = if socket.protocol == Protocol::Unix {
@@ -285,7 +282,7 @@ pub fn targets(snapshot: &Snapshot) -> Vec<Target> {
                 .collect();
             if first.protocol == Protocol::Unix {
                 let path = first.path.clone()?;
-                let metadata = std::fs::metadata(&path).ok()?;
+                let metadata = system.file_status(&path)?;
                 return Some(Target {
                     protocol: Protocol::Unix,
                     port: 0,
@@ -294,8 +291,8 @@ pub fn targets(snapshot: &Snapshot) -> Vec<Target> {
                     net_namespace: first.net_namespace,
                     connect: None,
                     owners,
-                    socket_uid: metadata.uid(),
-                    unix: Some(UnixSocketFile { path, mode: metadata.mode(), uid: metadata.uid() }),
+                    socket_uid: metadata.uid,
+                    unix: Some(UnixSocketFile { path, mode: metadata.mode, uid: metadata.uid }),
                 });
             }
             // The most exposed bind is what matters for exposure.

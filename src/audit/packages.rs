@@ -16,12 +16,11 @@
 //! root, whose packages the host's dpkg does not know.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use super::Target;
+use crate::inventory::system::System;
 
 /// Bound of each `apt-config`, `dpkg-query` and `apt-cache` run. Building
 /// apt's cache from the lists takes seconds where no `pkgcache.bin` is kept
@@ -80,14 +79,16 @@ pub struct PackageCheck {
 }
 
 /// Runs the check for `targets`.
-pub fn check(targets: &[Target]) -> PackageCheck {
+pub fn check(system: &dyn System, targets: &[Target]) -> PackageCheck {
     let mut result = PackageCheck {
         targets: vec![TargetPackages::default(); targets.len()],
         ..Default::default()
     };
-    let config = match run_query(
+    let config = match system.query(
         "apt-config",
         &["shell", "STATUS", "Dir::State::status/f", "LISTS", "Dir::State::lists/d"],
+        &[0],
+        COMMAND_TIMEOUT,
     ) {
         Ok(text) => parse_apt_config_shell(&text),
         Err(error) => {
@@ -110,7 +111,7 @@ pub fn check(targets: &[Target]) -> PackageCheck {
             if owner.container.is_some() || files_of.contains_key(&owner.pid) {
                 continue;
             }
-            let libraries = mapped_files(owner.pid);
+            let libraries = mapped_files(system, owner.pid);
             files_of.insert(owner.pid, (owner.exe.clone(), libraries));
         }
     }
@@ -126,7 +127,7 @@ pub fn check(targets: &[Target]) -> PackageCheck {
         arguments.extend(paths.iter().cloned());
         let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
         // dpkg-query exits 1 when some path has no package: still an answer.
-        match run_query_allowing("dpkg-query", &arguments, &[0, 1]) {
+        match system.query("dpkg-query", &arguments, &[0, 1], COMMAND_TIMEOUT) {
             Ok(text) => parse_dpkg_search(&text),
             Err(error) => {
                 result.note = Some(format!("package check skipped: {error}"));
@@ -142,7 +143,7 @@ pub fn check(targets: &[Target]) -> PackageCheck {
         let mut arguments = vec!["policy".to_string()];
         arguments.extend(packages.iter().cloned());
         let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
-        match run_query("apt-cache", &arguments) {
+        match system.query("apt-cache", &arguments, &[0], COMMAND_TIMEOUT) {
             Ok(text) => parse_policy(&text),
             Err(error) => {
                 result.note = Some(format!("package check skipped: {error}"));
@@ -178,7 +179,7 @@ pub fn check(targets: &[Target]) -> PackageCheck {
         entry.exe_package = exe.as_deref().and_then(package_of);
         entry.exe_update = entry.exe_package.as_deref().and_then(update_of);
         if entry.exe_package.is_none() {
-            entry.runtime = exe.as_deref().and_then(unpackaged_runtime);
+            entry.runtime = exe.as_deref().and_then(|path| unpackaged_runtime(system, path));
         }
         let mut seen: BTreeSet<String> = entry.exe_package.iter().cloned().collect();
         for library in libraries {
@@ -208,25 +209,24 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(5);
 /// it (it then runs as that user, through `setpriv`), always with an empty
 /// environment (`NODE_OPTIONS=--require …` would run code), and only with
 /// `--version`, which neither runtime follows with the service's code.
-fn unpackaged_runtime(path: &str) -> Option<super::runtimes::RuntimeStatus> {
-    use std::os::unix::fs::MetadataExt;
+fn unpackaged_runtime(system: &dyn System, path: &str) -> Option<super::runtimes::RuntimeStatus> {
     let runtime = super::runtimes::Runtime::of_executable(path)?;
-    let metadata = std::fs::metadata(path).ok()?;
-    if metadata.mode() & 0o022 != 0 || !metadata.is_file() {
+    let metadata = system.file_status(path)?;
+    if metadata.mode & 0o022 != 0 || !metadata.is_file {
         return None;
     }
     let as_root = rustix::process::geteuid().is_root();
-    let output = if as_root && metadata.uid() != 0 {
-        let user = format!("--reuid={}", metadata.uid());
-        let group = format!("--regid={}", metadata.gid());
-        run_command(
+    let output = if as_root && metadata.uid != 0 {
+        let user = format!("--reuid={}", metadata.uid);
+        let group = format!("--regid={}", metadata.gid);
+        system.query(
             "setpriv",
             &[&user, &group, "--clear-groups", "--", path, "--version"],
             &[0],
             VERSION_TIMEOUT,
         )
     } else {
-        run_command(path, &["--version"], &[0], VERSION_TIMEOUT)
+        system.query(path, &["--version"], &[0], VERSION_TIMEOUT)
     }
     .ok()?;
     let today = SystemTime::now()
@@ -259,8 +259,8 @@ pub fn path_variants(path: &str) -> Vec<String> {
 /// Executable file mappings of `pid` (shared libraries), from
 /// `/proc/PID/maps`; empty when unreadable (another user's process
 /// without root).
-fn mapped_files(pid: u32) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { return Vec::new() };
+fn mapped_files(system: &dyn System, pid: u32) -> Vec<String> {
+    let Some(text) = system.read_text(&format!("/proc/{pid}/maps")) else { return Vec::new() };
     let mut files: Vec<String> = text
         .lines()
         .filter_map(super::restart::parse_maps_line)
@@ -494,68 +494,6 @@ pub fn describe_age(age: Duration) -> String {
         1..=47 => plural(hours, "hour"),
         _ => plural(hours / 24, "day"),
     }
-}
-
-fn run_query(program: &str, args: &[&str]) -> Result<String, String> {
-    run_command(program, args, &[0], COMMAND_TIMEOUT)
-}
-
-fn run_query_allowing(program: &str, args: &[&str], accepted: &[i32]) -> Result<String, String> {
-    run_command(program, args, accepted, COMMAND_TIMEOUT)
-}
-
-/// Runs a command with an environment of `PATH` and `LC_ALL=C` only (apt's
-/// `APT_CONFIG` is passed on too), killed after `timeout`; its stdout when
-/// the exit code is one of `accepted`.
-fn run_command(
-    program: &str,
-    args: &[&str],
-    accepted: &[i32],
-    timeout: Duration,
-) -> Result<String, String> {
-    let mut command = Command::new(program);
-    command.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("LC_ALL", "C");
-    if let Some(config) = std::env::var_os("APT_CONFIG") {
-        command.env("APT_CONFIG", config);
-    }
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{program}: {e}"))?;
-    // Read stdout on a thread so a large answer cannot fill the pipe while
-    // we wait for the exit.
-    let mut stdout = child.stdout.take().ok_or_else(|| format!("{program}: no stdout"))?;
-    let reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stdout.read_to_end(&mut text);
-        text
-    });
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{program}: no answer within {}s", timeout.as_secs()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(error) => return Err(format!("{program}: {error}")),
-        }
-    };
-    let stdout = reader.join().unwrap_or_default();
-    if !status.code().is_some_and(|code| accepted.contains(&code)) {
-        let mut stderr = String::new();
-        if let Some(mut pipe) = child.stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr);
-        }
-        let reason = stderr.lines().next().unwrap_or("failed").trim().to_string();
-        return Err(format!("{program}: {reason}"));
-    }
-    Ok(String::from_utf8_lossy(&stdout).into_owned())
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@
 //! See: <https://github.com/liske/needrestart> (`needrestart`, lines 525–640)
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
+
+use crate::inventory::system::System;
 
 /// How the running executable relates to the file at its path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,38 +125,34 @@ pub fn stale_mappings(
     found.into_iter().collect()
 }
 
-/// Checks one process.
-pub fn check(pid: u32) -> RestartCheck {
+/// Checks one process, reading its `/proc/PID` through `system`.
+pub fn check(system: &dyn System, pid: u32) -> RestartCheck {
     let base = format!("/proc/{pid}");
-    let exe = match std::fs::read_link(format!("{base}/exe")) {
-        Ok(link) => {
-            let text = link.to_string_lossy().into_owned();
-            Some(match text.strip_suffix(" (deleted)") {
-                Some(path) => ExeState::Deleted { path: path.to_string() },
-                None => {
-                    let running = std::fs::metadata(format!("{base}/exe")).ok();
-                    let on_disk = std::fs::metadata(format!("{base}/root{text}")).ok();
-                    match (running, on_disk) {
-                        (Some(running), Some(on_disk))
-                            if running.ino() != on_disk.ino() || running.dev() != on_disk.dev() =>
-                        {
-                            ExeState::Replaced { path: text }
-                        }
-                        (Some(_), None) => ExeState::Deleted { path: text },
-                        _ => ExeState::Current,
+    let exe = system.read_link(&format!("{base}/exe")).map(|text| {
+        match text.strip_suffix(" (deleted)") {
+            Some(path) => ExeState::Deleted { path: path.to_string() },
+            None => {
+                let running = system.file_status(&format!("{base}/exe"));
+                let on_disk = system.file_status(&format!("{base}/root{text}"));
+                match (running, on_disk) {
+                    (Some(running), Some(on_disk))
+                        if running.inode != on_disk.inode || running.device != on_disk.device =>
+                    {
+                        ExeState::Replaced { path: text }
                     }
+                    (Some(_), None) => ExeState::Deleted { path: text },
+                    _ => ExeState::Current,
                 }
-            })
+            }
         }
-        Err(_) => None,
-    };
-    let (libraries, maps_readable) = match std::fs::read_to_string(format!("{base}/maps")) {
-        Ok(maps) => {
+    });
+    let (libraries, maps_readable) = match system.read_text(&format!("{base}/maps")) {
+        Some(maps) => {
             let root = format!("{base}/root");
             let stale = stale_mappings(&maps, |path| {
-                let metadata = std::fs::metadata(format!("{root}{path}")).ok()?;
-                let device = metadata.dev();
-                Some((rustix::fs::major(device), rustix::fs::minor(device), metadata.ino()))
+                let status = system.file_status(&format!("{root}{path}"))?;
+                let device = status.device;
+                Some((rustix::fs::major(device), rustix::fs::minor(device), status.inode))
             });
             // The executable itself is mapped too; it is reported as the
             // binary, not as a library.
@@ -167,7 +164,7 @@ pub fn check(pid: u32) -> RestartCheck {
             };
             (stale.into_iter().filter(|m| Some(&m.path) != exe_path.as_ref()).collect(), true)
         }
-        Err(_) => (Vec::new(), false),
+        None => (Vec::new(), false),
     };
     RestartCheck { exe, libraries, maps_readable }
 }
@@ -220,8 +217,36 @@ mod tests {
 
     #[test]
     fn own_process_is_current() {
-        let check = check(std::process::id());
+        let check = check(&crate::inventory::system::Machine, std::process::id());
         assert_eq!(check.exe, Some(ExeState::Current));
         assert!(check.maps_readable);
+    }
+
+    #[test]
+    fn an_upgraded_binary_and_library_are_seen_through_the_handle() {
+        use crate::inventory::system::fake::Scripted;
+        use crate::inventory::system::FileStatus;
+        let device = rustix::fs::makedev(0xfd, 1);
+        let file = |inode| FileStatus { device, inode, is_file: true, ..FileStatus::default() };
+        let mut system = Scripted::default().file("/proc/42/maps", MAPS);
+        system.links.insert("/proc/42/exe".into(), "/usr/sbin/postgres".into());
+        // The running binary is inode 1311; the file on disk now is 9999.
+        system.statuses.insert("/proc/42/exe".into(), file(1311));
+        system.statuses.insert("/proc/42/root/usr/sbin/postgres".into(), file(9999));
+        system
+            .statuses
+            .insert("/proc/42/root/usr/lib/x86_64-linux-gnu/libssl.so.3".into(), file(2048));
+        let check = check(&system, 42);
+        assert_eq!(check.exe, Some(ExeState::Replaced { path: "/usr/sbin/postgres".into() }));
+        assert!(check.maps_readable);
+        // libssl is unchanged; the deleted hook library is stale; the binary
+        // is reported as the binary, not as a library.
+        let stale: Vec<&str> = check.libraries.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(stale, vec!["/tmp/x/libhook.so"]);
+
+        // Another user's process without root: nothing readable.
+        let hidden = super::check(&Scripted::default(), 43);
+        assert_eq!(hidden.exe, None);
+        assert!(!hidden.maps_readable);
     }
 }

@@ -8,7 +8,9 @@ use crate::cli::args::{
     AuditArgs, CheckArgs, FreeArgs, HoldArgs, KillArgs, LsArgs, NetnsArg, ScopeArg, WaitArgs,
     WhoArgs,
 };
-use crate::inventory::{NamespaceSelection, PortSet, Query};
+use crate::commands::proxy as proxy_flags;
+use crate::inventory::{NamespaceSelection, Query};
+use crate::model::PortSet;
 use crate::model::SocketState;
 use crate::render::Format;
 use crate::target::Endpoint;
@@ -348,7 +350,8 @@ impl CheckSettings {
             None => crate::diagnose::Client::Current,
             Some(text) => {
                 let pid = parse_pid(text).context("--from")?;
-                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let system = crate::inventory::system::Machine;
+                if !crate::inventory::system::System::exists(&system, &format!("/proc/{pid}")) {
                     bail!("--from {pid}: no such process");
                 }
                 crate::diagnose::Client::Process(pid)
@@ -697,6 +700,88 @@ mod tests {
         assert!(audit(&["--timeout", "0s"]).is_err());
         assert!(audit(&["--json", "--sarif"]).is_err());
     }
+
+    fn proxy(args: &[&str]) -> crate::cli::args::ProxyCommand {
+        let mut full = vec!["porthole", "proxy"];
+        full.extend_from_slice(args);
+        match Cli::try_parse_from(full).expect("parses").command {
+            crate::cli::Command::Proxy(args) => *args.command,
+            _ => unreachable!("parsed a proxy command"),
+        }
+    }
+
+    fn serve(args: &[&str]) -> anyhow::Result<ProxySettings> {
+        let mut full = vec!["serve"];
+        full.extend_from_slice(args);
+        match proxy(&full) {
+            crate::cli::args::ProxyCommand::Serve(args) => {
+                ProxyServeSettings::resolve(args).map(ProxySettings::Serve)
+            }
+            _ => unreachable!("parsed proxy serve"),
+        }
+    }
+
+    fn run(args: &[&str]) -> anyhow::Result<ProxySettings> {
+        let mut full = vec!["run"];
+        full.extend_from_slice(args);
+        match proxy(&full) {
+            crate::cli::args::ProxyCommand::Run(args) => {
+                ProxyRunSettings::resolve(args).map(ProxySettings::Run)
+            }
+            _ => unreachable!("parsed proxy run"),
+        }
+    }
+
+    /// Either settings, so one helper signature fits both verbs.
+    #[derive(Debug)]
+    enum ProxySettings {
+        Serve(ProxyServeSettings),
+        Run(ProxyRunSettings),
+    }
+
+    #[test]
+    fn proxy_serve_limits_are_validated() {
+        let Ok(ProxySettings::Serve(settings)) =
+            serve(&["--api-idle-timeout", "2s", "--token", ""])
+        else {
+            panic!("valid flags resolve");
+        };
+        assert_eq!(settings.limits.idle_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(settings.token, None, "an empty token is no token");
+        let message = format!("{:#}", serve(&["--max-api-connections", "0"]).unwrap_err());
+        assert!(message.contains("at least 1"), "{message}");
+        let message = format!("{:#}", serve(&["--api-header-timeout", "0"]).unwrap_err());
+        assert!(message.contains("more than 0"), "{message}");
+        let message = format!("{:#}", serve(&["--api-idle-timeout", "soon"]).unwrap_err());
+        assert!(message.contains("--api-idle-timeout"), "{message}");
+    }
+
+    #[test]
+    fn proxy_run_flags_become_toxics() {
+        let Ok(ProxySettings::Run(settings)) = run(&[
+            "127.0.0.1:0",
+            "--to",
+            "127.0.0.1:5432",
+            "--latency",
+            "100ms",
+            "--bandwidth",
+            "1MB/s",
+            "--upstream",
+        ]) else {
+            panic!("valid flags resolve");
+        };
+        assert_eq!(settings.request.name, "run");
+        assert_eq!(settings.request.upstream, "127.0.0.1:5432");
+        let toxics = settings.request.toxics.expect("toxics");
+        assert_eq!(toxics.len(), 2);
+        assert!(toxics.iter().all(|toxic| toxic.toxicity == 1.0));
+        let message = format!(
+            "{:#}",
+            run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--toxicity", "2"]).unwrap_err()
+        );
+        assert!(message.contains("toxicity must be between 0 and 1"), "{message}");
+        assert!(run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--slicer", "0"]).is_err());
+    }
 }
 
 /// Everything `porthole monitor` needs, validated.
@@ -816,4 +901,140 @@ impl TopSettings {
         let query = crate::top::TopQuery { tcp: tcp || none_chosen, udp: udp || none_chosen, unix };
         Ok(TopSettings { query, interval, output })
     }
+}
+
+/// Everything `porthole proxy serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct ProxyServeSettings {
+    pub listen: String,
+    /// A config file of proxies to create at start.
+    pub config: Option<std::path::PathBuf>,
+    pub allow_host: Vec<String>,
+    /// Never empty: an empty `--token` means no token.
+    pub token: Option<String>,
+    pub limits: crate::proxy::ApiLimits,
+}
+
+impl ProxyServeSettings {
+    pub fn resolve(args: crate::cli::args::ProxyServeArgs) -> anyhow::Result<Self> {
+        let crate::cli::args::ProxyServeArgs {
+            listen,
+            config,
+            allow_host,
+            token,
+            max_api_connections,
+            api_idle_timeout,
+            api_header_timeout,
+        } = args;
+        if max_api_connections == 0 {
+            bail!("--max-api-connections must be at least 1");
+        }
+        let limits = crate::proxy::ApiLimits {
+            idle_timeout: proxy_flags::parse_duration(&api_idle_timeout)
+                .context("--api-idle-timeout")?,
+            header_timeout: proxy_flags::parse_duration(&api_header_timeout)
+                .context("--api-header-timeout")?,
+            max_connections: max_api_connections,
+        };
+        if limits.idle_timeout.is_zero() || limits.header_timeout.is_zero() {
+            bail!("--api-idle-timeout and --api-header-timeout must be more than 0");
+        }
+        let token = token.filter(|token| !token.is_empty());
+        Ok(ProxyServeSettings { listen, config, allow_host, token, limits })
+    }
+}
+
+/// Everything `porthole proxy run` needs: the one proxy to create, with
+/// the toxics its flags ask for.
+#[derive(Debug, Clone)]
+pub struct ProxyRunSettings {
+    pub request: crate::proxy::ProxyRequest,
+}
+
+impl ProxyRunSettings {
+    pub fn resolve(args: crate::cli::args::ProxyRunArgs) -> anyhow::Result<Self> {
+        let toxics = one_shot_toxics(&args)?;
+        let crate::cli::args::ProxyRunArgs { listen, to, .. } = args;
+        let request = crate::proxy::ProxyRequest {
+            name: "run".to_string(),
+            listen,
+            upstream: to,
+            enabled: true,
+            toxics: Some(toxics),
+        };
+        Ok(ProxyRunSettings { request })
+    }
+}
+
+/// The toxics `porthole proxy run` flags ask for, as API toxic requests.
+fn one_shot_toxics(
+    args: &crate::cli::args::ProxyRunArgs,
+) -> anyhow::Result<Vec<crate::proxy::toxics::ToxicSpec>> {
+    // Exhaustive, so a new toxic flag cannot be forgotten here.
+    let crate::cli::args::ProxyRunArgs {
+        listen: _,
+        to: _,
+        latency,
+        jitter,
+        bandwidth,
+        slow_close,
+        timeout,
+        reset_peer,
+        limit_data,
+        slicer,
+        slice_delay,
+        toxicity,
+        upstream,
+    } = args;
+    let stream = if *upstream { "upstream" } else { "downstream" };
+    let toxicity = proxy_flags::check_toxicity(*toxicity)?;
+    let mut requests = Vec::new();
+    let mut add = |kind: &str, attributes: serde_json::Value| {
+        requests.push(serde_json::json!({
+            "type": kind,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": attributes,
+        }));
+    };
+    if let Some(latency) = latency {
+        let jitter = jitter.as_deref().map(proxy_flags::parse_millis).transpose()?.unwrap_or(0);
+        add(
+            "latency",
+            serde_json::json!({"latency": proxy_flags::parse_millis(latency)?, "jitter": jitter}),
+        );
+    }
+    if let Some(rate) = bandwidth {
+        add("bandwidth", serde_json::json!({ "rate": proxy_flags::parse_rate(rate)? }));
+    }
+    if let Some(delay) = slow_close {
+        add("slow_close", serde_json::json!({ "delay": proxy_flags::parse_millis(delay)? }));
+    }
+    if let Some(timeout) = timeout {
+        add("timeout", serde_json::json!({ "timeout": proxy_flags::parse_millis(timeout)? }));
+    }
+    if let Some(timeout) = reset_peer {
+        add("reset_peer", serde_json::json!({ "timeout": proxy_flags::parse_millis(timeout)? }));
+    }
+    if let Some(bytes) = limit_data {
+        add("limit_data", serde_json::json!({ "bytes": proxy_flags::parse_bytes(bytes)? }));
+    }
+    if let Some(size) = slicer {
+        let average = proxy_flags::parse_bytes(size)?;
+        if average == 0 {
+            bail!("--slicer must be at least 1 byte");
+        }
+        let delay = proxy_flags::parse_duration(slice_delay)?;
+        add(
+            "slicer",
+            serde_json::json!({"average_size": average, "size_variation": average / 4,
+                   "delay": i64::try_from(delay.as_micros()).unwrap_or(i64::MAX)}),
+        );
+    }
+    requests
+        .iter()
+        .map(|request| {
+            crate::proxy::toxics::ToxicSpec::from_request(request).map_err(anyhow::Error::from)
+        })
+        .collect()
 }

@@ -11,13 +11,13 @@ use crate::audit::{self, AuditOptions};
 use crate::cli::args::AuditArgs;
 use crate::cli::settings::AuditSettings;
 use crate::commands::{warn, ExitStatus};
-use crate::inventory;
+use crate::inventory::system::{Machine, System};
 use crate::model::AuditReport;
 use crate::render::{self, Style};
 
 pub fn run(args: AuditArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = AuditSettings::resolve(args)?;
-    let mut snapshot = inventory::snapshot(&settings.query).context("listing sockets")?;
+    let mut snapshot = Machine.snapshot(&settings.query).context("listing sockets")?;
     if !settings.skip_ports.is_empty() {
         snapshot.sockets.retain(|socket| {
             socket.protocol == crate::model::Protocol::Unix
@@ -36,7 +36,7 @@ pub fn run(args: AuditArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> 
             .then(|| Arc::new(render::audit::progress) as Arc<dyn Fn(usize, usize) + Send + Sync>),
         ..AuditOptions::default()
     };
-    let report = audit::audit(&snapshot, &options);
+    let report = audit::audit(&Machine, &snapshot, &options);
     if terminal {
         render::audit::progress_done();
     }

@@ -9,11 +9,13 @@ use crate::allocation::{self, hold, Conditions};
 use crate::cli::args::{FreeArgs, HoldArgs};
 use crate::cli::settings::{FreeSettings, HoldSettings};
 use crate::commands::{warn, ExitStatus};
+use crate::inventory::system::Machine;
 use crate::render::free::{write_found, FreeReport};
 
 pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = FreeSettings::resolve(args)?;
-    let conditions = Conditions::current(settings.request.udp).context("listing sockets")?;
+    let conditions =
+        Conditions::current(&Machine, settings.request.udp).context("listing sockets")?;
     let found = allocation::find(&settings.request, &conditions);
     let complete = found.ports.len() == settings.request.count;
     let mut holder_pid = None;
@@ -55,6 +57,6 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
 /// The hidden `__hold` subcommand: the detached holder of `free --hold`.
 pub fn run_holder(args: HoldArgs) -> anyhow::Result<ExitStatus> {
     let settings = HoldSettings::resolve(args);
-    hold::run(&settings.descriptors, settings.duration).context("holding the port")?;
+    hold::run(&Machine, &settings.descriptors, settings.duration).context("holding the port")?;
     Ok(ExitStatus::Success)
 }

@@ -19,7 +19,7 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // A name is looked up as clients would, and every address it has counts.
     if let Some(endpoint) = &settings.endpoint {
         if let Some(Host::Name(name)) = &endpoint.host {
-            settings.query.addresses = crate::commands::who::resolve(name, endpoint.port)
+            settings.query.addresses = crate::inventory::port_report::resolve(name, endpoint.port)
                 .with_context(|| format!("resolving '{name}'"))?;
         }
     }

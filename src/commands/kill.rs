@@ -9,25 +9,17 @@ use anyhow::{bail, Context};
 use crate::cli::args::KillArgs;
 use crate::cli::settings::KillSettings;
 use crate::commands::ExitStatus;
-use crate::render::kill::{confirm, write_plan, write_report, KillReport};
+use crate::inventory::system::Machine;
+use crate::render::kill::{write_plan, write_question, write_report, KillReport};
 use crate::render::{Format, Style};
 use crate::termination;
 
 pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = KillSettings::resolve(args)?;
     let style = Style::detect();
-    let mut plan = termination::plan(&settings.request).context("listing listeners")?;
+    let system = Machine;
+    let plan = termination::plan(&system, &settings.request).context("listing listeners")?;
     let now = now_seconds();
-    // Forwarders do not know their container; ask Docker which one
-    // publishes the port (best effort, only when a forwarder is involved).
-    for target in &mut plan.targets {
-        if let Some(hint) = target.container_hint.as_mut() {
-            if hint.forwarder && hint.container.is_none() {
-                hint.container =
-                    target.ports.first().and_then(|&p| termination::docker_container_publishing(p));
-            }
-        }
-    }
     let report = KillReport {
         plan: &plan,
         dry_run: settings.dry_run,
@@ -64,10 +56,10 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         }
     }
     let signalled = std::time::Instant::now();
-    let mut outcomes = termination::execute(&plan, settings.method);
-    let verification = termination::verify(&settings.request, &plan, settings.settle)
+    let mut outcomes = termination::execute(&system, &plan, settings.method);
+    let verification = termination::verify(&system, &settings.request, &plan, settings.settle)
         .context("checking the ports again")?;
-    termination::recheck_survivors(&mut outcomes, &plan, signalled);
+    termination::recheck_survivors(&system, &mut outcomes, &plan, signalled);
     let report = KillReport {
         plan: &plan,
         dry_run: false,
@@ -77,6 +69,15 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     };
     write_report(out, &report, settings.format, style)?;
     Ok(if verification.all_free() { ExitStatus::Success } else { ExitStatus::Error })
+}
+
+/// Asks the question on stderr and reads the answer from stdin; true for
+/// `y` or `yes`.
+fn confirm(count: usize) -> std::io::Result<bool> {
+    write_question(&mut std::io::stderr().lock(), count)?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
 fn now_seconds() -> u64 {

@@ -1,6 +1,9 @@
-//! One module per verb the user types. A command resolves its settings, asks
-//! the engines for data, hands the data to `render`, and returns an
-//! [`ExitStatus`]; only `main.rs` turns that into a process exit code.
+//! One module per verb the user types. A command resolves its settings
+//! (`crate::cli::settings`), asks an engine for data, hands the data to
+//! `render`, and returns an [`ExitStatus`]; only `main.rs` turns that into a
+//! process exit code. Commands route; engines work: no command classifies
+//! sockets, polls, or reads the machine itself. The one place a command
+//! reads input is `kill`'s confirmation, since renderers only write.
 
 pub mod audit;
 pub mod check;

@@ -2,9 +2,7 @@
 //! and client verbs that drive a running server over its HTTP API.
 
 use std::io::Write;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Map, Value};
@@ -15,11 +13,12 @@ use crate::cli::args::{
     ProxyServeArgs, ProxyToxicAddArgs, ProxyToxicArgs, ProxyToxicCommand, ProxyToxicRemoveArgs,
     ProxyToxicUpdateArgs,
 };
+use crate::cli::settings::{ProxyRunSettings, ProxyServeSettings};
 use crate::commands::{warn, ExitStatus};
 use crate::proxy::client::{ApiClient, ClientError};
 use crate::proxy::registry::DEFAULT_LISTEN;
-use crate::proxy::toxics::{ToxicKind, ToxicSpec};
-use crate::proxy::{ApiLimits, ApiState, HostPolicy, ProxyRequest, Registry};
+use crate::proxy::service::{self, ServeEvent, ServeOptions};
+use crate::proxy::toxics::ToxicKind;
 use crate::render::proxy as render;
 
 /// Runs a `porthole proxy` subcommand.
@@ -205,217 +204,52 @@ fn check_attribute_names(toxic_type: &str, attributes: &Map<String, Value>) -> a
     Ok(())
 }
 
-fn check_toxicity(toxicity: f32) -> anyhow::Result<f32> {
+pub fn check_toxicity(toxicity: f32) -> anyhow::Result<f32> {
     if !(0.0..=1.0).contains(&toxicity) {
         bail!("toxicity must be between 0 and 1, got {toxicity}");
     }
     Ok(toxicity)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
-/// A future that completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are
-/// installed here, before the caller announces it is ready, so a signal sent
-/// right after the announcement cannot kill the process uncleanly.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-    })
-}
-
 fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
-    let ProxyServeArgs {
-        listen,
-        config,
-        allow_host,
-        token,
-        max_api_connections,
-        api_idle_timeout,
-        api_header_timeout,
-    } = args;
-    if max_api_connections == 0 {
-        bail!("--max-api-connections must be at least 1");
-    }
-    let limits = ApiLimits {
-        idle_timeout: parse_duration(&api_idle_timeout).context("--api-idle-timeout")?,
-        header_timeout: parse_duration(&api_header_timeout).context("--api-header-timeout")?,
-        max_connections: max_api_connections,
-    };
-    if limits.idle_timeout.is_zero() || limits.header_timeout.is_zero() {
-        bail!("--api-idle-timeout and --api-header-timeout must be more than 0");
-    }
-    let token = token.filter(|token| !token.is_empty());
-    let requests = match &config {
-        Some(path) => load_config(path)?,
+    let settings = ProxyServeSettings::resolve(args)?;
+    let requests = match &settings.config {
+        Some(path) => service::load_config(path)?,
         None => Vec::new(),
     };
-    runtime()?.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        let bound = listener.local_addr()?;
-        let address = bound.to_string();
-        if !bound.ip().is_loopback() && token.is_none() {
+    let options = ServeOptions {
+        listen: settings.listen,
+        requests,
+        config: settings.config.map(|path| path.display().to_string()),
+        allow_host: settings.allow_host,
+        token: settings.token,
+        limits: settings.limits,
+    };
+    service::serve(options, |event| match event {
+        ServeEvent::Exposed { address } => {
             warn(&format!(
                 "warning: the API on {address} can be reached from other hosts, and whoever \
                  reaches it controls every proxy; require a token with --token or \
                  PORTHOLE_PROXY_TOKEN"
             ));
+            Ok(())
         }
-        // A server bound to one specific address is reached by that address:
-        // accept it as a Host (an IP literal cannot be DNS-rebound).
-        let mut allow_host = allow_host;
-        if !bound.ip().is_loopback() && !bound.ip().is_unspecified() {
-            allow_host.push(match bound.ip() {
-                std::net::IpAddr::V4(ip) => ip.to_string(),
-                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            });
+        ServeEvent::Serving { address, proxies } => {
+            render::serving(&mut std::io::stderr(), address, *proxies)
         }
-        let registry = Arc::new(Registry::new());
-        let count = requests.len();
-        if !requests.is_empty() {
-            if let Err(failure) = registry.populate(requests).await {
-                registry.shutdown().await;
-                bail!("loading {}: {}", display(config.as_deref()), failure.error);
-            }
-        }
-        let shutdown = shutdown_signal()?;
-        render::serving(&mut std::io::stderr(), &address, count)?;
-        let state =
-            Arc::new(ApiState { registry, hosts: HostPolicy { extra: allow_host }, token, limits });
-        crate::proxy::run(listener, state, shutdown).await;
-        Ok(ExitStatus::Success)
-    })
-}
-
-fn display(path: Option<&Path>) -> String {
-    path.map_or_else(String::new, |path| path.display().to_string())
-}
-
-/// A config file: a JSON array of proxies (or `{"proxies": [...]}`), each
-/// optionally with a `toxics` array.
-fn load_config(path: &Path) -> anyhow::Result<Vec<ProxyRequest>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let items = match value {
-        Value::Array(items) => items,
-        Value::Object(mut object) => match object.remove("proxies") {
-            Some(Value::Array(items)) => items,
-            _ => bail!("{}: expected an array of proxies", path.display()),
-        },
-        _ => bail!("{}: expected an array of proxies", path.display()),
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(index, item)| ProxyRequest::from_json(item, Some(index + 1)))
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("in {}", path.display()))
-}
-
-/// The toxics `porthole proxy run` flags ask for, as API toxic requests.
-fn one_shot_toxics(args: &ProxyRunArgs) -> anyhow::Result<Vec<ToxicSpec>> {
-    // Exhaustive, so a new toxic flag cannot be forgotten here.
-    let ProxyRunArgs {
-        listen: _,
-        to: _,
-        latency,
-        jitter,
-        bandwidth,
-        slow_close,
-        timeout,
-        reset_peer,
-        limit_data,
-        slicer,
-        slice_delay,
-        toxicity,
-        upstream,
-    } = args;
-    let stream = if *upstream { "upstream" } else { "downstream" };
-    let toxicity = check_toxicity(*toxicity)?;
-    let mut requests = Vec::new();
-    let mut add = |kind: &str, attributes: Value| {
-        requests.push(json!({
-            "type": kind,
-            "stream": stream,
-            "toxicity": toxicity,
-            "attributes": attributes,
-        }));
-    };
-    if let Some(latency) = latency {
-        let jitter = jitter.as_deref().map(parse_millis).transpose()?.unwrap_or(0);
-        add("latency", json!({"latency": parse_millis(latency)?, "jitter": jitter}));
-    }
-    if let Some(rate) = bandwidth {
-        add("bandwidth", json!({ "rate": parse_rate(rate)? }));
-    }
-    if let Some(delay) = slow_close {
-        add("slow_close", json!({ "delay": parse_millis(delay)? }));
-    }
-    if let Some(timeout) = timeout {
-        add("timeout", json!({ "timeout": parse_millis(timeout)? }));
-    }
-    if let Some(timeout) = reset_peer {
-        add("reset_peer", json!({ "timeout": parse_millis(timeout)? }));
-    }
-    if let Some(bytes) = limit_data {
-        add("limit_data", json!({ "bytes": parse_bytes(bytes)? }));
-    }
-    if let Some(size) = slicer {
-        let average = parse_bytes(size)?;
-        if average == 0 {
-            bail!("--slicer must be at least 1 byte");
-        }
-        let delay = parse_duration(slice_delay)?;
-        add(
-            "slicer",
-            json!({"average_size": average, "size_variation": average / 4,
-                   "delay": i64::try_from(delay.as_micros()).unwrap_or(i64::MAX)}),
-        );
-    }
-    requests
-        .iter()
-        .map(|request| ToxicSpec::from_request(request).map_err(anyhow::Error::from))
-        .collect()
+    })?;
+    Ok(ExitStatus::Success)
 }
 
 fn run_one_shot(args: ProxyRunArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
-    let toxics = one_shot_toxics(&args)?;
-    let ProxyRunArgs { listen, to, .. } = args;
-    let request = ProxyRequest {
-        name: "run".to_string(),
-        listen,
-        upstream: to,
-        enabled: true,
-        toxics: Some(toxics),
-    };
-    runtime()?.block_on(async move {
-        let registry = Registry::new();
-        let proxy = registry.create(request).await?;
-        let shutdown = shutdown_signal()?;
-        render::one_shot_started(&mut std::io::stderr(), &proxy)?;
-        let started = Instant::now();
-        shutdown.await;
-        let metrics = registry.metrics().await;
-        registry.shutdown().await;
-        if let Some(metrics) = metrics.first() {
-            render::one_shot_summary(out, metrics, started.elapsed())?;
-        }
-        Ok(ExitStatus::Success)
-    })
+    let settings = ProxyRunSettings::resolve(args)?;
+    let summary = service::run_one_shot(settings.request, |proxy| {
+        render::one_shot_started(&mut std::io::stderr(), proxy)
+    })?;
+    if let Some((metrics, elapsed)) = summary {
+        render::one_shot_summary(out, &metrics, elapsed)?;
+    }
+    Ok(ExitStatus::Success)
 }
 
 /// `100ms`, `1.5s`, `250us`, `2m`; a bare number is milliseconds.
@@ -438,7 +272,7 @@ pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-fn parse_millis(text: &str) -> anyhow::Result<i64> {
+pub fn parse_millis(text: &str) -> anyhow::Result<i64> {
     Ok(i64::try_from(parse_duration(text)?.as_millis()).unwrap_or(i64::MAX))
 }
 

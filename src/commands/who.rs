@@ -1,17 +1,14 @@
 //! `porthole PORT` / `porthole HOST:PORT`: who holds a port, its clients,
 //! and what the number means.
 
-use std::collections::HashMap;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use anyhow::Context;
 
 use crate::cli::args::WhoArgs;
 use crate::cli::settings::WhoSettings;
 use crate::commands::{ls::report_visibility, ExitStatus};
-use crate::inventory::{self, Query};
-use crate::model::{Connection, PortReport, Snapshot, Socket, SocketState};
+use crate::inventory::{self, port_report, Query};
 use crate::render::port::write_report;
 use crate::render::Style;
 use crate::target::Host;
@@ -29,7 +26,7 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             settings.endpoint.port
         ),
         Some(Host::Name(name)) => {
-            resolve(name, settings.endpoint.port).with_context(|| format!("resolving '{name}'"))?
+            port_report::resolve(name, settings.endpoint.port).with_context(|| format!("resolving '{name}'"))?
         }
     };
     let query = Query {
@@ -40,142 +37,23 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     };
     let snapshot = inventory::snapshot(&query).context("listing sockets")?;
     report_visibility(&snapshot);
-    let report =
-        build_report(settings.endpoint.to_string(), settings.endpoint.port, addresses, snapshot);
+    let report = port_report::build(
+        settings.endpoint.to_string(),
+        settings.endpoint.port,
+        addresses,
+        snapshot,
+        crate::portinfo::describe(settings.endpoint.port),
+    );
     write_report(out, &report, settings.format, Style::detect())?;
     if settings.format == crate::render::Format::Table {
-        if let Some(history) = recorded_history(settings.endpoint.port) {
+        // The store the recorder writes to (`PORTHOLE_STORE`, or the
+        // default file).
+        let configured = std::env::var("PORTHOLE_STORE").ok().filter(|s| !s.is_empty());
+        let history =
+            crate::store::local_port_history(configured.as_deref(), settings.endpoint.port);
+        if let Some(history) = history {
             crate::render::history::write_port_history(out, &history, Style::detect())?;
         }
     }
     Ok(if report.is_held() { ExitStatus::Success } else { ExitStatus::Failure })
-}
-
-/// The port's recorded past from the local history store (`PORTHOLE_STORE`
-/// or the default file), when there is one. A missing or unreadable store
-/// only means no "History" section; a PostgreSQL store is not asked, so
-/// `porthole PORT` never waits on the network.
-fn recorded_history(port: u16) -> Option<crate::model::history::PortHistory> {
-    let configured = std::env::var("PORTHOLE_STORE").ok().filter(|s| !s.is_empty());
-    let location = crate::store::StoreLocation::resolve(configured.as_deref()).ok()?;
-    let crate::store::StoreLocation::Sqlite(path) = &location else {
-        return None;
-    };
-    let mut reader = crate::store::sqlite::SqliteReader::open(path).ok()?;
-    crate::store::port_history(&mut reader, port, crate::store::now_micros())
-        .ok()
-        .filter(|history| !history.is_empty())
-}
-
-/// Resolves a host name the way clients do (getaddrinfo, all results in
-/// order, duplicates removed).
-pub fn resolve(name: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
-    let mut addresses: Vec<IpAddr> = Vec::new();
-    for address in (name, port).to_socket_addrs()? {
-        if !addresses.contains(&address.ip()) {
-            addresses.push(address.ip());
-        }
-    }
-    Ok(addresses)
-}
-
-/// Classifies the sockets of one port into listeners, clients and local ends.
-pub fn build_report(
-    endpoint: String,
-    port: u16,
-    addresses: Vec<IpAddr>,
-    snapshot: Snapshot,
-) -> PortReport {
-    let sockets = &snapshot.sockets;
-    let listeners: Vec<Socket> =
-        sockets.iter().filter(|s| s.is_listener() && s.local_port() == port).cloned().collect();
-    let serving: Vec<Socket> = if addresses.is_empty() {
-        listeners.clone()
-    } else {
-        listeners
-            .iter()
-            .filter(|l| addresses.iter().any(|ip| l.serves(SocketAddr::new(*ip, port))))
-            .cloned()
-            .collect()
-    };
-    // Index every socket by its (local, remote) pair so each end of a
-    // loopback connection finds the other by the swapped tuple.
-    let mut by_tuple: HashMap<(SocketAddr, SocketAddr, crate::model::Protocol), &Socket> =
-        HashMap::new();
-    for socket in sockets {
-        if let (Some(local), Some(remote)) = (socket.local, socket.remote) {
-            by_tuple.insert((local, remote, socket.protocol), socket);
-        }
-    }
-    let peer_of = |socket: &Socket| -> Option<Socket> {
-        let (local, remote) = (socket.local?, socket.remote?);
-        by_tuple.get(&(remote, local, socket.protocol)).map(|s| (*s).clone())
-    };
-    let is_connection =
-        |s: &Socket| !s.is_listener() && s.state != SocketState::TimeWait && s.remote_port() != 0;
-    let listening_protocols: Vec<crate::model::Protocol> =
-        listeners.iter().map(|l| l.protocol).collect();
-
-    let mut clients = Vec::new();
-    let mut local_ends = Vec::new();
-    let mut outbound = Vec::new();
-    for socket in sockets.iter().filter(|s| is_connection(s)) {
-        if socket.local_port() == port {
-            let connection = Connection { near: Some(socket.clone()), far: peer_of(socket) };
-            if listening_protocols.contains(&socket.protocol) {
-                clients.push(connection);
-            } else {
-                local_ends.push(connection);
-            }
-        } else if socket.remote_port() == port && peer_of(socket).is_none() {
-            // The other end is not on this machine (or not in this namespace).
-            outbound.push(socket.clone());
-        }
-    }
-    let time_wait = sockets
-        .iter()
-        .filter(|s| s.state == SocketState::TimeWait && (s.local_port() == port))
-        .count();
-    let bound: Vec<Socket> = sockets
-        .iter()
-        .filter(|s| {
-            s.protocol == crate::model::Protocol::Tcp
-                && s.state == SocketState::Close
-                && s.local_port() == port
-        })
-        .cloned()
-        .collect();
-    // Owners per (protocol, local address): a SO_REUSEPORT group on one
-    // address is one healthy service, not a split.
-    let split_listeners = {
-        let mut groups: Vec<((crate::model::Protocol, SocketAddr), Vec<u32>)> = Vec::new();
-        for listener in listeners.iter().filter(|l| !l.owners.is_empty()) {
-            let Some(local) = listener.local else { continue };
-            let key = (listener.protocol, local);
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, owners)) => owners.extend(listener.owners.iter().copied()),
-                None => groups.push((key, listener.owners.clone())),
-            }
-        }
-        groups.len() > 1
-            && groups.iter().enumerate().all(|(i, (_, a))| {
-                groups.iter().skip(i + 1).all(|(_, b)| a.iter().all(|pid| !b.contains(pid)))
-            })
-    };
-    PortReport {
-        endpoint,
-        port,
-        addresses,
-        listeners,
-        serving,
-        split_listeners,
-        clients,
-        local_ends,
-        outbound,
-        time_wait,
-        bound,
-        meaning: crate::portinfo::describe(port),
-        processes: snapshot.processes,
-        visibility: snapshot.visibility,
-    }
 }

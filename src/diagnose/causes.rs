@@ -47,7 +47,8 @@ use super::{
     Fix, Request, Severity, Target,
 };
 use crate::inventory::system::System;
-use crate::inventory::{NamespaceSelection, PortSet, Query};
+use crate::inventory::{NamespaceSelection, Query};
+use crate::model::PortSet;
 use crate::model::{Family, Process, Protocol, Snapshot, Socket};
 use crate::portinfo::PortMeaning;
 use crate::target::Host;

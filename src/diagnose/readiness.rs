@@ -7,8 +7,16 @@
 //! body), and every resolved address is tried, so a `localhost` that
 //! resolves to `::1` first still counts as up when the service listens on
 //! 127.0.0.1 only (as Happy Eyeballs clients see it).
+//!
+//! [`wait`] is the polling loop of `porthole wait`: rounds of probes with
+//! growing pauses until the targets are up (or down), then, on timeout, a
+//! diagnosis of each pending target. It reports each round through a
+//! callback, so the command renders progress while the engine decides.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::inventory::system::System;
+use crate::model::diagnosis::attempts_summary;
 
 use regex::Regex;
 
@@ -109,11 +117,11 @@ pub struct Round {
 }
 
 /// Probes every address of `target` once.
-pub fn round(target: &Target, readiness: &Readiness) -> Round {
+pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Round {
     let addresses: Vec<ProbeAddress> = match target {
         Target::Unix { path } => vec![ProbeAddress::Unix(path.clone())],
         Target::Tcp { host, port } | Target::Http { host, port, .. } => {
-            match resolve(&crate::inventory::system::Machine, host, *port, Client::Current) {
+            match resolve(system, host, *port, Client::Current) {
                 Ok(ips) => ips
                     .into_iter()
                     .map(|ip| ProbeAddress::Ip(host.socket_address(ip, *port)))
@@ -172,13 +180,227 @@ pub fn explain(diagnosis: &Diagnosis) -> Vec<String> {
 }
 
 /// Diagnoses `target` and returns [`explain`]'s lines (or why that failed).
-pub fn why_not_ready(target: &Target, timeout: Duration) -> Vec<String> {
+pub fn why_not_ready(system: &dyn System, target: &Target, timeout: Duration) -> Vec<String> {
     let request =
         Request { target: Some(target.clone()), bind: None, client: Client::Current, timeout };
-    match diagnose(&crate::inventory::system::Machine, &request) {
+    match diagnose(system, &request) {
         Ok(diagnosis) => explain(&diagnosis),
         Err(error) => vec![format!("could not diagnose: {error}")],
     }
+}
+
+/// The shortest connect timeout used when little time is left.
+const MIN_PROBE: Duration = Duration::from_millis(50);
+
+/// How `wait` polls, and what it waits for.
+#[derive(Debug, Clone)]
+pub struct WaitPolicy {
+    pub readiness: Readiness,
+    /// `None` waits forever.
+    pub timeout: Option<Duration>,
+    /// The first pause between rounds; each pause is half again as long as
+    /// the one before, up to `max_interval`.
+    pub interval: Duration,
+    pub max_interval: Duration,
+    /// One ready target is enough (otherwise all must be).
+    pub any: bool,
+    /// Wait until the targets stop answering instead.
+    pub down: bool,
+}
+
+/// What [`wait`] reports as it goes.
+#[derive(Debug)]
+pub enum WaitEvent<'a> {
+    /// One round of probes of one pending target.
+    Round {
+        /// The target's position in the list given to [`wait`].
+        index: usize,
+        target: &'a Target,
+        round: &'a Round,
+        /// Round number, from 1.
+        number: u64,
+        /// The target is now up (with `down`: no longer answering).
+        satisfied: bool,
+    },
+}
+
+/// How one target ended.
+#[derive(Debug, Clone, Default)]
+pub struct TargetOutcome {
+    /// It became ready (with `down`: stopped answering).
+    pub satisfied: bool,
+    /// Its last round of probes.
+    pub last_round: Option<Round>,
+    /// Why it is still pending, one or two lines (empty when satisfied).
+    pub why: Vec<String>,
+}
+
+/// How a whole wait ended.
+#[derive(Debug, Clone)]
+pub struct WaitOutcome {
+    /// The wait is over because its condition holds (otherwise it timed
+    /// out).
+    pub satisfied: bool,
+    /// When polling stopped, from the start.
+    pub polled: Duration,
+    /// When the explanations were done too, from the start.
+    pub elapsed: Duration,
+    /// One per target, in the order given.
+    pub targets: Vec<TargetOutcome>,
+}
+
+/// How `timeout` is shared between polling and the diagnosis that
+/// explains a timeout, so the whole run ends by the deadline: polling
+/// stops early by a reserve (a fifth of the timeout at most), and each
+/// pending target's diagnosis probes with half its share of the reserve
+/// (a probe is a connect plus a read, each bounded by its timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Budget {
+    /// When polling stops.
+    polling_deadline: Instant,
+    /// Connect and read timeout of each explaining diagnosis.
+    diagnosis_timeout: Duration,
+}
+
+impl Budget {
+    fn new(started: Instant, timeout: Duration, connect_timeout: Duration, targets: usize) -> Self {
+        let targets = u32::try_from(targets.max(1)).unwrap_or(u32::MAX);
+        let reserve = (timeout / 5).min(connect_timeout * 2 * targets);
+        Budget {
+            polling_deadline: started + timeout.saturating_sub(reserve),
+            diagnosis_timeout: (reserve / (2 * targets)).max(MIN_PROBE),
+        }
+    }
+}
+
+/// Polls `targets` until `policy` is met or its timeout passes, calling
+/// `on_event` after every round of every pending target; an error from
+/// `on_event` ends the wait with that error.
+///
+/// Each round probes every resolved address of every pending target
+/// (self-connects and proxy variables cannot fool it). On timeout each
+/// pending target gets a diagnosis within what is left of the timeout.
+pub fn wait<E>(
+    system: &dyn System,
+    targets: &[Target],
+    policy: &WaitPolicy,
+    mut on_event: impl FnMut(&WaitEvent<'_>) -> Result<(), E>,
+) -> Result<WaitOutcome, E> {
+    let started = Instant::now();
+    let budget = policy.timeout.map(|timeout| {
+        Budget::new(started, timeout, policy.readiness.connect_timeout, targets.len())
+    });
+    let deadline = budget.map(|b| b.polling_deadline);
+    let mut outcomes = vec![TargetOutcome::default(); targets.len()];
+    // Self-connects seen per target: the kernel picks a random start in the
+    // ephemeral range, so a later diagnosis may only see "refused".
+    let mut self_connects = vec![0usize; targets.len()];
+    let mut interval = policy.interval;
+    let mut number = 0u64;
+    // Polling ends at the deadline; each probe's connect and read timeouts
+    // are cut to what remains of it.
+    let satisfied = loop {
+        number += 1;
+        for (index, target) in targets.iter().enumerate() {
+            if outcomes[index].satisfied {
+                continue;
+            }
+            let mut readiness = policy.readiness.clone();
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                readiness.connect_timeout = readiness.connect_timeout.min(left.max(MIN_PROBE));
+            }
+            let round = round(system, target, &readiness);
+            // With `down`, a name that no longer resolves is down too.
+            let satisfied = if policy.down { !round.answering } else { round.ready };
+            on_event(&WaitEvent::Round { index, target, round: &round, number, satisfied })?;
+            self_connects[index] += round
+                .attempts
+                .iter()
+                .filter(|a| a.outcome() == Some(super::Outcome::SelfConnect))
+                .count();
+            outcomes[index].satisfied = satisfied;
+            outcomes[index].last_round = Some(round);
+        }
+        let done = outcomes.iter().map(|o| o.satisfied);
+        if if policy.any { done.clone().any(|d| d) } else { done.clone().all(|d| d) } {
+            break true;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|deadline| now >= deadline) {
+            break false;
+        }
+        let pause = match deadline {
+            Some(deadline) => interval.min(deadline.saturating_duration_since(now)),
+            None => interval,
+        };
+        std::thread::sleep(pause);
+        interval = policy.max_interval.min(interval + interval / 2);
+    };
+    let polled = started.elapsed();
+    if !satisfied {
+        let connect_timeout = policy.readiness.connect_timeout;
+        let diagnosis_timeout =
+            budget.map_or(connect_timeout, |b| b.diagnosis_timeout.min(connect_timeout));
+        for (index, target) in targets.iter().enumerate() {
+            let outcome = &mut outcomes[index];
+            if outcome.satisfied {
+                continue;
+            }
+            let mut why = why_pending(
+                system,
+                target,
+                outcome.last_round.as_ref(),
+                policy.down,
+                diagnosis_timeout,
+            );
+            if self_connects[index] > 0 && !policy.down {
+                why.insert(
+                    0,
+                    format!(
+                        "self-connect: {} attempt(s) connected to themselves (the port is inside the ephemeral range); not counted as ready",
+                        self_connects[index]
+                    ),
+                );
+            }
+            outcome.why = why;
+        }
+    }
+    Ok(WaitOutcome { satisfied, polled, elapsed: started.elapsed(), targets: outcomes })
+}
+
+/// The one or two lines for a target that never became ready (with
+/// `down`: never stopped answering); a diagnosis probes with
+/// `diagnosis_timeout`.
+fn why_pending(
+    system: &dyn System,
+    target: &Target,
+    last: Option<&Round>,
+    down: bool,
+    diagnosis_timeout: Duration,
+) -> Vec<String> {
+    if let Some(round) = last {
+        if down {
+            let up: Vec<_> = round
+                .attempts
+                .iter()
+                .filter(|a| a.outcome() == Some(super::Outcome::Connected))
+                .cloned()
+                .collect();
+            return vec![format!("last round: {}", attempts_summary(&up))];
+        }
+        if let Some(error) = &round.resolve_error {
+            return vec![error.clone()];
+        }
+        // The service answers, only not as asked: say that, no diagnosis
+        // needed.
+        if let Some(attempt) =
+            round.attempts.iter().find(|a| matches!(a.reply, Some(Reply::Http(_))))
+        {
+            return vec![format!("{}: {}", attempt.address, attempt.detail)];
+        }
+    }
+    why_not_ready(system, target, diagnosis_timeout)
 }
 
 #[cfg(test)]
@@ -198,5 +420,83 @@ mod tests {
         assert!(StatusSet::parse("99").is_err());
         assert!(StatusSet::parse("300-200").unwrap_err().to_string().contains("reversed"));
         assert!(StatusSet::parse("").is_err());
+    }
+
+    #[test]
+    fn polling_and_the_explanation_fit_in_the_timeout() {
+        let started = Instant::now();
+        let second = Duration::from_secs(1);
+        let budget = Budget::new(started, 2 * second, second, 1);
+        assert_eq!(budget.polling_deadline, started + Duration::from_millis(1600));
+        assert_eq!(budget.diagnosis_timeout, Duration::from_millis(200));
+        // A long timeout keeps at most two connect timeouts per target.
+        let budget = Budget::new(started, 30 * second, second, 1);
+        assert_eq!(budget.polling_deadline, started + 28 * second);
+        assert_eq!(budget.diagnosis_timeout, second);
+        for (timeout_ms, targets) in [(300, 1), (2000, 3), (10_000, 2), (60_000, 5)] {
+            let timeout = Duration::from_millis(timeout_ms);
+            let budget = Budget::new(started, timeout, second, targets);
+            let explaining = budget.diagnosis_timeout * 2 * targets as u32;
+            assert!(
+                budget.polling_deadline + explaining <= started + timeout
+                    || budget.diagnosis_timeout == MIN_PROBE,
+                "{timeout_ms} ms, {targets} targets: {budget:?}"
+            );
+        }
+    }
+
+    fn policy(timeout: Duration, down: bool) -> WaitPolicy {
+        WaitPolicy {
+            readiness: Readiness {
+                statuses: StatusSet::default(),
+                body: None,
+                connect_timeout: Duration::from_millis(500),
+            },
+            timeout: Some(timeout),
+            interval: Duration::from_millis(20),
+            max_interval: Duration::from_millis(50),
+            any: false,
+            down,
+        }
+    }
+
+    #[test]
+    fn a_listening_target_is_ready_in_one_round() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Target::parse(&format!("127.0.0.1:{port}")).unwrap();
+        let mut rounds = Vec::new();
+        let outcome = wait(
+            &crate::inventory::system::Machine,
+            std::slice::from_ref(&target),
+            &policy(Duration::from_secs(10), false),
+            |event| {
+                let WaitEvent::Round { index, number, satisfied, .. } = *event;
+                rounds.push((index, number, satisfied));
+                Ok::<(), std::convert::Infallible>(())
+            },
+        )
+        .unwrap();
+        assert!(outcome.satisfied);
+        assert_eq!(rounds, vec![(0, 1, true)]);
+        assert!(outcome.targets[0].why.is_empty());
+    }
+
+    #[test]
+    fn a_closed_port_is_down_and_a_callback_error_ends_the_wait() {
+        // A port bound and closed again: nothing listens there now.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let target = Target::parse(&format!("127.0.0.1:{port}")).unwrap();
+        let system = crate::inventory::system::Machine;
+        let down =
+            wait(&system, std::slice::from_ref(&target), &policy(Duration::ZERO, true), |_| {
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .unwrap();
+        assert!(down.satisfied);
+        let stopped = wait(&system, &[target], &policy(Duration::from_secs(10), false), |_| {
+            Err("the reader went away")
+        });
+        assert_eq!(stopped.unwrap_err(), "the reader went away");
     }
 }

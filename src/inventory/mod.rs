@@ -15,15 +15,19 @@
 //! All kernel access of the project lives here and in `crate::sys`.
 //! Engines reach it through one handle, [`system::System`]: the real
 //! [`system::Machine`] in the binary, a scripted fake in unit tests. The
-//! diagnosis engine (`crate::diagnose`) reads nothing else; other engines
-//! still call these modules directly.
+//! diagnosis, readiness, termination, allocation and audit engines read
+//! and act through nothing else (the exceptions are listed in
+//! [`system`]'s documentation).
+//!
+//! [`port_report`] is the reasoning behind `porthole PORT`: it classifies
+//! the sockets of a snapshot taken for one port.
 
 pub mod destroy;
 pub mod ebpf;
 pub mod namespaces;
 pub mod netlink;
 pub mod owners;
-pub mod ports;
+pub mod port_report;
 pub mod proc_events;
 pub mod process;
 pub mod procfs;
@@ -32,8 +36,8 @@ pub mod visibility;
 
 use std::collections::BTreeMap;
 
+use crate::model::PortSet;
 use crate::model::{Family, Protocol, Snapshot, Socket, SocketState, Source, Visibility};
-pub use ports::PortSet;
 
 /// Errors of the inventory engine.
 #[derive(Debug, thiserror::Error)]

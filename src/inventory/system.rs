@@ -1,24 +1,46 @@
-//! One handle for what porthole reads from the machine: socket snapshots,
-//! process details, files under `/proc`, `/sys` and `/etc`, sysctls, and
-//! the external tools (`nft`, `iptables-save`, `systemctl`) it runs.
+//! One handle for what porthole reads from the machine and does to it:
+//! socket snapshots, process details, files under `/proc`, `/sys` and
+//! `/etc`, sysctls, the external tools it runs (`nft`, `iptables-save`,
+//! `systemctl`, `docker`, `dpkg-query`, `apt-cache`), and the signals
+//! `kill` sends.
 //!
 //! Engines take a `&dyn System` instead of calling the kernel themselves,
 //! so their reasoning can be tested on scripted evidence: [`Machine`] is the
 //! real implementation (on top of [`crate::inventory`] and [`crate::sys`]),
 //! and `fake::Scripted` (tests only) answers from tables a test fills in.
+//! The diagnosis (`check`), readiness (`wait`), termination (`kill`),
+//! allocation (`free`) and audit engines all work through it.
 //!
 //! The handle answers lazily: an engine asks for a fact when its reasoning
 //! needs it, which keeps a refused port's diagnosis to one netlink query.
 //! Reads that depend on the calling thread's network namespace (sysctls
 //! under `/proc/sys/net`, `/proc/thread-self/net`) answer for the thread
 //! that calls, so a diagnosis run inside another namespace sees that one.
+//!
+//! # Outside the handle
+//! No module outside `inventory/` and `sys/` reads `/proc` or `/sys` or runs
+//! a program itself, except where the program is not a look at the
+//! machine:
+//! - `commands/wait.rs` runs the user's own `-- COMMAND` with inherited
+//!   stdio, and its exit status becomes porthole's;
+//! - `allocation/hold.rs` starts porthole itself again as the detached
+//!   holder of `free --hold`, handing it the bound sockets.
+//!
+//! Two engines name `/proc` paths without reading them: `audit` passes
+//! `/proc/PID/ns/net` to `crate::sys::netns` to probe inside another
+//! namespace, and `diagnose` quotes `/proc` files in its evidence lines.
+//! The servers (`proxy`, `monitor`) and the live view (`top`) sample the
+//! kernel continuously through `inventory` and `sys` directly: they keep
+//! no reasoning that a scripted machine would help test.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{owners, process, InventoryError, Query};
+use crate::model::termination::NamespaceInit;
 use crate::model::{Process, Snapshot};
+use crate::sys::signal::{Signal, SignalError};
 
 /// How long an external tool may run before it is killed. `nft` and
 /// `systemctl` answer in milliseconds; a hung D-Bus or a huge ruleset must
@@ -38,6 +60,19 @@ impl CommandOutput {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
+}
+
+/// A file's identity and permissions, as `stat(2)` reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileStatus {
+    pub device: u64,
+    pub inode: u64,
+    /// Permission and type bits (`st_mode`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// A regular file (not a directory, socket or device).
+    pub is_file: bool,
 }
 
 /// Everything an engine reads from the machine. `Sync`, because a
@@ -65,6 +100,25 @@ pub trait System: Sync {
     /// it cannot be started.
     fn run(&self, program: &str, args: &[&str], timeout: Duration) -> Option<CommandOutput>;
 
+    /// Runs a query tool (`nft`, `dpkg-query`, `apt-cache`, a runtime's
+    /// `--version`) with an environment of `PATH` and `LC_ALL=C` only
+    /// (apt's `APT_CONFIG` is passed on too), killed after `timeout`. Its
+    /// stdout when the exit code is one of `accepted`; otherwise one line
+    /// saying why (`nft: Operation not permitted`).
+    fn query(
+        &self,
+        program: &str,
+        args: &[&str],
+        accepted: &[i32],
+        timeout: Duration,
+    ) -> Result<String, String>;
+
+    /// `stat(2)` of a path (following links), `None` when it cannot be read.
+    fn file_status(&self, path: &str) -> Option<FileStatus>;
+
+    /// The target of a symbolic link (`/proc/PID/exe`), lossy UTF-8.
+    fn read_link(&self, path: &str) -> Option<String>;
+
     /// porthole's own environment variables.
     fn own_environment(&self) -> Vec<(String, String)>;
 
@@ -84,6 +138,25 @@ pub trait System: Sync {
 
     /// The name of a user, through the C library's NSS lookup.
     fn user_name(&self, uid: u32) -> Option<String>;
+
+    /// Sends `signal` to one process (never a group).
+    fn signal(&self, pid: u32, signal: Signal) -> Result<(), SignalError>;
+
+    /// Whether `pid` exists (a zombie too), whoever owns it.
+    fn process_exists(&self, pid: u32) -> bool;
+
+    /// How many threads of `pid` still run (see
+    /// [`process::live_threads`]).
+    fn live_threads(&self, pid: u32) -> usize;
+
+    /// Whether `pid` is PID 1 of a nested PID namespace, and what that
+    /// namespace holds (see [`process::namespace_init`]).
+    fn namespace_init(&self, pid: u32) -> Option<NamespaceInit>;
+
+    /// `/proc/PID/stat` of a process, `None` when it is gone.
+    fn stat(&self, pid: u32) -> Option<process::Stat> {
+        process::parse_stat(&self.read(&format!("/proc/{pid}/stat"))?)
+    }
 
     /// A file as text (lossy UTF-8).
     fn read_text(&self, path: &str) -> Option<String> {
@@ -199,6 +272,33 @@ impl System for Machine {
         run_with_timeout(program, args, timeout)
     }
 
+    fn query(
+        &self,
+        program: &str,
+        args: &[&str],
+        accepted: &[i32],
+        timeout: Duration,
+    ) -> Result<String, String> {
+        run_query(program, args, accepted, timeout)
+    }
+
+    fn file_status(&self, path: &str) -> Option<FileStatus> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(FileStatus {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            mode: metadata.mode(),
+            uid: metadata.uid(),
+            gid: metadata.gid(),
+            is_file: metadata.is_file(),
+        })
+    }
+
+    fn read_link(&self, path: &str) -> Option<String> {
+        std::fs::read_link(path).ok().map(|link| link.to_string_lossy().into_owned())
+    }
+
     fn own_environment(&self) -> Vec<(String, String)> {
         std::env::vars_os()
             .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
@@ -223,6 +323,22 @@ impl System for Machine {
 
     fn user_name(&self, uid: u32) -> Option<String> {
         crate::sys::users::name_of(uid)
+    }
+
+    fn signal(&self, pid: u32, signal: Signal) -> Result<(), SignalError> {
+        crate::sys::signal::send(pid, signal)
+    }
+
+    fn process_exists(&self, pid: u32) -> bool {
+        crate::sys::signal::exists(pid)
+    }
+
+    fn live_threads(&self, pid: u32) -> usize {
+        process::live_threads(pid)
+    }
+
+    fn namespace_init(&self, pid: u32) -> Option<NamespaceInit> {
+        process::namespace_init(pid)
     }
 }
 
@@ -261,6 +377,57 @@ pub fn run_with_timeout(program: &str, args: &[&str], timeout: Duration) -> Opti
     Some(CommandOutput { success: status.is_some_and(|s| s.success()), stdout })
 }
 
+/// [`System::query`] on this machine: stdout is read on a thread so a
+/// large answer cannot fill the pipe while the exit is awaited.
+fn run_query(
+    program: &str,
+    args: &[&str],
+    accepted: &[i32],
+    timeout: Duration,
+) -> Result<String, String> {
+    let mut command = Command::new(program);
+    command.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("LC_ALL", "C");
+    if let Some(config) = std::env::var_os("APT_CONFIG") {
+        command.env("APT_CONFIG", config);
+    }
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{program}: {e}"))?;
+    let mut stdout = child.stdout.take().ok_or_else(|| format!("{program}: no stdout"))?;
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stdout.read_to_end(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{program}: no answer within {}s", timeout.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(error) => return Err(format!("{program}: {error}")),
+        }
+    };
+    let stdout = reader.join().unwrap_or_default();
+    if !status.code().is_some_and(|code| accepted.contains(&code)) {
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        let reason = stderr.lines().next().unwrap_or("failed").trim().to_string();
+        return Err(format!("{program}: {reason}"));
+    }
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
+}
+
 #[cfg(test)]
 pub mod fake {
     //! A scripted [`System`]: sockets, files, sysctls and command outputs
@@ -269,9 +436,11 @@ pub mod fake {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
-    use super::{CommandOutput, System};
+    use super::{CommandOutput, FileStatus, System};
     use crate::inventory::{InventoryError, NamespaceSelection, Query};
+    use crate::model::termination::NamespaceInit;
     use crate::model::{Namespace, Process, Snapshot, Socket};
+    use crate::sys::signal::{Signal, SignalError};
 
     /// The machine as a test describes it.
     #[derive(Debug, Default)]
@@ -290,6 +459,17 @@ pub mod fake {
         pub time_wait_expiry: Option<Duration>,
         /// Commands run, in order: what the reasoning asked for.
         pub ran: std::sync::Mutex<Vec<String>>,
+        /// PID 1s of nested PID namespaces.
+        pub namespace_inits: BTreeMap<u32, NamespaceInit>,
+        /// Signals sent, in order. A process that got SIGTERM or SIGKILL
+        /// is gone afterwards (unless it is in `stubborn`).
+        pub signalled: std::sync::Mutex<Vec<(u32, Signal)>>,
+        /// Processes that ignore SIGTERM (SIGKILL still ends them).
+        pub stubborn: Vec<u32>,
+        /// `stat(2)` answers by path.
+        pub statuses: BTreeMap<String, FileStatus>,
+        /// Symbolic links by path.
+        pub links: BTreeMap<String, String>,
     }
 
     impl Scripted {
@@ -303,6 +483,33 @@ pub mod fake {
         pub fn file(mut self, path: &str, text: &str) -> Self {
             self.files.insert(path.to_string(), text.into());
             self
+        }
+
+        /// Adds a process and its `/proc/PID/stat` line (state `S`, flags
+        /// as given: [`crate::inventory::process::PF_KTHREAD`] makes a
+        /// kernel thread).
+        pub fn process(mut self, process: Process, flags: u64) -> Self {
+            let stat = format!(
+                "{} ({}) S {} 1 1 0 -1 {flags} 0 0 0 0 0 0 0 0 20 0 1 0 {}",
+                process.pid,
+                process.name,
+                process.parent_pid,
+                1000 + process.pid
+            );
+            self.files.insert(format!("/proc/{}/stat", process.pid), stat.into());
+            self.processes.insert(process.pid, process);
+            self
+        }
+
+        /// Whether a signal sent so far ended `pid`.
+        fn ended(&self, pid: u32) -> bool {
+            self.signalled.lock().expect("no test panics holding the lock").iter().any(
+                |(to, signal)| {
+                    *to == pid
+                        && (*signal == Signal::KILL
+                            || (*signal == Signal::TERM && !self.stubborn.contains(&pid)))
+                },
+            )
         }
 
         /// Scripts a command's output.
@@ -364,6 +571,28 @@ pub mod fake {
             self.commands.get(&line).cloned()
         }
 
+        fn query(
+            &self,
+            program: &str,
+            args: &[&str],
+            _accepted: &[i32],
+            timeout: Duration,
+        ) -> Result<String, String> {
+            match self.run(program, args, timeout) {
+                Some(output) if output.success => Ok(output.text()),
+                Some(_) => Err(format!("{program}: failed")),
+                None => Err(format!("{program}: No such file or directory (os error 2)")),
+            }
+        }
+
+        fn file_status(&self, path: &str) -> Option<FileStatus> {
+            self.statuses.get(path).copied()
+        }
+
+        fn read_link(&self, path: &str) -> Option<String> {
+            self.links.get(path).cloned()
+        }
+
         fn own_environment(&self) -> Vec<(String, String)> {
             self.environment.clone()
         }
@@ -387,6 +616,33 @@ pub mod fake {
 
         fn user_name(&self, _uid: u32) -> Option<String> {
             None
+        }
+
+        fn signal(&self, pid: u32, signal: Signal) -> Result<(), SignalError> {
+            if !self.process_exists(pid) {
+                return Err(SignalError::NoSuchProcess);
+            }
+            self.signalled.lock().expect("no test panics holding the lock").push((pid, signal));
+            Ok(())
+        }
+
+        fn process_exists(&self, pid: u32) -> bool {
+            self.processes.contains_key(&pid) && !self.ended(pid)
+        }
+
+        fn live_threads(&self, pid: u32) -> usize {
+            usize::from(self.process_exists(pid))
+        }
+
+        fn namespace_init(&self, pid: u32) -> Option<NamespaceInit> {
+            self.namespace_inits.get(&pid).cloned()
+        }
+
+        fn stat(&self, pid: u32) -> Option<crate::inventory::process::Stat> {
+            if self.ended(pid) {
+                return None;
+            }
+            crate::inventory::process::parse_stat(&self.read(&format!("/proc/{pid}/stat"))?)
         }
     }
 }

@@ -354,3 +354,24 @@ impl Diagnosis {
         self.causes.first()
     }
 }
+/// `[::1]:8080 refused, 127.0.0.1:8080 connected; HTTP 503`.
+pub fn attempts_summary(attempts: &[Attempt]) -> String {
+    attempts
+        .iter()
+        .map(|a| {
+            // A bare TCP target is ready once it accepts: nothing is sent,
+            // so its silence is expected and not worth a word ("connected
+            // (no answer)" read as a contradiction). Silence is news only
+            // where an answer was due (HTTP).
+            let reply = a
+                .reply
+                .as_ref()
+                .filter(|r| !(a.healthy && matches!(r, Reply::Silent)))
+                .map(|r| format!(" ({})", r.describe()))
+                .filter(|_| a.outcome() == Some(Outcome::Connected))
+                .unwrap_or_default();
+            format!("{} {}{reply}", a.address, a.kind.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

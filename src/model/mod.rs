@@ -16,6 +16,9 @@ pub mod audit;
 pub mod diagnosis;
 pub mod history;
 pub mod monitor;
+pub mod port;
+pub mod ports;
+pub mod proxy;
 pub mod termination;
 pub mod top;
 
@@ -23,6 +26,8 @@ pub use audit::{
     AuditReport, Finding, FirewallSummary, LoginReport, PackageListsSummary, RuleId,
     ServiceIdentity, Severity,
 };
+pub use port::{Connection, IanaRange, PortMeaning, PortReport};
+pub use ports::{PortListError, PortSet};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -641,120 +646,6 @@ impl Snapshot {
         self.sockets
             .iter()
             .filter(move |socket| socket.is_listener() && socket.local_port() == port)
-    }
-}
-
-/// IANA port ranges (RFC 6335).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IanaRange {
-    /// 0–1023: system ports; binding needs privilege.
-    System,
-    /// 1024–49151: user (registered) ports.
-    User,
-    /// 49152–65535: dynamic / private ports.
-    Dynamic,
-}
-
-impl IanaRange {
-    pub fn of(port: u16) -> Self {
-        match port {
-            0..=1023 => IanaRange::System,
-            1024..=49151 => IanaRange::User,
-            _ => IanaRange::Dynamic,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IanaRange::System => "system",
-            IanaRange::User => "user",
-            IanaRange::Dynamic => "dynamic",
-        }
-    }
-
-    pub fn bounds(self) -> (u16, u16) {
-        match self {
-            IanaRange::System => (0, 1023),
-            IanaRange::User => (1024, 49151),
-            IanaRange::Dynamic => (49152, 65535),
-        }
-    }
-}
-
-/// Everything known about a port number on this machine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortMeaning {
-    pub port: u16,
-    pub iana_range: IanaRange,
-    /// `net.ipv4.ip_local_port_range`, when readable.
-    pub ephemeral_range: Option<(u16, u16)>,
-    /// Inside the ephemeral range: outbound connections may take it.
-    pub in_ephemeral_range: bool,
-    /// Listed in `net.ipv4.ip_local_reserved_ports`.
-    pub reserved: bool,
-    /// Below `ip_unprivileged_port_start`: binding needs privilege.
-    pub privileged: bool,
-    /// Services usually found on it (`/etc/services` and the built-in
-    /// table of development ports), e.g. `postgresql (PostgreSQL)`.
-    pub services: Vec<String>,
-    /// On the fetch standard's bad-port list: browsers refuse it.
-    pub browser_blocked: bool,
-}
-
-/// A connection that touches the port asked about, seen from both ends
-/// when both are on this machine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connection {
-    /// The end whose local port is the asked port (the server side when a
-    /// listener exists).
-    pub near: Option<Socket>,
-    /// The other end, when it is on this machine (loopback connections).
-    pub far: Option<Socket>,
-}
-
-/// Everything `porthole PORT` found about one port.
-#[derive(Debug, Clone)]
-pub struct PortReport {
-    /// The endpoint as the user wrote it.
-    pub endpoint: String,
-    pub port: u16,
-    /// Addresses the host part resolved to (empty for a bare port).
-    pub addresses: Vec<IpAddr>,
-    /// Listeners on the port, every address and family.
-    pub listeners: Vec<Socket>,
-    /// Listeners that serve one of `addresses` (all of them for a bare port).
-    pub serving: Vec<Socket>,
-    /// Different processes hold the port on different addresses/families.
-    pub split_listeners: bool,
-    /// Accepted connections to the listeners, paired with their clients.
-    pub clients: Vec<Connection>,
-    /// Non-listening sockets whose *local* port is the port while nothing
-    /// listens there: the client side of an outbound connection (an
-    /// ephemeral source port, as seen in logs).
-    pub local_ends: Vec<Connection>,
-    /// Connections from this machine to the port on another host.
-    pub outbound: Vec<Socket>,
-    /// TIME-WAIT sockets on the port: no process, but they can block a bind.
-    pub time_wait: usize,
-    /// TCP sockets bound to the port without listening or connecting (a
-    /// port reservation such as `free --hold`, or a server between bind()
-    /// and listen()): they block a bind as a listener does.
-    pub bound: Vec<Socket>,
-    pub meaning: PortMeaning,
-    pub processes: BTreeMap<u32, Process>,
-    pub visibility: Visibility,
-}
-
-impl PortReport {
-    /// Something holds the port: a listener, a bound socket or a live
-    /// local end.
-    pub fn is_held(&self) -> bool {
-        !self.listeners.is_empty() || !self.local_ends.is_empty() || !self.bound.is_empty()
-    }
-
-    /// Whether another device could reach a listener on the port.
-    pub fn exposed(&self) -> bool {
-        self.listeners.iter().any(Socket::exposed)
     }
 }
 

@@ -194,7 +194,7 @@ impl Recorder {
             },
         };
         let own_namespace =
-            crate::sys::netns::inode_of("/proc/thread-self/ns/net").unwrap_or_default();
+            crate::inventory::system::System::net_namespace(&crate::inventory::system::Machine);
         let destroy = DestroySubscription::open().map_err(MonitorError::Subscribe)?;
         let subscriptions = vec![Subscription { net_namespace: None, destroy, overflows: 0 }];
         // The connector only makes names survive exits and listeners be

@@ -49,7 +49,7 @@ impl FdBudget {
             .current
             .and_then(|limit| usize::try_from(limit).ok())
             .unwrap_or(usize::MAX);
-        let open = std::fs::read_dir("/proc/self/fd").map_or(16, Iterator::count);
+        let open = crate::sys::fds::open_count().unwrap_or(16);
         FdBudget::with_limit(limit, open + 8)
     }
 

@@ -32,6 +32,7 @@ mod link;
 mod memory;
 pub mod metrics;
 pub mod registry;
+pub mod service;
 mod splice;
 pub mod stats;
 pub mod toxics;

@@ -20,9 +20,10 @@ use super::budget::FdBudget;
 use super::error::{os_reason, ProxyError};
 use super::forward::{self, ProxyContext, Running};
 use super::link::ToxicSet;
-use super::stats::{ProxyStats, StatsSnapshot};
+use super::stats::ProxyStats;
 use super::toxics::ToxicSpec;
 use super::wire::{ProxyWire, ToxicWire};
+pub use crate::model::proxy::ProxyMetrics;
 
 /// Where a proxy created without `listen` binds: loopback only, any port
 /// (Toxiproxy binds every interface).
@@ -110,16 +111,6 @@ impl ProxyPatch {
 pub struct PopulateError {
     pub error: ProxyError,
     pub proxies: Vec<ProxyWire>,
-}
-
-/// The counters of one proxy with the labels `/metrics` needs.
-#[derive(Debug, Clone)]
-pub struct ProxyMetrics {
-    pub name: String,
-    pub listen: String,
-    pub upstream: String,
-    pub enabled: bool,
-    pub stats: StatsSnapshot,
 }
 
 struct Entry {

@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use crate::model::proxy::StatsSnapshot;
+
 /// Counters for one direction of one proxy.
 #[derive(Debug, Default)]
 pub struct DirectionStats {
@@ -28,19 +30,6 @@ pub struct ProxyStats {
     pub upstream_failures: AtomicU64,
     /// Clients closed on arrival because descriptors ran short.
     pub refused: AtomicU64,
-}
-
-/// A copy of the counters at one instant.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
-    pub upstream_received: u64,
-    pub upstream_sent: u64,
-    pub downstream_received: u64,
-    pub downstream_sent: u64,
-    pub connections_total: u64,
-    pub connections_active: u64,
-    pub upstream_failures: u64,
-    pub refused: u64,
 }
 
 impl ProxyStats {

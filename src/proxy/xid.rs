@@ -29,8 +29,7 @@ fn seed() -> &'static Seed {
         // xid hashes the machine id; any stable per-host value does, and
         // the hostname is one that needs no extra permissions.
         let host = std::fs::read_to_string("/etc/machine-id")
-            .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname"))
-            .unwrap_or_default();
+            .unwrap_or_else(|_| rustix::system::uname().nodename().to_string_lossy().into_owned());
         let hash = fnv1a(host.trim().as_bytes());
         let pid = std::process::id();
         let start = fnv1a(&now_nanos().to_le_bytes()) ^ pid;

@@ -3,6 +3,7 @@
 //! the fix; the JSON contract of `check --json`; the JSON Lines of `wait
 //! --json`.
 
+pub use crate::model::diagnosis::attempts_summary;
 use std::io::Write;
 
 use serde::Serialize;
@@ -273,28 +274,6 @@ pub fn write_event(out: &mut dyn Write, event: &WaitEvent) -> std::io::Result<()
 pub fn write_line(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
     writeln!(out, "{}", Foreign(line))?;
     out.flush()
-}
-
-/// `[::1]:8080 refused, 127.0.0.1:8080 connected; HTTP 503`.
-pub fn attempts_summary(attempts: &[Attempt]) -> String {
-    attempts
-        .iter()
-        .map(|a| {
-            // A bare TCP target is ready once it accepts: nothing is sent,
-            // so its silence is expected and not worth a word ("connected
-            // (no answer)" read as a contradiction). Silence is news only
-            // where an answer was due (HTTP).
-            let reply = a
-                .reply
-                .as_ref()
-                .filter(|r| !(a.healthy && matches!(r, crate::model::diagnosis::Reply::Silent)))
-                .map(|r| format!(" ({})", r.describe()))
-                .filter(|_| a.outcome() == Some(crate::model::diagnosis::Outcome::Connected))
-                .unwrap_or_default();
-            format!("{} {}{reply}", a.address, a.kind.as_str())
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -188,15 +188,11 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
     Ok(())
 }
 
-/// Asks the confirmation question on stderr and reads the answer from
-/// stdin; true for `y` or `yes`.
-pub fn confirm(count: usize) -> std::io::Result<bool> {
-    let mut stderr = std::io::stderr().lock();
-    write!(stderr, "Stop {count} process{}? [y/N] ", if count == 1 { "" } else { "es" })?;
-    stderr.flush()?;
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+/// Writes the confirmation question (no newline: the answer follows on the
+/// same line). The command reads the answer.
+pub fn write_question(out: &mut dyn Write, count: usize) -> std::io::Result<()> {
+    write!(out, "Stop {count} process{}? [y/N] ", if count == 1 { "" } else { "es" })?;
+    out.flush()
 }
 
 fn fate_text(outcome: &Outcome, target: Option<&Target>, privileged: bool) -> String {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::sanitize::{display_width, sanitize, Foreign};
-use crate::proxy::registry::ProxyMetrics;
+use crate::model::proxy::ProxyMetrics;
 use crate::proxy::wire::{ProxyWire, ToxicWire};
 
 /// Pretty JSON with a trailing newline.

@@ -296,6 +296,20 @@ pub fn port_history(
     })
 }
 
+/// [`port_history`] from the local store at `configured` (the value of
+/// `PORTHOLE_STORE`, or the default file when `None`), when there is
+/// something to show. A missing or unreadable store gives `None`; a
+/// PostgreSQL store is not asked, so `porthole PORT` never waits on the
+/// network.
+pub fn local_port_history(configured: Option<&str>, port: u16) -> Option<PortHistory> {
+    let location = StoreLocation::resolve(configured).ok()?;
+    let StoreLocation::Sqlite(path) = &location else {
+        return None;
+    };
+    let mut reader = sqlite::SqliteReader::open(path).ok()?;
+    port_history(&mut reader, port, now_micros()).ok().filter(|history| !history.is_empty())
+}
+
 /// Start of the UTC hour `at` falls in.
 pub fn hour_start(at: UnixMicros) -> UnixMicros {
     const HOUR: i64 = 3_600_000_000;

@@ -1,9 +1,16 @@
 //! Handing sockets to a child process across `exec`, the way systemd passes
 //! `LISTEN_FDS`: `free --hold` binds in the parent and lets a detached
 //! child keep the sockets open, so there is no moment where the port is
-//! unbound between the check and the hold.
+//! unbound between the check and the hold. Also counts this process's
+//! open descriptors, for the proxy's descriptor budget.
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+
+/// How many descriptors this process has open (`/proc/self/fd`), `None`
+/// when that cannot be read.
+pub fn open_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/fd").ok().map(Iterator::count)
+}
 
 /// Clears `FD_CLOEXEC` so the descriptor survives the next `exec`.
 pub fn keep_across_exec(fd: &impl AsFd) -> std::io::Result<()> {

@@ -13,7 +13,10 @@
 //! 3. [`verify`]: look at the port again for a while, to catch a process
 //!    that survived or a supervisor that started a new one.
 //!
-//! Signals are delivered by `crate::sys::signal`, the only code that kills.
+//! Every look at the machine and every signal goes through one
+//! [`System`] handle: [`Machine`](crate::inventory::system::Machine) in the
+//! binary (whose signals come from `crate::sys::signal`, the only code that
+//! kills), a scripted fake in the unit tests below.
 
 pub use crate::model::termination::{
     ContainerHint, Fate, Holder, HolderKind, Outcome, Plan, Refusal, Target, Verification,
@@ -21,9 +24,11 @@ pub use crate::model::termination::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use crate::inventory::{self, process, InventoryError, PortSet, Query};
+use crate::inventory::system::System;
+use crate::inventory::{process, InventoryError, Query};
+use crate::model::PortSet;
 use crate::model::{Process, Snapshot, Socket};
-use crate::sys::signal::{self, Signal, SignalError};
+use crate::sys::signal::{Signal, SignalError};
 
 /// Process names that forward a published container port on the host.
 /// Killing them does not stop the container (and Docker may restart them).
@@ -42,10 +47,21 @@ pub struct Request {
 }
 
 /// Finds the listeners on the requested ports and decides, per owner,
-/// whether it may be stopped.
-pub fn plan(request: &Request) -> Result<Plan, InventoryError> {
-    let snapshot = inventory::snapshot(&listeners_query(request))?;
-    Ok(plan_from(request, snapshot, &Identity::current()))
+/// whether it may be stopped. Forwarders of published container ports
+/// (which do not know their container) get the container Docker names for
+/// the port, best effort.
+pub fn plan(system: &dyn System, request: &Request) -> Result<Plan, InventoryError> {
+    let snapshot = system.snapshot(&listeners_query(request))?;
+    let mut plan = plan_from(system, request, snapshot, &Identity::current());
+    for target in &mut plan.targets {
+        if let Some(hint) = target.container_hint.as_mut() {
+            if hint.forwarder && hint.container.is_none() {
+                hint.container =
+                    target.ports.first().and_then(|&p| docker_container_publishing(system, p));
+            }
+        }
+    }
+    Ok(plan)
 }
 
 /// The inventory query: listeners only, on the requested ports, with owners.
@@ -88,7 +104,12 @@ impl Identity {
 }
 
 /// Builds the plan from a snapshot (split out so tests can feed one).
-pub fn plan_from(request: &Request, snapshot: Snapshot, identity: &Identity) -> Plan {
+pub fn plan_from(
+    system: &dyn System,
+    request: &Request,
+    snapshot: Snapshot,
+    identity: &Identity,
+) -> Plan {
     let Snapshot { sockets, processes, visibility, .. } = snapshot;
     let listeners: Vec<Socket> = sockets
         .into_iter()
@@ -108,8 +129,8 @@ pub fn plan_from(request: &Request, snapshot: Snapshot, identity: &Identity) -> 
         .into_iter()
         .map(|(pid, ports)| {
             let process = processes.get(&pid).cloned();
-            let stat = process::read_stat(pid);
-            let namespace_init = process::namespace_init(pid);
+            let stat = system.stat(pid);
+            let namespace_init = system.namespace_init(pid);
             let refusal =
                 refusal_for(pid, process.as_ref(), stat.as_ref(), request.force, identity).or_else(
                     || {
@@ -185,18 +206,18 @@ fn container_hint(process: &Process) -> Option<ContainerHint> {
 /// The id of the Docker container that publishes `port`, asked of the
 /// Docker CLI (best effort: `None` without Docker, without access to its
 /// socket, or when it does not answer within two seconds).
-pub fn docker_container_publishing(port: u16) -> Option<String> {
-    let output = std::process::Command::new("timeout")
-        .args(["2", "docker", "ps", "--quiet", "--filter", &format!("publish={port}")])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
+pub fn docker_container_publishing(system: &dyn System, port: u16) -> Option<String> {
+    let filter = format!("publish={port}");
+    let output = system.run("docker", &["ps", "--quiet", "--filter", &filter], DOCKER_TIMEOUT)?;
+    if !output.success {
         return None;
     }
-    String::from_utf8_lossy(&output.stdout).lines().next().map(|id| id.trim().to_string())
+    output.text().lines().next().map(|id| id.trim().to_string()).filter(|id| !id.is_empty())
 }
+
+/// How long `docker ps` may take: a daemon that does not answer must not
+/// hold up `kill`.
+const DOCKER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether the target is gone: exited, a zombie whose threads have all
 /// exited too (its sockets are closed), or its pid now belongs to a
@@ -205,14 +226,14 @@ pub fn docker_container_publishing(port: u16) -> Option<String> {
 /// A zombie main thread is not enough: a multi-threaded server (Node, a
 /// JVM, Python with threads) whose main thread finished first still holds
 /// its sockets through the other threads until the last one exits.
-pub fn is_gone(pid: u32, start_ticks: Option<u64>) -> bool {
-    if !signal::exists(pid) {
+pub fn is_gone(system: &dyn System, pid: u32, start_ticks: Option<u64>) -> bool {
+    if !system.process_exists(pid) {
         return true;
     }
-    match process::read_stat(pid) {
+    match system.stat(pid) {
         None => true,
         Some(fields) if start_ticks.is_some_and(|t| t != fields.start_ticks) => true,
-        Some(fields) if matches!(fields.state, 'Z' | 'X') => process::live_threads(pid) == 0,
+        Some(fields) if matches!(fields.state, 'Z' | 'X') => system.live_threads(pid) == 0,
         Some(_) => false,
     }
 }
@@ -235,7 +256,7 @@ const POLL: Duration = Duration::from_millis(20);
 const KILL_WAIT: Duration = Duration::from_secs(3);
 
 /// Signals every stoppable target and waits for it to go.
-pub fn execute(plan: &Plan, method: Method) -> Vec<Outcome> {
+pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome> {
     let first = match method {
         Method::Graceful { .. } => Signal::TERM,
         Method::Single { signal, .. } => signal,
@@ -246,10 +267,10 @@ pub fn execute(plan: &Plan, method: Method) -> Vec<Outcome> {
     let mut outcomes: Vec<(Outcome, Option<u64>)> = Vec::new();
     for target in plan.stoppable() {
         let mut outcome = Outcome { pid: target.pid, signals: Vec::new(), fate: Fate::Survived };
-        if is_gone(target.pid, target.start_ticks) {
+        if is_gone(system, target.pid, target.start_ticks) {
             outcome.fate = Fate::AlreadyGone;
         } else {
-            match signal::send(target.pid, first) {
+            match system.signal(target.pid, first) {
                 Ok(()) => outcome.signals.push(first),
                 Err(SignalError::NoSuchProcess) => outcome.fate = Fate::AlreadyGone,
                 Err(SignalError::NotPermitted) => outcome.fate = Fate::NotPermitted,
@@ -259,13 +280,13 @@ pub fn execute(plan: &Plan, method: Method) -> Vec<Outcome> {
         outcomes.push((outcome, target.start_ticks));
     }
     let started = Instant::now();
-    wait_for_exits(&mut outcomes, started, grace, false);
+    wait_for_exits(system, &mut outcomes, started, grace, false);
     if matches!(method, Method::Graceful { .. }) {
         let mut escalated = false;
         for (outcome, _) in
             outcomes.iter_mut().filter(|(o, _)| o.fate == Fate::Survived && !o.signals.is_empty())
         {
-            match signal::send(outcome.pid, Signal::KILL) {
+            match system.signal(outcome.pid, Signal::KILL) {
                 Ok(()) => {
                     outcome.signals.push(Signal::KILL);
                     escalated = true;
@@ -278,7 +299,7 @@ pub fn execute(plan: &Plan, method: Method) -> Vec<Outcome> {
             }
         }
         if escalated {
-            wait_for_exits(&mut outcomes, started, grace + KILL_WAIT, true);
+            wait_for_exits(system, &mut outcomes, started, grace + KILL_WAIT, true);
         }
     }
     outcomes.into_iter().map(|(outcome, _)| outcome).collect()
@@ -287,6 +308,7 @@ pub fn execute(plan: &Plan, method: Method) -> Vec<Outcome> {
 /// Polls survivors until they are gone or `limit` (measured from
 /// `started`) passes.
 fn wait_for_exits(
+    system: &dyn System,
     outcomes: &mut [(Outcome, Option<u64>)],
     started: Instant,
     limit: Duration,
@@ -298,7 +320,7 @@ fn wait_for_exits(
             if outcome.fate != Fate::Survived || outcome.signals.is_empty() {
                 continue;
             }
-            if is_gone(outcome.pid, *start_ticks) {
+            if is_gone(system, outcome.pid, *start_ticks) {
                 let after = started.elapsed();
                 outcome.fate =
                     if after_kill { Fate::Killed { after } } else { Fate::Exited { after } };
@@ -317,14 +339,19 @@ fn wait_for_exits(
 /// (`--grace` passed, or a single signal) but are gone after [`verify`]'s
 /// watch, so the report does not say "still running" above "port free".
 /// `signalled` is when the signals went out.
-pub fn recheck_survivors(outcomes: &mut [Outcome], plan: &Plan, signalled: Instant) {
+pub fn recheck_survivors(
+    system: &dyn System,
+    outcomes: &mut [Outcome],
+    plan: &Plan,
+    signalled: Instant,
+) {
     for outcome in outcomes.iter_mut() {
         if outcome.fate != Fate::Survived || outcome.signals.is_empty() {
             continue;
         }
         let start_ticks =
             plan.targets.iter().find(|t| t.pid == outcome.pid).and_then(|t| t.start_ticks);
-        if is_gone(outcome.pid, start_ticks) {
+        if is_gone(system, outcome.pid, start_ticks) {
             outcome.fate = Fate::Exited { after: signalled.elapsed() };
         }
     }
@@ -340,6 +367,7 @@ pub fn recheck_survivors(outcomes: &mut [Outcome], plan: &Plan, signalled: Insta
 /// other threads close their fds after the main thread is gone): the
 /// watch goes on through `settle` before calling it a survivor.
 pub fn verify(
+    system: &dyn System,
     request: &Request,
     plan: &Plan,
     settle: Duration,
@@ -347,8 +375,8 @@ pub fn verify(
     let started = Instant::now();
     let query = listeners_query(request);
     loop {
-        let snapshot = inventory::snapshot(&query)?;
-        let verification = classify(request, plan, &snapshot);
+        let snapshot = system.snapshot(&query)?;
+        let verification = classify(system, request, plan, &snapshot);
         let settled = started.elapsed() >= settle;
         let restarted = verification.holders.iter().any(|h| h.kind == HolderKind::NewProcess);
         let final_answer = verification.holders.iter().any(|h| !may_still_go(plan, h));
@@ -356,7 +384,7 @@ pub fn verify(
             let mut verification = verification;
             verification.watched = started.elapsed();
             if !restarted {
-                verification.lingering_parents = lingering_parents(plan);
+                verification.lingering_parents = lingering_parents(system, plan);
             }
             return Ok(verification);
         }
@@ -367,11 +395,11 @@ pub fn verify(
 /// Parents of stopped targets still running after the watch, except PID 1
 /// and porthole's own ancestors: the shell porthole runs in often started
 /// the server too (`server & porthole kill PORT`) and restarts nothing.
-fn lingering_parents(plan: &Plan) -> Vec<Process> {
+fn lingering_parents(system: &dyn System, plan: &Plan) -> Vec<Process> {
     let mut ancestors = BTreeSet::new();
     let mut pid = std::process::id();
     while pid > 1 && ancestors.insert(pid) {
-        match process::read_stat(pid) {
+        match system.stat(pid) {
             Some(stat) => pid = stat.parent_pid,
             None => break,
         }
@@ -392,8 +420,8 @@ fn lingering_parents(plan: &Plan) -> Vec<Process> {
         .collect();
     parents
         .into_iter()
-        .filter(|&parent| !is_gone(parent, None))
-        .filter_map(|parent| process::read(parent, &mut Default::default()))
+        .filter(|&parent| !is_gone(system, parent, None))
+        .filter_map(|parent| system.process(parent))
         .filter(|parent| parent.name != "systemd")
         .collect()
 }
@@ -412,7 +440,12 @@ fn may_still_go(plan: &Plan, holder: &Holder) -> bool {
     }
 }
 
-fn classify(request: &Request, plan: &Plan, snapshot: &Snapshot) -> Verification {
+fn classify(
+    system: &dyn System,
+    request: &Request,
+    plan: &Plan,
+    snapshot: &Snapshot,
+) -> Verification {
     let mut holders = Vec::new();
     let mut held_ports = BTreeSet::new();
     for socket in snapshot
@@ -434,8 +467,7 @@ fn classify(request: &Request, plan: &Plan, snapshot: &Snapshot) -> Verification
             let process = snapshot.processes.get(&pid).cloned();
             let before = plan.targets.iter().find(|t| t.pid == pid);
             let same_process = before.is_some_and(|t| {
-                t.start_ticks.is_none()
-                    || t.start_ticks == process::read_stat(pid).map(|s| s.start_ticks)
+                t.start_ticks.is_none() || t.start_ticks == system.stat(pid).map(|s| s.start_ticks)
             });
             let kind = match before {
                 Some(target) if same_process && target.refusal.is_some() => HolderKind::Refused,
@@ -444,7 +476,7 @@ fn classify(request: &Request, plan: &Plan, snapshot: &Snapshot) -> Verification
             };
             let parent = match (kind, &process) {
                 (HolderKind::NewProcess, Some(p)) if p.parent_pid > 1 => {
-                    crate::inventory::process::read(p.parent_pid, &mut Default::default())
+                    system.process(p.parent_pid)
                 }
                 _ => None,
             };
@@ -458,6 +490,109 @@ fn classify(request: &Request, plan: &Plan, snapshot: &Snapshot) -> Verification
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::system::fake::Scripted;
+    use crate::model::termination::NamespaceInit;
+
+    fn request() -> Request {
+        Request { ports: vec![8080], tcp: true, udp: false, ipv4: true, ipv6: true, force: false }
+    }
+
+    /// A listener on 127.0.0.1:8080 held by `pid`.
+    fn listener(pid: u32) -> Socket {
+        Socket {
+            inode: u64::from(pid) + 10_000,
+            owners: vec![pid],
+            ..Socket::listening(crate::model::Protocol::Tcp, "127.0.0.1:8080".parse().unwrap())
+        }
+    }
+
+    fn process(pid: u32, uid: u32, name: &str) -> Process {
+        Process { pid, uid, name: name.into(), parent_pid: 1, ..Process::default() }
+    }
+
+    fn refusal(plan: &Plan, pid: u32) -> Option<&Refusal> {
+        plan.targets.iter().find(|t| t.pid == pid).expect("a target per owner").refusal.as_ref()
+    }
+
+    #[test]
+    fn the_plan_refuses_what_must_not_be_stopped() {
+        let identity = Identity { pid: 100, parent_pid: 99, uid: 1000, privileged: false };
+        let mut system = Scripted {
+            sockets: [1, 2, 99, 500, 501, 600].into_iter().map(listener).collect(),
+            ..Scripted::default()
+        }
+        .process(process(1, 0, "systemd"), 0)
+        .process(process(2, 0, "kthreadd"), process::PF_KTHREAD)
+        .process(process(99, 1000, "bash"), 0)
+        .process(process(500, 1000, "node"), 0)
+        .process(process(501, 0, "nginx"), 0)
+        .process(process(600, 1000, "tini"), 0);
+        system.namespace_inits.insert(600, NamespaceInit { processes: 3, catches_term: false });
+        let snapshot = system.snapshot(&listeners_query(&request())).unwrap();
+        let plan = plan_from(&system, &request(), snapshot, &identity);
+        assert_eq!(plan.targets.len(), 6);
+        assert_eq!(refusal(&plan, 1), Some(&Refusal::Init));
+        assert_eq!(refusal(&plan, 2), Some(&Refusal::KernelThread));
+        assert_eq!(refusal(&plan, 99), Some(&Refusal::Parent));
+        assert!(matches!(refusal(&plan, 501), Some(Refusal::OtherUser { uid: 0, .. })));
+        assert_eq!(refusal(&plan, 600), Some(&Refusal::NamespaceInit { processes: 3 }));
+        assert_eq!(refusal(&plan, 500), None);
+        assert_eq!(plan.stoppable().map(|t| t.pid).collect::<Vec<_>>(), vec![500]);
+        let node = plan.targets.iter().find(|t| t.pid == 500).unwrap();
+        assert_eq!(node.start_ticks, Some(1500), "read from the process's stat");
+
+        // --force lifts the other-user and namespace refusals, never init's.
+        let forced = Request { force: true, ..request() };
+        let snapshot = system.snapshot(&listeners_query(&forced)).unwrap();
+        let plan = plan_from(&system, &forced, snapshot, &identity);
+        assert_eq!(refusal(&plan, 501), None);
+        assert_eq!(refusal(&plan, 600), None);
+        assert_eq!(refusal(&plan, 1), Some(&Refusal::Init));
+        assert!(system.signalled.lock().unwrap().is_empty(), "planning signals nothing");
+    }
+
+    #[test]
+    fn a_forwarder_is_named_after_the_container_docker_reports() {
+        let uid = Identity::current().uid;
+        let system = Scripted { sockets: vec![listener(700)], ..Scripted::default() }
+            .process(process(700, uid, "docker-proxy"), 0)
+            .command("docker ps --quiet --filter publish=8080", "3f2a1b\n");
+        let plan = plan(&system, &request()).unwrap();
+        let hint = plan.targets[0].container_hint.as_ref().expect("a forwarder");
+        assert_eq!(hint.container.as_deref(), Some("3f2a1b"));
+        // Without Docker the hint stays, without a container.
+        let system = Scripted { sockets: vec![listener(700)], ..Scripted::default() }
+            .process(process(700, uid, "docker-proxy"), 0);
+        let plan = self::plan(&system, &request()).unwrap();
+        assert_eq!(
+            plan.targets[0].container_hint,
+            Some(ContainerHint { forwarder: true, container: None })
+        );
+    }
+
+    #[test]
+    fn graceful_stops_escalate_only_for_survivors() {
+        let identity = Identity { pid: 100, parent_pid: 99, uid: 1000, privileged: false };
+        let system = Scripted {
+            sockets: vec![listener(500), listener(501)],
+            stubborn: vec![501],
+            ..Scripted::default()
+        }
+        .process(process(500, 1000, "node"), 0)
+        .process(process(501, 1000, "java"), 0);
+        let snapshot = system.snapshot(&listeners_query(&request())).unwrap();
+        let plan = plan_from(&system, &request(), snapshot, &identity);
+        let grace = Duration::from_millis(60);
+        let outcomes = execute(&system, &plan, Method::Graceful { grace });
+        assert_eq!(
+            *system.signalled.lock().unwrap(),
+            vec![(500, Signal::TERM), (501, Signal::TERM), (501, Signal::KILL)]
+        );
+        assert!(matches!(outcomes[0].fate, Fate::Exited { .. }), "{:?}", outcomes[0]);
+        assert_eq!(outcomes[0].signals, vec![Signal::TERM]);
+        assert!(matches!(outcomes[1].fate, Fate::Killed { .. }), "{:?}", outcomes[1]);
+        assert_eq!(outcomes[1].signals, vec![Signal::TERM, Signal::KILL]);
+    }
 
     #[test]
     fn refuses_init_self_parent_kthreads_and_other_users() {

@@ -1,0 +1,225 @@
+//! The port report behind `porthole PORT`: which sockets of a snapshot
+//! listen on the port, which are its clients (paired with their other end
+//! when both are on this machine), which are outbound connections to it,
+//! and whether different processes split it between addresses.
+//!
+//! Pure reasoning over a [`Snapshot`] the caller took (with
+//! [`Query::for_port`](super::Query::for_port)), so it is tested on
+//! constructed sockets; the command only resolves settings and renders.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use crate::model::{Connection, PortMeaning, PortReport, Protocol, Snapshot, Socket, SocketState};
+
+/// Resolves a host name the way clients do (getaddrinfo, all results in
+/// order, duplicates removed).
+pub fn resolve(name: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
+    let mut addresses: Vec<IpAddr> = Vec::new();
+    for address in (name, port).to_socket_addrs()? {
+        if !addresses.contains(&address.ip()) {
+            addresses.push(address.ip());
+        }
+    }
+    Ok(addresses)
+}
+
+/// Classifies the sockets of one port into listeners, clients and local
+/// ends. `addresses` are what the host part resolved to (empty for a bare
+/// port); `meaning` is what the number means on this machine.
+pub fn build(
+    endpoint: String,
+    port: u16,
+    addresses: Vec<IpAddr>,
+    snapshot: Snapshot,
+    meaning: PortMeaning,
+) -> PortReport {
+    let sockets = &snapshot.sockets;
+    let listeners: Vec<Socket> =
+        sockets.iter().filter(|s| s.is_listener() && s.local_port() == port).cloned().collect();
+    let serving: Vec<Socket> = if addresses.is_empty() {
+        listeners.clone()
+    } else {
+        listeners
+            .iter()
+            .filter(|l| addresses.iter().any(|ip| l.serves(SocketAddr::new(*ip, port))))
+            .cloned()
+            .collect()
+    };
+    // Index every socket by its (local, remote) pair so each end of a
+    // loopback connection finds the other by the swapped tuple.
+    let mut by_tuple: HashMap<(SocketAddr, SocketAddr, Protocol), &Socket> = HashMap::new();
+    for socket in sockets {
+        if let (Some(local), Some(remote)) = (socket.local, socket.remote) {
+            by_tuple.insert((local, remote, socket.protocol), socket);
+        }
+    }
+    let peer_of = |socket: &Socket| -> Option<Socket> {
+        let (local, remote) = (socket.local?, socket.remote?);
+        by_tuple.get(&(remote, local, socket.protocol)).map(|s| (*s).clone())
+    };
+    let is_connection =
+        |s: &Socket| !s.is_listener() && s.state != SocketState::TimeWait && s.remote_port() != 0;
+    let listening_protocols: Vec<Protocol> = listeners.iter().map(|l| l.protocol).collect();
+
+    let mut clients = Vec::new();
+    let mut local_ends = Vec::new();
+    let mut outbound = Vec::new();
+    for socket in sockets.iter().filter(|s| is_connection(s)) {
+        if socket.local_port() == port {
+            let connection = Connection { near: Some(socket.clone()), far: peer_of(socket) };
+            if listening_protocols.contains(&socket.protocol) {
+                clients.push(connection);
+            } else {
+                local_ends.push(connection);
+            }
+        } else if socket.remote_port() == port && peer_of(socket).is_none() {
+            // The other end is not on this machine (or not in this namespace).
+            outbound.push(socket.clone());
+        }
+    }
+    let time_wait = sockets
+        .iter()
+        .filter(|s| s.state == SocketState::TimeWait && (s.local_port() == port))
+        .count();
+    let bound: Vec<Socket> = sockets
+        .iter()
+        .filter(|s| {
+            s.protocol == Protocol::Tcp && s.state == SocketState::Close && s.local_port() == port
+        })
+        .cloned()
+        .collect();
+    // Owners per (protocol, local address): a SO_REUSEPORT group on one
+    // address is one healthy service, not a split.
+    let split_listeners = {
+        let mut groups: Vec<((Protocol, SocketAddr), Vec<u32>)> = Vec::new();
+        for listener in listeners.iter().filter(|l| !l.owners.is_empty()) {
+            let Some(local) = listener.local else { continue };
+            let key = (listener.protocol, local);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, owners)) => owners.extend(listener.owners.iter().copied()),
+                None => groups.push((key, listener.owners.clone())),
+            }
+        }
+        groups.len() > 1
+            && groups.iter().enumerate().all(|(i, (_, a))| {
+                groups.iter().skip(i + 1).all(|(_, b)| a.iter().all(|pid| !b.contains(pid)))
+            })
+    };
+    PortReport {
+        endpoint,
+        port,
+        addresses,
+        listeners,
+        serving,
+        split_listeners,
+        clients,
+        local_ends,
+        outbound,
+        time_wait,
+        bound,
+        meaning,
+        processes: snapshot.processes,
+        visibility: snapshot.visibility,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meaning(port: u16) -> PortMeaning {
+        crate::portinfo::describe_on(&crate::inventory::system::fake::Scripted::default(), port)
+    }
+
+    fn listener(address: &str, owner: u32) -> Socket {
+        Socket {
+            inode: u64::from(owner),
+            owners: vec![owner],
+            ..Socket::listening(Protocol::Tcp, address.parse().unwrap())
+        }
+    }
+
+    fn tcp(local: &str, remote: &str, state: SocketState, owner: Option<u32>) -> Socket {
+        Socket {
+            owners: owner.into_iter().collect(),
+            ..Socket::ip(Protocol::Tcp, local.parse().unwrap(), remote.parse().unwrap(), state)
+        }
+    }
+
+    fn report(sockets: Vec<Socket>, addresses: Vec<IpAddr>) -> PortReport {
+        let snapshot = Snapshot { sockets, ..Snapshot::default() };
+        build("8080".into(), 8080, addresses, snapshot, meaning(8080))
+    }
+
+    #[test]
+    fn loopback_clients_are_paired_with_their_other_end() {
+        let server_end = tcp("127.0.0.1:8080", "127.0.0.1:40000", SocketState::Established, None);
+        let client_end =
+            tcp("127.0.0.1:40000", "127.0.0.1:8080", SocketState::Established, Some(7));
+        let remote = tcp("10.0.0.1:50000", "10.9.9.9:8080", SocketState::Established, Some(8));
+        let report = report(
+            vec![listener("127.0.0.1:8080", 5), server_end.clone(), client_end.clone(), remote],
+            Vec::new(),
+        );
+        assert!(report.is_held());
+        assert_eq!(report.listeners.len(), 1);
+        assert_eq!(report.serving, report.listeners, "a bare port is served by every listener");
+        assert_eq!(
+            report.clients,
+            vec![Connection { near: Some(server_end), far: Some(client_end) }]
+        );
+        assert!(report.local_ends.is_empty());
+        // The client end's remote port is 8080 but its peer is here: not
+        // outbound. The connection to 10.9.9.9 is.
+        assert_eq!(report.outbound.len(), 1);
+        assert_eq!(report.outbound[0].owners, vec![8]);
+        assert!(!report.split_listeners);
+    }
+
+    #[test]
+    fn without_a_listener_a_local_port_is_a_local_end() {
+        let end = tcp("127.0.0.1:8080", "127.0.0.1:5432", SocketState::Established, Some(9));
+        let time_wait = tcp("127.0.0.1:8080", "127.0.0.1:5433", SocketState::TimeWait, None);
+        let report = report(vec![end.clone(), time_wait], Vec::new());
+        assert!(report.is_held());
+        assert!(report.clients.is_empty());
+        assert_eq!(report.local_ends, vec![Connection { near: Some(end), far: None }]);
+        assert_eq!(report.time_wait, 1);
+    }
+
+    #[test]
+    fn bound_sockets_and_time_wait_alone() {
+        let bound = tcp("0.0.0.0:8080", "0.0.0.0:0", SocketState::Close, Some(3));
+        let time_wait = tcp("127.0.0.1:8080", "127.0.0.1:5433", SocketState::TimeWait, None);
+        let report = report(vec![bound], Vec::new());
+        assert!(report.is_held(), "a bound socket blocks a bind");
+        assert_eq!(report.bound.len(), 1);
+        let report = self::report(vec![time_wait], Vec::new());
+        assert!(!report.is_held(), "TIME-WAIT alone does not hold the port");
+        assert_eq!(report.time_wait, 1);
+    }
+
+    #[test]
+    fn a_host_keeps_only_the_listeners_that_serve_it() {
+        let loopback = listener("127.0.0.1:8080", 5);
+        let v6 = Socket { v6only: Some(true), ..listener("[::1]:8080", 6) };
+        let report = report(vec![loopback.clone(), v6], vec!["127.0.0.1".parse().unwrap()]);
+        assert_eq!(report.listeners.len(), 2);
+        assert_eq!(report.serving, vec![loopback]);
+        // Two processes on two addresses: a split port.
+        assert!(report.split_listeners);
+    }
+
+    #[test]
+    fn a_reuseport_group_is_not_a_split() {
+        let first = listener("127.0.0.1:8080", 5);
+        let second = Socket { inode: 99, ..listener("127.0.0.1:8080", 6) };
+        let report = report(vec![first, second], Vec::new());
+        assert!(!report.split_listeners);
+        // One process on two addresses is not a split either.
+        let v4 = listener("127.0.0.1:8080", 5);
+        let v6 = listener("[::1]:8080", 5);
+        assert!(!self::report(vec![v4, v6], Vec::new()).split_listeners);
+    }
+}
