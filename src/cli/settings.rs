@@ -8,6 +8,7 @@ use crate::cli::args::{
     AuditArgs, CheckArgs, FreeArgs, HoldArgs, KillArgs, LsArgs, NetnsArg, ScopeArg, WaitArgs,
     WhoArgs,
 };
+use crate::cli::duration::BareNumber;
 use crate::inventory::{NamespaceSelection, PortSet, Query};
 use crate::model::SocketState;
 use crate::render::Format;
@@ -303,25 +304,10 @@ pub fn parse_range(text: &str) -> anyhow::Result<(u16, u16)> {
     Ok((low, high))
 }
 
-/// Parses a duration: `500ms`, `5s`, `2m`, `1h`, or a bare number of
-/// seconds (`1.5`).
+/// Parses a duration typed for one of the flags that always read a bare
+/// number as seconds (see [`crate::cli::duration`] for the rule).
 pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
-    let trimmed = text.trim();
-    let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" | "sec" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => bail!("unknown unit (expected ms, s, m or h, e.g. 500ms or 5s)"),
-    };
-    match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 && value * scale < 1e9 => {
-            Ok(std::time::Duration::from_secs_f64(value * scale))
-        }
-        _ => bail!("not a duration (expected e.g. 500ms, 5s or 2m)"),
-    }
+    Ok(crate::cli::duration::parse_duration(text, BareNumber::Seconds)?)
 }
 
 /// Everything `porthole check` needs, validated.
@@ -629,15 +615,9 @@ mod tests {
     #[test]
     fn durations_ports_and_ranges() {
         use std::time::Duration;
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("abc").is_err());
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("").is_err());
         assert_eq!(parse_port("8080").unwrap(), 8080);
         assert!(parse_port("0").is_err());
         assert!(parse_port("70000").is_err());

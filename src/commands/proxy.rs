@@ -15,6 +15,7 @@ use crate::cli::args::{
     ProxyServeArgs, ProxyToxicAddArgs, ProxyToxicArgs, ProxyToxicCommand, ProxyToxicRemoveArgs,
     ProxyToxicUpdateArgs,
 };
+use crate::cli::duration::{parse_duration, BareNumber};
 use crate::commands::{warn, ExitStatus};
 use crate::proxy::client::{ApiClient, ClientError};
 use crate::proxy::registry::DEFAULT_LISTEN;
@@ -55,7 +56,7 @@ pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
 /// The API client the `--url`, `--token` and `--timeout` flags describe.
 fn client(api: &ProxyApiArgs) -> anyhow::Result<ApiClient> {
     let ProxyApiArgs { url, token, timeout } = api;
-    let timeout = parse_duration(timeout).context("--timeout")?;
+    let timeout = parse_flag_duration("--timeout", timeout)?;
     if timeout.is_zero() {
         bail!("--timeout must be more than 0");
     }
@@ -248,8 +249,8 @@ fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
         bail!("--max-api-connections must be at least 1");
     }
     let limits = ApiLimits {
-        idle_timeout: parse_duration(&api_idle_timeout).context("--api-idle-timeout")?,
-        header_timeout: parse_duration(&api_header_timeout).context("--api-header-timeout")?,
+        idle_timeout: parse_flag_duration("--api-idle-timeout", &api_idle_timeout)?,
+        header_timeout: parse_flag_duration("--api-header-timeout", &api_header_timeout)?,
         max_connections: max_api_connections,
     };
     if limits.idle_timeout.is_zero() || limits.header_timeout.is_zero() {
@@ -356,20 +357,22 @@ fn one_shot_toxics(args: &ProxyRunArgs) -> anyhow::Result<Vec<ToxicSpec>> {
         }));
     };
     if let Some(latency) = latency {
-        let jitter = jitter.as_deref().map(parse_millis).transpose()?.unwrap_or(0);
-        add("latency", json!({"latency": parse_millis(latency)?, "jitter": jitter}));
+        let jitter =
+            jitter.as_deref().map(|text| parse_flag_millis("--jitter", text)).transpose()?;
+        let latency = parse_flag_millis("--latency", latency)?;
+        add("latency", json!({"latency": latency, "jitter": jitter.unwrap_or(0)}));
     }
     if let Some(rate) = bandwidth {
         add("bandwidth", json!({ "rate": parse_rate(rate)? }));
     }
     if let Some(delay) = slow_close {
-        add("slow_close", json!({ "delay": parse_millis(delay)? }));
+        add("slow_close", json!({ "delay": parse_flag_millis("--slow-close", delay)? }));
     }
     if let Some(timeout) = timeout {
-        add("timeout", json!({ "timeout": parse_millis(timeout)? }));
+        add("timeout", json!({ "timeout": parse_flag_millis("--timeout", timeout)? }));
     }
     if let Some(timeout) = reset_peer {
-        add("reset_peer", json!({ "timeout": parse_millis(timeout)? }));
+        add("reset_peer", json!({ "timeout": parse_flag_millis("--reset-peer", timeout)? }));
     }
     if let Some(bytes) = limit_data {
         add("limit_data", json!({ "bytes": parse_bytes(bytes)? }));
@@ -379,7 +382,7 @@ fn one_shot_toxics(args: &ProxyRunArgs) -> anyhow::Result<Vec<ToxicSpec>> {
         if average == 0 {
             bail!("--slicer must be at least 1 byte");
         }
-        let delay = parse_duration(slice_delay)?;
+        let delay = parse_flag_duration("--slice-delay", slice_delay)?;
         add(
             "slicer",
             json!({"average_size": average, "size_variation": average / 4,
@@ -418,28 +421,16 @@ fn run_one_shot(args: ProxyRunArgs, out: &mut impl Write) -> anyhow::Result<Exit
     })
 }
 
-/// `100ms`, `1.5s`, `250us`, `2m`; a bare number is milliseconds.
-pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 =
-        number.parse().map_err(|_| anyhow!("invalid duration {text:?} (try 100ms or 2s)"))?;
-    let seconds = match unit.trim() {
-        "" | "ms" => value / 1e3,
-        "us" | "µs" => value / 1e6,
-        "s" => value,
-        "m" | "min" => value * 60.0,
-        _ => bail!("invalid duration {text:?}: unknown unit {unit:?} (use us, ms, s or m)"),
-    };
-    if !seconds.is_finite() || seconds > 1e9 {
-        bail!("invalid duration {text:?}");
-    }
-    Ok(Duration::from_secs_f64(seconds))
+/// A duration given to a `porthole proxy` flag. A unit is required: these
+/// flags once read a bare number as milliseconds, the rest of porthole as
+/// seconds (see [`crate::cli::duration`]).
+fn parse_flag_duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    parse_duration(text, BareNumber::Refused).with_context(|| format!("{flag} '{text}'"))
 }
 
-fn parse_millis(text: &str) -> anyhow::Result<i64> {
-    Ok(i64::try_from(parse_duration(text)?.as_millis()).unwrap_or(i64::MAX))
+/// A flag's duration in whole milliseconds, as the Toxiproxy API takes it.
+fn parse_flag_millis(flag: &str, text: &str) -> anyhow::Result<i64> {
+    Ok(i64::try_from(parse_flag_duration(flag, text)?.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// `512`, `10KB`, `1MB` (powers of 1000), `4KiB`, `1MiB` (powers of 1024).
@@ -489,13 +480,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
-        assert_eq!(parse_duration("40").unwrap(), Duration::from_millis(40));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3h").is_err());
+    fn durations_need_a_unit() {
+        assert_eq!(parse_flag_millis("--latency", "1.5s").unwrap(), 1500);
+        assert_eq!(
+            parse_flag_duration("--slice-delay", "250us").unwrap(),
+            Duration::from_micros(250)
+        );
+        assert_eq!(parse_flag_millis("--timeout", "0").unwrap(), 0);
+        let error = parse_flag_millis("--latency", "40").unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            "--latency '40': a number without a unit is ambiguous here: write 40ms or 40s"
+        );
+        assert!(parse_flag_duration("--timeout", "soon").is_err());
     }
 
     #[test]
