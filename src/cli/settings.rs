@@ -282,14 +282,10 @@ impl HoldSettings {
     }
 }
 
-/// Parses a port number 1-65535 (port 0 means "any" to the kernel and
-/// cannot be killed or claimed).
+/// Parses a port to stop or claim: 1-65535 (port 0 means "any" to the
+/// kernel and can be neither killed nor claimed).
 pub fn parse_port(text: &str) -> anyhow::Result<u16> {
-    match text.trim().parse::<u32>() {
-        Ok(port) if (1..=65535).contains(&port) => Ok(port as u16),
-        Ok(_) => bail!("'{text}' is out of range (ports are 1-65535)"),
-        Err(_) => bail!("'{text}' is not a port number (expected 1-65535)"),
-    }
+    Ok(crate::target::parse_port(text.trim(), crate::target::PortZero::Refused)?)
 }
 
 /// Parses `LOW-HIGH` (inclusive, LOW ≤ HIGH, both 1-65535).
@@ -618,10 +614,11 @@ mod tests {
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert!(parse_duration("5 parsecs").is_err());
-        assert_eq!(parse_port("8080").unwrap(), 8080);
-        assert!(parse_port("0").is_err());
+        assert_eq!(parse_port(" 8080").unwrap(), 8080);
+        assert_eq!(parse_port("0").unwrap_err().to_string(), "port 0 is out of range (1-65535)");
         assert!(parse_port("70000").is_err());
-        assert!(parse_port("abc").is_err());
+        let message = parse_port("abc").unwrap_err().to_string();
+        assert_eq!(message, "'abc' is not a port number (expected 1-65535)");
         assert_eq!(parse_range("20000-29999").unwrap(), (20000, 29999));
         assert!(format!("{:#}", parse_range("9-1").unwrap_err()).contains("reversed"));
         assert!(parse_range("9").is_err());
