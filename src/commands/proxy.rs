@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::cli::args::ProxyApiArgs;
 use crate::cli::args::{
@@ -19,7 +19,8 @@ use crate::cli::duration::{parse_duration, BareNumber};
 use crate::commands::{warn, ExitStatus};
 use crate::proxy::client::{ApiClient, ClientError};
 use crate::proxy::registry::DEFAULT_LISTEN;
-use crate::proxy::toxics::{ToxicKind, ToxicSpec};
+use crate::proxy::toxics::{Stream, ToxicKind, ToxicSpec};
+use crate::proxy::wire::ToxicRequestWire;
 use crate::proxy::{ApiLimits, ApiState, HostPolicy, ProxyRequest, Registry};
 use crate::render::proxy as render;
 
@@ -128,17 +129,13 @@ fn toxic_add(args: ProxyToxicAddArgs, out: &mut impl Write) -> anyhow::Result<()
     } = args;
     let attributes = parse_attributes(&attributes)?;
     check_attribute_names(&toxic_type, &attributes)?;
-    let mut body = json!({
-        "type": toxic_type,
-        "stream": if upstream { "upstream" } else { "downstream" },
-        "attributes": attributes,
-    });
-    if let Some(name) = name {
-        body["name"] = Value::from(name);
-    }
-    if let Some(toxicity) = toxicity {
-        body["toxicity"] = Value::from(check_toxicity(toxicity)?);
-    }
+    let body = ToxicRequestWire {
+        attributes: Some(attributes),
+        name,
+        stream: Some(if upstream { "upstream" } else { "downstream" }.to_string()),
+        toxicity: toxicity.map(check_toxicity).transpose()?.map(f64::from),
+        r#type: Some(toxic_type),
+    };
     let toxic = client(&api)?.add_toxic(&proxy, &body)?;
     render::toxic_line(out, "Added", &proxy, &toxic)?;
     Ok(())
@@ -154,10 +151,11 @@ fn toxic_update(args: ProxyToxicUpdateArgs, out: &mut impl Write) -> anyhow::Res
         let current = client.toxic(&proxy, &name)?;
         check_attribute_names(&current.r#type, &attributes)?;
     }
-    let mut body = json!({ "attributes": attributes });
-    if let Some(toxicity) = toxicity {
-        body["toxicity"] = Value::from(check_toxicity(toxicity)?);
-    }
+    let body = ToxicRequestWire {
+        attributes: Some(attributes),
+        toxicity: toxicity.map(check_toxicity).transpose()?.map(f64::from),
+        ..ToxicRequestWire::default()
+    };
     let toxic = client.update_toxic(&proxy, &name, &body)?;
     render::toxic_line(out, "Updated", &proxy, &toxic)?;
     Ok(())
@@ -345,37 +343,29 @@ fn one_shot_toxics(args: &ProxyRunArgs) -> anyhow::Result<Vec<ToxicSpec>> {
         toxicity,
         upstream,
     } = args;
-    let stream = if *upstream { "upstream" } else { "downstream" };
-    let toxicity = check_toxicity(*toxicity)?;
-    let mut requests = Vec::new();
-    let mut add = |kind: &str, attributes: Value| {
-        requests.push(json!({
-            "type": kind,
-            "stream": stream,
-            "toxicity": toxicity,
-            "attributes": attributes,
-        }));
-    };
+    let stream = if *upstream { Stream::Upstream } else { Stream::Downstream };
+    let toxicity = f64::from(check_toxicity(*toxicity)?);
+    let mut kinds = Vec::new();
     if let Some(latency) = latency {
         let jitter =
             jitter.as_deref().map(|text| parse_flag_millis("--jitter", text)).transpose()?;
         let latency = parse_flag_millis("--latency", latency)?;
-        add("latency", json!({"latency": latency, "jitter": jitter.unwrap_or(0)}));
+        kinds.push(ToxicKind::Latency { latency, jitter: jitter.unwrap_or(0) });
     }
     if let Some(rate) = bandwidth {
-        add("bandwidth", json!({ "rate": parse_rate(rate)? }));
+        kinds.push(ToxicKind::Bandwidth { rate: parse_rate(rate)? });
     }
     if let Some(delay) = slow_close {
-        add("slow_close", json!({ "delay": parse_flag_millis("--slow-close", delay)? }));
+        kinds.push(ToxicKind::SlowClose { delay: parse_flag_millis("--slow-close", delay)? });
     }
     if let Some(timeout) = timeout {
-        add("timeout", json!({ "timeout": parse_flag_millis("--timeout", timeout)? }));
+        kinds.push(ToxicKind::Timeout { timeout: parse_flag_millis("--timeout", timeout)? });
     }
     if let Some(timeout) = reset_peer {
-        add("reset_peer", json!({ "timeout": parse_flag_millis("--reset-peer", timeout)? }));
+        kinds.push(ToxicKind::ResetPeer { timeout: parse_flag_millis("--reset-peer", timeout)? });
     }
     if let Some(bytes) = limit_data {
-        add("limit_data", json!({ "bytes": parse_bytes(bytes)? }));
+        kinds.push(ToxicKind::LimitData { bytes: parse_bytes(bytes)? });
     }
     if let Some(size) = slicer {
         let average = parse_bytes(size)?;
@@ -383,15 +373,15 @@ fn one_shot_toxics(args: &ProxyRunArgs) -> anyhow::Result<Vec<ToxicSpec>> {
             bail!("--slicer must be at least 1 byte");
         }
         let delay = parse_flag_duration("--slice-delay", slice_delay)?;
-        add(
-            "slicer",
-            json!({"average_size": average, "size_variation": average / 4,
-                   "delay": i64::try_from(delay.as_micros()).unwrap_or(i64::MAX)}),
-        );
+        kinds.push(ToxicKind::Slicer {
+            average_size: average,
+            size_variation: average / 4,
+            delay: i64::try_from(delay.as_micros()).unwrap_or(i64::MAX),
+        });
     }
-    requests
-        .iter()
-        .map(|request| ToxicSpec::from_request(request).map_err(anyhow::Error::from))
+    kinds
+        .into_iter()
+        .map(|kind| ToxicSpec::new(None, kind, stream, toxicity).map_err(anyhow::Error::from))
         .collect()
 }
 

@@ -7,9 +7,10 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::Value;
 
-use super::wire::{ProxyWire, ToxicWire};
+use super::wire::{ProxyRequestWire, ProxyWire, ToxicRequestWire, ToxicWire};
 use crate::http1;
 
 /// The API address when neither `--url` nor `TOXIPROXY_URL` is given.
@@ -65,6 +66,9 @@ impl HttpResponse {
             .map_err(|error| ClientError::BadResponse { reason: error.to_string() })
     }
 }
+
+/// `body` of [`ApiClient::call`] for requests that carry none.
+const NO_BODY: Option<&()> = None;
 
 /// Talks to one API server.
 #[derive(Debug, Clone)]
@@ -129,6 +133,17 @@ impl ApiClient {
         extra_headers: &[(&str, &str)],
     ) -> Result<HttpResponse, ClientError> {
         let body = body.map(Value::to_string).unwrap_or_default();
+        self.send(method, path, &body, extra_headers)
+    }
+
+    /// Sends `body` (JSON text, or empty for none) and reads the response.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        extra_headers: &[(&str, &str)],
+    ) -> Result<HttpResponse, ClientError> {
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: porthole/{}\r\nAccept: application/json\r\nConnection: close\r\nContent-Length: {}\r\n",
             self.host,
@@ -219,9 +234,11 @@ impl ApiClient {
         &self,
         method: &str,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&impl Serialize>,
     ) -> Result<HttpResponse, ClientError> {
-        let response = self.request(method, path, body, &[])?;
+        // Plain data structs and JSON values: serialising cannot fail.
+        let body = body.map(|body| serde_json::to_string(body).expect("request bodies serialise"));
+        let response = self.send(method, path, body.as_deref().unwrap_or(""), &[])?;
         if response.status >= 400 {
             let message = response
                 .json()
@@ -239,7 +256,7 @@ impl ApiClient {
     }
 
     pub fn version(&self) -> Result<String, ClientError> {
-        let response = self.call("GET", "/version", None)?;
+        let response = self.call("GET", "/version", NO_BODY)?;
         Ok(response
             .json()
             .ok()
@@ -248,11 +265,11 @@ impl ApiClient {
     }
 
     pub fn list(&self) -> Result<BTreeMap<String, ProxyWire>, ClientError> {
-        Self::typed(&self.call("GET", "/proxies", None)?)
+        Self::typed(&self.call("GET", "/proxies", NO_BODY)?)
     }
 
     pub fn get(&self, name: &str) -> Result<ProxyWire, ClientError> {
-        Self::typed(&self.call("GET", &format!("/proxies/{}", escape(name)), None)?)
+        Self::typed(&self.call("GET", &format!("/proxies/{}", escape(name)), NO_BODY)?)
     }
 
     pub fn create(
@@ -261,34 +278,43 @@ impl ApiClient {
         listen: &str,
         upstream: &str,
     ) -> Result<ProxyWire, ClientError> {
-        let body = serde_json::json!({"name": name, "listen": listen, "upstream": upstream, "enabled": true});
+        let body = ProxyRequestWire {
+            enabled: Some(true),
+            listen: Some(listen),
+            name: Some(name),
+            upstream: Some(upstream),
+        };
         Self::typed(&self.call("POST", "/proxies", Some(&body))?)
     }
 
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<ProxyWire, ClientError> {
-        let body = serde_json::json!({ "enabled": enabled });
+        let body = ProxyRequestWire { enabled: Some(enabled), ..ProxyRequestWire::default() };
         Self::typed(&self.call("POST", &format!("/proxies/{}", escape(name)), Some(&body))?)
     }
 
     pub fn delete(&self, name: &str) -> Result<(), ClientError> {
-        self.call("DELETE", &format!("/proxies/{}", escape(name)), None).map(drop)
+        self.call("DELETE", &format!("/proxies/{}", escape(name)), NO_BODY).map(drop)
     }
 
-    pub fn add_toxic(&self, proxy: &str, toxic: &Value) -> Result<ToxicWire, ClientError> {
+    pub fn add_toxic(
+        &self,
+        proxy: &str,
+        toxic: &ToxicRequestWire,
+    ) -> Result<ToxicWire, ClientError> {
         let path = format!("/proxies/{}/toxics", escape(proxy));
         Self::typed(&self.call("POST", &path, Some(toxic))?)
     }
 
     pub fn toxic(&self, proxy: &str, name: &str) -> Result<ToxicWire, ClientError> {
         let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
-        Self::typed(&self.call("GET", &path, None)?)
+        Self::typed(&self.call("GET", &path, NO_BODY)?)
     }
 
     pub fn update_toxic(
         &self,
         proxy: &str,
         name: &str,
-        update: &Value,
+        update: &ToxicRequestWire,
     ) -> Result<ToxicWire, ClientError> {
         let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
         Self::typed(&self.call("POST", &path, Some(update))?)
@@ -296,7 +322,7 @@ impl ApiClient {
 
     pub fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ClientError> {
         let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
-        self.call("DELETE", &path, None).map(drop)
+        self.call("DELETE", &path, NO_BODY).map(drop)
     }
 }
 
