@@ -408,7 +408,8 @@ pub struct WaitArgs {
     /// HTTP statuses that count as ready.
     #[arg(long, value_name = "LIST", default_value = "200-399")]
     pub status: String,
-    /// Regular expression the HTTP body must match.
+    /// Regular expression the HTTP body must match (Rust regex syntax
+    /// without Unicode classes: \w, \d and \b are ASCII).
     #[arg(long, value_name = "REGEX")]
     pub body: Option<String>,
     /// Give up after this long (0 = never).

@@ -403,7 +403,7 @@ impl WaitSettings {
         let body = body
             .as_deref()
             .map(|text| {
-                regex::Regex::new(text).map_err(|error| {
+                regex_lite::Regex::new(text).map_err(|error| {
                     let first = error.to_string();
                     let line = first.lines().last().unwrap_or("invalid regular expression");
                     anyhow::anyhow!("--body '{text}': {}", line.trim())
@@ -636,6 +636,33 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert!(parse_positive_duration("0s").is_err());
+    }
+
+    fn wait(args: &[&str]) -> anyhow::Result<WaitSettings> {
+        let mut full = vec!["porthole", "wait", "127.0.0.1:1"];
+        full.extend_from_slice(args);
+        match Cli::try_parse_from(full)?.command {
+            crate::cli::Command::Wait(args) => WaitSettings::resolve(args),
+            _ => unreachable!("parsed a wait command"),
+        }
+    }
+
+    #[test]
+    fn wait_body_patterns() {
+        let settings = wait(&["--body", r#""status":\s*"(ok|up)""#]).unwrap();
+        let body = settings.readiness.body.expect("a pattern");
+        assert!(body.is_match(r#"{"status": "up"}"#));
+        assert!(!body.is_match(r#"{"status": "down"}"#));
+        let message = format!("{:#}", wait(&["--body", "("]).unwrap_err());
+        assert!(message.starts_with("--body '(': "), "{message}");
+        assert_eq!(message.lines().count(), 1, "{message}");
+        // Unicode classes are outside the engine's syntax: refused, not
+        // silently matched as something else.
+        assert!(wait(&["--body", r"\p{L}"]).is_err());
+        assert_eq!(
+            wait(&["--timeout", "30"]).unwrap().timeout,
+            Some(std::time::Duration::from_secs(30))
+        );
     }
 
     fn audit(args: &[&str]) -> anyhow::Result<AuditSettings> {

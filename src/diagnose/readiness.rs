@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use super::probe::{ProbeAddress, Reply};
 use super::{diagnose, probe_address, resolve, Attempt, Client, Diagnosis, Request, Target};
