@@ -154,28 +154,11 @@ pub fn parse_span(text: &str) -> anyhow::Result<std::time::Duration> {
     Ok(span)
 }
 
-/// Parses a size: `500MB`, `2GB`, `1GiB`, `64MiB`, or bytes.
+/// Parses a size larger than zero (see [`crate::cli::size`]).
 pub fn parse_size(text: &str) -> anyhow::Result<u64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "m" | "mb" => 1e6,
-        "g" | "gb" => 1e9,
-        "t" | "tb" => 1e12,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "tib" => 1024.0f64.powi(4),
-        _ => bail!("unknown unit (expected e.g. 500MB, 2GB or 1GiB)"),
-    };
-    match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value > 0.0 && value * scale < 1.8e19 => {
-            Ok((value * scale) as u64)
-        }
-        _ => bail!("expected a positive size such as 500MB or 2GB"),
+    match crate::cli::size::parse_size(text)? {
+        0 => bail!("expected a size larger than zero, such as 500MB or 2GB"),
+        bytes => Ok(bytes),
     }
 }
 

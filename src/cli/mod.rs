@@ -5,6 +5,7 @@ pub mod args;
 pub mod duration;
 pub mod history;
 pub mod settings;
+pub mod size;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

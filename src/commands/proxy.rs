@@ -353,7 +353,7 @@ fn one_shot_toxics(args: &ProxyRunArgs) -> anyhow::Result<Vec<ToxicSpec>> {
         kinds.push(ToxicKind::Latency { latency, jitter: jitter.unwrap_or(0) });
     }
     if let Some(rate) = bandwidth {
-        kinds.push(ToxicKind::Bandwidth { rate: parse_rate(rate)? });
+        kinds.push(ToxicKind::Bandwidth { rate: parse_rate(rate).context("--bandwidth")? });
     }
     if let Some(delay) = slow_close {
         kinds.push(ToxicKind::SlowClose { delay: parse_flag_millis("--slow-close", delay)? });
@@ -365,10 +365,11 @@ fn one_shot_toxics(args: &ProxyRunArgs) -> anyhow::Result<Vec<ToxicSpec>> {
         kinds.push(ToxicKind::ResetPeer { timeout: parse_flag_millis("--reset-peer", timeout)? });
     }
     if let Some(bytes) = limit_data {
-        kinds.push(ToxicKind::LimitData { bytes: parse_bytes(bytes)? });
+        let bytes = parse_bytes(bytes).context("--limit-data")?;
+        kinds.push(ToxicKind::LimitData { bytes });
     }
     if let Some(size) = slicer {
-        let average = parse_bytes(size)?;
+        let average = parse_bytes(size).context("--slicer")?;
         if average == 0 {
             bail!("--slicer must be at least 1 byte");
         }
@@ -423,28 +424,14 @@ fn parse_flag_millis(flag: &str, text: &str) -> anyhow::Result<i64> {
     Ok(i64::try_from(parse_flag_duration(flag, text)?.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// `512`, `10KB`, `1MB` (powers of 1000), `4KiB`, `1MiB` (powers of 1024).
+/// `512`, `10KB`, `1MB` (powers of 1000), `4KiB`, `1MiB` (powers of 1024),
+/// as the Toxiproxy API's integer attributes take it (see
+/// [`crate::cli::size`]).
 pub fn parse_bytes(text: &str) -> anyhow::Result<i64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 =
-        number.parse().map_err(|_| anyhow!("invalid size {text:?} (try 512, 10KB or 1MB)"))?;
-    let scale = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => bail!("invalid size {text:?}: unknown unit {unit:?}"),
-    };
-    let bytes = value * scale;
-    if !bytes.is_finite() || bytes >= 9.2e18 {
-        bail!("invalid size {text:?}");
-    }
-    Ok(bytes.round() as i64)
+    let bytes =
+        crate::cli::size::parse_size(text).with_context(|| format!("invalid size {text:?}"))?;
+    // parse_size stays below i64::MAX.
+    Ok(i64::try_from(bytes).unwrap_or(i64::MAX))
 }
 
 /// A rate in KB/s as Toxiproxy's `bandwidth` takes it: `100KB/s`,
