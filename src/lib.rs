@@ -19,6 +19,8 @@
 //! - [`render`]: tables and JSON wire types; the only code that prints.
 //! - [`portinfo`]: what a port number means (ranges, services, browsers).
 //! - [`target`]: endpoints as users type them.
+//! - [`http1`]: HTTP/1.x response heads and chunked bodies, for every
+//!   hand-written HTTP exchange (probes, the proxy API client).
 //! - [`sys`]: the only home of `unsafe` and raw system calls.
 //! - [`termination`]: stopping a port's listeners (`kill`).
 //! - [`allocation`]: finding and holding a free port (`free`).
@@ -34,6 +36,7 @@ pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod diagnose;
+pub mod http1;
 pub mod inventory;
 pub mod model;
 pub mod monitor;

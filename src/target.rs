@@ -11,8 +11,6 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
-use crate::model::ports::{parse_port, PortListError};
-
 /// A bad endpoint, naming the offending text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
@@ -37,7 +35,45 @@ pub enum EndpointError {
     #[error("unexpected '{rest}' after ']' (expected :PORT)")]
     TrailingAfterBracket { rest: String },
     #[error(transparent)]
-    Port(#[from] PortListError),
+    Port(#[from] PortError),
+}
+
+/// Whether port 0 is an answer where a port is typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortZero {
+    /// Matching sockets: unbound and wildcard-port sockets show port 0.
+    Allowed,
+    /// Using or claiming a port: 0 asks the kernel for any port, so it can be
+    /// neither stopped nor handed out.
+    Refused,
+}
+
+/// A typed port that is not one; the wording names the range that applies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("'{text}' is not a port number (expected {min}-65535)")]
+    NotANumber { text: String, min: u16 },
+    #[error("port {value} is out of range ({min}-65535)")]
+    OutOfRange { value: u64, min: u16 },
+}
+
+/// Parses a port number as typed: decimal digits only (no sign, no
+/// spaces), within the range `zero` allows. The one port parser of the
+/// command line: endpoints, port lists, `kill`, `free`.
+pub fn parse_port(text: &str, zero: PortZero) -> Result<u16, PortError> {
+    let min = match zero {
+        PortZero::Allowed => 0,
+        PortZero::Refused => 1,
+    };
+    let not_a_number = || PortError::NotANumber { text: text.to_string(), min };
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(not_a_number());
+    }
+    let value: u64 = text.parse().map_err(|_| not_a_number())?;
+    match u16::try_from(value) {
+        Ok(port) if port >= min => Ok(port),
+        _ => Err(PortError::OutOfRange { value, min }),
+    }
 }
 
 /// The host part of an endpoint.
@@ -159,13 +195,13 @@ impl Endpoint {
                 Some("") | None if rest.is_empty() || rest == ":" => {
                     return Err(EndpointError::MissingPort { text: text.to_string() })
                 }
-                Some(port) => parse_port(port)?,
+                Some(port) => parse_port(port, PortZero::Allowed)?,
                 None => return Err(EndpointError::TrailingAfterBracket { rest: rest.to_string() }),
             };
             return Ok(Endpoint { host: Some(host), port });
         }
         if text.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(Endpoint { host: None, port: parse_port(text)? });
+            return Ok(Endpoint { host: None, port: parse_port(text, PortZero::Allowed)? });
         }
         if text.matches(':').count() > 1 {
             // A bare IPv6 address: with or without a trailing ":PORT" it is
@@ -192,7 +228,7 @@ impl Endpoint {
         if port.is_empty() {
             return Err(EndpointError::MissingPort { text: text.to_string() });
         }
-        let port = parse_port(port)?;
+        let port = parse_port(port, PortZero::Allowed)?;
         let host = parse_host(host)?;
         Ok(Endpoint { host: Some(host), port })
     }
@@ -281,6 +317,7 @@ mod tests {
     fn rejects_bad_input_naming_the_part() {
         let err = |text: &str| Endpoint::parse(text).unwrap_err().to_string();
         assert_eq!(err("70000"), "port 70000 is out of range (0-65535)");
+        assert_eq!(err("host:8o"), "'8o' is not a port number (expected 0-65535)");
         assert_eq!(err("localhost:"), "missing port after 'localhost:'");
         assert!(err("[::1:80").starts_with("unclosed '['"));
         assert_eq!(err("[::1]"), "missing port after '[::1]'");

@@ -326,6 +326,7 @@ fn create(api: &ApiClient, name: &str, upstream: SocketAddr) -> SocketAddr {
 }
 
 fn add_toxic(api: &ApiClient, proxy: &str, toxic: serde_json::Value) {
+    let toxic = porthole::proxy::wire::ToxicRequestWire::from_value(&toxic).expect("toxic request");
     api.add_toxic(proxy, &toxic).expect("add toxic");
 }
 

@@ -2,15 +2,14 @@
 //! packet from another device to a port would get in: the input hook's
 //! policy, and the TCP/UDP destination ports its rules accept.
 //!
-//! nftables is read as JSON (`nft -j list ruleset`); without it,
-//! `iptables-save -t filter`. Both need root; unprivileged runs report
+//! nftables is read as JSON (`nft -j list ruleset`, typed by
+//! [`crate::inventory::nftables`], the reader the diagnosis uses too);
+//! without it, `iptables-save -t filter`. Both need root; unprivileged runs report
 //! "unknown". The reading is an approximation (no interface, source or
 //! conntrack matching), so findings say "likely".
 
-use std::time::Duration;
-
-use crate::inventory::system::System;
-
+use crate::inventory::nftables::{self, NftExpression, NftRuleset};
+use crate::inventory::system::{System, COMMAND_TIMEOUT};
 use crate::model::FirewallSummary;
 
 /// What the input chain would do with a new connection to a port.
@@ -38,23 +37,26 @@ pub struct InputChain {
 }
 
 impl InputChain {
-    /// Reads the ruleset of the current network namespace of `system`.
+    /// Reads the ruleset of the current network namespace of `system`:
+    /// nftables, else (or when nft has no input hook) `iptables-save`.
     pub fn read(system: &dyn System) -> Self {
-        match run(system, "nft", &["-j", "list", "ruleset"]) {
-            Ok(text) => match parse_nft(&text) {
-                Some(chain) if chain.policy.is_some() => return chain,
-                _ => {}
-            },
-            Err(note) => {
-                if let Ok(text) = run(system, "iptables-save", &["-t", "filter"]) {
+        match nftables::read(system) {
+            Ok(ruleset) => {
+                let chain = input_chain(&ruleset);
+                if chain.policy.is_some() {
+                    return chain;
+                }
+            }
+            Err(error) => {
+                if let Some(text) = iptables_save(system) {
                     return parse_iptables(&text);
                 }
-                return InputChain { note: Some(note), ..InputChain::default() };
+                return InputChain { note: Some(error.to_string()), ..InputChain::default() };
             }
         }
         // nft works but has no input hook: iptables-legacy may still filter.
-        match run(system, "iptables-save", &["-t", "filter"]) {
-            Ok(text) if text.contains(":INPUT") => parse_iptables(&text),
+        match iptables_save(system) {
+            Some(text) if text.contains(":INPUT") => parse_iptables(&text),
             _ => InputChain {
                 source: Some("nftables"),
                 policy: Some("accept".into()),
@@ -89,66 +91,54 @@ impl InputChain {
     }
 }
 
-/// `nft` and `iptables-save` answer in milliseconds; a hung one must not
-/// hang the audit.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn run(system: &dyn System, program: &str, args: &[&str]) -> Result<String, String> {
-    system.query(program, args, &[0], COMMAND_TIMEOUT)
+/// `iptables-save -t filter`, when it runs and succeeds.
+fn iptables_save(system: &dyn System) -> Option<String> {
+    let output = system.run("iptables-save", &["-t", "filter"], COMMAND_TIMEOUT)?;
+    output.success.then(|| output.text())
 }
 
-/// Reads `nft -j list ruleset`: base chains hooked on input (families ip,
+/// Reads `nft -j list ruleset` text; `None` when it is not that JSON.
+pub fn parse_nft(text: &str) -> Option<InputChain> {
+    nftables::parse(text.as_bytes()).ok().map(|ruleset| input_chain(&ruleset))
+}
+
+/// The input hook of a ruleset: base chains hooked on input (families ip,
 /// ip6, inet), the most restrictive policy among them, and `dport` matches
 /// of their rules with an accept/drop/reject verdict.
-pub fn parse_nft(text: &str) -> Option<InputChain> {
-    let json: serde_json::Value = serde_json::from_str(text).ok()?;
-    let items = json.get("nftables")?.as_array()?;
+pub fn input_chain(ruleset: &NftRuleset) -> InputChain {
     let mut chain = InputChain { source: Some("nftables"), ..InputChain::default() };
     let mut input_chains = Vec::new();
-    for item in items {
-        let Some(base) = item.get("chain") else { continue };
-        let family = base.get("family").and_then(|f| f.as_str()).unwrap_or("");
-        if base.get("hook").and_then(|h| h.as_str()) == Some("input")
-            && matches!(family, "ip" | "ip6" | "inet")
+    for base in ruleset.nftables.iter().filter_map(|item| item.chain.as_ref()) {
+        if base.hook.as_deref() == Some("input")
+            && matches!(base.family.as_str(), "ip" | "ip6" | "inet")
         {
-            let policy = base.get("policy").and_then(|p| p.as_str()).unwrap_or("accept");
+            let policy = base.policy.as_deref().unwrap_or("accept");
             if chain.policy.as_deref() != Some("drop") {
                 chain.policy = Some(policy.to_string());
             }
-            input_chains.push((
-                family.to_string(),
-                base.get("table").and_then(|t| t.as_str()).unwrap_or("").to_string(),
-                base.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string(),
-            ));
+            input_chains.push((&base.family, &base.table, &base.name));
         }
     }
-    for item in items {
-        let Some(rule) = item.get("rule") else { continue };
-        let key = (
-            rule.get("family").and_then(|f| f.as_str()).unwrap_or("").to_string(),
-            rule.get("table").and_then(|t| t.as_str()).unwrap_or("").to_string(),
-            rule.get("chain").and_then(|c| c.as_str()).unwrap_or("").to_string(),
-        );
-        if !input_chains.contains(&key) {
+    for rule in ruleset.nftables.iter().filter_map(|item| item.rule.as_ref()) {
+        if !input_chains.contains(&(&rule.family, &rule.table, &rule.chain)) {
             continue;
         }
-        let Some(expressions) = rule.get("expr").and_then(|e| e.as_array()) else { continue };
         let mut ports = Vec::new();
         let mut verdict = None;
-        for expression in expressions {
-            if let Some(matched) = expression.get("match") {
-                let is_dport = matched
-                    .pointer("/left/payload/field")
-                    .and_then(|f| f.as_str())
-                    .is_some_and(|f| f == "dport");
-                if is_dport && matched.get("op").and_then(|o| o.as_str()).unwrap_or("==") == "==" {
-                    collect_ports(matched.get("right"), &mut ports);
+        for statement in &rule.expr {
+            if let Some(matched) = &statement.matches {
+                let is_dport = matches!(
+                    &matched.left,
+                    NftExpression::Payload { payload } if payload.field.as_deref() == Some("dport")
+                );
+                if is_dport && matched.op == "==" {
+                    collect_ports(&matched.right, &mut ports);
                 }
             }
-            if expression.get("accept").is_some() {
+            if statement.accept.is_some() {
                 verdict = Some(true);
             }
-            if expression.get("drop").is_some() || expression.get("reject").is_some() {
+            if statement.drop.is_some() || statement.reject.is_some() {
                 verdict = Some(false);
             }
         }
@@ -159,26 +149,32 @@ pub fn parse_nft(text: &str) -> Option<InputChain> {
         }
     }
     if chain.policy.is_none() {
-        return Some(InputChain { source: Some("nftables"), ..InputChain::default() });
+        return InputChain { source: Some("nftables"), ..InputChain::default() };
     }
-    Some(chain)
+    chain
 }
 
 /// A port, a `{"set": [...]}`, or a `{"range": [a, b]}`.
-fn collect_ports(value: Option<&serde_json::Value>, ports: &mut Vec<(u16, u16)>) {
-    let Some(value) = value else { return };
-    if let Some(port) = value.as_u64().and_then(|p| u16::try_from(p).ok()) {
-        ports.push((port, port));
-    } else if let Some(range) = value.get("range").and_then(|r| r.as_array()) {
-        let bound =
-            |i: usize| range.get(i).and_then(|v| v.as_u64()).and_then(|p| u16::try_from(p).ok());
-        if let (Some(a), Some(b)) = (bound(0), bound(1)) {
-            ports.push((a, b));
+fn collect_ports(value: &NftExpression, ports: &mut Vec<(u16, u16)>) {
+    let port = |value: &NftExpression| match value {
+        NftExpression::Number(number) => u16::try_from(*number).ok(),
+        _ => None,
+    };
+    match value {
+        NftExpression::Number(_) => ports.extend(port(value).map(|p| (p, p))),
+        NftExpression::Range { range } => {
+            if let [low, high] = range.as_slice() {
+                if let (Some(low), Some(high)) = (port(low), port(high)) {
+                    ports.push((low, high));
+                }
+            }
         }
-    } else if let Some(set) = value.get("set").and_then(|s| s.as_array()) {
-        for member in set {
-            collect_ports(Some(member), ports);
+        NftExpression::Set { set } => {
+            for member in set {
+                collect_ports(member, ports);
+            }
         }
+        _ => {}
     }
 }
 
@@ -229,6 +225,32 @@ mod tests {
         assert_eq!(chain.verdict(22), Verdict::Admitted);
         assert_eq!(chain.verdict(8050), Verdict::Admitted);
         assert_eq!(chain.verdict(6379), Verdict::Blocked);
+    }
+
+    #[test]
+    fn reads_through_the_system_handle() {
+        use crate::inventory::system::fake::Scripted;
+        let ruleset = r#"{"nftables":[
+          {"chain":{"family":"ip","table":"t","name":"in","handle":1,"type":"filter","hook":"input","prio":0,"policy":"accept"}},
+          {"rule":{"family":"ip","table":"t","chain":"in","handle":2,"expr":[
+            {"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":6379}},
+            {"counter":{"packets":0,"bytes":0}},{"reject":{"type":"tcp reset"}}]}}]}"#;
+        let chain = InputChain::read(&Scripted::default().command("nft -j list ruleset", ruleset));
+        assert_eq!(chain.source, Some("nftables"));
+        assert_eq!(chain.verdict(6379), Verdict::Blocked);
+        assert_eq!(chain.verdict(80), Verdict::Admitted);
+        // No nft: iptables-save answers instead.
+        let iptables = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+        let chain =
+            InputChain::read(&Scripted::default().command("iptables-save -t filter", iptables));
+        assert_eq!(
+            (chain.source, chain.verdict(22), chain.verdict(80)),
+            (Some("iptables"), Verdict::Admitted, Verdict::Blocked)
+        );
+        // Neither: unknown, and the note says why.
+        let chain = InputChain::read(&Scripted::default());
+        assert_eq!(chain.verdict(80), Verdict::Unknown);
+        assert_eq!(chain.note.as_deref(), Some("nft: not installed or could not be started"));
     }
 
     #[test]

@@ -318,9 +318,10 @@ pub struct FreeArgs {
     /// Also require the port to be free for UDP.
     #[arg(short = 'u', long)]
     pub udp: bool,
-    /// Keep the port bound for SECONDS in a detached process, until your
-    /// server binds it (see below).
-    #[arg(long, value_name = "SECONDS")]
+    /// Keep the port bound this long (e.g. 30s, 5m; a bare number is
+    /// seconds) in a detached process, until your server binds it (see
+    /// below).
+    #[arg(long, value_name = "DURATION")]
     pub hold: Option<String>,
     /// Output as one JSON object.
     #[arg(long)]
@@ -407,7 +408,8 @@ pub struct WaitArgs {
     /// HTTP statuses that count as ready.
     #[arg(long, value_name = "LIST", default_value = "200-399")]
     pub status: String,
-    /// Regular expression the HTTP body must match.
+    /// Regular expression the HTTP body must match (Rust regex syntax
+    /// without Unicode classes: \w, \d and \b are ASCII).
     #[arg(long, value_name = "REGEX")]
     pub body: Option<String>,
     /// Give up after this long (0 = never).
@@ -502,7 +504,7 @@ pub struct ProxyApiArgs {
     #[arg(long, value_name = "TOKEN", env = "PORTHOLE_PROXY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Give up when the API has not answered within this long (connecting
-    /// included).
+    /// included; with a unit: 10s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub timeout: String,
 }
@@ -527,11 +529,11 @@ pub struct ProxyServeArgs {
     /// the newcomer gets 503 when all are busy.
     #[arg(long, value_name = "N", default_value = "64")]
     pub max_api_connections: usize,
-    /// Close API connections idle this long.
+    /// Close API connections idle this long (with a unit: 60s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub api_idle_timeout: String,
     /// Close API connections that take longer than this to send a
-    /// request's headers.
+    /// request's headers (with a unit: 15s).
     #[arg(long, value_name = "DURATION", default_value = "15s")]
     pub api_header_timeout: String,
 }
@@ -544,22 +546,24 @@ pub struct ProxyRunArgs {
     /// Upstream address to forward to.
     #[arg(long, value_name = "HOST:PORT")]
     pub to: String,
-    /// Delay every chunk (e.g. 100ms, 1s).
+    /// Delay every chunk (with a unit: 100ms, 1s).
     #[arg(long, value_name = "DURATION")]
     pub latency: Option<String>,
-    /// Random ± variation of --latency.
+    /// Random ± variation of --latency (with a unit: 10ms).
     #[arg(long, value_name = "DURATION", requires = "latency")]
     pub jitter: Option<String>,
     /// Limit throughput (e.g. 100KB/s, 1MB/s; 1 KB = 1000 bytes).
     #[arg(long, value_name = "RATE")]
     pub bandwidth: Option<String>,
-    /// Hold a close back this long.
+    /// Hold a close back this long (with a unit: 500ms, 2s).
     #[arg(long, value_name = "DURATION")]
     pub slow_close: Option<String>,
-    /// Drop all data and close after this long (0 = hang forever).
+    /// Drop all data and close after this long (with a unit: 5s; 0 = hang
+    /// forever).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
-    /// Reset (RST) the connection this long after the first data.
+    /// Reset (RST) the connection this long after the first data (with a
+    /// unit: 100ms).
     #[arg(long, value_name = "DURATION")]
     pub reset_peer: Option<String>,
     /// Close each connection after this many bytes (e.g. 512, 10KB, 1MB).
@@ -568,7 +572,7 @@ pub struct ProxyRunArgs {
     /// Cut data into slices of about this many bytes.
     #[arg(long, value_name = "BYTES")]
     pub slicer: Option<String>,
-    /// Pause between slices.
+    /// Pause between slices (with a unit: 250us, 10ms).
     #[arg(long, value_name = "DURATION", requires = "slicer", default_value = "0ms")]
     pub slice_delay: String,
     /// Probability (0 to 1) that a connection gets the toxics.

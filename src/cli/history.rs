@@ -5,6 +5,7 @@
 use anyhow::{bail, Context};
 
 use crate::cli::args::HistoryArgs;
+use crate::cli::duration::BareNumber;
 use crate::model::history::{HistoryQuery, UtcTime};
 use crate::model::monitor::UnixMicros;
 use crate::render::Format;
@@ -100,7 +101,8 @@ pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     {
         return parse_utc(text);
     }
-    let ago = parse_span(text)?;
+    let ago = parse_span(text)
+        .map_err(|error| anyhow::anyhow!("{error}; or give a UTC time such as 2026-11-28T09:00"))?;
     Ok(now.saturating_sub(ago.as_micros() as i64))
 }
 
@@ -142,51 +144,21 @@ fn parse_utc(text: &str) -> anyhow::Result<UnixMicros> {
     calendar.to_micros().with_context(|| format!("no such time ({FORM})"))
 }
 
-/// Parses a span: `90s`, `30m`, `2h`, `7d`, `2w` (a bare number is
-/// seconds).
+/// Parses a span longer than zero: `90s`, `30m`, `2h`, `7d`, `2w`, or a
+/// bare number of seconds (see [`crate::cli::duration`] for the rule).
 pub fn parse_span(text: &str) -> anyhow::Result<std::time::Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit.trim() {
-        "" | "s" | "sec" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        "w" => 7.0 * 86_400.0,
-        _ => bail!("expected a duration such as 90s, 30m, 2h or 7d, or a UTC time such as 2026-11-28T09:00"),
-    };
-    match number.parse::<f64>() {
-        // A hundred years: longer is a typo, and keeps micros far from overflow.
-        Ok(value) if value.is_finite() && value > 0.0 && value * scale <= 3.2e9 => {
-            Ok(std::time::Duration::from_secs_f64(value * scale))
-        }
-        _ => bail!("expected a positive duration such as 90s, 30m, 2h or 7d"),
+    let span = crate::cli::duration::parse_duration(text, BareNumber::Seconds)?;
+    if span.is_zero() {
+        bail!("expected a span longer than zero, such as 90s, 30m, 2h or 7d");
     }
+    Ok(span)
 }
 
-/// Parses a size: `500MB`, `2GB`, `1GiB`, `64MiB`, or bytes.
+/// Parses a size larger than zero (see [`crate::cli::size`]).
 pub fn parse_size(text: &str) -> anyhow::Result<u64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "m" | "mb" => 1e6,
-        "g" | "gb" => 1e9,
-        "t" | "tb" => 1e12,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "tib" => 1024.0f64.powi(4),
-        _ => bail!("unknown unit (expected e.g. 500MB, 2GB or 1GiB)"),
-    };
-    match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value > 0.0 && value * scale < 1.8e19 => {
-            Ok((value * scale) as u64)
-        }
-        _ => bail!("expected a positive size such as 500MB or 2GB"),
+    match crate::cli::size::parse_size(text)? {
+        0 => bail!("expected a size larger than zero, such as 500MB or 2GB"),
+        bytes => Ok(bytes),
     }
 }
 

@@ -2,8 +2,10 @@
 //! into validated settings ([`settings`]). Nothing below `commands` sees clap.
 
 pub mod args;
+pub mod duration;
 pub mod history;
 pub mod settings;
+pub mod size;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

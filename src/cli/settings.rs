@@ -8,6 +8,7 @@ use crate::cli::args::{
     AuditArgs, CheckArgs, FreeArgs, HoldArgs, KillArgs, LsArgs, NetnsArg, ScopeArg, WaitArgs,
     WhoArgs,
 };
+use crate::cli::duration::BareNumber;
 use crate::commands::proxy as proxy_flags;
 use crate::inventory::{NamespaceSelection, Query};
 use crate::model::PortSet;
@@ -283,14 +284,10 @@ impl HoldSettings {
     }
 }
 
-/// Parses a port number 1-65535 (port 0 means "any" to the kernel and
-/// cannot be killed or claimed).
+/// Parses a port to stop or claim: 1-65535 (port 0 means "any" to the
+/// kernel and can be neither killed nor claimed).
 pub fn parse_port(text: &str) -> anyhow::Result<u16> {
-    match text.trim().parse::<u32>() {
-        Ok(port) if (1..=65535).contains(&port) => Ok(port as u16),
-        Ok(_) => bail!("'{text}' is out of range (ports are 1-65535)"),
-        Err(_) => bail!("'{text}' is not a port number (expected 1-65535)"),
-    }
+    Ok(crate::target::parse_port(text.trim(), crate::target::PortZero::Refused)?)
 }
 
 /// Parses `LOW-HIGH` (inclusive, LOW ≤ HIGH, both 1-65535).
@@ -305,25 +302,10 @@ pub fn parse_range(text: &str) -> anyhow::Result<(u16, u16)> {
     Ok((low, high))
 }
 
-/// Parses a duration: `500ms`, `5s`, `2m`, `1h`, or a bare number of
-/// seconds (`1.5`).
+/// Parses a duration typed for one of the flags that always read a bare
+/// number as seconds (see [`crate::cli::duration`] for the rule).
 pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
-    let trimmed = text.trim();
-    let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" | "sec" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => bail!("unknown unit (expected ms, s, m or h, e.g. 500ms or 5s)"),
-    };
-    match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 && value * scale < 1e9 => {
-            Ok(std::time::Duration::from_secs_f64(value * scale))
-        }
-        _ => bail!("not a duration (expected e.g. 500ms, 5s or 2m)"),
-    }
+    Ok(crate::cli::duration::parse_duration(text, BareNumber::Seconds)?)
 }
 
 /// Everything `porthole check` needs, validated.
@@ -424,7 +406,7 @@ impl WaitSettings {
         let body = body
             .as_deref()
             .map(|text| {
-                regex::Regex::new(text).map_err(|error| {
+                regex_lite::Regex::new(text).map_err(|error| {
                     let first = error.to_string();
                     let line = first.lines().last().unwrap_or("invalid regular expression");
                     anyhow::anyhow!("--body '{text}': {}", line.trim())
@@ -632,19 +614,14 @@ mod tests {
     #[test]
     fn durations_ports_and_ranges() {
         use std::time::Duration;
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("abc").is_err());
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("").is_err());
-        assert_eq!(parse_port("8080").unwrap(), 8080);
-        assert!(parse_port("0").is_err());
+        assert_eq!(parse_port(" 8080").unwrap(), 8080);
+        assert_eq!(parse_port("0").unwrap_err().to_string(), "port 0 is out of range (1-65535)");
         assert!(parse_port("70000").is_err());
-        assert!(parse_port("abc").is_err());
+        let message = parse_port("abc").unwrap_err().to_string();
+        assert_eq!(message, "'abc' is not a port number (expected 1-65535)");
         assert_eq!(parse_range("20000-29999").unwrap(), (20000, 29999));
         assert!(format!("{:#}", parse_range("9-1").unwrap_err()).contains("reversed"));
         assert!(parse_range("9").is_err());
@@ -662,6 +639,33 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert!(parse_positive_duration("0s").is_err());
+    }
+
+    fn wait(args: &[&str]) -> anyhow::Result<WaitSettings> {
+        let mut full = vec!["porthole", "wait", "127.0.0.1:1"];
+        full.extend_from_slice(args);
+        match Cli::try_parse_from(full)?.command {
+            crate::cli::Command::Wait(args) => WaitSettings::resolve(args),
+            _ => unreachable!("parsed a wait command"),
+        }
+    }
+
+    #[test]
+    fn wait_body_patterns() {
+        let settings = wait(&["--body", r#""status":\s*"(ok|up)""#]).unwrap();
+        let body = settings.readiness.body.expect("a pattern");
+        assert!(body.is_match(r#"{"status": "up"}"#));
+        assert!(!body.is_match(r#"{"status": "down"}"#));
+        let message = format!("{:#}", wait(&["--body", "("]).unwrap_err());
+        assert!(message.starts_with("--body '(': "), "{message}");
+        assert_eq!(message.lines().count(), 1, "{message}");
+        // Unicode classes are outside the engine's syntax: refused, not
+        // silently matched as something else.
+        assert!(wait(&["--body", r"\p{L}"]).is_err());
+        assert_eq!(
+            wait(&["--timeout", "30"]).unwrap().timeout,
+            Some(std::time::Duration::from_secs(30))
+        );
     }
 
     fn audit(args: &[&str]) -> anyhow::Result<AuditSettings> {
@@ -930,10 +934,14 @@ impl ProxyServeSettings {
             bail!("--max-api-connections must be at least 1");
         }
         let limits = crate::proxy::ApiLimits {
-            idle_timeout: proxy_flags::parse_duration(&api_idle_timeout)
-                .context("--api-idle-timeout")?,
-            header_timeout: proxy_flags::parse_duration(&api_header_timeout)
-                .context("--api-header-timeout")?,
+            idle_timeout: proxy_flags::parse_flag_duration(
+                "--api-idle-timeout",
+                &api_idle_timeout,
+            )?,
+            header_timeout: proxy_flags::parse_flag_duration(
+                "--api-header-timeout",
+                &api_header_timeout,
+            )?,
             max_connections: max_api_connections,
         };
         if limits.idle_timeout.is_zero() || limits.header_timeout.is_zero() {
@@ -966,10 +974,11 @@ impl ProxyRunSettings {
     }
 }
 
-/// The toxics `porthole proxy run` flags ask for, as API toxic requests.
+/// The toxics `porthole proxy run` flags ask for.
 fn one_shot_toxics(
     args: &crate::cli::args::ProxyRunArgs,
 ) -> anyhow::Result<Vec<crate::proxy::toxics::ToxicSpec>> {
+    use crate::proxy::toxics::{Stream, ToxicKind, ToxicSpec};
     // Exhaustive, so a new toxic flag cannot be forgotten here.
     let crate::cli::args::ProxyRunArgs {
         listen: _,
@@ -986,55 +995,47 @@ fn one_shot_toxics(
         toxicity,
         upstream,
     } = args;
-    let stream = if *upstream { "upstream" } else { "downstream" };
-    let toxicity = proxy_flags::check_toxicity(*toxicity)?;
-    let mut requests = Vec::new();
-    let mut add = |kind: &str, attributes: serde_json::Value| {
-        requests.push(serde_json::json!({
-            "type": kind,
-            "stream": stream,
-            "toxicity": toxicity,
-            "attributes": attributes,
-        }));
-    };
+    let stream = if *upstream { Stream::Upstream } else { Stream::Downstream };
+    let toxicity = f64::from(proxy_flags::check_toxicity(*toxicity)?);
+    let millis = proxy_flags::parse_flag_millis;
+    let mut kinds = Vec::new();
     if let Some(latency) = latency {
-        let jitter = jitter.as_deref().map(proxy_flags::parse_millis).transpose()?.unwrap_or(0);
-        add(
-            "latency",
-            serde_json::json!({"latency": proxy_flags::parse_millis(latency)?, "jitter": jitter}),
-        );
+        let jitter = jitter.as_deref().map(|text| millis("--jitter", text)).transpose()?;
+        let latency = millis("--latency", latency)?;
+        kinds.push(ToxicKind::Latency { latency, jitter: jitter.unwrap_or(0) });
     }
     if let Some(rate) = bandwidth {
-        add("bandwidth", serde_json::json!({ "rate": proxy_flags::parse_rate(rate)? }));
+        kinds.push(ToxicKind::Bandwidth {
+            rate: proxy_flags::parse_rate(rate).context("--bandwidth")?,
+        });
     }
     if let Some(delay) = slow_close {
-        add("slow_close", serde_json::json!({ "delay": proxy_flags::parse_millis(delay)? }));
+        kinds.push(ToxicKind::SlowClose { delay: millis("--slow-close", delay)? });
     }
     if let Some(timeout) = timeout {
-        add("timeout", serde_json::json!({ "timeout": proxy_flags::parse_millis(timeout)? }));
+        kinds.push(ToxicKind::Timeout { timeout: millis("--timeout", timeout)? });
     }
     if let Some(timeout) = reset_peer {
-        add("reset_peer", serde_json::json!({ "timeout": proxy_flags::parse_millis(timeout)? }));
+        kinds.push(ToxicKind::ResetPeer { timeout: millis("--reset-peer", timeout)? });
     }
     if let Some(bytes) = limit_data {
-        add("limit_data", serde_json::json!({ "bytes": proxy_flags::parse_bytes(bytes)? }));
+        let bytes = proxy_flags::parse_bytes(bytes).context("--limit-data")?;
+        kinds.push(ToxicKind::LimitData { bytes });
     }
     if let Some(size) = slicer {
-        let average = proxy_flags::parse_bytes(size)?;
+        let average = proxy_flags::parse_bytes(size).context("--slicer")?;
         if average == 0 {
             bail!("--slicer must be at least 1 byte");
         }
-        let delay = proxy_flags::parse_duration(slice_delay)?;
-        add(
-            "slicer",
-            serde_json::json!({"average_size": average, "size_variation": average / 4,
-                   "delay": i64::try_from(delay.as_micros()).unwrap_or(i64::MAX)}),
-        );
+        let delay = proxy_flags::parse_flag_duration("--slice-delay", slice_delay)?;
+        kinds.push(ToxicKind::Slicer {
+            average_size: average,
+            size_variation: average / 4,
+            delay: i64::try_from(delay.as_micros()).unwrap_or(i64::MAX),
+        });
     }
-    requests
-        .iter()
-        .map(|request| {
-            crate::proxy::toxics::ToxicSpec::from_request(request).map_err(anyhow::Error::from)
-        })
+    kinds
+        .into_iter()
+        .map(|kind| ToxicSpec::new(None, kind, stream, toxicity).map_err(anyhow::Error::from))
         .collect()
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::cli::args::ProxyApiArgs;
 use crate::cli::args::{
@@ -13,12 +13,14 @@ use crate::cli::args::{
     ProxyServeArgs, ProxyToxicAddArgs, ProxyToxicArgs, ProxyToxicCommand, ProxyToxicRemoveArgs,
     ProxyToxicUpdateArgs,
 };
+use crate::cli::duration::{parse_duration, BareNumber};
 use crate::cli::settings::{ProxyRunSettings, ProxyServeSettings};
 use crate::commands::{warn, ExitStatus};
 use crate::proxy::client::{ApiClient, ClientError};
 use crate::proxy::registry::DEFAULT_LISTEN;
 use crate::proxy::service::{self, ServeEvent, ServeOptions};
 use crate::proxy::toxics::ToxicKind;
+use crate::proxy::wire::ToxicRequestWire;
 use crate::render::proxy as render;
 
 /// Runs a `porthole proxy` subcommand.
@@ -54,7 +56,7 @@ pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
 /// The API client the `--url`, `--token` and `--timeout` flags describe.
 fn client(api: &ProxyApiArgs) -> anyhow::Result<ApiClient> {
     let ProxyApiArgs { url, token, timeout } = api;
-    let timeout = parse_duration(timeout).context("--timeout")?;
+    let timeout = parse_flag_duration("--timeout", timeout)?;
     if timeout.is_zero() {
         bail!("--timeout must be more than 0");
     }
@@ -126,17 +128,13 @@ fn toxic_add(args: ProxyToxicAddArgs, out: &mut impl Write) -> anyhow::Result<()
     } = args;
     let attributes = parse_attributes(&attributes)?;
     check_attribute_names(&toxic_type, &attributes)?;
-    let mut body = json!({
-        "type": toxic_type,
-        "stream": if upstream { "upstream" } else { "downstream" },
-        "attributes": attributes,
-    });
-    if let Some(name) = name {
-        body["name"] = Value::from(name);
-    }
-    if let Some(toxicity) = toxicity {
-        body["toxicity"] = Value::from(check_toxicity(toxicity)?);
-    }
+    let body = ToxicRequestWire {
+        attributes: Some(attributes),
+        name,
+        stream: Some(if upstream { "upstream" } else { "downstream" }.to_string()),
+        toxicity: toxicity.map(check_toxicity).transpose()?.map(f64::from),
+        r#type: Some(toxic_type),
+    };
     let toxic = client(&api)?.add_toxic(&proxy, &body)?;
     render::toxic_line(out, "Added", &proxy, &toxic)?;
     Ok(())
@@ -152,10 +150,11 @@ fn toxic_update(args: ProxyToxicUpdateArgs, out: &mut impl Write) -> anyhow::Res
         let current = client.toxic(&proxy, &name)?;
         check_attribute_names(&current.r#type, &attributes)?;
     }
-    let mut body = json!({ "attributes": attributes });
-    if let Some(toxicity) = toxicity {
-        body["toxicity"] = Value::from(check_toxicity(toxicity)?);
-    }
+    let body = ToxicRequestWire {
+        attributes: Some(attributes),
+        toxicity: toxicity.map(check_toxicity).transpose()?.map(f64::from),
+        ..ToxicRequestWire::default()
+    };
     let toxic = client.update_toxic(&proxy, &name, &body)?;
     render::toxic_line(out, "Updated", &proxy, &toxic)?;
     Ok(())
@@ -252,52 +251,26 @@ fn run_one_shot(args: ProxyRunArgs, out: &mut impl Write) -> anyhow::Result<Exit
     Ok(ExitStatus::Success)
 }
 
-/// `100ms`, `1.5s`, `250us`, `2m`; a bare number is milliseconds.
-pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 =
-        number.parse().map_err(|_| anyhow!("invalid duration {text:?} (try 100ms or 2s)"))?;
-    let seconds = match unit.trim() {
-        "" | "ms" => value / 1e3,
-        "us" | "µs" => value / 1e6,
-        "s" => value,
-        "m" | "min" => value * 60.0,
-        _ => bail!("invalid duration {text:?}: unknown unit {unit:?} (use us, ms, s or m)"),
-    };
-    if !seconds.is_finite() || seconds > 1e9 {
-        bail!("invalid duration {text:?}");
-    }
-    Ok(Duration::from_secs_f64(seconds))
+/// A duration given to a `porthole proxy` flag. A unit is required: these
+/// flags once read a bare number as milliseconds, the rest of porthole as
+/// seconds (see [`crate::cli::duration`]).
+pub fn parse_flag_duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    parse_duration(text, BareNumber::Refused).with_context(|| format!("{flag} '{text}'"))
 }
 
-pub fn parse_millis(text: &str) -> anyhow::Result<i64> {
-    Ok(i64::try_from(parse_duration(text)?.as_millis()).unwrap_or(i64::MAX))
+/// A flag's duration in whole milliseconds, as the Toxiproxy API takes it.
+pub fn parse_flag_millis(flag: &str, text: &str) -> anyhow::Result<i64> {
+    Ok(i64::try_from(parse_flag_duration(flag, text)?.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// `512`, `10KB`, `1MB` (powers of 1000), `4KiB`, `1MiB` (powers of 1024).
+/// `512`, `10KB`, `1MB` (powers of 1000), `4KiB`, `1MiB` (powers of 1024),
+/// as the Toxiproxy API's integer attributes take it (see
+/// [`crate::cli::size`]).
 pub fn parse_bytes(text: &str) -> anyhow::Result<i64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 =
-        number.parse().map_err(|_| anyhow!("invalid size {text:?} (try 512, 10KB or 1MB)"))?;
-    let scale = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => bail!("invalid size {text:?}: unknown unit {unit:?}"),
-    };
-    let bytes = value * scale;
-    if !bytes.is_finite() || bytes >= 9.2e18 {
-        bail!("invalid size {text:?}");
-    }
-    Ok(bytes.round() as i64)
+    let bytes =
+        crate::cli::size::parse_size(text).with_context(|| format!("invalid size {text:?}"))?;
+    // parse_size stays below i64::MAX.
+    Ok(i64::try_from(bytes).unwrap_or(i64::MAX))
 }
 
 /// A rate in KB/s as Toxiproxy's `bandwidth` takes it: `100KB/s`,
@@ -323,13 +296,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
-        assert_eq!(parse_duration("40").unwrap(), Duration::from_millis(40));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3h").is_err());
+    fn durations_need_a_unit() {
+        assert_eq!(parse_flag_millis("--latency", "1.5s").unwrap(), 1500);
+        assert_eq!(
+            parse_flag_duration("--slice-delay", "250us").unwrap(),
+            Duration::from_micros(250)
+        );
+        assert_eq!(parse_flag_millis("--timeout", "0").unwrap(), 0);
+        let error = parse_flag_millis("--latency", "40").unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            "--latency '40': a number without a unit is ambiguous here: write 40ms or 40s"
+        );
+        assert!(parse_flag_duration("--timeout", "soon").is_err());
     }
 
     #[test]

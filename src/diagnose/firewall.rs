@@ -1,8 +1,8 @@
 //! Firewall rules that stop loopback traffic to a port.
 //!
-//! The ruleset is read with `nft -j list ruleset` into the typed model
-//! below (only the statements that decide a verdict are typed; anything
-//! else counts as "may match"), plus `iptables-legacy-save` and
+//! The ruleset is read with `nft -j list ruleset` into the typed model of
+//! [`crate::inventory::nftables`] (only the statements that decide a
+//! verdict are typed; anything else counts as "may match"), plus `iptables-legacy-save` and
 //! `ip6tables-legacy-save` when the legacy backend is present (rules of the
 //! `iptables-nft` backend already appear in the nft ruleset).
 //!
@@ -30,139 +30,13 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use serde::{Deserialize, Deserializer};
-
+use crate::inventory::nftables;
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
 
-/// `nft -j list ruleset`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct NftRuleset {
-    #[serde(default)]
-    pub nftables: Vec<NftItem>,
-}
-
-/// One element of the ruleset array; only chains and rules matter here.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct NftItem {
-    pub chain: Option<NftChain>,
-    pub rule: Option<NftRule>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct NftChain {
-    pub family: String,
-    pub table: String,
-    pub name: String,
-    /// `filter`, `nat`, `route` (base chains only).
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// `input`, `output`, … (base chains only).
-    pub hook: Option<String>,
-    pub prio: Option<i64>,
-    /// `accept` or `drop` (base chains only).
-    pub policy: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct NftRule {
-    pub family: String,
-    pub table: String,
-    pub chain: String,
-    pub handle: u64,
-    #[serde(default)]
-    pub expr: Vec<NftStatement>,
-}
-
-/// A statement: a match, a verdict, or something that does not decide
-/// (counter, log…), which has every field `None`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct NftStatement {
-    #[serde(rename = "match")]
-    pub matches: Option<NftMatch>,
-    #[serde(default, deserialize_with = "present")]
-    pub accept: Option<Option<serde::de::IgnoredAny>>,
-    #[serde(default, deserialize_with = "present")]
-    pub drop: Option<Option<serde::de::IgnoredAny>>,
-    #[serde(default, deserialize_with = "present")]
-    pub reject: Option<Option<NftReject>>,
-    pub jump: Option<NftJump>,
-    pub goto: Option<NftJump>,
-    #[serde(default, deserialize_with = "present", rename = "return")]
-    pub return_: Option<Option<serde::de::IgnoredAny>>,
-    /// An iptables extension (`xt`): its arguments are not in the JSON.
-    pub xt: Option<NftXt>,
-}
-
-/// `{"xt": {"type": "match", "name": "multiport"}}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct NftXt {
-    /// `match` or `target`.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub name: Option<String>,
-}
-
-/// `{"drop": null}` must read as present: absent → `None`, `null` →
-/// `Some(None)`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct NftReject {
-    /// `icmp`, `icmpv6`, `icmpx`, `tcp reset`.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// `port-unreachable`, `admin-prohibited`…
-    pub expr: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct NftJump {
-    pub target: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct NftMatch {
-    pub op: String,
-    pub left: NftExpression,
-    pub right: NftExpression,
-}
-
-/// The expression shapes the matcher understands.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum NftExpression {
-    Number(u64),
-    Text(String),
-    List(Vec<NftExpression>),
-    Set { set: Vec<NftExpression> },
-    Range { range: Vec<NftExpression> },
-    Prefix { prefix: NftPrefix },
-    Meta { meta: NftKey },
-    Ct { ct: NftKey },
-    Payload { payload: NftPayload },
-    Other(serde::de::IgnoredAny),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct NftPrefix {
-    pub addr: String,
-    pub len: u8,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct NftKey {
-    pub key: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct NftPayload {
-    pub protocol: Option<String>,
-    pub field: Option<String>,
-}
+pub use crate::inventory::nftables::{
+    NftChain, NftExpression, NftItem, NftJump, NftKey, NftMatch, NftPayload, NftPrefix, NftReject,
+    NftRule, NftRuleset, NftStatement, NftXt,
+};
 
 /// The packet followed through the rules: the SYN of a loopback
 /// connection.
@@ -286,21 +160,13 @@ impl Blocker {
     }
 }
 
-/// Runs `nft -j list ruleset`; `None` when nft is missing or refuses (no
-/// privilege), which the caller reports as "could not read the ruleset".
+/// The ruleset and its text listing (`nft -a list ruleset`, which gives
+/// each rule as people write it, keyed by handle); `None` when nft is
+/// missing or refuses (no privilege), which the caller reports as "could
+/// not read the ruleset".
 pub fn read_nft(system: &dyn System) -> Option<(NftRuleset, String)> {
-    let json = system.run("nft", &["-j", "list", "ruleset"], COMMAND_TIMEOUT)?;
-    if !json.success {
-        return None;
-    }
-    let ruleset: NftRuleset = serde_json::from_slice(&json.stdout).ok()?;
-    // The text form gives each rule as people write it, keyed by handle.
-    let text = system
-        .run("nft", &["-a", "list", "ruleset"], COMMAND_TIMEOUT)
-        .filter(|o| o.success)
-        .map(|o| o.text())
-        .unwrap_or_default();
-    Some((ruleset, text))
+    let ruleset = nftables::read(system).ok()?;
+    Some((ruleset, nftables::read_listing(system)))
 }
 
 /// The tables `iptables-nft` manages, as `(family, table)`: those it dumps.

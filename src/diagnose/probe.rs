@@ -324,21 +324,15 @@ fn read_until_done<R: Read>(
     }
 }
 
-/// Whether a full response (headers plus a Content-Length body or a final
-/// chunk) has arrived, so a keep-alive server need not close first.
+/// Whether a full response (head plus the body its framing announces) has
+/// arrived, so a keep-alive server need not close first.
 fn response_complete(bytes: &[u8]) -> bool {
-    let Some(header_end) = find(bytes, b"\r\n\r\n") else { return false };
-    let head = String::from_utf8_lossy(&bytes[..header_end]).to_ascii_lowercase();
-    let body = &bytes[header_end + 4..];
-    for line in head.lines() {
-        if let Some(value) = line.strip_prefix("content-length:") {
-            return value.trim().parse::<usize>().is_ok_and(|length| body.len() >= length);
-        }
-        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
-            return find(body, b"0\r\n\r\n").is_some();
-        }
-    }
-    false
+    crate::http1::is_complete(bytes, limits())
+}
+
+/// The bounds [`read_until_done`] reads within.
+fn limits() -> crate::http1::Limits {
+    crate::http1::Limits { max_body: MAX_RESPONSE, ..Default::default() }
 }
 
 fn classify_response(bytes: &[u8], end: End, tls: bool) -> Reply {
@@ -386,51 +380,21 @@ fn io_reply(error: &std::io::Error) -> Reply {
     }
 }
 
-/// Parses the status line and returns the (dechunked) body.
+/// Parses the status line and returns the body with its framing removed:
+/// as much of it as arrived, since a probe reports what it saw. A head that
+/// never completed still gives its status line.
 fn parse_http(bytes: &[u8]) -> Option<(u16, String, String)> {
     if !bytes.starts_with(b"HTTP/1.") {
         return None;
     }
-    let line_end = find(bytes, b"\r\n").unwrap_or(bytes.len());
-    let line = String::from_utf8_lossy(&bytes[..line_end]);
-    let mut parts = line.splitn(3, ' ');
-    let _version = parts.next()?;
-    let status: u16 = parts.next()?.parse().ok()?;
-    let reason = parts.next().unwrap_or("").to_string();
-    let body = match find(bytes, b"\r\n\r\n") {
-        Some(end) => {
-            let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
-            let raw = &bytes[end + 4..];
-            if head.contains("transfer-encoding: chunked") {
-                dechunk(raw)
-            } else {
-                raw.to_vec()
-            }
+    match crate::http1::parse_response(bytes, limits()) {
+        Ok(Some(response)) => {
+            let crate::http1::StatusLine { status, reason, .. } = response.head.status_line;
+            Some((status, reason, String::from_utf8_lossy(&response.body).into_owned()))
         }
-        None => Vec::new(),
-    };
-    Some((status, reason, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Some(line_end) = find(raw, b"\r\n") {
-        let size_text = String::from_utf8_lossy(&raw[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16);
-        let Ok(size) = size else { break };
-        raw = &raw[line_end + 2..];
-        if size == 0 || raw.len() < size {
-            body.extend_from_slice(&raw[..size.min(raw.len())]);
-            break;
-        }
-        body.extend_from_slice(&raw[..size]);
-        raw = raw.get(size + 2..).unwrap_or(&[]);
+        Ok(None) | Err(_) => crate::http1::parse_status_line(bytes)
+            .map(|line| (line.status, line.reason, String::new())),
     }
-    body
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|window| window == needle)
 }
 
 /// The first bytes as readable text (non-printable bytes escaped).

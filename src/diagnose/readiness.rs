@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::inventory::system::System;
 use crate::model::diagnosis::attempts_summary;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use super::probe::{ProbeAddress, Reply};
 use super::{diagnose, probe_address, resolve, Attempt, Client, Diagnosis, Request, Target};

@@ -12,6 +12,9 @@
 //! Namespaces other than our own ([`namespaces`]) are enumerated by entering
 //! them from a helper thread, or through `/proc/PID/net/*` without root.
 //!
+//! The firewall is read here too: [`nftables`] types the ruleset that
+//! `nft -j list ruleset` prints, for the diagnosis and the audit alike.
+//!
 //! All kernel access of the project lives here and in `crate::sys`.
 //! Engines reach it through one handle, [`system::System`]: the real
 //! [`system::Machine`] in the binary, a scripted fake in unit tests. The
@@ -26,6 +29,7 @@ pub mod destroy;
 pub mod ebpf;
 pub mod namespaces;
 pub mod netlink;
+pub mod nftables;
 pub mod owners;
 pub mod port_report;
 pub mod proc_events;

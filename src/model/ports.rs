@@ -3,15 +3,15 @@
 
 use std::fmt;
 
+use crate::target::{parse_port, PortError, PortZero};
+
 /// A bad port or port list, naming the offending part.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortListError {
     #[error("empty port list")]
     Empty,
-    #[error("'{text}' is not a port number (expected 0-65535)")]
-    NotANumber { text: String },
-    #[error("port {value} is out of range (0-65535)")]
-    OutOfRange { value: u64 },
+    #[error(transparent)]
+    Port(#[from] PortError),
     #[error("port range {start}-{end} is reversed (start is greater than end)")]
     Reversed { start: u16, end: u16 },
 }
@@ -42,15 +42,15 @@ impl PortSet {
             }
             let range = match item.split_once('-') {
                 Some((start, end)) => {
-                    let start = parse_port(start.trim())?;
-                    let end = parse_port(end.trim())?;
+                    let start = parse_port(start.trim(), PortZero::Allowed)?;
+                    let end = parse_port(end.trim(), PortZero::Allowed)?;
                     if start > end {
                         return Err(PortListError::Reversed { start, end });
                     }
                     (start, end)
                 }
                 None => {
-                    let port = parse_port(item)?;
+                    let port = parse_port(item, PortZero::Allowed)?;
                     (port, port)
                 }
             };
@@ -118,16 +118,6 @@ impl fmt::Display for PortSet {
     }
 }
 
-/// Parses one port number, naming the text when it is not one.
-pub fn parse_port(text: &str) -> Result<u16, PortListError> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(PortListError::NotANumber { text: text.to_string() });
-    }
-    let value: u64 =
-        text.parse().map_err(|_| PortListError::NotANumber { text: text.to_string() })?;
-    u16::try_from(value).map_err(|_| PortListError::OutOfRange { value })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,11 +135,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_lists_naming_the_part() {
-        assert_eq!(PortSet::parse("abc"), Err(PortListError::NotANumber { text: "abc".into() }));
+        let not_a_number = |text: &str| {
+            Err(PortListError::Port(PortError::NotANumber { text: text.into(), min: 0 }))
+        };
+        assert_eq!(PortSet::parse("abc"), not_a_number("abc"));
         assert_eq!(PortSet::parse("9-1"), Err(PortListError::Reversed { start: 9, end: 1 }));
-        assert_eq!(PortSet::parse("70000"), Err(PortListError::OutOfRange { value: 70000 }));
+        assert_eq!(
+            PortSet::parse("70000"),
+            Err(PortListError::Port(PortError::OutOfRange { value: 70000, min: 0 }))
+        );
         assert_eq!(PortSet::parse(" , "), Err(PortListError::Empty));
-        assert_eq!(PortSet::parse("-5"), Err(PortListError::NotANumber { text: String::new() }));
-        assert_eq!(PortSet::parse("+80"), Err(PortListError::NotANumber { text: "+80".into() }));
+        assert_eq!(PortSet::parse("-5"), not_a_number(""));
+        assert_eq!(PortSet::parse("+80"), not_a_number("+80"));
+        assert_eq!(PortSet::parse("0").unwrap().as_single(), Some(0));
     }
 }

@@ -7,9 +7,11 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::Value;
 
-use super::wire::{ProxyWire, ToxicWire};
+use super::wire::{ProxyRequestWire, ProxyWire, ToxicRequestWire, ToxicWire};
+use crate::http1;
 
 /// The API address when neither `--url` nor `TOXIPROXY_URL` is given.
 pub const DEFAULT_URL: &str = "http://localhost:8474";
@@ -64,6 +66,9 @@ impl HttpResponse {
             .map_err(|error| ClientError::BadResponse { reason: error.to_string() })
     }
 }
+
+/// `body` of [`ApiClient::call`] for requests that carry none.
+const NO_BODY: Option<&()> = None;
 
 /// Talks to one API server.
 #[derive(Debug, Clone)]
@@ -128,6 +133,17 @@ impl ApiClient {
         extra_headers: &[(&str, &str)],
     ) -> Result<HttpResponse, ClientError> {
         let body = body.map(Value::to_string).unwrap_or_default();
+        self.send(method, path, &body, extra_headers)
+    }
+
+    /// Sends `body` (JSON text, or empty for none) and reads the response.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        extra_headers: &[(&str, &str)],
+    ) -> Result<HttpResponse, ClientError> {
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: porthole/{}\r\nAccept: application/json\r\nConnection: close\r\nContent-Length: {}\r\n",
             self.host,
@@ -175,7 +191,15 @@ impl ApiClient {
                 .map_err(io)?;
             match stream.read(&mut buffer) {
                 Ok(0) => break,
-                Ok(count) => raw.extend_from_slice(&buffer[..count]),
+                Ok(count) => {
+                    raw.extend_from_slice(&buffer[..count]);
+                    if raw.len() > LIMITS.max_head + LIMITS.max_body {
+                        return Err(ClientError::BadResponse {
+                            reason: http1::Http1Error::BodyTooLarge { limit: LIMITS.max_body }
+                                .to_string(),
+                        });
+                    }
+                }
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 Err(error) => return Err(io(error)),
             }
@@ -210,9 +234,11 @@ impl ApiClient {
         &self,
         method: &str,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&impl Serialize>,
     ) -> Result<HttpResponse, ClientError> {
-        let response = self.request(method, path, body, &[])?;
+        // Plain data structs and JSON values: serialising cannot fail.
+        let body = body.map(|body| serde_json::to_string(body).expect("request bodies serialise"));
+        let response = self.send(method, path, body.as_deref().unwrap_or(""), &[])?;
         if response.status >= 400 {
             let message = response
                 .json()
@@ -230,7 +256,7 @@ impl ApiClient {
     }
 
     pub fn version(&self) -> Result<String, ClientError> {
-        let response = self.call("GET", "/version", None)?;
+        let response = self.call("GET", "/version", NO_BODY)?;
         Ok(response
             .json()
             .ok()
@@ -239,11 +265,11 @@ impl ApiClient {
     }
 
     pub fn list(&self) -> Result<BTreeMap<String, ProxyWire>, ClientError> {
-        Self::typed(&self.call("GET", "/proxies", None)?)
+        Self::typed(&self.call("GET", "/proxies", NO_BODY)?)
     }
 
     pub fn get(&self, name: &str) -> Result<ProxyWire, ClientError> {
-        Self::typed(&self.call("GET", &format!("/proxies/{}", escape(name)), None)?)
+        Self::typed(&self.call("GET", &format!("/proxies/{}", escape(name)), NO_BODY)?)
     }
 
     pub fn create(
@@ -252,34 +278,43 @@ impl ApiClient {
         listen: &str,
         upstream: &str,
     ) -> Result<ProxyWire, ClientError> {
-        let body = serde_json::json!({"name": name, "listen": listen, "upstream": upstream, "enabled": true});
+        let body = ProxyRequestWire {
+            enabled: Some(true),
+            listen: Some(listen),
+            name: Some(name),
+            upstream: Some(upstream),
+        };
         Self::typed(&self.call("POST", "/proxies", Some(&body))?)
     }
 
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<ProxyWire, ClientError> {
-        let body = serde_json::json!({ "enabled": enabled });
+        let body = ProxyRequestWire { enabled: Some(enabled), ..ProxyRequestWire::default() };
         Self::typed(&self.call("POST", &format!("/proxies/{}", escape(name)), Some(&body))?)
     }
 
     pub fn delete(&self, name: &str) -> Result<(), ClientError> {
-        self.call("DELETE", &format!("/proxies/{}", escape(name)), None).map(drop)
+        self.call("DELETE", &format!("/proxies/{}", escape(name)), NO_BODY).map(drop)
     }
 
-    pub fn add_toxic(&self, proxy: &str, toxic: &Value) -> Result<ToxicWire, ClientError> {
+    pub fn add_toxic(
+        &self,
+        proxy: &str,
+        toxic: &ToxicRequestWire,
+    ) -> Result<ToxicWire, ClientError> {
         let path = format!("/proxies/{}/toxics", escape(proxy));
         Self::typed(&self.call("POST", &path, Some(toxic))?)
     }
 
     pub fn toxic(&self, proxy: &str, name: &str) -> Result<ToxicWire, ClientError> {
         let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
-        Self::typed(&self.call("GET", &path, None)?)
+        Self::typed(&self.call("GET", &path, NO_BODY)?)
     }
 
     pub fn update_toxic(
         &self,
         proxy: &str,
         name: &str,
-        update: &Value,
+        update: &ToxicRequestWire,
     ) -> Result<ToxicWire, ClientError> {
         let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
         Self::typed(&self.call("POST", &path, Some(update))?)
@@ -287,7 +322,7 @@ impl ApiClient {
 
     pub fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ClientError> {
         let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
-        self.call("DELETE", &path, None).map(drop)
+        self.call("DELETE", &path, NO_BODY).map(drop)
     }
 }
 
@@ -313,54 +348,25 @@ fn escape(name: &str) -> String {
     out
 }
 
-fn parse_response(raw: &[u8]) -> Result<HttpResponse, ClientError> {
-    let bad = |reason: &str| ClientError::BadResponse { reason: reason.to_string() };
-    let split = raw
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of headers"))?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("headers are not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse::<u16>().ok())
-        .ok_or_else(|| bad("no status code"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(name, value)| name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked"));
-    if chunked {
-        body = dechunk(&body).ok_or_else(|| bad("broken chunked body"))?;
-    } else if let Some(length) = headers
-        .iter()
-        .find(|(name, _)| name == "content-length")
-        .and_then(|(_, value)| value.parse::<usize>().ok())
-    {
-        body.truncate(length);
-    }
-    Ok(HttpResponse { status, headers, body })
-}
+/// The largest answer the client accepts: the API's biggest reply, the
+/// proxy list, is a few hundred bytes per proxy.
+const LIMITS: http1::Limits = http1::Limits { max_head: 64 << 10, max_body: 16 << 20 };
 
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|window| window == b"\r\n")?;
-        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
-        let size_text = size_text.split(';').next()?.trim();
-        let size = usize::from_str_radix(size_text, 16).ok()?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
+/// Parses a whole response (the server has closed): a body shorter than its
+/// framing announced is an error here, not a partial answer.
+fn parse_response(raw: &[u8]) -> Result<HttpResponse, ClientError> {
+    let bad = |reason: String| ClientError::BadResponse { reason };
+    let response = http1::parse_response(raw, LIMITS)
+        .map_err(|error| bad(error.to_string()))?
+        .ok_or_else(|| bad("no end of headers".to_string()))?;
+    if let Some(error) = response.body_error {
+        return Err(bad(error.to_string()));
     }
+    Ok(HttpResponse {
+        status: response.head.status_line.status,
+        headers: response.head.headers,
+        body: response.body,
+    })
 }
 
 #[cfg(test)]
@@ -400,6 +406,14 @@ mod tests {
         assert_eq!(response.body, b"{}");
         let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
         assert_eq!(parse_response(raw).expect("valid").body, b"abcde");
+        let truncated = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n";
+        let error = parse_response(truncated).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "malformed response from the proxy API: the body ended early (truncated)"
+        );
+        let error = parse_response(b"HTTP/1.1 200 OK\r\n").unwrap_err().to_string();
+        assert_eq!(error, "malformed response from the proxy API: no end of headers");
         assert_eq!(escape("a b/c"), "a%20b%2Fc");
     }
 }

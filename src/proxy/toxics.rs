@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Map, Value};
 
 use super::error::ProxyError;
-use super::wire::{Attributes, ToxicWire};
+use super::wire::{Attributes, ToxicRequestWire, ToxicWire};
 
 /// Which way a toxic acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -237,61 +237,45 @@ fn next_revision() -> u64 {
 }
 
 impl ToxicSpec {
+    /// A toxic of `kind` named `name` (default `TYPE_STREAM`, as
+    /// Toxiproxy names it), its attributes validated.
+    pub fn new(
+        name: Option<String>,
+        mut kind: ToxicKind,
+        stream: Stream,
+        toxicity: f64,
+    ) -> Result<Self, ProxyError> {
+        kind.validate()?;
+        let toxicity = check_toxicity(toxicity)?;
+        let name = name
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| format!("{}_{}", kind.type_name(), stream.as_str()));
+        Ok(ToxicSpec { name, kind, stream, toxicity, revision: next_revision() })
+    }
+
     /// Builds a toxic from a create request (`POST /proxies/{p}/toxics`).
     pub fn from_request(body: &Value) -> Result<Self, ProxyError> {
-        let object = body
-            .as_object()
-            .ok_or_else(|| ProxyError::BadBody { reason: "expected a JSON object".to_string() })?;
-        let text = |key: &str| -> Result<String, ProxyError> {
-            match object.get(key) {
-                None | Some(Value::Null) => Ok(String::new()),
-                Some(Value::String(text)) => Ok(text.clone()),
-                Some(other) => Err(ProxyError::BadBody {
-                    reason: format!("field {key} must be a string, got {other}"),
-                }),
-            }
-        };
-        let type_name = text("type")?;
-        let stream = Stream::parse(&text("stream")?)?;
-        let mut kind = ToxicKind::default_for(&type_name)?;
-        match object.get("attributes") {
-            None | Some(Value::Null) => kind.validate()?,
-            Some(Value::Object(attributes)) => kind.merge(attributes)?,
-            Some(other) => {
-                return Err(ProxyError::BadBody {
-                    reason: format!("field attributes must be an object, got {other}"),
-                })
-            }
+        let ToxicRequestWire { attributes, name, stream, toxicity, r#type } = read_request(body)?;
+        let stream = Stream::parse(stream.as_deref().unwrap_or(""))?;
+        let mut kind = ToxicKind::default_for(r#type.as_deref().unwrap_or(""))?;
+        if let Some(attributes) = &attributes {
+            kind.merge(attributes)?;
         }
-        let toxicity = match object.get("toxicity") {
-            None | Some(Value::Null) => 1.0,
-            Some(value) => parse_toxicity(value)?,
-        };
-        let mut name = text("name")?;
-        if name.is_empty() {
-            name = format!("{}_{}", type_name, stream.as_str());
-        }
-        Ok(ToxicSpec { name, kind, stream, toxicity, revision: next_revision() })
+        Self::new(name, kind, stream, toxicity.unwrap_or(1.0))
     }
 
     /// Applies an update request: attributes merge, `toxicity` replaces the
     /// old value only when given; type, stream and name never change.
     pub fn updated(&self, body: &Value) -> Result<Self, ProxyError> {
-        let object = body
-            .as_object()
-            .ok_or_else(|| ProxyError::BadBody { reason: "expected a JSON object".to_string() })?;
+        // Exhaustive: type, stream and name are read and deliberately unused.
+        let ToxicRequestWire { attributes, name: _, stream: _, toxicity, r#type: _ } =
+            read_request(body)?;
         let mut next = self.clone();
-        match object.get("attributes") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(attributes)) => next.kind.merge(attributes)?,
-            Some(other) => {
-                return Err(ProxyError::BadBody {
-                    reason: format!("field attributes must be an object, got {other}"),
-                })
-            }
+        if let Some(attributes) = &attributes {
+            next.kind.merge(attributes)?;
         }
-        if let Some(value) = object.get("toxicity").filter(|value| !value.is_null()) {
-            next.toxicity = parse_toxicity(value)?;
+        if let Some(toxicity) = toxicity {
+            next.toxicity = check_toxicity(toxicity)?;
         }
         next.revision = next_revision();
         Ok(next)
@@ -309,12 +293,14 @@ impl ToxicSpec {
     }
 }
 
+/// The typed request in `body`, its type errors worded for the API.
+fn read_request(body: &Value) -> Result<ToxicRequestWire, ProxyError> {
+    ToxicRequestWire::from_value(body).map_err(|reason| ProxyError::BadBody { reason })
+}
+
 /// A probability: Toxiproxy would take 1.5 or -1 and act as if 1 or 0, but
 /// such a value is always a mistake, so it is refused.
-fn parse_toxicity(value: &Value) -> Result<f32, ProxyError> {
-    let toxicity = value.as_f64().ok_or_else(|| ProxyError::BadBody {
-        reason: format!("field toxicity must be a number, got {value}"),
-    })?;
+fn check_toxicity(toxicity: f64) -> Result<f32, ProxyError> {
     if !(0.0..=1.0).contains(&toxicity) {
         return Err(ProxyError::ToxicityRange { value: toxicity });
     }

@@ -29,7 +29,8 @@ pub(crate) fn check(netns: &Netns, args: &[&str]) -> (i32, serde_json::Value) {
 /// handle N` names a rule that exists, `add rule` a chain that exists).
 /// Every fix line that is not a command is a step in words.
 pub(crate) fn assert_fix_commands_run(netns: &Netns, json: &serde_json::Value) {
-    let placeholder = regex::Regex::new(r"\b(PID|PORT|CONTAINER|NAME|TYPE)\b|<[a-z-]+>|…").unwrap();
+    let placeholder =
+        regex_lite::Regex::new(r"\b(PID|PORT|CONTAINER|NAME|TYPE)\b|<[a-z-]+>|…").unwrap();
     for cause in json["causes"].as_array().expect("causes array") {
         let fixes: Vec<&str> =
             cause["fix"].as_array().expect("fix array").iter().filter_map(|f| f.as_str()).collect();

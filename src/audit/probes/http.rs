@@ -12,6 +12,7 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
 use super::conn::{abbreviate, Conn, Deadline, End};
+use crate::http1;
 
 /// The foreign name used for rebinding, CORS and WebSocket checks. It is a
 /// reserved example domain, so it can never belong to anyone.
@@ -74,77 +75,38 @@ impl Response {
     }
 }
 
-/// Whether `bytes` hold a complete response: the head and the whole body
-/// announced by `Content-Length` or chunked framing. Bodies without framing
-/// end at EOF (`Connection: close`).
-pub fn is_complete(bytes: &[u8]) -> bool {
-    let Some(head_end) = find(bytes, b"\r\n\r\n") else { return false };
-    let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
-    let body = &bytes[head_end + 4..];
-    if head.starts_with("http/1.1 101") || head.starts_with("http/1.0 101") {
-        return true;
-    }
-    if head.starts_with("http/1.1 204") || head.starts_with("http/1.1 304") {
-        return true;
-    }
-    for line in head.lines() {
-        if let Some(value) = line.strip_prefix("content-length:") {
-            return value.trim().parse::<usize>().is_ok_and(|length| body.len() >= length);
-        }
-        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
-            return body.ends_with(b"0\r\n\r\n");
-        }
-    }
-    false
+/// The bounds replies are parsed within (a reply is read up to
+/// [`MAX_REPLY`](super::conn::MAX_REPLY) bytes anyway).
+fn limits() -> http1::Limits {
+    http1::Limits { max_head: super::conn::MAX_REPLY, max_body: super::conn::MAX_REPLY }
 }
 
-/// Parses a response; `None` when the bytes are not HTTP.
+/// Whether `bytes` hold a complete response: the head and the whole body
+/// its framing announces (none for 101, 204 and 304). Bodies without
+/// framing end at EOF (`Connection: close`).
+pub fn is_complete(bytes: &[u8]) -> bool {
+    http1::is_complete(bytes, limits())
+}
+
+/// Parses a response; `None` when the bytes are not HTTP. The body is what
+/// arrived of it, framing removed; a head cut short still gives its status
+/// line.
 pub fn parse(bytes: &[u8]) -> Option<Response> {
     if !bytes.starts_with(b"HTTP/") {
         return None;
     }
-    let (head, body) = match find(bytes, b"\r\n\r\n") {
-        Some(end) => (&bytes[..end], &bytes[end + 4..]),
-        None => (bytes, &[][..]),
-    };
-    let head = String::from_utf8_lossy(head);
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next()?;
-    let mut parts = status_line.splitn(3, ' ');
-    let _version = parts.next()?;
-    let status = parts.next()?.parse().ok()?;
-    let reason = parts.next().unwrap_or("").to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_vec() };
-    Some(Response { status, reason, headers, body })
-}
-
-/// Removes chunked transfer encoding; stops at the first malformed chunk.
-fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Some(line_end) = find(bytes, b"\r\n") {
-        let size_text = String::from_utf8_lossy(&bytes[..line_end]);
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let Ok(size) = usize::from_str_radix(size_text, 16) else { break };
-        let start = line_end + 2;
-        if size == 0 || start + size > bytes.len() {
-            body.extend_from_slice(&bytes[start.min(bytes.len())..(start + size).min(bytes.len())]);
-            break;
+    match http1::parse_response(bytes, limits()) {
+        Ok(Some(response)) => {
+            let http1::StatusLine { status, reason, .. } = response.head.status_line;
+            Some(Response { status, reason, headers: response.head.headers, body: response.body })
         }
-        body.extend_from_slice(&bytes[start..start + size]);
-        bytes = &bytes[(start + size + 2).min(bytes.len())..];
+        Ok(None) | Err(_) => http1::parse_status_line(bytes).map(|line| Response {
+            status: line.status,
+            reason: line.reason,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }),
     }
-    body
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|window| window == needle)
 }
 
 /// One request to send.
@@ -353,7 +315,8 @@ fn send_upgrade(
     text.push_str("\r\n");
     let mut conn = Conn::plain(address, deadline).ok()?;
     conn.send(text.as_bytes(), deadline).ok()?;
-    let (bytes, _) = conn.receive(deadline, None, |b| find(b, b"\r\n\r\n").is_some());
+    let (bytes, _) =
+        conn.receive(deadline, None, |b| !matches!(http1::parse_head(b, limits()), Ok(None)));
     parse(&bytes)
 }
 
@@ -380,6 +343,7 @@ mod tests {
         assert!(is_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcde"));
         assert!(is_complete(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"));
         assert!(!is_complete(b"HTTP/1.0 200 OK\r\n\r\nbody until eof"));
+        assert!(is_complete(b"HTTP/1.1 204 No Content\r\n\r\n"));
     }
 
     #[test]

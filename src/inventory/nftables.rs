@@ -1,0 +1,184 @@
+//! The nftables ruleset as typed data: `nft -j list ruleset` run through
+//! the [`System`] handle and deserialised into the shapes porthole reasons
+//! about. `diagnose::firewall` follows a loopback SYN through it;
+//! `audit::firewall` reads the input hook's policy and accepted ports.
+//!
+//! Only the statements that decide a verdict are typed: a match, accept,
+//! drop, reject, jump, goto, return, and iptables-nft's opaque `xt`. Any
+//! other statement (counter, log, …) deserialises with every field `None`,
+//! and any other expression as [`NftExpression::Other`], so a ruleset using
+//! features this model does not know still parses; its readers treat the
+//! unknown parts as "may match".
+//!
+//! See: <https://manpages.debian.org/bookworm/libnftables1/libnftables-json.5.en.html>
+
+use serde::{Deserialize, Deserializer};
+
+use super::system::{System, COMMAND_TIMEOUT};
+
+/// Why the ruleset could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum NftReadError {
+    #[error("nft: not installed or could not be started")]
+    Unavailable,
+    #[error("nft: listing the ruleset failed (it needs root)")]
+    Refused,
+    #[error("nft: unreadable JSON: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// Runs `nft -j list ruleset` in the calling thread's network namespace.
+pub fn read(system: &dyn System) -> Result<NftRuleset, NftReadError> {
+    let output = system
+        .run("nft", &["-j", "list", "ruleset"], COMMAND_TIMEOUT)
+        .ok_or(NftReadError::Unavailable)?;
+    if !output.success {
+        return Err(NftReadError::Refused);
+    }
+    Ok(parse(&output.stdout)?)
+}
+
+/// Parses the output of `nft -j list ruleset`.
+pub fn parse(json: &[u8]) -> Result<NftRuleset, serde_json::Error> {
+    serde_json::from_slice(json)
+}
+
+/// Runs `nft -a list ruleset`: the rules as people write them, with their
+/// handles (empty when nft refuses).
+pub fn read_listing(system: &dyn System) -> String {
+    system
+        .run("nft", &["-a", "list", "ruleset"], COMMAND_TIMEOUT)
+        .filter(|output| output.success)
+        .map(|output| output.text())
+        .unwrap_or_default()
+}
+
+/// `nft -j list ruleset`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NftRuleset {
+    #[serde(default)]
+    pub nftables: Vec<NftItem>,
+}
+
+/// One element of the ruleset array; only chains and rules matter here.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NftItem {
+    pub chain: Option<NftChain>,
+    pub rule: Option<NftRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftChain {
+    pub family: String,
+    pub table: String,
+    pub name: String,
+    /// `filter`, `nat`, `route` (base chains only).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `input`, `output`, … (base chains only).
+    pub hook: Option<String>,
+    pub prio: Option<i64>,
+    /// `accept` or `drop` (base chains only).
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftRule {
+    pub family: String,
+    pub table: String,
+    pub chain: String,
+    pub handle: u64,
+    #[serde(default)]
+    pub expr: Vec<NftStatement>,
+}
+
+/// A statement: a match, a verdict, or something that does not decide
+/// (counter, log…), which has every field `None`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NftStatement {
+    #[serde(rename = "match")]
+    pub matches: Option<NftMatch>,
+    #[serde(default, deserialize_with = "present")]
+    pub accept: Option<Option<serde::de::IgnoredAny>>,
+    #[serde(default, deserialize_with = "present")]
+    pub drop: Option<Option<serde::de::IgnoredAny>>,
+    #[serde(default, deserialize_with = "present")]
+    pub reject: Option<Option<NftReject>>,
+    pub jump: Option<NftJump>,
+    pub goto: Option<NftJump>,
+    #[serde(default, deserialize_with = "present", rename = "return")]
+    pub return_: Option<Option<serde::de::IgnoredAny>>,
+    /// An iptables extension (`xt`): its arguments are not in the JSON.
+    pub xt: Option<NftXt>,
+}
+
+/// `{"xt": {"type": "match", "name": "multiport"}}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftXt {
+    /// `match` or `target`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub name: Option<String>,
+}
+
+/// `{"drop": null}` must read as present: absent → `None`, `null` →
+/// `Some(None)`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftReject {
+    /// `icmp`, `icmpv6`, `icmpx`, `tcp reset`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `port-unreachable`, `admin-prohibited`…
+    pub expr: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftJump {
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftMatch {
+    pub op: String,
+    pub left: NftExpression,
+    pub right: NftExpression,
+}
+
+/// The expression shapes the matcher understands.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum NftExpression {
+    Number(u64),
+    Text(String),
+    List(Vec<NftExpression>),
+    Set { set: Vec<NftExpression> },
+    Range { range: Vec<NftExpression> },
+    Prefix { prefix: NftPrefix },
+    Meta { meta: NftKey },
+    Ct { ct: NftKey },
+    Payload { payload: NftPayload },
+    Other(serde::de::IgnoredAny),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftPrefix {
+    pub addr: String,
+    pub len: u8,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftKey {
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftPayload {
+    pub protocol: Option<String>,
+    pub field: Option<String>,
+}
