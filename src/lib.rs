@@ -8,6 +8,7 @@
 //! - [`audit`]: safe probes, rules and findings for `porthole audit`.
 //! - [`model`]: plain data shared by engines and renderers.
 //! - [`proxy`]: the Toxiproxy-compatible fault-injection proxy engine.
+//! - [`alerts`]: rules and delivery of `porthole monitor`'s alerts.
 //! - [`monitor`]: the capture engine of `porthole monitor` (listeners and
 //!   connections over time, eBPF or netlink).
 //! - [`render`]: tables and JSON wire types; the only code that prints.
@@ -23,6 +24,7 @@
 //! depends only on `model` (and, for the proxy's CLI client, on the
 //! Toxiproxy API's own wire types in `proxy::wire`).
 
+pub mod alerts;
 pub mod allocation;
 pub mod audit;
 pub mod cli;

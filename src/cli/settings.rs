@@ -707,6 +707,50 @@ pub struct MonitorSettings {
     /// Where to record; `None` with `--jsonl` and no `--store`.
     pub store: Option<crate::store::StoreLocation>,
     pub writer: crate::store::WriterOptions,
+    pub alerts: AlertSettings,
+}
+
+/// `porthole monitor`'s alerts, resolved.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    /// The rules; `None` with `--no-alerts`.
+    pub config: Option<crate::alerts::AlertConfig>,
+    /// The file they came from, `None` for the built-in rules.
+    pub source: Option<std::path::PathBuf>,
+    pub on_alert: Option<String>,
+    pub webhook: Option<crate::alerts::webhook::WebhookUrl>,
+}
+
+impl AlertSettings {
+    pub fn resolve(args: crate::cli::args::AlertArgs) -> anyhow::Result<Self> {
+        let crate::cli::args::AlertArgs { alerts, no_alerts, on_alert, webhook } = args;
+        let webhook = match webhook {
+            Some(text) => Some(
+                crate::alerts::webhook::WebhookUrl::parse(&text)
+                    .map_err(|error| anyhow::anyhow!("--webhook '{text}': {error}"))?,
+            ),
+            None => None,
+        };
+        if on_alert.as_deref().is_some_and(|command| command.trim().is_empty()) {
+            bail!("--on-alert needs a command");
+        }
+        if no_alerts {
+            return Ok(AlertSettings { config: None, source: None, on_alert, webhook });
+        }
+        let source = match alerts {
+            Some(path) => Some(path),
+            None => crate::alerts::config::default_path(
+                std::env::var("XDG_CONFIG_HOME").ok().as_deref(),
+                std::env::var("HOME").ok().as_deref(),
+            ),
+        };
+        // The error names the file, the line and the key itself.
+        let config = match &source {
+            Some(path) => crate::alerts::AlertConfig::read(path)?,
+            None => crate::alerts::AlertConfig::default(),
+        };
+        Ok(AlertSettings { config: Some(config), source, on_alert, webhook })
+    }
 }
 
 impl MonitorSettings {
@@ -719,7 +763,9 @@ impl MonitorSettings {
             store,
             keep,
             max_size,
+            alerts,
         } = args;
+        let alerts = AlertSettings::resolve(alerts)?;
         let store = match (store, jsonl) {
             (Some(text), _) => Some(
                 crate::store::StoreLocation::parse(&text).with_context(|| "--store".to_string())?,
@@ -761,6 +807,7 @@ impl MonitorSettings {
             jsonl,
             store,
             writer,
+            alerts,
         })
     }
 }

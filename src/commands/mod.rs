@@ -2,6 +2,7 @@
 //! the engines for data, hands the data to `render`, and returns an
 //! [`ExitStatus`]; only `main.rs` turns that into a process exit code.
 
+pub(crate) mod alerting;
 pub mod audit;
 pub mod check;
 pub mod completions;
