@@ -93,6 +93,8 @@ pub struct AlertEngine {
 }
 
 impl AlertEngine {
+    /// The rules of `config`; connections of `own_pid` (the recorder) are
+    /// never judged.
     pub fn new(config: AlertConfig, own_pid: u32) -> Self {
         let baseline = if config.existing { Baseline::Closed } else { Baseline::Waiting };
         AlertEngine {
@@ -105,6 +107,7 @@ impl AlertEngine {
         }
     }
 
+    /// The rules in force.
     pub fn config(&self) -> &AlertConfig {
         &self.config
     }

@@ -53,6 +53,7 @@ pub enum WebhookUrlError {
 }
 
 impl WebhookUrl {
+    /// Parses `http://host[:port][/path]`; IPv6 hosts in brackets.
     pub fn parse(text: &str) -> Result<Self, WebhookUrlError> {
         let rest = text.strip_prefix("http://").ok_or(WebhookUrlError::Scheme)?;
         let (authority, path) = match rest.find(['/', '?']) {
@@ -122,9 +123,13 @@ impl Shared {
 /// How one delivery is attempted and retried.
 #[derive(Debug, Clone)]
 pub struct WebhookOptions {
+    /// Alerts the queue holds at most.
     pub capacity: usize,
+    /// Attempts per alert, the first included.
     pub attempts: u32,
+    /// Connect, write and read timeout of one attempt.
     pub timeout: Duration,
+    /// Delay before the first retry; doubled after each.
     pub first_backoff: Duration,
 }
 
@@ -140,6 +145,8 @@ pub struct Webhook {
 }
 
 impl Webhook {
+    /// Starts the delivery thread; failures after the last attempt go to
+    /// `report`.
     pub fn start(
         url: WebhookUrl,
         options: WebhookOptions,

@@ -722,6 +722,8 @@ pub struct AlertSettings {
 }
 
 impl AlertSettings {
+    /// Parses the webhook URL and reads the rules file (`--alerts`, else
+    /// the first that exists of the user's and the system's).
     pub fn resolve(args: crate::cli::args::AlertArgs) -> anyhow::Result<Self> {
         let crate::cli::args::AlertArgs { alerts, no_alerts, on_alert, webhook } = args;
         let webhook = match webhook {

@@ -25,14 +25,7 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
-        AlertKind::NewExposedListener,
-        AlertKind::WatchedPort,
-        AlertKind::UnexpectedUser,
-        AlertKind::AuditFinding,
-        AlertKind::NewClient,
-    ];
-
+    /// The id in log lines and JSON (`new-exposed-listener`).
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::NewExposedListener => "new-exposed-listener",

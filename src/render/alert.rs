@@ -139,7 +139,8 @@ pub fn rules_line(source: Option<&std::path::Path>) -> String {
 
 /// The closing line about alerts, on stderr.
 pub fn summary_line(summary: &AlertSummary) -> String {
-    let mut line = format!("porthole monitor: {} alerts", summary.raised);
+    let plural = if summary.raised == 1 { "" } else { "s" };
+    let mut line = format!("porthole monitor: {} alert{plural}", summary.raised);
     if let Some(commands) = &summary.commands {
         let _ = write!(
             line,
