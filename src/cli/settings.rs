@@ -697,6 +697,37 @@ mod tests {
         assert!(audit(&["--timeout", "0s"]).is_err());
         assert!(audit(&["--json", "--sarif"]).is_err());
     }
+
+    fn alerts(args: &[&str]) -> anyhow::Result<AlertSettings> {
+        let mut full = vec!["porthole", "monitor"];
+        full.extend_from_slice(args);
+        match Cli::try_parse_from(full)?.command {
+            crate::cli::Command::Monitor(args) => AlertSettings::resolve(args.alerts),
+            _ => unreachable!("parsed a monitor command"),
+        }
+    }
+
+    #[test]
+    fn alert_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("alerts.toml");
+        std::fs::write(&file, "[rules]\nwatched_ports = [22]\n").unwrap();
+        let path = file.to_str().unwrap();
+        let settings =
+            alerts(&["--alerts", path, "--webhook", "http://127.0.0.1:9/x", "--on-alert", "true"])
+                .unwrap();
+        assert_eq!(settings.config.unwrap().watched_ports, [22].into());
+        assert_eq!(settings.source.as_deref(), Some(file.as_path()));
+        assert_eq!(settings.webhook.unwrap().port, 9);
+        assert_eq!(settings.on_alert.as_deref(), Some("true"));
+
+        assert!(alerts(&["--no-alerts"]).unwrap().config.is_none());
+        assert!(alerts(&["--no-alerts", "--webhook", "http://h/"]).is_err(), "conflicting flags");
+        let error = alerts(&["--alerts", path, "--webhook", "https://h/"]).unwrap_err();
+        assert_eq!(error.to_string(), "--webhook 'https://h/': only http:// URLs are supported");
+        let error = alerts(&["--alerts", path, "--on-alert", " "]).unwrap_err();
+        assert_eq!(error.to_string(), "--on-alert needs a command");
+    }
 }
 
 /// Everything `porthole monitor` needs, validated.

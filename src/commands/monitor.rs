@@ -50,12 +50,19 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // batch are written once it is gone.
     drop(sink);
     let summary = summary?;
-    let mut err = std::io::stderr().lock();
-    render::stop_line(&mut err, summary.listener_events, summary.connections, summary.losses)?;
+    render::stop_line(
+        &mut std::io::stderr().lock(),
+        summary.listener_events,
+        summary.connections,
+        summary.losses,
+    )?;
     if let Some(delivery) = delivery {
+        // Not under the stderr lock: command runners and the webhook thread
+        // report their failures on stderr while they finish.
         let totals = delivery.finish();
         delivery.write_pending(out)?;
-        writeln!(err, "{}", crate::render::alert::summary_line(&totals))?;
+        let line = crate::render::alert::summary_line(&totals);
+        writeln!(std::io::stderr().lock(), "{line}")?;
     }
     Ok(ExitStatus::Success)
 }

@@ -232,7 +232,7 @@ fn a_webhook_that_never_answers_does_not_delay_recording() {
 }
 
 #[test]
-fn a_failing_webhook_is_retried_and_recording_goes_on() {
+fn a_failing_webhook_and_a_failing_command_are_logged_and_recording_goes_on() {
     let Some(netns) = Netns::create() else { return };
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(&netns, dir.path(), "fail");
@@ -242,13 +242,23 @@ fn a_failing_webhook_is_retried_and_recording_goes_on() {
     );
     let monitor = Monitor::start(
         Some(&netns),
-        &["--capture", "netlink", "--alerts", &config, "--webhook", &receiver.url],
+        &[
+            "--capture",
+            "netlink",
+            "--alerts",
+            &config,
+            "--webhook",
+            &receiver.url,
+            "--on-alert",
+            "cat > /dev/null; exit 3",
+        ],
     );
     let first_port = unique_port();
     let _first = server_in(&netns, "0.0.0.0", first_port, "http");
     let retried = eventually(Duration::from_secs(60), || receiver.bodies().len() >= 3);
     let gave_up = monitor.wait_for_stderr(|stderr| {
         stderr.contains("porthole: webhook delivery failed after 3 attempts: HTTP status 500")
+            && stderr.contains("porthole: alert command failed: exit status: 3")
     });
     // Recorded after the failures: recording went on.
     let second_port = unique_port();
@@ -261,6 +271,7 @@ fn a_failing_webhook_is_retried_and_recording_goes_on() {
     let bodies = receiver.bodies();
     assert!(bodies[..3].iter().all(|body| body["port"] == first_port), "{bodies:?}");
     assert!(stderr.contains("--webhook: 0 delivered, "), "{stderr}");
+    assert!(stderr.contains("--on-alert: 0 ran, 2 failed, "), "{stderr}");
 }
 
 #[test]
