@@ -305,6 +305,35 @@ fn the_passive_audit_of_a_new_listener_alerts_on_its_findings() {
     );
 }
 
+#[test]
+fn watched_ports_and_unexpected_users_alert_for_loopback_listeners_too() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let watched = unique_port();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[rules]\naudit_severity = \"off\"\nwatched_ports = [{watched}]\n\
+             expected_users = [\"nobody\"]\n"
+        ),
+    );
+    let monitor = Monitor::start(Some(&netns), &["--capture", "netlink", "--alerts", &config]);
+    let server = server_in(&netns, "127.0.0.1", watched, "http");
+    let raised = monitor.wait_for(|lines| {
+        !alerts(lines, "watched-port", watched).is_empty()
+            && !alerts(lines, "unexpected-user", watched).is_empty()
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert!(raised, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let unexpected = alerts(&lines, "unexpected-user", watched);
+    assert_eq!(unexpected.len(), 1, "{}", dump(&lines));
+    assert_eq!(unexpected[0]["process"]["pid"], server.pid());
+    assert_eq!(unexpected[0]["reason"], "owned by root (uid 0), not an expected user");
+    assert_eq!(alerts(&lines, "watched-port", watched).len(), 1, "{}", dump(&lines));
+    assert!(alerts(&lines, "new-exposed-listener", watched).is_empty(), "loopback is not exposed");
+}
+
 /// Runs [`SLOW_CLIENT`] against `port` in `netns`; returns its pid.
 fn run_client(netns: &Netns, port: u16) -> u32 {
     let mut child = netns
