@@ -18,7 +18,7 @@ use crate::util::{
 /// (also used by the alert tests).
 pub(crate) struct Monitor {
     child: ChildGuard,
-    lines: Arc<Mutex<Vec<Value>>>,
+    pub(crate) lines: Arc<Mutex<Vec<Value>>>,
     stderr: Arc<Mutex<String>>,
     readers: Vec<std::thread::JoinHandle<()>>,
 }
