@@ -14,6 +14,7 @@
 //!   port sets, port reports, plans, findings, proxy traffic).
 //! - [`proxy`]: the Toxiproxy-compatible fault-injection proxy engine, and
 //!   its start-up as a service (runtime, signals, config file).
+//! - [`alerts`]: rules and delivery of `porthole monitor`'s alerts.
 //! - [`monitor`]: the capture engine of `porthole monitor` (listeners and
 //!   connections over time, eBPF or netlink).
 //! - [`render`]: tables and JSON wire types; the only code that prints.
@@ -31,6 +32,7 @@
 //! depends only on `model` (and, for the proxy's CLI client, on the
 //! Toxiproxy API's own wire types in `proxy::wire`).
 
+pub mod alerts;
 pub mod allocation;
 pub mod audit;
 pub mod cli;

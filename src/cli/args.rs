@@ -782,6 +782,29 @@ pub struct MonitorArgs {
     /// (e.g. 500M, 2G) [default: no cap].
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+}
+
+/// `porthole monitor`'s alerts: which rules, and where alerts go.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Alerts")]
+pub struct AlertArgs {
+    /// Alert rules (TOML) [default: $XDG_CONFIG_HOME/porthole/alerts.toml,
+    /// else /etc/porthole/alerts.toml, else built-in rules].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_alerts")]
+    pub alerts: Option<std::path::PathBuf>,
+    /// Raise no alerts.
+    #[arg(long, conflicts_with_all = ["on_alert", "webhook"])]
+    pub no_alerts: bool,
+    /// Run this shell command for each alert, the alert's JSON on its
+    /// stdin (killed after the configured timeout, 10s by default).
+    #[arg(long, value_name = "CMD")]
+    pub on_alert: Option<String>,
+    /// POST each alert's JSON to this http:// URL, from a queue that never
+    /// holds up recording.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
 }
 
 const HISTORY_HELP: &str = "\

@@ -786,6 +786,37 @@ mod tests {
         assert!(message.contains("toxicity must be between 0 and 1"), "{message}");
         assert!(run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--slicer", "0"]).is_err());
     }
+
+    fn alerts(args: &[&str]) -> anyhow::Result<AlertSettings> {
+        let mut full = vec!["porthole", "monitor"];
+        full.extend_from_slice(args);
+        match Cli::try_parse_from(full)?.command {
+            crate::cli::Command::Monitor(args) => AlertSettings::resolve(args.alerts),
+            _ => unreachable!("parsed a monitor command"),
+        }
+    }
+
+    #[test]
+    fn alert_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("alerts.toml");
+        std::fs::write(&file, "[rules]\nwatched_ports = [22]\n").unwrap();
+        let path = file.to_str().unwrap();
+        let settings =
+            alerts(&["--alerts", path, "--webhook", "http://127.0.0.1:9/x", "--on-alert", "true"])
+                .unwrap();
+        assert_eq!(settings.config.unwrap().watched_ports, [22].into());
+        assert_eq!(settings.source.as_deref(), Some(file.as_path()));
+        assert_eq!(settings.webhook.unwrap().port, 9);
+        assert_eq!(settings.on_alert.as_deref(), Some("true"));
+
+        assert!(alerts(&["--no-alerts"]).unwrap().config.is_none());
+        assert!(alerts(&["--no-alerts", "--webhook", "http://h/"]).is_err(), "conflicting flags");
+        let error = alerts(&["--alerts", path, "--webhook", "https://h/"]).unwrap_err();
+        assert_eq!(error.to_string(), "--webhook 'https://h/': only http:// URLs are supported");
+        let error = alerts(&["--alerts", path, "--on-alert", " "]).unwrap_err();
+        assert_eq!(error.to_string(), "--on-alert needs a command");
+    }
 }
 
 /// Everything `porthole monitor` needs, validated.
@@ -796,6 +827,52 @@ pub struct MonitorSettings {
     /// Where to record; `None` with `--jsonl` and no `--store`.
     pub store: Option<crate::store::StoreLocation>,
     pub writer: crate::store::WriterOptions,
+    pub alerts: AlertSettings,
+}
+
+/// `porthole monitor`'s alerts, resolved.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    /// The rules; `None` with `--no-alerts`.
+    pub config: Option<crate::alerts::AlertConfig>,
+    /// The file they came from, `None` for the built-in rules.
+    pub source: Option<std::path::PathBuf>,
+    pub on_alert: Option<String>,
+    pub webhook: Option<crate::alerts::webhook::WebhookUrl>,
+}
+
+impl AlertSettings {
+    /// Parses the webhook URL and reads the rules file (`--alerts`, else
+    /// the first that exists of the user's and the system's).
+    pub fn resolve(args: crate::cli::args::AlertArgs) -> anyhow::Result<Self> {
+        let crate::cli::args::AlertArgs { alerts, no_alerts, on_alert, webhook } = args;
+        let webhook = match webhook {
+            Some(text) => Some(
+                crate::alerts::webhook::WebhookUrl::parse(&text)
+                    .map_err(|error| anyhow::anyhow!("--webhook '{text}': {error}"))?,
+            ),
+            None => None,
+        };
+        if on_alert.as_deref().is_some_and(|command| command.trim().is_empty()) {
+            bail!("--on-alert needs a command");
+        }
+        if no_alerts {
+            return Ok(AlertSettings { config: None, source: None, on_alert, webhook });
+        }
+        let source = match alerts {
+            Some(path) => Some(path),
+            None => crate::alerts::config::default_path(
+                std::env::var("XDG_CONFIG_HOME").ok().as_deref(),
+                std::env::var("HOME").ok().as_deref(),
+            ),
+        };
+        // The error names the file, the line and the key itself.
+        let config = match &source {
+            Some(path) => crate::alerts::AlertConfig::read(path)?,
+            None => crate::alerts::AlertConfig::default(),
+        };
+        Ok(AlertSettings { config: Some(config), source, on_alert, webhook })
+    }
 }
 
 impl MonitorSettings {
@@ -808,7 +885,9 @@ impl MonitorSettings {
             store,
             keep,
             max_size,
+            alerts,
         } = args;
+        let alerts = AlertSettings::resolve(alerts)?;
         let store = match (store, jsonl) {
             (Some(text), _) => Some(
                 crate::store::StoreLocation::parse(&text).with_context(|| "--store".to_string())?,
@@ -850,6 +929,7 @@ impl MonitorSettings {
             jsonl,
             store,
             writer,
+            alerts,
         })
     }
 }

@@ -5,6 +5,7 @@
 //! sockets, polls, or reads the machine itself. The one place a command
 //! reads input is `kill`'s confirmation, since renderers only write.
 
+pub(crate) mod alerting;
 pub mod audit;
 pub mod check;
 pub mod completions;

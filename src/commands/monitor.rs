@@ -1,5 +1,6 @@
 //! `porthole monitor`: start the capture engine, say which mode it runs in
-//! and why, and send its batches to a sink until SIGINT or SIGTERM.
+//! and why, and send its batches to a sink until SIGINT or SIGTERM; alerts
+//! ride along as one more sink (`commands::alerting`).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +10,7 @@ use anyhow::Context;
 
 use crate::cli::args::MonitorArgs;
 use crate::cli::settings::MonitorSettings;
+use crate::commands::alerting::{AlertSink, Delivery};
 use crate::commands::ExitStatus;
 use crate::inventory::NamespaceSelection;
 use crate::model::monitor::{EventSink, MonitorEvent, SinkError};
@@ -40,15 +42,47 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
         ),
         None => None,
     };
-    let mut sink = choose_sink(&settings, store, out);
-    let summary = recorder.run(sink.as_mut(), &shutdown)?;
+    let alerts = start_alerts(&settings)?;
+    let delivery = alerts.as_ref().map(|(_, delivery)| Arc::clone(delivery));
+    let mut sink = choose_sink(&settings, store, alerts, out);
+    let summary = recorder.run(sink.as_mut(), &shutdown);
+    // The printer borrows stdout: alerts the audit raised after the last
+    // batch are written once it is gone.
+    drop(sink);
+    let summary = summary?;
     render::stop_line(
         &mut std::io::stderr().lock(),
         summary.listener_events,
         summary.connections,
         summary.losses,
     )?;
+    if let Some(delivery) = delivery {
+        // Not under the stderr lock: command runners and the webhook thread
+        // report their failures on stderr while they finish.
+        let totals = delivery.finish();
+        delivery.write_pending(out)?;
+        let line = crate::render::alert::summary_line(&totals);
+        writeln!(std::io::stderr().lock(), "{line}")?;
+    }
     Ok(ExitStatus::Success)
+}
+
+/// The alert sink and its delivery, unless `--no-alerts`.
+fn start_alerts(settings: &MonitorSettings) -> anyhow::Result<Option<(AlertSink, Arc<Delivery>)>> {
+    let alerts = &settings.alerts;
+    let Some(config) = &alerts.config else { return Ok(None) };
+    let delivery =
+        Delivery::start(config, settings.jsonl, alerts.on_alert.clone(), alerts.webhook.clone())?;
+    let mut sink = AlertSink::start(config.clone(), Arc::clone(&delivery))?;
+    if let Some(location) = &settings.store {
+        sink.remember_clients(location);
+    }
+    writeln!(
+        std::io::stderr().lock(),
+        "{}",
+        crate::render::alert::rules_line(alerts.source.as_deref())
+    )?;
+    Ok(Some((sink, delivery)))
 }
 
 /// Where recorded events go: the one place sinks are chosen. The store
@@ -59,11 +93,13 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
 fn choose_sink<'a>(
     settings: &MonitorSettings,
     store: Option<Box<dyn EventSink + Send>>,
+    alerts: Option<(AlertSink, Arc<Delivery>)>,
     out: &'a mut dyn Write,
 ) -> Box<dyn EventSink + 'a> {
     use std::io::IsTerminal;
+    let (alerts, delivery) = alerts.unzip();
     let printer: Option<Box<dyn EventSink + 'a>> = if settings.jsonl {
-        Some(Box::new(JsonLines { out }))
+        Some(Box::new(JsonLines { out, alerts: delivery }))
     } else if std::io::stdout().is_terminal() || store.is_none() {
         Some(Box::new(Text { out }))
     } else {
@@ -72,6 +108,10 @@ fn choose_sink<'a>(
     let mut sinks: Vec<Box<dyn EventSink + 'a>> = Vec::new();
     if let Some(store) = store {
         sinks.push(store);
+    }
+    // Before the printer, which writes the alerts' JSON after its batch.
+    if let Some(alerts) = alerts {
+        sinks.push(Box::new(alerts));
     }
     if let Some(printer) = printer {
         sinks.push(printer);
@@ -94,14 +134,21 @@ impl EventSink for Fanout<'_> {
     }
 }
 
-/// `--jsonl`: every event as one JSON object per line on stdout.
+/// `--jsonl`: every event as one JSON object per line on stdout, then the
+/// alerts raised since the last batch.
 struct JsonLines<'a> {
     out: &'a mut dyn Write,
+    alerts: Option<Arc<Delivery>>,
 }
 
 impl EventSink for JsonLines<'_> {
     fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
-        render::write_jsonl(self.out, batch).map_err(SinkError::from)
+        render::write_jsonl(self.out, batch).map_err(SinkError::from)?;
+        if let Some(alerts) = &self.alerts {
+            alerts.write_pending(self.out)?;
+            self.out.flush()?;
+        }
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@
 //! [`monitor`] (what it records) and [`history`] (what `porthole history`
 //! asks and gets back).
 
+pub mod alert;
 pub mod allocation;
 pub mod audit;
 pub mod diagnosis;

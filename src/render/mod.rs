@@ -1,6 +1,7 @@
 //! Renderers: the only code that writes tables and JSON. Each takes data
 //! from `model` and a [`Format`]; commands never print themselves.
 
+pub mod alert;
 pub mod audit;
 pub mod diagnosis;
 pub mod free;

@@ -14,10 +14,11 @@ use crate::util::{
     wait_for_line, ChildGuard, Netns,
 };
 
-/// A running `porthole monitor --jsonl`, its lines collected by threads.
-struct Monitor {
+/// A running `porthole monitor --jsonl`, its lines collected by threads
+/// (also used by the alert tests).
+pub(crate) struct Monitor {
     child: ChildGuard,
-    lines: Arc<Mutex<Vec<Value>>>,
+    pub(crate) lines: Arc<Mutex<Vec<Value>>>,
     stderr: Arc<Mutex<String>>,
     readers: Vec<std::thread::JoinHandle<()>>,
 }
@@ -25,7 +26,7 @@ struct Monitor {
 impl Monitor {
     /// Starts the monitor (inside `netns` when given) and waits until it
     /// reported its start, i.e. every subscription is open.
-    fn start(netns: Option<&Netns>, args: &[&str]) -> Monitor {
+    pub(crate) fn start(netns: Option<&Netns>, args: &[&str]) -> Monitor {
         let mut command = match netns {
             Some(netns) => netns.command(binary().to_str().expect("utf-8 path")),
             None => Command::new(binary()),
@@ -79,12 +80,17 @@ impl Monitor {
 
     /// Waits (up to 60 s; usually a second or two) until the lines satisfy
     /// `condition`.
-    fn wait_for(&self, condition: impl Fn(&[Value]) -> bool) -> bool {
+    pub(crate) fn wait_for(&self, condition: impl Fn(&[Value]) -> bool) -> bool {
         eventually(Duration::from_secs(60), || condition(&self.lines.lock().unwrap()))
     }
 
+    /// Waits (up to 60 s) until stderr satisfies `condition`.
+    pub(crate) fn wait_for_stderr(&self, condition: impl Fn(&str) -> bool) -> bool {
+        eventually(Duration::from_secs(60), || condition(&self.stderr.lock().unwrap()))
+    }
+
     /// Stops it with SIGINT; returns every line, stderr, and the exit code.
-    fn stop(mut self) -> (Vec<Value>, String, i32) {
+    pub(crate) fn stop(mut self) -> (Vec<Value>, String, i32) {
         let pid = rustix::process::Pid::from_raw(self.child.pid() as i32).expect("positive pid");
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
         let status = self.child.0.wait().expect("monitor exits");
@@ -99,15 +105,15 @@ impl Monitor {
     }
 }
 
-fn of_type<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
+pub(crate) fn of_type<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
     lines.iter().filter(|line| line["type"] == kind).collect()
 }
 
-fn connections_to(lines: &[Value], port: u16) -> Vec<&Value> {
+pub(crate) fn connections_to(lines: &[Value], port: u16) -> Vec<&Value> {
     of_type(lines, "connection").into_iter().filter(|c| c["server_port"] == port).collect()
 }
 
-fn dump(lines: &[Value]) -> String {
+pub(crate) fn dump(lines: &[Value]) -> String {
     lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join("\n")
 }
 

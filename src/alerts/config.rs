@@ -1,0 +1,416 @@
+//! The alert rules file (TOML) and its defaults.
+//!
+//! Every key is optional; a missing file means [`AlertConfig::default`]. A
+//! mistake is reported with the file, the line and the key, so a daemon that
+//! refuses to start says exactly what to fix:
+//! `/etc/porthole/alerts.toml line 3, key 'audit_severity': unknown severity 'hgh' …`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::model::Severity;
+
+/// Databases, debuggers and remote-control APIs: a connection to one of
+/// these from a program never seen before is worth a look.
+pub const DEFAULT_SENSITIVE_PORTS: [u16; 16] = [
+    // PostgreSQL, MySQL/MariaDB, Redis, MongoDB, memcached, Elasticsearch,
+    // CouchDB, etcd, SQL Server
+    5432, 3306, 6379, 27017, 11211, 9200, 5984, 2379, 1433,
+    // Node inspector, Chrome DevTools, Java JDWP, debugpy, Delve
+    9229, 9222, 5005, 5678, 2345, // Docker API, plain and TLS
+    2375, 2376,
+];
+
+/// Which new listeners the passive audit looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuditScope {
+    /// Only listeners bound beyond loopback (the default: probing every
+    /// development server on loopback would be noise).
+    #[default]
+    Exposed,
+    /// Every new TCP listener.
+    All,
+}
+
+/// What raises an alert and how alerts are delivered; see the README's
+/// "Alerts" section for the file format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertConfig {
+    /// Rule (a): a listener bound beyond loopback appeared.
+    pub new_exposed_listener: bool,
+    /// Rule (b): a listener appeared on one of these ports.
+    pub watched_ports: BTreeSet<u16>,
+    /// Rule (b): a listener appeared owned by anyone else (names or uids);
+    /// empty turns the rule off.
+    pub expected_users: BTreeSet<String>,
+    /// Rule (c): findings of at least this severity; `None` turns the
+    /// passive audit off.
+    pub audit_severity: Option<Severity>,
+    pub audit_scope: AuditScope,
+    /// Rule (d): ports whose never-seen clients alert; empty turns it off.
+    pub sensitive_ports: BTreeSet<u16>,
+    /// Also judge the listeners that exist when the monitor starts (by
+    /// default they are the baseline).
+    pub existing: bool,
+    /// `--on-alert`: kill the command after this long.
+    pub command_timeout: Duration,
+    /// `--on-alert`: never more commands running at once.
+    pub command_concurrency: usize,
+    /// `--webhook`: alerts waiting for delivery at most; the oldest is
+    /// dropped (and counted) when a new one does not fit.
+    pub webhook_queue: usize,
+    /// `--webhook`: attempts per alert, with exponential backoff between.
+    pub webhook_attempts: u32,
+    /// `--webhook`: connect, write and read timeout of one attempt.
+    pub webhook_timeout: Duration,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            new_exposed_listener: true,
+            watched_ports: BTreeSet::new(),
+            expected_users: BTreeSet::new(),
+            audit_severity: Some(Severity::High),
+            audit_scope: AuditScope::Exposed,
+            sensitive_ports: DEFAULT_SENSITIVE_PORTS.into_iter().collect(),
+            existing: false,
+            command_timeout: Duration::from_secs(10),
+            command_concurrency: 4,
+            webhook_queue: 256,
+            webhook_attempts: 5,
+            webhook_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Errors reading the rules file.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertConfigError {
+    #[error("reading the alert rules {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} line {line}{key}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        /// `, key 'name'` when the mistake is in one key, else empty.
+        key: String,
+        message: String,
+    },
+}
+
+/// The file as written: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRules {
+    #[serde(default)]
+    rules: RulesTable,
+    #[serde(default)]
+    delivery: DeliveryTable,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesTable {
+    new_exposed_listener: Option<bool>,
+    watched_ports: Option<Vec<u16>>,
+    expected_users: Option<Vec<UserName>>,
+    #[serde(default, deserialize_with = "severity_or_off")]
+    audit_severity: Option<Option<Severity>>,
+    #[serde(default, deserialize_with = "audit_scope")]
+    audit_listeners: Option<AuditScope>,
+    sensitive_ports: Option<Vec<u16>>,
+    existing: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryTable {
+    #[serde(default, deserialize_with = "duration")]
+    command_timeout: Option<Duration>,
+    command_concurrency: Option<usize>,
+    webhook_queue: Option<usize>,
+    webhook_attempts: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    webhook_timeout: Option<Duration>,
+}
+
+/// A user as written: a name or a numeric uid.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum UserName {
+    Name(String),
+    Uid(u32),
+}
+
+fn severity_or_off<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<Severity>>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(Some(None));
+    }
+    Severity::parse(&text).map(|s| Some(Some(s))).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "unknown severity '{text}' (expected critical, high, medium, low, info or off)"
+        ))
+    })
+}
+
+fn audit_scope<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<AuditScope>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match text.as_str() {
+        "exposed" => Ok(Some(AuditScope::Exposed)),
+        "all" => Ok(Some(AuditScope::All)),
+        _ => Err(serde::de::Error::custom(format!(
+            "unknown listener set '{text}' (expected exposed or all)"
+        ))),
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "invalid duration '{text}' (expected e.g. 500ms, 10s or 2m)"
+        ))
+    })
+}
+
+/// `500ms`, `10s`, `2m`; a positive amount.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number.checked_mul(60)?),
+        _ => return None,
+    };
+    (!duration.is_zero()).then_some(duration)
+}
+
+impl AlertConfig {
+    /// Parses the rules file's text; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, AlertConfigError> {
+        let file: FileRules = toml::from_str(text).map_err(|error| invalid(path, text, &error))?;
+        let FileRules { rules, delivery } = file;
+        let RulesTable {
+            new_exposed_listener,
+            watched_ports,
+            expected_users,
+            audit_severity,
+            audit_listeners,
+            sensitive_ports,
+            existing,
+        } = rules;
+        let DeliveryTable {
+            command_timeout,
+            command_concurrency,
+            webhook_queue,
+            webhook_attempts,
+            webhook_timeout,
+        } = delivery;
+        let defaults = AlertConfig::default();
+        let positive = |key: &str, value: Option<usize>, default: usize| match value {
+            Some(0) => Err(AlertConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: line_of_key(text, key),
+                key: format!(", key '{key}'"),
+                message: "must be at least 1".into(),
+            }),
+            Some(value) => Ok(value),
+            None => Ok(default),
+        };
+        Ok(AlertConfig {
+            new_exposed_listener: new_exposed_listener.unwrap_or(defaults.new_exposed_listener),
+            watched_ports: watched_ports
+                .map_or(defaults.watched_ports, |p| p.into_iter().collect()),
+            expected_users: expected_users.map_or(defaults.expected_users, |users| {
+                users
+                    .into_iter()
+                    .map(|user| match user {
+                        UserName::Name(name) => name,
+                        UserName::Uid(uid) => uid.to_string(),
+                    })
+                    .collect()
+            }),
+            audit_severity: audit_severity.unwrap_or(defaults.audit_severity),
+            audit_scope: audit_listeners.unwrap_or(defaults.audit_scope),
+            sensitive_ports: sensitive_ports
+                .map_or(defaults.sensitive_ports, |p| p.into_iter().collect()),
+            existing: existing.unwrap_or(defaults.existing),
+            command_timeout: command_timeout.unwrap_or(defaults.command_timeout),
+            command_concurrency: positive(
+                "command_concurrency",
+                command_concurrency,
+                defaults.command_concurrency,
+            )?,
+            webhook_queue: positive("webhook_queue", webhook_queue, defaults.webhook_queue)?,
+            webhook_attempts: u32::try_from(positive(
+                "webhook_attempts",
+                webhook_attempts.map(|n| n as usize),
+                defaults.webhook_attempts as usize,
+            )?)
+            .unwrap_or(u32::MAX),
+            webhook_timeout: webhook_timeout.unwrap_or(defaults.webhook_timeout),
+        })
+    }
+
+    /// Reads the rules file at `path`.
+    pub fn read(path: &Path) -> Result<Self, AlertConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| AlertConfigError::Read { path: path.to_path_buf(), source })?;
+        AlertConfig::parse(path, &text)
+    }
+}
+
+/// The rules file to read when none is named: the user's
+/// (`$XDG_CONFIG_HOME/porthole/alerts.toml`, else
+/// `~/.config/porthole/alerts.toml`) when it exists, else
+/// `/etc/porthole/alerts.toml` when it exists, else none (the defaults).
+pub fn default_path(xdg_config_home: Option<&str>, home: Option<&str>) -> Option<PathBuf> {
+    let user = match (xdg_config_home.filter(|d| !d.is_empty()), home.filter(|d| !d.is_empty())) {
+        (Some(config), _) => Some(PathBuf::from(config).join("porthole/alerts.toml")),
+        (None, Some(home)) => Some(PathBuf::from(home).join(".config/porthole/alerts.toml")),
+        (None, None) => None,
+    };
+    user.into_iter()
+        .chain(std::iter::once(PathBuf::from("/etc/porthole/alerts.toml")))
+        .find(|path| path.is_file())
+}
+
+/// The error with the line it points at and the key on that line.
+fn invalid(path: &Path, text: &str, error: &toml::de::Error) -> AlertConfigError {
+    let (line, key) = match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let key = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|content| content.split_once('='))
+                .map(|(key, _)| key.trim().trim_matches('"').to_string())
+                .filter(|key| !key.is_empty() && !key.starts_with('['))
+                .map(|key| format!(", key '{key}'"))
+                .unwrap_or_default();
+            (line, key)
+        }
+        None => (1, String::new()),
+    };
+    let message = error.message().trim().to_string();
+    AlertConfigError::Invalid { path: path.to_path_buf(), line, key, message }
+}
+
+/// The line on which `key = …` is written (1 when it cannot be found).
+fn line_of_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|line| line.split_once('=').is_some_and(|(name, _)| name.trim() == key))
+        .map_or(1, |index| index + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AlertConfig, String> {
+        AlertConfig::parse(Path::new("alerts.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_empty_file_means_the_defaults() {
+        assert_eq!(parse("").unwrap(), AlertConfig::default());
+        let defaults = AlertConfig::default();
+        assert!(defaults.sensitive_ports.contains(&5432));
+        assert!(defaults.sensitive_ports.contains(&2375));
+        assert_eq!(defaults.audit_severity, Some(Severity::High));
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let config = parse(
+            "[rules]\n\
+             new_exposed_listener = false\n\
+             watched_ports = [22, 8080]\n\
+             expected_users = [\"root\", 33]\n\
+             audit_severity = \"off\"\n\
+             audit_listeners = \"all\"\n\
+             sensitive_ports = [5432]\n\
+             existing = true\n\
+             [delivery]\n\
+             command_timeout = \"500ms\"\n\
+             command_concurrency = 2\n\
+             webhook_queue = 8\n\
+             webhook_attempts = 3\n\
+             webhook_timeout = \"2s\"\n",
+        )
+        .unwrap();
+        assert!(!config.new_exposed_listener);
+        assert_eq!(config.watched_ports, [22, 8080].into());
+        assert_eq!(config.expected_users, ["root".to_string(), "33".to_string()].into());
+        assert_eq!(config.audit_severity, None);
+        assert_eq!(config.audit_scope, AuditScope::All);
+        assert_eq!(config.sensitive_ports, [5432].into());
+        assert!(config.existing);
+        assert_eq!(config.command_timeout, Duration::from_millis(500));
+        assert_eq!(config.command_concurrency, 2);
+        assert_eq!(config.webhook_queue, 8);
+        assert_eq!(config.webhook_attempts, 3);
+        assert_eq!(config.webhook_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn mistakes_name_the_line_and_the_key() {
+        let error = parse("[rules]\nwatched_ports = [22]\naudit_severity = \"hgh\"\n").unwrap_err();
+        assert!(error.starts_with("alerts.toml line 3, key 'audit_severity': "), "{error}");
+        assert!(error.contains("unknown severity 'hgh'"), "{error}");
+
+        let error = parse("[rules]\nwatched_port = [22]\n").unwrap_err();
+        assert!(error.starts_with("alerts.toml line 2, key 'watched_port': "), "{error}");
+        assert!(error.contains("unknown field"), "{error}");
+
+        let error = parse("[rules]\n\nwatched_ports = [70000]\n").unwrap_err();
+        assert!(error.starts_with("alerts.toml line 3, key 'watched_ports': "), "{error}");
+
+        let error = parse("[delivery]\ncommand_concurrency = 0\n").unwrap_err();
+        assert_eq!(error, "alerts.toml line 2, key 'command_concurrency': must be at least 1");
+
+        let error = parse("[rules\n").unwrap_err();
+        assert!(error.starts_with("alerts.toml line 1: "), "{error}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("s"), None);
+    }
+
+    #[test]
+    fn the_users_file_comes_before_the_systems() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().to_str().unwrap();
+        assert_ne!(
+            default_path(Some(config), None),
+            Some(dir.path().join("porthole/alerts.toml")),
+            "absent files are not chosen"
+        );
+        std::fs::create_dir_all(dir.path().join("porthole")).unwrap();
+        std::fs::write(dir.path().join("porthole/alerts.toml"), "").unwrap();
+        assert_eq!(
+            default_path(Some(config), Some("/nonexistent")),
+            Some(dir.path().join("porthole/alerts.toml"))
+        );
+    }
+}

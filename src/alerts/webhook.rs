@@ -1,0 +1,423 @@
+//! `--webhook URL`: each alert POSTed as JSON, from a thread of its own.
+//!
+//! Recording must never wait for a web server, so [`Webhook::submit`] only
+//! appends to a bounded queue: when it is full the *oldest* alert is
+//! dropped (the newest says most about the present) and counted, and the
+//! count is reported when the monitor stops, like the recorder's losses.
+//! The thread POSTs one alert at a time (HTTP/1.1, `Connection: close`),
+//! each attempt bounded by a timeout; a failure (no connection, a timeout,
+//! a status other than 2xx) is retried with exponential backoff, 0.5 s
+//! doubling up to 30 s, until the configured number of attempts is spent.
+//!
+//! Only `http://` URLs are accepted: alerts go to a collector on the same
+//! host or network (a local relay can add TLS).
+//!
+//! # Lifecycle
+//! [`Webhook::finish`] closes the queue and gives the thread until a
+//! deadline to deliver what is queued, without waiting out backoffs past
+//! it; what is still queued or in flight then is counted as undelivered.
+//! The thread is not joined after the deadline: a POST stuck in its
+//! timeout ends with the process.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// First retry delay; doubled after each failed attempt.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest retry delay.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A parsed `http://host[:port]/path` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUrl {
+    /// `host` or `host:port` as written, for the `Host` header.
+    pub authority: String,
+    pub host: String,
+    pub port: u16,
+    /// Path and query, at least `/`.
+    pub path: String,
+}
+
+/// Errors in a `--webhook` URL.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WebhookUrlError {
+    #[error("only http:// URLs are supported")]
+    Scheme,
+    #[error("no host")]
+    NoHost,
+    #[error("invalid port '{0}'")]
+    Port(String),
+}
+
+impl WebhookUrl {
+    /// Parses `http://host[:port][/path]`; IPv6 hosts in brackets.
+    pub fn parse(text: &str) -> Result<Self, WebhookUrlError> {
+        let rest = text.strip_prefix("http://").ok_or(WebhookUrlError::Scheme)?;
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(index) if rest[index..].starts_with('/') => (&rest[..index], &rest[index..]),
+            Some(index) => (&rest[..index], &rest[index..]),
+            None => (rest, "/"),
+        };
+        let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+        if authority.contains('@') {
+            // Credentials in the URL would end up in messages; a header or
+            // a token in the path is the way.
+            return Err(WebhookUrlError::NoHost);
+        }
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(bracketed) => {
+                let (host, after) = bracketed.split_once(']').ok_or(WebhookUrlError::NoHost)?;
+                (host.to_string(), after.strip_prefix(':'))
+            }
+            None => match authority.rsplit_once(':') {
+                Some((host, port)) => (host.to_string(), Some(port)),
+                None => (authority.to_string(), None),
+            },
+        };
+        if host.is_empty() {
+            return Err(WebhookUrlError::NoHost);
+        }
+        let port = match port {
+            Some(text) => text.parse().map_err(|_| WebhookUrlError::Port(text.to_string()))?,
+            None => 80,
+        };
+        Ok(WebhookUrl { authority: authority.to_string(), host, port, path })
+    }
+}
+
+/// What the webhook thread did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookCounters {
+    pub delivered: u64,
+    /// Given up after every attempt failed.
+    pub failed: u64,
+    /// Oldest alerts dropped because the queue was full.
+    pub dropped: u64,
+    /// Still queued or in flight when the monitor stopped.
+    pub undelivered: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Vec<u8>>,
+    /// Set by `finish`: deliver what is queued until this instant.
+    closing: Option<Instant>,
+    in_flight: bool,
+    counters: WebhookCounters,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// How one delivery is attempted and retried.
+#[derive(Debug, Clone)]
+pub struct WebhookOptions {
+    /// Alerts the queue holds at most.
+    pub capacity: usize,
+    /// Attempts per alert, the first included.
+    pub attempts: u32,
+    /// Connect, write and read timeout of one attempt.
+    pub timeout: Duration,
+    /// Delay before the first retry; doubled after each.
+    pub first_backoff: Duration,
+}
+
+/// Reports a failed delivery (after its last attempt), one line.
+pub type Report = Arc<dyn Fn(String) + Send + Sync>;
+
+/// The queue and its thread; see the module docs.
+pub struct Webhook {
+    shared: Arc<Shared>,
+    capacity: usize,
+    /// Taken by [`Webhook::finish`].
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Webhook {
+    /// Starts the delivery thread; failures after the last attempt go to
+    /// `report`.
+    pub fn start(
+        url: WebhookUrl,
+        options: WebhookOptions,
+        report: Report,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared { state: Mutex::new(State::default()), wake: Condvar::new() });
+        let capacity = options.capacity.max(1);
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("webhook".into())
+            .spawn(move || deliver_all(&worker, &url, &options, &report))?;
+        Ok(Webhook { shared, capacity, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Queues one alert's JSON; never blocks (beyond a short lock).
+    pub fn submit(&self, body: Vec<u8>) {
+        let mut state = self.shared.lock();
+        if state.closing.is_some() {
+            return;
+        }
+        while state.queue.len() >= self.capacity {
+            state.queue.pop_front();
+            state.counters.dropped += 1;
+        }
+        state.queue.push_back(body);
+        drop(state);
+        self.shared.wake.notify_all();
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> WebhookCounters {
+        self.shared.lock().counters
+    }
+
+    /// Delivers what is queued until `deadline`, then stops; returns the
+    /// final counters.
+    pub fn finish(&self, deadline: Instant) -> WebhookCounters {
+        self.shared.lock().closing = Some(deadline);
+        self.shared.wake.notify_all();
+        let thread = self.thread.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(thread) = thread {
+            while Instant::now() < deadline && !thread.is_finished() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+        let mut state = self.shared.lock();
+        state.counters.undelivered = state.queue.len() as u64 + u64::from(state.in_flight);
+        state.counters
+    }
+}
+
+/// The thread: takes alerts oldest first until closed and empty, or past
+/// the closing deadline.
+fn deliver_all(shared: &Shared, url: &WebhookUrl, options: &WebhookOptions, report: &Report) {
+    loop {
+        let body = {
+            let mut state = shared.lock();
+            loop {
+                if state.closing.is_some_and(|deadline| Instant::now() >= deadline) {
+                    return;
+                }
+                if let Some(body) = state.queue.pop_front() {
+                    state.in_flight = true;
+                    break body;
+                }
+                if state.closing.is_some() {
+                    return;
+                }
+                state = shared.wake.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+        };
+        let mut backoff = options.first_backoff;
+        let mut attempt = 1;
+        let outcome = loop {
+            match post(url, &body, options.timeout) {
+                Ok(()) => break Ok(()),
+                Err(error) if attempt >= options.attempts => break Err(error),
+                Err(_) => {}
+            }
+            attempt += 1;
+            // Wait out the backoff, but not past the closing deadline.
+            let until = Instant::now() + backoff;
+            let mut state = shared.lock();
+            loop {
+                let now = Instant::now();
+                let limit = state.closing.map_or(until, |deadline| deadline.min(until));
+                if now >= limit {
+                    break;
+                }
+                state = shared
+                    .wake
+                    .wait_timeout(state, limit - now)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .0;
+            }
+            if state.closing.is_some_and(|deadline| Instant::now() >= deadline) {
+                // Counted as undelivered by `finish`.
+                return;
+            }
+            drop(state);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        };
+        let mut state = shared.lock();
+        state.in_flight = false;
+        match outcome {
+            Ok(()) => state.counters.delivered += 1,
+            Err(error) => {
+                state.counters.failed += 1;
+                drop(state);
+                report(format!("webhook delivery failed after {attempt} attempts: {error}"));
+            }
+        }
+    }
+}
+
+/// One POST; `Ok` for a 2xx answer.
+fn post(url: &WebhookUrl, body: &[u8], timeout: Duration) -> Result<(), String> {
+    let addresses: Vec<SocketAddr> = (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .map_err(|error| format!("resolving {}: {error}", url.host))?
+        .collect();
+    let mut last = format!("{} has no address", url.host);
+    for address in addresses {
+        match post_to(address, url, body, timeout) {
+            Ok(status) if (200..300).contains(&status) => return Ok(()),
+            Ok(status) => return Err(format!("HTTP status {status}")),
+            Err(error) => last = format!("{address}: {error}"),
+        }
+    }
+    Err(last)
+}
+
+fn post_to(
+    address: SocketAddr,
+    url: &WebhookUrl,
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: porthole/{}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        url.path,
+        url.authority,
+        env!("CARGO_PKG_VERSION"),
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()?;
+    let mut status_line = String::new();
+    // Only the status line matters; a server cannot make it longer than
+    // 1 KiB.
+    BufReader::new(std::io::Read::take(&stream, 1024)).read_line(&mut status_line)?;
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .filter(|_| status_line.starts_with("HTTP/"))
+        .ok_or_else(|| std::io::Error::other("not an HTTP answer"))?;
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    #[test]
+    fn urls() {
+        let url = WebhookUrl::parse("http://127.0.0.1:8080/hooks/alert?x=1").unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("127.0.0.1", 8080));
+        assert_eq!(url.path, "/hooks/alert?x=1");
+        let url = WebhookUrl::parse("http://[::1]:9000").unwrap();
+        assert_eq!((url.host.as_str(), url.port, url.path.as_str()), ("::1", 9000, "/"));
+        let url = WebhookUrl::parse("http://collector").unwrap();
+        assert_eq!((url.port, url.authority.as_str()), (80, "collector"));
+        assert_eq!(WebhookUrl::parse("https://x/"), Err(WebhookUrlError::Scheme));
+        assert_eq!(WebhookUrl::parse("http://:80/"), Err(WebhookUrlError::NoHost));
+        assert_eq!(WebhookUrl::parse("http://h:x/"), Err(WebhookUrlError::Port("x".into())));
+        assert_eq!(WebhookUrl::parse("http://u:p@h/"), Err(WebhookUrlError::NoHost));
+    }
+
+    /// A server answering each request with the next status of `statuses`;
+    /// returns the bodies it received.
+    fn server(statuses: Vec<u16>) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let thread = std::thread::spawn(move || {
+            let mut bodies = Vec::new();
+            for status in statuses {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                bodies.push(String::from_utf8(body).unwrap());
+                write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n").unwrap();
+            }
+            bodies
+        });
+        (port, thread)
+    }
+
+    fn options(attempts: u32) -> WebhookOptions {
+        WebhookOptions {
+            capacity: 4,
+            attempts,
+            timeout: Duration::from_secs(10),
+            first_backoff: Duration::from_millis(10),
+        }
+    }
+
+    fn quiet() -> Report {
+        Arc::new(|_| {})
+    }
+
+    #[test]
+    fn failures_are_retried_until_one_succeeds() {
+        let (port, server) = server(vec![500, 503, 200]);
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/a")).unwrap();
+        let webhook = Webhook::start(url, options(5), quiet()).unwrap();
+        webhook.submit(b"{\"n\":1}".to_vec());
+        let bodies = server.join().unwrap();
+        assert_eq!(bodies, ["{\"n\":1}"; 3]);
+        let counters = webhook.finish(Instant::now() + Duration::from_secs(30));
+        assert_eq!(counters, WebhookCounters { delivered: 1, ..WebhookCounters::default() });
+    }
+
+    #[test]
+    fn gives_up_after_the_last_attempt() {
+        let (port, server) = server(vec![500, 500]);
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let webhook = Webhook::start(url, options(2), quiet()).unwrap();
+        webhook.submit(b"{}".to_vec());
+        assert_eq!(server.join().unwrap().len(), 2);
+        let counters = webhook.finish(Instant::now() + Duration::from_secs(30));
+        assert_eq!(counters.failed, 1);
+        assert_eq!(counters.delivered, 0);
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest() {
+        // Nothing listens on the port of a closed listener: every attempt
+        // fails at once, and the thread is held in backoff.
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let slow = WebhookOptions { first_backoff: Duration::from_secs(3600), ..options(2) };
+        let webhook = Webhook::start(url, slow, quiet()).unwrap();
+        for n in 0..10 {
+            webhook.submit(format!("{n}").into_bytes());
+        }
+        let counters = webhook.finish(Instant::now());
+        // One may be in flight; the queue keeps four.
+        assert!(counters.dropped >= 5, "{counters:?}");
+        assert_eq!(counters.dropped + counters.undelivered, 10, "{counters:?}");
+    }
+}

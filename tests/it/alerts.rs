@@ -1,0 +1,433 @@
+//! Alerts of `porthole monitor`: real listeners, clients, `--on-alert`
+//! commands and a webhook server, all inside private network namespaces so
+//! that nothing else on the machine raises or receives an alert.
+//!
+//! "Never delays recording" is checked by order, not by the clock: events
+//! recorded after a webhook request was received (and left unanswered, or
+//! answered with 500) must still reach stdout.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::monitor::{connections_to, dump, of_type, Monitor};
+use crate::util::{eventually, python_in, server_in, unique_port, wait_for_line, Netns};
+
+/// A webhook receiver: `python3 WEBHOOK PORT MODE BODIES GATE` appends each
+/// request body as one line to BODIES, then answers 200 (`ok`), 500
+/// (`fail`), or — `hold` — nothing until the file GATE exists. One request
+/// at a time, like a slow collector.
+const WEBHOOK: &str = r#"
+import http.server, os, sys, time
+port, mode, bodies, gate = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(bodies, "ab") as f:
+            f.write(body.rstrip(b"\n") + b"\n")
+        while mode == "hold" and not os.path.exists(gate):
+            time.sleep(0.05)
+        self.send_response(500 if mode == "fail" else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+print("ok", flush=True)
+server.serve_forever()
+"#;
+
+/// A client that connects, waits a second (so that netlink capture names
+/// it at a scan), sends a request and reads the answer.
+const SLOW_CLIENT: &str = r#"
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+time.sleep(1)
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+while s.recv(4096):
+    pass
+s.close()
+"#;
+
+/// The webhook receiver of one test.
+struct Receiver {
+    _server: crate::util::ChildGuard,
+    url: String,
+    bodies: PathBuf,
+    gate: PathBuf,
+}
+
+impl Receiver {
+    fn start(netns: &Netns, dir: &Path, mode: &str) -> Receiver {
+        let port = unique_port();
+        let bodies = dir.join("webhook.jsonl");
+        let gate = dir.join("gate");
+        let (server, mut ready) = python_in(
+            netns,
+            WEBHOOK,
+            &[&port.to_string(), mode, bodies.to_str().unwrap(), gate.to_str().unwrap()],
+        );
+        assert_eq!(wait_for_line(&mut ready), "ok", "webhook receiver starts");
+        Receiver { _server: server, url: format!("http://127.0.0.1:{port}/hook"), bodies, gate }
+    }
+
+    /// Every body received so far, parsed.
+    fn bodies(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.bodies)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a webhook body is JSON"))
+            .collect()
+    }
+}
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("alerts.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn alerts<'a>(lines: &'a [Value], kind: &str, port: u16) -> Vec<&'a Value> {
+    of_type(lines, "alert")
+        .into_iter()
+        .filter(|alert| alert["alert"] == kind && alert["port"] == port)
+        .collect()
+}
+
+fn listener_changes(lines: &[Value], port: u16, change: &str) -> usize {
+    of_type(lines, "listener")
+        .into_iter()
+        .filter(|l| l["local_port"] == port && l["change"] == change)
+        .count()
+}
+
+/// The JSON documents the `--on-alert` command wrote, one file each.
+fn command_outputs(dir: &Path) -> Vec<Value> {
+    let mut outputs: Vec<Value> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+                .filter_map(|text| serde_json::from_str(&text).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    outputs.sort_by_key(|value| value["at_us"].as_i64());
+    outputs
+}
+
+#[test]
+fn an_exposed_listener_alerts_once_per_change_on_every_channel() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(&netns, dir.path(), "ok");
+    let config = write_config(dir.path(), "[rules]\naudit_severity = \"off\"\n");
+    let commands = dir.path().join("commands");
+    std::fs::create_dir(&commands).unwrap();
+    let on_alert = format!("cat > '{}'/alert-$$.json", commands.display());
+    let monitor = Monitor::start(
+        Some(&netns),
+        &[
+            "--capture",
+            "netlink",
+            "--alerts",
+            &config,
+            "--on-alert",
+            &on_alert,
+            "--webhook",
+            &receiver.url,
+        ],
+    );
+    let port = unique_port();
+    let first = server_in(&netns, "0.0.0.0", port, "http");
+    let first_pid = first.pid();
+    let raised = monitor.wait_for(|lines| alerts(lines, "new-exposed-listener", port).len() == 1);
+    // While it stays, later scans raise nothing: a loopback listener opened
+    // after the alert is recorded, and the alert is still alone.
+    let other = unique_port();
+    let _quiet = server_in(&netns, "127.0.0.1", other, "http");
+    let later = monitor.wait_for(|lines| listener_changes(lines, other, "appeared") == 1);
+    let alone = monitor.wait_for(|lines| alerts(lines, "new-exposed-listener", port).len() == 1);
+    // Gone and back: a second change, a second alert.
+    drop(first);
+    let gone = monitor.wait_for(|lines| listener_changes(lines, port, "disappeared") == 1);
+    let second = server_in(&netns, "0.0.0.0", port, "http");
+    let again = monitor.wait_for(|lines| alerts(lines, "new-exposed-listener", port).len() == 2);
+    let posted = eventually(Duration::from_secs(60), || receiver.bodies().len() == 2);
+    let ran = eventually(Duration::from_secs(60), || command_outputs(&commands).len() == 2);
+    let (lines, stderr, code) = monitor.stop();
+    let all = dump(&lines);
+    assert!(raised && later && alone && gone && again, "{all}\n{stderr}");
+    assert_eq!(code, 0, "{stderr}");
+
+    let on_stdout = alerts(&lines, "new-exposed-listener", port);
+    assert_eq!(on_stdout.len(), 2, "{all}");
+    assert_eq!(of_type(&lines, "alert").len(), 2, "nothing else alerted: {all}");
+    assert_eq!(on_stdout[0]["address"], "0.0.0.0");
+    assert_eq!(on_stdout[0]["protocol"], "tcp");
+    assert_eq!(on_stdout[0]["process"]["pid"], first_pid, "{all}");
+    assert_eq!(on_stdout[1]["process"]["pid"], second.pid(), "{all}");
+    assert_eq!(on_stdout[0]["process"]["name"], "python3");
+
+    assert!(posted, "webhook bodies: {:?}", receiver.bodies());
+    assert!(ran, "--on-alert outputs: {:?}", command_outputs(&commands));
+    for delivered in [receiver.bodies(), command_outputs(&commands)] {
+        let delivered: Vec<&Value> = delivered.iter().collect();
+        assert_eq!(delivered, on_stdout, "the same JSON on every channel");
+    }
+
+    let logged = format!(
+        "porthole monitor: alert new-exposed-listener protocol=tcp address=0.0.0.0 port={port} \
+         process=python3 pid={first_pid} "
+    );
+    assert!(stderr.contains(&logged), "{stderr}");
+    assert_eq!(stderr.matches("porthole monitor: alert new-").count(), 2, "{stderr}");
+    assert!(stderr.contains("porthole monitor: alert rules from "), "{stderr}");
+    assert!(
+        stderr.contains(
+            "porthole monitor: 2 alerts; --on-alert: 2 ran, 0 failed, 0 dropped (all runners \
+             busy), 0 unfinished; --webhook: 2 delivered, 0 failed, 0 dropped (queue full), 0 \
+             undelivered at stop"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_webhook_that_never_answers_does_not_delay_recording() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(&netns, dir.path(), "hold");
+    let config = write_config(dir.path(), "[rules]\naudit_severity = \"off\"\n");
+    let monitor = Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--alerts", &config, "--webhook", &receiver.url],
+    );
+    let ports: Vec<u16> = (0..4).map(|_| unique_port()).collect();
+    let mut servers = Vec::new();
+    let mut recorded = Vec::new();
+    for (index, &port) in ports.iter().enumerate() {
+        servers.push(server_in(&netns, "0.0.0.0", port, "http"));
+        recorded
+            .push(monitor.wait_for(|lines| alerts(lines, "new-exposed-listener", port).len() == 1));
+        if index == 0 {
+            // The receiver now holds the first alert's request unanswered.
+            recorded.push(eventually(Duration::from_secs(60), || receiver.bodies().len() == 1));
+        }
+    }
+    // Still holding the first request: the other three alerts were
+    // recorded and printed while the webhook waited.
+    let held = receiver.bodies().len();
+    std::fs::write(&receiver.gate, "").unwrap();
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded.iter().all(|&ok| ok), "{recorded:?}\n{}\n{stderr}", dump(&lines));
+    assert_eq!(held, 1, "one request at a time reaches this receiver");
+    assert_eq!(code, 0, "{stderr}");
+    for port in ports {
+        assert_eq!(listener_changes(&lines, port, "appeared"), 1, "{}", dump(&lines));
+    }
+    assert!(stderr.contains("porthole monitor: 4 alerts; --webhook: "), "{stderr}");
+}
+
+#[test]
+fn a_failing_webhook_and_a_failing_command_are_logged_and_recording_goes_on() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(&netns, dir.path(), "fail");
+    let config = write_config(
+        dir.path(),
+        "[rules]\naudit_severity = \"off\"\n[delivery]\nwebhook_attempts = 3\n",
+    );
+    let monitor = Monitor::start(
+        Some(&netns),
+        &[
+            "--capture",
+            "netlink",
+            "--alerts",
+            &config,
+            "--webhook",
+            &receiver.url,
+            "--on-alert",
+            "cat > /dev/null; exit 3",
+        ],
+    );
+    let first_port = unique_port();
+    let _first = server_in(&netns, "0.0.0.0", first_port, "http");
+    let retried = eventually(Duration::from_secs(60), || receiver.bodies().len() >= 3);
+    let gave_up = monitor.wait_for_stderr(|stderr| {
+        stderr.contains("porthole: webhook delivery failed after 3 attempts: HTTP status 500")
+            && stderr.contains("porthole: alert command failed: exit status: 3")
+    });
+    // Recorded after the failures: recording went on.
+    let second_port = unique_port();
+    let _second = server_in(&netns, "0.0.0.0", second_port, "http");
+    let recorded =
+        monitor.wait_for(|lines| alerts(lines, "new-exposed-listener", second_port).len() == 1);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(retried && gave_up && recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let bodies = receiver.bodies();
+    assert!(bodies[..3].iter().all(|body| body["port"] == first_port), "{bodies:?}");
+    assert!(stderr.contains("--webhook: 0 delivered, "), "{stderr}");
+    assert!(stderr.contains("--on-alert: 0 ran, 2 failed, "), "{stderr}");
+}
+
+#[test]
+fn the_passive_audit_of_a_new_listener_alerts_on_its_findings() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[rules]\nnew_exposed_listener = false\naudit_severity = \"low\"\n",
+    );
+    let monitor = Monitor::start(Some(&netns), &["--capture", "netlink", "--alerts", &config]);
+    let port = unique_port();
+    let server = server_in(&netns, "0.0.0.0", port, "http");
+    let found = monitor.wait_for(|lines| !alerts(lines, "audit-finding", port).is_empty());
+    let (lines, stderr, code) = monitor.stop();
+    assert!(found, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let findings = alerts(&lines, "audit-finding", port);
+    let exposed = findings
+        .iter()
+        .find(|alert| alert["finding"]["rule"] == "exposed-service")
+        .unwrap_or_else(|| panic!("no exposed-service finding: {findings:?}"));
+    assert_eq!(exposed["process"]["pid"], server.pid());
+    assert!(exposed["finding"]["fix"].as_str().is_some_and(|fix| !fix.is_empty()), "{exposed}");
+    assert!(
+        findings.iter().all(|alert| alert["finding"]["severity"] != "info"),
+        "below the configured severity: {findings:?}"
+    );
+    assert!(
+        stderr.contains(&format!("alert audit-finding protocol=tcp address=0.0.0.0 port={port}"))
+    );
+}
+
+#[test]
+fn watched_ports_and_unexpected_users_alert_for_loopback_listeners_too() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let watched = unique_port();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[rules]\naudit_severity = \"off\"\nwatched_ports = [{watched}]\n\
+             expected_users = [\"nobody\"]\n"
+        ),
+    );
+    let monitor = Monitor::start(Some(&netns), &["--capture", "netlink", "--alerts", &config]);
+    let server = server_in(&netns, "127.0.0.1", watched, "http");
+    let raised = monitor.wait_for(|lines| {
+        !alerts(lines, "watched-port", watched).is_empty()
+            && !alerts(lines, "unexpected-user", watched).is_empty()
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert!(raised, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let unexpected = alerts(&lines, "unexpected-user", watched);
+    assert_eq!(unexpected.len(), 1, "{}", dump(&lines));
+    assert_eq!(unexpected[0]["process"]["pid"], server.pid());
+    assert_eq!(unexpected[0]["reason"], "owned by root (uid 0), not an expected user");
+    assert_eq!(alerts(&lines, "watched-port", watched).len(), 1, "{}", dump(&lines));
+    assert!(alerts(&lines, "new-exposed-listener", watched).is_empty(), "loopback is not exposed");
+}
+
+/// Runs [`SLOW_CLIENT`] against `port` in `netns`; returns its pid.
+fn run_client(netns: &Netns, port: u16) -> u32 {
+    let mut child = netns
+        .command("python3")
+        .args(["-c", SLOW_CLIENT, &port.to_string()])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("client starts");
+    let pid = child.id();
+    assert!(child.wait().expect("client exits").success(), "client {pid} failed");
+    pid
+}
+
+#[test]
+fn an_unknown_client_of_a_sensitive_port_alerts_once_even_across_restarts() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let port = unique_port();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[rules]\nnew_exposed_listener = false\naudit_severity = \"off\"\n\
+             sensitive_ports = [{port}]\n"
+        ),
+    );
+    let store = dir.path().join("history.sqlite");
+    let store = store.to_str().unwrap();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let args =
+        ["--capture", "netlink", "--interval", "200ms", "--alerts", &config, "--store", store];
+
+    let monitor = Monitor::start(Some(&netns), &args);
+    // Netlink capture names a client at a scan; on a busy machine a scan
+    // can miss one, so clients run until two were named.
+    let named_pids = |lines: &[Value]| -> Vec<Value> {
+        connections_to(lines, port)
+            .iter()
+            .filter(|c| c["client_process"].is_object())
+            .map(|c| c["client_process"]["pid"].clone())
+            .collect()
+    };
+    let mut named = Vec::new();
+    for attempt in 1..=8 {
+        run_client(&netns, port);
+        let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= attempt);
+        assert!(recorded, "connection {attempt} was not recorded");
+        named = named_pids(&monitor.lines.lock().unwrap());
+        if named.len() >= 2 {
+            break;
+        }
+    }
+    let (lines, stderr, code) = monitor.stop();
+    assert!(named.len() >= 2, "fewer than two clients named:\n{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let raised = alerts(&lines, "new-client", port);
+    assert_eq!(raised.len(), 1, "{}", dump(&lines));
+    assert_eq!(raised[0]["process"]["pid"], named[0], "{}", dump(&lines));
+    assert_ne!(named[0], named[1]);
+    assert!(raised[0]["process"]["exe"].as_str().is_some_and(|exe| exe.contains("python")));
+    assert_eq!(raised[0]["server_process"]["name"], "python3");
+    assert!(
+        stderr.contains(&format!("alert new-client protocol=tcp address=127.0.0.1 port={port}"))
+    );
+
+    // A new monitor on the same store remembers the executable.
+    let monitor = Monitor::start(Some(&netns), &args);
+    let mut recorded = false;
+    for attempt in 1..=8 {
+        run_client(&netns, port);
+        assert!(monitor.wait_for(|lines| connections_to(lines, port).len() >= attempt));
+        recorded = !named_pids(&monitor.lines.lock().unwrap()).is_empty();
+        if recorded {
+            break;
+        }
+    }
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded, "no client named:\n{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(of_type(&lines, "alert").is_empty(), "{}", dump(&lines));
+}
+
+#[test]
+fn a_bad_rules_file_is_one_line_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        write_config(dir.path(), "[rules]\nwatched_ports = [22]\naudit_severity = \"hgh\"\n");
+    let output = crate::util::porthole_run(&["monitor", "--alerts", &config]);
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert_eq!(
+        output.stderr,
+        format!(
+            "porthole: {config} line 3, key 'audit_severity': unknown severity 'hgh' (expected \
+             critical, high, medium, low, info or off)\n"
+        )
+    );
+    assert_eq!(output.stdout, "");
+}
