@@ -894,6 +894,10 @@ pub struct PostgresReader {
     client: Client,
     store: String,
     hosts: HashMap<i16, String>,
+    /// Statements prepared on this connection, by their text: a repeated
+    /// question (the dashboard's, a benchmark's) skips parsing, planning
+    /// after the server settles on a generic plan, and one round trip.
+    statements: HashMap<String, postgres::Statement>,
 }
 
 impl PostgresReader {
@@ -927,11 +931,24 @@ impl PostgresReader {
             .into_iter()
             .map(|row| (row.get::<_, i16>(0), row.get::<_, String>(1)))
             .collect();
-        Ok(PostgresReader { client, store, hosts })
+        Ok(PostgresReader { client, store, hosts, statements: HashMap::new() })
     }
 
     fn error(&self, error: postgres::Error) -> StoreError {
         pg_error(&self.store, error)
+    }
+
+    /// Runs `sql`, prepared once per reader.
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let statement = match self.statements.get(sql) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self.client.prepare(sql).map_err(|e| self.error(e))?;
+                self.statements.insert(sql.to_string(), statement.clone());
+                statement
+            }
+        };
+        self.client.query(&statement, params).map_err(|e| self.error(e))
     }
 
     fn host_name(&self, id: i16) -> Option<String> {
@@ -1088,7 +1105,7 @@ impl HistoryReader for PostgresReader {
              WHERE {} ORDER BY e.at {direction}, e.id {direction}",
             filter.sql()
         );
-        let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows = self.query(&sql, &filter.params())?;
         let mut listeners = Vec::new();
         for row in rows {
             let port = row.get::<_, i32>(6) as u16;
@@ -1159,7 +1176,7 @@ impl HistoryReader for PostgresReader {
             filter.sql(),
             process_columns("p")
         );
-        let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows = self.query(&sql, &filter.params())?;
         let mut summaries = Vec::with_capacity(rows.len());
         for row in rows {
             let Ok(ip) = row.get::<_, String>(1).parse::<IpAddr>() else { continue };
@@ -1199,8 +1216,7 @@ impl HistoryReader for PostgresReader {
             filter.sql(),
             query.limit.saturating_add(1)
         );
-        let rows: Vec<Row> =
-            self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows: Vec<Row> = self.query(&sql, &filter.params())?;
         let mut connections = Vec::with_capacity(rows.len());
         for row in rows {
             let (Ok(server_ip), Ok(client_ip)) =
@@ -1261,7 +1277,7 @@ impl HistoryReader for PostgresReader {
              FROM porthole.rollups WHERE {} ORDER BY hour, server_port, connections DESC",
             filter.sql()
         );
-        let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows = self.query(&sql, &filter.params())?;
         Ok(rows
             .into_iter()
             .map(|row| HourlyTotal {
@@ -1286,7 +1302,7 @@ impl HistoryReader for PostgresReader {
              WHERE {} GROUP BY host, kind ORDER BY host, kind",
             filter.sql()
         );
-        let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows = self.query(&sql, &filter.params())?;
         Ok(rows
             .into_iter()
             .map(|row| LossSummary {
@@ -1316,7 +1332,7 @@ impl HistoryReader for PostgresReader {
                  WHERE {} ORDER BY host, at DESC",
                 filter.sql()
             );
-            let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+            let rows = self.query(&sql, &filter.params())?;
             sessions.extend(rows.iter().map(|row| to_session(self, row)));
         }
         let mut filter = Filter::default();
@@ -1326,7 +1342,7 @@ impl HistoryReader for PostgresReader {
             "SELECT host, at, mode, reason FROM porthole.captures WHERE {} ORDER BY at",
             filter.sql()
         );
-        let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows = self.query(&sql, &filter.params())?;
         sessions.extend(rows.iter().map(|row| to_session(self, row)));
         Ok(sessions)
     }
