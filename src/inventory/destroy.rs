@@ -169,11 +169,16 @@ mod tests {
         message.extend_from_slice(&5u16.to_ne_bytes());
         message.extend_from_slice(&10u16.to_ne_bytes());
         message.extend_from_slice(&[6, 0, 0, 0]);
-        // INET_DIAG_INFO (2): a 232-byte tcp_info, bytes_acked at 120 = 5,
-        // bytes_received at 128 = 7
+        // INET_DIAG_INFO (2): a 232-byte tcp_info: retransmits at 2 = 0,
+        // probes at 3 = 1, bytes_acked at 120 = 5 (4 bytes and the FIN),
+        // bytes_received at 128 = 7, bytes_sent at 200 = 6 (4 bytes, 2 of
+        // them again), bytes_retrans at 208 = 2
         let mut info = vec![0u8; 232];
+        info[3] = 1;
         info[120..128].copy_from_slice(&5u64.to_ne_bytes());
         info[128..136].copy_from_slice(&7u64.to_ne_bytes());
+        info[200..208].copy_from_slice(&6u64.to_ne_bytes());
+        info[208..216].copy_from_slice(&2u64.to_ne_bytes());
         message.extend_from_slice(&(4 + info.len() as u16).to_ne_bytes());
         message.extend_from_slice(&2u16.to_ne_bytes());
         message.extend_from_slice(&info);
@@ -195,6 +200,22 @@ mod tests {
         assert_eq!(closed.remote, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(closed.uid, 1000);
         assert_eq!((closed.bytes_acked, closed.bytes_received), (5, 7));
+        assert_eq!((closed.bytes_sent, closed.bytes_retransmitted), (Some(6), 2));
+        assert_eq!((closed.retransmits, closed.probes), (0, 1));
+    }
+
+    #[test]
+    fn a_tcp_info_from_before_linux_4_19_has_no_bytes_sent() {
+        let mut datagram = notification();
+        // Cut tcp_info to the 192 bytes of Linux 4.18.
+        let info_start = datagram.len() - 232;
+        datagram.truncate(info_start + 192);
+        datagram[info_start - 4..info_start - 2].copy_from_slice(&(4u16 + 192).to_ne_bytes());
+        let length = datagram.len() as u32;
+        datagram[0..4].copy_from_slice(&length.to_ne_bytes());
+        let mut out = Vec::new();
+        assert_eq!(decode_datagram(&datagram, &mut out).unwrap(), 1);
+        assert_eq!((out[0].bytes_acked, out[0].bytes_sent), (5, None));
     }
 
     #[test]

@@ -454,6 +454,12 @@ const INET_DIAG_INFO: u16 = 2;
 /// tcp_info` (linux/tcp.h; both u64, present since Linux 4.1).
 const TCPI_BYTES_ACKED: usize = 120;
 const TCPI_BYTES_RECEIVED: usize = 128;
+/// `tcpi_retransmits` and `tcpi_probes` (u8, present since the start).
+const TCPI_RETRANSMITS: usize = 2;
+const TCPI_PROBES: usize = 3;
+/// `tcpi_bytes_sent` and `tcpi_bytes_retrans` (u64, Linux 4.19).
+const TCPI_BYTES_SENT: usize = 200;
+const TCPI_BYTES_RETRANS: usize = 208;
 
 /// Decodes one sock_diag destroy notification (an `inet_diag_msg` sent to
 /// the `SKNLGRP_INET*_TCP_DESTROY` groups) into the closed socket it
@@ -470,19 +476,26 @@ pub(crate) fn decode_destroyed(payload: &[u8]) -> Result<Option<ClosedSocket>, I
         local: SocketAddr::new(id.source_address, id.source_port),
         remote: SocketAddr::new(id.destination_address, id.destination_port),
         uid: header.uid,
-        bytes_acked: 0,
-        bytes_received: 0,
+        ..ClosedSocket::default()
     };
     if let Some(info) = attribute(payload, INET_DIAG_INFO) {
         if info.len() >= TCPI_BYTES_RECEIVED + 8 {
             closed.bytes_acked = u64_at(info, TCPI_BYTES_ACKED);
             closed.bytes_received = u64_at(info, TCPI_BYTES_RECEIVED);
+            closed.retransmits = info[TCPI_RETRANSMITS];
+            closed.probes = info[TCPI_PROBES];
+        }
+        if info.len() >= TCPI_BYTES_RETRANS + 8 {
+            closed.bytes_sent = Some(u64_at(info, TCPI_BYTES_SENT));
+            closed.bytes_retransmitted = u64_at(info, TCPI_BYTES_RETRANS);
         }
     }
     Ok(Some(closed))
 }
 
-/// A TCP socket the kernel destroyed, as the destroy multicast reports it.
+/// A TCP socket the kernel destroyed, as the destroy multicast reports it:
+/// the last `tcp_info` of the socket, which also tells how it ended (see
+/// `monitor::connections::end_of`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosedSocket {
     /// Socket cookie (never zero: the kernel generates it for the message).
@@ -491,10 +504,39 @@ pub struct ClosedSocket {
     pub remote: SocketAddr,
     /// Owner uid of the socket.
     pub uid: u32,
-    /// Bytes this end sent that the peer acknowledged.
+    /// Bytes this end sent that the peer acknowledged; the FIN, which
+    /// takes a sequence number, counts as one.
     pub bytes_acked: u64,
-    /// Bytes this end received.
+    /// Bytes this end received, the peer's FIN counted as one.
     pub bytes_received: u64,
+    /// Payload bytes this end transmitted, retransmissions included (never
+    /// the FIN); `None` before Linux 4.19.
+    pub bytes_sent: Option<u64>,
+    /// Of those, bytes sent again.
+    pub bytes_retransmitted: u64,
+    /// Retransmission timeouts in a row without an acknowledgement when the
+    /// socket died (`tcpi_retransmits`).
+    pub retransmits: u8,
+    /// Unanswered zero-window or keepalive probes (`tcpi_probes`).
+    pub probes: u8,
+}
+
+impl Default for ClosedSocket {
+    fn default() -> Self {
+        let unspecified = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0);
+        ClosedSocket {
+            cookie: 0,
+            local: unspecified,
+            remote: unspecified,
+            uid: 0,
+            bytes_acked: 0,
+            bytes_received: 0,
+            bytes_sent: None,
+            bytes_retransmitted: 0,
+            retransmits: 0,
+            probes: 0,
+        }
+    }
 }
 
 fn u64_at(bytes: &[u8], offset: usize) -> u64 {

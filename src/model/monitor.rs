@@ -96,6 +96,9 @@ pub enum ConnectionEnd {
     Closed,
     /// Reset by either side.
     Reset,
+    /// An end gave up: its data or FIN went unacknowledged through every
+    /// retransmission (or keepalive probe) until the kernel dropped it.
+    TimedOut,
     /// The recorder stopped (or lost track) while the connection was open.
     Unknown,
 }

@@ -15,6 +15,10 @@
 //! right after the server still contributes its uid. A client end closing
 //! long after its server is absorbed (the joiner remembers emitted server ends).
 //!
+//! How a connection ended ([`end_of`]) is read from the last `tcp_info` of
+//! each end the kernel sent with its close, so it is known in both capture
+//! modes.
+//!
 //! Everything here is plain data in, records out: the tests drive it with
 //! hand-made closes and attributions.
 
@@ -104,6 +108,62 @@ pub trait ListenerIndex {
 struct HeldEnd {
     closed: ClosedSocket,
     at: UnixMicros,
+    /// How this end ended, when its `tcp_info` tells.
+    end: Option<ConnectionEnd>,
+}
+
+/// How one end of a connection ended, judged from its last `tcp_info`;
+/// `None` when the kernel does not report what is needed (before 4.19).
+///
+/// An end that closed in order sent a FIN and saw it acknowledged: the FIN
+/// takes one sequence number, so the bytes the peer acknowledged are one
+/// more than the payload bytes sent once (`tcpi_bytes_sent` counts payload
+/// only, retransmissions included). Without that FIN the end was reset —
+/// it sent or received a RST (`SO_LINGER` 0, a close with unread data, a
+/// peer that was gone) — unless the kernel was still retransmitting or
+/// probing when it gave up, which is a timeout.
+///
+/// # Platform specific behavior
+/// On loopback nothing is lost, so `retransmits` and `probes` are non-zero
+/// only when a rule drops packets or a peer stopped answering; a RST that
+/// arrives while an end is retransmitting is reported as a timeout too.
+/// See: <https://github.com/torvalds/linux/blob/v6.12/include/uapi/linux/tcp.h>
+pub fn end_of(closed: &ClosedSocket, role: Role) -> Option<ConnectionEnd> {
+    let sent = closed.bytes_sent?;
+    let sent_once = sent.saturating_sub(closed.bytes_retransmitted);
+    Some(if acknowledged_payload(closed, role) > sent_once {
+        ConnectionEnd::Closed
+    } else if closed.retransmits > 0 || closed.probes > 0 {
+        ConnectionEnd::TimedOut
+    } else {
+        ConnectionEnd::Reset
+    })
+}
+
+/// The sequence numbers an end's peer acknowledged, less the SYN: a client
+/// counts its SYN in `tcpi_bytes_acked` (the SYN-ACK acknowledges it), an
+/// accepted socket starts counting after it.
+fn acknowledged_payload(closed: &ClosedSocket, role: Role) -> u64 {
+    match role {
+        Role::Client => closed.bytes_acked.saturating_sub(1),
+        Role::Server => closed.bytes_acked,
+    }
+}
+
+/// The connection's end from its ends': a reset or timeout at either end
+/// is the connection's; an orderly close needs no contrary evidence. With
+/// no evidence at all the connection still closed.
+fn connection_end(ends: [Option<ConnectionEnd>; 2]) -> ConnectionEnd {
+    let ends = ends.into_iter().flatten();
+    let mut result = ConnectionEnd::Closed;
+    for end in ends {
+        match end {
+            ConnectionEnd::Reset => return ConnectionEnd::Reset,
+            ConnectionEnd::TimedOut => result = ConnectionEnd::TimedOut,
+            ConnectionEnd::Closed | ConnectionEnd::Unknown => {}
+        }
+    }
+    result
 }
 
 /// Counters the joiner reports as losses.
@@ -188,20 +248,26 @@ impl ConnectionJoiner {
         if closed.remote.port() == 0 {
             return None;
         }
-        let closed = without_fin(closed);
         let key = EndKey::new(net_namespace, closed.local, closed.remote);
-        match self.role_of(&key, listeners) {
+        let role = self.role_of(&key, listeners);
+        let end = role.and_then(|role| end_of(&closed, role));
+        match role {
             Some(Role::Server) => {
                 if let Some(client) = self.waiting_clients.remove(&key) {
-                    return Some(self.build(key, HeldEnd { closed, at }, Some(client), listeners));
+                    return Some(self.build(
+                        key,
+                        HeldEnd { closed, at, end },
+                        Some(client),
+                        listeners,
+                    ));
                 }
-                self.waiting_servers.insert(key, HeldEnd { closed, at });
+                self.waiting_servers.insert(key, HeldEnd { closed, at, end });
                 None
             }
             Some(Role::Client) => {
                 let server_key = key.peer();
                 if let Some(server) = self.waiting_servers.remove(&server_key) {
-                    let held = HeldEnd { closed, at };
+                    let held = HeldEnd { closed, at, end };
                     return Some(self.build(server_key, server, Some(held), listeners));
                 }
                 if self.emitted.remove(&server_key).is_some() {
@@ -212,7 +278,7 @@ impl ConnectionJoiner {
                 if self.waiting_clients.len() >= MAX_HELD {
                     evict_oldest(&mut self.waiting_clients, |held| held.at);
                 }
-                self.waiting_clients.insert(server_key, HeldEnd { closed, at });
+                self.waiting_clients.insert(server_key, HeldEnd { closed, at, end });
                 None
             }
             // An outbound connection to another machine: not ours to record.
@@ -302,6 +368,19 @@ impl ConnectionJoiner {
             .map(|attribution| attribution.since)
             .min();
         self.emitted.insert(server_key, server.at);
+        // What the client sent: its own end's acknowledged bytes when it
+        // closed here with a verdict (exact even when the server end was
+        // destroyed before the client's FIN reached it), else what the
+        // server end received, taking the client's FIN to have come unless
+        // the server end was reset or timed out. (A client that aborts
+        // with `SO_LINGER` 0 is never paired: the kernel clears its peer
+        // address and counters before it reports the close.)
+        let bytes_client_to_server = match &client {
+            Some(held) if held.end.is_some() => {
+                acknowledged_payload(&held.closed, Role::Client).saturating_sub(fin_count(held.end))
+            }
+            _ => server.closed.bytes_received.saturating_sub(fin_count(server.end)),
+        };
         ConnectionRecord {
             cookie: server.closed.cookie,
             net_namespace: server_key.net_namespace,
@@ -310,10 +389,9 @@ impl ConnectionJoiner {
             server: canonical(server.closed.local),
             started_at,
             ended_at: Some(server.at),
-            // The server received what the client sent, and the client
-            // acknowledged what the server sent.
-            bytes_client_to_server: server.closed.bytes_received,
-            bytes_server_to_client: server.closed.bytes_acked,
+            bytes_client_to_server,
+            // The client acknowledged what the server sent, less its FIN.
+            bytes_server_to_client: server.closed.bytes_acked.saturating_sub(fin_count(server.end)),
             client_uid: client
                 .as_ref()
                 .map(|held| held.closed.uid)
@@ -321,20 +399,21 @@ impl ConnectionJoiner {
             server_uid: Some(server.closed.uid),
             client_process: client_attribution.map(|attribution| attribution.process),
             server_process,
-            end: ConnectionEnd::Closed,
+            end: connection_end([server.end, client.and_then(|held| held.end)]),
         }
     }
 }
 
 /// `tcpi_bytes_received` and `tcpi_bytes_acked` count the FIN, which takes
 /// one sequence number, as a byte: after an orderly close each direction is
-/// one above its payload. Subtracting it gives the payload of orderly
-/// closes; a connection reset before a FIN is then one byte short in that
-/// direction.
-fn without_fin(mut closed: ClosedSocket) -> ClosedSocket {
-    closed.bytes_acked = closed.bytes_acked.saturating_sub(1);
-    closed.bytes_received = closed.bytes_received.saturating_sub(1);
-    closed
+/// one above its payload. An end known to have been reset or to have timed
+/// out sent no acknowledged FIN; an end with no verdict (Linux before 4.19)
+/// is taken to have closed in order, and is one byte short if it did not.
+fn fin_count(end: Option<ConnectionEnd>) -> u64 {
+    match end {
+        None | Some(ConnectionEnd::Closed) => 1,
+        Some(ConnectionEnd::Reset | ConnectionEnd::TimedOut | ConnectionEnd::Unknown) => 0,
+    }
 }
 
 fn micros(duration: Duration) -> i64 {
@@ -379,7 +458,75 @@ mod tests {
             uid: 1000,
             bytes_acked: acked,
             bytes_received: received,
+            ..ClosedSocket::default()
         }
+    }
+
+    /// An end whose `tcp_info` says it sent `sent` payload bytes (with
+    /// `again` of them retransmitted) and had `acked` acknowledged.
+    fn with_info(acked: u64, sent: u64, again: u64, retransmits: u8) -> ClosedSocket {
+        ClosedSocket {
+            bytes_acked: acked,
+            bytes_sent: Some(sent),
+            bytes_retransmitted: again,
+            retransmits,
+            ..end(1, CLIENT, SERVER, acked, 0)
+        }
+    }
+
+    #[test]
+    fn tcp_info_tells_a_close_from_a_reset_and_a_timeout() {
+        let server = |info: ClosedSocket| end_of(&info, Role::Server);
+        // 18 bytes sent once, 18 and the FIN acknowledged.
+        assert_eq!(server(with_info(19, 18, 0, 0)), Some(ConnectionEnd::Closed));
+        // Retransmitted bytes are counted again in bytes_sent.
+        assert_eq!(server(with_info(19, 20, 2, 0)), Some(ConnectionEnd::Closed));
+        // No FIN acknowledged: a reset (SO_LINGER 0, or a RST received).
+        assert_eq!(server(with_info(18, 18, 0, 0)), Some(ConnectionEnd::Reset));
+        assert_eq!(server(with_info(0, 0, 0, 0)), Some(ConnectionEnd::Reset));
+        // Still retransmitting when the kernel gave up.
+        assert_eq!(server(with_info(5, 30, 12, 6)), Some(ConnectionEnd::TimedOut));
+        // Linux before 4.19 reports no bytes_sent: no verdict.
+        assert_eq!(server(end(1, CLIENT, SERVER, 19, 0)), None);
+        // A client's count starts with its SYN: SYN, 4 bytes and no FIN.
+        assert_eq!(end_of(&with_info(5, 4, 0, 0), Role::Client), Some(ConnectionEnd::Reset));
+        assert_eq!(end_of(&with_info(6, 4, 0, 0), Role::Client), Some(ConnectionEnd::Closed));
+    }
+
+    #[test]
+    fn a_reset_at_either_end_makes_the_connection_reset() {
+        let mut joiner = ConnectionJoiner::new(false);
+        // The client aborted (SYN and 18 bytes, no FIN); the server had
+        // closed in order.
+        let client = ClosedSocket { cookie: 1, ..with_info(19, 18, 0, 0) };
+        let server = ClosedSocket {
+            cookie: 2,
+            local: SERVER.parse().unwrap(),
+            remote: CLIENT.parse().unwrap(),
+            ..with_info(101, 100, 0, 0)
+        };
+        assert!(joiner.closed(None, client, 100, &Port8080).is_none());
+        let record = joiner.closed(None, server.clone(), 110, &Port8080).unwrap();
+        assert_eq!(record.end, ConnectionEnd::Reset);
+        assert_eq!((record.bytes_client_to_server, record.bytes_server_to_client), (18, 100));
+        // Both in order (another connection): closed.
+        let other = "127.0.0.1:40002";
+        let client =
+            ClosedSocket { cookie: 3, local: other.parse().unwrap(), ..with_info(20, 18, 0, 0) };
+        let server = ClosedSocket { cookie: 4, remote: other.parse().unwrap(), ..server };
+        assert!(joiner.closed(None, client, 200, &Port8080).is_none());
+        let record = joiner.closed(None, server, 210, &Port8080).unwrap();
+        assert_eq!(record.end, ConnectionEnd::Closed);
+        assert_eq!((record.bytes_client_to_server, record.bytes_server_to_client), (18, 100));
+        // A server end alone (remote client) that timed out.
+        let lone = ClosedSocket {
+            local: SERVER.parse().unwrap(),
+            remote: "127.0.0.1:40001".parse().unwrap(),
+            ..with_info(1, 40, 20, 5)
+        };
+        assert!(joiner.closed(None, lone, 300, &Port8080).is_none());
+        let records = joiner.expire(400, 400, true, &Port8080);
+        assert_eq!(records[0].end, ConnectionEnd::TimedOut);
     }
 
     const CLIENT: &str = "127.0.0.1:40000";

@@ -149,6 +149,11 @@ pub struct Recorder {
     /// Start times of recent reads of the sources, oldest first, to know up
     /// to when every close has been paired (see [`Recorder::paired_through`]).
     collects: std::collections::VecDeque<UnixMicros>,
+    /// Inodes of established sockets a `/proc` scan could not name (their
+    /// owner is in another pid namespace or gone): not scanned for again
+    /// while they stay open, so an idle recorder does not scan every
+    /// interval.
+    unnameable: std::collections::HashSet<u64>,
 }
 
 /// A connection end's close, held for [`CLOSE_DELAY`].
@@ -224,6 +229,7 @@ impl Recorder {
             reported: Reported::default(),
             delayed: std::collections::VecDeque::new(),
             collects: std::collections::VecDeque::new(),
+            unnameable: std::collections::HashSet::new(),
         };
         recorder.sync_namespaces();
         Ok(recorder)
@@ -571,18 +577,21 @@ impl Recorder {
         let sockets = self.enumerate(query)?;
         let now = unix_micros();
         let mut unnamed: Vec<(EndKey, u64)> = Vec::new();
+        let mut open = std::collections::HashSet::with_capacity(sockets.len());
         for socket in &sockets {
             let (Some(local), Some(remote)) = (socket.local, socket.remote) else { continue };
             if remote.port() == 0 || socket.inode == 0 {
                 continue;
             }
+            open.insert(socket.inode);
             let key = EndKey::new(socket.net_namespace, local, remote);
             if self.joiner.is_attributed(&key) {
                 self.joiner.refresh(&key, now);
-            } else if attribute {
+            } else if attribute && !self.unnameable.contains(&socket.inode) {
                 unnamed.push((key, socket.inode));
             }
         }
+        self.unnameable.retain(|inode| open.contains(inode));
         if unnamed.is_empty() {
             return Ok(());
         }
@@ -591,6 +600,7 @@ impl Recorder {
         for (key, inode) in unnamed {
             let Some(process) = named.remove(&inode).and_then(|owners| owners.into_iter().next())
             else {
+                self.unnameable.insert(inode);
                 continue;
             };
             let role = if self.listeners_serve(&key) { Some(Role::Server) } else { None };

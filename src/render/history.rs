@@ -303,6 +303,7 @@ fn end_label(end: ConnectionEnd, open: bool) -> &'static str {
         (_, true) => "open",
         (ConnectionEnd::Closed, _) => "closed",
         (ConnectionEnd::Reset, _) => "reset",
+        (ConnectionEnd::TimedOut, _) => "timed_out",
         (ConnectionEnd::Unknown, _) => "unknown",
     }
 }
@@ -621,7 +622,7 @@ pub struct ConnectionWire {
     pub duration_us: Option<i64>,
     pub bytes_client_to_server: u64,
     pub bytes_server_to_client: u64,
-    /// `closed`, `reset`, `unknown`, or `open`.
+    /// `closed`, `reset`, `timed_out`, `unknown`, or `open`.
     pub end: &'static str,
     pub client_process: Option<ProcessLine>,
     pub server_process: Option<ProcessLine>,

@@ -82,7 +82,7 @@ pub struct ConnectionLine {
     /// client).
     pub client_process: Option<ProcessLine>,
     pub server_process: Option<ProcessLine>,
-    /// `closed`, `reset` or `unknown`.
+    /// `closed`, `reset`, `timed_out` or `unknown`.
     pub end: &'static str,
 }
 
@@ -145,6 +145,7 @@ fn end_name(end: ConnectionEnd) -> &'static str {
     match end {
         ConnectionEnd::Closed => "closed",
         ConnectionEnd::Reset => "reset",
+        ConnectionEnd::TimedOut => "timed_out",
         ConnectionEnd::Unknown => "unknown",
     }
 }

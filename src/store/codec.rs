@@ -85,6 +85,7 @@ pub fn connection_flags(end: ConnectionEnd, start_known: bool) -> i64 {
         ConnectionEnd::Closed => 0,
         ConnectionEnd::Reset => 1,
         ConnectionEnd::Unknown => 2,
+        ConnectionEnd::TimedOut => 3,
     };
     end | if start_known { START_KNOWN } else { 0 }
 }
@@ -94,7 +95,8 @@ pub fn connection_from_flags(flags: i64) -> (ConnectionEnd, bool) {
     let end = match flags & 3 {
         0 => ConnectionEnd::Closed,
         1 => ConnectionEnd::Reset,
-        _ => ConnectionEnd::Unknown,
+        2 => ConnectionEnd::Unknown,
+        _ => ConnectionEnd::TimedOut,
     };
     (end, flags & START_KNOWN != 0)
 }
@@ -129,7 +131,12 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for end in [ConnectionEnd::Closed, ConnectionEnd::Reset, ConnectionEnd::Unknown] {
+        for end in [
+            ConnectionEnd::Closed,
+            ConnectionEnd::Reset,
+            ConnectionEnd::TimedOut,
+            ConnectionEnd::Unknown,
+        ] {
             for known in [false, true] {
                 assert_eq!(connection_from_flags(connection_flags(end, known)), (end, known));
             }

@@ -273,6 +273,13 @@ pub struct PostgresWriter {
     addresses: HashMap<IpAddr, i32>,
     open: HashMap<(u64, Option<u64>), OpenConnection>,
     last_maintenance: Instant,
+    /// Bytes inside the tables that pruning for the size cap freed and
+    /// `VACUUM` handed back for reuse, less what new rows took since: the
+    /// files never shrink, so this is subtracted from their size.
+    reclaimable: u64,
+    /// Bytes one connection row took (indexes and the small tables
+    /// included) when the size cap last pruned.
+    bytes_per_row: u64,
 }
 
 /// Most dictionary ids kept in memory; past it the cache starts over.
@@ -315,6 +322,8 @@ impl PostgresWriter {
             addresses: HashMap::new(),
             open: HashMap::new(),
             last_maintenance: Instant::now(),
+            reclaimable: 0,
+            bytes_per_row: 0,
         };
         writer.reload_open()?;
         writer.prune(super::now_micros())?;
@@ -348,20 +357,27 @@ impl PostgresWriter {
 
     /// Writes one batch in one transaction.
     pub fn write(&mut self, batch: &[MonitorEvent]) -> Result<(), StoreError> {
-        let result = self.write_transaction(batch);
-        if let Err(error) = result {
-            self.processes.clear();
-            self.addresses.clear();
-            let _ = self.reload_open();
-            return Err(pg_error(&self.store, error));
-        }
+        let inserted = match self.write_transaction(batch) {
+            Ok(inserted) => inserted,
+            Err(error) => {
+                self.processes.clear();
+                self.addresses.clear();
+                let _ = self.reload_open();
+                return Err(pg_error(&self.store, error));
+            }
+        };
+        self.reclaimable = self.reclaimable.saturating_sub(inserted as u64 * self.bytes_per_row);
         if self.last_maintenance.elapsed() >= self.options.maintenance_interval {
             self.prune(super::now_micros())?;
+        } else if self.options.max_size.is_some() {
+            self.enforce_size_cap()?;
         }
         Ok(())
     }
 
-    fn write_transaction(&mut self, batch: &[MonitorEvent]) -> Result<(), postgres::Error> {
+    /// Writes one batch in one transaction; returns how many connection
+    /// rows it added.
+    fn write_transaction(&mut self, batch: &[MonitorEvent]) -> Result<usize, postgres::Error> {
         let PostgresWriter { client, host_id, processes, addresses, open, .. } = self;
         let host = *host_id;
         let mut transaction = client.transaction()?;
@@ -471,6 +487,7 @@ impl PostgresWriter {
                 }
             }
         }
+        let inserted = rows.at.len();
         rows.insert(&mut transaction)?;
         if !rollups.is_empty() {
             let upsert = transaction.prepare(
@@ -501,11 +518,12 @@ impl PostgresWriter {
                 )?;
             }
         }
-        transaction.commit()
+        transaction.commit()?;
+        Ok(inserted)
     }
 
-    /// Deletes this host's records older than the retention periods. The
-    /// size cap is not applied: a PostgreSQL server manages its own disk.
+    /// Deletes this host's records older than the retention periods, then
+    /// enforces the size cap.
     pub fn prune(&mut self, now: UnixMicros) -> Result<(), StoreError> {
         self.last_maintenance = Instant::now();
         let cutoff = now.saturating_sub(self.options.keep.as_micros() as i64);
@@ -549,6 +567,108 @@ impl PostgresWriter {
                 )
             })
             .map_err(|e| pg_error(&store, e))?;
+        self.reload_open()?;
+        self.enforce_size_cap()
+    }
+
+    /// Bytes the store's tables take on disk, indexes and TOAST included
+    /// (every host's: the cap is on the database's disk).
+    pub fn disk_bytes(&mut self) -> Result<u64, StoreError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'porthole' AND c.relkind = 'r'",
+                &[],
+            )
+            .map_err(|e| pg_error(&self.store, e))?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// Bytes the records take: the tables' size less the space pruning
+    /// freed and new rows have not yet taken back.
+    pub fn used_bytes(&mut self) -> Result<u64, StoreError> {
+        Ok(self.disk_bytes()?.saturating_sub(self.reclaimable))
+    }
+
+    /// When the records take more than the cap, deletes the oldest
+    /// connections (of every host: the cap is on the database) until they
+    /// should take 90% of it, then `VACUUM`s the table so new rows reuse
+    /// the space.
+    ///
+    /// # Platform specific behavior
+    /// PostgreSQL never gives a table's space back to the file system
+    /// short of `VACUUM FULL`, which locks the table and rewrites it. Plain
+    /// `VACUUM` marks the deleted rows' space free for new rows instead, so
+    /// the files stop growing at about the cap; the writer tracks that free
+    /// space itself ([`PostgresWriter::used_bytes`]).
+    /// See: <https://www.postgresql.org/docs/current/routine-vacuuming.html>
+    fn enforce_size_cap(&mut self) -> Result<(), StoreError> {
+        let Some(cap) = self.options.max_size else {
+            return Ok(());
+        };
+        let used = self.used_bytes()?;
+        if used <= cap {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let error = |e| pg_error(&store, e);
+        let rows: i64 = self
+            .client
+            .query_one("SELECT count(*) FROM porthole.connections", &[])
+            .map_err(error)?
+            .get(0);
+        if rows == 0 {
+            return Ok(());
+        }
+        let per_row = (used / rows as u64).max(1);
+        let excess = used - cap * 9 / 10;
+        let fraction = ((excess / per_row) as f64 / rows as f64).min(1.0);
+        // The time before which that fraction of the rows lies, from a
+        // sample of about 50,000 rows (all of them in a small store): a
+        // sort of every row's time would take seconds at millions of rows,
+        // and there is no B-tree on `at` alone (see the module docs).
+        let sample_percent = (5_000_000.0 / rows as f32).min(100.0);
+        let cutoff: Option<i64> = self
+            .client
+            .query_one(
+                "SELECT percentile_disc($1) WITHIN GROUP (ORDER BY at)
+                 FROM porthole.connections TABLESAMPLE SYSTEM ($2)",
+                &[&fraction, &sample_percent],
+            )
+            .map_err(error)?
+            .get(0);
+        // A tiny sample may miss everything; then the oldest row's time
+        // bounds at least one row.
+        let cutoff = match cutoff {
+            Some(cutoff) => cutoff,
+            None => self
+                .client
+                .query_one("SELECT min(at) FROM porthole.connections", &[])
+                .map_err(error)?
+                .get::<_, Option<i64>>(0)
+                .unwrap_or(i64::MIN),
+        };
+        let mut deleted = self
+            .client
+            .execute("DELETE FROM porthole.connections WHERE at < $1", &[&cutoff])
+            .map_err(error)?;
+        if deleted == 0 {
+            // Every sampled time equals the oldest: take the oldest rows.
+            deleted = self
+                .client
+                .execute("DELETE FROM porthole.connections WHERE at <= $1", &[&cutoff])
+                .map_err(error)?;
+        }
+        // Not in a transaction: VACUUM cannot run inside one.
+        self.client.batch_execute("VACUUM porthole.connections").map_err(error)?;
+        // VACUUM gives back empty pages at the end of the files; those are
+        // gone from the size already.
+        let shrunk = (used + self.reclaimable).saturating_sub(self.disk_bytes()?);
+        self.bytes_per_row = per_row;
+        self.reclaimable =
+            self.reclaimable.saturating_add((deleted * per_row).saturating_sub(shrunk));
         self.reload_open()
     }
 }
@@ -774,6 +894,10 @@ pub struct PostgresReader {
     client: Client,
     store: String,
     hosts: HashMap<i16, String>,
+    /// Statements prepared on this connection, by their text: a repeated
+    /// question (the dashboard's, a benchmark's) skips parsing, planning
+    /// after the server settles on a generic plan, and one round trip.
+    statements: HashMap<String, postgres::Statement>,
 }
 
 impl PostgresReader {
@@ -807,11 +931,24 @@ impl PostgresReader {
             .into_iter()
             .map(|row| (row.get::<_, i16>(0), row.get::<_, String>(1)))
             .collect();
-        Ok(PostgresReader { client, store, hosts })
+        Ok(PostgresReader { client, store, hosts, statements: HashMap::new() })
     }
 
     fn error(&self, error: postgres::Error) -> StoreError {
         pg_error(&self.store, error)
+    }
+
+    /// Runs `sql`, prepared once per reader.
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let statement = match self.statements.get(sql) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self.client.prepare(sql).map_err(|e| self.error(e))?;
+                self.statements.insert(sql.to_string(), statement.clone());
+                statement
+            }
+        };
+        self.client.query(&statement, params).map_err(|e| self.error(e))
     }
 
     fn host_name(&self, id: i16) -> Option<String> {
@@ -819,30 +956,36 @@ impl PostgresReader {
     }
 
     fn process_of(&mut self, id: i32) -> Result<Option<ProcessIdentity>, postgres::Error> {
-        let row = self.client.query_opt(
-            "SELECT pid, start_time, name, exe, cmdline, uid, user_name, unit, container
-             FROM porthole.processes WHERE id = $1",
-            &[&id],
-        )?;
-        Ok(row.map(|row| ProcessIdentity {
-            pid: row.get::<_, i32>(0) as u32,
-            start_time: row.get::<_, Option<i64>>(1).map(|t| t as u64),
-            name: row.get(2),
-            exe: row.get(3),
-            cmdline: row.get(4),
-            uid: uid_from_db(row.get(5)),
-            user: row.get(6),
-            unit: row.get(7),
-            container: row.get(8),
-        }))
+        let sql =
+            format!("SELECT {} FROM porthole.processes p WHERE p.id = $1", process_columns("p"));
+        let row = self.client.query_opt(&sql, &[&id])?;
+        Ok(row.and_then(|row| process_from_row(&row, 0)))
     }
+}
 
-    fn address_of(&mut self, id: i32) -> Result<Option<IpAddr>, postgres::Error> {
-        let row = self
-            .client
-            .query_opt("SELECT address FROM porthole.addresses WHERE id = $1", &[&id])?;
-        Ok(row.and_then(|row| row.get::<_, String>(0).parse().ok()))
-    }
+/// The columns of a `processes` row that [`process_from_row`] reads, for
+/// the table alias `alias`; the id first, NULL when a LEFT JOIN found no
+/// process.
+fn process_columns(alias: &str) -> String {
+    ["id", "pid", "start_time", "name", "exe", "cmdline", "uid", "user_name", "unit", "container"]
+        .map(|column| format!("{alias}.{column}"))
+        .join(", ")
+}
+
+/// The process whose [`process_columns`] start at column `first`.
+fn process_from_row(row: &Row, first: usize) -> Option<ProcessIdentity> {
+    row.get::<_, Option<i32>>(first)?;
+    Some(ProcessIdentity {
+        pid: row.get::<_, i32>(first + 1) as u32,
+        start_time: row.get::<_, Option<i64>>(first + 2).map(|t| t as u64),
+        name: row.get(first + 3),
+        exe: row.get(first + 4),
+        cmdline: row.get(first + 5),
+        uid: uid_from_db(row.get(first + 6)),
+        user: row.get(first + 7),
+        unit: row.get(first + 8),
+        container: row.get(first + 9),
+    })
 }
 
 /// A WHERE clause under construction, with its parameters.
@@ -962,7 +1105,7 @@ impl HistoryReader for PostgresReader {
              WHERE {} ORDER BY e.at {direction}, e.id {direction}",
             filter.sql()
         );
-        let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows = self.query(&sql, &filter.params())?;
         let mut listeners = Vec::new();
         for row in rows {
             let port = row.get::<_, i32>(6) as u16;
@@ -1010,39 +1153,47 @@ impl HistoryReader for PostgresReader {
         limit: usize,
     ) -> Result<Vec<ClientSummary>, StoreError> {
         let filter = connection_filter(query);
+        // One statement: the groups, then their server address and client
+        // process joined in, so a window costs one round trip however
+        // many clients it has.
         let sql = format!(
-            "SELECT c.host, c.server_address, c.server_port, c.client_process,
-                    min(c.client_uid), count(*), min(c.at), max(coalesce(c.ended_at, c.at)),
-                    sum(c.bytes_up)::bigint, sum(c.bytes_down)::bigint
-             FROM porthole.connections c WHERE {}
-             GROUP BY c.host, c.server_address, c.server_port, c.client_process,
-                      CASE WHEN c.client_process IS NULL THEN c.client_uid END
-             ORDER BY count(*) DESC, min(c.at) LIMIT {limit}",
-            filter.sql()
+            "WITH groups AS (
+                SELECT c.host, c.server_address, c.server_port, c.client_process,
+                       min(c.client_uid) AS client_uid, count(*) AS connections,
+                       min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
+                       sum(c.bytes_up)::bigint AS bytes_up,
+                       sum(c.bytes_down)::bigint AS bytes_down
+                FROM porthole.connections c WHERE {}
+                GROUP BY c.host, c.server_address, c.server_port, c.client_process,
+                         CASE WHEN c.client_process IS NULL THEN c.client_uid END
+                ORDER BY count(*) DESC, min(c.at) LIMIT {limit})
+             SELECT g.host, a.address, g.server_port, g.client_uid, g.connections,
+                    g.first_at, g.last_at, g.bytes_up, g.bytes_down, {}
+             FROM groups g
+             JOIN porthole.addresses a ON a.id = g.server_address
+             LEFT JOIN porthole.processes p ON p.id = g.client_process
+             ORDER BY g.connections DESC, g.first_at",
+            filter.sql(),
+            process_columns("p")
         );
-        let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows = self.query(&sql, &filter.params())?;
         let mut summaries = Vec::with_capacity(rows.len());
         for row in rows {
-            let Some(ip) = self.address_of(row.get(1)).map_err(|e| self.error(e))? else {
-                continue;
-            };
-            let client = match row.get::<_, Option<i32>>(3) {
-                Some(id) => self.process_of(id).map_err(|e| self.error(e))?,
-                None => None,
-            };
+            let Ok(ip) = row.get::<_, String>(1).parse::<IpAddr>() else { continue };
+            let client = process_from_row(&row, 9);
             summaries.push(ClientSummary {
                 host: self.host_name(row.get(0)),
                 server: SocketAddr::new(ip, row.get::<_, i32>(2) as u16),
                 client_uid: row
-                    .get::<_, Option<i32>>(4)
+                    .get::<_, Option<i32>>(3)
                     .map(uid_from_db)
                     .or(client.as_ref().map(|c| c.uid)),
                 client,
-                connections: row.get::<_, i64>(5) as u64,
-                first_at: row.get(6),
-                last_at: row.get(7),
-                bytes_client_to_server: row.get::<_, i64>(8) as u64,
-                bytes_server_to_client: row.get::<_, i64>(9) as u64,
+                connections: row.get::<_, i64>(4) as u64,
+                first_at: row.get(5),
+                last_at: row.get(6),
+                bytes_client_to_server: row.get::<_, i64>(7) as u64,
+                bytes_server_to_client: row.get::<_, i64>(8) as u64,
             });
         }
         Ok(summaries)
@@ -1053,16 +1204,19 @@ impl HistoryReader for PostgresReader {
         let sql = format!(
             "SELECT c.at, c.ended_at, sa.address, c.server_port, ca.address, c.client_port,
                     c.client_process, c.server_process, c.client_uid, c.server_uid,
-                    c.bytes_up, c.bytes_down, c.flags, c.cookie, c.netns, c.host
+                    c.bytes_up, c.bytes_down, c.flags, c.cookie, c.netns, c.host, {}, {}
              FROM porthole.connections c
              JOIN porthole.addresses sa ON sa.id = c.server_address
              JOIN porthole.addresses ca ON ca.id = c.client_address
+             LEFT JOIN porthole.processes cp ON cp.id = c.client_process
+             LEFT JOIN porthole.processes sp ON sp.id = c.server_process
              WHERE {} ORDER BY c.at LIMIT {}",
+            process_columns("cp"),
+            process_columns("sp"),
             filter.sql(),
             query.limit.saturating_add(1)
         );
-        let rows: Vec<Row> =
-            self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows: Vec<Row> = self.query(&sql, &filter.params())?;
         let mut connections = Vec::with_capacity(rows.len());
         for row in rows {
             let (Ok(server_ip), Ok(client_ip)) =
@@ -1070,13 +1224,8 @@ impl HistoryReader for PostgresReader {
             else {
                 continue;
             };
-            let store = self.store.clone();
-            let mut process = |index: usize| match row.get::<_, Option<i32>>(index) {
-                Some(id) => self.process_of(id).map_err(|e| pg_error(&store, e)),
-                None => Ok(None),
-            };
-            let client_process = process(6)?;
-            let server_process = process(7)?;
+            let client_process = process_from_row(&row, 16);
+            let server_process = process_from_row(&row, 26);
             let (end, start_known) = codec::connection_from_flags(i64::from(row.get::<_, i16>(12)));
             let at: i64 = row.get(0);
             let record = ConnectionRecord {
@@ -1128,7 +1277,7 @@ impl HistoryReader for PostgresReader {
              FROM porthole.rollups WHERE {} ORDER BY hour, server_port, connections DESC",
             filter.sql()
         );
-        let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows = self.query(&sql, &filter.params())?;
         Ok(rows
             .into_iter()
             .map(|row| HourlyTotal {
@@ -1153,7 +1302,7 @@ impl HistoryReader for PostgresReader {
              WHERE {} GROUP BY host, kind ORDER BY host, kind",
             filter.sql()
         );
-        let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows = self.query(&sql, &filter.params())?;
         Ok(rows
             .into_iter()
             .map(|row| LossSummary {
@@ -1183,7 +1332,7 @@ impl HistoryReader for PostgresReader {
                  WHERE {} ORDER BY host, at DESC",
                 filter.sql()
             );
-            let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+            let rows = self.query(&sql, &filter.params())?;
             sessions.extend(rows.iter().map(|row| to_session(self, row)));
         }
         let mut filter = Filter::default();
@@ -1193,7 +1342,7 @@ impl HistoryReader for PostgresReader {
             "SELECT host, at, mode, reason FROM porthole.captures WHERE {} ORDER BY at",
             filter.sql()
         );
-        let rows = self.client.query(&sql, &filter.params()).map_err(|e| self.error(e))?;
+        let rows = self.query(&sql, &filter.params())?;
         sessions.extend(rows.iter().map(|row| to_session(self, row)));
         Ok(sessions)
     }

@@ -858,4 +858,85 @@ mod postgresql {
         assert_eq!(json["hourly"][0]["connections"], 1);
         assert_eq!(json["hourly"][0]["client_name"], "redis-cli");
     }
+
+    /// Bytes of the `porthole` tables on disk, indexes included.
+    fn disk_bytes(admin: &mut postgres::Client) -> u64 {
+        let row = admin
+            .query_one(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'porthole' AND c.relkind = 'r'",
+                &[],
+            )
+            .unwrap();
+        row.get::<_, i64>(0) as u64
+    }
+
+    #[test]
+    fn postgres_size_cap_prunes_oldest_first() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let cap: u64 = 2_000_000;
+        let mut writer = store::open_writer(
+            &location,
+            &WriterOptions {
+                host: "capped".into(),
+                max_size: Some(cap),
+                ..WriterOptions::default()
+            },
+        )
+        .unwrap();
+        let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+        let now = store::now_micros() - 3_600 * SECOND;
+        let batches = 60u64;
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut largest = 0;
+        for batch_index in 0..batches {
+            let batch: Vec<MonitorEvent> = (0..1000u64)
+                .map(|i| {
+                    let cookie = batch_index * 1000 + i + 1;
+                    connection(
+                        cookie,
+                        format!("127.0.0.1:{}", 20000 + i).parse().unwrap(),
+                        server,
+                        now + cookie as i64 * 1000,
+                        Some(process(4411, "python3")),
+                        100,
+                    )
+                })
+                .collect();
+            writer.write_batch(&batch).unwrap();
+            largest = largest.max(disk_bytes(&mut admin));
+        }
+        // 60,000 rows take about 9 MB; the freed space is reused, so the
+        // tables stay near the cap (one batch and the indexes' slack over).
+        assert!(largest <= cap * 3 / 2, "tables grew to {largest} bytes, cap {cap}");
+        let row = admin
+            .query_one("SELECT count(*), min(cookie), max(cookie) FROM porthole.connections", &[])
+            .unwrap();
+        let (kept, oldest, newest): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        assert!(kept > 2_000 && kept < 30_000, "{kept} kept");
+        // The newest survived, the oldest went, nothing in between.
+        assert_eq!(newest, 60_000);
+        assert_eq!(oldest, 60_000 - kept + 1, "{kept} kept");
+        // The hourly totals still count every connection.
+        let rolled: i64 = admin
+            .query_one("SELECT sum(connections)::bigint FROM porthole.rollups", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(rolled, 60_000);
+        // And `porthole history` answers from what is kept.
+        let output =
+            util::run(util::porthole().args(["history", "5432", "--json", "--store", &url]));
+        assert_eq!(output.code, 0, "{output:?}");
+        let json = output.json();
+        let clients: u64 = json["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["connections"].as_u64().unwrap())
+            .sum();
+        assert_eq!(clients, kept as u64, "{json:#}");
+    }
 }

@@ -380,6 +380,78 @@ fn ipv4_mapped_clients_match(capture: &str) {
     }
 }
 
+/// A client that sends "ping", reads the echo, and closes either in order
+/// or with `SO_LINGER` 0 (a RST instead of a FIN); prints its port.
+const ENDING_CLIENT: &str = r#"
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print(s.getsockname()[1], flush=True)
+s.sendall(b"ping")
+s.recv(100)
+if sys.argv[2] == "reset":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+"#;
+
+/// An echo server that closes only after its client did (FIN or RST), so
+/// the client decides how each connection ends.
+const ECHO_THEN_WAIT: &str = r#"
+import socket, sys
+s = socket.socket()
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(64)
+print("ok", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(c.recv(100))
+    try:
+        c.recv(100)
+    except ConnectionResetError:
+        pass
+    c.close()
+"#;
+
+fn connection_ends_are_told_apart(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) = python_in(&netns, ECHO_THEN_WAIT, &["127.0.0.1", &port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let mut client_ports = Vec::new();
+    for how in ["close", "reset"] {
+        let (mut client, mut output) = python_in(&netns, ENDING_CLIENT, &[&port.to_string(), how]);
+        let client_port: u64 = wait_for_line(&mut output).parse().expect("a port");
+        assert!(client.0.wait().expect("client exits").success());
+        client_ports.push((client_port, how));
+    }
+    let complete = monitor.wait_for(|lines| connections_to(lines, port).len() >= 2);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(complete, "{}", dump(&lines));
+    let records = connections_to(&lines, port);
+    for (client_port, how) in client_ports {
+        let record = records
+            .iter()
+            .find(|r| r["client_port"] == client_port)
+            .unwrap_or_else(|| panic!("no record of port {client_port}:\n{}", dump(&lines)));
+        let expected = if how == "reset" { "reset" } else { "closed" };
+        assert_eq!(record["end"], expected, "{record}");
+        assert_eq!(record["bytes_client_to_server"], 4, "{record}");
+    }
+}
+
+#[test]
+fn a_reset_and_a_close_are_told_apart_in_ebpf_mode() {
+    if ebpf_available() {
+        connection_ends_are_told_apart("ebpf");
+    }
+}
+
+#[test]
+fn a_reset_and_a_close_are_told_apart_in_netlink_mode() {
+    connection_ends_are_told_apart("netlink");
+}
+
 #[test]
 fn ipv4_mapped_ipv6_clients_are_joined_in_ebpf_mode() {
     if ebpf_available() {
