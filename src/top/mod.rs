@@ -25,7 +25,7 @@ use crate::inventory::{self, owners, process, InventoryError, Query};
 use crate::model::top::{
     ConnectionRow, ListenerChange, ListenerRow, ShortLivedCapture, TcpCounters, TopEvent, TopFrame,
 };
-use crate::model::{Process, Protocol, Socket, Visibility};
+use crate::model::{OwnerGap, Process, Protocol, Socket, Visibility};
 
 /// How long an appeared or disappeared listener stays highlighted, and how
 /// long an event stays in the event strip.
@@ -360,6 +360,11 @@ pub struct Sampler {
     listener_owners: HashMap<u64, Vec<u32>>,
     details: process::DetailCache,
     processes: BTreeMap<u32, Process>,
+    /// What the last `/proc` scan was refused, and why owners may be
+    /// missing: kept, because most refreshes scan nothing (no new listener)
+    /// while the `?` rows from an earlier scan are still on screen.
+    unreadable_processes: usize,
+    owner_gaps: Vec<OwnerGap>,
 }
 
 impl Sampler {
@@ -369,6 +374,8 @@ impl Sampler {
             listener_owners: HashMap::new(),
             details: process::DetailCache::default(),
             processes: BTreeMap::new(),
+            unreadable_processes: 0,
+            owner_gaps: Vec::new(),
         }
     }
 
@@ -414,7 +421,8 @@ impl Sampler {
         let mut client_owners = HashMap::new();
         if !wanted.is_empty() {
             let scan = owners::scan(&wanted);
-            visibility.unreadable_processes = scan.unreadable_processes;
+            self.unreadable_processes = scan.unreadable_processes;
+            self.owner_gaps = inventory::visibility::owner_gaps(scan.unreadable_processes);
             for inode in &wanted {
                 let pids: Vec<u32> = scan.owners.pids(*inode).collect();
                 if client_inodes.contains(inode) {
@@ -432,6 +440,10 @@ impl Sampler {
         }
         visibility.sockets_without_visible_owner =
             listeners.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).count();
+        visibility.unreadable_processes = self.unreadable_processes;
+        if visibility.sockets_without_visible_owner > 0 {
+            visibility.owner_gaps = self.owner_gaps.clone();
+        }
 
         // Process details are cached across refreshes; pids that no longer
         // own anything are dropped so the map does not grow.
