@@ -1,8 +1,8 @@
 //! The engine of `porthole top`: turns successive samples of the machine's
 //! listeners and connections into [`TopFrame`]s with rates and changes.
 //!
-//! Each refresh reads three things, all cheap enough for a 1 s interval at
-//! 60k sockets:
+//! Each refresh reads three things (at 60k sockets about 160 ms of CPU,
+//! mostly the kernel filling `tcp_info`: BENCHMARKS.md, "top"):
 //! 1. a LISTEN-only inventory dump (no established-hash walk);
 //! 2. the byte counters of connected TCP sockets (`tcp_info` in one
 //!    sock_diag walk), keyed by socket cookie;
