@@ -1,7 +1,7 @@
 //! The engine of `porthole top`: turns successive samples of the machine's
 //! listeners and connections into [`TopFrame`]s with rates and changes.
 //!
-//! Each refresh reads three things (at 60k sockets about 160 ms of CPU,
+//! Each refresh reads three things (at 60k sockets about 116 ms of CPU,
 //! mostly the kernel filling `tcp_info`: BENCHMARKS.md, "top"):
 //! 1. a LISTEN-only inventory dump (no established-hash walk);
 //! 2. the byte counters of connected TCP sockets (`tcp_info` in one
