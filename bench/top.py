@@ -46,7 +46,7 @@ def run_for(argv, seconds):
         ["ip", "netns", "exec", NAMESPACE] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        process.wait(timeout=seconds + 30)
+        process.wait(timeout=seconds + 120)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
@@ -56,8 +56,14 @@ def run_for(argv, seconds):
 
 
 def every_second(command, seconds):
-    """A shell loop running `command` once a second for `seconds`."""
-    return ["sh", "-c", f"i=0; while [ $i -lt {seconds} ]; do {command} >/dev/null; sleep 1; i=$((i+1)); done"]
+    """A shell loop running `command`, then sleeping a second (as `watch -n1`
+    does), for `seconds` of wall time: on a slow or loaded machine a run of
+    `ss -p` over 60k sockets can itself take seconds."""
+    return [
+        "sh",
+        "-c",
+        f"end=$(($(date +%s) + {seconds})); while [ $(date +%s) -lt $end ]; do {command} >/dev/null; sleep 1; done",
+    ]
 
 
 def main():
@@ -83,21 +89,30 @@ def main():
         sockets = subprocess.run(
             ["ip", "netns", "exec", NAMESPACE, "ss", "-tanH"], capture_output=True, text=True
         ).stdout.count("\n")
-        rows = []
         seconds = args.seconds
-        top, wall = run_for(
-            [args.binary, "top", "--jsonl", "--interval", "1s", "--count", str(seconds)], seconds
-        )
-        rows.append((f"porthole top --jsonl --interval 1s ({seconds} frames)", top, wall))
-        ss, wall = run_for(every_second("ss -tlnp", seconds), seconds)
-        rows.append(("ss -tlnp once a second", ss, wall))
-        ssi, wall = run_for(every_second("ss -tinp", seconds), seconds)
-        rows.append(("ss -tinp once a second", ssi, wall))
         print(f"{sockets} TCP sockets in the namespace, {seconds} s per command\n")
         print("| command | CPU (share of one core) | wall |")
-        print("|---|---|---|")
-        for label, share, wall in rows:
-            print(f"| `{label}` | {share * 100:.1f}% | {wall:.1f} s |")
+        print("|---|---|---|", flush=True)
+        commands = [
+            (
+                f"porthole top --jsonl --interval 1s ({seconds} frames)",
+                [args.binary, "top", "--jsonl", "--interval", "1s", "--count", str(seconds)],
+            ),
+            ("ss -tlnp once a second", every_second("ss -tlnp", seconds)),
+            ("ss -tinp once a second", every_second("ss -tinp", seconds)),
+        ]
+        # Each row is printed as soon as it is measured.
+        top_cpu = None
+        for label, argv in commands:
+            share, wall = run_for(argv, seconds)
+            print(f"| `{label}` | {share * 100:.1f}% | {wall:.1f} s |", flush=True)
+            if top_cpu is None:
+                top_cpu = share * wall
+        # On a loaded machine a refresh can take longer than the interval,
+        # which stretches the wall time and flatters the share above; CPU per
+        # frame (start-up included) is what one refresh costs.
+        print(f"\nporthole top: {top_cpu:.2f} s CPU for {seconds} frames, "
+              f"{top_cpu / seconds * 1000:.0f} ms per frame (start-up included)")
     finally:
         load.stdin.close()
         load.terminate()

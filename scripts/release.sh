@@ -36,14 +36,24 @@ for tool in cargo rustc git dpkg sha256sum tar gzip python3; do
     command -v "$tool" >/dev/null || fail "$tool is missing"
 done
 
-version=$(cargo metadata --no-deps --format-version 1 --locked |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["packages"][0]["version"])')
+metadata=$(cargo metadata --no-deps --format-version 1 --locked)
+field() {
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["packages"][0][sys.argv[1]] or "")' "$1" <<<"$metadata"
+}
+version=$(field version)
+# The Cargo package (porthole-cli); the binary and the Debian package are porthole.
+crate_name=$(field name)
+repository=$(field repository)
 host=$(rustc -vV | sed -n 's/^host: //p')
 
 if ! $snapshot; then
     [ -z "$(git status --porcelain)" ] || fail "uncommitted changes: commit or stash them first"
     grep -Eq "^## \[$version\] - [0-9]{4}-[0-9]{2}-[0-9]{2}\$" CHANGELOG.md ||
         fail "CHANGELOG.md has no '## [$version] - YYYY-MM-DD' heading: move the [Unreleased] entries under it"
+    # crates.io shows it as the crate's source; there is no public repository
+    # to name yet, and a release must not invent one.
+    [ -n "$repository" ] ||
+        fail "Cargo.toml has no 'repository': set it to the public repository before publishing"
     if git rev-parse -q --verify "refs/tags/v$version" >/dev/null &&
         [ "$(git rev-parse "v$version^{commit}")" != "$(git rev-parse HEAD)" ]; then
         fail "tag v$version exists and is not HEAD: raise the version in Cargo.toml"
@@ -66,7 +76,7 @@ if $snapshot; then dirty=(--allow-dirty); fi
 # get) and keeps the .crate; the dry run then checks it against the registry
 # without building it again.
 cargo package --locked "${dirty[@]}"
-crate="target/package/porthole-$version.crate"
+crate="target/package/$crate_name-$version.crate"
 [ -f "$crate" ] || fail "cargo package did not write $crate"
 publish_log=$(mktemp)
 trap 'rm -f "$publish_log"' EXIT
@@ -114,6 +124,9 @@ sed 's/^/  /' "$out/SHA256SUMS"
 echo
 if $snapshot; then
     echo "Snapshot only: nothing here is for upload."
+    if [ -z "$repository" ]; then
+        echo "A release needs 'repository' in Cargo.toml (the public repository); it is not set."
+    fi
 else
     cat <<EOF
 To publish porthole $version:
@@ -123,11 +136,11 @@ To publish porthole $version:
        $out/$name.tar.gz
        $out/SHA256SUMS
      with the CHANGELOG.md section for $version as its notes.
-  3. cargo publish --locked   (uploads the same crate as $out/$(basename "$crate"))
+  3. cargo publish --locked   (uploads $crate_name, the same crate as $out/$(basename "$crate"))
 EOF
 fi
 if $crate_taken; then
     echo
-    echo "Warning: crates.io already has a crate porthole $version (the name may belong to another"
+    echo "Warning: crates.io already has a crate $crate_name $version (the name may belong to another"
     echo "project): cargo publish will be refused until the name or the version changes."
 fi

@@ -39,6 +39,9 @@ declare -A needed=(
     [apt-get]=apt
     [psql]=postgresql-client
     [mariadb]=mariadb-client
+    # weak-password against RabbitMQ's management API (its own node, epmd
+    # and ports per test; see tests/it/audit_passwords.rs).
+    [rabbitmq-server]=rabbitmq-server
     # The package test (tests/it/package.rs): build the .deb, read its man
     # page, load its completions in each shell, check its systemd unit.
     [dpkg-shlibdeps]=dpkg-dev

@@ -133,14 +133,42 @@ impl Inventory for Netlink {
 const CONNECTED_TCP_STATES: u32 =
     (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 9) | (1 << 11);
 
-/// Byte counters of every connected TCP socket of the calling thread's
-/// network namespace, both families in one walk, with `tcp_info` asked for.
-/// This is what `porthole top` samples each refresh to compute rates.
-pub fn tcp_counters() -> Result<Vec<TcpCounters>, InventoryError> {
+/// Which connected sockets [`tcp_counters`] asks the kernel for: those whose
+/// local port is in `local_ports` or whose remote port is in
+/// `remote_ports`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CounterPorts {
+    pub local_ports: Vec<u16>,
+    pub remote_ports: Vec<u16>,
+}
+
+/// Above this many ports the filter is left out (the bytecode's jumps are
+/// 16-bit and the kernel runs it for every socket): every socket is dumped.
+const MAX_FILTER_PORTS: usize = 2048;
+
+/// Byte counters of the connected TCP sockets of the calling thread's
+/// network namespace, both families in one walk, with `tcp_info` asked for:
+/// every one with `ports` `None`, else the ones it names. This is what
+/// `porthole top` samples each refresh to compute rates. The filter runs in
+/// the kernel, which then fills `tcp_info` only for the sockets wanted: on a
+/// machine whose connections are local, the client ends are half of them.
+pub fn tcp_counters(ports: Option<&CounterPorts>) -> Result<Vec<TcpCounters>, InventoryError> {
+    let conditions: Option<Vec<(u8, u16)>> = ports.map(|ports| {
+        let local = ports.local_ports.iter().map(|port| (INET_DIAG_BC_S_EQ, *port));
+        let remote = ports.remote_ports.iter().map(|port| (INET_DIAG_BC_D_EQ, *port));
+        local.chain(remote).collect()
+    });
+    let bytecode = match &conditions {
+        Some(conditions) if conditions.is_empty() => return Ok(Vec::new()),
+        Some(conditions) if conditions.len() <= MAX_FILTER_PORTS => {
+            Some(any_port_bytecode(conditions))
+        }
+        _ => None,
+    };
     let mut channel = Channel::open()?;
     let mut counters = Vec::new();
     let extensions = 1u8 << (INET_DIAG_INFO - 1);
-    let request = legacy_tcp_request_with(CONNECTED_TCP_STATES, extensions, None);
+    let request = legacy_tcp_request_with(CONNECTED_TCP_STATES, extensions, bytecode.as_deref());
     channel.dump(TCPDIAG_GETSOCK, &request, |payload| {
         if let Some(socket) = decode_counters(payload)? {
             counters.push(socket);
@@ -380,18 +408,35 @@ fn inet_request(family: u8, protocol: u8, states: u32, bytecode: Option<&[u8]>) 
 /// that lie on the chain of `yes` jumps, so "A or B" is laid out as `ss`
 /// does it: `A (yes→JMP, no→B) · JMP (→end) · B (yes→end, no→reject)`.
 fn port_bytecode(port: u16, or_remote: bool) -> Vec<u8> {
+    if or_remote {
+        any_port_bytecode(&[(INET_DIAG_BC_S_EQ, port), (INET_DIAG_BC_D_EQ, port)])
+    } else {
+        any_port_bytecode(&[(INET_DIAG_BC_S_EQ, port)])
+    }
+}
+
+/// Bytecode accepting a socket when any of `conditions` holds, each a port
+/// comparison (`INET_DIAG_BC_S_EQ` or `INET_DIAG_BC_D_EQ`) and its port,
+/// laid out as [`port_bytecode`] explains: test i sits at 12·i, a JMP to
+/// the end after each test but the last. A test that holds falls through
+/// to its JMP (the last one onto the end: accept); one that fails skips to
+/// the next test (the last one four bytes past the end: reject). At most
+/// 5,461 conditions fit the 16-bit jumps; callers stay far below.
+fn any_port_bytecode(conditions: &[(u8, u16)]) -> Vec<u8> {
     let op = |code: u8, yes: u8, no: u16| {
         let mut bytes = vec![code, yes];
         bytes.extend_from_slice(&no.to_ne_bytes());
         bytes
     };
-    let mut code = Vec::new();
-    code.extend(op(INET_DIAG_BC_S_EQ, 8, 12)); // sport == P
-    code.extend(op(0, 0, port));
-    if or_remote {
-        code.extend(op(INET_DIAG_BC_JMP, 4, 12)); // matched: skip the next test
-        code.extend(op(INET_DIAG_BC_D_EQ, 8, 12)); // dport == P
-        code.extend(op(0, 0, port));
+    let length = (12 * conditions.len()).saturating_sub(4);
+    let mut code = Vec::with_capacity(length);
+    for (index, (comparison, port)) in conditions.iter().enumerate() {
+        code.extend(op(*comparison, 8, 12));
+        code.extend(op(0, 0, *port));
+        if index + 1 < conditions.len() {
+            let to_end = u16::try_from(length - code.len()).expect("bounded by MAX_FILTER_PORTS");
+            code.extend(op(INET_DIAG_BC_JMP, 4, to_end));
+        }
     }
     code
 }
@@ -675,6 +720,25 @@ mod tests {
         assert!(decode_inet(&reply[..40], Protocol::Tcp, &Query::default(), &mut out).is_err());
         // A truncated attribute is ignored rather than read out of bounds.
         assert_eq!(v6only_attribute(&reply[..INET_DIAG_MSG_LEN + 3]), None);
+    }
+
+    #[test]
+    fn bytecode_for_many_ports_jumps_to_the_end_or_the_next_test() {
+        let conditions =
+            [(INET_DIAG_BC_S_EQ, 80), (INET_DIAG_BC_S_EQ, 443), (INET_DIAG_BC_D_EQ, 8080)];
+        let code = any_port_bytecode(&conditions);
+        assert_eq!(code.len(), 32);
+        for (index, (comparison, port)) in conditions.iter().enumerate() {
+            let at = 12 * index;
+            assert_eq!(&code[at..at + 4], &[*comparison, 8, 12, 0][..], "test {index}");
+            assert_eq!(u16::from_ne_bytes([code[at + 6], code[at + 7]]), *port);
+            if index + 1 < conditions.len() {
+                assert_eq!(code[at + 8], INET_DIAG_BC_JMP);
+                let to_end = u16::from_ne_bytes([code[at + 10], code[at + 11]]) as usize;
+                assert_eq!(at + 8 + to_end, code.len(), "JMP {index} lands on the end");
+            }
+        }
+        assert_eq!(any_port_bytecode(&conditions[..1]), port_bytecode(80, false));
     }
 
     #[test]

@@ -254,10 +254,13 @@ pub fn notes(frame: &TopFrame) -> Vec<String> {
     }
     let hidden = frame.visibility.sockets_without_visible_owner;
     if hidden > 0 {
-        let why = if frame.visibility.unreadable_processes > 0 {
-            "processes of other users could not be read (run as root to see them)"
+        let gaps = &frame.visibility.owner_gaps;
+        let why = if !gaps.is_empty() {
+            gaps.iter().map(|gap| gap.describe()).collect::<Vec<_>>().join("; ")
+        } else if frame.visibility.unreadable_processes > 0 {
+            "processes of other users could not be read (run as root to see them)".to_string()
         } else {
-            "no process porthole can see holds them (one in another PID namespace, or a socket only the kernel keeps)"
+            "no process porthole can see holds them (one in another PID namespace, or a socket only the kernel keeps)".to_string()
         };
         notes.push(format!("{hidden} listener(s) show owner ?: {why}"));
     }

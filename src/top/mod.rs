@@ -1,8 +1,8 @@
 //! The engine of `porthole top`: turns successive samples of the machine's
 //! listeners and connections into [`TopFrame`]s with rates and changes.
 //!
-//! Each refresh reads three things, all cheap enough for a 1 s interval at
-//! 60k sockets:
+//! Each refresh reads three things (at 60k sockets about 116 ms of CPU,
+//! mostly the kernel filling `tcp_info`: BENCHMARKS.md, "top"):
 //! 1. a LISTEN-only inventory dump (no established-hash walk);
 //! 2. the byte counters of connected TCP sockets (`tcp_info` in one
 //!    sock_diag walk), keyed by socket cookie;
@@ -25,7 +25,7 @@ use crate::inventory::{self, owners, process, InventoryError, Query};
 use crate::model::top::{
     ConnectionRow, ListenerChange, ListenerRow, ShortLivedCapture, TcpCounters, TopEvent, TopFrame,
 };
-use crate::model::{Process, Protocol, Socket, Visibility};
+use crate::model::{OwnerGap, Process, Protocol, Socket, Visibility};
 
 /// How long an appeared or disappeared listener stays highlighted, and how
 /// long an event stays in the event strip.
@@ -360,6 +360,11 @@ pub struct Sampler {
     listener_owners: HashMap<u64, Vec<u32>>,
     details: process::DetailCache,
     processes: BTreeMap<u32, Process>,
+    /// What the last `/proc` scan was refused, and why owners may be
+    /// missing: kept, because most refreshes scan nothing (no new listener)
+    /// while the `?` rows from an earlier scan are still on screen.
+    unreadable_processes: usize,
+    owner_gaps: Vec<OwnerGap>,
 }
 
 impl Sampler {
@@ -369,6 +374,8 @@ impl Sampler {
             listener_owners: HashMap::new(),
             details: process::DetailCache::default(),
             processes: BTreeMap::new(),
+            unreadable_processes: 0,
+            owner_gaps: Vec::new(),
         }
     }
 
@@ -389,8 +396,24 @@ impl Sampler {
             ..Query::default()
         };
         let (mut listeners, _) = inventory::enumerate_current(&query)?;
-        let connections =
-            if self.query.tcp { inventory::netlink::tcp_counters()? } else { Vec::new() };
+        // Only server ends of connections to a listener count in a row, and
+        // the client ends only for the selected listener: the kernel is
+        // asked for just those, which halves its work when clients are
+        // local.
+        let connections = if self.query.tcp {
+            let mut local_ports: Vec<u16> = listeners
+                .iter()
+                .filter(|socket| socket.protocol == Protocol::Tcp)
+                .filter_map(|socket| socket.local.map(|address| address.port()))
+                .collect();
+            local_ports.sort_unstable();
+            local_ports.dedup();
+            let remote_ports = selected.map(|server| vec![server.port()]).unwrap_or_default();
+            let ports = inventory::netlink::CounterPorts { local_ports, remote_ports };
+            inventory::netlink::tcp_counters(Some(&ports))?
+        } else {
+            Vec::new()
+        };
 
         // Attribute only inodes not seen before; forget the departed.
         let live: std::collections::HashSet<u64> = listeners.iter().map(|s| s.inode).collect();
@@ -414,7 +437,8 @@ impl Sampler {
         let mut client_owners = HashMap::new();
         if !wanted.is_empty() {
             let scan = owners::scan(&wanted);
-            visibility.unreadable_processes = scan.unreadable_processes;
+            self.unreadable_processes = scan.unreadable_processes;
+            self.owner_gaps = inventory::visibility::owner_gaps(scan.unreadable_processes);
             for inode in &wanted {
                 let pids: Vec<u32> = scan.owners.pids(*inode).collect();
                 if client_inodes.contains(inode) {
@@ -432,6 +456,10 @@ impl Sampler {
         }
         visibility.sockets_without_visible_owner =
             listeners.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).count();
+        visibility.unreadable_processes = self.unreadable_processes;
+        if visibility.sockets_without_visible_owner > 0 {
+            visibility.owner_gaps = self.owner_gaps.clone();
+        }
 
         // Process details are cached across refreshes; pids that no longer
         // own anything are dropped so the map does not grow.

@@ -2,7 +2,9 @@
 //! listening services packaged twice with `dpkg-deb`, version 1.0-1 of each
 //! installed with `dpkg` into a private database (`--admindir`), and a
 //! `file:` repository offering 1.1-1 — one in a normal suite, one in a
-//! `-security` suite — fetched with `apt-get update` into private lists.
+//! `-security` suite and, as its twin, in the normal suite as well —
+//! fetched with `apt-get update` into private lists. Upgrading each with
+//! `dpkg` makes its finding go away.
 //! porthole finds all of it through `APT_CONFIG`; the machine's own dpkg
 //! database, sources and lists are never touched. The packaged files live
 //! under `/opt/porthole-test-PID-*`, removed when the test ends.
@@ -172,7 +174,10 @@ fn pending_updates_from_a_private_repository() {
     dpkg_install(&admindir, &security_v1);
 
     let repo = root.join("repo");
-    publish(&repo, "stable", &[&normal_v2], &arch);
+    // The security update has a twin: the same 1.1-1 in the normal suite
+    // too, as Debian's point releases carry security fixes. It is still a
+    // security update and ranks above the normal one.
+    publish(&repo, "stable", &[&normal_v2, &security_v2], &arch);
     publish(&repo, "stable-security", &[&security_v2], &arch);
     let sources = format!(
         "deb [trusted=yes] file:{0} stable main\ndeb [trusted=yes] file:{0} stable-security main\n",
@@ -277,6 +282,14 @@ fn pending_updates_from_a_private_repository() {
         json["packages"]["note"], "no package lists: run `apt-get update` to compare versions",
         "{json:#}"
     );
+    assert!(package_finding(&json, security_port).is_none(), "{json:#}");
+
+    // Upgrading the security twin fixes it too: with the lists back, no
+    // package is outdated any more.
+    dpkg_install(&admindir, &security_v2);
+    let json = audit_with(&config, &ports);
+    assert_eq!(json["packages"]["checked"], true, "{json:#}");
+    assert!(package_finding(&json, normal_port).is_none(), "{json:#}");
     assert!(package_finding(&json, security_port).is_none(), "{json:#}");
     drop((normal_server, security_server));
 }

@@ -1,8 +1,9 @@
 //! `porthole audit --active` and `weak-password` against real servers
 //! started here: Redis with `requirepass foobared`, with a long random
 //! password, with an ACL user; PostgreSQL with MD5 and SCRAM passwords and
-//! with `auth_delay` (a rate-limit sign); MariaDB with `root`/`root`. Each
-//! audit is limited with `--port` to the test's own server.
+//! with `auth_delay` (a rate-limit sign); MariaDB with `root`/`root`;
+//! RabbitMQ's management API with `guest`/`guest`. Each audit is limited
+//! with `--port` to the test's own server.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -566,4 +567,147 @@ fn mariadb_with_tls_is_logged_in_over_tls() {
     let accepts = mariadb_sql(&socket, Some("password"), "SHOW GLOBAL STATUS LIKE 'Ssl_accepts'");
     let count: u64 = accepts.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(count >= 2, "the logins used TLS: {accepts}");
+}
+
+// ------------------------------------------------------------- RabbitMQ
+
+/// Debian's start script (the one in /usr/sbin switches users first).
+const RABBITMQ_SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+
+/// A private RabbitMQ node with the management plugin: its own epmd, node
+/// name, ports, data and Erlang cookie under `dir`, everything on
+/// 127.0.0.1, running as `rabbitmq`. Returns the management port once
+/// `guest` can log in there. `guest`/`guest` is RabbitMQ's default, and it
+/// works from loopback only: exactly what porthole audits.
+fn start_rabbitmq(dir: &Path) -> (ChildGuard, ChildGuard, u16) {
+    let [amqp, management, distribution, epmd_port] = std::array::from_fn(|_| util::unique_port());
+    std::fs::write(
+        dir.join("rabbitmq.conf"),
+        format!(
+            "listeners.tcp.1 = 127.0.0.1:{amqp}\nmanagement.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {management}\n"
+        ),
+    )
+    .unwrap();
+    // What `rabbitmq-plugins enable --offline rabbitmq_management` writes.
+    std::fs::write(dir.join("enabled_plugins"), "[rabbitmq_management].\n").unwrap();
+    crate::audit::chown(dir, "rabbitmq");
+    let environment = |command: &mut Command| {
+        command
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("HOME", dir)
+            .env("LANG", "C.UTF-8")
+            .env("ERL_EPMD_PORT", epmd_port.to_string());
+    };
+    // Our own epmd in the foreground, so dropping the guard stops it (the
+    // one the broker would start is a daemon that outlives the test).
+    let mut epmd = as_user("rabbitmq", Path::new("/usr/bin/epmd"));
+    epmd.args(["-address", "127.0.0.1"]).stdout(Stdio::null()).stderr(Stdio::null());
+    environment(&mut epmd);
+    let epmd = ChildGuard::spawn(&mut epmd);
+    assert!(wait_for_port(epmd_port, START), "epmd did not start on {epmd_port}");
+
+    let mut broker = as_user("rabbitmq", Path::new(RABBITMQ_SERVER));
+    environment(&mut broker);
+    broker
+        // The script then execs the VM instead of staying as its parent,
+        // so the guard's kill reaches the broker.
+        .env("RUNNING_UNDER_SYSTEMD", "true")
+        .env("RABBITMQ_NODENAME", format!("porthole-test-{amqp}@localhost"))
+        .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq.conf"))
+        .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
+        .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
+        .env("RABBITMQ_LOG_BASE", dir.join("log"))
+        .env("RABBITMQ_PID_FILE", dir.join("rabbitmq.pid"))
+        .env("RABBITMQ_DIST_PORT", distribution.to_string())
+        .env("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "-kernel inet_dist_use_interface {127,0,0,1}")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let broker = ChildGuard::spawn(&mut broker);
+    // The management listener opens before the broker has created `guest`.
+    let ready = util::eventually(Duration::from_secs(120), || {
+        rabbitmq_api(management, "guest", "GET", "/api/whoami", "").0 == 200
+    });
+    assert!(ready, "RabbitMQ did not start (log in {})", dir.join("log").display());
+    (broker, epmd, management)
+}
+
+/// One management API request with HTTP Basic; the status (0 when nothing
+/// answered) and the body.
+fn rabbitmq_api(port: u16, password: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("guest:{password}"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {credentials}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut reply = String::new();
+    if stream.write_all(request.as_bytes()).is_err() || stream.read_to_string(&mut reply).is_err() {
+        return (0, String::new());
+    }
+    let status = reply.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    (status, reply)
+}
+
+#[test]
+fn rabbitmq_guest_guest_is_found_until_the_password_changes() {
+    if !require(RABBITMQ_SERVER) || !require("/usr/bin/epmd") {
+        return;
+    }
+    assert!(util::is_root(), "running RabbitMQ as user rabbitmq needs root");
+    let dir = shared_tempdir();
+    let (broker, _epmd, port) = start_rabbitmq(dir.path());
+
+    // Passive: a generic HTTP server, no login attempt.
+    let (_, json) = audit(port, &[]);
+    assert!(!rules(&json).contains(&"weak-password".to_string()), "{json:#}");
+    assert!(logins(&json).is_empty(), "{json:#}");
+
+    // Recognised by its owner (beam.smp running `rabbit`): guest/guest is
+    // the first candidate.
+    let (output, json) = audit(port, &["--active"]);
+    let weak = finding(&json, "weak-password");
+    assert_eq!(weak["severity"], "high", "{weak}");
+    assert_eq!(weak["pid"], broker.pid(), "{weak}");
+    assert!(
+        weak["evidence"].as_str().unwrap().starts_with(
+            "logged in as `guest` with a default password from porthole's list (1 attempt)"
+        ),
+        "{weak}"
+    );
+    assert!(
+        weak["fix"].as_str().unwrap().starts_with("`rabbitmqctl change_password guest '"),
+        "{weak}"
+    );
+    let record = login(&json);
+    assert_eq!(record["service"], "http", "{record}");
+    assert_eq!(record["accepted_user"], "guest", "{record}");
+    assert_eq!(record["attempts"], 1, "{record}");
+    assert!(!output.stdout.contains("\"guest\"\n"), "{}", output.stdout);
+
+    // A strong password for guest: both candidates (guest/guest,
+    // admin/admin) are refused.
+    let secret = strong_password();
+    let (status, reply) = rabbitmq_api(
+        port,
+        "guest",
+        "PUT",
+        "/api/users/guest",
+        &format!(r#"{{"password":"{secret}","tags":"administrator"}}"#),
+    );
+    assert_eq!(status, 204, "changing guest's password: {reply}");
+    assert_eq!(rabbitmq_api(port, &secret, "GET", "/api/whoami", "").0, 200);
+    let (output, json) = audit(port, &["--active"]);
+    assert!(!rules(&json).contains(&"weak-password".to_string()), "{json:#}");
+    assert_eq!(output.code, 0);
+    let record = login(&json);
+    assert_eq!(record["attempts"], 2, "{record}");
+    assert_eq!(record["accepted_user"], Value::Null, "{record}");
+    assert_eq!(record["accounts"][0], serde_json::json!({"user": "guest", "attempts": 1}));
+    assert_eq!(record["accounts"][1], serde_json::json!({"user": "admin", "attempts": 1}));
 }

@@ -406,3 +406,34 @@ print("ok", flush=True)
     assert_eq!(counted, 20, "short connections counted:\n{stdout}");
     assert!(bytes_out > 0.0, "{stdout}");
 }
+
+/// As an ordinary user, root's listener is shown with owner `?`, and the
+/// note names the reason (not root) on every frame, including those after
+/// the first, whose refresh finds no new listener and scans nothing.
+#[test]
+fn without_root_hidden_owners_are_explained() {
+    if !util::is_root() {
+        util::skip("runs top as nobody next to a listener of root's");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let mut command = netns.command("setpriv");
+    command
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(util::binary())
+        .args(["top", "--once", "--interval", "1s"]);
+    util::scrub(&mut command);
+    let output = util::run(&mut command);
+    assert_eq!(output.code, 0, "{output:?}");
+    let row = row_of(&output.stdout, &format!("127.0.0.1:{port}"))
+        .unwrap_or_else(|| panic!("no row for the server:\n{}", output.stdout));
+    assert!(row.trim_end().ends_with('?'), "owner hidden: {row}");
+    assert!(
+        output.stderr.contains("listener(s) show owner ?: not running as root"),
+        "{}",
+        output.stderr
+    );
+    assert!(!output.stderr.contains("no process porthole can see"), "{}", output.stderr);
+}
