@@ -707,6 +707,8 @@ pub struct MonitorSettings {
     /// Where to record; `None` with `--jsonl` and no `--store`.
     pub store: Option<crate::store::StoreLocation>,
     pub writer: crate::store::WriterOptions,
+    /// `--serve`: the dashboard to run beside the recorder.
+    pub serve: Option<crate::cli::dashboard::ServeSettings>,
 }
 
 impl MonitorSettings {
@@ -719,6 +721,8 @@ impl MonitorSettings {
             store,
             keep,
             max_size,
+            serve,
+            web,
         } = args;
         let store = match (store, jsonl) {
             (Some(text), _) => Some(
@@ -761,6 +765,9 @@ impl MonitorSettings {
             jsonl,
             store,
             writer,
+            serve: serve
+                .map(|address| crate::cli::dashboard::ServeSettings::resolve(&address, web))
+                .transpose()?,
         })
     }
 }

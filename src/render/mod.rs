@@ -2,6 +2,7 @@
 //! from `model` and a [`Format`]; commands never print themselves.
 
 pub mod audit;
+pub mod dashboard;
 pub mod diagnosis;
 pub mod free;
 pub mod history;
