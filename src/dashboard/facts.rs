@@ -309,7 +309,7 @@ fn sleep_unless(stop: &AtomicBool, total: Duration) {
 }
 
 fn live_snapshot() -> Result<Snapshot, inventory::InventoryError> {
-    let query = Query { unix: false, ..Query::default() };
+    let query = Query { unix: false, listeners_only: false, ..Query::default() };
     inventory::snapshot(&query)
 }
 

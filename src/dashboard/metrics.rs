@@ -27,8 +27,46 @@ use prometheus_client::registry::Registry;
 use super::facts::{Facts, RecorderHealth};
 use crate::model::Protocol;
 
-/// The `Content-Type` of a scrape.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The `Content-Type` of an OpenMetrics scrape (what Prometheus asks for).
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The `Content-Type` of the classic text format, for everything else
+/// (`curl`, `promtool check metrics`, older scrapers).
+pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Whether a scraper's `Accept` header asks for OpenMetrics.
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|accept| accept.contains("application/openmetrics-text"))
+}
+
+/// Turns the OpenMetrics text `prometheus-client` writes into the classic
+/// text format: a counter family is named with its `_total` suffix there
+/// (OpenMetrics names the family without it), and `# EOF` and `# UNIT`
+/// lines do not exist.
+/// See: <https://prometheus.io/docs/specs/om/open_metrics_spec/#counter>
+pub fn to_text_format(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len() + 8 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(line) => text.push_str(&line),
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    text
+}
 
 type Labels = Vec<(&'static str, String)>;
 type FloatGauge = Gauge<f64, AtomicU64>;
@@ -182,4 +220,25 @@ pub fn render(facts: &Facts, health: Option<&RecorderHealth>) -> String {
     // Writing into a String cannot fail.
     let _ = encode(&mut text, &registry);
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_keep_their_total_suffix_in_the_text_format() {
+        let open = "# HELP x_connections Connections.\n# TYPE x_connections counter\n\
+                    x_connections_total{port=\"1\"} 2\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n# EOF\n";
+        assert_eq!(
+            to_text_format(open),
+            "# HELP x_connections_total Connections.\n# TYPE x_connections_total counter\n\
+             x_connections_total{port=\"1\"} 2\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n"
+        );
+        assert!(wants_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+        )));
+        assert!(!wants_openmetrics(Some("text/plain")));
+        assert!(!wants_openmetrics(None));
+    }
 }

@@ -290,8 +290,14 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
                 firewall,
                 reachable: exposed && firewall != "blocked",
                 processes,
-                since: recorded.or(started),
-                since_recorded: recorded.is_some(),
+                // The recorder reports every listener it finds at its start
+                // as appearing then; an owner started earlier is closer to
+                // the truth.
+                since: match (recorded, started) {
+                    (Some(recorded), Some(started)) => Some(recorded.min(started)),
+                    (recorded, started) => recorded.or(started),
+                },
+                since_recorded: recorded.is_some_and(|r| started.is_none_or(|s| r <= s)),
                 net_namespace: socket.net_namespace,
                 open_connections: facts
                     .open

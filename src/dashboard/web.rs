@@ -168,7 +168,12 @@ async fn answer<B>(state: &Arc<DashboardState>, request: &Request<B>) -> Result<
         }
         let facts = state.facts.current();
         let body = metrics::render(&facts, state.health.as_deref());
-        return Ok(reply(StatusCode::OK, metrics::CONTENT_TYPE, body));
+        let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        return Ok(if metrics::wants_openmetrics(accept) {
+            reply(StatusCode::OK, metrics::OPENMETRICS, body)
+        } else {
+            reply(StatusCode::OK, metrics::TEXT_FORMAT, metrics::to_text_format(&body))
+        });
     }
     if !path.starts_with("/api/") {
         return Ok(json_error(StatusCode::NOT_FOUND, "no such page"));

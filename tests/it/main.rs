@@ -18,6 +18,7 @@ mod ls;
 mod wait;
 mod who;
 
+mod dashboard;
 mod free;
 mod history;
 mod hostile;
