@@ -262,10 +262,11 @@ impl FactSource {
     }
 
     /// Audits the current listeners (passive probes only) and keeps the
-    /// result for the next refresh.
-    pub fn run_audit(&self) {
+    /// result for the next refresh; returns the listeners audited.
+    pub fn run_audit(&self) -> HashSet<(Protocol, u16, Option<u64>)> {
         let query = Query { unix: false, listeners_only: true, ..Query::default() };
-        let Ok(snapshot) = inventory::snapshot(&query) else { return };
+        let Ok(snapshot) = inventory::snapshot(&query) else { return HashSet::new() };
+        let audited = listener_keys(&snapshot);
         let options = AuditOptions { active: false, parallelism: 16, ..AuditOptions::default() };
         let report = audit::audit(&snapshot, &options);
         let view = AuditView {
@@ -274,6 +275,7 @@ impl FactSource {
             firewall: InputChain::read(),
         };
         *self.audit.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
+        audited
     }
 
     /// Starts the refresher and audit threads; both stop when `stop` is
@@ -291,14 +293,33 @@ impl FactSource {
             let source = Arc::clone(self);
             std::thread::Builder::new().name("dashboard-audit".into()).spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    source.run_audit();
+                    let audited = source.run_audit();
                     source.refresh();
-                    sleep_unless(&stop, AUDIT_EVERY);
+                    // Again after the interval, or as soon as a listener
+                    // that was not audited shows up (a new service's
+                    // findings should not wait a minute).
+                    let until = Instant::now() + AUDIT_EVERY;
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                        sleep_unless(&stop, Duration::from_secs(1));
+                        if !listener_keys(&source.current().snapshot).is_subset(&audited) {
+                            break;
+                        }
+                    }
                 }
             })?;
         }
         Ok(())
     }
+}
+
+/// The listeners of a snapshot, as the audit groups them.
+fn listener_keys(snapshot: &Snapshot) -> HashSet<(Protocol, u16, Option<u64>)> {
+    snapshot
+        .sockets
+        .iter()
+        .filter(|s| s.is_listener() && s.local.is_some())
+        .map(|s| (s.protocol, s.local_port(), s.net_namespace))
+        .collect()
 }
 
 fn sleep_unless(stop: &AtomicBool, total: Duration) {

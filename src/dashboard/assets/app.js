@@ -75,7 +75,11 @@ function processes(list) {
     if (p.user) line.append(el("span", " " + p.user, "muted"));
     if (p.unit) line.append(" ", tag(p.unit, "unit"));
     if (p.container) line.append(" ", tag("container " + p.container.slice(0, 12), "container"));
-    box.append(line, el("div", p.cmdline, "cmd"));
+    // Long command lines are cut on the page; the whole line is the
+    // tooltip (an attribute value, never markup).
+    const command = el("div", p.cmdline.length > 160 ? p.cmdline.slice(0, 160) + "…" : p.cmdline, "cmd");
+    command.setAttribute("title", p.cmdline);
+    box.append(line, command);
   }
   return box;
 }
