@@ -229,9 +229,9 @@ fn main() {
     let times: Vec<Duration> = (0..ROUNDS)
         .map(|_| {
             let started = Instant::now();
-            std::hint::black_box(dashboard::metrics::render(&facts, None));
+            std::hint::black_box(dashboard::metrics::render(&facts, None, false));
             started.elapsed()
         })
         .collect();
-    report("metrics::render alone", times, dashboard::metrics::render(&facts, None).len());
+    report("metrics::render alone", times, dashboard::metrics::render(&facts, None, false).len());
 }

@@ -18,10 +18,12 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::facts::{Facts, RecorderHealth};
@@ -38,42 +40,24 @@ pub fn wants_openmetrics(accept: Option<&str>) -> bool {
     accept.is_some_and(|accept| accept.contains("application/openmetrics-text"))
 }
 
-/// Turns the OpenMetrics text `prometheus-client` writes into the classic
-/// text format: a counter family is named with its `_total` suffix there
-/// (OpenMetrics names the family without it), and `# EOF` and `# UNIT`
-/// lines do not exist.
-/// See: <https://prometheus.io/docs/specs/om/open_metrics_spec/#counter>
-pub fn to_text_format(openmetrics: &str) -> String {
-    let counters: std::collections::HashSet<&str> = openmetrics
-        .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE "))
-        .filter_map(|rest| rest.strip_suffix(" counter"))
-        .collect();
-    let mut text = String::with_capacity(openmetrics.len() + 8 * counters.len());
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        match renamed {
-            Some(line) => text.push_str(&line),
-            None => text.push_str(line),
-        }
-        text.push('\n');
-    }
-    text
-}
-
 type Labels = Vec<(&'static str, String)>;
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Renders every metric for `facts`; `health` is the in-process recorder's
-/// (present under `monitor --serve`).
-pub fn render(facts: &Facts, health: Option<&RecorderHealth>) -> String {
+/// (present under `monitor --serve`). `openmetrics` picks the format.
+pub fn render(facts: &Facts, health: Option<&RecorderHealth>, openmetrics: bool) -> String {
+    let registry = registry(facts, health);
+    let mut text = String::with_capacity(512 * (facts.snapshot.sockets.len() + 16));
+    // Writing into a String cannot fail.
+    let _ = if openmetrics {
+        prometheus_client::encoding::text::encode(&mut text, &registry)
+    } else {
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
+    };
+    text
+}
+
+fn registry(facts: &Facts, health: Option<&RecorderHealth>) -> Registry {
     let mut registry = Registry::with_prefix("porthole");
 
     // Per listener, keyed by (protocol, port): a dual-stack service is one
@@ -89,55 +73,31 @@ pub fn render(facts: &Facts, health: Option<&RecorderHealth>) -> String {
         }
         *by_scope.entry((socket.scope().as_str(), socket.scope().is_exposed())).or_default() += 1;
     }
-    let accepted = Family::<Labels, Counter>::default();
-    let open = Family::<Labels, Gauge>::default();
-    let bytes_in = Family::<Labels, Counter>::default();
-    let bytes_out = Family::<Labels, Counter>::default();
-    let clients = Family::<Labels, Gauge>::default();
     let recent = super::facts::totals_by_port(&facts.store.recent_clients);
     let mut open_by_port: BTreeMap<u16, i64> = BTreeMap::new();
     for connection in &facts.open {
         *open_by_port.entry(connection.server.port()).or_default() += 1;
     }
-    for ((protocol, port), process) in &listeners {
-        if *protocol != Protocol::Tcp {
-            continue;
-        }
-        let labels: Labels = vec![
-            ("port", port.to_string()),
-            ("protocol", protocol.as_str().to_string()),
-            ("process", process.clone()),
-        ];
-        let totals = facts.store.session_totals.get(port).cloned().unwrap_or_default();
-        accepted.get_or_create(&labels).inc_by(totals.connections);
-        bytes_in.get_or_create(&labels).inc_by(totals.bytes_in);
-        bytes_out.get_or_create(&labels).inc_by(totals.bytes_out);
-        open.get_or_create(&labels).set(open_by_port.get(port).copied().unwrap_or(0));
-        clients
-            .get_or_create(&labels)
-            .set(recent.get(port).map_or(0, |t| t.distinct_clients as i64));
-    }
-    registry.register(
-        "listener_connections",
-        "Connections to the listener recorded since the recorder started",
-        accepted,
-    );
-    registry.register("listener_open_connections", "Connections open now", open);
-    registry.register(
-        "listener_received_bytes",
-        "Bytes clients sent on closed connections since the recorder started",
-        bytes_in,
-    );
-    registry.register(
-        "listener_sent_bytes",
-        "Bytes the listener sent on closed connections since the recorder started",
-        bytes_out,
-    );
-    registry.register(
-        "listener_client_processes",
-        "Distinct client processes in the last hour",
-        clients,
-    );
+    let rows = listeners
+        .into_iter()
+        .filter(|((protocol, _), _)| *protocol == Protocol::Tcp)
+        .map(|((protocol, port), process)| {
+            let totals = facts.store.session_totals.get(&port).cloned().unwrap_or_default();
+            ListenerRow {
+                labels: vec![
+                    ("port", port.to_string()),
+                    ("protocol", protocol.as_str().to_string()),
+                    ("process", process),
+                ],
+                connections: totals.connections,
+                bytes_in: totals.bytes_in,
+                bytes_out: totals.bytes_out,
+                open: open_by_port.get(&port).copied().unwrap_or(0),
+                clients: recent.get(&port).map_or(0, |t| t.distinct_clients as i64),
+            }
+        })
+        .collect();
+    registry.register_collector(Box::new(PerListener { rows }));
 
     let count = Family::<Labels, Gauge>::default();
     for ((scope, exposed), n) in by_scope {
@@ -216,10 +176,75 @@ pub fn render(facts: &Facts, health: Option<&RecorderHealth>) -> String {
         refresh,
     );
 
-    let mut text = String::with_capacity(256 * (listeners.len() + 16));
-    // Writing into a String cannot fail.
-    let _ = encode(&mut text, &registry);
-    text
+    registry
+}
+
+/// One TCP listener's series.
+#[derive(Debug)]
+struct ListenerRow {
+    labels: Labels,
+    connections: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    open: i64,
+    clients: i64,
+}
+
+/// The per-listener families, written straight from precomputed rows: a
+/// `Family` would hash and lock once per series, which dominated a scrape
+/// with 1,000 listeners.
+#[derive(Debug)]
+struct PerListener {
+    rows: Vec<ListenerRow>,
+}
+
+/// A per-listener family: name, help, type and the row's value.
+type PerListenerFamily = (&'static str, &'static str, MetricType, fn(&ListenerRow) -> i64);
+
+const PER_LISTENER: [PerListenerFamily; 5] = [
+    (
+        "listener_connections",
+        "Connections to the listener recorded since the recorder started",
+        MetricType::Counter,
+        |row| row.connections as i64,
+    ),
+    ("listener_open_connections", "Connections open now", MetricType::Gauge, |row| row.open),
+    (
+        "listener_received_bytes",
+        "Bytes clients sent on closed connections since the recorder started",
+        MetricType::Counter,
+        |row| row.bytes_in as i64,
+    ),
+    (
+        "listener_sent_bytes",
+        "Bytes the listener sent on closed connections since the recorder started",
+        MetricType::Counter,
+        |row| row.bytes_out as i64,
+    ),
+    (
+        "listener_client_processes",
+        "Distinct client processes in the last hour",
+        MetricType::Gauge,
+        |row| row.clients,
+    ),
+];
+
+impl Collector for PerListener {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, kind, value) in PER_LISTENER {
+            let counter = matches!(kind, MetricType::Counter);
+            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+            for row in &self.rows {
+                let sample = family.encode_family(&row.labels)?;
+                if counter {
+                    ConstCounter::new(value(row).max(0) as u64).encode(sample)?;
+                } else {
+                    ConstGauge::new(value(row)).encode(sample)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -227,18 +252,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counters_keep_their_total_suffix_in_the_text_format() {
-        let open = "# HELP x_connections Connections.\n# TYPE x_connections counter\n\
-                    x_connections_total{port=\"1\"} 2\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n# EOF\n";
-        assert_eq!(
-            to_text_format(open),
-            "# HELP x_connections_total Connections.\n# TYPE x_connections_total counter\n\
-             x_connections_total{port=\"1\"} 2\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n"
-        );
-        assert!(wants_openmetrics(Some(
-            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
-        )));
-        assert!(!wants_openmetrics(Some("text/plain")));
-        assert!(!wants_openmetrics(None));
+    fn counters_are_named_for_each_format() {
+        let facts = Facts::default();
+        let text = render(&facts, None, false);
+        assert!(text.contains("# TYPE porthole_recorder_losses_total counter"), "{text}");
+        assert!(!text.contains("# EOF"), "{text}");
+        let open = render(&facts, None, true);
+        assert!(open.contains("# TYPE porthole_recorder_losses counter"), "{open}");
+        assert!(open.ends_with("# EOF\n"), "{open}");
+        assert!(wants_openmetrics(Some("application/openmetrics-text;version=1.0.0,*/*;q=0.1")));
+        assert!(!wants_openmetrics(Some("text/plain")) && !wants_openmetrics(None));
     }
 }

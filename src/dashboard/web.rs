@@ -167,13 +167,11 @@ async fn answer<B>(state: &Arc<DashboardState>, request: &Request<B>) -> Result<
             return Ok(unauthorized());
         }
         let facts = state.facts.current();
-        let body = metrics::render(&facts, state.health.as_deref());
         let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
-        return Ok(if metrics::wants_openmetrics(accept) {
-            reply(StatusCode::OK, metrics::OPENMETRICS, body)
-        } else {
-            reply(StatusCode::OK, metrics::TEXT_FORMAT, metrics::to_text_format(&body))
-        });
+        let openmetrics = metrics::wants_openmetrics(accept);
+        let body = metrics::render(&facts, state.health.as_deref(), openmetrics);
+        let content_type = if openmetrics { metrics::OPENMETRICS } else { metrics::TEXT_FORMAT };
+        return Ok(reply(StatusCode::OK, content_type, body));
     }
     if !path.starts_with("/api/") {
         return Ok(json_error(StatusCode::NOT_FOUND, "no such page"));
