@@ -41,6 +41,10 @@ pub fn start(
         .with_context(|| format!("--serve {}: binding", settings.address))?;
     listener.set_nonblocking(true).context("configuring the dashboard socket")?;
     let bound = listener.local_addr().context("reading the dashboard address")?;
+    // The first facts are read before the URL is printed, so the first
+    // page load already shows the listeners.
+    let facts = Arc::new(FactSource::new(store, true));
+    facts.refresh();
     crate::render::dashboard::serving(
         &mut std::io::stderr().lock(),
         bound,
@@ -48,7 +52,6 @@ pub fn start(
         settings.exposed,
         &settings.token_file,
     )?;
-    let facts = Arc::new(FactSource::new(store, true));
     facts.spawn(Arc::clone(&stop)).context("starting the dashboard's threads")?;
     let state = Arc::new(DashboardState {
         token,
