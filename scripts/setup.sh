@@ -53,6 +53,10 @@ declare -A needed=(
     [clang]=clang
     [llvm-strip]=llvm
     [tmux]=tmux
+    # The dashboard tests (tests/it/dashboard.rs): headless Chromium driven
+    # through chromedriver (promtool is installed below).
+    [chromium]=chromium
+    [chromedriver]=chromium-driver
 )
 missing=()
 for command in "${!needed[@]}"; do
@@ -69,6 +73,20 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# promtool (checks a live /metrics scrape in tests/it/dashboard.rs) ships in
+# the prometheus package: installed without its recommends (node exporter),
+# and the Prometheus server it brings is not left running, so no test sees
+# its listeners.
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "setup: installing prometheus (for promtool)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        prometheus >/dev/null
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
 fi
 
 # Jupyter Server for the weak-password tests, in its own virtual

@@ -27,6 +27,8 @@
 //! - [`allocation`]: finding and holding a free port (`free`).
 //! - [`store`]: the history the recorder writes and `porthole history` reads.
 //! - [`top`]: samples and rates behind the live view (`top`).
+//! - [`dashboard`]: the web dashboard and `/metrics` (`dashboard`,
+//!   `monitor --serve`).
 //!
 //! Dependencies point one way: `cli → commands → engines → model`; `render`
 //! depends only on `model` (and, for the proxy's CLI client, on the
@@ -37,6 +39,7 @@ pub mod allocation;
 pub mod audit;
 pub mod cli;
 pub mod commands;
+pub mod dashboard;
 pub mod diagnose;
 pub mod http1;
 pub mod inventory;

@@ -82,6 +82,10 @@ pub enum Command {
     /// connected, how often, how much data.
     #[command(after_help = HISTORY_HELP)]
     History(HistoryArgs),
+    /// Serve the dashboard and Prometheus metrics from the recorder's store
+    /// (read-only; works while `porthole monitor` records).
+    #[command(after_help = DASHBOARD_HELP)]
+    Dashboard(DashboardArgs),
     /// A live view of the local services and who is talking to them.
     #[command(after_help = TOP_HELP)]
     Top(TopArgs),
@@ -782,6 +786,12 @@ pub struct MonitorArgs {
     /// (e.g. 500M, 2G) [default: no cap].
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
+    /// Also serve the dashboard and /metrics on ADDR [default:
+    /// 127.0.0.1:7878].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_SERVE)]
+    pub serve: Option<String>,
+    #[command(flatten)]
+    pub web: WebArgs,
     #[command(flatten)]
     pub alerts: AlertArgs,
 }
@@ -805,6 +815,57 @@ pub struct AlertArgs {
     /// holds up recording.
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
+}
+
+/// Where the dashboard listens unless told otherwise.
+pub const DEFAULT_SERVE: &str = "127.0.0.1:7878";
+
+const DASHBOARD_HELP: &str = "\
+Shows the listeners now (exposure, firewall, owners, audit findings), the
+connections of the last hour and the open ones, who held a port over the last
+day, and what changed; /metrics has the same for Prometheus.
+
+Access needs the token porthole prints as a URL (http://127.0.0.1:7878/?token=…)
+and keeps in dashboard.token in the state directory (mode 0600).
+
+Examples:
+  porthole monitor --serve                       record and serve on 127.0.0.1:7878
+  porthole dashboard                             serve the default store's history
+  porthole dashboard --serve 127.0.0.1:9000 --metrics-public
+  porthole dashboard --serve 0.0.0.0:7878 --expose --allow-host box.lan";
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// The store to read: a SQLite file or postgres://… [default: the state
+    /// directory's history.sqlite].
+    #[arg(long, value_name = "PATH|URL", env = "PORTHOLE_STORE")]
+    pub store: Option<String>,
+    /// Address to serve on.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_SERVE)]
+    pub serve: String,
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+/// How the dashboard is served (shared by `monitor --serve` and
+/// `dashboard`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct WebArgs {
+    /// Allow serving on a non-loopback address: other devices can then
+    /// reach the dashboard (the token is still required).
+    #[arg(long)]
+    pub expose: bool,
+    /// Serve /metrics without the token.
+    #[arg(long)]
+    pub metrics_public: bool,
+    /// Also accept this name in the Host header (e.g. the machine's name when
+    /// exposed); may be repeated.
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
+    /// Where the access token is kept [default: dashboard.token in the state
+    /// directory].
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 const HISTORY_HELP: &str = "\

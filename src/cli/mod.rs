@@ -2,6 +2,7 @@
 //! into validated settings ([`settings`]). Nothing below `commands` sees clap.
 
 pub mod args;
+pub mod dashboard;
 pub mod duration;
 pub mod history;
 pub mod settings;

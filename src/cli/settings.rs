@@ -828,6 +828,8 @@ pub struct MonitorSettings {
     pub store: Option<crate::store::StoreLocation>,
     pub writer: crate::store::WriterOptions,
     pub alerts: AlertSettings,
+    /// `--serve`: the dashboard to run beside the recorder.
+    pub serve: Option<crate::cli::dashboard::ServeSettings>,
 }
 
 /// `porthole monitor`'s alerts, resolved.
@@ -886,6 +888,8 @@ impl MonitorSettings {
             keep,
             max_size,
             alerts,
+            serve,
+            web,
         } = args;
         let alerts = AlertSettings::resolve(alerts)?;
         let store = match (store, jsonl) {
@@ -930,6 +934,9 @@ impl MonitorSettings {
             store,
             writer,
             alerts,
+            serve: serve
+                .map(|address| crate::cli::dashboard::ServeSettings::resolve(&address, web))
+                .transpose()?,
         })
     }
 }

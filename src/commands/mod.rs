@@ -9,6 +9,7 @@ pub(crate) mod alerting;
 pub mod audit;
 pub mod check;
 pub mod completions;
+pub mod dashboard;
 pub mod free;
 pub mod history;
 pub mod kill;
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Audit(args) => audit::run(args, &mut out)?,
         Command::Monitor(args) => monitor::run(args, &mut out)?,
         Command::History(args) => history::run(args, &mut out)?,
+        Command::Dashboard(args) => dashboard::run(args)?,
         Command::Top(args) => top::run(args, &mut out)?,
     };
     out.flush()?;

@@ -42,14 +42,38 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
         ),
         None => None,
     };
+    // `--serve`: the dashboard reads the store on threads of its own; the
+    // recorder's writes are timed for its health metrics.
+    let health =
+        settings.serve.as_ref().map(|_| Arc::new(crate::dashboard::RecorderHealth::default()));
+    let server = match &settings.serve {
+        Some(serve) => Some(crate::commands::dashboard::start(
+            serve,
+            settings.store.clone(),
+            health.clone(),
+            Arc::clone(&shutdown),
+        )?),
+        None => None,
+    };
+    let store = match (store, &health) {
+        (Some(store), Some(health)) => {
+            Some(Box::new(Timed { inner: store, health: Arc::clone(health) }) as Box<_>)
+        }
+        (store, _) => store,
+    };
     let alerts = start_alerts(&settings)?;
     let delivery = alerts.as_ref().map(|(_, delivery)| Arc::clone(delivery));
     let mut sink = choose_sink(&settings, store, alerts, out);
-    let summary = recorder.run(sink.as_mut(), &shutdown);
+    let recorded = recorder.run(sink.as_mut(), &shutdown);
+    // However recording ended, the dashboard stops with it.
+    shutdown.store(true, Ordering::Relaxed);
+    if let Some(server) = server {
+        let _ = server.join();
+    }
     // The printer borrows stdout: alerts the audit raised after the last
     // batch are written once it is gone.
     drop(sink);
-    let summary = summary?;
+    let summary = recorded?;
     render::stop_line(
         &mut std::io::stderr().lock(),
         summary.listener_events,
@@ -134,6 +158,21 @@ impl EventSink for Fanout<'_> {
     }
 }
 
+/// The store's writer, timed for the dashboard's health metrics.
+struct Timed {
+    inner: Box<dyn EventSink + Send>,
+    health: Arc<crate::dashboard::RecorderHealth>,
+}
+
+impl EventSink for Timed {
+    fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
+        let started = std::time::Instant::now();
+        let result = self.inner.write_batch(batch);
+        self.health.record_batch(batch, started.elapsed());
+        result
+    }
+}
+
 /// `--jsonl`: every event as one JSON object per line on stdout, then the
 /// alerts raised since the last batch.
 struct JsonLines<'a> {
@@ -165,7 +204,7 @@ impl EventSink for Text<'_> {
 
 /// A flag set by SIGINT or SIGTERM. A helper thread waits for either signal
 /// on a small runtime; the recorder polls the flag at least every 100 ms.
-fn shutdown_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
+pub(crate) fn shutdown_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
     use tokio::signal::unix::{signal, SignalKind};
     let flag = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Builder::new_current_thread()

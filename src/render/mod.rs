@@ -3,6 +3,7 @@
 
 pub mod alert;
 pub mod audit;
+pub mod dashboard;
 pub mod diagnosis;
 pub mod free;
 pub mod history;

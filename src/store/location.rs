@@ -54,6 +54,15 @@ impl StoreLocation {
         .map(StoreLocation::Sqlite)
     }
 
+    /// The state directory of the user running porthole: where the default
+    /// store lives, and the dashboard's token beside it.
+    pub fn state_directory() -> Result<PathBuf, StoreError> {
+        let StoreLocation::Sqlite(path) = Self::default_for_user()? else {
+            unreachable!("the default store is a file");
+        };
+        Ok(path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf))
+    }
+
     /// `--store TEXT` when given, else the default.
     pub fn resolve(text: Option<&str>) -> Result<Self, StoreError> {
         match text {

@@ -19,6 +19,7 @@ mod wait;
 mod who;
 
 mod alerts;
+mod dashboard;
 mod free;
 mod history;
 mod hostile;

@@ -1,0 +1,106 @@
+//! `porthole dashboard` and `porthole monitor --serve`: the address, the
+//! exposure decision, the Host allow-list and the token file, resolved.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+use crate::cli::args::{DashboardArgs, WebArgs};
+use crate::store::StoreLocation;
+
+/// How the dashboard is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeSettings {
+    pub address: SocketAddr,
+    /// Bound to a non-loopback address (`--expose` was given).
+    pub exposed: bool,
+    pub metrics_public: bool,
+    /// Extra `Host` names besides the loopback ones.
+    pub allow_hosts: Vec<String>,
+    pub token_file: PathBuf,
+}
+
+impl ServeSettings {
+    /// Resolves `--serve ADDR` with the shared web flags.
+    pub fn resolve(address: &str, web: WebArgs) -> anyhow::Result<Self> {
+        let WebArgs { expose, metrics_public, allow_host, token_file } = web;
+        let address: SocketAddr = address.parse().map_err(|_| {
+            anyhow::anyhow!("--serve '{address}': expected IP:PORT such as 127.0.0.1:7878")
+        })?;
+        let loopback = crate::model::is_loopback(address.ip());
+        if !loopback && !expose {
+            bail!(
+                "--serve {address} would let other devices reach the dashboard; \
+                 add --expose to serve there anyway, or use 127.0.0.1"
+            );
+        }
+        let mut allow_hosts = allow_host;
+        for name in &allow_hosts {
+            if !crate::proxy::host::HostPolicy::default().allows(Some(name))
+                && !valid_host_name(name)
+            {
+                bail!("--allow-host '{name}': expected a host name or address");
+            }
+        }
+        // A chosen specific address is a name clients will use.
+        if !loopback && !address.ip().is_unspecified() {
+            allow_hosts.push(match address {
+                SocketAddr::V4(v4) => v4.ip().to_string(),
+                SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+            });
+        }
+        let token_file = match token_file {
+            Some(path) => path,
+            None => StoreLocation::state_directory()
+                .context("finding the state directory for the dashboard token")?
+                .join(crate::dashboard::token::FILE_NAME),
+        };
+        Ok(ServeSettings { address, exposed: !loopback, metrics_public, allow_hosts, token_file })
+    }
+}
+
+fn valid_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+}
+
+/// `porthole dashboard`, resolved.
+#[derive(Debug, Clone)]
+pub struct DashboardSettings {
+    pub store: StoreLocation,
+    pub serve: ServeSettings,
+}
+
+impl DashboardSettings {
+    pub fn resolve(args: DashboardArgs) -> anyhow::Result<Self> {
+        let DashboardArgs { store, serve, web } = args;
+        let store = StoreLocation::resolve(store.as_deref()).context("--store")?;
+        Ok(DashboardSettings { store, serve: ServeSettings::resolve(&serve, web)? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web() -> WebArgs {
+        WebArgs { token_file: Some("/tmp/t".into()), ..WebArgs::default() }
+    }
+
+    #[test]
+    fn loopback_by_default_and_exposure_needs_the_flag() {
+        let settings = ServeSettings::resolve("127.0.0.1:7878", web()).unwrap();
+        assert!(!settings.exposed);
+        let error = ServeSettings::resolve("0.0.0.0:7878", web()).unwrap_err().to_string();
+        assert!(error.contains("--expose"), "{error}");
+        let exposed =
+            ServeSettings::resolve("10.0.0.5:7878", WebArgs { expose: true, ..web() }).unwrap();
+        assert!(exposed.exposed);
+        assert_eq!(exposed.allow_hosts, vec!["10.0.0.5".to_string()]);
+        assert!(ServeSettings::resolve("localhost", web()).is_err());
+        let bad = WebArgs { allow_host: vec!["a/b".into()], ..web() };
+        assert!(ServeSettings::resolve("127.0.0.1:1", bad).is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! `porthole dashboard` and the server half of `porthole monitor --serve`:
+//! bind, load the token, start the fact threads and the HTTP server, and
+//! say where it is.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::cli::args::DashboardArgs;
+use crate::cli::dashboard::{DashboardSettings, ServeSettings};
+use crate::commands::ExitStatus;
+use crate::dashboard::{self, DashboardState, FactSource, RecorderHealth};
+use crate::proxy::host::HostPolicy;
+use crate::store::StoreLocation;
+
+/// Serves the dashboard from an existing store until SIGINT or SIGTERM.
+pub fn run(args: DashboardArgs) -> anyhow::Result<ExitStatus> {
+    let settings = DashboardSettings::resolve(args)?;
+    let stop = crate::commands::monitor::shutdown_on_signal()?;
+    let server = start(&settings.serve, Some(settings.store), None, Arc::clone(&stop))?;
+    server.join().map_err(|_| anyhow::anyhow!("the dashboard thread panicked"))?;
+    Ok(ExitStatus::Success)
+}
+
+/// Binds, prints the URL, and serves on a thread of its own until `stop`
+/// is set. Binding happens here, so a taken port is reported before the
+/// caller starts anything else.
+pub fn start(
+    settings: &ServeSettings,
+    store: Option<StoreLocation>,
+    health: Option<Arc<RecorderHealth>>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let token = dashboard::token::load_or_create(&settings.token_file)
+        .context("loading the dashboard token")?;
+    let listener = TcpListener::bind(settings.address)
+        .with_context(|| format!("--serve {}: binding", settings.address))?;
+    listener.set_nonblocking(true).context("configuring the dashboard socket")?;
+    let bound = listener.local_addr().context("reading the dashboard address")?;
+    // The first facts are read before the URL is printed, so the first
+    // page load already shows the listeners.
+    let facts = Arc::new(FactSource::new(store, true));
+    facts.refresh();
+    crate::render::dashboard::serving(
+        &mut std::io::stderr().lock(),
+        bound,
+        &token,
+        settings.exposed,
+        &settings.token_file,
+    )?;
+    facts.spawn(Arc::clone(&stop)).context("starting the dashboard's threads")?;
+    let state = Arc::new(DashboardState {
+        token,
+        hosts: HostPolicy { extra: settings.allow_hosts.clone() },
+        port: bound.port(),
+        metrics_public: settings.metrics_public,
+        facts,
+        health,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("dashboard")
+        .enable_all()
+        .build()
+        .context("starting the dashboard runtime")?;
+    let thread = std::thread::Builder::new()
+        .name("dashboard".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+                let shutdown = async {
+                    while !stop.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                };
+                dashboard::run(listener, state, shutdown).await;
+            });
+        })
+        .context("starting the dashboard thread")?;
+    Ok(thread)
+}

@@ -1,0 +1,511 @@
+//! What the dashboard knows, gathered off the request path.
+//!
+//! A refresher thread reads the machine and the store every
+//! [`REFRESH`] and publishes one immutable [`Facts`] value; requests and
+//! scrapes only read the latest one, so a page load or a `/metrics` scrape
+//! never waits on a `/proc` walk or a store query (except the per-port
+//! timeline and paging deep into the change feed, which ask the store).
+//! The audit is slow (it probes every listener), so it runs on its own
+//! thread every [`AUDIT_EVERY`] and the refresher picks up its latest
+//! result.
+//!
+//! Sources:
+//! - the live inventory (TCP and UDP sockets with their owners) and the
+//!   byte counters of open TCP connections;
+//! - the history store, read-only: listener changes, client summaries of
+//!   the last hour and of the current recorder session, losses, sessions;
+//! - the audit engine in passive mode, with the firewall's input chain.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::audit::firewall::{InputChain, Verdict};
+use crate::audit::{self, AuditOptions};
+use crate::inventory::system::Machine;
+use crate::inventory::{self, Query};
+use crate::model::history::{CaptureSession, ClientSummary, HistoryQuery, ListenerHistory};
+use crate::model::monitor::{LossKind, UnixMicros};
+use crate::model::{Finding, Protocol, Snapshot, SocketState};
+use crate::store::{self, Order, StoreError, StoreLocation};
+
+/// How often the machine and the store are read again.
+pub const REFRESH: Duration = Duration::from_secs(2);
+/// How often the listeners are audited again.
+pub const AUDIT_EVERY: Duration = Duration::from_secs(60);
+/// Window of the per-listener connection summaries.
+pub const CONNECTION_WINDOW: Duration = Duration::from_secs(3600);
+/// Window of the change feed and of the "new client" judgement.
+pub const CHANGE_WINDOW: Duration = Duration::from_secs(86_400);
+/// Most listener changes kept in memory for the change feed.
+pub const CHANGES_KEPT: usize = 10_000;
+/// Most client groups read from the store per refresh.
+const CLIENT_GROUPS: usize = 100_000;
+
+/// Ports whose clients deserve a line in the change feed: databases,
+/// debuggers, container and cluster APIs, notebooks.
+pub const SENSITIVE_PORTS: &[(u16, &str)] = &[
+    (2375, "Docker API"),
+    (2376, "Docker API (TLS)"),
+    (2379, "etcd"),
+    (3306, "MySQL/MariaDB"),
+    (5005, "JDWP debugger"),
+    (5432, "PostgreSQL"),
+    (5984, "CouchDB"),
+    (6379, "Redis"),
+    (8888, "Jupyter"),
+    (9200, "Elasticsearch"),
+    (9222, "Chrome DevTools"),
+    (9229, "Node.js inspector"),
+    (10250, "kubelet"),
+    (11211, "Memcached"),
+    (27017, "MongoDB"),
+];
+
+/// What the sensitive port at `port` is, if it is one.
+pub fn sensitive(port: u16) -> Option<&'static str> {
+    SENSITIVE_PORTS.iter().find(|(p, _)| *p == port).map(|(_, name)| *name)
+}
+
+/// One open TCP connection to a local listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenConnection {
+    pub server: SocketAddr,
+    pub client: SocketAddr,
+    /// Pids holding the client end, when it is on this machine.
+    pub client_pids: Vec<u32>,
+    /// Pids holding the server end.
+    pub server_pids: Vec<u32>,
+    /// Bytes the server received so far.
+    pub bytes_in: u64,
+    /// Bytes the server sent (acknowledged) so far.
+    pub bytes_out: u64,
+}
+
+/// The latest audit: findings and the firewall view.
+#[derive(Debug, Clone, Default)]
+pub struct AuditView {
+    pub at: Option<UnixMicros>,
+    pub findings: Vec<Finding>,
+    pub firewall: InputChain,
+}
+
+impl AuditView {
+    /// The firewall's word on a port: `admitted`, `blocked` or `unknown`.
+    pub fn firewall_verdict(&self, port: u16) -> &'static str {
+        match self.firewall.verdict(port) {
+            Verdict::Admitted => "admitted",
+            Verdict::Blocked => "blocked",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// Totals of one server port's connections in some window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortTotals {
+    pub connections: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Distinct client processes (pid and start time); unnamed clients
+    /// count once per uid.
+    pub distinct_clients: u64,
+}
+
+/// What the store says, as of the last refresh.
+#[derive(Debug, Clone, Default)]
+pub struct StoreView {
+    /// Why the store could not be read (missing yet, damaged…).
+    pub note: Option<String>,
+    /// Listener changes, newest first, at most [`CHANGES_KEPT`].
+    pub changes: Vec<ListenerHistory>,
+    /// Client groups of the last [`CONNECTION_WINDOW`].
+    pub recent_clients: Vec<ClientSummary>,
+    /// Totals per server port since the latest recorder start: the
+    /// counters of `/metrics`.
+    pub session_totals: BTreeMap<u16, PortTotals>,
+    /// Losses per kind since the latest recorder start.
+    pub session_losses: BTreeMap<&'static str, u64>,
+    /// The latest recorder start.
+    pub session: Option<CaptureSession>,
+    /// Clients of sensitive ports first seen in the change window:
+    /// (server port, summary).
+    pub new_sensitive_clients: Vec<ClientSummary>,
+    /// Size of the store's files on disk (SQLite only).
+    pub size_bytes: Option<u64>,
+    /// How long the store queries of this refresh took.
+    pub query_seconds: f64,
+}
+
+/// Everything a request may show, read at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub at: UnixMicros,
+    /// TCP and UDP sockets with owners (listeners and connections).
+    pub snapshot: Snapshot,
+    /// Why the live inventory could not be read, if it could not.
+    pub inventory_note: Option<String>,
+    pub open: Vec<OpenConnection>,
+    pub audit: Arc<AuditView>,
+    pub store: StoreView,
+    /// Seconds the last refresh took.
+    pub refresh_seconds: f64,
+}
+
+/// Health of a recorder running in the same process (`monitor --serve`);
+/// the recorder's sink wrapper writes it, `/metrics` reads it.
+#[derive(Debug, Default)]
+pub struct RecorderHealth {
+    /// Set once the recorder has started.
+    pub running: AtomicBool,
+    /// `ebpf` or `netlink`.
+    pub mode: Mutex<Option<&'static str>>,
+    /// Events written, per kind (`listener`, `connection`, `loss`,
+    /// `started`).
+    pub events: Mutex<BTreeMap<&'static str, u64>>,
+    /// Losses reported by the recorder, per kind.
+    pub losses: Mutex<BTreeMap<&'static str, u64>>,
+    /// Events in the batch being written (the recorder's queue).
+    pub queue_depth: AtomicU64,
+    /// Duration of the last store write, in microseconds.
+    pub last_write_micros: AtomicU64,
+    /// Sum of store write durations, microseconds, and their count.
+    pub write_micros_total: AtomicU64,
+    pub writes: AtomicU64,
+}
+
+impl RecorderHealth {
+    /// Counts one batch the recorder handed to the store.
+    pub fn record_batch(&self, batch: &[crate::model::monitor::MonitorEvent], took: Duration) {
+        use crate::model::monitor::MonitorEvent;
+        self.running.store(true, Ordering::Relaxed);
+        self.queue_depth.store(batch.len() as u64, Ordering::Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.last_write_micros.store(micros, Ordering::Relaxed);
+        self.write_micros_total.fetch_add(micros, Ordering::Relaxed);
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let mut losses = self.losses.lock().unwrap_or_else(|e| e.into_inner());
+        for event in batch {
+            let kind = match event {
+                MonitorEvent::Started { mode, .. } => {
+                    *self.mode.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(crate::model::history::capture_mode_name(*mode));
+                    "started"
+                }
+                MonitorEvent::Listener(_) => "listener",
+                MonitorEvent::Connection(_) => "connection",
+                MonitorEvent::Loss(loss) => {
+                    *losses.entry(crate::model::history::loss_kind_name(loss.kind)).or_default() +=
+                        loss.count;
+                    "loss"
+                }
+            };
+            *events.entry(kind).or_default() += 1;
+        }
+    }
+}
+
+/// Where the facts come from and where they are published.
+pub struct FactSource {
+    pub location: Option<StoreLocation>,
+    current: RwLock<Arc<Facts>>,
+    audit: RwLock<Arc<AuditView>>,
+    /// Run the audit (off in unit tests and the benchmark).
+    pub audit_enabled: bool,
+}
+
+impl FactSource {
+    pub fn new(location: Option<StoreLocation>, audit_enabled: bool) -> Self {
+        FactSource {
+            location,
+            current: RwLock::new(Arc::new(Facts::default())),
+            audit: RwLock::new(Arc::new(AuditView::default())),
+            audit_enabled,
+        }
+    }
+
+    /// The latest facts.
+    pub fn current(&self) -> Arc<Facts> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Publishes facts (the refresher, tests and the benchmark).
+    pub fn publish(&self, facts: Facts) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(facts);
+    }
+
+    /// Reads everything once and publishes it.
+    pub fn refresh(&self) {
+        let started = Instant::now();
+        let now = store::now_micros();
+        let (snapshot, inventory_note) = match live_snapshot() {
+            Ok(snapshot) => (snapshot, None),
+            Err(error) => (Snapshot::default(), Some(error.to_string())),
+        };
+        let open = open_connections(&snapshot);
+        let store = match &self.location {
+            Some(location) => read_store(location, now),
+            None => StoreView { note: Some("no history store".into()), ..StoreView::default() },
+        };
+        let audit = Arc::clone(&self.audit.read().unwrap_or_else(|e| e.into_inner()));
+        self.publish(Facts {
+            at: now,
+            snapshot,
+            inventory_note,
+            open,
+            audit,
+            store,
+            refresh_seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+
+    /// Audits the current listeners (passive probes only) and keeps the
+    /// result for the next refresh; returns the listeners audited.
+    pub fn run_audit(&self) -> HashSet<(Protocol, u16, Option<u64>)> {
+        let query = Query { unix: false, listeners_only: true, ..Query::default() };
+        let Ok(snapshot) = inventory::snapshot(&query) else { return HashSet::new() };
+        let audited = listener_keys(&snapshot);
+        let options = AuditOptions { active: false, parallelism: 16, ..AuditOptions::default() };
+        let report = audit::audit(&Machine, &snapshot, &options);
+        let view = AuditView {
+            at: Some(store::now_micros()),
+            findings: report.findings,
+            firewall: InputChain::read(&Machine),
+        };
+        *self.audit.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
+        audited
+    }
+
+    /// Starts the refresher and audit threads; both stop when `stop` is
+    /// set (checked at least every 100 ms).
+    pub fn spawn(self: &Arc<Self>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+        let source = Arc::clone(self);
+        let stop_refresh = Arc::clone(&stop);
+        std::thread::Builder::new().name("dashboard-facts".into()).spawn(move || {
+            while !stop_refresh.load(Ordering::Relaxed) {
+                source.refresh();
+                sleep_unless(&stop_refresh, REFRESH);
+            }
+        })?;
+        if self.audit_enabled {
+            let source = Arc::clone(self);
+            std::thread::Builder::new().name("dashboard-audit".into()).spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let audited = source.run_audit();
+                    source.refresh();
+                    // Again after the interval, or as soon as a listener
+                    // that was not audited shows up (a new service's
+                    // findings should not wait a minute).
+                    let until = Instant::now() + AUDIT_EVERY;
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                        sleep_unless(&stop, Duration::from_secs(1));
+                        if !listener_keys(&source.current().snapshot).is_subset(&audited) {
+                            break;
+                        }
+                    }
+                }
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The listeners of a snapshot, as the audit groups them.
+fn listener_keys(snapshot: &Snapshot) -> HashSet<(Protocol, u16, Option<u64>)> {
+    snapshot
+        .sockets
+        .iter()
+        .filter(|s| s.is_listener() && s.local.is_some())
+        .map(|s| (s.protocol, s.local_port(), s.net_namespace))
+        .collect()
+}
+
+fn sleep_unless(stop: &AtomicBool, total: Duration) {
+    let until = Instant::now() + total;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100).min(until - Instant::now()));
+    }
+}
+
+fn live_snapshot() -> Result<Snapshot, inventory::InventoryError> {
+    let query = Query { unix: false, listeners_only: false, ..Query::default() };
+    inventory::snapshot(&query)
+}
+
+/// Established TCP connections whose server end is a local listener,
+/// with both ends' processes and the server end's byte counters.
+pub fn open_connections(snapshot: &Snapshot) -> Vec<OpenConnection> {
+    let listening: HashSet<(u16, Option<u64>)> = snapshot
+        .sockets
+        .iter()
+        .filter(|s| s.protocol == Protocol::Tcp && s.is_listener())
+        .map(|s| (s.local_port(), s.net_namespace))
+        .collect();
+    let mut ends: HashMap<(SocketAddr, SocketAddr, Option<u64>), &crate::model::Socket> =
+        HashMap::new();
+    for socket in &snapshot.sockets {
+        if let (Some(local), Some(remote)) = (socket.local, socket.remote) {
+            if socket.protocol == Protocol::Tcp && socket.state == SocketState::Established {
+                ends.insert((local, remote, socket.net_namespace), socket);
+            }
+        }
+    }
+    // Only the server ends are counted: the kernel fills tcp_info for the
+    // sockets on listening ports and skips the client ends.
+    let mut local_ports: Vec<u16> = listening.iter().map(|(port, _)| *port).collect();
+    local_ports.sort_unstable();
+    local_ports.dedup();
+    let wanted = inventory::netlink::CounterPorts { local_ports, remote_ports: Vec::new() };
+    let counters: HashMap<u64, (u64, u64)> = inventory::netlink::tcp_counters(Some(&wanted))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| (c.cookie, (c.bytes_received, c.bytes_acked)))
+        .collect();
+    let mut open: Vec<OpenConnection> = ends
+        .iter()
+        .filter(|((local, _, netns), _)| listening.contains(&(local.port(), *netns)))
+        .map(|((local, remote, netns), socket)| {
+            let client = ends.get(&(*remote, *local, *netns));
+            let (bytes_in, bytes_out) = counters.get(&socket.cookie).copied().unwrap_or_default();
+            OpenConnection {
+                server: *local,
+                client: *remote,
+                client_pids: client.map(|c| c.owners.clone()).unwrap_or_default(),
+                server_pids: socket.owners.clone(),
+                bytes_in,
+                bytes_out,
+            }
+        })
+        // A connection between two local listeners' ports (rare) shows
+        // up from both ends; the end whose peer is the ephemeral port is
+        // the server.
+        .filter(|c| {
+            !(listening.contains(&(c.client.port(), None)) && c.client.port() < c.server.port())
+        })
+        .collect();
+    open.sort_by_key(|c| (c.server.port(), c.client));
+    open
+}
+
+/// Reads what the store knows; errors become a note (the page still shows
+/// the live view).
+fn read_store(location: &StoreLocation, now: UnixMicros) -> StoreView {
+    let started = Instant::now();
+    let mut view = match read_store_inner(location, now) {
+        Ok(view) => view,
+        Err(error) => StoreView { note: Some(error.to_string()), ..StoreView::default() },
+    };
+    if let StoreLocation::Sqlite(path) = location {
+        let mut size = 0;
+        let mut any = false;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.clone().into_os_string();
+            name.push(suffix);
+            if let Ok(metadata) = std::fs::metadata(&name) {
+                size += metadata.len();
+                any = true;
+            }
+        }
+        view.size_bytes = any.then_some(size);
+    }
+    view.query_seconds = started.elapsed().as_secs_f64();
+    view
+}
+
+fn read_store_inner(location: &StoreLocation, now: UnixMicros) -> Result<StoreView, StoreError> {
+    let mut reader = store::open_reader(location)?;
+    let mut view = StoreView::default();
+    let window = |span: Duration| HistoryQuery {
+        since: Some(now - span.as_micros() as i64),
+        limit: CLIENT_GROUPS,
+        ..HistoryQuery::default()
+    };
+    view.changes = reader.listeners(&window(CHANGE_WINDOW), Order::NewestFirst, CHANGES_KEPT)?;
+    view.recent_clients = reader.clients(&window(CONNECTION_WINDOW), CLIENT_GROUPS)?;
+    let sessions =
+        reader.sessions(&HistoryQuery { since: Some(now), ..HistoryQuery::default() })?;
+    view.session = sessions.into_iter().max_by_key(|s| s.at);
+    let session_start = view.session.as_ref().map(|s| s.at);
+    let since_start =
+        HistoryQuery { since: session_start, limit: CLIENT_GROUPS, ..HistoryQuery::default() };
+    view.session_totals = totals_by_port(&reader.clients(&since_start, CLIENT_GROUPS)?);
+    for loss in reader.losses(&since_start)? {
+        *view
+            .session_losses
+            .entry(crate::model::history::loss_kind_name(loss.kind))
+            .or_default() += loss.count;
+    }
+    // New clients of sensitive ports: seen in the change window, never
+    // before it.
+    let day = window(CHANGE_WINDOW);
+    let recent = reader.clients(&day, CLIENT_GROUPS)?;
+    let mut ports: Vec<u16> =
+        recent.iter().map(|c| c.server.port()).filter(|port| sensitive(*port).is_some()).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    for port in ports {
+        let before = HistoryQuery {
+            port: Some(port),
+            until: day.since,
+            limit: CLIENT_GROUPS,
+            ..HistoryQuery::default()
+        };
+        let known: HashSet<String> =
+            reader.clients(&before, CLIENT_GROUPS)?.iter().map(client_key).collect();
+        view.new_sensitive_clients.extend(
+            recent
+                .iter()
+                .filter(|c| c.server.port() == port && !known.contains(&client_key(c)))
+                .cloned(),
+        );
+    }
+    view.new_sensitive_clients.sort_by_key(|c| std::cmp::Reverse(c.first_at));
+    Ok(view)
+}
+
+/// Who a client is across restarts: its executable (or name), else its uid.
+pub fn client_key(summary: &ClientSummary) -> String {
+    match &summary.client {
+        Some(process) => process.exe.clone().unwrap_or_else(|| process.name.clone()),
+        None => format!("uid:{}", summary.client_uid.map_or(-1, i64::from)),
+    }
+}
+
+/// Adds client groups up per server port.
+pub fn totals_by_port(clients: &[ClientSummary]) -> BTreeMap<u16, PortTotals> {
+    let mut totals: BTreeMap<u16, PortTotals> = BTreeMap::new();
+    // A client is a process (pid, start time) or, unnamed, a uid.
+    type Client = (u32, Option<u64>, Option<u32>);
+    let mut distinct: BTreeMap<u16, HashSet<Client>> = BTreeMap::new();
+    for summary in clients {
+        let port = summary.server.port();
+        let entry = totals.entry(port).or_default();
+        entry.connections += summary.connections;
+        entry.bytes_in += summary.bytes_client_to_server;
+        entry.bytes_out += summary.bytes_server_to_client;
+        let identity = match &summary.client {
+            Some(process) => (process.pid, process.start_time, None),
+            None => (0, None, summary.client_uid),
+        };
+        distinct.entry(port).or_default().insert(identity);
+    }
+    for (port, set) in distinct {
+        if let Some(entry) = totals.get_mut(&port) {
+            entry.distinct_clients = set.len() as u64;
+        }
+    }
+    totals
+}
+
+/// Loss kinds in the order `/metrics` lists them.
+pub const LOSS_KINDS: &[LossKind] = &[
+    LossKind::NetlinkOverflow,
+    LossKind::RingBufferFull,
+    LossKind::UnmatchedCookie,
+    LossKind::UnknownProcess,
+    LossKind::StoreBacklog,
+    LossKind::ProgramSkipped,
+];

@@ -1,0 +1,786 @@
+//! The dashboard's JSON: one function per endpoint, from [`Facts`] (and,
+//! for the timeline, a store query) to a wire type. The page uses these
+//! endpoints and nothing else; they are documented in the README.
+//!
+//! Every list is filtered (`port`, `process`, `scope`) and paged on the
+//! server (`offset`, `limit`, at most [`MAX_LIMIT`]) and answers
+//! `{"total", "offset", "limit", "items"}`, so a phone never receives ten
+//! thousand rows. Times are microseconds since the Unix epoch.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use super::facts::{self, Facts, OpenConnection};
+use crate::model::history::{HistoryQuery, ListenerHistory};
+use crate::model::monitor::{ListenerChange, ProcessIdentity, UnixMicros};
+use crate::model::{Process, Scope, Snapshot, Socket};
+use crate::store::{self, Order, StoreLocation};
+
+/// Version of the JSON layout; bumped on incompatible changes.
+pub const WIRE_VERSION: u32 = 1;
+/// Rows per page unless `limit` says otherwise.
+pub const DEFAULT_LIMIT: usize = 50;
+/// Most rows one page may ask for.
+pub const MAX_LIMIT: usize = 500;
+
+/// Filters and paging from the query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub port: Option<u16>,
+    /// Case-insensitive substring of a process name, command line, unit or
+    /// container.
+    pub process: Option<String>,
+    /// `loopback`, `wildcard`, `specific` or `exposed`.
+    pub scope: Option<String>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// Why a query string was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FilterError {
+    #[error("{name}: '{value}' is not a number in range")]
+    Number { name: &'static str, value: String },
+    #[error("scope: '{0}' is not one of loopback, wildcard, specific, exposed")]
+    Scope(String),
+}
+
+impl Filter {
+    /// Parses `port=…&process=…&scope=…&offset=…&limit=…`; unknown keys are
+    /// ignored (the token, cache busters).
+    pub fn parse(query: &str) -> Result<Self, FilterError> {
+        let mut filter = Filter { limit: DEFAULT_LIMIT, ..Filter::default() };
+        for (key, value) in pairs(query) {
+            let number = |name: &'static str| FilterError::Number { name, value: value.clone() };
+            match key.as_str() {
+                "port" if !value.is_empty() => {
+                    filter.port = Some(value.parse().map_err(|_| number("port"))?)
+                }
+                "process" if !value.is_empty() => filter.process = Some(value.to_lowercase()),
+                "scope" if !value.is_empty() => {
+                    if !["loopback", "wildcard", "specific", "exposed"].contains(&value.as_str()) {
+                        return Err(FilterError::Scope(value));
+                    }
+                    filter.scope = Some(value);
+                }
+                "offset" => filter.offset = value.parse().map_err(|_| number("offset"))?,
+                "limit" => {
+                    filter.limit = value.parse().map_err(|_| number("limit"))?;
+                    if filter.limit == 0 || filter.limit > MAX_LIMIT {
+                        return Err(number("limit"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(filter)
+    }
+
+    fn scope_matches(&self, scope: Scope) -> bool {
+        match self.scope.as_deref() {
+            None => true,
+            Some("exposed") => scope.is_exposed(),
+            Some(name) => scope.as_str() == name,
+        }
+    }
+
+    fn process_matches<'a>(&self, mut texts: impl Iterator<Item = &'a str>) -> bool {
+        match &self.process {
+            None => true,
+            Some(wanted) => texts.any(|text| text.to_lowercase().contains(wanted.as_str())),
+        }
+    }
+
+    /// One page of `items`.
+    fn page<T: Serialize>(&self, items: Vec<T>) -> Page<T> {
+        let total = items.len();
+        let items = items.into_iter().skip(self.offset).take(self.limit).collect();
+        Page { version: WIRE_VERSION, total, offset: self.offset, limit: self.limit, items }
+    }
+}
+
+/// `key=value` pairs of a query string, percent-decoded.
+pub fn pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key), percent_decode(value))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let hex = |byte: u8| (byte as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A page of rows.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub version: u32,
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
+    pub items: Vec<T>,
+}
+
+/// A process, as every endpoint shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessWire {
+    pub pid: u32,
+    pub name: String,
+    pub cmdline: String,
+    pub user: Option<String>,
+    pub uid: u32,
+    pub unit: Option<String>,
+    pub container: Option<String>,
+    pub start_time: Option<u64>,
+}
+
+impl From<&Process> for ProcessWire {
+    fn from(process: &Process) -> Self {
+        ProcessWire {
+            pid: process.pid,
+            name: process.name.clone(),
+            cmdline: process.command_line(),
+            user: process.user.clone(),
+            uid: process.uid,
+            unit: process.unit.clone(),
+            container: process.container.clone(),
+            start_time: process.start_time,
+        }
+    }
+}
+
+impl From<&ProcessIdentity> for ProcessWire {
+    fn from(process: &ProcessIdentity) -> Self {
+        ProcessWire {
+            pid: process.pid,
+            name: process.name.clone(),
+            cmdline: if process.cmdline.is_empty() {
+                process.name.clone()
+            } else {
+                process.cmdline.join(" ")
+            },
+            user: process.user.clone(),
+            uid: process.uid,
+            unit: process.unit.clone(),
+            container: process.container.clone(),
+            start_time: process.start_time,
+        }
+    }
+}
+
+/// An audit finding on a listener.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingWire {
+    pub rule: &'static str,
+    pub severity: &'static str,
+    pub service: Option<String>,
+    pub evidence: String,
+    pub fix: String,
+}
+
+/// `GET /api/listeners`: one row per listening socket.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerWire {
+    pub protocol: &'static str,
+    pub address: String,
+    pub port: u16,
+    pub scope: &'static str,
+    /// Bound to a non-loopback address.
+    pub exposed: bool,
+    /// The input chain's verdict for the port: `admitted`, `blocked`,
+    /// `unknown`.
+    pub firewall: &'static str,
+    /// Exposed and not blocked by the firewall, as `audit` judges it.
+    pub reachable: bool,
+    pub processes: Vec<ProcessWire>,
+    /// When the recorder saw it appear; else the owner's start.
+    pub since: Option<UnixMicros>,
+    /// Whether `since` is the recorder's observation (else an estimate).
+    pub since_recorded: bool,
+    pub net_namespace: Option<u64>,
+    pub open_connections: usize,
+    pub findings: Vec<FindingWire>,
+}
+
+/// The listening sockets of a snapshot, most exposed first.
+fn listeners_of(snapshot: &Snapshot) -> impl Iterator<Item = &Socket> {
+    snapshot.sockets.iter().filter(|s| s.is_listener() && s.local.is_some())
+}
+
+fn process_texts(processes: &[ProcessWire]) -> impl Iterator<Item = &str> {
+    processes.iter().flat_map(|p| {
+        [Some(p.name.as_str()), Some(p.cmdline.as_str()), p.unit.as_deref(), p.container.as_deref()]
+            .into_iter()
+            .flatten()
+    })
+}
+
+pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
+    let appeared: BTreeMap<(u64, Option<u64>), UnixMicros> = facts
+        .store
+        .changes
+        .iter()
+        .rev()
+        .filter(|c| c.event.change == ListenerChange::Appeared)
+        .map(|c| ((c.event.inode, c.event.net_namespace), c.event.at))
+        .collect();
+    let mut rows: Vec<ListenerWire> = listeners_of(&facts.snapshot)
+        .filter(|s| filter.port.is_none_or(|port| s.local_port() == port))
+        .filter(|s| filter.scope_matches(s.scope()))
+        .map(|socket| {
+            let port = socket.local_port();
+            let processes: Vec<ProcessWire> =
+                facts.snapshot.owners_of(socket).map(ProcessWire::from).collect();
+            let recorded = appeared.get(&(socket.inode, socket.net_namespace)).copied();
+            let started = processes
+                .iter()
+                .filter_map(|p| p.start_time)
+                .min()
+                .map(|seconds| seconds as i64 * 1_000_000);
+            let firewall = facts.audit.firewall_verdict(port);
+            let exposed = socket.scope().is_exposed();
+            let address = socket.local.map(|a| a.ip().to_string()).unwrap_or_default();
+            let findings = facts
+                .audit
+                .findings
+                .iter()
+                .filter(|f| {
+                    f.port == port
+                        && f.protocol == socket.protocol
+                        && f.net_namespace == socket.net_namespace
+                })
+                .map(|f| FindingWire {
+                    rule: f.rule.as_str(),
+                    severity: f.severity.as_str(),
+                    service: f.service.clone(),
+                    evidence: f.evidence.clone(),
+                    fix: f.fix.clone(),
+                })
+                .collect();
+            ListenerWire {
+                protocol: socket.protocol.as_str(),
+                address,
+                port,
+                scope: socket.scope().as_str(),
+                exposed,
+                firewall,
+                reachable: exposed && firewall != "blocked",
+                processes,
+                // The recorder reports every listener it finds at its start
+                // as appearing then; an owner started earlier is closer to
+                // the truth.
+                since: match (recorded, started) {
+                    (Some(recorded), Some(started)) => Some(recorded.min(started)),
+                    (recorded, started) => recorded.or(started),
+                },
+                since_recorded: recorded.is_some_and(|r| started.is_none_or(|s| r <= s)),
+                net_namespace: socket.net_namespace,
+                open_connections: facts
+                    .open
+                    .iter()
+                    .filter(|c| c.server.port() == port && socket.protocol.as_str() == "tcp")
+                    .count(),
+                findings,
+            }
+        })
+        .filter(|row| filter.process_matches(process_texts(&row.processes)))
+        .collect();
+    rows.sort_by(|a, b| {
+        (b.reachable, b.exposed, a.port, a.protocol, &a.address).cmp(&(
+            a.reachable,
+            a.exposed,
+            b.port,
+            b.protocol,
+            &b.address,
+        ))
+    });
+    filter.page(rows)
+}
+
+/// `GET /api/connections`: per server port, the last hour.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortActivityWire {
+    pub port: u16,
+    pub connections: u64,
+    pub distinct_clients: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub open: usize,
+    /// Busiest clients first.
+    pub clients: Vec<ClientWire>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientWire {
+    pub server: String,
+    pub process: Option<ProcessWire>,
+    pub uid: Option<u32>,
+    pub connections: u64,
+    pub first_at: UnixMicros,
+    pub last_at: UnixMicros,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Clients listed per port in `/api/connections`.
+const CLIENTS_PER_PORT: usize = 20;
+
+pub fn connections(facts: &Facts, filter: &Filter) -> Page<PortActivityWire> {
+    let mut by_port: BTreeMap<u16, Vec<&crate::model::history::ClientSummary>> = BTreeMap::new();
+    for summary in &facts.store.recent_clients {
+        let process_ok = filter.process_matches(
+            summary.client.iter().flat_map(|p| [p.name.as_str(), p.exe.as_deref().unwrap_or("")]),
+        );
+        if filter.port.is_none_or(|port| port == summary.server.port()) && process_ok {
+            by_port.entry(summary.server.port()).or_default().push(summary);
+        }
+    }
+    let mut rows: Vec<PortActivityWire> = by_port
+        .into_iter()
+        .map(|(port, summaries)| {
+            let owned: Vec<_> = summaries.iter().map(|s| (*s).clone()).collect();
+            let totals = facts::totals_by_port(&owned).remove(&port).unwrap_or_default();
+            let mut clients: Vec<ClientWire> = summaries
+                .iter()
+                .map(|s| ClientWire {
+                    server: s.server.to_string(),
+                    process: s.client.as_ref().map(ProcessWire::from),
+                    uid: s.client_uid,
+                    connections: s.connections,
+                    first_at: s.first_at,
+                    last_at: s.last_at,
+                    bytes_in: s.bytes_client_to_server,
+                    bytes_out: s.bytes_server_to_client,
+                })
+                .collect();
+            clients.sort_by_key(|c| std::cmp::Reverse(c.connections));
+            clients.truncate(CLIENTS_PER_PORT);
+            PortActivityWire {
+                port,
+                connections: totals.connections,
+                distinct_clients: totals.distinct_clients,
+                bytes_in: totals.bytes_in,
+                bytes_out: totals.bytes_out,
+                open: facts.open.iter().filter(|c| c.server.port() == port).count(),
+                clients,
+            }
+        })
+        .collect();
+    rows.sort_by_key(|row| (std::cmp::Reverse(row.connections), row.port));
+    filter.page(rows)
+}
+
+/// `GET /api/open`: connections open right now.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenWire {
+    pub server: String,
+    pub client: String,
+    pub port: u16,
+    pub client_processes: Vec<ProcessWire>,
+    pub server_processes: Vec<ProcessWire>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+pub fn open(facts: &Facts, filter: &Filter) -> Page<OpenWire> {
+    let named = |pids: &[u32]| -> Vec<ProcessWire> {
+        pids.iter()
+            .filter_map(|pid| facts.snapshot.processes.get(pid))
+            .map(ProcessWire::from)
+            .collect()
+    };
+    let rows: Vec<OpenWire> = facts
+        .open
+        .iter()
+        .filter(|c| filter.port.is_none_or(|port| c.server.port() == port))
+        .filter(|c| filter.scope_matches(Scope::of_address(c.server.ip())))
+        .map(|c: &OpenConnection| OpenWire {
+            server: c.server.to_string(),
+            client: c.client.to_string(),
+            port: c.server.port(),
+            client_processes: named(&c.client_pids),
+            server_processes: named(&c.server_pids),
+            bytes_in: c.bytes_in,
+            bytes_out: c.bytes_out,
+        })
+        .filter(|row| {
+            filter.process_matches(
+                process_texts(&row.client_processes).chain(process_texts(&row.server_processes)),
+            )
+        })
+        .collect();
+    filter.page(rows)
+}
+
+/// `GET /api/changes`: the change feed, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeWire {
+    pub at: UnixMicros,
+    /// `appeared`, `disappeared`, `exposed` (an exposed listener appeared)
+    /// or `new-client` (a first client of a sensitive port).
+    pub kind: &'static str,
+    pub port: u16,
+    pub address: String,
+    pub protocol: &'static str,
+    pub scope: &'static str,
+    /// For `new-client`: what the port is (`PostgreSQL`…).
+    pub service: Option<&'static str>,
+    pub processes: Vec<ProcessWire>,
+    pub connections: Option<u64>,
+}
+
+fn change_of(change: &ListenerHistory) -> Option<ChangeWire> {
+    let event = &change.event;
+    let local = event.local?;
+    let kind = match (event.change, event.scope.is_exposed()) {
+        (ListenerChange::Appeared, true) => "exposed",
+        (ListenerChange::Appeared, false) => "appeared",
+        (ListenerChange::Disappeared, _) => "disappeared",
+    };
+    Some(ChangeWire {
+        at: event.at,
+        kind,
+        port: local.port(),
+        address: local.ip().to_string(),
+        protocol: event.protocol.as_str(),
+        scope: event.scope.as_str(),
+        service: None,
+        processes: event.owners.iter().map(ProcessWire::from).collect(),
+        connections: None,
+    })
+}
+
+pub fn changes(facts: &Facts, filter: &Filter) -> Page<ChangeWire> {
+    let mut rows: Vec<ChangeWire> = facts.store.changes.iter().filter_map(change_of).collect();
+    rows.extend(facts.store.new_sensitive_clients.iter().map(|summary| ChangeWire {
+        at: summary.first_at,
+        kind: "new-client",
+        port: summary.server.port(),
+        address: summary.server.ip().to_string(),
+        protocol: "tcp",
+        scope: Scope::of_address(summary.server.ip()).as_str(),
+        service: facts::sensitive(summary.server.port()),
+        processes: summary.client.iter().map(ProcessWire::from).collect(),
+        connections: Some(summary.connections),
+    }));
+    rows.retain(|row| {
+        filter.port.is_none_or(|port| row.port == port)
+            && filter.scope_matches(scope_named(row.scope))
+            && filter.process_matches(process_texts(&row.processes))
+    });
+    rows.sort_by_key(|row| std::cmp::Reverse(row.at));
+    filter.page(rows)
+}
+
+fn scope_named(name: &str) -> Scope {
+    match name {
+        "loopback" => Scope::Loopback,
+        "wildcard" => Scope::Wildcard,
+        "specific" => Scope::Specific,
+        _ => Scope::Local,
+    }
+}
+
+/// `GET /api/timeline?port=P`: who held the port, as spans.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineWire {
+    pub version: u32,
+    pub port: u16,
+    pub from: UnixMicros,
+    pub until: UnixMicros,
+    pub spans: Vec<SpanWire>,
+}
+
+/// One listener's life on the port within the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpanWire {
+    pub start: UnixMicros,
+    /// `None`: still listening at the end of the window.
+    pub end: Option<UnixMicros>,
+    pub address: String,
+    pub protocol: &'static str,
+    pub process: Option<String>,
+    pub pid: Option<u32>,
+}
+
+/// Pairs appearances with disappearances of the same socket (inode and
+/// namespace). `before` are changes older than the window, newest first
+/// (to know who held the port when the window starts); `within` are the
+/// window's changes, oldest first.
+pub fn spans(
+    before: &[ListenerHistory],
+    within: &[ListenerHistory],
+    from: UnixMicros,
+) -> Vec<SpanWire> {
+    type Key = (u64, Option<u64>, Option<SocketAddr>);
+    let mut open: BTreeMap<Key, SpanWire> = BTreeMap::new();
+    let mut finished_before: std::collections::HashSet<Key> = std::collections::HashSet::new();
+    // Newest first: a socket's latest change decides whether it was still
+    // listening when the window started.
+    for change in before {
+        let event = &change.event;
+        let key = (event.inode, event.net_namespace, event.local);
+        if finished_before.contains(&key) || open.contains_key(&key) {
+            continue;
+        }
+        match event.change {
+            ListenerChange::Disappeared => {
+                finished_before.insert(key);
+            }
+            ListenerChange::Appeared => {
+                let mut span = span_of(change);
+                span.start = from;
+                open.insert(key, span);
+            }
+        }
+    }
+    let mut spans = Vec::new();
+    for change in within {
+        let event = &change.event;
+        let key = (event.inode, event.net_namespace, event.local);
+        match event.change {
+            ListenerChange::Appeared => {
+                open.entry(key).or_insert_with(|| span_of(change));
+            }
+            ListenerChange::Disappeared => {
+                let mut span = open.remove(&key).unwrap_or_else(|| {
+                    // Appeared before anything the store kept.
+                    let mut span = span_of(change);
+                    span.start = from;
+                    span
+                });
+                span.end = Some(event.at);
+                spans.push(span);
+            }
+        }
+    }
+    spans.extend(open.into_values());
+    spans.sort_by_key(|span| (span.start, span.end.unwrap_or(UnixMicros::MAX)));
+    spans
+}
+
+fn span_of(change: &ListenerHistory) -> SpanWire {
+    let event = &change.event;
+    let owner = event.owners.first();
+    SpanWire {
+        start: event.at,
+        end: None,
+        address: event.local.map(|a| a.ip().to_string()).unwrap_or_default(),
+        protocol: event.protocol.as_str(),
+        process: owner.map(|p| p.name.clone()),
+        pid: owner.map(|p| p.pid),
+    }
+}
+
+/// Hours a timeline covers unless asked otherwise, and at most.
+pub const TIMELINE_HOURS: u32 = 24;
+const MAX_TIMELINE_HOURS: u32 = 24 * 7;
+
+/// Reads the port's listener changes from the store and builds spans.
+pub fn timeline(
+    location: &StoreLocation,
+    query: &str,
+    now: UnixMicros,
+) -> Result<TimelineWire, TimelineError> {
+    let mut port = None;
+    let mut hours = TIMELINE_HOURS;
+    for (key, value) in pairs(query) {
+        match key.as_str() {
+            "port" => port = Some(value.parse::<u16>().map_err(|_| TimelineError::Port(value))?),
+            "hours" => {
+                hours = value
+                    .parse()
+                    .ok()
+                    .filter(|h| (1..=MAX_TIMELINE_HOURS).contains(h))
+                    .ok_or(TimelineError::Hours(value))?
+            }
+            _ => {}
+        }
+    }
+    let port = port.ok_or(TimelineError::MissingPort)?;
+    let from = now - i64::from(hours) * 3_600_000_000;
+    let mut reader = store::open_reader(location)?;
+    let base = HistoryQuery { port: Some(port), ..HistoryQuery::default() };
+    let before = reader.listeners(
+        &HistoryQuery { until: Some(from), ..base.clone() },
+        Order::NewestFirst,
+        1000,
+    )?;
+    let within = reader.listeners(
+        &HistoryQuery { since: Some(from), ..base },
+        Order::OldestFirst,
+        facts::CHANGES_KEPT,
+    )?;
+    Ok(TimelineWire {
+        version: WIRE_VERSION,
+        port,
+        from,
+        until: now,
+        spans: spans(&before, &within, from),
+    })
+}
+
+/// Why a timeline could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum TimelineError {
+    #[error("port: '{0}' is not a port number")]
+    Port(String),
+    #[error("hours: '{0}' is not between 1 and 168")]
+    Hours(String),
+    #[error("port: missing (timeline?port=3000)")]
+    MissingPort,
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+/// `GET /api/health`: the recorder and the dashboard's own state.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthWire {
+    pub version: u32,
+    pub at: UnixMicros,
+    pub store: Option<String>,
+    pub store_note: Option<String>,
+    pub inventory_note: Option<String>,
+    pub capture_mode: Option<String>,
+    pub capture_reason: Option<String>,
+    pub recorder_started: Option<UnixMicros>,
+    pub losses: BTreeMap<&'static str, u64>,
+    pub store_bytes: Option<u64>,
+    pub audited_at: Option<UnixMicros>,
+    pub firewall: Option<String>,
+    pub listeners: usize,
+}
+
+pub fn health(facts: &Facts, store: Option<&StoreLocation>) -> HealthWire {
+    HealthWire {
+        version: WIRE_VERSION,
+        at: facts.at,
+        store: store.map(|s| s.to_string()),
+        store_note: facts.store.note.clone(),
+        inventory_note: facts.inventory_note.clone(),
+        capture_mode: facts
+            .store
+            .session
+            .as_ref()
+            .map(|s| crate::model::history::capture_mode_name(s.mode).to_string()),
+        capture_reason: facts.store.session.as_ref().map(|s| s.reason.clone()),
+        recorder_started: facts.store.session.as_ref().map(|s| s.at),
+        losses: facts.store.session_losses.clone(),
+        store_bytes: facts.store.size_bytes,
+        audited_at: facts.audit.at,
+        firewall: facts.audit.firewall.policy.as_ref().map(|policy| {
+            format!("{} input policy {policy}", facts.audit.firewall.source.unwrap_or("firewall"))
+        }),
+        listeners: listeners_of(&facts.snapshot).count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::monitor::ListenerEvent;
+    use crate::model::{Family, Protocol};
+
+    fn change(at: i64, inode: u64, appeared: bool, name: &str) -> ListenerHistory {
+        ListenerHistory {
+            host: None,
+            event: ListenerEvent {
+                at,
+                change: if appeared {
+                    ListenerChange::Appeared
+                } else {
+                    ListenerChange::Disappeared
+                },
+                protocol: Protocol::Tcp,
+                family: Family::Ipv4,
+                local: Some("127.0.0.1:3000".parse().unwrap()),
+                path: None,
+                inode,
+                uid: 0,
+                net_namespace: None,
+                scope: Scope::Loopback,
+                exposed: false,
+                owners: vec![ProcessIdentity {
+                    pid: inode as u32,
+                    name: name.into(),
+                    ..Default::default()
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn spans_pair_changes_and_carry_holders_into_the_window() {
+        // node held 3000 since before the window and left at 150; python
+        // came at 200 and is still there; vite came and went inside.
+        let before = vec![change(10, 1, true, "node")];
+        let within = vec![
+            change(120, 2, true, "vite"),
+            change(130, 2, false, "vite"),
+            change(150, 1, false, "node"),
+            change(200, 3, true, "python3"),
+        ];
+        let spans = spans(&before, &within, 100);
+        let summary: Vec<_> =
+            spans.iter().map(|s| (s.process.clone().unwrap(), s.start, s.end)).collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("node".to_string(), 100, Some(150)),
+                ("vite".to_string(), 120, Some(130)),
+                ("python3".to_string(), 200, None),
+            ]
+        );
+        // A socket that left before the window is not drawn.
+        let before = vec![change(50, 1, false, "node"), change(10, 1, true, "node")];
+        assert!(super::spans(&before, &[], 100).is_empty());
+    }
+
+    #[test]
+    fn filters_parse_and_refuse_bad_values() {
+        let filter =
+            Filter::parse("port=5432&process=Post%20gres&scope=exposed&offset=50&limit=10&token=x")
+                .unwrap();
+        assert_eq!(filter.port, Some(5432));
+        assert_eq!(filter.process.as_deref(), Some("post gres"));
+        assert_eq!((filter.offset, filter.limit), (50, 10));
+        assert!(Filter::parse("port=70000").is_err());
+        assert!(Filter::parse("limit=0").is_err());
+        assert!(Filter::parse("limit=100000").is_err());
+        assert!(Filter::parse("scope=mars").is_err());
+        assert_eq!(Filter::parse("").unwrap().limit, DEFAULT_LIMIT);
+        assert_eq!(percent_decode("a%3Cb%"), "a<b%");
+    }
+
+    #[test]
+    fn pages_are_cut_on_the_server() {
+        let filter = Filter { offset: 9_990, limit: 50, ..Filter::default() };
+        let page = filter.page((0..10_000).collect::<Vec<u32>>());
+        assert_eq!(page.total, 10_000);
+        assert_eq!(page.items, (9_990..10_000).collect::<Vec<u32>>());
+    }
+}

@@ -1,0 +1,386 @@
+//! The dashboard's HTTP layer: the security checks every request passes,
+//! routing, and the headers every response carries.
+//!
+//! # Security model
+//! 1. **Host allow-list** first: a request whose `Host` is not a loopback
+//!    name (or a name the user allowed) gets `403` before anything else,
+//!    so a DNS-rebinding page cannot read the dashboard.
+//! 2. **Origin**: a request carrying an `Origin` that is not the dashboard's
+//!    own gets `403`; only `GET` and `HEAD` exist, every other method is
+//!    refused (`405`), so nothing changes state.
+//! 3. **Token**: everything but the page's static files needs the token,
+//!    from the `porthole_dashboard_PORT` cookie (HttpOnly,
+//!    SameSite=Strict), `Authorization: Bearer`, or `?token=` (which `/`
+//!    turns into the cookie and redirects away from, so the token leaves
+//!    the address bar and history). `/metrics` may be made public.
+//! 4. **Headers**: a strict Content-Security-Policy (scripts and styles
+//!    from the dashboard only, no inline script), `nosniff`,
+//!    `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`,
+//!    `Cache-Control: no-store`; never `Access-Control-Allow-Origin`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+
+use super::facts::{FactSource, RecorderHealth};
+use super::{metrics, token, views};
+use crate::proxy::host::HostPolicy;
+use crate::store;
+
+/// The page, its script and its style sheet, compiled into the binary.
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const STYLE_CSS: &str = include_str!("assets/style.css");
+
+/// The policy the page is served under: nothing inline, nothing foreign.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
+
+/// What the handlers share.
+pub struct DashboardState {
+    /// The access token (see [`token`]).
+    pub token: String,
+    pub hosts: HostPolicy,
+    /// The port served on: part of the cookie name, as cookies are not
+    /// kept apart by port.
+    pub port: u16,
+    /// Serve `/metrics` without the token (`--metrics-public`).
+    pub metrics_public: bool,
+    pub facts: Arc<FactSource>,
+    /// The in-process recorder's health (`monitor --serve`).
+    pub health: Option<Arc<RecorderHealth>>,
+}
+
+impl DashboardState {
+    fn cookie_name(&self) -> String {
+        format!("porthole_dashboard_{}", self.port)
+    }
+}
+
+pub type Reply = Response<Full<Bytes>>;
+
+/// A handler failure, answered as `500` with the error chain in JSON.
+pub struct AppError(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for AppError {
+    fn from(error: E) -> Self {
+        AppError(error.into())
+    }
+}
+
+impl AppError {
+    fn into_response(self) -> Reply {
+        json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{:#}", self.0))
+    }
+}
+
+/// Answers one request; never fails (errors become error responses).
+pub async fn handle<B>(
+    state: Arc<DashboardState>,
+    request: Request<B>,
+) -> Result<Reply, Infallible> {
+    let mut response = match answer(&state, &request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    secure(response.headers_mut());
+    if request.method() == Method::HEAD {
+        *response.body_mut() = Full::new(Bytes::new());
+    }
+    Ok(response)
+}
+
+/// The headers every response carries.
+fn secure(headers: &mut hyper::HeaderMap) {
+    headers
+        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+}
+
+async fn answer<B>(state: &Arc<DashboardState>, request: &Request<B>) -> Result<Reply, AppError> {
+    let hosts: Vec<&HeaderValue> = request.headers().get_all(header::HOST).iter().collect();
+    let host = match hosts.as_slice() {
+        [one] => one.to_str().ok(),
+        _ => None,
+    };
+    // HTTP/1.0 without Host is refused too: a browser always sends one,
+    // and the allow-list must see it.
+    if host.is_none_or(|host| !state.hosts.allows(Some(host))) {
+        return Ok(text(StatusCode::FORBIDDEN, "host not allowed\n"));
+    }
+    let target = request.uri().authority().map(|authority| authority.as_str());
+    if target.is_some_and(|target| !state.hosts.allows(Some(target))) {
+        return Ok(text(StatusCode::FORBIDDEN, "host not allowed\n"));
+    }
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        if !origin_allowed(origin.to_str().unwrap_or(""), host.unwrap_or(""), &state.hosts) {
+            return Ok(text(StatusCode::FORBIDDEN, "cross-origin requests are not allowed\n"));
+        }
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut reply = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        reply.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Ok(reply);
+    }
+    let path = request.uri().path();
+    let query = request.uri().query().unwrap_or("");
+    match path {
+        "/app.js" => return Ok(asset("text/javascript; charset=utf-8", APP_JS)),
+        "/style.css" => return Ok(asset("text/css; charset=utf-8", STYLE_CSS)),
+        _ => {}
+    }
+    let presented = presented_token(state, request);
+    let authorized = presented.as_ref().is_some_and(|t| token::matches(&t.value, &state.token));
+    if path == "/" {
+        return Ok(match presented {
+            Some(t) if t.from_query && authorized => {
+                // Into the cookie, out of the address bar.
+                let mut reply = text(StatusCode::SEE_OTHER, "");
+                let cookie = format!(
+                    "{}={}; HttpOnly; SameSite=Strict; Path=/",
+                    state.cookie_name(),
+                    state.token
+                );
+                let headers = reply.headers_mut();
+                headers.insert(header::LOCATION, HeaderValue::from_static("/"));
+                if let Ok(value) = HeaderValue::from_str(&cookie) {
+                    headers.insert(header::SET_COOKIE, value);
+                }
+                reply
+            }
+            _ if authorized => asset("text/html; charset=utf-8", INDEX_HTML),
+            _ => html_unauthorized(),
+        });
+    }
+    if path == "/metrics" {
+        if !(authorized || state.metrics_public) {
+            return Ok(unauthorized());
+        }
+        let facts = state.facts.current();
+        let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        let openmetrics = metrics::wants_openmetrics(accept);
+        let body = metrics::render(&facts, state.health.as_deref(), openmetrics);
+        let content_type = if openmetrics { metrics::OPENMETRICS } else { metrics::TEXT_FORMAT };
+        return Ok(reply(StatusCode::OK, content_type, body));
+    }
+    if !path.starts_with("/api/") {
+        return Ok(json_error(StatusCode::NOT_FOUND, "no such page"));
+    }
+    if !authorized {
+        return Ok(unauthorized());
+    }
+    let facts = state.facts.current();
+    let filter = match views::Filter::parse(query) {
+        Ok(filter) => filter,
+        Err(error) => return Ok(json_error(StatusCode::BAD_REQUEST, &error.to_string())),
+    };
+    Ok(match path {
+        "/api/listeners" => json(&views::listeners(&facts, &filter)),
+        "/api/connections" => json(&views::connections(&facts, &filter)),
+        "/api/open" => json(&views::open(&facts, &filter)),
+        "/api/changes" => json(&views::changes(&facts, &filter)),
+        "/api/health" => json(&views::health(&facts, state.facts.location.as_ref())),
+        "/api/timeline" => {
+            let Some(location) = state.facts.location.clone() else {
+                return Ok(json_error(StatusCode::NOT_FOUND, "no history store"));
+            };
+            let query = query.to_string();
+            let result = tokio::task::spawn_blocking(move || {
+                views::timeline(&location, &query, store::now_micros())
+            })
+            .await?;
+            match result {
+                Ok(timeline) => json(&timeline),
+                Err(views::TimelineError::Store(error)) => return Err(error.into()),
+                Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+            }
+        }
+        _ => json_error(StatusCode::NOT_FOUND, "no such endpoint"),
+    })
+}
+
+/// A token a request presented, and where.
+struct Presented {
+    value: String,
+    from_query: bool,
+}
+
+fn presented_token<B>(state: &DashboardState, request: &Request<B>) -> Option<Presented> {
+    if let Some(value) = request.uri().query().and_then(|query| {
+        views::pairs(query).into_iter().find(|(key, _)| key == "token").map(|(_, v)| v)
+    }) {
+        return Some(Presented { value, from_query: true });
+    }
+    if let Some(bearer) = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(Presented { value: bearer.trim().to_string(), from_query: false });
+    }
+    let name = state.cookie_name();
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| Presented { value: value.to_string(), from_query: false })
+}
+
+/// Whether `Origin` is the dashboard itself: `http://` plus the request's
+/// own (allowed) `Host`.
+fn origin_allowed(origin: &str, host: &str, hosts: &HostPolicy) -> bool {
+    match origin.strip_prefix("http://") {
+        Some(authority) => authority.eq_ignore_ascii_case(host) && hosts.allows(Some(authority)),
+        None => false,
+    }
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Reply {
+    reply(StatusCode::OK, content_type, body)
+}
+
+fn text(status: StatusCode, body: &'static str) -> Reply {
+    reply(status, "text/plain; charset=utf-8", body)
+}
+
+fn json<T: Serialize>(value: &T) -> Reply {
+    match serde_json::to_vec(value) {
+        Ok(body) => reply(StatusCode::OK, "application/json", body),
+        Err(error) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+    }
+}
+
+fn json_error(status: StatusCode, message: &str) -> Reply {
+    let body = serde_json::json!({ "error": message, "status": status.as_u16() }).to_string();
+    reply(status, "application/json", body)
+}
+
+fn unauthorized() -> Reply {
+    let mut reply = json_error(
+        StatusCode::UNAUTHORIZED,
+        "token required: open the URL porthole printed, or send Authorization: Bearer TOKEN",
+    );
+    reply.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    reply
+}
+
+fn html_unauthorized() -> Reply {
+    let mut reply = reply(
+        StatusCode::UNAUTHORIZED,
+        "text/html; charset=utf-8",
+        "<!doctype html><title>porthole</title><h1>Token required</h1>\
+         <p>Open the address <code>porthole</code> printed when it started \
+         (<code>http://127.0.0.1:PORT/?token=…</code>); the token is also in the \
+         <code>dashboard.token</code> file of the state directory.</p>\n",
+    );
+    reply.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dashboard::facts::Facts;
+
+    fn state() -> Arc<DashboardState> {
+        let facts = Arc::new(FactSource::new(None, false));
+        facts.publish(Facts::default());
+        Arc::new(DashboardState {
+            token: "secret-token-0123456789".into(),
+            hosts: HostPolicy::default(),
+            port: 7878,
+            metrics_public: false,
+            facts,
+            health: None,
+        })
+    }
+
+    async fn get(path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut builder = Request::builder().uri(path).header("host", "127.0.0.1:7878");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        handle(state(), builder.body(()).unwrap()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn token_host_and_origin_are_checked() {
+        assert_eq!(get("/api/listeners", &[]).await.status(), 401);
+        let ok = get("/api/listeners", &[("authorization", "Bearer secret-token-0123456789")]);
+        assert_eq!(ok.await.status(), 200);
+        let cookie = get(
+            "/api/health",
+            &[("cookie", "a=b; porthole_dashboard_7878=secret-token-0123456789")],
+        );
+        assert_eq!(cookie.await.status(), 200);
+        let wrong =
+            get("/api/health", &[("cookie", "porthole_dashboard_7878=secret-token-012345678X")]);
+        assert_eq!(wrong.await.status(), 401);
+        let redirect = get("/?token=secret-token-0123456789", &[]).await;
+        assert_eq!(redirect.status(), 303);
+        let cookie = redirect.headers()["set-cookie"].to_str().unwrap();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        let foreign = get(
+            "/api/health",
+            &[
+                ("authorization", "Bearer secret-token-0123456789"),
+                ("origin", "http://evil.example"),
+            ],
+        );
+        assert_eq!(foreign.await.status(), 403);
+        let own = get(
+            "/api/health",
+            &[
+                ("authorization", "Bearer secret-token-0123456789"),
+                ("origin", "http://127.0.0.1:7878"),
+            ],
+        );
+        assert_eq!(own.await.status(), 200);
+        let request =
+            Request::builder().uri("/").header("host", "rebind.example:7878").body(()).unwrap();
+        assert_eq!(handle(state(), request).await.unwrap().status(), 403);
+        let request = Request::builder()
+            .method("POST")
+            .uri("/api/health")
+            .header("host", "localhost:7878")
+            .body(())
+            .unwrap();
+        assert_eq!(handle(state(), request).await.unwrap().status(), 405);
+    }
+
+    #[tokio::test]
+    async fn every_response_is_locked_down() {
+        for path in ["/", "/app.js", "/api/health", "/nothing"] {
+            let response = get(path, &[]).await;
+            let headers = response.headers();
+            assert_eq!(headers["content-security-policy"], CONTENT_SECURITY_POLICY, "{path}");
+            assert_eq!(headers["x-frame-options"], "DENY");
+            assert_eq!(headers["x-content-type-options"], "nosniff");
+            assert!(headers.get("access-control-allow-origin").is_none());
+        }
+        assert_eq!(get("/metrics", &[]).await.status(), 401);
+        assert!(!INDEX_HTML.contains("<script>"), "no inline script");
+    }
+}

@@ -1,0 +1,699 @@
+//! The dashboard of `porthole monitor --serve` and `porthole dashboard`:
+//! a real recorder in a private network namespace (so only the test's own
+//! traffic shows), reached over real HTTP, rendered by headless Chromium
+//! driven through chromedriver, scraped and checked with `promtool`, and
+//! audited by `porthole audit` itself.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::util::{
+    binary, eventually, installed, python_in, scrub, server_in, skip, wait_for_line, ChildGuard,
+    Netns,
+};
+
+/// The dashboard's port inside the test's namespace (private, so fixed).
+const PORT: u16 = 7878;
+
+/// A running `porthole monitor --serve` (or `porthole dashboard`).
+struct Served {
+    _child: ChildGuard,
+    token: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// Starts porthole with `args` inside `netns` and waits for the URL line.
+fn serve(netns: &Netns, args: &[&str]) -> Served {
+    let mut command = netns.command(binary().to_str().expect("utf-8 path"));
+    scrub(&mut command);
+    porthole::sys::signal::start_with_default_signals(&mut command);
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("porthole starts");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let error = child.stderr.take().expect("piped stderr");
+    let text = Arc::clone(&stderr);
+    std::thread::spawn(move || {
+        for line in BufReader::new(error).lines() {
+            let Ok(line) = line else { break };
+            let mut text = text.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    let child = ChildGuard(child);
+    // Loading eBPF parses the kernel's BTF, slow in a debug build on a busy
+    // machine: the bound is generous, the usual wait a second or two.
+    let started =
+        eventually(Duration::from_secs(90), || stderr.lock().unwrap().contains("/?token="));
+    assert!(started, "no dashboard URL; stderr:\n{}", stderr.lock().unwrap());
+    let token = {
+        let text = stderr.lock().unwrap();
+        let start = text.find("/?token=").expect("token in the URL") + "/?token=".len();
+        text[start..].split_whitespace().next().expect("token").to_string()
+    };
+    Served { _child: child, token, stderr }
+}
+
+fn record_and_serve(netns: &Netns, directory: &std::path::Path) -> Served {
+    let store = directory.join("history.sqlite");
+    let token = directory.join("dashboard.token");
+    serve(
+        netns,
+        &[
+            "monitor",
+            "--serve",
+            &format!("127.0.0.1:{PORT}"),
+            "--store",
+            store.to_str().unwrap(),
+            "--token-file",
+            token.to_str().unwrap(),
+        ],
+    )
+}
+
+/// An HTTP response as the test reads it.
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    /// Header lines, names lower-cased.
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Runs `work` on a thread that entered `netns`, where 127.0.0.1 is the
+/// namespace's own loopback.
+fn in_netns<T: Send + 'static>(netns: &Netns, work: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/var/run/netns/{}", netns.name);
+    std::thread::spawn(move || {
+        porthole::sys::netns::enter(&path).expect("entering the test namespace");
+        work()
+    })
+    .join()
+    .expect("namespace thread")
+}
+
+/// One HTTP/1.1 request (Connection: close) to 127.0.0.1:`port` in `netns`.
+fn http(
+    netns: &Netns,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Response {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or(""));
+    let raw = in_netns(netns, move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+        stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        stream.write_all(request.as_bytes()).expect("request written");
+        // Read up to the end of the body: chromedriver keeps the
+        // connection open despite `Connection: close`.
+        let mut raw = Vec::new();
+        let mut buffer = [0u8; 65536];
+        loop {
+            let read = stream.read(&mut buffer).expect("response read");
+            if read == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buffer[..read]);
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|value| value.trim().parse::<usize>().ok());
+                if length.is_some_and(|length| raw.len() >= end + 4 + length) {
+                    break;
+                }
+            }
+        }
+        String::from_utf8_lossy(&raw).into_owned()
+    });
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {raw:?}"));
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    Response { status, headers, body: body.to_string() }
+}
+
+fn get(netns: &Netns, path: &str, headers: &[(&str, &str)]) -> Response {
+    http(netns, PORT, "GET", path, headers, None)
+}
+
+fn api(netns: &Netns, served: &Served, path: &str) -> Value {
+    let bearer = format!("Bearer {}", served.token);
+    let response = get(netns, path, &[("Authorization", &bearer)]);
+    assert_eq!(response.status, 200, "{path}: {response:?}");
+    serde_json::from_str(&response.body).unwrap_or_else(|_| panic!("{path}: {}", response.body))
+}
+
+/// The value of the first sample whose line starts with `prefix`.
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[test]
+fn http_requests_need_the_token_a_loopback_host_and_no_foreign_origin() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let bearer = format!("Bearer {}", served.token);
+
+    // The token file is the owner's alone.
+    let token_file = directory.path().join("dashboard.token");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&token_file).expect("token file").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), served.token);
+
+    for path in ["/", "/api/listeners", "/api/health", "/metrics"] {
+        let response = get(&netns, path, &[]);
+        assert_eq!(response.status, 401, "{path} without token: {response:?}");
+        assert!(!response.body.contains("porthole dashboard"), "{path}");
+    }
+    let wrong = get(&netns, "/api/health", &[("Authorization", "Bearer nope")]);
+    assert_eq!(wrong.status, 401);
+
+    // The token in the URL becomes an HttpOnly, SameSite=Strict cookie and
+    // leaves the address bar.
+    let login = get(&netns, &format!("/?token={}", served.token), &[]);
+    assert_eq!(login.status, 303, "{login:?}");
+    assert_eq!(login.header("location"), Some("/"));
+    let cookie = login.header("set-cookie").expect("cookie").to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let page = get(&netns, "/", &[("Cookie", &pair)]);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<script src=\"/app.js\""), "{}", page.body);
+    assert!(!page.body.contains("<script>"), "no inline script");
+
+    // DNS rebinding: a foreign name in Host is refused even with the token.
+    for host in ["rebind.example:7878", "127.0.0.1.nip.io:7878", "localhost.evil:7878"] {
+        let response = get(&netns, "/api/health", &[("Host", host), ("Authorization", &bearer)]);
+        assert_eq!(response.status, 403, "Host {host}: {response:?}");
+    }
+    for host in ["localhost:7878", "[::1]:7878", "127.0.0.1:7878"] {
+        let response = get(&netns, "/api/health", &[("Host", host), ("Authorization", &bearer)]);
+        assert_eq!(response.status, 200, "Host {host}: {response:?}");
+    }
+    // Cross-origin requests and anything but GET/HEAD are refused.
+    let foreign = get(
+        &netns,
+        "/api/health",
+        &[("Origin", "http://evil.example"), ("Authorization", &bearer)],
+    );
+    assert_eq!(foreign.status, 403);
+    let post = http(
+        &netns,
+        PORT,
+        "POST",
+        "/api/listeners",
+        &[("Origin", "http://evil.example"), ("Authorization", &bearer)],
+        Some("{}"),
+    );
+    assert_eq!(post.status, 403);
+    let post = http(&netns, PORT, "POST", "/api/listeners", &[("Authorization", &bearer)], None);
+    assert_eq!(post.status, 405);
+    let preflight = http(
+        &netns,
+        PORT,
+        "OPTIONS",
+        "/api/listeners",
+        &[("Origin", "http://evil.example"), ("Access-Control-Request-Method", "GET")],
+        None,
+    );
+    assert_eq!(preflight.status, 403);
+    assert!(preflight.header("access-control-allow-origin").is_none());
+
+    // Every answer carries the same locked-down headers.
+    for response in [&page, &foreign, &wrong, &get(&netns, "/app.js", &[])] {
+        let csp = response.header("content-security-policy").expect("CSP");
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(response.header("x-frame-options"), Some("DENY"));
+        assert!(response.header("access-control-allow-origin").is_none());
+    }
+    // The JSON the page uses: the dashboard lists itself, loopback only.
+    let listeners = api(&netns, &served, "/api/listeners?port=7878");
+    assert_eq!(listeners["total"], json!(1), "{listeners:#}");
+    let row = &listeners["items"][0];
+    assert_eq!(row["scope"], json!("loopback"));
+    assert_eq!(row["exposed"], json!(false));
+    assert_eq!(row["processes"][0]["name"], json!("porthole"));
+    let health = api(&netns, &served, "/api/health");
+    assert_eq!(health["version"], json!(1));
+    let bad = get(&netns, "/api/listeners?limit=100000", &[("Authorization", &bearer)]);
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(served.stderr.lock().unwrap().contains("dashboard on http://127.0.0.1:7878/"));
+}
+
+#[test]
+fn serving_on_another_address_needs_expose_and_says_what_it_means() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let token = directory.path().join("t");
+    let store = directory.path().join("h.sqlite");
+    let refused = netns.porthole(&[
+        "dashboard",
+        "--serve",
+        "0.0.0.0:7879",
+        "--store",
+        store.to_str().unwrap(),
+        "--token-file",
+        token.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.starts_with("porthole: ") && refused.stderr.contains("--expose"));
+    let served = serve(
+        &netns,
+        &[
+            "dashboard",
+            "--serve",
+            "0.0.0.0:7878",
+            "--expose",
+            "--store",
+            store.to_str().unwrap(),
+            "--token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    let said = eventually(Duration::from_secs(5), || {
+        served.stderr.lock().unwrap().contains("exposed on 0.0.0.0:7878")
+    });
+    assert!(said, "{}", served.stderr.lock().unwrap());
+    // Still token-protected and still refusing foreign names.
+    assert_eq!(get(&netns, "/api/health", &[]).status, 401);
+    let bearer = format!("Bearer {}", served.token);
+    let rebound =
+        get(&netns, "/api/health", &[("Host", "evil.example"), ("Authorization", &bearer)]);
+    assert_eq!(rebound.status, 403);
+}
+
+#[test]
+fn metrics_pass_promtool_and_count_the_connections_the_test_made() {
+    let Some(netns) = Netns::create() else { return };
+    if !installed("promtool") {
+        skip("promtool is not installed (scripts/setup.sh installs prometheus)");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let _server = server_in(&netns, "127.0.0.1", 8000, "http");
+    const REQUEST: &str =
+        "GET /probe HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nConnection: close\r\n\r\n";
+    for _ in 0..3 {
+        let response = in_netns(&netns, || {
+            let mut stream = TcpStream::connect(("127.0.0.1", 8000)).expect("connects");
+            stream.write_all(REQUEST.as_bytes()).unwrap();
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply).unwrap();
+            reply
+        });
+        assert!(response.ends_with("hello"), "{response}");
+    }
+    let scrape = || get(&netns, &format!("/metrics?token={}", served.token), &[]);
+    let prefix =
+        "porthole_listener_connections_total{port=\"8000\",protocol=\"tcp\",process=\"python3\"}";
+    let mut text = String::new();
+    let counted = eventually(Duration::from_secs(30), || {
+        text = scrape().body;
+        sample(&text, prefix) == Some(3.0)
+    });
+    assert!(counted, "3 connections to :8000 expected in\n{text}");
+    let received = sample(&text, "porthole_listener_received_bytes_total{port=\"8000\"").unwrap();
+    // The recorder takes byte counts from the kernel's close notifications;
+    // a count may miss the last byte of a request whose ACK crossed the
+    // close, never more.
+    let expected = 3.0 * REQUEST.len() as f64;
+    assert!((expected - 3.0..=expected).contains(&received), "{received} of {expected}: {text}");
+    let sent = sample(&text, "porthole_listener_sent_bytes_total{port=\"8000\"").unwrap();
+    assert!(sent >= 3.0 * "hello".len() as f64, "{text}");
+    assert_eq!(
+        sample(&text, "porthole_listener_client_processes{port=\"8000\""),
+        Some(1.0),
+        "one client process (this test) in\n{text}"
+    );
+    assert_eq!(
+        sample(&text, "porthole_listeners{scope=\"loopback\",exposed=\"false\"}"),
+        Some(2.0)
+    );
+    assert!(sample(&text, "porthole_capture_mode{mode=").is_some(), "{text}");
+    assert!(sample(&text, "porthole_recorder_events_total{kind=\"connection\"}").unwrap() >= 3.0);
+    assert!(text.contains("porthole_recorder_losses_total{kind=\"ring_buffer_full\"}"), "{text}");
+    assert!(sample(&text, "porthole_store_size_bytes").unwrap() > 0.0);
+    // No series is labelled with a client's ephemeral port or address.
+    assert!(!text.contains("client_port") && !text.contains("127.0.0.1:"), "{text}");
+
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics:\n{}{}\non\n{text}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    // Prometheus itself asks for OpenMetrics and gets it.
+    let open = get(
+        &netns,
+        &format!("/metrics?token={}", served.token),
+        &[("Accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")],
+    );
+    assert!(open.header("content-type").unwrap().starts_with("application/openmetrics-text"));
+    assert!(open.body.trim_end().ends_with("# EOF"), "{}", open.body);
+
+    // `porthole dashboard` serves the same store read-only while the
+    // recorder keeps writing it.
+    let store = directory.path().join("history.sqlite");
+    let second = serve(
+        &netns,
+        &[
+            "dashboard",
+            "--serve",
+            "127.0.0.1:7880",
+            "--store",
+            store.to_str().unwrap(),
+            "--token-file",
+            directory.path().join("dashboard.token").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(second.token, served.token, "one token per state directory");
+    let bearer = format!("Bearer {}", second.token);
+    let mut body = Value::Null;
+    let seen = eventually(Duration::from_secs(30), || {
+        let response = http(
+            &netns,
+            7880,
+            "GET",
+            "/api/connections?port=8000",
+            &[("Authorization", &bearer)],
+            None,
+        );
+        body = serde_json::from_str(&response.body).unwrap_or(Value::Null);
+        body["items"][0]["connections"] == json!(3)
+    });
+    assert!(seen, "{body:#}");
+    let bytes_in = body["items"][0]["bytes_in"].as_u64().expect("bytes_in");
+    assert!(
+        (3 * REQUEST.len() as u64 - 3..=3 * REQUEST.len() as u64).contains(&bytes_in),
+        "{body:#}"
+    );
+}
+
+#[test]
+fn audit_reports_nothing_above_info_against_the_dashboard() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let _served = record_and_serve(&netns, directory.path());
+    let output = netns.porthole(&["audit", "--port", &PORT.to_string(), "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report: Value = serde_json::from_str(&output.stdout).expect("audit JSON");
+    let findings = report["findings"].as_array().expect("findings");
+    let above_info: Vec<&Value> = findings.iter().filter(|f| f["severity"] != "info").collect();
+    assert!(above_info.is_empty(), "findings above info on the dashboard: {above_info:#?}");
+    let probed = report["services"].as_array().expect("services");
+    assert!(
+        probed.iter().any(|s| s["port"] == json!(PORT)),
+        "the dashboard was probed: {report:#}"
+    );
+}
+
+/// A WebDriver session on a chromedriver inside the namespace.
+struct Browser<'a> {
+    netns: &'a Netns,
+    port: u16,
+    session: String,
+    _driver: ChildGuard,
+    _profile: tempfile::TempDir,
+}
+
+impl<'a> Browser<'a> {
+    fn start(netns: &'a Netns) -> Browser<'a> {
+        let port = 9515;
+        let mut command = netns.command("chromedriver");
+        command.args([format!("--port={port}")]).stdout(Stdio::null()).stderr(Stdio::null());
+        let driver = ChildGuard::spawn(&mut command);
+        let ready = eventually(Duration::from_secs(30), || {
+            in_netns(netns, move || TcpStream::connect(("127.0.0.1", port)).is_ok())
+        });
+        assert!(ready, "chromedriver did not start");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium(),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        }}});
+        let response = http(netns, port, "POST", "/session", &[], Some(&capabilities.to_string()));
+        let value: Value = serde_json::from_str(&response.body).expect("session JSON");
+        let session = value["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {value:#}"))
+            .to_string();
+        Browser { netns, port, session, _driver: driver, _profile: profile }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let path = format!("/session/{}{path}", self.session);
+        let body = body.map(|b| b.to_string());
+        let response = http(self.netns, self.port, method, &path, &[], body.as_deref());
+        let value: Value = serde_json::from_str(&response.body).expect("WebDriver JSON");
+        assert_eq!(response.status, 200, "{method} {path}: {value:#}");
+        value["value"].clone()
+    }
+
+    fn go(&self, url: &str) {
+        self.call("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn script(&self, script: &str) -> Value {
+        self.call("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })))
+    }
+
+    fn text(&self) -> String {
+        self.script("return document.body.innerText").as_str().unwrap_or("").to_string()
+    }
+
+    /// Waits until the page's text contains every one of `needles`.
+    fn wait_for(&self, needles: &[&str]) -> String {
+        let mut text = String::new();
+        let found = eventually(Duration::from_secs(30), || {
+            text = self.text();
+            needles.iter().all(|needle| text.contains(needle))
+        });
+        assert!(found, "{needles:?} not on the page:\n{text}");
+        text
+    }
+
+    fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let data = self.call("GET", "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data.as_str().expect("base64 screenshot"))
+            .expect("valid base64");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let directory = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+        std::fs::create_dir_all(&directory).unwrap();
+        std::fs::write(directory.join(name), png).unwrap();
+    }
+}
+
+impl Drop for Browser<'_> {
+    fn drop(&mut self) {
+        let path = format!("/session/{}", self.session);
+        let _ = http(self.netns, self.port, "DELETE", &path, &[], None);
+    }
+}
+
+/// The browser's path (chromedriver wants a path, not a name).
+fn chromium() -> String {
+    let name = if installed("chromium") { "chromium" } else { "chromium-browser" };
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path).map(|dir| dir.join(name)).find(|path| path.is_file())
+        })
+        .map_or_else(|| name.to_string(), |path| path.display().to_string())
+}
+
+/// `chromium --headless --dump-dom URL` inside `netns`, with extra flags.
+fn dump_dom(netns: &Netns, url: &str, extra: &[&str]) -> String {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let output = netns
+        .command(&chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .args(["--dump-dom", url])
+        .stderr(Stdio::null())
+        .output()
+        .expect("chromium runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A listener on 8200 whose process name and command line are markup.
+const HOSTILE: &str = r#"
+import ctypes, socket, time
+ctypes.CDLL(None).prctl(15, b"<img src=x>", 0, 0, 0)
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 8200))
+server.listen()
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+
+#[test]
+fn browser_shows_listeners_connections_and_new_listeners_without_a_reload() {
+    let Some(netns) = Netns::create() else { return };
+    if !installed("chromedriver") || !(installed("chromium") || installed("chromium-browser")) {
+        skip("chromium and chromium-driver are not installed (scripts/setup.sh installs them)");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let _web = server_in(&netns, "127.0.0.1", 8000, "http");
+    let _database = server_in(&netns, "127.0.0.1", 5432, "silent");
+
+    // Without the token, and through a rebinding-style name that resolves
+    // to the dashboard, the browser gets nothing of the dashboard.
+    let refused = dump_dom(&netns, &format!("http://127.0.0.1:{PORT}/"), &[]);
+    assert!(refused.contains("Token required"), "{refused}");
+    assert!(!refused.contains("Listeners now"), "{refused}");
+    let rebound = dump_dom(
+        &netns,
+        &format!("http://rebind.test:{PORT}/?token={}", served.token),
+        &["--host-resolver-rules=MAP rebind.test 127.0.0.1"],
+    );
+    assert!(rebound.contains("host not allowed"), "{rebound}");
+    assert!(!rebound.contains("Listeners now"), "{rebound}");
+
+    let browser = Browser::start(&netns);
+    browser.go(&format!("http://127.0.0.1:{PORT}/?token={}", served.token));
+    let url = browser.call("GET", "/url", None);
+    assert!(!url.as_str().unwrap().contains("token"), "token left the address bar: {url}");
+    browser.wait_for(&["Listeners now", "8000", "5432", "python3", "7878", "porthole"]);
+    browser.screenshot("listeners.png");
+
+    // A client the test holds open shows in the live list, with its
+    // address; the page changes view through the hash, never reloading.
+    browser.script("window.loadedOnce = 'yes'; location.hash = 'view=connections&port=5432'");
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (report, client) = std::sync::mpsc::channel::<String>();
+    let path = format!("/var/run/netns/{}", netns.name);
+    let holder = std::thread::spawn(move || {
+        porthole::sys::netns::enter(&path).expect("entering the namespace");
+        let stream = TcpStream::connect(("127.0.0.1", 5432)).expect("connects");
+        report.send(stream.local_addr().unwrap().to_string()).unwrap();
+        let _ = held.recv();
+        drop(stream);
+    });
+    let client = client.recv().unwrap();
+    browser.wait_for(&["Open now (1)", &client, "127.0.0.1:5432"]);
+    browser.screenshot("connections.png");
+
+    // A listener that appears while the page is open shows up in the
+    // change feed by itself.
+    browser.script("location.hash = 'view=changes'");
+    browser.wait_for(&["Changes (last day)", "8000"]);
+    let _late = server_in(&netns, "127.0.0.1", 8123, "http");
+    browser.wait_for(&["8123"]);
+    assert_eq!(browser.script("return window.loadedOnce"), json!("yes"), "the page reloaded");
+    browser.screenshot("changes.png");
+
+    // The timeline of a port is an SVG drawn by the page, one bar per
+    // holder.
+    browser.script("location.hash = 'view=timeline&port=8000'");
+    browser.wait_for(&["Who held 8000 over the last day", "python3"]);
+    let bars = browser.script("return document.querySelectorAll('svg.timeline rect').length");
+    assert_eq!(bars, json!(1));
+    browser.screenshot("timeline.png");
+
+    // At phone width rows become labelled cards.
+    browser.call("POST", "/window/rect", Some(json!({ "width": 390, "height": 844 })));
+    browser.script("location.hash = 'view=listeners'");
+    browser.wait_for(&["Listeners now", "8123"]);
+    let head = browser.script("return getComputedStyle(document.querySelector('thead')).display");
+    assert_eq!(head, json!("none"));
+    browser.screenshot("phone.png");
+
+    // Text from other users' processes is shown as text: markup in a
+    // process name and command line stays inert.
+    let (_hostile, mut ready) = python_in(&netns, HOSTILE, &["<img src=x onerror=alert(1)>"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    browser.wait_for(&["8200", "<img src=x>"]);
+    let full = browser.script(
+        "return [...document.querySelectorAll('.cmd')]\
+         .some(e => e.title.includes('<img src=x onerror=alert(1)>'))",
+    );
+    assert_eq!(full, json!(true), "the command line is kept as text");
+    let injected =
+        browser.script("return document.querySelectorAll('main img, main script').length");
+    assert_eq!(injected, json!(0));
+    release.send(()).unwrap();
+    holder.join().unwrap();
+}
