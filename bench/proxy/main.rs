@@ -64,16 +64,18 @@ fn main() {
         println!("Interleaved runs: direct, then through the proxy, {samples} samples each.");
         println!("CPU per round trip (µs, user + sys, from /proc/PID/stat) is the echo server");
         println!("process's over the direct run and the proxy process's over the proxied run.\n");
-        println!("| run | direct p50 | direct p99 | proxy p50 | proxy p99 | added p50 ÷ direct p50 | added p99 ÷ direct p99 | echo CPU/RT | proxy CPU/RT | proxy user share | proxy sys ÷ echo sys |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("| run | direct p50 | direct p99 | proxy p50 | proxy p99 | added p50 ÷ direct p50 | added p99 ÷ direct p99 | echo CPU/RT | proxy CPU/RT | proxy user share | proxy sys ÷ echo sys | proxy wake-ups/RT |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
         let mut rows = Vec::new();
         for run in 1..=5 {
             let before_echo = cpu_ticks(echo_pid);
             let direct = ping_pong(echo, 64, samples);
             let (echo_user, echo_system) = cpu_ticks(echo_pid).since(before_echo);
-            let before = cpu_ticks(pid);
+            let (before, sleeps) = (cpu_ticks(pid), wake_ups(pid));
             let proxied = ping_pong(plain, 64, samples);
             let (user, system) = cpu_ticks(pid).since(before);
+            // The warm-up round trips count too.
+            let sleeps = (wake_ups(pid) - sleeps) as f64 / (samples + 200) as f64;
             let count = samples as f64;
             let (d50, d99) = (percentile(&direct, 50.0), percentile(&direct, 99.0));
             let (p50, p99) = (percentile(&proxied, 50.0), percentile(&proxied, 99.0));
@@ -85,7 +87,7 @@ fn main() {
                 (user + system) / count,
             ];
             println!(
-                "| {run} | {d50:.1} | {d99:.1} | {p50:.1} | {p99:.1} | {:.2} | {:.2} | {:.1} + {:.1} | {:.1} + {:.1} | {:.0}% | {:.2} |",
+                "| {run} | {d50:.1} | {d99:.1} | {p50:.1} | {p99:.1} | {:.2} | {:.2} | {:.1} + {:.1} | {:.1} + {:.1} | {:.0}% | {:.2} | {sleeps:.2} |",
                 row[0],
                 row[1],
                 echo_user / count,
@@ -131,13 +133,14 @@ fn main() {
             .enumerate()
             {
                 let (direct, _) = measure(direct_target, seconds);
-                let before = cpu_ticks(pid);
+                let (before, sleeps) = (cpu_ticks(pid), wake_ups(pid));
                 let (proxied, bytes) = measure(proxy_target, seconds);
                 let (user, system) = cpu_ticks(pid).since(before);
                 let mebibytes = bytes as f64 / 1048576.0;
+                let sleeps = (wake_ups(pid) - sleeps) as f64 / mebibytes;
                 ratios[index].push(proxied / direct);
                 println!(
-                    "| {run} | {name} | {direct:.0} | {proxied:.0} | {:.0}% | {:.0} + {:.0} |",
+                    "| {run} | {name} | {direct:.0} | {proxied:.0} | {:.0}% | {:.0} + {:.0} | {sleeps:.1} |",
                     100.0 * proxied / direct,
                     user / mebibytes,
                     system / mebibytes,
@@ -306,6 +309,22 @@ fn cpu_ticks(pid: u32) -> CpuTicks {
         fields[11].parse::<f64>().expect("utime") * tick,
         fields[12].parse::<f64>().expect("stime") * tick,
     )
+}
+
+/// Times the process's threads went to sleep waiting (voluntary context
+/// switches, summed over `/proc/PID/task/*/status`): its wake-ups.
+fn wake_ups(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|value| value.trim().parse::<u64>().ok())
+        })
+        .sum()
 }
 
 fn rss_kib(pid: u32) -> u64 {
