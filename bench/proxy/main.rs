@@ -120,9 +120,9 @@ fn main() {
         );
         println!("Proxy CPU is its process's user + sys time per MiB forwarded.\n");
         println!(
-            "| run | direction | direct | porthole proxy | ratio | proxy CPU µs/MiB (user + sys) |"
+            "| run | direction | direct | porthole proxy | ratio | proxy CPU µs/MiB (user + sys) | proxy wake-ups/MiB |"
         );
-        println!("|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|");
         let mut ratios = [Vec::new(), Vec::new()];
         for run in 1..=5 {
             for (index, (name, direct_target, proxy_target, measure)) in [
