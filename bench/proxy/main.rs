@@ -34,7 +34,11 @@ fn main() {
         .map(|list| list.split(',').map(str::to_string).collect());
     let wanted = |section: &str| only.as_ref().is_none_or(|only| only.iter().any(|s| s == section));
     let scale = if quick { 10 } else { 1 };
-    let echo = spawn_server(echo);
+    if args.iter().any(|arg| arg == "--echo-server") {
+        echo_process();
+    }
+    let echo_server = spawn_echo_process();
+    let (echo, echo_pid) = (echo_server.1, echo_server.0 .0.id());
     let sink = spawn_server(sink);
     let source = spawn_server(source);
 
@@ -55,54 +59,99 @@ fn main() {
     println!("proxy binary: {}\n", proxy_binary());
 
     if wanted("latency") {
+        let samples = 20_000 / scale;
         println!("## 64-byte request/response round trip (µs), one connection, TCP_NODELAY");
-        println!(
-            "Interleaved runs: direct, then through the proxy, {} samples each.",
-            5_000 / scale
-        );
-        println!("Proxy CPU is its process's user and system time over the proxied run.\n");
-        println!("| run | direct p50 | direct p99 | proxy p50 | proxy p99 | added p50 ÷ direct p50 | added p99 ÷ direct p99 | proxy CPU µs/RT (user + sys) | user share |");
-        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("Interleaved runs: direct, then through the proxy, {samples} samples each.");
+        println!("CPU per round trip (µs, user + sys, from /proc/PID/stat) is the echo server");
+        println!("process's over the direct run and the proxy process's over the proxied run.\n");
+        println!("| run | direct p50 | direct p99 | proxy p50 | proxy p99 | added p50 ÷ direct p50 | added p99 ÷ direct p99 | echo CPU/RT | proxy CPU/RT | proxy user share | proxy sys ÷ echo sys | proxy wake-ups/RT |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let mut rows = Vec::new();
         for run in 1..=5 {
-            let direct = ping_pong(echo, 64, 5_000 / scale);
-            let before = cpu_ticks(pid);
-            let proxied = ping_pong(plain, 64, 5_000 / scale);
+            let before_echo = cpu_ticks(echo_pid);
+            let direct = ping_pong(echo, 64, samples);
+            let (echo_user, echo_system) = cpu_ticks(echo_pid).since(before_echo);
+            let (before, sleeps) = (cpu_ticks(pid), wake_ups(pid));
+            let proxied = ping_pong(plain, 64, samples);
             let (user, system) = cpu_ticks(pid).since(before);
-            let samples = proxied.len() as f64;
+            // The warm-up round trips count too.
+            let sleeps = (wake_ups(pid) - sleeps) as f64 / (samples + 200) as f64;
+            let count = samples as f64;
             let (d50, d99) = (percentile(&direct, 50.0), percentile(&direct, 99.0));
             let (p50, p99) = (percentile(&proxied, 50.0), percentile(&proxied, 99.0));
-            println!(
-                "| {run} | {d50:.1} | {d99:.1} | {p50:.1} | {p99:.1} | {:.2} | {:.2} | {:.1} + {:.1} | {:.0}% |",
+            let row = [
                 (p50 - d50) / d50,
                 (p99 - d99) / d99,
-                user / samples,
-                system / samples,
                 100.0 * user / (user + system).max(1e-9),
+                system / echo_system.max(1e-9),
+                (user + system) / count,
+            ];
+            println!(
+                "| {run} | {d50:.1} | {d99:.1} | {p50:.1} | {p99:.1} | {:.2} | {:.2} | {:.1} + {:.1} | {:.1} + {:.1} | {:.0}% | {:.2} | {sleeps:.2} |",
+                row[0],
+                row[1],
+                echo_user / count,
+                echo_system / count,
+                user / count,
+                system / count,
+                row[2],
+                row[3],
             );
+            rows.push(row);
         }
-        println!();
+        let median = |column: usize| {
+            let values: Vec<f64> = rows.iter().map(|row| row[column]).collect();
+            percentile(&values, 50.0)
+        };
+        println!(
+            "\nMedians of the runs: added p50 ÷ direct p50 {:.2} (target ≤ 0.5), added p99 ÷ direct p99 {:.2} (target ≤ 1.5), proxy user share {:.0}% (target ≤ 10%), proxy sys ÷ echo sys {:.2} (target ≤ 1.5), proxy CPU {:.1} µs/RT.\n",
+            median(0),
+            median(1),
+            median(2),
+            median(3),
+            median(4),
+        );
     }
 
     if wanted("throughput") {
-        println!("## Single-stream throughput (MB/s, 1 MB = 10^6 bytes), 3 s each, interleaved");
-        println!("| run | direction | direct | porthole proxy | ratio |");
-        println!("|---|---|---|---|---|");
-        let seconds = if quick { 0.5 } else { 3.0 };
-        for run in 1..=3 {
-            let up_direct = upload(sink, seconds);
-            let up_proxied = upload(sink_proxy, seconds);
-            println!(
-                "| {run} | client → server | {up_direct:.0} | {up_proxied:.0} | {:.0}% |",
-                100.0 * up_proxied / up_direct
-            );
-            let down_direct = download(source, seconds);
-            let down_proxied = download(source_proxy, seconds);
-            println!(
-                "| {run} | server → client | {down_direct:.0} | {down_proxied:.0} | {:.0}% |",
-                100.0 * down_proxied / down_direct
-            );
+        let seconds = if quick { 0.5 } else { 2.0 };
+        println!(
+            "## Single-stream throughput (MB/s, 1 MB = 10^6 bytes), {seconds} s each, interleaved"
+        );
+        println!("Proxy CPU is its process's user + sys time per MiB forwarded.\n");
+        println!(
+            "| run | direction | direct | porthole proxy | ratio | proxy CPU µs/MiB (user + sys) | proxy wake-ups/MiB |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        let mut ratios = [Vec::new(), Vec::new()];
+        for run in 1..=5 {
+            for (index, (name, direct_target, proxy_target, measure)) in [
+                ("client → server", sink, sink_proxy, upload as fn(SocketAddr, f64) -> (f64, u64)),
+                ("server → client", source, source_proxy, download),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let (direct, _) = measure(direct_target, seconds);
+                let (before, sleeps) = (cpu_ticks(pid), wake_ups(pid));
+                let (proxied, bytes) = measure(proxy_target, seconds);
+                let (user, system) = cpu_ticks(pid).since(before);
+                let mebibytes = bytes as f64 / 1048576.0;
+                let sleeps = (wake_ups(pid) - sleeps) as f64 / mebibytes;
+                ratios[index].push(proxied / direct);
+                println!(
+                    "| {run} | {name} | {direct:.0} | {proxied:.0} | {:.0}% | {:.0} + {:.0} | {sleeps:.1} |",
+                    100.0 * proxied / direct,
+                    user / mebibytes,
+                    system / mebibytes,
+                );
+            }
         }
-        println!();
+        println!(
+            "\nMedian ratio: client → server {:.0}%, server → client {:.0}% (target ≥ 80%).\n",
+            100.0 * percentile(&ratios[0], 50.0),
+            100.0 * percentile(&ratios[1], 50.0),
+        );
     }
 
     if wanted("connect") {
@@ -117,6 +166,9 @@ fn main() {
 
     if wanted("concurrent") {
         println!("## 1,000 concurrent connections, each doing 100 × 64-byte round trips");
+        println!(
+            "Any failed round trip aborts the benchmark; a printed table means none failed.\n"
+        );
         println!("| path | open all (ms) | round trip p50 (µs) | p99 (µs) | total (ms) | proxy CPU µs/RT (user + sys) |");
         println!("|---|---|---|---|---|---|");
         let rounds = 100 / scale;
@@ -125,7 +177,12 @@ fn main() {
             let (open, rtts, total) = concurrent(target, 1000, rounds);
             let (user, system) = cpu_ticks(pid).since(before);
             let cpu = if target == plain {
-                format!("{:.1} + {:.1}", user / rtts.len() as f64, system / rtts.len() as f64)
+                format!(
+                    "{:.1} + {:.1} ({:.0}% user)",
+                    user / rtts.len() as f64,
+                    system / rtts.len() as f64,
+                    100.0 * user / (user + system).max(1e-9)
+                )
             } else {
                 "-".to_string()
             };
@@ -254,6 +311,22 @@ fn cpu_ticks(pid: u32) -> CpuTicks {
     )
 }
 
+/// Times the process's threads went to sleep waiting (voluntary context
+/// switches, summed over `/proc/PID/task/*/status`): its wake-ups.
+fn wake_ups(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|value| value.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     status
@@ -346,6 +419,33 @@ fn spawn_server(handle: fn(TcpStream)) -> SocketAddr {
     address
 }
 
+/// The minimal echo server, as its own process so its CPU time can be read
+/// apart from the clients': this benchmark run again with `--echo-server`.
+/// Prints its port and serves until killed.
+fn echo_process() -> ! {
+    let address = spawn_server(echo);
+    println!("{}", address.port());
+    std::io::stdout().flush().expect("stdout");
+    loop {
+        std::thread::park();
+    }
+}
+
+fn spawn_echo_process() -> (KillOnDrop, SocketAddr) {
+    use std::io::BufRead;
+    let mut child = Command::new(std::env::current_exe().expect("benchmark path"))
+        .arg("--echo-server")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the echo server");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("echo server port");
+    let port: u16 = line.trim().parse().expect("port");
+    (KillOnDrop(child), SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
 fn echo(mut stream: TcpStream) {
     let mut buffer = vec![0u8; 64 * 1024];
     while let Ok(count) = stream.read(&mut buffer) {
@@ -398,8 +498,8 @@ fn ping_pong(address: SocketAddr, size: usize, samples: usize) -> Vec<f64> {
         .collect()
 }
 
-/// MB/s sending for `seconds`, counted by the sink.
-fn upload(address: SocketAddr, seconds: f64) -> f64 {
+/// MB/s sending for `seconds`, counted by the sink, and the bytes sent.
+fn upload(address: SocketAddr, seconds: f64) -> (f64, u64) {
     let mut stream = connect(address);
     let buffer = vec![0xa5u8; 256 * 1024];
     let start = Instant::now();
@@ -409,11 +509,12 @@ fn upload(address: SocketAddr, seconds: f64) -> f64 {
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     let mut count = [0u8; 8];
     stream.read_exact(&mut count).unwrap();
-    u64::from_le_bytes(count) as f64 / start.elapsed().as_secs_f64() / 1e6
+    let count = u64::from_le_bytes(count);
+    (count as f64 / start.elapsed().as_secs_f64() / 1e6, count)
 }
 
-/// MB/s receiving for `seconds`.
-fn download(address: SocketAddr, seconds: f64) -> f64 {
+/// MB/s receiving for `seconds`, and the bytes received.
+fn download(address: SocketAddr, seconds: f64) -> (f64, u64) {
     let mut stream = connect(address);
     let mut buffer = vec![0u8; 256 * 1024];
     let mut total = 0u64;
@@ -421,7 +522,7 @@ fn download(address: SocketAddr, seconds: f64) -> f64 {
     while start.elapsed().as_secs_f64() < seconds {
         total += stream.read(&mut buffer).unwrap() as u64;
     }
-    total as f64 / start.elapsed().as_secs_f64() / 1e6
+    (total as f64 / start.elapsed().as_secs_f64() / 1e6, total)
 }
 
 /// MB/s for sending exactly `bytes` and getting the sink's confirmation.

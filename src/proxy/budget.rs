@@ -14,7 +14,9 @@
 //! reached to remove the toxic or the proxy that causes the load.
 //!
 //! # Platform specific behavior
-//! Reads `RLIMIT_NOFILE` and counts `/proc/self/fd` once, at creation.
+//! Reads `RLIMIT_NOFILE` and counts `/proc/self/fd` once, at creation
+//! (after starting the connection carriers, whose descriptors are part of
+//! the baseline).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -61,7 +63,11 @@ impl FdBudget {
     /// The process-wide budget every proxy and the API share.
     pub fn global() -> Arc<FdBudget> {
         static GLOBAL: OnceLock<Arc<FdBudget>> = OnceLock::new();
-        Arc::clone(GLOBAL.get_or_init(|| Arc::new(FdBudget::measure())))
+        Arc::clone(GLOBAL.get_or_init(|| {
+            // The carrier threads' descriptors belong in the baseline.
+            super::carriers::start_all();
+            Arc::new(FdBudget::measure())
+        }))
     }
 
     /// How many descriptors `claimant` may hold in all.

@@ -8,6 +8,10 @@
 //! clone of a `finished` sender; when the last one is gone,
 //! `Running::stop` knows the listener and every connection are closed,
 //! the same "shutdown complete" idiom as mini-redis.
+//!
+//! Connections run on the carrier threads (see [`super::carriers`]), one
+//! task per connection driving both directions, so a message that arrives
+//! is read, passed on and written by the thread that saw it arrive.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +62,7 @@ impl Running {
 pub(crate) fn start(listener: TcpListener, context: ProxyContext) -> Running {
     let (stop, stop_signal) = watch::channel(());
     let (finished_sender, finished) = mpsc::channel(1);
+    super::carriers::start_all();
     tokio::spawn(accept_loop(listener, Arc::new(context), stop_signal, finished_sender));
     Running { stop, finished }
 }
@@ -81,7 +86,10 @@ async fn accept_loop(
                         drop(client);
                         continue;
                     };
-                    tokio::spawn(serve_connection(
+                    // The socket moves to a carrier's runtime: it must leave
+                    // this runtime's I/O driver first.
+                    let Ok(client) = client.into_std() else { continue };
+                    super::carriers::spawn(serve_connection(
                         claim,
                         client,
                         Arc::clone(&context),
@@ -99,11 +107,12 @@ async fn accept_loop(
 
 async fn serve_connection(
     _claim: super::budget::FdClaim,
-    mut client: TcpStream,
+    client: std::net::TcpStream,
     context: Arc<ProxyContext>,
     mut stop: watch::Receiver<()>,
     _finished: mpsc::Sender<()>,
 ) {
+    let Ok(mut client) = TcpStream::from_std(client) else { return };
     let _active = ActiveConnection::open(&context.stats);
     let _load = super::memory::Load::enter();
     // Go, and so Toxiproxy, disables Nagle on every TCP socket; small

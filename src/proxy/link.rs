@@ -31,7 +31,7 @@ use tokio::sync::watch;
 
 use super::budget::{Claimant, FdBudget, FdClaim};
 use super::faults::{self, Fault, Item, Rng};
-use super::splice::SplicePipe;
+use super::splice::{Relayed, SplicePipe};
 use super::stats::DirectionStats;
 use super::toxics::{Stream, ToxicSpec};
 use crate::sys::timerfd::PreciseTimer;
@@ -48,7 +48,11 @@ const MAX_QUEUED_BYTES: usize = 8 << 20;
 /// First read buffer of the plain path; small so idle connections cost
 /// little memory.
 const INITIAL_BUFFER: usize = 16 << 10;
-/// The plain path's buffer grows up to this size while reads fill it.
+/// A read that fills a buffer of this size switches a toxic-free link to
+/// `splice(2)`.
+const SPLICE_AFTER: usize = 64 << 10;
+/// Without a pipe, the plain path's buffer grows up to this size while
+/// reads fill it.
 const MAX_BUFFER: usize = 256 << 10;
 /// Read size of the toxic path.
 const TOXIC_READ: usize = 32 << 10;
@@ -175,8 +179,8 @@ async fn next_change(
 enum Read {
     /// Bytes copied into the plain or the staging buffer.
     Copied(usize),
-    /// Bytes spliced into the pipe, still to be moved on.
-    Spliced(usize),
+    /// Bytes moved through the pipe (in, out, or both).
+    Relayed(Relayed),
 }
 
 /// Moves data from `source` to `destination` until the source ends, a toxic
@@ -205,6 +209,8 @@ pub(crate) async fn pump(
     let mut plain = vec![0u8; INITIAL_BUFFER];
     // Set up once a toxic-free link keeps filling its largest buffer.
     let mut pipe: Option<(SplicePipe, FdClaim)> = None;
+    // No pipe could be had (descriptor budget or limit): keep copying.
+    let mut pipe_failed = false;
     let mut staging = BytesMut::new();
     // Coarse fallback for when no timerfd can be had (out of descriptors).
     let timer = tokio::time::sleep(std::time::Duration::ZERO);
@@ -267,6 +273,9 @@ pub(crate) async fn pump(
             }
         }
         let plain_path = chain.is_passthrough() && pending.is_empty() && queue.is_empty();
+        // Bytes spliced before a toxic arrived go out before anything the
+        // toxics see.
+        let draining = pipe.as_ref().is_some_and(|(pipe, _)| pipe.held() > 0);
         let can_read =
             !source_done && queue.len() < MAX_QUEUED_CHUNKS && queued_bytes < MAX_QUEUED_BYTES;
         if !plain_path && staging.capacity() < TOXIC_READ / 4 {
@@ -313,17 +322,26 @@ pub(crate) async fn pump(
                 }
             }, if wake.is_some() => {}
             read = async {
-                if !plain_path {
-                    source.read_buf(&mut staging).await.map(Read::Copied)
-                } else if let Some((pipe, _)) = &pipe {
-                    pipe.fill(source.as_ref()).await.map(Read::Spliced)
-                } else {
-                    source.read(&mut plain).await.map(Read::Copied)
+                match &pipe {
+                    Some((pipe, _)) if plain_path || draining => pipe
+                        .relay(source.as_ref(), destination.as_ref(), plain_path)
+                        .await
+                        .map(Read::Relayed),
+                    _ if plain_path => source.read(&mut plain).await.map(Read::Copied),
+                    _ => source.read_buf(&mut staging).await.map(Read::Copied),
                 }
-            }, if can_read => {
-                let (count, spliced) = match read {
-                    Ok(Read::Copied(count)) => (count, false),
-                    Ok(Read::Spliced(count)) => (count, true),
+            }, if can_read || draining => {
+                let count = match read {
+                    Ok(Read::Copied(count)) => count,
+                    Ok(Read::Relayed(relayed)) => {
+                        link.stats.received.fetch_add(relayed.received as u64, Ordering::Relaxed);
+                        link.stats.sent.fetch_add(relayed.sent as u64, Ordering::Relaxed);
+                        if relayed.finished {
+                            let _ = destination.shutdown().await;
+                            return LinkEnd::Finished;
+                        }
+                        continue;
+                    }
                     Err(_) => return LinkEnd::Failed,
                 };
                 link.stats.received.fetch_add(count as u64, Ordering::Relaxed);
@@ -332,25 +350,22 @@ pub(crate) async fn pump(
                         let _ = destination.shutdown().await;
                         return LinkEnd::Finished;
                     }
-                    let written = match &pipe {
-                        Some((pipe, _)) if spliced => pipe.drain(destination.as_ref(), count).await,
-                        _ => destination.write_all(&plain[..count]).await,
-                    };
-                    if written.is_err() {
+                    if destination.write_all(&plain[..count]).await.is_err() {
                         return LinkEnd::Failed;
                     }
                     link.stats.sent.fetch_add(count as u64, Ordering::Relaxed);
-                    // A full buffer means a bulk transfer: larger reads cut
-                    // the number of system calls per byte, and past the
-                    // largest buffer splicing saves the copies.
-                    if !spliced && count == plain.len() {
-                        if plain.len() < MAX_BUFFER {
-                            plain.resize(plain.len() * 2, 0);
-                        } else if pipe.is_none() {
+                    // A full buffer means a bulk transfer: from
+                    // `SPLICE_AFTER` on, splicing saves the copies; without
+                    // a pipe, larger reads cut the system calls per byte.
+                    if count == plain.len() {
+                        if pipe.is_none() && plain.len() >= SPLICE_AFTER && !pipe_failed {
                             pipe = link
                                 .budget
                                 .take(Claimant::Proxy, 2)
                                 .and_then(|claim| Some((SplicePipe::new().ok()?, claim)));
+                            pipe_failed = pipe.is_none();
+                        } else if plain.len() < MAX_BUFFER {
+                            plain.resize(plain.len() * 2, 0);
                         }
                     }
                 } else if count == 0 {

@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod budget;
+mod carriers;
 pub mod client;
 pub mod error;
 mod faults;

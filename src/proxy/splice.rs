@@ -2,82 +2,162 @@
 //!
 //! `splice(2)` moves data socket → pipe → socket inside the kernel, so the
 //! proxy never copies the bytes through user space. A link switches to it
-//! only once reads keep filling its largest buffer, so request/response
+//! only once a read fills its largest copy buffer, so request/response
 //! connections do not pay two extra descriptors for a pipe.
+//!
+//! # Design
+//! The pipe is a buffer between the two sockets, not a hand-off: each turn
+//! moves what the destination accepts out of the pipe, then tops the pipe
+//! up from the source, so the source is read while earlier data is still
+//! being written and neither socket waits for the other to finish a whole
+//! pipe's worth. One `EAGAIN` is ambiguous: splicing into a pipe that
+//! already holds data fails the same way whether the socket is empty or the
+//! pipe is out of slots (a TCP segment can take a slot for a few bytes). So
+//! the socket's readiness is cleared only when the pipe was empty; otherwise
+//! the relay waits for the destination to take data, which makes room,
+//! and tries again.
 //!
 //! # Platform specific behavior
 //! Linux only. See: <https://man7.org/linux/man-pages/man2/splice.2.html>
 
+use std::future::poll_fn;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::Poll;
 
 use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-/// Bytes moved per splice; also the pipe size asked for.
+/// Pipe size asked for: 1 MiB, the default `/proc/sys/fs/pipe-max-size`.
+/// The default 64 KiB pipe (16 slots) fills after a few segments and costs
+/// a wake-up per 64 KiB; 1 MiB lets one splice take the whole socket queue.
 const PIPE_SIZE: usize = 1 << 20;
 
+/// A pipe between one source and one destination socket. Its fill level
+/// lives here, not in the relay future, so dropping that future (when the
+/// link's select loop picks another branch) loses nothing.
 pub(crate) struct SplicePipe {
     read: OwnedFd,
     write: OwnedFd,
     /// What the kernel granted (the pipe size limit may be lower).
     capacity: usize,
+    /// Bytes in the pipe, not yet written to the destination.
+    held: AtomicUsize,
+    /// The source reached end of stream; what the pipe holds is the rest.
+    ended: AtomicBool,
+}
+
+/// What one call of [`SplicePipe::relay`] moved.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Relayed {
+    pub(crate) received: usize,
+    pub(crate) sent: usize,
+    /// The source has ended and the pipe is empty.
+    pub(crate) finished: bool,
 }
 
 impl SplicePipe {
     pub(crate) fn new() -> io::Result<Self> {
         let (read, write) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
         let capacity = fcntl_setpipe_size(&write, PIPE_SIZE).unwrap_or(64 << 10);
-        Ok(SplicePipe { read, write, capacity })
+        Ok(SplicePipe {
+            read,
+            write,
+            capacity,
+            held: AtomicUsize::new(0),
+            ended: AtomicBool::new(false),
+        })
     }
 
-    /// Moves what `source` has (up to the pipe's capacity) into the pipe;
-    /// 0 means end of stream. Cancel-safe. The pipe must be empty, so that
-    /// `EAGAIN` can only mean "the socket has nothing".
-    pub(crate) async fn fill(&self, source: &TcpStream) -> io::Result<usize> {
+    /// Bytes in the pipe waiting for the destination.
+    pub(crate) fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Moves data on until something moved (or the source ended and the
+    /// pipe is empty). With `fill` false it only empties the pipe, for a
+    /// link that must hand the next bytes to its toxics. Cancel-safe.
+    pub(crate) async fn relay(
+        &self,
+        source: &TcpStream,
+        destination: &TcpStream,
+        fill: bool,
+    ) -> io::Result<Relayed> {
+        let mut relayed = Relayed::default();
         loop {
-            source.readable().await?;
-            let moved = source.try_io(Interest::READABLE, || {
-                splice(
-                    source,
-                    None,
-                    &self.write,
-                    None,
-                    self.capacity,
-                    SpliceFlags::NONBLOCK | SpliceFlags::MOVE,
-                )
-                .map_err(io::Error::from)
-            });
-            match moved {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                other => return other,
+            let mut held = self.held();
+            // Empty first: it makes room for the fill below.
+            if held > 0 {
+                match destination.try_io(Interest::WRITABLE, || {
+                    splice(&self.read, None, destination, None, held, SpliceFlags::NONBLOCK)
+                        .map_err(io::Error::from)
+                }) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(moved) => {
+                        held -= moved;
+                        relayed.sent += moved;
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(error) => return Err(error),
+                }
             }
-        }
-    }
-
-    /// Moves `count` bytes from the pipe to `destination`, emptying it.
-    pub(crate) async fn drain(&self, destination: &TcpStream, mut count: usize) -> io::Result<()> {
-        while count > 0 {
-            destination.writable().await?;
-            let moved = destination.try_io(Interest::WRITABLE, || {
-                splice(
-                    &self.read,
-                    None,
-                    destination,
-                    None,
-                    count,
-                    SpliceFlags::NONBLOCK | SpliceFlags::MOVE,
-                )
-                .map_err(io::Error::from)
-            });
-            match moved {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(moved) => count -= moved,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(error) => return Err(error),
+            // Whether waiting for the source to become readable is sound:
+            // false after an `EAGAIN` that may have meant "pipe full".
+            let mut wait_for_source = fill && !self.ended.load(Ordering::Relaxed);
+            if wait_for_source && held < self.capacity {
+                let room = self.capacity - held;
+                let into_pipe =
+                    || splice(source, None, &self.write, None, room, SpliceFlags::NONBLOCK);
+                let moved = if held == 0 {
+                    // Empty pipe: `EAGAIN` means the socket is drained, and
+                    // `try_io` clears its readiness.
+                    source.try_io(Interest::READABLE, || into_pipe().map_err(io::Error::from))
+                } else {
+                    into_pipe().map_err(io::Error::from)
+                };
+                match moved {
+                    Ok(0) => {
+                        self.ended.store(true, Ordering::Relaxed);
+                        wait_for_source = false;
+                    }
+                    Ok(moved) => {
+                        held += moved;
+                        relayed.received += moved;
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        wait_for_source = held == 0;
+                    }
+                    Err(error) => return Err(error),
+                }
             }
+            self.held.store(held, Ordering::Relaxed);
+            if self.ended.load(Ordering::Relaxed) && held == 0 {
+                relayed.finished = true;
+                return Ok(relayed);
+            }
+            if relayed.received > 0 || relayed.sent > 0 {
+                return Ok(relayed);
+            }
+            if held == 0 && !wait_for_source {
+                // Only emptying was asked for, and the pipe is empty.
+                return Ok(relayed);
+            }
+            poll_fn(|context| {
+                if held > 0 {
+                    if let Poll::Ready(ready) = destination.poll_write_ready(context) {
+                        return Poll::Ready(ready);
+                    }
+                }
+                if wait_for_source {
+                    if let Poll::Ready(ready) = source.poll_read_ready(context) {
+                        return Poll::Ready(ready);
+                    }
+                }
+                Poll::Pending
+            })
+            .await?;
         }
-        Ok(())
     }
 }

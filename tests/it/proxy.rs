@@ -889,6 +889,58 @@ async fn bulk_transfer_keeps_every_byte_across_path_switches() {
     assert_eq!(String::from_utf8_lossy(&reply), format!("ok {TOTAL}"));
 }
 
+/// The server → client direction on the zero-copy path: after the
+/// client's half-close the whole reply arrives intact and ends with a clean
+/// end of stream; on a second connection a toxic added while the reply is
+/// being spliced stops it short (toxics reach spliced links too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_reply_after_half_close_and_a_live_toxic_on_the_splice_path() {
+    const REPLY: usize = 64 << 20;
+    let api = start_api().await;
+    let pattern: Arc<Vec<u8>> = Arc::new((0..REPLY).map(|index| (index % 251) as u8).collect());
+    let reply = Arc::clone(&pattern);
+    let server = custom_server(move |mut stream| {
+        let reply = Arc::clone(&reply);
+        async move {
+            let mut request = Vec::new();
+            if stream.read_to_end(&mut request).await.is_ok() {
+                let _ = stream.write_all(&reply).await;
+            }
+        }
+    })
+    .await;
+    let listen = api.proxy("bulkdown", server);
+
+    let mut stream = connect(listen);
+    // Large enough for the upstream link to switch to splicing too.
+    stream.write_all(&vec![7u8; 4 << 20]).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let (data, end) = read_to_end(&mut stream);
+    assert_eq!(end, Ok(()));
+    assert_eq!(data.len(), REPLY);
+    assert!(data == *pattern, "the reply was corrupted or reordered");
+
+    let mut stream = connect(listen);
+    stream.write_all(b"go").unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let mut first = vec![0u8; 8 << 20];
+    stream.read_exact(&mut first).unwrap();
+    assert!(first[..] == pattern[..first.len()]);
+    api.toxic(
+        "bulkdown",
+        json!({"type": "limit_data", "stream": "downstream", "attributes": {"bytes": 1}}),
+    );
+    let (rest, _) = read_to_end(&mut stream);
+    // What was already in the pipe and the socket buffers still arrives;
+    // the rest of the 64 MiB does not.
+    assert!(
+        first.len() + rest.len() < REPLY / 2,
+        "{} bytes arrived after the limit_data toxic",
+        rest.len()
+    );
+    assert!(rest[..] == pattern[first.len()..first.len() + rest.len()]);
+}
+
 // ------------------------------------------------------------ load and limits
 
 /// Toxic edits stay fast while many connections stream through toxics.
