@@ -107,22 +107,31 @@ pub async fn run(listener: TcpListener, state: Arc<ApiState>, shutdown: impl Fut
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let claim = state.registry.budget().take(Claimant::Api, 1);
-                    let slot = claim.and_then(|claim| table.admit(limits.max_connections, claim));
-                    match slot {
-                        Some(slot) => {
-                            tokio::spawn(serve_http(
-                                stream,
-                                Arc::clone(&state),
-                                slot,
-                                stop_signal.clone(),
-                                finished_sender.clone(),
-                            ));
+                    let budget = Arc::clone(state.registry.budget());
+                    let state = Arc::clone(&state);
+                    let table = Arc::clone(&table);
+                    let stop = stop_signal.clone();
+                    let finished = finished_sender.clone();
+                    let admitted = match budget.take(Claimant::Api, 1) {
+                        Some(claim) => Ok(table.admit(limits.max_connections, claim)),
+                        None => Err(()),
+                    };
+                    tokio::spawn(async move {
+                        let slot = match admitted {
+                            Ok(slot) => slot,
+                            // The descriptor budget is spent, often by
+                            // connections evicted a moment ago whose tasks
+                            // have not closed them yet: wait a little for
+                            // one to come back before refusing.
+                            Err(()) => claim_soon(&budget).await.and_then(|claim| {
+                                table.admit(limits.max_connections, claim)
+                            }),
+                        };
+                        match slot {
+                            Some(slot) => serve_http(stream, state, slot, stop, finished).await,
+                            None => refuse(stream).await,
                         }
-                        None => {
-                            tokio::spawn(refuse(stream));
-                        }
-                    }
+                    });
                 }
                 // Out of descriptors: back off a little rather than spin.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -200,6 +209,25 @@ impl ConnectionTable {
         connection.last_active.store(self.now(), Ordering::Relaxed);
         open.push(Arc::clone(&connection));
         Some(Slot { table: Arc::clone(self), connection, _claim: claim })
+    }
+}
+
+/// How long a new API connection waits for a descriptor to be given back
+/// when the budget is spent.
+const CLAIM_WAIT: Duration = Duration::from_millis(500);
+
+/// A descriptor for an API connection once one is free, within
+/// [`CLAIM_WAIT`]; `None` when none came back in time.
+async fn claim_soon(budget: &Arc<FdBudget>) -> Option<FdClaim> {
+    let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
+    loop {
+        if let Some(claim) = budget.take(Claimant::Api, 1) {
+            return Some(claim);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
