@@ -96,3 +96,13 @@ if [ ! -x /opt/porthole-jupyter/bin/jupyter-server ]; then
     as_root python3 -m venv /opt/porthole-jupyter
     as_root /opt/porthole-jupyter/bin/pip install -q jupyter_server
 fi
+
+# pymongo (and its bson) for the MongoDB weak-password tests: no MongoDB
+# server is packaged for Debian, so tests/it/audit_passwords.rs logs in to
+# a SCRAM stand-in and proves it faithful with this real client first.
+if [ ! -x /opt/porthole-pymongo/bin/python ] \
+    || ! /opt/porthole-pymongo/bin/python -c 'import pymongo, bson' 2>/dev/null; then
+    echo "setup: installing pymongo into /opt/porthole-pymongo"
+    as_root python3 -m venv /opt/porthole-pymongo
+    as_root /opt/porthole-pymongo/bin/pip install -q pymongo
+fi
