@@ -42,6 +42,14 @@ declare -A needed=(
     # weak-password against RabbitMQ's management API (its own node, epmd
     # and ports per test; see tests/it/audit_passwords.rs).
     [rabbitmq-server]=rabbitmq-server
+    # outdated-package the rpm way (tests/it/audit_packages.rs): rpms built
+    # with rpmbuild, a private rpm database, a file: repository made with
+    # createrepo_c, dnf's cache-only queries.
+    [rpm]=rpm
+    [rpmbuild]=rpm
+    [dnf]=dnf
+    [createrepo_c]=createrepo-c
+    [modifyrepo_c]=createrepo-c
     # The package test (tests/it/package.rs): build the .deb, read its man
     # page, load its completions in each shell, check its systemd unit.
     [dpkg-shlibdeps]=dpkg-dev

@@ -265,6 +265,10 @@ pub struct PackageListsSummary {
     pub directory: Option<String>,
     /// Age of the newest list; `None` when there are no lists.
     pub age_seconds: Option<u64>,
+    /// Where dnf keeps its metadata cache, when rpm owns a checked file.
+    pub dnf_cache_directory: Option<String>,
+    /// When dnf last refreshed its metadata; `None` without a cache.
+    pub dnf_cache_age_seconds: Option<u64>,
     /// Why the check did not run, or that the lists are stale or absent.
     pub note: Option<String>,
 }
