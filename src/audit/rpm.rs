@@ -24,11 +24,12 @@ use crate::inventory::system::System;
 /// `rpm -qf` with every file of each owning package, one per line, so the
 /// answer names the path it belongs to (a path no package owns, or that
 /// does not exist, gets no line of its own).
-const OWNER_FORMAT: &str =
+pub const OWNER_FORMAT: &str =
     "[%{FILENAMES}\\t%{=NAME}\\t%{=EPOCHNUM}\\t%{=VERSION}\\t%{=RELEASE}\\t%{=ARCH}\\n]";
 
 /// `dnf repoquery` output: one candidate per line.
-const CANDIDATE_FORMAT: &str = "%{name}\\t%{epoch}\\t%{version}\\t%{release}\\t%{arch}\\t%{repoid}";
+pub const CANDIDATE_FORMAT: &str =
+    "%{name}\\t%{epoch}\\t%{version}\\t%{release}\\t%{arch}\\t%{repoid}";
 
 /// An installed rpm package.
 #[derive(Debug, Clone, PartialEq, Eq)]
