@@ -736,11 +736,23 @@ struct StandIn {
 
 impl StandIn {
     fn start(dir: &Path, user: &str, password: &str, mechanisms: &str) -> StandIn {
-        let events = dir.join(format!("events-{mechanisms}.log"));
+        StandIn::start_with(dir, user, password, mechanisms, &[])
+    }
+
+    fn start_with(
+        dir: &Path,
+        user: &str,
+        password: &str,
+        mechanisms: &str,
+        extra: &[&str],
+    ) -> StandIn {
+        let events = dir.join(format!("events-{mechanisms}{}.log", extra.join("-")));
+        let mut args = vec![user, password, mechanisms, events.to_str().unwrap()];
+        args.extend_from_slice(extra);
         let (server, mut stdout) = util::python_via(
             Command::new(Path::new(PYMONGO_VENV).join("python")),
             SCRAM_MONGOD,
-            &[user, password, mechanisms, events.to_str().unwrap()],
+            &args,
         );
         let port: u16 = util::wait_for_line(&mut stdout).parse().expect("the stand-in's port");
         assert!(wait_for_port(port, START), "the stand-in did not listen on {port}");
@@ -924,4 +936,28 @@ fn mongodb_with_a_strong_password_counts_every_attempt() {
         "{weak}"
     );
     assert_eq!(login(&json)["from_site_list"], true);
+}
+
+/// A server that accepts any proof but cannot sign with the password's
+/// server key (an impostor, or a proxy in the middle) is not believed: the
+/// login is not counted as accepted, and no more attempts follow.
+#[test]
+fn mongodb_server_signature_is_verified() {
+    if !require(&format!("{PYMONGO_VENV}/python")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let forged =
+        StandIn::start_with(dir.path(), "admin", "admin", "SCRAM-SHA-256,SCRAM-SHA-1", &["forge"]);
+    // pymongo refuses it too: the forgery is what a client must catch.
+    let refused = pymongo_login(forged.port, "admin", "admin", "SCRAM-SHA-256");
+    assert!(refused.is_err(), "pymongo believed a forged server signature");
+    forged.take_events();
+
+    let (_, json) = audit(forged.port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    let record = login(&json);
+    assert_eq!(record["attempts"], 1, "{record}");
+    assert_eq!(record["accepted_user"], Value::Null, "{record}");
+    assert_eq!(record["stopped"], "stopped: server signature does not match", "{record}");
 }
