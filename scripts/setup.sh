@@ -42,6 +42,14 @@ declare -A needed=(
     # weak-password against RabbitMQ's management API (its own node, epmd
     # and ports per test; see tests/it/audit_passwords.rs).
     [rabbitmq-server]=rabbitmq-server
+    # outdated-package the rpm way (tests/it/audit_packages.rs): rpms built
+    # with rpmbuild, a private rpm database, a file: repository made with
+    # createrepo_c, dnf's cache-only queries.
+    [rpm]=rpm
+    [rpmbuild]=rpm
+    [dnf]=dnf
+    [createrepo_c]=createrepo-c
+    [modifyrepo_c]=createrepo-c
     # The package test (tests/it/package.rs): build the .deb, read its man
     # page, load its completions in each shell, check its systemd unit.
     [dpkg-shlibdeps]=dpkg-dev
@@ -95,4 +103,14 @@ if [ ! -x /opt/porthole-jupyter/bin/jupyter-server ]; then
     echo "setup: installing jupyter_server into /opt/porthole-jupyter"
     as_root python3 -m venv /opt/porthole-jupyter
     as_root /opt/porthole-jupyter/bin/pip install -q jupyter_server
+fi
+
+# pymongo (and its bson) for the MongoDB weak-password tests: no MongoDB
+# server is packaged for Debian, so tests/it/audit_passwords.rs logs in to
+# a SCRAM stand-in and proves it faithful with this real client first.
+if [ ! -x /opt/porthole-pymongo/bin/python ] \
+    || ! /opt/porthole-pymongo/bin/python -c 'import pymongo, bson' 2>/dev/null; then
+    echo "setup: installing pymongo into /opt/porthole-pymongo"
+    as_root python3 -m venv /opt/porthole-pymongo
+    as_root /opt/porthole-pymongo/bin/pip install -q pymongo
 fi

@@ -119,6 +119,7 @@ pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Find
         firewall_text: &firewall_text,
         packages: None,
         package_lists_age: None,
+        dnf_cache_age: None,
     };
     // The package rule needs apt's lists and a dpkg scan, and the password
     // rule logs in: neither is a passive check.

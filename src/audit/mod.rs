@@ -18,6 +18,7 @@ pub mod packages;
 pub mod passwords;
 pub mod probes;
 pub mod restart;
+pub mod rpm;
 pub mod rules;
 pub mod runtimes;
 
@@ -184,6 +185,7 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             firewall_text: &firewall_text,
             packages: package_check.targets.get(index).filter(|_| package_check.ran),
             package_lists_age: package_check.lists.age,
+            dnf_cache_age: package_check.dnf_cache.as_ref().and_then(|cache| cache.age),
         };
         findings.extend(rules::evaluate(&context, &options.skip));
         if let Some(outcome) = outcome {
@@ -227,19 +229,38 @@ fn package_summary(check: &packages::PackageCheck) -> crate::model::PackageLists
     let note = if !check.ran {
         check.note.clone()
     } else {
-        match check.lists.age {
+        let apt = match check.lists.age {
+            _ if !check.apt_ran => None,
             None => Some("no package lists: run `apt-get update` to compare versions".into()),
             Some(age) if age > packages::STALE_AFTER => Some(format!(
                 "package lists are {} old: run `apt-get update` for current versions",
                 packages::describe_age(age)
             )),
             Some(_) => None,
-        }
+        };
+        let dnf = match check.dnf_cache.as_ref().map(|cache| cache.age) {
+            None => None,
+            Some(None) => {
+                Some("no dnf metadata cache: run `dnf makecache` to compare rpm versions".into())
+            }
+            Some(Some(age)) if age > packages::STALE_AFTER => Some(format!(
+                "dnf metadata cache is {} old: run `dnf makecache` for current versions",
+                packages::describe_age(age)
+            )),
+            Some(Some(_)) => None,
+        };
+        let notes: Vec<String> = apt.into_iter().chain(dnf).collect();
+        (!notes.is_empty()).then(|| notes.join("; "))
     };
+    let dnf_cache = check.dnf_cache.as_ref();
     crate::model::PackageListsSummary {
         checked: check.ran,
         directory: check.lists.directory.as_ref().map(|d| d.display().to_string()),
         age_seconds: check.lists.age.map(|a| a.as_secs()),
+        dnf_cache_directory: dnf_cache
+            .and_then(|cache| cache.directory.as_ref())
+            .map(|d| d.display().to_string()),
+        dnf_cache_age_seconds: dnf_cache.and_then(|cache| cache.age).map(|a| a.as_secs()),
         note,
     }
 }

@@ -12,6 +12,9 @@
 //! with (`apt-config`), so `APT_CONFIG` pointing at a private
 //! configuration moves both.
 //!
+//! Files dpkg does not own are asked of rpm and dnf ([`super::rpm`]), so a
+//! machine is checked by the package database it has.
+//!
 //! Processes inside containers are skipped: their paths belong to another
 //! root, whose packages the host's dpkg does not know.
 
@@ -30,6 +33,16 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Package lists older than this are called stale in the report.
 pub const STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// The package manager an update comes from; it names the fix command.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Manager {
+    /// dpkg and apt (`apt-get install --only-upgrade`).
+    #[default]
+    Apt,
+    /// rpm and dnf (`dnf upgrade`).
+    Dnf,
+}
+
 /// One package with an update that is not installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageUpdate {
@@ -38,8 +51,10 @@ pub struct PackageUpdate {
     pub candidate: String,
     /// Suite (or archive path) the candidate comes from.
     pub suite: String,
-    /// The candidate comes from a security suite.
+    /// The candidate comes from a security suite (apt) or a security
+    /// advisory covers it (dnf).
     pub security: bool,
+    pub manager: Manager,
 }
 
 /// What the package check found for one listener.
@@ -72,10 +87,14 @@ pub struct PackageCheck {
     /// One entry per target, in target order.
     pub targets: Vec<TargetPackages>,
     pub lists: ListsState,
-    /// Why the check could not run (no dpkg/apt, a command failed).
+    /// dnf's metadata cache, when rpm owns some of the files.
+    pub dnf_cache: Option<ListsState>,
+    /// Why the check could not run (no dpkg/apt nor rpm, a command failed).
     pub note: Option<String>,
-    /// The check ran with apt and dpkg.
+    /// The check ran (with apt and dpkg, or with rpm).
     pub ran: bool,
+    /// apt and dpkg answered.
+    pub apt_ran: bool,
 }
 
 /// Runs the check for `targets`.
@@ -84,26 +103,6 @@ pub fn check(system: &dyn System, targets: &[Target]) -> PackageCheck {
         targets: vec![TargetPackages::default(); targets.len()],
         ..Default::default()
     };
-    let config = match system.query(
-        "apt-config",
-        &["shell", "STATUS", "Dir::State::status/f", "LISTS", "Dir::State::lists/d"],
-        &[0],
-        COMMAND_TIMEOUT,
-    ) {
-        Ok(text) => parse_apt_config_shell(&text),
-        Err(error) => {
-            result.note = Some(format!("package check skipped: {error}"));
-            return result;
-        }
-    };
-    let (Some(status), Some(lists)) = config else {
-        result.note =
-            Some("package check skipped: apt-config gave no dpkg status or lists path".into());
-        return result;
-    };
-    result.lists = ListsState { age: lists_age(Path::new(&lists)), directory: Some(lists.into()) };
-    let admindir = Path::new(&status).parent().map(Path::to_path_buf).unwrap_or_default();
-
     // Executables and libraries of every owner, once per pid.
     let mut files_of: BTreeMap<u32, (Option<String>, Vec<String>)> = BTreeMap::new();
     for target in targets {
@@ -120,42 +119,52 @@ pub fn check(system: &dyn System, targets: &[Target]) -> PackageCheck {
         paths.extend(exe.iter().flat_map(|p| path_variants(p)));
         paths.extend(libraries.iter().flat_map(|p| path_variants(p)));
     }
-    let owners = if paths.is_empty() {
-        BTreeMap::new()
-    } else {
-        let mut arguments = vec![format!("--admindir={}", admindir.display()), "-S".to_string()];
-        arguments.extend(paths.iter().cloned());
-        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
-        // dpkg-query exits 1 when some path has no package: still an answer.
-        match system.query("dpkg-query", &arguments, &[0, 1], COMMAND_TIMEOUT) {
-            Ok(text) => parse_dpkg_search(&text),
-            Err(error) => {
-                result.note = Some(format!("package check skipped: {error}"));
-                return result;
-            }
+
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    let mut updates: BTreeMap<String, PackageUpdate> = BTreeMap::new();
+    let apt_error = match debian(system, &paths) {
+        Ok(found) => {
+            result.lists = found.lists;
+            owners = found.owners;
+            updates = found.updates;
+            result.apt_ran = true;
+            None
         }
+        Err(error) => Some(error),
     };
-    let package_of = |path: &str| path_variants(path).iter().find_map(|p| owners.get(p).cloned());
-    let packages: BTreeSet<String> = owners.values().cloned().collect();
-    let policies = if packages.is_empty() {
-        Vec::new()
-    } else {
-        let mut arguments = vec!["policy".to_string()];
-        arguments.extend(packages.iter().cloned());
-        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
-        match system.query("apt-cache", &arguments, &[0], COMMAND_TIMEOUT) {
-            Ok(text) => parse_policy(&text),
-            Err(error) => {
-                result.note = Some(format!("package check skipped: {error}"));
-                return result;
-            }
-        }
-    };
-    result.ran = true;
-    let updates: BTreeMap<String, PackageUpdate> = policies
-        .iter()
-        .filter_map(|policy| Some((base_name(&policy.package).to_string(), policy.update()?)))
+    // What dpkg does not own (all of it on an rpm machine), rpm may.
+    let unowned: Vec<String> = files_of
+        .values()
+        .flat_map(|(exe, libraries)| exe.iter().chain(libraries))
+        .filter(|path| !path_variants(path).iter().any(|p| owners.contains_key(p)))
+        .cloned()
+        .collect::<BTreeSet<String>>()
+        .into_iter()
         .collect();
+    let rpm_error = if unowned.is_empty() {
+        None
+    } else {
+        match super::rpm::check(system, &unowned) {
+            Ok(Some(found)) => {
+                owners.extend(found.owners);
+                updates.extend(found.updates);
+                result.dnf_cache = Some(found.cache);
+                None
+            }
+            Ok(None) => None,
+            Err(error) => Some(error),
+        }
+    };
+    if !result.apt_ran && result.dnf_cache.is_none() {
+        // Neither database answered; a machine without rpm says why apt
+        // did not.
+        if let Some(error) = apt_error.or(rpm_error) {
+            result.note = Some(format!("package check skipped: {error}"));
+            return result;
+        }
+    }
+    result.ran = true;
+    let package_of = |path: &str| path_variants(path).iter().find_map(|p| owners.get(p).cloned());
     let update_of = |package: &str| updates.get(base_name(package)).cloned();
 
     // The packages belong to the process, not to each of its sockets: one
@@ -196,6 +205,54 @@ pub fn check(system: &dyn System, targets: &[Target]) -> PackageCheck {
             .sort_by(|a, b| b.security.cmp(&a.security).then(a.package.cmp(&b.package)));
     }
     result
+}
+
+/// What dpkg and apt said about a set of paths.
+struct DebianAnswers {
+    /// Path → package (`libssl3:amd64`).
+    owners: BTreeMap<String, String>,
+    /// Package base name → its update.
+    updates: BTreeMap<String, PackageUpdate>,
+    lists: ListsState,
+}
+
+/// Asks dpkg which package owns each path and apt what it offers for
+/// them. `Err`: apt or dpkg did not answer (not a Debian machine).
+fn debian(system: &dyn System, paths: &BTreeSet<String>) -> Result<DebianAnswers, String> {
+    let text = system.query(
+        "apt-config",
+        &["shell", "STATUS", "Dir::State::status/f", "LISTS", "Dir::State::lists/d"],
+        &[0],
+        COMMAND_TIMEOUT,
+    )?;
+    let (Some(status), Some(lists)) = parse_apt_config_shell(&text) else {
+        return Err("apt-config gave no dpkg status or lists path".into());
+    };
+    let lists = ListsState { age: lists_age(Path::new(&lists)), directory: Some(lists.into()) };
+    let admindir = Path::new(&status).parent().map(Path::to_path_buf).unwrap_or_default();
+    let owners = if paths.is_empty() {
+        BTreeMap::new()
+    } else {
+        let mut arguments = vec![format!("--admindir={}", admindir.display()), "-S".to_string()];
+        arguments.extend(paths.iter().cloned());
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        // dpkg-query exits 1 when some path has no package: still an answer.
+        parse_dpkg_search(&system.query("dpkg-query", &arguments, &[0, 1], COMMAND_TIMEOUT)?)
+    };
+    let packages: BTreeSet<String> = owners.values().cloned().collect();
+    let policies = if packages.is_empty() {
+        Vec::new()
+    } else {
+        let mut arguments = vec!["policy".to_string()];
+        arguments.extend(packages.iter().cloned());
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        parse_policy(&system.query("apt-cache", &arguments, &[0], COMMAND_TIMEOUT)?)
+    };
+    let updates = policies
+        .iter()
+        .filter_map(|policy| Some((base_name(&policy.package).to_string(), policy.update()?)))
+        .collect();
+    Ok(DebianAnswers { owners, updates, lists })
 }
 
 /// Bound of a runtime's `--version`.
@@ -337,6 +394,7 @@ impl Policy {
             candidate: candidate.to_string(),
             suite,
             security,
+            manager: Manager::Apt,
         })
     }
 }
@@ -555,6 +613,7 @@ porthole-test:
                 candidate: "3.0.22-1~deb12u2".into(),
                 suite: "bookworm-security".into(),
                 security: true,
+                manager: Manager::Apt,
             }
         );
         assert_eq!(policies[1].update(), None, "up to date");

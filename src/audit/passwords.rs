@@ -1,7 +1,8 @@
 //! The `weak-password` check (`--active` only): after probing, every
 //! service that asked for a password (an `AuthRequired` observation) and
-//! that porthole has a login client for — Redis, PostgreSQL, MySQL/MariaDB
-//! ([`login`]) — gets a short list of default credentials.
+//! that porthole has a login client for — Redis, PostgreSQL, MySQL/MariaDB,
+//! MongoDB, Elasticsearch/OpenSearch, RabbitMQ, Jupyter ([`login`]) — gets
+//! a short list of default credentials.
 //!
 //! # Limits
 //! - at most [`login::MAX_ATTEMPTS`] attempts per service per run, one per
@@ -22,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use super::probes::conn::Deadline;
 use super::probes::login::{self, Attempt, Credential, Service};
-use super::probes::{http_auth, mysql_auth, postgres_auth, redis_auth, Observation, Outcome};
+use super::probes::{
+    http_auth, mongodb_auth, mysql_auth, postgres_auth, redis_auth, Observation, Outcome,
+};
 use super::Target;
 use crate::model::LoginReport;
 
@@ -146,6 +149,7 @@ fn attempt(
         Service::Redis => redis_auth::attempt(address, user, password, &deadline),
         Service::Postgres => postgres_auth::attempt(address, user, password, &deadline),
         Service::Mysql => mysql_auth::attempt(address, user, password, &deadline),
+        Service::MongoDb => mongodb_auth::attempt(address, user, password, &deadline),
         Service::Elasticsearch => {
             http_auth::attempt_basic(address, tls, "/", user, password, &deadline)
         }

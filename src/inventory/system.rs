@@ -390,6 +390,11 @@ fn run_query(
     if let Some(config) = std::env::var_os("APT_CONFIG") {
         command.env("APT_CONFIG", config);
     }
+    // rpm reads `~/.rpmmacros`, and Debian's rpm keeps its database in
+    // `~/.rpmdb`: without HOME, `rpm -qf` would look in `/.rpmdb`.
+    if let Some(home) = std::env::var_os("HOME") {
+        command.env("HOME", home);
+    }
     let mut child = command
         .args(args)
         .stdin(Stdio::null())

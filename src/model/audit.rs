@@ -145,7 +145,7 @@ impl RuleId {
             RuleId::OutdatedLibrary => "The process serving the port has a deleted or replaced shared library mapped.",
             RuleId::RootService => "An exposed service runs as root, which raises the impact of any other finding.",
             RuleId::WeakPassword => "A service accepted a default or common password from porthole's list (or the site's --passwords list).",
-            RuleId::OutdatedPackage => "The package of the process serving the port (or of a library it maps) has an update in the local package lists that is not installed.",
+            RuleId::OutdatedPackage => "The package of the process serving the port (or of a library it maps) has an update in the local package lists (apt) or metadata cache (dnf) that is not installed.",
         }
     }
 
@@ -166,7 +166,7 @@ impl RuleId {
             RuleId::OutdatedLibrary => "Restart the service so it loads the updated libraries.",
             RuleId::RootService => "Run the service as an unprivileged user, or drop privileges after binding.",
             RuleId::WeakPassword => "Set a long random password for the account (the finding names the command) and update the clients that use it.",
-            RuleId::OutdatedPackage => "Install the update with the package manager (apt-get install --only-upgrade PACKAGE), then restart the service.",
+            RuleId::OutdatedPackage => "Install the update with the package manager (apt-get install --only-upgrade PACKAGE, or dnf upgrade PACKAGE), then restart the service.",
         }
     }
 }
@@ -265,6 +265,10 @@ pub struct PackageListsSummary {
     pub directory: Option<String>,
     /// Age of the newest list; `None` when there are no lists.
     pub age_seconds: Option<u64>,
+    /// Where dnf keeps its metadata cache, when rpm owns a checked file.
+    pub dnf_cache_directory: Option<String>,
+    /// When dnf last refreshed its metadata; `None` without a cache.
+    pub dnf_cache_age_seconds: Option<u64>,
     /// Why the check did not run, or that the lists are stale or absent.
     pub note: Option<String>,
 }

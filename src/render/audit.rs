@@ -220,6 +220,12 @@ pub struct PackagesRecord {
     pub lists_directory: Option<String>,
     /// Age of the newest package list; null when there are none.
     pub lists_age_seconds: Option<u64>,
+    /// dnf's metadata cache, present when rpm owns a checked file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnf_cache_directory: Option<String>,
+    /// Age of dnf's metadata cache; absent without a cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnf_cache_age_seconds: Option<u64>,
     pub note: Option<String>,
 }
 
@@ -390,6 +396,8 @@ impl AuditRecord {
                 checked: report.packages.checked,
                 lists_directory: report.packages.directory.clone(),
                 lists_age_seconds: report.packages.age_seconds,
+                dnf_cache_directory: report.packages.dnf_cache_directory.clone(),
+                dnf_cache_age_seconds: report.packages.dnf_cache_age_seconds,
                 note: report.packages.note.clone(),
             },
         }

@@ -8,6 +8,13 @@
 //! porthole finds all of it through `APT_CONFIG`; the machine's own dpkg
 //! database, sources and lists are never touched. The packaged files live
 //! under `/opt/porthole-test-PID-*`, removed when the test ends.
+//!
+//! The rpm path gets the same test: rpms built with `rpmbuild`, 1.0-1
+//! installed into a private rpm database (Debian's rpm keeps it in
+//! `~/.rpmdb`, so `HOME` moves it), 1.1-1 in a `file:` repository made
+//! with `createrepo_c` with a security advisory for one of them, fetched
+//! with `dnf makecache` into a private cache. porthole runs in a private
+//! mount namespace whose `/etc/dnf` is the test's configuration.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -349,4 +356,276 @@ fn unpackaged_node_is_judged_by_its_end_of_life() {
         assert!(runtime.is_none(), "{json:#}");
     }
     let _ = server.0.kill();
+}
+
+// ------------------------------------------------------------------ rpm
+
+/// Builds `NAME-VERSION-1.ARCH.rpm` holding `/opt/NAME/server` (the
+/// listener) with `rpmbuild`, in a private top directory. No debug package
+/// and no build-id links: installing those would put files under
+/// `/usr/lib/.build-id` on this machine.
+fn build_rpm(root: &Path, home: &Path, name: &str, version: &str, program: &Path) -> PathBuf {
+    let top = root.join(format!("rpmbuild-{name}-{version}"));
+    std::fs::create_dir_all(top.join("SPECS")).unwrap();
+    let spec = top.join("SPECS").join(format!("{name}.spec"));
+    std::fs::write(
+        &spec,
+        format!(
+            "Name: {name}\nVersion: {version}\nRelease: 1\nSummary: listening test service\nLicense: MIT\n\
+             %define debug_package %{{nil}}\n%define __os_install_post %{{nil}}\n\
+             %define _build_id_links none\n\
+             %description\nlistening test service\n\
+             %install\nmkdir -p %{{buildroot}}/opt/{name}\ncp {} %{{buildroot}}/opt/{name}/server\n\
+             %files\n/opt/{name}/server\n",
+            program.display()
+        ),
+    )
+    .unwrap();
+    run_ok(
+        Command::new("rpmbuild")
+            .env("HOME", home)
+            .args(["--quiet", "-bb", "--define"])
+            .arg(format!("_topdir {}", top.display()))
+            .arg(&spec),
+    );
+    let built = top.join("RPMS");
+    let arch_dir = std::fs::read_dir(&built).unwrap().flatten().next().expect("an RPMS/ARCH dir");
+    let rpm = std::fs::read_dir(arch_dir.path()).unwrap().flatten().next().expect("a built rpm");
+    let target = root.join(rpm.file_name());
+    std::fs::copy(rpm.path(), &target).unwrap();
+    target
+}
+
+/// `rpm` on the private database: Debian's rpm keeps it in `~/.rpmdb`.
+fn rpm(home: &Path, args: &[&str], package: &Path) {
+    run_ok(Command::new("rpm").env("HOME", home).args(args).arg(package));
+}
+
+/// An advisory of type `security` for `name` 1.1-1, as Fedora's
+/// updateinfo.xml carries them.
+fn updateinfo(name: &str, arch: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<updates>
+  <update from="tests@porthole.invalid" status="stable" type="security" version="1.0">
+    <id>PORTHOLE-2026-0001</id>
+    <title>{name} security update</title>
+    <issued date="2026-11-01 00:00:00"/>
+    <severity>Important</severity>
+    <description>listening test service security update</description>
+    <pkglist>
+      <collection short="porthole-test">
+        <name>porthole test</name>
+        <package name="{name}" version="1.1" release="1" epoch="0" arch="{arch}">
+          <filename>{name}-1.1-1.{arch}.rpm</filename>
+        </package>
+      </collection>
+    </pkglist>
+  </update>
+</updates>
+"#
+    )
+}
+
+/// `porthole audit` as root sees a machine whose `/etc/dnf` is the test's
+/// (a bind mount in a private mount namespace, so the machine's own dnf
+/// configuration is never read or changed), whose rpm database is the
+/// test's (`HOME`) and whose apt has no lists (`APT_CONFIG`): only the
+/// rpm path can report anything.
+fn audit_rpm(dnf: &Path, home: &Path, apt: &Path, ports: &str) -> Value {
+    let mut command = Command::new("unshare");
+    util::scrub(&mut command);
+    command
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg("mount --bind \"$0\" /etc/dnf && exec \"$@\"")
+        .arg(dnf)
+        .arg(util::binary())
+        .args(["audit", "--port", ports, "--json"])
+        .env("HOME", home)
+        .env("APT_CONFIG", apt);
+    let output = util::run(&mut command);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    output.json()
+}
+
+#[test]
+fn pending_updates_from_a_private_rpm_repository() {
+    if !require("rpmbuild")
+        || !require("rpm")
+        || !require("dnf")
+        || !require("createrepo_c")
+        || !require("modifyrepo_c")
+        || !require("unshare")
+        || !require("gcc")
+    {
+        return;
+    }
+    assert!(util::is_root(), "installing into /opt and mounting need root");
+    assert!(Path::new("/etc/dnf").is_dir(), "dnf's configuration directory");
+    let root = shared_tempdir();
+    let root = root.path();
+    let program = compile(root, "listener", LISTENER_C, &[]);
+    let normal = format!("porthole-test-{}-rpm-normal", std::process::id());
+    let security = format!("porthole-test-{}-rpm-security", std::process::id());
+    let _files = InstalledFiles(vec![
+        PathBuf::from("/opt").join(&normal),
+        PathBuf::from("/opt").join(&security),
+    ]);
+
+    // v1 of each installed into a private rpm database.
+    let home = root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    run_ok(Command::new("rpm").env("HOME", &home).arg("--initdb"));
+    let normal_v1 = build_rpm(root, &home, &normal, "1.0", &program);
+    let normal_v2 = build_rpm(root, &home, &normal, "1.1", &program);
+    let security_v1 = build_rpm(root, &home, &security, "1.0", &program);
+    let security_v2 = build_rpm(root, &home, &security, "1.1", &program);
+    rpm(&home, &["-i", "--nodeps"], &normal_v1);
+    rpm(&home, &["-i", "--nodeps"], &security_v1);
+    let arch = run_ok(Command::new("rpm").env("HOME", &home).args(["--eval", "%{_arch}"]))
+        .stdout
+        .trim()
+        .to_string();
+
+    // v2 in a file: repository; a security advisory for one of them.
+    let repo = root.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for package in [&normal_v2, &security_v2] {
+        std::fs::copy(package, repo.join(package.file_name().unwrap())).unwrap();
+    }
+    run_ok(Command::new("createrepo_c").arg("-q").arg(&repo));
+    let advisory = root.join("updateinfo.xml");
+    std::fs::write(&advisory, updateinfo(&security, &arch)).unwrap();
+    run_ok(
+        Command::new("modifyrepo_c")
+            .args(["--mdtype=updateinfo"])
+            .arg(&advisory)
+            .arg(repo.join("repodata")),
+    );
+
+    // A private dnf configuration: this repository only, caches here.
+    let dnf = root.join("dnf");
+    for dir in ["repos.d", "cache", "persist", "log"] {
+        std::fs::create_dir_all(dnf.join(dir)).unwrap();
+    }
+    std::fs::write(
+        dnf.join("dnf.conf"),
+        format!(
+            "[main]\ngpgcheck=False\nreposdir={0}/repos.d\ncachedir={0}/cache\npersistdir={0}/persist\nlogdir={0}/log\n",
+            dnf.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dnf.join("repos.d/porthole-test.repo"),
+        format!(
+            "[porthole-test]\nname=porthole test\nbaseurl=file://{}\ngpgcheck=0\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let makecache = || {
+        run_ok(
+            Command::new("dnf")
+                .env("HOME", &home)
+                .arg("-c")
+                .arg(dnf.join("dnf.conf"))
+                .args(["-q", "makecache"]),
+        )
+    };
+    makecache();
+    // apt without lists: the machine's Debian packages report nothing.
+    let apt = apt_config(root, "apt", "", &root.join("apt-lists"), Path::new("/var/lib/dpkg"));
+
+    let (normal_server, normal_port) =
+        start_listener(&PathBuf::from("/opt").join(&normal).join("server"), None);
+    let (security_server, security_port) =
+        start_listener(&PathBuf::from("/opt").join(&security).join("server"), None);
+    let ports = format!("{normal_port},{security_port}");
+
+    let json = audit_rpm(&dnf, &home, &apt, &ports);
+    assert_eq!(json["packages"]["checked"], true, "{json:#}");
+    assert_eq!(
+        json["packages"]["dnf_cache_directory"],
+        dnf.join("cache").display().to_string(),
+        "{json:#}"
+    );
+    assert!(json["packages"]["dnf_cache_age_seconds"].as_u64().unwrap() < 3600, "{json:#}");
+    assert_eq!(
+        json["packages"]["note"], "no package lists: run `apt-get update` to compare versions",
+        "a fresh dnf cache needs no note: {json:#}"
+    );
+
+    let low = package_finding(&json, normal_port).unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(low["severity"], "low", "{low}");
+    assert!(
+        low["evidence"].as_str().unwrap().starts_with(&format!(
+            "{normal} 1.0-1 is installed, 1.1-1 is available from porthole-test; dnf metadata cache"
+        )),
+        "{low}"
+    );
+    assert_eq!(
+        low["fix"].as_str().unwrap(),
+        format!(
+            "`dnf upgrade {normal}`, then restart pid {} (/opt/{normal}/server)",
+            normal_server.pid()
+        )
+    );
+    let medium = package_finding(&json, security_port).unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(medium["severity"], "medium", "the advisory is of type security: {medium}");
+    assert!(
+        medium["evidence"].as_str().unwrap().starts_with(&format!(
+            "{security} 1.0-1 is installed, 1.1-1 is available from porthole-test (security update)"
+        )),
+        "{medium}"
+    );
+    assert_eq!(medium["pid"], security_server.pid());
+
+    // Upgrading fixes the package (the process now runs a replaced binary).
+    rpm(&home, &["-U", "--nodeps"], &normal_v2);
+    let json = audit_rpm(&dnf, &home, &apt, &ports);
+    assert!(package_finding(&json, normal_port).is_none(), "{json:#}");
+    assert!(package_finding(&json, security_port).is_some(), "{json:#}");
+
+    // A stale cache is called stale…
+    for entry in std::fs::read_dir(dnf.join("cache")).unwrap().flatten() {
+        let repomd = entry.path().join("repodata/repomd.xml");
+        if repomd.is_file() {
+            run_ok(Command::new("touch").args(["-d", "30 days ago"]).arg(&repomd));
+        }
+    }
+    let json = audit_rpm(&dnf, &home, &apt, &ports);
+    let note = json["packages"]["note"].as_str().unwrap_or_else(|| panic!("{json:#}"));
+    assert!(
+        note.ends_with(
+            "dnf metadata cache is 30 days old: run `dnf makecache` for current versions"
+        ),
+        "{note}"
+    );
+    assert!(package_finding(&json, security_port).unwrap()["evidence"]
+        .as_str()
+        .unwrap()
+        .ends_with("dnf metadata cache 30 days old"));
+
+    // …and a missing one is said to be missing, with nothing compared.
+    std::fs::remove_dir_all(dnf.join("cache")).unwrap();
+    std::fs::create_dir_all(dnf.join("cache")).unwrap();
+    let json = audit_rpm(&dnf, &home, &apt, &ports);
+    assert!(
+        json["packages"]["note"]
+            .as_str()
+            .unwrap()
+            .ends_with("no dnf metadata cache: run `dnf makecache` to compare rpm versions"),
+        "{json:#}"
+    );
+    assert!(package_finding(&json, security_port).is_none(), "{json:#}");
+
+    // With the cache back and the security update installed, nothing is
+    // outdated any more.
+    makecache();
+    rpm(&home, &["-U", "--nodeps"], &security_v2);
+    let json = audit_rpm(&dnf, &home, &apt, &ports);
+    assert!(package_finding(&json, normal_port).is_none(), "{json:#}");
+    assert!(package_finding(&json, security_port).is_none(), "{json:#}");
+    drop((normal_server, security_server));
 }

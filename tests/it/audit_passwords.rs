@@ -2,7 +2,8 @@
 //! started here: Redis with `requirepass foobared`, with a long random
 //! password, with an ACL user; PostgreSQL with MD5 and SCRAM passwords and
 //! with `auth_delay` (a rate-limit sign); MariaDB with `root`/`root`;
-//! RabbitMQ's management API with `guest`/`guest`. Each audit is limited
+//! RabbitMQ's management API with `guest`/`guest`; a MongoDB stand-in (SCRAM,
+//! validated with pymongo) with `admin`/`admin`. Each audit is limited
 //! with `--port` to the test's own server.
 
 use std::path::Path;
@@ -710,4 +711,253 @@ fn rabbitmq_guest_guest_is_found_until_the_password_changes() {
     assert_eq!(record["accepted_user"], Value::Null, "{record}");
     assert_eq!(record["accounts"][0], serde_json::json!({"user": "guest", "attempts": 1}));
     assert_eq!(record["accounts"][1], serde_json::json!({"user": "admin", "attempts": 1}));
+}
+
+// ---------------------------------------------------------------- MongoDB
+
+/// pymongo (and its `bson`) in a virtual environment of their own, made
+/// by scripts/setup.sh.
+const PYMONGO_VENV: &str = "/opt/porthole-pymongo/bin";
+
+/// No MongoDB server is packaged for Debian, so the tests log in to a
+/// stand-in that speaks mongod's authentication (real SCRAM-SHA-256 and
+/// SCRAM-SHA-1 verification); each test first proves it faithful with the
+/// real pymongo client ([`assert_pymongo_agrees`]).
+const SCRAM_MONGOD: &str = include_str!("fixtures/scram_mongod.py");
+
+/// A running stand-in: the process, its port and the file where it logs
+/// every login step it saw (`start MECH USER`, `failed USER`, `accepted
+/// USER`).
+struct StandIn {
+    server: ChildGuard,
+    port: u16,
+    events: std::path::PathBuf,
+}
+
+impl StandIn {
+    fn start(dir: &Path, user: &str, password: &str, mechanisms: &str) -> StandIn {
+        StandIn::start_with(dir, user, password, mechanisms, &[])
+    }
+
+    fn start_with(
+        dir: &Path,
+        user: &str,
+        password: &str,
+        mechanisms: &str,
+        extra: &[&str],
+    ) -> StandIn {
+        let events = dir.join(format!("events-{mechanisms}{}.log", extra.join("-")));
+        let mut args = vec![user, password, mechanisms, events.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let (server, mut stdout) = util::python_via(
+            Command::new(Path::new(PYMONGO_VENV).join("python")),
+            SCRAM_MONGOD,
+            &args,
+        );
+        let port: u16 = util::wait_for_line(&mut stdout).parse().expect("the stand-in's port");
+        assert!(wait_for_port(port, START), "the stand-in did not listen on {port}");
+        StandIn { server, port, events }
+    }
+
+    /// The login steps seen since the last call.
+    fn take_events(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.events).unwrap_or_default();
+        let _ = std::fs::write(&self.events, "");
+        text.lines().map(str::to_string).collect()
+    }
+}
+
+/// Logs in with pymongo; `Ok` or the server's error code.
+fn pymongo_login(port: u16, user: &str, password: &str, mechanism: &str) -> Result<(), String> {
+    let code = r#"
+import sys, pymongo
+from pymongo.errors import OperationFailure
+port, user, password, mechanism = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+client = pymongo.MongoClient("127.0.0.1", port, username=user, password=password,
+    authSource="admin", authMechanism=mechanism, directConnection=True,
+    serverSelectionTimeoutMS=10000)
+try:
+    client.admin.command("ping")
+    print("ok")
+except OperationFailure as error:
+    print(f"code {error.code}")
+finally:
+    client.close()
+"#;
+    let output = util::run(Command::new(Path::new(PYMONGO_VENV).join("python")).args([
+        "-c",
+        code,
+        &port.to_string(),
+        user,
+        password,
+        mechanism,
+    ]));
+    assert_eq!(output.code, 0, "pymongo failed: {output:?}");
+    match output.stdout.trim() {
+        "ok" => Ok(()),
+        other => Err(other.to_string()),
+    }
+}
+
+/// The stand-in behaves as mongod does for the real client: the right
+/// password logs in with each mechanism it offers, a wrong one and an
+/// unknown user get AuthenticationFailed (18).
+fn assert_pymongo_agrees(stand_in: &StandIn, user: &str, password: &str, mechanisms: &[&str]) {
+    for mechanism in mechanisms {
+        assert_eq!(pymongo_login(stand_in.port, user, password, mechanism), Ok(()), "{mechanism}");
+        assert_eq!(
+            pymongo_login(stand_in.port, user, "not-the-password", mechanism),
+            Err("code 18".to_string()),
+            "{mechanism}"
+        );
+    }
+    assert_eq!(
+        pymongo_login(stand_in.port, "nobody", password, mechanisms[0]),
+        Err("code 18".to_string())
+    );
+    stand_in.take_events();
+}
+
+#[test]
+fn mongodb_admin_admin_is_found_with_scram_sha_256_and_sha_1() {
+    if !require(&format!("{PYMONGO_VENV}/python")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+
+    // An account with both mechanisms, as mongod 4.0+ creates it:
+    // SCRAM-SHA-256 is used.
+    let both = StandIn::start(dir.path(), "admin", "admin", "SCRAM-SHA-256,SCRAM-SHA-1");
+    assert_pymongo_agrees(&both, "admin", "admin", &["SCRAM-SHA-256", "SCRAM-SHA-1"]);
+
+    // Passive: the probe sees `Unauthorized` and tries no login.
+    let (_, json) = audit(both.port, &[]);
+    assert_eq!(json["services"][0]["service"], "mongodb", "{json:#}");
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert!(logins(&json).is_empty(), "{json:#}");
+    assert!(both.take_events().is_empty(), "no login step without --active");
+
+    let (output, json) = audit(both.port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let weak = finding(&json, "weak-password");
+    assert_eq!(weak["severity"], "high", "{weak}");
+    assert_eq!(weak["pid"], both.server.pid(), "{weak}");
+    assert!(
+        weak["evidence"].as_str().unwrap().starts_with(
+            "logged in as `admin` with a default password from porthole's list (1 attempt)"
+        ),
+        "{weak}"
+    );
+    assert_eq!(
+        weak["fix"].as_str().unwrap(),
+        format!(
+            "`mongosh 'mongodb://127.0.0.1:{}/admin' -u admin --eval 'db.changeUserPassword(\"admin\", passwordPrompt())'` (asks for the current password, then the new one); then update the applications' connection strings",
+            both.port
+        )
+    );
+    let record = login(&json);
+    assert_eq!(record["service"], "mongodb", "{record}");
+    assert_eq!(record["attempts"], 1, "{record}");
+    assert_eq!(record["accepted_user"], "admin", "{record}");
+    assert!(record.get("password").is_none(), "{record}");
+    assert!(!output.stdout.contains("password: admin"), "{}", output.stdout);
+    assert_eq!(both.take_events(), ["start SCRAM-SHA-256 admin", "accepted admin"]);
+
+    let port = both.port.to_string();
+    let shown = util::porthole_run(&[
+        "audit",
+        "--port",
+        &port,
+        "--active",
+        "--show",
+        "--skip",
+        "outdated-package",
+    ]);
+    assert!(shown.stdout.contains("password: admin"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains(&format!(
+            "weak-password: mongodb on 127.0.0.1:{port}: 1 attempt (admin ×1), accepted as admin with password admin"
+        )),
+        "{}",
+        shown.stdout
+    );
+
+    // An account created with SCRAM-SHA-1 only (upgraded from MongoDB
+    // 3.x): hello says so, and the MD5-prepared password logs in.
+    let sha1 = StandIn::start(dir.path(), "admin", "admin", "SCRAM-SHA-1");
+    assert_pymongo_agrees(&sha1, "admin", "admin", &["SCRAM-SHA-1"]);
+    let (_, json) = audit(sha1.port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    assert_eq!(login(&json)["attempts"], 1, "{json:#}");
+    assert_eq!(sha1.take_events(), ["start SCRAM-SHA-1 admin", "accepted admin"]);
+}
+
+#[test]
+fn mongodb_with_a_strong_password_counts_every_attempt() {
+    if !require(&format!("{PYMONGO_VENV}/python")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret = strong_password();
+    let stand_in = StandIn::start(dir.path(), "admin", &secret, "SCRAM-SHA-256,SCRAM-SHA-1");
+    assert_pymongo_agrees(&stand_in, "admin", &secret, &["SCRAM-SHA-256", "SCRAM-SHA-1"]);
+
+    let (output, json) = audit(stand_in.port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert_eq!(output.code, 0);
+    let record = login(&json);
+    assert_eq!(record["attempts"], 3, "{record}");
+    assert_eq!(record["accounts"][0], serde_json::json!({"user": "admin", "attempts": 2}));
+    assert_eq!(record["accounts"][1], serde_json::json!({"user": "root", "attempts": 1}));
+    assert_eq!(record["accepted_user"], Value::Null, "{record}");
+    assert_eq!(record["stopped"], Value::Null, "{record}");
+    // The server saw exactly the attempts porthole counted; `root` does
+    // not exist, so hello named no mechanism and SCRAM-SHA-1 was tried,
+    // as drivers do.
+    assert_eq!(
+        stand_in.take_events(),
+        [
+            "start SCRAM-SHA-256 admin",
+            "failed admin",
+            "start SCRAM-SHA-1 root",
+            "failed root",
+            "start SCRAM-SHA-256 admin",
+            "failed admin",
+        ]
+    );
+
+    // The site's own list finds it, on the fourth attempt.
+    let list = dir.path().join("passwords.txt");
+    std::fs::write(&list, format!(":{secret}\n")).unwrap();
+    let (_, json) = audit(stand_in.port, &["--active", "--passwords", list.to_str().unwrap()]);
+    let weak = finding(&json, "weak-password");
+    assert!(
+        weak["evidence"].as_str().unwrap().contains("the site's --passwords list (4 attempts)"),
+        "{weak}"
+    );
+    assert_eq!(login(&json)["from_site_list"], true);
+}
+
+/// A server that accepts any proof but cannot sign with the password's
+/// server key (an impostor, or a proxy in the middle) is not believed: the
+/// login is not counted as accepted, and no more attempts follow.
+#[test]
+fn mongodb_server_signature_is_verified() {
+    if !require(&format!("{PYMONGO_VENV}/python")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let forged =
+        StandIn::start_with(dir.path(), "admin", "admin", "SCRAM-SHA-256,SCRAM-SHA-1", &["forge"]);
+    // pymongo refuses it too: the forgery is what a client must catch.
+    let refused = pymongo_login(forged.port, "admin", "admin", "SCRAM-SHA-256");
+    assert!(refused.is_err(), "pymongo believed a forged server signature");
+    forged.take_events();
+
+    let (_, json) = audit(forged.port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    let record = login(&json);
+    assert_eq!(record["attempts"], 1, "{record}");
+    assert_eq!(record["accepted_user"], Value::Null, "{record}");
+    assert_eq!(record["stopped"], "stopped: server signature does not match", "{record}");
 }

@@ -6,7 +6,8 @@
 //! installers, images and tutorials set — because every attempt is logged
 //! by the server and may count towards a lockout. Sources: Redis's
 //! `redis.conf` (`# requirepass foobared`), the PostgreSQL and MySQL
-//! images' documentation examples, nmap's `passwords.lst` head.
+//! images' documentation examples, the MongoDB image's `root`/`example`
+//! compose example, nmap's `passwords.lst` head.
 
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub enum Service {
     Redis,
     Postgres,
     Mysql,
+    /// MongoDB (SCRAM-SHA-256 or SCRAM-SHA-1 on the `admin` database).
+    MongoDb,
     /// Elasticsearch or OpenSearch (HTTP Basic).
     Elasticsearch,
     /// RabbitMQ's management API (HTTP Basic).
@@ -60,6 +63,7 @@ impl Service {
             "redis" | "valkey" | "keydb" => Some(Service::Redis),
             "postgresql" => Some(Service::Postgres),
             "mysql" | "mariadb" => Some(Service::Mysql),
+            "mongodb" => Some(Service::MongoDb),
             "elasticsearch" | "opensearch" => Some(Service::Elasticsearch),
             "rabbitmq" => Some(Service::RabbitMq),
             "jupyter" => Some(Service::Jupyter),
@@ -73,6 +77,7 @@ impl Service {
             Service::Redis => "default",
             Service::Postgres => "postgres",
             Service::Mysql => "root",
+            Service::MongoDb => "admin",
             Service::Elasticsearch => "elastic",
             Service::RabbitMq => "guest",
             Service::Jupyter => "password",
@@ -95,6 +100,9 @@ impl Service {
                 &[("postgres", "postgres"), ("postgres", "password"), ("postgres", "admin")]
             }
             Service::Mysql => &[("root", "root"), ("root", "password"), ("root", "mysql")],
+            // MongoDB has no built-in account: these are the ones tutorials
+            // and the Docker image's compose example create.
+            Service::MongoDb => &[("admin", "admin"), ("root", "example"), ("admin", "password")],
             // `changeme` was Elasticsearch's built-in default before 6.0;
             // `admin`/`admin` is OpenSearch's demo configuration.
             Service::Elasticsearch => {
@@ -222,6 +230,7 @@ mod tests {
     fn services_by_probe_name() {
         assert_eq!(Service::of("valkey"), Some(Service::Redis));
         assert_eq!(Service::of("mariadb"), Some(Service::Mysql));
+        assert_eq!(Service::of("mongodb"), Some(Service::MongoDb));
         assert_eq!(Service::of("memcached"), None);
     }
 }

@@ -29,6 +29,7 @@ pub mod jdwp;
 pub mod login;
 pub mod memcached;
 pub mod mongodb;
+pub mod mongodb_auth;
 pub mod mysql;
 pub mod mysql_auth;
 pub mod postgres;

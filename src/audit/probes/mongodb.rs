@@ -1,7 +1,9 @@
 //! MongoDB: an `OP_MSG` `hello` (always allowed before authentication), then
 //! `listDatabases` with `nameOnly`. `ok: 1` on the second means the server
 //! runs without `security.authorization`; `ok: 0, code: 13` means it is on.
-//! Only the few BSON types these replies use are decoded.
+//! Only the few BSON types these replies use are decoded. The login client
+//! of `weak-password` ([`super::mongodb_auth`]) speaks through the same
+//! encoder, decoder and [`command`].
 //! See: <https://www.mongodb.com/docs/manual/reference/mongodb-wire-protocol/>
 
 use std::net::SocketAddr;
@@ -18,10 +20,14 @@ pub enum Value {
     Int(i64),
     Bool(bool),
     Text(String),
+    /// Binary data (subtype 0, generic): SASL payloads.
+    Binary(Vec<u8>),
+    /// An array's elements in order (`saslSupportedMechs`).
+    Array(Vec<Value>),
     Other,
 }
 
-/// Encodes a flat document of int32/bool/string fields.
+/// Encodes a flat document of int32/bool/string/binary fields.
 pub fn document(fields: &[(&str, Value)]) -> Vec<u8> {
     let mut body = Vec::new();
     for (name, value) in fields {
@@ -46,7 +52,15 @@ pub fn document(fields: &[(&str, Value)]) -> Vec<u8> {
                 body.extend_from_slice(text.as_bytes());
                 body.push(0);
             }
-            Value::Double(_) | Value::Other => {}
+            Value::Binary(bytes) => {
+                body.push(0x05);
+                body.extend_from_slice(name.as_bytes());
+                body.push(0);
+                body.extend_from_slice(&(bytes.len() as i32).to_le_bytes());
+                body.push(0x00);
+                body.extend_from_slice(bytes);
+            }
+            Value::Double(_) | Value::Array(_) | Value::Other => {}
         }
     }
     let mut document = ((body.len() + 5) as i32).to_le_bytes().to_vec();
@@ -79,7 +93,15 @@ pub fn reply_fields(message: &[u8]) -> Option<Vec<(String, Value)>> {
 }
 
 fn top_level(document: &[u8]) -> Option<Vec<(String, Value)>> {
-    let length = i32::from_le_bytes(document.get(..4)?.try_into().ok()?) as usize;
+    decode(document, false)
+}
+
+/// The fields of one document. Arrays are decoded one level deep only
+/// (`nested` is set inside one): a hostile reply nesting thousands of them
+/// must not recurse that deep. Lengths are checked, never trusted: a
+/// negative or oversized one ends the decoding with `None`.
+fn decode(document: &[u8], nested: bool) -> Option<Vec<(String, Value)>> {
+    let length = usize::try_from(i32::from_le_bytes(document.get(..4)?.try_into().ok()?)).ok()?;
     let document = document.get(..length)?;
     let mut position = 4;
     let mut fields = Vec::new();
@@ -92,20 +114,32 @@ fn top_level(document: &[u8]) -> Option<Vec<(String, Value)>> {
         let name = String::from_utf8_lossy(&document[position + 1..name_end]).into_owned();
         let start = name_end + 1;
         let read_i32 = |at: usize| -> Option<i32> {
-            Some(i32::from_le_bytes(document.get(at..at + 4)?.try_into().ok()?))
+            Some(i32::from_le_bytes(document.get(at..at.checked_add(4)?)?.try_into().ok()?))
         };
+        let read_length = |at: usize| -> Option<usize> { usize::try_from(read_i32(at)?).ok() };
         let (value, size) = match kind {
             0x01 => (
                 Value::Double(f64::from_le_bytes(document.get(start..start + 8)?.try_into().ok()?)),
                 8,
             ),
             0x02 => {
-                let length = read_i32(start)? as usize;
+                let length = read_length(start)?;
                 let text = document.get(start + 4..start + 4 + length.saturating_sub(1))?;
                 (Value::Text(String::from_utf8_lossy(text).into_owned()), 4 + length)
             }
-            0x03 | 0x04 => (Value::Other, read_i32(start)? as usize),
-            0x05 => (Value::Other, 4 + 1 + read_i32(start)? as usize),
+            0x03 => (Value::Other, read_length(start)?),
+            // An array is a document keyed "0", "1"…: its values in order.
+            0x04 if !nested => {
+                let length = read_length(start)?;
+                let elements = decode(document.get(start..start + length)?, true)?;
+                (Value::Array(elements.into_iter().map(|(_, value)| value).collect()), length)
+            }
+            0x04 => (Value::Other, read_length(start)?),
+            0x05 => {
+                let length = read_length(start)?;
+                let bytes = document.get(start + 5..start + 5 + length)?;
+                (Value::Binary(bytes.to_vec()), 4 + 1 + length)
+            }
             0x07 => (Value::Other, 12),
             0x08 => (Value::Bool(*document.get(start)? != 0), 1),
             0x09 | 0x11 | 0x12 => (
@@ -123,11 +157,13 @@ fn top_level(document: &[u8]) -> Option<Vec<(String, Value)>> {
     Some(fields)
 }
 
-fn field<'a>(fields: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
+/// The value of the top-level field `name`.
+pub fn field<'a>(fields: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
     fields.iter().find(|(key, _)| key == name).map(|(_, value)| value)
 }
 
-fn is_ok(fields: &[(String, Value)]) -> bool {
+/// Whether a reply says `ok: 1` (a double, an integer or a boolean).
+pub fn is_ok(fields: &[(String, Value)]) -> bool {
     match field(fields, "ok") {
         Some(Value::Double(number)) => *number == 1.0,
         Some(Value::Int(number)) => *number == 1,
@@ -136,7 +172,9 @@ fn is_ok(fields: &[(String, Value)]) -> bool {
     }
 }
 
-fn command(
+/// Sends one command (request id `id`) and decodes the reply's body
+/// document; `None` when nothing whole came back in time.
+pub fn command(
     conn: &mut Conn,
     deadline: &Deadline,
     id: i32,
@@ -207,6 +245,36 @@ mod tests {
         assert!(is_ok(&fields));
         assert_eq!(field(&fields, "code"), Some(&Value::Int(13)));
         assert_eq!(field(&fields, "codeName"), Some(&Value::Text("Unauthorized".into())));
+    }
+
+    #[test]
+    fn decodes_arrays_and_binary_and_refuses_bad_lengths() {
+        // {m: ["SCRAM-SHA-1", "SCRAM-SHA-256"], p: BinData(0, "r=x")}
+        let array = document(&[
+            ("0", Value::Text("SCRAM-SHA-1".into())),
+            ("1", Value::Text("SCRAM-SHA-256".into())),
+        ]);
+        let mut body = vec![0x04, b'm', 0];
+        body.extend_from_slice(&array);
+        let payload = document(&[("p", Value::Binary(b"r=x".to_vec()))]);
+        body.extend_from_slice(&payload[4..payload.len() - 1]);
+        let mut whole = ((body.len() + 5) as i32).to_le_bytes().to_vec();
+        whole.extend_from_slice(&body);
+        whole.push(0);
+        let fields = top_level(&whole).unwrap();
+        assert_eq!(
+            field(&fields, "m"),
+            Some(&Value::Array(vec![
+                Value::Text("SCRAM-SHA-1".into()),
+                Value::Text("SCRAM-SHA-256".into())
+            ]))
+        );
+        assert_eq!(field(&fields, "p"), Some(&Value::Binary(b"r=x".to_vec())));
+
+        // A string whose length is negative ends the decoding, no panic.
+        let mut hostile = document(&[("t", Value::Text("abc".into()))]);
+        hostile[7..11].copy_from_slice(&(-8i32).to_le_bytes());
+        assert_eq!(top_level(&hostile), None);
     }
 
     #[test]

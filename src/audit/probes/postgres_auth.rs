@@ -13,7 +13,7 @@ use md5::{Digest, Md5};
 use super::conn::{Conn, Deadline};
 use super::login::Attempt;
 use super::postgres::{startup_message, SSL_REQUEST, TERMINATE};
-use super::scram::Scram;
+use super::scram::{Hash, Scram};
 
 /// A message from the server: its type byte and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +197,7 @@ fn login(session: &mut Session, user: &str, password: &str, deadline: &Deadline)
 
 /// SASLInitialResponse, SASLContinue, SASLResponse, SASLFinal.
 fn scram(session: &mut Session, password: &str, deadline: &Deadline) -> Result<(), Attempt> {
-    let mut exchange = Scram::new(password, &Scram::random_nonce());
+    let mut exchange = Scram::new(Hash::Sha256, "", password, &Scram::random_nonce());
     let first = exchange.client_first();
     let mut body = b"SCRAM-SHA-256\0".to_vec();
     body.extend_from_slice(&(first.len() as u32).to_be_bytes());

@@ -47,6 +47,8 @@ pub struct Context<'a> {
     pub packages: Option<&'a super::packages::TargetPackages>,
     /// Age of apt's package lists, for evidence strings (`None`: no lists).
     pub package_lists_age: Option<std::time::Duration>,
+    /// Age of dnf's metadata cache, for updates from rpm repositories.
+    pub dnf_cache_age: Option<std::time::Duration>,
 }
 
 impl Context<'_> {
@@ -334,6 +336,7 @@ pub(crate) mod testing {
             firewall_text: "nftables input policy accept",
             packages: None,
             package_lists_age: None,
+            dnf_cache_age: None,
         }
     }
 }

@@ -12,7 +12,7 @@
 //! security fixes at all: medium on loopback, high when exposed.
 
 use super::Context;
-use crate::audit::packages::{describe_age, PackageUpdate};
+use crate::audit::packages::{describe_age, Manager, PackageUpdate};
 use crate::model::{Finding, RuleId, Severity};
 
 pub fn check(context: &Context<'_>) -> Vec<Finding> {
@@ -88,14 +88,36 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         parts.push(text);
     }
     let mut evidence = parts.join("; ");
-    if let Some(age) = context.package_lists_age {
+    let from = |manager: Manager| updates.iter().any(|u| u.manager == manager);
+    if let Some(age) = context.package_lists_age.filter(|_| from(Manager::Apt)) {
         evidence.push_str(&format!("; package lists {} old", describe_age(age)));
     }
-    let mut names: Vec<&str> = updates.iter().map(|u| u.package.as_str()).collect();
-    names.dedup();
+    if let Some(age) = context.dnf_cache_age.filter(|_| from(Manager::Dnf)) {
+        evidence.push_str(&format!("; dnf metadata cache {} old", describe_age(age)));
+    }
     let pid = packages.pid.or_else(|| context.target.owners.first().map(|p| p.pid));
     let restart = pid.map(|pid| context.restart_fix(pid));
-    let mut fix = format!("`apt-get install --only-upgrade {}`", names.join(" "));
+    // One command per package manager (a Debian machine may run a service
+    // installed from an rpm, with its libraries from Debian packages).
+    let commands: Vec<String> = [Manager::Apt, Manager::Dnf]
+        .into_iter()
+        .filter_map(|manager| {
+            let mut names: Vec<&str> = updates
+                .iter()
+                .filter(|u| u.manager == manager)
+                .map(|u| u.package.as_str())
+                .collect();
+            names.dedup();
+            if names.is_empty() {
+                return None;
+            }
+            Some(match manager {
+                Manager::Apt => format!("`apt-get install --only-upgrade {}`", names.join(" ")),
+                Manager::Dnf => format!("`dnf upgrade {}`", names.join(" ")),
+            })
+        })
+        .collect();
+    let mut fix = commands.join(" and ");
     match restart.as_deref() {
         Some(command) if command.starts_with("systemctl ") => {
             fix.push_str(&format!(", then `{command}`"))
@@ -124,7 +146,56 @@ mod tests {
             candidate: "1.1-1".into(),
             suite: if security { "bookworm-security".into() } else { "bookworm".into() },
             security,
+            manager: Manager::Apt,
         }
+    }
+
+    /// A Debian machine running a service installed from an rpm: one
+    /// command per manager, and each cache's age.
+    #[test]
+    fn rpm_updates_name_dnf() {
+        let local = target("127.0.0.1", 8080);
+        let mixed = TargetPackages {
+            pid: Some(42),
+            exe_package: Some("myservice".into()),
+            exe_update: Some(PackageUpdate {
+                package: "myservice".into(),
+                installed: "1.0-1".into(),
+                candidate: "1:1.1-1".into(),
+                suite: "internal".into(),
+                security: true,
+                manager: Manager::Dnf,
+            }),
+            library_updates: vec![update("libssl3", true)],
+            runtime: None,
+        };
+        let mut ctx = context(&local, None);
+        ctx.packages = Some(&mixed);
+        ctx.package_lists_age = Some(std::time::Duration::from_secs(7200));
+        ctx.dnf_cache_age = Some(std::time::Duration::from_secs(600));
+        let finding = &check(&ctx)[0];
+        assert_eq!(finding.severity, Severity::Medium);
+        assert!(
+            finding.evidence.starts_with(
+                "myservice 1.0-1 is installed, 1:1.1-1 is available from internal (security update); mapped libraries"
+            ),
+            "{}",
+            finding.evidence
+        );
+        assert!(
+            finding
+                .evidence
+                .ends_with("; package lists 2 hours old; dnf metadata cache 10 minutes old"),
+            "{}",
+            finding.evidence
+        );
+        assert!(
+            finding.fix.starts_with(
+                "`apt-get install --only-upgrade libssl3` and `dnf upgrade myservice`, then restart pid 42"
+            ),
+            "{}",
+            finding.fix
+        );
     }
 
     #[test]

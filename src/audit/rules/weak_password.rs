@@ -74,6 +74,14 @@ fn fix(context: &Context<'_>, user: &str) -> String {
         "mysql" => format!(
             "`mysql -h {host} -P {port} -u {user} -p -e \"ALTER USER CURRENT_USER() IDENTIFIED BY '<new long random secret>'\"`"
         ),
+        // mongosh asks for the current password (`-u` without `-p`), then
+        // `passwordPrompt()` for the new one: neither lands in the history.
+        "mongodb" => {
+            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            format!(
+                "`mongosh 'mongodb://{host}:{port}/admin' -u {user} --eval 'db.changeUserPassword(\"{user}\", passwordPrompt())'` (asks for the current password, then the new one); then update the applications' connection strings"
+            )
+        }
         "elasticsearch" | "opensearch" => format!(
             "`curl -u {user} -X POST 'http://{host}:{port}/_security/user/{user}/_password' -H 'Content-Type: application/json' -d '{{\"password\":\"<new long random secret>\"}}'` (OpenSearch: `PUT _plugins/_security/api/internalusers/{user}`)"
         ),
@@ -144,6 +152,11 @@ mod tests {
         let redis = target("127.0.0.1", 6380);
         let seen = outcome("redis", vec![weak("admin", None)]);
         assert!(check(&context(&redis, Some(&seen)))[0].fix.contains("ACL SETUSER admin"));
+        let mongodb = target("127.0.0.1", 27017);
+        let seen = outcome("mongodb", vec![weak("admin", None)]);
+        assert!(check(&context(&mongodb, Some(&seen)))[0].fix.starts_with(
+            "`mongosh 'mongodb://127.0.0.1:27017/admin' -u admin --eval 'db.changeUserPassword(\"admin\", passwordPrompt())'`"
+        ));
         let mariadb = target("127.0.0.1", 3306);
         let seen = outcome("mariadb", vec![weak("root", None)]);
         assert!(check(&context(&mariadb, Some(&seen)))[0]
