@@ -48,6 +48,7 @@ pub mod monitor;
 pub mod portinfo;
 pub mod proxy;
 pub mod render;
+pub mod shell;
 pub mod store;
 // The one module allowed to use `unsafe` (denied everywhere else in
 // Cargo.toml's [lints]).

@@ -301,10 +301,7 @@ fn postgres_default_passwords_md5_and_scram_and_auth_delay() {
     let weak = finding(&json, "weak-password");
     assert_eq!(weak["severity"], "high");
     assert!(weak["evidence"].as_str().unwrap().contains("`postgres`"), "{weak}");
-    assert_eq!(
-        weak["fix"],
-        format!("`psql -h 127.0.0.1 -p {port} -U postgres -c '\\password postgres'`")
-    );
+    assert_eq!(weak["fix"], format!("`psql -h 127.0.0.1 -p {port} -U postgres -c '\\password'`"));
     assert_eq!(login(&json)["attempts"], 1);
     assert!(!output.stdout.contains("\"postgres\"\n"), "{}", output.stdout);
 

@@ -9,6 +9,7 @@
 use super::Context;
 use crate::audit::probes::Observation;
 use crate::model::{Finding, RuleId, Severity};
+use crate::shell;
 
 pub fn check(context: &Context<'_>) -> Vec<Finding> {
     context
@@ -52,7 +53,10 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         .collect()
 }
 
-/// The command that sets a new password for `user` on this service.
+/// The command that sets a new password for `user` on this service. The
+/// account name may come from the site's `--passwords` file, so it is made
+/// one shell word wherever it is an argument, and never spliced into a
+/// quoted SQL or JavaScript string unescaped.
 fn fix(context: &Context<'_>, user: &str) -> String {
     let port = context.target.port;
     let host = match context.target.connect {
@@ -60,37 +64,61 @@ fn fix(context: &Context<'_>, user: &str) -> String {
         Some(address) => address.ip().to_string(),
         None => "127.0.0.1".to_string(),
     };
+    let account = shell::word(user);
     match context.service_name().unwrap_or("") {
         "redis" | "valkey" | "keydb" if user == "default" => format!(
             "`redis-cli -h {host} -p {port} --askpass CONFIG SET requirepass '<new long random secret>'`, then `CONFIG REWRITE` (or the same `requirepass` line in redis.conf) so it survives a restart"
         ),
         "redis" | "valkey" | "keydb" => format!(
-            "`redis-cli -h {host} -p {port} --user {user} --askpass ACL SETUSER {user} resetpass '><new long random secret>'`, then `ACL SAVE` (aclfile) or `CONFIG REWRITE`"
+            "`redis-cli -h {host} -p {port} --user {account} --askpass ACL SETUSER {account} resetpass '><new long random secret>'`, then `ACL SAVE` (aclfile) or `CONFIG REWRITE`"
         ),
-        "postgresql" => format!("`psql -h {host} -p {port} -U {user} -c '\\password {user}'`"),
+        // `\password` without a name changes the password of the user
+        // psql logged in as: no name to quote inside the SQL side.
+        "postgresql" => format!("`psql -h {host} -p {port} -U {account} -c '\\password'`"),
         "mariadb" => format!(
-            "`mariadb -h {host} -P {port} -u {user} -p -e \"ALTER USER CURRENT_USER() IDENTIFIED BY '<new long random secret>'\"`"
+            "`mariadb -h {host} -P {port} -u {account} -p -e \"ALTER USER CURRENT_USER() IDENTIFIED BY '<new long random secret>'\"`"
         ),
         "mysql" => format!(
-            "`mysql -h {host} -P {port} -u {user} -p -e \"ALTER USER CURRENT_USER() IDENTIFIED BY '<new long random secret>'\"`"
+            "`mysql -h {host} -P {port} -u {account} -p -e \"ALTER USER CURRENT_USER() IDENTIFIED BY '<new long random secret>'\"`"
         ),
         // mongosh asks for the current password (`-u` without `-p`), then
         // `passwordPrompt()` for the new one: neither lands in the history.
         "mongodb" => {
             let host = if host.contains(':') { format!("[{host}]") } else { host };
+            let name = serde_json::Value::String(user.to_string()).to_string();
+            let script = shell::word_always(&format!("db.changeUserPassword({name}, passwordPrompt())"));
             format!(
-                "`mongosh 'mongodb://{host}:{port}/admin' -u {user} --eval 'db.changeUserPassword(\"{user}\", passwordPrompt())'` (asks for the current password, then the new one); then update the applications' connection strings"
+                "`mongosh 'mongodb://{host}:{port}/admin' -u {account} --eval {script}` (asks for the current password, then the new one); then update the applications' connection strings"
             )
         }
-        "elasticsearch" | "opensearch" => format!(
-            "`curl -u {user} -X POST 'http://{host}:{port}/_security/user/{user}/_password' -H 'Content-Type: application/json' -d '{{\"password\":\"<new long random secret>\"}}'` (OpenSearch: `PUT _plugins/_security/api/internalusers/{user}`)"
-        ),
+        "elasticsearch" | "opensearch" => {
+            let path_user = percent_encode(user);
+            format!(
+                "`curl -u {account} -X POST 'http://{host}:{port}/_security/user/{path_user}/_password' -H 'Content-Type: application/json' -d '{{\"password\":\"<new long random secret>\"}}'` (OpenSearch: `PUT _plugins/_security/api/internalusers/{path_user}`)"
+            )
+        }
         "jupyter" => "run `jupyter server password` (or set a long random `--IdentityProvider.token`), then restart Jupyter".to_string(),
         "http" | "https" => format!(
-            "`rabbitmqctl change_password {user} '<new long random secret>'` (for `guest`: `rabbitmqctl delete_user guest` after creating your own administrator)"
+            "`rabbitmqctl change_password {account} '<new long random secret>'` (for `guest`: `rabbitmqctl delete_user guest` after creating your own administrator)"
         ),
-        other => format!("set a long random password for `{user}` on {other}"),
+        other => format!("set a long random password for the account {account} on {other}"),
     }
+}
+
+/// `value` for a URL path segment: unreserved characters kept, every other
+/// byte as `%XX`. The result is also a plain shell word inside the quotes
+/// the Elasticsearch line puts around the URL.
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                (byte as char).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -130,7 +158,7 @@ mod tests {
         let finding = &check(&context(&target, Some(&seen)))[0];
         assert_eq!(finding.severity, Severity::Critical);
         assert!(finding.evidence.ends_with("password: postgres"), "{}", finding.evidence);
-        assert_eq!(finding.fix, "`psql -h 127.0.0.1 -p 5432 -U postgres -c '\\password postgres'`");
+        assert_eq!(finding.fix, "`psql -h 127.0.0.1 -p 5432 -U postgres -c '\\password'`");
     }
 
     #[test]
@@ -162,5 +190,35 @@ mod tests {
         assert!(check(&context(&mariadb, Some(&seen)))[0]
             .fix
             .starts_with("`mariadb -h 127.0.0.1 -P 3306 -u root -p"));
+    }
+
+    #[test]
+    fn an_account_name_from_a_site_list_stays_one_argument() {
+        // A site's `--passwords` file may name any account; the fix line
+        // must still run as printed: `echo` the command's arguments through
+        // a real shell and read back the account name intact.
+        let hostile = "o'brien $(id)";
+        for (service, port) in [("redis", 6379), ("mongodb", 27017), ("postgresql", 5432)] {
+            let seen = outcome(service, vec![weak(hostile, None)]);
+            let fix = check(&context(&target("127.0.0.1", port), Some(&seen)))[0].fix.clone();
+            let command = fix.split('`').nth(1).expect("a command in backticks");
+            let echoed = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "for word in {}; do printf '%s\\n' \"$word\"; done",
+                    &command[command.find(' ').unwrap_or(0)..]
+                ))
+                .output()
+                .expect("sh runs");
+            let words = String::from_utf8_lossy(&echoed.stdout).into_owned();
+            assert!(words.lines().any(|line| line == hostile), "{service}: {fix}\n{words}");
+            assert!(!words.contains("uid="), "{service}: {fix}");
+        }
+        let seen = outcome("mongodb", vec![weak(hostile, None)]);
+        let fix = check(&context(&target("127.0.0.1", 27017), Some(&seen)))[0].fix.clone();
+        assert!(
+            fix.contains(r#"db.changeUserPassword("o'\''brien $(id)", passwordPrompt())"#),
+            "{fix}"
+        );
     }
 }
