@@ -635,7 +635,10 @@ pub fn sandbox_fixes(confinement: &environment::Confinement) -> Vec<Fix> {
     }
     if let Some(unit) = &confinement.unit {
         if !confinement.systemd.is_empty() {
-            fix.push(Fix::command(format!("systemctl edit {unit}   # add IPAddressAllow=localhost or relax RestrictAddressFamilies=")));
+            fix.push(Fix::command(format!(
+                "systemctl edit {}   # add IPAddressAllow=localhost or relax RestrictAddressFamilies=",
+                crate::shell::word(unit)
+            )));
         }
     }
     if fix.is_empty() {
@@ -1458,7 +1461,7 @@ fn localhost_resolution(view: &environment::HostsView, attempts: &[Attempt]) -> 
         )));
         fix.push(Fix::command(format!(
             "grep -n localhost {}   # the lines to fix",
-            view.hosts_path
+            crate::shell::word(&view.hosts_path)
         )));
         fix.push(Fix::step("or use the literal 127.0.0.1 / [::1]"));
     } else {

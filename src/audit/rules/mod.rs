@@ -170,7 +170,9 @@ impl Context<'_> {
     pub fn restart_fix(&self, pid: u32) -> String {
         let process = self.target.owners.iter().find(|p| p.pid == pid);
         match process.and_then(|p| p.unit.as_deref()) {
-            Some(unit) if unit.ends_with(".service") => format!("systemctl restart {unit}"),
+            Some(unit) if unit.ends_with(".service") => {
+                format!("systemctl restart {}", crate::shell::word(unit))
+            }
             _ => match process {
                 Some(p) => format!("restart pid {pid} ({})", abbreviate(&p.command_line(), 60)),
                 None => format!("restart pid {pid}"),

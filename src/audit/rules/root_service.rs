@@ -15,7 +15,8 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
     };
     let fix = match context.target.owners.first().and_then(|p| p.unit.as_deref()) {
         Some(unit) if unit.ends_with(".service") => format!(
-            "`systemctl edit {unit}`: add `User=` (and `AmbientCapabilities=CAP_NET_BIND_SERVICE` for ports below 1024)"
+            "`systemctl edit {}`: add `User=` (and `AmbientCapabilities=CAP_NET_BIND_SERVICE` for ports below 1024)",
+            crate::shell::word(unit)
         ),
         _ => "run it as an unprivileged user (or let it drop privileges after binding)".into(),
     };

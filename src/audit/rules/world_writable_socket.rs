@@ -35,7 +35,7 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
     );
     let fix = format!(
         "chmod 660 {path} and keep its group to trusted users (for dockerd: `\"group\": \"docker\"` in daemon.json, no chmod 666 in unit files)",
-        path = file.path
+        path = crate::shell::word(&file.path)
     );
     vec![context.finding(RuleId::WorldWritableSocket, severity, evidence, fix)]
 }
@@ -61,5 +61,18 @@ mod tests {
             uid: 0,
         });
         assert!(check(&context(&target, None)).is_empty());
+    }
+
+    #[test]
+    fn a_socket_path_with_shell_characters_is_one_word_in_the_fix() {
+        let path = "/tmp/app dir/$(id)/docker.sock";
+        let mut target = target(path, 0);
+        target.unix = Some(UnixSocketFile { path: path.into(), mode: 0o140666, uid: 0 });
+        let found = check(&context(&target, None));
+        assert!(
+            found[0].fix.starts_with("chmod 660 '/tmp/app dir/$(id)/docker.sock' and"),
+            "{}",
+            found[0].fix
+        );
     }
 }
