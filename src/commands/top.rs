@@ -20,10 +20,11 @@ use crossterm::terminal;
 use crate::cli::args::TopArgs;
 use crate::cli::settings::{TopOutput, TopSettings};
 use crate::commands::{warn, ExitStatus};
+use crate::inventory::system::Machine;
 use crate::model::top::{ShortLivedCapture, TcpCounters, TopFrame};
 use crate::render::top::{self as view, SortKey, TopFrameRecord, TopView};
 use crate::render::Style;
-use crate::top::{Sampler, Tracker};
+use crate::top::{ConnectionDetail, Sampler, Tracker};
 
 pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = TopSettings::resolve(args)?;
@@ -31,9 +32,9 @@ pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     match settings.output {
         TopOutput::Live => live(&settings, &mut engine, out),
         TopOutput::Once | TopOutput::Json => {
-            engine.frame(None)?;
+            engine.frame(ConnectionDetail::All)?;
             std::thread::sleep(settings.interval);
-            let frame = engine.frame(None)?;
+            let frame = engine.frame(ConnectionDetail::All)?;
             report_notes(&frame);
             if settings.output == TopOutput::Once {
                 view::write_table(out, &frame, Style::detect())?;
@@ -48,7 +49,7 @@ pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         }
         TopOutput::Jsonl { count } => {
             crate::sys::signal::catch_termination().context("installing signal handlers")?;
-            engine.frame(None)?;
+            engine.frame(ConnectionDetail::All)?;
             let mut written = 0u64;
             let mut next = Instant::now() + settings.interval;
             while count.is_none_or(|count| written < count) {
@@ -56,7 +57,7 @@ pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                     break;
                 }
                 next += settings.interval;
-                let frame = engine.frame(None)?;
+                let frame = engine.frame(ConnectionDetail::All)?;
                 if written == 0 {
                     report_notes(&frame);
                 }
@@ -109,10 +110,12 @@ impl Engine {
         }
     }
 
-    fn frame(&mut self, selected: Option<std::net::SocketAddr>) -> anyhow::Result<TopFrame> {
+    /// One refresh, listing the connections `detail` asks for.
+    fn frame(&mut self, detail: ConnectionDetail) -> anyhow::Result<TopFrame> {
         let closed = self.closes.drain();
-        let sample = self.sampler.sample(closed, selected).context("reading sockets")?;
-        Ok(self.tracker.frame(sample, self.closes.capture()))
+        let sample =
+            self.sampler.sample(&Machine, closed, detail.selected()).context("reading sockets")?;
+        Ok(self.tracker.frame(sample, detail, self.closes.capture()))
     }
 }
 
@@ -219,7 +222,8 @@ fn live(
     }
     crate::sys::signal::catch_termination().context("installing signal handlers")?;
     let color = Style::detect().color;
-    let mut frame = engine.frame(None)?;
+    let mut detail = ConnectionDetail::Counts;
+    let mut frame = engine.frame(detail)?;
     let guard = TerminalGuard::enter(out)?;
     let backend = ratatui::backend::CrosstermBackend::new(&mut *out);
     let mut terminal = ratatui::Terminal::new(backend).context("starting the terminal view")?;
@@ -245,12 +249,21 @@ fn live(
                 _ => {}
             }
         }
-        if Instant::now() >= next_refresh {
-            let selected = view::visible_rows(&frame, &view_state)
-                .get(view_state.selected)
-                .filter(|_| view_state.expanded)
-                .and_then(|row| row.socket.local);
-            frame = engine.frame(selected)?;
+        // Only the expanded row's connections are listed: opening it, or
+        // moving to another row while open, refreshes at once (closing it
+        // waits for the next refresh).
+        let wanted = match view::visible_rows(&frame, &view_state)
+            .get(view_state.selected)
+            .filter(|_| view_state.expanded)
+            .and_then(|row| row.socket.local)
+        {
+            Some(address) => ConnectionDetail::Listener(address),
+            None => ConnectionDetail::Counts,
+        };
+        let listing_changed = wanted != detail && wanted != ConnectionDetail::Counts;
+        if Instant::now() >= next_refresh || listing_changed {
+            detail = wanted;
+            frame = engine.frame(detail)?;
             next_refresh = Instant::now() + settings.interval;
         }
     }
