@@ -229,8 +229,15 @@ fn live(
     let mut terminal = ratatui::Terminal::new(backend).context("starting the terminal view")?;
     let mut view_state = TopView::default();
     let mut next_refresh = Instant::now() + settings.interval;
+    // Drawn when something changed (a frame, a key, a resize), not at every
+    // wake-up: the loop wakes five times a second to notice signals, and
+    // laying out the table costs more than an idle wake-up.
+    let mut redraw = true;
     loop {
-        terminal.draw(|screen| view::draw(screen, &frame, &view_state, color))?;
+        if redraw {
+            terminal.draw(|screen| view::draw(screen, &frame, &view_state, color))?;
+            redraw = false;
+        }
         if crate::sys::signal::termination_requested() {
             break;
         }
@@ -238,16 +245,20 @@ fn live(
             next_refresh.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
         if event::poll(wait)? {
             match event::read()? {
-                Event::Key(key)
-                    if key.kind != KeyEventKind::Release
-                        && handle_key(&mut view_state, key.code, key.modifiers, &frame)
-                            == Flow::Quit =>
-                {
-                    break;
+                Event::Key(key) if key.kind != KeyEventKind::Release => {
+                    if handle_key(&mut view_state, key.code, key.modifiers, &frame) == Flow::Quit {
+                        break;
+                    }
+                    redraw = true;
                 }
-                // A resize needs nothing: the next draw uses the new size.
+                // The draw uses the new size.
+                Event::Resize(..) => redraw = true,
                 _ => {}
             }
+        }
+        let due = Instant::now() >= next_refresh;
+        if !due && !redraw {
+            continue;
         }
         // Only the expanded row's connections are listed: opening it, or
         // moving to another row while open, refreshes at once (closing it
@@ -261,10 +272,11 @@ fn live(
             None => ConnectionDetail::Counts,
         };
         let listing_changed = wanted != detail && wanted != ConnectionDetail::Counts;
-        if Instant::now() >= next_refresh || listing_changed {
+        if due || listing_changed {
             detail = wanted;
             frame = engine.frame(detail)?;
             next_refresh = Instant::now() + settings.interval;
+            redraw = true;
         }
     }
     drop(terminal);
