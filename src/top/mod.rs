@@ -303,7 +303,12 @@ impl Tracker {
             }
         }
         for row in &mut rows {
-            row.connections.sort_by_key(|connection| connection.client);
+            // By client, then server: unique per connection, so an unstable
+            // sort is deterministic, and integer keys compare faster than
+            // addresses (a listener can have thousands).
+            row.connections.sort_unstable_by_key(|connection| {
+                (address_key(connection.client), address_key(connection.server))
+            });
         }
         rows.sort_by(|a, b| listing_key(&a.socket).cmp(&listing_key(&b.socket)));
         self.previous_at = Some(sample.at);
@@ -428,6 +433,14 @@ fn listing_key(socket: &Socket) -> (bool, u16, &Option<String>, Option<SocketAdd
         socket.protocol,
         socket.inode,
     )
+}
+
+/// An address as integers that sort as [`SocketAddr`] does (IPv4 first).
+fn address_key(address: SocketAddr) -> (bool, u128, u16) {
+    match address {
+        SocketAddr::V4(v4) => (false, u128::from(u32::from(*v4.ip())), v4.port()),
+        SocketAddr::V6(v6) => (true, u128::from(*v6.ip()), v6.port()),
+    }
 }
 
 /// Finds the TCP listener that serves a local address: an exact address
@@ -810,6 +823,37 @@ mod tests {
         );
         assert!(counts_only.listeners.iter().all(|row| row.connections.is_empty()));
         assert_eq!(counts_only.listeners.iter().map(|r| r.open_connections).sum::<usize>(), 2);
+    }
+
+    #[test]
+    fn connections_are_listed_by_client_address_as_addresses_sort() {
+        let mut clients: Vec<SocketAddr> = [
+            "[::1]:40000",
+            "127.0.0.2:1",
+            "127.0.0.1:60000",
+            "[::ffff:127.0.0.1]:5",
+            "127.0.0.1:1024",
+            "10.0.0.1:9",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let connections = clients
+            .iter()
+            .enumerate()
+            .map(|(index, client)| {
+                let server = if client.is_ipv4() { "127.0.0.1:80" } else { "[::1]:80" };
+                connection(index as u64, server, &client.to_string(), 0, 0)
+            })
+            .collect();
+        let frame = frame_of(
+            &mut Tracker::default(),
+            sample(1.0, vec![listener("[::]:80", 1)], connections),
+        );
+        let listed: Vec<SocketAddr> =
+            frame.listeners[0].connections.iter().map(|c| c.client).collect();
+        clients.sort();
+        assert_eq!(listed, clients);
     }
 
     #[test]
