@@ -52,6 +52,10 @@ pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             engine.frame(ConnectionDetail::All)?;
             let mut written = 0u64;
             let mut next = Instant::now() + settings.interval;
+            // One buffer for every line: a frame lists every connection
+            // (megabytes at 30k), and a fresh buffer each refresh would be
+            // fresh pages to fault in each time.
+            let mut line = Vec::new();
             while count.is_none_or(|count| written < count) {
                 if !sleep_until(next) {
                     break;
@@ -61,7 +65,8 @@ pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                 if written == 0 {
                     report_notes(&frame);
                 }
-                let mut line = serde_json::to_vec(&TopFrameRecord::from_frame(&frame))?;
+                line.clear();
+                serde_json::to_writer(&mut line, &TopFrameRecord::from_frame(&frame))?;
                 line.push(b'\n');
                 out.write_all(&line)?;
                 out.flush()?;
