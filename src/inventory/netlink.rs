@@ -18,7 +18,7 @@
 //! `netlink-packet-sock-diag`; replies are decoded with that crate's
 //! `InetResponseHeader` and `UnixResponse` parsers. `netlink_packet_*` types
 //! never leave this module. The per-refresh counter dump of `top` and the
-//! dashboard lives in [`super::counters`], on this module's [`Channel`].
+//! dashboard lives in [`super::counters`], on this module's `Channel`.
 //!
 //! # Platform specific behavior
 //! Dumps are resumable, not atomic: a socket that moves between kernel
