@@ -4,14 +4,19 @@
 Loads a private network namespace with bench/loadgen.py (N established
 loopback connections = 2N sockets plus 80 listeners), then runs, one after
 the other inside it, for --seconds each:
-  - `porthole top --jsonl --interval 1s` (what the live view does per
-    refresh, without drawing);
+  - the live view, `porthole top` in a tmux session (drawing included; no
+    row expanded), measured from /proc/PID/stat over --seconds after a
+    warm-up, so start-up and the first frame's /proc walk are left out;
+  - `porthole top --jsonl --interval 1s` (every connection of every
+    listener serialised each refresh; start-up included);
   - the usual stand-in, `ss -tlnp` once a second (what `watch -n1 'ss
     -tlnp'` runs), which shows no rates and no connection counts;
   - `ss -tinp` once a second, the closest `ss` gets to per-connection byte
     counters with owners.
 CPU is user+system time of the process (and its children) divided by wall
 time: the share of one core. Prints a Markdown table; writes nothing.
+
+Needs tmux for the live view.
 
 Usage (root): python3 bench/top.py [--binary target/release/porthole]
               [--connections 30000] [--seconds 20]
@@ -55,6 +60,40 @@ def run_for(argv, seconds):
     return (children_cpu() - before) / wall, wall
 
 
+def live_view(binary, seconds, warm_up=6):
+    """The live view in a detached tmux terminal: CPU seconds it used over
+    `seconds` of wall time once `warm_up` seconds have passed, from its
+    /proc/PID/stat (`ip netns exec` execs porthole, so the pane's pid is
+    porthole's)."""
+    session = "porthole-bench-top"
+    subprocess.run(["tmux", "kill-session", "-t", session], stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "50",
+         "ip", "netns", "exec", NAMESPACE, binary, "top"],
+        check=True,
+    )
+    try:
+        pid = int(subprocess.run(
+            ["tmux", "display-message", "-p", "-t", session, "#{pane_pid}"],
+            capture_output=True, text=True, check=True,
+        ).stdout)
+        ticks = os.sysconf("SC_CLK_TCK")
+
+        def cpu():
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / ticks
+
+        time.sleep(warm_up)
+        before, start = cpu(), time.perf_counter()
+        time.sleep(seconds)
+        return cpu() - before, time.perf_counter() - start
+    finally:
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        subprocess.run(["tmux", "kill-session", "-t", session], stderr=subprocess.DEVNULL)
+
+
 def every_second(command, seconds):
     """A shell loop running `command`, then sleeping a second (as `watch -n1`
     does), for `seconds` of wall time: on a slow or loaded machine a run of
@@ -93,6 +132,9 @@ def main():
         print(f"{sockets} TCP sockets in the namespace, {seconds} s per command\n")
         print("| command | CPU (share of one core) | wall |")
         print("|---|---|---|", flush=True)
+        used, wall = live_view(args.binary, seconds)
+        print(f"| `porthole top` (live view, steady state) | {used / wall * 100:.1f}% | {wall:.1f} s |",
+              flush=True)
         commands = [
             (
                 f"porthole top --jsonl --interval 1s ({seconds} frames)",

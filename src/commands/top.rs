@@ -20,10 +20,11 @@ use crossterm::terminal;
 use crate::cli::args::TopArgs;
 use crate::cli::settings::{TopOutput, TopSettings};
 use crate::commands::{warn, ExitStatus};
+use crate::inventory::system::Machine;
 use crate::model::top::{ShortLivedCapture, TcpCounters, TopFrame};
 use crate::render::top::{self as view, SortKey, TopFrameRecord, TopView};
 use crate::render::Style;
-use crate::top::{Sampler, Tracker};
+use crate::top::{ConnectionDetail, Sampler, Tracker};
 
 pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = TopSettings::resolve(args)?;
@@ -31,9 +32,9 @@ pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     match settings.output {
         TopOutput::Live => live(&settings, &mut engine, out),
         TopOutput::Once | TopOutput::Json => {
-            engine.frame(None)?;
+            engine.frame(ConnectionDetail::All)?;
             std::thread::sleep(settings.interval);
-            let frame = engine.frame(None)?;
+            let frame = engine.frame(ConnectionDetail::All)?;
             report_notes(&frame);
             if settings.output == TopOutput::Once {
                 view::write_table(out, &frame, Style::detect())?;
@@ -48,19 +49,24 @@ pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         }
         TopOutput::Jsonl { count } => {
             crate::sys::signal::catch_termination().context("installing signal handlers")?;
-            engine.frame(None)?;
+            engine.frame(ConnectionDetail::All)?;
             let mut written = 0u64;
             let mut next = Instant::now() + settings.interval;
+            // One buffer for every line: a frame lists every connection
+            // (megabytes at 30k), and a fresh buffer each refresh would be
+            // fresh pages to fault in each time.
+            let mut line = Vec::new();
             while count.is_none_or(|count| written < count) {
                 if !sleep_until(next) {
                     break;
                 }
                 next += settings.interval;
-                let frame = engine.frame(None)?;
+                let frame = engine.frame(ConnectionDetail::All)?;
                 if written == 0 {
                     report_notes(&frame);
                 }
-                let mut line = serde_json::to_vec(&TopFrameRecord::from_frame(&frame))?;
+                line.clear();
+                serde_json::to_writer(&mut line, &TopFrameRecord::from_frame(&frame))?;
                 line.push(b'\n');
                 out.write_all(&line)?;
                 out.flush()?;
@@ -109,10 +115,12 @@ impl Engine {
         }
     }
 
-    fn frame(&mut self, selected: Option<std::net::SocketAddr>) -> anyhow::Result<TopFrame> {
+    /// One refresh, listing the connections `detail` asks for.
+    fn frame(&mut self, detail: ConnectionDetail) -> anyhow::Result<TopFrame> {
         let closed = self.closes.drain();
-        let sample = self.sampler.sample(closed, selected).context("reading sockets")?;
-        Ok(self.tracker.frame(sample, self.closes.capture()))
+        let sample =
+            self.sampler.sample(&Machine, closed, detail.selected()).context("reading sockets")?;
+        Ok(self.tracker.frame(sample, detail, self.closes.capture()))
     }
 }
 
@@ -219,14 +227,22 @@ fn live(
     }
     crate::sys::signal::catch_termination().context("installing signal handlers")?;
     let color = Style::detect().color;
-    let mut frame = engine.frame(None)?;
+    let mut detail = ConnectionDetail::Counts;
+    let mut frame = engine.frame(detail)?;
     let guard = TerminalGuard::enter(out)?;
     let backend = ratatui::backend::CrosstermBackend::new(&mut *out);
     let mut terminal = ratatui::Terminal::new(backend).context("starting the terminal view")?;
     let mut view_state = TopView::default();
     let mut next_refresh = Instant::now() + settings.interval;
+    // Drawn when something changed (a frame, a key, a resize), not at every
+    // wake-up: the loop wakes five times a second to notice signals, and
+    // laying out the table costs more than an idle wake-up.
+    let mut redraw = true;
     loop {
-        terminal.draw(|screen| view::draw(screen, &frame, &view_state, color))?;
+        if redraw {
+            terminal.draw(|screen| view::draw(screen, &frame, &view_state, color))?;
+            redraw = false;
+        }
         if crate::sys::signal::termination_requested() {
             break;
         }
@@ -234,24 +250,38 @@ fn live(
             next_refresh.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
         if event::poll(wait)? {
             match event::read()? {
-                Event::Key(key)
-                    if key.kind != KeyEventKind::Release
-                        && handle_key(&mut view_state, key.code, key.modifiers, &frame)
-                            == Flow::Quit =>
-                {
-                    break;
+                Event::Key(key) if key.kind != KeyEventKind::Release => {
+                    if handle_key(&mut view_state, key.code, key.modifiers, &frame) == Flow::Quit {
+                        break;
+                    }
+                    redraw = true;
                 }
-                // A resize needs nothing: the next draw uses the new size.
+                // The draw uses the new size.
+                Event::Resize(..) => redraw = true,
                 _ => {}
             }
         }
-        if Instant::now() >= next_refresh {
-            let selected = view::visible_rows(&frame, &view_state)
-                .get(view_state.selected)
-                .filter(|_| view_state.expanded)
-                .and_then(|row| row.socket.local);
-            frame = engine.frame(selected)?;
+        let due = Instant::now() >= next_refresh;
+        if !due && !redraw {
+            continue;
+        }
+        // Only the expanded row's connections are listed: opening it, or
+        // moving to another row while open, refreshes at once (closing it
+        // waits for the next refresh).
+        let wanted = match view::visible_rows(&frame, &view_state)
+            .get(view_state.selected)
+            .filter(|_| view_state.expanded)
+            .and_then(|row| row.socket.local)
+        {
+            Some(address) => ConnectionDetail::Listener(address),
+            None => ConnectionDetail::Counts,
+        };
+        let listing_changed = wanted != detail && wanted != ConnectionDetail::Counts;
+        if due || listing_changed {
+            detail = wanted;
+            frame = engine.frame(detail)?;
             next_refresh = Instant::now() + settings.interval;
+            redraw = true;
         }
     }
     drop(terminal);

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::firewall::{InputChain, Verdict};
 use crate::audit::{self, AuditOptions};
+use crate::inventory::counters::{CounterPorts, CounterSampler};
 use crate::inventory::system::Machine;
 use crate::inventory::{self, Query};
 use crate::model::history::{CaptureSession, ClientSummary, HistoryQuery, ListenerHistory};
@@ -213,6 +214,9 @@ pub struct FactSource {
     pub location: Option<StoreLocation>,
     current: RwLock<Arc<Facts>>,
     audit: RwLock<Arc<AuditView>>,
+    /// The byte-counter dump `porthole top` uses too, its netlink channel
+    /// kept between refreshes (both threads refresh, one at a time).
+    counters: Mutex<CounterSampler>,
     /// Run the audit (off in unit tests and the benchmark).
     pub audit_enabled: bool,
 }
@@ -223,6 +227,7 @@ impl FactSource {
             location,
             current: RwLock::new(Arc::new(Facts::default())),
             audit: RwLock::new(Arc::new(AuditView::default())),
+            counters: Mutex::new(CounterSampler::new()),
             audit_enabled,
         }
     }
@@ -245,7 +250,10 @@ impl FactSource {
             Ok(snapshot) => (snapshot, None),
             Err(error) => (Snapshot::default(), Some(error.to_string())),
         };
-        let open = open_connections(&snapshot);
+        let open = {
+            let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+            open_connections(&snapshot, &mut counters)
+        };
         let store = match &self.location {
             Some(location) => read_store(location, now),
             None => StoreView { note: Some("no history store".into()), ..StoreView::default() },
@@ -336,8 +344,9 @@ fn live_snapshot() -> Result<Snapshot, inventory::InventoryError> {
 }
 
 /// Established TCP connections whose server end is a local listener,
-/// with both ends' processes and the server end's byte counters.
-pub fn open_connections(snapshot: &Snapshot) -> Vec<OpenConnection> {
+/// with both ends' processes and the server end's byte counters (sampled
+/// with `counters`).
+pub fn open_connections(snapshot: &Snapshot, counters: &mut CounterSampler) -> Vec<OpenConnection> {
     let listening: HashSet<(u16, Option<u64>)> = snapshot
         .sockets
         .iter()
@@ -358,18 +367,18 @@ pub fn open_connections(snapshot: &Snapshot) -> Vec<OpenConnection> {
     let mut local_ports: Vec<u16> = listening.iter().map(|(port, _)| *port).collect();
     local_ports.sort_unstable();
     local_ports.dedup();
-    let wanted = inventory::netlink::CounterPorts { local_ports, remote_ports: Vec::new() };
-    let counters: HashMap<u64, (u64, u64)> = inventory::netlink::tcp_counters(Some(&wanted))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| (c.cookie, (c.bytes_received, c.bytes_acked)))
-        .collect();
+    let wanted = CounterPorts { local_ports, remote_ports: Vec::new() };
+    let mut bytes: HashMap<u64, (u64, u64)> = HashMap::new();
+    // A failed dump leaves the counters at zero; the connections still show.
+    let _ = counters.sample(&wanted, |c| {
+        bytes.insert(c.cookie, (c.bytes_received, c.bytes_acked));
+    });
     let mut open: Vec<OpenConnection> = ends
         .iter()
         .filter(|((local, _, netns), _)| listening.contains(&(local.port(), *netns)))
         .map(|((local, remote, netns), socket)| {
             let client = ends.get(&(*remote, *local, *netns));
-            let (bytes_in, bytes_out) = counters.get(&socket.cookie).copied().unwrap_or_default();
+            let (bytes_in, bytes_out) = bytes.get(&socket.cookie).copied().unwrap_or_default();
             OpenConnection {
                 server: *local,
                 client: *remote,

@@ -22,9 +22,13 @@
 //! and act through nothing else (the exceptions are listed in
 //! [`system`]'s documentation).
 //!
+//! [`counters`] samples the byte counters of connections once per refresh
+//! for `porthole top` and the dashboard.
+//!
 //! [`port_report`] is the reasoning behind `porthole PORT`: it classifies
 //! the sockets of a snapshot taken for one port.
 
+pub mod counters;
 pub mod destroy;
 pub mod ebpf;
 pub mod namespaces;

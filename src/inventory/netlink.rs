@@ -17,7 +17,8 @@
 //! legacy request and the bytecode filter are not modelled by
 //! `netlink-packet-sock-diag`; replies are decoded with that crate's
 //! `InetResponseHeader` and `UnixResponse` parsers. `netlink_packet_*` types
-//! never leave this module.
+//! never leave this module. The per-refresh counter dump of `top` and the
+//! dashboard lives in [`super::counters`], on this module's `Channel`.
 //!
 //! # Platform specific behavior
 //! Dumps are resumable, not atomic: a socket that moves between kernel
@@ -35,7 +36,6 @@ use netlink_packet_sock_diag::unix::{
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NetlinkSocket, SocketAddr as NlAddr};
 
 use super::{Inventory, InventoryError, Query};
-use crate::model::top::TcpCounters;
 use crate::model::{Family, Protocol, Socket, SocketState, UnixKind};
 
 /// Reads sockets of the calling thread's network namespace over netlink.
@@ -48,22 +48,24 @@ const NLM_F_REQUEST: u16 = 0x01;
 const NLM_F_ROOT: u16 = 0x100;
 const NLM_F_MATCH: u16 = 0x200;
 const NLM_F_DUMP: u16 = NLM_F_ROOT | NLM_F_MATCH;
-const TCPDIAG_GETSOCK: u16 = 18;
+pub(super) const TCPDIAG_GETSOCK: u16 = 18;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLMSG_HEADER_LEN: usize = 16;
 
-const AF_INET: u8 = 2;
-const AF_INET6: u8 = 10;
+pub(super) const AF_INET: u8 = 2;
+pub(super) const AF_INET6: u8 = 10;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 
 /// `inet_diag_msg` is 72 bytes; attributes follow, 4-byte aligned.
-const INET_DIAG_MSG_LEN: usize = 72;
+pub(super) const INET_DIAG_MSG_LEN: usize = 72;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
 const INET_DIAG_SKV6ONLY: u16 = 11;
-const INET_DIAG_BC_JMP: u8 = 1;
-const INET_DIAG_BC_S_EQ: u8 = 11;
-const INET_DIAG_BC_D_EQ: u8 = 12;
+pub(super) const INET_DIAG_BC_JMP: u8 = 1;
+pub(super) const INET_DIAG_BC_S_GE: u8 = 2;
+pub(super) const INET_DIAG_BC_S_LE: u8 = 3;
+pub(super) const INET_DIAG_BC_S_EQ: u8 = 11;
+pub(super) const INET_DIAG_BC_D_EQ: u8 = 12;
 
 /// Every TCP state from ESTABLISHED (1) to CLOSING (11); the kernel adds
 /// NEW_SYN_RECV itself when SYN_RECV is asked for.
@@ -128,85 +130,6 @@ impl Inventory for Netlink {
     }
 }
 
-/// States of a TCP socket with a peer that still carries data: every state
-/// but LISTEN, CLOSE, TIME-WAIT (no `tcp_info`) and SYN-SENT.
-const CONNECTED_TCP_STATES: u32 =
-    (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 9) | (1 << 11);
-
-/// Which connected sockets [`tcp_counters`] asks the kernel for: those whose
-/// local port is in `local_ports` or whose remote port is in
-/// `remote_ports`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CounterPorts {
-    pub local_ports: Vec<u16>,
-    pub remote_ports: Vec<u16>,
-}
-
-/// Above this many ports the filter is left out (the bytecode's jumps are
-/// 16-bit and the kernel runs it for every socket): every socket is dumped.
-const MAX_FILTER_PORTS: usize = 2048;
-
-/// Byte counters of the connected TCP sockets of the calling thread's
-/// network namespace, both families in one walk, with `tcp_info` asked for:
-/// every one with `ports` `None`, else the ones it names. This is what
-/// `porthole top` samples each refresh to compute rates. The filter runs in
-/// the kernel, which then fills `tcp_info` only for the sockets wanted: on a
-/// machine whose connections are local, the client ends are half of them.
-pub fn tcp_counters(ports: Option<&CounterPorts>) -> Result<Vec<TcpCounters>, InventoryError> {
-    let conditions: Option<Vec<(u8, u16)>> = ports.map(|ports| {
-        let local = ports.local_ports.iter().map(|port| (INET_DIAG_BC_S_EQ, *port));
-        let remote = ports.remote_ports.iter().map(|port| (INET_DIAG_BC_D_EQ, *port));
-        local.chain(remote).collect()
-    });
-    let bytecode = match &conditions {
-        Some(conditions) if conditions.is_empty() => return Ok(Vec::new()),
-        Some(conditions) if conditions.len() <= MAX_FILTER_PORTS => {
-            Some(any_port_bytecode(conditions))
-        }
-        _ => None,
-    };
-    let mut channel = Channel::open()?;
-    let mut counters = Vec::new();
-    let extensions = 1u8 << (INET_DIAG_INFO - 1);
-    let request = legacy_tcp_request_with(CONNECTED_TCP_STATES, extensions, bytecode.as_deref());
-    channel.dump(TCPDIAG_GETSOCK, &request, |payload| {
-        if let Some(socket) = decode_counters(payload)? {
-            counters.push(socket);
-        }
-        Ok(())
-    })?;
-    let mut seen = std::collections::HashSet::with_capacity(counters.len());
-    counters.retain(|c| seen.insert(c.cookie));
-    Ok(counters)
-}
-
-/// Decodes one `inet_diag_msg` carrying `INET_DIAG_INFO` into counters;
-/// `None` for families other than IPv4/IPv6.
-fn decode_counters(payload: &[u8]) -> Result<Option<TcpCounters>, InventoryError> {
-    let header = InetResponseHeader::parse(payload)
-        .map_err(|error| malformed(&format!("inet_diag_msg: {error}")))?;
-    if header.family != AF_INET && header.family != AF_INET6 {
-        return Ok(None);
-    }
-    let id = &header.socket_id;
-    let (bytes_acked, bytes_received) = match attribute(payload, INET_DIAG_INFO) {
-        Some(info) if info.len() >= TCPI_BYTES_RECEIVED + 8 => {
-            (u64_at(info, TCPI_BYTES_ACKED), u64_at(info, TCPI_BYTES_RECEIVED))
-        }
-        _ => (0, 0),
-    };
-    Ok(Some(TcpCounters {
-        cookie: u64::from_ne_bytes(id.cookie),
-        local: SocketAddr::new(id.source_address, id.source_port),
-        remote: SocketAddr::new(id.destination_address, id.destination_port),
-        state: SocketState::from_kernel(header.state),
-        inode: u64::from(header.inode),
-        uid: header.uid,
-        bytes_acked,
-        bytes_received,
-    }))
-}
-
 /// Sockets the dump will likely return, from `/proc/net/sockstat{,6}`
 /// (`TCP: inuse N orphan O tw T …`), capped so a bogus value cannot
 /// allocate much.
@@ -242,14 +165,14 @@ fn dedup_by_cookie(sockets: &mut Vec<Socket>) {
 }
 
 /// A connected `NETLINK_SOCK_DIAG` socket with a reusable receive buffer.
-struct Channel {
+pub(super) struct Channel {
     socket: NetlinkSocket,
     buffer: Vec<u8>,
     sequence: u32,
 }
 
 impl Channel {
-    fn open() -> Result<Self, InventoryError> {
+    pub(super) fn open() -> Result<Self, InventoryError> {
         let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG).map_err(InventoryError::Netlink)?;
         socket.bind_auto().map_err(InventoryError::Netlink)?;
         socket.connect(&NlAddr::new(0, 0)).map_err(InventoryError::Netlink)?;
@@ -261,13 +184,13 @@ impl Channel {
 
     /// Sends one dump request and feeds every reply payload to `on_payload`
     /// until `NLMSG_DONE`.
-    fn dump(
+    pub(super) fn dump(
         &mut self,
         message_type: u16,
         payload: &[u8],
         mut on_payload: impl FnMut(&[u8]) -> Result<(), InventoryError>,
     ) -> Result<(), InventoryError> {
-        self.sequence += 1;
+        self.sequence = self.sequence.wrapping_add(1);
         let request = frame(message_type, NLM_F_REQUEST | NLM_F_DUMP, self.sequence, payload);
         self.socket.send(&request, 0).map_err(InventoryError::Netlink)?;
         loop {
@@ -286,6 +209,13 @@ impl Channel {
                     return Err(malformed("message length exceeds the datagram"));
                 }
                 let body = &self.buffer[offset + NLMSG_HEADER_LEN..offset + length];
+                // A channel kept across refreshes may still hold the tail
+                // of a dump that failed half-way: only this request's
+                // replies count.
+                if u32_at(header, 8) != self.sequence {
+                    offset += align4(length);
+                    continue;
+                }
                 match kind {
                     NLMSG_DONE => {
                         // A dump that failed half-way reports the errno here.
@@ -320,7 +250,7 @@ impl Channel {
     }
 }
 
-fn malformed(reason: &str) -> InventoryError {
+pub(super) fn malformed(reason: &str) -> InventoryError {
     InventoryError::MalformedReply { reason: reason.to_string() }
 }
 
@@ -374,7 +304,11 @@ fn legacy_tcp_request(states: u32, bytecode: Option<&[u8]>) -> Vec<u8> {
 /// [`legacy_tcp_request`] asking for `extensions` (a bit per
 /// `INET_DIAG_*` attribute, `1 << (attribute - 1)`); they triple the reply
 /// size, so listings ask for none.
-fn legacy_tcp_request_with(states: u32, extensions: u8, bytecode: Option<&[u8]>) -> Vec<u8> {
+pub(super) fn legacy_tcp_request_with(
+    states: u32,
+    extensions: u8,
+    bytecode: Option<&[u8]>,
+) -> Vec<u8> {
     let mut request = Vec::with_capacity(64);
     request.push(AF_INET); // idiag_family (ignored for dumps: AF_UNSPEC is used)
     request.push(0); // idiag_src_len
@@ -420,8 +354,8 @@ fn port_bytecode(port: u16, or_remote: bool) -> Vec<u8> {
 /// laid out as [`port_bytecode`] explains: test i sits at 12·i, a JMP to
 /// the end after each test but the last. A test that holds falls through
 /// to its JMP (the last one onto the end: accept); one that fails skips to
-/// the next test (the last one four bytes past the end: reject). At most
-/// 5,461 conditions fit the 16-bit jumps; callers stay far below.
+/// the next test (the last one four bytes past the end: reject). Callers
+/// pass one or two conditions; `counters` builds the many-port filter.
 fn any_port_bytecode(conditions: &[(u8, u16)]) -> Vec<u8> {
     let op = |code: u8, yes: u8, no: u16| {
         let mut bytes = vec![code, yes];
@@ -434,7 +368,8 @@ fn any_port_bytecode(conditions: &[(u8, u16)]) -> Vec<u8> {
         code.extend(op(*comparison, 8, 12));
         code.extend(op(0, 0, *port));
         if index + 1 < conditions.len() {
-            let to_end = u16::try_from(length - code.len()).expect("bounded by MAX_FILTER_PORTS");
+            let to_end =
+                u16::try_from(length - code.len()).expect("a few conditions fit 16-bit jumps");
             code.extend(op(INET_DIAG_BC_JMP, 4, to_end));
         }
     }
@@ -494,11 +429,11 @@ pub(crate) fn decode_inet(
 }
 
 /// `INET_DIAG_INFO`: the attribute carrying `struct tcp_info`.
-const INET_DIAG_INFO: u16 = 2;
+pub(super) const INET_DIAG_INFO: u16 = 2;
 /// Offsets of `tcpi_bytes_acked` and `tcpi_bytes_received` in `struct
 /// tcp_info` (linux/tcp.h; both u64, present since Linux 4.1).
-const TCPI_BYTES_ACKED: usize = 120;
-const TCPI_BYTES_RECEIVED: usize = 128;
+pub(super) const TCPI_BYTES_ACKED: usize = 120;
+pub(super) const TCPI_BYTES_RECEIVED: usize = 128;
 /// `tcpi_retransmits` and `tcpi_probes` (u8, present since the start).
 const TCPI_RETRANSMITS: usize = 2;
 const TCPI_PROBES: usize = 3;
@@ -584,14 +519,14 @@ impl Default for ClosedSocket {
     }
 }
 
-fn u64_at(bytes: &[u8], offset: usize) -> u64 {
+pub(super) fn u64_at(bytes: &[u8], offset: usize) -> u64 {
     let mut word = [0u8; 8];
     word.copy_from_slice(&bytes[offset..offset + 8]);
     u64::from_ne_bytes(word)
 }
 
 /// The payload of attribute `wanted` after the fixed `inet_diag_msg`.
-fn attribute(payload: &[u8], wanted: u16) -> Option<&[u8]> {
+pub(super) fn attribute(payload: &[u8], wanted: u16) -> Option<&[u8]> {
     let mut offset = INET_DIAG_MSG_LEN;
     while offset + 4 <= payload.len() {
         let length = usize::from(u16::from_ne_bytes([payload[offset], payload[offset + 1]]));

@@ -115,7 +115,8 @@ pub struct OwnerIndex {
 }
 
 impl OwnerIndex {
-    fn new(mut pairs: Vec<(u64, u32)>) -> Self {
+    /// The index of (inode, pid) pairs, in any order, duplicates allowed.
+    pub(crate) fn new(mut pairs: Vec<(u64, u32)>) -> Self {
         pairs.sort_unstable();
         // One process can hold a socket through several fds.
         pairs.dedup();

@@ -29,9 +29,12 @@
 //! Two engines name `/proc` paths without reading them: `audit` passes
 //! `/proc/PID/ns/net` to `crate::sys::netns` to probe inside another
 //! namespace, and `diagnose` quotes `/proc` files in its evidence lines.
-//! The servers (`proxy`, `monitor`) and the live view (`top`) sample the
-//! kernel continuously through `inventory` and `sys` directly: they keep
-//! no reasoning that a scripted machine would help test.
+//! The servers (`proxy`, `monitor`) sample the kernel continuously through
+//! `inventory` and `sys` directly: they keep no reasoning that a scripted
+//! machine would help test. The live view (`top`) reads listeners, owners
+//! and process details through the handle; only its two streams, the
+//! per-refresh counter dump ([`crate::inventory::counters`]) and the
+//! socket-destroy feed, are read directly.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -86,6 +89,10 @@ pub trait System: Sync {
     /// Finds the owners of the sockets whose inodes are in `inodes` (stops
     /// at one owner each) and adds them and their details to `snapshot`.
     fn attach_owners(&self, snapshot: &mut Snapshot, inodes: &[u64]);
+
+    /// Every process holding each socket in `inodes` (all owners, not just
+    /// the first), and how many processes could not be read.
+    fn socket_owners(&self, inodes: &[u64]) -> owners::OwnerScan;
 
     /// Details of one process, `None` when it is gone or hidden.
     fn process(&self, pid: u32) -> Option<Process>;
@@ -254,6 +261,10 @@ impl System for Machine {
             }
             socket.owners = pids;
         }
+    }
+
+    fn socket_owners(&self, inodes: &[u64]) -> owners::OwnerScan {
+        owners::scan(inodes)
     }
 
     fn process(&self, pid: u32) -> Option<Process> {
@@ -442,7 +453,7 @@ pub mod fake {
     use std::time::Duration;
 
     use super::{CommandOutput, FileStatus, System};
-    use crate::inventory::{InventoryError, NamespaceSelection, Query};
+    use crate::inventory::{owners, InventoryError, NamespaceSelection, Query};
     use crate::model::termination::NamespaceInit;
     use crate::model::{Namespace, Process, Snapshot, Socket};
     use crate::sys::signal::{Signal, SignalError};
@@ -555,6 +566,16 @@ pub mod fake {
                     }
                 }
             }
+        }
+
+        fn socket_owners(&self, inodes: &[u64]) -> owners::OwnerScan {
+            let pairs = self
+                .sockets
+                .iter()
+                .filter(|s| inodes.contains(&s.inode))
+                .flat_map(|s| s.owners.iter().map(|pid| (s.inode, *pid)))
+                .collect();
+            owners::OwnerScan { owners: owners::OwnerIndex::new(pairs), ..Default::default() }
         }
 
         fn process(&self, pid: u32) -> Option<Process> {

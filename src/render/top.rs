@@ -6,6 +6,7 @@
 //! [`sanitize`] before it reaches a cell, in the TUI as in the table.
 
 use std::io::Write;
+use std::net::IpAddr;
 
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style as TuiStyle};
@@ -382,9 +383,11 @@ pub struct TopListenerRecord {
 /// One connection on the wire.
 #[derive(Debug, Serialize)]
 pub struct TopConnectionRecord {
-    pub client_address: String,
+    /// Serialised as text ("127.0.0.1", "::1") without an allocation per
+    /// address: `--jsonl` writes every connection of every listener.
+    pub client_address: IpAddr,
     pub client_port: u16,
-    pub server_address: String,
+    pub server_address: IpAddr,
     pub server_port: u16,
     pub state: &'static str,
     pub bytes_in: u64,
@@ -457,9 +460,9 @@ impl TopFrameRecord {
                         .connections
                         .iter()
                         .map(|connection| TopConnectionRecord {
-                            client_address: connection.client.ip().to_string(),
+                            client_address: connection.client.ip(),
                             client_port: connection.client.port(),
-                            server_address: connection.server.ip().to_string(),
+                            server_address: connection.server.ip(),
                             server_port: connection.server.port(),
                             state: connection.state.ss_name(),
                             bytes_in: connection.bytes_in,

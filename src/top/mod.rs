@@ -1,11 +1,14 @@
 //! The engine of `porthole top`: turns successive samples of the machine's
 //! listeners and connections into [`TopFrame`]s with rates and changes.
 //!
-//! Each refresh reads three things (at 60k sockets about 116 ms of CPU,
-//! mostly the kernel filling `tcp_info`: BENCHMARKS.md, "top"):
-//! 1. a LISTEN-only inventory dump (no established-hash walk);
-//! 2. the byte counters of connected TCP sockets (`tcp_info` in one
-//!    sock_diag walk), keyed by socket cookie;
+//! Each refresh reads three things (at 60k sockets the cost is mostly the
+//! kernel walking its socket table and filling `tcp_info`: BENCHMARKS.md,
+//! "top"):
+//! 1. a LISTEN-only inventory dump (no established-hash walk), through the
+//!    [`System`] handle;
+//! 2. the byte counters of the server ends of connections to those
+//!    listeners (`tcp_info` in one filtered sock_diag walk,
+//!    [`crate::inventory::counters`]), keyed by socket cookie;
 //! 3. what the sock_diag destroy multicast reported closed since the last
 //!    refresh, so a connection shorter than one refresh is still counted.
 //!
@@ -14,14 +17,24 @@
 //! row, for the client ends of its connections: the `/proc/*/fd` walk is the
 //! expensive part of an inventory and need not run every second.
 //!
+//! Per connection, a refresh does one lookup in a cookie-keyed table that
+//! lives across refreshes (updated in place, not rebuilt) and one binary
+//! search for its listener; connection rows, with their addresses and
+//! client processes, are built only for the listeners a view lists
+//! ([`ConnectionDetail`]).
+//!
 //! [`Tracker::frame`] holds the reasoning and reads nothing from the
 //! machine; [`Sampler`] feeds it from the kernel. Tests drive the tracker
 //! with scripted samples.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, SocketAddr};
 
-use crate::inventory::{self, owners, process, InventoryError, Query};
+use crate::inventory::counters::{CounterPorts, CounterSampler};
+use crate::inventory::system::System;
+use crate::inventory::{visibility, InventoryError, Query};
 use crate::model::top::{
     ConnectionRow, ListenerChange, ListenerRow, ShortLivedCapture, TcpCounters, TopEvent, TopFrame,
 };
@@ -41,6 +54,39 @@ pub struct TopQuery {
     pub unix: bool,
 }
 
+/// Which listeners' connections a frame lists one by one. Counts and rates
+/// are computed for every listener whatever this says; the list costs an
+/// allocation and two addresses per connection, which at 30k connections
+/// is most of a refresh's own work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionDetail {
+    /// Every listener's (`--once`, `--json`, `--jsonl`).
+    All,
+    /// Only that of the listener bound to this address (the live view's
+    /// expanded row), with the processes of its local clients.
+    Listener(SocketAddr),
+    /// None (the live view with no row expanded).
+    Counts,
+}
+
+impl ConnectionDetail {
+    /// The listener whose clients' processes are wanted.
+    pub fn selected(self) -> Option<SocketAddr> {
+        match self {
+            ConnectionDetail::Listener(address) => Some(address),
+            ConnectionDetail::All | ConnectionDetail::Counts => None,
+        }
+    }
+
+    fn lists(self, listener: &Socket) -> bool {
+        match self {
+            ConnectionDetail::All => true,
+            ConnectionDetail::Listener(address) => listener.local == Some(address),
+            ConnectionDetail::Counts => false,
+        }
+    }
+}
+
 /// One reading of the machine, the tracker's only input.
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
@@ -48,7 +94,9 @@ pub struct Sample {
     pub at: f64,
     /// Listening sockets (owners attached where known).
     pub listeners: Vec<Socket>,
-    /// Counters of every connected TCP socket.
+    /// Counters of the connected TCP sockets whose local port a listener
+    /// uses (and of the selected listener's client ends). A socket may
+    /// appear twice: sock_diag dumps are resumable.
     pub connections: Vec<TcpCounters>,
     /// Sockets the destroy multicast reported closed since the previous
     /// sample, with their final counters.
@@ -72,13 +120,51 @@ struct Known {
     appeared_at: Option<u64>,
 }
 
+/// A connection's counters at the last refresh that saw it.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    bytes_received: u64,
+    bytes_acked: u64,
+    /// The refresh that saw it ([`Tracker::refresh`]).
+    refresh: u64,
+}
+
+/// Hashes socket cookies for the connection table. Cookies are numbers the
+/// kernel hands out in sequence, so no one can pick them to collide; a
+/// multiply and a fold of the high half spread them over the table at a
+/// fraction of SipHash's cost, paid 30k times a refresh.
+#[derive(Debug, Default)]
+struct CookieHasher(u64);
+
+impl Hasher for CookieHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.write_u64(self.0 ^ u64::from(*byte));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        let mixed = value.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = mixed ^ (mixed >> 32);
+    }
+}
+
+type CookieMap<V> = HashMap<u64, V, BuildHasherDefault<CookieHasher>>;
+
 /// Turns samples into frames; remembers what the previous sample had.
 #[derive(Debug, Default)]
 pub struct Tracker {
     started: Option<f64>,
     previous_at: Option<f64>,
-    /// Counters of the previous sample by cookie.
-    previous: HashMap<u64, TcpCounters>,
+    /// Every connection of a listener by cookie, kept and updated in place
+    /// from one refresh to the next.
+    seen: CookieMap<Seen>,
+    /// Refreshes folded in so far.
+    refresh: u64,
     /// Listeners by (protocol, inode).
     known: HashMap<(Protocol, u64), Known>,
     /// Listeners that went away, with when, kept for the highlight period.
@@ -87,127 +173,153 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Folds one sample in and returns the frame it produces. The first
-    /// sample has no rates (nothing to compare with).
-    pub fn frame(&mut self, sample: Sample, short_lived: ShortLivedCapture) -> TopFrame {
+    /// Folds one sample in and returns the frame it produces, with the
+    /// connections of the listeners `detail` names listed. The first sample
+    /// has no rates (nothing to compare with).
+    pub fn frame(
+        &mut self,
+        sample: &Sample,
+        detail: ConnectionDetail,
+        short_lived: ShortLivedCapture,
+    ) -> TopFrame {
         let now = sample.at as u64;
         let first = self.started.is_none();
         self.started.get_or_insert(sample.at);
         let interval = self.previous_at.map(|previous| (sample.at - previous).max(0.001));
-        self.track_listeners(&sample, now, first);
+        let rate = |bytes: u64| interval.map_or(0.0, |seconds| bytes as f64 / seconds);
+        self.refresh += 1;
+        let refresh = self.refresh;
+        self.track_listeners(sample, now, first);
 
-        // Each connection's server end is the socket whose local address a
-        // listener serves; the client end (when local) is in the same dump.
-        let listener_keys: Vec<(Protocol, u64)> = self.known.keys().copied().collect();
-        let mut rows: BTreeMap<(Protocol, u64), ListenerRow> = BTreeMap::new();
-        for key in &listener_keys {
-            let known = &self.known[key];
-            rows.insert(*key, self.row(known, now));
+        let mut rows: Vec<ListenerRow> = Vec::with_capacity(self.known.len());
+        let mut listed: Vec<bool> = Vec::with_capacity(self.known.len());
+        for known in self.known.values() {
+            listed.push(detail.lists(&known.socket));
+            rows.push(row(known, now));
         }
-        let by_address =
-            ServingIndex::new(self.known.iter().map(|(key, known)| (*key, &known.socket)));
-        let clients: HashMap<(SocketAddr, SocketAddr), &TcpCounters> =
-            sample.connections.iter().map(|c| ((c.local, c.remote), c)).collect();
+        let serving = ServingIndex::new(self.known.values().map(|known| &known.socket));
+        // The client end of a listed connection, when local, is in the same
+        // dump (the sampler asks for the selected listener's clients).
+        let clients: HashMap<(SocketAddr, SocketAddr), u64> = sample
+            .connections
+            .iter()
+            .filter(|c| c.inode != 0 && sample.client_owners.contains_key(&c.inode))
+            .map(|c| ((c.local, c.remote), c.inode))
+            .collect();
         for connection in &sample.connections {
-            let Some(key) = by_address.listener_for(connection.local) else {
+            // Each connection's server end is the socket whose local
+            // address a listener serves.
+            let Some(index) = serving.listener_for(connection.local) else {
                 continue;
             };
-            let Some(row) = rows.get_mut(&key) else { continue };
-            let (bytes_in, bytes_out) = match self.previous.get(&connection.cookie) {
-                Some(before) => (
-                    connection.bytes_received.saturating_sub(before.bytes_received),
-                    connection.bytes_acked.saturating_sub(before.bytes_acked),
-                ),
-                None => {
-                    if interval.is_some() {
-                        row.new_per_second += 1.0;
+            let current = Seen {
+                bytes_received: connection.bytes_received,
+                bytes_acked: connection.bytes_acked,
+                refresh,
+            };
+            let (bytes_in, bytes_out, new) = match self.seen.entry(connection.cookie) {
+                Entry::Occupied(mut entry) => {
+                    let before = *entry.get();
+                    if before.refresh == refresh {
+                        continue; // reported twice by a resumable dump
                     }
-                    (connection.bytes_received, connection.bytes_acked)
+                    entry.insert(current);
+                    (
+                        connection.bytes_received.saturating_sub(before.bytes_received),
+                        connection.bytes_acked.saturating_sub(before.bytes_acked),
+                        false,
+                    )
+                }
+                Entry::Vacant(entry) => {
+                    entry.insert(current);
+                    (connection.bytes_received, connection.bytes_acked, true)
                 }
             };
+            let row = &mut rows[index];
             row.open_connections += 1;
-            let client_pids = clients
-                .get(&(connection.remote, connection.local))
-                .and_then(|client| sample.client_owners.get(&client.inode))
-                .cloned()
-                .unwrap_or_default();
-            let rate = |bytes: u64| interval.map_or(0.0, |seconds| bytes as f64 / seconds);
+            if new && interval.is_some() {
+                row.new_per_second += 1.0;
+            }
             row.bytes_in_per_second += rate(bytes_in);
             row.bytes_out_per_second += rate(bytes_out);
-            row.connections.push(ConnectionRow {
-                client: connection.remote,
-                server: connection.local,
-                state: connection.state,
-                client_pids,
-                bytes_in_per_second: rate(bytes_in),
-                bytes_out_per_second: rate(bytes_out),
-                bytes_in: connection.bytes_received,
-                bytes_out: connection.bytes_acked,
-            });
+            if listed[index] {
+                let client_pids = clients
+                    .get(&(connection.remote, connection.local))
+                    .and_then(|inode| sample.client_owners.get(inode))
+                    .cloned()
+                    .unwrap_or_default();
+                row.connections.push(ConnectionRow {
+                    client: connection.remote,
+                    server: connection.local,
+                    state: connection.state,
+                    client_pids,
+                    bytes_in_per_second: rate(bytes_in),
+                    bytes_out_per_second: rate(bytes_out),
+                    bytes_in: connection.bytes_received,
+                    bytes_out: connection.bytes_acked,
+                });
+            }
         }
         // Closed since the last sample: the bytes moved after that sample,
         // and a new connection when it was never seen open.
+        for closed in &sample.closed {
+            let before = self.seen.remove(&closed.cookie);
+            let Some(seconds) = interval else { continue };
+            let Some(index) = serving.listener_for(closed.local) else {
+                continue;
+            };
+            let row = &mut rows[index];
+            let (before_in, before_out) = match before {
+                Some(before) => (before.bytes_received, before.bytes_acked),
+                None => {
+                    row.new_per_second += 1.0;
+                    (0, 0)
+                }
+            };
+            row.bytes_in_per_second +=
+                closed.bytes_received.saturating_sub(before_in) as f64 / seconds;
+            row.bytes_out_per_second +=
+                closed.bytes_acked.saturating_sub(before_out) as f64 / seconds;
+        }
         if let Some(seconds) = interval {
-            for closed in &sample.closed {
-                let Some(key) = by_address.listener_for(closed.local) else {
-                    continue;
-                };
-                let Some(row) = rows.get_mut(&key) else { continue };
-                let (before_in, before_out) = match self.previous.get(&closed.cookie) {
-                    Some(before) => (before.bytes_received, before.bytes_acked),
-                    None => {
-                        row.new_per_second += 1.0;
-                        (0, 0)
-                    }
-                };
-                row.bytes_in_per_second +=
-                    closed.bytes_received.saturating_sub(before_in) as f64 / seconds;
-                row.bytes_out_per_second +=
-                    closed.bytes_acked.saturating_sub(before_out) as f64 / seconds;
-            }
-            for row in rows.values_mut() {
+            for row in &mut rows {
                 row.new_per_second /= seconds;
             }
         }
-        drop(by_address);
-        let mut listeners: Vec<ListenerRow> = rows.into_values().collect();
-        let mut processes = sample.processes;
+        // A connection is kept one refresh after it was last seen: a dump
+        // can miss a socket that moved, and one destroyed between the close
+        // feed's drain and the dump is reported at the next refresh; either
+        // way it is not new, and its bytes count from where they were.
+        self.seen.retain(|_, seen| refresh - seen.refresh <= 1);
+        drop(serving);
+
+        let mut processes = sample.processes.clone();
         for (known, _) in &self.departed {
-            let mut row = self.row(known, now);
-            row.change = Some(ListenerChange::Disappeared);
-            listeners.push(row);
+            let mut departed = row(known, now);
+            departed.change = Some(ListenerChange::Disappeared);
+            rows.push(departed);
             for process in &known.processes {
                 processes.entry(process.pid).or_insert_with(|| process.clone());
             }
         }
-        for row in &mut listeners {
-            row.connections.sort_by_key(|connection| connection.client);
+        for row in &mut rows {
+            // By client, then server: unique per connection, so an unstable
+            // sort is deterministic, and integer keys compare faster than
+            // addresses (a listener can have thousands).
+            row.connections.sort_unstable_by_key(|connection| {
+                (address_key(connection.client), address_key(connection.server))
+            });
         }
-        listeners.sort_by(|a, b| {
-            (
-                a.socket.protocol == Protocol::Unix,
-                a.socket.local_port(),
-                &a.socket.path,
-                a.socket.local,
-            )
-                .cmp(&(
-                    b.socket.protocol == Protocol::Unix,
-                    b.socket.local_port(),
-                    &b.socket.path,
-                    b.socket.local,
-                ))
-        });
-
-        self.previous = sample.connections.iter().map(|c| (c.cookie, *c)).collect();
+        rows.sort_by(|a, b| listing_key(&a.socket).cmp(&listing_key(&b.socket)));
         self.previous_at = Some(sample.at);
         TopFrame {
             at: now,
             interval_seconds: interval.unwrap_or(0.0),
-            listeners,
+            listeners: rows,
             processes,
             events: self.events.iter().cloned().collect(),
             short_lived,
-            visibility: sample.visibility,
+            visibility: sample.visibility.clone(),
         }
     }
 
@@ -285,56 +397,90 @@ impl Tracker {
             self.events.pop_front();
         }
     }
+}
 
-    fn row(&self, known: &Known, now: u64) -> ListenerRow {
-        let socket = &known.socket;
-        // A TCP listener's receive queue is the accept queue; its send
-        // queue is the backlog it may hold.
-        let accept_queue =
-            (socket.protocol == Protocol::Tcp).then_some((socket.rx_queue, socket.tx_queue));
-        let highlighted =
-            known.appeared_at.is_some_and(|at| now.saturating_sub(at) < HIGHLIGHT_SECONDS);
-        ListenerRow {
-            socket: socket.clone(),
-            open_connections: 0,
-            new_per_second: 0.0,
-            bytes_in_per_second: 0.0,
-            bytes_out_per_second: 0.0,
-            accept_queue,
-            since: known.since,
-            since_exact: known.since_exact,
-            change: highlighted.then_some(ListenerChange::Appeared),
-            connections: Vec::new(),
-        }
+/// A frame's row for a known listener, before its connections are counted.
+fn row(known: &Known, now: u64) -> ListenerRow {
+    let socket = &known.socket;
+    // A TCP listener's receive queue is the accept queue; its send queue is
+    // the backlog it may hold.
+    let accept_queue =
+        (socket.protocol == Protocol::Tcp).then_some((socket.rx_queue, socket.tx_queue));
+    let highlighted =
+        known.appeared_at.is_some_and(|at| now.saturating_sub(at) < HIGHLIGHT_SECONDS);
+    ListenerRow {
+        socket: socket.clone(),
+        open_connections: 0,
+        new_per_second: 0.0,
+        bytes_in_per_second: 0.0,
+        bytes_out_per_second: 0.0,
+        accept_queue,
+        since: known.since,
+        since_exact: known.since_exact,
+        change: highlighted.then_some(ListenerChange::Appeared),
+        connections: Vec::new(),
+    }
+}
+
+/// Rows read by port; Unix sockets last, by path. Protocol and inode settle
+/// ties so a frame's order does not depend on hashing.
+fn listing_key(socket: &Socket) -> (bool, u16, &Option<String>, Option<SocketAddr>, Protocol, u64) {
+    (
+        socket.protocol == Protocol::Unix,
+        socket.local_port(),
+        &socket.path,
+        socket.local,
+        socket.protocol,
+        socket.inode,
+    )
+}
+
+/// An address as integers that sort as [`SocketAddr`] does (IPv4 first).
+fn address_key(address: SocketAddr) -> (bool, u128, u16) {
+    match address {
+        SocketAddr::V4(v4) => (false, u128::from(u32::from(*v4.ip())), v4.port()),
+        SocketAddr::V6(v6) => (true, u128::from(*v6.ip()), v6.port()),
     }
 }
 
 /// Finds the TCP listener that serves a local address: an exact address
 /// first, then a wildcard of the family (a dual-stack `::` for IPv4 too).
+/// Listeners are sorted by port, so a lookup is a binary search and a look
+/// at the few listeners sharing that port.
 struct ServingIndex<'a> {
-    listeners: Vec<((Protocol, u64), &'a Socket)>,
+    /// (port, address as [`canonical`] writes it, the listener, its
+    /// position in the order the index was built from).
+    listeners: Vec<(u16, IpAddr, &'a Socket, usize)>,
 }
 
 impl<'a> ServingIndex<'a> {
-    fn new(listeners: impl Iterator<Item = ((Protocol, u64), &'a Socket)>) -> Self {
-        ServingIndex {
-            listeners: listeners.filter(|(_, socket)| socket.protocol == Protocol::Tcp).collect(),
-        }
+    fn new(listeners: impl Iterator<Item = &'a Socket>) -> Self {
+        let mut index: Vec<(u16, IpAddr, &'a Socket, usize)> = listeners
+            .enumerate()
+            .filter(|(_, socket)| socket.protocol == Protocol::Tcp)
+            .filter_map(|(position, socket)| {
+                let bound = canonical(socket.local?);
+                Some((bound.port(), bound.ip(), socket, position))
+            })
+            .collect();
+        index.sort_by_key(|(port, _, _, position)| (*port, *position));
+        ServingIndex { listeners: index }
     }
 
-    fn listener_for(&self, local: SocketAddr) -> Option<(Protocol, u64)> {
+    /// The position of the listener serving `local`.
+    fn listener_for(&self, local: SocketAddr) -> Option<usize> {
         let local = canonical(local);
+        let start = self.listeners.partition_point(|(port, ..)| *port < local.port());
         let mut wildcard = None;
-        for (key, socket) in &self.listeners {
-            let Some(bound) = socket.local else { continue };
-            if bound.port() != local.port() {
-                continue;
+        for (port, bound, socket, position) in &self.listeners[start..] {
+            if *port != local.port() {
+                break;
             }
-            if canonical(bound).ip() == local.ip() {
-                return Some(*key);
+            if *bound == local.ip() {
+                return Some(*position);
             }
             if socket.serves(local) {
-                wildcard = Some(*key);
+                wildcard = Some(*position);
             }
         }
         wildcard
@@ -356,10 +502,13 @@ fn canonical(address: SocketAddr) -> SocketAddr {
 /// Reads samples from the kernel for a [`Tracker`].
 pub struct Sampler {
     query: TopQuery,
+    /// The counter dump's channel, kept open between refreshes.
+    counters: CounterSampler,
+    /// The sample handed out last; refilled in place, so its connection
+    /// buffer is allocated once and its process details are kept.
+    sample: Sample,
     /// Owners of listener inodes already attributed.
     listener_owners: HashMap<u64, Vec<u32>>,
-    details: process::DetailCache,
-    processes: BTreeMap<u32, Process>,
     /// What the last `/proc` scan was refused, and why owners may be
     /// missing: kept, because most refreshes scan nothing (no new listener)
     /// while the `?` rows from an earlier scan are still on screen.
@@ -371,21 +520,23 @@ impl Sampler {
     pub fn new(query: TopQuery) -> Self {
         Sampler {
             query,
+            counters: CounterSampler::new(),
+            sample: Sample::default(),
             listener_owners: HashMap::new(),
-            details: process::DetailCache::default(),
-            processes: BTreeMap::new(),
             unreadable_processes: 0,
             owner_gaps: Vec::new(),
         }
     }
 
-    /// Takes one sample. `selected` names the listener whose clients'
-    /// processes should be found (the `/proc` walk runs only then).
+    /// Takes one sample of `system`. `selected` names the listener whose
+    /// clients' processes should be found (the `/proc` walk runs only
+    /// then).
     pub fn sample(
         &mut self,
+        system: &dyn System,
         closed: Vec<TcpCounters>,
         selected: Option<SocketAddr>,
-    ) -> Result<Sample, InventoryError> {
+    ) -> Result<&Sample, InventoryError> {
         let at = now_seconds();
         let query = Query {
             tcp: self.query.tcp,
@@ -395,50 +546,47 @@ impl Sampler {
             owners: false,
             ..Query::default()
         };
-        let (mut listeners, _) = inventory::enumerate_current(&query)?;
+        let mut listeners = system.snapshot(&query)?.sockets;
         // Only server ends of connections to a listener count in a row, and
         // the client ends only for the selected listener: the kernel is
         // asked for just those, which halves its work when clients are
         // local.
-        let connections = if self.query.tcp {
-            let mut local_ports: Vec<u16> = listeners
+        let connections = &mut self.sample.connections;
+        connections.clear();
+        if self.query.tcp {
+            let local_ports: Vec<u16> = listeners
                 .iter()
                 .filter(|socket| socket.protocol == Protocol::Tcp)
                 .filter_map(|socket| socket.local.map(|address| address.port()))
                 .collect();
-            local_ports.sort_unstable();
-            local_ports.dedup();
             let remote_ports = selected.map(|server| vec![server.port()]).unwrap_or_default();
-            let ports = inventory::netlink::CounterPorts { local_ports, remote_ports };
-            inventory::netlink::tcp_counters(Some(&ports))?
-        } else {
-            Vec::new()
-        };
+            let ports = CounterPorts { local_ports, remote_ports };
+            self.counters.sample(&ports, |counters| connections.push(counters))?;
+        }
 
         // Attribute only inodes not seen before; forget the departed.
-        let live: std::collections::HashSet<u64> = listeners.iter().map(|s| s.inode).collect();
+        let live: HashSet<u64> = listeners.iter().map(|s| s.inode).collect();
         self.listener_owners.retain(|inode, _| live.contains(inode));
         let mut wanted: Vec<u64> = listeners
             .iter()
             .map(|s| s.inode)
             .filter(|inode| *inode != 0 && !self.listener_owners.contains_key(inode))
             .collect();
-        let client_inodes: Vec<u64> = match selected {
+        let client_inodes: HashSet<u64> = match selected {
             Some(server) => connections
                 .iter()
                 .filter(|c| c.remote == server || canonical(c.remote) == canonical(server))
                 .map(|c| c.inode)
                 .filter(|inode| *inode != 0)
                 .collect(),
-            None => Vec::new(),
+            None => HashSet::new(),
         };
         wanted.extend(&client_inodes);
-        let mut visibility = Visibility::default();
         let mut client_owners = HashMap::new();
         if !wanted.is_empty() {
-            let scan = owners::scan(&wanted);
+            let scan = system.socket_owners(&wanted);
             self.unreadable_processes = scan.unreadable_processes;
-            self.owner_gaps = inventory::visibility::owner_gaps(scan.unreadable_processes);
+            self.owner_gaps = visibility::owner_gaps(scan.unreadable_processes);
             for inode in &wanted {
                 let pids: Vec<u32> = scan.owners.pids(*inode).collect();
                 if client_inodes.contains(inode) {
@@ -451,40 +599,43 @@ impl Sampler {
         }
         for socket in &mut listeners {
             if let Some(pids) = self.listener_owners.get(&socket.inode) {
-                socket.owners = pids.clone();
+                socket.owners.clone_from(pids);
             }
         }
-        visibility.sockets_without_visible_owner =
-            listeners.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).count();
-        visibility.unreadable_processes = self.unreadable_processes;
+        let mut visibility = Visibility {
+            sockets_without_visible_owner: listeners
+                .iter()
+                .filter(|s| s.inode != 0 && s.owners.is_empty())
+                .count(),
+            unreadable_processes: self.unreadable_processes,
+            ..Visibility::default()
+        };
         if visibility.sockets_without_visible_owner > 0 {
-            visibility.owner_gaps = self.owner_gaps.clone();
+            visibility.owner_gaps.clone_from(&self.owner_gaps);
         }
 
-        // Process details are cached across refreshes; pids that no longer
+        // Process details are kept across refreshes; pids that no longer
         // own anything are dropped so the map does not grow.
-        let needed: std::collections::BTreeSet<u32> = listeners
+        let needed: BTreeSet<u32> = listeners
             .iter()
             .flat_map(|s| s.owners.iter().copied())
             .chain(client_owners.values().flatten().copied())
             .collect();
-        self.processes.retain(|pid, _| needed.contains(pid));
+        let processes = &mut self.sample.processes;
+        processes.retain(|pid, _| needed.contains(pid));
         for pid in &needed {
-            if !self.processes.contains_key(pid) {
-                if let Some(details) = process::read(*pid, &mut self.details) {
-                    self.processes.insert(*pid, details);
+            if !processes.contains_key(pid) {
+                if let Some(details) = system.process(*pid) {
+                    processes.insert(*pid, details);
                 }
             }
         }
-        Ok(Sample {
-            at,
-            listeners,
-            connections,
-            closed,
-            client_owners,
-            processes: self.processes.clone(),
-            visibility,
-        })
+        self.sample.at = at;
+        self.sample.listeners = listeners;
+        self.sample.closed = closed;
+        self.sample.client_owners = client_owners;
+        self.sample.visibility = visibility;
+        Ok(&self.sample)
     }
 }
 
@@ -527,21 +678,26 @@ mod tests {
         Sample { at, listeners, connections, ..Sample::default() }
     }
 
+    fn frame_of(tracker: &mut Tracker, sample: Sample) -> TopFrame {
+        tracker.frame(&sample, ConnectionDetail::All, ShortLivedCapture::Available)
+    }
+
     #[test]
     fn rates_come_from_counter_deltas_and_new_cookies() {
         let mut tracker = Tracker::default();
         let server = listener("127.0.0.1:8000", 1);
-        let first = tracker.frame(
+        let first = frame_of(
+            &mut tracker,
             sample(
                 100.0,
                 vec![server.clone()],
                 vec![connection(1, "127.0.0.1:8000", "127.0.0.1:50000", 100, 1000)],
             ),
-            ShortLivedCapture::Available,
         );
         assert_eq!(first.listeners[0].open_connections, 1);
         assert_eq!(first.listeners[0].new_per_second, 0.0, "no rate without a previous sample");
-        let second = tracker.frame(
+        let second = frame_of(
+            &mut tracker,
             sample(
                 102.0,
                 vec![server],
@@ -550,7 +706,6 @@ mod tests {
                     connection(2, "127.0.0.1:8000", "127.0.0.1:50001", 10, 20),
                 ],
             ),
-            ShortLivedCapture::Available,
         );
         let row = &second.listeners[0];
         assert_eq!(row.open_connections, 2);
@@ -563,7 +718,8 @@ mod tests {
     #[test]
     fn client_ends_are_not_counted_as_connections_of_their_port() {
         let mut tracker = Tracker::default();
-        let frame = tracker.frame(
+        let frame = frame_of(
+            &mut tracker,
             sample(
                 1.0,
                 vec![listener("127.0.0.1:8000", 1)],
@@ -572,7 +728,6 @@ mod tests {
                     connection(2, "127.0.0.1:50000", "127.0.0.1:8000", 0, 0),
                 ],
             ),
-            ShortLivedCapture::Available,
         );
         assert_eq!(frame.listeners[0].open_connections, 1);
     }
@@ -581,7 +736,7 @@ mod tests {
     fn short_lived_connections_count_through_closes() {
         let mut tracker = Tracker::default();
         let server = listener("[::]:9000", 1);
-        tracker.frame(sample(10.0, vec![server.clone()], vec![]), ShortLivedCapture::Available);
+        frame_of(&mut tracker, sample(10.0, vec![server.clone()], vec![]));
         let mut next = sample(11.0, vec![server], vec![]);
         next.closed = vec![
             connection(7, "[::ffff:127.0.0.1]:9000", "[::ffff:127.0.0.1]:40000", 64, 128),
@@ -589,7 +744,7 @@ mod tests {
             // The client end of the same connection is not the server's.
             connection(9, "[::1]:40001", "[::1]:9000", 2, 1),
         ];
-        let frame = tracker.frame(next, ShortLivedCapture::Available);
+        let frame = frame_of(&mut tracker, next);
         let row = &frame.listeners[0];
         assert_eq!(row.new_per_second, 2.0);
         assert_eq!(row.bytes_in_per_second, 65.0);
@@ -599,13 +754,13 @@ mod tests {
     #[test]
     fn exact_address_wins_over_wildcard() {
         let mut tracker = Tracker::default();
-        let frame = tracker.frame(
+        let frame = frame_of(
+            &mut tracker,
             sample(
                 1.0,
                 vec![listener("0.0.0.0:80", 1), listener("127.0.0.1:80", 2)],
                 vec![connection(1, "127.0.0.1:80", "127.0.0.1:50000", 0, 0)],
             ),
-            ShortLivedCapture::Available,
         );
         let specific = frame.listeners.iter().find(|row| row.socket.inode == 2).unwrap();
         let wildcard = frame.listeners.iter().find(|row| row.socket.inode == 1).unwrap();
@@ -617,12 +772,10 @@ mod tests {
         let mut tracker = Tracker::default();
         let old = listener("127.0.0.1:5432", 1);
         let new = listener("[::1]:5173", 2);
-        let first =
-            tracker.frame(sample(100.0, vec![old.clone()], vec![]), ShortLivedCapture::Available);
+        let first = frame_of(&mut tracker, sample(100.0, vec![old.clone()], vec![]));
         assert!(first.events.is_empty(), "what was there at start is not news");
         assert!(!first.listeners[0].since_exact);
-        let second =
-            tracker.frame(sample(101.0, vec![new.clone()], vec![]), ShortLivedCapture::Available);
+        let second = frame_of(&mut tracker, sample(101.0, vec![new.clone()], vec![]));
         let changes: Vec<_> = second.events.iter().map(|e| (e.change, e.socket.inode)).collect();
         assert_eq!(changes, vec![(ListenerChange::Disappeared, 1), (ListenerChange::Appeared, 2)]);
         let gone = second.listeners.iter().find(|row| row.socket.inode == 1).unwrap();
@@ -632,8 +785,107 @@ mod tests {
             (came.change, came.since, came.since_exact),
             (Some(ListenerChange::Appeared), Some(101), true)
         );
-        let later = tracker.frame(sample(110.0, vec![new], vec![]), ShortLivedCapture::Available);
+        let later = frame_of(&mut tracker, sample(110.0, vec![new], vec![]));
         assert_eq!(later.listeners.len(), 1, "the departed row is dropped after the highlight");
         assert_eq!(later.listeners[0].change, None);
+    }
+
+    #[test]
+    fn only_the_named_listener_lists_its_connections_but_every_row_is_counted() {
+        let web = listener("127.0.0.1:8000", 1);
+        let database = listener("[::1]:5432", 2);
+        let connections = vec![
+            connection(1, "127.0.0.1:8000", "127.0.0.1:50000", 5, 5),
+            connection(2, "[::1]:5432", "[::1]:50001", 5, 5),
+            // The database's client end, asked for because it is selected.
+            connection(3, "[::1]:50001", "[::1]:5432", 5, 5),
+        ];
+        let mut selected = sample(1.0, vec![web.clone(), database.clone()], connections.clone());
+        selected.client_owners.insert(3 + 1000, vec![4242]);
+        let address = "[::1]:5432".parse().unwrap();
+        let frame = Tracker::default().frame(
+            &selected,
+            ConnectionDetail::Listener(address),
+            ShortLivedCapture::Available,
+        );
+        let counts: Vec<_> = frame
+            .listeners
+            .iter()
+            .map(|row| (row.socket.inode, row.open_connections, row.connections.len()))
+            .collect();
+        assert_eq!(counts, vec![(2, 1, 1), (1, 1, 0)]);
+        assert_eq!(frame.listeners[0].connections[0].client_pids, vec![4242]);
+
+        let counts_only = Tracker::default().frame(
+            &sample(1.0, vec![web, database], connections),
+            ConnectionDetail::Counts,
+            ShortLivedCapture::Available,
+        );
+        assert!(counts_only.listeners.iter().all(|row| row.connections.is_empty()));
+        assert_eq!(counts_only.listeners.iter().map(|r| r.open_connections).sum::<usize>(), 2);
+    }
+
+    #[test]
+    fn connections_are_listed_by_client_address_as_addresses_sort() {
+        let mut clients: Vec<SocketAddr> = [
+            "[::1]:40000",
+            "127.0.0.2:1",
+            "127.0.0.1:60000",
+            "[::ffff:127.0.0.1]:5",
+            "127.0.0.1:1024",
+            "10.0.0.1:9",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let connections = clients
+            .iter()
+            .enumerate()
+            .map(|(index, client)| {
+                let server = if client.is_ipv4() { "127.0.0.1:80" } else { "[::1]:80" };
+                connection(index as u64, server, &client.to_string(), 0, 0)
+            })
+            .collect();
+        let frame = frame_of(
+            &mut Tracker::default(),
+            sample(1.0, vec![listener("[::]:80", 1)], connections),
+        );
+        let listed: Vec<SocketAddr> =
+            frame.listeners[0].connections.iter().map(|c| c.client).collect();
+        clients.sort();
+        assert_eq!(listed, clients);
+    }
+
+    #[test]
+    fn a_connection_dumped_twice_counts_once() {
+        let mut tracker = Tracker::default();
+        let server = listener("127.0.0.1:8000", 1);
+        frame_of(&mut tracker, sample(1.0, vec![server.clone()], vec![]));
+        let twice = connection(1, "127.0.0.1:8000", "127.0.0.1:50000", 100, 10);
+        let frame = frame_of(&mut tracker, sample(2.0, vec![server], vec![twice, twice]));
+        let row = &frame.listeners[0];
+        assert_eq!((row.open_connections, row.new_per_second), (1, 1.0));
+        assert_eq!(row.bytes_in_per_second, 100.0);
+        assert_eq!(row.connections.len(), 1);
+    }
+
+    #[test]
+    fn a_connection_missing_from_one_dump_is_not_new_when_it_returns_or_closes() {
+        let mut tracker = Tracker::default();
+        let server = listener("127.0.0.1:8000", 1);
+        let at = |received| connection(1, "127.0.0.1:8000", "127.0.0.1:50000", received, 0);
+        let closing = |received| connection(2, "127.0.0.1:8000", "127.0.0.1:50001", received, 0);
+        frame_of(&mut tracker, sample(1.0, vec![server.clone()], vec![at(100), closing(10)]));
+        // Both missed by the next dump (moved during the walk, or closed
+        // after the close feed was read).
+        let missed = frame_of(&mut tracker, sample(2.0, vec![server.clone()], vec![]));
+        assert_eq!(missed.listeners[0].open_connections, 0);
+        let mut back = sample(3.0, vec![server], vec![at(150)]);
+        back.closed = vec![closing(40)];
+        let frame = frame_of(&mut tracker, back);
+        let row = &frame.listeners[0];
+        assert_eq!(row.open_connections, 1);
+        assert_eq!(row.new_per_second, 0.0, "neither is a new connection");
+        assert_eq!(row.bytes_in_per_second, 50.0 + 30.0);
     }
 }
