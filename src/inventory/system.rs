@@ -29,9 +29,17 @@
 //! Two engines name `/proc` paths without reading them: `audit` passes
 //! `/proc/PID/ns/net` to `crate::sys::netns` to probe inside another
 //! namespace, and `diagnose` quotes `/proc` files in its evidence lines.
-//! The servers (`proxy`, `monitor`) and the live view (`top`) sample the
-//! kernel continuously through `inventory` and `sys` directly: they keep
-//! no reasoning that a scripted machine would help test.
+//! The monitor and the live view (`top`) sample the kernel continuously
+//! through `inventory` and `sys` directly: they keep no reasoning that a
+//! scripted machine would help test.
+//!
+//! The proxy does not take the handle either, because it reads nothing it
+//! judges: it never looks at sockets or processes other than its own. At
+//! start it reads its own descriptor limit and open descriptors
+//! (`crate::sys::fds`, for its descriptor budget) and the CPU count (one
+//! connection carrier per CPU); `/metrics` reads the allocator's heap
+//! figures (`crate::sys::allocator`); request ids are seeded from
+//! `/etc/machine-id`, or the host name where that file is missing.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
