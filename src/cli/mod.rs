@@ -5,6 +5,7 @@ pub mod args;
 pub mod dashboard;
 pub mod duration;
 pub mod history;
+pub mod proxy;
 pub mod settings;
 pub mod size;
 

@@ -1,6 +1,7 @@
 //! One handle for what porthole reads from the machine and does to it:
 //! socket snapshots, process details, files under `/proc`, `/sys` and
-//! `/etc`, sysctls, the external tools it runs (`nft`, `iptables-save`,
+//! `/etc` (and the dates of apt's package lists), sysctls, the external
+//! tools it runs (`nft`, `iptables-save`,
 //! `systemctl`, `docker`, `dpkg-query`, `apt-cache`), and the signals
 //! `kill` sends.
 //!
@@ -24,7 +25,9 @@
 //! - `commands/wait.rs` runs the user's own `-- COMMAND` with inherited
 //!   stdio, and its exit status becomes porthole's;
 //! - `allocation/hold.rs` starts porthole itself again as the detached
-//!   holder of `free --hold`, handing it the bound sockets.
+//!   holder of `free --hold`, handing it the bound sockets;
+//! - `alerts/command.rs` runs the user's `--on-alert` command under `sh -c`
+//!   with the alert on its stdin.
 //!
 //! Two engines name `/proc` paths without reading them: `audit` passes
 //! `/proc/PID/ns/net` to `crate::sys::netns` to probe inside another
@@ -43,7 +46,7 @@
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{owners, process, InventoryError, Query};
 use crate::model::termination::NamespaceInit;
@@ -126,6 +129,10 @@ pub trait System: Sync {
 
     /// The target of a symbolic link (`/proc/PID/exe`), lossy UTF-8.
     fn read_link(&self, path: &str) -> Option<String>;
+
+    /// The names (lossy UTF-8) and modification times of a directory's
+    /// entries, `None` when it cannot be read.
+    fn directory_times(&self, path: &str) -> Option<Vec<(String, SystemTime)>>;
 
     /// porthole's own environment variables.
     fn own_environment(&self) -> Vec<(String, String)>;
@@ -307,6 +314,19 @@ impl System for Machine {
         std::fs::read_link(path).ok().map(|link| link.to_string_lossy().into_owned())
     }
 
+    fn directory_times(&self, path: &str) -> Option<Vec<(String, SystemTime)>> {
+        let entries = std::fs::read_dir(path).ok()?;
+        Some(
+            entries
+                .flatten()
+                .filter_map(|entry| {
+                    let modified = entry.metadata().ok()?.modified().ok()?;
+                    Some((entry.file_name().to_string_lossy().into_owned(), modified))
+                })
+                .collect(),
+        )
+    }
+
     fn own_environment(&self) -> Vec<(String, String)> {
         std::env::vars_os()
             .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
@@ -442,7 +462,7 @@ pub mod fake {
     //! set by the test, nothing read from the machine.
 
     use std::collections::BTreeMap;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     use super::{CommandOutput, FileStatus, System};
     use crate::inventory::{InventoryError, NamespaceSelection, Query};
@@ -478,6 +498,8 @@ pub mod fake {
         pub statuses: BTreeMap<String, FileStatus>,
         /// Symbolic links by path.
         pub links: BTreeMap<String, String>,
+        /// Directory entries and their modification times, by path.
+        pub directories: BTreeMap<String, Vec<(String, SystemTime)>>,
     }
 
     impl Scripted {
@@ -599,6 +621,10 @@ pub mod fake {
 
         fn read_link(&self, path: &str) -> Option<String> {
             self.links.get(path).cloned()
+        }
+
+        fn directory_times(&self, path: &str) -> Option<Vec<(String, SystemTime)>> {
+            self.directories.get(path).cloned()
         }
 
         fn own_environment(&self) -> Vec<(String, String)> {
