@@ -27,6 +27,7 @@
 
 pub mod destroy;
 pub mod ebpf;
+pub mod iptables;
 pub mod namespaces;
 pub mod netlink;
 pub mod nftables;
