@@ -5,8 +5,10 @@
 //! - [`commands`]: one module per verb; each resolves its settings, calls
 //!   an engine, renders the data, and returns an exit status.
 //! - [`inventory`]: the socket inventory engine (netlink, /proc, owners),
-//!   the [`inventory::system::System`] handle every engine reads the
-//!   machine through, and the port report of `porthole PORT`.
+//!   the readers of firewall rulesets (`nftables`, `iptables`), the
+//!   [`inventory::system::System`] handle the reasoning engines read the
+//!   machine through (its module doc names what samples directly), and the
+//!   port report of `porthole PORT`.
 //! - [`diagnose`]: why a connection or bind fails (`check`), and the
 //!   readiness polling of `wait`.
 //! - [`audit`]: safe probes, rules and findings for `porthole audit`.
