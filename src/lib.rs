@@ -21,7 +21,8 @@
 //!   connections over time, eBPF or netlink).
 //! - [`render`]: tables and JSON wire types; the only code that prints.
 //! - [`portinfo`]: what a port number means (ranges, services, browsers).
-//! - [`target`]: endpoints as users type them.
+//! - [`target`]: endpoints as users type them, and the one port parser.
+//! - [`duration`]: the one duration parser (flags, the alert rules file).
 //! - [`http1`]: HTTP/1.x response heads and chunked bodies, for every
 //!   hand-written HTTP exchange (probes, the proxy API client).
 //! - [`sys`]: the only home of `unsafe` and raw system calls.
@@ -43,6 +44,7 @@ pub mod cli;
 pub mod commands;
 pub mod dashboard;
 pub mod diagnose;
+pub mod duration;
 pub mod http1;
 pub mod inventory;
 pub mod model;

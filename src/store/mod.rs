@@ -32,7 +32,7 @@
 //! the writer holds: SQLite readers open the file read-only and read a
 //! consistent snapshot from the WAL while the writer appends.
 
-pub(crate) mod batch;
+pub mod batch;
 pub mod codec;
 pub mod location;
 #[cfg(feature = "postgres")]
