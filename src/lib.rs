@@ -5,8 +5,10 @@
 //! - [`commands`]: one module per verb; each resolves its settings, calls
 //!   an engine, renders the data, and returns an exit status.
 //! - [`inventory`]: the socket inventory engine (netlink, /proc, owners),
-//!   the [`inventory::system::System`] handle every engine reads the
-//!   machine through, and the port report of `porthole PORT`.
+//!   the readers of firewall rulesets (`nftables`, `iptables`), the
+//!   [`inventory::system::System`] handle the reasoning engines read the
+//!   machine through (its module doc names what samples directly), and the
+//!   port report of `porthole PORT`.
 //! - [`diagnose`]: why a connection or bind fails (`check`), and the
 //!   readiness polling of `wait`.
 //! - [`audit`]: safe probes, rules and findings for `porthole audit`.
@@ -19,7 +21,8 @@
 //!   connections over time, eBPF or netlink).
 //! - [`render`]: tables and JSON wire types; the only code that prints.
 //! - [`portinfo`]: what a port number means (ranges, services, browsers).
-//! - [`target`]: endpoints as users type them.
+//! - [`target`]: endpoints as users type them, and the one port parser.
+//! - [`duration`]: the one duration parser (flags, the alert rules file).
 //! - [`http1`]: HTTP/1.x response heads and chunked bodies, for every
 //!   hand-written HTTP exchange (probes, the proxy API client).
 //! - [`sys`]: the only home of `unsafe` and raw system calls.
@@ -41,6 +44,7 @@ pub mod cli;
 pub mod commands;
 pub mod dashboard;
 pub mod diagnose;
+pub mod duration;
 pub mod http1;
 pub mod inventory;
 pub mod model;

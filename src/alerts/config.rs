@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::duration::BareNumber;
 use crate::model::Severity;
 
 /// Databases, debuggers and remote-control APIs: a connection to one of
@@ -184,19 +185,12 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duratio
     })
 }
 
-/// `500ms`, `10s`, `2m`; a positive amount.
+/// `500ms`, `10s`, `2m` (any unit of [`crate::duration`]); a positive
+/// amount, with its unit.
 fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(number),
-        "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number.checked_mul(60)?),
-        _ => return None,
-    };
-    (!duration.is_zero()).then_some(duration)
+    crate::duration::parse_duration(text.trim(), BareNumber::Refused)
+        .ok()
+        .filter(|duration| !duration.is_zero())
 }
 
 impl AlertConfig {
@@ -395,6 +389,7 @@ mod tests {
         assert_eq!(parse_duration("0s"), None);
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("s"), None);
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //!
 //! nftables is read as JSON (`nft -j list ruleset`, typed by
 //! [`crate::inventory::nftables`], the reader the diagnosis uses too);
-//! without it, `iptables-save -t filter`. Both need root; unprivileged runs report
+//! without it, `iptables-save -t filter` (read by
+//! [`crate::inventory::iptables`], also shared with the diagnosis). Both need root; unprivileged runs report
 //! "unknown". The reading is an approximation (no interface, source or
 //! conntrack matching), so findings say "likely".
 
+use crate::inventory::iptables;
 use crate::inventory::nftables::{self, NftExpression, NftRuleset};
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
 use crate::model::FirewallSummary;
@@ -178,19 +180,17 @@ fn collect_ports(value: &NftExpression, ports: &mut Vec<(u16, u16)>) {
     }
 }
 
-/// Reads `iptables-save -t filter`: `:INPUT POLICY` and `-A INPUT … --dport
-/// N[:M] -j ACCEPT|DROP|REJECT` lines.
+/// Reads `iptables-save -t filter`: the `INPUT` policy and its `-A INPUT …
+/// --dport N[:M] -j ACCEPT|DROP|REJECT` rules.
 pub fn parse_iptables(text: &str) -> InputChain {
     let mut chain = InputChain { source: Some("iptables"), ..InputChain::default() };
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix(":INPUT ") {
-            let policy = rest.split_whitespace().next().unwrap_or("ACCEPT");
-            chain.policy = Some(if policy == "ACCEPT" { "accept".into() } else { "drop".into() });
-        }
-        let Some(rule) = line.strip_prefix("-A INPUT ") else { continue };
-        let words: Vec<&str> = rule.split_whitespace().collect();
-        let target = words.windows(2).find(|w| w[0] == "-j").map(|w| w[1]);
-        let ports: Vec<(u16, u16)> = words
+    let filter = iptables::table(text, "filter");
+    if let Some(policy) = filter.policies.get("INPUT") {
+        chain.policy = Some(if policy == "ACCEPT" { "accept".into() } else { "drop".into() });
+    }
+    for rule in filter.rules.iter().filter(|rule| rule.chain == "INPUT") {
+        let ports: Vec<(u16, u16)> = rule
+            .words
             .windows(2)
             .filter(|w| w[0] == "--dport" || w[0] == "--dports")
             .flat_map(|w| w[1].split(','))
@@ -199,7 +199,7 @@ pub fn parse_iptables(text: &str) -> InputChain {
                 None => part.parse().ok().map(|p| (p, p)),
             })
             .collect();
-        match target {
+        match rule.target() {
             Some("ACCEPT") => chain.accepted.extend(ports),
             Some("DROP" | "REJECT") => chain.dropped.extend(ports),
             _ => {}

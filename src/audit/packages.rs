@@ -228,7 +228,7 @@ fn debian(system: &dyn System, paths: &BTreeSet<String>) -> Result<DebianAnswers
     let (Some(status), Some(lists)) = parse_apt_config_shell(&text) else {
         return Err("apt-config gave no dpkg status or lists path".into());
     };
-    let lists = ListsState { age: lists_age(Path::new(&lists)), directory: Some(lists.into()) };
+    let lists = ListsState { age: lists_age(system, &lists), directory: Some(lists.into()) };
     let admindir = Path::new(&status).parent().map(Path::to_path_buf).unwrap_or_default();
     let owners = if paths.is_empty() {
         BTreeMap::new()
@@ -528,16 +528,12 @@ fn verrevcmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// Age of the newest file in the lists directory (`Packages`, `Release`).
-pub fn lists_age(directory: &Path) -> Option<Duration> {
-    let newest = std::fs::read_dir(directory)
-        .ok()?
-        .flatten()
-        .filter(|entry| {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            name.contains("_Packages") || name.ends_with("Release")
-        })
-        .filter_map(|entry| entry.metadata().ok()?.modified().ok())
+pub fn lists_age(system: &dyn System, directory: &str) -> Option<Duration> {
+    let newest = system
+        .directory_times(directory)?
+        .into_iter()
+        .filter(|(name, _)| name.contains("_Packages") || name.ends_with("Release"))
+        .map(|(_, modified)| modified)
         .max()?;
     Some(SystemTime::now().duration_since(newest).unwrap_or_default())
 }
@@ -558,6 +554,31 @@ pub fn describe_age(age: Duration) -> String {
 mod tests {
     use super::*;
     use std::cmp::Ordering::{Equal, Greater, Less};
+
+    #[test]
+    fn lists_age_is_that_of_the_newest_list() {
+        let now = SystemTime::now();
+        let hours = |count: u64| now - Duration::from_secs(count * 3600);
+        let system = crate::inventory::system::fake::Scripted {
+            directories: [(
+                "/var/lib/apt/lists/".to_string(),
+                vec![
+                    (
+                        "deb.debian.org_debian_dists_trixie_main_binary-amd64_Packages".into(),
+                        hours(30),
+                    ),
+                    ("deb.debian.org_debian_dists_trixie_InRelease".into(), hours(5)),
+                    // Not a list: apt's lock and partial downloads are newer.
+                    ("lock".into(), now),
+                ],
+            )]
+            .into(),
+            ..Default::default()
+        };
+        let age = lists_age(&system, "/var/lib/apt/lists/").expect("lists found");
+        assert!((Duration::from_secs(5 * 3600)..Duration::from_secs(6 * 3600)).contains(&age));
+        assert_eq!(lists_age(&system, "/nowhere/"), None);
+    }
 
     #[test]
     fn debian_version_order() {

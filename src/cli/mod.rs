@@ -3,8 +3,11 @@
 
 pub mod args;
 pub mod dashboard;
-pub mod duration;
+// The duration parser moved to the crate root so engines (the alert rules
+// file) share it; `cli::duration` keeps naming it for the flag layer.
+pub use crate::duration;
 pub mod history;
+pub mod proxy;
 pub mod settings;
 pub mod size;
 

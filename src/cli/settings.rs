@@ -9,7 +9,7 @@ use crate::cli::args::{
     WhoArgs,
 };
 use crate::cli::duration::BareNumber;
-use crate::commands::proxy as proxy_flags;
+use crate::cli::proxy as proxy_flags;
 use crate::inventory::{NamespaceSelection, Query};
 use crate::model::PortSet;
 use crate::model::SocketState;

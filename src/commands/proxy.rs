@@ -2,9 +2,8 @@
 //! and client verbs that drive a running server over its HTTP API.
 
 use std::io::Write;
-use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::bail;
 use serde_json::{Map, Value};
 
 use crate::cli::args::ProxyApiArgs;
@@ -13,7 +12,7 @@ use crate::cli::args::{
     ProxyServeArgs, ProxyToxicAddArgs, ProxyToxicArgs, ProxyToxicCommand, ProxyToxicRemoveArgs,
     ProxyToxicUpdateArgs,
 };
-use crate::cli::duration::{parse_duration, BareNumber};
+use crate::cli::proxy::{check_toxicity, parse_attributes, parse_flag_duration};
 use crate::cli::settings::{ProxyRunSettings, ProxyServeSettings};
 use crate::commands::{warn, ExitStatus};
 use crate::proxy::client::{ApiClient, ClientError};
@@ -167,21 +166,6 @@ fn toxic_remove(args: ProxyToxicRemoveArgs, out: &mut impl Write) -> anyhow::Res
     Ok(())
 }
 
-/// `-a latency=100 -a jitter=10` → `{"latency": 100, "jitter": 10}`.
-fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
-    let mut attributes = Map::new();
-    for pair in pairs {
-        let (key, value) =
-            pair.split_once('=').ok_or_else(|| anyhow!("attribute {pair:?} is not KEY=VALUE"))?;
-        let number: i64 = value
-            .trim()
-            .parse()
-            .with_context(|| format!("attribute {key}: {value:?} is not an integer"))?;
-        attributes.insert(key.trim().to_string(), Value::from(number));
-    }
-    Ok(attributes)
-}
-
 /// Refuses an unknown type or attribute name before anything is sent: the
 /// API, like Toxiproxy's, would create the toxic with the misspelt attribute
 /// silently left at 0.
@@ -201,13 +185,6 @@ fn check_attribute_names(toxic_type: &str, attributes: &Map<String, Value>) -> a
         }
     }
     Ok(())
-}
-
-pub fn check_toxicity(toxicity: f32) -> anyhow::Result<f32> {
-    if !(0.0..=1.0).contains(&toxicity) {
-        bail!("toxicity must be between 0 and 1, got {toxicity}");
-    }
-    Ok(toxicity)
 }
 
 fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
@@ -249,85 +226,4 @@ fn run_one_shot(args: ProxyRunArgs, out: &mut impl Write) -> anyhow::Result<Exit
         render::one_shot_summary(out, &metrics, elapsed)?;
     }
     Ok(ExitStatus::Success)
-}
-
-/// A duration given to a `porthole proxy` flag. A unit is required: these
-/// flags once read a bare number as milliseconds, the rest of porthole as
-/// seconds (see [`crate::cli::duration`]).
-pub fn parse_flag_duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
-    parse_duration(text, BareNumber::Refused).with_context(|| format!("{flag} '{text}'"))
-}
-
-/// A flag's duration in whole milliseconds, as the Toxiproxy API takes it.
-pub fn parse_flag_millis(flag: &str, text: &str) -> anyhow::Result<i64> {
-    Ok(i64::try_from(parse_flag_duration(flag, text)?.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// `512`, `10KB`, `1MB` (powers of 1000), `4KiB`, `1MiB` (powers of 1024),
-/// as the Toxiproxy API's integer attributes take it (see
-/// [`crate::cli::size`]).
-pub fn parse_bytes(text: &str) -> anyhow::Result<i64> {
-    let bytes =
-        crate::cli::size::parse_size(text).with_context(|| format!("invalid size {text:?}"))?;
-    // parse_size stays below i64::MAX.
-    Ok(i64::try_from(bytes).unwrap_or(i64::MAX))
-}
-
-/// A rate in KB/s as Toxiproxy's `bandwidth` takes it: `100KB/s`,
-/// `1MB/s`, or a bare number of KB/s.
-pub fn parse_rate(text: &str) -> anyhow::Result<i64> {
-    let trimmed = text.trim();
-    let without =
-        trimmed.strip_suffix("/s").or_else(|| trimmed.strip_suffix("ps")).unwrap_or(trimmed);
-    let kilobytes = if without.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        without.parse::<f64>().map_err(|_| anyhow!("invalid rate {text:?} (try 100KB/s)"))?
-    } else {
-        parse_bytes(without).with_context(|| format!("invalid rate {text:?}"))? as f64 / 1e3
-    };
-    let rate = kilobytes.round() as i64;
-    if rate < 1 {
-        bail!("invalid rate {text:?}: the bandwidth toxic counts whole KB/s (at least 1KB/s)");
-    }
-    Ok(rate)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_need_a_unit() {
-        assert_eq!(parse_flag_millis("--latency", "1.5s").unwrap(), 1500);
-        assert_eq!(
-            parse_flag_duration("--slice-delay", "250us").unwrap(),
-            Duration::from_micros(250)
-        );
-        assert_eq!(parse_flag_millis("--timeout", "0").unwrap(), 0);
-        let error = parse_flag_millis("--latency", "40").unwrap_err();
-        assert_eq!(
-            format!("{error:#}"),
-            "--latency '40': a number without a unit is ambiguous here: write 40ms or 40s"
-        );
-        assert!(parse_flag_duration("--timeout", "soon").is_err());
-    }
-
-    #[test]
-    fn sizes_and_rates() {
-        assert_eq!(parse_bytes("512").unwrap(), 512);
-        assert_eq!(parse_bytes("10KB").unwrap(), 10_000);
-        assert_eq!(parse_bytes("1MiB").unwrap(), 1 << 20);
-        assert!(parse_bytes("lots").is_err());
-        assert_eq!(parse_rate("100KB/s").unwrap(), 100);
-        assert_eq!(parse_rate("1MB/s").unwrap(), 1000);
-        assert_eq!(parse_rate("250").unwrap(), 250);
-        assert!(parse_rate("10B/s").is_err());
-    }
-
-    #[test]
-    fn attributes_must_be_integers() {
-        let parsed = parse_attributes(&["latency=100".into(), "jitter=5".into()]).unwrap();
-        assert_eq!(parsed["latency"], 100);
-        assert!(parse_attributes(&["latency=fast".into()]).is_err());
-        assert!(parse_attributes(&["latency".into()]).is_err());
-    }
 }

@@ -27,9 +27,10 @@
 //! [`read_legacy`], through the [`System`] handle (with its timeout), so
 //! the matcher is tested on captured JSON without touching the kernel.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
+use crate::inventory::iptables::{self, IptablesRule, IptablesTable};
 use crate::inventory::nftables;
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
 
@@ -597,27 +598,7 @@ fn rule_texts(text: &str) -> HashMap<(String, String, String, u64), String> {
 
 /// Rules of an `iptables-save` dump (filter table) that stop `packet`.
 pub fn legacy_blockers(source: &'static str, dump: &str, packet: &Packet) -> Vec<Blocker> {
-    let mut policies: HashMap<String, String> = HashMap::new();
-    let mut rules: Vec<(String, Vec<String>)> = Vec::new();
-    let mut in_filter = false;
-    for line in dump.lines() {
-        let line = line.trim();
-        if let Some(table) = line.strip_prefix('*') {
-            in_filter = table == "filter";
-        } else if !in_filter {
-            continue;
-        } else if let Some(policy) = line.strip_prefix(':') {
-            let mut parts = policy.split_whitespace();
-            if let (Some(chain), Some(verdict)) = (parts.next(), parts.next()) {
-                policies.insert(chain.to_string(), verdict.to_string());
-            }
-        } else if let Some(rule) = line.strip_prefix("-A ") {
-            let words: Vec<String> = rule.split_whitespace().map(str::to_string).collect();
-            if let Some((chain, rest)) = words.split_first() {
-                rules.push((chain.clone(), rest.to_vec()));
-            }
-        }
-    }
+    let IptablesTable { policies, rules } = iptables::table(dump, "filter");
     let family = if source.starts_with("ip6") { "ip6" } else { "ip" };
     if (family == "ip") != packet.destination.is_ipv4() {
         return Vec::new();
@@ -649,8 +630,8 @@ pub fn legacy_blockers(source: &'static str, dump: &str, packet: &Packet) -> Vec
 }
 
 fn legacy_chain(
-    rules: &[(String, Vec<String>)],
-    policies: &HashMap<String, String>,
+    rules: &[IptablesRule],
+    policies: &BTreeMap<String, String>,
     chain: &str,
     hook: Hook,
     packet: &Packet,
@@ -660,7 +641,8 @@ fn legacy_chain(
         return Verdict::Continue(true);
     }
     let mut maybe_accepted = false;
-    for (number, (_, words)) in rules.iter().filter(|(c, _)| c == chain).enumerate() {
+    for (number, rule) in rules.iter().filter(|rule| rule.chain == chain).enumerate() {
+        let words = &rule.words;
         let (condition, target) = legacy_rule(words, hook, packet);
         if condition == Tri::No {
             continue;
@@ -683,7 +665,7 @@ fn legacy_chain(
                     chain: chain.to_string(),
                     handle: Some(number as u64 + 1),
                     certain,
-                    text: format!("-A {chain} {}", words.join(" ")),
+                    text: rule.text(),
                 });
             }
             Some("RETURN") if certain => return Verdict::Continue(maybe_accepted),

@@ -291,8 +291,17 @@ mod tests {
         let clang =
             Command::new("clang").arg("--version").output().is_ok_and(|o| o.status.success());
         if !clang || !Path::new("/usr/include/bpf/bpf_helpers.h").exists() {
-            // Without the compiler the hash above is the whole check; the
-            // setup script installs clang and libbpf-dev so CI rebuilds.
+            // Without the compiler the hash above is the whole check. The
+            // setup script installs clang and libbpf-dev, so under CI (as in
+            // tests/it/util.rs `skip`) their absence fails the test rather
+            // than passing it on half the check.
+            let strict = |name: &str| {
+                std::env::var(name).is_ok_and(|value| !value.is_empty() && value != "false")
+            };
+            assert!(
+                !strict("CI") && !strict("PORTHOLE_NO_SKIP"),
+                "clang and libbpf-dev are needed to rebuild monitor.bpf.o (scripts/setup.sh)"
+            );
             return;
         }
         let rebuilt = tempfile::NamedTempFile::new().unwrap();

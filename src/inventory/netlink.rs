@@ -542,21 +542,10 @@ pub(super) fn attribute(payload: &[u8], wanted: u16) -> Option<&[u8]> {
     None
 }
 
-/// Finds `INET_DIAG_SKV6ONLY` among the attributes after the fixed header.
+/// `INET_DIAG_SKV6ONLY` among the attributes after the fixed header: one
+/// byte, non-zero for a socket that accepts IPv6 only.
 fn v6only_attribute(payload: &[u8]) -> Option<bool> {
-    let mut offset = INET_DIAG_MSG_LEN;
-    while offset + 4 <= payload.len() {
-        let length = usize::from(u16::from_ne_bytes([payload[offset], payload[offset + 1]]));
-        let kind = u16::from_ne_bytes([payload[offset + 2], payload[offset + 3]]) & 0x3fff;
-        if length < 4 || offset + length > payload.len() {
-            return None;
-        }
-        if kind == INET_DIAG_SKV6ONLY && length >= 5 {
-            return Some(payload[offset + 4] != 0);
-        }
-        offset += align4(length);
-    }
-    None
+    attribute(payload, INET_DIAG_SKV6ONLY)?.first().map(|flag| *flag != 0)
 }
 
 /// Decodes one `unix_diag_msg` with its attributes.

@@ -1,6 +1,7 @@
 //! One handle for what porthole reads from the machine and does to it:
 //! socket snapshots, process details, files under `/proc`, `/sys` and
-//! `/etc`, sysctls, the external tools it runs (`nft`, `iptables-save`,
+//! `/etc` (and the dates of apt's package lists), sysctls, the external
+//! tools it runs (`nft`, `iptables-save`,
 //! `systemctl`, `docker`, `dpkg-query`, `apt-cache`), and the signals
 //! `kill` sends.
 //!
@@ -24,21 +25,31 @@
 //! - `commands/wait.rs` runs the user's own `-- COMMAND` with inherited
 //!   stdio, and its exit status becomes porthole's;
 //! - `allocation/hold.rs` starts porthole itself again as the detached
-//!   holder of `free --hold`, handing it the bound sockets.
+//!   holder of `free --hold`, handing it the bound sockets;
+//! - `alerts/command.rs` runs the user's `--on-alert` command under `sh -c`
+//!   with the alert on its stdin.
 //!
 //! Two engines name `/proc` paths without reading them: `audit` passes
 //! `/proc/PID/ns/net` to `crate::sys::netns` to probe inside another
 //! namespace, and `diagnose` quotes `/proc` files in its evidence lines.
-//! The servers (`proxy`, `monitor`) sample the kernel continuously through
-//! `inventory` and `sys` directly: they keep no reasoning that a scripted
-//! machine would help test. The live view (`top`) reads listeners, owners
-//! and process details through the handle; only its two streams, the
-//! per-refresh counter dump ([`crate::inventory::counters`]) and the
-//! socket-destroy feed, are read directly.
+//! The monitor samples the kernel continuously through `inventory` and
+//! `sys` directly: it keeps no reasoning that a scripted machine would help
+//! test. The live view (`top`) reads listeners, owners and process details
+//! through the handle; only its two streams, the per-refresh counter dump
+//! ([`crate::inventory::counters`]) and the socket-destroy feed, are read
+//! directly.
+//!
+//! The proxy does not take the handle either, because it reads nothing it
+//! judges: it never looks at sockets or processes other than its own. At
+//! start it reads its own descriptor limit and open descriptors
+//! (`crate::sys::fds`, for its descriptor budget) and the CPU count (one
+//! connection carrier per CPU); `/metrics` reads the allocator's heap
+//! figures (`crate::sys::allocator`); request ids are seeded from
+//! `/etc/machine-id`, or the host name where that file is missing.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{owners, process, InventoryError, Query};
 use crate::model::termination::NamespaceInit;
@@ -125,6 +136,10 @@ pub trait System: Sync {
 
     /// The target of a symbolic link (`/proc/PID/exe`), lossy UTF-8.
     fn read_link(&self, path: &str) -> Option<String>;
+
+    /// The names (lossy UTF-8) and modification times of a directory's
+    /// entries, `None` when it cannot be read.
+    fn directory_times(&self, path: &str) -> Option<Vec<(String, SystemTime)>>;
 
     /// porthole's own environment variables.
     fn own_environment(&self) -> Vec<(String, String)>;
@@ -310,6 +325,19 @@ impl System for Machine {
         std::fs::read_link(path).ok().map(|link| link.to_string_lossy().into_owned())
     }
 
+    fn directory_times(&self, path: &str) -> Option<Vec<(String, SystemTime)>> {
+        let entries = std::fs::read_dir(path).ok()?;
+        Some(
+            entries
+                .flatten()
+                .filter_map(|entry| {
+                    let modified = entry.metadata().ok()?.modified().ok()?;
+                    Some((entry.file_name().to_string_lossy().into_owned(), modified))
+                })
+                .collect(),
+        )
+    }
+
     fn own_environment(&self) -> Vec<(String, String)> {
         std::env::vars_os()
             .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
@@ -450,7 +478,7 @@ pub mod fake {
     //! set by the test, nothing read from the machine.
 
     use std::collections::BTreeMap;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     use super::{CommandOutput, FileStatus, System};
     use crate::inventory::{owners, InventoryError, NamespaceSelection, Query};
@@ -486,6 +514,8 @@ pub mod fake {
         pub statuses: BTreeMap<String, FileStatus>,
         /// Symbolic links by path.
         pub links: BTreeMap<String, String>,
+        /// Directory entries and their modification times, by path.
+        pub directories: BTreeMap<String, Vec<(String, SystemTime)>>,
     }
 
     impl Scripted {
@@ -617,6 +647,10 @@ pub mod fake {
 
         fn read_link(&self, path: &str) -> Option<String> {
             self.links.get(path).cloned()
+        }
+
+        fn directory_times(&self, path: &str) -> Option<Vec<(String, SystemTime)>> {
+            self.directories.get(path).cloned()
         }
 
         fn own_environment(&self) -> Vec<(String, String)> {

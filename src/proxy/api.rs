@@ -34,7 +34,7 @@ use super::error::ProxyError;
 use super::host::HostPolicy;
 use super::metrics;
 use super::registry::{ProxyPatch, ProxyRequest, Registry};
-use super::wire::PopulateWire;
+use super::wire::{PopulateRequestWire, PopulateWire};
 use super::xid;
 
 /// The Toxiproxy version whose API this server implements; clients print
@@ -242,30 +242,9 @@ fn unrouted(mut response: Reply) -> Reply {
 /// `{"proxies": [...]}` (its output shape, which some tools send back).
 async fn populate(registry: &Registry, body: &[u8]) -> Reply {
     let parsed = decode(body).and_then(|value| {
-        let items = match value {
-            Value::Array(items) => items,
-            Value::Object(mut object) => match object.remove("proxies") {
-                Some(Value::Array(items)) => items,
-                _ => {
-                    return Err(ProxyError::BadBody {
-                        reason: "expected an array of proxies".to_string(),
-                    })
-                }
-            },
-            other => {
-                return Err(ProxyError::BadBody {
-                    reason: format!(
-                        "expected an array of proxies, got {}",
-                        super::registry::kind_of(&other)
-                    ),
-                })
-            }
-        };
-        items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| ProxyRequest::from_json(item, Some(index + 1)))
-            .collect::<Result<Vec<_>, _>>()
+        let items =
+            PopulateRequestWire::proxies(value).map_err(|reason| ProxyError::BadBody { reason })?;
+        ProxyRequest::all_from_json(&items)
     });
     let requests = match parsed {
         Ok(requests) => requests,

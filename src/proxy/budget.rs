@@ -47,10 +47,7 @@ pub enum Claimant {
 impl FdBudget {
     /// A budget for this process, measured now.
     pub fn measure() -> Self {
-        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-            .current
-            .and_then(|limit| usize::try_from(limit).ok())
-            .unwrap_or(usize::MAX);
+        let limit = crate::sys::fds::open_limit().unwrap_or(usize::MAX);
         let open = crate::sys::fds::open_count().unwrap_or(16);
         FdBudget::with_limit(limit, open + 8)
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::wire::{ProxyRequestWire, ProxyWire, ToxicRequestWire, ToxicWire};
+use super::wire::{Field, ProxyRequestWire, ProxyWire, ToxicRequestWire, ToxicWire};
 use crate::http1;
 
 /// The API address when neither `--url` nor `TOXIPROXY_URL` is given.
@@ -279,16 +279,17 @@ impl ApiClient {
         upstream: &str,
     ) -> Result<ProxyWire, ClientError> {
         let body = ProxyRequestWire {
-            enabled: Some(true),
-            listen: Some(listen),
-            name: Some(name),
-            upstream: Some(upstream),
+            enabled: true.into(),
+            listen: listen.to_string().into(),
+            name: name.to_string().into(),
+            toxics: Field::Absent,
+            upstream: upstream.to_string().into(),
         };
         Self::typed(&self.call("POST", "/proxies", Some(&body))?)
     }
 
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<ProxyWire, ClientError> {
-        let body = ProxyRequestWire { enabled: Some(enabled), ..ProxyRequestWire::default() };
+        let body = ProxyRequestWire { enabled: enabled.into(), ..ProxyRequestWire::default() };
         Self::typed(&self.call("POST", &format!("/proxies/{}", escape(name)), Some(&body))?)
     }
 

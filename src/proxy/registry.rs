@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Mutex};
 
@@ -22,7 +22,7 @@ use super::forward::{self, ProxyContext, Running};
 use super::link::ToxicSet;
 use super::stats::ProxyStats;
 use super::toxics::ToxicSpec;
-use super::wire::{ProxyWire, ToxicWire};
+use super::wire::{kind_of, Field, ProxyRequestWire, ProxyWire, ToxicWire};
 pub use crate::model::proxy::ProxyMetrics;
 
 /// Where a proxy created without `listen` binds: loopback only, any port
@@ -50,10 +50,31 @@ impl ProxyRequest {
     /// Reads one proxy object; `position` (1-based) names it in errors from
     /// `/populate`, as Toxiproxy does.
     pub fn from_json(value: &Value, position: Option<usize>) -> Result<Self, ProxyError> {
-        let object = as_object(value)?;
-        let name = string_field(object, "name")?;
-        let upstream = string_field(object, "upstream")?;
-        let listen = string_field(object, "listen")?;
+        let wire =
+            ProxyRequestWire::from_value(value).map_err(|reason| ProxyError::BadBody { reason })?;
+        Self::from_wire(wire, position)
+    }
+
+    /// Every entry of a `/populate` body or config file, each named by its
+    /// position in errors; the first error stops the reading.
+    pub fn all_from_json(items: &[Value]) -> Result<Vec<Self>, ProxyError> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| Self::from_json(item, Some(index + 1)))
+            .collect()
+    }
+
+    /// Judges the fields in the order the API has always checked them, so
+    /// the answer to a body with several mistakes does not depend on the
+    /// order of its keys: types of `name`, `upstream`, `listen`; a missing
+    /// `name`, then `upstream`; the upstream's form; `enabled`; `toxics`.
+    pub fn from_wire(wire: ProxyRequestWire, position: Option<usize>) -> Result<Self, ProxyError> {
+        // Exhaustive, so a new wire field cannot be forgotten here.
+        let ProxyRequestWire { enabled, listen, name, toxics, upstream } = wire;
+        let name = text(name, "name")?.unwrap_or_default();
+        let upstream = text(upstream, "upstream")?.unwrap_or_default();
+        let listen = text(listen, "listen")?.unwrap_or_default();
         let suffix = position.map_or(String::new(), |at| format!(" at proxy {at}"));
         if name.is_empty() {
             return Err(ProxyError::MissingField { field: format!("name{suffix}") });
@@ -62,18 +83,14 @@ impl ProxyRequest {
             return Err(ProxyError::MissingField { field: format!("upstream{suffix}") });
         }
         check_upstream(&upstream)?;
-        let enabled = bool_field(object, "enabled")?.unwrap_or(true);
-        let toxics = match object.get("toxics") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(items)) => {
-                Some(items.iter().map(ToxicSpec::from_request).collect::<Result<Vec<_>, _>>()?)
-            }
-            Some(other) => {
-                return Err(ProxyError::BadBody {
-                    reason: format!("field toxics must be an array, got {other}"),
-                })
-            }
-        };
+        let enabled = flag(enabled, "enabled")?.unwrap_or(true);
+        let toxics = toxics
+            .into_option()
+            .map_err(|other| ProxyError::BadBody {
+                reason: format!("field toxics must be an array, got {other}"),
+            })?
+            .map(|items| items.iter().map(ToxicSpec::from_request).collect::<Result<Vec<_>, _>>())
+            .transpose()?;
         if let Some(toxics) = &toxics {
             for (index, toxic) in toxics.iter().enumerate() {
                 if toxics[..index].iter().any(|other| other.name == toxic.name) {
@@ -96,12 +113,21 @@ pub struct ProxyPatch {
 
 impl ProxyPatch {
     pub fn from_json(value: &Value) -> Result<Self, ProxyError> {
-        let object = as_object(value)?;
-        let non_empty = |text: String| (!text.is_empty()).then_some(text);
+        let wire =
+            ProxyRequestWire::from_value(value).map_err(|reason| ProxyError::BadBody { reason })?;
+        Self::from_wire(wire)
+    }
+
+    /// An empty `listen` or `upstream` counts as absent, as in Toxiproxy,
+    /// which starts an update from the current values.
+    pub fn from_wire(wire: ProxyRequestWire) -> Result<Self, ProxyError> {
+        // `name` and `toxics` are not changed by an update, and not checked.
+        let ProxyRequestWire { enabled, listen, name: _, toxics: _, upstream } = wire;
+        let non_empty = |text: Option<String>| text.filter(|text| !text.is_empty());
         Ok(ProxyPatch {
-            listen: non_empty(string_field(object, "listen")?),
-            upstream: non_empty(string_field(object, "upstream")?),
-            enabled: bool_field(object, "enabled")?,
+            listen: non_empty(text(listen, "listen")?),
+            upstream: non_empty(text(upstream, "upstream")?),
+            enabled: flag(enabled, "enabled")?,
         })
     }
 }
@@ -461,42 +487,17 @@ impl Registry {
     }
 }
 
-fn as_object(value: &Value) -> Result<&Map<String, Value>, ProxyError> {
-    value.as_object().ok_or_else(|| ProxyError::BadBody {
-        reason: format!("expected a JSON object, got {}", kind_of(value)),
+/// A string field, its wrong type worded as the API always has.
+fn text(field: Field<String>, key: &str) -> Result<Option<String>, ProxyError> {
+    field.into_option().map_err(|other| ProxyError::BadBody {
+        reason: format!("field {key} must be a string, got {}", kind_of(&other)),
     })
 }
 
-/// A JSON type name for error messages.
-pub(crate) fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn string_field(object: &Map<String, Value>, key: &str) -> Result<String, ProxyError> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(text)) => Ok(text.clone()),
-        Some(other) => Err(ProxyError::BadBody {
-            reason: format!("field {key} must be a string, got {}", kind_of(other)),
-        }),
-    }
-}
-
-fn bool_field(object: &Map<String, Value>, key: &str) -> Result<Option<bool>, ProxyError> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(flag)) => Ok(Some(*flag)),
-        Some(other) => Err(ProxyError::BadBody {
-            reason: format!("field {key} must be a boolean, got {}", kind_of(other)),
-        }),
-    }
+fn flag(field: Field<bool>, key: &str) -> Result<Option<bool>, ProxyError> {
+    field.into_option().map_err(|other| ProxyError::BadBody {
+        reason: format!("field {key} must be a boolean, got {}", kind_of(&other)),
+    })
 }
 
 /// An upstream must look like `HOST:PORT`; it is resolved per connection.
@@ -675,5 +676,86 @@ mod tests {
         let any: SocketAddr = format!("0.0.0.0:{port}").parse().expect("address");
         check_loop(any, &format!("127.0.0.1:{port}")).expect_err("any address");
         check_loop(bound, "nowhere.invalid:1").expect("unresolved upstreams are dialled later");
+    }
+}
+
+#[cfg(test)]
+mod answers {
+    //! The API's answer to each proxy body, kept exactly as it was when the
+    //! bodies were read by hand, including which mistake is named when a
+    //! body has several.
+    use super::*;
+
+    fn request(body: &Value) -> String {
+        match ProxyRequest::from_json(body, None) {
+            Ok(request) => format!(
+                "ok {}|{}|{}|{}|{:?}",
+                request.name,
+                request.listen,
+                request.upstream,
+                request.enabled,
+                request.toxics.map(|toxics| toxics.into_iter().map(|t| t.name).collect::<Vec<_>>())
+            ),
+            Err(error) => format!("err {} {error}", error.status()),
+        }
+    }
+
+    fn patch(body: &Value) -> String {
+        match ProxyPatch::from_json(body) {
+            Ok(patch) => format!("{patch:?}"),
+            Err(error) => format!("err {} {error}", error.status()),
+        }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn every_body_gets_the_answer_it_always_got() {
+        // (body, answer to a create, answer to an update)
+        let cases = [
+            (r#"[]"#, r#"err 400 bad request body: expected a JSON object, got an array"#, r#"err 400 bad request body: expected a JSON object, got an array"#),
+            (r#""x""#, r#"err 400 bad request body: expected a JSON object, got a string"#, r#"err 400 bad request body: expected a JSON object, got a string"#),
+            (r#"null"#, r#"err 400 bad request body: expected a JSON object, got null"#, r#"err 400 bad request body: expected a JSON object, got null"#),
+            (r#"5"#, r#"err 400 bad request body: expected a JSON object, got a number"#, r#"err 400 bad request body: expected a JSON object, got a number"#),
+            (r#"true"#, r#"err 400 bad request body: expected a JSON object, got a boolean"#, r#"err 400 bad request body: expected a JSON object, got a boolean"#),
+            (r#"{}"#, r#"err 400 missing required field: name"#, r#"ProxyPatch { listen: None, upstream: None, enabled: None }"#),
+            (r#"{"name":5}"#, r#"err 400 bad request body: field name must be a string, got a number"#, r#"ProxyPatch { listen: None, upstream: None, enabled: None }"#),
+            (r#"{"name":"a","upstream":5}"#, r#"err 400 bad request body: field upstream must be a string, got a number"#, r#"err 400 bad request body: field upstream must be a string, got a number"#),
+            (r#"{"name":"a","upstream":"a:1","listen":5}"#, r#"err 400 bad request body: field listen must be a string, got a number"#, r#"err 400 bad request body: field listen must be a string, got a number"#),
+            (r#"{"upstream":"a:1","enabled":"yes"}"#, r#"err 400 missing required field: name"#, r#"err 400 bad request body: field enabled must be a boolean, got a string"#),
+            (r#"{"name":"a","upstream":"nope"}"#, r#"err 400 invalid upstream address "nope": expected HOST:PORT"#, r#"ProxyPatch { listen: None, upstream: Some("nope"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"nope","enabled":"x"}"#, r#"err 400 invalid upstream address "nope": expected HOST:PORT"#, r#"err 400 bad request body: field enabled must be a boolean, got a string"#),
+            (r#"{"name":"a","upstream":"a:1","enabled":"x"}"#, r#"err 400 bad request body: field enabled must be a boolean, got a string"#, r#"err 400 bad request body: field enabled must be a boolean, got a string"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":5}"#, r#"err 400 bad request body: field toxics must be an array, got 5"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":{"a":1}}"#, r#"err 400 bad request body: field toxics must be an array, got {"a":1}"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":"s"}"#, r#"err 400 bad request body: field toxics must be an array, got "s""#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[5]}"#, r#"err 400 bad request body: expected a JSON object"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"x"}]}"#, r#"err 400 invalid toxic type"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"noop","name":3}]}"#, r#"err 400 bad request body: field name must be a string, got 3"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"noop"},{"type":"noop"}]}"#, r#"err 409 toxic already exists"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"noop"},{"type":"noop","stream":"upstream"}]}"#, r#"ok a||a:1|true|Some(["noop_downstream", "noop_upstream"])"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[]}"#, r#"ok a||a:1|true|Some([])"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":null,"upstream":"a:1"}"#, r#"err 400 missing required field: name"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"","upstream":"a:1"}"#, r#"err 400 missing required field: name"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":""}"#, r#"err 400 missing required field: upstream"#, r#"ProxyPatch { listen: None, upstream: None, enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","enabled":null,"listen":null,"toxics":null,"extra":1}"#, r#"ok a||a:1|true|None"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","enabled":false,"listen":"x:2"}"#, r#"ok a|x:2|a:1|false|None"#, r#"ProxyPatch { listen: Some("x:2"), upstream: Some("a:1"), enabled: Some(false) }"#),
+            (r#"{"enabled":"x","name":5}"#, r#"err 400 bad request body: field name must be a string, got a number"#, r#"err 400 bad request body: field enabled must be a boolean, got a string"#),
+            (r#"{"toxics":5,"name":"a","upstream":"a:1","enabled":3}"#, r#"err 400 bad request body: field enabled must be a boolean, got a number"#, r#"err 400 bad request body: field enabled must be a boolean, got a number"#),
+            (r#"{"name":"a","upstream":"a:1","enabled":1}"#, r#"err 400 bad request body: field enabled must be a boolean, got a number"#, r#"err 400 bad request body: field enabled must be a boolean, got a number"#),
+            (r#"{"name":"a","upstream":"a:1","enabled":[]}"#, r#"err 400 bad request body: field enabled must be a boolean, got an array"#, r#"err 400 bad request body: field enabled must be a boolean, got an array"#),
+            (r#"{"name":"a","upstream":"a:1","enabled":{}}"#, r#"err 400 bad request body: field enabled must be a boolean, got an object"#, r#"err 400 bad request body: field enabled must be a boolean, got an object"#),
+            (r#"{"name":"a","upstream":"a:1","listen":true}"#, r#"err 400 bad request body: field listen must be a string, got a boolean"#, r#"err 400 bad request body: field listen must be a string, got a boolean"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[null]}"#, r#"err 400 bad request body: expected a JSON object"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[{"toxicity":"x","type":5}]}"#, r#"err 400 bad request body: field toxicity must be a number, got "x""#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"latency","attributes":{"latency":-1}}], "enabled": 5}"#, r#"err 400 bad request body: field enabled must be a boolean, got a number"#, r#"err 400 bad request body: field enabled must be a boolean, got a number"#),
+            (r#"{"name":"a","name":"b","upstream":"a:1"}"#, r#"ok b||a:1|true|None"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+        ];
+        for (body, create, update) in cases {
+            let value: Value = serde_json::from_str(body).expect("test bodies are JSON");
+            assert_eq!(request(&value), create, "create {body}");
+            assert_eq!(patch(&value), update, "update {body}");
+        }
+        let error = ProxyRequest::from_json(&serde_json::json!({}), Some(2)).unwrap_err();
+        assert_eq!(error.to_string(), "missing required field: name at proxy 2");
     }
 }

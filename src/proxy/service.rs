@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::registry::{ProxyRequest, Registry};
-use super::wire::ProxyWire;
+use super::wire::{PopulateRequestWire, ProxyWire};
 use super::{ApiLimits, ApiState, HostPolicy, ProxyError};
 use crate::model::proxy::ProxyMetrics;
 
@@ -117,20 +117,9 @@ pub fn load_config(path: &Path) -> Result<Vec<ProxyRequest>, ConfigError> {
         .map_err(|source| ConfigError::Read { path: name.clone(), source })?;
     let value: Value = serde_json::from_str(&text)
         .map_err(|source| ConfigError::Parse { path: name.clone(), source })?;
-    let items = match value {
-        Value::Array(items) => items,
-        Value::Object(mut object) => match object.remove("proxies") {
-            Some(Value::Array(items)) => items,
-            _ => return Err(ConfigError::NotAnArray { path: name }),
-        },
-        _ => return Err(ConfigError::NotAnArray { path: name }),
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(index, item)| ProxyRequest::from_json(item, Some(index + 1)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| ConfigError::Proxy { path: name, source })
+    let items = PopulateRequestWire::proxies(value)
+        .map_err(|_| ConfigError::NotAnArray { path: name.clone() })?;
+    ProxyRequest::all_from_json(&items).map_err(|source| ConfigError::Proxy { path: name, source })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ServiceError> {

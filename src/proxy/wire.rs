@@ -88,19 +88,140 @@ impl ToxicRequestWire {
     }
 }
 
-/// The body of `POST /proxies` (create) and `POST /proxies/{proxy}`
-/// (update) as the client sends it; alphabetical like
-/// [`ToxicRequestWire`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ProxyRequestWire<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub listen: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<&'a str>,
+/// The body of `POST /proxies` (create), of `POST`/`PATCH /proxies/{proxy}`
+/// (update), and one entry of a `/populate` body or config file. Fields are
+/// alphabetical like [`ToxicRequestWire`], so the client's request bytes are
+/// those it always sent.
+///
+/// Every field is a [`Field`]: a value of the wrong type does not fail the
+/// decoding but is kept, and the server checks the fields in one fixed order
+/// (`name`, `upstream`, `listen`, then what is missing, then `enabled`,
+/// `toxics`), so a body with several mistakes always gets the same answer
+/// whatever order its keys came in. Unknown keys are ignored, as Toxiproxy
+/// ignores them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProxyRequestWire {
+    #[serde(default, skip_serializing_if = "Field::is_absent")]
+    pub enabled: Field<bool>,
+    #[serde(default, skip_serializing_if = "Field::is_absent")]
+    pub listen: Field<String>,
+    #[serde(default, skip_serializing_if = "Field::is_absent")]
+    pub name: Field<String>,
+    /// Toxics to install at creation (a porthole extension for config files
+    /// and `/populate`). Each entry is read by [`ToxicRequestWire::from_value`]
+    /// when the toxic is built, so a toxic here is held to the same rules and
+    /// messages as one sent to `POST /proxies/{proxy}/toxics`.
+    #[serde(default, skip_serializing_if = "Field::is_absent")]
+    pub toxics: Field<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Field::is_absent")]
+    pub upstream: Field<String>,
+}
+
+impl ProxyRequestWire {
+    /// Reads a request body already parsed as JSON; only a body that is not
+    /// an object is refused here (`expected a JSON object, got an array`),
+    /// the fields are judged by whoever uses them.
+    pub fn from_value(body: &Value) -> Result<Self, String> {
+        if !body.is_object() {
+            return Err(format!("expected a JSON object, got {}", kind_of(body)));
+        }
+        Self::deserialize(body).map_err(|error| error.to_string())
+    }
+}
+
+/// One field of a request body as the client sent it. Go's decoder treats
+/// `null` as absent, so does this.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Field<T> {
+    /// Left out or `null`.
+    #[default]
+    Absent,
+    Given(T),
+    /// Present with another JSON type; kept for the error message.
+    Mistyped(Value),
+}
+
+impl<T> Field<T> {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Field::Absent)
+    }
+
+    /// The value if one of the right type was given; a mistyped one is
+    /// handed back for the caller to word the error.
+    pub fn into_option(self) -> Result<Option<T>, Value> {
+        match self {
+            Field::Absent => Ok(None),
+            Field::Given(value) => Ok(Some(value)),
+            Field::Mistyped(value) => Err(value),
+        }
+    }
+}
+
+impl<T> From<T> for Field<T> {
+    fn from(value: T) -> Self {
+        Field::Given(value)
+    }
+}
+
+impl<T: Serialize> Serialize for Field<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Absent => serializer.serialize_none(),
+            Field::Given(value) => value.serialize(serializer),
+            Field::Mistyped(value) => value.serialize(serializer),
+        }
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Field<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(deserializer)? {
+            Value::Null => Field::Absent,
+            value => match T::deserialize(&value) {
+                Ok(typed) => Field::Given(typed),
+                Err(_) => Field::Mistyped(value),
+            },
+        })
+    }
+}
+
+/// The body of `POST /populate` and the content of a config file: a bare
+/// array of proxies (Toxiproxy's input) or `{"proxies": [...]}` (its output
+/// shape, which some tools send back). The entries stay JSON values so that
+/// each is judged by [`ProxyRequestWire::from_value`] and an error can name
+/// its position.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum PopulateRequestWire {
+    Bare(Vec<Value>),
+    Wrapped { proxies: Vec<Value> },
+}
+
+impl PopulateRequestWire {
+    /// The proxy entries of `body`, or why it holds none: `expected an
+    /// array of proxies` for an object without a `proxies` array, `…, got a
+    /// number` for anything else.
+    pub fn proxies(body: Value) -> Result<Vec<Value>, String> {
+        match Self::deserialize(&body) {
+            Ok(
+                PopulateRequestWire::Bare(items) | PopulateRequestWire::Wrapped { proxies: items },
+            ) => Ok(items),
+            Err(_) if body.is_object() => Err("expected an array of proxies".to_string()),
+            Err(_) => Err(format!("expected an array of proxies, got {}", kind_of(&body))),
+        }
+    }
+}
+
+/// A JSON type name for error messages.
+pub fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Field readers of [`ToxicRequestWire`] that accept `null` as absent and
@@ -254,6 +375,40 @@ mod tests {
     }
 
     #[test]
+    fn populate_bodies_are_an_array_or_an_object_holding_one() {
+        let proxies = |body: Value| PopulateRequestWire::proxies(body);
+        let one = serde_json::json!({"name": "a"});
+        assert_eq!(proxies(serde_json::json!([one])), Ok(vec![one.clone()]));
+        assert_eq!(proxies(serde_json::json!({"proxies": [one], "x": 1})), Ok(vec![one]));
+        assert_eq!(
+            proxies(serde_json::json!({"proxies": 5})).unwrap_err(),
+            "expected an array of proxies"
+        );
+        assert_eq!(proxies(serde_json::json!({})).unwrap_err(), "expected an array of proxies");
+        assert_eq!(
+            proxies(serde_json::json!("x")).unwrap_err(),
+            "expected an array of proxies, got a string"
+        );
+        assert_eq!(proxies(Value::Null).unwrap_err(), "expected an array of proxies, got null");
+    }
+
+    #[test]
+    fn proxy_fields_keep_a_value_of_the_wrong_type() {
+        let body = serde_json::json!({"enabled": "yes", "name": null, "listen": "x:1"});
+        let request = ProxyRequestWire::from_value(&body).expect("an object");
+        assert_eq!(request.enabled, Field::Mistyped(Value::from("yes")));
+        assert_eq!(request.name, Field::Absent);
+        assert_eq!(request.listen, Field::Given("x:1".to_string()));
+        assert_eq!(request.upstream, Field::Absent);
+        assert_eq!(
+            ProxyRequestWire::from_value(&serde_json::json!([])).unwrap_err(),
+            "expected a JSON object, got an array"
+        );
+        let update = ProxyRequestWire { enabled: false.into(), ..ProxyRequestWire::default() };
+        assert_eq!(serde_json::to_string(&update).unwrap(), r#"{"enabled":false}"#);
+    }
+
+    #[test]
     fn client_requests_keep_their_bytes() {
         let request = ToxicRequestWire {
             attributes: Some(
@@ -269,10 +424,11 @@ mod tests {
             r#"{"attributes":{"jitter":10,"latency":100},"stream":"downstream","toxicity":0.5,"type":"latency"}"#
         );
         let create = ProxyRequestWire {
-            enabled: Some(true),
-            listen: Some("127.0.0.1:0"),
-            name: Some("pg"),
-            upstream: Some("127.0.0.1:5432"),
+            enabled: true.into(),
+            listen: "127.0.0.1:0".to_string().into(),
+            name: "pg".to_string().into(),
+            toxics: Field::Absent,
+            upstream: "127.0.0.1:5432".to_string().into(),
         };
         assert_eq!(
             serde_json::to_string(&create).unwrap(),

@@ -9,6 +9,8 @@
 //! - `postgres` (feature `postgres`): the same records in PostgreSQL with
 //!   a `host` column, for many machines writing into one database.
 //! - [`codec`]: how model enums are spelled in both schemas.
+//! - [`batch`]: what a batch of connection records inserts, updates and
+//!   adds to the hourly totals, planned once for both writers.
 //!
 //! # Writing
 //! [`open_writer`] returns an [`EventSink`]: the capture engine hands it a
@@ -30,6 +32,7 @@
 //! the writer holds: SQLite readers open the file read-only and read a
 //! consistent snapshot from the WAL while the writer appends.
 
+pub mod batch;
 pub mod codec;
 pub mod location;
 #[cfg(feature = "postgres")]

@@ -30,6 +30,7 @@ use std::time::Instant;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Transaction};
 
+use super::batch::{BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections};
 use super::codec::{self, u64_from_db, u64_to_db};
 use super::location::redact;
 use super::{HistoryReader, Order, StoreError, WriterOptions, SCHEMA_VERSION};
@@ -241,26 +242,6 @@ fn migrate(client: &mut Client, store: &str) -> Result<(), StoreError> {
     transaction.commit().map_err(error)
 }
 
-/// A connection written while still open, updated when its end arrives.
-#[derive(Debug, Clone)]
-struct OpenConnection {
-    bytes_up: u64,
-    bytes_down: u64,
-    rollup: RollupKey,
-}
-
-/// `(hour, server port, client executable)` of the hourly totals.
-type RollupKey = (UnixMicros, u16, String);
-
-/// What a batch adds to one hourly total.
-#[derive(Debug, Default)]
-struct RollupDelta {
-    client_name: String,
-    connections: i64,
-    bytes_up: i64,
-    bytes_down: i64,
-}
-
 type ProcessKey = (u32, Option<u64>, String, Option<String>);
 
 /// The writer of one machine into a shared PostgreSQL store.
@@ -271,7 +252,8 @@ pub struct PostgresWriter {
     options: WriterOptions,
     processes: HashMap<ProcessKey, i32>,
     addresses: HashMap<IpAddr, i32>,
-    open: HashMap<(u64, Option<u64>), OpenConnection>,
+    /// Connections written while open, whose end will update their row.
+    open: OpenConnections,
     last_maintenance: Instant,
     /// Bytes inside the tables that pruning for the size cap freed and
     /// `VACUUM` handed back for reuse, less what new rows took since: the
@@ -382,8 +364,7 @@ impl PostgresWriter {
         let host = *host_id;
         let mut transaction = client.transaction()?;
         let mut cache = Cache { host, processes, addresses };
-        let mut rows = ConnectionColumns::default();
-        let mut rollups: HashMap<RollupKey, RollupDelta> = HashMap::new();
+        let plan = BatchPlan::of_events(open, batch, super::now_micros());
         for event in batch {
             match event {
                 MonitorEvent::Started { at, mode, reason } => {
@@ -396,82 +377,8 @@ impl PostgresWriter {
                 MonitorEvent::Listener(listener) => {
                     write_listener(&mut transaction, &mut cache, listener)?
                 }
-                MonitorEvent::Connection(record) => {
-                    let at =
-                        record.started_at.or(record.ended_at).unwrap_or_else(super::now_micros);
-                    let flags =
-                        codec::connection_flags(record.end, record.started_at.is_some()) as i16;
-                    let client_process = record
-                        .client_process
-                        .as_ref()
-                        .map(|p| cache.process(&mut transaction, p))
-                        .transpose()?;
-                    let server_process = record
-                        .server_process
-                        .as_ref()
-                        .map(|p| cache.process(&mut transaction, p))
-                        .transpose()?;
-                    let key = (record.cookie, record.net_namespace);
-                    let (up, down) = (record.bytes_client_to_server, record.bytes_server_to_client);
-                    if let Some(previous) = open.get(&key).cloned() {
-                        transaction.execute(
-                            "UPDATE porthole.connections SET ended_at = $4, bytes_up = $5,
-                                bytes_down = $6, flags = $7,
-                                client_process = coalesce($8, client_process),
-                                server_process = coalesce($9, server_process)
-                             WHERE host = $1 AND cookie = $2 AND netns IS NOT DISTINCT FROM $3
-                               AND ended_at IS NULL",
-                            &[
-                                &host,
-                                &u64_to_db(record.cookie),
-                                &record.net_namespace.map(u64_to_db),
-                                &record.ended_at,
-                                &(up as i64),
-                                &(down as i64),
-                                &flags,
-                                &client_process,
-                                &server_process,
-                            ],
-                        )?;
-                        let delta = rollups.entry(previous.rollup.clone()).or_default();
-                        delta.bytes_up += up.saturating_sub(previous.bytes_up) as i64;
-                        delta.bytes_down += down.saturating_sub(previous.bytes_down) as i64;
-                        if record.ended_at.is_some() {
-                            open.remove(&key);
-                        } else {
-                            open.insert(
-                                key,
-                                OpenConnection { bytes_up: up, bytes_down: down, ..previous },
-                            );
-                        }
-                        continue;
-                    }
-                    let server_address = cache.address(&mut transaction, record.server.ip())?;
-                    let client_address = cache.address(&mut transaction, record.client.ip())?;
-                    rows.push(
-                        record,
-                        at,
-                        [server_address, client_address],
-                        [client_process, server_process],
-                        host,
-                        flags,
-                    );
-                    let (exe, name) = match &record.client_process {
-                        Some(p) => {
-                            (p.exe.clone().unwrap_or_else(|| p.name.clone()), p.name.clone())
-                        }
-                        None => (String::new(), String::new()),
-                    };
-                    let rollup = (super::hour_start(at), record.server.port(), exe);
-                    let delta = rollups.entry(rollup.clone()).or_default();
-                    delta.client_name = name;
-                    delta.connections += 1;
-                    delta.bytes_up += up as i64;
-                    delta.bytes_down += down as i64;
-                    if record.ended_at.is_none() {
-                        open.insert(key, OpenConnection { bytes_up: up, bytes_down: down, rollup });
-                    }
-                }
+                // Planned above, written below.
+                MonitorEvent::Connection(_) => {}
                 MonitorEvent::Loss(LossRecord { at, kind, count, net_namespace }) => {
                     transaction.execute(
                         "INSERT INTO porthole.losses (at, count, netns, host, kind)
@@ -487,9 +394,55 @@ impl PostgresWriter {
                 }
             }
         }
+        for update in &plan.updates {
+            let ConnectionUpdate { key: (cookie, net_namespace), state } = update;
+            let client_process =
+                state.client_process.map(|p| cache.process(&mut transaction, p)).transpose()?;
+            let server_process =
+                state.server_process.map(|p| cache.process(&mut transaction, p)).transpose()?;
+            transaction.execute(
+                "UPDATE porthole.connections SET ended_at = $4, bytes_up = $5,
+                    bytes_down = $6, flags = $7,
+                    client_process = coalesce($8, client_process),
+                    server_process = coalesce($9, server_process),
+                    client_uid = coalesce($10, client_uid),
+                    server_uid = coalesce($11, server_uid)
+                 WHERE host = $1 AND cookie = $2 AND netns IS NOT DISTINCT FROM $3
+                   AND ended_at IS NULL",
+                &[
+                    &host,
+                    &u64_to_db(*cookie),
+                    &net_namespace.map(u64_to_db),
+                    &state.ended_at,
+                    &(state.bytes_up as i64),
+                    &(state.bytes_down as i64),
+                    &(state.flags as i16),
+                    &client_process,
+                    &server_process,
+                    &state.client_uid.map(uid_to_db),
+                    &state.server_uid.map(uid_to_db),
+                ],
+            )?;
+        }
+        let mut rows = ConnectionColumns::default();
+        for row in &plan.inserts {
+            let NewConnection { record, state, .. } = row;
+            let client_process =
+                state.client_process.map(|p| cache.process(&mut transaction, p)).transpose()?;
+            let server_process =
+                state.server_process.map(|p| cache.process(&mut transaction, p)).transpose()?;
+            let server_address = cache.address(&mut transaction, record.server.ip())?;
+            let client_address = cache.address(&mut transaction, record.client.ip())?;
+            rows.push(
+                row,
+                [server_address, client_address],
+                [client_process, server_process],
+                host,
+            );
+        }
         let inserted = rows.at.len();
         rows.insert(&mut transaction)?;
-        if !rollups.is_empty() {
+        if !plan.rollups.is_empty() {
             let upsert = transaction.prepare(
                 "INSERT INTO porthole.rollups
                     (hour, connections, bytes_up, bytes_down, server_port, host, client_exe,
@@ -502,7 +455,7 @@ impl PostgresWriter {
                     bytes_up = rollups.bytes_up + excluded.bytes_up,
                     bytes_down = rollups.bytes_down + excluded.bytes_down",
             )?;
-            for ((hour, port, exe), delta) in &rollups {
+            for ((hour, port, exe), delta) in &plan.rollups {
                 transaction.execute(
                     &upsert,
                     &[
@@ -519,6 +472,7 @@ impl PostgresWriter {
             }
         }
         transaction.commit()?;
+        plan.commit_to(open);
         Ok(inserted)
     }
 
@@ -703,17 +657,16 @@ struct ConnectionColumns {
 impl ConnectionColumns {
     fn push(
         &mut self,
-        record: &ConnectionRecord,
-        at: UnixMicros,
+        row: &NewConnection<'_>,
         [server_address, client_address]: [i32; 2],
         [client_process, server_process]: [Option<i32>; 2],
         host: i16,
-        flags: i16,
     ) {
-        self.at.push(at);
-        self.ended_at.push(record.ended_at);
-        self.bytes_up.push(record.bytes_client_to_server as i64);
-        self.bytes_down.push(record.bytes_server_to_client as i64);
+        let NewConnection { record, at, state } = row;
+        self.at.push(*at);
+        self.ended_at.push(state.ended_at);
+        self.bytes_up.push(state.bytes_up as i64);
+        self.bytes_down.push(state.bytes_down as i64);
         self.cookie.push(u64_to_db(record.cookie));
         self.netns.push(record.net_namespace.map(u64_to_db));
         self.server_address.push(server_address);
@@ -722,10 +675,10 @@ impl ConnectionColumns {
         self.client_port.push(i32::from(record.client.port()));
         self.client_process.push(client_process);
         self.server_process.push(server_process);
-        self.client_uid.push(record.client_uid.map(uid_to_db));
-        self.server_uid.push(record.server_uid.map(uid_to_db));
+        self.client_uid.push(state.client_uid.map(uid_to_db));
+        self.server_uid.push(state.server_uid.map(uid_to_db));
         self.host.push(host);
-        self.flags.push(flags);
+        self.flags.push(state.flags as i16);
     }
 
     fn insert(&self, transaction: &mut Transaction<'_>) -> Result<(), postgres::Error> {

@@ -34,6 +34,7 @@ use std::time::Instant;
 
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
 
+use super::batch::{BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections};
 use super::codec::{self, u64_from_db, u64_to_db};
 use super::{HistoryReader, Order, StoreError, WriterOptions, SCHEMA_VERSION};
 use crate::model::history::{
@@ -147,26 +148,6 @@ const PRUNE_CHUNK: i64 = 20_000;
 /// same name and executable is the same process.
 type ProcessKey = (u32, Option<u64>, String, Option<String>);
 
-/// A connection written while still open, updated when its end arrives.
-#[derive(Debug, Clone)]
-struct OpenConnection {
-    id: i64,
-    bytes_up: u64,
-    bytes_down: u64,
-    rollup: RollupKey,
-}
-
-/// `(hour, server port, client executable)` of the hourly totals.
-type RollupKey = (UnixMicros, u16, String);
-
-#[derive(Debug, Default)]
-struct RollupDelta {
-    client_name: String,
-    connections: i64,
-    bytes_up: i64,
-    bytes_down: i64,
-}
-
 /// The only writer of a SQLite store. See the module docs for its locking.
 pub struct SqliteWriter {
     // Dropped before `lock` (fields drop in order): SQLite's POSIX locks
@@ -179,8 +160,8 @@ pub struct SqliteWriter {
     options: WriterOptions,
     processes: HashMap<ProcessKey, i64>,
     addresses: HashMap<IpAddr, i64>,
-    /// Open connections by (cookie, namespace).
-    open: HashMap<(u64, Option<u64>), OpenConnection>,
+    /// Connections written while open, whose end will update their row.
+    open: OpenConnections,
     last_maintenance: Instant,
 }
 
@@ -334,18 +315,17 @@ impl SqliteWriter {
     fn reload_open(&mut self) -> rusqlite::Result<()> {
         self.open.clear();
         let mut statement = self.connection.prepare(
-            "SELECT c.id, c.cookie, c.netns, c.bytes_up, c.bytes_down, c.at, c.server_port,
+            "SELECT c.cookie, c.netns, c.bytes_up, c.bytes_down, c.at, c.server_port,
                     coalesce(p.exe, p.name, '')
              FROM connections c LEFT JOIN processes p ON p.id = c.client_process
              WHERE c.ended_at IS NULL",
         )?;
         let rows = statement.query_map([], |row| {
-            let key = (u64_from_db(row.get(1)?), row.get::<_, Option<i64>>(2)?.map(u64_from_db));
+            let key = (u64_from_db(row.get(0)?), row.get::<_, Option<i64>>(1)?.map(u64_from_db));
             let open = OpenConnection {
-                id: row.get(0)?,
-                bytes_up: row.get::<_, i64>(3)? as u64,
-                bytes_down: row.get::<_, i64>(4)? as u64,
-                rollup: (super::hour_start(row.get(5)?), row.get(6)?, row.get(7)?),
+                bytes_up: row.get::<_, i64>(2)? as u64,
+                bytes_down: row.get::<_, i64>(3)? as u64,
+                rollup: (super::hour_start(row.get(4)?), row.get(5)?, row.get(6)?),
             };
             Ok((key, open))
         })?;
@@ -384,7 +364,7 @@ impl SqliteWriter {
         let transaction =
             connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut cache = Cache { connection: &transaction, processes, addresses };
-        let mut rollups: HashMap<RollupKey, RollupDelta> = HashMap::new();
+        let plan = BatchPlan::of_events(open, batch, super::now_micros());
         for event in batch {
             match event {
                 MonitorEvent::Started { at, mode, reason } => {
@@ -396,9 +376,8 @@ impl SqliteWriter {
                         .execute(params![at, codec::mode_to_db(*mode), reason])?;
                 }
                 MonitorEvent::Listener(listener) => write_listener(&mut cache, listener)?,
-                MonitorEvent::Connection(record) => {
-                    write_connection(&mut cache, open, &mut rollups, record)?
-                }
+                // Planned above, written below.
+                MonitorEvent::Connection(_) => {}
                 MonitorEvent::Loss(LossRecord { at, kind, count, net_namespace }) => {
                     cache
                         .connection
@@ -414,6 +393,12 @@ impl SqliteWriter {
                 }
             }
         }
+        for update in &plan.updates {
+            update_connection(&mut cache, update)?;
+        }
+        for row in &plan.inserts {
+            insert_connection(&mut cache, row)?;
+        }
         {
             let mut upsert = transaction.prepare_cached(
                 "INSERT INTO rollups
@@ -425,7 +410,7 @@ impl SqliteWriter {
                     bytes_up = bytes_up + excluded.bytes_up,
                     bytes_down = bytes_down + excluded.bytes_down",
             )?;
-            for ((hour, port, exe), delta) in &rollups {
+            for ((hour, port, exe), delta) in &plan.rollups {
                 upsert.execute(params![
                     hour,
                     port,
@@ -437,7 +422,9 @@ impl SqliteWriter {
                 ])?;
             }
         }
-        transaction.commit()
+        transaction.commit()?;
+        plan.commit_to(open);
+        Ok(())
     }
 
     /// Deletes what is older than the retention periods, then enforces the
@@ -657,62 +644,40 @@ fn write_listener(cache: &mut Cache<'_>, listener: &ListenerEvent) -> rusqlite::
     Ok(())
 }
 
-/// The rollup key of a connection: its hour, server port and the client's
-/// executable (or name, or "" when unknown).
-fn rollup_key(record: &ConnectionRecord, at: UnixMicros) -> (RollupKey, String) {
-    let (exe, name) = match &record.client_process {
-        Some(process) => {
-            (process.exe.clone().unwrap_or_else(|| process.name.clone()), process.name.clone())
-        }
-        None => (String::new(), String::new()),
-    };
-    ((super::hour_start(at), record.server.port(), exe), name)
+/// Updates a row an earlier batch left open (found through the
+/// `connections_open` index).
+fn update_connection(cache: &mut Cache<'_>, update: &ConnectionUpdate<'_>) -> rusqlite::Result<()> {
+    let ConnectionUpdate { key: (cookie, net_namespace), state } = update;
+    let client_process = state.client_process.map(|p| cache.process(p)).transpose()?;
+    let server_process = state.server_process.map(|p| cache.process(p)).transpose()?;
+    cache
+        .connection
+        .prepare_cached(
+            "UPDATE connections SET ended_at = ?3, bytes_up = ?4, bytes_down = ?5,
+                flags = ?6, client_process = coalesce(?7, client_process),
+                server_process = coalesce(?8, server_process),
+                client_uid = coalesce(?9, client_uid), server_uid = coalesce(?10, server_uid)
+             WHERE cookie = ?1 AND netns IS ?2 AND ended_at IS NULL",
+        )?
+        .execute(params![
+            u64_to_db(*cookie),
+            net_namespace.map(u64_to_db),
+            state.ended_at,
+            state.bytes_up as i64,
+            state.bytes_down as i64,
+            state.flags,
+            client_process,
+            server_process,
+            state.client_uid,
+            state.server_uid
+        ])?;
+    Ok(())
 }
 
-fn write_connection(
-    cache: &mut Cache<'_>,
-    open: &mut HashMap<(u64, Option<u64>), OpenConnection>,
-    rollups: &mut HashMap<RollupKey, RollupDelta>,
-    record: &ConnectionRecord,
-) -> rusqlite::Result<()> {
-    let at = record.started_at.or(record.ended_at).unwrap_or_else(super::now_micros);
-    let flags = codec::connection_flags(record.end, record.started_at.is_some());
-    let client_process = record.client_process.as_ref().map(|p| cache.process(p)).transpose()?;
-    let server_process = record.server_process.as_ref().map(|p| cache.process(p)).transpose()?;
-    let key = (record.cookie, record.net_namespace);
-    let (up, down) = (record.bytes_client_to_server, record.bytes_server_to_client);
-    if let Some(previous) = open.get(&key).cloned() {
-        // The same connection again: its end (or newer byte counts).
-        cache
-            .connection
-            .prepare_cached(
-                "UPDATE connections SET ended_at = ?2, bytes_up = ?3, bytes_down = ?4,
-                    flags = ?5, client_process = coalesce(?6, client_process),
-                    server_process = coalesce(?7, server_process),
-                    client_uid = coalesce(?8, client_uid), server_uid = coalesce(?9, server_uid)
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                previous.id,
-                record.ended_at,
-                up as i64,
-                down as i64,
-                flags,
-                client_process,
-                server_process,
-                record.client_uid,
-                record.server_uid
-            ])?;
-        let delta = rollups.entry(previous.rollup.clone()).or_default();
-        delta.bytes_up += up.saturating_sub(previous.bytes_up) as i64;
-        delta.bytes_down += down.saturating_sub(previous.bytes_down) as i64;
-        if record.ended_at.is_some() {
-            open.remove(&key);
-        } else {
-            open.insert(key, OpenConnection { bytes_up: up, bytes_down: down, ..previous });
-        }
-        return Ok(());
-    }
+fn insert_connection(cache: &mut Cache<'_>, row: &NewConnection<'_>) -> rusqlite::Result<()> {
+    let NewConnection { record, at, state } = row;
+    let client_process = state.client_process.map(|p| cache.process(p)).transpose()?;
+    let server_process = state.server_process.map(|p| cache.process(p)).transpose()?;
     let server_address = cache.address(record.server.ip())?;
     let client_address = cache.address(record.client.ip())?;
     cache
@@ -726,31 +691,21 @@ fn write_connection(
         )?
         .execute(params![
             at,
-            record.ended_at,
+            state.ended_at,
             server_address,
             record.server.port(),
             client_address,
             record.client.port(),
             client_process,
             server_process,
-            record.client_uid,
-            record.server_uid,
-            up as i64,
-            down as i64,
-            flags,
+            state.client_uid,
+            state.server_uid,
+            state.bytes_up as i64,
+            state.bytes_down as i64,
+            state.flags,
             u64_to_db(record.cookie),
             record.net_namespace.map(u64_to_db)
         ])?;
-    let id = cache.connection.last_insert_rowid();
-    let (rollup, client_name) = rollup_key(record, at);
-    let delta = rollups.entry(rollup.clone()).or_default();
-    delta.client_name = client_name;
-    delta.connections += 1;
-    delta.bytes_up += up as i64;
-    delta.bytes_down += down as i64;
-    if record.ended_at.is_none() {
-        open.insert(key, OpenConnection { id, bytes_up: up, bytes_down: down, rollup });
-    }
     Ok(())
 }
 

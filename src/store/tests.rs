@@ -218,6 +218,33 @@ fn an_open_connection_is_updated_when_it_ends() {
 }
 
 #[test]
+fn a_connection_that_opens_and_ends_within_one_batch_is_one_ended_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let python = process(4411, "python3");
+    let mut open = connection(7, "127.0.0.1:40000", "127.0.0.1:5432", T0, Some(&python));
+    open.ended_at = None;
+    open.end = ConnectionEnd::Unknown;
+    open.bytes_client_to_server = 10;
+    let closed = connection(7, "127.0.0.1:40000", "127.0.0.1:5432", T0, Some(&python));
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    writer.write(&[event(open), event(closed.clone())]).unwrap();
+    let mut reader = read(&path);
+    let rows = reader.connections(&everything()).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].record, closed);
+    let hourly = reader.hourly(&everything()).unwrap();
+    assert_eq!(hourly.len(), 1);
+    assert_eq!(hourly[0].connections, 1);
+    assert_eq!(hourly[0].bytes_client_to_server, 100);
+    // Nothing is left open: a restarted writer adds a new row for the key.
+    drop(writer);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    writer.write(&[event(closed)]).unwrap();
+    assert_eq!(read(&path).connections(&everything()).unwrap().len(), 2);
+}
+
+#[test]
 fn listeners_with_owners_and_wildcards() {
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);

@@ -2,7 +2,7 @@
 //! `LISTEN_FDS`: `free --hold` binds in the parent and lets a detached
 //! child keep the sockets open, so there is no moment where the port is
 //! unbound between the check and the hold. Also counts this process's
-//! open descriptors, for the proxy's descriptor budget.
+//! open descriptors and reads its limit, for the proxy's descriptor budget.
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 
@@ -10,6 +10,13 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 /// when that cannot be read.
 pub fn open_count() -> Option<usize> {
     std::fs::read_dir("/proc/self/fd").ok().map(Iterator::count)
+}
+
+/// The soft `RLIMIT_NOFILE` of this process, `None` when unlimited.
+pub fn open_limit() -> Option<usize> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .and_then(|limit| usize::try_from(limit).ok())
 }
 
 /// Clears `FD_CLOEXEC` so the descriptor survives the next `exec`.

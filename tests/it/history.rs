@@ -859,6 +859,61 @@ mod postgresql {
         assert_eq!(json["hourly"][0]["client_name"], "redis-cli");
     }
 
+    /// A connection reported open and then ended is one row, ended, and
+    /// counted once, whether the end comes in a later batch or in the same
+    /// batch as the start (whose row is inserted with the batch's other new
+    /// rows, after the updates).
+    #[test]
+    fn postgres_open_connections_end_in_one_row() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let server: SocketAddr = "127.0.0.1:6379".parse().unwrap();
+        let report = |cookie: u64, ended: bool, bytes: u64| {
+            let MonitorEvent::Connection(mut record) = connection(
+                cookie,
+                "127.0.0.1:40000".parse().unwrap(),
+                server,
+                T0,
+                Some(process(1, "redis-cli")),
+                bytes,
+            ) else {
+                unreachable!("connection() makes connection events")
+            };
+            if !ended {
+                record.ended_at = None;
+                record.end = ConnectionEnd::Unknown;
+            }
+            MonitorEvent::Connection(record)
+        };
+        {
+            let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+            writer.write_batch(&[report(1, false, 100)]).unwrap();
+            writer
+                .write_batch(&[report(1, true, 1000), report(2, false, 100), report(2, true, 500)])
+                .unwrap();
+        }
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let rows: Vec<(i64, bool, i64)> = admin
+            .query(
+                "SELECT cookie, ended_at IS NOT NULL, bytes_up + bytes_down
+                 FROM porthole.connections ORDER BY cookie",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect();
+        assert_eq!(rows, [(1, true, 1000), (2, true, 500)]);
+        let totals = admin
+            .query_one(
+                "SELECT sum(connections)::bigint, sum(bytes_up + bytes_down)::bigint FROM porthole.rollups",
+                &[],
+            )
+            .unwrap();
+        assert_eq!((totals.get::<_, i64>(0), totals.get::<_, i64>(1)), (2, 1500));
+    }
+
     /// Bytes of the `porthole` tables on disk, indexes included.
     fn disk_bytes(admin: &mut postgres::Client) -> u64 {
         let row = admin

@@ -173,7 +173,10 @@ impl Netns {
             std::process::id(),
             NETNS_COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let status = Command::new("ip").args(["netns", "add", &name]).status().ok()?;
+        let Ok(status) = Command::new("ip").args(["netns", "add", &name]).status() else {
+            skip("ip (iproute2) is not installed");
+            return None;
+        };
         if !status.success() {
             skip("ip netns add failed");
             return None;

@@ -1,5 +1,7 @@
-//! The one parser of durations typed on the command line (`--timeout 30s`,
-//! `--latency 100ms`, `--keep 7d`).
+//! The one parser of durations typed by a person: on the command line
+//! (`--timeout 30s`, `--latency 100ms`, `--keep 7d`) and in the alert rules
+//! file (`for = "2m"`). It sits at the crate root, not in `cli`, so that
+//! engines reading files people write can share it.
 //!
 //! # The rule
 //! A duration is a decimal number and a unit: `us` (or `µs`), `ms`, `s`

@@ -1,0 +1,114 @@
+//! What `porthole proxy` flags take: durations that need a unit, sizes,
+//! bandwidth rates, toxicity, and `-a KEY=VALUE` toxic attributes, in the
+//! integer units the Toxiproxy API uses.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::{Map, Value};
+
+use super::duration::{parse_duration, BareNumber};
+
+/// `-a latency=100 -a jitter=10` → `{"latency": 100, "jitter": 10}`.
+pub fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
+    let mut attributes = Map::new();
+    for pair in pairs {
+        let (key, value) =
+            pair.split_once('=').ok_or_else(|| anyhow!("attribute {pair:?} is not KEY=VALUE"))?;
+        let number: i64 = value
+            .trim()
+            .parse()
+            .with_context(|| format!("attribute {key}: {value:?} is not an integer"))?;
+        attributes.insert(key.trim().to_string(), Value::from(number));
+    }
+    Ok(attributes)
+}
+
+/// A probability, as `--toxicity` takes it.
+pub fn check_toxicity(toxicity: f32) -> anyhow::Result<f32> {
+    if !(0.0..=1.0).contains(&toxicity) {
+        bail!("toxicity must be between 0 and 1, got {toxicity}");
+    }
+    Ok(toxicity)
+}
+
+/// A duration given to a `porthole proxy` flag. A unit is required: these
+/// flags once read a bare number as milliseconds, the rest of porthole as
+/// seconds (see [`crate::cli::duration`]).
+pub fn parse_flag_duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    parse_duration(text, BareNumber::Refused).with_context(|| format!("{flag} '{text}'"))
+}
+
+/// A flag's duration in whole milliseconds, as the Toxiproxy API takes it.
+pub fn parse_flag_millis(flag: &str, text: &str) -> anyhow::Result<i64> {
+    Ok(i64::try_from(parse_flag_duration(flag, text)?.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `512`, `10KB`, `1MB` (powers of 1000), `4KiB`, `1MiB` (powers of 1024),
+/// as the Toxiproxy API's integer attributes take it (see
+/// [`crate::cli::size`]).
+pub fn parse_bytes(text: &str) -> anyhow::Result<i64> {
+    let bytes =
+        crate::cli::size::parse_size(text).with_context(|| format!("invalid size {text:?}"))?;
+    // parse_size stays below i64::MAX.
+    Ok(i64::try_from(bytes).unwrap_or(i64::MAX))
+}
+
+/// A rate in KB/s as Toxiproxy's `bandwidth` takes it: `100KB/s`,
+/// `1MB/s`, or a bare number of KB/s.
+pub fn parse_rate(text: &str) -> anyhow::Result<i64> {
+    let trimmed = text.trim();
+    let without =
+        trimmed.strip_suffix("/s").or_else(|| trimmed.strip_suffix("ps")).unwrap_or(trimmed);
+    let kilobytes = if without.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        without.parse::<f64>().map_err(|_| anyhow!("invalid rate {text:?} (try 100KB/s)"))?
+    } else {
+        parse_bytes(without).with_context(|| format!("invalid rate {text:?}"))? as f64 / 1e3
+    };
+    let rate = kilobytes.round() as i64;
+    if rate < 1 {
+        bail!("invalid rate {text:?}: the bandwidth toxic counts whole KB/s (at least 1KB/s)");
+    }
+    Ok(rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_flag_millis("--latency", "1.5s").unwrap(), 1500);
+        assert_eq!(
+            parse_flag_duration("--slice-delay", "250us").unwrap(),
+            Duration::from_micros(250)
+        );
+        assert_eq!(parse_flag_millis("--timeout", "0").unwrap(), 0);
+        let error = parse_flag_millis("--latency", "40").unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            "--latency '40': a number without a unit is ambiguous here: write 40ms or 40s"
+        );
+        assert!(parse_flag_duration("--timeout", "soon").is_err());
+    }
+
+    #[test]
+    fn sizes_and_rates() {
+        assert_eq!(parse_bytes("512").unwrap(), 512);
+        assert_eq!(parse_bytes("10KB").unwrap(), 10_000);
+        assert_eq!(parse_bytes("1MiB").unwrap(), 1 << 20);
+        assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_rate("100KB/s").unwrap(), 100);
+        assert_eq!(parse_rate("1MB/s").unwrap(), 1000);
+        assert_eq!(parse_rate("250").unwrap(), 250);
+        assert!(parse_rate("10B/s").is_err());
+    }
+
+    #[test]
+    fn attributes_must_be_integers() {
+        let parsed = parse_attributes(&["latency=100".into(), "jitter=5".into()]).unwrap();
+        assert_eq!(parsed["latency"], 100);
+        assert!(parse_attributes(&["latency=fast".into()]).is_err());
+        assert!(parse_attributes(&["latency".into()]).is_err());
+    }
+}

@@ -1,0 +1,434 @@
+//! What one batch of connection records does to a store, worked out before
+//! any SQL runs: which connection rows to insert, which rows left open by an
+//! earlier batch to update, and what to add to each hourly total. Both
+//! writers ([`super::sqlite`] and `super::postgres`) apply the same plan in
+//! their own SQL, so the two stores cannot drift apart in how they count.
+//!
+//! # Open connections
+//! The capture engine reports a long connection twice or more: once while it
+//! is open (with the bytes so far) and again when it ends. The first report
+//! becomes a row with no `ended_at`; later ones update that row rather than
+//! add another. Each writer keeps the connections it left open in an
+//! [`OpenConnections`] map (rebuilt from the table when it starts), and the
+//! plan says how that map changes once the batch is committed; a batch that
+//! fails to commit leaves it as it was, matching the rolled-back tables.
+//!
+//! Reports of one connection within one batch are merged into a single row
+//! (or a single update), so a connection that opens and ends between two
+//! batches is inserted once, already ended.
+//!
+//! # Hourly totals
+//! A connection counts once, in the hour it started, under its server port
+//! and its client's executable (or name). Bytes are counted as they are
+//! reported: a later report adds only what the connection moved since the
+//! previous one, so the totals end up with the final byte counts.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::codec;
+use crate::model::monitor::{ConnectionRecord, MonitorEvent, ProcessIdentity, UnixMicros};
+
+/// A connection's identity across reports: its socket cookie and network
+/// namespace (cookies are unique per boot, not across namespaces' reports
+/// from different writers).
+pub type ConnectionKey = (u64, Option<u64>);
+
+/// `(hour, server port, client executable)` of the hourly totals.
+pub type RollupKey = (UnixMicros, u16, String);
+
+/// The connections a writer has written while still open.
+pub type OpenConnections = HashMap<ConnectionKey, OpenConnection>;
+
+/// A connection written while still open, updated when its end arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenConnection {
+    /// Byte counts as last written, so the next report adds only the rest
+    /// to the hourly totals.
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// The hourly total the connection was counted in.
+    pub rollup: RollupKey,
+}
+
+/// What a batch adds to one hourly total.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollupDelta {
+    /// The client's process name as last reported ("" when unknown).
+    pub client_name: String,
+    pub connections: i64,
+    pub bytes_up: i64,
+    pub bytes_down: i64,
+}
+
+/// The columns a later report of a connection changes. Processes and uids
+/// missing from a report keep what an earlier one gave (the SQL's
+/// `coalesce`); the rest is replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionState<'a> {
+    pub ended_at: Option<UnixMicros>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// [`codec::connection_flags`] of the latest report.
+    pub flags: i64,
+    pub client_process: Option<&'a ProcessIdentity>,
+    pub server_process: Option<&'a ProcessIdentity>,
+    pub client_uid: Option<u32>,
+    pub server_uid: Option<u32>,
+}
+
+impl<'a> ConnectionState<'a> {
+    fn of(record: &'a ConnectionRecord) -> Self {
+        ConnectionState {
+            ended_at: record.ended_at,
+            bytes_up: record.bytes_client_to_server,
+            bytes_down: record.bytes_server_to_client,
+            flags: codec::connection_flags(record.end, record.started_at.is_some()),
+            client_process: record.client_process.as_ref(),
+            server_process: record.server_process.as_ref(),
+            client_uid: record.client_uid,
+            server_uid: record.server_uid,
+        }
+    }
+
+    /// This state after a later report.
+    fn then(&mut self, later: ConnectionState<'a>) {
+        *self = ConnectionState {
+            client_process: later.client_process.or(self.client_process),
+            server_process: later.server_process.or(self.server_process),
+            client_uid: later.client_uid.or(self.client_uid),
+            server_uid: later.server_uid.or(self.server_uid),
+            ..later
+        };
+    }
+}
+
+/// A connection row to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConnection<'a> {
+    /// The first report: addresses, ports, cookie and namespace.
+    pub record: &'a ConnectionRecord,
+    /// When it started (or ended, or the batch's time when neither is
+    /// known): the row's `at`.
+    pub at: UnixMicros,
+    /// The columns as the batch's last report of it left them.
+    pub state: ConnectionState<'a>,
+}
+
+/// An update of a row an earlier batch left open, found by its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionUpdate<'a> {
+    pub key: ConnectionKey,
+    pub state: ConnectionState<'a>,
+}
+
+/// Everything a batch's connection records do to the store.
+#[derive(Debug, Default, PartialEq)]
+pub struct BatchPlan<'a> {
+    /// New rows, in the order of their first report.
+    pub inserts: Vec<NewConnection<'a>>,
+    /// Rows left open by earlier batches, each updated once.
+    pub updates: Vec<ConnectionUpdate<'a>>,
+    /// What to add to the hourly totals (created when missing).
+    pub rollups: BTreeMap<RollupKey, RollupDelta>,
+    /// How the writer's open connections change once the batch is
+    /// committed: `None` removes the key.
+    open_changes: HashMap<ConnectionKey, Option<OpenConnection>>,
+}
+
+/// Where the batch's reports of one connection go.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Insert(usize),
+    Update(usize),
+}
+
+impl<'a> BatchPlan<'a> {
+    /// Plans `records` (in the order they were captured) against the
+    /// connections the writer has left `open`. `now` is the `at` of a
+    /// record with neither a start nor an end time.
+    pub fn new(
+        open: &OpenConnections,
+        records: impl IntoIterator<Item = &'a ConnectionRecord>,
+        now: UnixMicros,
+    ) -> Self {
+        let mut plan = BatchPlan::default();
+        // Where this batch already put each connection it saw, while that
+        // connection stays open.
+        let mut targets: HashMap<ConnectionKey, Target> = HashMap::new();
+        for record in records {
+            let key = (record.cookie, record.net_namespace);
+            let state = ConnectionState::of(record);
+            let (up, down) = (state.bytes_up, state.bytes_down);
+            let ended = state.ended_at.is_some();
+            let previous = match plan.open_changes.get(&key) {
+                Some(change) => change.clone(),
+                None => open.get(&key).cloned(),
+            };
+            let Some(previous) = previous else {
+                let at = record.started_at.or(record.ended_at).unwrap_or(now);
+                let (rollup, client_name) = rollup_key(record, at);
+                let delta = plan.rollups.entry(rollup.clone()).or_default();
+                delta.client_name = client_name;
+                delta.connections += 1;
+                delta.bytes_up += up as i64;
+                delta.bytes_down += down as i64;
+                if ended {
+                    // Recorded as closed: a later report with the same key
+                    // is another connection.
+                    targets.remove(&key);
+                } else {
+                    plan.open_changes.insert(
+                        key,
+                        Some(OpenConnection { bytes_up: up, bytes_down: down, rollup }),
+                    );
+                    targets.insert(key, Target::Insert(plan.inserts.len()));
+                }
+                plan.inserts.push(NewConnection { record, at, state });
+                continue;
+            };
+            // The same connection again: its end, or newer byte counts.
+            let delta = plan.rollups.entry(previous.rollup.clone()).or_default();
+            delta.bytes_up += up.saturating_sub(previous.bytes_up) as i64;
+            delta.bytes_down += down.saturating_sub(previous.bytes_down) as i64;
+            match targets.get(&key) {
+                Some(Target::Insert(index)) => plan.inserts[*index].state.then(state),
+                Some(Target::Update(index)) => plan.updates[*index].state.then(state),
+                None => {
+                    targets.insert(key, Target::Update(plan.updates.len()));
+                    plan.updates.push(ConnectionUpdate { key, state });
+                }
+            }
+            if ended {
+                plan.open_changes.insert(key, None);
+                targets.remove(&key);
+            } else {
+                plan.open_changes.insert(
+                    key,
+                    Some(OpenConnection { bytes_up: up, bytes_down: down, ..previous }),
+                );
+            }
+        }
+        plan
+    }
+
+    /// Plans the connection records among a batch's events.
+    pub fn of_events(open: &OpenConnections, batch: &'a [MonitorEvent], now: UnixMicros) -> Self {
+        let records = batch.iter().filter_map(|event| match event {
+            MonitorEvent::Connection(record) => Some(&**record),
+            _ => None,
+        });
+        Self::new(open, records, now)
+    }
+
+    /// Brings the writer's open connections up to date; call it once the
+    /// batch is committed.
+    pub fn commit_to(self, open: &mut OpenConnections) {
+        for (key, change) in self.open_changes {
+            match change {
+                Some(connection) => open.insert(key, connection),
+                None => open.remove(&key),
+            };
+        }
+    }
+}
+
+/// The hourly total of a connection that started at `at`, and its client's
+/// name: totals are kept per executable, or per name when the executable
+/// is unknown, or under "" when the client is unknown.
+fn rollup_key(record: &ConnectionRecord, at: UnixMicros) -> (RollupKey, String) {
+    let (exe, name) = match &record.client_process {
+        Some(process) => {
+            (process.exe.clone().unwrap_or_else(|| process.name.clone()), process.name.clone())
+        }
+        None => (String::new(), String::new()),
+    };
+    ((super::hour_start(at), record.server.port(), exe), name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::monitor::ConnectionEnd;
+
+    /// 2026-11-28 10:00:00 UTC.
+    const T0: UnixMicros = 1_795_860_000_000_000;
+    const HOUR: i64 = 3_600_000_000;
+
+    fn process(pid: u32, name: &str, exe: Option<&str>) -> ProcessIdentity {
+        ProcessIdentity {
+            pid,
+            start_time: Some(100),
+            name: name.into(),
+            exe: exe.map(str::to_string),
+            cmdline: vec![name.into()],
+            uid: 1000,
+            user: None,
+            unit: None,
+            container: None,
+        }
+    }
+
+    /// A report of connection `cookie` to port 5432, open unless `ended_at`.
+    fn report(cookie: u64, ended_at: Option<UnixMicros>, bytes: (u64, u64)) -> ConnectionRecord {
+        ConnectionRecord {
+            cookie,
+            net_namespace: None,
+            client: "127.0.0.1:40000".parse().unwrap(),
+            server: "127.0.0.1:5432".parse().unwrap(),
+            started_at: Some(T0 + 10),
+            ended_at,
+            bytes_client_to_server: bytes.0,
+            bytes_server_to_client: bytes.1,
+            client_process: None,
+            server_process: None,
+            client_uid: None,
+            server_uid: None,
+            end: if ended_at.is_some() { ConnectionEnd::Closed } else { ConnectionEnd::Unknown },
+        }
+    }
+
+    fn delta(name: &str, connections: i64, up: i64, down: i64) -> RollupDelta {
+        RollupDelta { client_name: name.into(), connections, bytes_up: up, bytes_down: down }
+    }
+
+    #[test]
+    fn new_connections_are_inserted_and_counted_per_hour_port_and_executable() {
+        let mut psql = report(1, Some(T0 + 20), (10, 100));
+        psql.client_process = Some(process(4411, "psql", Some("/usr/bin/psql")));
+        let mut nameless = report(2, Some(T0 + 30), (1, 2));
+        nameless.client_process = Some(process(4412, "worker", None));
+        let mut later = report(3, Some(T0 + HOUR + 5), (5, 5));
+        later.started_at = None;
+        let mut unknown = report(4, None, (7, 8));
+        unknown.started_at = None;
+        let batch = [psql.clone(), nameless, later, unknown];
+        let plan = BatchPlan::new(&OpenConnections::new(), &batch, T0 + 99);
+        let ats: Vec<_> = plan.inserts.iter().map(|row| (row.record.cookie, row.at)).collect();
+        assert_eq!(ats, [(1, T0 + 10), (2, T0 + 10), (3, T0 + HOUR + 5), (4, T0 + 99)]);
+        assert!(plan.updates.is_empty());
+        assert_eq!(plan.inserts[0].state, ConnectionState::of(&psql));
+        let rollups: Vec<_> = plan.rollups.into_iter().collect();
+        assert_eq!(
+            rollups,
+            [
+                ((T0, 5432, String::new()), delta("", 1, 7, 8)),
+                ((T0, 5432, "/usr/bin/psql".into()), delta("psql", 1, 10, 100)),
+                ((T0, 5432, "worker".into()), delta("worker", 1, 1, 2)),
+                ((T0 + HOUR, 5432, String::new()), delta("", 1, 5, 5)),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_open_connection_is_remembered_and_its_end_updates_it() {
+        let mut open = OpenConnections::new();
+        let first = [report(7, None, (10, 20))];
+        let plan = BatchPlan::new(&open, &first, T0);
+        assert_eq!(plan.inserts.len(), 1);
+        assert_eq!(plan.inserts[0].state.ended_at, None);
+        plan.commit_to(&mut open);
+        let rollup = (T0, 5432, String::new());
+        assert_eq!(
+            open[&(7, None)],
+            OpenConnection { bytes_up: 10, bytes_down: 20, rollup: rollup.clone() }
+        );
+
+        let mut end = report(7, Some(T0 + 50), (100, 1000));
+        end.client_uid = Some(1000);
+        let second = [end.clone()];
+        let plan = BatchPlan::new(&open, &second, T0);
+        assert!(plan.inserts.is_empty());
+        assert_eq!(
+            plan.updates,
+            [ConnectionUpdate { key: (7, None), state: ConnectionState::of(&end) }]
+        );
+        // Counted once, with the bytes moved since the first report.
+        assert_eq!(plan.rollups[&rollup], delta("", 0, 90, 980));
+        plan.commit_to(&mut open);
+        assert!(open.is_empty());
+    }
+
+    #[test]
+    fn reports_of_one_connection_in_one_batch_become_one_row() {
+        let owner = process(4411, "psql", Some("/usr/bin/psql"));
+        let mut opened = report(7, None, (10, 20));
+        opened.client_process = Some(owner.clone());
+        opened.client_uid = Some(1000);
+        let growing = report(7, None, (50, 60));
+        let mut ended = report(7, Some(T0 + 50), (100, 1000));
+        ended.server_uid = Some(116);
+        let batch = [opened.clone(), growing, ended];
+        let mut open = OpenConnections::new();
+        let plan = BatchPlan::new(&open, &batch, T0);
+        assert!(plan.updates.is_empty());
+        assert_eq!(plan.inserts.len(), 1);
+        let row = &plan.inserts[0];
+        assert_eq!(row.at, T0 + 10);
+        assert_eq!(
+            row.state,
+            ConnectionState {
+                ended_at: Some(T0 + 50),
+                bytes_up: 100,
+                bytes_down: 1000,
+                flags: codec::connection_flags(ConnectionEnd::Closed, true),
+                // Kept from the first report, which alone knew them.
+                client_process: Some(&owner),
+                server_process: None,
+                client_uid: Some(1000),
+                server_uid: Some(116),
+            }
+        );
+        let rollup = (T0, 5432, "/usr/bin/psql".to_string());
+        assert_eq!(plan.rollups.len(), 1);
+        assert_eq!(plan.rollups[&rollup], delta("psql", 1, 100, 1000));
+        plan.commit_to(&mut open);
+        assert!(open.is_empty(), "{open:?}");
+    }
+
+    #[test]
+    fn several_reports_of_an_earlier_open_connection_make_one_update() {
+        let rollup = (T0 - HOUR, 5432, "/usr/bin/psql".to_string());
+        let mut open = OpenConnections::from([(
+            (7, Some(4026531840)),
+            OpenConnection { bytes_up: 10, bytes_down: 10, rollup: rollup.clone() },
+        )]);
+        let mut growing = report(7, None, (30, 40));
+        growing.net_namespace = Some(4026531840);
+        growing.server_process = Some(process(812, "postgres", None));
+        let mut still = growing.clone();
+        still.bytes_client_to_server = 35;
+        still.server_process = None;
+        let batch = [growing.clone(), still];
+        let plan = BatchPlan::new(&open, &batch, T0);
+        assert!(plan.inserts.is_empty());
+        assert_eq!(plan.updates.len(), 1);
+        assert_eq!(plan.updates[0].state.bytes_up, 35);
+        assert_eq!(plan.updates[0].state.server_process, growing.server_process.as_ref());
+        // Counted in the hour it started, not the hour of the report.
+        assert_eq!(
+            plan.rollups.into_iter().collect::<Vec<_>>(),
+            [(rollup.clone(), delta("", 0, 25, 30))]
+        );
+        let plan = BatchPlan::new(&open, &batch, T0);
+        plan.commit_to(&mut open);
+        assert_eq!(
+            open[&(7, Some(4026531840))],
+            OpenConnection { bytes_up: 35, bytes_down: 40, rollup }
+        );
+    }
+
+    #[test]
+    fn a_key_seen_again_after_its_end_is_a_new_connection() {
+        let batch = [report(9, Some(T0 + 20), (1, 1)), report(9, None, (2, 2))];
+        let mut open = OpenConnections::new();
+        let plan = BatchPlan::new(&open, &batch, T0);
+        assert_eq!(plan.inserts.len(), 2);
+        assert_eq!(plan.rollups[&(T0, 5432, String::new())], delta("", 2, 3, 3));
+        plan.commit_to(&mut open);
+        assert_eq!(open[&(9, None)].bytes_up, 2);
+        // Byte counts that went down (a reused cookie) add nothing.
+        let shrunk = [report(9, Some(T0 + 30), (1, 0))];
+        let plan = BatchPlan::new(&open, &shrunk, T0);
+        assert_eq!(plan.rollups[&(T0, 5432, String::new())], delta("", 0, 0, 0));
+    }
+}
