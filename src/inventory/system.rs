@@ -29,10 +29,16 @@
 //! Two engines name `/proc` paths without reading them: `audit` passes
 //! `/proc/PID/ns/net` to `crate::sys::netns` to probe inside another
 //! namespace, and `diagnose` quotes `/proc` files in its evidence lines.
-//! The servers (`proxy`, `monitor`) and the live view (`top`) sample the
+//! The servers (`proxy`) and the live view (`top`) sample the
 //! kernel continuously through `inventory` and `sys` directly: they keep
 //! no reasoning that a scripted machine would help test.
+//! The `monitor` recorder takes the handle for what it judges — the
+//! evidence behind its capture mode, process details, socket owners, the
+//! namespaces it records and which of them a new process lives in — and
+//! opens only its event streams (destroy multicast, process connector,
+//! eBPF ring buffer) from `inventory` directly.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -89,6 +95,16 @@ pub trait System: Sync {
 
     /// Details of one process, `None` when it is gone or hidden.
     fn process(&self, pid: u32) -> Option<Process>;
+
+    /// Every process holding each of the socket `inodes` (all owners, not
+    /// the first one only: a prefork server's listener has many), pids
+    /// ascending. Inodes nobody visibly holds are absent. With `among`,
+    /// only those processes are looked at.
+    fn socket_owners(&self, inodes: &[u64], among: Option<&[u32]>) -> BTreeMap<u64, Vec<u32>>;
+
+    /// Every network namespace on the machine as (inode, path to enter it:
+    /// `/proc/PID/ns/net` or `/run/netns/NAME`).
+    fn net_namespace_handles(&self) -> Vec<(u64, String)>;
 
     /// The contents of a file, `None` when it cannot be read.
     fn read(&self, path: &str) -> Option<Vec<u8>>;
@@ -258,6 +274,25 @@ impl System for Machine {
 
     fn process(&self, pid: u32) -> Option<Process> {
         process::read(pid, &mut process::DetailCache::default())
+    }
+
+    fn socket_owners(&self, inodes: &[u64], among: Option<&[u32]>) -> BTreeMap<u64, Vec<u32>> {
+        if inodes.is_empty() {
+            return BTreeMap::new();
+        }
+        let scan = match among {
+            Some(pids) => owners::scan_among(inodes, owners::ScanLimit::AllOwners, pids.to_vec()),
+            None => owners::scan(inodes),
+        };
+        inodes
+            .iter()
+            .map(|&inode| (inode, scan.owners.pids(inode).collect::<Vec<u32>>()))
+            .filter(|(_, pids)| !pids.is_empty())
+            .collect()
+    }
+
+    fn net_namespace_handles(&self) -> Vec<(u64, String)> {
+        super::namespaces::list().1
     }
 
     fn read(&self, path: &str) -> Option<Vec<u8>> {
@@ -470,6 +505,8 @@ pub mod fake {
         pub statuses: BTreeMap<String, FileStatus>,
         /// Symbolic links by path.
         pub links: BTreeMap<String, String>,
+        /// Network namespaces of processes living outside `namespace`.
+        pub process_namespaces: BTreeMap<u32, u64>,
     }
 
     impl Scripted {
@@ -556,6 +593,28 @@ pub mod fake {
             self.processes.get(&pid).cloned()
         }
 
+        fn socket_owners(&self, inodes: &[u64], among: Option<&[u32]>) -> BTreeMap<u64, Vec<u32>> {
+            let mut owners: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+            for socket in self.sockets.iter().filter(|s| inodes.contains(&s.inode)) {
+                let pids = owners.entry(socket.inode).or_default();
+                let looked_at = |pid: &u32| among.is_none_or(|among| among.contains(pid));
+                pids.extend(socket.owners.iter().copied().filter(looked_at));
+                pids.sort_unstable();
+                pids.dedup();
+            }
+            owners.retain(|_, pids| !pids.is_empty());
+            owners
+        }
+
+        fn net_namespace_handles(&self) -> Vec<(u64, String)> {
+            let handle = |namespace: &Namespace| match (&namespace.name, namespace.example_pid) {
+                (_, Some(pid)) => format!("/proc/{pid}/ns/net"),
+                (Some(name), None) => format!("/run/netns/{name}"),
+                (None, None) => String::new(),
+            };
+            self.namespaces.iter().map(|n| (n.inode, handle(n))).collect()
+        }
+
         fn read(&self, path: &str) -> Option<Vec<u8>> {
             self.files.get(path).cloned()
         }
@@ -602,7 +661,8 @@ pub mod fake {
         }
 
         fn net_namespace_of(&self, pid: u32) -> Option<u64> {
-            self.processes.contains_key(&pid).then_some(self.namespace)
+            let namespace = self.process_namespaces.get(&pid).copied().unwrap_or(self.namespace);
+            self.processes.contains_key(&pid).then_some(namespace)
         }
 
         fn enter_net_namespace_of(&self, _pid: u32) -> std::io::Result<()> {
