@@ -3,15 +3,18 @@
 //! [`MonitorEvent`]s and handed to an [`EventSink`] in batches.
 //!
 //! # Sources
-//! - **Listeners**: LISTEN-only sock_diag dumps, repeated every `interval`
-//!   and every 10 ms while the process connector reports new processes
+//! - **Listeners**: LISTEN-only sock_diag dumps, every 10 ms while the
+//!   process connector reports new processes in a recorded namespace, and
+//!   otherwise every `interval` only when the namespace's socket counters
+//!   moved ([`activity`]), with a full look every [`FULL_RECONCILE`]
 //!   ([`listeners`]); in eBPF mode also the pid that called listen().
 //! - **Connections**: the sock_diag destroy multicast, one subscription per
 //!   network namespace, reports every closed TCP socket with 4-tuple, uid,
 //!   bytes and cookie ([`connections`] pairs the two ends). Processes come
 //!   from eBPF (`connected`/`accepted`, both ends of every connection) or,
 //!   in netlink mode, from established-socket dumps plus a `/proc` scan every
-//!   `interval` (only connections that lived that long get a client pid).
+//!   `interval` in which connections were opened (only connections that
+//!   lived that long get a client pid).
 //! - **Processes**: the process connector keeps exited processes nameable
 //!   ([`processes`]).
 //!
@@ -44,6 +47,7 @@
 //! overflows, ring-buffer drops, skipped eBPF runs, unmatched closes,
 //! unknown processes — is emitted as a [`LossRecord`] with the batch.
 
+pub mod activity;
 pub mod connections;
 pub mod listeners;
 pub mod processes;
@@ -74,11 +78,21 @@ pub const BATCH_LATENCY: Duration = Duration::from_secs(1);
 pub const BATCH_SIZE: usize = 4096;
 /// Listener dump cadence while processes are starting.
 pub const HURRIED_DUMPS: Duration = Duration::from_millis(10);
-/// How long after a fork or exec listeners are dumped at that cadence.
-pub const HURRY_FOR: Duration = Duration::from_millis(500);
+/// How long after a fork or exec in a recorded namespace the counters are
+/// watched at that cadence (a busy machine can take seconds to start an
+/// interpreter and reach listen()).
+pub const HURRY_FOR: Duration = Duration::from_secs(3);
+/// How long after the namespace's socket counters moved listeners are
+/// dumped at every tick: a Unix socket is counted at socket(), before the
+/// bind() and listen() that make it a listener.
+pub const EAGER_FOR: Duration = Duration::from_millis(500);
 /// In eBPF mode established sockets are only dumped to keep the owners of
 /// long-lived connections from expiring.
 pub const EBPF_RECONCILE: Duration = Duration::from_secs(30);
+/// Listeners and (netlink mode) connections are dumped at least this often
+/// even when the namespace's counters say nothing changed
+/// ([`activity`]): what the counters cannot see is found within this time.
+pub const FULL_RECONCILE: Duration = Duration::from_secs(30);
 /// Closes wait this long before they are paired, so that the close of a
 /// listener that lived between two dumps (read in the same or a later
 /// batch of notifications) is known when its connections are judged.
@@ -86,6 +100,13 @@ pub const CLOSE_DELAY: Duration = Duration::from_millis(300);
 /// Longest sleep, so shutdown is noticed promptly even without a signal
 /// interrupting `poll`.
 pub const MAX_SLEEP: Duration = Duration::from_millis(100);
+/// Shortest time between two reads of the sources. The process connector
+/// reports every fork and exit on the machine and, under load, the destroy
+/// multicast and the ring buffer have something new every few
+/// microseconds: waking for each costs more than the events. Waiting this
+/// long lets them gather (the kernel buffers hold far more), while
+/// listeners are still dumped several times in the life of a 50 ms one.
+pub const COLLECT_GAP: Duration = Duration::from_millis(15);
 
 /// Which capture the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -280,8 +301,15 @@ impl Recorder {
         };
         let mut next_listener_dump = Instant::now() + self.config.interval;
         let mut next_reconcile = Instant::now() + reconcile_every;
+        // Counters as they were before the last dumps: a dump is skipped
+        // while they stay the same (see `activity`).
+        let mut last_activity = self.activity();
+        let mut seen_by_connection_dump = last_activity.clone();
+        let mut eager_until = Instant::now();
+        let mut next_full = Instant::now() + FULL_RECONCILE;
         let mut hurry_until = Instant::now();
         let mut next_expire = Instant::now();
+        let mut last_collect = Instant::now();
 
         while !shutdown.load(Ordering::Relaxed) {
             let next_pairing = self.delayed.front().map(|close| close.due);
@@ -295,8 +323,14 @@ impl Recorder {
             .flatten()
             .min()
             .expect("at least one deadline");
+            // Let events gather after the last read (see COLLECT_GAP).
+            let since_collect = last_collect.elapsed();
+            if since_collect < COLLECT_GAP {
+                std::thread::sleep(COLLECT_GAP - since_collect);
+            }
             let timeout = wake.saturating_duration_since(Instant::now()).min(MAX_SLEEP);
             crate::sys::poll::readable(&self.fds(), timeout).map_err(MonitorError::Poll)?;
+            last_collect = Instant::now();
 
             if self.collect(&mut summary)? {
                 hurry_until = Instant::now() + HURRY_FOR;
@@ -305,14 +339,41 @@ impl Recorder {
             self.pair_delayed(Instant::now(), &mut summary);
 
             let instant = Instant::now();
+            let full = instant >= next_full;
+            if full {
+                next_full = instant + FULL_RECONCILE;
+            }
             if instant >= next_listener_dump {
-                self.dump_listeners(&mut summary)?;
-                let step = if instant < hurry_until { HURRIED_DUMPS } else { self.config.interval };
+                // Read before the dump: a change after the read is seen
+                // by this dump or by the next tick.
+                let activity = self.activity();
+                // Without counters (every namespace recorded, or no
+                // procfs view) every tick dumps, as it always did.
+                let changed = match (&activity, &last_activity) {
+                    (Some(now), Some(before)) => now.sockets != before.sockets,
+                    _ => true,
+                };
+                if changed && activity.is_some() {
+                    eager_until = instant + EAGER_FOR;
+                }
+                if full || changed || instant < eager_until {
+                    self.dump_listeners(&mut summary)?;
+                }
+                last_activity = activity;
+                let quick = instant < hurry_until || instant < eager_until;
+                let step = if quick { HURRIED_DUMPS } else { self.config.interval };
                 next_listener_dump = instant + step;
             }
             if instant >= next_reconcile {
-                self.sync_namespaces();
-                self.dump_connections(self.mode == CaptureMode::Netlink)?;
+                let activity = self.activity();
+                let opened = activity.is_none()
+                    || seen_by_connection_dump.as_ref().map(|a| a.opens)
+                        != activity.as_ref().map(|a| a.opens);
+                if self.mode == CaptureMode::Ebpf || full || opened {
+                    self.sync_namespaces();
+                    self.dump_connections(self.mode == CaptureMode::Netlink)?;
+                    seen_by_connection_dump = activity;
+                }
                 self.processes.expire(instant);
                 next_reconcile = instant + reconcile_every;
             }
@@ -497,6 +558,16 @@ impl Recorder {
         self.batch.clear();
         self.batch_started = None;
         result.map_err(MonitorError::Sink)
+    }
+
+    /// The recorded namespace's socket counters; `None` when recording
+    /// every namespace (one thread cannot read them all cheaply) or when
+    /// they cannot be read, which makes every tick dump.
+    fn activity(&self) -> Option<activity::Activity> {
+        match self.config.namespaces {
+            NamespaceSelection::Current => activity::Activity::read(self.system.as_ref()),
+            NamespaceSelection::All => None,
+        }
     }
 
     /// `None` for the recorder's own namespace, else the inode.
