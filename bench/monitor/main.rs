@@ -379,9 +379,12 @@ impl Tally {
             recorded / total * 100.0,
             complete / total * 100.0,
         );
+        let no_client = self.records.iter().filter(|r| r.1.is_none()).count();
         println!(
-            "right client pid: {:.3}%, right server pid: {:.3}% ({mode} mode)",
+            "right client pid: {:.3}% ({} without one, {} with another), right server pid: {:.3}% ({mode} mode)",
             right_client / total * 100.0,
+            no_client,
+            self.records.len() - no_client - right_client as usize,
             right_server / total * 100.0
         );
         let mut losses: Vec<_> = self.losses.iter().collect();

@@ -106,6 +106,9 @@ pub trait System: Sync {
     /// `/proc/PID/ns/net` or `/run/netns/NAME`).
     fn net_namespace_handles(&self) -> Vec<(u64, String)>;
 
+    /// The processes living in the network namespace with this inode.
+    fn processes_in_net_namespace(&self, inode: u64) -> Vec<u32>;
+
     /// The contents of a file, `None` when it cannot be read.
     fn read(&self, path: &str) -> Option<Vec<u8>>;
 
@@ -293,6 +296,13 @@ impl System for Machine {
 
     fn net_namespace_handles(&self) -> Vec<(u64, String)> {
         super::namespaces::list().1
+    }
+
+    fn processes_in_net_namespace(&self, inode: u64) -> Vec<u32> {
+        owners::list_pids()
+            .into_iter()
+            .filter(|&pid| self.net_namespace_of(pid) == Some(inode))
+            .collect()
     }
 
     fn read(&self, path: &str) -> Option<Vec<u8>> {
@@ -613,6 +623,11 @@ pub mod fake {
                 (None, None) => String::new(),
             };
             self.namespaces.iter().map(|n| (n.inode, handle(n))).collect()
+        }
+
+        fn processes_in_net_namespace(&self, inode: u64) -> Vec<u32> {
+            let pids = self.processes.keys().copied();
+            pids.filter(|&pid| self.net_namespace_of(pid) == Some(inode)).collect()
         }
 
         fn read(&self, path: &str) -> Option<Vec<u8>> {

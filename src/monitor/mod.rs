@@ -625,7 +625,8 @@ impl Recorder {
         let covered = move |namespace: Option<u64>| namespace.is_none() || all;
         let processes = &mut self.processes;
         let system = self.system.as_ref();
-        let mut owners = |inodes: &[u64]| owners_of(system, inodes, processes);
+        let recorded = self.recorded;
+        let mut owners = |inodes: &[u64]| owners_of(system, recorded, inodes, processes);
         let events = self.listeners.observe_dump(&sockets, &covered, now, &mut owners);
         for event in events {
             summary.listener_events += 1;
@@ -666,7 +667,8 @@ impl Recorder {
             return Ok(());
         }
         let inodes: Vec<u64> = unnamed.iter().map(|(_, inode)| *inode).collect();
-        let mut named = owners_of(self.system.as_ref(), &inodes, &mut self.processes);
+        let mut named =
+            owners_of(self.system.as_ref(), self.recorded, &inodes, &mut self.processes);
         for (key, inode) in unnamed {
             let Some(process) = named.remove(&inode).and_then(|owners| owners.into_iter().next())
             else {
@@ -739,6 +741,7 @@ impl Recorder {
 /// Owners of socket inodes, named through the process table.
 fn owners_of(
     system: &dyn System,
+    recorded: Recorded,
     inodes: &[u64],
     processes: &mut ProcessTable,
 ) -> HashMap<u64, Vec<ProcessIdentity>> {
@@ -749,8 +752,10 @@ fn owners_of(
     // Processes that just started in a recorded namespace are read first:
     // a listener that lives 50 ms must be named before its process exits,
     // and a full scan on a machine where some process holds tens of
-    // thousands of fds takes longer than that. Only sockets none of them
-    // holds cost the full scan.
+    // thousands of fds takes longer than that. The other sockets are
+    // looked for among the processes of the recorded namespace only (a
+    // socket passed to a process in another namespace stays unnamed), so
+    // other namespaces' busy processes are never read.
     let recent = processes.live_recent();
     let mut found = if recent.is_empty() {
         BTreeMap::new()
@@ -759,7 +764,15 @@ fn owners_of(
     };
     let rest: Vec<u64> = inodes.iter().copied().filter(|i| !found.contains_key(i)).collect();
     if !rest.is_empty() {
-        found.extend(system.socket_owners(&rest, None));
+        let others = match recorded {
+            Recorded::Namespace(inode) => {
+                let mut pids = system.processes_in_net_namespace(inode);
+                pids.retain(|pid| !recent.contains(pid));
+                Some(pids)
+            }
+            Recorded::All => None,
+        };
+        found.extend(system.socket_owners(&rest, others.as_deref()));
     }
     for (inode, pids) in found {
         // The owner is alive now: its current start time keeps a stale
@@ -956,7 +969,7 @@ mod tests {
             .process(worker(10), 0)
             .process(worker(11), 0);
         let mut table = ProcessTable::default();
-        let named = owners_of(&machine, &[500, 501], &mut table);
+        let named = owners_of(&machine, Recorded::All, &[500, 501], &mut table);
         let pids: Vec<u32> = named[&500].iter().map(|owner| owner.pid).collect();
         assert_eq!(pids, [10, 11], "a prefork server's listener has every worker");
         assert!(!named.contains_key(&501), "nobody holds 501");
@@ -969,7 +982,14 @@ mod tests {
             "10 (other) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9999".into(),
         );
         newer.processes.insert(10, Process { pid: 10, name: "other".into(), ..Process::default() });
-        let named = owners_of(&newer, &[500], &mut table);
+        let named = owners_of(&newer, Recorded::All, &[500], &mut table);
         assert_eq!(named[&500][0].name, "other");
+
+        // Recording one namespace, processes of other namespaces are not
+        // read: pid 11 moved to namespace 9.
+        newer.process_namespaces.insert(11, 9);
+        let named = owners_of(&newer, Recorded::Namespace(0), &[500], &mut table);
+        let pids: Vec<u32> = named[&500].iter().map(|owner| owner.pid).collect();
+        assert_eq!(pids, [10]);
     }
 }
