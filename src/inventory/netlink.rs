@@ -89,6 +89,7 @@ impl Inventory for Netlink {
             // A one-port query asks who holds the port: a bound socket does.
             let states = match (query.listeners_only, port_filter.is_some()) {
                 (true, _) => LISTEN_STATE,
+                (false, _) if query.connected_only => CONNECTED_TCP_STATES,
                 (false, true) => ALL_TCP_STATES | BOUND_INACTIVE_STATE,
                 (false, false) => ALL_TCP_STATES,
             };

@@ -379,7 +379,11 @@ impl ConnectionJoiner {
             .flatten()
             .map(|attribution| attribution.since)
             .min();
-        self.emitted.insert(server_key, server.at);
+        // Only a record that went out without its client end can meet it
+        // later: remembering every record would hold a minute of them.
+        if client.is_none() {
+            self.emitted.insert(server_key, server.at);
+        }
         // What the client sent: its own end's acknowledged bytes when it
         // closed here with a verdict (exact even when the server end was
         // destroyed before the client's FIN reached it), else what the

@@ -306,6 +306,7 @@ impl Recorder {
         let mut last_activity = self.activity();
         let mut seen_by_connection_dump = last_activity.clone();
         let mut eager_until = Instant::now();
+        let mut confirm = false;
         let mut next_full = Instant::now() + FULL_RECONCILE;
         let mut hurry_until = Instant::now();
         let mut next_expire = Instant::now();
@@ -353,12 +354,17 @@ impl Recorder {
                     (Some(now), Some(before)) => now.sockets != before.sockets,
                     _ => true,
                 };
-                if changed && activity.is_some() {
+                // While a process is starting every change counts at once;
+                // otherwise (connections come and go all the time on a busy
+                // server) a change is dumped at this tick and the next one,
+                // which sees a listen() that followed a socket() late.
+                if changed && activity.is_some() && instant < hurry_until {
                     eager_until = instant + EAGER_FOR;
                 }
-                if full || changed || instant < eager_until {
+                if full || changed || confirm || instant < eager_until {
                     self.dump_listeners(&mut summary)?;
                 }
+                confirm = changed && activity.is_some();
                 last_activity = activity;
                 let quick = instant < hurry_until || instant < eager_until;
                 let step = if quick { HURRIED_DUMPS } else { self.config.interval };
@@ -643,6 +649,7 @@ impl Recorder {
             unix: false,
             listeners_only: false,
             owners: false,
+            connected_only: true,
             ..Query::default()
         };
         let sockets = self.enumerate(query)?;
