@@ -14,7 +14,10 @@
 //!   change it — and the `sockets` column of `UNIX` and `UNIX-STREAM` in
 //!   `protocols` counts Unix sockets at socket();
 //! - `ActiveOpens` and `PassiveOpens` of `Tcp` in `snmp` count every
-//!   connect() and accept() that reached ESTABLISHED or SYN-RECV.
+//!   connect() and accept() that reached ESTABLISHED or SYN-RECV, and
+//!   `CurrEstab` is how many connections are open now: a connection that
+//!   has lived a whole interval was open at the previous tick too, so when
+//!   either tick counted none there is nothing for a dump to name.
 //!
 //! These counters are per network namespace; the memory and orphan counts
 //! beside them are machine-wide and would change with other namespaces'
@@ -35,6 +38,8 @@ pub struct Activity {
     /// `ActiveOpens` + `PassiveOpens`: a change means connections were
     /// established since the last look.
     pub opens: u64,
+    /// `CurrEstab`: connections open (ESTABLISHED or CLOSE-WAIT) now.
+    pub established: u64,
 }
 
 impl Activity {
@@ -48,7 +53,12 @@ impl Activity {
         let mut sockets = in_use(&sockstat);
         sockets.extend(in_use(&sockstat6));
         sockets.extend(unix_sockets(&protocols)?);
-        Some(Activity { sockets, opens: tcp_opens(&snmp)? })
+        let field = |name| tcp_field(&snmp, name);
+        Some(Activity {
+            sockets,
+            opens: field("ActiveOpens")? + field("PassiveOpens")?,
+            established: field("CurrEstab")?,
+        })
     }
 }
 
@@ -80,20 +90,16 @@ fn unix_sockets(text: &str) -> Option<Vec<(String, u64)>> {
     Some(counts)
 }
 
-/// `ActiveOpens + PassiveOpens` from the `Tcp:` header and value lines of
-/// `/proc/net/snmp`.
-fn tcp_opens(text: &str) -> Option<u64> {
+/// One field of the `Tcp:` header and value lines of `/proc/net/snmp`.
+fn tcp_field(text: &str, name: &str) -> Option<u64> {
     let mut lines = text.lines().filter(|line| line.starts_with("Tcp:"));
     let header = lines.next()?;
     let values = lines.next()?;
-    let field = |name: &str| -> Option<u64> {
-        header
-            .split_whitespace()
-            .zip(values.split_whitespace())
-            .find(|(key, _)| *key == name)
-            .and_then(|(_, value)| value.parse().ok())
-    };
-    Some(field("ActiveOpens")? + field("PassiveOpens")?)
+    header
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(key, _)| *key == name)
+        .and_then(|(_, value)| value.parse().ok())
 }
 
 #[cfg(test)]
@@ -116,8 +122,8 @@ mod tests {
         UNIX      1024      2      -1   NI       0   yes  kernel      n  n  n\n\
         TCP       2432      3       7   no     320   yes  kernel      y  y  y\n";
     const SNMP: &str = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
-        Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails\n\
-        Tcp: 1 200 120000 -1 17 16 0\n\
+        Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails CurrEstab\n\
+        Tcp: 1 200 120000 -1 17 16 0 2\n\
         Udp: InDatagrams NoPorts\nUdp: 4 0\n";
 
     fn machine(sockstat: &str, snmp: &str) -> Scripted {
@@ -151,7 +157,7 @@ mod tests {
         );
         assert_eq!(activity.sockets[0], ("TCP".to_string(), 3));
         assert_eq!(activity.sockets[10], ("UNIX-STREAM".to_string(), 5));
-        assert_eq!(activity.opens, 33);
+        assert_eq!((activity.opens, activity.established), (33, 2));
         // Machine-wide memory and orphans move with other namespaces'
         // traffic: not a change here.
         let busy_elsewhere = SOCKSTAT.replace("mem 7", "mem 900").replace("used 912", "used 5000");

@@ -278,8 +278,19 @@ impl ConnectionJoiner {
                     let held = HeldEnd { closed, at, end };
                     return Some(self.build(server_key, server, Some(held), listeners));
                 }
-                if self.emitted.remove(&server_key).is_some() {
+                // A client end established after that record went out
+                // belongs to a newer connection on the same 4-tuple (ports
+                // come round again within seconds at thousands of
+                // connections a second): it must not be absorbed.
+                let emitted_at = self.emitted.get(&server_key).copied();
+                let newer = self
+                    .attributions
+                    .get(&key)
+                    .zip(emitted_at)
+                    .is_some_and(|(attribution, emitted_at)| attribution.since > emitted_at);
+                if emitted_at.is_some() && !newer {
                     // Its record went out already; nothing new to add.
+                    self.emitted.remove(&server_key);
                     self.attributions.remove(&key);
                     return None;
                 }
@@ -547,6 +558,39 @@ mod tests {
 
     const CLIENT: &str = "127.0.0.1:40000";
     const SERVER: &str = "127.0.0.1:8080";
+
+    /// 4-tuples come round again within seconds at thousands of connections
+    /// a second: a record that went out without its client end must not
+    /// swallow the client end of the next connection on the same ports, and
+    /// a record that had its client end is not remembered at all.
+    #[test]
+    fn a_reused_four_tuple_is_not_absorbed_by_the_previous_record() {
+        let mut joiner = ConnectionJoiner::new(false);
+        let client_key = EndKey::new(None, CLIENT.parse().unwrap(), SERVER.parse().unwrap());
+        let attribution = |pid, since| Attribution {
+            process: process(pid, "client"),
+            role: Some(Role::Client),
+            since,
+            cookie: None,
+        };
+        // First connection: the server end goes out alone after the grace.
+        assert!(joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), 100, &Port8080).is_none());
+        let records = joiner.expire(1_000_000, 1_000_000, false, &Port8080);
+        assert_eq!(records.len(), 1);
+        // Second connection on the same ports, established after that.
+        joiner.attribute(client_key, attribution(42, 2_000_000));
+        assert!(joiner.closed(None, end(3, CLIENT, SERVER, 5, 7), 2_100_000, &Port8080).is_none());
+        let record =
+            joiner.closed(None, end(4, SERVER, CLIENT, 7, 5), 2_100_010, &Port8080).unwrap();
+        assert_eq!(record.client_process.map(|p| p.pid), Some(42));
+        // It had its client end: a third connection pairs normally too.
+        joiner.attribute(client_key, attribution(43, 3_000_000));
+        assert!(joiner.closed(None, end(5, CLIENT, SERVER, 5, 7), 3_100_000, &Port8080).is_none());
+        let record =
+            joiner.closed(None, end(6, SERVER, CLIENT, 7, 5), 3_100_010, &Port8080).unwrap();
+        assert_eq!(record.client_process.map(|p| p.pid), Some(43));
+        assert_eq!(joiner.losses.take(), []);
+    }
 
     #[test]
     fn pairs_client_first_then_server() {

@@ -305,6 +305,7 @@ impl Recorder {
         // while they stay the same (see `activity`).
         let mut last_activity = self.activity();
         let mut seen_by_connection_dump = last_activity.clone();
+        let mut previous_tick = last_activity.clone();
         let mut eager_until = Instant::now();
         let mut confirm = false;
         let mut next_full = Instant::now() + FULL_RECONCILE;
@@ -375,7 +376,14 @@ impl Recorder {
                 let opened = activity.is_none()
                     || seen_by_connection_dump.as_ref().map(|a| a.opens)
                         != activity.as_ref().map(|a| a.opens);
-                if self.mode == CaptureMode::Ebpf || full || opened {
+                // A connection that lived a whole interval was open at the
+                // previous tick as well as now (see `activity`).
+                let open_at = |activity: &Option<activity::Activity>| {
+                    activity.as_ref().is_none_or(|a| a.established > 0)
+                };
+                let lived = open_at(&activity) && open_at(&previous_tick);
+                previous_tick = activity.clone();
+                if self.mode == CaptureMode::Ebpf || full || (opened && lived) {
                     self.sync_namespaces();
                     self.dump_connections(self.mode == CaptureMode::Netlink)?;
                     seen_by_connection_dump = activity;
