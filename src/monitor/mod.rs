@@ -23,7 +23,7 @@
 //! `--capture auto` and falls back to netlink capture with the reason,
 //! never failing because eBPF is missing; `--capture ebpf` makes that
 //! failure an error. The choice and its reason are the first event
-//! ([`choose_capture`]: a kernel without BTF is not even tried, and a failed
+//! (`choose_capture`: a kernel without BTF is not even tried, and a failed
 //! load is explained by lockdown or missing capabilities when the machine
 //! shows either).
 //!
