@@ -245,6 +245,9 @@ struct Tally {
     /// Records for PORT: (server address, client pid, server pid, complete).
     records: Vec<(Ipv4Addr, Option<u32>, Option<u32>, bool)>,
     losses: HashMap<String, u64>,
+    /// A few records without a client pid, as the recorder wrote them,
+    /// for `PORTHOLE_BENCH_SHOW_MISSING=1`.
+    missing: Vec<String>,
 }
 
 impl Recorder {
@@ -280,6 +283,9 @@ impl Recorder {
                             && value["client_address"].is_string()
                             && value["started_at_us"].is_i64()
                             && value["ended_at_us"].is_i64();
+                        if value["client_process"]["pid"].is_null() && tally.missing.len() < 5 {
+                            tally.missing.push(line.clone());
+                        }
                         tally.records.push((
                             server,
                             pid("client_process"),
@@ -379,11 +385,19 @@ impl Tally {
             recorded / total * 100.0,
             complete / total * 100.0,
         );
+        let no_client = self.records.iter().filter(|r| r.1.is_none()).count();
         println!(
-            "right client pid: {:.3}%, right server pid: {:.3}% ({mode} mode)",
+            "right client pid: {:.3}% ({} without one, {} with another), right server pid: {:.3}% ({mode} mode)",
             right_client / total * 100.0,
+            no_client,
+            self.records.len() - no_client - right_client as usize,
             right_server / total * 100.0
         );
+        if std::env::var_os("PORTHOLE_BENCH_SHOW_MISSING").is_some() {
+            for line in &self.missing {
+                println!("without client pid: {line}");
+            }
+        }
         let mut losses: Vec<_> = self.losses.iter().collect();
         losses.sort();
         let losses: Vec<String> =

@@ -91,6 +91,7 @@ impl LsSettings {
             owner_limit: crate::inventory::owners::ScanLimit::AllOwners,
             namespaces: netns_selection(netns),
             backend: Default::default(),
+            connected_only: false,
         };
         let scope = scope.map(|s| match s {
             ScopeArg::Loopback => ScopeFilter::Loopback,
@@ -534,6 +535,7 @@ impl AuditSettings {
             owner_limit: crate::inventory::owners::ScanLimit::AllOwners,
             namespaces: netns_selection(netns),
             backend: Default::default(),
+            connected_only: false,
         };
         let format = if json {
             AuditFormat::Json

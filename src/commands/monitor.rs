@@ -23,7 +23,9 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // Handlers go in before the start line, so a signal sent as soon as the
     // line appears is never lost.
     let shutdown = shutdown_on_signal()?;
-    let recorder = Recorder::start(settings.config.clone()).context("starting the recorder")?;
+    let recorder =
+        Recorder::start(settings.config.clone(), Box::new(crate::inventory::system::Machine))
+            .context("starting the recorder")?;
     let mut err = std::io::stderr().lock();
     render::start_line(
         &mut err,

@@ -26,17 +26,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::netlink::{
     attribute, legacy_tcp_request_with, malformed, u64_at, Channel, AF_INET, AF_INET6,
-    INET_DIAG_BC_D_EQ, INET_DIAG_BC_JMP, INET_DIAG_BC_S_EQ, INET_DIAG_BC_S_GE, INET_DIAG_BC_S_LE,
-    INET_DIAG_INFO, INET_DIAG_MSG_LEN, TCPDIAG_GETSOCK, TCPI_BYTES_ACKED, TCPI_BYTES_RECEIVED,
+    CONNECTED_TCP_STATES, INET_DIAG_BC_D_EQ, INET_DIAG_BC_JMP, INET_DIAG_BC_S_EQ,
+    INET_DIAG_BC_S_GE, INET_DIAG_BC_S_LE, INET_DIAG_INFO, INET_DIAG_MSG_LEN, TCPDIAG_GETSOCK,
+    TCPI_BYTES_ACKED, TCPI_BYTES_RECEIVED,
 };
 use super::InventoryError;
 use crate::model::top::TcpCounters;
 use crate::model::SocketState;
-
-/// States of a TCP socket with a peer that still carries data: every state
-/// but LISTEN, CLOSE, TIME-WAIT (no `tcp_info`) and SYN-SENT.
-const CONNECTED_TCP_STATES: u32 =
-    (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 9) | (1 << 11);
 
 /// Above this many port ranges the filter is left out and every connected
 /// socket is dumped: the filter's jumps and the netlink attribute that

@@ -133,6 +133,10 @@ pub struct Query {
     pub owner_limit: owners::ScanLimit,
     pub namespaces: NamespaceSelection,
     pub backend: Backend,
+    /// TCP: only sockets with a live peer (ESTABLISHED to CLOSING), not
+    /// TIME-WAIT, SYN-SENT or CLOSE — a busy server has tens of thousands
+    /// of TIME-WAIT sockets nobody owns (netlink backend only).
+    pub connected_only: bool,
 }
 
 impl Default for Query {
@@ -150,6 +154,7 @@ impl Default for Query {
             owner_limit: owners::ScanLimit::AllOwners,
             namespaces: NamespaceSelection::Current,
             backend: Backend::Auto,
+            connected_only: false,
         }
     }
 }

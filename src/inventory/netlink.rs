@@ -77,6 +77,11 @@ const LISTEN_STATE: u32 = 1 << 10;
 const BOUND_INACTIVE_STATE: u32 = 1 << 13;
 /// UDP sockets are ESTABLISHED (connected) or CLOSE (bound, "UNCONN").
 const ALL_UDP_STATES: u32 = (1 << 1) | (1 << 7);
+
+/// States of a TCP socket with a peer that still carries data: every state
+/// but LISTEN, CLOSE, TIME-WAIT (no `tcp_info`) and SYN-SENT.
+pub(super) const CONNECTED_TCP_STATES: u32 =
+    (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 9) | (1 << 11);
 const UNCONNECTED_STATE: u32 = 1 << 7;
 
 impl Inventory for Netlink {
@@ -91,6 +96,7 @@ impl Inventory for Netlink {
             // A one-port query asks who holds the port: a bound socket does.
             let states = match (query.listeners_only, port_filter.is_some()) {
                 (true, _) => LISTEN_STATE,
+                (false, _) if query.connected_only => CONNECTED_TCP_STATES,
                 (false, true) => ALL_TCP_STATES | BOUND_INACTIVE_STATE,
                 (false, false) => ALL_TCP_STATES,
             };

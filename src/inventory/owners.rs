@@ -63,8 +63,17 @@ pub fn scan_with(wanted: &[u64], limit: ScanLimit) -> OwnerScan {
     if wanted.is_empty() {
         return OwnerScan::default();
     }
+    scan_among(wanted, limit, list_pids())
+}
+
+/// Scans only the processes in `pids` (a caller that knows who probably
+/// holds the sockets: reading a few fd tables instead of every one on a
+/// machine where some processes hold tens of thousands of fds).
+pub fn scan_among(wanted: &[u64], limit: ScanLimit, pids: Vec<u32>) -> OwnerScan {
+    if wanted.is_empty() {
+        return OwnerScan::default();
+    }
     let wanted: HashSet<u64> = wanted.iter().copied().collect();
-    let pids = list_pids();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
     // Small machines or few processes: threads cost more than they save.
     let threads = if pids.len() < 64 { 1 } else { threads };

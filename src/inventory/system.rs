@@ -32,14 +32,17 @@
 //! Two engines name `/proc` paths without reading them: `audit` passes
 //! `/proc/PID/ns/net` to `crate::sys::netns` to probe inside another
 //! namespace, and `diagnose` quotes `/proc` files in its evidence lines.
-//! The monitor samples the kernel continuously through `inventory` and
-//! `sys` directly: it keeps no reasoning that a scripted machine would help
-//! test. The live view (`top`) reads listeners, owners and process details
-//! through the handle; only its two streams, the per-refresh counter dump
+//! The `monitor` recorder takes the handle for what it judges — the
+//! evidence behind its capture mode, process details, socket owners, the
+//! namespaces it records and which of them a new process lives in — and
+//! opens only its event streams (destroy multicast, process connector,
+//! eBPF ring buffer) from `inventory` directly. The live view (`top`)
+//! reads listeners, owners and process details through the handle; only
+//! its two streams, the per-refresh counter dump
 //! ([`crate::inventory::counters`]) and the socket-destroy feed, are read
 //! directly.
 //!
-//! The proxy does not take the handle either, because it reads nothing it
+//! The proxy does not take the handle, because it reads nothing it
 //! judges: it never looks at sockets or processes other than its own. At
 //! start it reads its own descriptor limit and open descriptors
 //! (`crate::sys::fds`, for its descriptor budget) and the CPU count (one
@@ -101,12 +104,21 @@ pub trait System: Sync {
     /// at one owner each) and adds them and their details to `snapshot`.
     fn attach_owners(&self, snapshot: &mut Snapshot, inodes: &[u64]);
 
-    /// Every process holding each socket in `inodes` (all owners, not just
-    /// the first), and how many processes could not be read.
-    fn socket_owners(&self, inodes: &[u64]) -> owners::OwnerScan;
-
     /// Details of one process, `None` when it is gone or hidden.
     fn process(&self, pid: u32) -> Option<Process>;
+
+    /// Every process holding each of the socket `inodes` (all owners, not
+    /// the first one only: a prefork server's listener has many), and how
+    /// many processes could not be read. With `among`, only those
+    /// processes are looked at.
+    fn socket_owners(&self, inodes: &[u64], among: Option<&[u32]>) -> owners::OwnerScan;
+
+    /// Every network namespace on the machine as (inode, path to enter it:
+    /// `/proc/PID/ns/net` or `/run/netns/NAME`).
+    fn net_namespace_handles(&self) -> Vec<(u64, String)>;
+
+    /// The processes living in the network namespace with this inode.
+    fn processes_in_net_namespace(&self, inode: u64) -> Vec<u32>;
 
     /// The contents of a file, `None` when it cannot be read.
     fn read(&self, path: &str) -> Option<Vec<u8>>;
@@ -278,12 +290,27 @@ impl System for Machine {
         }
     }
 
-    fn socket_owners(&self, inodes: &[u64]) -> owners::OwnerScan {
-        owners::scan(inodes)
-    }
-
     fn process(&self, pid: u32) -> Option<Process> {
         process::read(pid, &mut process::DetailCache::default())
+    }
+
+    fn socket_owners(&self, inodes: &[u64], among: Option<&[u32]>) -> owners::OwnerScan {
+        match among {
+            _ if inodes.is_empty() => owners::OwnerScan::default(),
+            Some(pids) => owners::scan_among(inodes, owners::ScanLimit::AllOwners, pids.to_vec()),
+            None => owners::scan(inodes),
+        }
+    }
+
+    fn net_namespace_handles(&self) -> Vec<(u64, String)> {
+        super::namespaces::list().1
+    }
+
+    fn processes_in_net_namespace(&self, inode: u64) -> Vec<u32> {
+        owners::list_pids()
+            .into_iter()
+            .filter(|&pid| self.net_namespace_of(pid) == Some(inode))
+            .collect()
     }
 
     fn read(&self, path: &str) -> Option<Vec<u8>> {
@@ -516,6 +543,8 @@ pub mod fake {
         pub links: BTreeMap<String, String>,
         /// Directory entries and their modification times, by path.
         pub directories: BTreeMap<String, Vec<(String, SystemTime)>>,
+        /// Network namespaces of processes living outside `namespace`.
+        pub process_namespaces: BTreeMap<u32, u64>,
     }
 
     impl Scripted {
@@ -598,18 +627,33 @@ pub mod fake {
             }
         }
 
-        fn socket_owners(&self, inodes: &[u64]) -> owners::OwnerScan {
+        fn process(&self, pid: u32) -> Option<Process> {
+            self.processes.get(&pid).cloned()
+        }
+
+        fn socket_owners(&self, inodes: &[u64], among: Option<&[u32]>) -> owners::OwnerScan {
+            let looked_at = |pid: &u32| among.is_none_or(|among| among.contains(pid));
             let pairs = self
                 .sockets
                 .iter()
                 .filter(|s| inodes.contains(&s.inode))
-                .flat_map(|s| s.owners.iter().map(|pid| (s.inode, *pid)))
+                .flat_map(|s| s.owners.iter().copied().filter(looked_at).map(|pid| (s.inode, pid)))
                 .collect();
             owners::OwnerScan { owners: owners::OwnerIndex::new(pairs), ..Default::default() }
         }
 
-        fn process(&self, pid: u32) -> Option<Process> {
-            self.processes.get(&pid).cloned()
+        fn net_namespace_handles(&self) -> Vec<(u64, String)> {
+            let handle = |namespace: &Namespace| match (&namespace.name, namespace.example_pid) {
+                (_, Some(pid)) => format!("/proc/{pid}/ns/net"),
+                (Some(name), None) => format!("/run/netns/{name}"),
+                (None, None) => String::new(),
+            };
+            self.namespaces.iter().map(|n| (n.inode, handle(n))).collect()
+        }
+
+        fn processes_in_net_namespace(&self, inode: u64) -> Vec<u32> {
+            let pids = self.processes.keys().copied();
+            pids.filter(|&pid| self.net_namespace_of(pid) == Some(inode)).collect()
         }
 
         fn read(&self, path: &str) -> Option<Vec<u8>> {
@@ -662,7 +706,8 @@ pub mod fake {
         }
 
         fn net_namespace_of(&self, pid: u32) -> Option<u64> {
-            self.processes.contains_key(&pid).then_some(self.namespace)
+            let namespace = self.process_namespaces.get(&pid).copied().unwrap_or(self.namespace);
+            self.processes.contains_key(&pid).then_some(namespace)
         }
 
         fn enter_net_namespace_of(&self, _pid: u32) -> std::io::Result<()> {

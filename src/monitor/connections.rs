@@ -200,8 +200,15 @@ pub struct ConnectionJoiner {
     waiting_servers: HashMap<EndKey, HeldEnd>,
     /// Server keys already emitted, so a late client end is absorbed.
     emitted: HashMap<EndKey, UnixMicros>,
+    /// When old state was last pruned: pruning walks every held entry
+    /// (hundreds of thousands at 5,000 connections/s), so it runs once a
+    /// second, not at every [`ConnectionJoiner::expire`].
+    pruned_at: UnixMicros,
     pub losses: JoinLosses,
 }
+
+/// How often held state is pruned of entries older than their keep time.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 impl ConnectionJoiner {
     pub fn new(accepts_observed: bool) -> Self {
@@ -211,6 +218,7 @@ impl ConnectionJoiner {
             waiting_clients: HashMap::new(),
             waiting_servers: HashMap::new(),
             emitted: HashMap::new(),
+            pruned_at: UnixMicros::MIN,
             losses: JoinLosses::default(),
         }
     }
@@ -270,8 +278,19 @@ impl ConnectionJoiner {
                     let held = HeldEnd { closed, at, end };
                     return Some(self.build(server_key, server, Some(held), listeners));
                 }
-                if self.emitted.remove(&server_key).is_some() {
+                // A client end established after that record went out
+                // belongs to a newer connection on the same 4-tuple (ports
+                // come round again within seconds at thousands of
+                // connections a second): it must not be absorbed.
+                let emitted_at = self.emitted.get(&server_key).copied();
+                let newer = self
+                    .attributions
+                    .get(&key)
+                    .zip(emitted_at)
+                    .is_some_and(|(attribution, emitted_at)| attribution.since > emitted_at);
+                if emitted_at.is_some() && !newer {
                     // Its record went out already; nothing new to add.
+                    self.emitted.remove(&server_key);
                     self.attributions.remove(&key);
                     return None;
                 }
@@ -317,6 +336,10 @@ impl ConnectionJoiner {
                 records.push(self.build(key, server, None, listeners));
             }
         }
+        if !flush_all && now.saturating_sub(self.pruned_at) < micros(PRUNE_EVERY) {
+            return records;
+        }
+        self.pruned_at = now;
         let keep = micros(KEEP_UNMATCHED);
         let keep_emitted = micros(KEEP_EMITTED);
         self.emitted.retain(|_, at| now - *at < keep_emitted);
@@ -367,7 +390,11 @@ impl ConnectionJoiner {
             .flatten()
             .map(|attribution| attribution.since)
             .min();
-        self.emitted.insert(server_key, server.at);
+        // Only a record that went out without its client end can meet it
+        // later: remembering every record would hold a minute of them.
+        if client.is_none() {
+            self.emitted.insert(server_key, server.at);
+        }
         // What the client sent: its own end's acknowledged bytes when it
         // closed here with a verdict (exact even when the server end was
         // destroyed before the client's FIN reached it), else what the
@@ -531,6 +558,39 @@ mod tests {
 
     const CLIENT: &str = "127.0.0.1:40000";
     const SERVER: &str = "127.0.0.1:8080";
+
+    /// 4-tuples come round again within seconds at thousands of connections
+    /// a second: a record that went out without its client end must not
+    /// swallow the client end of the next connection on the same ports, and
+    /// a record that had its client end is not remembered at all.
+    #[test]
+    fn a_reused_four_tuple_is_not_absorbed_by_the_previous_record() {
+        let mut joiner = ConnectionJoiner::new(false);
+        let client_key = EndKey::new(None, CLIENT.parse().unwrap(), SERVER.parse().unwrap());
+        let attribution = |pid, since| Attribution {
+            process: process(pid, "client"),
+            role: Some(Role::Client),
+            since,
+            cookie: None,
+        };
+        // First connection: the server end goes out alone after the grace.
+        assert!(joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), 100, &Port8080).is_none());
+        let records = joiner.expire(1_000_000, 1_000_000, false, &Port8080);
+        assert_eq!(records.len(), 1);
+        // Second connection on the same ports, established after that.
+        joiner.attribute(client_key, attribution(42, 2_000_000));
+        assert!(joiner.closed(None, end(3, CLIENT, SERVER, 5, 7), 2_100_000, &Port8080).is_none());
+        let record =
+            joiner.closed(None, end(4, SERVER, CLIENT, 7, 5), 2_100_010, &Port8080).unwrap();
+        assert_eq!(record.client_process.map(|p| p.pid), Some(42));
+        // It had its client end: a third connection pairs normally too.
+        joiner.attribute(client_key, attribution(43, 3_000_000));
+        assert!(joiner.closed(None, end(5, CLIENT, SERVER, 5, 7), 3_100_000, &Port8080).is_none());
+        let record =
+            joiner.closed(None, end(6, SERVER, CLIENT, 7, 5), 3_100_010, &Port8080).unwrap();
+        assert_eq!(record.client_process.map(|p| p.pid), Some(43));
+        assert_eq!(joiner.losses.take(), []);
+    }
 
     #[test]
     fn pairs_client_first_then_server() {

@@ -3,15 +3,18 @@
 //! [`MonitorEvent`]s and handed to an [`EventSink`] in batches.
 //!
 //! # Sources
-//! - **Listeners**: LISTEN-only sock_diag dumps, repeated every `interval`
-//!   and every 10 ms while the process connector reports new processes
+//! - **Listeners**: LISTEN-only sock_diag dumps, every 10 ms while the
+//!   process connector reports new processes in a recorded namespace, and
+//!   otherwise every `interval` only when the namespace's socket counters
+//!   moved ([`activity`]), with a full look every [`FULL_RECONCILE`]
 //!   ([`listeners`]); in eBPF mode also the pid that called listen().
 //! - **Connections**: the sock_diag destroy multicast, one subscription per
 //!   network namespace, reports every closed TCP socket with 4-tuple, uid,
 //!   bytes and cookie ([`connections`] pairs the two ends). Processes come
 //!   from eBPF (`connected`/`accepted`, both ends of every connection) or,
 //!   in netlink mode, from established-socket dumps plus a `/proc` scan every
-//!   `interval` (only connections that lived that long get a client pid).
+//!   `interval` in which connections were opened (only connections that
+//!   lived that long get a client pid).
 //! - **Processes**: the process connector keeps exited processes nameable
 //!   ([`processes`]).
 //!
@@ -19,7 +22,20 @@
 //! [`Recorder::start`] probes eBPF (load, attach, ring buffer) under
 //! `--capture auto` and falls back to netlink capture with the reason,
 //! never failing because eBPF is missing; `--capture ebpf` makes that
-//! failure an error. The choice and its reason are the first event.
+//! failure an error. The choice and its reason are the first event
+//! (`choose_capture`: a kernel without BTF is not even tried, and a failed
+//! load is explained by lockdown or missing capabilities when the machine
+//! shows either).
+//!
+//! # The machine handle
+//! Everything the recorder *reasons* about comes through the
+//! [`System`] handle it is given: the evidence behind the capture mode,
+//! process details and the owners of sockets (who is a listener's or a
+//! connection's process), the network namespaces to subscribe in and which
+//! of them a new process lives in, and the socket dumps. The event streams
+//! themselves — destroy multicast, process connector, eBPF ring buffer —
+//! are opened from `inventory` directly: they are sources, not facts to
+//! judge, and a scripted machine could not produce them.
 //!
 //! # Lifecycle
 //! [`Recorder::run`] is one thread polling every subscription. It returns
@@ -31,11 +47,12 @@
 //! overflows, ring-buffer drops, skipped eBPF runs, unmatched closes,
 //! unknown processes — is emitted as a [`LossRecord`] with the batch.
 
+pub mod activity;
 pub mod connections;
 pub mod listeners;
 pub mod processes;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -43,8 +60,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::inventory::destroy::DestroySubscription;
 use crate::inventory::ebpf::{BpfEvent, BpfEventKind, EbpfCapture, EbpfError};
 use crate::inventory::netlink::ClosedSocket;
-use crate::inventory::proc_events::{ProcConnector, ProcEvent};
-use crate::inventory::{self, InventoryError, NamespaceSelection, Query};
+use crate::inventory::owners::OwnerScan;
+use crate::inventory::proc_events::ProcConnector;
+use crate::inventory::system::System;
+use crate::inventory::{InventoryError, NamespaceSelection, Query};
 use crate::model::monitor::{
     CaptureMode, EventSink, LossKind, LossRecord, MonitorEvent, ProcessIdentity, SinkError,
     UnixMicros,
@@ -52,7 +71,7 @@ use crate::model::monitor::{
 use crate::model::Socket;
 use connections::{Attribution, ConnectionJoiner, EndKey, Role};
 use listeners::ListenerTracker;
-use processes::ProcessTable;
+use processes::{ProcessTable, Recorded};
 
 /// Longest time an event waits before its batch is written.
 pub const BATCH_LATENCY: Duration = Duration::from_secs(1);
@@ -60,11 +79,21 @@ pub const BATCH_LATENCY: Duration = Duration::from_secs(1);
 pub const BATCH_SIZE: usize = 4096;
 /// Listener dump cadence while processes are starting.
 pub const HURRIED_DUMPS: Duration = Duration::from_millis(10);
-/// How long after a fork or exec listeners are dumped at that cadence.
-pub const HURRY_FOR: Duration = Duration::from_millis(500);
+/// How long after a fork or exec in a recorded namespace the counters are
+/// watched at that cadence (a busy machine can take seconds to start an
+/// interpreter and reach listen()).
+pub const HURRY_FOR: Duration = Duration::from_secs(3);
+/// How long after the namespace's socket counters moved listeners are
+/// dumped at every tick: a Unix socket is counted at socket(), before the
+/// bind() and listen() that make it a listener.
+pub const EAGER_FOR: Duration = Duration::from_millis(500);
 /// In eBPF mode established sockets are only dumped to keep the owners of
 /// long-lived connections from expiring.
 pub const EBPF_RECONCILE: Duration = Duration::from_secs(30);
+/// Listeners and (netlink mode) connections are dumped at least this often
+/// even when the namespace's counters say nothing changed
+/// ([`activity`]): what the counters cannot see is found within this time.
+pub const FULL_RECONCILE: Duration = Duration::from_secs(30);
 /// Closes wait this long before they are paired, so that the close of a
 /// listener that lived between two dumps (read in the same or a later
 /// batch of notifications) is known when its connections are judged.
@@ -72,6 +101,13 @@ pub const CLOSE_DELAY: Duration = Duration::from_millis(300);
 /// Longest sleep, so shutdown is noticed promptly even without a signal
 /// interrupting `poll`.
 pub const MAX_SLEEP: Duration = Duration::from_millis(100);
+/// Shortest time between two reads of the sources. The process connector
+/// reports every fork and exit on the machine and, under load, the destroy
+/// multicast and the ring buffer have something new every few
+/// microseconds: waking for each costs more than the events. Waiting this
+/// long lets them gather (the kernel buffers hold far more), while
+/// listeners are still dumped several times in the life of a 50 ms one.
+pub const COLLECT_GAP: Duration = Duration::from_millis(15);
 
 /// Which capture the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -125,6 +161,10 @@ struct Reported {
 /// The running recorder. Fields are dropped in order: eBPF programs detach
 /// and netlink sockets close when it goes away.
 pub struct Recorder {
+    /// The machine: process details, socket owners, dumps, namespaces.
+    system: Box<dyn System + Send>,
+    /// The namespaces whose new processes matter.
+    recorded: Recorded,
     mode: CaptureMode,
     reason: String,
     config: MonitorConfig,
@@ -173,33 +213,19 @@ pub struct MonitorSummary {
 }
 
 impl Recorder {
-    /// Chooses the capture mode and opens every subscription.
-    pub fn start(config: MonitorConfig) -> Result<Self, MonitorError> {
-        let (ebpf, mode, reason) = match config.capture {
-            CaptureChoice::Netlink => {
-                (None, CaptureMode::Netlink, "netlink capture requested".to_string())
-            }
-            CaptureChoice::Ebpf => {
-                let capture = EbpfCapture::start().map_err(MonitorError::Ebpf)?;
-                (Some(capture), CaptureMode::Ebpf, "eBPF capture requested".to_string())
-            }
-            CaptureChoice::Auto => match EbpfCapture::start() {
-                Ok(capture) => (
-                    Some(capture),
-                    CaptureMode::Ebpf,
-                    "eBPF tracepoints sock:inet_sock_set_state and \
-                     syscalls:sys_exit_accept4 attached"
-                        .to_string(),
-                ),
-                Err(error) => (
-                    None,
-                    CaptureMode::Netlink,
-                    format!("eBPF unavailable: {}", error_chain(&error)),
-                ),
-            },
+    /// Chooses the capture mode and opens every subscription; `system` is
+    /// the machine everything else is read from (see the module docs).
+    pub fn start(
+        config: MonitorConfig,
+        system: Box<dyn System + Send>,
+    ) -> Result<Self, MonitorError> {
+        let (ebpf, mode, reason) =
+            choose_capture(config.capture, system.as_ref(), EbpfCapture::start)?;
+        let own_namespace = system.net_namespace();
+        let recorded = match config.namespaces {
+            NamespaceSelection::Current => Recorded::Namespace(own_namespace),
+            NamespaceSelection::All => Recorded::All,
         };
-        let own_namespace =
-            crate::inventory::system::System::net_namespace(&crate::inventory::system::Machine);
         let destroy = DestroySubscription::open().map_err(MonitorError::Subscribe)?;
         let subscriptions = vec![Subscription { net_namespace: None, destroy, overflows: 0 }];
         // The connector only makes names survive exits and listeners be
@@ -211,6 +237,8 @@ impl Recorder {
         let processes = ProcessTable::default();
         let accepts_observed = ebpf.is_some();
         let mut recorder = Recorder {
+            system,
+            recorded,
             mode,
             reason,
             config,
@@ -274,8 +302,17 @@ impl Recorder {
         };
         let mut next_listener_dump = Instant::now() + self.config.interval;
         let mut next_reconcile = Instant::now() + reconcile_every;
+        // Counters as they were before the last dumps: a dump is skipped
+        // while they stay the same (see `activity`).
+        let mut last_activity = self.activity();
+        let mut seen_by_connection_dump = last_activity.clone();
+        let mut previous_tick = last_activity.clone();
+        let mut eager_until = Instant::now();
+        let mut confirm = false;
+        let mut next_full = Instant::now() + FULL_RECONCILE;
         let mut hurry_until = Instant::now();
         let mut next_expire = Instant::now();
+        let mut last_collect = Instant::now();
 
         while !shutdown.load(Ordering::Relaxed) {
             let next_pairing = self.delayed.front().map(|close| close.due);
@@ -289,8 +326,14 @@ impl Recorder {
             .flatten()
             .min()
             .expect("at least one deadline");
+            // Let events gather after the last read (see COLLECT_GAP).
+            let since_collect = last_collect.elapsed();
+            if since_collect < COLLECT_GAP {
+                std::thread::sleep(COLLECT_GAP - since_collect);
+            }
             let timeout = wake.saturating_duration_since(Instant::now()).min(MAX_SLEEP);
             crate::sys::poll::readable(&self.fds(), timeout).map_err(MonitorError::Poll)?;
+            last_collect = Instant::now();
 
             if self.collect(&mut summary)? {
                 hurry_until = Instant::now() + HURRY_FOR;
@@ -299,14 +342,53 @@ impl Recorder {
             self.pair_delayed(Instant::now(), &mut summary);
 
             let instant = Instant::now();
+            let full = instant >= next_full;
+            if full {
+                next_full = instant + FULL_RECONCILE;
+            }
             if instant >= next_listener_dump {
-                self.dump_listeners(&mut summary)?;
-                let step = if instant < hurry_until { HURRIED_DUMPS } else { self.config.interval };
+                // Read before the dump: a change after the read is seen
+                // by this dump or by the next tick.
+                let activity = self.activity();
+                // Without counters (every namespace recorded, or no
+                // procfs view) every tick dumps, as it always did.
+                let changed = match (&activity, &last_activity) {
+                    (Some(now), Some(before)) => now.sockets != before.sockets,
+                    _ => true,
+                };
+                // While a process is starting every change counts at once;
+                // otherwise (connections come and go all the time on a busy
+                // server) a change is dumped at this tick and the next one,
+                // which sees a listen() that followed a socket() late.
+                if changed && activity.is_some() && instant < hurry_until {
+                    eager_until = instant + EAGER_FOR;
+                }
+                if full || changed || confirm || instant < eager_until {
+                    self.dump_listeners(&mut summary)?;
+                }
+                confirm = changed && activity.is_some();
+                last_activity = activity;
+                let quick = instant < hurry_until || instant < eager_until;
+                let step = if quick { HURRIED_DUMPS } else { self.config.interval };
                 next_listener_dump = instant + step;
             }
             if instant >= next_reconcile {
-                self.sync_namespaces();
-                self.dump_connections(self.mode == CaptureMode::Netlink)?;
+                let activity = self.activity();
+                let opened = activity.is_none()
+                    || seen_by_connection_dump.as_ref().map(|a| a.opens)
+                        != activity.as_ref().map(|a| a.opens);
+                // A connection that lived a whole interval was open at the
+                // previous tick as well as now (see `activity`).
+                let open_at = |activity: &Option<activity::Activity>| {
+                    activity.as_ref().is_none_or(|a| a.established > 0)
+                };
+                let lived = open_at(&activity) && open_at(&previous_tick);
+                previous_tick = activity.clone();
+                if self.mode == CaptureMode::Ebpf || full || (opened && lived) {
+                    self.sync_namespaces();
+                    self.dump_connections(self.mode == CaptureMode::Netlink)?;
+                    seen_by_connection_dump = activity;
+                }
                 self.processes.expire(instant);
                 next_reconcile = instant + reconcile_every;
             }
@@ -359,8 +441,9 @@ impl Recorder {
         if let Some(connector) = &mut self.connector {
             self.connector_overflows += connector.drain(&mut proc_events).unwrap_or(0);
         }
-        self.processes.apply(&proc_events, Instant::now());
-        let started = proc_events.iter().any(|e| !matches!(e, ProcEvent::Exit { .. }));
+        let started =
+            self.processes.apply(self.system.as_ref(), self.recorded, &proc_events, Instant::now())
+                > 0;
         let mut bpf_events = Vec::new();
         if let Some(ebpf) = &mut self.ebpf {
             ebpf.drain(&mut bpf_events);
@@ -492,6 +575,16 @@ impl Recorder {
         result.map_err(MonitorError::Sink)
     }
 
+    /// The recorded namespace's socket counters; `None` when recording
+    /// every namespace (one thread cannot read them all cheaply) or when
+    /// they cannot be read, which makes every tick dump.
+    fn activity(&self) -> Option<activity::Activity> {
+        match self.config.namespaces {
+            NamespaceSelection::Current => activity::Activity::read(self.system.as_ref()),
+            NamespaceSelection::All => None,
+        }
+    }
+
     /// `None` for the recorder's own namespace, else the inode.
     fn label(&self, inode: u64) -> Option<u64> {
         (inode != self.own_namespace).then_some(inode)
@@ -508,7 +601,7 @@ impl Recorder {
         if self.config.namespaces != NamespaceSelection::All {
             return;
         }
-        let (_, found) = inventory::namespaces::list();
+        let found = self.system.net_namespace_handles();
         let present: HashMap<Option<u64>, String> =
             found.into_iter().map(|(inode, handle)| (self.label(inode), handle)).collect();
         self.subscriptions
@@ -531,17 +624,8 @@ impl Recorder {
 
     /// Sockets of the selected namespaces, labelled `None` for our own.
     fn enumerate(&self, query: Query) -> Result<Vec<Socket>, MonitorError> {
-        let mut sockets = match self.config.namespaces {
-            NamespaceSelection::Current => {
-                inventory::enumerate_current(&query).map_err(MonitorError::Inventory)?.0
-            }
-            NamespaceSelection::All => {
-                let mut visibility = crate::model::Visibility::default();
-                inventory::namespaces::enumerate_all(&query, &mut visibility)
-                    .map_err(MonitorError::Inventory)?
-                    .sockets
-            }
-        };
+        let query = Query { namespaces: self.config.namespaces, owners: false, ..query };
+        let mut sockets = self.system.snapshot(&query).map_err(MonitorError::Inventory)?.sockets;
         for socket in &mut sockets {
             socket.net_namespace = socket.net_namespace.and_then(|inode| self.label(inode));
         }
@@ -555,7 +639,9 @@ impl Recorder {
         let all = self.config.namespaces == NamespaceSelection::All;
         let covered = move |namespace: Option<u64>| namespace.is_none() || all;
         let processes = &mut self.processes;
-        let mut owners = |inodes: &[u64]| owners_of(inodes, processes);
+        let system = self.system.as_ref();
+        let recorded = self.recorded;
+        let mut owners = |inodes: &[u64]| owners_of(system, recorded, inodes, processes);
         let events = self.listeners.observe_dump(&sockets, &covered, now, &mut owners);
         for event in events {
             summary.listener_events += 1;
@@ -572,6 +658,7 @@ impl Recorder {
             unix: false,
             listeners_only: false,
             owners: false,
+            connected_only: true,
             ..Query::default()
         };
         let sockets = self.enumerate(query)?;
@@ -596,7 +683,8 @@ impl Recorder {
             return Ok(());
         }
         let inodes: Vec<u64> = unnamed.iter().map(|(_, inode)| *inode).collect();
-        let mut named = owners_of(&inodes, &mut self.processes);
+        let mut named =
+            owners_of(self.system.as_ref(), self.recorded, &inodes, &mut self.processes);
         for (key, inode) in unnamed {
             let Some(process) = named.remove(&inode).and_then(|owners| owners.into_iter().next())
             else {
@@ -621,8 +709,13 @@ impl Recorder {
         }
         let at =
             self.monotonic_to_realtime + i64::try_from(event.at_monotonic_ns / 1000).unwrap_or(0);
-        let process =
-            self.processes.identify(event.pid, event.start_boottime_ns, &event.comm, event.uid);
+        let process = self.processes.identify(
+            self.system.as_ref(),
+            event.pid,
+            event.start_boottime_ns,
+            &event.comm,
+            event.uid,
+        );
         let key = EndKey::new(net_namespace, event.local, event.remote);
         match event.kind {
             BpfEventKind::Connected | BpfEventKind::Accepted => {
@@ -662,21 +755,49 @@ impl Recorder {
 }
 
 /// Owners of socket inodes, named through the process table.
-fn owners_of(inodes: &[u64], processes: &mut ProcessTable) -> HashMap<u64, Vec<ProcessIdentity>> {
+fn owners_of(
+    system: &dyn System,
+    recorded: Recorded,
+    inodes: &[u64],
+    processes: &mut ProcessTable,
+) -> HashMap<u64, Vec<ProcessIdentity>> {
     let mut named = HashMap::new();
     if inodes.is_empty() {
         return named;
     }
-    let scan = inventory::owners::scan(inodes);
-    for &inode in inodes {
+    // Processes that just started in a recorded namespace are read first:
+    // a listener that lives 50 ms must be named before its process exits,
+    // and a full scan on a machine where some process holds tens of
+    // thousands of fds takes longer than that. The other sockets are
+    // looked for among the processes of the recorded namespace only (a
+    // socket passed to a process in another namespace stays unnamed), so
+    // other namespaces' busy processes are never read.
+    let recent = processes.live_recent();
+    let mut found = if recent.is_empty() {
+        BTreeMap::new()
+    } else {
+        owners_by_inode(system.socket_owners(inodes, Some(&recent)), inodes)
+    };
+    let rest: Vec<u64> = inodes.iter().copied().filter(|i| !found.contains_key(i)).collect();
+    if !rest.is_empty() {
+        let others = match recorded {
+            Recorded::Namespace(inode) => {
+                let mut pids = system.processes_in_net_namespace(inode);
+                pids.retain(|pid| !recent.contains(pid));
+                Some(pids)
+            }
+            Recorded::All => None,
+        };
+        found.extend(owners_by_inode(system.socket_owners(&rest, others.as_deref()), &rest));
+    }
+    for (inode, pids) in found {
         // The owner is alive now: its current start time keeps a stale
         // entry of an earlier process with the same pid from being used.
-        let owners: Vec<ProcessIdentity> = scan
-            .owners
-            .pids(inode)
+        let owners: Vec<ProcessIdentity> = pids
+            .into_iter()
             .filter_map(|pid| {
-                let ticks = inventory::process::read_stat(pid).map(|stat| stat.start_ticks);
-                processes.lookup(pid, ticks)
+                let ticks = system.stat(pid).map(|stat| stat.start_ticks);
+                processes.lookup(system, pid, ticks)
             })
             .collect();
         if !owners.is_empty() {
@@ -684,6 +805,96 @@ fn owners_of(inodes: &[u64], processes: &mut ProcessTable) -> HashMap<u64, Vec<P
         }
     }
     named
+}
+
+/// What the chosen capture is, and why, in the words of the start line.
+type CaptureDecision<C> = (Option<C>, CaptureMode, String);
+
+/// Chooses the capture mode: `probe` loads and attaches the eBPF programs
+/// (only called when the machine does not already rule eBPF out). Under
+/// `--capture auto` a failure falls back to netlink with its reason; under
+/// `--capture ebpf` it is an error.
+pub(crate) fn choose_capture<C>(
+    choice: CaptureChoice,
+    system: &dyn System,
+    probe: impl FnOnce() -> Result<C, EbpfError>,
+) -> Result<CaptureDecision<C>, MonitorError> {
+    match choice {
+        CaptureChoice::Netlink => {
+            Ok((None, CaptureMode::Netlink, "netlink capture requested".to_string()))
+        }
+        CaptureChoice::Ebpf => {
+            let capture = probe().map_err(MonitorError::Ebpf)?;
+            Ok((Some(capture), CaptureMode::Ebpf, "eBPF capture requested".to_string()))
+        }
+        CaptureChoice::Auto => {
+            // The programs are built on BTF tracepoints and CO-RE reads:
+            // without the kernel's BTF they cannot load, so loading is
+            // not even attempted.
+            if !system.exists(KERNEL_BTF) {
+                let reason = format!("eBPF unavailable: the kernel has no BTF ({KERNEL_BTF})");
+                return Ok((None, CaptureMode::Netlink, reason));
+            }
+            match probe() {
+                Ok(capture) => Ok((
+                    Some(capture),
+                    CaptureMode::Ebpf,
+                    "eBPF tracepoints sock:inet_sock_set_state and \
+                     syscalls:sys_exit_accept4 attached"
+                        .to_string(),
+                )),
+                Err(error) => {
+                    let mut reason = format!("eBPF unavailable: {}", error_chain(&error));
+                    if let Some(cause) = ebpf_refusal(system) {
+                        reason.push_str(" (");
+                        reason.push_str(&cause);
+                        reason.push(')');
+                    }
+                    Ok((None, CaptureMode::Netlink, reason))
+                }
+            }
+        }
+    }
+}
+
+/// Where the kernel publishes its BTF.
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+/// Capability bits in `CapEff` of `/proc/self/status`.
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_BPF: u32 = 39;
+
+/// The owners a scan found, by inode, pids ascending; inodes nobody
+/// visibly holds are left out.
+fn owners_by_inode(scan: OwnerScan, inodes: &[u64]) -> BTreeMap<u64, Vec<u32>> {
+    inodes
+        .iter()
+        .map(|&inode| {
+            let mut pids: Vec<u32> = scan.owners.pids(inode).collect();
+            pids.sort_unstable();
+            pids.dedup();
+            (inode, pids)
+        })
+        .filter(|(_, pids)| !pids.is_empty())
+        .collect()
+}
+
+/// What on this machine explains a refused eBPF load, when something does.
+fn ebpf_refusal(system: &dyn System) -> Option<String> {
+    let lockdown = system.read_text("/sys/kernel/security/lockdown").unwrap_or_default();
+    if lockdown.contains("[confidentiality]") {
+        return Some(
+            "kernel lockdown is in confidentiality mode, which forbids eBPF to read \
+             kernel memory"
+                .to_string(),
+        );
+    }
+    let status = system.read_text("/proc/self/status")?;
+    let effective = status
+        .lines()
+        .find_map(|line| u64::from_str_radix(line.strip_prefix("CapEff:")?.trim(), 16).ok())?;
+    let has = |bit: u32| effective & (1u64 << bit) != 0;
+    (!has(CAP_BPF) && !has(CAP_SYS_ADMIN))
+        .then(|| "porthole lacks CAP_BPF and CAP_PERFMON: run it as root or grant both".to_string())
 }
 
 /// Microseconds since the Unix epoch, now.
@@ -708,4 +919,108 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::system::fake::Scripted;
+    use crate::model::{Process, Protocol, SocketState};
+    use std::cell::Cell;
+
+    fn refused() -> EbpfError {
+        EbpfError::Tracefs(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+    }
+
+    #[test]
+    fn auto_capture_falls_back_with_the_reason_the_machine_shows() {
+        let root = Scripted::default()
+            .file(KERNEL_BTF, "")
+            .file("/proc/self/status", "Name:\tporthole\nCapEff:\t000001ffffffffff\n");
+        let (capture, mode, reason) =
+            choose_capture(CaptureChoice::Auto, &root, || Ok(())).unwrap();
+        assert_eq!((capture, mode), (Some(()), CaptureMode::Ebpf));
+        assert!(reason.contains("attached"), "{reason}");
+
+        // A refused load, explained by lockdown…
+        let locked = Scripted::default()
+            .file(KERNEL_BTF, "")
+            .file("/sys/kernel/security/lockdown", "none integrity [confidentiality]\n");
+        let (capture, mode, reason) =
+            choose_capture(CaptureChoice::Auto, &locked, || Err::<(), _>(refused())).unwrap();
+        assert_eq!((capture, mode), (None, CaptureMode::Netlink));
+        assert!(reason.starts_with("eBPF unavailable: tracefs"), "{reason}");
+        assert!(reason.contains("confidentiality mode"), "{reason}");
+
+        // …or by missing capabilities (CapEff without bits 21 and 39).
+        let user = Scripted::default()
+            .file(KERNEL_BTF, "")
+            .file("/proc/self/status", "CapEff:\t0000000000000000\n");
+        let (_, _, reason) =
+            choose_capture(CaptureChoice::Auto, &user, || Err::<(), _>(refused())).unwrap();
+        assert!(reason.contains("lacks CAP_BPF"), "{reason}");
+
+        // As root on an unlocked kernel the error alone is the reason.
+        let (_, _, reason) =
+            choose_capture(CaptureChoice::Auto, &root, || Err::<(), _>(refused())).unwrap();
+        assert!(!reason.contains('('), "{reason}");
+    }
+
+    #[test]
+    fn a_kernel_without_btf_is_not_probed_unless_ebpf_is_demanded() {
+        let machine = Scripted::default();
+        let probes = Cell::new(0);
+        let probe = || {
+            probes.set(probes.get() + 1);
+            Err::<(), _>(refused())
+        };
+        let (_, mode, reason) = choose_capture(CaptureChoice::Auto, &machine, probe).unwrap();
+        assert_eq!(mode, CaptureMode::Netlink);
+        assert!(reason.contains("no BTF"), "{reason}");
+        assert_eq!(probes.get(), 0);
+        let demanded = choose_capture(CaptureChoice::Ebpf, &machine, probe);
+        assert!(matches!(demanded, Err(MonitorError::Ebpf(_))));
+        assert_eq!(probes.get(), 1, "--capture ebpf tries and reports the load error");
+        let (capture, mode, _) = choose_capture(CaptureChoice::Netlink, &machine, probe).unwrap();
+        assert_eq!((capture, mode, probes.get()), (None, CaptureMode::Netlink, 1));
+    }
+
+    #[test]
+    fn every_owner_of_a_socket_is_named_but_not_a_process_that_reused_a_pid() {
+        let worker = |pid| Process { pid, name: "worker".into(), ..Process::default() };
+        let mut listener = Socket::ip(
+            Protocol::Tcp,
+            "127.0.0.1:8080".parse().unwrap(),
+            "0.0.0.0:0".parse().unwrap(),
+            SocketState::Listen,
+        );
+        listener.inode = 500;
+        listener.owners = vec![11, 10];
+        let machine = Scripted { sockets: vec![listener], ..Scripted::default() }
+            .process(worker(10), 0)
+            .process(worker(11), 0);
+        let mut table = ProcessTable::default();
+        let named = owners_of(&machine, Recorded::All, &[500, 501], &mut table);
+        let pids: Vec<u32> = named[&500].iter().map(|owner| owner.pid).collect();
+        assert_eq!(pids, [10, 11], "a prefork server's listener has every worker");
+        assert!(!named.contains_key(&501), "nobody holds 501");
+
+        // Pid 10 is reused by a newer process: the table's entry for the
+        // old one must not name it.
+        let mut newer = machine;
+        newer.files.insert(
+            "/proc/10/stat".into(),
+            "10 (other) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9999".into(),
+        );
+        newer.processes.insert(10, Process { pid: 10, name: "other".into(), ..Process::default() });
+        let named = owners_of(&newer, Recorded::All, &[500], &mut table);
+        assert_eq!(named[&500][0].name, "other");
+
+        // Recording one namespace, processes of other namespaces are not
+        // read: pid 11 moved to namespace 9.
+        newer.process_namespaces.insert(11, 9);
+        let named = owners_of(&newer, Recorded::Namespace(0), &[500], &mut table);
+        let pids: Vec<u32> = named[&500].iter().map(|owner| owner.pid).collect();
+        assert_eq!(pids, [10]);
+    }
 }

@@ -1,17 +1,20 @@
 //! Who is who: a table of processes kept current by the process connector,
 //! so a connection or listener is still named after its process exited.
 //!
-//! Entries are read from `/proc` at exec and fork — the moments a process
-//! gets its name — and kept for [`KEEP_EXITED`] after exit. A process is
-//! identified by its pid *and* its start time in clock ticks since boot
-//! (10 ms), so a pid reused within the same second never lends its name to
-//! the newer process.
+//! Entries are read through the machine handle at exec and fork — the
+//! moments a process gets its name — and kept for [`KEEP_EXITED`] after
+//! exit. Only processes in a recorded network namespace are read: the
+//! connector reports every fork on the machine, and a parallel build
+//! elsewhere would otherwise keep the recorder reading `/proc` (and dumping
+//! listeners) all day. A process is identified by its pid *and* its start
+//! time in clock ticks since boot (10 ms), so a pid reused within the same
+//! second never lends its name to the newer process.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::inventory::proc_events::ProcEvent;
-use crate::inventory::process::{self, DetailCache};
+use crate::inventory::system::System;
 use crate::model::monitor::ProcessIdentity;
 use crate::model::Process;
 
@@ -24,13 +27,42 @@ struct Entry {
     /// Start time in clock ticks after boot (`/proc/PID/stat` field 22).
     start_ticks: u64,
     exited: Option<Instant>,
+    /// Reported by the connector as starting in a recorded namespace (not
+    /// only looked up because it owned something).
+    started_here: bool,
 }
 
 /// pid → identity, fed by fork/exec/exit events and `/proc`.
 #[derive(Debug, Default)]
 pub struct ProcessTable {
     entries: HashMap<u32, Entry>,
-    cache: DetailCache,
+    /// uid → user name, looked up once (NSS may read files or ask a
+    /// daemon).
+    user_names: HashMap<u32, Option<String>>,
+    /// `btime` of `/proc/stat`, read once.
+    boot_time: Option<Option<u64>>,
+}
+
+/// Which network namespaces the recorder records, to tell whether a new
+/// process can matter to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Only the namespace with this inode (the recorder's own).
+    Namespace(u64),
+    /// Every namespace on the machine.
+    All,
+}
+
+impl Recorded {
+    /// Whether `pid` lives in a recorded namespace. A process that is
+    /// already gone (or hidden) cannot be placed and is not recorded:
+    /// there is nothing left to read about it anyway.
+    pub fn holds(self, system: &dyn System, pid: u32) -> bool {
+        match self {
+            Recorded::All => true,
+            Recorded::Namespace(inode) => system.net_namespace_of(pid) == Some(inode),
+        }
+    }
 }
 
 /// The identity of a process as `inventory::process` read it.
@@ -56,12 +88,26 @@ pub fn ticks_of_boottime(nanoseconds: u64) -> u64 {
 }
 
 impl ProcessTable {
-    /// Applies connector events: read new processes now, mark exits.
-    pub fn apply(&mut self, events: &[ProcEvent], now: Instant) {
+    /// Applies connector events: reads the processes that started in a
+    /// recorded namespace, marks exits. Returns how many such processes
+    /// started (each may be about to open a listener).
+    pub fn apply(
+        &mut self,
+        system: &dyn System,
+        recorded: Recorded,
+        events: &[ProcEvent],
+        now: Instant,
+    ) -> usize {
+        let mut started = 0;
         for event in events {
             match *event {
                 ProcEvent::Fork { child: pid, .. } | ProcEvent::Exec { pid } => {
-                    if let Some(entry) = self.read(pid) {
+                    if !recorded.holds(system, pid) {
+                        continue;
+                    }
+                    started += 1;
+                    if let Some(mut entry) = self.read(system, pid) {
+                        entry.started_here = true;
                         self.entries.insert(pid, entry);
                     }
                 }
@@ -72,12 +118,26 @@ impl ProcessTable {
                 }
             }
         }
+        started
     }
 
-    fn read(&mut self, pid: u32) -> Option<Entry> {
-        let stat = process::read_stat(pid)?;
-        let identity = identity_of(process::read(pid, &mut self.cache)?);
-        Some(Entry { identity, start_ticks: stat.start_ticks, exited: None })
+    fn read(&mut self, system: &dyn System, pid: u32) -> Option<Entry> {
+        let stat = system.stat(pid)?;
+        let identity = identity_of(system.process(pid)?);
+        Some(Entry { identity, start_ticks: stat.start_ticks, exited: None, started_here: false })
+    }
+
+    /// Processes that started in a recorded namespace and have not exited,
+    /// newest first: the likely owners of a socket that just appeared.
+    pub fn live_recent(&self) -> Vec<u32> {
+        let mut live: Vec<(u64, u32)> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.exited.is_none() && entry.started_here)
+            .map(|(&pid, entry)| (entry.start_ticks, pid))
+            .collect();
+        live.sort_unstable_by(|a, b| b.cmp(a));
+        live.into_iter().map(|(_, pid)| pid).collect()
     }
 
     /// Forgets processes that exited more than [`KEEP_EXITED`] ago.
@@ -90,14 +150,19 @@ impl ProcessTable {
     /// The identity of `pid`, from the table or from `/proc`. With
     /// `start_ticks`, an entry of another process that had the same pid is
     /// not returned.
-    pub fn lookup(&mut self, pid: u32, start_ticks: Option<u64>) -> Option<ProcessIdentity> {
+    pub fn lookup(
+        &mut self,
+        system: &dyn System,
+        pid: u32,
+        start_ticks: Option<u64>,
+    ) -> Option<ProcessIdentity> {
         let matches = |entry: &Entry| start_ticks.is_none_or(|ticks| entry.start_ticks == ticks);
         if let Some(entry) = self.entries.get(&pid) {
             if matches(entry) {
                 return Some(entry.identity.clone());
             }
         }
-        let entry = self.read(pid)?;
+        let entry = self.read(system, pid)?;
         if !matches(&entry) {
             return None;
         }
@@ -111,22 +176,28 @@ impl ProcessTable {
     /// what the kernel reported, which is all there is once it exited.
     pub fn identify(
         &mut self,
+        system: &dyn System,
         pid: u32,
         start_boottime_ns: u64,
         name: &str,
         uid: u32,
     ) -> ProcessIdentity {
-        if let Some(identity) = self.lookup(pid, Some(ticks_of_boottime(start_boottime_ns))) {
+        let ticks = ticks_of_boottime(start_boottime_ns);
+        if let Some(identity) = self.lookup(system, pid, Some(ticks)) {
             return identity;
         }
-        let start_time =
-            self.cache.boot_time().map(|boot| boot + start_boottime_ns / 1_000_000_000);
+        let boot_time = *self.boot_time.get_or_insert_with(|| {
+            let text = system.read_text("/proc/stat")?;
+            text.lines().find_map(|line| line.strip_prefix("btime ")?.trim().parse().ok())
+        });
+        let start_time = boot_time.map(|boot| boot + start_boottime_ns / 1_000_000_000);
+        let user = self.user_names.entry(uid).or_insert_with(|| system.user_name(uid)).clone();
         ProcessIdentity {
             pid,
             start_time,
             name: name.to_string(),
             uid,
-            user: self.cache.user_name(uid),
+            user,
             ..ProcessIdentity::default()
         }
     }
@@ -135,25 +206,62 @@ impl ProcessTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::system::fake::Scripted;
+    use crate::model::Process;
+
+    fn machine() -> Scripted {
+        let server = Process { pid: 40, name: "server".into(), ..Process::default() };
+        let builder = Process { pid: 41, name: "rustc".into(), ..Process::default() };
+        let mut machine = Scripted { namespace: 7, ..Scripted::default() }
+            .process(server, 0)
+            .process(builder, 0)
+            .file("/proc/stat", "cpu 1 2 3\nbtime 1700000000\n");
+        // A compiler in another namespace (a build elsewhere on the host).
+        machine.process_namespaces.insert(41, 9);
+        machine
+    }
 
     #[test]
     fn names_a_process_after_it_exited_but_not_a_reused_pid() {
+        let machine = machine();
         let mut table = ProcessTable::default();
-        let pid = std::process::id();
         let now = Instant::now();
-        table.apply(&[ProcEvent::Exec { pid }], now);
-        let ticks = process::read_stat(pid).expect("own stat").start_ticks;
-        let me = table.lookup(pid, Some(ticks)).expect("this process is readable");
-        table.apply(&[ProcEvent::Exit { pid }], now);
-        // Still named while kept after "exit"…
-        assert_eq!(table.lookup(pid, Some(ticks)).unwrap().name, me.name);
+        let started =
+            table.apply(&machine, Recorded::Namespace(7), &[ProcEvent::Exec { pid: 40 }], now);
+        assert_eq!(started, 1);
+        // `Scripted::process` gives pid N the start time 1000 + N ticks.
+        let me = table.lookup(&machine, 40, Some(1040)).expect("read at exec");
+        assert_eq!(me.name, "server");
+        table.apply(&machine, Recorded::Namespace(7), &[ProcEvent::Exit { pid: 40 }], now);
+        let gone = Scripted { namespace: 7, ..Scripted::default() };
+        // Still named while kept after exit, though /proc no longer has it…
+        assert_eq!(table.lookup(&gone, 40, Some(1040)).unwrap().name, "server");
         // …but not for a process started 10 ms later on the same pid.
-        assert!(table.lookup(pid, Some(ticks + 1)).is_none());
+        assert!(table.lookup(&gone, 40, Some(1041)).is_none());
         let per_tick = 1_000_000_000 / rustix::param::clock_ticks_per_second();
-        let fallback = table.identify(pid, (ticks + 1) * per_tick, "newer", 0);
+        let fallback = table.identify(&machine, 40, 1041 * per_tick, "newer", 0);
         assert_eq!(fallback.name, "newer");
-        assert_eq!(fallback.user.as_deref(), Some("root"));
+        assert_eq!(fallback.start_time, Some(1_700_000_000 + 1041 * per_tick / 1_000_000_000));
         table.expire(now + KEEP_EXITED + Duration::from_secs(1));
         assert!(table.entries.is_empty());
+    }
+
+    #[test]
+    fn processes_starting_in_other_namespaces_are_neither_read_nor_counted() {
+        let machine = machine();
+        let mut table = ProcessTable::default();
+        let events = [
+            ProcEvent::Fork { parent: 1, child: 41 },
+            ProcEvent::Exec { pid: 41 },
+            // Gone before it could be placed: nothing to read either.
+            ProcEvent::Exec { pid: 42 },
+        ];
+        let started = table.apply(&machine, Recorded::Namespace(7), &events, Instant::now());
+        assert_eq!(started, 0, "nothing started where the recorder records");
+        assert!(table.entries.is_empty());
+        // Recording every namespace, the compiler counts.
+        let started = table.apply(&machine, Recorded::All, &events, Instant::now());
+        assert_eq!(started, 3);
+        assert_eq!(table.entries.len(), 1, "pid 42 could not be read");
     }
 }

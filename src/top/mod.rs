@@ -584,7 +584,7 @@ impl Sampler {
         wanted.extend(&client_inodes);
         let mut client_owners = HashMap::new();
         if !wanted.is_empty() {
-            let scan = system.socket_owners(&wanted);
+            let scan = system.socket_owners(&wanted, None);
             self.unreadable_processes = scan.unreadable_processes;
             self.owner_gaps = visibility::owner_gaps(scan.unreadable_processes);
             for inode in &wanted {
