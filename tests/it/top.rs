@@ -207,7 +207,9 @@ impl Tmux {
     /// Waits until the screen satisfies `condition`; panics with the screen.
     fn wait_for(&self, what: &str, condition: impl Fn(&str) -> bool) -> String {
         let mut last = String::new();
-        let seen = eventually(Duration::from_secs(15), || {
+        // A liveness bound, not a speed figure: the suite runs beside
+        // monitor load tests on two cores, where a frame can lag seconds.
+        let seen = eventually(Duration::from_secs(30), || {
             last = self.screen();
             condition(&last)
         });
