@@ -6,7 +6,8 @@
 //!
 //! Run with `bench/monitor/run.sh` (root: eBPF and sock_diag subscriptions
 //! need it), which runs this inside a fresh network namespace so only the
-//! benchmark's own connections are recorded.
+//! benchmark's own connections are recorded. `--latency [ROUNDS]` runs only
+//! the workload-latency comparison, interleaved (see [`latency_rounds`]).
 //!
 //! The workload: one server process (this one, several accept threads) on
 //! port 7000 of every 127.0.0.0/8 address, and eight client processes (this
@@ -45,6 +46,11 @@ fn main() {
     }
     let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1");
     serve();
+    if let Some(position) = args.iter().position(|arg| arg == "--latency") {
+        let rounds = args.get(position + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
+        latency_rounds(rounds, Duration::from_secs(10));
+        return;
+    }
 
     println!("## Workload latency without the recorder");
     let baseline = run_load(5000, Duration::from_secs(20 / scale));
@@ -99,6 +105,50 @@ fn main() {
         println!();
     }
     let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "0");
+}
+
+/// The workload's latency with and without the recorder, interleaved: each
+/// round runs 5,000 connections/s for `seconds` with no recorder, with the
+/// eBPF recorder and with the netlink recorder, in an order that rotates
+/// from round to round, so a slow minute of the shared machine falls on
+/// every variant alike. Prints each run and, per variant, the median over
+/// the rounds and its ratio to the unrecorded median.
+fn latency_rounds(rounds: usize, seconds: Duration) {
+    const VARIANTS: [&str; 3] = ["none", "ebpf", "netlink"];
+    let mut p50: HashMap<&str, Vec<u32>> = HashMap::new();
+    let mut p99: HashMap<&str, Vec<u32>> = HashMap::new();
+    println!("## Interleaved latency, 5,000/s, {} s per run, {rounds} rounds", seconds.as_secs());
+    println!("| round | recorder | connections | p50 (µs) | p99 (µs) |");
+    println!("|---|---|---|---|---|");
+    for round in 0..rounds {
+        for turn in 0..VARIANTS.len() {
+            let variant = VARIANTS[(round + turn) % VARIANTS.len()];
+            let recorder = (variant != "none").then(|| Recorder::start(variant));
+            let load = run_load(5000, seconds);
+            if let Some(recorder) = recorder {
+                recorder.stop();
+            }
+            let (median, tail) =
+                (percentile(&load.latencies, 0.5), percentile(&load.latencies, 0.99));
+            println!("| {} | {variant} | {} | {median} | {tail} |", round + 1, load.connections);
+            p50.entry(variant).or_default().push(median);
+            p99.entry(variant).or_default().push(tail);
+        }
+    }
+    let median_of = |values: &mut Vec<u32>| {
+        values.sort_unstable();
+        values[values.len() / 2]
+    };
+    let base50 = median_of(p50.get_mut("none").expect("baseline runs")) as f64;
+    let base99 = median_of(p99.get_mut("none").expect("baseline runs")) as f64;
+    println!();
+    println!("| recorder | median p50 (µs) | ÷ unrecorded | median p99 (µs) | ÷ unrecorded |");
+    println!("|---|---|---|---|---|");
+    for variant in VARIANTS {
+        let m50 = median_of(p50.get_mut(variant).expect("runs")) as f64;
+        let m99 = median_of(p99.get_mut(variant).expect("runs")) as f64;
+        println!("| {variant} | {m50:.0} | {:.2} | {m99:.0} | {:.2} |", m50 / base50, m99 / base99);
+    }
 }
 
 /// Accepts on 0.0.0.0:PORT with four threads: read 32 bytes, answer 32,
