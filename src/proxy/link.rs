@@ -345,7 +345,9 @@ pub(crate) async fn pump(
         // reads; see `relay_plain`.
         if plain_path && pipe.is_none() && !source_done && registered {
             match relay_plain(&mut source, &mut destination, &mut plain, &link).await {
-                Plain::ToxicsChanged => {}
+                // Leave the fast path until the select loop below has
+                // taken the change in (and polled `changed` again).
+                Plain::ToxicsChanged => registered = false,
                 Plain::Full => {
                     if plain.len() >= SPLICE_AFTER && !pipe_failed {
                         pipe = link
