@@ -7,7 +7,9 @@
 //! build), the upstream servers and clients as threads of this process.
 //! Run with `bench/proxy/run.sh`, which builds in release mode; `--only
 //! latency,throughput,connect,concurrent,memory,toxics` picks sections and
-//! `PORTHOLE_BENCH_BINARY=path` benchmarks another build of the proxy.
+//! `PORTHOLE_BENCH_BINARY=path` benchmarks another build of the proxy;
+//! `--connections N` runs the concurrent section's 100,000 round trips over
+//! N connections (1,000 by default).
 
 #![expect(clippy::print_stdout, reason = "the benchmark's report is its output")]
 
@@ -165,29 +167,40 @@ fn main() {
     }
 
     if wanted("concurrent") {
-        println!("## 1,000 concurrent connections, each doing 100 × 64-byte round trips");
+        // `--connections N` spreads the same 100,000 round trips (8 client
+        // threads, so 8 in flight) over N connections instead of 1,000.
+        let connections: usize = args
+            .iter()
+            .position(|arg| arg == "--connections")
+            .and_then(|index| args.get(index + 1))
+            .map_or(1000, |count| count.parse().expect("--connections takes a number"));
+        let rounds = (100_000 / connections / scale).max(1);
+        println!(
+            "## {connections} concurrent connections, each doing {rounds} × 64-byte round trips"
+        );
         println!(
             "Any failed round trip aborts the benchmark; a printed table means none failed.\n"
         );
-        println!("| path | open all (ms) | round trip p50 (µs) | p99 (µs) | total (ms) | proxy CPU µs/RT (user + sys) |");
-        println!("|---|---|---|---|---|---|");
-        let rounds = 100 / scale;
+        println!("| path | open all (ms) | round trip p50 (µs) | p99 (µs) | total (ms) | proxy CPU µs/RT (user + sys) | proxy wake-ups/RT |");
+        println!("|---|---|---|---|---|---|---|");
         for (name, target) in [("direct", echo), ("porthole proxy", plain)] {
-            let before = cpu_ticks(pid);
-            let (open, rtts, total) = concurrent(target, 1000, rounds);
+            let (before, sleeps) = (cpu_ticks(pid), wake_ups(pid));
+            let (open, rtts, total) = concurrent(target, connections, rounds);
             let (user, system) = cpu_ticks(pid).since(before);
-            let cpu = if target == plain {
-                format!(
+            let sleeps = (wake_ups(pid) - sleeps) as f64 / rtts.len() as f64;
+            let (cpu, sleeps) = if target == plain {
+                let cpu = format!(
                     "{:.1} + {:.1} ({:.0}% user)",
                     user / rtts.len() as f64,
                     system / rtts.len() as f64,
                     100.0 * user / (user + system).max(1e-9)
-                )
+                );
+                (cpu, format!("{sleeps:.2}"))
             } else {
-                "-".to_string()
+                ("-".to_string(), "-".to_string())
             };
             println!(
-                "| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {cpu} |",
+                "| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {cpu} | {sleeps} |",
                 open.as_secs_f64() * 1e3,
                 percentile(&rtts, 50.0),
                 percentile(&rtts, 99.0),

@@ -11,21 +11,25 @@
 //! (See: <https://github.com/Shopify/toxiproxy/issues/558>).
 //!
 //! With no toxic selected the link is a plain read/write loop with no
-//! timestamps and no allocation per chunk. Otherwise chunks are stamped on
-//! arrival and queued; the chain computes each piece's due time lazily, for
-//! the chunk at the head of the queue only, so a change applies to every
-//! chunk not yet on its way.
+//! timestamps, no allocation and no select per chunk (`relay_plain`); it
+//! leaves that loop, between two reads, as soon as the toxic set changes.
+//! Otherwise chunks are stamped on arrival and queued; the chain computes
+//! each piece's due time lazily, for the chunk at the head of the queue
+//! only, so a change applies to every chunk not yet on its way.
 //!
 //! End of stream is forwarded as a half-close (`shutdown(SHUT_WR)`), so a
 //! client that stops sending still gets the server's reply.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::sync::watch;
 
@@ -183,6 +187,65 @@ enum Read {
     Relayed(Relayed),
 }
 
+/// Why [`relay_plain`] handed control back to the select loop.
+enum Plain {
+    /// The toxic set changed; the select loop picks the change up.
+    ToxicsChanged,
+    /// A read filled the buffer: a bulk transfer, which grows the buffer
+    /// or engages `splice(2)`.
+    Full,
+    /// The link is over (end of stream forwarded, or an I/O error).
+    Ended(LinkEnd),
+}
+
+/// The toxic-free fast path: read, write, repeat, with no timestamps, no
+/// queues and no select. A toxic change is noticed through the watch
+/// channel's version (an atomic load) before every read; the waiter that
+/// wakes this task for it is the select loop's `changed` future, which the
+/// caller has polled before coming here. A chunk already read is written
+/// out before the change is looked at, as on the select loop, so a new
+/// toxic applies from the next chunk on.
+async fn relay_plain(
+    source: &mut ReadHalf<'_>,
+    destination: &mut WriteHalf<'_>,
+    plain: &mut [u8],
+    link: &Link<'_>,
+) -> Plain {
+    loop {
+        let read = poll_fn(|context| {
+            // A closed channel means the proxy is going away; its stop
+            // signal ends the connection, so carry on until then.
+            if link.toxics.has_changed().unwrap_or(false) {
+                return Poll::Ready(None);
+            }
+            let mut buffer = ReadBuf::new(plain);
+            match Pin::new(&mut *source).poll_read(context, &mut buffer) {
+                Poll::Ready(Ok(())) => Poll::Ready(Some(Ok(buffer.filled().len()))),
+                Poll::Ready(Err(error)) => Poll::Ready(Some(Err(error))),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        let count = match read {
+            None => return Plain::ToxicsChanged,
+            Some(Ok(count)) => count,
+            Some(Err(_)) => return Plain::Ended(LinkEnd::Failed),
+        };
+        link.stats.received.fetch_add(count as u64, Ordering::Relaxed);
+        if count == 0 {
+            let _ = destination.shutdown().await;
+            return Plain::Ended(LinkEnd::Finished);
+        }
+        if destination.write_all(&plain[..count]).await.is_err() {
+            return Plain::Ended(LinkEnd::Failed);
+        }
+        link.stats.sent.fetch_add(count as u64, Ordering::Relaxed);
+        if count == plain.len() {
+            return Plain::Full;
+        }
+    }
+}
+
 /// Moves data from `source` to `destination` until the source ends, a toxic
 /// closes the connection, or an I/O error occurs. Cancel-safe in the sense
 /// the connection needs: dropping the future loses only data in flight.
@@ -199,6 +262,9 @@ pub(crate) async fn pump(
     // `changed()` future per turn would register and unregister a waiter on
     // the watch channel (a mutex each way) for every chunk forwarded.
     let mut changed = Box::pin(next_change(link.toxics.clone()));
+    // Whether `changed` has been polled (and so holds this task's waker)
+    // since it was last created: the fast path relies on that wake-up.
+    let mut registered = false;
 
     // Chunks read but not yet through the chain, stamped with read time.
     let mut queue: VecDeque<Item> = VecDeque::new();
@@ -273,6 +339,30 @@ pub(crate) async fn pump(
             }
         }
         let plain_path = chain.is_passthrough() && pending.is_empty() && queue.is_empty();
+        // The fast path: no toxic acts on this link and the select loop
+        // below has registered this task for toxic changes, so only a
+        // version check (one atomic load) per wake-up stands between
+        // reads; see `relay_plain`.
+        if plain_path && pipe.is_none() && !source_done && registered {
+            match relay_plain(&mut source, &mut destination, &mut plain, &link).await {
+                // Leave the fast path until the select loop below has
+                // taken the change in (and polled `changed` again).
+                Plain::ToxicsChanged => registered = false,
+                Plain::Full => {
+                    if plain.len() >= SPLICE_AFTER && !pipe_failed {
+                        pipe = link
+                            .budget
+                            .take(Claimant::Proxy, 2)
+                            .and_then(|claim| Some((SplicePipe::new().ok()?, claim)));
+                        pipe_failed = pipe.is_none();
+                    } else if plain.len() < MAX_BUFFER {
+                        plain.resize(plain.len() * 2, 0);
+                    }
+                }
+                Plain::Ended(end) => return end,
+            }
+            continue;
+        }
         // Bytes spliced before a toxic arrived go out before anything the
         // toxics see.
         let draining = pipe.as_ref().is_some_and(|(pipe, _)| pipe.held() > 0);
@@ -282,15 +372,21 @@ pub(crate) async fn pump(
             staging.reserve(TOXIC_READ);
         }
 
+        // `biased` polls `changed` first: whichever branch completes, a
+        // still-pending `changed` has registered this task's waker.
+        registered = watching;
         tokio::select! {
             biased;
             (mut watcher, result) = &mut changed, if watching => {
+                registered = false;
                 if result.is_err() {
                     // The proxy is going away; its stop signal ends us.
                     watching = false;
                     continue;
                 }
                 let set = watcher.borrow_and_update().clone();
+                // The fast path compares against what this link has seen.
+                link.toxics.mark_unchanged();
                 changed.set(next_change(watcher));
                 let rebuild = chain.rebuild(&set, link.stream, &mut link.rng);
                 if rebuild.must_close {

@@ -588,6 +588,44 @@ async fn toxics_reach_live_connections_and_leave_them() {
     assert!(start.elapsed() < Duration::from_secs(5));
 }
 
+/// Links without toxics run a read/write loop without the select loop's
+/// bookkeeping; a toxic added while both directions sit idle in that loop
+/// must wake them (no byte arrives to do it) and apply to the next chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toxic_added_to_an_idle_fast_path_link_applies() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("fast", echo);
+
+    // A timeout toxic closes an idle link by itself: only the toxic change
+    // can wake it, since no data flows after it is added.
+    let mut idle = connect(listen);
+    for _ in 0..20 {
+        round_trip(&mut idle, b"warm-up");
+    }
+    api.toxic(
+        "fast",
+        json!({"type": "timeout", "stream": "upstream", "attributes": {"timeout": 200}}),
+    );
+    let (data, end) = read_to_end(&mut idle);
+    assert!(data.is_empty(), "unexpected data {data:?}");
+    assert_eq!(end, Ok(()), "the idle link never saw the toxic");
+    assert_eq!(api.call("DELETE", "/proxies/fast/toxics/timeout_upstream", None).status, 204);
+
+    // A limit on the reply applies from the next chunk on.
+    let mut live = connect(listen);
+    for _ in 0..20 {
+        round_trip(&mut live, b"warm-up");
+    }
+    api.toxic(
+        "fast",
+        json!({"type": "limit_data", "stream": "downstream", "attributes": {"bytes": 4}}),
+    );
+    live.write_all(b"abcdefgh").unwrap();
+    let (data, _) = read_to_end(&mut live);
+    assert_eq!(data, b"abcd", "the live link forwarded past the new limit");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bandwidth_limits_throughput() {
     let api = start_api().await;
