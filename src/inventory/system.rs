@@ -130,10 +130,10 @@ pub trait System: Sync {
     /// it cannot be started.
     fn run(&self, program: &str, args: &[&str], timeout: Duration) -> Option<CommandOutput>;
 
-    /// Runs a query tool (`nft`, `dpkg-query`, `apt-cache`, a runtime's
-    /// `--version`) with an environment of `PATH` and `LC_ALL=C` only
-    /// (apt's `APT_CONFIG` is passed on too), killed after `timeout`. Its
-    /// stdout when the exit code is one of `accepted`; otherwise one line
+    /// Runs a query tool (`nft`, `dpkg-query`, `apt-cache`, `rpm`, a
+    /// runtime's `--version`) with an environment of `PATH` and `LC_ALL=C`
+    /// only (apt's `APT_CONFIG` and `HOME`, where rpm finds its database,
+    /// are passed on too), killed after `timeout`. Its stdout when the exit code is one of `accepted`; otherwise one line
     /// saying why (`nft: Operation not permitted`).
     fn query(
         &self,

@@ -246,6 +246,27 @@ async fn relay_plain(
     }
 }
 
+/// A read filled the whole buffer, so this is a bulk transfer: from
+/// `SPLICE_AFTER` on, a splice pipe saves the copies (when the descriptor
+/// budget gives one); without a pipe, a larger buffer cuts the system calls
+/// per byte.
+fn grow_after_full_read(
+    plain: &mut Vec<u8>,
+    pipe: &mut Option<(SplicePipe, FdClaim)>,
+    pipe_failed: &mut bool,
+    link: &Link<'_>,
+) {
+    if pipe.is_none() && plain.len() >= SPLICE_AFTER && !*pipe_failed {
+        *pipe = link
+            .budget
+            .take(Claimant::Proxy, 2)
+            .and_then(|claim| Some((SplicePipe::new().ok()?, claim)));
+        *pipe_failed = pipe.is_none();
+    } else if plain.len() < MAX_BUFFER {
+        plain.resize(plain.len() * 2, 0);
+    }
+}
+
 /// Moves data from `source` to `destination` until the source ends, a toxic
 /// closes the connection, or an I/O error occurs. Cancel-safe in the sense
 /// the connection needs: dropping the future loses only data in flight.
@@ -348,17 +369,7 @@ pub(crate) async fn pump(
                 // Leave the fast path until the select loop below has
                 // taken the change in (and polled `changed` again).
                 Plain::ToxicsChanged => registered = false,
-                Plain::Full => {
-                    if plain.len() >= SPLICE_AFTER && !pipe_failed {
-                        pipe = link
-                            .budget
-                            .take(Claimant::Proxy, 2)
-                            .and_then(|claim| Some((SplicePipe::new().ok()?, claim)));
-                        pipe_failed = pipe.is_none();
-                    } else if plain.len() < MAX_BUFFER {
-                        plain.resize(plain.len() * 2, 0);
-                    }
-                }
+                Plain::Full => grow_after_full_read(&mut plain, &mut pipe, &mut pipe_failed, &link),
                 Plain::Ended(end) => return end,
             }
             continue;
@@ -450,19 +461,8 @@ pub(crate) async fn pump(
                         return LinkEnd::Failed;
                     }
                     link.stats.sent.fetch_add(count as u64, Ordering::Relaxed);
-                    // A full buffer means a bulk transfer: from
-                    // `SPLICE_AFTER` on, splicing saves the copies; without
-                    // a pipe, larger reads cut the system calls per byte.
                     if count == plain.len() {
-                        if pipe.is_none() && plain.len() >= SPLICE_AFTER && !pipe_failed {
-                            pipe = link
-                                .budget
-                                .take(Claimant::Proxy, 2)
-                                .and_then(|claim| Some((SplicePipe::new().ok()?, claim)));
-                            pipe_failed = pipe.is_none();
-                        } else if plain.len() < MAX_BUFFER {
-                            plain.resize(plain.len() * 2, 0);
-                        }
+                        grow_after_full_read(&mut plain, &mut pipe, &mut pipe_failed, &link);
                     }
                 } else if count == 0 {
                     source_done = true;
