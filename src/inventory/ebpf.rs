@@ -10,7 +10,12 @@
 //! - **accepted**: a server accepted a connection (the acceptor's pid and
 //!   the accepted socket's cookie);
 //! - **listen** / **listen closed**: a TCP listener came or went, with the
-//!   pid that called listen().
+//!   pid that called listen();
+//! - **closed**: a connection end reached CLOSE, with its 4-tuple, owner
+//!   uid and the byte counters `tcp_info` would report. This replaces the
+//!   sock_diag destroy broadcast in eBPF mode: that broadcast makes the
+//!   kernel queue a work item for every TCP socket destroyed on the
+//!   machine, a cost every connection pays while anyone subscribes.
 //!
 //! The object is compiled ahead of time (`scripts/build-bpf.sh`) and
 //! embedded, so building porthole needs no clang; a test checks the object
@@ -31,6 +36,8 @@ use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Btf, Ebpf};
 
+use super::netlink::ClosedSocket;
+
 /// The compiled programs, built from `ebpf/monitor.bpf.c` and
 /// `ebpf/kernel_types.h` by `scripts/build-bpf.sh`.
 /// The ELF parser reads 8-byte fields in place, so the embedded bytes must
@@ -42,12 +49,13 @@ struct Aligned<T: ?Sized>(T);
 
 /// Size of the ring buffer, overriding the object's 16 MiB. The kernel
 /// maps its data pages twice into the reader (so a record that wraps reads
-/// as one piece), all of them at once: the ring costs twice its size in
-/// RSS from the start. Events are 100 bytes and a connection makes two
-/// (connected, accepted), so at 5,000 connections/s 2 MiB holds two
-/// seconds of them while the recorder reads every 15 ms; overruns are
-/// counted in `ring_drops` and reported, never silent.
-pub const RING_BYTES: u32 = 2 << 20;
+/// as one piece): the ring costs up to twice its size in RSS. Events are
+/// 136 bytes with their header and a local connection makes four
+/// (connected, accepted, two closed ends), so at 5,000 connections/s 4 MiB
+/// holds 1.5 seconds of them while the recorder reads every 15 ms and
+/// writes a batch at most every second; overruns are counted in
+/// `ring_drops` and reported, never silent.
+pub const RING_BYTES: u32 = 4 << 20;
 
 /// Why the eBPF capture could not start.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +93,9 @@ pub enum BpfEventKind {
     Listen,
     /// A TCP listener was closed.
     ListenClosed,
+    /// A connection end reached CLOSE; [`BpfEvent::closed`] has its
+    /// counters. pid and comm are not set (the close may run in softirq).
+    Closed,
 }
 
 /// One event from the ring buffer.
@@ -105,6 +116,9 @@ pub struct BpfEvent {
     pub remote: SocketAddr,
     /// `comm` of the process (raw bytes up to the first NUL).
     pub comm: String,
+    /// For [`BpfEventKind::Closed`]: the end as a destroy notification
+    /// would have reported it (cookie, 4-tuple, uid, `tcp_info` bytes).
+    pub closed: Option<ClosedSocket>,
 }
 
 /// Counters of what the kernel side could not deliver.
@@ -129,8 +143,10 @@ pub struct EbpfCapture {
 
 impl EbpfCapture {
     /// Loads the object, attaches every program and opens the ring buffer.
-    pub fn start() -> Result<Self, EbpfError> {
-        let capture = Self::load_and_attach();
+    /// With `only_namespace` (a network namespace inode) the programs
+    /// ignore sockets of every other namespace in the kernel.
+    pub fn start(only_namespace: Option<u64>) -> Result<Self, EbpfError> {
+        let capture = Self::load_and_attach(only_namespace);
         // The kernel's BTF, parsed for the CO-RE relocations, is some 15 MiB
         // of heap that is dropped once the programs are loaded, but glibc
         // keeps freed memory mapped: give it back.
@@ -138,10 +154,15 @@ impl EbpfCapture {
         capture
     }
 
-    fn load_and_attach() -> Result<Self, EbpfError> {
+    fn load_and_attach(only_namespace: Option<u64>) -> Result<Self, EbpfError> {
         let btf = Btf::from_sys_fs().map_err(EbpfError::Btf)?;
+        // Namespace inodes are 32-bit in the kernel (`ns_common.inum`); 0
+        // means every namespace.
+        let recorded_netns: u32 =
+            only_namespace.and_then(|inode| u32::try_from(inode).ok()).unwrap_or(0);
         let mut object = aya::EbpfLoader::new()
             .btf(Some(&btf))
+            .set_global("recorded_netns", &recorded_netns, true)
             .set_max_entries("events", RING_BYTES)
             .load(OBJECT)
             .map_err(EbpfError::Load)?;
@@ -223,7 +244,7 @@ fn fdinfo_field(text: &str, name: &str) -> Option<u64> {
         .and_then(|value| value.trim().parse().ok())
 }
 
-const EVENT_LEN: usize = 92;
+const EVENT_LEN: usize = 128;
 
 fn u64_at(bytes: &[u8], offset: usize) -> u64 {
     let mut word = [0u8; 8];
@@ -261,6 +282,7 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<BpfEvent> {
         2 => BpfEventKind::Accepted,
         3 => BpfEventKind::Listen,
         4 => BpfEventKind::ListenClosed,
+        5 => BpfEventKind::Closed,
         _ => return None,
     };
     let family = u16_at(bytes, 36);
@@ -268,10 +290,23 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<BpfEvent> {
     let remote = SocketAddr::new(address(family, &bytes[60..76])?, u16_at(bytes, 40));
     let comm = &bytes[76..92];
     let comm_len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    let cookie = u64_at(bytes, 8);
+    let closed = (kind == BpfEventKind::Closed).then(|| ClosedSocket {
+        cookie,
+        local,
+        remote,
+        uid: u32_at(bytes, 28),
+        bytes_acked: u64_at(bytes, 96),
+        bytes_received: u64_at(bytes, 104),
+        bytes_sent: (bytes[94] != 0).then(|| u64_at(bytes, 112)),
+        bytes_retransmitted: u64_at(bytes, 120),
+        retransmits: bytes[92],
+        probes: bytes[93],
+    });
     Some(BpfEvent {
         kind,
         at_monotonic_ns: u64_at(bytes, 0),
-        cookie: u64_at(bytes, 8),
+        cookie,
         start_boottime_ns: u64_at(bytes, 16),
         pid: u32_at(bytes, 24),
         uid: u32_at(bytes, 28),
@@ -279,6 +314,7 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<BpfEvent> {
         local,
         remote,
         comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
+        closed,
     })
 }
 
@@ -339,7 +375,7 @@ mod tests {
     #[rustfmt::skip]
     #[test]
     fn decodes_an_event() {
-        let mut bytes = vec![0u8; 96];
+        let mut bytes = vec![0u8; 128];
         bytes[0..8].copy_from_slice(&5_000u64.to_ne_bytes());     // at_ns
         bytes[8..16].copy_from_slice(&77u64.to_ne_bytes());       // cookie
         bytes[16..24].copy_from_slice(&9_000u64.to_ne_bytes());   // start_boottime
@@ -362,6 +398,41 @@ mod tests {
         assert_eq!(event.remote, "[::ffff:127.0.0.1]:40000".parse().unwrap());
         assert_eq!(event.comm, "node");
         assert_eq!(event.net_namespace, 4026531840);
+        assert_eq!(event.closed, None);
         assert!(decode_event(&bytes[..50]).is_none());
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn decodes_a_closed_end_with_its_counters() {
+        let mut bytes = vec![0u8; 128];
+        bytes[8..16].copy_from_slice(&99u64.to_ne_bytes());       // cookie
+        bytes[28..32].copy_from_slice(&1000u32.to_ne_bytes());    // uid
+        bytes[36..38].copy_from_slice(&2u16.to_ne_bytes());       // AF_INET
+        bytes[38..40].copy_from_slice(&40000u16.to_ne_bytes());   // local port
+        bytes[40..42].copy_from_slice(&8080u16.to_ne_bytes());    // remote port
+        bytes[42] = 5;                                            // closed
+        bytes[43] = 4;                                            // from FIN_WAIT1
+        bytes[44..48].copy_from_slice(&[127, 0, 0, 1]);
+        bytes[60..64].copy_from_slice(&[127, 0, 0, 2]);
+        bytes[92] = 1;                                            // retransmits
+        bytes[93] = 2;                                            // probes
+        bytes[94] = 1;                                            // has bytes_sent
+        bytes[96..104].copy_from_slice(&5u64.to_ne_bytes());      // acked
+        bytes[104..112].copy_from_slice(&7u64.to_ne_bytes());     // received
+        bytes[112..120].copy_from_slice(&6u64.to_ne_bytes());     // sent
+        bytes[120..128].copy_from_slice(&2u64.to_ne_bytes());     // retransmitted
+        let event = decode_event(&bytes).unwrap();
+        assert_eq!(event.kind, BpfEventKind::Closed);
+        let closed = event.closed.unwrap();
+        assert_eq!((closed.cookie, closed.uid), (99, 1000));
+        assert_eq!(closed.local, "127.0.0.1:40000".parse().unwrap());
+        assert_eq!(closed.remote, "127.0.0.2:8080".parse().unwrap());
+        assert_eq!((closed.bytes_acked, closed.bytes_received), (5, 7));
+        assert_eq!((closed.bytes_sent, closed.bytes_retransmitted), (Some(6), 2));
+        assert_eq!((closed.retransmits, closed.probes), (1, 2));
+        bytes[94] = 0;
+        assert_eq!(decode_event(&bytes).unwrap().closed.unwrap().bytes_sent, None);
+        assert!(decode_event(&bytes[..96]).is_none(), "an event from an older object");
     }
 }

@@ -8,13 +8,17 @@
 //!   otherwise every `interval` only when the namespace's socket counters
 //!   moved ([`activity`]), with a full look every [`FULL_RECONCILE`]
 //!   ([`listeners`]); in eBPF mode also the pid that called listen().
-//! - **Connections**: the sock_diag destroy multicast, one subscription per
-//!   network namespace, reports every closed TCP socket with 4-tuple, uid,
-//!   bytes and cookie ([`connections`] pairs the two ends). Processes come
-//!   from eBPF (`connected`/`accepted`, both ends of every connection) or,
-//!   in netlink mode, from established-socket dumps plus a `/proc` scan every
+//! - **Connections**: every closed TCP socket with 4-tuple, uid, bytes and
+//!   cookie ([`connections`] pairs the two ends). In eBPF mode the programs
+//!   report it at the transition to CLOSE, and name the processes of both
+//!   ends (`connected`/`accepted`). In netlink mode it is the sock_diag
+//!   destroy multicast, one subscription per network namespace, and the
+//!   processes come from established-socket dumps plus a `/proc` scan every
 //!   `interval` in which connections were opened (only connections that
-//!   lived that long get a client pid).
+//!   lived that long get a client pid). eBPF mode does not subscribe to the
+//!   destroy multicast: while anyone does, the kernel queues a work item for
+//!   every TCP socket destroyed on the machine, which every connection pays
+//!   for in latency.
 //! - **Processes**: the process connector keeps exited processes nameable
 //!   ([`processes`]).
 //!
@@ -219,15 +223,26 @@ impl Recorder {
         config: MonitorConfig,
         system: Box<dyn System + Send>,
     ) -> Result<Self, MonitorError> {
-        let (ebpf, mode, reason) =
-            choose_capture(config.capture, system.as_ref(), EbpfCapture::start)?;
         let own_namespace = system.net_namespace();
         let recorded = match config.namespaces {
             NamespaceSelection::Current => Recorded::Namespace(own_namespace),
             NamespaceSelection::All => Recorded::All,
         };
-        let destroy = DestroySubscription::open().map_err(MonitorError::Subscribe)?;
-        let subscriptions = vec![Subscription { net_namespace: None, destroy, overflows: 0 }];
+        // The programs see every namespace; recording one, they drop the
+        // others' sockets in the kernel.
+        let only_namespace = match config.namespaces {
+            NamespaceSelection::Current => Some(own_namespace),
+            NamespaceSelection::All => None,
+        };
+        let (ebpf, mode, reason) =
+            choose_capture(config.capture, system.as_ref(), || EbpfCapture::start(only_namespace))?;
+        let subscriptions = match mode {
+            CaptureMode::Ebpf => Vec::new(),
+            CaptureMode::Netlink => {
+                let destroy = DestroySubscription::open().map_err(MonitorError::Subscribe)?;
+                vec![Subscription { net_namespace: None, destroy, overflows: 0 }]
+            }
+        };
         // The connector only makes names survive exits and listeners be
         // caught sooner; without it (no privilege) recording goes on.
         let (connector, connector_error) = match ProcConnector::open_in_initial_namespace() {
@@ -272,7 +287,8 @@ impl Recorder {
         &self.reason
     }
 
-    /// Receive buffer granted to the destroy subscription, in bytes.
+    /// Receive buffer granted to the destroy subscription, in bytes; 0 in
+    /// eBPF mode, which has none.
     pub fn receive_buffer(&self) -> usize {
         self.subscriptions.first().map_or(0, |s| s.destroy.receive_buffer)
     }
@@ -421,10 +437,12 @@ impl Recorder {
     /// Returns whether processes started (listeners are then dumped more
     /// often).
     fn collect(&mut self, summary: &mut MonitorSummary) -> Result<bool, MonitorError> {
-        // Closes are read before eBPF events: every connect and accept of a
-        // socket happened before its close, so draining the ring buffer
-        // second sees the attribution of every close read first.
-        // Every close the kernel sent before this instant is read below.
+        // Destroy notifications are read before eBPF events: every connect
+        // and accept of a socket happened before its close, so draining the
+        // ring buffer second sees the attribution of every close read first.
+        // In eBPF mode closes come through the ring itself, after the
+        // events of their socket. Either way every close the kernel sent
+        // before this instant is read below.
         let closed_at = unix_micros();
         self.collects.push_back(closed_at);
         let mut closed: Vec<(Option<u64>, ClosedSocket)> = Vec::new();
@@ -448,7 +466,14 @@ impl Recorder {
         if let Some(ebpf) = &mut self.ebpf {
             ebpf.drain(&mut bpf_events);
         }
-        for event in bpf_events {
+        for mut event in bpf_events {
+            if let Some(end) = event.closed.take() {
+                let net_namespace = self.label(event.net_namespace);
+                if self.covers(net_namespace) {
+                    closed.push((net_namespace, end));
+                }
+                continue;
+            }
             self.on_bpf_event(event, summary);
         }
         let due = Instant::now() + CLOSE_DELAY;
@@ -598,7 +623,9 @@ impl Recorder {
     /// namespaces that are gone (holding their socket would keep a deleted
     /// namespace alive).
     fn sync_namespaces(&mut self) {
-        if self.config.namespaces != NamespaceSelection::All {
+        // eBPF mode needs no subscriptions: its programs see every
+        // namespace, including ones created later.
+        if self.config.namespaces != NamespaceSelection::All || self.mode == CaptureMode::Ebpf {
             return;
         }
         let found = self.system.net_namespace_handles();
@@ -748,8 +775,15 @@ impl Recorder {
                 {
                     summary.listener_events += 1;
                     self.push(MonitorEvent::Listener(listener));
+                } else {
+                    // Never seen listening (it started before the
+                    // programs): remembered like a destroyed bound socket,
+                    // so its connections still count as to a local service.
+                    self.listeners.socket_unbound(net_namespace, event.local, at);
                 }
             }
+            // Taken out as closes by `collect`.
+            BpfEventKind::Closed => {}
         }
     }
 }

@@ -80,6 +80,10 @@ impl Monitor {
 
     /// Waits (up to 60 s; usually a second or two) until the lines satisfy
     /// `condition`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     pub(crate) fn wait_for(&self, condition: impl Fn(&[Value]) -> bool) -> bool {
         eventually(Duration::from_secs(60), || condition(&self.lines.lock().unwrap()))
     }
@@ -185,9 +189,63 @@ fn short_connections_get_both_pids_in_ebpf_mode() {
         assert!(record["client_process"]["start_time"].is_u64(), "{record}");
         assert_eq!(record["client_address"], "127.0.0.1");
         assert_eq!(record["bytes_client_to_server"], 18, "the request: {record}");
+        // Bytes and uids come from the programs' CLOSE events in this mode.
+        assert!(record["bytes_server_to_client"].as_u64() > Some(18), "{record}");
+        assert_eq!((&record["server_uid"], &record["client_uid"]), (&0.into(), &0.into()));
+        assert_eq!(record["end"], "closed", "{record}");
         assert!(record["started_at_us"].as_i64() <= record["ended_at_us"].as_i64(), "{record}");
         assert_eq!(record["net_namespace"], Value::Null, "the monitor's own namespace");
     }
+}
+
+/// The monitor's netlink sockets subscribed to the sock_diag TCP destroy
+/// groups (1 and 3): rows of its namespace's `/proc/net/netlink` with
+/// protocol 4 (NETLINK_SOCK_DIAG), a group mask with bit 0 or 2, and the
+/// inode of one of its descriptors (a `--netns all` recorder of another
+/// test may subscribe in this namespace too).
+fn destroy_subscriptions_of(monitor: &Monitor) -> usize {
+    let pid = monitor.pid();
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the monitor's fds are readable")
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            Some(target.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/netlink")).expect("netlink table");
+    table
+        .lines()
+        .skip(1)
+        .filter(|row| {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            let groups = fields.get(3).and_then(|g| u32::from_str_radix(g, 16).ok());
+            fields.get(1) == Some(&"4")
+                && groups.is_some_and(|g| g & 0b101 != 0)
+                && fields.get(9).is_some_and(|inode| inodes.contains(*inode))
+        })
+        .count()
+}
+
+/// While anyone subscribes to the destroy broadcast the kernel queues work
+/// for every TCP socket destroyed: eBPF mode takes closes from its own
+/// programs and must not subscribe; netlink mode has to.
+#[test]
+fn only_netlink_mode_subscribes_to_the_destroy_broadcast() {
+    if !ebpf_available() {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let monitor = Monitor::start(Some(&netns), &["--capture", "ebpf"]);
+    let in_ebpf_mode = destroy_subscriptions_of(&monitor);
+    let (_, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(in_ebpf_mode, 0, "eBPF mode subscribed to the destroy groups");
+    let monitor = Monitor::start(Some(&netns), &["--capture", "netlink"]);
+    let in_netlink_mode = destroy_subscriptions_of(&monitor);
+    let (_, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(in_netlink_mode, 1, "netlink mode reads closes from the destroy groups");
 }
 
 #[test]

@@ -68,14 +68,34 @@ struct sock_common {
 	atomic64_t skc_cookie;
 } __attribute__((preserve_access_index));
 
+typedef struct {
+	__u32 val;
+} kuid_t;
+
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
+	kuid_t sk_uid;
 } __attribute__((preserve_access_index));
 
 struct inet_sock {
 	struct sock sk;
 	__be16 inet_sport;
+} __attribute__((preserve_access_index));
+
+struct inet_connection_sock {
+	struct inet_sock icsk_inet;
+	__u8 icsk_retransmits;
+	__u8 icsk_probes_out;
+} __attribute__((preserve_access_index));
+
+/* The counters tcp_info reports as tcpi_bytes_*; bytes_sent since 4.19. */
+struct tcp_sock {
+	struct inet_connection_sock inet_conn;
+	__u64 bytes_sent;
+	__u64 bytes_received;
+	__u64 bytes_acked;
+	__u64 bytes_retrans;
 } __attribute__((preserve_access_index));
 
 struct socket {

@@ -11,6 +11,11 @@
  *     this softirq context is NOT used: on loopback it can be anyone's).
  *   * -> LISTEN runs inside listen(): the listener's owner.
  *   * LISTEN -> CLOSE: a listener went away.
+ *   * any other state -> CLOSE: a connection end is done. Its bytes
+ *     (tcp_info's tcpi_bytes_*), retransmission state and owner uid are
+ *     final here and are emitted with the cookie, so no sock_diag destroy
+ *     subscription is needed: that broadcast queues kernel work for every
+ *     socket that closes, on the closing task's CPU.
  *   * SYN_RECV -> ESTABLISHED on the server side only asks for the socket
  *     cookie, which the kernel generates lazily: the accept program below
  *     and the destroy notification then see the same cookie.
@@ -19,7 +24,9 @@
  *   and emits the acceptor's identity with that socket's cookie.
  *
  * Every event goes to one ring buffer; a full ring buffer is counted in
- * `ring_drops`, never silent. */
+ * `ring_drops`, never silent. When `recorded_netns` is set (the loader
+ * writes it), sockets of other network namespaces are ignored in the
+ * kernel rather than shipped to the recorder to be dropped there. */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -43,8 +50,12 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define EVENT_ACCEPTED 2
 #define EVENT_LISTEN 3
 #define EVENT_LISTEN_CLOSED 4
+#define EVENT_CLOSED 5
 
-/* Wire layout shared with src/inventory/ebpf.rs (96 bytes). */
+/* The network namespace inode to record, 0 for every namespace. */
+volatile const __u32 recorded_netns = 0;
+
+/* Wire layout shared with src/inventory/ebpf.rs (128 bytes). */
 struct event {
 	__u64 at_ns;            /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 cookie;           /* socket cookie */
@@ -56,11 +67,22 @@ struct event {
 	__u16 local_port;       /* host byte order */
 	__u16 remote_port;      /* host byte order */
 	__u8 kind;
-	__u8 reserved;
+	__u8 old_state;         /* closed: the state the socket left */
 	__u8 local_addr[16];    /* IPv4 in the first 4 bytes */
 	__u8 remote_addr[16];
 	char comm[16];
+	/* closed only: tcp_info's counters at the close */
+	__u8 retransmits;
+	__u8 probes;
+	__u8 has_bytes_sent;    /* 0 before Linux 4.19 */
+	__u8 padding;
+	__u64 bytes_acked;
+	__u64 bytes_received;
+	__u64 bytes_sent;
+	__u64 bytes_retrans;
 };
+_Static_assert(sizeof(struct event) == 128, "struct event is 128 bytes");
+_Static_assert(__builtin_offsetof(struct event, bytes_acked) == 96, "counters start at 96");
 
 /* Who called connect() on a socket, until its handshake completes. */
 struct client {
@@ -151,6 +173,9 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
+	if (recorded_netns &&
+	    BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) != recorded_netns)
+		return 0;
 
 	if (newstate == TCP_SYN_SENT) {
 		/* Inside connect(): the current task is the client. */
@@ -181,10 +206,28 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		bpf_map_delete_elem(&connecting, &cookie);
 		return 0;
 	}
-	if (newstate == TCP_CLOSE && oldstate == TCP_SYN_SENT) {
-		/* Refused or timed out: forget the stashed client. */
+	if (newstate == TCP_CLOSE && oldstate != TCP_LISTEN) {
 		__u64 cookie = bpf_get_socket_cookie(sk);
-		bpf_map_delete_elem(&connecting, &cookie);
+		if (oldstate == TCP_SYN_SENT)
+			/* Refused or timed out: forget the stashed client. */
+			bpf_map_delete_elem(&connecting, &cookie);
+		struct event *event = reserve(EVENT_CLOSED, cookie);
+		if (event) {
+			struct tcp_sock *tp = (struct tcp_sock *)sk;
+			fill_socket(event, sk);
+			event->old_state = oldstate;
+			event->uid = BPF_CORE_READ(sk, sk_uid.val);
+			event->retransmits = BPF_CORE_READ(tp, inet_conn.icsk_retransmits);
+			event->probes = BPF_CORE_READ(tp, inet_conn.icsk_probes_out);
+			event->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+			event->bytes_received = BPF_CORE_READ(tp, bytes_received);
+			event->bytes_retrans = BPF_CORE_READ(tp, bytes_retrans);
+			if (bpf_core_field_exists(tp->bytes_sent)) {
+				event->bytes_sent = BPF_CORE_READ(tp, bytes_sent);
+				event->has_bytes_sent = 1;
+			}
+			bpf_ringbuf_submit(event, 0);
+		}
 		return 0;
 	}
 	if (newstate == TCP_ESTABLISHED &&
@@ -228,6 +271,9 @@ static __always_inline int on_accept_exit(struct syscall_exit_record *record)
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if ((family != AF_INET && family != AF_INET6) ||
 	    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	if (recorded_netns &&
+	    BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) != recorded_netns)
 		return 0;
 	/* bpf_get_socket_cookie() is not offered to classic tracepoints;
 	 * the state program generated the cookie at ESTABLISHED. */
