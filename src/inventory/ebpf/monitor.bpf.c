@@ -168,13 +168,18 @@ static __always_inline struct event *reserve(__u8 kind, __u64 cookie)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 {
+	/* A connection makes about ten transitions, half of them into states
+	 * nothing here needs (FIN_WAIT*, CLOSE_WAIT, LAST_ACK, SYN_RECV):
+	 * those runs end at this first test, reading nothing. */
+	if (newstate != TCP_SYN_SENT && newstate != TCP_ESTABLISHED &&
+	    newstate != TCP_CLOSE && newstate != TCP_LISTEN)
+		return 0;
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	if (recorded_netns &&
-	    BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) != recorded_netns)
+	if (recorded_netns && sk->__sk_common.skc_net.net->ns.inum != recorded_netns)
 		return 0;
 
 	if (newstate == TCP_SYN_SENT) {
