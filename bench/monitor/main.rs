@@ -116,41 +116,76 @@ fn main() {
 /// from round to round, so a slow minute of the shared machine falls on
 /// every variant alike. Prints each run and, per variant, the median over
 /// the rounds and its ratio to the unrecorded median.
+///
+/// Latency on two shared cores swings from run to run, so each run also
+/// reports CPU per connection, exact from `schedstat`: of the workload's
+/// own tasks (where the eBPF programs and the kernel's close path run), of
+/// the recorder, and of the machine's kworkers (where the destroy
+/// broadcast's queued work runs; other work's kworker time counts too).
 fn latency_rounds(rounds: usize, seconds: Duration) {
     const VARIANTS: [&str; 3] = ["none", "ebpf", "netlink"];
-    let mut p50: HashMap<&str, Vec<u32>> = HashMap::new();
-    let mut p99: HashMap<&str, Vec<u32>> = HashMap::new();
+    let mut p50: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut p99: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut cpu: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut kworker: HashMap<&str, Vec<f64>> = HashMap::new();
     println!("## Interleaved latency, 5,000/s, {} s per run, {rounds} rounds", seconds.as_secs());
-    println!("| round | recorder | connections | p50 (µs) | p99 (µs) |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| round | recorder | connections | p50 (µs) | p99 (µs) | workload CPU µs/conn | recorder CPU µs/conn | kworker CPU µs/conn |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for round in 0..rounds {
         for turn in 0..VARIANTS.len() {
             let variant = VARIANTS[(round + turn) % VARIANTS.len()];
             let recorder = (variant != "none").then(|| Recorder::start(variant));
+            let recorder_before = recorder.as_ref().map_or(0, Recorder::cpu_ns);
+            let kworker_before = kworker_cpu_ns();
             let load = run_load(5000, seconds);
+            let kworker_ns = kworker_cpu_ns().saturating_sub(kworker_before);
+            let recorder_ns =
+                recorder.as_ref().map_or(0, |r| r.cpu_ns().saturating_sub(recorder_before));
             if let Some(recorder) = recorder {
                 recorder.stop();
             }
+            let per_connection = |ns: u64| ns as f64 / 1000.0 / load.connections.max(1) as f64;
             let (median, tail) =
                 (percentile(&load.latencies, 0.5), percentile(&load.latencies, 0.99));
-            println!("| {} | {variant} | {} | {median} | {tail} |", round + 1, load.connections);
-            p50.entry(variant).or_default().push(median);
-            p99.entry(variant).or_default().push(tail);
+            println!(
+                "| {} | {variant} | {} | {median} | {tail} | {:.1} | {:.1} | {:.1} |",
+                round + 1,
+                load.connections,
+                per_connection(load.workload_cpu_ns),
+                per_connection(recorder_ns),
+                per_connection(kworker_ns),
+            );
+            p50.entry(variant).or_default().push(f64::from(median));
+            p99.entry(variant).or_default().push(f64::from(tail));
+            cpu.entry(variant).or_default().push(per_connection(load.workload_cpu_ns));
+            kworker.entry(variant).or_default().push(per_connection(kworker_ns));
         }
     }
-    let median_of = |values: &mut Vec<u32>| {
-        values.sort_unstable();
+    let median_of = |values: &mut Vec<f64>| {
+        values.sort_unstable_by(f64::total_cmp);
         values[values.len() / 2]
     };
-    let base50 = median_of(p50.get_mut("none").expect("baseline runs")) as f64;
-    let base99 = median_of(p99.get_mut("none").expect("baseline runs")) as f64;
+    let base50 = median_of(p50.get_mut("none").expect("baseline runs"));
+    let base99 = median_of(p99.get_mut("none").expect("baseline runs"));
+    let base_cpu = median_of(cpu.get_mut("none").expect("baseline runs"));
     println!();
-    println!("| recorder | median p50 (µs) | ÷ unrecorded | median p99 (µs) | ÷ unrecorded |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| recorder | median p50 (µs) | ÷ unrecorded | median p99 (µs) | ÷ unrecorded | median workload CPU µs/conn | ÷ unrecorded | median kworker CPU µs/conn |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for variant in VARIANTS {
-        let m50 = median_of(p50.get_mut(variant).expect("runs")) as f64;
-        let m99 = median_of(p99.get_mut(variant).expect("runs")) as f64;
-        println!("| {variant} | {m50:.0} | {:.2} | {m99:.0} | {:.2} |", m50 / base50, m99 / base99);
+        let m50 = median_of(p50.get_mut(variant).expect("runs"));
+        let m99 = median_of(p99.get_mut(variant).expect("runs"));
+        let mcpu = median_of(cpu.get_mut(variant).expect("runs"));
+        let mkworker = median_of(kworker.get_mut(variant).expect("runs"));
+        println!(
+            "| {variant} | {m50:.0} | {:.2} | {m99:.0} | {:.2} | {mcpu:.1} | {:.2} | {mkworker:.1} |",
+            m50 / base50,
+            m99 / base99,
+            mcpu / base_cpu
+        );
     }
 }
 
@@ -160,11 +195,14 @@ fn serve() {
     let listener = TcpListener::bind(("0.0.0.0", PORT)).expect("bind the server port");
     for _ in 0..4 {
         let listener = listener.try_clone().expect("clone listener");
-        std::thread::spawn(move || loop {
-            let Ok((mut stream, _)) = listener.accept() else { continue };
-            let mut request = [0u8; 32];
-            if stream.read_exact(&mut request).is_ok() {
-                let _ = stream.write_all(&request);
+        std::thread::spawn(move || {
+            SERVER_THREADS.lock().unwrap().push(rustix::thread::gettid().as_raw_nonzero().get());
+            loop {
+                let Ok((mut stream, _)) = listener.accept() else { continue };
+                let mut request = [0u8; 32];
+                if stream.read_exact(&mut request).is_ok() {
+                    let _ = stream.write_all(&request);
+                }
             }
         });
     }
@@ -180,10 +218,15 @@ struct Load {
     latencies: Vec<u32>,
     /// Worker address → pid.
     pids: HashMap<Ipv4Addr, u32>,
+    /// CPU time of the workload's own tasks (client processes and server
+    /// threads), nanoseconds: where the eBPF programs and the kernel's
+    /// close path run.
+    workload_cpu_ns: u64,
 }
 
 fn run_load(rate: u32, duration: Duration) -> Load {
     let per_worker = rate as f64 / WORKERS as f64;
+    let server_cpu_before = server_cpu_ns();
     let started = Instant::now();
     let children: Vec<(Ipv4Addr, Child)> = (0..WORKERS)
         .map(|index| {
@@ -207,6 +250,7 @@ fn run_load(rate: u32, duration: Duration) -> Load {
         seconds: 0.0,
         latencies: Vec::new(),
         pids: HashMap::new(),
+        workload_cpu_ns: 0,
     };
     for (address, child) in children {
         load.pids.insert(address, child.id());
@@ -216,13 +260,47 @@ fn run_load(rate: u32, duration: Duration) -> Load {
         let mut counts = lines.next().unwrap_or("0 0").split(' ');
         load.connections += counts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
         load.errors += counts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        load.workload_cpu_ns += counts.next().and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
         load.latencies.extend(
             lines.next().unwrap_or("").split(' ').filter_map(|value| value.parse::<u32>().ok()),
         );
     }
     load.seconds = started.elapsed().as_secs_f64();
     load.latencies.sort_unstable();
+    load.workload_cpu_ns += server_cpu_ns() - server_cpu_before;
     load
+}
+
+/// Thread ids of the server's accept threads.
+static SERVER_THREADS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Time a task spent on a CPU, nanoseconds: the first field of
+/// `/proc/…/schedstat` (exact, where `stat`'s ticks are 10 ms).
+fn schedstat_ns(path: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn server_cpu_ns() -> u64 {
+    let threads = SERVER_THREADS.lock().unwrap().clone();
+    threads.iter().map(|tid| schedstat_ns(&format!("/proc/self/task/{tid}/schedstat"))).sum()
+}
+
+/// CPU time of every kworker thread on the machine, nanoseconds: where the
+/// destroy broadcast's queued work runs.
+fn kworker_cpu_ns() -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|entry| {
+            std::fs::read_to_string(entry.path().join("comm"))
+                .is_ok_and(|comm| comm.starts_with("kworker"))
+        })
+        .map(|entry| schedstat_ns(&entry.path().join("schedstat").to_string_lossy()))
+        .sum()
 }
 
 fn percentile(sorted: &[u32], fraction: f64) -> u32 {
@@ -279,8 +357,9 @@ fn worker(args: &[String]) {
             Err(_) => errors += 1,
         }
     }
+    let cpu_ns = schedstat_ns("/proc/thread-self/schedstat");
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{count} {errors}");
+    let _ = writeln!(out, "{count} {errors} {cpu_ns}");
     let text: Vec<String> = latencies.iter().map(u32::to_string).collect();
     let _ = writeln!(out, "{}", text.join(" "));
 }
@@ -370,6 +449,17 @@ impl Recorder {
     /// utime + stime (fields 14 and 15; index 11 and 12 after the name).
     fn cpu_ticks(&self) -> u64 {
         self.stat_field(11) + self.stat_field(12)
+    }
+
+    /// CPU time of all the recorder's threads, nanoseconds.
+    fn cpu_ns(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
+            return 0;
+        };
+        tasks
+            .filter_map(Result::ok)
+            .map(|task| schedstat_ns(&task.path().join("schedstat").to_string_lossy()))
+            .sum()
     }
 
     fn peak_rss_kib(&self) -> u64 {

@@ -151,6 +151,29 @@ static __always_inline void fill_socket(struct event *event, struct sock *sk)
 	}
 }
 
+/* The same from the state program, whose arguments are BTF pointers the
+ * verifier lets it read directly: plain loads instead of one
+ * bpf_probe_read_kernel() call per field, on every connection. */
+static __always_inline void fill_socket_direct(struct event *event, struct tcp_sock *tp)
+{
+	struct sock_common *common = &tp->inet_conn.icsk_inet.sk.__sk_common;
+	__u16 family = common->skc_family;
+	__u16 sport = bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
+	event->family = family;
+	event->local_port = sport ? sport : common->skc_num;
+	event->remote_port = bpf_ntohs(common->skc_dport);
+	event->netns = common->skc_net.net->ns.inum;
+	if (family == AF_INET) {
+		__be32 local = common->skc_rcv_saddr;
+		__be32 remote = common->skc_daddr;
+		__builtin_memcpy(event->local_addr, &local, 4);
+		__builtin_memcpy(event->remote_addr, &remote, 4);
+	} else {
+		__builtin_memcpy(event->local_addr, &common->skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(event->remote_addr, &common->skc_v6_daddr, 16);
+	}
+}
+
 static __always_inline struct event *reserve(__u8 kind, __u64 cookie)
 {
 	struct event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
@@ -186,11 +209,11 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		/* Inside connect(): the current task is the client. */
 		__u64 cookie = bpf_get_socket_cookie(sk);
 		struct client client = {};
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
 		client.tgid = bpf_get_current_pid_tgid() >> 32;
 		client.uid = (__u32)bpf_get_current_uid_gid();
-		client.start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
-		BPF_CORE_READ_INTO(&client.comm, task, group_leader, comm);
+		client.start_boottime = leader->start_boottime;
+		__builtin_memcpy(client.comm, leader->comm, sizeof(client.comm));
 		bpf_map_update_elem(&connecting, &cookie, &client, BPF_ANY);
 		return 0;
 	}
@@ -199,13 +222,14 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		struct client *client = bpf_map_lookup_elem(&connecting, &cookie);
 		if (!client)
 			return 0;
-		struct event *event = reserve(EVENT_CONNECTED, cookie);
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+		struct event *event = tp ? reserve(EVENT_CONNECTED, cookie) : 0;
 		if (event) {
 			event->tgid = client->tgid;
 			event->uid = client->uid;
 			event->start_boottime = client->start_boottime;
 			__builtin_memcpy(event->comm, client->comm, sizeof(event->comm));
-			fill_socket(event, sk);
+			fill_socket_direct(event, tp);
 			bpf_ringbuf_submit(event, 0);
 		}
 		bpf_map_delete_elem(&connecting, &cookie);
@@ -216,21 +240,20 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		if (oldstate == TCP_SYN_SENT)
 			/* Refused or timed out: forget the stashed client. */
 			bpf_map_delete_elem(&connecting, &cookie);
-		struct event *event = reserve(EVENT_CLOSED, cookie);
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+		struct event *event = tp ? reserve(EVENT_CLOSED, cookie) : 0;
 		if (event) {
-			struct tcp_sock *tp = (struct tcp_sock *)sk;
-			fill_socket(event, sk);
+			fill_socket_direct(event, tp);
 			event->old_state = oldstate;
-			event->uid = BPF_CORE_READ(sk, sk_uid.val);
-			event->retransmits = BPF_CORE_READ(tp, inet_conn.icsk_retransmits);
-			event->probes = BPF_CORE_READ(tp, inet_conn.icsk_probes_out);
-			event->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
-			event->bytes_received = BPF_CORE_READ(tp, bytes_received);
-			event->bytes_retrans = BPF_CORE_READ(tp, bytes_retrans);
-			if (bpf_core_field_exists(tp->bytes_sent)) {
-				event->bytes_sent = BPF_CORE_READ(tp, bytes_sent);
-				event->has_bytes_sent = 1;
-			}
+			event->uid = sk->sk_uid.val;
+			event->retransmits = tp->inet_conn.icsk_retransmits;
+			event->probes = tp->inet_conn.icsk_probes_out;
+			event->bytes_acked = tp->bytes_acked;
+			event->bytes_received = tp->bytes_received;
+			event->bytes_retrans = tp->bytes_retrans;
+			/* Linux 4.19; every kernel with tp_btf (5.5) has it. */
+			event->bytes_sent = tp->bytes_sent;
+			event->has_bytes_sent = 1;
 			bpf_ringbuf_submit(event, 0);
 		}
 		return 0;
