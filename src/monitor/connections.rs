@@ -194,6 +194,10 @@ pub struct ConnectionJoiner {
     accepts_observed: bool,
     /// Attributions by end; removed when used.
     attributions: HashMap<EndKey, Attribution>,
+    /// Attributions a newer connection on the same 4-tuple replaced in
+    /// `attributions` before this one's close was paired, by socket cookie
+    /// (eBPF only: its closes and attributions both carry the cookie).
+    superseded: HashMap<u64, Attribution>,
     /// Client ends that closed before their server end, by server key.
     waiting_clients: HashMap<EndKey, HeldEnd>,
     /// Server ends waiting [`CLIENT_GRACE`] for their client end.
@@ -215,6 +219,7 @@ impl ConnectionJoiner {
         ConnectionJoiner {
             accepts_observed,
             attributions: HashMap::new(),
+            superseded: HashMap::new(),
             waiting_clients: HashMap::new(),
             waiting_servers: HashMap::new(),
             emitted: HashMap::new(),
@@ -224,12 +229,38 @@ impl ConnectionJoiner {
     }
 
     /// Records that `key` is held by a process. A newer attribution of the
-    /// same end replaces an older one (the 4-tuple was reused).
+    /// same end replaces an older one (the 4-tuple was reused); when both
+    /// name their socket, the older is kept by cookie for its own close,
+    /// which can be paired after the newer connection began (closes wait
+    /// [`crate::monitor::CLOSE_DELAY`], attributions do not).
     pub fn attribute(&mut self, key: EndKey, attribution: Attribution) {
         if self.attributions.len() >= MAX_HELD {
             evict_oldest(&mut self.attributions, |a| a.since);
         }
-        self.attributions.insert(key, attribution);
+        let cookie = attribution.cookie;
+        if let Some(previous) = self.attributions.insert(key, attribution) {
+            if let (Some(old), Some(new)) = (previous.cookie, cookie) {
+                if old != new {
+                    if self.superseded.len() >= MAX_HELD {
+                        evict_oldest(&mut self.superseded, |a: &Attribution| a.since);
+                    }
+                    self.superseded.insert(old, previous);
+                }
+            }
+        }
+    }
+
+    /// The attribution of the end whose close carried `cookie`: the current
+    /// one of its 4-tuple when it names that socket (or names none, coming
+    /// from a dump), else the one a newer connection superseded. An
+    /// attribution naming another socket belongs to that newer connection
+    /// and stays for it.
+    fn take_attribution(&mut self, key: &EndKey, cookie: u64) -> Option<Attribution> {
+        match self.attributions.get(key).map(|a| a.cookie) {
+            Some(None) => self.attributions.remove(key),
+            Some(Some(current)) if current == cookie => self.attributions.remove(key),
+            _ => self.superseded.remove(&cookie),
+        }
     }
 
     /// Whether the end already has an owner (dumps skip the `/proc` scan).
@@ -345,6 +376,7 @@ impl ConnectionJoiner {
         self.emitted.retain(|_, at| now - *at < keep_emitted);
         self.waiting_clients.retain(|_, held| now - held.at < keep);
         self.attributions.retain(|_, attribution| now - attribution.since < keep);
+        self.superseded.retain(|_, attribution| now - attribution.since < keep);
         records
     }
 
@@ -370,8 +402,11 @@ impl ConnectionJoiner {
         listeners: &dyn ListenerIndex,
     ) -> ConnectionRecord {
         let client_key = server_key.peer();
-        let server_attribution = self.attributions.remove(&server_key);
-        let client_attribution = self.attributions.remove(&client_key);
+        let server_attribution = self.take_attribution(&server_key, server.closed.cookie);
+        let client_attribution = match &client {
+            Some(held) => self.take_attribution(&client_key, held.closed.cookie),
+            None => self.attributions.remove(&client_key),
+        };
         if self.accepts_observed && server_attribution.is_none() {
             self.losses.unmatched += 1;
         }
@@ -448,7 +483,10 @@ fn micros(duration: Duration) -> i64 {
 }
 
 /// Drops the oldest tenth of a map (by `age`), to stay under [`MAX_HELD`].
-fn evict_oldest<V>(map: &mut HashMap<EndKey, V>, age: impl Fn(&V) -> UnixMicros) {
+fn evict_oldest<K: Eq + std::hash::Hash, V>(
+    map: &mut HashMap<K, V>,
+    age: impl Fn(&V) -> UnixMicros,
+) {
     let mut ages: Vec<UnixMicros> = map.values().map(&age).collect();
     let cut = ages.len() / 10;
     ages.select_nth_unstable(cut);
@@ -590,6 +628,41 @@ mod tests {
             joiner.closed(None, end(6, SERVER, CLIENT, 7, 5), 3_100_010, &Port8080).unwrap();
         assert_eq!(record.client_process.map(|p| p.pid), Some(43));
         assert_eq!(joiner.losses.take(), []);
+    }
+
+    /// At 5,000 connections a second a 4-tuple can carry a new connection
+    /// while the closes of the previous one still wait out the close delay:
+    /// each close takes the attribution of its own socket (by cookie), not
+    /// the newest one of the 4-tuple.
+    #[test]
+    fn a_new_connection_on_the_same_four_tuple_keeps_its_own_attributions() {
+        let mut joiner = ConnectionJoiner::new(true);
+        let client_key = EndKey::new(None, CLIENT.parse().unwrap(), SERVER.parse().unwrap());
+        let server_key = client_key.peer();
+        let attribution = |pid, role, since, cookie| Attribution {
+            process: process(pid, "p"),
+            role: Some(role),
+            since,
+            cookie: Some(cookie),
+        };
+        // Connection A (client socket 1, accepted socket 2), then B
+        // (sockets 3 and 4) attributed before A's closes are paired.
+        joiner.attribute(client_key, attribution(20, Role::Client, 100, 1));
+        joiner.attribute(server_key, attribution(10, Role::Server, 110, 2));
+        joiner.attribute(client_key, attribution(21, Role::Client, 500, 3));
+        joiner.attribute(server_key, attribution(11, Role::Server, 510, 4));
+        assert!(joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), 400, &Port8080).is_none());
+        let first = joiner.closed(None, end(1, CLIENT, SERVER, 5, 7), 410, &Port8080).unwrap();
+        assert_eq!(first.client_process.map(|p| p.pid), Some(20));
+        assert_eq!(first.server_process.map(|p| p.pid), Some(10));
+        assert_eq!(first.started_at, Some(100));
+        assert!(joiner.closed(None, end(4, SERVER, CLIENT, 7, 5), 900, &Port8080).is_none());
+        let second = joiner.closed(None, end(3, CLIENT, SERVER, 5, 7), 910, &Port8080).unwrap();
+        assert_eq!(second.client_process.map(|p| p.pid), Some(21));
+        assert_eq!(second.server_process.map(|p| p.pid), Some(11));
+        assert_eq!(second.started_at, Some(500));
+        assert_eq!(joiner.losses.take(), []);
+        assert!(joiner.superseded.is_empty() && joiner.attributions.is_empty());
     }
 
     #[test]
