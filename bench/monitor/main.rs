@@ -6,7 +6,7 @@
 //!
 //! Run with `bench/monitor/run.sh` (root: eBPF and sock_diag subscriptions
 //! need it), which runs this inside a fresh network namespace so only the
-//! benchmark's own connections are recorded. `--latency [ROUNDS]` runs only
+//! benchmark's own connections are recorded. `--latency [ROUNDS [SECONDS]]` runs only
 //! the workload-latency comparison, interleaved (see [`latency_rounds`]).
 //!
 //! The workload: one server process (this one, several accept threads) on
@@ -50,7 +50,8 @@ fn main() {
         // reads each): they stay off while latency is what is measured.
         let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "0");
         let rounds = args.get(position + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
-        latency_rounds(rounds, Duration::from_secs(10));
+        let seconds = args.get(position + 2).and_then(|n| n.parse().ok()).unwrap_or(10);
+        latency_rounds(rounds, Duration::from_secs(seconds));
         return;
     }
     let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1");
@@ -169,19 +170,32 @@ fn latency_rounds(rounds: usize, seconds: Duration) {
     };
     let base50 = median_of(p50.get_mut("none").expect("baseline runs"));
     let base99 = median_of(p99.get_mut("none").expect("baseline runs"));
+    // Each round's own ratio to its own unrecorded run, before the lists
+    // are sorted: what a slow stretch of the machine shifts, it shifts for
+    // the three runs of a round alike.
+    let paired = |values: &HashMap<&str, Vec<f64>>, variant: &str| {
+        let mut ratios: Vec<f64> =
+            values[variant].iter().zip(&values["none"]).map(|(run, base)| run / base).collect();
+        ratios.sort_unstable_by(f64::total_cmp);
+        ratios[ratios.len() / 2]
+    };
+    let paired50: Vec<(&str, f64)> = VARIANTS.iter().map(|v| (*v, paired(&p50, v))).collect();
+    let paired_cpu: Vec<(&str, f64)> = VARIANTS.iter().map(|v| (*v, paired(&cpu, v))).collect();
     let base_cpu = median_of(cpu.get_mut("none").expect("baseline runs"));
     println!();
     println!(
-        "| recorder | median p50 (µs) | ÷ unrecorded | median p99 (µs) | ÷ unrecorded | median workload CPU µs/conn | ÷ unrecorded | median kworker CPU µs/conn |"
+        "| recorder | median p50 (µs) | ÷ unrecorded | median of rounds' p50 ÷ unrecorded | median p99 (µs) | ÷ unrecorded | median workload CPU µs/conn | ÷ unrecorded | median of rounds' CPU ÷ unrecorded | median kworker CPU µs/conn |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for variant in VARIANTS {
         let m50 = median_of(p50.get_mut(variant).expect("runs"));
         let m99 = median_of(p99.get_mut(variant).expect("runs"));
         let mcpu = median_of(cpu.get_mut(variant).expect("runs"));
         let mkworker = median_of(kworker.get_mut(variant).expect("runs"));
+        let round50 = paired50.iter().find(|(v, _)| *v == variant).map_or(1.0, |(_, r)| *r);
+        let round_cpu = paired_cpu.iter().find(|(v, _)| *v == variant).map_or(1.0, |(_, r)| *r);
         println!(
-            "| {variant} | {m50:.0} | {:.2} | {m99:.0} | {:.2} | {mcpu:.1} | {:.2} | {mkworker:.1} |",
+            "| {variant} | {m50:.0} | {:.2} | {round50:.2} | {m99:.0} | {:.2} | {mcpu:.1} | {:.2} | {round_cpu:.2} | {mkworker:.1} |",
             m50 / base50,
             m99 / base99,
             mcpu / base_cpu

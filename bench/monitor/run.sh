@@ -2,7 +2,7 @@
 # Builds porthole in release mode and runs the monitor benchmark inside a
 # fresh network namespace (so only its own connections are recorded),
 # printing the machine description and the figures in BENCHMARKS.md.
-# Needs root. Usage: bench/monitor/run.sh [--quick | --latency [ROUNDS]]
+# Needs root. Usage: bench/monitor/run.sh [--quick | --latency [ROUNDS [SECONDS]]]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 echo "# command: bench/monitor/run.sh $*"
