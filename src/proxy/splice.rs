@@ -250,8 +250,11 @@ mod tests {
         assert_eq!(steady, 5, "the pipe kept filling: {last} of {} bytes", pipe.capacity);
         let before = polls.load(Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(200)).await;
+        // Parked, the task is polled again only if a late ACK frees room in
+        // the destination (a few times at most); the busy poll made it
+        // thousands of times.
         let spun = polls.load(Ordering::Relaxed) - before;
-        assert!(spun <= 2, "the relay was polled {spun} times while nothing could move");
+        assert!(spun <= 20, "the relay was polled {spun} times while nothing could move");
 
         let reader = std::thread::spawn(move || {
             let mut received = Vec::with_capacity(TOTAL);
