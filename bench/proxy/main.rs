@@ -117,14 +117,20 @@ fn main() {
 
     if wanted("throughput") {
         let seconds = if quick { 0.5 } else { 2.0 };
+        let bench_pid = std::process::id();
         println!(
             "## Single-stream throughput (MB/s, 1 MB = 10^6 bytes), {seconds} s each, interleaved"
         );
-        println!("Proxy CPU is its process's user + sys time per MiB forwarded.\n");
+        println!("Proxy CPU is its process's user + sys time per MiB forwarded. \"Ends\" are the");
+        println!("client and the sink or source, threads of this benchmark process: their CPU per");
+        println!("MiB direct and proxied. \"Cores busy\" is the CPU time of the ends (plus the");
         println!(
-            "| run | direction | direct | porthole proxy | ratio | proxy CPU µs/MiB (user + sys) | proxy wake-ups/MiB |"
+            "proxy's when proxied) over the wall time: 2 means both CPUs of a 2-core machine.\n"
         );
-        println!("|---|---|---|---|---|---|---|");
+        println!(
+            "| run | direction | direct | porthole proxy | ratio | proxy CPU µs/MiB (user + sys) | proxy wake-ups/MiB | ends CPU µs/MiB direct / proxied | cores busy direct / proxied |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|");
         let mut ratios = [Vec::new(), Vec::new()];
         for run in 1..=5 {
             for (index, (name, direct_target, proxy_target, measure)) in [
@@ -134,18 +140,31 @@ fn main() {
             .into_iter()
             .enumerate()
             {
-                let (direct, _) = measure(direct_target, seconds);
+                let (ends_before, start) = (cpu_ticks(bench_pid), Instant::now());
+                let (direct, direct_bytes) = measure(direct_target, seconds);
+                let direct_wall = start.elapsed().as_secs_f64() * 1e6;
+                let direct_ends = cpu_ticks(bench_pid).since(ends_before);
                 let (before, sleeps) = (cpu_ticks(pid), wake_ups(pid));
+                let (ends_before, start) = (cpu_ticks(bench_pid), Instant::now());
                 let (proxied, bytes) = measure(proxy_target, seconds);
+                let proxied_wall = start.elapsed().as_secs_f64() * 1e6;
+                let proxied_ends = cpu_ticks(bench_pid).since(ends_before);
                 let (user, system) = cpu_ticks(pid).since(before);
                 let mebibytes = bytes as f64 / 1048576.0;
+                let direct_mebibytes = direct_bytes as f64 / 1048576.0;
                 let sleeps = (wake_ups(pid) - sleeps) as f64 / mebibytes;
+                let direct_ends = direct_ends.0 + direct_ends.1;
+                let proxied_ends = proxied_ends.0 + proxied_ends.1;
                 ratios[index].push(proxied / direct);
                 println!(
-                    "| {run} | {name} | {direct:.0} | {proxied:.0} | {:.0}% | {:.0} + {:.0} | {sleeps:.1} |",
+                    "| {run} | {name} | {direct:.0} | {proxied:.0} | {:.0}% | {:.0} + {:.0} | {sleeps:.1} | {:.0} / {:.0} | {:.2} / {:.2} |",
                     100.0 * proxied / direct,
                     user / mebibytes,
                     system / mebibytes,
+                    direct_ends / direct_mebibytes,
+                    proxied_ends / mebibytes,
+                    direct_ends / direct_wall,
+                    (proxied_ends + user + system) / proxied_wall,
                 );
             }
         }

@@ -15,7 +15,8 @@
 //! pipe is out of slots (a TCP segment can take a slot for a few bytes). So
 //! the socket's readiness is cleared only when the pipe was empty; otherwise
 //! the relay waits for the destination to take data, which makes room,
-//! and tries again.
+//! and tries again. A full pipe waits for the destination alone too: the
+//! source is readable then, and waiting on it would return at once.
 //!
 //! # Platform specific behavior
 //! Linux only. See: <https://man7.org/linux/man-pages/man2/splice.2.html>
@@ -104,9 +105,15 @@ impl SplicePipe {
                 }
             }
             // Whether waiting for the source to become readable is sound:
-            // false after an `EAGAIN` that may have meant "pipe full".
-            let mut wait_for_source = fill && !self.ended.load(Ordering::Relaxed);
-            if wait_for_source && held < self.capacity {
+            // false when the pipe is full, or after an `EAGAIN` that may
+            // have meant "pipe full". Waiting on a source that has data
+            // but nowhere to put it returns at once, every time: the relay
+            // then spins without a system call (the destination's cleared
+            // readiness makes `try_io` return before `splice`) until
+            // tokio's cooperative budget runs out and re-queues the task.
+            let mut wait_for_source =
+                fill && !self.ended.load(Ordering::Relaxed) && held < self.capacity;
+            if wait_for_source {
                 let room = self.capacity - held;
                 let into_pipe =
                     || splice(source, None, &self.write, None, room, SpliceFlags::NONBLOCK);
@@ -159,5 +166,109 @@ impl SplicePipe {
             })
             .await?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A connected pair: the tokio end the relay uses, and the blocking
+    /// peer the test drives from a thread.
+    fn pair(send_buffer: Option<usize>) -> (TcpStream, std::net::TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let ours =
+            std::net::TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+        let (peer, _) = listener.accept().expect("accept");
+        if let Some(size) = send_buffer {
+            // A fixed small send buffer (no autotuning) makes the
+            // destination back up after a few hundred KiB.
+            rustix::net::sockopt::set_socket_send_buffer_size(&ours, size).expect("SO_SNDBUF");
+        }
+        ours.set_nonblocking(true).expect("non-blocking");
+        (TcpStream::from_std(ours).expect("register"), peer)
+    }
+
+    /// A slow destination with a full pipe behind it parks the relay: it
+    /// must not keep being polled while the source has data it cannot take
+    /// (it used to spin on the source's readiness until tokio's budget ran
+    /// out, at full CPU). Everything still arrives, in order, once the
+    /// destination reads again.
+    #[tokio::test]
+    async fn a_full_pipe_parks_the_relay_until_the_destination_drains() {
+        const TOTAL: usize = 24 << 20;
+        let (source, mut source_peer) = pair(None);
+        let (destination, mut destination_peer) = pair(Some(64 << 10));
+        let pipe = Arc::new(SplicePipe::new().expect("pipe"));
+        let writer = std::thread::spawn(move || {
+            let chunk: Vec<u8> = (0..=255u8).cycle().take(256 << 10).collect();
+            for _ in 0..TOTAL / chunk.len() {
+                source_peer.write_all(&chunk).expect("write the source");
+            }
+            source_peer.shutdown(Shutdown::Write).expect("half-close");
+        });
+
+        let polls = Arc::new(AtomicUsize::new(0));
+        let mut relay = Box::pin({
+            let pipe = Arc::clone(&pipe);
+            async move {
+                let mut moved = 0;
+                loop {
+                    let relayed = pipe.relay(&source, &destination, true).await?;
+                    moved += relayed.sent;
+                    if relayed.finished {
+                        return io::Result::Ok(moved);
+                    }
+                }
+            }
+        });
+        let counter = Arc::clone(&polls);
+        let relay = tokio::spawn(poll_fn(move |context| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            relay.as_mut().poll(context)
+        }));
+
+        // Wait for the pipe to stop filling behind the stalled destination:
+        // full, or out of slots (a few bytes can take a whole slot). Full is
+        // the case that spun.
+        let (mut last, mut steady) = (0, 0);
+        for _ in 0..1000 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let held = pipe.held();
+            steady = if held > 0 && held == last { steady + 1 } else { 0 };
+            last = held;
+            if steady == 5 {
+                break;
+            }
+        }
+        assert_eq!(steady, 5, "the pipe kept filling: {last} of {} bytes", pipe.capacity);
+        let before = polls.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Parked, the task is polled again only if a late ACK frees room in
+        // the destination (a few times at most); the busy poll made it
+        // thousands of times.
+        let spun = polls.load(Ordering::Relaxed) - before;
+        assert!(spun <= 20, "the relay was polled {spun} times while nothing could move");
+
+        let reader = std::thread::spawn(move || {
+            let mut received = Vec::with_capacity(TOTAL);
+            destination_peer.read_to_end(&mut received).expect("read the destination");
+            received
+        });
+        let moved = relay.await.expect("relay task").expect("relay");
+        assert_eq!(moved, TOTAL);
+        writer.join().expect("writer");
+        drop(pipe);
+        let received = tokio::task::spawn_blocking(move || reader.join().expect("reader"))
+            .await
+            .expect("join");
+        assert_eq!(received.len(), TOTAL);
+        assert!(received.iter().enumerate().all(|(index, byte)| *byte == index as u8));
     }
 }
