@@ -1,14 +1,19 @@
 //! The monitor's eBPF programs: load the committed object, attach it to
 //! tracepoints, and read its events.
 //!
-//! The programs (`ebpf/monitor.bpf.c`) run on two stable tracepoints only —
-//! `sock:inet_sock_set_state` as a BTF tracepoint and
-//! `syscalls:sys_exit_accept{,4}` — never kprobes or fentry, which locked-down
-//! kernels refuse. They report, at the only moments the process is known:
+//! The programs (`ebpf/monitor.bpf.c`) run on one stable tracepoint only —
+//! `sock:inet_sock_set_state`, as a BTF tracepoint — never kprobes, fentry
+//! or syscall tracepoints (attaching any syscall tracepoint flags every task
+//! on the machine for the syscall tracing path: a loaded workload's latency
+//! rose by a quarter with `sys_exit_accept4` attached). They report, at the
+//! only moments the process is known:
 //! - **connected**: a client's connect() completed (pid stashed inside
 //!   connect(), 4-tuple once the handshake assigned the source port);
-//! - **accepted**: a server accepted a connection (the acceptor's pid and
-//!   the accepted socket's cookie);
+//! - **server established**: a server end's handshake completed (its
+//!   cookie and start; softirq, so no pid);
+//! - **closing**: a socket's holder called close() or shutdown() — the
+//!   transitions into FIN_WAIT1 and LAST_ACK run only there — with that
+//!   process's identity: for an accepted socket, the server process;
 //! - **listen** / **listen closed**: a TCP listener came or went, with the
 //!   pid that called listen();
 //! - **closed**: a connection end reached CLOSE, with its 4-tuple, owner
@@ -23,17 +28,18 @@
 //! running kernel's BTF at load time.
 //!
 //! # Platform specific behavior
-//! Needs CAP_BPF and CAP_PERFMON (or root), kernel BTF
-//! (`/sys/kernel/btf/vmlinux`) and tracefs for the accept tracepoints
-//! (mounted here when missing). Every failure is an [`EbpfError`] the
-//! monitor reports as the reason it fell back to netlink capture.
+//! Needs CAP_BPF and CAP_PERFMON (or root) and kernel BTF
+//! (`/sys/kernel/btf/vmlinux`), Linux 5.11 or later (BTF tracepoints,
+//! `bpf_get_current_task_btf`, `bpf_skc_to_tcp_sock`). Every failure is an
+//! [`EbpfError`] the monitor reports as the reason it fell back to netlink
+//! capture.
 //! See: <https://docs.kernel.org/bpf/libbpf/libbpf_naming_convention.html>
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use aya::programs::{BtfTracePoint, TracePoint};
+use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf};
 
 use super::netlink::ClosedSocket;
@@ -50,9 +56,9 @@ struct Aligned<T: ?Sized>(T);
 /// Size of the ring buffer, overriding the object's 16 MiB. The kernel
 /// maps its data pages twice into the reader (so a record that wraps reads
 /// as one piece): the ring costs up to twice its size in RSS. Events are
-/// 136 bytes with their header and a local connection makes four
-/// (connected, accepted, two closed ends), so at 5,000 connections/s 4 MiB
-/// holds 1.5 seconds of them while the recorder reads every 15 ms and
+/// 136 bytes with their header and a local connection makes six
+/// (connected, server established, two closing, two closed), so at 5,000
+/// connections/s 4 MiB holds a second of them while the recorder reads every 15 ms and
 /// writes a batch at most every second; overruns are counted in
 /// `ring_drops` and reported, never silent.
 pub const RING_BYTES: u32 = 4 << 20;
@@ -78,8 +84,6 @@ pub enum EbpfError {
         #[source]
         source: aya::maps::MapError,
     },
-    #[error("tracefs is not mounted and could not be mounted")]
-    Tracefs(#[source] std::io::Error),
 }
 
 /// What an event reports.
@@ -87,8 +91,11 @@ pub enum EbpfError {
 pub enum BpfEventKind {
     /// A client's connection was established; pid/uid/comm are the client's.
     Connected,
-    /// A server accepted the socket; pid/uid/comm are the acceptor's.
-    Accepted,
+    /// A server end's handshake completed; no pid (softirq).
+    ServerEstablished,
+    /// The socket's holder called close() or shutdown(); pid/uid/comm are
+    /// that process's.
+    Closing,
     /// A TCP socket started listening; pid is the caller of listen().
     Listen,
     /// A TCP listener was closed.
@@ -175,18 +182,6 @@ impl EbpfCapture {
                 .map_err(program("on_state"))?;
             state.load("inet_sock_set_state", &btf).map_err(program("on_state"))?;
             state.attach().map_err(program("on_state"))?;
-        }
-        crate::sys::tracefs::ensure_mounted().map_err(EbpfError::Tracefs)?;
-        for (name, tracepoint) in
-            [("on_accept4", "sys_exit_accept4"), ("on_accept", "sys_exit_accept")]
-        {
-            let accept: &mut TracePoint = object
-                .program_mut(name)
-                .ok_or(EbpfError::Missing { what: "program", name })?
-                .try_into()
-                .map_err(program(name))?;
-            accept.load().map_err(program(name))?;
-            accept.attach("syscalls", tracepoint).map_err(program(name))?;
         }
         let mut program_fds = Vec::new();
         for (_, program) in object.programs() {
@@ -279,10 +274,11 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<BpfEvent> {
     }
     let kind = match bytes[42] {
         1 => BpfEventKind::Connected,
-        2 => BpfEventKind::Accepted,
         3 => BpfEventKind::Listen,
         4 => BpfEventKind::ListenClosed,
         5 => BpfEventKind::Closed,
+        6 => BpfEventKind::ServerEstablished,
+        7 => BpfEventKind::Closing,
         _ => return None,
     };
     let family = u16_at(bytes, 36);
@@ -385,14 +381,14 @@ mod tests {
         bytes[36..38].copy_from_slice(&10u16.to_ne_bytes());      // AF_INET6
         bytes[38..40].copy_from_slice(&8080u16.to_ne_bytes());    // local port
         bytes[40..42].copy_from_slice(&40000u16.to_ne_bytes());   // remote port
-        bytes[42] = 2;                                            // accepted
+        bytes[42] = 7;                                            // closing
         bytes[59] = 1;                                            // ::1
         bytes[60 + 10] = 0xff;                                    // ::ffff:127.0.0.1
         bytes[60 + 11] = 0xff;
         bytes[60 + 12..60 + 16].copy_from_slice(&[127, 0, 0, 1]);
         bytes[76..80].copy_from_slice(b"node");
         let event = decode_event(&bytes).unwrap();
-        assert_eq!(event.kind, BpfEventKind::Accepted);
+        assert_eq!(event.kind, BpfEventKind::Closing);
         assert_eq!((event.cookie, event.pid, event.uid), (77, 4242, 1000));
         assert_eq!(event.local, "[::1]:8080".parse().unwrap());
         assert_eq!(event.remote, "[::ffff:127.0.0.1]:40000".parse().unwrap());

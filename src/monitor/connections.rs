@@ -263,6 +263,11 @@ impl ConnectionJoiner {
         }
     }
 
+    /// Whether the end's current attribution names the socket `cookie`.
+    pub fn attributed_to(&self, key: &EndKey, cookie: u64) -> bool {
+        self.attributions.get(key).is_some_and(|a| a.cookie == Some(cookie))
+    }
+
     /// Whether the end already has an owner (dumps skip the `/proc` scan).
     pub fn is_attributed(&self, key: &EndKey) -> bool {
         self.attributions.contains_key(key)

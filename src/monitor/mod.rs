@@ -188,6 +188,9 @@ pub struct Recorder {
     batch: Vec<MonitorEvent>,
     batch_started: Option<Instant>,
     reported: Reported,
+    /// Start of server ends established while recording and not yet
+    /// closed by their process (eBPF), by socket cookie.
+    server_starts: HashMap<u64, UnixMicros>,
     /// Closed connection ends waiting [`CLOSE_DELAY`], oldest first.
     delayed: std::collections::VecDeque<DelayedClose>,
     /// Start times of recent reads of the sources, oldest first, to know up
@@ -270,6 +273,7 @@ impl Recorder {
             batch: Vec::new(),
             batch_started: None,
             reported: Reported::default(),
+            server_starts: HashMap::new(),
             delayed: std::collections::VecDeque::new(),
             collects: std::collections::VecDeque::new(),
             unnameable: std::collections::HashSet::new(),
@@ -468,6 +472,8 @@ impl Recorder {
         }
         for mut event in bpf_events {
             if let Some(end) = event.closed.take() {
+                // A server end reset before its process closed it.
+                self.server_starts.remove(&end.cookie);
                 let net_namespace = self.label(event.net_namespace);
                 if self.covers(net_namespace) {
                     closed.push((net_namespace, end));
@@ -736,6 +742,15 @@ impl Recorder {
         }
         let at =
             self.monotonic_to_realtime + i64::try_from(event.at_monotonic_ns / 1000).unwrap_or(0);
+        if event.kind == BpfEventKind::ServerEstablished {
+            if self.server_starts.len() >= connections::MAX_HELD {
+                // Ends whose process never closed them (reset first) are
+                // the oldest; they are forgotten rather than kept forever.
+                self.server_starts.clear();
+            }
+            self.server_starts.insert(event.cookie, at);
+            return;
+        }
         let process = self.processes.identify(
             self.system.as_ref(),
             event.pid,
@@ -745,13 +760,30 @@ impl Recorder {
         );
         let key = EndKey::new(net_namespace, event.local, event.remote);
         match event.kind {
-            BpfEventKind::Connected | BpfEventKind::Accepted => {
-                let role =
-                    if event.kind == BpfEventKind::Connected { Role::Client } else { Role::Server };
+            BpfEventKind::Connected => {
                 let attribution = Attribution {
                     process,
-                    role: Some(role),
+                    role: Some(Role::Client),
                     since: at,
+                    cookie: Some(event.cookie),
+                };
+                self.joiner.attribute(key, attribution);
+            }
+            // Handled in `collect` before the process is looked up.
+            BpfEventKind::ServerEstablished => {}
+            BpfEventKind::Closing => {
+                // A client's close() changes nothing: connect() named it.
+                if self.joiner.attributed_to(&key, event.cookie) {
+                    return;
+                }
+                // The holder of a server end that began while recording;
+                // otherwise a socket opened before the recorder started,
+                // whose side the listeners tell.
+                let started = self.server_starts.remove(&event.cookie);
+                let attribution = Attribution {
+                    process,
+                    role: started.map(|_| Role::Server),
+                    since: started.unwrap_or(at),
                     cookie: Some(event.cookie),
                 };
                 self.joiner.attribute(key, attribution);
@@ -963,7 +995,7 @@ mod tests {
     use std::cell::Cell;
 
     fn refused() -> EbpfError {
-        EbpfError::Tracefs(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+        EbpfError::Missing { what: "program", name: "on_state" }
     }
 
     #[test]
@@ -983,7 +1015,7 @@ mod tests {
         let (capture, mode, reason) =
             choose_capture(CaptureChoice::Auto, &locked, || Err::<(), _>(refused())).unwrap();
         assert_eq!((capture, mode), (None, CaptureMode::Netlink));
-        assert!(reason.starts_with("eBPF unavailable: tracefs"), "{reason}");
+        assert!(reason.starts_with("eBPF unavailable: the eBPF object has no program"), "{reason}");
         assert!(reason.contains("confidentiality mode"), "{reason}");
 
         // …or by missing capabilities (CapEff without bits 21 and 39).

@@ -10,5 +10,4 @@ pub mod poll;
 pub mod signal;
 pub mod sysctl;
 pub mod timerfd;
-pub mod tracefs;
 pub mod users;

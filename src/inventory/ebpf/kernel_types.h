@@ -98,41 +98,12 @@ struct tcp_sock {
 	__u64 bytes_retrans;
 } __attribute__((preserve_access_index));
 
-struct socket {
-	struct sock *sk;
-} __attribute__((preserve_access_index));
-
-struct file {
-	void *private_data;
-} __attribute__((preserve_access_index));
-
-struct fdtable {
-	unsigned int max_fds;
-	struct file **fd;
-} __attribute__((preserve_access_index));
-
-struct files_struct {
-	struct fdtable *fdt;
-} __attribute__((preserve_access_index));
-
 struct task_struct {
 	int pid;
 	int tgid;
 	__u64 start_boottime;
 	struct task_struct *group_leader;
-	struct files_struct *files;
 	char comm[16];
 } __attribute__((preserve_access_index));
-
-/* The classic tracepoint record of syscalls:sys_exit_* (see
- * /sys/kernel/tracing/events/syscalls/sys_exit_accept4/format). */
-struct syscall_exit_record {
-	unsigned short common_type;
-	unsigned char common_flags;
-	unsigned char common_preempt_count;
-	int common_pid;
-	int syscall_nr;
-	long ret;
-};
 
 #endif

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
-/* porthole monitor: who connected to and who accepted from local TCP
- * services, attributed to processes at the only moments the process is
- * known, using stable tracepoints only (no kprobes, no fentry).
+/* porthole monitor: who connected to and who served local TCP services,
+ * attributed to processes at the only moments the process is known, from
+ * one stable tracepoint (no kprobes, no fentry, no syscall tracepoints:
+ * attaching any of those flags every task on the machine for the syscall
+ * tracing path, which cost a loaded workload a quarter more latency).
  *
  * - tp_btf/inet_sock_set_state
  *   * CLOSE -> SYN_SENT runs inside connect(), in the client's task: the
@@ -16,12 +18,14 @@
  *     final here and are emitted with the cookie, so no sock_diag destroy
  *     subscription is needed: that broadcast queues kernel work for every
  *     socket that closes, on the closing task's CPU.
- *   * SYN_RECV -> ESTABLISHED on the server side only asks for the socket
- *     cookie, which the kernel generates lazily: the accept program below
- *     and the destroy notification then see the same cookie.
- * - tracepoint/syscalls/sys_exit_accept{,4}: walks
- *   current->files->fdt->fd[ret]->private_data->sk to the accepted socket
- *   and emits the acceptor's identity with that socket's cookie.
+ *   * SYN_RECV -> ESTABLISHED: a server end began (softirq: no pid); its
+ *     cookie and start are emitted.
+ *   * ESTABLISHED -> FIN_WAIT1 and CLOSE_WAIT -> LAST_ACK are made only by
+ *     close() or shutdown(), so they run in the task of the process that
+ *     holds the socket: its identity is emitted with the cookie. For an
+ *     accepted socket that is the server process (a server end reset
+ *     before its process closes it never gets here; the recorder then
+ *     names the listener's owner).
  *
  * Every event goes to one ring buffer; a full ring buffer is counted in
  * `ring_drops`, never silent. When `recorded_netns` is set (the loader
@@ -43,14 +47,20 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
+#define TCP_CLOSE_WAIT 8
 #define TCP_LISTEN 10
 #define TCP_NEW_SYN_RECV 12
 
+#define TCP_FIN_WAIT1 4
+#define TCP_LAST_ACK 9
+
 #define EVENT_CONNECTED 1
-#define EVENT_ACCEPTED 2
+/* 2 was "accepted", from the syscall tracepoints this object no longer has */
 #define EVENT_LISTEN 3
 #define EVENT_LISTEN_CLOSED 4
 #define EVENT_CLOSED 5
+#define EVENT_SERVER_ESTABLISHED 6
+#define EVENT_CLOSING 7
 
 /* The network namespace inode to record, 0 for every namespace. */
 volatile const __u32 recorded_netns = 0;
@@ -191,11 +201,12 @@ static __always_inline struct event *reserve(__u8 kind, __u64 cookie)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 {
-	/* A connection makes about ten transitions, half of them into states
-	 * nothing here needs (FIN_WAIT*, CLOSE_WAIT, LAST_ACK, SYN_RECV):
-	 * those runs end at this first test, reading nothing. */
+	/* A connection makes about ten transitions; those into states nothing
+	 * here needs (FIN_WAIT2, CLOSE_WAIT, SYN_RECV, ...) end at this first
+	 * test, reading nothing. */
 	if (newstate != TCP_SYN_SENT && newstate != TCP_ESTABLISHED &&
-	    newstate != TCP_CLOSE && newstate != TCP_LISTEN)
+	    newstate != TCP_CLOSE && newstate != TCP_LISTEN &&
+	    newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
 		return 0;
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
@@ -260,9 +271,29 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (newstate == TCP_ESTABLISHED &&
 	    (oldstate == TCP_SYN_RECV || oldstate == TCP_NEW_SYN_RECV)) {
-		/* Generate the server socket's cookie now, before accept()
-		 * reads it. */
-		bpf_get_socket_cookie(sk);
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+		struct event *event =
+			tp ? reserve(EVENT_SERVER_ESTABLISHED, bpf_get_socket_cookie(sk)) : 0;
+		if (event) {
+			fill_socket_direct(event, tp);
+			bpf_ringbuf_submit(event, 0);
+		}
+		return 0;
+	}
+	if ((newstate == TCP_FIN_WAIT1 && oldstate == TCP_ESTABLISHED) ||
+	    (newstate == TCP_LAST_ACK && oldstate == TCP_CLOSE_WAIT)) {
+		/* Inside close() or shutdown(): the current task holds it. */
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+		struct event *event = tp ? reserve(EVENT_CLOSING, bpf_get_socket_cookie(sk)) : 0;
+		if (event) {
+			struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
+			event->tgid = bpf_get_current_pid_tgid() >> 32;
+			event->uid = (__u32)bpf_get_current_uid_gid();
+			event->start_boottime = leader->start_boottime;
+			__builtin_memcpy(event->comm, leader->comm, sizeof(event->comm));
+			fill_socket_direct(event, tp);
+			bpf_ringbuf_submit(event, 0);
+		}
 		return 0;
 	}
 	if (newstate == TCP_LISTEN || (oldstate == TCP_LISTEN && newstate == TCP_CLOSE)) {
@@ -275,54 +306,4 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		}
 	}
 	return 0;
-}
-
-static __always_inline int on_accept_exit(struct syscall_exit_record *record)
-{
-	long fd = record->ret;
-	if (fd < 0)
-		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = 0;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return 0;
-	struct socket *socket = BPF_CORE_READ(file, private_data);
-	if (!socket)
-		return 0;
-	struct sock *sk = BPF_CORE_READ(socket, sk);
-	if (!sk)
-		return 0;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if ((family != AF_INET && family != AF_INET6) ||
-	    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-	if (recorded_netns &&
-	    BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) != recorded_netns)
-		return 0;
-	/* bpf_get_socket_cookie() is not offered to classic tracepoints;
-	 * the state program generated the cookie at ESTABLISHED. */
-	__u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-	struct event *event = reserve(EVENT_ACCEPTED, cookie);
-	if (!event)
-		return 0;
-	fill_current(event);
-	fill_socket(event, sk);
-	bpf_ringbuf_submit(event, 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int on_accept4(struct syscall_exit_record *record)
-{
-	return on_accept_exit(record);
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept")
-int on_accept(struct syscall_exit_record *record)
-{
-	return on_accept_exit(record);
 }
