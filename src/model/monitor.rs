@@ -24,8 +24,8 @@ pub type UnixMicros = i64;
 /// so that a reader knows which fields to trust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaptureMode {
-    /// eBPF tracepoints (`sock:inet_sock_set_state`, `syscalls:sys_exit_accept4`)
-    /// attribute both ends of every connection, however short.
+    /// The eBPF tracepoint `sock:inet_sock_set_state` (BTF) attributes
+    /// both ends of every connection, however short.
     Ebpf,
     /// sock_diag destroy multicast plus periodic dumps: every close with its
     /// 4-tuple, uid, bytes and cookie; pids only for connections that were

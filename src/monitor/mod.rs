@@ -11,7 +11,8 @@
 //! - **Connections**: every closed TCP socket with 4-tuple, uid, bytes and
 //!   cookie ([`connections`] pairs the two ends). In eBPF mode the programs
 //!   report it at the transition to CLOSE, and name the processes of both
-//!   ends (`connected`/`accepted`). In netlink mode it is the sock_diag
+//!   ends (`connected` inside connect(); the server at its close() or
+//!   shutdown(), which alone make the FIN_WAIT1 and LAST_ACK transitions). In netlink mode it is the sock_diag
 //!   destroy multicast, one subscription per network namespace, and the
 //!   processes come from established-socket dumps plus a `/proc` scan every
 //!   `interval` in which connections were opened (only connections that
@@ -905,9 +906,7 @@ pub(crate) fn choose_capture<C>(
                 Ok(capture) => Ok((
                     Some(capture),
                     CaptureMode::Ebpf,
-                    "eBPF tracepoints sock:inet_sock_set_state and \
-                     syscalls:sys_exit_accept4 attached"
-                        .to_string(),
+                    "eBPF tracepoint sock:inet_sock_set_state attached".to_string(),
                 )),
                 Err(error) => {
                     let mut reason = format!("eBPF unavailable: {}", error_chain(&error));
