@@ -263,9 +263,12 @@ impl ConnectionJoiner {
         }
     }
 
-    /// Whether the end's current attribution names the socket `cookie`.
+    /// Whether the socket `cookie` at `key` already has an attribution: the
+    /// end's current one, or one a newer connection on the 4-tuple
+    /// superseded.
     pub fn attributed_to(&self, key: &EndKey, cookie: u64) -> bool {
         self.attributions.get(key).is_some_and(|a| a.cookie == Some(cookie))
+            || self.superseded.contains_key(&cookie)
     }
 
     /// Whether the end already has an owner (dumps skip the `/proc` scan).
@@ -668,6 +671,11 @@ mod tests {
         assert_eq!(second.started_at, Some(500));
         assert_eq!(joiner.losses.take(), []);
         assert!(joiner.superseded.is_empty() && joiner.attributions.is_empty());
+        // Both sockets stay known while either is attributed, superseded or not.
+        joiner.attribute(client_key, attribution(20, Role::Client, 1_000, 5));
+        joiner.attribute(client_key, attribution(21, Role::Client, 1_100, 6));
+        assert!(joiner.attributed_to(&client_key, 5) && joiner.attributed_to(&client_key, 6));
+        assert!(!joiner.attributed_to(&client_key, 7));
     }
 
     #[test]

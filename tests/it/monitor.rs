@@ -332,11 +332,13 @@ fn a_listener_that_lives_50ms_is_named_in_ebpf_mode() {
 
 /// Connects twice from processes with the same pid: the first exits, then
 /// `ns_last_pid` is set so the next fork gets the same number; each child
-/// execs python with its own tag.
+/// execs python with its own tag. Each client stays 300 ms after its close:
+/// a command line is read from `/proc` while the process lives, and a
+/// recorder starved by a loaded machine may read its events that late.
 const PID_REUSE: &str = r#"
 import os, sys
 port = sys.argv[1]
-client = "import socket,sys; s=socket.create_connection(('127.0.0.1', int(sys.argv[2]))); s.sendall(sys.argv[1].encode()); s.recv(100); s.close()"
+client = "import socket,sys,time; s=socket.create_connection(('127.0.0.1', int(sys.argv[2]))); s.sendall(sys.argv[1].encode()); s.recv(100); s.close(); time.sleep(0.3)"
 def spawn(tag):
     pid = os.fork()
     if pid == 0:
