@@ -752,6 +752,12 @@ impl Recorder {
             self.server_starts.insert(event.cookie, at);
             return;
         }
+        let key = EndKey::new(net_namespace, event.local, event.remote);
+        // A client's close() changes nothing: connect() named it. Checked
+        // before the process lookup, which every client close would pay.
+        if event.kind == BpfEventKind::Closing && self.joiner.attributed_to(&key, event.cookie) {
+            return;
+        }
         let process = self.processes.identify(
             self.system.as_ref(),
             event.pid,
@@ -759,7 +765,6 @@ impl Recorder {
             &event.comm,
             event.uid,
         );
-        let key = EndKey::new(net_namespace, event.local, event.remote);
         match event.kind {
             BpfEventKind::Connected => {
                 let attribution = Attribution {
@@ -770,13 +775,9 @@ impl Recorder {
                 };
                 self.joiner.attribute(key, attribution);
             }
-            // Handled in `collect` before the process is looked up.
+            // Handled above, before the process is looked up.
             BpfEventKind::ServerEstablished => {}
             BpfEventKind::Closing => {
-                // A client's close() changes nothing: connect() named it.
-                if self.joiner.attributed_to(&key, event.cookie) {
-                    return;
-                }
                 // The holder of a server end that began while recording;
                 // otherwise a socket opened before the recorder started,
                 // whose side the listeners tell.
