@@ -4,8 +4,9 @@
 //! The programs (`ebpf/monitor.bpf.c`) run on one stable tracepoint only —
 //! `sock:inet_sock_set_state`, as a BTF tracepoint — never kprobes, fentry
 //! or syscall tracepoints (attaching any syscall tracepoint flags every task
-//! on the machine for the syscall tracing path: a loaded workload's latency
-//! rose by a quarter with `sys_exit_accept4` attached). They report, at the
+//! on the machine for the syscall tracing path: with `sys_exit_accept4`
+//! attached a loaded workload's median latency was 7–11 points higher than
+//! without it, see BENCHMARKS.md). They report, at the
 //! only moments the process is known:
 //! - **connected**: a client's connect() completed (pid stashed inside
 //!   connect(), 4-tuple once the handshake assigned the source port);
