@@ -36,8 +36,6 @@ const RECEIVE_BUFFER: usize = 32 << 20;
 pub struct DestroySubscription {
     socket: NetlinkSocket,
     buffer: Vec<u8>,
-    /// The receive buffer the kernel granted, for the start-up message.
-    pub receive_buffer: usize,
 }
 
 /// What one [`DestroySubscription::drain`] call read.
@@ -55,13 +53,13 @@ impl DestroySubscription {
     pub fn open() -> Result<Self, InventoryError> {
         let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG).map_err(InventoryError::Netlink)?;
         socket.bind_auto().map_err(InventoryError::Netlink)?;
-        let receive_buffer = crate::sys::netlink::set_receive_buffer(&socket, RECEIVE_BUFFER)
+        crate::sys::netlink::set_receive_buffer(&socket, RECEIVE_BUFFER)
             .map_err(InventoryError::Netlink)?;
         for group in TCP_DESTROY_GROUPS {
             socket.add_membership(group).map_err(InventoryError::Netlink)?;
         }
         socket.set_non_blocking(true).map_err(InventoryError::Netlink)?;
-        Ok(DestroySubscription { socket, buffer: Vec::with_capacity(256 * 1024), receive_buffer })
+        Ok(DestroySubscription { socket, buffer: Vec::with_capacity(256 * 1024) })
     }
 
     /// Subscribes in the namespace behind `handle` (`/proc/PID/ns/net` or

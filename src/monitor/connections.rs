@@ -2,11 +2,13 @@
 //! into one [`ConnectionRecord`].
 //!
 //! Inputs arrive from three sources, in any order:
-//! - **closes** ([`ConnectionJoiner::closed`]): one per socket end, from the
-//!   sock_diag destroy multicast — 4-tuple, uid, bytes, cookie, no pid;
+//! - **closes** ([`ConnectionJoiner::closed`]): one per socket end — 4-tuple,
+//!   uid, bytes, cookie, no pid — from the eBPF CLOSE events or the sock_diag
+//!   destroy multicast;
 //! - **attributions** ([`ConnectionJoiner::attribute`]): "the end with this
-//!   4-tuple belongs to this process", from eBPF (`connected`, `accepted`)
-//!   or from an established-socket dump plus a `/proc` scan;
+//!   4-tuple belongs to this process", from eBPF (the client in connect(),
+//!   the server at its close()) or from an established-socket dump plus a
+//!   `/proc` scan;
 //! - **listeners** ([`ListenerIndex`]), which say which end is the server
 //!   when eBPF did not.
 //!
@@ -99,7 +101,7 @@ pub trait ListenerIndex {
     /// connections to `local` in the namespace.
     fn serves(&self, net_namespace: Option<u64>, local: SocketAddr) -> bool;
     /// The owner of that listener, used as the server process when the
-    /// accepting process was not seen.
+    /// process holding the server end was not seen.
     fn owner(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<ProcessIdentity>;
 }
 
@@ -169,7 +171,7 @@ fn connection_end(ends: [Option<ConnectionEnd>; 2]) -> ConnectionEnd {
 /// Counters the joiner reports as losses.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct JoinLosses {
-    /// Server ends closed with no accept seen (eBPF mode only).
+    /// Server ends closed without their process seen (eBPF mode only).
     pub unmatched: u64,
     /// Records without a client or server process although one was
     /// expected.
@@ -189,9 +191,9 @@ impl JoinLosses {
 /// Pairs closes into records; see the module docs.
 #[derive(Debug)]
 pub struct ConnectionJoiner {
-    /// Whether accepts are observed (eBPF): a server end without one is
+    /// Whether server ends are attributed (eBPF): a server end without an
     /// counted as unmatched.
-    accepts_observed: bool,
+    server_ends_attributed: bool,
     /// Attributions by end; removed when used.
     attributions: HashMap<EndKey, Attribution>,
     /// Attributions a newer connection on the same 4-tuple replaced in
@@ -215,9 +217,9 @@ pub struct ConnectionJoiner {
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 impl ConnectionJoiner {
-    pub fn new(accepts_observed: bool) -> Self {
+    pub fn new(server_ends_attributed: bool) -> Self {
         ConnectionJoiner {
-            accepts_observed,
+            server_ends_attributed,
             attributions: HashMap::new(),
             superseded: HashMap::new(),
             waiting_clients: HashMap::new(),
@@ -415,7 +417,7 @@ impl ConnectionJoiner {
             Some(held) => self.take_attribution(&client_key, held.closed.cookie),
             None => self.attributions.remove(&client_key),
         };
-        if self.accepts_observed && server_attribution.is_none() {
+        if self.server_ends_attributed && server_attribution.is_none() {
             self.losses.unmatched += 1;
         }
         let server_process = match &server_attribution {
@@ -737,7 +739,11 @@ mod tests {
         let server = end(2, mapped_server, mapped_client, 7, 5);
         let record = joiner.closed(None, server, 120, &Port8080).unwrap();
         assert_eq!(record.client_process.unwrap().pid, 20);
-        assert_eq!(record.server_process.unwrap().pid, 11, "the acceptor, not the listener");
+        assert_eq!(
+            record.server_process.unwrap().pid,
+            11,
+            "the server end's process, not the listener's"
+        );
         assert_eq!(record.started_at, Some(50));
         assert!(joiner.losses.take().is_empty());
     }

@@ -11,10 +11,11 @@
 //! - **Connections**: every closed TCP socket with 4-tuple, uid, bytes and
 //!   cookie ([`connections`] pairs the two ends). In eBPF mode the programs
 //!   report it at the transition to CLOSE, and name the processes of both
-//!   ends (`connected` inside connect(); the server at its close() or
-//!   shutdown(), which alone make the FIN_WAIT1 and LAST_ACK transitions). In netlink mode it is the sock_diag
-//!   destroy multicast, one subscription per network namespace, and the
-//!   processes come from established-socket dumps plus a `/proc` scan every
+//!   ends (the client inside connect(); the server at its close() or
+//!   shutdown(), which alone make the FIN_WAIT1 and LAST_ACK transitions).
+//!   In netlink mode it is the sock_diag destroy multicast, one
+//!   subscription per network namespace, and the processes come from
+//!   established-socket dumps plus a `/proc` scan every
 //!   `interval` in which connections were opened (only connections that
 //!   lived that long get a client pid). eBPF mode does not subscribe to the
 //!   destroy multicast: while anyone does, the kernel queues a work item for
@@ -254,7 +255,7 @@ impl Recorder {
             Err(error) => (None, Some(error_chain(&error))),
         };
         let processes = ProcessTable::default();
-        let accepts_observed = ebpf.is_some();
+        let server_ends_attributed = ebpf.is_some();
         let mut recorder = Recorder {
             system,
             recorded,
@@ -269,7 +270,7 @@ impl Recorder {
             own_namespace,
             processes,
             listeners: ListenerTracker::default(),
-            joiner: ConnectionJoiner::new(accepts_observed),
+            joiner: ConnectionJoiner::new(server_ends_attributed),
             monotonic_to_realtime: monotonic_to_realtime(),
             batch: Vec::new(),
             batch_started: None,
@@ -290,12 +291,6 @@ impl Recorder {
     /// Why this mode was chosen.
     pub fn reason(&self) -> &str {
         &self.reason
-    }
-
-    /// Receive buffer granted to the destroy subscription, in bytes; 0 in
-    /// eBPF mode, which has none.
-    pub fn receive_buffer(&self) -> usize {
-        self.subscriptions.first().map_or(0, |s| s.destroy.receive_buffer)
     }
 
     /// Why the process connector is not active, when it is not.
@@ -442,12 +437,11 @@ impl Recorder {
     /// Returns whether processes started (listeners are then dumped more
     /// often).
     fn collect(&mut self, summary: &mut MonitorSummary) -> Result<bool, MonitorError> {
-        // Destroy notifications are read before eBPF events: every connect
-        // and accept of a socket happened before its close, so draining the
-        // ring buffer second sees the attribution of every close read first.
-        // In eBPF mode closes come through the ring itself, after the
-        // events of their socket. Either way every close the kernel sent
-        // before this instant is read below.
+        // Destroy notifications (netlink mode) are read before eBPF events,
+        // and in eBPF mode closes come through the ring after the events of
+        // their socket: either way a close is never read before what named
+        // its socket. Every close the kernel sent before this instant is
+        // read below.
         let closed_at = unix_micros();
         self.collects.push_back(closed_at);
         let mut closed: Vec<(Option<u64>, ClosedSocket)> = Vec::new();

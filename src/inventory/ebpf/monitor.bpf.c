@@ -34,7 +34,6 @@
  * kernel rather than shipped to the recorder to be dropped there. */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
 
@@ -130,42 +129,22 @@ static __always_inline void count_drop(void)
 		*count += 1;
 }
 
+/* The calling process: pid, uid, start time and the process's name (not
+ * the calling thread's), read through the task's BTF pointer. */
 static __always_inline void fill_current(struct event *event)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
 	event->tgid = bpf_get_current_pid_tgid() >> 32;
 	event->uid = (__u32)bpf_get_current_uid_gid();
-	event->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
-	/* The process's name, not the calling thread's. */
-	BPF_CORE_READ_INTO(&event->comm, task, group_leader, comm);
+	event->start_boottime = leader->start_boottime;
+	__builtin_memcpy(event->comm, leader->comm, sizeof(event->comm));
 }
 
-/* Addresses, ports and namespace of `sk`. The local port is read from
- * inet_sport: skc_num is already zero when a socket reaches CLOSE. */
-static __always_inline void fill_socket(struct event *event, struct sock *sk)
-{
-	struct inet_sock *inet = (struct inet_sock *)sk;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	__u16 sport = bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
-	event->family = family;
-	event->local_port = sport ? sport : BPF_CORE_READ(sk, __sk_common.skc_num);
-	event->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	event->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	if (family == AF_INET) {
-		__be32 local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 remote = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		__builtin_memcpy(event->local_addr, &local, 4);
-		__builtin_memcpy(event->remote_addr, &remote, 4);
-	} else {
-		BPF_CORE_READ_INTO(&event->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&event->remote_addr, sk, __sk_common.skc_v6_daddr);
-	}
-}
-
-/* The same from the state program, whose arguments are BTF pointers the
- * verifier lets it read directly: plain loads instead of one
- * bpf_probe_read_kernel() call per field, on every connection. */
-static __always_inline void fill_socket_direct(struct event *event, struct tcp_sock *tp)
+/* Addresses, ports and namespace of a socket, read through its BTF
+ * pointer (plain loads, no bpf_probe_read_kernel() call per field). The
+ * local port is read from inet_sport: skc_num is already zero when a
+ * socket reaches CLOSE. */
+static __always_inline void fill_socket(struct event *event, struct tcp_sock *tp)
 {
 	struct sock_common *common = &tp->inet_conn.icsk_inet.sk.__sk_common;
 	__u16 family = common->skc_family;
@@ -241,7 +220,7 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 			event->uid = client->uid;
 			event->start_boottime = client->start_boottime;
 			__builtin_memcpy(event->comm, client->comm, sizeof(event->comm));
-			fill_socket_direct(event, tp);
+			fill_socket(event, tp);
 			bpf_ringbuf_submit(event, 0);
 		}
 		bpf_map_delete_elem(&connecting, &cookie);
@@ -255,7 +234,7 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 		struct event *event = tp ? reserve(EVENT_CLOSED, cookie) : 0;
 		if (event) {
-			fill_socket_direct(event, tp);
+			fill_socket(event, tp);
 			event->old_state = oldstate;
 			event->uid = sk->sk_uid.val;
 			event->retransmits = tp->inet_conn.icsk_retransmits;
@@ -276,7 +255,7 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		struct event *event =
 			tp ? reserve(EVENT_SERVER_ESTABLISHED, bpf_get_socket_cookie(sk)) : 0;
 		if (event) {
-			fill_socket_direct(event, tp);
+			fill_socket(event, tp);
 			bpf_ringbuf_submit(event, 0);
 		}
 		return 0;
@@ -287,22 +266,19 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 		struct event *event = tp ? reserve(EVENT_CLOSING, bpf_get_socket_cookie(sk)) : 0;
 		if (event) {
-			struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
-			event->tgid = bpf_get_current_pid_tgid() >> 32;
-			event->uid = (__u32)bpf_get_current_uid_gid();
-			event->start_boottime = leader->start_boottime;
-			__builtin_memcpy(event->comm, leader->comm, sizeof(event->comm));
-			fill_socket_direct(event, tp);
+			fill_current(event);
+			fill_socket(event, tp);
 			bpf_ringbuf_submit(event, 0);
 		}
 		return 0;
 	}
 	if (newstate == TCP_LISTEN || (oldstate == TCP_LISTEN && newstate == TCP_CLOSE)) {
 		__u8 kind = newstate == TCP_LISTEN ? EVENT_LISTEN : EVENT_LISTEN_CLOSED;
-		struct event *event = reserve(kind, bpf_get_socket_cookie(sk));
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+		struct event *event = tp ? reserve(kind, bpf_get_socket_cookie(sk)) : 0;
 		if (event) {
 			fill_current(event);
-			fill_socket(event, sk);
+			fill_socket(event, tp);
 			bpf_ringbuf_submit(event, 0);
 		}
 	}
