@@ -7,7 +7,14 @@
 //! Run with `bench/monitor/run.sh` (root: eBPF and sock_diag subscriptions
 //! need it), which runs this inside a fresh network namespace so only the
 //! benchmark's own connections are recorded. `--latency [ROUNDS [SECONDS]]` runs only
-//! the workload-latency comparison, interleaved (see [`latency_rounds`]).
+//! the workload-latency comparison, interleaved (see [`latency_rounds`]);
+//! `--churn [SECONDS]` only the recorder's CPU while processes start (see
+//! [`churn`]).
+//! `PORTHOLE_BENCH_BINARY` points every mode at another build of porthole.
+//! Two knobs for the latency comparison: `PORTHOLE_BENCH_RECORDER_WRAPPER` runs
+//! the recorder under a command (`nice -n 19`, `chrt -i 0`) to measure
+//! scheduling policies, and `PORTHOLE_BENCH_ONLY=none|ebpf|netlink` runs
+//! only that variant (to attach a profiler), without the comparison.
 //!
 //! The workload: one server process (this one, several accept threads) on
 //! port 7000 of every 127.0.0.0/8 address, and eight client processes (this
@@ -45,6 +52,11 @@ fn main() {
         std::fs::write(path, value).expect("namespace sysctl");
     }
     serve();
+    if let Some(position) = args.iter().position(|arg| arg == "--churn") {
+        let seconds = args.get(position + 1).and_then(|n| n.parse().ok()).unwrap_or(10);
+        churn(Duration::from_secs(seconds));
+        return;
+    }
     if let Some(position) = args.iter().position(|arg| arg == "--latency") {
         // Program statistics time every run of every program (two clock
         // reads each): they stay off while latency is what is measured.
@@ -129,7 +141,11 @@ fn latency_rounds(rounds: usize, seconds: Duration) {
     let mut p99: HashMap<&str, Vec<f64>> = HashMap::new();
     let mut cpu: HashMap<&str, Vec<f64>> = HashMap::new();
     let mut kworker: HashMap<&str, Vec<f64>> = HashMap::new();
+    let store_directory =
+        std::env::temp_dir().join(format!("porthole-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&store_directory).expect("store directory");
     println!("## Interleaved latency, 5,000/s, {} s per run, {rounds} rounds", seconds.as_secs());
+    println!("# recorders write to SQLite stores in {}", store_directory.display());
     println!(
         "| round | recorder | connections | p50 (µs) | p99 (µs) | workload CPU µs/conn | recorder CPU µs/conn | kworker CPU µs/conn |"
     );
@@ -137,7 +153,11 @@ fn latency_rounds(rounds: usize, seconds: Duration) {
     for round in 0..rounds {
         for turn in 0..VARIANTS.len() {
             let variant = VARIANTS[(round + turn) % VARIANTS.len()];
-            let recorder = (variant != "none").then(|| Recorder::start(variant));
+            if std::env::var("PORTHOLE_BENCH_ONLY").is_ok_and(|only| only != variant) {
+                continue;
+            }
+            let recorder =
+                (variant != "none").then(|| Recorder::start_storing(variant, &store_directory));
             let recorder_before = recorder.as_ref().map_or(0, Recorder::cpu_ns);
             let kworker_before = kworker_cpu_ns();
             let load = run_load(5000, seconds);
@@ -164,10 +184,15 @@ fn latency_rounds(rounds: usize, seconds: Duration) {
             kworker.entry(variant).or_default().push(per_connection(kworker_ns));
         }
     }
+    let _ = std::fs::remove_dir_all(&store_directory);
     let median_of = |values: &mut Vec<f64>| {
         values.sort_unstable_by(f64::total_cmp);
         values[values.len() / 2]
     };
+    if VARIANTS.iter().any(|variant| !p50.contains_key(variant)) {
+        // PORTHOLE_BENCH_ONLY: single runs (for a profiler), no comparison.
+        return;
+    }
     let base50 = median_of(p50.get_mut("none").expect("baseline runs"));
     let base99 = median_of(p99.get_mut("none").expect("baseline runs"));
     // Each round's own ratio to its own unrecorded run, before the lists
@@ -201,6 +226,42 @@ fn latency_rounds(rounds: usize, seconds: Duration) {
             mcpu / base_cpu
         );
     }
+}
+
+/// The recorder's CPU while processes start and exit with no network
+/// activity at all, as during a build: this process starts `/bin/true`
+/// one after another for `seconds`, in the recorded namespace (so every
+/// one is read), under each capture mode and twice in turn.
+fn churn(seconds: Duration) {
+    let store_directory =
+        std::env::temp_dir().join(format!("porthole-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&store_directory).expect("store directory");
+    println!("## Recorder CPU while processes start, {} s per run", seconds.as_secs());
+    println!("| run | recorder | processes started | per second | recorder CPU µs/process | recorder % of a core |");
+    println!("|---|---|---|---|---|---|");
+    for run in 1..=2 {
+        for mode in ["ebpf", "netlink"] {
+            let recorder = Recorder::start_storing(mode, &store_directory);
+            let before = recorder.cpu_ns();
+            let started = Instant::now();
+            let mut processes = 0u64;
+            while started.elapsed() < seconds {
+                let status = Command::new("/bin/true").status().expect("/bin/true runs");
+                assert!(status.success());
+                processes += 1;
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            let cpu_ns = recorder.cpu_ns().saturating_sub(before);
+            recorder.stop();
+            println!(
+                "| {run} | {mode} | {processes} | {:.0} | {:.1} | {:.1} |",
+                processes as f64 / elapsed,
+                cpu_ns as f64 / 1000.0 / processes.max(1) as f64,
+                cpu_ns as f64 / 1e9 / elapsed * 100.0,
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&store_directory);
 }
 
 /// Accepts on 0.0.0.0:PORT with four threads: read 32 bytes, answer 32,
@@ -397,13 +458,42 @@ struct Tally {
 }
 
 impl Recorder {
+    /// Starts a recorder writing JSON Lines, which a reader thread of this
+    /// process tallies (the recording figures).
     fn start(mode: &str) -> Recorder {
-        let mut child = Command::new(BINARY)
-            .args(["monitor", "--jsonl", "--capture", mode])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("porthole monitor starts");
+        Recorder::spawn(mode, None)
+    }
+
+    /// Starts a recorder as it runs in use: writing to a SQLite store in
+    /// DIRECTORY, nothing on stdout. The latency runs use this one: parsing
+    /// the JSON lines would be this process's work, on the same two cores
+    /// as the workload it measures, and no part of what recording costs.
+    fn start_storing(mode: &str, directory: &std::path::Path) -> Recorder {
+        Recorder::spawn(mode, Some(directory))
+    }
+
+    fn spawn(mode: &str, store: Option<&std::path::Path>) -> Recorder {
+        let wrapper = std::env::var("PORTHOLE_BENCH_RECORDER_WRAPPER").unwrap_or_default();
+        let mut words: Vec<&str> = wrapper.split_whitespace().collect();
+        // PORTHOLE_BENCH_BINARY: the same benchmark against another build.
+        let binary = std::env::var("PORTHOLE_BENCH_BINARY").unwrap_or_else(|_| BINARY.into());
+        words.push(&binary);
+        let mut command = Command::new(words[0]);
+        command.args(&words[1..]);
+        command.args(["monitor", "--capture", mode]);
+        match store {
+            Some(directory) => {
+                let path = directory.join(format!("history-{mode}.sqlite"));
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+                command.arg("--store").arg(path).stdout(Stdio::null());
+            }
+            None => {
+                command.arg("--jsonl").stdout(Stdio::piped());
+            }
+        }
+        let mut child = command.stderr(Stdio::piped()).spawn().expect("porthole monitor starts");
         let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
         let mut line = String::new();
         stderr.read_line(&mut line).expect("start line");
@@ -411,8 +501,9 @@ impl Recorder {
         std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
         let tally = Arc::new(Mutex::new(Tally::default()));
         let shared = Arc::clone(&tally);
-        let stdout = child.stdout.take().expect("stdout");
+        let stdout = child.stdout.take();
         let reader = std::thread::spawn(move || {
+            let Some(stdout) = stdout else { return };
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else { continue };

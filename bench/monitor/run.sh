@@ -2,7 +2,8 @@
 # Builds porthole in release mode and runs the monitor benchmark inside a
 # fresh network namespace (so only its own connections are recorded),
 # printing the machine description and the figures in BENCHMARKS.md.
-# Needs root. Usage: bench/monitor/run.sh [--quick | --latency [ROUNDS [SECONDS]]]
+# Needs root. Usage: bench/monitor/run.sh [--quick | --latency [ROUNDS [SECONDS]] | --churn [SECONDS]]
+# (knobs for --latency: PORTHOLE_BENCH_RECORDER_WRAPPER, PORTHOLE_BENCH_ONLY; see main.rs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 echo "# command: bench/monitor/run.sh $*"

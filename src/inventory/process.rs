@@ -14,8 +14,12 @@ use crate::model::Process;
 #[derive(Debug, Default)]
 pub struct DetailCache {
     user_names: HashMap<u32, Option<String>>,
-    boot_time: Option<Option<u64>>,
 }
+
+/// `btime` of `/proc/stat`: fixed from boot on, and `/proc/stat` is costly
+/// to read (a line per CPU and per interrupt), so it is read once per
+/// porthole process rather than once per run.
+static BOOT_TIME: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
 
 impl DetailCache {
     /// The user name of `uid`, looked up once per run.
@@ -24,8 +28,8 @@ impl DetailCache {
     }
 
     /// Boot time, seconds since the Unix epoch (`btime` of `/proc/stat`).
-    pub fn boot_time(&mut self) -> Option<u64> {
-        *self.boot_time.get_or_insert_with(read_boot_time)
+    pub fn boot_time(&self) -> Option<u64> {
+        *BOOT_TIME.get_or_init(read_boot_time)
     }
 }
 
@@ -68,6 +72,7 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         uid,
         user: if uid == u32::MAX { None } else { cache.user_name(uid) },
         start_time,
+        start_ticks: parsed.start_ticks,
         state: parsed.state,
         parent_pid: parsed.parent_pid,
         unit,

@@ -460,6 +460,9 @@ pub struct Process {
     pub user: Option<String>,
     /// Start time, seconds since the Unix epoch.
     pub start_time: Option<u64>,
+    /// Start time in clock ticks after boot (`/proc/PID/stat` field 22):
+    /// with the pid, it tells a process from a later one that reused the pid.
+    pub start_ticks: u64,
     /// One-letter process state from `/proc/PID/stat` (`R`, `S`, `T`, `t`…).
     pub state: char,
     pub parent_pid: u32,

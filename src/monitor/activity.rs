@@ -46,10 +46,15 @@ impl Activity {
     /// Reads the calling thread's namespace; `None` when a file is
     /// missing (then the caller dumps as it would without counters).
     pub fn read(system: &dyn System) -> Option<Activity> {
-        let sockstat = system.read_text("/proc/thread-self/net/sockstat")?;
-        let sockstat6 = system.read_text("/proc/thread-self/net/sockstat6").unwrap_or_default();
-        let protocols = system.read_text("/proc/thread-self/net/protocols")?;
-        let snmp = system.read_text("/proc/thread-self/net/snmp")?;
+        // Read at every tick (every 10 ms while processes start): the files
+        // stay open (`reread`).
+        let text = |path: &str| {
+            system.reread(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        };
+        let sockstat = text("/proc/thread-self/net/sockstat")?;
+        let sockstat6 = text("/proc/thread-self/net/sockstat6").unwrap_or_default();
+        let protocols = text("/proc/thread-self/net/protocols")?;
+        let snmp = text("/proc/thread-self/net/snmp")?;
         let mut sockets = in_use(&sockstat);
         sockets.extend(in_use(&sockstat6));
         sockets.extend(unix_sockets(&protocols)?);

@@ -1072,7 +1072,9 @@ mod tests {
             "/proc/10/stat".into(),
             "10 (other) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9999".into(),
         );
-        newer.processes.insert(10, Process { pid: 10, name: "other".into(), ..Process::default() });
+        let other =
+            Process { pid: 10, name: "other".into(), start_ticks: 9999, ..Process::default() };
+        newer.processes.insert(10, other);
         let named = owners_of(&newer, Recorded::All, &[500], &mut table);
         assert_eq!(named[&500][0].name, "other");
 

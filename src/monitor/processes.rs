@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::inventory::proc_events::ProcEvent;
+use crate::inventory::process::DetailCache;
 use crate::inventory::system::System;
 use crate::model::monitor::ProcessIdentity;
 use crate::model::Process;
@@ -32,15 +33,24 @@ struct Entry {
     started_here: bool,
 }
 
+/// How long a user name looked up for a process read is reused: NSS may
+/// read files or ask a daemon, too slow to do at every exec on a busy
+/// machine, while a long-running recorder should still see a user created
+/// or renamed after it started.
+pub const USER_NAMES_FOR: Duration = Duration::from_secs(300);
+
 /// pid → identity, fed by fork/exec/exit events and `/proc`.
 #[derive(Debug, Default)]
 pub struct ProcessTable {
     entries: HashMap<u32, Entry>,
-    /// uid → user name, looked up once (NSS may read files or ask a
-    /// daemon).
+    /// uid → user name for identities eBPF reported (the process is gone).
     user_names: HashMap<u32, Option<String>>,
     /// `btime` of `/proc/stat`, read once.
     boot_time: Option<Option<u64>>,
+    /// User names for processes read from `/proc`, renewed after
+    /// [`USER_NAMES_FOR`] (see [`ProcessTable::expire`]).
+    details: DetailCache,
+    details_since: Option<Instant>,
 }
 
 /// Which network namespaces the recorder records, to tell whether a new
@@ -99,8 +109,20 @@ impl ProcessTable {
         now: Instant,
     ) -> usize {
         let mut started = 0;
+        // A shell or a build forks and the child execs microseconds later:
+        // both arrive in one batch. The child is read (and placed in its
+        // namespace) once, at the exec, which also sees any namespace it
+        // entered in between (`ip netns exec`, `unshare -n`).
+        let execs: std::collections::HashSet<u32> = events
+            .iter()
+            .filter_map(|event| match *event {
+                ProcEvent::Exec { pid } => Some(pid),
+                _ => None,
+            })
+            .collect();
         for event in events {
             match *event {
+                ProcEvent::Fork { child, .. } if execs.contains(&child) => {}
                 ProcEvent::Fork { child: pid, .. } | ProcEvent::Exec { pid } => {
                     if !recorded.holds(system, pid) {
                         continue;
@@ -122,9 +144,10 @@ impl ProcessTable {
     }
 
     fn read(&mut self, system: &dyn System, pid: u32) -> Option<Entry> {
-        let stat = system.stat(pid)?;
-        let identity = identity_of(system.process(pid)?);
-        Some(Entry { identity, start_ticks: stat.start_ticks, exited: None, started_here: false })
+        let process = system.process_cached(pid, &mut self.details)?;
+        let start_ticks = process.start_ticks;
+        let identity = identity_of(process);
+        Some(Entry { identity, start_ticks, exited: None, started_here: false })
     }
 
     /// Processes that started in a recorded namespace and have not exited,
@@ -145,6 +168,12 @@ impl ProcessTable {
         self.entries.retain(|_, entry| {
             entry.exited.is_none_or(|exited| now.duration_since(exited) < KEEP_EXITED)
         });
+        let since = *self.details_since.get_or_insert(now);
+        if now.duration_since(since) >= USER_NAMES_FOR {
+            self.details = DetailCache::default();
+            self.user_names.clear();
+            self.details_since = Some(now);
+        }
     }
 
     /// The identity of `pid`, from the table or from `/proc`. With
@@ -247,6 +276,22 @@ mod tests {
     }
 
     #[test]
+    fn a_fork_whose_child_execs_in_the_same_batch_is_read_once_at_the_exec() {
+        let machine = machine();
+        let mut table = ProcessTable::default();
+        let now = Instant::now();
+        let fork_then_exec =
+            [ProcEvent::Fork { parent: 1, child: 40 }, ProcEvent::Exec { pid: 40 }];
+        assert_eq!(table.apply(&machine, Recorded::Namespace(7), &fork_then_exec, now), 1);
+        assert_eq!(table.lookup(&machine, 40, Some(1040)).unwrap().name, "server");
+        // A fork alone (a prefork worker that never execs) is still read.
+        let mut table = ProcessTable::default();
+        let fork = [ProcEvent::Fork { parent: 1, child: 40 }];
+        assert_eq!(table.apply(&machine, Recorded::Namespace(7), &fork, now), 1);
+        assert_eq!(table.entries.len(), 1);
+    }
+
+    #[test]
     fn processes_starting_in_other_namespaces_are_neither_read_nor_counted() {
         let machine = machine();
         let mut table = ProcessTable::default();
@@ -259,9 +304,10 @@ mod tests {
         let started = table.apply(&machine, Recorded::Namespace(7), &events, Instant::now());
         assert_eq!(started, 0, "nothing started where the recorder records");
         assert!(table.entries.is_empty());
-        // Recording every namespace, the compiler counts.
+        // Recording every namespace, the compiler counts: once, for its fork
+        // and its exec in one batch (the exec reads it).
         let started = table.apply(&machine, Recorded::All, &events, Instant::now());
-        assert_eq!(started, 3);
+        assert_eq!(started, 2);
         assert_eq!(table.entries.len(), 1, "pid 42 could not be read");
     }
 }
