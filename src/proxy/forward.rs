@@ -13,7 +13,9 @@
 //! task per connection driving both directions, so a message that arrives
 //! is read, passed on and written by the thread that saw it arrive.
 
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -158,9 +160,13 @@ async fn serve_connection(
                 budget: &context.budget,
             },
         );
+        // `biased`: the branches are polled in order, without drawing a
+        // random starting branch on every wake-up; the stop signal is an
+        // atomic load, so it goes first.
         tokio::select! {
+            biased;
+            () = stop_requested(&mut stop) => LinkEnd::Closed { reset: false },
             end = both(upstream, downstream) => end,
-            _ = stop.changed() => LinkEnd::Closed { reset: false },
         }
     };
     if end == (LinkEnd::Closed { reset: true }) {
@@ -171,17 +177,58 @@ async fn serve_connection(
     // Dropping both streams closes them.
 }
 
+/// Waits for the proxy's stop signal without taking the channel's lock on
+/// every wake-up of the connection.
+///
+/// A connection's task is woken for every message it forwards, and
+/// `tokio::select!` polls every branch each time. Polling a `changed()`
+/// future that is already registered locks the channel's waiter list (one
+/// mutex for all the connections of a proxy, on every carrier thread) only
+/// to find this task's waker already there. So once `changed()` holds this
+/// task's waker, a poll with the same waker reads the channel's state (an
+/// atomic load) instead; the sender's drop, which is the stop signal,
+/// marks the channel closed before it wakes the waiters.
+async fn stop_requested(stop: &mut watch::Receiver<()>) {
+    // A second receiver, at the same version, to look at the state while
+    // `changed()` borrows the first.
+    let probe = stop.clone();
+    let changed = stop.changed();
+    tokio::pin!(changed);
+    let mut registered: Option<Waker> = None;
+    poll_fn(|context| {
+        if registered.as_ref().is_some_and(|waker| waker.will_wake(context.waker())) {
+            // A send would count too, though the signal is only ever the
+            // sender's drop (an error here).
+            return match probe.has_changed() {
+                Ok(false) => Poll::Pending,
+                Ok(true) | Err(_) => Poll::Ready(()),
+            };
+        }
+        match changed.as_mut().poll(context) {
+            Poll::Ready(_) => Poll::Ready(()),
+            Poll::Pending => {
+                registered = Some(context.waker().clone());
+                Poll::Pending
+            }
+        }
+    })
+    .await;
+}
+
 /// Runs both directions; a half-closed direction lets the other go on, and
 /// anything but a clean finish ends the whole connection.
 async fn both(
-    upstream: impl std::future::Future<Output = LinkEnd>,
-    downstream: impl std::future::Future<Output = LinkEnd>,
+    upstream: impl Future<Output = LinkEnd>,
+    downstream: impl Future<Output = LinkEnd>,
 ) -> LinkEnd {
     tokio::pin!(upstream, downstream);
     let mut upstream_done = false;
     let mut downstream_done = false;
     loop {
+        // `biased` saves a random draw per wake-up; each branch completes
+        // once, so the order is no matter of fairness.
         tokio::select! {
+            biased;
             end = &mut upstream, if !upstream_done => {
                 if end != LinkEnd::Finished {
                     return end;
