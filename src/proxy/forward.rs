@@ -14,8 +14,9 @@
 //! is read, passed on and written by the thread that saw it arrive.
 
 use std::future::{poll_fn, Future};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -215,35 +216,91 @@ async fn stop_requested(stop: &mut watch::Receiver<()>) {
     .await;
 }
 
+/// Wakes a connection's task on behalf of one of its directions and notes
+/// that it did, so that the task polls only the directions with something
+/// to do.
+///
+/// A wake-up of a connection is almost always for one direction (a message
+/// arrived on one socket). Polling the other direction as well costs a
+/// readiness check under the socket's waiter lock and a walk into its
+/// link's state for nothing, on every message forwarded.
+struct DirectionWake {
+    woken: AtomicBool,
+    /// The connection task's waker.
+    task: Waker,
+}
+
+impl Wake for DirectionWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Set before the task is woken, so the poll it leads to sees it.
+        self.woken.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
+}
+
+/// The wakers of a connection's two directions, made for one task waker.
+struct DirectionWakers {
+    states: [Arc<DirectionWake>; 2],
+    /// Made once, so a poll lends a direction its waker without touching
+    /// a reference count; sockets and channels keep their registration as
+    /// long as the waker they hold `will_wake` the one they are polled with.
+    wakers: [Waker; 2],
+}
+
+impl DirectionWakers {
+    /// Both start woken: each direction must be polled once to register.
+    fn new(task: &Waker) -> Self {
+        let states = [(); 2]
+            .map(|()| Arc::new(DirectionWake { woken: AtomicBool::new(true), task: task.clone() }));
+        let wakers = [Waker::from(Arc::clone(&states[0])), Waker::from(Arc::clone(&states[1]))];
+        DirectionWakers { states, wakers }
+    }
+}
+
 /// Runs both directions; a half-closed direction lets the other go on, and
-/// anything but a clean finish ends the whole connection.
+/// anything but a clean finish ends the whole connection. Each direction
+/// is polled only when it was woken (see [`DirectionWake`]).
 async fn both(
     upstream: impl Future<Output = LinkEnd>,
     downstream: impl Future<Output = LinkEnd>,
 ) -> LinkEnd {
     tokio::pin!(upstream, downstream);
-    let mut upstream_done = false;
-    let mut downstream_done = false;
-    loop {
-        // `biased` saves a random draw per wake-up; each branch completes
-        // once, so the order is no matter of fairness.
-        tokio::select! {
-            biased;
-            end = &mut upstream, if !upstream_done => {
-                if end != LinkEnd::Finished {
-                    return end;
-                }
-                upstream_done = true;
-            }
-            end = &mut downstream, if !downstream_done => {
-                if end != LinkEnd::Finished {
-                    return end;
-                }
-                downstream_done = true;
-            }
-            else => return LinkEnd::Finished,
+    let mut done = [false; 2];
+    let mut wakers: Option<DirectionWakers> = None;
+    poll_fn(|context| {
+        // A task keeps its waker where it was spawned; should it be polled
+        // with another, new wakers (both woken) make every direction
+        // register again with them.
+        if !wakers.as_ref().is_some_and(|wakers| wakers.states[0].task.will_wake(context.waker())) {
+            wakers = None;
         }
-    }
+        let wakers = wakers.get_or_insert_with(|| DirectionWakers::new(context.waker()));
+        for (index, finished) in done.iter_mut().enumerate() {
+            if *finished || !wakers.states[index].woken.swap(false, Ordering::Acquire) {
+                continue;
+            }
+            let mut direction = Context::from_waker(&wakers.wakers[index]);
+            let polled = match index {
+                0 => upstream.as_mut().poll(&mut direction),
+                _ => downstream.as_mut().poll(&mut direction),
+            };
+            match polled {
+                Poll::Pending => {}
+                Poll::Ready(LinkEnd::Finished) => *finished = true,
+                Poll::Ready(end) => return Poll::Ready(end),
+            }
+        }
+        if done == [true, true] {
+            Poll::Ready(LinkEnd::Finished)
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// Connects to the upstream. A zone id (`[fe80::1%eth0]:80`) is applied
