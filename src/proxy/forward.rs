@@ -314,3 +314,51 @@ async fn connect_upstream(upstream: &str) -> std::io::Result<TcpStream> {
         None => TcpStream::connect(upstream).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::atomic::AtomicUsize;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// A direction that counts its polls and finishes when `finish` fires.
+    fn direction(
+        finish: oneshot::Receiver<()>,
+        polls: Arc<AtomicUsize>,
+    ) -> impl Future<Output = LinkEnd> {
+        let mut finish = finish;
+        poll_fn(move |context| {
+            polls.fetch_add(1, Ordering::Relaxed);
+            Pin::new(&mut finish).poll(context).map(|_| LinkEnd::Finished)
+        })
+    }
+
+    #[tokio::test]
+    async fn a_wake_up_polls_only_the_direction_it_was_for() {
+        let polls = [Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0))];
+        let count = |index: usize| polls[index].load(Ordering::Relaxed);
+        let (finish_upstream, upstream) = oneshot::channel();
+        let (finish_downstream, downstream) = oneshot::channel();
+        let connection = tokio::spawn(both(
+            direction(upstream, Arc::clone(&polls[0])),
+            direction(downstream, Arc::clone(&polls[1])),
+        ));
+        while count(0) == 0 || count(1) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!((count(0), count(1)), (1, 1), "the first poll registers both");
+
+        finish_upstream.send(()).expect("upstream waiting");
+        while count(0) == 1 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!((count(0), count(1)), (2, 1), "the idle direction was polled too");
+
+        finish_downstream.send(()).expect("downstream waiting");
+        assert_eq!(connection.await.expect("connection task"), LinkEnd::Finished);
+        assert_eq!((count(0), count(1)), (2, 2), "a finished direction was polled again");
+    }
+}
