@@ -13,6 +13,17 @@
 //! same thread. Connections are spread round-robin over the carriers, so
 //! the proxy still uses every CPU; the API stays on the main runtime and
 //! answers while the carriers are busy.
+//!
+//! # No time driver on the carriers
+//! With tokio's time driver enabled, every park of a carrier (one per
+//! message forwarded) locks the timer wheel twice, scans it for the next
+//! expiration and reads the clock twice, although a toxic-free link never
+//! sets a timer and toxic schedules use a `timerfd` (see
+//! [`crate::sys::timerfd`]). So the carriers run with the I/O driver only.
+//! The one user of tokio's timer on a connection is a link's coarse
+//! fallback for when no `timerfd` can be had (out of descriptors): its
+//! sleeps live on a separate timer thread, started the first time one is
+//! needed ([`sleep_until`]).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,12 +42,33 @@ fn carriers() -> &'static [Handle] {
 }
 
 fn start(index: usize) -> std::io::Result<Handle> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
     let handle = runtime.handle().clone();
     std::thread::Builder::new()
         .name(format!("proxy-carrier-{index}"))
         .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
     Ok(handle)
+}
+
+/// A sleep until `deadline` on the timer thread, which is started on first
+/// use; `None` when that thread could not be started. The sleep can be
+/// awaited (and reset) from any runtime: the timer thread's driver wakes the
+/// awaiting task through its waker.
+pub(crate) fn sleep_until(deadline: tokio::time::Instant) -> Option<tokio::time::Sleep> {
+    static TIMER: OnceLock<Option<Handle>> = OnceLock::new();
+    let timer = TIMER.get_or_init(|| {
+        // Time only: no I/O driver, so no descriptor is taken and the
+        // thread parks on a condition variable between expirations.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().ok()?;
+        let handle = runtime.handle().clone();
+        std::thread::Builder::new()
+            .name("proxy-timer".to_string())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .ok()?;
+        Some(handle)
+    });
+    let _entered = timer.as_ref()?.enter();
+    Some(tokio::time::sleep_until(deadline))
 }
 
 /// Starts the carriers now if they are not running yet, so their

@@ -13,7 +13,10 @@
 //! task per connection driving both directions, so a message that arrives
 //! is read, passed on and written by the thread that saw it arrive.
 
+use std::future::{poll_fn, Future};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -158,9 +161,13 @@ async fn serve_connection(
                 budget: &context.budget,
             },
         );
+        // `biased`: the branches are polled in order, without drawing a
+        // random starting branch on every wake-up; the stop signal is an
+        // atomic load, so it goes first.
         tokio::select! {
+            biased;
+            () = stop_requested(&mut stop) => LinkEnd::Closed { reset: false },
             end = both(upstream, downstream) => end,
-            _ = stop.changed() => LinkEnd::Closed { reset: false },
         }
     };
     if end == (LinkEnd::Closed { reset: true }) {
@@ -171,32 +178,129 @@ async fn serve_connection(
     // Dropping both streams closes them.
 }
 
+/// Waits for the proxy's stop signal without taking the channel's lock on
+/// every wake-up of the connection.
+///
+/// A connection's task is woken for every message it forwards, and
+/// `tokio::select!` polls every branch each time. Polling a `changed()`
+/// future that is already registered locks the channel's waiter list (one
+/// mutex for all the connections of a proxy, on every carrier thread) only
+/// to find this task's waker already there. So once `changed()` holds this
+/// task's waker, a poll with the same waker reads the channel's state (an
+/// atomic load) instead; the sender's drop, which is the stop signal,
+/// marks the channel closed before it wakes the waiters.
+async fn stop_requested(stop: &mut watch::Receiver<()>) {
+    // A second receiver, at the same version, to look at the state while
+    // `changed()` borrows the first.
+    let probe = stop.clone();
+    let changed = stop.changed();
+    tokio::pin!(changed);
+    let mut registered: Option<Waker> = None;
+    poll_fn(|context| {
+        if registered.as_ref().is_some_and(|waker| waker.will_wake(context.waker())) {
+            // A send would count too, though the signal is only ever the
+            // sender's drop (an error here).
+            return match probe.has_changed() {
+                Ok(false) => Poll::Pending,
+                Ok(true) | Err(_) => Poll::Ready(()),
+            };
+        }
+        match changed.as_mut().poll(context) {
+            Poll::Ready(_) => Poll::Ready(()),
+            Poll::Pending => {
+                registered = Some(context.waker().clone());
+                Poll::Pending
+            }
+        }
+    })
+    .await;
+}
+
+/// Wakes a connection's task on behalf of one of its directions and notes
+/// that it did, so that the task polls only the directions with something
+/// to do.
+///
+/// A wake-up of a connection is almost always for one direction (a message
+/// arrived on one socket). Polling the other direction as well costs a
+/// readiness check under the socket's waiter lock and a walk into its
+/// link's state for nothing, on every message forwarded.
+struct DirectionWake {
+    woken: AtomicBool,
+    /// The connection task's waker.
+    task: Waker,
+}
+
+impl Wake for DirectionWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Set before the task is woken, so the poll it leads to sees it.
+        self.woken.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
+}
+
+/// The wakers of a connection's two directions, made for one task waker.
+struct DirectionWakers {
+    states: [Arc<DirectionWake>; 2],
+    /// Made once, so a poll lends a direction its waker without touching
+    /// a reference count; sockets and channels keep their registration as
+    /// long as the waker they hold `will_wake` the one they are polled with.
+    wakers: [Waker; 2],
+}
+
+impl DirectionWakers {
+    /// Both start woken: each direction must be polled once to register.
+    fn new(task: &Waker) -> Self {
+        let states = [(); 2]
+            .map(|()| Arc::new(DirectionWake { woken: AtomicBool::new(true), task: task.clone() }));
+        let wakers = [Waker::from(Arc::clone(&states[0])), Waker::from(Arc::clone(&states[1]))];
+        DirectionWakers { states, wakers }
+    }
+}
+
 /// Runs both directions; a half-closed direction lets the other go on, and
-/// anything but a clean finish ends the whole connection.
+/// anything but a clean finish ends the whole connection. Each direction
+/// is polled only when it was woken (see [`DirectionWake`]).
 async fn both(
-    upstream: impl std::future::Future<Output = LinkEnd>,
-    downstream: impl std::future::Future<Output = LinkEnd>,
+    upstream: impl Future<Output = LinkEnd>,
+    downstream: impl Future<Output = LinkEnd>,
 ) -> LinkEnd {
     tokio::pin!(upstream, downstream);
-    let mut upstream_done = false;
-    let mut downstream_done = false;
-    loop {
-        tokio::select! {
-            end = &mut upstream, if !upstream_done => {
-                if end != LinkEnd::Finished {
-                    return end;
-                }
-                upstream_done = true;
-            }
-            end = &mut downstream, if !downstream_done => {
-                if end != LinkEnd::Finished {
-                    return end;
-                }
-                downstream_done = true;
-            }
-            else => return LinkEnd::Finished,
+    let mut done = [false; 2];
+    let mut wakers: Option<DirectionWakers> = None;
+    poll_fn(|context| {
+        // A task keeps its waker where it was spawned; should it be polled
+        // with another, new wakers (both woken) make every direction
+        // register again with them.
+        if !wakers.as_ref().is_some_and(|wakers| wakers.states[0].task.will_wake(context.waker())) {
+            wakers = None;
         }
-    }
+        let wakers = wakers.get_or_insert_with(|| DirectionWakers::new(context.waker()));
+        for (index, finished) in done.iter_mut().enumerate() {
+            if *finished || !wakers.states[index].woken.swap(false, Ordering::Acquire) {
+                continue;
+            }
+            let mut direction = Context::from_waker(&wakers.wakers[index]);
+            let polled = match index {
+                0 => upstream.as_mut().poll(&mut direction),
+                _ => downstream.as_mut().poll(&mut direction),
+            };
+            match polled {
+                Poll::Pending => {}
+                Poll::Ready(LinkEnd::Finished) => *finished = true,
+                Poll::Ready(end) => return Poll::Ready(end),
+            }
+        }
+        if done == [true, true] {
+            Poll::Ready(LinkEnd::Finished)
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// Connects to the upstream. A zone id (`[fe80::1%eth0]:80`) is applied
@@ -208,5 +312,53 @@ async fn connect_upstream(upstream: &str) -> std::io::Result<TcpStream> {
             Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string()))
         }
         None => TcpStream::connect(upstream).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::atomic::AtomicUsize;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// A direction that counts its polls and finishes when `finish` fires.
+    fn direction(
+        finish: oneshot::Receiver<()>,
+        polls: Arc<AtomicUsize>,
+    ) -> impl Future<Output = LinkEnd> {
+        let mut finish = finish;
+        poll_fn(move |context| {
+            polls.fetch_add(1, Ordering::Relaxed);
+            Pin::new(&mut finish).poll(context).map(|_| LinkEnd::Finished)
+        })
+    }
+
+    #[tokio::test]
+    async fn a_wake_up_polls_only_the_direction_it_was_for() {
+        let polls = [Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0))];
+        let count = |index: usize| polls[index].load(Ordering::Relaxed);
+        let (finish_upstream, upstream) = oneshot::channel();
+        let (finish_downstream, downstream) = oneshot::channel();
+        let connection = tokio::spawn(both(
+            direction(upstream, Arc::clone(&polls[0])),
+            direction(downstream, Arc::clone(&polls[1])),
+        ));
+        while count(0) == 0 || count(1) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!((count(0), count(1)), (1, 1), "the first poll registers both");
+
+        finish_upstream.send(()).expect("upstream waiting");
+        while count(0) == 1 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!((count(0), count(1)), (2, 1), "the idle direction was polled too");
+
+        finish_downstream.send(()).expect("downstream waiting");
+        assert_eq!(connection.await.expect("connection task"), LinkEnd::Finished);
+        assert_eq!((count(0), count(1)), (2, 2), "a finished direction was polled again");
     }
 }

@@ -79,7 +79,8 @@ pub(crate) struct Link<'a> {
     pub(crate) toxics: watch::Receiver<ToxicSet>,
     pub(crate) rng: Rng,
     /// Pipes and timers take descriptors from it; without one they fall
-    /// back to copying and to tokio's coarser timer.
+    /// back to copying and to tokio's coarser timer (on the carriers' timer
+    /// thread, see [`super::carriers::sleep_until`]).
     pub(crate) budget: &'a Arc<FdBudget>,
 }
 
@@ -299,9 +300,9 @@ pub(crate) async fn pump(
     // No pipe could be had (descriptor budget or limit): keep copying.
     let mut pipe_failed = false;
     let mut staging = BytesMut::new();
-    // Coarse fallback for when no timerfd can be had (out of descriptors).
-    let timer = tokio::time::sleep(std::time::Duration::ZERO);
-    tokio::pin!(timer);
+    // Coarse fallback for when no timerfd can be had (out of descriptors),
+    // made on first use: the carriers have no time driver of their own.
+    let mut coarse: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut precise: Option<(PreciseTimer, FdClaim)> = None;
     let mut precise_failed = false;
 
@@ -356,7 +357,16 @@ pub(crate) async fn pump(
             if !armed {
                 precise = None;
                 precise_failed = true;
-                timer.as_mut().reset(wake.into());
+                match coarse.as_mut() {
+                    Some(sleep) => sleep.as_mut().reset(wake.into()),
+                    None => match super::carriers::sleep_until(wake.into()) {
+                        Some(sleep) => coarse = Some(Box::pin(sleep)),
+                        // Neither timer can be had: the toxic's schedule
+                        // cannot be kept, so end the connection rather
+                        // than hold its data forever.
+                        None => return LinkEnd::Failed,
+                    },
+                }
             }
         }
         let plain_path = chain.is_passthrough() && pending.is_empty() && queue.is_empty();
@@ -425,7 +435,10 @@ pub(crate) async fn pump(
                             std::future::pending::<()>().await;
                         }
                     }
-                    None => timer.as_mut().await,
+                    None => match coarse.as_mut() {
+                        Some(sleep) => sleep.as_mut().await,
+                        None => std::future::pending::<()>().await,
+                    },
                 }
             }, if wake.is_some() => {}
             read = async {
@@ -479,5 +492,78 @@ pub(crate) async fn pump(
                 std::future::pending::<()>().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::proxy::toxics::ToxicKind;
+
+    /// A connected pair of loopback sockets.
+    async fn socket_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (connected, accepted) = tokio::join!(TcpStream::connect(address), listener.accept());
+        (connected.expect("connect"), accepted.expect("accept").0)
+    }
+
+    /// Out of descriptors, a link cannot have a `timerfd` and falls back to
+    /// tokio's timer, which the carriers' runtimes (like this one) do not
+    /// drive: the sleep lives on the timer thread and still wakes the link.
+    #[test]
+    fn latency_without_a_timerfd_on_a_runtime_without_timers() {
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_io().build().expect("runtime");
+        runtime.block_on(async {
+            let (mut client, mut proxy_client_side) = socket_pair().await;
+            let (mut proxy_server_side, mut server) = socket_pair().await;
+            let latency = ToxicSpec {
+                name: "slow".to_string(),
+                kind: ToxicKind::Latency { latency: 50, jitter: 0 },
+                stream: Stream::Upstream,
+                toxicity: 1.0,
+                revision: 1,
+            };
+            let (_toxics_sender, toxics) = watch::channel(Arc::new(vec![latency]));
+            // Nothing to spare: no pipe and no timerfd for this link.
+            let budget = Arc::new(FdBudget::with_limit(0, 0));
+            let stats = DirectionStats::default();
+            let (source, _) = proxy_client_side.split();
+            let (_, destination) = proxy_server_side.split();
+            let link = Link {
+                stream: Stream::Upstream,
+                stats: &stats,
+                toxics,
+                rng: Rng::new(1),
+                budget: &budget,
+            };
+            let exchange = async {
+                let sent = Instant::now();
+                client.write_all(b"ping").await.expect("write");
+                let mut buffer = [0u8; 4];
+                server.read_exact(&mut buffer).await.expect("read");
+                let delay = sent.elapsed();
+                client.shutdown().await.expect("shutdown");
+                // The end of stream is held back by the toxic as well.
+                let rest = server.read(&mut buffer).await.expect("read end");
+                (buffer, delay, rest)
+            };
+            let (end, (received, delay, rest)) =
+                tokio::join!(pump(source, destination, link), exchange);
+            assert_eq!(end, LinkEnd::Finished);
+            assert_eq!(&received, b"ping");
+            assert_eq!(rest, 0, "expected the half-close after the data");
+            assert!(
+                delay >= Duration::from_millis(50),
+                "the toxic's 50 ms were not kept: {delay:?}"
+            );
+            assert_eq!(stats.sent.load(Ordering::Relaxed), 4);
+        });
     }
 }
