@@ -199,33 +199,68 @@ fn latency_rounds(rounds: usize, seconds: Duration) {
     // are sorted: what a slow stretch of the machine shifts, it shifts for
     // the three runs of a round alike.
     let paired = |values: &HashMap<&str, Vec<f64>>, variant: &str| {
-        let mut ratios: Vec<f64> =
+        let ratios: Vec<f64> =
             values[variant].iter().zip(&values["none"]).map(|(run, base)| run / base).collect();
-        ratios.sort_unstable_by(f64::total_cmp);
-        ratios[ratios.len() / 2]
+        median_with_interval(&ratios)
     };
-    let paired50: Vec<(&str, f64)> = VARIANTS.iter().map(|v| (*v, paired(&p50, v))).collect();
-    let paired_cpu: Vec<(&str, f64)> = VARIANTS.iter().map(|v| (*v, paired(&cpu, v))).collect();
+    let paired50: Vec<(&str, (f64, f64, f64))> =
+        VARIANTS.iter().map(|v| (*v, paired(&p50, v))).collect();
+    let paired_cpu: Vec<(&str, (f64, f64, f64))> =
+        VARIANTS.iter().map(|v| (*v, paired(&cpu, v))).collect();
     let base_cpu = median_of(cpu.get_mut("none").expect("baseline runs"));
     println!();
     println!(
-        "| recorder | median p50 (µs) | ÷ unrecorded | median of rounds' p50 ÷ unrecorded | median p99 (µs) | ÷ unrecorded | median workload CPU µs/conn | ÷ unrecorded | median of rounds' CPU ÷ unrecorded | median kworker CPU µs/conn |"
+        "| recorder | median p50 (µs) | ÷ unrecorded | median of rounds' p50 ÷ unrecorded | its 95% interval | median p99 (µs) | ÷ unrecorded | median workload CPU µs/conn | ÷ unrecorded | median of rounds' CPU ÷ unrecorded | median kworker CPU µs/conn |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for variant in VARIANTS {
         let m50 = median_of(p50.get_mut(variant).expect("runs"));
         let m99 = median_of(p99.get_mut(variant).expect("runs"));
         let mcpu = median_of(cpu.get_mut(variant).expect("runs"));
         let mkworker = median_of(kworker.get_mut(variant).expect("runs"));
-        let round50 = paired50.iter().find(|(v, _)| *v == variant).map_or(1.0, |(_, r)| *r);
-        let round_cpu = paired_cpu.iter().find(|(v, _)| *v == variant).map_or(1.0, |(_, r)| *r);
+        let find = |pairs: &[(&str, (f64, f64, f64))]| {
+            pairs.iter().find(|(v, _)| *v == variant).map_or((1.0, 1.0, 1.0), |(_, r)| *r)
+        };
+        let (round50, low50, high50) = find(&paired50);
+        let (round_cpu, _, _) = find(&paired_cpu);
         println!(
-            "| {variant} | {m50:.0} | {:.2} | {round50:.2} | {m99:.0} | {:.2} | {mcpu:.1} | {:.2} | {round_cpu:.2} | {mkworker:.1} |",
+            "| {variant} | {m50:.0} | {:.2} | {round50:.2} | {low50:.2}–{high50:.2} | {m99:.0} | {:.2} | {mcpu:.1} | {:.2} | {round_cpu:.2} | {mkworker:.1} |",
             m50 / base50,
             m99 / base99,
             mcpu / base_cpu
         );
     }
+}
+
+/// The median of `values` and a 95% bootstrap interval for it (2,000
+/// resamples, fixed seed): how far the median of a few rounds can be
+/// trusted on a machine whose latency swings between runs.
+fn median_with_interval(values: &[f64]) -> (f64, f64, f64) {
+    let median = |sample: &mut Vec<f64>| {
+        sample.sort_unstable_by(f64::total_cmp);
+        sample[sample.len() / 2]
+    };
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        // xorshift64: enough to draw indices.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut medians: Vec<f64> = (0..2000)
+        .map(|_| {
+            let mut sample: Vec<f64> = (0..values.len())
+                .map(|_| values[(next() % values.len() as u64) as usize])
+                .collect();
+            median(&mut sample)
+        })
+        .collect();
+    medians.sort_unstable_by(f64::total_cmp);
+    (median(&mut values.to_vec()), medians[50], medians[1949])
 }
 
 /// The recorder's CPU while processes start and exit with no network

@@ -493,7 +493,7 @@ fn micros(duration: Duration) -> i64 {
 }
 
 /// Drops the oldest tenth of a map (by `age`), to stay under [`MAX_HELD`].
-fn evict_oldest<K: Eq + std::hash::Hash, V>(
+pub(crate) fn evict_oldest<K: Eq + std::hash::Hash, V>(
     map: &mut HashMap<K, V>,
     age: impl Fn(&V) -> UnixMicros,
 ) {
@@ -547,6 +547,18 @@ mod tests {
             retransmits,
             ..end(1, CLIENT, SERVER, acked, 0)
         }
+    }
+
+    #[test]
+    fn eviction_drops_the_oldest_tenth_and_keeps_the_rest() {
+        let mut starts: HashMap<u64, UnixMicros> =
+            (0..100).map(|n| (n, 1_000 + n as i64)).collect();
+        evict_oldest(&mut starts, |at| *at);
+        assert!(starts.len() >= 89 && starts.len() < 100, "{} left", starts.len());
+        let oldest_kept = starts.values().min().copied().unwrap();
+        assert!(starts.values().all(|at| *at >= oldest_kept));
+        assert!(starts.contains_key(&99), "the newest start is kept");
+        assert!(!starts.contains_key(&0), "the oldest start is dropped");
     }
 
     #[test]

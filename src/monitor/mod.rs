@@ -739,9 +739,10 @@ impl Recorder {
             self.monotonic_to_realtime + i64::try_from(event.at_monotonic_ns / 1000).unwrap_or(0);
         if event.kind == BpfEventKind::ServerEstablished {
             if self.server_starts.len() >= connections::MAX_HELD {
-                // Ends whose process never closed them (reset first) are
-                // the oldest; they are forgotten rather than kept forever.
-                self.server_starts.clear();
+                // Only starts whose close was lost (a full ring buffer)
+                // stay unclaimed: the oldest tenth goes, and the server ends
+                // open now keep their starts.
+                connections::evict_oldest(&mut self.server_starts, |at| *at);
             }
             self.server_starts.insert(event.cookie, at);
             return;
