@@ -185,19 +185,22 @@ fn latency_rounds(rounds: usize, seconds: Duration) {
         }
     }
     let _ = std::fs::remove_dir_all(&store_directory);
-    let median_of = |values: &mut Vec<f64>| {
-        values.sort_unstable_by(f64::total_cmp);
-        values[values.len() / 2]
+    // Medians of copies: the lists stay in round order, which the pairing
+    // of each round with its own unrecorded run depends on.
+    let median_of = |values: &[f64]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
     };
     if VARIANTS.iter().any(|variant| !p50.contains_key(variant)) {
         // PORTHOLE_BENCH_ONLY: single runs (for a profiler), no comparison.
         return;
     }
-    let base50 = median_of(p50.get_mut("none").expect("baseline runs"));
-    let base99 = median_of(p99.get_mut("none").expect("baseline runs"));
-    // Each round's own ratio to its own unrecorded run, before the lists
-    // are sorted: what a slow stretch of the machine shifts, it shifts for
-    // the three runs of a round alike.
+    let base50 = median_of(&p50["none"]);
+    let base99 = median_of(&p99["none"]);
+    // Each round's own ratio to its own unrecorded run (the lists are in
+    // round order): what a slow stretch of the machine shifts, it shifts
+    // for the three runs of a round alike.
     let paired = |values: &HashMap<&str, Vec<f64>>, variant: &str| {
         let ratios: Vec<f64> =
             values[variant].iter().zip(&values["none"]).map(|(run, base)| run / base).collect();
@@ -207,17 +210,17 @@ fn latency_rounds(rounds: usize, seconds: Duration) {
         VARIANTS.iter().map(|v| (*v, paired(&p50, v))).collect();
     let paired_cpu: Vec<(&str, (f64, f64, f64))> =
         VARIANTS.iter().map(|v| (*v, paired(&cpu, v))).collect();
-    let base_cpu = median_of(cpu.get_mut("none").expect("baseline runs"));
+    let base_cpu = median_of(&cpu["none"]);
     println!();
     println!(
         "| recorder | median p50 (µs) | ÷ unrecorded | median of rounds' p50 ÷ unrecorded | its 95% interval | median p99 (µs) | ÷ unrecorded | median workload CPU µs/conn | ÷ unrecorded | median of rounds' CPU ÷ unrecorded | median kworker CPU µs/conn |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for variant in VARIANTS {
-        let m50 = median_of(p50.get_mut(variant).expect("runs"));
-        let m99 = median_of(p99.get_mut(variant).expect("runs"));
-        let mcpu = median_of(cpu.get_mut(variant).expect("runs"));
-        let mkworker = median_of(kworker.get_mut(variant).expect("runs"));
+        let m50 = median_of(&p50[variant]);
+        let m99 = median_of(&p99[variant]);
+        let mcpu = median_of(&cpu[variant]);
+        let mkworker = median_of(&kworker[variant]);
         let find = |pairs: &[(&str, (f64, f64, f64))]| {
             pairs.iter().find(|(v, _)| *v == variant).map_or((1.0, 1.0, 1.0), |(_, r)| *r)
         };
