@@ -43,12 +43,11 @@ pub const USER_NAMES_FOR: Duration = Duration::from_secs(300);
 #[derive(Debug, Default)]
 pub struct ProcessTable {
     entries: HashMap<u32, Entry>,
-    /// uid → user name for identities eBPF reported (the process is gone).
-    user_names: HashMap<u32, Option<String>>,
     /// `btime` of `/proc/stat`, read once.
     boot_time: Option<Option<u64>>,
-    /// User names for processes read from `/proc`, renewed after
-    /// [`USER_NAMES_FOR`] (see [`ProcessTable::expire`]).
+    /// User names, for processes read from `/proc` and for identities eBPF
+    /// reported, renewed after [`USER_NAMES_FOR`] (see
+    /// [`ProcessTable::expire`]).
     details: DetailCache,
     details_since: Option<Instant>,
 }
@@ -171,7 +170,6 @@ impl ProcessTable {
         let since = *self.details_since.get_or_insert(now);
         if now.duration_since(since) >= USER_NAMES_FOR {
             self.details = DetailCache::default();
-            self.user_names.clear();
             self.details_since = Some(now);
         }
     }
@@ -220,7 +218,7 @@ impl ProcessTable {
             text.lines().find_map(|line| line.strip_prefix("btime ")?.trim().parse().ok())
         });
         let start_time = boot_time.map(|boot| boot + start_boottime_ns / 1_000_000_000);
-        let user = self.user_names.entry(uid).or_insert_with(|| system.user_name(uid)).clone();
+        let user = self.details.user_name(uid);
         ProcessIdentity {
             pid,
             start_time,
