@@ -65,6 +65,20 @@ impl Activity {
             established: field("CurrEstab")?,
         })
     }
+
+    /// Whether a listener may have come or gone since `before`: a socket
+    /// count moved. `tcp_from_events`: TCP listeners are reported as they
+    /// listen and close (eBPF capture), so the TCP counts — which every
+    /// established or closed connection also moves — say nothing a dump
+    /// is needed for; under connection churn they would otherwise ask for a
+    /// dump at every tick.
+    pub fn listeners_may_have_changed(&self, before: &Activity, tcp_from_events: bool) -> bool {
+        let counted = |activity: &'_ Activity| -> Vec<(String, u64)> {
+            let skipped = |protocol: &str| tcp_from_events && matches!(protocol, "TCP" | "TCP6");
+            activity.sockets.iter().filter(|(protocol, _)| !skipped(protocol)).cloned().collect()
+        };
+        counted(self) != counted(before)
+    }
 }
 
 /// `PROTO: inuse N …` lines of `sockstat`/`sockstat6` (the `sockets:
@@ -175,5 +189,23 @@ mod tests {
         // Without the files (no procfs view of the namespace) nothing is
         // claimed, so the caller dumps.
         assert_eq!(Activity::read(&Scripted::default()), None);
+    }
+
+    #[test]
+    fn tcp_counts_ask_for_a_dump_only_when_no_event_reports_tcp_listeners() {
+        let before = Activity::read(&machine(SOCKSTAT, SNMP)).unwrap();
+        // A connection opened (or a TCP listener appeared): both move `inuse`.
+        let connected =
+            Activity::read(&machine(&SOCKSTAT.replace("TCP: inuse 3", "TCP: inuse 5"), SNMP))
+                .unwrap();
+        assert!(connected.listeners_may_have_changed(&before, false));
+        assert!(!connected.listeners_may_have_changed(&before, true));
+        // UDP and Unix listeners have no event in either capture mode.
+        let bound =
+            Activity::read(&machine(&SOCKSTAT.replace("UDP: inuse 1", "UDP: inuse 2"), SNMP))
+                .unwrap();
+        assert!(bound.listeners_may_have_changed(&before, true));
+        assert!(bound.listeners_may_have_changed(&before, false));
+        assert!(!before.listeners_may_have_changed(&before, false));
     }
 }

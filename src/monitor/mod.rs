@@ -7,7 +7,9 @@
 //!   process connector reports new processes in a recorded namespace, and
 //!   otherwise every `interval` only when the namespace's socket counters
 //!   moved ([`activity`]), with a full look every [`FULL_RECONCILE`]
-//!   ([`listeners`]); in eBPF mode also the pid that called listen().
+//!   ([`listeners`]); in eBPF mode also the pid that called listen(), and
+//!   the TCP counts (which every connection moves) no longer ask for a
+//!   dump, since the programs report each TCP listen and its close.
 //! - **Connections**: every closed TCP socket with 4-tuple, uid, bytes and
 //!   cookie ([`connections`] pairs the two ends). In eBPF mode the programs
 //!   report it at the transition to CLOSE, and name the processes of both
@@ -368,8 +370,11 @@ impl Recorder {
                 let activity = self.activity();
                 // Without counters (every namespace recorded, or no
                 // procfs view) every tick dumps, as it always did.
+                let tcp_from_events = self.mode == CaptureMode::Ebpf;
                 let changed = match (&activity, &last_activity) {
-                    (Some(now), Some(before)) => now.sockets != before.sockets,
+                    (Some(now), Some(before)) => {
+                        now.listeners_may_have_changed(before, tcp_from_events)
+                    }
                     _ => true,
                 };
                 // While a process is starting every change counts at once;
