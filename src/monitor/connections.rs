@@ -24,8 +24,9 @@
 //! Everything here is plain data in, records out: the tests drive it with
 //! hand-made closes and attributions.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::inventory::netlink::ClosedSocket;
@@ -87,7 +88,9 @@ pub enum Role {
 /// Who holds an end, and since when.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attribution {
-    pub process: ProcessIdentity,
+    /// Shared with the process table: an attribution that is superseded or
+    /// expires never copies the identity; a record takes its own copy.
+    pub process: Arc<ProcessIdentity>,
     pub role: Option<Role>,
     /// When the end was established (eBPF) or first seen (dump).
     pub since: UnixMicros,
@@ -421,7 +424,7 @@ impl ConnectionJoiner {
             self.losses.unmatched += 1;
         }
         let server_process = match &server_attribution {
-            Some(attribution) => Some(attribution.process.clone()),
+            Some(attribution) => Some(ProcessIdentity::clone(&attribution.process)),
             None => listeners.owner(server_key.net_namespace, server_key.local),
         };
         // The client is on this machine when its end closed here, or when a
@@ -469,7 +472,8 @@ impl ConnectionJoiner {
                 .map(|held| held.closed.uid)
                 .or(client_attribution.as_ref().map(|a| a.process.uid)),
             server_uid: Some(server.closed.uid),
-            client_process: client_attribution.map(|attribution| attribution.process),
+            client_process: client_attribution
+                .map(|attribution| Arc::unwrap_or_clone(attribution.process)),
             server_process,
             end: connection_end([server.end, client.and_then(|held| held.end)]),
         }
@@ -628,7 +632,7 @@ mod tests {
         let mut joiner = ConnectionJoiner::new(false);
         let client_key = EndKey::new(None, CLIENT.parse().unwrap(), SERVER.parse().unwrap());
         let attribution = |pid, since| Attribution {
-            process: process(pid, "client"),
+            process: Arc::new(process(pid, "client")),
             role: Some(Role::Client),
             since,
             cookie: None,
@@ -662,7 +666,7 @@ mod tests {
         let client_key = EndKey::new(None, CLIENT.parse().unwrap(), SERVER.parse().unwrap());
         let server_key = client_key.peer();
         let attribution = |pid, role, since, cookie| Attribution {
-            process: process(pid, "p"),
+            process: Arc::new(process(pid, "p")),
             role: Some(role),
             since,
             cookie: Some(cookie),
@@ -740,7 +744,7 @@ mod tests {
             EndKey::new(None, mapped_server.parse().unwrap(), mapped_client.parse().unwrap());
         assert_eq!(client_key.peer(), server_key);
         let attribution = |pid, name, role, since| Attribution {
-            process: process(pid, name),
+            process: Arc::new(process(pid, name)),
             role: Some(role),
             since,
             cookie: None,

@@ -63,6 +63,7 @@ pub mod processes;
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::inventory::destroy::DestroySubscription;
@@ -194,7 +195,7 @@ pub struct Recorder {
     reported: Reported,
     /// Start of server ends established while recording and not yet
     /// closed by their process (eBPF), by socket cookie.
-    server_starts: HashMap<u64, UnixMicros>,
+    server_starts: foldhash::HashMap<u64, UnixMicros>,
     /// Closed connection ends waiting [`CLOSE_DELAY`], oldest first.
     delayed: std::collections::VecDeque<DelayedClose>,
     /// Start times of recent reads of the sources, oldest first, to know up
@@ -277,7 +278,7 @@ impl Recorder {
             batch: Vec::new(),
             batch_started: None,
             reported: Reported::default(),
-            server_starts: HashMap::new(),
+            server_starts: foldhash::HashMap::default(),
             delayed: std::collections::VecDeque::new(),
             collects: std::collections::VecDeque::new(),
             unnameable: std::collections::HashSet::new(),
@@ -725,6 +726,7 @@ impl Recorder {
                 continue;
             };
             let role = if self.listeners_serve(&key) { Some(Role::Server) } else { None };
+            let process = Arc::new(process);
             self.joiner.attribute(key, Attribution { process, role, since: now, cookie: None });
         }
         Ok(())
@@ -796,7 +798,7 @@ impl Recorder {
                     event.cookie,
                     event.local,
                     event.uid,
-                    process,
+                    Arc::unwrap_or_clone(process),
                     at,
                 ) {
                     summary.listener_events += 1;
@@ -865,7 +867,7 @@ fn owners_of(
             .into_iter()
             .filter_map(|pid| {
                 let ticks = system.stat(pid).map(|stat| stat.start_ticks);
-                processes.lookup(system, pid, ticks)
+                processes.lookup(system, pid, ticks).map(Arc::unwrap_or_clone)
             })
             .collect();
         if !owners.is_empty() {

@@ -10,7 +10,8 @@
 //! time in clock ticks since boot (10 ms), so a pid reused within the same
 //! second never lends its name to the newer process.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::inventory::proc_events::ProcEvent;
@@ -24,7 +25,8 @@ pub const KEEP_EXITED: Duration = Duration::from_secs(300);
 
 #[derive(Debug)]
 struct Entry {
-    identity: ProcessIdentity,
+    /// Handed out shared: every event of a process names it without a copy.
+    identity: Arc<ProcessIdentity>,
     /// Start time in clock ticks after boot (`/proc/PID/stat` field 22).
     start_ticks: u64,
     exited: Option<Instant>,
@@ -145,7 +147,7 @@ impl ProcessTable {
     fn read(&mut self, system: &dyn System, pid: u32) -> Option<Entry> {
         let process = system.process_cached(pid, &mut self.details)?;
         let start_ticks = process.start_ticks;
-        let identity = identity_of(process);
+        let identity = Arc::new(identity_of(process));
         Some(Entry { identity, start_ticks, exited: None, started_here: false })
     }
 
@@ -182,18 +184,18 @@ impl ProcessTable {
         system: &dyn System,
         pid: u32,
         start_ticks: Option<u64>,
-    ) -> Option<ProcessIdentity> {
+    ) -> Option<Arc<ProcessIdentity>> {
         let matches = |entry: &Entry| start_ticks.is_none_or(|ticks| entry.start_ticks == ticks);
         if let Some(entry) = self.entries.get(&pid) {
             if matches(entry) {
-                return Some(entry.identity.clone());
+                return Some(Arc::clone(&entry.identity));
             }
         }
         let entry = self.read(system, pid)?;
         if !matches(&entry) {
             return None;
         }
-        let identity = entry.identity.clone();
+        let identity = Arc::clone(&entry.identity);
         self.entries.insert(pid, entry);
         Some(identity)
     }
@@ -208,7 +210,7 @@ impl ProcessTable {
         start_boottime_ns: u64,
         name: &str,
         uid: u32,
-    ) -> ProcessIdentity {
+    ) -> Arc<ProcessIdentity> {
         let ticks = ticks_of_boottime(start_boottime_ns);
         if let Some(identity) = self.lookup(system, pid, Some(ticks)) {
             return identity;
@@ -219,14 +221,14 @@ impl ProcessTable {
         });
         let start_time = boot_time.map(|boot| boot + start_boottime_ns / 1_000_000_000);
         let user = self.details.user_name(uid);
-        ProcessIdentity {
+        Arc::new(ProcessIdentity {
             pid,
             start_time,
             name: name.to_string(),
             uid,
             user,
             ..ProcessIdentity::default()
-        }
+        })
     }
 }
 

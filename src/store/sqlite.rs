@@ -145,8 +145,11 @@ const MIGRATIONS: &[&str] = &[
 const PRUNE_CHUNK: i64 = 20_000;
 
 /// What identifies a process row: the same pid and start time with the
-/// same name and executable is the same process.
-type ProcessKey = (u32, Option<u64>, String, Option<String>);
+/// same name and executable is the same process. Cached by pid and start
+/// time, with the names of each row beside them, so that a lookup (one per
+/// connection end written) compares the names without copying them.
+type ProcessKey = (u32, Option<u64>);
+type ProcessRows = Vec<(String, Option<String>, i64)>;
 
 /// The only writer of a SQLite store. See the module docs for its locking.
 pub struct SqliteWriter {
@@ -158,7 +161,7 @@ pub struct SqliteWriter {
     _lock: File,
     path: PathBuf,
     options: WriterOptions,
-    processes: HashMap<ProcessKey, i64>,
+    processes: HashMap<ProcessKey, ProcessRows>,
     addresses: HashMap<IpAddr, i64>,
     /// Connections written while open, whose end will update their row.
     open: OpenConnections,
@@ -528,7 +531,7 @@ impl EventSink for SqliteWriter {
 /// Dictionary ids of the current transaction.
 struct Cache<'a> {
     connection: &'a Connection,
-    processes: &'a mut HashMap<ProcessKey, i64>,
+    processes: &'a mut HashMap<ProcessKey, ProcessRows>,
     addresses: &'a mut HashMap<IpAddr, i64>,
 }
 
@@ -563,9 +566,11 @@ impl Cache<'_> {
     }
 
     fn process(&mut self, process: &ProcessIdentity) -> rusqlite::Result<i64> {
-        let key: ProcessKey =
-            (process.pid, process.start_time, process.name.clone(), process.exe.clone());
-        if let Some(id) = self.processes.get(&key) {
+        let key: ProcessKey = (process.pid, process.start_time);
+        let cached = self.processes.get(&key).and_then(|rows| {
+            rows.iter().find(|(name, exe, _)| *name == process.name && *exe == process.exe)
+        });
+        if let Some((_, _, id)) = cached {
             return Ok(*id);
         }
         let start_time = process.start_time.map(|t| t as i64);
@@ -603,7 +608,11 @@ impl Cache<'_> {
         if self.processes.len() >= CACHE_LIMIT {
             self.processes.clear();
         }
-        self.processes.insert(key, id);
+        self.processes.entry(key).or_default().push((
+            process.name.clone(),
+            process.exe.clone(),
+            id,
+        ));
         Ok(id)
     }
 }
