@@ -211,10 +211,15 @@ impl EbpfCapture {
         }
     }
 
+    /// Events dropped since start because the ring buffer was full: one
+    /// map lookup, cheap enough to ask at every listener tick.
+    pub fn ring_buffer_full(&self) -> u64 {
+        self.drops.get(&0, 0).map(|per_cpu| per_cpu.iter().sum()).unwrap_or(0)
+    }
+
     /// Totals since start of what the kernel side lost.
     pub fn losses(&self) -> BpfLosses {
-        let ring_buffer_full =
-            self.drops.get(&0, 0).map(|per_cpu| per_cpu.iter().sum()).unwrap_or(0);
+        let ring_buffer_full = self.ring_buffer_full();
         let recursion_misses = self
             .program_fds
             .iter()

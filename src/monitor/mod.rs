@@ -9,7 +9,8 @@
 //!   moved ([`activity`]), with a full look every [`FULL_RECONCILE`]
 //!   ([`listeners`]); in eBPF mode also the pid that called listen(), and
 //!   the TCP counts (which every connection moves) no longer ask for a
-//!   dump, since the programs report each TCP listen and its close.
+//!   dump, since the programs report each TCP listen and its close —
+//!   unless the ring buffer dropped events since the last look.
 //! - **Connections**: every closed TCP socket with 4-tuple, uid, bytes and
 //!   cookie ([`connections`] pairs the two ends). In eBPF mode the programs
 //!   report it at the transition to CLOSE, and name the processes of both
@@ -206,6 +207,8 @@ pub struct Recorder {
     /// while they stay open, so an idle recorder does not scan every
     /// interval.
     unnameable: std::collections::HashSet<u64>,
+    /// Ring-buffer drops at the last listener tick (eBPF mode).
+    ring_drops_seen: u64,
 }
 
 /// A connection end's close, held for [`CLOSE_DELAY`].
@@ -282,6 +285,7 @@ impl Recorder {
             delayed: std::collections::VecDeque::new(),
             collects: std::collections::VecDeque::new(),
             unnameable: std::collections::HashSet::new(),
+            ring_drops_seen: 0,
         };
         recorder.sync_namespaces();
         Ok(recorder)
@@ -371,7 +375,7 @@ impl Recorder {
                 let activity = self.activity();
                 // Without counters (every namespace recorded, or no
                 // procfs view) every tick dumps, as it always did.
-                let tcp_from_events = self.mode == CaptureMode::Ebpf;
+                let tcp_from_events = self.tcp_listeners_from_events();
                 let changed = match (&activity, &last_activity) {
                     (Some(now), Some(before)) => {
                         now.listeners_may_have_changed(before, tcp_from_events)
@@ -730,6 +734,17 @@ impl Recorder {
             self.joiner.attribute(key, Attribution { process, role, since: now, cookie: None });
         }
         Ok(())
+    }
+
+    /// Whether every TCP listen and close since the last call came as an
+    /// eBPF event: eBPF capture, and no event dropped for a full ring buffer
+    /// since (a dropped listen would otherwise wait for the full look).
+    fn tcp_listeners_from_events(&mut self) -> bool {
+        let Some(ebpf) = &self.ebpf else { return false };
+        let dropped = ebpf.ring_buffer_full();
+        let complete = dropped == self.ring_drops_seen;
+        self.ring_drops_seen = dropped;
+        complete
     }
 
     fn listeners_serve(&self, key: &EndKey) -> bool {
