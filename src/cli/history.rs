@@ -67,7 +67,9 @@ impl HistorySettings {
         }
         let location = StoreLocation::resolve(store.as_deref())?;
         let addresses = match endpoint.as_ref().and_then(|e| e.host.as_ref()) {
-            Some(crate::target::Host::Ip(ip)) => vec![*ip],
+            // The recorder stores IPv4 peers of dual-stack sockets as IPv4,
+            // so `[::ffff:127.0.0.1]:PORT` asks about 127.0.0.1.
+            Some(crate::target::Host::Ip(ip)) => vec![ip.to_canonical()],
             _ => Vec::new(),
         };
         let query = HistoryQuery {
@@ -101,18 +103,47 @@ pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     {
         return parse_utc(text);
     }
+    // `20261128` is a date written without dashes, not 234 days of seconds.
+    if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) && text.starts_with("20") {
+        bail!("looks like a date: write it as {}-{}-{}", &text[..4], &text[4..6], &text[6..]);
+    }
     let ago = parse_span(text)
         .map_err(|error| anyhow::anyhow!("{error}; or give a UTC time such as 2026-11-28T09:00"))?;
     Ok(now.saturating_sub(ago.as_micros() as i64))
 }
 
-/// Parses `2026-11-28`, `2026-11-28T09:00`, `2026-11-28 09:00:30Z`.
+/// Parses `2026-11-28`, `2026-11-28T09:00`, `2026-11-28 09:00:30Z`, and a
+/// time with its offset from UTC, `2026-11-28T10:00+01:00` (as RFC 3339
+/// and `date --iso-8601=minutes` write it).
 fn parse_utc(text: &str) -> anyhow::Result<UnixMicros> {
-    const FORM: &str = "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC)";
+    const FORM: &str = "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC, or with an offset \
+                        such as +01:00)";
     let text = text.strip_suffix('Z').unwrap_or(text);
     let (date, time) = match text.split_once(['T', ' ']) {
         Some((date, time)) => (date, Some(time)),
         None => (text, None),
+    };
+    // The offset east of UTC, in seconds: `+01:00`, `-0530`, `+02`.
+    let (time, offset) = match time.and_then(|time| time.find(['+', '-']).map(|at| (time, at))) {
+        Some((time, at)) => {
+            let sign = if time.as_bytes()[at] == b'-' { -1 } else { 1 };
+            let zone = &time[at + 1..];
+            let (hours, minutes) = match zone.split_once(':') {
+                Some((hours, minutes)) => (hours, minutes),
+                None if zone.len() == 4 => zone.split_at(2),
+                None => (zone, "00"),
+            };
+            let valid = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+            if !valid(hours) || !valid(minutes) {
+                bail!("not a UTC offset ({FORM})");
+            }
+            let (hours, minutes): (i64, i64) = (hours.parse()?, minutes.parse()?);
+            if hours > 23 || minutes > 59 {
+                bail!("not a UTC offset ({FORM})");
+            }
+            (Some(&time[..at]), sign * (hours * 3600 + minutes * 60))
+        }
+        None => (time, 0),
     };
     let number = |part: &str| -> anyhow::Result<i64> {
         if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) || part.len() > 4 {
@@ -141,7 +172,8 @@ fn parse_utc(text: &str) -> anyhow::Result<UnixMicros> {
         minute: minute as u32,
         second: second as u32,
     };
-    calendar.to_micros().with_context(|| format!("no such time ({FORM})"))
+    let local = calendar.to_micros().with_context(|| format!("no such time ({FORM})"))?;
+    Ok(local - offset * 1_000_000)
 }
 
 /// Parses a span longer than zero: `90s`, `30m`, `2h`, `7d`, `2w`, or a
@@ -184,9 +216,25 @@ mod tests {
         assert_eq!(parse_time("2026-11-28T09:00", NOW).unwrap(), 1_795_856_400_000_000);
         assert_eq!(parse_time("2026-11-28 09:00:00Z", NOW).unwrap(), 1_795_856_400_000_000);
         assert_eq!(parse_time("2026-11-28", NOW).unwrap(), 1_795_824_000_000_000);
-        for bad in
-            ["", "2x", "-2h", "0", "2026-13-01", "2026-02-30", "2026-11-28T25:00", "yesterday"]
-        {
+        // Offsets from UTC, as `date --iso-8601` writes them.
+        for local in ["2026-11-28T10:00+01:00", "2026-11-28T10:00+0100", "2026-11-28T04:30-04:30"] {
+            assert_eq!(parse_time(local, NOW).unwrap(), 1_795_856_400_000_000, "{local}");
+        }
+        for bad in [
+            "",
+            "2x",
+            "-2h",
+            "0",
+            "2026-13-01",
+            "2026-02-30",
+            "2026-11-28T25:00",
+            "yesterday",
+            "20261128",
+            "2026-11-28T09:00+1:00",
+            "2026-11-28T09:00+24:00",
+            "2026-11-28T09:00+01:60",
+            "2026-11-28T09:00+",
+        ] {
             assert!(parse_time(bad, NOW).is_err(), "{bad}");
         }
     }

@@ -13,7 +13,8 @@ use serde::Serialize;
 /// The same process object `porthole monitor --jsonl` writes.
 use super::monitor::ProcessLine;
 
-use super::table::{printable, Table};
+use super::sanitize::sanitize;
+use super::table::Table;
 use super::{Format, Style};
 use crate::model::history::{
     CaptureSession, ClientSummary, ConnectionHistory, HistoryReport, HourlyTotal, ListenerHistory,
@@ -34,7 +35,7 @@ pub fn write_history(
 ) -> std::io::Result<()> {
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &HistoryRecord::from_report(report))?;
+            super::sanitize::write_json_pretty(&mut *out, &HistoryRecord::from_report(report))?;
             writeln!(out)
         }
         Format::Jsonl => write_jsonl(out, report),
@@ -99,15 +100,15 @@ fn span(first: UnixMicros, last: UnixMicros) -> String {
 /// `psql (pid 5120, user alice)`; names are other users' text, so they are
 /// escaped.
 pub fn process_label(process: &ProcessIdentity) -> String {
-    let mut text = format!("{} (pid {}", printable(&process.name), process.pid);
+    let mut text = format!("{} (pid {}", sanitize(&process.name), process.pid);
     if let Some(user) = &process.user {
-        text.push_str(&format!(", user {}", printable(user)));
+        text.push_str(&format!(", user {}", sanitize(user)));
     }
     if let Some(unit) = &process.unit {
-        text.push_str(&format!(", unit {}", printable(unit)));
+        text.push_str(&format!(", unit {}", sanitize(unit)));
     }
     if let Some(container) = &process.container {
-        text.push_str(&format!(", container {}", printable(container)));
+        text.push_str(&format!(", container {}", sanitize(container)));
     }
     text.push(')');
     text
@@ -133,7 +134,7 @@ fn listener_address(listener: &ListenerHistory) -> String {
     let event = &listener.event;
     match (&event.local, &event.path) {
         (Some(local), _) => local.to_string(),
-        (None, Some(path)) => printable(path).into_owned(),
+        (None, Some(path)) => sanitize(path).into_owned(),
         (None, None) => format!("inode {}", event.inode),
     }
 }
@@ -147,7 +148,7 @@ fn change_label(change: ListenerChange) -> &'static str {
 
 fn host_prefix(host: &Option<String>, show: bool) -> String {
     match host {
-        Some(host) if show => format!("[{}] ", printable(host)),
+        Some(host) if show => format!("[{}] ", sanitize(host)),
         _ => String::new(),
     }
 }
@@ -183,10 +184,10 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
     };
     let mut heading = format!("History of {subject}");
     if let Some(process) = &query.process {
-        heading.push_str(&format!(" involving '{}'", printable(process)));
+        heading.push_str(&format!(" involving '{}'", sanitize(process)));
     }
     if let Some(host) = &query.host {
-        heading.push_str(&format!(" on {}", printable(host)));
+        heading.push_str(&format!(" on {}", sanitize(host)));
     }
     match (query.since, query.until) {
         (Some(since), Some(until)) => {
@@ -196,7 +197,7 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
         (None, Some(until)) => heading.push_str(&format!(", until {}", time(until))),
         (None, None) => {}
     }
-    writeln!(out, "{} (UTC, from {})", style.bold(&heading), printable(&report.store))?;
+    writeln!(out, "{} (UTC, from {})", style.bold(&heading), sanitize(&report.store))?;
     if report.is_empty() {
         writeln!(out, "  nothing recorded")?;
     }
@@ -385,8 +386,8 @@ fn write_hourly(
         let hour = UtcTime::from_micros(total.hour);
         let client = match (total.client_name.as_str(), total.client_exe.as_str()) {
             ("", "") => "unnamed".to_string(),
-            (name, exe) if exe == name || exe.is_empty() => printable(name).into_owned(),
-            (name, exe) => format!("{} ({})", printable(name), printable(exe)),
+            (name, exe) if exe == name || exe.is_empty() => sanitize(name).into_owned(),
+            (name, exe) => format!("{} ({})", sanitize(name), sanitize(exe)),
         };
         table.push(vec![
             format!(
@@ -422,7 +423,7 @@ fn write_sessions(
             host_prefix(&session.host, show_hosts),
             time(session.at),
             mode_label(session.mode),
-            printable(&session.reason)
+            sanitize(&session.reason)
         )?;
     }
     Ok(())
@@ -463,7 +464,7 @@ pub fn write_port_history(
         return Ok(());
     }
     writeln!(out)?;
-    writeln!(out, "{} (UTC, from {})", style.bold("History"), printable(&history.store))?;
+    writeln!(out, "{} (UTC, from {})", style.bold("History"), sanitize(&history.store))?;
     if let Some(last) = history.recent_listeners.first() {
         let event = &last.event;
         match event.change {
@@ -796,7 +797,7 @@ fn write_jsonl(out: &mut dyn Write, report: &HistoryReport) -> std::io::Result<(
         .chain(report.hourly.iter().map(|h| HistoryLine::Hourly(HourlyWire::from_total(h))))
         .chain(report.losses.iter().map(|l| HistoryLine::Loss(loss_wire(l))));
     for line in lines {
-        serde_json::to_writer(&mut *out, &line)?;
+        super::sanitize::write_json(&mut *out, &line)?;
         writeln!(out)?;
     }
     Ok(())

@@ -227,7 +227,7 @@ fn loss_line(loss: &LossRecord) -> LossLine {
 /// Writes a batch as JSON Lines.
 pub fn write_jsonl(out: &mut dyn Write, batch: &[MonitorEvent]) -> std::io::Result<()> {
     for event in batch {
-        serde_json::to_writer(&mut *out, &event_line(event))?;
+        super::sanitize::write_json(&mut *out, &event_line(event))?;
         out.write_all(b"\n")?;
     }
     out.flush()
