@@ -994,4 +994,212 @@ mod postgresql {
             .sum();
         assert_eq!(clients, kept as u64, "{json:#}");
     }
+
+    /// `--process` reaches past the 15-byte `comm` in PostgreSQL too.
+    #[test]
+    fn postgres_process_names_longer_than_comm_match_the_executable() {
+        let Some(database) = TestPostgres::start() else { return };
+        let location = StoreLocation::parse(&database.url()).unwrap();
+        let options = WriterOptions { host: "web-1".into(), ..WriterOptions::default() };
+        let mut writer = store::open_writer(&location, &options).unwrap();
+        writer.write_batch(&long_named_events(5432)).unwrap();
+        let url = database.url();
+        let history = |args: &[&str]| {
+            util::run(util::porthole().arg("history").args(args).args(["--store", &url]))
+        };
+        let output = history(&["5432", "--process", "postgres_exporter", "--json"]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let json = output.json();
+        let clients = json["clients"].as_array().expect("clients");
+        assert_eq!(clients.len(), 1, "{json}");
+        assert_eq!(clients[0]["process"]["pid"], 915, "{json}");
+        let output = history(&["5432", "--process", "monitoring-tools"]);
+        assert_eq!(output.code, 1, "{output:?}");
+        let output = history(&["5432", "--process", "postgres", "--listeners"]);
+        assert_eq!(output.code, 0, "{output:?}");
+    }
+}
+
+/// Runs `command`, killing it when it has not finished within a minute: a
+/// store that blocks its reader must fail the test, not hang it.
+fn run_bounded(command: &mut Command) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("porthole starts");
+    let finished = util::eventually(Duration::from_secs(60), || {
+        child.try_wait().expect("waiting for porthole").is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("porthole output");
+    assert!(finished, "porthole did not finish: {output:?}");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A directory, a named pipe and a device given as the store: one line that
+/// names what it is, exit 2, nothing created or changed, from the reader
+/// and from the writer. A pipe once blocked `history` for good, and the
+/// writer answered "disk I/O error" twice over.
+#[test]
+fn stores_that_are_not_files_are_named_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = dir.path().join("history.sqlite");
+    std::fs::create_dir(&directory).unwrap();
+    let pipe = dir.path().join("pipe.sqlite");
+    let made = Command::new("mkfifo").arg(&pipe).status().expect("mkfifo runs");
+    assert!(made.success());
+    for (path, kind) in [
+        (directory.as_path(), "a directory"),
+        (pipe.as_path(), "a named pipe"),
+        (Path::new("/dev/null"), "a device"),
+    ] {
+        let output = run_bounded(util::porthole().args(["history", "5432", "--store"]).arg(path));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        let expected = format!("porthole: {} is {kind}, not a history store file", path.display());
+        assert!(output.stderr.starts_with(&expected), "{expected}: {output:?}");
+
+        let Err(error) = store::open_writer(
+            &StoreLocation::Sqlite(path.to_path_buf()),
+            &WriterOptions::default(),
+        ) else {
+            panic!("{} opened as a store", path.display());
+        };
+        assert!(matches!(error, StoreError::NotAFile { .. }), "{error:?}");
+    }
+    assert!(std::fs::read_dir(&directory).unwrap().next().is_none(), "the directory was written");
+    let entries: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+}
+
+/// Store errors print their cause once: the whole chain is printed, and the
+/// message already carries the cause.
+#[test]
+fn store_errors_say_their_cause_once() {
+    if !util::is_root() {
+        util::skip("reading as another user needs root");
+        return;
+    }
+    let (dir, path) = filled_store(&morning(5432));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = util::run(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(util::binary())
+            .args(["history", "5432", "--store"])
+            .arg(&path),
+    );
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert_eq!(output.stderr.matches("Permission denied").count(), 1, "{output:?}");
+    assert!(output.stderr.starts_with(&format!("porthole: {}", path.display())), "{output:?}");
+}
+
+/// A readable copy of a store in a directory the reader may not write (SQLite
+/// cannot create the WAL index beside it) is read as it is; while a `-wal`
+/// file says it is being recorded, the reason is said instead.
+#[test]
+fn a_readable_store_in_a_read_only_directory_is_read() {
+    if !util::is_root() {
+        util::skip("reading as another user needs root");
+        return;
+    }
+    let (dir, path) = filled_store(&morning(5432));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let as_nobody = || {
+        util::run(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(util::binary())
+                .args(["history", "5432", "--listeners", "--store"])
+                .arg(&path),
+        )
+    };
+    let output = as_nobody();
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("postgres (pid 812, user alice)"), "{output:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+
+    let wal = dir.path().join("history.sqlite-wal");
+    std::fs::write(&wal, b"").unwrap();
+    std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = as_nobody();
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(output.stderr.contains("is being recorded"), "{output:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+/// `[::ffff:127.0.0.1]:PORT` is 127.0.0.1: the recorder stores the IPv4
+/// peers of dual-stack sockets as IPv4.
+#[test]
+fn ipv4_mapped_endpoints_ask_about_ipv4() {
+    let (_dir, path) = filled_store(&morning(5432));
+    let plain = history(&path, &["127.0.0.1:5432", "--json"]);
+    let mapped = history(&path, &["[::ffff:127.0.0.1]:5432", "--json"]);
+    assert_eq!(mapped.code, 0, "{mapped:?}");
+    let clients = |output: &Output| output.json()["clients"].clone();
+    assert_eq!(clients(&mapped), clients(&plain));
+    assert_eq!(clients(&mapped).as_array().map(Vec::len), Some(3), "{}", mapped.stdout);
+    // Another address still finds nothing.
+    let other = history(&path, &["[::ffff:127.0.0.2]:5432", "--connections"]);
+    assert_eq!(other.code, 1, "{other:?}");
+}
+
+/// A process whose name is longer than the kernel's 15-byte `comm`: the
+/// executable's file name carries the whole name, in listeners, clients,
+/// single connections and hourly totals; a directory name does not match.
+fn long_named_events(port: u16) -> Vec<MonitorEvent> {
+    let exporter = ProcessIdentity {
+        name: "postgres_export".into(),
+        exe: Some("/opt/monitoring-tools/bin/postgres_exporter".into()),
+        ..process(915, "postgres_export")
+    };
+    let server: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    vec![
+        listener(T0, ListenerChange::Appeared, &server.to_string(), process(812, "postgres")),
+        connection(1, "127.0.0.1:40001".parse().unwrap(), server, T0 + MINUTE, Some(exporter), 100),
+        connection(
+            2,
+            "127.0.0.1:40002".parse().unwrap(),
+            server,
+            T0 + MINUTE,
+            Some(process(5120, "psql")),
+            100,
+        ),
+    ]
+}
+
+#[test]
+fn process_names_longer_than_comm_match_the_executable() {
+    let (_dir, path) = filled_store(&long_named_events(5432));
+    let output = history(&path, &["5432", "--process", "postgres_exporter", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    let clients = json["clients"].as_array().expect("clients");
+    assert_eq!(clients.len(), 1, "{json}");
+    assert_eq!(clients[0]["process"]["pid"], 915, "{json}");
+    let each = history(&path, &["5432", "--process", "postgres_exporter", "--each", "--json"]);
+    assert_eq!(each.json()["connections"].as_array().map(Vec::len), Some(1), "{each:?}");
+    // Part of a name still matches; a directory of the path does not.
+    let output = history(&path, &["5432", "--process", "exporter", "--connections"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let output = history(&path, &["5432", "--process", "monitoring-tools"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    // The listener's owner: comm and executable are both `postgres`.
+    let output = history(&path, &["5432", "--process", "postgres", "--listeners"]);
+    assert_eq!(output.code, 0, "{output:?}");
 }
