@@ -58,8 +58,11 @@ impl HistorySettings {
                 bail!("--since must be before --until");
             }
         }
-        let limit = match limit.parse::<usize>() {
-            Ok(limit) if limit > 0 => limit,
+        // A huge limit means "all of them"; the stores take it as a signed
+        // 64-bit number (plus one, to tell a cut list), so it is capped there.
+        const MOST: usize = i64::MAX as usize - 1;
+        let limit = match limit.trim().parse::<u128>() {
+            Ok(limit) if limit > 0 => usize::try_from(limit).map_or(MOST, |limit| limit.min(MOST)),
             _ => bail!("--limit '{limit}': expected a positive number"),
         };
         if process.as_deref() == Some("") {
@@ -70,6 +73,11 @@ impl HistorySettings {
             // The recorder stores IPv4 peers of dual-stack sockets as IPv4,
             // so `[::ffff:127.0.0.1]:PORT` asks about 127.0.0.1.
             Some(crate::target::Host::Ip(ip)) => vec![ip.to_canonical()],
+            // The store keeps no zone: a link-local address is asked about
+            // on every interface, but never widened to every address.
+            Some(crate::target::Host::Scoped { address, .. }) => {
+                vec![std::net::IpAddr::V6(*address)]
+            }
             _ => Vec::new(),
         };
         let query = HistoryQuery {
@@ -267,5 +275,17 @@ mod tests {
         assert!(error.to_string().contains("before"), "{error}");
         assert!(resolve(&["70000", "--store", "x"]).is_err());
         assert!(resolve(&["--each", "--limit", "0", "--store", "x"]).is_err());
+        let settings = resolve(&["[fe80::1%1]:80", "--store", "x"]).unwrap();
+        assert_eq!(settings.query.addresses, vec!["fe80::1".parse::<std::net::IpAddr>().unwrap()]);
+        let settings = resolve(&["[::ffff:127.0.0.1]:80", "--store", "x"]).unwrap();
+        assert_eq!(
+            settings.query.addresses,
+            vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        // "All of them", in any size the stores can take.
+        for huge in ["18446744073709551615", "99999999999999999999999999"] {
+            let settings = resolve(&["--each", "--limit", huge, "--store", "x"]).unwrap();
+            assert_eq!(settings.query.limit, i64::MAX as usize - 1);
+        }
     }
 }

@@ -1203,3 +1203,17 @@ fn process_names_longer_than_comm_match_the_executable() {
     let output = history(&path, &["5432", "--process", "postgres", "--listeners"]);
     assert_eq!(output.code, 0, "{output:?}");
 }
+
+/// `--limit` larger than any store holds means "all of them"; it once
+/// failed with SQLite's "datatype mismatch". A link-local address with its
+/// zone asks about that address, not about every address of the port.
+#[test]
+fn huge_limits_and_zoned_addresses() {
+    let (_dir, path) = filled_store(&morning(5432));
+    let output = history(&path, &["5432", "--each", "--limit", "18446744073709551615", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(output.json()["connections"].as_array().map(Vec::len), Some(1216), "{output:?}");
+    assert!(output.stderr.is_empty(), "{output:?}");
+    let output = history(&path, &["[fe80::1%1]:5432", "--connections"]);
+    assert_eq!(output.code, 1, "{output:?}");
+}
