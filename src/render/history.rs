@@ -23,6 +23,7 @@ use crate::model::history::{
 use crate::model::monitor::{
     CaptureMode, ConnectionEnd, ListenerChange, LossKind, ProcessIdentity, UnixMicros,
 };
+use crate::model::Socket;
 
 /// Version of the history JSON layout; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -454,10 +455,13 @@ fn write_losses(
 }
 
 /// The "History" section of `porthole PORT`: who held the port before,
-/// when it was last free, the most frequent clients.
+/// when it was last free, the most frequent clients. `live` are the port's
+/// listeners now: the record ends where the recorder stopped, so its last
+/// word is checked against them rather than told as the present.
 pub fn write_port_history(
     out: &mut dyn Write,
     history: &PortHistory,
+    live: &[Socket],
     style: Style,
 ) -> std::io::Result<()> {
     if history.is_empty() {
@@ -466,25 +470,7 @@ pub fn write_port_history(
     writeln!(out)?;
     writeln!(out, "{} (UTC, from {})", style.bold("History"), sanitize(&history.store))?;
     if let Some(last) = history.recent_listeners.first() {
-        let event = &last.event;
-        match event.change {
-            ListenerChange::Appeared => {
-                writeln!(
-                    out,
-                    "  listening since {}: {}",
-                    time(event.at),
-                    owners_label(&event.owners)
-                )?;
-            }
-            ListenerChange::Disappeared => {
-                writeln!(
-                    out,
-                    "  free since {} (last held by {})",
-                    time(event.at),
-                    owners_label(&event.owners)
-                )?;
-            }
-        }
+        writeln!(out, "  {}", last_listener_line(last, live))?;
     }
     for earlier in history.recent_listeners.iter().skip(1) {
         let event = &earlier.event;
@@ -512,6 +498,48 @@ pub fn write_port_history(
         }
     }
     Ok(())
+}
+
+/// The newest recorded listener change, as it stands against the live
+/// listeners: "listening since" and "free since" only when the port still
+/// looks that way, else what the record says and that the recorder did not
+/// see what followed (it was stopped, or records another namespace).
+fn last_listener_line(last: &ListenerHistory, live: &[Socket]) -> String {
+    const UNSEEN: &str = "which the recorder did not see (is it running?)";
+    let event = &last.event;
+    let owners = owners_label(&event.owners);
+    let same: Vec<&Socket> = live
+        .iter()
+        .filter(|socket| socket.protocol == event.protocol && socket.local == event.local)
+        .collect();
+    let recorded_pids: Vec<u32> = event.owners.iter().map(|owner| owner.pid).collect();
+    let same_owner = same.iter().any(|socket| {
+        socket.owners.is_empty() || socket.owners.iter().any(|pid| recorded_pids.contains(pid))
+    });
+    let address = listener_address(last);
+    match event.change {
+        ListenerChange::Appeared if !same.is_empty() && (same_owner || recorded_pids.is_empty()) => {
+            format!("listening since {}: {owners}", time(event.at))
+        }
+        ListenerChange::Appeared if !same.is_empty() => format!(
+            "recorded listening since {} on {address}: {owners}; another process holds it now, {UNSEEN}",
+            time(event.at)
+        ),
+        ListenerChange::Appeared => format!(
+            "recorded listening since {} on {address}: {owners}; not listening now, {UNSEEN}",
+            time(event.at)
+        ),
+        ListenerChange::Disappeared if live.is_empty() => {
+            format!("free since {} (last held by {owners})", time(event.at))
+        }
+        ListenerChange::Disappeared if same.is_empty() => {
+            format!("{address} free since {} (last held by {owners})", time(event.at))
+        }
+        ListenerChange::Disappeared => format!(
+            "recorded gone {} on {address} (held by {owners}); listening again now, {UNSEEN}",
+            time(event.at)
+        ),
+    }
 }
 
 // ------------------------------------------------------------------ JSON

@@ -310,8 +310,11 @@ fn porthole_port_shows_the_port_history() {
     assert_eq!(output.code, 1, "nothing listens now: {output:?}");
     let text = &output.stdout;
     let history = text.split("\nHistory (UTC, from ").nth(1).unwrap_or_else(|| panic!("{text}"));
+    // The record ends with postgres listening; nothing does now.
     assert!(
-        history.contains("listening since 2026-11-28 09:59:05: postgres (pid 812, user alice)"),
+        history.contains(&format!(
+            "recorded listening since 2026-11-28 09:59:05 on 127.0.0.1:{port}: postgres (pid 812, user alice); not listening now"
+        )),
         "{text}"
     );
     assert!(history.contains("before: gone 2026-11-28 09:59:00"), "{text}");
@@ -1216,4 +1219,61 @@ fn huge_limits_and_zoned_addresses() {
     assert!(output.stderr.is_empty(), "{output:?}");
     let output = history(&path, &["[fe80::1%1]:5432", "--connections"]);
     assert_eq!(output.code, 1, "{output:?}");
+}
+
+/// The record ends where the recorder stopped: `porthole PORT` tells its
+/// last word as the present only when the live listeners agree, and says
+/// what the recorder did not see when they do not.
+#[test]
+fn port_history_is_checked_against_the_live_listeners() {
+    let port = util::unique_port();
+    let (listener_process, mut out) = util::python(
+        "import socket, sys, time\n\
+         s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n\
+         print('ready', flush=True); time.sleep(120)",
+        &[&port.to_string()],
+    );
+    assert_eq!(util::wait_for_line(&mut out), "ready");
+    let pid = listener_process.pid();
+    let local = format!("127.0.0.1:{port}");
+    let section = |events: &[MonitorEvent]| {
+        let (_dir, path) = filled_store(events);
+        let output = util::run(util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", &path));
+        assert_eq!(output.code, 0, "{output:?}");
+        let text = output.stdout.split("\nHistory (UTC, from ").nth(1).map(str::to_string);
+        text.unwrap_or_else(|| panic!("no History section: {output:?}"))
+    };
+    let started =
+        |pid: u32| listener(T0, ListenerChange::Appeared, &local, process(pid, "python3"));
+    let gone = |pid: u32| {
+        listener(T0 + MINUTE, ListenerChange::Disappeared, &local, process(pid, "python3"))
+    };
+
+    // Recorded with this very process: the record is the present.
+    let text = section(&[started(pid)]);
+    assert!(
+        text.contains(&format!("  listening since 2026-11-28 10:00:00: python3 (pid {pid},")),
+        "{text}"
+    );
+    // Recorded with another process, which is gone.
+    let text = section(&[started(pid + 100_000)]);
+    assert!(text.contains("recorded listening since 2026-11-28 10:00:00 on"), "{text}");
+    assert!(
+        text.contains("another process holds it now, which the recorder did not see"),
+        "{text}"
+    );
+    // Recorded as gone, listening now.
+    let text = section(&[started(pid + 100_000), gone(pid + 100_000)]);
+    assert!(text.contains(&format!("recorded gone 2026-11-28 10:01:00 on {local}")), "{text}");
+    assert!(text.contains("listening again now, which the recorder did not see"), "{text}");
+    assert!(!text.contains("free since"), "{text}");
+    // Gone on another address of the port: that address is free.
+    let other = listener(
+        T0 + MINUTE,
+        ListenerChange::Disappeared,
+        &format!("127.0.0.2:{port}"),
+        process(pid + 100_000, "python3"),
+    );
+    let text = section(&[started(pid), other]);
+    assert!(text.contains(&format!("  127.0.0.2:{port} free since 2026-11-28 10:01:00")), "{text}");
 }
