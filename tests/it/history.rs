@@ -1078,6 +1078,10 @@ fn stores_that_are_not_files_are_named_and_left_alone() {
         };
         assert!(matches!(error, StoreError::NotAFile { .. }), "{error:?}");
     }
+    // `porthole PORT` reads the same store for its History section: no wait,
+    // no section.
+    let output = run_bounded(util::porthole().arg("5432").env("PORTHOLE_STORE", &pipe));
+    assert!(!output.stdout.contains("History"), "{output:?}");
     assert!(std::fs::read_dir(&directory).unwrap().next().is_none(), "the directory was written");
     let entries: Vec<_> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
