@@ -161,13 +161,32 @@ fn parse_utc(text: &str) -> anyhow::Result<UnixMicros> {
     };
     let date: Vec<&str> = date.split('-').collect();
     let [year, month, day] = date.as_slice() else { bail!("not a date ({FORM})") };
+    // Fractions of a second, as porthole's own JSON writes its times
+    // (`2026-11-28T10:02:03.123456Z`), so a time can be copied from there.
+    let mut micros = 0;
     let (hour, minute, second) = match time {
         None => (0, 0, 0),
         Some(time) => {
             let parts: Vec<&str> = time.split(':').collect();
             match parts.as_slice() {
                 [hour, minute] => (number(hour)?, number(minute)?, 0),
-                [hour, minute, second] => (number(hour)?, number(minute)?, number(second)?),
+                [hour, minute, second] => {
+                    let second = match second.split_once('.') {
+                        Some((whole, fraction)) => {
+                            if fraction.is_empty()
+                                || fraction.len() > 9
+                                || !fraction.bytes().all(|b| b.is_ascii_digit())
+                            {
+                                bail!("not a time ({FORM})");
+                            }
+                            let padded = format!("{fraction:0<6}");
+                            micros = padded[..6].parse::<i64>()?;
+                            whole
+                        }
+                        None => second,
+                    };
+                    (number(hour)?, number(minute)?, number(second)?)
+                }
                 _ => bail!("not a time ({FORM})"),
             }
         }
@@ -181,7 +200,7 @@ fn parse_utc(text: &str) -> anyhow::Result<UnixMicros> {
         second: second as u32,
     };
     let local = calendar.to_micros().with_context(|| format!("no such time ({FORM})"))?;
-    Ok(local - offset * 1_000_000)
+    Ok(local + micros - offset * 1_000_000)
 }
 
 /// Parses a span longer than zero: `90s`, `30m`, `2h`, `7d`, `2w`, or a
@@ -224,6 +243,11 @@ mod tests {
         assert_eq!(parse_time("2026-11-28T09:00", NOW).unwrap(), 1_795_856_400_000_000);
         assert_eq!(parse_time("2026-11-28 09:00:00Z", NOW).unwrap(), 1_795_856_400_000_000);
         assert_eq!(parse_time("2026-11-28", NOW).unwrap(), 1_795_824_000_000_000);
+        // As porthole's JSON writes times.
+        assert_eq!(parse_time("2026-11-28T09:00:00.805405Z", NOW).unwrap(), 1_795_856_400_805_405);
+        assert_eq!(parse_time("2026-11-28T09:00:00.5", NOW).unwrap(), 1_795_856_400_500_000);
+        assert!(parse_time("2026-11-28T09:00:00.", NOW).is_err());
+        assert!(parse_time("2026-11-28T09:00:00.5x", NOW).is_err());
         // Offsets from UTC, as `date --iso-8601` writes them.
         for local in ["2026-11-28T10:00+01:00", "2026-11-28T10:00+0100", "2026-11-28T04:30-04:30"] {
             assert_eq!(parse_time(local, NOW).unwrap(), 1_795_856_400_000_000, "{local}");

@@ -1281,3 +1281,28 @@ fn port_history_is_checked_against_the_live_listeners() {
     let text = section(&[started(pid), other]);
     assert!(text.contains(&format!("  127.0.0.2:{port} free since 2026-11-28 10:01:00")), "{text}");
 }
+
+/// A time copied from porthole's own JSON (microseconds, `Z`) or written
+/// with its offset from UTC picks the same moment as the UTC form.
+#[test]
+fn times_from_json_and_with_offsets_are_accepted() {
+    let (_dir, path) = filled_store(&morning(5432));
+    let output = history(&path, &["5432", "--listeners", "--jsonl"]);
+    let times: Vec<String> = output
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|line| line["type"] == "listener")
+        .map(|line| line["time"].as_str().expect("time").to_string())
+        .collect();
+    assert_eq!(times.len(), 3, "{output:?}");
+    assert_eq!(times[1], "2026-11-28T09:59:00.000000Z");
+    for since in [times[1].as_str(), "2026-11-28T10:59:00+01:00", "2026-11-28T09:59:00"] {
+        let output = history(&path, &["5432", "--listeners", "--since", since, "--json"]);
+        assert_eq!(output.code, 0, "{since}: {output:?}");
+        assert_eq!(output.json()["listeners"].as_array().map(Vec::len), Some(2), "{since}");
+    }
+    let output = history(&path, &["5432", "--since", "20261128"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("write it as 2026-11-28"), "{output:?}");
+}
