@@ -832,6 +832,12 @@ impl SqliteReader {
             Err(error) => return Err(sqlite_error(path, error)),
         };
         check_identity(&found, path)?;
+        // An empty database (`sqlite3 FILE` makes one, as does a writer that
+        // has not written its schema yet) holds no history, whatever version
+        // number it carries.
+        if found.tables == 0 {
+            return Err(StoreError::Missing { path: path.to_path_buf() });
+        }
         if found.version < SCHEMA_VERSION {
             return Err(StoreError::OlderSchema {
                 store: path.display().to_string(),

@@ -1306,3 +1306,30 @@ fn times_from_json_and_with_offsets_are_accepted() {
     assert_eq!(output.code, 2, "{output:?}");
     assert!(output.stderr.contains("write it as 2026-11-28"), "{output:?}");
 }
+
+/// An empty SQLite database (what `sqlite3 FILE` leaves, whatever its
+/// version number) holds no history: it says so rather than asking for an
+/// upgrade or naming a missing table, and is left as it is.
+#[test]
+fn an_empty_database_has_no_history_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    for version in [0, 1] {
+        let path = dir.path().join(format!("empty-{version}.sqlite"));
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection.pragma_update(None, "user_version", version).unwrap();
+        connection.execute_batch("CREATE TABLE t (x); DROP TABLE t;").unwrap();
+        drop(connection);
+        let before = std::fs::read(&path).unwrap();
+        let output = history(&path, &["5432"]);
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(
+            output.stderr,
+            format!(
+                "porthole: no history at {} yet: `porthole monitor` records it\n",
+                path.display()
+            ),
+            "{output:?}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+}
