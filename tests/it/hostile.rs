@@ -521,10 +521,12 @@ fn zone_ids_reach_a_link_local_listener() {
 
 /// Names itself through its executable's file name (a colour sequence,
 /// which porthole's own tables also use, a newline and a bidi override),
-/// carries an OSC title write in its argv, listens, connects to itself once,
+/// carries an OSC title write in its argv, listens on a Unix socket whose
+/// path writes the clipboard (OSC 52) and on TCP, connects to itself once,
 /// prints the port and waits.
 const HOSTILE_RECORDED: &str = r#"
 import socket, sys, time
+unix = socket.socket(socket.AF_UNIX); unix.bind(sys.argv[2]); unix.listen()
 server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
 port = server.getsockname()[1]
 client = socket.create_connection(("127.0.0.1", port))
@@ -565,15 +567,18 @@ fn recorded_text_never_reaches_the_terminal_raw() {
     )
     .expect("copying python3");
     let monitor = crate::monitor::Monitor::start(Some(&netns), &["--store", &store_text]);
+    let unix_path = directory.path().join("\x1b]52;c;SGVsbG8=\x1b\\\u{202e}evil\n.sock");
+    let unix_text = unix_path.to_str().expect("UTF-8 path").to_string();
     let (child, mut out) = crate::util::python_via(
         netns.command(executable.to_str().expect("UTF-8 name")),
         HOSTILE_RECORDED,
-        &[RECORDED_ARGUMENT],
+        &[RECORDED_ARGUMENT, &unix_text],
     );
     let port = wait_for_line(&mut out);
     let port_number: u16 = port.parse().unwrap_or_else(|_| panic!("hostile process: {port:?}"));
     let recorded = monitor.wait_for(|lines| {
         crate::monitor::connections_to(lines, port_number).iter().any(|c| c["ended_at"].is_string())
+            && lines.iter().any(|line| line["path"] == unix_text.as_str())
     });
     let (lines, stderr, code) = monitor.stop();
     assert!(recorded, "the connection was not recorded:\n{}", crate::monitor::dump(&lines));
@@ -588,6 +593,13 @@ fn recorded_text_never_reaches_the_terminal_raw() {
         assert_terminal_safe(&format!("history {args:?}"), &output);
         assert!(output.stdout.contains(escaped_name), "{args:?}: {}", output.stdout);
     }
+    let listeners = history(&["--listeners"]);
+    assert_terminal_safe("history --listeners", &listeners);
+    assert!(
+        listeners.stdout.contains("\\x1b]52;c;SGVsbG8=\\x1b\\\\u202eevil\\n.sock"),
+        "{}",
+        listeners.stdout
+    );
     let section = run(porthole().arg(&port).env("PORTHOLE_STORE", &store));
     assert_terminal_safe("porthole PORT", &section);
     let history_part = section.stdout.split("\nHistory (UTC").nth(1).unwrap_or_default();
