@@ -101,12 +101,12 @@ pub enum StoreError {
     // The causes below are part of the message and deliberately not a
     // `#[source]`: callers print the whole error chain, which would repeat
     // them ("x: Is a directory (os error 21): Is a directory (os error 21)").
-    #[error("{path}: {error}")]
+    #[error("{path}: {}", cause_text(.error))]
     Io { path: PathBuf, error: std::io::Error },
     #[error("{store}: {error}")]
     Sqlite { store: String, error: rusqlite::Error },
     #[cfg(feature = "postgres")]
-    #[error("{store}: {error}")]
+    #[error("{store}: {}", cause_text(.error))]
     Postgres { store: String, error: ::postgres::Error },
     #[error("{path} is {kind}, not a history store file; it was left as it is")]
     NotAFile {
@@ -144,6 +144,23 @@ pub enum StoreError {
     PostgresUnsupported { store: String },
     #[error("no state directory: neither XDG_STATE_HOME nor HOME is set; pass --store PATH")]
     NoStateDirectory,
+}
+
+/// An error and its causes on one line, each said once: the PostgreSQL
+/// client's "error connecting to server" keeps "Connection refused" in its
+/// source.
+fn cause_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let next_text = next.to_string();
+        if !text.contains(&next_text) {
+            text.push_str(": ");
+            text.push_str(&next_text);
+        }
+        cause = next.source();
+    }
+    text
 }
 
 /// Opens the single writer of a store, creating and migrating it as needed.

@@ -1333,3 +1333,17 @@ fn an_empty_database_has_no_history_yet() {
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 }
+
+/// A PostgreSQL store that cannot be reached says why, once, without the
+/// password.
+#[cfg(feature = "postgres")]
+#[test]
+fn an_unreachable_postgres_store_says_why() {
+    let port = util::unique_port();
+    let url = format!("postgres://porthole:secret@127.0.0.1:{port}/history");
+    let output = util::run(util::porthole().args(["history", "5432", "--store", &url]));
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert_eq!(output.stderr.matches("Connection refused").count(), 1, "{output:?}");
+    assert!(!output.stderr.contains("secret"), "{output:?}");
+}
