@@ -271,7 +271,17 @@ impl SqliteWriter {
         let io = |error| StoreError::Io { path: path.to_path_buf(), error };
         check_regular_file(path)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(io)?;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(
+                |error| match error.kind() {
+                    // A file where a directory of the path should be: the
+                    // bare error would be "File exists", about the store.
+                    std::io::ErrorKind::AlreadyExists => StoreError::Io {
+                        path: parent.to_path_buf(),
+                        error: rustix::io::Errno::NOTDIR.into(),
+                    },
+                    _ => io(error),
+                },
+            )?;
         }
         // Connection history is sensitive: the file (and SQLite's -wal and
         // -shm files, which copy its mode) is readable by its owner only.

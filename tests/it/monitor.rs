@@ -731,4 +731,17 @@ fn store_settings_that_cannot_work_are_refused() {
         ),
         "{output:?}"
     );
+    // A file where a directory of the path should be is named, not the
+    // store with "File exists".
+    let file = directory.path().join("notes");
+    std::fs::write(&file, b"shopping list\n").expect("write");
+    let under_file = file.join("history.sqlite");
+    let output = porthole_run(&["monitor", "--store", under_file.to_str().expect("utf-8")]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let last = output.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.ends_with(&format!("{}: Not a directory (os error 20)", file.display())),
+        "{output:?}"
+    );
+    assert_eq!(std::fs::read(&file).expect("read"), b"shopping list\n");
 }
