@@ -877,7 +877,8 @@ them one by one. A connection belongs to the window when it started in it
 (or ended in it, when its start was not seen). Times are UTC.
 
 Times: --since 2h (also 30m, 90s, 7d) or --since 2026-11-28T09:00 (UTC;
-seconds and a trailing Z are optional; a bare date is midnight).
+seconds, their fraction and a trailing Z are optional; a bare date is
+midnight; an offset such as 2026-11-28T10:00+01:00 gives a local time).
 
 Examples:
   porthole history 5432                     who listened on 5432, who connected

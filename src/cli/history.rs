@@ -58,8 +58,11 @@ impl HistorySettings {
                 bail!("--since must be before --until");
             }
         }
-        let limit = match limit.parse::<usize>() {
-            Ok(limit) if limit > 0 => limit,
+        // A huge limit means "all of them"; the stores take it as a signed
+        // 64-bit number (plus one, to tell a cut list), so it is capped there.
+        const MOST: usize = i64::MAX as usize - 1;
+        let limit = match limit.trim().parse::<u128>() {
+            Ok(limit) if limit > 0 => usize::try_from(limit).map_or(MOST, |limit| limit.min(MOST)),
             _ => bail!("--limit '{limit}': expected a positive number"),
         };
         if process.as_deref() == Some("") {
@@ -67,7 +70,14 @@ impl HistorySettings {
         }
         let location = StoreLocation::resolve(store.as_deref())?;
         let addresses = match endpoint.as_ref().and_then(|e| e.host.as_ref()) {
-            Some(crate::target::Host::Ip(ip)) => vec![*ip],
+            // The recorder stores IPv4 peers of dual-stack sockets as IPv4,
+            // so `[::ffff:127.0.0.1]:PORT` asks about 127.0.0.1.
+            Some(crate::target::Host::Ip(ip)) => vec![ip.to_canonical()],
+            // The store keeps no zone: a link-local address is asked about
+            // on every interface, but never widened to every address.
+            Some(crate::target::Host::Scoped { address, .. }) => {
+                vec![std::net::IpAddr::V6(*address)]
+            }
             _ => Vec::new(),
         };
         let query = HistoryQuery {
@@ -101,18 +111,47 @@ pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     {
         return parse_utc(text);
     }
+    // `20261128` is a date written without dashes, not 234 days of seconds.
+    if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) && text.starts_with("20") {
+        bail!("looks like a date: write it as {}-{}-{}", &text[..4], &text[4..6], &text[6..]);
+    }
     let ago = parse_span(text)
         .map_err(|error| anyhow::anyhow!("{error}; or give a UTC time such as 2026-11-28T09:00"))?;
     Ok(now.saturating_sub(ago.as_micros() as i64))
 }
 
-/// Parses `2026-11-28`, `2026-11-28T09:00`, `2026-11-28 09:00:30Z`.
+/// Parses `2026-11-28`, `2026-11-28T09:00`, `2026-11-28 09:00:30Z`, and a
+/// time with its offset from UTC, `2026-11-28T10:00+01:00` (as RFC 3339
+/// and `date --iso-8601=minutes` write it).
 fn parse_utc(text: &str) -> anyhow::Result<UnixMicros> {
-    const FORM: &str = "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC)";
+    const FORM: &str = "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC, or with an offset \
+                        such as +01:00)";
     let text = text.strip_suffix('Z').unwrap_or(text);
     let (date, time) = match text.split_once(['T', ' ']) {
         Some((date, time)) => (date, Some(time)),
         None => (text, None),
+    };
+    // The offset east of UTC, in seconds: `+01:00`, `-0530`, `+02`.
+    let (time, offset) = match time.and_then(|time| time.find(['+', '-']).map(|at| (time, at))) {
+        Some((time, at)) => {
+            let sign = if time.as_bytes()[at] == b'-' { -1 } else { 1 };
+            let zone = &time[at + 1..];
+            let (hours, minutes) = match zone.split_once(':') {
+                Some((hours, minutes)) => (hours, minutes),
+                None if zone.len() == 4 => zone.split_at(2),
+                None => (zone, "00"),
+            };
+            let valid = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+            if !valid(hours) || !valid(minutes) {
+                bail!("not a UTC offset ({FORM})");
+            }
+            let (hours, minutes): (i64, i64) = (hours.parse()?, minutes.parse()?);
+            if hours > 23 || minutes > 59 {
+                bail!("not a UTC offset ({FORM})");
+            }
+            (Some(&time[..at]), sign * (hours * 3600 + minutes * 60))
+        }
+        None => (time, 0),
     };
     let number = |part: &str| -> anyhow::Result<i64> {
         if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) || part.len() > 4 {
@@ -122,13 +161,32 @@ fn parse_utc(text: &str) -> anyhow::Result<UnixMicros> {
     };
     let date: Vec<&str> = date.split('-').collect();
     let [year, month, day] = date.as_slice() else { bail!("not a date ({FORM})") };
+    // Fractions of a second, as porthole's own JSON writes its times
+    // (`2026-11-28T10:02:03.123456Z`), so a time can be copied from there.
+    let mut micros = 0;
     let (hour, minute, second) = match time {
         None => (0, 0, 0),
         Some(time) => {
             let parts: Vec<&str> = time.split(':').collect();
             match parts.as_slice() {
                 [hour, minute] => (number(hour)?, number(minute)?, 0),
-                [hour, minute, second] => (number(hour)?, number(minute)?, number(second)?),
+                [hour, minute, second] => {
+                    let second = match second.split_once('.') {
+                        Some((whole, fraction)) => {
+                            if fraction.is_empty()
+                                || fraction.len() > 9
+                                || !fraction.bytes().all(|b| b.is_ascii_digit())
+                            {
+                                bail!("not a time ({FORM})");
+                            }
+                            let padded = format!("{fraction:0<6}");
+                            micros = padded[..6].parse::<i64>()?;
+                            whole
+                        }
+                        None => second,
+                    };
+                    (number(hour)?, number(minute)?, number(second)?)
+                }
                 _ => bail!("not a time ({FORM})"),
             }
         }
@@ -141,7 +199,8 @@ fn parse_utc(text: &str) -> anyhow::Result<UnixMicros> {
         minute: minute as u32,
         second: second as u32,
     };
-    calendar.to_micros().with_context(|| format!("no such time ({FORM})"))
+    let local = calendar.to_micros().with_context(|| format!("no such time ({FORM})"))?;
+    Ok(local + micros - offset * 1_000_000)
 }
 
 /// Parses a span longer than zero: `90s`, `30m`, `2h`, `7d`, `2w`, or a
@@ -184,9 +243,30 @@ mod tests {
         assert_eq!(parse_time("2026-11-28T09:00", NOW).unwrap(), 1_795_856_400_000_000);
         assert_eq!(parse_time("2026-11-28 09:00:00Z", NOW).unwrap(), 1_795_856_400_000_000);
         assert_eq!(parse_time("2026-11-28", NOW).unwrap(), 1_795_824_000_000_000);
-        for bad in
-            ["", "2x", "-2h", "0", "2026-13-01", "2026-02-30", "2026-11-28T25:00", "yesterday"]
-        {
+        // As porthole's JSON writes times.
+        assert_eq!(parse_time("2026-11-28T09:00:00.805405Z", NOW).unwrap(), 1_795_856_400_805_405);
+        assert_eq!(parse_time("2026-11-28T09:00:00.5", NOW).unwrap(), 1_795_856_400_500_000);
+        assert!(parse_time("2026-11-28T09:00:00.", NOW).is_err());
+        assert!(parse_time("2026-11-28T09:00:00.5x", NOW).is_err());
+        // Offsets from UTC, as `date --iso-8601` writes them.
+        for local in ["2026-11-28T10:00+01:00", "2026-11-28T10:00+0100", "2026-11-28T04:30-04:30"] {
+            assert_eq!(parse_time(local, NOW).unwrap(), 1_795_856_400_000_000, "{local}");
+        }
+        for bad in [
+            "",
+            "2x",
+            "-2h",
+            "0",
+            "2026-13-01",
+            "2026-02-30",
+            "2026-11-28T25:00",
+            "yesterday",
+            "20261128",
+            "2026-11-28T09:00+1:00",
+            "2026-11-28T09:00+24:00",
+            "2026-11-28T09:00+01:60",
+            "2026-11-28T09:00+",
+        ] {
             assert!(parse_time(bad, NOW).is_err(), "{bad}");
         }
     }
@@ -219,5 +299,17 @@ mod tests {
         assert!(error.to_string().contains("before"), "{error}");
         assert!(resolve(&["70000", "--store", "x"]).is_err());
         assert!(resolve(&["--each", "--limit", "0", "--store", "x"]).is_err());
+        let settings = resolve(&["[fe80::1%1]:80", "--store", "x"]).unwrap();
+        assert_eq!(settings.query.addresses, vec!["fe80::1".parse::<std::net::IpAddr>().unwrap()]);
+        let settings = resolve(&["[::ffff:127.0.0.1]:80", "--store", "x"]).unwrap();
+        assert_eq!(
+            settings.query.addresses,
+            vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        // "All of them", in any size the stores can take.
+        for huge in ["18446744073709551615", "99999999999999999999999999"] {
+            let settings = resolve(&["--each", "--limit", huge, "--store", "x"]).unwrap();
+            assert_eq!(settings.query.limit, i64::MAX as usize - 1);
+        }
     }
 }

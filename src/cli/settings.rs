@@ -569,6 +569,9 @@ pub fn parse_probe_timeout(text: &str) -> anyhow::Result<std::time::Duration> {
     Ok(duration)
 }
 
+/// The smallest `--max-size` a store is useful under.
+const MIN_STORE_SIZE: u64 = 1_000_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -911,10 +914,17 @@ impl MonitorSettings {
             writer.keep_hourly = writer.keep_hourly.max(writer.keep);
         }
         if let Some(text) = max_size {
-            writer.max_size = Some(
-                crate::cli::history::parse_size(&text)
-                    .with_context(|| format!("--max-size '{text}'"))?,
-            );
+            let cap = crate::cli::history::parse_size(&text)
+                .with_context(|| format!("--max-size '{text}'"))?;
+            // An empty store takes about 70 kB of schema and indexes; a cap
+            // near that would delete every connection as soon as it is
+            // written, recording nothing while looking healthy.
+            if cap < MIN_STORE_SIZE {
+                bail!(
+                    "--max-size '{text}': at least 1MB (an empty store already takes about 70 kB)"
+                );
+            }
+            writer.max_size = Some(cap);
         }
         let interval = parse_duration(&interval)
             .map_err(|error| anyhow::anyhow!("--interval '{interval}': {error}"))?;

@@ -19,8 +19,15 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // A name is looked up as clients would, and every address it has counts.
     if let Some(endpoint) = &settings.endpoint {
         if let Some(Host::Name(name)) = &endpoint.host {
-            settings.query.addresses = crate::inventory::port_report::resolve(name, endpoint.port)
+            let mut addresses = crate::inventory::port_report::resolve(name, endpoint.port)
                 .with_context(|| format!("resolving '{name}'"))?;
+            // As for addresses typed in: IPv4-mapped answers mean IPv4.
+            for address in &mut addresses {
+                *address = address.to_canonical();
+            }
+            addresses.sort();
+            addresses.dedup();
+            settings.query.addresses = addresses;
         }
     }
     if settings.query.host.is_some() && matches!(settings.location, store::StoreLocation::Sqlite(_))
@@ -31,8 +38,8 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
         );
     }
     let mut reader = store::open_reader(&settings.location)?;
-    let report = store::report(reader.as_mut(), &settings.query, settings.sections)
-        .with_context(|| format!("reading {}", settings.location))?;
+    // Every store error names the store itself.
+    let report = store::report(reader.as_mut(), &settings.query, settings.sections)?;
     write_history(out, &report, settings.format, Style::detect())?;
     Ok(if report.is_empty() { ExitStatus::Failure } else { ExitStatus::Success })
 }

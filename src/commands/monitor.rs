@@ -39,8 +39,9 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // the same store, or a damaged file, stops here with its own message.
     let store = match &settings.store {
         Some(location) => Some(
+            // Every store error names the store itself.
             crate::store::open_writer(location, &settings.writer)
-                .with_context(|| format!("opening the history store {}", location))?,
+                .context("opening the history store")?,
         ),
         None => None,
     };

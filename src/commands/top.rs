@@ -41,7 +41,11 @@ pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             } else {
                 // Serialised to memory first so a closed pipe surfaces as an
                 // io::Error (exit 0), not as a serde_json error.
-                let mut document = serde_json::to_vec_pretty(&TopFrameRecord::from_frame(&frame))?;
+                let mut document = Vec::new();
+                crate::render::sanitize::write_json_pretty(
+                    &mut document,
+                    &TopFrameRecord::from_frame(&frame),
+                )?;
                 document.push(b'\n');
                 out.write_all(&document)?;
             }
@@ -66,7 +70,10 @@ pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                     report_notes(&frame);
                 }
                 line.clear();
-                serde_json::to_writer(&mut line, &TopFrameRecord::from_frame(&frame))?;
+                crate::render::sanitize::write_json(
+                    &mut line,
+                    &TopFrameRecord::from_frame(&frame),
+                )?;
                 line.push(b'\n');
                 out.write_all(&line)?;
                 out.flush()?;

@@ -52,7 +52,12 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         let history =
             crate::store::local_port_history(configured.as_deref(), settings.endpoint.port);
         if let Some(history) = history {
-            crate::render::history::write_port_history(out, &history, Style::detect())?;
+            crate::render::history::write_port_history(
+                out,
+                &history,
+                &report.listeners,
+                Style::detect(),
+            )?;
         }
     }
     Ok(if report.is_held() { ExitStatus::Success } else { ExitStatus::Failure })

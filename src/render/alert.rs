@@ -76,8 +76,9 @@ pub fn alert_line(alert: &Alert) -> AlertLine {
 
 /// The alert as one JSON line (with the newline).
 pub fn json(alert: &Alert) -> Vec<u8> {
-    let mut bytes =
-        serde_json::to_vec(&alert_line(alert)).expect("an alert line always serialises");
+    let mut bytes = Vec::new();
+    super::sanitize::write_json(&mut bytes, &alert_line(alert))
+        .expect("an alert line always serialises");
     bytes.push(b'\n');
     bytes
 }

@@ -13,7 +13,8 @@ use serde::Serialize;
 /// The same process object `porthole monitor --jsonl` writes.
 use super::monitor::ProcessLine;
 
-use super::table::{printable, Table};
+use super::sanitize::sanitize;
+use super::table::Table;
 use super::{Format, Style};
 use crate::model::history::{
     CaptureSession, ClientSummary, ConnectionHistory, HistoryReport, HourlyTotal, ListenerHistory,
@@ -22,6 +23,7 @@ use crate::model::history::{
 use crate::model::monitor::{
     CaptureMode, ConnectionEnd, ListenerChange, LossKind, ProcessIdentity, UnixMicros,
 };
+use crate::model::Socket;
 
 /// Version of the history JSON layout; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -34,7 +36,7 @@ pub fn write_history(
 ) -> std::io::Result<()> {
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &HistoryRecord::from_report(report))?;
+            super::sanitize::write_json_pretty(&mut *out, &HistoryRecord::from_report(report))?;
             writeln!(out)
         }
         Format::Jsonl => write_jsonl(out, report),
@@ -99,15 +101,15 @@ fn span(first: UnixMicros, last: UnixMicros) -> String {
 /// `psql (pid 5120, user alice)`; names are other users' text, so they are
 /// escaped.
 pub fn process_label(process: &ProcessIdentity) -> String {
-    let mut text = format!("{} (pid {}", printable(&process.name), process.pid);
+    let mut text = format!("{} (pid {}", sanitize(&process.name), process.pid);
     if let Some(user) = &process.user {
-        text.push_str(&format!(", user {}", printable(user)));
+        text.push_str(&format!(", user {}", sanitize(user)));
     }
     if let Some(unit) = &process.unit {
-        text.push_str(&format!(", unit {}", printable(unit)));
+        text.push_str(&format!(", unit {}", sanitize(unit)));
     }
     if let Some(container) = &process.container {
-        text.push_str(&format!(", container {}", printable(container)));
+        text.push_str(&format!(", container {}", sanitize(container)));
     }
     text.push(')');
     text
@@ -133,7 +135,7 @@ fn listener_address(listener: &ListenerHistory) -> String {
     let event = &listener.event;
     match (&event.local, &event.path) {
         (Some(local), _) => local.to_string(),
-        (None, Some(path)) => printable(path).into_owned(),
+        (None, Some(path)) => sanitize(path).into_owned(),
         (None, None) => format!("inode {}", event.inode),
     }
 }
@@ -147,7 +149,7 @@ fn change_label(change: ListenerChange) -> &'static str {
 
 fn host_prefix(host: &Option<String>, show: bool) -> String {
     match host {
-        Some(host) if show => format!("[{}] ", printable(host)),
+        Some(host) if show => format!("[{}] ", sanitize(host)),
         _ => String::new(),
     }
 }
@@ -183,10 +185,10 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
     };
     let mut heading = format!("History of {subject}");
     if let Some(process) = &query.process {
-        heading.push_str(&format!(" involving '{}'", printable(process)));
+        heading.push_str(&format!(" involving '{}'", sanitize(process)));
     }
     if let Some(host) = &query.host {
-        heading.push_str(&format!(" on {}", printable(host)));
+        heading.push_str(&format!(" on {}", sanitize(host)));
     }
     match (query.since, query.until) {
         (Some(since), Some(until)) => {
@@ -196,7 +198,7 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
         (None, Some(until)) => heading.push_str(&format!(", until {}", time(until))),
         (None, None) => {}
     }
-    writeln!(out, "{} (UTC, from {})", style.bold(&heading), printable(&report.store))?;
+    writeln!(out, "{} (UTC, from {})", style.bold(&heading), sanitize(&report.store))?;
     if report.is_empty() {
         writeln!(out, "  nothing recorded")?;
     }
@@ -385,8 +387,8 @@ fn write_hourly(
         let hour = UtcTime::from_micros(total.hour);
         let client = match (total.client_name.as_str(), total.client_exe.as_str()) {
             ("", "") => "unnamed".to_string(),
-            (name, exe) if exe == name || exe.is_empty() => printable(name).into_owned(),
-            (name, exe) => format!("{} ({})", printable(name), printable(exe)),
+            (name, exe) if exe == name || exe.is_empty() => sanitize(name).into_owned(),
+            (name, exe) => format!("{} ({})", sanitize(name), sanitize(exe)),
         };
         table.push(vec![
             format!(
@@ -422,7 +424,7 @@ fn write_sessions(
             host_prefix(&session.host, show_hosts),
             time(session.at),
             mode_label(session.mode),
-            printable(&session.reason)
+            sanitize(&session.reason)
         )?;
     }
     Ok(())
@@ -453,37 +455,22 @@ fn write_losses(
 }
 
 /// The "History" section of `porthole PORT`: who held the port before,
-/// when it was last free, the most frequent clients.
+/// when it was last free, the most frequent clients. `live` are the port's
+/// listeners now: the record ends where the recorder stopped, so its last
+/// word is checked against them rather than told as the present.
 pub fn write_port_history(
     out: &mut dyn Write,
     history: &PortHistory,
+    live: &[Socket],
     style: Style,
 ) -> std::io::Result<()> {
     if history.is_empty() {
         return Ok(());
     }
     writeln!(out)?;
-    writeln!(out, "{} (UTC, from {})", style.bold("History"), printable(&history.store))?;
+    writeln!(out, "{} (UTC, from {})", style.bold("History"), sanitize(&history.store))?;
     if let Some(last) = history.recent_listeners.first() {
-        let event = &last.event;
-        match event.change {
-            ListenerChange::Appeared => {
-                writeln!(
-                    out,
-                    "  listening since {}: {}",
-                    time(event.at),
-                    owners_label(&event.owners)
-                )?;
-            }
-            ListenerChange::Disappeared => {
-                writeln!(
-                    out,
-                    "  free since {} (last held by {})",
-                    time(event.at),
-                    owners_label(&event.owners)
-                )?;
-            }
-        }
+        writeln!(out, "  {}", last_listener_line(last, live))?;
     }
     for earlier in history.recent_listeners.iter().skip(1) {
         let event = &earlier.event;
@@ -511,6 +498,48 @@ pub fn write_port_history(
         }
     }
     Ok(())
+}
+
+/// The newest recorded listener change, as it stands against the live
+/// listeners: "listening since" and "free since" only when the port still
+/// looks that way, else what the record says and that the recorder did not
+/// see what followed (it was stopped, or records another namespace).
+fn last_listener_line(last: &ListenerHistory, live: &[Socket]) -> String {
+    const UNSEEN: &str = "which the recorder did not see (is it running?)";
+    let event = &last.event;
+    let owners = owners_label(&event.owners);
+    let same: Vec<&Socket> = live
+        .iter()
+        .filter(|socket| socket.protocol == event.protocol && socket.local == event.local)
+        .collect();
+    let recorded_pids: Vec<u32> = event.owners.iter().map(|owner| owner.pid).collect();
+    let same_owner = same.iter().any(|socket| {
+        socket.owners.is_empty() || socket.owners.iter().any(|pid| recorded_pids.contains(pid))
+    });
+    let address = listener_address(last);
+    match event.change {
+        ListenerChange::Appeared if !same.is_empty() && (same_owner || recorded_pids.is_empty()) => {
+            format!("listening since {}: {owners}", time(event.at))
+        }
+        ListenerChange::Appeared if !same.is_empty() => format!(
+            "recorded listening since {} on {address}: {owners}; another process holds it now, {UNSEEN}",
+            time(event.at)
+        ),
+        ListenerChange::Appeared => format!(
+            "recorded listening since {} on {address}: {owners}; not listening now, {UNSEEN}",
+            time(event.at)
+        ),
+        ListenerChange::Disappeared if live.is_empty() => {
+            format!("free since {} (last held by {owners})", time(event.at))
+        }
+        ListenerChange::Disappeared if same.is_empty() => {
+            format!("{address} free since {} (last held by {owners})", time(event.at))
+        }
+        ListenerChange::Disappeared => format!(
+            "recorded gone {} on {address} (held by {owners}); listening again now, {UNSEEN}",
+            time(event.at)
+        ),
+    }
 }
 
 // ------------------------------------------------------------------ JSON
@@ -796,7 +825,7 @@ fn write_jsonl(out: &mut dyn Write, report: &HistoryReport) -> std::io::Result<(
         .chain(report.hourly.iter().map(|h| HistoryLine::Hourly(HourlyWire::from_total(h))))
         .chain(report.losses.iter().map(|l| HistoryLine::Loss(loss_wire(l))));
     for line in lines {
-        serde_json::to_writer(&mut *out, &line)?;
+        super::sanitize::write_json(&mut *out, &line)?;
         writeln!(out)?;
     }
     Ok(())

@@ -227,7 +227,7 @@ fn loss_line(loss: &LossRecord) -> LossLine {
 /// Writes a batch as JSON Lines.
 pub fn write_jsonl(out: &mut dyn Write, batch: &[MonitorEvent]) -> std::io::Result<()> {
     for event in batch {
-        serde_json::to_writer(&mut *out, &event_line(event))?;
+        super::sanitize::write_json(&mut *out, &event_line(event))?;
         out.write_all(b"\n")?;
     }
     out.flush()
@@ -429,11 +429,12 @@ mod tests {
         ];
         let mut out = Vec::new();
         write_jsonl(&mut out, &batch).unwrap();
-        let lines: Vec<serde_json::Value> = String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect();
+        let written = String::from_utf8(out).unwrap();
+        // Read on a terminal too: the bidi override is a JSON escape.
+        assert!(written.contains("evil\\u001b[31m\\u202e"), "{written}");
+        assert!(!written.contains('\u{202e}'), "{written}");
+        let lines: Vec<serde_json::Value> =
+            written.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
         assert_eq!(lines[0]["type"], "started");
         assert_eq!(lines[0]["mode"], "netlink");
         assert_eq!(lines[1]["type"], "listener");

@@ -98,24 +98,21 @@ pub fn local_host_name() -> String {
 /// Why a store could not be opened, written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{store}: {source}")]
-    Sqlite {
-        store: String,
-        #[source]
-        source: rusqlite::Error,
-    },
+    // The causes below are part of the message and deliberately not a
+    // `#[source]`: callers print the whole error chain, which would repeat
+    // them ("x: Is a directory (os error 21): Is a directory (os error 21)").
+    #[error("{path}: {}", cause_text(.error))]
+    Io { path: PathBuf, error: std::io::Error },
+    #[error("{store}: {error}")]
+    Sqlite { store: String, error: rusqlite::Error },
     #[cfg(feature = "postgres")]
-    #[error("{store}: {source}")]
-    Postgres {
-        store: String,
-        #[source]
-        source: ::postgres::Error,
+    #[error("{store}: {}", cause_text(.error))]
+    Postgres { store: String, error: ::postgres::Error },
+    #[error("{path} is {kind}, not a history store file; it was left as it is")]
+    NotAFile {
+        path: PathBuf,
+        /// `a directory`, `a named pipe`, …
+        kind: &'static str,
     },
     #[error("{store} is in use by another porthole monitor{holder}; only one may record into a store at a time")]
     Locked {
@@ -137,6 +134,8 @@ pub enum StoreError {
     OlderSchema { store: String, found: i64, known: i64 },
     #[error("disk full writing {store}: recording stopped; everything committed before is kept")]
     DiskFull { store: String },
+    #[error("{path} is being recorded and this user may not create its -shm index beside it; read it as the recording user")]
+    UnreadableWhileRecording { path: PathBuf },
     #[error("no history at {path} yet: `porthole monitor` records it")]
     Missing { path: PathBuf },
     #[error("--store '{text}': {reason}")]
@@ -145,6 +144,23 @@ pub enum StoreError {
     PostgresUnsupported { store: String },
     #[error("no state directory: neither XDG_STATE_HOME nor HOME is set; pass --store PATH")]
     NoStateDirectory,
+}
+
+/// An error and its causes on one line, each said once: the PostgreSQL
+/// client's "error connecting to server" keeps "Connection refused" in its
+/// source.
+fn cause_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let next_text = next.to_string();
+        if !text.contains(&next_text) {
+            text.push_str(": ");
+            text.push_str(&next_text);
+        }
+        cause = next.source();
+    }
+    text
 }
 
 /// Opens the single writer of a store, creating and migrating it as needed.

@@ -171,7 +171,7 @@ fn pg_error(store: &str, error: postgres::Error) -> StoreError {
             return StoreError::DiskFull { store: store.to_string() };
         }
     }
-    StoreError::Postgres { store: store.to_string(), source: error }
+    StoreError::Postgres { store: store.to_string(), error }
 }
 
 /// Connects and reads the schema version; `None` when there is no
@@ -994,6 +994,16 @@ impl Filter {
     }
 }
 
+/// `--process NAME`: the name (`comm`) or the executable's file name
+/// contains NAME; two `$` placeholders, both NAME. The kernel cuts `comm`
+/// to 15 bytes, so only the executable carries a longer name whole.
+fn name_matches(name: &str, exe: &str) -> String {
+    format!(
+        "(strpos({name}, $) > 0
+          OR strpos(regexp_replace(coalesce({exe}, ''), '^.*/', ''), $) > 0)"
+    )
+}
+
 fn connection_filter(query: &HistoryQuery) -> Filter {
     let mut filter = Filter::default();
     if let Some(port) = query.port {
@@ -1009,11 +1019,18 @@ fn connection_filter(query: &HistoryQuery) -> Filter {
     filter.window("c.at", query);
     filter.host("c.host", query);
     if let Some(name) = &query.process {
+        let matching = name_matches("name", "exe");
         filter.push(
-            "(c.client_process IN (SELECT id FROM porthole.processes WHERE strpos(name, $) > 0)
-              OR c.server_process IN
-                (SELECT id FROM porthole.processes WHERE strpos(name, $) > 0))",
-            vec![Box::new(name.clone()), Box::new(name.clone())],
+            &format!(
+                "(c.client_process IN (SELECT id FROM porthole.processes WHERE {matching})
+                  OR c.server_process IN (SELECT id FROM porthole.processes WHERE {matching}))"
+            ),
+            vec![
+                Box::new(name.clone()),
+                Box::new(name.clone()),
+                Box::new(name.clone()),
+                Box::new(name.clone()),
+            ],
         );
     }
     filter
@@ -1038,10 +1055,13 @@ impl HistoryReader for PostgresReader {
         filter.host("e.host", query);
         if let Some(name) = &query.process {
             filter.push(
-                "e.id IN (SELECT o.event FROM porthole.listener_owners o
-                          JOIN porthole.processes p ON p.id = o.process
-                          WHERE strpos(p.name, $) > 0)",
-                vec![Box::new(name.clone())],
+                &format!(
+                    "e.id IN (SELECT o.event FROM porthole.listener_owners o
+                              JOIN porthole.processes p ON p.id = o.process
+                              WHERE {})",
+                    name_matches("p.name", "p.exe")
+                ),
+                vec![Box::new(name.clone()), Box::new(name.clone())],
             );
         }
         let direction = match order {
@@ -1222,7 +1242,10 @@ impl HistoryReader for PostgresReader {
         filter.window("hour", &hours);
         filter.host("host", query);
         if let Some(name) = &query.process {
-            filter.push("strpos(client_name, $) > 0", vec![Box::new(name.clone())]);
+            filter.push(
+                &name_matches("client_name", "client_exe"),
+                vec![Box::new(name.clone()), Box::new(name.clone())],
+            );
         }
         let sql = format!(
             "SELECT host, hour, server_port, client_exe, client_name, connections, bytes_up,

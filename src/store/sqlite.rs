@@ -177,8 +177,35 @@ fn sqlite_error(path: &Path, error: rusqlite::Error) -> StoreError {
             StoreError::Corrupt { path: path.to_path_buf(), detail: error.to_string() }
         }
         Some(ErrorCode::DiskFull) => StoreError::DiskFull { store },
-        _ => StoreError::Sqlite { store, source: error },
+        _ => StoreError::Sqlite { store, error },
     }
+}
+
+/// Refuses a path that exists and is not a regular file. A directory fails
+/// with a bare "Is a directory"; a named pipe would block the reader's
+/// `open` until someone writes into it; a device gives SQLite "disk I/O
+/// error". None of them can be a store, so they are named and left alone.
+fn check_regular_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::FileTypeExt;
+    let file_type = match std::fs::metadata(path) {
+        Ok(metadata) => metadata.file_type(),
+        // Missing (or unreachable) files get their own answer from `open`.
+        Err(_) => return Ok(()),
+    };
+    let kind = if file_type.is_file() {
+        return Ok(());
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a named pipe"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    };
+    Err(StoreError::NotAFile { path: path.to_path_buf(), kind })
 }
 
 /// The first 16 bytes of every SQLite database.
@@ -186,7 +213,7 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// Checks that a non-empty file starts like a SQLite database.
 fn check_header(file: &mut File, path: &Path) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+    let io = |error| StoreError::Io { path: path.to_path_buf(), error };
     let length = file.metadata().map_err(io)?.len();
     if length == 0 {
         return Ok(());
@@ -244,9 +271,20 @@ impl SqliteWriter {
     /// Opens (creating if needed, mode 0600 in a 0700 directory) and locks
     /// the store, migrates it to [`SCHEMA_VERSION`], and prunes it.
     pub fn open(path: &Path, options: &WriterOptions) -> Result<Self, StoreError> {
-        let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+        let io = |error| StoreError::Io { path: path.to_path_buf(), error };
+        check_regular_file(path)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(io)?;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(
+                |error| match error.kind() {
+                    // A file where a directory of the path should be: the
+                    // bare error would be "File exists", about the store.
+                    std::io::ErrorKind::AlreadyExists => StoreError::Io {
+                        path: parent.to_path_buf(),
+                        error: rustix::io::Errno::NOTDIR.into(),
+                    },
+                    _ => io(error),
+                },
+            )?;
         }
         // Connection history is sensitive: the file (and SQLite's -wal and
         // -shm files, which copy its mode) is readable by its owner only.
@@ -718,6 +756,30 @@ fn insert_connection(cache: &mut Cache<'_>, row: &NewConnection<'_>) -> rusqlite
     Ok(())
 }
 
+/// SQLite's write-ahead log beside the store: `PATH-wal`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_os_string();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// `file:PATH?immutable=1`, the path percent-encoded as SQLite's URI
+/// filenames require (a `?` or `#` in a directory name must not end it).
+/// See: <https://www.sqlite.org/uri.html>
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &byte in path.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 /// A read-only view of a SQLite store; it never waits for the writer.
 pub struct SqliteReader {
     connection: Connection,
@@ -727,7 +789,8 @@ pub struct SqliteReader {
 impl SqliteReader {
     /// Opens an existing store read-only.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+        let io = |error| StoreError::Io { path: path.to_path_buf(), error };
+        check_regular_file(path)?;
         let mut file = match File::open(path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -740,18 +803,60 @@ impl SqliteReader {
             // A writer created the file and has not written the schema yet.
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
-        let connection = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| sqlite_error(path, e))?;
-        // Readers never wait on the writer in WAL mode; this only covers a
-        // reader that arrives while another one recovers the WAL index.
-        connection
-            .busy_timeout(std::time::Duration::from_secs(2))
-            .map_err(|e| sqlite_error(path, e))?;
-        let found = identity(&connection).map_err(|e| sqlite_error(path, e))?;
+        let open = |immutable: bool| -> rusqlite::Result<(Connection, Identity)> {
+            let connection = if immutable {
+                Connection::open_with_flags(
+                    immutable_uri(path),
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )?
+            } else {
+                Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?
+            };
+            // Readers never wait on the writer in WAL mode; this only covers
+            // a reader that arrives while another one recovers the WAL index.
+            connection.busy_timeout(std::time::Duration::from_secs(2))?;
+            let found = identity(&connection)?;
+            Ok((connection, found))
+        };
+        let (connection, found) = match open(false) {
+            Ok(opened) => opened,
+            // A WAL database is read through its `-shm` index, which a
+            // reader creates when it is missing: a copy of the store in a
+            // directory this user may not write (a backup, another user's
+            // state directory made readable) cannot be read that way. With
+            // no `-wal` file no writer has the store open and every
+            // committed record is in the main file, so the file is read as
+            // it is, without the index.
+            Err(error)
+                if matches!(
+                    error.sqlite_error_code(),
+                    Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen)
+                ) && !wal_path(path).exists() =>
+            {
+                open(true).map_err(|e| sqlite_error(path, e))?
+            }
+            Err(error)
+                if matches!(
+                    error.sqlite_error_code(),
+                    Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen)
+                ) =>
+            {
+                return Err(StoreError::UnreadableWhileRecording { path: path.to_path_buf() })
+            }
+            Err(error) => return Err(sqlite_error(path, error)),
+        };
         check_identity(&found, path)?;
+        // An empty database (`sqlite3 FILE` makes one, as does a writer that
+        // has not written its schema yet) holds no history, whatever version
+        // number it carries.
+        if found.tables == 0 {
+            return Err(StoreError::Missing { path: path.to_path_buf() });
+        }
         if found.version < SCHEMA_VERSION {
             return Err(StoreError::OlderSchema {
                 store: path.display().to_string(),
@@ -858,6 +963,21 @@ impl Filter {
     }
 }
 
+/// `--process NAME`: the name (`comm`) or the executable's file name
+/// contains NAME; two `?` placeholders, both NAME. The kernel cuts `comm`
+/// to 15 bytes, so `postgres-exporter` runs as `postgres-export` and only
+/// its executable carries the whole name. The file name is what follows
+/// the last `/`: `rtrim` with every other character of the path strips
+/// the file name and leaves the directory.
+fn name_matches(name: &str, exe: &str) -> String {
+    format!(
+        "(instr({name}, ?) > 0
+          OR instr(substr(coalesce({exe}, ''),
+                          length(rtrim(coalesce({exe}, ''), replace(coalesce({exe}, ''), '/', '')))
+                          + 1), ?) > 0)"
+    )
+}
+
 /// The connection filters of a query, or `None` when it cannot match.
 fn connection_filter(
     reader: &SqliteReader,
@@ -879,10 +999,13 @@ fn connection_filter(
     }
     filter.window("c.at", query);
     if let Some(name) = &query.process {
+        let matching = name_matches("name", "exe");
         filter.push(
-            "(c.client_process IN (SELECT id FROM processes WHERE instr(name, ?) > 0)
-              OR c.server_process IN (SELECT id FROM processes WHERE instr(name, ?) > 0))",
-            [name.clone().into(), name.clone().into()],
+            &format!(
+                "(c.client_process IN (SELECT id FROM processes WHERE {matching})
+                  OR c.server_process IN (SELECT id FROM processes WHERE {matching}))"
+            ),
+            [name.clone().into(), name.clone().into(), name.clone().into(), name.clone().into()],
         );
     }
     Ok(Some(filter))
@@ -907,9 +1030,12 @@ impl HistoryReader for SqliteReader {
             filter.window("e.at", query);
             if let Some(name) = &query.process {
                 filter.push(
-                    "e.id IN (SELECT o.event FROM listener_owners o
-                              JOIN processes p ON p.id = o.process WHERE instr(p.name, ?) > 0)",
-                    [name.clone().into()],
+                    &format!(
+                        "e.id IN (SELECT o.event FROM listener_owners o
+                                  JOIN processes p ON p.id = o.process WHERE {})",
+                        name_matches("p.name", "p.exe")
+                    ),
+                    [name.clone().into(), name.clone().into()],
                 );
             }
             let direction = match order {
@@ -1141,7 +1267,10 @@ impl HistoryReader for SqliteReader {
             };
             filter.window("hour", &hour_query);
             if let Some(name) = &query.process {
-                filter.push("instr(client_name, ?) > 0", [name.clone().into()]);
+                filter.push(
+                    &name_matches("client_name", "client_exe"),
+                    [name.clone().into(), name.clone().into()],
+                );
             }
             let sql = format!(
                 "SELECT hour, server_port, client_exe, client_name, connections, bytes_up,

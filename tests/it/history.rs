@@ -310,8 +310,11 @@ fn porthole_port_shows_the_port_history() {
     assert_eq!(output.code, 1, "nothing listens now: {output:?}");
     let text = &output.stdout;
     let history = text.split("\nHistory (UTC, from ").nth(1).unwrap_or_else(|| panic!("{text}"));
+    // The record ends with postgres listening; nothing does now.
     assert!(
-        history.contains("listening since 2026-11-28 09:59:05: postgres (pid 812, user alice)"),
+        history.contains(&format!(
+            "recorded listening since 2026-11-28 09:59:05 on 127.0.0.1:{port}: postgres (pid 812, user alice); not listening now"
+        )),
         "{text}"
     );
     assert!(history.contains("before: gone 2026-11-28 09:59:00"), "{text}");
@@ -994,4 +997,353 @@ mod postgresql {
             .sum();
         assert_eq!(clients, kept as u64, "{json:#}");
     }
+
+    /// `--process` reaches past the 15-byte `comm` in PostgreSQL too.
+    #[test]
+    fn postgres_process_names_longer_than_comm_match_the_executable() {
+        let Some(database) = TestPostgres::start() else { return };
+        let location = StoreLocation::parse(&database.url()).unwrap();
+        let options = WriterOptions { host: "web-1".into(), ..WriterOptions::default() };
+        let mut writer = store::open_writer(&location, &options).unwrap();
+        writer.write_batch(&long_named_events(5432)).unwrap();
+        let url = database.url();
+        let history = |args: &[&str]| {
+            util::run(util::porthole().arg("history").args(args).args(["--store", &url]))
+        };
+        let output = history(&["5432", "--process", "postgres_exporter", "--json"]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let json = output.json();
+        let clients = json["clients"].as_array().expect("clients");
+        assert_eq!(clients.len(), 1, "{json}");
+        assert_eq!(clients[0]["process"]["pid"], 915, "{json}");
+        let output = history(&["5432", "--process", "monitoring-tools"]);
+        assert_eq!(output.code, 1, "{output:?}");
+        let output = history(&["5432", "--process", "postgres", "--listeners"]);
+        assert_eq!(output.code, 0, "{output:?}");
+    }
+}
+
+/// Runs `command`, killing it when it has not finished within a minute: a
+/// store that blocks its reader must fail the test, not hang it.
+fn run_bounded(command: &mut Command) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("porthole starts");
+    let finished = util::eventually(Duration::from_secs(60), || {
+        child.try_wait().expect("waiting for porthole").is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("porthole output");
+    assert!(finished, "porthole did not finish: {output:?}");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A directory, a named pipe and a device given as the store: one line that
+/// names what it is, exit 2, nothing created or changed, from the reader
+/// and from the writer. A pipe once blocked `history` for good, and the
+/// writer answered "disk I/O error" twice over.
+#[test]
+fn stores_that_are_not_files_are_named_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = dir.path().join("history.sqlite");
+    std::fs::create_dir(&directory).unwrap();
+    let pipe = dir.path().join("pipe.sqlite");
+    let made = Command::new("mkfifo").arg(&pipe).status().expect("mkfifo runs");
+    assert!(made.success());
+    for (path, kind) in [
+        (directory.as_path(), "a directory"),
+        (pipe.as_path(), "a named pipe"),
+        (Path::new("/dev/null"), "a device"),
+    ] {
+        let output = run_bounded(util::porthole().args(["history", "5432", "--store"]).arg(path));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        let expected = format!("porthole: {} is {kind}, not a history store file", path.display());
+        assert!(output.stderr.starts_with(&expected), "{expected}: {output:?}");
+
+        let Err(error) = store::open_writer(
+            &StoreLocation::Sqlite(path.to_path_buf()),
+            &WriterOptions::default(),
+        ) else {
+            panic!("{} opened as a store", path.display());
+        };
+        assert!(matches!(error, StoreError::NotAFile { .. }), "{error:?}");
+    }
+    // `porthole PORT` reads the same store for its History section: no wait,
+    // no section.
+    let output = run_bounded(util::porthole().arg("5432").env("PORTHOLE_STORE", &pipe));
+    assert!(!output.stdout.contains("History"), "{output:?}");
+    assert!(std::fs::read_dir(&directory).unwrap().next().is_none(), "the directory was written");
+    let entries: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+}
+
+/// Store errors print their cause once: the whole chain is printed, and the
+/// message already carries the cause.
+#[test]
+fn store_errors_say_their_cause_once() {
+    if !util::is_root() {
+        util::skip("reading as another user needs root");
+        return;
+    }
+    let (dir, path) = filled_store(&morning(5432));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = util::run(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(util::binary())
+            .args(["history", "5432", "--store"])
+            .arg(&path),
+    );
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert_eq!(output.stderr.matches("Permission denied").count(), 1, "{output:?}");
+    assert!(output.stderr.starts_with(&format!("porthole: {}", path.display())), "{output:?}");
+}
+
+/// A readable copy of a store in a directory the reader may not write (SQLite
+/// cannot create the WAL index beside it) is read as it is; while a `-wal`
+/// file says it is being recorded, the reason is said instead.
+#[test]
+fn a_readable_store_in_a_read_only_directory_is_read() {
+    if !util::is_root() {
+        util::skip("reading as another user needs root");
+        return;
+    }
+    let (dir, path) = filled_store(&morning(5432));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let as_nobody = || {
+        util::run(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(util::binary())
+                .args(["history", "5432", "--listeners", "--store"])
+                .arg(&path),
+        )
+    };
+    let output = as_nobody();
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("postgres (pid 812, user alice)"), "{output:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+
+    let wal = dir.path().join("history.sqlite-wal");
+    std::fs::write(&wal, b"").unwrap();
+    std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = as_nobody();
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(output.stderr.contains("is being recorded"), "{output:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+/// `[::ffff:127.0.0.1]:PORT` is 127.0.0.1: the recorder stores the IPv4
+/// peers of dual-stack sockets as IPv4.
+#[test]
+fn ipv4_mapped_endpoints_ask_about_ipv4() {
+    let (_dir, path) = filled_store(&morning(5432));
+    let plain = history(&path, &["127.0.0.1:5432", "--json"]);
+    let mapped = history(&path, &["[::ffff:127.0.0.1]:5432", "--json"]);
+    assert_eq!(mapped.code, 0, "{mapped:?}");
+    let clients = |output: &Output| output.json()["clients"].clone();
+    assert_eq!(clients(&mapped), clients(&plain));
+    assert_eq!(clients(&mapped).as_array().map(Vec::len), Some(3), "{}", mapped.stdout);
+    // Another address still finds nothing.
+    let other = history(&path, &["[::ffff:127.0.0.2]:5432", "--connections"]);
+    assert_eq!(other.code, 1, "{other:?}");
+}
+
+/// A process whose name is longer than the kernel's 15-byte `comm`: the
+/// executable's file name carries the whole name, in listeners, clients,
+/// single connections and hourly totals; a directory name does not match.
+fn long_named_events(port: u16) -> Vec<MonitorEvent> {
+    let exporter = ProcessIdentity {
+        name: "postgres_export".into(),
+        exe: Some("/opt/monitoring-tools/bin/postgres_exporter".into()),
+        ..process(915, "postgres_export")
+    };
+    let server: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    vec![
+        listener(T0, ListenerChange::Appeared, &server.to_string(), process(812, "postgres")),
+        connection(1, "127.0.0.1:40001".parse().unwrap(), server, T0 + MINUTE, Some(exporter), 100),
+        connection(
+            2,
+            "127.0.0.1:40002".parse().unwrap(),
+            server,
+            T0 + MINUTE,
+            Some(process(5120, "psql")),
+            100,
+        ),
+    ]
+}
+
+#[test]
+fn process_names_longer_than_comm_match_the_executable() {
+    let (_dir, path) = filled_store(&long_named_events(5432));
+    let output = history(&path, &["5432", "--process", "postgres_exporter", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    let clients = json["clients"].as_array().expect("clients");
+    assert_eq!(clients.len(), 1, "{json}");
+    assert_eq!(clients[0]["process"]["pid"], 915, "{json}");
+    let each = history(&path, &["5432", "--process", "postgres_exporter", "--each", "--json"]);
+    assert_eq!(each.json()["connections"].as_array().map(Vec::len), Some(1), "{each:?}");
+    // Part of a name still matches; a directory of the path does not.
+    let output = history(&path, &["5432", "--process", "exporter", "--connections"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let output = history(&path, &["5432", "--process", "monitoring-tools"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    // The listener's owner: comm and executable are both `postgres`.
+    let output = history(&path, &["5432", "--process", "postgres", "--listeners"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+/// `--limit` larger than any store holds means "all of them"; it once
+/// failed with SQLite's "datatype mismatch". A link-local address with its
+/// zone asks about that address, not about every address of the port.
+#[test]
+fn huge_limits_and_zoned_addresses() {
+    let (_dir, path) = filled_store(&morning(5432));
+    let output = history(&path, &["5432", "--each", "--limit", "18446744073709551615", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(output.json()["connections"].as_array().map(Vec::len), Some(1216), "{output:?}");
+    assert!(output.stderr.is_empty(), "{output:?}");
+    let output = history(&path, &["[fe80::1%1]:5432", "--connections"]);
+    assert_eq!(output.code, 1, "{output:?}");
+}
+
+/// The record ends where the recorder stopped: `porthole PORT` tells its
+/// last word as the present only when the live listeners agree, and says
+/// what the recorder did not see when they do not.
+#[test]
+fn port_history_is_checked_against_the_live_listeners() {
+    let port = util::unique_port();
+    let (listener_process, mut out) = util::python(
+        "import socket, sys, time\n\
+         s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n\
+         print('ready', flush=True); time.sleep(120)",
+        &[&port.to_string()],
+    );
+    assert_eq!(util::wait_for_line(&mut out), "ready");
+    let pid = listener_process.pid();
+    let local = format!("127.0.0.1:{port}");
+    let section = |events: &[MonitorEvent]| {
+        let (_dir, path) = filled_store(events);
+        let output = util::run(util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", &path));
+        assert_eq!(output.code, 0, "{output:?}");
+        let text = output.stdout.split("\nHistory (UTC, from ").nth(1).map(str::to_string);
+        text.unwrap_or_else(|| panic!("no History section: {output:?}"))
+    };
+    let started =
+        |pid: u32| listener(T0, ListenerChange::Appeared, &local, process(pid, "python3"));
+    let gone = |pid: u32| {
+        listener(T0 + MINUTE, ListenerChange::Disappeared, &local, process(pid, "python3"))
+    };
+
+    // Recorded with this very process: the record is the present.
+    let text = section(&[started(pid)]);
+    assert!(
+        text.contains(&format!("  listening since 2026-11-28 10:00:00: python3 (pid {pid},")),
+        "{text}"
+    );
+    // Recorded with another process, which is gone.
+    let text = section(&[started(pid + 100_000)]);
+    assert!(text.contains("recorded listening since 2026-11-28 10:00:00 on"), "{text}");
+    assert!(
+        text.contains("another process holds it now, which the recorder did not see"),
+        "{text}"
+    );
+    // Recorded as gone, listening now.
+    let text = section(&[started(pid + 100_000), gone(pid + 100_000)]);
+    assert!(text.contains(&format!("recorded gone 2026-11-28 10:01:00 on {local}")), "{text}");
+    assert!(text.contains("listening again now, which the recorder did not see"), "{text}");
+    assert!(!text.contains("free since"), "{text}");
+    // Gone on another address of the port: that address is free.
+    let other = listener(
+        T0 + MINUTE,
+        ListenerChange::Disappeared,
+        &format!("127.0.0.2:{port}"),
+        process(pid + 100_000, "python3"),
+    );
+    let text = section(&[started(pid), other]);
+    assert!(text.contains(&format!("  127.0.0.2:{port} free since 2026-11-28 10:01:00")), "{text}");
+}
+
+/// A time copied from porthole's own JSON (microseconds, `Z`) or written
+/// with its offset from UTC picks the same moment as the UTC form.
+#[test]
+fn times_from_json_and_with_offsets_are_accepted() {
+    let (_dir, path) = filled_store(&morning(5432));
+    let output = history(&path, &["5432", "--listeners", "--jsonl"]);
+    let times: Vec<String> = output
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|line| line["type"] == "listener")
+        .map(|line| line["time"].as_str().expect("time").to_string())
+        .collect();
+    assert_eq!(times.len(), 3, "{output:?}");
+    assert_eq!(times[1], "2026-11-28T09:59:00.000000Z");
+    for since in [times[1].as_str(), "2026-11-28T10:59:00+01:00", "2026-11-28T09:59:00"] {
+        let output = history(&path, &["5432", "--listeners", "--since", since, "--json"]);
+        assert_eq!(output.code, 0, "{since}: {output:?}");
+        assert_eq!(output.json()["listeners"].as_array().map(Vec::len), Some(2), "{since}");
+    }
+    let output = history(&path, &["5432", "--since", "20261128"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("write it as 2026-11-28"), "{output:?}");
+}
+
+/// An empty SQLite database (what `sqlite3 FILE` leaves, whatever its
+/// version number) holds no history: it says so rather than asking for an
+/// upgrade or naming a missing table, and is left as it is.
+#[test]
+fn an_empty_database_has_no_history_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    for version in [0, 1] {
+        let path = dir.path().join(format!("empty-{version}.sqlite"));
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection.pragma_update(None, "user_version", version).unwrap();
+        connection.execute_batch("CREATE TABLE t (x); DROP TABLE t;").unwrap();
+        drop(connection);
+        let before = std::fs::read(&path).unwrap();
+        let output = history(&path, &["5432"]);
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(
+            output.stderr,
+            format!(
+                "porthole: no history at {} yet: `porthole monitor` records it\n",
+                path.display()
+            ),
+            "{output:?}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+}
+
+/// A PostgreSQL store that cannot be reached says why, once, without the
+/// password.
+#[cfg(feature = "postgres")]
+#[test]
+fn an_unreachable_postgres_store_says_why() {
+    let port = util::unique_port();
+    let url = format!("postgres://porthole:secret@127.0.0.1:{port}/history");
+    let output = util::run(util::porthole().args(["history", "5432", "--store", &url]));
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert_eq!(output.stderr.matches("Connection refused").count(), 1, "{output:?}");
+    assert!(!output.stderr.contains("secret"), "{output:?}");
 }

@@ -518,3 +518,122 @@ fn zone_ids_reach_a_link_local_listener() {
         assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
     }
 }
+
+/// Names itself through its executable's file name (a colour sequence,
+/// which porthole's own tables also use, a newline and a bidi override),
+/// carries an OSC title write in its argv, listens on a Unix socket whose
+/// path writes the clipboard (OSC 52) and on TCP, connects to itself once,
+/// prints the port and waits.
+const HOSTILE_RECORDED: &str = r#"
+import socket, sys, time
+unix = socket.socket(socket.AF_UNIX); unix.bind(sys.argv[2]); unix.listen()
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
+port = server.getsockname()[1]
+client = socket.create_connection(("127.0.0.1", port))
+accepted, _ = server.accept()
+accepted.sendall(b"x" * 1000); client.recv(4096); client.close(); accepted.close()
+print(port, flush=True)
+time.sleep(120)
+"#;
+
+/// The executable's file name: `comm` is its first 15 bytes, all of it.
+const RECORDED_NAME: &str = "\x1b[31mEV\nIL\u{202e}x";
+/// One argument: an OSC window-title write ended by BEL, then a new line.
+const RECORDED_ARGUMENT: &str = "arg\x1b]0;pwned\x07\nsecond line";
+
+/// The history keeps other users' text exactly as the recorder saw it, and
+/// every output of it is terminal-safe: `history` (summary and `--each`),
+/// the History section of `porthole PORT` and `top`. A name that starts
+/// with one of porthole's own colour sequences once passed the tables'
+/// second line of defence raw.
+#[test]
+fn recorded_text_never_reaches_the_terminal_raw() {
+    if !is_root() {
+        skip("recording needs root");
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        skip("/usr/bin/python3 is missing");
+        return;
+    }
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().expect("UTF-8 temp dir").to_string();
+    let executable = directory.path().join(RECORDED_NAME);
+    std::fs::copy(
+        std::fs::canonicalize("/usr/bin/python3").expect("python3 resolves"),
+        &executable,
+    )
+    .expect("copying python3");
+    let monitor = crate::monitor::Monitor::start(Some(&netns), &["--store", &store_text]);
+    let unix_path = directory.path().join("\x1b]52;c;SGVsbG8=\x1b\\\u{202e}evil\n.sock");
+    let unix_text = unix_path.to_str().expect("UTF-8 path").to_string();
+    let (child, mut out) = crate::util::python_via(
+        netns.command(executable.to_str().expect("UTF-8 name")),
+        HOSTILE_RECORDED,
+        &[RECORDED_ARGUMENT, &unix_text],
+    );
+    let port = wait_for_line(&mut out);
+    let port_number: u16 = port.parse().unwrap_or_else(|_| panic!("hostile process: {port:?}"));
+    let recorded = monitor.wait_for(|lines| {
+        crate::monitor::connections_to(lines, port_number).iter().any(|c| c["ended_at"].is_string())
+            && lines.iter().any(|line| line["path"] == unix_text.as_str())
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded, "the connection was not recorded:\n{}", crate::monitor::dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+
+    let escaped_name = "\\x1b[31mEV\\nIL\\u202ex";
+    let history =
+        |args: &[&str]| run(porthole().arg("history").args(args).arg("--store").arg(&store));
+    for args in [vec![port.as_str()], vec![port.as_str(), "--each"], vec![]] {
+        let output = history(&args);
+        assert_eq!(output.code, 0, "{args:?}: {output:?}");
+        assert_terminal_safe(&format!("history {args:?}"), &output);
+        assert!(output.stdout.contains(escaped_name), "{args:?}: {}", output.stdout);
+    }
+    let listeners = history(&["--listeners"]);
+    assert_terminal_safe("history --listeners", &listeners);
+    assert!(
+        listeners.stdout.contains("\\x1b]52;c;SGVsbG8=\\x1b\\\\u202eevil\\n.sock"),
+        "{}",
+        listeners.stdout
+    );
+    let section = run(porthole().arg(&port).env("PORTHOLE_STORE", &store));
+    assert_terminal_safe("porthole PORT", &section);
+    let history_part = section.stdout.split("\nHistory (UTC").nth(1).unwrap_or_default();
+    assert!(history_part.contains(escaped_name), "{}", section.stdout);
+
+    // JSON keeps the exact text, and writes the bidi override escaped too.
+    for format in ["--json", "--jsonl"] {
+        let output = history(&[&port, "--each", format]);
+        assert_eq!(output.code, 0, "{output:?}");
+        assert_terminal_safe(&format!("history {format}"), &output);
+        let values: Vec<serde_json::Value> = if format == "--json" {
+            vec![output.json()]
+        } else {
+            output.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+        };
+        let text = serde_json::Value::Array(values).to_string();
+        let name = serde_json::Value::String(RECORDED_NAME.into()).to_string();
+        let argument = serde_json::Value::String(RECORDED_ARGUMENT.into()).to_string();
+        assert!(text.contains(&format!("\"name\":{name}")), "{format}: {text}");
+        assert!(text.contains(&argument), "{format}: {text}");
+    }
+
+    // top, live, on the same process.
+    for args in [vec!["top", "--once", "-n", "200ms"], vec!["top", "--jsonl", "--count", "1"]] {
+        let output = netns.porthole(&args);
+        assert_eq!(output.code, 0, "{args:?}: {output:?}");
+        assert_terminal_safe(&args.join(" "), &output);
+        if args[1] == "--once" {
+            assert!(output.stdout.contains("\\x1b[31mEV\\nIL\\u202ex"), "{}", output.stdout);
+        } else {
+            let name = serde_json::Value::String(RECORDED_NAME.into()).to_string();
+            let frame: serde_json::Value = serde_json::from_str(output.stdout.trim()).unwrap();
+            assert!(frame.to_string().contains(&name), "{}", output.stdout);
+        }
+    }
+    drop(child);
+}

@@ -769,3 +769,48 @@ fn history_answers_from_what_the_monitor_recorded() {
     }
     assert!(text.contains(&format!("\"pid\": {}", server.pid())), "the server:\n{text}");
 }
+
+/// A size cap below what an empty store takes would delete every
+/// connection as it is written: refused before anything starts. A store
+/// path that is a directory is named as one, its cause said once.
+#[test]
+fn store_settings_that_cannot_work_are_refused() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().expect("utf-8 path");
+    for cap in ["1", "64kB", "999999"] {
+        let output = porthole_run(&["monitor", "--store", store_text, "--max-size", cap]);
+        assert_eq!(output.code, 2, "{cap}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{cap}: {output:?}");
+        assert!(output.stderr.contains("at least 1MB"), "{cap}: {output:?}");
+        assert!(!store.exists(), "{cap}: the store was created");
+    }
+    if !is_root() {
+        skip("recording needs root");
+        return;
+    }
+    std::fs::create_dir(&store).expect("mkdir");
+    let output = porthole_run(&["monitor", "--store", store_text, "--max-size", "1MB"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let last = output.stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!(
+            "porthole: opening the history store: {store_text} is a directory, not a history store file; it was left as it is"
+        ),
+        "{output:?}"
+    );
+    // A file where a directory of the path should be is named, not the
+    // store with "File exists".
+    let file = directory.path().join("notes");
+    std::fs::write(&file, b"shopping list\n").expect("write");
+    let under_file = file.join("history.sqlite");
+    let output = porthole_run(&["monitor", "--store", under_file.to_str().expect("utf-8")]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let last = output.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.ends_with(&format!("{}: Not a directory (os error 20)", file.display())),
+        "{output:?}"
+    );
+    assert_eq!(std::fs::read(&file).expect("read"), b"shopping list\n");
+}
