@@ -28,6 +28,7 @@ pub mod bind;
 pub mod causes;
 pub mod environment;
 pub mod firewall;
+pub mod interfaces;
 pub mod probe;
 pub mod readiness;
 pub mod target;

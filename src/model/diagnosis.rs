@@ -175,12 +175,20 @@ pub enum CauseId {
     PrivilegedPort,
     EphemeralPort,
     SandboxDenied,
+    /// `lo` is down, or the loopback address or its `local` route is gone.
+    LoopbackDown,
+    /// Every source port of `ip_local_port_range` already connects to the
+    /// target (`EADDRNOTAVAIL` on connect).
+    SourcePortsExhausted,
+    /// A Unix socket's file mode (or a directory above it) keeps the client
+    /// out (`EACCES`).
+    SocketPermission,
     /// The evidence explains nothing; the attempts are shown as they are.
     Unexplained,
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 21] = [
+    pub const ALL: [CauseId; 24] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -201,6 +209,9 @@ impl CauseId {
         CauseId::PrivilegedPort,
         CauseId::EphemeralPort,
         CauseId::SandboxDenied,
+        CauseId::LoopbackDown,
+        CauseId::SourcePortsExhausted,
+        CauseId::SocketPermission,
         CauseId::Unexplained,
     ];
 
@@ -226,6 +237,9 @@ impl CauseId {
             CauseId::PrivilegedPort => "privileged-port",
             CauseId::EphemeralPort => "ephemeral-port",
             CauseId::SandboxDenied => "sandbox-denied",
+            CauseId::LoopbackDown => "loopback-down",
+            CauseId::SourcePortsExhausted => "source-ports-exhausted",
+            CauseId::SocketPermission => "socket-permission",
             CauseId::Unexplained => "unexplained",
         }
     }
