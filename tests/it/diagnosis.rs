@@ -490,3 +490,187 @@ fn a_socket_bound_without_listen_holds_the_port() {
     assert!(in_use["evidence"].to_string().contains("UNCONN"), "{in_use:#}");
     assert_eq!(in_use["fix_commands"][0], format!("kill {}   # stop the holder", holder.pid()));
 }
+
+/// Runs every fix command of `cause` inside `netns`, as printed.
+fn run_fix_commands(netns: &Netns, cause: &serde_json::Value) {
+    for command in cause["fix_commands"].as_array().expect("fix_commands array") {
+        let command = command.as_str().expect("a string");
+        let output = netns.command("sh").args(["-c", command]).output().expect("sh runs");
+        assert!(
+            output.status.success(),
+            "the printed fix `{command}` fails: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_down_loopback_and_a_missing_address_or_route_are_named_and_fixed_as_printed() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("127.0.0.1:{port}");
+    // Each breakage, the fix expected for it, and the cause's wording.
+    let breakages: [(&[&str], &str, &str); 3] = [
+        (&["link", "set", "lo", "down"], "ip link set lo up", "lo is down"),
+        (
+            &["addr", "del", "127.0.0.1/8", "dev", "lo"],
+            "ip addr add 127.0.0.1/8 dev lo",
+            "not configured on lo",
+        ),
+        (
+            &["route", "del", "local", "127.0.0.1", "dev", "lo", "table", "local"],
+            "ip route add local 127.0.0.1 dev lo table local",
+            "no local route",
+        ),
+    ];
+    for (breakage, expected_fix, wording) in breakages {
+        if breakage[0] == "route" {
+            // The /8 local route would still deliver 127.0.0.1.
+            netns.run_ok(
+                "ip",
+                &["route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local"],
+            );
+        }
+        netns.run_ok("ip", breakage);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{breakage:?}: {json:#}");
+        assert_eq!(cause_ids(&json), ["loopback-down"], "{breakage:?}: {json:#}");
+        let down = cause(&json, "loopback-down");
+        assert!(down["summary"].as_str().unwrap().contains(wording), "{down:#}");
+        assert_eq!(down["fix_commands"], serde_json::json!([expected_fix]), "{down:#}");
+        run_fix_commands(&netns, down);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "after `{expected_fix}`: {json:#}");
+    }
+}
+
+#[test]
+fn exhausted_source_ports_are_named_with_the_connections_that_hold_them() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
+    netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_port_range=40000 40001"]);
+    let (_client, mut ready) = python_in(
+        &netns,
+        "import socket,sys,time\n\
+         held=[socket.create_connection(('127.0.0.1',int(sys.argv[1]))) for _ in range(2)]\n\
+         print('ok',flush=True); time.sleep(600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("127.0.0.1:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert!(json["attempts"][0]["detail"].as_str().unwrap().starts_with("EADDRNOTAVAIL"));
+    assert_eq!(cause_ids(&json), ["source-ports-exhausted"], "{json:#}");
+    let exhausted = cause(&json, "source-ports-exhausted");
+    assert!(exhausted["summary"].as_str().unwrap().contains("40000-40001"), "{exhausted:#}");
+    let evidence = exhausted["evidence"].to_string();
+    assert!(evidence.contains(&format!("2 sockets connect to {target}")), "{exhausted:#}");
+    assert!(evidence.contains("python3 (pid"), "{exhausted:#}");
+    run_fix_commands(&netns, exhausted);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the printed sysctl: {json:#}");
+}
+
+#[test]
+fn a_unix_socket_closed_by_file_modes_is_not_blamed_on_a_sandbox() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let inner = directory.path().join("private");
+    std::fs::create_dir(&inner).unwrap();
+    let path = inner.join("service.sock");
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import os,socket,sys,time\n\
+         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1],0o600); s.listen()\n\
+         print('ok',flush=True)\n\
+         held=[]\n\
+         while True: held.append(s.accept()[0])",
+        &[path.to_str().unwrap()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let target = format!("unix:{}", path.display());
+    let as_nobody = || {
+        let mut command = netns.command("setpriv");
+        command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
+        crate::util::scrub(&mut command);
+        let output =
+            crate::util::run(command.arg(crate::util::binary()).args(["check", &target, "--json"]));
+        let json = output.json();
+        assert_fix_commands_run(&netns, &json);
+        (output.code, json)
+    };
+    // First the directory above it, then the socket itself.
+    for (place, fix) in [
+        (inner.display().to_string(), format!("chmod o+x {}", inner.display())),
+        (path.display().to_string(), format!("chmod o+w {}", path.display())),
+    ] {
+        let (code, json) = as_nobody();
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(json["attempts"][0]["outcome"], "denied", "{json:#}");
+        assert_eq!(cause_ids(&json), ["socket-permission"], "{json:#}");
+        let denied = cause(&json, "socket-permission");
+        assert!(
+            denied["summary"].as_str().unwrap().contains(&format!("{place} lacks")),
+            "{denied:#}"
+        );
+        assert!(denied["evidence"].to_string().contains("uid 65534"), "{denied:#}");
+        let commands = denied["fix_commands"].to_string();
+        assert!(commands.contains(&fix), "{denied:#}");
+        run_fix_commands(&netns, denied);
+    }
+    let (code, json) = as_nobody();
+    assert_eq!(code, 0, "after both printed chmods: {json:#}");
+}
+
+#[test]
+fn a_listener_bound_to_another_device_is_not_unexplained() {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "pv0", "type", "veth", "peer", "name", "pv1"]);
+    netns.run_ok("ip", &["addr", "add", "10.77.0.1/24", "dev", "pv0"]);
+    netns.run_ok("ip", &["link", "set", "pv0", "up"]);
+    netns.run_ok("ip", &["link", "set", "pv1", "up"]);
+    let port = unique_port();
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import socket,sys\n\
+         s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_BINDTODEVICE,b'pv0')\n\
+         s.bind(('0.0.0.0',int(sys.argv[1]))); s.listen()\n\
+         print('ok',flush=True)\n\
+         held=[]\n\
+         while True: held.append(s.accept()[0])",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["bound-elsewhere"], "{json:#}");
+    let bound = cause(&json, "bound-elsewhere");
+    assert!(bound["summary"].as_str().unwrap().contains("device pv0"), "{bound:#}");
+    assert!(bound["evidence"].to_string().contains("SO_BINDTODEVICE"), "{bound:#}");
+    let suggested = format!("connect to 10.77.0.1:{port}");
+    assert!(fix_lines(bound)[0].starts_with(&suggested), "{bound:#}");
+    // The address it names does work.
+    let (code, json) = check(&netns, &[&format!("10.77.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+}
+
+#[test]
+fn port_zero_is_a_usage_error_for_check_and_wait() {
+    for args in [
+        vec!["check", "127.0.0.1:0"],
+        vec!["check", "0"],
+        vec!["check", "http://localhost:0/"],
+        vec!["wait", "tcp://[::1]:0", "--timeout", "1s"],
+    ] {
+        let output = crate::util::porthole_run(&args);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
+        assert!(output.stderr.contains("port 0 cannot be connected to"), "{}", output.stderr);
+    }
+}
