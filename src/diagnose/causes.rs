@@ -270,6 +270,9 @@ fn is_per_address(id: CauseId) -> bool {
             | CauseId::Ipv6Disabled
             | CauseId::FirewallDrop
             | CauseId::FirewallReject
+            | CauseId::FirewallRedirect
+            | CauseId::LoopbackDown
+            | CauseId::SourcePortsExhausted
             | CauseId::SelfConnect
             | CauseId::Unexplained
     )
@@ -337,6 +340,18 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             }
             if unreachable && attempt.detail.starts_with("EADDRNOTAVAIL") {
                 causes.push(source_ports_exhausted(evidence, attempt, ip));
+                return Explained { causes, nothing_here: false };
+            }
+        }
+    }
+    // A nat rule decides where the SYN goes before any filter or listener
+    // sees it.
+    if let Some(ip) =
+        ip.filter(|_| matches!(outcome, Outcome::Refused | Outcome::Timeout | Outcome::Unreachable))
+    {
+        if let Some(rewrite) = firewall_rewrite(evidence, ip) {
+            if rewrite.to != Some(SocketAddr::new(ip, port)) {
+                causes.push(redirected(evidence, attempt, &rewrite));
                 return Explained { causes, nothing_here: false };
             }
         }
@@ -1398,6 +1413,55 @@ fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
         blockers.extend(firewall::legacy_blockers(source, dump, &packet));
     }
     blockers
+}
+
+/// The nat rule that rewrites the loopback connection to `ip`, if any.
+fn firewall_rewrite(evidence: &mut Evidence, ip: IpAddr) -> Option<firewall::Rewrite> {
+    let packet = Packet { source: loopback_source(ip), destination: ip, port: evidence.port };
+    let system = evidence.system;
+    let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
+    let (ruleset, text) = nft.as_ref()?;
+    firewall::nft_rewrite(ruleset, text, &packet)
+}
+
+/// The connection is sent elsewhere by a nat rule: say where, and what
+/// listens there.
+fn redirected(evidence: &Evidence, attempt: &Attempt, rewrite: &firewall::Rewrite) -> Cause {
+    let mut lines = vec![attempt_line(attempt), format!("rule: {}", rewrite.describe())];
+    let to = match (rewrite.to, rewrite.last_port) {
+        (Some(to), Some(last)) => format!("{to}-{last}"),
+        (Some(to), None) => to.to_string(),
+        (None, _) => "an address the rule computes".to_string(),
+    };
+    if let (Some(destination), None) = (rewrite.to, rewrite.last_port) {
+        let there = listener_snapshot(evidence.system, destination.port()).ok();
+        let serving: Vec<&Socket> = there
+            .as_ref()
+            .map(|snapshot| snapshot.sockets.iter().filter(|s| s.serves(destination)).collect())
+            .unwrap_or_default();
+        match (&there, serving.as_slice()) {
+            (Some(_), []) => lines.push(format!("nothing listens on {destination}")),
+            (Some(snapshot), found) => lines.extend(
+                found
+                    .iter()
+                    .map(|s| format!("{destination}: {}", listener_line(&snapshot.processes, s))),
+            ),
+            (None, _) => {}
+        }
+    }
+    Cause {
+        id: CauseId::FirewallRedirect,
+        severity: Severity::Error,
+        summary: format!(
+            "a nat rule sends connections for {} to {to}: {} {} {}",
+            attempt.address, rewrite.family, rewrite.table, rewrite.chain
+        ),
+        evidence: lines,
+        fix: vec![
+            Fix::command(rewrite.removal()),
+            Fix::step(format!("or start the service on {to}, where the rule sends clients")),
+        ],
+    }
 }
 
 /// The source address a local client uses for `destination`.

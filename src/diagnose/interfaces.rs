@@ -11,6 +11,7 @@
 
 use std::net::IpAddr;
 
+use super::firewall::in_prefix;
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
 
 /// The loopback device's index in every network namespace (the kernel's
@@ -91,7 +92,7 @@ pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<Loopback
     }
     // 127.0.0.2 is served by the 127.0.0.1/8 address; ::1 has no prefix
     // but itself.
-    let on_lo = lo.addresses.iter().any(|(ip, prefix)| contains(*ip, *prefix, address));
+    let on_lo = lo.addresses.iter().any(|(ip, prefix)| in_prefix(address, *ip, *prefix));
     let canonical = address == IpAddr::from([127, 0, 0, 1])
         || address == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
     if !on_lo && canonical {
@@ -113,23 +114,6 @@ pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<Loopback
         "no route (network is unreachable)".to_string()
     };
     Some(LoopbackProblem::NoLocalRoute { address, route })
-}
-
-/// Whether `network/prefix` contains `address` (same family only).
-pub fn contains(network: IpAddr, prefix: u8, address: IpAddr) -> bool {
-    match (network, address) {
-        (IpAddr::V4(network), IpAddr::V4(address)) => {
-            let bits = u32::from(prefix.min(32));
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
-            u32::from(network) & mask == u32::from(address) & mask
-        }
-        (IpAddr::V6(network), IpAddr::V6(address)) => {
-            let bits = u32::from(prefix.min(128));
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
-            u128::from(network) & mask == u128::from(address) & mask
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -185,13 +169,5 @@ mod tests {
         assert_eq!(loopback_problem(&routed, ip("127.0.0.2")), None);
         // Without `ip`, nothing is claimed.
         assert_eq!(loopback_problem(&Scripted::default(), ip("127.0.0.1")), None);
-    }
-
-    #[test]
-    fn prefixes_contain_their_addresses() {
-        assert!(contains(ip("127.0.0.1"), 8, ip("127.9.9.9")));
-        assert!(!contains(ip("127.0.0.1"), 32, ip("127.0.0.2")));
-        assert!(contains(ip("::1"), 128, ip("::1")));
-        assert!(!contains(ip("127.0.0.1"), 8, ip("::1")));
     }
 }

@@ -161,6 +161,9 @@ pub enum CauseId {
     OtherNamespace,
     FirewallDrop,
     FirewallReject,
+    /// A nat `redirect`/`dnat` rule sends the connection to another
+    /// address or port.
+    FirewallRedirect,
     AcceptQueueFull,
     ProcessStopped,
     NotResponding,
@@ -188,13 +191,14 @@ pub enum CauseId {
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 24] = [
+    pub const ALL: [CauseId; 25] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
         CauseId::OtherNamespace,
         CauseId::FirewallDrop,
         CauseId::FirewallReject,
+        CauseId::FirewallRedirect,
         CauseId::AcceptQueueFull,
         CauseId::ProcessStopped,
         CauseId::NotResponding,
@@ -223,6 +227,7 @@ impl CauseId {
             CauseId::OtherNamespace => "other-namespace",
             CauseId::FirewallDrop => "firewall-drop",
             CauseId::FirewallReject => "firewall-reject",
+            CauseId::FirewallRedirect => "firewall-redirect",
             CauseId::AcceptQueueFull => "accept-queue-full",
             CauseId::ProcessStopped => "process-stopped",
             CauseId::NotResponding => "not-responding",

@@ -674,3 +674,49 @@ fn port_zero_is_a_usage_error_for_check_and_wait() {
         assert!(output.stderr.contains("port 0 cannot be connected to"), "{}", output.stderr);
     }
 }
+
+#[test]
+fn a_nat_rule_that_sends_the_connection_elsewhere_is_named_and_removed_as_printed() {
+    let Some(netns) = Netns::create() else { return };
+    let (port, elsewhere, dnat_port) = (unique_port(), unique_port(), unique_port());
+    let _servers: Vec<ChildGuard> =
+        [port, dnat_port].iter().map(|p| server_in(&netns, "127.0.0.1", *p, "http")).collect();
+    netns.run_ok("nft", &["add", "table", "ip", "divert"]);
+    netns.run_ok(
+        "nft",
+        &["add chain ip divert out { type nat hook output priority -100 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule ip divert out tcp dport {port} redirect to :{elsewhere}")],
+    );
+    netns.run_ok("nft", &["add", "table", "inet", "divert6"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet divert6 out { type nat hook output priority -100 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!(
+            "add rule inet divert6 out tcp dport {dnat_port} dnat ip to 127.0.0.9:{elsewhere}"
+        )],
+    );
+    for (target, to, table) in [
+        (port, format!("127.0.0.1:{elsewhere}"), "ip divert out"),
+        (dnat_port, format!("127.0.0.9:{elsewhere}"), "inet divert6 out"),
+    ] {
+        let target = format!("127.0.0.1:{target}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-redirect"], "{json:#}");
+        let redirect = cause(&json, "firewall-redirect");
+        let summary = redirect["summary"].as_str().unwrap();
+        assert!(summary.contains(&format!("to {to}: {table}")), "{redirect:#}");
+        assert!(redirect["evidence"].to_string().contains(&format!("nothing listens on {to}")));
+        let removal = redirect["fix_commands"][0].as_str().unwrap();
+        assert!(removal.starts_with(&format!("nft delete rule {table} handle ")), "{redirect:#}");
+        run_fix_commands(&netns, redirect);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "after `{removal}`: {json:#}");
+    }
+}
