@@ -245,15 +245,18 @@ pub fn nft_blockers(
         .iter()
         .filter_map(|item| item.chain.as_ref())
         .filter(|chain| !skip.iter().any(|(f, t)| *f == chain.family && *t == chain.table))
-        .filter(|chain| chain.kind.as_deref().is_none_or(|k| k == "filter"))
+        // A `route` chain (output hook only) drops like a filter chain.
+        .filter(|chain| chain.kind.as_deref().is_none_or(|k| k == "filter" || k == "route"))
         .filter(|chain| match chain.family.as_str() {
             "inet" => true,
             "ip" => v4,
             "ip6" => !v4,
+            "netdev" => true,
             _ => false,
         })
         .collect();
     chains.sort_by_key(|chain| chain.prio.unwrap_or(0));
+    let devices = ingress_devices(text);
     let rules_of = |family: &str, table: &str, chain: &str| -> Vec<&NftRule> {
         ruleset
             .nftables
@@ -263,9 +266,23 @@ pub fn nft_blockers(
             .collect()
     };
     let mut blockers = Vec::new();
-    for hook in [Hook::Output, Hook::Input] {
-        let hook_name = if hook == Hook::Output { "output" } else { "input" };
-        for chain in chains.iter().filter(|c| c.hook.as_deref() == Some(hook_name)) {
+    // A loopback packet leaves through the output hook, then comes back in
+    // on lo through the ingress hook (netdev, or inet since Linux 5.10)
+    // before the input hook; an ingress chain sees it only when it is
+    // attached to lo.
+    for (hook, hook_name) in
+        [(Hook::Output, "output"), (Hook::Input, "ingress"), (Hook::Input, "input")]
+    {
+        let on_lo = |chain: &NftChain| {
+            let key = (chain.family.clone(), chain.table.clone(), chain.name.clone());
+            devices.get(&key).is_some_and(|names| names.iter().any(|name| name == "lo"))
+        };
+        for chain in chains
+            .iter()
+            .filter(|c| c.hook.as_deref() == Some(hook_name))
+            .filter(|c| hook_name == "ingress" || c.family != "netdev")
+            .filter(|c| hook_name != "ingress" || on_lo(c))
+        {
             let walk = Walk { packet, hook, rules_of: &rules_of, texts: &texts };
             match walk.chain(chain, 0) {
                 Verdict::Blocked(blocker) => blockers.push(blocker),
@@ -737,6 +754,42 @@ fn reject_text(spec: &NftReject) -> String {
 }
 
 /// `(family, table, chain, handle)` → rule text from `nft -a list ruleset`.
+/// The devices of each ingress chain, from the `type filter hook ingress
+/// device "lo"` (or `devices = { "lo", "eth0" }`) line of the text
+/// listing: `nft -j` (1.0.6) leaves them out.
+fn ingress_devices(text: &str) -> HashMap<(String, String, String), Vec<String>> {
+    let mut devices = HashMap::new();
+    let (mut family, mut table, mut chain) = (String::new(), String::new(), String::new());
+    for line in text.lines() {
+        let body = line.split(" # handle").next().unwrap_or(line).trim();
+        let words: Vec<&str> = body.split_whitespace().collect();
+        match words.as_slice() {
+            ["table", fam, name, "{"] => {
+                family = fam.to_string();
+                table = name.to_string();
+            }
+            ["chain", name, "{"] => chain = name.to_string(),
+            ["type", _, "hook", "ingress", ..] => {
+                let list = match body.split_once(" device ") {
+                    Some((_, rest)) => rest.split_whitespace().next().unwrap_or("").to_string(),
+                    None => body
+                        .split_once("devices = {")
+                        .and_then(|(_, rest)| rest.split_once('}'))
+                        .map_or_else(String::new, |(list, _)| list.to_string()),
+                };
+                let names = list
+                    .split(',')
+                    .map(|name| name.trim().trim_matches(['"', ';']).to_string())
+                    .filter(|name| !name.is_empty())
+                    .collect();
+                devices.insert((family.clone(), table.clone(), chain.clone()), names);
+            }
+            _ => {}
+        }
+    }
+    devices
+}
+
 fn rule_texts(text: &str) -> HashMap<(String, String, String, u64), String> {
     let mut texts = HashMap::new();
     let (mut family, mut table, mut chain) = (String::new(), String::new(), String::new());
@@ -1143,5 +1196,14 @@ table ip m { # handle 2
         assert_eq!(rewrite("::1", 7106), None);
         assert_eq!(rewrite("::1", 7103), None);
         assert_eq!(rewrite("127.0.0.1", 7200), None);
+    }
+
+    #[test]
+    fn ingress_devices_come_from_the_listing() {
+        let text = "table netdev edge { # handle 4\n\tchain one { # handle 1\n\t\ttype filter hook ingress device \"lo\" priority filter; policy accept;\n\t}\n\tchain two { # handle 2\n\t\ttype filter hook ingress devices = { \"eth0\", \"lo\" } priority filter; policy drop;\n\t}\n}\n";
+        let devices = ingress_devices(text);
+        let key = |chain: &str| ("netdev".to_string(), "edge".to_string(), chain.to_string());
+        assert_eq!(devices[&key("one")], ["lo"]);
+        assert_eq!(devices[&key("two")], ["eth0", "lo"]);
     }
 }

@@ -720,3 +720,57 @@ fn a_nat_rule_that_sends_the_connection_elsewhere_is_named_and_removed_as_printe
         assert_eq!(code, 0, "after `{removal}`: {json:#}");
     }
 }
+
+#[test]
+fn route_chains_and_ingress_chains_on_lo_are_firewalls_too() {
+    let Some(netns) = Netns::create() else { return };
+    let (routed, ingress, policy) = (unique_port(), unique_port(), unique_port());
+    let _servers: Vec<ChildGuard> = [routed, ingress, policy]
+        .iter()
+        .map(|port| server_in(&netns, "127.0.0.1", *port, "http"))
+        .collect();
+    netns.run_ok("nft", &["add", "table", "ip", "mangler"]);
+    netns.run_ok(
+        "nft",
+        &["add chain ip mangler out { type route hook output priority -150 ; policy accept ; }"],
+    );
+    netns.run_ok("nft", &[&format!("add rule ip mangler out tcp dport {routed} drop")]);
+    netns.run_ok("nft", &["add", "table", "netdev", "edge"]);
+    netns.run_ok(
+        "nft",
+        &["add chain netdev edge lo_in { type filter hook ingress device lo priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok("nft", &[&format!("add rule netdev edge lo_in tcp dport {ingress} drop")]);
+    // A chain on another device never sees loopback traffic.
+    netns.run_ok("ip", &["link", "add", "pe0", "type", "veth", "peer", "name", "pe1"]);
+    netns.run_ok(
+        "nft",
+        &["add chain netdev edge veth_in { type filter hook ingress device pe0 priority 0 ; policy drop ; }"],
+    );
+    for (port, chain) in [(routed, "ip mangler out"), (ingress, "netdev edge lo_in")] {
+        let target = format!("127.0.0.1:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-drop"], "{json:#}");
+        let drop = cause(&json, "firewall-drop");
+        assert!(drop["summary"].as_str().unwrap().ends_with(chain), "{drop:#}");
+        assert_eq!(drop["fix_commands"].as_array().unwrap().len(), 1, "{drop:#}");
+        run_fix_commands(&netns, drop);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "after the printed fix: {json:#}");
+    }
+    // `policy drop` on lo's ingress: the printed accept rule repairs it.
+    netns.run_ok("nft", &["delete", "chain", "netdev", "edge", "lo_in"]);
+    netns.run_ok(
+        "nft",
+        &["add chain netdev edge lo_in { type filter hook ingress device lo priority 0 ; policy drop ; }"],
+    );
+    let target = format!("127.0.0.1:{policy}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    let drop = cause(&json, "firewall-drop");
+    assert!(drop["evidence"].to_string().contains("netdev edge lo_in policy"), "{drop:#}");
+    run_fix_commands(&netns, drop);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the printed fix: {json:#}");
+}
