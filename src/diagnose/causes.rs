@@ -1048,8 +1048,23 @@ fn family_mismatch(
         evidence.attempts.iter().filter_map(Attempt::ip).map(|ip| ip.to_string()).collect();
     let mut lines = vec![attempt_line(attempt)];
     lines.extend(theirs.iter().map(|t| format!("listener: {t}")));
+    // A name with no address of the listener's family: no client can fall
+    // back to it, whatever order it tries addresses in.
+    let fallback =
+        evidence.attempts.iter().filter_map(Attempt::ip).any(|r| r.is_ipv4() != ip.is_ipv4());
+    let mut name_fix = None;
     if let Some(Host::Name(name)) = evidence.target.host() {
         lines.push(format!("{name} resolves to {} (in this order)", resolved.join(", ")));
+        if !fallback {
+            let family = if ip.is_ipv4() { "IPv6" } else { "IPv4" };
+            lines.push(format!(
+                "{name} has no {family} address here, so no client can fall back to the listener"
+            ));
+            if is_localhost(&Host::Name(name.clone())) {
+                let line = if ip.is_ipv4() { "::1 localhost" } else { "127.0.0.1 localhost" };
+                name_fix = Some(Fix::step(format!("or add '{line}' to /etc/hosts")));
+            }
+        }
     }
     let port = evidence.port;
     let other_ip = if ip.is_ipv4() { "[::1]" } else { "127.0.0.1" };
@@ -1075,8 +1090,12 @@ fn family_mismatch(
             // ipv4first only helps when the IPv6 address is the one that
             // fails; for an IPv6-only service it makes Node prefer the
             // failing address.
+            fix.extend(name_fix);
             let listener_v4 = others.iter().any(|s| s.family == Family::Ipv4 || is_mapped(s));
-            if matches!(evidence.target.host(), Some(Host::Name(_))) && ip.is_ipv6() && listener_v4
+            if matches!(evidence.target.host(), Some(Host::Name(_)))
+                && ip.is_ipv6()
+                && listener_v4
+                && fallback
             {
                 fix.push(Fix::step(
                     "Node 17-19 clients: start node with --dns-result-order=ipv4first (Node 20+ tries every address)",

@@ -774,3 +774,38 @@ fn route_chains_and_ingress_chains_on_lo_are_firewalls_too() {
     let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
     assert_eq!(code, 0, "after the printed fix: {json:#}");
 }
+
+#[test]
+fn localhost_with_only_an_ipv6_line_gets_no_address_order_advice() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("localhost:{port}");
+    let output = netns.porthole_with_hosts(
+        "::1 localhost ip6-localhost\n",
+        &["check", &target, "--timeout", "1s", "--json"],
+    );
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    assert_fix_commands_run(&netns, &json);
+    assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+    let mismatch = cause(&json, "family-mismatch");
+    assert!(
+        mismatch["evidence"].to_string().contains("localhost has no IPv4 address here"),
+        "{mismatch:#}"
+    );
+    let fixes = fix_lines(mismatch);
+    // Reordering addresses cannot help when there is no IPv4 one.
+    assert!(!fixes.iter().any(|f| f.contains("ipv4first")), "{mismatch:#}");
+    assert!(fixes.contains(&"or add '127.0.0.1 localhost' to /etc/hosts".to_string()), "{fixes:?}");
+    // With both lines, the order advice stays.
+    let output = netns.porthole_with_hosts(
+        "::1 localhost\n127.0.0.1 localhost\n",
+        &["check", &target, "--timeout", "1s", "--json"],
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    let fixes = fix_lines(cause(&json, "family-mismatch"));
+    assert!(fixes.iter().any(|f| f.contains("ipv4first")), "{json:#}");
+    assert!(!fixes.iter().any(|f| f.contains("/etc/hosts")), "{json:#}");
+}
