@@ -185,14 +185,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
                 id: CauseId::NothingListening,
                 severity: Severity::Error,
                 summary: format!("nothing listens on the Unix socket {}", path.display()),
-                evidence: vec![if system.exists(&path.to_string_lossy()) {
-                    format!(
-                        "{} exists, but no process listens on it (a stale socket file)",
-                        path.display()
-                    )
-                } else {
-                    format!("{} does not exist", path.display())
-                }],
+                evidence: vec![unix_path_evidence(system, client, path)],
                 fix: vec![Fix::step("start the service, or check its socket path setting")],
             }),
             _ => {
@@ -1517,6 +1510,26 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
         evidence: lines,
         fix: relevant.iter().map(|b| Fix::command(b.removal())).collect(),
     })
+}
+
+/// What is at a Unix target's path nobody listens on: a stale socket
+/// file, something that is not a socket at all, or nothing.
+fn unix_path_evidence(system: &dyn System, client: Client, path: &std::path::Path) -> String {
+    let shown = path.display();
+    match system.file_status(&client.file(&path.to_string_lossy())) {
+        Some(status) => match status.mode & 0o170000 {
+            0o140000 => {
+                format!("{shown} exists, but no process listens on it (a stale socket file)")
+            }
+            0o040000 => format!("{shown} is a directory, not a socket"),
+            0o100000 => format!("{shown} is a regular file, not a socket"),
+            _ => format!("{shown} exists but is not a socket"),
+        },
+        None if system.exists(&path.to_string_lossy()) => {
+            format!("{shown} exists, but no process listens on it")
+        }
+        None => format!("{shown} does not exist"),
+    }
 }
 
 /// A cause with the listeners and processes found for it.

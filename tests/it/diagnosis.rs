@@ -809,3 +809,28 @@ fn localhost_with_only_an_ipv6_line_gets_no_address_order_advice() {
     assert!(fixes.iter().any(|f| f.contains("ipv4first")), "{json:#}");
     assert!(!fixes.iter().any(|f| f.contains("/etc/hosts")), "{json:#}");
 }
+
+#[test]
+fn a_unix_target_that_is_not_a_socket_is_not_called_a_stale_socket() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let regular = directory.path().join("app.sock");
+    std::fs::write(&regular, "not a socket").unwrap();
+    let stale = directory.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    for (path, wording) in [
+        (regular.clone(), "is a regular file, not a socket"),
+        (directory.path().to_path_buf(), "is a directory, not a socket"),
+        (stale.clone(), "(a stale socket file)"),
+    ] {
+        let target = format!("unix:{}", path.display());
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        let nothing = cause(&json, "nothing-listening");
+        let evidence = nothing["evidence"].to_string();
+        assert!(evidence.contains(wording), "{target}: {nothing:#}");
+        if !wording.contains("stale") {
+            assert!(!evidence.contains("stale"), "{target}: {nothing:#}");
+        }
+    }
+}
