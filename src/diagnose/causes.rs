@@ -1085,14 +1085,14 @@ fn family_mismatch(
             // failing address.
             fix.extend(name_fix);
             let listener_v4 = others.iter().any(|s| s.family == Family::Ipv4 || is_mapped(s));
-            if matches!(evidence.target.host(), Some(Host::Name(_)))
-                && ip.is_ipv6()
-                && listener_v4
-                && fallback
+            if matches!(evidence.target.host(), Some(Host::Name(_))) && ip.is_ipv6() && listener_v4
             {
-                fix.push(Fix::step(
-                    "Node 17-19 clients: start node with --dns-result-order=ipv4first (Node 20+ tries every address)",
-                ));
+                // Reordering cannot conjure an IPv4 address the name lacks.
+                fix.push(Fix::step(if fallback {
+                    "Node 17-19 clients: start node with --dns-result-order=ipv4first (Node 20+ tries every address)"
+                } else {
+                    "Node clients: --dns-result-order=ipv4first and Node 20+ (which tries every address) help only once the name has an IPv4 address"
+                }));
             }
             fix
         },

@@ -776,7 +776,7 @@ fn route_chains_and_ingress_chains_on_lo_are_firewalls_too() {
 }
 
 #[test]
-fn localhost_with_only_an_ipv6_line_gets_no_address_order_advice() {
+fn localhost_with_only_an_ipv6_line_names_the_missing_hosts_line() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
     let _server = server_in(&netns, "127.0.0.1", port, "http");
@@ -795,8 +795,13 @@ fn localhost_with_only_an_ipv6_line_gets_no_address_order_advice() {
         "{mismatch:#}"
     );
     let fixes = fix_lines(mismatch);
-    // Reordering addresses cannot help when there is no IPv4 one.
-    assert!(!fixes.iter().any(|f| f.contains("ipv4first")), "{mismatch:#}");
+    // Reordering addresses cannot help when there is no IPv4 one: the
+    // advice says so instead of offering it as a fix.
+    assert!(
+        !fixes.iter().any(|f| f.contains("start node with --dns-result-order")),
+        "{mismatch:#}"
+    );
+    assert!(fixes.iter().any(|f| f.contains("help only once the name has an IPv4")), "{fixes:?}");
     assert!(fixes.contains(&"or add '127.0.0.1 localhost' to /etc/hosts".to_string()), "{fixes:?}");
     // With both lines, the order advice stays.
     let output = netns.porthole_with_hosts(
@@ -806,7 +811,7 @@ fn localhost_with_only_an_ipv6_line_gets_no_address_order_advice() {
     assert_eq!(output.code, 0, "{output:?}");
     let json = output.json();
     let fixes = fix_lines(cause(&json, "family-mismatch"));
-    assert!(fixes.iter().any(|f| f.contains("ipv4first")), "{json:#}");
+    assert!(fixes.iter().any(|f| f.contains("start node with --dns-result-order")), "{json:#}");
     assert!(!fixes.iter().any(|f| f.contains("/etc/hosts")), "{json:#}");
 }
 
