@@ -839,3 +839,40 @@ fn a_unix_target_that_is_not_a_socket_is_not_called_a_stale_socket() {
         }
     }
 }
+
+/// A server that accepts and resets at once: connect() itself sometimes
+/// returns ECONNRESET (the reset beat it), sometimes succeeds and the read
+/// sees the reset. Both are the same server and get the same verdict.
+#[test]
+fn a_reset_that_beats_connect_gets_the_verdict_of_a_reset_after_it() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import socket,struct,sys\n\
+         s=socket.socket(); s.bind(('127.0.0.1',int(sys.argv[1]))); s.listen(64)\n\
+         print('ok',flush=True)\n\
+         while True:\n\
+         \x20   c,_=s.accept(); c.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0)); c.close()",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let mut outcomes = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+        outcomes.insert(json["attempts"][0]["outcome"].as_str().unwrap().to_string());
+        // A bare TCP target accepted the connection: reachable, nothing to
+        // blame (as when the reset comes after connect()).
+        assert_eq!(code, 0, "{json:#}");
+        assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
+        assert!(json["attempts"][0]["detail"].as_str().unwrap().contains("reset"), "{json:#}");
+
+        let (code, json) =
+            check(&netns, &[&format!("http://127.0.0.1:{port}/"), "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+        let summary = cause(&json, "not-responding")["summary"].as_str().unwrap().to_string();
+        assert!(summary.contains("reset it without answering"), "{json:#}");
+    }
+    eprintln!("connect outcomes seen: {outcomes:?}");
+}
