@@ -1516,6 +1516,11 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
 /// file, something that is not a socket at all, or nothing.
 fn unix_path_evidence(system: &dyn System, client: Client, path: &std::path::Path) -> String {
     let shown = path.display();
+    if path.to_string_lossy().starts_with('@') {
+        return format!(
+            "no socket is bound to the abstract name {shown} in this network namespace (abstract names are not files and belong to one network namespace)"
+        );
+    }
     match system.file_status(&client.file(&path.to_string_lossy())) {
         Some(status) => match status.mode & 0o170000 {
             0o140000 => {

@@ -1,6 +1,7 @@
 //! What `check` and `wait` connect to, as users type it: `5432`,
 //! `localhost:8080`, `[::1]:5173`, `tcp://db:5432`, `http://localhost:3000/health`,
-//! `https://127.0.0.1:8443/`, `unix:/run/postgresql/.s.PGSQL.5432`.
+//! `https://127.0.0.1:8443/`, `unix:/run/postgresql/.s.PGSQL.5432`, `unix:@name` (an
+//! abstract socket, written as `ss` and `porthole ls` show it).
 //!
 //! Parsing is strict: each bad part gets its own error, so
 //! `http://[::1:80/` says the bracket is unclosed instead of guessing. Host

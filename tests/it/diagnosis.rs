@@ -876,3 +876,31 @@ fn a_reset_that_beats_connect_gets_the_verdict_of_a_reset_after_it() {
     }
     eprintln!("connect outcomes seen: {outcomes:?}");
 }
+
+#[test]
+fn an_abstract_unix_socket_is_reached_by_its_at_name() {
+    let (Some(netns), Some(other)) = (Netns::create(), Netns::create()) else { return };
+    let name = format!("porthole-test-{}", unique_port());
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import socket,sys\n\
+         s=socket.socket(socket.AF_UNIX); s.bind('\\0'+sys.argv[1]); s.listen()\n\
+         print('ok',flush=True)\n\
+         held=[]\n\
+         while True: held.append(s.accept()[0])",
+        &[&name],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("unix:@{name}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "connected", "{json:#}");
+    // Abstract names belong to a network namespace: from another one it is
+    // not there, and no file is blamed.
+    let (code, json) = check(&other, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    let nothing = cause(&json, "nothing-listening");
+    let evidence = nothing["evidence"].to_string();
+    assert!(evidence.contains("abstract name"), "{nothing:#}");
+    assert!(!evidence.contains("does not exist"), "{nothing:#}");
+}
