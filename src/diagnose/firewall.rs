@@ -297,7 +297,8 @@ pub fn nft_blockers(
                     handle: None,
                     certain: !maybe_accepted,
                     text: format!(
-                        "type filter hook {hook_name} priority {}; policy drop; (no rule accepts this packet)",
+                        "type {} hook {hook_name} priority {}; policy drop; (no rule accepts this packet)",
+                        chain.kind.as_deref().unwrap_or("filter"),
                         chain.prio.unwrap_or(0)
                     ),
                 }),
