@@ -41,12 +41,13 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use super::environment::{self, Client};
 use super::firewall::{self, Action, Blocker, Packet};
+use super::interfaces::{self, LoopbackProblem};
 use super::probe::{Outcome, ProbeAddress, Reply};
 use super::{
     listener_snapshot, probe_address, resolve, Attempt, Cause, CauseId, DiagnoseError, Diagnosis,
     Fix, Request, Severity, Target,
 };
-use crate::inventory::system::System;
+use crate::inventory::system::{FileStatus, System};
 use crate::inventory::{NamespaceSelection, Query};
 use crate::model::PortSet;
 use crate::model::{Family, Process, Protocol, Snapshot, Socket};
@@ -184,14 +185,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
                 id: CauseId::NothingListening,
                 severity: Severity::Error,
                 summary: format!("nothing listens on the Unix socket {}", path.display()),
-                evidence: vec![if system.exists(&path.to_string_lossy()) {
-                    format!(
-                        "{} exists, but no process listens on it (a stale socket file)",
-                        path.display()
-                    )
-                } else {
-                    format!("{} does not exist", path.display())
-                }],
+                evidence: vec![unix_path_evidence(system, client, path)],
                 fix: vec![Fix::step("start the service, or check its socket path setting")],
             }),
             _ => {
@@ -269,6 +263,9 @@ fn is_per_address(id: CauseId) -> bool {
             | CauseId::Ipv6Disabled
             | CauseId::FirewallDrop
             | CauseId::FirewallReject
+            | CauseId::FirewallRedirect
+            | CauseId::LoopbackDown
+            | CauseId::SourcePortsExhausted
             | CauseId::SelfConnect
             | CauseId::Unexplained
     )
@@ -319,15 +316,54 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             .sockets
             .iter()
             .filter(|s| s.protocol == Protocol::Tcp && s.serves(SocketAddr::new(ip, port)))
+            .filter(|s| reaches_device(s, ip))
             .collect(),
         None => evidence.snapshot.sockets.iter().filter(|s| s.is_listener()).collect(),
     };
     let mut causes = Vec::new();
+    // The loopback path itself comes before anything on it: with `lo` down
+    // or its route gone no rule or listener is ever reached.
+    if let Some(ip) = ip.filter(|ip| crate::model::is_loopback(*ip)) {
+        let unreachable = outcome == Outcome::Unreachable;
+        let v6_off = ip.is_ipv6() && evidence.system.ipv6_disabled_on_loopback();
+        if (unreachable || outcome == Outcome::Timeout) && !v6_off {
+            if let Some(problem) = interfaces::loopback_problem(evidence.system, ip) {
+                causes.push(loopback_down(attempt, &problem));
+                return Explained { causes, nothing_here: false };
+            }
+            if unreachable && attempt.detail.starts_with("EADDRNOTAVAIL") {
+                causes.push(source_ports_exhausted(evidence, attempt, ip));
+                return Explained { causes, nothing_here: false };
+            }
+        }
+    }
+    // A nat rule decides where the SYN goes before any filter or listener
+    // sees it.
+    if let Some(ip) =
+        ip.filter(|_| matches!(outcome, Outcome::Refused | Outcome::Timeout | Outcome::Unreachable))
+    {
+        if let Some(rewrite) = firewall_rewrite(evidence, ip) {
+            if rewrite.to != Some(SocketAddr::new(ip, port)) {
+                causes.push(redirected(evidence, attempt, &rewrite));
+                return Explained { causes, nothing_here: false };
+            }
+        }
+    }
     match outcome {
         Outcome::SelfConnect => {
             let system = evidence.system;
             let range = system.ephemeral_range();
             causes.push(self_connect(attempt, port, range, system.reserved_ports_text().as_deref()))
+        }
+        Outcome::Denied if matches!(attempt.address, ProbeAddress::Unix(_)) => {
+            let ProbeAddress::Unix(path) = &attempt.address else { return Explained::default() };
+            match socket_permission(evidence.system, evidence.client, attempt, path) {
+                Some(cause) => causes.push(cause),
+                None => {
+                    let confinement = environment::confinement(evidence.system, evidence.client);
+                    causes.push(sandbox_denied_connect(attempt, &confinement))
+                }
+            }
         }
         Outcome::Denied => {
             let confinement = environment::confinement(evidence.system, evidence.client);
@@ -454,11 +490,17 @@ fn listener_causes(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) -> Option
         return None;
     }
     let family = if ip.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 };
+    let address = SocketAddr::new(ip, evidence.port);
+    let (on_device, listeners): (Vec<&Socket>, Vec<&Socket>) =
+        listeners.into_iter().partition(|s| s.serves(address) && !reaches_device(s, ip));
     let other_family: Vec<&Socket> =
         listeners.iter().copied().filter(|s| s.family != family || is_mapped(s)).collect();
     let same_family: Vec<&Socket> =
         listeners.iter().copied().filter(|s| s.family == family && !is_mapped(s)).collect();
     let mut causes = Vec::new();
+    if !on_device.is_empty() {
+        causes.push(bound_to_device(evidence, attempt, ip, &on_device));
+    }
     if !other_family.is_empty() {
         causes.push(family_mismatch(evidence, attempt, ip, &other_family));
     }
@@ -647,6 +689,304 @@ pub fn sandbox_fixes(confinement: &environment::Confinement) -> Vec<Fix> {
     fix
 }
 
+/// Whether `socket` can receive a connection to `ip`: a socket bound to a
+/// device (`SO_BINDTODEVICE`) only sees packets arriving on it, and
+/// loopback traffic arrives on `lo`.
+fn reaches_device(socket: &Socket, ip: IpAddr) -> bool {
+    !crate::model::is_loopback(ip)
+        || socket.interface == 0
+        || socket.interface == interfaces::LOOPBACK_INDEX
+}
+
+/// Listeners of the address bound to another device than `lo`.
+fn bound_to_device(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, bound: &[&Socket]) -> Cause {
+    let known = interfaces::read(evidence.system).unwrap_or_default();
+    let mut lines = vec![attempt_line(attempt)];
+    let mut fix = Vec::new();
+    let mut devices = Vec::new();
+    for socket in bound {
+        let device = known.iter().find(|i| i.index == socket.interface);
+        let name =
+            device.map_or_else(|| format!("ifindex {}", socket.interface), |d| d.name.clone());
+        lines.push(format!(
+            "listener: {} bound to device {name} (SO_BINDTODEVICE)",
+            listener_line(&evidence.snapshot.processes, socket)
+        ));
+        let family = socket.local.map(|a| a.is_ipv4());
+        let address = device.and_then(|d| {
+            d.addresses.iter().map(|(a, _)| *a).find(|a| Some(a.is_ipv4()) == family)
+        });
+        if let Some(address) = address {
+            let step = format!(
+                "connect to {} (an address of {name})",
+                SocketAddr::new(address, evidence.port)
+            );
+            if !fix.iter().any(|f: &Fix| f.text() == step) {
+                fix.push(Fix::step(step));
+            }
+        }
+        if !devices.contains(&name) {
+            devices.push(name);
+        }
+    }
+    lines.push(format!(
+        "connections to {ip} arrive on lo, which a socket bound to another device never sees"
+    ));
+    fix.push(Fix::step(
+        "or stop binding the service to a device (SO_BINDTODEVICE, an interface option in its listen setting)",
+    ));
+    Cause {
+        id: CauseId::BoundElsewhere,
+        severity: Severity::Error,
+        summary: format!(
+            "port {} listens only on device {}, not on lo, so {ip} is refused",
+            evidence.port,
+            devices.join(", ")
+        ),
+        evidence: lines,
+        fix,
+    }
+}
+
+fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
+    let mut evidence = vec![attempt_line(attempt)];
+    let (summary, fix) = match problem {
+        LoopbackProblem::LinkDown => {
+            evidence.push("ip addr show: lo lacks the UP flag".to_string());
+            (
+                format!(
+                    "the loopback interface lo is down, so {} cannot be reached",
+                    attempt.address
+                ),
+                Fix::command("ip link set lo up"),
+            )
+        }
+        LoopbackProblem::AddressMissing { address } => {
+            evidence.push(format!("ip addr show: {address} is not on lo"));
+            let prefix = if address.is_ipv4() { 8 } else { 128 };
+            (
+                format!(
+                    "{address} is not configured on lo, so {} cannot be reached",
+                    attempt.address
+                ),
+                Fix::command(format!("ip addr add {address}/{prefix} dev lo")),
+            )
+        }
+        LoopbackProblem::NoLocalRoute { address, route } => {
+            evidence.push(format!("ip route get {address}: {route}"));
+            (
+                format!("{address} has no local route, so {} cannot be reached", attempt.address),
+                Fix::command(format!("ip route add local {address} dev lo table local")),
+            )
+        }
+    };
+    Cause {
+        id: CauseId::LoopbackDown,
+        severity: Severity::Error,
+        summary,
+        evidence,
+        fix: vec![fix],
+    }
+}
+
+/// The kernel's default `ip_local_port_range`.
+const DEFAULT_EPHEMERAL: (u16, u16) = (32768, 60999);
+
+/// `EADDRNOTAVAIL` on a connect to a loopback address that exists and is
+/// routed: no source port of the ephemeral range is free for this
+/// destination.
+fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) -> Cause {
+    let system = evidence.system;
+    let destination = SocketAddr::new(ip, evidence.port);
+    let range = system.ephemeral_range();
+    let range_text =
+        range.map_or_else(|| "the ephemeral range".to_string(), |(l, h)| format!("{l}-{h}"));
+    let mut lines = vec![attempt_line(attempt)];
+    // The client ends: sockets whose remote port is the target's.
+    let query = Query { udp: false, ..Query::for_port(evidence.port) };
+    if let Ok(snapshot) = system.snapshot(&query) {
+        let open: Vec<&Socket> = snapshot
+            .sockets
+            .iter()
+            .filter(|s| !s.is_listener() && s.remote == Some(destination))
+            .collect();
+        let waiting =
+            open.iter().filter(|s| s.state == crate::model::SocketState::TimeWait).count();
+        lines.push(format!(
+            "{} sockets connect to {destination} ({waiting} in TIME-WAIT); net.ipv4.ip_local_port_range = {range_text}",
+            open.len()
+        ));
+        let mut per_owner: BTreeMap<u32, usize> = BTreeMap::new();
+        for socket in &open {
+            for pid in &socket.owners {
+                *per_owner.entry(*pid).or_default() += 1;
+            }
+        }
+        if let Some((pid, count)) = per_owner.iter().max_by_key(|(_, count)| **count) {
+            let name = snapshot.processes.get(pid).map_or("?", |p| p.name.as_str());
+            lines.push(format!("{name} (pid {pid}) holds {count} of them"));
+        }
+    }
+    let mut fix = Vec::new();
+    if let Some((low, high)) = range {
+        let size = u32::from(high.saturating_sub(low)) + 1;
+        let default_size = u32::from(DEFAULT_EPHEMERAL.1 - DEFAULT_EPHEMERAL.0) + 1;
+        if size < default_size {
+            fix.push(Fix::command(format!(
+                "sysctl -w net.ipv4.ip_local_port_range=\"{} {}\"   # the default range",
+                DEFAULT_EPHEMERAL.0, DEFAULT_EPHEMERAL.1
+            )));
+        }
+    }
+    fix.push(Fix::step(format!(
+        "close idle connections to {destination}, or reuse them (a connection pool, HTTP keep-alive)"
+    )));
+    Cause {
+        id: CauseId::SourcePortsExhausted,
+        severity: Severity::Error,
+        summary: format!(
+            "no source port is free for {destination}: every port of {range_text} already connects to it"
+        ),
+        evidence: lines,
+        fix,
+    }
+}
+
+/// The client's filesystem uid, its gids and whether it may ignore file
+/// modes (`CAP_DAC_OVERRIDE`), from its `/proc/PID/status`.
+fn file_credentials(status: &str) -> Option<(u32, Vec<u32>, bool)> {
+    let field = |name: &str, index: usize| -> Option<u32> {
+        let line = status.lines().find_map(|line| line.strip_prefix(name))?;
+        line.split_whitespace().nth(index)?.parse().ok()
+    };
+    // Uid:/Gid: are real, effective, saved and filesystem ids.
+    let uid = field("Uid:", 3)?;
+    let mut gids = vec![field("Gid:", 3)?];
+    if let Some(line) = status.lines().find_map(|line| line.strip_prefix("Groups:")) {
+        gids.extend(line.split_whitespace().filter_map(|g| g.parse::<u32>().ok()));
+    }
+    let capabilities = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .unwrap_or(0);
+    // CAP_DAC_OVERRIDE is bit 1.
+    Some((uid, gids, capabilities & (1 << 1) != 0))
+}
+
+/// Which class of a file's mode applies to the client: 6 (owner), 3
+/// (group) or 0 (other), as the shift of its three bits.
+fn mode_shift(status: &FileStatus, uid: u32, gids: &[u32]) -> u32 {
+    if status.uid == uid {
+        6
+    } else if gids.contains(&status.gid) {
+        3
+    } else {
+        0
+    }
+}
+
+/// `EACCES` connecting to a Unix socket because of file modes: the socket
+/// lacks write permission for the client, or a directory above it lacks
+/// search permission. `None` when the modes allow it (a security policy
+/// then refused it).
+fn socket_permission(
+    system: &dyn System,
+    client: Client,
+    attempt: &Attempt,
+    path: &std::path::Path,
+) -> Option<Cause> {
+    let (uid, gids, override_modes) = file_credentials(&client.status(system))?;
+    if override_modes {
+        return None;
+    }
+    let mut directories: Vec<&std::path::Path> = path.ancestors().skip(1).collect();
+    directories.reverse();
+    let mut blocked = None;
+    for directory in directories.into_iter().filter(|d| !d.as_os_str().is_empty()) {
+        let status = system.file_status(&client.file(&directory.to_string_lossy()))?;
+        if (status.mode >> mode_shift(&status, uid, &gids)) & 0o1 == 0 {
+            blocked = Some((directory, status, "x", "search"));
+            break;
+        }
+    }
+    if blocked.is_none() {
+        let status = system.file_status(&client.file(&path.to_string_lossy()))?;
+        if (status.mode >> mode_shift(&status, uid, &gids)) & 0o2 == 0 {
+            blocked = Some((path, status, "w", "write"));
+        }
+    }
+    let (place, status, bit, permission) = blocked?;
+    let shift = mode_shift(&status, uid, &gids);
+    let who = match shift {
+        6 => "u",
+        3 => "g",
+        _ => "o",
+    };
+    let user = system.user_name(uid).unwrap_or_else(|| uid.to_string());
+    let owner = system.user_name(status.uid).unwrap_or_else(|| status.uid.to_string());
+    let group = group_name(system, status.gid).unwrap_or_else(|| status.gid.to_string());
+    let place_text = place.display().to_string();
+    let mut fix = Vec::new();
+    let needed = if bit == "w" { 0o2 } else { 0o1 };
+    // The group would let it in: joining it is the narrow fix (never for
+    // group root).
+    if shift == 0 && (status.mode >> 3) & needed != 0 && status.gid != 0 {
+        fix.push(Fix::command(format!(
+            "usermod -aG {} {}   # then start the client again",
+            crate::shell::word(&group),
+            crate::shell::word(&user)
+        )));
+    }
+    let whom = match who {
+        "u" => "the owner",
+        "g" => "every member of the group",
+        _ => "every local user",
+    };
+    let effect = if bit == "w" { "connect" } else { "pass through" };
+    fix.push(Fix::command(format!(
+        "chmod {who}+{bit} {}   # lets {whom} {effect}",
+        crate::shell::word(&place_text)
+    )));
+    if bit == "w" {
+        fix.push(Fix::step(
+            "to keep it after the service recreates the socket, set the socket's mode or group in the service's configuration (SocketMode=/SocketGroup= for a systemd socket unit)",
+        ));
+    }
+    Some(Cause {
+        id: CauseId::SocketPermission,
+        severity: Severity::Error,
+        summary: format!(
+            "user {user} may not connect to {}: {place_text} lacks {permission} permission for it",
+            path.display()
+        ),
+        evidence: vec![
+            attempt_line(attempt),
+            format!(
+                "{place_text}: mode {:04o}, owner {owner}, group {group}",
+                status.mode & 0o7777
+            ),
+            format!(
+                "the client runs as uid {uid} ({user}), gids {}",
+                gids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+            ),
+            "connecting to a Unix socket needs write permission on it and search permission on every directory above it".to_string(),
+        ],
+        fix,
+    })
+}
+
+/// A group's name from `/etc/group`.
+fn group_name(system: &dyn System, gid: u32) -> Option<String> {
+    let text = system.read_text("/etc/group")?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == gid).then(|| name.to_string())
+    })
+}
+
 fn ipv6_disabled(attempt: &Attempt) -> Cause {
     Cause {
         id: CauseId::Ipv6Disabled,
@@ -701,8 +1041,23 @@ fn family_mismatch(
         evidence.attempts.iter().filter_map(Attempt::ip).map(|ip| ip.to_string()).collect();
     let mut lines = vec![attempt_line(attempt)];
     lines.extend(theirs.iter().map(|t| format!("listener: {t}")));
+    // A name with no address of the listener's family: no client can fall
+    // back to it, whatever order it tries addresses in.
+    let fallback =
+        evidence.attempts.iter().filter_map(Attempt::ip).any(|r| r.is_ipv4() != ip.is_ipv4());
+    let mut name_fix = None;
     if let Some(Host::Name(name)) = evidence.target.host() {
         lines.push(format!("{name} resolves to {} (in this order)", resolved.join(", ")));
+        if !fallback {
+            let family = if ip.is_ipv4() { "IPv6" } else { "IPv4" };
+            lines.push(format!(
+                "{name} has no {family} address here, so no client can fall back to the listener"
+            ));
+            if is_localhost(&Host::Name(name.clone())) {
+                let line = if ip.is_ipv4() { "::1 localhost" } else { "127.0.0.1 localhost" };
+                name_fix = Some(Fix::step(format!("or add '{line}' to /etc/hosts")));
+            }
+        }
     }
     let port = evidence.port;
     let other_ip = if ip.is_ipv4() { "[::1]" } else { "127.0.0.1" };
@@ -728,12 +1083,16 @@ fn family_mismatch(
             // ipv4first only helps when the IPv6 address is the one that
             // fails; for an IPv6-only service it makes Node prefer the
             // failing address.
+            fix.extend(name_fix);
             let listener_v4 = others.iter().any(|s| s.family == Family::Ipv4 || is_mapped(s));
             if matches!(evidence.target.host(), Some(Host::Name(_))) && ip.is_ipv6() && listener_v4
             {
-                fix.push(Fix::step(
-                    "Node 17-19 clients: start node with --dns-result-order=ipv4first (Node 20+ tries every address)",
-                ));
+                // Reordering cannot conjure an IPv4 address the name lacks.
+                fix.push(Fix::step(if fallback {
+                    "Node 17-19 clients: start node with --dns-result-order=ipv4first (Node 20+ tries every address)"
+                } else {
+                    "Node clients: --dns-result-order=ipv4first and Node 20+ (which tries every address) help only once the name has an IPv4 address"
+                }));
             }
             fix
         },
@@ -1068,6 +1427,55 @@ fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
     blockers
 }
 
+/// The nat rule that rewrites the loopback connection to `ip`, if any.
+fn firewall_rewrite(evidence: &mut Evidence, ip: IpAddr) -> Option<firewall::Rewrite> {
+    let packet = Packet { source: loopback_source(ip), destination: ip, port: evidence.port };
+    let system = evidence.system;
+    let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
+    let (ruleset, text) = nft.as_ref()?;
+    firewall::nft_rewrite(ruleset, text, &packet)
+}
+
+/// The connection is sent elsewhere by a nat rule: say where, and what
+/// listens there.
+fn redirected(evidence: &Evidence, attempt: &Attempt, rewrite: &firewall::Rewrite) -> Cause {
+    let mut lines = vec![attempt_line(attempt), format!("rule: {}", rewrite.describe())];
+    let to = match (rewrite.to, rewrite.last_port) {
+        (Some(to), Some(last)) => format!("{to}-{last}"),
+        (Some(to), None) => to.to_string(),
+        (None, _) => "an address the rule computes".to_string(),
+    };
+    if let (Some(destination), None) = (rewrite.to, rewrite.last_port) {
+        let there = listener_snapshot(evidence.system, destination.port()).ok();
+        let serving: Vec<&Socket> = there
+            .as_ref()
+            .map(|snapshot| snapshot.sockets.iter().filter(|s| s.serves(destination)).collect())
+            .unwrap_or_default();
+        match (&there, serving.as_slice()) {
+            (Some(_), []) => lines.push(format!("nothing listens on {destination}")),
+            (Some(snapshot), found) => lines.extend(
+                found
+                    .iter()
+                    .map(|s| format!("{destination}: {}", listener_line(&snapshot.processes, s))),
+            ),
+            (None, _) => {}
+        }
+    }
+    Cause {
+        id: CauseId::FirewallRedirect,
+        severity: Severity::Error,
+        summary: format!(
+            "a nat rule sends connections for {} to {to}: {} {} {}",
+            attempt.address, rewrite.family, rewrite.table, rewrite.chain
+        ),
+        evidence: lines,
+        fix: vec![
+            Fix::command(rewrite.removal()),
+            Fix::step(format!("or start the service on {to}, where the rule sends clients")),
+        ],
+    }
+}
+
 /// The source address a local client uses for `destination`.
 fn loopback_source(destination: IpAddr) -> IpAddr {
     // Loopback and local IPv4 addresses are reached from themselves; a
@@ -1102,6 +1510,31 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
         evidence: lines,
         fix: relevant.iter().map(|b| Fix::command(b.removal())).collect(),
     })
+}
+
+/// What is at a Unix target's path nobody listens on: a stale socket
+/// file, something that is not a socket at all, or nothing.
+fn unix_path_evidence(system: &dyn System, client: Client, path: &std::path::Path) -> String {
+    let shown = path.display();
+    if path.to_string_lossy().starts_with('@') {
+        return format!(
+            "no socket is bound to the abstract name {shown} in this network namespace (abstract names are not files and belong to one network namespace)"
+        );
+    }
+    match system.file_status(&client.file(&path.to_string_lossy())) {
+        Some(status) => match status.mode & 0o170000 {
+            0o140000 => {
+                format!("{shown} exists, but no process listens on it (a stale socket file)")
+            }
+            0o040000 => format!("{shown} is a directory, not a socket"),
+            0o100000 => format!("{shown} is a regular file, not a socket"),
+            _ => format!("{shown} exists but is not a socket"),
+        },
+        None if system.exists(&path.to_string_lossy()) => {
+            format!("{shown} exists, but no process listens on it")
+        }
+        None => format!("{shown} does not exist"),
+    }
 }
 
 /// A cause with the listeners and processes found for it.

@@ -35,8 +35,8 @@ use crate::inventory::nftables;
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
 
 pub use crate::inventory::nftables::{
-    NftChain, NftExpression, NftItem, NftJump, NftKey, NftMatch, NftPayload, NftPrefix, NftReject,
-    NftRule, NftRuleset, NftStatement, NftXt,
+    NftChain, NftExpression, NftItem, NftJump, NftKey, NftMatch, NftNat, NftPayload, NftPrefix,
+    NftReject, NftRule, NftRuleset, NftStatement, NftXt,
 };
 
 /// The packet followed through the rules: the SYN of a loopback
@@ -245,15 +245,18 @@ pub fn nft_blockers(
         .iter()
         .filter_map(|item| item.chain.as_ref())
         .filter(|chain| !skip.iter().any(|(f, t)| *f == chain.family && *t == chain.table))
-        .filter(|chain| chain.kind.as_deref().is_none_or(|k| k == "filter"))
+        // A `route` chain (output hook only) drops like a filter chain.
+        .filter(|chain| chain.kind.as_deref().is_none_or(|k| k == "filter" || k == "route"))
         .filter(|chain| match chain.family.as_str() {
             "inet" => true,
             "ip" => v4,
             "ip6" => !v4,
+            "netdev" => true,
             _ => false,
         })
         .collect();
     chains.sort_by_key(|chain| chain.prio.unwrap_or(0));
+    let devices = ingress_devices(text);
     let rules_of = |family: &str, table: &str, chain: &str| -> Vec<&NftRule> {
         ruleset
             .nftables
@@ -263,9 +266,23 @@ pub fn nft_blockers(
             .collect()
     };
     let mut blockers = Vec::new();
-    for hook in [Hook::Output, Hook::Input] {
-        let hook_name = if hook == Hook::Output { "output" } else { "input" };
-        for chain in chains.iter().filter(|c| c.hook.as_deref() == Some(hook_name)) {
+    // A loopback packet leaves through the output hook, then comes back in
+    // on lo through the ingress hook (netdev, or inet since Linux 5.10)
+    // before the input hook; an ingress chain sees it only when it is
+    // attached to lo.
+    for (hook, hook_name) in
+        [(Hook::Output, "output"), (Hook::Input, "ingress"), (Hook::Input, "input")]
+    {
+        let on_lo = |chain: &NftChain| {
+            let key = (chain.family.clone(), chain.table.clone(), chain.name.clone());
+            devices.get(&key).is_some_and(|names| names.iter().any(|name| name == "lo"))
+        };
+        for chain in chains
+            .iter()
+            .filter(|c| c.hook.as_deref() == Some(hook_name))
+            .filter(|c| hook_name == "ingress" || c.family != "netdev")
+            .filter(|c| hook_name != "ingress" || on_lo(c))
+        {
             let walk = Walk { packet, hook, rules_of: &rules_of, texts: &texts };
             match walk.chain(chain, 0) {
                 Verdict::Blocked(blocker) => blockers.push(blocker),
@@ -280,7 +297,8 @@ pub fn nft_blockers(
                     handle: None,
                     certain: !maybe_accepted,
                     text: format!(
-                        "type filter hook {hook_name} priority {}; policy drop; (no rule accepts this packet)",
+                        "type {} hook {hook_name} priority {}; policy drop; (no rule accepts this packet)",
+                        chain.kind.as_deref().unwrap_or("filter"),
                         chain.prio.unwrap_or(0)
                     ),
                 }),
@@ -456,6 +474,176 @@ impl<'a, F: Fn(&str, &str, &str) -> Vec<&'a NftRule>> Walk<'a, F> {
     }
 }
 
+/// A `redirect` or `dnat` rule of an `output` nat chain that sends the
+/// loopback connection somewhere else: locally generated connections get
+/// their destination from the output hook (prerouting never sees their
+/// first packet for NAT), so only that hook is followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    pub family: String,
+    pub table: String,
+    pub chain: String,
+    pub handle: u64,
+    /// False when a condition could not be evaluated.
+    pub certain: bool,
+    /// The rule as `nft list` prints it.
+    pub text: String,
+    /// Where the connection goes: address and first port; `None` where the
+    /// rule computes it (a map, a named set).
+    pub to: Option<std::net::SocketAddr>,
+    /// Set when the rule gives a port range (`:7000-7010`): the last port.
+    pub last_port: Option<u16>,
+}
+
+impl Rewrite {
+    /// `ip nat output handle 3: tcp dport 7001 redirect to :7999`.
+    pub fn describe(&self) -> String {
+        let maybe = if self.certain { "" } else { " (may match)" };
+        format!(
+            "{} {} {} handle {}: {}{maybe}",
+            self.family, self.table, self.chain, self.handle, self.text
+        )
+    }
+
+    /// The command that deletes the rule.
+    pub fn removal(&self) -> String {
+        format!(
+            "nft delete rule {} {} {} handle {}",
+            self.family, self.table, self.chain, self.handle
+        )
+    }
+}
+
+/// The first `redirect`/`dnat` of the `output` nat chains (in priority
+/// order) whose conditions `packet` may meet; `accept` and `return` in a
+/// nat chain end the chain without a rewrite.
+pub fn nft_rewrite(ruleset: &NftRuleset, text: &str, packet: &Packet) -> Option<Rewrite> {
+    let texts = rule_texts(text);
+    let v4 = packet.destination.is_ipv4();
+    let mut chains: Vec<&NftChain> = ruleset
+        .nftables
+        .iter()
+        .filter_map(|item| item.chain.as_ref())
+        .filter(|chain| chain.kind.as_deref() == Some("nat"))
+        .filter(|chain| chain.hook.as_deref() == Some("output"))
+        .filter(|chain| match chain.family.as_str() {
+            "inet" => true,
+            "ip" => v4,
+            "ip6" => !v4,
+            _ => false,
+        })
+        .collect();
+    chains.sort_by_key(|chain| chain.prio.unwrap_or(0));
+    let rules_of = |family: &str, table: &str, chain: &str| -> Vec<&NftRule> {
+        ruleset
+            .nftables
+            .iter()
+            .filter_map(|item| item.rule.as_ref())
+            .filter(|r| r.family == family && r.table == table && r.chain == chain)
+            .collect()
+    };
+    let walk = Walk { packet, hook: Hook::Output, rules_of: &rules_of, texts: &texts };
+    chains.iter().find_map(|chain| walk.rewrite_in(&chain.family, &chain.table, &chain.name, 0))
+}
+
+impl<'a, F: Fn(&str, &str, &str) -> Vec<&'a NftRule>> Walk<'a, F> {
+    /// The rewrite a nat chain applies to the packet, following jumps.
+    fn rewrite_in(&self, family: &str, table: &str, name: &str, depth: usize) -> Option<Rewrite> {
+        if depth > 8 {
+            return None;
+        }
+        for rule in (self.rules_of)(family, table, name) {
+            let mut condition = Tri::Yes;
+            for statement in &rule.expr {
+                if let Some(matched) = &statement.matches {
+                    condition = condition.and(self.evaluate(matched));
+                }
+                if statement.xt.is_some() {
+                    condition = condition.and(Tri::Maybe);
+                }
+                if condition == Tri::No {
+                    break;
+                }
+                let certain = condition == Tri::Yes;
+                let nat = match (&statement.redirect, &statement.dnat) {
+                    (Some(arguments), _) => Some((true, arguments)),
+                    (None, Some(arguments)) => Some((false, arguments)),
+                    (None, None) => None,
+                };
+                let other_family = |arguments: &Option<NftNat>| {
+                    let family = arguments.as_ref().and_then(|a| a.family.as_deref());
+                    let v4 = self.packet.destination.is_ipv4();
+                    matches!((family, v4), (Some("ip"), false) | (Some("ip6"), true))
+                };
+                if let Some((redirect, arguments)) = nat.filter(|(_, a)| !other_family(a)) {
+                    let (to, last_port) = self.destination(redirect, arguments.as_ref());
+                    let key =
+                        (family.to_string(), table.to_string(), name.to_string(), rule.handle);
+                    return Some(Rewrite {
+                        family: family.to_string(),
+                        table: table.to_string(),
+                        chain: name.to_string(),
+                        handle: rule.handle,
+                        certain,
+                        text: self
+                            .texts
+                            .get(&key)
+                            .cloned()
+                            .unwrap_or_else(|| format!("rule with handle {}", rule.handle)),
+                        to,
+                        last_port,
+                    });
+                }
+                if let Some(jump) = statement.jump.as_ref().or(statement.goto.as_ref()) {
+                    if let Some(found) = self.rewrite_in(family, table, &jump.target, depth + 1) {
+                        return Some(Rewrite { certain: found.certain && certain, ..found });
+                    }
+                    if statement.goto.is_some() && certain {
+                        return None;
+                    }
+                } else if (statement.accept.is_some() || statement.return_.is_some()) && certain {
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// Where a `redirect` (to this host's loopback address) or `dnat`
+    /// sends the packet; the port stays when the rule names none.
+    fn destination(
+        &self,
+        redirect: bool,
+        arguments: Option<&NftNat>,
+    ) -> (Option<std::net::SocketAddr>, Option<u16>) {
+        let address = match arguments.and_then(|a| a.addr.as_ref()) {
+            // A redirect of a locally generated packet goes to loopback.
+            _ if redirect && self.packet.destination.is_ipv4() => {
+                Some(IpAddr::from([127, 0, 0, 1]))
+            }
+            _ if redirect => Some(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)),
+            None => Some(self.packet.destination),
+            Some(serde_json::Value::String(text)) => text.parse::<IpAddr>().ok(),
+            Some(_) => None,
+        };
+        let port = |value: &serde_json::Value| value.as_u64().and_then(|p| u16::try_from(p).ok());
+        let (first, last) = match arguments.and_then(|a| a.port.as_ref()) {
+            None => (Some(self.packet.port), None),
+            Some(serde_json::Value::Object(object)) => match object.get("range") {
+                Some(serde_json::Value::Array(bounds)) if bounds.len() == 2 => {
+                    (port(&bounds[0]), port(&bounds[1]))
+                }
+                _ => (None, None),
+            },
+            Some(value) => (port(value), None),
+        };
+        match (address, first) {
+            (Some(address), Some(first)) => (Some(std::net::SocketAddr::new(address, first)), last),
+            _ => (None, None),
+        }
+    }
+}
+
 enum Field {
     /// The packet has no such field at this hook (iif in output, ip on v6).
     Absent,
@@ -567,6 +755,42 @@ fn reject_text(spec: &NftReject) -> String {
 }
 
 /// `(family, table, chain, handle)` → rule text from `nft -a list ruleset`.
+/// The devices of each ingress chain, from the `type filter hook ingress
+/// device "lo"` (or `devices = { "lo", "eth0" }`) line of the text
+/// listing: `nft -j` (1.0.6) leaves them out.
+fn ingress_devices(text: &str) -> HashMap<(String, String, String), Vec<String>> {
+    let mut devices = HashMap::new();
+    let (mut family, mut table, mut chain) = (String::new(), String::new(), String::new());
+    for line in text.lines() {
+        let body = line.split(" # handle").next().unwrap_or(line).trim();
+        let words: Vec<&str> = body.split_whitespace().collect();
+        match words.as_slice() {
+            ["table", fam, name, "{"] => {
+                family = fam.to_string();
+                table = name.to_string();
+            }
+            ["chain", name, "{"] => chain = name.to_string(),
+            ["type", _, "hook", "ingress", ..] => {
+                let list = match body.split_once(" device ") {
+                    Some((_, rest)) => rest.split_whitespace().next().unwrap_or("").to_string(),
+                    None => body
+                        .split_once("devices = {")
+                        .and_then(|(_, rest)| rest.split_once('}'))
+                        .map_or_else(String::new, |(list, _)| list.to_string()),
+                };
+                let names = list
+                    .split(',')
+                    .map(|name| name.trim().trim_matches(['"', ';']).to_string())
+                    .filter(|name| !name.is_empty())
+                    .collect();
+                devices.insert((family.clone(), table.clone(), chain.clone()), names);
+            }
+            _ => {}
+        }
+    }
+    devices
+}
+
 fn rule_texts(text: &str) -> HashMap<(String, String, String, u64), String> {
     let mut texts = HashMap::new();
     let (mut family, mut table, mut chain) = (String::new(), String::new(), String::new());
@@ -922,5 +1146,65 @@ mod tests {
         assert!(!in_prefix(address("128.0.0.1"), address("127.0.0.0"), 8));
         assert!(in_prefix(address("::1"), address("::1"), 128));
         assert!(!in_prefix(address("::1"), address("127.0.0.0"), 8));
+    }
+
+    /// `nft -j list ruleset` of an `inet` and an `ip` table with output nat
+    /// chains (captured from nft 1.0.6), and `nft -a list ruleset`.
+    const NAT_JSON: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "n", "handle": 1}}, {"chain": {"family": "inet", "table": "n", "name": "o", "handle": 1, "type": "nat", "hook": "output", "prio": -100, "policy": "accept"}}, {"rule": {"family": "inet", "table": "n", "chain": "o", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 7101}}, {"redirect": null}]}}, {"rule": {"family": "inet", "table": "n", "chain": "o", "handle": 3, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 7102}}, {"redirect": {"port": 7999}}]}}, {"rule": {"family": "inet", "table": "n", "chain": "o", "handle": 4, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 7103}}, {"dnat": {"family": "ip", "addr": "127.0.0.2", "port": 8000}}]}}, {"rule": {"family": "inet", "table": "n", "chain": "o", "handle": 5, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 7104}}, {"dnat": {"family": "ip", "addr": "127.0.0.2"}}]}}, {"rule": {"family": "inet", "table": "n", "chain": "o", "handle": 6, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "127.0.0.1"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 7105}}, {"dnat": {"family": "ip", "addr": "127.0.0.1", "port": {"range": [7000, 7010]}}}]}}, {"table": {"family": "ip", "name": "m", "handle": 2}}, {"chain": {"family": "ip", "table": "m", "name": "o", "handle": 1, "type": "nat", "hook": "output", "prio": -100, "policy": "accept"}}, {"rule": {"family": "ip", "table": "m", "chain": "o", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 7106}}, {"dnat": {"addr": "127.0.0.3", "port": 81}}]}}]}"#;
+    const NAT_TEXT: &str = r#"table inet n { # handle 1
+	chain o { # handle 1
+		type nat hook output priority -100; policy accept;
+		tcp dport 7101 redirect # handle 2
+		tcp dport 7102 redirect to :7999 # handle 3
+		tcp dport 7103 dnat ip to 127.0.0.2:8000 # handle 4
+		tcp dport 7104 dnat ip to 127.0.0.2 # handle 5
+		ip daddr 127.0.0.1 tcp dport 7105 dnat ip to 127.0.0.1:7000-7010 # handle 6
+	}
+}
+table ip m { # handle 2
+	chain o { # handle 1
+		type nat hook output priority -100; policy accept;
+		tcp dport 7106 dnat to 127.0.0.3:81 # handle 2
+	}
+}
+"#;
+
+    fn rewrite(destination: &str, port: u16) -> Option<Rewrite> {
+        let ruleset: NftRuleset = serde_json::from_str(NAT_JSON).unwrap();
+        nft_rewrite(&ruleset, NAT_TEXT, &packet(destination, port))
+    }
+
+    #[test]
+    fn redirect_and_dnat_rules_say_where_the_connection_goes() {
+        let to = |text: &str| Some(text.parse::<std::net::SocketAddr>().unwrap());
+        // `redirect` keeps the port; `redirect to :7999` changes it.
+        assert_eq!(rewrite("127.0.0.1", 7101).unwrap().to, to("127.0.0.1:7101"));
+        let moved = rewrite("127.0.0.2", 7102).unwrap();
+        assert_eq!(moved.to, to("127.0.0.1:7999"));
+        assert_eq!(moved.text, "tcp dport 7102 redirect to :7999");
+        assert_eq!(moved.removal(), "nft delete rule inet n o handle 3");
+        assert_eq!(rewrite("127.0.0.1", 7103).unwrap().to, to("127.0.0.2:8000"));
+        assert_eq!(rewrite("127.0.0.1", 7104).unwrap().to, to("127.0.0.2:7104"));
+        let range = rewrite("127.0.0.1", 7105).unwrap();
+        assert_eq!((range.to, range.last_port), (to("127.0.0.1:7000"), Some(7010)));
+        // `ip daddr 127.0.0.1` does not match 127.0.0.2; the `ip` table
+        // and `dnat ip` never touch IPv6.
+        assert_eq!(rewrite("127.0.0.2", 7105), None);
+        assert_eq!(
+            rewrite("127.0.0.1", 7106).unwrap().removal(),
+            "nft delete rule ip m o handle 2"
+        );
+        assert_eq!(rewrite("::1", 7106), None);
+        assert_eq!(rewrite("::1", 7103), None);
+        assert_eq!(rewrite("127.0.0.1", 7200), None);
+    }
+
+    #[test]
+    fn ingress_devices_come_from_the_listing() {
+        let text = "table netdev edge { # handle 4\n\tchain one { # handle 1\n\t\ttype filter hook ingress device \"lo\" priority filter; policy accept;\n\t}\n\tchain two { # handle 2\n\t\ttype filter hook ingress devices = { \"eth0\", \"lo\" } priority filter; policy drop;\n\t}\n}\n";
+        let devices = ingress_devices(text);
+        let key = |chain: &str| ("netdev".to_string(), "edge".to_string(), chain.to_string());
+        assert_eq!(devices[&key("one")], ["lo"]);
+        assert_eq!(devices[&key("two")], ["eth0", "lo"]);
     }
 }

@@ -28,6 +28,7 @@ pub mod bind;
 pub mod causes;
 pub mod environment;
 pub mod firewall;
+pub mod interfaces;
 pub mod probe;
 pub mod readiness;
 pub mod target;
@@ -204,6 +205,21 @@ pub enum Depth {
     Peek,
 }
 
+/// Whether a connected address with `reply` works for `target`.
+fn healthy(target: &Target, depth: Depth, reply: &Reply) -> bool {
+    match (target, reply) {
+        (Target::Http { tls, .. }, Reply::Http(response)) => response.tls == *tls,
+        (Target::Http { .. }, _) => false,
+        (_, Reply::Closed | Reply::Reset) if depth == Depth::Peek => false,
+        // The protocol of a bare TCP or Unix target is unknown: silence
+        // may be normal (the causes still flag a stopped owner or a full
+        // queue, and warn about it).
+        (_, Reply::Silent) => true,
+        (_, Reply::Failed(_)) => false,
+        _ => true,
+    }
+}
+
 /// Probes one address of a target: connect, then ask the application.
 /// `timeout` bounds the connect and, separately, the application probe.
 pub fn probe_address(
@@ -221,7 +237,18 @@ pub fn probe_address(
         reply: None,
         healthy: false,
     };
-    let Some(mut stream) = connect.stream else { return attempt };
+    let Some(mut stream) = connect.stream else {
+        // ECONNRESET from connect() itself: the handshake completed and the
+        // server reset the connection before connect() returned (a reset
+        // in SYN-SENT is ECONNREFUSED). It is the server that resets right
+        // after accepting, seen a little earlier, and is judged the same.
+        if connect.outcome == Outcome::Reset {
+            attempt.healthy = healthy(target, depth, &Reply::Reset);
+            attempt.detail = format!("{}; {}", attempt.detail, Reply::Reset.describe());
+            attempt.reply = Some(Reply::Reset);
+        }
+        return attempt;
+    };
     let deadline = Instant::now() + timeout;
     let reply = match target {
         Target::Http { tls, host, port, path } => {
@@ -273,17 +300,7 @@ pub fn probe_address(
             Depth::Peek => probe::peek(&mut stream, timeout.min(PEEK)),
         },
     };
-    attempt.healthy = match (target, &reply) {
-        (Target::Http { tls, .. }, Reply::Http(response)) => response.tls == *tls,
-        (Target::Http { .. }, _) => false,
-        (_, Reply::Closed | Reply::Reset) if depth == Depth::Peek => false,
-        // The protocol of a bare TCP or Unix target is unknown: silence
-        // may be normal (the causes still flag a stopped owner or a full
-        // queue, and warn about it).
-        (_, Reply::Silent) => true,
-        (_, Reply::Failed(_)) => false,
-        _ => true,
-    };
+    attempt.healthy = healthy(target, depth, &reply);
     // A quiet peer is the normal case of a peek: nothing to add.
     if !(depth == Depth::Peek && reply == Reply::Silent) {
         attempt.detail = format!("{}; {}", attempt.detail, reply.describe());

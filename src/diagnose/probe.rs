@@ -57,12 +57,27 @@ pub struct ConnectProbe {
     pub stream: Option<Stream>,
 }
 
+/// The `sun_path` for a Unix target: `@name` is an abstract socket (as
+/// `ss` and `porthole ls` print it), which the kernel names with a leading
+/// NUL byte instead of a file.
+fn socket_name(path: &std::path::Path) -> std::borrow::Cow<'_, std::path::Path> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    match path.as_os_str().as_bytes().strip_prefix(b"@") {
+        Some(name) => {
+            let mut bytes = vec![0u8];
+            bytes.extend_from_slice(name);
+            std::borrow::Cow::Owned(std::ffi::OsString::from_vec(bytes).into())
+        }
+        None => std::borrow::Cow::Borrowed(path),
+    }
+}
+
 /// Connects to `address` within `timeout` and classifies the result.
 pub fn connect(address: &ProbeAddress, timeout: Duration) -> ConnectProbe {
     let started = Instant::now();
     let (domain, target) = match address {
         ProbeAddress::Ip(ip) => (Domain::for_address(*ip), SockAddr::from(*ip)),
-        ProbeAddress::Unix(path) => match SockAddr::unix(path) {
+        ProbeAddress::Unix(path) => match SockAddr::unix(socket_name(path)) {
             Ok(target) => (Domain::UNIX, target),
             Err(error) => return failed(started, &error),
         },

@@ -169,8 +169,12 @@ pub fn explain(diagnosis: &Diagnosis) -> Vec<String> {
     match diagnosis.causes.first() {
         Some(cause) => {
             let mut lines = vec![format!("{}: {}", cause.id.as_str(), cause.summary)];
-            if let Some(fix) = cause.fix.first() {
-                lines.push(format!("fix: {fix}"));
+            // A command keeps the `$ ` that `check` prints before it, so
+            // a step in words is never taken for one.
+            match cause.fix.first() {
+                Some(fix) if fix.is_command() => lines.push(format!("fix: $ {fix}")),
+                Some(fix) => lines.push(format!("fix: {fix}")),
+                None => {}
             }
             lines
         }
@@ -406,6 +410,7 @@ fn why_pending(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnose::{Cause, CauseId, Fix, Severity};
 
     #[test]
     fn status_sets() {
@@ -443,6 +448,29 @@ mod tests {
                 "{timeout_ms} ms, {targets} targets: {budget:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_command_fix_keeps_its_dollar_and_a_step_has_none() {
+        let diagnosis = |fix: Fix| Diagnosis {
+            target: "127.0.0.1:1".into(),
+            ok: false,
+            attempts: Vec::new(),
+            listeners: Vec::new(),
+            processes: Default::default(),
+            user_names: Default::default(),
+            causes: vec![Cause {
+                id: CauseId::LoopbackDown,
+                severity: Severity::Error,
+                summary: "lo is down".into(),
+                evidence: Vec::new(),
+                fix: vec![fix],
+            }],
+        };
+        let command = explain(&diagnosis(Fix::command("ip link set lo up")));
+        assert_eq!(command, ["loopback-down: lo is down", "fix: $ ip link set lo up"]);
+        let step = explain(&diagnosis(Fix::step("start the service")));
+        assert_eq!(step[1], "fix: start the service");
     }
 
     fn policy(timeout: Duration, down: bool) -> WaitPolicy {

@@ -1,6 +1,7 @@
 //! What `check` and `wait` connect to, as users type it: `5432`,
 //! `localhost:8080`, `[::1]:5173`, `tcp://db:5432`, `http://localhost:3000/health`,
-//! `https://127.0.0.1:8443/`, `unix:/run/postgresql/.s.PGSQL.5432`.
+//! `https://127.0.0.1:8443/`, `unix:/run/postgresql/.s.PGSQL.5432`, `unix:@name` (an
+//! abstract socket, written as `ss` and `porthole ls` show it).
 //!
 //! Parsing is strict: each bad part gets its own error, so
 //! `http://[::1:80/` says the bracket is unclosed instead of guessing. Host
@@ -26,6 +27,10 @@ pub enum TargetError {
     EmptyUnixPath,
     #[error("unexpected path '{path}' in a tcp:// target")]
     TcpPath { path: String },
+    /// Port 0 asks the kernel for any port on bind; nothing can listen on
+    /// it, so a connect to it is refused whatever runs.
+    #[error("port 0 cannot be connected to (expected 1-65535)")]
+    ZeroPort,
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
 }
@@ -56,8 +61,16 @@ impl fmt::Display for Target {
 }
 
 impl Target {
-    /// Parses any of the accepted shapes.
+    /// Parses any of the accepted shapes; port 0 is refused.
     pub fn parse(text: &str) -> Result<Self, TargetError> {
+        let target = Self::parse_shape(text)?;
+        if target.port() == Some(0) {
+            return Err(TargetError::ZeroPort);
+        }
+        Ok(target)
+    }
+
+    fn parse_shape(text: &str) -> Result<Self, TargetError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(TargetError::Empty);
@@ -189,5 +202,8 @@ mod tests {
         assert_eq!(err("unix:"), "missing socket path after 'unix:'");
         assert!(err("localhost").contains("missing port"));
         assert!(err("::1:80").contains("needs brackets"));
+        for zero in ["127.0.0.1:0", "0", "tcp://localhost:0", "http://[::1]:0/", "localhost:00"] {
+            assert_eq!(err(zero), "port 0 cannot be connected to (expected 1-65535)", "{zero}");
+        }
     }
 }

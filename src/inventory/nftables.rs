@@ -110,6 +110,25 @@ pub struct NftStatement {
     pub return_: Option<Option<serde::de::IgnoredAny>>,
     /// An iptables extension (`xt`): its arguments are not in the JSON.
     pub xt: Option<NftXt>,
+    /// `redirect [to :PORT]` (nat chains): the connection goes to a local
+    /// port instead.
+    #[serde(default, deserialize_with = "present")]
+    pub redirect: Option<Option<NftNat>>,
+    /// `dnat [ip|ip6] to ADDRESS[:PORT]` (nat chains): the connection goes
+    /// to another address and port.
+    #[serde(default, deserialize_with = "present")]
+    pub dnat: Option<Option<NftNat>>,
+}
+
+/// The arguments of `redirect` and `dnat`: `{"addr": "127.0.0.2", "port":
+/// 8000}`; either may be an expression (a range, a map), kept as JSON.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NftNat {
+    /// `ip` or `ip6` in an `inet` table (`dnat ip to …`): the rule only
+    /// rewrites that family.
+    pub family: Option<String>,
+    pub addr: Option<serde_json::Value>,
+    pub port: Option<serde_json::Value>,
 }
 
 /// `{"xt": {"type": "match", "name": "multiport"}}`.

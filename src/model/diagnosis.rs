@@ -161,6 +161,9 @@ pub enum CauseId {
     OtherNamespace,
     FirewallDrop,
     FirewallReject,
+    /// A nat `redirect`/`dnat` rule sends the connection to another
+    /// address or port.
+    FirewallRedirect,
     AcceptQueueFull,
     ProcessStopped,
     NotResponding,
@@ -175,18 +178,27 @@ pub enum CauseId {
     PrivilegedPort,
     EphemeralPort,
     SandboxDenied,
+    /// `lo` is down, or the loopback address or its `local` route is gone.
+    LoopbackDown,
+    /// Every source port of `ip_local_port_range` already connects to the
+    /// target (`EADDRNOTAVAIL` on connect).
+    SourcePortsExhausted,
+    /// A Unix socket's file mode (or a directory above it) keeps the client
+    /// out (`EACCES`).
+    SocketPermission,
     /// The evidence explains nothing; the attempts are shown as they are.
     Unexplained,
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 21] = [
+    pub const ALL: [CauseId; 25] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
         CauseId::OtherNamespace,
         CauseId::FirewallDrop,
         CauseId::FirewallReject,
+        CauseId::FirewallRedirect,
         CauseId::AcceptQueueFull,
         CauseId::ProcessStopped,
         CauseId::NotResponding,
@@ -201,6 +213,9 @@ impl CauseId {
         CauseId::PrivilegedPort,
         CauseId::EphemeralPort,
         CauseId::SandboxDenied,
+        CauseId::LoopbackDown,
+        CauseId::SourcePortsExhausted,
+        CauseId::SocketPermission,
         CauseId::Unexplained,
     ];
 
@@ -212,6 +227,7 @@ impl CauseId {
             CauseId::OtherNamespace => "other-namespace",
             CauseId::FirewallDrop => "firewall-drop",
             CauseId::FirewallReject => "firewall-reject",
+            CauseId::FirewallRedirect => "firewall-redirect",
             CauseId::AcceptQueueFull => "accept-queue-full",
             CauseId::ProcessStopped => "process-stopped",
             CauseId::NotResponding => "not-responding",
@@ -226,6 +242,9 @@ impl CauseId {
             CauseId::PrivilegedPort => "privileged-port",
             CauseId::EphemeralPort => "ephemeral-port",
             CauseId::SandboxDenied => "sandbox-denied",
+            CauseId::LoopbackDown => "loopback-down",
+            CauseId::SourcePortsExhausted => "source-ports-exhausted",
+            CauseId::SocketPermission => "socket-permission",
             CauseId::Unexplained => "unexplained",
         }
     }

@@ -490,3 +490,417 @@ fn a_socket_bound_without_listen_holds_the_port() {
     assert!(in_use["evidence"].to_string().contains("UNCONN"), "{in_use:#}");
     assert_eq!(in_use["fix_commands"][0], format!("kill {}   # stop the holder", holder.pid()));
 }
+
+/// Runs every fix command of `cause` inside `netns`, as printed.
+fn run_fix_commands(netns: &Netns, cause: &serde_json::Value) {
+    for command in cause["fix_commands"].as_array().expect("fix_commands array") {
+        let command = command.as_str().expect("a string");
+        let output = netns.command("sh").args(["-c", command]).output().expect("sh runs");
+        assert!(
+            output.status.success(),
+            "the printed fix `{command}` fails: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_down_loopback_and_a_missing_address_or_route_are_named_and_fixed_as_printed() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("127.0.0.1:{port}");
+    // Each breakage, the fix expected for it, and the cause's wording.
+    let breakages: [(&[&str], &str, &str); 3] = [
+        (&["link", "set", "lo", "down"], "ip link set lo up", "lo is down"),
+        (
+            &["addr", "del", "127.0.0.1/8", "dev", "lo"],
+            "ip addr add 127.0.0.1/8 dev lo",
+            "not configured on lo",
+        ),
+        (
+            &["route", "del", "local", "127.0.0.1", "dev", "lo", "table", "local"],
+            "ip route add local 127.0.0.1 dev lo table local",
+            "no local route",
+        ),
+    ];
+    for (breakage, expected_fix, wording) in breakages {
+        if breakage[0] == "route" {
+            // The /8 local route would still deliver 127.0.0.1.
+            netns.run_ok(
+                "ip",
+                &["route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local"],
+            );
+        }
+        netns.run_ok("ip", breakage);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{breakage:?}: {json:#}");
+        assert_eq!(cause_ids(&json), ["loopback-down"], "{breakage:?}: {json:#}");
+        let down = cause(&json, "loopback-down");
+        assert!(down["summary"].as_str().unwrap().contains(wording), "{down:#}");
+        assert_eq!(down["fix_commands"], serde_json::json!([expected_fix]), "{down:#}");
+        run_fix_commands(&netns, down);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "after `{expected_fix}`: {json:#}");
+    }
+}
+
+#[test]
+fn exhausted_source_ports_are_named_with_the_connections_that_hold_them() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
+    netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_port_range=40000 40001"]);
+    let (_client, mut ready) = python_in(
+        &netns,
+        "import socket,sys,time\n\
+         held=[socket.create_connection(('127.0.0.1',int(sys.argv[1]))) for _ in range(2)]\n\
+         print('ok',flush=True); time.sleep(600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("127.0.0.1:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert!(json["attempts"][0]["detail"].as_str().unwrap().starts_with("EADDRNOTAVAIL"));
+    assert_eq!(cause_ids(&json), ["source-ports-exhausted"], "{json:#}");
+    let exhausted = cause(&json, "source-ports-exhausted");
+    assert!(exhausted["summary"].as_str().unwrap().contains("40000-40001"), "{exhausted:#}");
+    let evidence = exhausted["evidence"].to_string();
+    assert!(evidence.contains(&format!("2 sockets connect to {target}")), "{exhausted:#}");
+    assert!(evidence.contains("python3 (pid"), "{exhausted:#}");
+    run_fix_commands(&netns, exhausted);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the printed sysctl: {json:#}");
+}
+
+#[test]
+fn a_unix_socket_closed_by_file_modes_is_not_blamed_on_a_sandbox() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let inner = directory.path().join("private");
+    std::fs::create_dir(&inner).unwrap();
+    let path = inner.join("service.sock");
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import os,socket,sys,time\n\
+         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1],0o600); s.listen()\n\
+         print('ok',flush=True)\n\
+         held=[]\n\
+         while True: held.append(s.accept()[0])",
+        &[path.to_str().unwrap()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let target = format!("unix:{}", path.display());
+    let as_nobody = || {
+        let mut command = netns.command("setpriv");
+        command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
+        crate::util::scrub(&mut command);
+        let output =
+            crate::util::run(command.arg(crate::util::binary()).args(["check", &target, "--json"]));
+        let json = output.json();
+        assert_fix_commands_run(&netns, &json);
+        (output.code, json)
+    };
+    // First the directory above it, then the socket itself.
+    for (place, fix) in [
+        (inner.display().to_string(), format!("chmod o+x {}", inner.display())),
+        (path.display().to_string(), format!("chmod o+w {}", path.display())),
+    ] {
+        let (code, json) = as_nobody();
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(json["attempts"][0]["outcome"], "denied", "{json:#}");
+        assert_eq!(cause_ids(&json), ["socket-permission"], "{json:#}");
+        let denied = cause(&json, "socket-permission");
+        assert!(
+            denied["summary"].as_str().unwrap().contains(&format!("{place} lacks")),
+            "{denied:#}"
+        );
+        assert!(denied["evidence"].to_string().contains("uid 65534"), "{denied:#}");
+        let commands = denied["fix_commands"].to_string();
+        assert!(commands.contains(&fix), "{denied:#}");
+        run_fix_commands(&netns, denied);
+    }
+    let (code, json) = as_nobody();
+    assert_eq!(code, 0, "after both printed chmods: {json:#}");
+}
+
+#[test]
+fn a_listener_bound_to_another_device_is_not_unexplained() {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "pv0", "type", "veth", "peer", "name", "pv1"]);
+    netns.run_ok("ip", &["addr", "add", "10.77.0.1/24", "dev", "pv0"]);
+    netns.run_ok("ip", &["link", "set", "pv0", "up"]);
+    netns.run_ok("ip", &["link", "set", "pv1", "up"]);
+    let port = unique_port();
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import socket,sys\n\
+         s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_BINDTODEVICE,b'pv0')\n\
+         s.bind(('0.0.0.0',int(sys.argv[1]))); s.listen()\n\
+         print('ok',flush=True)\n\
+         held=[]\n\
+         while True: held.append(s.accept()[0])",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["bound-elsewhere"], "{json:#}");
+    let bound = cause(&json, "bound-elsewhere");
+    assert!(bound["summary"].as_str().unwrap().contains("device pv0"), "{bound:#}");
+    assert!(bound["evidence"].to_string().contains("SO_BINDTODEVICE"), "{bound:#}");
+    let suggested = format!("connect to 10.77.0.1:{port}");
+    assert!(fix_lines(bound)[0].starts_with(&suggested), "{bound:#}");
+    // The address it names does work.
+    let (code, json) = check(&netns, &[&format!("10.77.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+}
+
+#[test]
+fn port_zero_is_a_usage_error_for_check_and_wait() {
+    for args in [
+        vec!["check", "127.0.0.1:0"],
+        vec!["check", "0"],
+        vec!["check", "http://localhost:0/"],
+        vec!["wait", "tcp://[::1]:0", "--timeout", "1s"],
+    ] {
+        let output = crate::util::porthole_run(&args);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
+        assert!(output.stderr.contains("port 0 cannot be connected to"), "{}", output.stderr);
+    }
+}
+
+#[test]
+fn a_nat_rule_that_sends_the_connection_elsewhere_is_named_and_removed_as_printed() {
+    let Some(netns) = Netns::create() else { return };
+    let (port, elsewhere, dnat_port) = (unique_port(), unique_port(), unique_port());
+    let _servers: Vec<ChildGuard> =
+        [port, dnat_port].iter().map(|p| server_in(&netns, "127.0.0.1", *p, "http")).collect();
+    netns.run_ok("nft", &["add", "table", "ip", "divert"]);
+    netns.run_ok(
+        "nft",
+        &["add chain ip divert out { type nat hook output priority -100 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule ip divert out tcp dport {port} redirect to :{elsewhere}")],
+    );
+    netns.run_ok("nft", &["add", "table", "inet", "divert6"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet divert6 out { type nat hook output priority -100 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!(
+            "add rule inet divert6 out tcp dport {dnat_port} dnat ip to 127.0.0.9:{elsewhere}"
+        )],
+    );
+    for (target, to, table) in [
+        (port, format!("127.0.0.1:{elsewhere}"), "ip divert out"),
+        (dnat_port, format!("127.0.0.9:{elsewhere}"), "inet divert6 out"),
+    ] {
+        let target = format!("127.0.0.1:{target}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-redirect"], "{json:#}");
+        let redirect = cause(&json, "firewall-redirect");
+        let summary = redirect["summary"].as_str().unwrap();
+        assert!(summary.contains(&format!("to {to}: {table}")), "{redirect:#}");
+        assert!(redirect["evidence"].to_string().contains(&format!("nothing listens on {to}")));
+        let removal = redirect["fix_commands"][0].as_str().unwrap();
+        assert!(removal.starts_with(&format!("nft delete rule {table} handle ")), "{redirect:#}");
+        run_fix_commands(&netns, redirect);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "after `{removal}`: {json:#}");
+    }
+}
+
+#[test]
+fn route_chains_and_ingress_chains_on_lo_are_firewalls_too() {
+    let Some(netns) = Netns::create() else { return };
+    let (routed, ingress, policy) = (unique_port(), unique_port(), unique_port());
+    let _servers: Vec<ChildGuard> = [routed, ingress, policy]
+        .iter()
+        .map(|port| server_in(&netns, "127.0.0.1", *port, "http"))
+        .collect();
+    netns.run_ok("nft", &["add", "table", "ip", "mangler"]);
+    netns.run_ok(
+        "nft",
+        &["add chain ip mangler out { type route hook output priority -150 ; policy accept ; }"],
+    );
+    netns.run_ok("nft", &[&format!("add rule ip mangler out tcp dport {routed} drop")]);
+    netns.run_ok("nft", &["add", "table", "netdev", "edge"]);
+    netns.run_ok(
+        "nft",
+        &["add chain netdev edge lo_in { type filter hook ingress device lo priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok("nft", &[&format!("add rule netdev edge lo_in tcp dport {ingress} drop")]);
+    // A chain on another device never sees loopback traffic.
+    netns.run_ok("ip", &["link", "add", "pe0", "type", "veth", "peer", "name", "pe1"]);
+    netns.run_ok(
+        "nft",
+        &["add chain netdev edge veth_in { type filter hook ingress device pe0 priority 0 ; policy drop ; }"],
+    );
+    for (port, chain) in [(routed, "ip mangler out"), (ingress, "netdev edge lo_in")] {
+        let target = format!("127.0.0.1:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-drop"], "{json:#}");
+        let drop = cause(&json, "firewall-drop");
+        assert!(drop["summary"].as_str().unwrap().ends_with(chain), "{drop:#}");
+        assert_eq!(drop["fix_commands"].as_array().unwrap().len(), 1, "{drop:#}");
+        run_fix_commands(&netns, drop);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "after the printed fix: {json:#}");
+    }
+    // `policy drop` on lo's ingress: the printed accept rule repairs it.
+    netns.run_ok("nft", &["delete", "chain", "netdev", "edge", "lo_in"]);
+    netns.run_ok(
+        "nft",
+        &["add chain netdev edge lo_in { type filter hook ingress device lo priority 0 ; policy drop ; }"],
+    );
+    let target = format!("127.0.0.1:{policy}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    let drop = cause(&json, "firewall-drop");
+    assert!(drop["evidence"].to_string().contains("netdev edge lo_in policy"), "{drop:#}");
+    run_fix_commands(&netns, drop);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the printed fix: {json:#}");
+}
+
+#[test]
+fn localhost_with_only_an_ipv6_line_names_the_missing_hosts_line() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("localhost:{port}");
+    let output = netns.porthole_with_hosts(
+        "::1 localhost ip6-localhost\n",
+        &["check", &target, "--timeout", "1s", "--json"],
+    );
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    assert_fix_commands_run(&netns, &json);
+    assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+    let mismatch = cause(&json, "family-mismatch");
+    assert!(
+        mismatch["evidence"].to_string().contains("localhost has no IPv4 address here"),
+        "{mismatch:#}"
+    );
+    let fixes = fix_lines(mismatch);
+    // Reordering addresses cannot help when there is no IPv4 one: the
+    // advice says so instead of offering it as a fix.
+    assert!(
+        !fixes.iter().any(|f| f.contains("start node with --dns-result-order")),
+        "{mismatch:#}"
+    );
+    assert!(fixes.iter().any(|f| f.contains("help only once the name has an IPv4")), "{fixes:?}");
+    assert!(fixes.contains(&"or add '127.0.0.1 localhost' to /etc/hosts".to_string()), "{fixes:?}");
+    // With both lines, the order advice stays.
+    let output = netns.porthole_with_hosts(
+        "::1 localhost\n127.0.0.1 localhost\n",
+        &["check", &target, "--timeout", "1s", "--json"],
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    let fixes = fix_lines(cause(&json, "family-mismatch"));
+    assert!(fixes.iter().any(|f| f.contains("start node with --dns-result-order")), "{json:#}");
+    assert!(!fixes.iter().any(|f| f.contains("/etc/hosts")), "{json:#}");
+}
+
+#[test]
+fn a_unix_target_that_is_not_a_socket_is_not_called_a_stale_socket() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let regular = directory.path().join("app.sock");
+    std::fs::write(&regular, "not a socket").unwrap();
+    let stale = directory.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    for (path, wording) in [
+        (regular.clone(), "is a regular file, not a socket"),
+        (directory.path().to_path_buf(), "is a directory, not a socket"),
+        (stale.clone(), "(a stale socket file)"),
+    ] {
+        let target = format!("unix:{}", path.display());
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        let nothing = cause(&json, "nothing-listening");
+        let evidence = nothing["evidence"].to_string();
+        assert!(evidence.contains(wording), "{target}: {nothing:#}");
+        if !wording.contains("stale") {
+            assert!(!evidence.contains("stale"), "{target}: {nothing:#}");
+        }
+    }
+}
+
+/// A server that accepts and resets at once: connect() itself sometimes
+/// returns ECONNRESET (the reset beat it), sometimes succeeds and the read
+/// sees the reset. Both are the same server and get the same verdict.
+#[test]
+fn a_reset_that_beats_connect_gets_the_verdict_of_a_reset_after_it() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import socket,struct,sys\n\
+         s=socket.socket(); s.bind(('127.0.0.1',int(sys.argv[1]))); s.listen(64)\n\
+         print('ok',flush=True)\n\
+         while True:\n\
+         \x20   c,_=s.accept(); c.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0)); c.close()",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let mut outcomes = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+        outcomes.insert(json["attempts"][0]["outcome"].as_str().unwrap().to_string());
+        // A bare TCP target accepted the connection: reachable, nothing to
+        // blame (as when the reset comes after connect()).
+        assert_eq!(code, 0, "{json:#}");
+        assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
+        assert!(json["attempts"][0]["detail"].as_str().unwrap().contains("reset"), "{json:#}");
+
+        let (code, json) =
+            check(&netns, &[&format!("http://127.0.0.1:{port}/"), "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+        let summary = cause(&json, "not-responding")["summary"].as_str().unwrap().to_string();
+        assert!(summary.contains("reset it without answering"), "{json:#}");
+    }
+    eprintln!("connect outcomes seen: {outcomes:?}");
+}
+
+#[test]
+fn an_abstract_unix_socket_is_reached_by_its_at_name() {
+    let (Some(netns), Some(other)) = (Netns::create(), Netns::create()) else { return };
+    let name = format!("porthole-test-{}", unique_port());
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import socket,sys\n\
+         s=socket.socket(socket.AF_UNIX); s.bind('\\0'+sys.argv[1]); s.listen()\n\
+         print('ok',flush=True)\n\
+         held=[]\n\
+         while True: held.append(s.accept()[0])",
+        &[&name],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("unix:@{name}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "connected", "{json:#}");
+    // Abstract names belong to a network namespace: from another one it is
+    // not there, and no file is blamed.
+    let (code, json) = check(&other, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    let nothing = cause(&json, "nothing-listening");
+    let evidence = nothing["evidence"].to_string();
+    assert!(evidence.contains("abstract name"), "{nothing:#}");
+    assert!(!evidence.contains("does not exist"), "{nothing:#}");
+}

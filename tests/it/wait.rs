@@ -278,3 +278,32 @@ fn help_has_examples() {
         assert!(output.stdout.contains("Exit status"), "{}", output.stdout);
     }
 }
+
+// The explanation of a timeout marks a command with `$ ` as `check` does,
+// and running it as printed makes the target ready.
+#[test]
+fn a_timeout_explained_by_a_down_loopback_prints_the_command_that_fixes_it() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok("ip", &["link", "set", "lo", "down"]);
+    let target = format!("127.0.0.1:{port}");
+    let output = netns.porthole(&["wait", &target, "--timeout", "2s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output.stderr.contains("loopback-down: the loopback interface lo is down"),
+        "{output:?}"
+    );
+    let fix = output.stderr.lines().find_map(|l| l.trim().strip_prefix("fix: $ "));
+    assert_eq!(fix, Some("ip link set lo up"), "{}", output.stderr);
+    let status = netns.command("sh").args(["-c", fix.unwrap()]).status().unwrap();
+    assert!(status.success());
+    let output = netns.porthole(&["wait", &target, "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+
+    // A step in words carries no `$ `.
+    let nothing = format!("127.0.0.1:{}", unique_port());
+    let output = netns.porthole(&["wait", &nothing, "--timeout", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("  fix: start the service"), "{}", output.stderr);
+}
