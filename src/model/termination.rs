@@ -55,6 +55,9 @@ const MAX_SIGNAL: i32 = 64;
 impl Signal {
     pub const TERM: Signal = Signal { number: libc::SIGTERM };
     pub const KILL: Signal = Signal { number: libc::SIGKILL };
+    pub const CONT: Signal = Signal { number: libc::SIGCONT };
+    pub const STOP: Signal = Signal { number: libc::SIGSTOP };
+    pub const TSTP: Signal = Signal { number: libc::SIGTSTP };
 
     /// Parses `TERM`, `SIGTERM`, `term` or `15`. Signal 0 (a liveness probe,
     /// not a signal) is refused.

@@ -92,6 +92,15 @@ pub fn target_hints(target: &Target) -> Vec<String> {
             ));
         }
     }
+    match target.process.as_ref().map(|p| p.state) {
+        Some('T') => hints.push(format!(
+            "{name} is stopped (SIGSTOP or Ctrl-Z): SIGCONT follows the signal so that it can act on it"
+        )),
+        Some('t') => hints.push(format!(
+            "{name} is stopped by a debugger: it acts on no signal until the debugger resumes it, except SIGKILL"
+        )),
+        _ => {}
+    }
     if let Some(unit) = target.process.as_ref().and_then(|p| p.unit.as_deref()) {
         if unit.ends_with(".service") && !unit.starts_with("user@") {
             hints.push(format!(

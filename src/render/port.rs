@@ -218,12 +218,17 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         writeln!(out, "  usually: {}", meaning.services.join(", "))?;
     }
     if let Some((low, high)) = meaning.ephemeral_range {
-        if meaning.in_ephemeral_range {
-            let note =
-                if meaning.reserved { " but reserved (ip_local_reserved_ports)" } else { "" };
+        if meaning.in_ephemeral_range && meaning.reserved {
+            // Reserving is exactly what keeps the kernel from handing a
+            // port of the range out as a source port.
             writeln!(
                 out,
-                "  inside this machine's ephemeral range {low}-{high}{note}: the kernel hands it out as a source port for outbound connections"
+                "  inside this machine's ephemeral range {low}-{high} but reserved (ip_local_reserved_ports): the kernel does not hand it out as a source port"
+            )?;
+        } else if meaning.in_ephemeral_range {
+            writeln!(
+                out,
+                "  inside this machine's ephemeral range {low}-{high}: the kernel hands it out as a source port for outbound connections"
             )?;
         } else {
             writeln!(
@@ -231,6 +236,9 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                 "  outside the ephemeral range {low}-{high}: outbound connections will not take it"
             )?;
         }
+    }
+    if meaning.reserved && !meaning.in_ephemeral_range {
+        writeln!(out, "  listed in ip_local_reserved_ports: kept for a service on this machine")?;
     }
     if meaning.privileged {
         writeln!(out, "  privileged: binding it needs root or CAP_NET_BIND_SERVICE")?;

@@ -271,7 +271,18 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
             outcome.fate = Fate::AlreadyGone;
         } else {
             match system.signal(target.pid, first) {
-                Ok(()) => outcome.signals.push(first),
+                Ok(()) => {
+                    outcome.signals.push(first);
+                    // A stopped process (SIGSTOP, Ctrl-Z) keeps the signal
+                    // pending until it runs again: without SIGCONT it would
+                    // sit out the grace and be killed as if it had ignored
+                    // SIGTERM. systemd does the same for its units.
+                    if needs_continue(system, target.pid, first)
+                        && system.signal(target.pid, Signal::CONT).is_ok()
+                    {
+                        outcome.signals.push(Signal::CONT);
+                    }
+                }
                 Err(SignalError::NoSuchProcess) => outcome.fate = Fate::AlreadyGone,
                 Err(SignalError::NotPermitted) => outcome.fate = Fate::NotPermitted,
                 Err(SignalError::Other { errno }) => outcome.fate = Fate::Failed { errno },
@@ -303,6 +314,23 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
         }
     }
     outcomes.into_iter().map(|(outcome, _)| outcome).collect()
+}
+
+/// Whether `signal`, just sent to `pid`, waits for a SIGCONT: the process
+/// is stopped by job control (state `T`) and the signal neither acts on a
+/// stopped process by itself (SIGKILL) nor is a stop or continue signal
+/// (which the caller asked for as such).
+///
+/// # Platform specific behavior
+/// A process stopped by a tracer (state `t`) is not resumed by SIGCONT;
+/// only SIGKILL ends it, so it is left to the escalation.
+/// See: <https://man7.org/linux/man-pages/man7/signal.7.html>
+fn needs_continue(system: &dyn System, pid: u32, signal: Signal) -> bool {
+    let acts_while_stopped = [Signal::KILL, Signal::CONT, Signal::STOP, Signal::TSTP]
+        .into_iter()
+        .chain([Signal { number: libc::SIGTTIN }, Signal { number: libc::SIGTTOU }])
+        .any(|s| s == signal);
+    !acts_while_stopped && system.stat(pid).is_some_and(|stat| stat.state == 'T')
 }
 
 /// Polls survivors until they are gone or `limit` (measured from

@@ -540,3 +540,24 @@ fn the_shell_porthole_runs_in_is_not_called_a_supervisor() {
     assert_eq!(output.code, 0, "{output:?}");
     assert!(!output.stdout.contains("note:"), "{}", output.stdout);
 }
+
+#[test]
+fn a_stopped_server_is_continued_after_term_not_called_stubborn() {
+    // A server suspended with Ctrl-Z (SIGSTOP here) keeps SIGTERM pending
+    // until it runs again; without SIGCONT it would be SIGKILLed after the
+    // grace and reported as having ignored SIGTERM.
+    let (server, port, _out) = server("plain");
+    let stop = Command::new("kill").args(["-STOP", &server.pid().to_string()]).status().unwrap();
+    assert!(stop.success());
+    assert!(eventually(Duration::from_secs(5), || state_of(server.pid()) == Some('T')));
+    let dry = porthole_run(&["kill", &port.to_string(), "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(dry.stdout.contains("is stopped (SIGSTOP or Ctrl-Z)"), "{}", dry.stdout);
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "--grace", "30s", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let target = &report["targets"][0];
+    assert_eq!(target["signals"], serde_json::json!(["TERM", "CONT"]), "{report:#}");
+    assert_eq!(target["outcome"], "exited", "SIGTERM did its work once continued: {report:#}");
+    assert!(!process_alive(server.pid()));
+}

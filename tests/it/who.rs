@@ -107,3 +107,30 @@ fn explains_well_known_numbers() {
     assert_eq!(system["meaning"]["iana_range"], "system");
     assert_eq!(system["meaning"]["privileged"], true);
 }
+
+#[test]
+fn a_reserved_port_is_not_said_to_be_handed_out() {
+    // ip_local_reserved_ports keeps a port of the ephemeral range from
+    // being picked as a source port; outside the range the listing still
+    // says someone kept the port for a service.
+    let Some(netns) = crate::util::Netns::create() else { return };
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_port_range=40000 50000"]);
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_reserved_ports=20001,45001"]);
+    let inside = netns.porthole(&["45001"]);
+    assert_eq!(inside.code, 1, "{inside:?}");
+    assert!(
+        inside.stdout.contains(
+            "inside this machine's ephemeral range 40000-50000 but reserved \
+             (ip_local_reserved_ports): the kernel does not hand it out"
+        ),
+        "{}",
+        inside.stdout
+    );
+    assert!(!inside.stdout.contains("hands it out"), "{}", inside.stdout);
+    let outside = netns.porthole(&["20001"]);
+    assert!(outside.stdout.contains("listed in ip_local_reserved_ports"), "{}", outside.stdout);
+    let plain = netns.porthole(&["45002"]);
+    assert!(plain.stdout.contains("the kernel hands it out"), "{}", plain.stdout);
+    assert!(!plain.stdout.contains("reserved"), "{}", plain.stdout);
+    assert_eq!(netns.porthole(&["45001", "--json"]).json()["meaning"]["reserved"], true);
+}
