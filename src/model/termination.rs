@@ -309,6 +309,39 @@ pub struct Verification {
     pub lingering_parents: Vec<Process>,
 }
 
+/// A socket on a requested port that `kill` leaves alone although it
+/// keeps the port from being free.
+#[derive(Debug, Clone)]
+pub struct OtherSocket {
+    pub socket: Socket,
+    /// Its owners, as far as they can be seen.
+    pub processes: Vec<Process>,
+    /// Why it was left alone.
+    pub kind: OtherKind,
+}
+
+/// Why [`OtherSocket`] was not a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherKind {
+    /// A listener of a protocol or family the request's `-t`/`-u`/`-4`/`-6`
+    /// left out.
+    NotSelected,
+    /// A TCP socket bound without `listen()` (a reservation such as
+    /// `free --hold`, or a server between `bind()` and `listen()`): not a
+    /// listener, but no other socket can bind the port.
+    BoundOnly,
+}
+
+impl OtherKind {
+    /// The JSON spelling.
+    pub fn code(self) -> &'static str {
+        match self {
+            OtherKind::NotSelected => "not_selected",
+            OtherKind::BoundOnly => "bound_only",
+        }
+    }
+}
+
 impl Verification {
     pub fn all_free(&self) -> bool {
         self.holders.is_empty()

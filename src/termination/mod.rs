@@ -19,7 +19,8 @@
 //! kills), a scripted fake in the unit tests below.
 
 pub use crate::model::termination::{
-    ContainerHint, Fate, Holder, HolderKind, Outcome, Plan, Refusal, Target, Verification,
+    ContainerHint, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan, Refusal,
+    Target, Verification,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -80,6 +81,71 @@ pub fn listeners_query(request: &Request) -> Query {
         owners: true,
         ..Query::default()
     }
+}
+
+/// Sockets on the requested ports that the request does not stop but that
+/// keep a port from being free: listeners of a protocol or family that
+/// `-t`/`-u`/`-4`/`-6` left out, and TCP sockets bound without `listen()`.
+/// Without them "nothing listens" and "port is free" would be said of a
+/// port a new server still cannot bind.
+pub fn other_sockets(
+    system: &dyn System,
+    request: &Request,
+) -> Result<Vec<OtherSocket>, InventoryError> {
+    let query = Query {
+        tcp: true,
+        udp: true,
+        ipv4: true,
+        ipv6: true,
+        // Bound TCP sockets are in state CLOSE, outside a listeners dump.
+        listeners_only: false,
+        ..listeners_query(request)
+    };
+    let snapshot = system.snapshot(&query)?;
+    let others = snapshot
+        .sockets
+        .iter()
+        .filter(|socket| request.ports.contains(&socket.local_port()))
+        .filter_map(|socket| {
+            let kind = if socket.is_listener() {
+                if selects(request, socket) {
+                    return None;
+                }
+                OtherKind::NotSelected
+            } else if socket.protocol == crate::model::Protocol::Tcp
+                && socket.state == crate::model::SocketState::Close
+                // TIME-WAIT and request sockets have no inode; a bound
+                // socket is a file some process holds.
+                && socket.inode != 0
+            {
+                OtherKind::BoundOnly
+            } else {
+                return None;
+            };
+            let processes = socket
+                .owners
+                .iter()
+                .filter_map(|pid| snapshot.processes.get(pid).cloned())
+                .collect();
+            Some(OtherSocket { socket: socket.clone(), processes, kind })
+        })
+        .collect();
+    Ok(others)
+}
+
+/// Whether the protocol and family flags of `request` cover `socket`.
+fn selects(request: &Request, socket: &Socket) -> bool {
+    let protocol = match socket.protocol {
+        crate::model::Protocol::Tcp => request.tcp,
+        crate::model::Protocol::Udp => request.udp,
+        crate::model::Protocol::Unix => false,
+    };
+    let family = match socket.local {
+        Some(address) if address.is_ipv4() => request.ipv4,
+        Some(_) => request.ipv6,
+        None => true,
+    };
+    protocol && family
 }
 
 /// Who is asking: the pids and uid a refusal is decided against.

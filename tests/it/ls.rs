@@ -382,3 +382,25 @@ fn normalize_ss_address(text: &str) -> String {
     };
     format!("{address}:{port}")
 }
+
+#[test]
+fn a_bound_socket_is_listed_for_a_port_list_as_for_one_port() {
+    // bind() without listen(): the kernel dumps such sockets only when
+    // asked; `ls -a --port` must ask for a list or range as for one port.
+    let code = "import socket\n\
+                s = socket.socket(); s.bind(('127.0.0.1', 0))\n\
+                print(s.getsockname()[1], flush=True)\n\
+                import time; time.sleep(120)";
+    let (bound, mut out) = python(code, &[]);
+    let port: u16 = wait_for_line(&mut out).parse().unwrap();
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    let (low, high) = (port.min(other_port), port.max(other_port));
+    for ports in [port.to_string(), format!("{port},{other_port}"), format!("{low}-{high}")] {
+        let list = porthole_run(&["ls", "-a", "-t", "--port", &ports, "--json"]).json();
+        let found = with_port(&list, port);
+        assert_eq!(found.len(), 1, "--port {ports}: {list:#}");
+        assert_eq!(found[0]["state"], "UNCONN", "--port {ports}: {list:#}");
+        assert_eq!(pids_of(&found[0]), vec![u64::from(bound.pid())], "--port {ports}");
+    }
+}
