@@ -134,3 +134,20 @@ fn a_reserved_port_is_not_said_to_be_handed_out() {
     assert!(!plain.stdout.contains("reserved"), "{}", plain.stdout);
     assert_eq!(netns.porthole(&["45001", "--json"]).json()["meaning"]["reserved"], true);
 }
+
+#[test]
+fn number_like_mistakes_get_advice_that_runs() {
+    for word in ["1e3", "0x50", "-1", "+80", ""] {
+        let output = porthole_run(&[word]);
+        assert_eq!(output.code, 2, "{word:?}: {output:?}");
+        assert!(output.stderr.starts_with("porthole: "), "{word:?}: {}", output.stderr);
+        assert!(output.stdout.is_empty(), "{word:?}: {}", output.stdout);
+        // No "WORD:PORT" suggestion for something that is no host name,
+        // and no colon quoted that was never typed.
+        assert!(!output.stderr.contains(&format!("'{word}:")), "{word:?}: {}", output.stderr);
+        assert!(!output.stderr.contains(&format!("porthole {word}:PORT")), "{}", output.stderr);
+    }
+    let output = porthole_run(&["1e3"]);
+    assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+    assert!(output.stderr.contains("'1e3' is not a port number"), "{}", output.stderr);
+}
