@@ -204,7 +204,17 @@ impl MeaningRecord {
 
 impl PortReportRecord {
     pub fn from_report(report: &PortReport) -> Self {
-        let socket = |s: &Socket| SocketRecord::from_socket(s, &report.processes);
+        let socket = |s: &Socket| {
+            let mut record = SocketRecord::from_socket(s, &report.processes);
+            record.net_namespace_hint = s.net_namespace.and_then(|inode| {
+                report
+                    .namespaces
+                    .iter()
+                    .find(|n| n.inode == inode)
+                    .map(|n| n.hint(&report.processes))
+            });
+            record
+        };
         let connection = |c: &Connection| ConnectionRecord {
             near: c.near.as_ref().map(socket),
             far: c.far.as_ref().map(socket),

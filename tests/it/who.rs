@@ -151,3 +151,36 @@ fn number_like_mistakes_get_advice_that_runs() {
     assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
     assert!(output.stderr.contains("'1e3' is not a port number"), "{}", output.stderr);
 }
+
+#[test]
+fn netns_all_says_which_namespace_each_listener_is_in() {
+    // The same loopback address and port in two namespaces are two
+    // different services: the table must tell them apart.
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let code = "import socket,sys,time\n\
+                s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n\
+                print(s.getsockname()[1], flush=True); time.sleep(120)";
+    let (_here, mut out) = python(code, &["0"]);
+    let port = wait_for_line(&mut out);
+    let (_there, mut out) =
+        crate::util::python_via(netns.command("python3"), code, &[port.as_str()]);
+    assert_eq!(wait_for_line(&mut out), port);
+    let text = porthole_run(&[&port, "--netns", "all"]);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(text.stdout.contains("NETNS"), "{}", text.stdout);
+    assert!(text.stdout.contains("(current)"), "{}", text.stdout);
+    assert!(text.stdout.contains(&format!("(netns {})", netns.name)), "{}", text.stdout);
+    assert!(!text.stdout.contains("different processes hold"), "{}", text.stdout);
+    let report = porthole_run(&[&port, "--netns", "all", "--json"]).json();
+    let hints: Vec<&str> = report["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["net_namespace_hint"].as_str().unwrap_or(""))
+        .collect();
+    assert!(hints.contains(&"current"), "{report:#}");
+    assert!(hints.contains(&format!("netns {}", netns.name).as_str()), "{report:#}");
+    // Without --netns all there is one namespace and no column.
+    let plain = porthole_run(&[&port]);
+    assert!(!plain.stdout.contains("NETNS"), "{}", plain.stdout);
+}
