@@ -24,6 +24,10 @@ pub fn resolve(name: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
     Ok(addresses)
 }
 
+/// A listener's protocol, address and network namespace: listeners with
+/// the same key are one service (a `SO_REUSEPORT` group, forked workers).
+type ListenerKey = (Protocol, SocketAddr, Option<u64>);
+
 /// Classifies the sockets of one port into listeners, clients and local
 /// ends. `addresses` are what the host part resolved to (empty for a bare
 /// port); `meaning` is what the number means on this machine.
@@ -96,7 +100,7 @@ pub fn build(
     // Owners per (protocol, local address): a SO_REUSEPORT group on one
     // address is one healthy service, not a split.
     let split_listeners = {
-        let mut groups: Vec<((Protocol, SocketAddr, Option<u64>), Vec<u32>)> = Vec::new();
+        let mut groups: Vec<(ListenerKey, Vec<u32>)> = Vec::new();
         for listener in listeners.iter().filter(|l| !l.owners.is_empty()) {
             let Some(local) = listener.local else { continue };
             let key = (listener.protocol, local, listener.net_namespace);
