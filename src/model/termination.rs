@@ -279,6 +279,10 @@ pub enum HolderKind {
     Refused,
     /// A process that was not there before: restarted by a supervisor.
     NewProcess,
+    /// A process that was not a target but was running before porthole
+    /// started: it began listening on the port after the plan was made,
+    /// so no supervisor restarted it.
+    AlreadyRunning,
     /// No process porthole can see holds the socket: without root,
     /// another user's; as root, one outside porthole's PID namespace.
     Hidden,
@@ -290,6 +294,7 @@ impl HolderKind {
             HolderKind::Survivor => "survived",
             HolderKind::Refused => "refused",
             HolderKind::NewProcess => "new_process",
+            HolderKind::AlreadyRunning => "already_running",
             HolderKind::Hidden => "hidden",
         }
     }

@@ -262,6 +262,10 @@ fn holder_text(holder: &Holder, privileged: bool) -> String {
         HolderKind::Survivor => format!("{on} is still held by {who}, which survived"),
         HolderKind::Refused => format!("{on} is still held by {who}, which porthole did not stop"),
         HolderKind::Hidden => format!("{on} is still held by {who}"),
+        HolderKind::AlreadyRunning => format!(
+            "{on} is now held by {who}, which was running before porthole started but was not \
+             listening when porthole looked (no restart); run porthole kill again to stop it"
+        ),
         HolderKind::NewProcess => {
             let mut text = format!("{on} was taken again by a new process, {who}");
             if let Some(parent) = &holder.parent {
@@ -494,7 +498,7 @@ pub struct TargetRecord {
 
 #[derive(Debug, Serialize)]
 pub struct HolderRecord {
-    /// `survived`, `refused`, `new_process`, `hidden`.
+    /// `survived`, `refused`, `new_process`, `already_running`, `hidden`.
     pub kind: &'static str,
     pub pid: Option<u32>,
     pub name: Option<String>,

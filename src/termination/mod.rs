@@ -530,7 +530,7 @@ fn may_still_go(plan: &Plan, holder: &Holder) -> bool {
             .listeners
             .iter()
             .any(|l| l.inode != 0 && l.inode == holder.socket.inode && !l.owners.is_empty()),
-        HolderKind::Refused | HolderKind::NewProcess => false,
+        HolderKind::Refused | HolderKind::NewProcess | HolderKind::AlreadyRunning => false,
     }
 }
 
@@ -542,6 +542,11 @@ fn classify(
 ) -> Verification {
     let mut holders = Vec::new();
     let mut held_ports = BTreeSet::new();
+    // A process that started before porthole did cannot be a restart that
+    // porthole's signals caused: it was running, just not listening when
+    // the plan was made (a slow start-up, a socket bound and listened on
+    // later).
+    let own_start = system.stat(std::process::id()).map(|s| s.start_ticks);
     for socket in snapshot
         .sockets
         .iter()
@@ -563,9 +568,14 @@ fn classify(
             let same_process = before.is_some_and(|t| {
                 t.start_ticks.is_none() || t.start_ticks == system.stat(pid).map(|s| s.start_ticks)
             });
+            let started_before_porthole = || {
+                own_start
+                    .is_some_and(|own| system.stat(pid).is_some_and(|stat| stat.start_ticks <= own))
+            };
             let kind = match before {
                 Some(target) if same_process && target.refusal.is_some() => HolderKind::Refused,
                 Some(_) if same_process => HolderKind::Survivor,
+                None if started_before_porthole() => HolderKind::AlreadyRunning,
                 _ => HolderKind::NewProcess,
             };
             let parent = match (kind, &process) {

@@ -628,3 +628,33 @@ fn a_port_is_not_called_free_while_sockets_kill_left_alone_still_hold_it() {
     assert!(process_alive(bound.pid()), "only listeners are stopped");
     assert!(!process_alive(server.pid()));
 }
+
+#[test]
+fn a_process_running_before_porthole_that_takes_the_port_is_no_restart() {
+    // A server already running but not yet listening (slow start-up)
+    // takes the port once the planned target is gone. It started before
+    // porthole, so calling it "restarted by a supervisor" (and naming the
+    // test process as the supervisor to stop) would be wrong.
+    let (server, port, _out) = server("plain");
+    let grabber = "import socket, sys, time\n\
+                   print('waiting', flush=True)\n\
+                   while True:\n\
+                   \x20   try:\n\
+                   \x20       s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n\
+                   \x20       break\n\
+                   \x20   except OSError:\n\
+                   \x20       s.close(); time.sleep(0.01)\n\
+                   time.sleep(120)";
+    let (late, mut out) = python(grabber, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut out), "waiting");
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "--json"]);
+    assert_eq!(output.code, 2, "the port is held again: {output:?}");
+    let report = output.json();
+    let holder = &report["holders_after"][0];
+    assert_eq!(holder["pid"], late.pid(), "{report:#}");
+    assert_eq!(holder["kind"], "already_running", "{report:#}");
+    assert!(holder["parent_pid"].is_null(), "no supervisor is named: {report:#}");
+    assert!(!process_alive(server.pid()));
+    let text = porthole_run(&["kill", &port.to_string(), "--yes"]);
+    assert!(!text.stdout.contains("supervisor"), "{}", text.stdout);
+}
