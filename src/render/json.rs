@@ -56,7 +56,10 @@ pub struct ProcessRecord {
     pub name: String,
     pub exe: Option<String>,
     pub exe_deleted: bool,
+    /// The arguments joined by spaces, for reading.
     pub cmdline: String,
+    /// The arguments exactly (an argument may contain spaces or be empty).
+    pub argv: Vec<String>,
     pub user: Option<String>,
     pub uid: u32,
     /// Seconds since the Unix epoch.
@@ -75,6 +78,7 @@ impl ProcessRecord {
             exe: process.exe.clone(),
             exe_deleted: process.exe_deleted,
             cmdline: process.cmdline.join(" "),
+            argv: process.cmdline.clone(),
             user: process.user.clone(),
             uid: process.uid,
             start_time: process.start_time,

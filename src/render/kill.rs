@@ -473,6 +473,8 @@ pub struct TargetRecord {
     pub user: Option<String>,
     pub uid: Option<u32>,
     pub cmdline: Option<String>,
+    /// The arguments exactly (an argument may contain spaces or be empty).
+    pub argv: Option<Vec<String>>,
     pub exe: Option<String>,
     pub running_seconds: Option<u64>,
     pub unit: Option<String>,
@@ -526,6 +528,7 @@ impl KillRecord {
                     user: process.and_then(|p| p.user.clone()),
                     uid: process.map(|p| p.uid),
                     cmdline: process.map(|p| p.cmdline.join(" ")),
+                    argv: process.map(|p| p.cmdline.clone()),
                     exe: process.and_then(|p| p.exe.clone()),
                     running_seconds: process
                         .and_then(|p| p.start_time)
