@@ -73,7 +73,9 @@ pub fn listeners_query(request: &Request) -> Query {
         udp: request.udp,
         unix: false,
         ipv4: request.ipv4,
-        ipv6: request.ipv6,
+        // `-4` also selects a dual-stack `::` listener, which takes IPv4
+        // clients: it comes from the IPv6 dump, and [`selects`] keeps it.
+        ipv6: request.ipv6 || request.ipv4,
         listeners_only: true,
         // The ports were validated by the caller, so the list always parses.
         ports: PortSet::parse(&list.join(",")).ok(),
@@ -133,7 +135,9 @@ pub fn other_sockets(
     Ok(others)
 }
 
-/// Whether the protocol and family flags of `request` cover `socket`.
+/// Whether the protocol and family flags of `request` cover `socket`: a
+/// dual-stack `::` listener counts as IPv4 too, since IPv4 clients reach
+/// it.
 fn selects(request: &Request, socket: &Socket) -> bool {
     let protocol = match socket.protocol {
         crate::model::Protocol::Tcp => request.tcp,
@@ -142,7 +146,7 @@ fn selects(request: &Request, socket: &Socket) -> bool {
     };
     let family = match socket.local {
         Some(address) if address.is_ipv4() => request.ipv4,
-        Some(_) => request.ipv6,
+        Some(_) => request.ipv6 || (request.ipv4 && socket.is_dual_stack()),
         None => true,
     };
     protocol && family
@@ -179,7 +183,9 @@ pub fn plan_from(
     let Snapshot { sockets, processes, visibility, .. } = snapshot;
     let listeners: Vec<Socket> = sockets
         .into_iter()
-        .filter(|s| s.is_listener() && request.ports.contains(&s.local_port()))
+        .filter(|s| {
+            s.is_listener() && request.ports.contains(&s.local_port()) && selects(request, s)
+        })
         .collect();
     let mut ports_of: BTreeMap<u32, BTreeSet<u16>> = BTreeMap::new();
     let mut hidden = Vec::new();
@@ -547,11 +553,9 @@ fn classify(
     // the plan was made (a slow start-up, a socket bound and listened on
     // later).
     let own_start = system.stat(std::process::id()).map(|s| s.start_ticks);
-    for socket in snapshot
-        .sockets
-        .iter()
-        .filter(|s| s.is_listener() && request.ports.contains(&s.local_port()))
-    {
+    for socket in snapshot.sockets.iter().filter(|s| {
+        s.is_listener() && request.ports.contains(&s.local_port()) && selects(request, s)
+    }) {
         held_ports.insert(socket.local_port());
         if socket.owners.is_empty() {
             holders.push(Holder {

@@ -658,3 +658,23 @@ fn a_process_running_before_porthole_that_takes_the_port_is_no_restart() {
     let text = porthole_run(&["kill", &port.to_string(), "--yes"]);
     assert!(!text.stdout.contains("supervisor"), "{}", text.stdout);
 }
+
+#[test]
+fn minus_4_stops_a_dual_stack_listener_that_takes_ipv4_clients() {
+    // A `::` listener with IPV6_V6ONLY off is where IPv4 clients of the
+    // port arrive: `kill -4` must see it rather than say nothing listens.
+    let code = "import socket\n\
+                s = socket.socket(socket.AF_INET6)\n\
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
+                s.bind(('::', 0)); s.listen()\n\
+                print(s.getsockname()[1], flush=True)\n\
+                import time; time.sleep(120)";
+    let (server, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&["kill", "-4", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["targets"][0]["pid"], server.pid(), "{report:#}");
+    assert_eq!(report["targets"][0]["outcome"], "exited", "{report:#}");
+    assert!(!process_alive(server.pid()));
+}
