@@ -222,6 +222,15 @@ impl Endpoint {
             return Err(EndpointError::BareIpv6 { text: address.to_string() });
         }
         let Some((host, port)) = text.rsplit_once(':') else {
+            // A lone word that starts like a number (`1e3`, `0x50`, `+80`,
+            // `-1`) and is no IPv4 literal was meant as a port: "missing
+            // port after '1e3:'" would quote a colon nobody typed.
+            if text.starts_with(|c: char| c.is_ascii_digit() || c == '+' || c == '-')
+                && text.parse::<IpAddr>().is_err()
+                && !text.contains('.')
+            {
+                return Err(PortError::NotANumber { text: text.to_string(), min: 0 }.into());
+            }
             // A lone host without a port.
             return Err(EndpointError::MissingPort { text: format!("{text}:") });
         };
@@ -319,6 +328,11 @@ mod tests {
         assert_eq!(err("70000"), "port 70000 is out of range (0-65535)");
         assert_eq!(err("host:8o"), "'8o' is not a port number (expected 0-65535)");
         assert_eq!(err("localhost:"), "missing port after 'localhost:'");
+        assert_eq!(err("localhost"), "missing port after 'localhost:'");
+        assert_eq!(err("1e3"), "'1e3' is not a port number (expected 0-65535)");
+        assert_eq!(err("0x50"), "'0x50' is not a port number (expected 0-65535)");
+        assert_eq!(err("+80"), "'+80' is not a port number (expected 0-65535)");
+        assert_eq!(err("127.0.0.1"), "missing port after '127.0.0.1:'");
         assert!(err("[::1:80").starts_with("unclosed '['"));
         assert_eq!(err("[::1]"), "missing port after '[::1]'");
         assert_eq!(err("[::1]:"), "missing port after '[::1]:'");

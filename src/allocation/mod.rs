@@ -82,8 +82,10 @@ pub struct Conditions {
     pub services: Option<PortSet>,
     /// IPv6 is usable on loopback, so `::` and `::1` are probed.
     pub ipv6: bool,
-    /// Local ports of every TCP socket, any state (TIME-WAIT included).
+    /// Local ports of every TCP socket, any state but TIME-WAIT.
     pub tcp_in_use: BTreeSet<u16>,
+    /// Local ports of TCP sockets in TIME-WAIT.
+    pub tcp_time_wait: BTreeSet<u16>,
     /// Local ports of every UDP socket (only read with `--udp`).
     pub udp_in_use: BTreeSet<u16>,
 }
@@ -112,6 +114,9 @@ impl Conditions {
         for socket in &snapshot.sockets {
             let port = socket.local_port();
             match socket.protocol {
+                Protocol::Tcp if socket.state == crate::model::SocketState::TimeWait => {
+                    conditions.tcp_time_wait.insert(port)
+                }
                 Protocol::Tcp => conditions.tcp_in_use.insert(port),
                 Protocol::Udp => conditions.udp_in_use.insert(port),
                 Protocol::Unix => false,
@@ -214,6 +219,9 @@ pub fn screen(port: u16, request: &Request, conditions: &Conditions) -> Option<S
     {
         return Some(Skip::InUse);
     }
+    if conditions.tcp_time_wait.contains(&port) {
+        return Some(Skip::TimeWait);
+    }
     None
 }
 
@@ -287,6 +295,7 @@ pub fn find(request: &Request, conditions: &Conditions) -> Found {
         ephemeral: conditions.ephemeral,
         preferred_skip: None,
         skipped: 0,
+        skipped_because: std::collections::BTreeMap::new(),
         range_all_ephemeral: conditions
             .ephemeral
             .is_some_and(|(low, high)| low <= range.0 && range.1 <= high),
@@ -302,6 +311,7 @@ pub fn find(request: &Request, conditions: &Conditions) -> Found {
         match verdict {
             Ok(()) => found.ports.push(port),
             Err(skip) => {
+                *found.skipped_because.entry(skip.category()).or_default() += 1;
                 if request.prefer == Some(port) {
                     found.preferred_skip = Some(skip);
                 }
@@ -389,7 +399,8 @@ mod tests {
         assert_eq!(conditions.ephemeral, Some((20015, 60999)));
         assert_eq!(conditions.reserved, PortSet::parse("20000-20010").ok());
         assert!(conditions.services.as_ref().unwrap().contains(20011));
-        assert!(conditions.tcp_in_use.contains(&20012));
+        assert!(conditions.tcp_time_wait.contains(&20012), "TIME-WAIT is told apart");
+        assert!(!conditions.tcp_in_use.contains(&20012));
         assert!(!conditions.ipv6, "disable_ipv6 on lo makes ::1 unusable");
 
         // Only 20013 and 20014 pass every rule (the rest of the range is

@@ -96,10 +96,24 @@ pub fn usage_message(error: &clap::Error) -> String {
         if let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidSubcommand) {
             let hint = match nearest_subcommand(word) {
                 Some(near) => format!("  tip: a similar subcommand exists: '{near}'"),
-                None => format!(
+                // Suggest `WORD:PORT` only for a word that can be a host
+                // name: for `''` or `+80` that advice would fail too.
+                None if is_host_name(word) => format!(
                     "  tip: '{word}' is not a subcommand; to ask about a port, give the port: \
                      'porthole {word}:PORT' or 'porthole PORT'"
                 ),
+                None if word
+                    .trim_start_matches(['+', '-'])
+                    .starts_with(|c: char| c.is_ascii_digit()) =>
+                {
+                    format!(
+                        "  tip: '{word}' is not a port number: write the port in decimal digits \
+                         (0-65535), as in 'porthole 8080'"
+                    )
+                }
+                None => "  tip: to ask about a port, give the port: 'porthole PORT' or \
+                         'porthole HOST:PORT'"
+                    .to_string(),
             };
             lines.insert(1, String::new());
             lines.insert(2, hint);
@@ -111,6 +125,20 @@ pub fn usage_message(error: &clap::Error) -> String {
         text.pop();
     }
     text
+}
+
+/// Whether `word` can be a DNS host name: dot-separated labels of ASCII
+/// letters, digits and inner hyphens.
+fn is_host_name(word: &str) -> bool {
+    !word.is_empty()
+        && word.len() <= 253
+        && word.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// The subcommand closest to `word` by edit distance, when it is close
@@ -196,6 +224,15 @@ mod tests {
         let text = message(&["porthole", "localhost"]);
         assert!(text.contains("porthole localhost:PORT"), "{text}");
         assert!(!text.contains("missing port after"), "{text}");
+        // Words that cannot be host names get advice that runs.
+        let text = message(&["porthole", ""]);
+        assert!(!text.contains("porthole :PORT"), "{text}");
+        assert!(text.contains("'porthole PORT'"), "{text}");
+        let text = message(&["porthole", "+80"]);
+        assert!(!text.contains("+80:PORT"), "{text}");
+        assert!(text.contains("'+80' is not a port number"), "{text}");
+        let text = message(&["porthole", "my_host!"]);
+        assert!(!text.contains("my_host!:PORT"), "{text}");
     }
 
     #[test]

@@ -20,11 +20,19 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let system = Machine;
     let plan = termination::plan(&system, &settings.request).context("listing listeners")?;
     let now = now_seconds();
+    // What else keeps the ports from being free, as things stand before
+    // any signal (checked again after the run).
+    let others = if plan.is_empty() || settings.dry_run {
+        termination::other_sockets(&system, &settings.request).context("listing sockets")?
+    } else {
+        Vec::new()
+    };
     let report = KillReport {
         plan: &plan,
         dry_run: settings.dry_run,
         outcomes: None,
         verification: None,
+        others: &others,
         now,
     };
     if plan.is_empty() {
@@ -60,11 +68,14 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let verification = termination::verify(&system, &settings.request, &plan, settings.settle)
         .context("checking the ports again")?;
     termination::recheck_survivors(&system, &mut outcomes, &plan, signalled);
+    let others =
+        termination::other_sockets(&system, &settings.request).context("listing sockets")?;
     let report = KillReport {
         plan: &plan,
         dry_run: false,
         outcomes: Some(&outcomes),
         verification: Some(&verification),
+        others: &others,
         now,
     };
     write_report(out, &report, settings.format, style)?;

@@ -93,8 +93,9 @@ impl Inventory for Netlink {
         let port_filter = query.ports.as_ref().and_then(|p| p.as_single());
         let filter = port_filter.map(|port| port_bytecode(port, query.match_remote_port));
         if query.tcp && (query.ipv4 || query.ipv6) {
-            // A one-port query asks who holds the port: a bound socket does.
-            let states = match (query.listeners_only, port_filter.is_some()) {
+            // A query for given ports asks who holds them: a bound socket
+            // does, whether one port was asked for or several.
+            let states = match (query.listeners_only, query.ports.is_some()) {
                 (true, _) => LISTEN_STATE,
                 (false, _) if query.connected_only => CONNECTED_TCP_STATES,
                 (false, true) => ALL_TCP_STATES | BOUND_INACTIVE_STATE,

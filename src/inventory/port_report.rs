@@ -24,6 +24,10 @@ pub fn resolve(name: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
     Ok(addresses)
 }
 
+/// A listener's protocol, address and network namespace: listeners with
+/// the same key are one service (a `SO_REUSEPORT` group, forked workers).
+type ListenerKey = (Protocol, SocketAddr, Option<u64>);
+
 /// Classifies the sockets of one port into listeners, clients and local
 /// ends. `addresses` are what the host part resolved to (empty for a bare
 /// port); `meaning` is what the number means on this machine.
@@ -48,19 +52,23 @@ pub fn build(
     };
     // Index every socket by its (local, remote) pair so each end of a
     // loopback connection finds the other by the swapped tuple.
-    let mut by_tuple: HashMap<(SocketAddr, SocketAddr, Protocol), &Socket> = HashMap::new();
+    // With `--netns all` the same tuple can exist in several namespaces
+    // (each has its own loopback): the namespace is part of every key.
+    let mut by_tuple: HashMap<(SocketAddr, SocketAddr, Protocol, Option<u64>), &Socket> =
+        HashMap::new();
     for socket in sockets {
         if let (Some(local), Some(remote)) = (socket.local, socket.remote) {
-            by_tuple.insert((local, remote, socket.protocol), socket);
+            by_tuple.insert((local, remote, socket.protocol, socket.net_namespace), socket);
         }
     }
     let peer_of = |socket: &Socket| -> Option<Socket> {
         let (local, remote) = (socket.local?, socket.remote?);
-        by_tuple.get(&(remote, local, socket.protocol)).map(|s| (*s).clone())
+        by_tuple.get(&(remote, local, socket.protocol, socket.net_namespace)).map(|s| (*s).clone())
     };
     let is_connection =
         |s: &Socket| !s.is_listener() && s.state != SocketState::TimeWait && s.remote_port() != 0;
-    let listening_protocols: Vec<Protocol> = listeners.iter().map(|l| l.protocol).collect();
+    let listening_protocols: Vec<(Protocol, Option<u64>)> =
+        listeners.iter().map(|l| (l.protocol, l.net_namespace)).collect();
 
     let mut clients = Vec::new();
     let mut local_ends = Vec::new();
@@ -68,7 +76,7 @@ pub fn build(
     for socket in sockets.iter().filter(|s| is_connection(s)) {
         if socket.local_port() == port {
             let connection = Connection { near: Some(socket.clone()), far: peer_of(socket) };
-            if listening_protocols.contains(&socket.protocol) {
+            if listening_protocols.contains(&(socket.protocol, socket.net_namespace)) {
                 clients.push(connection);
             } else {
                 local_ends.push(connection);
@@ -92,19 +100,27 @@ pub fn build(
     // Owners per (protocol, local address): a SO_REUSEPORT group on one
     // address is one healthy service, not a split.
     let split_listeners = {
-        let mut groups: Vec<((Protocol, SocketAddr), Vec<u32>)> = Vec::new();
+        let mut groups: Vec<(ListenerKey, Vec<u32>)> = Vec::new();
         for listener in listeners.iter().filter(|l| !l.owners.is_empty()) {
             let Some(local) = listener.local else { continue };
-            let key = (listener.protocol, local);
+            let key = (listener.protocol, local, listener.net_namespace);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, owners)) => owners.extend(listener.owners.iter().copied()),
                 None => groups.push((key, listener.owners.clone())),
             }
         }
-        groups.len() > 1
-            && groups.iter().enumerate().all(|(i, (_, a))| {
-                groups.iter().skip(i + 1).all(|(_, b)| a.iter().all(|pid| !b.contains(pid)))
-            })
+        // Clients choose between addresses of one namespace only.
+        let mut namespaces: Vec<Option<u64>> = groups.iter().map(|((_, _, ns), _)| *ns).collect();
+        namespaces.sort_unstable();
+        namespaces.dedup();
+        namespaces.into_iter().any(|namespace| {
+            let groups: Vec<&Vec<u32>> =
+                groups.iter().filter(|((_, _, ns), _)| *ns == namespace).map(|(_, o)| o).collect();
+            groups.len() > 1
+                && groups.iter().enumerate().all(|(i, a)| {
+                    groups.iter().skip(i + 1).all(|b| a.iter().all(|pid| !b.contains(pid)))
+                })
+        })
     };
     PortReport {
         endpoint,
@@ -121,6 +137,7 @@ pub fn build(
         meaning,
         processes: snapshot.processes,
         visibility: snapshot.visibility,
+        namespaces: snapshot.namespaces,
     }
 }
 
@@ -175,6 +192,41 @@ mod tests {
         assert_eq!(report.outbound.len(), 1);
         assert_eq!(report.outbound[0].owners, vec![8]);
         assert!(!report.split_listeners);
+    }
+
+    #[test]
+    fn namespaces_are_kept_apart() {
+        // `--netns all`: the same loopback tuples in two namespaces. The
+        // client in namespace 2 talks to the listener there, not to the
+        // one in namespace 1, and two namespaces are no split.
+        let in_namespace =
+            |socket: Socket, namespace: u64| Socket { net_namespace: Some(namespace), ..socket };
+        let server_one = in_namespace(listener("127.0.0.1:8080", 5), 1);
+        let server_two = in_namespace(listener("127.0.0.1:8080", 6), 2);
+        let server_end = in_namespace(
+            tcp("127.0.0.1:8080", "127.0.0.1:40000", SocketState::Established, Some(6)),
+            2,
+        );
+        let client_end = in_namespace(
+            tcp("127.0.0.1:40000", "127.0.0.1:8080", SocketState::Established, Some(7)),
+            2,
+        );
+        // An end in namespace 1 with the same tuple but no peer there.
+        let stray = in_namespace(
+            tcp("127.0.0.1:40000", "127.0.0.1:8080", SocketState::Established, Some(8)),
+            1,
+        );
+        let report = report(
+            vec![server_one, server_two, server_end.clone(), client_end.clone(), stray.clone()],
+            Vec::new(),
+        );
+        assert_eq!(report.listeners.len(), 2);
+        assert_eq!(
+            report.clients,
+            vec![Connection { near: Some(server_end), far: Some(client_end) }]
+        );
+        assert_eq!(report.outbound, vec![stray], "its server is in namespace 2, not here");
+        assert!(!report.split_listeners, "each namespace has one listener");
     }
 
     #[test]

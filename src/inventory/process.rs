@@ -195,12 +195,17 @@ pub fn parse_status_uid(status: &str) -> Option<u32> {
         .ok()
 }
 
+/// The arguments of `/proc/PID/cmdline`, each ending in NUL. An empty
+/// argument inside the list is kept (`prog "" x` is three arguments);
+/// empty ones at the end are the NUL padding a process that rewrote its
+/// title (`setproctitle`) leaves, and are dropped.
 fn split_cmdline(bytes: &[u8]) -> Vec<String> {
-    bytes
-        .split(|&b| b == 0)
-        .filter(|part| !part.is_empty())
-        .map(|part| String::from_utf8_lossy(part).into_owned())
-        .collect()
+    let mut arguments: Vec<String> =
+        bytes.split(|&b| b == 0).map(|part| String::from_utf8_lossy(part).into_owned()).collect();
+    while arguments.last().is_some_and(String::is_empty) {
+        arguments.pop();
+    }
+    arguments
 }
 
 /// Finds the systemd unit and container id in `/proc/PID/cgroup`.
@@ -257,6 +262,14 @@ fn clock_ticks() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cmdline_keeps_inner_empty_arguments_and_drops_title_padding() {
+        assert_eq!(split_cmdline(b"prog\0\0x y\0"), vec!["prog", "", "x y"]);
+        assert_eq!(split_cmdline(b"nginx: worker process\0\0\0\0"), vec!["nginx: worker process"]);
+        assert_eq!(split_cmdline(b"no-trailing-nul"), vec!["no-trailing-nul"]);
+        assert!(split_cmdline(b"").is_empty());
+    }
 
     #[test]
     fn recognises_the_init_of_a_nested_pid_namespace() {

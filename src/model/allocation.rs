@@ -12,8 +12,11 @@ pub enum Skip {
     BrowserBlocked,
     Service,
     Excluded,
-    /// A socket (any state) uses it.
+    /// A socket (any state but TIME-WAIT) uses it.
     InUse,
+    /// Only TIME-WAIT connections use it: no process, gone within 60 s, but
+    /// a server without `SO_REUSEADDR` cannot bind it until then.
+    TimeWait,
     /// A test bind failed.
     BindFailed {
         address: SocketAddr,
@@ -30,9 +33,27 @@ impl Skip {
             Skip::Service => "a well-known service port".into(),
             Skip::Excluded => "excluded".into(),
             Skip::InUse => "a socket uses it".into(),
+            Skip::TimeWait => {
+                "TIME-WAIT connections of a closed server use it for up to 60 s".into()
+            }
             Skip::BindFailed { address, errno } => {
                 format!("bind {address}: {}", std::io::Error::from_raw_os_error(*errno))
             }
+        }
+    }
+
+    /// The kind of reason, for counting why candidates were passed over
+    /// (a failed bind counts as one kind, whatever the address).
+    pub fn category(&self) -> &'static str {
+        match self {
+            Skip::Ephemeral => "inside ip_local_port_range",
+            Skip::Reserved => "in ip_local_reserved_ports",
+            Skip::BrowserBlocked => "blocked by browsers",
+            Skip::Service => "a well-known service port",
+            Skip::Excluded => "excluded",
+            Skip::InUse => "used by a socket",
+            Skip::TimeWait => "held only by TIME-WAIT connections",
+            Skip::BindFailed { .. } => "a test bind failed",
         }
     }
 }
@@ -52,6 +73,9 @@ pub struct Found {
     pub preferred_skip: Option<Skip>,
     /// How many candidates were passed over.
     pub skipped: usize,
+    /// How many were passed over for each kind of reason
+    /// ([`Skip::category`]).
+    pub skipped_because: std::collections::BTreeMap<&'static str, usize>,
     /// The range lies entirely inside the ephemeral range.
     pub range_all_ephemeral: bool,
 }

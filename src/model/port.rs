@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::{Process, Socket, Visibility};
+use super::{Namespace, Process, Socket, Visibility};
 
 /// IANA port ranges (RFC 6335).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +108,9 @@ pub struct PortReport {
     pub meaning: PortMeaning,
     pub processes: BTreeMap<u32, Process>,
     pub visibility: Visibility,
+    /// The network namespaces the sockets were found in (`--netns all`;
+    /// empty for the current namespace only).
+    pub namespaces: Vec<Namespace>,
 }
 
 impl PortReport {

@@ -55,6 +55,9 @@ const MAX_SIGNAL: i32 = 64;
 impl Signal {
     pub const TERM: Signal = Signal { number: libc::SIGTERM };
     pub const KILL: Signal = Signal { number: libc::SIGKILL };
+    pub const CONT: Signal = Signal { number: libc::SIGCONT };
+    pub const STOP: Signal = Signal { number: libc::SIGSTOP };
+    pub const TSTP: Signal = Signal { number: libc::SIGTSTP };
 
     /// Parses `TERM`, `SIGTERM`, `term` or `15`. Signal 0 (a liveness probe,
     /// not a signal) is refused.
@@ -276,6 +279,10 @@ pub enum HolderKind {
     Refused,
     /// A process that was not there before: restarted by a supervisor.
     NewProcess,
+    /// A process that was not a target but was running before porthole
+    /// started: it began listening on the port after the plan was made,
+    /// so no supervisor restarted it.
+    AlreadyRunning,
     /// No process porthole can see holds the socket: without root,
     /// another user's; as root, one outside porthole's PID namespace.
     Hidden,
@@ -287,6 +294,7 @@ impl HolderKind {
             HolderKind::Survivor => "survived",
             HolderKind::Refused => "refused",
             HolderKind::NewProcess => "new_process",
+            HolderKind::AlreadyRunning => "already_running",
             HolderKind::Hidden => "hidden",
         }
     }
@@ -304,6 +312,39 @@ pub struct Verification {
     /// ended and are not porthole's own ancestors (the shell it runs in):
     /// a supervisor slower than the watch would be one of them.
     pub lingering_parents: Vec<Process>,
+}
+
+/// A socket on a requested port that `kill` leaves alone although it
+/// keeps the port from being free.
+#[derive(Debug, Clone)]
+pub struct OtherSocket {
+    pub socket: Socket,
+    /// Its owners, as far as they can be seen.
+    pub processes: Vec<Process>,
+    /// Why it was left alone.
+    pub kind: OtherKind,
+}
+
+/// Why [`OtherSocket`] was not a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherKind {
+    /// A listener of a protocol or family the request's `-t`/`-u`/`-4`/`-6`
+    /// left out.
+    NotSelected,
+    /// A TCP socket bound without `listen()` (a reservation such as
+    /// `free --hold`, or a server between `bind()` and `listen()`): not a
+    /// listener, but no other socket can bind the port.
+    BoundOnly,
+}
+
+impl OtherKind {
+    /// The JSON spelling.
+    pub fn code(self) -> &'static str {
+        match self {
+            OtherKind::NotSelected => "not_selected",
+            OtherKind::BoundOnly => "bound_only",
+        }
+    }
 }
 
 impl Verification {

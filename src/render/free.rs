@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::model::allocation::Found;
+use crate::model::allocation::{Found, Skip};
 use crate::render::Format;
 
 /// What one `free` run found, for the renderer.
@@ -42,6 +42,11 @@ pub struct FreeRecord {
     pub ipv6_checked: bool,
     pub ephemeral_range: Option<[u16; 2]>,
     pub skipped: usize,
+    /// How many candidates were passed over per reason.
+    pub skipped_because: std::collections::BTreeMap<&'static str, usize>,
+    /// Why the preferred port was not returned (`null` when it was, or
+    /// without `--prefer`).
+    pub preferred_skip: Option<String>,
     pub holder_pid: Option<u32>,
     pub hold_seconds: Option<f64>,
 }
@@ -68,6 +73,8 @@ impl FreeRecord {
             ipv6_checked: found.ipv6_checked,
             ephemeral_range: found.ephemeral.map(|(low, high)| [low, high]),
             skipped: found.skipped,
+            skipped_because: found.skipped_because.clone(),
+            preferred_skip: found.preferred_skip.as_ref().map(Skip::describe),
             holder_pid: report.holder_pid,
             hold_seconds: report.hold.map(|d| d.as_secs_f64()),
         }
@@ -85,7 +92,19 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
             message.push_str(&format!(
                 " (the whole range is inside ip_local_port_range {e_low}-{e_high}; choose another --range)"
             ));
+            return message;
         }
+    }
+    // Without the reasons "found 0" gives nothing to act on.
+    if !found.skipped_because.is_empty() {
+        let mut reasons: Vec<(&&str, &usize)> = found.skipped_because.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let reasons: Vec<String> =
+            reasons.iter().map(|(reason, count)| format!("{reason} ({count})")).collect();
+        message.push_str(&format!("; passed over: {}", reasons.join(", ")));
+    }
+    if let (Some(prefer), Some(skip)) = (report.prefer, &found.preferred_skip) {
+        message.push_str(&format!("; {prefer}: {}", skip.describe()));
     }
     message
 }

@@ -56,7 +56,10 @@ pub struct ProcessRecord {
     pub name: String,
     pub exe: Option<String>,
     pub exe_deleted: bool,
+    /// The arguments joined by spaces, for reading.
     pub cmdline: String,
+    /// The arguments exactly (an argument may contain spaces or be empty).
+    pub argv: Vec<String>,
     pub user: Option<String>,
     pub uid: u32,
     /// Seconds since the Unix epoch.
@@ -75,6 +78,7 @@ impl ProcessRecord {
             exe: process.exe.clone(),
             exe_deleted: process.exe_deleted,
             cmdline: process.cmdline.join(" "),
+            argv: process.cmdline.clone(),
             user: process.user.clone(),
             uid: process.uid,
             start_time: process.start_time,
@@ -204,7 +208,17 @@ impl MeaningRecord {
 
 impl PortReportRecord {
     pub fn from_report(report: &PortReport) -> Self {
-        let socket = |s: &Socket| SocketRecord::from_socket(s, &report.processes);
+        let socket = |s: &Socket| {
+            let mut record = SocketRecord::from_socket(s, &report.processes);
+            record.net_namespace_hint = s.net_namespace.and_then(|inode| {
+                report
+                    .namespaces
+                    .iter()
+                    .find(|n| n.inode == inode)
+                    .map(|n| n.hint(&report.processes))
+            });
+            record
+        };
         let connection = |c: &Connection| ConnectionRecord {
             near: c.near.as_ref().map(socket),
             far: c.far.as_ref().map(socket),

@@ -7,7 +7,9 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::model::termination::{Fate, Holder, HolderKind, Outcome, Plan, Target, Verification};
+use crate::model::termination::{
+    Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan, Target, Verification,
+};
 use crate::model::{Process, Socket};
 use crate::render::json::SocketRecord;
 use crate::render::sanitize::{sanitize, Foreign};
@@ -22,6 +24,9 @@ pub struct KillReport<'a> {
     /// Signals sent and their effect; `None` when nothing was sent.
     pub outcomes: Option<&'a [Outcome]>,
     pub verification: Option<&'a Verification>,
+    /// Sockets on the ports that were left alone but keep them from being
+    /// free (other protocols or families, bound-only sockets).
+    pub others: &'a [OtherSocket],
     /// Seconds since the Unix epoch, for "running for".
     pub now: u64,
 }
@@ -91,6 +96,15 @@ pub fn target_hints(target: &Target) -> Vec<String> {
                 "{name} runs in container {id}; its restart policy may start it again: docker stop {id}"
             ));
         }
+    }
+    match target.process.as_ref().map(|p| p.state) {
+        Some('T') => hints.push(format!(
+            "{name} is stopped (SIGSTOP or Ctrl-Z): SIGCONT follows the signal so that it can act on it"
+        )),
+        Some('t') => hints.push(format!(
+            "{name} is stopped by a debugger: it acts on no signal until the debugger resumes it, except SIGKILL"
+        )),
+        _ => {}
     }
     if let Some(unit) = target.process.as_ref().and_then(|p| p.unit.as_deref()) {
         if unit.ends_with(".service") && !unit.starts_with("user@") {
@@ -248,6 +262,10 @@ fn holder_text(holder: &Holder, privileged: bool) -> String {
         HolderKind::Survivor => format!("{on} is still held by {who}, which survived"),
         HolderKind::Refused => format!("{on} is still held by {who}, which porthole did not stop"),
         HolderKind::Hidden => format!("{on} is still held by {who}"),
+        HolderKind::AlreadyRunning => format!(
+            "{on} is now held by {who}, which was running before porthole started but was not \
+             listening when porthole looked (no restart); run porthole kill again to stop it"
+        ),
         HolderKind::NewProcess => {
             let mut text = format!("{on} was taken again by a new process, {who}");
             if let Some(parent) = &holder.parent {
@@ -277,6 +295,12 @@ pub fn write_results(
     style: Style,
 ) -> std::io::Result<()> {
     if report.dry_run {
+        for &port in &report.plan.ports {
+            if report.others.iter().any(|o| o.socket.local_port() == port) {
+                writeln!(out, "Also on port {port}, left alone:")?;
+                write_others(out, report.others, port)?;
+            }
+        }
         writeln!(out, "Dry run: no signal was sent.")?;
         return Ok(());
     }
@@ -292,8 +316,18 @@ pub fn write_results(
                 style.red(&sanitize(&holder_text(holder, report.plan.privileged)))
             )?;
         }
-        for port in &verification.free {
-            writeln!(out, "{}", style.green(&format!("Port {port} is free.")))?;
+        for &port in &verification.free {
+            if report.others.iter().any(|o| o.socket.local_port() == port) {
+                let listened = report.plan.listeners.iter().any(|l| l.local_port() == port);
+                writeln!(
+                    out,
+                    "{}",
+                    style.yellow(&not_free_heading(report.others, port, listened))
+                )?;
+                write_others(out, report.others, port)?;
+            } else {
+                writeln!(out, "{}", style.green(&format!("Port {port} is free.")))?;
+            }
         }
         if !verification.free.is_empty() {
             let watched = format!("{:.1} s", verification.watched.as_secs_f64());
@@ -312,15 +346,81 @@ pub fn write_results(
     Ok(())
 }
 
-/// Writes "nothing listens" for an empty plan (text).
-pub fn write_nothing(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
-    let ports: Vec<String> = plan.ports.iter().map(u16::to_string).collect();
-    writeln!(
-        out,
-        "Nothing listens on {} {}.",
-        if plan.ports.len() == 1 { "port" } else { "ports" },
-        ports.join(", ")
-    )
+/// Writes "nothing listens" for an empty plan (text), and what else still
+/// uses the ports.
+pub fn write_nothing(
+    out: &mut dyn Write,
+    plan: &Plan,
+    others: &[OtherSocket],
+) -> std::io::Result<()> {
+    let (quiet, used): (Vec<u16>, Vec<u16>) =
+        plan.ports.iter().partition(|&&port| !others.iter().any(|o| o.socket.local_port() == port));
+    if !quiet.is_empty() {
+        let ports: Vec<String> = quiet.iter().map(u16::to_string).collect();
+        writeln!(
+            out,
+            "Nothing listens on {} {}.",
+            if quiet.len() == 1 { "port" } else { "ports" },
+            ports.join(", ")
+        )?;
+    }
+    for port in used {
+        if others.iter().any(|o| o.socket.local_port() == port && o.kind == OtherKind::NotSelected)
+        {
+            writeln!(out, "No selected listener on port {port}, but it is not free:")?;
+        } else {
+            writeln!(out, "Nothing listens on port {port}, but it is not free:")?;
+        }
+        write_others(out, others, port)?;
+    }
+    Ok(())
+}
+
+/// The line above the sockets that keep a port from being free after the
+/// run.
+fn not_free_heading(others: &[OtherSocket], port: u16, listened: bool) -> String {
+    let any_more = if listened { " any more" } else { "" };
+    if others.iter().any(|o| o.socket.local_port() == port && o.kind == OtherKind::NotSelected) {
+        format!("No selected listener is left on port {port}, but it is not free:")
+    } else {
+        format!("Nothing listens on port {port}{any_more}, but it is not free:")
+    }
+}
+
+/// One line per socket left alone on `port`: where, whose, and why it
+/// was not stopped.
+fn write_others(out: &mut dyn Write, others: &[OtherSocket], port: u16) -> std::io::Result<()> {
+    for other in others.iter().filter(|o| o.socket.local_port() == port) {
+        let socket = &other.socket;
+        let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
+        let who = if socket.owners.is_empty() {
+            "an owner porthole cannot see".to_string()
+        } else {
+            socket
+                .owners
+                .iter()
+                .map(|&pid| {
+                    let process = other.processes.iter().find(|p| p.pid == pid);
+                    match process.and_then(|p| p.user.as_deref()) {
+                        Some(user) => format!("{} user {user}", label(pid, process)),
+                        None => label(pid, process),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let why = match other.kind {
+            OtherKind::NotSelected => {
+                "listening, left out by the protocol and family flags (-t, -u, -4, -6)"
+            }
+            OtherKind::BoundOnly => {
+                "bound but not listening: connections are refused, but nothing else can bind \
+                 the port (porthole kill stops listeners only)"
+            }
+        };
+        writeln!(out, "  {on} held by {}: {why}", Foreign(&who))?;
+    }
+    Ok(())
 }
 
 /// `porthole kill --json`.
@@ -346,6 +446,17 @@ pub struct KillRecord {
     /// Parents of stopped processes still running after the watch (not
     /// porthole's own shell): possibly a supervisor slower than the watch.
     pub parents_still_running: Vec<ParentRecord>,
+    /// Sockets on the ports left alone although they keep a port from
+    /// being free.
+    pub other_sockets: Vec<OtherSocketRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OtherSocketRecord {
+    /// `not_selected` (another protocol or family than `-t/-u/-4/-6`
+    /// chose) or `bound_only` (bound without `listen()`).
+    pub kind: &'static str,
+    pub socket: SocketRecord,
 }
 
 #[derive(Debug, Serialize)]
@@ -362,6 +473,8 @@ pub struct TargetRecord {
     pub user: Option<String>,
     pub uid: Option<u32>,
     pub cmdline: Option<String>,
+    /// The arguments exactly (an argument may contain spaces or be empty).
+    pub argv: Option<Vec<String>>,
     pub exe: Option<String>,
     pub running_seconds: Option<u64>,
     pub unit: Option<String>,
@@ -387,7 +500,7 @@ pub struct TargetRecord {
 
 #[derive(Debug, Serialize)]
 pub struct HolderRecord {
-    /// `survived`, `refused`, `new_process`, `hidden`.
+    /// `survived`, `refused`, `new_process`, `already_running`, `hidden`.
     pub kind: &'static str,
     pub pid: Option<u32>,
     pub name: Option<String>,
@@ -415,6 +528,7 @@ impl KillRecord {
                     user: process.and_then(|p| p.user.clone()),
                     uid: process.map(|p| p.uid),
                     cmdline: process.map(|p| p.cmdline.join(" ")),
+                    argv: process.map(|p| p.cmdline.clone()),
                     exe: process.and_then(|p| p.exe.clone()),
                     running_seconds: process
                         .and_then(|p| p.start_time)
@@ -492,6 +606,17 @@ impl KillRecord {
                         .collect()
                 })
                 .unwrap_or_default(),
+            other_sockets: report
+                .others
+                .iter()
+                .map(|o| OtherSocketRecord {
+                    kind: o.kind.code(),
+                    socket: SocketRecord::from_socket(
+                        &o.socket,
+                        &o.processes.iter().map(|p| (p.pid, p.clone())).collect(),
+                    ),
+                })
+                .collect(),
         }
     }
 }
@@ -513,7 +638,7 @@ pub fn write_report(
         }
         Format::Table => {
             if report.plan.is_empty() {
-                write_nothing(out, report.plan)
+                write_nothing(out, report.plan, report.others)
             } else {
                 write_results(out, report, style)
             }

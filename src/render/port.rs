@@ -69,6 +69,16 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
     socket.owners.iter().map(|pid| process_label(report, *pid)).collect::<Vec<_>>().join(", ")
 }
 
+/// The namespace of a socket as `ls --netns all` shows it: its inode and
+/// who lives there (other users' text, escaped).
+fn namespace_label(report: &PortReport, socket: &Socket) -> String {
+    let Some(inode) = socket.net_namespace else { return "-".into() };
+    match report.namespaces.iter().find(|n| n.inode == inode) {
+        Some(namespace) => format!("{inode} ({})", Foreign(&namespace.hint(&report.processes))),
+        None => inode.to_string(),
+    }
+}
+
 fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io::Result<()> {
     let headline = if !report.listeners.is_empty() {
         style.green(&format!("port {} is listening", report.port))
@@ -98,7 +108,14 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
     if !report.listeners.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Listening"))?;
-        let mut table = Table::new(&["PROTO", "LOCAL", "SCOPE", "QUEUE", "PROCESS"]);
+        // With `--netns all` two rows may show the same address: each
+        // namespace has its own loopback, so say which one.
+        let namespaced = !report.namespaces.is_empty();
+        let mut table = if namespaced {
+            Table::new(&["PROTO", "LOCAL", "NETNS", "SCOPE", "QUEUE", "PROCESS"])
+        } else {
+            Table::new(&["PROTO", "LOCAL", "SCOPE", "QUEUE", "PROCESS"])
+        };
         for socket in &report.listeners {
             let serves = report.serving.contains(socket);
             let mut local = local_label(socket);
@@ -115,13 +132,12 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             } else {
                 "-".into()
             };
-            table.push(vec![
-                protocol_label(socket).to_string(),
-                local,
-                scope,
-                queue,
-                owners_text(report, socket),
-            ]);
+            let mut row = vec![protocol_label(socket).to_string(), local];
+            if namespaced {
+                row.push(namespace_label(report, socket));
+            }
+            row.extend([scope, queue, owners_text(report, socket)]);
+            table.push(row);
         }
         table.write(out, style.width, "  ")?;
         if report.split_listeners {
@@ -218,12 +234,17 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         writeln!(out, "  usually: {}", meaning.services.join(", "))?;
     }
     if let Some((low, high)) = meaning.ephemeral_range {
-        if meaning.in_ephemeral_range {
-            let note =
-                if meaning.reserved { " but reserved (ip_local_reserved_ports)" } else { "" };
+        if meaning.in_ephemeral_range && meaning.reserved {
+            // Reserving is exactly what keeps the kernel from handing a
+            // port of the range out as a source port.
             writeln!(
                 out,
-                "  inside this machine's ephemeral range {low}-{high}{note}: the kernel hands it out as a source port for outbound connections"
+                "  inside this machine's ephemeral range {low}-{high} but reserved (ip_local_reserved_ports): the kernel does not hand it out as a source port"
+            )?;
+        } else if meaning.in_ephemeral_range {
+            writeln!(
+                out,
+                "  inside this machine's ephemeral range {low}-{high}: the kernel hands it out as a source port for outbound connections"
             )?;
         } else {
             writeln!(
@@ -231,6 +252,9 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                 "  outside the ephemeral range {low}-{high}: outbound connections will not take it"
             )?;
         }
+    }
+    if meaning.reserved && !meaning.in_ephemeral_range {
+        writeln!(out, "  listed in ip_local_reserved_ports: kept for a service on this machine")?;
     }
     if meaning.privileged {
         writeln!(out, "  privileged: binding it needs root or CAP_NET_BIND_SERVICE")?;

@@ -19,7 +19,8 @@
 //! kills), a scripted fake in the unit tests below.
 
 pub use crate::model::termination::{
-    ContainerHint, Fate, Holder, HolderKind, Outcome, Plan, Refusal, Target, Verification,
+    ContainerHint, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan, Refusal,
+    Target, Verification,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -72,7 +73,9 @@ pub fn listeners_query(request: &Request) -> Query {
         udp: request.udp,
         unix: false,
         ipv4: request.ipv4,
-        ipv6: request.ipv6,
+        // `-4` also selects a dual-stack `::` listener, which takes IPv4
+        // clients: it comes from the IPv6 dump, and [`selects`] keeps it.
+        ipv6: request.ipv6 || request.ipv4,
         listeners_only: true,
         // The ports were validated by the caller, so the list always parses.
         ports: PortSet::parse(&list.join(",")).ok(),
@@ -80,6 +83,73 @@ pub fn listeners_query(request: &Request) -> Query {
         owners: true,
         ..Query::default()
     }
+}
+
+/// Sockets on the requested ports that the request does not stop but that
+/// keep a port from being free: listeners of a protocol or family that
+/// `-t`/`-u`/`-4`/`-6` left out, and TCP sockets bound without `listen()`.
+/// Without them "nothing listens" and "port is free" would be said of a
+/// port a new server still cannot bind.
+pub fn other_sockets(
+    system: &dyn System,
+    request: &Request,
+) -> Result<Vec<OtherSocket>, InventoryError> {
+    let query = Query {
+        tcp: true,
+        udp: true,
+        ipv4: true,
+        ipv6: true,
+        // Bound TCP sockets are in state CLOSE, outside a listeners dump.
+        listeners_only: false,
+        ..listeners_query(request)
+    };
+    let snapshot = system.snapshot(&query)?;
+    let others = snapshot
+        .sockets
+        .iter()
+        .filter(|socket| request.ports.contains(&socket.local_port()))
+        .filter_map(|socket| {
+            let kind = if socket.is_listener() {
+                if selects(request, socket) {
+                    return None;
+                }
+                OtherKind::NotSelected
+            } else if socket.protocol == crate::model::Protocol::Tcp
+                && socket.state == crate::model::SocketState::Close
+                // TIME-WAIT and request sockets have no inode; a bound
+                // socket is a file some process holds.
+                && socket.inode != 0
+            {
+                OtherKind::BoundOnly
+            } else {
+                return None;
+            };
+            let processes = socket
+                .owners
+                .iter()
+                .filter_map(|pid| snapshot.processes.get(pid).cloned())
+                .collect();
+            Some(OtherSocket { socket: socket.clone(), processes, kind })
+        })
+        .collect();
+    Ok(others)
+}
+
+/// Whether the protocol and family flags of `request` cover `socket`: a
+/// dual-stack `::` listener counts as IPv4 too, since IPv4 clients reach
+/// it.
+fn selects(request: &Request, socket: &Socket) -> bool {
+    let protocol = match socket.protocol {
+        crate::model::Protocol::Tcp => request.tcp,
+        crate::model::Protocol::Udp => request.udp,
+        crate::model::Protocol::Unix => false,
+    };
+    let family = match socket.local {
+        Some(address) if address.is_ipv4() => request.ipv4,
+        Some(_) => request.ipv6 || (request.ipv4 && socket.is_dual_stack()),
+        None => true,
+    };
+    protocol && family
 }
 
 /// Who is asking: the pids and uid a refusal is decided against.
@@ -113,7 +183,9 @@ pub fn plan_from(
     let Snapshot { sockets, processes, visibility, .. } = snapshot;
     let listeners: Vec<Socket> = sockets
         .into_iter()
-        .filter(|s| s.is_listener() && request.ports.contains(&s.local_port()))
+        .filter(|s| {
+            s.is_listener() && request.ports.contains(&s.local_port()) && selects(request, s)
+        })
         .collect();
     let mut ports_of: BTreeMap<u32, BTreeSet<u16>> = BTreeMap::new();
     let mut hidden = Vec::new();
@@ -271,7 +343,18 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
             outcome.fate = Fate::AlreadyGone;
         } else {
             match system.signal(target.pid, first) {
-                Ok(()) => outcome.signals.push(first),
+                Ok(()) => {
+                    outcome.signals.push(first);
+                    // A stopped process (SIGSTOP, Ctrl-Z) keeps the signal
+                    // pending until it runs again: without SIGCONT it would
+                    // sit out the grace and be killed as if it had ignored
+                    // SIGTERM. systemd does the same for its units.
+                    if needs_continue(system, target.pid, first)
+                        && system.signal(target.pid, Signal::CONT).is_ok()
+                    {
+                        outcome.signals.push(Signal::CONT);
+                    }
+                }
                 Err(SignalError::NoSuchProcess) => outcome.fate = Fate::AlreadyGone,
                 Err(SignalError::NotPermitted) => outcome.fate = Fate::NotPermitted,
                 Err(SignalError::Other { errno }) => outcome.fate = Fate::Failed { errno },
@@ -303,6 +386,23 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
         }
     }
     outcomes.into_iter().map(|(outcome, _)| outcome).collect()
+}
+
+/// Whether `signal`, just sent to `pid`, waits for a SIGCONT: the process
+/// is stopped by job control (state `T`) and the signal neither acts on a
+/// stopped process by itself (SIGKILL) nor is a stop or continue signal
+/// (which the caller asked for as such).
+///
+/// # Platform specific behavior
+/// A process stopped by a tracer (state `t`) is not resumed by SIGCONT;
+/// only SIGKILL ends it, so it is left to the escalation.
+/// See: <https://man7.org/linux/man-pages/man7/signal.7.html>
+fn needs_continue(system: &dyn System, pid: u32, signal: Signal) -> bool {
+    let acts_while_stopped = [Signal::KILL, Signal::CONT, Signal::STOP, Signal::TSTP]
+        .into_iter()
+        .chain([Signal { number: libc::SIGTTIN }, Signal { number: libc::SIGTTOU }])
+        .any(|s| s == signal);
+    !acts_while_stopped && system.stat(pid).is_some_and(|stat| stat.state == 'T')
 }
 
 /// Polls survivors until they are gone or `limit` (measured from
@@ -436,7 +536,7 @@ fn may_still_go(plan: &Plan, holder: &Holder) -> bool {
             .listeners
             .iter()
             .any(|l| l.inode != 0 && l.inode == holder.socket.inode && !l.owners.is_empty()),
-        HolderKind::Refused | HolderKind::NewProcess => false,
+        HolderKind::Refused | HolderKind::NewProcess | HolderKind::AlreadyRunning => false,
     }
 }
 
@@ -448,11 +548,14 @@ fn classify(
 ) -> Verification {
     let mut holders = Vec::new();
     let mut held_ports = BTreeSet::new();
-    for socket in snapshot
-        .sockets
-        .iter()
-        .filter(|s| s.is_listener() && request.ports.contains(&s.local_port()))
-    {
+    // A process that started before porthole did cannot be a restart that
+    // porthole's signals caused: it was running, just not listening when
+    // the plan was made (a slow start-up, a socket bound and listened on
+    // later).
+    let own_start = system.stat(std::process::id()).map(|s| s.start_ticks);
+    for socket in snapshot.sockets.iter().filter(|s| {
+        s.is_listener() && request.ports.contains(&s.local_port()) && selects(request, s)
+    }) {
         held_ports.insert(socket.local_port());
         if socket.owners.is_empty() {
             holders.push(Holder {
@@ -469,9 +572,14 @@ fn classify(
             let same_process = before.is_some_and(|t| {
                 t.start_ticks.is_none() || t.start_ticks == system.stat(pid).map(|s| s.start_ticks)
             });
+            let started_before_porthole = || {
+                own_start
+                    .is_some_and(|own| system.stat(pid).is_some_and(|stat| stat.start_ticks <= own))
+            };
             let kind = match before {
                 Some(target) if same_process && target.refusal.is_some() => HolderKind::Refused,
                 Some(_) if same_process => HolderKind::Survivor,
+                None if started_before_porthole() => HolderKind::AlreadyRunning,
                 _ => HolderKind::NewProcess,
             };
             let parent = match (kind, &process) {

@@ -197,3 +197,33 @@ fn bad_input_is_one_line_and_exit_2() {
         crate::util::assert_usage_error(&output, &format!("{args:?}"));
     }
 }
+
+#[test]
+fn a_port_held_only_by_time_wait_is_passed_over_and_said_why() {
+    // A server closed with a connection open leaves TIME-WAIT behind: no
+    // process, yet a server without SO_REUSEADDR cannot bind the port for
+    // up to 60 s. `free` must skip it and say so, not "a socket uses it";
+    // when nothing is found the reasons are given.
+    let Some(netns) = Netns::create() else { return };
+    let code = "import socket\n\
+                s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+                s.bind(('127.0.0.1', 12000)); s.listen()\n\
+                c = socket.create_connection(('127.0.0.1', 12000)); a, _ = s.accept()\n\
+                a.close(); c.close(); s.close(); print('closed', flush=True)";
+    let (_child, mut out) = python_via(netns.command("python3"), code, &[]);
+    assert_eq!(wait_for_line(&mut out), "closed");
+    let output = netns.porthole(&["free", "--prefer", "12000"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(output.stdout.trim(), "12001", "{output:?}");
+    assert!(output.stderr.contains("TIME-WAIT connections"), "{}", output.stderr);
+    let none = netns.porthole(&["free", "--range", "12000-12000"]);
+    assert_eq!(none.code, 1, "{none:?}");
+    assert!(
+        none.stderr.contains("passed over: held only by TIME-WAIT connections (1)"),
+        "{}",
+        none.stderr
+    );
+    let report = netns.porthole(&["free", "--prefer", "12000", "--json"]).json();
+    assert_eq!(report["skipped_because"]["held only by TIME-WAIT connections"], 1, "{report:#}");
+    assert!(report["preferred_skip"].as_str().unwrap().contains("TIME-WAIT"), "{report:#}");
+}

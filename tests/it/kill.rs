@@ -540,3 +540,141 @@ fn the_shell_porthole_runs_in_is_not_called_a_supervisor() {
     assert_eq!(output.code, 0, "{output:?}");
     assert!(!output.stdout.contains("note:"), "{}", output.stdout);
 }
+
+#[test]
+fn a_stopped_server_is_continued_after_term_not_called_stubborn() {
+    // A server suspended with Ctrl-Z (SIGSTOP here) keeps SIGTERM pending
+    // until it runs again; without SIGCONT it would be SIGKILLed after the
+    // grace and reported as having ignored SIGTERM.
+    let (server, port, _out) = server("plain");
+    let stop = Command::new("kill").args(["-STOP", &server.pid().to_string()]).status().unwrap();
+    assert!(stop.success());
+    assert!(eventually(Duration::from_secs(5), || state_of(server.pid()) == Some('T')));
+    let dry = porthole_run(&["kill", &port.to_string(), "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(dry.stdout.contains("is stopped (SIGSTOP or Ctrl-Z)"), "{}", dry.stdout);
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "--grace", "30s", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let target = &report["targets"][0];
+    assert_eq!(target["signals"], serde_json::json!(["TERM", "CONT"]), "{report:#}");
+    assert_eq!(target["outcome"], "exited", "SIGTERM did its work once continued: {report:#}");
+    assert!(!process_alive(server.pid()));
+}
+
+/// Holds `ADDRESS:PORT` (argv[1], argv[2]; port 0 picks one) until killed:
+/// listening when argv[3] is `listen`, only bound otherwise. Prints the port.
+const HOLDER: &str = r#"
+import socket, sys, time
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family)
+if family == socket.AF_INET6:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+if sys.argv[3] == "listen":
+    s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(120)
+"#;
+
+fn holder(address: &str, port: u16, mode: &str) -> (crate::util::ChildGuard, u16) {
+    let (child, mut out) = python(HOLDER, &[address, &port.to_string(), mode]);
+    let port = wait_for_line(&mut out).parse().unwrap();
+    (child, port)
+}
+
+#[test]
+fn a_port_is_not_called_free_while_sockets_kill_left_alone_still_hold_it() {
+    // -4 (and -t/-u/-6) narrow what is stopped, not what holds the port:
+    // the IPv6 listener of another process is left, and said to be left.
+    let (v4, port) = holder("127.0.0.1", 0, "listen");
+    let (v6, _) = holder("::1", port, "listen");
+    let output = porthole_run(&["kill", "-4", &port.to_string(), "--yes"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains(&format!("Port {port} is free")), "{}", output.stdout);
+    assert!(
+        output.stdout.contains(&format!("No selected listener is left on port {port}")),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains(&format!("[::1]:{port}/tcp held by {}", v6.pid())));
+    assert!(!process_alive(v4.pid()) && process_alive(v6.pid()));
+    // --udp selects nothing here: not "nothing listens".
+    let output = porthole_run(&["kill", "--udp", &port.to_string(), "--yes", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["other_sockets"][0]["kind"], "not_selected", "{report:#}");
+    assert_eq!(report["other_sockets"][0]["socket"]["processes"][0]["pid"], v6.pid());
+    let text = porthole_run(&["kill", "--udp", &port.to_string(), "--yes"]);
+    assert!(!text.stdout.contains("Nothing listens"), "{}", text.stdout);
+    drop(v6);
+
+    // A socket bound without listen() is no listener, but the port is not
+    // free while it exists: asked together with a listening port.
+    let (bound, bound_port) = holder("127.0.0.1", 0, "bind");
+    let (server, listen_port) = holder("127.0.0.1", 0, "listen");
+    let ports = [bound_port.to_string(), listen_port.to_string()];
+    let output = porthole_run(&["kill", &ports[0], &ports[1], "--yes"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(&format!("Port {listen_port} is free.")), "{}", output.stdout);
+    assert!(
+        output
+            .stdout
+            .contains(&format!("Nothing listens on port {bound_port}, but it is not free")),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("bound but not listening"), "{}", output.stdout);
+    assert!(process_alive(bound.pid()), "only listeners are stopped");
+    assert!(!process_alive(server.pid()));
+}
+
+#[test]
+fn a_process_running_before_porthole_that_takes_the_port_is_no_restart() {
+    // A server already running but not yet listening (slow start-up)
+    // takes the port once the planned target is gone. It started before
+    // porthole, so calling it "restarted by a supervisor" (and naming the
+    // test process as the supervisor to stop) would be wrong.
+    let (server, port, _out) = server("plain");
+    let grabber = "import socket, sys, time\n\
+                   print('waiting', flush=True)\n\
+                   while True:\n\
+                   \x20   try:\n\
+                   \x20       s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n\
+                   \x20       break\n\
+                   \x20   except OSError:\n\
+                   \x20       s.close(); time.sleep(0.01)\n\
+                   time.sleep(120)";
+    let (late, mut out) = python(grabber, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut out), "waiting");
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "--json"]);
+    assert_eq!(output.code, 2, "the port is held again: {output:?}");
+    let report = output.json();
+    let holder = &report["holders_after"][0];
+    assert_eq!(holder["pid"], late.pid(), "{report:#}");
+    assert_eq!(holder["kind"], "already_running", "{report:#}");
+    assert!(holder["parent_pid"].is_null(), "no supervisor is named: {report:#}");
+    assert!(!process_alive(server.pid()));
+    let text = porthole_run(&["kill", &port.to_string(), "--yes"]);
+    assert!(!text.stdout.contains("supervisor"), "{}", text.stdout);
+}
+
+#[test]
+fn minus_4_stops_a_dual_stack_listener_that_takes_ipv4_clients() {
+    // A `::` listener with IPV6_V6ONLY off is where IPv4 clients of the
+    // port arrive: `kill -4` must see it rather than say nothing listens.
+    let code = "import socket\n\
+                s = socket.socket(socket.AF_INET6)\n\
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
+                s.bind(('::', 0)); s.listen()\n\
+                print(s.getsockname()[1], flush=True)\n\
+                import time; time.sleep(120)";
+    let (server, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&["kill", "-4", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["targets"][0]["pid"], server.pid(), "{report:#}");
+    assert_eq!(report["targets"][0]["outcome"], "exited", "{report:#}");
+    assert!(!process_alive(server.pid()));
+}

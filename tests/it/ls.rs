@@ -382,3 +382,59 @@ fn normalize_ss_address(text: &str) -> String {
     };
     format!("{address}:{port}")
 }
+
+#[test]
+fn a_bound_socket_is_listed_for_a_port_list_as_for_one_port() {
+    // bind() without listen(): the kernel dumps such sockets only when
+    // asked; `ls -a --port` must ask for a list or range as for one port.
+    let code = "import socket\n\
+                s = socket.socket(); s.bind(('127.0.0.1', 0))\n\
+                print(s.getsockname()[1], flush=True)\n\
+                import time; time.sleep(120)";
+    let (bound, mut out) = python(code, &[]);
+    let port: u16 = wait_for_line(&mut out).parse().unwrap();
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    let (low, high) = (port.min(other_port), port.max(other_port));
+    for ports in [port.to_string(), format!("{port},{other_port}"), format!("{low}-{high}")] {
+        let list = porthole_run(&["ls", "-a", "-t", "--port", &ports, "--json"]).json();
+        let found = with_port(&list, port);
+        assert_eq!(found.len(), 1, "--port {ports}: {list:#}");
+        assert_eq!(found[0]["state"], "UNCONN", "--port {ports}: {list:#}");
+        assert_eq!(pids_of(&found[0]), vec![u64::from(bound.pid())], "--port {ports}");
+    }
+}
+
+#[test]
+fn json_keeps_every_argument_exactly_while_text_escapes_them() {
+    // Arguments with spaces, an empty one and control characters: the
+    // joined `cmdline` cannot tell `"a b"` from `a b`, `argv` can. Text
+    // output shows the escapes, never the raw bytes.
+    let code = "import socket\n\
+                s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                print(s.getsockname()[1], flush=True)\n\
+                import time; time.sleep(120)";
+    let hostile = "\x1b[2J\u{202e}evil\nline";
+    let (child, mut out) = python(code, &["two words", "", hostile]);
+    let port: u16 = wait_for_line(&mut out).parse().unwrap();
+    let list = porthole_run(&["ls", "--port", &port.to_string(), "--json"]).json();
+    let found = with_port(&list, port);
+    assert_eq!(found.len(), 1, "{list:#}");
+    let process = &found[0]["processes"][0];
+    assert_eq!(process["pid"], child.pid());
+    let argv: Vec<&str> =
+        process["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(&argv[argv.len() - 3..], ["two words", "", hostile], "{process:#}");
+    let plan = porthole_run(&["kill", &port.to_string(), "--dry-run", "--json"]).json();
+    let target_argv = plan["targets"][0]["argv"].as_array().unwrap();
+    assert_eq!(target_argv.last().unwrap(), hostile, "{plan:#}");
+    for args in [vec!["ls", "-l", "--port"], vec!["kill", "--dry-run"]] {
+        let mut args = args.clone();
+        let port_text = port.to_string();
+        args.push(&port_text);
+        let text = porthole_run(&args);
+        assert!(!text.stdout.contains('\x1b'), "{args:?}: {:?}", text.stdout);
+        assert!(!text.stdout.contains('\u{202e}'), "{args:?}: {:?}", text.stdout);
+        assert!(text.stdout.contains("\\x1b[2J\\u202eevil"), "{args:?}: {}", text.stdout);
+    }
+}

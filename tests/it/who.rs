@@ -107,3 +107,80 @@ fn explains_well_known_numbers() {
     assert_eq!(system["meaning"]["iana_range"], "system");
     assert_eq!(system["meaning"]["privileged"], true);
 }
+
+#[test]
+fn a_reserved_port_is_not_said_to_be_handed_out() {
+    // ip_local_reserved_ports keeps a port of the ephemeral range from
+    // being picked as a source port; outside the range the listing still
+    // says someone kept the port for a service.
+    let Some(netns) = crate::util::Netns::create() else { return };
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_port_range=40000 50000"]);
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_reserved_ports=20001,45001"]);
+    let inside = netns.porthole(&["45001"]);
+    assert_eq!(inside.code, 1, "{inside:?}");
+    assert!(
+        inside.stdout.contains(
+            "inside this machine's ephemeral range 40000-50000 but reserved \
+             (ip_local_reserved_ports): the kernel does not hand it out"
+        ),
+        "{}",
+        inside.stdout
+    );
+    assert!(!inside.stdout.contains("hands it out"), "{}", inside.stdout);
+    let outside = netns.porthole(&["20001"]);
+    assert!(outside.stdout.contains("listed in ip_local_reserved_ports"), "{}", outside.stdout);
+    let plain = netns.porthole(&["45002"]);
+    assert!(plain.stdout.contains("the kernel hands it out"), "{}", plain.stdout);
+    assert!(!plain.stdout.contains("reserved"), "{}", plain.stdout);
+    assert_eq!(netns.porthole(&["45001", "--json"]).json()["meaning"]["reserved"], true);
+}
+
+#[test]
+fn number_like_mistakes_get_advice_that_runs() {
+    for word in ["1e3", "0x50", "-1", "+80", ""] {
+        let output = porthole_run(&[word]);
+        assert_eq!(output.code, 2, "{word:?}: {output:?}");
+        assert!(output.stderr.starts_with("porthole: "), "{word:?}: {}", output.stderr);
+        assert!(output.stdout.is_empty(), "{word:?}: {}", output.stdout);
+        // No "WORD:PORT" suggestion for something that is no host name,
+        // and no colon quoted that was never typed.
+        assert!(!output.stderr.contains(&format!("'{word}:")), "{word:?}: {}", output.stderr);
+        assert!(!output.stderr.contains(&format!("porthole {word}:PORT")), "{}", output.stderr);
+    }
+    let output = porthole_run(&["1e3"]);
+    assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+    assert!(output.stderr.contains("'1e3' is not a port number"), "{}", output.stderr);
+}
+
+#[test]
+fn netns_all_says_which_namespace_each_listener_is_in() {
+    // The same loopback address and port in two namespaces are two
+    // different services: the table must tell them apart.
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let code = "import socket,sys,time\n\
+                s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n\
+                print(s.getsockname()[1], flush=True); time.sleep(120)";
+    let (_here, mut out) = python(code, &["0"]);
+    let port = wait_for_line(&mut out);
+    let (_there, mut out) =
+        crate::util::python_via(netns.command("python3"), code, &[port.as_str()]);
+    assert_eq!(wait_for_line(&mut out), port);
+    let text = porthole_run(&[&port, "--netns", "all"]);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(text.stdout.contains("NETNS"), "{}", text.stdout);
+    assert!(text.stdout.contains("(current)"), "{}", text.stdout);
+    assert!(text.stdout.contains(&format!("(netns {})", netns.name)), "{}", text.stdout);
+    assert!(!text.stdout.contains("different processes hold"), "{}", text.stdout);
+    let report = porthole_run(&[&port, "--netns", "all", "--json"]).json();
+    let hints: Vec<&str> = report["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["net_namespace_hint"].as_str().unwrap_or(""))
+        .collect();
+    assert!(hints.contains(&"current"), "{report:#}");
+    assert!(hints.contains(&format!("netns {}", netns.name).as_str()), "{report:#}");
+    // Without --netns all there is one namespace and no column.
+    let plain = porthole_run(&[&port]);
+    assert!(!plain.stdout.contains("NETNS"), "{}", plain.stdout);
+}
