@@ -390,7 +390,11 @@ fn a_listener_whose_event_was_dropped_is_dumped_at_the_next_tick_in_ebpf_mode() 
         "the churn did not overflow the ring:\n{}",
         dump(&of_type(&lines, "loss").into_iter().cloned().collect::<Vec<_>>())
     );
-    assert!(seen, "listener on {port} not seen {waited:?} after the recorder was stopped:\n{}", dump(&lines));
+    assert!(
+        seen,
+        "listener on {port} not seen {waited:?} after the recorder was stopped:\n{}",
+        dump(&lines)
+    );
     let event = of_type(&lines, "listener")
         .into_iter()
         .find(|l| l["local_port"] == port)
