@@ -103,10 +103,7 @@ pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Find
     let checks: Vec<(u32, restart::RestartCheck)> =
         target.owners.iter().map(|p| (p.pid, restart::check(system, p.pid))).collect();
     let chain = InputChain::read(system);
-    let firewall_text = match (&chain.source, &chain.policy) {
-        (Some(source), Some(policy)) => format!("{source} input policy {policy}"),
-        _ => chain.note.clone().unwrap_or_else(|| "firewall not readable".into()),
-    };
+    let firewall_text = chain.describe(target.protocol, target.port);
     let context = rules::Context {
         target: &target,
         outcome: outcome.as_ref(),
@@ -114,7 +111,7 @@ pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Find
         firewall: if target.net_namespace.is_some() {
             crate::audit::firewall::Verdict::Unknown
         } else {
-            chain.verdict(target.port)
+            chain.verdict_for(target.protocol, target.port)
         },
         firewall_text: &firewall_text,
         packages: None,

@@ -1,6 +1,8 @@
 //! The host firewall's input chain, read just far enough to say whether a
 //! packet from another device to a port would get in: the input hook's
-//! policy, and the TCP/UDP destination ports its rules accept.
+//! policy, and the TCP/UDP destination ports its rules accept or drop, each
+//! with the transport protocol it matches (a `udp dport 53 drop` says
+//! nothing about TCP port 53).
 //!
 //! nftables is read as JSON (`nft -j list ruleset`, typed by
 //! [`crate::inventory::nftables`], the reader the diagnosis uses too);
@@ -12,7 +14,7 @@
 use crate::inventory::iptables;
 use crate::inventory::nftables::{self, NftExpression, NftRuleset};
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
-use crate::model::FirewallSummary;
+use crate::model::{FirewallSummary, Protocol};
 
 /// What the input chain would do with a new connection to a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,11 +33,35 @@ pub struct InputChain {
     pub source: Option<&'static str>,
     /// `accept` or `drop` (iptables `DROP`/`REJECT` normalised to `drop`).
     pub policy: Option<String>,
-    /// Destination ports explicitly accepted, as inclusive ranges.
-    pub accepted: Vec<(u16, u16)>,
+    /// Destination ports explicitly accepted.
+    pub accepted: Vec<PortRange>,
     /// Destination ports explicitly dropped or rejected.
-    pub dropped: Vec<(u16, u16)>,
+    pub dropped: Vec<PortRange>,
     pub note: Option<String>,
+}
+
+/// Destination ports a rule matches: an inclusive range, and the transport
+/// protocol the match names (`None`: any, as nft's `th dport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub protocol: Option<Protocol>,
+    pub low: u16,
+    pub high: u16,
+}
+
+impl PortRange {
+    fn covers(&self, protocol: Protocol, port: u16) -> bool {
+        self.protocol.is_none_or(|p| p == protocol) && (self.low..=self.high).contains(&port)
+    }
+}
+
+/// `tcp`/`udp` as a rule names them; other names (`th`, `sctp`) are `None`.
+fn transport(name: &str) -> Option<Protocol> {
+    match name {
+        "tcp" => Some(Protocol::Tcp),
+        "udp" => Some(Protocol::Udp),
+        _ => None,
+    }
 }
 
 impl InputChain {
@@ -68,9 +94,16 @@ impl InputChain {
         }
     }
 
+    /// The verdict on a new TCP connection to `port`.
     pub fn verdict(&self, port: u16) -> Verdict {
+        self.verdict_for(Protocol::Tcp, port)
+    }
+
+    /// The verdict on a new `protocol` flow to `port`: only rules that match
+    /// that protocol (or any) count.
+    pub fn verdict_for(&self, protocol: Protocol, port: u16) -> Verdict {
         let Some(policy) = &self.policy else { return Verdict::Unknown };
-        let within = |ranges: &[(u16, u16)]| ranges.iter().any(|&(a, b)| (a..=b).contains(&port));
+        let within = |ranges: &[PortRange]| ranges.iter().any(|r| r.covers(protocol, port));
         if policy == "accept" {
             if within(&self.dropped) {
                 Verdict::Blocked
@@ -82,6 +115,22 @@ impl InputChain {
         } else {
             Verdict::Blocked
         }
+    }
+
+    /// What the chain says about `protocol` port `port`, in words: the
+    /// policy, and the rule that overrides it when one does (a finding that
+    /// says "policy accept" and "blocked" would contradict itself).
+    pub fn describe(&self, protocol: Protocol, port: u16) -> String {
+        let (Some(source), Some(policy)) = (self.source, &self.policy) else {
+            return self.note.clone().unwrap_or_else(|| "firewall not readable".into());
+        };
+        let within = |ranges: &[PortRange]| ranges.iter().any(|r| r.covers(protocol, port));
+        let overridden = match policy.as_str() {
+            "accept" if within(&self.dropped) => ", but a rule drops",
+            "drop" if within(&self.accepted) => ", but a rule accepts",
+            _ => return format!("{source} input policy {policy}"),
+        };
+        format!("{source} input policy {policy}{overridden} {protocol} port {port}")
     }
 
     pub fn summary(&self) -> FirewallSummary {
@@ -129,12 +178,11 @@ pub fn input_chain(ruleset: &NftRuleset) -> InputChain {
         let mut verdict = None;
         for statement in &rule.expr {
             if let Some(matched) = &statement.matches {
-                let is_dport = matches!(
-                    &matched.left,
-                    NftExpression::Payload { payload } if payload.field.as_deref() == Some("dport")
-                );
-                if is_dport && matched.op == "==" {
-                    collect_ports(&matched.right, &mut ports);
+                if let NftExpression::Payload { payload } = &matched.left {
+                    if payload.field.as_deref() == Some("dport") && matched.op == "==" {
+                        let protocol = payload.protocol.as_deref().and_then(transport);
+                        collect_ports(&matched.right, protocol, &mut ports);
+                    }
                 }
             }
             if statement.accept.is_some() {
@@ -157,23 +205,25 @@ pub fn input_chain(ruleset: &NftRuleset) -> InputChain {
 }
 
 /// A port, a `{"set": [...]}`, or a `{"range": [a, b]}`.
-fn collect_ports(value: &NftExpression, ports: &mut Vec<(u16, u16)>) {
+fn collect_ports(value: &NftExpression, protocol: Option<Protocol>, ports: &mut Vec<PortRange>) {
     let port = |value: &NftExpression| match value {
         NftExpression::Number(number) => u16::try_from(*number).ok(),
         _ => None,
     };
     match value {
-        NftExpression::Number(_) => ports.extend(port(value).map(|p| (p, p))),
+        NftExpression::Number(_) => {
+            ports.extend(port(value).map(|p| PortRange { protocol, low: p, high: p }))
+        }
         NftExpression::Range { range } => {
             if let [low, high] = range.as_slice() {
                 if let (Some(low), Some(high)) = (port(low), port(high)) {
-                    ports.push((low, high));
+                    ports.push(PortRange { protocol, low, high });
                 }
             }
         }
         NftExpression::Set { set } => {
             for member in set {
-                collect_ports(member, ports);
+                collect_ports(member, protocol, ports);
             }
         }
         _ => {}
@@ -189,14 +239,23 @@ pub fn parse_iptables(text: &str) -> InputChain {
         chain.policy = Some(if policy == "ACCEPT" { "accept".into() } else { "drop".into() });
     }
     for rule in filter.rules.iter().filter(|rule| rule.chain == "INPUT") {
-        let ports: Vec<(u16, u16)> = rule
+        // `-p tcp` (or `--protocol`); without one, iptables refuses
+        // `--dport`, so a rule with ports always names its protocol.
+        let protocol = rule
+            .words
+            .windows(2)
+            .find(|w| w[0] == "-p" || w[0] == "--protocol")
+            .and_then(|w| transport(&w[1]));
+        let ports: Vec<PortRange> = rule
             .words
             .windows(2)
             .filter(|w| w[0] == "--dport" || w[0] == "--dports")
             .flat_map(|w| w[1].split(','))
             .filter_map(|part| match part.split_once(':') {
-                Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
-                None => part.parse().ok().map(|p| (p, p)),
+                Some((a, b)) => {
+                    Some(PortRange { protocol, low: a.parse().ok()?, high: b.parse().ok()? })
+                }
+                None => part.parse().ok().map(|p| PortRange { protocol, low: p, high: p }),
             })
             .collect();
         match rule.target() {
@@ -251,6 +310,38 @@ mod tests {
         let chain = InputChain::read(&Scripted::default());
         assert_eq!(chain.verdict(80), Verdict::Unknown);
         assert_eq!(chain.note.as_deref(), Some("nft: not installed or could not be started"));
+    }
+
+    #[test]
+    fn rules_count_only_for_their_protocol_and_are_described() {
+        let text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p udp -m udp --dport 53 -j DROP\n-A INPUT -p tcp -m multiport --dports 80,443 -j REJECT\nCOMMIT\n";
+        let chain = parse_iptables(text);
+        assert_eq!(chain.verdict_for(Protocol::Udp, 53), Verdict::Blocked);
+        assert_eq!(chain.verdict_for(Protocol::Tcp, 53), Verdict::Admitted);
+        assert_eq!(chain.verdict_for(Protocol::Tcp, 443), Verdict::Blocked);
+        assert_eq!(chain.verdict_for(Protocol::Udp, 443), Verdict::Admitted);
+        assert_eq!(
+            chain.describe(Protocol::Tcp, 443),
+            "iptables input policy accept, but a rule drops tcp port 443"
+        );
+        assert_eq!(chain.describe(Protocol::Tcp, 53), "iptables input policy accept");
+        let nft = r#"{"nftables":[
+          {"chain":{"family":"inet","table":"f","name":"in","handle":1,"type":"filter","hook":"input","prio":0,"policy":"drop"}},
+          {"rule":{"family":"inet","table":"f","chain":"in","handle":2,"expr":[
+            {"match":{"op":"==","left":{"payload":{"protocol":"udp","field":"dport"}},"right":5353}},{"accept":null}]}},
+          {"rule":{"family":"inet","table":"f","chain":"in","handle":3,"expr":[
+            {"match":{"op":"==","left":{"payload":{"protocol":"th","field":"dport"}},"right":8080}},{"accept":null}]}}]}"#;
+        let chain = parse_nft(nft).unwrap();
+        assert_eq!(chain.verdict_for(Protocol::Tcp, 5353), Verdict::Blocked);
+        assert_eq!(chain.verdict_for(Protocol::Udp, 5353), Verdict::Admitted);
+        assert_eq!(
+            (chain.verdict_for(Protocol::Tcp, 8080), chain.verdict_for(Protocol::Udp, 8080)),
+            (Verdict::Admitted, Verdict::Admitted)
+        );
+        assert_eq!(
+            chain.describe(Protocol::Udp, 5353),
+            "nftables input policy drop, but a rule accepts udp port 5353"
+        );
     }
 
     #[test]

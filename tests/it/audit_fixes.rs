@@ -262,3 +262,188 @@ fn dns_rebinding_evidence_and_fix_use_the_address_probed() {
         assert!(fix.contains(&format!("{host}:{port}")), "{address}: {fix}");
     }
 }
+
+/// TCP servers on 0.0.0.0 (ports from argv) that greet with argv's
+/// matching banner (Python escapes allowed) and hang up; prints "ready".
+const GREETERS: &str = r#"
+import socket, sys, threading
+def serve(port, banner):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(16)
+    while True:
+        c, _ = s.accept()
+        try:
+            c.sendall(banner)
+        except OSError:
+            pass
+        c.close()
+pairs = sys.argv[1:]
+for port, banner in zip(pairs[::2], pairs[1::2]):
+    data = banner.encode().decode("unicode_escape").encode("latin-1")
+    threading.Thread(target=serve, args=(int(port), data), daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+"#;
+
+#[test]
+fn hostile_greetings_are_sanitised_in_text_exact_in_json_and_bounded() {
+    let Some(netns) = Netns::create() else { return };
+    let (escapes, huge) = (util::unique_port(), util::unique_port());
+    let hostile = r"SSH-2.0-Evil\x1b]0;owned\x07\x1b[2J\r\n";
+    let long = format!("220 {}\\r\\n", "A".repeat(100_000));
+    let (_server, mut ready) = util::python_in(
+        &netns,
+        GREETERS,
+        &[&escapes.to_string(), hostile, &huge.to_string(), &long],
+    );
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    assert!(wait_in(&netns, escapes) && wait_in(&netns, huge));
+    let ports = format!("{escapes},{huge}");
+    let args = ["audit", "--port", &ports, "--skip", "outdated-package", "--fail-on", "never"];
+
+    let text = netns.porthole(&args);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(!text.stdout.contains(['\x1b', '\x07']), "raw escapes reached the terminal");
+    assert!(text.stdout.contains(r"SSH-2.0-Evil\x1b]0;owned\x07"), "{}", text.stdout);
+    let widest = text.stdout.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(widest < 1000, "a banner stretched the table to {widest} characters");
+
+    let json = netns.porthole(&[&args[..], &["--json"]].concat()).json();
+    let version = |port: u16| {
+        json["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["port"] == port)
+            .and_then(|s| s["version"].as_str())
+            .unwrap_or_else(|| panic!("no version for {port}: {json:#}"))
+            .to_string()
+    };
+    assert_eq!(version(escapes), "SSH-2.0-Evil\x1b]0;owned\x07\x1b[2J", "exact in JSON");
+    let cut = version(huge);
+    assert!(cut.starts_with("AAAA") && cut.ends_with('…'), "{cut}");
+    assert!(cut.chars().count() <= 81, "{} characters", cut.chars().count());
+    for finding in findings_of(&json, huge) {
+        assert!(finding["service"].as_str().unwrap().chars().count() < 100, "{finding}");
+    }
+}
+
+#[test]
+fn a_firewall_rule_counts_only_for_its_protocol_and_is_named() {
+    if !require("nft") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let (udp_dropped, tcp_dropped) = (util::unique_port(), util::unique_port());
+    let (_server, mut ready) = util::python_in(
+        &netns,
+        GREETERS,
+        &[&udp_dropped.to_string(), r"hello\n", &tcp_dropped.to_string(), r"hello\n"],
+    );
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    assert!(wait_in(&netns, udp_dropped) && wait_in(&netns, tcp_dropped));
+    let rules = format!(
+        "add table inet filter; add chain inet filter input {{ type filter hook input priority 0; policy accept; }}; \
+         add rule inet filter input udp dport {udp_dropped} drop; \
+         add rule inet filter input iifname != \"lo\" tcp dport {tcp_dropped} drop"
+    );
+    netns.run_ok("nft", &[&rules]);
+    let ports = format!("{udp_dropped},{tcp_dropped}");
+    let output = netns.porthole(&[
+        "audit",
+        "--port",
+        &ports,
+        "--json",
+        "--skip",
+        "outdated-package",
+        "--fail-on",
+        "never",
+    ]);
+    let json = output.json();
+
+    // A UDP rule says nothing about the TCP listener on the same number.
+    let open = finding(&json, udp_dropped, "exposed-service");
+    let evidence = open["evidence"].as_str().unwrap();
+    assert!(evidence.contains("other devices can connect"), "{evidence}");
+    assert!(!evidence.contains("blocked"), "{evidence}");
+    assert_eq!(open["severity"], "low", "{open:#}");
+    assert!(open["fix"].as_str().unwrap().contains(&format!("tcp dport {udp_dropped} drop")));
+
+    // A TCP rule overrides the accept policy, and the evidence says so
+    // instead of "policy accept: … blocked".
+    let closed = finding(&json, tcp_dropped, "exposed-service");
+    let evidence = closed["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains(&format!(
+            "nftables input policy accept, but a rule drops tcp port {tcp_dropped}: other devices are likely blocked"
+        )),
+        "{evidence}"
+    );
+    assert_eq!(closed["severity"], "info", "{closed:#}");
+    assert!(!closed["fix"].as_str().unwrap().contains("nft"), "already dropped: {closed:#}");
+}
+
+/// An HTTP server on 127.0.0.1 whose `/` redirects, by `argv[1]`:
+/// `canonical` sends every Host but `localhost:PORT` to
+/// `http://localhost:PORT/`; `login` sends everyone to `/login`, a page it
+/// serves to any Host; `foreign` sends only other Hosts away.
+const REDIRECTING: &str = r#"
+import http.server, sys
+mode = sys.argv[1]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        port = self.server.server_address[1]
+        host = self.headers.get("Host", "")
+        own = host in ("127.0.0.1:%d" % port, "localhost:%d" % port)
+        if mode == "canonical" and host != "localhost:%d" % port:
+            return self.answer(301, b"", "http://localhost:%d/" % port)
+        if mode == "foreign" and not own:
+            return self.answer(301, b"", "http://127.0.0.1:%d/" % port)
+        if mode == "login" and self.path == "/":
+            return self.answer(302, b"", "/login")
+        self.answer(200, b"<html>notes of " + self.path.encode() + b"</html>", None)
+    def answer(self, status, body, location):
+        self.send_response(status)
+        if location:
+            self.send_header("Location", location)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+#[test]
+fn redirects_are_judged_by_where_they_land() {
+    for (mode, rebindable) in [("canonical", false), ("foreign", false), ("login", true)] {
+        let (_server, mut ready) = util::python(REDIRECTING, &[mode]);
+        let port: u16 = util::wait_for_line(&mut ready).parse().unwrap();
+        let output = util::porthole_run(&[
+            "audit",
+            "--port",
+            &port.to_string(),
+            "--json",
+            "--skip",
+            "outdated-package",
+            "--skip",
+            "root-service",
+        ]);
+        let json = output.json();
+        let found = findings_of(&json, port).into_iter().find(|f| f["rule"] == "dns-rebinding");
+        assert_eq!(found.is_some(), rebindable, "{mode}: {json:#}");
+        if let Some(found) = found {
+            let evidence = found["evidence"].as_str().unwrap();
+            assert!(
+                evidence.ends_with(&format!(
+                    "with Host: rebind.example:{port} → 302 /login → 200 (same answer)"
+                )),
+                "{evidence}"
+            );
+        }
+    }
+}
