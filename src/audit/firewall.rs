@@ -64,27 +64,64 @@ fn transport(name: &str) -> Option<Protocol> {
     }
 }
 
+/// The IP version of the traffic a chain is read for: nftables `ip` and
+/// `ip6` tables (and `iptables`/`ip6tables`) each see one; `inet` both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn nft_families(self) -> [&'static str; 2] {
+        match self {
+            Family::V4 => ["ip", "inet"],
+            Family::V6 => ["ip6", "inet"],
+        }
+    }
+
+    /// The legacy dump program and the name the evidence gives it.
+    fn legacy(self) -> (&'static str, &'static str) {
+        match self {
+            Family::V4 => ("iptables-save", "iptables"),
+            Family::V6 => ("ip6tables-save", "ip6tables"),
+        }
+    }
+}
+
 impl InputChain {
-    /// Reads the ruleset of the current network namespace of `system`:
-    /// nftables, else (or when nft has no input hook) `iptables-save`.
+    /// Reads the IPv4 input chain of the current network namespace of
+    /// `system`: nftables, else (or when nft has no input hook) `iptables-save`.
     pub fn read(system: &dyn System) -> Self {
-        match nftables::read(system) {
+        Self::read_from(system, &nftables::read(system), Family::V4)
+    }
+
+    /// The input chain `family` traffic meets, from an nft ruleset already
+    /// read (or the error reading it) and the legacy dump of that family.
+    fn read_from(
+        system: &dyn System,
+        nft: &Result<NftRuleset, nftables::NftReadError>,
+        family: Family,
+    ) -> Self {
+        let legacy =
+            |text: &str| InputChain { source: Some(family.legacy().1), ..parse_iptables(text) };
+        match nft {
             Ok(ruleset) => {
-                let chain = input_chain(&ruleset);
+                let chain = input_chain_for(ruleset, family);
                 if chain.policy.is_some() {
                     return chain;
                 }
             }
             Err(error) => {
-                if let Some(text) = iptables_save(system) {
-                    return parse_iptables(&text);
+                if let Some(text) = legacy_save(system, family) {
+                    return legacy(&text);
                 }
                 return InputChain { note: Some(error.to_string()), ..InputChain::default() };
             }
         }
         // nft works but has no input hook: iptables-legacy may still filter.
-        match iptables_save(system) {
-            Some(text) if text.contains(":INPUT") => parse_iptables(&text),
+        match legacy_save(system, family) {
+            Some(text) if text.contains(":INPUT") => legacy(&text),
             _ => InputChain {
                 source: Some("nftables"),
                 policy: Some("accept".into()),
@@ -142,10 +179,55 @@ impl InputChain {
     }
 }
 
-/// `iptables-save -t filter`, when it runs and succeeds.
-fn iptables_save(system: &dyn System) -> Option<String> {
-    let output = system.run("iptables-save", &["-t", "filter"], COMMAND_TIMEOUT)?;
+/// `iptables-save -t filter` (`ip6tables-save` for IPv6), when it runs and
+/// succeeds.
+fn legacy_save(system: &dyn System, family: Family) -> Option<String> {
+    let output = system.run(family.legacy().0, &["-t", "filter"], COMMAND_TIMEOUT)?;
     output.success.then(|| output.text())
+}
+
+/// Both input chains of the host: a listener is reached through the one of
+/// its address family, and a `[::]` listener (dual-stack unless
+/// `IPV6_V6ONLY`) through both. `iptables` rules do nothing to IPv6.
+#[derive(Debug, Clone, Default)]
+pub struct HostFirewall {
+    pub v4: InputChain,
+    pub v6: InputChain,
+}
+
+impl HostFirewall {
+    /// Reads the ruleset once (`nft`), plus the legacy dumps it needs.
+    pub fn read(system: &dyn System) -> Self {
+        let nft = nftables::read(system);
+        HostFirewall {
+            v4: InputChain::read_from(system, &nft, Family::V4),
+            v6: InputChain::read_from(system, &nft, Family::V6),
+        }
+    }
+
+    /// The verdict and its words for `protocol` port `port` on `address`
+    /// (as the inventory writes it: `0.0.0.0`, `::`, `::1`…). For `[::]`
+    /// either family getting in is enough.
+    pub fn judge(&self, address: &str, protocol: Protocol, port: u16) -> (Verdict, String) {
+        let one = |chain: &InputChain| {
+            (chain.verdict_for(protocol, port), chain.describe(protocol, port))
+        };
+        if !address.contains(':') {
+            return one(&self.v4);
+        }
+        let (v6, v6_text) = one(&self.v6);
+        if address != "::" {
+            return (v6, v6_text);
+        }
+        let (v4, v4_text) = one(&self.v4);
+        let verdict = match (v6, v4) {
+            (Verdict::Admitted, _) | (_, Verdict::Admitted) => Verdict::Admitted,
+            (Verdict::Blocked, Verdict::Blocked) => Verdict::Blocked,
+            _ => Verdict::Unknown,
+        };
+        let text = if v6_text == v4_text { v6_text } else { format!("{v6_text}; {v4_text}") };
+        (verdict, text)
+    }
 }
 
 /// Reads `nft -j list ruleset` text; `None` when it is not that JSON.
@@ -153,15 +235,20 @@ pub fn parse_nft(text: &str) -> Option<InputChain> {
     nftables::parse(text.as_bytes()).ok().map(|ruleset| input_chain(&ruleset))
 }
 
-/// The input hook of a ruleset: base chains hooked on input (families ip,
-/// ip6, inet), the most restrictive policy among them, and `dport` matches
+/// The IPv4 input hook of a ruleset: base chains hooked on input (families
+/// ip, inet), the most restrictive policy among them, and `dport` matches
 /// of their rules with an accept/drop/reject verdict.
 pub fn input_chain(ruleset: &NftRuleset) -> InputChain {
+    input_chain_for(ruleset, Family::V4)
+}
+
+/// [`input_chain`] for the chains `family` traffic passes.
+fn input_chain_for(ruleset: &NftRuleset, family: Family) -> InputChain {
     let mut chain = InputChain { source: Some("nftables"), ..InputChain::default() };
     let mut input_chains = Vec::new();
     for base in ruleset.nftables.iter().filter_map(|item| item.chain.as_ref()) {
         if base.hook.as_deref() == Some("input")
-            && matches!(base.family.as_str(), "ip" | "ip6" | "inet")
+            && family.nft_families().contains(&base.family.as_str())
         {
             let policy = base.policy.as_deref().unwrap_or("accept");
             if chain.policy.as_deref() != Some("drop") {
@@ -342,6 +429,34 @@ mod tests {
             chain.describe(Protocol::Udp, 5353),
             "nftables input policy drop, but a rule accepts udp port 5353"
         );
+    }
+
+    #[test]
+    fn each_address_family_meets_its_own_chain() {
+        let nft = r#"{"nftables":[
+          {"chain":{"family":"ip","table":"f","name":"in","handle":1,"type":"filter","hook":"input","prio":0,"policy":"drop"}}]}"#;
+        let ruleset = nftables::parse(nft.as_bytes()).unwrap();
+        let v6 = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j DROP\nCOMMIT\n";
+        let host = HostFirewall {
+            v4: input_chain_for(&ruleset, Family::V4),
+            v6: InputChain { source: Some("ip6tables"), ..parse_iptables(v6) },
+        };
+        assert_eq!(host.judge("0.0.0.0", Protocol::Tcp, 80).0, Verdict::Blocked);
+        assert_eq!(
+            host.judge("fd00::1", Protocol::Tcp, 80),
+            (Verdict::Admitted, "ip6tables input policy accept".into())
+        );
+        assert_eq!(host.judge("fd00::1", Protocol::Tcp, 22).0, Verdict::Blocked);
+        // `[::]` takes IPv4 clients too: blocked only when both block.
+        let (verdict, text) = host.judge("::", Protocol::Tcp, 22);
+        assert_eq!(verdict, Verdict::Blocked);
+        assert_eq!(
+            text,
+            "ip6tables input policy accept, but a rule drops tcp port 22; nftables input policy drop"
+        );
+        assert_eq!(host.judge("::", Protocol::Tcp, 80).0, Verdict::Admitted);
+        // An ip6 table is not an IPv4 chain.
+        assert_eq!(input_chain_for(&ruleset, Family::V6).policy, None);
     }
 
     #[test]

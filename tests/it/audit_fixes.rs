@@ -78,7 +78,9 @@ fn firewall_commands(fix: &str) -> Vec<String> {
     fix.split('`')
         .skip(1)
         .step_by(2)
-        .filter(|c| c.starts_with("nft ") || c.starts_with("iptables "))
+        .filter(|c| {
+            c.starts_with("nft ") || c.starts_with("iptables ") || c.starts_with("ip6tables ")
+        })
         .map(str::to_string)
         .collect()
 }
@@ -446,4 +448,96 @@ fn redirects_are_judged_by_where_they_land() {
             );
         }
     }
+}
+
+/// Greets on (address, port) pairs from argv, IPv4 or IPv6 by the address;
+/// prints "ready".
+const GREET_ON: &str = r#"
+import socket, sys, threading
+def serve(address, port):
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    s = socket.socket(family)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((address, port))
+    s.listen(16)
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"hello\n")
+        c.close()
+pairs = sys.argv[1:]
+for address, port in zip(pairs[::2], pairs[1::2]):
+    threading.Thread(target=serve, args=(address, int(port)), daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+"#;
+
+#[test]
+fn each_listener_is_judged_by_the_firewall_of_its_address_family() {
+    if !require("nft") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    // A non-loopback IPv6 address (on lo: the kernel may lack dummy links),
+    // so the IPv6 listener is exposed.
+    netns.run_ok("ip", &["-6", "addr", "add", "fd00:5::1/128", "dev", "lo", "nodad"]);
+    let (v4, v6) = (util::unique_port(), util::unique_port());
+    let (_server, mut ready) = util::python_in(
+        &netns,
+        GREET_ON,
+        &["0.0.0.0", &v4.to_string(), "fd00:5::1", &v6.to_string()],
+    );
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    assert!(wait_in(&netns, v4));
+    // Only IPv4 is filtered: an `ip` table with policy drop.
+    netns.run_ok(
+        "nft",
+        &["add table ip only4; add chain ip only4 input { type filter hook input priority 0; policy drop; }; add rule ip only4 input iifname \"lo\" accept"],
+    );
+    let ports = format!("{v4},{v6}");
+    let output = netns.porthole(&[
+        "audit",
+        "--port",
+        &ports,
+        "--json",
+        "--skip",
+        "outdated-package",
+        "--fail-on",
+        "never",
+    ]);
+    let json = output.json();
+
+    let ipv4 = finding(&json, v4, "exposed-service");
+    let evidence = ipv4["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("nftables input policy drop: other devices are likely blocked"),
+        "{evidence}"
+    );
+
+    // The IPv4 table's policy says nothing about IPv6.
+    let ipv6 = finding(&json, v6, "exposed-service");
+    assert_eq!(ipv6["address"], "fd00:5::1", "{ipv6:#}");
+    let evidence = ipv6["evidence"].as_str().unwrap();
+    assert!(evidence.contains("other devices can connect"), "{evidence}");
+    assert!(!evidence.contains("policy drop"), "{evidence}");
+    let fix = ipv6["fix"].as_str().unwrap();
+    assert!(!fix.contains("127.0.0.1:") || fix.contains("[::1]"), "{fix}");
+    // The firewall command it prints covers IPv6 and runs as printed.
+    let commands = firewall_commands(fix);
+    assert_eq!(commands.len(), 1, "{fix}");
+    assert!(!commands[0].starts_with("iptables "), "iptables does not filter IPv6: {fix}");
+    let status = netns.command("bash").args(["-c", &commands[0]]).status().unwrap();
+    assert!(status.success(), "{}", commands[0]);
+    let again = netns.porthole(&[
+        "audit",
+        "--port",
+        &v6.to_string(),
+        "--json",
+        "--skip",
+        "outdated-package",
+        "--fail-on",
+        "never",
+    ]);
+    let json = again.json();
+    let evidence = finding(&json, v6, "exposed-service")["evidence"].as_str().unwrap().to_string();
+    assert!(evidence.contains("likely blocked"), "after the fix: {evidence}");
 }
