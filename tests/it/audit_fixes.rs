@@ -541,3 +541,41 @@ fn each_listener_is_judged_by_the_firewall_of_its_address_family() {
     let evidence = finding(&json, v6, "exposed-service")["evidence"].as_str().unwrap().to_string();
     assert!(evidence.contains("likely blocked"), "after the fix: {evidence}");
 }
+
+/// A raw HTTP server on 127.0.0.1 whose `Server` header carries a terminal
+/// escape and whose `Access-Control-Allow-Origin` is `*`; prints its port.
+const ESCAPE_IN_A_HEADER: &str = r#"
+import socket, threading
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+def answer(c):
+    try:
+        c.settimeout(2)
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 200 OK\r\nServer: tidy\x1b]0;owned\x07\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    except OSError:
+        pass
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=answer, args=(c,), daemon=True).start()
+"#;
+
+#[test]
+fn an_escape_in_one_header_hides_neither_the_others_nor_reaches_the_terminal() {
+    let (_server, mut ready) = util::python(ESCAPE_IN_A_HEADER, &[]);
+    let port: u16 = util::wait_for_line(&mut ready).parse().unwrap();
+    let args = ["audit", "--port", &port.to_string(), "--skip", "outdated-package"];
+    let json = util::porthole_run(&[&args[..], &["--json"]].concat()).json();
+    let cors = finding(&json, port, "cors-any-origin");
+    assert!(
+        cors["evidence"].as_str().unwrap().contains("Access-Control-Allow-Origin: *"),
+        "{cors}"
+    );
+    assert_eq!(cors["service"], "http (tidy\x1b]0;owned\x07)", "exact in JSON: {cors}");
+    let text = util::porthole_run(&args);
+    assert!(!text.stdout.contains(['\x1b', '\x07']), "raw escapes reached the terminal");
+    assert!(text.stdout.contains(r"tidy\x1b]0;owned\x07"), "{}", text.stdout);
+}

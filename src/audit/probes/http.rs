@@ -100,13 +100,52 @@ pub fn parse(bytes: &[u8]) -> Option<Response> {
             let http1::StatusLine { status, reason, .. } = response.head.status_line;
             Some(Response { status, reason, headers: response.head.headers, body: response.body })
         }
-        Ok(None) | Err(_) => http1::parse_status_line(bytes).map(|line| Response {
+        // A complete head the strict parser refuses (a control byte in a
+        // value): browsers still obey its other headers, so read it the way
+        // they do rather than lose `Access-Control-Allow-Origin` with it.
+        Err(http1::Http1Error::Head(_)) => lenient(bytes),
+        Ok(None) | Err(_) => None,
+    }
+    .or_else(|| {
+        http1::parse_status_line(bytes).map(|line| Response {
             status: line.status,
             reason: line.reason,
             headers: Vec::new(),
             body: Vec::new(),
-        }),
+        })
+    })
+}
+
+/// A head split the way browsers split it: lines end at LF (CR before it
+/// dropped), a field is `name: value` with a token name, and a value may
+/// hold any byte but NUL, CR and LF. The body is what follows the blank
+/// line, cut to `Content-Length` when there is one (no chunked decoding:
+/// the checks read headers and status).
+fn lenient(bytes: &[u8]) -> Option<Response> {
+    let line = http1::parse_status_line(bytes)?;
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| (at, at + 4))
+        .or_else(|| bytes.windows(2).position(|w| w == b"\n\n").map(|at| (at, at + 2)))?;
+    let (head, rest) = (&bytes[..end.0], &bytes[end.1..]);
+    let mut headers = Vec::new();
+    for field in head.split(|&b| b == b'\n').skip(1) {
+        let field = field.strip_suffix(b"\r").unwrap_or(field);
+        let Some(colon) = field.iter().position(|&b| b == b':') else { continue };
+        let (name, value) = (&field[..colon], &field[colon + 1..]);
+        let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+        if name.is_empty() || !name.iter().all(token) || value.contains(&0) {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value).trim().to_string();
+        headers.push((String::from_utf8_lossy(name).to_ascii_lowercase(), value));
     }
+    let mut response =
+        Response { status: line.status, reason: line.reason, headers, body: Vec::new() };
+    let length = response.header("content-length").and_then(|l| l.parse::<usize>().ok());
+    response.body = rest[..length.unwrap_or(rest.len()).min(rest.len())].to_vec();
+    Some(response)
 }
 
 /// One request to send.
@@ -441,6 +480,21 @@ mod tests {
         // The foreign Host is sent somewhere else than the local one.
         let elsewhere = Landing { redirect: Some((302, "/denied".into())), ..login.clone() };
         assert!(rebinding_verdict(&login, &elsewhere, "127.0.0.1:80").is_none());
+    }
+
+    #[test]
+    fn a_control_byte_in_one_header_does_not_hide_the_others() {
+        let bytes = b"HTTP/1.1 200 OK\r\nServer: a\x1b[2Jb\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 2\r\n\r\nhiEXTRA";
+        let response = parse(bytes).unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("server"), Some("a\u{1b}[2Jb"), "kept exact");
+        assert_eq!(response.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(response.body, b"hi");
+        assert!(cors_verdict(&response).is_some());
+        // A NUL makes browsers drop the field; a cut-off head has no fields.
+        let nul = parse(b"HTTP/1.1 200 OK\r\nX: a\x00\r\nY: \x01\r\n\r\n").unwrap();
+        assert_eq!((nul.header("x"), nul.header("y")), (None, Some("\u{1}")));
+        assert!(parse(b"HTTP/1.1 200 OK\r\nX: \x1b").unwrap().headers.is_empty());
     }
 
     #[test]
