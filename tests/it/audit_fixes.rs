@@ -3,7 +3,10 @@
 //! UDP port belongs to the memcached finding, a Redis on 0.0.0.0 with
 //! protected mode is graded as the loopback case it effectively is, the
 //! firewall command in a fix runs on an empty ruleset, and DNS-rebinding
-//! evidence names the address that was probed.
+//! evidence names the address that was probed. Then hostile and odd
+//! situations: escape sequences and 100 KB greetings, a control byte in one
+//! HTTP header, firewall rules of the other protocol or address family,
+//! redirecting HTTP servers, and an inspector enabled through NODE_OPTIONS.
 //!
 //! See: issue 11, "Fixes that don't run or do harm", "Severity that doesn't
 //! match the risk".
@@ -578,4 +581,42 @@ fn an_escape_in_one_header_hides_neither_the_others_nor_reaches_the_terminal() {
     let text = util::porthole_run(&args);
     assert!(!text.stdout.contains(['\x1b', '\x07']), "raw escapes reached the terminal");
     assert!(text.stdout.contains(r"tidy\x1b]0;owned\x07"), "{}", text.stdout);
+}
+
+#[test]
+fn an_inspector_from_node_options_is_traced_to_the_environment() {
+    if !require("node") {
+        return;
+    }
+    let mut command = Command::new("node");
+    command
+        .args(["-e", "setInterval(() => {}, 1000)"])
+        .env("NODE_OPTIONS", "--inspect=127.0.0.1:0")
+        .stderr(Stdio::piped());
+    let mut node = ChildGuard::spawn(&mut command);
+    let pid = node.pid();
+    let mut stderr = std::io::BufReader::new(node.0.stderr.take().unwrap());
+    let line = util::wait_for_line(&mut stderr);
+    let port: u16 = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected node output: {line}"));
+    let json = util::porthole_run(&[
+        "audit",
+        "--port",
+        &port.to_string(),
+        "--json",
+        "--skip",
+        "outdated-package",
+    ])
+    .json();
+    let fix = finding(&json, port, "debugger-exposed")["fix"].as_str().unwrap().to_string();
+    assert!(fix.contains("NODE_OPTIONS"), "{fix}");
+    // The command it quotes runs as printed and finds the setting.
+    let quoted = fix.split('`').nth(1).expect("a quoted command");
+    assert!(quoted.contains(&format!("/proc/{pid}/environ")), "{fix}");
+    let found = util::run(Command::new("bash").args(["-c", quoted]));
+    assert_eq!(found.stdout.trim(), "NODE_OPTIONS=--inspect=127.0.0.1:0", "{found:?}");
 }
