@@ -19,7 +19,7 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::firewall::InputChain;
+use crate::audit::firewall::HostFirewall;
 use crate::audit::probes::{self, Hint, Outcome, ProbeOptions};
 use crate::audit::{restart, rules, Target};
 use crate::inventory::system::{Machine, System};
@@ -102,11 +102,8 @@ pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Find
     });
     let checks: Vec<(u32, restart::RestartCheck)> =
         target.owners.iter().map(|p| (p.pid, restart::check(system, p.pid))).collect();
-    let chain = InputChain::read(system);
-    let firewall_text = match (&chain.source, &chain.policy) {
-        (Some(source), Some(policy)) => format!("{source} input policy {policy}"),
-        _ => chain.note.clone().unwrap_or_else(|| "firewall not readable".into()),
-    };
+    let (verdict, firewall_text) =
+        HostFirewall::read(system).judge(&target.address, target.protocol, target.port);
     let context = rules::Context {
         target: &target,
         outcome: outcome.as_ref(),
@@ -114,7 +111,7 @@ pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Find
         firewall: if target.net_namespace.is_some() {
             crate::audit::firewall::Verdict::Unknown
         } else {
-            chain.verdict(target.port)
+            verdict
         },
         firewall_text: &firewall_text,
         packages: None,

@@ -1,6 +1,8 @@
 //! The host firewall's input chain, read just far enough to say whether a
 //! packet from another device to a port would get in: the input hook's
-//! policy, and the TCP/UDP destination ports its rules accept.
+//! policy, and the TCP/UDP destination ports its rules accept or drop, each
+//! with the transport protocol it matches (a `udp dport 53 drop` says
+//! nothing about TCP port 53).
 //!
 //! nftables is read as JSON (`nft -j list ruleset`, typed by
 //! [`crate::inventory::nftables`], the reader the diagnosis uses too);
@@ -12,7 +14,7 @@
 use crate::inventory::iptables;
 use crate::inventory::nftables::{self, NftExpression, NftRuleset};
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
-use crate::model::FirewallSummary;
+use crate::model::{FirewallSummary, Protocol};
 
 /// What the input chain would do with a new connection to a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,34 +33,95 @@ pub struct InputChain {
     pub source: Option<&'static str>,
     /// `accept` or `drop` (iptables `DROP`/`REJECT` normalised to `drop`).
     pub policy: Option<String>,
-    /// Destination ports explicitly accepted, as inclusive ranges.
-    pub accepted: Vec<(u16, u16)>,
+    /// Destination ports explicitly accepted.
+    pub accepted: Vec<PortRange>,
     /// Destination ports explicitly dropped or rejected.
-    pub dropped: Vec<(u16, u16)>,
+    pub dropped: Vec<PortRange>,
     pub note: Option<String>,
 }
 
+/// Destination ports a rule matches: an inclusive range, and the transport
+/// protocol the match names (`None`: any, as nft's `th dport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub protocol: Option<Protocol>,
+    pub low: u16,
+    pub high: u16,
+}
+
+impl PortRange {
+    fn covers(&self, protocol: Protocol, port: u16) -> bool {
+        self.protocol.is_none_or(|p| p == protocol) && (self.low..=self.high).contains(&port)
+    }
+}
+
+/// `tcp`/`udp` as a rule names them; other names (`th`, `sctp`) are `None`.
+fn transport(name: &str) -> Option<Protocol> {
+    match name {
+        "tcp" => Some(Protocol::Tcp),
+        "udp" => Some(Protocol::Udp),
+        _ => None,
+    }
+}
+
+/// The IP version of the traffic a chain is read for: nftables `ip` and
+/// `ip6` tables (and `iptables`/`ip6tables`) each see one; `inet` both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn nft_families(self) -> [&'static str; 2] {
+        match self {
+            Family::V4 => ["ip", "inet"],
+            Family::V6 => ["ip6", "inet"],
+        }
+    }
+
+    /// The legacy dump program and the name the evidence gives it.
+    fn legacy(self) -> (&'static str, &'static str) {
+        match self {
+            Family::V4 => ("iptables-save", "iptables"),
+            Family::V6 => ("ip6tables-save", "ip6tables"),
+        }
+    }
+}
+
 impl InputChain {
-    /// Reads the ruleset of the current network namespace of `system`:
-    /// nftables, else (or when nft has no input hook) `iptables-save`.
+    /// Reads the IPv4 input chain of the current network namespace of
+    /// `system`: nftables, else (or when nft has no input hook) `iptables-save`.
     pub fn read(system: &dyn System) -> Self {
-        match nftables::read(system) {
+        Self::read_from(system, &nftables::read(system), Family::V4)
+    }
+
+    /// The input chain `family` traffic meets, from an nft ruleset already
+    /// read (or the error reading it) and the legacy dump of that family.
+    fn read_from(
+        system: &dyn System,
+        nft: &Result<NftRuleset, nftables::NftReadError>,
+        family: Family,
+    ) -> Self {
+        let legacy =
+            |text: &str| InputChain { source: Some(family.legacy().1), ..parse_iptables(text) };
+        match nft {
             Ok(ruleset) => {
-                let chain = input_chain(&ruleset);
+                let chain = input_chain_for(ruleset, family);
                 if chain.policy.is_some() {
                     return chain;
                 }
             }
             Err(error) => {
-                if let Some(text) = iptables_save(system) {
-                    return parse_iptables(&text);
+                if let Some(text) = legacy_save(system, family) {
+                    return legacy(&text);
                 }
                 return InputChain { note: Some(error.to_string()), ..InputChain::default() };
             }
         }
         // nft works but has no input hook: iptables-legacy may still filter.
-        match iptables_save(system) {
-            Some(text) if text.contains(":INPUT") => parse_iptables(&text),
+        match legacy_save(system, family) {
+            Some(text) if text.contains(":INPUT") => legacy(&text),
             _ => InputChain {
                 source: Some("nftables"),
                 policy: Some("accept".into()),
@@ -68,9 +131,16 @@ impl InputChain {
         }
     }
 
+    /// The verdict on a new TCP connection to `port`.
     pub fn verdict(&self, port: u16) -> Verdict {
+        self.verdict_for(Protocol::Tcp, port)
+    }
+
+    /// The verdict on a new `protocol` flow to `port`: only rules that match
+    /// that protocol (or any) count.
+    pub fn verdict_for(&self, protocol: Protocol, port: u16) -> Verdict {
         let Some(policy) = &self.policy else { return Verdict::Unknown };
-        let within = |ranges: &[(u16, u16)]| ranges.iter().any(|&(a, b)| (a..=b).contains(&port));
+        let within = |ranges: &[PortRange]| ranges.iter().any(|r| r.covers(protocol, port));
         if policy == "accept" {
             if within(&self.dropped) {
                 Verdict::Blocked
@@ -84,6 +154,22 @@ impl InputChain {
         }
     }
 
+    /// What the chain says about `protocol` port `port`, in words: the
+    /// policy, and the rule that overrides it when one does (a finding that
+    /// says "policy accept" and "blocked" would contradict itself).
+    pub fn describe(&self, protocol: Protocol, port: u16) -> String {
+        let (Some(source), Some(policy)) = (self.source, &self.policy) else {
+            return self.note.clone().unwrap_or_else(|| "firewall not readable".into());
+        };
+        let within = |ranges: &[PortRange]| ranges.iter().any(|r| r.covers(protocol, port));
+        let overridden = match policy.as_str() {
+            "accept" if within(&self.dropped) => ", but a rule drops",
+            "drop" if within(&self.accepted) => ", but a rule accepts",
+            _ => return format!("{source} input policy {policy}"),
+        };
+        format!("{source} input policy {policy}{overridden} {protocol} port {port}")
+    }
+
     pub fn summary(&self) -> FirewallSummary {
         FirewallSummary {
             source: self.source.map(str::to_string),
@@ -93,10 +179,55 @@ impl InputChain {
     }
 }
 
-/// `iptables-save -t filter`, when it runs and succeeds.
-fn iptables_save(system: &dyn System) -> Option<String> {
-    let output = system.run("iptables-save", &["-t", "filter"], COMMAND_TIMEOUT)?;
+/// `iptables-save -t filter` (`ip6tables-save` for IPv6), when it runs and
+/// succeeds.
+fn legacy_save(system: &dyn System, family: Family) -> Option<String> {
+    let output = system.run(family.legacy().0, &["-t", "filter"], COMMAND_TIMEOUT)?;
     output.success.then(|| output.text())
+}
+
+/// Both input chains of the host: a listener is reached through the one of
+/// its address family, and a `[::]` listener (dual-stack unless
+/// `IPV6_V6ONLY`) through both. `iptables` rules do nothing to IPv6.
+#[derive(Debug, Clone, Default)]
+pub struct HostFirewall {
+    pub v4: InputChain,
+    pub v6: InputChain,
+}
+
+impl HostFirewall {
+    /// Reads the ruleset once (`nft`), plus the legacy dumps it needs.
+    pub fn read(system: &dyn System) -> Self {
+        let nft = nftables::read(system);
+        HostFirewall {
+            v4: InputChain::read_from(system, &nft, Family::V4),
+            v6: InputChain::read_from(system, &nft, Family::V6),
+        }
+    }
+
+    /// The verdict and its words for `protocol` port `port` on `address`
+    /// (as the inventory writes it: `0.0.0.0`, `::`, `::1`…). For `[::]`
+    /// either family getting in is enough.
+    pub fn judge(&self, address: &str, protocol: Protocol, port: u16) -> (Verdict, String) {
+        let one = |chain: &InputChain| {
+            (chain.verdict_for(protocol, port), chain.describe(protocol, port))
+        };
+        if !address.contains(':') {
+            return one(&self.v4);
+        }
+        let (v6, v6_text) = one(&self.v6);
+        if address != "::" {
+            return (v6, v6_text);
+        }
+        let (v4, v4_text) = one(&self.v4);
+        let verdict = match (v6, v4) {
+            (Verdict::Admitted, _) | (_, Verdict::Admitted) => Verdict::Admitted,
+            (Verdict::Blocked, Verdict::Blocked) => Verdict::Blocked,
+            _ => Verdict::Unknown,
+        };
+        let text = if v6_text == v4_text { v6_text } else { format!("{v6_text}; {v4_text}") };
+        (verdict, text)
+    }
 }
 
 /// Reads `nft -j list ruleset` text; `None` when it is not that JSON.
@@ -104,15 +235,20 @@ pub fn parse_nft(text: &str) -> Option<InputChain> {
     nftables::parse(text.as_bytes()).ok().map(|ruleset| input_chain(&ruleset))
 }
 
-/// The input hook of a ruleset: base chains hooked on input (families ip,
-/// ip6, inet), the most restrictive policy among them, and `dport` matches
+/// The IPv4 input hook of a ruleset: base chains hooked on input (families
+/// ip, inet), the most restrictive policy among them, and `dport` matches
 /// of their rules with an accept/drop/reject verdict.
 pub fn input_chain(ruleset: &NftRuleset) -> InputChain {
+    input_chain_for(ruleset, Family::V4)
+}
+
+/// [`input_chain`] for the chains `family` traffic passes.
+fn input_chain_for(ruleset: &NftRuleset, family: Family) -> InputChain {
     let mut chain = InputChain { source: Some("nftables"), ..InputChain::default() };
     let mut input_chains = Vec::new();
     for base in ruleset.nftables.iter().filter_map(|item| item.chain.as_ref()) {
         if base.hook.as_deref() == Some("input")
-            && matches!(base.family.as_str(), "ip" | "ip6" | "inet")
+            && family.nft_families().contains(&base.family.as_str())
         {
             let policy = base.policy.as_deref().unwrap_or("accept");
             if chain.policy.as_deref() != Some("drop") {
@@ -129,12 +265,11 @@ pub fn input_chain(ruleset: &NftRuleset) -> InputChain {
         let mut verdict = None;
         for statement in &rule.expr {
             if let Some(matched) = &statement.matches {
-                let is_dport = matches!(
-                    &matched.left,
-                    NftExpression::Payload { payload } if payload.field.as_deref() == Some("dport")
-                );
-                if is_dport && matched.op == "==" {
-                    collect_ports(&matched.right, &mut ports);
+                if let NftExpression::Payload { payload } = &matched.left {
+                    if payload.field.as_deref() == Some("dport") && matched.op == "==" {
+                        let protocol = payload.protocol.as_deref().and_then(transport);
+                        collect_ports(&matched.right, protocol, &mut ports);
+                    }
                 }
             }
             if statement.accept.is_some() {
@@ -157,23 +292,25 @@ pub fn input_chain(ruleset: &NftRuleset) -> InputChain {
 }
 
 /// A port, a `{"set": [...]}`, or a `{"range": [a, b]}`.
-fn collect_ports(value: &NftExpression, ports: &mut Vec<(u16, u16)>) {
+fn collect_ports(value: &NftExpression, protocol: Option<Protocol>, ports: &mut Vec<PortRange>) {
     let port = |value: &NftExpression| match value {
         NftExpression::Number(number) => u16::try_from(*number).ok(),
         _ => None,
     };
     match value {
-        NftExpression::Number(_) => ports.extend(port(value).map(|p| (p, p))),
+        NftExpression::Number(_) => {
+            ports.extend(port(value).map(|p| PortRange { protocol, low: p, high: p }))
+        }
         NftExpression::Range { range } => {
             if let [low, high] = range.as_slice() {
                 if let (Some(low), Some(high)) = (port(low), port(high)) {
-                    ports.push((low, high));
+                    ports.push(PortRange { protocol, low, high });
                 }
             }
         }
         NftExpression::Set { set } => {
             for member in set {
-                collect_ports(member, ports);
+                collect_ports(member, protocol, ports);
             }
         }
         _ => {}
@@ -189,14 +326,23 @@ pub fn parse_iptables(text: &str) -> InputChain {
         chain.policy = Some(if policy == "ACCEPT" { "accept".into() } else { "drop".into() });
     }
     for rule in filter.rules.iter().filter(|rule| rule.chain == "INPUT") {
-        let ports: Vec<(u16, u16)> = rule
+        // `-p tcp` (or `--protocol`); without one, iptables refuses
+        // `--dport`, so a rule with ports always names its protocol.
+        let protocol = rule
+            .words
+            .windows(2)
+            .find(|w| w[0] == "-p" || w[0] == "--protocol")
+            .and_then(|w| transport(&w[1]));
+        let ports: Vec<PortRange> = rule
             .words
             .windows(2)
             .filter(|w| w[0] == "--dport" || w[0] == "--dports")
             .flat_map(|w| w[1].split(','))
             .filter_map(|part| match part.split_once(':') {
-                Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
-                None => part.parse().ok().map(|p| (p, p)),
+                Some((a, b)) => {
+                    Some(PortRange { protocol, low: a.parse().ok()?, high: b.parse().ok()? })
+                }
+                None => part.parse().ok().map(|p| PortRange { protocol, low: p, high: p }),
             })
             .collect();
         match rule.target() {
@@ -251,6 +397,66 @@ mod tests {
         let chain = InputChain::read(&Scripted::default());
         assert_eq!(chain.verdict(80), Verdict::Unknown);
         assert_eq!(chain.note.as_deref(), Some("nft: not installed or could not be started"));
+    }
+
+    #[test]
+    fn rules_count_only_for_their_protocol_and_are_described() {
+        let text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p udp -m udp --dport 53 -j DROP\n-A INPUT -p tcp -m multiport --dports 80,443 -j REJECT\nCOMMIT\n";
+        let chain = parse_iptables(text);
+        assert_eq!(chain.verdict_for(Protocol::Udp, 53), Verdict::Blocked);
+        assert_eq!(chain.verdict_for(Protocol::Tcp, 53), Verdict::Admitted);
+        assert_eq!(chain.verdict_for(Protocol::Tcp, 443), Verdict::Blocked);
+        assert_eq!(chain.verdict_for(Protocol::Udp, 443), Verdict::Admitted);
+        assert_eq!(
+            chain.describe(Protocol::Tcp, 443),
+            "iptables input policy accept, but a rule drops tcp port 443"
+        );
+        assert_eq!(chain.describe(Protocol::Tcp, 53), "iptables input policy accept");
+        let nft = r#"{"nftables":[
+          {"chain":{"family":"inet","table":"f","name":"in","handle":1,"type":"filter","hook":"input","prio":0,"policy":"drop"}},
+          {"rule":{"family":"inet","table":"f","chain":"in","handle":2,"expr":[
+            {"match":{"op":"==","left":{"payload":{"protocol":"udp","field":"dport"}},"right":5353}},{"accept":null}]}},
+          {"rule":{"family":"inet","table":"f","chain":"in","handle":3,"expr":[
+            {"match":{"op":"==","left":{"payload":{"protocol":"th","field":"dport"}},"right":8080}},{"accept":null}]}}]}"#;
+        let chain = parse_nft(nft).unwrap();
+        assert_eq!(chain.verdict_for(Protocol::Tcp, 5353), Verdict::Blocked);
+        assert_eq!(chain.verdict_for(Protocol::Udp, 5353), Verdict::Admitted);
+        assert_eq!(
+            (chain.verdict_for(Protocol::Tcp, 8080), chain.verdict_for(Protocol::Udp, 8080)),
+            (Verdict::Admitted, Verdict::Admitted)
+        );
+        assert_eq!(
+            chain.describe(Protocol::Udp, 5353),
+            "nftables input policy drop, but a rule accepts udp port 5353"
+        );
+    }
+
+    #[test]
+    fn each_address_family_meets_its_own_chain() {
+        let nft = r#"{"nftables":[
+          {"chain":{"family":"ip","table":"f","name":"in","handle":1,"type":"filter","hook":"input","prio":0,"policy":"drop"}}]}"#;
+        let ruleset = nftables::parse(nft.as_bytes()).unwrap();
+        let v6 = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j DROP\nCOMMIT\n";
+        let host = HostFirewall {
+            v4: input_chain_for(&ruleset, Family::V4),
+            v6: InputChain { source: Some("ip6tables"), ..parse_iptables(v6) },
+        };
+        assert_eq!(host.judge("0.0.0.0", Protocol::Tcp, 80).0, Verdict::Blocked);
+        assert_eq!(
+            host.judge("fd00::1", Protocol::Tcp, 80),
+            (Verdict::Admitted, "ip6tables input policy accept".into())
+        );
+        assert_eq!(host.judge("fd00::1", Protocol::Tcp, 22).0, Verdict::Blocked);
+        // `[::]` takes IPv4 clients too: blocked only when both block.
+        let (verdict, text) = host.judge("::", Protocol::Tcp, 22);
+        assert_eq!(verdict, Verdict::Blocked);
+        assert_eq!(
+            text,
+            "ip6tables input policy accept, but a rule drops tcp port 22; nftables input policy drop"
+        );
+        assert_eq!(host.judge("::", Protocol::Tcp, 80).0, Verdict::Admitted);
+        // An ip6 table is not an IPv4 chain.
+        assert_eq!(input_chain_for(&ruleset, Family::V6).policy, None);
     }
 
     #[test]

@@ -145,11 +145,8 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     } else {
         Vec::new()
     };
-    let chain = firewall::InputChain::read(system);
-    let firewall_text = match (&chain.source, &chain.policy) {
-        (Some(source), Some(policy)) => format!("{source} input policy {policy}"),
-        _ => chain.note.clone().unwrap_or_else(|| "firewall not readable".into()),
-    };
+    let host_firewall = firewall::HostFirewall::read(system);
+    let chain = &host_firewall.v4;
 
     let mut checks: BTreeMap<u32, RestartCheck> = BTreeMap::new();
     for target in &targets {
@@ -168,6 +165,10 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     let mut findings = Vec::new();
     let mut services = Vec::new();
     for (index, (target, outcome)) in targets.iter().zip(&outcomes).enumerate() {
+        // Per listener: the chain of its address family, and a rule for its
+        // protocol and port that may override the policy.
+        let (verdict, firewall_text) =
+            host_firewall.judge(&target.address, target.protocol, target.port);
         let context = rules::Context {
             target,
             outcome: outcome.as_ref(),
@@ -180,7 +181,7 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
                 // The host's ruleset says nothing about another namespace.
                 firewall::Verdict::Unknown
             } else {
-                chain.verdict(target.port)
+                verdict
             },
             firewall_text: &firewall_text,
             packages: package_check.targets.get(index).filter(|_| package_check.ran),

@@ -3,7 +3,10 @@
 //! UDP port belongs to the memcached finding, a Redis on 0.0.0.0 with
 //! protected mode is graded as the loopback case it effectively is, the
 //! firewall command in a fix runs on an empty ruleset, and DNS-rebinding
-//! evidence names the address that was probed.
+//! evidence names the address that was probed. Then hostile and odd
+//! situations: escape sequences and 100 KB greetings, a control byte in one
+//! HTTP header, firewall rules of the other protocol or address family,
+//! redirecting HTTP servers, and an inspector enabled through NODE_OPTIONS.
 //!
 //! See: issue 11, "Fixes that don't run or do harm", "Severity that doesn't
 //! match the risk".
@@ -78,7 +81,9 @@ fn firewall_commands(fix: &str) -> Vec<String> {
     fix.split('`')
         .skip(1)
         .step_by(2)
-        .filter(|c| c.starts_with("nft ") || c.starts_with("iptables "))
+        .filter(|c| {
+            c.starts_with("nft ") || c.starts_with("iptables ") || c.starts_with("ip6tables ")
+        })
         .map(str::to_string)
         .collect()
 }
@@ -261,4 +266,357 @@ fn dns_rebinding_evidence_and_fix_use_the_address_probed() {
         let fix = rebinding["fix"].as_str().unwrap();
         assert!(fix.contains(&format!("{host}:{port}")), "{address}: {fix}");
     }
+}
+
+/// TCP servers on 0.0.0.0 (ports from argv) that greet with argv's
+/// matching banner (Python escapes allowed) and hang up; prints "ready".
+const GREETERS: &str = r#"
+import socket, sys, threading
+def serve(port, banner):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(16)
+    while True:
+        c, _ = s.accept()
+        try:
+            c.sendall(banner)
+        except OSError:
+            pass
+        c.close()
+pairs = sys.argv[1:]
+for port, banner in zip(pairs[::2], pairs[1::2]):
+    data = banner.encode().decode("unicode_escape").encode("latin-1")
+    threading.Thread(target=serve, args=(int(port), data), daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+"#;
+
+#[test]
+fn hostile_greetings_are_sanitised_in_text_exact_in_json_and_bounded() {
+    let Some(netns) = Netns::create() else { return };
+    let (escapes, huge) = (util::unique_port(), util::unique_port());
+    let hostile = r"SSH-2.0-Evil\x1b]0;owned\x07\x1b[2J\r\n";
+    let long = format!("220 {}\\r\\n", "A".repeat(100_000));
+    let (_server, mut ready) = util::python_in(
+        &netns,
+        GREETERS,
+        &[&escapes.to_string(), hostile, &huge.to_string(), &long],
+    );
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    assert!(wait_in(&netns, escapes) && wait_in(&netns, huge));
+    let ports = format!("{escapes},{huge}");
+    let args = ["audit", "--port", &ports, "--skip", "outdated-package", "--fail-on", "never"];
+
+    let text = netns.porthole(&args);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(!text.stdout.contains(['\x1b', '\x07']), "raw escapes reached the terminal");
+    assert!(text.stdout.contains(r"SSH-2.0-Evil\x1b]0;owned\x07"), "{}", text.stdout);
+    let widest = text.stdout.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(widest < 1000, "a banner stretched the table to {widest} characters");
+
+    let json = netns.porthole(&[&args[..], &["--json"]].concat()).json();
+    let version = |port: u16| {
+        json["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["port"] == port)
+            .and_then(|s| s["version"].as_str())
+            .unwrap_or_else(|| panic!("no version for {port}: {json:#}"))
+            .to_string()
+    };
+    assert_eq!(version(escapes), "SSH-2.0-Evil\x1b]0;owned\x07\x1b[2J", "exact in JSON");
+    let cut = version(huge);
+    assert!(cut.starts_with("AAAA") && cut.ends_with('…'), "{cut}");
+    assert!(cut.chars().count() <= 81, "{} characters", cut.chars().count());
+    for finding in findings_of(&json, huge) {
+        assert!(finding["service"].as_str().unwrap().chars().count() < 100, "{finding}");
+    }
+}
+
+#[test]
+fn a_firewall_rule_counts_only_for_its_protocol_and_is_named() {
+    if !require("nft") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let (udp_dropped, tcp_dropped) = (util::unique_port(), util::unique_port());
+    let (_server, mut ready) = util::python_in(
+        &netns,
+        GREETERS,
+        &[&udp_dropped.to_string(), r"hello\n", &tcp_dropped.to_string(), r"hello\n"],
+    );
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    assert!(wait_in(&netns, udp_dropped) && wait_in(&netns, tcp_dropped));
+    let rules = format!(
+        "add table inet filter; add chain inet filter input {{ type filter hook input priority 0; policy accept; }}; \
+         add rule inet filter input udp dport {udp_dropped} drop; \
+         add rule inet filter input iifname != \"lo\" tcp dport {tcp_dropped} drop"
+    );
+    netns.run_ok("nft", &[&rules]);
+    let ports = format!("{udp_dropped},{tcp_dropped}");
+    let output = netns.porthole(&[
+        "audit",
+        "--port",
+        &ports,
+        "--json",
+        "--skip",
+        "outdated-package",
+        "--fail-on",
+        "never",
+    ]);
+    let json = output.json();
+
+    // A UDP rule says nothing about the TCP listener on the same number.
+    let open = finding(&json, udp_dropped, "exposed-service");
+    let evidence = open["evidence"].as_str().unwrap();
+    assert!(evidence.contains("other devices can connect"), "{evidence}");
+    assert!(!evidence.contains("blocked"), "{evidence}");
+    assert_eq!(open["severity"], "low", "{open:#}");
+    assert!(open["fix"].as_str().unwrap().contains(&format!("tcp dport {udp_dropped} drop")));
+
+    // A TCP rule overrides the accept policy, and the evidence says so
+    // instead of "policy accept: … blocked".
+    let closed = finding(&json, tcp_dropped, "exposed-service");
+    let evidence = closed["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains(&format!(
+            "nftables input policy accept, but a rule drops tcp port {tcp_dropped}: other devices are likely blocked"
+        )),
+        "{evidence}"
+    );
+    assert_eq!(closed["severity"], "info", "{closed:#}");
+    assert!(!closed["fix"].as_str().unwrap().contains("nft"), "already dropped: {closed:#}");
+}
+
+/// An HTTP server on 127.0.0.1 whose `/` redirects, by `argv[1]`:
+/// `canonical` sends every Host but `localhost:PORT` to
+/// `http://localhost:PORT/`; `login` sends everyone to `/login`, a page it
+/// serves to any Host; `foreign` sends only other Hosts away.
+const REDIRECTING: &str = r#"
+import http.server, sys
+mode = sys.argv[1]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        port = self.server.server_address[1]
+        host = self.headers.get("Host", "")
+        own = host in ("127.0.0.1:%d" % port, "localhost:%d" % port)
+        if mode == "canonical" and host != "localhost:%d" % port:
+            return self.answer(301, b"", "http://localhost:%d/" % port)
+        if mode == "foreign" and not own:
+            return self.answer(301, b"", "http://127.0.0.1:%d/" % port)
+        if mode == "login" and self.path == "/":
+            return self.answer(302, b"", "/login")
+        self.answer(200, b"<html>notes of " + self.path.encode() + b"</html>", None)
+    def answer(self, status, body, location):
+        self.send_response(status)
+        if location:
+            self.send_header("Location", location)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+#[test]
+fn redirects_are_judged_by_where_they_land() {
+    for (mode, rebindable) in [("canonical", false), ("foreign", false), ("login", true)] {
+        let (_server, mut ready) = util::python(REDIRECTING, &[mode]);
+        let port: u16 = util::wait_for_line(&mut ready).parse().unwrap();
+        let output = util::porthole_run(&[
+            "audit",
+            "--port",
+            &port.to_string(),
+            "--json",
+            "--skip",
+            "outdated-package",
+            "--skip",
+            "root-service",
+        ]);
+        let json = output.json();
+        let found = findings_of(&json, port).into_iter().find(|f| f["rule"] == "dns-rebinding");
+        assert_eq!(found.is_some(), rebindable, "{mode}: {json:#}");
+        if let Some(found) = found {
+            let evidence = found["evidence"].as_str().unwrap();
+            assert!(
+                evidence.ends_with(&format!(
+                    "with Host: rebind.example:{port} → 302 /login → 200 (same answer)"
+                )),
+                "{evidence}"
+            );
+        }
+    }
+}
+
+/// Greets on (address, port) pairs from argv, IPv4 or IPv6 by the address;
+/// prints "ready".
+const GREET_ON: &str = r#"
+import socket, sys, threading
+def serve(address, port):
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    s = socket.socket(family)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((address, port))
+    s.listen(16)
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"hello\n")
+        c.close()
+pairs = sys.argv[1:]
+for address, port in zip(pairs[::2], pairs[1::2]):
+    threading.Thread(target=serve, args=(address, int(port)), daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+"#;
+
+#[test]
+fn each_listener_is_judged_by_the_firewall_of_its_address_family() {
+    if !require("nft") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    // A non-loopback IPv6 address (on lo: the kernel may lack dummy links),
+    // so the IPv6 listener is exposed.
+    netns.run_ok("ip", &["-6", "addr", "add", "fd00:5::1/128", "dev", "lo", "nodad"]);
+    let (v4, v6) = (util::unique_port(), util::unique_port());
+    let (_server, mut ready) = util::python_in(
+        &netns,
+        GREET_ON,
+        &["0.0.0.0", &v4.to_string(), "fd00:5::1", &v6.to_string()],
+    );
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    assert!(wait_in(&netns, v4));
+    // Only IPv4 is filtered: an `ip` table with policy drop.
+    netns.run_ok(
+        "nft",
+        &["add table ip only4; add chain ip only4 input { type filter hook input priority 0; policy drop; }; add rule ip only4 input iifname \"lo\" accept"],
+    );
+    let ports = format!("{v4},{v6}");
+    let output = netns.porthole(&[
+        "audit",
+        "--port",
+        &ports,
+        "--json",
+        "--skip",
+        "outdated-package",
+        "--fail-on",
+        "never",
+    ]);
+    let json = output.json();
+
+    let ipv4 = finding(&json, v4, "exposed-service");
+    let evidence = ipv4["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("nftables input policy drop: other devices are likely blocked"),
+        "{evidence}"
+    );
+
+    // The IPv4 table's policy says nothing about IPv6.
+    let ipv6 = finding(&json, v6, "exposed-service");
+    assert_eq!(ipv6["address"], "fd00:5::1", "{ipv6:#}");
+    let evidence = ipv6["evidence"].as_str().unwrap();
+    assert!(evidence.contains("other devices can connect"), "{evidence}");
+    assert!(!evidence.contains("policy drop"), "{evidence}");
+    let fix = ipv6["fix"].as_str().unwrap();
+    assert!(!fix.contains("127.0.0.1:") || fix.contains("[::1]"), "{fix}");
+    // The firewall command it prints covers IPv6 and runs as printed.
+    let commands = firewall_commands(fix);
+    assert_eq!(commands.len(), 1, "{fix}");
+    assert!(!commands[0].starts_with("iptables "), "iptables does not filter IPv6: {fix}");
+    let status = netns.command("bash").args(["-c", &commands[0]]).status().unwrap();
+    assert!(status.success(), "{}", commands[0]);
+    let again = netns.porthole(&[
+        "audit",
+        "--port",
+        &v6.to_string(),
+        "--json",
+        "--skip",
+        "outdated-package",
+        "--fail-on",
+        "never",
+    ]);
+    let json = again.json();
+    let evidence = finding(&json, v6, "exposed-service")["evidence"].as_str().unwrap().to_string();
+    assert!(evidence.contains("likely blocked"), "after the fix: {evidence}");
+}
+
+/// A raw HTTP server on 127.0.0.1 whose `Server` header carries a terminal
+/// escape and whose `Access-Control-Allow-Origin` is `*`; prints its port.
+const ESCAPE_IN_A_HEADER: &str = r#"
+import socket, threading
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+def answer(c):
+    try:
+        c.settimeout(2)
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 200 OK\r\nServer: tidy\x1b]0;owned\x07\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    except OSError:
+        pass
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=answer, args=(c,), daemon=True).start()
+"#;
+
+#[test]
+fn an_escape_in_one_header_hides_neither_the_others_nor_reaches_the_terminal() {
+    let (_server, mut ready) = util::python(ESCAPE_IN_A_HEADER, &[]);
+    let port: u16 = util::wait_for_line(&mut ready).parse().unwrap();
+    let args = ["audit", "--port", &port.to_string(), "--skip", "outdated-package"];
+    let json = util::porthole_run(&[&args[..], &["--json"]].concat()).json();
+    let cors = finding(&json, port, "cors-any-origin");
+    assert!(
+        cors["evidence"].as_str().unwrap().contains("Access-Control-Allow-Origin: *"),
+        "{cors}"
+    );
+    assert_eq!(cors["service"], "http (tidy\x1b]0;owned\x07)", "exact in JSON: {cors}");
+    let text = util::porthole_run(&args);
+    assert!(!text.stdout.contains(['\x1b', '\x07']), "raw escapes reached the terminal");
+    assert!(text.stdout.contains(r"tidy\x1b]0;owned\x07"), "{}", text.stdout);
+}
+
+#[test]
+fn an_inspector_from_node_options_is_traced_to_the_environment() {
+    if !require("node") {
+        return;
+    }
+    let mut command = Command::new("node");
+    command
+        .args(["-e", "setInterval(() => {}, 1000)"])
+        .env("NODE_OPTIONS", "--inspect=127.0.0.1:0")
+        .stderr(Stdio::piped());
+    let mut node = ChildGuard::spawn(&mut command);
+    let pid = node.pid();
+    let mut stderr = std::io::BufReader::new(node.0.stderr.take().unwrap());
+    let line = util::wait_for_line(&mut stderr);
+    let port: u16 = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected node output: {line}"));
+    let json = util::porthole_run(&[
+        "audit",
+        "--port",
+        &port.to_string(),
+        "--json",
+        "--skip",
+        "outdated-package",
+    ])
+    .json();
+    let fix = finding(&json, port, "debugger-exposed")["fix"].as_str().unwrap().to_string();
+    assert!(fix.contains("NODE_OPTIONS"), "{fix}");
+    // The command it quotes runs as printed and finds the setting.
+    let quoted = fix.split('`').nth(1).expect("a quoted command");
+    assert!(quoted.contains(&format!("/proc/{pid}/environ")), "{fix}");
+    let found = util::run(Command::new("bash").args(["-c", quoted]));
+    assert_eq!(found.stdout.trim(), "NODE_OPTIONS=--inspect=127.0.0.1:0", "{found:?}");
 }

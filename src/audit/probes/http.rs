@@ -100,13 +100,52 @@ pub fn parse(bytes: &[u8]) -> Option<Response> {
             let http1::StatusLine { status, reason, .. } = response.head.status_line;
             Some(Response { status, reason, headers: response.head.headers, body: response.body })
         }
-        Ok(None) | Err(_) => http1::parse_status_line(bytes).map(|line| Response {
+        // A complete head the strict parser refuses (a control byte in a
+        // value): browsers still obey its other headers, so read it the way
+        // they do rather than lose `Access-Control-Allow-Origin` with it.
+        Err(http1::Http1Error::Head(_)) => lenient(bytes),
+        Ok(None) | Err(_) => None,
+    }
+    .or_else(|| {
+        http1::parse_status_line(bytes).map(|line| Response {
             status: line.status,
             reason: line.reason,
             headers: Vec::new(),
             body: Vec::new(),
-        }),
+        })
+    })
+}
+
+/// A head split the way browsers split it: lines end at LF (CR before it
+/// dropped), a field is `name: value` with a token name, and a value may
+/// hold any byte but NUL, CR and LF. The body is what follows the blank
+/// line, cut to `Content-Length` when there is one (no chunked decoding:
+/// the checks read headers and status).
+fn lenient(bytes: &[u8]) -> Option<Response> {
+    let line = http1::parse_status_line(bytes)?;
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| (at, at + 4))
+        .or_else(|| bytes.windows(2).position(|w| w == b"\n\n").map(|at| (at, at + 2)))?;
+    let (head, rest) = (&bytes[..end.0], &bytes[end.1..]);
+    let mut headers = Vec::new();
+    for field in head.split(|&b| b == b'\n').skip(1) {
+        let field = field.strip_suffix(b"\r").unwrap_or(field);
+        let Some(colon) = field.iter().position(|&b| b == b':') else { continue };
+        let (name, value) = (&field[..colon], &field[colon + 1..]);
+        let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+        if name.is_empty() || !name.iter().all(token) || value.contains(&0) {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value).trim().to_string();
+        headers.push((String::from_utf8_lossy(name).to_ascii_lowercase(), value));
     }
+    let mut response =
+        Response { status: line.status, reason: line.reason, headers, body: Vec::new() };
+    let length = response.header("content-length").and_then(|l| l.parse::<usize>().ok());
+    response.body = rest[..length.unwrap_or(rest.len()).min(rest.len())].to_vec();
+    Some(response)
 }
 
 /// One request to send.
@@ -199,22 +238,87 @@ pub struct CorsFinding {
     pub credentials: bool,
 }
 
-/// Rebinding: the baseline (local `Host`) and the foreign-`Host` answer are
-/// the same success → the service has no Host allow-list.
+/// What a browser ends up reading for `GET /`: the first answer, or, when
+/// that is a redirect that stays on the origin the request named (a
+/// relative `Location`, or one naming the `Host` that was sent), the answer
+/// at its path. One hop: a redirect loop or a redirect elsewhere ends there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landing {
+    /// The redirect followed: its status and `Location` path.
+    pub redirect: Option<(u16, String)>,
+    pub response: Response,
+}
+
+impl Landing {
+    /// An answer that was not followed.
+    pub fn direct(response: Response) -> Self {
+        Landing { redirect: None, response }
+    }
+
+    /// `302 /login → 200`, or `200`.
+    fn words(&self) -> String {
+        match &self.redirect {
+            Some((status, path)) => format!("{status} {path} → {}", self.response.status),
+            None => self.response.status.to_string(),
+        }
+    }
+}
+
+/// The path of a same-origin `Location` for a request that carried `Host:
+/// host`; `None` for a redirect to another origin (the browser leaves, and
+/// the page that asked can read nothing more).
+pub fn same_origin_path(location: &str, host: &str) -> Option<String> {
+    if location.starts_with('/') && !location.starts_with("//") {
+        return Some(location.to_string());
+    }
+    let rest = location.strip_prefix("http://").or_else(|| location.strip_prefix("//"))?;
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |at| rest.split_at(at));
+    authority.eq_ignore_ascii_case(host).then(|| path.to_string())
+}
+
+/// `GET /` with `Host: host`, following one same-origin redirect.
+fn land(address: SocketAddr, host: &str, deadline: &Deadline) -> Option<Landing> {
+    let first = send(address, false, &Request::get("/", host.to_string()), deadline)?;
+    let path = (300..400)
+        .contains(&first.status)
+        .then(|| first.header("location").and_then(|l| same_origin_path(l, host)))
+        .flatten()
+        // Only a path that fits a request line as it is.
+        .filter(|path| {
+            path != "/" && path.len() <= 1024 && path.bytes().all(|b| b.is_ascii_graphic())
+        });
+    let Some(path) = path else { return Some(Landing::direct(first)) };
+    let Some(second) = send(address, false, &Request::get(&path, host.to_string()), deadline)
+    else {
+        return Some(Landing::direct(first));
+    };
+    Some(Landing { redirect: Some((first.status, path)), response: second })
+}
+
+/// Rebinding: the baseline (local `Host`) and the foreign-`Host` answer land
+/// on the same success → the service has no Host allow-list and a page can
+/// read it. Redirects count only through where they lead: a service that
+/// sends every Host to its canonical name (or a login elsewhere) shows a
+/// page nothing.
 ///
 /// `local` is the `Host` the baseline carried: the address actually
 /// probed (`192.0.2.2:8000`, `[::1]:8000`), so the evidence says what was
 /// sent.
-pub fn rebinding_verdict(baseline: &Response, foreign: &Response, local: &str) -> Option<String> {
-    if baseline.status >= 400 || foreign.status != baseline.status {
+pub fn rebinding_verdict(baseline: &Landing, foreign: &Landing, local: &str) -> Option<String> {
+    let (first, second) = (&baseline.response, &foreign.response);
+    if !(200..300).contains(&first.status)
+        || second.status != first.status
+        || foreign.redirect.as_ref().map(|r| &r.1) != baseline.redirect.as_ref().map(|r| &r.1)
+    {
         return None;
     }
     let port = local.rsplit_once(':').map_or("", |(_, port)| port);
-    let same = foreign.body_hash() == baseline.body_hash() || similar_length(baseline, foreign);
+    let same = second.body_hash() == first.body_hash() || similar_length(first, second);
     same.then(|| {
         format!(
             "GET / with Host: {local} → {}; with Host: {FOREIGN_HOST}:{port} → {} (same answer)",
-            baseline.status, foreign.status
+            baseline.words(),
+            foreign.words()
         )
     })
 }
@@ -260,9 +364,8 @@ pub fn browser_checks(
     let local = local_host(address);
     let mut checks = BrowserChecks::default();
     probes.push("http rebinding".into());
-    let baseline = send(address, false, &Request::get("/", local.clone()), deadline);
-    let foreign =
-        send(address, false, &Request::get("/", format!("{FOREIGN_HOST}:{port}")), deadline);
+    let baseline = land(address, &local, deadline);
+    let foreign = land(address, &format!("{FOREIGN_HOST}:{port}"), deadline);
     if let (Some(baseline), Some(foreign)) = (&baseline, &foreign) {
         checks.rebindable = rebinding_verdict(baseline, foreign, &local);
     }
@@ -348,16 +451,60 @@ mod tests {
 
     #[test]
     fn rebinding_needs_the_same_success() {
-        let ok = response("HTTP/1.0 200 OK\r\n\r\n<html>listing</html>");
-        let denied = response("HTTP/1.0 403 Forbidden\r\n\r\nInvalid Host header");
+        let ok = Landing::direct(response("HTTP/1.0 200 OK\r\n\r\n<html>listing</html>"));
+        let denied = Landing::direct(response("HTTP/1.0 403 Forbidden\r\n\r\nInvalid Host header"));
         let evidence = rebinding_verdict(&ok, &ok, "192.0.2.2:80").unwrap();
         assert!(evidence.starts_with("GET / with Host: 192.0.2.2:80 → 200"), "{evidence}");
         assert!(rebinding_verdict(&ok, &ok, "[::1]:80").unwrap().contains("Host: [::1]:80"));
         assert!(rebinding_verdict(&ok, &denied, "127.0.0.1:80").is_none());
         // The Node inspector answers a foreign Host with 400.
-        let bad = response("HTTP/1.0 400 Bad Request\r\n\r\n");
+        let bad = Landing::direct(response("HTTP/1.0 400 Bad Request\r\n\r\n"));
         assert!(rebinding_verdict(&ok, &bad, "127.0.0.1:80").is_none());
         assert!(rebinding_verdict(&denied, &denied, "127.0.0.1:80").is_none());
+    }
+
+    #[test]
+    fn rebinding_judges_redirects_by_where_they_land() {
+        // Both Hosts sent to the canonical name: nothing readable.
+        let canonical = Landing::direct(response(
+            "HTTP/1.1 301 Moved\r\nLocation: http://localhost:80/\r\nContent-Length: 0\r\n\r\n",
+        ));
+        assert!(rebinding_verdict(&canonical, &canonical, "127.0.0.1:80").is_none());
+        // Both followed to the same page: readable.
+        let login = Landing {
+            redirect: Some((302, "/login".into())),
+            response: response("HTTP/1.0 200 OK\r\n\r\n<form>"),
+        };
+        let evidence = rebinding_verdict(&login, &login, "127.0.0.1:80").unwrap();
+        assert!(evidence.contains("→ 302 /login → 200"), "{evidence}");
+        // The foreign Host is sent somewhere else than the local one.
+        let elsewhere = Landing { redirect: Some((302, "/denied".into())), ..login.clone() };
+        assert!(rebinding_verdict(&login, &elsewhere, "127.0.0.1:80").is_none());
+    }
+
+    #[test]
+    fn a_control_byte_in_one_header_does_not_hide_the_others() {
+        let bytes = b"HTTP/1.1 200 OK\r\nServer: a\x1b[2Jb\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 2\r\n\r\nhiEXTRA";
+        let response = parse(bytes).unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("server"), Some("a\u{1b}[2Jb"), "kept exact");
+        assert_eq!(response.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(response.body, b"hi");
+        assert!(cors_verdict(&response).is_some());
+        // A NUL makes browsers drop the field; a cut-off head has no fields.
+        let nul = parse(b"HTTP/1.1 200 OK\r\nX: a\x00\r\nY: \x01\r\n\r\n").unwrap();
+        assert_eq!((nul.header("x"), nul.header("y")), (None, Some("\u{1}")));
+        assert!(parse(b"HTTP/1.1 200 OK\r\nX: \x1b").unwrap().headers.is_empty());
+    }
+
+    #[test]
+    fn same_origin_locations() {
+        assert_eq!(same_origin_path("/login?next=/", "a:1").as_deref(), Some("/login?next=/"));
+        assert_eq!(same_origin_path("http://A:1/x", "a:1").as_deref(), Some("/x"));
+        assert_eq!(same_origin_path("http://a:1", "a:1").as_deref(), Some("/"));
+        assert_eq!(same_origin_path("http://localhost:1/", "rebind.example:1"), None);
+        assert_eq!(same_origin_path("//evil/x", "a:1"), None);
+        assert_eq!(same_origin_path("https://a:1/", "a:1"), None);
     }
 
     #[test]

@@ -224,9 +224,33 @@ fn jdwp_port(hint: &Hint) -> Option<u16> {
     })
 }
 
+/// Longest service version kept, in characters. A greeting or `Server`
+/// header is the service's own text: a hostile one could fill 64 KiB (the
+/// read bound) and with it every finding's SERVICE column and JSON field.
+pub const VERSION_LIMIT: usize = 80;
+
 /// Probes one TCP listener at `address` (a connectable address: loopback for
 /// wildcard binds).
 pub fn probe(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> Outcome {
+    let mut outcome = probe_unbounded(address, hint, options);
+    outcome.version = outcome.version.map(|version| bounded(&version, VERSION_LIMIT));
+    outcome
+}
+
+/// The first line of `text`, cut to `limit` characters with `…` when longer;
+/// otherwise exact (escape sequences included: renderers sanitise, JSON
+/// keeps them).
+fn bounded(text: &str, limit: usize) -> String {
+    let line = text.split(['\r', '\n']).next().unwrap_or_default();
+    if line.chars().count() <= limit && line.len() == text.len() {
+        return text.to_string();
+    }
+    let mut cut: String = line.chars().take(limit).collect();
+    cut.push('…');
+    cut
+}
+
+fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> Outcome {
     let mut outcome = Outcome::default();
     let plan = choose(address.port(), hint);
     if plan == Plan::Skip {
@@ -363,6 +387,15 @@ fn request_once(address: SocketAddr, tls: bool, deadline: &Deadline) -> (Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_are_one_bounded_line() {
+        assert_eq!(bounded("SSH-2.0-OpenSSH_9.2p1", 120), "SSH-2.0-OpenSSH_9.2p1");
+        // Escapes stay (the renderers sanitise); only length and lines go.
+        assert_eq!(bounded("a\u{1b}[2Jb", 120), "a\u{1b}[2Jb");
+        assert_eq!(bounded(&"A".repeat(65_000), 120), format!("{}…", "A".repeat(120)));
+        assert_eq!(bounded("nginx\r\nSet-Cookie: x", 120), "nginx…");
+    }
 
     fn hint(names: &[&str], cmdline: &str) -> Hint {
         Hint {

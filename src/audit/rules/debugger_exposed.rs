@@ -17,16 +17,34 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
                 } else {
                     Severity::High
                 };
+                let fix =
+                    if kind == "Node.js inspector" { node_fix(context, fix) } else { fix.clone() };
                 Some(context.finding(
                     RuleId::DebuggerExposed,
                     severity,
                     format!("{kind}: {evidence}"),
-                    fix.clone(),
+                    fix,
                 ))
             }
             _ => None,
         })
         .collect()
+}
+
+/// "Start node without --inspect" sends the reader to a command line that
+/// may not have it: `NODE_OPTIONS=--inspect` in the environment, or
+/// `SIGUSR1` (which turns the inspector on in a running process), leave no
+/// trace there. Then the fix says where to look, with the real pid.
+fn node_fix(context: &Context<'_>, fix: &str) -> String {
+    let owners = &context.target.owners;
+    let flagged = owners.iter().any(|p| p.cmdline.iter().any(|a| a.starts_with("--inspect")));
+    match owners.first() {
+        Some(owner) if !flagged && !owner.cmdline.is_empty() => format!(
+            "its command line has no --inspect: the inspector comes from NODE_OPTIONS in its environment (`tr '\\0' '\\n' < /proc/{pid}/environ | grep NODE_OPTIONS`) or was turned on at run time (SIGUSR1); restart it without them",
+            pid = owner.pid
+        ),
+        _ => fix.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -45,6 +63,12 @@ mod tests {
                 fix: "no --inspect".into(),
             }],
         );
-        assert_eq!(check(&context(&target, Some(&seen)))[0].severity, Severity::High);
+        let finding = &check(&context(&target, Some(&seen)))[0];
+        assert_eq!(finding.severity, Severity::High);
+        // `server --flag`: no --inspect on the command line.
+        assert!(finding.fix.contains("`tr '\\0' '\\n' < /proc/42/environ | grep NODE_OPTIONS`"));
+        let mut flagged = target.clone();
+        flagged.owners[0].cmdline = vec!["node".into(), "--inspect=127.0.0.1:9229".into()];
+        assert_eq!(check(&context(&flagged, Some(&seen)))[0].fix, "no --inspect");
     }
 }

@@ -88,13 +88,20 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
 }
 
 /// A command that drops the port for everything but loopback, for the
-/// firewall the evidence names, and runs as printed on any ruleset: with
+/// firewall(s) the evidence names, and runs as printed on any ruleset: with
 /// iptables, an insert into the built-in INPUT chain; with nftables (or
 /// none), `add` creates the table and the input chain when missing and
 /// leaves existing ones (and their policy) as they are.
 pub fn firewall_drop(firewall_text: &str, protocol: Protocol, port: u16) -> String {
-    if firewall_text.starts_with("iptables") {
-        return format!("iptables -I INPUT ! -i lo -p {protocol} --dport {port} -j DROP");
+    let legacy =
+        |program: &str| format!("{program} -I INPUT ! -i lo -p {protocol} --dport {port} -j DROP");
+    // iptables rules do nothing to IPv6 and ip6tables nothing to IPv4: a
+    // `[::]` listener judged by both gets both.
+    match (firewall_text.starts_with("ip6tables"), firewall_text.contains("iptables input")) {
+        (true, true) => return format!("{} && {}", legacy("ip6tables"), legacy("iptables")),
+        (true, false) => return legacy("ip6tables"),
+        (false, true) if firewall_text.starts_with("iptables") => return legacy("iptables"),
+        _ => {}
     }
     format!(
         "nft 'add table inet filter; add chain inet filter input {{ type filter hook input priority 0; }}; add rule inet filter input iifname != \"lo\" {protocol} dport {port} drop'"
@@ -134,6 +141,9 @@ pub fn bind_fix(context: &Context<'_>, udp_on: bool) -> String {
             format!("remove `-H tcp://{bound}` from dockerd; use the Unix socket or ssh://")
         }
         Some("jupyter") => "start Jupyter with `--ip=127.0.0.1`".into(),
+        _ if context.target.address.contains(':') => {
+            format!("bind to [::1]:{port} (or 127.0.0.1:{port}) instead of {bound}")
+        }
         _ => format!("bind to 127.0.0.1:{port} instead of {bound}"),
     }
 }
@@ -166,6 +176,15 @@ mod tests {
         let fix = &check(&ctx)[0].fix;
         assert!(fix.contains("`iptables -I INPUT ! -i lo -p tcp --dport 8080 -j DROP`"), "{fix}");
         assert!(!fix.contains("nft"), "{fix}");
+        // IPv6 gets ip6tables; `[::]` judged by both legacy tables gets both.
+        assert_eq!(
+            firewall_drop("ip6tables input policy accept", Protocol::Tcp, 80),
+            "ip6tables -I INPUT ! -i lo -p tcp --dport 80 -j DROP"
+        );
+        assert_eq!(
+            firewall_drop("ip6tables input policy accept; iptables input policy accept", Protocol::Udp, 53),
+            "ip6tables -I INPUT ! -i lo -p udp --dport 53 -j DROP && iptables -I INPUT ! -i lo -p udp --dport 53 -j DROP"
+        );
     }
 
     #[test]
