@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::audit::firewall::{InputChain, Verdict};
+use crate::audit::firewall::{HostFirewall, Verdict};
 use crate::audit::{self, AuditOptions};
 use crate::inventory::counters::{CounterPorts, CounterSampler};
 use crate::inventory::system::Machine;
@@ -90,13 +90,16 @@ pub struct OpenConnection {
 pub struct AuditView {
     pub at: Option<UnixMicros>,
     pub findings: Vec<Finding>,
-    pub firewall: InputChain,
+    /// Both address families' input chains: a listener is judged by the
+    /// chain its clients meet (`[::]` by both).
+    pub firewall: HostFirewall,
 }
 
 impl AuditView {
-    /// The firewall's word on a port: `admitted`, `blocked` or `unknown`.
-    pub fn firewall_verdict(&self, port: u16) -> &'static str {
-        match self.firewall.verdict(port) {
+    /// The firewall's word on a listener's port: `admitted`, `blocked` or
+    /// `unknown`.
+    pub fn firewall_verdict(&self, address: &str, protocol: Protocol, port: u16) -> &'static str {
+        match self.firewall.judge(address, protocol, port).0 {
             Verdict::Admitted => "admitted",
             Verdict::Blocked => "blocked",
             Verdict::Unknown => "unknown",
@@ -281,7 +284,7 @@ impl FactSource {
         let view = AuditView {
             at: Some(store::now_micros()),
             findings: report.findings,
-            firewall: InputChain::read(&Machine),
+            firewall: HostFirewall::read(&Machine),
         };
         *self.audit.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
         audited

@@ -261,9 +261,9 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
                 .filter_map(|p| p.start_time)
                 .min()
                 .map(|seconds| seconds as i64 * 1_000_000);
-            let firewall = facts.audit.firewall_verdict(port);
             let exposed = socket.scope().is_exposed();
             let address = socket.local.map(|a| a.ip().to_string()).unwrap_or_default();
+            let firewall = facts.audit.firewall_verdict(&address, socket.protocol, port);
             let findings = facts
                 .audit
                 .findings
@@ -692,10 +692,26 @@ pub fn health(facts: &Facts, store: Option<&StoreLocation>) -> HealthWire {
         losses: facts.store.session_losses.clone(),
         store_bytes: facts.store.size_bytes,
         audited_at: facts.audit.at,
-        firewall: facts.audit.firewall.policy.as_ref().map(|policy| {
-            format!("{} input policy {policy}", facts.audit.firewall.source.unwrap_or("firewall"))
-        }),
+        firewall: firewall_summary(&facts.audit.firewall),
         listeners: listeners_of(&facts.snapshot).count(),
+    }
+}
+
+/// `nftables input policy drop`, or one phrase per address family when
+/// IPv4 and IPv6 traffic meet different policies.
+fn firewall_summary(firewall: &crate::audit::firewall::HostFirewall) -> Option<String> {
+    let phrase = |chain: &crate::audit::firewall::InputChain| {
+        chain
+            .policy
+            .as_ref()
+            .map(|policy| format!("{} input policy {policy}", chain.source.unwrap_or("firewall")))
+    };
+    match (phrase(&firewall.v4), phrase(&firewall.v6)) {
+        (Some(v4), Some(v6)) if v4 == v6 => Some(v4),
+        (Some(v4), Some(v6)) => Some(format!("IPv4: {v4}; IPv6: {v6}")),
+        (Some(v4), None) => Some(format!("IPv4: {v4}")),
+        (None, Some(v6)) => Some(format!("IPv6: {v6}")),
+        (None, None) => None,
     }
 }
 
@@ -703,6 +719,30 @@ pub fn health(facts: &Facts, store: Option<&StoreLocation>) -> HealthWire {
 mod tests {
     use super::*;
     use crate::model::monitor::ListenerEvent;
+
+    #[test]
+    fn the_firewall_summary_names_the_family_when_the_policies_differ() {
+        use crate::audit::firewall::{HostFirewall, InputChain};
+        let chain = |policy: Option<&str>| InputChain {
+            source: Some("nftables"),
+            policy: policy.map(str::to_string),
+            ..InputChain::default()
+        };
+        let both = |v4, v6| HostFirewall { v4: chain(v4), v6: chain(v6) };
+        assert_eq!(
+            firewall_summary(&both(Some("drop"), Some("drop"))).as_deref(),
+            Some("nftables input policy drop")
+        );
+        assert_eq!(
+            firewall_summary(&both(Some("drop"), Some("accept"))).as_deref(),
+            Some("IPv4: nftables input policy drop; IPv6: nftables input policy accept")
+        );
+        assert_eq!(
+            firewall_summary(&both(None, Some("drop"))).as_deref(),
+            Some("IPv6: nftables input policy drop")
+        );
+        assert_eq!(firewall_summary(&both(None, None)), None);
+    }
     use crate::model::{Family, Protocol};
 
     fn change(at: i64, inode: u64, appeared: bool, name: &str) -> ListenerHistory {
