@@ -257,14 +257,6 @@ pub fn nft_blockers(
         .collect();
     chains.sort_by_key(|chain| chain.prio.unwrap_or(0));
     let devices = ingress_devices(text);
-    let rules_of = |family: &str, table: &str, chain: &str| -> Vec<&NftRule> {
-        ruleset
-            .nftables
-            .iter()
-            .filter_map(|item| item.rule.as_ref())
-            .filter(|r| r.family == family && r.table == table && r.chain == chain)
-            .collect()
-    };
     let mut blockers = Vec::new();
     // A loopback packet leaves through the output hook, then comes back in
     // on lo through the ingress hook (netdev, or inet since Linux 5.10)
@@ -283,7 +275,7 @@ pub fn nft_blockers(
             .filter(|c| hook_name == "ingress" || c.family != "netdev")
             .filter(|c| hook_name != "ingress" || on_lo(c))
         {
-            let walk = Walk { packet, hook, rules_of: &rules_of, texts: &texts };
+            let walk = Walk { packet, hook, ruleset, texts: &texts };
             match walk.chain(chain, 0) {
                 Verdict::Blocked(blocker) => blockers.push(blocker),
                 Verdict::Accepted | Verdict::Continue(_) if chain.policy.as_deref() != Some("drop") => {}
@@ -316,14 +308,24 @@ enum Verdict {
     Continue(bool),
 }
 
-struct Walk<'a, F> {
+struct Walk<'a> {
     packet: &'a Packet,
     hook: Hook,
-    rules_of: &'a F,
+    ruleset: &'a NftRuleset,
     texts: &'a HashMap<(String, String, String, u64), String>,
 }
 
-impl<'a, F: Fn(&str, &str, &str) -> Vec<&'a NftRule>> Walk<'a, F> {
+impl<'a> Walk<'a> {
+    /// The rules of one chain, in order.
+    fn rules_of(&self, family: &str, table: &str, chain: &str) -> Vec<&'a NftRule> {
+        self.ruleset
+            .nftables
+            .iter()
+            .filter_map(|item| item.rule.as_ref())
+            .filter(|r| r.family == family && r.table == table && r.chain == chain)
+            .collect()
+    }
+
     fn chain(&self, chain: &NftChain, depth: usize) -> Verdict {
         self.chain_named(&chain.family, &chain.table, &chain.name, depth)
     }
@@ -333,7 +335,7 @@ impl<'a, F: Fn(&str, &str, &str) -> Vec<&'a NftRule>> Walk<'a, F> {
             return Verdict::Continue(true);
         }
         let mut maybe_accepted = false;
-        for rule in (self.rules_of)(family, table, name) {
+        for rule in self.rules_of(family, table, name) {
             let mut condition = Tri::Yes;
             for statement in &rule.expr {
                 if let Some(matched) = &statement.matches {
@@ -534,25 +536,17 @@ pub fn nft_rewrite(ruleset: &NftRuleset, text: &str, packet: &Packet) -> Option<
         })
         .collect();
     chains.sort_by_key(|chain| chain.prio.unwrap_or(0));
-    let rules_of = |family: &str, table: &str, chain: &str| -> Vec<&NftRule> {
-        ruleset
-            .nftables
-            .iter()
-            .filter_map(|item| item.rule.as_ref())
-            .filter(|r| r.family == family && r.table == table && r.chain == chain)
-            .collect()
-    };
-    let walk = Walk { packet, hook: Hook::Output, rules_of: &rules_of, texts: &texts };
+    let walk = Walk { packet, hook: Hook::Output, ruleset, texts: &texts };
     chains.iter().find_map(|chain| walk.rewrite_in(&chain.family, &chain.table, &chain.name, 0))
 }
 
-impl<'a, F: Fn(&str, &str, &str) -> Vec<&'a NftRule>> Walk<'a, F> {
+impl Walk<'_> {
     /// The rewrite a nat chain applies to the packet, following jumps.
     fn rewrite_in(&self, family: &str, table: &str, name: &str, depth: usize) -> Option<Rewrite> {
         if depth > 8 {
             return None;
         }
-        for rule in (self.rules_of)(family, table, name) {
+        for rule in self.rules_of(family, table, name) {
             let mut condition = Tri::Yes;
             for statement in &rule.expr {
                 if let Some(matched) = &statement.matches {

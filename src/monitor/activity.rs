@@ -73,11 +73,11 @@ impl Activity {
     /// is needed for; under connection churn they would otherwise ask for a
     /// dump at every tick.
     pub fn listeners_may_have_changed(&self, before: &Activity, tcp_from_events: bool) -> bool {
-        let counted = |activity: &'_ Activity| -> Vec<(String, u64)> {
-            let skipped = |protocol: &str| tcp_from_events && matches!(protocol, "TCP" | "TCP6");
-            activity.sockets.iter().filter(|(protocol, _)| !skipped(protocol)).cloned().collect()
+        // Compared in place: this runs at every tick.
+        let counted = |(protocol, _): &&(String, u64)| {
+            !(tcp_from_events && matches!(protocol.as_str(), "TCP" | "TCP6"))
         };
-        counted(self) != counted(before)
+        !self.sockets.iter().filter(counted).eq(before.sockets.iter().filter(counted))
     }
 }
 

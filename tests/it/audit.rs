@@ -573,13 +573,7 @@ fn node_inspector_is_an_exposed_debugger() {
     let mut node = ChildGuard::spawn(&mut command);
     let mut stderr = std::io::BufReader::new(node.0.stderr.take().unwrap());
     let line = util::wait_for_line(&mut stderr);
-    // "Debugger listening on ws://127.0.0.1:PORT/UUID"
-    let port: u16 = line
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected node output: {line}"));
+    let port = inspector_port(&line);
     let (_, json) = audit(port, &[]);
     assert_eq!(rules(&json), ["debugger-exposed"], "the inspector checks Host: {json:#}");
     let debugger = finding(&json, "debugger-exposed");
@@ -792,4 +786,13 @@ fn netns_all_probes_inside_other_namespaces() {
         ours.iter().any(|f| f["rule"] == "dns-rebinding"),
         "the probe ran inside namespace {inode}: {json:#}"
     );
+}
+
+/// The port of node's "Debugger listening on ws://127.0.0.1:PORT/UUID" line.
+pub(crate) fn inspector_port(line: &str) -> u16 {
+    line.split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected node output: {line}"))
 }

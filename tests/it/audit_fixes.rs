@@ -45,17 +45,12 @@ fn require(program: &str) -> bool {
     }
 }
 
-/// `porthole audit --port PORT --json` inside `netns`.
-fn audit_in(netns: &Netns, port: u16) -> Output {
+/// `porthole audit --port PORTS --json` inside `netns` (PORTS as `--port`
+/// takes them: `80`, `80,443`).
+fn audit_in(netns: &Netns, ports: &str) -> Output {
     // The machine's own pending updates are not these tests' business.
-    let output = netns.porthole(&[
-        "audit",
-        "--port",
-        &port.to_string(),
-        "--json",
-        "--skip",
-        "outdated-package",
-    ]);
+    let output =
+        netns.porthole(&["audit", "--port", ports, "--json", "--skip", "outdated-package"]);
     assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
     output
 }
@@ -141,7 +136,7 @@ fn memcached_udp_on_all_interfaces_is_one_memcached_finding_and_its_firewall_fix
         &port.to_string(),
     ]));
     assert!(wait_in(&netns, port), "memcached did not start");
-    let output = audit_in(&netns, port);
+    let output = audit_in(&netns, &port.to_string());
     let json = output.json();
     assert_eq!(output.code, 1, "exposed and unauthenticated is critical: {json:#}");
     let udp: Vec<&Value> =
@@ -216,7 +211,7 @@ fn redis_on_all_interfaces_with_protected_mode_is_graded_as_loopback() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&denied.stdout).trim(), "-DENIED");
 
-    let output = audit_in(&netns, port);
+    let output = audit_in(&netns, &port.to_string());
     let json = output.json();
     let open = finding(&json, port, "no-auth");
     assert_eq!(open["severity"], "high", "graded as the loopback case: {open:#}");
@@ -356,16 +351,7 @@ fn a_firewall_rule_counts_only_for_its_protocol_and_is_named() {
     );
     netns.run_ok("nft", &[&rules]);
     let ports = format!("{udp_dropped},{tcp_dropped}");
-    let output = netns.porthole(&[
-        "audit",
-        "--port",
-        &ports,
-        "--json",
-        "--skip",
-        "outdated-package",
-        "--fail-on",
-        "never",
-    ]);
+    let output = audit_in(&netns, &ports);
     let json = output.json();
 
     // A UDP rule says nothing about the TCP listener on the same number.
@@ -497,16 +483,7 @@ fn each_listener_is_judged_by_the_firewall_of_its_address_family() {
         &["add table ip only4; add chain ip only4 input { type filter hook input priority 0; policy drop; }; add rule ip only4 input iifname \"lo\" accept"],
     );
     let ports = format!("{v4},{v6}");
-    let output = netns.porthole(&[
-        "audit",
-        "--port",
-        &ports,
-        "--json",
-        "--skip",
-        "outdated-package",
-        "--fail-on",
-        "never",
-    ]);
+    let output = audit_in(&netns, &ports);
     let json = output.json();
 
     let ipv4 = finding(&json, v4, "exposed-service");
@@ -530,16 +507,7 @@ fn each_listener_is_judged_by_the_firewall_of_its_address_family() {
     assert!(!commands[0].starts_with("iptables "), "iptables does not filter IPv6: {fix}");
     let status = netns.command("bash").args(["-c", &commands[0]]).status().unwrap();
     assert!(status.success(), "{}", commands[0]);
-    let again = netns.porthole(&[
-        "audit",
-        "--port",
-        &v6.to_string(),
-        "--json",
-        "--skip",
-        "outdated-package",
-        "--fail-on",
-        "never",
-    ]);
+    let again = audit_in(&netns, &v6.to_string());
     let json = again.json();
     let evidence = finding(&json, v6, "exposed-service")["evidence"].as_str().unwrap().to_string();
     assert!(evidence.contains("likely blocked"), "after the fix: {evidence}");
@@ -597,12 +565,7 @@ fn an_inspector_from_node_options_is_traced_to_the_environment() {
     let pid = node.pid();
     let mut stderr = std::io::BufReader::new(node.0.stderr.take().unwrap());
     let line = util::wait_for_line(&mut stderr);
-    let port: u16 = line
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected node output: {line}"));
+    let port = crate::audit::inspector_port(&line);
     let json = util::porthole_run(&[
         "audit",
         "--port",
