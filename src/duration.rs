@@ -6,8 +6,12 @@
 //! # The rule
 //! A duration is a decimal number and a unit: `us` (or `µs`), `ms`, `s`
 //! (`sec`), `m` (`min`), `h`, `d` or `w`, e.g. `250us`, `500ms`, `1.5s`,
-//! `2m`, `1h`, `7d`. Each flag bounds the value itself (`top --interval`
-//! wants at least 100ms, `--keep` more than zero…).
+//! `2m`, `1h`, `7d`; or several such terms added up, as Go and systemd
+//! write them: `2h30m`, `1m30s`, `1h 15m`. In a sum every term has its unit
+//! (`1m30` is refused, naming `1m30s`), and each unit appears once, largest
+//! first, so that a slip like `30s1m` is not silently read as 90 seconds.
+//! Each flag bounds the value itself (`top --interval` wants at least 100ms,
+//! `--keep` more than zero…).
 //!
 //! A number without a unit is read by [`BareNumber`]:
 //! - [`BareNumber::Seconds`] for the flags that always took a bare number as
@@ -42,6 +46,10 @@ pub enum DurationError {
     UnknownUnit { unit: String },
     #[error("longer than a hundred years")]
     TooLong,
+    #[error("every part of a sum needs a unit: write {suggestion}")]
+    TermWithoutUnit { suggestion: String },
+    #[error("the parts of a sum go from the largest unit to the smallest, each once (e.g. 2h30m or 1m30s)")]
+    TermsOutOfOrder,
 }
 
 /// Longest duration accepted: a hundred years. Longer is a typo, and keeps
@@ -51,17 +59,65 @@ const MAX_SECONDS: f64 = 3.2e9;
 /// Parses `text` by the rule in the module documentation.
 pub fn parse_duration(text: &str, bare: BareNumber) -> Result<Duration, DurationError> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let Ok(value) = number.parse::<f64>() else { return Err(DurationError::NotADuration) };
-    let seconds_per_unit = match unit.trim() {
-        "" if value == 0.0 => 1.0,
-        "" => match bare {
-            BareNumber::Seconds => 1.0,
-            BareNumber::Refused => {
-                return Err(DurationError::MissingUnit { number: number.to_string() })
+    let terms = split_terms(text)?;
+    let seconds = match terms.as_slice() {
+        [] => return Err(DurationError::NotADuration),
+        [(number, "")] => {
+            let value = parse_number(number)?;
+            if value == 0.0 {
+                0.0
+            } else {
+                match bare {
+                    BareNumber::Seconds => value,
+                    BareNumber::Refused => {
+                        return Err(DurationError::MissingUnit { number: number.to_string() })
+                    }
+                }
             }
-        },
+        }
+        [(number, unit)] => parse_number(number)? * seconds_per_unit(unit)?,
+        terms => sum_of_terms(text, terms)?,
+    };
+    if !seconds.is_finite() || seconds > MAX_SECONDS {
+        return Err(DurationError::TooLong);
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Splits `2h 30m` into `[("2", "h"), ("30", "m")]`: each term is a run of
+/// digits and dots followed by the letters of its unit (spaces between a
+/// number and its unit, and between terms, are allowed).
+fn split_terms(text: &str) -> Result<Vec<(&str, &str)>, DurationError> {
+    let is_number = |c: char| c.is_ascii_digit() || c == '.';
+    let mut terms = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_end = rest.find(|c: char| !is_number(c)).unwrap_or(rest.len());
+        if number_end == 0 {
+            // A unit with no number before it (`s`, `-1s`, `1h m`).
+            return Err(if terms.is_empty() {
+                DurationError::NotADuration
+            } else {
+                DurationError::UnknownUnit { unit: rest.trim().to_string() }
+            });
+        }
+        let (number, after) = rest.split_at(number_end);
+        let after = after.trim_start();
+        let unit_end =
+            after.find(|c: char| is_number(c) || c.is_whitespace()).unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_end);
+        terms.push((number, unit));
+        rest = after.trim_start();
+    }
+    Ok(terms)
+}
+
+fn parse_number(number: &str) -> Result<f64, DurationError> {
+    number.parse::<f64>().map_err(|_| DurationError::NotADuration)
+}
+
+fn seconds_per_unit(unit: &str) -> Result<f64, DurationError> {
+    Ok(match unit {
         "us" | "µs" => 1e-6,
         "ms" => 1e-3,
         "s" | "sec" => 1.0,
@@ -70,12 +126,34 @@ pub fn parse_duration(text: &str, bare: BareNumber) -> Result<Duration, Duration
         "d" => 86_400.0,
         "w" => 7.0 * 86_400.0,
         other => return Err(DurationError::UnknownUnit { unit: other.to_string() }),
-    };
-    let seconds = value * seconds_per_unit;
-    if !seconds.is_finite() || seconds > MAX_SECONDS {
-        return Err(DurationError::TooLong);
+    })
+}
+
+/// Adds up the terms of `2h30m`. A term without a unit gets the suggestion
+/// of the next smaller unit (`1m30` → `1m30s`).
+fn sum_of_terms(text: &str, terms: &[(&str, &str)]) -> Result<f64, DurationError> {
+    let mut total = 0.0;
+    let mut previous_unit_seconds = f64::INFINITY;
+    for (index, (number, unit)) in terms.iter().enumerate() {
+        if unit.is_empty() {
+            let smaller = match terms.get(index.wrapping_sub(1)).map(|(_, unit)| *unit) {
+                Some("w") => "d",
+                Some("d") => "h",
+                Some("h") => "m",
+                Some("m" | "min") => "s",
+                Some("s" | "sec") => "ms",
+                _ => "us",
+            };
+            return Err(DurationError::TermWithoutUnit { suggestion: format!("{text}{smaller}") });
+        }
+        let unit_seconds = seconds_per_unit(unit)?;
+        if unit_seconds >= previous_unit_seconds {
+            return Err(DurationError::TermsOutOfOrder);
+        }
+        previous_unit_seconds = unit_seconds;
+        total += parse_number(number)? * unit_seconds;
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -99,6 +177,12 @@ mod tests {
             (" 30 s ", Duration::from_secs(30)),
             ("0ms", Duration::ZERO),
             (".5s", Duration::from_millis(500)),
+            ("2h30m", Duration::from_secs(9000)),
+            ("1m30s", Duration::from_secs(90)),
+            ("1h 15m", Duration::from_secs(4500)),
+            ("1d12h", Duration::from_secs(36 * 3600)),
+            ("1s500ms", Duration::from_millis(1500)),
+            ("1min 30sec", Duration::from_secs(90)),
         ] {
             assert_eq!(parse_duration(text, Refused), Ok(expected), "{text}");
             assert_eq!(parse_duration(text, Seconds), Ok(expected), "{text}");
@@ -139,8 +223,35 @@ mod tests {
         );
         assert_eq!(parse_duration("1000000w", Seconds), Err(DurationError::TooLong));
         assert_eq!(
-            parse_duration("1e400", Seconds),
-            Err(DurationError::UnknownUnit { unit: "e400".into() })
+            parse_duration("1h-1m", Seconds),
+            Err(DurationError::UnknownUnit { unit: "h-".into() })
         );
+        assert_eq!(
+            parse_duration("1e400", Seconds),
+            Err(DurationError::UnknownUnit { unit: "e".into() })
+        );
+    }
+
+    #[test]
+    fn a_sum_needs_every_unit_once_and_largest_first() {
+        let error = parse_duration("1m30", Seconds).unwrap_err();
+        assert_eq!(error, DurationError::TermWithoutUnit { suggestion: "1m30s".into() });
+        assert_eq!(error.to_string(), "every part of a sum needs a unit: write 1m30s");
+        assert_eq!(
+            parse_duration("2h30", Refused),
+            Err(DurationError::TermWithoutUnit { suggestion: "2h30m".into() })
+        );
+        for text in ["30s1m", "1m1m", "1s 1m"] {
+            assert_eq!(
+                parse_duration(text, Seconds),
+                Err(DurationError::TermsOutOfOrder),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_duration("1h 30 parsecs", Seconds),
+            Err(DurationError::UnknownUnit { unit: "parsecs".into() })
+        );
+        assert_eq!(parse_duration("1000000w1d", Seconds), Err(DurationError::TooLong));
     }
 }

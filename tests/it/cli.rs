@@ -292,3 +292,25 @@ fn ls_long_never_cuts_a_command_line_on_a_terminal() {
     }
     drop(server);
 }
+
+#[test]
+fn a_duration_may_be_a_sum_of_units_largest_first() {
+    // `0m0.2s` is a sum: `wait` reads it, gives up on a closed port and
+    // exits 1 (not ready), not 2 (usage).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("address").port().to_string();
+    drop(closed);
+    let waited = porthole_run(&["wait", &port, "--timeout", "0m0.2s"]);
+    assert_eq!(waited.code, 1, "{waited:?}");
+
+    let missing_unit = porthole_run(&["wait", &port, "--timeout", "1m30"]);
+    util::assert_usage_error(&missing_unit, "--timeout 1m30");
+    assert!(missing_unit.stderr.contains("write 1m30s"), "{}", missing_unit.stderr);
+    let out_of_order = porthole_run(&["wait", &port, "--timeout", "30s1m"]);
+    util::assert_usage_error(&out_of_order, "--timeout 30s1m");
+    assert!(
+        out_of_order.stderr.contains("largest unit to the smallest"),
+        "{}",
+        out_of_order.stderr
+    );
+}
