@@ -251,8 +251,13 @@ fn container_id(component: &str) -> Option<String> {
 }
 
 fn read_boot_time() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    text.lines().find_map(|line| line.strip_prefix("btime "))?.trim().parse().ok()
+    boot_time_of(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// The `btime` line of a `/proc/stat` text: boot time, seconds since the
+/// Unix epoch.
+pub fn boot_time_of(proc_stat: &str) -> Option<u64> {
+    proc_stat.lines().find_map(|line| line.strip_prefix("btime "))?.trim().parse().ok()
 }
 
 fn clock_ticks() -> u64 {

@@ -216,8 +216,7 @@ impl ProcessTable {
             return identity;
         }
         let boot_time = *self.boot_time.get_or_insert_with(|| {
-            let text = system.read_text("/proc/stat")?;
-            text.lines().find_map(|line| line.strip_prefix("btime ")?.trim().parse().ok())
+            crate::inventory::process::boot_time_of(&system.read_text("/proc/stat")?)
         });
         let start_time = boot_time.map(|boot| boot + start_boottime_ns / 1_000_000_000);
         let user = self.details.user_name(uid);
