@@ -34,7 +34,7 @@ use super::error::ProxyError;
 use super::host::HostPolicy;
 use super::metrics;
 use super::registry::{ProxyPatch, ProxyRequest, Registry};
-use super::wire::{PopulateRequestWire, PopulateWire};
+use super::wire::{PopulateRequestWire, PopulateWire, ProxyWire};
 use super::xid;
 
 /// The Toxiproxy version whose API this server implements; clients print
@@ -248,33 +248,31 @@ async fn populate(registry: &Registry, body: &[u8]) -> Reply {
     });
     let requests = match parsed {
         Ok(requests) => requests,
-        Err(error) => return populate_error(&error, &Value::Null),
+        Err(error) => return populate_error(&error, &[]),
     };
     match registry.populate(requests).await {
         // Go marshals an empty result slice as `null`.
         Ok(proxies) if proxies.is_empty() => json_reply(201, &json!({"proxies": null})),
         Ok(proxies) => json_reply(201, &PopulateWire { proxies }),
-        Err(failure) => {
-            let proxies = serde_json::to_value(&failure.proxies).unwrap_or(Value::Null);
-            populate_error(&failure.error, &proxies)
-        }
+        Err(failure) => populate_error(&failure.error, &failure.proxies),
     }
 }
 
 /// Written by Toxiproxy with `Write`, not `http.Error`: JSON, no newline.
-fn populate_error(error: &ProxyError, proxies: &Value) -> Reply {
+/// The proxies created before the failure are written as wire structs, in
+/// Go's field order like every other proxy the API writes (a detour through
+/// `serde_json::Value` would sort their keys).
+fn populate_error(error: &ProxyError, proxies: &[ProxyWire]) -> Reply {
     let status = error.status();
-    let proxies = match proxies {
-        Value::Array(items) if items.is_empty() => &Value::Null,
-        other => other,
-    };
-    /// Go's field order: the embedded error's fields, then `proxies`.
+    /// Go's field order: the embedded error's fields, then `proxies`
+    /// (`null` for none, as Go marshals an empty slice).
     #[derive(Serialize)]
     struct PopulateFailure<'a> {
         error: String,
         status: u16,
-        proxies: &'a Value,
+        proxies: Option<&'a [ProxyWire]>,
     }
+    let proxies = (!proxies.is_empty()).then_some(proxies);
     let body = PopulateFailure { error: error.to_string(), status, proxies };
     match serde_json::to_string(&body) {
         Ok(text) => reply(code(status), Some(JSON), go_escape(text).into()),

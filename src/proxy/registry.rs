@@ -333,10 +333,7 @@ impl Registry {
         requests: Vec<ProxyRequest>,
     ) -> Result<Vec<ProxyWire>, PopulateError> {
         let mut proxies = self.proxies.lock().await;
-        for request in &requests {
-            precheck_loop(&request.listen, &request.upstream)
-                .map_err(|error| PopulateError { error, proxies: Vec::new() })?;
-        }
+        check_populate(&requests).map_err(|error| PopulateError { error, proxies: Vec::new() })?;
         let mut done = Vec::with_capacity(requests.len());
         for request in requests {
             let unchanged = proxies.get(&request.name).is_some_and(|entry| {
@@ -518,18 +515,24 @@ fn check_upstream(upstream: &str) -> Result<(), ProxyError> {
 /// one address, the first IPv4 one if there is any, and errors read as
 /// Go's, naming that resolved address.
 pub(crate) fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
+    let address = listen_address(listen)?;
+    bind_one(address).map_err(|error| ProxyError::Listen {
+        address: Some(address.to_string()),
+        reason: os_reason("bind", &error),
+    })
+}
+
+/// The one address [`bind`] binds for `listen`, or why there is none, in
+/// the words of the bind error.
+fn listen_address(listen: &str) -> Result<SocketAddr, ProxyError> {
     // `[fe80::1%eth0]:8080`: a link-local listener needs its interface.
     if let Some(zoned) = crate::target::zoned_socket_address(listen) {
-        let address = zoned
-            .map_err(|error| ProxyError::Listen { address: None, reason: error.to_string() })?;
-        return bind_one(address).map_err(|error| ProxyError::Listen {
-            address: Some(address.to_string()),
-            reason: os_reason("bind", &error),
-        });
+        return zoned
+            .map_err(|error| ProxyError::Listen { address: None, reason: error.to_string() });
     }
     let addresses =
         resolve(listen).map_err(|reason| ProxyError::Listen { address: None, reason })?;
-    let address = addresses
+    addresses
         .iter()
         .find(|address| address.is_ipv4())
         .or_else(|| addresses.first())
@@ -537,11 +540,57 @@ pub(crate) fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
         .ok_or_else(|| ProxyError::Listen {
             address: None,
             reason: format!("lookup {}: no such host", host_of(listen)),
-        })?;
-    bind_one(address).map_err(|error| ProxyError::Listen {
-        address: Some(address.to_string()),
-        reason: os_reason("bind", &error),
-    })
+        })
+}
+
+/// Judges a whole `/populate` list (or config file) before anything is
+/// stopped or bound, so that a list with a mistake changes nothing: two
+/// entries with one name (the second would silently replace the first), a
+/// loop, an enabled entry whose `listen` cannot be an address, and two
+/// enabled entries on one fixed port of overlapping addresses (the second
+/// could never bind once the first runs). A port taken by something else
+/// is only found by binding, as in Toxiproxy.
+fn check_populate(requests: &[ProxyRequest]) -> Result<(), ProxyError> {
+    let mut listening: Vec<(usize, SocketAddr)> = Vec::new();
+    for (index, request) in requests.iter().enumerate() {
+        let position = index + 1;
+        if let Some(first) = requests[..index].iter().position(|other| other.name == request.name) {
+            return Err(ProxyError::DuplicateProxy {
+                name: request.name.clone(),
+                first: first + 1,
+                second: position,
+            });
+        }
+        precheck_loop(&request.listen, &request.upstream)?;
+        // Disabled entries bind nothing; Toxiproxy keeps their address as
+        // given until they are enabled.
+        if !request.enabled {
+            continue;
+        }
+        let listen = if request.listen.is_empty() { DEFAULT_LISTEN } else { &request.listen };
+        let address = listen_address(listen)?;
+        if address.port() == 0 {
+            continue;
+        }
+        if let Some((first, _)) = listening.iter().find(|(_, other)| overlaps(*other, address)) {
+            return Err(ProxyError::ListenConflict {
+                listen: listen.to_string(),
+                first: *first,
+                second: position,
+            });
+        }
+        listening.push((position, address));
+    }
+    Ok(())
+}
+
+/// Whether listeners on `a` and `b` would fight for the port: the same
+/// address, or an unspecified one covering the other (`0.0.0.0` covers
+/// IPv4, `[::]` covers both families unless `IPV6_V6ONLY` is set).
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    let covers =
+        |wide: IpAddr, other: IpAddr| wide.is_unspecified() && (wide.is_ipv6() || other.is_ipv4());
+    a.port() == b.port() && (a.ip() == b.ip() || covers(a.ip(), b.ip()) || covers(b.ip(), a.ip()))
 }
 
 /// `HOST:PORT` → addresses, with Go's wording for what goes wrong.

@@ -2091,3 +2091,225 @@ fn an_api_open_to_the_network_warns_and_takes_a_token() {
     );
     assert_eq!(client(&["proxy", "list", "--token", "guess"], None).0, 2);
 }
+
+// ------------------------------------------------- held-out situations
+
+/// A `/populate` list that cannot be applied whole changes nothing: two
+/// entries with one name (the second used to replace the first, and both
+/// were reported), two enabled entries on one fixed port, and an enabled
+/// entry whose `listen` is no address used to leave the entries before them
+/// created. A port taken by another program is only found by binding; the
+/// entries created before it are then reported in Go's field order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn populate_refuses_a_list_it_cannot_apply_whole() {
+    let api = start_api().await;
+    let echo = echo_server().await.to_string();
+    let (first_port, second_port) = (free_port(), free_port());
+    let at = |port: u16| format!("127.0.0.1:{port}");
+    let refusals = [
+        (
+            json!([{"name": "p", "upstream": echo, "listen": at(first_port)},
+                   {"name": "q", "upstream": echo},
+                   {"name": "p", "upstream": echo, "listen": at(second_port)}]),
+            400,
+            r#"duplicate proxy name "p" at proxy 3 (also proxy 1)"#.to_string(),
+        ),
+        (
+            json!([{"name": "p", "upstream": echo, "listen": at(first_port)},
+                   {"name": "q", "upstream": echo, "listen": at(first_port)}]),
+            400,
+            format!(
+                "listen address 127.0.0.1:{first_port} at proxy 2 is also the listen address of \
+                 proxy 1"
+            ),
+        ),
+        (
+            json!([{"name": "p", "upstream": echo, "listen": format!("0.0.0.0:{first_port}")},
+                   {"name": "q", "upstream": echo, "listen": format!("localhost:{first_port}")}]),
+            400,
+            format!(
+                "listen address localhost:{first_port} at proxy 2 is also the listen address of \
+                 proxy 1"
+            ),
+        ),
+        (
+            json!([{"name": "p", "upstream": echo, "listen": at(first_port)},
+                   {"name": "q", "upstream": echo, "listen": "nonsense"}]),
+            500,
+            "listen tcp: address nonsense: missing port in address".to_string(),
+        ),
+        (
+            json!([{"name": "p", "upstream": echo, "listen": at(first_port)},
+                   {"name": "q", "upstream": echo, "listen": "127.0.0.1:70000"}]),
+            500,
+            "listen tcp: address 70000: invalid port".to_string(),
+        ),
+    ];
+    for (body, status, message) in refusals {
+        let response = api.call("POST", "/populate", Some(body.clone()));
+        assert_eq!(
+            response.json().expect("JSON"),
+            json!({"error": message, "status": status, "proxies": null}),
+            "{body}"
+        );
+        assert_eq!(response.status, status);
+        assert_eq!(api.call("GET", "/proxies", None).text(), "{}", "nothing created for {body}");
+        let first = SocketAddr::from(([127, 0, 0, 1], first_port));
+        assert!(refused(first), "nothing listens after {body}");
+    }
+
+    // Port 0 never conflicts, and a disabled entry binds nothing.
+    let accepted = api.call(
+        "POST",
+        "/populate",
+        Some(json!([{"name": "a", "upstream": echo, "listen": "127.0.0.1:0"},
+                    {"name": "b", "upstream": echo, "listen": "127.0.0.1:0"},
+                    {"name": "c", "upstream": echo, "listen": at(first_port)},
+                    {"name": "d", "upstream": echo, "listen": at(first_port), "enabled": false}])),
+    );
+    assert_eq!(accepted.status, 201, "{}", accepted.text());
+
+    // Another program holds the port: found when binding, after "e" ran.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("address").port();
+    let partial = api.call(
+        "POST",
+        "/populate",
+        Some(json!([{"name": "e", "upstream": echo, "listen": at(second_port)},
+                    {"name": "f", "upstream": echo, "listen": at(taken_port)}])),
+    );
+    assert_eq!(partial.status, 500);
+    assert_eq!(
+        partial.text(),
+        format!(
+            r#"{{"error":"listen tcp 127.0.0.1:{taken_port}: bind: address already in use","status":500,"proxies":[{{"name":"e","listen":"127.0.0.1:{second_port}","upstream":"{echo}","enabled":true,"Logger":{{}},"toxics":[]}}]}}"#
+        )
+    );
+}
+
+/// The same checks guard `--config`: the server refuses to start, with one
+/// line naming the entries, instead of starting with fewer proxies than the
+/// file lists (a duplicate name) or failing half-way (a shared port).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_config_it_cannot_apply_whole() {
+    let echo = echo_server().await.to_string();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("proxies.json");
+    let port = free_port();
+    let cases = [
+        (
+            json!([{"name": "db", "upstream": echo, "listen": "127.0.0.1:0"},
+                   {"name": "db", "upstream": echo, "listen": "127.0.0.1:0"}]),
+            r#"duplicate proxy name "db" at proxy 2 (also proxy 1)"#.to_string(),
+        ),
+        (
+            json!([{"name": "db", "upstream": echo, "listen": format!("127.0.0.1:{port}")},
+                   {"name": "cache", "upstream": echo, "listen": format!("127.0.0.1:{port}")}]),
+            format!(
+                "listen address 127.0.0.1:{port} at proxy 2 is also the listen address of proxy 1"
+            ),
+        ),
+    ];
+    for (config, message) in cases {
+        std::fs::write(&path, config.to_string()).expect("write config");
+        let output = Command::new(BINARY)
+            .args(["proxy", "serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run porthole");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{err}");
+        assert_eq!(err, format!("porthole: loading {}: {message}\n", path.display()));
+    }
+}
+
+/// A fake API server behind a path prefix, as behind a gateway: it answers
+/// `GET /gw/proxies` and gives the router's bare 404 for anything else, and
+/// records every request head it gets.
+async fn prefixed_api(heads: Arc<std::sync::Mutex<Vec<String>>>) -> SocketAddr {
+    custom_server(move |mut stream| {
+        let heads = Arc::clone(&heads);
+        async move {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut byte).await {
+                    Ok(1) => head.push(byte[0]),
+                    _ => return,
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let reply: &[u8] = if head.starts_with("GET /gw/proxies HTTP/1.1\r\n") {
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+            } else {
+                b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\n\r\n404 page not found\n"
+            };
+            heads.lock().expect("lock").push(head);
+            let _ = stream.write_all(reply).await;
+        }
+    })
+    .await
+}
+
+/// `--url` is used as given or refused: a path the API is served under is
+/// kept (it used to be dropped, so requests went to the gateway's root), a
+/// URL that reaches no API is an error (exit 2), not "not found" (exit 1),
+/// and what cannot be sent (a user, a query, a line break that would end
+/// the request head, a broken host or port) is refused before connecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_keeps_the_url_path_and_refuses_urls_it_cannot_send() {
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let address = prefixed_api(Arc::clone(&heads)).await;
+    let run = |args: &[&str]| porthole(args, "http://127.0.0.1:1");
+
+    let url = format!("http://{address}/gw/");
+    let (code, out, err) = run(&["proxy", "list", "--url", &url]);
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    assert_eq!(out.lines().next(), Some("NAME  LISTEN  UPSTREAM  ENABLED  TOXICS"));
+    let head = heads.lock().expect("lock").last().cloned().expect("a request");
+    assert!(head.starts_with("GET /gw/proxies HTTP/1.1\r\n"), "{head}");
+    assert!(head.contains(&format!("\r\nHost: {address}\r\n")), "{head}");
+
+    let url = format!("http://{address}/elsewhere");
+    let (code, out, err) = run(&["proxy", "inspect", "db", "--url", &url]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            2,
+            "",
+            format!(
+                "porthole: no proxy API at http://{address}/elsewhere/proxies/db: the server \
+                 answered 404 (404 page not found)\n"
+            )
+            .as_str()
+        )
+    );
+
+    let requests = heads.lock().expect("lock").len();
+    for (url, reason) in [
+        (
+            format!("http://user:pw@{address}"),
+            "a user or password in the URL is not supported (use --token)",
+        ),
+        (format!("http://{address}/?debug=1"), "a query or fragment has no meaning for the API"),
+        (
+            format!("http://{address}\r\nX-Injected: 1"),
+            "it contains a space or a control character",
+        ),
+        ("http://[::1".to_string(), "no closing ]"),
+        ("http://127.0.0.1:84x".to_string(), "the port is not a number from 0 to 65535"),
+    ] {
+        let (code, out, err) = run(&["proxy", "list", "--url", &url]);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (2, "", format!("porthole: invalid API URL {url:?}: {reason}\n").as_str())
+        );
+    }
+    let url = format!("http://{address}/gw");
+    let (code, _, err) = run(&["proxy", "list", "--url", &url, "--token", "a\r\nX-Injected: 1"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (2, "porthole: --token must not contain control characters\n")
+    );
+    assert_eq!(heads.lock().expect("lock").len(), requests, "nothing was sent");
+}
