@@ -397,8 +397,13 @@ fn os_words(error: &std::io::Error) -> String {
     chars.next().map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect())
 }
 
-/// Escapes a name for a URL path segment.
+/// Escapes a name for a URL path segment. A name that is `.` or `..` has
+/// its dots escaped too: as they are, the server would clean them out of
+/// the path like a directory name.
 fn escape(name: &str) -> String {
+    if name == "." || name == ".." {
+        return "%2E".repeat(name.len());
+    }
     let mut out = String::with_capacity(name.len());
     for byte in name.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -513,5 +518,9 @@ mod tests {
         let error = parse_response(b"HTTP/1.1 200 OK\r\n").unwrap_err().to_string();
         assert_eq!(error, "malformed response from the proxy API: no end of headers");
         assert_eq!(escape("a b/c"), "a%20b%2Fc");
+        assert_eq!(
+            (escape(".."), escape("."), escape("a..b")),
+            ("%2E%2E".into(), "%2E".into(), "a..b".into())
+        );
     }
 }

@@ -2313,3 +2313,51 @@ async fn cli_keeps_the_url_path_and_refuses_urls_it_cannot_send() {
     );
     assert_eq!(heads.lock().expect("lock").len(), requests, "nothing was sent");
 }
+
+/// Paths gorilla/mux would not route as sent: a path that is not in
+/// canonical form is redirected to the cleaned one (so `/proxies//toxics`
+/// no longer reaches a proxy named "" and `/proxies/./db` no longer fails
+/// as "proxy not found"), and an empty name after a trailing `/` is an
+/// unknown route, not a proxy lookup. Names `.`, `..` and names with `/`
+/// stay reachable escaped, which is how the CLI sends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unclean_paths_and_empty_names_route_like_toxiproxy() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let at = api.address;
+    let check = |request: String, want: Wire| {
+        let (got, _) = tokio::task::block_in_place(|| wire(at, &request));
+        assert_eq!(got, want, "request: {request}");
+    };
+    let moved = |location: &str| {
+        let location = format!("Location: {location}");
+        expected("301 Moved Permanently", &[location.as_str()], "", false)
+    };
+    let not_found =
+        || expected("404 Not Found", &[ERROR_TYPE, NOSNIFF], "404 page not found\n", false);
+    check(request("GET", "//proxies", ""), moved("/proxies"));
+    check(request("GET", "/proxies//toxics?x=1", ""), moved("/proxies/toxics?x=1"));
+    check(request("DELETE", "/proxies/./db", ""), moved("/proxies/db"));
+    check(request("POST", "/proxies/a/../db/toxics/", "{}"), moved("/proxies/db/toxics/"));
+    check(request("GET", "/proxies/", ""), not_found());
+    check(request("DELETE", "/proxies/", ""), not_found());
+    check(request("GET", "/proxies/db/toxics/", ""), not_found());
+
+    let url = api.url();
+    for name in [".", "..", "a/b", "toxics"] {
+        let (code, _, err) =
+            porthole(&["proxy", "create", name, "--upstream", &echo.to_string()], &url);
+        assert_eq!(code, 0, "{name}: {err}");
+        let (code, out, err) = porthole(&["proxy", "toxic", "add", name, "-t", "noop"], &url);
+        assert_eq!(code, 0, "{name}: {out}{err}");
+        let (code, out, err) = porthole(&["proxy", "inspect", name, "--json"], &url);
+        assert_eq!(code, 0, "{name}: {err}");
+        let proxy: Value = serde_json::from_str(&out).expect("JSON");
+        assert_eq!(
+            (proxy["name"].as_str(), proxy["toxics"][0]["type"].as_str()),
+            (Some(name), Some("noop"))
+        );
+        assert_eq!(porthole(&["proxy", "delete", name], &url).0, 0, "{name}");
+    }
+    assert_eq!(api.call("GET", "/proxies", None).text(), "{}");
+}
