@@ -2361,3 +2361,78 @@ async fn unclean_paths_and_empty_names_route_like_toxiproxy() {
     }
     assert_eq!(api.call("GET", "/proxies", None).text(), "{}");
 }
+
+/// What a toxic does when its direction ends or carries nothing, as in
+/// Toxiproxy: `timeout` closes the connection when the client stops sending
+/// (it used to swallow the end of stream, so with `timeout` 0 every client
+/// that left kept its upstream connection open for good); `reset_peer` is
+/// set off by the end of stream when no data came first; `limit_data` with
+/// 0 bytes closes when data comes, not at once, so the other direction (a
+/// server's greeting) still flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toxics_act_on_the_end_of_stream_and_wait_for_data_like_toxiproxy() {
+    let api = start_api().await;
+    // Greets, then reads to the end and records what it got.
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    let server = custom_server(move |mut stream| {
+        let sink = Arc::clone(&sink);
+        async move {
+            let _ = stream.write_all(b"hello").await;
+            let mut data = Vec::new();
+            let _ = stream.read_to_end(&mut data).await;
+            sink.lock().expect("lock").push(data);
+        }
+    })
+    .await;
+    let ended = |count: usize| {
+        eventually_true(Duration::from_secs(10), || got.lock().expect("lock").len() >= count)
+    };
+    let active = || {
+        let text = api.call("GET", "/metrics", None).text();
+        metric_with(&text, "toxiproxy_proxy_active_connections", "proxy=\"te\"")
+    };
+    let listen = api.proxy("te", server);
+
+    api.toxic(
+        "te",
+        json!({"type": "timeout", "name": "t", "stream": "upstream",
+                           "attributes": {"timeout": 0}}),
+    );
+    let mut client = connect(listen);
+    client.write_all(b"dropped").expect("write");
+    drop(client);
+    assert!(ended(1), "the server never saw the client leave through timeout 0");
+    assert_eq!(got.lock().expect("lock")[0], b"", "timeout let data through");
+    assert!(eventually_true(Duration::from_secs(10), || active() == 0), "connection kept");
+    api.call("DELETE", "/proxies/te/toxics/t", None);
+
+    api.toxic(
+        "te",
+        json!({"type": "reset_peer", "name": "r", "stream": "upstream",
+                           "attributes": {"timeout": 100}}),
+    );
+    let mut client = connect(listen);
+    let start = Instant::now();
+    client.shutdown(Shutdown::Write).expect("half-close");
+    let (_, end) = read_to_end(&mut client);
+    assert_eq!(end, Err(ErrorKind::ConnectionReset), "a clean close instead of a reset");
+    assert!(start.elapsed() >= Duration::from_millis(90), "reset after {:?}", start.elapsed());
+    assert!(ended(2));
+    api.call("DELETE", "/proxies/te/toxics/r", None);
+
+    api.toxic(
+        "te",
+        json!({"type": "limit_data", "name": "l", "stream": "upstream",
+                           "attributes": {"bytes": 0}}),
+    );
+    let mut client = connect(listen);
+    let mut greeting = [0u8; 5];
+    client.read_exact(&mut greeting).expect("the greeting flows before any data is sent");
+    assert_eq!(&greeting, b"hello");
+    client.write_all(b"over the limit").expect("write");
+    let (rest, _) = read_to_end(&mut client);
+    assert!(rest.is_empty());
+    assert!(ended(3));
+    assert_eq!(got.lock().expect("lock")[2], b"", "limit_data 0 let data through");
+}
