@@ -2436,3 +2436,37 @@ async fn toxics_act_on_the_end_of_stream_and_wait_for_data_like_toxiproxy() {
     assert!(ended(3));
     assert_eq!(got.lock().expect("lock")[2], b"", "limit_data 0 let data through");
 }
+
+/// Commands written for toxiproxy-cli work unchanged: its short command
+/// names (`c`, `l`, `li`, `i`, `ins`, `tog`, `d`, `t`, `toxic d`) and
+/// `--toxicName` used to be usage errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_takes_toxiproxy_cli_command_names() {
+    let api = start_api().await;
+    let echo = echo_server().await.to_string();
+    let url = api.url();
+    let run = |args: &[&str]| {
+        let (code, out, err) = porthole(args, &url);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
+    };
+    run(&["proxy", "c", "db", "-u", &echo]);
+    run(&["proxy", "t", "a", "db", "-t", "latency", "--toxicName", "slow", "-a", "latency=5"]);
+    for list in ["l", "li", "ls"] {
+        assert!(run(&["proxy", list]).contains("db "), "{list}");
+    }
+    for inspect in ["i", "ins"] {
+        assert!(run(&["proxy", inspect, "db"]).contains("slow"), "{inspect}");
+    }
+    run(&["proxy", "t", "u", "db", "--toxicName", "slow", "-a", "latency=6"]);
+    assert_eq!(
+        api.call("GET", "/proxies/db/toxics/slow", None).json().unwrap()["attributes"]["latency"],
+        6
+    );
+    run(&["proxy", "toxic", "d", "db", "--toxicName", "slow"]);
+    assert_eq!(api.call("GET", "/proxies/db/toxics", None).text(), "[]");
+    run(&["proxy", "tog", "db"]);
+    assert_eq!(api.call("GET", "/proxies/db", None).json().unwrap()["enabled"], false);
+    run(&["proxy", "d", "db"]);
+    assert_eq!(api.call("GET", "/proxies", None).text(), "{}");
+}
