@@ -266,6 +266,9 @@ impl Registry {
         if proxies.contains_key(&request.name) {
             return Err(ProxyError::ProxyExists);
         }
+        // Requests read from JSON were checked already; this also holds
+        // those built elsewhere (`proxy run --to`) to the same rule.
+        check_upstream(&request.upstream)?;
         precheck_loop(&request.listen, &request.upstream)?;
         let mut entry = Entry::new(&request);
         if entry.enabled {
@@ -561,6 +564,7 @@ fn check_populate(requests: &[ProxyRequest]) -> Result<(), ProxyError> {
                 second: position,
             });
         }
+        check_upstream(&request.upstream)?;
         precheck_loop(&request.listen, &request.upstream)?;
         // Disabled entries bind nothing; Toxiproxy keeps their address as
         // given until they are enabled.

@@ -2470,3 +2470,22 @@ async fn cli_takes_toxiproxy_cli_command_names() {
     run(&["proxy", "d", "db"]);
     assert_eq!(api.call("GET", "/proxies", None).text(), "{}");
 }
+
+/// `proxy run --to` is held to the API's rule for an upstream: one without
+/// a port used to be accepted, and every client then failed to connect.
+#[test]
+fn one_shot_refuses_an_upstream_the_api_refuses() {
+    for upstream in ["nohost", ":80", "db:99999", "db:\u{1b}[2J"] {
+        let output = Command::new(BINARY)
+            .args(["proxy", "run", "127.0.0.1:0", "--to", upstream])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run porthole");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{upstream}: {err}");
+        assert_eq!(
+            err,
+            format!("porthole: invalid upstream address {upstream:?}: expected HOST:PORT\n")
+        );
+    }
+}
