@@ -251,6 +251,14 @@ impl ApiClient {
                                 .to_string(),
                         });
                     }
+                    // A response framed by its length or chunks is done when
+                    // it is all here: a server (or a gateway in front of it)
+                    // that keeps the connection open despite `Connection:
+                    // close` must not make every command wait for the
+                    // timeout.
+                    if http1::is_complete(final_response(&raw), LIMITS) {
+                        break;
+                    }
                 }
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 Err(error) => return Err(io(error)),
@@ -419,11 +427,25 @@ fn escape(name: &str) -> String {
 /// proxy list, is a few hundred bytes per proxy.
 const LIMITS: http1::Limits = http1::Limits { max_head: 64 << 10, max_body: 16 << 20 };
 
-/// Parses a whole response (the server has closed): a body shorter than its
-/// framing announced is an error here, not a partial answer.
+/// The bytes after any interim (1xx) responses a server sent first, such as
+/// a `100 Continue` nobody asked for: the answer is the response after them.
+fn final_response(raw: &[u8]) -> &[u8] {
+    let mut rest = raw;
+    while let Ok(Some(head)) = http1::parse_head(rest, LIMITS) {
+        if !(100..200).contains(&head.status_line.status) {
+            break;
+        }
+        rest = &rest[head.length..];
+    }
+    rest
+}
+
+/// Parses a whole response (the server has closed, or its framing says it
+/// is all here): a body shorter than its framing announced is an error
+/// here, not a partial answer.
 fn parse_response(raw: &[u8]) -> Result<HttpResponse, ClientError> {
     let bad = |reason: String| ClientError::BadResponse { reason };
-    let response = http1::parse_response(raw, LIMITS)
+    let response = http1::parse_response(final_response(raw), LIMITS)
         .map_err(|error| bad(error.to_string()))?
         .ok_or_else(|| bad("no end of headers".to_string()))?;
     if let Some(error) = response.body_error {
@@ -515,6 +537,9 @@ mod tests {
             error,
             "malformed response from the proxy API: the body ended early (truncated)"
         );
+        let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        let response = parse_response(raw).expect("valid");
+        assert_eq!((response.status, response.body.as_slice()), (200, b"{}".as_slice()));
         let error = parse_response(b"HTTP/1.1 200 OK\r\n").unwrap_err().to_string();
         assert_eq!(error, "malformed response from the proxy API: no end of headers");
         assert_eq!(escape("a b/c"), "a%20b%2Fc");

@@ -2489,3 +2489,43 @@ fn one_shot_refuses_an_upstream_the_api_refuses() {
         );
     }
 }
+
+/// A server (or a gateway in front of it) that answers in full but keeps
+/// the connection open despite `Connection: close`: the client stops at the
+/// end of the response its framing announces, skipping an interim `100
+/// Continue` first, instead of waiting for a close until `--timeout` runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_stops_at_the_end_of_a_framed_response() {
+    let body = r#"{"db":{"name":"db","listen":"127.0.0.1:1","upstream":"127.0.0.1:2","enabled":true,"toxics":[]}}"#;
+    let replies = [
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()),
+        format!(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        ),
+    ];
+    for reply in replies {
+        let address = custom_server(move |mut stream| {
+            let reply = reply.clone();
+            async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = stream.write_all(reply.as_bytes()).await;
+                // Held open until the client goes away.
+                let _ = stream.read(&mut byte).await;
+            }
+        })
+        .await;
+        let url = format!("http://{address}");
+        let (code, out, err) =
+            tokio::task::block_in_place(|| porthole(&["proxy", "list", "--timeout", "20s"], &url));
+        assert_eq!((code, err.as_str()), (0, ""), "{out}");
+        assert!(out.lines().nth(1).is_some_and(|line| line.starts_with("db ")), "{out}");
+    }
+}
