@@ -2210,17 +2210,33 @@ async fn serve_refuses_a_config_it_cannot_apply_whole() {
             ),
         ),
     ];
-    for (config, message) in cases {
+    let serve = |config: &Value| {
         std::fs::write(&path, config.to_string()).expect("write config");
         let output = Command::new(BINARY)
             .args(["proxy", "serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&path)
             .output()
             .expect("run porthole");
-        let err = String::from_utf8_lossy(&output.stderr);
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
         assert_eq!(output.status.code(), Some(2), "{err}");
-        assert_eq!(err, format!("porthole: loading {}: {message}\n", path.display()));
+        err
+    };
+    for (config, message) in cases {
+        assert_eq!(serve(&config), format!("porthole: loading {}: {message}\n", path.display()));
     }
+
+    // An entry that cannot be a proxy is named by its place and name.
+    let config = json!([{"name": "db", "upstream": echo},
+                        {"name": "cache", "upstream": echo,
+                         "toxics": [{"type": "latency", "attributes": {"latency": -1}}]}]);
+    assert_eq!(
+        serve(&config),
+        format!(
+            "porthole: in {}, proxy 2 (\"cache\"): invalid attribute latency: -1 (allowed: 0 to \
+             2147483647 ms)\n",
+            path.display()
+        )
+    );
 }
 
 /// A fake API server behind a path prefix, as behind a gateway: it answers
