@@ -2491,14 +2491,31 @@ async fn cli_takes_toxiproxy_cli_command_names() {
 /// a port used to be accepted, and every client then failed to connect.
 #[test]
 fn one_shot_refuses_an_upstream_the_api_refuses() {
-    for upstream in ["nohost", ":80", "db:99999", "db:\u{1b}[2J"] {
-        let output = Command::new(BINARY)
-            .args(["proxy", "run", "127.0.0.1:0", "--to", upstream])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run porthole");
-        let err = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{upstream}: {err}");
+    for upstream in ["nohost", "::1:80", "db:99999", "db:\u{1b}[2J"] {
+        let mut child = KillOnDrop(
+            Command::new(BINARY)
+                .args(["proxy", "run", "127.0.0.1:0", "--to", upstream])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run porthole"),
+        );
+        // An accepted upstream would run until interrupted: give up on it
+        // (the drop kills it) rather than hang the suite.
+        assert!(
+            eventually_true(Duration::from_secs(20), || child
+                .0
+                .try_wait()
+                .ok()
+                .flatten()
+                .is_some()),
+            "{upstream} was accepted"
+        );
+        let status = child.0.wait().expect("exit status");
+        let mut err = String::new();
+        child.0.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+        assert_eq!(status.code(), Some(2), "{upstream}: {err}");
         assert_eq!(
             err,
             format!("porthole: invalid upstream address {upstream:?}: expected HOST:PORT\n")
@@ -2544,4 +2561,55 @@ async fn cli_stops_at_the_end_of_a_framed_response() {
         assert_eq!((code, err.as_str()), (0, ""), "{out}");
         assert!(out.lines().nth(1).is_some_and(|line| line.starts_with("db ")), "{out}");
     }
+}
+
+/// `listen` and `upstream` mean what they mean to Go, and so to Toxiproxy:
+/// `:PORT` listens on every interface (it was refused as "lookup : no such
+/// host") and dials this machine as an upstream (refused as malformed), an
+/// empty port is any port, and an unbracketed or half-bracketed IPv6
+/// address is refused in Go's words instead of being read as something else
+/// (`::1:80` used to listen on `[::1]:80`, `[::1` was accepted as an
+/// upstream that no connection could reach).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_are_read_as_go_reads_them() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let create = |name: &str, listen: &str, upstream: &str| {
+        api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": name, "listen": listen, "upstream": upstream})),
+        )
+    };
+
+    let everywhere = create("everywhere", ":0", &format!(":{}", echo.port()));
+    assert_eq!(everywhere.status, 201, "{}", everywhere.text());
+    let listen = everywhere.json().unwrap()["listen"].as_str().unwrap().to_string();
+    let bound: SocketAddr = listen.parse().expect("a socket address");
+    assert!(bound.ip().is_unspecified(), "{listen}");
+    let mut stream = connect(SocketAddr::from(([127, 0, 0, 1], bound.port())));
+    round_trip(&mut stream, b"through :PORT both ways");
+    drop(stream);
+    api.call("DELETE", "/proxies/everywhere", None);
+
+    let any_port = create("any-port", "127.0.0.1:", &echo.to_string());
+    assert_eq!(any_port.status, 201, "{}", any_port.text());
+    let listen = any_port.json().unwrap()["listen"].as_str().unwrap().to_string();
+    round_trip(&mut connect(listen.parse().unwrap()), b"port 0");
+
+    for (listen, message) in [
+        ("::1:0", "listen tcp: address ::1:0: too many colons in address"),
+        ("[::1", "listen tcp: address [::1: missing ']' in address"),
+        ("[::1]", "listen tcp: address [::1]: missing port in address"),
+    ] {
+        assert_error(&create("bad", listen, &echo.to_string()), 500, message);
+    }
+    for upstream in ["[::1", "::1:80", "[[::1]]:80", "db:"] {
+        assert_error(
+            &create("bad", "127.0.0.1:0", upstream),
+            400,
+            &format!("invalid upstream address {upstream:?}: expected HOST:PORT"),
+        );
+    }
+    assert_eq!(api.call("GET", "/proxies/bad", None).status, 404);
 }
