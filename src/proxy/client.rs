@@ -34,6 +34,9 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("malformed response from the proxy API: {reason}")]
     BadResponse { reason: String },
+    /// A proxy or toxic name that is empty, so it cannot be put in a path.
+    #[error("the {what} name is empty")]
+    EmptyName { what: &'static str },
     /// A 404 from something other than the API's routes (a path prefix in
     /// the URL that the server does not have, or another server).
     #[error("no proxy API at {url}: the server answered 404 ({message})")]
@@ -338,7 +341,7 @@ impl ApiClient {
     }
 
     pub fn get(&self, name: &str) -> Result<ProxyWire, ClientError> {
-        Self::typed(&self.call("GET", &format!("/proxies/{}", escape(name)), NO_BODY)?)
+        Self::typed(&self.call("GET", &format!("/proxies/{}", segment(name, "proxy")?), NO_BODY)?)
     }
 
     pub fn create(
@@ -359,11 +362,15 @@ impl ApiClient {
 
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<ProxyWire, ClientError> {
         let body = ProxyRequestWire { enabled: enabled.into(), ..ProxyRequestWire::default() };
-        Self::typed(&self.call("POST", &format!("/proxies/{}", escape(name)), Some(&body))?)
+        Self::typed(&self.call(
+            "POST",
+            &format!("/proxies/{}", segment(name, "proxy")?),
+            Some(&body),
+        )?)
     }
 
     pub fn delete(&self, name: &str) -> Result<(), ClientError> {
-        self.call("DELETE", &format!("/proxies/{}", escape(name)), NO_BODY).map(drop)
+        self.call("DELETE", &format!("/proxies/{}", segment(name, "proxy")?), NO_BODY).map(drop)
     }
 
     pub fn add_toxic(
@@ -371,12 +378,13 @@ impl ApiClient {
         proxy: &str,
         toxic: &ToxicRequestWire,
     ) -> Result<ToxicWire, ClientError> {
-        let path = format!("/proxies/{}/toxics", escape(proxy));
+        let path = format!("/proxies/{}/toxics", segment(proxy, "proxy")?);
         Self::typed(&self.call("POST", &path, Some(toxic))?)
     }
 
     pub fn toxic(&self, proxy: &str, name: &str) -> Result<ToxicWire, ClientError> {
-        let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
+        let path =
+            format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
         Self::typed(&self.call("GET", &path, NO_BODY)?)
     }
 
@@ -386,12 +394,14 @@ impl ApiClient {
         name: &str,
         update: &ToxicRequestWire,
     ) -> Result<ToxicWire, ClientError> {
-        let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
+        let path =
+            format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
         Self::typed(&self.call("POST", &path, Some(update))?)
     }
 
     pub fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ClientError> {
-        let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
+        let path =
+            format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
         self.call("DELETE", &path, NO_BODY).map(drop)
     }
 }
@@ -403,6 +413,16 @@ fn os_words(error: &std::io::Error) -> String {
     let text = text.split(" (os error").next().unwrap_or(&text);
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect())
+}
+
+/// `name` as a path segment. An empty one is refused: `/proxies/` is no
+/// proxy's address, and the server's answer to it (an unknown route) would
+/// read as if the URL led to no API.
+fn segment(name: &str, what: &'static str) -> Result<String, ClientError> {
+    if name.is_empty() {
+        return Err(ClientError::EmptyName { what });
+    }
+    Ok(escape(name))
 }
 
 /// Escapes a name for a URL path segment. A name that is `.` or `..` has

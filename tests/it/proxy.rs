@@ -2376,6 +2376,21 @@ async fn unclean_paths_and_empty_names_route_like_toxiproxy() {
         assert_eq!(porthole(&["proxy", "delete", name], &url).0, 0, "{name}");
     }
     assert_eq!(api.call("GET", "/proxies", None).text(), "{}");
+
+    // An empty name is refused by the client: `/proxies/` is no address.
+    for (args, what) in [
+        (&["proxy", "inspect", ""][..], "proxy"),
+        (&["proxy", "delete", ""][..], "proxy"),
+        (&["proxy", "toxic", "add", "", "-t", "noop"][..], "proxy"),
+        (&["proxy", "toxic", "remove", "db", "-n", ""][..], "toxic"),
+    ] {
+        let (code, out, err) = porthole(args, &url);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (2, "", format!("porthole: the {what} name is empty\n").as_str()),
+            "{args:?}"
+        );
+    }
 }
 
 /// What a toxic does when its direction ends or carries nothing, as in
