@@ -142,6 +142,10 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Reply {
     // `/proxies//toxics`. Cleaning works on the path as sent: `%2F` inside a
     // name stays part of the name.
     let path = request.uri().path().to_string();
+    // Go's server answers `OPTIONS *` itself, before any handler.
+    if path == "*" && request.method() == Method::OPTIONS {
+        return unrouted(reply(StatusCode::OK, None, Bytes::new()));
+    }
     let cleaned = clean_path(&path);
     if cleaned != path {
         let location = match request.uri().query() {

@@ -2355,6 +2355,8 @@ async fn unclean_paths_and_empty_names_route_like_toxiproxy() {
     check(request("GET", "/proxies//toxics?x=1", ""), moved("/proxies/toxics?x=1"));
     check(request("DELETE", "/proxies/./db", ""), moved("/proxies/db"));
     check(request("POST", "/proxies/a/../db/toxics/", "{}"), moved("/proxies/db/toxics/"));
+    check(request("OPTIONS", "*", ""), expected("200 OK", &[], "", false));
+    check(request("GET", "*", ""), moved("/*"));
     check(request("GET", "/proxies/", ""), not_found());
     check(request("DELETE", "/proxies/", ""), not_found());
     check(request("GET", "/proxies/db/toxics/", ""), not_found());
