@@ -447,6 +447,9 @@ pub struct ProxyArgs {
     pub command: Box<ProxyCommand>,
 }
 
+/// The client verbs also answer to toxiproxy-cli's names (`l`, `i`, `c`,
+/// `tog`, `d`, `t`, and `--toxicName`), hidden from `--help`, so commands
+/// typed or scripted for toxiproxy-cli work unchanged.
 #[derive(Debug, Subcommand)]
 pub enum ProxyCommand {
     /// Run the proxy server with the Toxiproxy 2.12 HTTP API.
@@ -462,30 +465,35 @@ pub enum ProxyCommand {
     /// Create a proxy on a running server.
     #[command(
         visible_alias = "new",
+        alias = "c",
         after_help = "Examples:\n  porthole proxy create pg --listen 127.0.0.1:15432 --upstream 127.0.0.1:5432\n  porthole proxy create redis --upstream localhost:6379     listens on 127.0.0.1:<free port>"
     )]
     Create(ProxyCreateArgs),
     /// List the proxies of a running server.
     #[command(
         visible_alias = "ls",
+        aliases = ["l", "li"],
         after_help = "Examples:\n  porthole proxy list\n  porthole proxy list --json\n  TOXIPROXY_URL=http://127.0.0.1:9474 porthole proxy list"
     )]
     List(ProxyListArgs),
     /// Show one proxy and its toxics.
     #[command(
+        aliases = ["i", "ins"],
         after_help = "Examples:\n  porthole proxy inspect pg\n  porthole proxy inspect pg --json"
     )]
     Inspect(ProxyNameArgs),
     /// Enable a disabled proxy, or disable (take down) an enabled one.
     #[command(
+        alias = "tog",
         after_help = "Example:\n  porthole proxy toggle pg     clients now get \"connection refused\"; run again to restore"
     )]
     Toggle(ProxyNameArgs),
     /// Delete a proxy (closes its listener and connections).
-    #[command(after_help = "Example:\n  porthole proxy delete pg")]
+    #[command(alias = "d", after_help = "Example:\n  porthole proxy delete pg")]
     Delete(ProxyNameArgs),
     /// Add, update or remove toxics.
     #[command(
+        alias = "t",
         after_help = "Examples:\n  porthole proxy toxic add pg -t latency -a latency=100 -a jitter=10\n  porthole proxy toxic update pg -n latency_downstream -a latency=500\n  porthole proxy toxic remove pg -n latency_downstream"
     )]
     Toxic(ProxyToxicArgs),
@@ -644,6 +652,7 @@ pub enum ProxyToxicCommand {
     /// Remove a toxic.
     #[command(
         visible_aliases = ["r", "delete"],
+        alias = "d",
         after_help = "Example:\n  porthole proxy toxic remove pg -n latency_downstream"
     )]
     Remove(ProxyToxicRemoveArgs),
@@ -657,7 +666,7 @@ pub struct ProxyToxicAddArgs {
     #[arg(short = 't', long = "type", value_name = "TYPE")]
     pub toxic_type: String,
     /// Toxic name [default: TYPE_STREAM].
-    #[arg(short = 'n', long, value_name = "NAME")]
+    #[arg(short = 'n', long, alias = "toxicName", value_name = "NAME")]
     pub name: Option<String>,
     /// Attribute as KEY=INTEGER (repeatable).
     #[arg(short = 'a', long = "attribute", value_name = "KEY=VALUE")]
@@ -680,7 +689,7 @@ pub struct ProxyToxicUpdateArgs {
     /// Proxy name.
     pub proxy: String,
     /// Toxic name.
-    #[arg(short = 'n', long, value_name = "NAME")]
+    #[arg(short = 'n', long, alias = "toxicName", value_name = "NAME")]
     pub name: String,
     /// Attribute as KEY=INTEGER (repeatable).
     #[arg(short = 'a', long = "attribute", value_name = "KEY=VALUE")]
@@ -697,7 +706,7 @@ pub struct ProxyToxicRemoveArgs {
     /// Proxy name.
     pub proxy: String,
     /// Toxic name.
-    #[arg(short = 'n', long, value_name = "NAME")]
+    #[arg(short = 'n', long, alias = "toxicName", value_name = "NAME")]
     pub name: String,
     #[command(flatten)]
     pub api: ProxyApiArgs,

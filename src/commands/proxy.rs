@@ -59,6 +59,11 @@ fn client(api: &ProxyApiArgs) -> anyhow::Result<ApiClient> {
     if timeout.is_zero() {
         bail!("--timeout must be more than 0");
     }
+    // The token goes into a header line as given: a line break in it would
+    // end the header and start another.
+    if token.as_deref().is_some_and(|token| token.chars().any(char::is_control)) {
+        bail!("--token must not contain control characters");
+    }
     Ok(ApiClient::new(url)?.with_timeout(timeout).with_token(token.clone()))
 }
 

@@ -34,7 +34,7 @@ use super::error::ProxyError;
 use super::host::HostPolicy;
 use super::metrics;
 use super::registry::{ProxyPatch, ProxyRequest, Registry};
-use super::wire::{PopulateRequestWire, PopulateWire};
+use super::wire::{PopulateRequestWire, PopulateWire, ProxyWire};
 use super::xid;
 
 /// The Toxiproxy version whose API this server implements; clients print
@@ -136,8 +136,29 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Reply {
             return response;
         }
     }
-    let method = request.method().clone();
+    // gorilla/mux answers a path that is not in canonical form (`//x`,
+    // `/a/./b`, `/a/../b`) with a redirect to the cleaned one before any
+    // middleware runs, so a proxy named `toxics` is never reached through
+    // `/proxies//toxics`. Cleaning works on the path as sent: `%2F` inside a
+    // name stays part of the name.
     let path = request.uri().path().to_string();
+    // Go's server answers `OPTIONS *` itself, before any handler.
+    if path == "*" && request.method() == Method::OPTIONS {
+        return unrouted(reply(StatusCode::OK, None, Bytes::new()));
+    }
+    let cleaned = clean_path(&path);
+    if cleaned != path {
+        let location = match request.uri().query() {
+            Some(query) => format!("{cleaned}?{query}"),
+            None => cleaned,
+        };
+        let mut response = reply(StatusCode::MOVED_PERMANENTLY, None, Bytes::new());
+        if let Ok(location) = HeaderValue::from_str(&location) {
+            response.headers_mut().insert(hyper::header::LOCATION, location);
+        }
+        return unrouted(response);
+    }
+    let method = request.method().clone();
     let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
@@ -156,6 +177,12 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
 }
 
 async fn route(state: &ApiState, method: &Method, segments: &[&str], body: &[u8]) -> Reply {
+    // A route variable matches one or more characters: `/proxies/` names
+    // no proxy, it is an unknown route (the only empty segment a cleaned
+    // path can have is after a trailing `/`).
+    if segments.iter().any(|segment| segment.is_empty()) {
+        return unrouted(plain_error(StatusCode::NOT_FOUND, "404 page not found"));
+    }
     let registry = &state.registry;
     let is_update = *method == Method::POST || *method == Method::PATCH;
     match segments {
@@ -248,33 +275,31 @@ async fn populate(registry: &Registry, body: &[u8]) -> Reply {
     });
     let requests = match parsed {
         Ok(requests) => requests,
-        Err(error) => return populate_error(&error, &Value::Null),
+        Err(error) => return populate_error(&error, &[]),
     };
     match registry.populate(requests).await {
         // Go marshals an empty result slice as `null`.
         Ok(proxies) if proxies.is_empty() => json_reply(201, &json!({"proxies": null})),
         Ok(proxies) => json_reply(201, &PopulateWire { proxies }),
-        Err(failure) => {
-            let proxies = serde_json::to_value(&failure.proxies).unwrap_or(Value::Null);
-            populate_error(&failure.error, &proxies)
-        }
+        Err(failure) => populate_error(&failure.error, &failure.proxies),
     }
 }
 
 /// Written by Toxiproxy with `Write`, not `http.Error`: JSON, no newline.
-fn populate_error(error: &ProxyError, proxies: &Value) -> Reply {
+/// The proxies created before the failure are written as wire structs, in
+/// Go's field order like every other proxy the API writes (a detour through
+/// `serde_json::Value` would sort their keys).
+fn populate_error(error: &ProxyError, proxies: &[ProxyWire]) -> Reply {
     let status = error.status();
-    let proxies = match proxies {
-        Value::Array(items) if items.is_empty() => &Value::Null,
-        other => other,
-    };
-    /// Go's field order: the embedded error's fields, then `proxies`.
+    /// Go's field order: the embedded error's fields, then `proxies`
+    /// (`null` for none, as Go marshals an empty slice).
     #[derive(Serialize)]
     struct PopulateFailure<'a> {
         error: String,
         status: u16,
-        proxies: &'a Value,
+        proxies: Option<&'a [ProxyWire]>,
     }
+    let proxies = (!proxies.is_empty()).then_some(proxies);
     let body = PopulateFailure { error: error.to_string(), status, proxies };
     match serde_json::to_string(&body) {
         Ok(text) => reply(code(status), Some(JSON), go_escape(text).into()),
@@ -365,6 +390,28 @@ fn reply(status: StatusCode, content_type: Option<&'static str>, body: Bytes) ->
     response
 }
 
+/// The canonical form of a request path, as gorilla/mux's `cleanPath`
+/// computes it with Go's `path.Clean`: one `/` between segments, no `.`
+/// segments, a `..` segment removes the one before it (and is dropped at
+/// the root), and a trailing `/` is kept.
+fn clean_path(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            other => kept.push(other),
+        }
+    }
+    let mut cleaned = format!("/{}", kept.join("/"));
+    if path.ends_with('/') && cleaned != "/" {
+        cleaned.push('/');
+    }
+    cleaned
+}
+
 /// Decodes `%XX` escapes in a path segment (proxy names may contain any
 /// character a client chooses to escape).
 fn percent_decode(segment: &str) -> String {
@@ -397,6 +444,24 @@ mod tests {
         assert_eq!(percent_decode("bad%zz"), "bad%zz");
         assert_eq!(percent_decode("end%2"), "end%2");
         assert_eq!(percent_decode("%41"), "A");
+    }
+
+    #[test]
+    fn paths_clean_like_gorilla_mux() {
+        for (path, cleaned) in [
+            ("/proxies", "/proxies"),
+            ("/proxies/", "/proxies/"),
+            ("//proxies", "/proxies"),
+            ("/proxies//toxics", "/proxies/toxics"),
+            ("/proxies/./a", "/proxies/a"),
+            ("/proxies/a/../b/toxics/", "/proxies/b/toxics/"),
+            ("/../../version", "/version"),
+            ("/proxies/a%2F..%2Fb", "/proxies/a%2F..%2Fb"),
+            ("/", "/"),
+            ("", "/"),
+        ] {
+            assert_eq!(clean_path(path), cleaned, "{path}");
+        }
     }
 
     #[test]

@@ -34,6 +34,13 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("malformed response from the proxy API: {reason}")]
     BadResponse { reason: String },
+    /// A proxy or toxic name that is empty, so it cannot be put in a path.
+    #[error("the {what} name is empty")]
+    EmptyName { what: &'static str },
+    /// A 404 from something other than the API's routes (a path prefix in
+    /// the URL that the server does not have, or another server).
+    #[error("no proxy API at {url}: the server answered 404 ({message})")]
+    NoApi { url: String, message: String },
     /// The API answered with an error status; `message` is its `error` field
     /// (or the raw body).
     #[error("{message} (HTTP {status})")]
@@ -77,6 +84,9 @@ pub struct ApiClient {
     address: String,
     /// Sent as `Host`.
     host: String,
+    /// The path the API is served under, without a trailing `/` (empty
+    /// for the root); every request path is appended to it.
+    base: String,
     /// For the whole exchange: connecting, sending and reading the answer.
     timeout: Duration,
     /// Sent as `Authorization: Bearer` when set.
@@ -85,9 +95,19 @@ pub struct ApiClient {
 
 impl ApiClient {
     /// Accepts `http://host:port`, `host:port` or `http://host` (port 80),
-    /// with or without a trailing `/`.
+    /// with or without a trailing `/`, optionally followed by a path the API
+    /// is served under (`http://gateway/toxiproxy`), which is put before
+    /// every request path, as Toxiproxy's clients do.
+    ///
+    /// Refused, rather than sent somewhere else: another scheme, a user or
+    /// password, a query or fragment, spaces or control characters (they
+    /// would end up in the request head), and a host or port that is not
+    /// one (`[::1`, `host:80x`).
     pub fn new(url: &str) -> Result<Self, ClientError> {
         let bad = |reason| ClientError::BadUrl { url: url.to_string(), reason };
+        if url.chars().any(|character| character.is_whitespace() || character.is_control()) {
+            return Err(bad("it contains a space or a control character"));
+        }
         let rest = if let Some(rest) = url.strip_prefix("http://") {
             rest
         } else if url.contains("://") {
@@ -95,18 +115,52 @@ impl ApiClient {
         } else {
             url
         };
-        let authority = rest.split('/').next().unwrap_or("");
+        let (authority, path) = match rest.find('/') {
+            Some(slash) => rest.split_at(slash),
+            None => (rest, ""),
+        };
         if authority.is_empty() {
             return Err(bad("no host"));
         }
-        let has_port = match authority.rfind(':') {
-            Some(colon) => !authority[colon..].contains(']'),
-            None => false,
+        if authority.contains('@') {
+            return Err(bad("a user or password in the URL is not supported (use --token)"));
+        }
+        if rest.contains(['?', '#']) {
+            return Err(bad("a query or fragment has no meaning for the API"));
+        }
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(bracketed) => {
+                let (inside, after) =
+                    bracketed.split_once(']').ok_or_else(|| bad("no closing ]"))?;
+                if inside.is_empty() {
+                    return Err(bad("no host"));
+                }
+                match after {
+                    "" => (authority, None),
+                    _ => match after.strip_prefix(':') {
+                        Some(port) => (&authority[..authority.len() - after.len()], Some(port)),
+                        None => return Err(bad("text after ] that is not :PORT")),
+                    },
+                }
+            }
+            None => match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
         };
-        let address = if has_port { authority.to_string() } else { format!("{authority}:80") };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let port = match port {
+            None => 80,
+            Some(port) => {
+                port.parse::<u16>().map_err(|_| bad("the port is not a number from 0 to 65535"))?
+            }
+        };
         Ok(ApiClient {
-            address,
+            address: format!("{host}:{port}"),
             host: authority.to_string(),
+            base: path.trim_end_matches('/').to_string(),
             timeout: DEFAULT_TIMEOUT,
             token: None,
         })
@@ -145,7 +199,8 @@ impl ApiClient {
         extra_headers: &[(&str, &str)],
     ) -> Result<HttpResponse, ClientError> {
         let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: porthole/{}\r\nAccept: application/json\r\nConnection: close\r\nContent-Length: {}\r\n",
+            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: porthole/{}\r\nAccept: application/json\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.base,
             self.host,
             env!("CARGO_PKG_VERSION"),
             body.len()
@@ -199,6 +254,14 @@ impl ApiClient {
                                 .to_string(),
                         });
                     }
+                    // A response framed by its length or chunks is done when
+                    // it is all here: a server (or a gateway in front of it)
+                    // that keeps the connection open despite `Connection:
+                    // close` must not make every command wait for the
+                    // timeout.
+                    if http1::is_complete(final_response(&raw), LIMITS) {
+                        break;
+                    }
                 }
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 Err(error) => return Err(io(error)),
@@ -240,11 +303,20 @@ impl ApiClient {
         let body = body.map(|body| serde_json::to_string(body).expect("request bodies serialise"));
         let response = self.send(method, path, body.as_deref().unwrap_or(""), &[])?;
         if response.status >= 400 {
-            let message = response
+            let error = response
                 .json()
                 .ok()
-                .and_then(|value| value.get("error")?.as_str().map(str::to_string))
-                .unwrap_or_else(|| response.text().trim().to_string());
+                .and_then(|value| value.get("error")?.as_str().map(str::to_string));
+            // The API answers every route it knows with `{"error": ...}`; a
+            // bare 404 is the router's "404 page not found": the URL does
+            // not lead to the API, which is not the same as "no such proxy".
+            if response.status == 404 && error.is_none() {
+                return Err(ClientError::NoApi {
+                    url: format!("http://{}{}{path}", self.host, self.base),
+                    message: response.text().trim().to_string(),
+                });
+            }
+            let message = error.unwrap_or_else(|| response.text().trim().to_string());
             return Err(ClientError::Api { status: response.status, message });
         }
         Ok(response)
@@ -269,7 +341,7 @@ impl ApiClient {
     }
 
     pub fn get(&self, name: &str) -> Result<ProxyWire, ClientError> {
-        Self::typed(&self.call("GET", &format!("/proxies/{}", escape(name)), NO_BODY)?)
+        Self::typed(&self.call("GET", &format!("/proxies/{}", segment(name, "proxy")?), NO_BODY)?)
     }
 
     pub fn create(
@@ -290,11 +362,15 @@ impl ApiClient {
 
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<ProxyWire, ClientError> {
         let body = ProxyRequestWire { enabled: enabled.into(), ..ProxyRequestWire::default() };
-        Self::typed(&self.call("POST", &format!("/proxies/{}", escape(name)), Some(&body))?)
+        Self::typed(&self.call(
+            "POST",
+            &format!("/proxies/{}", segment(name, "proxy")?),
+            Some(&body),
+        )?)
     }
 
     pub fn delete(&self, name: &str) -> Result<(), ClientError> {
-        self.call("DELETE", &format!("/proxies/{}", escape(name)), NO_BODY).map(drop)
+        self.call("DELETE", &format!("/proxies/{}", segment(name, "proxy")?), NO_BODY).map(drop)
     }
 
     pub fn add_toxic(
@@ -302,12 +378,13 @@ impl ApiClient {
         proxy: &str,
         toxic: &ToxicRequestWire,
     ) -> Result<ToxicWire, ClientError> {
-        let path = format!("/proxies/{}/toxics", escape(proxy));
+        let path = format!("/proxies/{}/toxics", segment(proxy, "proxy")?);
         Self::typed(&self.call("POST", &path, Some(toxic))?)
     }
 
     pub fn toxic(&self, proxy: &str, name: &str) -> Result<ToxicWire, ClientError> {
-        let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
+        let path =
+            format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
         Self::typed(&self.call("GET", &path, NO_BODY)?)
     }
 
@@ -317,12 +394,14 @@ impl ApiClient {
         name: &str,
         update: &ToxicRequestWire,
     ) -> Result<ToxicWire, ClientError> {
-        let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
+        let path =
+            format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
         Self::typed(&self.call("POST", &path, Some(update))?)
     }
 
     pub fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ClientError> {
-        let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
+        let path =
+            format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
         self.call("DELETE", &path, NO_BODY).map(drop)
     }
 }
@@ -336,8 +415,23 @@ fn os_words(error: &std::io::Error) -> String {
     chars.next().map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect())
 }
 
-/// Escapes a name for a URL path segment.
+/// `name` as a path segment. An empty one is refused: `/proxies/` is no
+/// proxy's address, and the server's answer to it (an unknown route) would
+/// read as if the URL led to no API.
+fn segment(name: &str, what: &'static str) -> Result<String, ClientError> {
+    if name.is_empty() {
+        return Err(ClientError::EmptyName { what });
+    }
+    Ok(escape(name))
+}
+
+/// Escapes a name for a URL path segment. A name that is `.` or `..` has
+/// its dots escaped too: as they are, the server would clean them out of
+/// the path like a directory name.
 fn escape(name: &str) -> String {
+    if name == "." || name == ".." {
+        return "%2E".repeat(name.len());
+    }
     let mut out = String::with_capacity(name.len());
     for byte in name.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -353,11 +447,25 @@ fn escape(name: &str) -> String {
 /// proxy list, is a few hundred bytes per proxy.
 const LIMITS: http1::Limits = http1::Limits { max_head: 64 << 10, max_body: 16 << 20 };
 
-/// Parses a whole response (the server has closed): a body shorter than its
-/// framing announced is an error here, not a partial answer.
+/// The bytes after any interim (1xx) responses a server sent first, such as
+/// a `100 Continue` nobody asked for: the answer is the response after them.
+fn final_response(raw: &[u8]) -> &[u8] {
+    let mut rest = raw;
+    while let Ok(Some(head)) = http1::parse_head(rest, LIMITS) {
+        if !(100..200).contains(&head.status_line.status) {
+            break;
+        }
+        rest = &rest[head.length..];
+    }
+    rest
+}
+
+/// Parses a whole response (the server has closed, or its framing says it
+/// is all here): a body shorter than its framing announced is an error
+/// here, not a partial answer.
 fn parse_response(raw: &[u8]) -> Result<HttpResponse, ClientError> {
     let bad = |reason: String| ClientError::BadResponse { reason };
-    let response = http1::parse_response(raw, LIMITS)
+    let response = http1::parse_response(final_response(raw), LIMITS)
         .map_err(|error| bad(error.to_string()))?
         .ok_or_else(|| bad("no end of headers".to_string()))?;
     if let Some(error) = response.body_error {
@@ -384,6 +492,42 @@ mod tests {
         assert_eq!(client.address, "[::1]:80");
         assert!(ApiClient::new("https://x:1").is_err());
         assert!(ApiClient::new("http://").is_err());
+        let client = ApiClient::new("http://[::1]:9/").expect("valid");
+        assert_eq!((client.address.as_str(), client.base.as_str()), ("[::1]:9", ""));
+        let client = ApiClient::new("http://gateway:8080/chaos/toxiproxy/").expect("valid");
+        assert_eq!(client.address, "gateway:8080");
+        assert_eq!(client.host, "gateway:8080");
+        assert_eq!(client.base, "/chaos/toxiproxy");
+    }
+
+    #[test]
+    fn urls_that_cannot_be_sent_are_refused() {
+        for (url, reason) in [
+            ("http://[::1", "no closing ]"),
+            ("http://[::1]x", "text after ] that is not :PORT"),
+            ("http://[]:80", "no host"),
+            (":80", "no host"),
+            ("http://localhost:84x", "the port is not a number from 0 to 65535"),
+            ("http://localhost:65536", "the port is not a number from 0 to 65535"),
+            (
+                "http://user:pw@localhost:8474",
+                "a user or password in the URL is not supported (use --token)",
+            ),
+            ("http://localhost:8474/?x=1", "a query or fragment has no meaning for the API"),
+            ("http://localhost:8474#top", "a query or fragment has no meaning for the API"),
+            (
+                "http://localhost:8474\r\nX-Injected: 1",
+                "it contains a space or a control character",
+            ),
+            ("http://local host:8474", "it contains a space or a control character"),
+        ] {
+            match ApiClient::new(url) {
+                Err(ClientError::BadUrl { reason: given, .. }) => {
+                    assert_eq!(given, reason, "{url}")
+                }
+                other => panic!("{url}: expected a bad URL, got {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -413,8 +557,15 @@ mod tests {
             error,
             "malformed response from the proxy API: the body ended early (truncated)"
         );
+        let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        let response = parse_response(raw).expect("valid");
+        assert_eq!((response.status, response.body.as_slice()), (200, b"{}".as_slice()));
         let error = parse_response(b"HTTP/1.1 200 OK\r\n").unwrap_err().to_string();
         assert_eq!(error, "malformed response from the proxy API: no end of headers");
         assert_eq!(escape("a b/c"), "a%20b%2Fc");
+        assert_eq!(
+            (escape(".."), escape("."), escape("a..b")),
+            ("%2E%2E".into(), "%2E".into(), "a..b".into())
+        );
     }
 }

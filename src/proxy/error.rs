@@ -49,6 +49,16 @@ pub enum ProxyError {
     },
     #[error("invalid toxicity: {value} (allowed: 0 to 1)")]
     ToxicityRange { value: f64 },
+    /// Two entries of one `/populate` list or config file share a name:
+    /// the second would silently replace the first.
+    #[error("duplicate proxy name {name:?} at proxy {second} (also proxy {first})")]
+    DuplicateProxy { name: String, first: usize, second: usize },
+    /// Two enabled entries of one `/populate` list or config file would
+    /// listen on the same port of overlapping addresses.
+    #[error(
+        "listen address {listen} at proxy {second} is also the listen address of proxy {first}"
+    )]
+    ListenConflict { listen: String, first: usize, second: usize },
 }
 
 impl ProxyError {
@@ -62,7 +72,9 @@ impl ProxyError {
             | ProxyError::BadUpstream { .. }
             | ProxyError::Loop { .. }
             | ProxyError::AttributeRange { .. }
-            | ProxyError::ToxicityRange { .. } => 400,
+            | ProxyError::ToxicityRange { .. }
+            | ProxyError::DuplicateProxy { .. }
+            | ProxyError::ListenConflict { .. } => 400,
             ProxyError::ProxyNotFound | ProxyError::ToxicNotFound => 404,
             ProxyError::ProxyExists | ProxyError::ToxicExists => 409,
             ProxyError::Listen { .. } => 500,

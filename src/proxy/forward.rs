@@ -306,6 +306,10 @@ async fn both(
 /// Connects to the upstream. A zone id (`[fe80::1%eth0]:80`) is applied
 /// here: the system resolver takes no bracketed scoped addresses.
 async fn connect_upstream(upstream: &str) -> std::io::Result<TcpStream> {
+    // `:5432`: this machine, as Go's `Dial` takes an empty host.
+    if let Some(local) = super::registry::local_upstream(upstream) {
+        return TcpStream::connect(&local[..]).await;
+    }
     match crate::target::zoned_socket_address(upstream) {
         Some(Ok(address)) => TcpStream::connect(address).await,
         Some(Err(error)) => {

@@ -266,6 +266,9 @@ impl Registry {
         if proxies.contains_key(&request.name) {
             return Err(ProxyError::ProxyExists);
         }
+        // Requests read from JSON were checked already; this also holds
+        // those built elsewhere (`proxy run --to`) to the same rule.
+        check_upstream(&request.upstream)?;
         precheck_loop(&request.listen, &request.upstream)?;
         let mut entry = Entry::new(&request);
         if entry.enabled {
@@ -333,10 +336,7 @@ impl Registry {
         requests: Vec<ProxyRequest>,
     ) -> Result<Vec<ProxyWire>, PopulateError> {
         let mut proxies = self.proxies.lock().await;
-        for request in &requests {
-            precheck_loop(&request.listen, &request.upstream)
-                .map_err(|error| PopulateError { error, proxies: Vec::new() })?;
-        }
+        check_populate(&requests).map_err(|error| PopulateError { error, proxies: Vec::new() })?;
         let mut done = Vec::with_capacity(requests.len());
         for request in requests {
             let unchanged = proxies.get(&request.name).is_some_and(|entry| {
@@ -500,17 +500,87 @@ fn flag(field: Field<bool>, key: &str) -> Result<Option<bool>, ProxyError> {
     })
 }
 
-/// An upstream must look like `HOST:PORT`; it is resolved per connection.
+/// An upstream must look like `HOST:PORT` as Go splits it; it is resolved
+/// per connection. An empty host (`:5432`) is this machine, as Go's `Dial`
+/// takes it.
 fn check_upstream(upstream: &str) -> Result<(), ProxyError> {
     let bad = || ProxyError::BadUpstream { address: upstream.to_string() };
     if let Some(zoned) = crate::target::zoned_socket_address(upstream) {
         return zoned.map(drop).map_err(|_| bad());
     }
-    let (host, port) = upstream.rsplit_once(':').ok_or_else(bad)?;
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(bad());
+    let (_, port) = split_host_port(upstream).map_err(|_| bad())?;
+    match parse_port(port) {
+        Ok(Some(_)) => Ok(()),
+        _ => Err(bad()),
     }
-    Ok(())
+}
+
+/// Splits `HOST:PORT` as Go's `net.SplitHostPort` does, refusing what it
+/// refuses in its words (`address ::1:80: too many colons in address`), so
+/// a `listen` or `upstream` means here what it means to Toxiproxy: an IPv6
+/// host needs brackets, and the host may be empty.
+pub(crate) fn split_host_port(address: &str) -> Result<(&str, &str), String> {
+    let refuse = |why: &str| Err(format!("address {address}: {why}"));
+    let Some(colon) = address.rfind(':') else {
+        return refuse("missing port in address");
+    };
+    let (host, checked_from) = if let Some(bracketed) = address.strip_prefix('[') {
+        let Some(end) = bracketed.find(']').map(|end| end + 1) else {
+            return refuse("missing ']' in address");
+        };
+        if end + 1 == address.len() {
+            return refuse("missing port in address");
+        }
+        if end + 1 != colon {
+            return if address.as_bytes()[end + 1] == b':' {
+                refuse("too many colons in address")
+            } else {
+                refuse("missing port in address")
+            };
+        }
+        (&address[1..end], (1, end + 1))
+    } else {
+        let host = &address[..colon];
+        if host.contains(':') {
+            return refuse("too many colons in address");
+        }
+        (host, (0, 0))
+    };
+    if address[checked_from.0..].contains('[') {
+        return refuse("unexpected '[' in address");
+    }
+    if address[checked_from.1..].contains(']') {
+        return refuse("unexpected ']' in address");
+    }
+    Ok((host, &address[colon + 1..]))
+}
+
+/// A port as Go reads one: decimal, an optional `+`, empty meaning 0 (any);
+/// `Ok(None)` for empty, `Err` with Go's words for anything else.
+fn parse_port(port: &str) -> Result<Option<u16>, String> {
+    if port.is_empty() {
+        return Ok(None);
+    }
+    let digits = port.strip_prefix('+').unwrap_or(port);
+    match digits.parse::<u16>() {
+        Ok(number) if digits.bytes().all(|byte| byte.is_ascii_digit()) => Ok(Some(number)),
+        _ => Err(format!("address {port}: invalid port")),
+    }
+}
+
+/// The addresses an upstream with an empty host (`:5432`) is dialled at:
+/// this machine, over IPv4 then IPv6, as Go's `Dial` takes an empty host.
+pub(crate) fn local_upstream(upstream: &str) -> Option<[SocketAddr; 2]> {
+    match split_host_port(upstream) {
+        Ok(("", port)) => {
+            let port = parse_port(port).ok()??;
+            Some([
+                SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)),
+                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+            ])
+        }
+        _ => None,
+    }
 }
 
 /// Resolves `listen` and binds it with `SO_REUSEADDR`, so a disabled proxy
@@ -518,18 +588,34 @@ fn check_upstream(upstream: &str) -> Result<(), ProxyError> {
 /// one address, the first IPv4 one if there is any, and errors read as
 /// Go's, naming that resolved address.
 pub(crate) fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
+    let address = listen_address(listen)?;
+    let bound = match bind_one(address) {
+        // Every interface on a host without IPv6: IPv4's wildcard.
+        Err(error)
+            if address.ip() == IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
+                && error.raw_os_error() == Some(rustix::io::Errno::AFNOSUPPORT.raw_os_error()) =>
+        {
+            bind_one(SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, address.port())))
+        }
+        other => other,
+    };
+    bound.map_err(|error| ProxyError::Listen {
+        address: Some(address.to_string()),
+        reason: os_reason("bind", &error),
+    })
+}
+
+/// The one address [`bind`] binds for `listen`, or why there is none, in
+/// the words of the bind error.
+fn listen_address(listen: &str) -> Result<SocketAddr, ProxyError> {
     // `[fe80::1%eth0]:8080`: a link-local listener needs its interface.
     if let Some(zoned) = crate::target::zoned_socket_address(listen) {
-        let address = zoned
-            .map_err(|error| ProxyError::Listen { address: None, reason: error.to_string() })?;
-        return bind_one(address).map_err(|error| ProxyError::Listen {
-            address: Some(address.to_string()),
-            reason: os_reason("bind", &error),
-        });
+        return zoned
+            .map_err(|error| ProxyError::Listen { address: None, reason: error.to_string() });
     }
     let addresses =
         resolve(listen).map_err(|reason| ProxyError::Listen { address: None, reason })?;
-    let address = addresses
+    addresses
         .iter()
         .find(|address| address.is_ipv4())
         .or_else(|| addresses.first())
@@ -537,27 +623,74 @@ pub(crate) fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
         .ok_or_else(|| ProxyError::Listen {
             address: None,
             reason: format!("lookup {}: no such host", host_of(listen)),
-        })?;
-    bind_one(address).map_err(|error| ProxyError::Listen {
-        address: Some(address.to_string()),
-        reason: os_reason("bind", &error),
-    })
+        })
 }
 
-/// `HOST:PORT` → addresses, with Go's wording for what goes wrong.
-fn resolve(address: &str) -> Result<Vec<SocketAddr>, String> {
-    let Some((_, port)) =
-        address.rsplit_once(':').filter(|(host, _)| !host.ends_with(':') || host.starts_with('['))
-    else {
-        return Err(format!("address {address}: missing port in address"));
-    };
-    if port.parse::<u16>().is_err() {
-        return Err(format!("address {port}: invalid port"));
+/// Judges a whole `/populate` list (or config file) before anything is
+/// stopped or bound, so that a list with a mistake changes nothing: two
+/// entries with one name (the second would silently replace the first), a
+/// loop, an enabled entry whose `listen` cannot be an address, and two
+/// enabled entries on one fixed port of overlapping addresses (the second
+/// could never bind once the first runs). A port taken by something else
+/// is only found by binding, as in Toxiproxy.
+fn check_populate(requests: &[ProxyRequest]) -> Result<(), ProxyError> {
+    let mut listening: Vec<(usize, SocketAddr)> = Vec::new();
+    for (index, request) in requests.iter().enumerate() {
+        let position = index + 1;
+        if let Some(first) = requests[..index].iter().position(|other| other.name == request.name) {
+            return Err(ProxyError::DuplicateProxy {
+                name: request.name.clone(),
+                first: first + 1,
+                second: position,
+            });
+        }
+        check_upstream(&request.upstream)?;
+        precheck_loop(&request.listen, &request.upstream)?;
+        // Disabled entries bind nothing; Toxiproxy keeps their address as
+        // given until they are enabled.
+        if !request.enabled {
+            continue;
+        }
+        let listen = if request.listen.is_empty() { DEFAULT_LISTEN } else { &request.listen };
+        let address = listen_address(listen)?;
+        if address.port() == 0 {
+            continue;
+        }
+        if let Some((first, _)) = listening.iter().find(|(_, other)| overlaps(*other, address)) {
+            return Err(ProxyError::ListenConflict {
+                listen: listen.to_string(),
+                first: *first,
+                second: position,
+            });
+        }
+        listening.push((position, address));
     }
-    address
+    Ok(())
+}
+
+/// Whether listeners on `a` and `b` would fight for the port: the same
+/// address, or an unspecified one covering the other (`0.0.0.0` covers
+/// IPv4, `[::]` covers both families unless `IPV6_V6ONLY` is set).
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    let covers =
+        |wide: IpAddr, other: IpAddr| wide.is_unspecified() && (wide.is_ipv6() || other.is_ipv4());
+    a.port() == b.port() && (a.ip() == b.ip() || covers(a.ip(), b.ip()) || covers(b.ip(), a.ip()))
+}
+
+/// `HOST:PORT` → addresses to listen on, with Go's wording for what goes
+/// wrong. An empty host (`:8080`) is every interface, as in Go: `[::]`,
+/// which takes IPv4 clients too ([`bind`] falls back to `0.0.0.0` where
+/// there is no IPv6).
+fn resolve(address: &str) -> Result<Vec<SocketAddr>, String> {
+    let (host, port) = split_host_port(address)?;
+    let port = parse_port(port)?.unwrap_or(0);
+    if host.is_empty() {
+        return Ok(vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port))]);
+    }
+    (host, port)
         .to_socket_addrs()
         .map(Iterator::collect)
-        .map_err(|_| format!("lookup {}: no such host", host_of(address)))
+        .map_err(|_| format!("lookup {host}: no such host"))
 }
 
 fn host_of(address: &str) -> &str {
@@ -588,8 +721,12 @@ fn precheck_loop(listen: &str, upstream: &str) -> Result<(), ProxyError> {
 /// upstream that does not resolve now is not refused: it is dialled (and
 /// fails) per connection, as Toxiproxy does.
 fn check_loop(bound: SocketAddr, upstream: &str) -> Result<(), ProxyError> {
-    let Ok(targets) = upstream.to_socket_addrs() else {
-        return Ok(());
+    let targets: Vec<SocketAddr> = match local_upstream(upstream) {
+        Some(local) => local.to_vec(),
+        None => match upstream.to_socket_addrs() {
+            Ok(targets) => targets.collect(),
+            Err(_) => return Ok(()),
+        },
     };
     let is_local = |ip: IpAddr| {
         ip.is_loopback()
@@ -640,6 +777,52 @@ mod tests {
     }
 
     #[test]
+    fn host_and_port_split_as_go_splits_them() {
+        for (address, split) in [
+            ("localhost:80", ("localhost", "80")),
+            ("127.0.0.1:0", ("127.0.0.1", "0")),
+            ("[::1]:80", ("::1", "80")),
+            ("[fe80::1%lo]:80", ("fe80::1%lo", "80")),
+            (":80", ("", "80")),
+            ("[]:80", ("", "80")),
+            ("host:", ("host", "")),
+        ] {
+            assert_eq!(split_host_port(address), Ok(split), "{address}");
+        }
+        for (address, why) in [
+            ("nonsense", "missing port in address"),
+            ("[::1]", "missing port in address"),
+            ("[::1]80", "missing port in address"),
+            ("[::1", "missing ']' in address"),
+            ("::1:80", "too many colons in address"),
+            ("[::1]:80:1", "too many colons in address"),
+            ("[[::1]]:80", "missing port in address"),
+            ("[a[b]:80", "unexpected '[' in address"),
+            ("a[b:80", "unexpected '[' in address"),
+            ("a]b:80", "unexpected ']' in address"),
+        ] {
+            assert_eq!(split_host_port(address), Err(format!("address {address}: {why}")));
+        }
+        assert_eq!(parse_port(""), Ok(None));
+        assert_eq!(parse_port("+80"), Ok(Some(80)));
+        assert_eq!(parse_port("65536"), Err("address 65536: invalid port".to_string()));
+        assert_eq!(parse_port("0x50"), Err("address 0x50: invalid port".to_string()));
+    }
+
+    #[test]
+    fn upstreams_follow_go_addresses() {
+        for upstream in [":5432", "[]:5432", "[::1]:5432", "db:+5432", "db:0"] {
+            check_upstream(upstream).unwrap_or_else(|error| panic!("{upstream}: {error}"));
+        }
+        for upstream in ["[::1", "::1:5432", "[[::1]]:5432", "db:", "db", "db:x", "\0:1]"] {
+            assert_eq!(check_upstream(upstream).unwrap_err().status(), 400, "{upstream}");
+        }
+        let local = local_upstream(":5432").expect("an empty host is this machine");
+        assert_eq!(local.map(|address| address.to_string()), ["127.0.0.1:5432", "[::1]:5432"]);
+        assert_eq!(local_upstream("db:5432"), None);
+    }
+
+    #[test]
     fn bind_errors_read_like_go() {
         let error = bind("nonsense").unwrap_err();
         assert_eq!(error.status(), 500);
@@ -648,6 +831,20 @@ mod tests {
         assert_eq!(error.to_string(), "listen tcp: address 99999: invalid port");
         let error = bind("nowhere.invalid:1").unwrap_err();
         assert_eq!(error.to_string(), "listen tcp: lookup nowhere.invalid: no such host");
+        let error = bind("::1:80").unwrap_err();
+        assert_eq!(error.to_string(), "listen tcp: address ::1:80: too many colons in address");
+        let error = bind("[::1").unwrap_err();
+        assert_eq!(error.to_string(), "listen tcp: address [::1: missing ']' in address");
+    }
+
+    #[tokio::test]
+    async fn an_empty_host_listens_everywhere_and_an_empty_port_anywhere() {
+        let everywhere = bind(":0").expect("every interface").local_addr().expect("address");
+        assert!(everywhere.ip().is_unspecified(), "{everywhere}");
+        assert_ne!(everywhere.port(), 0);
+        let any_port = bind("127.0.0.1:").expect("any port").local_addr().expect("address");
+        assert_eq!(any_port.ip().to_string(), "127.0.0.1");
+        assert_ne!(any_port.port(), 0);
     }
 
     #[tokio::test]

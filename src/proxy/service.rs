@@ -47,9 +47,13 @@ pub enum ConfigError {
     },
     #[error("{path}: expected an array of proxies")]
     NotAnArray { path: String },
-    #[error("in {path}")]
+    /// An entry that cannot be a proxy; `entry` says which (`proxy 3
+    /// ("db")`), unless the API's own message names it already (`missing
+    /// required field: name at proxy 3`).
+    #[error("in {path}{entry}")]
     Proxy {
         path: String,
+        entry: String,
         #[source]
         source: ProxyError,
     },
@@ -119,7 +123,20 @@ pub fn load_config(path: &Path) -> Result<Vec<ProxyRequest>, ConfigError> {
         .map_err(|source| ConfigError::Parse { path: name.clone(), source })?;
     let items = PopulateRequestWire::proxies(value)
         .map_err(|_| ConfigError::NotAnArray { path: name.clone() })?;
-    ProxyRequest::all_from_json(&items).map_err(|source| ConfigError::Proxy { path: name, source })
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            ProxyRequest::from_json(item, Some(index + 1)).map_err(|source| {
+                let entry = match (&source, item.get("name").and_then(Value::as_str)) {
+                    (ProxyError::MissingField { .. }, _) => String::new(),
+                    (_, Some(proxy)) => format!(", proxy {} ({proxy:?})", index + 1),
+                    (_, None) => format!(", proxy {}", index + 1),
+                };
+                ConfigError::Proxy { path: name.clone(), entry, source }
+            })
+        })
+        .collect()
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ServiceError> {
@@ -248,6 +265,16 @@ mod tests {
         assert!(matches!(load_config(&broken), Err(ConfigError::Parse { .. })));
         let nameless = write("nameless.json", r#"[{"upstream": "127.0.0.1:1"}]"#);
         assert!(matches!(load_config(&nameless), Err(ConfigError::Proxy { .. })));
+        let error = load_config(&nameless).unwrap_err();
+        assert_eq!(error.to_string(), format!("in {}", nameless.display()));
+        let third = write(
+            "third.json",
+            r#"[{"name": "a", "upstream": "127.0.0.1:1"}, {"name": "b", "upstream": "127.0.0.1:2"},
+                {"name": "c", "upstream": "127.0.0.1:3", "toxics": [{"type": "latncy"}]}]"#,
+        );
+        let error = load_config(&third).unwrap_err();
+        assert_eq!(error.to_string(), format!("in {}, proxy 3 (\"c\")", third.display()));
+        assert_eq!(std::error::Error::source(&error).unwrap().to_string(), "invalid toxic type");
         assert!(matches!(
             load_config(&directory.join("missing.json")),
             Err(ConfigError::Read { .. })

@@ -2091,3 +2091,542 @@ fn an_api_open_to_the_network_warns_and_takes_a_token() {
     );
     assert_eq!(client(&["proxy", "list", "--token", "guess"], None).0, 2);
 }
+
+// ------------------------------------------------- held-out situations
+
+/// A `/populate` list that cannot be applied whole changes nothing: two
+/// entries with one name (the second used to replace the first, and both
+/// were reported), two enabled entries on one fixed port, and an enabled
+/// entry whose `listen` is no address used to leave the entries before them
+/// created. A port taken by another program is only found by binding; the
+/// entries created before it are then reported in Go's field order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn populate_refuses_a_list_it_cannot_apply_whole() {
+    let api = start_api().await;
+    let echo = echo_server().await.to_string();
+    let (first_port, second_port) = (free_port(), free_port());
+    let at = |port: u16| format!("127.0.0.1:{port}");
+    let refusals = [
+        (
+            json!([{"name": "p", "upstream": echo, "listen": at(first_port)},
+                   {"name": "q", "upstream": echo},
+                   {"name": "p", "upstream": echo, "listen": at(second_port)}]),
+            400,
+            r#"duplicate proxy name "p" at proxy 3 (also proxy 1)"#.to_string(),
+        ),
+        (
+            json!([{"name": "p", "upstream": echo, "listen": at(first_port)},
+                   {"name": "q", "upstream": echo, "listen": at(first_port)}]),
+            400,
+            format!(
+                "listen address 127.0.0.1:{first_port} at proxy 2 is also the listen address of \
+                 proxy 1"
+            ),
+        ),
+        (
+            json!([{"name": "p", "upstream": echo, "listen": format!("0.0.0.0:{first_port}")},
+                   {"name": "q", "upstream": echo, "listen": format!("localhost:{first_port}")}]),
+            400,
+            format!(
+                "listen address localhost:{first_port} at proxy 2 is also the listen address of \
+                 proxy 1"
+            ),
+        ),
+        (
+            json!([{"name": "p", "upstream": echo, "listen": at(first_port)},
+                   {"name": "q", "upstream": echo, "listen": "nonsense"}]),
+            500,
+            "listen tcp: address nonsense: missing port in address".to_string(),
+        ),
+        (
+            json!([{"name": "p", "upstream": echo, "listen": at(first_port)},
+                   {"name": "q", "upstream": echo, "listen": "127.0.0.1:70000"}]),
+            500,
+            "listen tcp: address 70000: invalid port".to_string(),
+        ),
+    ];
+    for (body, status, message) in refusals {
+        let response = api.call("POST", "/populate", Some(body.clone()));
+        assert_eq!(
+            response.json().expect("JSON"),
+            json!({"error": message, "status": status, "proxies": null}),
+            "{body}"
+        );
+        assert_eq!(response.status, status);
+        assert_eq!(api.call("GET", "/proxies", None).text(), "{}", "nothing created for {body}");
+        let first = SocketAddr::from(([127, 0, 0, 1], first_port));
+        assert!(refused(first), "nothing listens after {body}");
+    }
+
+    // Port 0 never conflicts, and a disabled entry binds nothing.
+    let accepted = api.call(
+        "POST",
+        "/populate",
+        Some(json!([{"name": "a", "upstream": echo, "listen": "127.0.0.1:0"},
+                    {"name": "b", "upstream": echo, "listen": "127.0.0.1:0"},
+                    {"name": "c", "upstream": echo, "listen": at(first_port)},
+                    {"name": "d", "upstream": echo, "listen": at(first_port), "enabled": false}])),
+    );
+    assert_eq!(accepted.status, 201, "{}", accepted.text());
+
+    // Another program holds the port: found when binding, after "e" ran.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("address").port();
+    let partial = api.call(
+        "POST",
+        "/populate",
+        Some(json!([{"name": "e", "upstream": echo, "listen": at(second_port)},
+                    {"name": "f", "upstream": echo, "listen": at(taken_port)}])),
+    );
+    assert_eq!(partial.status, 500);
+    assert_eq!(
+        partial.text(),
+        format!(
+            r#"{{"error":"listen tcp 127.0.0.1:{taken_port}: bind: address already in use","status":500,"proxies":[{{"name":"e","listen":"127.0.0.1:{second_port}","upstream":"{echo}","enabled":true,"Logger":{{}},"toxics":[]}}]}}"#
+        )
+    );
+}
+
+/// The same checks guard `--config`: the server refuses to start, with one
+/// line naming the entries, instead of starting with fewer proxies than the
+/// file lists (a duplicate name) or failing half-way (a shared port).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_config_it_cannot_apply_whole() {
+    let echo = echo_server().await.to_string();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("proxies.json");
+    let port = free_port();
+    let cases = [
+        (
+            json!([{"name": "db", "upstream": echo, "listen": "127.0.0.1:0"},
+                   {"name": "db", "upstream": echo, "listen": "127.0.0.1:0"}]),
+            r#"duplicate proxy name "db" at proxy 2 (also proxy 1)"#.to_string(),
+        ),
+        (
+            json!([{"name": "db", "upstream": echo, "listen": format!("127.0.0.1:{port}")},
+                   {"name": "cache", "upstream": echo, "listen": format!("127.0.0.1:{port}")}]),
+            format!(
+                "listen address 127.0.0.1:{port} at proxy 2 is also the listen address of proxy 1"
+            ),
+        ),
+    ];
+    let serve = |config: &Value| {
+        std::fs::write(&path, config.to_string()).expect("write config");
+        let output = Command::new(BINARY)
+            .args(["proxy", "serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run porthole");
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{err}");
+        err
+    };
+    for (config, message) in cases {
+        assert_eq!(serve(&config), format!("porthole: loading {}: {message}\n", path.display()));
+    }
+
+    // An entry that cannot be a proxy is named by its place and name.
+    let config = json!([{"name": "db", "upstream": echo},
+                        {"name": "cache", "upstream": echo,
+                         "toxics": [{"type": "latency", "attributes": {"latency": -1}}]}]);
+    assert_eq!(
+        serve(&config),
+        format!(
+            "porthole: in {}, proxy 2 (\"cache\"): invalid attribute latency: -1 (allowed: 0 to \
+             2147483647 ms)\n",
+            path.display()
+        )
+    );
+}
+
+/// A fake API server behind a path prefix, as behind a gateway: it answers
+/// `GET /gw/proxies` and gives the router's bare 404 for anything else, and
+/// records every request head it gets.
+async fn prefixed_api(heads: Arc<std::sync::Mutex<Vec<String>>>) -> SocketAddr {
+    custom_server(move |mut stream| {
+        let heads = Arc::clone(&heads);
+        async move {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut byte).await {
+                    Ok(1) => head.push(byte[0]),
+                    _ => return,
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let reply: &[u8] = if head.starts_with("GET /gw/proxies HTTP/1.1\r\n") {
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+            } else {
+                b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\n\r\n404 page not found\n"
+            };
+            heads.lock().expect("lock").push(head);
+            let _ = stream.write_all(reply).await;
+        }
+    })
+    .await
+}
+
+/// `--url` is used as given or refused: a path the API is served under is
+/// kept (it used to be dropped, so requests went to the gateway's root), a
+/// URL that reaches no API is an error (exit 2), not "not found" (exit 1),
+/// and what cannot be sent (a user, a query, a line break that would end
+/// the request head, a broken host or port) is refused before connecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_keeps_the_url_path_and_refuses_urls_it_cannot_send() {
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let address = prefixed_api(Arc::clone(&heads)).await;
+    let run = |args: &[&str]| porthole(args, "http://127.0.0.1:1");
+
+    let url = format!("http://{address}/gw/");
+    let (code, out, err) = run(&["proxy", "list", "--url", &url]);
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    assert_eq!(out.lines().next(), Some("NAME  LISTEN  UPSTREAM  ENABLED  TOXICS"));
+    let head = heads.lock().expect("lock").last().cloned().expect("a request");
+    assert!(head.starts_with("GET /gw/proxies HTTP/1.1\r\n"), "{head}");
+    assert!(head.contains(&format!("\r\nHost: {address}\r\n")), "{head}");
+
+    let url = format!("http://{address}/elsewhere");
+    let (code, out, err) = run(&["proxy", "inspect", "db", "--url", &url]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            2,
+            "",
+            format!(
+                "porthole: no proxy API at http://{address}/elsewhere/proxies/db: the server \
+                 answered 404 (404 page not found)\n"
+            )
+            .as_str()
+        )
+    );
+
+    let requests = heads.lock().expect("lock").len();
+    for (url, reason) in [
+        (
+            format!("http://user:pw@{address}"),
+            "a user or password in the URL is not supported (use --token)",
+        ),
+        (format!("http://{address}/?debug=1"), "a query or fragment has no meaning for the API"),
+        (
+            format!("http://{address}\r\nX-Injected: 1"),
+            "it contains a space or a control character",
+        ),
+        ("http://[::1".to_string(), "no closing ]"),
+        ("http://127.0.0.1:84x".to_string(), "the port is not a number from 0 to 65535"),
+    ] {
+        let (code, out, err) = run(&["proxy", "list", "--url", &url]);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (2, "", format!("porthole: invalid API URL {url:?}: {reason}\n").as_str())
+        );
+    }
+    let url = format!("http://{address}/gw");
+    let (code, _, err) = run(&["proxy", "list", "--url", &url, "--token", "a\r\nX-Injected: 1"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (2, "porthole: --token must not contain control characters\n")
+    );
+    assert_eq!(heads.lock().expect("lock").len(), requests, "nothing was sent");
+}
+
+/// Paths gorilla/mux would not route as sent: a path that is not in
+/// canonical form is redirected to the cleaned one (so `/proxies//toxics`
+/// no longer reaches a proxy named "" and `/proxies/./db` no longer fails
+/// as "proxy not found"), and an empty name after a trailing `/` is an
+/// unknown route, not a proxy lookup. Names `.`, `..` and names with `/`
+/// stay reachable escaped, which is how the CLI sends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unclean_paths_and_empty_names_route_like_toxiproxy() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let at = api.address;
+    let check = |request: String, want: Wire| {
+        let (got, _) = tokio::task::block_in_place(|| wire(at, &request));
+        assert_eq!(got, want, "request: {request}");
+    };
+    let moved = |location: &str| {
+        let location = format!("Location: {location}");
+        expected("301 Moved Permanently", &[location.as_str()], "", false)
+    };
+    let not_found =
+        || expected("404 Not Found", &[ERROR_TYPE, NOSNIFF], "404 page not found\n", false);
+    check(request("GET", "//proxies", ""), moved("/proxies"));
+    check(request("GET", "/proxies//toxics?x=1", ""), moved("/proxies/toxics?x=1"));
+    check(request("DELETE", "/proxies/./db", ""), moved("/proxies/db"));
+    check(request("POST", "/proxies/a/../db/toxics/", "{}"), moved("/proxies/db/toxics/"));
+    check(request("OPTIONS", "*", ""), expected("200 OK", &[], "", false));
+    check(request("GET", "*", ""), moved("/*"));
+    check(request("GET", "/proxies/", ""), not_found());
+    check(request("DELETE", "/proxies/", ""), not_found());
+    check(request("GET", "/proxies/db/toxics/", ""), not_found());
+
+    let url = api.url();
+    for name in [".", "..", "a/b", "toxics"] {
+        let (code, _, err) =
+            porthole(&["proxy", "create", name, "--upstream", &echo.to_string()], &url);
+        assert_eq!(code, 0, "{name}: {err}");
+        let (code, out, err) = porthole(&["proxy", "toxic", "add", name, "-t", "noop"], &url);
+        assert_eq!(code, 0, "{name}: {out}{err}");
+        let (code, out, err) = porthole(&["proxy", "inspect", name, "--json"], &url);
+        assert_eq!(code, 0, "{name}: {err}");
+        let proxy: Value = serde_json::from_str(&out).expect("JSON");
+        assert_eq!(
+            (proxy["name"].as_str(), proxy["toxics"][0]["type"].as_str()),
+            (Some(name), Some("noop"))
+        );
+        assert_eq!(porthole(&["proxy", "delete", name], &url).0, 0, "{name}");
+    }
+    assert_eq!(api.call("GET", "/proxies", None).text(), "{}");
+
+    // An empty name is refused by the client: `/proxies/` is no address.
+    for (args, what) in [
+        (&["proxy", "inspect", ""][..], "proxy"),
+        (&["proxy", "delete", ""][..], "proxy"),
+        (&["proxy", "toxic", "add", "", "-t", "noop"][..], "proxy"),
+        (&["proxy", "toxic", "remove", "db", "-n", ""][..], "toxic"),
+    ] {
+        let (code, out, err) = porthole(args, &url);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (2, "", format!("porthole: the {what} name is empty\n").as_str()),
+            "{args:?}"
+        );
+    }
+}
+
+/// What a toxic does when its direction ends or carries nothing, as in
+/// Toxiproxy: `timeout` closes the connection when the client stops sending
+/// (it used to swallow the end of stream, so with `timeout` 0 every client
+/// that left kept its upstream connection open for good); `reset_peer` is
+/// set off by the end of stream when no data came first; `limit_data` with
+/// 0 bytes closes when data comes, not at once, so the other direction (a
+/// server's greeting) still flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toxics_act_on_the_end_of_stream_and_wait_for_data_like_toxiproxy() {
+    let api = start_api().await;
+    // Greets, then reads to the end and records what it got.
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    let server = custom_server(move |mut stream| {
+        let sink = Arc::clone(&sink);
+        async move {
+            let _ = stream.write_all(b"hello").await;
+            let mut data = Vec::new();
+            let _ = stream.read_to_end(&mut data).await;
+            sink.lock().expect("lock").push(data);
+        }
+    })
+    .await;
+    let ended = |count: usize| {
+        eventually_true(Duration::from_secs(10), || got.lock().expect("lock").len() >= count)
+    };
+    let active = || {
+        let text = api.call("GET", "/metrics", None).text();
+        metric_with(&text, "toxiproxy_proxy_active_connections", "proxy=\"te\"")
+    };
+    let listen = api.proxy("te", server);
+
+    api.toxic(
+        "te",
+        json!({"type": "timeout", "name": "t", "stream": "upstream",
+                           "attributes": {"timeout": 0}}),
+    );
+    let mut client = connect(listen);
+    client.write_all(b"dropped").expect("write");
+    drop(client);
+    assert!(ended(1), "the server never saw the client leave through timeout 0");
+    assert_eq!(got.lock().expect("lock")[0], b"", "timeout let data through");
+    assert!(eventually_true(Duration::from_secs(10), || active() == 0), "connection kept");
+    api.call("DELETE", "/proxies/te/toxics/t", None);
+
+    api.toxic(
+        "te",
+        json!({"type": "reset_peer", "name": "r", "stream": "upstream",
+                           "attributes": {"timeout": 100}}),
+    );
+    let mut client = connect(listen);
+    let start = Instant::now();
+    client.shutdown(Shutdown::Write).expect("half-close");
+    let (_, end) = read_to_end(&mut client);
+    assert_eq!(end, Err(ErrorKind::ConnectionReset), "a clean close instead of a reset");
+    assert!(start.elapsed() >= Duration::from_millis(90), "reset after {:?}", start.elapsed());
+    assert!(ended(2));
+    api.call("DELETE", "/proxies/te/toxics/r", None);
+
+    api.toxic(
+        "te",
+        json!({"type": "limit_data", "name": "l", "stream": "upstream",
+                           "attributes": {"bytes": 0}}),
+    );
+    let mut client = connect(listen);
+    let mut greeting = [0u8; 5];
+    client.read_exact(&mut greeting).expect("the greeting flows before any data is sent");
+    assert_eq!(&greeting, b"hello");
+    client.write_all(b"over the limit").expect("write");
+    let (rest, _) = read_to_end(&mut client);
+    assert!(rest.is_empty());
+    assert!(ended(3));
+    assert_eq!(got.lock().expect("lock")[2], b"", "limit_data 0 let data through");
+}
+
+/// Commands written for toxiproxy-cli work unchanged: its short command
+/// names (`c`, `l`, `li`, `i`, `ins`, `tog`, `d`, `t`, `toxic d`) and
+/// `--toxicName` used to be usage errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_takes_toxiproxy_cli_command_names() {
+    let api = start_api().await;
+    let echo = echo_server().await.to_string();
+    let url = api.url();
+    let run = |args: &[&str]| {
+        let (code, out, err) = porthole(args, &url);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
+    };
+    run(&["proxy", "c", "db", "-u", &echo]);
+    run(&["proxy", "t", "a", "db", "-t", "latency", "--toxicName", "slow", "-a", "latency=5"]);
+    for list in ["l", "li", "ls"] {
+        assert!(run(&["proxy", list]).contains("db "), "{list}");
+    }
+    for inspect in ["i", "ins"] {
+        assert!(run(&["proxy", inspect, "db"]).contains("slow"), "{inspect}");
+    }
+    run(&["proxy", "t", "u", "db", "--toxicName", "slow", "-a", "latency=6"]);
+    assert_eq!(
+        api.call("GET", "/proxies/db/toxics/slow", None).json().unwrap()["attributes"]["latency"],
+        6
+    );
+    run(&["proxy", "toxic", "d", "db", "--toxicName", "slow"]);
+    assert_eq!(api.call("GET", "/proxies/db/toxics", None).text(), "[]");
+    run(&["proxy", "tog", "db"]);
+    assert_eq!(api.call("GET", "/proxies/db", None).json().unwrap()["enabled"], false);
+    run(&["proxy", "d", "db"]);
+    assert_eq!(api.call("GET", "/proxies", None).text(), "{}");
+}
+
+/// `proxy run --to` is held to the API's rule for an upstream: one without
+/// a port used to be accepted, and every client then failed to connect.
+#[test]
+fn one_shot_refuses_an_upstream_the_api_refuses() {
+    for upstream in ["nohost", "::1:80", "db:99999", "db:\u{1b}[2J"] {
+        let mut child = KillOnDrop(
+            Command::new(BINARY)
+                .args(["proxy", "run", "127.0.0.1:0", "--to", upstream])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run porthole"),
+        );
+        // An accepted upstream would run until interrupted: give up on it
+        // (the drop kills it) rather than hang the suite.
+        assert!(
+            eventually_true(Duration::from_secs(20), || child
+                .0
+                .try_wait()
+                .ok()
+                .flatten()
+                .is_some()),
+            "{upstream} was accepted"
+        );
+        let status = child.0.wait().expect("exit status");
+        let mut err = String::new();
+        child.0.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+        assert_eq!(status.code(), Some(2), "{upstream}: {err}");
+        assert_eq!(
+            err,
+            format!("porthole: invalid upstream address {upstream:?}: expected HOST:PORT\n")
+        );
+    }
+}
+
+/// A server (or a gateway in front of it) that answers in full but keeps
+/// the connection open despite `Connection: close`: the client stops at the
+/// end of the response its framing announces, skipping an interim `100
+/// Continue` first, instead of waiting for a close until `--timeout` runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_stops_at_the_end_of_a_framed_response() {
+    let body = r#"{"db":{"name":"db","listen":"127.0.0.1:1","upstream":"127.0.0.1:2","enabled":true,"toxics":[]}}"#;
+    let replies = [
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()),
+        format!(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        ),
+    ];
+    for reply in replies {
+        let address = custom_server(move |mut stream| {
+            let reply = reply.clone();
+            async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = stream.write_all(reply.as_bytes()).await;
+                // Held open until the client goes away.
+                let _ = stream.read(&mut byte).await;
+            }
+        })
+        .await;
+        let url = format!("http://{address}");
+        let (code, out, err) =
+            tokio::task::block_in_place(|| porthole(&["proxy", "list", "--timeout", "20s"], &url));
+        assert_eq!((code, err.as_str()), (0, ""), "{out}");
+        assert!(out.lines().nth(1).is_some_and(|line| line.starts_with("db ")), "{out}");
+    }
+}
+
+/// `listen` and `upstream` mean what they mean to Go, and so to Toxiproxy:
+/// `:PORT` listens on every interface (it was refused as "lookup : no such
+/// host") and dials this machine as an upstream (refused as malformed), an
+/// empty port is any port, and an unbracketed or half-bracketed IPv6
+/// address is refused in Go's words instead of being read as something else
+/// (`::1:80` used to listen on `[::1]:80`, `[::1` was accepted as an
+/// upstream that no connection could reach).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_are_read_as_go_reads_them() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let create = |name: &str, listen: &str, upstream: &str| {
+        api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": name, "listen": listen, "upstream": upstream})),
+        )
+    };
+
+    let everywhere = create("everywhere", ":0", &format!(":{}", echo.port()));
+    assert_eq!(everywhere.status, 201, "{}", everywhere.text());
+    let listen = everywhere.json().unwrap()["listen"].as_str().unwrap().to_string();
+    let bound: SocketAddr = listen.parse().expect("a socket address");
+    assert!(bound.ip().is_unspecified(), "{listen}");
+    let mut stream = connect(SocketAddr::from(([127, 0, 0, 1], bound.port())));
+    round_trip(&mut stream, b"through :PORT both ways");
+    drop(stream);
+    api.call("DELETE", "/proxies/everywhere", None);
+
+    let any_port = create("any-port", "127.0.0.1:", &echo.to_string());
+    assert_eq!(any_port.status, 201, "{}", any_port.text());
+    let listen = any_port.json().unwrap()["listen"].as_str().unwrap().to_string();
+    round_trip(&mut connect(listen.parse().unwrap()), b"port 0");
+
+    for (listen, message) in [
+        ("::1:0", "listen tcp: address ::1:0: too many colons in address"),
+        ("[::1", "listen tcp: address [::1: missing ']' in address"),
+        ("[::1]", "listen tcp: address [::1]: missing port in address"),
+    ] {
+        assert_error(&create("bad", listen, &echo.to_string()), 500, message);
+    }
+    for upstream in ["[::1", "::1:80", "[[::1]]:80", "db:"] {
+        assert_error(
+            &create("bad", "127.0.0.1:0", upstream),
+            400,
+            &format!("invalid upstream address {upstream:?}: expected HOST:PORT"),
+        );
+    }
+    assert_eq!(api.call("GET", "/proxies/bad", None).status, 404);
+}

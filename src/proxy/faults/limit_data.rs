@@ -5,23 +5,22 @@ use std::time::Instant;
 
 use super::{Fault, Item, Rng};
 
+/// Passes the first `limit` bytes of a link, then closes the connection.
+///
+/// A limit of 0, or an update that lowers the limit below what already
+/// passed, closes the connection when the next data arrives, not at once:
+/// Toxiproxy's toxic acts only on what it reads, so the other direction
+/// (a server's greeting) still flows until this one carries something.
 pub(crate) struct LimitData {
     limit: u64,
     remaining: u64,
-    /// Set when the limit is 0 so the link closes without waiting for data.
-    close_at: Option<Instant>,
     closed: bool,
 }
 
 impl LimitData {
-    pub(crate) fn new(bytes: i64, now: Instant) -> Self {
+    pub(crate) fn new(bytes: i64) -> Self {
         let remaining = u64::try_from(bytes).unwrap_or(0);
-        LimitData {
-            limit: remaining,
-            remaining,
-            close_at: (remaining == 0).then_some(now),
-            closed: false,
-        }
+        LimitData { limit: remaining, remaining, closed: false }
     }
 }
 
@@ -49,19 +48,12 @@ impl Fault for LimitData {
         }
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        self.close_at.filter(|_| !self.closed)
-    }
-
     fn progress(&self) -> u64 {
         self.limit - self.remaining
     }
 
-    fn resume(&mut self, progress: u64, now: Instant) {
+    fn resume(&mut self, progress: u64, _now: Instant) {
         self.remaining = self.limit.saturating_sub(progress);
-        if self.remaining == 0 {
-            self.close_at = Some(now);
-        }
     }
 }
 
@@ -73,13 +65,13 @@ mod tests {
     #[test]
     fn truncates_then_closes_and_resumes_after_an_update() {
         let now = Instant::now();
-        let mut fault = LimitData::new(10, now);
+        let mut fault = LimitData::new(10);
         let mut out = Vec::new();
         let bytes = Bytes::from_static(b"123456");
         fault.apply(Item::Data { bytes, at: now }, &mut Rng::new(1), &mut out);
         assert_eq!(out.len(), 1);
         // The toxic is updated to 8 bytes: 6 already passed, 2 remain.
-        let mut updated = LimitData::new(8, now);
+        let mut updated = LimitData::new(8);
         updated.resume(fault.progress(), now);
         let mut out = Vec::new();
         let bytes = Bytes::from_static(b"abcdef");
@@ -91,5 +83,22 @@ mod tests {
                 Item::Close { at: now, reset: false },
             ]
         );
+    }
+
+    #[test]
+    fn a_limit_already_reached_closes_on_the_next_data_not_before() {
+        let now = Instant::now();
+        let later = now + std::time::Duration::from_millis(5);
+        let mut zero = LimitData::new(0);
+        assert_eq!(zero.deadline(), None, "nothing happens before data comes");
+        let mut lowered = LimitData::new(4);
+        lowered.resume(6, now);
+        assert_eq!(lowered.deadline(), None);
+        for fault in [&mut zero, &mut lowered] {
+            let mut out = Vec::new();
+            let bytes = Bytes::from_static(b"xyz");
+            fault.apply(Item::Data { bytes, at: later }, &mut Rng::new(1), &mut out);
+            assert_eq!(out, vec![Item::Close { at: later, reset: false }]);
+        }
     }
 }

@@ -102,7 +102,7 @@ pub(crate) fn instantiate(kind: &ToxicKind, now: Instant) -> Box<dyn Fault> {
             size_variation,
             Duration::from_micros(u64::try_from(delay).unwrap_or(0)).min(MAX_DELAY),
         )),
-        ToxicKind::LimitData { bytes } => Box::new(limit_data::LimitData::new(bytes, now)),
+        ToxicKind::LimitData { bytes } => Box::new(limit_data::LimitData::new(bytes)),
     }
 }
 

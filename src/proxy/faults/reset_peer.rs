@@ -1,5 +1,6 @@
-//! `reset_peer`: the first chunk of data triggers a TCP reset (RST) after
-//! `timeout` milliseconds; that chunk and everything after it is dropped.
+//! `reset_peer`: the first chunk of data (or the end of the stream, if no
+//! data came first) triggers a TCP reset (RST) after `timeout`
+//! milliseconds; that chunk and everything after it is dropped.
 //!
 //! The link applies `SO_LINGER 0` only when this fault actually fires, so a
 //! `reset_peer` toxic whose toxicity draw failed leaves close behaviour alone
@@ -27,11 +28,42 @@ impl Fault for ResetPeer {
             return;
         }
         match item {
-            Item::Data { at, .. } => {
+            // The end of the stream counts as the first chunk, as in
+            // Toxiproxy (its toxic fires on anything read from its input):
+            // a client that connects and closes without sending still gets
+            // the reset `timeout` later, instead of a clean close.
+            Item::Data { at, .. } | Item::Eof { at } => {
                 self.fired = true;
                 out.push(Item::Close { at: at + self.timeout, reset: true });
             }
             other => out.push(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn the_first_chunk_or_the_end_of_stream_schedules_one_reset() {
+        let now = Instant::now();
+        let timeout = Duration::from_millis(30);
+        let first =
+            [Item::Data { bytes: Bytes::from_static(b"x"), at: now }, Item::Eof { at: now }];
+        for item in first {
+            let mut fault = ResetPeer::new(timeout);
+            let mut out = Vec::new();
+            fault.apply(item, &mut Rng::new(1), &mut out);
+            fault.apply(
+                Item::Data { bytes: Bytes::from_static(b"y"), at: now },
+                &mut Rng::new(1),
+                &mut out,
+            );
+            assert_eq!(out, vec![Item::Close { at: now + timeout, reset: true }]);
         }
     }
 }
