@@ -103,6 +103,9 @@ pub struct Target {
     /// The most exposed bound address (or the Unix path).
     pub address: String,
     pub scope: Scope,
+    /// The address families other devices reach the exposed binds over
+    /// (all binds when none is exposed): the firewall chains that matter.
+    pub reach: firewall::Reach,
     pub net_namespace: Option<u64>,
     /// Where to connect for probing (TCP only; loopback for wildcards).
     pub connect: Option<SocketAddr>,
@@ -168,7 +171,7 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         // Per listener: the chain of its address family, and a rule for its
         // protocol and port that may override the policy.
         let (verdict, firewall_text) =
-            host_firewall.judge(&target.address, target.protocol, target.port);
+            host_firewall.judge_reach(target.reach, target.protocol, target.port);
         let context = rules::Context {
             target,
             outcome: outcome.as_ref(),
@@ -310,6 +313,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                     port: 0,
                     address: path.clone(),
                     scope: Scope::Local,
+                    reach: firewall::Reach::default(),
                     net_namespace: first.net_namespace,
                     connect: None,
                     owners,
@@ -329,11 +333,20 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 .unwrap_or(first);
             let connect =
                 if first.protocol == Protocol::Tcp { connect_address(&sockets) } else { None };
+            // `0.0.0.0` plus an `IPV6_V6ONLY` `[::]` is reached over both
+            // families; a lone `IPV6_V6ONLY` `[::]` over IPv6 only.
+            let exposed = sockets.iter().any(|s| s.scope().is_exposed());
+            let reach = sockets
+                .iter()
+                .filter(|s| !exposed || s.scope().is_exposed())
+                .map(|s| firewall::Reach::of_socket(s))
+                .fold(firewall::Reach::default(), firewall::Reach::union);
             Some(Target {
                 protocol: first.protocol,
                 port: first.local_port(),
                 address: shown.local.map(|l| l.ip().to_string()).unwrap_or_default(),
                 scope: shown.scope(),
+                reach,
                 net_namespace: first.net_namespace,
                 connect,
                 owners,

@@ -520,6 +520,13 @@ fn is_canonical_loopback(ip: IpAddr) -> bool {
     ip == IpAddr::from([127, 0, 0, 1]) || ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
 }
 
+/// A `[::]` listener with `IPV6_V6ONLY` set: it looks like it takes every
+/// client, but the kernel hands it none of IPv4.
+fn is_v6only_wildcard(socket: &Socket) -> bool {
+    socket.v6only == Some(true)
+        && matches!(socket.local.map(|a| a.ip()), Some(IpAddr::V6(v6)) if v6.is_unspecified())
+}
+
 fn is_mapped(socket: &Socket) -> bool {
     matches!(socket.local.map(|a| a.ip()), Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some())
 }
@@ -551,7 +558,13 @@ pub fn listener_line(snapshot_processes: &BTreeMap<u32, Process>, socket: &Socke
         (None, Some(path)) => path.clone(),
         (None, None) => format!("inode {}", socket.inode),
     };
-    let dual = if socket.is_dual_stack() { " (dual-stack, also IPv4)" } else { "" };
+    let dual = if socket.is_dual_stack() {
+        " (dual-stack, also IPv4)"
+    } else if is_v6only_wildcard(socket) {
+        " (IPV6_V6ONLY: no IPv4 client reaches it)"
+    } else {
+        ""
+    };
     format!("{place}{dual} held by {}", owners_text(snapshot_processes, socket))
 }
 
@@ -1061,25 +1074,46 @@ fn family_mismatch(
     }
     let port = evidence.port;
     let other_ip = if ip.is_ipv4() { "[::1]" } else { "127.0.0.1" };
+    // `[::]` reads as "every address"; with IPV6_V6ONLY it is every IPv6
+    // address, and the machine-wide default for the flag may be why.
+    let v6only = ip.is_ipv4() && others.iter().any(|s| is_v6only_wildcard(s));
+    let bindv6only =
+        v6only && evidence.system.sysctl("net.ipv6.bindv6only").as_deref() == Some("1");
+    if bindv6only {
+        lines.push(
+            "net.ipv6.bindv6only = 1: every '::' bind is IPv6-only unless the program clears IPV6_V6ONLY"
+                .into(),
+        );
+    }
+    let listening: Vec<String> = others
+        .iter()
+        .filter_map(|s| {
+            let address = s.local?.ip().to_string();
+            Some(if is_v6only_wildcard(s) { format!("{address} (IPV6_V6ONLY)") } else { address })
+        })
+        .collect();
     Cause {
         id: CauseId::FamilyMismatch,
         severity: Severity::Error,
         summary: format!(
             "the service listens on {} only; {} is {wanted}",
-            others
-                .iter()
-                .filter_map(|s| s.local)
-                .map(|a| a.ip().to_string())
-                .collect::<Vec<_>>()
-                .join(" and "),
+            listening.join(" and "),
             attempt.address
         ),
         evidence: lines,
         fix: {
-            let mut fix = vec![
-                Fix::step("bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"),
-                Fix::step(format!("or connect to {other_ip}:{port}")),
-            ];
+            let mut fix = Vec::new();
+            if bindv6only {
+                fix.push(Fix::command(
+                    "sysctl -w net.ipv6.bindv6only=0   # then restart the service: its '::' socket takes IPv4 too",
+                ));
+            }
+            fix.push(Fix::step(if v6only {
+                "clear IPV6_V6ONLY on the service's '::' socket (dual-stack), or bind 127.0.0.1 as well"
+            } else {
+                "bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"
+            }));
+            fix.push(Fix::step(format!("or connect to {other_ip}:{port}")));
             // ipv4first only helps when the IPv6 address is the one that
             // fails; for an IPv6-only service it makes Node prefer the
             // failing address.

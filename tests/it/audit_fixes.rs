@@ -583,3 +583,62 @@ fn an_inspector_from_node_options_is_traced_to_the_environment() {
     let found = util::run(Command::new("bash").args(["-c", quoted]));
     assert_eq!(found.stdout.trim(), "NODE_OPTIONS=--inspect=127.0.0.1:0", "{found:?}");
 }
+
+/// Greeting servers on `[::]:PORT`, one per `PORT V6ONLY` pair (`1` sets
+/// `IPV6_V6ONLY`, `0` clears it); prints `ready` once all listen.
+const WILDCARD_V6_PAIRS: &str = r#"
+import socket, sys, threading
+def serve(s):
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"hello\n")
+        c.close()
+pairs = sys.argv[1:]
+for port, v6only in zip(pairs[::2], pairs[1::2]):
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+    s.bind(("::", int(port)))
+    s.listen(16)
+    threading.Thread(target=serve, args=(s,), daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+"#;
+
+#[test]
+fn an_ipv6_only_wildcard_is_judged_by_the_ipv6_chain_alone() {
+    if !require("nft") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let (v6only, dual) = (util::unique_port(), util::unique_port());
+    let (_server, mut ready) = util::python_in(
+        &netns,
+        WILDCARD_V6_PAIRS,
+        &[&v6only.to_string(), "1", &dual.to_string(), "0"],
+    );
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    // IPv4 is let in, IPv6 from other devices dropped.
+    netns.run_ok(
+        "nft",
+        &["add table ip open4; add chain ip open4 input { type filter hook input priority 0; policy accept; }; add table ip6 shut6; add chain ip6 shut6 input { type filter hook input priority 0; policy drop; }; add rule ip6 shut6 input iifname \"lo\" accept"],
+    );
+    let output = audit_in(&netns, &format!("{v6only},{dual}"));
+    let json = output.json();
+
+    // No IPv4 client reaches the IPV6_V6ONLY socket: the IPv4 policy is
+    // beside the point.
+    let only = finding(&json, v6only, "exposed-service");
+    let evidence = only["evidence"].as_str().unwrap();
+    assert!(evidence.contains("IPV6_V6ONLY"), "{evidence}");
+    assert!(evidence.contains("other devices are likely blocked"), "{evidence}");
+    assert!(!evidence.contains("policy accept"), "{evidence}");
+    assert_eq!(only["severity"], "info", "{only:#}");
+    assert!(firewall_commands(only["fix"].as_str().unwrap()).is_empty(), "{only:#}");
+
+    // The dual-stack one takes IPv4 clients, which the IPv4 chain admits.
+    let both = finding(&json, dual, "exposed-service");
+    let evidence = both["evidence"].as_str().unwrap();
+    assert!(evidence.contains("other devices can connect"), "{evidence}");
+    assert!(evidence.contains("every interface"), "{evidence}");
+}

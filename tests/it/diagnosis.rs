@@ -904,3 +904,51 @@ fn an_abstract_unix_socket_is_reached_by_its_at_name() {
     assert!(evidence.contains("abstract name"), "{nothing:#}");
     assert!(!evidence.contains("does not exist"), "{nothing:#}");
 }
+
+/// A server on `[::]:PORT` that leaves `IPV6_V6ONLY` to the namespace's
+/// `net.ipv6.bindv6only`, as most programs do, and greets each client;
+/// prints `ok` when listening.
+const WILDCARD_V6_SERVER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", int(sys.argv[1])))
+s.listen(16)
+print("ok", flush=True)
+while True:
+    c = s.accept()[0]
+    c.sendall(b"hello\n")
+    c.close()
+"#;
+
+#[test]
+fn a_v6only_wildcard_is_not_taken_for_an_ipv4_listener_and_bindv6only_is_fixed_as_printed() {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("sysctl", &["-qw", "net.ipv6.bindv6only=1"]);
+    let port = unique_port();
+    let (server, mut ready) = python_in(&netns, WILDCARD_V6_SERVER, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("127.0.0.1:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+    let mismatch = cause(&json, "family-mismatch");
+    let summary = mismatch["summary"].as_str().unwrap();
+    assert!(summary.contains(":: (IPV6_V6ONLY) only"), "{mismatch:#}");
+    let evidence = mismatch["evidence"].to_string();
+    assert!(evidence.contains("no IPv4 client reaches it"), "{mismatch:#}");
+    assert!(evidence.contains("net.ipv6.bindv6only = 1"), "{mismatch:#}");
+    assert!(
+        !fix_lines(mismatch).iter().any(|f| f.contains("IPV6_V6ONLY=0, or both")),
+        "{mismatch:#}"
+    );
+
+    // The printed sysctl, then the restart it asks for, repair it.
+    run_fix_commands(&netns, mismatch);
+    drop(server);
+    let (_server, mut ready) = python_in(&netns, WILDCARD_V6_SERVER, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the fix: {json:#}");
+    assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
+}
