@@ -75,6 +75,8 @@ struct Evidence<'a> {
     /// `iptables-nft-save` dumps, read when the nft ruleset has tables
     /// iptables-nft may have written.
     iptables_nft: Option<Vec<(&'static str, String)>>,
+    /// File-system uid and gid the probe sockets were opened with.
+    owner: Option<(u32, u32)>,
 }
 
 /// What a connect diagnosis gathers before judging: the probes of every
@@ -92,6 +94,10 @@ pub struct Probed {
     pub overflows: Option<(u64, u64)>,
     /// Causes found before probing (a `localhost` that does not resolve).
     pub early: Vec<Cause>,
+    /// File-system uid and gid the probe sockets were opened with: the
+    /// client's when porthole could take them on (owner-match rules see
+    /// these), else porthole's own; `None` when unknown.
+    pub owner: Option<(u32, u32)>,
 }
 
 /// Diagnoses a connect target: gathers the evidence, then [`judge`]s it.
@@ -123,12 +129,37 @@ pub fn diagnose_target(
         }
     };
 
+    // Probe as the client: a firewall owner match and a Unix socket's file
+    // mode decide by the user that opens the socket, and root passes both.
+    let own = Client::Current.identity(system);
+    let theirs = request.client.identity(system).filter(|_| request.client != Client::Current);
+    let probe_all = || -> Vec<Attempt> {
+        addresses
+            .iter()
+            .map(|address| probe_address(target, address, request.timeout, super::Depth::Nudge))
+            .collect()
+    };
     let before = system.listen_overflows();
-    let attempts: Vec<Attempt> = addresses
-        .iter()
-        .map(|address| probe_address(target, address, request.timeout, super::Depth::Nudge))
-        .collect();
+    let (mut attempts, owner, note) = match theirs.filter(|theirs| Some(theirs) != own.as_ref()) {
+        Some(theirs) => match crate::sys::identity::act_as(&theirs, probe_all) {
+            Ok(attempts) => {
+                let note =
+                    format!("socket opened as the client's uid {} gid {}", theirs.uid, theirs.gid);
+                (attempts, Some((theirs.uid, theirs.gid)), Some(note))
+            }
+            Err(error) => {
+                let note = format!("socket opened as porthole's own user: {error}");
+                (probe_all(), own.as_ref().map(|i| (i.uid, i.gid)), Some(note))
+            }
+        },
+        None => (probe_all(), own.as_ref().map(|i| (i.uid, i.gid)), None),
+    };
     let after = system.listen_overflows();
+    if let Some(note) = note {
+        for attempt in &mut attempts {
+            attempt.detail = format!("{}; {note}", attempt.detail);
+        }
+    }
 
     let snapshot = match target {
         Target::Unix { path } => unix_snapshot(system, Some(&path.to_string_lossy()))?,
@@ -144,6 +175,7 @@ pub fn diagnose_target(
             snapshot,
             overflows: before.zip(after),
             early,
+            owner,
         },
     )
 }
@@ -151,7 +183,7 @@ pub fn diagnose_target(
 /// Explains the gathered evidence, asking `system` for what else a cause
 /// needs only when the reasoning reaches it.
 pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseError> {
-    let Probed { target, client, timeout, attempts, snapshot, overflows, early } = probed;
+    let Probed { target, client, timeout, attempts, snapshot, overflows, early, owner } = probed;
     let target = &target;
     let port = target.port().unwrap_or(0);
     let mut causes = early;
@@ -167,6 +199,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         firewall: None,
         legacy: None,
         iptables_nft: None,
+        owner,
     };
     let mut extra_listeners: Vec<Socket> = Vec::new();
     let mut extra_processes: BTreeMap<u32, Process> = BTreeMap::new();
@@ -235,6 +268,14 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
     }
     let mut causes = merge(causes);
+    // Unprivileged, the ruleset is out of sight: say so rather than let
+    // "nothing explains it" read as "no rule is involved".
+    let firewall_unread = matches!(evidence.firewall, Some(None));
+    if firewall_unread && Client::Current.identity(system).is_some_and(|own| own.uid != 0) {
+        for cause in causes.iter_mut().filter(|c| c.id == CauseId::Unexplained) {
+            firewall_unreadable(system, target, client, cause);
+        }
+    }
     if causes.iter().any(wants_platform_hint) {
         add_platform_hints(&mut causes, &environment::platform(system, client));
     }
@@ -1020,6 +1061,33 @@ fn ipv6_disabled(attempt: &Attempt) -> Cause {
     }
 }
 
+/// Adds to an unexplained cause that the firewall could not be read, and
+/// how to read it: as root, evaluating as the user's shell (the parent of
+/// this porthole) so owner-match rules still see that user.
+fn firewall_unreadable(system: &dyn System, target: &Target, client: Client, cause: &mut Cause) {
+    cause.evidence.push(
+        "the firewall ruleset could not be read (nft needs root): a rule that rejects or drops these connections would not show here"
+            .into(),
+    );
+    let parent = match client {
+        Client::Process(pid) => Some(pid),
+        Client::Current => Client::Current.status(system).lines().find_map(|line| {
+            line.strip_prefix("PPid:")?.trim().parse::<u32>().ok().filter(|&pid| pid > 1)
+        }),
+    };
+    let quoted = crate::shell::word(&target.to_string()).into_owned();
+    let check = match parent {
+        Some(pid) => format!("porthole check {quoted} --from {pid}"),
+        None => format!("porthole check {quoted}"),
+    };
+    let sudo = ["/usr/bin/sudo", "/bin/sudo"].iter().any(|path| system.exists(path));
+    cause.fix.push(if sudo {
+        Fix::command(format!("sudo {check}   # as root, so the firewall can be read"))
+    } else {
+        Fix::step(format!("run `{check}` as root, so the firewall can be read"))
+    });
+}
+
 fn unexplained(attempt: &Attempt) -> Cause {
     Cause {
         id: CauseId::Unexplained,
@@ -1434,7 +1502,12 @@ fn container_forwarder(attempt: &Attempt, forwarder: String) -> Cause {
 
 /// Rules that stop a loopback SYN to `ip:port` (read once per diagnosis).
 fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
-    let packet = Packet { source: loopback_source(ip), destination: ip, port: evidence.port };
+    let packet = Packet {
+        source: loopback_source(ip),
+        destination: ip,
+        port: evidence.port,
+        owner: evidence.owner,
+    };
     let system = evidence.system;
     let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
     let with_iptables =
@@ -1463,7 +1536,12 @@ fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
 
 /// The nat rule that rewrites the loopback connection to `ip`, if any.
 fn firewall_rewrite(evidence: &mut Evidence, ip: IpAddr) -> Option<firewall::Rewrite> {
-    let packet = Packet { source: loopback_source(ip), destination: ip, port: evidence.port };
+    let packet = Packet {
+        source: loopback_source(ip),
+        destination: ip,
+        port: evidence.port,
+        owner: evidence.owner,
+    };
     let system = evidence.system;
     let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
     let (ruleset, text) = nft.as_ref()?;
@@ -1529,6 +1607,12 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
     let first = relevant.first()?;
     let mut lines = vec![attempt_line(attempt)];
     lines.extend(relevant.iter().map(|b| format!("rule: {}", b.describe())));
+    if relevant.iter().any(|b| matches_owner(&b.text)) {
+        lines.push(
+            "the rule matches the connecting socket's owner: it stops this user's connections, and another user's may get through (check --from PID evaluates as that process's user)"
+                .into(),
+        );
+    }
     let (id, what) = match &first.action {
         Action::Drop => (CauseId::FirewallDrop, "drops".to_string()),
         Action::Reject(Some(with)) => (CauseId::FirewallReject, format!("rejects ({with})")),
@@ -1544,6 +1628,12 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
         evidence: lines,
         fix: relevant.iter().map(|b| Fix::command(b.removal())).collect(),
     })
+}
+
+/// Whether a rule matches on the local socket's owner (nft `meta skuid`,
+/// `skgid`, iptables `-m owner`).
+fn matches_owner(rule: &str) -> bool {
+    ["skuid", "skgid", "--uid-owner", "--gid-owner"].iter().any(|word| rule.contains(word))
 }
 
 /// What is at a Unix target's path nobody listens on: a stale socket
@@ -1984,9 +2074,7 @@ fn proxy_env(target: &Target, host: &Host, environment: &[(String, String)]) -> 
         .collect();
     let clients: Vec<&str> = users.iter().map(|u| u.client.as_str()).collect();
     let http = matches!(target, Target::Http { .. });
-    let mut fix = vec![Fix::command(
-        "export no_proxy=localhost,127.0.0.1,::1 NO_PROXY=localhost,127.0.0.1,::1",
-    )];
+    let mut fix = vec![no_proxy_fix(environment, &host_text)];
     // Only a tool that would use the proxy needs to be told to skip it
     // (curl ignores upper-case HTTP_PROXY, for one).
     if users.iter().any(|u| u.client == environment::ProxyClient::Curl) {
@@ -2002,6 +2090,32 @@ fn proxy_env(target: &Target, host: &Host, environment: &[(String, String)]) -> 
         evidence: lines,
         fix,
     })
+}
+
+/// `export no_proxy=… NO_PROXY=…` that keeps what the user already lists
+/// there (replacing the list would send those hosts to the proxy) and adds
+/// the loopback names and the target's own host (a `127.0.0.2` or a
+/// `*.localhost` name is not covered by `127.0.0.1`: IP literals are
+/// compared as strings). Both spellings get the same list, since tools
+/// differ in which one they read.
+fn no_proxy_fix(environment: &[(String, String)], host: &str) -> Fix {
+    let mut entries: Vec<String> = Vec::new();
+    for variable in ["no_proxy", "NO_PROXY"] {
+        let values = environment.iter().rev().find(|(key, _)| key == variable);
+        for entry in values.iter().flat_map(|(_, value)| value.split(',')) {
+            let entry = entry.trim();
+            if !entry.is_empty() && !entries.iter().any(|e| e == entry) {
+                entries.push(entry.to_string());
+            }
+        }
+    }
+    for wanted in ["localhost", "127.0.0.1", "::1", host] {
+        if !entries.iter().any(|e| e.eq_ignore_ascii_case(wanted)) {
+            entries.push(wanted.to_string());
+        }
+    }
+    let list = crate::shell::word(&entries.join(",")).into_owned();
+    Fix::command(format!("export no_proxy={list} NO_PROXY={list}"))
 }
 
 /// Whether a cause is one where the client's own localhost is the
@@ -2117,6 +2231,7 @@ mod tests {
                 snapshot,
                 overflows: None,
                 early: Vec::new(),
+                owner: Some((0, 0)),
             };
             judge(system, probed).expect("judged")
         }

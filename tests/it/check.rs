@@ -687,3 +687,50 @@ fn bad_usage_is_one_line_and_exit_2() {
         assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
     }
 }
+
+#[test]
+fn the_no_proxy_fix_keeps_the_users_list_and_covers_the_target_host() {
+    let Some(netns) = Netns::create() else { return };
+    if !crate::util::installed("curl") {
+        crate::util::skip("curl is not installed");
+        return;
+    }
+    let port = unique_port();
+    // 127.0.0.2: loopback, but not what `127.0.0.1` in no_proxy covers.
+    let _server = server_in(&netns, "127.0.0.2", port, "http");
+    let target = format!("http://127.0.0.2:{port}/");
+    // A dead proxy, and the user's own exceptions in upper case.
+    let environment =
+        [("http_proxy", "http://127.0.0.1:9"), ("NO_PROXY", "corp.example,.internal")];
+    let output = netns.porthole_env(&environment, &["check", &target, "--json"]);
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    let proxy = cause(&json, "proxy-env");
+    let fix = proxy["fix_commands"][0].as_str().unwrap().to_string();
+    assert!(fix.contains("corp.example,.internal,"), "the user's list is kept: {fix}");
+    // Run as printed in the user's environment, it sends curl and Python
+    // straight to the server and keeps the user's hosts on the proxy.
+    let script = format!(
+        "{fix}; curl -s -o /dev/null -w '%{{http_code}}\\n' {target}; \
+         python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).status)' {target}; \
+         python3 -c 'import urllib.request; print(urllib.request.proxy_bypass(\"corp.example\"))'"
+    );
+    let mut command = netns.command("sh");
+    command.args(["-c", &script]);
+    crate::util::scrub(&mut command);
+    for (key, value) in environment {
+        command.env(key, value);
+    }
+    let ran = crate::util::run(&mut command);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines, ["200", "200", "True"], "{ran:?}");
+    let output = netns.porthole_env(
+        &[
+            ("http_proxy", "http://127.0.0.1:9"),
+            ("NO_PROXY", fix.split("NO_PROXY=").nth(1).unwrap()),
+        ],
+        &["check", &target, "--json"],
+    );
+    assert_eq!(output.code, 0, "after the fix: {}", output.stdout);
+}

@@ -952,3 +952,125 @@ fn a_v6only_wildcard_is_not_taken_for_an_ipv4_listener_and_bindv6only_is_fixed_a
     assert_eq!(code, 0, "after the fix: {json:#}");
     assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
 }
+
+/// `sleep` as uid/gid 65534 inside `netns`: a client process for `--from`.
+fn nobody_in(netns: &Netns) -> ChildGuard {
+    let mut command = netns.command("setpriv");
+    command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "sleep", "600"]);
+    // `ip netns exec` and `setpriv` exec: the child's pid is sleep's.
+    let child = ChildGuard::spawn(&mut command);
+    let pid = child.pid();
+    assert!(
+        crate::util::eventually(std::time::Duration::from_secs(10), || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.contains("65534")))
+        }),
+        "the client runs as nobody"
+    );
+    child
+}
+
+#[test]
+fn from_pid_probes_as_the_clients_user_so_owner_rules_and_socket_modes_count() {
+    let Some(netns) = Netns::create() else { return };
+    let (owned, legacy_owned) = (unique_port(), unique_port());
+    let _servers = [
+        server_in(&netns, "127.0.0.1", owned, "http"),
+        server_in(&netns, "127.0.0.1", legacy_owned, "http"),
+    ];
+    let client = nobody_in(&netns);
+    let from = client.pid().to_string();
+    netns.run_ok(
+        "nft",
+        &[&format!("add table ip owner; add chain ip owner out {{ type filter hook output priority 0; }}; add rule ip owner out meta skuid 65534 tcp dport {owned} reject with tcp reset")],
+    );
+    let target = format!("127.0.0.1:{owned}");
+    // porthole's own user (root) is not matched.
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+    assert_eq!(code, 1, "the client is refused: {json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+    let reject = cause(&json, "firewall-reject");
+    let evidence = reject["evidence"].to_string();
+    assert!(evidence.contains("client's uid 65534"), "{reject:#}");
+    assert!(evidence.contains("meta skuid 65534"), "{reject:#}");
+    assert!(evidence.contains("socket's owner"), "{reject:#}");
+    assert!(reject["fix_commands"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("nft delete rule ip owner out handle "));
+    run_fix_commands(&netns, reject);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+    assert_eq!(code, 0, "after the fix: {json:#}");
+
+    // The same owner match written with iptables (-m owner).
+    if crate::util::installed("iptables") {
+        let rule = format!(
+            "-A OUTPUT -o lo -p tcp --dport {legacy_owned} -m owner --uid-owner 65534 -j REJECT"
+        );
+        netns.run_ok("iptables", &rule.split(' ').collect::<Vec<_>>());
+        let target = format!("127.0.0.1:{legacy_owned}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+        let reject = cause(&json, "firewall-reject");
+        assert!(reject["evidence"].to_string().contains("--uid-owner 65534"), "{reject:#}");
+        run_fix_commands(&netns, reject);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+        assert_eq!(code, 0, "after the fix: {json:#}");
+    }
+
+    // A Unix socket only its owner may open: root connects, the client not.
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(directory.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let path = directory.path().join("private.sock");
+    let (_unix, mut ready) = python_in(
+        &netns,
+        "import os,socket,sys\n\
+         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1],0o700); s.listen()\n\
+         print('ok',flush=True)\n\
+         while True: s.accept()[0].close()",
+        &[path.to_str().unwrap()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("unix:{}", path.display());
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+    assert_eq!(code, 1, "the client may not connect: {json:#}");
+    assert_eq!(cause_ids(&json), ["socket-permission"], "{json:#}");
+    run_fix_commands(&netns, cause(&json, "socket-permission"));
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+    assert_eq!(code, 0, "after the fix: {json:#}");
+}
+
+#[test]
+fn an_unprivileged_check_says_the_firewall_was_not_read() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok(
+        "nft",
+        &[&format!("add table ip shut; add chain ip shut in {{ type filter hook input priority 0; }}; add rule ip shut in tcp dport {port} reject")],
+    );
+    let mut command = netns.command("setpriv");
+    command
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(crate::util::binary())
+        .args(["check", &format!("127.0.0.1:{port}"), "--json"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    assert_eq!(cause_ids(&json), ["unexplained"], "{json:#}");
+    let unexplained = cause(&json, "unexplained");
+    assert!(
+        unexplained["evidence"].to_string().contains("firewall ruleset could not be read"),
+        "{unexplained:#}"
+    );
+    // The way to read it names this porthole's parent as the client.
+    assert!(fix_lines(unexplained).iter().any(|f| f.contains("--from ")), "{unexplained:#}");
+}
