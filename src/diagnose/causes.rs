@@ -351,6 +351,16 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
     let port = evidence.port;
     let Some(outcome) = attempt.outcome() else { return Explained::default() };
     let ip = attempt.ip();
+    // An ICMPv6 "administratively prohibited" (nft `reject with icmpx
+    // admin-prohibited` on IPv6) reaches connect() as EACCES, the errno of
+    // a security policy: a reject rule for the packet makes it the
+    // unreachable answer it is.
+    let outcome = match ip {
+        Some(ip) if outcome == Outcome::Denied && rejected_by_rule(evidence, ip) => {
+            Outcome::Unreachable
+        }
+        _ => outcome,
+    };
     let serving: Vec<&Socket> = match ip {
         Some(ip) => evidence
             .snapshot
@@ -452,7 +462,21 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             // can be seen (or fixed) until it is gone.
             if let Some(ip) = ip {
                 let blockers = firewall_blockers(evidence, ip);
-                causes.extend(firewall_cause(attempt, &blockers, false));
+                // A reject answers with an ICMP error, but on loopback the
+                // error to the first SYN arrives while connect() still holds
+                // the socket and is kept as a soft error: connect() fails
+                // only after the retransmit (about 1 s), so a shorter
+                // timeout sees nothing.
+                let late_reject = || {
+                    firewall_cause(attempt, &blockers, true).map(|mut cause| {
+                        cause.evidence.push(
+                            "on loopback the kernel reports the reject's ICMP error only after the first SYN retransmit (about 1 s): a shorter connect timeout sees a timeout"
+                                .into(),
+                        );
+                        cause
+                    })
+                };
+                causes.extend(firewall_cause(attempt, &blockers, false).or_else(late_reject));
             }
             for listener in &serving {
                 if queue_full(listener) {
@@ -1534,6 +1558,11 @@ fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
     blockers
 }
 
+/// Whether a reject rule of the firewall stops the loopback SYN to `ip`.
+fn rejected_by_rule(evidence: &mut Evidence, ip: IpAddr) -> bool {
+    firewall_blockers(evidence, ip).iter().any(|b| matches!(b.action, Action::Reject(_)))
+}
+
 /// The nat rule that rewrites the loopback connection to `ip`, if any.
 fn firewall_rewrite(evidence: &mut Evidence, ip: IpAddr) -> Option<firewall::Rewrite> {
     let packet = Packet {
@@ -1607,6 +1636,12 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
     let first = relevant.first()?;
     let mut lines = vec![attempt_line(attempt)];
     lines.extend(relevant.iter().map(|b| format!("rule: {}", b.describe())));
+    if attempt.outcome() == Some(Outcome::Denied) {
+        lines.push(
+            "EACCES is how connect() reports an ICMPv6 \"administratively prohibited\" reply, which the rule sends: no security policy is involved"
+                .into(),
+        );
+    }
     if relevant.iter().any(|b| matches_owner(&b.text)) {
         lines.push(
             "the rule matches the connecting socket's owner: it stops this user's connections, and another user's may get through (check --from PID evaluates as that process's user)"

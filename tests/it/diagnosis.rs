@@ -1074,3 +1074,37 @@ fn an_unprivileged_check_says_the_firewall_was_not_read() {
     // The way to read it names this porthole's parent as the client.
     assert!(fix_lines(unexplained).iter().any(|f| f.contains("--from ")), "{unexplained:#}");
 }
+
+#[test]
+fn an_icmpv6_admin_prohibited_reject_is_the_rule_not_a_security_policy() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "::1", port, "http");
+    netns.run_ok(
+        "nft",
+        &[&format!("add table inet f; add chain inet f in {{ type filter hook input priority 0; }}; add rule inet f in tcp dport {port} ct state new reject with icmpx admin-prohibited")],
+    );
+    let target = format!("[::1]:{port}");
+    // The kernel holds the first ICMP error back: connect() fails with
+    // EACCES at the SYN retransmit, about a second in.
+    let (code, json) = check(&netns, &[&target, "--timeout", "3s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "denied", "EACCES from the kernel: {json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "not sandbox-denied: {json:#}");
+    let reject = cause(&json, "firewall-reject");
+    assert!(reject["evidence"].to_string().contains("administratively prohibited"), "{reject:#}");
+    // Before that, the probe times out: the reject rule is still the cause.
+    let (code, json) = check(&netns, &[&target, "--timeout", "500ms"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+    assert!(cause(&json, "firewall-reject")["evidence"].to_string().contains("retransmit"));
+    // `wait` explains its timeout the same way.
+    let waited = netns.porthole(&["wait", &target, "--timeout", "2s", "--json"]);
+    assert_eq!(waited.code, 1, "{waited:?}");
+    assert!(waited.stdout.contains("firewall-reject"), "{waited:?}");
+    assert!(!waited.stdout.contains("sandbox-denied"), "{waited:?}");
+    run_fix_commands(&netns, reject);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the fix: {json:#}");
+}
