@@ -1433,6 +1433,13 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
         Reply::Other(text) if http => {
             (format!("{} answers, but not with HTTP: {text:?}", attempt.address), Severity::Error)
         }
+        Reply::Http2 if http => (
+            format!(
+                "{} speaks HTTP/2 only (prior knowledge, h2c): it answered an HTTP/1.1 request with an HTTP/2 frame",
+                attempt.address
+            ),
+            Severity::Error,
+        ),
         Reply::Closed | Reply::Reset => (
             format!(
                 "{} accepted the connection, then the server {} it without answering",
@@ -1453,6 +1460,21 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
         Reply::Other(_) => vec![Fix::step(
             "the port speaks another protocol: check the port number, or talk to it with its own client",
         )],
+        // The server is up: the client must speak HTTP/2 from the first
+        // byte, or readiness be asked of the port instead.
+        Reply::Http2 => {
+            let mut fix = Vec::new();
+            if evidence.system.exists("/usr/bin/curl") {
+                let url = crate::shell::word(&evidence.target.to_string()).into_owned();
+                fix.push(Fix::command(format!(
+                    "curl --http2-prior-knowledge {url}   # talks HTTP/2 from the first byte"
+                )));
+            }
+            fix.push(Fix::step(
+                "use an HTTP/2 client with prior knowledge (grpcurl -plaintext for gRPC), or enable HTTP/1.1 on the server; to wait for the port, wait for tcp://HOST:PORT",
+            ));
+            fix
+        }
         _ => {
             let mut fix = vec![Fix::step(
                 "look at the service's logs: it may be deadlocked, busy, or waiting on a dependency",

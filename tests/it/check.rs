@@ -734,3 +734,50 @@ fn the_no_proxy_fix_keeps_the_users_list_and_covers_the_target_host() {
     );
     assert_eq!(output.code, 0, "after the fix: {}", output.stdout);
 }
+
+#[test]
+fn an_http2_only_server_is_named_and_its_printed_curl_talks_to_it() {
+    if !crate::util::installed("nginx") || !crate::util::installed("curl") {
+        crate::util::skip("nginx and curl are needed");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let config = dir.path().join("nginx.conf");
+    // `listen … http2` without `ssl`: HTTP/2 with prior knowledge only (h2c).
+    std::fs::write(
+        &config,
+        format!(
+            "master_process off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n  server {{\n    listen 127.0.0.1:{port} http2;\n    location / {{ return 200 \"h2 ok\\n\"; }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let _nginx = ChildGuard::spawn(
+        netns
+            .command("nginx")
+            .args(["-c", config.to_str().unwrap(), "-p", &root, "-g", "daemon off;"])
+            .stderr(std::process::Stdio::null()),
+    );
+    let target = format!("http://127.0.0.1:{port}/");
+    assert!(
+        eventually(Duration::from_secs(20), || check(&netns, &[&target]).1["attempts"][0]
+            ["outcome"]
+            == "connected"),
+        "nginx did not start"
+    );
+    let (code, json) = check(&netns, &[&target]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+    let cause = cause(&json, "not-responding");
+    assert!(cause["summary"].as_str().unwrap().contains("HTTP/2 only"), "{cause:#}");
+    // The printed command talks to the server as printed.
+    let curl = cause["fix_commands"][0].as_str().unwrap();
+    assert!(curl.starts_with("curl --http2-prior-knowledge"), "{cause:#}");
+    let output = netns.command("sh").args(["-c", curl]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "h2 ok\n", "{curl}: {output:?}");
+    // A bare TCP target is reachable: the server is up.
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 0, "{json:#}");
+}
