@@ -148,6 +148,9 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     } else {
         Vec::new()
     };
+    if options.active {
+        trust_from_the_network(system, &targets, &mut outcomes, current_namespace, options);
+    }
     let host_firewall = firewall::HostFirewall::read(system);
     let chain = &host_firewall.v4;
 
@@ -380,6 +383,78 @@ fn connect_address(sockets: &[&Socket]) -> Option<SocketAddr> {
         })
         .collect();
     candidates.sort_by_key(|address| (!address.is_ipv4(), !address.ip().is_loopback()));
+    candidates.into_iter().next()
+}
+
+/// For a PostgreSQL on a wildcard address that trusted the loopback login:
+/// logs in again from a non-loopback address of this machine, as another
+/// device's client would arrive, since pg_hba.conf decides by the client's
+/// address (`host all all 127.0.0.1/32 trust` is common in development
+/// images and trusts no other device). When that login is asked for a
+/// password or refused, the trust is marked loopback-only.
+fn trust_from_the_network(
+    system: &dyn System,
+    targets: &[Target],
+    outcomes: &mut [Option<Outcome>],
+    current_namespace: Option<u64>,
+    options: &AuditOptions,
+) {
+    let mut interfaces = None;
+    for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
+        let Some(outcome) = outcome else { continue };
+        let trusted = outcome
+            .observations
+            .iter()
+            .any(|o| matches!(o, probes::Observation::TrustAuth { loopback_only: None, .. }));
+        // Another namespace's addresses are not this thread's to use.
+        let here = target.net_namespace.is_none_or(|ns| Some(ns) == current_namespace);
+        if !trusted || !here || target.scope != Scope::Wildcard {
+            continue;
+        }
+        let interfaces = interfaces
+            .get_or_insert_with(|| crate::diagnose::interfaces::read(system).unwrap_or_default());
+        let Some(ip) = network_address(interfaces, target.reach) else { continue };
+        let address = SocketAddr::new(ip, target.port);
+        let deadline = probes::conn::Deadline::new(options.timeout, options.timeout * 4);
+        let mut again = Outcome::default();
+        probes::postgres::probe(address, &deadline, true, &mut again);
+        let asked = again.observations.iter().find_map(|o| match o {
+            probes::Observation::AuthRequired { evidence } => Some(evidence.clone()),
+            _ => None,
+        });
+        let answer = match (asked, &again.note) {
+            (Some(evidence), _) => evidence,
+            (None, Some(note)) if note.starts_with("login refused") => note.clone(),
+            // Trusted from there too, or no answer: the finding stands.
+            _ => continue,
+        };
+        for observation in &mut outcome.observations {
+            if let probes::Observation::TrustAuth { loopback_only, .. } = observation {
+                *loopback_only = Some(format!(
+                    "from {ip}, an address of this machine that is not loopback: {answer}, so pg_hba.conf trusts loopback clients only"
+                ));
+            }
+        }
+        outcome.probes.push(format!("postgresql StartupMessage from {ip} (active)"));
+    }
+}
+
+/// A non-loopback, non-link-local address of an up interface that the
+/// listener's families reach, IPv4 first.
+fn network_address(
+    interfaces: &[crate::diagnose::interfaces::Interface],
+    reach: firewall::Reach,
+) -> Option<IpAddr> {
+    let mut candidates: Vec<IpAddr> = interfaces
+        .iter()
+        .filter(|interface| interface.up)
+        .flat_map(|interface| interface.addresses.iter().map(|(ip, _)| *ip))
+        .filter(|ip| match ip {
+            IpAddr::V4(v4) => reach.v4 && !v4.is_loopback() && !v4.is_link_local(),
+            IpAddr::V6(v6) => reach.v6 && !v6.is_loopback() && v6.segments()[0] & 0xffc0 != 0xfe80,
+        })
+        .collect();
+    candidates.sort_by_key(|ip| !ip.is_ipv4());
     candidates.into_iter().next()
 }
 

@@ -642,3 +642,94 @@ fn an_ipv6_only_wildcard_is_judged_by_the_ipv6_chain_alone() {
     assert!(evidence.contains("other devices can connect"), "{evidence}");
     assert!(evidence.contains("every interface"), "{evidence}");
 }
+
+#[test]
+fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
+    let Some(bin) = crate::audit::postgres_bin() else {
+        util::skip("postgresql not installed");
+        return;
+    };
+    let Some(netns) = Netns::create() else { return };
+    // An address of the machine that is not loopback (on lo: the kernel may
+    // lack dummy links): where another device's login is judged from.
+    netns.run_ok("ip", &["addr", "add", "10.77.0.1/32", "dev", "lo"]);
+    let dir = crate::audit::shared_tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    crate::audit::chown(&data, "postgres");
+    let as_postgres = |program: &str| {
+        let mut command = netns.command("setpriv");
+        command
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+            .arg(bin.join(program));
+        command
+    };
+    let init = util::run(
+        as_postgres("initdb")
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    let hba = |network: &str| {
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!("local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all 0.0.0.0/0 {network}\n"),
+        )
+        .unwrap();
+        crate::audit::chown(&data.join("pg_hba.conf"), "postgres");
+    };
+    hba("scram-sha-256");
+    let port = util::unique_port();
+    let postmaster = ChildGuard::spawn(
+        as_postgres("postgres")
+            .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
+            .args([
+                "-k",
+                data.to_str().unwrap(),
+                "-c",
+                "listen_addresses=0.0.0.0",
+                "-c",
+                "fsync=off",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(&netns, port), "postgres did not start on {port}");
+    let audit = || {
+        let output = netns.porthole(&[
+            "audit",
+            "--port",
+            &port.to_string(),
+            "--json",
+            "--skip",
+            "outdated-package",
+            "--active",
+        ]);
+        assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+        output.json()
+    };
+    let json = audit();
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "high", "other devices are asked for a password: {trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.contains("from 10.77.0.1"), "{evidence}");
+    assert!(evidence.contains("SCRAM"), "{evidence}");
+
+    // Trusting every address is critical again.
+    hba("trust");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(postmaster.pid() as i32).unwrap(),
+        rustix::process::Signal::HUP,
+    )
+    .unwrap();
+    let mut last = Value::Null;
+    let critical = eventually(START, || {
+        last = audit();
+        findings_of(&last, port)
+            .iter()
+            .any(|f| f["rule"] == "trust-auth" && f["severity"] == "critical")
+    });
+    assert!(critical, "{last:#}");
+    let evidence = finding(&last, port, "trust-auth")["evidence"].as_str().unwrap().to_string();
+    assert!(!evidence.contains("loopback clients only"), "{evidence}");
+}
