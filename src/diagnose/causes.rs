@@ -1231,6 +1231,25 @@ fn bound_elsewhere(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, same: &[&
         same.iter()
             .map(|s| format!("listener: {}", listener_line(&evidence.snapshot.processes, s))),
     );
+    // A name that leads to the wrong address: say how (Debian gives the
+    // machine's own name 127.0.1.1 in /etc/hosts).
+    let mut name_fix = None;
+    if let Some(Host::Name(name)) = evidence.target.host() {
+        let resolved: Vec<String> =
+            evidence.attempts.iter().filter_map(Attempt::ip).map(|ip| ip.to_string()).collect();
+        lines.push(format!("{name} resolves to {} (in this order)", resolved.join(", ")));
+        let view = environment::hosts_view(evidence.system, evidence.client, name);
+        if view.entries.contains(&ip) {
+            lines.push(format!("{} maps {name} to {ip}", view.hosts_path));
+            if let Some(bound) = same.iter().filter_map(|s| s.local).next() {
+                name_fix = Some(Fix::step(format!(
+                    "or map {name} to {} in {} (the service listens there)",
+                    bound.ip(),
+                    view.hosts_path
+                )));
+            }
+        }
+    }
     let addresses: Vec<String> =
         same.iter().filter_map(|s| s.local).map(|a| a.to_string()).collect();
     Cause {
@@ -1242,10 +1261,13 @@ fn bound_elsewhere(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, same: &[&
             addresses.join(", ")
         ),
         evidence: lines,
-        fix: vec![
+        fix: [
             Fix::step(format!("connect to {}", addresses.first().cloned().unwrap_or_default())),
             Fix::step(format!("or bind the service to {ip} (or a wildcard address) instead")),
-        ],
+        ]
+        .into_iter()
+        .chain(name_fix)
+        .collect(),
     }
 }
 

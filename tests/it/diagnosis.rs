@@ -1108,3 +1108,28 @@ fn an_icmpv6_admin_prohibited_reject_is_the_rule_not_a_security_policy() {
     let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
     assert_eq!(code, 0, "after the fix: {json:#}");
 }
+
+#[test]
+fn the_hostname_line_of_the_hosts_file_is_named_when_it_leads_elsewhere() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    // Debian's installer writes the machine's own name on 127.0.1.1.
+    let hosts = "127.0.0.1 localhost\n127.0.1.1 devbox.example devbox\n";
+    let output = netns.porthole_with_hosts(hosts, &["check", &format!("devbox:{port}"), "--json"]);
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["bound-elsewhere"], "{json:#}");
+    let elsewhere = cause(&json, "bound-elsewhere");
+    let evidence = elsewhere["evidence"].to_string();
+    assert!(evidence.contains("devbox resolves to 127.0.1.1"), "{elsewhere:#}");
+    assert!(evidence.contains("/etc/hosts maps devbox to 127.0.1.1"), "{elsewhere:#}");
+    assert!(
+        fix_lines(elsewhere).iter().any(|f| f.contains("map devbox to 127.0.0.1 in /etc/hosts")),
+        "{elsewhere:#}"
+    );
+    // With the name mapped where the service listens, it is reachable.
+    let fixed = "127.0.0.1 localhost devbox\n";
+    let output = netns.porthole_with_hosts(fixed, &["check", &format!("devbox:{port}"), "--json"]);
+    assert_eq!(output.code, 0, "{}", output.stdout);
+}
