@@ -733,3 +733,56 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
     let evidence = finding(&last, port, "trust-auth")["evidence"].as_str().unwrap().to_string();
     assert!(!evidence.contains("loopback clients only"), "{evidence}");
 }
+
+/// An nginx configuration serving `return 200` on 0.0.0.0:PORT, with
+/// `server_extra` inside its `server {}` and `extra` inside `http {}` (a
+/// single process, so dropping it stops nginx).
+fn nginx_config(root: &str, port: u16, server_extra: &str, extra: &str) -> String {
+    format!(
+        "master_process off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n  server_tokens on;\n  {extra}\n  server {{\n    listen 0.0.0.0:{port};\n    {server_extra}\n    location / {{ return 200 \"hello\\n\"; }}\n  }}\n}}\n"
+    )
+}
+
+#[test]
+fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
+    if !require("nginx") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let dir = crate::audit::shared_tempdir();
+    let root = dir.path().display().to_string();
+    let config = dir.path().join("nginx.conf");
+    let start = |text: String| {
+        std::fs::write(&config, text).unwrap();
+        let nginx = ChildGuard::spawn(
+            netns
+                .command("nginx")
+                .args(["-c", config.to_str().unwrap(), "-p", &root, "-g", "daemon off;"])
+                .stderr(Stdio::null()),
+        );
+        assert!(wait_in(&netns, port), "nginx did not start");
+        nginx
+    };
+    let nginx = start(nginx_config(&root, port, "", ""));
+    let json = audit_in(&netns, &port.to_string()).json();
+    let rebinding = finding(&json, port, "dns-rebinding");
+    let fix = rebinding["fix"].as_str().unwrap();
+    assert!(fix.starts_with("in nginx"), "{fix}");
+    assert!(!fix.contains("webpack"), "{fix}");
+    // The two pieces of configuration the fix quotes, applied as quoted.
+    let pieces: Vec<&str> = fix.split('`').skip(1).step_by(2).collect();
+    assert_eq!(pieces.len(), 3, "{fix}");
+    let (server_name, catch_all) = (pieces[0], pieces[1]);
+    drop(nginx);
+    let _nginx = start(nginx_config(&root, port, server_name, catch_all));
+    let json = audit_in(&netns, &port.to_string()).json();
+    assert!(
+        findings_of(&json, port).iter().all(|f| f["rule"] != "dns-rebinding"),
+        "after the fix: {json:#}"
+    );
+    // The server still answers its own names.
+    let ok =
+        netns.command("curl").args(["-s", &format!("http://127.0.0.1:{port}/")]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "hello\n");
+}
