@@ -239,7 +239,10 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
             causes.extend(localhost_resolution(&view, &attempts));
         }
         let environment = client.environment(system);
-        if let Some(cause) = proxy_env(target, host, &environment) {
+        if let Some(mut cause) = proxy_env(target, host, &environment) {
+            if let Client::Process(pid) = client {
+                for_running_process(system, pid, &mut cause);
+            }
             causes.push(cause);
         }
     }
@@ -2169,6 +2172,23 @@ fn proxy_env(target: &Target, host: &Host, environment: &[(String, String)]) -> 
         evidence: lines,
         fix,
     })
+}
+
+/// The proxy variables of a running process (`--from PID`) were fixed when
+/// it started: an `export` in the user's shell does not reach it. The list
+/// becomes what to start it with.
+fn for_running_process(system: &dyn System, pid: u32, cause: &mut Cause) {
+    // Other users' text: the renderers escape it.
+    let name = system.process(pid).map(|p| p.name).unwrap_or_else(|| "the process".into());
+    for fix in &mut cause.fix {
+        if let Fix::Command(line) = fix {
+            if let Some(list) = line.strip_prefix("export ") {
+                *fix = Fix::step(format!(
+                    "restart {name} (pid {pid}) with {list} in its environment: a running process keeps the variables it started with"
+                ));
+            }
+        }
+    }
 }
 
 /// `export no_proxy=… NO_PROXY=…` that keeps what the user already lists

@@ -781,3 +781,34 @@ fn an_http2_only_server_is_named_and_its_printed_curl_talks_to_it() {
     let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}")]);
     assert_eq!(code, 0, "{json:#}");
 }
+
+#[test]
+fn a_proxy_fix_for_another_process_is_a_restart_with_the_list_not_an_export() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let client = ChildGuard::spawn(
+        netns
+            .command("sleep")
+            .arg("60")
+            .env("http_proxy", "http://127.0.0.1:9")
+            .env("no_proxy", "corp.example"),
+    );
+    let comm = format!("/proc/{}/comm", client.pid());
+    assert!(
+        eventually(Duration::from_secs(10), || std::fs::read_to_string(&comm)
+            .is_ok_and(|name| name.trim() == "sleep")),
+        "the client never started"
+    );
+    let from = client.pid().to_string();
+    let (code, json) = check(&netns, &[&format!("http://127.0.0.1:{port}/"), "--from", &from]);
+    assert_eq!(code, 1, "{json:#}");
+    let proxy = cause(&json, "proxy-env");
+    // An export in the user's shell would not reach the running process.
+    assert!(proxy["fix_commands"].as_array().unwrap().is_empty(), "{proxy:#}");
+    let fix = proxy["fix"][0].as_str().unwrap();
+    assert!(
+        fix.starts_with(&format!("restart sleep (pid {from}) with no_proxy=corp.example,")),
+        "{fix}"
+    );
+}
