@@ -69,7 +69,10 @@ pub fn act_as<T>(identity: &Identity, work: impl FnOnce() -> T) -> Result<T, Ide
     let (uid, gid) = unsafe { (libc::setfsuid(u32::MAX), libc::setfsgid(u32::MAX)) };
     let restore = Restore { uid: uid as u32, gid: gid as u32, groups };
     let wanted: Vec<Gid> = identity.groups.iter().map(|&g| Gid::from_raw(g)).collect();
-    rustix::thread::set_thread_groups(&wanted).map_err(|e| IdentityError::Groups(e.into()))?;
+    rustix::thread::set_thread_groups(&wanted).map_err(|error| match error {
+        rustix::io::Errno::PERM => IdentityError::Refused { uid: identity.uid, gid: identity.gid },
+        other => IdentityError::Groups(other.into()),
+    })?;
     // SAFETY: as above. setfsuid reports the previous id whether or not the
     // change was allowed, so a second call (with the invalid id -1) reads
     // back what is in force.
