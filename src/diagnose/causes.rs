@@ -239,7 +239,11 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
             causes.extend(localhost_resolution(&view, &attempts));
         }
         let environment = client.environment(system);
-        if let Some(mut cause) = proxy_env(target, host, &environment) {
+        let refused = |address: SocketAddr| {
+            let probe = super::probe::connect(&ProbeAddress::Ip(address), timeout);
+            probe.outcome == Outcome::Refused
+        };
+        if let Some(mut cause) = proxy_env(target, host, &environment, refused) {
             if let Client::Process(pid) = client {
                 for_running_process(system, pid, &mut cause);
             }
@@ -2128,7 +2132,12 @@ fn localhost_resolution(view: &environment::HostsView, attempts: &[Attempt]) -> 
     })
 }
 
-fn proxy_env(target: &Target, host: &Host, environment: &[(String, String)]) -> Option<Cause> {
+fn proxy_env(
+    target: &Target,
+    host: &Host,
+    environment: &[(String, String)],
+    refused: impl Fn(SocketAddr) -> bool,
+) -> Option<Cause> {
     let host_text = match host {
         Host::Ip(IpAddr::V6(v6)) => v6.to_string(),
         other => other.to_string(),
@@ -2154,6 +2163,18 @@ fn proxy_env(target: &Target, host: &Host, environment: &[(String, String)]) -> 
             )
         })
         .collect();
+    let mut lines = lines;
+    // A proxy on this machine that refuses: every request through it fails
+    // (curl "Failed to connect", Python ProxyError), whatever it serves.
+    let mut seen: Vec<SocketAddr> = Vec::new();
+    for address in users.iter().filter_map(|u| loopback_proxy(&u.proxy)) {
+        if !seen.contains(&address) && refused(address) {
+            lines.push(format!(
+                "nothing accepts connections at the proxy {address} (refused): every request sent through it fails"
+            ));
+        }
+        seen.push(address);
+    }
     let clients: Vec<&str> = users.iter().map(|u| u.client.as_str()).collect();
     let http = matches!(target, Target::Http { .. });
     let mut fix = vec![no_proxy_fix(environment, &host_text)];
@@ -2172,6 +2193,35 @@ fn proxy_env(target: &Target, host: &Host, environment: &[(String, String)]) -> 
         evidence: lines,
         fix,
     })
+}
+
+/// The address of a proxy URL (`http://user:pass@127.0.0.1:3128/`,
+/// `localhost:8080`) when it is on this machine's loopback; curl's default
+/// proxy port 1080 when none is given. Proxies elsewhere are not contacted.
+fn loopback_proxy(proxy: &str) -> Option<SocketAddr> {
+    let rest = proxy.split_once("://").map_or(proxy, |(_, rest)| rest);
+    let authority = rest.split('/').next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let port = match port {
+        Some(port) => port.parse::<u16>().ok()?,
+        None => 1080,
+    };
+    let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        host.parse().ok()?
+    };
+    crate::model::is_loopback(ip).then_some(SocketAddr::new(ip, port))
 }
 
 /// The proxy variables of a running process (`--from PID`) were fixed when
@@ -2248,6 +2298,40 @@ mod tests {
     /// Scripted evidence for [`judge`]: every cause id from facts alone,
     /// each beside a healthy twin that differs in the one fact that
     /// decides it.
+    #[test]
+    fn only_loopback_proxies_are_located() {
+        let at = |text: &str| loopback_proxy(text).map(|a| a.to_string());
+        assert_eq!(at("http://127.0.0.1:9").as_deref(), Some("127.0.0.1:9"));
+        assert_eq!(at("http://user:p@ss@localhost:3128/").as_deref(), Some("127.0.0.1:3128"));
+        assert_eq!(at("socks5h://[::1]:1081").as_deref(), Some("[::1]:1081"));
+        assert_eq!(at("127.0.0.2").as_deref(), Some("127.0.0.2:1080"));
+        assert_eq!(at("http://proxy.corp.example:3128"), None);
+        assert_eq!(at("http://192.0.2.1:3128"), None);
+        assert_eq!(at("http://127.0.0.1:notaport"), None);
+    }
+
+    #[test]
+    fn a_refusing_loopback_proxy_is_named_once() {
+        let target = Target::Http {
+            tls: false,
+            host: Host::Ip(IpAddr::from([127, 0, 0, 1])),
+            port: 8080,
+            path: "/".into(),
+        };
+        let environment = vec![
+            ("http_proxy".to_string(), "http://127.0.0.1:9".to_string()),
+            ("HTTP_PROXY".to_string(), "http://127.0.0.1:9".to_string()),
+        ];
+        let host = Host::Ip(IpAddr::from([127, 0, 0, 1]));
+        let cause = proxy_env(&target, &host, &environment, |_| true).expect("proxied");
+        let dead: Vec<&String> =
+            cause.evidence.iter().filter(|l| l.contains("nothing accepts")).collect();
+        assert_eq!(dead.len(), 1, "{:#?}", cause.evidence);
+        assert!(dead[0].contains("127.0.0.1:9"));
+        let cause = proxy_env(&target, &host, &environment, |_| false).expect("proxied");
+        assert!(!cause.evidence.iter().any(|l| l.contains("nothing accepts")));
+    }
+
     mod judged {
         use std::time::Duration;
 

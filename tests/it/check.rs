@@ -706,6 +706,8 @@ fn the_no_proxy_fix_keeps_the_users_list_and_covers_the_target_host() {
     let json = output.json();
     assert_eq!(output.code, 1, "{json:#}");
     let proxy = cause(&json, "proxy-env");
+    let evidence = proxy["evidence"].to_string();
+    assert!(evidence.contains("nothing accepts connections at the proxy 127.0.0.1:9"), "{proxy:#}");
     let fix = proxy["fix_commands"][0].as_str().unwrap().to_string();
     assert!(fix.contains("corp.example,.internal,"), "the user's list is kept: {fix}");
     // Run as printed in the user's environment, it sends curl and Python
