@@ -432,7 +432,10 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 && outcome == Outcome::Unreachable
                 && evidence.system.ipv6_disabled_on_loopback() =>
         {
-            causes.push(ipv6_disabled(attempt))
+            let system = evidence.system;
+            let lo = system.sysctl("net.ipv6.conf.lo.disable_ipv6");
+            let all = system.sysctl("net.ipv6.conf.all.disable_ipv6");
+            causes.push(ipv6_disabled(attempt, lo.as_deref(), all.as_deref()))
         }
         Outcome::Unreachable | Outcome::Refused => {
             let Some(ip) = ip else {
@@ -1072,23 +1075,43 @@ fn group_name(system: &dyn System, gid: u32) -> Option<String> {
     })
 }
 
-fn ipv6_disabled(attempt: &Attempt) -> Cause {
+/// IPv6 is off where `::1` lives. `lo` and `all` are the sysctls' values
+/// (`None`: not there, a kernel without IPv6). Writing `all` would turn
+/// IPv6 on for every interface, which a host that disabled it on purpose
+/// does not want; `lo`'s own setting is enough for `::1`, even when `all`
+/// was what turned it off (writing `all` sets every device's value).
+fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>) -> Cause {
+    let mut evidence = vec![attempt_line(attempt)];
+    let mut fix = Vec::new();
+    match (lo, all) {
+        (None, _) => {
+            evidence.push(
+                "the kernel has no IPv6 (/proc/sys/net/ipv6 is missing: booted with ipv6.disable=1)"
+                    .to_string(),
+            );
+            fix.push(Fix::step(
+                "use 127.0.0.1, and drop '::1 localhost' from /etc/hosts (IPv6 needs a reboot without ipv6.disable=1)",
+            ));
+        }
+        (Some(lo), all) => {
+            evidence.push(format!("net.ipv6.conf.lo.disable_ipv6 = {lo}"));
+            if let Some(all) = all {
+                evidence.push(format!("net.ipv6.conf.all.disable_ipv6 = {all}"));
+            }
+            fix.push(Fix::command(
+                "sysctl -w net.ipv6.conf.lo.disable_ipv6=0   # IPv6 on loopback only; other interfaces stay as they are",
+            ));
+            fix.push(Fix::step(
+                "or use 127.0.0.1, and drop '::1 localhost' from /etc/hosts while IPv6 is off",
+            ));
+        }
+    }
     Cause {
         id: CauseId::Ipv6Disabled,
         severity: Severity::Error,
         summary: format!("IPv6 is disabled on loopback, so {} cannot be reached", attempt.address),
-        evidence: vec![
-            attempt_line(attempt),
-            "net.ipv6.conf.lo.disable_ipv6 or net.ipv6.conf.all.disable_ipv6 is 1".to_string(),
-        ],
-        fix: vec![
-            Fix::command(
-                "sysctl -w net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.all.disable_ipv6=0",
-            ),
-            Fix::step(
-                "or use 127.0.0.1, and drop '::1 localhost' from /etc/hosts while IPv6 is off",
-            ),
-        ],
+        evidence,
+        fix,
     }
 }
 

@@ -1133,3 +1133,30 @@ fn the_hostname_line_of_the_hosts_file_is_named_when_it_leads_elsewhere() {
     let output = netns.porthole_with_hosts(fixed, &["check", &format!("devbox:{port}"), "--json"]);
     assert_eq!(output.code, 0, "{}", output.stdout);
 }
+
+#[test]
+fn ipv6_disabled_everywhere_is_fixed_on_loopback_only() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    netns.run_ok("sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    let target = format!("[::1]:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["ipv6-disabled"], "{json:#}");
+    let disabled = cause(&json, "ipv6-disabled");
+    let evidence = disabled["evidence"].to_string();
+    assert!(evidence.contains("net.ipv6.conf.all.disable_ipv6 = 1"), "{disabled:#}");
+    let commands = disabled["fix_commands"].to_string();
+    assert!(!commands.contains("conf.all"), "IPv6 stays off elsewhere: {disabled:#}");
+    let (code, json) = check(&netns, &["--bind", &target]);
+    assert_eq!(code, 1, "{json:#}");
+    assert!(!cause(&json, "ipv6-disabled")["fix_commands"].to_string().contains("conf.all"));
+
+    // The printed sysctl brings ::1 back, and leaves `all` as it was.
+    run_fix_commands(&netns, disabled);
+    let _server = server_in(&netns, "::1", port, "http");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the fix: {json:#}");
+    let all = netns.command("sysctl").args(["-n", "net.ipv6.conf.all.disable_ipv6"]).output();
+    assert_eq!(String::from_utf8_lossy(&all.unwrap().stdout).trim(), "1");
+}
