@@ -19,7 +19,7 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::firewall::HostFirewall;
+use crate::audit::firewall::{HostFirewall, Reach};
 use crate::audit::probes::{self, Hint, Outcome, ProbeOptions};
 use crate::audit::{restart, rules, Target};
 use crate::inventory::system::{Machine, System};
@@ -103,7 +103,7 @@ pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Find
     let checks: Vec<(u32, restart::RestartCheck)> =
         target.owners.iter().map(|p| (p.pid, restart::check(system, p.pid))).collect();
     let (verdict, firewall_text) =
-        HostFirewall::read(system).judge(&target.address, target.protocol, target.port);
+        HostFirewall::read(system).judge_reach(target.reach, target.protocol, target.port);
     let context = rules::Context {
         target: &target,
         outcome: outcome.as_ref(),
@@ -143,6 +143,9 @@ fn target_of(listener: &ListenerEvent) -> Option<Target> {
         port: local.port(),
         address: local.ip().to_string(),
         scope: listener.scope,
+        // A listener event does not carry `IPV6_V6ONLY`: `[::]` counts as
+        // dual-stack, the more exposed reading.
+        reach: Reach::of_address(&local.ip().to_string()),
         net_namespace: listener.net_namespace,
         connect,
         owners: listener.owners.iter().map(process_of).collect(),

@@ -14,7 +14,7 @@
 use crate::inventory::iptables;
 use crate::inventory::nftables::{self, NftExpression, NftRuleset};
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
-use crate::model::{FirewallSummary, Protocol};
+use crate::model::{FirewallSummary, Protocol, Socket};
 
 /// What the input chain would do with a new connection to a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,19 +206,26 @@ impl HostFirewall {
     }
 
     /// The verdict and its words for `protocol` port `port` on `address`
-    /// (as the inventory writes it: `0.0.0.0`, `::`, `::1`…). For `[::]`
-    /// either family getting in is enough.
+    /// (as the inventory writes it: `0.0.0.0`, `::`, `::1`…), taking `[::]`
+    /// as dual-stack. A caller that has the socket passes its
+    /// [`Reach::of_socket`] to [`HostFirewall::judge_reach`] instead.
     pub fn judge(&self, address: &str, protocol: Protocol, port: u16) -> (Verdict, String) {
+        self.judge_reach(Reach::of_address(address), protocol, port)
+    }
+
+    /// The verdict and its words for `protocol` port `port` on a listener
+    /// that clients of the families in `reach` can connect to: through the
+    /// chain of each, either getting in being enough.
+    pub fn judge_reach(&self, reach: Reach, protocol: Protocol, port: u16) -> (Verdict, String) {
         let one = |chain: &InputChain| {
             (chain.verdict_for(protocol, port), chain.describe(protocol, port))
         };
-        if !address.contains(':') {
-            return one(&self.v4);
+        match (reach.v4, reach.v6) {
+            (true, false) | (false, false) => return one(&self.v4),
+            (false, true) => return one(&self.v6),
+            (true, true) => {}
         }
         let (v6, v6_text) = one(&self.v6);
-        if address != "::" {
-            return (v6, v6_text);
-        }
         let (v4, v4_text) = one(&self.v4);
         let verdict = match (v6, v4) {
             (Verdict::Admitted, _) | (_, Verdict::Admitted) => Verdict::Admitted,
@@ -227,6 +234,60 @@ impl HostFirewall {
         };
         let text = if v6_text == v4_text { v6_text } else { format!("{v6_text}; {v4_text}") };
         (verdict, text)
+    }
+}
+
+/// The address families whose clients can reach a listener, and so whose
+/// input chains a connection to it passes: an IPv4 bind takes IPv4, an IPv6
+/// bind IPv6 (a v4-mapped one IPv4), and `[::]` both unless the socket is
+/// `IPV6_V6ONLY`, when IPv4 cannot reach it at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reach {
+    pub v4: bool,
+    pub v6: bool,
+}
+
+impl Reach {
+    /// From an address as the inventory writes it, `v6only` being the
+    /// socket's flag when known. An unknown flag on `[::]` (the `/proc/net`
+    /// reader cannot see it) counts as dual-stack, the kernel's default
+    /// (`net.ipv6.bindv6only = 0`) and the more exposed reading.
+    pub fn of(address: &str, v6only: Option<bool>) -> Reach {
+        match address.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(_)) => Reach { v4: true, v6: false },
+            Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => {
+                Reach { v4: true, v6: false }
+            }
+            Ok(std::net::IpAddr::V6(v6)) if v6.is_unspecified() => {
+                Reach { v4: v6only != Some(true), v6: true }
+            }
+            Ok(std::net::IpAddr::V6(_)) => Reach { v4: false, v6: true },
+            // Not an address (a Unix path): no IP family reaches it.
+            Err(_) => Reach::default(),
+        }
+    }
+
+    /// [`Reach::of`] an address without its flag.
+    pub fn of_address(address: &str) -> Reach {
+        Reach::of(address, None)
+    }
+
+    /// The families that reach `socket`, from its bound address and flag.
+    pub fn of_socket(socket: &Socket) -> Reach {
+        match socket.local {
+            Some(local) => Reach::of(&local.ip().to_string(), socket.v6only),
+            None => Reach::default(),
+        }
+    }
+
+    /// Either reaching.
+    pub fn union(self, other: Reach) -> Reach {
+        Reach { v4: self.v4 || other.v4, v6: self.v6 || other.v6 }
+    }
+
+    /// An IPv6 wildcard that IPv4 cannot reach (`IPV6_V6ONLY`).
+    pub fn is_v6_only(self) -> bool {
+        self.v6 && !self.v4
     }
 }
 
@@ -455,6 +516,19 @@ mod tests {
             "ip6tables input policy accept, but a rule drops tcp port 22; nftables input policy drop"
         );
         assert_eq!(host.judge("::", Protocol::Tcp, 80).0, Verdict::Admitted);
+        // An `IPV6_V6ONLY` `[::]` meets the IPv6 chain alone: IPv4 clients
+        // never reach it, whatever the IPv4 chain admits.
+        let v6only = Reach::of("::", Some(true));
+        assert_eq!(v6only, Reach { v4: false, v6: true });
+        assert_eq!(
+            host.judge_reach(v6only, Protocol::Tcp, 22),
+            (
+                Verdict::Blocked,
+                "ip6tables input policy accept, but a rule drops tcp port 22".into()
+            )
+        );
+        assert_eq!(Reach::of("::", Some(false)), Reach { v4: true, v6: true });
+        assert_eq!(Reach::of("::ffff:10.0.0.1", None), Reach { v4: true, v6: false });
         // An ip6 table is not an IPv4 chain.
         assert_eq!(input_chain_for(&ruleset, Family::V6).policy, None);
     }

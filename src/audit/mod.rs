@@ -103,6 +103,9 @@ pub struct Target {
     /// The most exposed bound address (or the Unix path).
     pub address: String,
     pub scope: Scope,
+    /// The address families other devices reach the exposed binds over
+    /// (all binds when none is exposed): the firewall chains that matter.
+    pub reach: firewall::Reach,
     pub net_namespace: Option<u64>,
     /// Where to connect for probing (TCP only; loopback for wildcards).
     pub connect: Option<SocketAddr>,
@@ -145,6 +148,9 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     } else {
         Vec::new()
     };
+    if options.active {
+        trust_from_the_network(system, &targets, &mut outcomes, current_namespace, options);
+    }
     let host_firewall = firewall::HostFirewall::read(system);
     let chain = &host_firewall.v4;
 
@@ -168,7 +174,7 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         // Per listener: the chain of its address family, and a rule for its
         // protocol and port that may override the policy.
         let (verdict, firewall_text) =
-            host_firewall.judge(&target.address, target.protocol, target.port);
+            host_firewall.judge_reach(target.reach, target.protocol, target.port);
         let context = rules::Context {
             target,
             outcome: outcome.as_ref(),
@@ -310,6 +316,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                     port: 0,
                     address: path.clone(),
                     scope: Scope::Local,
+                    reach: firewall::Reach::default(),
                     net_namespace: first.net_namespace,
                     connect: None,
                     owners,
@@ -329,11 +336,20 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 .unwrap_or(first);
             let connect =
                 if first.protocol == Protocol::Tcp { connect_address(&sockets) } else { None };
+            // `0.0.0.0` plus an `IPV6_V6ONLY` `[::]` is reached over both
+            // families; a lone `IPV6_V6ONLY` `[::]` over IPv6 only.
+            let exposed = sockets.iter().any(|s| s.scope().is_exposed());
+            let reach = sockets
+                .iter()
+                .filter(|s| !exposed || s.scope().is_exposed())
+                .map(|s| firewall::Reach::of_socket(s))
+                .fold(firewall::Reach::default(), firewall::Reach::union);
             Some(Target {
                 protocol: first.protocol,
                 port: first.local_port(),
                 address: shown.local.map(|l| l.ip().to_string()).unwrap_or_default(),
                 scope: shown.scope(),
+                reach,
                 net_namespace: first.net_namespace,
                 connect,
                 owners,
@@ -367,6 +383,78 @@ fn connect_address(sockets: &[&Socket]) -> Option<SocketAddr> {
         })
         .collect();
     candidates.sort_by_key(|address| (!address.is_ipv4(), !address.ip().is_loopback()));
+    candidates.into_iter().next()
+}
+
+/// For a PostgreSQL on a wildcard address that trusted the loopback login:
+/// logs in again from a non-loopback address of this machine, as another
+/// device's client would arrive, since pg_hba.conf decides by the client's
+/// address (`host all all 127.0.0.1/32 trust` is common in development
+/// images and trusts no other device). When that login is asked for a
+/// password or refused, the trust is marked loopback-only.
+fn trust_from_the_network(
+    system: &dyn System,
+    targets: &[Target],
+    outcomes: &mut [Option<Outcome>],
+    current_namespace: Option<u64>,
+    options: &AuditOptions,
+) {
+    let mut interfaces = None;
+    for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
+        let Some(outcome) = outcome else { continue };
+        let trusted = outcome
+            .observations
+            .iter()
+            .any(|o| matches!(o, probes::Observation::TrustAuth { loopback_only: None, .. }));
+        // Another namespace's addresses are not this thread's to use.
+        let here = target.net_namespace.is_none_or(|ns| Some(ns) == current_namespace);
+        if !trusted || !here || target.scope != Scope::Wildcard {
+            continue;
+        }
+        let interfaces = interfaces
+            .get_or_insert_with(|| crate::diagnose::interfaces::read(system).unwrap_or_default());
+        let Some(ip) = network_address(interfaces, target.reach) else { continue };
+        let address = SocketAddr::new(ip, target.port);
+        let deadline = probes::conn::Deadline::new(options.timeout, options.timeout * 4);
+        let mut again = Outcome::default();
+        probes::postgres::probe(address, &deadline, true, &mut again);
+        let asked = again.observations.iter().find_map(|o| match o {
+            probes::Observation::AuthRequired { evidence } => Some(evidence.clone()),
+            _ => None,
+        });
+        let answer = match (asked, &again.note) {
+            (Some(evidence), _) => evidence,
+            (None, Some(note)) if note.starts_with("login refused") => note.clone(),
+            // Trusted from there too, or no answer: the finding stands.
+            _ => continue,
+        };
+        for observation in &mut outcome.observations {
+            if let probes::Observation::TrustAuth { loopback_only, .. } = observation {
+                *loopback_only = Some(format!(
+                    "from {ip}, an address of this machine that is not loopback: {answer}, so pg_hba.conf trusts loopback clients only"
+                ));
+            }
+        }
+        outcome.probes.push(format!("postgresql StartupMessage from {ip} (active)"));
+    }
+}
+
+/// A non-loopback, non-link-local address of an up interface that the
+/// listener's families reach, IPv4 first.
+fn network_address(
+    interfaces: &[crate::diagnose::interfaces::Interface],
+    reach: firewall::Reach,
+) -> Option<IpAddr> {
+    let mut candidates: Vec<IpAddr> = interfaces
+        .iter()
+        .filter(|interface| interface.up)
+        .flat_map(|interface| interface.addresses.iter().map(|(ip, _)| *ip))
+        .filter(|ip| match ip {
+            IpAddr::V4(v4) => reach.v4 && !v4.is_loopback() && !v4.is_link_local(),
+            IpAddr::V6(v6) => reach.v6 && !v6.is_loopback() && v6.segments()[0] & 0xffc0 != 0xfe80,
+        })
+        .collect();
+    candidates.sort_by_key(|ip| !ip.is_ipv4());
     candidates.into_iter().next()
 }
 

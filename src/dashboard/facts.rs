@@ -22,14 +22,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::audit::firewall::{HostFirewall, Verdict};
+use crate::audit::firewall::{HostFirewall, Reach, Verdict};
 use crate::audit::{self, AuditOptions};
 use crate::inventory::counters::{CounterPorts, CounterSampler};
 use crate::inventory::system::Machine;
 use crate::inventory::{self, Query};
 use crate::model::history::{CaptureSession, ClientSummary, HistoryQuery, ListenerHistory};
 use crate::model::monitor::{LossKind, UnixMicros};
-use crate::model::{Finding, Protocol, Snapshot, SocketState};
+use crate::model::{Finding, Protocol, Snapshot, Socket, SocketState};
 use crate::store::{self, Order, StoreError, StoreLocation};
 
 /// How often the machine and the store are read again.
@@ -97,9 +97,11 @@ pub struct AuditView {
 
 impl AuditView {
     /// The firewall's word on a listener's port: `admitted`, `blocked` or
-    /// `unknown`.
-    pub fn firewall_verdict(&self, address: &str, protocol: Protocol, port: u16) -> &'static str {
-        match self.firewall.judge(address, protocol, port).0 {
+    /// `unknown`, through the chains of the families that reach it (an
+    /// `IPV6_V6ONLY` `[::]` meets the IPv6 chain only).
+    pub fn firewall_verdict(&self, socket: &Socket) -> &'static str {
+        let reach = Reach::of_socket(socket);
+        match self.firewall.judge_reach(reach, socket.protocol, socket.local_port()).0 {
             Verdict::Admitted => "admitted",
             Verdict::Blocked => "blocked",
             Verdict::Unknown => "unknown",

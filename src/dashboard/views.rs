@@ -263,7 +263,7 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
                 .map(|seconds| seconds as i64 * 1_000_000);
             let exposed = socket.scope().is_exposed();
             let address = socket.local.map(|a| a.ip().to_string()).unwrap_or_default();
-            let firewall = facts.audit.firewall_verdict(&address, socket.protocol, port);
+            let firewall = facts.audit.firewall_verdict(socket);
             let findings = facts
                 .audit
                 .findings
@@ -742,6 +742,29 @@ mod tests {
             Some("IPv6: nftables input policy drop")
         );
         assert_eq!(firewall_summary(&both(None, None)), None);
+    }
+
+    #[test]
+    fn an_ipv6_only_wildcard_is_judged_by_the_ipv6_policy_alone() {
+        use crate::audit::firewall::{HostFirewall, InputChain};
+        use crate::model::Socket;
+        let chain = |policy: &str| InputChain {
+            source: Some("nftables"),
+            policy: Some(policy.to_string()),
+            ..InputChain::default()
+        };
+        let audit = crate::dashboard::facts::AuditView {
+            firewall: HostFirewall { v4: chain("accept"), v6: chain("drop") },
+            ..Default::default()
+        };
+        let wildcard = |v6only| Socket {
+            v6only,
+            ..Socket::listening(Protocol::Tcp, "[::]:8080".parse().unwrap())
+        };
+        assert_eq!(audit.firewall_verdict(&wildcard(Some(true))), "blocked");
+        assert_eq!(audit.firewall_verdict(&wildcard(Some(false))), "admitted");
+        // Unknown (the /proc/net reader): the kernel's dual-stack default.
+        assert_eq!(audit.firewall_verdict(&wildcard(None)), "admitted");
     }
     use crate::model::{Family, Protocol};
 

@@ -408,7 +408,13 @@ fn address_unavailable(address: SocketAddr, v6_off: bool, attempt_lines: &[Strin
             format!("{} is not an address of this host (EADDRNOTAVAIL)", address.ip())
         },
         evidence: attempt_lines.to_vec(),
-        fix: if v6_off {
+        fix: if v6_off && address.ip().is_loopback() {
+            // `::1` needs loopback only: turning `all` back on would give
+            // every interface IPv6 on a host that disabled it on purpose.
+            vec![Fix::command(
+                "sysctl -w net.ipv6.conf.lo.disable_ipv6=0   # IPv6 on loopback only; other interfaces stay as they are",
+            )]
+        } else if v6_off {
             vec![Fix::command(
                 "sysctl -w net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.all.disable_ipv6=0",
             )]

@@ -75,6 +75,8 @@ struct Evidence<'a> {
     /// `iptables-nft-save` dumps, read when the nft ruleset has tables
     /// iptables-nft may have written.
     iptables_nft: Option<Vec<(&'static str, String)>>,
+    /// File-system uid and gid the probe sockets were opened with.
+    owner: Option<(u32, u32)>,
 }
 
 /// What a connect diagnosis gathers before judging: the probes of every
@@ -92,6 +94,10 @@ pub struct Probed {
     pub overflows: Option<(u64, u64)>,
     /// Causes found before probing (a `localhost` that does not resolve).
     pub early: Vec<Cause>,
+    /// File-system uid and gid the probe sockets were opened with: the
+    /// client's when porthole could take them on (owner-match rules see
+    /// these), else porthole's own; `None` when unknown.
+    pub owner: Option<(u32, u32)>,
 }
 
 /// Diagnoses a connect target: gathers the evidence, then [`judge`]s it.
@@ -123,12 +129,37 @@ pub fn diagnose_target(
         }
     };
 
+    // Probe as the client: a firewall owner match and a Unix socket's file
+    // mode decide by the user that opens the socket, and root passes both.
+    let own = Client::Current.identity(system);
+    let theirs = request.client.identity(system).filter(|_| request.client != Client::Current);
+    let probe_all = || -> Vec<Attempt> {
+        addresses
+            .iter()
+            .map(|address| probe_address(target, address, request.timeout, super::Depth::Nudge))
+            .collect()
+    };
     let before = system.listen_overflows();
-    let attempts: Vec<Attempt> = addresses
-        .iter()
-        .map(|address| probe_address(target, address, request.timeout, super::Depth::Nudge))
-        .collect();
+    let (mut attempts, owner, note) = match theirs.filter(|theirs| Some(theirs) != own.as_ref()) {
+        Some(theirs) => match crate::sys::identity::act_as(&theirs, probe_all) {
+            Ok(attempts) => {
+                let note =
+                    format!("socket opened as the client's uid {} gid {}", theirs.uid, theirs.gid);
+                (attempts, Some((theirs.uid, theirs.gid)), Some(note))
+            }
+            Err(error) => {
+                let note = format!("socket opened as porthole's own user: {error}");
+                (probe_all(), own.as_ref().map(|i| (i.uid, i.gid)), Some(note))
+            }
+        },
+        None => (probe_all(), own.as_ref().map(|i| (i.uid, i.gid)), None),
+    };
     let after = system.listen_overflows();
+    if let Some(note) = note {
+        for attempt in &mut attempts {
+            attempt.detail = format!("{}; {note}", attempt.detail);
+        }
+    }
 
     let snapshot = match target {
         Target::Unix { path } => unix_snapshot(system, Some(&path.to_string_lossy()))?,
@@ -144,6 +175,7 @@ pub fn diagnose_target(
             snapshot,
             overflows: before.zip(after),
             early,
+            owner,
         },
     )
 }
@@ -151,7 +183,7 @@ pub fn diagnose_target(
 /// Explains the gathered evidence, asking `system` for what else a cause
 /// needs only when the reasoning reaches it.
 pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseError> {
-    let Probed { target, client, timeout, attempts, snapshot, overflows, early } = probed;
+    let Probed { target, client, timeout, attempts, snapshot, overflows, early, owner } = probed;
     let target = &target;
     let port = target.port().unwrap_or(0);
     let mut causes = early;
@@ -167,6 +199,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         firewall: None,
         legacy: None,
         iptables_nft: None,
+        owner,
     };
     let mut extra_listeners: Vec<Socket> = Vec::new();
     let mut extra_processes: BTreeMap<u32, Process> = BTreeMap::new();
@@ -206,7 +239,14 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
             causes.extend(localhost_resolution(&view, &attempts));
         }
         let environment = client.environment(system);
-        if let Some(cause) = proxy_env(target, host, &environment) {
+        let refused = |address: SocketAddr| {
+            let probe = super::probe::connect(&ProbeAddress::Ip(address), timeout);
+            probe.outcome == Outcome::Refused
+        };
+        if let Some(mut cause) = proxy_env(target, host, &environment, refused) {
+            if let Client::Process(pid) = client {
+                for_running_process(system, pid, &mut cause);
+            }
             causes.push(cause);
         }
     }
@@ -235,6 +275,14 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
     }
     let mut causes = merge(causes);
+    // Unprivileged, the ruleset is out of sight: say so rather than let
+    // "nothing explains it" read as "no rule is involved".
+    let firewall_unread = matches!(evidence.firewall, Some(None));
+    if firewall_unread && Client::Current.identity(system).is_some_and(|own| own.uid != 0) {
+        for cause in causes.iter_mut().filter(|c| c.id == CauseId::Unexplained) {
+            firewall_unreadable(system, target, client, cause);
+        }
+    }
     if causes.iter().any(wants_platform_hint) {
         add_platform_hints(&mut causes, &environment::platform(system, client));
     }
@@ -310,6 +358,16 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
     let port = evidence.port;
     let Some(outcome) = attempt.outcome() else { return Explained::default() };
     let ip = attempt.ip();
+    // An ICMPv6 "administratively prohibited" (nft `reject with icmpx
+    // admin-prohibited` on IPv6) reaches connect() as EACCES, the errno of
+    // a security policy: a reject rule for the packet makes it the
+    // unreachable answer it is.
+    let outcome = match ip {
+        Some(ip) if outcome == Outcome::Denied && rejected_by_rule(evidence, ip) => {
+            Outcome::Unreachable
+        }
+        _ => outcome,
+    };
     let serving: Vec<&Socket> = match ip {
         Some(ip) => evidence
             .snapshot
@@ -374,7 +432,10 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 && outcome == Outcome::Unreachable
                 && evidence.system.ipv6_disabled_on_loopback() =>
         {
-            causes.push(ipv6_disabled(attempt))
+            let system = evidence.system;
+            let lo = system.sysctl("net.ipv6.conf.lo.disable_ipv6");
+            let all = system.sysctl("net.ipv6.conf.all.disable_ipv6");
+            causes.push(ipv6_disabled(attempt, lo.as_deref(), all.as_deref()))
         }
         Outcome::Unreachable | Outcome::Refused => {
             let Some(ip) = ip else {
@@ -411,7 +472,21 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             // can be seen (or fixed) until it is gone.
             if let Some(ip) = ip {
                 let blockers = firewall_blockers(evidence, ip);
-                causes.extend(firewall_cause(attempt, &blockers, false));
+                // A reject answers with an ICMP error, but on loopback the
+                // error to the first SYN arrives while connect() still holds
+                // the socket and is kept as a soft error: connect() fails
+                // only after the retransmit (about 1 s), so a shorter
+                // timeout sees nothing.
+                let late_reject = || {
+                    firewall_cause(attempt, &blockers, true).map(|mut cause| {
+                        cause.evidence.push(
+                            "on loopback the kernel reports the reject's ICMP error only after the first SYN retransmit (about 1 s): a shorter connect timeout sees a timeout"
+                                .into(),
+                        );
+                        cause
+                    })
+                };
+                causes.extend(firewall_cause(attempt, &blockers, false).or_else(late_reject));
             }
             for listener in &serving {
                 if queue_full(listener) {
@@ -520,6 +595,13 @@ fn is_canonical_loopback(ip: IpAddr) -> bool {
     ip == IpAddr::from([127, 0, 0, 1]) || ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
 }
 
+/// A `[::]` listener with `IPV6_V6ONLY` set: it looks like it takes every
+/// client, but the kernel hands it none of IPv4.
+fn is_v6only_wildcard(socket: &Socket) -> bool {
+    socket.v6only == Some(true)
+        && matches!(socket.local.map(|a| a.ip()), Some(IpAddr::V6(v6)) if v6.is_unspecified())
+}
+
 fn is_mapped(socket: &Socket) -> bool {
     matches!(socket.local.map(|a| a.ip()), Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some())
 }
@@ -551,7 +633,13 @@ pub fn listener_line(snapshot_processes: &BTreeMap<u32, Process>, socket: &Socke
         (None, Some(path)) => path.clone(),
         (None, None) => format!("inode {}", socket.inode),
     };
-    let dual = if socket.is_dual_stack() { " (dual-stack, also IPv4)" } else { "" };
+    let dual = if socket.is_dual_stack() {
+        " (dual-stack, also IPv4)"
+    } else if is_v6only_wildcard(socket) {
+        " (IPV6_V6ONLY: no IPv4 client reaches it)"
+    } else {
+        ""
+    };
     format!("{place}{dual} held by {}", owners_text(snapshot_processes, socket))
 }
 
@@ -987,24 +1075,71 @@ fn group_name(system: &dyn System, gid: u32) -> Option<String> {
     })
 }
 
-fn ipv6_disabled(attempt: &Attempt) -> Cause {
+/// IPv6 is off where `::1` lives. `lo` and `all` are the sysctls' values
+/// (`None`: not there, a kernel without IPv6). Writing `all` would turn
+/// IPv6 on for every interface, which a host that disabled it on purpose
+/// does not want; `lo`'s own setting is enough for `::1`, even when `all`
+/// was what turned it off (writing `all` sets every device's value).
+fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>) -> Cause {
+    let mut evidence = vec![attempt_line(attempt)];
+    let mut fix = Vec::new();
+    match (lo, all) {
+        (None, _) => {
+            evidence.push(
+                "the kernel has no IPv6 (/proc/sys/net/ipv6 is missing: booted with ipv6.disable=1)"
+                    .to_string(),
+            );
+            fix.push(Fix::step(
+                "use 127.0.0.1, and drop '::1 localhost' from /etc/hosts (IPv6 needs a reboot without ipv6.disable=1)",
+            ));
+        }
+        (Some(lo), all) => {
+            evidence.push(format!("net.ipv6.conf.lo.disable_ipv6 = {lo}"));
+            if let Some(all) = all {
+                evidence.push(format!("net.ipv6.conf.all.disable_ipv6 = {all}"));
+            }
+            fix.push(Fix::command(
+                "sysctl -w net.ipv6.conf.lo.disable_ipv6=0   # IPv6 on loopback only; other interfaces stay as they are",
+            ));
+            fix.push(Fix::step(
+                "or use 127.0.0.1, and drop '::1 localhost' from /etc/hosts while IPv6 is off",
+            ));
+        }
+    }
     Cause {
         id: CauseId::Ipv6Disabled,
         severity: Severity::Error,
         summary: format!("IPv6 is disabled on loopback, so {} cannot be reached", attempt.address),
-        evidence: vec![
-            attempt_line(attempt),
-            "net.ipv6.conf.lo.disable_ipv6 or net.ipv6.conf.all.disable_ipv6 is 1".to_string(),
-        ],
-        fix: vec![
-            Fix::command(
-                "sysctl -w net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.all.disable_ipv6=0",
-            ),
-            Fix::step(
-                "or use 127.0.0.1, and drop '::1 localhost' from /etc/hosts while IPv6 is off",
-            ),
-        ],
+        evidence,
+        fix,
     }
+}
+
+/// Adds to an unexplained cause that the firewall could not be read, and
+/// how to read it: as root, evaluating as the user's shell (the parent of
+/// this porthole) so owner-match rules still see that user.
+fn firewall_unreadable(system: &dyn System, target: &Target, client: Client, cause: &mut Cause) {
+    cause.evidence.push(
+        "the firewall ruleset could not be read (nft needs root): a rule that rejects or drops these connections would not show here"
+            .into(),
+    );
+    let parent = match client {
+        Client::Process(pid) => Some(pid),
+        Client::Current => Client::Current.status(system).lines().find_map(|line| {
+            line.strip_prefix("PPid:")?.trim().parse::<u32>().ok().filter(|&pid| pid > 1)
+        }),
+    };
+    let quoted = crate::shell::word(&target.to_string()).into_owned();
+    let check = match parent {
+        Some(pid) => format!("porthole check {quoted} --from {pid}"),
+        None => format!("porthole check {quoted}"),
+    };
+    let sudo = ["/usr/bin/sudo", "/bin/sudo"].iter().any(|path| system.exists(path));
+    cause.fix.push(if sudo {
+        Fix::command(format!("sudo {check}   # as root, so the firewall can be read"))
+    } else {
+        Fix::step(format!("run `{check}` as root, so the firewall can be read"))
+    });
 }
 
 fn unexplained(attempt: &Attempt) -> Cause {
@@ -1061,25 +1196,46 @@ fn family_mismatch(
     }
     let port = evidence.port;
     let other_ip = if ip.is_ipv4() { "[::1]" } else { "127.0.0.1" };
+    // `[::]` reads as "every address"; with IPV6_V6ONLY it is every IPv6
+    // address, and the machine-wide default for the flag may be why.
+    let v6only = ip.is_ipv4() && others.iter().any(|s| is_v6only_wildcard(s));
+    let bindv6only =
+        v6only && evidence.system.sysctl("net.ipv6.bindv6only").as_deref() == Some("1");
+    if bindv6only {
+        lines.push(
+            "net.ipv6.bindv6only = 1: every '::' bind is IPv6-only unless the program clears IPV6_V6ONLY"
+                .into(),
+        );
+    }
+    let listening: Vec<String> = others
+        .iter()
+        .filter_map(|s| {
+            let address = s.local?.ip().to_string();
+            Some(if is_v6only_wildcard(s) { format!("{address} (IPV6_V6ONLY)") } else { address })
+        })
+        .collect();
     Cause {
         id: CauseId::FamilyMismatch,
         severity: Severity::Error,
         summary: format!(
             "the service listens on {} only; {} is {wanted}",
-            others
-                .iter()
-                .filter_map(|s| s.local)
-                .map(|a| a.ip().to_string())
-                .collect::<Vec<_>>()
-                .join(" and "),
+            listening.join(" and "),
             attempt.address
         ),
         evidence: lines,
         fix: {
-            let mut fix = vec![
-                Fix::step("bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"),
-                Fix::step(format!("or connect to {other_ip}:{port}")),
-            ];
+            let mut fix = Vec::new();
+            if bindv6only {
+                fix.push(Fix::command(
+                    "sysctl -w net.ipv6.bindv6only=0   # then restart the service: its '::' socket takes IPv4 too",
+                ));
+            }
+            fix.push(Fix::step(if v6only {
+                "clear IPV6_V6ONLY on the service's '::' socket (dual-stack), or bind 127.0.0.1 as well"
+            } else {
+                "bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"
+            }));
+            fix.push(Fix::step(format!("or connect to {other_ip}:{port}")));
             // ipv4first only helps when the IPv6 address is the one that
             // fails; for an IPv6-only service it makes Node prefer the
             // failing address.
@@ -1105,6 +1261,25 @@ fn bound_elsewhere(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, same: &[&
         same.iter()
             .map(|s| format!("listener: {}", listener_line(&evidence.snapshot.processes, s))),
     );
+    // A name that leads to the wrong address: say how (Debian gives the
+    // machine's own name 127.0.1.1 in /etc/hosts).
+    let mut name_fix = None;
+    if let Some(Host::Name(name)) = evidence.target.host() {
+        let resolved: Vec<String> =
+            evidence.attempts.iter().filter_map(Attempt::ip).map(|ip| ip.to_string()).collect();
+        lines.push(format!("{name} resolves to {} (in this order)", resolved.join(", ")));
+        let view = environment::hosts_view(evidence.system, evidence.client, name);
+        if view.entries.contains(&ip) {
+            lines.push(format!("{} maps {name} to {ip}", view.hosts_path));
+            if let Some(bound) = same.iter().filter_map(|s| s.local).next() {
+                name_fix = Some(Fix::step(format!(
+                    "or map {name} to {} in {} (the service listens there)",
+                    bound.ip(),
+                    view.hosts_path
+                )));
+            }
+        }
+    }
     let addresses: Vec<String> =
         same.iter().filter_map(|s| s.local).map(|a| a.to_string()).collect();
     Cause {
@@ -1116,10 +1291,13 @@ fn bound_elsewhere(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, same: &[&
             addresses.join(", ")
         ),
         evidence: lines,
-        fix: vec![
+        fix: [
             Fix::step(format!("connect to {}", addresses.first().cloned().unwrap_or_default())),
             Fix::step(format!("or bind the service to {ip} (or a wildcard address) instead")),
-        ],
+        ]
+        .into_iter()
+        .chain(name_fix)
+        .collect(),
     }
 }
 
@@ -1307,6 +1485,13 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
         Reply::Other(text) if http => {
             (format!("{} answers, but not with HTTP: {text:?}", attempt.address), Severity::Error)
         }
+        Reply::Http2 if http => (
+            format!(
+                "{} speaks HTTP/2 only (prior knowledge, h2c): it answered an HTTP/1.1 request with an HTTP/2 frame",
+                attempt.address
+            ),
+            Severity::Error,
+        ),
         Reply::Closed | Reply::Reset => (
             format!(
                 "{} accepted the connection, then the server {} it without answering",
@@ -1327,6 +1512,21 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
         Reply::Other(_) => vec![Fix::step(
             "the port speaks another protocol: check the port number, or talk to it with its own client",
         )],
+        // The server is up: the client must speak HTTP/2 from the first
+        // byte, or readiness be asked of the port instead.
+        Reply::Http2 => {
+            let mut fix = Vec::new();
+            if evidence.system.exists("/usr/bin/curl") {
+                let url = crate::shell::word(&evidence.target.to_string()).into_owned();
+                fix.push(Fix::command(format!(
+                    "curl --http2-prior-knowledge {url}   # talks HTTP/2 from the first byte"
+                )));
+            }
+            fix.push(Fix::step(
+                "use an HTTP/2 client with prior knowledge (grpcurl -plaintext for gRPC), or enable HTTP/1.1 on the server; to wait for the port, wait for tcp://HOST:PORT",
+            ));
+            fix
+        }
         _ => {
             let mut fix = vec![Fix::step(
                 "look at the service's logs: it may be deadlocked, busy, or waiting on a dependency",
@@ -1400,7 +1600,12 @@ fn container_forwarder(attempt: &Attempt, forwarder: String) -> Cause {
 
 /// Rules that stop a loopback SYN to `ip:port` (read once per diagnosis).
 fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
-    let packet = Packet { source: loopback_source(ip), destination: ip, port: evidence.port };
+    let packet = Packet {
+        source: loopback_source(ip),
+        destination: ip,
+        port: evidence.port,
+        owner: evidence.owner,
+    };
     let system = evidence.system;
     let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
     let with_iptables =
@@ -1427,9 +1632,19 @@ fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
     blockers
 }
 
+/// Whether a reject rule of the firewall stops the loopback SYN to `ip`.
+fn rejected_by_rule(evidence: &mut Evidence, ip: IpAddr) -> bool {
+    firewall_blockers(evidence, ip).iter().any(|b| matches!(b.action, Action::Reject(_)))
+}
+
 /// The nat rule that rewrites the loopback connection to `ip`, if any.
 fn firewall_rewrite(evidence: &mut Evidence, ip: IpAddr) -> Option<firewall::Rewrite> {
-    let packet = Packet { source: loopback_source(ip), destination: ip, port: evidence.port };
+    let packet = Packet {
+        source: loopback_source(ip),
+        destination: ip,
+        port: evidence.port,
+        owner: evidence.owner,
+    };
     let system = evidence.system;
     let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
     let (ruleset, text) = nft.as_ref()?;
@@ -1495,6 +1710,18 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
     let first = relevant.first()?;
     let mut lines = vec![attempt_line(attempt)];
     lines.extend(relevant.iter().map(|b| format!("rule: {}", b.describe())));
+    if attempt.outcome() == Some(Outcome::Denied) {
+        lines.push(
+            "EACCES is how connect() reports an ICMPv6 \"administratively prohibited\" reply, which the rule sends: no security policy is involved"
+                .into(),
+        );
+    }
+    if relevant.iter().any(|b| matches_owner(&b.text)) {
+        lines.push(
+            "the rule matches the connecting socket's owner: it stops this user's connections, and another user's may get through (check --from PID evaluates as that process's user)"
+                .into(),
+        );
+    }
     let (id, what) = match &first.action {
         Action::Drop => (CauseId::FirewallDrop, "drops".to_string()),
         Action::Reject(Some(with)) => (CauseId::FirewallReject, format!("rejects ({with})")),
@@ -1510,6 +1737,12 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
         evidence: lines,
         fix: relevant.iter().map(|b| Fix::command(b.removal())).collect(),
     })
+}
+
+/// Whether a rule matches on the local socket's owner (nft `meta skuid`,
+/// `skgid`, iptables `-m owner`).
+fn matches_owner(rule: &str) -> bool {
+    ["skuid", "skgid", "--uid-owner", "--gid-owner"].iter().any(|word| rule.contains(word))
 }
 
 /// What is at a Unix target's path nobody listens on: a stale socket
@@ -1922,7 +2155,12 @@ fn localhost_resolution(view: &environment::HostsView, attempts: &[Attempt]) -> 
     })
 }
 
-fn proxy_env(target: &Target, host: &Host, environment: &[(String, String)]) -> Option<Cause> {
+fn proxy_env(
+    target: &Target,
+    host: &Host,
+    environment: &[(String, String)],
+    refused: impl Fn(SocketAddr) -> bool,
+) -> Option<Cause> {
     let host_text = match host {
         Host::Ip(IpAddr::V6(v6)) => v6.to_string(),
         other => other.to_string(),
@@ -1948,11 +2186,21 @@ fn proxy_env(target: &Target, host: &Host, environment: &[(String, String)]) -> 
             )
         })
         .collect();
+    let mut lines = lines;
+    // A proxy on this machine that refuses: every request through it fails
+    // (curl "Failed to connect", Python ProxyError), whatever it serves.
+    let mut seen: Vec<SocketAddr> = Vec::new();
+    for address in users.iter().filter_map(|u| loopback_proxy(&u.proxy)) {
+        if !seen.contains(&address) && refused(address) {
+            lines.push(format!(
+                "nothing accepts connections at the proxy {address} (refused): every request sent through it fails"
+            ));
+        }
+        seen.push(address);
+    }
     let clients: Vec<&str> = users.iter().map(|u| u.client.as_str()).collect();
     let http = matches!(target, Target::Http { .. });
-    let mut fix = vec![Fix::command(
-        "export no_proxy=localhost,127.0.0.1,::1 NO_PROXY=localhost,127.0.0.1,::1",
-    )];
+    let mut fix = vec![no_proxy_fix(environment, &host_text)];
     // Only a tool that would use the proxy needs to be told to skip it
     // (curl ignores upper-case HTTP_PROXY, for one).
     if users.iter().any(|u| u.client == environment::ProxyClient::Curl) {
@@ -1968,6 +2216,78 @@ fn proxy_env(target: &Target, host: &Host, environment: &[(String, String)]) -> 
         evidence: lines,
         fix,
     })
+}
+
+/// The address of a proxy URL (`http://user:pass@127.0.0.1:3128/`,
+/// `localhost:8080`) when it is on this machine's loopback; curl's default
+/// proxy port 1080 when none is given. Proxies elsewhere are not contacted.
+fn loopback_proxy(proxy: &str) -> Option<SocketAddr> {
+    let rest = proxy.split_once("://").map_or(proxy, |(_, rest)| rest);
+    let authority = rest.split('/').next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let port = match port {
+        Some(port) => port.parse::<u16>().ok()?,
+        None => 1080,
+    };
+    let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        host.parse().ok()?
+    };
+    crate::model::is_loopback(ip).then_some(SocketAddr::new(ip, port))
+}
+
+/// The proxy variables of a running process (`--from PID`) were fixed when
+/// it started: an `export` in the user's shell does not reach it. The list
+/// becomes what to start it with.
+fn for_running_process(system: &dyn System, pid: u32, cause: &mut Cause) {
+    // Other users' text: the renderers escape it.
+    let name = system.process(pid).map(|p| p.name).unwrap_or_else(|| "the process".into());
+    for fix in &mut cause.fix {
+        if let Fix::Command(line) = fix {
+            if let Some(list) = line.strip_prefix("export ") {
+                *fix = Fix::step(format!(
+                    "restart {name} (pid {pid}) with {list} in its environment: a running process keeps the variables it started with"
+                ));
+            }
+        }
+    }
+}
+
+/// `export no_proxy=… NO_PROXY=…` that keeps what the user already lists
+/// there (replacing the list would send those hosts to the proxy) and adds
+/// the loopback names and the target's own host (a `127.0.0.2` or a
+/// `*.localhost` name is not covered by `127.0.0.1`: IP literals are
+/// compared as strings). Both spellings get the same list, since tools
+/// differ in which one they read.
+fn no_proxy_fix(environment: &[(String, String)], host: &str) -> Fix {
+    let mut entries: Vec<String> = Vec::new();
+    for variable in ["no_proxy", "NO_PROXY"] {
+        let values = environment.iter().rev().find(|(key, _)| key == variable);
+        for entry in values.iter().flat_map(|(_, value)| value.split(',')) {
+            let entry = entry.trim();
+            if !entry.is_empty() && !entries.iter().any(|e| e == entry) {
+                entries.push(entry.to_string());
+            }
+        }
+    }
+    for wanted in ["localhost", "127.0.0.1", "::1", host] {
+        if !entries.iter().any(|e| e.eq_ignore_ascii_case(wanted)) {
+            entries.push(wanted.to_string());
+        }
+    }
+    let list = crate::shell::word(&entries.join(",")).into_owned();
+    Fix::command(format!("export no_proxy={list} NO_PROXY={list}"))
 }
 
 /// Whether a cause is one where the client's own localhost is the
@@ -2001,6 +2321,40 @@ mod tests {
     /// Scripted evidence for [`judge`]: every cause id from facts alone,
     /// each beside a healthy twin that differs in the one fact that
     /// decides it.
+    #[test]
+    fn only_loopback_proxies_are_located() {
+        let at = |text: &str| loopback_proxy(text).map(|a| a.to_string());
+        assert_eq!(at("http://127.0.0.1:9").as_deref(), Some("127.0.0.1:9"));
+        assert_eq!(at("http://user:p@ss@localhost:3128/").as_deref(), Some("127.0.0.1:3128"));
+        assert_eq!(at("socks5h://[::1]:1081").as_deref(), Some("[::1]:1081"));
+        assert_eq!(at("127.0.0.2").as_deref(), Some("127.0.0.2:1080"));
+        assert_eq!(at("http://proxy.corp.example:3128"), None);
+        assert_eq!(at("http://192.0.2.1:3128"), None);
+        assert_eq!(at("http://127.0.0.1:notaport"), None);
+    }
+
+    #[test]
+    fn a_refusing_loopback_proxy_is_named_once() {
+        let target = Target::Http {
+            tls: false,
+            host: Host::Ip(IpAddr::from([127, 0, 0, 1])),
+            port: 8080,
+            path: "/".into(),
+        };
+        let environment = vec![
+            ("http_proxy".to_string(), "http://127.0.0.1:9".to_string()),
+            ("HTTP_PROXY".to_string(), "http://127.0.0.1:9".to_string()),
+        ];
+        let host = Host::Ip(IpAddr::from([127, 0, 0, 1]));
+        let cause = proxy_env(&target, &host, &environment, |_| true).expect("proxied");
+        let dead: Vec<&String> =
+            cause.evidence.iter().filter(|l| l.contains("nothing accepts")).collect();
+        assert_eq!(dead.len(), 1, "{:#?}", cause.evidence);
+        assert!(dead[0].contains("127.0.0.1:9"));
+        let cause = proxy_env(&target, &host, &environment, |_| false).expect("proxied");
+        assert!(!cause.evidence.iter().any(|l| l.contains("nothing accepts")));
+    }
+
     mod judged {
         use std::time::Duration;
 
@@ -2083,6 +2437,7 @@ mod tests {
                 snapshot,
                 overflows: None,
                 early: Vec::new(),
+                owner: Some((0, 0)),
             };
             judge(system, probed).expect("judged")
         }

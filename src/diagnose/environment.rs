@@ -11,6 +11,7 @@
 use std::net::IpAddr;
 
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
+pub use crate::sys::identity::Identity;
 
 /// Whose point of view to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,12 @@ impl Client {
         system.read_text(&format!("{}/status", self.proc_dir())).unwrap_or_default()
     }
 
+    /// The credentials the client opens sockets with: file-system uid and
+    /// gid and supplementary groups, from its status.
+    pub fn identity(self, system: &dyn System) -> Option<Identity> {
+        parse_identity(&self.status(system))
+    }
+
     /// The LSM label (`/proc/PID/attr/current`): an AppArmor profile or an
     /// SELinux context.
     pub fn security_label(self, system: &dyn System) -> Option<String> {
@@ -66,6 +73,17 @@ impl Client {
         let cgroup = system.read_text(&format!("{}/cgroup", self.proc_dir()))?;
         crate::inventory::process::parse_cgroup(&cgroup).0
     }
+}
+
+/// The file-system uid and gid (the fourth of `Uid:`/`Gid:`: real,
+/// effective, saved, file-system) and `Groups:` of a `/proc/PID/status`.
+pub fn parse_identity(status: &str) -> Option<Identity> {
+    let field = |name: &str| status.lines().find_map(|line| line.strip_prefix(name));
+    let fourth = |name: &str| field(name)?.split_whitespace().nth(3)?.parse::<u32>().ok();
+    let groups = field("Groups:")
+        .map(|text| text.split_whitespace().filter_map(|g| g.parse().ok()).collect())
+        .unwrap_or_default();
+    Some(Identity { uid: fourth("Uid:")?, gid: fourth("Gid:")?, groups })
 }
 
 /// Splits `/proc/PID/environ` (NUL-separated `KEY=VALUE`).
@@ -380,6 +398,19 @@ pub fn confinement(system: &dyn System, client: Client) -> Confinement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_is_the_file_system_ids_and_groups() {
+        let status =
+            "Name:\tx\nUid:\t1000\t1000\t1000\t1001\nGid:\t100\t100\t100\t101\nGroups:\t27 44 \n";
+        assert_eq!(
+            parse_identity(status),
+            Some(Identity { uid: 1001, gid: 101, groups: vec![27, 44] })
+        );
+        let no_groups = "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n";
+        assert_eq!(parse_identity(no_groups), Some(Identity { uid: 0, gid: 0, groups: vec![] }));
+        assert_eq!(parse_identity("Name:\tx\n"), None);
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

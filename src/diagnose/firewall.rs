@@ -46,6 +46,9 @@ pub struct Packet {
     pub source: IpAddr,
     pub destination: IpAddr,
     pub port: u16,
+    /// File-system uid and gid of the client socket, for owner matches
+    /// (`meta skuid`, `--uid-owner`); `None` makes them "may match".
+    pub owner: Option<(u32, u32)>,
 }
 
 /// Where a hook sees the packet.
@@ -451,6 +454,18 @@ impl<'a> Walk<'a> {
                 "protocol" => Field::Text(if v4 { "ip" } else { "ip6" }.into()),
                 "nfproto" => Field::Text(if v4 { "ipv4" } else { "ipv6" }.into()),
                 "iiftype" | "oiftype" => Field::Text("loopback".into()),
+                // The socket's owner is known on the way out only: loopback
+                // orphans the packet before it comes back in, and a rule on
+                // an absent socket does not match.
+                "skuid" | "skgid" if self.hook == Hook::Input => Field::Absent,
+                "skuid" => self
+                    .packet
+                    .owner
+                    .map_or(Field::Unknown, |(uid, _)| Field::Number(u64::from(uid))),
+                "skgid" => self
+                    .packet
+                    .owner
+                    .map_or(Field::Unknown, |(_, gid)| Field::Number(u64::from(gid))),
                 _ => Field::Unknown,
             },
             NftExpression::Ct { ct } => match ct.key.as_str() {
@@ -945,6 +960,10 @@ fn legacy_rule(words: &[String], hook: Hook, packet: &Packet) -> (Tri, Option<St
                 ))
             }
             "--sport" | "--source-port" => result = Some(Tri::Maybe),
+            // `-m owner` matches the local socket, on the way out only.
+            "--uid-owner" | "--gid-owner" if hook == Hook::Input => result = Some(Tri::No),
+            "--uid-owner" => result = Some(owner_match(value, packet.owner.map(|(uid, _)| uid))),
+            "--gid-owner" => result = Some(owner_match(value, packet.owner.map(|(_, gid)| gid))),
             "-s" | "--source" => result = Some(address_match(value, packet.source)),
             "-d" | "--destination" => result = Some(address_match(value, packet.destination)),
             "--state" | "--ctstate" => {
@@ -968,6 +987,20 @@ fn legacy_rule(words: &[String], hook: Hook, packet: &Packet) -> (Tri, Option<St
         index += consumed;
     }
     (condition, target)
+}
+
+/// An owner match's `ID` or `LOW-HIGH` against the socket's id; a user or
+/// group name (iptables-save prints numbers) or an unknown owner is "maybe".
+fn owner_match(text: &str, id: Option<u32>) -> Tri {
+    let Some(id) = id else { return Tri::Maybe };
+    let range = match text.split_once('-') {
+        Some((low, high)) => low.parse::<u32>().ok().zip(high.parse::<u32>().ok()),
+        None => text.parse::<u32>().ok().map(|one| (one, one)),
+    };
+    match range {
+        Some((low, high)) => Tri::from((low..=high).contains(&id)),
+        None => Tri::Maybe,
+    }
 }
 
 fn port_match(text: &str, port: u16) -> Tri {
@@ -1006,7 +1039,7 @@ mod tests {
 
     fn packet(destination: &str, port: u16) -> Packet {
         let destination: IpAddr = destination.parse().unwrap();
-        Packet { source: destination, destination, port }
+        Packet { source: destination, destination, port, owner: Some((0, 0)) }
     }
 
     fn blockers(json: &str, text: &str, destination: &str, port: u16) -> Vec<Blocker> {

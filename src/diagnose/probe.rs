@@ -362,10 +362,24 @@ fn classify_response(bytes: &[u8], end: End, tls: bool) -> Reply {
     if looks_like_tls(bytes) {
         return Reply::Tls;
     }
+    if looks_like_http2_settings(bytes) {
+        return Reply::Http2;
+    }
     match parse_http(bytes) {
         Some((status, reason, body)) => Reply::Http(HttpResponse { status, reason, body, tls }),
         None => Reply::Other(printable(bytes)),
     }
+}
+
+/// The frame an HTTP/2 server sends first, whatever the client sent: a
+/// SETTINGS frame (type 4, no ACK flag) on stream 0 whose length is a
+/// multiple of the 6-byte setting. An h2c-only server answers an HTTP/1.1
+/// request with it (then GOAWAY).
+/// See: <https://www.rfc-editor.org/rfc/rfc9113#section-3.4>
+fn looks_like_http2_settings(bytes: &[u8]) -> bool {
+    let [l0, l1, l2, kind, flags, s0, s1, s2, s3, ..] = *bytes else { return false };
+    let length = u32::from_be_bytes([0, l0, l1, l2]);
+    kind == 0x04 && flags & 0x01 == 0 && [s0, s1, s2, s3] == [0; 4] && length % 6 == 0
 }
 
 /// A TLS record header: handshake (0x16) or alert (0x15), version 3.x.
@@ -455,6 +469,36 @@ impl Write for Recording<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http2_settings_frame_is_told_from_other_bytes() {
+        // nginx `listen … http2` (h2c) answering `GET / HTTP/1.1`: SETTINGS
+        // with three settings, then GOAWAY.
+        #[rustfmt::skip]
+        let nginx = [
+            0x00, 0x00, 0x12, // length 18: three settings
+            0x04,             // type SETTINGS
+            0x00,             // flags: not an ACK
+            0x00, 0x00, 0x00, 0x00, // stream 0
+            0x00, 0x03, 0x00, 0x00, 0x00, 0x80,
+            0x00, 0x04, 0x00, 0x01, 0x00, 0x00,
+            0x00, 0x05, 0x00, 0xff, 0xff, 0xff,
+            0x00, 0x00, 0x08, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, // GOAWAY
+        ];
+        assert_eq!(classify_response(&nginx, End::Eof, false), Reply::Http2);
+        // An ACK, a frame on a stream, or a ragged length is something else.
+        let mut ack = nginx;
+        ack[4] = 0x01;
+        assert_ne!(classify_response(&ack, End::Eof, false), Reply::Http2);
+        let mut stream = nginx;
+        stream[8] = 0x01;
+        assert_ne!(classify_response(&stream, End::Eof, false), Reply::Http2);
+        assert_ne!(
+            classify_response(b"\x00\x00\x05\x04\x00\x00\x00\x00\x00", End::Eof, false),
+            Reply::Http2
+        );
+        assert!(!looks_like_http2_settings(b"HTTP/1.1 200 OK\r\n"));
+    }
 
     #[test]
     fn parses_responses() {

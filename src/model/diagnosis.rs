@@ -68,6 +68,9 @@ pub enum Reply {
     Tls,
     /// An `HTTP/1.x` answer to a TLS ClientHello: the port speaks plain HTTP.
     PlainHttp,
+    /// An HTTP/2 SETTINGS frame in reply to an HTTP/1.1 request: the port
+    /// speaks HTTP/2 with prior knowledge only (h2c, gRPC without TLS).
+    Http2,
     /// Bytes that are neither HTTP nor TLS (a banner, an error line).
     Other(String),
     /// The peer closed without sending anything.
@@ -90,6 +93,9 @@ impl Reply {
             }
             Reply::Tls => "answered with a TLS record: the port speaks TLS".to_string(),
             Reply::PlainHttp => "answered a TLS ClientHello with plain HTTP".to_string(),
+            Reply::Http2 => {
+                "answered with an HTTP/2 SETTINGS frame: the port speaks HTTP/2 only".to_string()
+            }
             Reply::Other(text) => format!("answered {text:?}"),
             Reply::Closed => "closed the connection without answering".to_string(),
             Reply::Reset => "reset the connection".to_string(),

@@ -3,6 +3,7 @@
 
 pub mod allocator;
 pub mod fds;
+pub mod identity;
 pub mod interfaces;
 pub mod netlink;
 pub mod netns;

@@ -583,3 +583,206 @@ fn an_inspector_from_node_options_is_traced_to_the_environment() {
     let found = util::run(Command::new("bash").args(["-c", quoted]));
     assert_eq!(found.stdout.trim(), "NODE_OPTIONS=--inspect=127.0.0.1:0", "{found:?}");
 }
+
+/// Greeting servers on `[::]:PORT`, one per `PORT V6ONLY` pair (`1` sets
+/// `IPV6_V6ONLY`, `0` clears it); prints `ready` once all listen.
+const WILDCARD_V6_PAIRS: &str = r#"
+import socket, sys, threading
+def serve(s):
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"hello\n")
+        c.close()
+pairs = sys.argv[1:]
+for port, v6only in zip(pairs[::2], pairs[1::2]):
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+    s.bind(("::", int(port)))
+    s.listen(16)
+    threading.Thread(target=serve, args=(s,), daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+"#;
+
+#[test]
+fn an_ipv6_only_wildcard_is_judged_by_the_ipv6_chain_alone() {
+    if !require("nft") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let (v6only, dual) = (util::unique_port(), util::unique_port());
+    let (_server, mut ready) = util::python_in(
+        &netns,
+        WILDCARD_V6_PAIRS,
+        &[&v6only.to_string(), "1", &dual.to_string(), "0"],
+    );
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    // IPv4 is let in, IPv6 from other devices dropped.
+    netns.run_ok(
+        "nft",
+        &["add table ip open4; add chain ip open4 input { type filter hook input priority 0; policy accept; }; add table ip6 shut6; add chain ip6 shut6 input { type filter hook input priority 0; policy drop; }; add rule ip6 shut6 input iifname \"lo\" accept"],
+    );
+    let output = audit_in(&netns, &format!("{v6only},{dual}"));
+    let json = output.json();
+
+    // No IPv4 client reaches the IPV6_V6ONLY socket: the IPv4 policy is
+    // beside the point.
+    let only = finding(&json, v6only, "exposed-service");
+    let evidence = only["evidence"].as_str().unwrap();
+    assert!(evidence.contains("IPV6_V6ONLY"), "{evidence}");
+    assert!(evidence.contains("other devices are likely blocked"), "{evidence}");
+    assert!(!evidence.contains("policy accept"), "{evidence}");
+    assert_eq!(only["severity"], "info", "{only:#}");
+    assert!(firewall_commands(only["fix"].as_str().unwrap()).is_empty(), "{only:#}");
+
+    // The dual-stack one takes IPv4 clients, which the IPv4 chain admits.
+    let both = finding(&json, dual, "exposed-service");
+    let evidence = both["evidence"].as_str().unwrap();
+    assert!(evidence.contains("other devices can connect"), "{evidence}");
+    assert!(evidence.contains("every interface"), "{evidence}");
+}
+
+#[test]
+fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
+    let Some(bin) = crate::audit::postgres_bin() else {
+        util::skip("postgresql not installed");
+        return;
+    };
+    let Some(netns) = Netns::create() else { return };
+    // An address of the machine that is not loopback (on lo: the kernel may
+    // lack dummy links): where another device's login is judged from.
+    netns.run_ok("ip", &["addr", "add", "10.77.0.1/32", "dev", "lo"]);
+    let dir = crate::audit::shared_tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    crate::audit::chown(&data, "postgres");
+    let as_postgres = |program: &str| {
+        let mut command = netns.command("setpriv");
+        command
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+            .arg(bin.join(program));
+        command
+    };
+    let init = util::run(
+        as_postgres("initdb")
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    let hba = |network: &str| {
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!("local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all 0.0.0.0/0 {network}\n"),
+        )
+        .unwrap();
+        crate::audit::chown(&data.join("pg_hba.conf"), "postgres");
+    };
+    hba("scram-sha-256");
+    let port = util::unique_port();
+    let postmaster = ChildGuard::spawn(
+        as_postgres("postgres")
+            .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
+            .args([
+                "-k",
+                data.to_str().unwrap(),
+                "-c",
+                "listen_addresses=0.0.0.0",
+                "-c",
+                "fsync=off",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(&netns, port), "postgres did not start on {port}");
+    let audit = || {
+        let output = netns.porthole(&[
+            "audit",
+            "--port",
+            &port.to_string(),
+            "--json",
+            "--skip",
+            "outdated-package",
+            "--active",
+        ]);
+        assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+        output.json()
+    };
+    let json = audit();
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "high", "other devices are asked for a password: {trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.contains("from 10.77.0.1"), "{evidence}");
+    assert!(evidence.contains("SCRAM"), "{evidence}");
+
+    // Trusting every address is critical again.
+    hba("trust");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(postmaster.pid() as i32).unwrap(),
+        rustix::process::Signal::HUP,
+    )
+    .unwrap();
+    let mut last = Value::Null;
+    let critical = eventually(START, || {
+        last = audit();
+        findings_of(&last, port)
+            .iter()
+            .any(|f| f["rule"] == "trust-auth" && f["severity"] == "critical")
+    });
+    assert!(critical, "{last:#}");
+    let evidence = finding(&last, port, "trust-auth")["evidence"].as_str().unwrap().to_string();
+    assert!(!evidence.contains("loopback clients only"), "{evidence}");
+}
+
+/// An nginx configuration serving `return 200` on 0.0.0.0:PORT, with
+/// `server_extra` inside its `server {}` and `extra` inside `http {}` (a
+/// single process, so dropping it stops nginx).
+fn nginx_config(root: &str, port: u16, server_extra: &str, extra: &str) -> String {
+    format!(
+        "master_process off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n  server_tokens on;\n  {extra}\n  server {{\n    listen 0.0.0.0:{port};\n    {server_extra}\n    location / {{ return 200 \"hello\\n\"; }}\n  }}\n}}\n"
+    )
+}
+
+#[test]
+fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
+    if !require("nginx") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let dir = crate::audit::shared_tempdir();
+    let root = dir.path().display().to_string();
+    let config = dir.path().join("nginx.conf");
+    let start = |text: String| {
+        std::fs::write(&config, text).unwrap();
+        let nginx = ChildGuard::spawn(
+            netns
+                .command("nginx")
+                .args(["-c", config.to_str().unwrap(), "-p", &root, "-g", "daemon off;"])
+                .stderr(Stdio::null()),
+        );
+        assert!(wait_in(&netns, port), "nginx did not start");
+        nginx
+    };
+    let nginx = start(nginx_config(&root, port, "", ""));
+    let json = audit_in(&netns, &port.to_string()).json();
+    let rebinding = finding(&json, port, "dns-rebinding");
+    let fix = rebinding["fix"].as_str().unwrap();
+    assert!(fix.starts_with("in nginx"), "{fix}");
+    assert!(!fix.contains("webpack"), "{fix}");
+    // The two pieces of configuration the fix quotes, applied as quoted.
+    let pieces: Vec<&str> = fix.split('`').skip(1).step_by(2).collect();
+    assert_eq!(pieces.len(), 3, "{fix}");
+    let (server_name, catch_all) = (pieces[0], pieces[1]);
+    drop(nginx);
+    let _nginx = start(nginx_config(&root, port, server_name, catch_all));
+    let json = audit_in(&netns, &port.to_string()).json();
+    assert!(
+        findings_of(&json, port).iter().all(|f| f["rule"] != "dns-rebinding"),
+        "after the fix: {json:#}"
+    );
+    // The server still answers its own names.
+    let ok =
+        netns.command("curl").args(["-s", &format!("http://127.0.0.1:{port}/")]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "hello\n");
+}

@@ -687,3 +687,130 @@ fn bad_usage_is_one_line_and_exit_2() {
         assert!(output.stderr.starts_with("porthole: "), "{args:?}: {}", output.stderr);
     }
 }
+
+#[test]
+fn the_no_proxy_fix_keeps_the_users_list_and_covers_the_target_host() {
+    let Some(netns) = Netns::create() else { return };
+    if !crate::util::installed("curl") {
+        crate::util::skip("curl is not installed");
+        return;
+    }
+    let port = unique_port();
+    // 127.0.0.2: loopback, but not what `127.0.0.1` in no_proxy covers.
+    let _server = server_in(&netns, "127.0.0.2", port, "http");
+    let target = format!("http://127.0.0.2:{port}/");
+    // A dead proxy, and the user's own exceptions in upper case.
+    let environment =
+        [("http_proxy", "http://127.0.0.1:9"), ("NO_PROXY", "corp.example,.internal")];
+    let output = netns.porthole_env(&environment, &["check", &target, "--json"]);
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    let proxy = cause(&json, "proxy-env");
+    let evidence = proxy["evidence"].to_string();
+    assert!(evidence.contains("nothing accepts connections at the proxy 127.0.0.1:9"), "{proxy:#}");
+    let fix = proxy["fix_commands"][0].as_str().unwrap().to_string();
+    assert!(fix.contains("corp.example,.internal,"), "the user's list is kept: {fix}");
+    // Run as printed in the user's environment, it sends curl and Python
+    // straight to the server and keeps the user's hosts on the proxy.
+    let script = format!(
+        "{fix}; curl -s -o /dev/null -w '%{{http_code}}\\n' {target}; \
+         python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).status)' {target}; \
+         python3 -c 'import urllib.request; print(urllib.request.proxy_bypass(\"corp.example\"))'"
+    );
+    let mut command = netns.command("sh");
+    command.args(["-c", &script]);
+    crate::util::scrub(&mut command);
+    for (key, value) in environment {
+        command.env(key, value);
+    }
+    let ran = crate::util::run(&mut command);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines, ["200", "200", "True"], "{ran:?}");
+    let output = netns.porthole_env(
+        &[
+            ("http_proxy", "http://127.0.0.1:9"),
+            ("NO_PROXY", fix.split("NO_PROXY=").nth(1).unwrap()),
+        ],
+        &["check", &target, "--json"],
+    );
+    assert_eq!(output.code, 0, "after the fix: {}", output.stdout);
+}
+
+#[test]
+fn an_http2_only_server_is_named_and_its_printed_curl_talks_to_it() {
+    if !crate::util::installed("nginx") || !crate::util::installed("curl") {
+        crate::util::skip("nginx and curl are needed");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let config = dir.path().join("nginx.conf");
+    // `listen … http2` without `ssl`: HTTP/2 with prior knowledge only (h2c).
+    std::fs::write(
+        &config,
+        format!(
+            "master_process off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n  server {{\n    listen 127.0.0.1:{port} http2;\n    location / {{ return 200 \"h2 ok\\n\"; }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let _nginx = ChildGuard::spawn(
+        netns
+            .command("nginx")
+            .args(["-c", config.to_str().unwrap(), "-p", &root, "-g", "daemon off;"])
+            .stderr(std::process::Stdio::null()),
+    );
+    let target = format!("http://127.0.0.1:{port}/");
+    assert!(
+        eventually(Duration::from_secs(20), || check(&netns, &[&target]).1["attempts"][0]
+            ["outcome"]
+            == "connected"),
+        "nginx did not start"
+    );
+    let (code, json) = check(&netns, &[&target]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+    let cause = cause(&json, "not-responding");
+    assert!(cause["summary"].as_str().unwrap().contains("HTTP/2 only"), "{cause:#}");
+    // The printed command talks to the server as printed.
+    let curl = cause["fix_commands"][0].as_str().unwrap();
+    assert!(curl.starts_with("curl --http2-prior-knowledge"), "{cause:#}");
+    let output = netns.command("sh").args(["-c", curl]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "h2 ok\n", "{curl}: {output:?}");
+    // A bare TCP target is reachable: the server is up.
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 0, "{json:#}");
+}
+
+#[test]
+fn a_proxy_fix_for_another_process_is_a_restart_with_the_list_not_an_export() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let client = ChildGuard::spawn(
+        netns
+            .command("sleep")
+            .arg("60")
+            .env("http_proxy", "http://127.0.0.1:9")
+            .env("no_proxy", "corp.example"),
+    );
+    let comm = format!("/proc/{}/comm", client.pid());
+    assert!(
+        eventually(Duration::from_secs(10), || std::fs::read_to_string(&comm)
+            .is_ok_and(|name| name.trim() == "sleep")),
+        "the client never started"
+    );
+    let from = client.pid().to_string();
+    let (code, json) = check(&netns, &[&format!("http://127.0.0.1:{port}/"), "--from", &from]);
+    assert_eq!(code, 1, "{json:#}");
+    let proxy = cause(&json, "proxy-env");
+    // An export in the user's shell would not reach the running process.
+    assert!(proxy["fix_commands"].as_array().unwrap().is_empty(), "{proxy:#}");
+    let fix = proxy["fix"][0].as_str().unwrap();
+    assert!(
+        fix.starts_with(&format!("restart sleep (pid {from}) with no_proxy=corp.example,")),
+        "{fix}"
+    );
+}

@@ -904,3 +904,259 @@ fn an_abstract_unix_socket_is_reached_by_its_at_name() {
     assert!(evidence.contains("abstract name"), "{nothing:#}");
     assert!(!evidence.contains("does not exist"), "{nothing:#}");
 }
+
+/// A server on `[::]:PORT` that leaves `IPV6_V6ONLY` to the namespace's
+/// `net.ipv6.bindv6only`, as most programs do, and greets each client;
+/// prints `ok` when listening.
+const WILDCARD_V6_SERVER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", int(sys.argv[1])))
+s.listen(16)
+print("ok", flush=True)
+while True:
+    c = s.accept()[0]
+    c.sendall(b"hello\n")
+    c.close()
+"#;
+
+#[test]
+fn a_v6only_wildcard_is_not_taken_for_an_ipv4_listener_and_bindv6only_is_fixed_as_printed() {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("sysctl", &["-qw", "net.ipv6.bindv6only=1"]);
+    let port = unique_port();
+    let (server, mut ready) = python_in(&netns, WILDCARD_V6_SERVER, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("127.0.0.1:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+    let mismatch = cause(&json, "family-mismatch");
+    let summary = mismatch["summary"].as_str().unwrap();
+    assert!(summary.contains(":: (IPV6_V6ONLY) only"), "{mismatch:#}");
+    let evidence = mismatch["evidence"].to_string();
+    assert!(evidence.contains("no IPv4 client reaches it"), "{mismatch:#}");
+    assert!(evidence.contains("net.ipv6.bindv6only = 1"), "{mismatch:#}");
+    assert!(
+        !fix_lines(mismatch).iter().any(|f| f.contains("IPV6_V6ONLY=0, or both")),
+        "{mismatch:#}"
+    );
+
+    // The printed sysctl, then the restart it asks for, repair it.
+    run_fix_commands(&netns, mismatch);
+    drop(server);
+    let (_server, mut ready) = python_in(&netns, WILDCARD_V6_SERVER, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the fix: {json:#}");
+    assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
+}
+
+/// `sleep` as uid/gid 65534 inside `netns`: a client process for `--from`.
+fn nobody_in(netns: &Netns) -> ChildGuard {
+    let mut command = netns.command("setpriv");
+    command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "sleep", "600"]);
+    // `ip netns exec` and `setpriv` exec: the child's pid is sleep's.
+    let child = ChildGuard::spawn(&mut command);
+    let pid = child.pid();
+    assert!(
+        crate::util::eventually(std::time::Duration::from_secs(10), || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.contains("65534")))
+        }),
+        "the client runs as nobody"
+    );
+    child
+}
+
+#[test]
+fn from_pid_probes_as_the_clients_user_so_owner_rules_and_socket_modes_count() {
+    let Some(netns) = Netns::create() else { return };
+    let (owned, legacy_owned) = (unique_port(), unique_port());
+    let _servers = [
+        server_in(&netns, "127.0.0.1", owned, "http"),
+        server_in(&netns, "127.0.0.1", legacy_owned, "http"),
+    ];
+    let client = nobody_in(&netns);
+    let from = client.pid().to_string();
+    netns.run_ok(
+        "nft",
+        &[&format!("add table ip owner; add chain ip owner out {{ type filter hook output priority 0; }}; add rule ip owner out meta skuid 65534 tcp dport {owned} reject with tcp reset")],
+    );
+    let target = format!("127.0.0.1:{owned}");
+    // porthole's own user (root) is not matched.
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+    assert_eq!(code, 1, "the client is refused: {json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+    let reject = cause(&json, "firewall-reject");
+    let evidence = reject["evidence"].to_string();
+    assert!(evidence.contains("client's uid 65534"), "{reject:#}");
+    assert!(evidence.contains("meta skuid 65534"), "{reject:#}");
+    assert!(evidence.contains("socket's owner"), "{reject:#}");
+    assert!(reject["fix_commands"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("nft delete rule ip owner out handle "));
+    run_fix_commands(&netns, reject);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+    assert_eq!(code, 0, "after the fix: {json:#}");
+
+    // The same owner match written with iptables (-m owner).
+    if crate::util::installed("iptables") {
+        let rule = format!(
+            "-A OUTPUT -o lo -p tcp --dport {legacy_owned} -m owner --uid-owner 65534 -j REJECT"
+        );
+        netns.run_ok("iptables", &rule.split(' ').collect::<Vec<_>>());
+        let target = format!("127.0.0.1:{legacy_owned}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+        let reject = cause(&json, "firewall-reject");
+        assert!(reject["evidence"].to_string().contains("--uid-owner 65534"), "{reject:#}");
+        run_fix_commands(&netns, reject);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+        assert_eq!(code, 0, "after the fix: {json:#}");
+    }
+
+    // A Unix socket only its owner may open: root connects, the client not.
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(directory.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let path = directory.path().join("private.sock");
+    let (_unix, mut ready) = python_in(
+        &netns,
+        "import os,socket,sys\n\
+         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1],0o700); s.listen()\n\
+         print('ok',flush=True)\n\
+         while True: s.accept()[0].close()",
+        &[path.to_str().unwrap()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("unix:{}", path.display());
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+    assert_eq!(code, 1, "the client may not connect: {json:#}");
+    assert_eq!(cause_ids(&json), ["socket-permission"], "{json:#}");
+    run_fix_commands(&netns, cause(&json, "socket-permission"));
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
+    assert_eq!(code, 0, "after the fix: {json:#}");
+}
+
+#[test]
+fn an_unprivileged_check_says_the_firewall_was_not_read() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok(
+        "nft",
+        &[&format!("add table ip shut; add chain ip shut in {{ type filter hook input priority 0; }}; add rule ip shut in tcp dport {port} reject")],
+    );
+    let mut command = netns.command("setpriv");
+    command
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(crate::util::binary())
+        .args(["check", &format!("127.0.0.1:{port}"), "--json"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    assert_eq!(cause_ids(&json), ["unexplained"], "{json:#}");
+    let unexplained = cause(&json, "unexplained");
+    assert!(
+        unexplained["evidence"].to_string().contains("firewall ruleset could not be read"),
+        "{unexplained:#}"
+    );
+    // The way to read it names this porthole's parent as the client.
+    assert!(fix_lines(unexplained).iter().any(|f| f.contains("--from ")), "{unexplained:#}");
+}
+
+#[test]
+fn an_icmpv6_admin_prohibited_reject_is_the_rule_not_a_security_policy() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "::1", port, "http");
+    netns.run_ok(
+        "nft",
+        &[&format!("add table inet f; add chain inet f in {{ type filter hook input priority 0; }}; add rule inet f in tcp dport {port} ct state new reject with icmpx admin-prohibited")],
+    );
+    let target = format!("[::1]:{port}");
+    // The kernel holds the first ICMP error back: connect() fails with
+    // EACCES at the SYN retransmit, about a second in.
+    let (code, json) = check(&netns, &[&target, "--timeout", "3s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "denied", "EACCES from the kernel: {json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "not sandbox-denied: {json:#}");
+    let reject = cause(&json, "firewall-reject");
+    assert!(reject["evidence"].to_string().contains("administratively prohibited"), "{reject:#}");
+    // Before that, the probe times out: the reject rule is still the cause.
+    let (code, json) = check(&netns, &[&target, "--timeout", "500ms"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+    assert!(cause(&json, "firewall-reject")["evidence"].to_string().contains("retransmit"));
+    // `wait` explains its timeout the same way.
+    let waited = netns.porthole(&["wait", &target, "--timeout", "2s", "--json"]);
+    assert_eq!(waited.code, 1, "{waited:?}");
+    assert!(waited.stdout.contains("firewall-reject"), "{waited:?}");
+    assert!(!waited.stdout.contains("sandbox-denied"), "{waited:?}");
+    run_fix_commands(&netns, reject);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the fix: {json:#}");
+}
+
+#[test]
+fn the_hostname_line_of_the_hosts_file_is_named_when_it_leads_elsewhere() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    // Debian's installer writes the machine's own name on 127.0.1.1.
+    let hosts = "127.0.0.1 localhost\n127.0.1.1 devbox.example devbox\n";
+    let output = netns.porthole_with_hosts(hosts, &["check", &format!("devbox:{port}"), "--json"]);
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["bound-elsewhere"], "{json:#}");
+    let elsewhere = cause(&json, "bound-elsewhere");
+    let evidence = elsewhere["evidence"].to_string();
+    assert!(evidence.contains("devbox resolves to 127.0.1.1"), "{elsewhere:#}");
+    assert!(evidence.contains("/etc/hosts maps devbox to 127.0.1.1"), "{elsewhere:#}");
+    assert!(
+        fix_lines(elsewhere).iter().any(|f| f.contains("map devbox to 127.0.0.1 in /etc/hosts")),
+        "{elsewhere:#}"
+    );
+    // With the name mapped where the service listens, it is reachable.
+    let fixed = "127.0.0.1 localhost devbox\n";
+    let output = netns.porthole_with_hosts(fixed, &["check", &format!("devbox:{port}"), "--json"]);
+    assert_eq!(output.code, 0, "{}", output.stdout);
+}
+
+#[test]
+fn ipv6_disabled_everywhere_is_fixed_on_loopback_only() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    netns.run_ok("sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    let target = format!("[::1]:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["ipv6-disabled"], "{json:#}");
+    let disabled = cause(&json, "ipv6-disabled");
+    let evidence = disabled["evidence"].to_string();
+    assert!(evidence.contains("net.ipv6.conf.all.disable_ipv6 = 1"), "{disabled:#}");
+    let commands = disabled["fix_commands"].to_string();
+    assert!(!commands.contains("conf.all"), "IPv6 stays off elsewhere: {disabled:#}");
+    let (code, json) = check(&netns, &["--bind", &target]);
+    assert_eq!(code, 1, "{json:#}");
+    assert!(!cause(&json, "ipv6-disabled")["fix_commands"].to_string().contains("conf.all"));
+
+    // The printed sysctl brings ::1 back, and leaves `all` as it was.
+    run_fix_commands(&netns, disabled);
+    let _server = server_in(&netns, "::1", port, "http");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the fix: {json:#}");
+    let all = netns.command("sysctl").args(["-n", "net.ipv6.conf.all.disable_ipv6"]).output();
+    assert_eq!(String::from_utf8_lossy(&all.unwrap().stdout).trim(), "1");
+}

@@ -73,6 +73,10 @@ pub enum Observation {
     },
     TrustAuth {
         evidence: String,
+        /// Set when a login from a non-loopback address of this machine
+        /// was asked for a password: pg_hba.conf trusts loopback clients
+        /// only, and other devices meet the method it names.
+        loopback_only: Option<String>,
     },
     EmptyPassword {
         evidence: String,

@@ -124,6 +124,7 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, active: bool, outcome: &m
             let _ = conn.send(&TERMINATE, deadline);
             outcome.observations.push(Observation::TrustAuth {
                 evidence: "StartupMessage user=postgres database=postgres → AuthenticationOk without a password".into(),
+                loopback_only: None,
             });
         }
         AuthReply::Method(code) => outcome.observations.push(Observation::AuthRequired {

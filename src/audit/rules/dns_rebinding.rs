@@ -13,16 +13,58 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         .iter()
         .filter_map(|observation| match observation {
             Observation::Rebindable { evidence } => {
-                let severity = if context.has_open_door() { Severity::High } else { Severity::Medium };
-                let fix = format!(
-                    "reject requests whose Host is not one of the server's own names ({}) (webpack `allowedHosts`, Vite `server.allowedHosts`, Django `ALLOWED_HOSTS`), or require a token",
-                    own_names(context).join(", ")
-                );
+                let severity =
+                    if context.has_open_door() { Severity::High } else { Severity::Medium };
+                let fix = allow_list_fix(context);
                 Some(context.finding(RuleId::DnsRebinding, severity, evidence.clone(), fix))
             }
             _ => None,
         })
         .collect()
+}
+
+/// How to allow-list `Host` in the server that answered: a web server's
+/// own configuration when it is one porthole recognises (the framework
+/// settings mean nothing to nginx or Apache), else the common frameworks'.
+fn allow_list_fix(context: &Context<'_>) -> String {
+    let names = own_names(context);
+    let port = context.target.port;
+    let banner = context.outcome.and_then(|o| o.version.as_deref()).unwrap_or_default();
+    let owner_is = |name: &str| context.target.owners.iter().any(|p| p.name == name);
+    // server_name and ServerName match the name without the port.
+    let mut bare: Vec<String> = Vec::new();
+    for name in &names {
+        let host = match name.rsplit_once(':') {
+            Some((host, _)) => host.to_string(),
+            None => name.clone(),
+        };
+        if !bare.contains(&host) {
+            bare.push(host);
+        }
+    }
+    if banner.starts_with("nginx") || owner_is("nginx") {
+        // The catch-all must listen where the server does to be chosen.
+        let listen = match context.target.address.as_str() {
+            "0.0.0.0" => port.to_string(),
+            address if address.contains(':') => format!("[{address}]:{port}"),
+            address => format!("{address}:{port}"),
+        };
+        return format!(
+            "in nginx, give the server `server_name {};` and add a catch-all that closes other names: `server {{ listen {listen} default_server; return 444; }}`, then `nginx -s reload`",
+            bare.join(" ")
+        );
+    }
+    if banner.starts_with("Apache") || owner_is("apache2") || owner_is("httpd") {
+        return format!(
+            "in Apache, put first a `<VirtualHost *:{port}>` with `Require all denied`, and give the real one `ServerName {}` and `ServerAlias {}`, then reload Apache",
+            bare[0],
+            bare[1..].join(" ")
+        );
+    }
+    format!(
+        "reject requests whose Host is not one of the server's own names ({}) (webpack `allowedHosts`, Vite `server.allowedHosts`, Django `ALLOWED_HOSTS`), or require a token",
+        names.join(", ")
+    )
 }
 
 /// The `Host` values the server should accept: `localhost:PORT` and the
@@ -48,6 +90,21 @@ fn own_names(context: &Context<'_>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::audit::rules::testing::*;
+
+    #[test]
+    fn a_web_server_is_told_its_own_configuration() {
+        let mut target = target("127.0.0.2", 8080);
+        target.connect = Some("127.0.0.2:8080".parse().unwrap());
+        let mut seen = outcome("http", vec![Observation::Rebindable { evidence: "same".into() }]);
+        seen.version = Some("nginx/1.22.1".into());
+        let fix = &check(&context(&target, Some(&seen)))[0].fix;
+        assert!(fix.contains("`server_name localhost 127.0.0.2;`"), "{fix}");
+        assert!(fix.contains("listen 127.0.0.2:8080 default_server"), "{fix}");
+        seen.version = Some("Apache/2.4.62 (Debian)".into());
+        let fix = &check(&context(&target, Some(&seen)))[0].fix;
+        assert!(fix.contains("`ServerName localhost`"), "{fix}");
+        assert!(!fix.contains("webpack"), "{fix}");
+    }
 
     #[test]
     fn rebindable_http_is_medium() {

@@ -110,6 +110,10 @@ pub fn firewall_drop(firewall_text: &str, protocol: Protocol, port: u16) -> Stri
 
 fn scope_words(context: &Context<'_>) -> &'static str {
     match context.target.scope {
+        // The kernel keeps IPv4 clients off an `IPV6_V6ONLY` `[::]`.
+        crate::model::Scope::Wildcard if context.target.reach.is_v6_only() => {
+            "every IPv6 address; IPV6_V6ONLY, so no IPv4 client reaches it"
+        }
         crate::model::Scope::Wildcard => "every interface",
         _ => "a non-loopback address",
     }

@@ -311,6 +311,7 @@ pub(crate) mod testing {
             port,
             address: address.into(),
             scope,
+            reach: crate::audit::firewall::Reach::of_address(address),
             net_namespace: None,
             connect: None,
             owners: vec![Process {
