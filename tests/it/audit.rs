@@ -233,6 +233,22 @@ fn memcached_is_no_auth() {
 // ----------------------------------------------------------- PostgreSQL
 
 /// Debian's server binaries (not on PATH): the newest installed version.
+/// Waits until the PostgreSQL on 127.0.0.1:`port` (in `netns` if given)
+/// accepts logins: its port answers a moment before, and a login then gets
+/// "the database system is starting up".
+pub(crate) fn postgres_ready(bin: &Path, port: u16, netns: Option<&util::Netns>) -> bool {
+    let pg_isready = bin.join("pg_isready");
+    let pg_isready = pg_isready.to_str().expect("utf-8 path");
+    util::eventually(START, || {
+        let mut command = match netns {
+            Some(netns) => netns.command(pg_isready),
+            None => Command::new(pg_isready),
+        };
+        command.args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "2"]);
+        util::run(&mut command).code == 0
+    })
+}
+
 pub(crate) fn postgres_bin() -> Option<PathBuf> {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
@@ -298,6 +314,7 @@ fn postgres_trust_needs_active_and_scram_is_clean() {
         .stderr(log);
     let postmaster = ChildGuard::spawn(&mut command);
     assert!(wait_for_port(port, START), "postgres did not start on {port}");
+    assert!(postgres_ready(&bin, port, None), "postgres on {port} accepts no logins");
 
     // Passive: identified, but no login attempt without --active.
     let (_, json) = audit(port, &[]);

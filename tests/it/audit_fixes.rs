@@ -695,6 +695,10 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
             .stderr(Stdio::null()),
     );
     assert!(wait_in(&netns, port), "postgres did not start on {port}");
+    assert!(
+        crate::audit::postgres_ready(&bin, port, Some(&netns)),
+        "postgres on {port} accepts no logins"
+    );
     let audit = || {
         let output = netns.porthole(&[
             "audit",

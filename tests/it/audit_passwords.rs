@@ -293,6 +293,7 @@ fn postgres_default_passwords_md5_and_scram_and_auth_delay() {
         .stderr(Stdio::null());
     let _postmaster = ChildGuard::spawn(&mut command);
     assert!(wait_for_port(port, START), "postgres did not start on {port}");
+    assert!(crate::audit::postgres_ready(&bin, port, None), "postgres on {port} accepts no logins");
 
     // MD5: postgres/postgres, the first candidate.
     psql(&data, port, "SET password_encryption = 'md5'; ALTER USER postgres PASSWORD 'postgres'");
