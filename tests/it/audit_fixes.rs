@@ -225,6 +225,72 @@ fn redis_on_all_interfaces_with_protected_mode_is_graded_as_loopback() {
     assert_eq!(output.code, 0, "{json:#}");
 }
 
+/// Starts `redis-server ARGS…` in `netns` and waits for its port.
+fn redis_in(netns: &Netns, port: u16, args: &[String]) -> ChildGuard {
+    let redis = ChildGuard::spawn(netns.command("redis-server").args(args).stdout(Stdio::null()));
+    assert!(wait_in(netns, port), "redis-server {args:?} did not start");
+    redis
+}
+
+#[test]
+fn a_redis_bind_fix_goes_where_the_server_reads_its_settings_and_repairs_it() {
+    if !require("redis-server") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_string();
+    let open = |port: u16| -> Vec<String> {
+        ["--port", &port.to_string(), "--bind", "0.0.0.0", "--protected-mode", "no"]
+            .into_iter()
+            .chain(["--save", "", "--appendonly", "no", "--dir", &data])
+            .map(str::to_string)
+            .collect()
+    };
+
+    // Started with options only: a line in some redis.conf would not be
+    // read; the fix adds the options to its command, and doing so works.
+    let port = util::unique_port();
+    let redis = redis_in(&netns, port, &open(port));
+    let fix = finding(&audit_in(&netns, &port.to_string()).json(), port, "exposed-service")["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let added = "--bind 127.0.0.1 -::1 --protected-mode yes";
+    assert!(fix.starts_with(&format!("it runs without a config file: add `{added}`")), "{fix}");
+    drop(redis);
+    let mut repaired = open(port);
+    repaired.extend(added.split(' ').map(str::to_string));
+    let _redis = redis_in(&netns, port, &repaired);
+    let json = audit_in(&netns, &port.to_string()).json();
+    assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+
+    // Started with a file: the fix names that file, and its lines work.
+    let port = util::unique_port();
+    let config = dir.path().join("cache.conf");
+    let lines = format!(
+        "port {port}\nbind 0.0.0.0\nprotected-mode no\nsave \"\"\nappendonly no\ndir {data}\n"
+    );
+    std::fs::write(&config, &lines).unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let redis = redis_in(&netns, port, &[config.clone()]);
+    let fix = finding(&audit_in(&netns, &port.to_string()).json(), port, "exposed-service")["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        fix.starts_with(&format!(
+            "set `bind 127.0.0.1 -::1` and `protected-mode yes` in {config}, then restart"
+        )),
+        "{fix}"
+    );
+    drop(redis);
+    std::fs::write(&config, format!("{lines}bind 127.0.0.1 -::1\nprotected-mode yes\n")).unwrap();
+    let _redis = redis_in(&netns, port, &[config]);
+    let json = audit_in(&netns, &port.to_string()).json();
+    assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+}
+
 /// A Python `http.server` bound to one address: answers any Host.
 const ANY_HOST: &str = r#"
 import http.server, socket, sys

@@ -118,6 +118,18 @@ pub struct Outcome {
     pub probes: Vec<String>,
     pub note: Option<String>,
     pub observations: Vec<Observation>,
+    /// Where the service says its settings come from, when it says so
+    /// (Redis's `INFO server`), so that a fix names the file the user has.
+    pub settings: Option<Settings>,
+}
+
+/// Where a running service read its settings from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settings {
+    /// This configuration file (another user's text: shown sanitised).
+    File(String),
+    /// No file: only its command line (Redis started with `--port …`).
+    CommandLineOnly,
 }
 
 /// What the probe may know about the process behind the port.

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use super::conn::{abbreviate, Conn, Deadline};
-use super::{Impact, Observation, Outcome};
+use super::{Impact, Observation, Outcome, Settings};
 
 pub const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 pub const INFO_SERVER: &[u8] = b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n";
@@ -49,6 +49,43 @@ fn resp_complete(bytes: &[u8]) -> bool {
     length < 0 || bytes.len() >= line_end + 2 + length as usize + 2
 }
 
+/// `config_file:` of `INFO server`: the file the server read, or none
+/// (an empty value: started with command-line options only). `None` when
+/// the field is missing.
+pub fn parse_config_file(text: &str) -> Option<Settings> {
+    let value = text.lines().find_map(|line| line.strip_prefix("config_file:"))?.trim();
+    Some(if value.is_empty() {
+        Settings::CommandLineOnly
+    } else {
+        Settings::File(value.to_string())
+    })
+}
+
+/// How a fix makes Redis settings permanent: the lines in the server's own
+/// configuration file, or command-line options when it has none (a line in
+/// some redis.conf would not be read).
+pub fn persist(settings: Option<&Settings>, lines: &[&str]) -> String {
+    let quoted = |format_one: &dyn Fn(&str) -> String| {
+        lines.iter().map(|line| format_one(line)).collect::<Vec<_>>()
+    };
+    match settings {
+        Some(Settings::CommandLineOnly) => format!(
+            "it runs without a config file: add `{}` to the command that starts it",
+            quoted(&|line| format!("--{line}")).join(" ")
+        ),
+        Some(Settings::File(path)) => {
+            format!(
+                "set {} in {path}, then restart",
+                quoted(&|line| format!("`{line}`")).join(" and ")
+            )
+        }
+        None => format!(
+            "set {} in redis.conf, then restart",
+            quoted(&|line| format!("`{line}`")).join(" and ")
+        ),
+    }
+}
+
 /// Fields of `INFO server` worth reporting: name and version.
 pub fn parse_info(text: &str) -> (Option<String>, Option<String>) {
     let field = |name: &str| {
@@ -78,17 +115,20 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
         outcome.probes.push("redis INFO server".into());
         if conn.send(INFO_SERVER, deadline).is_ok() {
             let (info, _) = conn.receive(deadline, None, resp_complete);
-            let (name, version) = parse_info(&String::from_utf8_lossy(&info));
+            let info = String::from_utf8_lossy(&info);
+            let (name, version) = parse_info(&info);
             outcome.service = name;
             outcome.version = version;
+            outcome.settings = parse_config_file(&info);
         }
         outcome.observations.push(Observation::NoAuth {
             evidence: format!("sent PING → {shown} (no password asked)"),
             // The bind part depends on where it listens: the rules add it
             // only for an exposed listener.
-            fix:
-                "set `requirepass <long random secret>` (or ACL users) in redis.conf, then restart"
-                    .into(),
+            fix: format!(
+                "{} (or ACL users)",
+                persist(outcome.settings.as_ref(), &["requirepass <long random secret>"])
+            ),
             impact: Impact::Control,
         });
         // Without a password, protected mode is what keeps clients of
@@ -154,5 +194,27 @@ mod tests {
         let valkey =
             "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.0.1\r\n";
         assert_eq!(parse_info(valkey), (Some("valkey".into()), Some("8.0.1".into())));
+    }
+
+    #[test]
+    fn the_config_file_of_info_server_names_where_a_fix_goes() {
+        let with_file = "# Server\r\nredis_version:7.0.15\r\nconfig_file:/etc/redis/redis.conf\r\n";
+        let settings = parse_config_file(with_file);
+        assert_eq!(settings, Some(Settings::File("/etc/redis/redis.conf".into())));
+        assert_eq!(
+            persist(settings.as_ref(), &["bind 127.0.0.1 -::1", "protected-mode yes"]),
+            "set `bind 127.0.0.1 -::1` and `protected-mode yes` in /etc/redis/redis.conf, then restart"
+        );
+        let flags_only = parse_config_file("redis_version:7.0.15\r\nconfig_file:\r\n");
+        assert_eq!(flags_only, Some(Settings::CommandLineOnly));
+        assert_eq!(
+            persist(flags_only.as_ref(), &["bind 127.0.0.1 -::1", "protected-mode yes"]),
+            "it runs without a config file: add `--bind 127.0.0.1 -::1 --protected-mode yes` to the command that starts it"
+        );
+        assert_eq!(parse_config_file("redis_version:7.0.15\r\n"), None);
+        assert_eq!(
+            persist(None, &["requirepass <long random secret>"]),
+            "set `requirepass <long random secret>` in redis.conf, then restart"
+        );
     }
 }

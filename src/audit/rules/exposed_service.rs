@@ -126,12 +126,17 @@ pub fn bind_fix(context: &Context<'_>, udp_on: bool) -> String {
     let bound = context.endpoint();
     let service = context.service_name().or(context.memcached().map(|_| "memcached"));
     match service {
-        Some("redis" | "valkey") => match context.protected_mode() {
-            Some(true) => {
-                "set `bind 127.0.0.1 -::1` in redis.conf (protected mode is already on)".into()
+        Some("redis" | "valkey") => {
+            let settings = context.outcome.and_then(|outcome| outcome.settings.as_ref());
+            let persist = crate::audit::probes::redis::persist;
+            match context.protected_mode() {
+                Some(true) => format!(
+                    "{} (protected mode is already on)",
+                    persist(settings, &["bind 127.0.0.1 -::1"])
+                ),
+                _ => persist(settings, &["bind 127.0.0.1 -::1", "protected-mode yes"]),
             }
-            _ => "set `bind 127.0.0.1 -::1` and `protected-mode yes` in redis.conf".into(),
-        },
+        }
         Some("memcached") => {
             let udp = if udp_on { " -U 0" } else { "" };
             format!("run memcached with `-l 127.0.0.1{udp}` (Debian: /etc/memcached.conf)")
