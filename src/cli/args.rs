@@ -151,9 +151,10 @@ pub struct LsArgs {
     /// Socket state, as ss spells it (LISTEN, ESTAB, TIME-WAIT, UNCONN…).
     #[arg(long, value_name = "STATE")]
     pub state: Option<String>,
-    /// Network namespaces to list.
-    #[arg(long, value_enum, default_value = "current")]
-    pub netns: NetnsArg,
+    /// Network namespaces to list: current, all, a name from `ip netns
+    /// list`, or a namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH|all", default_value = "current")]
+    pub netns: String,
     /// Skip the process scan (faster; no PID/PROCESS column).
     #[arg(long)]
     pub no_owners: bool,
@@ -179,9 +180,10 @@ pub struct WhoArgs {
     /// Only UDP.
     #[arg(short = 'u', long)]
     pub udp: bool,
-    /// Network namespaces to look in.
-    #[arg(long, value_enum, default_value = "current")]
-    pub netns: NetnsArg,
+    /// Network namespaces to look in: current, all, a name from `ip netns
+    /// list`, or a namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH|all", default_value = "current")]
+    pub netns: String,
     /// Output as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -223,6 +225,7 @@ Examples:
   porthole kill 8000 --signal INT    send SIGINT only (like Ctrl-C)
   porthole kill 53 --udp --dry-run   show the UDP listener, stop nothing
   porthole kill 3000 --yes --no-fail in scripts: nothing listening is fine
+  porthole kill 8080 --netns demo    the listener in `ip netns` namespace demo
 
 Exit status: 0 the ports are free, 1 nothing was listening (0 with
 --no-fail), 2 error, refused, declined, or a port is still held.";
@@ -297,6 +300,10 @@ pub struct KillArgs {
     /// Exit 0 when nothing listens on the ports.
     #[arg(long)]
     pub no_fail: bool,
+    /// Network namespace whose listeners to stop: current, all, a name
+    /// from `ip netns list`, or a namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH|all", default_value = "current")]
+    pub netns: String,
     /// Output as one JSON object.
     #[arg(long)]
     pub json: bool,

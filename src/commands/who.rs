@@ -33,6 +33,7 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         tcp: settings.tcp,
         udp: settings.udp,
         namespaces: settings.namespaces,
+        named_namespace: settings.named_namespace.clone(),
         ..Query::for_port(settings.endpoint.port)
     };
     let snapshot = inventory::snapshot(&query).context("listing sockets")?;

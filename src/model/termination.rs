@@ -206,6 +206,9 @@ pub struct Plan {
     /// namespace, so a hidden owner is never a matter of privileges and
     /// "run as root" is never the advice.
     pub privileged: bool,
+    /// The network namespaces the listeners are in, when porthole looked
+    /// beyond its own (`--netns all|NAME|PATH`); empty otherwise.
+    pub namespaces: Vec<super::Namespace>,
 }
 
 impl Plan {
@@ -323,6 +326,20 @@ pub struct OtherSocket {
     pub processes: Vec<Process>,
     /// Why it was left alone.
     pub kind: OtherKind,
+}
+
+/// A listener on a requested port in another network namespace than the
+/// one `kill` looked in: out of reach of the request as given, so the
+/// user is told the exact `--netns` that reaches it.
+#[derive(Debug, Clone)]
+pub struct Elsewhere {
+    pub socket: Socket,
+    /// The namespace it is in, as discovered (its name, who lives there).
+    pub namespace: Option<super::Namespace>,
+    pub processes: Vec<Process>,
+    /// What to pass to `--netns` to reach it: the `ip netns` name, else a
+    /// process's namespace file; `None` when no way in is known.
+    pub netns_argument: Option<String>,
 }
 
 /// Why [`OtherSocket`] was not a target.

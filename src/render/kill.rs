@@ -8,7 +8,8 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::model::termination::{
-    Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan, Target, Verification,
+    Elsewhere, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan, Target,
+    Verification,
 };
 use crate::model::{Process, Socket};
 use crate::render::json::SocketRecord;
@@ -27,6 +28,12 @@ pub struct KillReport<'a> {
     /// Sockets on the ports that were left alone but keep them from being
     /// free (other protocols or families, bound-only sockets).
     pub others: &'a [OtherSocket],
+    /// Listeners on the ports in other network namespaces, when nothing
+    /// listened in the one porthole looked in.
+    pub elsewhere: &'a [Elsewhere],
+    /// The request's `-t`/`-u`/`-4`/`-6`, as flags to repeat in a printed
+    /// command (`porthole kill PORT --netns NAME -t`).
+    pub flags: &'a str,
     /// Seconds since the Unix epoch, for "running for".
     pub now: u64,
 }
@@ -123,11 +130,21 @@ fn listens_label(plan: &Plan, pid: u32) -> String {
         .filter(|s| s.owners.contains(&pid))
         .map(|s| {
             let local = s.local.map_or_else(String::new, |l| l.to_string());
-            format!("{local}/{}", s.protocol)
+            match namespace_label(plan, s) {
+                Some(namespace) => format!("{local}/{} in {namespace}", s.protocol),
+                None => format!("{local}/{}", s.protocol),
+            }
         })
         .collect();
     labels.dedup();
     labels.join(", ")
+}
+
+/// The namespace of a listener outside porthole's own, as `netns NAME`,
+/// `container ID` or `pid N (NAME)`; `None` for porthole's own namespace.
+fn namespace_label(plan: &Plan, socket: &Socket) -> Option<String> {
+    let namespace = plan.namespaces.iter().find(|n| Some(n.inode) == socket.net_namespace)?;
+    (!namespace.is_current).then(|| foreign(&namespace.hint(&plan.processes)))
 }
 
 /// Writes the processes about to be stopped (text only; JSON is written
@@ -326,7 +343,11 @@ pub fn write_results(
                 )?;
                 write_others(out, report.others, port)?;
             } else {
-                writeln!(out, "{}", style.green(&format!("Port {port} is free.")))?;
+                writeln!(
+                    out,
+                    "{}",
+                    style.green(&format!("Port {port} is free{}.", where_free(report.plan)))
+                )?;
             }
         }
         if !verification.free.is_empty() {
@@ -346,15 +367,26 @@ pub fn write_results(
     Ok(())
 }
 
-/// Writes "nothing listens" for an empty plan (text), and what else still
-/// uses the ports.
-pub fn write_nothing(
-    out: &mut dyn Write,
-    plan: &Plan,
-    others: &[OtherSocket],
-) -> std::io::Result<()> {
+/// Writes "nothing listens" for an empty plan (text), what else still
+/// uses the ports, and listeners of other namespaces with the command that
+/// reaches them.
+pub fn write_nothing(out: &mut dyn Write, report: &KillReport<'_>) -> std::io::Result<()> {
+    let (plan, others) = (report.plan, report.others);
     let (quiet, used): (Vec<u16>, Vec<u16>) =
         plan.ports.iter().partition(|&&port| !others.iter().any(|o| o.socket.local_port() == port));
+    let (quiet, reachable): (Vec<u16>, Vec<u16>) = quiet
+        .into_iter()
+        .partition(|&port| !report.elsewhere.iter().any(|e| e.socket.local_port() == port));
+    for port in reachable {
+        writeln!(
+            out,
+            "Nothing listens on port {port} in {}; another namespace has it:",
+            looked_in(plan)
+        )?;
+        for other in report.elsewhere.iter().filter(|e| e.socket.local_port() == port) {
+            writeln!(out, "  {}", Foreign(&elsewhere_text(other, port, report.flags)))?;
+        }
+    }
     if !quiet.is_empty() {
         let ports: Vec<String> = quiet.iter().map(u16::to_string).collect();
         writeln!(
@@ -374,6 +406,65 @@ pub fn write_nothing(
         write_others(out, others, port)?;
     }
     Ok(())
+}
+
+/// Where an empty plan looked: "this network namespace", or the one
+/// `--netns NAME|PATH` named.
+fn looked_in(plan: &Plan) -> String {
+    match plan.namespaces.iter().find(|n| !n.is_current) {
+        Some(namespace) => match &namespace.name {
+            Some(name) => format!("netns {}", foreign(name)),
+            None => format!(
+                "network namespace {} ({})",
+                namespace.inode,
+                foreign(&namespace.hint(&plan.processes))
+            ),
+        },
+        None => "this network namespace".to_string(),
+    }
+}
+
+/// Where a port was checked, after "is free": nothing for porthole's own
+/// namespace, the namespace `--netns NAME|PATH` named, or every one.
+fn where_free(plan: &Plan) -> String {
+    match plan.namespaces.as_slice() {
+        [one] if !one.is_current => format!(" in {}", looked_in(plan)),
+        [_, _, ..] => " in every network namespace".to_string(),
+        _ => String::new(),
+    }
+}
+
+/// One listener of another namespace: where, whose, and the command that
+/// stops it.
+fn elsewhere_text(other: &Elsewhere, port: u16, flags: &str) -> String {
+    let socket = &other.socket;
+    let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
+    let processes: BTreeMap<u32, Process> =
+        other.processes.iter().map(|p| (p.pid, p.clone())).collect();
+    let place = other
+        .namespace
+        .as_ref()
+        .map_or_else(|| "another namespace".to_string(), |n| n.hint(&processes));
+    let who = if socket.owners.is_empty() {
+        "an owner porthole cannot see".to_string()
+    } else {
+        socket
+            .owners
+            .iter()
+            .map(|&pid| label(pid, processes.get(&pid)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match kill_command(other, port, flags) {
+        Some(command) => format!("{on} in {place}, held by {who}: {command}"),
+        None => format!("{on} in {place}, held by {who} (porthole cannot name a way into it)"),
+    }
+}
+
+/// `porthole kill PORT --netns ARG [FLAGS]`, quoted for a shell.
+pub fn kill_command(other: &Elsewhere, port: u16, flags: &str) -> Option<String> {
+    let argument = other.netns_argument.as_deref()?;
+    Some(format!("porthole kill {port} --netns {}{flags}", crate::shell::word(argument)))
 }
 
 /// The line above the sockets that keep a port from being free after the
@@ -449,6 +540,21 @@ pub struct KillRecord {
     /// Sockets on the ports left alone although they keep a port from
     /// being free.
     pub other_sockets: Vec<OtherSocketRecord>,
+    /// Listeners on the ports in other network namespaces, when none
+    /// listened in the one porthole looked in.
+    pub elsewhere: Vec<ElsewhereRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ElsewhereRecord {
+    pub socket: SocketRecord,
+    /// Who lives in that namespace: `netns NAME`, `container ID`, `pid N
+    /// (NAME)`.
+    pub net_namespace_hint: Option<String>,
+    /// What `--netns` takes to reach it.
+    pub netns_argument: Option<String>,
+    /// The command that stops it.
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -617,6 +723,20 @@ impl KillRecord {
                     ),
                 })
                 .collect(),
+            elsewhere: report
+                .elsewhere
+                .iter()
+                .map(|other| {
+                    let processes: BTreeMap<u32, Process> =
+                        other.processes.iter().map(|p| (p.pid, p.clone())).collect();
+                    ElsewhereRecord {
+                        socket: SocketRecord::from_socket(&other.socket, &processes),
+                        net_namespace_hint: other.namespace.as_ref().map(|n| n.hint(&processes)),
+                        netns_argument: other.netns_argument.clone(),
+                        command: kill_command(other, other.socket.local_port(), report.flags),
+                    }
+                })
+                .collect(),
         }
     }
 }
@@ -638,7 +758,7 @@ pub fn write_report(
         }
         Format::Table => {
             if report.plan.is_empty() {
-                write_nothing(out, report.plan, report.others)
+                write_nothing(out, report)
             } else {
                 write_results(out, report, style)
             }

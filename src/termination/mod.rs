@@ -19,14 +19,14 @@
 //! kills), a scripted fake in the unit tests below.
 
 pub use crate::model::termination::{
-    ContainerHint, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan, Refusal,
-    Target, Verification,
+    ContainerHint, Elsewhere, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan,
+    Refusal, Target, Verification,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::inventory::system::System;
-use crate::inventory::{process, InventoryError, Query};
+use crate::inventory::{process, InventoryError, NamespaceHandle, NamespaceSelection, Query};
 use crate::model::PortSet;
 use crate::model::{Process, Snapshot, Socket};
 use crate::sys::signal::{Signal, SignalError};
@@ -45,6 +45,30 @@ pub struct Request {
     pub ipv6: bool,
     /// Allow stopping processes of other users.
     pub force: bool,
+    /// Whose listeners: the caller's namespace, every one, or (with
+    /// `named_namespace`) one named by the user.
+    pub namespaces: NamespaceSelection,
+    pub named_namespace: Option<NamespaceHandle>,
+}
+
+impl Request {
+    /// The protocol and family flags that narrow this request, as typed
+    /// (` -t -4`), for a printed command that must select the same
+    /// listeners.
+    pub fn flags(&self) -> String {
+        let mut flags = String::new();
+        for (flag, given) in [
+            (" -t", self.tcp && !self.udp),
+            (" -u", self.udp && !self.tcp),
+            (" -4", self.ipv4 && !self.ipv6),
+            (" -6", self.ipv6 && !self.ipv4),
+        ] {
+            if given {
+                flags.push_str(flag);
+            }
+        }
+        flags
+    }
 }
 
 /// Finds the listeners on the requested ports and decides, per owner,
@@ -81,6 +105,8 @@ pub fn listeners_query(request: &Request) -> Query {
         ports: PortSet::parse(&list.join(",")).ok(),
         match_remote_port: false,
         owners: true,
+        namespaces: request.namespaces,
+        named_namespace: request.named_namespace.clone(),
         ..Query::default()
     }
 }
@@ -135,6 +161,53 @@ pub fn other_sockets(
     Ok(others)
 }
 
+/// Listeners on the requested ports in other network namespaces, when the
+/// request looked in one namespace and found nothing there: `porthole
+/// PORT --netns all` shows a container's listener that `kill PORT` alone
+/// cannot reach, and the report names the `--netns` that does.
+pub fn listeners_elsewhere(
+    system: &dyn System,
+    request: &Request,
+) -> Result<Vec<Elsewhere>, InventoryError> {
+    if request.namespaces == NamespaceSelection::All {
+        return Ok(Vec::new());
+    }
+    let query = Query {
+        namespaces: NamespaceSelection::All,
+        named_namespace: None,
+        ..listeners_query(request)
+    };
+    let snapshot = system.snapshot(&query)?;
+    let looked_in = match &request.named_namespace {
+        Some(handle) => Some(handle.inode),
+        None => snapshot.namespaces.iter().find(|n| n.is_current).map(|n| n.inode),
+    };
+    let elsewhere = snapshot
+        .sockets
+        .iter()
+        .filter(|socket| socket.is_listener() && request.ports.contains(&socket.local_port()))
+        .filter(|socket| selects(request, socket))
+        .filter(|socket| socket.net_namespace.is_some() && socket.net_namespace != looked_in)
+        .map(|socket| {
+            let namespace =
+                snapshot.namespaces.iter().find(|n| Some(n.inode) == socket.net_namespace).cloned();
+            let netns_argument = namespace.as_ref().and_then(|namespace| {
+                crate::inventory::namespaces::argument_for(
+                    namespace,
+                    socket.owners.first().copied(),
+                )
+            });
+            let processes = socket
+                .owners
+                .iter()
+                .filter_map(|pid| snapshot.processes.get(pid).cloned())
+                .collect();
+            Elsewhere { socket: socket.clone(), namespace, processes, netns_argument }
+        })
+        .collect();
+    Ok(elsewhere)
+}
+
 /// Whether the protocol and family flags of `request` cover `socket`: a
 /// dual-stack `::` listener counts as IPv4 too, since IPv4 clients reach
 /// it.
@@ -180,7 +253,7 @@ pub fn plan_from(
     snapshot: Snapshot,
     identity: &Identity,
 ) -> Plan {
-    let Snapshot { sockets, processes, visibility, .. } = snapshot;
+    let Snapshot { sockets, processes, visibility, namespaces, .. } = snapshot;
     let listeners: Vec<Socket> = sockets
         .into_iter()
         .filter(|s| {
@@ -234,6 +307,7 @@ pub fn plan_from(
         owner_gaps,
         processes,
         privileged: identity.privileged,
+        namespaces,
     }
 }
 
@@ -602,7 +676,16 @@ mod tests {
     use crate::model::termination::NamespaceInit;
 
     fn request() -> Request {
-        Request { ports: vec![8080], tcp: true, udp: false, ipv4: true, ipv6: true, force: false }
+        Request {
+            ports: vec![8080],
+            tcp: true,
+            udp: false,
+            ipv4: true,
+            ipv6: true,
+            force: false,
+            namespaces: NamespaceSelection::Current,
+            named_namespace: None,
+        }
     }
 
     /// A listener on 127.0.0.1:8080 held by `pid`.

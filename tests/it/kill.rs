@@ -678,3 +678,73 @@ fn minus_4_stops_a_dual_stack_listener_that_takes_ipv4_clients() {
     assert_eq!(report["targets"][0]["outcome"], "exited", "{report:#}");
     assert!(!process_alive(server.pid()));
 }
+
+/// A listener on 127.0.0.1:`port` inside `netns` (never accepting).
+fn netns_server(netns: &Netns, port: u16) -> crate::util::ChildGuard {
+    crate::util::server_in(netns, "127.0.0.1", port, "hold")
+}
+
+#[test]
+fn a_listener_in_another_namespace_is_named_with_the_kill_command_that_reaches_it() {
+    let Some(netns) = Netns::create() else { return };
+    let port = crate::util::unique_port();
+    let server = netns_server(&netns, port);
+    let text = port.to_string();
+
+    // From the host's namespace nothing listens, but the container-like
+    // namespace has it: say so, with the exact command.
+    let output = porthole_run(&["kill", &text, "--yes", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let report = output.json();
+    let elsewhere = report["elsewhere"].as_array().expect("elsewhere is a list");
+    assert_eq!(elsewhere.len(), 1, "{report:#}");
+    let command = format!("porthole kill {port} --netns {}", netns.name);
+    assert_eq!(elsewhere[0]["command"], command.as_str(), "{report:#}");
+    assert_eq!(elsewhere[0]["socket"]["processes"][0]["pid"], server.pid());
+    assert!(process_alive(server.pid()), "nothing outside the namespace asked was signalled");
+    let output = porthole_run(&["kill", &text, "--yes", "-t"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains(&format!("{command} -t")), "{output:?}");
+
+    // The printed command, run as printed, stops it and checks the port in
+    // that namespace.
+    let mut words: Vec<&str> = command.split(' ').skip(1).collect();
+    words.extend(["--yes", "--json"]);
+    let output = porthole_run(&words);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["freed"], true, "{report:#}");
+    assert_eq!(report["targets"][0]["pid"], server.pid(), "{report:#}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
+    let after = netns.porthole(&[&text, "--json"]);
+    assert_eq!(after.code, 1, "nothing listens in the namespace any more: {after:?}");
+}
+
+#[test]
+fn netns_all_stops_listeners_in_every_namespace_and_names_them() {
+    let Some(netns) = Netns::create() else { return };
+    let port = crate::util::unique_port();
+    let inside = netns_server(&netns, port);
+    let (outside, mut ready) = python(SERVER, &["plain", &port.to_string()]);
+    wait_for_line(&mut ready);
+    let text = port.to_string();
+    let output = porthole_run(&["kill", &text, "--netns", "all", "--yes"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(&format!("in netns {}", netns.name)), "{output:?}");
+    assert!(
+        output.stdout.contains(&format!("Port {port} is free in every network namespace.")),
+        "{output:?}"
+    );
+    assert!(eventually(Duration::from_secs(5), || {
+        !process_alive(inside.pid()) && !process_alive(outside.pid())
+    }));
+}
+
+#[test]
+fn netns_names_that_are_not_namespaces_are_usage_errors() {
+    for bad in ["no-such-namespace-here", "/etc/passwd", "/proc/self/ns/mnt", ""] {
+        let output = porthole_run(&["kill", "8080", "--netns", bad, "--dry-run"]);
+        crate::util::assert_usage_error(&output, bad);
+        assert!(output.stderr.contains("--netns"), "{output:?}");
+    }
+}
