@@ -33,7 +33,12 @@ impl DetailCache {
     }
 }
 
-/// Reads the details of `pid`; `None` when it exited meanwhile.
+/// porthole's own mount namespace (`mnt:[N]`), read once per process.
+fn own_mount_namespace() -> Option<&'static std::path::PathBuf> {
+    static OWN: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    OWN.get_or_init(|| std::fs::read_link("/proc/self/ns/mnt").ok()).as_ref()
+}
+
 /// `TracerPid` from `/proc/PID/status`: the debugger (ptrace) attached to
 /// the process, 0 when none.
 pub fn tracer_pid(pid: u32) -> Option<u32> {
@@ -41,6 +46,7 @@ pub fn tracer_pid(pid: u32) -> Option<u32> {
     status.lines().find_map(|line| line.strip_prefix("TracerPid:")?.trim().parse().ok())
 }
 
+/// Reads the details of `pid`; `None` when it exited meanwhile.
 pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
     let base = format!("/proc/{pid}");
     let stat = std::fs::read(format!("{base}/stat")).ok()?;
@@ -60,6 +66,9 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         // Another user's process without root, or a kernel thread.
         Err(_) => (None, false),
     };
+    // Unreadable (another user's process without root): assumed shared.
+    let exe_other_mount_namespace = std::fs::read_link(format!("{base}/ns/mnt"))
+        .is_ok_and(|theirs| own_mount_namespace().is_some_and(|own| *own != theirs));
     let cgroup = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
     let (unit, container) = parse_cgroup(&cgroup);
     let start_time = cache.boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks());
@@ -68,6 +77,7 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         name: parsed.name,
         exe,
         exe_deleted,
+        exe_other_mount_namespace,
         cmdline,
         uid,
         user: if uid == u32::MAX { None } else { cache.user_name(uid) },

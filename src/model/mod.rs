@@ -453,6 +453,10 @@ pub struct Process {
     pub exe: Option<String>,
     /// The executable was deleted or replaced on disk after the start.
     pub exe_deleted: bool,
+    /// The process lives in another mount namespace than porthole (a
+    /// container, `unshare -m`): `exe` is the path it sees there, which
+    /// may not exist here; here it is under `/proc/PID/root`.
+    pub exe_other_mount_namespace: bool,
     /// Command line arguments.
     pub cmdline: Vec<String>,
     pub uid: u32,
@@ -480,6 +484,46 @@ impl Process {
             format!("[{}]", self.name)
         } else {
             self.cmdline.join(" ")
+        }
+    }
+
+    /// Where the executable is from porthole's point of view: `exe` in
+    /// porthole's mount namespace, else through the process's root
+    /// (`/proc/PID/root/PATH`); for a deleted one, `/proc/PID/exe`, which
+    /// still reads the running program. `None` when the exe cannot be read.
+    pub fn exe_path_here(&self) -> Option<String> {
+        let exe = self.exe.as_deref()?;
+        Some(if self.exe_deleted {
+            format!("/proc/{}/exe", self.pid)
+        } else if self.exe_other_mount_namespace {
+            format!("/proc/{}/root{exe}", self.pid)
+        } else {
+            exe.to_string()
+        })
+    }
+
+    /// What is odd about the executable, for a note: deleted or replaced
+    /// since the start, or a path of another mount namespace; `None` when
+    /// nothing is.
+    pub fn exe_remark(&self) -> Option<String> {
+        let exe = self.exe.as_deref()?;
+        match (self.exe_deleted, self.exe_other_mount_namespace) {
+            (false, false) => None,
+            (true, false) => Some(format!(
+                "its executable {exe} was deleted or replaced after it started (an upgrade?); the \
+                 running program is the old one, still readable at /proc/{}/exe",
+                self.pid
+            )),
+            (false, true) => Some(format!(
+                "its executable {exe} is a path in its own mount namespace (a container); from \
+                 here it is {}",
+                self.exe_path_here().unwrap_or_default()
+            )),
+            (true, true) => Some(format!(
+                "its executable {exe} (a path in its own mount namespace) was deleted or \
+                 replaced after it started; the running program is readable at /proc/{}/exe",
+                self.pid
+            )),
         }
     }
 

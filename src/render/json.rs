@@ -56,6 +56,12 @@ pub struct ProcessRecord {
     pub name: String,
     pub exe: Option<String>,
     pub exe_deleted: bool,
+    /// `exe` is a path in the process's own mount namespace (a container):
+    /// here it is `exe_here`.
+    pub exe_other_mount_namespace: bool,
+    /// Where the executable is from porthole's mount namespace
+    /// (`/proc/PID/root/…` for a container's process).
+    pub exe_here: Option<String>,
     /// The arguments joined by spaces, for reading.
     pub cmdline: String,
     /// The arguments exactly (an argument may contain spaces or be empty).
@@ -77,6 +83,8 @@ impl ProcessRecord {
             name: process.name.clone(),
             exe: process.exe.clone(),
             exe_deleted: process.exe_deleted,
+            exe_other_mount_namespace: process.exe_other_mount_namespace,
+            exe_here: process.exe_path_here(),
             cmdline: process.cmdline.join(" "),
             argv: process.cmdline.clone(),
             user: process.user.clone(),

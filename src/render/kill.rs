@@ -113,6 +113,9 @@ pub fn target_hints(target: &Target) -> Vec<String> {
         )),
         _ => {}
     }
+    if let Some(remark) = target.process.as_ref().and_then(Process::exe_remark) {
+        hints.push(format!("{name}: {remark}"));
+    }
     if let Some(unit) = target.process.as_ref().and_then(|p| p.unit.as_deref()) {
         if unit.ends_with(".service") && !unit.starts_with("user@") {
             hints.push(format!(
@@ -582,6 +585,12 @@ pub struct TargetRecord {
     /// The arguments exactly (an argument may contain spaces or be empty).
     pub argv: Option<Vec<String>>,
     pub exe: Option<String>,
+    /// The executable was deleted or replaced after the start.
+    pub exe_deleted: Option<bool>,
+    /// `exe` is a path in the process's own mount namespace; `exe_here`
+    /// is where it is from porthole's.
+    pub exe_other_mount_namespace: Option<bool>,
+    pub exe_here: Option<String>,
     pub running_seconds: Option<u64>,
     pub unit: Option<String>,
     pub container: Option<String>,
@@ -636,6 +645,9 @@ impl KillRecord {
                     cmdline: process.map(|p| p.cmdline.join(" ")),
                     argv: process.map(|p| p.cmdline.clone()),
                     exe: process.and_then(|p| p.exe.clone()),
+                    exe_deleted: process.map(|p| p.exe_deleted),
+                    exe_other_mount_namespace: process.map(|p| p.exe_other_mount_namespace),
+                    exe_here: process.and_then(Process::exe_path_here),
                     running_seconds: process
                         .and_then(|p| p.start_time)
                         .and_then(|start| report.now.checked_sub(start)),

@@ -287,7 +287,12 @@ fn owners_label(socket: &Socket, owners: &[&Process], long: bool, style: Style) 
     for pid in &socket.owners {
         let process = owners.iter().find(|p| p.pid == *pid);
         let text = match process {
-            Some(p) if long => format!("{pid}/{}", Foreign(&p.command_line())),
+            Some(p) if long => {
+                // The command line names the program by a path that may
+                // be gone: say so next to it.
+                let deleted = if p.exe_deleted { " (exe deleted)" } else { "" };
+                format!("{pid}/{}{deleted}", Foreign(&p.command_line()))
+            }
             Some(p) => {
                 let deleted = if p.exe_deleted { " (deleted)" } else { "" };
                 let stopped = if p.is_stopped() { " (stopped)" } else { "" };

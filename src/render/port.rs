@@ -53,6 +53,9 @@ fn describe_process(process: &Process) -> String {
     if process.exe_deleted {
         text.push_str(", exe deleted");
     }
+    if process.exe_other_mount_namespace {
+        text.push_str(", own mount namespace");
+    }
     text.push(')');
     text
 }
