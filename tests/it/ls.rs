@@ -443,3 +443,34 @@ fn json_keeps_every_argument_exactly_while_text_escapes_them() {
         assert!(text.stdout.contains("\\x1b[2J\\u202eevil"), "{args:?}: {}", text.stdout);
     }
 }
+
+/// A listener opened by a thread that unshared its descriptor table
+/// (`unshare(CLONE_FILES)`): the socket is in `/proc/PID/task/TID/fd` only.
+const THREAD_OWN_TABLE: &str = r#"
+import ctypes, os, socket, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+def worker():
+    assert libc.unshare(0x400) == 0, ctypes.get_errno()  # CLONE_FILES
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+    print(s.getsockname()[1], os.getpid(), threading.get_native_id(), flush=True)
+    time.sleep(120)
+threading.Thread(target=worker, daemon=True).start()
+time.sleep(120)
+"#;
+
+#[test]
+fn a_listener_in_a_thread_with_its_own_descriptor_table_belongs_to_its_process() {
+    let (server, mut out) = crate::util::python(THREAD_OWN_TABLE, &[]);
+    let line = crate::util::wait_for_line(&mut out);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (port, tid) = (fields[0], fields[2]);
+    assert_ne!(tid, server.pid().to_string(), "the socket belongs to a non-leader thread");
+    let output = porthole_run(&["ls", "--port", port, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let listing = output.json();
+    assert_eq!(listing[0]["processes"][0]["pid"], server.pid(), "{listing:#}");
+    assert!(!output.stderr.contains("no visible owner"), "{output:?}");
+    let plan = porthole_run(&["kill", port, "--dry-run", "--json"]).json();
+    assert_eq!(plan["targets"][0]["pid"], server.pid(), "{plan:#}");
+    assert_eq!(plan["hidden_owners"], 0, "{plan:#}");
+}
