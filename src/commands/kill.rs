@@ -60,6 +60,9 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             write_report(out, &report, settings.format, style)?;
         }
         // The table above already says why, process by process.
+        if plan.targets.is_empty() && plan.ownerless() {
+            bail!("nothing was stopped: no process holds the listening socket, so none can be signalled");
+        }
         bail!("nothing was stopped");
     }
     if settings.dry_run {

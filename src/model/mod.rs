@@ -624,8 +624,10 @@ pub enum OwnerGap {
     /// -p`) but shares the network namespace: the sockets' owners live
     /// outside its `/proc`.
     OtherPidNamespace,
-    /// Nothing hides processes: the socket was closed while porthole was
-    /// listing, or only the kernel holds it.
+    /// Nothing hides processes: only the kernel holds the socket (an
+    /// in-kernel server such as nfsd, or a descriptor passed with
+    /// `SCM_RIGHTS` that is still queued, unreceived, in a Unix socket), or
+    /// it was closed while porthole was listing.
     NoProcess,
 }
 
@@ -644,7 +646,7 @@ impl OwnerGap {
             ),
             OwnerGap::OtherPidNamespace => "porthole runs in its own PID namespace, so processes outside it (which may hold these sockets) are not in its /proc; run it in the host's PID namespace to see them".to_string(),
             OwnerGap::NoProcess => {
-                "no process in /proc holds them (closed while porthole was listing, or held by the kernel)".to_string()
+                "no process holds them: only the kernel does (an in-kernel server, or a descriptor in flight in a Unix-socket message nobody has received yet), or they were closed while porthole was listing".to_string()
             }
         }
     }

@@ -217,6 +217,12 @@ impl Plan {
         self.listeners.is_empty()
     }
 
+    /// Some listeners have no owner, and nothing could hide one: no process
+    /// holds them (only the kernel), so nothing can be signalled for them.
+    pub fn ownerless(&self) -> bool {
+        !self.hidden.is_empty() && self.owner_gaps == [super::OwnerGap::NoProcess]
+    }
+
     /// Targets that will be signalled.
     pub fn stoppable(&self) -> impl Iterator<Item = &Target> {
         self.targets.iter().filter(|t| t.will_stop())

@@ -196,12 +196,16 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
         "run as root to stop it".to_string()
     };
     for socket in &plan.hidden {
-        writeln!(
-            out,
-            "  {}: the owner of {} cannot be seen: {why}",
-            style.yellow("hidden"),
-            socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol))
-        )?;
+        let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
+        if plan.ownerless() {
+            writeln!(
+                out,
+                "  {}: {on}: {why}; there is no process to signal",
+                style.yellow("no owner")
+            )?;
+        } else {
+            writeln!(out, "  {}: the owner of {on} cannot be seen: {why}", style.yellow("hidden"))?;
+        }
     }
     for target in &plan.targets {
         if let Some(refusal) = &target.refusal {
@@ -527,8 +531,11 @@ pub struct KillRecord {
     pub listening: bool,
     pub listeners: Vec<SocketRecord>,
     pub targets: Vec<TargetRecord>,
-    /// Listeners whose owner could not be seen (not root).
+    /// Listeners whose owner could not be seen.
     pub hidden_owners: usize,
+    /// Why (`not_root`, `hidepid`, `other_pid_namespace`, `no_process`);
+    /// empty when every owner was seen.
+    pub hidden_owner_reasons: Vec<&'static str>,
     /// Every requested port is free after the run (`null` when nothing was
     /// sent).
     pub freed: Option<bool>,
@@ -629,7 +636,9 @@ impl KillRecord {
     pub fn from_report(report: &KillReport<'_>) -> Self {
         let plan = report.plan;
         let processes: &BTreeMap<u32, Process> = &plan.processes;
-        let socket = |s: &Socket| SocketRecord::from_socket(s, processes);
+        let socket = |s: &Socket| {
+            SocketRecord::from_socket(s, processes).with_owner_gaps(s, &plan.owner_gaps)
+        };
         let targets = plan
             .targets
             .iter()
@@ -707,6 +716,7 @@ impl KillRecord {
             listeners: plan.listeners.iter().map(socket).collect(),
             targets,
             hidden_owners: plan.hidden.len(),
+            hidden_owner_reasons: plan.owner_gaps.iter().map(|g| g.code()).collect(),
             freed: report.verification.map(Verification::all_free),
             free_ports: report.verification.map(|v| v.free.clone()),
             holders_after,

@@ -39,10 +39,9 @@ pub fn write_sockets(
         }
         Format::Jsonl => {
             for socket in sockets {
-                crate::render::sanitize::write_json(
-                    &mut *out,
-                    &SocketRecord::from_socket(socket, &snapshot.processes),
-                )?;
+                // The same record as `--json`: namespace hint and hidden
+                // owners included.
+                crate::render::sanitize::write_json(&mut *out, &socket_record(snapshot, socket))?;
                 writeln!(out)?;
             }
             Ok(())
