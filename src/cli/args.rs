@@ -215,8 +215,9 @@ The default 2s catches supervisors that restart within 2 seconds: systemd
 (RestartSec=100ms unless set), runit, daemontools and s6 (1 s), Docker
 restart policies (100 ms at first), shell loops with a short sleep. A slower
 one (systemd RestartSec=5s, Kubernetes back-off) needs a longer --settle.
-PID 1, porthole itself, its parent and kernel threads are never signalled;
-other users' processes need --force (and root).
+PID 1, porthole itself and kernel threads are never signalled; its parent
+and ancestors (the shell it runs in) need --allow-ancestors; other users'
+processes need --force (and root).
 
 Examples:
   porthole kill 3000                 stop what listens on 3000 (asks first)
@@ -294,6 +295,10 @@ pub struct KillArgs {
     /// Also stop processes of other users.
     #[arg(long)]
     pub force: bool,
+    /// Also stop porthole's parent and ancestors (the shell it runs in),
+    /// which ends the caller's own session.
+    #[arg(long)]
+    pub allow_ancestors: bool,
     /// Show what would be stopped; send nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,

@@ -93,8 +93,13 @@ pub enum Refusal {
     Init,
     /// porthole itself.
     Itself,
-    /// The shell (or program) that started porthole.
+    /// The shell (or program) that started porthole, and
+    /// `--allow-ancestors` was not given.
     Parent,
+    /// An ancestor of porthole above its parent (the shell behind `sudo`
+    /// or `sh -c`, a terminal multiplexer), and `--allow-ancestors` was not
+    /// given: stopping it ends the caller's own session.
+    Ancestor,
     /// A kernel thread: it cannot be signalled meaningfully.
     KernelThread,
     /// Another user's process and `--force` was not given.
@@ -109,11 +114,12 @@ impl Refusal {
     pub fn describe(&self) -> String {
         match self {
             Refusal::Init => {
-                "PID 1 holds the socket (a socket-activated unit? see `systemctl list-sockets`)"
+                "PID 1 holds the socket (a socket-activated unit? see `systemctl list-sockets`); porthole never signals PID 1, with any flag"
                     .to_string()
             }
             Refusal::Itself => "this is porthole itself".to_string(),
-            Refusal::Parent => "this is the program that started porthole".to_string(),
+            Refusal::Parent => "this is the program that started porthole (the shell it runs in?): stopping it ends this session; pass --allow-ancestors to stop it anyway".to_string(),
+            Refusal::Ancestor => "this is an ancestor of porthole (the shell behind sudo or sh -c, a terminal multiplexer?): stopping it ends this session; pass --allow-ancestors to stop it anyway".to_string(),
             Refusal::KernelThread => "a kernel thread".to_string(),
             Refusal::OtherUser { uid, user } => format!(
                 "belongs to another user ({}); pass --force to stop it",
@@ -131,6 +137,7 @@ impl Refusal {
             Refusal::Init => "pid_1",
             Refusal::Itself => "itself",
             Refusal::Parent => "parent",
+            Refusal::Ancestor => "ancestor",
             Refusal::KernelThread => "kernel_thread",
             Refusal::OtherUser { .. } => "other_user",
             Refusal::NamespaceInit { .. } => "namespace_init",

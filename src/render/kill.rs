@@ -604,7 +604,7 @@ pub struct TargetRecord {
     pub ports: Vec<u16>,
     /// `stop`, or `refused` with `refusal` saying why.
     pub action: &'static str,
-    /// `pid_1`, `itself`, `parent`, `kernel_thread`, `other_user`,
+    /// `pid_1`, `itself`, `parent`, `ancestor`, `kernel_thread`, `other_user`,
     /// `namespace_init`.
     pub refusal: Option<&'static str>,
     pub refusal_reason: Option<String>,

@@ -45,6 +45,9 @@ pub struct Request {
     pub ipv6: bool,
     /// Allow stopping processes of other users.
     pub force: bool,
+    /// Allow stopping porthole's parent and ancestors (the shell it runs
+    /// in): refused otherwise, since it ends the caller's own session.
+    pub allow_ancestors: bool,
     /// Whose listeners: the caller's namespace, every one, or (with
     /// `named_namespace`) one named by the user.
     pub namespaces: NamespaceSelection,
@@ -226,10 +229,13 @@ fn selects(request: &Request, socket: &Socket) -> bool {
 }
 
 /// Who is asking: the pids and uid a refusal is decided against.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Identity {
     pub pid: u32,
     pub parent_pid: u32,
+    /// The parent's ancestors up to (not including) PID 1: the shell
+    /// behind `sudo`, a terminal multiplexer, the login session.
+    pub ancestors: Vec<u32>,
     pub uid: u32,
     /// Effective uid 0: every process of this PID namespace is readable.
     pub privileged: bool,
@@ -237,9 +243,20 @@ pub struct Identity {
 
 impl Identity {
     pub fn current() -> Self {
+        let parent_pid = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32);
+        let mut ancestors = Vec::new();
+        let mut pid = parent_pid;
+        while let Some(stat) = process::read_stat(pid).filter(|_| pid > 1) {
+            pid = stat.parent_pid;
+            if pid <= 1 || ancestors.contains(&pid) {
+                break;
+            }
+            ancestors.push(pid);
+        }
         Identity {
             pid: std::process::id(),
-            parent_pid: rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32),
+            parent_pid,
+            ancestors,
             uid: rustix::process::getuid().as_raw(),
             privileged: rustix::process::geteuid().is_root(),
         }
@@ -276,16 +293,14 @@ pub fn plan_from(
             let process = processes.get(&pid).cloned();
             let stat = system.stat(pid);
             let namespace_init = system.namespace_init(pid);
-            let refusal =
-                refusal_for(pid, process.as_ref(), stat.as_ref(), request.force, identity).or_else(
-                    || {
-                        // Ending a namespace's init ends everything in it.
-                        namespace_init
-                            .as_ref()
-                            .filter(|_| !request.force)
-                            .map(|init| Refusal::NamespaceInit { processes: init.processes })
-                    },
-                );
+            let refusal = refusal_for(pid, process.as_ref(), stat.as_ref(), request, identity)
+                .or_else(|| {
+                    // Ending a namespace's init ends everything in it.
+                    namespace_init
+                        .as_ref()
+                        .filter(|_| !request.force)
+                        .map(|init| Refusal::NamespaceInit { processes: init.processes })
+                });
             let container_hint = process.as_ref().and_then(container_hint);
             Target {
                 pid,
@@ -315,17 +330,21 @@ fn refusal_for(
     pid: u32,
     process: Option<&Process>,
     stat: Option<&process::Stat>,
-    force: bool,
+    request: &Request,
     identity: &Identity,
 ) -> Option<Refusal> {
+    let force = request.force;
     if pid == 1 {
         return Some(Refusal::Init);
     }
     if pid == identity.pid {
         return Some(Refusal::Itself);
     }
-    if pid == identity.parent_pid {
+    if pid == identity.parent_pid && !request.allow_ancestors {
         return Some(Refusal::Parent);
+    }
+    if identity.ancestors.contains(&pid) && !request.allow_ancestors {
+        return Some(Refusal::Ancestor);
     }
     if stat.is_some_and(process::Stat::is_kernel_thread) {
         return Some(Refusal::KernelThread);
@@ -683,6 +702,7 @@ mod tests {
             ipv4: true,
             ipv6: true,
             force: false,
+            allow_ancestors: false,
             namespaces: NamespaceSelection::Current,
             named_namespace: None,
         }
@@ -707,7 +727,13 @@ mod tests {
 
     #[test]
     fn the_plan_refuses_what_must_not_be_stopped() {
-        let identity = Identity { pid: 100, parent_pid: 99, uid: 1000, privileged: false };
+        let identity = Identity {
+            pid: 100,
+            parent_pid: 99,
+            ancestors: vec![98],
+            uid: 1000,
+            privileged: false,
+        };
         let mut system = Scripted {
             sockets: [1, 2, 99, 500, 501, 600].into_iter().map(listener).collect(),
             ..Scripted::default()
@@ -763,7 +789,13 @@ mod tests {
 
     #[test]
     fn graceful_stops_escalate_only_for_survivors() {
-        let identity = Identity { pid: 100, parent_pid: 99, uid: 1000, privileged: false };
+        let identity = Identity {
+            pid: 100,
+            parent_pid: 99,
+            ancestors: vec![98],
+            uid: 1000,
+            privileged: false,
+        };
         let system = Scripted {
             sockets: vec![listener(500), listener(501)],
             stubborn: vec![501],
@@ -787,12 +819,19 @@ mod tests {
 
     #[test]
     fn refuses_init_self_parent_kthreads_and_other_users() {
-        let identity = Identity { pid: 100, parent_pid: 99, uid: 1000, privileged: false };
+        let identity = Identity {
+            pid: 100,
+            parent_pid: 99,
+            ancestors: vec![98],
+            uid: 1000,
+            privileged: false,
+        };
+        let (forced, plain) = (Request { force: true, ..request() }, request());
         let mine = Process { pid: 500, uid: 1000, ..Process::default() };
         let theirs = Process { pid: 501, uid: 0, user: Some("root".into()), ..Process::default() };
-        assert_eq!(refusal_for(1, None, None, true, &identity), Some(Refusal::Init));
-        assert_eq!(refusal_for(100, None, None, true, &identity), Some(Refusal::Itself));
-        assert_eq!(refusal_for(99, None, None, true, &identity), Some(Refusal::Parent));
+        assert_eq!(refusal_for(1, None, None, &forced, &identity), Some(Refusal::Init));
+        assert_eq!(refusal_for(100, None, None, &forced, &identity), Some(Refusal::Itself));
+        assert_eq!(refusal_for(99, None, None, &forced, &identity), Some(Refusal::Parent));
         let kthread = process::Stat {
             name: "kthreadd".into(),
             state: 'S',
@@ -801,15 +840,39 @@ mod tests {
             start_ticks: 1,
         };
         assert_eq!(
-            refusal_for(2, None, Some(&kthread), true, &identity),
+            refusal_for(2, None, Some(&kthread), &forced, &identity),
             Some(Refusal::KernelThread)
         );
-        assert_eq!(refusal_for(500, Some(&mine), None, false, &identity), None);
+        assert_eq!(refusal_for(500, Some(&mine), None, &plain, &identity), None);
         assert!(matches!(
-            refusal_for(501, Some(&theirs), None, false, &identity),
+            refusal_for(501, Some(&theirs), None, &plain, &identity),
             Some(Refusal::OtherUser { uid: 0, .. })
         ));
-        assert_eq!(refusal_for(501, Some(&theirs), None, true, &identity), None);
+        assert_eq!(refusal_for(501, Some(&theirs), None, &forced, &identity), None);
+    }
+
+    #[test]
+    fn ancestors_are_refused_unless_allowed() {
+        let identity = Identity {
+            pid: 100,
+            parent_pid: 99,
+            ancestors: vec![98, 50],
+            uid: 0,
+            privileged: true,
+        };
+        let forced = Request { force: true, ..request() };
+        for pid in [99, 98, 50] {
+            let refusal = refusal_for(pid, None, None, &forced, &identity);
+            assert!(matches!(refusal, Some(Refusal::Parent | Refusal::Ancestor)), "{pid}");
+            assert!(refusal.unwrap().describe().contains("--allow-ancestors"));
+        }
+        let allowed = Request { allow_ancestors: true, ..request() };
+        for pid in [99, 98, 50] {
+            assert_eq!(refusal_for(pid, None, None, &allowed, &identity), None, "{pid}");
+        }
+        // Never PID 1 nor porthole itself.
+        assert_eq!(refusal_for(1, None, None, &allowed, &identity), Some(Refusal::Init));
+        assert_eq!(refusal_for(100, None, None, &allowed, &identity), Some(Refusal::Itself));
     }
 
     #[test]

@@ -748,3 +748,53 @@ fn netns_names_that_are_not_namespaces_are_usage_errors() {
         assert!(output.stderr.contains("--netns"), "{output:?}");
     }
 }
+
+/// A listener that runs `sh -c 'PORTHOLE kill PORT ARGS… > OUT; true'`,
+/// so that it is porthole's grandparent (the shell is the parent), as a
+/// shell behind `sudo` or `sh -c` would be.
+const ANCESTOR: &str = r#"
+import os, socket, subprocess, sys, time
+porthole, out, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+port = s.getsockname()[1]
+print(port, flush=True)
+line = " ".join([porthole, "kill", str(port), "--yes", "--json"] + extra)
+subprocess.run(["sh", "-c", line + " > " + out + " 2>&1; echo $? >> " + out + ".code; true"])
+time.sleep(120)
+"#;
+
+#[test]
+fn an_ancestor_of_porthole_is_refused_without_allow_ancestors() {
+    let directory = tempfile::tempdir().unwrap();
+    let out = directory.path().join("out");
+    let binary = crate::util::binary();
+    let run = |extra: &[&str]| {
+        let _ = std::fs::remove_file(out.with_extension("code"));
+        let mut args = vec![binary.to_str().unwrap(), out.to_str().unwrap()];
+        args.extend(extra);
+        let (child, mut ready) = python(ANCESTOR, &args);
+        wait_for_line(&mut ready);
+        assert!(
+            eventually(Duration::from_secs(20), || out.with_extension("code").exists()),
+            "porthole finished"
+        );
+        let code = std::fs::read_to_string(out.with_extension("code")).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        (child, code.trim().to_string(), text)
+    };
+    let (child, code, text) = run(&[]);
+    assert_eq!(code, "2", "{text}");
+    let json_end = text.rfind('}').expect("a JSON report") + 1;
+    let report: serde_json::Value = serde_json::from_str(&text[..json_end]).expect("JSON");
+    assert_eq!(report["targets"][0]["pid"], child.pid(), "{report:#}");
+    assert_eq!(report["targets"][0]["refusal"], "ancestor", "{report:#}");
+    assert!(
+        report["targets"][0]["refusal_reason"].as_str().unwrap().contains("--allow-ancestors"),
+        "{report:#}"
+    );
+    assert!(process_alive(child.pid()), "the ancestor was not signalled");
+    drop(child);
+
+    let (child, code, text) = run(&["--allow-ancestors", "--grace", "1s"]);
+    assert!(eventually(Duration::from_secs(5), || !process_alive(child.pid())), "{code} {text}");
+}
