@@ -24,17 +24,33 @@ pub fn resolve(name: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
     Ok(addresses)
 }
 
+/// Whether `name` is `localhost` or a name under it (`app.localhost`),
+/// which RFC 6761 reserves for the loopback addresses.
+/// See: <https://www.rfc-editor.org/rfc/rfc6761#section-6.3>
+pub fn is_localhost(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// The loopback addresses `localhost` stands for.
+pub fn loopback_addresses() -> Vec<IpAddr> {
+    vec![IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)]
+}
+
 /// A listener's protocol, address and network namespace: listeners with
 /// the same key are one service (a `SO_REUSEPORT` group, forked workers).
 type ListenerKey = (Protocol, SocketAddr, Option<u64>);
 
 /// Classifies the sockets of one port into listeners, clients and local
 /// ends. `addresses` are what the host part resolved to (empty for a bare
-/// port); `meaning` is what the number means on this machine.
+/// port); `zone` the interface index of a scoped address
+/// (`[fe80::1%eth0]`), whose listeners bound to another interface do not
+/// serve it; `meaning` is what the number means on this machine.
 pub fn build(
     endpoint: String,
     port: u16,
     addresses: Vec<IpAddr>,
+    zone: Option<u32>,
     snapshot: Snapshot,
     meaning: PortMeaning,
 ) -> PortReport {
@@ -47,6 +63,10 @@ pub fn build(
         listeners
             .iter()
             .filter(|l| addresses.iter().any(|ip| l.serves(SocketAddr::new(*ip, port))))
+            // A socket bound to a link-local address with a zone is bound
+            // to that interface (`sk_bound_dev_if`), as is one bound with
+            // `SO_BINDTODEVICE`.
+            .filter(|l| zone.is_none_or(|zone| l.interface == 0 || l.interface == zone))
             .cloned()
             .collect()
     };
@@ -166,7 +186,7 @@ mod tests {
 
     fn report(sockets: Vec<Socket>, addresses: Vec<IpAddr>) -> PortReport {
         let snapshot = Snapshot { sockets, ..Snapshot::default() };
-        build("8080".into(), 8080, addresses, snapshot, meaning(8080))
+        build("8080".into(), 8080, addresses, None, snapshot, meaning(8080))
     }
 
     #[test]

@@ -33,6 +33,16 @@ impl DetailCache {
     }
 }
 
+/// Whether two paths lead to the same file (device and inode); false when
+/// either cannot be read.
+fn same_file(one: &str, other: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(one), std::fs::metadata(other)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// porthole's own mount namespace (`mnt:[N]`), read once per process.
 fn own_mount_namespace() -> Option<&'static std::path::PathBuf> {
     static OWN: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
@@ -66,9 +76,14 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         // Another user's process without root, or a kernel thread.
         Err(_) => (None, false),
     };
-    // Unreadable (another user's process without root): assumed shared.
-    let exe_other_mount_namespace = std::fs::read_link(format!("{base}/ns/mnt"))
-        .is_ok_and(|theirs| own_mount_namespace().is_some_and(|own| *own != theirs));
+    // Another mount namespace matters only when its path does not lead to
+    // its program from here (`ip netns exec` and systemd's PrivateTmp make
+    // mount namespaces that see the same files). Unreadable (another
+    // user's process without root): assumed shared.
+    let exe_other_mount_namespace = !exe_deleted
+        && std::fs::read_link(format!("{base}/ns/mnt"))
+            .is_ok_and(|theirs| own_mount_namespace().is_some_and(|own| *own != theirs))
+        && exe.as_deref().is_some_and(|path| !same_file(path, &format!("{base}/exe")));
     let cgroup = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
     let (unit, container) = parse_cgroup(&cgroup);
     let start_time = cache.boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks());

@@ -454,8 +454,8 @@ pub struct Process {
     /// The executable was deleted or replaced on disk after the start.
     pub exe_deleted: bool,
     /// The process lives in another mount namespace than porthole (a
-    /// container, `unshare -m`): `exe` is the path it sees there, which
-    /// may not exist here; here it is under `/proc/PID/root`.
+    /// container, `unshare -m`) and `exe`, the path it sees there, does
+    /// not lead to its program here; here it is under `/proc/PID/root`.
     pub exe_other_mount_namespace: bool,
     /// Command line arguments.
     pub cmdline: Vec<String>,

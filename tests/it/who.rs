@@ -284,3 +284,67 @@ fn an_executable_of_another_mount_namespace_is_shown_where_it_is_from_here() {
     let plan = porthole_run(&["kill", &port, "--dry-run"]);
     assert!(plan.stdout.contains(&format!("from here it is {here}")), "{plan:?}");
 }
+
+#[test]
+fn a_scoped_link_local_address_is_matched_on_its_interface() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    // fe80::1 on two interfaces: the zone tells the two addresses apart.
+    for step in [
+        "ip -6 addr add fe80::1/64 dev lo nodad",
+        "ip link add ph0 type veth peer name ph1",
+        "ip link set ph0 up",
+        "ip link set ph1 up",
+        "ip -6 addr add fe80::1/64 dev ph0 nodad",
+    ] {
+        let words: Vec<&str> = step.split(' ').collect();
+        netns.run_ok(words[0], &words[1..]);
+    }
+    let code = "import socket,sys,time\n\
+                s=socket.socket(socket.AF_INET6)\n\
+                s.bind(('fe80::1', 0, 0, socket.if_nametoindex('ph0'))); s.listen()\n\
+                print(s.getsockname()[1], flush=True); time.sleep(120)";
+    let (_server, mut out) = crate::util::python_in(&netns, code, &[]);
+    let port = wait_for_line(&mut out);
+    let on_ph0 = netns.porthole(&[&format!("[fe80::1%ph0]:{port}"), "--json"]);
+    assert_eq!(on_ph0.code, 0, "{on_ph0:?}");
+    assert_eq!(on_ph0.json()["serving"].as_array().unwrap().len(), 1, "{on_ph0:?}");
+    let on_lo = netns.porthole(&[&format!("[fe80::1%lo]:{port}"), "--json"]);
+    assert_eq!(on_lo.code, 0, "{on_lo:?}");
+    assert_eq!(on_lo.json()["serving"].as_array().unwrap().len(), 0, "{on_lo:?}");
+    let text = netns.porthole(&[&format!("[fe80::1%lo]:{port}")]);
+    assert!(text.stdout.contains("not for this address"), "{text:?}");
+    // `ip netns exec` gives the server a mount namespace of its own that
+    // sees the same files: nothing to say about its executable.
+    assert!(!text.stdout.contains("own mount namespace"), "{text:?}");
+}
+
+#[test]
+fn localhost_without_its_hosts_line_still_answers_and_says_why_clients_fail() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let port = 23458;
+    let _server = crate::util::server_in(&netns, "127.0.0.1", port, "hold");
+    let endpoint = format!("localhost:{port}");
+    let output = netns.porthole_with_hosts("# no localhost line\n", &[&endpoint, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(output.json()["serving"].as_array().unwrap().len(), 1, "{output:?}");
+    assert!(output.stderr.contains("'localhost' does not resolve here"), "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    // Any other name that does not resolve is still an error.
+    let other = netns.porthole_with_hosts("# empty\n", &[&format!("nowhere.invalid:{port}")]);
+    crate::util::assert_usage_error(&other, "unresolvable name");
+}
+
+#[test]
+fn a_name_with_several_addresses_is_matched_on_each() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let port = 23459;
+    let _v6 = crate::util::server_in(&netns, "::1", port, "hold");
+    let hosts = "127.0.0.1 multi\n::1 multi\n";
+    let output = netns.porthole_with_hosts(hosts, &[&format!("multi:{port}"), "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let addresses: Vec<&str> =
+        report["addresses"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(addresses.contains(&"127.0.0.1") && addresses.contains(&"::1"), "{report:#}");
+    assert_eq!(report["serving"].as_array().unwrap().len(), 1, "{report:#}");
+}
