@@ -24,6 +24,22 @@ pub fn resolve(name: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
     Ok(addresses)
 }
 
+/// Whether `socket` is a connected UDP socket whose destination is a UDP
+/// listener of this machine (same namespace): a loopback destination that
+/// a listener serves, or the very address a listener is bound to. A
+/// wildcard listener does not make every destination local.
+fn udp_client_of_local_listener(socket: &Socket, listeners: &[Socket]) -> bool {
+    let Some(remote) = socket.remote else { return false };
+    socket.protocol == Protocol::Udp
+        && listeners.iter().any(|listener| {
+            listener.protocol == Protocol::Udp
+                && listener.net_namespace == socket.net_namespace
+                && listener.serves(remote)
+                && (remote.ip().is_loopback()
+                    || listener.local.map(|l| l.ip()) == Some(remote.ip()))
+        })
+}
+
 /// Whether `name` is `localhost` or a name under it (`app.localhost`),
 /// which RFC 6761 reserves for the loopback addresses.
 /// See: <https://www.rfc-editor.org/rfc/rfc6761#section-6.3>
@@ -102,8 +118,15 @@ pub fn build(
                 local_ends.push(connection);
             }
         } else if socket.remote_port() == port && peer_of(socket).is_none() {
-            // The other end is not on this machine (or not in this namespace).
-            outbound.push(socket.clone());
+            if udp_client_of_local_listener(socket, &listeners) {
+                // A connected UDP client of a listener here: the server's
+                // socket stays unconnected, so no peer end pairs with it.
+                clients.push(Connection { near: None, far: Some(socket.clone()) });
+            } else {
+                // The other end is not on this machine (or not in this
+                // namespace).
+                outbound.push(socket.clone());
+            }
         }
     }
     let time_wait = sockets
@@ -293,5 +316,23 @@ mod tests {
         let v4 = listener("127.0.0.1:8080", 5);
         let v6 = listener("[::1]:8080", 5);
         assert!(!self::report(vec![v4, v6], Vec::new()).split_listeners);
+    }
+
+    #[test]
+    fn a_wildcard_udp_listener_does_not_make_every_destination_local() {
+        let listener = Socket::listening(Protocol::Udp, "0.0.0.0:53".parse().unwrap());
+        let connected = |remote: &str| {
+            Socket::ip(
+                Protocol::Udp,
+                "10.0.0.5:40000".parse().unwrap(),
+                remote.parse().unwrap(),
+                SocketState::Established,
+            )
+        };
+        let listeners = [listener];
+        assert!(udp_client_of_local_listener(&connected("127.0.0.1:53"), &listeners));
+        assert!(!udp_client_of_local_listener(&connected("192.0.2.1:53"), &listeners));
+        let specific = [Socket::listening(Protocol::Udp, "10.0.0.5:53".parse().unwrap())];
+        assert!(udp_client_of_local_listener(&connected("10.0.0.5:53"), &specific));
     }
 }

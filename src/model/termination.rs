@@ -365,6 +365,10 @@ pub enum OtherKind {
     /// `free --hold`, or a server between `bind()` and `listen()`): not a
     /// listener, but no other socket can bind the port.
     BoundOnly,
+    /// A connected socket whose local end is the port (a connected UDP
+    /// client, an outbound connection, a connection a server kept after
+    /// closing its listener), on a port nothing listens on.
+    Connected,
 }
 
 impl OtherKind {
@@ -373,6 +377,7 @@ impl OtherKind {
         match self {
             OtherKind::NotSelected => "not_selected",
             OtherKind::BoundOnly => "bound_only",
+            OtherKind::Connected => "connected",
         }
     }
 }

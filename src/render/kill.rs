@@ -515,6 +515,11 @@ fn write_others(out: &mut dyn Write, others: &[OtherSocket], port: u16) -> std::
                 "bound but not listening: connections are refused, but nothing else can bind \
                  the port (porthole kill stops listeners only)"
             }
+            OtherKind::Connected => {
+                "connected, not listening (a client's end, or a connection kept after its \
+                 listener closed): nothing else can bind the port while it lasts (porthole kill \
+                 stops listeners only)"
+            }
         };
         writeln!(out, "  {on} held by {}: {why}", Foreign(&who))?;
     }
@@ -570,7 +575,8 @@ pub struct ElsewhereRecord {
 #[derive(Debug, Serialize)]
 pub struct OtherSocketRecord {
     /// `not_selected` (another protocol or family than `-t/-u/-4/-6`
-    /// chose) or `bound_only` (bound without `listen()`).
+    /// chose), `bound_only` (bound without `listen()`) or `connected` (a
+    /// connected socket on a port nothing listens on).
     pub kind: &'static str,
     pub socket: SocketRecord,
 }

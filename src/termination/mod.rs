@@ -133,6 +133,10 @@ pub fn other_sockets(
         ..listeners_query(request)
     };
     let snapshot = system.snapshot(&query)?;
+    // Ports some listener still uses: their connections are its accepted
+    // ones, which go with it.
+    let listened: BTreeSet<u16> =
+        snapshot.sockets.iter().filter(|s| s.is_listener()).map(Socket::local_port).collect();
     let others = snapshot
         .sockets
         .iter()
@@ -150,6 +154,15 @@ pub fn other_sockets(
                 && socket.inode != 0
             {
                 OtherKind::BoundOnly
+            } else if socket.remote_port() != 0
+                && socket.inode != 0
+                && socket.state != crate::model::SocketState::TimeWait
+                && !listened.contains(&socket.local_port())
+            {
+                // A client's end (a connected UDP socket, an outbound TCP
+                // connection from this port) or a connection its server
+                // kept after closing the listener.
+                OtherKind::Connected
             } else {
                 return None;
             };

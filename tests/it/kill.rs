@@ -798,3 +798,22 @@ fn an_ancestor_of_porthole_is_refused_without_allow_ancestors() {
     let (child, code, text) = run(&["--allow-ancestors", "--grace", "1s"]);
     assert!(eventually(Duration::from_secs(5), || !process_alive(child.pid())), "{code} {text}");
 }
+
+#[test]
+fn a_connected_udp_socket_on_the_port_is_named_instead_of_nothing() {
+    // Bound to a port and connected elsewhere: not a listener, but no
+    // other UDP socket can bind the port while it lives.
+    let code = "import socket,time\n\
+                c=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.bind(('127.0.0.1', 0))\n\
+                c.connect(('127.0.0.1', 9))\n\
+                print(c.getsockname()[1], flush=True); time.sleep(120)";
+    let (client, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&["kill", &port, "-u", "--yes"]);
+    assert_eq!(output.code, 1, "nothing listened: {output:?}");
+    assert!(output.stdout.contains("but it is not free"), "{output:?}");
+    assert!(output.stdout.contains("connected, not listening"), "{output:?}");
+    let report = porthole_run(&["kill", &port, "--json"]).json();
+    assert_eq!(report["other_sockets"][0]["kind"], "connected", "{report:#}");
+    assert!(process_alive(client.pid()), "a client is never signalled");
+}

@@ -348,3 +348,25 @@ fn a_name_with_several_addresses_is_matched_on_each() {
     assert!(addresses.contains(&"127.0.0.1") && addresses.contains(&"::1"), "{report:#}");
     assert_eq!(report["serving"].as_array().unwrap().len(), 1, "{report:#}");
 }
+
+#[test]
+fn connected_udp_clients_of_a_local_listener_are_its_clients() {
+    // The server's UDP socket stays unconnected, so no peer end pairs with
+    // a client's: it is still a client of this machine's listener, not an
+    // outbound flow to somewhere else.
+    let code = "import socket,time\n\
+                s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0))\n\
+                c=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.connect(s.getsockname())\n\
+                print(s.getsockname()[1], flush=True); time.sleep(120)";
+    let (_udp, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&[&port, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["clients"].as_array().unwrap().len(), 1, "{report:#}");
+    assert_eq!(report["outbound"].as_array().unwrap().len(), 0, "{report:#}");
+    assert_eq!(report["clients"][0]["far"]["protocol"], "udp", "{report:#}");
+    let text = porthole_run(&[&port]);
+    assert!(text.stdout.contains("Clients (1)"), "{text:?}");
+    assert!(!text.stdout.contains("Outbound"), "{text:?}");
+}
