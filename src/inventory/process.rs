@@ -86,6 +86,7 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         && exe.as_deref().is_some_and(|path| !same_file(path, &format!("{base}/exe")));
     let cgroup = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
     let (unit, container) = parse_cgroup(&cgroup);
+    let unit_manager_uid = user_manager_uid(&cgroup);
     let start_time = cache.boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks());
     Some(Process {
         pid,
@@ -101,6 +102,7 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         state: parsed.state,
         parent_pid: parsed.parent_pid,
         unit,
+        unit_manager_uid,
         container,
     })
 }
@@ -269,6 +271,19 @@ pub fn parse_cgroup(text: &str) -> (Option<String>, Option<String>) {
     (unit, container)
 }
 
+/// The uid of the per-user service manager (`user@UID.service`) the
+/// process's unit runs under, `None` for a system unit: a user unit is
+/// stopped with `systemctl --user`, which `systemctl stop` cannot reach.
+pub fn user_manager_uid(text: &str) -> Option<u32> {
+    let path = text.lines().find_map(|line| line.strip_prefix("0::"))?;
+    let mut components = path.split('/');
+    let manager = components.find_map(|c| c.strip_prefix("user@")?.strip_suffix(".service"))?;
+    // The manager's own process is `user@UID.service/init.scope`, not a
+    // unit of it.
+    components.next()?;
+    manager.parse().ok()
+}
+
 fn container_id(component: &str) -> Option<String> {
     let trimmed = component.strip_suffix(".scope").unwrap_or(component);
     let id = trimmed.rsplit(['-', ':']).next().unwrap_or(trimmed);
@@ -355,5 +370,15 @@ mod tests {
         assert!(me.start_time.is_some());
         assert!(!me.cmdline.is_empty());
         assert_eq!(parse_status_uid("Name:\tx\nUid:\t1000\t1000\t1000\t1000\n"), Some(1000));
+    }
+
+    #[test]
+    fn user_units_name_their_manager() {
+        let user = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/vite.service\n";
+        assert_eq!(parse_cgroup(user).0.as_deref(), Some("vite.service"));
+        assert_eq!(user_manager_uid(user), Some(1000));
+        let system = "0::/system.slice/nginx.service\n";
+        assert_eq!(user_manager_uid(system), None);
+        assert_eq!(user_manager_uid("0::/user.slice/user-1000.slice/user@1000.service\n"), None);
     }
 }

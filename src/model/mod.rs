@@ -472,6 +472,9 @@ pub struct Process {
     pub parent_pid: u32,
     /// systemd unit (service or scope) the process belongs to.
     pub unit: Option<String>,
+    /// For a unit of a per-user service manager (`user@UID.service`), that
+    /// UID: the unit is stopped with `systemctl --user`.
+    pub unit_manager_uid: Option<u32>,
     /// Container id (Docker, Podman, containerd) when the cgroup names one.
     pub container: Option<String>,
 }
@@ -525,6 +528,24 @@ impl Process {
                 self.pid
             )),
         }
+    }
+
+    /// The command that stops the process's systemd service, as it runs
+    /// for the user porthole runs as (`caller_uid`): `systemctl stop UNIT`
+    /// for a system unit, `systemctl --user stop UNIT` for the caller's
+    /// own user unit, `systemctl --user -M USER@ stop UNIT` for another
+    /// user's. `None` when it is not in a service.
+    pub fn stop_service_command(&self, caller_uid: u32) -> Option<String> {
+        let unit = self.unit.as_deref().filter(|u| u.ends_with(".service"))?;
+        let unit = crate::shell::word(unit);
+        Some(match self.unit_manager_uid {
+            None => format!("systemctl stop {unit}"),
+            Some(uid) if uid == caller_uid => format!("systemctl --user stop {unit}"),
+            Some(uid) => {
+                let user = self.user.clone().filter(|_| self.uid == uid).unwrap_or(uid.to_string());
+                format!("systemctl --user -M {}@ stop {unit}", crate::shell::word(&user))
+            }
+        })
     }
 
     /// Stopped by a signal (`T`) or by a debugger (`t`).
@@ -750,5 +771,28 @@ mod tests {
         assert_eq!(SocketState::parse_user("time_wait"), Some(SocketState::TimeWait));
         assert_eq!(SocketState::parse_user("ESTAB"), Some(SocketState::Established));
         assert_eq!(SocketState::parse_user("bogus"), None);
+    }
+
+    #[test]
+    fn a_service_is_stopped_with_the_systemctl_that_reaches_it() {
+        let system = Process { uid: 33, unit: Some("nginx.service".into()), ..Process::default() };
+        assert_eq!(system.stop_service_command(0).as_deref(), Some("systemctl stop nginx.service"));
+        let user = Process {
+            uid: 1000,
+            user: Some("dev".into()),
+            unit: Some("vite.service".into()),
+            unit_manager_uid: Some(1000),
+            ..Process::default()
+        };
+        assert_eq!(
+            user.stop_service_command(1000).as_deref(),
+            Some("systemctl --user stop vite.service")
+        );
+        assert_eq!(
+            user.stop_service_command(0).as_deref(),
+            Some("systemctl --user -M dev@ stop vite.service")
+        );
+        let scope = Process { unit: Some("session-3.scope".into()), ..Process::default() };
+        assert_eq!(scope.stop_service_command(0), None);
     }
 }

@@ -213,6 +213,9 @@ pub struct Plan {
     /// namespace, so a hidden owner is never a matter of privileges and
     /// "run as root" is never the advice.
     pub privileged: bool,
+    /// The uid porthole runs as: `systemctl --user` reaches only the
+    /// caller's own user units.
+    pub caller_uid: u32,
     /// The network namespaces the listeners are in, when porthole looked
     /// beyond its own (`--netns all|NAME|PATH`); empty otherwise.
     pub namespaces: Vec<super::Namespace>,

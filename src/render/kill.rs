@@ -72,7 +72,9 @@ fn label(pid: u32, process: Option<&Process>) -> String {
 }
 
 /// Advice lines for one target: supervisors and containers.
-pub fn target_hints(target: &Target) -> Vec<String> {
+/// `caller_uid` is the uid porthole runs as: a user unit's stop command
+/// depends on it.
+pub fn target_hints(target: &Target, caller_uid: u32) -> Vec<String> {
     let mut hints = Vec::new();
     let name = label(target.pid, target.process.as_ref());
     if let Some(init) = &target.namespace_init {
@@ -116,11 +118,12 @@ pub fn target_hints(target: &Target) -> Vec<String> {
     if let Some(remark) = target.process.as_ref().and_then(Process::exe_remark) {
         hints.push(format!("{name}: {remark}"));
     }
-    if let Some(unit) = target.process.as_ref().and_then(|p| p.unit.as_deref()) {
-        if unit.ends_with(".service") && !unit.starts_with("user@") {
-            hints.push(format!(
-                "{name} belongs to {unit}; systemd may restart it: systemctl stop {unit}"
-            ));
+    if let Some(process) = target.process.as_ref() {
+        let unit = process.unit.as_deref().unwrap_or_default();
+        if !unit.starts_with("user@") {
+            if let Some(command) = process.stop_service_command(caller_uid) {
+                hints.push(format!("{name} belongs to {unit}; systemd may restart it: {command}"));
+            }
         }
     }
     hints
@@ -219,7 +222,7 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
         }
     }
     for target in plan.targets.iter() {
-        for hint in target_hints(target) {
+        for hint in target_hints(target, plan.caller_uid) {
             writeln!(out, "  note: {}", Foreign(&hint))?;
         }
     }
@@ -270,7 +273,7 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>, privileged: bool) -> St
     }
 }
 
-fn holder_text(holder: &Holder, privileged: bool) -> String {
+fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
     let who = match holder.pid {
         Some(pid) => label(pid, holder.process.as_ref()),
         None if privileged => {
@@ -296,10 +299,10 @@ fn holder_text(holder: &Holder, privileged: bool) -> String {
                 text.push_str(&format!(", started by {} ({})", parent.pid, parent.command_line()));
             }
             text.push_str(": a supervisor restarted it");
-            let unit = holder.process.as_ref().and_then(|p| p.unit.as_deref());
-            match unit {
-                Some(unit) if unit.ends_with(".service") => {
-                    text.push_str(&format!("; stop the unit instead: systemctl stop {unit}"));
+            let command = holder.process.as_ref().and_then(|p| p.stop_service_command(caller_uid));
+            match command {
+                Some(command) => {
+                    text.push_str(&format!("; stop the unit instead: {command}"));
                 }
                 _ => {
                     if let Some(parent) = &holder.parent {
@@ -337,7 +340,11 @@ pub fn write_results(
             writeln!(
                 out,
                 "{}",
-                style.red(&sanitize(&holder_text(holder, report.plan.privileged)))
+                style.red(&sanitize(&holder_text(
+                    holder,
+                    report.plan.privileged,
+                    report.plan.caller_uid
+                )))
             )?;
         }
         for &port in &verification.free {
@@ -676,7 +683,7 @@ impl KillRecord {
                     action: if target.will_stop() { "stop" } else { "refused" },
                     refusal: target.refusal.as_ref().map(|r| r.code()),
                     refusal_reason: target.refusal.as_ref().map(|r| r.describe()),
-                    hints: target_hints(target),
+                    hints: target_hints(target, plan.caller_uid),
                     namespace_processes: target.namespace_init.as_ref().map(|i| i.processes),
                     signals: outcome
                         .map(|o| o.signals.iter().map(|s| s.name()).collect())

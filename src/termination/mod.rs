@@ -335,6 +335,7 @@ pub fn plan_from(
         owner_gaps,
         processes,
         privileged: identity.privileged,
+        caller_uid: identity.uid,
         namespaces,
     }
 }
