@@ -817,3 +817,26 @@ fn a_connected_udp_socket_on_the_port_is_named_instead_of_nothing() {
     assert_eq!(report["other_sockets"][0]["kind"], "connected", "{report:#}");
     assert!(process_alive(client.pid()), "a client is never signalled");
 }
+
+#[test]
+fn a_server_in_another_pid_namespace_is_named_and_signalled_by_its_host_pid() {
+    if !is_root() {
+        crate::util::skip("unshare -p needs root");
+        return;
+    }
+    // Not the namespace's init (the shell is): an ordinary process whose
+    // pid inside is small and means nothing out here.
+    let mut command = Command::new("unshare");
+    command.args(["-p", "-f", "--mount-proc", "sh", "-c", "\"$@\" & wait", "sh", "python3"]);
+    let (_namespace, mut out) = python_via(command, SERVER, &["plain"]);
+    let line = wait_for_line(&mut out);
+    let mut fields = line.split_whitespace();
+    let port = fields.next().unwrap().to_string();
+    let inner_pid: u32 = fields.next().unwrap().parse().unwrap();
+    let report = porthole_run(&["kill", &port, "--yes", "--json"]).json();
+    let pid = report["targets"][0]["pid"].as_u64().expect("a target") as u32;
+    assert_ne!(pid, inner_pid, "the host's pid, not the namespace's: {report:#}");
+    assert_eq!(report["targets"][0]["outcome"], "exited", "{report:#}");
+    assert_eq!(report["freed"], true, "{report:#}");
+    assert!(!process_alive(pid));
+}

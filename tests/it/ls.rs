@@ -552,3 +552,18 @@ fn hidden_owners_say_why_in_json_too() {
     let seen = porthole_run(&["ls", "-t", "--port", &port, "--json"]).json();
     assert_eq!(seen[0]["hidden_owner_reasons"], Value::Null, "{seen:#}");
 }
+
+#[test]
+fn jsonl_records_name_their_namespace_as_json_does() {
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let _server = util::server_in(&netns, "127.0.0.1", port, "hold");
+    let output = porthole_run(&["ls", "--netns", "all", "--port", &port.to_string(), "--jsonl"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let record: Value = serde_json::from_str(output.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        record["net_namespace_hint"],
+        format!("netns {}", netns.name).as_str(),
+        "{output:?}"
+    );
+}
