@@ -159,21 +159,38 @@ pub fn enumerate_one(
     query: &Query,
 ) -> Result<AllNamespaces, InventoryError> {
     let (current, found) = discover();
-    let entry =
-        found.into_iter().find(|f| f.namespace.inode == handle.inode).unwrap_or_else(|| {
-            // A bind mount outside /run/netns with nobody inside: only the
-            // path itself leads there.
-            Found {
-                namespace: Namespace {
-                    inode: handle.inode,
-                    is_current: handle.inode == current,
-                    name: None,
-                    example_pid: None,
-                    container: None,
-                },
-                handle: handle.path.clone(),
-            }
+    let known = found.into_iter().find(|f| f.namespace.inode == handle.inode);
+    if known.is_none() && crate::sys::netns::inode_of(&handle.path).ok() != Some(handle.inode) {
+        // No process lives in it and its path leads elsewhere or nowhere
+        // (`/proc/PID/ns/net` of a process that exited, a deleted `ip
+        // netns`): the namespace is gone, and so are its sockets.
+        let namespace = Namespace {
+            inode: handle.inode,
+            is_current: false,
+            name: None,
+            example_pid: None,
+            container: None,
+        };
+        return Ok(AllNamespaces {
+            sockets: Vec::new(),
+            namespaces: vec![namespace],
+            source: Source::Netlink,
         });
+    }
+    let entry = known.unwrap_or_else(|| {
+        // A bind mount outside /run/netns with nobody inside: only the
+        // path itself leads there.
+        Found {
+            namespace: Namespace {
+                inode: handle.inode,
+                is_current: handle.inode == current,
+                name: None,
+                example_pid: None,
+                container: None,
+            },
+            handle: handle.path.clone(),
+        }
+    });
     let (mut sockets, source) = if entry.namespace.inode == current {
         enumerate_current(query)?
     } else {

@@ -840,3 +840,27 @@ fn a_server_in_another_pid_namespace_is_named_and_signalled_by_its_host_pid() {
     assert_eq!(report["freed"], true, "{report:#}");
     assert!(!process_alive(pid));
 }
+
+#[test]
+fn a_namespace_without_a_name_is_reached_through_its_process_and_checked_after_it_is_gone() {
+    if !is_root() {
+        crate::util::skip("unshare -n needs root");
+        return;
+    }
+    // A container-like namespace: no `ip netns` name, one process inside,
+    // which takes the namespace with it when it exits.
+    let mut command = Command::new("unshare");
+    command.args(["-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh", "python3"]);
+    let (server, mut out) = python_via(command, SERVER, &["plain"]);
+    let line = wait_for_line(&mut out);
+    let port = line.split_whitespace().next().unwrap().to_string();
+    let report = porthole_run(&["kill", &port, "--json"]).json();
+    let command = report["elsewhere"][0]["command"].as_str().expect("a command").to_string();
+    assert_eq!(command, format!("porthole kill {port} --netns /proc/{}/ns/net", server.pid()));
+    let mut words: Vec<&str> = command.split(' ').skip(1).collect();
+    words.push("--yes");
+    let output = porthole_run(&words);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(&format!("Port {port} is free")), "{output:?}");
+    assert!(!process_alive(server.pid()));
+}
