@@ -650,7 +650,13 @@ impl KillRecord {
         let plan = report.plan;
         let processes: &BTreeMap<u32, Process> = &plan.processes;
         let socket = |s: &Socket| {
-            SocketRecord::from_socket(s, processes).with_owner_gaps(s, &plan.owner_gaps)
+            let mut record =
+                SocketRecord::from_socket(s, processes).with_owner_gaps(s, &plan.owner_gaps);
+            // With `--netns all|NAME|PATH`: which namespace, as `ls` says.
+            record.net_namespace_hint = s.net_namespace.and_then(|inode| {
+                plan.namespaces.iter().find(|n| n.inode == inode).map(|n| n.hint(processes))
+            });
+            record
         };
         let targets = plan
             .targets

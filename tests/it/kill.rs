@@ -728,6 +728,15 @@ fn netns_all_stops_listeners_in_every_namespace_and_names_them() {
     let (outside, mut ready) = python(SERVER, &["plain", &port.to_string()]);
     wait_for_line(&mut ready);
     let text = port.to_string();
+    let plan = porthole_run(&["kill", &text, "--netns", "all", "--dry-run", "--json"]).json();
+    let hints: Vec<&str> = plan["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["net_namespace_hint"].as_str().unwrap_or(""))
+        .collect();
+    assert!(hints.contains(&format!("netns {}", netns.name).as_str()), "{plan:#}");
+    assert!(hints.contains(&"current"), "{plan:#}");
     let output = porthole_run(&["kill", &text, "--netns", "all", "--yes"]);
     assert_eq!(output.code, 0, "{output:?}");
     assert!(output.stdout.contains(&format!("in netns {}", netns.name)), "{output:?}");
