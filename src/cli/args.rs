@@ -151,9 +151,10 @@ pub struct LsArgs {
     /// Socket state, as ss spells it (LISTEN, ESTAB, TIME-WAIT, UNCONN…).
     #[arg(long, value_name = "STATE")]
     pub state: Option<String>,
-    /// Network namespaces to list.
-    #[arg(long, value_enum, default_value = "current")]
-    pub netns: NetnsArg,
+    /// Network namespaces to list: current, all, a name from `ip netns
+    /// list`, or a namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH|all", default_value = "current")]
+    pub netns: String,
     /// Skip the process scan (faster; no PID/PROCESS column).
     #[arg(long)]
     pub no_owners: bool,
@@ -179,9 +180,10 @@ pub struct WhoArgs {
     /// Only UDP.
     #[arg(short = 'u', long)]
     pub udp: bool,
-    /// Network namespaces to look in.
-    #[arg(long, value_enum, default_value = "current")]
-    pub netns: NetnsArg,
+    /// Network namespaces to look in: current, all, a name from `ip netns
+    /// list`, or a namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH|all", default_value = "current")]
+    pub netns: String,
     /// Output as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -213,8 +215,9 @@ The default 2s catches supervisors that restart within 2 seconds: systemd
 (RestartSec=100ms unless set), runit, daemontools and s6 (1 s), Docker
 restart policies (100 ms at first), shell loops with a short sleep. A slower
 one (systemd RestartSec=5s, Kubernetes back-off) needs a longer --settle.
-PID 1, porthole itself, its parent and kernel threads are never signalled;
-other users' processes need --force (and root).
+PID 1, porthole itself and kernel threads are never signalled; its parent
+and ancestors (the shell it runs in) need --allow-ancestors; other users'
+processes need --force (and root).
 
 Examples:
   porthole kill 3000                 stop what listens on 3000 (asks first)
@@ -223,6 +226,7 @@ Examples:
   porthole kill 8000 --signal INT    send SIGINT only (like Ctrl-C)
   porthole kill 53 --udp --dry-run   show the UDP listener, stop nothing
   porthole kill 3000 --yes --no-fail in scripts: nothing listening is fine
+  porthole kill 8080 --netns demo    the listener in `ip netns` namespace demo
 
 Exit status: 0 the ports are free, 1 nothing was listening (0 with
 --no-fail), 2 error, refused, declined, or a port is still held.";
@@ -291,12 +295,20 @@ pub struct KillArgs {
     /// Also stop processes of other users.
     #[arg(long)]
     pub force: bool,
+    /// Also stop porthole's parent and ancestors (the shell it runs in),
+    /// which ends the caller's own session.
+    #[arg(long)]
+    pub allow_ancestors: bool,
     /// Show what would be stopped; send nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
     /// Exit 0 when nothing listens on the ports.
     #[arg(long)]
     pub no_fail: bool,
+    /// Network namespace whose listeners to stop: current, all, a name
+    /// from `ip netns list`, or a namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH|all", default_value = "current")]
+    pub netns: String,
     /// Output as one JSON object.
     #[arg(long)]
     pub json: bool,

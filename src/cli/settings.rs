@@ -72,6 +72,7 @@ impl LsSettings {
             })
             .transpose()?;
         let pid = pid.as_deref().map(parse_pid).transpose()?;
+        let (namespaces, named_namespace) = resolve_netns(&netns)?;
         if no_owners && (pid.is_some() || process.is_some()) {
             bail!("--no-owners cannot be combined with --pid or --process");
         }
@@ -89,7 +90,8 @@ impl LsSettings {
             match_remote_port: false,
             owners: !no_owners,
             owner_limit: crate::inventory::owners::ScanLimit::AllOwners,
-            namespaces: netns_selection(netns),
+            namespaces,
+            named_namespace,
             backend: Default::default(),
             connected_only: false,
         };
@@ -117,6 +119,8 @@ pub struct WhoSettings {
     pub tcp: bool,
     pub udp: bool,
     pub namespaces: NamespaceSelection,
+    /// `--netns NAME|PATH`: the one namespace to look in.
+    pub named_namespace: Option<crate::inventory::NamespaceHandle>,
     pub format: Format,
 }
 
@@ -124,13 +128,32 @@ impl WhoSettings {
     pub fn resolve(args: WhoArgs) -> anyhow::Result<Self> {
         let WhoArgs { endpoint, tcp, udp, netns, json } = args;
         let parsed = Endpoint::parse(&endpoint).with_context(|| format!("'{endpoint}'"))?;
+        let (namespaces, named_namespace) = resolve_netns(&netns)?;
         Ok(WhoSettings {
             endpoint: parsed,
             tcp: tcp || !udp,
             udp: udp || !tcp,
-            namespaces: netns_selection(netns),
+            namespaces,
+            named_namespace,
             format: if json { Format::Json } else { Format::Table },
         })
+    }
+}
+
+/// `--netns` of `ls`, `porthole PORT` and `kill`: `current` (the default),
+/// `all`, a name from `ip netns list`, or a path to a namespace file.
+pub fn resolve_netns(
+    text: &str,
+) -> anyhow::Result<(NamespaceSelection, Option<crate::inventory::NamespaceHandle>)> {
+    match text {
+        "current" => Ok((NamespaceSelection::Current, None)),
+        "all" => Ok((NamespaceSelection::All, None)),
+        "" => bail!("--netns '': expected current, all, a name from `ip netns list` or a path such as /proc/PID/ns/net"),
+        _ => {
+            let handle = crate::inventory::namespaces::lookup(text)
+                .with_context(|| format!("--netns '{text}'"))?;
+            Ok((NamespaceSelection::Current, Some(handle)))
+        }
     }
 }
 
@@ -174,10 +197,13 @@ impl KillSettings {
             signal,
             settle,
             force,
+            allow_ancestors,
             dry_run,
             no_fail,
+            netns,
             json,
         } = args;
+        let (namespaces, named_namespace) = resolve_netns(&netns)?;
         let mut parsed = Vec::new();
         for text in &ports {
             let port = parse_port(text)?;
@@ -204,6 +230,9 @@ impl KillSettings {
                 ipv4: ipv4 || !ipv6,
                 ipv6: ipv6 || !ipv4,
                 force,
+                allow_ancestors,
+                namespaces,
+                named_namespace,
             },
             method,
             settle,
@@ -534,6 +563,7 @@ impl AuditSettings {
             owners: true,
             owner_limit: crate::inventory::owners::ScanLimit::AllOwners,
             namespaces: netns_selection(netns),
+            named_namespace: None,
             backend: Default::default(),
             connected_only: false,
         };

@@ -27,12 +27,23 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     } else {
         Vec::new()
     };
+    // A listener in another namespace (a container) is out of reach as
+    // asked; the report names the `--netns` that reaches it.
+    let elsewhere = if plan.is_empty() {
+        termination::listeners_elsewhere(&system, &settings.request)
+            .context("listing other network namespaces")?
+    } else {
+        Vec::new()
+    };
+    let flags = settings.request.flags();
     let report = KillReport {
         plan: &plan,
         dry_run: settings.dry_run,
         outcomes: None,
         verification: None,
         others: &others,
+        elsewhere: &elsewhere,
+        flags: &flags,
         now,
     };
     if plan.is_empty() {
@@ -49,6 +60,9 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             write_report(out, &report, settings.format, style)?;
         }
         // The table above already says why, process by process.
+        if plan.targets.is_empty() && plan.ownerless() {
+            bail!("nothing was stopped: no process holds the listening socket, so none can be signalled");
+        }
         bail!("nothing was stopped");
     }
     if settings.dry_run {
@@ -76,6 +90,8 @@ pub fn run(args: KillArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         outcomes: Some(&outcomes),
         verification: Some(&verification),
         others: &others,
+        elsewhere: &[],
+        flags: &flags,
         now,
     };
     write_report(out, &report, settings.format, style)?;

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::cli::args::WhoArgs;
 use crate::cli::settings::WhoSettings;
-use crate::commands::{ls::report_visibility, ExitStatus};
+use crate::commands::{ls::report_visibility, warn, ExitStatus};
 use crate::inventory::{self, port_report, Query};
 use crate::render::port::write_report;
 use crate::render::Style;
@@ -15,24 +15,36 @@ use crate::target::Host;
 
 pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = WhoSettings::resolve(args)?;
-    let addresses = match &settings.endpoint.host {
-        None => Vec::new(),
-        Some(Host::Ip(ip)) => vec![*ip],
-        // Listeners are matched by address and port; the kernel reports no
-        // zone for them, so one would change nothing.
-        Some(Host::Scoped { address, .. }) => anyhow::bail!(
-            "'{}': a zone id does not apply here (listeners are matched by address and port): write [{address}]:{}",
-            settings.endpoint,
-            settings.endpoint.port
-        ),
-        Some(Host::Name(name)) => {
-            port_report::resolve(name, settings.endpoint.port).with_context(|| format!("resolving '{name}'"))?
+    let (addresses, zone) = match &settings.endpoint.host {
+        None => (Vec::new(), None),
+        Some(Host::Ip(ip)) => (vec![*ip], None),
+        // The kernel binds a socket of a scoped address to its interface,
+        // and reports that interface for it.
+        Some(Host::Scoped { address, scope_id, .. }) => {
+            (vec![std::net::IpAddr::V6(*address)], Some(*scope_id))
         }
+        Some(Host::Name(name)) => match port_report::resolve(name, settings.endpoint.port) {
+            Ok(addresses) => (addresses, None),
+            // `localhost` means the loopback addresses (RFC 6761) even when
+            // /etc/hosts lost its line; clients that look it up fail,
+            // which is said, but who holds the port is still answered.
+            Err(error) if port_report::is_localhost(name) => {
+                warn(&format!(
+                    "'{name}' does not resolve here ({error}; is its line missing from /etc/hosts?): \
+                     clients that look it up fail; showing 127.0.0.1 and ::1, which it means"
+                ));
+                (port_report::loopback_addresses(), None)
+            }
+            Err(error) => {
+                return Err(anyhow::Error::new(error).context(format!("resolving '{name}'")))
+            }
+        },
     };
     let query = Query {
         tcp: settings.tcp,
         udp: settings.udp,
         namespaces: settings.namespaces,
+        named_namespace: settings.named_namespace.clone(),
         ..Query::for_port(settings.endpoint.port)
     };
     let snapshot = inventory::snapshot(&query).context("listing sockets")?;
@@ -41,6 +53,7 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         settings.endpoint.to_string(),
         settings.endpoint.port,
         addresses,
+        zone,
         snapshot,
         crate::portinfo::describe(settings.endpoint.port),
     );

@@ -109,6 +109,15 @@ pub enum NamespaceSelection {
     All,
 }
 
+/// A network namespace the user named: the file to enter it through and
+/// its inode (which labels its sockets and finds who lives in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceHandle {
+    /// `/run/netns/NAME`, `/proc/PID/ns/net` or any bind mount of one.
+    pub path: String,
+    pub inode: u64,
+}
+
 /// What to enumerate. The engine uses it to ask the kernel for less (a
 /// LISTEN-only dump skips the established hash) and to skip the `/proc` scan.
 #[derive(Debug, Clone)]
@@ -132,6 +141,10 @@ pub struct Query {
     /// *a* holder and read its state, much faster on a busy machine).
     pub owner_limit: owners::ScanLimit,
     pub namespaces: NamespaceSelection,
+    /// With [`NamespaceSelection::Current`], the one namespace to read
+    /// instead of the caller's (`--netns NAME|PATH`); its sockets are
+    /// labelled with its inode. Ignored with [`NamespaceSelection::All`].
+    pub named_namespace: Option<NamespaceHandle>,
     pub backend: Backend,
     /// TCP: only sockets with a live peer (ESTABLISHED to CLOSING), not
     /// TIME-WAIT, SYN-SENT or CLOSE — a busy server has tens of thousands
@@ -153,6 +166,7 @@ impl Default for Query {
             owners: true,
             owner_limit: owners::ScanLimit::AllOwners,
             namespaces: NamespaceSelection::Current,
+            named_namespace: None,
             backend: Backend::Auto,
             connected_only: false,
         }
@@ -218,12 +232,16 @@ pub trait Inventory {
 /// Takes a full snapshot: sockets, owners and owner details.
 pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
     let mut visibility = Visibility::default();
-    let (mut sockets, source, found_namespaces) = match query.namespaces {
-        NamespaceSelection::Current => {
+    let (mut sockets, source, found_namespaces) = match (query.namespaces, &query.named_namespace) {
+        (NamespaceSelection::Current, Some(handle)) => {
+            let listing = namespaces::enumerate_one(handle, query)?;
+            (listing.sockets, listing.source, listing.namespaces)
+        }
+        (NamespaceSelection::Current, None) => {
             let (sockets, source) = enumerate_current(query)?;
             (sockets, source, Vec::new())
         }
-        NamespaceSelection::All => {
+        (NamespaceSelection::All, _) => {
             let listing = namespaces::enumerate_all(query, &mut visibility)?;
             (listing.sockets, listing.source, listing.namespaces)
         }

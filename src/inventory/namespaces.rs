@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{enumerate_current, procfs::Procfs, Inventory, InventoryError, Query};
+use super::{enumerate_current, procfs::Procfs, Inventory, InventoryError, NamespaceHandle, Query};
 use crate::model::{Namespace, Socket, Source, Visibility};
 
 /// Sockets of all namespaces, each labelled with its namespace inode.
@@ -101,6 +101,105 @@ pub fn enumerate_all(
         }
     }
     Ok(AllNamespaces { sockets, namespaces, source })
+}
+
+/// Why `--netns NAME|PATH` names no network namespace.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("no network namespace is named '{name}' (`ip netns list` shows the names; a path such as /proc/PID/ns/net works too)")]
+    NoSuchName { name: String },
+    #[error("{path} is not a network namespace (expected /run/netns/NAME, /proc/PID/ns/net or a bind mount of one)")]
+    NotANamespace { path: String },
+    #[error("{path}")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Finds the namespace `text` names: a name given to `ip netns add` (a
+/// file in `/run/netns`), or, when it contains a `/`, a path to a
+/// namespace file (`/proc/PID/ns/net`, a container runtime's bind mount).
+pub fn lookup(text: &str) -> Result<NamespaceHandle, LookupError> {
+    let named = !text.contains('/');
+    let path = if named { format!("/run/netns/{text}") } else { text.to_string() };
+    match crate::sys::netns::is_network_namespace(&path) {
+        Ok(true) => {}
+        Ok(false) => return Err(LookupError::NotANamespace { path }),
+        Err(error) if named && error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LookupError::NoSuchName { name: text.to_string() })
+        }
+        Err(source) => return Err(LookupError::Unreadable { path, source }),
+    }
+    let inode = crate::sys::netns::inode_of(&path)
+        .map_err(|source| LookupError::Unreadable { path: path.clone(), source })?;
+    Ok(NamespaceHandle { path, inode })
+}
+
+/// The argument that names namespace `namespace` to `--netns`, as a user
+/// would type it: `current` for the caller's own, its `ip netns` name, or
+/// else the namespace file of a
+/// process inside it (`pid` preferred, e.g. the listener's owner).
+pub fn argument_for(namespace: &Namespace, pid: Option<u32>) -> Option<String> {
+    if namespace.is_current {
+        return Some("current".to_string());
+    }
+    if let Some(name) = &namespace.name {
+        return Some(name.clone());
+    }
+    pid.or(namespace.example_pid).map(|pid| format!("/proc/{pid}/ns/net"))
+}
+
+/// Enumerates the one namespace the user named (`--netns NAME|PATH`): its
+/// sockets labelled with its inode, and what is known of it (its `ip
+/// netns` name, a process inside) from the same discovery as `--netns all`.
+pub fn enumerate_one(
+    handle: &NamespaceHandle,
+    query: &Query,
+) -> Result<AllNamespaces, InventoryError> {
+    let (current, found) = discover();
+    let known = found.into_iter().find(|f| f.namespace.inode == handle.inode);
+    if known.is_none() && crate::sys::netns::inode_of(&handle.path).ok() != Some(handle.inode) {
+        // No process lives in it and its path leads elsewhere or nowhere
+        // (`/proc/PID/ns/net` of a process that exited, a deleted `ip
+        // netns`): the namespace is gone, and so are its sockets.
+        let namespace = Namespace {
+            inode: handle.inode,
+            is_current: false,
+            name: None,
+            example_pid: None,
+            container: None,
+        };
+        return Ok(AllNamespaces {
+            sockets: Vec::new(),
+            namespaces: vec![namespace],
+            source: Source::Netlink,
+        });
+    }
+    let entry = known.unwrap_or_else(|| {
+        // A bind mount outside /run/netns with nobody inside: only the
+        // path itself leads there.
+        Found {
+            namespace: Namespace {
+                inode: handle.inode,
+                is_current: handle.inode == current,
+                name: None,
+                example_pid: None,
+                container: None,
+            },
+            handle: handle.path.clone(),
+        }
+    });
+    let (mut sockets, source) = if entry.namespace.inode == current {
+        enumerate_current(query)?
+    } else {
+        read_other(&entry, query)?
+    };
+    for socket in &mut sockets {
+        socket.net_namespace = Some(handle.inode);
+    }
+    Ok(AllNamespaces { sockets, namespaces: vec![entry.namespace], source })
 }
 
 /// Reads a namespace other than ours: enter it on a helper thread, or fall

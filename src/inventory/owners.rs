@@ -18,10 +18,14 @@
 //! # Platform specific behavior
 //! Processes exit while being read; `ENOENT`/`ESRCH` are counted as
 //! vanished, `EACCES` (another user's process without root) as unreadable.
-//! A process whose main thread exited before its other threads (a zombie
-//! leader) shows an empty `/proc/PID/fd` while those threads still hold
-//! its sockets; when a wanted socket is left without an owner, the fd
-//! tables of such processes are read through `/proc/PID/task/TID/fd`.
+//! `/proc/PID/fd` is the table of the thread-group leader. Two kinds of
+//! process hold sockets elsewhere: one whose main thread exited before its
+//! other threads (a zombie leader shows an empty `/proc/PID/fd` while those
+//! threads still hold its sockets), and one with a thread that called
+//! `unshare(CLONE_FILES)` (its own table, seen only in
+//! `/proc/PID/task/TID/fd`). When a wanted socket is left without an
+//! owner, the tables of threads that do not share their leader's
+//! (`kcmp(KCMP_FILES)`) are read too, and the socket is the process's.
 
 use std::collections::HashSet;
 use std::ffi::CStr;
@@ -99,17 +103,17 @@ pub fn scan_among(wanted: &[u64], limit: ScanLimit, pids: Vec<u32>) -> OwnerScan
     });
     let mut result = OwnerScan::default();
     let mut pairs = Vec::new();
-    let mut empty = Vec::new();
+    let mut read = Vec::new();
     for partial in partials {
         result.unreadable_processes += partial.unreadable;
         result.vanished_processes += partial.vanished;
         pairs.extend(partial.hits);
-        empty.extend(partial.empty);
+        read.extend(partial.read);
     }
     let attributed: HashSet<u64> = pairs.iter().map(|&(inode, _)| inode).collect();
     let orphans: HashSet<u64> = wanted.difference(&attributed).copied().collect();
     if !orphans.is_empty() {
-        pairs.extend(zombie_leader_owners(&empty, &orphans));
+        pairs.extend(thread_table_owners(&read, &orphans));
     }
     result.owners = OwnerIndex::new(pairs);
     result
@@ -155,9 +159,9 @@ struct Shared<'a> {
 #[derive(Default)]
 struct Partial {
     hits: Vec<(u64, u32)>,
-    /// Processes with no file descriptor at all: kernel threads, and
-    /// zombie leaders whose threads hold the fds (see the module docs).
-    empty: Vec<u32>,
+    /// Processes whose `/proc/PID/fd` could be read: the ones whose
+    /// threads' own tables may be read too (see the module docs).
+    read: Vec<u32>,
     unreadable: usize,
     vanished: usize,
 }
@@ -214,25 +218,31 @@ fn scan_pids(shared: &Shared<'_>) -> Partial {
                 continue;
             }
         };
-        if scan_fd_directory(pid, &fd_dir, &mut dir_buffer, shared, &mut partial) == 0 {
-            partial.empty.push(pid);
-        }
+        scan_fd_directory(pid, &fd_dir, &mut dir_buffer, shared, &mut partial);
+        partial.read.push(pid);
     }
     partial
 }
 
-/// The owners of `orphans` among the zombie leaders in `candidates`: their
-/// live threads' fd tables are read instead of the leader's empty one.
-/// Rare and small (only processes with no fd, only for sockets nobody else
-/// holds), so plain `std::fs` is fine here.
-fn zombie_leader_owners(candidates: &[u32], orphans: &HashSet<u64>) -> Vec<(u64, u32)> {
+/// The owners of `orphans` among the threads of `candidates` that have a
+/// descriptor table of their own (an `unshare(CLONE_FILES)`, or a zombie
+/// leader whose table is gone): each such table is read through
+/// `/proc/PID/task/TID/fd`. Rare and small (only for sockets nobody else
+/// holds; most processes have one thread or share one table), so plain
+/// `std::fs` is fine here.
+fn thread_table_owners(candidates: &[u32], orphans: &HashSet<u64>) -> Vec<(u64, u32)> {
     let mut hits = Vec::new();
     for &pid in candidates {
-        if super::process::read_stat(pid).is_none_or(|stat| stat.state != 'Z') {
-            continue;
-        }
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
         for task in tasks.filter_map(Result::ok) {
+            let tid = task.file_name().to_str().and_then(|name| name.parse::<u32>().ok());
+            // The leader's table was read already; a thread that shares it
+            // holds nothing more. When the kernel cannot say, read it.
+            if tid.is_none_or(|tid| {
+                tid == pid || crate::sys::fds::shares_descriptor_table(pid, tid) == Some(true)
+            }) {
+                continue;
+            }
             let Ok(fds) = std::fs::read_dir(task.path().join("fd")) else { continue };
             for fd in fds.filter_map(Result::ok) {
                 let Ok(link) = std::fs::read_link(fd.path()) else { continue };
@@ -248,16 +258,14 @@ fn zombie_leader_owners(candidates: &[u32], orphans: &HashSet<u64>) -> Vec<(u64,
     hits
 }
 
-/// Reads every link of one `/proc/PID/fd` directory; returns how many
-/// entries it had.
+/// Reads every link of one `/proc/PID/fd` directory.
 fn scan_fd_directory(
     pid: u32,
     fd_dir: &OwnedFd,
     dir_buffer: &mut [MaybeUninit<u8>],
     shared: &Shared<'_>,
     partial: &mut Partial,
-) -> usize {
-    let mut count = 0;
+) {
     let mut entries = RawDir::new(fd_dir, dir_buffer);
     // "socket:[" + up to 20 digits + "]" fits easily; longer targets are
     // regular files and are truncated harmlessly.
@@ -266,13 +274,12 @@ fn scan_fd_directory(
         let Ok(entry) = entry else {
             // The process exited while its directory was being read.
             partial.vanished += 1;
-            return count;
+            return;
         };
         let name = entry.file_name();
         if name.to_bytes().first() == Some(&b'.') {
             continue;
         }
-        count += 1;
         let Ok(length) = rustix::fs::readlinkat_raw(fd_dir, name, &mut link[..]) else {
             continue;
         };
@@ -288,7 +295,6 @@ fn scan_fd_directory(
             }
         }
     }
-    count
 }
 
 /// Parses `socket:[12345]` into 12345.

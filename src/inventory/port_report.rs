@@ -24,17 +24,49 @@ pub fn resolve(name: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
     Ok(addresses)
 }
 
+/// Whether `socket` is a connected UDP socket whose destination is a UDP
+/// listener of this machine (same namespace): a loopback destination that
+/// a listener serves, or the very address a listener is bound to. A
+/// wildcard listener does not make every destination local.
+fn udp_client_of_local_listener(socket: &Socket, listeners: &[Socket]) -> bool {
+    let Some(remote) = socket.remote else { return false };
+    socket.protocol == Protocol::Udp
+        && listeners.iter().any(|listener| {
+            listener.protocol == Protocol::Udp
+                && listener.net_namespace == socket.net_namespace
+                && listener.serves(remote)
+                && (remote.ip().is_loopback()
+                    || listener.local.map(|l| l.ip()) == Some(remote.ip()))
+        })
+}
+
+/// Whether `name` is `localhost` or a name under it (`app.localhost`),
+/// which RFC 6761 reserves for the loopback addresses.
+/// See: <https://www.rfc-editor.org/rfc/rfc6761#section-6.3>
+pub fn is_localhost(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// The loopback addresses `localhost` stands for.
+pub fn loopback_addresses() -> Vec<IpAddr> {
+    vec![IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)]
+}
+
 /// A listener's protocol, address and network namespace: listeners with
 /// the same key are one service (a `SO_REUSEPORT` group, forked workers).
 type ListenerKey = (Protocol, SocketAddr, Option<u64>);
 
 /// Classifies the sockets of one port into listeners, clients and local
 /// ends. `addresses` are what the host part resolved to (empty for a bare
-/// port); `meaning` is what the number means on this machine.
+/// port); `zone` the interface index of a scoped address
+/// (`[fe80::1%eth0]`), whose listeners bound to another interface do not
+/// serve it; `meaning` is what the number means on this machine.
 pub fn build(
     endpoint: String,
     port: u16,
     addresses: Vec<IpAddr>,
+    zone: Option<u32>,
     snapshot: Snapshot,
     meaning: PortMeaning,
 ) -> PortReport {
@@ -47,6 +79,10 @@ pub fn build(
         listeners
             .iter()
             .filter(|l| addresses.iter().any(|ip| l.serves(SocketAddr::new(*ip, port))))
+            // A socket bound to a link-local address with a zone is bound
+            // to that interface (`sk_bound_dev_if`), as is one bound with
+            // `SO_BINDTODEVICE`.
+            .filter(|l| zone.is_none_or(|zone| l.interface == 0 || l.interface == zone))
             .cloned()
             .collect()
     };
@@ -82,8 +118,15 @@ pub fn build(
                 local_ends.push(connection);
             }
         } else if socket.remote_port() == port && peer_of(socket).is_none() {
-            // The other end is not on this machine (or not in this namespace).
-            outbound.push(socket.clone());
+            if udp_client_of_local_listener(socket, &listeners) {
+                // A connected UDP client of a listener here: the server's
+                // socket stays unconnected, so no peer end pairs with it.
+                clients.push(Connection { near: None, far: Some(socket.clone()) });
+            } else {
+                // The other end is not on this machine (or not in this
+                // namespace).
+                outbound.push(socket.clone());
+            }
         }
     }
     let time_wait = sockets
@@ -166,7 +209,7 @@ mod tests {
 
     fn report(sockets: Vec<Socket>, addresses: Vec<IpAddr>) -> PortReport {
         let snapshot = Snapshot { sockets, ..Snapshot::default() };
-        build("8080".into(), 8080, addresses, snapshot, meaning(8080))
+        build("8080".into(), 8080, addresses, None, snapshot, meaning(8080))
     }
 
     #[test]
@@ -273,5 +316,23 @@ mod tests {
         let v4 = listener("127.0.0.1:8080", 5);
         let v6 = listener("[::1]:8080", 5);
         assert!(!self::report(vec![v4, v6], Vec::new()).split_listeners);
+    }
+
+    #[test]
+    fn a_wildcard_udp_listener_does_not_make_every_destination_local() {
+        let listener = Socket::listening(Protocol::Udp, "0.0.0.0:53".parse().unwrap());
+        let connected = |remote: &str| {
+            Socket::ip(
+                Protocol::Udp,
+                "10.0.0.5:40000".parse().unwrap(),
+                remote.parse().unwrap(),
+                SocketState::Established,
+            )
+        };
+        let listeners = [listener];
+        assert!(udp_client_of_local_listener(&connected("127.0.0.1:53"), &listeners));
+        assert!(!udp_client_of_local_listener(&connected("192.0.2.1:53"), &listeners));
+        let specific = [Socket::listening(Protocol::Udp, "10.0.0.5:53".parse().unwrap())];
+        assert!(udp_client_of_local_listener(&connected("10.0.0.5:53"), &specific));
     }
 }

@@ -33,7 +33,22 @@ impl DetailCache {
     }
 }
 
-/// Reads the details of `pid`; `None` when it exited meanwhile.
+/// Whether two paths lead to the same file (device and inode); false when
+/// either cannot be read.
+fn same_file(one: &str, other: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(one), std::fs::metadata(other)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// porthole's own mount namespace (`mnt:[N]`), read once per process.
+fn own_mount_namespace() -> Option<&'static std::path::PathBuf> {
+    static OWN: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    OWN.get_or_init(|| std::fs::read_link("/proc/self/ns/mnt").ok()).as_ref()
+}
+
 /// `TracerPid` from `/proc/PID/status`: the debugger (ptrace) attached to
 /// the process, 0 when none.
 pub fn tracer_pid(pid: u32) -> Option<u32> {
@@ -41,6 +56,7 @@ pub fn tracer_pid(pid: u32) -> Option<u32> {
     status.lines().find_map(|line| line.strip_prefix("TracerPid:")?.trim().parse().ok())
 }
 
+/// Reads the details of `pid`; `None` when it exited meanwhile.
 pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
     let base = format!("/proc/{pid}");
     let stat = std::fs::read(format!("{base}/stat")).ok()?;
@@ -60,14 +76,24 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         // Another user's process without root, or a kernel thread.
         Err(_) => (None, false),
     };
+    // Another mount namespace matters only when its path does not lead to
+    // its program from here (`ip netns exec` and systemd's PrivateTmp make
+    // mount namespaces that see the same files). Unreadable (another
+    // user's process without root): assumed shared.
+    let exe_other_mount_namespace = !exe_deleted
+        && std::fs::read_link(format!("{base}/ns/mnt"))
+            .is_ok_and(|theirs| own_mount_namespace().is_some_and(|own| *own != theirs))
+        && exe.as_deref().is_some_and(|path| !same_file(path, &format!("{base}/exe")));
     let cgroup = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
     let (unit, container) = parse_cgroup(&cgroup);
+    let unit_manager_uid = user_manager_uid(&cgroup);
     let start_time = cache.boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks());
     Some(Process {
         pid,
         name: parsed.name,
         exe,
         exe_deleted,
+        exe_other_mount_namespace,
         cmdline,
         uid,
         user: if uid == u32::MAX { None } else { cache.user_name(uid) },
@@ -76,6 +102,7 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         state: parsed.state,
         parent_pid: parsed.parent_pid,
         unit,
+        unit_manager_uid,
         container,
     })
 }
@@ -244,6 +271,19 @@ pub fn parse_cgroup(text: &str) -> (Option<String>, Option<String>) {
     (unit, container)
 }
 
+/// The uid of the per-user service manager (`user@UID.service`) the
+/// process's unit runs under, `None` for a system unit: a user unit is
+/// stopped with `systemctl --user`, which `systemctl stop` cannot reach.
+pub fn user_manager_uid(text: &str) -> Option<u32> {
+    let path = text.lines().find_map(|line| line.strip_prefix("0::"))?;
+    let mut components = path.split('/');
+    let manager = components.find_map(|c| c.strip_prefix("user@")?.strip_suffix(".service"))?;
+    // The manager's own process is `user@UID.service/init.scope`, not a
+    // unit of it.
+    components.next()?;
+    manager.parse().ok()
+}
+
 fn container_id(component: &str) -> Option<String> {
     let trimmed = component.strip_suffix(".scope").unwrap_or(component);
     let id = trimmed.rsplit(['-', ':']).next().unwrap_or(trimmed);
@@ -335,5 +375,15 @@ mod tests {
         assert!(me.start_time.is_some());
         assert!(!me.cmdline.is_empty());
         assert_eq!(parse_status_uid("Name:\tx\nUid:\t1000\t1000\t1000\t1000\n"), Some(1000));
+    }
+
+    #[test]
+    fn user_units_name_their_manager() {
+        let user = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/vite.service\n";
+        assert_eq!(parse_cgroup(user).0.as_deref(), Some("vite.service"));
+        assert_eq!(user_manager_uid(user), Some(1000));
+        let system = "0::/system.slice/nginx.service\n";
+        assert_eq!(user_manager_uid(system), None);
+        assert_eq!(user_manager_uid("0::/user.slice/user-1000.slice/user@1000.service\n"), None);
     }
 }

@@ -646,9 +646,10 @@ pub mod fake {
         }
 
         fn visible(&self, socket: &Socket, query: &Query) -> bool {
+            let wanted = query.named_namespace.as_ref().map_or(self.namespace, |h| h.inode);
             query.keeps(socket)
                 && (query.namespaces == NamespaceSelection::All
-                    || socket.net_namespace.is_none_or(|n| n == self.namespace))
+                    || socket.net_namespace.unwrap_or(self.namespace) == wanted)
         }
     }
 
@@ -661,9 +662,12 @@ pub mod fake {
                 .flat_map(|s| s.owners.iter())
                 .filter_map(|pid| Some((*pid, self.processes.get(pid)?.clone())))
                 .collect();
-            let namespaces = match query.namespaces {
-                NamespaceSelection::All => self.namespaces.clone(),
-                NamespaceSelection::Current => Vec::new(),
+            let namespaces = match (query.namespaces, &query.named_namespace) {
+                (NamespaceSelection::All, _) => self.namespaces.clone(),
+                (NamespaceSelection::Current, None) => Vec::new(),
+                (NamespaceSelection::Current, Some(handle)) => {
+                    self.namespaces.iter().filter(|n| n.inode == handle.inode).cloned().collect()
+                }
             };
             Ok(Snapshot { sockets, processes, namespaces, ..Snapshot::default() })
         }

@@ -453,6 +453,10 @@ pub struct Process {
     pub exe: Option<String>,
     /// The executable was deleted or replaced on disk after the start.
     pub exe_deleted: bool,
+    /// The process lives in another mount namespace than porthole (a
+    /// container, `unshare -m`) and `exe`, the path it sees there, does
+    /// not lead to its program here; here it is under `/proc/PID/root`.
+    pub exe_other_mount_namespace: bool,
     /// Command line arguments.
     pub cmdline: Vec<String>,
     pub uid: u32,
@@ -468,6 +472,9 @@ pub struct Process {
     pub parent_pid: u32,
     /// systemd unit (service or scope) the process belongs to.
     pub unit: Option<String>,
+    /// For a unit of a per-user service manager (`user@UID.service`), that
+    /// UID: the unit is stopped with `systemctl --user`.
+    pub unit_manager_uid: Option<u32>,
     /// Container id (Docker, Podman, containerd) when the cgroup names one.
     pub container: Option<String>,
 }
@@ -481,6 +488,64 @@ impl Process {
         } else {
             self.cmdline.join(" ")
         }
+    }
+
+    /// Where the executable is from porthole's point of view: `exe` in
+    /// porthole's mount namespace, else through the process's root
+    /// (`/proc/PID/root/PATH`); for a deleted one, `/proc/PID/exe`, which
+    /// still reads the running program. `None` when the exe cannot be read.
+    pub fn exe_path_here(&self) -> Option<String> {
+        let exe = self.exe.as_deref()?;
+        Some(if self.exe_deleted {
+            format!("/proc/{}/exe", self.pid)
+        } else if self.exe_other_mount_namespace {
+            format!("/proc/{}/root{exe}", self.pid)
+        } else {
+            exe.to_string()
+        })
+    }
+
+    /// What is odd about the executable, for a note: deleted or replaced
+    /// since the start, or a path of another mount namespace; `None` when
+    /// nothing is.
+    pub fn exe_remark(&self) -> Option<String> {
+        let exe = self.exe.as_deref()?;
+        match (self.exe_deleted, self.exe_other_mount_namespace) {
+            (false, false) => None,
+            (true, false) => Some(format!(
+                "its executable {exe} was deleted or replaced after it started (an upgrade?); the \
+                 running program is the old one, still readable at /proc/{}/exe",
+                self.pid
+            )),
+            (false, true) => Some(format!(
+                "its executable {exe} is a path in its own mount namespace (a container); from \
+                 here it is {}",
+                self.exe_path_here().unwrap_or_default()
+            )),
+            (true, true) => Some(format!(
+                "its executable {exe} (a path in its own mount namespace) was deleted or \
+                 replaced after it started; the running program is readable at /proc/{}/exe",
+                self.pid
+            )),
+        }
+    }
+
+    /// The command that stops the process's systemd service, as it runs
+    /// for the user porthole runs as (`caller_uid`): `systemctl stop UNIT`
+    /// for a system unit, `systemctl --user stop UNIT` for the caller's
+    /// own user unit, `systemctl --user -M USER@ stop UNIT` for another
+    /// user's. `None` when it is not in a service.
+    pub fn stop_service_command(&self, caller_uid: u32) -> Option<String> {
+        let unit = self.unit.as_deref().filter(|u| u.ends_with(".service"))?;
+        let unit = crate::shell::word(unit);
+        Some(match self.unit_manager_uid {
+            None => format!("systemctl stop {unit}"),
+            Some(uid) if uid == caller_uid => format!("systemctl --user stop {unit}"),
+            Some(uid) => {
+                let user = self.user.clone().filter(|_| self.uid == uid).unwrap_or(uid.to_string());
+                format!("systemctl --user -M {}@ stop {unit}", crate::shell::word(&user))
+            }
+        })
     }
 
     /// Stopped by a signal (`T`) or by a debugger (`t`).
@@ -580,8 +645,10 @@ pub enum OwnerGap {
     /// -p`) but shares the network namespace: the sockets' owners live
     /// outside its `/proc`.
     OtherPidNamespace,
-    /// Nothing hides processes: the socket was closed while porthole was
-    /// listing, or only the kernel holds it.
+    /// Nothing hides processes: only the kernel holds the socket (an
+    /// in-kernel server such as nfsd, or a descriptor passed with
+    /// `SCM_RIGHTS` that is still queued, unreceived, in a Unix socket), or
+    /// it was closed while porthole was listing.
     NoProcess,
 }
 
@@ -600,7 +667,7 @@ impl OwnerGap {
             ),
             OwnerGap::OtherPidNamespace => "porthole runs in its own PID namespace, so processes outside it (which may hold these sockets) are not in its /proc; run it in the host's PID namespace to see them".to_string(),
             OwnerGap::NoProcess => {
-                "no process in /proc holds them (closed while porthole was listing, or held by the kernel)".to_string()
+                "no process holds them: only the kernel does (an in-kernel server, or a descriptor in flight in a Unix-socket message nobody has received yet), or they were closed while porthole was listing".to_string()
             }
         }
     }
@@ -704,5 +771,28 @@ mod tests {
         assert_eq!(SocketState::parse_user("time_wait"), Some(SocketState::TimeWait));
         assert_eq!(SocketState::parse_user("ESTAB"), Some(SocketState::Established));
         assert_eq!(SocketState::parse_user("bogus"), None);
+    }
+
+    #[test]
+    fn a_service_is_stopped_with_the_systemctl_that_reaches_it() {
+        let system = Process { uid: 33, unit: Some("nginx.service".into()), ..Process::default() };
+        assert_eq!(system.stop_service_command(0).as_deref(), Some("systemctl stop nginx.service"));
+        let user = Process {
+            uid: 1000,
+            user: Some("dev".into()),
+            unit: Some("vite.service".into()),
+            unit_manager_uid: Some(1000),
+            ..Process::default()
+        };
+        assert_eq!(
+            user.stop_service_command(1000).as_deref(),
+            Some("systemctl --user stop vite.service")
+        );
+        assert_eq!(
+            user.stop_service_command(0).as_deref(),
+            Some("systemctl --user -M dev@ stop vite.service")
+        );
+        let scope = Process { unit: Some("session-3.scope".into()), ..Process::default() };
+        assert_eq!(scope.stop_service_command(0), None);
     }
 }

@@ -93,8 +93,13 @@ pub enum Refusal {
     Init,
     /// porthole itself.
     Itself,
-    /// The shell (or program) that started porthole.
+    /// The shell (or program) that started porthole, and
+    /// `--allow-ancestors` was not given.
     Parent,
+    /// An ancestor of porthole above its parent (the shell behind `sudo`
+    /// or `sh -c`, a terminal multiplexer), and `--allow-ancestors` was not
+    /// given: stopping it ends the caller's own session.
+    Ancestor,
     /// A kernel thread: it cannot be signalled meaningfully.
     KernelThread,
     /// Another user's process and `--force` was not given.
@@ -109,11 +114,12 @@ impl Refusal {
     pub fn describe(&self) -> String {
         match self {
             Refusal::Init => {
-                "PID 1 holds the socket (a socket-activated unit? see `systemctl list-sockets`)"
+                "PID 1 holds the socket (a socket-activated unit? see `systemctl list-sockets`); porthole never signals PID 1, with any flag"
                     .to_string()
             }
             Refusal::Itself => "this is porthole itself".to_string(),
-            Refusal::Parent => "this is the program that started porthole".to_string(),
+            Refusal::Parent => "this is the program that started porthole (the shell it runs in?): stopping it ends this session; pass --allow-ancestors to stop it anyway".to_string(),
+            Refusal::Ancestor => "this is an ancestor of porthole (the shell behind sudo or sh -c, a terminal multiplexer?): stopping it ends this session; pass --allow-ancestors to stop it anyway".to_string(),
             Refusal::KernelThread => "a kernel thread".to_string(),
             Refusal::OtherUser { uid, user } => format!(
                 "belongs to another user ({}); pass --force to stop it",
@@ -131,6 +137,7 @@ impl Refusal {
             Refusal::Init => "pid_1",
             Refusal::Itself => "itself",
             Refusal::Parent => "parent",
+            Refusal::Ancestor => "ancestor",
             Refusal::KernelThread => "kernel_thread",
             Refusal::OtherUser { .. } => "other_user",
             Refusal::NamespaceInit { .. } => "namespace_init",
@@ -206,12 +213,24 @@ pub struct Plan {
     /// namespace, so a hidden owner is never a matter of privileges and
     /// "run as root" is never the advice.
     pub privileged: bool,
+    /// The uid porthole runs as: `systemctl --user` reaches only the
+    /// caller's own user units.
+    pub caller_uid: u32,
+    /// The network namespaces the listeners are in, when porthole looked
+    /// beyond its own (`--netns all|NAME|PATH`); empty otherwise.
+    pub namespaces: Vec<super::Namespace>,
 }
 
 impl Plan {
     /// Nothing listens on any requested port.
     pub fn is_empty(&self) -> bool {
         self.listeners.is_empty()
+    }
+
+    /// Some listeners have no owner, and nothing could hide one: no process
+    /// holds them (only the kernel), so nothing can be signalled for them.
+    pub fn ownerless(&self) -> bool {
+        !self.hidden.is_empty() && self.owner_gaps == [super::OwnerGap::NoProcess]
     }
 
     /// Targets that will be signalled.
@@ -325,6 +344,20 @@ pub struct OtherSocket {
     pub kind: OtherKind,
 }
 
+/// A listener on a requested port in another network namespace than the
+/// one `kill` looked in: out of reach of the request as given, so the
+/// user is told the exact `--netns` that reaches it.
+#[derive(Debug, Clone)]
+pub struct Elsewhere {
+    pub socket: Socket,
+    /// The namespace it is in, as discovered (its name, who lives there).
+    pub namespace: Option<super::Namespace>,
+    pub processes: Vec<Process>,
+    /// What to pass to `--netns` to reach it: the `ip netns` name, else a
+    /// process's namespace file; `None` when no way in is known.
+    pub netns_argument: Option<String>,
+}
+
 /// Why [`OtherSocket`] was not a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtherKind {
@@ -335,6 +368,10 @@ pub enum OtherKind {
     /// `free --hold`, or a server between `bind()` and `listen()`): not a
     /// listener, but no other socket can bind the port.
     BoundOnly,
+    /// A connected socket whose local end is the port (a connected UDP
+    /// client, an outbound connection, a connection a server kept after
+    /// closing its listener), on a port nothing listens on.
+    Connected,
 }
 
 impl OtherKind {
@@ -343,6 +380,7 @@ impl OtherKind {
         match self {
             OtherKind::NotSelected => "not_selected",
             OtherKind::BoundOnly => "bound_only",
+            OtherKind::Connected => "connected",
         }
     }
 }

@@ -87,11 +87,20 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
     let (low, high) = found.range;
     let mut message =
         format!("found {} of {} free port(s) in {low}-{high}", found.ports.len(), report.requested);
+    let outside = found.ephemeral.and_then(|(e_low, e_high)| {
+        outside_ephemeral(e_low, e_high).filter(|&gap| gap != found.range)
+    });
     if found.range_all_ephemeral {
         if let Some((e_low, e_high)) = found.ephemeral {
             message.push_str(&format!(
-                " (the whole range is inside ip_local_port_range {e_low}-{e_high}; choose another --range)"
+                " (the whole range is inside ip_local_port_range {e_low}-{e_high}; "
             ));
+            message.push_str(&match outside {
+                Some((gap_low, gap_high)) => {
+                    format!("ports outside it: --range {gap_low}-{gap_high})")
+                }
+                None => format!("{})", no_room("it")),
+            });
             return message;
         }
     }
@@ -106,7 +115,39 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
     if let (Some(prefer), Some(skip)) = (report.prefer, &found.preferred_skip) {
         message.push_str(&format!("; {prefer}: {}", skip.describe()));
     }
+    // Ports were passed over for being ephemeral: say where the others are.
+    if let (Some((e_low, e_high)), true) =
+        (found.ephemeral, found.skipped_because.contains_key(Skip::Ephemeral.category()))
+    {
+        message.push_str(&match outside {
+            Some((gap_low, gap_high)) => {
+                format!("; ports outside ip_local_port_range: --range {gap_low}-{gap_high}")
+            }
+            None if outside_ephemeral(e_low, e_high).is_none() => {
+                format!("; {}", no_room(&format!("ip_local_port_range {e_low}-{e_high}")))
+            }
+            None => String::new(),
+        });
+    }
     message
+}
+
+/// The larger run of unprivileged ports (1024-65535) outside the
+/// ephemeral range `low`-`high`, if any.
+fn outside_ephemeral(low: u16, high: u16) -> Option<(u16, u16)> {
+    let below = (low > 1024).then(|| (1024, low - 1));
+    let above = (high < u16::MAX).then(|| (high + 1, u16::MAX));
+    [below, above].into_iter().flatten().max_by_key(|(from, to)| to - from)
+}
+
+/// The advice when the ephemeral range covers every unprivileged port:
+/// no port is safe from outbound connections until it is narrowed.
+fn no_room(subject: &str) -> String {
+    format!(
+        "{subject} covers every unprivileged port, so any port may be taken \
+         by an outbound connection; narrow it, e.g. to the kernel's default: sysctl -w \
+         net.ipv4.ip_local_port_range='32768 60999'"
+    )
 }
 
 /// Writes the ports one per line, or the JSON object.

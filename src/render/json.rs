@@ -47,6 +47,11 @@ pub struct SocketRecord {
     /// Unix sockets: inode of the connected peer.
     pub peer_inode: Option<u64>,
     pub processes: Vec<ProcessRecord>,
+    /// For a socket whose owner could not be found: why (`not_root`,
+    /// `hidepid`, `other_pid_namespace`, `no_process`), so that "nobody"
+    /// is not read as "no process"; `null` when its owners are known or
+    /// were not looked for.
+    pub hidden_owner_reasons: Option<Vec<&'static str>>,
 }
 
 /// One owning process.
@@ -56,6 +61,12 @@ pub struct ProcessRecord {
     pub name: String,
     pub exe: Option<String>,
     pub exe_deleted: bool,
+    /// `exe` is a path in the process's own mount namespace (a container):
+    /// here it is `exe_here`.
+    pub exe_other_mount_namespace: bool,
+    /// Where the executable is from porthole's mount namespace
+    /// (`/proc/PID/root/…` for a container's process).
+    pub exe_here: Option<String>,
     /// The arguments joined by spaces, for reading.
     pub cmdline: String,
     /// The arguments exactly (an argument may contain spaces or be empty).
@@ -77,6 +88,8 @@ impl ProcessRecord {
             name: process.name.clone(),
             exe: process.exe.clone(),
             exe_deleted: process.exe_deleted,
+            exe_other_mount_namespace: process.exe_other_mount_namespace,
+            exe_here: process.exe_path_here(),
             cmdline: process.cmdline.join(" "),
             argv: process.cmdline.clone(),
             user: process.user.clone(),
@@ -132,13 +145,24 @@ impl SocketRecord {
                     }
                 })
                 .collect(),
+            hidden_owner_reasons: None,
         }
+    }
+
+    /// Sets [`SocketRecord::hidden_owner_reasons`] from the snapshot's
+    /// reasons when the socket has a file but no visible owner.
+    pub fn with_owner_gaps(mut self, socket: &Socket, gaps: &[crate::model::OwnerGap]) -> Self {
+        if socket.inode != 0 && socket.owners.is_empty() && !gaps.is_empty() {
+            self.hidden_owner_reasons = Some(gaps.iter().map(|g| g.code()).collect());
+        }
+        self
     }
 }
 
 /// The record of a socket of `snapshot`, with its namespace hint.
 pub fn socket_record(snapshot: &Snapshot, socket: &Socket) -> SocketRecord {
-    let mut record = SocketRecord::from_socket(socket, &snapshot.processes);
+    let mut record = SocketRecord::from_socket(socket, &snapshot.processes)
+        .with_owner_gaps(socket, &snapshot.visibility.owner_gaps);
     record.net_namespace_hint = socket.net_namespace.and_then(|inode| {
         snapshot.namespaces.iter().find(|n| n.inode == inode).map(|n| n.hint(&snapshot.processes))
     });

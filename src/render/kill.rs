@@ -8,7 +8,8 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::model::termination::{
-    Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan, Target, Verification,
+    Elsewhere, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan, Target,
+    Verification,
 };
 use crate::model::{Process, Socket};
 use crate::render::json::SocketRecord;
@@ -27,6 +28,12 @@ pub struct KillReport<'a> {
     /// Sockets on the ports that were left alone but keep them from being
     /// free (other protocols or families, bound-only sockets).
     pub others: &'a [OtherSocket],
+    /// Listeners on the ports in other network namespaces, when nothing
+    /// listened in the one porthole looked in.
+    pub elsewhere: &'a [Elsewhere],
+    /// The request's `-t`/`-u`/`-4`/`-6`, as flags to repeat in a printed
+    /// command (`porthole kill PORT --netns NAME -t`).
+    pub flags: &'a str,
     /// Seconds since the Unix epoch, for "running for".
     pub now: u64,
 }
@@ -65,7 +72,9 @@ fn label(pid: u32, process: Option<&Process>) -> String {
 }
 
 /// Advice lines for one target: supervisors and containers.
-pub fn target_hints(target: &Target) -> Vec<String> {
+/// `caller_uid` is the uid porthole runs as: a user unit's stop command
+/// depends on it.
+pub fn target_hints(target: &Target, caller_uid: u32) -> Vec<String> {
     let mut hints = Vec::new();
     let name = label(target.pid, target.process.as_ref());
     if let Some(init) = &target.namespace_init {
@@ -106,11 +115,15 @@ pub fn target_hints(target: &Target) -> Vec<String> {
         )),
         _ => {}
     }
-    if let Some(unit) = target.process.as_ref().and_then(|p| p.unit.as_deref()) {
-        if unit.ends_with(".service") && !unit.starts_with("user@") {
-            hints.push(format!(
-                "{name} belongs to {unit}; systemd may restart it: systemctl stop {unit}"
-            ));
+    if let Some(remark) = target.process.as_ref().and_then(Process::exe_remark) {
+        hints.push(format!("{name}: {remark}"));
+    }
+    if let Some(process) = target.process.as_ref() {
+        let unit = process.unit.as_deref().unwrap_or_default();
+        if !unit.starts_with("user@") {
+            if let Some(command) = process.stop_service_command(caller_uid) {
+                hints.push(format!("{name} belongs to {unit}; systemd may restart it: {command}"));
+            }
         }
     }
     hints
@@ -123,11 +136,21 @@ fn listens_label(plan: &Plan, pid: u32) -> String {
         .filter(|s| s.owners.contains(&pid))
         .map(|s| {
             let local = s.local.map_or_else(String::new, |l| l.to_string());
-            format!("{local}/{}", s.protocol)
+            match namespace_label(plan, s) {
+                Some(namespace) => format!("{local}/{} in {namespace}", s.protocol),
+                None => format!("{local}/{}", s.protocol),
+            }
         })
         .collect();
     labels.dedup();
     labels.join(", ")
+}
+
+/// The namespace of a listener outside porthole's own, as `netns NAME`,
+/// `container ID` or `pid N (NAME)`; `None` for porthole's own namespace.
+fn namespace_label(plan: &Plan, socket: &Socket) -> Option<String> {
+    let namespace = plan.namespaces.iter().find(|n| Some(n.inode) == socket.net_namespace)?;
+    (!namespace.is_current).then(|| foreign(&namespace.hint(&plan.processes)))
 }
 
 /// Writes the processes about to be stopped (text only; JSON is written
@@ -176,12 +199,16 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
         "run as root to stop it".to_string()
     };
     for socket in &plan.hidden {
-        writeln!(
-            out,
-            "  {}: the owner of {} cannot be seen: {why}",
-            style.yellow("hidden"),
-            socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol))
-        )?;
+        let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
+        if plan.ownerless() {
+            writeln!(
+                out,
+                "  {}: {on}: {why}; there is no process to signal",
+                style.yellow("no owner")
+            )?;
+        } else {
+            writeln!(out, "  {}: the owner of {on} cannot be seen: {why}", style.yellow("hidden"))?;
+        }
     }
     for target in &plan.targets {
         if let Some(refusal) = &target.refusal {
@@ -195,7 +222,7 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
         }
     }
     for target in plan.targets.iter() {
-        for hint in target_hints(target) {
+        for hint in target_hints(target, plan.caller_uid) {
             writeln!(out, "  note: {}", Foreign(&hint))?;
         }
     }
@@ -246,7 +273,7 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>, privileged: bool) -> St
     }
 }
 
-fn holder_text(holder: &Holder, privileged: bool) -> String {
+fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
     let who = match holder.pid {
         Some(pid) => label(pid, holder.process.as_ref()),
         None if privileged => {
@@ -272,10 +299,10 @@ fn holder_text(holder: &Holder, privileged: bool) -> String {
                 text.push_str(&format!(", started by {} ({})", parent.pid, parent.command_line()));
             }
             text.push_str(": a supervisor restarted it");
-            let unit = holder.process.as_ref().and_then(|p| p.unit.as_deref());
-            match unit {
-                Some(unit) if unit.ends_with(".service") => {
-                    text.push_str(&format!("; stop the unit instead: systemctl stop {unit}"));
+            let command = holder.process.as_ref().and_then(|p| p.stop_service_command(caller_uid));
+            match command {
+                Some(command) => {
+                    text.push_str(&format!("; stop the unit instead: {command}"));
                 }
                 _ => {
                     if let Some(parent) = &holder.parent {
@@ -313,7 +340,11 @@ pub fn write_results(
             writeln!(
                 out,
                 "{}",
-                style.red(&sanitize(&holder_text(holder, report.plan.privileged)))
+                style.red(&sanitize(&holder_text(
+                    holder,
+                    report.plan.privileged,
+                    report.plan.caller_uid
+                )))
             )?;
         }
         for &port in &verification.free {
@@ -326,7 +357,11 @@ pub fn write_results(
                 )?;
                 write_others(out, report.others, port)?;
             } else {
-                writeln!(out, "{}", style.green(&format!("Port {port} is free.")))?;
+                writeln!(
+                    out,
+                    "{}",
+                    style.green(&format!("Port {port} is free{}.", where_free(report.plan)))
+                )?;
             }
         }
         if !verification.free.is_empty() {
@@ -346,15 +381,26 @@ pub fn write_results(
     Ok(())
 }
 
-/// Writes "nothing listens" for an empty plan (text), and what else still
-/// uses the ports.
-pub fn write_nothing(
-    out: &mut dyn Write,
-    plan: &Plan,
-    others: &[OtherSocket],
-) -> std::io::Result<()> {
+/// Writes "nothing listens" for an empty plan (text), what else still
+/// uses the ports, and listeners of other namespaces with the command that
+/// reaches them.
+pub fn write_nothing(out: &mut dyn Write, report: &KillReport<'_>) -> std::io::Result<()> {
+    let (plan, others) = (report.plan, report.others);
     let (quiet, used): (Vec<u16>, Vec<u16>) =
         plan.ports.iter().partition(|&&port| !others.iter().any(|o| o.socket.local_port() == port));
+    let (quiet, reachable): (Vec<u16>, Vec<u16>) = quiet
+        .into_iter()
+        .partition(|&port| !report.elsewhere.iter().any(|e| e.socket.local_port() == port));
+    for port in reachable {
+        writeln!(
+            out,
+            "Nothing listens on port {port} in {}; another namespace has it:",
+            looked_in(plan)
+        )?;
+        for other in report.elsewhere.iter().filter(|e| e.socket.local_port() == port) {
+            writeln!(out, "  {}", Foreign(&elsewhere_text(other, port, report.flags)))?;
+        }
+    }
     if !quiet.is_empty() {
         let ports: Vec<String> = quiet.iter().map(u16::to_string).collect();
         writeln!(
@@ -374,6 +420,65 @@ pub fn write_nothing(
         write_others(out, others, port)?;
     }
     Ok(())
+}
+
+/// Where an empty plan looked: "this network namespace", or the one
+/// `--netns NAME|PATH` named.
+fn looked_in(plan: &Plan) -> String {
+    match plan.namespaces.iter().find(|n| !n.is_current) {
+        Some(namespace) => match &namespace.name {
+            Some(name) => format!("netns {}", foreign(name)),
+            None => format!(
+                "network namespace {} ({})",
+                namespace.inode,
+                foreign(&namespace.hint(&plan.processes))
+            ),
+        },
+        None => "this network namespace".to_string(),
+    }
+}
+
+/// Where a port was checked, after "is free": nothing for porthole's own
+/// namespace, the namespace `--netns NAME|PATH` named, or every one.
+fn where_free(plan: &Plan) -> String {
+    match plan.namespaces.as_slice() {
+        [one] if !one.is_current => format!(" in {}", looked_in(plan)),
+        [_, _, ..] => " in every network namespace".to_string(),
+        _ => String::new(),
+    }
+}
+
+/// One listener of another namespace: where, whose, and the command that
+/// stops it.
+fn elsewhere_text(other: &Elsewhere, port: u16, flags: &str) -> String {
+    let socket = &other.socket;
+    let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
+    let processes: BTreeMap<u32, Process> =
+        other.processes.iter().map(|p| (p.pid, p.clone())).collect();
+    let place = other
+        .namespace
+        .as_ref()
+        .map_or_else(|| "another namespace".to_string(), |n| n.hint(&processes));
+    let who = if socket.owners.is_empty() {
+        "an owner porthole cannot see".to_string()
+    } else {
+        socket
+            .owners
+            .iter()
+            .map(|&pid| label(pid, processes.get(&pid)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match kill_command(other, port, flags) {
+        Some(command) => format!("{on} in {place}, held by {who}: {command}"),
+        None => format!("{on} in {place}, held by {who} (porthole cannot name a way into it)"),
+    }
+}
+
+/// `porthole kill PORT --netns ARG [FLAGS]`, quoted for a shell.
+pub fn kill_command(other: &Elsewhere, port: u16, flags: &str) -> Option<String> {
+    let argument = other.netns_argument.as_deref()?;
+    Some(format!("porthole kill {port} --netns {}{flags}", crate::shell::word(argument)))
 }
 
 /// The line above the sockets that keep a port from being free after the
@@ -417,6 +522,11 @@ fn write_others(out: &mut dyn Write, others: &[OtherSocket], port: u16) -> std::
                 "bound but not listening: connections are refused, but nothing else can bind \
                  the port (porthole kill stops listeners only)"
             }
+            OtherKind::Connected => {
+                "connected, not listening (a client's end, or a connection kept after its \
+                 listener closed): nothing else can bind the port while it lasts (porthole kill \
+                 stops listeners only)"
+            }
         };
         writeln!(out, "  {on} held by {}: {why}", Foreign(&who))?;
     }
@@ -433,8 +543,11 @@ pub struct KillRecord {
     pub listening: bool,
     pub listeners: Vec<SocketRecord>,
     pub targets: Vec<TargetRecord>,
-    /// Listeners whose owner could not be seen (not root).
+    /// Listeners whose owner could not be seen.
     pub hidden_owners: usize,
+    /// Why (`not_root`, `hidepid`, `other_pid_namespace`, `no_process`);
+    /// empty when every owner was seen.
+    pub hidden_owner_reasons: Vec<&'static str>,
     /// Every requested port is free after the run (`null` when nothing was
     /// sent).
     pub freed: Option<bool>,
@@ -449,12 +562,28 @@ pub struct KillRecord {
     /// Sockets on the ports left alone although they keep a port from
     /// being free.
     pub other_sockets: Vec<OtherSocketRecord>,
+    /// Listeners on the ports in other network namespaces, when none
+    /// listened in the one porthole looked in.
+    pub elsewhere: Vec<ElsewhereRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ElsewhereRecord {
+    pub socket: SocketRecord,
+    /// Who lives in that namespace: `netns NAME`, `container ID`, `pid N
+    /// (NAME)`.
+    pub net_namespace_hint: Option<String>,
+    /// What `--netns` takes to reach it.
+    pub netns_argument: Option<String>,
+    /// The command that stops it.
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct OtherSocketRecord {
     /// `not_selected` (another protocol or family than `-t/-u/-4/-6`
-    /// chose) or `bound_only` (bound without `listen()`).
+    /// chose), `bound_only` (bound without `listen()`) or `connected` (a
+    /// connected socket on a port nothing listens on).
     pub kind: &'static str,
     pub socket: SocketRecord,
 }
@@ -476,13 +605,19 @@ pub struct TargetRecord {
     /// The arguments exactly (an argument may contain spaces or be empty).
     pub argv: Option<Vec<String>>,
     pub exe: Option<String>,
+    /// The executable was deleted or replaced after the start.
+    pub exe_deleted: Option<bool>,
+    /// `exe` is a path in the process's own mount namespace; `exe_here`
+    /// is where it is from porthole's.
+    pub exe_other_mount_namespace: Option<bool>,
+    pub exe_here: Option<String>,
     pub running_seconds: Option<u64>,
     pub unit: Option<String>,
     pub container: Option<String>,
     pub ports: Vec<u16>,
     /// `stop`, or `refused` with `refusal` saying why.
     pub action: &'static str,
-    /// `pid_1`, `itself`, `parent`, `kernel_thread`, `other_user`,
+    /// `pid_1`, `itself`, `parent`, `ancestor`, `kernel_thread`, `other_user`,
     /// `namespace_init`.
     pub refusal: Option<&'static str>,
     pub refusal_reason: Option<String>,
@@ -514,7 +649,15 @@ impl KillRecord {
     pub fn from_report(report: &KillReport<'_>) -> Self {
         let plan = report.plan;
         let processes: &BTreeMap<u32, Process> = &plan.processes;
-        let socket = |s: &Socket| SocketRecord::from_socket(s, processes);
+        let socket = |s: &Socket| {
+            let mut record =
+                SocketRecord::from_socket(s, processes).with_owner_gaps(s, &plan.owner_gaps);
+            // With `--netns all|NAME|PATH`: which namespace, as `ls` says.
+            record.net_namespace_hint = s.net_namespace.and_then(|inode| {
+                plan.namespaces.iter().find(|n| n.inode == inode).map(|n| n.hint(processes))
+            });
+            record
+        };
         let targets = plan
             .targets
             .iter()
@@ -530,6 +673,9 @@ impl KillRecord {
                     cmdline: process.map(|p| p.cmdline.join(" ")),
                     argv: process.map(|p| p.cmdline.clone()),
                     exe: process.and_then(|p| p.exe.clone()),
+                    exe_deleted: process.map(|p| p.exe_deleted),
+                    exe_other_mount_namespace: process.map(|p| p.exe_other_mount_namespace),
+                    exe_here: process.and_then(Process::exe_path_here),
                     running_seconds: process
                         .and_then(|p| p.start_time)
                         .and_then(|start| report.now.checked_sub(start)),
@@ -543,7 +689,7 @@ impl KillRecord {
                     action: if target.will_stop() { "stop" } else { "refused" },
                     refusal: target.refusal.as_ref().map(|r| r.code()),
                     refusal_reason: target.refusal.as_ref().map(|r| r.describe()),
-                    hints: target_hints(target),
+                    hints: target_hints(target, plan.caller_uid),
                     namespace_processes: target.namespace_init.as_ref().map(|i| i.processes),
                     signals: outcome
                         .map(|o| o.signals.iter().map(|s| s.name()).collect())
@@ -589,6 +735,7 @@ impl KillRecord {
             listeners: plan.listeners.iter().map(socket).collect(),
             targets,
             hidden_owners: plan.hidden.len(),
+            hidden_owner_reasons: plan.owner_gaps.iter().map(|g| g.code()).collect(),
             freed: report.verification.map(Verification::all_free),
             free_ports: report.verification.map(|v| v.free.clone()),
             holders_after,
@@ -617,6 +764,20 @@ impl KillRecord {
                     ),
                 })
                 .collect(),
+            elsewhere: report
+                .elsewhere
+                .iter()
+                .map(|other| {
+                    let processes: BTreeMap<u32, Process> =
+                        other.processes.iter().map(|p| (p.pid, p.clone())).collect();
+                    ElsewhereRecord {
+                        socket: SocketRecord::from_socket(&other.socket, &processes),
+                        net_namespace_hint: other.namespace.as_ref().map(|n| n.hint(&processes)),
+                        netns_argument: other.netns_argument.clone(),
+                        command: kill_command(other, other.socket.local_port(), report.flags),
+                    }
+                })
+                .collect(),
         }
     }
 }
@@ -638,7 +799,7 @@ pub fn write_report(
         }
         Format::Table => {
             if report.plan.is_empty() {
-                write_nothing(out, report.plan, report.others)
+                write_nothing(out, report)
             } else {
                 write_results(out, report, style)
             }

@@ -39,10 +39,9 @@ pub fn write_sockets(
         }
         Format::Jsonl => {
             for socket in sockets {
-                crate::render::sanitize::write_json(
-                    &mut *out,
-                    &SocketRecord::from_socket(socket, &snapshot.processes),
-                )?;
+                // The same record as `--json`: namespace hint and hidden
+                // owners included.
+                crate::render::sanitize::write_json(&mut *out, &socket_record(snapshot, socket))?;
                 writeln!(out)?;
             }
             Ok(())
@@ -287,7 +286,12 @@ fn owners_label(socket: &Socket, owners: &[&Process], long: bool, style: Style) 
     for pid in &socket.owners {
         let process = owners.iter().find(|p| p.pid == *pid);
         let text = match process {
-            Some(p) if long => format!("{pid}/{}", Foreign(&p.command_line())),
+            Some(p) if long => {
+                // The command line names the program by a path that may
+                // be gone: say so next to it.
+                let deleted = if p.exe_deleted { " (exe deleted)" } else { "" };
+                format!("{pid}/{}{deleted}", Foreign(&p.command_line()))
+            }
             Some(p) => {
                 let deleted = if p.exe_deleted { " (deleted)" } else { "" };
                 let stopped = if p.is_stopped() { " (stopped)" } else { "" };

@@ -53,6 +53,9 @@ fn describe_process(process: &Process) -> String {
     if process.exe_deleted {
         text.push_str(", exe deleted");
     }
+    if process.exe_other_mount_namespace {
+        text.push_str(", own mount namespace");
+    }
     text.push(')');
     text
 }
@@ -62,8 +65,12 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
         return if socket.inode == 0 {
             "no process".into()
         } else {
-            // Why is said once, on stderr (see `Visibility::owner_note`).
-            "? (owner not visible)".into()
+            if report.visibility.owner_gaps == [crate::model::OwnerGap::NoProcess] {
+                "none: no process holds it (only the kernel)".into()
+            } else {
+                // Why is said once, on stderr (see `Visibility::owner_note`).
+                "? (owner not visible)".into()
+            }
         };
     }
     socket.owners.iter().map(|pid| process_label(report, *pid)).collect::<Vec<_>>().join(", ")

@@ -43,3 +43,35 @@ pub fn adopt(raw: RawFd) -> std::io::Result<OwnedFd> {
     // other object in this process wraps it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
+
+/// Whether threads `tid` and `leader` of one process share their
+/// descriptor table, asked of the kernel with `kcmp(KCMP_FILES)`. `None`
+/// when the kernel does not say (no permission to inspect them, a thread
+/// that exited, or a kernel without `kcmp`).
+///
+/// A thread shares its process's table unless it called
+/// `unshare(CLONE_FILES)` (or was cloned without `CLONE_FILES`): then
+/// sockets it opens are in `/proc/PID/task/TID/fd` only.
+///
+/// See: <https://man7.org/linux/man-pages/man2/kcmp.2.html>
+pub fn shares_descriptor_table(leader: u32, tid: u32) -> Option<bool> {
+    /// `KCMP_FILES` from `<linux/kcmp.h>`.
+    const KCMP_FILES: libc::c_long = 2;
+    // SAFETY: kcmp takes five integer arguments and touches no memory of
+    // ours for KCMP_FILES (idx1 and idx2 are ignored).
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            libc::c_long::from(leader as i32),
+            libc::c_long::from(tid as i32),
+            KCMP_FILES,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        )
+    };
+    match result {
+        0 => Some(true),
+        1..=3 => Some(false),
+        _ => None,
+    }
+}

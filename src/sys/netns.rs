@@ -20,3 +20,21 @@ pub fn inode_of(path: &str) -> std::io::Result<u64> {
     use std::os::unix::fs::MetadataExt;
     Ok(std::fs::metadata(path)?.ino())
 }
+
+/// Whether `path` is a network namespace file (`/proc/PID/ns/net`,
+/// `/run/netns/NAME` or another bind mount of one), asked of the kernel
+/// with the `NS_GET_NSTYPE` ioctl: a mount or PID namespace file, or a
+/// plain file, is not one.
+///
+/// See: <https://man7.org/linux/man-pages/man2/ioctl_ns.2.html>
+pub fn is_network_namespace(path: &str) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    /// `_IO(0xb7, 0x3)` from `<linux/nsfs.h>`.
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    let file = std::fs::File::open(path)?;
+    // SAFETY: the descriptor is open for the whole call (`file` lives until
+    // the end of the function) and NS_GET_NSTYPE takes no argument.
+    let kind = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
+    // Not an nsfs file: ENOTTY (or EINVAL on some file systems).
+    Ok(kind >= 0 && kind == libc::CLONE_NEWNET)
+}

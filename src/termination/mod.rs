@@ -19,14 +19,14 @@
 //! kills), a scripted fake in the unit tests below.
 
 pub use crate::model::termination::{
-    ContainerHint, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan, Refusal,
-    Target, Verification,
+    ContainerHint, Elsewhere, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan,
+    Refusal, Target, Verification,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::inventory::system::System;
-use crate::inventory::{process, InventoryError, Query};
+use crate::inventory::{process, InventoryError, NamespaceHandle, NamespaceSelection, Query};
 use crate::model::PortSet;
 use crate::model::{Process, Snapshot, Socket};
 use crate::sys::signal::{Signal, SignalError};
@@ -45,6 +45,33 @@ pub struct Request {
     pub ipv6: bool,
     /// Allow stopping processes of other users.
     pub force: bool,
+    /// Allow stopping porthole's parent and ancestors (the shell it runs
+    /// in): refused otherwise, since it ends the caller's own session.
+    pub allow_ancestors: bool,
+    /// Whose listeners: the caller's namespace, every one, or (with
+    /// `named_namespace`) one named by the user.
+    pub namespaces: NamespaceSelection,
+    pub named_namespace: Option<NamespaceHandle>,
+}
+
+impl Request {
+    /// The protocol and family flags that narrow this request, as typed
+    /// (` -t -4`), for a printed command that must select the same
+    /// listeners.
+    pub fn flags(&self) -> String {
+        let mut flags = String::new();
+        for (flag, given) in [
+            (" -t", self.tcp && !self.udp),
+            (" -u", self.udp && !self.tcp),
+            (" -4", self.ipv4 && !self.ipv6),
+            (" -6", self.ipv6 && !self.ipv4),
+        ] {
+            if given {
+                flags.push_str(flag);
+            }
+        }
+        flags
+    }
 }
 
 /// Finds the listeners on the requested ports and decides, per owner,
@@ -81,6 +108,8 @@ pub fn listeners_query(request: &Request) -> Query {
         ports: PortSet::parse(&list.join(",")).ok(),
         match_remote_port: false,
         owners: true,
+        namespaces: request.namespaces,
+        named_namespace: request.named_namespace.clone(),
         ..Query::default()
     }
 }
@@ -104,6 +133,10 @@ pub fn other_sockets(
         ..listeners_query(request)
     };
     let snapshot = system.snapshot(&query)?;
+    // Ports some listener still uses: their connections are its accepted
+    // ones, which go with it.
+    let listened: BTreeSet<u16> =
+        snapshot.sockets.iter().filter(|s| s.is_listener()).map(Socket::local_port).collect();
     let others = snapshot
         .sockets
         .iter()
@@ -121,6 +154,15 @@ pub fn other_sockets(
                 && socket.inode != 0
             {
                 OtherKind::BoundOnly
+            } else if socket.remote_port() != 0
+                && socket.inode != 0
+                && socket.state != crate::model::SocketState::TimeWait
+                && !listened.contains(&socket.local_port())
+            {
+                // A client's end (a connected UDP socket, an outbound TCP
+                // connection from this port) or a connection its server
+                // kept after closing the listener.
+                OtherKind::Connected
             } else {
                 return None;
             };
@@ -133,6 +175,53 @@ pub fn other_sockets(
         })
         .collect();
     Ok(others)
+}
+
+/// Listeners on the requested ports in other network namespaces, when the
+/// request looked in one namespace and found nothing there: `porthole
+/// PORT --netns all` shows a container's listener that `kill PORT` alone
+/// cannot reach, and the report names the `--netns` that does.
+pub fn listeners_elsewhere(
+    system: &dyn System,
+    request: &Request,
+) -> Result<Vec<Elsewhere>, InventoryError> {
+    if request.namespaces == NamespaceSelection::All {
+        return Ok(Vec::new());
+    }
+    let query = Query {
+        namespaces: NamespaceSelection::All,
+        named_namespace: None,
+        ..listeners_query(request)
+    };
+    let snapshot = system.snapshot(&query)?;
+    let looked_in = match &request.named_namespace {
+        Some(handle) => Some(handle.inode),
+        None => snapshot.namespaces.iter().find(|n| n.is_current).map(|n| n.inode),
+    };
+    let elsewhere = snapshot
+        .sockets
+        .iter()
+        .filter(|socket| socket.is_listener() && request.ports.contains(&socket.local_port()))
+        .filter(|socket| selects(request, socket))
+        .filter(|socket| socket.net_namespace.is_some() && socket.net_namespace != looked_in)
+        .map(|socket| {
+            let namespace =
+                snapshot.namespaces.iter().find(|n| Some(n.inode) == socket.net_namespace).cloned();
+            let netns_argument = namespace.as_ref().and_then(|namespace| {
+                crate::inventory::namespaces::argument_for(
+                    namespace,
+                    socket.owners.first().copied(),
+                )
+            });
+            let processes = socket
+                .owners
+                .iter()
+                .filter_map(|pid| snapshot.processes.get(pid).cloned())
+                .collect();
+            Elsewhere { socket: socket.clone(), namespace, processes, netns_argument }
+        })
+        .collect();
+    Ok(elsewhere)
 }
 
 /// Whether the protocol and family flags of `request` cover `socket`: a
@@ -153,10 +242,13 @@ fn selects(request: &Request, socket: &Socket) -> bool {
 }
 
 /// Who is asking: the pids and uid a refusal is decided against.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Identity {
     pub pid: u32,
     pub parent_pid: u32,
+    /// The parent's ancestors up to (not including) PID 1: the shell
+    /// behind `sudo`, a terminal multiplexer, the login session.
+    pub ancestors: Vec<u32>,
     pub uid: u32,
     /// Effective uid 0: every process of this PID namespace is readable.
     pub privileged: bool,
@@ -164,9 +256,20 @@ pub struct Identity {
 
 impl Identity {
     pub fn current() -> Self {
+        let parent_pid = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32);
+        let mut ancestors = Vec::new();
+        let mut pid = parent_pid;
+        while let Some(stat) = process::read_stat(pid).filter(|_| pid > 1) {
+            pid = stat.parent_pid;
+            if pid <= 1 || ancestors.contains(&pid) {
+                break;
+            }
+            ancestors.push(pid);
+        }
         Identity {
             pid: std::process::id(),
-            parent_pid: rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32),
+            parent_pid,
+            ancestors,
             uid: rustix::process::getuid().as_raw(),
             privileged: rustix::process::geteuid().is_root(),
         }
@@ -180,7 +283,7 @@ pub fn plan_from(
     snapshot: Snapshot,
     identity: &Identity,
 ) -> Plan {
-    let Snapshot { sockets, processes, visibility, .. } = snapshot;
+    let Snapshot { sockets, processes, visibility, namespaces, .. } = snapshot;
     let listeners: Vec<Socket> = sockets
         .into_iter()
         .filter(|s| {
@@ -203,16 +306,14 @@ pub fn plan_from(
             let process = processes.get(&pid).cloned();
             let stat = system.stat(pid);
             let namespace_init = system.namespace_init(pid);
-            let refusal =
-                refusal_for(pid, process.as_ref(), stat.as_ref(), request.force, identity).or_else(
-                    || {
-                        // Ending a namespace's init ends everything in it.
-                        namespace_init
-                            .as_ref()
-                            .filter(|_| !request.force)
-                            .map(|init| Refusal::NamespaceInit { processes: init.processes })
-                    },
-                );
+            let refusal = refusal_for(pid, process.as_ref(), stat.as_ref(), request, identity)
+                .or_else(|| {
+                    // Ending a namespace's init ends everything in it.
+                    namespace_init
+                        .as_ref()
+                        .filter(|_| !request.force)
+                        .map(|init| Refusal::NamespaceInit { processes: init.processes })
+                });
             let container_hint = process.as_ref().and_then(container_hint);
             Target {
                 pid,
@@ -234,6 +335,8 @@ pub fn plan_from(
         owner_gaps,
         processes,
         privileged: identity.privileged,
+        caller_uid: identity.uid,
+        namespaces,
     }
 }
 
@@ -241,17 +344,21 @@ fn refusal_for(
     pid: u32,
     process: Option<&Process>,
     stat: Option<&process::Stat>,
-    force: bool,
+    request: &Request,
     identity: &Identity,
 ) -> Option<Refusal> {
+    let force = request.force;
     if pid == 1 {
         return Some(Refusal::Init);
     }
     if pid == identity.pid {
         return Some(Refusal::Itself);
     }
-    if pid == identity.parent_pid {
+    if pid == identity.parent_pid && !request.allow_ancestors {
         return Some(Refusal::Parent);
+    }
+    if identity.ancestors.contains(&pid) && !request.allow_ancestors {
+        return Some(Refusal::Ancestor);
     }
     if stat.is_some_and(process::Stat::is_kernel_thread) {
         return Some(Refusal::KernelThread);
@@ -602,7 +709,17 @@ mod tests {
     use crate::model::termination::NamespaceInit;
 
     fn request() -> Request {
-        Request { ports: vec![8080], tcp: true, udp: false, ipv4: true, ipv6: true, force: false }
+        Request {
+            ports: vec![8080],
+            tcp: true,
+            udp: false,
+            ipv4: true,
+            ipv6: true,
+            force: false,
+            allow_ancestors: false,
+            namespaces: NamespaceSelection::Current,
+            named_namespace: None,
+        }
     }
 
     /// A listener on 127.0.0.1:8080 held by `pid`.
@@ -624,7 +741,13 @@ mod tests {
 
     #[test]
     fn the_plan_refuses_what_must_not_be_stopped() {
-        let identity = Identity { pid: 100, parent_pid: 99, uid: 1000, privileged: false };
+        let identity = Identity {
+            pid: 100,
+            parent_pid: 99,
+            ancestors: vec![98],
+            uid: 1000,
+            privileged: false,
+        };
         let mut system = Scripted {
             sockets: [1, 2, 99, 500, 501, 600].into_iter().map(listener).collect(),
             ..Scripted::default()
@@ -680,7 +803,13 @@ mod tests {
 
     #[test]
     fn graceful_stops_escalate_only_for_survivors() {
-        let identity = Identity { pid: 100, parent_pid: 99, uid: 1000, privileged: false };
+        let identity = Identity {
+            pid: 100,
+            parent_pid: 99,
+            ancestors: vec![98],
+            uid: 1000,
+            privileged: false,
+        };
         let system = Scripted {
             sockets: vec![listener(500), listener(501)],
             stubborn: vec![501],
@@ -704,12 +833,19 @@ mod tests {
 
     #[test]
     fn refuses_init_self_parent_kthreads_and_other_users() {
-        let identity = Identity { pid: 100, parent_pid: 99, uid: 1000, privileged: false };
+        let identity = Identity {
+            pid: 100,
+            parent_pid: 99,
+            ancestors: vec![98],
+            uid: 1000,
+            privileged: false,
+        };
+        let (forced, plain) = (Request { force: true, ..request() }, request());
         let mine = Process { pid: 500, uid: 1000, ..Process::default() };
         let theirs = Process { pid: 501, uid: 0, user: Some("root".into()), ..Process::default() };
-        assert_eq!(refusal_for(1, None, None, true, &identity), Some(Refusal::Init));
-        assert_eq!(refusal_for(100, None, None, true, &identity), Some(Refusal::Itself));
-        assert_eq!(refusal_for(99, None, None, true, &identity), Some(Refusal::Parent));
+        assert_eq!(refusal_for(1, None, None, &forced, &identity), Some(Refusal::Init));
+        assert_eq!(refusal_for(100, None, None, &forced, &identity), Some(Refusal::Itself));
+        assert_eq!(refusal_for(99, None, None, &forced, &identity), Some(Refusal::Parent));
         let kthread = process::Stat {
             name: "kthreadd".into(),
             state: 'S',
@@ -718,15 +854,39 @@ mod tests {
             start_ticks: 1,
         };
         assert_eq!(
-            refusal_for(2, None, Some(&kthread), true, &identity),
+            refusal_for(2, None, Some(&kthread), &forced, &identity),
             Some(Refusal::KernelThread)
         );
-        assert_eq!(refusal_for(500, Some(&mine), None, false, &identity), None);
+        assert_eq!(refusal_for(500, Some(&mine), None, &plain, &identity), None);
         assert!(matches!(
-            refusal_for(501, Some(&theirs), None, false, &identity),
+            refusal_for(501, Some(&theirs), None, &plain, &identity),
             Some(Refusal::OtherUser { uid: 0, .. })
         ));
-        assert_eq!(refusal_for(501, Some(&theirs), None, true, &identity), None);
+        assert_eq!(refusal_for(501, Some(&theirs), None, &forced, &identity), None);
+    }
+
+    #[test]
+    fn ancestors_are_refused_unless_allowed() {
+        let identity = Identity {
+            pid: 100,
+            parent_pid: 99,
+            ancestors: vec![98, 50],
+            uid: 0,
+            privileged: true,
+        };
+        let forced = Request { force: true, ..request() };
+        for pid in [99, 98, 50] {
+            let refusal = refusal_for(pid, None, None, &forced, &identity);
+            assert!(matches!(refusal, Some(Refusal::Parent | Refusal::Ancestor)), "{pid}");
+            assert!(refusal.unwrap().describe().contains("--allow-ancestors"));
+        }
+        let allowed = Request { allow_ancestors: true, ..request() };
+        for pid in [99, 98, 50] {
+            assert_eq!(refusal_for(pid, None, None, &allowed, &identity), None, "{pid}");
+        }
+        // Never PID 1 nor porthole itself.
+        assert_eq!(refusal_for(1, None, None, &allowed, &identity), Some(Refusal::Init));
+        assert_eq!(refusal_for(100, None, None, &allowed, &identity), Some(Refusal::Itself));
     }
 
     #[test]

@@ -227,3 +227,61 @@ fn a_port_held_only_by_time_wait_is_passed_over_and_said_why() {
     assert_eq!(report["skipped_because"]["held only by TIME-WAIT connections"], 1, "{report:#}");
     assert!(report["preferred_skip"].as_str().unwrap().contains("TIME-WAIT"), "{report:#}");
 }
+
+/// Sets `ip_local_port_range` inside `netns` (each namespace has its own).
+fn ephemeral_range(netns: &Netns, range: &str) {
+    let setting = format!("net.ipv4.ip_local_port_range={range}");
+    let status = netns.command("sysctl").args(["-qw", &setting]).status().expect("sysctl runs");
+    assert!(status.success(), "{setting}");
+}
+
+#[test]
+fn advice_for_a_range_covered_by_ip_local_port_range_runs_as_printed() {
+    let Some(netns) = Netns::create() else { return };
+    // Room above the ephemeral range only: the advice names it.
+    ephemeral_range(&netns, "10000 30000");
+    let output = netns.porthole(&["free", "--range", "10000-30000"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    assert!(output.stderr.contains("ports outside it: --range 30001-65535"), "{output:?}");
+    let retry = netns.porthole(&["free", "--range", "30001-65535", "--count", "2"]);
+    assert_eq!(retry.code, 0, "{retry:?}");
+    for line in retry.stdout.lines() {
+        assert!(line.parse::<u16>().unwrap() > 30000, "{retry:?}");
+    }
+    // Too few found in a range partly covered: where the others are.
+    let short = netns.porthole(&["free", "--range", "29990-30010", "--count", "20"]);
+    assert_eq!(short.code, 1, "{short:?}");
+    assert!(short.stderr.contains("--range 30001-65535"), "{short:?}");
+
+    // No unprivileged port outside the range: no other --range can help,
+    // and the sysctl printed restores room.
+    ephemeral_range(&netns, "1024 65535");
+    let output = netns.porthole(&["free"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("covers every unprivileged port"), "{output:?}");
+    assert!(!output.stderr.contains("choose another --range"), "{output:?}");
+    let fix = "sysctl -w net.ipv4.ip_local_port_range='32768 60999'";
+    assert!(output.stderr.contains(fix), "{output:?}");
+    let status = netns.command("sh").args(["-c", fix]).status().expect("sh runs");
+    assert!(status.success());
+    assert_eq!(netns.porthole(&["free"]).code, 0, "free again after the printed fix");
+}
+
+#[test]
+fn free_judges_the_namespace_it_runs_in() {
+    let Some(netns) = Netns::create() else { return };
+    // A private namespace: only this test's listener is there, so a fixed
+    // port outside the ephemeral range is safe.
+    let port = 23457;
+    let _inside = occupy(&netns, port);
+    let text = port.to_string();
+    let inside = netns.porthole(&["free", "--prefer", &text, "--json"]);
+    assert_eq!(inside.code, 0, "{inside:?}");
+    assert_ne!(inside.json()["port"], port, "taken in the namespace: {inside:?}");
+    assert_eq!(inside.json()["preferred_free"], false, "{inside:?}");
+    let count =
+        netns.porthole(&["free", "--count", "3", "--range", &format!("{port}-{}", port + 3)]);
+    assert_eq!(count.code, 0, "{count:?}");
+    assert!(!count.stdout.lines().any(|line| line == text), "{count:?}");
+}

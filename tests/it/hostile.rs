@@ -506,10 +506,12 @@ fn zone_ids_reach_a_link_local_listener() {
     let through = netns.porthole(&["wait", "http://[fe80::1234%25v0]:9090/", "-t", "10s"]);
     assert_eq!(through.code, 0, "{through:?}");
     assert!(through.stderr.contains("HTTP 200"), "{through:?}");
-    // Where a zone means nothing, or is misspelt, one clear line and exit 2.
+    // `porthole [ADDR%ZONE]:PORT` matches listeners on that interface.
+    let who = netns.porthole(&["[fe80::1234%v0]:8080"]);
+    assert_eq!(who.code, 0, "{who:?}");
+    // Where a zone is misspelt, one clear line and exit 2.
     for (args, message) in [
-        (&["[fe80::1234%v0]:8080"][..], "a zone id does not apply here"),
-        (&["check", "fe80::1234%v0"], "IPv6 address 'fe80::1234%v0' needs brackets"),
+        (&["check", "fe80::1234%v0"][..], "IPv6 address 'fe80::1234%v0' needs brackets"),
         (&["check", "[fe80::1234%nosuch0]:8080"], "no network interface 'nosuch0' here"),
     ] {
         let output = netns.porthole(args);

@@ -678,3 +678,198 @@ fn minus_4_stops_a_dual_stack_listener_that_takes_ipv4_clients() {
     assert_eq!(report["targets"][0]["outcome"], "exited", "{report:#}");
     assert!(!process_alive(server.pid()));
 }
+
+/// A listener on 127.0.0.1:`port` inside `netns` (never accepting).
+fn netns_server(netns: &Netns, port: u16) -> crate::util::ChildGuard {
+    crate::util::server_in(netns, "127.0.0.1", port, "hold")
+}
+
+#[test]
+fn a_listener_in_another_namespace_is_named_with_the_kill_command_that_reaches_it() {
+    let Some(netns) = Netns::create() else { return };
+    let port = crate::util::unique_port();
+    let server = netns_server(&netns, port);
+    let text = port.to_string();
+
+    // From the host's namespace nothing listens, but the container-like
+    // namespace has it: say so, with the exact command.
+    let output = porthole_run(&["kill", &text, "--yes", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let report = output.json();
+    let elsewhere = report["elsewhere"].as_array().expect("elsewhere is a list");
+    assert_eq!(elsewhere.len(), 1, "{report:#}");
+    let command = format!("porthole kill {port} --netns {}", netns.name);
+    assert_eq!(elsewhere[0]["command"], command.as_str(), "{report:#}");
+    assert_eq!(elsewhere[0]["socket"]["processes"][0]["pid"], server.pid());
+    assert!(process_alive(server.pid()), "nothing outside the namespace asked was signalled");
+    let output = porthole_run(&["kill", &text, "--yes", "-t"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains(&format!("{command} -t")), "{output:?}");
+
+    // The printed command, run as printed, stops it and checks the port in
+    // that namespace.
+    let mut words: Vec<&str> = command.split(' ').skip(1).collect();
+    words.extend(["--yes", "--json"]);
+    let output = porthole_run(&words);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["freed"], true, "{report:#}");
+    assert_eq!(report["targets"][0]["pid"], server.pid(), "{report:#}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
+    let after = netns.porthole(&[&text, "--json"]);
+    assert_eq!(after.code, 1, "nothing listens in the namespace any more: {after:?}");
+}
+
+#[test]
+fn netns_all_stops_listeners_in_every_namespace_and_names_them() {
+    let Some(netns) = Netns::create() else { return };
+    let port = crate::util::unique_port();
+    let inside = netns_server(&netns, port);
+    let (outside, mut ready) = python(SERVER, &["plain", &port.to_string()]);
+    wait_for_line(&mut ready);
+    let text = port.to_string();
+    let plan = porthole_run(&["kill", &text, "--netns", "all", "--dry-run", "--json"]).json();
+    let hints: Vec<&str> = plan["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["net_namespace_hint"].as_str().unwrap_or(""))
+        .collect();
+    assert!(hints.contains(&format!("netns {}", netns.name).as_str()), "{plan:#}");
+    assert!(hints.contains(&"current"), "{plan:#}");
+    let output = porthole_run(&["kill", &text, "--netns", "all", "--yes"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(&format!("in netns {}", netns.name)), "{output:?}");
+    assert!(
+        output.stdout.contains(&format!("Port {port} is free in every network namespace.")),
+        "{output:?}"
+    );
+    assert!(eventually(Duration::from_secs(5), || {
+        !process_alive(inside.pid()) && !process_alive(outside.pid())
+    }));
+}
+
+#[test]
+fn netns_names_that_are_not_namespaces_are_usage_errors() {
+    for bad in ["no-such-namespace-here", "/etc/passwd", "/proc/self/ns/mnt", ""] {
+        let output = porthole_run(&["kill", "8080", "--netns", bad, "--dry-run"]);
+        crate::util::assert_usage_error(&output, bad);
+        assert!(output.stderr.contains("--netns"), "{output:?}");
+    }
+}
+
+/// A listener that runs `sh -c 'PORTHOLE kill PORT ARGS… > OUT; true'`,
+/// so that it is porthole's grandparent (the shell is the parent), as a
+/// shell behind `sudo` or `sh -c` would be.
+const ANCESTOR: &str = r#"
+import os, socket, subprocess, sys, time
+porthole, out, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+port = s.getsockname()[1]
+print(port, flush=True)
+line = " ".join([porthole, "kill", str(port), "--yes", "--json"] + extra)
+subprocess.run(["sh", "-c", line + " > " + out + " 2>&1; echo $? >> " + out + ".code; true"])
+time.sleep(120)
+"#;
+
+#[test]
+fn an_ancestor_of_porthole_is_refused_without_allow_ancestors() {
+    let directory = tempfile::tempdir().unwrap();
+    let out = directory.path().join("out");
+    let binary = crate::util::binary();
+    let run = |extra: &[&str]| {
+        let _ = std::fs::remove_file(out.with_extension("code"));
+        let mut args = vec![binary.to_str().unwrap(), out.to_str().unwrap()];
+        args.extend(extra);
+        let (child, mut ready) = python(ANCESTOR, &args);
+        wait_for_line(&mut ready);
+        assert!(
+            eventually(Duration::from_secs(20), || out.with_extension("code").exists()),
+            "porthole finished"
+        );
+        let code = std::fs::read_to_string(out.with_extension("code")).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        (child, code.trim().to_string(), text)
+    };
+    let (child, code, text) = run(&[]);
+    assert_eq!(code, "2", "{text}");
+    let json_end = text.rfind('}').expect("a JSON report") + 1;
+    let report: serde_json::Value = serde_json::from_str(&text[..json_end]).expect("JSON");
+    assert_eq!(report["targets"][0]["pid"], child.pid(), "{report:#}");
+    assert_eq!(report["targets"][0]["refusal"], "ancestor", "{report:#}");
+    assert!(
+        report["targets"][0]["refusal_reason"].as_str().unwrap().contains("--allow-ancestors"),
+        "{report:#}"
+    );
+    assert!(process_alive(child.pid()), "the ancestor was not signalled");
+    drop(child);
+
+    let (child, code, text) = run(&["--allow-ancestors", "--grace", "1s"]);
+    assert!(eventually(Duration::from_secs(5), || !process_alive(child.pid())), "{code} {text}");
+}
+
+#[test]
+fn a_connected_udp_socket_on_the_port_is_named_instead_of_nothing() {
+    // Bound to a port and connected elsewhere: not a listener, but no
+    // other UDP socket can bind the port while it lives.
+    let code = "import socket,time\n\
+                c=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.bind(('127.0.0.1', 0))\n\
+                c.connect(('127.0.0.1', 9))\n\
+                print(c.getsockname()[1], flush=True); time.sleep(120)";
+    let (client, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&["kill", &port, "-u", "--yes"]);
+    assert_eq!(output.code, 1, "nothing listened: {output:?}");
+    assert!(output.stdout.contains("but it is not free"), "{output:?}");
+    assert!(output.stdout.contains("connected, not listening"), "{output:?}");
+    let report = porthole_run(&["kill", &port, "--json"]).json();
+    assert_eq!(report["other_sockets"][0]["kind"], "connected", "{report:#}");
+    assert!(process_alive(client.pid()), "a client is never signalled");
+}
+
+#[test]
+fn a_server_in_another_pid_namespace_is_named_and_signalled_by_its_host_pid() {
+    if !is_root() {
+        crate::util::skip("unshare -p needs root");
+        return;
+    }
+    // Not the namespace's init (the shell is): an ordinary process whose
+    // pid inside is small and means nothing out here.
+    let mut command = Command::new("unshare");
+    command.args(["-p", "-f", "--mount-proc", "sh", "-c", "\"$@\" & wait", "sh", "python3"]);
+    let (_namespace, mut out) = python_via(command, SERVER, &["plain"]);
+    let line = wait_for_line(&mut out);
+    let mut fields = line.split_whitespace();
+    let port = fields.next().unwrap().to_string();
+    let inner_pid: u32 = fields.next().unwrap().parse().unwrap();
+    let report = porthole_run(&["kill", &port, "--yes", "--json"]).json();
+    let pid = report["targets"][0]["pid"].as_u64().expect("a target") as u32;
+    assert_ne!(pid, inner_pid, "the host's pid, not the namespace's: {report:#}");
+    assert_eq!(report["targets"][0]["outcome"], "exited", "{report:#}");
+    assert_eq!(report["freed"], true, "{report:#}");
+    assert!(!process_alive(pid));
+}
+
+#[test]
+fn a_namespace_without_a_name_is_reached_through_its_process_and_checked_after_it_is_gone() {
+    if !is_root() {
+        crate::util::skip("unshare -n needs root");
+        return;
+    }
+    // A container-like namespace: no `ip netns` name, one process inside,
+    // which takes the namespace with it when it exits.
+    let mut command = Command::new("unshare");
+    command.args(["-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh", "python3"]);
+    let (server, mut out) = python_via(command, SERVER, &["plain"]);
+    let line = wait_for_line(&mut out);
+    let port = line.split_whitespace().next().unwrap().to_string();
+    let report = porthole_run(&["kill", &port, "--json"]).json();
+    let command = report["elsewhere"][0]["command"].as_str().expect("a command").to_string();
+    assert_eq!(command, format!("porthole kill {port} --netns /proc/{}/ns/net", server.pid()));
+    let mut words: Vec<&str> = command.split(' ').skip(1).collect();
+    words.push("--yes");
+    let output = porthole_run(&words);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(&format!("Port {port} is free")), "{output:?}");
+    assert!(!process_alive(server.pid()));
+}

@@ -443,3 +443,127 @@ fn json_keeps_every_argument_exactly_while_text_escapes_them() {
         assert!(text.stdout.contains("\\x1b[2J\\u202eevil"), "{args:?}: {}", text.stdout);
     }
 }
+
+/// A listener opened by a thread that unshared its descriptor table
+/// (`unshare(CLONE_FILES)`): the socket is in `/proc/PID/task/TID/fd` only.
+const THREAD_OWN_TABLE: &str = r#"
+import ctypes, os, socket, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+def worker():
+    assert libc.unshare(0x400) == 0, ctypes.get_errno()  # CLONE_FILES
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+    print(s.getsockname()[1], os.getpid(), threading.get_native_id(), flush=True)
+    time.sleep(120)
+threading.Thread(target=worker, daemon=True).start()
+time.sleep(120)
+"#;
+
+#[test]
+fn a_listener_in_a_thread_with_its_own_descriptor_table_belongs_to_its_process() {
+    let (server, mut out) = crate::util::python(THREAD_OWN_TABLE, &[]);
+    let line = crate::util::wait_for_line(&mut out);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (port, tid) = (fields[0], fields[2]);
+    assert_ne!(tid, server.pid().to_string(), "the socket belongs to a non-leader thread");
+    let output = porthole_run(&["ls", "--port", port, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let listing = output.json();
+    assert_eq!(listing[0]["processes"][0]["pid"], server.pid(), "{listing:#}");
+    assert!(!output.stderr.contains("no visible owner"), "{output:?}");
+    let plan = porthole_run(&["kill", port, "--dry-run", "--json"]).json();
+    assert_eq!(plan["targets"][0]["pid"], server.pid(), "{plan:#}");
+    assert_eq!(plan["hidden_owners"], 0, "{plan:#}");
+}
+
+/// A listener whose only descriptor is in flight: sent with `SCM_RIGHTS`
+/// over a Unix socket pair, closed by the sender, never received. No
+/// process holds it; the kernel does.
+const IN_FLIGHT: &str = r#"
+import array, socket, time
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+port = l.getsockname()[1]
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [l.fileno()]))])
+l.close()
+print(port, flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn a_listener_no_process_holds_is_named_so_and_kill_signals_nothing() {
+    if !util::is_root() {
+        util::skip("only root can tell that no process holds a socket");
+        return;
+    }
+    let (sender, mut out) = python(IN_FLIGHT, &[]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&["ls", "--port", &port, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let listing = output.json();
+    assert_eq!(listing[0]["processes"], serde_json::json!([]), "{listing:#}");
+    assert_eq!(listing[0]["hidden_owner_reasons"], serde_json::json!(["no_process"]));
+    let lines = porthole_run(&["ls", "--port", &port, "--jsonl"]);
+    let line: Value = serde_json::from_str(lines.stdout.trim()).expect("one JSON line");
+    assert_eq!(line["hidden_owner_reasons"], serde_json::json!(["no_process"]), "{lines:?}");
+    let who = porthole_run(&[&port]);
+    assert!(who.stdout.contains("no process holds it"), "{who:?}");
+
+    let kill = porthole_run(&["kill", &port, "--yes"]);
+    assert_eq!(kill.code, 2, "{kill:?}");
+    assert!(kill.stdout.contains("no owner:"), "{kill:?}");
+    assert!(kill.stdout.contains("no process to signal"), "{kill:?}");
+    assert!(kill.stderr.contains("none can be signalled"), "{kill:?}");
+    let record = porthole_run(&["kill", &port, "--dry-run", "--json"]).json();
+    assert_eq!(record["hidden_owner_reasons"], serde_json::json!(["no_process"]), "{record:#}");
+    assert!(util::process_alive(sender.pid()), "the sender was not signalled");
+}
+
+#[test]
+fn hidden_owners_say_why_in_json_too() {
+    if !util::is_root() {
+        util::skip("mounting a procfs with hidepid needs root");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    // A fresh procfs with hidepid=2 in a private mount namespace, read by
+    // `nobody`: root's processes are not even listed there.
+    let run_as_nobody = |args: &[&str]| {
+        let mut command = std::process::Command::new("unshare");
+        command.args([
+            "-m",
+            "sh",
+            "-c",
+            "mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 \
+             --regid=65534 --clear-groups \"$0\" \"$@\"",
+        ]);
+        command.arg(util::binary()).args(args);
+        util::scrub(&mut command);
+        util::run(&mut command)
+    };
+    let output = run_as_nobody(&["ls", "-t", "--port", &port, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let reasons = &output.json()[0]["hidden_owner_reasons"];
+    assert_eq!(*reasons, serde_json::json!(["not_root", "hidepid"]), "{output:?}");
+    assert!(output.stderr.contains("hidepid="), "{output:?}");
+    let plan = run_as_nobody(&["kill", &port, "--dry-run", "--json"]);
+    assert_eq!(plan.json()["hidden_owner_reasons"], serde_json::json!(["not_root", "hidepid"]));
+    // Owners that are seen carry no reason.
+    let seen = porthole_run(&["ls", "-t", "--port", &port, "--json"]).json();
+    assert_eq!(seen[0]["hidden_owner_reasons"], Value::Null, "{seen:#}");
+}
+
+#[test]
+fn jsonl_records_name_their_namespace_as_json_does() {
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let _server = util::server_in(&netns, "127.0.0.1", port, "hold");
+    let output = porthole_run(&["ls", "--netns", "all", "--port", &port.to_string(), "--jsonl"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let record: Value = serde_json::from_str(output.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        record["net_namespace_hint"],
+        format!("netns {}", netns.name).as_str(),
+        "{output:?}"
+    );
+}

@@ -184,3 +184,189 @@ fn netns_all_says_which_namespace_each_listener_is_in() {
     let plain = porthole_run(&[&port]);
     assert!(!plain.stdout.contains("NETNS"), "{}", plain.stdout);
 }
+
+#[test]
+fn netns_name_looks_in_that_namespace_only() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let port = crate::util::unique_port();
+    let _server = crate::util::server_in(&netns, "127.0.0.1", port, "hold");
+    let text = port.to_string();
+    assert_eq!(porthole_run(&[&text]).code, 1, "nothing listens here");
+    let named = porthole_run(&[&text, "--netns", &netns.name, "--json"]);
+    assert_eq!(named.code, 0, "{named:?}");
+    assert_eq!(named.json()["listeners"].as_array().unwrap().len(), 1, "{named:?}");
+    let path = format!("/run/netns/{}", netns.name);
+    let by_path = porthole_run(&["ls", "--port", &text, "--netns", &path, "--json"]);
+    assert_eq!(by_path.code, 0, "{by_path:?}");
+    assert_eq!(by_path.json().as_array().unwrap().len(), 1, "{by_path:?}");
+    let missing = porthole_run(&[&text, "--netns", "porthole-no-such-namespace"]);
+    crate::util::assert_usage_error(&missing, "unknown namespace name");
+}
+
+/// A listener that prints its pid once listening.
+const LISTENER: &str = "import os,socket,time\n\
+                        s=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                        print(s.getsockname()[1], os.getpid(), flush=True); time.sleep(120)";
+
+/// The real file behind `python3` (not a launcher script such as pyenv's).
+fn python_binary() -> std::path::PathBuf {
+    let output = std::process::Command::new("python3")
+        .args(["-c", "import os,sys; print(os.path.realpath(sys.executable))"])
+        .output()
+        .expect("python3 runs");
+    std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+/// The process record of the one listener in `porthole PORT --json`.
+fn listener_process(port: &str) -> serde_json::Value {
+    let output = porthole_run(&[port, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    output.json()["listeners"][0]["processes"][0].clone()
+}
+
+#[test]
+fn a_deleted_executable_is_named_as_such_with_where_it_still_is() {
+    let directory = tempfile::tempdir().unwrap();
+    let copy = directory.path().join("server-deleted");
+    std::fs::copy(python_binary(), &copy).unwrap();
+    let (server, mut out) =
+        crate::util::python_via(std::process::Command::new(&copy), LISTENER, &[]);
+    let line = wait_for_line(&mut out);
+    let port = line.split_whitespace().next().unwrap().to_string();
+    std::fs::remove_file(&copy).unwrap();
+
+    let process = listener_process(&port);
+    assert_eq!(process["exe_deleted"], true, "{process:#}");
+    let here = format!("/proc/{}/exe", server.pid());
+    assert_eq!(process["exe_here"], here.as_str(), "{process:#}");
+    assert!(std::fs::metadata(&here).is_ok(), "the running program is readable there");
+
+    let long = porthole_run(&["ls", "--port", &port, "-l"]);
+    assert!(long.stdout.contains("(exe deleted)"), "{long:?}");
+    let plan = porthole_run(&["kill", &port, "--dry-run"]);
+    assert!(plan.stdout.contains("was deleted or replaced after it started"), "{plan:?}");
+    let record = porthole_run(&["kill", &port, "--dry-run", "--json"]).json();
+    assert_eq!(record["targets"][0]["exe_deleted"], true, "{record:#}");
+    assert_eq!(record["targets"][0]["exe_here"], here.as_str(), "{record:#}");
+}
+
+#[test]
+fn an_executable_of_another_mount_namespace_is_shown_where_it_is_from_here() {
+    if !crate::util::is_root() {
+        crate::util::skip("a private mount namespace needs root");
+        return;
+    }
+    // A container-like process: its program lives on a file system
+    // mounted only in its own mount namespace.
+    let directory = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new("unshare");
+    command.args([
+        "-m",
+        "sh",
+        "-c",
+        "mount -t tmpfs none \"$0\" && cp \"$1\" \"$0/container-python\" && shift && exec \"$0/container-python\" \"$@\"",
+    ]);
+    command.arg(directory.path()).arg(python_binary());
+    let (server, mut out) = crate::util::python_via(command, LISTENER, &[]);
+    let line = wait_for_line(&mut out);
+    let port = line.split_whitespace().next().unwrap().to_string();
+
+    let process = listener_process(&port);
+    let exe = process["exe"].as_str().unwrap().to_string();
+    assert!(exe.ends_with("/container-python"), "{process:#}");
+    assert!(std::fs::metadata(&exe).is_err(), "{exe} exists only in its mount namespace");
+    assert_eq!(process["exe_other_mount_namespace"], true, "{process:#}");
+    let here = format!("/proc/{}/root{exe}", server.pid());
+    assert_eq!(process["exe_here"], here.as_str(), "{process:#}");
+    assert!(std::fs::metadata(&here).is_ok(), "{here} reaches the program");
+    let text = porthole_run(&[&port]);
+    assert!(text.stdout.contains("own mount namespace"), "{text:?}");
+    let plan = porthole_run(&["kill", &port, "--dry-run"]);
+    assert!(plan.stdout.contains(&format!("from here it is {here}")), "{plan:?}");
+}
+
+#[test]
+fn a_scoped_link_local_address_is_matched_on_its_interface() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    // fe80::1 on two interfaces: the zone tells the two addresses apart.
+    for step in [
+        "ip -6 addr add fe80::1/64 dev lo nodad",
+        "ip link add ph0 type veth peer name ph1",
+        "ip link set ph0 up",
+        "ip link set ph1 up",
+        "ip -6 addr add fe80::1/64 dev ph0 nodad",
+    ] {
+        let words: Vec<&str> = step.split(' ').collect();
+        netns.run_ok(words[0], &words[1..]);
+    }
+    let code = "import socket,sys,time\n\
+                s=socket.socket(socket.AF_INET6)\n\
+                s.bind(('fe80::1', 0, 0, socket.if_nametoindex('ph0'))); s.listen()\n\
+                print(s.getsockname()[1], flush=True); time.sleep(120)";
+    let (_server, mut out) = crate::util::python_in(&netns, code, &[]);
+    let port = wait_for_line(&mut out);
+    let on_ph0 = netns.porthole(&[&format!("[fe80::1%ph0]:{port}"), "--json"]);
+    assert_eq!(on_ph0.code, 0, "{on_ph0:?}");
+    assert_eq!(on_ph0.json()["serving"].as_array().unwrap().len(), 1, "{on_ph0:?}");
+    let on_lo = netns.porthole(&[&format!("[fe80::1%lo]:{port}"), "--json"]);
+    assert_eq!(on_lo.code, 0, "{on_lo:?}");
+    assert_eq!(on_lo.json()["serving"].as_array().unwrap().len(), 0, "{on_lo:?}");
+    let text = netns.porthole(&[&format!("[fe80::1%lo]:{port}")]);
+    assert!(text.stdout.contains("not for this address"), "{text:?}");
+    // `ip netns exec` gives the server a mount namespace of its own that
+    // sees the same files: nothing to say about its executable.
+    assert!(!text.stdout.contains("own mount namespace"), "{text:?}");
+}
+
+#[test]
+fn localhost_without_its_hosts_line_still_answers_and_says_why_clients_fail() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let port = 23458;
+    let _server = crate::util::server_in(&netns, "127.0.0.1", port, "hold");
+    let endpoint = format!("localhost:{port}");
+    let output = netns.porthole_with_hosts("# no localhost line\n", &[&endpoint, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(output.json()["serving"].as_array().unwrap().len(), 1, "{output:?}");
+    assert!(output.stderr.contains("'localhost' does not resolve here"), "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    // Any other name that does not resolve is still an error.
+    let other = netns.porthole_with_hosts("# empty\n", &[&format!("nowhere.invalid:{port}")]);
+    crate::util::assert_usage_error(&other, "unresolvable name");
+}
+
+#[test]
+fn a_name_with_several_addresses_is_matched_on_each() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let port = 23459;
+    let _v6 = crate::util::server_in(&netns, "::1", port, "hold");
+    let hosts = "127.0.0.1 multi\n::1 multi\n";
+    let output = netns.porthole_with_hosts(hosts, &[&format!("multi:{port}"), "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let addresses: Vec<&str> =
+        report["addresses"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(addresses.contains(&"127.0.0.1") && addresses.contains(&"::1"), "{report:#}");
+    assert_eq!(report["serving"].as_array().unwrap().len(), 1, "{report:#}");
+}
+
+#[test]
+fn connected_udp_clients_of_a_local_listener_are_its_clients() {
+    // The server's UDP socket stays unconnected, so no peer end pairs with
+    // a client's: it is still a client of this machine's listener, not an
+    // outbound flow to somewhere else.
+    let code = "import socket,time\n\
+                s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0))\n\
+                c=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.connect(s.getsockname())\n\
+                print(s.getsockname()[1], flush=True); time.sleep(120)";
+    let (_udp, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&[&port, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["clients"].as_array().unwrap().len(), 1, "{report:#}");
+    assert_eq!(report["outbound"].as_array().unwrap().len(), 0, "{report:#}");
+    assert_eq!(report["clients"][0]["far"]["protocol"], "udp", "{report:#}");
+    let text = porthole_run(&[&port]);
+    assert!(text.stdout.contains("Clients (1)"), "{text:?}");
+    assert!(!text.stdout.contains("Outbound"), "{text:?}");
+}
