@@ -132,6 +132,8 @@ pub enum StoreError {
         "{store} has schema version {found}; run `porthole monitor` once to upgrade it to {known}"
     )]
     OlderSchema { store: String, found: i64, known: i64 },
+    #[error("{store}: the server did not answer within {seconds}s (is a PostgreSQL server listening there? `connect_timeout=N` in the URL sets this bound)")]
+    NoAnswer { store: String, seconds: u64 },
     #[error("disk full writing {store}: recording stopped; everything committed before is kept")]
     DiskFull { store: String },
     #[error("{path} is being recorded and this user may not create its -shm index beside it; read it as the recording user")]

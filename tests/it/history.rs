@@ -1347,3 +1347,46 @@ fn an_unreachable_postgres_store_says_why() {
     assert_eq!(output.stderr.matches("Connection refused").count(), 1, "{output:?}");
     assert!(!output.stderr.contains("secret"), "{output:?}");
 }
+
+/// A port that accepts and then says nothing (another service, a stopped
+/// server, a proxy whose upstream is gone): `history` and `monitor` give up
+/// after the URL's `connect_timeout` with one line naming the bound, where
+/// both once waited for ever on the server's greeting.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_postgres_store_that_never_answers_is_given_up_on() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    // Accepts every connection and keeps it open without a word.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let url = format!("postgres://porthole:secret@127.0.0.1:{port}/history?connect_timeout=2");
+    let expected = format!(
+        "porthole: postgres://porthole:***@127.0.0.1:{port}/history?connect_timeout=2: \
+         the server did not answer within 2s"
+    );
+    let output = run_bounded(util::porthole().args(["history", "5432", "--store", &url]));
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(output.stderr.starts_with(&expected), "{output:?}");
+    assert!(!output.stderr.contains("secret"), "{output:?}");
+    if !util::is_root() {
+        util::skip("recording needs root");
+        return;
+    }
+    let output = run_bounded(util::porthole().args([
+        "monitor",
+        "--capture",
+        "netlink",
+        "--no-alerts",
+        "--store",
+        &url,
+    ]));
+    assert_eq!(output.code, 2, "{output:?}");
+    let last = output.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("the server did not answer within 2s"), "{output:?}");
+}
