@@ -329,9 +329,9 @@ fn post_to(
             .filter(|left| !left.is_zero())
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))
     };
-    stream.write_all(head.as_bytes())?;
+    stream.write_all(head.as_bytes()).map_err(timed_out)?;
     stream.set_write_timeout(Some(remaining()?))?;
-    stream.write_all(body)?;
+    stream.write_all(body).map_err(timed_out)?;
     stream.flush()?;
     // Only the status line matters; a server cannot make it longer than
     // 1 KiB.
@@ -339,7 +339,8 @@ fn post_to(
     let mut chunk = [0u8; 256];
     while !line.contains(&b'\n') && line.len() < 1024 {
         stream.set_read_timeout(Some(remaining()?))?;
-        let read = std::io::Read::read(&mut stream, &mut chunk[..256.min(1024 - line.len())])?;
+        let read = std::io::Read::read(&mut stream, &mut chunk[..256.min(1024 - line.len())])
+            .map_err(timed_out)?;
         if read == 0 {
             break;
         }
@@ -353,6 +354,17 @@ fn post_to(
         .filter(|_| status_line.starts_with("HTTP/"))
         .ok_or_else(|| std::io::Error::other("not an HTTP answer"))?;
     Ok(status)
+}
+
+/// A socket timeout reads as "Resource temporarily unavailable" (`EAGAIN`)
+/// on Linux; it is reported as what it is.
+fn timed_out(error: std::io::Error) -> std::io::Error {
+    match error.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out")
+        }
+        _ => error,
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 //! nothing: the one idle the longest (no request being answered: still
 //! sending its headers, between keep-alive requests, or not reading its
 //! answer) is closed to make room, through the evict sender that
-//! [`Connections`] keeps for it. Any local user can open connections, so
+//! `Connections` keeps for it. Any local user can open connections, so
 //! without this 64 of them that never finish their headers kept everyone
 //! out of the dashboard for the header timeout, again and again. Only when
 //! every connection is busy answering does a newcomer wait in the kernel's
