@@ -5,7 +5,9 @@
 //! bounded queue, so no more commands than that ever run at once. Each
 //! command runs under `sh -c`, its stdout discarded (porthole's stdout
 //! carries data) and its stderr shared with porthole's; one that outlives
-//! the timeout is killed. A failure — the shell missing, a non-zero exit, a
+//! the timeout is killed, with everything it started: each command runs in
+//! a process group of its own, and the whole group gets SIGKILL (killing
+//! only the shell left `sh -c 'curl …; sleep 600'`'s children running). A failure — the shell missing, a non-zero exit, a
 //! timeout — is reported through the `report` callback and counted;
 //! recording goes on. An alert arriving while the queue is full is dropped
 //! and counted.
@@ -13,8 +15,10 @@
 //! # Lifecycle
 //! [`CommandRunner::finish`] closes the queue and waits, up to a deadline,
 //! for the runners to finish what is queued; commands still running after
-//! it are left to their timeout and counted as unfinished.
+//! it are killed with their process groups and counted as unfinished (left
+//! to run, they would outlive porthole with no timeout at all).
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,8 +47,16 @@ pub struct CommandRunner {
     /// `None` once [`CommandRunner::finish`] closed it.
     queue: Mutex<Option<SyncSender<Vec<u8>>>>,
     runners: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// The commands running now: the pids (and process group ids) of
+    /// their shells, which no one has waited for yet.
+    running: Running,
     pub counters: Arc<CommandCounters>,
 }
+
+/// Pids of running, unreaped commands. A runner reaps its command and
+/// removes its pid under this lock, and [`CommandRunner::finish`] signals
+/// under it, so a signal never reaches a reused pid.
+type Running = Arc<Mutex<HashSet<u32>>>;
 
 impl CommandRunner {
     /// Starts `concurrency` runners of `command`.
@@ -58,16 +70,18 @@ impl CommandRunner {
         let (queue, jobs) = sync_channel::<Vec<u8>>(concurrency * QUEUE_PER_RUNNER);
         let jobs = Arc::new(Mutex::new(jobs));
         let counters = Arc::new(CommandCounters::default());
+        let running = Running::default();
         let mut runners = Vec::with_capacity(concurrency);
         for index in 0..concurrency {
             let jobs = Arc::clone(&jobs);
             let counters = Arc::clone(&counters);
             let command = command.clone();
             let report = Arc::clone(&report);
+            let running = Arc::clone(&running);
             runners.push(std::thread::Builder::new().name(format!("on-alert-{index}")).spawn(
                 move || {
                     while let Some(input) = next_job(&jobs) {
-                        match run_once(&command, &input, timeout) {
+                        match run_once(&command, &input, timeout, &running) {
                             Ok(()) => counters.succeeded.fetch_add(1, Ordering::Relaxed),
                             Err(failure) => {
                                 report(failure);
@@ -78,7 +92,12 @@ impl CommandRunner {
                 },
             )?);
         }
-        Ok(CommandRunner { queue: Mutex::new(Some(queue)), runners: Mutex::new(runners), counters })
+        Ok(CommandRunner {
+            queue: Mutex::new(Some(queue)),
+            runners: Mutex::new(runners),
+            running,
+            counters,
+        })
     }
 
     /// Queues one alert's JSON; never blocks.
@@ -90,8 +109,9 @@ impl CommandRunner {
         }
     }
 
-    /// Closes the queue and waits until `deadline` for the runners; returns
-    /// how many runners were still busy then.
+    /// Closes the queue and waits until `deadline` for the runners, then
+    /// kills the commands still running; returns how many runners were
+    /// still busy.
     pub fn finish(&self, deadline: Instant) -> usize {
         self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         let mut runners = self.runners.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -99,6 +119,9 @@ impl CommandRunner {
             std::thread::sleep(Duration::from_millis(20));
         }
         let busy = runners.iter().filter(|r| !r.is_finished()).count();
+        for leader in self.running.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = crate::sys::signal::kill_group(*leader);
+        }
         for runner in std::mem::take(&mut *runners) {
             if runner.is_finished() {
                 let _ = runner.join();
@@ -117,15 +140,26 @@ fn next_job(jobs: &Mutex<Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
 }
 
 /// Runs the command once with `input` on its stdin.
-fn run_once(command: &str, input: &[u8], timeout: Duration) -> Result<(), String> {
+fn run_once(
+    command: &str,
+    input: &[u8],
+    timeout: Duration,
+    running: &Mutex<HashSet<u32>>,
+) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
     let mut child = Command::new("/bin/sh")
         .arg("-c")
         .arg(command)
+        // A group of its own, so a timeout can stop what it started; it
+        // also keeps a terminal's Ctrl-C, meant for the monitor, away from
+        // it (the monitor stops it as its own shutdown says).
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|error| format!("alert command could not start: {error}"))?;
+    running.lock().unwrap_or_else(|e| e.into_inner()).insert(child.id());
     // Writing happens on its own thread: a command that never reads its
     // stdin would otherwise block the write once the pipe is full, and the
     // timeout would never be checked.
@@ -135,24 +169,41 @@ fn run_once(command: &str, input: &[u8], timeout: Duration) -> Result<(), String
             let _ = stdin.write_all(&input);
         })
     });
-    let outcome = wait_with_timeout(&mut child, timeout);
+    let outcome = wait_with_timeout(&mut child, timeout, running);
     if let Some(writer) = writer {
         let _ = writer.join();
     }
     outcome
 }
 
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Result<(), String> {
+fn wait_with_timeout(
+    child: &mut Child,
+    timeout: Duration,
+    running: &Mutex<HashSet<u32>>,
+) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     loop {
-        match child.try_wait() {
+        // Reaping and forgetting the pid happen under the lock (see
+        // `Running`).
+        let mut pids = running.lock().unwrap_or_else(|e| e.into_inner());
+        let state = child.try_wait();
+        if !matches!(state, Ok(None)) {
+            pids.remove(&child.id());
+        }
+        drop(pids);
+        match state {
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => return Err(format!("alert command failed: {status}")),
             Ok(None) if Instant::now() >= deadline => {
-                // The shell is our own child: killing it by its handle
-                // cannot hit an unrelated process.
-                let _ = child.kill();
+                // The shell is our own child, not yet waited for: its
+                // group id cannot have been reused (see `kill_group`).
+                if crate::sys::signal::kill_group(child.id()).is_err() {
+                    let _ = child.kill();
+                }
+                let mut pids = running.lock().unwrap_or_else(|e| e.into_inner());
                 let _ = child.wait();
+                pids.remove(&child.id());
+                drop(pids);
                 return Err(format!(
                     "alert command killed after {} ms (timeout)",
                     timeout.as_millis()
@@ -204,6 +255,66 @@ mod tests {
         runner.submit(Vec::new());
         assert_eq!(runner.finish(Instant::now() + Duration::from_secs(30)), 0);
         assert!(failures.lock().unwrap()[0].contains("timeout"), "{failures:?}");
+    }
+
+    /// Whether `pid` is gone or a zombie (killed, not yet reaped by its
+    /// new parent).
+    fn dead(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+            Err(_) => true,
+        }
+    }
+
+    /// A timeout or the end of the monitor stops what the command started,
+    /// not only its shell: `sleep` here is a child of `sh` that killing
+    /// `sh` alone left running.
+    #[test]
+    fn a_killed_command_takes_its_children_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let spawn = |name: &str| {
+            format!("sleep 600 & echo $! > '{}'; wait", dir.path().join(name).display())
+        };
+        let read_pid = |name: &str| -> u32 {
+            let path = dir.path().join(name);
+            let mut text = String::new();
+            for _ in 0..500 {
+                text = std::fs::read_to_string(&path).unwrap_or_default();
+                if text.ends_with('\n') {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            text.trim().parse().expect("the command wrote its child's pid")
+        };
+        let settle = |pid: u32| {
+            for _ in 0..500 {
+                if dead(pid) {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        };
+
+        // The timeout.
+        let (report, failures) = collect();
+        let runner =
+            CommandRunner::start(spawn("timeout"), Duration::from_millis(300), 1, report).unwrap();
+        runner.submit(Vec::new());
+        let child = read_pid("timeout");
+        assert_eq!(runner.finish(Instant::now() + Duration::from_secs(30)), 0);
+        assert!(failures.lock().unwrap()[0].contains("timeout"), "{failures:?}");
+        assert!(settle(child), "sleep {child} outlived its command's timeout");
+
+        // The end of the monitor, long before the timeout.
+        let (report, _) = collect();
+        let runner =
+            CommandRunner::start(spawn("finish"), Duration::from_secs(600), 1, report).unwrap();
+        runner.submit(Vec::new());
+        let child = read_pid("finish");
+        assert_eq!(runner.finish(Instant::now() + Duration::from_millis(100)), 1);
+        assert!(settle(child), "sleep {child} outlived porthole's stop");
     }
 
     #[test]

@@ -121,12 +121,15 @@ struct FileRules {
 #[serde(deny_unknown_fields)]
 struct RulesTable {
     new_exposed_listener: Option<bool>,
+    #[serde(default, deserialize_with = "port_list")]
     watched_ports: Option<Vec<u16>>,
-    expected_users: Option<Vec<UserName>>,
+    #[serde(default, deserialize_with = "user_list")]
+    expected_users: Option<Vec<String>>,
     #[serde(default, deserialize_with = "severity_or_off")]
     audit_severity: Option<Option<Severity>>,
     #[serde(default, deserialize_with = "audit_scope")]
     audit_listeners: Option<AuditScope>,
+    #[serde(default, deserialize_with = "port_list")]
     sensitive_ports: Option<Vec<u16>>,
     existing: Option<bool>,
 }
@@ -143,12 +146,57 @@ struct DeliveryTable {
     webhook_timeout: Option<Duration>,
 }
 
-/// A user as written: a name or a numeric uid.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum UserName {
-    Name(String),
-    Uid(u32),
+/// A TOML value as the person wrote it, for messages about it.
+fn written(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(text) => format!("'{text}'"),
+        toml::Value::Integer(number) => number.to_string(),
+        toml::Value::Float(number) => number.to_string(),
+        toml::Value::Boolean(flag) => flag.to_string(),
+        toml::Value::Datetime(_) => "a date".into(),
+        toml::Value::Array(_) => "a list".into(),
+        toml::Value::Table(_) => "a table".into(),
+    }
+}
+
+/// A list of port numbers, 1–65535. Read element by element, so a mistake
+/// is told in the file's terms ("70000 is not a port number"), not serde's
+/// ("expected u16"), and points at the key.
+fn port_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<u16>>, D::Error> {
+    let values = Vec::<toml::Value>::deserialize(deserializer)?;
+    values
+        .iter()
+        .map(|value| {
+            value
+                .as_integer()
+                .and_then(|number| u16::try_from(number).ok())
+                .filter(|port| *port != 0)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "{} is not a port number (expected 1-65535)",
+                        written(value)
+                    ))
+                })
+        })
+        .collect::<Result<Vec<u16>, D::Error>>()
+        .map(Some)
+}
+
+/// A list of users: names, or numeric uids (kept as their decimal text).
+fn user_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
+    let values = Vec::<toml::Value>::deserialize(deserializer)?;
+    values
+        .iter()
+        .map(|value| match value {
+            toml::Value::String(name) if !name.is_empty() => Ok(name.clone()),
+            toml::Value::Integer(uid) if u32::try_from(*uid).is_ok() => Ok(uid.to_string()),
+            other => Err(serde::de::Error::custom(format!(
+                "{} is not a user (expected a user name or a uid, 0-4294967295)",
+                written(other)
+            ))),
+        })
+        .collect::<Result<Vec<String>, D::Error>>()
+        .map(Some)
 }
 
 fn severity_or_off<'de, D: Deserializer<'de>>(
@@ -229,15 +277,8 @@ impl AlertConfig {
             new_exposed_listener: new_exposed_listener.unwrap_or(defaults.new_exposed_listener),
             watched_ports: watched_ports
                 .map_or(defaults.watched_ports, |p| p.into_iter().collect()),
-            expected_users: expected_users.map_or(defaults.expected_users, |users| {
-                users
-                    .into_iter()
-                    .map(|user| match user {
-                        UserName::Name(name) => name,
-                        UserName::Uid(uid) => uid.to_string(),
-                    })
-                    .collect()
-            }),
+            expected_users: expected_users
+                .map_or(defaults.expected_users, |users| users.into_iter().collect()),
             audit_severity: audit_severity.unwrap_or(defaults.audit_severity),
             audit_scope: audit_listeners.unwrap_or(defaults.audit_scope),
             sensitive_ports: sensitive_ports
@@ -287,15 +328,28 @@ pub fn default_path(xdg_config_home: Option<&str>, home: Option<&str>) -> Option
 fn invalid(path: &Path, text: &str, error: &toml::de::Error) -> AlertConfigError {
     let (line, key) = match error.span() {
         Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            let key = text
-                .lines()
-                .nth(line - 1)
+            let mut line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let lines: Vec<&str> = text.lines().collect();
+            // Inside a value written over several lines (an array), the
+            // key is on the line the value starts: walk back to it, never
+            // past a table header.
+            let mut at = line - 1;
+            while at > 0
+                && lines.get(at).is_some_and(|l| !l.contains('=') && !l.trim().starts_with('['))
+            {
+                at -= 1;
+            }
+            let key = lines
+                .get(at)
+                .filter(|content| !content.trim_start().starts_with('#'))
                 .and_then(|content| content.split_once('='))
                 .map(|(key, _)| key.trim().trim_matches('"').to_string())
                 .filter(|key| !key.is_empty() && !key.starts_with('['))
                 .map(|key| format!(", key '{key}'"))
                 .unwrap_or_default();
+            if !key.is_empty() {
+                line = at + 1;
+            }
             (line, key)
         }
         None => (1, String::new()),
@@ -379,6 +433,40 @@ mod tests {
 
         let error = parse("[rules\n").unwrap_err();
         assert!(error.starts_with("alerts.toml line 1: "), "{error}");
+    }
+
+    /// Values are judged in the file's terms, not Rust's (`expected u16`,
+    /// `untagged enum UserName`), and a mistake inside an array written
+    /// over several lines names the array's key and line.
+    #[test]
+    fn mistakes_in_lists_are_told_in_the_files_terms() {
+        let cases = [
+            (
+                "[rules]\nwatched_ports = [70000]\n",
+                "alerts.toml line 2, key 'watched_ports': 70000 is not a port number (expected 1-65535)",
+            ),
+            (
+                "[rules]\nwatched_ports = [\n  22,\n  70000,\n]\n",
+                "alerts.toml line 2, key 'watched_ports': 70000 is not a port number (expected 1-65535)",
+            ),
+            (
+                "[rules]\nsensitive_ports = [0]\n",
+                "alerts.toml line 2, key 'sensitive_ports': 0 is not a port number (expected 1-65535)",
+            ),
+            (
+                "[rules]\nsensitive_ports = [\"x\"]\n",
+                "alerts.toml line 2, key 'sensitive_ports': 'x' is not a port number (expected 1-65535)",
+            ),
+            (
+                "[rules]\nexpected_users = [\"root\", -1]\n",
+                "alerts.toml line 2, key 'expected_users': -1 is not a user (expected a user name or a uid, 0-4294967295)",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse(text).unwrap_err(), expected, "{text:?}");
+        }
+        let config = parse("[rules]\nexpected_users = [\"root\", 4294967295]\n").unwrap();
+        assert_eq!(config.expected_users, ["root".to_string(), "4294967295".to_string()].into());
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! timeout ends with the process.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -50,12 +50,23 @@ pub enum WebhookUrlError {
     NoHost,
     #[error("invalid port '{0}'")]
     Port(String),
+    /// A space or control character would end the request line or start
+    /// a header of its own.
+    #[error("a space or control character in the URL (percent-encode it: %20)")]
+    Unsafe,
+    #[error("invalid host '{0}'")]
+    Host(String),
 }
 
 impl WebhookUrl {
     /// Parses `http://host[:port][/path]`; IPv6 hosts in brackets.
     pub fn parse(text: &str) -> Result<Self, WebhookUrlError> {
         let rest = text.strip_prefix("http://").ok_or(WebhookUrlError::Scheme)?;
+        if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(WebhookUrlError::Unsafe);
+        }
+        // A fragment belongs to the client; it is never sent.
+        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
         let (authority, path) = match rest.find(['/', '?']) {
             Some(index) if rest[index..].starts_with('/') => (&rest[..index], &rest[index..]),
             Some(index) => (&rest[..index], &rest[index..]),
@@ -79,6 +90,15 @@ impl WebhookUrl {
         };
         if host.is_empty() {
             return Err(WebhookUrlError::NoHost);
+        }
+        let bracketed = authority.starts_with('[');
+        let host_ok = host.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'.' | b'-' | b'_')
+                || (bracketed && matches!(b, b':' | b'%'))
+        });
+        if !host_ok {
+            return Err(WebhookUrlError::Host(host));
         }
         let port = match port {
             Some(text) => text.parse().map_err(|_| WebhookUrlError::Port(text.to_string()))?,
@@ -299,13 +319,37 @@ fn post_to(
         env!("CARGO_PKG_VERSION"),
         body.len()
     );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
+    // The timeout bounds the whole attempt, not each read or write: a
+    // server that trickles a byte at a time would otherwise hold the
+    // thread (and every alert queued behind it) for up to 1,024 timeouts.
+    let deadline = Instant::now() + timeout;
+    let remaining = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))
+    };
+    stream.write_all(head.as_bytes()).map_err(timed_out)?;
+    stream.set_write_timeout(Some(remaining()?))?;
+    stream.write_all(body).map_err(timed_out)?;
     stream.flush()?;
-    let mut status_line = String::new();
     // Only the status line matters; a server cannot make it longer than
     // 1 KiB.
-    BufReader::new(std::io::Read::take(&stream, 1024)).read_line(&mut status_line)?;
+    let mut line = Vec::with_capacity(128);
+    let mut chunk = [0u8; 256];
+    while !line.contains(&b'\n') && line.len() < 1024 {
+        stream.set_read_timeout(Some(remaining()?))?;
+        let read = std::io::Read::read(&mut stream, &mut chunk[..256.min(1024 - line.len())])
+            .map_err(timed_out)?;
+        if read == 0 {
+            break;
+        }
+        line.extend_from_slice(&chunk[..read]);
+    }
+    // An answer completed past the deadline (this thread was not scheduled
+    // while the bytes piled up) is a timeout all the same.
+    remaining()?;
+    let status_line = String::from_utf8_lossy(&line);
     let status = status_line
         .split_whitespace()
         .nth(1)
@@ -315,10 +359,21 @@ fn post_to(
     Ok(status)
 }
 
+/// A socket timeout reads as "Resource temporarily unavailable" (`EAGAIN`)
+/// on Linux; it is reported as what it is.
+fn timed_out(error: std::io::Error) -> std::io::Error {
+    match error.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out")
+        }
+        _ => error,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{BufRead, BufReader, Read};
     use std::net::TcpListener;
 
     #[test]
@@ -334,6 +389,17 @@ mod tests {
         assert_eq!(WebhookUrl::parse("http://:80/"), Err(WebhookUrlError::NoHost));
         assert_eq!(WebhookUrl::parse("http://h:x/"), Err(WebhookUrlError::Port("x".into())));
         assert_eq!(WebhookUrl::parse("http://u:p@h/"), Err(WebhookUrlError::NoHost));
+        // Nothing that could end the request line or add a header.
+        for unsafe_url in ["http://h/a b", "http://h/x\r\nX-Evil: 1", "http://h/\u{85}"] {
+            assert_eq!(
+                WebhookUrl::parse(unsafe_url),
+                Err(WebhookUrlError::Unsafe),
+                "{unsafe_url:?}"
+            );
+        }
+        assert_eq!(WebhookUrl::parse("http://h\"x/"), Err(WebhookUrlError::Host("h\"x".into())));
+        let url = WebhookUrl::parse("http://h/alerts?x=1#part").unwrap();
+        assert_eq!(url.path, "/alerts?x=1");
     }
 
     /// A server answering each request with the next status of `statuses`;
@@ -378,6 +444,32 @@ mod tests {
 
     fn quiet() -> Report {
         Arc::new(|_| {})
+    }
+
+    /// The timeout bounds an attempt, not each read: a server that sends
+    /// its status line a byte at a time, each well within the timeout,
+    /// still fails the attempt once the timeout has passed in all.
+    #[test]
+    fn a_trickling_server_times_out_the_attempt() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            for byte in b"HTTP/1.1 200 OK\r\n\r\n" {
+                if stream.write_all(&[*byte]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        // Read a byte at a time, each within the timeout, the answer used to
+        // count as delivered after 3.4 s.
+        let error = post(&url, b"{}", Duration::from_secs(1)).unwrap_err();
+        assert!(error.ends_with(": timed out"), "{error}");
+        server.join().unwrap();
     }
 
     #[test]

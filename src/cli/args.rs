@@ -75,7 +75,7 @@ pub enum Command {
     )]
     Audit(AuditArgs),
     /// Record listeners and connections to local services as they come and
-    /// go (runs until Ctrl-C or SIGTERM; needs root).
+    /// go (runs until Ctrl-C, SIGTERM or SIGHUP; needs root).
     #[command(after_help = MONITOR_HELP)]
     Monitor(MonitorArgs),
     /// What the recorder saw: who listened on a port and when, who

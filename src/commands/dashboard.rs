@@ -17,7 +17,8 @@ use crate::dashboard::{self, DashboardState, FactSource, RecorderHealth};
 use crate::proxy::host::HostPolicy;
 use crate::store::StoreLocation;
 
-/// Serves the dashboard from an existing store until SIGINT or SIGTERM.
+/// Serves the dashboard from an existing store until SIGINT, SIGTERM or
+/// SIGHUP.
 pub fn run(args: DashboardArgs) -> anyhow::Result<ExitStatus> {
     let settings = DashboardSettings::resolve(args)?;
     let stop = crate::commands::monitor::shutdown_on_signal()?;

@@ -1,5 +1,5 @@
 //! `porthole monitor`: start the capture engine, say which mode it runs in
-//! and why, and send its batches to a sink until SIGINT or SIGTERM; alerts
+//! and why, and send its batches to a sink until SIGINT, SIGTERM or SIGHUP; alerts
 //! ride along as one more sink (`commands::alerting`).
 
 use std::io::Write;
@@ -205,8 +205,11 @@ impl EventSink for Text<'_> {
     }
 }
 
-/// A flag set by SIGINT or SIGTERM. A helper thread waits for either signal
-/// on a small runtime; the recorder polls the flag at least every 100 ms.
+/// A flag set by SIGINT, SIGTERM or SIGHUP. A helper thread waits for any
+/// of them on a small runtime; the recorder polls the flag at least every
+/// 100 ms. SIGHUP is a stop too: it is what a closed terminal or a dropped
+/// SSH session sends, and its default action would end the process without
+/// writing the batch in hand (up to a second of events).
 pub(crate) fn shutdown_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
     use tokio::signal::unix::{signal, SignalKind};
     let flag = Arc::new(AtomicBool::new(false));
@@ -214,11 +217,12 @@ pub(crate) fn shutdown_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
         .enable_io()
         .build()
         .context("starting the signal thread")?;
-    let (mut interrupt, mut terminate) = {
+    let (mut interrupt, mut terminate, mut hangup) = {
         let _entered = runtime.enter();
         (
             signal(SignalKind::interrupt()).context("installing a SIGINT handler")?,
             signal(SignalKind::terminate()).context("installing a SIGTERM handler")?,
+            signal(SignalKind::hangup()).context("installing a SIGHUP handler")?,
         )
     };
     let setter = Arc::clone(&flag);
@@ -229,6 +233,7 @@ pub(crate) fn shutdown_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
                 tokio::select! {
                     _ = interrupt.recv() => {}
                     _ = terminate.recv() => {}
+                    _ = hangup.recv() => {}
                 }
             });
             setter.store(true, Ordering::Relaxed);

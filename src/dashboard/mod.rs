@@ -18,8 +18,16 @@
 //! # Lifecycle
 //! [`run`] owns the listener and serves until `shutdown` completes. Each
 //! connection runs on its own task holding a permit of `permits` (at most
-//! [`MAX_CONNECTIONS`] at once; newcomers wait in the kernel's backlog) and
-//! a receiver of `stop`. Dropping `stop` when shutdown begins ends every
+//! [`MAX_CONNECTIONS`] at once) and a receiver of `stop`. When every permit
+//! is taken, a newcomer does not wait behind connections that are doing
+//! nothing: the one idle the longest (no request being answered: still
+//! sending its headers, between keep-alive requests, or not reading its
+//! answer) is closed to make room, through the evict sender that
+//! `Connections` keeps for it. Any local user can open connections, so
+//! without this 64 of them that never finish their headers kept everyone
+//! out of the dashboard for the header timeout, again and again. Only when
+//! every connection is busy answering does a newcomer wait in the kernel's
+//! backlog. Dropping `stop` when shutdown begins ends every
 //! connection's task at its next await; each task holds a clone of
 //! `finished_sender`, so when the last one ends `finished.recv()` returns
 //! and `run` returns, or after [`GRACE`] at the latest.
@@ -30,15 +38,16 @@ pub mod token;
 pub mod views;
 pub mod web;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 pub use facts::{FactSource, RecorderHealth};
 pub use web::DashboardState;
@@ -52,22 +61,78 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// A keep-alive connection with no request for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The connections being served, for choosing one to close when every
+/// permit is taken (see the module docs).
+#[derive(Default)]
+struct Connections {
+    next_id: u64,
+    open: HashMap<u64, Connection>,
+}
+
+struct Connection {
+    /// Since when no request has been answered on it; `None` while one is.
+    idle_since: Option<Instant>,
+    /// Sending (or dropping) it closes the connection.
+    evict: Option<oneshot::Sender<()>>,
+}
+
+impl Connections {
+    fn add(&mut self, evict: oneshot::Sender<()>) -> u64 {
+        self.next_id += 1;
+        let connection = Connection { idle_since: Some(Instant::now()), evict: Some(evict) };
+        self.open.insert(self.next_id, connection);
+        self.next_id
+    }
+
+    fn set_busy(&mut self, id: u64, busy: bool) {
+        if let Some(connection) = self.open.get_mut(&id) {
+            connection.idle_since = if busy { None } else { Some(Instant::now()) };
+        }
+    }
+
+    /// Closes the connection idle the longest; whether there was one.
+    fn evict_oldest_idle(&mut self) -> bool {
+        let oldest = self
+            .open
+            .iter_mut()
+            .filter(|(_, c)| c.evict.is_some())
+            .filter_map(|(_, c)| c.idle_since.map(|since| (since, c)))
+            .min_by_key(|(since, _)| *since);
+        match oldest.and_then(|(_, connection)| connection.evict.take()) {
+            Some(evict) => {
+                let _ = evict.send(());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn lock(connections: &Mutex<Connections>) -> std::sync::MutexGuard<'_, Connections> {
+    connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Serves the dashboard on `listener` until `shutdown` completes. The
 /// caller binds (loopback unless the user exposed it) and starts the
 /// [`FactSource`] threads.
 pub async fn run(listener: TcpListener, state: Arc<DashboardState>, shutdown: impl Future) {
+    serve(listener, state, shutdown, HEADER_TIMEOUT).await;
+}
+
+/// [`run`] with the header timeout as a parameter (tests lengthen it, so
+/// that only eviction can make room).
+async fn serve(
+    listener: TcpListener,
+    state: Arc<DashboardState>,
+    shutdown: impl Future,
+    header_timeout: Duration,
+) {
     tokio::pin!(shutdown);
     let (stop, stop_signal) = watch::channel(());
     let (finished_sender, mut finished) = mpsc::channel::<()>(1);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = Arc::new(Mutex::new(Connections::default()));
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
         let (stream, _) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -79,25 +144,135 @@ pub async fn run(listener: TcpListener, state: Arc<DashboardState>, shutdown: im
                 }
             },
         };
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Full: make room by closing the longest idle connection,
+                // then wait for its permit (or any other).
+                lock(&connections).evict_oldest_idle();
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    permit = Arc::clone(&permits).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
         let state = Arc::clone(&state);
         let mut stop = stop_signal.clone();
         let finished = finished_sender.clone();
+        let (evict, evicted) = oneshot::channel();
+        let id = lock(&connections).add(evict);
+        let connections = Arc::clone(&connections);
         tokio::spawn(async move {
             let _permit = permit;
             let _finished = finished;
-            let service = service_fn(move |request| web::handle(Arc::clone(&state), request));
+            let tracked = Arc::clone(&connections);
+            let service = service_fn(move |request| {
+                let state = Arc::clone(&state);
+                let tracked = Arc::clone(&tracked);
+                async move {
+                    lock(&tracked).set_busy(id, true);
+                    let reply = web::handle(state, request).await;
+                    lock(&tracked).set_busy(id, false);
+                    reply
+                }
+            });
             let mut builder = http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
             let serving = builder.serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = serving => {}
                 _ = stop.changed() => {}
+                _ = evicted => {}
                 _ = tokio::time::sleep(IDLE_TIMEOUT) => {}
             }
+            lock(&connections).open.remove(&id);
         });
     }
     drop(listener);
     drop(stop);
     drop(finished_sender);
     let _ = tokio::time::timeout(GRACE, finished.recv()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{ErrorKind, Read, Write};
+
+    use super::*;
+    use crate::dashboard::facts::Facts;
+    use crate::proxy::host::HostPolicy;
+
+    /// Every permit taken by connections that send half a request and then
+    /// nothing: a newcomer is answered at once, and only the oldest of them
+    /// is closed to make room. Before, the newcomer waited for the header
+    /// timeout (10 s) of the oldest.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_that_never_finish_their_headers_do_not_keep_others_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let facts = Arc::new(FactSource::new(None, false));
+        facts.publish(Facts::default());
+        let state = Arc::new(DashboardState {
+            token: "secret-token-0123456789".into(),
+            hosts: HostPolicy::default(),
+            port: address.port(),
+            metrics_public: false,
+            facts,
+            health: None,
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        // Longer than the test's hang guard: only eviction makes room.
+        let header_timeout = Duration::from_secs(600);
+        let server = tokio::spawn(serve(
+            listener,
+            state,
+            async {
+                let _ = stopped.await;
+            },
+            header_timeout,
+        ));
+        let clients = tokio::task::spawn_blocking(move || {
+            let slow: Vec<std::net::TcpStream> = (0..MAX_CONNECTIONS)
+                .map(|_| {
+                    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+                    stream.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n").expect("write");
+                    stream
+                })
+                .collect();
+            let mut newcomer = std::net::TcpStream::connect(address).expect("connect");
+            newcomer
+                .write_all(b"GET /app.js HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .expect("write");
+            // A hang guard only: the answer comes at once.
+            newcomer.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+            let mut answer = [0u8; 12];
+            newcomer.read_exact(&mut answer).expect("an answer");
+            let mut closed = Vec::new();
+            for (index, mut stream) in slow.into_iter().enumerate() {
+                let mut byte = [0u8; 1];
+                let state = if index == 0 {
+                    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+                    stream.read(&mut byte)
+                } else {
+                    stream.set_nonblocking(true).expect("nonblocking");
+                    stream.read(&mut byte)
+                };
+                match state {
+                    Ok(0) => closed.push(index),
+                    Err(error) if error.kind() == ErrorKind::ConnectionReset => closed.push(index),
+                    Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+                    other => panic!("connection {index}: {other:?}"),
+                }
+            }
+            (answer, closed)
+        });
+        let (answer, closed) = clients.await.expect("clients");
+        assert_eq!(&answer, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&answer));
+        assert_eq!(closed, [0], "only the longest idle connection is closed");
+        let _ = stop.send(());
+        server.await.expect("server");
+    }
 }

@@ -622,19 +622,27 @@ pub fn timeline(
         }
     }
     let port = port.ok_or(TimelineError::MissingPort)?;
-    let from = now - i64::from(hours) * 3_600_000_000;
+    let mut from = now - i64::from(hours) * 3_600_000_000;
     let mut reader = store::open_reader(location)?;
     let base = HistoryQuery { port: Some(port), ..HistoryQuery::default() };
-    let before = reader.listeners(
-        &HistoryQuery { until: Some(from), ..base.clone() },
+    // The newest changes of the window, one more than kept to see whether
+    // any were left out. A port that flapped more than that starts its
+    // timeline at the oldest change kept (`from` says so), so the chart
+    // ends with what the port does now rather than stopping part-way.
+    let mut within = reader.listeners(
+        &HistoryQuery { since: Some(from), ..base.clone() },
         Order::NewestFirst,
-        1000,
+        facts::CHANGES_KEPT + 1,
     )?;
-    let within = reader.listeners(
-        &HistoryQuery { since: Some(from), ..base },
-        Order::OldestFirst,
-        facts::CHANGES_KEPT,
-    )?;
+    if within.len() > facts::CHANGES_KEPT {
+        within.truncate(facts::CHANGES_KEPT);
+        if let Some(oldest) = within.last() {
+            from = oldest.event.at;
+        }
+    }
+    within.reverse();
+    let before =
+        reader.listeners(&HistoryQuery { until: Some(from), ..base }, Order::NewestFirst, 1000)?;
     Ok(TimelineWire {
         version: WIRE_VERSION,
         port,
@@ -794,6 +802,39 @@ mod tests {
                 }],
             },
         }
+    }
+
+    /// A port that flapped more often than a timeline keeps: the timeline
+    /// ends with the newest changes (the listener there now), starting at
+    /// the oldest change kept. It used to keep the oldest and drop the rest,
+    /// so the listener holding the port now was missing.
+    #[test]
+    fn a_timeline_of_a_flapping_port_ends_now() {
+        use crate::model::monitor::MonitorEvent;
+        use crate::store::{StoreLocation, WriterOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let location = StoreLocation::Sqlite(dir.path().join("history.sqlite"));
+        let now = store::now_micros();
+        let flaps = facts::CHANGES_KEPT + 2;
+        let mut events: Vec<MonitorEvent> = (0..flaps)
+            .map(|index| {
+                let at = now - 60_000_000 + index as i64 * 1_000;
+                let inode = 10 + index as u64 / 2;
+                MonitorEvent::Listener(change(at, inode, index % 2 == 0, "flappy").event)
+            })
+            .collect();
+        events.push(MonitorEvent::Listener(change(now - 1_000_000, 1, true, "steady").event));
+        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+        for batch in events.chunks(1_000) {
+            writer.write_batch(batch).unwrap();
+        }
+        drop(writer);
+        let timeline = timeline(&location, "port=3000", now).unwrap();
+        let last = timeline.spans.last().expect("spans");
+        assert_eq!((last.process.as_deref(), last.end), (Some("steady"), None), "{last:?}");
+        // Starts at the oldest change kept: the third flap.
+        assert_eq!(timeline.from, now - 60_000_000 + 3 * 1_000);
+        assert_eq!(timeline.spans.len(), facts::CHANGES_KEPT / 2 + 1);
     }
 
     #[test]

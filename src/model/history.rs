@@ -121,8 +121,13 @@ pub struct HistoryReport {
     pub query: HistoryQuery,
     /// Listener changes, oldest first.
     pub listeners: Vec<ListenerHistory>,
+    /// Whether earlier listener changes were left out (the newest are
+    /// kept: a port that flapped all week shows what it does now).
+    pub listeners_truncated: bool,
     /// Clients per server endpoint, busiest first.
     pub clients: Vec<ClientSummary>,
+    /// Whether less busy client groups were left out.
+    pub clients_truncated: bool,
     /// Single connections, oldest first (only when asked for).
     pub connections: Vec<ConnectionHistory>,
     /// Whether `connections` was cut at the query's limit.

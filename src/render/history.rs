@@ -236,9 +236,23 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
             ]);
         }
         table.write(out, style.width, "  ")?;
+        if report.listeners_truncated {
+            writeln!(
+                out,
+                "  … earlier changes match too (the newest {} are shown); narrow --since/--until",
+                report.listeners.len()
+            )?;
+        }
     }
     if !report.clients.is_empty() {
         write_clients(out, &report.clients, show_hosts, style)?;
+        if report.clients_truncated {
+            writeln!(
+                out,
+                "  … less busy clients match too (the busiest {} are shown); narrow with --process or --since/--until",
+                report.clients.len()
+            )?;
+        }
     }
     if !report.connections.is_empty() {
         write_connections(out, &report.connections, show_hosts, style)?;
@@ -747,7 +761,12 @@ pub struct HistoryRecord {
     pub since: Option<String>,
     pub until: Option<String>,
     pub listeners: Vec<ListenerWire>,
+    /// Whether earlier listener changes were left out (the newest are
+    /// listed).
+    pub listeners_truncated: bool,
     pub clients: Vec<ClientWire>,
+    /// Whether less busy client groups were left out.
+    pub clients_truncated: bool,
     pub connections: Vec<ConnectionWire>,
     /// Whether `connections` was cut at `--limit`.
     pub truncated: bool,
@@ -785,7 +804,9 @@ impl HistoryRecord {
             since: report.query.since.map(rfc3339),
             until: report.query.until.map(rfc3339),
             listeners: report.listeners.iter().map(ListenerWire::from_listener).collect(),
+            listeners_truncated: report.listeners_truncated,
             clients: report.clients.iter().map(ClientWire::from_summary).collect(),
+            clients_truncated: report.clients_truncated,
             connections: report.connections.iter().map(ConnectionWire::from_connection).collect(),
             truncated: report.truncated,
             hourly: report.hourly.iter().map(HourlyWire::from_total).collect(),

@@ -132,6 +132,8 @@ pub enum StoreError {
         "{store} has schema version {found}; run `porthole monitor` once to upgrade it to {known}"
     )]
     OlderSchema { store: String, found: i64, known: i64 },
+    #[error("{store}: the server did not answer within {seconds}s (is a PostgreSQL server listening there? `connect_timeout=N` in the URL sets this bound)")]
+    NoAnswer { store: String, seconds: u64 },
     #[error("disk full writing {store}: recording stopped; everything committed before is kept")]
     DiskFull { store: String },
     #[error("{path} is being recorded and this user may not create its -shm index beside it; read it as the recording user")]
@@ -243,8 +245,8 @@ pub struct Sections {
 /// Most client groups a report lists; a port with more distinct clients
 /// shows the busiest.
 const CLIENT_GROUP_LIMIT: usize = 1000;
-/// Most listener changes a report lists.
-const LISTENER_LIMIT: usize = 10_000;
+/// Most listener changes a report lists (the newest).
+pub const LISTENER_LIMIT: usize = 10_000;
 
 /// Answers `porthole history`: listener changes, clients (or single
 /// connections), hourly totals for the part of the window whose single
@@ -260,7 +262,13 @@ pub fn report(
         ..HistoryReport::default()
     };
     if sections.listeners {
-        report.listeners = reader.listeners(query, Order::OldestFirst, LISTENER_LIMIT)?;
+        // The newest changes, shown oldest first; one more than shown
+        // tells whether any were left out.
+        let mut listeners = reader.listeners(query, Order::NewestFirst, LISTENER_LIMIT + 1)?;
+        report.listeners_truncated = listeners.len() > LISTENER_LIMIT;
+        listeners.truncate(LISTENER_LIMIT);
+        listeners.reverse();
+        report.listeners = listeners;
     }
     if sections.connections {
         if sections.each {
@@ -269,7 +277,10 @@ pub fn report(
             connections.truncate(query.limit);
             report.connections = connections;
         } else {
-            report.clients = reader.clients(query, CLIENT_GROUP_LIMIT)?;
+            let mut clients = reader.clients(query, CLIENT_GROUP_LIMIT + 1)?;
+            report.clients_truncated = clients.len() > CLIENT_GROUP_LIMIT;
+            clients.truncate(CLIENT_GROUP_LIMIT);
+            report.clients = clients;
         }
         // Hours older than every kept connection are only known as totals.
         let oldest = reader.oldest_connection()?;

@@ -22,10 +22,23 @@
 //! # Threads
 //! The `postgres` client runs its own small runtime: call it from a thread
 //! that may block, never from inside an async task.
+//!
+//! # Time bounds
+//! The client's own `connect_timeout` covers only the TCP connect: a port
+//! that accepts and then says nothing (another service, a server that is
+//! stopped, a proxy whose upstream is gone) would hold the connection's
+//! startup, and with it `porthole history` or the recorder, for ever. So
+//! connecting (TCP, greeting, login, the schema check) runs on a thread of
+//! its own and is given up after `connect_timeout` from the URL, else
+//! [`CONNECT_TIMEOUT`]. Once connected, the kernel bounds a server that
+//! goes away: `TCP_USER_TIMEOUT` fails a write that stays unacknowledged
+//! and keepalives fail a wait on a peer that no longer answers them.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Transaction};
@@ -174,13 +187,105 @@ fn pg_error(store: &str, error: postgres::Error) -> StoreError {
     StoreError::Postgres { store: store.to_string(), error }
 }
 
+/// How long connecting may take when the URL sets no `connect_timeout`.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A write the server has not acknowledged for this long fails the
+/// connection (`TCP_USER_TIMEOUT`), unless the URL sets `tcp_user_timeout`.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Keepalive probes on an idle wait: the first after this long…
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+/// …then one every this long, and the connection fails after
+/// [`KEEPALIVE_RETRIES`] unanswered ones.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+/// The client library's default keepalive idle time (two hours), i.e. the
+/// URL did not choose one.
+const LIBRARY_KEEPALIVE_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// Connection attempts given up on whose threads still wait on a silent
+/// server. Past [`STALLED_LIMIT`] of them a new attempt fails at once, so
+/// a dashboard retrying every few seconds cannot pile up threads.
+static STALLED: AtomicUsize = AtomicUsize::new(0);
+const STALLED_LIMIT: usize = 4;
+
+/// The client settings for `url`: the URL's own, plus the bounds described
+/// in the module documentation where the URL sets none.
+fn client_config(url: &str, store: &str) -> Result<(postgres::Config, Duration), StoreError> {
+    let mut config: postgres::Config = url.parse().map_err(|e| pg_error(store, e))?;
+    let deadline =
+        config.get_connect_timeout().copied().filter(|t| !t.is_zero()).unwrap_or(CONNECT_TIMEOUT);
+    config.connect_timeout(deadline);
+    if config.get_tcp_user_timeout().is_none_or(Duration::is_zero) {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    if config.get_keepalives() && config.get_keepalives_idle() == LIBRARY_KEEPALIVE_IDLE {
+        config.keepalives_idle(KEEPALIVE_IDLE);
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval(KEEPALIVE_INTERVAL);
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(KEEPALIVE_RETRIES);
+        }
+    }
+    Ok((config, deadline))
+}
+
+/// What the connecting thread and the caller waiting for it share: whether
+/// the caller gave up (then the thread, when it finally returns, counts
+/// itself out of [`STALLED`]).
+struct Attempt {
+    abandoned: bool,
+    sender: Option<mpsc::Sender<Connected>>,
+}
+
+/// A connection and its schema version, or why there is none.
+type Connected = Result<(Client, Option<i64>), StoreError>;
+
 /// Connects and reads the schema version; `None` when there is no
-/// `porthole` schema yet.
-fn connect(url: &str) -> Result<(Client, Option<i64>), StoreError> {
+/// `porthole` schema yet. Bounded in time (see the module documentation).
+fn connect(url: &str) -> Connected {
     let store = redact(url);
-    let mut client = Client::connect(url, NoTls).map_err(|e| pg_error(&store, e))?;
-    let version = schema_version(&mut client, &store)?;
-    Ok((client, version))
+    let (config, deadline) = client_config(url, &store)?;
+    let no_answer = || StoreError::NoAnswer { store: store.clone(), seconds: deadline.as_secs() };
+    if STALLED.load(Ordering::Relaxed) >= STALLED_LIMIT {
+        return Err(no_answer());
+    }
+    let (sender, receiver) = mpsc::channel();
+    let attempt = Arc::new(Mutex::new(Attempt { abandoned: false, sender: Some(sender) }));
+    let shared = Arc::clone(&attempt);
+    let thread_store = store.clone();
+    std::thread::Builder::new()
+        .name("postgres-connect".into())
+        .spawn(move || {
+            let result = config.connect(NoTls).map_err(|e| pg_error(&thread_store, e)).and_then(
+                |mut client| {
+                    let version = schema_version(&mut client, &thread_store)?;
+                    Ok((client, version))
+                },
+            );
+            let mut attempt = shared.lock().unwrap_or_else(|e| e.into_inner());
+            if attempt.abandoned {
+                STALLED.fetch_sub(1, Ordering::Relaxed);
+            } else if let Some(sender) = attempt.sender.take() {
+                let _ = sender.send(result);
+            }
+        })
+        .map_err(|error| StoreError::Io { path: store.clone().into(), error })?;
+    match receiver.recv_timeout(deadline) {
+        Ok(result) => result,
+        Err(_) => {
+            // The thread may have sent just now: decided under the lock it
+            // takes before sending.
+            let mut attempt = attempt.lock().unwrap_or_else(|e| e.into_inner());
+            if let Ok(result) = receiver.try_recv() {
+                return result;
+            }
+            attempt.abandoned = true;
+            attempt.sender = None;
+            STALLED.fetch_add(1, Ordering::Relaxed);
+            Err(no_answer())
+        }
+    }
 }
 
 fn schema_version(client: &mut Client, store: &str) -> Result<Option<i64>, StoreError> {
@@ -1321,5 +1426,31 @@ impl HistoryReader for PostgresReader {
         let rows = self.query(&sql, &filter.params())?;
         sessions.extend(rows.iter().map(|row| to_session(self, row)));
         Ok(sessions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_time_bounds_unless_they_choose_their_own() {
+        let (config, deadline) = client_config("postgres://u@db/history", "db").unwrap();
+        assert_eq!(deadline, CONNECT_TIMEOUT);
+        assert_eq!(config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(config.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        assert_eq!(config.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(config.get_keepalives_retries(), Some(KEEPALIVE_RETRIES));
+        let (config, deadline) = client_config(
+            "postgres://u@db/history?connect_timeout=3&keepalives_idle=60&tcp_user_timeout=9",
+            "db",
+        )
+        .unwrap();
+        assert_eq!(deadline, Duration::from_secs(3));
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(config.get_tcp_user_timeout(), Some(&Duration::from_secs(9)));
+        // connect_timeout=0 is libpq's "no limit": porthole keeps its own.
+        let (_, deadline) = client_config("postgres://u@db/h?connect_timeout=0", "db").unwrap();
+        assert_eq!(deadline, CONNECT_TIMEOUT);
     }
 }

@@ -22,6 +22,31 @@ pub fn send(pid: u32, signal: Signal) -> Result<(), SignalError> {
     raw_kill(pid, signal.number)
 }
 
+/// Sends SIGKILL to the process group led by `leader`, a child this process
+/// started in a group of its own (`CommandExt::process_group(0)`) and has
+/// not yet waited for: until it is reaped its pid, and so the group id,
+/// cannot be reused, so the signal reaches only that child and whatever it
+/// started. A shell's children outlive a kill of the shell alone.
+pub fn kill_group(leader: u32) -> Result<(), SignalError> {
+    let Ok(pid) = libc::pid_t::try_from(leader) else { return Err(SignalError::NoSuchProcess) };
+    // 1 is init's group, never one of ours; 0 and below are other forms.
+    if pid <= 1 {
+        return Err(SignalError::NoSuchProcess);
+    }
+    // SAFETY: kill(2) takes two integers and touches no memory of ours; a
+    // negative pid addresses the process group -pid, checked above to be a
+    // real group id.
+    let result = unsafe { libc::kill(-pid, libc::SIGKILL) };
+    if result == 0 {
+        return Ok(());
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ESRCH) => Err(SignalError::NoSuchProcess),
+        Some(libc::EPERM) => Err(SignalError::NotPermitted),
+        errno => Err(SignalError::Other { errno: errno.unwrap_or(0) }),
+    }
+}
+
 /// Whether `pid` exists (it may be a zombie). Signal 0 checks permission
 /// and existence without delivering anything; `EPERM` means it exists.
 pub fn exists(pid: u32) -> bool {

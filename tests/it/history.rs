@@ -1347,3 +1347,107 @@ fn an_unreachable_postgres_store_says_why() {
     assert_eq!(output.stderr.matches("Connection refused").count(), 1, "{output:?}");
     assert!(!output.stderr.contains("secret"), "{output:?}");
 }
+
+/// A port that accepts and then says nothing (another service, a stopped
+/// server, a proxy whose upstream is gone): `history` and `monitor` give up
+/// after the URL's `connect_timeout` with one line naming the bound, where
+/// both once waited for ever on the server's greeting.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_postgres_store_that_never_answers_is_given_up_on() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    // Accepts every connection and keeps it open without a word.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let url = format!("postgres://porthole:secret@127.0.0.1:{port}/history?connect_timeout=2");
+    let expected = format!(
+        "porthole: postgres://porthole:***@127.0.0.1:{port}/history?connect_timeout=2: \
+         the server did not answer within 2s"
+    );
+    let output = run_bounded(util::porthole().args(["history", "5432", "--store", &url]));
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(output.stderr.starts_with(&expected), "{output:?}");
+    assert!(!output.stderr.contains("secret"), "{output:?}");
+    if !util::is_root() {
+        util::skip("recording needs root");
+        return;
+    }
+    let output = run_bounded(util::porthole().args([
+        "monitor",
+        "--capture",
+        "netlink",
+        "--no-alerts",
+        "--store",
+        &url,
+    ]));
+    assert_eq!(output.code, 2, "{output:?}");
+    let last = output.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("the server did not answer within 2s"), "{output:?}");
+}
+
+/// A port that flapped all day has more listener changes than a report
+/// lists: the newest are shown (what the port does now, not what it did
+/// at dawn) and the report says earlier ones were left out; so does a port
+/// with more client groups than listed. Both were cut silently, the
+/// listeners at the oldest end.
+#[test]
+fn cut_sections_keep_the_newest_listener_changes_and_say_so() {
+    let changes = 10_005usize;
+    let owner = process(640, "flappy");
+    let mut events: Vec<MonitorEvent> = (0..changes)
+        .map(|index| {
+            let change =
+                if index % 2 == 0 { ListenerChange::Appeared } else { ListenerChange::Disappeared };
+            listener(T0 + index as i64 * SECOND, change, "127.0.0.1:7070", owner.clone())
+        })
+        .collect();
+    let clients = 1_003u32;
+    events.extend((0..clients).map(|index| {
+        connection(
+            u64::from(index) + 1,
+            format!("127.0.0.1:{}", 30_000 + index).parse().unwrap(),
+            "127.0.0.1:7070".parse().unwrap(),
+            T0 + i64::from(index) * SECOND,
+            Some(process(10_000 + index, &format!("client{index}"))),
+            100,
+        )
+    }));
+    let (_dir, path) = filled_store(&events);
+
+    let output = history(&path, &["7070", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    let listeners = json["listeners"].as_array().expect("listeners");
+    assert_eq!(listeners.len(), 10_000);
+    assert_eq!(json["listeners_truncated"], true);
+    // Oldest first, ending with the newest change recorded.
+    // T0 + 10,004 s and T0 + 5 s.
+    assert_eq!(listeners[9_999]["time"], "2026-11-28T12:46:44.000000Z", "{}", listeners[9_999]);
+    assert_eq!(listeners[0]["time"], "2026-11-28T10:00:05.000000Z", "{}", listeners[0]);
+    assert_eq!(json["clients"].as_array().expect("clients").len(), 1_000);
+    assert_eq!(json["clients_truncated"], true);
+
+    let output = history(&path, &["7070"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.contains(
+            "  … earlier changes match too (the newest 10000 are shown); narrow --since/--until"
+        ),
+        "{}",
+        output.stdout.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    );
+    assert!(output.stdout.contains("  … less busy clients match too"), "{output:?}");
+
+    // A window that holds them all says nothing was left out.
+    let since = "2026-11-28T12:30:00Z"; // T0 + 9,000 s
+    let output = history(&path, &["7070", "--listeners", "--json", "--since", since]);
+    let json = output.json();
+    assert_eq!(json["listeners"].as_array().expect("listeners").len(), changes - 9_000);
+    assert_eq!(json["listeners_truncated"], false);
+}

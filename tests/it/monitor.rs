@@ -818,3 +818,61 @@ fn store_settings_that_cannot_work_are_refused() {
     );
     assert_eq!(std::fs::read(&file).expect("read"), b"shopping list\n");
 }
+
+/// SIGHUP (a closed terminal, a dropped SSH session) stops the recorder as
+/// SIGTERM does: the batch in hand reaches stdout and the store, the
+/// summary is printed and the exit code is 0. Its default action killed the
+/// process with up to a second of events unwritten.
+#[test]
+fn sighup_writes_the_last_batch_to_stdout_and_the_store() {
+    if !is_root() {
+        skip("recording needs root");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().expect("utf-8 path").to_string();
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let mut command = netns.command(binary().to_str().expect("utf-8 path"));
+    scrub(&mut command);
+    let child = command
+        .args(["monitor", "--jsonl", "--capture", "netlink", "--no-alerts", "--store", &store_text])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("monitor starts");
+    let mut guard = ChildGuard(child);
+    let mut stderr = BufReader::new(guard.0.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("start line");
+    assert!(line.contains("capture netlink"), "{line}");
+    run_clients(&netns, "127.0.0.1", port, 2);
+    // At once: the closes are still in the recorder's batch.
+    let pid = rustix::process::Pid::from_raw(guard.pid() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).expect("SIGHUP");
+    let status = guard.0.wait().expect("monitor exits");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr read");
+    assert_eq!(status.code(), Some(0), "{status:?}: {rest}");
+    assert!(rest.contains("porthole monitor: stopped after"), "{rest}");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut guard.0.stdout.take().expect("stdout"), &mut stdout)
+        .expect("stdout read");
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(connections_to(&lines, port).len(), 2, "{stdout}");
+    let output = porthole_run(&[
+        "history",
+        &port.to_string(),
+        "--connections",
+        "--each",
+        "--jsonl",
+        "--store",
+        &store_text,
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let stored = output.stdout.lines().filter(|l| l.contains("\"type\":\"connection\"")).count();
+    assert_eq!(stored, 2, "{output:?}");
+}
