@@ -807,6 +807,11 @@ pub struct MonitorArgs {
     /// (e.g. 500M, 2G) [default: no cap].
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
+    /// The machine's name in a PostgreSQL store shared by many machines
+    /// [default: the host name, `uname -n`]; give each machine its own
+    /// when several share a host name (containers, cloned VMs).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
     /// Also serve the dashboard and /metrics on ADDR [default:
     /// 127.0.0.1:7878].
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_SERVE)]

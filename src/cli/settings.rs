@@ -912,6 +912,16 @@ impl AlertSettings {
     }
 }
 
+/// A `--host` name: shown in `history` and the dashboard and compared as
+/// stored, so it must be printable text of reasonable length.
+fn valid_host_label(name: &str) -> anyhow::Result<String> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.len() > 253 || trimmed.chars().any(char::is_control) {
+        bail!("--host '{}': expected a name of 1 to 253 printable characters", name.escape_debug());
+    }
+    Ok(trimmed.to_string())
+}
+
 impl MonitorSettings {
     pub fn resolve(args: crate::cli::args::MonitorArgs) -> anyhow::Result<Self> {
         let crate::cli::args::MonitorArgs {
@@ -922,6 +932,7 @@ impl MonitorSettings {
             store,
             keep,
             max_size,
+            host,
             alerts,
             serve,
             web,
@@ -955,6 +966,15 @@ impl MonitorSettings {
                 );
             }
             writer.max_size = Some(cap);
+        }
+        if let Some(name) = host {
+            if !matches!(store, Some(crate::store::StoreLocation::Postgres(_))) {
+                bail!(
+                    "--host '{}': names this machine in a PostgreSQL store (--store postgres://…); a SQLite store holds one machine",
+                    name.escape_debug()
+                );
+            }
+            writer.host = valid_host_label(&name)?;
         }
         let interval = parse_duration(&interval)
             .map_err(|error| anyhow::anyhow!("--interval '{interval}': {error}"))?;

@@ -384,7 +384,12 @@ impl PostgresWriter {
             .get(0);
         if !locked {
             return Err(StoreError::Locked {
-                store: format!("{store} (host {})", options.host),
+                // The lock is per host name: the other writer may be another
+                // machine with the same name, which `--host` tells apart.
+                store: format!(
+                    "{store} (host {}; a machine that shares this host name needs its own --host NAME)",
+                    options.host
+                ),
                 holder: String::new(),
             });
         }

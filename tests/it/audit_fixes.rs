@@ -252,11 +252,14 @@ fn a_redis_bind_fix_goes_where_the_server_reads_its_settings_and_repairs_it() {
     // read; the fix adds the options to its command, and doing so works.
     let port = util::unique_port();
     let redis = redis_in(&netns, port, &open(port));
-    let fix = finding(&audit_in(&netns, &port.to_string()).json(), port, "exposed-service")["fix"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let json = audit_in(&netns, &port.to_string()).json();
+    let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
     let added = "--bind 127.0.0.1 -::1 --protected-mode yes";
+    let no_auth = finding(&json, port, "no-auth")["fix"].as_str().unwrap().to_string();
+    assert_eq!(
+        no_auth,
+        "it runs without a config file: add `--requirepass <long random secret> --bind 127.0.0.1 -::1` to the command that starts it (or ACL users instead of requirepass)"
+    );
     assert!(fix.starts_with(&format!("it runs without a config file: add `{added}`")), "{fix}");
     drop(redis);
     let mut repaired = open(port);
@@ -273,7 +276,7 @@ fn a_redis_bind_fix_goes_where_the_server_reads_its_settings_and_repairs_it() {
     );
     std::fs::write(&config, &lines).unwrap();
     let config = config.to_str().unwrap().to_string();
-    let redis = redis_in(&netns, port, &[config.clone()]);
+    let redis = redis_in(&netns, port, std::slice::from_ref(&config));
     let fix = finding(&audit_in(&netns, &port.to_string()).json(), port, "exposed-service")["fix"]
         .as_str()
         .unwrap()

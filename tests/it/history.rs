@@ -715,7 +715,7 @@ mod postgresql {
         };
         assert!(matches!(error, StoreError::Locked { .. }), "{error}");
         assert!(
-            error.to_string().contains("(host web-1) is in use by another porthole monitor"),
+            error.to_string().contains("(host web-1; a machine that shares this host name needs its own --host NAME) is in use by another porthole monitor"),
             "{error}"
         );
         let mut web2 = store::open_writer(&location, &options("web-2")).unwrap();
@@ -797,6 +797,64 @@ mod postgresql {
         ]));
         assert_eq!(output.code, 2, "{output:?}");
         assert!(!output.stderr.contains("hunter2") && output.stderr.contains("***"), "{output:?}");
+    }
+
+    /// Machines cloned from one image share a host name; the per-host
+    /// writer lock refuses the second, naming `--host`, and with its own
+    /// `--host` it records beside the first.
+    #[test]
+    fn machines_that_share_a_host_name_record_apart_with_host() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let monitor = |extra: &[&str]| {
+            let mut command = util::porthole();
+            command
+                .args(["monitor", "--capture", "netlink", "--no-alerts", "--store", &url])
+                .args(extra);
+            command
+        };
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut hosts = || -> Vec<String> {
+            admin
+                .query("SELECT name FROM porthole.hosts ORDER BY name", &[])
+                .map(|rows| rows.iter().map(|row| row.get(0)).collect())
+                .unwrap_or_default()
+        };
+        let here = store::local_host_name();
+        let quiet = |mut command: Command| {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+            ChildGuard::spawn(&mut command)
+        };
+        let _first = quiet(monitor(&[]));
+        assert!(util::eventually(Duration::from_secs(30), || hosts().contains(&here)), "{here}");
+
+        let refused = run_bounded(&mut monitor(&[]));
+        assert_eq!(refused.code, 2, "{refused:?}");
+        assert!(refused.stderr.contains("needs its own --host NAME"), "{refused:?}");
+
+        let mut second = quiet(monitor(&["--host", "clone-2"]));
+        assert!(
+            util::eventually(Duration::from_secs(30), || hosts().contains(&"clone-2".to_string())),
+            "{:?}",
+            hosts()
+        );
+        assert!(second.0.try_wait().unwrap().is_none(), "the second recorder keeps recording");
+
+        // --host names a machine in a shared store only.
+        let sqlite = tempfile::tempdir().unwrap();
+        let sqlite = sqlite.path().join("history.sqlite");
+        let output = util::porthole_run(&[
+            "monitor",
+            "--host",
+            "clone-3",
+            "--store",
+            sqlite.to_str().unwrap(),
+        ]);
+        util::assert_usage_error(&output, "--host with SQLite");
+        assert!(output.stderr.contains("PostgreSQL store"), "{output:?}");
+        let output = util::porthole_run(&["monitor", "--host", "a\u{1b}[31m", "--store", &url]);
+        util::assert_usage_error(&output, "--host with a control character");
+        assert!(!output.stderr.contains('\u{1b}'), "{output:?}");
     }
 
     #[test]

@@ -34,9 +34,14 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
 /// say is still missing; never what is already configured.
 fn full_fix(context: &Context<'_>, fix: &str) -> String {
     match context.service_name() {
-        Some("redis" | "valkey") if context.exposed() => {
-            format!("{fix}; and set `bind 127.0.0.1 -::1` so it listens on loopback only")
-        }
+        // One change for both lines, where the server reads its settings.
+        Some("redis" | "valkey") if context.exposed() => format!(
+            "{} (or ACL users instead of requirepass)",
+            crate::audit::probes::redis::persist(
+                context.outcome.and_then(|outcome| outcome.settings.as_ref()),
+                &["requirepass <long random secret>", "bind 127.0.0.1 -::1"]
+            )
+        ),
         Some("memcached") => {
             let options = context.memcached().unwrap_or_default();
             let mut missing = Vec::new();
