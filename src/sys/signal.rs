@@ -37,14 +37,7 @@ pub fn kill_group(leader: u32) -> Result<(), SignalError> {
     // negative pid addresses the process group -pid, checked above to be a
     // real group id.
     let result = unsafe { libc::kill(-pid, libc::SIGKILL) };
-    if result == 0 {
-        return Ok(());
-    }
-    match std::io::Error::last_os_error().raw_os_error() {
-        Some(libc::ESRCH) => Err(SignalError::NoSuchProcess),
-        Some(libc::EPERM) => Err(SignalError::NotPermitted),
-        errno => Err(SignalError::Other { errno: errno.unwrap_or(0) }),
-    }
+    kill_outcome(result)
 }
 
 /// Whether `pid` exists (it may be a zombie). Signal 0 checks permission
@@ -62,6 +55,12 @@ fn raw_kill(pid: u32, number: i32) -> Result<(), SignalError> {
     // SAFETY: kill(2) takes two integers and touches no memory of ours; a
     // positive pid addresses exactly one process.
     let result = unsafe { libc::kill(pid, number) };
+    kill_outcome(result)
+}
+
+/// What kill(2)'s return value and `errno` (read at once, before any other
+/// call can change it) mean.
+fn kill_outcome(result: libc::c_int) -> Result<(), SignalError> {
     if result == 0 {
         return Ok(());
     }
