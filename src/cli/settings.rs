@@ -157,6 +157,22 @@ pub fn resolve_netns(
     }
 }
 
+/// `--netns NAME|PATH` of the commands that work in one namespace
+/// (`check`, `wait`, `free`, `top`): absent or `current` stays in the
+/// caller's namespace; `all` is refused, since the command answers for one.
+pub fn resolve_one_netns(
+    text: Option<&str>,
+) -> anyhow::Result<Option<crate::inventory::NamespaceHandle>> {
+    match text {
+        None | Some("current") => Ok(None),
+        Some("all") => bail!("--netns all: this command works in one network namespace; give a name from `ip netns list` or a path such as /proc/PID/ns/net"),
+        Some(text) => match resolve_netns(text)? {
+            (_, Some(handle)) => Ok(Some(handle)),
+            (_, None) => Ok(None),
+        },
+    }
+}
+
 pub fn netns_selection(netns: NetnsArg) -> NamespaceSelection {
     match netns {
         NetnsArg::Current => NamespaceSelection::Current,
@@ -342,12 +358,14 @@ pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
 #[derive(Debug, Clone)]
 pub struct CheckSettings {
     pub request: crate::diagnose::Request,
+    /// `--netns NAME|PATH`: the namespace to diagnose from.
+    pub namespace: Option<crate::inventory::NamespaceHandle>,
     pub format: Format,
 }
 
 impl CheckSettings {
     pub fn resolve(args: CheckArgs) -> anyhow::Result<Self> {
-        let CheckArgs { target, bind, from, timeout, json } = args;
+        let CheckArgs { target, bind, from, netns, timeout, json } = args;
         let target = target
             .as_deref()
             .map(|text| {
@@ -369,10 +387,25 @@ impl CheckSettings {
                 crate::diagnose::Client::Process(pid)
             }
         };
+        let mut namespace = resolve_one_netns(netns.as_deref())?;
+        if let (crate::diagnose::Client::Process(pid), Some(handle)) = (client, &namespace) {
+            // --from already diagnoses from the process's namespace: the two
+            // agree, or the question has no answer.
+            let system = crate::inventory::system::Machine;
+            let theirs = crate::inventory::system::System::net_namespace_of(&system, pid);
+            if theirs != Some(handle.inode) {
+                bail!(
+                    "--from {pid} and --netns '{}' name different network namespaces (--from already checks from the process's own)",
+                    netns.as_deref().unwrap_or_default()
+                );
+            }
+            namespace = None;
+        }
         let timeout =
             parse_positive_duration(&timeout).with_context(|| format!("--timeout '{timeout}'"))?;
         Ok(CheckSettings {
             request: crate::diagnose::Request { target, bind, client, timeout },
+            namespace,
             format: if json { Format::Json } else { Format::Table },
         })
     }
