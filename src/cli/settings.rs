@@ -440,6 +440,9 @@ pub struct WaitSettings {
     pub quiet: bool,
     pub format: Format,
     pub command: Vec<String>,
+    /// `--netns NAME|PATH`: the namespace to poll in (the command runs in
+    /// the caller's).
+    pub namespace: Option<crate::inventory::NamespaceHandle>,
 }
 
 impl WaitSettings {
@@ -455,9 +458,11 @@ impl WaitSettings {
             max_interval,
             connect_timeout,
             down,
+            netns,
             quiet,
             json,
         } = args;
+        let namespace = resolve_one_netns(netns.as_deref())?;
         let targets = targets
             .iter()
             .map(|text| {
@@ -497,6 +502,7 @@ impl WaitSettings {
             quiet,
             format: if json { Format::Jsonl } else { Format::Table },
             command,
+            namespace,
         })
     }
 }
