@@ -339,6 +339,10 @@ pub struct FreeArgs {
     /// below).
     #[arg(long, value_name = "DURATION")]
     pub hold: Option<String>,
+    /// Network namespace whose ports to search (and hold): a name from
+    /// `ip netns list`, or a namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
     /// Output as one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -265,6 +265,8 @@ impl KillSettings {
 pub struct FreeSettings {
     pub request: crate::allocation::Request,
     pub hold: Option<std::time::Duration>,
+    /// `--netns NAME|PATH`: the namespace whose ports to search.
+    pub namespace: Option<crate::inventory::NamespaceHandle>,
     pub format: Format,
 }
 
@@ -273,7 +275,7 @@ const MAX_FREE_COUNT: usize = 1000;
 
 impl FreeSettings {
     pub fn resolve(args: FreeArgs) -> anyhow::Result<Self> {
-        let FreeArgs { count, range, prefer, name, exclude, udp, hold, json } = args;
+        let FreeArgs { count, range, prefer, name, exclude, udp, hold, netns, json } = args;
         let count = match count.trim().parse::<usize>() {
             Ok(n) if (1..=MAX_FREE_COUNT).contains(&n) => n,
             _ => bail!("--count '{count}': expected a number from 1 to {MAX_FREE_COUNT}"),
@@ -311,6 +313,7 @@ impl FreeSettings {
         Ok(FreeSettings {
             request: crate::allocation::Request { range, count, prefer, name, exclude, udp },
             hold,
+            namespace: resolve_one_netns(netns.as_deref())?,
             format: if json { Format::Json } else { Format::Table },
         })
     }
