@@ -32,6 +32,8 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             ));
         }
     }
+    let command_prefix = settings.namespace.as_ref().map(crate::inventory::namespaces::exec_prefix);
+    let command_prefix = command_prefix.unwrap_or_default();
     let report = FreeReport {
         found: &found,
         requested: settings.request.count,
@@ -40,6 +42,7 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         udp: settings.request.udp,
         holder_pid,
         hold: settings.hold,
+        command_prefix: &command_prefix,
     };
     if !complete {
         warn(&crate::render::free::shortage_message(&report));

@@ -329,6 +329,19 @@ fn netns_searches_and_holds_in_a_named_namespace() {
         "the holder exits once the port is listened on in its namespace"
     );
     drop(server);
+
+    // Advice about the named namespace's sysctl says how to run it there.
+    ephemeral_range(&netns, "1024 65535");
+    let output = porthole_run(&["free", "--netns", &netns.name]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let fix = format!(
+        "ip netns exec {} sysctl -w net.ipv4.ip_local_port_range='32768 60999'",
+        netns.name
+    );
+    assert!(output.stderr.contains(&fix), "{output:?}");
+    let status = std::process::Command::new("sh").args(["-c", &fix]).status().expect("sh runs");
+    assert!(status.success());
+    assert_eq!(porthole_run(&["free", "--netns", &netns.name]).code, 0, "free after the fix");
 }
 
 #[test]
