@@ -768,9 +768,10 @@ pub struct AuditArgs {
     /// Bound of each connect, read and write of a probe (2s, 500ms, 1.5).
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub timeout: String,
-    /// Network namespaces to audit.
-    #[arg(long, value_enum, default_value = "current")]
-    pub netns: NetnsArg,
+    /// Network namespaces to audit: current, all, a name from `ip netns
+    /// list`, or a namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH|all", default_value = "current")]
+    pub netns: String,
     /// Output as one JSON document.
     #[arg(long, conflicts_with = "sarif")]
     pub json: bool,

@@ -140,7 +140,7 @@ impl WhoSettings {
     }
 }
 
-/// `--netns` of `ls`, `porthole PORT` and `kill`: `current` (the default),
+/// `--netns` of `ls`, `porthole PORT`, `kill` and `audit`: `current` (the default),
 /// `all`, a name from `ip netns list`, or a path to a namespace file.
 pub fn resolve_netns(
     text: &str,
@@ -554,6 +554,7 @@ impl AuditSettings {
             json,
             sarif,
         } = args;
+        let (namespaces, named_namespace) = resolve_netns(&netns)?;
         let skip_ports = skip_port
             .iter()
             .map(|text| PortSet::parse(text).with_context(|| format!("--skip-port '{text}'")))
@@ -604,8 +605,8 @@ impl AuditSettings {
             match_remote_port: false,
             owners: true,
             owner_limit: crate::inventory::owners::ScanLimit::AllOwners,
-            namespaces: netns_selection(netns),
-            named_namespace: None,
+            namespaces,
+            named_namespace,
             backend: Default::default(),
             connected_only: false,
         };
