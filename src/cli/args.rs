@@ -348,7 +348,7 @@ pub struct FreeArgs {
     pub json: bool,
 }
 
-const TOP_HELP: &str = "Keys: q quit, / filter (port, address, process, scope), arrows select,\n  Enter show the selected listener's connections, p n c r i o a t sort by port,\n  process, connections, new/s, in/s, out/s, accept queue, since (again: reverse).\n\nExamples:\n  porthole top                      live view of TCP and UDP listeners\n  porthole top -x                   Unix listeners too\n  porthole top --once               one frame (after one interval) as a table\n  porthole top --jsonl --interval 2s | jq .listeners[0]\n\nConnections shorter than one refresh are counted from the kernel's socket-destroy\nnotifications, which need CAP_NET_ADMIN (root); without it top says so.";
+const TOP_HELP: &str = "Keys: q quit, / filter (port, address, process, scope), arrows select,\n  Enter show the selected listener's connections, p n c r i o a t sort by port,\n  process, connections, new/s, in/s, out/s, accept queue, since (again: reverse).\n\nExamples:\n  porthole top                      live view of TCP and UDP listeners\n  porthole top -x                   Unix listeners too\n  porthole top --once               one frame (after one interval) as a table\n  porthole top --netns demo         the listeners of `ip netns` namespace demo\n  porthole top --jsonl --interval 2s | jq .listeners[0]\n\nConnections shorter than one refresh are counted from the kernel's socket-destroy\nnotifications, which need CAP_NET_ADMIN (root); without it top says so.";
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
@@ -377,6 +377,10 @@ pub struct TopArgs {
     /// Unix listening sockets too.
     #[arg(short = 'x', long)]
     pub unix: bool,
+    /// Network namespace to watch: a name from `ip netns list`, or a
+    /// namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, Args)]

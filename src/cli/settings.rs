@@ -1053,6 +1053,8 @@ pub struct TopSettings {
     pub interval: std::time::Duration,
     /// What to print instead of the live view.
     pub output: TopOutput,
+    /// `--netns NAME|PATH`: the namespace to watch.
+    pub namespace: Option<crate::inventory::NamespaceHandle>,
 }
 
 /// How `porthole top` shows its frames.
@@ -1070,7 +1072,8 @@ pub enum TopOutput {
 
 impl TopSettings {
     pub fn resolve(args: crate::cli::args::TopArgs) -> anyhow::Result<Self> {
-        let crate::cli::args::TopArgs { once, json, jsonl, interval, count, tcp, udp, unix } = args;
+        let crate::cli::args::TopArgs { once, json, jsonl, interval, count, tcp, udp, unix, netns } =
+            args;
         let interval = parse_duration(&interval)
             .with_context(|| format!("invalid --interval {interval:?}"))?;
         if interval < std::time::Duration::from_millis(100) {
@@ -1095,7 +1098,8 @@ impl TopSettings {
         // No protocol flag means TCP and UDP; -x alone adds Unix to them.
         let none_chosen = !tcp && !udp;
         let query = crate::top::TopQuery { tcp: tcp || none_chosen, udp: udp || none_chosen, unix };
-        Ok(TopSettings { query, interval, output })
+        let namespace = resolve_one_netns(netns.as_deref())?;
+        Ok(TopSettings { query, interval, output, namespace })
     }
 }
 

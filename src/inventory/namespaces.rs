@@ -172,6 +172,15 @@ pub fn within<T: Send>(
     })
 }
 
+/// Moves the calling thread into `handle`'s namespace for good: for a
+/// command whose whole remaining work (and every thread it starts later)
+/// belongs there, such as `top`'s sampling loop, which also owns the
+/// terminal and so cannot move to another thread.
+pub fn enter(handle: &NamespaceHandle) -> Result<(), EnterError> {
+    crate::sys::netns::enter(&handle.path)
+        .map_err(|source| EnterError::Enter { path: handle.path.clone(), source })
+}
+
 /// The prefix that runs a shell command inside `handle`'s namespace, for
 /// fix lines printed from inside it: `ip netns exec NAME ` for a namespace
 /// `ip netns` named, else `nsenter --net=PATH `.
