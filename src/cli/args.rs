@@ -339,12 +339,16 @@ pub struct FreeArgs {
     /// below).
     #[arg(long, value_name = "DURATION")]
     pub hold: Option<String>,
+    /// Network namespace whose ports to search (and hold): a name from
+    /// `ip netns list`, or a namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
     /// Output as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
 
-const TOP_HELP: &str = "Keys: q quit, / filter (port, address, process, scope), arrows select,\n  Enter show the selected listener's connections, p n c r i o a t sort by port,\n  process, connections, new/s, in/s, out/s, accept queue, since (again: reverse).\n\nExamples:\n  porthole top                      live view of TCP and UDP listeners\n  porthole top -x                   Unix listeners too\n  porthole top --once               one frame (after one interval) as a table\n  porthole top --jsonl --interval 2s | jq .listeners[0]\n\nConnections shorter than one refresh are counted from the kernel's socket-destroy\nnotifications, which need CAP_NET_ADMIN (root); without it top says so.";
+const TOP_HELP: &str = "Keys: q quit, / filter (port, address, process, scope), arrows select,\n  Enter show the selected listener's connections, p n c r i o a t sort by port,\n  process, connections, new/s, in/s, out/s, accept queue, since (again: reverse).\n\nExamples:\n  porthole top                      live view of TCP and UDP listeners\n  porthole top -x                   Unix listeners too\n  porthole top --once               one frame (after one interval) as a table\n  porthole top --netns demo         the listeners of `ip netns` namespace demo\n  porthole top --jsonl --interval 2s | jq .listeners[0]\n\nConnections shorter than one refresh are counted from the kernel's socket-destroy\nnotifications, which need CAP_NET_ADMIN (root); without it top says so.";
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
@@ -373,6 +377,10 @@ pub struct TopArgs {
     /// Unix listening sockets too.
     #[arg(short = 'x', long)]
     pub unix: bool,
+    /// Network namespace to watch: a name from `ip netns list`, or a
+    /// namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -385,9 +393,9 @@ pub struct HoldArgs {
     pub millis: u64,
 }
 
-const CHECK_HELP: &str = "Targets:\n  PORT (= localhost:PORT), HOST:PORT, [IPv6]:PORT, tcp://HOST:PORT,\n  http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, unix:/PATH\n\nExamples:\n  porthole check 5432                     why can't I connect to localhost:5432?\n  porthole check http://localhost:3000/   probe HTTP (and TLS vs plain)\n  porthole check '[::1]:5173' --json      the verdict as JSON\n  porthole check --bind 0.0.0.0:80        could a server bind this?\n  porthole check localhost:8080 --from 4242   as process 4242 sees it (its netns, proxy variables, /etc/hosts)\n\nExit status: 0 reachable and healthy, 1 a cause was found, 2 bad usage.";
+const CHECK_HELP: &str = "Targets:\n  PORT (= localhost:PORT), HOST:PORT, [IPv6]:PORT, tcp://HOST:PORT,\n  http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, unix:/PATH\n\nExamples:\n  porthole check 5432                     why can't I connect to localhost:5432?\n  porthole check http://localhost:3000/   probe HTTP (and TLS vs plain)\n  porthole check '[::1]:5173' --json      the verdict as JSON\n  porthole check --bind 0.0.0.0:80        could a server bind this?\n  porthole check localhost:8080 --from 4242   as process 4242 sees it (its netns, proxy variables, /etc/hosts)\n  porthole check 5432 --netns demo        from inside `ip netns` namespace demo\n\nExit status: 0 reachable and healthy, 1 a cause was found, 2 bad usage.";
 
-const WAIT_HELP: &str = "Examples:\n  porthole wait localhost:5432 -- psql -h localhost       run psql once PostgreSQL accepts connections\n  porthole wait http://localhost:3000/health --status 200 --timeout 2m\n  porthole wait db:5432 cache:6379 --any                  one of them is enough\n  porthole wait localhost:8080 --down                     until it stops answering\n  porthole wait unix:/run/app.sock --json                 JSON Lines of every attempt\n\nDurations: 500ms, 30s, 2m (a bare number is seconds); --timeout 0 waits forever.\nEvery resolved address is tried; a socket that connected to itself is not ready;\nproxy variables are never used. Progress goes to stderr, JSON Lines to stdout.\n\nExit status: 0 ready (or the command's own status), 1 timed out, 2 bad usage.";
+const WAIT_HELP: &str = "Examples:\n  porthole wait localhost:5432 -- psql -h localhost       run psql once PostgreSQL accepts connections\n  porthole wait http://localhost:3000/health --status 200 --timeout 2m\n  porthole wait db:5432 cache:6379 --any                  one of them is enough\n  porthole wait localhost:8080 --down                     until it stops answering\n  porthole wait unix:/run/app.sock --json                 JSON Lines of every attempt\n  porthole wait 5432 --netns demo                         in `ip netns` namespace demo\n\nDurations: 500ms, 30s, 2m (a bare number is seconds); --timeout 0 waits forever.\nEvery resolved address is tried; a socket that connected to itself is not ready;\nproxy variables are never used. Progress goes to stderr, JSON Lines to stdout.\n\nExit status: 0 ready (or the command's own status), 1 timed out, 2 bad usage.";
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -401,6 +409,10 @@ pub struct CheckArgs {
     /// /etc/hosts.
     #[arg(long, value_name = "PID")]
     pub from: Option<String>,
+    /// Network namespace to check in: a name from `ip netns list`, or a
+    /// namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
     /// Connect and read timeout per address.
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub timeout: String,
@@ -443,6 +455,10 @@ pub struct WaitArgs {
     /// Wait until the targets stop answering instead.
     #[arg(long)]
     pub down: bool,
+    /// Network namespace to wait in: a name from `ip netns list`, or a
+    /// namespace file such as /proc/PID/ns/net. COMMAND still runs here.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
     /// Print nothing (the exit status says it).
     #[arg(short = 'q', long, conflicts_with = "json")]
     pub quiet: bool,
@@ -756,9 +772,10 @@ pub struct AuditArgs {
     /// Bound of each connect, read and write of a probe (2s, 500ms, 1.5).
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub timeout: String,
-    /// Network namespaces to audit.
-    #[arg(long, value_enum, default_value = "current")]
-    pub netns: NetnsArg,
+    /// Network namespaces to audit: current, all, a name from `ip netns
+    /// list`, or a namespace file such as /proc/PID/ns/net.
+    #[arg(long, value_name = "NAME|PATH|all", default_value = "current")]
+    pub netns: String,
     /// Output as one JSON document.
     #[arg(long, conflicts_with = "sarif")]
     pub json: bool,

@@ -140,7 +140,7 @@ impl WhoSettings {
     }
 }
 
-/// `--netns` of `ls`, `porthole PORT` and `kill`: `current` (the default),
+/// `--netns` of `ls`, `porthole PORT`, `kill` and `audit`: `current` (the default),
 /// `all`, a name from `ip netns list`, or a path to a namespace file.
 pub fn resolve_netns(
     text: &str,
@@ -154,6 +154,22 @@ pub fn resolve_netns(
                 .with_context(|| format!("--netns '{text}'"))?;
             Ok((NamespaceSelection::Current, Some(handle)))
         }
+    }
+}
+
+/// `--netns NAME|PATH` of the commands that work in one namespace
+/// (`check`, `wait`, `free`, `top`): absent or `current` stays in the
+/// caller's namespace; `all` is refused, since the command answers for one.
+pub fn resolve_one_netns(
+    text: Option<&str>,
+) -> anyhow::Result<Option<crate::inventory::NamespaceHandle>> {
+    match text {
+        None | Some("current") => Ok(None),
+        Some("all") => bail!("--netns all: this command works in one network namespace; give a name from `ip netns list` or a path such as /proc/PID/ns/net"),
+        Some(text) => match resolve_netns(text)? {
+            (_, Some(handle)) => Ok(Some(handle)),
+            (_, None) => Ok(None),
+        },
     }
 }
 
@@ -249,6 +265,8 @@ impl KillSettings {
 pub struct FreeSettings {
     pub request: crate::allocation::Request,
     pub hold: Option<std::time::Duration>,
+    /// `--netns NAME|PATH`: the namespace whose ports to search.
+    pub namespace: Option<crate::inventory::NamespaceHandle>,
     pub format: Format,
 }
 
@@ -257,7 +275,7 @@ const MAX_FREE_COUNT: usize = 1000;
 
 impl FreeSettings {
     pub fn resolve(args: FreeArgs) -> anyhow::Result<Self> {
-        let FreeArgs { count, range, prefer, name, exclude, udp, hold, json } = args;
+        let FreeArgs { count, range, prefer, name, exclude, udp, hold, netns, json } = args;
         let count = match count.trim().parse::<usize>() {
             Ok(n) if (1..=MAX_FREE_COUNT).contains(&n) => n,
             _ => bail!("--count '{count}': expected a number from 1 to {MAX_FREE_COUNT}"),
@@ -295,6 +313,7 @@ impl FreeSettings {
         Ok(FreeSettings {
             request: crate::allocation::Request { range, count, prefer, name, exclude, udp },
             hold,
+            namespace: resolve_one_netns(netns.as_deref())?,
             format: if json { Format::Json } else { Format::Table },
         })
     }
@@ -342,12 +361,14 @@ pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
 #[derive(Debug, Clone)]
 pub struct CheckSettings {
     pub request: crate::diagnose::Request,
+    /// `--netns NAME|PATH`: the namespace to diagnose from.
+    pub namespace: Option<crate::inventory::NamespaceHandle>,
     pub format: Format,
 }
 
 impl CheckSettings {
     pub fn resolve(args: CheckArgs) -> anyhow::Result<Self> {
-        let CheckArgs { target, bind, from, timeout, json } = args;
+        let CheckArgs { target, bind, from, netns, timeout, json } = args;
         let target = target
             .as_deref()
             .map(|text| {
@@ -369,10 +390,25 @@ impl CheckSettings {
                 crate::diagnose::Client::Process(pid)
             }
         };
+        let mut namespace = resolve_one_netns(netns.as_deref())?;
+        if let (crate::diagnose::Client::Process(pid), Some(handle)) = (client, &namespace) {
+            // --from already diagnoses from the process's namespace: the two
+            // agree, or the question has no answer.
+            let system = crate::inventory::system::Machine;
+            let theirs = crate::inventory::system::System::net_namespace_of(&system, pid);
+            if theirs != Some(handle.inode) {
+                bail!(
+                    "--from {pid} and --netns '{}' name different network namespaces (--from already checks from the process's own)",
+                    netns.as_deref().unwrap_or_default()
+                );
+            }
+            namespace = None;
+        }
         let timeout =
             parse_positive_duration(&timeout).with_context(|| format!("--timeout '{timeout}'"))?;
         Ok(CheckSettings {
             request: crate::diagnose::Request { target, bind, client, timeout },
+            namespace,
             format: if json { Format::Json } else { Format::Table },
         })
     }
@@ -407,6 +443,9 @@ pub struct WaitSettings {
     pub quiet: bool,
     pub format: Format,
     pub command: Vec<String>,
+    /// `--netns NAME|PATH`: the namespace to poll in (the command runs in
+    /// the caller's).
+    pub namespace: Option<crate::inventory::NamespaceHandle>,
 }
 
 impl WaitSettings {
@@ -422,9 +461,11 @@ impl WaitSettings {
             max_interval,
             connect_timeout,
             down,
+            netns,
             quiet,
             json,
         } = args;
+        let namespace = resolve_one_netns(netns.as_deref())?;
         let targets = targets
             .iter()
             .map(|text| {
@@ -464,6 +505,7 @@ impl WaitSettings {
             quiet,
             format: if json { Format::Jsonl } else { Format::Table },
             command,
+            namespace,
         })
     }
 }
@@ -512,6 +554,7 @@ impl AuditSettings {
             json,
             sarif,
         } = args;
+        let (namespaces, named_namespace) = resolve_netns(&netns)?;
         let skip_ports = skip_port
             .iter()
             .map(|text| PortSet::parse(text).with_context(|| format!("--skip-port '{text}'")))
@@ -562,8 +605,8 @@ impl AuditSettings {
             match_remote_port: false,
             owners: true,
             owner_limit: crate::inventory::owners::ScanLimit::AllOwners,
-            namespaces: netns_selection(netns),
-            named_namespace: None,
+            namespaces,
+            named_namespace,
             backend: Default::default(),
             connected_only: false,
         };
@@ -1010,6 +1053,8 @@ pub struct TopSettings {
     pub interval: std::time::Duration,
     /// What to print instead of the live view.
     pub output: TopOutput,
+    /// `--netns NAME|PATH`: the namespace to watch.
+    pub namespace: Option<crate::inventory::NamespaceHandle>,
 }
 
 /// How `porthole top` shows its frames.
@@ -1027,7 +1072,8 @@ pub enum TopOutput {
 
 impl TopSettings {
     pub fn resolve(args: crate::cli::args::TopArgs) -> anyhow::Result<Self> {
-        let crate::cli::args::TopArgs { once, json, jsonl, interval, count, tcp, udp, unix } = args;
+        let crate::cli::args::TopArgs { once, json, jsonl, interval, count, tcp, udp, unix, netns } =
+            args;
         let interval = parse_duration(&interval)
             .with_context(|| format!("invalid --interval {interval:?}"))?;
         if interval < std::time::Duration::from_millis(100) {
@@ -1052,7 +1098,8 @@ impl TopSettings {
         // No protocol flag means TCP and UDP; -x alone adds Unix to them.
         let none_chosen = !tcp && !udp;
         let query = crate::top::TopQuery { tcp: tcp || none_chosen, udp: udp || none_chosen, unix };
-        Ok(TopSettings { query, interval, output })
+        let namespace = resolve_one_netns(netns.as_deref())?;
+        Ok(TopSettings { query, interval, output, namespace })
     }
 }
 

@@ -15,7 +15,11 @@ use crate::render::Style;
 
 pub fn run(args: CheckArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = CheckSettings::resolve(args)?;
-    let diagnosis = diagnose::diagnose(&Machine, &settings.request).context("check")?;
+    let diagnosis = match &settings.namespace {
+        Some(namespace) => diagnose::diagnose_in(&Machine, &settings.request, namespace),
+        None => diagnose::diagnose(&Machine, &settings.request),
+    }
+    .context("check")?;
     write_diagnosis(out, &diagnosis, settings.format, Style::detect())?;
     Ok(if diagnosis.ok { ExitStatus::Success } else { ExitStatus::Failure })
 }

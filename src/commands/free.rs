@@ -14,26 +14,26 @@ use crate::render::free::{write_found, FreeReport};
 
 pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = FreeSettings::resolve(args)?;
-    let conditions =
-        Conditions::current(&Machine, settings.request.udp).context("listing sockets")?;
-    let found = allocation::find(&settings.request, &conditions);
+    // With --netns the sockets are read, the ports bound and the holder
+    // started from inside that namespace: a port is free in one namespace
+    // at a time, and the holder watches for the server there.
+    let (found, holder_pid) = match &settings.namespace {
+        None => allocate(&settings)?,
+        Some(namespace) => crate::inventory::namespaces::within(namespace, || allocate(&settings))
+            .context("free")??,
+    };
     let complete = found.ports.len() == settings.request.count;
-    let mut holder_pid = None;
-    if complete {
-        if let Some(duration) = settings.hold {
-            let held = hold::bind(&found.ports, settings.request.udp, conditions.ipv6)
-                .context("binding the port to hold it")?;
-            let pid = hold::spawn(held, duration).context("starting the holder process")?;
-            holder_pid = Some(pid);
-            if settings.format == crate::render::Format::Table {
-                warn(&format!(
-                    "holding {} for {}s in process {pid}; it exits once your server binds with SO_REUSEADDR",
-                    found.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "),
-                    duration.as_secs_f64()
-                ));
-            }
+    if let (Some(pid), Some(duration)) = (holder_pid, settings.hold) {
+        if settings.format == crate::render::Format::Table {
+            warn(&format!(
+                "holding {} for {}s in process {pid}; it exits once your server binds with SO_REUSEADDR",
+                found.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "),
+                duration.as_secs_f64()
+            ));
         }
     }
+    let command_prefix = settings.namespace.as_ref().map(crate::inventory::namespaces::exec_prefix);
+    let command_prefix = command_prefix.unwrap_or_default();
     let report = FreeReport {
         found: &found,
         requested: settings.request.count,
@@ -42,6 +42,7 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         udp: settings.request.udp,
         holder_pid,
         hold: settings.hold,
+        command_prefix: &command_prefix,
     };
     if !complete {
         warn(&crate::render::free::shortage_message(&report));
@@ -52,6 +53,23 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     }
     write_found(out, &report, settings.format)?;
     Ok(if complete { ExitStatus::Success } else { ExitStatus::Failure })
+}
+
+/// Finds the ports and, with `--hold`, binds them and starts the holder, in
+/// the namespace of the calling thread (the holder process inherits it).
+fn allocate(settings: &FreeSettings) -> anyhow::Result<(allocation::Found, Option<u32>)> {
+    let conditions =
+        Conditions::current(&Machine, settings.request.udp).context("listing sockets")?;
+    let found = allocation::find(&settings.request, &conditions);
+    let mut holder_pid = None;
+    if found.ports.len() == settings.request.count {
+        if let Some(duration) = settings.hold {
+            let held = hold::bind(&found.ports, settings.request.udp, conditions.ipv6)
+                .context("binding the port to hold it")?;
+            holder_pid = Some(hold::spawn(held, duration).context("starting the holder process")?);
+        }
+    }
+    Ok((found, holder_pid))
 }
 
 /// The hidden `__hold` subcommand: the detached holder of `free --hold`.

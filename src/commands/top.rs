@@ -28,6 +28,12 @@ use crate::top::{ConnectionDetail, Sampler, Tracker};
 
 pub fn run(args: TopArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = TopSettings::resolve(args)?;
+    if let Some(namespace) = &settings.namespace {
+        // Before the engine exists: its netlink sockets (the dumps and the
+        // destroy feed) and counter files belong to the namespace they are
+        // opened in. top runs no command, so nothing needs the caller's.
+        crate::inventory::namespaces::enter(namespace).context("top")?;
+    }
     let mut engine = Engine::new(&settings);
     match settings.output {
         TopOutput::Live => live(&settings, &mut engine, out),

@@ -36,8 +36,8 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let stderr = std::io::stderr();
     let mut progress = stderr.lock();
     let mut last_summary: Vec<String> = vec![String::new(); settings.targets.len()];
-    let outcome = readiness::wait(&Machine, &settings.targets, &policy, |event| {
-        let readiness::WaitEvent::Round { index, target, round, number, satisfied } = *event;
+    let mut report = |index: usize, round: &Round, number: u64, satisfied: bool| {
+        let target = &settings.targets[index];
         if json {
             report_json(out, target, round, number, settings.down)?;
         } else if !settings.quiet {
@@ -52,7 +52,14 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             }
         }
         anyhow::Ok(())
-    })?;
+    };
+    let outcome = match &settings.namespace {
+        None => readiness::wait(&Machine, &settings.targets, &policy, |event| {
+            let readiness::WaitEvent::Round { index, round, number, satisfied, .. } = *event;
+            report(index, round, number, satisfied)
+        })?,
+        Some(namespace) => wait_inside(namespace, &settings.targets, &policy, report)?,
+    };
     let done = |index: &usize| outcome.targets[*index].satisfied;
     if outcome.satisfied {
         let word = if settings.down { "down" } else { "ready" };
@@ -120,6 +127,42 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         )?;
     }
     Ok(ExitStatus::Failure)
+}
+
+/// Polls from inside `namespace` (`--netns NAME|PATH`). The probes run on
+/// a thread that entered it, while this thread, which owns stdout and later
+/// runs the command, stays in the caller's namespace: each round crosses
+/// over a channel to be reported here. When reporting fails (a closed
+/// pipe), the channel closes and the polling thread stops at its next round.
+fn wait_inside(
+    namespace: &crate::inventory::NamespaceHandle,
+    targets: &[Target],
+    policy: &WaitPolicy,
+    mut report: impl FnMut(usize, &Round, u64, bool) -> anyhow::Result<()>,
+) -> anyhow::Result<readiness::WaitOutcome> {
+    /// The reporting side is gone; stop polling.
+    struct Closed;
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::channel::<(usize, Round, u64, bool)>();
+        let poller = scope.spawn(move || {
+            crate::inventory::namespaces::within(namespace, || {
+                readiness::wait(&Machine, targets, policy, |event| {
+                    let readiness::WaitEvent::Round { index, round, number, satisfied, .. } =
+                        *event;
+                    sender.send((index, round.clone(), number, satisfied)).map_err(|_| Closed)
+                })
+            })
+        });
+        for (index, round, number, satisfied) in receiver {
+            report(index, &round, number, satisfied)?;
+        }
+        match poller.join() {
+            Ok(Ok(Ok(outcome))) => Ok(outcome),
+            Ok(Ok(Err(Closed))) => anyhow::bail!("wait: the report of a round was lost"),
+            Ok(Err(error)) => Err(error).context("wait"),
+            Err(_) => anyhow::bail!("wait: the polling thread panicked"),
+        }
+    })
 }
 
 fn report_json(

@@ -68,6 +68,8 @@ pub enum DiagnoseError {
     },
     #[error("the diagnosis thread panicked")]
     Thread,
+    #[error(transparent)]
+    Namespace(#[from] crate::inventory::namespaces::EnterError),
 }
 
 /// What to diagnose.
@@ -110,6 +112,50 @@ pub fn diagnose(system: &dyn System, request: &Request) -> Result<Diagnosis, Dia
             })
         }
     }
+}
+
+/// Runs a diagnosis inside the namespace `--netns NAME|PATH` named. The
+/// fix lines are rewritten to run there (`ip netns exec NAME …`), since
+/// the user reads them in their own namespace.
+pub fn diagnose_in(
+    system: &dyn System,
+    request: &Request,
+    namespace: &crate::inventory::NamespaceHandle,
+) -> Result<Diagnosis, DiagnoseError> {
+    let mut diagnosis =
+        crate::inventory::namespaces::within(namespace, || diagnose(system, request))??;
+    let prefix = crate::inventory::namespaces::exec_prefix(namespace);
+    for cause in &mut diagnosis.causes {
+        for fix in &mut cause.fix {
+            if let Fix::Command(line) = fix {
+                *line = run_inside(&prefix, line);
+            }
+        }
+    }
+    Ok(diagnosis)
+}
+
+/// `line` run through `prefix` (`ip netns exec NAME `): `sudo` stays in
+/// front, since entering a namespace needs root, and a line with shell
+/// operators runs whole under `sh -c` so every part of it is inside. A
+/// trailing `# comment` stays outside.
+fn run_inside(prefix: &str, line: &str) -> String {
+    let command = match line.find(" # ") {
+        Some(at) => line[..at].trim_end(),
+        None => line,
+    };
+    let comment = &line[command.len()..];
+    let (sudo, rest) = match command.strip_prefix("sudo ") {
+        Some(rest) => ("sudo ", rest),
+        None => ("", command),
+    };
+    let compound = ["&&", "||", "|", ";", ">", "<", "$("].iter().any(|op| rest.contains(op));
+    let body = if compound {
+        format!("sh -c {}", crate::shell::word_always(rest))
+    } else {
+        rest.to_string()
+    };
+    format!("{sudo}{prefix}{body}{comment}")
 }
 
 fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, DiagnoseError> {
@@ -334,6 +380,23 @@ pub fn listener_snapshot(system: &dyn System, port: u16) -> Result<Snapshot, Inv
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fix_lines_run_inside_the_namespace() {
+        let prefix = "ip netns exec demo ";
+        assert_eq!(
+            super::run_inside(prefix, "porthole ls --port 80 -a   # every socket"),
+            "ip netns exec demo porthole ls --port 80 -a   # every socket"
+        );
+        assert_eq!(
+            super::run_inside(prefix, "sudo sysctl -w net.ipv6.conf.lo.disable_ipv6=0"),
+            "sudo ip netns exec demo sysctl -w net.ipv6.conf.lo.disable_ipv6=0"
+        );
+        assert_eq!(
+            super::run_inside(prefix, "sudo ss -ltn | grep 80"),
+            "sudo ip netns exec demo sh -c 'ss -ltn | grep 80'"
+        );
+    }
+
     use super::*;
     use crate::inventory::system::fake::Scripted;
 

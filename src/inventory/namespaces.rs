@@ -137,6 +137,62 @@ pub fn lookup(text: &str) -> Result<NamespaceHandle, LookupError> {
     Ok(NamespaceHandle { path, inode })
 }
 
+/// Why work could not run inside a named namespace.
+#[derive(Debug, thiserror::Error)]
+pub enum EnterError {
+    #[error("entering the network namespace {path}")]
+    Enter {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the thread working inside network namespace {path} panicked")]
+    Thread { path: String },
+}
+
+/// Runs `work` on a thread moved into `handle`'s namespace and returns its
+/// result. `setns` applies to the calling thread only, so the caller's own
+/// thread (and any command it later runs) stays where it was, while every
+/// socket, netlink dump and `/proc/thread-self/net` or `/proc/sys/net` read
+/// made by `work` sees the named namespace. Threads `work` spawns inherit
+/// the namespace.
+pub fn within<T: Send>(
+    handle: &NamespaceHandle,
+    work: impl FnOnce() -> T + Send,
+) -> Result<T, EnterError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                crate::sys::netns::enter(&handle.path)
+                    .map_err(|source| EnterError::Enter { path: handle.path.clone(), source })?;
+                Ok(work())
+            })
+            .join()
+            .map_err(|_| EnterError::Thread { path: handle.path.clone() })?
+    })
+}
+
+/// Moves the calling thread into `handle`'s namespace for good: for a
+/// command whose whole remaining work (and every thread it starts later)
+/// belongs there, such as `top`'s sampling loop, which also owns the
+/// terminal and so cannot move to another thread.
+pub fn enter(handle: &NamespaceHandle) -> Result<(), EnterError> {
+    crate::sys::netns::enter(&handle.path)
+        .map_err(|source| EnterError::Enter { path: handle.path.clone(), source })
+}
+
+/// The prefix that runs a shell command inside `handle`'s namespace, for
+/// fix lines printed from inside it: `ip netns exec NAME ` for a namespace
+/// `ip netns` named, else `nsenter --net=PATH `.
+pub fn exec_prefix(handle: &NamespaceHandle) -> String {
+    match handle.path.strip_prefix("/run/netns/") {
+        Some(name) if !name.contains('/') => {
+            format!("ip netns exec {} ", crate::shell::word(name))
+        }
+        _ => format!("nsenter --net={} ", crate::shell::word(&handle.path)),
+    }
+}
+
 /// The argument that names namespace `namespace` to `--netns`, as a user
 /// would type it: `current` for the caller's own, its `ip netns` name, or
 /// else the namespace file of a

@@ -18,6 +18,9 @@ pub struct FreeReport<'a> {
     pub udp: bool,
     pub holder_pid: Option<u32>,
     pub hold: Option<std::time::Duration>,
+    /// What runs a command where the ports were searched: empty in the
+    /// caller's namespace, `ip netns exec NAME ` with `--netns`.
+    pub command_prefix: &'a str,
 }
 
 /// `porthole free --json`.
@@ -99,7 +102,7 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
                 Some((gap_low, gap_high)) => {
                     format!("ports outside it: --range {gap_low}-{gap_high})")
                 }
-                None => format!("{})", no_room("it")),
+                None => format!("{})", no_room("it", report.command_prefix)),
             });
             return message;
         }
@@ -124,7 +127,13 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
                 format!("; ports outside ip_local_port_range: --range {gap_low}-{gap_high}")
             }
             None if outside_ephemeral(e_low, e_high).is_none() => {
-                format!("; {}", no_room(&format!("ip_local_port_range {e_low}-{e_high}")))
+                format!(
+                    "; {}",
+                    no_room(
+                        &format!("ip_local_port_range {e_low}-{e_high}"),
+                        report.command_prefix
+                    )
+                )
             }
             None => String::new(),
         });
@@ -142,10 +151,10 @@ fn outside_ephemeral(low: u16, high: u16) -> Option<(u16, u16)> {
 
 /// The advice when the ephemeral range covers every unprivileged port:
 /// no port is safe from outbound connections until it is narrowed.
-fn no_room(subject: &str) -> String {
+fn no_room(subject: &str, command_prefix: &str) -> String {
     format!(
         "{subject} covers every unprivileged port, so any port may be taken \
-         by an outbound connection; narrow it, e.g. to the kernel's default: sysctl -w \
+         by an outbound connection; narrow it, e.g. to the kernel's default: {command_prefix}sysctl -w \
          net.ipv4.ip_local_port_range='32768 60999'"
     )
 }

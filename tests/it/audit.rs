@@ -813,3 +813,46 @@ pub(crate) fn inspector_port(line: &str) -> u16 {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("unexpected node output: {line}"))
 }
+
+#[test]
+fn netns_name_audits_only_that_namespace() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = netns.command("python3");
+    command.args(["-u", "-c", REBINDABLE, dir.path().to_str().unwrap()]).stdout(Stdio::piped());
+    let mut child = ChildGuard::spawn(&mut command);
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let port: u16 = util::wait_for_line(&mut stdout).parse().unwrap();
+    let inode = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/run/netns/{}", netns.name)).unwrap().ino()
+    };
+
+    // The caller's namespace has nothing on the port.
+    let (_, here) = audit(port, &[]);
+    assert!(
+        !here["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "dns-rebinding"),
+        "{here:#}"
+    );
+    for netns_argument in [netns.name.clone(), format!("/run/netns/{}", netns.name)] {
+        let (_, json) = audit(port, &["--netns", &netns_argument]);
+        let findings = json["findings"].as_array().unwrap();
+        assert!(
+            findings.iter().any(|f| f["rule"] == "dns-rebinding"),
+            "the probe ran inside {netns_argument}: {json:#}"
+        );
+        assert!(
+            findings.iter().all(|f| f["net_namespace"] == inode),
+            "only the named namespace is audited: {json:#}"
+        );
+    }
+}
+
+#[test]
+fn netns_values_that_are_not_namespaces_are_usage_errors() {
+    for bad in ["nosuch", "/etc/passwd", "/proc/self/ns/mnt", ""] {
+        let output = util::porthole_run(&["audit", "--netns", bad]);
+        util::assert_usage_error(&output, bad);
+        assert!(output.stderr.contains("--netns"), "{output:?}");
+    }
+}

@@ -814,3 +814,64 @@ fn a_proxy_fix_for_another_process_is_a_restart_with_the_list_not_an_export() {
         "{fix}"
     );
 }
+
+#[test]
+fn netns_checks_from_inside_a_named_namespace() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "plain");
+    let text = port.to_string();
+
+    // The caller's namespace has nothing on the port; the named one has
+    // the server, and the answer is about it.
+    let here = porthole_run(&["check", &text, "--json"]);
+    assert_eq!(here.code, 1, "{here:?}");
+    let inside = porthole_run(&["check", &text, "--netns", &netns.name, "--json"]);
+    assert_eq!(inside.code, 0, "{inside:?}");
+    let diagnosis = inside.json();
+    assert_eq!(diagnosis["ok"], true, "{diagnosis:#}");
+    let path = format!("/run/netns/{}", netns.name);
+    let by_path = porthole_run(&["check", &text, "--netns", &path, "--json"]);
+    assert_eq!(by_path.code, 0, "{by_path:?}");
+
+    // --from a process in the same namespace agrees; one in another does not.
+    let pid = server.pid().to_string();
+    let same = porthole_run(&["check", &text, "--netns", &netns.name, "--from", &pid]);
+    assert_eq!(same.code, 0, "{same:?}");
+    let own = std::process::id().to_string();
+    let other = porthole_run(&["check", &text, "--netns", &netns.name, "--from", &own]);
+    crate::util::assert_usage_error(&other, "--from elsewhere");
+    assert!(other.stderr.contains("different network namespaces"), "{other:?}");
+
+    // Fix lines printed for a failure inside say how to run them there.
+    stop(&server);
+    let output =
+        porthole_run(&["check", &text, "--netns", &netns.name, "--timeout", "1s", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let diagnosis = output.json();
+    let commands: Vec<String> = diagnosis["causes"]
+        .as_array()
+        .expect("causes")
+        .iter()
+        .flat_map(|cause| cause["fix_commands"].as_array().cloned().unwrap_or_default())
+        .map(|fix| fix.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        commands,
+        [format!("ip netns exec {} kill -CONT {}", netns.name, server.pid())],
+        "{diagnosis:#}"
+    );
+    let prefix = format!("ip netns exec {} ", netns.name);
+    for command in &commands {
+        assert!(command.replace("sudo ", "").starts_with(&prefix), "{command}: {diagnosis:#}");
+    }
+}
+
+#[test]
+fn netns_values_that_are_not_one_namespace_are_usage_errors() {
+    for bad in ["nosuch", "/etc/passwd", "/proc/self/ns/mnt", "all", ""] {
+        let output = porthole_run(&["check", "8080", "--netns", bad]);
+        crate::util::assert_usage_error(&output, bad);
+        assert!(output.stderr.contains("--netns"), "{output:?}");
+    }
+}

@@ -285,3 +285,70 @@ fn free_judges_the_namespace_it_runs_in() {
     assert_eq!(count.code, 0, "{count:?}");
     assert!(!count.stdout.lines().any(|line| line == text), "{count:?}");
 }
+
+#[test]
+fn netns_searches_and_holds_in_a_named_namespace() {
+    let Some(netns) = Netns::create() else { return };
+    // A private namespace: only this test's listeners are there, so fixed
+    // ports outside the ephemeral range are safe inside it.
+    let taken = 23467;
+    let _inside = occupy(&netns, taken);
+    let text = taken.to_string();
+    let output = porthole_run(&["free", "--prefer", &text, "--netns", &netns.name, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_ne!(report["port"], taken, "taken in the named namespace: {report:#}");
+    assert_eq!(report["preferred_free"], false, "{report:#}");
+
+    // The holder lives in the named namespace and steps aside when a
+    // server there binds the port.
+    let path = format!("/run/netns/{}", netns.name);
+    let held = 23468;
+    let output = porthole_run(&[
+        "free",
+        "--prefer",
+        &held.to_string(),
+        "--netns",
+        &path,
+        "--hold",
+        "60",
+        "--json",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["port"], held, "free in the private namespace: {report:#}");
+    let holder = report["holder_pid"].as_u64().unwrap() as u32;
+    assert!(process_alive(holder));
+    let theirs = std::fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    let holders = std::fs::metadata(format!("/proc/{holder}/ns/net"))
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    assert_eq!(holders.unwrap(), theirs.unwrap(), "the holder runs in the named namespace");
+    let server = crate::util::server_in(&netns, "127.0.0.1", held, "hold");
+    assert!(
+        eventually(Duration::from_secs(10), || !process_alive(holder)),
+        "the holder exits once the port is listened on in its namespace"
+    );
+    drop(server);
+
+    // Advice about the named namespace's sysctl says how to run it there.
+    ephemeral_range(&netns, "1024 65535");
+    let output = porthole_run(&["free", "--netns", &netns.name]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let fix = format!(
+        "ip netns exec {} sysctl -w net.ipv4.ip_local_port_range='32768 60999'",
+        netns.name
+    );
+    assert!(output.stderr.contains(&fix), "{output:?}");
+    let status = std::process::Command::new("sh").args(["-c", &fix]).status().expect("sh runs");
+    assert!(status.success());
+    assert_eq!(porthole_run(&["free", "--netns", &netns.name]).code, 0, "free after the fix");
+}
+
+#[test]
+fn netns_values_that_are_not_one_namespace_are_usage_errors() {
+    for bad in ["nosuch", "/etc/passwd", "/proc/self/ns/mnt", "all", ""] {
+        let output = porthole_run(&["free", "--netns", bad]);
+        crate::util::assert_usage_error(&output, bad);
+        assert!(output.stderr.contains("--netns"), "{output:?}");
+    }
+}

@@ -439,3 +439,51 @@ fn without_root_hidden_owners_are_explained() {
     );
     assert!(!output.stderr.contains("no process porthole can see"), "{}", output.stderr);
 }
+
+#[test]
+fn netns_watches_a_named_namespace_not_the_callers() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (server, mut ready) = python_in(&netns, SINK, &[&port.to_string(), "3000"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (clients, mut ready) =
+        python_in(&netns, CLIENTS, &[&port.to_string(), "2", "1000", "3000"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let ours = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener here");
+    let our_port = ours.local_addr().unwrap().port();
+
+    for netns_argument in [netns.name.clone(), format!("/run/netns/{}", netns.name)] {
+        let output = util::porthole_run(&[
+            "top",
+            "--jsonl",
+            "--count",
+            "2",
+            "--interval",
+            "300ms",
+            "--netns",
+            &netns_argument,
+        ]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let last: serde_json::Value =
+            serde_json::from_str(output.stdout.lines().last().expect("two frames")).unwrap();
+        let listener = listener_on(&last, port).expect("the namespace's listener is a row");
+        assert_eq!(listener["open_connections"], 2, "{listener:#}");
+        assert!(listener_on(&last, our_port).is_none(), "the caller's listener is not: {last:#}");
+    }
+    let output = util::porthole_run(&["top", "--json", "--interval", "200ms"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let here = output.json();
+    assert!(listener_on(&here, our_port).is_some(), "{here:#}");
+    assert!(listener_on(&here, port).is_none(), "{here:#}");
+    drop(clients);
+    drop(server);
+}
+
+#[test]
+fn netns_values_that_are_not_one_namespace_are_usage_errors() {
+    for bad in ["nosuch", "/etc/passwd", "/proc/self/ns/mnt", "all", ""] {
+        let output = util::porthole_run(&["top", "--once", "--netns", bad]);
+        util::assert_usage_error(&output, bad);
+        assert!(output.stderr.contains("--netns"), "{output:?}");
+    }
+}

@@ -307,3 +307,50 @@ fn a_timeout_explained_by_a_down_loopback_prints_the_command_that_fixes_it() {
     assert_eq!(output.code, 1, "{output:?}");
     assert!(output.stderr.contains("  fix: start the service"), "{}", output.stderr);
 }
+
+#[test]
+fn netns_waits_inside_a_named_namespace_and_runs_the_command_here() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("127.0.0.1:{port}");
+
+    // Nothing listens in the caller's namespace.
+    let here = porthole_run(&["wait", &target, "--timeout", "1s", "-q"]);
+    assert_eq!(here.code, 1, "{here:?}");
+
+    // Inside the named one it is ready, and the command runs in the
+    // caller's namespace, not the one polled.
+    let ours = std::fs::read_link("/proc/self/ns/net").expect("own namespace");
+    let output = porthole_run(&[
+        "wait",
+        &target,
+        "--netns",
+        &netns.name,
+        "--timeout",
+        "10s",
+        "--",
+        "readlink",
+        "/proc/self/ns/net",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(output.stdout.trim(), ours.to_string_lossy(), "{output:?}");
+    assert!(output.stderr.contains(&format!("ready: {target}")), "{output:?}");
+
+    // JSON Lines report the rounds made inside.
+    let path = format!("/run/netns/{}", netns.name);
+    let output = porthole_run(&["wait", &target, "--netns", &path, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let events = lines(&output.stdout);
+    assert_eq!(events.last().unwrap()["outcome"], "ready", "{events:#?}");
+    assert!(events.iter().any(|e| e["ready"] == true), "{events:#?}");
+}
+
+#[test]
+fn netns_values_that_are_not_one_namespace_are_usage_errors() {
+    for bad in ["nosuch", "/etc/passwd", "/proc/self/ns/mnt", "all", ""] {
+        let output = porthole_run(&["wait", "8080", "--netns", bad, "--timeout", "1s"]);
+        crate::util::assert_usage_error(&output, bad);
+        assert!(output.stderr.contains("--netns"), "{output:?}");
+    }
+}
