@@ -154,16 +154,10 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
             let grace = ACCEPT_GRACE.min(readiness.connect_timeout);
             match await_accept(system, ends, grace) {
                 Acceptance::Queued => {
-                    attempt.healthy = false;
-                    attempt.detail.push_str(&format!(
-                        "; {NOT_ACCEPTED} within {} ms (the kernel queued it)",
-                        grace.as_millis()
-                    ));
+                    let waited_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+                    not_ready(&mut attempt, Reply::Unaccepted { waited_ms });
                 }
-                Acceptance::Closed => {
-                    attempt.healthy = false;
-                    attempt.detail.push_str("; the server closed it without answering");
-                }
+                Acceptance::Closed => not_ready(&mut attempt, Reply::Closed),
                 Acceptance::Accepted | Acceptance::Unknown => {}
             }
         }
@@ -197,8 +191,12 @@ pub const ACCEPT_GRACE: Duration = Duration::from_millis(1000);
 /// Pause between two looks at the server's end of the connection.
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
 
-/// What an attempt's detail says when no process took the connection.
-pub const NOT_ACCEPTED: &str = "no process accepted the connection";
+/// Marks a connected attempt not ready, with what the server's end showed.
+fn not_ready(attempt: &mut Attempt, reply: Reply) {
+    attempt.healthy = false;
+    attempt.detail.push_str(&format!("; {}", reply.describe()));
+    attempt.reply = Some(reply);
+}
 
 /// Looks at the server's end of our connection (`ends`: our address, the
 /// server's) until a process takes it or `grace` passes.
@@ -379,8 +377,11 @@ pub fn wait<E>(
                 .iter()
                 .filter(|a| a.outcome() == Some(super::Outcome::SelfConnect))
                 .count();
-            not_accepted[index] +=
-                round.attempts.iter().filter(|a| a.detail.contains(NOT_ACCEPTED)).count();
+            not_accepted[index] += round
+                .attempts
+                .iter()
+                .filter(|a| matches!(a.reply, Some(Reply::Unaccepted { .. })))
+                .count();
             outcomes[index].satisfied = satisfied;
             outcomes[index].last_round = Some(round);
         }
@@ -470,6 +471,18 @@ fn why_pending(
             round.attempts.iter().find(|a| matches!(a.reply, Some(Reply::Http(_))))
         {
             return vec![format!("{}: {}", attempt.address, attempt.detail)];
+        }
+        // A TCP server that takes each connection and drops it at once
+        // looks healthy to a diagnosis (some protocols hang up on a
+        // stranger's first words): the rounds saw it, say it.
+        if let (Target::Tcp { .. }, Some(attempt)) = (
+            target,
+            round.attempts.iter().find(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset))),
+        ) {
+            return vec![
+                format!("{}: {}", attempt.address, attempt.detail),
+                "fix: look at the server's logs for why it drops every connection: a worker that crashes on each one, a client allow-list, a connection limit".to_string(),
+            ];
         }
     }
     why_not_ready(system, target, diagnosis_timeout)
@@ -599,7 +612,7 @@ mod tests {
         .unwrap();
         assert!(!outcome.satisfied);
         let last = outcome.targets[0].last_round.as_ref().unwrap();
-        assert!(last.attempts[0].detail.contains(NOT_ACCEPTED), "{last:?}");
+        assert_eq!(last.attempts[0].reply, Some(Reply::Unaccepted { waited_ms: 500 }));
         assert!(outcome.targets[0].why[0].starts_with("not-accepted: "), "{outcome:?}");
         drop(listener);
     }
