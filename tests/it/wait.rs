@@ -390,3 +390,20 @@ fn a_server_that_accepts_late_is_ready() {
     assert_eq!(attempts.len(), 1, "ready on the first attempt: {events:#?}");
     assert_eq!(attempts[0]["ready"], true, "{events:#?}");
 }
+
+#[test]
+fn a_listener_with_room_in_its_queue_that_never_accepts_is_named() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_with_backlog(&netns, "127.0.0.1", port, "hold", 64);
+    let target = format!("127.0.0.1:{port}");
+    let stderr = times_out(&netns, &target);
+    assert!(stderr.contains("  not-accepted: "), "{stderr}");
+    let named = format!(
+        "connection(s) wait in the accept queue of {target} (backlog 64): the kernel completed them, python3 (pid {}) does not accept them",
+        server.pid()
+    );
+    assert!(stderr.contains("  not-responding: "), "{stderr}");
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(stderr.contains("  fix: fix the server's accept loop"), "{stderr}");
+}
