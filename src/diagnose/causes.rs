@@ -620,9 +620,14 @@ fn is_localhost(host: &Host) -> bool {
 
 /// The accept queue is full: `Recv-Q` (queued connections) reached `Send-Q`
 /// (the backlog).
-/// Connections wait in the accept queue, and there is room for more.
+/// Connections wait in a TCP accept queue, and there is room for more.
+/// (Unix listeners are left to `queue_full`: as with `wait`, a connect is
+/// all that is asked of them.)
 fn not_accepting(listener: &Socket) -> bool {
-    listener.is_listener() && listener.rx_queue > 0 && !queue_full(listener)
+    listener.protocol == Protocol::Tcp
+        && listener.is_listener()
+        && listener.rx_queue > 0
+        && !queue_full(listener)
 }
 
 fn queue_full(listener: &Socket) -> bool {
