@@ -67,8 +67,19 @@ pub fn judge(server_end: Option<&Socket>) -> Acceptance {
                 Acceptance::Accepted
             }
             SocketState::Established | SocketState::CloseWait => Acceptance::Queued,
-            // FIN-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the server closed.
-            _ => Acceptance::Closed,
+            // A request socket: a listener with TCP_DEFER_ACCEPT (nginx
+            // `deferred`) queues a connection only once data arrives, and
+            // `wait` sends none. Nothing is known against it.
+            SocketState::SynRecv => Acceptance::Unknown,
+            // The server closed its end.
+            SocketState::FinWait1
+            | SocketState::FinWait2
+            | SocketState::Closing
+            | SocketState::LastAck
+            | SocketState::TimeWait
+            | SocketState::Close => Acceptance::Closed,
+            // A state this build does not know: hold nothing against it.
+            _ => Acceptance::Unknown,
         },
     }
 }
@@ -118,6 +129,8 @@ mod tests {
         let they_closed = end(SocketState::FinWait2, 0, local, remote);
         assert_eq!(judge(Some(&they_closed)), Acceptance::Closed);
         assert_eq!(judge(None), Acceptance::Unknown);
+        let deferred = end(SocketState::SynRecv, 0, local, remote);
+        assert_eq!(judge(Some(&deferred)), Acceptance::Unknown);
     }
 
     #[test]
