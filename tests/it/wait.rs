@@ -1,7 +1,10 @@
 //! `porthole wait`: readiness against real listeners in private
 //! namespaces: a late listener, a dead port that self-connects, `localhost`
 //! with an IPv6-only listener, HTTP statuses that change, `--down`, command
-//! pass-through, the timeout explanation, and bad input.
+//! pass-through, the timeout explanation, bad input, and listeners the
+//! kernel answers for while no process serves them (never accepting,
+//! stopped, closing every connection) next to slow and deferred ones that
+//! are ready.
 
 use std::time::{Duration, Instant};
 
