@@ -525,6 +525,14 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                         explained = true;
                     }
                 }
+                // Not full, but not empty after a silent probe: our own
+                // connection is among those no process took.
+                if !explained && outcome == Outcome::Connected {
+                    if let Some(listener) = serving.iter().find(|l| not_accepting(l)) {
+                        causes.push(accept_stalled(evidence, attempt, listener));
+                        explained = true;
+                    }
+                }
             }
             if explained {
                 return Explained { causes, nothing_here: false };
@@ -612,6 +620,16 @@ fn is_localhost(host: &Host) -> bool {
 
 /// The accept queue is full: `Recv-Q` (queued connections) reached `Send-Q`
 /// (the backlog).
+/// Connections wait in a TCP accept queue, and there is room for more.
+/// (Unix listeners are left to `queue_full`: as with `wait`, a connect is
+/// all that is asked of them.)
+fn not_accepting(listener: &Socket) -> bool {
+    listener.protocol == Protocol::Tcp
+        && listener.is_listener()
+        && listener.rx_queue > 0
+        && !queue_full(listener)
+}
+
 fn queue_full(listener: &Socket) -> bool {
     listener.is_listener() && listener.rx_queue > 0 && listener.rx_queue >= listener.tx_queue
 }
@@ -1453,6 +1471,41 @@ fn stopped_owner(
             }
         ),
         evidence: lines,
+        fix,
+    }
+}
+
+/// A listener whose queued connections (ours among them, since the probe
+/// got no answer) no process takes: `accept()` is never called, or the
+/// thread that calls it is blocked.
+fn accept_stalled(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> Cause {
+    let address = listener.local.map(|a| a.to_string()).unwrap_or_default();
+    let holder = first_owner(listener)
+        .map(|pid| match evidence.snapshot.processes.get(&pid) {
+            Some(process) => format!("{} (pid {pid})", process.name),
+            None => format!("pid {pid}"),
+        })
+        .unwrap_or_else(|| "the server".to_string());
+    let mut fix = vec![Fix::step(
+        "fix the server's accept loop: it never calls accept(), or the thread that does is blocked",
+    )];
+    if let Some(pid) = first_owner(listener) {
+        fix.push(Fix::command(format!(
+            "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
+        )));
+    }
+    Cause {
+        id: CauseId::NotResponding,
+        severity: Severity::Error,
+        summary: format!(
+            "{} connection(s) wait in the accept queue of {address} (backlog {}): the kernel completed them, {holder} does not accept them",
+            listener.rx_queue, listener.tx_queue
+        ),
+        evidence: vec![
+            attempt_line(attempt),
+            format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
+            format!("accept queue {} of {}", listener.rx_queue, listener.tx_queue),
+        ],
         fix,
     }
 }
@@ -2578,6 +2631,32 @@ mod tests {
             let system = Scripted { sockets, ..Scripted::default() };
             let twin = judged(&system, ip(6005), vec![refused("127.0.0.1:6005")]);
             assert_eq!(ids(&twin), vec![CauseId::Unexplained]);
+        }
+
+        #[test]
+        fn connections_waiting_in_a_queue_with_room_are_not_accepted() {
+            let waiting = Socket { rx_queue: 2, ..listener("127.0.0.1:7005", 10) };
+            let system = Scripted {
+                sockets: vec![waiting],
+                processes: [process(10, "app", 'S')].into(),
+                ..Scripted::default()
+            };
+            let silent = attempt("127.0.0.1:7005", Outcome::Connected, Some(Reply::Silent), true);
+            let diagnosis = judged(&system, ip(7005), vec![silent.clone()]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::NotResponding]);
+            let cause = &diagnosis.causes[0];
+            assert_eq!(cause.severity, Severity::Error);
+            assert!(
+                cause.summary.contains("2 connection(s) wait in the accept queue"),
+                "{cause:?}"
+            );
+            assert!(cause.summary.contains("app (pid 10) does not accept them"), "{cause:?}");
+            assert!(fixes(cause).iter().any(|f| f.contains("cat /proc/10/wchan")));
+            // An empty queue: a server that accepted and says nothing.
+            let system = Scripted { sockets: vec![listener("127.0.0.1:7005", 10)], ..system };
+            let twin = judged(&system, ip(7005), vec![silent]);
+            assert_eq!(ids(&twin), vec![CauseId::NotResponding]);
+            assert!(twin.causes[0].summary.contains("sent nothing"), "{:?}", twin.causes[0]);
         }
 
         #[test]

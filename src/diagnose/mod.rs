@@ -24,6 +24,7 @@
 //! Nothing here prints or knows about clap; `commands::check` and
 //! `commands::wait` render the [`Diagnosis`].
 
+pub mod acceptance;
 pub mod bind;
 pub mod causes;
 pub mod environment;
@@ -274,6 +275,17 @@ pub fn probe_address(
     timeout: Duration,
     depth: Depth,
 ) -> Attempt {
+    probe_address_open(target, address, timeout, depth).0
+}
+
+/// [`probe_address`], keeping the connection open: `wait` then checks
+/// that a process took it off the listener's accept queue.
+pub fn probe_address_open(
+    target: &Target,
+    address: &ProbeAddress,
+    timeout: Duration,
+    depth: Depth,
+) -> (Attempt, Option<probe::Stream>) {
     let connect = probe::connect(address, timeout);
     let mut attempt = Attempt {
         address: address.clone(),
@@ -293,7 +305,7 @@ pub fn probe_address(
             attempt.detail = format!("{}; {}", attempt.detail, Reply::Reset.describe());
             attempt.reply = Some(Reply::Reset);
         }
-        return attempt;
+        return (attempt, None);
     };
     let deadline = Instant::now() + timeout;
     let reply = match target {
@@ -352,7 +364,7 @@ pub fn probe_address(
         attempt.detail = format!("{}; {}", attempt.detail, reply.describe());
     }
     attempt.reply = Some(reply);
-    attempt
+    (attempt, Some(stream))
 }
 
 /// How long a peek waits for an immediate close.

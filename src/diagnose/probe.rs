@@ -38,6 +38,14 @@ impl Write for Stream {
 }
 
 impl Stream {
+    /// Our end and the server's end of a TCP connection (`None` for Unix):
+    /// the 4-tuple that finds the server's socket in the inventory.
+    pub fn tcp_ends(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+        let local = self.0.local_addr().ok()?.as_socket()?;
+        let peer = self.0.peer_addr().ok()?.as_socket()?;
+        Some((local, peer))
+    }
+
     fn set_read_timeout(&self, deadline: Instant) -> std::io::Result<()> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         self.0.set_read_timeout(Some(remaining.max(Duration::from_millis(1))))

@@ -20,8 +20,9 @@ use crate::model::diagnosis::attempts_summary;
 
 use regex_lite::Regex;
 
+use super::acceptance::{self, Acceptance};
 use super::probe::{ProbeAddress, Reply};
-use super::{diagnose, probe_address, resolve, Attempt, Client, Diagnosis, Request, Target};
+use super::{diagnose, probe_address_open, resolve, Attempt, Client, Diagnosis, Request, Target};
 
 /// A bad status list.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,8 +143,25 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
     };
     let mut attempts = Vec::new();
     for address in &addresses {
-        let mut attempt =
-            probe_address(target, address, readiness.connect_timeout, super::Depth::Peek);
+        let (mut attempt, stream) =
+            probe_address_open(target, address, readiness.connect_timeout, super::Depth::Peek);
+        // A bare TCP target has no reply to prove a server: ask whether a
+        // process took the connection off the accept queue. An HTTP answer
+        // proves it already; a Unix listener is left to connect.
+        if let (Target::Tcp { .. }, true, Some(ends)) =
+            (target, attempt.healthy, stream.as_ref().and_then(|s| s.tcp_ends()))
+        {
+            let grace = ACCEPT_GRACE.min(readiness.connect_timeout);
+            match await_accept(system, ends, grace) {
+                Acceptance::Queued => {
+                    let waited_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+                    not_ready(&mut attempt, Reply::Unaccepted { waited_ms });
+                }
+                Acceptance::Closed => not_ready(&mut attempt, Reply::Closed),
+                Acceptance::Accepted | Acceptance::Unknown => {}
+            }
+        }
+        drop(stream);
         if let (Target::Http { .. }, Some(Reply::Http(response))) = (target, &attempt.reply) {
             if attempt.healthy && !readiness.statuses.contains(response.status) {
                 attempt.healthy = false;
@@ -162,6 +180,39 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
     let ready = attempts.iter().any(|a| a.healthy);
     let answering = attempts.iter().any(|a| a.outcome() == Some(super::Outcome::Connected));
     Round { attempts, ready, answering, resolve_error: None }
+}
+
+/// How long a connection may wait in the accept queue before `wait` holds
+/// it against a TCP target. A busy but healthy server takes it well within
+/// this; a listener that never accepts, or whose process is stopped, never
+/// does (the kernel completes the handshake either way).
+pub const ACCEPT_GRACE: Duration = Duration::from_millis(1000);
+
+/// Pause between two looks at the server's end of the connection.
+const ACCEPT_POLL: Duration = Duration::from_millis(20);
+
+/// Marks a connected attempt not ready, with what the server's end showed.
+fn not_ready(attempt: &mut Attempt, reply: Reply) {
+    attempt.healthy = false;
+    attempt.detail.push_str(&format!("; {}", reply.describe()));
+    attempt.reply = Some(reply);
+}
+
+/// Looks at the server's end of our connection (`ends`: our address, the
+/// server's) until a process takes it or `grace` passes.
+fn await_accept(
+    system: &dyn System,
+    (client, server): (std::net::SocketAddr, std::net::SocketAddr),
+    grace: Duration,
+) -> Acceptance {
+    let started = Instant::now();
+    loop {
+        let seen = acceptance::judge(acceptance::server_end(system, client, server).as_ref());
+        if seen != Acceptance::Queued || started.elapsed() >= grace {
+            return seen;
+        }
+        std::thread::sleep(ACCEPT_POLL.min(grace.saturating_sub(started.elapsed())));
+    }
 }
 
 /// The one or two lines that say why a target is not ready.
@@ -299,6 +350,9 @@ pub fn wait<E>(
     // Self-connects seen per target: the kernel picks a random start in the
     // ephemeral range, so a later diagnosis may only see "refused".
     let mut self_connects = vec![0usize; targets.len()];
+    // Connections the kernel completed that no process took, per target:
+    // by timeout the diagnosis may see only a listener.
+    let mut not_accepted = vec![0usize; targets.len()];
     let mut interval = policy.interval;
     let mut number = 0u64;
     // Polling ends at the deadline; each probe's connect and read timeouts
@@ -322,6 +376,11 @@ pub fn wait<E>(
                 .attempts
                 .iter()
                 .filter(|a| a.outcome() == Some(super::Outcome::SelfConnect))
+                .count();
+            not_accepted[index] += round
+                .attempts
+                .iter()
+                .filter(|a| matches!(a.reply, Some(Reply::Unaccepted { .. })))
                 .count();
             outcomes[index].satisfied = satisfied;
             outcomes[index].last_round = Some(round);
@@ -367,6 +426,15 @@ pub fn wait<E>(
                     ),
                 );
             }
+            if not_accepted[index] > 0 && !policy.down {
+                why.insert(
+                    0,
+                    format!(
+                        "not-accepted: {} connection(s) completed by the kernel stayed in the accept queue, no process took them; not counted as ready",
+                        not_accepted[index]
+                    ),
+                );
+            }
             outcome.why = why;
         }
     }
@@ -402,6 +470,18 @@ fn why_pending(
             round.attempts.iter().find(|a| matches!(a.reply, Some(Reply::Http(_))))
         {
             return vec![format!("{}: {}", attempt.address, attempt.detail)];
+        }
+        // A TCP server that takes each connection and drops it at once
+        // looks healthy to a diagnosis (some protocols hang up on a
+        // stranger's first words): the rounds saw it, say it.
+        if let (Target::Tcp { .. }, Some(attempt)) = (
+            target,
+            round.attempts.iter().find(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset))),
+        ) {
+            return vec![
+                format!("{}: {}", attempt.address, attempt.detail),
+                "fix: look at the server's logs for why it drops every connection: a worker that crashes on each one, a client allow-list, a connection limit".to_string(),
+            ];
         }
     }
     why_not_ready(system, target, diagnosis_timeout)
@@ -489,9 +569,16 @@ mod tests {
     }
 
     #[test]
-    fn a_listening_target_is_ready_in_one_round() {
+    fn an_accepting_target_is_ready_in_one_round() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        // Accepts and holds: the probe's connection must leave the queue.
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                held.push(stream);
+            }
+        });
         let target = Target::parse(&format!("127.0.0.1:{port}")).unwrap();
         let mut rounds = Vec::new();
         let outcome = wait(
@@ -508,6 +595,26 @@ mod tests {
         assert!(outcome.satisfied);
         assert_eq!(rounds, vec![(0, 1, true)]);
         assert!(outcome.targets[0].why.is_empty());
+    }
+
+    #[test]
+    fn a_listener_that_never_accepts_is_not_ready() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Target::parse(&format!("127.0.0.1:{port}")).unwrap();
+        let outcome = wait(
+            &crate::inventory::system::Machine,
+            std::slice::from_ref(&target),
+            &policy(Duration::from_millis(1500), false),
+            |_| Ok::<(), std::convert::Infallible>(()),
+        )
+        .unwrap();
+        assert!(!outcome.satisfied);
+        let last = outcome.targets[0].last_round.as_ref().unwrap();
+        // The grace is cut near the deadline: how long it was is not asked.
+        assert!(matches!(last.attempts[0].reply, Some(Reply::Unaccepted { .. })), "{last:?}");
+        assert!(outcome.targets[0].why[0].starts_with("not-accepted: "), "{outcome:?}");
+        drop(listener);
     }
 
     #[test]

@@ -79,6 +79,10 @@ pub enum Reply {
     Reset,
     /// Nothing arrived before the deadline.
     Silent,
+    /// The kernel completed the handshake and queued the connection, but
+    /// no process took it off the accept queue within `waited_ms` (a
+    /// listener that never accepts, or whose process is stopped).
+    Unaccepted { waited_ms: u64 },
     /// The probe itself failed (a local error).
     Failed(String),
 }
@@ -100,6 +104,9 @@ impl Reply {
             Reply::Closed => "closed the connection without answering".to_string(),
             Reply::Reset => "reset the connection".to_string(),
             Reply::Silent => "no answer before the timeout".to_string(),
+            Reply::Unaccepted { waited_ms } => {
+                format!("queued by the kernel; no process accepted it within {waited_ms} ms")
+            }
             Reply::Failed(error) => format!("probe failed: {error}"),
         }
     }

@@ -328,9 +328,16 @@ fn a_closed_stdout_is_not_a_failure() {
 
 #[test]
 fn wait_leaves_its_explanation_time_inside_the_timeout() {
-    // Accepted by the kernel, never read: a silent HTTP server.
+    // Accepted, never read: a silent HTTP server. (One that never accepts
+    // is explained by its accept queue instead, without a read timeout.)
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = silent.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in silent.incoming() {
+            held.push(connection);
+        }
+    });
     let url = format!("http://127.0.0.1:{port}/");
     let output = porthole_run(&["wait", &url, "--timeout", "2s", "--json"]);
     assert_eq!(output.code, 1, "{output:?}");

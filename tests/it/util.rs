@@ -265,7 +265,9 @@ pub fn process_alive(pid: u32) -> bool {
 /// `python3 SERVER ADDRESS PORT MODE [BACKLOG]`, printing `ok` once listening.
 /// Modes: `hold` (listen, never accept), `silent` (accept, never answer),
 /// `http` (answer every request with 200 and body `hello`), `flaky` (503
-/// for the first second, then 200).
+/// for the first second, then 200), `close` (accept and close at once, as
+/// a crash-looping worker does), `slow` (accept each connection 200 ms late,
+/// then hold it).
 pub const SERVER: &str = r#"
 import socket, sys, time, threading
 address, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -301,8 +303,12 @@ def answer(connection):
 if mode == "hold":
     time.sleep(3600)
 while True:
+    if mode == "slow":
+        time.sleep(0.2)
     connection, _ = server.accept()
-    if mode == "silent":
+    if mode == "close":
+        connection.close()
+    elif mode in ("silent", "slow"):
         held.append(connection)
     else:
         threading.Thread(target=answer, args=(connection,), daemon=True).start()

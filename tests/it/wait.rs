@@ -1,11 +1,14 @@
 //! `porthole wait`: readiness against real listeners in private
 //! namespaces: a late listener, a dead port that self-connects, `localhost`
 //! with an IPv6-only listener, HTTP statuses that change, `--down`, command
-//! pass-through, the timeout explanation, and bad input.
+//! pass-through, the timeout explanation, bad input, and listeners the
+//! kernel answers for while no process serves them (never accepting,
+//! stopped, closing every connection) next to slow and deferred ones that
+//! are ready.
 
 use std::time::{Duration, Instant};
 
-use crate::util::{porthole_run, server_in, unique_port, Netns};
+use crate::util::{porthole_run, server_in, server_with_backlog, unique_port, Netns};
 
 fn lines(stdout: &str) -> Vec<serde_json::Value> {
     stdout
@@ -146,7 +149,7 @@ fn down_waits_until_it_stops_answering() {
 fn plain_tcp_messages_do_not_contradict_themselves() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
-    let _server = server_in(&netns, "127.0.0.1", port, "hold");
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
     let target = format!("127.0.0.1:{port}");
     let output = netns.porthole(&["wait", &target, "--timeout", "10s"]);
     assert_eq!(output.code, 0, "{output:?}");
@@ -172,7 +175,7 @@ fn plain_tcp_messages_do_not_contradict_themselves() {
 fn a_command_that_cannot_start_exits_like_a_shell() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
-    let _server = server_in(&netns, "127.0.0.1", port, "hold");
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
     let target = format!("127.0.0.1:{port}");
     let output = netns.porthole(&["wait", &target, "-q", "--", "porthole-no-such-command"]);
     assert_eq!(output.code, 127, "not found, as sh says it: {output:?}");
@@ -353,4 +356,125 @@ fn netns_values_that_are_not_one_namespace_are_usage_errors() {
         crate::util::assert_usage_error(&output, bad);
         assert!(output.stderr.contains("--netns"), "{output:?}");
     }
+}
+
+// The kernel completes the handshake for a listener and queues the
+// connection whether or not any process will take it: connect() alone
+// said "ready" for each of these.
+
+/// `wait` on `target` that must time out, returning its stderr.
+fn times_out(netns: &Netns, target: &str) -> String {
+    let output = netns.porthole(&["wait", target, "--timeout", "3s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains(&format!("{target} is not ready")), "{}", output.stderr);
+    output.stderr
+}
+
+#[test]
+fn a_listener_that_never_accepts_is_not_ready() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_with_backlog(&netns, "127.0.0.1", port, "hold", 1);
+    let target = format!("127.0.0.1:{port}");
+    let stderr = times_out(&netns, &target);
+    assert!(
+        stderr.contains(&format!(
+            "waiting for {target}: {target} connected (queued by the kernel; no process accepted it within 1000 ms)"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("  not-accepted: "), "{stderr}");
+    // Our own queued connections fill the backlog of 1: the diagnosis
+    // names the full queue.
+    assert!(stderr.contains("accept-queue-full: the accept queue of"), "{stderr}");
+    assert!(stderr.contains("fix: "), "{stderr}");
+}
+
+#[test]
+fn a_stopped_server_is_not_ready_and_the_fix_resumes_it() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "silent");
+    let pid = server.pid().to_string();
+    let target = format!("127.0.0.1:{port}");
+    netns.run_ok("kill", &["-STOP", &pid]);
+    let stderr = times_out(&netns, &target);
+    assert!(stderr.contains("  not-accepted: "), "{stderr}");
+    assert!(stderr.contains(&format!("process-stopped: python3 (pid {pid})")), "{stderr}");
+    let fix = format!("  fix: $ kill -CONT {pid}");
+    assert!(stderr.lines().any(|line| line == fix), "{stderr}");
+    // The fix runs as printed, and then the server is ready.
+    netns.run_ok("kill", &["-CONT", &pid]);
+    let output = netns.porthole(&["wait", &target, "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+#[test]
+fn a_server_that_closes_every_connection_is_not_ready() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "close");
+    let target = format!("127.0.0.1:{port}");
+    let stderr = times_out(&netns, &target);
+    assert!(
+        stderr.contains(&format!(
+            "waiting for {target}: {target} connected (closed the connection without answering)"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("  fix: look at the server's logs"), "{stderr}");
+    assert!(!stderr.contains("not-accepted"), "it did accept: {stderr}");
+}
+
+#[test]
+fn a_server_that_accepts_late_is_ready() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "slow");
+    let target = format!("127.0.0.1:{port}");
+    let output = netns.porthole(&["wait", &target, "--timeout", "10s", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let events = lines(&output.stdout);
+    let attempts: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "attempt").collect();
+    assert_eq!(attempts.len(), 1, "ready on the first attempt: {events:#?}");
+    assert_eq!(attempts[0]["ready"], true, "{events:#?}");
+}
+
+#[test]
+fn a_listener_with_room_in_its_queue_that_never_accepts_is_named() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_with_backlog(&netns, "127.0.0.1", port, "hold", 64);
+    let target = format!("127.0.0.1:{port}");
+    let stderr = times_out(&netns, &target);
+    assert!(stderr.contains("  not-accepted: "), "{stderr}");
+    let named = format!(
+        "connection(s) wait in the accept queue of {target} (backlog 64): the kernel completed them, python3 (pid {}) does not accept them",
+        server.pid()
+    );
+    assert!(stderr.contains("  not-responding: "), "{stderr}");
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(stderr.contains("  fix: fix the server's accept loop"), "{stderr}");
+}
+
+// TCP_DEFER_ACCEPT (nginx `listen … deferred`) keeps the connection a
+// request socket until data arrives, and `wait` sends none: it must not be
+// taken for a queue nobody empties.
+#[test]
+fn a_deferred_accept_listener_is_ready() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) = crate::util::python_in(
+        &netns,
+        "import socket,sys\n\
+         s=socket.socket(); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 30)\n\
+         s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(16); print('ok', flush=True)\n\
+         held=[]\n\
+         while True: held.append(s.accept()[0])",
+        &[&port.to_string()],
+    );
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let output = netns.porthole(&["wait", &format!("127.0.0.1:{port}"), "--timeout", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
 }

@@ -1,0 +1,143 @@
+//! Did a process take our connection? The kernel completes a TCP handshake
+//! for a listener on its own and parks the connection in the accept queue,
+//! so `connect()` succeeds for a server that never calls `accept()`, one
+//! that is stopped (SIGSTOP, a debugger) or one whose accept loop is hung.
+//! `wait` uses this to tell such a listener from a server.
+//!
+//! The server's end of a queued connection is a full socket already
+//! (ESTABLISHED in `ss`), but it has no file yet: its inode is 0 until
+//! `accept()` gives it a descriptor. [`judge`] reads that from the server's
+//! socket, found by our connection's 4-tuple in a single-port inventory
+//! ([`server_end`]); the judgement is a pure function tested on data.
+//!
+//! # Platform specific behavior
+//! Linux gives a socket its inode in `sock_alloc_file()`, called by
+//! `accept()`; `inet_diag` and `/proc/net/tcp` report 0 before that.
+//! See: <https://elixir.bootlin.com/linux/v6.6/source/net/socket.c>
+
+use std::net::SocketAddr;
+
+use crate::inventory::system::System;
+use crate::inventory::Query;
+use crate::model::{PortSet, Protocol, Socket, SocketState};
+
+/// Where our connection stands on the server's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    /// A process holds the server's end (`accept()` returned it).
+    Accepted,
+    /// The server's end still waits in the accept queue.
+    Queued,
+    /// The server's end is closing: it was accepted and closed already.
+    Closed,
+    /// The server's end could not be seen (no inventory, another
+    /// namespace): nothing is known, so nothing is held against it.
+    Unknown,
+}
+
+/// The server's end of the connection from `client` to `server`, from a
+/// single-port TCP inventory without owners (one netlink dump).
+pub fn server_end(system: &dyn System, client: SocketAddr, server: SocketAddr) -> Option<Socket> {
+    let query = Query {
+        udp: false,
+        unix: false,
+        listeners_only: false,
+        ports: Some(PortSet::single(server.port())),
+        match_remote_port: false,
+        owners: false,
+        ..Query::default()
+    };
+    let snapshot = system.snapshot(&query).ok()?;
+    let (client, server) = (canonical(client), canonical(server));
+    snapshot.sockets.into_iter().find(|socket| {
+        socket.protocol == Protocol::Tcp
+            && socket.local.map(canonical) == Some(server)
+            && socket.remote.map(canonical) == Some(client)
+    })
+}
+
+/// Judges the server's end of our connection (see the module docs).
+pub fn judge(server_end: Option<&Socket>) -> Acceptance {
+    match server_end {
+        None => Acceptance::Unknown,
+        Some(socket) => match socket.state {
+            // Our end is still open, so a live server end is ESTABLISHED;
+            // CLOSE-WAIT would mean we closed, and is read the same way.
+            SocketState::Established | SocketState::CloseWait if socket.inode != 0 => {
+                Acceptance::Accepted
+            }
+            SocketState::Established | SocketState::CloseWait => Acceptance::Queued,
+            // A request socket: a listener with TCP_DEFER_ACCEPT (nginx
+            // `deferred`) queues a connection only once data arrives, and
+            // `wait` sends none. Nothing is known against it.
+            SocketState::SynRecv => Acceptance::Unknown,
+            // The server closed its end.
+            SocketState::FinWait1
+            | SocketState::FinWait2
+            | SocketState::Closing
+            | SocketState::LastAck
+            | SocketState::TimeWait
+            | SocketState::Close => Acceptance::Closed,
+            // A state this build does not know: hold nothing against it.
+            _ => Acceptance::Unknown,
+        },
+    }
+}
+
+/// A dual-stack listener's end of an IPv4 connection is an IPv6 socket
+/// with mapped addresses (`::ffff:127.0.0.1`): compare as IPv4.
+fn canonical(address: SocketAddr) -> SocketAddr {
+    SocketAddr::new(address.ip().to_canonical(), address.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Family;
+
+    fn end(state: SocketState, inode: u64, local: &str, remote: &str) -> Socket {
+        Socket {
+            protocol: Protocol::Tcp,
+            family: Family::Ipv6,
+            local: Some(local.parse().unwrap()),
+            remote: Some(remote.parse().unwrap()),
+            path: None,
+            unix_kind: None,
+            peer_inode: None,
+            state,
+            inode,
+            uid: 0,
+            cookie: 1,
+            rx_queue: 0,
+            tx_queue: 0,
+            interface: 0,
+            v6only: None,
+            net_namespace: None,
+            owners: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_inode_means_a_process_took_it() {
+        let (local, remote) = ("127.0.0.1:8080", "127.0.0.1:50000");
+        let accepted = end(SocketState::Established, 4242, local, remote);
+        assert_eq!(judge(Some(&accepted)), Acceptance::Accepted);
+        let queued = end(SocketState::Established, 0, local, remote);
+        assert_eq!(judge(Some(&queued)), Acceptance::Queued);
+        let we_closed = end(SocketState::CloseWait, 0, local, remote);
+        assert_eq!(judge(Some(&we_closed)), Acceptance::Queued);
+        let they_closed = end(SocketState::FinWait2, 0, local, remote);
+        assert_eq!(judge(Some(&they_closed)), Acceptance::Closed);
+        assert_eq!(judge(None), Acceptance::Unknown);
+        let deferred = end(SocketState::SynRecv, 0, local, remote);
+        assert_eq!(judge(Some(&deferred)), Acceptance::Unknown);
+    }
+
+    #[test]
+    fn mapped_addresses_compare_as_ipv4() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:8080".parse().unwrap();
+        assert_eq!(canonical(mapped), "127.0.0.1:8080".parse().unwrap());
+        let v6: SocketAddr = "[::1]:8080".parse().unwrap();
+        assert_eq!(canonical(v6), v6);
+    }
+}
