@@ -1509,3 +1509,34 @@ fn cut_sections_keep_the_newest_listener_changes_and_say_so() {
     assert_eq!(json["listeners"].as_array().expect("listeners").len(), changes - 9_000);
     assert_eq!(json["listeners_truncated"], false);
 }
+
+#[test]
+fn unix_listeners_are_found_under_listeners_not_as_an_endpoint() {
+    let path_name = "/run/app/\u{1b}[31mevil\nname.sock";
+    let mut event = listener(T0, ListenerChange::Appeared, "127.0.0.1:1", process(900, "app"));
+    if let MonitorEvent::Listener(listener) = &mut event {
+        listener.protocol = Protocol::Unix;
+        listener.family = Family::Unix;
+        listener.local = None;
+        listener.path = Some(path_name.into());
+        listener.scope = Scope::Local;
+    }
+    let (_dir, path) = filled_store(&[event]);
+    for endpoint in ["unix:/run/app/app.sock", "/run/app/app.sock", "@app"] {
+        let output = history(&path, &[endpoint]);
+        assert_eq!(output.code, 2, "{endpoint}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{endpoint}: {output:?}");
+        assert!(
+            output.stderr.contains("history is asked by port")
+                && output.stderr.contains("porthole history --listeners"),
+            "{endpoint}: {output:?}"
+        );
+    }
+    let output = history(&path, &["--listeners"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("/run/app/\\x1b[31mevil\\nname.sock"), "{output:?}");
+    assert!(!output.stdout.contains('\u{1b}'), "{output:?}");
+    let output = history(&path, &["--listeners", "--jsonl"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(r#""path":"/run/app/\u001b[31mevil\nname.sock""#), "{output:?}");
+}
