@@ -1540,3 +1540,30 @@ fn unix_listeners_are_found_under_listeners_not_as_an_endpoint() {
     assert_eq!(output.code, 0, "{output:?}");
     assert!(output.stdout.contains(r#""path":"/run/app/\u001b[31mevil\nname.sock""#), "{output:?}");
 }
+
+#[test]
+fn jsonl_says_when_connections_were_cut_at_the_limit() {
+    let (_dir, path) = filled_store(&morning(5432));
+    let output = history(&path, &["5432", "--connections", "--each", "--limit", "5", "--jsonl"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let lines: Vec<serde_json::Value> =
+        output.stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let types: Vec<&str> = lines.iter().map(|line| line["type"].as_str().unwrap()).collect();
+    let connections = types.iter().filter(|kind| **kind == "connection").count();
+    assert_eq!(connections, 5, "{output:?}");
+    // Right after the last connection, as `--json` says with `truncated`.
+    let last = types.iter().rposition(|kind| *kind == "connection").unwrap();
+    assert_eq!(
+        lines[last + 1],
+        serde_json::json!({"type": "truncated", "section": "connections", "left_out": "newest"}),
+        "{output:?}"
+    );
+    let json = history(&path, &["5432", "--connections", "--each", "--limit", "5", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["truncated"], true);
+    // Nothing cut, nothing said.
+    let output = history(&path, &["5432", "--connections", "--each", "--limit", "5000", "--jsonl"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains(r#""type":"truncated""#), "{output:?}");
+    assert_eq!(output.stdout.matches(r#""type":"connection""#).count(), 1216, "{output:?}");
+}
