@@ -41,6 +41,14 @@ impl HistorySettings {
             json,
             jsonl,
         } = args;
+        if let Some(text) = endpoint.as_deref().filter(|text| is_unix_path(text)) {
+            // The endpoint parser would call the path a bad port number; say
+            // what the record holds instead (main sanitises the message).
+            bail!(
+                "'{text}': history is asked by port (PORT, HOST:PORT or [IPv6]:PORT); Unix \
+                 listeners are listed by porthole history --listeners"
+            );
+        }
         let endpoint = endpoint
             .as_deref()
             .map(|text| Endpoint::parse(text).with_context(|| format!("'{text}'")))
@@ -99,6 +107,13 @@ impl HistorySettings {
         };
         Ok(HistorySettings { location, endpoint, query, sections, format })
     }
+}
+
+/// Whether an endpoint names a Unix socket (`unix:/run/app.sock`, a path, or
+/// an abstract `@name`) rather than a port.
+fn is_unix_path(text: &str) -> bool {
+    let text = text.trim();
+    text.starts_with("unix:") || text.starts_with(['/', '@']) || text.starts_with("./")
 }
 
 /// Parses a point in time: a duration ago (`2h`, `30m`, `90s`, `7d`) or a
@@ -306,6 +321,11 @@ mod tests {
             settings.query.addresses,
             vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
         );
+        for path in ["unix:/run/app.sock", "/run/app.sock", "@abstract", "./app.sock"] {
+            let error = resolve(&[path, "--store", "x"]).unwrap_err().to_string();
+            assert!(error.contains("history is asked by port"), "{path}: {error}");
+            assert!(error.contains("--listeners"), "{path}: {error}");
+        }
         // "All of them", in any size the stores can take.
         for huge in ["18446744073709551615", "99999999999999999999999999"] {
             let settings = resolve(&["--each", "--limit", huge, "--store", "x"]).unwrap();

@@ -826,6 +826,24 @@ pub enum HistoryLine {
     Hourly(HourlyWire),
     Loss(LossWire),
     Capture(CaptureWire),
+    /// After a section that was cut, as `--json` says with its
+    /// `*_truncated` fields: a stream reader cannot tell otherwise.
+    Truncated(TruncatedWire),
+}
+
+/// Which section of a `--jsonl` report left records out, and which ones.
+#[derive(Debug, Serialize)]
+pub struct TruncatedWire {
+    /// `listeners`, `clients` or `connections`.
+    pub section: &'static str,
+    /// Which records were left out: the oldest listener changes, the least
+    /// busy client groups, the newest connections past `--limit`.
+    pub left_out: &'static str,
+}
+
+/// The `truncated` line after a section, when it was cut.
+fn truncated_line(cut: bool, section: &'static str, left_out: &'static str) -> Option<HistoryLine> {
+    cut.then_some(HistoryLine::Truncated(TruncatedWire { section, left_out }))
 }
 
 fn write_jsonl(out: &mut dyn Write, report: &HistoryReport) -> std::io::Result<()> {
@@ -836,13 +854,16 @@ fn write_jsonl(out: &mut dyn Write, report: &HistoryReport) -> std::io::Result<(
         .chain(
             report.listeners.iter().map(|l| HistoryLine::Listener(ListenerWire::from_listener(l))),
         )
+        .chain(truncated_line(report.listeners_truncated, "listeners", "oldest"))
         .chain(report.clients.iter().map(|c| HistoryLine::Client(ClientWire::from_summary(c))))
+        .chain(truncated_line(report.clients_truncated, "clients", "least_busy"))
         .chain(
             report
                 .connections
                 .iter()
                 .map(|c| HistoryLine::Connection(Box::new(ConnectionWire::from_connection(c)))),
         )
+        .chain(truncated_line(report.truncated, "connections", "newest"))
         .chain(report.hourly.iter().map(|h| HistoryLine::Hourly(HourlyWire::from_total(h))))
         .chain(report.losses.iter().map(|l| HistoryLine::Loss(loss_wire(l))));
     for line in lines {

@@ -1509,3 +1509,61 @@ fn cut_sections_keep_the_newest_listener_changes_and_say_so() {
     assert_eq!(json["listeners"].as_array().expect("listeners").len(), changes - 9_000);
     assert_eq!(json["listeners_truncated"], false);
 }
+
+#[test]
+fn unix_listeners_are_found_under_listeners_not_as_an_endpoint() {
+    let path_name = "/run/app/\u{1b}[31mevil\nname.sock";
+    let mut event = listener(T0, ListenerChange::Appeared, "127.0.0.1:1", process(900, "app"));
+    if let MonitorEvent::Listener(listener) = &mut event {
+        listener.protocol = Protocol::Unix;
+        listener.family = Family::Unix;
+        listener.local = None;
+        listener.path = Some(path_name.into());
+        listener.scope = Scope::Local;
+    }
+    let (_dir, path) = filled_store(&[event]);
+    for endpoint in ["unix:/run/app/app.sock", "/run/app/app.sock", "@app"] {
+        let output = history(&path, &[endpoint]);
+        assert_eq!(output.code, 2, "{endpoint}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{endpoint}: {output:?}");
+        assert!(
+            output.stderr.contains("history is asked by port")
+                && output.stderr.contains("porthole history --listeners"),
+            "{endpoint}: {output:?}"
+        );
+    }
+    let output = history(&path, &["--listeners"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("/run/app/\\x1b[31mevil\\nname.sock"), "{output:?}");
+    assert!(!output.stdout.contains('\u{1b}'), "{output:?}");
+    let output = history(&path, &["--listeners", "--jsonl"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(r#""path":"/run/app/\u001b[31mevil\nname.sock""#), "{output:?}");
+}
+
+#[test]
+fn jsonl_says_when_connections_were_cut_at_the_limit() {
+    let (_dir, path) = filled_store(&morning(5432));
+    let output = history(&path, &["5432", "--connections", "--each", "--limit", "5", "--jsonl"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let lines: Vec<serde_json::Value> =
+        output.stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let types: Vec<&str> = lines.iter().map(|line| line["type"].as_str().unwrap()).collect();
+    let connections = types.iter().filter(|kind| **kind == "connection").count();
+    assert_eq!(connections, 5, "{output:?}");
+    // Right after the last connection, as `--json` says with `truncated`.
+    let last = types.iter().rposition(|kind| *kind == "connection").unwrap();
+    assert_eq!(
+        lines[last + 1],
+        serde_json::json!({"type": "truncated", "section": "connections", "left_out": "newest"}),
+        "{output:?}"
+    );
+    let json = history(&path, &["5432", "--connections", "--each", "--limit", "5", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["truncated"], true);
+    // Nothing cut, nothing said.
+    let output = history(&path, &["5432", "--connections", "--each", "--limit", "5000", "--jsonl"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains(r#""type":"truncated""#), "{output:?}");
+    assert_eq!(output.stdout.matches(r#""type":"connection""#).count(), 1216, "{output:?}");
+}

@@ -487,3 +487,67 @@ fn netns_values_that_are_not_one_namespace_are_usage_errors() {
         assert!(output.stderr.contains("--netns"), "{output:?}");
     }
 }
+
+/// A server that reads every connection to its end and answers nothing
+/// sends no byte: the FIN of each orderly close takes a sequence number the
+/// kernel counts as acknowledged, and must not show as one byte out.
+#[test]
+fn short_connections_that_answer_nothing_send_no_bytes() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let silent = r#"
+import socket, sys
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(64)
+print("ok", flush=True)
+while True:
+    connection, _ = server.accept()
+    while connection.recv(65536):
+        pass
+    connection.close()
+"#;
+    let (_server, mut ready) = python_in(&netns, silent, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let burst = r#"
+import socket, sys
+for _ in range(20):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"y" * 1000)
+    s.shutdown(socket.SHUT_WR)
+    while s.recv(4096):
+        pass
+    s.close()
+print("ok", flush=True)
+"#;
+    let mut top = netns.command(util::binary().to_str().unwrap());
+    util::scrub(&mut top);
+    let top = top
+        .args(["top", "--jsonl", "--interval", "1s", "--count", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // After the first frame, so every close falls between two frames.
+    std::thread::sleep(Duration::from_millis(1300));
+    let (_clients, mut ready) = python_in(&netns, burst, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let output = top.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let frames: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(frames.len(), 3, "{stdout}");
+    let (mut counted, mut bytes_in, mut bytes_out) = (0, 0.0, 0.0);
+    for frame in &frames {
+        assert_eq!(frame["short_lived_counted"], true, "{stdout}");
+        let listener = listener_on(frame, port).expect("the server's row");
+        let seconds = frame["interval_seconds"].as_f64().unwrap();
+        counted +=
+            (listener["new_connections_per_second"].as_f64().unwrap() * seconds).round() as u64;
+        bytes_in += listener["bytes_in_per_second"].as_f64().unwrap() * seconds;
+        bytes_out += listener["bytes_out_per_second"].as_f64().unwrap() * seconds;
+    }
+    assert_eq!(counted, 20, "short connections counted:\n{stdout}");
+    assert!(bytes_in >= 20_000.0 - 0.5, "{stdout}");
+    assert!(bytes_out.abs() < 0.5, "the server sent nothing:\n{stdout}");
+}
