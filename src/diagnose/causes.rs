@@ -1917,6 +1917,16 @@ fn other_namespace(
             "run the client in the server's namespace (docker exec, --network host, or nsenter -n -t with the server's pid)",
         )],
     };
+    // What a connection from inside that namespace would meet, asked the
+    // same way (`check --netns` takes a name or a namespace file).
+    let inside = match (names.first(), holder) {
+        (Some(name), _) => Some(crate::shell::word(name).into_owned()),
+        (None, Some(pid)) => Some(format!("/proc/{pid}/ns/net")),
+        (None, None) => None,
+    };
+    if let Some(namespace) = inside {
+        fix.push(Fix::command(format!("porthole check {port} --netns {namespace}")));
+    }
     if let Some(container) = in_container {
         fix.insert(0, Fix::step(format!("publish the port: docker run -p 127.0.0.1:{port}:{port} … (container {container}), with the app listening on 0.0.0.0 inside")));
     }

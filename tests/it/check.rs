@@ -154,6 +154,14 @@ fn other_namespace() {
     assert!(evidence.contains(&server_side.name), "names the namespace: {evidence}");
     assert!(evidence.contains("python3"), "{evidence}");
     assert!(json["listeners"][0]["net_namespace"].is_u64(), "{json:#}");
+    // The fix asks the same question inside the server's namespace, and
+    // there the port answers.
+    let inside = format!("porthole check {port} --netns {}", server_side.name);
+    let commands = cause(&json, "other-namespace")["fix_commands"].to_string();
+    assert!(commands.contains(&inside), "{commands}");
+    let args: Vec<&str> = inside.split(' ').skip(1).collect();
+    let output = client.porthole(&args);
+    assert_eq!(output.code, 0, "{inside}: {output:?}");
 }
 
 #[test]

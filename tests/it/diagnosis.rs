@@ -323,6 +323,12 @@ fn an_unnamed_namespace_fix_names_the_real_pid() {
     let fix = fix_lines(cause(&json, "other-namespace")).join("\n");
     assert!(fix.contains(&format!("nsenter -n -t {}", server.pid())), "{fix}");
     assert!(!fix.contains("PID"), "{fix}");
+    // Without a name, `check --netns` reaches it through the server's pid.
+    let inside = format!("porthole check {port} --netns /proc/{}/ns/net", server.pid());
+    assert!(fix.contains(&inside), "{fix}");
+    let args: Vec<&str> = inside.split(' ').skip(1).collect();
+    let output = client.porthole(&args);
+    assert_eq!(output.code, 0, "{inside}: {output:?}");
 }
 
 #[test]
