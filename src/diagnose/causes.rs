@@ -1653,12 +1653,7 @@ fn container_forwarder(attempt: &Attempt, forwarder: String) -> Cause {
 
 /// Rules that stop a loopback SYN to `ip:port` (read once per diagnosis).
 fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
-    let packet = Packet {
-        source: loopback_source(ip),
-        destination: ip,
-        port: evidence.port,
-        owner: evidence.owner,
-    };
+    let packet = loopback_packet(evidence, ip);
     let system = evidence.system;
     let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
     let with_iptables =
@@ -1692,16 +1687,21 @@ fn rejected_by_rule(evidence: &mut Evidence, ip: IpAddr) -> bool {
 
 /// The nat rule that rewrites the loopback connection to `ip`, if any.
 fn firewall_rewrite(evidence: &mut Evidence, ip: IpAddr) -> Option<firewall::Rewrite> {
-    let packet = Packet {
-        source: loopback_source(ip),
-        destination: ip,
-        port: evidence.port,
-        owner: evidence.owner,
-    };
+    let packet = loopback_packet(evidence, ip);
     let system = evidence.system;
     let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
     let (ruleset, text) = nft.as_ref()?;
     firewall::nft_rewrite(ruleset, text, &packet)
+}
+
+/// The SYN a loopback client sends to `ip` on the diagnosed port.
+fn loopback_packet(evidence: &Evidence, ip: IpAddr) -> Packet {
+    Packet {
+        source: loopback_source(ip),
+        destination: ip,
+        port: evidence.port,
+        owner: evidence.owner,
+    }
 }
 
 /// The connection is sent elsewhere by a nat rule: say where, and what

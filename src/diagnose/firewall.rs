@@ -763,69 +763,70 @@ fn reject_text(spec: &NftReject) -> String {
     }
 }
 
-/// `(family, table, chain, handle)` → rule text from `nft -a list ruleset`.
+/// Walks the text listing of `nft -a list ruleset`, calling `visit` with
+/// the `(family, table, chain)` each line stands in and the line trimmed.
+/// The JSON listing leaves out what the two readers below need.
+fn walk_listing(text: &str, mut visit: impl FnMut(&(String, String, String), &str)) {
+    let mut place = (String::new(), String::new(), String::new());
+    for line in text.lines() {
+        let line = line.trim();
+        let body = line.split(" # handle").next().unwrap_or(line).trim();
+        match body.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["table", family, name, "{"] => {
+                place.0 = family.to_string();
+                place.1 = name.to_string();
+            }
+            ["chain", name, "{"] => place.2 = name.to_string(),
+            _ => {}
+        }
+        visit(&place, line);
+    }
+}
+
 /// The devices of each ingress chain, from the `type filter hook ingress
 /// device "lo"` (or `devices = { "lo", "eth0" }`) line of the text
 /// listing: `nft -j` (1.0.6) leaves them out.
 fn ingress_devices(text: &str) -> HashMap<(String, String, String), Vec<String>> {
     let mut devices = HashMap::new();
-    let (mut family, mut table, mut chain) = (String::new(), String::new(), String::new());
-    for line in text.lines() {
+    walk_listing(text, |place, line| {
         let body = line.split(" # handle").next().unwrap_or(line).trim();
-        let words: Vec<&str> = body.split_whitespace().collect();
-        match words.as_slice() {
-            ["table", fam, name, "{"] => {
-                family = fam.to_string();
-                table = name.to_string();
-            }
-            ["chain", name, "{"] => chain = name.to_string(),
-            ["type", _, "hook", "ingress", ..] => {
-                let list = match body.split_once(" device ") {
-                    Some((_, rest)) => rest.split_whitespace().next().unwrap_or("").to_string(),
-                    None => body
-                        .split_once("devices = {")
-                        .and_then(|(_, rest)| rest.split_once('}'))
-                        .map_or_else(String::new, |(list, _)| list.to_string()),
-                };
-                let names = list
-                    .split(',')
-                    .map(|name| name.trim().trim_matches(['"', ';']).to_string())
-                    .filter(|name| !name.is_empty())
-                    .collect();
-                devices.insert((family.clone(), table.clone(), chain.clone()), names);
-            }
-            _ => {}
+        if !matches!(
+            body.split_whitespace().collect::<Vec<_>>().as_slice(),
+            ["type", _, "hook", "ingress", ..]
+        ) {
+            return;
         }
-    }
+        let list = match body.split_once(" device ") {
+            Some((_, rest)) => rest.split_whitespace().next().unwrap_or("").to_string(),
+            None => body
+                .split_once("devices = {")
+                .and_then(|(_, rest)| rest.split_once('}'))
+                .map_or_else(String::new, |(list, _)| list.to_string()),
+        };
+        let names = list
+            .split(',')
+            .map(|name| name.trim().trim_matches(['"', ';']).to_string())
+            .filter(|name| !name.is_empty())
+            .collect();
+        devices.insert(place.clone(), names);
+    });
     devices
 }
 
+/// `(family, table, chain, handle)` → rule text from `nft -a list ruleset`.
 fn rule_texts(text: &str) -> HashMap<(String, String, String, u64), String> {
     let mut texts = HashMap::new();
-    let (mut family, mut table, mut chain) = (String::new(), String::new(), String::new());
-    for line in text.lines() {
-        let line = line.trim();
-        let (body, handle) = match line.rsplit_once("# handle ") {
-            Some((body, handle)) => (body.trim(), handle.trim().parse::<u64>().ok()),
-            None => (line, None),
-        };
-        let words: Vec<&str> = body.split_whitespace().collect();
-        match words.as_slice() {
-            ["table", fam, name, "{"] => {
-                family = fam.to_string();
-                table = name.to_string();
-            }
-            ["chain", name, "{"] => chain = name.to_string(),
-            _ => {
-                if let Some(handle) = handle {
-                    texts.insert(
-                        (family.clone(), table.clone(), chain.clone(), handle),
-                        body.to_string(),
-                    );
-                }
-            }
+    walk_listing(text, |(family, table, chain), line| {
+        let Some((body, handle)) = line.rsplit_once("# handle ") else { return };
+        let body = body.trim();
+        let is_header = matches!(
+            body.split_whitespace().collect::<Vec<_>>().as_slice(),
+            ["table", _, _, "{"] | ["chain", _, "{"]
+        );
+        if let (false, Ok(handle)) = (is_header, handle.trim().parse::<u64>()) {
+            texts.insert((family.clone(), table.clone(), chain.clone(), handle), body.to_string());
         }
-    }
+    });
     texts
 }
 
