@@ -36,7 +36,11 @@ pub fn run(args: AuditArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> 
             .then(|| Arc::new(render::audit::progress) as Arc<dyn Fn(usize, usize) + Send + Sync>),
         ..AuditOptions::default()
     };
-    let report = audit::audit(&Machine, &snapshot, &options);
+    let report = match &settings.query.named_namespace {
+        Some(namespace) => audit::audit_in(&Machine, &snapshot, &options, namespace)
+            .with_context(|| format!("auditing network namespace {}", namespace.path))?,
+        None => audit::audit(&Machine, &snapshot, &options),
+    };
     if terminal {
         render::audit::progress_done();
     }

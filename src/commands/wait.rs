@@ -58,7 +58,22 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             let readiness::WaitEvent::Round { index, round, number, satisfied, .. } = *event;
             report(index, round, number, satisfied)
         })?,
-        Some(namespace) => wait_inside(namespace, &settings.targets, &policy, report)?,
+        Some(namespace) => {
+            let mut outcome = wait_inside(namespace, &settings.targets, &policy, report)?;
+            // The explanation's fix lines are read here, in the caller's
+            // namespace: their commands must enter the one polled.
+            for target in &mut outcome.targets {
+                for line in &mut target.why {
+                    if let Some(command) = line.strip_prefix("fix: $ ") {
+                        *line = format!(
+                            "fix: $ {}",
+                            crate::inventory::namespaces::command_inside(namespace, command)
+                        );
+                    }
+                }
+            }
+            outcome
+        }
     };
     let done = |index: &usize| outcome.targets[*index].satisfied;
     if outcome.satisfied {
