@@ -93,7 +93,13 @@ impl std::fmt::Debug for AuditOptions {
 /// A Unix socket file, for the mode check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnixSocketFile {
+    /// The path the owner bound (as it sees its file system).
     pub path: String,
+    /// The path that reaches the same file from porthole's mount
+    /// namespace: `path`, or `/proc/PID/root` + `path` when the owner has a
+    /// mount namespace of its own (a container, `unshare -m`), where the
+    /// same path may name another file or none.
+    pub reached_at: String,
     /// `st_mode`, including the file type bits.
     pub mode: u32,
     pub uid: u32,
@@ -275,6 +281,10 @@ pub fn audit_in(
 ) -> Result<AuditReport, crate::inventory::namespaces::EnterError> {
     let mut report =
         crate::inventory::namespaces::within(namespace, || audit(system, snapshot, options))?;
+    if !crate::inventory::namespaces::still_there(namespace) {
+        let path = namespace.path.clone();
+        return Err(crate::inventory::namespaces::EnterError::Gone { path });
+    }
     let prefix = crate::inventory::namespaces::exec_prefix(namespace);
     for finding in &mut report.findings {
         finding.fix = namespaces::fix_inside(&prefix, &finding.fix);
@@ -370,7 +380,8 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 .collect();
             if first.protocol == Protocol::Unix {
                 let path = first.path.clone()?;
-                let metadata = system.file_status(&path)?;
+                let (metadata, reached_at) =
+                    unix_socket_file(system, &path, owners.first().map(|p| p.pid))?;
                 return Some(Target {
                     protocol: Protocol::Unix,
                     port: 0,
@@ -381,7 +392,12 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                     connect: None,
                     owners,
                     socket_uid: metadata.uid,
-                    unix: Some(UnixSocketFile { path, mode: metadata.mode, uid: metadata.uid }),
+                    unix: Some(UnixSocketFile {
+                        path,
+                        reached_at,
+                        mode: metadata.mode,
+                        uid: metadata.uid,
+                    }),
                 });
             }
             // The most exposed bind is what matters for exposure.
@@ -418,6 +434,24 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
             })
         })
         .collect()
+}
+
+/// The status of the Unix socket file `path` bound by `owner`, and the
+/// path it was read through (see [`UnixSocketFile::reached_at`]).
+fn unix_socket_file(
+    system: &dyn System,
+    path: &str,
+    owner: Option<u32>,
+) -> Option<(crate::inventory::system::FileStatus, String)> {
+    let mount = |file: &str| system.file_status(file).map(|s| (s.device, s.inode));
+    if let Some(pid) = owner {
+        let theirs = mount(&format!("/proc/{pid}/ns/mnt"));
+        if theirs.is_some() && theirs != mount("/proc/self/ns/mnt") {
+            let through = format!("/proc/{pid}/root{path}");
+            return system.file_status(&through).map(|status| (status, through));
+        }
+    }
+    system.file_status(path).map(|status| (status, path.to_string()))
 }
 
 fn rules_socket_candidate(path: &str) -> bool {

@@ -169,6 +169,13 @@ fn wait_inside(
             })
         });
         for (index, round, number, satisfied) in receiver {
+            // Polling goes on inside a namespace the poller keeps alive;
+            // once nothing else leads there, no server will ever come.
+            if !crate::inventory::namespaces::still_there(namespace) {
+                let path = namespace.path.clone();
+                return Err(crate::inventory::namespaces::EnterError::Gone { path })
+                    .context("wait");
+            }
             report(index, &round, number, satisfied)?;
         }
         match poller.join() {

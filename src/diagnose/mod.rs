@@ -125,6 +125,10 @@ pub fn diagnose_in(
 ) -> Result<Diagnosis, DiagnoseError> {
     let mut diagnosis =
         crate::inventory::namespaces::within(namespace, || diagnose(system, request))??;
+    if !crate::inventory::namespaces::still_there(namespace) {
+        let path = namespace.path.clone();
+        return Err(crate::inventory::namespaces::EnterError::Gone { path }.into());
+    }
     for cause in &mut diagnosis.causes {
         for fix in &mut cause.fix {
             if let Fix::Command(line) = fix {

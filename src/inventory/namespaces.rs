@@ -33,6 +33,11 @@ fn discover() -> (u64, Vec<Found>) {
     if let Ok(entries) = std::fs::read_dir("/run/netns") {
         for entry in entries.flatten() {
             let path = entry.path().to_string_lossy().into_owned();
+            // A plain file is left where `ip netns add` failed or the
+            // namespace was unmounted: no namespace, and nothing to read.
+            if !crate::sys::netns::is_network_namespace(&path).unwrap_or(false) {
+                continue;
+            }
             let Ok(inode) = crate::sys::netns::inode_of(&path) else { continue };
             found.insert(
                 inode,
@@ -110,6 +115,10 @@ pub enum LookupError {
     NoSuchName { name: String },
     #[error("{path} is not a network namespace (expected /run/netns/NAME, /proc/PID/ns/net or a bind mount of one)")]
     NotANamespace { path: String },
+    #[error("no network namespace is mounted on {path} any more (`ip netns delete {name}` removes the leftover file)")]
+    Stale { name: String, path: String },
+    #[error("process {pid} does not exist (any more), so neither does the path to its network namespace")]
+    NoProcess { pid: u32 },
     #[error("{path}")]
     Unreadable {
         path: String,
@@ -126,15 +135,30 @@ pub fn lookup(text: &str) -> Result<NamespaceHandle, LookupError> {
     let path = if named { format!("/run/netns/{text}") } else { text.to_string() };
     match crate::sys::netns::is_network_namespace(&path) {
         Ok(true) => {}
+        Ok(false) if named => {
+            let name = crate::shell::word(text).into_owned();
+            return Err(LookupError::Stale { name, path });
+        }
         Ok(false) => return Err(LookupError::NotANamespace { path }),
         Err(error) if named && error.kind() == std::io::ErrorKind::NotFound => {
             return Err(LookupError::NoSuchName { name: text.to_string() })
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(pid) = process_of(&path) {
+                return Err(LookupError::NoProcess { pid });
+            }
+            return Err(LookupError::Unreadable { path, source: error });
         }
         Err(source) => return Err(LookupError::Unreadable { path, source }),
     }
     let inode = crate::sys::netns::inode_of(&path)
         .map_err(|source| LookupError::Unreadable { path: path.clone(), source })?;
     Ok(NamespaceHandle { path, inode })
+}
+
+/// The pid of a `/proc/PID/…` path.
+fn process_of(path: &str) -> Option<u32> {
+    path.strip_prefix("/proc/")?.split('/').next()?.parse().ok()
 }
 
 /// Why work could not run inside a named namespace.
@@ -148,6 +172,17 @@ pub enum EnterError {
     },
     #[error("the thread working inside network namespace {path} panicked")]
     Thread { path: String },
+    #[error("the network namespace {path} led to is gone: the processes in it exited (or it was deleted) while porthole worked there, so what was found there, and the commands to run there, no longer apply")]
+    Gone { path: String },
+}
+
+/// Whether `handle`'s path still leads to the namespace it led to when it
+/// was looked up: `/proc/PID/ns/net` of a process that exited, or an `ip
+/// netns` name that was deleted, no longer does (porthole may still be
+/// inside it, keeping it alive, but nothing else is and no fix line can
+/// get there).
+pub fn still_there(handle: &NamespaceHandle) -> bool {
+    crate::sys::netns::inode_of(&handle.path).ok() == Some(handle.inode)
 }
 
 /// Runs `work` on a thread moved into `handle`'s namespace and returns its
