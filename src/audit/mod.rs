@@ -448,7 +448,16 @@ fn unix_socket_file(
         let theirs = mount(&format!("/proc/{pid}/ns/mnt"));
         if theirs.is_some() && theirs != mount("/proc/self/ns/mnt") {
             let through = format!("/proc/{pid}/root{path}");
-            return system.file_status(&through).map(|status| (status, through));
+            let status = system.file_status(&through)?;
+            // `ip netns exec` gives its command a mount namespace of its
+            // own too, yet the same files: the plain path reads better.
+            let same = |here: &crate::inventory::system::FileStatus| {
+                (here.device, here.inode) == (status.device, status.inode)
+            };
+            if system.file_status(path).as_ref().is_some_and(same) {
+                return Some((status, path.to_string()));
+            }
+            return Some((status, through));
         }
     }
     system.file_status(path).map(|status| (status, path.to_string()))
