@@ -480,6 +480,46 @@ mod tests {
     use super::*;
     use crate::inventory::system::fake::Scripted;
 
+    /// A thread inside `ip netns` namespace `demo` (device 4, inode 77),
+    /// whose `/etc/netns/demo/hosts` maps localhost elsewhere.
+    fn inside_demo() -> Scripted {
+        use crate::inventory::system::FileStatus;
+        let namespace =
+            |inode| FileStatus { device: 4, inode, mode: 0o100444, uid: 0, gid: 0, is_file: true };
+        let mut system = Scripted::default()
+            .file("/etc/hosts", "127.0.0.1 localhost\n")
+            .file("/etc/netns/demo/hosts", "127.0.0.3 localhost\n")
+            .command(
+                "ip netns exec demo getent ahosts localhost",
+                "127.0.0.3       STREAM localhost\n127.0.0.3       DGRAM  \n",
+            );
+        system.statuses.insert("/proc/thread-self/ns/net".into(), namespace(77));
+        system.statuses.insert("/run/netns/demo".into(), namespace(77));
+        system.statuses.insert("/run/netns/other".into(), namespace(78));
+        let now = std::time::SystemTime::now();
+        system
+            .directories
+            .insert("/run/netns".into(), vec![("other".into(), now), ("demo".into(), now)]);
+        system
+    }
+
+    #[test]
+    fn inside_a_named_namespace_names_resolve_as_ip_netns_exec_resolves_them() {
+        let system = inside_demo();
+        let host = Host::Name("localhost".into());
+        let (addresses, note) =
+            resolve_noting(&system, &host, 80, Client::Current).expect("resolves");
+        assert_eq!(addresses, ["127.0.0.3".parse::<IpAddr>().unwrap()]);
+        let note = note.expect("a note");
+        assert!(note.contains("/etc/netns/demo/hosts, /etc/resolv.conf"), "{note}");
+        let view = environment::hosts_view(&system, Client::Current, "localhost");
+        assert_eq!(view.hosts_path, "/etc/netns/demo/hosts");
+        assert_eq!(view.entries, ["127.0.0.3".parse::<IpAddr>().unwrap()]);
+        // Another process's own files stay its own.
+        let theirs = environment::hosts_view(&system, Client::Process(9), "localhost");
+        assert_eq!(theirs.hosts_path, "/proc/9/root/etc/hosts");
+    }
+
     #[test]
     fn getent_ahosts_addresses_in_order_once_each() {
         let text = "127.0.0.3       STREAM localhost\n127.0.0.3       DGRAM  \n127.0.0.3       RAW    \n::1             STREAM \n";

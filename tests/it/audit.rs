@@ -930,3 +930,34 @@ fn a_leftover_file_in_run_netns_is_no_namespace() {
     util::assert_usage_error(&named, "leftover");
     assert!(named.stderr.contains("ip netns delete leftover"), "{}", named.stderr);
 }
+
+/// Without root, `audit --netns all` cannot enter (or, for another user's
+/// processes, even identify) other namespaces: it used to report "no
+/// findings" with nothing said about them. It now counts them on stderr.
+#[test]
+fn unprivileged_audit_of_all_namespaces_says_which_it_could_not_read() {
+    let Some(other) = Netns::create() else { return };
+    // A root process in another namespace: nobody cannot read its netns.
+    let _elsewhere = ChildGuard::spawn(other.command("sleep").arg("60"));
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(util::binary())
+        .args(["audit", "--netns", "all", "--json", "--skip", "outdated-package"]);
+    util::scrub(&mut command);
+    let output = util::run(&mut command);
+    assert!(output.code == 0 || output.code == 1, "{output:?}");
+    assert!(output.stderr.contains("not root"), "{}", output.stderr);
+    assert!(output.stderr.contains("other network namespace(s)"), "{}", output.stderr);
+}
+
+#[test]
+fn netns_given_twice_is_a_usage_error() {
+    for command in [&["audit"][..], &["check", "8080"], &["wait", "8080"], &["ls"]] {
+        let mut args = command.to_vec();
+        args.extend(["--netns", "current", "--netns", "all"]);
+        let output = util::porthole_run(&args);
+        util::assert_usage_error(&output, &format!("{args:?}"));
+        assert!(output.stderr.contains("--netns"), "{output:?}");
+    }
+}
