@@ -1913,7 +1913,8 @@ fn other_namespace(
     let holder = elsewhere.iter().find_map(first_owner);
     let mut fix = match (names.first(), holder) {
         (Some(name), _) => vec![Fix::step(format!(
-            "run the client in that namespace: put `ip netns exec {name}` before its command"
+            "run the client in that namespace: put `ip netns exec {}` before its command",
+            crate::inventory::namespaces::printable_word(name)
         ))],
         (None, Some(pid)) => vec![Fix::step(format!(
             "run the client in the namespace of pid {pid}: put `nsenter -n -t {pid}` before its command (or use docker exec, --network host)"
@@ -1925,7 +1926,8 @@ fn other_namespace(
     // What a connection from inside that namespace would meet, asked the
     // same way (`check --netns` takes a name or a namespace file).
     let inside = match (names.first(), holder) {
-        (Some(name), _) => Some(crate::shell::word(name).into_owned()),
+        // A name with control characters still runs as printed.
+        (Some(name), _) => Some(crate::inventory::namespaces::printable_word(name)),
         (None, Some(pid)) => Some(format!("/proc/{pid}/ns/net")),
         (None, None) => None,
     };

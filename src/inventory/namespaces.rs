@@ -237,7 +237,7 @@ pub fn exec_prefix(handle: &NamespaceHandle) -> String {
 /// `printf` format in a command substitution, with each control character
 /// as an octal escape. Command substitution drops trailing newlines, so a
 /// value ending in one keeps a raw newline there (the sanitiser shows it).
-fn printable_word(value: &str) -> String {
+pub fn printable_word(value: &str) -> String {
     let control = |c: char| c.is_control() || is_reordering(c);
     if !value.chars().any(control) || value.ends_with('\n') {
         return crate::shell::word(value).into_owned();

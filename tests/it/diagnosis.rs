@@ -1207,3 +1207,35 @@ fn netns_fix_lines_for_an_oddly_named_namespace_run_as_printed() {
     let table = crate::util::porthole_run(&["check", &target, "--netns", &name]);
     assert!(!table.stdout.contains('\x1b') && !table.stderr.contains('\x1b'), "{table:?}");
 }
+
+/// `check PORT` finds the listener in a namespace whose name holds an
+/// escape sequence: the `check --netns` command it prints runs as printed
+/// (the name written through printf) and answers from inside.
+#[test]
+fn other_namespace_fix_for_an_oddly_named_namespace_runs_as_printed() {
+    if !crate::util::is_root() {
+        crate::util::skip("network namespaces need root");
+        return;
+    }
+    let name = format!("porthole-esc-{}\x1b[2J x", std::process::id());
+    let status = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
+    assert!(status.success(), "ip netns add {name:?}");
+    let netns = Netns { name: name.clone() };
+    netns.run_ok("ip", &["link", "set", "lo", "up"]);
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let output = crate::util::porthole_run(&["check", &port.to_string(), "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    let elsewhere = cause(&json, "other-namespace");
+    let commands = elsewhere["fix_commands"].as_array().expect("fix_commands");
+    assert_eq!(commands.len(), 1, "{elsewhere:#}");
+    let command = commands[0].as_str().unwrap();
+    assert!(!command.contains('\x1b'), "{command:?}");
+    let binary = crate::util::binary();
+    let command = command.replacen("porthole", binary.to_str().unwrap(), 1);
+    let mut run = Command::new("sh");
+    run.args(["-c", &command]);
+    let inside = crate::util::run(&mut run);
+    assert_eq!(inside.code, 0, "{command}: {inside:?}");
+}
