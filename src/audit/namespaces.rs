@@ -142,6 +142,11 @@ mod tests {
             fix_inside(prefix, "`ip6tables -I INPUT -j DROP && iptables -I INPUT -j DROP`"),
             "`ip netns exec demo sh -c 'ip6tables -I INPUT -j DROP && iptables -I INPUT -j DROP'`"
         );
+        // Quoted `<` and `>` are no redirections: still one simple command.
+        assert_eq!(
+            fix_inside(prefix, "`redis-cli -h 127.0.0.1 -p 6379 --askpass CONFIG SET requirepass '<new long random secret>'`, then `CONFIG REWRITE`"),
+            "`ip netns exec demo redis-cli -h 127.0.0.1 -p 6379 --askpass CONFIG SET requirepass '<new long random secret>'`, then `CONFIG REWRITE`"
+        );
         let config = "set `bind 127.0.0.1 -::1` in redis.conf, then `systemctl restart redis`";
         assert_eq!(fix_inside(prefix, config), config);
         let unpaired = "a `nft list ruleset";
