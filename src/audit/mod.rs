@@ -8,12 +8,18 @@
 //!    probing thread when `--netns all` listed them;
 //! 3. checks the owners for deleted or replaced code ([`restart`]), Unix
 //!    API sockets for their mode, and the firewall's input chain
-//!    ([`firewall`]);
-//! 4. runs the rules ([`rules`], one per file) and sorts the findings.
+//!    ([`firewall`]) of each listener's own namespace ([`namespaces`]);
+//! 4. runs the rules ([`rules`], one per file), rewrites the commands in
+//!    the fixes of another namespace's listeners to run there, and sorts
+//!    the findings.
+//!
+//! [`audit_in`] audits from inside the namespace `--netns NAME|PATH`
+//! names, as if porthole ran there, and rewrites every fix to run there.
 //!
 //! Nothing here prints: progress goes to an optional callback.
 
 pub mod firewall;
+pub mod namespaces;
 pub mod packages;
 pub mod passwords;
 pub mod probes;
@@ -87,7 +93,13 @@ impl std::fmt::Debug for AuditOptions {
 /// A Unix socket file, for the mode check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnixSocketFile {
+    /// The path the owner bound (as it sees its file system).
     pub path: String,
+    /// The path that reaches the same file from porthole's mount
+    /// namespace: `path`, or `/proc/PID/root` + `path` when the owner has a
+    /// mount namespace of its own (a container, `unshare -m`), where the
+    /// same path may name another file or none.
+    pub reached_at: String,
     /// `st_mode`, including the file type bits.
     pub mode: u32,
     pub uid: u32,
@@ -153,6 +165,8 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     }
     let host_firewall = firewall::HostFirewall::read(system);
     let chain = &host_firewall.v4;
+    let foreign_firewalls =
+        namespaces::read_firewalls(system, &targets, &handles, current_namespace);
 
     let mut checks: BTreeMap<u32, RestartCheck> = BTreeMap::new();
     for target in &targets {
@@ -173,8 +187,24 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     for (index, (target, outcome)) in targets.iter().zip(&outcomes).enumerate() {
         // Per listener: the chain of its address family, and a rule for its
         // protocol and port that may override the policy.
-        let (verdict, firewall_text) =
-            host_firewall.judge_reach(target.reach, target.protocol, target.port);
+        let foreign = target.net_namespace.filter(|&ns| Some(ns) != current_namespace);
+        let (verdict, firewall_text) = match foreign.map(|ns| (ns, foreign_firewalls.get(&ns))) {
+            None => host_firewall.judge_reach(target.reach, target.protocol, target.port),
+            // A Unix socket has no firewall (nor any entry here).
+            Some((_, None)) => (firewall::Verdict::Unknown, String::new()),
+            Some((ns, Some(Ok(theirs)))) => {
+                let (verdict, text) =
+                    theirs.judge_reach(target.reach, target.protocol, target.port);
+                (verdict, format!("{text} (network namespace {})", namespace_label(snapshot, ns)))
+            }
+            Some((ns, Some(Err(why)))) => (
+                firewall::Verdict::Unknown,
+                format!(
+                    "the firewall of network namespace {} is not readable: {why}",
+                    namespace_label(snapshot, ns)
+                ),
+            ),
+        };
         let context = rules::Context {
             target,
             outcome: outcome.as_ref(),
@@ -183,18 +213,26 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
                 .iter()
                 .filter_map(|p| checks.get(&p.pid).map(|c| (p.pid, c)))
                 .collect(),
-            firewall: if target.net_namespace.is_some_and(|ns| Some(ns) != current_namespace) {
-                // The host's ruleset says nothing about another namespace.
-                firewall::Verdict::Unknown
-            } else {
-                verdict
-            },
+            firewall: verdict,
             firewall_text: &firewall_text,
             packages: package_check.targets.get(index).filter(|_| package_check.ran),
             package_lists_age: package_check.lists.age,
             dnf_cache_age: package_check.dnf_cache.as_ref().and_then(|cache| cache.age),
         };
-        findings.extend(rules::evaluate(&context, &options.skip));
+        let mut found = rules::evaluate(&context, &options.skip);
+        if let Some(ns) = foreign {
+            // The fix is read in the caller's namespace: its commands must
+            // say how to get into the listener's.
+            let namespace = snapshot.namespaces.iter().find(|n| n.inode == ns);
+            let owner = target.owners.first().map(|p| p.pid);
+            if let Some(handle) = namespace.and_then(|n| namespaces::handle_for(n, owner)) {
+                let prefix = crate::inventory::namespaces::exec_prefix(&handle);
+                for finding in &mut found {
+                    finding.fix = namespaces::fix_inside(&prefix, &finding.fix);
+                }
+            }
+        }
+        findings.extend(found);
         if let Some(outcome) = outcome {
             services.push(ServiceIdentity {
                 port: target.port,
@@ -228,6 +266,38 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         logins,
         packages: package_summary(&package_check),
+    }
+}
+
+/// Audits from inside the namespace `--netns NAME|PATH` named: probes,
+/// the firewall and the addresses of a second login are that namespace's,
+/// and every command in a fix runs there (`ip netns exec NAME …`), since
+/// the user reads it in their own.
+pub fn audit_in(
+    system: &dyn System,
+    snapshot: &Snapshot,
+    options: &AuditOptions,
+    namespace: &crate::inventory::NamespaceHandle,
+) -> Result<AuditReport, crate::inventory::namespaces::EnterError> {
+    let mut report =
+        crate::inventory::namespaces::within(namespace, || audit(system, snapshot, options))?;
+    if !crate::inventory::namespaces::still_there(namespace) {
+        let path = namespace.path.clone();
+        return Err(crate::inventory::namespaces::EnterError::Gone { path });
+    }
+    let prefix = crate::inventory::namespaces::exec_prefix(namespace);
+    for finding in &mut report.findings {
+        finding.fix = namespaces::fix_inside(&prefix, &finding.fix);
+    }
+    Ok(report)
+}
+
+/// How evidence names namespace `inode`: its `ip netns` name, else its
+/// inode (both as `ls --netns all` shows them).
+fn namespace_label(snapshot: &Snapshot, inode: u64) -> String {
+    match snapshot.namespaces.iter().find(|n| n.inode == inode).and_then(|n| n.name.as_deref()) {
+        Some(name) => format!("'{name}'"),
+        None => inode.to_string(),
     }
 }
 
@@ -310,7 +380,8 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 .collect();
             if first.protocol == Protocol::Unix {
                 let path = first.path.clone()?;
-                let metadata = system.file_status(&path)?;
+                let (metadata, reached_at) =
+                    unix_socket_file(system, &path, owners.first().map(|p| p.pid))?;
                 return Some(Target {
                     protocol: Protocol::Unix,
                     port: 0,
@@ -321,7 +392,12 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                     connect: None,
                     owners,
                     socket_uid: metadata.uid,
-                    unix: Some(UnixSocketFile { path, mode: metadata.mode, uid: metadata.uid }),
+                    unix: Some(UnixSocketFile {
+                        path,
+                        reached_at,
+                        mode: metadata.mode,
+                        uid: metadata.uid,
+                    }),
                 });
             }
             // The most exposed bind is what matters for exposure.
@@ -358,6 +434,33 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
             })
         })
         .collect()
+}
+
+/// The status of the Unix socket file `path` bound by `owner`, and the
+/// path it was read through (see [`UnixSocketFile::reached_at`]).
+fn unix_socket_file(
+    system: &dyn System,
+    path: &str,
+    owner: Option<u32>,
+) -> Option<(crate::inventory::system::FileStatus, String)> {
+    let mount = |file: &str| system.file_status(file).map(|s| (s.device, s.inode));
+    if let Some(pid) = owner {
+        let theirs = mount(&format!("/proc/{pid}/ns/mnt"));
+        if theirs.is_some() && theirs != mount("/proc/self/ns/mnt") {
+            let through = format!("/proc/{pid}/root{path}");
+            let status = system.file_status(&through)?;
+            // `ip netns exec` gives its command a mount namespace of its
+            // own too, yet the same files: the plain path reads better.
+            let same = |here: &crate::inventory::system::FileStatus| {
+                (here.device, here.inode) == (status.device, status.inode)
+            };
+            if system.file_status(path).as_ref().is_some_and(same) {
+                return Some((status, path.to_string()));
+            }
+            return Some((status, through));
+        }
+    }
+    system.file_status(path).map(|status| (status, path.to_string()))
 }
 
 fn rules_socket_candidate(path: &str) -> bool {

@@ -36,11 +36,15 @@ pub fn run(args: AuditArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> 
             .then(|| Arc::new(render::audit::progress) as Arc<dyn Fn(usize, usize) + Send + Sync>),
         ..AuditOptions::default()
     };
-    let report = audit::audit(&Machine, &snapshot, &options);
+    let report = match &settings.query.named_namespace {
+        Some(namespace) => audit::audit_in(&Machine, &snapshot, &options, namespace)
+            .with_context(|| format!("auditing network namespace {}", namespace.path))?,
+        None => audit::audit(&Machine, &snapshot, &options),
+    };
     if terminal {
         render::audit::progress_done();
     }
-    report_privileges(&report);
+    report_privileges(&report, snapshot.visibility.unreadable_namespaces);
     render::audit::write(out, &report, settings.format, settings.fail_on, Style::detect())?;
     let failed = match (settings.fail_on, report.worst()) {
         (Some(threshold), Some(worst)) => worst >= threshold,
@@ -49,12 +53,27 @@ pub fn run(args: AuditArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> 
     Ok(if failed { ExitStatus::Failure } else { ExitStatus::Success })
 }
 
-/// One stderr line saying what running as root would add.
-fn report_privileges(report: &AuditReport) {
+/// One stderr line saying what running as root would add; with `--netns
+/// all`, that includes the namespaces whose listeners could not be read
+/// (entering one needs root, and without it a namespace whose processes
+/// are another user's cannot even be matched to them).
+fn report_privileges(report: &AuditReport, unreadable_namespaces: usize) {
     if rustix::process::geteuid().is_root() {
+        if unreadable_namespaces > 0 {
+            // Usually gone between listing and reading (its last process
+            // exited); the audit must not look complete all the same.
+            warn(&format!(
+                "{unreadable_namespaces} network namespace(s) could not be read (gone while porthole listed them, or not enterable): their listeners are not audited"
+            ));
+        }
         return;
     }
     let mut missing = Vec::new();
+    if unreadable_namespaces > 0 {
+        missing.push(format!(
+            "the listeners of {unreadable_namespaces} other network namespace(s), and their firewalls"
+        ));
+    }
     if report.hidden_owners > 0 {
         missing.push(format!("the owners of {} listener(s)", report.hidden_owners));
     }

@@ -58,7 +58,22 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             let readiness::WaitEvent::Round { index, round, number, satisfied, .. } = *event;
             report(index, round, number, satisfied)
         })?,
-        Some(namespace) => wait_inside(namespace, &settings.targets, &policy, report)?,
+        Some(namespace) => {
+            let mut outcome = wait_inside(namespace, &settings.targets, &policy, report)?;
+            // The explanation's fix lines are read here, in the caller's
+            // namespace: their commands must enter the one polled.
+            for target in &mut outcome.targets {
+                for line in &mut target.why {
+                    if let Some(command) = line.strip_prefix("fix: $ ") {
+                        *line = format!(
+                            "fix: $ {}",
+                            crate::inventory::namespaces::command_inside(namespace, command)
+                        );
+                    }
+                }
+            }
+            outcome
+        }
     };
     let done = |index: &usize| outcome.targets[*index].satisfied;
     if outcome.satisfied {
@@ -154,6 +169,13 @@ fn wait_inside(
             })
         });
         for (index, round, number, satisfied) in receiver {
+            // Polling goes on inside a namespace the poller keeps alive;
+            // once nothing else leads there, no server will ever come.
+            if !crate::inventory::namespaces::still_there(namespace) {
+                let path = namespace.path.clone();
+                return Err(crate::inventory::namespaces::EnterError::Gone { path })
+                    .context("wait");
+            }
             report(index, &round, number, satisfied)?;
         }
         match poller.join() {

@@ -44,8 +44,8 @@ use super::firewall::{self, Action, Blocker, Packet};
 use super::interfaces::{self, LoopbackProblem};
 use super::probe::{Outcome, ProbeAddress, Reply};
 use super::{
-    listener_snapshot, probe_address, resolve, Attempt, Cause, CauseId, DiagnoseError, Diagnosis,
-    Fix, Request, Severity, Target,
+    listener_snapshot, probe_address, resolve_noting, Attempt, Cause, CauseId, DiagnoseError,
+    Diagnosis, Fix, Request, Severity, Target,
 };
 use crate::inventory::system::{FileStatus, System};
 use crate::inventory::{NamespaceSelection, Query};
@@ -107,11 +107,16 @@ pub fn diagnose_target(
     request: &Request,
 ) -> Result<Diagnosis, DiagnoseError> {
     let mut early: Vec<Cause> = Vec::new();
+    // How the name was resolved, when porthole's own resolver did not.
+    let mut resolved_by = None;
     let (addresses, port) = match target {
         Target::Unix { path } => (vec![ProbeAddress::Unix(path.clone())], 0),
         Target::Tcp { host, port } | Target::Http { host, port, .. } => {
-            let resolved = match resolve(system, host, *port, request.client) {
-                Ok(resolved) => resolved,
+            let resolved = match resolve_noting(system, host, *port, request.client) {
+                Ok((resolved, note)) => {
+                    resolved_by = note;
+                    resolved
+                }
                 Err(error) if is_localhost(host) => {
                     let view = environment::hosts_view(system, request.client, "localhost");
                     early.push(localhost_unresolvable(&view, &error));
@@ -155,7 +160,7 @@ pub fn diagnose_target(
         None => (probe_all(), own.as_ref().map(|i| (i.uid, i.gid)), None),
     };
     let after = system.listen_overflows();
-    if let Some(note) = note {
+    for note in note.iter().chain(&resolved_by) {
         for attempt in &mut attempts {
             attempt.detail = format!("{}; {note}", attempt.detail);
         }
@@ -1908,7 +1913,8 @@ fn other_namespace(
     let holder = elsewhere.iter().find_map(first_owner);
     let mut fix = match (names.first(), holder) {
         (Some(name), _) => vec![Fix::step(format!(
-            "run the client in that namespace: put `ip netns exec {name}` before its command"
+            "run the client in that namespace: put `ip netns exec {}` before its command",
+            crate::inventory::namespaces::printable_word(name)
         ))],
         (None, Some(pid)) => vec![Fix::step(format!(
             "run the client in the namespace of pid {pid}: put `nsenter -n -t {pid}` before its command (or use docker exec, --network host)"
@@ -1920,7 +1926,8 @@ fn other_namespace(
     // What a connection from inside that namespace would meet, asked the
     // same way (`check --netns` takes a name or a namespace file).
     let inside = match (names.first(), holder) {
-        (Some(name), _) => Some(crate::shell::word(name).into_owned()),
+        // A name with control characters still runs as printed.
+        (Some(name), _) => Some(crate::inventory::namespaces::printable_word(name)),
         (None, Some(pid)) => Some(format!("/proc/{pid}/ns/net")),
         (None, None) => None,
     };

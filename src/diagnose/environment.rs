@@ -247,16 +247,69 @@ impl HostsView {
     }
 }
 
-/// Reads the client's hosts file and nsswitch line for `name`.
+/// Reads the client's hosts file and nsswitch line for `name`. porthole's
+/// own, inside a namespace `ip netns` named (`--netns NAME`), are those a
+/// process started with `ip netns exec NAME` reads: `/etc/netns/NAME/hosts`
+/// where it exists (see [`netns_etc`]).
 pub fn hosts_view(system: &dyn System, client: Client, name: &str) -> HostsView {
-    let hosts_path = client.file("/etc/hosts");
+    let etc = match client {
+        Client::Current => netns_etc(system),
+        Client::Process(_) => None,
+    };
+    let file = |path: &str| match &etc {
+        Some(etc) if system.exists(&etc.file(path)) => etc.file(path),
+        _ => client.file(path),
+    };
+    let hosts_path = file("/etc/hosts");
     let hosts = system.read_text(&hosts_path).unwrap_or_default();
-    let nsswitch = system.read_text(&client.file("/etc/nsswitch.conf")).unwrap_or_default();
+    let nsswitch = system.read_text(&file("/etc/nsswitch.conf")).unwrap_or_default();
     HostsView {
         entries: hosts_entries(&hosts, name),
         nsswitch: nsswitch_hosts(&nsswitch),
         hosts_path,
     }
+}
+
+/// `/etc/netns/NAME`: the files `ip netns exec NAME` bind-mounts over
+/// their namesakes in `/etc` (`hosts`, `resolv.conf`, `nsswitch.conf`) for
+/// the command it runs, so that a name resolves there as that namespace's
+/// configuration says.
+///
+/// See: <https://man7.org/linux/man-pages/man8/ip-netns.8.html>
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetnsEtc {
+    /// The `ip netns` name (a file in `/run/netns`).
+    pub name: String,
+}
+
+impl NetnsEtc {
+    /// Where `ip netns exec` finds its replacement for `path` (`/etc/hosts`
+    /// → `/etc/netns/NAME/hosts`).
+    pub fn file(&self, path: &str) -> String {
+        let relative = path.strip_prefix("/etc/").unwrap_or(path);
+        format!("{}/{relative}", self.directory())
+    }
+
+    pub fn directory(&self) -> String {
+        format!("/etc/netns/{}", self.name)
+    }
+}
+
+/// The `/etc/netns/NAME` directory of the namespace the calling thread is
+/// in, when `ip netns` names it NAME and that directory exists. The
+/// namespace is matched by the device and inode of its file, as `ip netns
+/// identify` does; a thread that entered through another path (`--netns
+/// /run/netns/NAME`) finds the name all the same.
+pub fn netns_etc(system: &dyn System) -> Option<NetnsEtc> {
+    let own = system.file_status("/proc/thread-self/ns/net")?;
+    let names = system.directory_times("/run/netns")?;
+    names.into_iter().map(|(name, _)| name).find_map(|name| {
+        let status = system.file_status(&format!("/run/netns/{name}"))?;
+        let etc = NetnsEtc { name };
+        ((status.device, status.inode) == (own.device, own.inode)
+            && system.exists(&etc.directory()))
+        .then_some(etc)
+    })
 }
 
 /// Addresses a hosts file gives `name`.

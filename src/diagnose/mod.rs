@@ -125,38 +125,18 @@ pub fn diagnose_in(
 ) -> Result<Diagnosis, DiagnoseError> {
     let mut diagnosis =
         crate::inventory::namespaces::within(namespace, || diagnose(system, request))??;
-    let prefix = crate::inventory::namespaces::exec_prefix(namespace);
+    if !crate::inventory::namespaces::still_there(namespace) {
+        let path = namespace.path.clone();
+        return Err(crate::inventory::namespaces::EnterError::Gone { path }.into());
+    }
     for cause in &mut diagnosis.causes {
         for fix in &mut cause.fix {
             if let Fix::Command(line) = fix {
-                *line = run_inside(&prefix, line);
+                *line = crate::inventory::namespaces::command_inside(namespace, line);
             }
         }
     }
     Ok(diagnosis)
-}
-
-/// `line` run through `prefix` (`ip netns exec NAME `): `sudo` stays in
-/// front, since entering a namespace needs root, and a line with shell
-/// operators runs whole under `sh -c` so every part of it is inside. A
-/// trailing `# comment` stays outside.
-fn run_inside(prefix: &str, line: &str) -> String {
-    let command = match line.find(" # ") {
-        Some(at) => line[..at].trim_end(),
-        None => line,
-    };
-    let comment = &line[command.len()..];
-    let (sudo, rest) = match command.strip_prefix("sudo ") {
-        Some(rest) => ("sudo ", rest),
-        None => ("", command),
-    };
-    let compound = ["&&", "||", "|", ";", ">", "<", "$("].iter().any(|op| rest.contains(op));
-    let body = if compound {
-        format!("sh -c {}", crate::shell::word_always(rest))
-    } else {
-        rest.to_string()
-    };
-    format!("{sudo}{prefix}{body}{comment}")
 }
 
 fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, DiagnoseError> {
@@ -210,11 +190,52 @@ pub fn resolve(
     port: u16,
     client: Client,
 ) -> Result<Vec<IpAddr>, DiagnoseError> {
+    resolve_noting(system, host, port, client).map(|(addresses, _)| addresses)
+}
+
+/// [`resolve`], and a note for the evidence when the name was resolved
+/// some other way than by porthole's own getaddrinfo.
+///
+/// Inside a namespace `ip netns` names (`--netns NAME`) whose
+/// `/etc/netns/NAME` exists, a client started with `ip netns exec NAME`
+/// reads that directory's `hosts`, `nsswitch.conf` and `resolv.conf`
+/// instead of `/etc`'s; porthole's own resolver would read `/etc`'s. The
+/// name is resolved as such a client resolves it: by `getent ahosts` run
+/// through `ip netns exec NAME` (getaddrinfo, as the client calls it).
+pub fn resolve_noting(
+    system: &dyn System,
+    host: &Host,
+    port: u16,
+    client: Client,
+) -> Result<(Vec<IpAddr>, Option<String>), DiagnoseError> {
     match host {
-        Host::Ip(ip) => Ok(vec![*ip]),
+        Host::Ip(ip) => Ok((vec![*ip], None)),
         // The zone's scope id is added by `Host::socket_address`.
-        Host::Scoped { address, .. } => Ok(vec![IpAddr::V6(*address)]),
+        Host::Scoped { address, .. } => Ok((vec![IpAddr::V6(*address)], None)),
         Host::Name(name) => {
+            if client == Client::Current {
+                if let Some(etc) = environment::netns_etc(system) {
+                    if let Some(resolved) = resolve_as_ip_netns_exec(system, &etc, name) {
+                        return resolved.map(|addresses| {
+                            // The files such a client reads: the
+                            // namespace's own where they exist.
+                            let read: Vec<String> = ["/etc/hosts", "/etc/resolv.conf"]
+                                .iter()
+                                .map(|path| match etc.file(path) {
+                                    theirs if system.exists(&theirs) => theirs,
+                                    _ => path.to_string(),
+                                })
+                                .collect();
+                            let note = format!(
+                                "{name} resolved as `ip netns exec {}` resolves it ({})",
+                                crate::shell::word(&etc.name),
+                                read.join(", ")
+                            );
+                            (addresses, Some(note))
+                        });
+                    }
+                }
+            }
             if let Client::Process(_) = client {
                 let view = environment::hosts_view(system, client, name);
                 if !view.entries.is_empty() {
@@ -224,7 +245,7 @@ pub fn resolve(
                             addresses.push(address);
                         }
                     }
-                    return Ok(addresses);
+                    return Ok((addresses, None));
                 }
             }
             let mut addresses: Vec<IpAddr> = Vec::new();
@@ -236,9 +257,55 @@ pub fn resolve(
                     addresses.push(address.ip());
                 }
             }
-            Ok(addresses)
+            Ok((addresses, None))
         }
     }
+}
+
+/// `ip netns exec NAME getent ahosts HOST`: the addresses in order, an
+/// error when the name is unknown there (getent's exit status 2), `None`
+/// when the command could not run (porthole's own resolver answers then).
+fn resolve_as_ip_netns_exec(
+    system: &dyn System,
+    etc: &environment::NetnsEtc,
+    name: &str,
+) -> Option<Result<Vec<IpAddr>, DiagnoseError>> {
+    let output = system
+        .query(
+            "ip",
+            &["netns", "exec", &etc.name, "getent", "ahosts", name],
+            &[0, 2],
+            crate::inventory::system::COMMAND_TIMEOUT,
+        )
+        .ok()?;
+    let addresses = parse_getent_ahosts(&output);
+    if addresses.is_empty() {
+        let source = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "not found by `ip netns exec {} getent ahosts` (it reads {})",
+                crate::shell::word(&etc.name),
+                etc.directory()
+            ),
+        );
+        return Some(Err(DiagnoseError::Resolve { name: name.to_string(), source }));
+    }
+    Some(Ok(addresses))
+}
+
+/// The addresses of `getent ahosts` output (`ADDRESS STREAM|DGRAM|RAW
+/// [NAME]` lines), in order, each once.
+fn parse_getent_ahosts(text: &str) -> Vec<IpAddr> {
+    let mut addresses = Vec::new();
+    for line in text.lines() {
+        let Some(address) = line.split_whitespace().next().and_then(|a| a.parse().ok()) else {
+            continue;
+        };
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    addresses
 }
 
 /// How hard to ask a TCP or Unix target's application after connecting.
@@ -395,22 +462,73 @@ mod tests {
     #[test]
     fn fix_lines_run_inside_the_namespace() {
         let prefix = "ip netns exec demo ";
+        let run_inside = crate::inventory::namespaces::run_inside;
         assert_eq!(
-            super::run_inside(prefix, "porthole ls --port 80 -a   # every socket"),
+            run_inside(prefix, "porthole ls --port 80 -a   # every socket"),
             "ip netns exec demo porthole ls --port 80 -a   # every socket"
         );
         assert_eq!(
-            super::run_inside(prefix, "sudo sysctl -w net.ipv6.conf.lo.disable_ipv6=0"),
+            run_inside(prefix, "sudo sysctl -w net.ipv6.conf.lo.disable_ipv6=0"),
             "sudo ip netns exec demo sysctl -w net.ipv6.conf.lo.disable_ipv6=0"
         );
         assert_eq!(
-            super::run_inside(prefix, "sudo ss -ltn | grep 80"),
+            run_inside(prefix, "sudo ss -ltn | grep 80"),
             "sudo ip netns exec demo sh -c 'ss -ltn | grep 80'"
         );
     }
 
     use super::*;
     use crate::inventory::system::fake::Scripted;
+
+    /// A thread inside `ip netns` namespace `demo` (device 4, inode 77),
+    /// whose `/etc/netns/demo/hosts` maps localhost elsewhere.
+    fn inside_demo() -> Scripted {
+        use crate::inventory::system::FileStatus;
+        let namespace =
+            |inode| FileStatus { device: 4, inode, mode: 0o100444, uid: 0, gid: 0, is_file: true };
+        let mut system = Scripted::default()
+            .file("/etc/hosts", "127.0.0.1 localhost\n")
+            .file("/etc/netns/demo/hosts", "127.0.0.3 localhost\n")
+            .command(
+                "ip netns exec demo getent ahosts localhost",
+                "127.0.0.3       STREAM localhost\n127.0.0.3       DGRAM  \n",
+            );
+        system.statuses.insert("/proc/thread-self/ns/net".into(), namespace(77));
+        system.statuses.insert("/run/netns/demo".into(), namespace(77));
+        system.statuses.insert("/run/netns/other".into(), namespace(78));
+        let now = std::time::SystemTime::now();
+        system
+            .directories
+            .insert("/run/netns".into(), vec![("other".into(), now), ("demo".into(), now)]);
+        system
+    }
+
+    #[test]
+    fn inside_a_named_namespace_names_resolve_as_ip_netns_exec_resolves_them() {
+        let system = inside_demo();
+        let host = Host::Name("localhost".into());
+        let (addresses, note) =
+            resolve_noting(&system, &host, 80, Client::Current).expect("resolves");
+        assert_eq!(addresses, ["127.0.0.3".parse::<IpAddr>().unwrap()]);
+        let note = note.expect("a note");
+        assert!(note.contains("/etc/netns/demo/hosts, /etc/resolv.conf"), "{note}");
+        let view = environment::hosts_view(&system, Client::Current, "localhost");
+        assert_eq!(view.hosts_path, "/etc/netns/demo/hosts");
+        assert_eq!(view.entries, ["127.0.0.3".parse::<IpAddr>().unwrap()]);
+        // Another process's own files stay its own.
+        let theirs = environment::hosts_view(&system, Client::Process(9), "localhost");
+        assert_eq!(theirs.hosts_path, "/proc/9/root/etc/hosts");
+    }
+
+    #[test]
+    fn getent_ahosts_addresses_in_order_once_each() {
+        let text = "127.0.0.3       STREAM localhost\n127.0.0.3       DGRAM  \n127.0.0.3       RAW    \n::1             STREAM \n";
+        assert_eq!(
+            parse_getent_ahosts(text),
+            ["127.0.0.3".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+        );
+        assert!(parse_getent_ahosts("").is_empty());
+    }
 
     #[test]
     fn from_a_process_that_is_gone() {

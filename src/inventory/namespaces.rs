@@ -33,6 +33,11 @@ fn discover() -> (u64, Vec<Found>) {
     if let Ok(entries) = std::fs::read_dir("/run/netns") {
         for entry in entries.flatten() {
             let path = entry.path().to_string_lossy().into_owned();
+            // A plain file is left where `ip netns add` failed or the
+            // namespace was unmounted: no namespace, and nothing to read.
+            if !crate::sys::netns::is_network_namespace(&path).unwrap_or(false) {
+                continue;
+            }
             let Ok(inode) = crate::sys::netns::inode_of(&path) else { continue };
             found.insert(
                 inode,
@@ -110,6 +115,10 @@ pub enum LookupError {
     NoSuchName { name: String },
     #[error("{path} is not a network namespace (expected /run/netns/NAME, /proc/PID/ns/net or a bind mount of one)")]
     NotANamespace { path: String },
+    #[error("no network namespace is mounted on {path} any more (`ip netns delete {name}` removes the leftover file)")]
+    Stale { name: String, path: String },
+    #[error("process {pid} does not exist (any more), so neither does the path to its network namespace")]
+    NoProcess { pid: u32 },
     #[error("{path}")]
     Unreadable {
         path: String,
@@ -126,15 +135,30 @@ pub fn lookup(text: &str) -> Result<NamespaceHandle, LookupError> {
     let path = if named { format!("/run/netns/{text}") } else { text.to_string() };
     match crate::sys::netns::is_network_namespace(&path) {
         Ok(true) => {}
+        Ok(false) if named => {
+            let name = crate::shell::word(text).into_owned();
+            return Err(LookupError::Stale { name, path });
+        }
         Ok(false) => return Err(LookupError::NotANamespace { path }),
         Err(error) if named && error.kind() == std::io::ErrorKind::NotFound => {
             return Err(LookupError::NoSuchName { name: text.to_string() })
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(pid) = process_of(&path) {
+                return Err(LookupError::NoProcess { pid });
+            }
+            return Err(LookupError::Unreadable { path, source: error });
         }
         Err(source) => return Err(LookupError::Unreadable { path, source }),
     }
     let inode = crate::sys::netns::inode_of(&path)
         .map_err(|source| LookupError::Unreadable { path: path.clone(), source })?;
     Ok(NamespaceHandle { path, inode })
+}
+
+/// The pid of a `/proc/PID/…` path.
+fn process_of(path: &str) -> Option<u32> {
+    path.strip_prefix("/proc/")?.split('/').next()?.parse().ok()
 }
 
 /// Why work could not run inside a named namespace.
@@ -148,6 +172,17 @@ pub enum EnterError {
     },
     #[error("the thread working inside network namespace {path} panicked")]
     Thread { path: String },
+    #[error("the network namespace {path} led to is gone: the processes in it exited (or it was deleted) while porthole worked there, so what was found there, and the commands to run there, no longer apply")]
+    Gone { path: String },
+}
+
+/// Whether `handle`'s path still leads to the namespace it led to when it
+/// was looked up: `/proc/PID/ns/net` of a process that exited, or an `ip
+/// netns` name that was deleted, no longer does (porthole may still be
+/// inside it, keeping it alive, but nothing else is and no fix line can
+/// get there).
+pub fn still_there(handle: &NamespaceHandle) -> bool {
+    crate::sys::netns::inode_of(&handle.path).ok() == Some(handle.inode)
 }
 
 /// Runs `work` on a thread moved into `handle`'s namespace and returns its
@@ -184,13 +219,108 @@ pub fn enter(handle: &NamespaceHandle) -> Result<(), EnterError> {
 /// The prefix that runs a shell command inside `handle`'s namespace, for
 /// fix lines printed from inside it: `ip netns exec NAME ` for a namespace
 /// `ip netns` named, else `nsenter --net=PATH `.
+///
+/// The name or path is one shell word that holds no control character, so
+/// the line runs as printed and shows as printed on a terminal: `ip netns
+/// add` takes any name, an escape sequence or a newline included, and the
+/// sanitiser would print those as `\x1b`, which a shell reads as four
+/// characters. Such a name is written as `"$(printf '…\033…')"`.
 pub fn exec_prefix(handle: &NamespaceHandle) -> String {
     match handle.path.strip_prefix("/run/netns/") {
-        Some(name) if !name.contains('/') => {
-            format!("ip netns exec {} ", crate::shell::word(name))
-        }
-        _ => format!("nsenter --net={} ", crate::shell::word(&handle.path)),
+        Some(name) if !name.contains('/') => format!("ip netns exec {} ", printable_word(name)),
+        _ => format!("nsenter --net={} ", printable_word(&handle.path)),
     }
+}
+
+/// `value` as one POSIX shell word made of printable characters only:
+/// [`crate::shell::word`] unless it holds a control character, else a
+/// `printf` format in a command substitution, with each control character
+/// as an octal escape. Command substitution drops trailing newlines, so a
+/// value ending in one keeps a raw newline there (the sanitiser shows it).
+pub fn printable_word(value: &str) -> String {
+    let control = |c: char| c.is_control() || is_reordering(c);
+    if !value.chars().any(control) || value.ends_with('\n') {
+        return crate::shell::word(value).into_owned();
+    }
+    let mut format = String::new();
+    for c in value.chars() {
+        match c {
+            '\\' => format.push_str("\\\\"),
+            '%' => format.push_str("%%"),
+            '\'' => format.push_str("'\\''"),
+            c if control(c) => {
+                let mut bytes = [0u8; 4];
+                for byte in c.encode_utf8(&mut bytes).bytes() {
+                    format.push_str(&format!("\\{byte:03o}"));
+                }
+            }
+            c => format.push(c),
+        }
+    }
+    format!("\"$(printf '{format}')\"")
+}
+
+/// Bidi controls, which the sanitiser escapes too: they reorder the text
+/// after them on a terminal.
+fn is_reordering(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `line`, a command printed for the user to run in their own namespace,
+/// rewritten to run inside `handle`'s: `sudo` stays in front, since
+/// entering a namespace needs root; a line with shell operators outside
+/// quotes (`a && b`, `a | b`) runs whole under `sh -c` so every part of it
+/// is inside; a trailing `# comment` stays outside.
+pub fn command_inside(handle: &NamespaceHandle, line: &str) -> String {
+    run_inside(&exec_prefix(handle), line)
+}
+
+/// [`command_inside`] with the prefix already made.
+pub(crate) fn run_inside(prefix: &str, line: &str) -> String {
+    let command = match line.find(" # ") {
+        Some(at) => line[..at].trim_end(),
+        None => line,
+    };
+    let comment = &line[command.len()..];
+    let (sudo, rest) = match command.strip_prefix("sudo ") {
+        Some(rest) => ("sudo ", rest),
+        None => ("", command),
+    };
+    let body = if has_operator(rest) {
+        format!("sh -c {}", crate::shell::word_always(rest))
+    } else {
+        rest.to_string()
+    };
+    format!("{sudo}{prefix}{body}{comment}")
+}
+
+/// Whether `command` has a shell operator (`;`, `&`, `|`, a redirection, a
+/// command substitution) outside quotes: `nft 'add table inet t; …'` is one
+/// simple command, `a && b` is not.
+fn has_operator(command: &str) -> bool {
+    let mut quote = None;
+    let mut escaped = false;
+    let mut chars = command.chars().peekable();
+    while let Some(c) = chars.next() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match (quote, c) {
+            (Some('\''), '\'') => quote = None,
+            (Some('\''), _) => {}
+            (_, '\\') => escaped = true,
+            (Some('"'), '"') => quote = None,
+            (Some('"'), '$') if chars.peek() == Some(&'(') => return true,
+            (Some('"'), '`') => return true,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, ';' | '&' | '|' | '<' | '>' | '`' | '(' | ')') => return true,
+            (None, '$') if chars.peek() == Some(&'(') => return true,
+            (None, _) => {}
+        }
+    }
+    false
 }
 
 /// The argument that names namespace `namespace` to `--netns`, as a user
@@ -289,4 +419,58 @@ fn read_other(entry: &Found, query: &Query) -> Result<(Vec<Socket>, Source), Inv
 pub fn list() -> (u64, Vec<(u64, String)>) {
     let (current, found) = discover();
     (current, found.into_iter().map(|entry| (entry.namespace.inode, entry.handle)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(path: &str) -> NamespaceHandle {
+        NamespaceHandle { path: path.to_string(), inode: 1 }
+    }
+
+    #[test]
+    fn operators_inside_quotes_keep_a_command_simple() {
+        assert!(!has_operator("nft 'add table inet t; add chain inet t input'"));
+        assert!(!has_operator("grep -n \"a;b\" /etc/hosts"));
+        assert!(has_operator("iptables -I INPUT -j DROP && ip6tables -I INPUT -j DROP"));
+        assert!(has_operator("ss -ltn | grep 80"));
+        assert!(has_operator("kill \"$(pidof app)\""));
+        assert!(has_operator("echo a\\'b; id"));
+    }
+
+    /// What `sh` makes of `word` (run as `printf %s WORD`).
+    fn through_shell(word: &str) -> String {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {word}"))
+            .output()
+            .expect("sh runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    #[test]
+    fn a_name_with_control_characters_is_printable_and_reads_back_in_a_shell() {
+        for name in ["esc\x1b[31mred", "tab\there", "new\nline", "bidi\u{202e}x", "it's 100%\\\x07"]
+        {
+            let word = printable_word(name);
+            assert!(!word.chars().any(|c| c.is_control() || is_reordering(c)), "{word:?}");
+            assert_eq!(through_shell(&word), name, "{word}");
+        }
+        // Plain and merely odd names stay readable as they are.
+        assert_eq!(printable_word("demo"), "demo");
+        assert_eq!(printable_word("sp ace;$(id)"), "'sp ace;$(id)'");
+        assert_eq!(through_shell(&printable_word("sp ace;$(id)")), "sp ace;$(id)");
+    }
+
+    #[test]
+    fn prefixes_name_the_namespace_as_ip_netns_or_nsenter_take_it() {
+        assert_eq!(exec_prefix(&handle("/run/netns/demo")), "ip netns exec demo ");
+        assert_eq!(exec_prefix(&handle("/run/netns/a b")), "ip netns exec 'a b' ");
+        assert_eq!(exec_prefix(&handle("/proc/42/ns/net")), "nsenter --net=/proc/42/ns/net ");
+        assert_eq!(
+            command_inside(&handle("/run/netns/demo"), "sudo nft list ruleset   # look"),
+            "sudo ip netns exec demo nft list ruleset   # look"
+        );
+    }
 }

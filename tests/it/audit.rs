@@ -856,3 +856,108 @@ fn netns_values_that_are_not_namespaces_are_usage_errors() {
         assert!(output.stderr.contains("--netns"), "{output:?}");
     }
 }
+
+/// A container-like child with its own network and mount namespaces
+/// (`unshare -n -m`) serves a world-writable docker.sock on a tmpfs only
+/// it sees: the same path names nothing in porthole's mount namespace, so
+/// the socket used to be skipped. It is read through `/proc/PID/root`, and
+/// the printed `chmod` reaches it from here.
+#[test]
+fn api_socket_in_a_private_mount_namespace_is_audited_through_its_owner() {
+    if !util::is_root() {
+        util::skip("unshare -m needs root");
+        return;
+    }
+    let dir = shared_tempdir();
+    let path = dir.path().join("docker.sock");
+    let script = "import socket,os,sys,time\ns=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o666); s.listen(); print('ready', flush=True); time.sleep(120)";
+    let mut command = Command::new("unshare");
+    command
+        .args(["-n", "-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs none \"$1\" && exec python3 -u -c \"$2\" \"$1/docker.sock\"")
+        .args(["sh", dir.path().to_str().unwrap(), script])
+        .stdout(Stdio::piped());
+    let mut child = ChildGuard::spawn(&mut command);
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    assert_eq!(util::wait_for_line(&mut stdout), "ready");
+    assert!(!path.exists(), "the socket is visible only in the child's mount namespace");
+    let pid = child.pid();
+    let netns = format!("/proc/{pid}/ns/net");
+
+    let output = util::porthole_run(&["audit", "--json", "--netns", &netns]);
+    let json = output.json();
+    let socket = finding(&json, "world-writable-socket");
+    assert_eq!(socket["address"], path.to_str().unwrap(), "{socket}");
+    let reached = format!("/proc/{pid}/root{}", path.display());
+    assert!(socket["evidence"].as_str().unwrap().contains(&reached), "{socket}");
+    let fix = socket["fix"].as_str().unwrap();
+    let chmod = fix.split(" and keep").next().unwrap();
+    assert_eq!(chmod, format!("chmod 660 {reached}"), "{fix}");
+    let status = Command::new("sh").args(["-c", chmod]).status().unwrap();
+    assert!(status.success(), "{chmod}");
+    let again = util::porthole_run(&["audit", "--json", "--netns", &netns]).json();
+    assert!(!rules(&again).contains(&"world-writable-socket".to_string()), "{again:#}");
+}
+
+/// A file in /run/netns with no namespace mounted on it (left by a failed
+/// `ip netns add`, or an unmount) was counted as a namespace porthole
+/// "could not read; run as root", even as root. In a private mount and PID
+/// namespace, so that /run/netns and /proc hold only this test's.
+#[test]
+fn a_leftover_file_in_run_netns_is_no_namespace() {
+    if !util::is_root() {
+        util::skip("unshare -m -p needs root");
+        return;
+    }
+    let output = util::run(
+        Command::new("unshare")
+            .args(["-m", "-p", "-f", "--mount-proc", "--propagation", "private", "sh", "-c"])
+            .arg("mkdir -p /run/netns && mount -t tmpfs none /run/netns && touch /run/netns/leftover && exec \"$@\"")
+            .arg("sh")
+            .arg(util::binary())
+            .args(["audit", "--netns", "all", "--json", "--skip", "outdated-package"]),
+    );
+    assert!(output.code == 0 || output.code == 1, "{output:?}");
+    assert!(!output.stderr.contains("could not be read"), "{}", output.stderr);
+    let named = util::run(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg("mkdir -p /run/netns && mount -t tmpfs none /run/netns && touch /run/netns/leftover && exec \"$@\"")
+            .arg("sh")
+            .arg(util::binary())
+            .args(["audit", "--netns", "leftover"]),
+    );
+    util::assert_usage_error(&named, "leftover");
+    assert!(named.stderr.contains("ip netns delete leftover"), "{}", named.stderr);
+}
+
+/// Without root, `audit --netns all` cannot enter (or, for another user's
+/// processes, even identify) other namespaces: it used to report "no
+/// findings" with nothing said about them. It now counts them on stderr.
+#[test]
+fn unprivileged_audit_of_all_namespaces_says_which_it_could_not_read() {
+    let Some(other) = Netns::create() else { return };
+    // A root process in another namespace: nobody cannot read its netns.
+    let _elsewhere = ChildGuard::spawn(other.command("sleep").arg("60"));
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(util::binary())
+        .args(["audit", "--netns", "all", "--json", "--skip", "outdated-package"]);
+    util::scrub(&mut command);
+    let output = util::run(&mut command);
+    assert!(output.code == 0 || output.code == 1, "{output:?}");
+    assert!(output.stderr.contains("not root"), "{}", output.stderr);
+    assert!(output.stderr.contains("other network namespace(s)"), "{}", output.stderr);
+}
+
+#[test]
+fn netns_given_twice_is_a_usage_error() {
+    for command in [&["audit"][..], &["check", "8080"], &["wait", "8080"], &["ls"]] {
+        let mut args = command.to_vec();
+        args.extend(["--netns", "current", "--netns", "all"]);
+        let output = util::porthole_run(&args);
+        util::assert_usage_error(&output, &format!("{args:?}"));
+        assert!(output.stderr.contains("--netns"), "{output:?}");
+    }
+}

@@ -859,3 +859,189 @@ fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
         netns.command("curl").args(["-s", &format!("http://127.0.0.1:{port}/")]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "hello\n");
 }
+
+// ------------------------------------------------- other network namespaces
+
+/// An nftables input chain with `policy` in `netns`'s own ruleset.
+fn input_policy(netns: &Netns, policy: &str) {
+    netns.run_ok(
+        "nft",
+        &[&format!(
+            "add table inet filter; add chain inet filter input {{ type filter hook input priority 0; policy {policy}; }}"
+        )],
+    );
+}
+
+/// The firewall commands quoted in a fix, wherever the program comes in
+/// them (`ip netns exec NAME nft …`).
+fn entered_firewall_commands(fix: &str) -> Vec<String> {
+    fix.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.split_whitespace().any(|w| matches!(w, "nft" | "iptables" | "ip6tables")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The caller's nftables ruleset, to show a fix left it alone.
+fn caller_ruleset() -> String {
+    let output = Command::new("nft").args(["list", "ruleset"]).output().expect("nft runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs a command as printed, in a POSIX shell (in `directory`).
+fn run_printed_in(directory: &std::path::Path, command: &str) {
+    let output =
+        Command::new("sh").args(["-c", command]).current_dir(directory).output().expect("sh runs");
+    assert!(
+        output.status.success(),
+        "the printed command failed: {command}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn audit_args(args: &[&str]) -> Output {
+    let mut full = vec!["audit", "--json", "--skip", "outdated-package"];
+    full.extend_from_slice(args);
+    let output = util::porthole_run(&full);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    output
+}
+
+fn namespace_inode(netns: &Netns) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/run/netns/{}", netns.name)).expect("namespace file").ino()
+}
+
+/// `audit --netns` used to judge a namespace's listeners by the caller's
+/// firewall (or call it unknown) and print firewall commands that changed
+/// the caller's ruleset. Two namespaces with their own, opposite input
+/// policies: each listener is judged by its own, and the printed command
+/// repairs the open one without touching the caller's ruleset.
+#[test]
+fn netns_audit_judges_by_the_namespace_firewall_and_its_fix_runs_there() {
+    if !require("nft") {
+        return;
+    }
+    let Some(closed) = Netns::create() else { return };
+    let Some(open) = Netns::create() else { return };
+    input_policy(&closed, "drop");
+    input_policy(&open, "accept");
+    let port = util::unique_port();
+    let ports = port.to_string();
+    let _closed_server = util::server_in(&closed, "0.0.0.0", port, "http");
+    let open_server = util::server_in(&open, "0.0.0.0", port, "http");
+
+    let inside = audit_args(&["--port", &ports, "--netns", &closed.name]).json();
+    let exposed = finding(&inside, port, "exposed-service");
+    let evidence = exposed["evidence"].as_str().unwrap();
+    assert!(evidence.contains("nftables input policy drop"), "{exposed}");
+    assert!(evidence.contains("likely blocked"), "{exposed}");
+    assert!(entered_firewall_commands(exposed["fix"].as_str().unwrap()).is_empty(), "{exposed}");
+    assert_eq!(inside["firewall"]["input_policy"], "drop", "{inside:#}");
+
+    let before = audit_args(&["--port", &ports, "--netns", &open.name]).json();
+    let exposed = finding(&before, port, "exposed-service");
+    assert!(exposed["evidence"].as_str().unwrap().contains("can connect"), "{exposed}");
+    let commands = entered_firewall_commands(exposed["fix"].as_str().unwrap());
+    assert_eq!(commands.len(), 1, "{exposed}");
+    assert!(commands[0].starts_with(&format!("ip netns exec {} nft ", open.name)), "{exposed}");
+
+    // A path to a process's namespace gets nsenter with that path.
+    let by_path = format!("/proc/{}/ns/net", open_server.pid());
+    let json = audit_args(&["--port", &ports, "--netns", &by_path]).json();
+    let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
+    let commands_by_path = entered_firewall_commands(&fix);
+    assert!(
+        commands_by_path.iter().all(|c| c.starts_with(&format!("nsenter --net={by_path} nft "))),
+        "{fix}"
+    );
+
+    // All namespaces at once: each judged by its own ruleset, named.
+    let everywhere = audit_args(&["--port", &ports, "--netns", "all"]).json();
+    for (netns, words) in [(&closed, "policy drop"), (&open, "policy accept")] {
+        let inode = namespace_inode(netns);
+        let theirs = findings_of(&everywhere, port)
+            .into_iter()
+            .find(|f| f["rule"] == "exposed-service" && f["net_namespace"] == inode)
+            .unwrap_or_else(|| panic!("no finding in {}: {everywhere:#}", netns.name));
+        let evidence = theirs["evidence"].as_str().unwrap();
+        assert!(evidence.contains(words), "{theirs}");
+        assert!(evidence.contains(&format!("(network namespace '{}')", netns.name)), "{theirs}");
+        for command in entered_firewall_commands(theirs["fix"].as_str().unwrap()) {
+            assert!(command.starts_with(&format!("ip netns exec {} ", netns.name)), "{theirs}");
+        }
+    }
+
+    // The printed command repairs the finding, in that namespace only.
+    let ruleset = caller_ruleset();
+    run_printed_in(std::path::Path::new("/"), &commands[0]);
+    assert_eq!(caller_ruleset(), ruleset, "the caller's ruleset changed");
+    let after = audit_args(&["--port", &ports, "--netns", &open.name]).json();
+    let exposed_after = finding(&after, port, "exposed-service");
+    assert!(exposed_after["evidence"].as_str().unwrap().contains("likely blocked"), "{after:#}");
+    assert_ne!(exposed_after["severity"], exposed["severity"], "{after:#}");
+    assert!(
+        entered_firewall_commands(exposed_after["fix"].as_str().unwrap()).is_empty(),
+        "{after:#}"
+    );
+}
+
+/// `ip netns add` takes any name: one with a space and a command
+/// substitution, one with an escape sequence. The printed fix runs as
+/// printed (and runs nothing else), and no escape reaches the terminal.
+#[test]
+fn netns_audit_fixes_quote_odd_namespace_names_and_show_no_escapes() {
+    if !require("nft") {
+        return;
+    }
+    if !util::is_root() {
+        util::skip("network namespaces need root");
+        return;
+    }
+    // A name holds no `/`: the substitution would touch `ran` where the
+    // command runs.
+    let directory = tempfile::tempdir().unwrap();
+    let marker = directory.path().join("ran");
+    let names = [
+        format!("porthole odd {};$(touch ran)", std::process::id()),
+        format!("porthole-esc-{}\x1b[2J\x1b]0;title\x07", std::process::id()),
+    ];
+    for name in names {
+        let status = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
+        assert!(status.success(), "ip netns add {name:?}");
+        // Dropped (deleted) at the end of this iteration.
+        let netns = Netns { name: name.clone() };
+        netns.run_ok("ip", &["link", "set", "lo", "up"]);
+        input_policy(&netns, "accept");
+        let port = util::unique_port();
+        let ports = port.to_string();
+        let _server = util::server_in(&netns, "0.0.0.0", port, "http");
+
+        let json = audit_args(&["--port", &ports, "--netns", &name]).json();
+        let exposed = finding(&json, port, "exposed-service");
+        let commands = entered_firewall_commands(exposed["fix"].as_str().unwrap());
+        assert_eq!(commands.len(), 1, "{exposed}");
+        assert!(!commands[0].contains('\x1b'), "no raw escape in {:?}", commands[0]);
+        run_printed_in(directory.path(), &commands[0]);
+        assert!(!marker.exists(), "the name ran as a command: {:?}", commands[0]);
+        let after = audit_args(&["--port", &ports, "--netns", &name]).json();
+        let evidence = finding(&after, port, "exposed-service")["evidence"].as_str().unwrap();
+        assert!(evidence.contains("likely blocked"), "{after:#}");
+
+        // The table, as a terminal shows it: the name's escapes are inert.
+        for netns_argument in [name.as_str(), "all"] {
+            let table = util::porthole_run(&[
+                "audit",
+                "--port",
+                &ports,
+                "--netns",
+                netns_argument,
+                "--skip",
+                "outdated-package",
+            ]);
+            assert!(!table.stdout.contains('\x1b'), "{:?}", table.stdout);
+            assert!(!table.stderr.contains('\x1b'), "{:?}", table.stderr);
+        }
+    }
+}

@@ -883,3 +883,108 @@ fn netns_values_that_are_not_one_namespace_are_usage_errors() {
         assert!(output.stderr.contains("--netns"), "{output:?}");
     }
 }
+
+/// `/etc/netns/NAME`, removed when dropped.
+struct NetnsEtc(std::path::PathBuf);
+
+impl NetnsEtc {
+    fn with_hosts(netns: &Netns, hosts: &str) -> Self {
+        let directory = std::path::Path::new("/etc/netns").join(&netns.name);
+        std::fs::create_dir_all(&directory).expect("/etc/netns/NAME created");
+        std::fs::write(directory.join("hosts"), hosts).expect("hosts written");
+        NetnsEtc(directory)
+    }
+}
+
+impl Drop for NetnsEtc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `ip netns exec NAME` bind-mounts `/etc/netns/NAME/hosts` over
+/// `/etc/hosts` for its command; `check --netns NAME` and `wait --netns
+/// NAME` resolved names with the caller's `/etc/hosts` all the same. Here
+/// the namespace's own hosts file maps localhost (and a name of its own)
+/// to 127.0.0.3, where the only server listens.
+#[test]
+fn netns_resolves_names_with_the_namespace_etc_hosts() {
+    let Some(netns) = Netns::create() else { return };
+    let own_name = format!("porthole-netns-hosts-{}", std::process::id());
+    let _etc = NetnsEtc::with_hosts(&netns, &format!("127.0.0.3 localhost {own_name}\n"));
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.3", port, "http");
+    let hosts = format!("/etc/netns/{}/hosts", netns.name);
+
+    for host in ["localhost", own_name.as_str()] {
+        let target = format!("{host}:{port}");
+        let output = porthole_run(&["check", &target, "--netns", &netns.name, "--json"]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let json = output.json();
+        let attempts = json["attempts"].as_array().expect("attempts");
+        assert_eq!(attempts.len(), 1, "{json:#}");
+        assert_eq!(attempts[0]["address"], "127.0.0.3", "{json:#}");
+        assert_eq!(attempts[0]["port"], port, "{json:#}");
+        assert!(attempts[0]["detail"].as_str().unwrap().contains(&hosts), "{json:#}");
+    }
+    // The path form enters by the same namespace file: the same answer.
+    let path = format!("/run/netns/{}", netns.name);
+    let by_path = porthole_run(&["check", &format!("localhost:{port}"), "--netns", &path]);
+    assert_eq!(by_path.code, 0, "{by_path:?}");
+
+    // A name the namespace's files do not know is not looked up in the
+    // caller's: `localhost` is in /etc/hosts, this one nowhere.
+    let unknown =
+        porthole_run(&["check", &format!("nowhere-{own_name}:{port}"), "--netns", &netns.name]);
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stderr.contains(&format!("/etc/netns/{}", netns.name)), "{unknown:?}");
+
+    let waited = porthole_run(&[
+        "wait",
+        &format!("localhost:{port}"),
+        "--netns",
+        &netns.name,
+        "--timeout",
+        "20s",
+    ]);
+    assert_eq!(waited.code, 0, "{waited:?}");
+    assert!(waited.stderr.contains("127.0.0.3"), "{waited:?}");
+}
+
+/// `--netns /proc/PID/ns/net` of a process that is gone is a usage error
+/// that says so; and when the last process of the namespace exits while
+/// `wait` polls inside it, `wait` stops with that reason instead of
+/// polling a namespace only porthole keeps alive and printing fix lines
+/// that name the dead pid.
+#[test]
+fn netns_of_a_process_that_exits() {
+    if !crate::util::is_root() {
+        crate::util::skip("entering namespaces needs root");
+        return;
+    }
+    let mut gone = Command::new("unshare").args(["-n", "true"]).spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let path = format!("/proc/{pid}/ns/net");
+    for command in ["check", "wait"] {
+        let output = porthole_run(&[command, "127.0.0.1:9", "--netns", &path]);
+        crate::util::assert_usage_error(&output, &path);
+        assert!(output.stderr.contains(&format!("process {pid} does not exist")), "{output:?}");
+    }
+
+    let short = ChildGuard::spawn(Command::new("unshare").args(["-n", "sleep", "2"]));
+    let path = format!("/proc/{}/ns/net", short.pid());
+    let output = porthole_run(&[
+        "wait",
+        "127.0.0.1:9",
+        "--netns",
+        &path,
+        "--timeout",
+        "30s",
+        "--interval",
+        "200ms",
+    ]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains(&format!("{path} led to is gone")), "{output:?}");
+    assert!(!output.stderr.contains("fix: $"), "{output:?}");
+}

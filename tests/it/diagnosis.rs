@@ -1166,3 +1166,76 @@ fn ipv6_disabled_everywhere_is_fixed_on_loopback_only() {
     let all = netns.command("sysctl").args(["-n", "net.ipv6.conf.all.disable_ipv6"]).output();
     assert_eq!(String::from_utf8_lossy(&all.unwrap().stdout).trim(), "1");
 }
+
+/// A namespace whose `ip netns` name has a space, a command substitution
+/// and an escape sequence: `check --netns NAME` prints the loopback fix so
+/// that it runs as printed from the caller's shell (the name quoted, its
+/// escape written with printf) and repairs the namespace, and the table
+/// carries no raw escape.
+#[test]
+fn netns_fix_lines_for_an_oddly_named_namespace_run_as_printed() {
+    if !crate::util::is_root() {
+        crate::util::skip("network namespaces need root");
+        return;
+    }
+    let name = format!("porthole odd {};$(touch ran)\x1b[2J", std::process::id());
+    let status = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
+    assert!(status.success(), "ip netns add {name:?}");
+    let _netns = Netns { name: name.clone() }; // deleted when dropped
+    let directory = tempfile::tempdir().unwrap();
+    // lo stays down, as in a fresh namespace.
+    let target = format!("127.0.0.1:{}", unique_port());
+    let output = crate::util::porthole_run(&["check", &target, "--netns", &name, "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    let down = crate::util::cause(&json, "loopback-down");
+    let commands = down["fix_commands"].as_array().expect("fix_commands");
+    assert!(!commands.is_empty(), "{down:#}");
+    for command in commands {
+        let command = command.as_str().unwrap();
+        assert!(!command.contains('\x1b'), "{command:?}");
+        let run = Command::new("sh")
+            .args(["-c", command])
+            .current_dir(directory.path())
+            .output()
+            .expect("sh runs");
+        assert!(run.status.success(), "{command}: {}", String::from_utf8_lossy(&run.stderr));
+    }
+    assert!(!directory.path().join("ran").exists(), "the name ran as a command");
+    let again = crate::util::porthole_run(&["check", &target, "--netns", &name, "--json"]).json();
+    assert!(!crate::util::cause_ids(&again).contains(&"loopback-down".to_string()), "{again:#}");
+    let table = crate::util::porthole_run(&["check", &target, "--netns", &name]);
+    assert!(!table.stdout.contains('\x1b') && !table.stderr.contains('\x1b'), "{table:?}");
+}
+
+/// `check PORT` finds the listener in a namespace whose name holds an
+/// escape sequence: the `check --netns` command it prints runs as printed
+/// (the name written through printf) and answers from inside.
+#[test]
+fn other_namespace_fix_for_an_oddly_named_namespace_runs_as_printed() {
+    if !crate::util::is_root() {
+        crate::util::skip("network namespaces need root");
+        return;
+    }
+    let name = format!("porthole-esc-{}\x1b[2J x", std::process::id());
+    let status = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
+    assert!(status.success(), "ip netns add {name:?}");
+    let netns = Netns { name: name.clone() };
+    netns.run_ok("ip", &["link", "set", "lo", "up"]);
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let output = crate::util::porthole_run(&["check", &port.to_string(), "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    let elsewhere = cause(&json, "other-namespace");
+    let commands = elsewhere["fix_commands"].as_array().expect("fix_commands");
+    assert_eq!(commands.len(), 1, "{elsewhere:#}");
+    let command = commands[0].as_str().unwrap();
+    assert!(!command.contains('\x1b'), "{command:?}");
+    let binary = crate::util::binary();
+    let command = command.replacen("porthole", binary.to_str().unwrap(), 1);
+    let mut run = Command::new("sh");
+    run.args(["-c", &command]);
+    let inside = crate::util::run(&mut run);
+    assert_eq!(inside.code, 0, "{command}: {inside:?}");
+}

@@ -27,15 +27,22 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
     }
     let root = context.runs_as_root() || file.uid == 0;
     let severity = if root { Severity::Critical } else { Severity::High };
+    // In another mount namespace the path names another file (or none)
+    // here: the evidence says where it was found, the fix reaches it so.
+    let elsewhere = if file.reached_at != file.path {
+        format!(" (in its owner's mount namespace, reached as {})", file.reached_at)
+    } else {
+        String::new()
+    };
     let evidence = format!(
-        "{} has mode {:04o} (writable by every user){}",
+        "{}{elsewhere} has mode {:04o} (writable by every user){}",
         file.path,
         file.mode & 0o7777,
         if root { "; its daemon runs as root" } else { "" }
     );
     let fix = format!(
         "chmod 660 {path} and keep its group to trusted users (for dockerd: `\"group\": \"docker\"` in daemon.json, no chmod 666 in unit files)",
-        path = crate::shell::word(&file.path)
+        path = crate::shell::word(&file.reached_at)
     );
     vec![context.finding(RuleId::WorldWritableSocket, severity, evidence, fix)]
 }
@@ -49,14 +56,23 @@ mod tests {
     #[test]
     fn only_api_sockets_with_other_write() {
         let mut target = target("/run/docker.sock", 0);
-        target.unix =
-            Some(UnixSocketFile { path: "/run/docker.sock".into(), mode: 0o140666, uid: 0 });
+        target.unix = Some(UnixSocketFile {
+            path: "/run/docker.sock".into(),
+            reached_at: "/run/docker.sock".into(),
+            mode: 0o140666,
+            uid: 0,
+        });
         assert_eq!(check(&context(&target, None))[0].severity, Severity::Critical);
-        target.unix =
-            Some(UnixSocketFile { path: "/run/docker.sock".into(), mode: 0o140660, uid: 0 });
+        target.unix = Some(UnixSocketFile {
+            path: "/run/docker.sock".into(),
+            reached_at: "/run/docker.sock".into(),
+            mode: 0o140660,
+            uid: 0,
+        });
         assert!(check(&context(&target, None)).is_empty());
         target.unix = Some(UnixSocketFile {
             path: "/run/dbus/system_bus_socket".into(),
+            reached_at: "/run/dbus/system_bus_socket".into(),
             mode: 0o140666,
             uid: 0,
         });
@@ -67,7 +83,12 @@ mod tests {
     fn a_socket_path_with_shell_characters_is_one_word_in_the_fix() {
         let path = "/tmp/app dir/$(id)/docker.sock";
         let mut target = target(path, 0);
-        target.unix = Some(UnixSocketFile { path: path.into(), mode: 0o140666, uid: 0 });
+        target.unix = Some(UnixSocketFile {
+            path: path.into(),
+            reached_at: path.into(),
+            mode: 0o140666,
+            uid: 0,
+        });
         let found = check(&context(&target, None));
         assert!(
             found[0].fix.starts_with("chmod 660 '/tmp/app dir/$(id)/docker.sock' and"),
