@@ -2630,3 +2630,205 @@ async fn addresses_are_read_as_go_reads_them() {
     }
     assert_eq!(api.call("GET", "/proxies/bad", None).status, 404);
 }
+
+// ------------------------------------------- held-out situations, third round
+
+/// A host name whose resolver never answers holds up only the request that
+/// named it: the lookup runs outside the registry lock, within 5 s, and a
+/// `listen` name then fails in Go's words, while an `upstream` name (looked
+/// up only for the loop check) is accepted. The server runs in a private
+/// mount namespace whose resolv.conf names a UDP socket of this test that
+/// takes the queries and never answers.
+#[test]
+fn a_silent_resolver_holds_up_only_the_request_that_named_it() {
+    if !crate::util::is_root() {
+        crate::util::skip("a private mount namespace (for resolv.conf) and port 53 need root");
+        return;
+    }
+    // A loopback address of this run's own, so port 53 is free on it.
+    let pid = std::process::id();
+    let resolver = format!("127.53.{}.{}", (pid >> 8) & 0xff, (pid & 0xff).max(1));
+    let silent = std::net::UdpSocket::bind((resolver.as_str(), 53)).expect("bind the resolver");
+    let directory = tempfile::tempdir().expect("temp dir");
+    let resolv_conf = directory.path().join("resolv.conf");
+    std::fs::write(&resolv_conf, format!("nameserver {resolver}\noptions timeout:30 attempts:1\n"))
+        .expect("resolv.conf written");
+    let mut child = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\""])
+        .arg(&resolv_conf)
+        .arg(BINARY)
+        .args(["proxy", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn porthole proxy serve");
+    let mut startup = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut startup)
+        .expect("startup line");
+    let _server = KillOnDrop(child);
+    let url = startup
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {startup:?}"))
+        .to_string();
+    let client = ApiClient::new(&url).expect("url");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let echo = runtime.block_on(echo_server());
+
+    for (name, listen, upstream) in [
+        ("slow-listen", "slow.test:0", echo.to_string()),
+        ("slow-upstream", "127.0.0.1:0", "slow.test:80".to_string()),
+    ] {
+        let finished = Arc::new(AtomicBool::new(false));
+        let slow = {
+            let client = ApiClient::new(&url).expect("url");
+            let finished = Arc::clone(&finished);
+            let body = json!({"name": name, "listen": listen, "upstream": upstream});
+            std::thread::spawn(move || {
+                let answer = client.request("POST", "/proxies", Some(&body), &[]);
+                finished.store(true, Ordering::SeqCst);
+                answer.expect("the slow create is answered")
+            })
+        };
+        // The query reaching the resolver means the lookup is under way.
+        silent.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let (_, asker) = silent.peek_from(&mut [0u8; 512]).expect("a DNS query arrives");
+        assert!(asker.ip().is_loopback(), "{asker}");
+        while silent.recv_from(&mut [0u8; 512]).is_ok() {
+            silent.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+        }
+
+        let list = client.request("GET", "/proxies", None, &[]).expect("GET /proxies");
+        assert_eq!(list.status, 200, "{}", list.text());
+        let fast = format!("fast-{name}");
+        let other = client
+            .request(
+                "POST",
+                "/proxies",
+                Some(&json!({"name": fast, "listen": "127.0.0.1:0", "upstream": echo.to_string()})),
+                &[],
+            )
+            .expect("another create");
+        assert_eq!(other.status, 201, "{}", other.text());
+        assert!(
+            !finished.load(Ordering::SeqCst),
+            "{name}: the other calls were answered only once the slow lookup was over"
+        );
+
+        let answer = slow.join().expect("slow create thread");
+        if name == "slow-listen" {
+            assert_error(&answer, 500, "listen tcp: lookup slow.test: i/o timeout");
+            let gone = client.request("GET", "/proxies/slow-listen", None, &[]).expect("GET");
+            assert_eq!(gone.status, 404, "{}", gone.text());
+        } else {
+            assert_eq!(answer.status, 201, "{}", answer.text());
+            assert_eq!(answer.json().expect("json")["upstream"], "slow.test:80");
+        }
+    }
+}
+
+/// `"stream": ""` is no stream, `PATCH {"listen": ""}` listens anew, and
+/// toxic attributes decode as Go decodes integers: Toxiproxy 2.12's answers,
+/// byte for byte (apart from the fresh port, and `127.0.0.1` for its `[::]`).
+// See: https://github.com/Shopify/toxiproxy/blob/main/toxic_collection.go
+// (`ParseDirection` on the decoded `stream`) and proxy.go (`Update`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_stream_and_listen_and_odd_numbers_answer_as_toxiproxy_does() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let at = api.address;
+    let send = |request: String| tokio::task::block_in_place(|| wire(at, &request).0);
+    let first = api.proxy("db", echo);
+
+    let invalid_stream =
+        "{\"error\":\"stream was invalid, can be either upstream or downstream\",\"status\":400}\n";
+    assert_eq!(
+        send(request("POST", "/proxies/db/toxics", r#"{"type":"latency","stream":""}"#)),
+        expected("400 Bad Request", &[ERROR_TYPE, NOSNIFF], invalid_stream, true)
+    );
+    assert_eq!(
+        send(request("POST", "/proxies/db/toxics", r#"{"type":"latency","stream":null}"#)),
+        expected(
+            "200 OK",
+            &[JSON_TYPE],
+            r#"{"attributes":{"latency":0,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#,
+            true
+        )
+    );
+    assert_eq!(
+        send(request(
+            "POST",
+            "/proxies/db/toxics",
+            r#"{"type":"slow_close","attributes":{"delay":-0}}"#
+        )),
+        expected(
+            "200 OK",
+            &[JSON_TYPE],
+            r#"{"attributes":{"delay":0},"name":"slow_close_downstream","type":"slow_close","stream":"downstream","toxicity":1}"#,
+            true
+        )
+    );
+    for (attributes, what) in [
+        (r#"{"latency":1.5}"#, "number 1.5"),
+        (r#"{"latency":1e30}"#, "number 1e30"),
+        (r#"{"latency":"100"}"#, "string"),
+    ] {
+        let body = format!(
+            "{{\"error\":\"bad request body: json: cannot unmarshal {what} into Go struct field LatencyToxic.attributes.latency of type int64\",\"status\":400}}\n"
+        );
+        assert_eq!(
+            send(request(
+                "PATCH",
+                "/proxies/db/toxics/latency_downstream",
+                &format!(r#"{{"attributes":{attributes}}}"#)
+            )),
+            expected("400 Bad Request", &[ERROR_TYPE, NOSNIFF], &body, true),
+            "{attributes}"
+        );
+    }
+
+    // `null` keeps the address; the live connection survives.
+    let mut live = connect(first);
+    round_trip(&mut live, b"before");
+    let kept = api.call("PATCH", "/proxies/db", Some(json!({"listen": null})));
+    assert_eq!(kept.json().expect("json")["listen"], first.to_string());
+    round_trip(&mut live, b"after a null listen");
+
+    // `""` listens anew on a fresh port; the old one is closed.
+    let moved = send(request("PATCH", "/proxies/db", r#"{"listen":""}"#));
+    let listen: Value = serde_json::from_str::<Value>(&moved.body).expect("json")["listen"].clone();
+    let listen: SocketAddr = listen.as_str().expect("listen").parse().expect("address");
+    assert_ne!(listen, first);
+    assert!(listen.ip().is_loopback(), "{listen}");
+    let toxics = r#"[{"attributes":{"latency":0,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1},{"attributes":{"delay":0},"name":"slow_close_downstream","type":"slow_close","stream":"downstream","toxicity":1}]"#;
+    let body = format!(
+        r#"{{"name":"db","listen":"{listen}","upstream":"{echo}","enabled":true,"Logger":{{}},"toxics":{toxics}}}"#
+    );
+    assert_eq!(moved, expected("200 OK", &[JSON_TYPE], &body, true));
+    assert!(refused(first), "the old address still listens");
+    round_trip(&mut connect(listen), b"at the new address");
+
+    // Disabled, `""` is kept for the next start, which takes a fresh port.
+    api.call("PATCH", "/proxies/db", Some(json!({"enabled": false})));
+    let parked = api.call("PATCH", "/proxies/db", Some(json!({"listen": ""})));
+    assert_eq!(parked.json().expect("json")["listen"], "127.0.0.1:0");
+    let started = api.call("PATCH", "/proxies/db", Some(json!({"enabled": true})));
+    let restarted: SocketAddr =
+        started.json().expect("json")["listen"].as_str().expect("listen").parse().expect("address");
+    round_trip(&mut connect(restarted), b"started anew");
+
+    // `"upstream": ""` could never be dialled: refused, nothing changes.
+    assert_eq!(
+        send(request("PATCH", "/proxies/db", r#"{"upstream":""}"#)),
+        expected(
+            "400 Bad Request",
+            &[ERROR_TYPE, NOSNIFF],
+            "{\"error\":\"invalid upstream address \\\"\\\": expected HOST:PORT\",\"status\":400}\n",
+            true
+        )
+    );
+    let same = api.call("GET", "/proxies/db", None).json().expect("json");
+    assert_eq!(same["upstream"], echo.to_string());
+    assert_eq!(same["listen"], restarted.to_string());
+}
