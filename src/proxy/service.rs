@@ -117,9 +117,9 @@ pub enum ServeEvent {
 /// each optionally with a `toxics` array.
 pub fn load_config(path: &Path) -> Result<Vec<ProxyRequest>, ConfigError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: name.clone(), source })?;
-    let value: Value = serde_json::from_str(&text)
+    let bytes =
+        std::fs::read(path).map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+    let value: Value = serde_json::from_str(&super::wire::go_json_text(&bytes))
         .map_err(|source| ConfigError::Parse { path: name.clone(), source })?;
     let items = PopulateRequestWire::proxies(value)
         .map_err(|_| ConfigError::NotAnArray { path: name.clone() })?;

@@ -212,6 +212,36 @@ impl PopulateRequestWire {
     }
 }
 
+/// JSON text as Go's decoder reads it: every byte that is not part of valid
+/// UTF-8 stands for U+FFFD, one each, so a name sent in Latin-1 is taken
+/// (with replacement characters) as Toxiproxy takes it, not refused.
+pub fn go_json_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let mut rest = bytes;
+    let mut text = match std::str::from_utf8(rest) {
+        Ok(valid) => return std::borrow::Cow::Borrowed(valid),
+        Err(_) => String::with_capacity(bytes.len() + 8),
+    };
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                text.push_str(valid);
+                return std::borrow::Cow::Owned(text);
+            }
+            Err(error) => {
+                let (valid, after) = rest.split_at(error.valid_up_to());
+                // Checked by `from_utf8` just now.
+                text.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                // Go's `utf8.DecodeRune` takes one byte of an invalid
+                // sequence at a time; a sequence cut off by the end is
+                // invalid too.
+                let invalid = error.error_len().unwrap_or(after.len());
+                text.extend(std::iter::repeat_n('\u{fffd}', invalid));
+                rest = &after[invalid..];
+            }
+        }
+    }
+}
+
 /// A JSON type name for error messages.
 pub fn kind_of(value: &Value) -> &'static str {
     match value {
@@ -372,6 +402,15 @@ mod tests {
             refused(serde_json::json!({"attributes": [1]})),
             "field attributes must be an object, got [1]"
         );
+    }
+
+    #[test]
+    fn invalid_utf8_reads_as_go_reads_it() {
+        assert_eq!(go_json_text(b"plain"), "plain");
+        assert_eq!(go_json_text(b"a\xffb"), "a\u{fffd}b");
+        assert_eq!(go_json_text(b"\xe2\x82x"), "\u{fffd}\u{fffd}x");
+        assert_eq!(go_json_text(b"caf\xe9 \xe2\x82\xac"), "caf\u{fffd} \u{20ac}");
+        assert_eq!(go_json_text(b"end\xe2"), "end\u{fffd}");
     }
 
     #[test]

@@ -2832,3 +2832,155 @@ async fn empty_stream_and_listen_and_odd_numbers_answer_as_toxiproxy_does() {
     assert_eq!(same["upstream"], echo.to_string());
     assert_eq!(same["listen"], restarted.to_string());
 }
+
+/// A raw HTTP server that answers every request with `status` and `body`
+/// (with `Content-Type: content_type`), as a gateway or an unrelated web
+/// server in front of the URL would.
+async fn canned_server(
+    status: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+) -> SocketAddr {
+    custom_server(move |mut stream| async move {
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(count) => request.extend_from_slice(&buffer[..count]),
+            }
+        }
+        let answer = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await
+}
+
+/// The client verbs against a URL that answers, but not as the API does:
+/// an error status without the API's `{"error": ...}` (an HTML 500 page,
+/// Toxiproxy's own empty 503 after 25 s) is named as such instead of
+/// printed as if it were the API's message (or as an empty one), and a
+/// `DELETE` answered 200 is not reported as deleted. Each exits 2 with one
+/// line, escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_names_answers_that_are_not_the_api() {
+    let html = canned_server(
+        "500 Internal Server Error",
+        "text/html",
+        "<html>\u{1b}[31m\n<body>Internal Server Error</body></html>",
+    )
+    .await;
+    let empty = canned_server("503 Service Unavailable", "text/plain", "").await;
+    let anything = canned_server("200 OK", "text/plain", "hello, not JSON").await;
+    let url = |address: SocketAddr| format!("http://{address}");
+
+    let run = |args: &[&str], address: SocketAddr| {
+        tokio::task::block_in_place(|| porthole(args, &url(address)))
+    };
+    for args in [
+        &["proxy", "list"][..],
+        &["proxy", "delete", "db"],
+        &["proxy", "toxic", "remove", "db", "-n", "slow"],
+    ] {
+        assert_eq!(
+            run(args, html),
+            (
+                2,
+                String::new(),
+                format!(
+                    "porthole: the server at {html} answered HTTP 500 without an API error: <html>\\x1b[31m…\n"
+                )
+            ),
+            "{args:?}"
+        );
+        assert_eq!(
+            run(args, empty),
+            (
+                2,
+                String::new(),
+                format!("porthole: the server at {empty} answered HTTP 503 with an empty body\n")
+            ),
+            "{args:?}"
+        );
+    }
+    for args in [&["proxy", "delete", "db"][..], &["proxy", "toxic", "remove", "db", "-n", "slow"]]
+    {
+        assert_eq!(
+            run(args, anything),
+            (
+                2,
+                String::new(),
+                "porthole: malformed response from the proxy API: expected 204 No Content, got HTTP 200\n"
+                    .to_string()
+            ),
+            "{args:?}"
+        );
+    }
+}
+
+/// A name that is not UTF-8 is read as Go reads it, each stray byte a
+/// U+FFFD, and the proxy is created (Toxiproxy takes it; porthole used to
+/// refuse the body as JSON it could not parse).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_are_not_utf8_are_read_as_go_reads_them() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    // `café` in Latin-1: the 0xe9 byte is no UTF-8.
+    let mut raw = br#"{"name":"caf"#.to_vec();
+    raw.push(0xe9);
+    raw.extend_from_slice(
+        format!(r#"-db","listen":"127.0.0.1:0","upstream":"{echo}"}}"#).as_bytes(),
+    );
+    let head = format!(
+        "POST /proxies HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        raw.len()
+    );
+    let created =
+        tokio::task::block_in_place(|| api.client.exchange(head.as_bytes(), &raw)).expect("create");
+    assert_eq!(created.status, 201, "{}", created.text());
+    let proxy = created.json().expect("json");
+    assert_eq!(proxy["name"], "caf\u{fffd}-db");
+    let listen: SocketAddr = proxy["listen"].as_str().expect("listen").parse().expect("address");
+    round_trip(&mut connect(listen), b"through a Latin-1 name");
+    let listed = api.call("GET", "/proxies", None).json().expect("json");
+    assert!(listed.get("caf\u{fffd}-db").is_some(), "{listed}");
+}
+
+/// `proxy run` durations are whole milliseconds (`--slice-delay` whole
+/// microseconds), as the toxics take them: a fraction is refused instead
+/// of cut off (`--latency 100us` used to run with no latency at all), and
+/// an out-of-range value is named as given.
+#[test]
+fn one_shot_refuses_durations_the_toxic_cannot_hold() {
+    for (flags, message) in [
+        (&["--latency", "100us"][..], "--latency '100us': the toxic counts whole milliseconds"),
+        (
+            &["--latency", "5ms", "--jitter", "1.5ms"],
+            "--jitter '1.5ms': the toxic counts whole milliseconds",
+        ),
+        (
+            &["--slicer", "10B", "--slice-delay", "1.5us"],
+            "--slice-delay '1.5us': the toxic counts whole microseconds",
+        ),
+        (
+            &["--timeout", "99999999999ms"],
+            "invalid attribute timeout: 99999999999 (allowed: 0 to 2147483647 ms)",
+        ),
+    ] {
+        let output = Command::new(BINARY)
+            .args(["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:9"])
+            .args(flags)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run porthole");
+        assert_eq!(
+            (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned()),
+            (Some(2), format!("porthole: {message}\n")),
+            "{flags:?}"
+        );
+    }
+}
