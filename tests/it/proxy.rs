@@ -2633,6 +2633,37 @@ async fn addresses_are_read_as_go_reads_them() {
 
 // ------------------------------------------- held-out situations, third round
 
+/// Starts `porthole proxy serve` on a free port in a private mount
+/// namespace where `file` (under /etc) holds `contents`, bind-mounted over
+/// the real one. Returns the server, its API URL and the directory holding
+/// the file (keep it until the server is gone).
+fn serve_with_etc_file(file: &str, contents: &str) -> (KillOnDrop, String, tempfile::TempDir) {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let copy = directory.path().join("etc-file");
+    std::fs::write(&copy, contents).expect("file written");
+    let mut child = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount --bind \"$0\" \"$1\" && shift && exec \"$@\""])
+        .arg(&copy)
+        .arg(file)
+        .arg(BINARY)
+        .args(["proxy", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn porthole proxy serve");
+    let mut startup = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut startup)
+        .expect("startup line");
+    let server = KillOnDrop(child);
+    let url = startup
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {startup:?}"))
+        .to_string();
+    (server, url, directory)
+}
+
 /// A host name whose resolver never answers holds up only the request that
 /// named it: the lookup runs outside the registry lock, within 5 s, and a
 /// `listen` name then fails in Go's words, while an `upstream` name (looked
@@ -2649,29 +2680,10 @@ fn a_silent_resolver_holds_up_only_the_request_that_named_it() {
     let pid = std::process::id();
     let resolver = format!("127.53.{}.{}", (pid >> 8) & 0xff, (pid & 0xff).max(1));
     let silent = std::net::UdpSocket::bind((resolver.as_str(), 53)).expect("bind the resolver");
-    let directory = tempfile::tempdir().expect("temp dir");
-    let resolv_conf = directory.path().join("resolv.conf");
-    std::fs::write(&resolv_conf, format!("nameserver {resolver}\noptions timeout:30 attempts:1\n"))
-        .expect("resolv.conf written");
-    let mut child = Command::new("unshare")
-        .args(["-m", "sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\""])
-        .arg(&resolv_conf)
-        .arg(BINARY)
-        .args(["proxy", "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn porthole proxy serve");
-    let mut startup = String::new();
-    BufReader::new(child.stderr.take().expect("stderr"))
-        .read_line(&mut startup)
-        .expect("startup line");
-    let _server = KillOnDrop(child);
-    let url = startup
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {startup:?}"))
-        .to_string();
+    let (_server, url, _directory) = serve_with_etc_file(
+        "/etc/resolv.conf",
+        &format!("nameserver {resolver}\noptions timeout:30 attempts:1\n"),
+    );
     let client = ApiClient::new(&url).expect("url");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let echo = runtime.block_on(echo_server());
@@ -2982,5 +2994,110 @@ fn one_shot_refuses_durations_the_toxic_cannot_hold() {
             (Some(2), format!("porthole: {message}\n")),
             "{flags:?}"
         );
+    }
+}
+
+/// A toxic added to and removed from a proxy with 1,000 live connections
+/// reaches every one of them (each message written after the add comes back
+/// at least the latency later; after the removal every connection still
+/// carries its bytes intact), and the API answers throughout. A proxy
+/// deleted under them closes them all, and one re-created on the same port
+/// takes new clients at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toxics_reach_a_thousand_live_connections_and_a_recreated_proxy_takes_the_port() {
+    const CONNECTIONS: usize = 1000;
+    const LATENCY: Duration = Duration::from_millis(200);
+    // Client, echo and two proxy ends per connection live in this process.
+    let limit = raise_fd_limit();
+    if limit < (CONNECTIONS as u64) * 4 + 200 {
+        crate::util::skip(&format!(
+            "needs {} descriptors, the limit is {limit}",
+            CONNECTIONS * 4 + 200
+        ));
+        return;
+    }
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("crowd", echo);
+    let active = |api: &Api| {
+        metric(&api.call("GET", "/metrics", None).text(), "toxiproxy_proxy_active_connections")
+    };
+
+    tokio::task::block_in_place(|| {
+        let mut streams: Vec<TcpStream> = (0..CONNECTIONS).map(|_| connect(listen)).collect();
+        for (index, stream) in streams.iter_mut().enumerate() {
+            round_trip(stream, format!("hello {index}").as_bytes());
+        }
+        assert_eq!(active(&api), CONNECTIONS as u64);
+
+        let latency = LATENCY.as_millis() as u64;
+        api.toxic("crowd", json!({"type": "latency", "attributes": {"latency": latency}}));
+        let written: Vec<Instant> = streams
+            .iter_mut()
+            .enumerate()
+            .map(|(index, stream)| {
+                stream.write_all(format!("{index:>6}").as_bytes()).expect("write");
+                Instant::now()
+            })
+            .collect();
+        for (index, (stream, written)) in streams.iter_mut().zip(written).enumerate() {
+            let mut back = [0u8; 6];
+            stream.read_exact(&mut back).expect("echo under the toxic");
+            assert_eq!(back, format!("{index:>6}").as_bytes());
+            let took = written.elapsed();
+            assert!(took >= LATENCY - Duration::from_millis(2), "connection {index}: {took:?}");
+        }
+
+        let removed = api.call("DELETE", "/proxies/crowd/toxics/latency_downstream", None);
+        assert_eq!(removed.status, 204, "{}", removed.text());
+        for (index, stream) in streams.iter_mut().enumerate() {
+            round_trip(stream, format!("after {index}").as_bytes());
+        }
+
+        let deleted = api.call("DELETE", "/proxies/crowd", None);
+        assert_eq!(deleted.status, 204, "{}", deleted.text());
+        for (index, stream) in streams.iter_mut().enumerate() {
+            let (rest, end) = read_to_end(stream);
+            assert!(rest.is_empty(), "connection {index} got {rest:?}");
+            assert!(end.is_ok() || end == Err(ErrorKind::ConnectionReset), "{index}: {end:?}");
+        }
+        let again = api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": "crowd", "listen": listen.to_string(), "upstream": echo.to_string()})),
+        );
+        assert_eq!(again.status, 201, "{}", again.text());
+        round_trip(&mut connect(listen), b"on the same port");
+    });
+}
+
+/// An upstream name with several addresses is dialled as Go dials it: one
+/// after the other until one answers. Here `multi.test` is `::1` (nothing
+/// listens there, and it sorts first) and `127.0.0.1` (the echo server).
+#[test]
+fn an_upstream_name_with_several_addresses_is_tried_address_by_address() {
+    if !crate::util::is_root() {
+        crate::util::skip("a private mount namespace (for /etc/hosts) needs root");
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let echo = runtime.block_on(echo_server());
+    let (_server, url, _directory) =
+        serve_with_etc_file("/etc/hosts", "::1 multi.test\n127.0.0.1 multi.test\n");
+    let client = ApiClient::new(&url).expect("url");
+    let upstream = format!("multi.test:{}", echo.port());
+    let created = client
+        .request(
+            "POST",
+            "/proxies",
+            Some(&json!({"name": "multi", "listen": "127.0.0.1:0", "upstream": upstream})),
+            &[],
+        )
+        .expect("create");
+    assert_eq!(created.status, 201, "{}", created.text());
+    let listen: SocketAddr =
+        created.json().expect("json")["listen"].as_str().expect("listen").parse().expect("address");
+    for attempt in 0..3 {
+        round_trip(&mut connect(listen), format!("via the second address {attempt}").as_bytes());
     }
 }
