@@ -14,7 +14,7 @@
 //! pool and within [`RESOLVE_DEADLINE`], then takes the lock and checks
 //! that the names it needs now are still those it looked up (another call
 //! may have changed the proxy in between); if not, it lets go and looks up
-//! the rest ([`Registry::lock_with_names`]).
+//! the rest (`Registry::lock_with_names`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -307,7 +307,7 @@ impl Registry {
         // Requests read from JSON were checked already; this also holds
         // those built elsewhere (`proxy run --to`) to the same rule.
         check_upstream(&request.upstream)?;
-        let listen = Entry::new(&request).listen;
+        let listen = if request.listen.is_empty() { DEFAULT_LISTEN } else { &request.listen };
         let mut names = Names::default();
         let mut proxies = self
             .lock_with_names(&mut names, |proxies| {
@@ -315,7 +315,7 @@ impl Registry {
                 if proxies.contains_key(&request.name) {
                     return Vec::new();
                 }
-                vec![listen.clone(), request.upstream.clone()]
+                vec![listen.to_string(), request.upstream.clone()]
             })
             .await;
         if proxies.contains_key(&request.name) {
