@@ -3101,3 +3101,67 @@ fn an_upstream_name_with_several_addresses_is_tried_address_by_address() {
         round_trip(&mut connect(listen), format!("via the second address {attempt}").as_bytes());
     }
 }
+
+/// `SIGTERM` or `SIGINT` to `proxy serve` with a client connected through
+/// one of its proxies: the server exits 0 (as Toxiproxy does), the client
+/// sees its connection end, and nothing listens on the API or proxy ports
+/// any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_ends_cleanly_on_a_signal_with_live_connections() {
+    let echo = echo_server().await;
+    for signal in [rustix::process::Signal::TERM, rustix::process::Signal::INT] {
+        let (child, url) = spawn_server(&[]);
+        let mut server = KillOnDrop(child);
+        let client = ApiClient::new(&url).expect("url");
+        let body = json!({"name": "live", "listen": "127.0.0.1:0", "upstream": echo.to_string()});
+        let created =
+            tokio::task::block_in_place(|| client.request("POST", "/proxies", Some(&body), &[]))
+                .expect("create");
+        assert_eq!(created.status, 201, "{}", created.text());
+        let listen: SocketAddr = created.json().expect("json")["listen"]
+            .as_str()
+            .expect("listen")
+            .parse()
+            .expect("address");
+        let mut stream = connect(listen);
+        round_trip(&mut stream, b"before the signal");
+
+        let pid = rustix::process::Pid::from_raw(server.0.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, signal).expect("signal");
+        let status = tokio::task::block_in_place(|| server.0.wait()).expect("exit status");
+        assert_eq!(status.code(), Some(0), "{signal:?}");
+        let (rest, end) = tokio::task::block_in_place(|| read_to_end(&mut stream));
+        assert!(rest.is_empty(), "{signal:?}: {rest:?}");
+        assert!(end.is_ok() || end == Err(ErrorKind::ConnectionReset), "{signal:?}: {end:?}");
+        let api: SocketAddr = url.trim_start_matches("http://").parse().expect("API address");
+        assert!(refused(api) && refused(listen), "{signal:?}: a port still listens");
+    }
+}
+
+/// A `listen` name or IPv6 literal with port 0 is reported as the address
+/// bound, as Toxiproxy reports it: `localhost:0` as `127.0.0.1:PORT` (Go
+/// binds a name's first IPv4 address), `[::1]:0` as `[::1]:PORT`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_names_are_reported_as_the_address_bound() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    for (name, listen, ip) in [("by-name", "localhost:0", "127.0.0.1"), ("v6", "[::1]:0", "::1")] {
+        let created = api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": name, "listen": listen, "upstream": echo.to_string()})),
+        );
+        assert_eq!(created.status, 201, "{}", created.text());
+        let reported =
+            created.json().expect("json")["listen"].as_str().expect("listen").to_string();
+        let bound: SocketAddr = reported.parse().expect("a socket address");
+        assert_eq!(
+            (bound.ip().to_string(), bound.port() != 0),
+            (ip.to_string(), true),
+            "{reported}"
+        );
+        round_trip(&mut connect(bound), b"at the reported address");
+        let listed = api.call("GET", &format!("/proxies/{name}"), None).json().expect("json");
+        assert_eq!(listed["listen"], reported);
+    }
+}
