@@ -2680,7 +2680,7 @@ fn a_silent_resolver_holds_up_only_the_request_that_named_it() {
     let pid = std::process::id();
     let resolver = format!("127.53.{}.{}", (pid >> 8) & 0xff, (pid & 0xff).max(1));
     let silent = std::net::UdpSocket::bind((resolver.as_str(), 53)).expect("bind the resolver");
-    let (_server, url, _directory) = serve_with_etc_file(
+    let (mut server, url, _directory) = serve_with_etc_file(
         "/etc/resolv.conf",
         &format!("nameserver {resolver}\noptions timeout:30 attempts:1\n"),
     );
@@ -2738,6 +2738,16 @@ fn a_silent_resolver_holds_up_only_the_request_that_named_it() {
             assert_eq!(answer.json().expect("json")["upstream"], "slow.test:80");
         }
     }
+
+    // Both lookups are still waiting for the resolver (30 s): they do not
+    // hold up the server's exit.
+    let pid = rustix::process::Pid::from_raw(server.0.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    assert!(
+        eventually_true(Duration::from_secs(15), || server.0.try_wait().ok().flatten().is_some()),
+        "the server waited for the abandoned lookups"
+    );
+    assert_eq!(server.0.wait().expect("exit status").code(), Some(0));
 }
 
 /// `"stream": ""` is no stream, `PATCH {"listen": ""}` listens anew, and
