@@ -1119,7 +1119,7 @@ mod answers {
             (r#"{"name":"a","upstream":"a:1","toxics":"s"}"#, r#"err 400 bad request body: field toxics must be an array, got "s""#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[5]}"#, r#"err 400 bad request body: expected a JSON object"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"x"}]}"#, r#"err 400 invalid toxic type"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
-            (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"noop","name":3}]}"#, r#"err 400 bad request body: field name must be a string, got 3"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"noop","name":3}]}"#, r#"err 400 bad request body: json: cannot unmarshal number into Go struct field ToxicWrapper.name of type string"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"noop"},{"type":"noop"}]}"#, r#"err 409 toxic already exists"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"noop"},{"type":"noop","stream":"upstream"}]}"#, r#"ok a||a:1|true|Some(["noop_downstream", "noop_upstream"])"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[]}"#, r#"ok a||a:1|true|Some([])"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
@@ -1136,7 +1136,7 @@ mod answers {
             (r#"{"name":"a","upstream":"a:1","enabled":{}}"#, r#"err 400 bad request body: field enabled must be a boolean, got an object"#, r#"err 400 bad request body: field enabled must be a boolean, got an object"#),
             (r#"{"name":"a","upstream":"a:1","listen":true}"#, r#"err 400 bad request body: field listen must be a string, got a boolean"#, r#"err 400 bad request body: field listen must be a string, got a boolean"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[null]}"#, r#"err 400 bad request body: expected a JSON object"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
-            (r#"{"name":"a","upstream":"a:1","toxics":[{"toxicity":"x","type":5}]}"#, r#"err 400 bad request body: field toxicity must be a number, got "x""#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[{"toxicity":"x","type":5}]}"#, r#"err 400 bad request body: json: cannot unmarshal string into Go struct field ToxicWrapper.toxicity of type float32"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"latency","attributes":{"latency":-1}}], "enabled": 5}"#, r#"err 400 bad request body: field enabled must be a boolean, got a number"#, r#"err 400 bad request body: field enabled must be a boolean, got a number"#),
             (r#"{"name":"a","name":"b","upstream":"a:1"}"#, r#"ok b||a:1|true|None"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
         ];

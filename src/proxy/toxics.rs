@@ -296,10 +296,34 @@ impl ToxicSpec {
 
     /// Applies an update request: attributes merge, `toxicity` replaces the
     /// old value only when given; type, stream and name never change.
+    ///
+    /// Toxiproxy decodes an update into a struct of `attributes` and
+    /// `toxicity` alone: other fields are not looked at, whatever they
+    /// hold, and a mistake is named against that anonymous struct
+    /// (`Go struct field .toxicity`) and, for `attributes`, the toxic's own
+    /// type.
     pub fn updated(&self, body: &Value) -> Result<Self, ProxyError> {
-        // Exhaustive: type, stream and name are read and deliberately unused.
+        let read = match body.as_object() {
+            Some(fields) => Value::Object(
+                fields
+                    .iter()
+                    .filter(|(key, _)| *key == "attributes" || *key == "toxicity")
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect(),
+            ),
+            None => body.clone(),
+        };
+        let (go_struct, _) = self.kind.go_struct();
+        // Exhaustive: type, stream and name were left out above.
         let ToxicRequestWire { attributes, name: _, stream: _, toxicity, r#type: _ } =
-            read_request(body)?;
+            read_request(&read).map_err(|error| match error {
+                ProxyError::BadBody { reason } => ProxyError::BadBody {
+                    reason: reason
+                        .replace("toxics.NoopToxic", &format!("toxics.{go_struct}"))
+                        .replace("Go struct field ToxicWrapper.", "Go struct field ."),
+                },
+                other => other,
+            })?;
         let mut next = self.clone();
         if let Some(attributes) = &attributes {
             next.kind.merge(attributes)?;
@@ -401,6 +425,23 @@ mod tests {
         assert_ne!(next.revision, spec.revision);
         assert_eq!(toxicity_json(0.1), json!(0.1));
         assert!(spec.updated(&json!({"attributes": {"latency": 1.5}})).is_err());
+        // Name, type and stream are not read by an update, as in Toxiproxy.
+        let same = spec.updated(&json!({"name": 5, "stream": [], "type": "x"})).expect("ignored");
+        assert_eq!(
+            (same.name, same.stream, same.kind),
+            (spec.name.clone(), spec.stream, spec.kind.clone())
+        );
+        let refused = |body: Value| spec.updated(&body).unwrap_err().to_string();
+        assert_eq!(
+            refused(json!({"toxicity": "high"})),
+            "bad request body: json: cannot unmarshal string into Go struct field .toxicity of \
+             type float32"
+        );
+        assert_eq!(
+            refused(json!({"attributes": [1]})),
+            "bad request body: json: cannot unmarshal array into Go struct field .attributes of \
+             type toxics.LatencyToxic"
+        );
     }
 
     #[test]

@@ -2810,6 +2810,49 @@ async fn empty_stream_and_listen_and_odd_numbers_answer_as_toxiproxy_does() {
         );
     }
 
+    // Other fields in Go's words too; an update reads only `attributes`
+    // and `toxicity`, as Toxiproxy's does.
+    let go = |field: &str, go_type: &str| {
+        format!(
+            "{{\"error\":\"bad request body: json: cannot unmarshal string into Go struct field {field} of type {go_type}\",\"status\":400}}\n"
+        )
+    };
+    assert_eq!(
+        send(request("POST", "/proxies/db/toxics", r#"{"type":"noop","toxicity":"0.5"}"#)),
+        expected(
+            "400 Bad Request",
+            &[ERROR_TYPE, NOSNIFF],
+            &go("ToxicWrapper.toxicity", "float32"),
+            true
+        )
+    );
+    assert_eq!(
+        send(request("PATCH", "/proxies/db/toxics/latency_downstream", r#"{"toxicity":"0.5"}"#)),
+        expected("400 Bad Request", &[ERROR_TYPE, NOSNIFF], &go(".toxicity", "float32"), true)
+    );
+    assert_eq!(
+        send(request("PATCH", "/proxies/db/toxics/latency_downstream", r#"{"attributes":"slow"}"#)),
+        expected(
+            "400 Bad Request",
+            &[ERROR_TYPE, NOSNIFF],
+            &go(".attributes", "toxics.LatencyToxic"),
+            true
+        )
+    );
+    assert_eq!(
+        send(request(
+            "PATCH",
+            "/proxies/db/toxics/latency_downstream",
+            r#"{"name":5,"stream":"","type":[],"attributes":{"jitter":0}}"#
+        )),
+        expected(
+            "200 OK",
+            &[JSON_TYPE],
+            r#"{"attributes":{"latency":0,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#,
+            true
+        )
+    );
+
     // `null` keeps the address; the live connection survives.
     let mut live = connect(first);
     round_trip(&mut live, b"before");
