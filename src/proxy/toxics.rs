@@ -184,8 +184,14 @@ impl ToxicKind {
                 Value::Number(number) => match number.as_i64() {
                     Some(integer) => integer,
                     // `-0` reaches here as the float -0.0 (serde_json keeps
-                    // its sign); Go's `ParseInt("-0")` is 0.
-                    None if number.as_f64() == Some(0.0) => 0,
+                    // its sign); Go's `ParseInt("-0")` is 0. A written float
+                    // such as `0.0` is positive and refused, as by Go.
+                    None if number
+                        .as_f64()
+                        .is_some_and(|float| float == 0.0 && float.is_sign_negative()) =>
+                    {
+                        0
+                    }
                     None => return Err(refused(format!("number {}", go_number(number)))),
                 },
                 Value::String(_) => return Err(refused("string".to_string())),
@@ -466,6 +472,7 @@ mod tests {
             (r#"{"latency": 1, "latency": 7}"#, "ok Latency { latency: 7, jitter: 0 }".to_string()),
             (r#"{"latency": 1.5}"#, go("number 1.5")),
             (r#"{"latency": 100.0}"#, go("number 100.0")),
+            (r#"{"latency": 0.0}"#, go("number 0.0")),
             (r#"{"latency": 1e30}"#, go("number 1e30")),
             (r#"{"latency": 9223372036854775808}"#, go("number 9223372036854775808")),
             (r#"{"latency": "5"}"#, go("string")),
