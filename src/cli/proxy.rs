@@ -40,8 +40,28 @@ pub fn parse_flag_duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
 }
 
 /// A flag's duration in whole milliseconds, as the Toxiproxy API takes it.
+/// A fraction of a millisecond is refused rather than cut off: `--latency
+/// 100us` would otherwise ask for no latency at all.
 pub fn parse_flag_millis(flag: &str, text: &str) -> anyhow::Result<i64> {
-    Ok(i64::try_from(parse_flag_duration(flag, text)?.as_millis()).unwrap_or(i64::MAX))
+    whole_units(flag, text, 1_000_000, "milliseconds")
+}
+
+/// A flag's duration in whole microseconds (`--slice-delay`).
+pub fn parse_flag_micros(flag: &str, text: &str) -> anyhow::Result<i64> {
+    whole_units(flag, text, 1_000, "microseconds")
+}
+
+/// `text` as a whole number of units of `unit_nanos`. The duration parser
+/// works in floating-point seconds, so a value within its rounding error of
+/// a whole unit (a nanosecond, or 2^-44 of the value, far above f64's 2^-52)
+/// counts as that unit: `99999999999ms` is not 99999999998 and a bit.
+fn whole_units(flag: &str, text: &str, unit_nanos: u128, unit: &str) -> anyhow::Result<i64> {
+    let nanos = parse_flag_duration(flag, text)?.as_nanos();
+    let units = (nanos + unit_nanos / 2) / unit_nanos;
+    if nanos.abs_diff(units * unit_nanos) > (nanos >> 44).max(1) {
+        bail!("{flag} '{text}': the toxic counts whole {unit}");
+    }
+    Ok(i64::try_from(units).unwrap_or(i64::MAX))
 }
 
 /// `512`, `10KB`, `1MB` (powers of 1000), `4KiB`, `1MiB` (powers of 1024),
@@ -90,6 +110,18 @@ mod tests {
             "--latency '40': a number without a unit is ambiguous here: write 40ms or 40s"
         );
         assert!(parse_flag_duration("--timeout", "soon").is_err());
+        assert_eq!(parse_flag_millis("--timeout", "99999999999ms").unwrap(), 99_999_999_999);
+        assert_eq!(parse_flag_millis("--latency", "0.29s").unwrap(), 290);
+        assert_eq!(parse_flag_millis("--latency", "2000us").unwrap(), 2);
+        for fraction in ["100us", "1.5ms", "1999us"] {
+            let error = parse_flag_millis("--latency", fraction).unwrap_err();
+            assert_eq!(
+                format!("{error:#}"),
+                format!("--latency '{fraction}': the toxic counts whole milliseconds")
+            );
+        }
+        assert_eq!(parse_flag_micros("--slice-delay", "1.5ms").unwrap(), 1500);
+        assert!(parse_flag_micros("--slice-delay", "1.5us").is_err());
     }
 
     #[test]

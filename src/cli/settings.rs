@@ -1223,12 +1223,8 @@ fn one_shot_toxics(
         if average == 0 {
             bail!("--slicer must be at least 1 byte");
         }
-        let delay = proxy_flags::parse_flag_duration("--slice-delay", slice_delay)?;
-        kinds.push(ToxicKind::Slicer {
-            average_size: average,
-            size_variation: average / 4,
-            delay: i64::try_from(delay.as_micros()).unwrap_or(i64::MAX),
-        });
+        let delay = proxy_flags::parse_flag_micros("--slice-delay", slice_delay)?;
+        kinds.push(ToxicKind::Slicer { average_size: average, size_variation: average / 4, delay });
     }
     kinds
         .into_iter()

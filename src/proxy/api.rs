@@ -34,7 +34,7 @@ use super::error::ProxyError;
 use super::host::HostPolicy;
 use super::metrics;
 use super::registry::{ProxyPatch, ProxyRequest, Registry};
-use super::wire::{PopulateRequestWire, PopulateWire, ProxyWire};
+use super::wire::{go_json_text, PopulateRequestWire, PopulateWire, ProxyWire};
 use super::xid;
 
 /// The Toxiproxy version whose API this server implements; clients print
@@ -307,12 +307,14 @@ fn populate_error(error: &ProxyError, proxies: &[ProxyWire]) -> Reply {
     }
 }
 
-/// Parses a request body as JSON; an empty body reads as Go's `EOF`.
+/// Parses a request body as JSON; an empty body reads as Go's `EOF`, and
+/// bytes that are not UTF-8 as Go reads them ([`go_json_text`]).
 fn decode(body: &[u8]) -> Result<Value, ProxyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ProxyError::BadBody { reason: "EOF".to_string() });
     }
-    serde_json::from_slice(body).map_err(|error| ProxyError::BadBody { reason: error.to_string() })
+    serde_json::from_str(&go_json_text(body))
+        .map_err(|error| ProxyError::BadBody { reason: error.to_string() })
 }
 
 fn respond<T: Serialize>(status: u16, result: Result<T, ProxyError>) -> Reply {

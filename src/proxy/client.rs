@@ -41,10 +41,31 @@ pub enum ClientError {
     /// the URL that the server does not have, or another server).
     #[error("no proxy API at {url}: the server answered 404 ({message})")]
     NoApi { url: String, message: String },
-    /// The API answered with an error status; `message` is its `error` field
-    /// (or the raw body).
+    /// The API answered with an error status; `message` is its `error` field.
     #[error("{message} (HTTP {status})")]
     Api { status: u16, message: String },
+    /// An error status without the API's `{"error": ...}` body: a gateway's
+    /// page, or Toxiproxy's empty 503 for a request that took over 25 s.
+    /// `body` is the start of what came, `None` for nothing.
+    #[error(
+        "the server at {address} answered HTTP {status} {}",
+        body.as_ref().map_or("with an empty body".to_string(), |body| format!("without an API error: {body}"))
+    )]
+    NotApiError { address: String, status: u16, body: Option<String> },
+}
+
+/// How much of a body that is not the API's a message quotes.
+const QUOTED_BODY: usize = 200;
+
+/// The first line of `text`, cut at [`QUOTED_BODY`] characters; `None` when
+/// there is nothing to show.
+fn quoted(text: &str) -> Option<String> {
+    let line = text.trim().lines().next()?.trim();
+    let mut quoted: String = line.chars().take(QUOTED_BODY).collect();
+    if quoted.len() < line.len() || text.trim().lines().nth(1).is_some() {
+        quoted.push('…');
+    }
+    Some(quoted)
 }
 
 /// A raw HTTP response.
@@ -316,10 +337,30 @@ impl ApiClient {
                     message: response.text().trim().to_string(),
                 });
             }
-            let message = error.unwrap_or_else(|| response.text().trim().to_string());
-            return Err(ClientError::Api { status: response.status, message });
+            return Err(match error {
+                Some(message) => ClientError::Api { status: response.status, message },
+                None => ClientError::NotApiError {
+                    address: self.address.clone(),
+                    status: response.status,
+                    body: quoted(&response.text()),
+                },
+            });
         }
         Ok(response)
+    }
+
+    /// [`ApiClient::call`] for a `DELETE`, which the API answers with 204
+    /// and nothing else: a 200 or 201 comes from something that is not the
+    /// API (a server that answers every path), and did not delete anything.
+    /// Toxiproxy's Go client refuses any other status too.
+    fn call_delete(&self, path: &str) -> Result<(), ClientError> {
+        let response = self.call("DELETE", path, NO_BODY)?;
+        if response.status != 204 {
+            return Err(ClientError::BadResponse {
+                reason: format!("expected 204 No Content, got HTTP {}", response.status),
+            });
+        }
+        Ok(())
     }
 
     fn typed<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T, ClientError> {
@@ -370,7 +411,7 @@ impl ApiClient {
     }
 
     pub fn delete(&self, name: &str) -> Result<(), ClientError> {
-        self.call("DELETE", &format!("/proxies/{}", segment(name, "proxy")?), NO_BODY).map(drop)
+        self.call_delete(&format!("/proxies/{}", segment(name, "proxy")?))
     }
 
     pub fn add_toxic(
@@ -402,7 +443,7 @@ impl ApiClient {
     pub fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ClientError> {
         let path =
             format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
-        self.call("DELETE", &path, NO_BODY).map(drop)
+        self.call_delete(&path)
     }
 }
 

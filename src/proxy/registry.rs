@@ -7,14 +7,23 @@
 //! holds a `watch` receiver for its proxy's toxics and an `Arc` of its
 //! counters. The only awaits under the lock are `Running::stop`, which
 //! returns as soon as the proxy's tasks have dropped their sockets.
+//!
+//! Host names in `listen` and `upstream` are never resolved under the lock:
+//! a resolver that does not answer would freeze every API call meanwhile.
+//! An operation first looks up the names it will need, on the blocking
+//! pool and within [`RESOLVE_DEADLINE`], then takes the lock and checks
+//! that the names it needs now are still those it looked up (another call
+//! may have changed the proxy in between); if not, it lets go and looks up
+//! the rest (`Registry::lock_with_names`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{watch, Mutex, MutexGuard};
 
 use super::budget::FdBudget;
 use super::error::{os_reason, ProxyError};
@@ -32,6 +41,13 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
 /// Pending connections the kernel keeps per proxy listener; large enough for
 /// bursts of thousands of clients.
 const BACKLOG: u32 = 4096;
+
+/// How long a host name in `listen` or `upstream` may take to resolve. A
+/// `listen` name that takes longer fails the request (500, `listen tcp:
+/// lookup NAME: i/o timeout`, as Go words a resolver timeout); an upstream
+/// name is only resolved for the loop check, which is then skipped (it is
+/// resolved again for every client, as in Toxiproxy).
+pub const RESOLVE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// A proxy to create, from `POST /proxies`, `/populate` or a config file.
 #[derive(Debug, Clone)]
@@ -118,15 +134,17 @@ impl ProxyPatch {
         Self::from_wire(wire)
     }
 
-    /// An empty `listen` or `upstream` counts as absent, as in Toxiproxy,
-    /// which starts an update from the current values.
+    /// Absent or `null` fields keep their value, as in Toxiproxy, which
+    /// starts an update from the current values. An empty string is a
+    /// value: `listen` `""` listens anew (see [`Registry::update`]), and
+    /// `upstream` `""` is refused by the update, since no client could be
+    /// proxied to it (Toxiproxy takes it, and every dial fails).
     pub fn from_wire(wire: ProxyRequestWire) -> Result<Self, ProxyError> {
         // `name` and `toxics` are not changed by an update, and not checked.
         let ProxyRequestWire { enabled, listen, name: _, toxics: _, upstream } = wire;
-        let non_empty = |text: Option<String>| text.filter(|text| !text.is_empty());
         Ok(ProxyPatch {
-            listen: non_empty(text(listen, "listen")?),
-            upstream: non_empty(text(upstream, "upstream")?),
+            listen: text(listen, "listen")?,
+            upstream: text(upstream, "upstream")?,
             enabled: flag(enabled, "enabled")?,
         })
     }
@@ -186,14 +204,15 @@ impl Entry {
         }
     }
 
-    /// Binds the listen address and starts accepting.
-    fn start(&mut self, budget: &Arc<FdBudget>) -> Result<(), ProxyError> {
+    /// Binds the listen address and starts accepting; host names come
+    /// from `names`, looked up before the lock.
+    fn start(&mut self, budget: &Arc<FdBudget>, names: &Names) -> Result<(), ProxyError> {
         if self.running.is_some() {
             return Ok(());
         }
-        let listener = bind(&self.listen)?;
+        let listener = bind(&self.listen, names)?;
         if let Ok(address) = listener.local_addr() {
-            check_loop(address, &self.upstream)?;
+            check_loop(address, &self.upstream, names)?;
             self.listen = address.to_string();
         }
         self.running = Some(forward::start(
@@ -260,19 +279,52 @@ impl Registry {
         Ok(entry.to_wire(name))
     }
 
+    /// Takes the registry lock once every host name that `needed` lists for
+    /// the proxies as they are then has been looked up (into `names`). The
+    /// lookups run with the lock released; when another call changed what
+    /// is needed in the meantime, the missing names are looked up and the
+    /// check repeats. After a few rounds of such races the lock is kept and
+    /// anything still missing is resolved under it, as before.
+    async fn lock_with_names(
+        &self,
+        names: &mut Names,
+        needed: impl Fn(&BTreeMap<String, Entry>) -> Vec<String>,
+    ) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        for _ in 0..3 {
+            let proxies = self.proxies.lock().await;
+            let missing = names.missing(needed(&proxies));
+            if missing.is_empty() {
+                return proxies;
+            }
+            drop(proxies);
+            names.look_up(missing).await;
+        }
+        self.proxies.lock().await
+    }
+
     /// `POST /proxies`: creates and, unless disabled, starts a proxy.
     pub async fn create(&self, request: ProxyRequest) -> Result<ProxyWire, ProxyError> {
-        let mut proxies = self.proxies.lock().await;
-        if proxies.contains_key(&request.name) {
-            return Err(ProxyError::ProxyExists);
-        }
         // Requests read from JSON were checked already; this also holds
         // those built elsewhere (`proxy run --to`) to the same rule.
         check_upstream(&request.upstream)?;
-        precheck_loop(&request.listen, &request.upstream)?;
+        let listen = if request.listen.is_empty() { DEFAULT_LISTEN } else { &request.listen };
+        let mut names = Names::default();
+        let mut proxies = self
+            .lock_with_names(&mut names, |proxies| {
+                // A taken name is answered at once, without a lookup.
+                if proxies.contains_key(&request.name) {
+                    return Vec::new();
+                }
+                vec![listen.to_string(), request.upstream.clone()]
+            })
+            .await;
+        if proxies.contains_key(&request.name) {
+            return Err(ProxyError::ProxyExists);
+        }
+        precheck_loop(&request.listen, &request.upstream, &names)?;
         let mut entry = Entry::new(&request);
         if entry.enabled {
-            entry.start(&self.budget)?;
+            entry.start(&self.budget, &names)?;
         }
         let wire = entry.to_wire(&request.name);
         proxies.insert(request.name, entry);
@@ -281,21 +333,39 @@ impl Registry {
 
     /// `POST`/`PATCH /proxies/{name}`. A new `listen` or `upstream` restarts
     /// the proxy (live connections drop); `enabled: false` takes it down.
+    /// An empty `listen` listens anew on [`DEFAULT_LISTEN`], a fresh port,
+    /// as Toxiproxy listens anew on `""`.
     pub async fn update(&self, name: &str, patch: ProxyPatch) -> Result<ProxyWire, ProxyError> {
         if let Some(upstream) = &patch.upstream {
             check_upstream(upstream)?;
         }
-        let mut proxies = self.proxies.lock().await;
+        let mut names = Names::default();
+        let mut proxies = self
+            .lock_with_names(&mut names, |proxies| match proxies.get(name) {
+                Some(entry) => vec![
+                    patch.listen.clone().unwrap_or_else(|| entry.listen.clone()),
+                    patch.upstream.clone().unwrap_or_else(|| entry.upstream.clone()),
+                    DEFAULT_LISTEN.to_string(),
+                ],
+                None => Vec::new(),
+            })
+            .await;
         let entry = proxies.get_mut(name).ok_or(ProxyError::ProxyNotFound)?;
-        let new_listen = patch
-            .listen
-            .filter(|listen| *listen != entry.listen && *listen != entry.requested_listen);
+        let new_listen = match patch.listen {
+            // Toxiproxy compares `""` with the bound address, which it never
+            // is, so the proxy always listens anew.
+            Some(listen) if listen.is_empty() => Some(DEFAULT_LISTEN.to_string()),
+            other => {
+                other.filter(|listen| *listen != entry.listen && *listen != entry.requested_listen)
+            }
+        };
         let new_upstream = patch.upstream.filter(|upstream| *upstream != entry.upstream);
         if new_listen.is_some() || new_upstream.is_some() {
             // Refused before the running proxy is touched.
             precheck_loop(
                 new_listen.as_deref().unwrap_or(&entry.listen),
                 new_upstream.as_deref().unwrap_or(&entry.upstream),
+                &names,
             )?;
             entry.stop().await;
         }
@@ -308,7 +378,7 @@ impl Registry {
         }
         let enabled = patch.enabled.unwrap_or(entry.enabled);
         if enabled {
-            if let Err(error) = entry.start(&self.budget) {
+            if let Err(error) = entry.start(&self.budget, &names) {
                 entry.enabled = false;
                 return Err(error);
             }
@@ -335,8 +405,23 @@ impl Registry {
         &self,
         requests: Vec<ProxyRequest>,
     ) -> Result<Vec<ProxyWire>, PopulateError> {
-        let mut proxies = self.proxies.lock().await;
-        check_populate(&requests).map_err(|error| PopulateError { error, proxies: Vec::new() })?;
+        let mut names = Names::default();
+        let mut proxies = self
+            .lock_with_names(&mut names, |proxies| {
+                let mut needed = Vec::new();
+                for request in &requests {
+                    let listen =
+                        if request.listen.is_empty() { DEFAULT_LISTEN } else { &request.listen };
+                    needed.extend([listen.to_string(), request.upstream.clone()]);
+                    if let Some(entry) = proxies.get(&request.name) {
+                        needed.push(entry.listen.clone());
+                    }
+                }
+                needed
+            })
+            .await;
+        check_populate(&requests, &names)
+            .map_err(|error| PopulateError { error, proxies: Vec::new() })?;
         let mut done = Vec::with_capacity(requests.len());
         for request in requests {
             let unchanged = proxies.get(&request.name).is_some_and(|entry| {
@@ -355,7 +440,7 @@ impl Registry {
                     entry.publish_toxics();
                 }
                 if request.enabled {
-                    if let Err(error) = entry.start(&self.budget) {
+                    if let Err(error) = entry.start(&self.budget, &names) {
                         return Err(PopulateError { error, proxies: done });
                     }
                 } else {
@@ -370,7 +455,7 @@ impl Registry {
             }
             let mut entry = Entry::new(&request);
             if entry.enabled {
-                if let Err(error) = entry.start(&self.budget) {
+                if let Err(error) = entry.start(&self.budget, &names) {
                     return Err(PopulateError { error, proxies: done });
                 }
             }
@@ -383,13 +468,22 @@ impl Registry {
     /// `POST /reset`: re-enables every proxy and removes every toxic. Stops
     /// at the first proxy that cannot listen again, as Toxiproxy does.
     pub async fn reset(&self) -> Result<(), ProxyError> {
-        let mut proxies = self.proxies.lock().await;
+        let mut names = Names::default();
+        let mut proxies = self
+            .lock_with_names(&mut names, |proxies| {
+                proxies
+                    .values()
+                    .filter(|entry| entry.running.is_none())
+                    .flat_map(|entry| [entry.listen.clone(), entry.upstream.clone()])
+                    .collect()
+            })
+            .await;
         for entry in proxies.values_mut() {
             if !entry.toxics.is_empty() {
                 entry.toxics.clear();
                 entry.publish_toxics();
             }
-            entry.start(&self.budget)?;
+            entry.start(&self.budget, &names)?;
             entry.enabled = true;
         }
         Ok(())
@@ -583,12 +677,71 @@ pub(crate) fn local_upstream(upstream: &str) -> Option<[SocketAddr; 2]> {
     }
 }
 
-/// Resolves `listen` and binds it with `SO_REUSEADDR`, so a disabled proxy
-/// can bind its port again at once. Like Go's `net.Listen`, a name binds
-/// one address, the first IPv4 one if there is any, and errors read as
-/// Go's, naming that resolved address.
-pub(crate) fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
-    let address = listen_address(listen)?;
+/// Host names resolved ahead of the registry lock: `HOST:PORT` as given →
+/// its addresses, or why there are none in Go's words. Addresses that need
+/// no lookup (IP literals, an empty host) are never stored.
+#[derive(Debug, Default)]
+pub(crate) struct Names(HashMap<String, Result<Vec<SocketAddr>, String>>);
+
+impl Names {
+    /// What `address` resolves to: its lookup made ahead, or when none was
+    /// (an IP literal, or a name no operation announced), resolved now.
+    fn resolve(&self, address: &str) -> Result<Vec<SocketAddr>, String> {
+        match self.0.get(address) {
+            Some(resolved) => resolved.clone(),
+            None => resolve(address),
+        }
+    }
+
+    /// The addresses of `needed` that need a lookup not made yet.
+    fn missing(&self, mut needed: Vec<String>) -> Vec<String> {
+        needed.retain(|address| needs_lookup(address) && !self.0.contains_key(address));
+        needed.sort();
+        needed.dedup();
+        needed
+    }
+
+    /// Resolves `addresses` at once on the blocking pool, each within
+    /// [`RESOLVE_DEADLINE`]. A lookup past the deadline is recorded as Go's
+    /// resolver timeout; its thread is left to finish on its own.
+    async fn look_up(&mut self, addresses: Vec<String>) {
+        // All start now, so one deadline instant bounds them all.
+        let deadline = tokio::time::Instant::now() + RESOLVE_DEADLINE;
+        let lookups: Vec<_> = addresses
+            .into_iter()
+            .map(|address| {
+                let query = address.clone();
+                (address, tokio::task::spawn_blocking(move || resolve(&query)))
+            })
+            .collect();
+        for (address, lookup) in lookups {
+            let resolved = match tokio::time::timeout_at(deadline, lookup).await {
+                Ok(Ok(resolved)) => resolved,
+                Ok(Err(_)) | Err(_) => Err(format!("lookup {}: i/o timeout", host_of(&address))),
+            };
+            self.0.insert(address, resolved);
+        }
+    }
+}
+
+/// Whether resolving `address` may ask the system resolver: a host that is
+/// neither empty nor an IP literal.
+fn needs_lookup(address: &str) -> bool {
+    if crate::target::zoned_socket_address(address).is_some() {
+        return false;
+    }
+    match split_host_port(address) {
+        Ok((host, _)) => !host.is_empty() && host.parse::<IpAddr>().is_err(),
+        Err(_) => false,
+    }
+}
+
+/// Resolves `listen` (through `names`) and binds it with `SO_REUSEADDR`,
+/// so a disabled proxy can bind its port again at once. Like Go's
+/// `net.Listen`, a name binds one address, the first IPv4 one if there is
+/// any, and errors read as Go's, naming that resolved address.
+pub(crate) fn bind(listen: &str, names: &Names) -> Result<TcpListener, ProxyError> {
+    let address = listen_address(listen, names)?;
     let bound = match bind_one(address) {
         // Every interface on a host without IPv6: IPv4's wildcard.
         Err(error)
@@ -607,14 +760,14 @@ pub(crate) fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
 
 /// The one address [`bind`] binds for `listen`, or why there is none, in
 /// the words of the bind error.
-fn listen_address(listen: &str) -> Result<SocketAddr, ProxyError> {
+fn listen_address(listen: &str, names: &Names) -> Result<SocketAddr, ProxyError> {
     // `[fe80::1%eth0]:8080`: a link-local listener needs its interface.
     if let Some(zoned) = crate::target::zoned_socket_address(listen) {
         return zoned
             .map_err(|error| ProxyError::Listen { address: None, reason: error.to_string() });
     }
     let addresses =
-        resolve(listen).map_err(|reason| ProxyError::Listen { address: None, reason })?;
+        names.resolve(listen).map_err(|reason| ProxyError::Listen { address: None, reason })?;
     addresses
         .iter()
         .find(|address| address.is_ipv4())
@@ -633,7 +786,7 @@ fn listen_address(listen: &str) -> Result<SocketAddr, ProxyError> {
 /// enabled entries on one fixed port of overlapping addresses (the second
 /// could never bind once the first runs). A port taken by something else
 /// is only found by binding, as in Toxiproxy.
-fn check_populate(requests: &[ProxyRequest]) -> Result<(), ProxyError> {
+fn check_populate(requests: &[ProxyRequest], names: &Names) -> Result<(), ProxyError> {
     let mut listening: Vec<(usize, SocketAddr)> = Vec::new();
     for (index, request) in requests.iter().enumerate() {
         let position = index + 1;
@@ -645,14 +798,14 @@ fn check_populate(requests: &[ProxyRequest]) -> Result<(), ProxyError> {
             });
         }
         check_upstream(&request.upstream)?;
-        precheck_loop(&request.listen, &request.upstream)?;
+        precheck_loop(&request.listen, &request.upstream, names)?;
         // Disabled entries bind nothing; Toxiproxy keeps their address as
         // given until they are enabled.
         if !request.enabled {
             continue;
         }
         let listen = if request.listen.is_empty() { DEFAULT_LISTEN } else { &request.listen };
-        let address = listen_address(listen)?;
+        let address = listen_address(listen, names)?;
         if address.port() == 0 {
             continue;
         }
@@ -700,13 +853,13 @@ fn host_of(address: &str) -> &str {
 
 /// The loop check before anything is bound or stopped, for a `listen` with
 /// a fixed port (port 0 is checked once bound, by `Entry::start`).
-fn precheck_loop(listen: &str, upstream: &str) -> Result<(), ProxyError> {
+fn precheck_loop(listen: &str, upstream: &str, names: &Names) -> Result<(), ProxyError> {
     let listen = if listen.is_empty() { DEFAULT_LISTEN } else { listen };
-    let Ok(addresses) = resolve(listen) else {
+    let Ok(addresses) = names.resolve(listen) else {
         return Ok(());
     };
     match addresses.iter().find(|address| address.is_ipv4()).or_else(|| addresses.first()) {
-        Some(address) if address.port() != 0 => check_loop(*address, upstream),
+        Some(address) if address.port() != 0 => check_loop(*address, upstream, names),
         _ => Ok(()),
     }
 }
@@ -718,13 +871,13 @@ fn precheck_loop(listen: &str, upstream: &str) -> Result<(), ProxyError> {
 /// An unspecified listen address (`0.0.0.0`, `[::]`) loops with any
 /// address of this host on the same port; whether an upstream address is
 /// this host's is asked of the kernel by binding it with port 0. An
-/// upstream that does not resolve now is not refused: it is dialled (and
-/// fails) per connection, as Toxiproxy does.
-fn check_loop(bound: SocketAddr, upstream: &str) -> Result<(), ProxyError> {
+/// upstream that does not resolve now (or not within the deadline) is not
+/// refused: it is dialled (and fails) per connection, as Toxiproxy does.
+fn check_loop(bound: SocketAddr, upstream: &str, names: &Names) -> Result<(), ProxyError> {
     let targets: Vec<SocketAddr> = match local_upstream(upstream) {
         Some(local) => local.to_vec(),
-        None => match upstream.to_socket_addrs() {
-            Ok(targets) => targets.collect(),
+        None => match names.resolve(upstream) {
+            Ok(targets) => targets,
             Err(_) => return Ok(()),
         },
     };
@@ -824,25 +977,27 @@ mod tests {
 
     #[test]
     fn bind_errors_read_like_go() {
-        let error = bind("nonsense").unwrap_err();
+        let error = bind("nonsense", &Names::default()).unwrap_err();
         assert_eq!(error.status(), 500);
         assert_eq!(error.to_string(), "listen tcp: address nonsense: missing port in address");
-        let error = bind("127.0.0.1:99999").unwrap_err();
+        let error = bind("127.0.0.1:99999", &Names::default()).unwrap_err();
         assert_eq!(error.to_string(), "listen tcp: address 99999: invalid port");
-        let error = bind("nowhere.invalid:1").unwrap_err();
+        let error = bind("nowhere.invalid:1", &Names::default()).unwrap_err();
         assert_eq!(error.to_string(), "listen tcp: lookup nowhere.invalid: no such host");
-        let error = bind("::1:80").unwrap_err();
+        let error = bind("::1:80", &Names::default()).unwrap_err();
         assert_eq!(error.to_string(), "listen tcp: address ::1:80: too many colons in address");
-        let error = bind("[::1").unwrap_err();
+        let error = bind("[::1", &Names::default()).unwrap_err();
         assert_eq!(error.to_string(), "listen tcp: address [::1: missing ']' in address");
     }
 
     #[tokio::test]
     async fn an_empty_host_listens_everywhere_and_an_empty_port_anywhere() {
-        let everywhere = bind(":0").expect("every interface").local_addr().expect("address");
+        let everywhere =
+            bind(":0", &Names::default()).expect("every interface").local_addr().expect("address");
         assert!(everywhere.ip().is_unspecified(), "{everywhere}");
         assert_ne!(everywhere.port(), 0);
-        let any_port = bind("127.0.0.1:").expect("any port").local_addr().expect("address");
+        let any_port =
+            bind("127.0.0.1:", &Names::default()).expect("any port").local_addr().expect("address");
         assert_eq!(any_port.ip().to_string(), "127.0.0.1");
         assert_ne!(any_port.port(), 0);
     }
@@ -851,28 +1006,65 @@ mod tests {
     async fn a_taken_port_is_named_by_its_resolved_address() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = taken.local_addr().expect("address").port();
-        let error = bind(&format!("localhost:{port}")).unwrap_err();
+        let error = bind(&format!("localhost:{port}"), &Names::default()).unwrap_err();
         assert_eq!(
             error.to_string(),
             format!("listen tcp 127.0.0.1:{port}: bind: address already in use")
         );
     }
 
+    #[test]
+    fn only_host_names_are_looked_up_ahead() {
+        for address in ["db:5432", "localhost:0", "[db]:1"] {
+            assert!(needs_lookup(address), "{address}");
+        }
+        for address in ["127.0.0.1:0", "[::1]:80", ":5432", "[fe80::1%lo]:80", "nonsense", "[::1"] {
+            assert!(!needs_lookup(address), "{address}");
+        }
+        let mut names = Names::default();
+        names.0.insert("db:1".to_string(), Ok(Vec::new()));
+        let needed = ["db:1", "cache:2", "cache:2", "127.0.0.1:3"].map(str::to_string).to_vec();
+        assert_eq!(names.missing(needed), ["cache:2"]);
+    }
+
+    #[tokio::test]
+    async fn a_lookup_past_the_deadline_reads_as_go_s_resolver_timeout() {
+        let mut names = Names::default();
+        let timeout = Err("lookup slow.test: i/o timeout".to_string());
+        names.0.insert("slow.test:0".to_string(), timeout.clone());
+        names.0.insert("slow.test:80".to_string(), timeout);
+        let error = bind("slow.test:0", &names).unwrap_err();
+        assert_eq!(error.status(), 500);
+        assert_eq!(error.to_string(), "listen tcp: lookup slow.test: i/o timeout");
+        let bound: SocketAddr = "127.0.0.1:80".parse().expect("address");
+        check_loop(bound, "slow.test:80", &names).expect("the loop check is skipped");
+        // Answers made ahead are used as they are, without asking again.
+        let ahead: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        names.0.insert("elsewhere.test:0".to_string(), Ok(vec![ahead]));
+        let listener = bind("elsewhere.test:0", &names).expect("binds the looked-up address");
+        assert!(listener.local_addr().expect("address").ip().is_loopback());
+        names.look_up(vec!["localhost:7".to_string()]).await;
+        let localhost = names.resolve("localhost:7").expect("localhost resolves");
+        assert!(localhost.iter().all(|address| address.ip().is_loopback()), "{localhost:?}");
+    }
+
     #[tokio::test]
     async fn loops_are_refused() {
-        let listener = bind("127.0.0.1:0").expect("bind");
+        let listener = bind("127.0.0.1:0", &Names::default()).expect("bind");
         let bound = listener.local_addr().expect("address");
         let port = bound.port();
         for upstream in
             [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("0.0.0.0:{port}")]
         {
-            let error = check_loop(bound, &upstream).expect_err(&upstream);
+            let error = check_loop(bound, &upstream, &Names::default()).expect_err(&upstream);
             assert_eq!(error.status(), 400);
         }
-        check_loop(bound, &format!("127.0.0.1:{}", port ^ 1)).expect("another port");
+        check_loop(bound, &format!("127.0.0.1:{}", port ^ 1), &Names::default())
+            .expect("another port");
         let any: SocketAddr = format!("0.0.0.0:{port}").parse().expect("address");
-        check_loop(any, &format!("127.0.0.1:{port}")).expect_err("any address");
-        check_loop(bound, "nowhere.invalid:1").expect("unresolved upstreams are dialled later");
+        check_loop(any, &format!("127.0.0.1:{port}"), &Names::default()).expect_err("any address");
+        check_loop(bound, "nowhere.invalid:1", &Names::default())
+            .expect("unresolved upstreams are dialled later");
     }
 }
 
@@ -927,13 +1119,14 @@ mod answers {
             (r#"{"name":"a","upstream":"a:1","toxics":"s"}"#, r#"err 400 bad request body: field toxics must be an array, got "s""#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[5]}"#, r#"err 400 bad request body: expected a JSON object"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"x"}]}"#, r#"err 400 invalid toxic type"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
-            (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"noop","name":3}]}"#, r#"err 400 bad request body: field name must be a string, got 3"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"noop","name":3}]}"#, r#"err 400 bad request body: json: cannot unmarshal number into Go struct field ToxicWrapper.name of type string"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"noop"},{"type":"noop"}]}"#, r#"err 409 toxic already exists"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"noop"},{"type":"noop","stream":"upstream"}]}"#, r#"ok a||a:1|true|Some(["noop_downstream", "noop_upstream"])"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[]}"#, r#"ok a||a:1|true|Some([])"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":null,"upstream":"a:1"}"#, r#"err 400 missing required field: name"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"","upstream":"a:1"}"#, r#"err 400 missing required field: name"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
-            (r#"{"name":"a","upstream":""}"#, r#"err 400 missing required field: upstream"#, r#"ProxyPatch { listen: None, upstream: None, enabled: None }"#),
+            (r#"{"name":"a","upstream":""}"#, r#"err 400 missing required field: upstream"#, r#"ProxyPatch { listen: None, upstream: Some(""), enabled: None }"#),
+            (r#"{"listen":""}"#, r#"err 400 missing required field: name"#, r#"ProxyPatch { listen: Some(""), upstream: None, enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","enabled":null,"listen":null,"toxics":null,"extra":1}"#, r#"ok a||a:1|true|None"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","enabled":false,"listen":"x:2"}"#, r#"ok a|x:2|a:1|false|None"#, r#"ProxyPatch { listen: Some("x:2"), upstream: Some("a:1"), enabled: Some(false) }"#),
             (r#"{"enabled":"x","name":5}"#, r#"err 400 bad request body: field name must be a string, got a number"#, r#"err 400 bad request body: field enabled must be a boolean, got a string"#),
@@ -943,7 +1136,7 @@ mod answers {
             (r#"{"name":"a","upstream":"a:1","enabled":{}}"#, r#"err 400 bad request body: field enabled must be a boolean, got an object"#, r#"err 400 bad request body: field enabled must be a boolean, got an object"#),
             (r#"{"name":"a","upstream":"a:1","listen":true}"#, r#"err 400 bad request body: field listen must be a string, got a boolean"#, r#"err 400 bad request body: field listen must be a string, got a boolean"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[null]}"#, r#"err 400 bad request body: expected a JSON object"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
-            (r#"{"name":"a","upstream":"a:1","toxics":[{"toxicity":"x","type":5}]}"#, r#"err 400 bad request body: field toxicity must be a number, got "x""#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
+            (r#"{"name":"a","upstream":"a:1","toxics":[{"toxicity":"x","type":5}]}"#, r#"err 400 bad request body: json: cannot unmarshal string into Go struct field ToxicWrapper.toxicity of type float32"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
             (r#"{"name":"a","upstream":"a:1","toxics":[{"type":"latency","attributes":{"latency":-1}}], "enabled": 5}"#, r#"err 400 bad request body: field enabled must be a boolean, got a number"#, r#"err 400 bad request body: field enabled must be a boolean, got a number"#),
             (r#"{"name":"a","name":"b","upstream":"a:1"}"#, r#"ok b||a:1|true|None"#, r#"ProxyPatch { listen: None, upstream: Some("a:1"), enabled: None }"#),
         ];

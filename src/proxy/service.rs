@@ -117,9 +117,9 @@ pub enum ServeEvent {
 /// each optionally with a `toxics` array.
 pub fn load_config(path: &Path) -> Result<Vec<ProxyRequest>, ConfigError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: name.clone(), source })?;
-    let value: Value = serde_json::from_str(&text)
+    let bytes =
+        std::fs::read(path).map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+    let value: Value = serde_json::from_str(&super::wire::go_json_text(&bytes))
         .map_err(|source| ConfigError::Parse { path: name.clone(), source })?;
     let items = PopulateRequestWire::proxies(value)
         .map_err(|_| ConfigError::NotAnArray { path: name.clone() })?;
@@ -141,6 +141,21 @@ pub fn load_config(path: &Path) -> Result<Vec<ProxyRequest>, ConfigError> {
 
 fn runtime() -> Result<tokio::runtime::Runtime, ServiceError> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServiceError::Runtime)
+}
+
+/// How long the runtime waits, once the server has stopped, for blocking
+/// work still running: a host name lookup the API gave up on keeps a
+/// thread until the system resolver gives up too (30 s or more), and
+/// dropping the runtime would wait for it.
+const BLOCKING_GRACE: Duration = Duration::from_millis(500);
+
+/// Runs `work` on a fresh runtime and then lets go of it without waiting
+/// for abandoned lookups (see [`BLOCKING_GRACE`]).
+fn run_to_end<T>(work: impl Future<Output = T>) -> Result<T, ServiceError> {
+    let runtime = runtime()?;
+    let result = runtime.block_on(work);
+    runtime.shutdown_timeout(BLOCKING_GRACE);
+    Ok(result)
 }
 
 /// A future that completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are
@@ -181,7 +196,7 @@ pub fn serve(
     mut on_event: impl FnMut(&ServeEvent) -> io::Result<()>,
 ) -> Result<(), ServiceError> {
     let ServeOptions { listen, requests, config, mut allow_host, token, limits } = options;
-    runtime()?.block_on(async move {
+    run_to_end(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|source| ServiceError::Listen { listen: listen.clone(), source })?;
@@ -208,7 +223,7 @@ pub fn serve(
             Arc::new(ApiState { registry, hosts: HostPolicy { extra: allow_host }, token, limits });
         super::run(listener, state, shutdown).await;
         Ok(())
-    })
+    })?
 }
 
 /// Runs one proxy until SIGINT or SIGTERM; `on_started` is told once it
@@ -217,7 +232,7 @@ pub fn run_one_shot(
     request: ProxyRequest,
     on_started: impl FnOnce(&ProxyWire) -> io::Result<()>,
 ) -> Result<Option<(ProxyMetrics, Duration)>, ServiceError> {
-    runtime()?.block_on(async move {
+    run_to_end(async move {
         let registry = Registry::new();
         let proxy = registry.create(request).await?;
         let shutdown = shutdown_signal()?;
@@ -227,7 +242,7 @@ pub fn run_one_shot(
         let metrics = registry.metrics().await;
         registry.shutdown().await;
         Ok(metrics.into_iter().next().map(|metrics| (metrics, started.elapsed())))
-    })
+    })?
 }
 
 #[cfg(test)]

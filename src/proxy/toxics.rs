@@ -26,11 +26,13 @@ impl Stream {
         }
     }
 
-    /// Case-insensitive, as Toxiproxy accepts it; empty means downstream.
+    /// Case-insensitive, as Toxiproxy accepts it. An empty string is no
+    /// stream: Toxiproxy defaults only an absent (or `null`) `stream` to
+    /// downstream, and refuses `""`.
     pub fn parse(text: &str) -> Result<Self, ProxyError> {
         match text.to_ascii_lowercase().as_str() {
             "upstream" => Ok(Stream::Upstream),
-            "downstream" | "" => Ok(Stream::Downstream),
+            "downstream" => Ok(Stream::Downstream),
             _ => Err(ProxyError::InvalidStream),
         }
     }
@@ -143,25 +145,59 @@ impl ToxicKind {
         Some(kind.slots().into_iter().map(|(name, _)| name).collect())
     }
 
+    /// Toxiproxy's Go struct for this type and the Go type of its
+    /// attributes, which its JSON decoding errors name.
+    fn go_struct(&self) -> (&'static str, &'static str) {
+        match self {
+            ToxicKind::Latency { .. } => ("LatencyToxic", "int64"),
+            ToxicKind::Bandwidth { .. } => ("BandwidthToxic", "int64"),
+            ToxicKind::SlowClose { .. } => ("SlowCloseToxic", "int64"),
+            ToxicKind::Timeout { .. } => ("TimeoutToxic", "int64"),
+            ToxicKind::ResetPeer { .. } => ("ResetToxic", "int64"),
+            ToxicKind::Slicer { .. } => ("SlicerToxic", "int"),
+            ToxicKind::LimitData { .. } => ("LimitDataToxic", "int64"),
+            ToxicKind::Noop => ("NoopToxic", "int64"),
+        }
+    }
+
     /// Overwrites the attributes present in `attributes`; others keep their
     /// value (Toxiproxy decodes the JSON over the existing toxic). Unknown
-    /// keys are ignored; a known key must hold an integer. The result is
-    /// then checked against [`ToxicKind::validate`].
+    /// keys and `null` are ignored; a known key must hold an integer, and
+    /// anything else is refused in the words of Go's decoder (`json: cannot
+    /// unmarshal number 1.5 into Go struct field LatencyToxic.attributes.latency
+    /// of type int64`). `-0` is 0, as Go reads it. The result is then
+    /// checked against [`ToxicKind::validate`].
     pub fn merge(&mut self, attributes: &Map<String, Value>) -> Result<(), ProxyError> {
+        let (go_struct, go_type) = self.go_struct();
         for (name, slot) in self.slots() {
             let Some(value) = attributes.get(name) else {
                 continue;
             };
+            let refused = |what: String| ProxyError::BadBody {
+                reason: format!(
+                    "json: cannot unmarshal {what} into Go struct field \
+                     {go_struct}.attributes.{name} of type {go_type}"
+                ),
+            };
             *slot = match value {
-                Value::Number(number) => number.as_i64().ok_or_else(|| ProxyError::BadBody {
-                    reason: format!("attribute {name} must be an integer, got {number}"),
-                })?,
                 Value::Null => continue,
-                other => {
-                    return Err(ProxyError::BadBody {
-                        reason: format!("attribute {name} must be an integer, got {other}"),
-                    })
-                }
+                Value::Number(number) => match number.as_i64() {
+                    Some(integer) => integer,
+                    // `-0` reaches here as the float -0.0 (serde_json keeps
+                    // its sign); Go's `ParseInt("-0")` is 0. A written float
+                    // such as `0.0` is positive and refused, as by Go.
+                    None if number
+                        .as_f64()
+                        .is_some_and(|float| float == 0.0 && float.is_sign_negative()) =>
+                    {
+                        0
+                    }
+                    None => return Err(refused(format!("number {}", go_number(number)))),
+                },
+                Value::String(_) => return Err(refused("string".to_string())),
+                Value::Bool(_) => return Err(refused("bool".to_string())),
+                Value::Array(_) => return Err(refused("array".to_string())),
+                Value::Object(_) => return Err(refused("object".to_string())),
             };
         }
         self.validate()
@@ -256,7 +292,7 @@ impl ToxicSpec {
     /// Builds a toxic from a create request (`POST /proxies/{p}/toxics`).
     pub fn from_request(body: &Value) -> Result<Self, ProxyError> {
         let ToxicRequestWire { attributes, name, stream, toxicity, r#type } = read_request(body)?;
-        let stream = Stream::parse(stream.as_deref().unwrap_or(""))?;
+        let stream = stream.as_deref().map_or(Ok(Stream::Downstream), Stream::parse)?;
         let mut kind = ToxicKind::default_for(r#type.as_deref().unwrap_or(""))?;
         if let Some(attributes) = &attributes {
             kind.merge(attributes)?;
@@ -266,10 +302,34 @@ impl ToxicSpec {
 
     /// Applies an update request: attributes merge, `toxicity` replaces the
     /// old value only when given; type, stream and name never change.
+    ///
+    /// Toxiproxy decodes an update into a struct of `attributes` and
+    /// `toxicity` alone: other fields are not looked at, whatever they
+    /// hold, and a mistake is named against that anonymous struct
+    /// (`Go struct field .toxicity`) and, for `attributes`, the toxic's own
+    /// type.
     pub fn updated(&self, body: &Value) -> Result<Self, ProxyError> {
-        // Exhaustive: type, stream and name are read and deliberately unused.
+        let read = match body.as_object() {
+            Some(fields) => Value::Object(
+                fields
+                    .iter()
+                    .filter(|(key, _)| *key == "attributes" || *key == "toxicity")
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect(),
+            ),
+            None => body.clone(),
+        };
+        let (go_struct, _) = self.kind.go_struct();
+        // Exhaustive: type, stream and name were left out above.
         let ToxicRequestWire { attributes, name: _, stream: _, toxicity, r#type: _ } =
-            read_request(body)?;
+            read_request(&read).map_err(|error| match error {
+                ProxyError::BadBody { reason } => ProxyError::BadBody {
+                    reason: reason
+                        .replace("toxics.NoopToxic", &format!("toxics.{go_struct}"))
+                        .replace("Go struct field ToxicWrapper.", "Go struct field ."),
+                },
+                other => other,
+            })?;
         let mut next = self.clone();
         if let Some(attributes) = &attributes {
             next.kind.merge(attributes)?;
@@ -305,6 +365,12 @@ fn check_toxicity(toxicity: f64) -> Result<f32, ProxyError> {
         return Err(ProxyError::ToxicityRange { value: toxicity });
     }
     Ok(toxicity as f32)
+}
+
+/// A JSON number as it is usually written, as Go's decoder quotes the
+/// literal: `1e30`, not serde_json's `1e+30`.
+fn go_number(number: &serde_json::Number) -> String {
+    number.to_string().replace("e+", "e")
 }
 
 /// Prints a float32 as Go does: `1`, `0.5`, `0.1` (not `1.0` or
@@ -365,6 +431,74 @@ mod tests {
         assert_ne!(next.revision, spec.revision);
         assert_eq!(toxicity_json(0.1), json!(0.1));
         assert!(spec.updated(&json!({"attributes": {"latency": 1.5}})).is_err());
+        // Name, type and stream are not read by an update, as in Toxiproxy.
+        let same = spec.updated(&json!({"name": 5, "stream": [], "type": "x"})).expect("ignored");
+        assert_eq!(
+            (same.name, same.stream, same.kind),
+            (spec.name.clone(), spec.stream, spec.kind.clone())
+        );
+        let refused = |body: Value| spec.updated(&body).unwrap_err().to_string();
+        assert_eq!(
+            refused(json!({"toxicity": "high"})),
+            "bad request body: json: cannot unmarshal string into Go struct field .toxicity of \
+             type float32"
+        );
+        assert_eq!(
+            refused(json!({"attributes": [1]})),
+            "bad request body: json: cannot unmarshal array into Go struct field .attributes of \
+             type toxics.LatencyToxic"
+        );
+    }
+
+    #[test]
+    fn attributes_decode_as_go_decodes_them_into_integers() {
+        let decoded = |attributes: &str| {
+            let body = format!(r#"{{"type": "latency", "attributes": {attributes}}}"#);
+            let body: Value = serde_json::from_str(&body).expect("test bodies are JSON");
+            match ToxicSpec::from_request(&body) {
+                Ok(spec) => format!("ok {:?}", spec.kind),
+                Err(error) => format!("{} {error}", error.status()),
+            }
+        };
+        let go = |what: &str| {
+            format!(
+                "400 bad request body: json: cannot unmarshal {what} into Go struct field \
+                 LatencyToxic.attributes.latency of type int64"
+            )
+        };
+        for (attributes, answer) in [
+            (r#"{"latency": -0}"#, "ok Latency { latency: 0, jitter: 0 }".to_string()),
+            (r#"{"latency": null}"#, "ok Latency { latency: 0, jitter: 0 }".to_string()),
+            (r#"{"latency": 1, "latency": 7}"#, "ok Latency { latency: 7, jitter: 0 }".to_string()),
+            (r#"{"latency": 1.5}"#, go("number 1.5")),
+            (r#"{"latency": 100.0}"#, go("number 100.0")),
+            (r#"{"latency": 0.0}"#, go("number 0.0")),
+            (r#"{"latency": 1e30}"#, go("number 1e30")),
+            (r#"{"latency": 9223372036854775808}"#, go("number 9223372036854775808")),
+            (r#"{"latency": "5"}"#, go("string")),
+            (r#"{"latency": true}"#, go("bool")),
+            (r#"{"latency": [1]}"#, go("array")),
+            (r#"{"latency": {}}"#, go("object")),
+        ] {
+            assert_eq!(decoded(attributes), answer, "{attributes}");
+        }
+        let slicer = json!({"type": "slicer", "attributes": {"average_size": 0.5}});
+        assert_eq!(
+            ToxicSpec::from_request(&slicer).unwrap_err().to_string(),
+            "bad request body: json: cannot unmarshal number 0.5 into Go struct field \
+             SlicerToxic.attributes.average_size of type int"
+        );
+    }
+
+    #[test]
+    fn an_empty_stream_is_refused_and_a_null_one_is_downstream() {
+        assert!(matches!(
+            ToxicSpec::from_request(&json!({"type": "noop", "stream": ""})),
+            Err(ProxyError::InvalidStream)
+        ));
+        let spec = ToxicSpec::from_request(&json!({"type": "noop", "stream": null}))
+            .expect("null is absent");
+        assert_eq!((spec.stream, spec.name.as_str()), (Stream::Downstream, "noop_downstream"));
     }
 
     #[test]

@@ -78,8 +78,10 @@ pub struct ToxicRequestWire {
 }
 
 impl ToxicRequestWire {
-    /// Reads a request body already parsed as JSON. Errors name the field
-    /// and what it held: `field toxicity must be a number, got "high"`.
+    /// Reads a request body already parsed as JSON. A field of the wrong
+    /// type is refused in the words of Go's decoder as Toxiproxy's create
+    /// handler meets it: `json: cannot unmarshal string into Go struct field
+    /// ToxicWrapper.toxicity of type float32`.
     pub fn from_value(body: &Value) -> Result<Self, String> {
         if !body.is_object() {
             return Err("expected a JSON object".to_string());
@@ -212,6 +214,36 @@ impl PopulateRequestWire {
     }
 }
 
+/// JSON text as Go's decoder reads it: every byte that is not part of valid
+/// UTF-8 stands for U+FFFD, one each, so a name sent in Latin-1 is taken
+/// (with replacement characters) as Toxiproxy takes it, not refused.
+pub fn go_json_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let mut rest = bytes;
+    let mut text = match std::str::from_utf8(rest) {
+        Ok(valid) => return std::borrow::Cow::Borrowed(valid),
+        Err(_) => String::with_capacity(bytes.len() + 8),
+    };
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                text.push_str(valid);
+                return std::borrow::Cow::Owned(text);
+            }
+            Err(error) => {
+                let (valid, after) = rest.split_at(error.valid_up_to());
+                // Checked by `from_utf8` just now.
+                text.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                // Go's `utf8.DecodeRune` takes one byte of an invalid
+                // sequence at a time; a sequence cut off by the end is
+                // invalid too.
+                let invalid = error.error_len().unwrap_or(after.len());
+                text.extend(std::iter::repeat_n('\u{fffd}', invalid));
+                rest = &after[invalid..];
+            }
+        }
+    }
+}
+
 /// A JSON type name for error messages.
 pub fn kind_of(value: &Value) -> &'static str {
     match value {
@@ -224,8 +256,10 @@ pub fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// Field readers of [`ToxicRequestWire`] that accept `null` as absent and
-/// word a wrong type as the API always has.
+/// Field readers of [`ToxicRequestWire`] that accept `null` as absent, as
+/// Go does, and word a wrong type as Go's decoder does when Toxiproxy
+/// decodes a toxic into its `ToxicWrapper` (whose `attributes` then hold a
+/// `toxics.NoopToxic`, before the type is known).
 mod fields {
     use serde::de::Error;
     use serde::{Deserialize, Deserializer};
@@ -234,7 +268,7 @@ mod fields {
     fn read<'de, D, T>(
         deserializer: D,
         field: &str,
-        expected: &str,
+        go_type: &str,
         convert: impl FnOnce(&Value) -> Option<T>,
     ) -> Result<Option<T>, D::Error>
     where
@@ -243,8 +277,26 @@ mod fields {
         match Value::deserialize(deserializer)? {
             Value::Null => Ok(None),
             value => convert(&value).map(Some).ok_or_else(|| {
-                D::Error::custom(format!("field {field} must be {expected}, got {value}"))
+                D::Error::custom(format!(
+                    "json: cannot unmarshal {} into Go struct field ToxicWrapper.{field} of type \
+                     {go_type}",
+                    go_kind(&value)
+                ))
             }),
+        }
+    }
+
+    /// What Go's decoder calls a JSON value of the wrong type (a number
+    /// only ever is one where a string or an object was expected, so
+    /// without its literal).
+    fn go_kind(value: &Value) -> &'static str {
+        match value {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
         }
     }
 
@@ -252,7 +304,7 @@ mod fields {
         deserializer: D,
         field: &str,
     ) -> Result<Option<String>, D::Error> {
-        read(deserializer, field, "a string", |value| value.as_str().map(str::to_string))
+        read(deserializer, field, "string", |value| value.as_str().map(str::to_string))
     }
 
     pub(super) fn name<'de, D: Deserializer<'de>>(
@@ -276,13 +328,13 @@ mod fields {
     pub(super) fn toxicity<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<f64>, D::Error> {
-        read(deserializer, "toxicity", "a number", Value::as_f64)
+        read(deserializer, "toxicity", "float32", Value::as_f64)
     }
 
     pub(super) fn attributes<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Map<String, Value>>, D::Error> {
-        read(deserializer, "attributes", "an object", |value| value.as_object().cloned())
+        read(deserializer, "attributes", "toxics.NoopToxic", |value| value.as_object().cloned())
     }
 }
 
@@ -363,15 +415,28 @@ mod tests {
         assert_eq!(request.attributes.expect("given")["latency"], 5);
         let refused = |body: Value| ToxicRequestWire::from_value(&body).unwrap_err();
         assert_eq!(refused(serde_json::json!([])), "expected a JSON object");
-        assert_eq!(refused(serde_json::json!({"name": 5})), "field name must be a string, got 5");
+        let go = |what: &str, field: &str, go_type: &str| {
+            format!("json: cannot unmarshal {what} into Go struct field ToxicWrapper.{field} of type {go_type}")
+        };
+        assert_eq!(refused(serde_json::json!({"name": 5})), go("number", "name", "string"));
+        assert_eq!(refused(serde_json::json!({"stream": true})), go("bool", "stream", "string"));
         assert_eq!(
             refused(serde_json::json!({"toxicity": "high"})),
-            r#"field toxicity must be a number, got "high""#
+            go("string", "toxicity", "float32")
         );
         assert_eq!(
             refused(serde_json::json!({"attributes": [1]})),
-            "field attributes must be an object, got [1]"
+            go("array", "attributes", "toxics.NoopToxic")
         );
+    }
+
+    #[test]
+    fn invalid_utf8_reads_as_go_reads_it() {
+        assert_eq!(go_json_text(b"plain"), "plain");
+        assert_eq!(go_json_text(b"a\xffb"), "a\u{fffd}b");
+        assert_eq!(go_json_text(b"\xe2\x82x"), "\u{fffd}\u{fffd}x");
+        assert_eq!(go_json_text(b"caf\xe9 \xe2\x82\xac"), "caf\u{fffd} \u{20ac}");
+        assert_eq!(go_json_text(b"end\xe2"), "end\u{fffd}");
     }
 
     #[test]

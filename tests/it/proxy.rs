@@ -2630,3 +2630,591 @@ async fn addresses_are_read_as_go_reads_them() {
     }
     assert_eq!(api.call("GET", "/proxies/bad", None).status, 404);
 }
+
+// ------------------------------------------- held-out situations, third round
+
+/// Starts `porthole proxy serve` on a free port in a private mount
+/// namespace where `file` (under /etc) holds `contents`, bind-mounted over
+/// the real one. Returns the server, its API URL and the directory holding
+/// the file (keep it until the server is gone).
+fn serve_with_etc_file(file: &str, contents: &str) -> (KillOnDrop, String, tempfile::TempDir) {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let copy = directory.path().join("etc-file");
+    std::fs::write(&copy, contents).expect("file written");
+    let mut child = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount --bind \"$0\" \"$1\" && shift && exec \"$@\""])
+        .arg(&copy)
+        .arg(file)
+        .arg(BINARY)
+        .args(["proxy", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn porthole proxy serve");
+    let mut startup = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut startup)
+        .expect("startup line");
+    let server = KillOnDrop(child);
+    let url = startup
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {startup:?}"))
+        .to_string();
+    (server, url, directory)
+}
+
+/// A host name whose resolver never answers holds up only the request that
+/// named it: the lookup runs outside the registry lock, within 5 s, and a
+/// `listen` name then fails in Go's words, while an `upstream` name (looked
+/// up only for the loop check) is accepted. The server runs in a private
+/// mount namespace whose resolv.conf names a UDP socket of this test that
+/// takes the queries and never answers.
+#[test]
+fn a_silent_resolver_holds_up_only_the_request_that_named_it() {
+    if !crate::util::is_root() {
+        crate::util::skip("a private mount namespace (for resolv.conf) and port 53 need root");
+        return;
+    }
+    // A loopback address of this run's own, so port 53 is free on it.
+    let pid = std::process::id();
+    let resolver = format!("127.53.{}.{}", (pid >> 8) & 0xff, (pid & 0xff).max(1));
+    let silent = std::net::UdpSocket::bind((resolver.as_str(), 53)).expect("bind the resolver");
+    let (mut server, url, _directory) = serve_with_etc_file(
+        "/etc/resolv.conf",
+        &format!("nameserver {resolver}\noptions timeout:30 attempts:1\n"),
+    );
+    let client = ApiClient::new(&url).expect("url");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let echo = runtime.block_on(echo_server());
+
+    for (name, listen, upstream) in [
+        ("slow-listen", "slow.test:0", echo.to_string()),
+        ("slow-upstream", "127.0.0.1:0", "slow.test:80".to_string()),
+    ] {
+        let finished = Arc::new(AtomicBool::new(false));
+        let slow = {
+            let client = ApiClient::new(&url).expect("url");
+            let finished = Arc::clone(&finished);
+            let body = json!({"name": name, "listen": listen, "upstream": upstream});
+            std::thread::spawn(move || {
+                let answer = client.request("POST", "/proxies", Some(&body), &[]);
+                finished.store(true, Ordering::SeqCst);
+                answer.expect("the slow create is answered")
+            })
+        };
+        // The query reaching the resolver means the lookup is under way.
+        silent.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let (_, asker) = silent.peek_from(&mut [0u8; 512]).expect("a DNS query arrives");
+        assert!(asker.ip().is_loopback(), "{asker}");
+        while silent.recv_from(&mut [0u8; 512]).is_ok() {
+            silent.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+        }
+
+        let list = client.request("GET", "/proxies", None, &[]).expect("GET /proxies");
+        assert_eq!(list.status, 200, "{}", list.text());
+        let fast = format!("fast-{name}");
+        let other = client
+            .request(
+                "POST",
+                "/proxies",
+                Some(&json!({"name": fast, "listen": "127.0.0.1:0", "upstream": echo.to_string()})),
+                &[],
+            )
+            .expect("another create");
+        assert_eq!(other.status, 201, "{}", other.text());
+        assert!(
+            !finished.load(Ordering::SeqCst),
+            "{name}: the other calls were answered only once the slow lookup was over"
+        );
+
+        let answer = slow.join().expect("slow create thread");
+        if name == "slow-listen" {
+            assert_error(&answer, 500, "listen tcp: lookup slow.test: i/o timeout");
+            let gone = client.request("GET", "/proxies/slow-listen", None, &[]).expect("GET");
+            assert_eq!(gone.status, 404, "{}", gone.text());
+        } else {
+            assert_eq!(answer.status, 201, "{}", answer.text());
+            assert_eq!(answer.json().expect("json")["upstream"], "slow.test:80");
+        }
+    }
+
+    // Both lookups are still waiting for the resolver (30 s): they do not
+    // hold up the server's exit.
+    let pid = rustix::process::Pid::from_raw(server.0.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    assert!(
+        eventually_true(Duration::from_secs(15), || server.0.try_wait().ok().flatten().is_some()),
+        "the server waited for the abandoned lookups"
+    );
+    assert_eq!(server.0.wait().expect("exit status").code(), Some(0));
+}
+
+/// `"stream": ""` is no stream, `PATCH {"listen": ""}` listens anew, and
+/// toxic attributes decode as Go decodes integers: Toxiproxy 2.12's answers,
+/// byte for byte (apart from the fresh port, and `127.0.0.1` for its `[::]`).
+// See: https://github.com/Shopify/toxiproxy/blob/main/toxic_collection.go
+// (`ParseDirection` on the decoded `stream`) and proxy.go (`Update`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_stream_and_listen_and_odd_numbers_answer_as_toxiproxy_does() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let at = api.address;
+    let send = |request: String| tokio::task::block_in_place(|| wire(at, &request).0);
+    let first = api.proxy("db", echo);
+
+    let invalid_stream =
+        "{\"error\":\"stream was invalid, can be either upstream or downstream\",\"status\":400}\n";
+    assert_eq!(
+        send(request("POST", "/proxies/db/toxics", r#"{"type":"latency","stream":""}"#)),
+        expected("400 Bad Request", &[ERROR_TYPE, NOSNIFF], invalid_stream, true)
+    );
+    assert_eq!(
+        send(request("POST", "/proxies/db/toxics", r#"{"type":"latency","stream":null}"#)),
+        expected(
+            "200 OK",
+            &[JSON_TYPE],
+            r#"{"attributes":{"latency":0,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#,
+            true
+        )
+    );
+    assert_eq!(
+        send(request(
+            "POST",
+            "/proxies/db/toxics",
+            r#"{"type":"slow_close","attributes":{"delay":-0}}"#
+        )),
+        expected(
+            "200 OK",
+            &[JSON_TYPE],
+            r#"{"attributes":{"delay":0},"name":"slow_close_downstream","type":"slow_close","stream":"downstream","toxicity":1}"#,
+            true
+        )
+    );
+    for (attributes, what) in [
+        (r#"{"latency":1.5}"#, "number 1.5"),
+        (r#"{"latency":1e30}"#, "number 1e30"),
+        (r#"{"latency":"100"}"#, "string"),
+    ] {
+        let body = format!(
+            "{{\"error\":\"bad request body: json: cannot unmarshal {what} into Go struct field LatencyToxic.attributes.latency of type int64\",\"status\":400}}\n"
+        );
+        assert_eq!(
+            send(request(
+                "PATCH",
+                "/proxies/db/toxics/latency_downstream",
+                &format!(r#"{{"attributes":{attributes}}}"#)
+            )),
+            expected("400 Bad Request", &[ERROR_TYPE, NOSNIFF], &body, true),
+            "{attributes}"
+        );
+    }
+
+    // Other fields in Go's words too; an update reads only `attributes`
+    // and `toxicity`, as Toxiproxy's does.
+    let go = |field: &str, go_type: &str| {
+        format!(
+            "{{\"error\":\"bad request body: json: cannot unmarshal string into Go struct field {field} of type {go_type}\",\"status\":400}}\n"
+        )
+    };
+    assert_eq!(
+        send(request("POST", "/proxies/db/toxics", r#"{"type":"noop","toxicity":"0.5"}"#)),
+        expected(
+            "400 Bad Request",
+            &[ERROR_TYPE, NOSNIFF],
+            &go("ToxicWrapper.toxicity", "float32"),
+            true
+        )
+    );
+    assert_eq!(
+        send(request("PATCH", "/proxies/db/toxics/latency_downstream", r#"{"toxicity":"0.5"}"#)),
+        expected("400 Bad Request", &[ERROR_TYPE, NOSNIFF], &go(".toxicity", "float32"), true)
+    );
+    assert_eq!(
+        send(request("PATCH", "/proxies/db/toxics/latency_downstream", r#"{"attributes":"slow"}"#)),
+        expected(
+            "400 Bad Request",
+            &[ERROR_TYPE, NOSNIFF],
+            &go(".attributes", "toxics.LatencyToxic"),
+            true
+        )
+    );
+    assert_eq!(
+        send(request(
+            "PATCH",
+            "/proxies/db/toxics/latency_downstream",
+            r#"{"name":5,"stream":"","type":[],"attributes":{"jitter":0}}"#
+        )),
+        expected(
+            "200 OK",
+            &[JSON_TYPE],
+            r#"{"attributes":{"latency":0,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#,
+            true
+        )
+    );
+
+    // `null` keeps the address; the live connection survives.
+    let mut live = connect(first);
+    round_trip(&mut live, b"before");
+    let kept = api.call("PATCH", "/proxies/db", Some(json!({"listen": null})));
+    assert_eq!(kept.json().expect("json")["listen"], first.to_string());
+    round_trip(&mut live, b"after a null listen");
+
+    // `""` listens anew on a fresh port; the old one is closed.
+    let moved = send(request("PATCH", "/proxies/db", r#"{"listen":""}"#));
+    let listen: Value = serde_json::from_str::<Value>(&moved.body).expect("json")["listen"].clone();
+    let listen: SocketAddr = listen.as_str().expect("listen").parse().expect("address");
+    assert_ne!(listen, first);
+    assert!(listen.ip().is_loopback(), "{listen}");
+    let toxics = r#"[{"attributes":{"latency":0,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1},{"attributes":{"delay":0},"name":"slow_close_downstream","type":"slow_close","stream":"downstream","toxicity":1}]"#;
+    let body = format!(
+        r#"{{"name":"db","listen":"{listen}","upstream":"{echo}","enabled":true,"Logger":{{}},"toxics":{toxics}}}"#
+    );
+    assert_eq!(moved, expected("200 OK", &[JSON_TYPE], &body, true));
+    assert!(refused(first), "the old address still listens");
+    round_trip(&mut connect(listen), b"at the new address");
+
+    // Disabled, `""` is kept for the next start, which takes a fresh port.
+    api.call("PATCH", "/proxies/db", Some(json!({"enabled": false})));
+    let parked = api.call("PATCH", "/proxies/db", Some(json!({"listen": ""})));
+    assert_eq!(parked.json().expect("json")["listen"], "127.0.0.1:0");
+    let started = api.call("PATCH", "/proxies/db", Some(json!({"enabled": true})));
+    let restarted: SocketAddr =
+        started.json().expect("json")["listen"].as_str().expect("listen").parse().expect("address");
+    round_trip(&mut connect(restarted), b"started anew");
+
+    // `"upstream": ""` could never be dialled: refused, nothing changes.
+    assert_eq!(
+        send(request("PATCH", "/proxies/db", r#"{"upstream":""}"#)),
+        expected(
+            "400 Bad Request",
+            &[ERROR_TYPE, NOSNIFF],
+            "{\"error\":\"invalid upstream address \\\"\\\": expected HOST:PORT\",\"status\":400}\n",
+            true
+        )
+    );
+    let same = api.call("GET", "/proxies/db", None).json().expect("json");
+    assert_eq!(same["upstream"], echo.to_string());
+    assert_eq!(same["listen"], restarted.to_string());
+}
+
+/// A raw HTTP server that answers every request with `status` and `body`
+/// (with `Content-Type: content_type`), as a gateway or an unrelated web
+/// server in front of the URL would.
+async fn canned_server(
+    status: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+) -> SocketAddr {
+    custom_server(move |mut stream| async move {
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(count) => request.extend_from_slice(&buffer[..count]),
+            }
+        }
+        let answer = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await
+}
+
+/// The client verbs against a URL that answers, but not as the API does:
+/// an error status without the API's `{"error": ...}` (an HTML 500 page,
+/// Toxiproxy's own empty 503 after 25 s) is named as such instead of
+/// printed as if it were the API's message (or as an empty one), and a
+/// `DELETE` answered 200 is not reported as deleted. Each exits 2 with one
+/// line, escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_names_answers_that_are_not_the_api() {
+    let html = canned_server(
+        "500 Internal Server Error",
+        "text/html",
+        "<html>\u{1b}[31m\n<body>Internal Server Error</body></html>",
+    )
+    .await;
+    let empty = canned_server("503 Service Unavailable", "text/plain", "").await;
+    let anything = canned_server("200 OK", "text/plain", "hello, not JSON").await;
+    let url = |address: SocketAddr| format!("http://{address}");
+
+    let run = |args: &[&str], address: SocketAddr| {
+        tokio::task::block_in_place(|| porthole(args, &url(address)))
+    };
+    for args in [
+        &["proxy", "list"][..],
+        &["proxy", "delete", "db"],
+        &["proxy", "toxic", "remove", "db", "-n", "slow"],
+    ] {
+        assert_eq!(
+            run(args, html),
+            (
+                2,
+                String::new(),
+                format!(
+                    "porthole: the server at {html} answered HTTP 500 without an API error: <html>\\x1b[31m…\n"
+                )
+            ),
+            "{args:?}"
+        );
+        assert_eq!(
+            run(args, empty),
+            (
+                2,
+                String::new(),
+                format!("porthole: the server at {empty} answered HTTP 503 with an empty body\n")
+            ),
+            "{args:?}"
+        );
+    }
+    for args in [&["proxy", "delete", "db"][..], &["proxy", "toxic", "remove", "db", "-n", "slow"]]
+    {
+        assert_eq!(
+            run(args, anything),
+            (
+                2,
+                String::new(),
+                "porthole: malformed response from the proxy API: expected 204 No Content, got HTTP 200\n"
+                    .to_string()
+            ),
+            "{args:?}"
+        );
+    }
+}
+
+/// A name that is not UTF-8 is read as Go reads it, each stray byte a
+/// U+FFFD, and the proxy is created (Toxiproxy takes it; porthole used to
+/// refuse the body as JSON it could not parse).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_are_not_utf8_are_read_as_go_reads_them() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    // `café` in Latin-1: the 0xe9 byte is no UTF-8.
+    let mut raw = br#"{"name":"caf"#.to_vec();
+    raw.push(0xe9);
+    raw.extend_from_slice(
+        format!(r#"-db","listen":"127.0.0.1:0","upstream":"{echo}"}}"#).as_bytes(),
+    );
+    let head = format!(
+        "POST /proxies HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        raw.len()
+    );
+    let created =
+        tokio::task::block_in_place(|| api.client.exchange(head.as_bytes(), &raw)).expect("create");
+    assert_eq!(created.status, 201, "{}", created.text());
+    let proxy = created.json().expect("json");
+    assert_eq!(proxy["name"], "caf\u{fffd}-db");
+    let listen: SocketAddr = proxy["listen"].as_str().expect("listen").parse().expect("address");
+    round_trip(&mut connect(listen), b"through a Latin-1 name");
+    let listed = api.call("GET", "/proxies", None).json().expect("json");
+    assert!(listed.get("caf\u{fffd}-db").is_some(), "{listed}");
+}
+
+/// `proxy run` durations are whole milliseconds (`--slice-delay` whole
+/// microseconds), as the toxics take them: a fraction is refused instead
+/// of cut off (`--latency 100us` used to run with no latency at all), and
+/// an out-of-range value is named as given.
+#[test]
+fn one_shot_refuses_durations_the_toxic_cannot_hold() {
+    for (flags, message) in [
+        (&["--latency", "100us"][..], "--latency '100us': the toxic counts whole milliseconds"),
+        (
+            &["--latency", "5ms", "--jitter", "1.5ms"],
+            "--jitter '1.5ms': the toxic counts whole milliseconds",
+        ),
+        (
+            &["--slicer", "10B", "--slice-delay", "1.5us"],
+            "--slice-delay '1.5us': the toxic counts whole microseconds",
+        ),
+        (
+            &["--timeout", "99999999999ms"],
+            "invalid attribute timeout: 99999999999 (allowed: 0 to 2147483647 ms)",
+        ),
+    ] {
+        let output = Command::new(BINARY)
+            .args(["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:9"])
+            .args(flags)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run porthole");
+        assert_eq!(
+            (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned()),
+            (Some(2), format!("porthole: {message}\n")),
+            "{flags:?}"
+        );
+    }
+}
+
+/// A toxic added to and removed from a proxy with 1,000 live connections
+/// reaches every one of them (each message written after the add comes back
+/// at least the latency later; after the removal every connection still
+/// carries its bytes intact), and the API answers throughout. A proxy
+/// deleted under them closes them all, and one re-created on the same port
+/// takes new clients at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toxics_reach_a_thousand_live_connections_and_a_recreated_proxy_takes_the_port() {
+    const CONNECTIONS: usize = 1000;
+    const LATENCY: Duration = Duration::from_millis(200);
+    // Client, echo and two proxy ends per connection live in this process.
+    let limit = raise_fd_limit();
+    if limit < (CONNECTIONS as u64) * 4 + 200 {
+        crate::util::skip(&format!(
+            "needs {} descriptors, the limit is {limit}",
+            CONNECTIONS * 4 + 200
+        ));
+        return;
+    }
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("crowd", echo);
+    let active = |api: &Api| {
+        metric(&api.call("GET", "/metrics", None).text(), "toxiproxy_proxy_active_connections")
+    };
+
+    tokio::task::block_in_place(|| {
+        let mut streams: Vec<TcpStream> = (0..CONNECTIONS).map(|_| connect(listen)).collect();
+        for (index, stream) in streams.iter_mut().enumerate() {
+            round_trip(stream, format!("hello {index}").as_bytes());
+        }
+        assert_eq!(active(&api), CONNECTIONS as u64);
+
+        let latency = LATENCY.as_millis() as u64;
+        api.toxic("crowd", json!({"type": "latency", "attributes": {"latency": latency}}));
+        let written: Vec<Instant> = streams
+            .iter_mut()
+            .enumerate()
+            .map(|(index, stream)| {
+                stream.write_all(format!("{index:>6}").as_bytes()).expect("write");
+                Instant::now()
+            })
+            .collect();
+        for (index, (stream, written)) in streams.iter_mut().zip(written).enumerate() {
+            let mut back = [0u8; 6];
+            stream.read_exact(&mut back).expect("echo under the toxic");
+            assert_eq!(back, format!("{index:>6}").as_bytes());
+            let took = written.elapsed();
+            assert!(took >= LATENCY - Duration::from_millis(2), "connection {index}: {took:?}");
+        }
+
+        let removed = api.call("DELETE", "/proxies/crowd/toxics/latency_downstream", None);
+        assert_eq!(removed.status, 204, "{}", removed.text());
+        for (index, stream) in streams.iter_mut().enumerate() {
+            round_trip(stream, format!("after {index}").as_bytes());
+        }
+
+        let deleted = api.call("DELETE", "/proxies/crowd", None);
+        assert_eq!(deleted.status, 204, "{}", deleted.text());
+        for (index, stream) in streams.iter_mut().enumerate() {
+            let (rest, end) = read_to_end(stream);
+            assert!(rest.is_empty(), "connection {index} got {rest:?}");
+            assert!(end.is_ok() || end == Err(ErrorKind::ConnectionReset), "{index}: {end:?}");
+        }
+        let again = api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": "crowd", "listen": listen.to_string(), "upstream": echo.to_string()})),
+        );
+        assert_eq!(again.status, 201, "{}", again.text());
+        round_trip(&mut connect(listen), b"on the same port");
+    });
+}
+
+/// An upstream name with several addresses is dialled as Go dials it: one
+/// after the other until one answers. Here `multi.test` is `::1` (nothing
+/// listens there, and it sorts first) and `127.0.0.1` (the echo server).
+#[test]
+fn an_upstream_name_with_several_addresses_is_tried_address_by_address() {
+    if !crate::util::is_root() {
+        crate::util::skip("a private mount namespace (for /etc/hosts) needs root");
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let echo = runtime.block_on(echo_server());
+    let (_server, url, _directory) =
+        serve_with_etc_file("/etc/hosts", "::1 multi.test\n127.0.0.1 multi.test\n");
+    let client = ApiClient::new(&url).expect("url");
+    let upstream = format!("multi.test:{}", echo.port());
+    let created = client
+        .request(
+            "POST",
+            "/proxies",
+            Some(&json!({"name": "multi", "listen": "127.0.0.1:0", "upstream": upstream})),
+            &[],
+        )
+        .expect("create");
+    assert_eq!(created.status, 201, "{}", created.text());
+    let listen: SocketAddr =
+        created.json().expect("json")["listen"].as_str().expect("listen").parse().expect("address");
+    for attempt in 0..3 {
+        round_trip(&mut connect(listen), format!("via the second address {attempt}").as_bytes());
+    }
+}
+
+/// `SIGTERM` or `SIGINT` to `proxy serve` with a client connected through
+/// one of its proxies: the server exits 0 (as Toxiproxy does), the client
+/// sees its connection end, and nothing listens on the API or proxy ports
+/// any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_ends_cleanly_on_a_signal_with_live_connections() {
+    let echo = echo_server().await;
+    for signal in [rustix::process::Signal::TERM, rustix::process::Signal::INT] {
+        let (child, url) = spawn_server(&[]);
+        let mut server = KillOnDrop(child);
+        let client = ApiClient::new(&url).expect("url");
+        let body = json!({"name": "live", "listen": "127.0.0.1:0", "upstream": echo.to_string()});
+        let created =
+            tokio::task::block_in_place(|| client.request("POST", "/proxies", Some(&body), &[]))
+                .expect("create");
+        assert_eq!(created.status, 201, "{}", created.text());
+        let listen: SocketAddr = created.json().expect("json")["listen"]
+            .as_str()
+            .expect("listen")
+            .parse()
+            .expect("address");
+        let mut stream = connect(listen);
+        round_trip(&mut stream, b"before the signal");
+
+        let pid = rustix::process::Pid::from_raw(server.0.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, signal).expect("signal");
+        let status = tokio::task::block_in_place(|| server.0.wait()).expect("exit status");
+        assert_eq!(status.code(), Some(0), "{signal:?}");
+        let (rest, end) = tokio::task::block_in_place(|| read_to_end(&mut stream));
+        assert!(rest.is_empty(), "{signal:?}: {rest:?}");
+        assert!(end.is_ok() || end == Err(ErrorKind::ConnectionReset), "{signal:?}: {end:?}");
+        let api: SocketAddr = url.trim_start_matches("http://").parse().expect("API address");
+        assert!(refused(api) && refused(listen), "{signal:?}: a port still listens");
+    }
+}
+
+/// A `listen` name or IPv6 literal with port 0 is reported as the address
+/// bound, as Toxiproxy reports it: `localhost:0` as `127.0.0.1:PORT` (Go
+/// binds a name's first IPv4 address), `[::1]:0` as `[::1]:PORT`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_names_are_reported_as_the_address_bound() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    for (name, listen, ip) in [("by-name", "localhost:0", "127.0.0.1"), ("v6", "[::1]:0", "::1")] {
+        let created = api.call(
+            "POST",
+            "/proxies",
+            Some(json!({"name": name, "listen": listen, "upstream": echo.to_string()})),
+        );
+        assert_eq!(created.status, 201, "{}", created.text());
+        let reported =
+            created.json().expect("json")["listen"].as_str().expect("listen").to_string();
+        let bound: SocketAddr = reported.parse().expect("a socket address");
+        assert_eq!(
+            (bound.ip().to_string(), bound.port() != 0),
+            (ip.to_string(), true),
+            "{reported}"
+        );
+        round_trip(&mut connect(bound), b"at the reported address");
+        let listed = api.call("GET", &format!("/proxies/{name}"), None).json().expect("json");
+        assert_eq!(listed["listen"], reported);
+    }
+}
