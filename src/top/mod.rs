@@ -33,12 +33,14 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::inventory::counters::{CounterPorts, CounterSampler};
+use crate::inventory::netlink::ClosedSocket;
 use crate::inventory::system::System;
 use crate::inventory::{visibility, InventoryError, Query};
 use crate::model::top::{
     ConnectionRow, ListenerChange, ListenerRow, ShortLivedCapture, TcpCounters, TopEvent, TopFrame,
 };
 use crate::model::{OwnerGap, Process, Protocol, Socket, Visibility};
+use crate::monitor::connections;
 
 /// How long an appeared or disappeared listener stays highlighted, and how
 /// long an event stays in the event strip.
@@ -105,6 +107,36 @@ pub struct Sample {
     pub client_owners: HashMap<u64, Vec<u32>>,
     pub processes: BTreeMap<u32, Process>,
     pub visibility: Visibility,
+}
+
+/// A closed socket's final counters as [`Sample::closed`] takes them: the
+/// payload only, as [`crate::inventory::counters::payload_only`] gives it
+/// for live sockets, so a connection seen open and then closed adds no byte
+/// for its FINs.
+///
+/// `tcpi_bytes_acked` counts our FIN: the payload acknowledged is never
+/// more than the payload sent once (`tcpi_bytes_sent` counts no FIN).
+/// `tcpi_bytes_received` counts the peer's FIN, and nothing in `tcp_info`
+/// says whether it came: as `porthole monitor` does, an end whose own FIN
+/// was acknowledged (an orderly close) is taken to have received the
+/// peer's, and a reset or timed-out end not. Before Linux 4.19 (no
+/// `tcpi_bytes_sent`) both FINs are taken off.
+pub fn closed_counters(socket: &ClosedSocket) -> TcpCounters {
+    let acked = match socket.bytes_sent {
+        Some(sent) => socket.bytes_acked.min(sent.saturating_sub(socket.bytes_retransmitted)),
+        None => socket.bytes_acked.saturating_sub(1),
+    };
+    let end = connections::end_of(socket, connections::Role::Server);
+    TcpCounters {
+        cookie: socket.cookie,
+        local: socket.local,
+        remote: socket.remote,
+        state: crate::model::SocketState::Close,
+        inode: 0,
+        uid: socket.uid,
+        bytes_acked: acked,
+        bytes_received: socket.bytes_received.saturating_sub(connections::fin_count(end)),
+    }
 }
 
 /// A listener as the tracker remembers it between samples.
