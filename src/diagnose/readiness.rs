@@ -162,8 +162,12 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
             (matches!(target, Target::Http { .. }), attempt.healthy, stream.as_mut())
         {
             let grace = ACCEPT_GRACE.min(readiness.connect_timeout);
-            let watch = CLOSE_WATCH.min(readiness.connect_timeout);
-            if let Some(reply) = await_accept(system, stream, grace, watch) {
+            // The watch is not cut near the deadline: a server that drops
+            // connections 60 ms after accepting must not pass the last
+            // round because its watch was 50 ms. Polling stops early by a
+            // fifth of the timeout (see `Budget`), which covers it for a
+            // timeout of 500 ms and up.
+            if let Some(reply) = await_accept(system, stream, grace, CLOSE_WATCH) {
                 not_ready(&mut attempt, reply);
             }
         }
@@ -510,6 +514,12 @@ pub fn wait<E>(
     // nothing wrong.
     let mut connected = vec![0usize; targets.len()];
     let mut dropped = vec![0usize; targets.len()];
+    // Of the connections left in the queue, those whose grace was cut
+    // short by the deadline: they prove nothing either way.
+    let mut cut_short = vec![0usize; targets.len()];
+    let full_grace_ms =
+        u64::try_from(ACCEPT_GRACE.min(policy.readiness.connect_timeout).as_millis())
+            .unwrap_or(u64::MAX);
     let mut interval = policy.interval;
     let mut number = 0u64;
     // Polling ends at the deadline; each probe's connect and read timeouts
@@ -548,6 +558,13 @@ pub fn wait<E>(
                 .iter()
                 .filter(|a| a.outcome() == Some(super::Outcome::Connected))
                 .count();
+            cut_short[index] += round
+                .attempts
+                .iter()
+                .filter(|a| {
+                    matches!(a.reply, Some(Reply::Unaccepted { waited_ms }) if waited_ms < full_grace_ms)
+                })
+                .count();
             dropped[index] += round
                 .attempts
                 .iter()
@@ -585,6 +602,7 @@ pub fn wait<E>(
                 connected: connected[index],
                 dropped: dropped[index],
                 not_accepted: not_accepted[index],
+                cut_short: cut_short[index],
             };
             let mut why = why_pending(
                 system,
@@ -603,7 +621,7 @@ pub fn wait<E>(
                     ),
                 );
             }
-            if not_accepted[index] > 0 && !policy.down {
+            if not_accepted[index] > 0 && !policy.down && !seen.accepted_and_closed() {
                 why.insert(
                     0,
                     format!(
@@ -627,6 +645,22 @@ struct Seen {
     dropped: usize,
     /// Left in the accept queue by every process.
     not_accepted: usize,
+    /// Of those, the ones whose grace the deadline cut short.
+    cut_short: usize,
+}
+
+impl Seen {
+    /// The server took connections and dropped them, and none of ours
+    /// waited a full grace in its queue: what was left there near the
+    /// deadline was only cut short.
+    fn accepted_and_closed(&self) -> bool {
+        self.dropped > 0 && self.not_accepted == self.cut_short
+    }
+
+    /// Connections whose fate is known (not cut short).
+    fn judged(&self) -> usize {
+        self.connected - self.cut_short
+    }
 }
 
 /// The one or two lines for a target that never became ready (with
@@ -670,13 +704,17 @@ fn why_pending(
         // A server that takes each connection and drops it at once looks
         // healthy to a diagnosis (some protocols hang up on a stranger's
         // first words): the rounds saw it, say it.
-        if seen.dropped > 0
-            && round.attempts.iter().any(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset)))
+        if seen.accepted_and_closed()
+            || (seen.dropped > 0
+                && round
+                    .attempts
+                    .iter()
+                    .any(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset))))
         {
-            let how_many = if seen.dropped == seen.connected {
-                format!("every connection ({} of {})", seen.dropped, seen.connected)
+            let how_many = if seen.dropped == seen.judged() {
+                format!("every connection ({} of {})", seen.dropped, seen.judged())
             } else {
-                format!("{} of {} connections", seen.dropped, seen.connected)
+                format!("{} of {} connections", seen.dropped, seen.judged())
             };
             return vec![
                 format!(
@@ -689,7 +727,7 @@ fn why_pending(
     let mut why = why_not_ready(system, target, diagnosis_timeout);
     // The diagnosis of a Unix target stops at connect, which a listener
     // that never accepts passes: name the listener and its queue.
-    if let (Target::Unix { path }, true) = (target, seen.not_accepted > 0) {
+    if let (Target::Unix { path }, true) = (target, seen.not_accepted > seen.cut_short) {
         if let Some((listener, holders)) = acceptance::unix_listener(system, path) {
             why = vec![unix_not_accepting(target, &listener, &holders)];
             why.push(
@@ -733,6 +771,32 @@ mod tests {
         assert!(StatusSet::parse("99").is_err());
         assert!(StatusSet::parse("300-200").unwrap_err().to_string().contains("reversed"));
         assert!(StatusSet::parse("").is_err());
+    }
+
+    #[test]
+    fn a_listener_serves_its_address_and_its_family_s_wildcard() {
+        let listener = |local: &str, v6only: Option<bool>| crate::model::Socket {
+            v6only,
+            ..crate::model::Socket::listening(Protocol::Tcp, local.parse().unwrap())
+        };
+        let (v4, v6): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "::1".parse().unwrap());
+        assert!(serves(&listener("127.0.0.1:80", None), v4));
+        assert!(!serves(&listener("127.0.0.2:80", None), v4));
+        assert!(serves(&listener("0.0.0.0:80", None), v4));
+        assert!(!serves(&listener("0.0.0.0:80", None), v6));
+        assert!(serves(&listener("[::]:80", Some(false)), v4));
+        assert!(!serves(&listener("[::]:80", Some(true)), v4));
+        assert!(serves(&listener("[::]:80", Some(true)), v6));
+        assert!(serves(&listener("[::ffff:127.0.0.1]:80", None), v4));
+        assert!(!serves(&listener("[::1]:80", None), v4));
+    }
+
+    #[test]
+    fn loopback_and_own_addresses_are_local_others_are_not() {
+        assert!(is_local("127.0.0.5".parse().unwrap()));
+        assert!(is_local("::1".parse().unwrap()));
+        // TEST-NET-1: documentation only, on no interface.
+        assert!(!is_local("192.0.2.7".parse().unwrap()));
     }
 
     #[test]

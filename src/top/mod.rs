@@ -765,6 +765,29 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_socket_counts_its_payload_not_its_fins() {
+        let closed = |acked: u64, sent: Option<u64>, received: u64| ClosedSocket {
+            bytes_acked: acked,
+            bytes_sent: sent,
+            bytes_received: received,
+            ..ClosedSocket::default()
+        };
+        let payload = |socket: ClosedSocket| {
+            let counters = closed_counters(&socket);
+            (counters.bytes_received, counters.bytes_acked)
+        };
+        // 1000 bytes in, 500 out, both FINs: an orderly close.
+        assert_eq!(payload(closed(501, Some(500), 1001)), (1000, 500));
+        // Nothing sent; our FIN acknowledged, the client's received.
+        assert_eq!(payload(closed(1, Some(0), 1001)), (1000, 0));
+        // Reset: no FIN of ours acknowledged, none taken off what came in.
+        assert_eq!(payload(closed(0, Some(0), 1000)), (1000, 0));
+        // Before Linux 4.19: taken to have closed in order.
+        assert_eq!(payload(closed(501, None, 1001)), (1000, 500));
+        assert_eq!(payload(closed(0, None, 0)), (0, 0));
+    }
+
+    #[test]
     fn short_lived_connections_count_through_closes() {
         let mut tracker = Tracker::default();
         let server = listener("[::]:9000", 1);
