@@ -37,7 +37,8 @@ use crate::inventory::netlink::ClosedSocket;
 use crate::inventory::system::System;
 use crate::inventory::{visibility, InventoryError, Query};
 use crate::model::top::{
-    ConnectionRow, ListenerChange, ListenerRow, ShortLivedCapture, TcpCounters, TopEvent, TopFrame,
+    ConnectionRow, FleetingListener, ListenerChange, ListenerRow, ShortLivedCapture, TcpCounters,
+    TopEvent, TopFrame,
 };
 use crate::model::{OwnerGap, Process, Protocol, Socket, Visibility};
 use crate::monitor::connections;
@@ -294,10 +295,20 @@ impl Tracker {
         }
         // Closed since the last sample: the bytes moved after that sample,
         // and a new connection when it was never seen open.
+        // Closes no known listener accounts for: bound sockets (among them
+        // listeners that lived less than a refresh) and the server ends
+        // of connections nobody saw open.
+        let mut bound_closed: Vec<SocketAddr> = Vec::new();
+        let mut unserved: Vec<&TcpCounters> = Vec::new();
         for closed in &sample.closed {
             let before = self.seen.remove(&closed.cookie);
             let Some(seconds) = interval else { continue };
             let Some(index) = serving.listener_for(closed.local) else {
+                if closed.remote.port() == 0 {
+                    bound_closed.push(closed.local);
+                } else if before.is_none() {
+                    unserved.push(closed);
+                }
                 continue;
             };
             let row = &mut rows[index];
@@ -324,6 +335,8 @@ impl Tracker {
         // way it is not new, and its bytes count from where they were.
         self.seen.retain(|_, seen| refresh - seen.refresh <= 1);
         drop(serving);
+
+        let fleeting = fleeting_listeners(&bound_closed, &unserved, &self.departed);
 
         let mut processes = sample.processes.clone();
         for (known, _) in &self.departed {
@@ -352,6 +365,7 @@ impl Tracker {
             events: self.events.iter().cloned().collect(),
             short_lived,
             visibility: sample.visibility.clone(),
+            fleeting,
         }
     }
 
@@ -429,6 +443,42 @@ impl Tracker {
             self.events.pop_front();
         }
     }
+}
+
+/// The listeners that came and went between two refreshes, from the closes
+/// no known listener accounts for: a bound socket's close (`bound`, remote
+/// port 0) at an address that the server ends of closed connections
+/// (`unserved`) were accepted on. A bound socket that never listened has
+/// no accepted connections, and a listener that served none cannot be
+/// told from it, so it is not named (see [`FleetingListener`]). A listener
+/// seen in an earlier refresh is a departure, not one of these. Both closes
+/// must fall between the same two refreshes.
+fn fleeting_listeners(
+    bound: &[SocketAddr],
+    unserved: &[&TcpCounters],
+    departed: &[(Known, u64)],
+) -> Vec<FleetingListener> {
+    let mut fleeting: Vec<FleetingListener> = Vec::new();
+    for &local in bound {
+        let known = departed.iter().any(|(known, _)| known.socket.local == Some(local));
+        if known || fleeting.iter().any(|listener| listener.local == local) {
+            continue;
+        }
+        let listener = Socket::listening(Protocol::Tcp, local);
+        let served: Vec<&&TcpCounters> =
+            unserved.iter().filter(|closed| listener.serves(canonical(closed.local))).collect();
+        if served.is_empty() {
+            continue;
+        }
+        fleeting.push(FleetingListener {
+            local,
+            connections: served.len() as u64,
+            bytes_in: served.iter().map(|closed| closed.bytes_received).sum(),
+            bytes_out: served.iter().map(|closed| closed.bytes_acked).sum(),
+        });
+    }
+    fleeting.sort_by_key(|listener| address_key(listener.local));
+    fleeting
 }
 
 /// A frame's row for a known listener, before its connections are counted.
@@ -712,6 +762,48 @@ mod tests {
 
     fn frame_of(tracker: &mut Tracker, sample: Sample) -> TopFrame {
         tracker.frame(&sample, ConnectionDetail::All, ShortLivedCapture::Available)
+    }
+
+    #[test]
+    fn a_listener_shorter_than_a_refresh_is_named_by_the_connections_it_served() {
+        let mut tracker = Tracker::default();
+        let known = listener("127.0.0.1:8000", 1);
+        frame_of(&mut tracker, sample(100.0, vec![known.clone()], Vec::new()));
+        let closed =
+            |cookie: u64, local: &str, remote: &str, received: u64, acked: u64| TcpCounters {
+                state: SocketState::Close,
+                ..connection(cookie, local, remote, received, acked)
+            };
+        let mut next = sample(101.0, vec![known], Vec::new());
+        next.closed = vec![
+            // Two connections served by a wildcard listener on 9000, and
+            // the listener itself.
+            closed(1, "127.0.0.1:9000", "127.0.0.1:50000", 100, 10),
+            closed(2, "127.0.0.1:9000", "127.0.0.1:50001", 200, 20),
+            closed(3, "0.0.0.0:9000", "0.0.0.0:0", 0, 0),
+            // Their client ends: not server ends of anything.
+            closed(4, "127.0.0.1:50000", "127.0.0.1:9000", 10, 100),
+            // A port probe: bound and closed, nothing served.
+            closed(5, "127.0.0.1:9100", "0.0.0.0:0", 0, 0),
+        ];
+        let frame = frame_of(&mut tracker, next);
+        assert_eq!(
+            frame.fleeting,
+            vec![FleetingListener {
+                local: "0.0.0.0:9000".parse().unwrap(),
+                connections: 2,
+                bytes_in: 300,
+                bytes_out: 30,
+            }]
+        );
+        // A known listener that departs is an event, not a fleeting one.
+        let mut gone = sample(102.0, Vec::new(), Vec::new());
+        gone.closed = vec![
+            closed(6, "127.0.0.1:8000", "127.0.0.1:50002", 5, 5),
+            closed(7, "127.0.0.1:8000", "0.0.0.0:0", 0, 0),
+        ];
+        let frame = frame_of(&mut tracker, gone);
+        assert!(frame.fleeting.is_empty(), "{:?}", frame.fleeting);
     }
 
     #[test]

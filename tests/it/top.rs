@@ -656,3 +656,90 @@ fn a_received_fin_is_not_a_byte_in() {
     assert!((bytes_in - 20_000.0).abs() < 0.5, "20 x 1000 bytes in, no FIN: {bytes_in}\n{stdout}");
     assert!((bytes_out - 6_000.0).abs() < 0.5, "20 x 300 bytes out: {bytes_out}\n{stdout}");
 }
+
+/// A listener that opens, serves three connections of 100 bytes each and
+/// closes, all between two refreshes, never has a row: the frame names it
+/// from its connections' closes. A port probe (bind, close) is not named.
+#[test]
+fn a_listener_that_lives_less_than_a_refresh_is_named() {
+    let Some(netns) = Netns::create() else { return };
+    let (port, probed) = (unique_port(), unique_port());
+    let fleeting = r#"
+import socket, sys
+port, probed = int(sys.argv[1]), int(sys.argv[2])
+probe = socket.socket()
+probe.bind(("127.0.0.1", probed))
+probe.close()
+server = socket.socket()
+server.bind(("127.0.0.1", port))
+server.listen(8)
+for _ in range(3):
+    client = socket.create_connection(("127.0.0.1", port))
+    client.sendall(b"z" * 100)
+    client.shutdown(socket.SHUT_WR)
+    connection, _ = server.accept()
+    while connection.recv(4096):
+        pass
+    connection.close()
+    client.recv(1)
+    client.close()
+server.close()
+print("ok", flush=True)
+"#;
+    let mut top = netns.command(util::binary().to_str().unwrap());
+    util::scrub(&mut top);
+    let top = top
+        .args(["top", "--jsonl", "--interval", "1s", "--count", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1300));
+    let (_listener, mut ready) =
+        python_in(&netns, fleeting, &[&port.to_string(), &probed.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let output = top.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let named: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .flat_map(|frame| frame["fleeting_listeners"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(
+        named,
+        [serde_json::json!({
+            "local_address": "127.0.0.1",
+            "local_port": port,
+            "connections": 3,
+            "bytes_in": 300,
+            "bytes_out": 0,
+        })],
+        "{stdout}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(!stdout.contains(&format!("\"local_port\":{probed}")), "{stdout}");
+
+    // --once says it on stderr, as it says what else it could not see.
+    let port = unique_port();
+    let mut once = netns.command(util::binary().to_str().unwrap());
+    util::scrub(&mut once);
+    let once = once
+        .args(["top", "--once", "--interval", "1500ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let (_listener, mut ready) =
+        python_in(&netns, fleeting, &[&port.to_string(), &probed.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let output = once.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr,
+        format!(
+            "porthole: a listener on 127.0.0.1:{port} came and went between two refreshes: it served 3 connection(s), 300 B in, 0 B out\n"
+        )
+    );
+}
