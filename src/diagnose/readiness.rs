@@ -6,7 +6,13 @@
 //! not a service, an HTTP target must answer with an accepted status (and
 //! body), and every resolved address is tried, so a `localhost` that
 //! resolves to `::1` first still counts as up when the service listens on
-//! 127.0.0.1 only (as Happy Eyeballs clients see it).
+//! 127.0.0.1 only (as Happy Eyeballs clients see it). A bare TCP or Unix
+//! target must also have its connection taken off the accept queue by a
+//! process ([`acceptance`]) and kept for [`CLOSE_WATCH`].
+//!
+//! "Down" (`--down`) is judged from the socket table where it can see the
+//! target's listener ([`listening`]), and by connect elsewhere: a full
+//! accept queue or a DROP rule makes a live listener time out.
 //!
 //! [`wait`] is the polling loop of `porthole wait`: rounds of probes with
 //! growing pauses until the targets are up (or down), then, on timeout, a

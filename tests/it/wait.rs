@@ -3,8 +3,12 @@
 //! with an IPv6-only listener, HTTP statuses that change, `--down`, command
 //! pass-through, the timeout explanation, bad input, and listeners the
 //! kernel answers for while no process serves them (never accepting,
-//! stopped, closing every connection) next to slow and deferred ones that
-//! are ready.
+//! stopped, closing every connection, soon after accepting or at once, over
+//! TCP, HTTP and Unix sockets) next to slow, deferred, banner-sending and
+//! Redis ones that are ready; `--down` against listeners connect cannot
+//! reach (DROP rule) and closed ones with TIME-WAIT left; several targets of
+//! mixed kinds, `--timeout 0`, a name with several addresses, SIGINT while
+//! waiting, and the command taking porthole's place.
 
 use std::time::{Duration, Instant};
 
