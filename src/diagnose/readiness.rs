@@ -238,7 +238,16 @@ pub fn listening(system: &dyn System, target: &Target, round: &Round) -> Option<
             if local.is_empty() {
                 return None;
             }
-            let query = Query { udp: false, unix: false, owners: false, ..Query::for_port(*port) };
+            // LISTEN sockets only: a busy server's connections on the
+            // port would cost a walk of the established hash each round.
+            let query = Query {
+                udp: false,
+                unix: false,
+                owners: false,
+                listeners_only: true,
+                match_remote_port: false,
+                ..Query::for_port(*port)
+            };
             let snapshot = system.snapshot(&query).ok()?;
             Some(
                 snapshot

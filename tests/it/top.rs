@@ -743,3 +743,22 @@ print("ok", flush=True)
         )
     );
 }
+
+/// With nothing listening, every output still works: the table is its
+/// header, a frame has no listeners, and nothing is reported as missing.
+#[test]
+fn no_listeners_is_an_empty_frame_not_an_error() {
+    let Some(netns) = Netns::create() else { return };
+    let once = netns.porthole(&["top", "--once", "--interval", "200ms"]);
+    assert_eq!(once.code, 0, "{once:?}");
+    assert_eq!(once.stdout.lines().count(), 1, "the header only: {once:?}");
+    assert!(once.stdout.starts_with("PROTO"), "{once:?}");
+    assert_eq!(once.stderr, "", "{once:?}");
+    let frames = jsonl_frames(&netns, &["--count", "2", "--interval", "200ms"]);
+    assert_eq!(frames.len(), 2);
+    for frame in &frames {
+        assert_eq!(frame["listeners"], serde_json::json!([]), "{frame:#}");
+        assert_eq!(frame["fleeting_listeners"], serde_json::json!([]), "{frame:#}");
+        assert_eq!(frame["short_lived_counted"], true, "{frame:#}");
+    }
+}
