@@ -637,10 +637,16 @@ pub fn wait<E>(
                 );
             }
             if not_accepted[index] > 0 && !policy.down && !seen.accepted_and_closed() {
+                // The kernel completes a TCP handshake; a Unix connect has
+                // none, the listener's backlog just takes it.
+                let how = match target {
+                    Target::Unix { .. } => "queued by the kernel",
+                    Target::Tcp { .. } | Target::Http { .. } => "completed by the kernel",
+                };
                 why.insert(
                     0,
                     format!(
-                        "not-accepted: {} connection(s) completed by the kernel stayed in the accept queue, no process took them; not counted as ready",
+                        "not-accepted: {} connection(s) {how} stayed in the accept queue, no process took them; not counted as ready",
                         not_accepted[index]
                     ),
                 );
