@@ -179,35 +179,11 @@ impl CloseFeed {
             };
             self.subscription = None;
         }
-        closed
-            .into_iter()
-            .map(|socket| TcpCounters {
-                cookie: socket.cookie,
-                local: socket.local,
-                remote: socket.remote,
-                state: crate::model::SocketState::Close,
-                inode: 0,
-                uid: socket.uid,
-                bytes_acked: payload_acked(&socket),
-                bytes_received: socket.bytes_received,
-            })
-            .collect()
+        closed.iter().map(crate::top::closed_counters).collect()
     }
 
     fn capture(&self) -> ShortLivedCapture {
         self.status.clone()
-    }
-}
-
-/// The payload bytes a closed socket's peer acknowledged. `tcpi_bytes_acked`
-/// also counts the FIN of an orderly close, which would show every close of
-/// a connection that sent nothing as one byte out; the payload acknowledged
-/// is never more than the payload sent once (`tcpi_bytes_sent` counts no
-/// FIN). Before Linux 4.19 there is no `tcpi_bytes_sent` and the FIN stays.
-fn payload_acked(socket: &crate::inventory::netlink::ClosedSocket) -> u64 {
-    match socket.bytes_sent {
-        Some(sent) => socket.bytes_acked.min(sent.saturating_sub(socket.bytes_retransmitted)),
-        None => socket.bytes_acked,
     }
 }
 

@@ -42,6 +42,7 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             report_json(out, target, round, number, settings.down)?;
         } else if !settings.quiet {
             let summary = match &round.resolve_error {
+                _ if settings.down => readiness::down_summary(round),
                 Some(error) => error.clone(),
                 None => attempts_summary(&round.attempts),
             };
@@ -90,11 +91,11 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             )?;
         } else if !settings.quiet {
             for (index, target) in settings.targets.iter().enumerate().filter(|(i, _)| done(i)) {
-                let how = outcome.targets[index]
-                    .last_round
-                    .as_ref()
-                    .map(|r| attempts_summary(&r.attempts))
-                    .unwrap_or_default();
+                let how = match &outcome.targets[index].last_round {
+                    Some(round) if settings.down => readiness::down_summary(round),
+                    Some(round) => attempts_summary(&round.attempts),
+                    None => String::new(),
+                };
                 write_line(
                     &mut progress,
                     &format!("{word}: {target} after {} ({how})", seconds(outcome.polled)),
@@ -207,6 +208,7 @@ fn report_json(
     for attempt in &round.attempts {
         let ready = if down {
             attempt.outcome() != Some(crate::diagnose::Outcome::Connected)
+                && round.listeners.as_ref().is_none_or(|listeners| listeners.is_empty())
         } else {
             attempt.healthy
         };
@@ -223,32 +225,26 @@ fn report_json(
     Ok(())
 }
 
-/// Runs the command with inherited stdio; its status becomes ours. A
-/// command that cannot start exits as a shell would make it: 127 when it
-/// is not found, 126 when it is not executable, so a script can tell that
-/// from porthole's own usage errors (2).
+/// Runs the command in place of porthole (`exec`, as `env`, `nice` and
+/// wait-for-it's `exec "$@"` do): its status is the exit status, and
+/// signals reach it, not a parent that would die of them and leave it
+/// behind (Ctrl-C at a command that handles SIGINT, `docker stop` sending
+/// SIGTERM to a container whose entrypoint is `porthole wait … -- server`).
+/// A command that cannot start exits as a shell would make it: 127 when
+/// it is not found, 126 when it is not executable, so a script can tell
+/// that from porthole's own usage errors (2).
 fn run_command(command: &[String]) -> anyhow::Result<ExitStatus> {
+    use std::os::unix::process::CommandExt;
     let (program, args) = command.split_first().context("empty command")?;
-    let status = match std::process::Command::new(program).args(args).status() {
-        Ok(status) => status,
-        Err(error) => {
-            let (code, why) = match error.kind() {
-                std::io::ErrorKind::NotFound => (127, "command not found".to_string()),
-                std::io::ErrorKind::PermissionDenied => (126, "permission denied".to_string()),
-                _ => (126, error.to_string()),
-            };
-            crate::commands::warn(&format!("{}: {why}", program.escape_debug()));
-            return Ok(ExitStatus::Code(code));
-        }
+    // Returns only when the command could not be started.
+    let error = std::process::Command::new(program).args(args).exec();
+    let (code, why) = match error.kind() {
+        std::io::ErrorKind::NotFound => (127, "command not found".to_string()),
+        std::io::ErrorKind::PermissionDenied => (126, "permission denied".to_string()),
+        _ => (126, error.to_string()),
     };
-    use std::os::unix::process::ExitStatusExt;
-    let code = match (status.code(), status.signal()) {
-        (Some(code), _) => code,
-        // Killed by a signal: the shell convention 128 + signal.
-        (None, Some(signal)) => 128 + signal,
-        (None, None) => 1,
-    };
-    Ok(ExitStatus::Code(u8::try_from(code).unwrap_or(1)))
+    crate::commands::warn(&format!("{}: {why}", program.escape_debug()));
+    Ok(ExitStatus::Code(code))
 }
 
 fn millis(duration: Duration) -> u64 {

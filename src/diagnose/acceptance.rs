@@ -10,10 +10,21 @@
 //! socket, found by our connection's 4-tuple in a single-port inventory
 //! ([`server_end`]); the judgement is a pure function tested on data.
 //!
+//! A Unix stream listener does the same: `connect()` creates the server's
+//! end at once and parks it on the listener's queue. That end has no
+//! socket (and no inode) until `accept()` grafts one on, so our own socket,
+//! found by its inode in a `unix_diag` dump ([`unix_client_end`]), names
+//! peer inode 0 while queued and the server's inode once accepted
+//! ([`judge_unix`]). After the server closes its end the peer reads 0
+//! again; the caller tells that from a queue by the EOF it reads.
+//!
 //! # Platform specific behavior
 //! Linux gives a socket its inode in `sock_alloc_file()`, called by
-//! `accept()`; `inet_diag` and `/proc/net/tcp` report 0 before that.
-//! See: <https://elixir.bootlin.com/linux/v6.6/source/net/socket.c>
+//! `accept()`; `inet_diag` and `/proc/net/tcp` report 0 before that. For
+//! Unix sockets `UNIX_DIAG_PEER` is `sock_i_ino()` of the peer, 0 while the
+//! peer has no `struct socket` (checked on Linux 6.18 with `ss -x`).
+//! See: <https://elixir.bootlin.com/linux/v6.6/source/net/socket.c>,
+//! <https://elixir.bootlin.com/linux/v6.6/source/net/unix/diag.c>
 
 use std::net::SocketAddr;
 
@@ -54,6 +65,59 @@ pub fn server_end(system: &dyn System, client: SocketAddr, server: SocketAddr) -
             && socket.local.map(canonical) == Some(server)
             && socket.remote.map(canonical) == Some(client)
     })
+}
+
+/// Our own end of a Unix stream connection (the socket with `inode`), from
+/// a Unix-only inventory without owners (one `unix_diag` dump).
+pub fn unix_client_end(system: &dyn System, inode: u64) -> Option<Socket> {
+    let query = Query {
+        tcp: false,
+        udp: false,
+        unix: true,
+        listeners_only: false,
+        owners: false,
+        ..Query::default()
+    };
+    let snapshot = system.snapshot(&query).ok()?;
+    snapshot.sockets.into_iter().find(|socket| socket.inode == inode)
+}
+
+/// Judges our end of a Unix stream connection (see the module docs): a
+/// connected end whose peer has an inode was accepted; one whose peer has
+/// none is queued (or its server end is gone, which the caller reads as an
+/// EOF).
+pub fn judge_unix(client_end: Option<&Socket>) -> Acceptance {
+    match client_end {
+        Some(socket) if socket.state == SocketState::Established => match socket.peer_inode {
+            Some(_) => Acceptance::Accepted,
+            None => Acceptance::Queued,
+        },
+        // Not found (another namespace), or a state a connected stream
+        // socket does not have: nothing is known.
+        _ => Acceptance::Unknown,
+    }
+}
+
+/// The listener bound to `path` and who holds it (`name (pid N)` each):
+/// how many connections wait in its queue (`rx_queue`,
+/// `UDIAG_SHOW_RQLEN`) and its backlog (`tx_queue`), to say who does not
+/// accept them.
+pub fn unix_listener(system: &dyn System, path: &std::path::Path) -> Option<(Socket, Vec<String>)> {
+    let query = Query { tcp: false, udp: false, unix: true, ..Query::default() };
+    let snapshot = system.snapshot(&query).ok()?;
+    let path = path.to_string_lossy();
+    let listener = snapshot.sockets.into_iter().find(|socket| {
+        socket.state == SocketState::Listen && socket.path.as_deref() == Some(path.as_ref())
+    })?;
+    let holders = listener
+        .owners
+        .iter()
+        .map(|pid| match snapshot.processes.get(pid) {
+            Some(process) => format!("{} (pid {pid})", process.name),
+            None => format!("pid {pid}"),
+        })
+        .collect();
+    Some((listener, holders))
 }
 
 /// Judges the server's end of our connection (see the module docs).
@@ -131,6 +195,21 @@ mod tests {
         assert_eq!(judge(None), Acceptance::Unknown);
         let deferred = end(SocketState::SynRecv, 0, local, remote);
         assert_eq!(judge(Some(&deferred)), Acceptance::Unknown);
+    }
+
+    fn unix_end(state: SocketState, peer_inode: Option<u64>) -> Socket {
+        Socket { peer_inode, ..Socket::unix(None, None, state) }
+    }
+
+    #[test]
+    fn a_unix_peer_with_an_inode_was_accepted() {
+        let accepted = unix_end(SocketState::Established, Some(4242));
+        assert_eq!(judge_unix(Some(&accepted)), Acceptance::Accepted);
+        let queued = unix_end(SocketState::Established, None);
+        assert_eq!(judge_unix(Some(&queued)), Acceptance::Queued);
+        assert_eq!(judge_unix(None), Acceptance::Unknown);
+        let odd = unix_end(SocketState::Close, None);
+        assert_eq!(judge_unix(Some(&odd)), Acceptance::Unknown);
     }
 
     #[test]

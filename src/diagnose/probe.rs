@@ -46,6 +46,18 @@ impl Stream {
         Some((local, peer))
     }
 
+    /// The socket's inode when it is a Unix socket (`None` for TCP, or
+    /// when it cannot be read): what finds our end in a `unix_diag` dump,
+    /// whose peer field tells whether the server accepted us.
+    pub fn unix_inode(&self) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        if self.0.domain().ok()? != Domain::UNIX {
+            return None;
+        }
+        let file = std::fs::File::from(std::os::fd::OwnedFd::from(self.0.try_clone().ok()?));
+        Some(file.metadata().ok()?.ino())
+    }
+
     fn set_read_timeout(&self, deadline: Instant) -> std::io::Result<()> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         self.0.set_read_timeout(Some(remaining.max(Duration::from_millis(1))))

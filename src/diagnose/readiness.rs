@@ -6,7 +6,13 @@
 //! not a service, an HTTP target must answer with an accepted status (and
 //! body), and every resolved address is tried, so a `localhost` that
 //! resolves to `::1` first still counts as up when the service listens on
-//! 127.0.0.1 only (as Happy Eyeballs clients see it).
+//! 127.0.0.1 only (as Happy Eyeballs clients see it). A bare TCP or Unix
+//! target must also have its connection taken off the accept queue by a
+//! process ([`acceptance`]) and kept for [`CLOSE_WATCH`].
+//!
+//! "Down" (`--down`) is judged from the socket table where it can see the
+//! target's listener ([`listening`]), and by connect elsewhere: a full
+//! accept queue or a DROP rule makes a live listener time out.
 //!
 //! [`wait`] is the polling loop of `porthole wait`: rounds of probes with
 //! growing pauses until the targets are up (or down), then, on timeout, a
@@ -15,13 +21,17 @@
 
 use std::time::{Duration, Instant};
 
+use std::net::IpAddr;
+
 use crate::inventory::system::System;
+use crate::inventory::Query;
 use crate::model::diagnosis::attempts_summary;
+use crate::model::{Protocol, SocketState};
 
 use regex_lite::Regex;
 
 use super::acceptance::{self, Acceptance};
-use super::probe::{ProbeAddress, Reply};
+use super::probe::{self, ProbeAddress, Reply, Stream};
 use super::{diagnose, probe_address_open, resolve, Attempt, Client, Diagnosis, Request, Target};
 
 /// A bad status list.
@@ -115,6 +125,11 @@ pub struct Round {
     pub answering: bool,
     /// Why the name did not resolve, when it did not.
     pub resolve_error: Option<String>,
+    /// With `--down`: the listeners the socket table shows for the target
+    /// (their local addresses or paths), or `None` when the table cannot
+    /// see them (an address not on this machine), which leaves the
+    /// judgement to connect. See [`listening`].
+    pub listeners: Option<Vec<String>>,
 }
 
 /// Probes every address of `target` once.
@@ -136,6 +151,7 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
                         ready: false,
                         answering: false,
                         resolve_error: Some(format!("{error}: {cause}")),
+                        listeners: None,
                     };
                 }
             }
@@ -143,22 +159,22 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
     };
     let mut attempts = Vec::new();
     for address in &addresses {
-        let (mut attempt, stream) =
+        let (mut attempt, mut stream) =
             probe_address_open(target, address, readiness.connect_timeout, super::Depth::Peek);
-        // A bare TCP target has no reply to prove a server: ask whether a
-        // process took the connection off the accept queue. An HTTP answer
-        // proves it already; a Unix listener is left to connect.
-        if let (Target::Tcp { .. }, true, Some(ends)) =
-            (target, attempt.healthy, stream.as_ref().and_then(|s| s.tcp_ends()))
+        // A bare TCP or Unix target has no reply to prove a server: ask
+        // whether a process took the connection off the accept queue, and
+        // whether it kept it. An HTTP answer proves both.
+        if let (false, true, Some(stream)) =
+            (matches!(target, Target::Http { .. }), attempt.healthy, stream.as_mut())
         {
             let grace = ACCEPT_GRACE.min(readiness.connect_timeout);
-            match await_accept(system, ends, grace) {
-                Acceptance::Queued => {
-                    let waited_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-                    not_ready(&mut attempt, Reply::Unaccepted { waited_ms });
-                }
-                Acceptance::Closed => not_ready(&mut attempt, Reply::Closed),
-                Acceptance::Accepted | Acceptance::Unknown => {}
+            // The watch is not cut near the deadline: a server that drops
+            // connections 60 ms after accepting must not pass the last
+            // round because its watch was 50 ms. Polling stops early by a
+            // fifth of the timeout (see `Budget`), which covers it for a
+            // timeout of 500 ms and up.
+            if let Some(reply) = await_accept(system, stream, grace, CLOSE_WATCH) {
+                not_ready(&mut attempt, reply);
             }
         }
         drop(stream);
@@ -179,17 +195,137 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
     }
     let ready = attempts.iter().any(|a| a.healthy);
     let answering = attempts.iter().any(|a| a.outcome() == Some(super::Outcome::Connected));
-    Round { attempts, ready, answering, resolve_error: None }
+    Round { attempts, ready, answering, resolve_error: None, listeners: None }
+}
+
+/// The listeners of `target` the socket table shows, for `--down`: a
+/// connect says "down" for a listener that is only slow to answer (a full
+/// accept queue drops the SYN, a DROP rule swallows it: both time out),
+/// while the table still has its LISTEN socket. A closing server's
+/// TIME-WAIT and established sockets are not listeners and do not count.
+///
+/// `None` when the table cannot tell: an IP address that is not this
+/// namespace's (its listener, if any, is on another host or behind a
+/// forward into another namespace), or an inventory that failed. Then
+/// connect alone judges.
+pub fn listening(system: &dyn System, target: &Target, round: &Round) -> Option<Vec<String>> {
+    match target {
+        Target::Unix { path } => {
+            let query =
+                Query { tcp: false, udp: false, unix: true, owners: false, ..Query::default() };
+            let snapshot = system.snapshot(&query).ok()?;
+            let path = path.to_string_lossy();
+            Some(
+                snapshot
+                    .sockets
+                    .iter()
+                    .filter(|s| s.state == SocketState::Listen)
+                    .filter_map(|s| s.path.clone())
+                    .filter(|p| *p == path)
+                    .collect(),
+            )
+        }
+        Target::Tcp { port, .. } | Target::Http { port, .. } => {
+            let local: Vec<IpAddr> = round
+                .attempts
+                .iter()
+                .filter_map(|attempt| match attempt.address {
+                    ProbeAddress::Ip(address) => Some(address.ip()),
+                    ProbeAddress::Unix(_) => None,
+                })
+                .filter(|ip| is_local(*ip))
+                .collect();
+            if local.is_empty() {
+                return None;
+            }
+            // LISTEN sockets only: a busy server's connections on the
+            // port would cost a walk of the established hash each round.
+            let query = Query {
+                udp: false,
+                unix: false,
+                owners: false,
+                listeners_only: true,
+                match_remote_port: false,
+                ..Query::for_port(*port)
+            };
+            let snapshot = system.snapshot(&query).ok()?;
+            Some(
+                snapshot
+                    .sockets
+                    .iter()
+                    .filter(|s| s.protocol == Protocol::Tcp && s.state == SocketState::Listen)
+                    .filter(|s| local.iter().any(|ip| serves(s, *ip)))
+                    .filter_map(|s| s.local.map(|address| address.to_string()))
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// A `--down` round in words: the attempts, and what the socket table
+/// said (or that connect alone judged).
+pub fn down_summary(round: &Round) -> String {
+    let attempts = match &round.resolve_error {
+        Some(error) => error.clone(),
+        None => attempts_summary(&round.attempts),
+    };
+    match round.listeners.as_deref() {
+        Some([]) => format!("{attempts}; no listener in the socket table"),
+        Some(listeners) => {
+            format!("{attempts}; the socket table has a listener on {}", listeners.join(", "))
+        }
+        None if round.resolve_error.is_some() => attempts,
+        None => format!("{attempts}; judged by connect: the address is not on this machine"),
+    }
+}
+
+/// Whether `ip` is an address of this network namespace, whose socket
+/// table would hold its listener: loopback, or an address a socket can be
+/// bound to (EADDRNOTAVAIL otherwise).
+///
+/// # Platform specific behavior
+/// With `net.ipv4.ip_nonlocal_bind` (or its IPv6 twin) set, any address
+/// binds, and a remote target is judged by this table; it then has no
+/// listener here, and connect still decides.
+fn is_local(ip: IpAddr) -> bool {
+    ip.is_loopback()
+        || ip.to_canonical().is_loopback()
+        || std::net::UdpSocket::bind(std::net::SocketAddr::new(ip, 0)).is_ok()
+}
+
+/// Whether the TCP listener `listener` takes connections to `ip`: bound to
+/// it, or to the wildcard of its family (`::` also takes IPv4 unless it is
+/// IPv6-only).
+fn serves(listener: &crate::model::Socket, ip: IpAddr) -> bool {
+    let Some(local) = listener.local else { return false };
+    let (bound, ip) = (local.ip().to_canonical(), ip.to_canonical());
+    if bound == ip {
+        return true;
+    }
+    match (local.ip(), ip) {
+        (IpAddr::V4(any), IpAddr::V4(_)) => any.is_unspecified(),
+        (IpAddr::V6(any), IpAddr::V6(_)) => any.is_unspecified(),
+        (IpAddr::V6(any), IpAddr::V4(_)) => any.is_unspecified() && listener.v6only != Some(true),
+        (IpAddr::V4(_), IpAddr::V6(_)) => false,
+    }
 }
 
 /// How long a connection may wait in the accept queue before `wait` holds
-/// it against a TCP target. A busy but healthy server takes it well within
+/// it against a TCP or Unix target. A busy but healthy server takes it well within
 /// this; a listener that never accepts, or whose process is stopped, never
 /// does (the kernel completes the handshake either way).
 pub const ACCEPT_GRACE: Duration = Duration::from_millis(1000);
 
-/// Pause between two looks at the server's end of the connection.
+/// Pause between two looks at the server's end of the connection (spent
+/// reading our end, so a close ends it at once).
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
+
+/// How long `wait` keeps reading a connection after a process accepted it:
+/// a server that takes each connection and drops it at once (a worker that
+/// crashes on it, a connection limit that accepts then closes) is not
+/// ready. Only an EOF or a reset with no byte before it counts: a server
+/// that sends a banner and waits (SSH, SMTP, Redis) is ready.
+pub const CLOSE_WATCH: Duration = Duration::from_millis(100);
 
 /// Marks a connected attempt not ready, with what the server's end showed.
 fn not_ready(attempt: &mut Attempt, reply: Reply) {
@@ -198,20 +334,55 @@ fn not_ready(attempt: &mut Attempt, reply: Reply) {
     attempt.reply = Some(reply);
 }
 
-/// Looks at the server's end of our connection (`ends`: our address, the
-/// server's) until a process takes it or `grace` passes.
+/// Watches a connected `stream` until a process takes it off the
+/// listener's accept queue (at most `grace`), then for `watch` more in case
+/// the server drops it. `None` when the connection was accepted and kept
+/// (or nothing can be known); otherwise the reply that makes it not ready:
+/// [`Reply::Unaccepted`], [`Reply::Closed`] or [`Reply::Reset`].
+///
+/// A TCP connection's server end is found by the 4-tuple
+/// ([`acceptance::server_end`]), a Unix one through our own end's peer
+/// ([`acceptance::unix_client_end`]); between two looks the wait is a read
+/// of our end, so a close or a reset is seen when it happens.
 fn await_accept(
     system: &dyn System,
-    (client, server): (std::net::SocketAddr, std::net::SocketAddr),
+    stream: &mut Stream,
     grace: Duration,
-) -> Acceptance {
+    watch: Duration,
+) -> Option<Reply> {
+    let tcp = stream.tcp_ends();
+    let unix = if tcp.is_none() { stream.unix_inode() } else { None };
+    let look = || match (tcp, unix) {
+        (Some((client, server)), _) => {
+            acceptance::judge(acceptance::server_end(system, client, server).as_ref())
+        }
+        (None, Some(inode)) => {
+            acceptance::judge_unix(acceptance::unix_client_end(system, inode).as_ref())
+        }
+        (None, None) => Acceptance::Unknown,
+    };
     let started = Instant::now();
     loop {
-        let seen = acceptance::judge(acceptance::server_end(system, client, server).as_ref());
-        if seen != Acceptance::Queued || started.elapsed() >= grace {
-            return seen;
+        match look() {
+            Acceptance::Accepted | Acceptance::Unknown => break,
+            Acceptance::Closed => return Some(Reply::Closed),
+            Acceptance::Queued => {}
         }
-        std::thread::sleep(ACCEPT_POLL.min(grace.saturating_sub(started.elapsed())));
+        let left = grace.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            let waited_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+            return Some(Reply::Unaccepted { waited_ms });
+        }
+        match probe::peek(stream, ACCEPT_POLL.min(left)) {
+            reply @ (Reply::Closed | Reply::Reset) => return Some(reply),
+            // Bytes: a process holds the other end and wrote them.
+            Reply::Other(_) => return None,
+            _ => {}
+        }
+    }
+    match probe::peek(stream, watch) {
+        reply @ (Reply::Closed | Reply::Reset) => Some(reply),
+        _ => None,
     }
 }
 
@@ -353,6 +524,17 @@ pub fn wait<E>(
     // Connections the kernel completed that no process took, per target:
     // by timeout the diagnosis may see only a listener.
     let mut not_accepted = vec![0usize; targets.len()];
+    // Connections made, and of those the ones the server closed or reset
+    // without a byte, per target: a diagnosis connects once and may find
+    // nothing wrong.
+    let mut connected = vec![0usize; targets.len()];
+    let mut dropped = vec![0usize; targets.len()];
+    // Of the connections left in the queue, those whose grace was cut
+    // short by the deadline: they prove nothing either way.
+    let mut cut_short = vec![0usize; targets.len()];
+    let full_grace_ms =
+        u64::try_from(ACCEPT_GRACE.min(policy.readiness.connect_timeout).as_millis())
+            .unwrap_or(u64::MAX);
     let mut interval = policy.interval;
     let mut number = 0u64;
     // Polling ends at the deadline; each probe's connect and read timeouts
@@ -368,7 +550,11 @@ pub fn wait<E>(
                 let left = deadline.saturating_duration_since(Instant::now());
                 readiness.connect_timeout = readiness.connect_timeout.min(left.max(MIN_PROBE));
             }
-            let round = round(system, target, &readiness);
+            let mut round = round(system, target, &readiness);
+            if policy.down && round.resolve_error.is_none() {
+                round.listeners = listening(system, target, &round);
+                round.answering |= round.listeners.as_ref().is_some_and(|l| !l.is_empty());
+            }
             // With `down`, a name that no longer resolves is down too.
             let satisfied = if policy.down { !round.answering } else { round.ready };
             on_event(&WaitEvent::Round { index, target, round: &round, number, satisfied })?;
@@ -381,6 +567,23 @@ pub fn wait<E>(
                 .attempts
                 .iter()
                 .filter(|a| matches!(a.reply, Some(Reply::Unaccepted { .. })))
+                .count();
+            connected[index] += round
+                .attempts
+                .iter()
+                .filter(|a| a.outcome() == Some(super::Outcome::Connected))
+                .count();
+            cut_short[index] += round
+                .attempts
+                .iter()
+                .filter(|a| {
+                    matches!(a.reply, Some(Reply::Unaccepted { waited_ms }) if waited_ms < full_grace_ms)
+                })
+                .count();
+            dropped[index] += round
+                .attempts
+                .iter()
+                .filter(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset)))
                 .count();
             outcomes[index].satisfied = satisfied;
             outcomes[index].last_round = Some(round);
@@ -410,11 +613,18 @@ pub fn wait<E>(
             if outcome.satisfied {
                 continue;
             }
+            let seen = Seen {
+                connected: connected[index],
+                dropped: dropped[index],
+                not_accepted: not_accepted[index],
+                cut_short: cut_short[index],
+            };
             let mut why = why_pending(
                 system,
                 target,
                 outcome.last_round.as_ref(),
                 policy.down,
+                seen,
                 diagnosis_timeout,
             );
             if self_connects[index] > 0 && !policy.down {
@@ -426,11 +636,17 @@ pub fn wait<E>(
                     ),
                 );
             }
-            if not_accepted[index] > 0 && !policy.down {
+            if not_accepted[index] > 0 && !policy.down && !seen.accepted_and_closed() {
+                // The kernel completes a TCP handshake; a Unix connect has
+                // none, the listener's backlog just takes it.
+                let how = match target {
+                    Target::Unix { .. } => "queued by the kernel",
+                    Target::Tcp { .. } | Target::Http { .. } => "completed by the kernel",
+                };
                 why.insert(
                     0,
                     format!(
-                        "not-accepted: {} connection(s) completed by the kernel stayed in the accept queue, no process took them; not counted as ready",
+                        "not-accepted: {} connection(s) {how} stayed in the accept queue, no process took them; not counted as ready",
                         not_accepted[index]
                     ),
                 );
@@ -441,6 +657,33 @@ pub fn wait<E>(
     Ok(WaitOutcome { satisfied, polled, elapsed: started.elapsed(), targets: outcomes })
 }
 
+/// What the rounds of one target saw, over the whole wait.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    /// Connections made.
+    connected: usize,
+    /// Of those, closed or reset by the server without a byte.
+    dropped: usize,
+    /// Left in the accept queue by every process.
+    not_accepted: usize,
+    /// Of those, the ones whose grace the deadline cut short.
+    cut_short: usize,
+}
+
+impl Seen {
+    /// The server took connections and dropped them, and none of ours
+    /// waited a full grace in its queue: what was left there near the
+    /// deadline was only cut short.
+    fn accepted_and_closed(&self) -> bool {
+        self.dropped > 0 && self.not_accepted == self.cut_short
+    }
+
+    /// Connections whose fate is known (not cut short).
+    fn judged(&self) -> usize {
+        self.connected - self.cut_short
+    }
+}
+
 /// The one or two lines for a target that never became ready (with
 /// `down`: never stopped answering); a diagnosis probes with
 /// `diagnosis_timeout`.
@@ -449,6 +692,7 @@ fn why_pending(
     target: &Target,
     last: Option<&Round>,
     down: bool,
+    seen: Seen,
     diagnosis_timeout: Duration,
 ) -> Vec<String> {
     if let Some(round) = last {
@@ -459,7 +703,14 @@ fn why_pending(
                 .filter(|a| a.outcome() == Some(super::Outcome::Connected))
                 .cloned()
                 .collect();
-            return vec![format!("last round: {}", attempts_summary(&up))];
+            return match round.listeners.as_deref() {
+                Some(listeners) if !listeners.is_empty() => vec![format!(
+                    "still-listening: the socket table has a listener on {} (last round: {})",
+                    listeners.join(", "),
+                    attempts_summary(&round.attempts)
+                )],
+                _ => vec![format!("last round: {}", attempts_summary(&up))],
+            };
         }
         if let Some(error) = &round.resolve_error {
             return vec![error.clone()];
@@ -471,20 +722,56 @@ fn why_pending(
         {
             return vec![format!("{}: {}", attempt.address, attempt.detail)];
         }
-        // A TCP server that takes each connection and drops it at once
-        // looks healthy to a diagnosis (some protocols hang up on a
-        // stranger's first words): the rounds saw it, say it.
-        if let (Target::Tcp { .. }, Some(attempt)) = (
-            target,
-            round.attempts.iter().find(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset))),
-        ) {
+        // A server that takes each connection and drops it at once looks
+        // healthy to a diagnosis (some protocols hang up on a stranger's
+        // first words): the rounds saw it, say it.
+        if seen.accepted_and_closed()
+            || (seen.dropped > 0
+                && round
+                    .attempts
+                    .iter()
+                    .any(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset))))
+        {
+            let how_many = if seen.dropped == seen.judged() {
+                format!("every connection ({} of {})", seen.dropped, seen.judged())
+            } else {
+                format!("{} of {} connections", seen.dropped, seen.judged())
+            };
             return vec![
-                format!("{}: {}", attempt.address, attempt.detail),
+                format!(
+                    "accepted-closed: the server accepted and closed {how_many} without sending anything"
+                ),
                 "fix: look at the server's logs for why it drops every connection: a worker that crashes on each one, a client allow-list, a connection limit".to_string(),
             ];
         }
     }
-    why_not_ready(system, target, diagnosis_timeout)
+    let mut why = why_not_ready(system, target, diagnosis_timeout);
+    // The diagnosis of a Unix target stops at connect, which a listener
+    // that never accepts passes: name the listener and its queue.
+    if let (Target::Unix { path }, true) = (target, seen.not_accepted > seen.cut_short) {
+        if let Some((listener, holders)) = acceptance::unix_listener(system, path) {
+            why = vec![unix_not_accepting(target, &listener, &holders)];
+            why.push(
+                "fix: fix the server's accept loop: it never calls accept(), or the thread that does is blocked (or the process is stopped)"
+                    .to_string(),
+            );
+        }
+    }
+    why
+}
+
+/// The line naming a Unix listener that leaves connections in its queue
+/// (`holders`: `name (pid N)` each).
+fn unix_not_accepting(
+    target: &Target,
+    listener: &crate::model::Socket,
+    holders: &[String],
+) -> String {
+    let holder = if holders.is_empty() { "its process".to_string() } else { holders.join(", ") };
+    format!(
+        "not-responding: {} connection(s) wait in the accept queue of {target} (backlog {}): the kernel queued them, {holder} does not accept them",
+        listener.rx_queue, listener.tx_queue
+    )
 }
 
 #[cfg(test)]
@@ -505,6 +792,32 @@ mod tests {
         assert!(StatusSet::parse("99").is_err());
         assert!(StatusSet::parse("300-200").unwrap_err().to_string().contains("reversed"));
         assert!(StatusSet::parse("").is_err());
+    }
+
+    #[test]
+    fn a_listener_serves_its_address_and_its_family_s_wildcard() {
+        let listener = |local: &str, v6only: Option<bool>| crate::model::Socket {
+            v6only,
+            ..crate::model::Socket::listening(Protocol::Tcp, local.parse().unwrap())
+        };
+        let (v4, v6): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "::1".parse().unwrap());
+        assert!(serves(&listener("127.0.0.1:80", None), v4));
+        assert!(!serves(&listener("127.0.0.2:80", None), v4));
+        assert!(serves(&listener("0.0.0.0:80", None), v4));
+        assert!(!serves(&listener("0.0.0.0:80", None), v6));
+        assert!(serves(&listener("[::]:80", Some(false)), v4));
+        assert!(!serves(&listener("[::]:80", Some(true)), v4));
+        assert!(serves(&listener("[::]:80", Some(true)), v6));
+        assert!(serves(&listener("[::ffff:127.0.0.1]:80", None), v4));
+        assert!(!serves(&listener("[::1]:80", None), v4));
+    }
+
+    #[test]
+    fn loopback_and_own_addresses_are_local_others_are_not() {
+        assert!(is_local("127.0.0.5".parse().unwrap()));
+        assert!(is_local("::1".parse().unwrap()));
+        // TEST-NET-1: documentation only, on no interface.
+        assert!(!is_local("192.0.2.7".parse().unwrap()));
     }
 
     #[test]

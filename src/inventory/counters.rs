@@ -126,18 +126,35 @@ fn decode(payload: &[u8]) -> Result<Option<TcpCounters>, InventoryError> {
         }
         _ => (0, 0),
     };
+    let state = SocketState::from_kernel(payload[1]);
+    let (bytes_acked, bytes_received) = payload_only(state, bytes_acked, bytes_received);
     Ok(Some(TcpCounters {
         // The cookie is two host-order u32s; read as one native u64 as
         // everywhere else (the destroy feed's cookies must compare equal).
         cookie: u64_at(payload, 44),
         local: SocketAddr::new(local_ip, port_at(4)),
         remote: SocketAddr::new(remote_ip, port_at(6)),
-        state: SocketState::from_kernel(payload[1]),
+        state,
         inode: u64::from(u32_at(68)),
         uid: u32_at(64),
         bytes_acked,
         bytes_received,
     }))
+}
+
+/// The payload part of a live socket's counters. A FIN takes one sequence
+/// number and `tcp_info` counts it as a byte: `tcpi_bytes_received` once
+/// the peer's FIN arrived (CLOSE-WAIT, LAST-ACK, CLOSING), and
+/// `tcpi_bytes_acked` once our FIN was acknowledged (FIN-WAIT-2). Without
+/// this every orderly close would show one byte in (and out) that nobody
+/// sent; the close feed takes the FIN off by the same rule.
+/// See: <https://elixir.bootlin.com/linux/v6.6/source/net/ipv4/tcp_input.c>
+/// (`tcp_rcv_nxt_update`, `tcp_snd_una_update`).
+pub fn payload_only(state: SocketState, acked: u64, received: u64) -> (u64, u64) {
+    let peer_fin =
+        matches!(state, SocketState::CloseWait | SocketState::LastAck | SocketState::Closing);
+    let own_fin_acked = state == SocketState::FinWait2;
+    (acked.saturating_sub(u64::from(own_fin_acked)), received.saturating_sub(u64::from(peer_fin)))
 }
 
 fn ipv4_at(payload: &[u8], at: usize) -> IpAddr {
@@ -484,6 +501,26 @@ mod tests {
                 bytes_received: 17,
             }
         );
+    }
+
+    #[test]
+    fn a_fin_is_not_a_byte_of_payload() {
+        let in_state = |state: u8| {
+            let mut reply = counters_reply();
+            reply[1] = state;
+            let counters = decode(&reply).unwrap().unwrap();
+            (counters.bytes_acked, counters.bytes_received)
+        };
+        // The peer's FIN arrived: 16 bytes and the FIN received.
+        assert_eq!(in_state(8), (4096, 16), "CLOSE-WAIT");
+        assert_eq!(in_state(9), (4096, 16), "LAST-ACK");
+        assert_eq!(in_state(11), (4096, 16), "CLOSING");
+        // Our FIN was acknowledged: 4095 bytes and the FIN.
+        assert_eq!(in_state(5), (4095, 17), "FIN-WAIT-2");
+        // No FIN either way yet (ours is unacknowledged in FIN-WAIT-1).
+        assert_eq!(in_state(1), (4096, 17), "ESTABLISHED");
+        assert_eq!(in_state(4), (4096, 17), "FIN-WAIT-1");
+        assert_eq!(payload_only(SocketState::CloseWait, 0, 0), (0, 0));
     }
 
     #[test]

@@ -129,4 +129,22 @@ pub struct TopFrame {
     pub short_lived: ShortLivedCapture,
     /// What could not be seen (owners of other users without root).
     pub visibility: Visibility,
+    /// TCP listeners that came and went between two refreshes, so never
+    /// had a row; known only through the closes of connections they
+    /// served (see [`FleetingListener`]).
+    pub fleeting: Vec<FleetingListener>,
+}
+
+/// A TCP listener that lived less than one refresh. The destroy feed
+/// reports its close exactly as that of a socket that was only bound (a
+/// port probe), so it is named only when the server ends of connections
+/// on its address closed too.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetingListener {
+    pub local: std::net::SocketAddr,
+    /// Connections it served that closed between the two refreshes.
+    pub connections: u64,
+    /// Their payload bytes in and out.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }

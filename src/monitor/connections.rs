@@ -485,7 +485,7 @@ impl ConnectionJoiner {
 /// one above its payload. An end known to have been reset or to have timed
 /// out sent no acknowledged FIN; an end with no verdict (Linux before 4.19)
 /// is taken to have closed in order, and is one byte short if it did not.
-fn fin_count(end: Option<ConnectionEnd>) -> u64 {
+pub(crate) fn fin_count(end: Option<ConnectionEnd>) -> u64 {
     match end {
         None | Some(ConnectionEnd::Closed) => 1,
         Some(ConnectionEnd::Reset | ConnectionEnd::TimedOut | ConnectionEnd::Unknown) => 0,

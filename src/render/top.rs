@@ -253,6 +253,15 @@ pub fn notes(frame: &TopFrame) -> Vec<String> {
     if let ShortLivedCapture::Unavailable { reason } = &frame.short_lived {
         notes.push(format!("connections shorter than one refresh are not counted: {reason}"));
     }
+    for listener in &frame.fleeting {
+        notes.push(format!(
+            "a listener on {} came and went between two refreshes: it served {} connection(s), {} in, {} out",
+            listener.local,
+            listener.connections,
+            super::history::bytes(listener.bytes_in),
+            super::history::bytes(listener.bytes_out)
+        ));
+    }
     let hidden = frame.visibility.sockets_without_visible_owner;
     if hidden > 0 {
         let gaps = &frame.visibility.owner_gaps;
@@ -351,6 +360,20 @@ pub struct TopFrameRecord {
     pub listeners: Vec<TopListenerRecord>,
     pub events: Vec<TopEventRecord>,
     pub hidden_owners: usize,
+    /// TCP listeners that came and went between this frame and the one
+    /// before, known by the connections they served.
+    pub fleeting_listeners: Vec<TopFleetingRecord>,
+}
+
+/// A listener that lived less than one refresh, on the wire.
+#[derive(Debug, Serialize)]
+pub struct TopFleetingRecord {
+    pub local_address: String,
+    pub local_port: u16,
+    /// Connections it served that closed in the interval.
+    pub connections: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 /// One listener on the wire.
@@ -488,6 +511,17 @@ impl TopFrameRecord {
                 })
                 .collect(),
             hidden_owners: frame.visibility.sockets_without_visible_owner,
+            fleeting_listeners: frame
+                .fleeting
+                .iter()
+                .map(|listener| TopFleetingRecord {
+                    local_address: listener.local.ip().to_string(),
+                    local_port: listener.local.port(),
+                    connections: listener.connections,
+                    bytes_in: listener.bytes_in,
+                    bytes_out: listener.bytes_out,
+                })
+                .collect(),
         }
     }
 }

@@ -33,12 +33,15 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::inventory::counters::{CounterPorts, CounterSampler};
+use crate::inventory::netlink::ClosedSocket;
 use crate::inventory::system::System;
 use crate::inventory::{visibility, InventoryError, Query};
 use crate::model::top::{
-    ConnectionRow, ListenerChange, ListenerRow, ShortLivedCapture, TcpCounters, TopEvent, TopFrame,
+    ConnectionRow, FleetingListener, ListenerChange, ListenerRow, ShortLivedCapture, TcpCounters,
+    TopEvent, TopFrame,
 };
 use crate::model::{OwnerGap, Process, Protocol, Socket, Visibility};
+use crate::monitor::connections;
 
 /// How long an appeared or disappeared listener stays highlighted, and how
 /// long an event stays in the event strip.
@@ -105,6 +108,36 @@ pub struct Sample {
     pub client_owners: HashMap<u64, Vec<u32>>,
     pub processes: BTreeMap<u32, Process>,
     pub visibility: Visibility,
+}
+
+/// A closed socket's final counters as [`Sample::closed`] takes them: the
+/// payload only, as [`crate::inventory::counters::payload_only`] gives it
+/// for live sockets, so a connection seen open and then closed adds no byte
+/// for its FINs.
+///
+/// `tcpi_bytes_acked` counts our FIN: the payload acknowledged is never
+/// more than the payload sent once (`tcpi_bytes_sent` counts no FIN).
+/// `tcpi_bytes_received` counts the peer's FIN, and nothing in `tcp_info`
+/// says whether it came: as `porthole monitor` does, an end whose own FIN
+/// was acknowledged (an orderly close) is taken to have received the
+/// peer's, and a reset or timed-out end not. Before Linux 4.19 (no
+/// `tcpi_bytes_sent`) both FINs are taken off.
+pub fn closed_counters(socket: &ClosedSocket) -> TcpCounters {
+    let acked = match socket.bytes_sent {
+        Some(sent) => socket.bytes_acked.min(sent.saturating_sub(socket.bytes_retransmitted)),
+        None => socket.bytes_acked.saturating_sub(1),
+    };
+    let end = connections::end_of(socket, connections::Role::Server);
+    TcpCounters {
+        cookie: socket.cookie,
+        local: socket.local,
+        remote: socket.remote,
+        state: crate::model::SocketState::Close,
+        inode: 0,
+        uid: socket.uid,
+        bytes_acked: acked,
+        bytes_received: socket.bytes_received.saturating_sub(connections::fin_count(end)),
+    }
 }
 
 /// A listener as the tracker remembers it between samples.
@@ -262,10 +295,20 @@ impl Tracker {
         }
         // Closed since the last sample: the bytes moved after that sample,
         // and a new connection when it was never seen open.
+        // Closes no known listener accounts for: bound sockets (among them
+        // listeners that lived less than a refresh) and the server ends
+        // of connections nobody saw open.
+        let mut bound_closed: Vec<SocketAddr> = Vec::new();
+        let mut unserved: Vec<&TcpCounters> = Vec::new();
         for closed in &sample.closed {
             let before = self.seen.remove(&closed.cookie);
             let Some(seconds) = interval else { continue };
             let Some(index) = serving.listener_for(closed.local) else {
+                if closed.remote.port() == 0 {
+                    bound_closed.push(closed.local);
+                } else if before.is_none() {
+                    unserved.push(closed);
+                }
                 continue;
             };
             let row = &mut rows[index];
@@ -292,6 +335,8 @@ impl Tracker {
         // way it is not new, and its bytes count from where they were.
         self.seen.retain(|_, seen| refresh - seen.refresh <= 1);
         drop(serving);
+
+        let fleeting = fleeting_listeners(&bound_closed, &unserved, &self.departed);
 
         let mut processes = sample.processes.clone();
         for (known, _) in &self.departed {
@@ -320,6 +365,7 @@ impl Tracker {
             events: self.events.iter().cloned().collect(),
             short_lived,
             visibility: sample.visibility.clone(),
+            fleeting,
         }
     }
 
@@ -397,6 +443,42 @@ impl Tracker {
             self.events.pop_front();
         }
     }
+}
+
+/// The listeners that came and went between two refreshes, from the closes
+/// no known listener accounts for: a bound socket's close (`bound`, remote
+/// port 0) at an address that the server ends of closed connections
+/// (`unserved`) were accepted on. A bound socket that never listened has
+/// no accepted connections, and a listener that served none cannot be
+/// told from it, so it is not named (see [`FleetingListener`]). A listener
+/// seen in an earlier refresh is a departure, not one of these. Both closes
+/// must fall between the same two refreshes.
+fn fleeting_listeners(
+    bound: &[SocketAddr],
+    unserved: &[&TcpCounters],
+    departed: &[(Known, u64)],
+) -> Vec<FleetingListener> {
+    let mut fleeting: Vec<FleetingListener> = Vec::new();
+    for &local in bound {
+        let known = departed.iter().any(|(known, _)| known.socket.local == Some(local));
+        if known || fleeting.iter().any(|listener| listener.local == local) {
+            continue;
+        }
+        let listener = Socket::listening(Protocol::Tcp, local);
+        let served: Vec<&&TcpCounters> =
+            unserved.iter().filter(|closed| listener.serves(canonical(closed.local))).collect();
+        if served.is_empty() {
+            continue;
+        }
+        fleeting.push(FleetingListener {
+            local,
+            connections: served.len() as u64,
+            bytes_in: served.iter().map(|closed| closed.bytes_received).sum(),
+            bytes_out: served.iter().map(|closed| closed.bytes_acked).sum(),
+        });
+    }
+    fleeting.sort_by_key(|listener| address_key(listener.local));
+    fleeting
 }
 
 /// A frame's row for a known listener, before its connections are counted.
@@ -683,6 +765,48 @@ mod tests {
     }
 
     #[test]
+    fn a_listener_shorter_than_a_refresh_is_named_by_the_connections_it_served() {
+        let mut tracker = Tracker::default();
+        let known = listener("127.0.0.1:8000", 1);
+        frame_of(&mut tracker, sample(100.0, vec![known.clone()], Vec::new()));
+        let closed =
+            |cookie: u64, local: &str, remote: &str, received: u64, acked: u64| TcpCounters {
+                state: SocketState::Close,
+                ..connection(cookie, local, remote, received, acked)
+            };
+        let mut next = sample(101.0, vec![known], Vec::new());
+        next.closed = vec![
+            // Two connections served by a wildcard listener on 9000, and
+            // the listener itself.
+            closed(1, "127.0.0.1:9000", "127.0.0.1:50000", 100, 10),
+            closed(2, "127.0.0.1:9000", "127.0.0.1:50001", 200, 20),
+            closed(3, "0.0.0.0:9000", "0.0.0.0:0", 0, 0),
+            // Their client ends: not server ends of anything.
+            closed(4, "127.0.0.1:50000", "127.0.0.1:9000", 10, 100),
+            // A port probe: bound and closed, nothing served.
+            closed(5, "127.0.0.1:9100", "0.0.0.0:0", 0, 0),
+        ];
+        let frame = frame_of(&mut tracker, next);
+        assert_eq!(
+            frame.fleeting,
+            vec![FleetingListener {
+                local: "0.0.0.0:9000".parse().unwrap(),
+                connections: 2,
+                bytes_in: 300,
+                bytes_out: 30,
+            }]
+        );
+        // A known listener that departs is an event, not a fleeting one.
+        let mut gone = sample(102.0, Vec::new(), Vec::new());
+        gone.closed = vec![
+            closed(6, "127.0.0.1:8000", "127.0.0.1:50002", 5, 5),
+            closed(7, "127.0.0.1:8000", "0.0.0.0:0", 0, 0),
+        ];
+        let frame = frame_of(&mut tracker, gone);
+        assert!(frame.fleeting.is_empty(), "{:?}", frame.fleeting);
+    }
+
+    #[test]
     fn rates_come_from_counter_deltas_and_new_cookies() {
         let mut tracker = Tracker::default();
         let server = listener("127.0.0.1:8000", 1);
@@ -730,6 +854,29 @@ mod tests {
             ),
         );
         assert_eq!(frame.listeners[0].open_connections, 1);
+    }
+
+    #[test]
+    fn a_closed_socket_counts_its_payload_not_its_fins() {
+        let closed = |acked: u64, sent: Option<u64>, received: u64| ClosedSocket {
+            bytes_acked: acked,
+            bytes_sent: sent,
+            bytes_received: received,
+            ..ClosedSocket::default()
+        };
+        let payload = |socket: ClosedSocket| {
+            let counters = closed_counters(&socket);
+            (counters.bytes_received, counters.bytes_acked)
+        };
+        // 1000 bytes in, 500 out, both FINs: an orderly close.
+        assert_eq!(payload(closed(501, Some(500), 1001)), (1000, 500));
+        // Nothing sent; our FIN acknowledged, the client's received.
+        assert_eq!(payload(closed(1, Some(0), 1001)), (1000, 0));
+        // Reset: no FIN of ours acknowledged, none taken off what came in.
+        assert_eq!(payload(closed(0, Some(0), 1000)), (1000, 0));
+        // Before Linux 4.19: taken to have closed in order.
+        assert_eq!(payload(closed(501, None, 1001)), (1000, 500));
+        assert_eq!(payload(closed(0, None, 0)), (0, 0));
     }
 
     #[test]

@@ -551,3 +551,214 @@ print("ok", flush=True)
     assert!(bytes_in >= 20_000.0 - 0.5, "{stdout}");
     assert!(bytes_out.abs() < 0.5, "the server sent nothing:\n{stdout}");
 }
+
+/// A server that reads each connection to its end, answers `ANSWER` bytes
+/// and then closes it (`close`) or keeps it open in CLOSE-WAIT (`keep`).
+const READ_ALL_THEN_ANSWER: &str = r#"
+import socket, sys, threading
+port, answer, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+server = socket.socket()
+server.bind(("127.0.0.1", port))
+server.listen(64)
+print("ok", flush=True)
+held = []
+def serve(connection):
+    while connection.recv(65536):
+        pass
+    connection.sendall(b"x" * answer)
+    if mode == "close":
+        connection.close()
+    else:
+        held.append(connection)
+while True:
+    connection, _ = server.accept()
+    threading.Thread(target=serve, args=(connection,), daemon=True).start()
+"#;
+
+/// Opens COUNT connections, sends SIZE bytes and a FIN on each, reads the
+/// answer to its end (or ANSWER bytes, when the server keeps the
+/// connection), prints "ok" and keeps or closes them.
+const SEND_THEN_SHUTDOWN: &str = r#"
+import socket, sys, time
+port, count, size, answer = (int(a) for a in sys.argv[1:5])
+mode = sys.argv[5]
+held = []
+for _ in range(count):
+    connection = socket.create_connection(("127.0.0.1", port))
+    connection.sendall(b"y" * size)
+    connection.shutdown(socket.SHUT_WR)
+    got = 0
+    while got < answer:
+        got += len(connection.recv(65536))
+    if mode == "close":
+        while connection.recv(65536):
+            pass
+        connection.close()
+    else:
+        held.append(connection)
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+
+/// The peer's FIN takes one sequence number and `tcp_info` counts it in
+/// `tcpi_bytes_received`: it is not a byte the client sent, whether the
+/// connection is still open (the server end in CLOSE-WAIT) or closed
+/// between two refreshes.
+#[test]
+fn a_received_fin_is_not_a_byte_in() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) =
+        python_in(&netns, READ_ALL_THEN_ANSWER, &[&port.to_string(), "300", "keep"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let (_clients, mut ready) =
+        python_in(&netns, SEND_THEN_SHUTDOWN, &[&port.to_string(), "3", "1000", "300", "keep"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let frames = jsonl_frames(&netns, &["--count", "1"]);
+    let listener = listener_on(&frames[0], port).expect("the server's row");
+    let connections = listener["connections"].as_array().unwrap();
+    assert_eq!(connections.len(), 3, "{listener:#}");
+    for connection in connections {
+        assert_eq!(connection["state"], "CLOSE-WAIT", "{connection}");
+        assert_eq!(connection["bytes_in"], 1000, "the client sent 1000 bytes: {connection}");
+        assert_eq!(connection["bytes_out"], 300, "{connection}");
+    }
+
+    // Connections that open and close between two refreshes.
+    let port = unique_port();
+    let (_server, mut ready) =
+        python_in(&netns, READ_ALL_THEN_ANSWER, &[&port.to_string(), "300", "close"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let mut top = netns.command(util::binary().to_str().unwrap());
+    util::scrub(&mut top);
+    let top = top
+        .args(["top", "--jsonl", "--interval", "1s", "--count", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // After the first frame, so every close falls between two frames.
+    std::thread::sleep(Duration::from_millis(1300));
+    let (_clients, mut ready) =
+        python_in(&netns, SEND_THEN_SHUTDOWN, &[&port.to_string(), "20", "1000", "300", "close"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let output = top.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (mut bytes_in, mut bytes_out) = (0.0, 0.0);
+    for line in stdout.lines() {
+        let frame: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(frame["short_lived_counted"], true, "{stdout}");
+        let listener = listener_on(&frame, port).expect("the server's row");
+        let seconds = frame["interval_seconds"].as_f64().unwrap();
+        bytes_in += listener["bytes_in_per_second"].as_f64().unwrap() * seconds;
+        bytes_out += listener["bytes_out_per_second"].as_f64().unwrap() * seconds;
+    }
+    assert!((bytes_in - 20_000.0).abs() < 0.5, "20 x 1000 bytes in, no FIN: {bytes_in}\n{stdout}");
+    assert!((bytes_out - 6_000.0).abs() < 0.5, "20 x 300 bytes out: {bytes_out}\n{stdout}");
+}
+
+/// A listener that opens, serves three connections of 100 bytes each and
+/// closes, all between two refreshes, never has a row: the frame names it
+/// from its connections' closes. A port probe (bind, close) is not named.
+#[test]
+fn a_listener_that_lives_less_than_a_refresh_is_named() {
+    let Some(netns) = Netns::create() else { return };
+    let (port, probed) = (unique_port(), unique_port());
+    let fleeting = r#"
+import socket, sys
+port, probed = int(sys.argv[1]), int(sys.argv[2])
+probe = socket.socket()
+probe.bind(("127.0.0.1", probed))
+probe.close()
+server = socket.socket()
+server.bind(("127.0.0.1", port))
+server.listen(8)
+for _ in range(3):
+    client = socket.create_connection(("127.0.0.1", port))
+    client.sendall(b"z" * 100)
+    client.shutdown(socket.SHUT_WR)
+    connection, _ = server.accept()
+    while connection.recv(4096):
+        pass
+    connection.close()
+    client.recv(1)
+    client.close()
+server.close()
+print("ok", flush=True)
+"#;
+    let mut top = netns.command(util::binary().to_str().unwrap());
+    util::scrub(&mut top);
+    let top = top
+        .args(["top", "--jsonl", "--interval", "1s", "--count", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1300));
+    let (_listener, mut ready) =
+        python_in(&netns, fleeting, &[&port.to_string(), &probed.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let output = top.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let named: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .flat_map(|frame| frame["fleeting_listeners"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(
+        named,
+        [serde_json::json!({
+            "local_address": "127.0.0.1",
+            "local_port": port,
+            "connections": 3,
+            "bytes_in": 300,
+            "bytes_out": 0,
+        })],
+        "{stdout}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(!stdout.contains(&format!("\"local_port\":{probed}")), "{stdout}");
+
+    // --once says it on stderr, as it says what else it could not see.
+    let port = unique_port();
+    let mut once = netns.command(util::binary().to_str().unwrap());
+    util::scrub(&mut once);
+    let once = once
+        .args(["top", "--once", "--interval", "1500ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let (_listener, mut ready) =
+        python_in(&netns, fleeting, &[&port.to_string(), &probed.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let output = once.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr,
+        format!(
+            "porthole: a listener on 127.0.0.1:{port} came and went between two refreshes: it served 3 connection(s), 300 B in, 0 B out\n"
+        )
+    );
+}
+
+/// With nothing listening, every output still works: the table is its
+/// header, a frame has no listeners, and nothing is reported as missing.
+#[test]
+fn no_listeners_is_an_empty_frame_not_an_error() {
+    let Some(netns) = Netns::create() else { return };
+    let once = netns.porthole(&["top", "--once", "--interval", "200ms"]);
+    assert_eq!(once.code, 0, "{once:?}");
+    assert_eq!(once.stdout.lines().count(), 1, "the header only: {once:?}");
+    assert!(once.stdout.starts_with("PROTO"), "{once:?}");
+    assert_eq!(once.stderr, "", "{once:?}");
+    let frames = jsonl_frames(&netns, &["--count", "2", "--interval", "200ms"]);
+    assert_eq!(frames.len(), 2);
+    for frame in &frames {
+        assert_eq!(frame["listeners"], serde_json::json!([]), "{frame:#}");
+        assert_eq!(frame["fleeting_listeners"], serde_json::json!([]), "{frame:#}");
+        assert_eq!(frame["short_lived_counted"], true, "{frame:#}");
+    }
+}

@@ -3,8 +3,12 @@
 //! with an IPv6-only listener, HTTP statuses that change, `--down`, command
 //! pass-through, the timeout explanation, bad input, and listeners the
 //! kernel answers for while no process serves them (never accepting,
-//! stopped, closing every connection) next to slow and deferred ones that
-//! are ready.
+//! stopped, closing every connection, soon after accepting or at once, over
+//! TCP, HTTP and Unix sockets) next to slow, deferred, banner-sending and
+//! Redis ones that are ready; `--down` against listeners connect cannot
+//! reach (DROP rule) and closed ones with TIME-WAIT left; several targets of
+//! mixed kinds, `--timeout 0`, a name with several addresses, SIGINT while
+//! waiting, and the command taking porthole's place.
 
 use std::time::{Duration, Instant};
 
@@ -477,4 +481,422 @@ fn a_deferred_accept_listener_is_ready() {
     assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
     let output = netns.porthole(&["wait", &format!("127.0.0.1:{port}"), "--timeout", "10s"]);
     assert_eq!(output.code, 0, "{output:?}");
+}
+
+/// A Unix stream server for tests: `python3 UNIX_SERVER PATH MODE`,
+/// printing `ok` once listening. Modes: `hold` (listen, never accept),
+/// `late` (accept each connection 300 ms late, then hold it), `close`
+/// (accept 200 ms late and close 30 ms after: a worker that crashes on
+/// each connection).
+const UNIX_SERVER: &str = r#"
+import socket, sys, time
+path, mode = sys.argv[1], sys.argv[2]
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+server.listen(8)
+print("ok", flush=True)
+held = []
+if mode == "hold":
+    time.sleep(3600)
+while True:
+    time.sleep(0.3 if mode == "late" else 0.2)
+    connection, _ = server.accept()
+    if mode == "close":
+        time.sleep(0.03)
+        connection.close()
+    else:
+        held.append(connection)
+"#;
+
+/// Starts [`UNIX_SERVER`] in `netns` on a socket in `directory`; returns
+/// the server and the `unix:PATH` target.
+fn unix_server(
+    netns: &Netns,
+    directory: &std::path::Path,
+    mode: &str,
+) -> (crate::util::ChildGuard, String) {
+    let path = directory.join(format!("{mode}.sock"));
+    let path = path.to_str().unwrap();
+    let (server, mut ready) = crate::util::python_in(netns, UNIX_SERVER, &[path, mode]);
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    (server, format!("unix:{path}"))
+}
+
+// A Unix listener's backlog takes a connection as TCP's does: connect()
+// succeeds for a server that never accepts.
+#[test]
+fn a_unix_listener_that_never_accepts_is_not_ready_and_is_named() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let (server, target) = unix_server(&netns, directory.path(), "hold");
+    let stderr = times_out(&netns, &target);
+    let path = target.strip_prefix("unix:").unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "waiting for {target}: {path} connected (queued by the kernel; no process accepted it within 1000 ms)"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(" connection(s) queued by the kernel stayed in the accept queue"),
+        "{stderr}"
+    );
+    let named = format!(
+        "connection(s) wait in the accept queue of {target} (backlog 8): the kernel queued them, python3 (pid {}) does not accept them",
+        server.pid()
+    );
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(stderr.contains("  fix: fix the server's accept loop"), "{stderr}");
+}
+
+#[test]
+fn a_unix_server_that_accepts_late_is_ready_and_one_that_closes_is_not() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let (_late, target) = unix_server(&netns, directory.path(), "late");
+    let output = netns.porthole(&["wait", &target, "--timeout", "10s", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let events = lines(&output.stdout);
+    let attempts: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "attempt").collect();
+    assert_eq!(attempts.len(), 1, "ready on the first attempt: {events:#?}");
+    assert_eq!(attempts[0]["ready"], true, "{events:#?}");
+
+    let (_closing, target) = unix_server(&netns, directory.path(), "close");
+    let stderr = times_out(&netns, &target);
+    assert!(stderr.contains("(closed the connection without answering)"), "{stderr}");
+    assert!(
+        stderr.contains("  accepted-closed: the server accepted and closed every connection ("),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-accepted"), "it did accept: {stderr}");
+}
+
+/// Accepts each connection at once and closes it 60 ms later: past the
+/// 50 ms a probe reads right after connecting, so a look at the socket
+/// table then saw a process holding the connection and called it ready.
+const ACCEPT_THEN_CLOSE: &str = r#"
+import socket, sys, time
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(16)
+print("ok", flush=True)
+while True:
+    connection, _ = server.accept()
+    time.sleep(0.06)
+    connection.close()
+"#;
+
+#[test]
+fn a_server_that_accepts_and_closes_soon_after_is_not_ready_over_tcp_or_http() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) =
+        crate::util::python_in(&netns, ACCEPT_THEN_CLOSE, &[&port.to_string()]);
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    for target in [format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}/")] {
+        let stderr = times_out(&netns, &target);
+        // An HTTP round near the deadline may end before the close, with
+        // no answer: it is then not counted as closed.
+        assert!(stderr.contains("  accepted-closed: the server accepted and closed "), "{stderr}");
+        assert!(stderr.contains("  fix: look at the server's logs"), "{stderr}");
+    }
+}
+
+// Servers that speak first and then wait (SSH, SMTP) or wait silently
+// for a command (Redis) are ready: only an EOF or a reset before any byte
+// is a dropped connection.
+#[test]
+fn servers_that_send_a_banner_or_wait_silently_are_ready() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_banner, mut ready) = crate::util::python_in(
+        &netns,
+        "import socket,sys\n\
+         s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(16)\n\
+         print('ok', flush=True)\n\
+         held=[]\n\
+         while True:\n    c=s.accept()[0]; c.sendall(b'220 mail ESMTP ready\\r\\n'); held.append(c)",
+        &[&port.to_string()],
+    );
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let output = netns.porthole(&["wait", &format!("127.0.0.1:{port}"), "--timeout", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+
+    if !crate::util::installed("redis-server") {
+        crate::util::skip("redis-server not installed");
+        return;
+    }
+    let redis_port = unique_port();
+    let mut redis = netns.command("redis-server");
+    redis.args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
+    redis.args(["--appendonly", "no", "--daemonize", "no", "--logfile", ""]);
+    let _redis = crate::util::ChildGuard::spawn(redis.stdout(std::process::Stdio::null()));
+    let output = netns.porthole(&["wait", &format!("127.0.0.1:{redis_port}"), "--timeout", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+// connect() is the wrong judge of "down": a listener whose accept queue is
+// full, or behind a DROP rule, times out as a dead port does.
+#[test]
+fn down_sees_a_listener_that_connect_cannot_reach() {
+    let Some(netns) = Netns::create() else { return };
+    if !crate::util::installed("nft") {
+        crate::util::skip("nft not installed");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_with_backlog(&netns, "127.0.0.1", port, "hold", 8);
+    netns.run_ok(
+        "nft",
+        &[&format!(
+            "add table inet t; add chain inet t input {{ type filter hook input priority 0; }}; add rule inet t input tcp dport {port} drop"
+        )],
+    );
+    let target = format!("127.0.0.1:{port}");
+    let output = netns.porthole(&["wait", &target, "--down", "--timeout", "2s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output.stderr.contains(&format!(
+            "waiting for {target} to go down: {target} timeout; the socket table has a listener on {target}"
+        )),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains(&format!(
+            "  still-listening: the socket table has a listener on {target} (last round: {target} timeout)"
+        )),
+        "{}",
+        output.stderr
+    );
+    let events = netns.porthole(&["wait", &target, "--down", "--timeout", "1s", "--json"]);
+    let events = lines(&events.stdout);
+    assert!(events.iter().filter(|e| e["event"] == "attempt").all(|e| e["ready"] == false));
+}
+
+#[test]
+fn down_after_a_listener_closed_leaving_time_wait() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    // The server closes its connections first (TIME-WAIT on its port),
+    // then its listener, and lives on.
+    let (_server, mut ready) = crate::util::python_in(
+        &netns,
+        "import socket,sys,time\n\
+         port=int(sys.argv[1])\n\
+         s=socket.socket(); s.bind(('127.0.0.1', port)); s.listen(16)\n\
+         clients=[socket.create_connection(('127.0.0.1', port)) for _ in range(3)]\n\
+         for _ in clients:\n    s.accept()[0].close()\n\
+         for c in clients:\n    c.recv(1); c.close()\n\
+         s.close(); print('ok', flush=True); time.sleep(3600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let listing = netns.command("ss").args(["-tan", "state", "time-wait"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains(&format!("127.0.0.1:{port}")), "TIME-WAIT left: {listing}");
+    let target = format!("127.0.0.1:{port}");
+    let output = netns.porthole(&["wait", &target, "--down", "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stderr.contains(&format!(
+            "down: {target} after 0.0 s ({target} refused; no listener in the socket table)"
+        )),
+        "{}",
+        output.stderr
+    );
+}
+
+// An address that is not this namespace's has no listener in its table:
+// connect alone judges, and the message says so.
+#[test]
+fn down_judges_an_address_elsewhere_by_connect_and_says_so() {
+    let Some(netns) = Netns::create() else { return };
+    // 192.0.2.0/24 (TEST-NET-1) is not routed here: unreachable at once.
+    let output = netns.porthole(&["wait", "192.0.2.7:80", "--down", "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stderr.contains("judged by connect: the address is not on this machine"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn several_targets_of_mixed_kinds_where_one_never_comes() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let (tcp, http, dead) = (unique_port(), unique_port(), unique_port());
+    let _tcp = server_in(&netns, "127.0.0.1", tcp, "silent");
+    let _http = server_in(&netns, "127.0.0.1", http, "http");
+    let (_unix, unix) = unix_server(&netns, directory.path(), "late");
+    let never = format!("http://127.0.0.1:{dead}/health");
+    let targets =
+        [format!("127.0.0.1:{tcp}"), format!("http://127.0.0.1:{http}/"), unix, never.clone()];
+    let mut args = vec!["wait", "--timeout", "3s", "--json"];
+    args.extend(targets.iter().map(String::as_str));
+    let output = netns.porthole(&args);
+    assert_eq!(output.code, 1, "{output:?}");
+    let events = lines(&output.stdout);
+    let outcome = events.last().unwrap();
+    assert_eq!(outcome["outcome"], "timeout", "{outcome:#}");
+    assert_eq!(outcome["pending"], serde_json::json!([never]), "only the dead one: {outcome:#}");
+    let why = outcome["why"].as_array().unwrap();
+    assert!(why.iter().all(|line| line.as_str().unwrap().starts_with(&never)), "{outcome:#}");
+    assert!(why[0].as_str().unwrap().contains("nothing-listening"), "{outcome:#}");
+    for target in &targets[..3] {
+        assert!(
+            events.iter().any(|e| e["target"] == *target && e["ready"] == true),
+            "{target} was seen ready: {events:#?}"
+        );
+    }
+    // With --any the first three are enough.
+    let mut args = vec!["wait", "--timeout", "3s", "--any"];
+    args.extend(targets.iter().map(String::as_str));
+    assert_eq!(netns.porthole(&args).code, 0);
+}
+
+#[test]
+fn timeout_zero_waits_as_long_as_it_takes() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let netns = std::sync::Arc::new(netns);
+    let late = {
+        let netns = netns.clone();
+        std::thread::spawn(move || {
+            // Past the 30 s default it would not reach, but past several
+            // rounds at the longest interval.
+            std::thread::sleep(Duration::from_millis(2500));
+            server_in(&netns, "127.0.0.1", port, "silent")
+        })
+    };
+    let output = netns.porthole(&[
+        "wait",
+        &format!("127.0.0.1:{port}"),
+        "--timeout",
+        "0",
+        "--max-interval",
+        "300ms",
+    ]);
+    let _server = late.join().unwrap();
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains(&format!("ready: 127.0.0.1:{port}")), "{}", output.stderr);
+}
+
+#[test]
+fn a_name_with_several_addresses_is_ready_when_one_of_them_is() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
+    let output = netns.porthole_with_hosts(
+        "::1 multi\n127.0.0.2 multi\n127.0.0.1 multi\n",
+        &["wait", &format!("multi:{port}"), "--timeout", "5s", "--json"],
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    let events = lines(&output.stdout);
+    let mut first_round: Vec<(&str, &str, bool)> = events
+        .iter()
+        .filter(|e| e["event"] == "attempt" && e["round"] == 1)
+        .map(|e| {
+            (
+                e["address"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+                e["ready"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    // In the resolver's order (RFC 6724 sorts them); every one is tried.
+    first_round.sort();
+    assert_eq!(
+        first_round,
+        [
+            ("127.0.0.1", "connected", true),
+            ("127.0.0.2", "refused", false),
+            ("::1", "refused", false)
+        ],
+        "{events:#?}"
+    );
+}
+
+/// Sends SIGINT to `pid`, as Ctrl-C at a terminal does.
+fn interrupt(pid: u32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a positive pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+}
+
+/// Starts `porthole ARGS…` in `netns` with default signal dispositions,
+/// stdout and stderr piped.
+fn spawn_porthole(netns: &Netns, args: &[&str]) -> std::process::Child {
+    let mut command = netns.command(crate::util::binary().to_str().unwrap());
+    crate::util::scrub(&mut command);
+    porthole::sys::signal::start_with_default_signals(&mut command);
+    command
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+// Ctrl-C while polling ends porthole by SIGINT, as the shell expects of
+// any command (it reports 130 and stops a script's loop); the command
+// after `--` does not run.
+#[test]
+fn sigint_while_waiting_ends_by_the_signal_and_runs_nothing() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let marker = directory.path().join("ran");
+    let target = format!("127.0.0.1:{}", unique_port());
+    let mut child = spawn_porthole(
+        &netns,
+        &["wait", &target, "--timeout", "0", "--", "touch", marker.to_str().unwrap()],
+    );
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert_eq!(first, format!("waiting for {target}: {target} refused\n"));
+    interrupt(child.id());
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(2), "{status:?}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(rest, "", "nothing after the signal");
+    assert!(!marker.exists(), "the command must not run");
+}
+
+// The command replaces porthole: a signal sent to the pid the caller
+// started reaches it (Ctrl-C at an interactive command, `docker stop` at
+// an entrypoint), instead of killing porthole and orphaning it.
+#[test]
+fn the_command_takes_porthole_s_place_and_gets_its_signals() {
+    use std::io::BufRead;
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
+    let mut child = spawn_porthole(
+        &netns,
+        &[
+            "wait",
+            &format!("127.0.0.1:{port}"),
+            "-q",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got SIGINT; exit 5' INT; echo started $$; sleep 30 & wait",
+        ],
+    );
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first, format!("started {}\n", child.id()), "the same process");
+    interrupt(child.id());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "got SIGINT\n");
+    assert_eq!(status.code(), Some(5));
 }
