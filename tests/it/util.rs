@@ -236,8 +236,20 @@ pub fn python_via(
 /// it so the all-namespace sweep of one test never sees another test's
 /// listener on the same number.
 pub fn unique_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    probe.local_addr().expect("local address").port()
+    // The kernel hands a number back out once its socket is closed, so
+    // remember every number given to a test of this run and never give it
+    // twice: two tests in two namespaces on one number would see each
+    // other's listener in their all-namespace sweeps.
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = probe.local_addr().expect("local address").port();
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Starts `python3 -u -c CODE ARGS…` inside `netns`; read its readiness
