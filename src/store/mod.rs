@@ -37,6 +37,8 @@ pub mod codec;
 pub mod location;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "postgres")]
+pub mod postgres_link;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -71,7 +73,47 @@ pub struct WriterOptions {
     pub host: String,
     /// How often pruning runs (it also runs when the writer opens).
     pub maintenance_interval: Duration,
+    /// Where a writer that carries on through trouble says so (a
+    /// PostgreSQL server that stalled or went away); the command prints
+    /// these lines on stderr.
+    pub notices: Notices,
 }
+
+/// Receiver of a writer's notices: one line each, without the `porthole:`
+/// prefix. The default drops them.
+#[derive(Clone, Default)]
+pub struct Notices(Option<std::sync::Arc<NoticeReceiver>>);
+
+/// What [`Notices`] passes each line to.
+pub type NoticeReceiver = dyn Fn(&str) + Send + Sync;
+
+impl Notices {
+    pub fn new(receiver: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Notices(Some(std::sync::Arc::new(receiver)))
+    }
+
+    /// Passes one line on.
+    pub fn say(&self, line: &str) {
+        if let Some(receiver) = &self.0 {
+            receiver(line);
+        }
+    }
+}
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Notices(..)" } else { "Notices(none)" })
+    }
+}
+
+/// Options are equal whatever their notices go to.
+impl PartialEq for Notices {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Notices {}
 
 /// Seven days of raw records, as the recorder keeps by default.
 pub const DEFAULT_KEEP: Duration = Duration::from_secs(7 * 86_400);
@@ -86,6 +128,7 @@ impl Default for WriterOptions {
             max_size: None,
             host: local_host_name(),
             maintenance_interval: Duration::from_secs(60),
+            notices: Notices::default(),
         }
     }
 }
@@ -173,7 +216,9 @@ pub fn open_writer(
     match location {
         StoreLocation::Sqlite(path) => Ok(Box::new(sqlite::SqliteWriter::open(path, options)?)),
         #[cfg(feature = "postgres")]
-        StoreLocation::Postgres(url) => Ok(Box::new(postgres::PostgresWriter::open(url, options)?)),
+        StoreLocation::Postgres(url) => {
+            Ok(Box::new(postgres_link::PostgresWriter::open(url, options)?))
+        }
         #[cfg(not(feature = "postgres"))]
         StoreLocation::Postgres(url) => {
             Err(StoreError::PostgresUnsupported { store: location::redact(url) })

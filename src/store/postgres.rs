@@ -32,7 +32,11 @@
 //! its own and is given up after `connect_timeout` from the URL, else
 //! [`CONNECT_TIMEOUT`]. Once connected, the kernel bounds a server that
 //! goes away: `TCP_USER_TIMEOUT` fails a write that stays unacknowledged
-//! and keepalives fail a wait on a peer that no longer answers them.
+//! and keepalives fail a wait on a peer that no longer answers them. A
+//! server whose kernel still acknowledges but which never answers (a
+//! stopped process) is bounded by the writer's link
+//! ([`super::postgres_link`]), which gives up on a batch after the same
+//! deadline and connects again.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -52,8 +56,7 @@ use crate::model::history::{
     LossSummary,
 };
 use crate::model::monitor::{
-    ConnectionRecord, EventSink, ListenerEvent, LossRecord, MonitorEvent, ProcessIdentity,
-    SinkError, UnixMicros,
+    ConnectionRecord, ListenerEvent, LossRecord, MonitorEvent, ProcessIdentity, UnixMicros,
 };
 
 /// The schema, one script per version (see the SQLite store's
@@ -230,6 +233,13 @@ fn client_config(url: &str, store: &str) -> Result<(postgres::Config, Duration),
     Ok((config, deadline))
 }
 
+/// How long the server may take to answer: the URL's `connect_timeout`,
+/// else [`CONNECT_TIMEOUT`]. Connecting and every batch of a writer are
+/// held to it.
+pub(crate) fn client_deadline(url: &str, store: &str) -> Result<Duration, StoreError> {
+    client_config(url, store).map(|(_, deadline)| deadline)
+}
+
 /// What the connecting thread and the caller waiting for it share: whether
 /// the caller gave up (then the thread, when it finally returns, counts
 /// itself out of [`STALLED`]).
@@ -349,11 +359,17 @@ fn migrate(client: &mut Client, store: &str) -> Result<(), StoreError> {
 
 type ProcessKey = (u32, Option<u64>, String, Option<String>);
 
-/// The writer of one machine into a shared PostgreSQL store.
-pub struct PostgresWriter {
+/// One connection of a machine's writer to a shared PostgreSQL store, with
+/// this host's writer lock held. [`super::postgres_link::PostgresWriter`]
+/// runs it on a thread of its own and makes a new one when it is lost.
+pub(crate) struct Session {
     client: Client,
     store: String,
     host_id: i16,
+    /// The server process serving this connection (`pg_backend_pid()`):
+    /// after a stall, the next session ends it so its lock and its
+    /// transaction go away.
+    pub(crate) backend_pid: i32,
     options: WriterOptions,
     processes: HashMap<ProcessKey, i32>,
     addresses: HashMap<IpAddr, i32>,
@@ -372,27 +388,97 @@ pub struct PostgresWriter {
 /// Most dictionary ids kept in memory; past it the cache starts over.
 const CACHE_LIMIT: usize = 100_000;
 
-impl PostgresWriter {
+/// How a batch's transaction ended when it did not commit.
+pub(crate) enum WriteFailure {
+    /// The connection is gone or unusable; a new one may succeed.
+    Connection(StoreError),
+    /// The store refused the batch (rights, schema, disk): recording stops.
+    Refused(StoreError),
+    /// The writer gave up on this connection while the transaction ran; it
+    /// was rolled back instead of committed.
+    Abandoned,
+}
+
+/// Whether `error` means the connection failed rather than the statement:
+/// the socket closed or failed, or the server says it is shutting down,
+/// starting up, or out of connection slots.
+pub(crate) fn is_connection_failure(error: &StoreError) -> bool {
+    match error {
+        StoreError::NoAnswer { .. } => true,
+        StoreError::Postgres { error, .. } => is_connection_error(error),
+        _ => false,
+    }
+}
+
+fn is_connection_error(error: &postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        // Class 08: connection exception; 57P01-03: admin shutdown, crash
+        // shutdown, cannot connect now; 53300: too many connections.
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+    }
+    let mut cause = std::error::Error::source(error);
+    while let Some(next) = cause {
+        if next.is::<std::io::Error>() {
+            return true;
+        }
+        cause = next.source();
+    }
+    false
+}
+
+impl Session {
     /// Connects, takes this host's writer lock, migrates and prunes.
-    pub fn open(url: &str, options: &WriterOptions) -> Result<Self, StoreError> {
+    ///
+    /// `previous` are the server processes of this writer's earlier
+    /// connections that stalled or broke: they are ended first, and the
+    /// lock they still hold is waited for (up to `lock_wait`) instead of
+    /// being taken for another writer's.
+    pub(crate) fn open(
+        url: &str,
+        options: &WriterOptions,
+        previous: &[i32],
+        lock_wait: Duration,
+    ) -> Result<Self, StoreError> {
         let store = redact(url);
         let (mut client, _) = connect(url)?;
         let error = |e| pg_error(&store, e);
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&writer_lock_key(&options.host)])
-            .map_err(error)?
-            .get(0);
-        if !locked {
-            return Err(StoreError::Locked {
-                // The lock is per host name: the other writer may be another
-                // machine with the same name, which `--host` tells apart.
-                store: format!(
-                    "{store} (host {}; a machine that shares this host name needs its own --host NAME)",
-                    options.host
-                ),
-                holder: String::new(),
-            });
+        if !previous.is_empty() {
+            // Ending one's own server processes needs no special right.
+            let _ = client.execute(
+                "SELECT pg_terminate_backend(pid) FROM unnest($1::integer[]) AS pid
+                 WHERE pid <> pg_backend_pid()",
+                &[&previous],
+            );
         }
+        let started = Instant::now();
+        loop {
+            let locked: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&writer_lock_key(&options.host)])
+                .map_err(error)?
+                .get(0);
+            if locked {
+                break;
+            }
+            if previous.is_empty() || started.elapsed() >= lock_wait {
+                return Err(StoreError::Locked {
+                    // The lock is per host name: the other writer may be
+                    // another machine with the same name, which `--host`
+                    // tells apart.
+                    store: format!(
+                        "{store} (host {}; a machine that shares this host name needs its own --host NAME)",
+                        options.host
+                    ),
+                    holder: String::new(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let backend_pid: i32 =
+            client.query_one("SELECT pg_backend_pid()", &[]).map_err(error)?.get(0);
         migrate(&mut client, &store)?;
         let host_id: i16 = client
             .query_one(
@@ -404,11 +490,13 @@ impl PostgresWriter {
                 &[&options.host],
             )
             .map_err(error)?
-            .get(0);
-        let mut writer = PostgresWriter {
+            .try_get(0)
+            .map_err(error)?;
+        let mut session = Session {
             client,
             store: store.clone(),
             host_id,
+            backend_pid,
             options: options.clone(),
             processes: HashMap::new(),
             addresses: HashMap::new(),
@@ -417,9 +505,25 @@ impl PostgresWriter {
             reclaimable: 0,
             bytes_per_row: 0,
         };
-        writer.reload_open()?;
-        writer.prune(super::now_micros())?;
-        Ok(writer)
+        session.reload_open()?;
+        session.prune(super::now_micros())?;
+        Ok(session)
+    }
+
+    /// Whether the transaction `txid` of an earlier, lost connection
+    /// committed: `None` when the server no longer knows (too old) or it
+    /// is still running.
+    pub(crate) fn committed(&mut self, txid: i64) -> Result<Option<bool>, StoreError> {
+        let status: Option<String> = self
+            .client
+            .query_one("SELECT txid_status($1)", &[&txid])
+            .map_err(|e| pg_error(&self.store, e))?
+            .get(0);
+        Ok(match status.as_deref() {
+            Some("committed") => Some(true),
+            Some("aborted") => Some(false),
+            _ => None,
+        })
     }
 
     fn reload_open(&mut self) -> Result<(), StoreError> {
@@ -447,32 +551,53 @@ impl PostgresWriter {
         Ok(())
     }
 
-    /// Writes one batch in one transaction.
-    pub fn write(&mut self, batch: &[MonitorEvent]) -> Result<(), StoreError> {
-        let inserted = match self.write_transaction(batch) {
-            Ok(inserted) => inserted,
-            Err(error) => {
-                self.processes.clear();
-                self.addresses.clear();
-                let _ = self.reload_open();
-                return Err(pg_error(&self.store, error));
+    /// Writes one batch in one transaction. `before_commit` is given the
+    /// transaction's id just before `COMMIT` is sent, so a commit whose
+    /// answer is lost can be looked up later; when it returns false, the
+    /// transaction is rolled back instead.
+    pub(crate) fn write(
+        &mut self,
+        batch: &[MonitorEvent],
+        before_commit: &mut dyn FnMut(i64) -> bool,
+    ) -> Result<(), WriteFailure> {
+        let classify = |store: &str, error: postgres::Error| {
+            if is_connection_error(&error) {
+                WriteFailure::Connection(pg_error(store, error))
+            } else {
+                WriteFailure::Refused(pg_error(store, error))
             }
         };
+        let inserted = match self.write_transaction(batch, before_commit) {
+            Ok(Some(inserted)) => inserted,
+            Ok(None) => return Err(WriteFailure::Abandoned),
+            Err(error) => return Err(classify(&self.store, error)),
+        };
         self.reclaimable = self.reclaimable.saturating_sub(inserted as u64 * self.bytes_per_row);
-        if self.last_maintenance.elapsed() >= self.options.maintenance_interval {
-            self.prune(super::now_micros())?;
-        } else if self.options.max_size.is_some() {
-            self.enforce_size_cap()?;
-        }
         Ok(())
     }
 
+    /// Prunes when it is time, or enforces the size cap when one is set.
+    pub(crate) fn maintain(&mut self) -> Result<(), StoreError> {
+        if self.last_maintenance.elapsed() >= self.options.maintenance_interval {
+            self.prune(super::now_micros())
+        } else if self.options.max_size.is_some() {
+            self.enforce_size_cap()
+        } else {
+            Ok(())
+        }
+    }
+
     /// Writes one batch in one transaction; returns how many connection
-    /// rows it added.
-    fn write_transaction(&mut self, batch: &[MonitorEvent]) -> Result<usize, postgres::Error> {
-        let PostgresWriter { client, host_id, processes, addresses, open, .. } = self;
+    /// rows it added, or `None` when `before_commit` said no.
+    fn write_transaction(
+        &mut self,
+        batch: &[MonitorEvent],
+        before_commit: &mut dyn FnMut(i64) -> bool,
+    ) -> Result<Option<usize>, postgres::Error> {
+        let Session { client, host_id, processes, addresses, open, .. } = self;
         let host = *host_id;
         let mut transaction = client.transaction()?;
+        let txid: i64 = transaction.query_one("SELECT txid_current()", &[])?.get(0);
         let mut cache = Cache { host, processes, addresses };
         let plan = BatchPlan::of_events(open, batch, super::now_micros());
         for event in batch {
@@ -581,14 +706,18 @@ impl PostgresWriter {
                 )?;
             }
         }
+        if !before_commit(txid) {
+            // Dropping the transaction rolls it back.
+            return Ok(None);
+        }
         transaction.commit()?;
         plan.commit_to(open);
-        Ok(inserted)
+        Ok(Some(inserted))
     }
 
     /// Deletes this host's records older than the retention periods, then
     /// enforces the size cap.
-    pub fn prune(&mut self, now: UnixMicros) -> Result<(), StoreError> {
+    pub(crate) fn prune(&mut self, now: UnixMicros) -> Result<(), StoreError> {
         self.last_maintenance = Instant::now();
         let cutoff = now.saturating_sub(self.options.keep.as_micros() as i64);
         let hourly_cutoff = now.saturating_sub(self.options.keep_hourly.as_micros() as i64);
@@ -637,7 +766,7 @@ impl PostgresWriter {
 
     /// Bytes the store's tables take on disk, indexes and TOAST included
     /// (every host's: the cap is on the database's disk).
-    pub fn disk_bytes(&mut self) -> Result<u64, StoreError> {
+    pub(crate) fn disk_bytes(&mut self) -> Result<u64, StoreError> {
         let row = self
             .client
             .query_one(
@@ -652,7 +781,7 @@ impl PostgresWriter {
 
     /// Bytes the records take: the tables' size less the space pruning
     /// freed and new rows have not yet taken back.
-    pub fn used_bytes(&mut self) -> Result<u64, StoreError> {
+    pub(crate) fn used_bytes(&mut self) -> Result<u64, StoreError> {
         Ok(self.disk_bytes()?.saturating_sub(self.reclaimable))
     }
 
@@ -666,7 +795,7 @@ impl PostgresWriter {
     /// short of `VACUUM FULL`, which locks the table and rewrites it. Plain
     /// `VACUUM` marks the deleted rows' space free for new rows instead, so
     /// the files stop growing at about the cap; the writer tracks that free
-    /// space itself ([`PostgresWriter::used_bytes`]).
+    /// space itself ([`Session::used_bytes`]).
     /// See: <https://www.postgresql.org/docs/current/routine-vacuuming.html>
     fn enforce_size_cap(&mut self) -> Result<(), StoreError> {
         let Some(cap) = self.options.max_size else {
@@ -734,12 +863,6 @@ impl PostgresWriter {
         self.reclaimable =
             self.reclaimable.saturating_add((deleted * per_row).saturating_sub(shrunk));
         self.reload_open()
-    }
-}
-
-impl EventSink for PostgresWriter {
-    fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
-        self.write(batch).map_err(Into::into)
     }
 }
 

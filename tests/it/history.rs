@@ -622,6 +622,11 @@ mod postgresql {
         versions.pop()
     }
 
+    fn signal(pid: u32, name: &str) {
+        let status = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name} {pid}");
+    }
+
     fn as_postgres(program: &Path) -> Command {
         let mut command = Command::new("setpriv");
         command.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
@@ -631,8 +636,10 @@ mod postgresql {
     /// A PostgreSQL server of its own in a temporary directory, trusting local
     /// connections; stopped and deleted on drop.
     pub struct TestPostgres {
-        _server: ChildGuard,
+        server: ChildGuard,
         _dir: tempfile::TempDir,
+        bin: PathBuf,
+        data: PathBuf,
         pub port: u16,
     }
 
@@ -668,6 +675,11 @@ mod postgresql {
             );
             assert_eq!(init.code, 0, "initdb failed: {init:?}");
             let port = util::unique_port();
+            let server = Self::run_server(&bin, &data, port);
+            Some(TestPostgres { server, _dir: dir, bin, data, port })
+        }
+
+        fn run_server(bin: &Path, data: &Path, port: u16) -> ChildGuard {
             let mut command = as_postgres(&bin.join("postgres"));
             command
                 .args([
@@ -692,11 +704,67 @@ mod postgresql {
                 postgres::Client::connect(&url, postgres::NoTls).is_ok()
             });
             assert!(ready, "postgres on {port} accepts no logins");
-            Some(TestPostgres { _server: server, _dir: dir, port })
+            server
+        }
+
+        /// Stops the server as `pg_ctl stop -m fast` does (SIGINT: every
+        /// connection is ended) and starts it again on the same port.
+        pub fn restart(&mut self) {
+            signal(self.server.pid(), "INT");
+            let _ = self.server.0.wait();
+            self.server = Self::run_server(&self.bin, &self.data, self.port);
+        }
+
+        /// The postmaster and every server process it started.
+        pub fn processes(&self) -> Vec<u32> {
+            let root = self.server.pid();
+            let mut tree = vec![root];
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
+                let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                    continue;
+                };
+                // `pid (comm) state ppid …`; comm may hold spaces.
+                let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+                let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+                if ppid == Some(root) {
+                    tree.push(pid);
+                }
+            }
+            tree
+        }
+
+        /// SIGSTOPs (`freeze`) or SIGCONTs every server process: a stopped
+        /// server's kernel still acknowledges, so nothing ever times out.
+        pub fn freeze(&self, frozen: bool) {
+            let name = if frozen { "STOP" } else { "CONT" };
+            let mut processes = self.processes().into_iter();
+            signal(processes.next().expect("the postmaster"), name);
+            for pid in processes {
+                // A short-lived server process may be gone already.
+                let _ = Command::new("kill")
+                    .args([&format!("-{name}"), &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
 
         pub fn url(&self) -> String {
             format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        }
+    }
+
+    impl Drop for TestPostgres {
+        /// A stopped server process would outlive the test for good.
+        fn drop(&mut self) {
+            for pid in self.processes() {
+                let _ = Command::new("kill")
+                    .args(["-CONT", &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
     }
 
@@ -1078,6 +1146,134 @@ mod postgresql {
         assert_eq!(output.code, 1, "{output:?}");
         let output = history(&["5432", "--process", "postgres", "--listeners"]);
         assert_eq!(output.code, 0, "{output:?}");
+    }
+
+    /// Notices a writer gives, collected.
+    fn collect_notices() -> (store::Notices, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&lines);
+        let notices = store::Notices::new(move |line: &str| sink.lock().unwrap().push(line.into()));
+        (notices, lines)
+    }
+
+    /// `count` connections with cookies from `first`, one batch.
+    fn numbered_batch(first: u64, count: u64) -> Vec<MonitorEvent> {
+        let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+        (first..first + count)
+            .map(|cookie| {
+                connection(
+                    cookie,
+                    format!("127.0.0.1:{}", 10_000 + cookie % 50_000).parse().unwrap(),
+                    server,
+                    store::now_micros(),
+                    Some(process(4411, "python3")),
+                    100,
+                )
+            })
+            .collect()
+    }
+
+    /// Runs `work` on a thread of its own and fails the test when it has
+    /// not returned within a minute, rather than hanging it.
+    fn bounded<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + Send + 'static) -> T {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(work());
+        });
+        receiver.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("{what} hung"))
+    }
+
+    /// (connection rows, distinct cookies, store_backlog losses).
+    fn stored(url: &str) -> (i64, i64, i64) {
+        let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        let row = admin
+            .query_one(
+                "SELECT count(*), count(DISTINCT cookie),
+                    (SELECT coalesce(sum(count), 0)::bigint FROM porthole.losses
+                     WHERE kind = 'store_backlog')
+                 FROM porthole.connections",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2))
+    }
+
+    /// A server that stops answering mid-run (SIGSTOP: its kernel still
+    /// acknowledges, so neither TCP_USER_TIMEOUT nor keepalives ever fire)
+    /// once stalled the recorder for good. Now the stalled batch is given
+    /// up on after the URL's connect_timeout with one notice, batches wait
+    /// in a bounded queue (what does not fit is stored as a store_backlog
+    /// loss), `history` gives up with one line and exit 2, and once the
+    /// server runs again everything queued is written exactly once.
+    #[test]
+    fn a_stopped_postgres_server_stalls_neither_writer_nor_history() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = format!("{}?connect_timeout=2", database.url());
+        let location = StoreLocation::parse(&url).unwrap();
+        let (notices, lines) = collect_notices();
+        let options = WriterOptions { host: "stalled".into(), notices, ..WriterOptions::default() };
+        let mut writer = store::open_writer(&location, &options).unwrap();
+        writer.write_batch(&numbered_batch(1, 100)).unwrap();
+        assert_eq!(stored(&url), (100, 100, 0));
+
+        database.freeze(true);
+        // 60 batches of 1000: more than the queue holds.
+        let batches = 60u64;
+        let mut writer = bounded("writing to a stopped server", move || {
+            for index in 0..batches {
+                writer.write_batch(&numbered_batch(1000 + index * 1000, 1000)).unwrap();
+            }
+            writer
+        });
+        {
+            let lines = lines.lock().unwrap();
+            assert!(
+                lines.iter().any(|l| l.contains("the server has not answered for 2s")),
+                "{lines:?}"
+            );
+            assert!(lines.iter().any(|l| l.contains("newer ones are dropped")), "{lines:?}");
+        }
+        let output = run_bounded(util::porthole().args(["history", "--store", &url]));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        assert!(output.stderr.contains("did not answer within 2s"), "{output:?}");
+
+        database.freeze(false);
+        writer.write_batch(&numbered_batch(900_000, 10)).unwrap();
+        bounded("draining the queue", move || drop(writer));
+        let (rows, distinct, lost) = stored(&url);
+        assert_eq!(rows, distinct, "a batch was written twice");
+        assert!(lost > 0, "the overflow was not counted");
+        // Every connection recorded is either stored or counted as lost.
+        assert_eq!(rows + lost, 100 + batches as i64 * 1000 + 10, "lost {lost}");
+        let lines = lines.lock().unwrap();
+        assert!(lines.iter().any(|l| l.contains("connected again")), "{lines:?}");
+        assert!(lines.iter().all(|l| !l.contains("were not written")), "{lines:?}");
+    }
+
+    /// A server restarted mid-run ends every connection: the writer
+    /// connects again and writes the batch that failed, nothing committed
+    /// is lost and nothing is written twice.
+    #[test]
+    fn a_restarted_postgres_server_is_reconnected_to() {
+        let Some(mut database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let (notices, lines) = collect_notices();
+        let options =
+            WriterOptions { host: "restarted".into(), notices, ..WriterOptions::default() };
+        let mut writer = store::open_writer(&location, &options).unwrap();
+        writer.write_batch(&numbered_batch(1, 100)).unwrap();
+        database.restart();
+        writer.write_batch(&numbered_batch(1000, 100)).unwrap();
+        writer.write_batch(&numbered_batch(2000, 100)).unwrap();
+        drop(writer);
+        assert_eq!(stored(&url), (300, 300, 0));
+        let lines = lines.lock().unwrap();
+        assert!(lines.iter().any(|l| l.contains("connecting again")), "{lines:?}");
+        // The writer lock was taken again: a second writer is refused.
+        let _writer = store::open_writer(&location, &options).unwrap();
+        assert!(matches!(store::open_writer(&location, &options), Err(StoreError::Locked { .. })));
     }
 }
 
