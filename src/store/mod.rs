@@ -169,6 +169,10 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     #[error("{store} is not a porthole history store ({detail}); it was left as it is")]
     Foreign { store: String, detail: String },
+    #[error("{store}: the history tables were changed outside porthole ({detail}); they were left as they are")]
+    Altered { store: String, detail: String },
+    #[error("{store}: the recorder's writer stopped unexpectedly; recording stopped")]
+    WriterFailed { store: String },
     #[error("{store} has schema version {found}, newer than this porthole knows ({known}); upgrade porthole")]
     NewerSchema { store: String, found: i64, known: i64 },
     #[error(
@@ -177,6 +181,8 @@ pub enum StoreError {
     OlderSchema { store: String, found: i64, known: i64 },
     #[error("{store}: the server did not answer within {seconds}s (is a PostgreSQL server listening there? `connect_timeout=N` in the URL sets this bound)")]
     NoAnswer { store: String, seconds: u64 },
+    #[error("{store}: {detail}: the role lacks rights (a recorder needs SELECT, INSERT, UPDATE and DELETE on the tables of schema porthole and USAGE on its sequences, or CREATE on the database to make them; a reader needs USAGE on the schema and SELECT)")]
+    Denied { store: String, detail: String },
     #[error("disk full writing {store}: recording stopped; everything committed before is kept")]
     DiskFull { store: String },
     #[error("{path} is being recorded and this user may not create its -shm index beside it; read it as the recording user")]

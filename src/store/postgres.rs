@@ -186,6 +186,10 @@ fn pg_error(store: &str, error: postgres::Error) -> StoreError {
         if db.code().code() == "53100" {
             return StoreError::DiskFull { store: store.to_string() };
         }
+        // 42501 insufficient_privilege: say which rights are missing.
+        if db.code().code() == "42501" {
+            return StoreError::Denied { store: store.to_string(), detail: db.message().into() };
+        }
     }
     StoreError::Postgres { store: store.to_string(), error }
 }
@@ -270,6 +274,9 @@ fn connect(url: &str) -> Connected {
             let result = config.connect(NoTls).map_err(|e| pg_error(&thread_store, e)).and_then(
                 |mut client| {
                     let version = schema_version(&mut client, &thread_store)?;
+                    if version == Some(SCHEMA_VERSION) {
+                        check_columns(&mut client, &thread_store)?;
+                    }
                     Ok((client, version))
                 },
             );
@@ -321,6 +328,67 @@ fn schema_version(client: &mut Client, store: &str) -> Result<Option<i64>, Store
             Ok(Some(row.get::<_, Option<i64>>(0).unwrap_or(0)))
         }
     }
+}
+
+/// The columns the current schema's tables have and their types as
+/// `format_type` spells them, read from [`MIGRATIONS`] (every table there
+/// is created with one column per line).
+fn expected_columns() -> Vec<(String, String, String)> {
+    let mut columns = Vec::new();
+    for script in MIGRATIONS {
+        let mut table: Option<String> = None;
+        for line in script.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("CREATE TABLE porthole.") {
+                table = rest.split_whitespace().next().map(str::to_string);
+                continue;
+            }
+            if line.starts_with(");") {
+                table = None;
+                continue;
+            }
+            let Some(table) = &table else { continue };
+            let mut words = line.trim_end_matches(',').split_whitespace();
+            let (Some(column), Some(kind)) = (words.next(), words.next()) else { continue };
+            if column == "PRIMARY" {
+                continue;
+            }
+            columns.push((table.clone(), column.to_string(), kind.to_string()));
+        }
+    }
+    columns
+}
+
+/// Refuses a store whose tables were changed outside porthole (a column
+/// dropped or of another type): the client would fail on every row, or
+/// misread it.
+fn check_columns(client: &mut Client, store: &str) -> Result<(), StoreError> {
+    let found: HashMap<(String, String), String> = client
+        .query(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod)
+             FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'porthole' AND c.relkind IN ('r', 'p')
+               AND a.attnum > 0 AND NOT a.attisdropped",
+            &[],
+        )
+        .map_err(|e| pg_error(store, e))?
+        .into_iter()
+        .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+        .collect();
+    for (table, column, kind) in expected_columns() {
+        let detail = match found.get(&(table.clone(), column.clone())) {
+            Some(actual) if *actual == kind => continue,
+            Some(actual) => format!("column {column} is {actual}, porthole keeps {kind} there"),
+            None if !found.keys().any(|(t, _)| *t == table) => "the table is missing".into(),
+            None => format!("column {column} is missing"),
+        };
+        return Err(StoreError::Altered {
+            store: store.to_string(),
+            detail: format!("table porthole.{table}: {detail}"),
+        });
+    }
+    Ok(())
 }
 
 /// Creates or migrates the schema, once even when many writers start.
@@ -444,8 +512,11 @@ impl Session {
         lock_wait: Duration,
     ) -> Result<Self, StoreError> {
         let store = redact(url);
-        let (mut client, _) = connect(url)?;
+        let (mut client, version) = connect(url)?;
         let error = |e| pg_error(&store, e);
+        if let Some(found) = version.filter(|found| *found > SCHEMA_VERSION) {
+            return Err(StoreError::NewerSchema { store, found, known: SCHEMA_VERSION });
+        }
         if !previous.is_empty() {
             // Ending one's own server processes needs no special right.
             let _ = client.execute(
@@ -479,7 +550,11 @@ impl Session {
         }
         let backend_pid: i32 =
             client.query_one("SELECT pg_backend_pid()", &[]).map_err(error)?.get(0);
-        migrate(&mut client, &store)?;
+        // A current store needs no DDL: a role that may only write the
+        // tables (no CREATE on the database) records into it.
+        if version != Some(SCHEMA_VERSION) {
+            migrate(&mut client, &store)?;
+        }
         let host_id: i16 = client
             .query_one(
                 "WITH inserted AS (
@@ -1560,6 +1635,20 @@ impl HistoryReader for PostgresReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expected_columns_are_read_from_the_schema() {
+        let columns = expected_columns();
+        assert!(columns.contains(&("connections".into(), "bytes_up".into(), "bigint".into())));
+        assert!(columns.contains(&("processes".into(), "cmdline".into(), "text[]".into())));
+        assert!(columns.contains(&("hosts".into(), "id".into(), "smallint".into())));
+        assert!(columns.contains(&("rollups".into(), "client_name".into(), "text".into())));
+        assert!(!columns.iter().any(|(_, column, _)| column == "PRIMARY" || column == "CREATE"));
+        // Every table of version 1 (`CREATE TABLE` appears nine times).
+        let tables: std::collections::BTreeSet<_> = columns.iter().map(|c| &c.0).collect();
+        assert_eq!(tables.len(), MIGRATIONS[0].matches("CREATE TABLE").count(), "{tables:?}");
+        assert_eq!(tables.len(), 9, "{tables:?}");
+    }
 
     #[test]
     fn urls_get_time_bounds_unless_they_choose_their_own() {

@@ -196,7 +196,10 @@ impl PostgresWriter {
         match result.recv_timeout(bound) {
             Ok(Ok(())) => Ok(writer),
             Ok(Err(error)) => Err(error),
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(StoreError::WriterFailed { store: writer.store.clone() })
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 writer.shared.lock().generation += 1;
                 Err(StoreError::NoAnswer { store: writer.store.clone(), seconds: bound.as_secs() })
             }
@@ -352,7 +355,7 @@ impl Drop for PostgresWriter {
         }
         if state.queued_events > 0 || state.dropped > 0 {
             self.options.notices.say(&format!(
-                "{}: {} events recorded while the store did not answer were not written",
+                "{}: {} recorded events were not written",
                 self.store,
                 state.queued_events as u64 + state.dropped
             ));
@@ -394,7 +397,27 @@ impl Worker {
     /// Runs [`Worker::work`]; its session, and with it the connection and
     /// the writer lock, is gone when the thread says it ended.
     fn run(self, opened: Option<mpsc::Sender<Result<(), StoreError>>>) {
+        // Should the thread panic, recording stops instead of queueing
+        // for ever behind a writer that is gone.
+        struct Unwinding<'a>(&'a Worker);
+        impl Drop for Unwinding<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let mut state = self.0.shared.lock();
+                    if self.0.current(&state) {
+                        state.connected = false;
+                        state.current_ended = true;
+                        state.fatal.get_or_insert(StoreError::WriterFailed {
+                            store: self.0.store.clone(),
+                        });
+                    }
+                    self.0.shared.changed.notify_all();
+                }
+            }
+        }
+        let unwinding = Unwinding(&self);
         self.work(opened);
+        drop(unwinding);
         let mut state = self.shared.lock();
         if self.current(&state) {
             state.connected = false;

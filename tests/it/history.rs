@@ -1251,6 +1251,116 @@ mod postgresql {
         assert!(lines.iter().all(|l| !l.contains("were not written")), "{lines:?}");
     }
 
+    /// A role that may only write the tables (no CREATE on the database)
+    /// records into a current store; it was refused with "permission
+    /// denied for database" because opening always ran the schema's DDL.
+    /// A role that may only read is refused as a recorder with a message
+    /// naming the rights, and reads.
+    #[test]
+    fn postgres_roles_with_table_rights_only_record_and_read() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        drop(store::open_writer(&StoreLocation::parse(&url).unwrap(), &WriterOptions::default()));
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(
+                "CREATE ROLE recorder LOGIN; CREATE ROLE watcher LOGIN;
+                 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+                 REVOKE CREATE ON DATABASE postgres FROM PUBLIC;
+                 GRANT USAGE ON SCHEMA porthole TO recorder, watcher;
+                 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA porthole TO recorder;
+                 GRANT USAGE ON ALL SEQUENCES IN SCHEMA porthole TO recorder;
+                 GRANT SELECT ON ALL TABLES IN SCHEMA porthole TO watcher;",
+            )
+            .unwrap();
+        let as_role = |role: &str| {
+            StoreLocation::parse(&format!("postgres://{role}@127.0.0.1:{}/postgres", database.port))
+                .unwrap()
+        };
+        let options = WriterOptions { host: "least".into(), ..WriterOptions::default() };
+        let mut writer = store::open_writer(&as_role("recorder"), &options)
+            .unwrap_or_else(|e| panic!("a role with table rights cannot record: {e}"));
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        drop(writer);
+        assert_eq!(stored(&url), (10, 10, 0));
+        let Err(error) = store::open_writer(&as_role("watcher"), &options) else {
+            panic!("a read-only role opened a writer");
+        };
+        let message = error.to_string();
+        assert!(message.contains("permission denied for table hosts"), "{message}");
+        assert!(
+            message.contains("a recorder needs SELECT, INSERT, UPDATE and DELETE"),
+            "{message}"
+        );
+        let output = util::run(util::porthole().args([
+            "history",
+            "5432",
+            "--store",
+            &as_role("watcher").to_string(),
+        ]));
+        assert_eq!(output.code, 0, "{output:?}");
+    }
+
+    /// Tables changed outside porthole (a column of another type, a column
+    /// dropped): `history` and the recorder refuse the store with one line
+    /// naming the table and column. A changed type once panicked both.
+    #[test]
+    fn postgres_tables_changed_outside_porthole_are_refused_not_misread() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        drop(writer);
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        for (change, expected) in [
+            (
+                "ALTER TABLE porthole.connections ALTER COLUMN bytes_up TYPE numeric",
+                "table porthole.connections: column bytes_up is numeric, porthole keeps bigint there",
+            ),
+            (
+                "ALTER TABLE porthole.connections DROP COLUMN bytes_up",
+                "table porthole.connections: column bytes_up is missing",
+            ),
+            ("DROP TABLE porthole.captures", "table porthole.captures: the table is missing"),
+        ] {
+            admin.batch_execute(change).unwrap();
+            let output = util::run(util::porthole().args(["history", "--each", "--store", &url]));
+            assert_eq!(output.code, 2, "{change}: {output:?}");
+            assert_eq!(output.stderr.lines().count(), 1, "{change}: {output:?}");
+            assert!(output.stderr.contains(expected), "{change}: {output:?}");
+            let Err(error) = store::open_writer(&location, &WriterOptions::default()) else {
+                panic!("{change}: the writer opened");
+            };
+            assert!(matches!(error, StoreError::Altered { .. }), "{change}: {error}");
+        }
+    }
+
+    /// The database dropped under the recorder (`DROP DATABASE … WITH
+    /// (FORCE)` ends its connection): the writer tries to connect again,
+    /// then stops recording with the server's reason.
+    #[test]
+    fn a_database_dropped_under_the_recorder_stops_it_with_the_reason() {
+        let Some(database) = TestPostgres::start() else { return };
+        let mut admin = postgres::Client::connect(&database.url(), postgres::NoTls).unwrap();
+        admin.batch_execute("CREATE DATABASE victim").unwrap();
+        let url = format!("postgres://postgres@127.0.0.1:{}/victim", database.port);
+        let location = StoreLocation::parse(&url).unwrap();
+        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        admin.batch_execute("DROP DATABASE victim WITH (FORCE)").unwrap();
+        let mut cookie = 100;
+        let mut message = None;
+        let stopped = util::eventually(Duration::from_secs(30), || {
+            cookie += 10;
+            message = writer.write_batch(&numbered_batch(cookie, 10)).err().map(|e| e.to_string());
+            message.is_some()
+        });
+        assert!(stopped, "the writer carried on into a dropped database");
+        let message = message.unwrap_or_default();
+        assert!(message.contains("database \"victim\" does not exist"), "{message}");
+    }
+
     /// A server restarted mid-run ends every connection: the writer
     /// connects again and writes the batch that failed, nothing committed
     /// is lost and nothing is written twice.
@@ -1600,6 +1710,42 @@ fn an_unreachable_postgres_store_says_why() {
     assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
     assert_eq!(output.stderr.matches("Connection refused").count(), 1, "{output:?}");
     assert!(!output.stderr.contains("secret"), "{output:?}");
+}
+
+/// Passwords typed with `/`, `?` or `@` in them unencoded, given twice, or
+/// under a misspelt `Password=` (which the client refuses quoting the URL)
+/// were shown in part or whole; no message of `history` or `monitor` shows
+/// any of them now.
+#[cfg(feature = "postgres")]
+#[test]
+fn passwords_in_odd_urls_never_reach_messages() {
+    let port = util::unique_port();
+    for url in [
+        format!("postgres://porthole:se/cr@et@127.0.0.1:{port}/history"),
+        format!("postgres://porthole:se?cret@127.0.0.1:{port}/history"),
+        format!("postgres://127.0.0.1:{port}/history?user=u&Password=secret"),
+        format!("postgres://127.0.0.1:{port}/history?password=secret&password=secret"),
+    ] {
+        let output = util::run(util::porthole().args(["history", "--json", "--store", &url]));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        let shown =
+            |text: &str| ["secret", "se/", "se?", "cr@", "@et"].iter().any(|p| text.contains(p));
+        assert!(!shown(&output.stderr), "{output:?}");
+        if util::is_root() {
+            let output = run_bounded(util::porthole().args([
+                "monitor",
+                "--capture",
+                "netlink",
+                "--no-alerts",
+                "--store",
+                &url,
+            ]));
+            assert_eq!(output.code, 2, "{output:?}");
+            assert!(output.stderr.contains("opening the history store"), "{output:?}");
+            assert!(!shown(&output.stderr), "{output:?}");
+        }
+    }
 }
 
 /// A port that accepts and then says nothing (another service, a stopped
