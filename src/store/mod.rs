@@ -183,6 +183,8 @@ pub enum StoreError {
     NoAnswer { store: String, seconds: u64 },
     #[error("{store}: {detail}: the role lacks rights (a recorder needs SELECT, INSERT, UPDATE and DELETE on the tables of schema porthole and USAGE on its sequences, or CREATE on the database to make them; a reader needs USAGE on the schema and SELECT)")]
     Denied { store: String, detail: String },
+    #[error("{path}: {detail}; another user could swap the store for a link to a file this recorder would then write over: keep it in a directory only you (or root) can write")]
+    Untrusted { path: PathBuf, detail: String },
     #[error("disk full writing {store}: recording stopped; everything committed before is kept")]
     DiskFull { store: String },
     #[error("{path} is being recorded and this user may not create its -shm index beside it; read it as the recording user")]

@@ -208,6 +208,88 @@ fn check_regular_file(path: &Path) -> Result<(), StoreError> {
     Err(StoreError::NotAFile { path: path.to_path_buf(), kind })
 }
 
+/// Where the writer may open `path` without being made to write over
+/// another file: the path with its directories resolved, when the
+/// directory the store goes in belongs to this user or root and no one
+/// else may write to it, and a link as the last component was made by
+/// this user or root.
+///
+/// Whoever may write that directory can put a link in it named like the
+/// store (or its `-wal`, `-shm`), to a file of theirs or to any file the
+/// recorder, often root, may write; SQLite follows it. When the writer
+/// creates the store's directory itself (mode 0700), the directory it is
+/// created in may be a sticky one such as `/tmp`, since no one may rename
+/// another's entry there. The directories further up are the
+/// administrator's: a world-writable, non-sticky one there is a problem
+/// for far more than this store.
+fn trusted_location(path: &Path) -> Result<PathBuf, StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let io = |error| StoreError::Io { path: path.to_path_buf(), error };
+    let euid = rustix::process::geteuid().as_raw();
+    let trusted = |uid: u32| uid == 0 || uid == euid;
+    let untrusted = |detail: String| StoreError::Untrusted { path: path.to_path_buf(), detail };
+    let absolute = std::path::absolute(path).map_err(io)?;
+    let mut file = absolute.clone();
+    if let Ok(metadata) = std::fs::symlink_metadata(&absolute) {
+        if metadata.file_type().is_symlink() {
+            if !trusted(metadata.uid()) {
+                return Err(untrusted(format!(
+                    "it is a symbolic link made by uid {}",
+                    metadata.uid()
+                )));
+            }
+            let link_directory = absolute.parent().unwrap_or(Path::new("/"));
+            check_directory(link_directory, false, &trusted).map_err(untrusted)?;
+            // The store is what the link points to (a dangling link: the
+            // file it names, which the writer creates).
+            file = match std::fs::canonicalize(&absolute) {
+                Ok(real) => real,
+                Err(_) => link_directory.join(std::fs::read_link(&absolute).map_err(io)?),
+            };
+        }
+    }
+    let name = file.file_name().map(ToOwned::to_owned).unwrap_or_default();
+    // The directories that exist, resolved; the writer creates the rest.
+    let mut existing = file.parent().unwrap_or(Path::new("/"));
+    let mut missing = Vec::new();
+    while !existing.exists() {
+        missing.push(existing.file_name().map(ToOwned::to_owned).unwrap_or_default());
+        existing = existing.parent().unwrap_or(Path::new("/"));
+    }
+    let mut real = std::fs::canonicalize(existing).map_err(io)?;
+    check_directory(&real, !missing.is_empty(), &trusted).map_err(untrusted)?;
+    for component in missing.iter().rev() {
+        real.push(component);
+    }
+    Ok(real.join(name))
+}
+
+/// Checks that `directory` belongs to a trusted user and that no one else
+/// may write to it, or, when `creating_below`, that it is sticky.
+fn check_directory(
+    directory: &Path,
+    creating_below: bool,
+    trusted: &dyn Fn(u32) -> bool,
+) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata =
+        std::fs::metadata(directory).map_err(|e| format!("{}: {e}", directory.display()))?;
+    let mode = metadata.mode();
+    if !trusted(metadata.uid()) {
+        return Err(format!("{} belongs to uid {}", directory.display(), metadata.uid()));
+    }
+    let shared = mode & 0o022 != 0;
+    let sticky = mode & 0o1000 != 0;
+    if shared && !(sticky && creating_below) {
+        return Err(format!(
+            "{} may be written by other users (mode {:o})",
+            directory.display(),
+            mode & 0o7777
+        ));
+    }
+    Ok(())
+}
+
 /// The first 16 bytes of every SQLite database.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
@@ -273,7 +355,8 @@ impl SqliteWriter {
     pub fn open(path: &Path, options: &WriterOptions) -> Result<Self, StoreError> {
         let io = |error| StoreError::Io { path: path.to_path_buf(), error };
         check_regular_file(path)?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let real = trusted_location(path)?;
+        if let Some(parent) = real.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(
                 |error| match error.kind() {
                     // A file where a directory of the path should be: the
@@ -294,7 +377,9 @@ impl SqliteWriter {
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .open(path)
+            // Resolved already: a link appearing now is not followed.
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&real)
             .map_err(io)?;
         match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
@@ -307,9 +392,18 @@ impl SqliteWriter {
             Err(error) => return Err(io(error.into())),
         }
         check_header(&mut lock, path)?;
+        if lock.metadata().map_err(io)?.len() == 0 {
+            // An empty file someone made for the store (`touch`, with the
+            // umask's 0644) becomes a history store now: owner only, as
+            // one the writer creates.
+            use std::os::unix::fs::PermissionsExt;
+            lock.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
         let connection = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            &real,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
         .map_err(|e| sqlite_error(path, e))?;
         let found = identity(&connection).map_err(|e| sqlite_error(path, e))?;

@@ -604,6 +604,80 @@ fn a_full_disk_stops_recording_and_keeps_what_was_committed() {
     assert_eq!(count_connections(&path), committed);
 }
 
+/// A recorder (root here) opens no store through a link another user
+/// planted, nor in a directory others may write, where they could plant
+/// one (or the -wal, -shm files) any time: it once created or wrote the
+/// link's target, any file root may write. A link root made in its own
+/// directory is followed, a store in a new directory inside a sticky one
+/// is fine, and an empty file made for the store becomes owner-only.
+#[test]
+fn a_recorder_follows_no_link_another_user_could_plant() {
+    use std::os::unix::fs::PermissionsExt;
+    if !util::is_root() {
+        util::skip("planting a link as another user needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let as_nobody = |args: &[&str]| {
+        let status = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{args:?}");
+    };
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    let open = |path: &Path| {
+        store::open_writer(&StoreLocation::Sqlite(path.to_path_buf()), &WriterOptions::default())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    let precious = dir.path().join("precious");
+    std::fs::write(&precious, "").unwrap();
+    let missing_target = dir.path().join("created-by-root");
+    for (shared_mode, name) in [(0o777, "shared"), (0o1777, "sticky")] {
+        let shared = dir.path().join(name);
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(shared_mode)).unwrap();
+        for (link, target) in
+            [("to-precious.sqlite", &precious), ("dangling.sqlite", &missing_target)]
+        {
+            let link = shared.join(link);
+            as_nobody(&["ln", "-s", target.to_str().unwrap(), link.to_str().unwrap()]);
+            let error = open(&link).unwrap_err();
+            assert!(error.contains("it is a symbolic link made by uid 65534"), "{error}");
+            assert!(error.contains("keep it in a directory only you (or root) can write"));
+        }
+        let error = open(&shared.join("plain.sqlite")).unwrap_err();
+        assert!(
+            error.contains(&format!("may be written by other users (mode {shared_mode:o})")),
+            "{error}"
+        );
+        assert!(!shared.join("plain.sqlite").exists());
+    }
+    assert_eq!(std::fs::read(&precious).unwrap(), b"");
+    assert!(!missing_target.exists(), "root created the file a link named");
+    // Not writable by others: 0777 refuses a new directory below it too.
+    let error = open(&dir.path().join("shared/new/history.sqlite")).unwrap_err();
+    assert!(error.contains("shared may be written by other users (mode 777)"), "{error}");
+    // A new directory in a sticky one: created 0700, the store 0600.
+    let below_sticky = dir.path().join("sticky/porthole/history.sqlite");
+    open(&below_sticky).unwrap();
+    assert_eq!(mode(below_sticky.parent().unwrap()), 0o700);
+    assert_eq!(mode(&below_sticky), 0o600);
+    // root's own link in root's own directory is followed.
+    let own = dir.path().join("own.sqlite");
+    std::os::unix::fs::symlink(dir.path().join("real.sqlite"), &own).unwrap();
+    open(&own).unwrap();
+    assert_eq!(mode(&dir.path().join("real.sqlite")), 0o600);
+    // `touch`ed with the umask's 0644, the store is owner-only once used.
+    let touched = dir.path().join("touched.sqlite");
+    std::fs::write(&touched, "").unwrap();
+    std::fs::set_permissions(&touched, std::fs::Permissions::from_mode(0o644)).unwrap();
+    open(&touched).unwrap();
+    assert_eq!(mode(&touched), 0o600);
+}
+
 // ----------------------------------------------------------------- PostgreSQL
 
 #[cfg(feature = "postgres")]
