@@ -189,6 +189,8 @@ pub enum StoreError {
     DiskFull { store: String },
     #[error("{path} is being recorded and this user may not create its -shm index beside it; read it as the recording user")]
     UnreadableWhileRecording { path: PathBuf },
+    #[error("{path} was left by a recorder that stopped without closing it; its last records are in the -wal beside it, which this user can read only through a copy, and copying failed ({}): read it as the recording user, or record into it once to fold them in", cause_text(.error))]
+    UnreadableAfterCrash { path: PathBuf, error: std::io::Error },
     #[error("no history at {path} yet: `porthole monitor` records it")]
     Missing { path: PathBuf },
     #[error("--store '{text}': {reason}")]

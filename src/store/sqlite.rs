@@ -878,6 +878,77 @@ fn immutable_uri(path: &Path) -> String {
 pub struct SqliteReader {
     connection: Connection,
     path: PathBuf,
+    /// The private copy read instead of the store, if any (see
+    /// [`PrivateCopy`]); removed with the reader.
+    _copy: Option<PrivateCopy>,
+}
+
+/// A copy of a store and its `-wal` in a directory of the reading user's
+/// own, deleted on drop.
+///
+/// A recorder that was killed (`kill -9`, a crash) leaves its `-wal`
+/// beside the store, holding what it committed since the last checkpoint.
+/// SQLite reads it only through the `-shm` index, which it must create
+/// when it is missing; a user who may read the files but not write their
+/// directory cannot. With no recorder left to change the files, a copy
+/// read where this user may write holds the same records.
+struct PrivateCopy {
+    directory: PathBuf,
+}
+
+impl PrivateCopy {
+    /// Copies `path` and its `-wal` into a new 0700 directory under
+    /// `$XDG_RUNTIME_DIR` (else the temporary directory); returns the copy
+    /// of `path`.
+    fn make(path: &Path) -> std::io::Result<(Self, PathBuf)> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        let name = format!("porthole-read-{}-{stamp}", std::process::id());
+        let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute())
+            .map(|dir| dir.join(&name));
+        let temporary = std::env::temp_dir().join(&name);
+        // `create`, not `recursive`: fails if the name exists (planted).
+        let create = |directory: &PathBuf| std::fs::DirBuilder::new().mode(0o700).create(directory);
+        let directory = match runtime.filter(|directory| create(directory).is_ok()) {
+            Some(directory) => directory,
+            None => create(&temporary).map(|()| temporary)?,
+        };
+        let copy = PrivateCopy { directory };
+        let target = copy.directory.join(DEFAULT_COPY_NAME);
+        std::fs::copy(path, &target)?;
+        std::fs::copy(wal_path(path), wal_path(&target))?;
+        Ok((copy, target))
+    }
+}
+
+/// The copy's file name: the store's own may hold anything.
+const DEFAULT_COPY_NAME: &str = "history.sqlite";
+
+impl Drop for PrivateCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+/// Whether the store's `-wal` holds anything: an empty one adds nothing
+/// to the main file, and a copy would read the same as the file does.
+fn wal_has_records(path: &Path) -> bool {
+    std::fs::metadata(wal_path(path)).is_ok_and(|metadata| metadata.len() > 0)
+}
+
+/// Whether a recorder holds the store: the writer keeps an exclusive
+/// `flock` on it for as long as it runs.
+fn recorder_holds(file: &File) -> bool {
+    match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = rustix::fs::flock(file, rustix::fs::FlockOperation::Unlock);
+            false
+        }
+        Err(_) => true,
+    }
 }
 
 impl SqliteReader {
@@ -897,7 +968,7 @@ impl SqliteReader {
             // A writer created the file and has not written the schema yet.
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
-        let open = |immutable: bool| -> rusqlite::Result<(Connection, Identity)> {
+        let open = |immutable: bool, path: &Path| -> rusqlite::Result<(Connection, Identity)> {
             let connection = if immutable {
                 Connection::open_with_flags(
                     immutable_uri(path),
@@ -917,7 +988,8 @@ impl SqliteReader {
             let found = identity(&connection)?;
             Ok((connection, found))
         };
-        let (connection, found) = match open(false) {
+        let mut copy = None;
+        let (connection, found) = match open(false, path) {
             Ok(opened) => opened,
             // A WAL database is read through its `-shm` index, which a
             // reader creates when it is missing: a copy of the store in a
@@ -932,7 +1004,23 @@ impl SqliteReader {
                     Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen)
                 ) && !wal_path(path).exists() =>
             {
-                open(true).map_err(|e| sqlite_error(path, e))?
+                open(true, path).map_err(|e| sqlite_error(path, e))?
+            }
+            // A `-wal` and no recorder: one was killed. Its records are
+            // read from a private copy (see `PrivateCopy`).
+            Err(error)
+                if matches!(
+                    error.sqlite_error_code(),
+                    Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen)
+                ) && wal_has_records(path)
+                    && !recorder_holds(&file) =>
+            {
+                let (private, copied) = PrivateCopy::make(path).map_err(|error| {
+                    StoreError::UnreadableAfterCrash { path: path.to_path_buf(), error }
+                })?;
+                let opened = open(false, &copied).map_err(|e| sqlite_error(path, e))?;
+                copy = Some(private);
+                opened
             }
             Err(error)
                 if matches!(
@@ -958,7 +1046,7 @@ impl SqliteReader {
                 known: SCHEMA_VERSION,
             });
         }
-        Ok(SqliteReader { connection, path: path.to_path_buf() })
+        Ok(SqliteReader { connection, path: path.to_path_buf(), _copy: copy })
     }
 
     fn error(&self, error: rusqlite::Error) -> StoreError {

@@ -514,6 +514,63 @@ fn kill_9_loses_at_most_the_batch_being_written() {
     assert_eq!(count_connections(&path), rows + 1);
 }
 
+/// A recorder killed with `kill -9` leaves its `-wal` (with the records
+/// since the last checkpoint) beside the store. Another user who may read
+/// the files but not write their directory, and so cannot make SQLite's
+/// `-shm` index, reads every committed record (from a private copy, which
+/// is removed after); this was "is being recorded", with no recorder left.
+#[test]
+fn a_store_left_by_kill_9_is_read_by_a_user_who_cannot_write_its_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    if !util::is_root() {
+        util::skip("reading as another user needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite");
+    let (mut child, mut lines) = spawn_writer(&path, 1_000_000);
+    let seen = wait_for_commits(&mut lines, 3);
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let wal = dir.path().join("history.sqlite-wal");
+    let shm = dir.path().join("history.sqlite-shm");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "no -wal left");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for file in [&path, &wal] {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let before = (std::fs::read(&path).unwrap(), std::fs::read(&wal).unwrap());
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let as_nobody = || {
+        util::run(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(util::binary())
+                .args(["history", "5432", "--json", "--connections", "--store"])
+                .arg(&path)
+                .env("TMPDIR", private.path()),
+        )
+    };
+    // The index left behind, owner-only; then no index at all.
+    for remove_index in [false, true] {
+        if remove_index {
+            std::fs::remove_file(&shm).unwrap();
+        }
+        let output = as_nobody();
+        assert_eq!(output.code, 0, "{output:?}");
+        let rows: u64 = output.json()["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["connections"].as_u64().unwrap())
+            .sum();
+        assert!(rows >= (seen * WRITER_BATCH) as u64, "{rows} rows, {seen} batches committed");
+        assert_eq!(std::fs::read_dir(private.path()).unwrap().count(), 0, "the copy was left");
+    }
+    assert_eq!((std::fs::read(&path).unwrap(), std::fs::read(&wal).unwrap()), before);
+}
+
 #[test]
 fn history_reads_while_the_monitor_writes() {
     let dir = tempfile::tempdir().unwrap();
