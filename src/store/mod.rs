@@ -401,6 +401,38 @@ pub fn hour_start(at: UnixMicros) -> UnixMicros {
     at.div_euclid(HOUR) * HOUR
 }
 
+/// The time pruning measures retention from: the wall clock, but never
+/// ahead of the wall time the writer opened at plus the (monotonic) time
+/// it has run since.
+///
+/// A clock stepped forward while recording (a wrong NTP answer, an RTC
+/// corrected the wrong way) would otherwise make every record look old
+/// and the next pruning delete the whole history; a clock stepped back
+/// only prunes less for a while. Records keep the wall clock's times.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneClock {
+    opened_at: UnixMicros,
+    opened: std::time::Instant,
+}
+
+impl PruneClock {
+    /// Anchored at the wall clock now.
+    pub fn start() -> Self {
+        PruneClock { opened_at: now_micros(), opened: std::time::Instant::now() }
+    }
+
+    /// Now, for pruning.
+    pub fn now(&self) -> UnixMicros {
+        self.now_given(now_micros(), self.opened.elapsed())
+    }
+
+    /// Now, given the wall clock and the monotonic time since opening.
+    pub fn now_given(&self, wall: UnixMicros, elapsed: Duration) -> UnixMicros {
+        let steady = self.opened_at.saturating_add(elapsed.as_micros() as i64);
+        wall.min(steady)
+    }
+}
+
 /// Now, as the store's clock.
 pub fn now_micros() -> UnixMicros {
     std::time::SystemTime::now()

@@ -444,6 +444,8 @@ pub(crate) struct Session {
     /// Connections written while open, whose end will update their row.
     open: OpenConnections,
     last_maintenance: Instant,
+    /// What retention is measured from (see [`super::PruneClock`]).
+    clock: super::PruneClock,
     /// Bytes inside the tables that pruning for the size cap freed and
     /// `VACUUM` handed back for reuse, less what new rows took since: the
     /// files never shrink, so this is subtracted from their size.
@@ -510,6 +512,7 @@ impl Session {
         options: &WriterOptions,
         previous: &[i32],
         lock_wait: Duration,
+        clock: super::PruneClock,
     ) -> Result<Self, StoreError> {
         let store = redact(url);
         let (mut client, version) = connect(url)?;
@@ -577,11 +580,12 @@ impl Session {
             addresses: HashMap::new(),
             open: HashMap::new(),
             last_maintenance: Instant::now(),
+            clock,
             reclaimable: 0,
             bytes_per_row: 0,
         };
         session.reload_open()?;
-        session.prune(super::now_micros())?;
+        session.prune(clock.now())?;
         Ok(session)
     }
 
@@ -654,7 +658,7 @@ impl Session {
     /// Prunes when it is time, or enforces the size cap when one is set.
     pub(crate) fn maintain(&mut self) -> Result<(), StoreError> {
         if self.last_maintenance.elapsed() >= self.options.maintenance_interval {
-            self.prune(super::now_micros())
+            self.prune(self.clock.now())
         } else if self.options.max_size.is_some() {
             self.enforce_size_cap()
         } else {

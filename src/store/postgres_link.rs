@@ -150,6 +150,7 @@ pub struct PostgresWriter {
     store: String,
     options: WriterOptions,
     deadline: Duration,
+    clock: super::PruneClock,
 }
 
 impl PostgresWriter {
@@ -187,6 +188,7 @@ impl PostgresWriter {
             store,
             options: options.clone(),
             deadline,
+            clock: super::PruneClock::start(),
         };
         let (opened, result) = mpsc::channel();
         writer.start_thread(0, Some(opened))?;
@@ -223,6 +225,7 @@ impl PostgresWriter {
             options: self.options.clone(),
             deadline: self.deadline,
             generation,
+            clock: self.clock,
         };
         std::thread::Builder::new()
             .name("postgres-writer".into())
@@ -382,6 +385,8 @@ struct Worker {
     options: WriterOptions,
     deadline: Duration,
     generation: u64,
+    /// One for the writer's whole life, across connections.
+    clock: super::PruneClock,
 }
 
 impl Worker {
@@ -586,7 +591,8 @@ impl Worker {
         previous: &[i32],
         unresolved: Option<(u64, i64)>,
     ) -> Result<Session, StoreError> {
-        let mut session = Session::open(&self.url, &self.options, previous, self.deadline)?;
+        let mut session =
+            Session::open(&self.url, &self.options, previous, self.deadline, self.clock)?;
         if let Some((sequence, txid)) = unresolved {
             // The old server process is gone (its lock is ours now), so
             // its transaction is decided.

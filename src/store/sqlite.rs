@@ -166,6 +166,8 @@ pub struct SqliteWriter {
     /// Connections written while open, whose end will update their row.
     open: OpenConnections,
     last_maintenance: Instant,
+    /// What retention is measured from (see [`super::PruneClock`]).
+    clock: super::PruneClock,
 }
 
 /// Maps a SQLite error to the store's: damage and a full disk get their
@@ -417,10 +419,12 @@ impl SqliteWriter {
             addresses: HashMap::new(),
             open: HashMap::new(),
             last_maintenance: Instant::now(),
+            clock: super::PruneClock::start(),
         };
         writer.configure(found.version).map_err(|e| sqlite_error(path, e))?;
         writer.reload_open().map_err(|e| sqlite_error(path, e))?;
-        writer.prune(super::now_micros())?;
+        let now = writer.clock.now();
+        writer.prune(now)?;
         Ok(writer)
     }
 
@@ -487,7 +491,7 @@ impl SqliteWriter {
             return Err(sqlite_error(&self.path, error));
         }
         if self.last_maintenance.elapsed() >= self.options.maintenance_interval {
-            self.prune(super::now_micros())?;
+            self.prune(self.clock.now())?;
         } else if self.options.max_size.is_some() {
             self.enforce_size_cap()?;
         }
