@@ -288,6 +288,42 @@ pub trait HistoryReader {
     fn sessions(&mut self, query: &HistoryQuery) -> Result<Vec<CaptureSession>, StoreError>;
 }
 
+/// Opens `location` and answers [`report`], within a bound for a
+/// PostgreSQL store: a server that stops answering after the connection
+/// was made (stopped, frozen) would hold a query, and `porthole history`,
+/// for ever. The bound is the connecting deadline plus
+/// [`postgres::READ_DEADLINE`], which the server also applies to each
+/// statement unless the URL sets its own `statement_timeout`.
+pub fn report_within(
+    location: &StoreLocation,
+    query: &HistoryQuery,
+    sections: Sections,
+) -> Result<HistoryReport, StoreError> {
+    match location {
+        #[cfg(feature = "postgres")]
+        StoreLocation::Postgres(url) => {
+            let store = location::redact(url);
+            let bound = postgres::client_deadline(url, &store)? + postgres::READ_DEADLINE;
+            let (sender, receiver) = std::sync::mpsc::channel();
+            let (location, query) = (location.clone(), query.clone());
+            std::thread::Builder::new()
+                .name("postgres-read".into())
+                .spawn(move || {
+                    let answer = open_reader(&location)
+                        .and_then(|mut reader| report(reader.as_mut(), &query, sections));
+                    let _ = sender.send(answer);
+                })
+                .map_err(|error| StoreError::Io { path: store.clone().into(), error })?;
+            // The thread is left waiting when the bound passes; the
+            // command ends, and the connection with it.
+            receiver
+                .recv_timeout(bound)
+                .unwrap_or(Err(StoreError::NoAnswer { store, seconds: bound.as_secs() }))
+        }
+        _ => report(open_reader(location)?.as_mut(), query, sections),
+    }
+}
+
 /// Which parts of a [`HistoryReport`] to fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sections {

@@ -194,6 +194,11 @@ fn pg_error(store: &str, error: postgres::Error) -> StoreError {
     StoreError::Postgres { store: store.to_string(), error }
 }
 
+/// How long a reader's statement may run (the server's
+/// `statement_timeout`, unless the URL's `options` set one), and how much
+/// longer than connecting `porthole history` waits for its answer.
+pub const READ_DEADLINE: Duration = Duration::from_secs(60);
+
 /// How long connecting may take when the URL sets no `connect_timeout`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A write the server has not acknowledged for this long fails the
@@ -1190,6 +1195,18 @@ impl PostgresReader {
         client
             .batch_execute("SET default_transaction_read_only = on")
             .map_err(|e| pg_error(&store, e))?;
+        // A question that takes longer than READ_DEADLINE (a lock held
+        // by someone else, a huge window) is cancelled by the server with
+        // its own message, before `report_within` gives up on it.
+        let statement_timeout: String = client
+            .query_one("SELECT current_setting('statement_timeout')", &[])
+            .map_err(|e| pg_error(&store, e))?
+            .get(0);
+        if statement_timeout == "0" {
+            client
+                .batch_execute(&format!("SET statement_timeout = {}", READ_DEADLINE.as_millis()))
+                .map_err(|e| pg_error(&store, e))?;
+        }
         let hosts = client
             .query("SELECT id, name FROM porthole.hosts", &[])
             .map_err(|e| pg_error(&store, e))?

@@ -1492,6 +1492,37 @@ mod postgresql {
         assert!(message.contains("database \"victim\" does not exist"), "{message}");
     }
 
+    /// A question the server cannot answer (a table locked by someone
+    /// else's transaction) once held `porthole history` for as long as the
+    /// lock; the statement is now bounded (here by the URL's own
+    /// `statement_timeout`, else 60 s) and the server's reason is shown.
+    #[test]
+    fn history_waits_on_a_locked_postgres_table_only_so_long() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let mut writer =
+            store::open_writer(&StoreLocation::parse(&url).unwrap(), &WriterOptions::default())
+                .unwrap();
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        drop(writer);
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut locked = admin.transaction().unwrap();
+        locked
+            .batch_execute("LOCK TABLE porthole.listener_events IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        let bounded_url = format!("{url}?options=-c%20statement_timeout%3D1000");
+        let output = run_bounded(util::porthole().args(["history", "--store", &bounded_url]));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        assert!(
+            output.stderr.contains("canceling statement due to statement timeout"),
+            "{output:?}"
+        );
+        locked.rollback().unwrap();
+        let output = run_bounded(util::porthole().args(["history", "5432", "--store", &url]));
+        assert_eq!(output.code, 0, "{output:?}");
+    }
+
     /// A server restarted mid-run ends every connection: the writer
     /// connects again and writes the batch that failed, nothing committed
     /// is lost and nothing is written twice.
