@@ -509,9 +509,10 @@ impl Session {
     /// Connects, takes this host's writer lock, migrates and prunes.
     ///
     /// `previous` are the server processes of this writer's earlier
-    /// connections that stalled or broke: they are ended first, and the
-    /// lock they still hold is waited for (up to `lock_wait`) instead of
-    /// being taken for another writer's.
+    /// connections that stalled or broke: they are ended first. The lock
+    /// is waited for up to `lock_wait` (zero when the recorder starts: a
+    /// second writer is refused at once), since a connection of this
+    /// writer that is being ended may still hold it.
     pub(crate) fn open(
         url: &str,
         options: &WriterOptions,
@@ -542,7 +543,7 @@ impl Session {
             if locked {
                 break;
             }
-            if previous.is_empty() || started.elapsed() >= lock_wait {
+            if started.elapsed() >= lock_wait {
                 return Err(StoreError::Locked {
                     // The lock is per host name: the other writer may be
                     // another machine with the same name, which `--host`

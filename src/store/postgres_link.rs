@@ -445,7 +445,18 @@ impl Worker {
                     }
                     (state.previous_backends.clone(), state.unresolved)
                 };
-                match self.connect(&previous, unresolved) {
+                // Connecting is bounded on its own; what follows it (the
+                // lock, pruning) is held to the maintenance bound.
+                self.set_busy(self.deadline + self.deadline.max(MAINTENANCE_DEADLINE));
+                let lock_wait = if opened.is_some() { Duration::ZERO } else { self.deadline };
+                let connected = self.connect(&previous, unresolved, lock_wait);
+                {
+                    let mut state = self.shared.lock();
+                    if self.current(&state) {
+                        state.busy = None;
+                    }
+                }
+                match connected {
                     Ok(new) => {
                         let mut state = self.shared.lock();
                         if !self.current(&state) {
@@ -590,9 +601,9 @@ impl Worker {
         &self,
         previous: &[i32],
         unresolved: Option<(u64, i64)>,
+        lock_wait: Duration,
     ) -> Result<Session, StoreError> {
-        let mut session =
-            Session::open(&self.url, &self.options, previous, self.deadline, self.clock)?;
+        let mut session = Session::open(&self.url, &self.options, previous, lock_wait, self.clock)?;
         if let Some((sequence, txid)) = unresolved {
             // The old server process is gone (its lock is ours now), so
             // its transaction is decided.
