@@ -1523,6 +1523,41 @@ mod postgresql {
         assert_eq!(output.code, 0, "{output:?}");
     }
 
+    /// A store a newer porthole wrote (schema version 2 here) is refused by
+    /// `history` and the recorder with a message naming both versions, and
+    /// left exactly as it was: never migrated down or written into.
+    #[test]
+    fn a_newer_postgres_store_is_refused_and_left_alone() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        drop(writer);
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin.batch_execute("INSERT INTO porthole.schema_version VALUES (2)").unwrap();
+        let snapshot = |admin: &mut postgres::Client| -> (Vec<i64>, i64) {
+            let versions = admin
+                .query("SELECT version FROM porthole.schema_version ORDER BY version", &[])
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            let rows = admin.query_one("SELECT count(*) FROM porthole.connections", &[]).unwrap();
+            (versions, rows.get(0))
+        };
+        let before = snapshot(&mut admin);
+        let expected = "has schema version 2, newer than this porthole knows (1); upgrade porthole";
+        let output = run_bounded(util::porthole().args(["history", "--store", &url]));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert!(output.stderr.contains(expected), "{output:?}");
+        let Err(error) = store::open_writer(&location, &WriterOptions::default()) else {
+            panic!("a writer opened a newer store");
+        };
+        assert!(error.to_string().contains(expected), "{error}");
+        assert_eq!(snapshot(&mut admin), before);
+    }
+
     /// A server restarted mid-run ends every connection: the writer
     /// connects again and writes the batch that failed, nothing committed
     /// is lost and nothing is written twice.
