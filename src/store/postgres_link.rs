@@ -1,5 +1,5 @@
 //! The recorder's link to a PostgreSQL store: batches wait in a bounded
-//! queue, a thread of their own writes them over a [`Session`], and the
+//! queue, a thread of their own writes them over a `Session`, and the
 //! recorder never waits on the server for longer than a deadline.
 //!
 //! # Why a thread and a deadline
