@@ -905,6 +905,14 @@ impl PrivateCopy {
     /// `$XDG_RUNTIME_DIR` (else the temporary directory); returns the copy
     /// of `path`.
     fn make(path: &Path) -> std::io::Result<(Self, PathBuf)> {
+        let size = std::fs::metadata(path)?.len() + std::fs::metadata(wal_path(path))?.len();
+        if size > COPY_LIMIT {
+            return Err(std::io::Error::other(format!(
+                "{} MB, more than the {} MB porthole copies",
+                size >> 20,
+                COPY_LIMIT >> 20
+            )));
+        }
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos());
@@ -927,6 +935,10 @@ impl PrivateCopy {
         Ok((copy, target))
     }
 }
+
+/// Largest store (with its `-wal`) read through a copy: the copy goes to
+/// the temporary directory, often memory.
+const COPY_LIMIT: u64 = 1 << 30;
 
 /// The copy's file name: the store's own may hold anything.
 const DEFAULT_COPY_NAME: &str = "history.sqlite";
