@@ -37,9 +37,8 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
             settings.location
         );
     }
-    let mut reader = store::open_reader(&settings.location)?;
     // Every store error names the store itself.
-    let report = store::report(reader.as_mut(), &settings.query, settings.sections)?;
+    let report = store::report_within(&settings.location, &settings.query, settings.sections)?;
     write_history(out, &report, settings.format, Style::detect())?;
     Ok(if report.is_empty() { ExitStatus::Failure } else { ExitStatus::Success })
 }

@@ -40,8 +40,14 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     let store = match &settings.store {
         Some(location) => Some(
             // Every store error names the store itself.
-            crate::store::open_writer(location, &settings.writer)
-                .context("opening the history store")?,
+            crate::store::open_writer(
+                location,
+                &crate::store::WriterOptions {
+                    notices: crate::store::Notices::new(crate::commands::warn),
+                    ..settings.writer.clone()
+                },
+            )
+            .context("opening the history store")?,
         ),
         None => None,
     };

@@ -100,30 +100,52 @@ impl fmt::Display for StoreLocation {
 }
 
 /// A URL with its password replaced by `***`, fit for messages.
+///
+/// The client takes `user:password` up to an `@`, and people type
+/// passwords with `/`, `?`, `#` or `@` in them unencoded; so everything
+/// between the first `:` and the last `@` is hidden. In the query, the
+/// value of every parameter whose name holds `password` in any case is
+/// hidden, each time it appears (`Password=` is refused by the client with
+/// a message that quotes the URL). Where the two overlap (an `@` in the
+/// query) both are hidden as one: too much hidden, never too little.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let redacted_authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _password)) => format!("{user}:***@{host}"),
-            None => authority.to_string(),
-        },
-        None => authority.to_string(),
-    };
-    // `password=` in the query string, libpq's other spelling.
-    let tail = match tail.find("password=") {
-        Some(start) => {
-            let value_start = start + "password=".len();
-            let value_end =
-                tail[value_start..].find('&').map_or(tail.len(), |end| value_start + end);
-            format!("{}***{}", &tail[..value_start], &tail[value_end..])
+    let mut hidden: Vec<(usize, usize)> = Vec::new();
+    if let (Some(colon), Some(at)) = (rest.find(':'), rest.rfind('@')) {
+        if colon < at {
+            hidden.push((colon + 1, at));
         }
-        None => tail.to_string(),
-    };
-    format!("{scheme}://{redacted_authority}{tail}")
+    }
+    if let Some(question) = rest.find('?') {
+        let mut start = question + 1;
+        for pair in rest[question + 1..].split('&') {
+            if let Some((key, _)) = pair.split_once('=') {
+                if key.to_ascii_lowercase().contains("password") {
+                    hidden.push((start + key.len() + 1, start + pair.len()));
+                }
+            }
+            start += pair.len() + 1;
+        }
+    }
+    hidden.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (start, end) in hidden {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    let mut text = format!("{scheme}://");
+    let mut shown_from = 0;
+    for (start, end) in merged {
+        text.push_str(&rest[shown_from..start]);
+        text.push_str("***");
+        shown_from = end;
+    }
+    text.push_str(&rest[shown_from..]);
+    text
 }
 
 #[cfg(test)]
@@ -172,5 +194,30 @@ mod tests {
             redact("postgresql://db/x?user=a&password=pw&sslmode=disable"),
             "postgresql://db/x?user=a&password=***&sslmode=disable"
         );
+    }
+
+    #[test]
+    fn passwords_with_separators_or_repeated_never_reach_messages() {
+        for (url, redacted) in [
+            ("postgres://u:se/cret@db:5432/x", "postgres://u:***@db:5432/x"),
+            ("postgres://u:se?cret@db/x", "postgres://u:***@db/x"),
+            ("postgres://u:se#cr@et@db/x", "postgres://u:***@db/x"),
+            ("postgres://u:p:w@db/x?sslmode=disable", "postgres://u:***@db/x?sslmode=disable"),
+            ("postgres://db/x?user=a&Password=secret", "postgres://db/x?user=a&Password=***"),
+            (
+                "postgres://db/x?password=secret&password=secret2",
+                "postgres://db/x?password=***&password=***",
+            ),
+            // An '@' in the query: the port is hidden with it, never any
+            // of the password shown.
+            ("postgres://db:5432/x?password=p@ss", "postgres://db:***"),
+            ("postgres://u:se?password=x@db/x", "postgres://u:***"),
+            ("postgres://db/x?password=", "postgres://db/x?password=***"),
+            ("postgres://me@db:5432/x", "postgres://me@db:5432/x"),
+            ("postgres://db:5432/x", "postgres://db:5432/x"),
+        ] {
+            assert_eq!(redact(url), redacted, "{url}");
+            assert!(!redact(url).contains("secret") && !redact(url).contains("cret"), "{url}");
+        }
     }
 }

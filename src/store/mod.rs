@@ -37,6 +37,8 @@ pub mod codec;
 pub mod location;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "postgres")]
+pub mod postgres_link;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -71,7 +73,47 @@ pub struct WriterOptions {
     pub host: String,
     /// How often pruning runs (it also runs when the writer opens).
     pub maintenance_interval: Duration,
+    /// Where a writer that carries on through trouble says so (a
+    /// PostgreSQL server that stalled or went away); the command prints
+    /// these lines on stderr.
+    pub notices: Notices,
 }
+
+/// Receiver of a writer's notices: one line each, without the `porthole:`
+/// prefix. The default drops them.
+#[derive(Clone, Default)]
+pub struct Notices(Option<std::sync::Arc<NoticeReceiver>>);
+
+/// What [`Notices`] passes each line to.
+pub type NoticeReceiver = dyn Fn(&str) + Send + Sync;
+
+impl Notices {
+    pub fn new(receiver: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Notices(Some(std::sync::Arc::new(receiver)))
+    }
+
+    /// Passes one line on.
+    pub fn say(&self, line: &str) {
+        if let Some(receiver) = &self.0 {
+            receiver(line);
+        }
+    }
+}
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Notices(..)" } else { "Notices(none)" })
+    }
+}
+
+/// Options are equal whatever their notices go to.
+impl PartialEq for Notices {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Notices {}
 
 /// Seven days of raw records, as the recorder keeps by default.
 pub const DEFAULT_KEEP: Duration = Duration::from_secs(7 * 86_400);
@@ -86,6 +128,7 @@ impl Default for WriterOptions {
             max_size: None,
             host: local_host_name(),
             maintenance_interval: Duration::from_secs(60),
+            notices: Notices::default(),
         }
     }
 }
@@ -126,6 +169,10 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     #[error("{store} is not a porthole history store ({detail}); it was left as it is")]
     Foreign { store: String, detail: String },
+    #[error("{store}: the history tables were changed outside porthole ({detail}); they were left as they are")]
+    Altered { store: String, detail: String },
+    #[error("{store}: the recorder's writer stopped unexpectedly; recording stopped")]
+    WriterFailed { store: String },
     #[error("{store} has schema version {found}, newer than this porthole knows ({known}); upgrade porthole")]
     NewerSchema { store: String, found: i64, known: i64 },
     #[error(
@@ -134,10 +181,16 @@ pub enum StoreError {
     OlderSchema { store: String, found: i64, known: i64 },
     #[error("{store}: the server did not answer within {seconds}s (is a PostgreSQL server listening there? `connect_timeout=N` in the URL sets this bound)")]
     NoAnswer { store: String, seconds: u64 },
+    #[error("{store}: {detail}: the role lacks rights (a recorder needs SELECT, INSERT, UPDATE and DELETE on the tables of schema porthole and USAGE on its sequences, or CREATE on the database to make them; a reader needs USAGE on the schema and SELECT)")]
+    Denied { store: String, detail: String },
+    #[error("{path}: {detail}; another user could swap the store for a link to a file this recorder would then write over: keep it in a directory only you (or root) can write")]
+    Untrusted { path: PathBuf, detail: String },
     #[error("disk full writing {store}: recording stopped; everything committed before is kept")]
     DiskFull { store: String },
     #[error("{path} is being recorded and this user may not create its -shm index beside it; read it as the recording user")]
     UnreadableWhileRecording { path: PathBuf },
+    #[error("{path} was left by a recorder that stopped without closing it; its last records are in the -wal beside it, which this user can read only through a copy, and copying failed ({}): read it as the recording user, or record into it once to fold them in", cause_text(.error))]
+    UnreadableAfterCrash { path: PathBuf, error: std::io::Error },
     #[error("no history at {path} yet: `porthole monitor` records it")]
     Missing { path: PathBuf },
     #[error("--store '{text}': {reason}")]
@@ -173,7 +226,9 @@ pub fn open_writer(
     match location {
         StoreLocation::Sqlite(path) => Ok(Box::new(sqlite::SqliteWriter::open(path, options)?)),
         #[cfg(feature = "postgres")]
-        StoreLocation::Postgres(url) => Ok(Box::new(postgres::PostgresWriter::open(url, options)?)),
+        StoreLocation::Postgres(url) => {
+            Ok(Box::new(postgres_link::PostgresWriter::open(url, options)?))
+        }
         #[cfg(not(feature = "postgres"))]
         StoreLocation::Postgres(url) => {
             Err(StoreError::PostgresUnsupported { store: location::redact(url) })
@@ -231,6 +286,42 @@ pub trait HistoryReader {
     fn losses(&mut self, query: &HistoryQuery) -> Result<Vec<LossSummary>, StoreError>;
     /// Recorder starts in the window and the last one before it.
     fn sessions(&mut self, query: &HistoryQuery) -> Result<Vec<CaptureSession>, StoreError>;
+}
+
+/// Opens `location` and answers [`report`], within a bound for a
+/// PostgreSQL store: a server that stops answering after the connection
+/// was made (stopped, frozen) would hold a query, and `porthole history`,
+/// for ever. The bound is the connecting deadline plus
+/// [`postgres::READ_DEADLINE`], which the server also applies to each
+/// statement unless the URL sets its own `statement_timeout`.
+pub fn report_within(
+    location: &StoreLocation,
+    query: &HistoryQuery,
+    sections: Sections,
+) -> Result<HistoryReport, StoreError> {
+    match location {
+        #[cfg(feature = "postgres")]
+        StoreLocation::Postgres(url) => {
+            let store = location::redact(url);
+            let bound = postgres::client_deadline(url, &store)? + postgres::READ_DEADLINE;
+            let (sender, receiver) = std::sync::mpsc::channel();
+            let (location, query) = (location.clone(), query.clone());
+            std::thread::Builder::new()
+                .name("postgres-read".into())
+                .spawn(move || {
+                    let answer = open_reader(&location)
+                        .and_then(|mut reader| report(reader.as_mut(), &query, sections));
+                    let _ = sender.send(answer);
+                })
+                .map_err(|error| StoreError::Io { path: store.clone().into(), error })?;
+            // The thread is left waiting when the bound passes; the
+            // command ends, and the connection with it.
+            receiver
+                .recv_timeout(bound)
+                .unwrap_or(Err(StoreError::NoAnswer { store, seconds: bound.as_secs() }))
+        }
+        _ => report(open_reader(location)?.as_mut(), query, sections),
+    }
 }
 
 /// Which parts of a [`HistoryReport`] to fill.
@@ -344,6 +435,38 @@ pub fn local_port_history(configured: Option<&str>, port: u16) -> Option<PortHis
 pub fn hour_start(at: UnixMicros) -> UnixMicros {
     const HOUR: i64 = 3_600_000_000;
     at.div_euclid(HOUR) * HOUR
+}
+
+/// The time pruning measures retention from: the wall clock, but never
+/// ahead of the wall time the writer opened at plus the (monotonic) time
+/// it has run since.
+///
+/// A clock stepped forward while recording (a wrong NTP answer, an RTC
+/// corrected the wrong way) would otherwise make every record look old
+/// and the next pruning delete the whole history; a clock stepped back
+/// only prunes less for a while. Records keep the wall clock's times.
+#[derive(Debug, Clone, Copy)]
+pub struct PruneClock {
+    opened_at: UnixMicros,
+    opened: std::time::Instant,
+}
+
+impl PruneClock {
+    /// Anchored at the wall clock now.
+    pub fn start() -> Self {
+        PruneClock { opened_at: now_micros(), opened: std::time::Instant::now() }
+    }
+
+    /// Now, for pruning.
+    pub fn now(&self) -> UnixMicros {
+        self.now_given(now_micros(), self.opened.elapsed())
+    }
+
+    /// Now, given the wall clock and the monotonic time since opening.
+    pub fn now_given(&self, wall: UnixMicros, elapsed: Duration) -> UnixMicros {
+        let steady = self.opened_at.saturating_add(elapsed.as_micros() as i64);
+        wall.min(steady)
+    }
 }
 
 /// Now, as the store's clock.

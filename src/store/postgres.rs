@@ -32,7 +32,11 @@
 //! its own and is given up after `connect_timeout` from the URL, else
 //! [`CONNECT_TIMEOUT`]. Once connected, the kernel bounds a server that
 //! goes away: `TCP_USER_TIMEOUT` fails a write that stays unacknowledged
-//! and keepalives fail a wait on a peer that no longer answers them.
+//! and keepalives fail a wait on a peer that no longer answers them. A
+//! server whose kernel still acknowledges but which never answers (a
+//! stopped process) is bounded by the writer's link
+//! ([`super::postgres_link`]), which gives up on a batch after the same
+//! deadline and connects again.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -52,8 +56,7 @@ use crate::model::history::{
     LossSummary,
 };
 use crate::model::monitor::{
-    ConnectionRecord, EventSink, ListenerEvent, LossRecord, MonitorEvent, ProcessIdentity,
-    SinkError, UnixMicros,
+    ConnectionRecord, ListenerEvent, LossRecord, MonitorEvent, ProcessIdentity, UnixMicros,
 };
 
 /// The schema, one script per version (see the SQLite store's
@@ -183,9 +186,18 @@ fn pg_error(store: &str, error: postgres::Error) -> StoreError {
         if db.code().code() == "53100" {
             return StoreError::DiskFull { store: store.to_string() };
         }
+        // 42501 insufficient_privilege: say which rights are missing.
+        if db.code().code() == "42501" {
+            return StoreError::Denied { store: store.to_string(), detail: db.message().into() };
+        }
     }
     StoreError::Postgres { store: store.to_string(), error }
 }
+
+/// How long a reader's statement may run (the server's
+/// `statement_timeout`, unless the URL's `options` set one), and how much
+/// longer than connecting `porthole history` waits for its answer.
+pub const READ_DEADLINE: Duration = Duration::from_secs(60);
 
 /// How long connecting may take when the URL sets no `connect_timeout`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -230,6 +242,13 @@ fn client_config(url: &str, store: &str) -> Result<(postgres::Config, Duration),
     Ok((config, deadline))
 }
 
+/// How long the server may take to answer: the URL's `connect_timeout`,
+/// else [`CONNECT_TIMEOUT`]. Connecting and every batch of a writer are
+/// held to it.
+pub(crate) fn client_deadline(url: &str, store: &str) -> Result<Duration, StoreError> {
+    client_config(url, store).map(|(_, deadline)| deadline)
+}
+
 /// What the connecting thread and the caller waiting for it share: whether
 /// the caller gave up (then the thread, when it finally returns, counts
 /// itself out of [`STALLED`]).
@@ -260,6 +279,9 @@ fn connect(url: &str) -> Connected {
             let result = config.connect(NoTls).map_err(|e| pg_error(&thread_store, e)).and_then(
                 |mut client| {
                     let version = schema_version(&mut client, &thread_store)?;
+                    if version == Some(SCHEMA_VERSION) {
+                        check_columns(&mut client, &thread_store)?;
+                    }
                     Ok((client, version))
                 },
             );
@@ -313,6 +335,67 @@ fn schema_version(client: &mut Client, store: &str) -> Result<Option<i64>, Store
     }
 }
 
+/// The columns the current schema's tables have and their types as
+/// `format_type` spells them, read from [`MIGRATIONS`] (every table there
+/// is created with one column per line).
+fn expected_columns() -> Vec<(String, String, String)> {
+    let mut columns = Vec::new();
+    for script in MIGRATIONS {
+        let mut table: Option<String> = None;
+        for line in script.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("CREATE TABLE porthole.") {
+                table = rest.split_whitespace().next().map(str::to_string);
+                continue;
+            }
+            if line.starts_with(");") {
+                table = None;
+                continue;
+            }
+            let Some(table) = &table else { continue };
+            let mut words = line.trim_end_matches(',').split_whitespace();
+            let (Some(column), Some(kind)) = (words.next(), words.next()) else { continue };
+            if column == "PRIMARY" {
+                continue;
+            }
+            columns.push((table.clone(), column.to_string(), kind.to_string()));
+        }
+    }
+    columns
+}
+
+/// Refuses a store whose tables were changed outside porthole (a column
+/// dropped or of another type): the client would fail on every row, or
+/// misread it.
+fn check_columns(client: &mut Client, store: &str) -> Result<(), StoreError> {
+    let found: HashMap<(String, String), String> = client
+        .query(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod)
+             FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'porthole' AND c.relkind IN ('r', 'p')
+               AND a.attnum > 0 AND NOT a.attisdropped",
+            &[],
+        )
+        .map_err(|e| pg_error(store, e))?
+        .into_iter()
+        .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+        .collect();
+    for (table, column, kind) in expected_columns() {
+        let detail = match found.get(&(table.clone(), column.clone())) {
+            Some(actual) if *actual == kind => continue,
+            Some(actual) => format!("column {column} is {actual}, porthole keeps {kind} there"),
+            None if !found.keys().any(|(t, _)| *t == table) => "the table is missing".into(),
+            None => format!("column {column} is missing"),
+        };
+        return Err(StoreError::Altered {
+            store: store.to_string(),
+            detail: format!("table porthole.{table}: {detail}"),
+        });
+    }
+    Ok(())
+}
+
 /// Creates or migrates the schema, once even when many writers start.
 fn migrate(client: &mut Client, store: &str) -> Result<(), StoreError> {
     let error = |e| pg_error(store, e);
@@ -349,17 +432,25 @@ fn migrate(client: &mut Client, store: &str) -> Result<(), StoreError> {
 
 type ProcessKey = (u32, Option<u64>, String, Option<String>);
 
-/// The writer of one machine into a shared PostgreSQL store.
-pub struct PostgresWriter {
+/// One connection of a machine's writer to a shared PostgreSQL store, with
+/// this host's writer lock held. [`super::postgres_link::PostgresWriter`]
+/// runs it on a thread of its own and makes a new one when it is lost.
+pub(crate) struct Session {
     client: Client,
     store: String,
     host_id: i16,
+    /// The server process serving this connection (`pg_backend_pid()`):
+    /// after a stall, the next session ends it so its lock and its
+    /// transaction go away.
+    pub(crate) backend_pid: i32,
     options: WriterOptions,
     processes: HashMap<ProcessKey, i32>,
     addresses: HashMap<IpAddr, i32>,
     /// Connections written while open, whose end will update their row.
     open: OpenConnections,
     last_maintenance: Instant,
+    /// What retention is measured from (see [`super::PruneClock`]).
+    clock: super::PruneClock,
     /// Bytes inside the tables that pruning for the size cap freed and
     /// `VACUUM` handed back for reuse, less what new rows took since: the
     /// files never shrink, so this is subtracted from their size.
@@ -372,28 +463,107 @@ pub struct PostgresWriter {
 /// Most dictionary ids kept in memory; past it the cache starts over.
 const CACHE_LIMIT: usize = 100_000;
 
-impl PostgresWriter {
-    /// Connects, takes this host's writer lock, migrates and prunes.
-    pub fn open(url: &str, options: &WriterOptions) -> Result<Self, StoreError> {
-        let store = redact(url);
-        let (mut client, _) = connect(url)?;
-        let error = |e| pg_error(&store, e);
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&writer_lock_key(&options.host)])
-            .map_err(error)?
-            .get(0);
-        if !locked {
-            return Err(StoreError::Locked {
-                // The lock is per host name: the other writer may be another
-                // machine with the same name, which `--host` tells apart.
-                store: format!(
-                    "{store} (host {}; a machine that shares this host name needs its own --host NAME)",
-                    options.host
-                ),
-                holder: String::new(),
-            });
+/// How a batch's transaction ended when it did not commit.
+pub(crate) enum WriteFailure {
+    /// The connection is gone or unusable; a new one may succeed.
+    Connection(StoreError),
+    /// The store refused the batch (rights, schema, disk): recording stops.
+    Refused(StoreError),
+    /// The writer gave up on this connection while the transaction ran; it
+    /// was rolled back instead of committed.
+    Abandoned,
+}
+
+/// Whether `error` means the connection failed rather than the statement:
+/// the socket closed or failed, or the server says it is shutting down,
+/// starting up, or out of connection slots.
+pub(crate) fn is_connection_failure(error: &StoreError) -> bool {
+    match error {
+        StoreError::NoAnswer { .. } => true,
+        StoreError::Postgres { error, .. } => is_connection_error(error),
+        _ => false,
+    }
+}
+
+fn is_connection_error(error: &postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        // Class 08: connection exception; 57P01-03: admin shutdown, crash
+        // shutdown, cannot connect now; 53300: too many connections.
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+    }
+    let mut cause = std::error::Error::source(error);
+    while let Some(next) = cause {
+        if next.is::<std::io::Error>() {
+            return true;
         }
-        migrate(&mut client, &store)?;
+        cause = next.source();
+    }
+    false
+}
+
+impl Session {
+    /// Connects, takes this host's writer lock, migrates and prunes.
+    ///
+    /// `previous` are the server processes of this writer's earlier
+    /// connections that stalled or broke: they are ended first. The lock
+    /// is waited for up to `lock_wait` (zero when the recorder starts: a
+    /// second writer is refused at once), since a connection of this
+    /// writer that is being ended may still hold it.
+    pub(crate) fn open(
+        url: &str,
+        options: &WriterOptions,
+        previous: &[i32],
+        lock_wait: Duration,
+        clock: super::PruneClock,
+    ) -> Result<Self, StoreError> {
+        let store = redact(url);
+        let (mut client, version) = connect(url)?;
+        let error = |e| pg_error(&store, e);
+        if let Some(found) = version.filter(|found| *found > SCHEMA_VERSION) {
+            return Err(StoreError::NewerSchema { store, found, known: SCHEMA_VERSION });
+        }
+        if !previous.is_empty() {
+            // Ending one's own server processes needs no special right.
+            let _ = client.execute(
+                "SELECT pg_terminate_backend(pid) FROM unnest($1::integer[]) AS pid
+                 WHERE pid <> pg_backend_pid()",
+                &[&previous],
+            );
+        }
+        let started = Instant::now();
+        loop {
+            let locked: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&writer_lock_key(&options.host)])
+                .map_err(error)?
+                .get(0);
+            if locked {
+                break;
+            }
+            if started.elapsed() >= lock_wait {
+                return Err(StoreError::Locked {
+                    // The lock is per host name: the other writer may be
+                    // another machine with the same name, which `--host`
+                    // tells apart.
+                    store: format!(
+                        "{store} (host {}; a machine that shares this host name needs its own --host NAME)",
+                        options.host
+                    ),
+                    holder: String::new(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let backend_pid: i32 =
+            client.query_one("SELECT pg_backend_pid()", &[]).map_err(error)?.get(0);
+        // A current store needs no DDL: a role that may only write the
+        // tables (no CREATE on the database) records into it.
+        if version != Some(SCHEMA_VERSION) {
+            migrate(&mut client, &store)?;
+        }
         let host_id: i16 = client
             .query_one(
                 "WITH inserted AS (
@@ -404,22 +574,41 @@ impl PostgresWriter {
                 &[&options.host],
             )
             .map_err(error)?
-            .get(0);
-        let mut writer = PostgresWriter {
+            .try_get(0)
+            .map_err(error)?;
+        let mut session = Session {
             client,
             store: store.clone(),
             host_id,
+            backend_pid,
             options: options.clone(),
             processes: HashMap::new(),
             addresses: HashMap::new(),
             open: HashMap::new(),
             last_maintenance: Instant::now(),
+            clock,
             reclaimable: 0,
             bytes_per_row: 0,
         };
-        writer.reload_open()?;
-        writer.prune(super::now_micros())?;
-        Ok(writer)
+        session.reload_open()?;
+        session.prune(clock.now())?;
+        Ok(session)
+    }
+
+    /// Whether the transaction `txid` of an earlier, lost connection
+    /// committed: `None` when the server no longer knows (too old) or it
+    /// is still running.
+    pub(crate) fn committed(&mut self, txid: i64) -> Result<Option<bool>, StoreError> {
+        let status: Option<String> = self
+            .client
+            .query_one("SELECT txid_status($1)", &[&txid])
+            .map_err(|e| pg_error(&self.store, e))?
+            .get(0);
+        Ok(match status.as_deref() {
+            Some("committed") => Some(true),
+            Some("aborted") => Some(false),
+            _ => None,
+        })
     }
 
     fn reload_open(&mut self) -> Result<(), StoreError> {
@@ -447,32 +636,53 @@ impl PostgresWriter {
         Ok(())
     }
 
-    /// Writes one batch in one transaction.
-    pub fn write(&mut self, batch: &[MonitorEvent]) -> Result<(), StoreError> {
-        let inserted = match self.write_transaction(batch) {
-            Ok(inserted) => inserted,
-            Err(error) => {
-                self.processes.clear();
-                self.addresses.clear();
-                let _ = self.reload_open();
-                return Err(pg_error(&self.store, error));
+    /// Writes one batch in one transaction. `before_commit` is given the
+    /// transaction's id just before `COMMIT` is sent, so a commit whose
+    /// answer is lost can be looked up later; when it returns false, the
+    /// transaction is rolled back instead.
+    pub(crate) fn write(
+        &mut self,
+        batch: &[MonitorEvent],
+        before_commit: &mut dyn FnMut(i64) -> bool,
+    ) -> Result<(), WriteFailure> {
+        let classify = |store: &str, error: postgres::Error| {
+            if is_connection_error(&error) {
+                WriteFailure::Connection(pg_error(store, error))
+            } else {
+                WriteFailure::Refused(pg_error(store, error))
             }
         };
+        let inserted = match self.write_transaction(batch, before_commit) {
+            Ok(Some(inserted)) => inserted,
+            Ok(None) => return Err(WriteFailure::Abandoned),
+            Err(error) => return Err(classify(&self.store, error)),
+        };
         self.reclaimable = self.reclaimable.saturating_sub(inserted as u64 * self.bytes_per_row);
-        if self.last_maintenance.elapsed() >= self.options.maintenance_interval {
-            self.prune(super::now_micros())?;
-        } else if self.options.max_size.is_some() {
-            self.enforce_size_cap()?;
-        }
         Ok(())
     }
 
+    /// Prunes when it is time, or enforces the size cap when one is set.
+    pub(crate) fn maintain(&mut self) -> Result<(), StoreError> {
+        if self.last_maintenance.elapsed() >= self.options.maintenance_interval {
+            self.prune(self.clock.now())
+        } else if self.options.max_size.is_some() {
+            self.enforce_size_cap()
+        } else {
+            Ok(())
+        }
+    }
+
     /// Writes one batch in one transaction; returns how many connection
-    /// rows it added.
-    fn write_transaction(&mut self, batch: &[MonitorEvent]) -> Result<usize, postgres::Error> {
-        let PostgresWriter { client, host_id, processes, addresses, open, .. } = self;
+    /// rows it added, or `None` when `before_commit` said no.
+    fn write_transaction(
+        &mut self,
+        batch: &[MonitorEvent],
+        before_commit: &mut dyn FnMut(i64) -> bool,
+    ) -> Result<Option<usize>, postgres::Error> {
+        let Session { client, host_id, processes, addresses, open, .. } = self;
         let host = *host_id;
         let mut transaction = client.transaction()?;
+        let txid: i64 = transaction.query_one("SELECT txid_current()", &[])?.get(0);
         let mut cache = Cache { host, processes, addresses };
         let plan = BatchPlan::of_events(open, batch, super::now_micros());
         for event in batch {
@@ -581,14 +791,18 @@ impl PostgresWriter {
                 )?;
             }
         }
+        if !before_commit(txid) {
+            // Dropping the transaction rolls it back.
+            return Ok(None);
+        }
         transaction.commit()?;
         plan.commit_to(open);
-        Ok(inserted)
+        Ok(Some(inserted))
     }
 
     /// Deletes this host's records older than the retention periods, then
     /// enforces the size cap.
-    pub fn prune(&mut self, now: UnixMicros) -> Result<(), StoreError> {
+    pub(crate) fn prune(&mut self, now: UnixMicros) -> Result<(), StoreError> {
         self.last_maintenance = Instant::now();
         let cutoff = now.saturating_sub(self.options.keep.as_micros() as i64);
         let hourly_cutoff = now.saturating_sub(self.options.keep_hourly.as_micros() as i64);
@@ -637,7 +851,7 @@ impl PostgresWriter {
 
     /// Bytes the store's tables take on disk, indexes and TOAST included
     /// (every host's: the cap is on the database's disk).
-    pub fn disk_bytes(&mut self) -> Result<u64, StoreError> {
+    pub(crate) fn disk_bytes(&mut self) -> Result<u64, StoreError> {
         let row = self
             .client
             .query_one(
@@ -652,7 +866,7 @@ impl PostgresWriter {
 
     /// Bytes the records take: the tables' size less the space pruning
     /// freed and new rows have not yet taken back.
-    pub fn used_bytes(&mut self) -> Result<u64, StoreError> {
+    pub(crate) fn used_bytes(&mut self) -> Result<u64, StoreError> {
         Ok(self.disk_bytes()?.saturating_sub(self.reclaimable))
     }
 
@@ -666,7 +880,7 @@ impl PostgresWriter {
     /// short of `VACUUM FULL`, which locks the table and rewrites it. Plain
     /// `VACUUM` marks the deleted rows' space free for new rows instead, so
     /// the files stop growing at about the cap; the writer tracks that free
-    /// space itself ([`PostgresWriter::used_bytes`]).
+    /// space itself ([`Session::used_bytes`]).
     /// See: <https://www.postgresql.org/docs/current/routine-vacuuming.html>
     fn enforce_size_cap(&mut self) -> Result<(), StoreError> {
         let Some(cap) = self.options.max_size else {
@@ -734,12 +948,6 @@ impl PostgresWriter {
         self.reclaimable =
             self.reclaimable.saturating_add((deleted * per_row).saturating_sub(shrunk));
         self.reload_open()
-    }
-}
-
-impl EventSink for PostgresWriter {
-    fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
-        self.write(batch).map_err(Into::into)
     }
 }
 
@@ -988,6 +1196,18 @@ impl PostgresReader {
         client
             .batch_execute("SET default_transaction_read_only = on")
             .map_err(|e| pg_error(&store, e))?;
+        // A question that takes longer than READ_DEADLINE (a lock held
+        // by someone else, a huge window) is cancelled by the server with
+        // its own message, before `report_within` gives up on it.
+        let statement_timeout: String = client
+            .query_one("SELECT current_setting('statement_timeout')", &[])
+            .map_err(|e| pg_error(&store, e))?
+            .get(0);
+        if statement_timeout == "0" {
+            client
+                .batch_execute(&format!("SET statement_timeout = {}", READ_DEADLINE.as_millis()))
+                .map_err(|e| pg_error(&store, e))?;
+        }
         let hosts = client
             .query("SELECT id, name FROM porthole.hosts", &[])
             .map_err(|e| pg_error(&store, e))?
@@ -1437,6 +1657,20 @@ impl HistoryReader for PostgresReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expected_columns_are_read_from_the_schema() {
+        let columns = expected_columns();
+        assert!(columns.contains(&("connections".into(), "bytes_up".into(), "bigint".into())));
+        assert!(columns.contains(&("processes".into(), "cmdline".into(), "text[]".into())));
+        assert!(columns.contains(&("hosts".into(), "id".into(), "smallint".into())));
+        assert!(columns.contains(&("rollups".into(), "client_name".into(), "text".into())));
+        assert!(!columns.iter().any(|(_, column, _)| column == "PRIMARY" || column == "CREATE"));
+        // Every table of version 1 (`CREATE TABLE` appears nine times).
+        let tables: std::collections::BTreeSet<_> = columns.iter().map(|c| &c.0).collect();
+        assert_eq!(tables.len(), MIGRATIONS[0].matches("CREATE TABLE").count(), "{tables:?}");
+        assert_eq!(tables.len(), 9, "{tables:?}");
+    }
 
     #[test]
     fn urls_get_time_bounds_unless_they_choose_their_own() {

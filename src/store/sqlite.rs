@@ -166,6 +166,8 @@ pub struct SqliteWriter {
     /// Connections written while open, whose end will update their row.
     open: OpenConnections,
     last_maintenance: Instant,
+    /// What retention is measured from (see [`super::PruneClock`]).
+    clock: super::PruneClock,
 }
 
 /// Maps a SQLite error to the store's: damage and a full disk get their
@@ -206,6 +208,88 @@ fn check_regular_file(path: &Path) -> Result<(), StoreError> {
         "a special file"
     };
     Err(StoreError::NotAFile { path: path.to_path_buf(), kind })
+}
+
+/// Where the writer may open `path` without being made to write over
+/// another file: the path with its directories resolved, when the
+/// directory the store goes in belongs to this user or root and no one
+/// else may write to it, and a link as the last component was made by
+/// this user or root.
+///
+/// Whoever may write that directory can put a link in it named like the
+/// store (or its `-wal`, `-shm`), to a file of theirs or to any file the
+/// recorder, often root, may write; SQLite follows it. When the writer
+/// creates the store's directory itself (mode 0700), the directory it is
+/// created in may be a sticky one such as `/tmp`, since no one may rename
+/// another's entry there. The directories further up are the
+/// administrator's: a world-writable, non-sticky one there is a problem
+/// for far more than this store.
+fn trusted_location(path: &Path) -> Result<PathBuf, StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let io = |error| StoreError::Io { path: path.to_path_buf(), error };
+    let euid = rustix::process::geteuid().as_raw();
+    let trusted = |uid: u32| uid == 0 || uid == euid;
+    let untrusted = |detail: String| StoreError::Untrusted { path: path.to_path_buf(), detail };
+    let absolute = std::path::absolute(path).map_err(io)?;
+    let mut file = absolute.clone();
+    if let Ok(metadata) = std::fs::symlink_metadata(&absolute) {
+        if metadata.file_type().is_symlink() {
+            if !trusted(metadata.uid()) {
+                return Err(untrusted(format!(
+                    "it is a symbolic link made by uid {}",
+                    metadata.uid()
+                )));
+            }
+            let link_directory = absolute.parent().unwrap_or(Path::new("/"));
+            check_directory(link_directory, false, &trusted).map_err(untrusted)?;
+            // The store is what the link points to (a dangling link: the
+            // file it names, which the writer creates).
+            file = match std::fs::canonicalize(&absolute) {
+                Ok(real) => real,
+                Err(_) => link_directory.join(std::fs::read_link(&absolute).map_err(io)?),
+            };
+        }
+    }
+    let name = file.file_name().map(ToOwned::to_owned).unwrap_or_default();
+    // The directories that exist, resolved; the writer creates the rest.
+    let mut existing = file.parent().unwrap_or(Path::new("/"));
+    let mut missing = Vec::new();
+    while !existing.exists() {
+        missing.push(existing.file_name().map(ToOwned::to_owned).unwrap_or_default());
+        existing = existing.parent().unwrap_or(Path::new("/"));
+    }
+    let mut real = std::fs::canonicalize(existing).map_err(io)?;
+    check_directory(&real, !missing.is_empty(), &trusted).map_err(untrusted)?;
+    for component in missing.iter().rev() {
+        real.push(component);
+    }
+    Ok(real.join(name))
+}
+
+/// Checks that `directory` belongs to a trusted user and that no one else
+/// may write to it, or, when `creating_below`, that it is sticky.
+fn check_directory(
+    directory: &Path,
+    creating_below: bool,
+    trusted: &dyn Fn(u32) -> bool,
+) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata =
+        std::fs::metadata(directory).map_err(|e| format!("{}: {e}", directory.display()))?;
+    let mode = metadata.mode();
+    if !trusted(metadata.uid()) {
+        return Err(format!("{} belongs to uid {}", directory.display(), metadata.uid()));
+    }
+    let shared = mode & 0o022 != 0;
+    let sticky = mode & 0o1000 != 0;
+    if shared && !(sticky && creating_below) {
+        return Err(format!(
+            "{} may be written by other users (mode {:o})",
+            directory.display(),
+            mode & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 /// The first 16 bytes of every SQLite database.
@@ -273,7 +357,8 @@ impl SqliteWriter {
     pub fn open(path: &Path, options: &WriterOptions) -> Result<Self, StoreError> {
         let io = |error| StoreError::Io { path: path.to_path_buf(), error };
         check_regular_file(path)?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let real = trusted_location(path)?;
+        if let Some(parent) = real.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(
                 |error| match error.kind() {
                     // A file where a directory of the path should be: the
@@ -294,7 +379,9 @@ impl SqliteWriter {
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .open(path)
+            // Resolved already: a link appearing now is not followed.
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&real)
             .map_err(io)?;
         match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
@@ -307,9 +394,18 @@ impl SqliteWriter {
             Err(error) => return Err(io(error.into())),
         }
         check_header(&mut lock, path)?;
+        if lock.metadata().map_err(io)?.len() == 0 {
+            // An empty file someone made for the store (`touch`, with the
+            // umask's 0644) becomes a history store now: owner only, as
+            // one the writer creates.
+            use std::os::unix::fs::PermissionsExt;
+            lock.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
         let connection = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            &real,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
         .map_err(|e| sqlite_error(path, e))?;
         let found = identity(&connection).map_err(|e| sqlite_error(path, e))?;
@@ -323,10 +419,12 @@ impl SqliteWriter {
             addresses: HashMap::new(),
             open: HashMap::new(),
             last_maintenance: Instant::now(),
+            clock: super::PruneClock::start(),
         };
         writer.configure(found.version).map_err(|e| sqlite_error(path, e))?;
         writer.reload_open().map_err(|e| sqlite_error(path, e))?;
-        writer.prune(super::now_micros())?;
+        let now = writer.clock.now();
+        writer.prune(now)?;
         Ok(writer)
     }
 
@@ -393,7 +491,7 @@ impl SqliteWriter {
             return Err(sqlite_error(&self.path, error));
         }
         if self.last_maintenance.elapsed() >= self.options.maintenance_interval {
-            self.prune(super::now_micros())?;
+            self.prune(self.clock.now())?;
         } else if self.options.max_size.is_some() {
             self.enforce_size_cap()?;
         }
@@ -784,6 +882,89 @@ fn immutable_uri(path: &Path) -> String {
 pub struct SqliteReader {
     connection: Connection,
     path: PathBuf,
+    /// The private copy read instead of the store, if any (see
+    /// [`PrivateCopy`]); removed with the reader.
+    _copy: Option<PrivateCopy>,
+}
+
+/// A copy of a store and its `-wal` in a directory of the reading user's
+/// own, deleted on drop.
+///
+/// A recorder that was killed (`kill -9`, a crash) leaves its `-wal`
+/// beside the store, holding what it committed since the last checkpoint.
+/// SQLite reads it only through the `-shm` index, which it must create
+/// when it is missing; a user who may read the files but not write their
+/// directory cannot. With no recorder left to change the files, a copy
+/// read where this user may write holds the same records.
+struct PrivateCopy {
+    directory: PathBuf,
+}
+
+impl PrivateCopy {
+    /// Copies `path` and its `-wal` into a new 0700 directory under
+    /// `$XDG_RUNTIME_DIR` (else the temporary directory); returns the copy
+    /// of `path`.
+    fn make(path: &Path) -> std::io::Result<(Self, PathBuf)> {
+        let size = std::fs::metadata(path)?.len() + std::fs::metadata(wal_path(path))?.len();
+        if size > COPY_LIMIT {
+            return Err(std::io::Error::other(format!(
+                "{} MB, more than the {} MB porthole copies",
+                size >> 20,
+                COPY_LIMIT >> 20
+            )));
+        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        let name = format!("porthole-read-{}-{stamp}", std::process::id());
+        let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute())
+            .map(|dir| dir.join(&name));
+        let temporary = std::env::temp_dir().join(&name);
+        // `create`, not `recursive`: fails if the name exists (planted).
+        let create = |directory: &PathBuf| std::fs::DirBuilder::new().mode(0o700).create(directory);
+        let directory = match runtime.filter(|directory| create(directory).is_ok()) {
+            Some(directory) => directory,
+            None => create(&temporary).map(|()| temporary)?,
+        };
+        let copy = PrivateCopy { directory };
+        let target = copy.directory.join(DEFAULT_COPY_NAME);
+        std::fs::copy(path, &target)?;
+        std::fs::copy(wal_path(path), wal_path(&target))?;
+        Ok((copy, target))
+    }
+}
+
+/// Largest store (with its `-wal`) read through a copy: the copy goes to
+/// the temporary directory, often memory.
+const COPY_LIMIT: u64 = 1 << 30;
+
+/// The copy's file name: the store's own may hold anything.
+const DEFAULT_COPY_NAME: &str = "history.sqlite";
+
+impl Drop for PrivateCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+/// Whether the store's `-wal` holds anything: an empty one adds nothing
+/// to the main file, and a copy would read the same as the file does.
+fn wal_has_records(path: &Path) -> bool {
+    std::fs::metadata(wal_path(path)).is_ok_and(|metadata| metadata.len() > 0)
+}
+
+/// Whether a recorder holds the store: the writer keeps an exclusive
+/// `flock` on it for as long as it runs.
+fn recorder_holds(file: &File) -> bool {
+    match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = rustix::fs::flock(file, rustix::fs::FlockOperation::Unlock);
+            false
+        }
+        Err(_) => true,
+    }
 }
 
 impl SqliteReader {
@@ -803,7 +984,7 @@ impl SqliteReader {
             // A writer created the file and has not written the schema yet.
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
-        let open = |immutable: bool| -> rusqlite::Result<(Connection, Identity)> {
+        let open = |immutable: bool, path: &Path| -> rusqlite::Result<(Connection, Identity)> {
             let connection = if immutable {
                 Connection::open_with_flags(
                     immutable_uri(path),
@@ -823,7 +1004,8 @@ impl SqliteReader {
             let found = identity(&connection)?;
             Ok((connection, found))
         };
-        let (connection, found) = match open(false) {
+        let mut copy = None;
+        let (connection, found) = match open(false, path) {
             Ok(opened) => opened,
             // A WAL database is read through its `-shm` index, which a
             // reader creates when it is missing: a copy of the store in a
@@ -838,7 +1020,23 @@ impl SqliteReader {
                     Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen)
                 ) && !wal_path(path).exists() =>
             {
-                open(true).map_err(|e| sqlite_error(path, e))?
+                open(true, path).map_err(|e| sqlite_error(path, e))?
+            }
+            // A `-wal` and no recorder: one was killed. Its records are
+            // read from a private copy (see `PrivateCopy`).
+            Err(error)
+                if matches!(
+                    error.sqlite_error_code(),
+                    Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen)
+                ) && wal_has_records(path)
+                    && !recorder_holds(&file) =>
+            {
+                let (private, copied) = PrivateCopy::make(path).map_err(|error| {
+                    StoreError::UnreadableAfterCrash { path: path.to_path_buf(), error }
+                })?;
+                let opened = open(false, &copied).map_err(|e| sqlite_error(path, e))?;
+                copy = Some(private);
+                opened
             }
             Err(error)
                 if matches!(
@@ -864,7 +1062,7 @@ impl SqliteReader {
                 known: SCHEMA_VERSION,
             });
         }
-        Ok(SqliteReader { connection, path: path.to_path_buf() })
+        Ok(SqliteReader { connection, path: path.to_path_buf(), _copy: copy })
     }
 
     fn error(&self, error: rusqlite::Error) -> StoreError {

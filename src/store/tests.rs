@@ -534,3 +534,50 @@ fn losses_are_summed_per_kind() {
 fn event(record: ConnectionRecord) -> MonitorEvent {
     MonitorEvent::Connection(Box::new(record))
 }
+
+/// A wall clock stepped a year ahead while recording does not make the
+/// next pruning delete the whole history; one stepped back prunes less.
+#[test]
+fn a_clock_stepped_forward_does_not_prune_everything() {
+    let clock = super::PruneClock::start();
+    let opened = super::now_micros();
+    let year = 365 * 86_400 * SECOND;
+    let minute = Duration::from_secs(60);
+    // A minute later by both clocks: the wall clock (give or take the
+    // moment between the two readings).
+    let wall = opened + 60 * SECOND;
+    assert!((clock.now_given(wall, minute) - wall).abs() < 5 * SECOND);
+    // The wall clock jumped a year ahead: the monotonic minute counts.
+    let steady = clock.now_given(opened + year, minute);
+    assert!(steady < opened + 2 * 60 * SECOND, "{steady} vs {opened}");
+    // Stepped back an hour: the wall clock, which prunes less.
+    let back = opened - 3_600 * SECOND;
+    assert_eq!(clock.now_given(back, minute), back);
+}
+
+/// Pruning with the writer's clock after a forward step keeps records.
+#[test]
+fn records_survive_pruning_after_a_forward_clock_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let now = super::now_micros();
+    let python = process(4411, "python3");
+    let batch: Vec<MonitorEvent> = (0..10)
+        .map(|i| {
+            MonitorEvent::Connection(Box::new(connection(
+                i,
+                "127.0.0.1:40000",
+                "127.0.0.1:5432",
+                now - HOUR,
+                Some(&python),
+            )))
+        })
+        .collect();
+    writer.write(&batch).unwrap();
+    let clock = super::PruneClock::start();
+    let stepped = clock.now_given(now + 365 * 86_400 * SECOND, Duration::from_secs(1));
+    writer.prune(stepped).unwrap();
+    let mut reader = read(&path);
+    assert_eq!(reader.connections(&everything()).unwrap().len(), 10);
+}

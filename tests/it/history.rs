@@ -514,6 +514,63 @@ fn kill_9_loses_at_most_the_batch_being_written() {
     assert_eq!(count_connections(&path), rows + 1);
 }
 
+/// A recorder killed with `kill -9` leaves its `-wal` (with the records
+/// since the last checkpoint) beside the store. Another user who may read
+/// the files but not write their directory, and so cannot make SQLite's
+/// `-shm` index, reads every committed record (from a private copy, which
+/// is removed after); this was "is being recorded", with no recorder left.
+#[test]
+fn a_store_left_by_kill_9_is_read_by_a_user_who_cannot_write_its_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    if !util::is_root() {
+        util::skip("reading as another user needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite");
+    let (mut child, mut lines) = spawn_writer(&path, 1_000_000);
+    let seen = wait_for_commits(&mut lines, 3);
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let wal = dir.path().join("history.sqlite-wal");
+    let shm = dir.path().join("history.sqlite-shm");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "no -wal left");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for file in [&path, &wal] {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let before = (std::fs::read(&path).unwrap(), std::fs::read(&wal).unwrap());
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let as_nobody = || {
+        util::run(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(util::binary())
+                .args(["history", "5432", "--json", "--connections", "--store"])
+                .arg(&path)
+                .env("TMPDIR", private.path()),
+        )
+    };
+    // The index left behind, owner-only; then no index at all.
+    for remove_index in [false, true] {
+        if remove_index {
+            std::fs::remove_file(&shm).unwrap();
+        }
+        let output = as_nobody();
+        assert_eq!(output.code, 0, "{output:?}");
+        let rows: u64 = output.json()["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["connections"].as_u64().unwrap())
+            .sum();
+        assert!(rows >= (seen * WRITER_BATCH) as u64, "{rows} rows, {seen} batches committed");
+        assert_eq!(std::fs::read_dir(private.path()).unwrap().count(), 0, "the copy was left");
+    }
+    assert_eq!((std::fs::read(&path).unwrap(), std::fs::read(&wal).unwrap()), before);
+}
+
 #[test]
 fn history_reads_while_the_monitor_writes() {
     let dir = tempfile::tempdir().unwrap();
@@ -604,6 +661,80 @@ fn a_full_disk_stops_recording_and_keeps_what_was_committed() {
     assert_eq!(count_connections(&path), committed);
 }
 
+/// A recorder (root here) opens no store through a link another user
+/// planted, nor in a directory others may write, where they could plant
+/// one (or the -wal, -shm files) any time: it once created or wrote the
+/// link's target, any file root may write. A link root made in its own
+/// directory is followed, a store in a new directory inside a sticky one
+/// is fine, and an empty file made for the store becomes owner-only.
+#[test]
+fn a_recorder_follows_no_link_another_user_could_plant() {
+    use std::os::unix::fs::PermissionsExt;
+    if !util::is_root() {
+        util::skip("planting a link as another user needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let as_nobody = |args: &[&str]| {
+        let status = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{args:?}");
+    };
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    let open = |path: &Path| {
+        store::open_writer(&StoreLocation::Sqlite(path.to_path_buf()), &WriterOptions::default())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    let precious = dir.path().join("precious");
+    std::fs::write(&precious, "").unwrap();
+    let missing_target = dir.path().join("created-by-root");
+    for (shared_mode, name) in [(0o777, "shared"), (0o1777, "sticky")] {
+        let shared = dir.path().join(name);
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(shared_mode)).unwrap();
+        for (link, target) in
+            [("to-precious.sqlite", &precious), ("dangling.sqlite", &missing_target)]
+        {
+            let link = shared.join(link);
+            as_nobody(&["ln", "-s", target.to_str().unwrap(), link.to_str().unwrap()]);
+            let error = open(&link).unwrap_err();
+            assert!(error.contains("it is a symbolic link made by uid 65534"), "{error}");
+            assert!(error.contains("keep it in a directory only you (or root) can write"));
+        }
+        let error = open(&shared.join("plain.sqlite")).unwrap_err();
+        assert!(
+            error.contains(&format!("may be written by other users (mode {shared_mode:o})")),
+            "{error}"
+        );
+        assert!(!shared.join("plain.sqlite").exists());
+    }
+    assert_eq!(std::fs::read(&precious).unwrap(), b"");
+    assert!(!missing_target.exists(), "root created the file a link named");
+    // Not writable by others: 0777 refuses a new directory below it too.
+    let error = open(&dir.path().join("shared/new/history.sqlite")).unwrap_err();
+    assert!(error.contains("shared may be written by other users (mode 777)"), "{error}");
+    // A new directory in a sticky one: created 0700, the store 0600.
+    let below_sticky = dir.path().join("sticky/porthole/history.sqlite");
+    open(&below_sticky).unwrap();
+    assert_eq!(mode(below_sticky.parent().unwrap()), 0o700);
+    assert_eq!(mode(&below_sticky), 0o600);
+    // root's own link in root's own directory is followed.
+    let own = dir.path().join("own.sqlite");
+    std::os::unix::fs::symlink(dir.path().join("real.sqlite"), &own).unwrap();
+    open(&own).unwrap();
+    assert_eq!(mode(&dir.path().join("real.sqlite")), 0o600);
+    // `touch`ed with the umask's 0644, the store is owner-only once used.
+    let touched = dir.path().join("touched.sqlite");
+    std::fs::write(&touched, "").unwrap();
+    std::fs::set_permissions(&touched, std::fs::Permissions::from_mode(0o644)).unwrap();
+    open(&touched).unwrap();
+    assert_eq!(mode(&touched), 0o600);
+}
+
 // ----------------------------------------------------------------- PostgreSQL
 
 #[cfg(feature = "postgres")]
@@ -622,6 +753,11 @@ mod postgresql {
         versions.pop()
     }
 
+    fn signal(pid: u32, name: &str) {
+        let status = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name} {pid}");
+    }
+
     fn as_postgres(program: &Path) -> Command {
         let mut command = Command::new("setpriv");
         command.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
@@ -631,8 +767,10 @@ mod postgresql {
     /// A PostgreSQL server of its own in a temporary directory, trusting local
     /// connections; stopped and deleted on drop.
     pub struct TestPostgres {
-        _server: ChildGuard,
+        server: ChildGuard,
         _dir: tempfile::TempDir,
+        bin: PathBuf,
+        data: PathBuf,
         pub port: u16,
     }
 
@@ -668,6 +806,11 @@ mod postgresql {
             );
             assert_eq!(init.code, 0, "initdb failed: {init:?}");
             let port = util::unique_port();
+            let server = Self::run_server(&bin, &data, port);
+            Some(TestPostgres { server, _dir: dir, bin, data, port })
+        }
+
+        fn run_server(bin: &Path, data: &Path, port: u16) -> ChildGuard {
             let mut command = as_postgres(&bin.join("postgres"));
             command
                 .args([
@@ -692,11 +835,67 @@ mod postgresql {
                 postgres::Client::connect(&url, postgres::NoTls).is_ok()
             });
             assert!(ready, "postgres on {port} accepts no logins");
-            Some(TestPostgres { _server: server, _dir: dir, port })
+            server
+        }
+
+        /// Stops the server as `pg_ctl stop -m fast` does (SIGINT: every
+        /// connection is ended) and starts it again on the same port.
+        pub fn restart(&mut self) {
+            signal(self.server.pid(), "INT");
+            let _ = self.server.0.wait();
+            self.server = Self::run_server(&self.bin, &self.data, self.port);
+        }
+
+        /// The postmaster and every server process it started.
+        pub fn processes(&self) -> Vec<u32> {
+            let root = self.server.pid();
+            let mut tree = vec![root];
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
+                let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                    continue;
+                };
+                // `pid (comm) state ppid …`; comm may hold spaces.
+                let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+                let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+                if ppid == Some(root) {
+                    tree.push(pid);
+                }
+            }
+            tree
+        }
+
+        /// SIGSTOPs (`freeze`) or SIGCONTs every server process: a stopped
+        /// server's kernel still acknowledges, so nothing ever times out.
+        pub fn freeze(&self, frozen: bool) {
+            let name = if frozen { "STOP" } else { "CONT" };
+            let mut processes = self.processes().into_iter();
+            signal(processes.next().expect("the postmaster"), name);
+            for pid in processes {
+                // A short-lived server process may be gone already.
+                let _ = Command::new("kill")
+                    .args([&format!("-{name}"), &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
 
         pub fn url(&self) -> String {
             format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        }
+    }
+
+    impl Drop for TestPostgres {
+        /// A stopped server process would outlive the test for good.
+        fn drop(&mut self) {
+            for pid in self.processes() {
+                let _ = Command::new("kill")
+                    .args(["-CONT", &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
     }
 
@@ -1079,6 +1278,310 @@ mod postgresql {
         let output = history(&["5432", "--process", "postgres", "--listeners"]);
         assert_eq!(output.code, 0, "{output:?}");
     }
+
+    /// Notices a writer gives, collected.
+    fn collect_notices() -> (store::Notices, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&lines);
+        let notices = store::Notices::new(move |line: &str| sink.lock().unwrap().push(line.into()));
+        (notices, lines)
+    }
+
+    /// `count` connections with cookies from `first`, one batch.
+    fn numbered_batch(first: u64, count: u64) -> Vec<MonitorEvent> {
+        let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+        (first..first + count)
+            .map(|cookie| {
+                connection(
+                    cookie,
+                    format!("127.0.0.1:{}", 10_000 + cookie % 50_000).parse().unwrap(),
+                    server,
+                    store::now_micros(),
+                    Some(process(4411, "python3")),
+                    100,
+                )
+            })
+            .collect()
+    }
+
+    /// Runs `work` on a thread of its own and fails the test when it has
+    /// not returned within a minute, rather than hanging it.
+    fn bounded<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + Send + 'static) -> T {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(work());
+        });
+        receiver.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("{what} hung"))
+    }
+
+    /// (connection rows, distinct cookies, store_backlog losses).
+    fn stored(url: &str) -> (i64, i64, i64) {
+        let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        let row = admin
+            .query_one(
+                "SELECT count(*), count(DISTINCT cookie),
+                    (SELECT coalesce(sum(count), 0)::bigint FROM porthole.losses
+                     WHERE kind = 'store_backlog')
+                 FROM porthole.connections",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2))
+    }
+
+    /// A server that stops answering mid-run (SIGSTOP: its kernel still
+    /// acknowledges, so neither TCP_USER_TIMEOUT nor keepalives ever fire)
+    /// once stalled the recorder for good. Now the stalled batch is given
+    /// up on after the URL's connect_timeout with one notice, batches wait
+    /// in a bounded queue (what does not fit is stored as a store_backlog
+    /// loss), `history` gives up with one line and exit 2, and once the
+    /// server runs again everything queued is written exactly once.
+    #[test]
+    fn a_stopped_postgres_server_stalls_neither_writer_nor_history() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = format!("{}?connect_timeout=2", database.url());
+        let location = StoreLocation::parse(&url).unwrap();
+        let (notices, lines) = collect_notices();
+        let options = WriterOptions { host: "stalled".into(), notices, ..WriterOptions::default() };
+        let mut writer = store::open_writer(&location, &options).unwrap();
+        writer.write_batch(&numbered_batch(1, 100)).unwrap();
+        assert_eq!(stored(&url), (100, 100, 0));
+
+        database.freeze(true);
+        // 60 batches of 1000: more than the queue holds.
+        let batches = 60u64;
+        let mut writer = bounded("writing to a stopped server", move || {
+            for index in 0..batches {
+                writer.write_batch(&numbered_batch(1000 + index * 1000, 1000)).unwrap();
+            }
+            writer
+        });
+        {
+            let lines = lines.lock().unwrap();
+            assert!(
+                lines.iter().any(|l| l.contains("the server has not answered for 2s")),
+                "{lines:?}"
+            );
+            assert!(lines.iter().any(|l| l.contains("newer ones are dropped")), "{lines:?}");
+        }
+        let output = run_bounded(util::porthole().args(["history", "--store", &url]));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        assert!(output.stderr.contains("did not answer within 2s"), "{output:?}");
+
+        database.freeze(false);
+        writer.write_batch(&numbered_batch(900_000, 10)).unwrap();
+        bounded("draining the queue", move || drop(writer));
+        let (rows, distinct, lost) = stored(&url);
+        assert_eq!(rows, distinct, "a batch was written twice");
+        assert!(lost > 0, "the overflow was not counted");
+        // Every connection recorded is either stored or counted as lost.
+        assert_eq!(rows + lost, 100 + batches as i64 * 1000 + 10, "lost {lost}");
+        let lines = lines.lock().unwrap();
+        assert!(lines.iter().any(|l| l.contains("connected again")), "{lines:?}");
+        assert!(lines.iter().all(|l| !l.contains("were not written")), "{lines:?}");
+    }
+
+    /// A role that may only write the tables (no CREATE on the database)
+    /// records into a current store; it was refused with "permission
+    /// denied for database" because opening always ran the schema's DDL.
+    /// A role that may only read is refused as a recorder with a message
+    /// naming the rights, and reads.
+    #[test]
+    fn postgres_roles_with_table_rights_only_record_and_read() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        drop(store::open_writer(&StoreLocation::parse(&url).unwrap(), &WriterOptions::default()));
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(
+                "CREATE ROLE recorder LOGIN; CREATE ROLE watcher LOGIN;
+                 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+                 REVOKE CREATE ON DATABASE postgres FROM PUBLIC;
+                 GRANT USAGE ON SCHEMA porthole TO recorder, watcher;
+                 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA porthole TO recorder;
+                 GRANT USAGE ON ALL SEQUENCES IN SCHEMA porthole TO recorder;
+                 GRANT SELECT ON ALL TABLES IN SCHEMA porthole TO watcher;",
+            )
+            .unwrap();
+        let as_role = |role: &str| {
+            StoreLocation::parse(&format!("postgres://{role}@127.0.0.1:{}/postgres", database.port))
+                .unwrap()
+        };
+        let options = WriterOptions { host: "least".into(), ..WriterOptions::default() };
+        let mut writer = store::open_writer(&as_role("recorder"), &options)
+            .unwrap_or_else(|e| panic!("a role with table rights cannot record: {e}"));
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        drop(writer);
+        assert_eq!(stored(&url), (10, 10, 0));
+        let Err(error) = store::open_writer(&as_role("watcher"), &options) else {
+            panic!("a read-only role opened a writer");
+        };
+        let message = error.to_string();
+        assert!(message.contains("permission denied for table hosts"), "{message}");
+        assert!(
+            message.contains("a recorder needs SELECT, INSERT, UPDATE and DELETE"),
+            "{message}"
+        );
+        let output = util::run(util::porthole().args([
+            "history",
+            "5432",
+            "--store",
+            &as_role("watcher").to_string(),
+        ]));
+        assert_eq!(output.code, 0, "{output:?}");
+    }
+
+    /// Tables changed outside porthole (a column of another type, a column
+    /// dropped): `history` and the recorder refuse the store with one line
+    /// naming the table and column. A changed type once panicked both.
+    #[test]
+    fn postgres_tables_changed_outside_porthole_are_refused_not_misread() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        drop(writer);
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        for (change, expected) in [
+            (
+                "ALTER TABLE porthole.connections ALTER COLUMN bytes_up TYPE numeric",
+                "table porthole.connections: column bytes_up is numeric, porthole keeps bigint there",
+            ),
+            (
+                "ALTER TABLE porthole.connections DROP COLUMN bytes_up",
+                "table porthole.connections: column bytes_up is missing",
+            ),
+            ("DROP TABLE porthole.captures", "table porthole.captures: the table is missing"),
+        ] {
+            admin.batch_execute(change).unwrap();
+            let output = util::run(util::porthole().args(["history", "--each", "--store", &url]));
+            assert_eq!(output.code, 2, "{change}: {output:?}");
+            assert_eq!(output.stderr.lines().count(), 1, "{change}: {output:?}");
+            assert!(output.stderr.contains(expected), "{change}: {output:?}");
+            let Err(error) = store::open_writer(&location, &WriterOptions::default()) else {
+                panic!("{change}: the writer opened");
+            };
+            assert!(matches!(error, StoreError::Altered { .. }), "{change}: {error}");
+        }
+    }
+
+    /// The database dropped under the recorder (`DROP DATABASE … WITH
+    /// (FORCE)` ends its connection): the writer tries to connect again,
+    /// then stops recording with the server's reason.
+    #[test]
+    fn a_database_dropped_under_the_recorder_stops_it_with_the_reason() {
+        let Some(database) = TestPostgres::start() else { return };
+        let mut admin = postgres::Client::connect(&database.url(), postgres::NoTls).unwrap();
+        admin.batch_execute("CREATE DATABASE victim").unwrap();
+        let url = format!("postgres://postgres@127.0.0.1:{}/victim", database.port);
+        let location = StoreLocation::parse(&url).unwrap();
+        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        admin.batch_execute("DROP DATABASE victim WITH (FORCE)").unwrap();
+        let mut cookie = 100;
+        let mut message = None;
+        let stopped = util::eventually(Duration::from_secs(30), || {
+            cookie += 10;
+            message = writer.write_batch(&numbered_batch(cookie, 10)).err().map(|e| e.to_string());
+            message.is_some()
+        });
+        assert!(stopped, "the writer carried on into a dropped database");
+        let message = message.unwrap_or_default();
+        assert!(message.contains("database \"victim\" does not exist"), "{message}");
+    }
+
+    /// A question the server cannot answer (a table locked by someone
+    /// else's transaction) once held `porthole history` for as long as the
+    /// lock; the statement is now bounded (here by the URL's own
+    /// `statement_timeout`, else 60 s) and the server's reason is shown.
+    #[test]
+    fn history_waits_on_a_locked_postgres_table_only_so_long() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let mut writer =
+            store::open_writer(&StoreLocation::parse(&url).unwrap(), &WriterOptions::default())
+                .unwrap();
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        drop(writer);
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut locked = admin.transaction().unwrap();
+        locked
+            .batch_execute("LOCK TABLE porthole.listener_events IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        let bounded_url = format!("{url}?options=-c%20statement_timeout%3D1000");
+        let output = run_bounded(util::porthole().args(["history", "--store", &bounded_url]));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        assert!(
+            output.stderr.contains("canceling statement due to statement timeout"),
+            "{output:?}"
+        );
+        locked.rollback().unwrap();
+        let output = run_bounded(util::porthole().args(["history", "5432", "--store", &url]));
+        assert_eq!(output.code, 0, "{output:?}");
+    }
+
+    /// A store a newer porthole wrote (schema version 2 here) is refused by
+    /// `history` and the recorder with a message naming both versions, and
+    /// left exactly as it was: never migrated down or written into.
+    #[test]
+    fn a_newer_postgres_store_is_refused_and_left_alone() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        drop(writer);
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin.batch_execute("INSERT INTO porthole.schema_version VALUES (2)").unwrap();
+        let snapshot = |admin: &mut postgres::Client| -> (Vec<i64>, i64) {
+            let versions = admin
+                .query("SELECT version FROM porthole.schema_version ORDER BY version", &[])
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            let rows = admin.query_one("SELECT count(*) FROM porthole.connections", &[]).unwrap();
+            (versions, rows.get(0))
+        };
+        let before = snapshot(&mut admin);
+        let expected = "has schema version 2, newer than this porthole knows (1); upgrade porthole";
+        let output = run_bounded(util::porthole().args(["history", "--store", &url]));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert!(output.stderr.contains(expected), "{output:?}");
+        let Err(error) = store::open_writer(&location, &WriterOptions::default()) else {
+            panic!("a writer opened a newer store");
+        };
+        assert!(error.to_string().contains(expected), "{error}");
+        assert_eq!(snapshot(&mut admin), before);
+    }
+
+    /// A server restarted mid-run ends every connection: the writer
+    /// connects again and writes the batch that failed, nothing committed
+    /// is lost and nothing is written twice.
+    #[test]
+    fn a_restarted_postgres_server_is_reconnected_to() {
+        let Some(mut database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let (notices, lines) = collect_notices();
+        let options =
+            WriterOptions { host: "restarted".into(), notices, ..WriterOptions::default() };
+        let mut writer = store::open_writer(&location, &options).unwrap();
+        writer.write_batch(&numbered_batch(1, 100)).unwrap();
+        database.restart();
+        writer.write_batch(&numbered_batch(1000, 100)).unwrap();
+        writer.write_batch(&numbered_batch(2000, 100)).unwrap();
+        drop(writer);
+        assert_eq!(stored(&url), (300, 300, 0));
+        let lines = lines.lock().unwrap();
+        assert!(lines.iter().any(|l| l.contains("connecting again")), "{lines:?}");
+        // The writer lock was taken again: a second writer is refused.
+        let _writer = store::open_writer(&location, &options).unwrap();
+        assert!(matches!(store::open_writer(&location, &options), Err(StoreError::Locked { .. })));
+    }
 }
 
 /// Runs `command`, killing it when it has not finished within a minute: a
@@ -1404,6 +1907,42 @@ fn an_unreachable_postgres_store_says_why() {
     assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
     assert_eq!(output.stderr.matches("Connection refused").count(), 1, "{output:?}");
     assert!(!output.stderr.contains("secret"), "{output:?}");
+}
+
+/// Passwords typed with `/`, `?` or `@` in them unencoded, given twice, or
+/// under a misspelt `Password=` (which the client refuses quoting the URL)
+/// were shown in part or whole; no message of `history` or `monitor` shows
+/// any of them now.
+#[cfg(feature = "postgres")]
+#[test]
+fn passwords_in_odd_urls_never_reach_messages() {
+    let port = util::unique_port();
+    for url in [
+        format!("postgres://porthole:se/cr@et@127.0.0.1:{port}/history"),
+        format!("postgres://porthole:se?cret@127.0.0.1:{port}/history"),
+        format!("postgres://127.0.0.1:{port}/history?user=u&Password=secret"),
+        format!("postgres://127.0.0.1:{port}/history?password=secret&password=secret"),
+    ] {
+        let output = util::run(util::porthole().args(["history", "--json", "--store", &url]));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        let shown =
+            |text: &str| ["secret", "se/", "se?", "cr@", "@et"].iter().any(|p| text.contains(p));
+        assert!(!shown(&output.stderr), "{output:?}");
+        if util::is_root() {
+            let output = run_bounded(util::porthole().args([
+                "monitor",
+                "--capture",
+                "netlink",
+                "--no-alerts",
+                "--store",
+                &url,
+            ]));
+            assert_eq!(output.code, 2, "{output:?}");
+            assert!(output.stderr.contains("opening the history store"), "{output:?}");
+            assert!(!shown(&output.stderr), "{output:?}");
+        }
+    }
 }
 
 /// A port that accepts and then says nothing (another service, a stopped
