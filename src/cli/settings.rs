@@ -237,7 +237,9 @@ impl KillSettings {
         let method = match signal {
             None => crate::termination::Method::Graceful { grace },
             Some(name) => {
-                let Some(signal) = crate::sys::signal::Signal::parse(&name) else {
+                // `-9` and `-KILL` as kill(1) writes them.
+                let bare = name.strip_prefix('-').unwrap_or(&name);
+                let Some(signal) = crate::sys::signal::Signal::parse(bare) else {
                     bail!("--signal '{name}': unknown signal (expected a name such as TERM, INT, HUP, KILL, QUIT, USR1, or a number 1-64)");
                 };
                 crate::termination::Method::Single { signal, grace }

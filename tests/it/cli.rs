@@ -421,3 +421,20 @@ fn flag_errors_name_the_flag_and_the_range_that_applies() {
         assert_eq!(output.stderr, message, "{args:?}");
     }
 }
+
+/// `kill --signal` takes a signal as kill(1) writes it too: `-9`, `-KILL`.
+#[test]
+fn kill_signal_takes_the_kill_1_spelling() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("address").port().to_string();
+    drop(closed);
+    for signal in ["-9", "-KILL", "9", "KILL", "SIGKILL"] {
+        let output = porthole_run(&["kill", &port, "--signal", signal, "--dry-run"]);
+        // Nothing listens: a no (1), not a usage error (2).
+        assert_eq!(output.code, 1, "--signal {signal}: {output:?}");
+        assert!(output.stdout.contains(&format!("Nothing listens on port {port}")), "{output:?}");
+    }
+    let output = porthole_run(&["kill", &port, "-s", "-FOO"]);
+    util::assert_usage_error(&output, "-s -FOO");
+    assert!(output.stderr.starts_with("porthole: --signal '-FOO': unknown signal"), "{output:?}");
+}

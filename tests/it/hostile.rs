@@ -646,3 +646,41 @@ fn recorded_text_never_reaches_the_terminal_raw() {
     }
     drop(child);
 }
+
+/// A `TERM=dumb` terminal moves no cursor: `audit` prints no progress line
+/// (it is redrawn with an erase-line sequence) and `top` says its live view
+/// cannot run there instead of drawing escape sequences.
+#[test]
+fn term_dumb_gets_no_cursor_movement_either() {
+    if !crate::util::installed("script") {
+        skip("script(1) is needed for a pseudo-terminal");
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    let on_terminal = |term: &str, args: &str| {
+        let line = format!("{} {args}", crate::util::binary().display());
+        let mut command = Command::new("script");
+        command.args(["-qec", &line, "/dev/null"]);
+        crate::util::scrub(&mut command);
+        command.env_remove("NO_COLOR").env("TERM", term);
+        run(&mut command)
+    };
+    let audit = format!("audit --port {port} --timeout 300ms --skip outdated-package");
+    let dumb = on_terminal("dumb", &audit);
+    assert_eq!(dumb.code, 0, "{dumb:?}");
+    assert!(dumb.stdout.contains("audit: "), "the summary is there: {dumb:?}");
+    assert!(!dumb.stdout.contains('\x1b'), "{dumb:?}");
+
+    let top = on_terminal("dumb", "top");
+    assert_eq!(top.code, 2, "{top:?}");
+    assert!(
+        top.stdout.contains(
+            "porthole: the live view needs a terminal that understands cursor movement \
+             (TERM=dumb); use --once, --json or --jsonl"
+        ),
+        "{top:?}"
+    );
+    assert!(!top.stdout.contains('\x1b'), "{top:?}");
+    drop(listener);
+}
