@@ -18,7 +18,7 @@ use clap::CommandFactory;
 
 pub use args::{Cli, Command};
 
-use crate::render::sanitize::sanitize;
+use crate::render::sanitize::{elide_long_words, sanitize};
 
 /// Every word clap accepts as a subcommand, aliases included, read from the
 /// clap definition itself so a new subcommand or alias can never be
@@ -142,7 +142,7 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
             lines.insert(2, hint);
         }
     }
-    let mut text = format!("porthole: {}\n", lines.join("\n"));
+    let mut text = format!("porthole: {}\n", elide_long_words(&lines.join("\n")));
     // clap ends with "For more information, try '--help'."; keep one newline.
     if text.ends_with("\n\n") {
         text.pop();

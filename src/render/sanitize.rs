@@ -81,6 +81,43 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     Cow::Owned(escaped)
 }
 
+/// The longest run of non-blank characters an error or warning line shows
+/// whole; see [`elide_long_words`].
+const LONGEST_WORD: usize = 256;
+
+/// `text` with every run of non-blank characters longer than 256
+/// characters cut to its first 120 and last 20, the middle replaced by
+/// `…[N characters]…`. Error lines quote what was typed, and a 100,000
+/// character argument would otherwise make one 200 KB line; a
+/// shorter word, whatever it holds, is shown whole.
+pub fn elide_long_words(text: &str) -> Cow<'_, str> {
+    use std::fmt::Write as _;
+    let too_long = |word: &str| word.chars().nth(LONGEST_WORD).is_some();
+    if !text.split_whitespace().any(too_long) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(LONGEST_WORD * 4);
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Blanks are copied as they are; each word is judged on its own.
+        let blank = rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len());
+        out.push_str(&rest[..blank]);
+        rest = &rest[blank..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if too_long(word) {
+            let count = word.chars().count();
+            let head: String = word.chars().take(120).collect();
+            let tail: String = word.chars().skip(count - 20).collect();
+            let _ = write!(out, "{head}…[{} characters]…{tail}", count - 140);
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    Cow::Owned(out)
+}
+
 /// Displays another user's text through [`sanitize`] without an
 /// intermediate string: `format!("{}", Foreign(&process.name))`.
 #[derive(Debug, Clone, Copy)]
@@ -256,6 +293,28 @@ pub fn write_json_pretty<W: ?Sized + std::io::Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_words_are_cut_in_the_middle_and_counted() {
+        assert_eq!(elide_long_words("short words stay"), "short words stay");
+        let word = format!("'{}'", "9".repeat(300));
+        let message = format!("porthole: --port {word} is too long");
+        let cut = elide_long_words(&message);
+        assert_eq!(
+            cut,
+            format!(
+                "porthole: --port '{}…[162 characters]…{}' is too long",
+                "9".repeat(119),
+                "9".repeat(19)
+            )
+        );
+        // Exactly the limit is kept whole; blanks are kept as they are.
+        let limit = "x".repeat(LONGEST_WORD);
+        assert_eq!(elide_long_words(&format!("a\n {limit}\tb")), format!("a\n {limit}\tb"));
+        // Characters, not bytes, are counted.
+        let wide = "é".repeat(300);
+        assert!(elide_long_words(&wide).contains("…[160 characters]…"));
+    }
 
     #[test]
     fn escapes_every_terminal_control() {

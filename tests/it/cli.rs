@@ -438,3 +438,27 @@ fn kill_signal_takes_the_kill_1_spelling() {
     util::assert_usage_error(&output, "-s -FOO");
     assert!(output.stderr.starts_with("porthole: --signal '-FOO': unknown signal"), "{output:?}");
 }
+
+/// A very long argument is quoted cut in the middle, with the count of what
+/// was left out: one readable line, not 200 KB.
+#[test]
+fn a_very_long_argument_is_quoted_cut() {
+    let long = "9".repeat(100_000);
+    let endpoint = format!("localhost:{long}");
+    for args in [
+        vec!["ls", "--port", long.as_str()],
+        vec![long.as_str()],
+        vec!["check", endpoint.as_str()],
+        vec!["kill", long.as_str()],
+        vec!["ls", "--bogus", long.as_str()],
+    ] {
+        let output = porthole_run(&args);
+        util::assert_usage_error(&output, &args[0][..args[0].len().min(20)]);
+        let first = output.stderr.lines().next().unwrap_or_default();
+        assert!(first.chars().count() < 600, "{} characters: {first}", first.chars().count());
+        assert!(output.stderr.len() < 4000, "{} bytes", output.stderr.len());
+        if !args.contains(&"--bogus") {
+            assert!(first.contains(" characters]…"), "{first}");
+        }
+    }
+}
