@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::json::SocketRecord;
 use super::listing::{write_sockets, ListingOptions};
-use super::sanitize::{sanitize, Foreign};
+use super::sanitize::{sanitize, shell_line, Foreign};
 use super::table::Table;
 use super::{Format, Style};
 use crate::model::diagnosis::{Attempt, Cause, Diagnosis, Fix, ProbeAddress, Severity};
@@ -227,7 +227,7 @@ fn write_cause(out: &mut dyn Write, cause: &Cause, style: Style) -> std::io::Res
         // commands. Fixes quote paths and names from other users: escaped.
         for fix in &cause.fix {
             match fix {
-                Fix::Command(line) => writeln!(out, "    $ {}", Foreign(line))?,
+                Fix::Command(line) => writeln!(out, "    $ {}", shell_line(line))?,
                 Fix::Step(line) => writeln!(out, "    {}", Foreign(line))?,
             }
         }
