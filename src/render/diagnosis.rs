@@ -276,6 +276,17 @@ pub fn write_line(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// Writes one line of why a wait timed out, indented: a `fix: $ COMMAND`
+/// line keeps its command runnable as printed ([`shell_line`]), every other
+/// line is sanitised whole.
+pub fn write_why_line(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
+    match line.strip_prefix("fix: $ ") {
+        Some(command) => writeln!(out, "  fix: $ {}", shell_line(command))?,
+        None => writeln!(out, "  {}", Foreign(line))?,
+    }
+    out.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +318,19 @@ mod tests {
         let record = DiagnosisRecord::from_diagnosis(&diagnosis);
         assert_eq!(record.causes[0].fix, ["kill -CONT 42", "or fg in its shell"]);
         assert_eq!(record.causes[0].fix_commands, ["kill -CONT 42"]);
+    }
+
+    #[test]
+    fn why_lines_keep_fix_commands_runnable_and_escape_the_rest() {
+        let mut out = Vec::new();
+        write_why_line(&mut out, "fix: $ ip netns exec 'a\u{1b}[2J' sh -c 'cat /proc/7/wchan'")
+            .unwrap();
+        write_why_line(&mut out, "not-responding: python3\u{202e} sent nothing").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "  fix: $ ip netns exec $'a\\x1b[2J' sh -c 'cat /proc/7/wchan'\n\
+             \x20 not-responding: python3\\u202e sent nothing\n"
+        );
     }
 }
