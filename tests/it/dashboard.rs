@@ -739,3 +739,28 @@ fn api_and_metrics_never_carry_other_users_control_characters_raw() {
     assert!(!text.contains(['\u{1b}', '\u{202e}']), "raw control characters: {text:?}");
     assert!(text.contains("process=\"\\\\x1b[31mev\\\\u202eil\""), "{text}");
 }
+
+/// The page shows another user's process name with its control and bidi
+/// characters escaped, as the terminal does: a right-to-left override
+/// would otherwise reorder the rest of the row.
+#[test]
+fn browser_shows_control_and_bidi_characters_escaped() {
+    let Some(netns) = Netns::create() else { return };
+    if !(installed("chromium") || installed("chromium-browser")) {
+        skip("chromium is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let (_named, mut ready) = python_in(&netns, NAMED, &[]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let url = format!("http://127.0.0.1:{PORT}/?token={}", served.token);
+    let mut dom = String::new();
+    let shown = eventually(Duration::from_secs(60), || {
+        dom = dump_dom(&netns, &url, &[]);
+        dom.contains("8300")
+    });
+    assert!(shown, "the listener on 8300 in\n{dom}");
+    assert!(dom.contains("\\x1b[31mev\\u202eil"), "{dom}");
+    assert!(!dom.contains(['\u{1b}', '\u{202e}']), "raw control characters: {dom:?}");
+}
