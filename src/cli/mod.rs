@@ -150,9 +150,9 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
     text
 }
 
-/// A copy of `error` whose quoted words (the unknown argument, the invalid
-/// value, the mistyped subcommand) are escaped as every other text from
-/// outside porthole is. clap strips escape sequences when it renders (so
+/// Escapes the words `error` quotes (the unknown argument, the invalid
+/// value, the mistyped subcommand) as every other text from outside
+/// porthole is. clap strips escape sequences when it renders (so
 /// `$'\e[2Jx'` would read as `x`) but passes `\r` and bidi controls
 /// through, which can rewrite the line on a terminal.
 fn escape_context(error: &mut clap::Error) {
