@@ -6,11 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = match porthole::cli::Cli::try_parse_from(porthole::cli::normalize_args(
-        std::env::args_os(),
-    )) {
+    let args = porthole::cli::normalize_args(std::env::args_os());
+    let cli = match porthole::cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(error) => return porthole::cli::report_clap_error(error),
+        Err(error) => return porthole::cli::report_clap_error(error, &args),
     };
     match porthole::run(cli) {
         Ok(status) => status.into(),

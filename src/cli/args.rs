@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version = env!("PORTHOLE_VERSION"),
     about,
     override_usage = USAGE,
-    after_help = "Examples:\n  porthole ls                 every listener with its processes\n  porthole ls -a --json       every socket, as JSON\n  porthole 5432               who holds port 5432, its clients, what the number means\n  porthole 127.0.0.1:62893    the same for one address\n  porthole kill 3000          stop what listens on 3000 (not its clients)\n  porthole free               a port that is safe to claim now\n\nExit status: 0 yes/found, 1 no/not found, 2 error."
+    after_help = "Examples:\n  porthole ls                 every listener with its processes\n  porthole ls -a --json       every socket, as JSON\n  porthole 5432               who holds port 5432, its clients, what the number means\n  porthole 127.0.0.1:62893    the same for one address\n  porthole check 5432         why a connection to localhost:5432 fails, and the fix\n  porthole wait 5432 -- CMD   run CMD once localhost:5432 is ready\n  porthole kill 3000          stop what listens on 3000 (not its clients)\n  porthole free               a port that is safe to claim now\n\nExit status: 0 yes/found, 1 no/not found, 2 error."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,7 +33,7 @@ pub enum Command {
     /// List listening sockets (or every socket with -a) with their processes.
     #[command(
         visible_alias = "list",
-        after_help = "Examples:\n  porthole ls                       listeners (TCP, UDP, Unix) with owners\n  porthole ls -a --tcp              every TCP socket\n  porthole ls --port 3000-3999 -4   IPv4 listeners on ports 3000-3999\n  porthole ls --scope exposed       what another device could reach\n  porthole ls --netns all           every network namespace on the machine\n  porthole ls -a --jsonl | jq .     one JSON object per socket\n\nPORTHOLE_BACKEND=procfs forces the /proc/net reader instead of netlink."
+        after_help = "Examples:\n  porthole ls                       listeners (TCP, UDP, Unix) with owners\n  porthole ls -a --tcp              every TCP socket\n  porthole ls --port 3000-3999 -4   IPv4 listeners on ports 3000-3999\n  porthole ls --scope exposed       what another device could reach\n  porthole ls --netns all           every network namespace on the machine\n  porthole ls -a --jsonl | jq .     one JSON object per socket\n\nPORTHOLE_BACKEND=procfs forces the /proc/net reader instead of netlink.\n\nExit status: 0 when a socket is listed, 1 when none matches, 2 on error."
     )]
     Ls(LsArgs),
     /// Everything about one port or endpoint: who holds it, its clients,
@@ -137,10 +137,10 @@ pub struct LsArgs {
     #[arg(short = '6')]
     pub ipv6: bool,
     /// Ports or ranges, e.g. 80,443,8000-8100.
-    #[arg(short = 'p', long, value_name = "LIST")]
+    #[arg(allow_hyphen_values = true, short = 'p', long, value_name = "LIST")]
     pub port: Option<String>,
     /// Sockets of this process id.
-    #[arg(long, value_name = "PID")]
+    #[arg(allow_hyphen_values = true, long, value_name = "PID")]
     pub pid: Option<String>,
     /// Sockets of processes whose name contains NAME.
     #[arg(long, value_name = "NAME")]
@@ -161,10 +161,10 @@ pub struct LsArgs {
     /// Show full command lines instead of the process name.
     #[arg(short = 'l', long)]
     pub long: bool,
-    /// One JSON array.
+    /// Output as one JSON array.
     #[arg(long, conflicts_with = "jsonl")]
     pub json: bool,
-    /// JSON Lines: one object per socket.
+    /// Output as JSON Lines: one object per socket.
     #[arg(long)]
     pub jsonl: bool,
 }
@@ -283,14 +283,15 @@ pub struct KillArgs {
     #[arg(short = 'y', long)]
     pub yes: bool,
     /// How long to wait after SIGTERM before SIGKILL (e.g. 5s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "5s")]
     pub grace: String,
-    /// Send only this signal (TERM, INT, HUP, KILL, QUIT, USR1… or a number).
-    #[arg(short = 's', long, value_name = "NAME")]
+    /// Send only this signal (TERM, INT, HUP, KILL, QUIT, USR1… or a number;
+    /// -9 and -KILL as kill(1) writes them work too).
+    #[arg(allow_hyphen_values = true, short = 's', long, value_name = "NAME")]
     pub signal: Option<String>,
     /// How long to watch the port afterwards for a restarted process (see
     /// below for what the default catches).
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "2s")]
     pub settle: String,
     /// Also stop processes of other users.
     #[arg(long)]
@@ -317,19 +318,25 @@ pub struct KillArgs {
 #[derive(Debug, Args)]
 pub struct FreeArgs {
     /// How many distinct ports to print.
-    #[arg(short = 'c', long, value_name = "N", default_value = "1")]
+    #[arg(allow_hyphen_values = true, short = 'c', long, value_name = "N", default_value = "1")]
     pub count: String,
     /// Inclusive range to search, e.g. 20000-29999 (default 10000-32767).
-    #[arg(short = 'r', long, value_name = "LOW-HIGH")]
+    #[arg(allow_hyphen_values = true, short = 'r', long, value_name = "LOW-HIGH")]
     pub range: Option<String>,
     /// Return this port if it is free, else the nearest free one.
-    #[arg(short = 'p', long, value_name = "PORT", conflicts_with = "name")]
+    #[arg(
+        allow_hyphen_values = true,
+        short = 'p',
+        long,
+        value_name = "PORT",
+        conflicts_with = "name"
+    )]
     pub prefer: Option<String>,
     /// A stable port for a project name (same name, same port).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// Ports never to return, e.g. 20000,25000-25100.
-    #[arg(short = 'x', long, value_name = "LIST")]
+    #[arg(allow_hyphen_values = true, short = 'x', long, value_name = "LIST")]
     pub exclude: Option<String>,
     /// Also require the port to be free for UDP.
     #[arg(short = 'u', long)]
@@ -337,7 +344,7 @@ pub struct FreeArgs {
     /// Keep the port bound this long (e.g. 30s, 5m; a bare number is
     /// seconds) in a detached process, until your server binds it (see
     /// below).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION")]
     pub hold: Option<String>,
     /// Network namespace whose ports to search (and hold): a name from
     /// `ip netns list`, or a namespace file such as /proc/PID/ns/net.
@@ -348,7 +355,7 @@ pub struct FreeArgs {
     pub json: bool,
 }
 
-const TOP_HELP: &str = "Keys: q quit, / filter (port, address, process, scope), arrows select,\n  Enter show the selected listener's connections, p n c r i o a t sort by port,\n  process, connections, new/s, in/s, out/s, accept queue, since (again: reverse).\n\nExamples:\n  porthole top                      live view of TCP and UDP listeners\n  porthole top -x                   Unix listeners too\n  porthole top --once               one frame (after one interval) as a table\n  porthole top --netns demo         the listeners of `ip netns` namespace demo\n  porthole top --jsonl --interval 2s | jq .listeners[0]\n\nConnections shorter than one refresh are counted from the kernel's socket-destroy\nnotifications, which need CAP_NET_ADMIN (root); without it top says so.";
+const TOP_HELP: &str = "Keys: q quit, / filter (port, address, process, scope), arrows select,\n  Enter show the selected listener's connections, p n c r i o a t sort by port,\n  process, connections, new/s, in/s, out/s, accept queue, since (again: reverse).\n\nExamples:\n  porthole top                      live view of TCP and UDP listeners\n  porthole top -x                   Unix listeners too\n  porthole top --once               one frame (after one interval) as a table\n  porthole top --netns demo         the listeners of `ip netns` namespace demo\n  porthole top --jsonl --interval 2s | jq .listeners[0]\n\nConnections shorter than one refresh are counted from the kernel's socket-destroy\nnotifications; where the kernel refuses them (some kernels do to ordinary users),\na line says so and what is missed.";
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
@@ -363,10 +370,16 @@ pub struct TopArgs {
     #[arg(long)]
     pub jsonl: bool,
     /// Time between refreshes, e.g. 1s or 500ms.
-    #[arg(short = 'n', long, value_name = "DURATION", default_value = "1s")]
+    #[arg(
+        allow_hyphen_values = true,
+        short = 'n',
+        long,
+        value_name = "DURATION",
+        default_value = "1s"
+    )]
     pub interval: String,
     /// With --jsonl: stop after N frames.
-    #[arg(long, value_name = "N")]
+    #[arg(allow_hyphen_values = true, long, value_name = "N")]
     pub count: Option<String>,
     /// TCP listeners (the default is TCP and UDP).
     #[arg(short = 't', long)]
@@ -407,14 +420,14 @@ pub struct CheckArgs {
     pub bind: Option<String>,
     /// Evaluate as this process: its network namespace, environment and
     /// /etc/hosts.
-    #[arg(long, value_name = "PID")]
+    #[arg(allow_hyphen_values = true, long, value_name = "PID")]
     pub from: Option<String>,
     /// Network namespace to check in: a name from `ip netns list`, or a
     /// namespace file such as /proc/PID/ns/net.
     #[arg(long, value_name = "NAME|PATH")]
     pub netns: Option<String>,
     /// Connect and read timeout per address.
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "2s")]
     pub timeout: String,
     /// Output the diagnosis as one JSON object.
     #[arg(long)]
@@ -434,23 +447,35 @@ pub struct WaitArgs {
     #[arg(long)]
     pub any: bool,
     /// HTTP statuses that count as ready.
-    #[arg(long, value_name = "LIST", default_value = "200-399")]
+    #[arg(allow_hyphen_values = true, long, value_name = "LIST", default_value = "200-399")]
     pub status: String,
     /// Regular expression the HTTP body must match (Rust regex syntax
     /// without Unicode classes: \w, \d and \b are ASCII).
     #[arg(long, value_name = "REGEX")]
     pub body: Option<String>,
     /// Give up after this long (0 = never).
-    #[arg(short = 't', long, value_name = "DURATION", default_value = "30s")]
+    #[arg(
+        allow_hyphen_values = true,
+        short = 't',
+        long,
+        value_name = "DURATION",
+        default_value = "30s"
+    )]
     pub timeout: String,
     /// Pause between rounds; grows by half each round up to --max-interval.
-    #[arg(short = 'i', long, value_name = "DURATION", default_value = "250ms")]
+    #[arg(
+        allow_hyphen_values = true,
+        short = 'i',
+        long,
+        value_name = "DURATION",
+        default_value = "250ms"
+    )]
     pub interval: String,
     /// Longest pause between rounds.
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "2s")]
     pub max_interval: String,
     /// Bound on each connect and each application probe.
-    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "1s")]
     pub connect_timeout: String,
     /// Wait until the targets stop answering instead.
     #[arg(long)]
@@ -545,7 +570,7 @@ pub struct ProxyApiArgs {
     pub token: Option<String>,
     /// Give up when the API has not answered within this long (connecting
     /// included; with a unit: 10s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "10s")]
     pub timeout: String,
 }
 
@@ -567,14 +592,14 @@ pub struct ProxyServeArgs {
     pub token: Option<String>,
     /// API connections served at once; beyond it the idlest is closed, or
     /// the newcomer gets 503 when all are busy.
-    #[arg(long, value_name = "N", default_value = "64")]
+    #[arg(allow_hyphen_values = true, long, value_name = "N", default_value = "64")]
     pub max_api_connections: usize,
     /// Close API connections idle this long (with a unit: 60s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "60s")]
     pub api_idle_timeout: String,
     /// Close API connections that take longer than this to send a
     /// request's headers (with a unit: 15s).
-    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "15s")]
     pub api_header_timeout: String,
 }
 
@@ -587,36 +612,42 @@ pub struct ProxyRunArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub to: String,
     /// Delay every chunk (with a unit: 100ms, 1s).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION")]
     pub latency: Option<String>,
     /// Random ± variation of --latency (with a unit: 10ms).
-    #[arg(long, value_name = "DURATION", requires = "latency")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION", requires = "latency")]
     pub jitter: Option<String>,
     /// Limit throughput (e.g. 100KB/s, 1MB/s; 1 KB = 1000 bytes).
-    #[arg(long, value_name = "RATE")]
+    #[arg(allow_hyphen_values = true, long, value_name = "RATE")]
     pub bandwidth: Option<String>,
     /// Hold a close back this long (with a unit: 500ms, 2s).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION")]
     pub slow_close: Option<String>,
     /// Drop all data and close after this long (with a unit: 5s; 0 = hang
     /// forever).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION")]
     pub timeout: Option<String>,
     /// Reset (RST) the connection this long after the first data (with a
     /// unit: 100ms).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION")]
     pub reset_peer: Option<String>,
     /// Close each connection after this many bytes (e.g. 512, 10KB, 1MB).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(allow_hyphen_values = true, long, value_name = "BYTES")]
     pub limit_data: Option<String>,
     /// Cut data into slices of about this many bytes.
-    #[arg(long, value_name = "BYTES")]
+    #[arg(allow_hyphen_values = true, long, value_name = "BYTES")]
     pub slicer: Option<String>,
     /// Pause between slices (with a unit: 250us, 10ms).
-    #[arg(long, value_name = "DURATION", requires = "slicer", default_value = "0ms")]
+    #[arg(
+        allow_hyphen_values = true,
+        long,
+        value_name = "DURATION",
+        requires = "slicer",
+        default_value = "0ms"
+    )]
     pub slice_delay: String,
     /// Probability (0 to 1) that a connection gets the toxics.
-    #[arg(long, value_name = "P", default_value = "1")]
+    #[arg(allow_hyphen_values = true, long, value_name = "P", default_value = "1")]
     pub toxicity: f32,
     /// Apply the toxics to client → server data instead of server → client.
     #[arg(long)]
@@ -706,7 +737,7 @@ pub struct ProxyToxicAddArgs {
     #[arg(short = 'd', long)]
     pub downstream: bool,
     /// Probability (0 to 1) that a connection gets the toxic.
-    #[arg(long, visible_alias = "tox", value_name = "P")]
+    #[arg(allow_hyphen_values = true, long, visible_alias = "tox", value_name = "P")]
     pub toxicity: Option<f32>,
     #[command(flatten)]
     pub api: ProxyApiArgs,
@@ -723,7 +754,7 @@ pub struct ProxyToxicUpdateArgs {
     #[arg(short = 'a', long = "attribute", value_name = "KEY=VALUE")]
     pub attributes: Vec<String>,
     /// New toxicity (0 to 1).
-    #[arg(long, visible_alias = "tox", value_name = "P")]
+    #[arg(allow_hyphen_values = true, long, visible_alias = "tox", value_name = "P")]
     pub toxicity: Option<f32>,
     #[command(flatten)]
     pub api: ProxyApiArgs,
@@ -743,7 +774,7 @@ pub struct ProxyToxicRemoveArgs {
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// Ports or ranges to audit, e.g. 80,443,8000-8100 (skips Unix sockets).
-    #[arg(short = 'p', long, value_name = "LIST")]
+    #[arg(allow_hyphen_values = true, short = 'p', long, value_name = "LIST")]
     pub port: Option<String>,
     /// Also run checks that servers log: PostgreSQL login as postgres
     /// (trust-auth), MySQL/MariaDB root with an empty password, and a few
@@ -763,14 +794,14 @@ pub struct AuditArgs {
     pub skip: Vec<String>,
     /// Leave these ports out, e.g. 5432,8000-8100 (repeatable): services
     /// you know about and accept.
-    #[arg(long, value_name = "LIST")]
+    #[arg(allow_hyphen_values = true, long, value_name = "LIST")]
     pub skip_port: Vec<String>,
     /// Exit 1 when a finding at or above this severity exists:
     /// critical, high, medium, low, info, or never [default: critical].
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<String>,
     /// Bound of each connect, read and write of a probe (2s, 500ms, 1.5).
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "2s")]
     pub timeout: String,
     /// Network namespaces to audit: current, all, a name from `ip netns
     /// list`, or a namespace file such as /proc/PID/ns/net.
@@ -807,7 +838,7 @@ pub struct MonitorArgs {
     pub netns: NetnsArg,
     /// How often listeners are re-read and (netlink mode) open connections
     /// are matched to processes, e.g. 500ms or 2s.
-    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "1s", value_name = "DURATION")]
     pub interval: String,
     /// Capture mechanism.
     #[arg(long, value_enum, default_value = "auto")]
@@ -818,11 +849,11 @@ pub struct MonitorArgs {
     pub store: Option<String>,
     /// Delete raw records older than this (e.g. 7d, 36h); hourly totals
     /// are kept longer [default: 7d].
-    #[arg(long, value_name = "SPAN")]
+    #[arg(allow_hyphen_values = true, long, value_name = "SPAN")]
     pub keep: Option<String>,
     /// Prune the oldest connections once the store is larger than this
     /// (e.g. 500M, 2G) [default: no cap].
-    #[arg(long, value_name = "SIZE")]
+    #[arg(allow_hyphen_values = true, long, value_name = "SIZE")]
     pub max_size: Option<String>,
     /// The machine's name in a PostgreSQL store shared by many machines
     /// [default: the host name, `uname -n`]; give each machine its own
@@ -940,10 +971,10 @@ pub struct HistoryArgs {
     pub endpoint: Option<String>,
     /// Start of the window: a duration ago (2h, 30m, 7d) or a UTC time
     /// (2026-11-28T09:00).
-    #[arg(long, value_name = "TIME")]
+    #[arg(allow_hyphen_values = true, long, value_name = "TIME")]
     pub since: Option<String>,
     /// End of the window (same forms as --since).
-    #[arg(long, value_name = "TIME")]
+    #[arg(allow_hyphen_values = true, long, value_name = "TIME")]
     pub until: Option<String>,
     /// Only records involving a process whose name contains NAME.
     #[arg(long, value_name = "NAME")]
@@ -958,7 +989,13 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub each: bool,
     /// Most single connections --each prints.
-    #[arg(long, value_name = "N", default_value = "1000", requires = "each")]
+    #[arg(
+        allow_hyphen_values = true,
+        long,
+        value_name = "N",
+        default_value = "1000",
+        requires = "each"
+    )]
     pub limit: String,
     /// Only records of this machine (in a store shared by several).
     #[arg(long, value_name = "NAME")]
@@ -967,10 +1004,10 @@ pub struct HistoryArgs {
     /// directory's history.sqlite].
     #[arg(long, value_name = "PATH|URL", env = "PORTHOLE_STORE")]
     pub store: Option<String>,
-    /// One JSON document.
+    /// Output as one JSON document.
     #[arg(long, conflicts_with = "jsonl")]
     pub json: bool,
-    /// JSON Lines: one object per record.
+    /// Output as JSON Lines: one object per record.
     #[arg(long)]
     pub jsonl: bool,
 }

@@ -18,6 +18,8 @@ use clap::CommandFactory;
 
 pub use args::{Cli, Command};
 
+use crate::render::sanitize::{elide_long_words, sanitize};
+
 /// Every word clap accepts as a subcommand, aliases included, read from the
 /// clap definition itself so a new subcommand or alias can never be
 /// mistaken for an endpoint (`porthole list` used to become `who list`).
@@ -62,7 +64,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
 /// first carry what the user needs: the missing arguments, the allowed
 /// values, the similar subcommand, the usage.
 #[expect(clippy::print_stderr, reason = "only the binary's entry path reports usage errors")]
-pub fn report_clap_error(error: clap::Error) -> ExitCode {
+pub fn report_clap_error(error: clap::Error, args: &[OsString]) -> ExitCode {
     use clap::error::ErrorKind;
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -74,7 +76,7 @@ pub fn report_clap_error(error: clap::Error) -> ExitCode {
             ExitCode::from(2)
         }
         _ => {
-            eprint!("{}", usage_message(&error));
+            eprint!("{}", usage_message(error, args));
             ExitCode::from(2)
         }
     }
@@ -82,13 +84,34 @@ pub fn report_clap_error(error: clap::Error) -> ExitCode {
 
 /// The text of a usage error: clap's whole message, `porthole: ` first,
 /// plus a hint for a bare word that is no subcommand and no endpoint.
-pub fn usage_message(error: &clap::Error) -> String {
+/// `args` is the command line clap parsed, to name an argument that is not
+/// UTF-8 (clap only says that one is).
+pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
+    escape_context(&mut error);
+    let error = &error;
     let rendered = error.render().to_string();
     let body = rendered.trim_start_matches("error: ");
     let mut lines: Vec<String> = body.trim_end().lines().map(str::to_string).collect();
     if lines.is_empty() {
         lines.push("invalid arguments".to_string());
+    }
+    if error.kind() == ErrorKind::InvalidUtf8 {
+        let named: Vec<String> = args
+            .iter()
+            .skip(1)
+            .filter(|arg| arg.to_str().is_none())
+            .map(|arg| escape_bytes(arg))
+            .collect();
+        if !named.is_empty() {
+            lines[0] = format!(
+                "{} not valid UTF-8: ports, names, addresses and commands are read as text",
+                match named.as_slice() {
+                    [one] => format!("argument '{one}' is"),
+                    many => format!("arguments '{}' are", many.join("', '")),
+                }
+            );
+        }
     }
     if error.kind() == ErrorKind::InvalidSubcommand
         && error.get(ContextKind::SuggestedSubcommand).is_none()
@@ -119,10 +142,51 @@ pub fn usage_message(error: &clap::Error) -> String {
             lines.insert(2, hint);
         }
     }
-    let mut text = format!("porthole: {}\n", lines.join("\n"));
+    let mut text = format!("porthole: {}\n", elide_long_words(&lines.join("\n")));
     // clap ends with "For more information, try '--help'."; keep one newline.
     if text.ends_with("\n\n") {
         text.pop();
+    }
+    text
+}
+
+/// Escapes the words `error` quotes (the unknown argument, the invalid
+/// value, the mistyped subcommand) as every other text from outside
+/// porthole is. clap strips escape sequences when it renders (so
+/// `$'\e[2Jx'` would read as `x`) but passes `\r` and bidi controls
+/// through, which can rewrite the line on a terminal.
+fn escape_context(error: &mut clap::Error) {
+    use clap::error::ContextValue;
+    let escaped: Vec<_> = error
+        .context()
+        .filter_map(|(kind, value)| match value {
+            ContextValue::String(text) => {
+                Some((kind, ContextValue::String(sanitize(text).into_owned())))
+            }
+            ContextValue::Strings(texts) => Some((
+                kind,
+                ContextValue::Strings(
+                    texts.iter().map(|text| sanitize(text).into_owned()).collect(),
+                ),
+            )),
+            _ => None,
+        })
+        .collect();
+    for (kind, value) in escaped {
+        error.insert(kind, value);
+    }
+}
+
+/// An argument that is not UTF-8, readable: its valid parts escaped as
+/// other foreign text is, each invalid byte as `\xNN`.
+fn escape_bytes(arg: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut text = String::new();
+    for chunk in arg.as_bytes().utf8_chunks() {
+        text.push_str(&sanitize(chunk.valid()));
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02x}"));
+        }
     }
     text
 }
@@ -204,9 +268,9 @@ mod tests {
     }
 
     fn message(args: &[&str]) -> String {
-        let error = Cli::try_parse_from(normalize_args(args.iter().map(OsString::from)))
-            .expect_err("a usage error");
-        usage_message(&error)
+        let args = normalize_args(args.iter().map(OsString::from));
+        let error = Cli::try_parse_from(&args).expect_err("a usage error");
+        usage_message(error, &args)
     }
 
     #[test]

@@ -71,7 +71,12 @@ impl LsSettings {
                 })
             })
             .transpose()?;
-        let pid = pid.as_deref().map(parse_pid).transpose()?;
+        let pid = pid.as_deref().map(|text| parse_pid(text).context("--pid")).transpose()?;
+        // An empty name would match every process; `history --process`
+        // refuses it the same way.
+        if process.as_deref().is_some_and(str::is_empty) {
+            bail!("--process: empty name");
+        }
         let (namespaces, named_namespace) = resolve_netns(&netns)?;
         if no_owners && (pid.is_some() || process.is_some()) {
             bail!("--no-owners cannot be combined with --pid or --process");
@@ -232,7 +237,9 @@ impl KillSettings {
         let method = match signal {
             None => crate::termination::Method::Graceful { grace },
             Some(name) => {
-                let Some(signal) = crate::sys::signal::Signal::parse(&name) else {
+                // `-9` and `-KILL` as kill(1) writes them.
+                let bare = name.strip_prefix('-').unwrap_or(&name);
+                let Some(signal) = crate::sys::signal::Signal::parse(bare) else {
                     bail!("--signal '{name}': unknown signal (expected a name such as TERM, INT, HUP, KILL, QUIT, USR1, or a number 1-64)");
                 };
                 crate::termination::Method::Single { signal, grace }
@@ -1083,7 +1090,7 @@ impl TopSettings {
             None => None,
             Some(text) => match text.trim().parse::<u64>() {
                 Ok(value) if value > 0 => Some(value),
-                _ => bail!("invalid --count {text:?}: expected a number of frames, 1 or more"),
+                _ => bail!("--count '{text}': expected a number of frames, 1 or more"),
             },
         };
         if count.is_some() && !jsonl {

@@ -24,7 +24,10 @@ pub fn run(args: AuditArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> 
                 || !settings.skip_ports.iter().any(|set| set.contains(socket.local_port()))
         });
     }
-    let terminal = std::io::stderr().is_terminal();
+    // The progress line is redrawn with an erase-line sequence, which a
+    // `TERM=dumb` terminal shows as text.
+    let terminal = std::io::stderr().is_terminal()
+        && std::env::var_os("TERM").is_none_or(|term| term != "dumb");
     let options = AuditOptions {
         timeout: settings.timeout,
         active: settings.active,

@@ -24,7 +24,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
-use crate::render::sanitize::Foreign;
+use crate::render::sanitize::{elide_long_words, Foreign};
 
 /// grep-style outcome: 0 yes, 1 no, 2 error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,12 +93,14 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
 #[expect(clippy::print_stderr, reason = "the single place errors are shown")]
 pub fn report_error(error: &anyhow::Error) {
     let message: Vec<String> = error.chain().map(ToString::to_string).collect();
-    eprintln!("porthole: {}", Foreign(&message.join(": ")));
+    let shown = Foreign(&message.join(": ")).to_string();
+    eprintln!("porthole: {}", elide_long_words(&shown));
 }
 
 /// Prints a warning line on stderr (partial permission, skipped
 /// namespaces), sanitised like [`report_error`].
 #[expect(clippy::print_stderr, reason = "diagnostics go to stderr")]
 pub fn warn(message: &str) {
-    eprintln!("porthole: {}", Foreign(message));
+    let shown = Foreign(message).to_string();
+    eprintln!("porthole: {}", elide_long_words(&shown));
 }

@@ -226,6 +226,14 @@ fn live(
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the live view needs a terminal on stdout; use --once, --json or --jsonl");
     }
+    // A `TERM=dumb` terminal understands no cursor movement: the full-screen
+    // view would arrive as a stream of escape sequences.
+    if std::env::var_os("TERM").is_some_and(|term| term == "dumb") {
+        anyhow::bail!(
+            "the live view needs a terminal that understands cursor movement (TERM=dumb); \
+             use --once, --json or --jsonl"
+        );
+    }
     crate::sys::signal::catch_termination().context("installing signal handlers")?;
     let color = Style::detect().color;
     let mut detail = ConnectionDetail::Counts;

@@ -18,7 +18,7 @@ use crate::diagnose::readiness::{self, Round, WaitPolicy};
 use crate::diagnose::Target;
 use crate::inventory::system::Machine;
 use crate::render::diagnosis::{
-    attempts_summary, write_event, write_line, AttemptRecord, WaitEvent,
+    attempts_summary, write_event, write_line, write_why_line, AttemptRecord, WaitEvent,
 };
 use crate::render::Format;
 
@@ -127,7 +127,7 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                 ),
             )?;
             for line in lines {
-                write_line(&mut progress, &format!("  {line}"))?;
+                write_why_line(&mut progress, line)?;
             }
         }
     }

@@ -87,7 +87,9 @@ fn registry(facts: &Facts, health: Option<&RecorderHealth>) -> Registry {
                 labels: vec![
                     ("port", port.to_string()),
                     ("protocol", protocol.as_str().to_string()),
-                    ("process", process),
+                    // Another user's process name: escaped as on a terminal,
+                    // since a scrape is often read with `curl`.
+                    ("process", crate::render::sanitize::sanitize(&process).into_owned()),
                 ],
                 connections: totals.connections,
                 bytes_in: totals.bytes_in,

@@ -265,15 +265,24 @@ fn text(status: StatusCode, body: &'static str) -> Reply {
     reply(status, "text/plain; charset=utf-8", body)
 }
 
+/// A JSON reply, written as every JSON output of porthole is: process
+/// names and command lines come from other users, and a control or bidi
+/// character stays a `\u` escape even when the reply is read with `curl` on
+/// a terminal.
 fn json<T: Serialize>(value: &T) -> Reply {
-    match serde_json::to_vec(value) {
-        Ok(body) => reply(StatusCode::OK, "application/json", body),
+    let mut body = Vec::new();
+    match crate::render::sanitize::write_json(&mut body, value) {
+        Ok(()) => reply(StatusCode::OK, "application/json", body),
         Err(error) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
     }
 }
 
 fn json_error(status: StatusCode, message: &str) -> Reply {
-    let body = serde_json::json!({ "error": message, "status": status.as_u16() }).to_string();
+    let value = serde_json::json!({ "error": message, "status": status.as_u16() });
+    let mut body = Vec::new();
+    // Writing to memory fails only if serialising does, which a `Value`
+    // of two strings and a number cannot.
+    let _ = crate::render::sanitize::write_json(&mut body, &value);
     reply(status, "application/json", body)
 }
 

@@ -1912,6 +1912,8 @@ fn other_namespace(
         .collect();
     let holder = elsewhere.iter().find_map(first_owner);
     let mut fix = match (names.first(), holder) {
+        // Quoted as in every command porthole prints: a name may hold
+        // spaces or shell characters.
         (Some(name), _) => vec![Fix::step(format!(
             "run the client in that namespace: put `ip netns exec {}` before its command",
             crate::inventory::namespaces::printable_word(name)
@@ -2609,6 +2611,30 @@ mod tests {
             assert_eq!(ids(&diagnosis), vec![CauseId::OtherNamespace]);
             assert!(fixes(&diagnosis.causes[0])[0].contains("ip netns exec blue"));
             assert_eq!(diagnosis.listeners.len(), 1);
+        }
+
+        #[test]
+        fn other_namespace_names_are_quoted_for_the_shell() {
+            let mut elsewhere = listener("127.0.0.1:7003", 10);
+            elsewhere.net_namespace = Some(99);
+            let system = Scripted {
+                sockets: vec![elsewhere],
+                namespace: 1,
+                namespaces: vec![Namespace {
+                    inode: 99,
+                    is_current: false,
+                    name: Some("blue team".to_string()),
+                    example_pid: Some(10),
+                    container: None,
+                }],
+                ..Scripted::default()
+            };
+            let diagnosis = judged(&system, ip(7003), vec![refused("127.0.0.1:7003")]);
+            assert!(
+                fixes(&diagnosis.causes[0])[0].contains("`ip netns exec 'blue team'`"),
+                "{:?}",
+                fixes(&diagnosis.causes[0])
+            );
         }
 
         #[test]

@@ -35,6 +35,21 @@ pub enum TargetError {
     Endpoint(#[from] EndpointError),
 }
 
+/// A port error worded for a port that is connected to, whose range is
+/// 1-65535: [`Endpoint::parse`] matches sockets, where 0 is allowed.
+fn for_connect(error: TargetError) -> TargetError {
+    use crate::target::PortError;
+    match error {
+        TargetError::Endpoint(EndpointError::Port(PortError::NotANumber { text, .. })) => {
+            EndpointError::Port(PortError::NotANumber { text, min: 1 }).into()
+        }
+        TargetError::Endpoint(EndpointError::Port(PortError::OutOfRange { value, .. })) => {
+            EndpointError::Port(PortError::OutOfRange { value, min: 1 }).into()
+        }
+        other => other,
+    }
+}
+
 /// A thing to connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -63,7 +78,7 @@ impl fmt::Display for Target {
 impl Target {
     /// Parses any of the accepted shapes; port 0 is refused.
     pub fn parse(text: &str) -> Result<Self, TargetError> {
-        let target = Self::parse_shape(text)?;
+        let target = Self::parse_shape(text).map_err(for_connect)?;
         if target.port() == Some(0) {
             return Err(TargetError::ZeroPort);
         }

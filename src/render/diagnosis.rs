@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::json::SocketRecord;
 use super::listing::{write_sockets, ListingOptions};
-use super::sanitize::{sanitize, Foreign};
+use super::sanitize::{sanitize, shell_line, Foreign};
 use super::table::Table;
 use super::{Format, Style};
 use crate::model::diagnosis::{Attempt, Cause, Diagnosis, Fix, ProbeAddress, Severity};
@@ -227,7 +227,7 @@ fn write_cause(out: &mut dyn Write, cause: &Cause, style: Style) -> std::io::Res
         // commands. Fixes quote paths and names from other users: escaped.
         for fix in &cause.fix {
             match fix {
-                Fix::Command(line) => writeln!(out, "    $ {}", Foreign(line))?,
+                Fix::Command(line) => writeln!(out, "    $ {}", shell_line(line))?,
                 Fix::Step(line) => writeln!(out, "    {}", Foreign(line))?,
             }
         }
@@ -276,6 +276,17 @@ pub fn write_line(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// Writes one line of why a wait timed out, indented: a `fix: $ COMMAND`
+/// line keeps its command runnable as printed ([`shell_line`]), every other
+/// line is sanitised whole.
+pub fn write_why_line(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
+    match line.strip_prefix("fix: $ ") {
+        Some(command) => writeln!(out, "  fix: $ {}", shell_line(command))?,
+        None => writeln!(out, "  {}", Foreign(line))?,
+    }
+    out.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +318,19 @@ mod tests {
         let record = DiagnosisRecord::from_diagnosis(&diagnosis);
         assert_eq!(record.causes[0].fix, ["kill -CONT 42", "or fg in its shell"]);
         assert_eq!(record.causes[0].fix_commands, ["kill -CONT 42"]);
+    }
+
+    #[test]
+    fn why_lines_keep_fix_commands_runnable_and_escape_the_rest() {
+        let mut out = Vec::new();
+        write_why_line(&mut out, "fix: $ ip netns exec 'a\u{1b}[2J' sh -c 'cat /proc/7/wchan'")
+            .unwrap();
+        write_why_line(&mut out, "not-responding: python3\u{202e} sent nothing").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "  fix: $ ip netns exec $'a\\x1b[2J' sh -c 'cat /proc/7/wchan'\n\
+             \x20 not-responding: python3\\u202e sent nothing\n"
+        );
     }
 }

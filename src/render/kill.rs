@@ -13,7 +13,7 @@ use crate::model::termination::{
 };
 use crate::model::{Process, Socket};
 use crate::render::json::SocketRecord;
-use crate::render::sanitize::{sanitize, Foreign};
+use crate::render::sanitize::{sanitize, shell_line, Foreign};
 use crate::render::table::Table;
 use crate::render::{Format, Style};
 
@@ -398,7 +398,7 @@ pub fn write_nothing(out: &mut dyn Write, report: &KillReport<'_>) -> std::io::R
             looked_in(plan)
         )?;
         for other in report.elsewhere.iter().filter(|e| e.socket.local_port() == port) {
-            writeln!(out, "  {}", Foreign(&elsewhere_text(other, port, report.flags)))?;
+            writeln!(out, "  {}", elsewhere_text(other, port, report.flags))?;
         }
     }
     if !quiet.is_empty() {
@@ -469,9 +469,12 @@ fn elsewhere_text(other: &Elsewhere, port: u16, flags: &str) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // Escaped here, the prose as other users' text and the command so
+    // that it still runs as printed; the caller writes the line as is.
+    let prose = format!("{on} in {place}, held by {who}");
     match kill_command(other, port, flags) {
-        Some(command) => format!("{on} in {place}, held by {who}: {command}"),
-        None => format!("{on} in {place}, held by {who} (porthole cannot name a way into it)"),
+        Some(command) => format!("{}: {}", Foreign(&prose), shell_line(&command)),
+        None => format!("{} (porthole cannot name a way into it)", Foreign(&prose)),
     }
 }
 

@@ -107,7 +107,10 @@ pub struct ProcessLine {
     pub start_time: Option<u64>,
     pub name: String,
     pub exe: Option<String>,
-    pub cmdline: Vec<String>,
+    /// The arguments joined by spaces, as `cmdline` is in `ls --json`.
+    pub cmdline: String,
+    /// The exact argument list, as `argv` is in `ls --json`.
+    pub argv: Vec<String>,
     pub uid: u32,
     pub user: Option<String>,
     pub unit: Option<String>,
@@ -121,7 +124,8 @@ impl ProcessLine {
             start_time: process.start_time,
             name: process.name.clone(),
             exe: process.exe.clone(),
-            cmdline: process.cmdline.clone(),
+            cmdline: process.cmdline.join(" "),
+            argv: process.cmdline.clone(),
             uid: process.uid,
             user: process.user.clone(),
             unit: process.unit.clone(),
@@ -442,6 +446,39 @@ mod tests {
         assert_eq!(lines[1]["processes"][0]["name"], "evil\x1b[31m\u{202e}");
         assert_eq!(lines[2]["kind"], "netlink_overflow");
         assert_eq!(lines[2]["count"], 3);
+    }
+
+    /// A recorded process has the keys `ls --json` gives a live one, with
+    /// the same types: `cmdline` the joined text, `argv` the exact list.
+    #[test]
+    fn recorded_processes_use_the_keys_of_live_ones() {
+        let identity = ProcessIdentity {
+            pid: 7,
+            name: "ruby".into(),
+            cmdline: vec!["ruby".into(), "--flag".into(), "with space".into()],
+            ..ProcessIdentity::default()
+        };
+        let recorded = serde_json::to_value(ProcessLine::of(&identity)).unwrap();
+        assert_eq!(recorded["cmdline"], "ruby --flag with space");
+        assert_eq!(recorded["argv"], serde_json::json!(["ruby", "--flag", "with space"]));
+        let live = serde_json::to_value(crate::render::json::ProcessRecord::from_process(
+            &crate::model::Process {
+                pid: 7,
+                name: "ruby".into(),
+                cmdline: identity.cmdline.clone(),
+                ..crate::model::Process::default()
+            },
+        ))
+        .unwrap();
+        for (key, value) in recorded.as_object().unwrap() {
+            if let Some(same) = live.get(key) {
+                assert_eq!(
+                    std::mem::discriminant(value),
+                    std::mem::discriminant(same),
+                    "{key}: {value} vs {same}"
+                );
+            }
+        }
     }
 
     #[test]

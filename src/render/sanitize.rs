@@ -81,6 +81,103 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     Cow::Owned(escaped)
 }
 
+/// A shell command line porthole composed, made safe for a terminal like
+/// [`sanitize`], but still runnable as printed: a single-quoted word that
+/// holds a character which must be escaped becomes an ANSI-C quoted word
+/// (`$'ux\x1b[31m\u202e'`), which bash, zsh and ksh read back as the same
+/// characters. Shown through [`sanitize`] alone, `'ux<ESC>'` would read
+/// `'ux\x1b'`, a word that names something else. Text outside single
+/// quotes is sanitised as usual ([`crate::shell::word`] quotes every value
+/// that is not plain, so a dangerous character only appears inside them).
+pub fn shell_line(line: &str) -> Cow<'_, str> {
+    if !line.chars().any(is_dangerous) {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    let mut outside = String::new();
+    let mut chars = line.chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            // A backslash outside quotes escapes the next character (the
+            // `'\''` that puts a quote inside a quoted word).
+            '\\' => {
+                outside.push(ch);
+                outside.extend(chars.next());
+            }
+            '\'' => {
+                out.push_str(&sanitize(&outside));
+                outside.clear();
+                let mut word = String::new();
+                let mut closed = false;
+                for quoted in chars.by_ref() {
+                    if quoted == '\'' {
+                        closed = true;
+                        break;
+                    }
+                    word.push(quoted);
+                }
+                if closed && word.chars().any(is_dangerous) {
+                    out.push_str("$'");
+                    for quoted in word.chars() {
+                        match quoted {
+                            '\\' => out.push_str("\\\\"),
+                            c if is_dangerous(c) => push_escaped(&mut out, c),
+                            c => out.push(c),
+                        }
+                    }
+                    out.push('\'');
+                } else {
+                    out.push('\'');
+                    out.push_str(&sanitize(&word));
+                    if closed {
+                        out.push('\'');
+                    }
+                }
+            }
+            _ => outside.push(ch),
+        }
+    }
+    out.push_str(&sanitize(&outside));
+    Cow::Owned(out)
+}
+
+/// The longest run of non-blank characters an error or warning line shows
+/// whole; see [`elide_long_words`].
+const LONGEST_WORD: usize = 256;
+
+/// `text` with every run of non-blank characters longer than 256
+/// characters cut to its first 120 and last 20, the middle replaced by
+/// `…[N characters]…`. Error lines quote what was typed, and a 100,000
+/// character argument would otherwise make one 200 KB line; a
+/// shorter word, whatever it holds, is shown whole.
+pub fn elide_long_words(text: &str) -> Cow<'_, str> {
+    use std::fmt::Write as _;
+    let too_long = |word: &str| word.chars().nth(LONGEST_WORD).is_some();
+    if !text.split_whitespace().any(too_long) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(LONGEST_WORD * 4);
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Blanks are copied as they are; each word is judged on its own.
+        let blank = rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len());
+        out.push_str(&rest[..blank]);
+        rest = &rest[blank..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if too_long(word) {
+            let count = word.chars().count();
+            let head: String = word.chars().take(120).collect();
+            let tail: String = word.chars().skip(count - 20).collect();
+            let _ = write!(out, "{head}…[{} characters]…{tail}", count - 140);
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    Cow::Owned(out)
+}
+
 /// Displays another user's text through [`sanitize`] without an
 /// intermediate string: `format!("{}", Foreign(&process.name))`.
 #[derive(Debug, Clone, Copy)]
@@ -256,6 +353,62 @@ pub fn write_json_pretty<W: ?Sized + std::io::Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_lines_stay_runnable_and_safe() {
+        assert_eq!(shell_line("porthole check 80 --netns demo"), "porthole check 80 --netns demo");
+        let name = "ux\x1b[31mred\u{202e}\\x\n";
+        let line = format!("porthole check 80 --netns {}", crate::shell::word(name));
+        let shown = shell_line(&line);
+        assert_eq!(shown, "porthole check 80 --netns $'ux\\x1b[31mred\\u202e\\\\x\\n'");
+        assert!(!shown.chars().any(is_dangerous), "{shown}");
+        // Quoted words without such characters, and the '\'' idiom, stay.
+        let plain = format!("echo {} {}", crate::shell::word("it's"), crate::shell::word("a b"));
+        assert_eq!(shell_line(&format!("{plain}\u{1b}")), format!("{plain}\\x1b"));
+    }
+
+    /// The line as shown runs in bash and hands the program the original
+    /// characters.
+    #[test]
+    fn shell_lines_read_back_in_bash() {
+        for value in
+            ["ux\x1b[31mred\u{202e}", "tab\there", "it's\u{7}", "back\\slash\r", "\u{85}c1"]
+        {
+            let shown =
+                shell_line(&format!("printf %s {}", crate::shell::word(value))).into_owned();
+            assert!(!shown.chars().any(is_dangerous), "{shown}");
+            // `\u202e` needs a UTF-8 locale to become the character.
+            let output = std::process::Command::new("bash")
+                .env("LC_ALL", "C.UTF-8")
+                .arg("-c")
+                .arg(&shown)
+                .output()
+                .expect("bash runs");
+            assert_eq!(String::from_utf8_lossy(&output.stdout), value, "{shown}");
+        }
+    }
+
+    #[test]
+    fn long_words_are_cut_in_the_middle_and_counted() {
+        assert_eq!(elide_long_words("short words stay"), "short words stay");
+        let word = format!("'{}'", "9".repeat(300));
+        let message = format!("porthole: --port {word} is too long");
+        let cut = elide_long_words(&message);
+        assert_eq!(
+            cut,
+            format!(
+                "porthole: --port '{}…[162 characters]…{}' is too long",
+                "9".repeat(119),
+                "9".repeat(19)
+            )
+        );
+        // Exactly the limit is kept whole; blanks are kept as they are.
+        let limit = "x".repeat(LONGEST_WORD);
+        assert_eq!(elide_long_words(&format!("a\n {limit}\tb")), format!("a\n {limit}\tb"));
+        // Characters, not bytes, are counted.
+        let wide = "é".repeat(300);
+        assert!(elide_long_words(&wide).contains("…[160 characters]…"));
+    }
 
     #[test]
     fn escapes_every_terminal_control() {

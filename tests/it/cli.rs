@@ -314,3 +314,151 @@ fn a_duration_may_be_a_sum_of_units_largest_first() {
         out_of_order.stderr
     );
 }
+
+/// clap's own usage errors quote what was typed; that text reaches the
+/// terminal escaped like any other text porthole did not write. clap strips
+/// escape sequences by itself (`\e[2Jfoo` read as `foo`) but passes a
+/// carriage return and bidi controls through.
+#[test]
+fn usage_errors_escape_the_words_they_quote() {
+    for (args, quoted) in [
+        (vec!["evil\rX\u{202e}ab"], "'evil\\rX\\u202eab'"),
+        (vec!["\u{1b}[2Jfoo"], "'\\x1b[2Jfoo'"),
+        (vec!["ls", "--scope", "\u{1b}]0;x\u{7}red"], "'\\x1b]0;x\\x07red'"),
+        (vec!["ls", "--bogus\r"], "'--bogus\\r'"),
+        (
+            vec!["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:1", "--toxicity", "\u{202e}1"],
+            "'\\u202e1'",
+        ),
+    ] {
+        let output = porthole_run(&args);
+        util::assert_usage_error(&output, &format!("{args:?}"));
+        assert!(output.stderr.contains(quoted), "{args:?} shows {quoted}: {}", output.stderr);
+        assert!(
+            !output.stderr.contains(['\r', '\u{1b}', '\u{7}', '\u{202e}']),
+            "{args:?}: {:?}",
+            output.stderr
+        );
+    }
+}
+
+/// clap says only that "one or more arguments" are not UTF-8; the message
+/// names which, with the bad bytes as `\xNN`.
+#[test]
+fn an_argument_that_is_not_utf8_is_named() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    for args in [
+        vec![OsStr::from_bytes(b"ls"), OsStr::from_bytes(b"--port"), OsStr::from_bytes(b"\xff80")],
+        vec![OsStr::from_bytes(b"check"), OsStr::from_bytes(b"\xfe\x1b")],
+        vec![OsStr::from_bytes(b"kill"), OsStr::from_bytes(b"80\xff")],
+    ] {
+        let output = run(porthole().args(&args));
+        util::assert_usage_error(&output, &format!("{args:?}"));
+        let first = output.stderr.lines().next().unwrap_or_default();
+        assert!(first.contains("is not valid UTF-8"), "{args:?}: {}", output.stderr);
+        let bad = args.iter().find(|arg| arg.to_str().is_none()).expect("one bad argument");
+        let shown: String = bad
+            .as_bytes()
+            .utf8_chunks()
+            .map(|chunk| {
+                let mut text = chunk.valid().replace('\u{1b}', "\\x1b");
+                for byte in chunk.invalid() {
+                    text.push_str(&format!("\\x{byte:02x}"));
+                }
+                text
+            })
+            .collect();
+        assert!(first.contains(&format!("argument '{shown}'")), "{args:?}: {first}");
+    }
+}
+
+/// A value that starts with `-` is read as the flag's value, so the error
+/// names the flag and the value rather than "unexpected argument '-1'" with
+/// a `-- -1` tip that would not work either.
+#[test]
+fn a_value_starting_with_a_hyphen_is_read_as_the_value() {
+    for (args, message) in [
+        (&["check", "5432", "--timeout", "-1s"][..], "porthole: --timeout '-1s': "),
+        (&["wait", "5432", "--timeout", "--json"][..], "porthole: --timeout '--json': "),
+        (&["free", "--count", "-1"][..], "porthole: --count '-1': "),
+        (&["ls", "--port", "-80"][..], "porthole: --port '-80': "),
+        (&["kill", "80", "--grace", "-5s"][..], "porthole: --grace '-5s': "),
+        (&["top", "--jsonl", "--count", "-2"][..], "porthole: --count '-2': "),
+        (&["history", "--since", "-2h"][..], "porthole: --since '-2h': "),
+    ] {
+        let output = porthole_run(args);
+        util::assert_usage_error(&output, &format!("{args:?}"));
+        assert!(output.stderr.starts_with(message), "{args:?}: {}", output.stderr);
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {}", output.stderr);
+    }
+}
+
+/// The same mistake reads the same way in every command: the flag first,
+/// then what is wrong; ports that are connected to are 1-65535.
+#[test]
+fn flag_errors_name_the_flag_and_the_range_that_applies() {
+    for (args, message) in [
+        (&["ls", "--process", ""][..], "porthole: --process: empty name\n"),
+        (&["ls", "--pid", "x"][..], "porthole: --pid: 'x' is not a process id\n"),
+        (&["check", "--from", "x", "80"][..], "porthole: --from: 'x' is not a process id\n"),
+        (
+            &["top", "--jsonl", "--count", "0"][..],
+            "porthole: --count '0': expected a number of frames, 1 or more\n",
+        ),
+        (
+            &["check", "70000"][..],
+            "porthole: target '70000': port 70000 is out of range (1-65535)\n",
+        ),
+        (
+            &["wait", "localhost:x"][..],
+            "porthole: target 'localhost:x': 'x' is not a port number (expected 1-65535)\n",
+        ),
+        (&["70000"][..], "porthole: '70000': port 70000 is out of range (0-65535)\n"),
+    ] {
+        let output = porthole_run(args);
+        util::assert_usage_error(&output, &format!("{args:?}"));
+        assert_eq!(output.stderr, message, "{args:?}");
+    }
+}
+
+/// `kill --signal` takes a signal as kill(1) writes it too: `-9`, `-KILL`.
+#[test]
+fn kill_signal_takes_the_kill_1_spelling() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("address").port().to_string();
+    drop(closed);
+    for signal in ["-9", "-KILL", "9", "KILL", "SIGKILL"] {
+        let output = porthole_run(&["kill", &port, "--signal", signal, "--dry-run"]);
+        // Nothing listens: a no (1), not a usage error (2).
+        assert_eq!(output.code, 1, "--signal {signal}: {output:?}");
+        assert!(output.stdout.contains(&format!("Nothing listens on port {port}")), "{output:?}");
+    }
+    let output = porthole_run(&["kill", &port, "-s", "-FOO"]);
+    util::assert_usage_error(&output, "-s -FOO");
+    assert!(output.stderr.starts_with("porthole: --signal '-FOO': unknown signal"), "{output:?}");
+}
+
+/// A very long argument is quoted cut in the middle, with the count of what
+/// was left out: one readable line, not 200 KB.
+#[test]
+fn a_very_long_argument_is_quoted_cut() {
+    let long = "9".repeat(100_000);
+    let endpoint = format!("localhost:{long}");
+    for args in [
+        vec!["ls", "--port", long.as_str()],
+        vec![long.as_str()],
+        vec!["check", endpoint.as_str()],
+        vec!["kill", long.as_str()],
+        vec!["ls", "--bogus", long.as_str()],
+    ] {
+        let output = porthole_run(&args);
+        util::assert_usage_error(&output, &args[0][..args[0].len().min(20)]);
+        let first = output.stderr.lines().next().unwrap_or_default();
+        assert!(first.chars().count() < 600, "{} characters: {first}", first.chars().count());
+        assert!(output.stderr.len() < 4000, "{} bytes", output.stderr.len());
+        if !args.contains(&"--bogus") {
+            assert!(first.contains(" characters]…"), "{first}");
+        }
+    }
+}

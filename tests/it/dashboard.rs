@@ -697,3 +697,70 @@ fn browser_shows_listeners_connections_and_new_listeners_without_a_reload() {
     release.send(()).unwrap();
     holder.join().unwrap();
 }
+
+/// A process that names itself with a colour escape and a bidi override
+/// and listens on 127.0.0.1:8300; prints "ok" once listening.
+const NAMED: &str = r#"
+import ctypes, socket, time
+ctypes.CDLL(None).prctl(15, b"\x1b[31mev\xe2\x80\xaeil", 0, 0, 0)
+listener = socket.socket(); listener.bind(("127.0.0.1", 8300)); listener.listen()
+print("ok", flush=True)
+time.sleep(120)
+"#;
+
+/// The API and `/metrics` are read with `curl` on a terminal too: another
+/// user's process name reaches them as JSON `\u` escapes (exact once
+/// parsed) and as the terminal's escaped form in a label, never raw.
+#[test]
+fn api_and_metrics_never_carry_other_users_control_characters_raw() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let (_named, mut ready) = python_in(&netns, NAMED, &[]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let bearer = format!("Bearer {}", served.token);
+    let mut body = String::new();
+    let listed = eventually(Duration::from_secs(30), || {
+        body = get(&netns, "/api/listeners?port=8300", &[("Authorization", &bearer)]).body;
+        body.contains("\"port\":8300")
+    });
+    assert!(listed, "the listener on 8300 in {body}");
+    assert!(!body.contains(['\u{1b}', '\u{202e}']), "raw control characters: {body:?}");
+    assert!(body.contains("\\u001b[31mev\\u202eil"), "{body}");
+    let parsed: Value = serde_json::from_str(&body).expect("valid JSON");
+    assert_eq!(parsed["items"][0]["processes"][0]["name"], "\u{1b}[31mev\u{202e}il");
+
+    let mut text = String::new();
+    let scraped = eventually(Duration::from_secs(30), || {
+        text = get(&netns, &format!("/metrics?token={}", served.token), &[]).body;
+        text.contains("port=\"8300\"")
+    });
+    assert!(scraped, "the listener on 8300 in\n{text}");
+    assert!(!text.contains(['\u{1b}', '\u{202e}']), "raw control characters: {text:?}");
+    assert!(text.contains("process=\"\\\\x1b[31mev\\\\u202eil\""), "{text}");
+}
+
+/// The page shows another user's process name with its control and bidi
+/// characters escaped, as the terminal does: a right-to-left override
+/// would otherwise reorder the rest of the row.
+#[test]
+fn browser_shows_control_and_bidi_characters_escaped() {
+    let Some(netns) = Netns::create() else { return };
+    if !(installed("chromium") || installed("chromium-browser")) {
+        skip("chromium is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let (_named, mut ready) = python_in(&netns, NAMED, &[]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let url = format!("http://127.0.0.1:{PORT}/?token={}", served.token);
+    let mut dom = String::new();
+    let shown = eventually(Duration::from_secs(60), || {
+        dom = dump_dom(&netns, &url, &[]);
+        dom.contains("8300")
+    });
+    assert!(shown, "the listener on 8300 in\n{dom}");
+    assert!(dom.contains("\\x1b[31mev\\u202eil"), "{dom}");
+    assert!(!dom.contains(['\u{1b}', '\u{202e}']), "raw control characters: {dom:?}");
+}

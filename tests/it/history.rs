@@ -949,9 +949,10 @@ mod postgresql {
         assert_eq!(clients[0]["process"]["name"], "ruby");
         assert_eq!(clients[0]["host"], "web-2");
         assert_eq!(
-            clients[0]["process"]["cmdline"],
+            clients[0]["process"]["argv"],
             serde_json::json!(["ruby", "--flag", "with space"])
         );
+        assert_eq!(clients[0]["process"]["cmdline"], "ruby --flag with space");
         // The same answers as SQLite: listeners, windows, single connections.
         let output = util::run(util::porthole().args([
             "history",

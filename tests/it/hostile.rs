@@ -646,3 +646,122 @@ fn recorded_text_never_reaches_the_terminal_raw() {
     }
     drop(child);
 }
+
+/// A `TERM=dumb` terminal moves no cursor: `audit` prints no progress line
+/// (it is redrawn with an erase-line sequence) and `top` says its live view
+/// cannot run there instead of drawing escape sequences.
+#[test]
+fn term_dumb_gets_no_cursor_movement_either() {
+    if !crate::util::installed("script") {
+        skip("script(1) is needed for a pseudo-terminal");
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    let on_terminal = |term: &str, args: &str| {
+        let line = format!("{} {args}", crate::util::binary().display());
+        let mut command = Command::new("script");
+        command.args(["-qec", &line, "/dev/null"]);
+        crate::util::scrub(&mut command);
+        command.env_remove("NO_COLOR").env("TERM", term);
+        run(&mut command)
+    };
+    let audit = format!("audit --port {port} --timeout 300ms --skip outdated-package");
+    let dumb = on_terminal("dumb", &audit);
+    assert_eq!(dumb.code, 0, "{dumb:?}");
+    assert!(dumb.stdout.contains("audit: "), "the summary is there: {dumb:?}");
+    assert!(!dumb.stdout.contains('\x1b'), "{dumb:?}");
+
+    let top = on_terminal("dumb", "top");
+    assert_eq!(top.code, 2, "{top:?}");
+    assert!(
+        top.stdout.contains(
+            "porthole: the live view needs a terminal that understands cursor movement \
+             (TERM=dumb); use --once, --json or --jsonl"
+        ),
+        "{top:?}"
+    );
+    assert!(!top.stdout.contains('\x1b'), "{top:?}");
+    drop(listener);
+}
+
+/// A network namespace file in /run/netns (what `ip netns list` reads)
+/// whose name carries a colour escape and a bidi override; unmounted and
+/// removed when dropped.
+struct HostileNetns {
+    path: std::path::PathBuf,
+}
+
+impl Drop for HostileNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A command porthole prints for a namespace another user named is shown
+/// escaped and still runs as printed: the name becomes an ANSI-C quoted
+/// word (`$'…\x1b…'`), since `'…\x1b…'` would name another namespace.
+#[test]
+fn commands_naming_other_users_text_run_as_printed() {
+    if !is_root() {
+        skip("naming a network namespace needs root");
+        return;
+    }
+    for program in ["unshare", "nsenter", "bash"] {
+        if !crate::util::installed(program) {
+            skip(&format!("{program} is missing"));
+            return;
+        }
+    }
+    let name = format!("ph-\x1b[31m{}\u{202e}", std::process::id());
+    std::fs::create_dir_all("/run/netns").expect("/run/netns");
+    let path = std::path::Path::new("/run/netns").join(&name);
+    std::fs::File::create(&path).expect("namespace file");
+    let _netns = HostileNetns { path: path.clone() };
+    let net = format!("--net={}", path.display());
+    let made = Command::new("unshare").args([net.as_str(), "true"]).status().expect("unshare");
+    assert!(made.success(), "unshare {net}");
+    let up = Command::new("nsenter").args([net.as_str(), "ip", "link", "set", "lo", "up"]).status();
+    assert!(up.expect("nsenter").success(), "lo up in {net}");
+    let mut inside = Command::new("nsenter");
+    inside.args([net.as_str(), "python3"]);
+    let (_listener, mut ready) = python_via(
+        inside,
+        "import http.server\n\
+         s = http.server.HTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler)\n\
+         print(s.server_address[1], flush=True); s.serve_forever()",
+        &[],
+    );
+    let port = wait_for_line(&mut ready);
+    let quoted = format!("$'ph-\\x1b[31m{}\\u202e'", std::process::id());
+    let in_bash = |line: &str| {
+        let directory = crate::util::binary().parent().expect("bin dir").to_path_buf();
+        let path = format!("{}:{}", directory.display(), std::env::var("PATH").unwrap_or_default());
+        run(Command::new("bash").arg("-c").arg(line).env("PATH", path).env("LC_ALL", "C.UTF-8"))
+    };
+
+    let check = porthole_run(&["check", &port]);
+    assert_eq!(check.code, 1, "{check:?}");
+    assert_terminal_safe("check", &check);
+    let command = check
+        .stdout
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("$ "))
+        .unwrap_or_else(|| panic!("a fix command in {}", check.stdout));
+    assert_eq!(command, format!("porthole check {port} --netns {quoted}"));
+    let inside = in_bash(command);
+    assert_eq!(inside.code, 0, "`{command}` asks inside the namespace: {inside:?}");
+
+    let kill = porthole_run(&["kill", &port]);
+    assert_terminal_safe("kill", &kill);
+    let command = kill
+        .stdout
+        .lines()
+        .find_map(|line| line.split_once("): ").map(|(_, command)| command))
+        .unwrap_or_else(|| panic!("a kill command in {}", kill.stdout));
+    assert_eq!(command, format!("porthole kill {port} --netns {quoted}"));
+    let dry = in_bash(&format!("{command} --dry-run"));
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(dry.stdout.contains("Dry run: no signal was sent."), "{dry:?}");
+}

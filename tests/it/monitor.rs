@@ -478,8 +478,8 @@ fn a_reused_pid_names_each_process_correctly() {
         .iter()
         .filter(|c| c["client_process"]["pid"] == pid)
         .map(|c| {
-            let cmdline = &c["client_process"]["cmdline"];
-            let tag = cmdline.as_array().and_then(|a| a.get(3)).and_then(|t| t.as_str());
+            let argv = &c["client_process"]["argv"];
+            let tag = argv.as_array().and_then(|a| a.get(3)).and_then(|t| t.as_str());
             (c["bytes_client_to_server"].as_u64().unwrap(), tag.unwrap_or("?").to_string())
         })
         .collect();

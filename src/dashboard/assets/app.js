@@ -43,9 +43,24 @@ async function getJson(path, params) {
   return body;
 }
 
+// Control and bidi characters in other users' text are shown escaped, as
+// porthole's terminal output shows them (\x1b, \u202e): a right-to-left
+// override in a process name would otherwise reorder what follows it.
+const HIDDEN = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const NAMED = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+function visible(text) {
+  return String(text).replace(HIDDEN, (c) => {
+    if (NAMED[c]) return NAMED[c];
+    const code = c.charCodeAt(0);
+    return code < 0x80
+      ? "\\x" + code.toString(16).padStart(2, "0")
+      : "\\u" + code.toString(16).padStart(4, "0");
+  });
+}
+
 function el(tag, text, className) {
   const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (text !== undefined && text !== null) node.textContent = visible(text);
   if (className) node.className = className;
   return node;
 }
@@ -78,7 +93,7 @@ function processes(list) {
     // Long command lines are cut on the page; the whole line is the
     // tooltip (an attribute value, never markup).
     const command = el("div", p.cmdline.length > 160 ? p.cmdline.slice(0, 160) + "…" : p.cmdline, "cmd");
-    command.setAttribute("title", p.cmdline);
+    command.setAttribute("title", visible(p.cmdline));
     box.append(line, command);
   }
   return box;
@@ -98,7 +113,7 @@ function table(headers, rows) {
       td.setAttribute("data-label", headers[i]);
       if (typeof cell === "number") td.className = "number";
       if (cell instanceof Node) td.append(cell);
-      else td.textContent = cell === null || cell === undefined ? "" : String(cell);
+      else td.textContent = cell === null || cell === undefined ? "" : visible(cell);
       row.append(td);
     });
     body.append(row);
@@ -201,7 +216,7 @@ function drawTimeline(timeline) {
   lanes.forEach((lane, i) => {
     const label = document.createElementNS(SVG, "text");
     label.setAttribute("x", 4); label.setAttribute("y", top + i * row + 14);
-    label.textContent = lane.label.slice(0, 28);
+    label.textContent = visible(lane.label).slice(0, 28);
     svg.append(label);
   });
   for (const s of timeline.spans) {
@@ -210,7 +225,7 @@ function drawTimeline(timeline) {
     rect.setAttribute("x", start); rect.setAttribute("y", top + s.lane * row + 3);
     rect.setAttribute("width", Math.max(2, end - start)); rect.setAttribute("height", row - 6);
     const title = document.createElementNS(SVG, "title");
-    title.textContent = `${s.process || "unknown"} (pid ${s.pid || "?"}) on ${s.address}: ${time(s.start)} – ${s.end === null ? "now" : time(s.end)}`;
+    title.textContent = visible(`${s.process || "unknown"} (pid ${s.pid || "?"}) on ${s.address}: ${time(s.start)} – ${s.end === null ? "now" : time(s.end)}`);
     rect.append(title);
     svg.append(rect);
   }
