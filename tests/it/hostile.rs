@@ -700,8 +700,9 @@ impl Drop for HostileNetns {
 }
 
 /// A command porthole prints for a namespace another user named is shown
-/// escaped and still runs as printed: the name becomes an ANSI-C quoted
-/// word (`$'…\x1b…'`), since `'…\x1b…'` would name another namespace.
+/// escaped and still runs as printed: the name is written through
+/// `printf` (`"$(printf 'ph-\033…')"`), since `'…\x1b…'` would name
+/// another namespace.
 #[test]
 fn commands_naming_other_users_text_run_as_printed() {
     if !is_root() {
@@ -734,7 +735,7 @@ fn commands_naming_other_users_text_run_as_printed() {
         &[],
     );
     let port = wait_for_line(&mut ready);
-    let quoted = format!("$'ph-\\x1b[31m{}\\u202e'", std::process::id());
+    let quoted = format!("\"$(printf 'ph-\\033[31m{}\\342\\200\\256')\"", std::process::id());
     let in_bash = |line: &str| {
         let directory = crate::util::binary().parent().expect("bin dir").to_path_buf();
         let path = format!("{}:{}", directory.display(), std::env::var("PATH").unwrap_or_default());
