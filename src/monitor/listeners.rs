@@ -28,6 +28,19 @@ pub const REMEMBER_CLOSED: Duration = Duration::from_secs(600);
 /// been taken just before it appeared.
 pub const EBPF_SETTLE: Duration = Duration::from_secs(2);
 
+/// A TCP socket as eBPF saw it enter LISTEN.
+#[derive(Debug, Clone, Copy)]
+pub struct Listened {
+    pub net_namespace: Option<u64>,
+    pub cookie: u64,
+    pub local: SocketAddr,
+    /// `IPV6_V6ONLY`, final by listen() (the kernel refuses to change it
+    /// on a bound socket); `None` for IPv4.
+    pub v6only: Option<bool>,
+    /// The uid of the process that called listen().
+    pub uid: u32,
+}
+
 /// Socket inode → the processes holding it.
 pub type OwnersByInode = HashMap<u64, Vec<ProcessIdentity>>;
 
@@ -86,6 +99,9 @@ impl ListenerTracker {
                     if known.event.inode == 0 {
                         known.event.inode = socket.inode;
                     }
+                    if known.event.v6only.is_none() {
+                        known.event.v6only = socket.v6only;
+                    }
                 }
                 None => fresh.push(socket),
             }
@@ -107,6 +123,7 @@ impl ListenerTracker {
                     net_namespace: socket.net_namespace,
                     scope: socket.scope(),
                     exposed: socket.exposed(),
+                    v6only: socket.v6only,
                     owners: named.remove(&socket.inode).unwrap_or_default(),
                 };
                 self.current.insert(
@@ -138,13 +155,11 @@ impl ListenerTracker {
     /// A TCP listener reported by eBPF at listen(). `None` when known.
     pub fn listened(
         &mut self,
-        net_namespace: Option<u64>,
-        cookie: u64,
-        local: SocketAddr,
-        uid: u32,
+        socket: Listened,
         owner: ProcessIdentity,
         now: UnixMicros,
     ) -> Option<ListenerEvent> {
+        let Listened { net_namespace, cookie, local, v6only, uid } = socket;
         let key = ListenerKey { net_namespace, protocol: Protocol::Tcp, id: cookie };
         if self.current.contains_key(&key) {
             return None;
@@ -163,6 +178,7 @@ impl ListenerTracker {
             net_namespace,
             scope,
             exposed: scope.is_exposed(),
+            v6only,
             owners: vec![owner],
         };
         self.current.insert(key, Known { event: event.clone(), reported_by_ebpf_at: Some(now) });
@@ -333,8 +349,9 @@ mod tests {
         let mut tracker = ListenerTracker::default();
         let owner = ProcessIdentity { pid: 7, ..ProcessIdentity::default() };
         let local = "127.0.0.1:9000".parse().unwrap();
-        assert!(tracker.listened(None, 5, local, 0, owner.clone(), 100).is_some());
-        assert!(tracker.listened(None, 5, local, 0, owner, 100).is_none());
+        let socket = Listened { net_namespace: None, cookie: 5, local, v6only: None, uid: 0 };
+        assert!(tracker.listened(socket, owner.clone(), 100).is_some());
+        assert!(tracker.listened(socket, owner, 100).is_none());
         let all = |_: Option<u64>| true;
         // A dump taken just before listen() does not show it yet.
         assert!(tracker.observe_dump(&[], &all, 200, &mut |i| named(i)).is_empty());

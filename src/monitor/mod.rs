@@ -80,7 +80,7 @@ use crate::model::monitor::{
 };
 use crate::model::Socket;
 use connections::{Attribution, ConnectionJoiner, EndKey, Role};
-use listeners::ListenerTracker;
+use listeners::{Listened, ListenerTracker};
 use processes::{ProcessTable, Recorded};
 
 /// Longest time an event waits before its batch is written.
@@ -808,14 +808,16 @@ impl Recorder {
                 self.joiner.attribute(key, attribution);
             }
             BpfEventKind::Listen => {
-                if let Some(listener) = self.listeners.listened(
+                let socket = Listened {
                     net_namespace,
-                    event.cookie,
-                    event.local,
-                    event.uid,
-                    Arc::unwrap_or_clone(process),
-                    at,
-                ) {
+                    cookie: event.cookie,
+                    local: event.local,
+                    v6only: event.v6only,
+                    uid: event.uid,
+                };
+                if let Some(listener) =
+                    self.listeners.listened(socket, Arc::unwrap_or_clone(process), at)
+                {
                     summary.listener_events += 1;
                     self.push(MonitorEvent::Listener(listener));
                 }

@@ -122,7 +122,7 @@ pub(crate) fn dump(lines: &[Value]) -> String {
 }
 
 /// Whether eBPF capture can be tested here; records a skip otherwise.
-fn ebpf_available() -> bool {
+pub(crate) fn ebpf_available() -> bool {
     if !is_root() {
         skip("eBPF capture needs root");
         return false;
