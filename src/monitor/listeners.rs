@@ -14,7 +14,7 @@
 //! server end?" — including for listeners closed in the last minutes, so a
 //! connection that outlives its listener is still recognised.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -185,6 +185,33 @@ impl ListenerTracker {
         Some(event)
     }
 
+    /// Inodes of the current listeners held by one of `pids`, processes that
+    /// exited or executed a new program: a listener passed on (a parent
+    /// that forked and exited, `systemd-socket-activate` and other
+    /// launchers that exec their service) is now held by someone else, or
+    /// by the same pid under a new name. A listener eBPF reported and no
+    /// dump saw yet has no inode: it is listed as 0.
+    pub fn held_by(&self, pids: &HashSet<u32>) -> Vec<u64> {
+        self.current
+            .values()
+            .map(|known| &known.event)
+            .filter(|event| event.owners.iter().any(|owner| pids.contains(&owner.pid)))
+            .map(|event| event.inode)
+            .collect()
+    }
+
+    /// The holders a fresh scan found for listeners [`Self::held_by`]
+    /// named. A listener the scan names nobody for keeps its owners: it
+    /// closed with its process (the next dump reports it gone, with them)
+    /// or its holder cannot be seen from here.
+    pub fn update_owners(&mut self, mut named: OwnersByInode) {
+        for known in self.current.values_mut() {
+            if let Some(owners) = named.remove(&known.event.inode) {
+                known.event.owners = owners;
+            }
+        }
+    }
+
     /// A TCP listener closed, as eBPF saw it.
     pub fn listen_closed(
         &mut self,
@@ -238,7 +265,11 @@ impl ListenerTracker {
     }
 
     /// The TCP listener (current first, then recently closed) that accepts
-    /// connections to `local` in the namespace.
+    /// connections to `local` in the namespace, and the process that
+    /// accepts them when only one can: with several processes holding the
+    /// listener (a parent and the children it forked, a `SO_REUSEPORT`
+    /// group of sockets, a master and its workers) the kernel hands each
+    /// connection to any of them, and naming one would be a guess.
     fn find(
         &self,
         net_namespace: Option<u64>,
@@ -249,13 +280,25 @@ impl ListenerTracker {
             listener.port() == local.port()
                 && (listener.ip().is_unspecified() || canonical(listener).ip() == local.ip())
         };
-        let current = self.current.values().map(|known| &known.event).find(|event| {
-            event.protocol == Protocol::Tcp
-                && event.net_namespace == net_namespace
-                && event.local.is_some_and(accepts)
-        });
-        if let Some(event) = current {
-            return Some(event.owners.first());
+        let mut holders = self
+            .current
+            .values()
+            .map(|known| &known.event)
+            .filter(|event| {
+                event.protocol == Protocol::Tcp
+                    && event.net_namespace == net_namespace
+                    && event.local.is_some_and(accepts)
+            })
+            .peekable();
+        if holders.peek().is_some() {
+            let mut only: Option<&ProcessIdentity> = None;
+            for owner in holders.flat_map(|event| &event.owners) {
+                match only {
+                    Some(named) if named.pid != owner.pid => return Some(None),
+                    _ => only = Some(owner),
+                }
+            }
+            return Some(only);
         }
         self.closed
             .iter()
@@ -360,5 +403,28 @@ mod tests {
         assert!(tracker.observe_dump(&dumped, &all, 300, &mut |i| named(i)).is_empty());
         let closed = tracker.listen_closed(None, 5, 400).unwrap();
         assert_eq!((closed.change, closed.inode), (ListenerChange::Disappeared, 300));
+    }
+
+    #[test]
+    fn a_listener_held_by_several_processes_names_no_server_until_one_is_left() {
+        let mut tracker = ListenerTracker::default();
+        let all = |_: Option<u64>| true;
+        let address: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        // A SO_REUSEPORT group: two sockets, one process each.
+        let group = [listener("127.0.0.1:8080", 1, 100), listener("127.0.0.1:8080", 2, 200)];
+        tracker.observe_dump(&group, &all, 10, &mut |inodes| named(inodes));
+        assert!(tracker.serves(None, address));
+        assert_eq!(tracker.owner(None, address), None, "either may accept");
+        // The process holding socket 100 exits; a scan finds that its
+        // socket passed to pid 200 (the group's other member).
+        assert_eq!(tracker.held_by(&[100].into()), vec![100]);
+        assert!(tracker.held_by(&[300].into()).is_empty());
+        let one = ProcessIdentity { pid: 200, ..ProcessIdentity::default() };
+        tracker.update_owners([(100, vec![one])].into());
+        assert_eq!(tracker.owner(None, address).unwrap().pid, 200);
+        // A scan that names nobody (the socket closed with its process)
+        // leaves the owners as they were.
+        tracker.update_owners(OwnersByInode::new());
+        assert_eq!(tracker.owner(None, address).unwrap().pid, 200);
     }
 }

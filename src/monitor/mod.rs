@@ -71,7 +71,7 @@ use crate::inventory::destroy::DestroySubscription;
 use crate::inventory::ebpf::{BpfEvent, BpfEventKind, EbpfCapture, EbpfError};
 use crate::inventory::netlink::ClosedSocket;
 use crate::inventory::owners::OwnerScan;
-use crate::inventory::proc_events::ProcConnector;
+use crate::inventory::proc_events::{ProcConnector, ProcEvent};
 use crate::inventory::system::System;
 use crate::inventory::{InventoryError, NamespaceSelection, Query};
 use crate::model::monitor::{
@@ -487,6 +487,9 @@ impl Recorder {
             }
             self.on_bpf_event(event, summary);
         }
+        // After the eBPF events: a parent that listens, forks and exits
+        // within one read is known as the listener's owner by now.
+        self.rename_listener_owners(&proc_events, summary)?;
         let due = Instant::now() + CLOSE_DELAY;
         for (net_namespace, end) in closed {
             if end.remote.port() == 0 {
@@ -498,6 +501,42 @@ impl Recorder {
             self.delayed.push_back(DelayedClose { due, net_namespace, end, at: closed_at });
         }
         Ok(started)
+    }
+
+    /// Reads again who holds the listeners whose owners exited or executed
+    /// a new program (see [`ListenerTracker::held_by`]), so that a
+    /// listener's disappearance, and a connection whose server end was not
+    /// seen, name the process that holds it now.
+    fn rename_listener_owners(
+        &mut self,
+        proc_events: &[ProcEvent],
+        summary: &mut MonitorSummary,
+    ) -> Result<(), MonitorError> {
+        let changed: std::collections::HashSet<u32> = proc_events
+            .iter()
+            .filter_map(|event| match *event {
+                ProcEvent::Exec { pid } | ProcEvent::Exit { pid } => Some(pid),
+                ProcEvent::Fork { .. } => None,
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut inodes = self.listeners.held_by(&changed);
+        if inodes.contains(&0) {
+            // Reported by eBPF at listen() and not dumped since (in eBPF
+            // mode TCP listeners are not dumped when nothing was lost): a
+            // LISTEN-only dump gives their inodes.
+            self.dump_listeners(summary)?;
+            inodes = self.listeners.held_by(&changed);
+        }
+        inodes.retain(|&inode| inode != 0);
+        if inodes.is_empty() {
+            return Ok(());
+        }
+        let named = owners_of(self.system.as_ref(), self.recorded, &inodes, &mut self.processes);
+        self.listeners.update_owners(named);
+        Ok(())
     }
 
     /// The start of the latest read whose closes have all been handed to

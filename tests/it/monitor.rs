@@ -876,3 +876,224 @@ fn sighup_writes_the_last_batch_to_stdout_and_the_store() {
     let stored = output.stdout.lines().filter(|l| l.contains("\"type\":\"connection\"")).count();
     assert_eq!(stored, 2, "{output:?}");
 }
+
+/// Listens, forks a child that keeps the listener, prints the child's pid
+/// and exits: the listener is handed on. The child answers each connection
+/// with its pid and exits when a line arrives on its stdin (the test's pipe,
+/// inherited).
+const HANDED_ON: &str = r#"
+import os, socket, sys, threading
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+child = os.fork()
+if child:
+    print(child, flush=True)
+    os._exit(0)
+threading.Thread(target=lambda: (sys.stdin.readline(), os._exit(0)), daemon=True).start()
+while True:
+    c, _ = s.accept()
+    c.recv(100)
+    c.sendall(str(os.getpid()).encode())
+    c.close()
+"#;
+
+/// A listener whose owner forked and exited is named after the process
+/// that holds it now: the connections its new holder serves (in netlink
+/// mode named from the listener) and its disappearance.
+fn a_listener_handed_to_a_child_names_its_new_holder(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let mut command = netns.command("python3");
+    command.args(["-u", "-c", HANDED_ON, &port.to_string()]);
+    let mut parent = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = parent.stdin.take().expect("piped stdin");
+    let child: u64 = wait_for_line(&mut BufReader::new(parent.stdout.take().unwrap()))
+        .parse()
+        .expect("the child's pid");
+    let parent_pid = parent.id();
+    assert!(parent.wait().expect("parent exits").success());
+    run_clients(&netns, "127.0.0.1", port, 1);
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() == 1);
+    std::io::Write::write_all(&mut stdin, b"exit\n").expect("tell the child to exit");
+    let events_of = |lines: &[Value]| -> Vec<Value> {
+        of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["local_port"] == port)
+            .cloned()
+            .collect()
+    };
+    let gone = monitor.wait_for(|lines| events_of(lines).len() >= 2);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded && gone, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let record = connections_to(&lines, port)[0];
+    assert_eq!(record["server_process"]["pid"], child, "parent {parent_pid}: {record}");
+    let events = events_of(&lines);
+    assert_eq!(events[1]["change"], "disappeared");
+    let holders: Vec<&Value> =
+        events[1]["processes"].as_array().unwrap().iter().map(|p| &p["pid"]).collect();
+    assert_eq!(holders, [&Value::from(child)], "parent {parent_pid}: {}", events[1]);
+}
+
+#[test]
+fn a_listener_handed_to_a_child_names_its_new_holder_in_netlink_mode() {
+    a_listener_handed_to_a_child_names_its_new_holder("netlink");
+}
+
+#[test]
+fn a_listener_handed_to_a_child_names_its_new_holder_in_ebpf_mode() {
+    if ebpf_available() {
+        a_listener_handed_to_a_child_names_its_new_holder("ebpf");
+    }
+}
+
+/// A server that answers each connection with its pid, on a
+/// `SO_REUSEPORT` socket.
+const REUSEPORT_SERVER: &str = r#"
+import os, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+print("ok", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(str(os.getpid()).encode())
+    c.close()
+"#;
+
+/// Connects `argv[2]` times; prints "CLIENT_PORT SERVER_PID" per connection.
+const ASK_PID: &str = r#"
+import socket, sys
+for _ in range(int(sys.argv[2])):
+    c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    print(c.getsockname()[1], c.recv(100).decode(), flush=True)
+    c.close()
+"#;
+
+/// Two processes in one `SO_REUSEPORT` group: the kernel spreads the
+/// connections between them. Each record names the process that really
+/// served it, or (netlink mode, where a short connection's server is
+/// known only from the listeners) nobody — never the other process.
+fn a_reuseport_group_never_names_the_wrong_server(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let (server, mut ready) = python_in(&netns, REUSEPORT_SERVER, &[&port.to_string()]);
+        assert_eq!(wait_for_line(&mut ready), "ok");
+        servers.push(server);
+    }
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let both = monitor.wait_for(|lines| {
+        of_type(lines, "listener").iter().filter(|l| l["local_port"] == port).count() == 2
+    });
+    let output = netns.command("python3").args(["-c", ASK_PID, &port.to_string(), "16"]).output();
+    let output = output.expect("clients run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let served: std::collections::HashMap<u64, u64> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let (client, server) = line.split_once(' ').expect("two numbers");
+            (client.parse().unwrap(), server.parse().unwrap())
+        })
+        .collect();
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= served.len());
+    let (lines, stderr, code) = monitor.stop();
+    assert!(both && recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let pids: std::collections::HashSet<u64> = served.values().copied().collect();
+    if pids.len() < 2 {
+        skip("the kernel gave all 16 connections to one member of the group");
+        return;
+    }
+    for record in connections_to(&lines, port) {
+        let client_port = record["client_port"].as_u64().unwrap();
+        let expected = served[&client_port];
+        match &record["server_process"] {
+            Value::Null if capture == "netlink" => {}
+            server => assert_eq!(server["pid"], expected, "{record}"),
+        }
+    }
+    let listeners = of_type(&lines, "listener");
+    let mut owners: Vec<u64> = listeners
+        .iter()
+        .filter(|l| l["local_port"] == port)
+        .map(|l| l["processes"][0]["pid"].as_u64().unwrap())
+        .collect();
+    owners.sort_unstable();
+    let mut started: Vec<u64> = servers.iter().map(|s| u64::from(s.pid())).collect();
+    started.sort_unstable();
+    assert_eq!(owners, started, "each socket of the group is named after its process");
+}
+
+#[test]
+fn a_reuseport_group_never_names_the_wrong_server_in_netlink_mode() {
+    a_reuseport_group_never_names_the_wrong_server("netlink");
+}
+
+#[test]
+fn a_reuseport_group_never_names_the_wrong_server_in_ebpf_mode() {
+    if ebpf_available() {
+        a_reuseport_group_never_names_the_wrong_server("ebpf");
+    }
+}
+
+/// `systemd-socket-activate` listens, then execs the service with the
+/// socket as fd 3: same pid, new program. Connections and the listener's
+/// end name the service, not the launcher.
+fn socket_activation_names_the_service(capture: &str) {
+    if !crate::util::installed("systemd-socket-activate") {
+        skip("systemd-socket-activate is not installed (Debian: systemd)");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let service = "import socket\ns = socket.socket(fileno=3)\nwhile True:\n    c, _ = s.accept()\n    c.recv(100)\n    c.sendall(b'ok')\n    c.close()\n";
+    let address = format!("127.0.0.1:{port}");
+    let mut command = netns.command("systemd-socket-activate");
+    command.args(["-l", &address, "python3", "-c", service]);
+    let activator = ChildGuard::spawn(command.stdout(Stdio::null()).stderr(Stdio::null()));
+    let listening = monitor
+        .wait_for(|lines| of_type(lines, "listener").iter().any(|l| l["local_port"] == port));
+    // The first connection starts the service (the exec); the second finds
+    // it running.
+    run_clients(&netns, "127.0.0.1", port, 2);
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= 2);
+    let pid = activator.pid();
+    drop(activator);
+    let gone = monitor.wait_for(|lines| {
+        of_type(lines, "listener")
+            .iter()
+            .any(|l| l["local_port"] == port && l["change"] == "disappeared")
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert!(listening && recorded && gone, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    for record in connections_to(&lines, port) {
+        assert_eq!(record["server_process"]["pid"], pid, "{record}");
+        assert_eq!(record["server_process"]["name"], "python3", "{record}");
+    }
+    let events: Vec<&Value> =
+        of_type(&lines, "listener").into_iter().filter(|l| l["local_port"] == port).collect();
+    assert_eq!(events[0]["processes"][0]["name"], "systemd-socket-", "who called listen()");
+    let last = events.last().unwrap();
+    assert_eq!(last["change"], "disappeared");
+    assert_eq!(last["processes"][0]["pid"], pid, "{last}");
+    assert_eq!(last["processes"][0]["name"], "python3", "the service held it: {last}");
+}
+
+#[test]
+fn socket_activation_names_the_service_in_netlink_mode() {
+    socket_activation_names_the_service("netlink");
+}
+
+#[test]
+fn socket_activation_names_the_service_in_ebpf_mode() {
+    if ebpf_available() {
+        socket_activation_names_the_service("ebpf");
+    }
+}
