@@ -106,6 +106,26 @@ pub trait ListenerIndex {
     /// The owner of that listener, used as the server process when the
     /// process holding the server end was not seen.
     fn owner(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<ProcessIdentity>;
+    /// How sure the index is that `local` is a server port, when it
+    /// [serves](Self::serves) it at all: decides which end is the server
+    /// when both ports of a connection look like one.
+    fn certainty(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<Certainty> {
+        self.serves(net_namespace, local).then_some(Certainty::Listening)
+    }
+}
+
+/// What a port's server role rests on, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Certainty {
+    /// A bound TCP socket was destroyed without a peer: a listener that
+    /// lived between two dumps, or a client socket bound to the port (a
+    /// refused connect() leaves one; so does "bind port 0 to find a free
+    /// port") that never listened.
+    Unbound,
+    /// A listener seen listening, closed since.
+    Closed,
+    /// A listener open now.
+    Listening,
 }
 
 /// A closed end waiting for its partner.
@@ -398,13 +418,16 @@ impl ConnectionJoiner {
         if let Some(role) = self.attributions.get(key).and_then(|a| a.role) {
             return Some(role);
         }
-        if listeners.serves(key.net_namespace, key.local) {
-            return Some(Role::Server);
+        let local = listeners.certainty(key.net_namespace, key.local);
+        let remote = listeners.certainty(key.net_namespace, key.remote);
+        match (local, remote) {
+            // A client whose source port once belonged to a bound socket
+            // that never listened, connected to a real listener.
+            (Some(local), Some(remote)) if remote > local => Some(Role::Client),
+            (Some(_), _) => Some(Role::Server),
+            (None, Some(_)) => Some(Role::Client),
+            (None, None) => None,
         }
-        if listeners.serves(key.net_namespace, key.remote) {
-            return Some(Role::Client);
-        }
-        None
     }
 
     fn build(

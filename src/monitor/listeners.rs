@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::connections::{canonical, ListenerIndex};
+use super::connections::{canonical, Certainty, ListenerIndex};
 use crate::model::monitor::{ListenerChange, ListenerEvent, ProcessIdentity, UnixMicros};
 use crate::model::{Family, Protocol, Scope, Socket};
 
@@ -68,6 +68,9 @@ struct Closed {
     local: SocketAddr,
     owner: Option<ProcessIdentity>,
     at: UnixMicros,
+    /// Seen listening (by a dump or eBPF); false for a bound socket whose
+    /// destruction is all that was seen of it.
+    seen_listening: bool,
 }
 
 /// The listener table; see the module docs.
@@ -238,6 +241,7 @@ impl ListenerTracker {
                 local: canonical(local),
                 owner: None,
                 at: now,
+                seen_listening: false,
             });
         }
     }
@@ -257,6 +261,7 @@ impl ListenerTracker {
                 local,
                 owner: event.owners.first().cloned(),
                 at: now,
+                seen_listening: true,
             });
         }
         event.at = now;
@@ -276,10 +281,7 @@ impl ListenerTracker {
         local: SocketAddr,
     ) -> Option<Option<&ProcessIdentity>> {
         let local = canonical(local);
-        let accepts = |listener: SocketAddr| {
-            listener.port() == local.port()
-                && (listener.ip().is_unspecified() || canonical(listener).ip() == local.ip())
-        };
+        let accepts = |listener: SocketAddr| accepts(listener, local);
         let mut holders = self
             .current
             .values()
@@ -316,6 +318,33 @@ impl ListenerIndex for ListenerTracker {
     fn owner(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<ProcessIdentity> {
         self.find(net_namespace, local).flatten().cloned()
     }
+
+    fn certainty(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<Certainty> {
+        let local = canonical(local);
+        let accepts = |listener: SocketAddr| accepts(listener, local);
+        let listening = self.current.values().map(|known| &known.event).any(|event| {
+            event.protocol == Protocol::Tcp
+                && event.net_namespace == net_namespace
+                && event.local.is_some_and(accepts)
+        });
+        if listening {
+            return Some(Certainty::Listening);
+        }
+        self.closed
+            .iter()
+            .filter(|closed| closed.net_namespace == net_namespace && accepts(closed.local))
+            .map(
+                |closed| if closed.seen_listening { Certainty::Closed } else { Certainty::Unbound },
+            )
+            .max()
+    }
+}
+
+/// Whether a listener bound to `listener` takes connections to `local`
+/// (canonical).
+fn accepts(listener: SocketAddr, local: SocketAddr) -> bool {
+    listener.port() == local.port()
+        && (listener.ip().is_unspecified() || canonical(listener).ip() == local.ip())
 }
 
 fn key_of(socket: &Socket) -> ListenerKey {
@@ -426,5 +455,22 @@ mod tests {
         // leaves the owners as they were.
         tracker.update_owners(OwnersByInode::new());
         assert_eq!(tracker.owner(None, address).unwrap().pid, 200);
+    }
+
+    #[test]
+    fn a_port_a_bound_socket_left_is_weaker_evidence_than_a_listener() {
+        let mut tracker = ListenerTracker::default();
+        let all = |_: Option<u64>| true;
+        let client_port: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let server_port: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        // A refused client's socket, destroyed with no peer.
+        tracker.socket_unbound(None, client_port, 5);
+        assert_eq!(tracker.certainty(None, client_port), Some(Certainty::Unbound));
+        let dumped = [listener("127.0.0.1:8080", 1, 100)];
+        tracker.observe_dump(&dumped, &all, 10, &mut |inodes| named(inodes));
+        assert_eq!(tracker.certainty(None, server_port), Some(Certainty::Listening));
+        tracker.observe_dump(&[], &all, 20, &mut |inodes| named(inodes));
+        assert_eq!(tracker.certainty(None, server_port), Some(Certainty::Closed));
+        assert_eq!(tracker.certainty(None, "127.0.0.1:9".parse().unwrap()), None);
     }
 }

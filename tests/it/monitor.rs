@@ -1097,3 +1097,83 @@ fn socket_activation_names_the_service_in_ebpf_mode() {
         socket_activation_names_the_service("ebpf");
     }
 }
+
+/// A listener on `argv[1]` comes and goes; a client bound to source port
+/// `argv[2]` is refused (its socket, disconnected, stays bound without a
+/// peer until it is destroyed); the listener returns and the same client
+/// port connects, sends "hello" and reads "hi". The listener stays two
+/// seconds more, so that it is seen going.
+const REFUSED_THEN_SERVED: &str = r#"
+import gc, socket, sys, time
+port, source = int(sys.argv[1]), int(sys.argv[2])
+def listen():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen()
+    return s
+def connect():
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    c.bind(("127.0.0.1", source))
+    try:
+        c.connect(("127.0.0.1", port))
+    except ConnectionRefusedError:
+        c.close()
+        return None
+    return c
+s = listen(); time.sleep(1); s.close(); time.sleep(1)
+assert connect() is None
+time.sleep(1)
+s = listen()
+c = connect()
+a, _ = s.accept()
+c.sendall(b"hello"); a.recv(10); a.sendall(b"hi"); c.recv(10)
+c.close(); time.sleep(0.2); a.close()
+print("ok", flush=True)
+time.sleep(2)
+"#;
+
+/// A refused connect() leaves a socket bound to the client's port with no
+/// peer; its destruction looks like a listener's close. A later connection
+/// from that port to a real listener is recorded once, the right way
+/// round.
+fn a_refused_clients_port_is_not_taken_for_a_server(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let (port, source) = (unique_port(), unique_port());
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let (mut driver, mut done) =
+        python_in(&netns, REFUSED_THEN_SERVED, &[&port.to_string(), &source.to_string()]);
+    assert_eq!(wait_for_line(&mut done), "ok");
+    assert!(driver.0.wait().expect("driver exits").success());
+    let recorded = monitor.wait_for(|lines| !connections_to(lines, port).is_empty());
+    let gone = monitor.wait_for(|lines| {
+        of_type(lines, "listener")
+            .iter()
+            .filter(|l| l["local_port"] == port && l["change"] == "disappeared")
+            .count()
+            == 2
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded && gone, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(connections_to(&lines, source), Vec::<&Value>::new(), "reversed record");
+    let records = connections_to(&lines, port);
+    assert_eq!(records.len(), 1, "{}", dump(&lines));
+    assert_eq!(records[0]["client_port"], source, "{}", records[0]);
+    assert_eq!(records[0]["bytes_client_to_server"], 5, "{}", records[0]);
+    assert_eq!(records[0]["bytes_server_to_client"], 2, "{}", records[0]);
+    assert_eq!(records[0]["end"], "closed", "{}", records[0]);
+}
+
+#[test]
+fn a_refused_clients_port_is_not_taken_for_a_server_in_netlink_mode() {
+    a_refused_clients_port_is_not_taken_for_a_server("netlink");
+}
+
+#[test]
+fn a_refused_clients_port_is_not_taken_for_a_server_in_ebpf_mode() {
+    if ebpf_available() {
+        a_refused_clients_port_is_not_taken_for_a_server("ebpf");
+    }
+}
