@@ -92,8 +92,13 @@ pub struct Attribution {
     /// expires never copies the identity; a record takes its own copy.
     pub process: Arc<ProcessIdentity>,
     pub role: Option<Role>,
-    /// When the end was established (eBPF) or first seen (dump).
+    /// When the end was established (eBPF) or first seen (dump): the
+    /// record's start.
     pub since: UnixMicros,
+    /// When the end was last known open: `since`, or the latest dump that
+    /// found it. Expiry counts from here, so an end that stays open for
+    /// hours keeps its process and its start.
+    pub seen: UnixMicros,
     /// Socket cookie of the end, when the source knows it.
     pub cookie: Option<u64>,
 }
@@ -260,14 +265,14 @@ impl ConnectionJoiner {
     /// [`crate::monitor::CLOSE_DELAY`], attributions do not).
     pub fn attribute(&mut self, key: EndKey, attribution: Attribution) {
         if self.attributions.len() >= MAX_HELD {
-            evict_oldest(&mut self.attributions, |a| a.since);
+            evict_oldest(&mut self.attributions, |a| a.seen);
         }
         let cookie = attribution.cookie;
         if let Some(previous) = self.attributions.insert(key, attribution) {
             if let (Some(old), Some(new)) = (previous.cookie, cookie) {
                 if old != new {
                     if self.superseded.len() >= MAX_HELD {
-                        evict_oldest(&mut self.superseded, |a: &Attribution| a.since);
+                        evict_oldest(&mut self.superseded, |a: &Attribution| a.seen);
                     }
                     self.superseded.insert(old, previous);
                 }
@@ -304,7 +309,7 @@ impl ConnectionJoiner {
     /// Keeps attributions of ends a dump still shows from expiring.
     pub fn refresh(&mut self, key: &EndKey, now: UnixMicros) {
         if let Some(attribution) = self.attributions.get_mut(key) {
-            attribution.since = attribution.since.max(now - micros(KEEP_UNMATCHED) / 2);
+            attribution.seen = attribution.seen.max(now);
         }
     }
 
@@ -408,8 +413,8 @@ impl ConnectionJoiner {
         let keep_emitted = micros(KEEP_EMITTED);
         self.emitted.retain(|_, at| now - *at < keep_emitted);
         self.waiting_clients.retain(|_, held| now - held.at < keep);
-        self.attributions.retain(|_, attribution| now - attribution.since < keep);
-        self.superseded.retain(|_, attribution| now - attribution.since < keep);
+        self.attributions.retain(|_, attribution| now - attribution.seen < keep);
+        self.superseded.retain(|_, attribution| now - attribution.seen < keep);
         records
     }
 
@@ -658,6 +663,7 @@ mod tests {
             process: Arc::new(process(pid, "client")),
             role: Some(Role::Client),
             since,
+            seen: since,
             cookie: None,
         };
         // First connection: the server end goes out alone after the grace.
@@ -692,6 +698,7 @@ mod tests {
             process: Arc::new(process(pid, "p")),
             role: Some(role),
             since,
+            seen: since,
             cookie: Some(cookie),
         };
         // Connection A (client socket 1, accepted socket 2), then B
@@ -770,6 +777,7 @@ mod tests {
             process: Arc::new(process(pid, name)),
             role: Some(role),
             since,
+            seen: since,
             cookie: None,
         };
         joiner.attribute(client_key, attribution(20, "curl", Role::Client, 50));
@@ -785,6 +793,37 @@ mod tests {
         );
         assert_eq!(record.started_at, Some(50));
         assert!(joiner.losses.take().is_empty());
+    }
+
+    /// A connection open for an hour, found by a dump at every interval
+    /// (netlink mode) or reconcile (eBPF mode): it keeps both processes
+    /// and is recorded with the start the first dump saw, not the last.
+    #[test]
+    fn a_connection_open_for_an_hour_keeps_its_start_and_processes() {
+        let mut joiner = ConnectionJoiner::new(false);
+        let client_key = EndKey::new(None, CLIENT.parse().unwrap(), SERVER.parse().unwrap());
+        let attribution = |pid, name, role| Attribution {
+            process: Arc::new(process(pid, name)),
+            role: Some(role),
+            since: 1_000_000,
+            seen: 1_000_000,
+            cookie: None,
+        };
+        joiner.attribute(client_key, attribution(20, "psql", Role::Client));
+        joiner.attribute(client_key.peer(), attribution(11, "postgres", Role::Server));
+        let minute = 60_000_000;
+        let mut now = 1_000_000;
+        for _ in 0..60 {
+            now += minute;
+            joiner.refresh(&client_key, now);
+            joiner.refresh(&client_key.peer(), now);
+            assert!(joiner.expire(now, now, false, &Port8080).is_empty());
+        }
+        assert!(joiner.closed(None, end(1, CLIENT, SERVER, 5, 7), now, &Port8080).is_none());
+        let record = joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), now, &Port8080).unwrap();
+        assert_eq!(record.started_at, Some(1_000_000), "{record:?}");
+        assert_eq!(record.client_process.unwrap().pid, 20);
+        assert_eq!(record.server_process.unwrap().pid, 11);
     }
 
     #[test]

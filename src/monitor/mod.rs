@@ -770,7 +770,8 @@ impl Recorder {
             };
             let role = if self.listeners_serve(&key) { Some(Role::Server) } else { None };
             let process = Arc::new(process);
-            self.joiner.attribute(key, Attribution { process, role, since: now, cookie: None });
+            self.joiner
+                .attribute(key, Attribution { process, role, since: now, seen: now, cookie: None });
         }
         Ok(())
     }
@@ -827,6 +828,7 @@ impl Recorder {
                     process,
                     role: Some(Role::Client),
                     since: at,
+                    seen: at,
                     cookie: Some(event.cookie),
                 };
                 self.joiner.attribute(key, attribution);
@@ -842,6 +844,7 @@ impl Recorder {
                     process,
                     role: started.map(|_| Role::Server),
                     since: started.unwrap_or(at),
+                    seen: at,
                     cookie: Some(event.cookie),
                 };
                 self.joiner.attribute(key, attribution);
