@@ -1177,3 +1177,76 @@ fn a_refused_clients_port_is_not_taken_for_a_server_in_ebpf_mode() {
         a_refused_clients_port_is_not_taken_for_a_server("ebpf");
     }
 }
+
+/// Connects to `argv[1]` from a thread, from a forked child and from a
+/// child in a new pid namespace (`unshare -p -f`); each holds its
+/// connection a second (long enough for netlink capture to name it at a
+/// scan) and prints "how CLIENT_PORT HOST_PID": the pid as the host sees
+/// it (`NSpid`'s first field, read through the host's /proc).
+const CLIENTS_OF_EVERY_KIND: &str = r#"
+import os, socket, subprocess, sys, threading, time
+port = int(sys.argv[1])
+hold = "import socket,sys,time\nc=socket.create_connection(('127.0.0.1',%d))\npid=[l.split()[1] for l in open('/proc/self/status') if l.startswith('NSpid:')][0]\nprint(sys.argv[1], c.getsockname()[1], pid, flush=True)\nc.sendall(b'x')\ntime.sleep(1)\nc.close()\n" % port
+def connect(how):
+    c = socket.create_connection(("127.0.0.1", port))
+    print(how, c.getsockname()[1], os.getpid(), flush=True)
+    c.sendall(b"x")
+    time.sleep(1)
+    c.close()
+thread = threading.Thread(target=connect, args=("thread",))
+thread.start(); thread.join()
+child = os.fork()
+if child == 0:
+    connect("fork")
+    os._exit(0)
+os.waitpid(child, 0)
+subprocess.run(["unshare", "-p", "-f", sys.executable, "-c", hold, "pidns"], check=True)
+"#;
+
+/// Clients that are not a process's main thread, a forked child that
+/// never execs, and a process in a child pid namespace are named by the
+/// pid `ps` on the host shows.
+fn clients_of_every_kind_are_named_by_their_host_pid(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) = python_in(&netns, ECHO_THEN_WAIT, &["127.0.0.1", &port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture, "--interval", "200ms"]);
+    let output = netns
+        .command("python3")
+        .args(["-c", CLIENTS_OF_EVERY_KIND, &port.to_string()])
+        .output()
+        .expect("clients run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let clients: Vec<(String, u64, u64)> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields[0].to_string(), fields[1].parse().unwrap(), fields[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(clients.len(), 3, "{clients:?}");
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    for (how, client_port, pid) in clients {
+        let record = connections_to(&lines, port)
+            .into_iter()
+            .find(|r| r["client_port"] == client_port)
+            .unwrap_or_else(|| panic!("no record of the {how} client:\n{}", dump(&lines)));
+        assert_eq!(record["client_process"]["pid"], pid, "{how}: {record}");
+    }
+}
+
+#[test]
+fn clients_of_every_kind_are_named_by_their_host_pid_in_netlink_mode() {
+    clients_of_every_kind_are_named_by_their_host_pid("netlink");
+}
+
+#[test]
+fn clients_of_every_kind_are_named_by_their_host_pid_in_ebpf_mode() {
+    if ebpf_available() {
+        clients_of_every_kind_are_named_by_their_host_pid("ebpf");
+    }
+}
