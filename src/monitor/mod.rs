@@ -490,6 +490,17 @@ impl Recorder {
         // After the eBPF events: a parent that listens, forks and exits
         // within one read is known as the listener's owner by now.
         self.rename_listener_owners(&proc_events, summary)?;
+        if self.mode == CaptureMode::Netlink
+            && closed.iter().any(|(ns, end)| self.unexplained(*ns, end))
+        {
+            // A connection between two local ports, neither of them a known
+            // listener: its listener opened after the last dump, unseen by
+            // the counters (a connection's socket closed as it opened). It
+            // is still listening while its connections' closes wait
+            // CLOSE_DELAY: dump it now, or they would be taken for
+            // outbound connections and dropped.
+            self.dump_listeners(summary)?;
+        }
         let due = Instant::now() + CLOSE_DELAY;
         for (net_namespace, end) in closed {
             if end.remote.port() == 0 {
@@ -537,6 +548,20 @@ impl Recorder {
         let named = owners_of(self.system.as_ref(), self.recorded, &inodes, &mut self.processes);
         self.listeners.update_owners(named);
         Ok(())
+    }
+
+    /// Whether a closed end is a local connection that no listener the
+    /// tracker knows explains.
+    fn unexplained(&self, net_namespace: Option<u64>, end: &ClosedSocket) -> bool {
+        use connections::ListenerIndex;
+        let local = |address: std::net::SocketAddr| {
+            let ip = connections::canonical(address).ip();
+            ip.is_loopback() || ip == connections::canonical(end.local).ip()
+        };
+        end.remote.port() != 0
+            && local(end.remote)
+            && !self.listeners.serves(net_namespace, end.local)
+            && !self.listeners.serves(net_namespace, end.remote)
     }
 
     /// The start of the latest read whose closes have all been handed to

@@ -1250,3 +1250,72 @@ fn clients_of_every_kind_are_named_by_their_host_pid_in_ebpf_mode() {
         clients_of_every_kind_are_named_by_their_host_pid("ebpf");
     }
 }
+
+/// Listens on `argv[1]` until told (a line on stdin), then closes it and
+/// at once listens on `argv[2]`: the namespace's socket counters read the
+/// same before and after. Three short connections to the new listener
+/// follow; it stays two seconds more.
+const SWAPPED_LISTENER: &str = r#"
+import socket, sys, time
+def listen(port):
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    s.listen()
+    return s
+first = listen(int(sys.argv[1]))
+print("ok", flush=True)
+sys.stdin.readline()
+first.close()
+second = listen(int(sys.argv[2]))
+for _ in range(3):
+    c = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    a, _ = second.accept()
+    c.sendall(b"ping"); a.recv(10); a.sendall(b"pong"); c.recv(10)
+    c.close(); a.close()
+print("done", flush=True)
+time.sleep(2)
+"#;
+
+/// A listener that opened as another socket closed is invisible to the
+/// counters that decide netlink mode's listener dumps; the closes of its
+/// connections, between two local ports nobody is known to listen on,
+/// make the recorder look: they are recorded as connections to it.
+fn connections_to_a_listener_the_counters_missed_are_recorded(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let (first, second) = (unique_port(), unique_port());
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let mut command = netns.command("python3");
+    command.args(["-u", "-c", SWAPPED_LISTENER, &first.to_string(), &second.to_string()]);
+    let mut driver = ChildGuard(
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("driver starts"),
+    );
+    let mut output = BufReader::new(driver.0.stdout.take().expect("piped stdout"));
+    assert_eq!(wait_for_line(&mut output), "ok");
+    let seen = monitor
+        .wait_for(|lines| of_type(lines, "listener").iter().any(|l| l["local_port"] == first));
+    // Past the quick dumps that follow a process start (HURRY_FOR).
+    std::thread::sleep(Duration::from_secs(4));
+    let mut stdin = driver.0.stdin.take().expect("piped stdin");
+    std::io::Write::write_all(&mut stdin, b"swap\n").expect("tell the driver");
+    assert_eq!(wait_for_line(&mut output), "done");
+    let recorded = monitor.wait_for(|lines| connections_to(lines, second).len() >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(seen && recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    for record in connections_to(&lines, second) {
+        assert_eq!(record["server_process"]["pid"], driver.pid(), "{record}");
+        assert_eq!(record["bytes_client_to_server"], 4, "{record}");
+    }
+}
+
+#[test]
+fn connections_to_a_listener_the_counters_missed_are_recorded_in_netlink_mode() {
+    connections_to_a_listener_the_counters_missed_are_recorded("netlink");
+}
+
+#[test]
+fn connections_to_a_listener_the_counters_missed_are_recorded_in_ebpf_mode() {
+    if ebpf_available() {
+        connections_to_a_listener_the_counters_missed_are_recorded("ebpf");
+    }
+}
