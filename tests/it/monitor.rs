@@ -1319,3 +1319,80 @@ fn connections_to_a_listener_the_counters_missed_are_recorded_in_ebpf_mode() {
         connections_to_a_listener_the_counters_missed_are_recorded("ebpf");
     }
 }
+
+/// Two connects to `argv[1]` time out in SYN_SENT (its SYNs are dropped,
+/// one retry), then three TCP Fast Open connections (data in the SYN) go
+/// to `argv[2]`; prints "ok" when done.
+const SYN_TIMEOUT_THEN_FAST_OPEN: &str = r#"
+import socket, subprocess, sys, time
+dropped, fast = int(sys.argv[1]), int(sys.argv[2])
+silent = socket.socket(); silent.bind(("127.0.0.1", dropped)); silent.listen()
+subprocess.run(["sysctl", "-qw", "net.ipv4.tcp_syn_retries=1", "net.ipv4.tcp_fastopen=3"], check=True)
+subprocess.run(["nft", "add table ip synfilter; add chain ip synfilter input { type filter hook input priority 0; }; add rule ip synfilter input tcp dport %d tcp flags syn drop" % dropped], check=True)
+for _ in range(2):
+    c = socket.socket()
+    try:
+        c.connect(("127.0.0.1", dropped))
+        sys.exit("connected through the drop rule")
+    except TimeoutError:
+        pass
+    c.close()
+server = socket.socket()
+server.bind(("127.0.0.1", fast))
+server.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+server.listen()
+for i in range(3):
+    c = socket.socket()
+    c.sendto(b"tfo%d" % i, socket.MSG_FASTOPEN, ("127.0.0.1", fast))
+    a, _ = server.accept()
+    a.sendall(a.recv(10)); c.recv(10)
+    c.close(); a.close()
+print("ok", flush=True)
+time.sleep(1)
+"#;
+
+/// Connections that never got past SYN_SENT are not connections: nothing
+/// is recorded for them and nothing is counted lost. Fast Open
+/// connections (the data rides on the SYN, the server reads it before the
+/// handshake completes) are recorded with both processes and their bytes.
+fn syn_sent_timeouts_and_fast_open(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let (dropped, fast) = (unique_port(), unique_port());
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture, "--interval", "200ms"]);
+    let (mut driver, mut done) =
+        python_in(&netns, SYN_TIMEOUT_THEN_FAST_OPEN, &[&dropped.to_string(), &fast.to_string()]);
+    assert_eq!(wait_for_line(&mut done), "ok");
+    let pid = driver.pid();
+    assert!(driver.0.wait().expect("driver exits").success());
+    let recorded = monitor.wait_for(|lines| connections_to(lines, fast).len() >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(connections_to(&lines, dropped), Vec::<&Value>::new());
+    let unmatched: Vec<&Value> = of_type(&lines, "loss")
+        .into_iter()
+        .filter(|loss| loss["kind"] == "unmatched_cookie")
+        .collect();
+    assert_eq!(unmatched, Vec::<&Value>::new(), "{}", dump(&lines));
+    for record in connections_to(&lines, fast) {
+        assert_eq!(record["bytes_client_to_server"], 4, "{record}");
+        assert_eq!(record["bytes_server_to_client"], 4, "{record}");
+        assert_eq!(record["end"], "closed", "{record}");
+        assert_eq!(record["server_process"]["pid"], pid, "{record}");
+        if capture == "ebpf" {
+            assert_eq!(record["client_process"]["pid"], pid, "{record}");
+        }
+    }
+}
+
+#[test]
+fn syn_sent_timeouts_are_not_recorded_and_fast_open_is_in_netlink_mode() {
+    syn_sent_timeouts_and_fast_open("netlink");
+}
+
+#[test]
+fn syn_sent_timeouts_are_not_recorded_and_fast_open_is_in_ebpf_mode() {
+    if ebpf_available() {
+        syn_sent_timeouts_and_fast_open("ebpf");
+    }
+}
