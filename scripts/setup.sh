@@ -57,6 +57,8 @@ declare -A needed=(
     [zsh]=zsh
     [fish]=fish
     [systemd-analyze]=systemd
+    # The monitor's socket-activation test (tests/it/monitor.rs).
+    [systemd-socket-activate]=systemd
     # Rebuild check of the committed eBPF object (scripts/build-bpf.sh).
     [clang]=clang
     [llvm-strip]=llvm

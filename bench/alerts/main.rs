@@ -56,6 +56,7 @@ fn listener(index: usize, change: ListenerChange) -> MonitorEvent {
         uid: 1000,
         net_namespace: None,
         scope: if exposed { Scope::Wildcard } else { Scope::Loopback },
+        v6only: None,
         exposed,
         owners: vec![process(7, 999)],
     })

@@ -123,6 +123,7 @@ fn facts() -> Facts {
                 net_namespace: None,
                 scope: Scope::Loopback,
                 exposed: false,
+                v6only: None,
                 owners: vec![identity(n % 300)],
             },
         })

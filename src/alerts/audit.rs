@@ -143,9 +143,9 @@ fn target_of(listener: &ListenerEvent) -> Option<Target> {
         port: local.port(),
         address: local.ip().to_string(),
         scope: listener.scope,
-        // A listener event does not carry `IPV6_V6ONLY`: `[::]` counts as
-        // dual-stack, the more exposed reading.
-        reach: Reach::of_address(&local.ip().to_string()),
+        // Without the flag (a listener read back from an older record)
+        // `[::]` counts as dual-stack, the more exposed reading.
+        reach: Reach::of(&local.ip().to_string(), listener.v6only),
         net_namespace: listener.net_namespace,
         connect,
         owners: listener.owners.iter().map(process_of).collect(),

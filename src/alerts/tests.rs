@@ -42,6 +42,7 @@ fn listener(at: UnixMicros, change: ListenerChange, address: &str, inode: u64) -
         net_namespace: None,
         scope,
         exposed: scope.is_exposed(),
+        v6only: None,
         owners: vec![process(100, "server", "alice", 1000)],
     })
 }

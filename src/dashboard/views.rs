@@ -795,6 +795,7 @@ mod tests {
                 net_namespace: None,
                 scope: Scope::Loopback,
                 exposed: false,
+                v6only: None,
                 owners: vec![ProcessIdentity {
                     pid: inode as u32,
                     name: name.into(),

@@ -124,6 +124,8 @@ pub struct BpfEvent {
     pub remote: SocketAddr,
     /// `comm` of the process (raw bytes up to the first NUL).
     pub comm: String,
+    /// For an IPv6 [`BpfEventKind::Listen`]: the socket's `IPV6_V6ONLY`.
+    pub v6only: Option<bool>,
     /// For [`BpfEventKind::Closed`]: the end as a destroy notification
     /// would have reported it (cookie, 4-tuple, uid, `tcp_info` bytes).
     pub closed: Option<ClosedSocket>,
@@ -316,6 +318,7 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<BpfEvent> {
         local,
         remote,
         comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
+        v6only: (kind == BpfEventKind::Listen && family == 10).then_some(bytes[95] != 0),
         closed,
     })
 }
@@ -401,6 +404,14 @@ mod tests {
         assert_eq!(event.comm, "node");
         assert_eq!(event.net_namespace, 4026531840);
         assert_eq!(event.closed, None);
+        assert_eq!(event.v6only, None, "only a listen carries the flag");
+        bytes[42] = 3;                                            // listen
+        bytes[95] = 1;                                            // IPV6_V6ONLY
+        assert_eq!(decode_event(&bytes).unwrap().v6only, Some(true));
+        bytes[95] = 0;
+        assert_eq!(decode_event(&bytes).unwrap().v6only, Some(false));
+        bytes[36..38].copy_from_slice(&2u16.to_ne_bytes());       // AF_INET
+        assert_eq!(decode_event(&bytes).unwrap().v6only, None);
         assert!(decode_event(&bytes[..50]).is_none());
     }
 

@@ -92,8 +92,13 @@ pub struct Attribution {
     /// expires never copies the identity; a record takes its own copy.
     pub process: Arc<ProcessIdentity>,
     pub role: Option<Role>,
-    /// When the end was established (eBPF) or first seen (dump).
+    /// When the end was established (eBPF) or first seen (dump): the
+    /// record's start.
     pub since: UnixMicros,
+    /// When the end was last known open: `since`, or the latest dump that
+    /// found it. Expiry counts from here, so an end that stays open for
+    /// hours keeps its process and its start.
+    pub seen: UnixMicros,
     /// Socket cookie of the end, when the source knows it.
     pub cookie: Option<u64>,
 }
@@ -106,6 +111,26 @@ pub trait ListenerIndex {
     /// The owner of that listener, used as the server process when the
     /// process holding the server end was not seen.
     fn owner(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<ProcessIdentity>;
+    /// How sure the index is that `local` is a server port, when it
+    /// [serves](Self::serves) it at all: decides which end is the server
+    /// when both ports of a connection look like one.
+    fn certainty(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<Certainty> {
+        self.serves(net_namespace, local).then_some(Certainty::Listening)
+    }
+}
+
+/// What a port's server role rests on, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Certainty {
+    /// A bound TCP socket was destroyed without a peer: a listener that
+    /// lived between two dumps, or a client socket bound to the port (a
+    /// refused connect() leaves one; so does "bind port 0 to find a free
+    /// port") that never listened.
+    Unbound,
+    /// A listener seen listening, closed since.
+    Closed,
+    /// A listener open now.
+    Listening,
 }
 
 /// A closed end waiting for its partner.
@@ -240,14 +265,14 @@ impl ConnectionJoiner {
     /// [`crate::monitor::CLOSE_DELAY`], attributions do not).
     pub fn attribute(&mut self, key: EndKey, attribution: Attribution) {
         if self.attributions.len() >= MAX_HELD {
-            evict_oldest(&mut self.attributions, |a| a.since);
+            evict_oldest(&mut self.attributions, |a| a.seen);
         }
         let cookie = attribution.cookie;
         if let Some(previous) = self.attributions.insert(key, attribution) {
             if let (Some(old), Some(new)) = (previous.cookie, cookie) {
                 if old != new {
                     if self.superseded.len() >= MAX_HELD {
-                        evict_oldest(&mut self.superseded, |a: &Attribution| a.since);
+                        evict_oldest(&mut self.superseded, |a: &Attribution| a.seen);
                     }
                     self.superseded.insert(old, previous);
                 }
@@ -284,7 +309,7 @@ impl ConnectionJoiner {
     /// Keeps attributions of ends a dump still shows from expiring.
     pub fn refresh(&mut self, key: &EndKey, now: UnixMicros) {
         if let Some(attribution) = self.attributions.get_mut(key) {
-            attribution.since = attribution.since.max(now - micros(KEEP_UNMATCHED) / 2);
+            attribution.seen = attribution.seen.max(now);
         }
     }
 
@@ -388,8 +413,8 @@ impl ConnectionJoiner {
         let keep_emitted = micros(KEEP_EMITTED);
         self.emitted.retain(|_, at| now - *at < keep_emitted);
         self.waiting_clients.retain(|_, held| now - held.at < keep);
-        self.attributions.retain(|_, attribution| now - attribution.since < keep);
-        self.superseded.retain(|_, attribution| now - attribution.since < keep);
+        self.attributions.retain(|_, attribution| now - attribution.seen < keep);
+        self.superseded.retain(|_, attribution| now - attribution.seen < keep);
         records
     }
 
@@ -398,13 +423,16 @@ impl ConnectionJoiner {
         if let Some(role) = self.attributions.get(key).and_then(|a| a.role) {
             return Some(role);
         }
-        if listeners.serves(key.net_namespace, key.local) {
-            return Some(Role::Server);
+        let local = listeners.certainty(key.net_namespace, key.local);
+        let remote = listeners.certainty(key.net_namespace, key.remote);
+        match (local, remote) {
+            // A client whose source port once belonged to a bound socket
+            // that never listened, connected to a real listener.
+            (Some(local), Some(remote)) if remote > local => Some(Role::Client),
+            (Some(_), _) => Some(Role::Server),
+            (None, Some(_)) => Some(Role::Client),
+            (None, None) => None,
         }
-        if listeners.serves(key.net_namespace, key.remote) {
-            return Some(Role::Client);
-        }
-        None
     }
 
     fn build(
@@ -635,6 +663,7 @@ mod tests {
             process: Arc::new(process(pid, "client")),
             role: Some(Role::Client),
             since,
+            seen: since,
             cookie: None,
         };
         // First connection: the server end goes out alone after the grace.
@@ -669,6 +698,7 @@ mod tests {
             process: Arc::new(process(pid, "p")),
             role: Some(role),
             since,
+            seen: since,
             cookie: Some(cookie),
         };
         // Connection A (client socket 1, accepted socket 2), then B
@@ -747,6 +777,7 @@ mod tests {
             process: Arc::new(process(pid, name)),
             role: Some(role),
             since,
+            seen: since,
             cookie: None,
         };
         joiner.attribute(client_key, attribution(20, "curl", Role::Client, 50));
@@ -762,6 +793,37 @@ mod tests {
         );
         assert_eq!(record.started_at, Some(50));
         assert!(joiner.losses.take().is_empty());
+    }
+
+    /// A connection open for an hour, found by a dump at every interval
+    /// (netlink mode) or reconcile (eBPF mode): it keeps both processes
+    /// and is recorded with the start the first dump saw, not the last.
+    #[test]
+    fn a_connection_open_for_an_hour_keeps_its_start_and_processes() {
+        let mut joiner = ConnectionJoiner::new(false);
+        let client_key = EndKey::new(None, CLIENT.parse().unwrap(), SERVER.parse().unwrap());
+        let attribution = |pid, name, role| Attribution {
+            process: Arc::new(process(pid, name)),
+            role: Some(role),
+            since: 1_000_000,
+            seen: 1_000_000,
+            cookie: None,
+        };
+        joiner.attribute(client_key, attribution(20, "psql", Role::Client));
+        joiner.attribute(client_key.peer(), attribution(11, "postgres", Role::Server));
+        let minute = 60_000_000;
+        let mut now = 1_000_000;
+        for _ in 0..60 {
+            now += minute;
+            joiner.refresh(&client_key, now);
+            joiner.refresh(&client_key.peer(), now);
+            assert!(joiner.expire(now, now, false, &Port8080).is_empty());
+        }
+        assert!(joiner.closed(None, end(1, CLIENT, SERVER, 5, 7), now, &Port8080).is_none());
+        let record = joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), now, &Port8080).unwrap();
+        assert_eq!(record.started_at, Some(1_000_000), "{record:?}");
+        assert_eq!(record.client_process.unwrap().pid, 20);
+        assert_eq!(record.server_process.unwrap().pid, 11);
     }
 
     #[test]

@@ -14,11 +14,11 @@
 //! server end?" — including for listeners closed in the last minutes, so a
 //! connection that outlives its listener is still recognised.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::connections::{canonical, ListenerIndex};
+use super::connections::{canonical, Certainty, ListenerIndex};
 use crate::model::monitor::{ListenerChange, ListenerEvent, ProcessIdentity, UnixMicros};
 use crate::model::{Family, Protocol, Scope, Socket};
 
@@ -27,6 +27,19 @@ pub const REMEMBER_CLOSED: Duration = Duration::from_secs(600);
 /// A listener eBPF reported is not declared gone by a dump that may have
 /// been taken just before it appeared.
 pub const EBPF_SETTLE: Duration = Duration::from_secs(2);
+
+/// A TCP socket as eBPF saw it enter LISTEN.
+#[derive(Debug, Clone, Copy)]
+pub struct Listened {
+    pub net_namespace: Option<u64>,
+    pub cookie: u64,
+    pub local: SocketAddr,
+    /// `IPV6_V6ONLY`, final by listen() (the kernel refuses to change it
+    /// on a bound socket); `None` for IPv4.
+    pub v6only: Option<bool>,
+    /// The uid of the process that called listen().
+    pub uid: u32,
+}
 
 /// Socket inode → the processes holding it.
 pub type OwnersByInode = HashMap<u64, Vec<ProcessIdentity>>;
@@ -55,6 +68,9 @@ struct Closed {
     local: SocketAddr,
     owner: Option<ProcessIdentity>,
     at: UnixMicros,
+    /// Seen listening (by a dump or eBPF); false for a bound socket whose
+    /// destruction is all that was seen of it.
+    seen_listening: bool,
 }
 
 /// The listener table; see the module docs.
@@ -86,6 +102,9 @@ impl ListenerTracker {
                     if known.event.inode == 0 {
                         known.event.inode = socket.inode;
                     }
+                    if known.event.v6only.is_none() {
+                        known.event.v6only = socket.v6only;
+                    }
                 }
                 None => fresh.push(socket),
             }
@@ -107,6 +126,7 @@ impl ListenerTracker {
                     net_namespace: socket.net_namespace,
                     scope: socket.scope(),
                     exposed: socket.exposed(),
+                    v6only: socket.v6only,
                     owners: named.remove(&socket.inode).unwrap_or_default(),
                 };
                 self.current.insert(
@@ -138,13 +158,11 @@ impl ListenerTracker {
     /// A TCP listener reported by eBPF at listen(). `None` when known.
     pub fn listened(
         &mut self,
-        net_namespace: Option<u64>,
-        cookie: u64,
-        local: SocketAddr,
-        uid: u32,
+        socket: Listened,
         owner: ProcessIdentity,
         now: UnixMicros,
     ) -> Option<ListenerEvent> {
+        let Listened { net_namespace, cookie, local, v6only, uid } = socket;
         let key = ListenerKey { net_namespace, protocol: Protocol::Tcp, id: cookie };
         if self.current.contains_key(&key) {
             return None;
@@ -163,10 +181,38 @@ impl ListenerTracker {
             net_namespace,
             scope,
             exposed: scope.is_exposed(),
+            v6only,
             owners: vec![owner],
         };
         self.current.insert(key, Known { event: event.clone(), reported_by_ebpf_at: Some(now) });
         Some(event)
+    }
+
+    /// Inodes of the current listeners held by one of `pids`, processes that
+    /// exited or executed a new program: a listener passed on (a parent
+    /// that forked and exited, `systemd-socket-activate` and other
+    /// launchers that exec their service) is now held by someone else, or
+    /// by the same pid under a new name. A listener eBPF reported and no
+    /// dump saw yet has no inode: it is listed as 0.
+    pub fn held_by(&self, pids: &HashSet<u32>) -> Vec<u64> {
+        self.current
+            .values()
+            .map(|known| &known.event)
+            .filter(|event| event.owners.iter().any(|owner| pids.contains(&owner.pid)))
+            .map(|event| event.inode)
+            .collect()
+    }
+
+    /// The holders a fresh scan found for listeners [`Self::held_by`]
+    /// named. A listener the scan names nobody for keeps its owners: it
+    /// closed with its process (the next dump reports it gone, with them)
+    /// or its holder cannot be seen from here.
+    pub fn update_owners(&mut self, mut named: OwnersByInode) {
+        for known in self.current.values_mut() {
+            if let Some(owners) = named.remove(&known.event.inode) {
+                known.event.owners = owners;
+            }
+        }
     }
 
     /// A TCP listener closed, as eBPF saw it.
@@ -195,6 +241,7 @@ impl ListenerTracker {
                 local: canonical(local),
                 owner: None,
                 at: now,
+                seen_listening: false,
             });
         }
     }
@@ -214,6 +261,7 @@ impl ListenerTracker {
                 local,
                 owner: event.owners.first().cloned(),
                 at: now,
+                seen_listening: true,
             });
         }
         event.at = now;
@@ -222,24 +270,37 @@ impl ListenerTracker {
     }
 
     /// The TCP listener (current first, then recently closed) that accepts
-    /// connections to `local` in the namespace.
+    /// connections to `local` in the namespace, and the process that
+    /// accepts them when only one can: with several processes holding the
+    /// listener (a parent and the children it forked, a `SO_REUSEPORT`
+    /// group of sockets, a master and its workers) the kernel hands each
+    /// connection to any of them, and naming one would be a guess.
     fn find(
         &self,
         net_namespace: Option<u64>,
         local: SocketAddr,
     ) -> Option<Option<&ProcessIdentity>> {
         let local = canonical(local);
-        let accepts = |listener: SocketAddr| {
-            listener.port() == local.port()
-                && (listener.ip().is_unspecified() || canonical(listener).ip() == local.ip())
-        };
-        let current = self.current.values().map(|known| &known.event).find(|event| {
-            event.protocol == Protocol::Tcp
-                && event.net_namespace == net_namespace
-                && event.local.is_some_and(accepts)
-        });
-        if let Some(event) = current {
-            return Some(event.owners.first());
+        let accepts = |listener: SocketAddr| accepts(listener, local);
+        let mut holders = self
+            .current
+            .values()
+            .map(|known| &known.event)
+            .filter(|event| {
+                event.protocol == Protocol::Tcp
+                    && event.net_namespace == net_namespace
+                    && event.local.is_some_and(accepts)
+            })
+            .peekable();
+        if holders.peek().is_some() {
+            let mut only: Option<&ProcessIdentity> = None;
+            for owner in holders.flat_map(|event| &event.owners) {
+                match only {
+                    Some(named) if named.pid != owner.pid => return Some(None),
+                    _ => only = Some(owner),
+                }
+            }
+            return Some(only);
         }
         self.closed
             .iter()
@@ -257,6 +318,33 @@ impl ListenerIndex for ListenerTracker {
     fn owner(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<ProcessIdentity> {
         self.find(net_namespace, local).flatten().cloned()
     }
+
+    fn certainty(&self, net_namespace: Option<u64>, local: SocketAddr) -> Option<Certainty> {
+        let local = canonical(local);
+        let accepts = |listener: SocketAddr| accepts(listener, local);
+        let listening = self.current.values().map(|known| &known.event).any(|event| {
+            event.protocol == Protocol::Tcp
+                && event.net_namespace == net_namespace
+                && event.local.is_some_and(accepts)
+        });
+        if listening {
+            return Some(Certainty::Listening);
+        }
+        self.closed
+            .iter()
+            .filter(|closed| closed.net_namespace == net_namespace && accepts(closed.local))
+            .map(
+                |closed| if closed.seen_listening { Certainty::Closed } else { Certainty::Unbound },
+            )
+            .max()
+    }
+}
+
+/// Whether a listener bound to `listener` takes connections to `local`
+/// (canonical).
+fn accepts(listener: SocketAddr, local: SocketAddr) -> bool {
+    listener.port() == local.port()
+        && (listener.ip().is_unspecified() || canonical(listener).ip() == local.ip())
 }
 
 fn key_of(socket: &Socket) -> ListenerKey {
@@ -333,8 +421,9 @@ mod tests {
         let mut tracker = ListenerTracker::default();
         let owner = ProcessIdentity { pid: 7, ..ProcessIdentity::default() };
         let local = "127.0.0.1:9000".parse().unwrap();
-        assert!(tracker.listened(None, 5, local, 0, owner.clone(), 100).is_some());
-        assert!(tracker.listened(None, 5, local, 0, owner, 100).is_none());
+        let socket = Listened { net_namespace: None, cookie: 5, local, v6only: None, uid: 0 };
+        assert!(tracker.listened(socket, owner.clone(), 100).is_some());
+        assert!(tracker.listened(socket, owner, 100).is_none());
         let all = |_: Option<u64>| true;
         // A dump taken just before listen() does not show it yet.
         assert!(tracker.observe_dump(&[], &all, 200, &mut |i| named(i)).is_empty());
@@ -343,5 +432,45 @@ mod tests {
         assert!(tracker.observe_dump(&dumped, &all, 300, &mut |i| named(i)).is_empty());
         let closed = tracker.listen_closed(None, 5, 400).unwrap();
         assert_eq!((closed.change, closed.inode), (ListenerChange::Disappeared, 300));
+    }
+
+    #[test]
+    fn a_listener_held_by_several_processes_names_no_server_until_one_is_left() {
+        let mut tracker = ListenerTracker::default();
+        let all = |_: Option<u64>| true;
+        let address: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        // A SO_REUSEPORT group: two sockets, one process each.
+        let group = [listener("127.0.0.1:8080", 1, 100), listener("127.0.0.1:8080", 2, 200)];
+        tracker.observe_dump(&group, &all, 10, &mut |inodes| named(inodes));
+        assert!(tracker.serves(None, address));
+        assert_eq!(tracker.owner(None, address), None, "either may accept");
+        // The process holding socket 100 exits; a scan finds that its
+        // socket passed to pid 200 (the group's other member).
+        assert_eq!(tracker.held_by(&[100].into()), vec![100]);
+        assert!(tracker.held_by(&[300].into()).is_empty());
+        let one = ProcessIdentity { pid: 200, ..ProcessIdentity::default() };
+        tracker.update_owners([(100, vec![one])].into());
+        assert_eq!(tracker.owner(None, address).unwrap().pid, 200);
+        // A scan that names nobody (the socket closed with its process)
+        // leaves the owners as they were.
+        tracker.update_owners(OwnersByInode::new());
+        assert_eq!(tracker.owner(None, address).unwrap().pid, 200);
+    }
+
+    #[test]
+    fn a_port_a_bound_socket_left_is_weaker_evidence_than_a_listener() {
+        let mut tracker = ListenerTracker::default();
+        let all = |_: Option<u64>| true;
+        let client_port: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let server_port: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        // A refused client's socket, destroyed with no peer.
+        tracker.socket_unbound(None, client_port, 5);
+        assert_eq!(tracker.certainty(None, client_port), Some(Certainty::Unbound));
+        let dumped = [listener("127.0.0.1:8080", 1, 100)];
+        tracker.observe_dump(&dumped, &all, 10, &mut |inodes| named(inodes));
+        assert_eq!(tracker.certainty(None, server_port), Some(Certainty::Listening));
+        tracker.observe_dump(&[], &all, 20, &mut |inodes| named(inodes));
+        assert_eq!(tracker.certainty(None, server_port), Some(Certainty::Closed));
+        assert_eq!(tracker.certainty(None, "127.0.0.1:9".parse().unwrap()), None);
     }
 }

@@ -71,7 +71,7 @@ use crate::inventory::destroy::DestroySubscription;
 use crate::inventory::ebpf::{BpfEvent, BpfEventKind, EbpfCapture, EbpfError};
 use crate::inventory::netlink::ClosedSocket;
 use crate::inventory::owners::OwnerScan;
-use crate::inventory::proc_events::ProcConnector;
+use crate::inventory::proc_events::{ProcConnector, ProcEvent};
 use crate::inventory::system::System;
 use crate::inventory::{InventoryError, NamespaceSelection, Query};
 use crate::model::monitor::{
@@ -80,7 +80,7 @@ use crate::model::monitor::{
 };
 use crate::model::Socket;
 use connections::{Attribution, ConnectionJoiner, EndKey, Role};
-use listeners::ListenerTracker;
+use listeners::{Listened, ListenerTracker};
 use processes::{ProcessTable, Recorded};
 
 /// Longest time an event waits before its batch is written.
@@ -487,6 +487,20 @@ impl Recorder {
             }
             self.on_bpf_event(event, summary);
         }
+        // After the eBPF events: a parent that listens, forks and exits
+        // within one read is known as the listener's owner by now.
+        self.rename_listener_owners(&proc_events, summary)?;
+        if self.mode == CaptureMode::Netlink
+            && closed.iter().any(|(ns, end)| self.unexplained(*ns, end))
+        {
+            // A connection between two local ports, neither of them a known
+            // listener: its listener opened after the last dump, unseen by
+            // the counters (a connection's socket closed as it opened). It
+            // is still listening while its connections' closes wait
+            // CLOSE_DELAY: dump it now, or they would be taken for
+            // outbound connections and dropped.
+            self.dump_listeners(summary)?;
+        }
         let due = Instant::now() + CLOSE_DELAY;
         for (net_namespace, end) in closed {
             if end.remote.port() == 0 {
@@ -498,6 +512,56 @@ impl Recorder {
             self.delayed.push_back(DelayedClose { due, net_namespace, end, at: closed_at });
         }
         Ok(started)
+    }
+
+    /// Reads again who holds the listeners whose owners exited or executed
+    /// a new program (see [`ListenerTracker::held_by`]), so that a
+    /// listener's disappearance, and a connection whose server end was not
+    /// seen, name the process that holds it now.
+    fn rename_listener_owners(
+        &mut self,
+        proc_events: &[ProcEvent],
+        summary: &mut MonitorSummary,
+    ) -> Result<(), MonitorError> {
+        let changed: std::collections::HashSet<u32> = proc_events
+            .iter()
+            .filter_map(|event| match *event {
+                ProcEvent::Exec { pid } | ProcEvent::Exit { pid } => Some(pid),
+                ProcEvent::Fork { .. } => None,
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut inodes = self.listeners.held_by(&changed);
+        if inodes.contains(&0) {
+            // Reported by eBPF at listen() and not dumped since (in eBPF
+            // mode TCP listeners are not dumped when nothing was lost): a
+            // LISTEN-only dump gives their inodes.
+            self.dump_listeners(summary)?;
+            inodes = self.listeners.held_by(&changed);
+        }
+        inodes.retain(|&inode| inode != 0);
+        if inodes.is_empty() {
+            return Ok(());
+        }
+        let named = owners_of(self.system.as_ref(), self.recorded, &inodes, &mut self.processes);
+        self.listeners.update_owners(named);
+        Ok(())
+    }
+
+    /// Whether a closed end is a local connection that no listener the
+    /// tracker knows explains.
+    fn unexplained(&self, net_namespace: Option<u64>, end: &ClosedSocket) -> bool {
+        use connections::ListenerIndex;
+        let local = |address: std::net::SocketAddr| {
+            let ip = connections::canonical(address).ip();
+            ip.is_loopback() || ip == connections::canonical(end.local).ip()
+        };
+        end.remote.port() != 0
+            && local(end.remote)
+            && !self.listeners.serves(net_namespace, end.local)
+            && !self.listeners.serves(net_namespace, end.remote)
     }
 
     /// The start of the latest read whose closes have all been handed to
@@ -731,7 +795,8 @@ impl Recorder {
             };
             let role = if self.listeners_serve(&key) { Some(Role::Server) } else { None };
             let process = Arc::new(process);
-            self.joiner.attribute(key, Attribution { process, role, since: now, cookie: None });
+            self.joiner
+                .attribute(key, Attribution { process, role, since: now, seen: now, cookie: None });
         }
         Ok(())
     }
@@ -788,6 +853,7 @@ impl Recorder {
                     process,
                     role: Some(Role::Client),
                     since: at,
+                    seen: at,
                     cookie: Some(event.cookie),
                 };
                 self.joiner.attribute(key, attribution);
@@ -803,19 +869,22 @@ impl Recorder {
                     process,
                     role: started.map(|_| Role::Server),
                     since: started.unwrap_or(at),
+                    seen: at,
                     cookie: Some(event.cookie),
                 };
                 self.joiner.attribute(key, attribution);
             }
             BpfEventKind::Listen => {
-                if let Some(listener) = self.listeners.listened(
+                let socket = Listened {
                     net_namespace,
-                    event.cookie,
-                    event.local,
-                    event.uid,
-                    Arc::unwrap_or_clone(process),
-                    at,
-                ) {
+                    cookie: event.cookie,
+                    local: event.local,
+                    v6only: event.v6only,
+                    uid: event.uid,
+                };
+                if let Some(listener) =
+                    self.listeners.listened(socket, Arc::unwrap_or_clone(process), at)
+                {
                     summary.listener_events += 1;
                     self.push(MonitorEvent::Listener(listener));
                 }

@@ -15,6 +15,7 @@ use crate::model::monitor::{
     CaptureMode, ConnectionEnd, ConnectionRecord, ListenerChange, ListenerEvent, LossKind,
     LossRecord, MonitorEvent, ProcessIdentity, UnixMicros,
 };
+use crate::model::{Family, Scope};
 
 /// Version of the event layout; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -56,6 +57,9 @@ pub struct ListenerLine {
     pub net_namespace: Option<u64>,
     pub scope: &'static str,
     pub exposed: bool,
+    /// An `[::]` listener that also takes IPv4 clients (`IPV6_V6ONLY`
+    /// off); `null` for other addresses and when the flag is unknown.
+    pub dual_stack: Option<bool>,
     pub processes: Vec<ProcessLine>,
 }
 
@@ -191,6 +195,10 @@ fn listener_line(listener: &ListenerEvent) -> ListenerLine {
         net_namespace: listener.net_namespace,
         scope: listener.scope.as_str(),
         exposed: listener.exposed,
+        dual_stack: match (listener.family, listener.scope) {
+            (Family::Ipv6, Scope::Wildcard) => listener.v6only.map(|v6only| !v6only),
+            _ => None,
+        },
         processes: listener.owners.iter().map(ProcessLine::of).collect(),
     }
 }
@@ -411,6 +419,7 @@ mod tests {
             net_namespace: None,
             scope: Scope::Loopback,
             exposed: false,
+            v6only: None,
             owners: vec![ProcessIdentity {
                 pid: 7,
                 name: "evil\x1b[31m\u{202e}".into(),

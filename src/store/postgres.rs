@@ -1440,6 +1440,7 @@ impl HistoryReader for PostgresReader {
                 net_namespace: row.get::<_, Option<i64>>(10).map(u64_from_db),
                 scope: codec::scope_from_db(row.get(11)),
                 exposed: row.get(12),
+                v6only: None,
                 owners,
             };
             listeners.push(ListenerHistory { host: self.host_name(row.get(13)), event });

@@ -1277,6 +1277,7 @@ impl HistoryReader for SqliteReader {
                     net_namespace: row.get::<_, Option<i64>>(10)?.map(u64_from_db),
                     scope: codec::scope_from_db(&row.get::<_, String>(11)?),
                     exposed: row.get(12)?,
+                    v6only: None,
                     owners: Vec::new(),
                 };
                 found.push((event_id, event));

@@ -431,3 +431,90 @@ fn a_bad_rules_file_is_one_line_naming_file_line_and_key() {
     );
     assert_eq!(output.stdout, "");
 }
+
+/// Listens on `[::]:PORT` with `IPV6_V6ONLY` set (`1`) or off (`0`) and
+/// closes every connection it accepts.
+const WILDCARD_V6: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(sys.argv[2]))
+s.bind(("::", int(sys.argv[1])))
+s.listen()
+print("ok", flush=True)
+while True:
+    s.accept()[0].close()
+"#;
+
+/// An `IPV6_V6ONLY` `[::]` listener is reached over IPv6 alone: behind a
+/// firewall that drops IPv6 and admits IPv4 it is not an exposed service,
+/// while a dual-stack `[::]` on the same host is (over IPv4). The audit
+/// thread takes listeners in order, so the dual-stack one's finding
+/// arriving means the v6only one was judged before it.
+fn a_v6only_wildcard_is_judged_without_ipv4(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok(
+        "nft",
+        &["add table ip v4filter; \
+             add chain ip v4filter input { type filter hook input priority 0; policy accept; }; \
+             add table ip6 v6filter; \
+             add chain ip6 v6filter input { type filter hook input priority 0; policy drop; }"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[rules]\nnew_exposed_listener = false\naudit_severity = \"low\"\n",
+    );
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture, "--alerts", &config]);
+    let (v6only, dual) = (unique_port(), unique_port());
+    let (_v6only_server, mut ready) = python_in(&netns, WILDCARD_V6, &[&v6only.to_string(), "1"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let recorded = monitor.wait_for(|lines| listener_changes(lines, v6only, "appeared") == 1);
+    let (dual_server, mut ready) = python_in(&netns, WILDCARD_V6, &[&dual.to_string(), "0"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let exposed = |lines: &[Value], port: u16| -> Vec<Value> {
+        alerts(lines, "audit-finding", port)
+            .into_iter()
+            .filter(|alert| alert["finding"]["rule"] == "exposed-service")
+            .cloned()
+            .collect()
+    };
+    // The finding is logged when raised; on stdout it is written with the
+    // next batch (here: the last one, at stop).
+    let logged = format!("alert audit-finding protocol=tcp address=:: port={dual} ");
+    let found = monitor.wait_for_stderr(|stderr| stderr.contains(&logged));
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded && found, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let listener = |port: u16| {
+        of_type(&lines, "listener")
+            .into_iter()
+            .find(|l| l["local_port"] == port && l["change"] == "appeared")
+            .cloned()
+            .unwrap_or_else(|| panic!("no listener on {port}: {}", dump(&lines)))
+    };
+    assert_eq!(listener(v6only)["dual_stack"], false, "{}", listener(v6only));
+    assert_eq!(listener(dual)["dual_stack"], true, "{}", listener(dual));
+    assert_eq!(
+        exposed(&lines, v6only),
+        Vec::<Value>::new(),
+        "IPv6 is dropped, IPv4 cannot reach it"
+    );
+    let finding = &exposed(&lines, dual)[0];
+    assert_eq!(finding["process"]["pid"], dual_server.pid(), "{finding}");
+    assert!(
+        finding["reason"].as_str().is_some_and(|reason| reason.contains("every interface")),
+        "{finding}"
+    );
+}
+
+#[test]
+fn a_v6only_wildcard_listener_is_not_judged_reachable_over_ipv4_in_netlink_mode() {
+    a_v6only_wildcard_is_judged_without_ipv4("netlink");
+}
+
+#[test]
+fn a_v6only_wildcard_listener_is_not_judged_reachable_over_ipv4_in_ebpf_mode() {
+    if crate::monitor::ebpf_available() {
+        a_v6only_wildcard_is_judged_without_ipv4("ebpf");
+    }
+}

@@ -80,6 +80,7 @@ fn listener(
         net_namespace: None,
         scope: Scope::Loopback,
         exposed: false,
+        v6only: None,
         owners: vec![owner],
     })
 }

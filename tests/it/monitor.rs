@@ -122,7 +122,7 @@ pub(crate) fn dump(lines: &[Value]) -> String {
 }
 
 /// Whether eBPF capture can be tested here; records a skip otherwise.
-fn ebpf_available() -> bool {
+pub(crate) fn ebpf_available() -> bool {
     if !is_root() {
         skip("eBPF capture needs root");
         return false;
@@ -875,4 +875,524 @@ fn sighup_writes_the_last_batch_to_stdout_and_the_store() {
     assert_eq!(output.code, 0, "{output:?}");
     let stored = output.stdout.lines().filter(|l| l.contains("\"type\":\"connection\"")).count();
     assert_eq!(stored, 2, "{output:?}");
+}
+
+/// Listens, forks a child that keeps the listener, prints the child's pid
+/// and exits: the listener is handed on. The child answers each connection
+/// with its pid and exits when a line arrives on its stdin (the test's pipe,
+/// inherited).
+const HANDED_ON: &str = r#"
+import os, socket, sys, threading
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+child = os.fork()
+if child:
+    print(child, flush=True)
+    os._exit(0)
+threading.Thread(target=lambda: (sys.stdin.readline(), os._exit(0)), daemon=True).start()
+while True:
+    c, _ = s.accept()
+    c.recv(100)
+    c.sendall(str(os.getpid()).encode())
+    c.close()
+"#;
+
+/// A listener whose owner forked and exited is named after the process
+/// that holds it now: the connections its new holder serves (in netlink
+/// mode named from the listener) and its disappearance.
+fn a_listener_handed_to_a_child_names_its_new_holder(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let mut command = netns.command("python3");
+    command.args(["-u", "-c", HANDED_ON, &port.to_string()]);
+    let mut parent = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = parent.stdin.take().expect("piped stdin");
+    let child: u64 = wait_for_line(&mut BufReader::new(parent.stdout.take().unwrap()))
+        .parse()
+        .expect("the child's pid");
+    let parent_pid = parent.id();
+    assert!(parent.wait().expect("parent exits").success());
+    run_clients(&netns, "127.0.0.1", port, 1);
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() == 1);
+    std::io::Write::write_all(&mut stdin, b"exit\n").expect("tell the child to exit");
+    let events_of = |lines: &[Value]| -> Vec<Value> {
+        of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["local_port"] == port)
+            .cloned()
+            .collect()
+    };
+    let gone = monitor.wait_for(|lines| events_of(lines).len() >= 2);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded && gone, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let record = connections_to(&lines, port)[0];
+    assert_eq!(record["server_process"]["pid"], child, "parent {parent_pid}: {record}");
+    let events = events_of(&lines);
+    assert_eq!(events[1]["change"], "disappeared");
+    let holders: Vec<&Value> =
+        events[1]["processes"].as_array().unwrap().iter().map(|p| &p["pid"]).collect();
+    assert_eq!(holders, [&Value::from(child)], "parent {parent_pid}: {}", events[1]);
+}
+
+#[test]
+fn a_listener_handed_to_a_child_names_its_new_holder_in_netlink_mode() {
+    a_listener_handed_to_a_child_names_its_new_holder("netlink");
+}
+
+#[test]
+fn a_listener_handed_to_a_child_names_its_new_holder_in_ebpf_mode() {
+    if ebpf_available() {
+        a_listener_handed_to_a_child_names_its_new_holder("ebpf");
+    }
+}
+
+/// A server that answers each connection with its pid, on a
+/// `SO_REUSEPORT` socket.
+const REUSEPORT_SERVER: &str = r#"
+import os, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+print("ok", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(str(os.getpid()).encode())
+    c.close()
+"#;
+
+/// Connects `argv[2]` times; prints "CLIENT_PORT SERVER_PID" per connection.
+const ASK_PID: &str = r#"
+import socket, sys
+for _ in range(int(sys.argv[2])):
+    c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    print(c.getsockname()[1], c.recv(100).decode(), flush=True)
+    c.close()
+"#;
+
+/// Two processes in one `SO_REUSEPORT` group: the kernel spreads the
+/// connections between them. Each record names the process that really
+/// served it, or (netlink mode, where a short connection's server is
+/// known only from the listeners) nobody — never the other process.
+fn a_reuseport_group_never_names_the_wrong_server(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let (server, mut ready) = python_in(&netns, REUSEPORT_SERVER, &[&port.to_string()]);
+        assert_eq!(wait_for_line(&mut ready), "ok");
+        servers.push(server);
+    }
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let both = monitor.wait_for(|lines| {
+        of_type(lines, "listener").iter().filter(|l| l["local_port"] == port).count() == 2
+    });
+    let output = netns.command("python3").args(["-c", ASK_PID, &port.to_string(), "16"]).output();
+    let output = output.expect("clients run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let served: std::collections::HashMap<u64, u64> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let (client, server) = line.split_once(' ').expect("two numbers");
+            (client.parse().unwrap(), server.parse().unwrap())
+        })
+        .collect();
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= served.len());
+    let (lines, stderr, code) = monitor.stop();
+    assert!(both && recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let pids: std::collections::HashSet<u64> = served.values().copied().collect();
+    if pids.len() < 2 {
+        skip("the kernel gave all 16 connections to one member of the group");
+        return;
+    }
+    for record in connections_to(&lines, port) {
+        let client_port = record["client_port"].as_u64().unwrap();
+        let expected = served[&client_port];
+        match &record["server_process"] {
+            Value::Null if capture == "netlink" => {}
+            server => assert_eq!(server["pid"], expected, "{record}"),
+        }
+    }
+    let listeners = of_type(&lines, "listener");
+    let mut owners: Vec<u64> = listeners
+        .iter()
+        .filter(|l| l["local_port"] == port)
+        .map(|l| l["processes"][0]["pid"].as_u64().unwrap())
+        .collect();
+    owners.sort_unstable();
+    let mut started: Vec<u64> = servers.iter().map(|s| u64::from(s.pid())).collect();
+    started.sort_unstable();
+    assert_eq!(owners, started, "each socket of the group is named after its process");
+}
+
+#[test]
+fn a_reuseport_group_never_names_the_wrong_server_in_netlink_mode() {
+    a_reuseport_group_never_names_the_wrong_server("netlink");
+}
+
+#[test]
+fn a_reuseport_group_never_names_the_wrong_server_in_ebpf_mode() {
+    if ebpf_available() {
+        a_reuseport_group_never_names_the_wrong_server("ebpf");
+    }
+}
+
+/// `systemd-socket-activate` listens, then execs the service with the
+/// socket as fd 3: same pid, new program. Connections and the listener's
+/// end name the service, not the launcher.
+fn socket_activation_names_the_service(capture: &str) {
+    if !crate::util::installed("systemd-socket-activate") {
+        skip("systemd-socket-activate is not installed (Debian: systemd)");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let service = "import socket\ns = socket.socket(fileno=3)\nwhile True:\n    c, _ = s.accept()\n    c.recv(100)\n    c.sendall(b'ok')\n    c.close()\n";
+    let address = format!("127.0.0.1:{port}");
+    let mut command = netns.command("systemd-socket-activate");
+    command.args(["-l", &address, "python3", "-c", service]);
+    let activator = ChildGuard::spawn(command.stdout(Stdio::null()).stderr(Stdio::null()));
+    let listening = monitor
+        .wait_for(|lines| of_type(lines, "listener").iter().any(|l| l["local_port"] == port));
+    // The first connection starts the service (the exec); the second finds
+    // it running.
+    run_clients(&netns, "127.0.0.1", port, 2);
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= 2);
+    let pid = activator.pid();
+    drop(activator);
+    let gone = monitor.wait_for(|lines| {
+        of_type(lines, "listener")
+            .iter()
+            .any(|l| l["local_port"] == port && l["change"] == "disappeared")
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert!(listening && recorded && gone, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    for record in connections_to(&lines, port) {
+        assert_eq!(record["server_process"]["pid"], pid, "{record}");
+        assert_eq!(record["server_process"]["name"], "python3", "{record}");
+    }
+    let events: Vec<&Value> =
+        of_type(&lines, "listener").into_iter().filter(|l| l["local_port"] == port).collect();
+    assert_eq!(events[0]["processes"][0]["name"], "systemd-socket-", "who called listen()");
+    let last = events.last().unwrap();
+    assert_eq!(last["change"], "disappeared");
+    assert_eq!(last["processes"][0]["pid"], pid, "{last}");
+    assert_eq!(last["processes"][0]["name"], "python3", "the service held it: {last}");
+}
+
+#[test]
+fn socket_activation_names_the_service_in_netlink_mode() {
+    socket_activation_names_the_service("netlink");
+}
+
+#[test]
+fn socket_activation_names_the_service_in_ebpf_mode() {
+    if ebpf_available() {
+        socket_activation_names_the_service("ebpf");
+    }
+}
+
+/// A listener on `argv[1]` comes and goes; a client bound to source port
+/// `argv[2]` is refused (its socket, disconnected, stays bound without a
+/// peer until it is destroyed); the listener returns and the same client
+/// port connects, sends "hello" and reads "hi". The listener stays two
+/// seconds more, so that it is seen going.
+const REFUSED_THEN_SERVED: &str = r#"
+import gc, socket, sys, time
+port, source = int(sys.argv[1]), int(sys.argv[2])
+def listen():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen()
+    return s
+def connect():
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    c.bind(("127.0.0.1", source))
+    try:
+        c.connect(("127.0.0.1", port))
+    except ConnectionRefusedError:
+        c.close()
+        return None
+    return c
+s = listen(); time.sleep(1); s.close(); time.sleep(1)
+assert connect() is None
+time.sleep(1)
+s = listen()
+c = connect()
+a, _ = s.accept()
+c.sendall(b"hello"); a.recv(10); a.sendall(b"hi"); c.recv(10)
+c.close(); time.sleep(0.2); a.close()
+print("ok", flush=True)
+time.sleep(2)
+"#;
+
+/// A refused connect() leaves a socket bound to the client's port with no
+/// peer; its destruction looks like a listener's close. A later connection
+/// from that port to a real listener is recorded once, the right way
+/// round.
+fn a_refused_clients_port_is_not_taken_for_a_server(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let (port, source) = (unique_port(), unique_port());
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let (mut driver, mut done) =
+        python_in(&netns, REFUSED_THEN_SERVED, &[&port.to_string(), &source.to_string()]);
+    assert_eq!(wait_for_line(&mut done), "ok");
+    assert!(driver.0.wait().expect("driver exits").success());
+    let recorded = monitor.wait_for(|lines| !connections_to(lines, port).is_empty());
+    let gone = monitor.wait_for(|lines| {
+        of_type(lines, "listener")
+            .iter()
+            .filter(|l| l["local_port"] == port && l["change"] == "disappeared")
+            .count()
+            == 2
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded && gone, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(connections_to(&lines, source), Vec::<&Value>::new(), "reversed record");
+    let records = connections_to(&lines, port);
+    assert_eq!(records.len(), 1, "{}", dump(&lines));
+    assert_eq!(records[0]["client_port"], source, "{}", records[0]);
+    assert_eq!(records[0]["bytes_client_to_server"], 5, "{}", records[0]);
+    assert_eq!(records[0]["bytes_server_to_client"], 2, "{}", records[0]);
+    assert_eq!(records[0]["end"], "closed", "{}", records[0]);
+}
+
+#[test]
+fn a_refused_clients_port_is_not_taken_for_a_server_in_netlink_mode() {
+    a_refused_clients_port_is_not_taken_for_a_server("netlink");
+}
+
+#[test]
+fn a_refused_clients_port_is_not_taken_for_a_server_in_ebpf_mode() {
+    if ebpf_available() {
+        a_refused_clients_port_is_not_taken_for_a_server("ebpf");
+    }
+}
+
+/// Connects to `argv[1]` from a thread, from a forked child and from a
+/// child in a new pid namespace (`unshare -p -f`); each holds its
+/// connection a second (long enough for netlink capture to name it at a
+/// scan) and prints "how CLIENT_PORT HOST_PID": the pid as the host sees
+/// it (`NSpid`'s first field, read through the host's /proc).
+const CLIENTS_OF_EVERY_KIND: &str = r#"
+import os, socket, subprocess, sys, threading, time
+port = int(sys.argv[1])
+hold = "import socket,sys,time\nc=socket.create_connection(('127.0.0.1',%d))\npid=[l.split()[1] for l in open('/proc/self/status') if l.startswith('NSpid:')][0]\nprint(sys.argv[1], c.getsockname()[1], pid, flush=True)\nc.sendall(b'x')\ntime.sleep(1)\nc.close()\n" % port
+def connect(how):
+    c = socket.create_connection(("127.0.0.1", port))
+    print(how, c.getsockname()[1], os.getpid(), flush=True)
+    c.sendall(b"x")
+    time.sleep(1)
+    c.close()
+thread = threading.Thread(target=connect, args=("thread",))
+thread.start(); thread.join()
+child = os.fork()
+if child == 0:
+    connect("fork")
+    os._exit(0)
+os.waitpid(child, 0)
+subprocess.run(["unshare", "-p", "-f", sys.executable, "-c", hold, "pidns"], check=True)
+"#;
+
+/// Clients that are not a process's main thread, a forked child that
+/// never execs, and a process in a child pid namespace are named by the
+/// pid `ps` on the host shows.
+fn clients_of_every_kind_are_named_by_their_host_pid(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) = python_in(&netns, ECHO_THEN_WAIT, &["127.0.0.1", &port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture, "--interval", "200ms"]);
+    let output = netns
+        .command("python3")
+        .args(["-c", CLIENTS_OF_EVERY_KIND, &port.to_string()])
+        .output()
+        .expect("clients run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let clients: Vec<(String, u64, u64)> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields[0].to_string(), fields[1].parse().unwrap(), fields[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(clients.len(), 3, "{clients:?}");
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    for (how, client_port, pid) in clients {
+        let record = connections_to(&lines, port)
+            .into_iter()
+            .find(|r| r["client_port"] == client_port)
+            .unwrap_or_else(|| panic!("no record of the {how} client:\n{}", dump(&lines)));
+        assert_eq!(record["client_process"]["pid"], pid, "{how}: {record}");
+    }
+}
+
+#[test]
+fn clients_of_every_kind_are_named_by_their_host_pid_in_netlink_mode() {
+    clients_of_every_kind_are_named_by_their_host_pid("netlink");
+}
+
+#[test]
+fn clients_of_every_kind_are_named_by_their_host_pid_in_ebpf_mode() {
+    if ebpf_available() {
+        clients_of_every_kind_are_named_by_their_host_pid("ebpf");
+    }
+}
+
+/// Listens on `argv[1]` until told (a line on stdin), then closes it and
+/// at once listens on `argv[2]`: the namespace's socket counters read the
+/// same before and after. Three short connections to the new listener
+/// follow; it stays two seconds more.
+const SWAPPED_LISTENER: &str = r#"
+import socket, sys, time
+def listen(port):
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    s.listen()
+    return s
+first = listen(int(sys.argv[1]))
+print("ok", flush=True)
+sys.stdin.readline()
+first.close()
+second = listen(int(sys.argv[2]))
+for _ in range(3):
+    c = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    a, _ = second.accept()
+    c.sendall(b"ping"); a.recv(10); a.sendall(b"pong"); c.recv(10)
+    c.close(); a.close()
+print("done", flush=True)
+time.sleep(2)
+"#;
+
+/// A listener that opened as another socket closed is invisible to the
+/// counters that decide netlink mode's listener dumps; the closes of its
+/// connections, between two local ports nobody is known to listen on,
+/// make the recorder look: they are recorded as connections to it.
+fn connections_to_a_listener_the_counters_missed_are_recorded(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let (first, second) = (unique_port(), unique_port());
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let mut command = netns.command("python3");
+    command.args(["-u", "-c", SWAPPED_LISTENER, &first.to_string(), &second.to_string()]);
+    let mut driver = ChildGuard(
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("driver starts"),
+    );
+    let mut output = BufReader::new(driver.0.stdout.take().expect("piped stdout"));
+    assert_eq!(wait_for_line(&mut output), "ok");
+    let seen = monitor
+        .wait_for(|lines| of_type(lines, "listener").iter().any(|l| l["local_port"] == first));
+    // Past the quick dumps that follow a process start (HURRY_FOR).
+    std::thread::sleep(Duration::from_secs(4));
+    let mut stdin = driver.0.stdin.take().expect("piped stdin");
+    std::io::Write::write_all(&mut stdin, b"swap\n").expect("tell the driver");
+    assert_eq!(wait_for_line(&mut output), "done");
+    let recorded = monitor.wait_for(|lines| connections_to(lines, second).len() >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(seen && recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    for record in connections_to(&lines, second) {
+        assert_eq!(record["server_process"]["pid"], driver.pid(), "{record}");
+        assert_eq!(record["bytes_client_to_server"], 4, "{record}");
+    }
+}
+
+#[test]
+fn connections_to_a_listener_the_counters_missed_are_recorded_in_netlink_mode() {
+    connections_to_a_listener_the_counters_missed_are_recorded("netlink");
+}
+
+#[test]
+fn connections_to_a_listener_the_counters_missed_are_recorded_in_ebpf_mode() {
+    if ebpf_available() {
+        connections_to_a_listener_the_counters_missed_are_recorded("ebpf");
+    }
+}
+
+/// Two connects to `argv[1]` time out in SYN_SENT (its SYNs are dropped,
+/// one retry), then three TCP Fast Open connections (data in the SYN) go
+/// to `argv[2]`; prints "ok" when done.
+const SYN_TIMEOUT_THEN_FAST_OPEN: &str = r#"
+import socket, subprocess, sys, time
+dropped, fast = int(sys.argv[1]), int(sys.argv[2])
+silent = socket.socket(); silent.bind(("127.0.0.1", dropped)); silent.listen()
+subprocess.run(["sysctl", "-qw", "net.ipv4.tcp_syn_retries=1", "net.ipv4.tcp_fastopen=3"], check=True)
+subprocess.run(["nft", "add table ip synfilter; add chain ip synfilter input { type filter hook input priority 0; }; add rule ip synfilter input tcp dport %d tcp flags syn drop" % dropped], check=True)
+for _ in range(2):
+    c = socket.socket()
+    try:
+        c.connect(("127.0.0.1", dropped))
+        sys.exit("connected through the drop rule")
+    except TimeoutError:
+        pass
+    c.close()
+server = socket.socket()
+server.bind(("127.0.0.1", fast))
+server.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+server.listen()
+for i in range(3):
+    c = socket.socket()
+    c.sendto(b"tfo%d" % i, socket.MSG_FASTOPEN, ("127.0.0.1", fast))
+    a, _ = server.accept()
+    a.sendall(a.recv(10)); c.recv(10)
+    c.close(); a.close()
+print("ok", flush=True)
+time.sleep(1)
+"#;
+
+/// Connections that never got past SYN_SENT are not connections: nothing
+/// is recorded for them and nothing is counted lost. Fast Open
+/// connections (the data rides on the SYN, the server reads it before the
+/// handshake completes) are recorded with both processes and their bytes.
+fn syn_sent_timeouts_and_fast_open(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let (dropped, fast) = (unique_port(), unique_port());
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture, "--interval", "200ms"]);
+    let (mut driver, mut done) =
+        python_in(&netns, SYN_TIMEOUT_THEN_FAST_OPEN, &[&dropped.to_string(), &fast.to_string()]);
+    assert_eq!(wait_for_line(&mut done), "ok");
+    let pid = driver.pid();
+    assert!(driver.0.wait().expect("driver exits").success());
+    let recorded = monitor.wait_for(|lines| connections_to(lines, fast).len() >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(connections_to(&lines, dropped), Vec::<&Value>::new());
+    let unmatched: Vec<&Value> = of_type(&lines, "loss")
+        .into_iter()
+        .filter(|loss| loss["kind"] == "unmatched_cookie")
+        .collect();
+    assert_eq!(unmatched, Vec::<&Value>::new(), "{}", dump(&lines));
+    for record in connections_to(&lines, fast) {
+        assert_eq!(record["bytes_client_to_server"], 4, "{record}");
+        assert_eq!(record["bytes_server_to_client"], 4, "{record}");
+        assert_eq!(record["end"], "closed", "{record}");
+        assert_eq!(record["server_process"]["pid"], pid, "{record}");
+        if capture == "ebpf" {
+            assert_eq!(record["client_process"]["pid"], pid, "{record}");
+        }
+    }
+}
+
+#[test]
+fn syn_sent_timeouts_are_not_recorded_and_fast_open_is_in_netlink_mode() {
+    syn_sent_timeouts_and_fast_open("netlink");
+}
+
+#[test]
+fn syn_sent_timeouts_are_not_recorded_and_fast_open_is_in_ebpf_mode() {
+    if ebpf_available() {
+        syn_sent_timeouts_and_fast_open("ebpf");
+    }
 }

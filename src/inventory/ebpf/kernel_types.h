@@ -62,6 +62,9 @@ struct sock_common {
 	__u16 skc_num;
 	unsigned short skc_family;
 	volatile unsigned char skc_state;
+	/* A bitfield: read with BPF_CORE_READ_BITFIELD, whose relocations
+	 * give its byte offset and shifts in the running kernel. */
+	unsigned char skc_ipv6only:1;
 	possible_net_t skc_net;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;

@@ -12,7 +12,8 @@
  *   * SYN_SENT -> ESTABLISHED: the source port is now assigned, so the
  *     stashed client and the full 4-tuple are emitted together (the pid of
  *     this softirq context is NOT used: on loopback it can be anyone's).
- *   * -> LISTEN runs inside listen(): the listener's owner.
+ *   * -> LISTEN runs inside listen(): the listener's owner, and its
+ *     IPV6_V6ONLY flag (a bitfield, read with CO-RE bitfield relocations).
  *   * LISTEN -> CLOSE: a listener went away.
  *   * any other state -> CLOSE: a connection end is done. Its bytes
  *     (tcp_info's tcpi_bytes_*), retransmission state and owner uid are
@@ -36,6 +37,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -85,7 +87,7 @@ struct event {
 	__u8 retransmits;
 	__u8 probes;
 	__u8 has_bytes_sent;    /* 0 before Linux 4.19 */
-	__u8 padding;
+	__u8 ipv6only;          /* listen, AF_INET6: IPV6_V6ONLY */
 	__u64 bytes_acked;
 	__u64 bytes_received;
 	__u64 bytes_sent;
@@ -279,6 +281,11 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		if (event) {
 			fill_current(event);
 			fill_socket(event, tp);
+			/* Final by listen(): the kernel refuses to change it on a
+			 * bound socket. An alert judges [::] by it. */
+			if (family == AF_INET6)
+				event->ipv6only =
+					BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_ipv6only);
 			bpf_ringbuf_submit(event, 0);
 		}
 	}
