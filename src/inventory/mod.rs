@@ -31,6 +31,7 @@
 pub mod counters;
 pub mod destroy;
 pub mod ebpf;
+pub mod freezer;
 pub mod iptables;
 pub mod namespaces;
 pub mod netlink;

@@ -115,6 +115,17 @@ pub fn target_hints(target: &Target, caller_uid: u32) -> Vec<String> {
         )),
         _ => {}
     }
+    if let Some(frozen) = &target.frozen {
+        let effect = if frozen.kill_ends_it {
+            "a signal it catches waits until it is thawed (SIGKILL and other fatal signals still end it)"
+        } else {
+            "no signal acts on it, SIGKILL included, until it is thawed"
+        };
+        hints.push(format!(
+            "{name} is frozen by the cgroup freezer: {effect}: {}",
+            frozen.thaw_command()
+        ));
+    }
     if let Some(remark) = target.process.as_ref().and_then(Process::exe_remark) {
         hints.push(format!("{name}: {remark}"));
     }
@@ -244,7 +255,18 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>, privileged: bool) -> St
     // the kernel dropped it, so "it ignored SIGTERM" would be untrue.
     let dropped_term =
         target.and_then(|t| t.namespace_init.as_ref()).is_some_and(|init| !init.catches_term);
+    let frozen = target.and_then(|t| t.frozen.as_ref());
     match &outcome.fate {
+        Fate::Killed { after } if frozen.is_some() => format!(
+            "Sent {} to {name}: it is frozen by the cgroup freezer, so SIGTERM waited; SIGKILL stopped it after {}",
+            sent.join(", then "),
+            seconds(after)
+        ),
+        Fate::Survived if !sent.is_empty() && frozen.is_some() => format!(
+            "Sent {} to {name}: still running, frozen by the cgroup freezer; thaw it and the signals act: {}",
+            sent.join(", then "),
+            frozen.map(crate::model::termination::Frozen::thaw_command).unwrap_or_default()
+        ),
         Fate::Killed { after } if dropped_term => format!(
             "Sent {} to {name}: the kernel does not deliver SIGTERM to a PID namespace's init that has no handler for it; SIGKILL stopped it after {}",
             sent.join(", then "),

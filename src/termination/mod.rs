@@ -323,6 +323,7 @@ pub fn plan_from(
                 refusal,
                 container_hint,
                 namespace_init,
+                frozen: crate::inventory::freezer::frozen(system, pid),
             }
         })
         .collect();
