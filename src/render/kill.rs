@@ -652,6 +652,10 @@ pub struct TargetRecord {
     /// For the init of a PID namespace: the processes in that namespace,
     /// all of which end with it.
     pub namespace_processes: Option<usize>,
+    /// The cgroup freezer holds the process: signals wait until the thaw.
+    pub frozen: bool,
+    /// The command that thaws it, when `frozen`.
+    pub thaw_command: Option<String>,
     /// Signals sent, e.g. `["TERM", "KILL"]`.
     pub signals: Vec<String>,
     /// `exited`, `killed`, `survived`, `not_permitted`, `already_gone`,
@@ -718,6 +722,8 @@ impl KillRecord {
                     refusal_reason: target.refusal.as_ref().map(|r| r.describe()),
                     hints: target_hints(target, plan.caller_uid),
                     namespace_processes: target.namespace_init.as_ref().map(|i| i.processes),
+                    frozen: target.frozen.is_some(),
+                    thaw_command: target.frozen.as_ref().map(|f| f.thaw_command()),
                     signals: outcome
                         .map(|o| o.signals.iter().map(|s| s.name()).collect())
                         .unwrap_or_default(),

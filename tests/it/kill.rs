@@ -940,9 +940,13 @@ fn a_frozen_server_is_named_as_frozen_with_the_command_that_thaws_it() {
         crate::util::skip("the process could not be moved into a frozen cgroup");
         return;
     }
+    let thaw = format!("echo {} > {}/{}", cgroup.thaw, cgroup.directory, cgroup.control);
+    let plan = porthole_run(&["kill", &port.to_string(), "--dry-run", "--json"]);
+    let target = &plan.json()["targets"][0];
+    assert_eq!(target["frozen"], true, "{plan:?}");
+    assert_eq!(target["thaw_command"], thaw.as_str(), "{plan:?}");
     let output = porthole_run(&["kill", &port.to_string(), "--yes", "--grace", "1s"]);
     let text = format!("{}{}", output.stdout, output.stderr);
-    let thaw = format!("echo {} > {}/{}", cgroup.thaw, cgroup.directory, cgroup.control);
     assert!(
         text.contains("is frozen by the cgroup freezer") && text.contains(&thaw),
         "the plan names the freeze and its thaw command ({thaw}): {output:?}"
