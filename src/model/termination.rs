@@ -245,6 +245,9 @@ pub struct Plan {
     /// The network namespaces the listeners are in, when porthole looked
     /// beyond its own (`--netns all|NAME|PATH`); empty otherwise.
     pub namespaces: Vec<super::Namespace>,
+    /// User names of the listeners' socket uids: the kernel reports the
+    /// uid of a socket whose owning process cannot be seen.
+    pub user_names: BTreeMap<u32, String>,
 }
 
 impl Plan {

@@ -218,7 +218,18 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
                 style.yellow("no owner")
             )?;
         } else {
-            writeln!(out, "  {}: the owner of {on} cannot be seen: {why}", style.yellow("hidden"))?;
+            // The kernel names the socket's user even when its process is
+            // out of sight: whose process it is tells who can stop it.
+            let whose = match plan.user_names.get(&socket.uid) {
+                _ if socket.uid == u32::MAX => String::new(),
+                Some(user) => format!(" (a socket of user {}, uid {})", foreign(user), socket.uid),
+                None => format!(" (a socket of uid {})", socket.uid),
+            };
+            writeln!(
+                out,
+                "  {}: the owner of {on}{whose} cannot be seen: {why}",
+                style.yellow("hidden")
+            )?;
         }
     }
     for target in &plan.targets {

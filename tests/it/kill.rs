@@ -971,3 +971,32 @@ fn a_frozen_server_is_named_as_frozen_with_the_command_that_thaws_it() {
     }
     drop(cgroup);
 }
+
+#[test]
+fn a_hidden_owner_of_another_user_is_named_by_the_sockets_user() {
+    if !is_root() {
+        crate::util::skip("running as two other users needs root");
+        return;
+    }
+    // The system interpreter: one under /root would not be readable.
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        crate::util::skip("/usr/bin/python3 is missing");
+        return;
+    }
+    // The server runs as nobody, porthole as daemon: the process is out of
+    // sight, but the kernel still reports whose socket it is.
+    let mut as_nobody = Command::new("setpriv");
+    as_nobody.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3"]);
+    let (server, mut out) = python_via(as_nobody, SERVER, &["plain"]);
+    let port = wait_for_line(&mut out).split_whitespace().next().unwrap().to_string();
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=daemon", "--regid=daemon", "--clear-groups", "--"]);
+    command.arg(crate::util::binary()).args(["kill", &port, "--yes"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    assert_eq!(output.code, 2, "{output:?}");
+    let uid = crate::util::run(Command::new("id").args(["-u", "nobody"])).stdout;
+    let whose = format!("(a socket of user nobody, uid {})", uid.trim());
+    assert!(output.stdout.contains(&whose), "{whose}: {output:?}");
+    assert!(process_alive(server.pid()));
+}
