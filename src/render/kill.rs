@@ -222,12 +222,14 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
             // out of sight: whose process it is tells who can stop it.
             let whose = match plan.user_names.get(&socket.uid) {
                 _ if socket.uid == u32::MAX => String::new(),
-                Some(user) => format!(" (a socket of user {}, uid {})", foreign(user), socket.uid),
-                None => format!(" (a socket of uid {})", socket.uid),
+                Some(user) => {
+                    format!("; the socket belongs to user {} (uid {})", foreign(user), socket.uid)
+                }
+                None => format!("; the socket belongs to uid {}", socket.uid),
             };
             writeln!(
                 out,
-                "  {}: the owner of {on}{whose} cannot be seen: {why}",
+                "  {}: the owner of {on} cannot be seen: {why}{whose}",
                 style.yellow("hidden")
             )?;
         }

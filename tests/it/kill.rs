@@ -996,7 +996,7 @@ fn a_hidden_owner_of_another_user_is_named_by_the_sockets_user() {
     let output = crate::util::run(&mut command);
     assert_eq!(output.code, 2, "{output:?}");
     let uid = crate::util::run(Command::new("id").args(["-u", "nobody"])).stdout;
-    let whose = format!("(a socket of user nobody, uid {})", uid.trim());
+    let whose = format!("; the socket belongs to user nobody (uid {})", uid.trim());
     assert!(output.stdout.contains(&whose), "{whose}: {output:?}");
     assert!(process_alive(server.pid()));
 }
