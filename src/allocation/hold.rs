@@ -10,8 +10,8 @@
 //! # Platform specific behavior
 //!
 //! The rule, verified on Linux 6.x (TCP and UDP, IPv4 and IPv6): the holder
-//! binds `0.0.0.0:PORT` and `[::]:PORT` (`IPV6_V6ONLY` on) with
-//! `SO_REUSEADDR` and never calls `listen()`. Then
+//! binds `0.0.0.0:PORT` and `[::]:PORT` (`IPV6_V6ONLY` on), sets
+//! `SO_REUSEADDR` once bound and never calls `listen()`. Then
 //! - a caller that sets `SO_REUSEADDR` (Rust's `TcpListener`, Go, Node,
 //!   Python's `socketserver`, nginx all do) can `bind()` and `listen()` on
 //!   `0.0.0.0`, `127.0.0.1`, `::` (dual-stack or not) or `::1`: two
@@ -19,7 +19,13 @@
 //! - a bind without `SO_REUSEADDR` fails with `EADDRINUSE`, and once the
 //!   caller listens, every later bind fails, with or without the option;
 //! - a holder that *listened* would make every caller's bind fail, which
-//!   is why it does not.
+//!   is why it does not;
+//! - the holder's own bind is made *without* `SO_REUSEADDR` (the kernel
+//!   reads the option of a bound socket when a later bind is checked, so
+//!   setting it afterwards is enough for the server). Two `porthole free
+//!   --hold` that found the same port free at once would otherwise both
+//!   bind it, with the option, and both print it; now the second bind fails
+//!   with `EADDRINUSE` and [`claim`] searches again.
 //!
 //! So the port is protected from programs that bind without
 //! `SO_REUSEADDR`, while the intended owner (almost any server) binds it
@@ -32,6 +38,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use super::{Conditions, Found, Request};
 use crate::inventory::system::System;
 use crate::inventory::Query;
 use crate::model::PortSet;
@@ -39,6 +46,11 @@ use crate::model::{Protocol, SocketState};
 
 /// How often the holder looks for the new owner.
 const POLL: Duration = Duration::from_millis(100);
+
+/// How many times [`claim`] searches again after a concurrent caller took a
+/// port it found: each retry means another process won a race for a port,
+/// so a handful covers any realistic number of simultaneous callers.
+const CLAIM_ATTEMPTS: usize = 32;
 
 /// The hidden subcommand the holder runs as.
 pub const SUBCOMMAND: &str = "__hold";
@@ -51,9 +63,47 @@ pub struct HeldSocket {
     pub socket: OwnedFd,
 }
 
+/// A port could not be bound to hold it.
+#[derive(Debug, thiserror::Error)]
+#[error("binding port {port} to hold it")]
+pub struct HoldError {
+    pub port: u16,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Finds the ports of `request` and binds them for holding, as one claim:
+/// a port that another caller bound between the search and the bind
+/// (`EADDRINUSE`) counts as in use and the search runs again. The result
+/// has no sockets when the search found fewer ports than requested.
+pub fn claim(
+    request: &Request,
+    conditions: &Conditions,
+) -> Result<(Found, Vec<HeldSocket>), HoldError> {
+    let mut conditions = conditions.clone();
+    let mut attempts = 0;
+    loop {
+        let found = super::find(request, &conditions);
+        if found.ports.len() < request.count {
+            return Ok((found, Vec::new()));
+        }
+        match bind(&found.ports, request.udp, conditions.ipv6) {
+            Ok(held) => return Ok((found, held)),
+            Err(error)
+                if error.source.kind() == std::io::ErrorKind::AddrInUse
+                    && attempts < CLAIM_ATTEMPTS =>
+            {
+                attempts += 1;
+                conditions.tcp_in_use.insert(error.port);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Binds the holding sockets for `ports` (see the module docs for why
-/// `SO_REUSEADDR` and no `listen()`).
-pub fn bind(ports: &[u16], udp: bool, ipv6: bool) -> std::io::Result<Vec<HeldSocket>> {
+/// `SO_REUSEADDR` is set only after the bind, and why no `listen()`).
+pub fn bind(ports: &[u16], udp: bool, ipv6: bool) -> Result<Vec<HeldSocket>, HoldError> {
     let mut held = Vec::new();
     let mut protocols = vec![(Protocol::Tcp, rustix::net::SocketType::STREAM)];
     if udp {
@@ -71,22 +121,31 @@ pub fn bind(ports: &[u16], udp: bool, ipv6: bool) -> std::io::Result<Vec<HeldSoc
                 } else {
                     rustix::net::AddressFamily::INET6
                 };
-                let socket = rustix::net::socket_with(
-                    family,
-                    socket_type,
-                    rustix::net::SocketFlags::CLOEXEC,
-                    None,
-                )?;
-                rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
-                if address.is_ipv6() {
-                    rustix::net::sockopt::set_ipv6_v6only(&socket, true)?;
-                }
-                rustix::net::bind(&socket, &address)?;
+                let socket = bind_exclusively(family, socket_type, &address)
+                    .map_err(|source| HoldError { port, source })?;
                 held.push(HeldSocket { port, protocol, socket });
             }
         }
     }
     Ok(held)
+}
+
+/// Binds one holding socket: without `SO_REUSEADDR`, so that it fails when
+/// any socket has the port, then with it, so that the server's bind with
+/// the option succeeds.
+fn bind_exclusively(
+    family: rustix::net::AddressFamily,
+    socket_type: rustix::net::SocketType,
+    address: &SocketAddr,
+) -> std::io::Result<OwnedFd> {
+    let socket =
+        rustix::net::socket_with(family, socket_type, rustix::net::SocketFlags::CLOEXEC, None)?;
+    if address.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&socket, true)?;
+    }
+    rustix::net::bind(&socket, address)?;
+    rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
+    Ok(socket)
 }
 
 /// Starts the detached holder with the sockets; returns its pid. The

@@ -60,16 +60,15 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
 fn allocate(settings: &FreeSettings) -> anyhow::Result<(allocation::Found, Option<u32>)> {
     let conditions =
         Conditions::current(&Machine, settings.request.udp).context("listing sockets")?;
-    let found = allocation::find(&settings.request, &conditions);
-    let mut holder_pid = None;
-    if found.ports.len() == settings.request.count {
-        if let Some(duration) = settings.hold {
-            let held = hold::bind(&found.ports, settings.request.udp, conditions.ipv6)
-                .context("binding the port to hold it")?;
-            holder_pid = Some(hold::spawn(held, duration).context("starting the holder process")?);
-        }
+    let Some(duration) = settings.hold else {
+        return Ok((allocation::find(&settings.request, &conditions), None));
+    };
+    let (found, held) = hold::claim(&settings.request, &conditions)?;
+    if held.is_empty() {
+        return Ok((found, None));
     }
-    Ok((found, holder_pid))
+    let holder_pid = hold::spawn(held, duration).context("starting the holder process")?;
+    Ok((found, Some(holder_pid)))
 }
 
 /// The hidden `__hold` subcommand: the detached holder of `free --hold`.

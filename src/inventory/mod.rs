@@ -31,6 +31,7 @@
 pub mod counters;
 pub mod destroy;
 pub mod ebpf;
+pub mod freezer;
 pub mod iptables;
 pub mod namespaces;
 pub mod netlink;
@@ -232,20 +233,7 @@ pub trait Inventory {
 /// Takes a full snapshot: sockets, owners and owner details.
 pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
     let mut visibility = Visibility::default();
-    let (mut sockets, source, found_namespaces) = match (query.namespaces, &query.named_namespace) {
-        (NamespaceSelection::Current, Some(handle)) => {
-            let listing = namespaces::enumerate_one(handle, query)?;
-            (listing.sockets, listing.source, listing.namespaces)
-        }
-        (NamespaceSelection::Current, None) => {
-            let (sockets, source) = enumerate_current(query)?;
-            (sockets, source, Vec::new())
-        }
-        (NamespaceSelection::All, _) => {
-            let listing = namespaces::enumerate_all(query, &mut visibility)?;
-            (listing.sockets, listing.source, listing.namespaces)
-        }
-    };
+    let (mut sockets, source, found_namespaces) = enumerate(query, &mut visibility)?;
     sort_sockets(&mut sockets);
 
     let mut processes = BTreeMap::new();
@@ -256,6 +244,7 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
         visibility.unreadable_processes = scan.unreadable_processes;
         visibility.vanished_processes += scan.vanished_processes;
         attach_owners(&mut sockets, &scan.owners);
+        drop_closed_without_owner(query, &mut sockets);
         // Every socket with a file but no owner is counted, whatever hid
         // it, and the reasons that apply here are named.
         visibility.sockets_without_visible_owner =
@@ -291,6 +280,42 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
         user_names,
         source: Some(source),
     })
+}
+
+/// Lists the sockets of the namespaces `query` selects.
+fn enumerate(
+    query: &Query,
+    visibility: &mut Visibility,
+) -> Result<(Vec<Socket>, Source, Vec<crate::model::Namespace>), InventoryError> {
+    Ok(match (query.namespaces, &query.named_namespace) {
+        (NamespaceSelection::Current, Some(handle)) => {
+            let listing = namespaces::enumerate_one(handle, query)?;
+            (listing.sockets, listing.source, listing.namespaces)
+        }
+        (NamespaceSelection::Current, None) => {
+            let (sockets, source) = enumerate_current(query)?;
+            (sockets, source, Vec::new())
+        }
+        (NamespaceSelection::All, _) => {
+            let listing = namespaces::enumerate_all(query, visibility)?;
+            (listing.sockets, listing.source, listing.namespaces)
+        }
+    })
+}
+
+/// Drops the sockets that have no owner because they were closed while
+/// `/proc` was being scanned: a second listing no longer has them. Without
+/// this, a listener of a process that exited during the scan was shown as
+/// `?` with a note about in-kernel servers, though it no longer existed.
+/// A socket still listed stays, owner or not (another user's, hidden).
+fn drop_closed_without_owner(query: &Query, sockets: &mut Vec<Socket>) {
+    if !sockets.iter().any(|s| s.inode != 0 && s.owners.is_empty()) {
+        return;
+    }
+    // A second listing that fails keeps the first one as it is.
+    let Ok((again, _, _)) = enumerate(query, &mut Visibility::default()) else { return };
+    let present: std::collections::HashSet<u64> = again.iter().map(|s| s.inode).collect();
+    sockets.retain(|s| s.inode == 0 || !s.owners.is_empty() || present.contains(&s.inode));
 }
 
 /// Enumerates the calling thread's namespace with the backend the query asks

@@ -161,6 +161,32 @@ pub struct Target {
     pub container_hint: Option<ContainerHint>,
     /// Set when the process is PID 1 of a PID namespace below porthole's.
     pub namespace_init: Option<NamespaceInit>,
+    /// Set when the cgroup freezer holds the process: signals wait.
+    pub frozen: Option<Frozen>,
+}
+
+/// A process frozen by the cgroup freezer, and how to thaw it (see
+/// `crate::inventory::freezer` for the kernel's rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frozen {
+    /// The control files to write, the cgroups where the freeze was set
+    /// (`…/freezer.state` on cgroup v1, `…/cgroup.freeze` on v2).
+    pub controls: Vec<String>,
+    /// What to write there: `THAWED` (v1) or `0` (v2).
+    pub thaw_value: &'static str,
+    /// SIGKILL ends a frozen process on cgroup v2, not on v1.
+    pub kill_ends_it: bool,
+}
+
+impl Frozen {
+    /// The shell command that thaws the process, runnable as printed.
+    pub fn thaw_command(&self) -> String {
+        self.controls
+            .iter()
+            .map(|file| format!("echo {} > {}", self.thaw_value, crate::shell::word(file)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// A target that is the init of a nested PID namespace (a container,
@@ -219,6 +245,9 @@ pub struct Plan {
     /// The network namespaces the listeners are in, when porthole looked
     /// beyond its own (`--netns all|NAME|PATH`); empty otherwise.
     pub namespaces: Vec<super::Namespace>,
+    /// User names of the listeners' socket uids: the kernel reports the
+    /// uid of a socket whose owning process cannot be seen.
+    pub user_names: BTreeMap<u32, String>,
 }
 
 impl Plan {

@@ -115,6 +115,17 @@ pub fn target_hints(target: &Target, caller_uid: u32) -> Vec<String> {
         )),
         _ => {}
     }
+    if let Some(frozen) = &target.frozen {
+        let effect = if frozen.kill_ends_it {
+            "a signal it catches waits until it is thawed (SIGKILL and other fatal signals still end it)"
+        } else {
+            "no signal acts on it, SIGKILL included, until it is thawed"
+        };
+        hints.push(format!(
+            "{name} is frozen by the cgroup freezer: {effect}: {}",
+            frozen.thaw_command()
+        ));
+    }
     if let Some(remark) = target.process.as_ref().and_then(Process::exe_remark) {
         hints.push(format!("{name}: {remark}"));
     }
@@ -207,7 +218,20 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
                 style.yellow("no owner")
             )?;
         } else {
-            writeln!(out, "  {}: the owner of {on} cannot be seen: {why}", style.yellow("hidden"))?;
+            // The kernel names the socket's user even when its process is
+            // out of sight: whose process it is tells who can stop it.
+            let whose = match plan.user_names.get(&socket.uid) {
+                _ if socket.uid == u32::MAX => String::new(),
+                Some(user) => {
+                    format!("; the socket belongs to user {} (uid {})", foreign(user), socket.uid)
+                }
+                None => format!("; the socket belongs to uid {}", socket.uid),
+            };
+            writeln!(
+                out,
+                "  {}: the owner of {on} cannot be seen: {why}{whose}",
+                style.yellow("hidden")
+            )?;
         }
     }
     for target in &plan.targets {
@@ -244,7 +268,18 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>, privileged: bool) -> St
     // the kernel dropped it, so "it ignored SIGTERM" would be untrue.
     let dropped_term =
         target.and_then(|t| t.namespace_init.as_ref()).is_some_and(|init| !init.catches_term);
+    let frozen = target.and_then(|t| t.frozen.as_ref());
     match &outcome.fate {
+        Fate::Killed { after } if frozen.is_some() => format!(
+            "Sent {} to {name}: it is frozen by the cgroup freezer, so SIGTERM waited; SIGKILL stopped it after {}",
+            sent.join(", then "),
+            seconds(after)
+        ),
+        Fate::Survived if !sent.is_empty() && frozen.is_some() => format!(
+            "Sent {} to {name}: still running, frozen by the cgroup freezer; thaw it and the signals act: {}",
+            sent.join(", then "),
+            frozen.map(crate::model::termination::Frozen::thaw_command).unwrap_or_default()
+        ),
         Fate::Killed { after } if dropped_term => format!(
             "Sent {} to {name}: the kernel does not deliver SIGTERM to a PID namespace's init that has no handler for it; SIGKILL stopped it after {}",
             sent.join(", then "),
@@ -633,6 +668,10 @@ pub struct TargetRecord {
     /// For the init of a PID namespace: the processes in that namespace,
     /// all of which end with it.
     pub namespace_processes: Option<usize>,
+    /// The cgroup freezer holds the process: signals wait until the thaw.
+    pub frozen: bool,
+    /// The command that thaws it, when `frozen`.
+    pub thaw_command: Option<String>,
     /// Signals sent, e.g. `["TERM", "KILL"]`.
     pub signals: Vec<String>,
     /// `exited`, `killed`, `survived`, `not_permitted`, `already_gone`,
@@ -699,6 +738,8 @@ impl KillRecord {
                     refusal_reason: target.refusal.as_ref().map(|r| r.describe()),
                     hints: target_hints(target, plan.caller_uid),
                     namespace_processes: target.namespace_init.as_ref().map(|i| i.processes),
+                    frozen: target.frozen.is_some(),
+                    thaw_command: target.frozen.as_ref().map(|f| f.thaw_command()),
                     signals: outcome
                         .map(|o| o.signals.iter().map(|s| s.name()).collect())
                         .unwrap_or_default(),

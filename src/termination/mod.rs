@@ -283,7 +283,7 @@ pub fn plan_from(
     snapshot: Snapshot,
     identity: &Identity,
 ) -> Plan {
-    let Snapshot { sockets, processes, visibility, namespaces, .. } = snapshot;
+    let Snapshot { sockets, processes, visibility, namespaces, user_names, .. } = snapshot;
     let listeners: Vec<Socket> = sockets
         .into_iter()
         .filter(|s| {
@@ -323,6 +323,7 @@ pub fn plan_from(
                 refusal,
                 container_hint,
                 namespace_init,
+                frozen: crate::inventory::freezer::frozen(system, pid),
             }
         })
         .collect();
@@ -337,6 +338,7 @@ pub fn plan_from(
         privileged: identity.privileged,
         caller_uid: identity.uid,
         namespaces,
+        user_names,
     }
 }
 

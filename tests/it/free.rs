@@ -352,3 +352,41 @@ fn netns_values_that_are_not_one_namespace_are_usage_errors() {
         assert!(output.stderr.contains("--netns"), "{output:?}");
     }
 }
+
+#[test]
+fn concurrent_holds_never_hand_out_the_same_port() {
+    let Some(netns) = Netns::create() else { return };
+    // Many callers start at the same preferred port at once, as parallel test
+    // runners asking `porthole free --prefer` do. A port found free by two of
+    // them may be held by one only: otherwise both services get it.
+    let callers = 12;
+    let outputs: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..callers)
+            .map(|_| {
+                scope.spawn(|| {
+                    netns.porthole(&[
+                        "free", "--prefer", "24000", "--count", "2", "--hold", "60", "--json",
+                    ])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().expect("caller thread")).collect()
+    });
+    let mut ports = Vec::new();
+    let mut holders = Vec::new();
+    for output in &outputs {
+        assert_eq!(output.code, 0, "{output:?}");
+        let report = output.json();
+        ports.extend(ports_of(&report));
+        holders.push(report["holder_pid"].as_u64().expect("a holder") as u32);
+    }
+    let mut distinct = ports.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let alive = holders.iter().all(|&pid| process_alive(pid));
+    for pid in &holders {
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    }
+    assert_eq!(distinct.len(), ports.len(), "a port was handed out twice: {ports:?}");
+    assert!(alive, "every caller's holder keeps its ports");
+}

@@ -873,3 +873,130 @@ fn a_namespace_without_a_name_is_reached_through_its_process_and_checked_after_i
     assert!(output.stdout.contains(&format!("Port {port} is free")), "{output:?}");
     assert!(!process_alive(server.pid()));
 }
+
+/// A cgroup made for one test on the first hierarchy that can freeze (the
+/// v1 freezer, else cgroup v2); thawed, emptied and removed on drop.
+struct FreezerCgroup {
+    directory: String,
+    root: String,
+    control: &'static str,
+    thaw: &'static str,
+}
+
+impl FreezerCgroup {
+    fn create() -> Option<Self> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mount = |wanted: &dyn Fn(&str, &str) -> bool| {
+            mountinfo.lines().find_map(|line| {
+                let (before, after) = line.split_once(" - ")?;
+                let point = before.split(' ').nth(4)?;
+                let mut after = after.split(' ');
+                let (kind, options) = (after.next()?, after.nth(1)?);
+                wanted(kind, options).then(|| point.to_string())
+            })
+        };
+        let v1 =
+            mount(&|kind, options| kind == "cgroup" && options.split(',').any(|o| o == "freezer"));
+        let (root, control, thaw) = match v1 {
+            Some(point) => (point, "freezer.state", "THAWED"),
+            None => (mount(&|kind, _| kind == "cgroup2")?, "cgroup.freeze", "0"),
+        };
+        let directory = format!("{root}/porthole-test-{}", std::process::id());
+        std::fs::create_dir(&directory).ok()?;
+        Some(FreezerCgroup { directory, root, control, thaw })
+    }
+
+    fn freeze(&self, pid: u32) -> bool {
+        let frozen = if self.thaw == "0" { "1" } else { "FROZEN" };
+        std::fs::write(format!("{}/cgroup.procs", self.directory), pid.to_string()).is_ok()
+            && std::fs::write(format!("{}/{}", self.directory, self.control), frozen).is_ok()
+    }
+}
+
+impl Drop for FreezerCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::write(format!("{}/{}", self.directory, self.control), self.thaw);
+        let procs = std::fs::read_to_string(format!("{}/cgroup.procs", self.directory));
+        for pid in procs.unwrap_or_default().lines() {
+            let _ = std::fs::write(format!("{}/cgroup.procs", self.root), pid);
+        }
+        let _ = std::fs::remove_dir(&self.directory);
+    }
+}
+
+#[test]
+fn a_frozen_server_is_named_as_frozen_with_the_command_that_thaws_it() {
+    if !is_root() {
+        crate::util::skip("the cgroup freezer needs root");
+        return;
+    }
+    // It catches SIGTERM, so on cgroup v2 too the signal waits for a thaw.
+    let (server, port, _out) = server("report");
+    let Some(cgroup) = FreezerCgroup::create() else {
+        crate::util::skip("no cgroup hierarchy with a freezer can be written here");
+        return;
+    };
+    if !cgroup.freeze(server.pid()) {
+        crate::util::skip("the process could not be moved into a frozen cgroup");
+        return;
+    }
+    let thaw = format!("echo {} > {}/{}", cgroup.thaw, cgroup.directory, cgroup.control);
+    let plan = porthole_run(&["kill", &port.to_string(), "--dry-run", "--json"]);
+    let target = &plan.json()["targets"][0];
+    assert_eq!(target["frozen"], true, "{plan:?}");
+    assert_eq!(target["thaw_command"], thaw.as_str(), "{plan:?}");
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "--grace", "1s"]);
+    let text = format!("{}{}", output.stdout, output.stderr);
+    assert!(
+        text.contains("is frozen by the cgroup freezer") && text.contains(&thaw),
+        "the plan names the freeze and its thaw command ({thaw}): {output:?}"
+    );
+    assert!(!text.contains("ignored SIGTERM"), "a frozen process did not ignore it: {output:?}");
+    if cgroup.thaw == "THAWED" {
+        // cgroup v1: not even SIGKILL acts, the port stays held.
+        assert_eq!(output.code, 2, "{output:?}");
+        assert!(text.contains("still running, frozen by the cgroup freezer"), "{output:?}");
+        assert!(process_alive(server.pid()));
+        // The printed command runs as printed, and the pending SIGKILL acts.
+        let status = Command::new("sh").args(["-c", &thaw]).status().expect("sh runs");
+        assert!(status.success(), "{thaw}");
+        assert!(
+            eventually(Duration::from_secs(10), || !process_alive(server.pid())),
+            "thawed, the server gets the signals porthole sent"
+        );
+    } else {
+        // cgroup v2: SIGKILL ends a frozen process.
+        assert_eq!(output.code, 0, "{output:?}");
+        assert!(text.contains("frozen by the cgroup freezer, so SIGTERM waited"), "{output:?}");
+    }
+    drop(cgroup);
+}
+
+#[test]
+fn a_hidden_owner_of_another_user_is_named_by_the_sockets_user() {
+    if !is_root() {
+        crate::util::skip("running as two other users needs root");
+        return;
+    }
+    // The system interpreter: one under /root would not be readable.
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        crate::util::skip("/usr/bin/python3 is missing");
+        return;
+    }
+    // The server runs as nobody, porthole as daemon: the process is out of
+    // sight, but the kernel still reports whose socket it is.
+    let mut as_nobody = Command::new("setpriv");
+    as_nobody.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3"]);
+    let (server, mut out) = python_via(as_nobody, SERVER, &["plain"]);
+    let port = wait_for_line(&mut out).split_whitespace().next().unwrap().to_string();
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=daemon", "--regid=daemon", "--clear-groups", "--"]);
+    command.arg(crate::util::binary()).args(["kill", &port, "--yes"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    assert_eq!(output.code, 2, "{output:?}");
+    let uid = crate::util::run(Command::new("id").args(["-u", "nobody"])).stdout;
+    let whose = format!("; the socket belongs to user nobody (uid {})", uid.trim());
+    assert!(output.stdout.contains(&whose), "{whose}: {output:?}");
+    assert!(process_alive(server.pid()));
+}

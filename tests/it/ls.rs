@@ -567,3 +567,47 @@ fn jsonl_records_name_their_namespace_as_json_does() {
         "{output:?}"
     );
 }
+
+/// Forks short-lived listeners in batches for argv[1] seconds; prints
+/// `ready` once the first batch ran.
+const CHURN: &str = r#"
+import os, socket, sys, time
+end = time.time() + float(sys.argv[1])
+first = True
+while time.time() < end:
+    children = []
+    for _ in range(20):
+        pid = os.fork()
+        if pid == 0:
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+            time.sleep(0.01)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    if first:
+        print("ready", flush=True)
+        first = False
+"#;
+
+#[test]
+fn listeners_closed_during_the_scan_are_not_shown_as_ownerless() {
+    let Some(netns) = Netns::create() else { return };
+    // Processes exit while porthole reads /proc: their listeners were in the
+    // socket dump but are gone by the time their owners are looked for.
+    // Every listener in the namespace belongs to a live process when it is
+    // listed, so none may be shown without an owner.
+    let (_churn, mut out) = crate::util::python_via(netns.command("python3"), CHURN, &["20"]);
+    assert_eq!(wait_for_line(&mut out), "ready");
+    for _ in 0..40 {
+        let output = netns.porthole(&["ls", "--json"]);
+        assert!(output.code <= 1, "{output:?}");
+        assert!(!output.stderr.contains("no visible owner"), "ghost listeners: {output:?}");
+        if output.code == 0 {
+            for socket in output.json().as_array().expect("an array") {
+                let processes = socket["processes"].as_array().expect("processes");
+                assert!(!processes.is_empty(), "a listener without an owner: {socket:#}");
+            }
+        }
+    }
+}
