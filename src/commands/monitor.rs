@@ -165,6 +165,13 @@ impl EventSink for Fanout<'_> {
         }
         Ok(())
     }
+
+    fn tick(&mut self) -> Result<(), SinkError> {
+        for sink in &mut self.sinks {
+            sink.tick()?;
+        }
+        Ok(())
+    }
 }
 
 /// The store's writer, timed for the dashboard's health metrics.
@@ -180,6 +187,10 @@ impl EventSink for Timed {
         self.health.record_batch(batch, started.elapsed());
         result
     }
+
+    fn tick(&mut self) -> Result<(), SinkError> {
+        self.inner.tick()
+    }
 }
 
 /// `--jsonl`: every event as one JSON object per line on stdout, then the
@@ -192,6 +203,12 @@ struct JsonLines<'a> {
 impl EventSink for JsonLines<'_> {
     fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
         render::write_jsonl(self.out, batch).map_err(SinkError::from)?;
+        self.tick()
+    }
+
+    /// Alert lines raised since the last batch or tick (an audit finding
+    /// arrives after the batch that named its listener).
+    fn tick(&mut self) -> Result<(), SinkError> {
         if let Some(alerts) = &self.alerts {
             alerts.write_pending(self.out)?;
             self.out.flush()?;

@@ -191,4 +191,12 @@ pub trait EventSink {
     /// engine calls this about once a second (sooner when a batch grows
     /// large); an error stops recording loudly, it is never ignored.
     fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError>;
+
+    /// Called about every 100 ms between batches: a sink that also relays
+    /// what arrives from elsewhere (`--jsonl`'s alert lines, raised by the
+    /// audit thread after the batch that named the listener) writes it
+    /// here, so it does not wait for the next event, which may never come.
+    fn tick(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
 }

@@ -425,6 +425,7 @@ impl Recorder {
                 self.push_connections(records, &mut summary);
                 self.listeners.expire(now);
                 next_expire = instant + Duration::from_millis(100);
+                sink.tick().map_err(MonitorError::Sink)?;
             }
             if self.flush_deadline().is_some_and(|deadline| instant >= deadline)
                 || self.batch.len() >= BATCH_SIZE
