@@ -21,10 +21,26 @@ use crate::proxy::service::{self, ServeEvent, ServeOptions};
 use crate::proxy::toxics::ToxicKind;
 use crate::proxy::wire::ToxicRequestWire;
 use crate::render::proxy as render;
+use crate::shell;
 
 /// Runs a `porthole proxy` subcommand.
 pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let ProxyArgs { command } = args;
+    // What a 404 is about, named in the message: the API's "proxy not
+    // found" alone does not say which of the names typed it missed.
+    let subject = match &*command {
+        ProxyCommand::Inspect(args) | ProxyCommand::Toggle(args) | ProxyCommand::Delete(args) => {
+            Some(format!("proxy {}", shell::word(&args.name)))
+        }
+        ProxyCommand::Toxic(ProxyToxicArgs { command }) => Some(match command {
+            ProxyToxicCommand::Add(args) => format!("proxy {}", shell::word(&args.proxy)),
+            ProxyToxicCommand::Update(ProxyToxicUpdateArgs { proxy, name, .. })
+            | ProxyToxicCommand::Remove(ProxyToxicRemoveArgs { proxy, name, .. }) => {
+                format!("proxy {}, toxic {}", shell::word(proxy), shell::word(name))
+            }
+        }),
+        _ => None,
+    };
     let result = match *command {
         ProxyCommand::Serve(args) => return serve(args),
         ProxyCommand::Run(args) => return run_one_shot(args, out),
@@ -44,7 +60,10 @@ pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
         // "No such proxy/toxic" is a no, not an error: exit 1.
         Err(error) => match error.downcast_ref::<ClientError>() {
             Some(ClientError::Api { status: 404, message }) => {
-                warn(message);
+                match subject {
+                    Some(subject) => warn(&format!("{subject}: {message}")),
+                    None => warn(message),
+                }
                 Ok(ExitStatus::Failure)
             }
             _ => Err(error),

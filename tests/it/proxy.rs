@@ -1316,9 +1316,12 @@ async fn cli_drives_the_api() {
     assert_eq!(code, 0);
     let (code, _, err) =
         porthole(&["proxy", "toxic", "remove", "web", "-n", "latency_downstream"], &url);
-    assert_eq!((code, err.as_str()), (1, "porthole: toxic not found\n"));
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "porthole: proxy web, toxic latency_downstream: toxic not found\n")
+    );
     let (code, _, err) = porthole(&["proxy", "inspect", "nope"], &url);
-    assert_eq!((code, err.as_str()), (1, "porthole: proxy not found\n"));
+    assert_eq!((code, err.as_str()), (1, "porthole: proxy nope: proxy not found\n"));
     let (code, _, err) = porthole(&["proxy", "toxic", "add", "web", "-t", "gremlin"], &url);
     assert_eq!(code, 2);
     assert_eq!(
