@@ -27,7 +27,7 @@ pub fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> 
 /// A probability, as `--toxicity` takes it.
 pub fn check_toxicity(toxicity: f32) -> anyhow::Result<f32> {
     if !(0.0..=1.0).contains(&toxicity) {
-        bail!("toxicity must be between 0 and 1, got {toxicity}");
+        bail!("--toxicity must be between 0 and 1, got {toxicity}");
     }
     Ok(toxicity)
 }

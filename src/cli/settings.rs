@@ -868,7 +868,7 @@ mod tests {
             "{:#}",
             run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--toxicity", "2"]).unwrap_err()
         );
-        assert!(message.contains("toxicity must be between 0 and 1"), "{message}");
+        assert!(message.contains("--toxicity must be between 0 and 1"), "{message}");
         assert!(run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--slicer", "0"]).is_err());
     }
 

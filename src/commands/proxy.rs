@@ -16,6 +16,7 @@ use crate::cli::proxy::{check_toxicity, parse_attributes, parse_flag_duration};
 use crate::cli::settings::{ProxyRunSettings, ProxyServeSettings};
 use crate::commands::{warn, ExitStatus};
 use crate::proxy::client::{ApiClient, ClientError};
+use crate::proxy::error::ProxyError;
 use crate::proxy::registry::DEFAULT_LISTEN;
 use crate::proxy::service::{self, ServeEvent, ServeOptions};
 use crate::proxy::toxics::ToxicKind;
@@ -245,6 +246,13 @@ fn run_one_shot(args: ProxyRunArgs, out: &mut impl Write) -> anyhow::Result<Exit
     let settings = ProxyRunSettings::resolve(args)?;
     let summary = service::run_one_shot(settings.request, |proxy| {
         render::one_shot_started(&mut std::io::stderr(), proxy)
+    })
+    .map_err(|error| match error {
+        // The API's words, which name no flag; here the value came from one.
+        service::ServiceError::Proxy(ProxyError::BadUpstream { .. }) => {
+            anyhow::Error::new(error).context("--to")
+        }
+        other => anyhow::Error::new(other),
     })?;
     if let Some((metrics, elapsed)) = summary {
         render::one_shot_summary(out, &metrics, elapsed)?;
