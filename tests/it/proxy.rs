@@ -2538,7 +2538,7 @@ fn one_shot_refuses_an_upstream_the_api_refuses() {
         assert_eq!(status.code(), Some(2), "{upstream}: {err}");
         assert_eq!(
             err,
-            format!("porthole: invalid upstream address {upstream:?}: expected HOST:PORT\n")
+            format!("porthole: --to: invalid upstream address {upstream:?}: expected HOST:PORT\n")
         );
     }
 }
