@@ -35,7 +35,9 @@ pub fn describe_on(system: &dyn crate::inventory::system::System, port: u16) -> 
         ephemeral_range,
         in_ephemeral_range: ephemeral_range.is_some_and(|(low, high)| low <= port && port <= high),
         reserved,
-        privileged: port < unprivileged_start,
+        // Port 0 is no port: binding it asks for any free one, which needs
+        // no privilege.
+        privileged: port != 0 && port < unprivileged_start,
         services,
         browser_blocked: is_browser_blocked(port),
     }

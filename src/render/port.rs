@@ -240,7 +240,12 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
     if !meaning.services.is_empty() {
         writeln!(out, "  usually: {}", meaning.services.join(", "))?;
     }
-    if let Some((low, high)) = meaning.ephemeral_range {
+    if meaning.port == 0 {
+        writeln!(
+            out,
+            "  no service can hold it: binding port 0 asks the kernel for any free port, and a connection to it fails"
+        )?;
+    } else if let Some((low, high)) = meaning.ephemeral_range {
         if meaning.in_ephemeral_range && meaning.reserved {
             // Reserving is exactly what keeps the kernel from handing a
             // port of the range out as a source port.

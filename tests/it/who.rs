@@ -370,3 +370,14 @@ fn connected_udp_clients_of_a_local_listener_are_its_clients() {
     assert!(text.stdout.contains("Clients (1)"), "{text:?}");
     assert!(!text.stdout.contains("Outbound"), "{text:?}");
 }
+
+/// Port 0 is no port: the number's notes say what binding it does instead
+/// of calling it privileged or outside the ephemeral range.
+#[test]
+fn port_zero_is_explained_not_called_privileged() {
+    let run = porthole_run(&["0"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("binding port 0 asks the kernel for any free port"), "{run:?}");
+    assert!(!run.stdout.contains("privileged"), "{run:?}");
+    assert!(!run.stdout.contains("ephemeral range"), "{run:?}");
+}
