@@ -629,10 +629,22 @@ fn is_localhost(host: &Host) -> bool {
 /// (Unix listeners are left to `queue_full`: as with `wait`, a connect is
 /// all that is asked of them.)
 fn not_accepting(listener: &Socket) -> bool {
-    listener.protocol == Protocol::Tcp
+    // A Unix stream listener queues connections as a TCP one does: its
+    // `Recv-Q` counts those no process has accepted yet.
+    matches!(listener.protocol, Protocol::Tcp | Protocol::Unix)
         && listener.is_listener()
         && listener.rx_queue > 0
         && !queue_full(listener)
+}
+
+/// What a listener listens on, for a message: its address, or a Unix
+/// listener's path.
+fn listening_on(listener: &Socket) -> String {
+    match (listener.local, listener.path.as_deref()) {
+        (Some(address), _) => address.to_string(),
+        (None, Some(path)) => format!("unix:{path}"),
+        (None, None) => "the listener".to_string(),
+    }
 }
 
 fn queue_full(listener: &Socket) -> bool {
@@ -1330,7 +1342,7 @@ fn accept_queue_full(
     listener: &Socket,
     somaxconn: Option<u32>,
 ) -> Cause {
-    let address = listener.local.map(|a| a.to_string()).unwrap_or_default();
+    let address = listening_on(listener);
     // For a listener, Send-Q is the backlog in force: what the application
     // passed to listen(), capped at net.core.somaxconn.
     let backlog = listener.tx_queue;
@@ -1342,7 +1354,9 @@ fn accept_queue_full(
         ),
         format!("owner: {}", owners_text(&evidence.snapshot.processes, listener)),
     ];
-    if let Some((before, after)) = evidence.overflows {
+    // The counter is TCP's; a Unix listener's refusals are not in it.
+    if let Some((before, after)) = evidence.overflows.filter(|_| listener.protocol == Protocol::Tcp)
+    {
         lines.push(format!(
             "TcpExt ListenOverflows {before} → {after} during the probe (+{})",
             after.saturating_sub(before)
@@ -1484,7 +1498,7 @@ fn stopped_owner(
 /// got no answer) no process takes: `accept()` is never called, or the
 /// thread that calls it is blocked.
 fn accept_stalled(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> Cause {
-    let address = listener.local.map(|a| a.to_string()).unwrap_or_default();
+    let address = listening_on(listener);
     let holder = first_owner(listener)
         .map(|pid| match evidence.snapshot.processes.get(&pid) {
             Some(process) => format!("{} (pid {pid})", process.name),

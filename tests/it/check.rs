@@ -541,7 +541,9 @@ fn unix_socket_only() {
     let (_server, mut ready) = python_in(
         &netns,
         "import socket,sys,time\n\
-         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); print('ok'); time.sleep(3600)",
+         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); print('ok')\n\
+         held = []\n\
+         while True: held.append(s.accept()[0])",
         &[path.to_str().unwrap()],
     );
     assert_eq!(wait_for_line(&mut ready), "ok");
@@ -556,7 +558,7 @@ fn unix_socket_only() {
         .as_str()
         .unwrap()
         .contains(path.to_str().unwrap()));
-    // The socket itself is a healthy unix: target.
+    // The socket itself, whose server accepts, is a healthy unix: target.
     let (code, json) = check(&netns, &[&format!("unix:{}", path.display())]);
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(json["attempts"][0]["port"], serde_json::Value::Null);
@@ -987,4 +989,31 @@ fn netns_of_a_process_that_exits() {
     assert_eq!(output.code, 2, "{output:?}");
     assert!(output.stderr.contains(&format!("{path} led to is gone")), "{output:?}");
     assert!(!output.stderr.contains("fix: $"), "{output:?}");
+}
+
+/// A Unix listener whose process never calls accept(): the kernel queues
+/// the connection, so connect succeeds, but nothing serves it. `check`
+/// names the queue and the process, as it does for TCP, rather than
+/// calling the socket reachable.
+#[test]
+fn a_unix_listener_that_never_accepts_is_named_not_called_reachable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hung.sock");
+    let (_server, mut ready) = crate::util::python(
+        "import socket, sys, time\n\
+         s = socket.socket(socket.AF_UNIX)\n\
+         s.bind(sys.argv[1]); s.listen(5)\n\
+         print('ok', flush=True)\n\
+         time.sleep(60)",
+        &[path.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let target = format!("unix:{}", path.display());
+    let run = crate::util::porthole_run(&["check", &target, "--timeout", "500ms"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!("wait in the accept queue of {target} (backlog 5)")),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("does not accept them"), "{run:?}");
 }
