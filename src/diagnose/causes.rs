@@ -623,11 +623,8 @@ fn is_localhost(host: &Host) -> bool {
     matches!(host, Host::Name(name) if name == "localhost" || name.ends_with(".localhost"))
 }
 
-/// The accept queue is full: `Recv-Q` (queued connections) reached `Send-Q`
-/// (the backlog).
-/// Connections wait in a TCP accept queue, and there is room for more.
-/// (Unix listeners are left to `queue_full`: as with `wait`, a connect is
-/// all that is asked of them.)
+/// Connections wait in a TCP or Unix stream listener's accept queue, and
+/// there is room for more: no process takes them.
 fn not_accepting(listener: &Socket) -> bool {
     // A Unix stream listener queues connections as a TCP one does: its
     // `Recv-Q` counts those no process has accepted yet.
@@ -647,6 +644,8 @@ fn listening_on(listener: &Socket) -> String {
     }
 }
 
+/// The accept queue is full: `Recv-Q` (queued connections) reached `Send-Q`
+/// (the backlog).
 fn queue_full(listener: &Socket) -> bool {
     listener.is_listener() && listener.rx_queue > 0 && listener.rx_queue >= listener.tx_queue
 }
