@@ -2604,22 +2604,28 @@ mod tests {
             assert!(fixes(&diagnosis.causes[0]).contains(&"connect to 127.0.0.2:7002"));
         }
 
-        #[test]
-        fn other_namespace_is_named() {
+        /// A listener on 127.0.0.1:7003 in namespace 99, named `name`, held
+        /// by pid 10; the caller is in namespace 1.
+        fn listening_in_namespace(name: &str) -> Scripted {
             let mut elsewhere = listener("127.0.0.1:7003", 10);
             elsewhere.net_namespace = Some(99);
-            let system = Scripted {
+            Scripted {
                 sockets: vec![elsewhere],
                 namespace: 1,
                 namespaces: vec![Namespace {
                     inode: 99,
                     is_current: false,
-                    name: Some("blue".to_string()),
+                    name: Some(name.to_string()),
                     example_pid: Some(10),
                     container: None,
                 }],
                 ..Scripted::default()
-            };
+            }
+        }
+
+        #[test]
+        fn other_namespace_is_named() {
+            let system = listening_in_namespace("blue");
             let diagnosis = judged(&system, ip(7003), vec![refused("127.0.0.1:7003")]);
             assert_eq!(ids(&diagnosis), vec![CauseId::OtherNamespace]);
             assert!(fixes(&diagnosis.causes[0])[0].contains("ip netns exec blue"));
@@ -2628,20 +2634,7 @@ mod tests {
 
         #[test]
         fn other_namespace_names_are_quoted_for_the_shell() {
-            let mut elsewhere = listener("127.0.0.1:7003", 10);
-            elsewhere.net_namespace = Some(99);
-            let system = Scripted {
-                sockets: vec![elsewhere],
-                namespace: 1,
-                namespaces: vec![Namespace {
-                    inode: 99,
-                    is_current: false,
-                    name: Some("blue team".to_string()),
-                    example_pid: Some(10),
-                    container: None,
-                }],
-                ..Scripted::default()
-            };
+            let system = listening_in_namespace("blue team");
             let diagnosis = judged(&system, ip(7003), vec![refused("127.0.0.1:7003")]);
             assert!(
                 fixes(&diagnosis.causes[0])[0].contains("`ip netns exec 'blue team'`"),

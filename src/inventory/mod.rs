@@ -309,11 +309,18 @@ fn enumerate(
 /// `?` with a note about in-kernel servers, though it no longer existed.
 /// A socket still listed stays, owner or not (another user's, hidden).
 fn drop_closed_without_owner(query: &Query, sockets: &mut Vec<Socket>) {
-    if !sockets.iter().any(|s| s.inode != 0 && s.owners.is_empty()) {
+    let mut ownerless = sockets.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).peekable();
+    if ownerless.peek().is_none() {
         return;
     }
+    // Ask again only for what has to be found again: when every socket in
+    // question is a listener (the usual case, and always so for `ls`
+    // without `-a`), a LISTEN-only dump answers for them without walking
+    // the established hash a second time.
+    let mut again_query = query.clone();
+    again_query.listeners_only |= ownerless.all(Socket::is_listener);
     // A second listing that fails keeps the first one as it is.
-    let Ok((again, _, _)) = enumerate(query, &mut Visibility::default()) else { return };
+    let Ok((again, _, _)) = enumerate(&again_query, &mut Visibility::default()) else { return };
     let present: std::collections::HashSet<u64> = again.iter().map(|s| s.inode).collect();
     sockets.retain(|s| s.inode == 0 || !s.owners.is_empty() || present.contains(&s.inode));
 }
