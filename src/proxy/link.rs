@@ -18,7 +18,10 @@
 //! only, so a change applies to every chunk not yet on its way.
 //!
 //! End of stream is forwarded as a half-close (`shutdown(SHUT_WR)`), so a
-//! client that stops sending still gets the server's reply.
+//! client that stops sending still gets the server's reply. A source that
+//! fails (reset by its peer) ends the connection at once when nothing is
+//! held; with toxics, the data they hold goes out first, then the
+//! connection closes, as in Toxiproxy.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -106,8 +109,9 @@ struct Chain {
 struct Rebuild {
     /// A removed toxic had corrupted the stream: close the connection.
     must_close: bool,
-    /// A toxic that acted on this link is gone or changed: data it was
-    /// holding back is released at once.
+    /// A toxic that delays data on this link is gone or changed: data it
+    /// was holding back is released at once. A change to any other toxic
+    /// (a `noop`, a `limit_data`) leaves the schedule alone.
     released: bool,
 }
 
@@ -141,7 +145,7 @@ impl Chain {
         let mut result = Rebuild::default();
         for stage in old {
             let Some(fault) = stage.fault else { continue };
-            result.released = true;
+            result.released |= fault.delays();
             let removed = !self.stages.iter().any(|kept| kept.name == stage.name);
             if removed && fault.closes_on_removal() {
                 result.must_close = true;
@@ -151,9 +155,14 @@ impl Chain {
     }
 
     fn process(&mut self, item: Item, rng: &mut Rng, out: &mut VecDeque<Item>) {
+        self.process_from(0, item, rng, out);
+    }
+
+    /// Passes `item` through the stages from `first` on.
+    fn process_from(&mut self, first: usize, item: Item, rng: &mut Rng, out: &mut VecDeque<Item>) {
         self.scratch.clear();
         self.scratch.push(item);
-        for stage in &mut self.stages {
+        for stage in &mut self.stages[first..] {
             let Some(fault) = stage.fault.as_mut() else {
                 continue;
             };
@@ -168,6 +177,21 @@ impl Chain {
 
     fn deadline(&self) -> Option<Instant> {
         self.stages.iter().filter_map(|stage| stage.fault.as_ref()?.deadline()).min()
+    }
+
+    /// Lets the first toxic whose deadline has passed act: what it emits
+    /// (the `timeout` toxic's close) goes through the toxics after it.
+    /// Returns whether a toxic acted.
+    fn expire(&mut self, now: Instant, rng: &mut Rng, out: &mut VecDeque<Item>) -> bool {
+        let expired = self.stages.iter().position(|stage| {
+            stage.fault.as_ref().and_then(|fault| fault.deadline()).is_some_and(|due| due <= now)
+        });
+        let Some(index) = expired else { return false };
+        let Some(item) = self.stages[index].fault.as_mut().and_then(|fault| fault.expire()) else {
+            return false;
+        };
+        self.process_from(index + 1, item, rng, out);
+        true
     }
 }
 
@@ -294,6 +318,9 @@ pub(crate) async fn pump(
     // The head chunk's pieces with their due times.
     let mut pending: VecDeque<Item> = VecDeque::new();
     let mut source_done = false;
+    // The source ended with an error rather than an end of stream: the
+    // connection closes once the toxics let the end through.
+    let mut source_failed = false;
     let mut plain = vec![0u8; INITIAL_BUFFER];
     // Set up once a toxic-free link keeps filling its largest buffer.
     let mut pipe: Option<(SplicePipe, FdClaim)> = None;
@@ -339,7 +366,12 @@ pub(crate) async fn pump(
 
         let deadline = chain.deadline();
         if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
-            return LinkEnd::Closed { reset: false };
+            // Behind whatever is already scheduled, as the close of a
+            // Toxiproxy stage follows the chunks it passed on.
+            if !chain.expire(Instant::now(), &mut link.rng, &mut pending) {
+                return LinkEnd::Closed { reset: false };
+            }
+            continue;
         }
         let wake = match (pending.front().map(Item::at), deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -424,7 +456,12 @@ pub(crate) async fn pump(
                 // An end of stream swallowed by a removed toxic goes through
                 // now.
                 if source_done && queue.is_empty() && pending.is_empty() {
-                    queue.push_back(Item::Eof { at: Instant::now() });
+                    let at = Instant::now();
+                    queue.push_back(if source_failed {
+                        Item::Close { at, reset: false }
+                    } else {
+                        Item::Eof { at }
+                    });
                 }
             }
             () = async {
@@ -462,7 +499,21 @@ pub(crate) async fn pump(
                         }
                         continue;
                     }
-                    Err(_) => return LinkEnd::Failed,
+                    // The source failed (reset by its peer): without toxics
+                    // nothing is held, so the connection ends now.
+                    Err(_) if plain_path => return LinkEnd::Failed,
+                    // Toxics still hold data that was read before the
+                    // failure: it goes out on their schedule, then the
+                    // connection closes, as in Toxiproxy, where a read
+                    // error ends the chain's input like an end of stream
+                    // (a `slow_close` holds it back, a `reset_peer` not yet
+                    // set off turns it into a reset).
+                    Err(_) => {
+                        source_done = true;
+                        source_failed = true;
+                        queue.push_back(Item::Close { at: Instant::now(), reset: false });
+                        continue;
+                    }
                 };
                 link.stats.received.fetch_add(count as u64, Ordering::Relaxed);
                 if plain_path {

@@ -46,6 +46,10 @@ impl Fault for Latency {
         self.last = Some(due);
         out.push(item.with_at(due));
     }
+
+    fn delays(&self) -> bool {
+        !self.latency.is_zero() || !self.jitter.is_zero()
+    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,23 @@ pub(crate) trait Fault: Send {
         None
     }
 
+    /// Called once `deadline` has passed: the item the fault emits then
+    /// (the `timeout` toxic's close), which goes on through the toxics
+    /// after this one, as Toxiproxy's closed stage ends the input of the
+    /// next (a `slow_close` after it still holds the close back).
+    fn expire(&mut self) -> Option<Item> {
+        None
+    }
+
+    /// Whether the fault schedules what passes through it later than it
+    /// arrived (`latency`, `bandwidth`, `slicer`, `slow_close`). Only a
+    /// change to such a toxic releases the data it was holding back: in
+    /// Toxiproxy an update or removal interrupts that toxic alone, which
+    /// passes its chunk on, while the other toxics keep theirs.
+    fn delays(&self) -> bool {
+        false
+    }
+
     /// Whether taking the toxic off a live link must close it: `timeout`
     /// drops data, so the stream cannot continue intact afterwards.
     fn closes_on_removal(&self) -> bool {
