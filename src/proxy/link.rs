@@ -49,6 +49,10 @@ pub(crate) type ToxicSet = Arc<Vec<ToxicSpec>>;
 /// Raw chunks read ahead while toxics hold earlier ones (as Toxiproxy's
 /// 1024-chunk latency buffer).
 const MAX_QUEUED_CHUNKS: usize = 1024;
+/// Raw chunks read ahead when the first toxic that holds data back takes
+/// one chunk at a time (see [`faults::Fault::reads_ahead`]): with the chunk
+/// being written out, about what Toxiproxy's unbuffered stages hold.
+const UNBUFFERED_QUEUED_CHUNKS: usize = 1;
 /// Bytes read ahead at most, so a slow toxic cannot make the proxy buffer a
 /// whole stream in memory.
 const MAX_QUEUED_BYTES: usize = 8 << 20;
@@ -177,6 +181,21 @@ impl Chain {
 
     fn deadline(&self) -> Option<Instant> {
         self.stages.iter().filter_map(|stage| stage.fault.as_ref()?.deadline()).min()
+    }
+
+    /// How many raw chunks the link may read ahead: the first toxic that
+    /// holds data back decides, as its buffer (or its lack of one) is what
+    /// pushes back on the sender in Toxiproxy.
+    fn read_ahead(&self) -> usize {
+        let first = self
+            .stages
+            .iter()
+            .filter_map(|stage| stage.fault.as_deref())
+            .find(|fault| fault.delays());
+        match first {
+            Some(fault) if !fault.reads_ahead() => UNBUFFERED_QUEUED_CHUNKS,
+            _ => MAX_QUEUED_CHUNKS,
+        }
     }
 
     /// Lets the first toxic whose deadline has passed act: what it emits
@@ -420,7 +439,7 @@ pub(crate) async fn pump(
         // toxics see.
         let draining = pipe.as_ref().is_some_and(|(pipe, _)| pipe.held() > 0);
         let can_read =
-            !source_done && queue.len() < MAX_QUEUED_CHUNKS && queued_bytes < MAX_QUEUED_BYTES;
+            !source_done && queue.len() < chain.read_ahead() && queued_bytes < MAX_QUEUED_BYTES;
         if !plain_path && staging.capacity() < TOXIC_READ / 4 {
             staging.reserve(TOXIC_READ);
         }

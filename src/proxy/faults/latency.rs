@@ -50,6 +50,10 @@ impl Fault for Latency {
     fn delays(&self) -> bool {
         !self.latency.is_zero() || !self.jitter.is_zero()
     }
+
+    fn reads_ahead(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

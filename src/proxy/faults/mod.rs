@@ -86,6 +86,16 @@ pub(crate) trait Fault: Send {
         false
     }
 
+    /// Whether the link keeps reading while this fault holds data back.
+    /// Toxiproxy gives its `latency` toxic a 1024-chunk buffer, so a
+    /// delayed stream is shifted in time and the sender goes on at full
+    /// speed; the other toxics take one chunk at a time, so a `bandwidth`
+    /// or `slicer` toxic slows the sender down too, as a slow network does
+    /// once the socket buffers are full.
+    fn reads_ahead(&self) -> bool {
+        false
+    }
+
     /// Whether taking the toxic off a live link must close it: `timeout`
     /// drops data, so the stream cannot continue intact afterwards.
     fn closes_on_removal(&self) -> bool {
