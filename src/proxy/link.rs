@@ -26,7 +26,7 @@
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
@@ -89,6 +89,11 @@ pub(crate) struct Link<'a> {
     /// back to copying and to tokio's coarser timer (on the carriers' timer
     /// thread, see [`super::carriers::sleep_until`]).
     pub(crate) budget: &'a Arc<FdBudget>,
+    /// Set when the other direction ended the connection (a toxic closed
+    /// it, or a socket failed): this link stops reading, lets out what its
+    /// toxics hold, then ends too. In Toxiproxy the other direction's
+    /// source is closed under it, which ends its chain's input the same way.
+    pub(crate) peer_ended: &'a AtomicBool,
 }
 
 /// A toxic as it acts on this link: `fault` is `None` when the toxicity draw
@@ -233,7 +238,8 @@ enum Read {
 
 /// Why [`relay_plain`] handed control back to the select loop.
 enum Plain {
-    /// The toxic set changed; the select loop picks the change up.
+    /// The toxic set changed, or the other direction ended; the select
+    /// loop picks the change up.
     ToxicsChanged,
     /// A read filled the buffer: a bulk transfer, which grows the buffer
     /// or engages `splice(2)`.
@@ -259,7 +265,9 @@ async fn relay_plain(
         let read = poll_fn(|context| {
             // A closed channel means the proxy is going away; its stop
             // signal ends the connection, so carry on until then.
-            if link.toxics.has_changed().unwrap_or(false) {
+            // The other direction's end is taken in by the select loop too.
+            if link.toxics.has_changed().unwrap_or(false) || link.peer_ended.load(Ordering::Acquire)
+            {
                 return Poll::Ready(None);
             }
             let mut buffer = ReadBuf::new(plain);
@@ -327,6 +335,7 @@ pub(crate) async fn pump(
     // `changed()` future per turn would register and unregister a waiter on
     // the watch channel (a mutex each way) for every chunk forwarded.
     let mut changed = Box::pin(next_change(link.toxics.clone()));
+    let peer_ended = link.peer_ended;
     // Whether `changed` has been polled (and so holds this task's waker)
     // since it was last created: the fast path relies on that wake-up.
     let mut registered = false;
@@ -378,7 +387,16 @@ pub(crate) async fn pump(
                     let _ = destination.shutdown().await;
                     return LinkEnd::Finished;
                 }
-                Some(Item::Close { reset, .. }) => return LinkEnd::Closed { reset },
+                Some(Item::Close { reset, .. }) => {
+                    // The destination hears of the close now, as in
+                    // Toxiproxy, even if the other direction still has data
+                    // to let out before the sockets are closed. A reset
+                    // must not be preceded by a FIN.
+                    if !reset {
+                        let _ = destination.shutdown().await;
+                    }
+                    return LinkEnd::Closed { reset };
+                }
                 None => break,
             }
         }
@@ -421,6 +439,16 @@ pub(crate) async fn pump(
             }
         }
         let plain_path = chain.is_passthrough() && pending.is_empty() && queue.is_empty();
+        if !source_done && link.peer_ended.load(Ordering::Acquire) {
+            // Nothing held: the connection ends now.
+            if plain_path {
+                return LinkEnd::Closed { reset: false };
+            }
+            source_done = true;
+            source_failed = true;
+            queue.push_back(Item::Close { at: Instant::now(), reset: false });
+            continue;
+        }
         // The fast path: no toxic acts on this link and the select loop
         // below has registered this task for toxic changes, so only a
         // version check (one atomic load) per wake-up stands between
@@ -497,6 +525,12 @@ pub(crate) async fn pump(
                     },
                 }
             }, if wake.is_some() => {}
+            // The other direction ended: the check at the top of the loop
+            // takes it in. A load, no waiter: the connection's task polls
+            // this direction again when it sets the flag.
+            () = poll_fn(|_| {
+                if peer_ended.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+            }), if !source_done => {}
             read = async {
                 match &pipe {
                     Some((pipe, _)) if plain_path || draining => pipe
@@ -612,6 +646,7 @@ mod tests {
                 toxics,
                 rng: Rng::new(1),
                 budget: &budget,
+                peer_ended: &AtomicBool::new(false),
             };
             let exchange = async {
                 let sent = Instant::now();

@@ -16,6 +16,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::proxy::{connect, custom_server, echo_server, read_to_end, start_api};
 
+/// What a server read, and whether it ended with an end of stream (not an
+/// error).
+type Received = (Vec<u8>, bool);
+
 /// Closes a socket with a reset (RST) instead of a FIN.
 fn reset(stream: &impl std::os::fd::AsFd) {
     rustix::net::sockopt::set_socket_linger(stream, Some(Duration::ZERO)).expect("SO_LINGER 0");
@@ -95,7 +99,7 @@ async fn data_held_by_toxics_outlives_a_reset_by_its_sender() {
 
     // Client to server: the request waits in an upstream latency when the
     // client resets; the server still gets all of it, then the close.
-    let received: Arc<Mutex<Option<(Vec<u8>, bool)>>> = Arc::default();
+    let received: Arc<Mutex<Option<Received>>> = Arc::default();
     let seen = Arc::clone(&received);
     let collector = custom_server(move |mut stream| {
         let seen = Arc::clone(&seen);
@@ -261,4 +265,39 @@ async fn a_bandwidth_toxic_pushes_back_on_the_sender() {
         "the proxy held {held} bytes ahead of a 100 KB/s toxic ({accepted} accepted, {passed} \
          passed on); the socket buffers alone hold {buffers}"
     );
+}
+
+/// A toxic that closes the connection in one direction (`limit_data` on the
+/// requests) does not throw away what the other direction's toxics hold
+/// (the replies in a latency): they reach the client, then it sees the
+/// close, as in Toxiproxy, where closing one side's socket ends the other
+/// chain's input behind its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_in_one_direction_lets_the_other_deliver_what_it_holds() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("both", echo);
+    api.toxic("both", json!({"type": "latency", "attributes": {"latency": 300}}));
+    api.toxic(
+        "both",
+        json!({"type": "limit_data", "stream": "upstream", "attributes": {"bytes": 10}}),
+    );
+    let start = Instant::now();
+    let mut stream = connect(listen);
+    stream.write_all(b"hello").expect("write");
+    std::thread::sleep(Duration::from_millis(50));
+    // Five bytes more pass the limit, then the connection is closed.
+    stream.write_all(b"0123456789").expect("write");
+    let (data, end) = read_to_end(&mut stream);
+    let elapsed = start.elapsed();
+    // The echo of the last five bytes may come back before the proxy stops
+    // reading from the server, or not.
+    assert!(
+        b"hello01234".starts_with(&data) && data.starts_with(b"hello"),
+        "the client got {:?}",
+        String::from_utf8_lossy(&data)
+    );
+    assert_eq!(end, Ok(()));
+    assert!(elapsed >= Duration::from_millis(290), "the reply came after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10));
 }
