@@ -29,7 +29,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
@@ -186,6 +186,11 @@ impl Chain {
 
     fn deadline(&self) -> Option<Instant> {
         self.stages.iter().filter_map(|stage| stage.fault.as_ref()?.deadline()).min()
+    }
+
+    /// The least delay the toxics still acting give any chunk.
+    fn min_delay(&self) -> Duration {
+        self.stages.iter().filter_map(|stage| stage.fault.as_deref()).map(|f| f.min_delay()).sum()
     }
 
     /// How many raw chunks the link may read ahead: the first toxic that
@@ -345,6 +350,8 @@ pub(crate) async fn pump(
     let mut queued_bytes = 0usize;
     // The head chunk's pieces with their due times.
     let mut pending: VecDeque<Item> = VecDeque::new();
+    // When the chunk `pending` came from was read.
+    let mut head_arrival = Instant::now();
     let mut source_done = false;
     // The source ended with an error rather than an end of stream: the
     // connection closes once the toxics let the end through.
@@ -369,6 +376,7 @@ pub(crate) async fn pump(
                 if let Item::Data { bytes, .. } = &raw {
                     queued_bytes -= bytes.len();
                 }
+                head_arrival = raw.at();
                 chain.process(raw, &mut link.rng, &mut pending);
                 continue;
             }
@@ -493,10 +501,12 @@ pub(crate) async fn pump(
                     return LinkEnd::Closed { reset: false };
                 }
                 if rebuild.released {
-                    let now = Instant::now();
+                    // Released, but not ahead of the latency toxics still
+                    // there, which the data would still go through.
+                    let release = (head_arrival + chain.min_delay()).max(Instant::now());
                     for item in pending.iter_mut() {
-                        if !matches!(item, Item::Close { .. }) && item.at() > now {
-                            *item = item.clone().with_at(now);
+                        if !matches!(item, Item::Close { .. }) && item.at() > release {
+                            *item = item.clone().with_at(release);
                         }
                     }
                 }

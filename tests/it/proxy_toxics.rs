@@ -358,3 +358,26 @@ async fn removing_the_middle_toxic_mid_transfer_keeps_every_byte_in_order() {
     let first_wrong = received.iter().zip(&pattern).position(|(got, want)| got != want);
     assert_eq!(first_wrong, None, "bytes out of order");
 }
+
+/// Removing a toxic releases what it holds, but not past the latency toxics
+/// still acting: in Toxiproxy the released data goes on through them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_released_by_a_removed_toxic_still_waits_for_the_latency() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("release", echo);
+    api.toxic("release", json!({"type": "latency", "attributes": {"latency": 1000}}));
+    // 1 KB/s: the 200 bytes would leave in two slices, 1.1 s and 1.2 s on.
+    api.toxic("release", json!({"name": "narrow", "type": "bandwidth", "attributes": {"rate": 1}}));
+    let mut stream = connect(listen);
+    let start = Instant::now();
+    stream.write_all(&[b'r'; 200]).expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(api.call("DELETE", "/proxies/release/toxics/narrow", None).status, 204);
+    let mut back = [0u8; 200];
+    stream.read_exact(&mut back).expect("echo");
+    let elapsed = start.elapsed();
+    assert_eq!(back, [b'r'; 200]);
+    assert!(elapsed >= Duration::from_millis(950), "the latency was skipped: {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10));
+}

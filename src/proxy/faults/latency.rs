@@ -54,6 +54,10 @@ impl Fault for Latency {
     fn reads_ahead(&self) -> bool {
         true
     }
+
+    fn min_delay(&self) -> Duration {
+        self.latency.saturating_sub(self.jitter)
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,13 @@ pub(crate) trait Fault: Send {
         false
     }
 
+    /// The least delay the fault gives any chunk (`latency - jitter`). When
+    /// another toxic is taken off, data it released still waits this long
+    /// from its arrival: in Toxiproxy it goes on through this toxic.
+    fn min_delay(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// Whether taking the toxic off a live link must close it: `timeout`
     /// drops data, so the stream cannot continue intact afterwards.
     fn closes_on_removal(&self) -> bool {
