@@ -136,6 +136,9 @@ async fn serve_connection(
     };
     let _ = server.set_nodelay(true);
 
+    // One flag per direction: set when the other direction ended the
+    // connection, so that this one lets out what its toxics hold first.
+    let peer_ended = [AtomicBool::new(false), AtomicBool::new(false)];
     let end = {
         let (client_read, client_write) = client.split();
         let (server_read, server_write) = server.split();
@@ -148,6 +151,7 @@ async fn serve_connection(
                 toxics: context.toxics.clone(),
                 rng: Rng::from_entropy(),
                 budget: &context.budget,
+                peer_ended: &peer_ended[0],
             },
         );
         let downstream = link::pump(
@@ -159,6 +163,7 @@ async fn serve_connection(
                 toxics: context.toxics.clone(),
                 rng: Rng::from_entropy(),
                 budget: &context.budget,
+                peer_ended: &peer_ended[1],
             },
         );
         // `biased`: the branches are polled in order, without drawing a
@@ -167,7 +172,7 @@ async fn serve_connection(
         tokio::select! {
             biased;
             () = stop_requested(&mut stop) => LinkEnd::Closed { reset: false },
-            end = both(upstream, downstream) => end,
+            end = both(upstream, downstream, &peer_ended) => end,
         }
     };
     if end == (LinkEnd::Closed { reset: true }) {
@@ -261,15 +266,20 @@ impl DirectionWakers {
     }
 }
 
-/// Runs both directions; a half-closed direction lets the other go on, and
-/// anything but a clean finish ends the whole connection. Each direction
-/// is polled only when it was woken (see [`DirectionWake`]).
+/// Runs both directions; a half-closed direction lets the other go on.
+/// A direction that closes the connection (or fails) sets the other's
+/// `peer_ended` flag, and the connection ends when that one has let out
+/// what its toxics hold; a reset ends it at once. Each direction is polled
+/// only when it was woken (see [`DirectionWake`]).
 async fn both(
     upstream: impl Future<Output = LinkEnd>,
     downstream: impl Future<Output = LinkEnd>,
+    peer_ended: &[AtomicBool; 2],
 ) -> LinkEnd {
     tokio::pin!(upstream, downstream);
     let mut done = [false; 2];
+    // How the first direction to close the connection ended it.
+    let mut first_end: Option<LinkEnd> = None;
     let mut wakers: Option<DirectionWakers> = None;
     poll_fn(|context| {
         // A task keeps its waker where it was spawned; should it be polled
@@ -291,11 +301,23 @@ async fn both(
             match polled {
                 Poll::Pending => {}
                 Poll::Ready(LinkEnd::Finished) => *finished = true,
-                Poll::Ready(end) => return Poll::Ready(end),
+                Poll::Ready(end @ (LinkEnd::Failed | LinkEnd::Closed { reset: false }))
+                    if first_end.is_none() =>
+                {
+                    *finished = true;
+                    first_end = Some(end);
+                    let other = 1 - index;
+                    peer_ended[other].store(true, Ordering::Release);
+                    // The other direction is polled again, in this task's
+                    // next poll, to take the flag in.
+                    wakers.states[other].wake_by_ref();
+                }
+                Poll::Ready(end @ LinkEnd::Closed { reset: true }) => return Poll::Ready(end),
+                Poll::Ready(end) => return Poll::Ready(first_end.unwrap_or(end)),
             }
         }
         if done == [true, true] {
-            Poll::Ready(LinkEnd::Finished)
+            Poll::Ready(first_end.unwrap_or(LinkEnd::Finished))
         } else {
             Poll::Pending
         }
@@ -346,10 +368,12 @@ mod tests {
         let count = |index: usize| polls[index].load(Ordering::Relaxed);
         let (finish_upstream, upstream) = oneshot::channel();
         let (finish_downstream, downstream) = oneshot::channel();
-        let connection = tokio::spawn(both(
-            direction(upstream, Arc::clone(&polls[0])),
-            direction(downstream, Arc::clone(&polls[1])),
-        ));
+        let upstream = direction(upstream, Arc::clone(&polls[0]));
+        let downstream = direction(downstream, Arc::clone(&polls[1]));
+        let connection = tokio::spawn(async move {
+            let peer_ended = [AtomicBool::new(false), AtomicBool::new(false)];
+            both(upstream, downstream, &peer_ended).await
+        });
         while count(0) == 0 || count(1) == 0 {
             tokio::task::yield_now().await;
         }
@@ -364,5 +388,25 @@ mod tests {
         finish_downstream.send(()).expect("downstream waiting");
         assert_eq!(connection.await.expect("connection task"), LinkEnd::Finished);
         assert_eq!((count(0), count(1)), (2, 2), "a finished direction was polled again");
+    }
+
+    #[tokio::test]
+    async fn a_direction_that_closes_lets_the_other_let_out_what_it_holds() {
+        let peer_ended = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+        let (finish_downstream, downstream_finished) = oneshot::channel::<()>();
+        let upstream = async { LinkEnd::Closed { reset: false } };
+        let downstream = async move {
+            let _ = downstream_finished.await;
+            LinkEnd::Closed { reset: false }
+        };
+        let flags = Arc::clone(&peer_ended);
+        let connection = tokio::spawn(async move { both(upstream, downstream, &flags).await });
+        while !peer_ended[1].load(Ordering::Acquire) {
+            tokio::task::yield_now().await;
+        }
+        assert!(!peer_ended[0].load(Ordering::Acquire), "the direction that closed was told");
+        assert!(!connection.is_finished(), "ended before the other direction let its data out");
+        finish_downstream.send(()).expect("downstream waiting");
+        assert_eq!(connection.await.expect("task"), LinkEnd::Closed { reset: false });
     }
 }

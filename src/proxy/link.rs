@@ -18,15 +18,18 @@
 //! only, so a change applies to every chunk not yet on its way.
 //!
 //! End of stream is forwarded as a half-close (`shutdown(SHUT_WR)`), so a
-//! client that stops sending still gets the server's reply.
+//! client that stops sending still gets the server's reply. A source that
+//! fails (reset by its peer) ends the connection at once when nothing is
+//! held; with toxics, the data they hold goes out first, then the
+//! connection closes, as in Toxiproxy.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
@@ -46,6 +49,10 @@ pub(crate) type ToxicSet = Arc<Vec<ToxicSpec>>;
 /// Raw chunks read ahead while toxics hold earlier ones (as Toxiproxy's
 /// 1024-chunk latency buffer).
 const MAX_QUEUED_CHUNKS: usize = 1024;
+/// Raw chunks read ahead when the first toxic that holds data back takes
+/// one chunk at a time (see [`faults::Fault::reads_ahead`]): with the chunk
+/// being written out, about what Toxiproxy's unbuffered stages hold.
+const UNBUFFERED_QUEUED_CHUNKS: usize = 1;
 /// Bytes read ahead at most, so a slow toxic cannot make the proxy buffer a
 /// whole stream in memory.
 const MAX_QUEUED_BYTES: usize = 8 << 20;
@@ -82,6 +89,11 @@ pub(crate) struct Link<'a> {
     /// back to copying and to tokio's coarser timer (on the carriers' timer
     /// thread, see [`super::carriers::sleep_until`]).
     pub(crate) budget: &'a Arc<FdBudget>,
+    /// Set when the other direction ended the connection (a toxic closed
+    /// it, or a socket failed): this link stops reading, lets out what its
+    /// toxics hold, then ends too. In Toxiproxy the other direction's
+    /// source is closed under it, which ends its chain's input the same way.
+    pub(crate) peer_ended: &'a AtomicBool,
 }
 
 /// A toxic as it acts on this link: `fault` is `None` when the toxicity draw
@@ -106,8 +118,9 @@ struct Chain {
 struct Rebuild {
     /// A removed toxic had corrupted the stream: close the connection.
     must_close: bool,
-    /// A toxic that acted on this link is gone or changed: data it was
-    /// holding back is released at once.
+    /// A toxic that delays data on this link is gone or changed: data it
+    /// was holding back is released at once. A change to any other toxic
+    /// (a `noop`, a `limit_data`) leaves the schedule alone.
     released: bool,
 }
 
@@ -141,7 +154,7 @@ impl Chain {
         let mut result = Rebuild::default();
         for stage in old {
             let Some(fault) = stage.fault else { continue };
-            result.released = true;
+            result.released |= fault.delays();
             let removed = !self.stages.iter().any(|kept| kept.name == stage.name);
             if removed && fault.closes_on_removal() {
                 result.must_close = true;
@@ -151,9 +164,14 @@ impl Chain {
     }
 
     fn process(&mut self, item: Item, rng: &mut Rng, out: &mut VecDeque<Item>) {
+        self.process_from(0, item, rng, out);
+    }
+
+    /// Passes `item` through the stages from `first` on.
+    fn process_from(&mut self, first: usize, item: Item, rng: &mut Rng, out: &mut VecDeque<Item>) {
         self.scratch.clear();
         self.scratch.push(item);
-        for stage in &mut self.stages {
+        for stage in &mut self.stages[first..] {
             let Some(fault) = stage.fault.as_mut() else {
                 continue;
             };
@@ -168,6 +186,41 @@ impl Chain {
 
     fn deadline(&self) -> Option<Instant> {
         self.stages.iter().filter_map(|stage| stage.fault.as_ref()?.deadline()).min()
+    }
+
+    /// The least delay the toxics still acting give any chunk.
+    fn min_delay(&self) -> Duration {
+        self.stages.iter().filter_map(|stage| stage.fault.as_deref()).map(|f| f.min_delay()).sum()
+    }
+
+    /// How many raw chunks the link may read ahead: the first toxic that
+    /// holds data back decides, as its buffer (or its lack of one) is what
+    /// pushes back on the sender in Toxiproxy.
+    fn read_ahead(&self) -> usize {
+        let first = self
+            .stages
+            .iter()
+            .filter_map(|stage| stage.fault.as_deref())
+            .find(|fault| fault.delays());
+        match first {
+            Some(fault) if !fault.reads_ahead() => UNBUFFERED_QUEUED_CHUNKS,
+            _ => MAX_QUEUED_CHUNKS,
+        }
+    }
+
+    /// Lets the first toxic whose deadline has passed act: what it emits
+    /// (the `timeout` toxic's close) goes through the toxics after it.
+    /// Returns whether a toxic acted.
+    fn expire(&mut self, now: Instant, rng: &mut Rng, out: &mut VecDeque<Item>) -> bool {
+        let expired = self.stages.iter().position(|stage| {
+            stage.fault.as_ref().and_then(|fault| fault.deadline()).is_some_and(|due| due <= now)
+        });
+        let Some(index) = expired else { return false };
+        let Some(item) = self.stages[index].fault.as_mut().and_then(|fault| fault.expire()) else {
+            return false;
+        };
+        self.process_from(index + 1, item, rng, out);
+        true
     }
 }
 
@@ -190,7 +243,8 @@ enum Read {
 
 /// Why [`relay_plain`] handed control back to the select loop.
 enum Plain {
-    /// The toxic set changed; the select loop picks the change up.
+    /// The toxic set changed, or the other direction ended; the select
+    /// loop picks the change up.
     ToxicsChanged,
     /// A read filled the buffer: a bulk transfer, which grows the buffer
     /// or engages `splice(2)`.
@@ -216,7 +270,9 @@ async fn relay_plain(
         let read = poll_fn(|context| {
             // A closed channel means the proxy is going away; its stop
             // signal ends the connection, so carry on until then.
-            if link.toxics.has_changed().unwrap_or(false) {
+            // The other direction's end is taken in by the select loop too.
+            if link.toxics.has_changed().unwrap_or(false) || link.peer_ended.load(Ordering::Acquire)
+            {
                 return Poll::Ready(None);
             }
             let mut buffer = ReadBuf::new(plain);
@@ -284,6 +340,7 @@ pub(crate) async fn pump(
     // `changed()` future per turn would register and unregister a waiter on
     // the watch channel (a mutex each way) for every chunk forwarded.
     let mut changed = Box::pin(next_change(link.toxics.clone()));
+    let peer_ended = link.peer_ended;
     // Whether `changed` has been polled (and so holds this task's waker)
     // since it was last created: the fast path relies on that wake-up.
     let mut registered = false;
@@ -293,7 +350,12 @@ pub(crate) async fn pump(
     let mut queued_bytes = 0usize;
     // The head chunk's pieces with their due times.
     let mut pending: VecDeque<Item> = VecDeque::new();
+    // When the chunk `pending` came from was read.
+    let mut head_arrival = Instant::now();
     let mut source_done = false;
+    // The source ended with an error rather than an end of stream: the
+    // connection closes once the toxics let the end through.
+    let mut source_failed = false;
     let mut plain = vec![0u8; INITIAL_BUFFER];
     // Set up once a toxic-free link keeps filling its largest buffer.
     let mut pipe: Option<(SplicePipe, FdClaim)> = None;
@@ -314,6 +376,7 @@ pub(crate) async fn pump(
                 if let Item::Data { bytes, .. } = &raw {
                     queued_bytes -= bytes.len();
                 }
+                head_arrival = raw.at();
                 chain.process(raw, &mut link.rng, &mut pending);
                 continue;
             }
@@ -332,14 +395,28 @@ pub(crate) async fn pump(
                     let _ = destination.shutdown().await;
                     return LinkEnd::Finished;
                 }
-                Some(Item::Close { reset, .. }) => return LinkEnd::Closed { reset },
+                Some(Item::Close { reset, .. }) => {
+                    // The destination hears of the close now, as in
+                    // Toxiproxy, even if the other direction still has data
+                    // to let out before the sockets are closed. A reset
+                    // must not be preceded by a FIN.
+                    if !reset {
+                        let _ = destination.shutdown().await;
+                    }
+                    return LinkEnd::Closed { reset };
+                }
                 None => break,
             }
         }
 
         let deadline = chain.deadline();
         if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
-            return LinkEnd::Closed { reset: false };
+            // Behind whatever is already scheduled, as the close of a
+            // Toxiproxy stage follows the chunks it passed on.
+            if !chain.expire(Instant::now(), &mut link.rng, &mut pending) {
+                return LinkEnd::Closed { reset: false };
+            }
+            continue;
         }
         let wake = match (pending.front().map(Item::at), deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -370,6 +447,16 @@ pub(crate) async fn pump(
             }
         }
         let plain_path = chain.is_passthrough() && pending.is_empty() && queue.is_empty();
+        if !source_done && link.peer_ended.load(Ordering::Acquire) {
+            // Nothing held: the connection ends now.
+            if plain_path {
+                return LinkEnd::Closed { reset: false };
+            }
+            source_done = true;
+            source_failed = true;
+            queue.push_back(Item::Close { at: Instant::now(), reset: false });
+            continue;
+        }
         // The fast path: no toxic acts on this link and the select loop
         // below has registered this task for toxic changes, so only a
         // version check (one atomic load) per wake-up stands between
@@ -388,7 +475,7 @@ pub(crate) async fn pump(
         // toxics see.
         let draining = pipe.as_ref().is_some_and(|(pipe, _)| pipe.held() > 0);
         let can_read =
-            !source_done && queue.len() < MAX_QUEUED_CHUNKS && queued_bytes < MAX_QUEUED_BYTES;
+            !source_done && queue.len() < chain.read_ahead() && queued_bytes < MAX_QUEUED_BYTES;
         if !plain_path && staging.capacity() < TOXIC_READ / 4 {
             staging.reserve(TOXIC_READ);
         }
@@ -414,17 +501,24 @@ pub(crate) async fn pump(
                     return LinkEnd::Closed { reset: false };
                 }
                 if rebuild.released {
-                    let now = Instant::now();
+                    // Released, but not ahead of the latency toxics still
+                    // there, which the data would still go through.
+                    let release = (head_arrival + chain.min_delay()).max(Instant::now());
                     for item in pending.iter_mut() {
-                        if !matches!(item, Item::Close { .. }) && item.at() > now {
-                            *item = item.clone().with_at(now);
+                        if !matches!(item, Item::Close { .. }) && item.at() > release {
+                            *item = item.clone().with_at(release);
                         }
                     }
                 }
                 // An end of stream swallowed by a removed toxic goes through
                 // now.
                 if source_done && queue.is_empty() && pending.is_empty() {
-                    queue.push_back(Item::Eof { at: Instant::now() });
+                    let at = Instant::now();
+                    queue.push_back(if source_failed {
+                        Item::Close { at, reset: false }
+                    } else {
+                        Item::Eof { at }
+                    });
                 }
             }
             () = async {
@@ -441,6 +535,12 @@ pub(crate) async fn pump(
                     },
                 }
             }, if wake.is_some() => {}
+            // The other direction ended: the check at the top of the loop
+            // takes it in. A load, no waiter: the connection's task polls
+            // this direction again when it sets the flag.
+            () = poll_fn(|_| {
+                if peer_ended.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+            }), if !source_done => {}
             read = async {
                 match &pipe {
                     Some((pipe, _)) if plain_path || draining => pipe
@@ -462,7 +562,21 @@ pub(crate) async fn pump(
                         }
                         continue;
                     }
-                    Err(_) => return LinkEnd::Failed,
+                    // The source failed (reset by its peer): without toxics
+                    // nothing is held, so the connection ends now.
+                    Err(_) if plain_path => return LinkEnd::Failed,
+                    // Toxics still hold data that was read before the
+                    // failure: it goes out on their schedule, then the
+                    // connection closes, as in Toxiproxy, where a read
+                    // error ends the chain's input like an end of stream
+                    // (a `slow_close` holds it back, a `reset_peer` not yet
+                    // set off turns it into a reset).
+                    Err(_) => {
+                        source_done = true;
+                        source_failed = true;
+                        queue.push_back(Item::Close { at: Instant::now(), reset: false });
+                        continue;
+                    }
                 };
                 link.stats.received.fetch_add(count as u64, Ordering::Relaxed);
                 if plain_path {
@@ -542,6 +656,7 @@ mod tests {
                 toxics,
                 rng: Rng::new(1),
                 budget: &budget,
+                peer_ended: &AtomicBool::new(false),
             };
             let exchange = async {
                 let sent = Instant::now();

@@ -26,6 +26,7 @@ mod hostile;
 mod kill;
 mod monitor;
 mod proxy;
+mod proxy_toxics;
 
 mod package;
 mod top;

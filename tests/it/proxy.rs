@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 const BINARY: &str = env!("CARGO_BIN_EXE_porthole");
 
 /// An API server running in this test's runtime on a free loopback port.
-struct Api {
+pub(super) struct Api {
     address: SocketAddr,
     client: ApiClient,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -36,7 +36,7 @@ impl Drop for Api {
     }
 }
 
-async fn start_api() -> Api {
+pub(super) async fn start_api() -> Api {
     start_api_with(ApiState::new(Arc::new(Registry::new()))).await
 }
 
@@ -60,7 +60,7 @@ impl Api {
         format!("http://{}", self.address)
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> HttpResponse {
+    pub(super) fn call(&self, method: &str, path: &str, body: Option<Value>) -> HttpResponse {
         self.client
             .request(method, path, body.as_ref(), &[])
             .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
@@ -83,7 +83,7 @@ impl Api {
     }
 
     /// Creates a proxy on a free loopback port and returns where it listens.
-    fn proxy(&self, name: &str, upstream: SocketAddr) -> SocketAddr {
+    pub(super) fn proxy(&self, name: &str, upstream: SocketAddr) -> SocketAddr {
         let response = self.call(
             "POST",
             "/proxies",
@@ -94,7 +94,7 @@ impl Api {
         body["listen"].as_str().expect("listen").parse().expect("socket address")
     }
 
-    fn toxic(&self, proxy: &str, toxic: Value) -> Value {
+    pub(super) fn toxic(&self, proxy: &str, toxic: Value) -> Value {
         let response = self.call("POST", &format!("/proxies/{proxy}/toxics"), Some(toxic));
         assert_eq!(response.status, 200, "{}", response.text());
         response.json().expect("json")
@@ -109,7 +109,7 @@ fn assert_error(response: &HttpResponse, status: u16, message: &str) {
 }
 
 /// An echo server; it half-closes after the client does.
-async fn echo_server() -> SocketAddr {
+pub(super) async fn echo_server() -> SocketAddr {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_reuseaddr(true).expect("reuseaddr");
     socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
@@ -132,7 +132,7 @@ async fn echo_server() -> SocketAddr {
 }
 
 /// A server that runs `serve` on each accepted connection.
-async fn custom_server<F, Fut>(serve: F) -> SocketAddr
+pub(super) async fn custom_server<F, Fut>(serve: F) -> SocketAddr
 where
     F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -150,7 +150,7 @@ where
     address
 }
 
-fn connect(address: SocketAddr) -> TcpStream {
+pub(super) fn connect(address: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(address).expect("connect through proxy");
     stream.set_nodelay(true).expect("nodelay");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
@@ -182,7 +182,7 @@ fn refused(address: SocketAddr) -> bool {
 }
 
 /// Reads until EOF or error; returns bytes and how it ended.
-fn read_to_end(stream: &mut TcpStream) -> (Vec<u8>, Result<(), ErrorKind>) {
+pub(super) fn read_to_end(stream: &mut TcpStream) -> (Vec<u8>, Result<(), ErrorKind>) {
     let mut data = Vec::new();
     let mut buffer = [0u8; 4096];
     loop {

@@ -46,6 +46,10 @@ impl Fault for Bandwidth {
         }
         self.busy_until = Some(start);
     }
+
+    fn delays(&self) -> bool {
+        self.bytes_per_second > 0
+    }
 }
 
 #[cfg(test)]

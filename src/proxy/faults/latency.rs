@@ -46,6 +46,18 @@ impl Fault for Latency {
         self.last = Some(due);
         out.push(item.with_at(due));
     }
+
+    fn delays(&self) -> bool {
+        !self.latency.is_zero() || !self.jitter.is_zero()
+    }
+
+    fn reads_ahead(&self) -> bool {
+        true
+    }
+
+    fn min_delay(&self) -> Duration {
+        self.latency.saturating_sub(self.jitter)
+    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,40 @@ pub(crate) trait Fault: Send {
         None
     }
 
+    /// Called once `deadline` has passed: the item the fault emits then
+    /// (the `timeout` toxic's close), which goes on through the toxics
+    /// after this one, as Toxiproxy's closed stage ends the input of the
+    /// next (a `slow_close` after it still holds the close back).
+    fn expire(&mut self) -> Option<Item> {
+        None
+    }
+
+    /// Whether the fault schedules what passes through it later than it
+    /// arrived (`latency`, `bandwidth`, `slicer`, `slow_close`). Only a
+    /// change to such a toxic releases the data it was holding back: in
+    /// Toxiproxy an update or removal interrupts that toxic alone, which
+    /// passes its chunk on, while the other toxics keep theirs.
+    fn delays(&self) -> bool {
+        false
+    }
+
+    /// Whether the link keeps reading while this fault holds data back.
+    /// Toxiproxy gives its `latency` toxic a 1024-chunk buffer, so a
+    /// delayed stream is shifted in time and the sender goes on at full
+    /// speed; the other toxics take one chunk at a time, so a `bandwidth`
+    /// or `slicer` toxic slows the sender down too, as a slow network does
+    /// once the socket buffers are full.
+    fn reads_ahead(&self) -> bool {
+        false
+    }
+
+    /// The least delay the fault gives any chunk (`latency - jitter`). When
+    /// another toxic is taken off, data it released still waits this long
+    /// from its arrival: in Toxiproxy it goes on through this toxic.
+    fn min_delay(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// Whether taking the toxic off a live link must close it: `timeout`
     /// drops data, so the stream cannot continue intact afterwards.
     fn closes_on_removal(&self) -> bool {

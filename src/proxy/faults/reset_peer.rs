@@ -31,12 +31,13 @@ impl Fault for ResetPeer {
             // The end of the stream counts as the first chunk, as in
             // Toxiproxy (its toxic fires on anything read from its input):
             // a client that connects and closes without sending still gets
-            // the reset `timeout` later, instead of a clean close.
-            Item::Data { at, .. } | Item::Eof { at } => {
+            // the reset `timeout` later, instead of a clean close. So does a
+            // close from a toxic before this one, or a read error: either
+            // ends this toxic's input in Toxiproxy.
+            Item::Data { at, .. } | Item::Eof { at } | Item::Close { at, .. } => {
                 self.fired = true;
                 out.push(Item::Close { at: at + self.timeout, reset: true });
             }
-            other => out.push(other),
         }
     }
 }
@@ -52,8 +53,11 @@ mod tests {
     fn the_first_chunk_or_the_end_of_stream_schedules_one_reset() {
         let now = Instant::now();
         let timeout = Duration::from_millis(30);
-        let first =
-            [Item::Data { bytes: Bytes::from_static(b"x"), at: now }, Item::Eof { at: now }];
+        let first = [
+            Item::Data { bytes: Bytes::from_static(b"x"), at: now },
+            Item::Eof { at: now },
+            Item::Close { at: now, reset: false },
+        ];
         for item in first {
             let mut fault = ResetPeer::new(timeout);
             let mut out = Vec::new();

@@ -3,7 +3,10 @@
 //! that assume a message arrives in one read.
 //!
 //! Like Toxiproxy it bisects recursively, so slice sizes stay close to the
-//! average without a long tail of tiny pieces.
+//! average without a long tail of tiny pieces, and it waits `delay` after
+//! every slice, the last of a chunk included: the next chunk's first slice,
+//! and the end of stream, come `delay` after the previous slice, so slices
+//! stay evenly spaced across chunk boundaries.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +18,9 @@ pub(crate) struct Slicer {
     average_size: usize,
     size_variation: usize,
     delay: Duration,
-    last: Option<Instant>,
+    /// When the slice after the last one emitted may go: its due time plus
+    /// `delay`.
+    next: Option<Instant>,
 }
 
 impl Slicer {
@@ -24,7 +29,7 @@ impl Slicer {
             average_size: usize::try_from(average_size).unwrap_or(0),
             size_variation: usize::try_from(size_variation).unwrap_or(0),
             delay,
-            last: None,
+            next: None,
         }
     }
 
@@ -50,23 +55,25 @@ impl Slicer {
 impl Fault for Slicer {
     fn apply(&mut self, item: Item, rng: &mut Rng, out: &mut Vec<Item>) {
         let Item::Data { bytes, at } = item else {
-            let due = self.last.map_or(item.at(), |last| last.max(item.at()));
+            let due = self.next.map_or(item.at(), |next| next.max(item.at()));
             out.push(item.with_at(due));
             return;
         };
         let mut cuts = Vec::new();
         self.cuts(0, bytes.len(), rng, &mut cuts);
-        let mut due = self.last.map_or(at, |last| last.max(at));
+        let mut due = self.next.map_or(at, |next| next.max(at));
         let mut from = 0;
-        for (index, cut) in cuts.into_iter().enumerate() {
-            if index > 0 {
-                due += self.delay;
-            }
+        for cut in cuts {
             let piece: Bytes = bytes.slice(from..cut);
             from = cut;
             out.push(Item::Data { bytes: piece, at: due });
+            due += self.delay;
         }
-        self.last = Some(due);
+        self.next = Some(due);
+    }
+
+    fn delays(&self) -> bool {
+        !self.delay.is_zero()
     }
 }
 
@@ -92,5 +99,22 @@ mod tests {
         assert_eq!(joined, data);
         let span = out.last().expect("slices").at() - start;
         assert_eq!(span, Duration::from_micros(500) * (out.len() as u32 - 1));
+    }
+
+    #[test]
+    fn the_delay_follows_every_slice_across_chunks_and_before_the_end() {
+        let delay = Duration::from_millis(10);
+        let mut fault = Slicer::new(2, 0, delay);
+        let start = Instant::now();
+        let mut out = Vec::new();
+        for at in [start, start + Duration::from_millis(1)] {
+            let bytes = Bytes::from_static(b"abcd");
+            fault.apply(Item::Data { bytes, at }, &mut Rng::new(5), &mut out);
+        }
+        fault.apply(Item::Eof { at: start }, &mut Rng::new(5), &mut out);
+        // Two slices per chunk, each `delay` after the one before, and the
+        // end `delay` after the last slice.
+        let times: Vec<Duration> = out.iter().map(|item| item.at() - start).collect();
+        assert_eq!(times, (0..5).map(|step| delay * step).collect::<Vec<_>>());
     }
 }

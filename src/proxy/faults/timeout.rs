@@ -5,7 +5,10 @@
 //!
 //! As in Toxiproxy, every dropped chunk restarts the countdown. Once bytes
 //! were dropped the stream is corrupt, so removing the toxic closes the
-//! connection instead of letting later bytes through.
+//! connection instead of letting later bytes through. The close at the end
+//! of the countdown goes through the toxics after this one (a `slow_close`
+//! added later holds it back), as Toxiproxy's closed stage ends the next
+//! one's input.
 
 use std::time::{Duration, Instant};
 
@@ -16,16 +19,26 @@ pub(crate) struct Timeout {
     /// When the idle countdown ends; `None` for "hang forever".
     deadline: Option<Instant>,
     dropped_bytes: u64,
+    /// The countdown ran out and the close went out: nothing follows it.
+    expired: bool,
 }
 
 impl Timeout {
     pub(crate) fn new(timeout: Duration, now: Instant) -> Self {
-        Timeout { timeout, deadline: (!timeout.is_zero()).then(|| now + timeout), dropped_bytes: 0 }
+        Timeout {
+            timeout,
+            deadline: (!timeout.is_zero()).then(|| now + timeout),
+            dropped_bytes: 0,
+            expired: false,
+        }
     }
 }
 
 impl Fault for Timeout {
     fn apply(&mut self, item: Item, _rng: &mut Rng, out: &mut Vec<Item>) {
+        if self.expired {
+            return;
+        }
         match item {
             Item::Data { bytes, at } => {
                 self.dropped_bytes += bytes.len() as u64;
@@ -45,6 +58,12 @@ impl Fault for Timeout {
 
     fn deadline(&self) -> Option<Instant> {
         self.deadline
+    }
+
+    fn expire(&mut self) -> Option<Item> {
+        let at = self.deadline.take()?;
+        self.expired = true;
+        Some(Item::Close { at, reset: false })
     }
 
     fn closes_on_removal(&self) -> bool {
@@ -72,5 +91,19 @@ mod tests {
             fault.apply(Item::Eof { at: later }, &mut Rng::new(1), &mut out);
             assert_eq!(out, vec![Item::Close { at: later, reset: false }], "{timeout:?}");
         }
+    }
+
+    #[test]
+    fn the_countdown_ends_in_one_close_and_nothing_after() {
+        let now = Instant::now();
+        let mut fault = Timeout::new(Duration::from_millis(100), now);
+        let due = now + Duration::from_millis(100);
+        assert_eq!(fault.expire(), Some(Item::Close { at: due, reset: false }));
+        assert_eq!((fault.deadline(), fault.expire()), (None, None));
+        let mut out = Vec::new();
+        fault.apply(Item::Eof { at: due }, &mut Rng::new(1), &mut out);
+        assert_eq!(out, vec![]);
+        // Hanging for good has no countdown to end.
+        assert_eq!(Timeout::new(Duration::ZERO, now).expire(), None);
     }
 }
