@@ -1218,7 +1218,10 @@ async fn ten_thousand_concurrent_connections_leak_no_fds() {
         let total = metric(&text, "toxiproxy_proxy_connections_total");
         let fds = fd_count(pid);
         if active == 0 && fds <= baseline {
-            assert_eq!(total as usize, connections);
+            // At least every connection of this test: the proxy's port is
+            // an ephemeral one on shared loopback, and a test running
+            // alongside that probes free ports may connect to it too.
+            assert!(total as usize >= connections, "{total} connections counted, {connections} made");
             break;
         }
         assert!(
