@@ -1221,7 +1221,10 @@ async fn ten_thousand_concurrent_connections_leak_no_fds() {
             // At least every connection of this test: the proxy's port is
             // an ephemeral one on shared loopback, and a test running
             // alongside that probes free ports may connect to it too.
-            assert!(total as usize >= connections, "{total} connections counted, {connections} made");
+            assert!(
+                total as usize >= connections,
+                "{total} connections counted, {connections} made"
+            );
             break;
         }
         assert!(
