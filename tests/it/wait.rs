@@ -900,3 +900,71 @@ fn the_command_takes_porthole_s_place_and_gets_its_signals() {
     assert_eq!(rest, "got SIGINT\n");
     assert_eq!(status.code(), Some(5));
 }
+
+// `/proc/net/unix` has no peer column, so with the procfs backend (forced,
+// or where netlink is refused) our end of every Unix connection looked
+// queued: a server that accepted at once was never ready, and the timeout
+// blamed its accept loop. Not knowing is not held against a target.
+#[test]
+fn a_unix_server_is_ready_without_unix_diag() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let (_server, target) = unix_server(&netns, directory.path(), "late");
+    let output = netns.porthole_env(
+        &[("PORTHOLE_BACKEND", "procfs")],
+        &["wait", &target, "--timeout", "10s", "--json"],
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    let events = lines(&output.stdout);
+    let attempts: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "attempt").collect();
+    assert_eq!(attempts.len(), 1, "ready on the first attempt: {events:#?}");
+    assert!(!output.stdout.contains("queued by the kernel"), "{events:#?}");
+}
+
+/// An HTTP server on `[::1]` that answers 200 only to a request naming it
+/// as a client of `http://[::1]:PORT/` does (`Host: [::1]:PORT`, RFC 9112
+/// §3.2) and 421 to any other Host, as a virtual-host server would.
+const HOST_CHECKING_SERVER: &str = r#"
+import socket, sys
+port = int(sys.argv[1])
+server = socket.socket(socket.AF_INET6)
+server.bind(("::1", port))
+server.listen(8)
+print("ok", flush=True)
+while True:
+    connection, _ = server.accept()
+    request = b""
+    while b"\r\n\r\n" not in request:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        request += chunk
+    hosts = [line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")[1:]
+             if line.lower().startswith(b"host:")]
+    if hosts == [b"[::1]:%d" % port]:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    else:
+        connection.sendall(b"HTTP/1.1 421 Misdirected Request\r\nContent-Length: 0\r\n\r\n")
+    connection.close()
+"#;
+
+#[test]
+fn an_ipv6_literal_url_is_probed_on_that_address_with_its_host_header() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) =
+        crate::util::python_in(&netns, HOST_CHECKING_SERVER, &[&port.to_string()]);
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let url = format!("http://[::1]:{port}/health");
+    let output = netns.porthole(&["wait", &url, "--timeout", "5s", "--body", "^ok$", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let events = lines(&output.stdout);
+    let attempt = events.iter().find(|e| e["event"] == "attempt").unwrap();
+    assert_eq!(attempt["address"], "::1", "{events:#?}");
+    assert_eq!(attempt["port"], port, "{events:#?}");
+    assert!(attempt["detail"].as_str().unwrap().contains("HTTP 200"), "{events:#?}");
+    // The same server through 127.0.0.1 is another address: refused.
+    let output = netns.porthole(&["wait", &format!("http://127.0.0.1:{port}/"), "--timeout", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+}
