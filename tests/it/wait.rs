@@ -968,3 +968,52 @@ fn an_ipv6_literal_url_is_probed_on_that_address_with_its_host_header() {
     let output = netns.porthole(&["wait", &format!("http://127.0.0.1:{port}/"), "--timeout", "1s"]);
     assert_eq!(output.code, 1, "{output:?}");
 }
+
+/// An HTTP server that answers 200 only to `GET /health?probe=1` and 400
+/// to a request target that is not origin-form (RFC 9112 §3.2.1: a path
+/// and a query, no fragment), as strict servers do.
+const STRICT_TARGET_SERVER: &str = r##"
+import socket, sys
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(8)
+print("ok", flush=True)
+while True:
+    connection, _ = server.accept()
+    request = b""
+    while b"\r\n\r\n" not in request:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        request += chunk
+    target = request.split(b" ")[1] if request.count(b" ") >= 2 else b""
+    if not target.startswith(b"/") or b"#" in target:
+        connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    elif target == b"/health?probe=1":
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    else:
+        connection.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    connection.close()
+"##;
+
+// A URL's fragment is the client's own and never sent; a query straight
+// after the authority is asked for as `/?query`. `wait` sent both as they
+// were typed (`GET /health?probe=1#ready`, `GET ?probe=1`), which strict
+// servers refuse and Go's net/http answers 404 to: never ready.
+#[test]
+fn an_http_url_s_fragment_is_not_sent_and_a_bare_query_gets_its_slash() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) =
+        crate::util::python_in(&netns, STRICT_TARGET_SERVER, &[&port.to_string()]);
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let url = format!("http://127.0.0.1:{port}/health?probe=1#ready");
+    let output = netns.porthole(&["wait", &url, "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("(HTTP 200 OK)"), "{}", output.stderr);
+    // The bare query is well-formed now: the server's 404, not its 400.
+    let url = format!("http://127.0.0.1:{port}?probe=1");
+    let output = netns.porthole(&["wait", &url, "--timeout", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("HTTP 404 Not Found"), "{}", output.stderr);
+}
