@@ -1017,3 +1017,50 @@ fn an_http_url_s_fragment_is_not_sent_and_a_bare_query_gets_its_slash() {
     assert_eq!(output.code, 1, "{output:?}");
     assert!(output.stderr.contains("HTTP 404 Not Found"), "{}", output.stderr);
 }
+
+// "Nothing listens on the Unix socket PATH" was the whole explanation for
+// a path that does not exist (a typo, a directory not made yet), a socket
+// file a crashed server left behind, and a regular file; what is at the
+// path tells them apart, and is now the line.
+#[test]
+fn a_unix_target_s_timeout_says_what_is_at_the_path() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let missing = directory.path().join("not-made-yet").join("app.sock");
+    let stale = directory.path().join("stale.sock");
+    // Closing a listener leaves its file behind.
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let regular = directory.path().join("regular.sock");
+    std::fs::write(&regular, "").unwrap();
+    let targets: Vec<String> = [&missing, &stale, &regular]
+        .iter()
+        .map(|path| format!("unix:{}", path.display()))
+        .collect();
+    let mut args = vec!["wait", "--timeout", "2s", "--json"];
+    args.extend(targets.iter().map(String::as_str));
+    let output = netns.porthole(&args);
+    assert_eq!(output.code, 1, "{output:?}");
+    let events = lines(&output.stdout);
+    let why: Vec<&str> = events.last().unwrap()["why"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line.as_str().unwrap())
+        .collect();
+    let expected = [
+        format!("{}: nothing-listening: {} does not exist", targets[0], missing.display()),
+        format!(
+            "{}: nothing-listening: {} exists, but no process listens on it (a stale socket file)",
+            targets[1],
+            stale.display()
+        ),
+        format!(
+            "{}: nothing-listening: {} is a regular file, not a socket",
+            targets[2],
+            regular.display()
+        ),
+    ];
+    for line in &expected {
+        assert!(why.contains(&line.as_str()), "{line}\nin {why:#?}");
+    }
+}
