@@ -1,6 +1,7 @@
 //! `porthole top` in a private network namespace: the live view driven in a
-//! real terminal (tmux), and `--jsonl` frames checked against traffic the
-//! test makes with processes it started (so pids and byte counts are known).
+//! real terminal (tmux: keys, sorting, narrow and tiny sizes, a terminal
+//! that hangs up), and `--jsonl` frames checked against traffic the test
+//! makes with processes it started (so pids and byte counts are known).
 
 use std::io::Read;
 use std::process::Command;

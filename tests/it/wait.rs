@@ -8,7 +8,10 @@
 //! Redis ones that are ready; `--down` against listeners connect cannot
 //! reach (DROP rule) and closed ones with TIME-WAIT left; several targets of
 //! mixed kinds, `--timeout 0`, a name with several addresses, SIGINT while
-//! waiting, and the command taking porthole's place.
+//! waiting, and the command taking porthole's place; Unix targets without
+//! `unix_diag` and with nothing, a stale socket or a regular file at the
+//! path; IPv6 literal URLs with their Host header, and URLs with a fragment
+//! or a bare query.
 
 use std::time::{Duration, Instant};
 
