@@ -14,7 +14,8 @@ change on the machine hits both alike), --runs times:
   - `porthole wait unix:accepting.sock` (CPU and wall time of one wait);
   - `porthole wait unix:stuck.sock --timeout 3s -q` (CPU over the 3 s).
 CPU is user+system time of the porthole process (wait4 rusage). Prints a
-Markdown table with the median of the runs; writes nothing.
+Markdown table with the median of the runs; the sockets live in a temporary
+directory removed at the end.
 
 Usage (root): python3 bench/wait_unix.py --binary before=PATH --binary after=PATH
               [--pairs 10000] [--runs 5]
@@ -22,13 +23,14 @@ Usage (root): python3 bench/wait_unix.py --binary before=PATH --binary after=PAT
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 NAMESPACE = "porthole-bench-wait-unix"
-DIRECTORY = "/tmp/porthole-bench-wait-unix"
 
 LOAD = r"""
 import os, resource, socket, sys, threading
@@ -102,9 +104,9 @@ def main():
 
     subprocess.run(["ip", "netns", "del", NAMESPACE], stderr=subprocess.DEVNULL)
     subprocess.run(["ip", "netns", "add", NAMESPACE], check=True)
-    os.makedirs(DIRECTORY, exist_ok=True)
+    directory = tempfile.mkdtemp(prefix="porthole-bench-wait-unix-")
     load = subprocess.Popen(
-        ["ip", "netns", "exec", NAMESPACE, sys.executable, "-c", LOAD, str(args.pairs), DIRECTORY],
+        ["ip", "netns", "exec", NAMESPACE, sys.executable, "-c", LOAD, str(args.pairs), directory],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -116,8 +118,8 @@ def main():
             ["ip", "netns", "exec", NAMESPACE, "ss", "-xaH"], capture_output=True, text=True
         ).stdout.count("\n")
         print(f"{count} Unix sockets in the namespace; median of {args.runs} runs\n")
-        ready = ["wait", f"unix:{DIRECTORY}/accepting.sock", "-q"]
-        stuck = ["wait", f"unix:{DIRECTORY}/stuck.sock", "--timeout", "3s", "-q"]
+        ready = ["wait", f"unix:{directory}/accepting.sock", "-q"]
+        stuck = ["wait", f"unix:{directory}/stuck.sock", "--timeout", "3s", "-q"]
         results = {label: {"ready": [], "stuck": []} for label, _ in binaries}
         for _ in range(args.runs):
             for label, binary in binaries:
@@ -144,6 +146,7 @@ def main():
         load.terminate()
         load.wait()
         subprocess.run(["ip", "netns", "del", NAMESPACE], stderr=subprocess.DEVNULL)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
