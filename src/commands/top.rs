@@ -235,6 +235,9 @@ fn live(
         );
     }
     crate::sys::signal::catch_termination().context("installing signal handlers")?;
+    // The terminal keys are read from: crossterm reads stdin when it is
+    // one, and otherwise the terminal it opens, which is stdout's.
+    let input = if std::io::stdin().is_terminal() { 0 } else { 1 };
     let color = Style::detect().color;
     let mut detail = ConnectionDetail::Counts;
     let mut frame = engine.frame(detail)?;
@@ -257,18 +260,30 @@ fn live(
         }
         let wait =
             next_refresh.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
-        if event::poll(wait)? {
+        // The wait is ours, not crossterm's: once the terminal hangs up its
+        // reads return 0, and crossterm's reader retries them in a loop that
+        // never returns (0.29, `mio.rs`), so a view whose window was closed
+        // kept a core busy forever and never saw the SIGHUP flag. Crossterm
+        // is asked only for what is already there (a hang-up between the
+        // two calls is the one window left).
+        if crate::sys::poll::terminal_hung_up(input, wait)? {
+            break;
+        }
+        let mut quit = false;
+        while !quit && event::poll(Duration::ZERO)? {
             match event::read()? {
                 Event::Key(key) if key.kind != KeyEventKind::Release => {
-                    if handle_key(&mut view_state, key.code, key.modifiers, &frame) == Flow::Quit {
-                        break;
-                    }
+                    quit =
+                        handle_key(&mut view_state, key.code, key.modifiers, &frame) == Flow::Quit;
                     redraw = true;
                 }
                 // The draw uses the new size.
                 Event::Resize(..) => redraw = true,
                 _ => {}
             }
+        }
+        if quit {
+            break;
         }
         let due = Instant::now() >= next_refresh;
         if !due && !redraw {
@@ -293,7 +308,14 @@ fn live(
             redraw = true;
         }
     }
-    drop(terminal);
+    // A terminal that hung up takes no writes: ratatui's drop would report
+    // the failed cursor restore on that same terminal, and that report
+    // failing too is a panic. Shown here, a failure is left unsaid.
+    if terminal.show_cursor().is_ok() {
+        drop(terminal);
+    } else {
+        std::mem::forget(terminal);
+    }
     drop(guard);
     Ok(ExitStatus::Success)
 }

@@ -67,19 +67,12 @@ pub fn server_end(system: &dyn System, client: SocketAddr, server: SocketAddr) -
     })
 }
 
-/// Our own end of a Unix stream connection (the socket with `inode`), from
-/// a Unix-only inventory without owners (one `unix_diag` dump).
+/// Our own end of a Unix stream connection (the socket with `inode`), by
+/// one lookup of that inode: the wait looks every 20 ms, and a dump of the
+/// namespace's Unix sockets each time would cost in proportion to all of
+/// them (thousands on a desktop) for the one it needs.
 pub fn unix_client_end(system: &dyn System, inode: u64) -> Option<Socket> {
-    let query = Query {
-        tcp: false,
-        udp: false,
-        unix: true,
-        listeners_only: false,
-        owners: false,
-        ..Query::default()
-    };
-    let snapshot = system.snapshot(&query).ok()?;
-    snapshot.sockets.into_iter().find(|socket| socket.inode == inode)
+    system.unix_socket(inode)
 }
 
 /// Judges our end of a Unix stream connection (see the module docs): a
@@ -102,17 +95,25 @@ pub fn judge_unix(client_end: Option<&Socket>) -> Acceptance {
 /// how many connections wait in its queue (`rx_queue`,
 /// `UDIAG_SHOW_RQLEN`) and its backlog (`tx_queue`), to say who does not
 /// accept them.
+///
+/// Listeners only, and owners looked for only for the one on `path`: a
+/// `/proc` scan for every listener's holders would name many processes to
+/// keep one.
 pub fn unix_listener(system: &dyn System, path: &std::path::Path) -> Option<(Socket, Vec<String>)> {
-    let query = Query { tcp: false, udp: false, unix: true, ..Query::default() };
+    let query = Query { tcp: false, udp: false, unix: true, owners: false, ..Query::default() };
     let snapshot = system.snapshot(&query).ok()?;
     let path = path.to_string_lossy();
-    let listener = snapshot.sockets.into_iter().find(|socket| {
+    let mut listener = snapshot.sockets.into_iter().find(|socket| {
         socket.state == SocketState::Listen && socket.path.as_deref() == Some(path.as_ref())
     })?;
+    if listener.owners.is_empty() && listener.inode != 0 {
+        listener.owners =
+            system.socket_owners(&[listener.inode], None).owners.pids(listener.inode).collect();
+    }
     let holders = listener
         .owners
         .iter()
-        .map(|pid| match snapshot.processes.get(pid) {
+        .map(|pid| match system.process(*pid) {
             Some(process) => format!("{} (pid {pid})", process.name),
             None => format!("pid {pid}"),
         })

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 
 use crate::inventory::system::System;
 use crate::inventory::Query;
-use crate::model::diagnosis::attempts_summary;
+use crate::model::diagnosis::{attempts_summary, CauseId};
 use crate::model::{Protocol, SocketState};
 
 use regex_lite::Regex;
@@ -410,7 +410,22 @@ pub fn why_not_ready(system: &dyn System, target: &Target, timeout: Duration) ->
     let request =
         Request { target: Some(target.clone()), bind: None, client: Client::Current, timeout };
     match diagnose(system, &request) {
-        Ok(diagnosis) => explain(&diagnosis),
+        Ok(diagnosis) => {
+            let mut lines = explain(&diagnosis);
+            // "Nothing listens on the Unix socket PATH" is true of a path
+            // that does not exist (a typo, a directory not made yet), of a
+            // stale socket file a crashed server left, and of a regular
+            // file: what is at the path tells them apart, and is the line.
+            if let (Target::Unix { .. }, Some(cause), Some(first)) =
+                (target, diagnosis.causes.first(), lines.first_mut())
+            {
+                if let (CauseId::NothingListening, Some(found)) = (cause.id, cause.evidence.first())
+                {
+                    *first = format!("{}: {found}", cause.id.as_str());
+                }
+            }
+            lines
+        }
         Err(error) => vec![format!("could not diagnose: {error}")],
     }
 }

@@ -113,7 +113,13 @@ impl Target {
                     let (authority, path) = split_authority(rest);
                     let default = if tls { 443 } else { 80 };
                     let (host, port) = parse_authority(authority, Some(default), text)?;
-                    let path = if path.is_empty() { "/".to_string() } else { path.to_string() };
+                    // The fragment is the client's own and never sent (RFC
+                    // 3986 §3.5): a server reads `#` as part of the path (Go's
+                    // net/http answers 404) or refuses the request. A query
+                    // straight after the authority still needs the path `/`.
+                    let path = path.split_once('#').map_or(path, |(before, _)| before);
+                    let path =
+                        if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
                     Ok(Target::Http { tls, host, port, path })
                 }
                 other => Err(TargetError::UnknownScheme { scheme: other.to_string() }),
@@ -190,6 +196,23 @@ mod tests {
 
     fn err(text: &str) -> String {
         Target::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn an_http_request_target_has_no_fragment_and_starts_with_a_slash() {
+        let path = |text: &str| match ok(text) {
+            Target::Http { path, .. } => path,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(path("http://127.0.0.1:8080/health#ready"), "/health");
+        assert_eq!(path("http://127.0.0.1:8080/#/dashboard"), "/");
+        assert_eq!(path("http://127.0.0.1:8080#top"), "/");
+        assert_eq!(path("http://127.0.0.1:8080?probe=1"), "/?probe=1");
+        assert_eq!(path("http://127.0.0.1:8080/a?b=c#d"), "/a?b=c");
+        assert_eq!(
+            ok("http://127.0.0.1:8080?probe=1").to_string(),
+            "http://127.0.0.1:8080/?probe=1"
+        );
     }
 
     #[test]

@@ -341,6 +341,21 @@ pub(crate) fn enumerate_current(query: &Query) -> Result<(Vec<Socket>, Source), 
     }
 }
 
+/// The Unix socket with `inode` in the calling thread's namespace, with
+/// its peer, found by one `unix_diag` lookup instead of a dump of every
+/// Unix socket (see [`netlink::unix_socket`]). Owners are not attributed.
+///
+/// `/proc/net/unix` has no peer column, so this is netlink only: under
+/// `PORTHOLE_BACKEND=procfs`, or where netlink is refused, the answer is
+/// `None` (not known), never a socket whose peer merely looks absent.
+pub fn unix_socket(inode: u64) -> Result<Option<Socket>, InventoryError> {
+    match Backend::from_env()?.unwrap_or_default() {
+        Backend::Procfs => Ok(None),
+        Backend::Netlink => netlink::unix_socket(inode),
+        Backend::Auto => Ok(netlink::unix_socket(inode).unwrap_or(None)),
+    }
+}
+
 fn attach_owners(sockets: &mut [Socket], owners: &owners::OwnerIndex) {
     for socket in sockets {
         if socket.inode != 0 {

@@ -45,6 +45,7 @@ pub struct Netlink;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x01;
+const NLM_F_ACK: u16 = 0x04;
 const NLM_F_ROOT: u16 = 0x100;
 const NLM_F_MATCH: u16 = 0x200;
 const NLM_F_DUMP: u16 = NLM_F_ROOT | NLM_F_MATCH;
@@ -195,10 +196,23 @@ impl Channel {
         &mut self,
         message_type: u16,
         payload: &[u8],
+        on_payload: impl FnMut(&[u8]) -> Result<(), InventoryError>,
+    ) -> Result<(), InventoryError> {
+        self.exchange(message_type, NLM_F_REQUEST | NLM_F_DUMP, payload, on_payload)
+    }
+
+    /// Sends one request with `flags` and feeds every reply payload to
+    /// `on_payload` until the dump's `NLMSG_DONE` or the acknowledgement
+    /// (`NLMSG_ERROR` with code 0) of a request with `NLM_F_ACK`.
+    fn exchange(
+        &mut self,
+        message_type: u16,
+        flags: u16,
+        payload: &[u8],
         mut on_payload: impl FnMut(&[u8]) -> Result<(), InventoryError>,
     ) -> Result<(), InventoryError> {
         self.sequence = self.sequence.wrapping_add(1);
-        let request = frame(message_type, NLM_F_REQUEST | NLM_F_DUMP, self.sequence, payload);
+        let request = frame(message_type, flags, self.sequence, payload);
         self.socket.send(&request, 0).map_err(InventoryError::Netlink)?;
         loop {
             self.buffer.clear();
@@ -381,6 +395,45 @@ fn any_port_bytecode(conditions: &[(u8, u16)]) -> Vec<u8> {
         }
     }
     code
+}
+
+/// The Unix socket with `inode` in the calling thread's namespace, asked of
+/// the kernel by inode: a request without `NLM_F_DUMP` makes `unix_diag`
+/// look the one socket up and describe it, where a dump copies out every
+/// Unix socket of the namespace (thousands on a desktop, each with its
+/// name). `None` when no socket has that inode.
+///
+/// # Platform specific behavior
+/// The kernel finds the socket by walking its Unix hash table in place
+/// (`unix_lookup_by_ino`), which costs a pointer per socket rather than a
+/// message; the lookup answers `ENOENT` for an unknown inode. Inodes of
+/// sockets are 32-bit (`get_next_ino`); a wider one cannot be asked for.
+/// See: <https://elixir.bootlin.com/linux/v6.6/source/net/unix/diag.c>
+pub(super) fn unix_socket(inode: u64) -> Result<Option<Socket>, InventoryError> {
+    let Ok(short_inode) = u32::try_from(inode) else { return Ok(None) };
+    let request = UnixRequest {
+        // Ignored by the lookup, which matches the inode in any state.
+        state_flags: UnixStateFlags::all(),
+        inode: short_inode,
+        show_flags: ShowFlags::NAME | ShowFlags::PEER | ShowFlags::RQLEN,
+        // INET_DIAG_NOCOOKIE in both halves: any socket with the inode.
+        cookie: [0xff; 8],
+    };
+    let mut bytes = vec![0u8; request.buffer_len()];
+    request.emit(&mut bytes);
+    let query =
+        Query { tcp: false, udp: false, unix: true, listeners_only: false, ..Query::default() };
+    let mut sockets = Vec::with_capacity(1);
+    let mut channel = Channel::open()?;
+    match channel.exchange(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_ACK, &bytes, |payload| {
+        decode_unix(payload, &query, &mut sockets)
+    }) {
+        Ok(()) => Ok(sockets.into_iter().find(|socket| socket.inode == inode)),
+        Err(InventoryError::Netlink(error)) if error.raw_os_error() == Some(libc::ENOENT) => {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// `struct unix_diag_req` through the crate's encoder.
@@ -691,5 +744,38 @@ mod tests {
         // 56 + attribute header 4 + 20 bytes of bytecode.
         assert_eq!(inet_request(AF_INET, IPPROTO_TCP, 1, Some(&port_bytecode(1, true))).len(), 80);
         assert_eq!(frame(20, NLM_F_REQUEST, 1, &[0u8; 56]).len(), 72);
+    }
+
+    /// The inode of the socket behind `fd`, as `fstat` reports it.
+    fn inode_of(fd: &impl std::os::fd::AsRawFd) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap().ino()
+    }
+
+    // The lookup by inode on real sockets: our end of a queued connection
+    // names no peer, an accepted one names the server's end, and the inode
+    // of a closed socket is not found (rather than an error).
+    #[test]
+    fn one_unix_socket_is_found_by_its_inode() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("lookup.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let found = unix_socket(inode_of(&client)).unwrap().expect("our own end");
+        assert_eq!(found.state, SocketState::Established);
+        assert_eq!(found.peer_inode, None, "queued: the server's end has no inode yet");
+        let (server, _) = listener.accept().unwrap();
+        let found = unix_socket(inode_of(&client)).unwrap().expect("our own end");
+        assert_eq!(found.peer_inode, Some(inode_of(&server)));
+        let found = unix_socket(inode_of(&listener)).unwrap().expect("the listener");
+        assert_eq!(found.state, SocketState::Listen);
+        assert_eq!(found.path.as_deref(), path.to_str());
+        // A closed socket's inode is not found (sockets take their inode
+        // from a counter: it is not handed out again soon).
+        let (gone, _other) = std::os::unix::net::UnixStream::pair().unwrap();
+        let gone_inode = inode_of(&gone);
+        drop(gone);
+        assert_eq!(unix_socket(gone_inode).unwrap(), None);
+        assert_eq!(unix_socket(u64::from(u32::MAX) + 1).unwrap(), None);
     }
 }

@@ -56,7 +56,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{owners, process, InventoryError, Query};
 use crate::model::termination::NamespaceInit;
-use crate::model::{Process, Snapshot};
+use crate::model::{Process, Snapshot, Socket};
 use crate::sys::signal::{Signal, SignalError};
 
 /// How long an external tool may run before it is killed. `nft` and
@@ -103,6 +103,22 @@ pub trait System: Sync {
     /// Finds the owners of the sockets whose inodes are in `inodes` (stops
     /// at one owner each) and adds them and their details to `snapshot`.
     fn attach_owners(&self, snapshot: &mut Snapshot, inodes: &[u64]);
+
+    /// The Unix socket with `inode` and its peer (no owners), `None` when
+    /// it is gone or its peer cannot be known. A wait polls its own end
+    /// every few milliseconds, so [`Machine`] asks the kernel for that one
+    /// socket ([`super::unix_socket`]) rather than for all of them.
+    fn unix_socket(&self, inode: u64) -> Option<Socket> {
+        let query = Query {
+            tcp: false,
+            udp: false,
+            unix: true,
+            listeners_only: false,
+            owners: false,
+            ..Query::default()
+        };
+        self.snapshot(&query).ok()?.sockets.into_iter().find(|socket| socket.inode == inode)
+    }
 
     /// Details of one process, `None` when it is gone or hidden.
     fn process(&self, pid: u32) -> Option<Process>;
@@ -306,6 +322,10 @@ impl System for Machine {
             }
             socket.owners = pids;
         }
+    }
+
+    fn unix_socket(&self, inode: u64) -> Option<Socket> {
+        super::unix_socket(inode).ok().flatten()
     }
 
     fn process(&self, pid: u32) -> Option<Process> {

@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::net::IpAddr;
 
-use ratatui::layout::{Constraint, Layout};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style as TuiStyle};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row as TuiRow, Table as TuiTable, TableState};
@@ -526,6 +526,77 @@ impl TopFrameRecord {
     }
 }
 
+/// The width ratatui gives each column of a table with `widths` and a
+/// column spacing of 1 in `total` columns (its own layout of a table
+/// without a highlight symbol), so cells can be fitted before it clips them.
+fn column_widths(widths: &[Constraint], total: u16) -> Vec<usize> {
+    Layout::horizontal(widths.iter().copied())
+        .flex(Flex::Start)
+        .spacing(1)
+        .split(Rect::new(0, 0, total, 1))
+        .iter()
+        .map(|column| usize::from(column.width))
+        .collect()
+}
+
+/// How many bytes at the end of a cell [`fit`] keeps: what tells rows apart.
+/// An address keeps its port and a Unix path its end (the file name); a
+/// process label keeps its pid (`name (pid) +N`); anything else is cut at
+/// the end.
+fn kept_tail(address: bool, process: bool, text: &str) -> usize {
+    if address {
+        match text.rfind(':') {
+            Some(colon) if !text.starts_with('/') && !text.starts_with('@') => text.len() - colon,
+            _ => text.len(),
+        }
+    } else if process {
+        text.rfind(" (").map_or(0, |open| text.len() - open)
+    } else {
+        0
+    }
+}
+
+/// Fits `text` into `width` columns with `…` where it was cut. Ratatui clips
+/// a cell at its edge with no mark, which in a narrow terminal turned
+/// `127.0.0.1:16401` into `127.0.0.1:1640`, another port, and a pid into a
+/// shorter one. The last `tail` bytes are kept whole when they fit, the
+/// head is cut before them; otherwise the end of the text is kept.
+fn fit(text: &str, width: usize, tail: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    if super::sanitize::display_width(text) <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let tail = &text[text.len() - tail.min(text.len())..];
+    let tail_width = super::sanitize::display_width(tail);
+    if tail_width + 1 >= width || tail.is_empty() {
+        if tail.is_empty() {
+            return super::sanitize::truncate_to_width(text, width);
+        }
+        // Only the end fits: `…` and as much of the end as there is room for.
+        let mut kept = Vec::new();
+        let mut used = 0;
+        for ch in text.chars().rev() {
+            let columns = ch.width().unwrap_or(0);
+            if used + columns > width - 1 {
+                break;
+            }
+            used += columns;
+            kept.push(ch);
+        }
+        return std::iter::once('…').chain(kept.into_iter().rev()).collect();
+    }
+    let head = &text[..text.len() - tail.len()];
+    let mut fitted = super::sanitize::truncate_to_width(head, width - tail_width);
+    if !fitted.ends_with('…') {
+        fitted.push('…');
+    }
+    fitted.push_str(tail);
+    fitted
+}
+
 /// Draws the live view: listeners table, the selected row's connections
 /// when expanded, the event strip, notes and the key footer.
 pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopView, color: bool) {
@@ -559,6 +630,20 @@ pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopVie
         areas[0],
     );
 
+    let widths = [
+        Constraint::Length(5),
+        Constraint::Min(14),
+        Constraint::Length(8),
+        // `CONNS▲`: room for the sort arrow.
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Min(10),
+    ];
+    let listener_widths = column_widths(&widths, areas[1].width);
     let sorted_column = view.sort.column();
     let header = TuiRow::new(HEADER.iter().enumerate().map(|(index, name)| {
         let arrow = match (index == sorted_column, view.descending) {
@@ -566,7 +651,7 @@ pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopVie
             (true, false) => "▲",
             (true, true) => "▼",
         };
-        format!("{name}{arrow}")
+        fit(&format!("{name}{arrow}"), listener_widths[index], 0)
     }))
     .style(paint(TuiStyle::default().add_modifier(Modifier::BOLD)));
     let body: Vec<TuiRow> = rows
@@ -583,21 +668,13 @@ pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopVie
                 }
                 None => {}
             }
-            TuiRow::new(cells(row, frame).to_vec()).style(paint(style))
+            let cells = cells(row, frame);
+            let fitted = cells.iter().enumerate().map(|(index, cell)| {
+                fit(cell, listener_widths[index], kept_tail(index == 1, index == 9, cell))
+            });
+            TuiRow::new(fitted.collect::<Vec<_>>()).style(paint(style))
         })
         .collect();
-    let widths = [
-        Constraint::Length(5),
-        Constraint::Min(14),
-        Constraint::Length(8),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(9),
-        Constraint::Length(6),
-        Constraint::Min(10),
-    ];
     let table = TuiTable::new(body, widths)
         .header(header)
         .row_highlight_style(TuiStyle::default().add_modifier(Modifier::REVERSED))
@@ -609,35 +686,37 @@ pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopVie
     terminal_frame.render_stateful_widget(table, areas[1], &mut state);
 
     if let (true, Some(row)) = (view.expanded, selected) {
+        let widths = [
+            Constraint::Min(22),
+            Constraint::Length(10),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Min(12),
+        ];
+        let connection_widths = column_widths(&widths, areas[2].width);
         let connection_rows: Vec<TuiRow> = row
             .connections
             .iter()
             .map(|connection| {
-                TuiRow::new(vec![
+                let cells = [
                     connection.client.to_string(),
                     connection.state.ss_name().to_string(),
                     rate(connection.bytes_in_per_second),
                     rate(connection.bytes_out_per_second),
                     pids_label(&connection.client_pids, frame),
-                ])
+                ];
+                TuiRow::new(cells.iter().enumerate().map(|(index, cell)| {
+                    fit(cell, connection_widths[index], kept_tail(index == 0, index == 4, cell))
+                }))
             })
             .collect();
-        let connections = TuiTable::new(
-            connection_rows,
-            [
-                Constraint::Min(22),
-                Constraint::Length(10),
-                Constraint::Length(7),
-                Constraint::Length(7),
-                Constraint::Min(12),
-            ],
-        )
-        .header(TuiRow::new(vec!["CLIENT", "STATE", "IN/s", "OUT/s", "CLIENT PROCESS"]))
-        .block(Block::default().borders(Borders::TOP).title(format!(
-            "connections of {} ({})",
-            local_label(row),
-            row.connections.len()
-        )));
+        let connections = TuiTable::new(connection_rows, widths)
+            .header(TuiRow::new(vec!["CLIENT", "STATE", "IN/s", "OUT/s", "CLIENT PROCESS"]))
+            .block(Block::default().borders(Borders::TOP).title(format!(
+                "connections of {} ({})",
+                local_label(row),
+                row.connections.len()
+            )));
         terminal_frame.render_widget(connections, areas[2]);
     }
 
@@ -670,4 +749,39 @@ pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopVie
         Paragraph::new(footer).style(paint(TuiStyle::default().add_modifier(Modifier::DIM))),
         areas[5],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_cell_keeps_what_tells_rows_apart_and_says_it_was_cut() {
+        let address = "127.0.0.1:16401";
+        assert_eq!(fit(address, 15, kept_tail(true, false, address)), address);
+        assert_eq!(fit(address, 14, kept_tail(true, false, address)), "127.0.0…:16401");
+        assert_eq!(fit(address, 6, kept_tail(true, false, address)), "…16401");
+        let v6 = "[2001:db8::1]:5432";
+        assert_eq!(fit(v6, 12, kept_tail(true, false, v6)), "[2001:…:5432");
+        let path = "/run/user/1000/app/server.sock";
+        assert_eq!(fit(path, 14, kept_tail(true, false, path)), "…p/server.sock");
+        let process = "redis-server (32068) +2";
+        assert_eq!(fit(process, 16, kept_tail(false, true, process)), "redi… (32068) +2");
+        assert_eq!(fit(process, 10, kept_tail(false, true, process)), "…32068) +2");
+        assert_eq!(fit("loopback", 5, 0), "loop…");
+        assert_eq!(fit("anything", 0, 0), "");
+        // Wide characters count as two columns.
+        let wide = "日本語サーバ (7)";
+        let fitted = fit(wide, 10, kept_tail(false, true, wide));
+        assert_eq!(fitted, "日本… (7)");
+        assert!(super::super::sanitize::display_width(&fitted) <= 10);
+    }
+
+    #[test]
+    fn column_widths_match_the_space_given() {
+        let widths = [Constraint::Length(5), Constraint::Min(14), Constraint::Min(10)];
+        assert_eq!(column_widths(&widths, 80).iter().sum::<usize>() + 2, 80);
+        assert!(column_widths(&widths, 3).iter().sum::<usize>() <= 3);
+        assert_eq!(column_widths(&widths, 0), vec![0, 0, 0]);
+    }
 }

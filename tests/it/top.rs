@@ -1,6 +1,7 @@
 //! `porthole top` in a private network namespace: the live view driven in a
-//! real terminal (tmux), and `--jsonl` frames checked against traffic the
-//! test makes with processes it started (so pids and byte counts are known).
+//! real terminal (tmux: keys, sorting, narrow and tiny sizes, a terminal
+//! that hangs up), and `--jsonl` frames checked against traffic the test
+//! makes with processes it started (so pids and byte counts are known).
 
 use std::io::Read;
 use std::process::Command;
@@ -179,6 +180,17 @@ impl Tmux {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Resizes the terminal to `columns` × `rows`, as a user dragging the
+    /// window would (the view gets SIGWINCH).
+    fn resize(&self, columns: u16, rows: u16) {
+        let status = Command::new("tmux")
+            .args(["resize-window", "-t", &self.session])
+            .args(["-x", &columns.to_string(), "-y", &rows.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "tmux resize-window");
     }
 
     /// The pid of the process the pane's shell is running.
@@ -761,4 +773,130 @@ fn no_listeners_is_an_empty_frame_not_an_error() {
         assert_eq!(frame["fleeting_listeners"], serde_json::json!([]), "{frame:#}");
         assert_eq!(frame["short_lived_counted"], true, "{frame:#}");
     }
+}
+
+/// The listener rows on `screen`, top to bottom.
+fn listener_rows(screen: &str) -> Vec<&str> {
+    screen.lines().filter(|line| line.starts_with("tcp ")).collect()
+}
+
+// Cells wider than their column were clipped at the edge with no mark: in
+// an 80-column terminal `127.0.0.1:45123` read `127.0.0.1:4512`, another
+// port, and `python3 (81234)` lost digits of its pid. A cut cell now keeps
+// the port and the pid and shows `…`. Terminals far too small for the
+// table draw what fits, and the view still redraws and quits cleanly.
+#[test]
+fn a_narrow_terminal_keeps_ports_and_pids_whole_and_a_tiny_one_breaks_nothing() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    tmux.resize(80, 20);
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    // Ports from unique_port() have five digits: `127.0.0.1:PORT` is 15
+    // columns, one more than LOCAL gets at 80 columns.
+    let port = unique_port();
+    assert!(port >= 10_000, "a five-digit port: {port}");
+    let server = server_in(&netns, "127.0.0.1", port, "silent");
+    let pid = server.pid();
+    let binary = util::binary();
+    tmux.send(&[&format!("{} top --interval 300ms; echo after-top-$?", binary.display()), "Enter"]);
+    let row = |screen: &str| {
+        listener_rows(screen).into_iter().next().map(str::to_string).unwrap_or_default()
+    };
+    let screen = tmux.wait_for("the listener's row", |screen| !row(screen).is_empty());
+    let shown = row(&screen);
+    assert!(
+        shown.contains(&format!("127.0.0.1:{port} ")) || shown.contains(&format!("…:{port} ")),
+        "the port is whole: {shown:?}\n{screen}"
+    );
+    assert!(shown.contains(&format!("{pid})")), "the pid is whole: {shown:?}\n{screen}");
+    assert!(shown.chars().count() <= 80, "{shown:?}");
+
+    // Far too small for the table: what fits, no panic, no leftovers.
+    tmux.resize(20, 5);
+    tmux.wait_for("the narrow frame", |screen| {
+        screen.contains("porthole top") && screen.lines().all(|line| line.chars().count() <= 20)
+    });
+    tmux.resize(2, 1);
+    tmux.resize(20, 2);
+    tmux.resize(120, 30);
+    let screen = tmux.wait_for("the full frame again", |screen| {
+        row(screen).contains(&format!("127.0.0.1:{port}")) && screen.contains("q quit")
+    });
+    assert!(!screen.contains("panicked"), "{screen}");
+    tmux.send(&["q"]);
+    let screen = tmux.wait_for("the shell again", |screen| screen.contains("after-top-"));
+    assert!(screen.contains("after-top-0"), "{screen}");
+}
+
+// Sorting by a column orders the rows by it, the same key reverses, and the
+// header marks the column and the direction: CONNS was one column too
+// narrow for its arrow, which was clipped, so the sorted column went
+// unmarked.
+#[test]
+fn sort_keys_order_the_rows_and_the_same_key_reverses() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    let (busy, idle) = (unique_port(), unique_port());
+    let _busy = server_in(&netns, "127.0.0.1", busy, "silent");
+    let _idle = server_in(&netns, "127.0.0.1", idle, "silent");
+    let client = r#"
+import socket, sys, time
+held = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(2)]
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+    let (_clients, mut ready) = python_in(&netns, client, &[&busy.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let binary = util::binary();
+    tmux.send(&[&format!("{} top --interval 300ms", binary.display()), "Enter"]);
+    let (busy, idle) = (format!("127.0.0.1:{busy} "), format!("127.0.0.1:{idle} "));
+    // Where the idle and the busy row are, when both are on screen.
+    let order = |screen: &str| {
+        let rows = listener_rows(screen);
+        let position = |address: &str| rows.iter().position(|row| row.contains(address));
+        Some((position(&idle)?, position(&busy)?))
+    };
+    tmux.wait_for("both rows, two connections on one", |screen| {
+        row_of(screen, &busy).is_some_and(|row| row.split_whitespace().nth(3) == Some("2"))
+            && order(screen).is_some()
+    });
+    // Counts read best largest first; the same key again reverses.
+    tmux.send(&["c"]);
+    tmux.wait_for("most connections first", |screen| {
+        screen.contains("CONNS▼") && order(screen).is_some_and(|(idle, busy)| busy < idle)
+    });
+    tmux.send(&["c"]);
+    tmux.wait_for("fewest connections first", |screen| {
+        screen.contains("CONNS▲") && order(screen).is_some_and(|(idle, busy)| idle < busy)
+    });
+    tmux.send(&["p"]);
+    tmux.wait_for("by port again", |screen| screen.contains("LOCAL▲"));
+    tmux.send(&["q"]);
+}
+
+// A terminal that goes away (its window closed, its SSH connection dropped,
+// its tmux session killed) hangs up: reads return 0 from then on, and the
+// key reader retried them forever, so `top` kept a core busy long after
+// its window was gone, deaf to the SIGHUP that came with it.
+#[test]
+fn a_terminal_that_hangs_up_ends_the_view() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    let binary = util::binary();
+    tmux.send(&[&format!("{} top --interval 300ms", binary.display()), "Enter"]);
+    tmux.wait_for("the view", |screen| screen.contains("q quit"));
+    let pid = tmux.foreground_child().expect("porthole top runs under the shell");
+    // Killing the session closes the terminal's master side.
+    drop(tmux);
+    let ended = eventually(Duration::from_secs(30), || !util::process_alive(pid));
+    if !ended {
+        // Not left behind spinning when the assertion fails.
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    }
+    assert!(ended, "porthole top (pid {pid}) still runs after its terminal hung up");
 }

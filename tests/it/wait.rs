@@ -8,7 +8,10 @@
 //! Redis ones that are ready; `--down` against listeners connect cannot
 //! reach (DROP rule) and closed ones with TIME-WAIT left; several targets of
 //! mixed kinds, `--timeout 0`, a name with several addresses, SIGINT while
-//! waiting, and the command taking porthole's place.
+//! waiting, and the command taking porthole's place; Unix targets without
+//! `unix_diag` and with nothing, a stale socket or a regular file at the
+//! path; IPv6 literal URLs with their Host header, and URLs with a fragment
+//! or a bare query.
 
 use std::time::{Duration, Instant};
 
@@ -899,4 +902,168 @@ fn the_command_takes_porthole_s_place_and_gets_its_signals() {
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     assert_eq!(rest, "got SIGINT\n");
     assert_eq!(status.code(), Some(5));
+}
+
+// `/proc/net/unix` has no peer column, so with the procfs backend (forced,
+// or where netlink is refused) our end of every Unix connection looked
+// queued: a server that accepted at once was never ready, and the timeout
+// blamed its accept loop. Not knowing is not held against a target.
+#[test]
+fn a_unix_server_is_ready_without_unix_diag() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let (_server, target) = unix_server(&netns, directory.path(), "late");
+    let output = netns.porthole_env(
+        &[("PORTHOLE_BACKEND", "procfs")],
+        &["wait", &target, "--timeout", "10s", "--json"],
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    let events = lines(&output.stdout);
+    let attempts: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "attempt").collect();
+    assert_eq!(attempts.len(), 1, "ready on the first attempt: {events:#?}");
+    assert!(!output.stdout.contains("queued by the kernel"), "{events:#?}");
+}
+
+/// An HTTP server on `[::1]` that answers 200 only to a request naming it
+/// as a client of `http://[::1]:PORT/` does (`Host: [::1]:PORT`, RFC 9112
+/// §3.2) and 421 to any other Host, as a virtual-host server would.
+const HOST_CHECKING_SERVER: &str = r#"
+import socket, sys
+port = int(sys.argv[1])
+server = socket.socket(socket.AF_INET6)
+server.bind(("::1", port))
+server.listen(8)
+print("ok", flush=True)
+while True:
+    connection, _ = server.accept()
+    request = b""
+    while b"\r\n\r\n" not in request:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        request += chunk
+    hosts = [line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")[1:]
+             if line.lower().startswith(b"host:")]
+    if hosts == [b"[::1]:%d" % port]:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    else:
+        connection.sendall(b"HTTP/1.1 421 Misdirected Request\r\nContent-Length: 0\r\n\r\n")
+    connection.close()
+"#;
+
+#[test]
+fn an_ipv6_literal_url_is_probed_on_that_address_with_its_host_header() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) =
+        crate::util::python_in(&netns, HOST_CHECKING_SERVER, &[&port.to_string()]);
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let url = format!("http://[::1]:{port}/health");
+    let output = netns.porthole(&["wait", &url, "--timeout", "5s", "--body", "^ok$", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let events = lines(&output.stdout);
+    let attempt = events.iter().find(|e| e["event"] == "attempt").unwrap();
+    assert_eq!(attempt["address"], "::1", "{events:#?}");
+    assert_eq!(attempt["port"], port, "{events:#?}");
+    assert!(attempt["detail"].as_str().unwrap().contains("HTTP 200"), "{events:#?}");
+    // The same server through 127.0.0.1 is another address: refused.
+    let output = netns.porthole(&["wait", &format!("http://127.0.0.1:{port}/"), "--timeout", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+}
+
+/// An HTTP server that answers 200 only to `GET /health?probe=1` and 400
+/// to a request target that is not origin-form (RFC 9112 §3.2.1: a path
+/// and a query, no fragment), as strict servers do.
+const STRICT_TARGET_SERVER: &str = r##"
+import socket, sys
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(8)
+print("ok", flush=True)
+while True:
+    connection, _ = server.accept()
+    request = b""
+    while b"\r\n\r\n" not in request:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        request += chunk
+    target = request.split(b" ")[1] if request.count(b" ") >= 2 else b""
+    if not target.startswith(b"/") or b"#" in target:
+        connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    elif target == b"/health?probe=1":
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    else:
+        connection.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    connection.close()
+"##;
+
+// A URL's fragment is the client's own and never sent; a query straight
+// after the authority is asked for as `/?query`. `wait` sent both as they
+// were typed (`GET /health?probe=1#ready`, `GET ?probe=1`), which strict
+// servers refuse and Go's net/http answers 404 to: never ready.
+#[test]
+fn an_http_url_s_fragment_is_not_sent_and_a_bare_query_gets_its_slash() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_server, mut ready) =
+        crate::util::python_in(&netns, STRICT_TARGET_SERVER, &[&port.to_string()]);
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let url = format!("http://127.0.0.1:{port}/health?probe=1#ready");
+    let output = netns.porthole(&["wait", &url, "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("(HTTP 200 OK)"), "{}", output.stderr);
+    // The bare query is well-formed now: the server's 404, not its 400.
+    let url = format!("http://127.0.0.1:{port}?probe=1");
+    let output = netns.porthole(&["wait", &url, "--timeout", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("HTTP 404 Not Found"), "{}", output.stderr);
+}
+
+// "Nothing listens on the Unix socket PATH" was the whole explanation for
+// a path that does not exist (a typo, a directory not made yet), a socket
+// file a crashed server left behind, and a regular file; what is at the
+// path tells them apart, and is now the line.
+#[test]
+fn a_unix_target_s_timeout_says_what_is_at_the_path() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let missing = directory.path().join("not-made-yet").join("app.sock");
+    let stale = directory.path().join("stale.sock");
+    // Closing a listener leaves its file behind.
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let regular = directory.path().join("regular.sock");
+    std::fs::write(&regular, "").unwrap();
+    let targets: Vec<String> = [&missing, &stale, &regular]
+        .iter()
+        .map(|path| format!("unix:{}", path.display()))
+        .collect();
+    let mut args = vec!["wait", "--timeout", "2s", "--json"];
+    args.extend(targets.iter().map(String::as_str));
+    let output = netns.porthole(&args);
+    assert_eq!(output.code, 1, "{output:?}");
+    let events = lines(&output.stdout);
+    let why: Vec<&str> = events.last().unwrap()["why"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line.as_str().unwrap())
+        .collect();
+    let expected = [
+        format!("{}: nothing-listening: {} does not exist", targets[0], missing.display()),
+        format!(
+            "{}: nothing-listening: {} exists, but no process listens on it (a stale socket file)",
+            targets[1],
+            stale.display()
+        ),
+        format!(
+            "{}: nothing-listening: {} is a regular file, not a socket",
+            targets[2],
+            regular.display()
+        ),
+    ];
+    for line in &expected {
+        assert!(why.contains(&line.as_str()), "{line}\nin {why:#?}");
+    }
 }
