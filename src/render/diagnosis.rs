@@ -329,7 +329,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
-            "  fix: $ ip netns exec $'a\\x1b[2J' sh -c 'cat /proc/7/wchan'\n\
+            "  fix: $ ip netns exec \"$(printf 'a\\033[2J')\" sh -c 'cat /proc/7/wchan'\n\
              \x20 not-responding: python3\\u202e sent nothing\n"
         );
     }
