@@ -76,7 +76,7 @@ fn jsonl_counts_connections_bytes_and_owners() {
     let frames = jsonl_frames(&netns, &["--count", "2", "--interval", "300ms"]);
     assert_eq!(frames.len(), 2);
     let last = &frames[1];
-    assert_eq!(last["schema_version"], 1);
+    assert_eq!(last["schema_version"], 2);
     let listener = listener_on(last, port).expect("the server's listener is a row");
     assert_eq!(listener["open_connections"], 4, "{listener:#}");
     let owners: Vec<u64> = listener["processes"]
