@@ -237,7 +237,7 @@ fn write_cause(out: &mut dyn Write, cause: &Cause, style: Style) -> std::io::Res
 
 /// One `wait --json` line.
 #[derive(Debug, Serialize)]
-#[serde(tag = "event", rename_all = "lowercase")]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum WaitEvent {
     /// One probe of one address.
     Attempt {
