@@ -372,7 +372,9 @@ pub struct TopFleetingRecord {
     pub local_port: u16,
     /// Connections it served that closed in the interval.
     pub connections: u64,
+    #[serde(rename = "bytes_client_to_server")]
     pub bytes_in: u64,
+    #[serde(rename = "bytes_server_to_client")]
     pub bytes_out: u64,
 }
 
@@ -388,7 +390,9 @@ pub struct TopListenerRecord {
     pub inode: u64,
     pub open_connections: usize,
     pub new_connections_per_second: f64,
+    #[serde(rename = "bytes_client_to_server_per_second")]
     pub bytes_in_per_second: f64,
+    #[serde(rename = "bytes_server_to_client_per_second")]
     pub bytes_out_per_second: f64,
     /// `[waiting, size]` for TCP listeners.
     pub accept_queue: Option<[u32; 2]>,
@@ -412,9 +416,13 @@ pub struct TopConnectionRecord {
     pub server_address: IpAddr,
     pub server_port: u16,
     pub state: &'static str,
+    #[serde(rename = "bytes_client_to_server")]
     pub bytes_in: u64,
+    #[serde(rename = "bytes_server_to_client")]
     pub bytes_out: u64,
+    #[serde(rename = "bytes_client_to_server_per_second")]
     pub bytes_in_per_second: f64,
+    #[serde(rename = "bytes_server_to_client_per_second")]
     pub bytes_out_per_second: f64,
     pub client_pids: Vec<u32>,
 }
