@@ -724,7 +724,7 @@ fn api_and_metrics_never_carry_other_users_control_characters_raw() {
     let mut body = String::new();
     let listed = eventually(Duration::from_secs(30), || {
         body = get(&netns, "/api/listeners?port=8300", &[("Authorization", &bearer)]).body;
-        body.contains("\"port\":8300")
+        body.contains("\"local_port\":8300")
     });
     assert!(listed, "the listener on 8300 in {body}");
     assert!(!body.contains(['\u{1b}', '\u{202e}']), "raw control characters: {body:?}");
