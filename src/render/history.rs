@@ -584,7 +584,9 @@ pub struct ListenerWire {
     pub local_port: Option<u16>,
     pub path: Option<String>,
     pub inode: u64,
-    pub uid: u32,
+    /// `null` for Unix sockets (unix_diag reports no uid), as in `ls --json`
+    /// and `monitor --jsonl`.
+    pub uid: Option<u32>,
     pub net_namespace: Option<u64>,
     pub scope: &'static str,
     pub exposed: bool,
@@ -607,7 +609,7 @@ impl ListenerWire {
             local_port: event.local.map(|l| l.port()),
             path: event.path.clone(),
             inode: event.inode,
-            uid: event.uid,
+            uid: (event.uid != u32::MAX).then_some(event.uid),
             net_namespace: event.net_namespace,
             scope: event.scope.as_str(),
             exposed: event.exposed,
@@ -893,6 +895,37 @@ mod tests {
         assert_eq!(span(at, at + 5_000), "at 2026-11-28 10:02:00");
         assert_eq!(span(at, at + 86_400_000_000), "2026-11-28 10:02 – 2026-11-29 10:02");
         assert_eq!(rfc3339(at + 7), "2026-11-28T10:02:00.000007Z");
+    }
+
+    /// A recorded Unix listener has no uid, written `null` as `ls --json`
+    /// and `monitor --jsonl` write it, not the kernel's `u32::MAX`.
+    #[test]
+    fn a_unix_listener_has_a_null_uid() {
+        use crate::model::monitor::ListenerEvent;
+        use crate::model::{Family, Protocol, Scope};
+        let event = |uid| ListenerHistory {
+            host: None,
+            event: ListenerEvent {
+                at: 0,
+                change: ListenerChange::Appeared,
+                protocol: Protocol::Unix,
+                family: Family::Unix,
+                local: None,
+                path: Some("/run/app.sock".into()),
+                inode: 42,
+                uid,
+                net_namespace: None,
+                scope: Scope::Local,
+                exposed: false,
+                v6only: None,
+                owners: Vec::new(),
+            },
+        };
+        let unix = serde_json::to_value(ListenerWire::from_listener(&event(u32::MAX))).unwrap();
+        assert_eq!(unix["uid"], serde_json::Value::Null, "{unix}");
+        assert_eq!(unix["at"], "1970-01-01T00:00:00.000000Z");
+        let owned = serde_json::to_value(ListenerWire::from_listener(&event(1000))).unwrap();
+        assert_eq!(owned["uid"], 1000);
     }
 
     #[test]
