@@ -85,11 +85,13 @@ fn registry(facts: &Facts, health: Option<&RecorderHealth>) -> Registry {
             let totals = facts.store.session_totals.get(&port).cloned().unwrap_or_default();
             ListenerRow {
                 labels: vec![
-                    ("port", port.to_string()),
+                    // The names of the JSON outputs (`local_port`,
+                    // `process_name`), so a query and a jq filter agree.
+                    ("local_port", port.to_string()),
                     ("protocol", protocol.as_str().to_string()),
                     // Another user's process name: escaped as on a terminal,
                     // since a scrape is often read with `curl`.
-                    ("process", crate::render::sanitize::sanitize(&process).into_owned()),
+                    ("process_name", crate::render::sanitize::sanitize(&process).into_owned()),
                 ],
                 connections: totals.connections,
                 bytes_in: totals.bytes_in,

@@ -5,7 +5,10 @@
 //! Every list is filtered (`port`, `process`, `scope`) and paged on the
 //! server (`offset`, `limit`, at most [`MAX_LIMIT`]) and answers
 //! `{"total", "offset", "limit", "items"}`, so a phone never receives ten
-//! thousand rows. Times are microseconds since the Unix epoch.
+//! thousand rows. Field names and formats are those of the command-line
+//! JSON outputs (README, "JSON output"): times are RFC 3339 UTC text, with
+//! a `*_us` twin (microseconds since the Unix epoch) where the page draws
+//! them on a time axis.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,8 +21,8 @@ use crate::model::monitor::{ListenerChange, ProcessIdentity, UnixMicros};
 use crate::model::{Process, Scope, Snapshot, Socket};
 use crate::store::{self, Order, StoreLocation};
 
-/// Version of the JSON layout; bumped on incompatible changes.
-pub const WIRE_VERSION: u32 = 1;
+/// The JSON layout's version: the one every porthole output carries.
+pub const WIRE_VERSION: u32 = crate::render::json::SCHEMA_VERSION;
 /// Rows per page unless `limit` says otherwise.
 pub const DEFAULT_LIMIT: usize = 50;
 /// Most rows one page may ask for.
@@ -97,7 +100,7 @@ impl Filter {
     fn page<T: Serialize>(&self, items: Vec<T>) -> Page<T> {
         let total = items.len();
         let items = items.into_iter().skip(self.offset).take(self.limit).collect();
-        Page { version: WIRE_VERSION, total, offset: self.offset, limit: self.limit, items }
+        Page { schema_version: WIRE_VERSION, total, offset: self.offset, limit: self.limit, items }
     }
 }
 
@@ -135,10 +138,15 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A time on the wire, as every porthole output writes it.
+fn time(at: UnixMicros) -> String {
+    crate::render::monitor::rfc3339(at)
+}
+
 /// A page of rows.
 #[derive(Debug, Serialize)]
 pub struct Page<T> {
-    pub version: u32,
+    pub schema_version: u32,
     pub total: usize,
     pub offset: usize,
     pub limit: usize,
@@ -155,7 +163,8 @@ pub struct ProcessWire {
     pub uid: u32,
     pub unit: Option<String>,
     pub container: Option<String>,
-    pub start_time: Option<u64>,
+    /// RFC 3339 UTC, as in `ls --json`.
+    pub start_time: Option<String>,
 }
 
 impl From<&Process> for ProcessWire {
@@ -168,7 +177,7 @@ impl From<&Process> for ProcessWire {
             uid: process.uid,
             unit: process.unit.clone(),
             container: process.container.clone(),
-            start_time: process.start_time,
+            start_time: process.start_time.map(crate::render::json::time_of_seconds),
         }
     }
 }
@@ -187,7 +196,7 @@ impl From<&ProcessIdentity> for ProcessWire {
             uid: process.uid,
             unit: process.unit.clone(),
             container: process.container.clone(),
-            start_time: process.start_time,
+            start_time: process.start_time.map(crate::render::json::time_of_seconds),
         }
     }
 }
@@ -206,8 +215,8 @@ pub struct FindingWire {
 #[derive(Debug, Clone, Serialize)]
 pub struct ListenerWire {
     pub protocol: &'static str,
-    pub address: String,
-    pub port: u16,
+    pub local_address: String,
+    pub local_port: u16,
     pub scope: &'static str,
     /// Bound to a non-loopback address.
     pub exposed: bool,
@@ -217,8 +226,9 @@ pub struct ListenerWire {
     /// Exposed and not blocked by the firewall, as `audit` judges it.
     pub reachable: bool,
     pub processes: Vec<ProcessWire>,
-    /// When the recorder saw it appear; else the owner's start.
-    pub since: Option<UnixMicros>,
+    /// When the recorder saw it appear; else the owner's start (RFC 3339
+    /// UTC).
+    pub since: Option<String>,
     /// Whether `since` is the recorder's observation (else an estimate).
     pub since_recorded: bool,
     pub net_namespace: Option<u64>,
@@ -256,8 +266,9 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
             let processes: Vec<ProcessWire> =
                 facts.snapshot.owners_of(socket).map(ProcessWire::from).collect();
             let recorded = appeared.get(&(socket.inode, socket.net_namespace)).copied();
-            let started = processes
-                .iter()
+            let started = facts
+                .snapshot
+                .owners_of(socket)
                 .filter_map(|p| p.start_time)
                 .min()
                 .map(|seconds| seconds as i64 * 1_000_000);
@@ -283,8 +294,8 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
                 .collect();
             ListenerWire {
                 protocol: socket.protocol.as_str(),
-                address,
-                port,
+                local_address: address,
+                local_port: port,
                 scope: socket.scope().as_str(),
                 exposed,
                 firewall,
@@ -296,7 +307,8 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
                 since: match (recorded, started) {
                     (Some(recorded), Some(started)) => Some(recorded.min(started)),
                     (recorded, started) => recorded.or(started),
-                },
+                }
+                .map(time),
                 since_recorded: recorded.is_some_and(|r| started.is_none_or(|s| r <= s)),
                 net_namespace: socket.net_namespace,
                 open_connections: facts
@@ -310,12 +322,12 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
         .filter(|row| filter.process_matches(process_texts(&row.processes)))
         .collect();
     rows.sort_by(|a, b| {
-        (b.reachable, b.exposed, a.port, a.protocol, &a.address).cmp(&(
+        (b.reachable, b.exposed, a.local_port, a.protocol, &a.local_address).cmp(&(
             a.reachable,
             a.exposed,
-            b.port,
+            b.local_port,
             b.protocol,
-            &b.address,
+            &b.local_address,
         ))
     });
     filter.page(rows)
@@ -324,11 +336,11 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
 /// `GET /api/connections`: per server port, the last hour.
 #[derive(Debug, Clone, Serialize)]
 pub struct PortActivityWire {
-    pub port: u16,
+    pub server_port: u16,
     pub connections: u64,
     pub distinct_clients: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
+    pub bytes_client_to_server: u64,
+    pub bytes_server_to_client: u64,
     pub open: usize,
     /// Busiest clients first.
     pub clients: Vec<ClientWire>,
@@ -336,14 +348,15 @@ pub struct PortActivityWire {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientWire {
-    pub server: String,
+    pub server_address: String,
+    pub server_port: u16,
     pub process: Option<ProcessWire>,
     pub uid: Option<u32>,
     pub connections: u64,
-    pub first_at: UnixMicros,
-    pub last_at: UnixMicros,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
+    pub first_at: String,
+    pub last_at: String,
+    pub bytes_client_to_server: u64,
+    pub bytes_server_to_client: u64,
 }
 
 /// Clients listed per port in `/api/connections`.
@@ -367,43 +380,45 @@ pub fn connections(facts: &Facts, filter: &Filter) -> Page<PortActivityWire> {
             let mut clients: Vec<ClientWire> = summaries
                 .iter()
                 .map(|s| ClientWire {
-                    server: s.server.to_string(),
+                    server_address: s.server.ip().to_string(),
+                    server_port: s.server.port(),
                     process: s.client.as_ref().map(ProcessWire::from),
                     uid: s.client_uid,
                     connections: s.connections,
-                    first_at: s.first_at,
-                    last_at: s.last_at,
-                    bytes_in: s.bytes_client_to_server,
-                    bytes_out: s.bytes_server_to_client,
+                    first_at: time(s.first_at),
+                    last_at: time(s.last_at),
+                    bytes_client_to_server: s.bytes_client_to_server,
+                    bytes_server_to_client: s.bytes_server_to_client,
                 })
                 .collect();
             clients.sort_by_key(|c| std::cmp::Reverse(c.connections));
             clients.truncate(CLIENTS_PER_PORT);
             PortActivityWire {
-                port,
+                server_port: port,
                 connections: totals.connections,
                 distinct_clients: totals.distinct_clients,
-                bytes_in: totals.bytes_in,
-                bytes_out: totals.bytes_out,
+                bytes_client_to_server: totals.bytes_in,
+                bytes_server_to_client: totals.bytes_out,
                 open: facts.open.iter().filter(|c| c.server.port() == port).count(),
                 clients,
             }
         })
         .collect();
-    rows.sort_by_key(|row| (std::cmp::Reverse(row.connections), row.port));
+    rows.sort_by_key(|row| (std::cmp::Reverse(row.connections), row.server_port));
     filter.page(rows)
 }
 
 /// `GET /api/open`: connections open right now.
 #[derive(Debug, Clone, Serialize)]
 pub struct OpenWire {
-    pub server: String,
-    pub client: String,
-    pub port: u16,
+    pub client_address: String,
+    pub client_port: u16,
+    pub server_address: String,
+    pub server_port: u16,
     pub client_processes: Vec<ProcessWire>,
     pub server_processes: Vec<ProcessWire>,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
+    pub bytes_client_to_server: u64,
+    pub bytes_server_to_client: u64,
 }
 
 pub fn open(facts: &Facts, filter: &Filter) -> Page<OpenWire> {
@@ -419,13 +434,14 @@ pub fn open(facts: &Facts, filter: &Filter) -> Page<OpenWire> {
         .filter(|c| filter.port.is_none_or(|port| c.server.port() == port))
         .filter(|c| filter.scope_matches(Scope::of_address(c.server.ip())))
         .map(|c: &OpenConnection| OpenWire {
-            server: c.server.to_string(),
-            client: c.client.to_string(),
-            port: c.server.port(),
+            client_address: c.client.ip().to_string(),
+            client_port: c.client.port(),
+            server_address: c.server.ip().to_string(),
+            server_port: c.server.port(),
             client_processes: named(&c.client_pids),
             server_processes: named(&c.server_pids),
-            bytes_in: c.bytes_in,
-            bytes_out: c.bytes_out,
+            bytes_client_to_server: c.bytes_in,
+            bytes_server_to_client: c.bytes_out,
         })
         .filter(|row| {
             filter.process_matches(
@@ -439,13 +455,14 @@ pub fn open(facts: &Facts, filter: &Filter) -> Page<OpenWire> {
 /// `GET /api/changes`: the change feed, newest first.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeWire {
-    pub at: UnixMicros,
+    /// RFC 3339 UTC; the fixed-width form sorts as the times do.
+    pub at: String,
     /// `appeared`, `disappeared`, `exposed` (an exposed listener appeared)
     /// or `new-client` (a first client of a sensitive port).
     pub kind: &'static str,
-    pub port: u16,
-    pub address: String,
     pub protocol: &'static str,
+    pub local_address: String,
+    pub local_port: u16,
     pub scope: &'static str,
     /// For `new-client`: what the port is (`PostgreSQL`…).
     pub service: Option<&'static str>,
@@ -462,11 +479,11 @@ fn change_of(change: &ListenerHistory) -> Option<ChangeWire> {
         (ListenerChange::Disappeared, _) => "disappeared",
     };
     Some(ChangeWire {
-        at: event.at,
+        at: time(event.at),
         kind,
-        port: local.port(),
-        address: local.ip().to_string(),
         protocol: event.protocol.as_str(),
+        local_address: local.ip().to_string(),
+        local_port: local.port(),
         scope: event.scope.as_str(),
         service: None,
         processes: event.owners.iter().map(ProcessWire::from).collect(),
@@ -477,22 +494,22 @@ fn change_of(change: &ListenerHistory) -> Option<ChangeWire> {
 pub fn changes(facts: &Facts, filter: &Filter) -> Page<ChangeWire> {
     let mut rows: Vec<ChangeWire> = facts.store.changes.iter().filter_map(change_of).collect();
     rows.extend(facts.store.new_sensitive_clients.iter().map(|summary| ChangeWire {
-        at: summary.first_at,
+        at: time(summary.first_at),
         kind: "new-client",
-        port: summary.server.port(),
-        address: summary.server.ip().to_string(),
         protocol: "tcp",
+        local_address: summary.server.ip().to_string(),
+        local_port: summary.server.port(),
         scope: Scope::of_address(summary.server.ip()).as_str(),
         service: facts::sensitive(summary.server.port()),
         processes: summary.client.iter().map(ProcessWire::from).collect(),
         connections: Some(summary.connections),
     }));
     rows.retain(|row| {
-        filter.port.is_none_or(|port| row.port == port)
+        filter.port.is_none_or(|port| row.local_port == port)
             && filter.scope_matches(scope_named(row.scope))
             && filter.process_matches(process_texts(&row.processes))
     });
-    rows.sort_by_key(|row| std::cmp::Reverse(row.at));
+    rows.sort_by(|a, b| b.at.cmp(&a.at));
     filter.page(rows)
 }
 
@@ -508,15 +525,48 @@ fn scope_named(name: &str) -> Scope {
 /// `GET /api/timeline?port=P`: who held the port, as spans.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineWire {
-    pub version: u32,
-    pub port: u16,
-    pub from: UnixMicros,
-    pub until: UnixMicros,
-    pub spans: Vec<SpanWire>,
+    pub schema_version: u32,
+    pub local_port: u16,
+    /// The window, RFC 3339 UTC, with `_us` twins for the time axis.
+    pub since: String,
+    pub since_us: UnixMicros,
+    pub until: String,
+    pub until_us: UnixMicros,
+    pub spans: Vec<SpanLine>,
 }
 
-/// One listener's life on the port within the window.
+/// One span on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpanLine {
+    pub started_at: String,
+    pub started_at_us: UnixMicros,
+    /// `null`: still listening at the end of the window.
+    pub ended_at: Option<String>,
+    pub ended_at_us: Option<UnixMicros>,
+    pub protocol: &'static str,
+    pub local_address: String,
+    pub pid: Option<u32>,
+    pub process_name: Option<String>,
+}
+
+impl From<SpanWire> for SpanLine {
+    fn from(span: SpanWire) -> Self {
+        SpanLine {
+            started_at: time(span.start),
+            started_at_us: span.start,
+            ended_at: span.end.map(time),
+            ended_at_us: span.end,
+            protocol: span.protocol,
+            local_address: span.address,
+            pid: span.pid,
+            process_name: span.process,
+        }
+    }
+}
+
+/// One listener's life on the port within the window, as [`spans`]
+/// pairs changes; [`SpanLine`] is its wire form.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpanWire {
     pub start: UnixMicros,
     /// `None`: still listening at the end of the window.
@@ -644,11 +694,13 @@ pub fn timeline(
     let before =
         reader.listeners(&HistoryQuery { until: Some(from), ..base }, Order::NewestFirst, 1000)?;
     Ok(TimelineWire {
-        version: WIRE_VERSION,
-        port,
-        from,
-        until: now,
-        spans: spans(&before, &within, from),
+        schema_version: WIRE_VERSION,
+        local_port: port,
+        since: time(from),
+        since_us: from,
+        until: time(now),
+        until_us: now,
+        spans: spans(&before, &within, from).into_iter().map(SpanLine::from).collect(),
     })
 }
 
@@ -668,25 +720,25 @@ pub enum TimelineError {
 /// `GET /api/health`: the recorder and the dashboard's own state.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthWire {
-    pub version: u32,
-    pub at: UnixMicros,
+    pub schema_version: u32,
+    pub at: String,
     pub store: Option<String>,
     pub store_note: Option<String>,
     pub inventory_note: Option<String>,
     pub capture_mode: Option<String>,
     pub capture_reason: Option<String>,
-    pub recorder_started: Option<UnixMicros>,
+    pub recorder_started_at: Option<String>,
     pub losses: BTreeMap<&'static str, u64>,
     pub store_bytes: Option<u64>,
-    pub audited_at: Option<UnixMicros>,
+    pub audited_at: Option<String>,
     pub firewall: Option<String>,
     pub listeners: usize,
 }
 
 pub fn health(facts: &Facts, store: Option<&StoreLocation>) -> HealthWire {
     HealthWire {
-        version: WIRE_VERSION,
-        at: facts.at,
+        schema_version: WIRE_VERSION,
+        at: time(facts.at),
         store: store.map(|s| s.to_string()),
         store_note: facts.store.note.clone(),
         inventory_note: facts.inventory_note.clone(),
@@ -696,10 +748,10 @@ pub fn health(facts: &Facts, store: Option<&StoreLocation>) -> HealthWire {
             .as_ref()
             .map(|s| crate::model::history::capture_mode_name(s.mode).to_string()),
         capture_reason: facts.store.session.as_ref().map(|s| s.reason.clone()),
-        recorder_started: facts.store.session.as_ref().map(|s| s.at),
+        recorder_started_at: facts.store.session.as_ref().map(|s| time(s.at)),
         losses: facts.store.session_losses.clone(),
         store_bytes: facts.store.size_bytes,
-        audited_at: facts.audit.at,
+        audited_at: facts.audit.at.map(time),
         firewall: firewall_summary(&facts.audit.firewall),
         listeners: listeners_of(&facts.snapshot).count(),
     }
@@ -832,9 +884,13 @@ mod tests {
         drop(writer);
         let timeline = timeline(&location, "port=3000", now).unwrap();
         let last = timeline.spans.last().expect("spans");
-        assert_eq!((last.process.as_deref(), last.end), (Some("steady"), None), "{last:?}");
+        assert_eq!(
+            (last.process_name.as_deref(), last.ended_at_us),
+            (Some("steady"), None),
+            "{last:?}"
+        );
         // Starts at the oldest change kept: the third flap.
-        assert_eq!(timeline.from, now - 60_000_000 + 3 * 1_000);
+        assert_eq!(timeline.since_us, now - 60_000_000 + 3 * 1_000);
         assert_eq!(timeline.spans.len(), facts::CHANGES_KEPT / 2 + 1);
     }
 

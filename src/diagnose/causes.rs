@@ -1929,7 +1929,7 @@ fn other_namespace(
         // spaces or shell characters.
         (Some(name), _) => vec![Fix::step(format!(
             "run the client in that namespace: put `ip netns exec {}` before its command",
-            crate::inventory::namespaces::printable_word(name)
+            crate::shell::printable_word(name)
         ))],
         (None, Some(pid)) => vec![Fix::step(format!(
             "run the client in the namespace of pid {pid}: put `nsenter -n -t {pid}` before its command (or use docker exec, --network host)"
@@ -1942,7 +1942,7 @@ fn other_namespace(
     // same way (`check --netns` takes a name or a namespace file).
     let inside = match (names.first(), holder) {
         // A name with control characters still runs as printed.
-        (Some(name), _) => Some(crate::inventory::namespaces::printable_word(name)),
+        (Some(name), _) => Some(crate::shell::printable_word(name).into_owned()),
         (None, Some(pid)) => Some(format!("/proc/{pid}/ns/net")),
         (None, None) => None,
     };

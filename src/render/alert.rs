@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::monitor::{rfc3339, ProcessLine, SCHEMA_VERSION};
+use super::json::SCHEMA_VERSION;
+use super::monitor::{rfc3339, ProcessLine};
 use crate::model::alert::Alert;
 use crate::model::monitor::UnixMicros;
 
@@ -17,15 +18,16 @@ pub struct AlertLine {
     /// Always `alert`, so the object can share a stream with the events.
     #[serde(rename = "type")]
     pub kind_of_line: &'static str,
-    pub schema: u32,
+    pub schema_version: u32,
     /// The rule: `new-exposed-listener`, `watched-port`,
     /// `unexpected-user`, `audit-finding` or `new-client`.
     pub alert: &'static str,
     pub at: String,
     pub at_us: UnixMicros,
     pub protocol: &'static str,
-    pub address: Option<String>,
-    pub port: Option<u16>,
+    /// The listener's address and port (for `new-client`, the server's).
+    pub local_address: Option<String>,
+    pub local_port: Option<u16>,
     pub path: Option<String>,
     pub net_namespace: Option<u64>,
     pub uid: Option<u32>,
@@ -51,13 +53,13 @@ pub struct FindingLine {
 pub fn alert_line(alert: &Alert) -> AlertLine {
     AlertLine {
         kind_of_line: "alert",
-        schema: SCHEMA_VERSION,
+        schema_version: SCHEMA_VERSION,
         alert: alert.kind.as_str(),
         at: rfc3339(alert.at),
         at_us: alert.at,
         protocol: alert.protocol.as_str(),
-        address: alert.local.map(|local| local.ip().to_string()),
-        port: alert.local.map(|local| local.port()),
+        local_address: alert.local.map(|local| local.ip().to_string()),
+        local_port: alert.local.map(|local| local.port()),
         path: alert.path.clone(),
         net_namespace: alert.net_namespace,
         uid: alert.uid,
@@ -256,8 +258,9 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&json(&alert())).unwrap();
         assert_eq!(value["type"], "alert");
         assert_eq!(value["alert"], "new-exposed-listener");
-        assert_eq!(value["address"], "0.0.0.0");
-        assert_eq!(value["port"], 8080);
+        assert_eq!(value["schema_version"], SCHEMA_VERSION);
+        assert_eq!(value["local_address"], "0.0.0.0");
+        assert_eq!(value["local_port"], 8080);
         assert_eq!(value["at"], "2026-11-28T09:01:16.566154Z");
         assert_eq!(value["process"]["name"], "evil\x1b[2Jname", "JSON escapes by serialising");
         assert_eq!(value["finding"], serde_json::Value::Null);

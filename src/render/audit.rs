@@ -7,7 +7,9 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::model::{AuditReport, Finding, LoginReport, RuleId, ServiceIdentity, Severity};
+use crate::model::{
+    AuditReport, Finding, LoginReport, Protocol, RuleId, ServiceIdentity, Severity,
+};
 use crate::render::json::SCHEMA_VERSION;
 use crate::render::sanitize::{sanitize, Foreign};
 use crate::render::table::{wrap_paragraph, Table};
@@ -233,8 +235,8 @@ pub struct PackagesRecord {
 /// with `--show`.
 #[derive(Debug, Serialize)]
 pub struct LoginRecord {
-    pub port: u16,
-    pub address: String,
+    pub local_address: String,
+    pub local_port: u16,
     pub net_namespace: Option<u64>,
     pub service: String,
     pub attempts: usize,
@@ -256,8 +258,8 @@ pub struct LoginAccountRecord {
 impl LoginRecord {
     fn from_login(login: &LoginReport) -> Self {
         LoginRecord {
-            port: login.port,
-            address: login.address.clone(),
+            local_address: login.address.clone(),
+            local_port: login.port,
             net_namespace: login.net_namespace,
             service: login.service.clone(),
             attempts: login.attempts,
@@ -300,17 +302,22 @@ pub struct FirewallRecord {
     pub note: Option<String>,
 }
 
-/// One finding. Field names follow osquery where they overlap.
+/// One finding. Field names are those of `ls --json` where they overlap.
 #[derive(Debug, Serialize)]
 pub struct FindingRecord {
     pub rule: &'static str,
     pub severity: &'static str,
-    pub port: u16,
-    pub address: String,
     pub protocol: &'static str,
+    /// `null` for a Unix socket (see `path`).
+    pub local_address: Option<String>,
+    /// 0 for a Unix socket.
+    pub local_port: u16,
+    /// The Unix socket's path; `null` for TCP and UDP.
+    pub path: Option<String>,
     pub service: Option<String>,
     pub pid: Option<u32>,
-    pub process: Option<String>,
+    /// The owning process's name (`name` in a process object).
+    pub process_name: Option<String>,
     pub unit: Option<String>,
     pub net_namespace: Option<u64>,
     pub evidence: String,
@@ -322,12 +329,13 @@ impl FindingRecord {
         FindingRecord {
             rule: finding.rule.as_str(),
             severity: finding.severity.as_str(),
-            port: finding.port,
-            address: finding.address.clone(),
             protocol: finding.protocol.as_str(),
+            local_address: (finding.protocol != Protocol::Unix).then(|| finding.address.clone()),
+            local_port: finding.port,
+            path: (finding.protocol == Protocol::Unix).then(|| finding.address.clone()),
             service: finding.service.clone(),
             pid: finding.pid,
-            process: finding.process.clone(),
+            process_name: finding.process.clone(),
             unit: finding.unit.clone(),
             net_namespace: finding.net_namespace,
             evidence: finding.evidence.clone(),
@@ -339,9 +347,9 @@ impl FindingRecord {
 /// What a probe identified on one listener.
 #[derive(Debug, Serialize)]
 pub struct ServiceRecord {
-    pub port: u16,
-    pub address: String,
     pub protocol: &'static str,
+    pub local_address: String,
+    pub local_port: u16,
     pub net_namespace: Option<u64>,
     pub service: Option<String>,
     pub version: Option<String>,
@@ -354,9 +362,9 @@ pub struct ServiceRecord {
 impl ServiceRecord {
     fn from_identity(identity: &ServiceIdentity) -> Self {
         ServiceRecord {
-            port: identity.port,
-            address: identity.address.clone(),
             protocol: identity.protocol.as_str(),
+            local_address: identity.address.clone(),
+            local_port: identity.port,
             net_namespace: identity.net_namespace,
             service: identity.service.clone(),
             version: identity.version.clone(),
@@ -468,12 +476,13 @@ pub fn sarif(report: &AuditReport) -> serde_json::Value {
                 "properties": {
                     "severity": finding.severity.as_str(),
                     "security-severity": security_severity(finding.severity),
-                    "port": finding.port,
-                    "address": finding.address,
                     "protocol": finding.protocol.as_str(),
+                    "local_address": (finding.protocol != Protocol::Unix).then_some(&finding.address),
+                    "local_port": finding.port,
+                    "path": (finding.protocol == Protocol::Unix).then_some(&finding.address),
                     "service": finding.service,
                     "pid": finding.pid,
-                    "process": finding.process,
+                    "process_name": finding.process,
                     "unit": finding.unit,
                     "evidence": finding.evidence,
                     "fix": finding.fix,

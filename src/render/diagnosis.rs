@@ -237,7 +237,7 @@ fn write_cause(out: &mut dyn Write, cause: &Cause, style: Style) -> std::io::Res
 
 /// One `wait --json` line.
 #[derive(Debug, Serialize)]
-#[serde(tag = "event", rename_all = "lowercase")]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum WaitEvent {
     /// One probe of one address.
     Attempt {
@@ -329,7 +329,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
-            "  fix: $ ip netns exec $'a\\x1b[2J' sh -c 'cat /proc/7/wchan'\n\
+            "  fix: $ ip netns exec \"$(printf 'a\\033[2J')\" sh -c 'cat /proc/7/wchan'\n\
              \x20 not-responding: python3\\u202e sent nothing\n"
         );
     }

@@ -25,8 +25,7 @@ use crate::model::monitor::{
 };
 use crate::model::Socket;
 
-/// Version of the history JSON layout; bumped on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 1;
+use super::json::SCHEMA_VERSION;
 
 pub fn write_history(
     out: &mut dyn Write,
@@ -576,7 +575,7 @@ fn rfc3339(at: UnixMicros) -> String {
 /// A listener that appeared or went away.
 #[derive(Debug, Serialize)]
 pub struct ListenerWire {
-    pub time: String,
+    pub at: String,
     /// `appeared` or `disappeared`.
     pub change: &'static str,
     pub protocol: &'static str,
@@ -585,7 +584,9 @@ pub struct ListenerWire {
     pub local_port: Option<u16>,
     pub path: Option<String>,
     pub inode: u64,
-    pub uid: u32,
+    /// `null` for Unix sockets (unix_diag reports no uid), as in `ls --json`
+    /// and `monitor --jsonl`.
+    pub uid: Option<u32>,
     pub net_namespace: Option<u64>,
     pub scope: &'static str,
     pub exposed: bool,
@@ -597,7 +598,7 @@ impl ListenerWire {
     fn from_listener(listener: &ListenerHistory) -> Self {
         let event = &listener.event;
         ListenerWire {
-            time: rfc3339(event.at),
+            at: rfc3339(event.at),
             change: match event.change {
                 ListenerChange::Appeared => "appeared",
                 ListenerChange::Disappeared => "disappeared",
@@ -608,7 +609,7 @@ impl ListenerWire {
             local_port: event.local.map(|l| l.port()),
             path: event.path.clone(),
             inode: event.inode,
-            uid: event.uid,
+            uid: (event.uid != u32::MAX).then_some(event.uid),
             net_namespace: event.net_namespace,
             scope: event.scope.as_str(),
             exposed: event.exposed,
@@ -627,8 +628,8 @@ pub struct ClientWire {
     pub process: Option<ProcessLine>,
     pub uid: Option<u32>,
     pub connections: u64,
-    pub first: String,
-    pub last: String,
+    pub first_at: String,
+    pub last_at: String,
     pub bytes_client_to_server: u64,
     pub bytes_server_to_client: u64,
     pub host: Option<String>,
@@ -642,8 +643,8 @@ impl ClientWire {
             process: summary.client.as_ref().map(ProcessLine::of),
             uid: summary.client_uid,
             connections: summary.connections,
-            first: rfc3339(summary.first_at),
-            last: rfc3339(summary.last_at),
+            first_at: rfc3339(summary.first_at),
+            last_at: rfc3339(summary.last_at),
             bytes_client_to_server: summary.bytes_client_to_server,
             bytes_server_to_client: summary.bytes_server_to_client,
             host: summary.host.clone(),
@@ -659,9 +660,9 @@ pub struct ConnectionWire {
     pub server_address: String,
     pub server_port: u16,
     /// `null` when the start was not seen.
-    pub started: Option<String>,
+    pub started_at: Option<String>,
     /// `null` while open.
-    pub ended: Option<String>,
+    pub ended_at: Option<String>,
     pub duration_us: Option<i64>,
     pub bytes_client_to_server: u64,
     pub bytes_server_to_client: u64,
@@ -684,8 +685,8 @@ impl ConnectionWire {
             client_port: record.client.port(),
             server_address: record.server.ip().to_string(),
             server_port: record.server.port(),
-            started: record.started_at.map(rfc3339),
-            ended: record.ended_at.map(rfc3339),
+            started_at: record.started_at.map(rfc3339),
+            ended_at: record.ended_at.map(rfc3339),
             duration_us: record.started_at.zip(record.ended_at).map(|(s, e)| e - s),
             bytes_client_to_server: record.bytes_client_to_server,
             bytes_server_to_client: record.bytes_server_to_client,
@@ -736,15 +737,15 @@ pub struct LossWire {
     /// `unknown_process` or `store_backlog`.
     pub kind: &'static str,
     pub count: u64,
-    pub first: String,
-    pub last: String,
+    pub first_at: String,
+    pub last_at: String,
     pub host: Option<String>,
 }
 
 /// A recorder start and its capture mode.
 #[derive(Debug, Serialize)]
 pub struct CaptureWire {
-    pub time: String,
+    pub at: String,
     /// `ebpf` or `netlink`.
     pub mode: &'static str,
     pub reason: String,
@@ -779,15 +780,15 @@ fn loss_wire(loss: &LossSummary) -> LossWire {
     LossWire {
         kind: crate::model::history::loss_kind_name(loss.kind),
         count: loss.count,
-        first: rfc3339(loss.first_at),
-        last: rfc3339(loss.last_at),
+        first_at: rfc3339(loss.first_at),
+        last_at: rfc3339(loss.last_at),
         host: loss.host.clone(),
     }
 }
 
 fn capture_wire(session: &CaptureSession) -> CaptureWire {
     CaptureWire {
-        time: rfc3339(session.at),
+        at: rfc3339(session.at),
         mode: crate::model::history::capture_mode_name(session.mode),
         reason: session.reason.clone(),
         host: session.host.clone(),
@@ -894,6 +895,37 @@ mod tests {
         assert_eq!(span(at, at + 5_000), "at 2026-11-28 10:02:00");
         assert_eq!(span(at, at + 86_400_000_000), "2026-11-28 10:02 – 2026-11-29 10:02");
         assert_eq!(rfc3339(at + 7), "2026-11-28T10:02:00.000007Z");
+    }
+
+    /// A recorded Unix listener has no uid, written `null` as `ls --json`
+    /// and `monitor --jsonl` write it, not the kernel's `u32::MAX`.
+    #[test]
+    fn a_unix_listener_has_a_null_uid() {
+        use crate::model::monitor::ListenerEvent;
+        use crate::model::{Family, Protocol, Scope};
+        let event = |uid| ListenerHistory {
+            host: None,
+            event: ListenerEvent {
+                at: 0,
+                change: ListenerChange::Appeared,
+                protocol: Protocol::Unix,
+                family: Family::Unix,
+                local: None,
+                path: Some("/run/app.sock".into()),
+                inode: 42,
+                uid,
+                net_namespace: None,
+                scope: Scope::Local,
+                exposed: false,
+                v6only: None,
+                owners: Vec::new(),
+            },
+        };
+        let unix = serde_json::to_value(ListenerWire::from_listener(&event(u32::MAX))).unwrap();
+        assert_eq!(unix["uid"], serde_json::Value::Null, "{unix}");
+        assert_eq!(unix["at"], "1970-01-01T00:00:00.000000Z");
+        let owned = serde_json::to_value(ListenerWire::from_listener(&event(1000))).unwrap();
+        assert_eq!(owned["uid"], 1000);
     }
 
     #[test]

@@ -7,8 +7,18 @@ use serde::Serialize;
 
 use crate::model::{Connection, PortMeaning, PortReport, Process, Snapshot, Socket};
 
-/// Version of the JSON layout; bumped on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the JSON layout of every output (`ls`, `porthole PORT`,
+/// `check`, `kill`, `free`, `audit`, `history`, `monitor --jsonl`, alerts,
+/// `top` and the dashboard's API): one number, bumped on any incompatible
+/// change to any of them. 2: one vocabulary across outputs (see the README,
+/// "JSON output").
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// A point in time on the wire: RFC 3339 UTC with microseconds, as every
+/// output writes times (`2026-11-28T08:12:01.000000Z`).
+pub fn time_of_seconds(seconds: u64) -> String {
+    super::monitor::rfc3339(i64::try_from(seconds).unwrap_or(i64::MAX).saturating_mul(1_000_000))
+}
 
 /// One socket, as in `porthole ls --json`.
 #[derive(Debug, Serialize)]
@@ -73,8 +83,9 @@ pub struct ProcessRecord {
     pub argv: Vec<String>,
     pub user: Option<String>,
     pub uid: u32,
-    /// Seconds since the Unix epoch.
-    pub start_time: Option<u64>,
+    /// When the process started, RFC 3339 UTC; with `pid` it names the
+    /// process even after the pid is reused.
+    pub start_time: Option<String>,
     /// One-letter state (`S`, `R`, `T` stopped…).
     pub state: String,
     pub unit: Option<String>,
@@ -94,7 +105,7 @@ impl ProcessRecord {
             argv: process.cmdline.clone(),
             user: process.user.clone(),
             uid: process.uid,
-            start_time: process.start_time,
+            start_time: process.start_time.map(time_of_seconds),
             state: process.state.to_string(),
             unit: process.unit.clone(),
             container: process.container.clone(),

@@ -17,8 +17,7 @@ use crate::model::monitor::{
 };
 use crate::model::{Family, Scope};
 
-/// Version of the event layout; bumped on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 1;
+use super::json::{time_of_seconds, SCHEMA_VERSION};
 
 /// One line of `porthole monitor --jsonl`.
 #[derive(Debug, Serialize)]
@@ -26,7 +25,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum EventLine<'a> {
     /// The first line: which capture mode and why.
     Started {
-        schema: u32,
+        schema_version: u32,
         at: String,
         at_us: UnixMicros,
         /// `ebpf` or `netlink`.
@@ -106,9 +105,9 @@ pub struct LossLine {
 #[derive(Debug, Serialize)]
 pub struct ProcessLine {
     pub pid: u32,
-    /// Seconds since the Unix epoch; with `pid` it names the process even
-    /// after the pid is reused.
-    pub start_time: Option<u64>,
+    /// When the process started, RFC 3339 UTC as in `ls --json`; with
+    /// `pid` it names the process even after the pid is reused.
+    pub start_time: Option<String>,
     pub name: String,
     pub exe: Option<String>,
     /// The arguments joined by spaces, as `cmdline` is in `ls --json`.
@@ -125,7 +124,7 @@ impl ProcessLine {
     pub(crate) fn of(process: &ProcessIdentity) -> Self {
         ProcessLine {
             pid: process.pid,
-            start_time: process.start_time,
+            start_time: process.start_time.map(time_of_seconds),
             name: process.name.clone(),
             exe: process.exe.clone(),
             cmdline: process.cmdline.join(" "),
@@ -162,7 +161,7 @@ fn end_name(end: ConnectionEnd) -> &'static str {
 pub fn event_line(event: &MonitorEvent) -> EventLine<'_> {
     match event {
         MonitorEvent::Started { at, mode, reason } => EventLine::Started {
-            schema: SCHEMA_VERSION,
+            schema_version: SCHEMA_VERSION,
             at: rfc3339(*at),
             at_us: *at,
             mode: mode_name(*mode),
@@ -450,6 +449,7 @@ mod tests {
             written.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
         assert_eq!(lines[0]["type"], "started");
         assert_eq!(lines[0]["mode"], "netlink");
+        assert_eq!(lines[0]["schema_version"], crate::render::json::SCHEMA_VERSION);
         assert_eq!(lines[1]["type"], "listener");
         assert_eq!(lines[1]["local_port"], 8080);
         assert_eq!(lines[1]["processes"][0]["name"], "evil\x1b[31m\u{202e}");

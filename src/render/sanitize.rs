@@ -35,15 +35,10 @@ use std::fmt;
 
 use unicode_width::UnicodeWidthChar;
 
-/// Whether `ch` must never reach a terminal raw.
+/// Whether `ch` must never reach a terminal raw (the set lives with the
+/// shell quoting, which must keep exactly these out of a printed command).
 fn is_dangerous(ch: char) -> bool {
-    matches!(ch,
-        '\u{0}'..='\u{1f}'
-        | '\u{7f}'..='\u{9f}'
-        | '\u{061c}'
-        | '\u{200e}' | '\u{200f}'
-        | '\u{2028}'..='\u{202e}'
-        | '\u{2066}'..='\u{2069}')
+    crate::shell::is_terminal_control(ch)
 }
 
 /// Appends the visible form of a dangerous character.
@@ -83,12 +78,14 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
 
 /// A shell command line porthole composed, made safe for a terminal like
 /// [`sanitize`], but still runnable as printed: a single-quoted word that
-/// holds a character which must be escaped becomes an ANSI-C quoted word
-/// (`$'ux\x1b[31m\u202e'`), which bash, zsh and ksh read back as the same
-/// characters. Shown through [`sanitize`] alone, `'ux<ESC>'` would read
-/// `'ux\x1b'`, a word that names something else. Text outside single
-/// quotes is sanitised as usual ([`crate::shell::word`] quotes every value
-/// that is not plain, so a dangerous character only appears inside them).
+/// holds a character which must be escaped is written again with
+/// [`crate::shell::printable_word`] (`"$(printf 'ux\033[31m')"`), the
+/// quoting engines use when they build a line, so it reads back as the same
+/// characters in bash and in `sh`. Shown through [`sanitize`] alone,
+/// `'ux<ESC>'` would read `'ux\x1b'`, a word that names something else.
+/// Text outside single quotes is sanitised as usual ([`crate::shell::word`]
+/// quotes every value that is not plain, so a dangerous character only
+/// appears inside them).
 pub fn shell_line(line: &str) -> Cow<'_, str> {
     if !line.chars().any(is_dangerous) {
         return Cow::Borrowed(line);
@@ -117,15 +114,7 @@ pub fn shell_line(line: &str) -> Cow<'_, str> {
                     word.push(quoted);
                 }
                 if closed && word.chars().any(is_dangerous) {
-                    out.push_str("$'");
-                    for quoted in word.chars() {
-                        match quoted {
-                            '\\' => out.push_str("\\\\"),
-                            c if is_dangerous(c) => push_escaped(&mut out, c),
-                            c => out.push(c),
-                        }
-                    }
-                    out.push('\'');
+                    out.push_str(&crate::shell::printable_word(&word));
                 } else {
                     out.push('\'');
                     out.push_str(&sanitize(&word));
@@ -357,34 +346,48 @@ mod tests {
     #[test]
     fn shell_lines_stay_runnable_and_safe() {
         assert_eq!(shell_line("porthole check 80 --netns demo"), "porthole check 80 --netns demo");
-        let name = "ux\x1b[31mred\u{202e}\\x\n";
+        let name = "ux\x1b[31mred\u{202e}\\x\n!";
         let line = format!("porthole check 80 --netns {}", crate::shell::word(name));
         let shown = shell_line(&line);
-        assert_eq!(shown, "porthole check 80 --netns $'ux\\x1b[31mred\\u202e\\\\x\\n'");
+        assert_eq!(
+            shown,
+            r#"porthole check 80 --netns "$(printf 'ux\033[31mred\342\200\256\\x\012!')""#
+        );
         assert!(!shown.chars().any(is_dangerous), "{shown}");
+        // The same word an engine writes with `printable_word` directly.
+        assert_eq!(
+            shown,
+            format!("porthole check 80 --netns {}", crate::shell::printable_word(name))
+        );
         // Quoted words without such characters, and the '\'' idiom, stay.
         let plain = format!("echo {} {}", crate::shell::word("it's"), crate::shell::word("a b"));
         assert_eq!(shell_line(&format!("{plain}\u{1b}")), format!("{plain}\\x1b"));
     }
 
-    /// The line as shown runs in bash and hands the program the original
-    /// characters.
+    /// The line as shown runs in bash and in `sh` (dash) and hands the
+    /// program the original characters.
     #[test]
-    fn shell_lines_read_back_in_bash() {
-        for value in
-            ["ux\x1b[31mred\u{202e}", "tab\there", "it's\u{7}", "back\\slash\r", "\u{85}c1"]
-        {
+    fn shell_lines_read_back_in_bash_and_dash() {
+        for value in [
+            "ux\x1b[31mred\u{202e}",
+            "tab\there",
+            "it's\u{7}",
+            "back\\slash\r",
+            "\u{85}c1",
+            "-n\x1b",
+            "$(id)`id`\nx",
+        ] {
             let shown =
                 shell_line(&format!("printf %s {}", crate::shell::word(value))).into_owned();
             assert!(!shown.chars().any(is_dangerous), "{shown}");
-            // `\u202e` needs a UTF-8 locale to become the character.
-            let output = std::process::Command::new("bash")
-                .env("LC_ALL", "C.UTF-8")
-                .arg("-c")
-                .arg(&shown)
-                .output()
-                .expect("bash runs");
-            assert_eq!(String::from_utf8_lossy(&output.stdout), value, "{shown}");
+            for shell in ["bash", "dash"] {
+                let output = std::process::Command::new(shell)
+                    .arg("-c")
+                    .arg(&shown)
+                    .output()
+                    .expect("the shell runs");
+                assert_eq!(String::from_utf8_lossy(&output.stdout), value, "{shell}: {shown}");
+            }
         }
     }
 

@@ -14,7 +14,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row as TuiRow, Table as TuiTable, TableState};
 use serde::Serialize;
 
-use super::json::{ProcessRecord, SCHEMA_VERSION};
+use super::json::{time_of_seconds, ProcessRecord, SCHEMA_VERSION};
 use super::sanitize::sanitize;
 use super::table::Table;
 use super::Style;
@@ -350,8 +350,8 @@ fn clock(seconds: u64) -> String {
 #[derive(Debug, Serialize)]
 pub struct TopFrameRecord {
     pub schema_version: u32,
-    /// Seconds since the Unix epoch.
-    pub time: u64,
+    /// When the frame was taken, RFC 3339 UTC.
+    pub at: String,
     pub interval_seconds: f64,
     /// Whether connections shorter than one refresh are counted.
     pub short_lived_counted: bool,
@@ -372,7 +372,9 @@ pub struct TopFleetingRecord {
     pub local_port: u16,
     /// Connections it served that closed in the interval.
     pub connections: u64,
+    #[serde(rename = "bytes_client_to_server")]
     pub bytes_in: u64,
+    #[serde(rename = "bytes_server_to_client")]
     pub bytes_out: u64,
 }
 
@@ -388,13 +390,14 @@ pub struct TopListenerRecord {
     pub inode: u64,
     pub open_connections: usize,
     pub new_connections_per_second: f64,
+    #[serde(rename = "bytes_client_to_server_per_second")]
     pub bytes_in_per_second: f64,
+    #[serde(rename = "bytes_server_to_client_per_second")]
     pub bytes_out_per_second: f64,
     /// `[waiting, size]` for TCP listeners.
     pub accept_queue: Option<[u32; 2]>,
-    /// Seconds since the Unix epoch; see `since_exact`; `null` when
-    /// unknown.
-    pub since: Option<u64>,
+    /// RFC 3339 UTC; see `since_exact`; `null` when unknown.
+    pub since: Option<String>,
     /// `since` is when `top` saw it appear, not its owner's start.
     pub since_exact: bool,
     /// `appeared`, `disappeared` or `null`.
@@ -413,9 +416,13 @@ pub struct TopConnectionRecord {
     pub server_address: IpAddr,
     pub server_port: u16,
     pub state: &'static str,
+    #[serde(rename = "bytes_client_to_server")]
     pub bytes_in: u64,
+    #[serde(rename = "bytes_server_to_client")]
     pub bytes_out: u64,
+    #[serde(rename = "bytes_client_to_server_per_second")]
     pub bytes_in_per_second: f64,
+    #[serde(rename = "bytes_server_to_client_per_second")]
     pub bytes_out_per_second: f64,
     pub client_pids: Vec<u32>,
 }
@@ -423,7 +430,8 @@ pub struct TopConnectionRecord {
 /// A listener change on the wire.
 #[derive(Debug, Serialize)]
 pub struct TopEventRecord {
-    pub time: u64,
+    /// RFC 3339 UTC.
+    pub at: String,
     /// `appeared` or `disappeared`.
     pub change: &'static str,
     pub protocol: &'static str,
@@ -455,7 +463,7 @@ impl TopFrameRecord {
         };
         TopFrameRecord {
             schema_version: SCHEMA_VERSION,
-            time: frame.at,
+            at: time_of_seconds(frame.at),
             interval_seconds: frame.interval_seconds,
             short_lived_counted,
             short_lived_unavailable,
@@ -475,7 +483,7 @@ impl TopFrameRecord {
                     bytes_in_per_second: row.bytes_in_per_second,
                     bytes_out_per_second: row.bytes_out_per_second,
                     accept_queue: row.accept_queue.map(|(waiting, size)| [waiting, size]),
-                    since: row.since,
+                    since: row.since.map(time_of_seconds),
                     since_exact: row.since_exact,
                     change: row.change.map(change_name),
                     processes: processes_of(&row.socket.owners, frame),
@@ -501,7 +509,7 @@ impl TopFrameRecord {
                 .events
                 .iter()
                 .map(|event| TopEventRecord {
-                    time: event.at,
+                    at: time_of_seconds(event.at),
                     change: change_name(event.change),
                     protocol: event.socket.protocol.as_str(),
                     local_address: event.socket.local.map(|local| local.ip().to_string()),

@@ -92,7 +92,7 @@ fn write_config(dir: &Path, text: &str) -> String {
 fn alerts<'a>(lines: &'a [Value], kind: &str, port: u16) -> Vec<&'a Value> {
     of_type(lines, "alert")
         .into_iter()
-        .filter(|alert| alert["alert"] == kind && alert["port"] == port)
+        .filter(|alert| alert["alert"] == kind && alert["local_port"] == port)
         .collect()
 }
 
@@ -165,7 +165,7 @@ fn an_exposed_listener_alerts_once_per_change_on_every_channel() {
     let on_stdout = alerts(&lines, "new-exposed-listener", port);
     assert_eq!(on_stdout.len(), 2, "{all}");
     assert_eq!(of_type(&lines, "alert").len(), 2, "nothing else alerted: {all}");
-    assert_eq!(on_stdout[0]["address"], "0.0.0.0");
+    assert_eq!(on_stdout[0]["local_address"], "0.0.0.0");
     assert_eq!(on_stdout[0]["protocol"], "tcp");
     assert_eq!(on_stdout[0]["process"]["pid"], first_pid, "{all}");
     assert_eq!(on_stdout[1]["process"]["pid"], second.pid(), "{all}");
@@ -269,7 +269,7 @@ fn a_failing_webhook_and_a_failing_command_are_logged_and_recording_goes_on() {
     assert!(retried && gave_up && recorded, "{}\n{stderr}", dump(&lines));
     assert_eq!(code, 0, "{stderr}");
     let bodies = receiver.bodies();
-    assert!(bodies[..3].iter().all(|body| body["port"] == first_port), "{bodies:?}");
+    assert!(bodies[..3].iter().all(|body| body["local_port"] == first_port), "{bodies:?}");
     assert!(stderr.contains("--webhook: 0 delivered, "), "{stderr}");
     assert!(stderr.contains("--on-alert: 0 ran, 2 failed, "), "{stderr}");
 }

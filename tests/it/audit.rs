@@ -199,7 +199,7 @@ fn renamed_redis_is_identified_without_http_headers() {
     std::os::unix::fs::symlink("/usr/bin/redis-server", &alias).unwrap();
     let (_redis, port, log) = start_redis(&[], dir.path(), &alias);
     let (_, json) = audit(port, &[]);
-    assert_eq!(json["findings"][0]["process"], "cache-daemon", "{json:#}");
+    assert_eq!(json["findings"][0]["process_name"], "cache-daemon", "{json:#}");
     assert_eq!(rules(&json), ["no-auth"], "{json:#}");
     assert_eq!(service(&json), "redis", "{json:#}");
     assert_no_security_attack(&log);
@@ -421,7 +421,7 @@ fn nginx_on_all_interfaces_is_exposed() {
     let found = rules(&json);
     assert!(found.contains(&"exposed-service".to_string()), "{json:#}");
     let exposed = finding(&json, "exposed-service");
-    assert_eq!(exposed["address"], "0.0.0.0");
+    assert_eq!(exposed["local_address"], "0.0.0.0");
     assert!(exposed["fix"].as_str().unwrap().contains(&format!("127.0.0.1:{port}")), "{exposed}");
     assert!(json["services"][0]["version"].as_str().unwrap().starts_with("nginx"), "{json:#}");
     if util::is_root() {
@@ -570,7 +570,7 @@ fn world_writable_docker_socket_in_a_private_namespace() {
     let output = netns.porthole(&["audit", "--json"]);
     let json = output.json();
     let socket = finding(&json, "world-writable-socket");
-    assert_eq!(socket["address"], path.to_str().unwrap());
+    assert_eq!(socket["path"], path.to_str().unwrap());
     assert_eq!(socket["severity"], "critical", "its owner runs as root: {socket}");
     assert!(socket["fix"].as_str().unwrap().starts_with("chmod 660"));
     assert_eq!(output.code, 1);
@@ -887,7 +887,7 @@ fn api_socket_in_a_private_mount_namespace_is_audited_through_its_owner() {
     let output = util::porthole_run(&["audit", "--json", "--netns", &netns]);
     let json = output.json();
     let socket = finding(&json, "world-writable-socket");
-    assert_eq!(socket["address"], path.to_str().unwrap(), "{socket}");
+    assert_eq!(socket["path"], path.to_str().unwrap(), "{socket}");
     let reached = format!("/proc/{pid}/root{}", path.display());
     assert!(socket["evidence"].as_str().unwrap().contains(&reached), "{socket}");
     let fix = socket["fix"].as_str().unwrap();

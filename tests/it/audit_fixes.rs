@@ -25,7 +25,7 @@ fn findings_of(json: &Value, port: u16) -> Vec<&Value> {
         .as_array()
         .expect("findings array")
         .iter()
-        .filter(|f| f["port"] == port)
+        .filter(|f| f["local_port"] == port)
         .collect()
 }
 
@@ -385,7 +385,7 @@ fn hostile_greetings_are_sanitised_in_text_exact_in_json_and_bounded() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|s| s["port"] == port)
+            .find(|s| s["local_port"] == port)
             .and_then(|s| s["version"].as_str())
             .unwrap_or_else(|| panic!("no version for {port}: {json:#}"))
             .to_string()
@@ -564,7 +564,7 @@ fn each_listener_is_judged_by_the_firewall_of_its_address_family() {
 
     // The IPv4 table's policy says nothing about IPv6.
     let ipv6 = finding(&json, v6, "exposed-service");
-    assert_eq!(ipv6["address"], "fd00:5::1", "{ipv6:#}");
+    assert_eq!(ipv6["local_address"], "fd00:5::1", "{ipv6:#}");
     let evidence = ipv6["evidence"].as_str().unwrap();
     assert!(evidence.contains("other devices can connect"), "{evidence}");
     assert!(!evidence.contains("policy drop"), "{evidence}");

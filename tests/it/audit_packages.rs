@@ -144,7 +144,7 @@ fn package_finding(json: &Value, port: u16) -> Option<&Value> {
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["rule"] == "outdated-package" && f["port"] == port)
+        .find(|f| f["rule"] == "outdated-package" && f["local_port"] == port)
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn pending_updates_from_a_private_repository() {
         .unwrap()
         .iter()
         .filter(|f| f["rule"] == "outdated-package")
-        .map(|f| f["port"].as_u64().unwrap())
+        .map(|f| f["local_port"].as_u64().unwrap())
         .collect();
     assert_eq!(order, [u64::from(security_port), u64::from(normal_port)], "security first");
 
@@ -263,7 +263,7 @@ fn pending_updates_from_a_private_repository() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|f| f["rule"] == "outdated-binary" && f["port"] == normal_port),
+            .any(|f| f["rule"] == "outdated-binary" && f["local_port"] == normal_port),
         "{json:#}"
     );
 

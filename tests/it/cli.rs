@@ -141,7 +141,7 @@ fn audit_skip_port_leaves_ports_out() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["port"].as_u64().unwrap())
+        .map(|s| s["local_port"].as_u64().unwrap())
         .collect();
     assert_eq!(ports, [u64::from(kept)], "{report:#}");
     util::assert_usage_error(&porthole_run(&["audit", "--skip-port", "x"]), "--skip-port x");

@@ -18,17 +18,17 @@ use crate::util::{
 };
 
 /// The dashboard's port inside the test's namespace (private, so fixed).
-const PORT: u16 = 7878;
+pub(crate) const PORT: u16 = 7878;
 
 /// A running `porthole monitor --serve` (or `porthole dashboard`).
-struct Served {
+pub(crate) struct Served {
     _child: ChildGuard,
     token: String,
     stderr: Arc<Mutex<String>>,
 }
 
 /// Starts porthole with `args` inside `netns` and waits for the URL line.
-fn serve(netns: &Netns, args: &[&str]) -> Served {
+pub(crate) fn serve(netns: &Netns, args: &[&str]) -> Served {
     let mut command = netns.command(binary().to_str().expect("utf-8 path"));
     scrub(&mut command);
     porthole::sys::signal::start_with_default_signals(&mut command);
@@ -177,7 +177,7 @@ fn get(netns: &Netns, path: &str, headers: &[(&str, &str)]) -> Response {
     http(netns, PORT, "GET", path, headers, None)
 }
 
-fn api(netns: &Netns, served: &Served, path: &str) -> Value {
+pub(crate) fn api(netns: &Netns, served: &Served, path: &str) -> Value {
     let bearer = format!("Bearer {}", served.token);
     let response = get(netns, path, &[("Authorization", &bearer)]);
     assert_eq!(response.status, 200, "{path}: {response:?}");
@@ -283,7 +283,7 @@ fn http_requests_need_the_token_a_loopback_host_and_no_foreign_origin() {
     assert_eq!(row["exposed"], json!(false));
     assert_eq!(row["processes"][0]["name"], json!("porthole"));
     let health = api(&netns, &served, "/api/health");
-    assert_eq!(health["version"], json!(1));
+    assert_eq!(health["schema_version"], json!(2));
     let bad = get(&netns, "/api/listeners?limit=100000", &[("Authorization", &bearer)]);
     assert_eq!(bad.status, 400, "{bad:?}");
     assert!(served.stderr.lock().unwrap().contains("dashboard on http://127.0.0.1:7878/"));
@@ -355,23 +355,24 @@ fn metrics_pass_promtool_and_count_the_connections_the_test_made() {
     }
     let scrape = || get(&netns, &format!("/metrics?token={}", served.token), &[]);
     let prefix =
-        "porthole_listener_connections_total{port=\"8000\",protocol=\"tcp\",process=\"python3\"}";
+        "porthole_listener_connections_total{local_port=\"8000\",protocol=\"tcp\",process_name=\"python3\"}";
     let mut text = String::new();
     let counted = eventually(Duration::from_secs(30), || {
         text = scrape().body;
         sample(&text, prefix) == Some(3.0)
     });
     assert!(counted, "3 connections to :8000 expected in\n{text}");
-    let received = sample(&text, "porthole_listener_received_bytes_total{port=\"8000\"").unwrap();
+    let received =
+        sample(&text, "porthole_listener_received_bytes_total{local_port=\"8000\"").unwrap();
     // The recorder takes byte counts from the kernel's close notifications;
     // a count may miss the last byte of a request whose ACK crossed the
     // close, never more.
     let expected = 3.0 * REQUEST.len() as f64;
     assert!((expected - 3.0..=expected).contains(&received), "{received} of {expected}: {text}");
-    let sent = sample(&text, "porthole_listener_sent_bytes_total{port=\"8000\"").unwrap();
+    let sent = sample(&text, "porthole_listener_sent_bytes_total{local_port=\"8000\"").unwrap();
     assert!(sent >= 3.0 * "hello".len() as f64, "{text}");
     assert_eq!(
-        sample(&text, "porthole_listener_client_processes{port=\"8000\""),
+        sample(&text, "porthole_listener_client_processes{local_port=\"8000\""),
         Some(1.0),
         "one client process (this test) in\n{text}"
     );
@@ -441,7 +442,8 @@ fn metrics_pass_promtool_and_count_the_connections_the_test_made() {
         body["items"][0]["connections"] == json!(3)
     });
     assert!(seen, "{body:#}");
-    let bytes_in = body["items"][0]["bytes_in"].as_u64().expect("bytes_in");
+    let bytes_in =
+        body["items"][0]["bytes_client_to_server"].as_u64().expect("bytes_client_to_server");
     assert!(
         (3 * REQUEST.len() as u64 - 3..=3 * REQUEST.len() as u64).contains(&bytes_in),
         "{body:#}"
@@ -461,7 +463,7 @@ fn audit_reports_nothing_above_info_against_the_dashboard() {
     assert!(above_info.is_empty(), "findings above info on the dashboard: {above_info:#?}");
     let probed = report["services"].as_array().expect("services");
     assert!(
-        probed.iter().any(|s| s["port"] == json!(PORT)),
+        probed.iter().any(|s| s["local_port"] == json!(PORT)),
         "the dashboard was probed: {report:#}"
     );
 }
@@ -722,7 +724,7 @@ fn api_and_metrics_never_carry_other_users_control_characters_raw() {
     let mut body = String::new();
     let listed = eventually(Duration::from_secs(30), || {
         body = get(&netns, "/api/listeners?port=8300", &[("Authorization", &bearer)]).body;
-        body.contains("\"port\":8300")
+        body.contains("\"local_port\":8300")
     });
     assert!(listed, "the listener on 8300 in {body}");
     assert!(!body.contains(['\u{1b}', '\u{202e}']), "raw control characters: {body:?}");
@@ -733,11 +735,11 @@ fn api_and_metrics_never_carry_other_users_control_characters_raw() {
     let mut text = String::new();
     let scraped = eventually(Duration::from_secs(30), || {
         text = get(&netns, &format!("/metrics?token={}", served.token), &[]).body;
-        text.contains("port=\"8300\"")
+        text.contains("local_port=\"8300\"")
     });
     assert!(scraped, "the listener on 8300 in\n{text}");
     assert!(!text.contains(['\u{1b}', '\u{202e}']), "raw control characters: {text:?}");
-    assert!(text.contains("process=\"\\\\x1b[31mev\\\\u202eil\""), "{text}");
+    assert!(text.contains("process_name=\"\\\\x1b[31mev\\\\u202eil\""), "{text}");
 }
 
 /// The page shows another user's process name with its control and bidi

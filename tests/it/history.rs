@@ -223,7 +223,7 @@ fn windows_processes_and_sections() {
     );
     assert_eq!(output.code, 0, "{output:?}");
     let json = output.json();
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert_eq!(json["since"], "2026-11-28T10:15:00.000000Z");
     let clients = json["clients"].as_array().unwrap();
     let psql = clients.iter().find(|c| c["process"]["name"] == "psql").unwrap();
@@ -1856,7 +1856,7 @@ fn times_from_json_and_with_offsets_are_accepted() {
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
         .filter(|line| line["type"] == "listener")
-        .map(|line| line["time"].as_str().expect("time").to_string())
+        .map(|line| line["at"].as_str().expect("at").to_string())
         .collect();
     assert_eq!(times.len(), 3, "{output:?}");
     assert_eq!(times[1], "2026-11-28T09:59:00.000000Z");
@@ -2027,8 +2027,8 @@ fn cut_sections_keep_the_newest_listener_changes_and_say_so() {
     assert_eq!(json["listeners_truncated"], true);
     // Oldest first, ending with the newest change recorded.
     // T0 + 10,004 s and T0 + 5 s.
-    assert_eq!(listeners[9_999]["time"], "2026-11-28T12:46:44.000000Z", "{}", listeners[9_999]);
-    assert_eq!(listeners[0]["time"], "2026-11-28T10:00:05.000000Z", "{}", listeners[0]);
+    assert_eq!(listeners[9_999]["at"], "2026-11-28T12:46:44.000000Z", "{}", listeners[9_999]);
+    assert_eq!(listeners[0]["at"], "2026-11-28T10:00:05.000000Z", "{}", listeners[0]);
     assert_eq!(json["clients"].as_array().expect("clients").len(), 1_000);
     assert_eq!(json["clients_truncated"], true);
 

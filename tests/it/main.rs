@@ -23,6 +23,7 @@ mod dashboard;
 mod free;
 mod history;
 mod hostile;
+mod json;
 mod kill;
 mod monitor;
 mod proxy;

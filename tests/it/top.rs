@@ -77,7 +77,7 @@ fn jsonl_counts_connections_bytes_and_owners() {
     let frames = jsonl_frames(&netns, &["--count", "2", "--interval", "300ms"]);
     assert_eq!(frames.len(), 2);
     let last = &frames[1];
-    assert_eq!(last["schema_version"], 1);
+    assert_eq!(last["schema_version"], 2);
     let listener = listener_on(last, port).expect("the server's listener is a row");
     assert_eq!(listener["open_connections"], 4, "{listener:#}");
     let owners: Vec<u64> = listener["processes"]
@@ -90,8 +90,11 @@ fn jsonl_counts_connections_bytes_and_owners() {
     let connections = listener["connections"].as_array().unwrap();
     assert_eq!(connections.len(), 4);
     for connection in connections {
-        assert_eq!(connection["bytes_in"], 1000, "the server received 1000 bytes: {connection}");
-        assert_eq!(connection["bytes_out"], 3000, "and sent 3000: {connection}");
+        assert_eq!(
+            connection["bytes_client_to_server"], 1000,
+            "the server received 1000 bytes: {connection}"
+        );
+        assert_eq!(connection["bytes_server_to_client"], 3000, "and sent 3000: {connection}");
         assert_eq!(connection["server_port"], port);
     }
     // The client ends are not listeners' connections of their own ports.
@@ -136,7 +139,9 @@ for _ in range(600):
     let (_client, mut ready) = python_in(&netns, streamer, &[&port.to_string()]);
     assert_eq!(wait_for_line(&mut ready), "ok");
     let frames = jsonl_frames(&netns, &["--count", "3", "--interval", "500ms"]);
-    let rate = listener_on(&frames[2], port).unwrap()["bytes_in_per_second"].as_f64().unwrap();
+    let rate = listener_on(&frames[2], port).unwrap()["bytes_client_to_server_per_second"]
+        .as_f64()
+        .unwrap();
     // 640 KiB/s nominal; scheduling on a loaded machine slows the sender,
     // never speeds it up past the nominal rate by much.
     assert!(rate > 100_000.0 && rate < 1_000_000.0, "bytes in per second: {rate}");
@@ -415,7 +420,7 @@ print("ok", flush=True)
         let seconds = frame["interval_seconds"].as_f64().unwrap();
         counted +=
             (listener["new_connections_per_second"].as_f64().unwrap() * seconds).round() as u64;
-        bytes_out += listener["bytes_out_per_second"].as_f64().unwrap() * seconds;
+        bytes_out += listener["bytes_server_to_client_per_second"].as_f64().unwrap() * seconds;
     }
     assert_eq!(counted, 20, "short connections counted:\n{stdout}");
     assert!(bytes_out > 0.0, "{stdout}");
@@ -556,8 +561,8 @@ print("ok", flush=True)
         let seconds = frame["interval_seconds"].as_f64().unwrap();
         counted +=
             (listener["new_connections_per_second"].as_f64().unwrap() * seconds).round() as u64;
-        bytes_in += listener["bytes_in_per_second"].as_f64().unwrap() * seconds;
-        bytes_out += listener["bytes_out_per_second"].as_f64().unwrap() * seconds;
+        bytes_in += listener["bytes_client_to_server_per_second"].as_f64().unwrap() * seconds;
+        bytes_out += listener["bytes_server_to_client_per_second"].as_f64().unwrap() * seconds;
     }
     assert_eq!(counted, 20, "short connections counted:\n{stdout}");
     assert!(bytes_in >= 20_000.0 - 0.5, "{stdout}");
@@ -632,8 +637,11 @@ fn a_received_fin_is_not_a_byte_in() {
     assert_eq!(connections.len(), 3, "{listener:#}");
     for connection in connections {
         assert_eq!(connection["state"], "CLOSE-WAIT", "{connection}");
-        assert_eq!(connection["bytes_in"], 1000, "the client sent 1000 bytes: {connection}");
-        assert_eq!(connection["bytes_out"], 300, "{connection}");
+        assert_eq!(
+            connection["bytes_client_to_server"], 1000,
+            "the client sent 1000 bytes: {connection}"
+        );
+        assert_eq!(connection["bytes_server_to_client"], 300, "{connection}");
     }
 
     // Connections that open and close between two refreshes.
@@ -662,8 +670,8 @@ fn a_received_fin_is_not_a_byte_in() {
         assert_eq!(frame["short_lived_counted"], true, "{stdout}");
         let listener = listener_on(&frame, port).expect("the server's row");
         let seconds = frame["interval_seconds"].as_f64().unwrap();
-        bytes_in += listener["bytes_in_per_second"].as_f64().unwrap() * seconds;
-        bytes_out += listener["bytes_out_per_second"].as_f64().unwrap() * seconds;
+        bytes_in += listener["bytes_client_to_server_per_second"].as_f64().unwrap() * seconds;
+        bytes_out += listener["bytes_server_to_client_per_second"].as_f64().unwrap() * seconds;
     }
     assert!((bytes_in - 20_000.0).abs() < 0.5, "20 x 1000 bytes in, no FIN: {bytes_in}\n{stdout}");
     assert!((bytes_out - 6_000.0).abs() < 0.5, "20 x 300 bytes out: {bytes_out}\n{stdout}");
@@ -724,8 +732,8 @@ print("ok", flush=True)
             "local_address": "127.0.0.1",
             "local_port": port,
             "connections": 3,
-            "bytes_in": 300,
-            "bytes_out": 0,
+            "bytes_client_to_server": 300,
+            "bytes_server_to_client": 0,
         })],
         "{stdout}"
     );

@@ -58,7 +58,7 @@ fn a_dead_port_in_a_narrow_ephemeral_range_is_never_ready() {
     assert_eq!(output.code, 1, "{output:?}");
     let events = lines(&output.stdout);
     let attempts: Vec<&serde_json::Value> =
-        events.iter().filter(|e| e["event"] == "attempt").collect();
+        events.iter().filter(|e| e["type"] == "attempt").collect();
     assert!(!attempts.is_empty());
     assert!(attempts.iter().all(|a| a["ready"] == false), "{events:#?}");
     assert!(
@@ -66,7 +66,7 @@ fn a_dead_port_in_a_narrow_ephemeral_range_is_never_ready() {
         "the probe self-connected at least once: {events:#?}"
     );
     let last = events.last().unwrap();
-    assert_eq!(last["event"], "outcome");
+    assert_eq!(last["type"], "outcome");
     assert_eq!(last["outcome"], "timeout");
     assert!(last["why"].to_string().contains("self-connect"), "{last:#}");
 }
@@ -83,7 +83,7 @@ fn localhost_with_an_ipv6_only_listener() {
     assert_eq!(output.code, 0, "{output:?}");
     let events = lines(&output.stdout);
     let ready: Vec<&serde_json::Value> =
-        events.iter().filter(|e| e["event"] == "attempt" && e["ready"] == true).collect();
+        events.iter().filter(|e| e["type"] == "attempt" && e["ready"] == true).collect();
     assert_eq!(ready[0]["address"], "::1", "{events:#?}");
     assert_eq!(events.last().unwrap()["outcome"], "ready");
 }
@@ -108,7 +108,7 @@ fn http_readiness_waits_for_the_status_to_change() {
     let events = lines(&output.stdout);
     let details: Vec<String> = events
         .iter()
-        .filter(|e| e["event"] == "attempt")
+        .filter(|e| e["type"] == "attempt")
         .map(|e| e["detail"].as_str().unwrap().to_string())
         .collect();
     assert!(details[0].contains("HTTP 503"), "{details:#?}");
@@ -443,7 +443,7 @@ fn a_server_that_accepts_late_is_ready() {
     assert_eq!(output.code, 0, "{output:?}");
     let events = lines(&output.stdout);
     let attempts: Vec<&serde_json::Value> =
-        events.iter().filter(|e| e["event"] == "attempt").collect();
+        events.iter().filter(|e| e["type"] == "attempt").collect();
     assert_eq!(attempts.len(), 1, "ready on the first attempt: {events:#?}");
     assert_eq!(attempts[0]["ready"], true, "{events:#?}");
 }
@@ -561,7 +561,7 @@ fn a_unix_server_that_accepts_late_is_ready_and_one_that_closes_is_not() {
     assert_eq!(output.code, 0, "{output:?}");
     let events = lines(&output.stdout);
     let attempts: Vec<&serde_json::Value> =
-        events.iter().filter(|e| e["event"] == "attempt").collect();
+        events.iter().filter(|e| e["type"] == "attempt").collect();
     assert_eq!(attempts.len(), 1, "ready on the first attempt: {events:#?}");
     assert_eq!(attempts[0]["ready"], true, "{events:#?}");
 
@@ -675,7 +675,7 @@ fn down_sees_a_listener_that_connect_cannot_reach() {
     );
     let events = netns.porthole(&["wait", &target, "--down", "--timeout", "1s", "--json"]);
     let events = lines(&events.stdout);
-    assert!(events.iter().filter(|e| e["event"] == "attempt").all(|e| e["ready"] == false));
+    assert!(events.iter().filter(|e| e["type"] == "attempt").all(|e| e["ready"] == false));
 }
 
 #[test]
@@ -800,7 +800,7 @@ fn a_name_with_several_addresses_is_ready_when_one_of_them_is() {
     let events = lines(&output.stdout);
     let mut first_round: Vec<(&str, &str, bool)> = events
         .iter()
-        .filter(|e| e["event"] == "attempt" && e["round"] == 1)
+        .filter(|e| e["type"] == "attempt" && e["round"] == 1)
         .map(|e| {
             (
                 e["address"].as_str().unwrap(),

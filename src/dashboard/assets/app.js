@@ -69,9 +69,15 @@ function tag(text, kind) {
   return el("span", text, "tag " + (kind || text));
 }
 
-function time(micros) {
-  if (micros === null || micros === undefined) return "";
-  return new Date(micros / 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+// Times arrive as RFC 3339 UTC text (`2026-11-28T08:12:01.000000Z`).
+function time(text) {
+  if (text === null || text === undefined) return "";
+  return text.replace("T", " ").slice(0, 19) + " UTC";
+}
+
+// `127.0.0.1:80`, `[::1]:80`.
+function endpoint(address, port) {
+  return (address.includes(":") ? `[${address}]` : address) + ":" + port;
 }
 
 function bytes(n) {
@@ -155,7 +161,7 @@ async function listenersView(state, view) {
         findings.append(item);
       }
       if (l.findings.length === 0) findings.append(el("span", "none", "muted"));
-      return [l.port, l.address, scope, l.exposed ? l.firewall : "n/a", processes(l.processes),
+      return [l.local_port, l.local_address, scope, l.exposed ? l.firewall : "n/a", processes(l.processes),
         (l.since_recorded ? "" : "≈ ") + time(l.since), l.open_connections, findings];
     }),
   ));
@@ -172,17 +178,17 @@ async function connectionsView(state, view) {
       for (const c of p.clients.slice(0, 5)) {
         const line = el("div");
         line.append(el("strong", c.process ? c.process.name : "unknown"),
-          el("span", ` ${c.connections}× to ${c.server}, ${bytes(c.bytes_in + c.bytes_out)}`, "muted"));
+          el("span", ` ${c.connections}× to ${endpoint(c.server_address, c.server_port)}, ${bytes(c.bytes_client_to_server + c.bytes_server_to_client)}`, "muted"));
         clients.append(line);
       }
-      return [p.port, p.connections, p.distinct_clients, bytes(p.bytes_in), bytes(p.bytes_out), p.open, clients];
+      return [p.server_port, p.connections, p.distinct_clients, bytes(p.bytes_client_to_server), bytes(p.bytes_server_to_client), p.open, clients];
     }),
   ));
   const open = await getJson("/api/open", { ...filterParams(state), offset: 0 });
   view.append(el("h2", `Open now (${open.total})`));
   view.append(table(
     ["Server", "Client", "Client process", "Server process", "Bytes in", "Bytes out"],
-    open.items.map((c) => [c.server, c.client, processes(c.client_processes), processes(c.server_processes), bytes(c.bytes_in), bytes(c.bytes_out)]),
+    open.items.map((c) => [endpoint(c.server_address, c.server_port), endpoint(c.client_address, c.client_port), processes(c.client_processes), processes(c.server_processes), bytes(c.bytes_client_to_server), bytes(c.bytes_server_to_client)]),
   ));
   return page;
 }
@@ -191,7 +197,7 @@ function drawTimeline(timeline) {
   const width = 900, row = 22, top = 24;
   const lanes = [];
   for (const span of timeline.spans) {
-    const key = (span.process || "unknown") + " " + (span.pid || "") + " " + span.address;
+    const key = (span.process_name || "unknown") + " " + (span.pid || "") + " " + span.local_address;
     let lane = lanes.findIndex((l) => l.key === key);
     if (lane < 0) { lanes.push({ key, label: key }); lane = lanes.length - 1; }
     span.lane = lane;
@@ -201,10 +207,10 @@ function drawTimeline(timeline) {
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("class", "timeline");
   svg.setAttribute("role", "img");
-  const span = timeline.until - timeline.from;
-  const x = (t) => 180 + ((t - timeline.from) / span) * (width - 190);
+  const span = timeline.until_us - timeline.since_us;
+  const x = (t) => 180 + ((t - timeline.since_us) / span) * (width - 190);
   for (let h = 0; h <= 4; h++) {
-    const t = timeline.from + (span * h) / 4;
+    const t = timeline.since_us + (span * h) / 4;
     const line = document.createElementNS(SVG, "line");
     line.setAttribute("x1", x(t)); line.setAttribute("x2", x(t));
     line.setAttribute("y1", 14); line.setAttribute("y2", height);
@@ -221,11 +227,11 @@ function drawTimeline(timeline) {
   });
   for (const s of timeline.spans) {
     const rect = document.createElementNS(SVG, "rect");
-    const start = x(s.start), end = x(s.end === null ? timeline.until : s.end);
+    const start = x(s.started_at_us), end = x(s.ended_at_us === null ? timeline.until_us : s.ended_at_us);
     rect.setAttribute("x", start); rect.setAttribute("y", top + s.lane * row + 3);
     rect.setAttribute("width", Math.max(2, end - start)); rect.setAttribute("height", row - 6);
     const title = document.createElementNS(SVG, "title");
-    title.textContent = visible(`${s.process || "unknown"} (pid ${s.pid || "?"}) on ${s.address}: ${time(s.start)} – ${s.end === null ? "now" : time(s.end)}`);
+    title.textContent = visible(`${s.process_name || "unknown"} (pid ${s.pid || "?"}) on ${s.local_address}: ${time(s.started_at)} – ${s.ended_at === null ? "now" : time(s.ended_at)}`);
     rect.append(title);
     svg.append(rect);
   }
@@ -238,12 +244,12 @@ async function timelineView(state, view) {
     return null;
   }
   const timeline = await getJson("/api/timeline", { port: state.port });
-  view.append(el("h2", `Who held ${timeline.port} over the last day`));
+  view.append(el("h2", `Who held ${timeline.local_port} over the last day`));
   if (timeline.spans.length === 0) view.append(el("p", "Nobody listened on this port in the window.", "muted"));
   else view.append(drawTimeline(timeline));
   view.append(table(
     ["Process", "Address", "From", "Until"],
-    timeline.spans.map((s) => [`${s.process || "unknown"} (pid ${s.pid || "?"})`, s.address, time(s.start), s.end === null ? "now" : time(s.end)]),
+    timeline.spans.map((s) => [`${s.process_name || "unknown"} (pid ${s.pid || "?"})`, s.local_address, time(s.started_at), s.ended_at === null ? "now" : time(s.ended_at)]),
   ));
   return null;
 }
@@ -258,7 +264,7 @@ async function changesView(state, view) {
       kind.append(tag(c.kind, c.kind === "exposed" || c.kind === "new-client" ? "exposed" : "change"));
       if (c.service) kind.append(el("span", " " + c.service, "muted"));
       if (c.connections) kind.append(el("span", ` ${c.connections} connection(s)`, "muted"));
-      return [time(c.at), kind, c.port, c.address, processes(c.processes)];
+      return [time(c.at), kind, c.local_port, c.local_address, processes(c.processes)];
     }),
   ));
   return page;
