@@ -920,7 +920,7 @@ fn a_unix_server_is_ready_without_unix_diag() {
     assert_eq!(output.code, 0, "{output:?}");
     let events = lines(&output.stdout);
     let attempts: Vec<&serde_json::Value> =
-        events.iter().filter(|e| e["event"] == "attempt").collect();
+        events.iter().filter(|e| e["type"] == "attempt").collect();
     assert_eq!(attempts.len(), 1, "ready on the first attempt: {events:#?}");
     assert!(!output.stdout.contains("queued by the kernel"), "{events:#?}");
 }
@@ -963,7 +963,7 @@ fn an_ipv6_literal_url_is_probed_on_that_address_with_its_host_header() {
     let output = netns.porthole(&["wait", &url, "--timeout", "5s", "--body", "^ok$", "--json"]);
     assert_eq!(output.code, 0, "{output:?}");
     let events = lines(&output.stdout);
-    let attempt = events.iter().find(|e| e["event"] == "attempt").unwrap();
+    let attempt = events.iter().find(|e| e["type"] == "attempt").unwrap();
     assert_eq!(attempt["address"], "::1", "{events:#?}");
     assert_eq!(attempt["port"], port, "{events:#?}");
     assert!(attempt["detail"].as_str().unwrap().contains("HTTP 200"), "{events:#?}");
