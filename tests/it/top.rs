@@ -685,8 +685,12 @@ fn a_listener_that_lives_less_than_a_refresh_is_named() {
     let Some(netns) = Netns::create() else { return };
     let (port, probed) = (unique_port(), unique_port());
     let fleeting = r#"
-import socket, sys
-port, probed = int(sys.argv[1]), int(sys.argv[2])
+import os, socket, sys, time
+port, probed, go = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+# Python starts slowly on a loaded machine: start first, act on the signal.
+print("started", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.005)
 probe = socket.socket()
 probe.bind(("127.0.0.1", probed))
 probe.close()
@@ -706,20 +710,32 @@ for _ in range(3):
 server.close()
 print("ok", flush=True)
 "#;
+    let signals = tempfile::tempdir().unwrap();
+    let go = signals.path().join("go");
+    let (_listener, mut ready) = python_in(
+        &netns,
+        fleeting,
+        &[&port.to_string(), &probed.to_string(), go.to_str().unwrap()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "started");
     let mut top = netns.command(util::binary().to_str().unwrap());
     util::scrub(&mut top);
-    let top = top
-        .args(["top", "--jsonl", "--interval", "1s", "--count", "3"])
+    let mut top = top
+        .args(["top", "--jsonl", "--interval", "2s", "--count", "3"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1300));
-    let (_listener, mut ready) =
-        python_in(&netns, fleeting, &[&port.to_string(), &probed.to_string()]);
+    // The listener lives between the first frame and the second: the
+    // first frame on stdout says a refresh has just been taken.
+    let mut frames = std::io::BufReader::new(top.stdout.take().unwrap());
+    let first = wait_for_line(&mut frames);
+    std::fs::write(&go, b"").unwrap();
     assert_eq!(wait_for_line(&mut ready), "ok");
+    let mut rest = String::new();
+    frames.read_to_string(&mut rest).unwrap();
     let output = top.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = format!("{first}\n{rest}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let named: Vec<serde_json::Value> = stdout
         .lines()
@@ -742,17 +758,25 @@ print("ok", flush=True)
 
     // --once says it on stderr, as it says what else it could not see.
     let port = unique_port();
+    let go = signals.path().join("go-once");
+    let (_listener, mut ready) = python_in(
+        &netns,
+        fleeting,
+        &[&port.to_string(), &probed.to_string(), go.to_str().unwrap()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "started");
     let mut once = netns.command(util::binary().to_str().unwrap());
     util::scrub(&mut once);
     let once = once
-        .args(["top", "--once", "--interval", "1500ms"])
+        .args(["top", "--once", "--interval", "4s"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let (_listener, mut ready) =
-        python_in(&netns, fleeting, &[&port.to_string(), &probed.to_string()]);
+    // `--once` prints nothing before its second refresh; its first is taken
+    // at start, well inside this second on a loaded machine.
+    std::thread::sleep(Duration::from_millis(1000));
+    std::fs::write(&go, b"").unwrap();
     assert_eq!(wait_for_line(&mut ready), "ok");
     let output = once.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
