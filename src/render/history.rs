@@ -21,9 +21,10 @@ use crate::model::history::{
     LossSummary, PortHistory, UtcTime,
 };
 use crate::model::monitor::{
-    CaptureMode, ConnectionEnd, ListenerChange, LossKind, ProcessIdentity, UnixMicros,
+    CaptureMode, ConnectionEnd, ListenerChange, ListenerEvent, LossKind, ProcessIdentity,
+    UnixMicros,
 };
-use crate::model::Socket;
+use crate::model::{Family, Scope, Socket};
 
 /// Version of the history JSON layout; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -140,6 +141,42 @@ fn listener_address(listener: &ListenerHistory) -> String {
     }
 }
 
+/// Whether an `[::]` listener takes IPv4 clients too, as recorded: `None`
+/// for any other address, and where the store kept no `IPV6_V6ONLY` (a
+/// record of schema 1, a source that could not read it).
+fn dual_stack(event: &ListenerEvent) -> Option<bool> {
+    match (event.family, event.scope) {
+        (Family::Ipv6, Scope::Wildcard) => event.v6only.map(|v6only| !v6only),
+        _ => None,
+    }
+}
+
+/// The scope as `ls` names it (`wildcard+v4` for a dual-stack `[::]`), or
+/// `wildcard (IPv6 only)` for an `IPV6_V6ONLY` one.
+fn scope_label(event: &ListenerEvent) -> String {
+    let scope = match dual_stack(event) {
+        Some(true) => "wildcard+v4",
+        Some(false) => "wildcard (IPv6 only)",
+        None => event.scope.as_str(),
+    };
+    if event.exposed {
+        format!("{scope} (exposed)")
+    } else {
+        scope.to_string()
+    }
+}
+
+/// The listener's address, with `(IPv6 only)` or `(IPv4 too)` after an
+/// `[::]` whose flag was recorded.
+fn listener_place(listener: &ListenerHistory) -> String {
+    let address = listener_address(listener);
+    match dual_stack(&listener.event) {
+        Some(true) => format!("{address} (IPv4 too)"),
+        Some(false) => format!("{address} (IPv6 only)"),
+        None => address,
+    }
+}
+
 fn change_label(change: ListenerChange) -> &'static str {
     match change {
         ListenerChange::Appeared => "listening",
@@ -221,11 +258,7 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
         let mut table = Table::new(&["TIME", "CHANGE", "PROTO", "LOCAL", "SCOPE", "PROCESS"]);
         for listener in &report.listeners {
             let event = &listener.event;
-            let scope = if event.exposed {
-                format!("{} (exposed)", event.scope.as_str())
-            } else {
-                event.scope.as_str().to_string()
-            };
+            let scope = scope_label(event);
             table.push(vec![
                 format!("{}{}", host_prefix(&listener.host, show_hosts), time(event.at)),
                 change_label(event.change).to_string(),
@@ -493,7 +526,7 @@ pub fn write_port_history(
             "  before: {} {} on {}, {}",
             change_label(event.change),
             time(event.at),
-            listener_address(earlier),
+            listener_place(earlier),
             owners_label(&event.owners)
         )?;
     }
@@ -530,10 +563,16 @@ fn last_listener_line(last: &ListenerHistory, live: &[Socket]) -> String {
     let same_owner = same.iter().any(|socket| {
         socket.owners.is_empty() || socket.owners.iter().any(|pid| recorded_pids.contains(pid))
     });
-    let address = listener_address(last);
+    let address = listener_place(last);
+    // Which families an `[::]` took is not visible in "listening since".
+    let family = match dual_stack(event) {
+        Some(true) => " (IPv4 too)",
+        Some(false) => " (IPv6 only)",
+        None => "",
+    };
     match event.change {
         ListenerChange::Appeared if !same.is_empty() && (same_owner || recorded_pids.is_empty()) => {
-            format!("listening since {}: {owners}", time(event.at))
+            format!("listening since {}{family}: {owners}", time(event.at))
         }
         ListenerChange::Appeared if !same.is_empty() => format!(
             "recorded listening since {} on {address}: {owners}; another process holds it now, {UNSEEN}",
@@ -589,6 +628,10 @@ pub struct ListenerWire {
     pub net_namespace: Option<u64>,
     pub scope: &'static str,
     pub exposed: bool,
+    /// An `[::]` listener that also takes IPv4 clients (`IPV6_V6ONLY`
+    /// off), as in `monitor --jsonl`; `null` for other addresses and in
+    /// records that did not keep the flag.
+    pub dual_stack: Option<bool>,
     pub host: Option<String>,
     pub processes: Vec<ProcessLine>,
 }
@@ -612,6 +655,7 @@ impl ListenerWire {
             net_namespace: event.net_namespace,
             scope: event.scope.as_str(),
             exposed: event.exposed,
+            dual_stack: dual_stack(event),
             host: listener.host.clone(),
             processes: event.owners.iter().map(ProcessLine::of).collect(),
         }
