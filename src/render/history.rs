@@ -152,17 +152,20 @@ fn dual_stack(event: &ListenerEvent) -> Option<bool> {
 }
 
 /// The scope as `ls` names it (`wildcard+v4` for a dual-stack `[::]`), or
-/// `wildcard (IPv6 only)` for an `IPV6_V6ONLY` one.
+/// `wildcard (IPv6 only)` for an `IPV6_V6ONLY` one; `exposed` joins the
+/// parenthesis.
 fn scope_label(event: &ListenerEvent) -> String {
-    let scope = match dual_stack(event) {
-        Some(true) => "wildcard+v4",
-        Some(false) => "wildcard (IPv6 only)",
-        None => event.scope.as_str(),
+    let exposed = if event.exposed { "exposed" } else { "" };
+    let (scope, notes) = match dual_stack(event) {
+        Some(true) => ("wildcard+v4", vec![exposed]),
+        Some(false) => ("wildcard", vec!["IPv6 only", exposed]),
+        None => (event.scope.as_str(), vec![exposed]),
     };
-    if event.exposed {
-        format!("{scope} (exposed)")
-    } else {
+    let notes: Vec<&str> = notes.into_iter().filter(|note| !note.is_empty()).collect();
+    if notes.is_empty() {
         scope.to_string()
+    } else {
+        format!("{scope} ({})", notes.join(", "))
     }
 }
 
@@ -938,6 +941,34 @@ mod tests {
         assert_eq!(span(at, at + 5_000), "at 2026-11-28 10:02:00");
         assert_eq!(span(at, at + 86_400_000_000), "2026-11-28 10:02 – 2026-11-29 10:02");
         assert_eq!(rfc3339(at + 7), "2026-11-28T10:02:00.000007Z");
+    }
+
+    #[test]
+    fn scopes_say_which_families_a_wildcard_takes() {
+        let event = |local: &str, v6only: Option<bool>, exposed: bool| ListenerEvent {
+            at: 0,
+            change: ListenerChange::Appeared,
+            protocol: crate::model::Protocol::Tcp,
+            family: if local.starts_with('[') { Family::Ipv6 } else { Family::Ipv4 },
+            local: Some(local.parse().unwrap()),
+            path: None,
+            inode: 1,
+            uid: 0,
+            net_namespace: None,
+            scope: Scope::of_address(local.parse::<std::net::SocketAddr>().unwrap().ip()),
+            exposed,
+            v6only,
+            owners: Vec::new(),
+        };
+        assert_eq!(
+            scope_label(&event("[::]:80", Some(true), true)),
+            "wildcard (IPv6 only, exposed)"
+        );
+        assert_eq!(scope_label(&event("[::]:80", Some(true), false)), "wildcard (IPv6 only)");
+        assert_eq!(scope_label(&event("[::]:80", Some(false), true)), "wildcard+v4 (exposed)");
+        assert_eq!(scope_label(&event("[::]:80", None, true)), "wildcard (exposed)");
+        assert_eq!(scope_label(&event("[::1]:80", Some(true), false)), "loopback");
+        assert_eq!(scope_label(&event("0.0.0.0:80", None, false)), "wildcard");
     }
 
     #[test]

@@ -2208,7 +2208,7 @@ fn record_v6only_and_dual_stack(capture: &str, store: &str) -> Option<(u16, u16)
 /// IPv4 or IPv6 address of the port finds.
 fn assert_v6only_read_back(store: &str, v6only: u16, dual: u16) {
     for (port, dual_stack, scope) in
-        [(v6only, false, "wildcard (IPv6 only)"), (dual, true, "wildcard+v4")]
+        [(v6only, false, "wildcard (IPv6 only"), (dual, true, "wildcard+v4")]
     {
         let output = util::porthole_run(&[
             "history",
@@ -2334,4 +2334,37 @@ fn a_schema_1_store_is_read_then_migrated() {
     assert_eq!(listeners[1]["dual_stack"], false, "{json:#}");
     let output = history(&path, &[&format!("127.0.0.1:{port}"), "--listeners", "--json"]);
     assert_eq!(output.json()["listeners"].as_array().unwrap().len(), 1, "{output:?}");
+}
+
+/// A Unix time copied from `date +%s` or a log: with `@` it is that moment
+/// (in any `TZ`: times without an offset are UTC); without, it was read as
+/// a span of 56 years, a window from 1970, and is now refused with the
+/// form to use.
+#[test]
+fn unix_times_need_their_at_sign() {
+    let port = util::unique_port();
+    let (_dir, path) = filled_store(&morning(port));
+    for zone in ["America/New_York", "Asia/Kolkata"] {
+        let output = util::run(
+            util::porthole()
+                .args(["history", &port.to_string(), "--since", "@1795860000"])
+                .args(["--until", "2026-11-28T11:00", "--store"])
+                .arg(&path)
+                .env("TZ", zone),
+        );
+        assert_eq!(output.code, 0, "{output:?}");
+        assert!(
+            output.stdout.contains(&format!(
+                "History of port {port}, 2026-11-28 10:00:00 – 2026-11-28 11:00:00 (UTC"
+            )),
+            "{zone}: {output:?}"
+        );
+    }
+    let output = history(&path, &[&port.to_string(), "--since", "1795860000"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(
+        output.stderr,
+        "porthole: --since '1795860000': looks like a Unix time: write it as @1795860000 (or a \
+         span such as 2h)\n"
+    );
 }
