@@ -124,12 +124,38 @@ fn client_label(summary: &ClientSummary) -> String {
     }
 }
 
-fn owners_label(owners: &[ProcessIdentity]) -> String {
+/// `reused` are pids that stand for more than one process among the
+/// listeners shown (the kernel handed the pid out again): their owners say
+/// when they started, or two holders read as one that came back.
+fn owners_label(owners: &[ProcessIdentity], reused: &[u32]) -> String {
     if owners.is_empty() {
-        "no process seen".into()
-    } else {
-        owners.iter().map(process_label).collect::<Vec<_>>().join(", ")
+        return "no process seen".into();
     }
+    let label = |owner: &ProcessIdentity| {
+        let mut text = process_label(owner);
+        if let Some(start) = owner.start_time.filter(|_| reused.contains(&owner.pid)) {
+            text.pop();
+            text.push_str(&format!(", started {})", time(start as i64 * 1_000_000)));
+        }
+        text
+    };
+    owners.iter().map(label).collect::<Vec<_>>().join(", ")
+}
+
+/// The pids held by more than one process (another start time) among
+/// `listeners`' owners.
+fn reused_pids(listeners: &[ListenerHistory]) -> Vec<u32> {
+    let mut seen: Vec<(u32, Option<u64>)> = Vec::new();
+    let mut reused = Vec::new();
+    for owner in listeners.iter().flat_map(|listener| &listener.event.owners) {
+        if seen.iter().any(|&(pid, start)| pid == owner.pid && start != owner.start_time)
+            && !reused.contains(&owner.pid)
+        {
+            reused.push(owner.pid);
+        }
+        seen.push((owner.pid, owner.start_time));
+    }
+    reused
 }
 
 fn listener_address(listener: &ListenerHistory) -> String {
@@ -259,6 +285,7 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Listeners"))?;
         let mut table = Table::new(&["TIME", "CHANGE", "PROTO", "LOCAL", "SCOPE", "PROCESS"]);
+        let reused = reused_pids(&report.listeners);
         for listener in &report.listeners {
             let event = &listener.event;
             let scope = scope_label(event);
@@ -268,7 +295,7 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
                 event.protocol.as_str().to_string(),
                 listener_address(listener),
                 scope,
-                owners_label(&event.owners),
+                owners_label(&event.owners, &reused),
             ]);
         }
         table.write(out, style.width, "  ")?;
@@ -519,8 +546,9 @@ pub fn write_port_history(
     }
     writeln!(out)?;
     writeln!(out, "{} (UTC, from {})", style.bold("History"), sanitize(&history.store))?;
+    let reused = reused_pids(&history.recent_listeners);
     if let Some(last) = history.recent_listeners.first() {
-        writeln!(out, "  {}", last_listener_line(last, live))?;
+        writeln!(out, "  {}", last_listener_line(last, live, &reused))?;
     }
     for earlier in history.recent_listeners.iter().skip(1) {
         let event = &earlier.event;
@@ -530,7 +558,7 @@ pub fn write_port_history(
             change_label(event.change),
             time(event.at),
             listener_place(earlier),
-            owners_label(&event.owners)
+            owners_label(&event.owners, &reused)
         )?;
     }
     if !history.frequent_clients.is_empty() {
@@ -554,10 +582,10 @@ pub fn write_port_history(
 /// listeners: "listening since" and "free since" only when the port still
 /// looks that way, else what the record says and that the recorder did not
 /// see what followed (it was stopped, or records another namespace).
-fn last_listener_line(last: &ListenerHistory, live: &[Socket]) -> String {
+fn last_listener_line(last: &ListenerHistory, live: &[Socket], reused: &[u32]) -> String {
     const UNSEEN: &str = "which the recorder did not see (is it running?)";
     let event = &last.event;
-    let owners = owners_label(&event.owners);
+    let owners = owners_label(&event.owners, reused);
     let same: Vec<&Socket> = live
         .iter()
         .filter(|socket| socket.protocol == event.protocol && socket.local == event.local)
@@ -969,6 +997,51 @@ mod tests {
         assert_eq!(scope_label(&event("[::]:80", None, true)), "wildcard (exposed)");
         assert_eq!(scope_label(&event("[::1]:80", Some(true), false)), "loopback");
         assert_eq!(scope_label(&event("0.0.0.0:80", None, false)), "wildcard");
+    }
+
+    /// A pid the kernel handed out again reads as two processes: each
+    /// holder says when it started; a pid held by one process does not.
+    #[test]
+    fn reused_pids_say_when_each_holder_started() {
+        let holder = |start: u64| ProcessIdentity {
+            pid: 4000,
+            start_time: Some(start),
+            name: "python3".into(),
+            ..ProcessIdentity::default()
+        };
+        let held = |owner: ProcessIdentity, change: ListenerChange| ListenerHistory {
+            host: None,
+            event: ListenerEvent {
+                at: 0,
+                change,
+                protocol: crate::model::Protocol::Tcp,
+                family: Family::Ipv4,
+                local: Some("127.0.0.1:8000".parse().unwrap()),
+                path: None,
+                inode: 1,
+                uid: 0,
+                net_namespace: None,
+                scope: Scope::Loopback,
+                exposed: false,
+                v6only: None,
+                owners: vec![owner],
+            },
+        };
+        // 2026-11-28 09:00:00 and 10:00:00 UTC.
+        let (first, second) = (1_795_856_400, 1_795_860_000);
+        let listeners = vec![
+            held(holder(first), ListenerChange::Appeared),
+            held(holder(first), ListenerChange::Disappeared),
+            held(holder(second), ListenerChange::Appeared),
+        ];
+        let reused = reused_pids(&listeners);
+        assert_eq!(reused, vec![4000]);
+        assert_eq!(
+            owners_label(&listeners[2].event.owners, &reused),
+            "python3 (pid 4000, started 2026-11-28 10:00:00)"
+        );
+        assert!(reused_pids(&listeners[..2]).is_empty());
+        assert_eq!(owners_label(&listeners[0].event.owners, &[]), "python3 (pid 4000)");
     }
 
     #[test]

@@ -2368,3 +2368,44 @@ fn unix_times_need_their_at_sign() {
          span such as 2h)\n"
     );
 }
+
+/// Byte counts past 4 GiB (past `u32`), per connection and summed, are
+/// kept and added up exactly, in the summary and the single connections.
+#[test]
+fn byte_counts_past_4_gib_add_up() {
+    const FIVE_GIB: u64 = 5 << 30;
+    let port = util::unique_port();
+    let server: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let events: Vec<MonitorEvent> = (0..3)
+        .map(|cookie| {
+            let MonitorEvent::Connection(mut record) = connection(
+                cookie + 1,
+                format!("127.0.0.1:{}", 41_000 + cookie).parse().unwrap(),
+                server,
+                T0 + cookie as i64 * MINUTE,
+                Some(process(4411, "rsync")),
+                0,
+            ) else {
+                unreachable!("connection() makes connection records")
+            };
+            record.bytes_client_to_server = FIVE_GIB;
+            record.bytes_server_to_client = FIVE_GIB + 1;
+            MonitorEvent::Connection(record)
+        })
+        .collect();
+    let (_dir, path) = filled_store(&events);
+    let output = history(&path, &[&port.to_string(), "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    assert_eq!(json["clients"][0]["bytes_client_to_server"], 3 * FIVE_GIB, "{json:#}");
+    assert_eq!(json["clients"][0]["bytes_server_to_client"], 3 * (FIVE_GIB + 1), "{json:#}");
+    let output = history(&path, &[&port.to_string()]);
+    // 3 × (5 GiB + 5 GiB + 1) = 32,212,254,723 bytes.
+    assert!(
+        output.stdout.contains("connected 3 times, 2026-11-28 10:00–10:02, 32.2 GB"),
+        "{output:?}"
+    );
+    let output = history(&path, &[&port.to_string(), "--each", "--json"]);
+    let json = output.json();
+    assert_eq!(json["connections"][2]["bytes_server_to_client"], FIVE_GIB + 1, "{json:#}");
+}
