@@ -952,7 +952,8 @@ them one by one. A connection belongs to the window when it started in it
 
 Times: --since 2h (also 30m, 90s, 7d) or --since 2026-11-28T09:00 (UTC;
 seconds, their fraction and a trailing Z are optional; a bare date is
-midnight; an offset such as 2026-11-28T10:00+01:00 gives a local time).
+midnight; an offset such as 2026-11-28T10:00+01:00 gives a local time), or
+Unix seconds as @1795860000.
 
 Examples:
   porthole history 5432                     who listened on 5432, who connected
@@ -969,8 +970,8 @@ pub struct HistoryArgs {
     /// PORT, HOST:PORT, or [IPv6]:PORT (every port when omitted).
     #[arg(value_name = "ENDPOINT")]
     pub endpoint: Option<String>,
-    /// Start of the window: a duration ago (2h, 30m, 7d) or a UTC time
-    /// (2026-11-28T09:00).
+    /// Start of the window: a duration ago (2h, 30m, 7d), a UTC time
+    /// (2026-11-28T09:00) or Unix seconds (@1795860000).
     #[arg(allow_hyphen_values = true, long, value_name = "TIME")]
     pub since: Option<String>,
     /// End of the window (same forms as --since).

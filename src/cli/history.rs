@@ -116,8 +116,14 @@ fn is_unix_path(text: &str) -> bool {
     text.starts_with("unix:") || text.starts_with(['/', '@']) || text.starts_with("./")
 }
 
-/// Parses a point in time: a duration ago (`2h`, `30m`, `90s`, `7d`) or a
-/// UTC time `YYYY-MM-DD[THH:MM[:SS]][Z]` (a space may replace the `T`).
+/// Bare numbers of seconds from this many on are read as Unix times
+/// typed without their `@` (about 31 years ago, the first Unix time of
+/// September 2001), not as spans: no recorder kept a record that old.
+const UNIX_TIME_LOOKALIKE: u64 = 1_000_000_000;
+
+/// Parses a point in time: a duration ago (`2h`, `30m`, `90s`, `7d`), a
+/// UTC time `YYYY-MM-DD[THH:MM[:SS]][Z]` (a space may replace the `T`), or
+/// Unix seconds as `date +@%s` writes them (`@1795860000`).
 pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     let text = text.trim();
     if text.starts_with(|c: char| c.is_ascii_digit())
@@ -126,9 +132,23 @@ pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     {
         return parse_utc(text);
     }
+    if let Some(seconds) = text.strip_prefix('@') {
+        let seconds = seconds
+            .parse::<i64>()
+            .ok()
+            .filter(|_| seconds.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|seconds| seconds.checked_mul(1_000_000))
+            .with_context(|| "expected Unix seconds after @, such as @1795860000")?;
+        return Ok(seconds);
+    }
     // `20261128` is a date written without dashes, not 234 days of seconds.
     if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) && text.starts_with("20") {
         bail!("looks like a date: write it as {}-{}-{}", &text[..4], &text[4..6], &text[6..]);
+    }
+    // `1795860000` is a Unix time (from `date +%s`, a log), not 56 years
+    // ago: read as a span it silently widened the window to 1970.
+    if text.parse::<u64>().is_ok_and(|number| number >= UNIX_TIME_LOOKALIKE) {
+        bail!("looks like a Unix time: write it as @{text} (or a span such as 2h)");
     }
     let ago = parse_span(text)
         .map_err(|error| anyhow::anyhow!("{error}; or give a UTC time such as 2026-11-28T09:00"))?;
@@ -141,8 +161,9 @@ pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
 fn parse_utc(text: &str) -> anyhow::Result<UnixMicros> {
     const FORM: &str = "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC, or with an offset \
                         such as +01:00)";
-    let text = text.strip_suffix('Z').unwrap_or(text);
-    let (date, time) = match text.split_once(['T', ' ']) {
+    // RFC 3339 allows `t` and `z` in lower case.
+    let text = text.strip_suffix(['Z', 'z']).unwrap_or(text);
+    let (date, time) = match text.split_once(['T', 't', ' ']) {
         Some((date, time)) => (date, Some(time)),
         None => (text, None),
     };
@@ -284,6 +305,23 @@ mod tests {
         ] {
             assert!(parse_time(bad, NOW).is_err(), "{bad}");
         }
+    }
+
+    /// Unix seconds come with their `@`, as GNU `date -d` takes them; a
+    /// bare one was read as a span of 56 years, a window from 1970.
+    #[test]
+    fn unix_times_and_lower_case_rfc3339() {
+        assert_eq!(parse_time("@1795856400", NOW).unwrap(), 1_795_856_400_000_000);
+        assert_eq!(parse_time("@0", NOW).unwrap(), 0);
+        let error = parse_time("1795856400", NOW).unwrap_err().to_string();
+        assert!(error.contains("write it as @1795856400"), "{error}");
+        for bad in ["@", "@x", "@-5", "@+5", "@1.5", "@99999999999999999999"] {
+            assert!(parse_time(bad, NOW).is_err(), "{bad}");
+        }
+        // Spans in seconds below the look-alikes stay spans.
+        assert_eq!(parse_time("86400", NOW).unwrap(), NOW - 86_400_000_000);
+        assert_eq!(parse_time("2026-11-28t09:00:00z", NOW).unwrap(), 1_795_856_400_000_000);
+        assert_eq!(parse_time("2026-11-28t10:00+01:00", NOW).unwrap(), 1_795_856_400_000_000);
     }
 
     #[test]

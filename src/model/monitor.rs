@@ -87,7 +87,7 @@ pub struct ListenerEvent {
     pub exposed: bool,
     /// `IPV6_V6ONLY` of an IPv6 TCP/UDP socket: an `[::]` listener with it
     /// set takes no IPv4 client. `None` for IPv4 and Unix sockets, and when
-    /// the source could not read it (the history store keeps no flag).
+    /// the source could not read it (and in history stores of schema 1).
     pub v6only: Option<bool>,
     /// Every process holding the socket when it was seen.
     pub owners: Vec<ProcessIdentity>,

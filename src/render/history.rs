@@ -21,9 +21,10 @@ use crate::model::history::{
     LossSummary, PortHistory, UtcTime,
 };
 use crate::model::monitor::{
-    CaptureMode, ConnectionEnd, ListenerChange, LossKind, ProcessIdentity, UnixMicros,
+    CaptureMode, ConnectionEnd, ListenerChange, ListenerEvent, LossKind, ProcessIdentity,
+    UnixMicros,
 };
-use crate::model::Socket;
+use crate::model::{Family, Scope, Socket};
 
 use super::json::SCHEMA_VERSION;
 
@@ -122,12 +123,38 @@ fn client_label(summary: &ClientSummary) -> String {
     }
 }
 
-fn owners_label(owners: &[ProcessIdentity]) -> String {
+/// `reused` are pids that stand for more than one process among the
+/// listeners shown (the kernel handed the pid out again): their owners say
+/// when they started, or two holders read as one that came back.
+fn owners_label(owners: &[ProcessIdentity], reused: &[u32]) -> String {
     if owners.is_empty() {
-        "no process seen".into()
-    } else {
-        owners.iter().map(process_label).collect::<Vec<_>>().join(", ")
+        return "no process seen".into();
     }
+    let label = |owner: &ProcessIdentity| {
+        let mut text = process_label(owner);
+        if let Some(start) = owner.start_time.filter(|_| reused.contains(&owner.pid)) {
+            text.pop();
+            text.push_str(&format!(", started {})", time(start as i64 * 1_000_000)));
+        }
+        text
+    };
+    owners.iter().map(label).collect::<Vec<_>>().join(", ")
+}
+
+/// The pids held by more than one process (another start time) among
+/// `listeners`' owners.
+fn reused_pids(listeners: &[ListenerHistory]) -> Vec<u32> {
+    let mut seen: Vec<(u32, Option<u64>)> = Vec::new();
+    let mut reused = Vec::new();
+    for owner in listeners.iter().flat_map(|listener| &listener.event.owners) {
+        if seen.iter().any(|&(pid, start)| pid == owner.pid && start != owner.start_time)
+            && !reused.contains(&owner.pid)
+        {
+            reused.push(owner.pid);
+        }
+        seen.push((owner.pid, owner.start_time));
+    }
+    reused
 }
 
 fn listener_address(listener: &ListenerHistory) -> String {
@@ -136,6 +163,45 @@ fn listener_address(listener: &ListenerHistory) -> String {
         (Some(local), _) => local.to_string(),
         (None, Some(path)) => sanitize(path).into_owned(),
         (None, None) => format!("inode {}", event.inode),
+    }
+}
+
+/// Whether an `[::]` listener takes IPv4 clients too, as recorded: `None`
+/// for any other address, and where the store kept no `IPV6_V6ONLY` (a
+/// record of schema 1, a source that could not read it).
+fn dual_stack(event: &ListenerEvent) -> Option<bool> {
+    match (event.family, event.scope) {
+        (Family::Ipv6, Scope::Wildcard) => event.v6only.map(|v6only| !v6only),
+        _ => None,
+    }
+}
+
+/// The scope as `ls` names it (`wildcard+v4` for a dual-stack `[::]`), or
+/// `wildcard (IPv6 only)` for an `IPV6_V6ONLY` one; `exposed` joins the
+/// parenthesis.
+fn scope_label(event: &ListenerEvent) -> String {
+    let exposed = if event.exposed { "exposed" } else { "" };
+    let (scope, notes) = match dual_stack(event) {
+        Some(true) => ("wildcard+v4", vec![exposed]),
+        Some(false) => ("wildcard", vec!["IPv6 only", exposed]),
+        None => (event.scope.as_str(), vec![exposed]),
+    };
+    let notes: Vec<&str> = notes.into_iter().filter(|note| !note.is_empty()).collect();
+    if notes.is_empty() {
+        scope.to_string()
+    } else {
+        format!("{scope} ({})", notes.join(", "))
+    }
+}
+
+/// The listener's address, with `(IPv6 only)` or `(IPv4 too)` after an
+/// `[::]` whose flag was recorded.
+fn listener_place(listener: &ListenerHistory) -> String {
+    let address = listener_address(listener);
+    match dual_stack(&listener.event) {
+        Some(true) => format!("{address} (IPv4 too)"),
+        Some(false) => format!("{address} (IPv6 only)"),
+        None => address,
     }
 }
 
@@ -218,20 +284,17 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Listeners"))?;
         let mut table = Table::new(&["TIME", "CHANGE", "PROTO", "LOCAL", "SCOPE", "PROCESS"]);
+        let reused = reused_pids(&report.listeners);
         for listener in &report.listeners {
             let event = &listener.event;
-            let scope = if event.exposed {
-                format!("{} (exposed)", event.scope.as_str())
-            } else {
-                event.scope.as_str().to_string()
-            };
+            let scope = scope_label(event);
             table.push(vec![
                 format!("{}{}", host_prefix(&listener.host, show_hosts), time(event.at)),
                 change_label(event.change).to_string(),
                 event.protocol.as_str().to_string(),
                 listener_address(listener),
                 scope,
-                owners_label(&event.owners),
+                owners_label(&event.owners, &reused),
             ]);
         }
         table.write(out, style.width, "  ")?;
@@ -482,8 +545,9 @@ pub fn write_port_history(
     }
     writeln!(out)?;
     writeln!(out, "{} (UTC, from {})", style.bold("History"), sanitize(&history.store))?;
+    let reused = reused_pids(&history.recent_listeners);
     if let Some(last) = history.recent_listeners.first() {
-        writeln!(out, "  {}", last_listener_line(last, live))?;
+        writeln!(out, "  {}", last_listener_line(last, live, &reused))?;
     }
     for earlier in history.recent_listeners.iter().skip(1) {
         let event = &earlier.event;
@@ -492,8 +556,8 @@ pub fn write_port_history(
             "  before: {} {} on {}, {}",
             change_label(event.change),
             time(event.at),
-            listener_address(earlier),
-            owners_label(&event.owners)
+            listener_place(earlier),
+            owners_label(&event.owners, &reused)
         )?;
     }
     if !history.frequent_clients.is_empty() {
@@ -517,10 +581,10 @@ pub fn write_port_history(
 /// listeners: "listening since" and "free since" only when the port still
 /// looks that way, else what the record says and that the recorder did not
 /// see what followed (it was stopped, or records another namespace).
-fn last_listener_line(last: &ListenerHistory, live: &[Socket]) -> String {
+fn last_listener_line(last: &ListenerHistory, live: &[Socket], reused: &[u32]) -> String {
     const UNSEEN: &str = "which the recorder did not see (is it running?)";
     let event = &last.event;
-    let owners = owners_label(&event.owners);
+    let owners = owners_label(&event.owners, reused);
     let same: Vec<&Socket> = live
         .iter()
         .filter(|socket| socket.protocol == event.protocol && socket.local == event.local)
@@ -529,10 +593,16 @@ fn last_listener_line(last: &ListenerHistory, live: &[Socket]) -> String {
     let same_owner = same.iter().any(|socket| {
         socket.owners.is_empty() || socket.owners.iter().any(|pid| recorded_pids.contains(pid))
     });
-    let address = listener_address(last);
+    let address = listener_place(last);
+    // Which families an `[::]` took is not visible in "listening since".
+    let family = match dual_stack(event) {
+        Some(true) => " (IPv4 too)",
+        Some(false) => " (IPv6 only)",
+        None => "",
+    };
     match event.change {
         ListenerChange::Appeared if !same.is_empty() && (same_owner || recorded_pids.is_empty()) => {
-            format!("listening since {}: {owners}", time(event.at))
+            format!("listening since {}{family}: {owners}", time(event.at))
         }
         ListenerChange::Appeared if !same.is_empty() => format!(
             "recorded listening since {} on {address}: {owners}; another process holds it now, {UNSEEN}",
@@ -590,6 +660,10 @@ pub struct ListenerWire {
     pub net_namespace: Option<u64>,
     pub scope: &'static str,
     pub exposed: bool,
+    /// An `[::]` listener that also takes IPv4 clients (`IPV6_V6ONLY`
+    /// off), as in `monitor --jsonl`; `null` for other addresses and in
+    /// records that did not keep the flag.
+    pub dual_stack: Option<bool>,
     pub host: Option<String>,
     pub processes: Vec<ProcessLine>,
 }
@@ -613,6 +687,7 @@ impl ListenerWire {
             net_namespace: event.net_namespace,
             scope: event.scope.as_str(),
             exposed: event.exposed,
+            dual_stack: dual_stack(event),
             host: listener.host.clone(),
             processes: event.owners.iter().map(ProcessLine::of).collect(),
         }
@@ -926,6 +1001,79 @@ mod tests {
         assert_eq!(unix["at"], "1970-01-01T00:00:00.000000Z");
         let owned = serde_json::to_value(ListenerWire::from_listener(&event(1000))).unwrap();
         assert_eq!(owned["uid"], 1000);
+    }
+
+    #[test]
+    fn scopes_say_which_families_a_wildcard_takes() {
+        let event = |local: &str, v6only: Option<bool>, exposed: bool| ListenerEvent {
+            at: 0,
+            change: ListenerChange::Appeared,
+            protocol: crate::model::Protocol::Tcp,
+            family: if local.starts_with('[') { Family::Ipv6 } else { Family::Ipv4 },
+            local: Some(local.parse().unwrap()),
+            path: None,
+            inode: 1,
+            uid: 0,
+            net_namespace: None,
+            scope: Scope::of_address(local.parse::<std::net::SocketAddr>().unwrap().ip()),
+            exposed,
+            v6only,
+            owners: Vec::new(),
+        };
+        assert_eq!(
+            scope_label(&event("[::]:80", Some(true), true)),
+            "wildcard (IPv6 only, exposed)"
+        );
+        assert_eq!(scope_label(&event("[::]:80", Some(true), false)), "wildcard (IPv6 only)");
+        assert_eq!(scope_label(&event("[::]:80", Some(false), true)), "wildcard+v4 (exposed)");
+        assert_eq!(scope_label(&event("[::]:80", None, true)), "wildcard (exposed)");
+        assert_eq!(scope_label(&event("[::1]:80", Some(true), false)), "loopback");
+        assert_eq!(scope_label(&event("0.0.0.0:80", None, false)), "wildcard");
+    }
+
+    /// A pid the kernel handed out again reads as two processes: each
+    /// holder says when it started; a pid held by one process does not.
+    #[test]
+    fn reused_pids_say_when_each_holder_started() {
+        let holder = |start: u64| ProcessIdentity {
+            pid: 4000,
+            start_time: Some(start),
+            name: "python3".into(),
+            ..ProcessIdentity::default()
+        };
+        let held = |owner: ProcessIdentity, change: ListenerChange| ListenerHistory {
+            host: None,
+            event: ListenerEvent {
+                at: 0,
+                change,
+                protocol: crate::model::Protocol::Tcp,
+                family: Family::Ipv4,
+                local: Some("127.0.0.1:8000".parse().unwrap()),
+                path: None,
+                inode: 1,
+                uid: 0,
+                net_namespace: None,
+                scope: Scope::Loopback,
+                exposed: false,
+                v6only: None,
+                owners: vec![owner],
+            },
+        };
+        // 2026-11-28 09:00:00 and 10:00:00 UTC.
+        let (first, second) = (1_795_856_400, 1_795_860_000);
+        let listeners = vec![
+            held(holder(first), ListenerChange::Appeared),
+            held(holder(first), ListenerChange::Disappeared),
+            held(holder(second), ListenerChange::Appeared),
+        ];
+        let reused = reused_pids(&listeners);
+        assert_eq!(reused, vec![4000]);
+        assert_eq!(
+            owners_label(&listeners[2].event.owners, &reused),
+            "python3 (pid 4000, started 2026-11-28 10:00:00)"
+        );
+        assert!(reused_pids(&listeners[..2]).is_empty());
+        assert_eq!(owners_label(&listeners[0].event.owners, &[]), "python3 (pid 4000)");
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub mod postgres;
 pub mod postgres_link;
 pub mod sqlite;
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -53,8 +54,15 @@ use crate::model::history::{
 use crate::model::monitor::{EventSink, UnixMicros};
 
 /// Version of the schema this build writes; stores record theirs and are
-/// migrated forward by the writer, one step at a time.
-pub const SCHEMA_VERSION: i64 = 1;
+/// migrated forward by the writer, one step at a time. Version 2 keeps the
+/// `IPV6_V6ONLY` flag of listeners.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The oldest schema a reader still answers from: a store that a recorder
+/// of an older porthole is still writing is read as it is (the flags it
+/// does not keep read as unknown), rather than refused until that
+/// recorder is replaced.
+pub const OLDEST_READABLE_VERSION: i64 = 1;
 
 /// How a writer keeps the store bounded, and which machine it writes for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,6 +400,56 @@ pub fn report(
     report.losses = reader.losses(query)?;
     report.sessions = reader.sessions(query)?;
     Ok(report)
+}
+
+/// Whether a recorded listener serves one of `addresses` (all of them when
+/// empty), as the kernel would route a client to it: the same address, or
+/// a wildcard of the address's family, or an `[::]` that takes IPv4 too
+/// (`IPV6_V6ONLY` off; unknown in records of schema 1, read as the
+/// kernel's default, dual-stack). A wildcard asked about is that listener
+/// itself: `0.0.0.0:PORT` is not the `[::]` beside it.
+pub fn listener_serves(
+    local: Option<SocketAddr>,
+    v6only: Option<bool>,
+    addresses: &[IpAddr],
+) -> bool {
+    if addresses.is_empty() {
+        return true;
+    }
+    let Some(bound) = local.map(|local| local.ip()) else {
+        return false;
+    };
+    addresses.iter().any(|&wanted| {
+        if bound == wanted {
+            return true;
+        }
+        if wanted.is_unspecified() {
+            return false;
+        }
+        match (bound, wanted) {
+            (IpAddr::V4(bound), IpAddr::V4(_)) => bound.is_unspecified(),
+            (IpAddr::V6(bound), IpAddr::V6(_)) => bound.is_unspecified(),
+            (IpAddr::V6(bound), IpAddr::V4(wanted)) => {
+                (bound.is_unspecified() && v6only != Some(true))
+                    || bound.to_ipv4_mapped() == Some(wanted)
+            }
+            (IpAddr::V4(_), IpAddr::V6(_)) => false,
+        }
+    })
+}
+
+/// Longest process name (`comm`) the kernel keeps, in bytes.
+const COMM_LENGTH: usize = 15;
+
+/// `name` cut as the kernel cuts `comm` (15 bytes; here at the last whole
+/// character): what a process of that name whose executable was never
+/// read is recorded as. Names no longer than that are returned whole.
+pub(crate) fn comm_form(name: &str) -> String {
+    let mut end = name.len().min(COMM_LENGTH);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
 }
 
 /// How far back `porthole PORT` counts the frequent clients.

@@ -36,7 +36,9 @@ use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, Optio
 
 use super::batch::{BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections};
 use super::codec::{self, u64_from_db, u64_to_db};
-use super::{HistoryReader, Order, StoreError, WriterOptions, SCHEMA_VERSION};
+use super::{
+    HistoryReader, Order, StoreError, WriterOptions, OLDEST_READABLE_VERSION, SCHEMA_VERSION,
+};
 use crate::model::history::{
     CaptureSession, ClientSummary, ConnectionHistory, HistoryQuery, HourlyTotal, ListenerHistory,
     LossSummary,
@@ -52,7 +54,7 @@ pub const APPLICATION_ID: i64 = 0x506f_7274;
 
 /// The schema, one script per version; `MIGRATIONS[n]` takes a store from
 /// version `n` to `n + 1`. Never edit a released script: add one.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // Version 1.
     "CREATE TABLE addresses (
         id INTEGER PRIMARY KEY,
@@ -138,6 +140,9 @@ const MIGRATIONS: &[&str] = &[
         bytes_down INTEGER NOT NULL,
         PRIMARY KEY (hour, server_port, client_exe)
     ) WITHOUT ROWID;",
+    // Version 2: `IPV6_V6ONLY` of IPv6 listeners (NULL: not IPv6, or not
+    // known, as in every row version 1 wrote).
+    "ALTER TABLE listener_events ADD COLUMN v6only INTEGER;",
 ];
 
 /// Rows deleted per pruning statement: small enough that one delete never
@@ -759,8 +764,9 @@ fn write_listener(cache: &mut Cache<'_>, listener: &ListenerEvent) -> rusqlite::
         .connection
         .prepare_cached(
             "INSERT INTO listener_events
-                (at, change, protocol, family, address, port, path, inode, uid, netns, scope, exposed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                (at, change, protocol, family, address, port, path, inode, uid, netns, scope, exposed,
+                 v6only)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?
         .execute(params![
             listener.at,
@@ -774,7 +780,8 @@ fn write_listener(cache: &mut Cache<'_>, listener: &ListenerEvent) -> rusqlite::
             listener.uid,
             listener.net_namespace.map(u64_to_db),
             listener.scope.as_str(),
-            listener.exposed
+            listener.exposed,
+            listener.v6only
         ])?;
     let event = cache.connection.last_insert_rowid();
     for owner in &listener.owners {
@@ -882,6 +889,8 @@ fn immutable_uri(path: &Path) -> String {
 pub struct SqliteReader {
     connection: Connection,
     path: PathBuf,
+    /// The store's schema version: a reader answers from older ones too.
+    version: i64,
     /// The private copy read instead of the store, if any (see
     /// [`PrivateCopy`]); removed with the reader.
     _copy: Option<PrivateCopy>,
@@ -1055,14 +1064,19 @@ impl SqliteReader {
         if found.tables == 0 {
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
-        if found.version < SCHEMA_VERSION {
+        if found.version < OLDEST_READABLE_VERSION {
             return Err(StoreError::OlderSchema {
                 store: path.display().to_string(),
                 found: found.version,
                 known: SCHEMA_VERSION,
             });
         }
-        Ok(SqliteReader { connection, path: path.to_path_buf(), _copy: copy })
+        Ok(SqliteReader {
+            connection,
+            path: path.to_path_buf(),
+            version: found.version,
+            _copy: copy,
+        })
     }
 
     fn error(&self, error: rusqlite::Error) -> StoreError {
@@ -1078,11 +1092,24 @@ impl SqliteReader {
         let mut ids = Vec::new();
         let mut statement =
             self.connection.prepare_cached("SELECT id FROM addresses WHERE address = ?1")?;
+        // A wildcard asks about every address of its family that clients
+        // reached (connections record the address, never the wildcard).
+        let mut family = self
+            .connection
+            .prepare_cached("SELECT id FROM addresses WHERE (instr(address, ':') > 0) = ?1")?;
         for ip in &query.addresses {
-            if let Some(id) = statement.query_row([ip.to_string()], |r| r.get(0)).optional()? {
+            if ip.is_unspecified() {
+                for id in family.query_map([ip.is_ipv6()], |r| r.get(0))? {
+                    ids.push(id?);
+                }
+            } else if let Some(id) =
+                statement.query_row([ip.to_string()], |r| r.get(0)).optional()?
+            {
                 ids.push(id);
             }
         }
+        ids.sort_unstable();
+        ids.dedup();
         Ok(Some(ids))
     }
 
@@ -1162,18 +1189,26 @@ impl Filter {
 }
 
 /// `--process NAME`: the name (`comm`) or the executable's file name
-/// contains NAME; two `?` placeholders, both NAME. The kernel cuts `comm`
-/// to 15 bytes, so `postgres-exporter` runs as `postgres-export` and only
-/// its executable carries the whole name. The file name is what follows
-/// the last `/`: `rtrim` with every other character of the path strips
-/// the file name and leaves the directory.
+/// contains NAME; three `?` placeholders, filled by [`name_values`]. The
+/// kernel cuts `comm` to 15 bytes, so `postgres-exporter` runs as
+/// `postgres-export` and only its executable carries the whole name; a
+/// process whose executable was not read (it exited first) has only its
+/// cut name, which matches when it is NAME cut the same way. The file name
+/// is what follows the last `/`: `rtrim` with every other character of the
+/// path strips the file name and leaves the directory.
 fn name_matches(name: &str, exe: &str) -> String {
     format!(
         "(instr({name}, ?) > 0
           OR instr(substr(coalesce({exe}, ''),
                           length(rtrim(coalesce({exe}, ''), replace(coalesce({exe}, ''), '/', '')))
-                          + 1), ?) > 0)"
+                          + 1), ?) > 0
+          OR (coalesce({exe}, {name}) = {name} AND {name} = ?))"
     )
+}
+
+/// The values of one [`name_matches`].
+fn name_values(name: &str) -> [rusqlite::types::Value; 3] {
+    [name.to_string().into(), name.to_string().into(), super::comm_form(name).into()]
 }
 
 /// The connection filters of a query, or `None` when it cannot match.
@@ -1203,7 +1238,7 @@ fn connection_filter(
                 "(c.client_process IN (SELECT id FROM processes WHERE {matching})
                   OR c.server_process IN (SELECT id FROM processes WHERE {matching}))"
             ),
-            [name.clone().into(), name.clone().into(), name.clone().into(), name.clone().into()],
+            name_values(name).into_iter().chain(name_values(name)),
         );
     }
     Ok(Some(filter))
@@ -1233,16 +1268,18 @@ impl HistoryReader for SqliteReader {
                                   JOIN processes p ON p.id = o.process WHERE {})",
                         name_matches("p.name", "p.exe")
                     ),
-                    [name.clone().into(), name.clone().into()],
+                    name_values(name),
                 );
             }
             let direction = match order {
                 Order::OldestFirst => "ASC",
                 Order::NewestFirst => "DESC",
             };
+            // Schema 1 kept no `IPV6_V6ONLY`.
+            let v6only = if self.version >= 2 { "e.v6only" } else { "NULL" };
             let sql = format!(
                 "SELECT e.id, e.at, e.change, e.protocol, e.family, a.address, e.port, e.path,
-                        e.inode, e.uid, e.netns, e.scope, e.exposed
+                        e.inode, e.uid, e.netns, e.scope, e.exposed, {v6only}
                  FROM listener_events e LEFT JOIN addresses a ON a.id = e.address
                  WHERE {} ORDER BY e.at {direction}, e.id {direction}",
                 filter.sql()
@@ -1256,12 +1293,8 @@ impl HistoryReader for SqliteReader {
                 let local = address
                     .and_then(|a| a.parse::<IpAddr>().ok())
                     .map(|ip| SocketAddr::new(ip, port));
-                // A wildcard listener serves every address of the port.
-                if !query.addresses.is_empty()
-                    && !local.is_some_and(|l| {
-                        l.ip().is_unspecified() || query.addresses.contains(&l.ip())
-                    })
-                {
+                let v6only: Option<bool> = row.get(13)?;
+                if !super::listener_serves(local, v6only, &query.addresses) {
                     continue;
                 }
                 let event_id: i64 = row.get(0)?;
@@ -1277,7 +1310,7 @@ impl HistoryReader for SqliteReader {
                     net_namespace: row.get::<_, Option<i64>>(10)?.map(u64_from_db),
                     scope: codec::scope_from_db(&row.get::<_, String>(11)?),
                     exposed: row.get(12)?,
-                    v6only: None,
+                    v6only,
                     owners: Vec::new(),
                 };
                 found.push((event_id, event));
@@ -1466,10 +1499,7 @@ impl HistoryReader for SqliteReader {
             };
             filter.window("hour", &hour_query);
             if let Some(name) = &query.process {
-                filter.push(
-                    &name_matches("client_name", "client_exe"),
-                    [name.clone().into(), name.clone().into()],
-                );
+                filter.push(&name_matches("client_name", "client_exe"), name_values(name));
             }
             let sql = format!(
                 "SELECT hour, server_port, client_exe, client_name, connections, bytes_up,

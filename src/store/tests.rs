@@ -582,3 +582,91 @@ fn records_survive_pruning_after_a_forward_clock_step() {
     let mut reader = read(&path);
     assert_eq!(reader.connections(&everything()).unwrap().len(), 10);
 }
+
+/// Which recorded listeners an address of the port finds: the same
+/// address, a wildcard of its family, and a `[::]` for IPv4 only when it
+/// was not `IPV6_V6ONLY` (unknown counts as dual-stack, the kernel's
+/// default); a wildcard asked about finds only itself.
+#[test]
+fn listeners_serve_the_addresses_the_kernel_routes_to_them() {
+    let ip = |text: &str| -> std::net::IpAddr { text.parse().unwrap() };
+    let at = |text: &str| Some(address(text));
+    let (loopback, loopback6) = (ip("127.0.0.1"), ip("::1"));
+    assert!(listener_serves(at("0.0.0.0:80"), None, &[loopback]));
+    assert!(!listener_serves(at("0.0.0.0:80"), None, &[loopback6]));
+    assert!(listener_serves(at("[::]:80"), Some(true), &[loopback6]));
+    assert!(!listener_serves(at("[::]:80"), Some(true), &[loopback]));
+    assert!(listener_serves(at("[::]:80"), Some(false), &[loopback]));
+    assert!(listener_serves(at("[::]:80"), None, &[loopback]));
+    assert!(!listener_serves(at("127.0.0.2:80"), None, &[loopback]));
+    assert!(listener_serves(at("[::ffff:127.0.0.1]:80"), Some(false), &[loopback]));
+    assert!(listener_serves(at("[::]:80"), Some(false), &[ip("::")]));
+    assert!(!listener_serves(at("[::]:80"), Some(false), &[ip("0.0.0.0")]));
+    assert!(!listener_serves(at("0.0.0.0:80"), None, &[ip("::")]));
+    assert!(!listener_serves(None, None, &[loopback]));
+    assert!(listener_serves(None, None, &[]));
+}
+
+/// A wildcard address asks about the connections to every address of its
+/// family (connections record the address the client reached).
+#[test]
+fn a_wildcard_address_asks_about_its_whole_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let psql = process(5120, "psql");
+    writer
+        .write(&[
+            event(connection(1, "127.0.0.1:40001", "127.0.0.1:5432", T0, Some(&psql))),
+            event(connection(2, "10.0.0.7:40002", "10.0.0.1:5432", T0, Some(&psql))),
+            event(connection(3, "[::1]:40003", "[::1]:5432", T0, Some(&psql))),
+        ])
+        .unwrap();
+    let mut reader = read(&path);
+    let cookies = |reader: &mut SqliteReader, wildcard: &str| -> Vec<u64> {
+        let query = HistoryQuery {
+            port: Some(5432),
+            addresses: vec![wildcard.parse().unwrap()],
+            ..everything()
+        };
+        let mut cookies: Vec<u64> =
+            reader.connections(&query).unwrap().iter().map(|c| c.record.cookie).collect();
+        cookies.sort_unstable();
+        cookies
+    };
+    assert_eq!(cookies(&mut reader, "0.0.0.0"), vec![1, 2]);
+    assert_eq!(cookies(&mut reader, "::"), vec![3]);
+}
+
+/// `--process postgres-exporter` finds a client whose executable was never
+/// read (it exited first): the recorder has only its 15-byte `comm`,
+/// `postgres-export`. A process of that `comm` whose executable is known
+/// and named otherwise is not it.
+#[test]
+fn a_full_name_finds_its_cut_comm_when_the_executable_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let unread = ProcessIdentity { exe: None, ..process(7001, "postgres-export") };
+    let other = ProcessIdentity {
+        exe: Some("/opt/bin/postgres-export-tool".into()),
+        ..process(7002, "postgres-export")
+    };
+    writer
+        .write(&[
+            event(connection(1, "127.0.0.1:40001", "127.0.0.1:5432", T0, Some(&unread))),
+            event(connection(2, "127.0.0.1:40002", "127.0.0.1:5432", T0, Some(&other))),
+        ])
+        .unwrap();
+    let mut reader = read(&path);
+    let query = HistoryQuery { process: Some("postgres-exporter".into()), ..everything() };
+    let found = reader.connections(&query).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].record.cookie, 1);
+    let clients = reader.clients(&query, 10).unwrap();
+    assert_eq!(clients.len(), 1, "{clients:?}");
+    assert_eq!(comm_form("postgres-exporter"), "postgres-export");
+    assert_eq!(comm_form("psql"), "psql");
+    // Cut at a whole character: `é` is two bytes, the 15th and 16th.
+    assert_eq!(comm_form("abcdefghijklmné"), "abcdefghijklmn");
+}

@@ -1525,7 +1525,7 @@ mod postgresql {
         assert_eq!(output.code, 0, "{output:?}");
     }
 
-    /// A store a newer porthole wrote (schema version 2 here) is refused by
+    /// A store a newer porthole wrote (schema version 3 here) is refused by
     /// `history` and the recorder with a message naming both versions, and
     /// left exactly as it was: never migrated down or written into.
     #[test]
@@ -1537,7 +1537,7 @@ mod postgresql {
         writer.write_batch(&numbered_batch(1, 10)).unwrap();
         drop(writer);
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        admin.batch_execute("INSERT INTO porthole.schema_version VALUES (2)").unwrap();
+        admin.batch_execute("INSERT INTO porthole.schema_version VALUES (3)").unwrap();
         let snapshot = |admin: &mut postgres::Client| -> (Vec<i64>, i64) {
             let versions = admin
                 .query("SELECT version FROM porthole.schema_version ORDER BY version", &[])
@@ -1549,7 +1549,7 @@ mod postgresql {
             (versions, rows.get(0))
         };
         let before = snapshot(&mut admin);
-        let expected = "has schema version 2, newer than this porthole knows (1); upgrade porthole";
+        let expected = "has schema version 3, newer than this porthole knows (2); upgrade porthole";
         let output = run_bounded(util::porthole().args(["history", "--store", &url]));
         assert_eq!(output.code, 2, "{output:?}");
         assert!(output.stderr.contains(expected), "{output:?}");
@@ -1558,6 +1558,51 @@ mod postgresql {
         };
         assert!(error.to_string().contains(expected), "{error}");
         assert_eq!(snapshot(&mut admin), before);
+    }
+
+    /// `IPV6_V6ONLY` in a shared store: a store of schema 1 (a recorder of
+    /// an older porthole may still be writing it) is read as it is and
+    /// left alone by `history`; the next recorder migrates it, and a real
+    /// v6only listener it records is read back as IPv6 only.
+    #[test]
+    fn a_schema_1_postgres_store_is_migrated_and_keeps_v6only() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        drop(writer);
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(
+                "ALTER TABLE porthole.listener_events DROP COLUMN v6only;
+                 DELETE FROM porthole.schema_version WHERE version > 1",
+            )
+            .unwrap();
+        let versions = |admin: &mut postgres::Client| -> Vec<i64> {
+            admin
+                .query("SELECT version FROM porthole.schema_version ORDER BY version", &[])
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect()
+        };
+        let output = run_bounded(util::porthole().args(["history", "5432", "--store", &url]));
+        assert_eq!(output.code, 0, "{output:?}");
+        assert!(output.stdout.contains("connected 10 times"), "{output:?}");
+        assert_eq!(versions(&mut admin), vec![1], "a reader changes nothing");
+        // A wildcard asks about every address of its family.
+        let output =
+            run_bounded(util::porthole().args(["history", "0.0.0.0:5432", "--store", &url]));
+        assert!(output.stdout.contains("connected 10 times"), "{output:?}");
+        let output = run_bounded(util::porthole().args(["history", "[::]:5432", "--store", &url]));
+        assert_eq!(output.code, 1, "no IPv6 client: {output:?}");
+
+        let Some((v6only, dual)) = record_v6only_and_dual_stack("netlink", &url) else { return };
+        assert_eq!(versions(&mut admin), vec![1, 2]);
+        assert_v6only_read_back(&url, v6only, dual);
+        let output = run_bounded(util::porthole().args(["history", "5432", "--store", &url]));
+        assert!(output.stdout.contains("connected 10 times"), "kept: {output:?}");
     }
 
     /// A server restarted mid-run ends every connection: the writer
@@ -2107,4 +2152,260 @@ fn jsonl_says_when_connections_were_cut_at_the_limit() {
     assert_eq!(output.code, 0, "{output:?}");
     assert!(!output.stdout.contains(r#""type":"truncated""#), "{output:?}");
     assert_eq!(output.stdout.matches(r#""type":"connection""#).count(), 1216, "{output:?}");
+}
+
+// ------------------------------------------------------------- IPV6_V6ONLY
+
+/// Listens on `[::]:FIRST` with `IPV6_V6ONLY` set and on `[::]:SECOND`
+/// without (dual-stack), until killed.
+const V6_LISTENERS: &str = r#"
+import socket, sys, time
+held = []
+for port, v6only in ((int(sys.argv[1]), 1), (int(sys.argv[2]), 0)):
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
+    s.bind(("::", port))
+    s.listen()
+    held.append(s)
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+
+/// Records, with a real `porthole monitor --store STORE`, an `IPV6_V6ONLY`
+/// `[::]` listener and a dual-stack one coming and going in a namespace of
+/// their own; returns their ports (v6only, dual-stack).
+fn record_v6only_and_dual_stack(capture: &str, store: &str) -> Option<(u16, u16)> {
+    let netns = util::Netns::create()?;
+    let (v6only, dual) = (util::unique_port(), util::unique_port());
+    let monitor = crate::monitor::Monitor::start(
+        None,
+        &["--netns", "all", "--capture", capture, "--no-alerts", "--store", store],
+    );
+    let (mut child, mut ready) =
+        util::python_in(&netns, V6_LISTENERS, &[&v6only.to_string(), &dual.to_string()]);
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let changes = |lines: &[serde_json::Value], change: &str| {
+        crate::monitor::of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["change"] == change)
+            .filter(|l| l["local_port"] == v6only || l["local_port"] == dual)
+            .count()
+    };
+    let appeared = monitor.wait_for(|lines| changes(lines, "appeared") >= 2);
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let gone = monitor.wait_for(|lines| changes(lines, "disappeared") >= 2);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(appeared && gone, "the listeners were not seen coming and going:\n{}", {
+        crate::monitor::dump(&lines)
+    });
+    Some((v6only, dual))
+}
+
+/// What `history` reads back of [`record_v6only_and_dual_stack`]: the flag
+/// in JSON and text, in the History section, and in which listeners an
+/// IPv4 or IPv6 address of the port finds.
+fn assert_v6only_read_back(store: &str, v6only: u16, dual: u16) {
+    for (port, dual_stack, scope) in
+        [(v6only, false, "wildcard (IPv6 only"), (dual, true, "wildcard+v4")]
+    {
+        let output = util::porthole_run(&[
+            "history",
+            &port.to_string(),
+            "--listeners",
+            "--json",
+            "--store",
+            store,
+        ]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let json = output.json();
+        let listeners = json["listeners"].as_array().unwrap();
+        assert_eq!(listeners.len(), 2, "{json:#}");
+        for listener in listeners {
+            assert_eq!(listener["local_address"], "::", "{listener}");
+            assert_eq!(listener["dual_stack"], dual_stack, "{port}: {listener}");
+        }
+        let output =
+            util::porthole_run(&["history", &port.to_string(), "--listeners", "--store", store]);
+        assert_eq!(output.code, 0, "{output:?}");
+        assert_eq!(output.stdout.matches(scope).count(), 2, "{port}: {output:?}");
+        // IPv6 clients reach both; IPv4 clients only the dual-stack one.
+        let output = util::porthole_run(&[
+            "history",
+            &format!("[::1]:{port}"),
+            "--listeners",
+            "--json",
+            "--store",
+            store,
+        ]);
+        assert_eq!(output.json()["listeners"].as_array().unwrap().len(), 2, "{output:?}");
+        let output = util::porthole_run(&[
+            "history",
+            &format!("127.0.0.1:{port}"),
+            "--listeners",
+            "--json",
+            "--store",
+            store,
+        ]);
+        let found = output.json()["listeners"].as_array().unwrap().len();
+        assert_eq!(found, if dual_stack { 2 } else { 0 }, "{port}: {output:?}");
+        // The wildcard of the other family is another socket.
+        let output = util::porthole_run(&[
+            "history",
+            &format!("0.0.0.0:{port}"),
+            "--listeners",
+            "--store",
+            store,
+        ]);
+        assert_eq!(output.code, 1, "{port}: {output:?}");
+    }
+}
+
+/// Reads back as the recorder saw it, in both capture modes: a v6only
+/// `[::]` listener was read back as dual-stack (the store kept no flag),
+/// and `history 127.0.0.1:PORT` listed it although no IPv4 client could
+/// reach it. The History section of `porthole PORT` says which it was.
+#[test]
+fn a_v6only_listener_is_read_back_as_ipv6_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut captures = vec!["netlink"];
+    if crate::monitor::ebpf_available() {
+        captures.push("ebpf");
+    }
+    for capture in captures {
+        let path = dir.path().join(format!("{capture}.sqlite"));
+        let store = path.to_str().unwrap();
+        let Some((v6only, dual)) = record_v6only_and_dual_stack(capture, store) else { return };
+        assert_v6only_read_back(store, v6only, dual);
+        let output =
+            util::run(util::porthole().arg(v6only.to_string()).env("PORTHOLE_STORE", &path));
+        let text = &output.stdout;
+        assert!(
+            text.contains(&format!("on [::]:{v6only} (IPv6 only), python3")),
+            "{capture}: {output:?}"
+        );
+    }
+}
+
+/// A store that a porthole of schema 1 wrote: read as it is (no flag, so
+/// a `[::]` counts as dual-stack, the kernel's default), then migrated by
+/// the next recorder without losing a row, after which the flag is kept.
+#[test]
+fn a_schema_1_store_is_read_then_migrated() {
+    let port = util::unique_port();
+    let v6_wildcard = |at: UnixMicros| {
+        let MonitorEvent::Listener(mut event) =
+            listener(at, ListenerChange::Appeared, &format!("[::]:{port}"), process(900, "envoy"))
+        else {
+            unreachable!("listener() makes listener events")
+        };
+        event.family = Family::Ipv6;
+        event.scope = Scope::Wildcard;
+        event.v6only = Some(true);
+        MonitorEvent::Listener(event)
+    };
+    let (_dir, path) = filled_store(&[v6_wildcard(T0)]);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    // As schema 1 left it: the same tables without the column.
+    connection
+        .execute_batch("ALTER TABLE listener_events DROP COLUMN v6only; PRAGMA user_version = 1;")
+        .unwrap();
+    let version = |connection: &rusqlite::Connection| -> i64 {
+        connection.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
+    };
+    let output = history(&path, &[&format!("127.0.0.1:{port}"), "--listeners", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    assert_eq!(json["listeners"].as_array().unwrap().len(), 1, "{json:#}");
+    assert!(json["listeners"][0]["dual_stack"].is_null(), "{json:#}");
+    assert_eq!(version(&connection), 1, "a reader changes nothing");
+
+    let location = StoreLocation::Sqlite(path.clone());
+    let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+    writer.write_batch(&[v6_wildcard(T0 + MINUTE)]).unwrap();
+    drop(writer);
+    assert_eq!(version(&connection), store::SCHEMA_VERSION);
+    let output = history(&path, &[&format!("[::1]:{port}"), "--listeners", "--json"]);
+    let json = output.json();
+    let listeners = json["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 2, "{json:#}");
+    assert!(listeners[0]["dual_stack"].is_null(), "{json:#}");
+    assert_eq!(listeners[1]["dual_stack"], false, "{json:#}");
+    let output = history(&path, &[&format!("127.0.0.1:{port}"), "--listeners", "--json"]);
+    assert_eq!(output.json()["listeners"].as_array().unwrap().len(), 1, "{output:?}");
+}
+
+/// A Unix time copied from `date +%s` or a log: with `@` it is that moment
+/// (in any `TZ`: times without an offset are UTC); without, it was read as
+/// a span of 56 years, a window from 1970, and is now refused with the
+/// form to use.
+#[test]
+fn unix_times_need_their_at_sign() {
+    let port = util::unique_port();
+    let (_dir, path) = filled_store(&morning(port));
+    for zone in ["America/New_York", "Asia/Kolkata"] {
+        let output = util::run(
+            util::porthole()
+                .args(["history", &port.to_string(), "--since", "@1795860000"])
+                .args(["--until", "2026-11-28T11:00", "--store"])
+                .arg(&path)
+                .env("TZ", zone),
+        );
+        assert_eq!(output.code, 0, "{output:?}");
+        assert!(
+            output.stdout.contains(&format!(
+                "History of port {port}, 2026-11-28 10:00:00 – 2026-11-28 11:00:00 (UTC"
+            )),
+            "{zone}: {output:?}"
+        );
+    }
+    let output = history(&path, &[&port.to_string(), "--since", "1795860000"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(
+        output.stderr,
+        "porthole: --since '1795860000': looks like a Unix time: write it as @1795860000 (or a \
+         span such as 2h)\n"
+    );
+}
+
+/// Byte counts past 4 GiB (past `u32`), per connection and summed, are
+/// kept and added up exactly, in the summary and the single connections.
+#[test]
+fn byte_counts_past_4_gib_add_up() {
+    const FIVE_GIB: u64 = 5 << 30;
+    let port = util::unique_port();
+    let server: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let events: Vec<MonitorEvent> = (0..3)
+        .map(|cookie| {
+            let MonitorEvent::Connection(mut record) = connection(
+                cookie + 1,
+                format!("127.0.0.1:{}", 41_000 + cookie).parse().unwrap(),
+                server,
+                T0 + cookie as i64 * MINUTE,
+                Some(process(4411, "rsync")),
+                0,
+            ) else {
+                unreachable!("connection() makes connection records")
+            };
+            record.bytes_client_to_server = FIVE_GIB;
+            record.bytes_server_to_client = FIVE_GIB + 1;
+            MonitorEvent::Connection(record)
+        })
+        .collect();
+    let (_dir, path) = filled_store(&events);
+    let output = history(&path, &[&port.to_string(), "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    assert_eq!(json["clients"][0]["bytes_client_to_server"], 3 * FIVE_GIB, "{json:#}");
+    assert_eq!(json["clients"][0]["bytes_server_to_client"], 3 * (FIVE_GIB + 1), "{json:#}");
+    let output = history(&path, &[&port.to_string()]);
+    // 3 × (5 GiB + 5 GiB + 1) = 32,212,254,723 bytes.
+    assert!(
+        output.stdout.contains("connected 3 times, 2026-11-28 10:00–10:02, 32.2 GB"),
+        "{output:?}"
+    );
+    let output = history(&path, &[&port.to_string(), "--each", "--json"]);
+    let json = output.json();
+    assert_eq!(json["connections"][2]["bytes_server_to_client"], FIVE_GIB + 1, "{json:#}");
 }
