@@ -36,7 +36,10 @@
 //!   database, a full disk) stops recording loudly with its message, as
 //!   before.
 //! - Dropping the writer lets the queue drain until nothing was written
-//!   for one deadline, then says how many events were never written.
+//!   (and no connection made again) for one deadline, then says how many
+//!   events were never written. A writer that is closing tries to connect
+//!   again without its usual pause, so an outage that ended just before a
+//!   shutdown does not cost the batches that waited it out.
 
 use std::collections::VecDeque;
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
@@ -55,6 +58,8 @@ pub const QUEUE_LIMIT: usize = 50_000;
 const MAINTENANCE_DEADLINE: Duration = Duration::from_secs(120);
 /// Longest pause between two attempts to connect again.
 const RECONNECT_PAUSE_LIMIT: Duration = Duration::from_secs(2);
+/// Pause between two attempts to connect again once the writer is closing.
+const CLOSING_PAUSE: Duration = Duration::from_millis(50);
 /// Threads left waiting on a stalled connection; past this many, a stall
 /// waits for one of them to finish instead of leaving another behind.
 const ABANDONED_LIMIT: usize = 8;
@@ -89,6 +94,9 @@ struct State {
     generation: u64,
     /// Whether the current thread has a session.
     connected: bool,
+    /// Sessions opened so far: a reconnection is progress for a closing
+    /// writer's drain, as a committed batch is.
+    sessions_opened: u64,
     busy: Option<Busy>,
     /// The server process of the current session.
     backend: Option<i32>,
@@ -165,6 +173,7 @@ impl PostgresWriter {
                 queued_events: 0,
                 next_sequence: 1,
                 settled: 0,
+                sessions_opened: 0,
                 dropped: 0,
                 dropped_in_outage: 0,
                 generation: 0,
@@ -331,7 +340,8 @@ impl EventSink for PostgresWriter {
 }
 
 impl Drop for PostgresWriter {
-    /// Lets the queue drain until nothing was written for one deadline,
+    /// Lets the queue drain until nothing was written (and no connection
+    /// made again) for one deadline,
     /// then stops the writer thread; events that were never written are
     /// named.
     fn drop(&mut self) {
@@ -347,10 +357,10 @@ impl Drop for PostgresWriter {
         shared.changed.notify_all();
         // The deadline runs from the last batch written: a long backlog
         // that is being written is waited for, a silent server is not.
-        let mut progress = (Instant::now(), state.settled);
+        let mut progress = (Instant::now(), (state.settled, state.sessions_opened));
         while !state.queue.is_empty() && state.fatal.is_none() {
-            if state.settled != progress.1 {
-                progress = (Instant::now(), state.settled);
+            if (state.settled, state.sessions_opened) != progress.1 {
+                progress = (Instant::now(), (state.settled, state.sessions_opened));
             }
             let Some(wait) = self.deadline.checked_sub(progress.0.elapsed()) else { break };
             state = shared.changed.wait_timeout(state, wait).unwrap_or_else(|e| e.into_inner()).0;
@@ -463,6 +473,7 @@ impl Worker {
                             break;
                         }
                         state.connected = true;
+                        state.sessions_opened += 1;
                         state.backend = Some(new.backend_pid);
                         state.previous_backends.clear();
                         if state.outage {
@@ -499,7 +510,12 @@ impl Worker {
                             self.shared.changed.notify_all();
                             break;
                         }
-                        let _ = self.shared.changed.wait_timeout(state, pause);
+                        // A closing writer drains what waits: it tries
+                        // again at once rather than sleep through the time
+                        // the drain gives it (it was told before this wait).
+                        let pause_now =
+                            if state.closing { CLOSING_PAUSE.min(pause) } else { pause };
+                        let _ = self.shared.changed.wait_timeout(state, pause_now);
                         pause = (pause * 2).min(RECONNECT_PAUSE_LIMIT);
                         continue;
                     }
