@@ -1045,3 +1045,93 @@ fn netns_audit_fixes_quote_odd_namespace_names_and_show_no_escapes() {
         }
     }
 }
+
+/// The input chain of a workstation as nftables examples write it: policy
+/// accept, loopback and replies let in, IPv6 dropped, one port open to a
+/// private network, everything else rejected by a last rule without a
+/// port. Read as a bag of port rules, it was "policy accept: other devices
+/// can connect" for every listener, and an unauthenticated memcached
+/// behind the final reject was critical. Read in order: the allow-listed
+/// port is reachable from that network only and says so, the others are
+/// blocked, the IPv6-only listener meets the IPv6 drop, and the printed
+/// drop command closes the allow-listed port too (it goes before the
+/// accept, where an appended rule would never be reached).
+#[test]
+fn the_input_chain_is_read_in_order_with_rules_that_name_no_port() {
+    if !require("memcached") || !require("nft") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let (listed, rejected, v6only) =
+        (util::unique_port(), util::unique_port(), util::unique_port());
+    let memcached = |port: u16| {
+        ChildGuard::spawn(netns.command("memcached").args([
+            "-u",
+            "nobody",
+            "-l",
+            "0.0.0.0",
+            "-U",
+            "0",
+            "-p",
+            &port.to_string(),
+        ]))
+    };
+    let (_listed, _rejected) = (memcached(listed), memcached(rejected));
+    let (_server, mut ready) =
+        util::python_in(&netns, WILDCARD_V6_PAIRS, &[&v6only.to_string(), "1"]);
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    assert!(wait_in(&netns, listed) && wait_in(&netns, rejected), "memcached did not start");
+    let rules = format!(
+        "add table inet filter; \
+         add chain inet filter input {{ type filter hook input priority 0; policy accept; }}; \
+         add rule inet filter input iif lo accept; \
+         add rule inet filter input ct state established,related accept; \
+         add rule inet filter input meta nfproto ipv6 drop; \
+         add rule inet filter input ip saddr 10.0.0.0/8 tcp dport {listed} accept; \
+         add rule inet filter input counter reject"
+    );
+    netns.run_ok("nft", &[&rules]);
+    let ports = format!("{listed},{rejected},{v6only}");
+    let json = audit_in(&netns, &ports).json();
+
+    // Behind the final reject: not reachable, so not critical.
+    let closed = finding(&json, rejected, "exposed-service");
+    let evidence = closed["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains(&format!(
+            "nftables input policy accept, but a rule drops tcp port {rejected}: other devices are likely blocked"
+        )),
+        "{evidence}"
+    );
+    assert_eq!(finding(&json, rejected, "no-auth")["severity"], "high", "{json:#}");
+    assert!(firewall_commands(closed["fix"].as_str().unwrap()).is_empty(), "{closed:#}");
+
+    // IPv6 is dropped before any port is looked at.
+    let only = finding(&json, v6only, "exposed-service");
+    assert!(only["evidence"].as_str().unwrap().contains("likely blocked"), "{only:#}");
+    assert_eq!(only["severity"], "info", "{only:#}");
+
+    // The allow-listed port is open to 10.0.0.0/8, and the evidence says
+    // who gets in.
+    let open = finding(&json, listed, "exposed-service");
+    let evidence = open["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains(&format!(
+            "but a rule drops tcp port {listed} for all but `ip saddr 10.0.0.0/8`: other devices can connect"
+        )),
+        "{evidence}"
+    );
+    assert_eq!(finding(&json, listed, "no-auth")["severity"], "critical", "{json:#}");
+
+    // Its printed drop runs as printed and closes the port for that
+    // network too; loopback clients still get in.
+    let commands = firewall_commands(open["fix"].as_str().unwrap());
+    assert_eq!(commands.len(), 1, "{open:#}");
+    let status = netns.command("sh").args(["-c", &commands[0]]).status().unwrap();
+    assert!(status.success(), "{}", commands[0]);
+    let json = audit_in(&netns, &listed.to_string()).json();
+    let now = finding(&json, listed, "exposed-service");
+    assert!(now["evidence"].as_str().unwrap().contains("likely blocked"), "{now:#}");
+    assert_eq!(finding(&json, listed, "no-auth")["severity"], "high", "{json:#}");
+    assert!(wait_in(&netns, listed), "the rule must spare loopback");
+}
