@@ -1135,3 +1135,61 @@ fn the_input_chain_is_read_in_order_with_rules_that_name_no_port() {
     assert_eq!(finding(&json, listed, "no-auth")["severity"], "high", "{json:#}");
     assert!(wait_in(&netns, listed), "the rule must spare loopback");
 }
+
+/// Application metrics in Prometheus's text format, served on every path
+/// of `argv[1]` as prometheus_client's `start_http_server` does (no Host
+/// check, no credentials); prints the port.
+const APP_METRICS: &str = r##"
+import http.server, sys
+BODY = b"# HELP app_requests_total Requests served.\n# TYPE app_requests_total counter\napp_requests_total{path=\"/checkout\"} 1027\n"
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer((sys.argv[1], 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"##;
+
+/// Metrics served by a process with no exporter in its name were only
+/// checked for DNS rebinding: the format itself now says what the service
+/// is. On all interfaces the open `/metrics` is `no-auth` medium, with a
+/// fix in the application's terms (not an exporter's flags) naming its
+/// port; restarted as the fix says, on 127.0.0.1, it is low, and its fix
+/// no longer asks for a bind it already has.
+#[test]
+fn metrics_are_known_by_their_format_whoever_serves_them() {
+    let Some(netns) = Netns::create() else { return };
+    let start = |address: &str| {
+        let (child, mut stdout) = util::python_in(&netns, APP_METRICS, &[address]);
+        let port: u16 = util::wait_for_line(&mut stdout).parse().expect("python prints its port");
+        assert!(wait_in(&netns, port), "metrics server did not start");
+        (child, port)
+    };
+    let (exposed, port) = start("0.0.0.0");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let open = finding(&json, port, "no-auth");
+    assert_eq!(open["severity"], "medium", "{json:#}");
+    assert!(open["service"].as_str().unwrap().starts_with("metrics ("), "{open:#}");
+    let evidence = open["evidence"].as_str().unwrap();
+    assert!(evidence.starts_with("GET /metrics without credentials → 200 OK # HELP"), "{evidence}");
+    let fix = open["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("start_http_server({port}, addr=\"127.0.0.1\")")), "{fix}");
+    assert!(!fix.contains("--web."), "not an exporter: {fix}");
+    assert_eq!(finding(&json, port, "exposed-service")["severity"], "medium", "{json:#}");
+    drop(exposed);
+
+    let (_local, port) = start("127.0.0.1");
+    let json = audit_in(&netns, &port.to_string()).json();
+    assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+    let open = finding(&json, port, "no-auth");
+    assert_eq!(open["severity"], "low", "{json:#}");
+    let fix = open["fix"].as_str().unwrap();
+    assert!(fix.starts_with("it listens on loopback only"), "{fix}");
+    assert!(!fix.contains("127.0.0.1"), "{fix}");
+}
