@@ -1193,3 +1193,68 @@ fn metrics_are_known_by_their_format_whoever_serves_them() {
     assert!(fix.starts_with("it listens on loopback only"), "{fix}");
     assert!(!fix.contains("127.0.0.1"), "{fix}");
 }
+
+/// An API on 127.0.0.1 with no route at `/` (404, as FastAPI answers) and
+/// data under `/api/`. `argv[1]`: `open` answers every Host; `checked`
+/// answers other Hosts with 421, as a Host allow-list does. Prints the port.
+const API_WITHOUT_INDEX: &str = r#"
+import http.server, json, sys
+checked = sys.argv[1] == "checked"
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        port = self.server.server_address[1]
+        own = self.headers.get("Host", "") in ("127.0.0.1:%d" % port, "localhost:%d" % port)
+        if checked and not own:
+            return self.answer(421, {"detail": "Invalid host"})
+        if self.path.startswith("/api/"):
+            return self.answer(200, {"notes": ["private"]})
+        self.answer(404, {"detail": "Not Found"})
+    def answer(self, status, document):
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// A 404 at `/` hid a missing Host check: only a 2xx page counted, so an
+/// API without an index was never `dns-rebinding`, whatever it served
+/// under `/api/`. The same 404 for both Hosts is reported (low, since `/`
+/// shows no page and no other path is fetched); an API that answers a
+/// foreign Host with 421 is not.
+#[test]
+fn an_api_without_an_index_is_judged_by_its_not_found() {
+    let start = |mode: &str| {
+        let (child, mut stdout) = util::python(API_WITHOUT_INDEX, &[mode]);
+        let port: u16 = util::wait_for_line(&mut stdout).parse().expect("python prints its port");
+        (child, port)
+    };
+    let (_open, open_port) = start("open");
+    let (_checked, checked_port) = start("checked");
+    let json = audit_args(&["--port", &format!("{open_port},{checked_port}")]).json();
+    let rebinding = finding(&json, open_port, "dns-rebinding");
+    assert_eq!(rebinding["severity"], "low", "{rebinding:#}");
+    let evidence = rebinding["evidence"].as_str().unwrap();
+    assert!(
+        evidence.starts_with(&format!(
+            "GET / with Host: 127.0.0.1:{open_port} → 404; with Host: rebind.example:{open_port} → 404 (the same answer"
+        )),
+        "{evidence}"
+    );
+    assert!(!evidence.contains("private"), "no other path is read: {evidence}");
+    let probes = json["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["port"] == open_port)
+        .map(|s| s["probes"].to_string())
+        .unwrap();
+    assert!(!probes.contains("/api"), "{probes}");
+    assert!(findings_of(&json, checked_port).is_empty(), "{json:#}");
+}

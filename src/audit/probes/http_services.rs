@@ -218,7 +218,9 @@ pub fn follow(
             outcome.observations.iter().any(|o| matches!(o, Observation::Debugger { .. }));
         let checks = http::browser_checks(address, deadline, debugger, &mut outcome.probes);
         if let Some(evidence) = checks.rebindable {
-            outcome.observations.push(Observation::Rebindable { evidence });
+            outcome.observations.push(Observation::Rebindable { evidence, page: true });
+        } else if let Some(evidence) = checks.rebindable_unseen {
+            outcome.observations.push(Observation::Rebindable { evidence, page: false });
         }
         if let Some(cors) = checks.cors {
             outcome

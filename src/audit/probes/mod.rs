@@ -85,6 +85,10 @@ pub enum Observation {
     },
     Rebindable {
         evidence: String,
+        /// `/` answered a page (2xx) the same way to both Hosts; `false`
+        /// when both got the same 404, which shows the missing Host check
+        /// but no page.
+        page: bool,
     },
     Cors {
         evidence: String,

@@ -362,7 +362,8 @@ mod tests {
     fn root_raises_access_findings_of_exposed_services() {
         let mut target = target("0.0.0.0", 6379);
         target.owners[0].uid = 0;
-        let outcome = outcome("redis", vec![Observation::Rebindable { evidence: "same".into() }]);
+        let outcome =
+            outcome("redis", vec![Observation::Rebindable { evidence: "same".into(), page: true }]);
         let findings = evaluate(&context(&target, Some(&outcome)), &BTreeSet::new());
         let rebinding = findings.iter().find(|f| f.rule == RuleId::DnsRebinding).unwrap();
         assert_eq!(rebinding.severity, Severity::High);
