@@ -647,13 +647,9 @@ fn nft_condition(matched: &NftMatch, family: Family, rule: &mut InputRule) {
             },
             "nfproto" => rule.applies = rule.applies.and(holds(&[family.nfproto()])),
             "protocol" => rule.applies = rule.applies.and(holds(&[family.ethertype()])),
-            "l4proto" => match (texts.as_deref(), negated) {
-                (Some([one]), false) => match transport(one) {
-                    Some(protocol) => rule.protocol = Some(protocol),
-                    None => rule.applies = Applies::Never,
-                },
-                _ => rule.sometimes(written("meta l4proto".into())),
-            },
+            "l4proto" => {
+                transports(rule, texts.as_deref(), negated, || written("meta l4proto".into()))
+            }
             key => rule.sometimes(written(format!("meta {key}"))),
         },
         NftExpression::Ct { ct } if ct.key == "state" => {
@@ -666,13 +662,11 @@ fn nft_condition(matched: &NftMatch, family: Family, rule: &mut InputRule) {
             match (protocol, field) {
                 ("ip", _) if family == Family::V6 => rule.applies = Applies::Never,
                 ("ip6", _) if family == Family::V4 => rule.applies = Applies::Never,
-                ("ip", "protocol") | ("ip6", "nexthdr") => match (texts.as_deref(), negated) {
-                    (Some([one]), false) => match transport(one) {
-                        Some(transport) => rule.protocol = Some(transport),
-                        None => rule.applies = Applies::Never,
-                    },
-                    _ => rule.sometimes(written(format!("{protocol} {field}"))),
-                },
+                ("ip", "protocol") | ("ip6", "nexthdr") => {
+                    transports(rule, texts.as_deref(), negated, || {
+                        written(format!("{protocol} {field}"))
+                    })
+                }
                 ("tcp" | "udp" | "th", "dport") if !negated => {
                     let before = rule.ports.len();
                     collect_ports(right, transport(protocol), &mut rule.ports);
@@ -695,6 +689,33 @@ fn nft_condition(matched: &NftMatch, family: Family, rule: &mut InputRule) {
             }
         }
         _ => rule.sometimes(String::new()),
+    }
+}
+
+/// A match on the transport protocol (`meta l4proto { tcp, udp }`, `ip
+/// protocol tcp`), for the TCP and UDP flows judged here: both pass, one
+/// does (the rule is that protocol's), or neither (ICMP only: never). Values
+/// not read (a number, a set name) make it apply sometimes.
+fn transports(
+    rule: &mut InputRule,
+    texts: Option<&[&str]>,
+    negated: bool,
+    written: impl Fn() -> String,
+) {
+    let Some(texts) = texts else { return rule.sometimes(written()) };
+    let passes = |name: &str| texts.contains(&name) != negated;
+    let only = match (passes("tcp"), passes("udp")) {
+        (true, true) => return,
+        (true, false) => Protocol::Tcp,
+        (false, true) => Protocol::Udp,
+        (false, false) => {
+            rule.applies = Applies::Never;
+            return;
+        }
+    };
+    match rule.protocol {
+        Some(named) if named != only => rule.applies = Applies::Never,
+        _ => rule.protocol = Some(only),
     }
 }
 
@@ -1035,6 +1056,21 @@ mod tests {
         assert_eq!(v4.verdict(9999), Verdict::Admitted);
         assert!(v4.describe(Protocol::Tcp, 9999).ends_with("from `tcp dport @web`"));
         assert_eq!(v4.verdict_for(Protocol::Udp, 9999), Verdict::Blocked);
+        // `meta l4proto { tcp, udp } th dport 53 accept` is for both.
+        let dns = r#"{"nftables":[
+          {"chain":{"family":"ip","table":"f","name":"in","handle":1,"type":"filter","hook":"input","prio":0,"policy":"drop"}},
+          {"rule":{"family":"ip","table":"f","chain":"in","handle":2,"expr":[
+            {"match":{"op":"==","left":{"meta":{"key":"l4proto"}},"right":{"set":["tcp","udp"]}}},
+            {"match":{"op":"==","left":{"payload":{"protocol":"th","field":"dport"}},"right":53}},{"accept":null}]}},
+          {"rule":{"family":"ip","table":"f","chain":"in","handle":3,"expr":[
+            {"match":{"op":"==","left":{"meta":{"key":"l4proto"}},"right":"icmp"}},{"accept":null}]}}]}"#;
+        let chain = parse_nft(dns).unwrap();
+        assert_eq!(
+            chain.describe(Protocol::Udp, 53),
+            "nftables input policy drop, but a rule accepts udp port 53"
+        );
+        assert_eq!(chain.verdict_for(Protocol::Tcp, 53), Verdict::Admitted);
+        assert_eq!(chain.verdict_for(Protocol::Tcp, 80), Verdict::Blocked);
     }
 
     #[test]
