@@ -1049,3 +1049,69 @@ fn redis_on_its_tls_port_only_is_probed_inside_tls() {
     assert!(weak["evidence"].as_str().unwrap().contains("`default`"), "{weak}");
     assert_no_security_attack(&log);
 }
+
+/// pg_hba.conf has a line per loopback family, and a PostgreSQL on
+/// 127.0.0.1 and ::1 that asked the IPv4 login for a password while
+/// trusting `::1` passed `--active` clean: every local process could log in
+/// as its superuser over IPv6. The login is repeated over the other
+/// loopback; the printed fix (`scram-sha-256` on the host lines, then
+/// `SELECT pg_reload_conf();`) makes the finding go.
+#[test]
+fn postgres_trusting_one_loopback_family_is_found_over_it() {
+    let Some(bin) = postgres_bin() else {
+        crate::util::skip("postgresql not installed");
+        return;
+    };
+    assert!(util::is_root(), "starting PostgreSQL as user postgres needs root");
+    let dir = shared_tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    chown(&data, "postgres");
+    let init = util::run(
+        as_user("postgres", &bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    let hba = data.join("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 trust\n",
+    )
+    .unwrap();
+    chown(&hba, "postgres");
+    let port = util::unique_port();
+    let mut command = as_user("postgres", &bin.join("postgres"));
+    command
+        .args(["-D", data.to_str().unwrap(), "-p", &port.to_string(), "-k", data.to_str().unwrap()])
+        .args(["-c", "listen_addresses=127.0.0.1,::1", "-c", "fsync=off"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _postmaster = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "postgres did not start on {port}");
+    assert!(postgres_ready(&bin, port, None), "postgres on {port} accepts no logins");
+
+    let (_, json) = audit(port, &["--active"]);
+    let trust = finding(&json, "trust-auth");
+    assert_eq!(trust["severity"], "high", "{trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.starts_with("over ::1: StartupMessage"), "{evidence}");
+    assert!(evidence.contains("while over 127.0.0.1:") && evidence.contains("SCRAM"), "{evidence}");
+    let fix = trust["fix"].as_str().unwrap();
+    assert!(fix.contains("`SELECT pg_reload_conf();`"), "{fix}");
+
+    // The fix: scram-sha-256 on the host lines, reloaded as it says.
+    write_hba(&data, "scram-sha-256");
+    let reload = util::run(
+        as_user("postgres", &bin.join("psql"))
+            .args(["-h", data.to_str().unwrap(), "-p", &port.to_string(), "-U", "postgres"])
+            .args(["-d", "postgres", "-c", "SELECT pg_reload_conf();"]),
+    );
+    assert_eq!(reload.code, 0, "{reload:?}");
+    let mut last = Value::Null;
+    let clean = util::eventually(Duration::from_secs(20), || {
+        last = audit(port, &["--active"]).1;
+        !rules(&last).contains(&"trust-auth".to_string())
+    });
+    assert!(clean, "trust still reported: {last:#}");
+}

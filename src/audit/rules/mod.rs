@@ -322,6 +322,7 @@ pub(crate) mod testing {
             reach: crate::audit::firewall::Reach::of_address(address),
             net_namespace: None,
             connect: None,
+            other_loopback: None,
             owners: vec![Process {
                 pid: 42,
                 name: "server".into(),
