@@ -148,6 +148,8 @@ fn target_of(listener: &ListenerEvent) -> Option<Target> {
         reach: Reach::of(&local.ip().to_string(), listener.v6only),
         net_namespace: listener.net_namespace,
         connect,
+        // The passive audit logs in nowhere.
+        other_loopback: None,
         owners: listener.owners.iter().map(process_of).collect(),
         socket_uid: listener.uid,
         unix: None,

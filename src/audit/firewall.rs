@@ -1,18 +1,26 @@
 //! The host firewall's input chain, read just far enough to say whether a
-//! packet from another device to a port would get in: the input hook's
-//! policy, and the TCP/UDP destination ports its rules accept or drop, each
-//! with the transport protocol it matches (a `udp dport 53 drop` says
-//! nothing about TCP port 53).
+//! new connection from another device to a port would get in: each input
+//! hook's policy and its rules in the order the kernel evaluates them, each
+//! rule reduced to the transport protocol and destination ports it matches
+//! (a `udp dport 53 drop` says nothing about TCP port 53) and whether its
+//! other conditions hold for such a connection: always (`iifname != "lo"`,
+//! `ct state new`, a rule with no condition), never (`iif lo`, `ct state
+//! established,related`, `meta nfproto ipv6` in the IPv4 reading) or for
+//! some devices only (`ip saddr 10.0.0.0/8`, `iifname "eth1"`, a named
+//! set). The first rule that always applies decides; one that applies to
+//! some devices only is named in the evidence when it is what lets them in.
+//! Jumps to other chains are followed, their rules taken in place.
 //!
 //! nftables is read as JSON (`nft -j list ruleset`, typed by
 //! [`crate::inventory::nftables`], the reader the diagnosis uses too);
 //! without it, `iptables-save -t filter` (read by
-//! [`crate::inventory::iptables`], also shared with the diagnosis). Both need root; unprivileged runs report
-//! "unknown". The reading is an approximation (no interface, source or
-//! conntrack matching), so findings say "likely".
+//! [`crate::inventory::iptables`], also shared with the diagnosis). Both need
+//! root; unprivileged runs report "unknown". The reading is an
+//! approximation (no address or rate matching: those count as "some
+//! devices"), so findings say "likely".
 
 use crate::inventory::iptables;
-use crate::inventory::nftables::{self, NftExpression, NftRuleset};
+use crate::inventory::nftables::{self, NftExpression, NftMatch, NftRuleset};
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
 use crate::model::{FirewallSummary, Protocol, Socket};
 
@@ -31,13 +39,176 @@ pub enum Verdict {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InputChain {
     pub source: Option<&'static str>,
-    /// `accept` or `drop` (iptables `DROP`/`REJECT` normalised to `drop`).
+    /// `accept` or `drop` (iptables `DROP`/`REJECT` normalised to `drop`):
+    /// the most restrictive policy of the input hooks, for summaries.
     pub policy: Option<String>,
-    /// Destination ports explicitly accepted.
-    pub accepted: Vec<PortRange>,
-    /// Destination ports explicitly dropped or rejected.
-    pub dropped: Vec<PortRange>,
+    /// The base chains on the input hook, each with its own policy; a
+    /// connection gets in only when every one lets it pass. Empty: the
+    /// policy alone decides.
+    pub hooks: Vec<HookChain>,
     pub note: Option<String>,
+}
+
+/// One base chain on the input hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookChain {
+    pub policy: String,
+    /// In evaluation order, the rules of chains it jumps to in place.
+    pub rules: Vec<InputRule>,
+}
+
+/// Whether a rule's conditions, besides protocol and port, hold for a new
+/// connection from another device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    Always,
+    /// For some devices or packets only (a source address, an interface
+    /// other than lo, a named set, a match porthole does not read).
+    Sometimes,
+    Never,
+}
+
+impl Applies {
+    fn and(self, other: Applies) -> Applies {
+        match (self, other) {
+            (Applies::Never, _) | (_, Applies::Never) => Applies::Never,
+            (Applies::Sometimes, _) | (_, Applies::Sometimes) => Applies::Sometimes,
+            _ => Applies::Always,
+        }
+    }
+
+    fn not(self) -> Applies {
+        match self {
+            Applies::Always => Applies::Never,
+            Applies::Never => Applies::Always,
+            Applies::Sometimes => Applies::Sometimes,
+        }
+    }
+}
+
+/// One rule with a verdict, as it bears on a new connection from another
+/// device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputRule {
+    /// Destination ports it matches; empty: every port.
+    pub ports: Vec<PortRange>,
+    /// The transport protocol it names outside a port match (`meta l4proto
+    /// tcp`, `-p tcp`); `None`: any.
+    pub protocol: Option<Protocol>,
+    pub applies: Applies,
+    /// `accept` (else drop or reject).
+    pub accept: bool,
+    /// The conditions that make it apply to some devices only, as written
+    /// (`ip saddr 10.0.0.0/8`), for evidence.
+    pub condition: String,
+}
+
+impl InputRule {
+    fn new() -> Self {
+        InputRule {
+            ports: Vec::new(),
+            protocol: None,
+            applies: Applies::Always,
+            accept: false,
+            condition: String::new(),
+        }
+    }
+
+    fn matches(&self, protocol: Protocol, port: u16) -> bool {
+        self.applies != Applies::Never
+            && self.protocol.is_none_or(|p| p == protocol)
+            && (self.ports.is_empty() || self.ports.iter().any(|r| r.covers(protocol, port)))
+    }
+
+    /// Applies to some devices only, because of `words`.
+    fn sometimes(&mut self, words: String) {
+        self.applies = self.applies.and(Applies::Sometimes);
+        if !words.is_empty() {
+            if !self.condition.is_empty() {
+                self.condition.push(' ');
+            }
+            self.condition.push_str(&words);
+        }
+    }
+}
+
+/// How one hook chain treats a new connection to a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Passage {
+    /// No rule decided: the policy does.
+    Policy,
+    /// A rule that always applies accepts it.
+    RuleAccepts,
+    /// A rule that always applies drops it.
+    RuleDrops,
+    /// A rule drops it for every device but those an earlier rule accepts
+    /// (its condition).
+    DropsAllBut(String),
+    /// The policy drops it, but a rule accepts it from some devices.
+    PolicyDropsAllBut(String),
+}
+
+impl HookChain {
+    fn passage(&self, protocol: Protocol, port: u16) -> Passage {
+        let mut admitted: Option<&str> = None;
+        for rule in self.rules.iter().filter(|rule| rule.matches(protocol, port)) {
+            match (rule.applies, rule.accept) {
+                (Applies::Always, true) => return Passage::RuleAccepts,
+                (Applies::Always, false) => {
+                    return match admitted {
+                        Some(condition) => Passage::DropsAllBut(condition.to_string()),
+                        None => Passage::RuleDrops,
+                    }
+                }
+                (Applies::Sometimes, true) => {
+                    admitted.get_or_insert(&rule.condition);
+                }
+                _ => {}
+            }
+        }
+        match admitted {
+            Some(condition) if self.policy != "accept" => {
+                Passage::PolicyDropsAllBut(condition.to_string())
+            }
+            _ => Passage::Policy,
+        }
+    }
+
+    /// The verdict, and what overrides the policy in words (empty when
+    /// nothing does).
+    fn judge(&self, protocol: Protocol, port: u16) -> (Verdict, String) {
+        let accept = self.policy == "accept";
+        let named = |condition: &str| {
+            if condition.is_empty() {
+                "some devices".to_string()
+            } else {
+                format!("`{condition}`")
+            }
+        };
+        match self.passage(protocol, port) {
+            Passage::Policy if accept => (Verdict::Admitted, String::new()),
+            Passage::Policy => (Verdict::Blocked, String::new()),
+            Passage::RuleAccepts if accept => (Verdict::Admitted, String::new()),
+            Passage::RuleAccepts => {
+                (Verdict::Admitted, format!(", but a rule accepts {protocol} port {port}"))
+            }
+            Passage::RuleDrops if accept => {
+                (Verdict::Blocked, format!(", but a rule drops {protocol} port {port}"))
+            }
+            Passage::RuleDrops => (Verdict::Blocked, String::new()),
+            Passage::DropsAllBut(condition) => (
+                Verdict::Admitted,
+                format!(
+                    ", but a rule drops {protocol} port {port} for all but {}",
+                    named(&condition)
+                ),
+            ),
+            Passage::PolicyDropsAllBut(condition) => (
+                Verdict::Admitted,
+                format!(", but a rule accepts {protocol} port {port} from {}", named(&condition)),
+            ),
+        }
+    }
 }
 
 /// Destination ports a rule matches: an inclusive range, and the transport
@@ -73,6 +244,22 @@ pub enum Family {
 }
 
 impl Family {
+    /// `meta nfproto` of this family's packets.
+    fn nfproto(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        }
+    }
+
+    /// `meta protocol` (the ethertype) of this family's packets.
+    fn ethertype(self) -> &'static str {
+        match self {
+            Family::V4 => "ip",
+            Family::V6 => "ip6",
+        }
+    }
+
     fn nft_families(self) -> [&'static str; 2] {
         match self {
             Family::V4 => ["ip", "inet"],
@@ -136,38 +323,42 @@ impl InputChain {
         self.verdict_for(Protocol::Tcp, port)
     }
 
-    /// The verdict on a new `protocol` flow to `port`: only rules that match
-    /// that protocol (or any) count.
+    /// The verdict on a new `protocol` flow to `port` from another device:
+    /// only rules that match that protocol (or any) count.
     pub fn verdict_for(&self, protocol: Protocol, port: u16) -> Verdict {
-        let Some(policy) = &self.policy else { return Verdict::Unknown };
-        let within = |ranges: &[PortRange]| ranges.iter().any(|r| r.covers(protocol, port));
-        if policy == "accept" {
-            if within(&self.dropped) {
-                Verdict::Blocked
-            } else {
-                Verdict::Admitted
-            }
-        } else if within(&self.accepted) {
-            Verdict::Admitted
-        } else {
-            Verdict::Blocked
-        }
+        self.judge(protocol, port).map_or(Verdict::Unknown, |(verdict, _)| verdict)
     }
 
     /// What the chain says about `protocol` port `port`, in words: the
     /// policy, and the rule that overrides it when one does (a finding that
     /// says "policy accept" and "blocked" would contradict itself).
     pub fn describe(&self, protocol: Protocol, port: u16) -> String {
-        let (Some(source), Some(policy)) = (self.source, &self.policy) else {
-            return self.note.clone().unwrap_or_else(|| "firewall not readable".into());
+        match (self.source, self.judge(protocol, port)) {
+            (Some(_), Some((_, text))) => text,
+            _ => self.note.clone().unwrap_or_else(|| "firewall not readable".into()),
+        }
+    }
+
+    /// The verdict and its words: every hook must let the connection pass,
+    /// so the first that blocks it decides, else the first with something
+    /// to say.
+    fn judge(&self, protocol: Protocol, port: u16) -> Option<(Verdict, String)> {
+        let (source, policy) = (self.source.unwrap_or("firewall"), self.policy.as_ref()?);
+        let lone;
+        let hooks = if self.hooks.is_empty() {
+            lone = [HookChain { policy: policy.clone(), rules: Vec::new() }];
+            &lone[..]
+        } else {
+            &self.hooks[..]
         };
-        let within = |ranges: &[PortRange]| ranges.iter().any(|r| r.covers(protocol, port));
-        let overridden = match policy.as_str() {
-            "accept" if within(&self.dropped) => ", but a rule drops",
-            "drop" if within(&self.accepted) => ", but a rule accepts",
-            _ => return format!("{source} input policy {policy}"),
-        };
-        format!("{source} input policy {policy}{overridden} {protocol} port {port}")
+        let judged: Vec<(&HookChain, (Verdict, String))> =
+            hooks.iter().map(|hook| (hook, hook.judge(protocol, port))).collect();
+        let (hook, (verdict, overridden)) = judged
+            .iter()
+            .find(|(_, (verdict, _))| *verdict == Verdict::Blocked)
+            .or_else(|| judged.iter().find(|(_, (_, text))| !text.is_empty()))
+            .or_else(|| judged.first())?;
+        Some((*verdict, format!("{source} input policy {}{overridden}", hook.policy)))
     }
 
     pub fn summary(&self) -> FirewallSummary {
@@ -306,50 +497,251 @@ pub fn input_chain(ruleset: &NftRuleset) -> InputChain {
 /// [`input_chain`] for the chains `family` traffic passes.
 fn input_chain_for(ruleset: &NftRuleset, family: Family) -> InputChain {
     let mut chain = InputChain { source: Some("nftables"), ..InputChain::default() };
-    let mut input_chains = Vec::new();
     for base in ruleset.nftables.iter().filter_map(|item| item.chain.as_ref()) {
         if base.hook.as_deref() == Some("input")
+            && base.kind.as_deref().is_none_or(|kind| kind == "filter")
             && family.nft_families().contains(&base.family.as_str())
         {
             let policy = base.policy.as_deref().unwrap_or("accept");
             if chain.policy.as_deref() != Some("drop") {
                 chain.policy = Some(policy.to_string());
             }
-            input_chains.push((&base.family, &base.table, &base.name));
-        }
-    }
-    for rule in ruleset.nftables.iter().filter_map(|item| item.rule.as_ref()) {
-        if !input_chains.contains(&(&rule.family, &rule.table, &rule.chain)) {
-            continue;
-        }
-        let mut ports = Vec::new();
-        let mut verdict = None;
-        for statement in &rule.expr {
-            if let Some(matched) = &statement.matches {
-                if let NftExpression::Payload { payload } = &matched.left {
-                    if payload.field.as_deref() == Some("dport") && matched.op == "==" {
-                        let protocol = payload.protocol.as_deref().and_then(transport);
-                        collect_ports(&matched.right, protocol, &mut ports);
-                    }
-                }
-            }
-            if statement.accept.is_some() {
-                verdict = Some(true);
-            }
-            if statement.drop.is_some() || statement.reject.is_some() {
-                verdict = Some(false);
-            }
-        }
-        match verdict {
-            Some(true) => chain.accepted.extend(ports),
-            Some(false) => chain.dropped.extend(ports),
-            None => {}
+            let mut rules = Vec::new();
+            nft_rules(ruleset, (&base.family, &base.table, &base.name), family, 0, &mut rules);
+            chain.hooks.push(HookChain { policy: policy.to_string(), rules });
         }
     }
     if chain.policy.is_none() {
         return InputChain { source: Some("nftables"), ..InputChain::default() };
     }
     chain
+}
+
+/// Chains jumped to deeper than this are taken as "some devices".
+const MAX_JUMPS: usize = 8;
+
+/// The rules of nft chain `(family, table, name)` with a verdict, in order,
+/// as `family` traffic from another device meets them; a jump's target
+/// rules in its place, each also bound by the jump's conditions.
+fn nft_rules(
+    ruleset: &NftRuleset,
+    (table_family, table, name): (&str, &str, &str),
+    family: Family,
+    depth: usize,
+    out: &mut Vec<InputRule>,
+) {
+    let rules =
+        ruleset.nftables.iter().filter_map(|item| item.rule.as_ref()).filter(|rule| {
+            rule.family == table_family && rule.table == table && rule.chain == name
+        });
+    for rule in rules {
+        let mut read = InputRule::new();
+        for statement in &rule.expr {
+            if let Some(matched) = &statement.matches {
+                nft_condition(matched, family, &mut read);
+            }
+            if let Some(xt) = &statement.xt {
+                match (xt.kind.as_deref(), xt.name.as_deref()) {
+                    (Some("target"), Some("REJECT" | "DROP")) => {
+                        out.push(read);
+                        break;
+                    }
+                    (Some("target"), Some("ACCEPT")) => {
+                        read.accept = true;
+                        out.push(read);
+                        break;
+                    }
+                    // Its arguments are not in the JSON.
+                    _ => read.sometimes(format!("xt {}", xt.name.as_deref().unwrap_or("match"))),
+                }
+            }
+            if statement.accept.is_some() {
+                read.accept = true;
+                out.push(read);
+                break;
+            }
+            if statement.drop.is_some() || statement.reject.is_some() {
+                out.push(read);
+                break;
+            }
+            if let Some(jump) = statement.jump.as_ref().or(statement.goto.as_ref()) {
+                if read.applies == Applies::Never {
+                    break;
+                }
+                let mut inner = Vec::new();
+                if depth < MAX_JUMPS {
+                    nft_rules(
+                        ruleset,
+                        (table_family, table, &jump.target),
+                        family,
+                        depth + 1,
+                        &mut inner,
+                    );
+                }
+                out.extend(inner.into_iter().filter_map(|rule| bound_by(rule, &read)));
+                break;
+            }
+        }
+    }
+}
+
+/// `inner`, reached through a jump whose own conditions are `jump`: it
+/// applies only where both do. `None` when it can never apply.
+fn bound_by(mut inner: InputRule, jump: &InputRule) -> Option<InputRule> {
+    match (inner.protocol, jump.protocol) {
+        (Some(a), Some(b)) if a != b => return None,
+        (None, Some(b)) => inner.protocol = Some(b),
+        _ => {}
+    }
+    if inner.ports.is_empty() {
+        inner.ports = jump.ports.clone();
+    } else if !jump.ports.is_empty() && inner.ports != jump.ports {
+        // Both restrict ports: where they overlap is not worth computing.
+        inner.sometimes(String::new());
+    }
+    if jump.applies != Applies::Always {
+        inner.sometimes(jump.condition.clone());
+    }
+    (inner.applies != Applies::Never).then_some(inner)
+}
+
+/// Reads one nft match into `rule`, for `family` traffic from another
+/// device.
+fn nft_condition(matched: &NftMatch, family: Family, rule: &mut InputRule) {
+    let negated = matched.op == "!=";
+    let right = &matched.right;
+    let texts = texts_of(right);
+    // The values a field of such a connection has: does the match hold?
+    let holds = |values: &[&str]| -> Applies {
+        let yes = texts.as_ref().is_some_and(|texts| texts.iter().any(|t| values.contains(t)));
+        let only = texts.as_ref().is_some_and(|texts| texts.iter().all(|t| values.contains(t)));
+        let applies = match (&texts, yes) {
+            (None, _) => Applies::Sometimes,
+            (Some(_), true) if only || !negated => Applies::Always,
+            (Some(_), true) => Applies::Sometimes,
+            (Some(_), false) => Applies::Never,
+        };
+        if negated {
+            applies.not()
+        } else {
+            applies
+        }
+    };
+    let written = |left: String| {
+        let op = if negated { " != " } else { " " };
+        format!("{left}{op}{}", words(right))
+    };
+    match &matched.left {
+        NftExpression::Meta { meta } => match meta.key.as_str() {
+            // Another device's packet never comes in on lo; which other
+            // interface it uses depends on the device.
+            "iif" | "iifname" => match texts.as_deref() {
+                Some(["lo"]) if negated => {}
+                Some(["lo"]) => rule.applies = Applies::Never,
+                _ => rule.sometimes(written(meta.key.clone())),
+            },
+            "iiftype" => match holds(&["loopback"]) {
+                Applies::Always => rule.applies = Applies::Never,
+                Applies::Never => {}
+                Applies::Sometimes => rule.sometimes(written("iiftype".into())),
+            },
+            "nfproto" => rule.applies = rule.applies.and(holds(&[family.nfproto()])),
+            "protocol" => rule.applies = rule.applies.and(holds(&[family.ethertype()])),
+            "l4proto" => {
+                transports(rule, texts.as_deref(), negated, || written("meta l4proto".into()))
+            }
+            key => rule.sometimes(written(format!("meta {key}"))),
+        },
+        NftExpression::Ct { ct } if ct.key == "state" => {
+            rule.applies = rule.applies.and(holds(&["new"]));
+        }
+        NftExpression::Ct { ct } => rule.sometimes(written(format!("ct {}", ct.key))),
+        NftExpression::Payload { payload } => {
+            let protocol = payload.protocol.as_deref().unwrap_or("");
+            let field = payload.field.as_deref().unwrap_or("");
+            match (protocol, field) {
+                ("ip", _) if family == Family::V6 => rule.applies = Applies::Never,
+                ("ip6", _) if family == Family::V4 => rule.applies = Applies::Never,
+                ("ip", "protocol") | ("ip6", "nexthdr") => {
+                    transports(rule, texts.as_deref(), negated, || {
+                        written(format!("{protocol} {field}"))
+                    })
+                }
+                ("tcp" | "udp" | "th", "dport") if !negated => {
+                    let before = rule.ports.len();
+                    collect_ports(right, transport(protocol), &mut rule.ports);
+                    if rule.ports.len() == before {
+                        // A named set or a service name: not read.
+                        rule.protocol = rule.protocol.or(transport(protocol));
+                        rule.sometimes(written(format!("{protocol} dport")));
+                    }
+                }
+                ("tcp" | "udp", _) => {
+                    rule.protocol = transport(protocol);
+                    rule.sometimes(written(format!("{protocol} {field}")));
+                }
+                ("th", _) => rule.sometimes(written(format!("th {field}"))),
+                // ICMP, SCTP…: a TCP or UDP connection never matches.
+                ("icmp" | "icmpv6" | "sctp" | "dccp" | "igmp" | "esp" | "ah", _) => {
+                    rule.applies = Applies::Never
+                }
+                _ => rule.sometimes(written(format!("{protocol} {field}"))),
+            }
+        }
+        _ => rule.sometimes(String::new()),
+    }
+}
+
+/// A match on the transport protocol (`meta l4proto { tcp, udp }`, `ip
+/// protocol tcp`), for the TCP and UDP flows judged here: both pass, one
+/// does (the rule is that protocol's), or neither (ICMP only: never). Values
+/// not read (a number, a set name) make it apply sometimes.
+fn transports(
+    rule: &mut InputRule,
+    texts: Option<&[&str]>,
+    negated: bool,
+    written: impl Fn() -> String,
+) {
+    let Some(texts) = texts else { return rule.sometimes(written()) };
+    let passes = |name: &str| texts.contains(&name) != negated;
+    let only = match (passes("tcp"), passes("udp")) {
+        (true, true) => return,
+        (true, false) => Protocol::Tcp,
+        (false, true) => Protocol::Udp,
+        (false, false) => {
+            rule.applies = Applies::Never;
+            return;
+        }
+    };
+    match rule.protocol {
+        Some(named) if named != only => rule.applies = Applies::Never,
+        _ => rule.protocol = Some(only),
+    }
+}
+
+/// The words of a match's right side: `lo`, `{ established, related }`.
+fn texts_of(value: &NftExpression) -> Option<Vec<&str>> {
+    match value {
+        NftExpression::Text(text) if !text.starts_with('@') => Some(vec![text.as_str()]),
+        NftExpression::Set { set: items } | NftExpression::List(items) => {
+            items.iter().map(|item| texts_of(item).filter(|t| t.len() == 1).map(|t| t[0])).collect()
+        }
+        _ => None,
+    }
+}
+
+/// A right side as nft writes it, for evidence.
+fn words(value: &NftExpression) -> String {
+    match value {
+        NftExpression::Number(number) => number.to_string(),
+        NftExpression::Text(text) => text.clone(),
+        NftExpression::Prefix { prefix } => format!("{}/{}", prefix.addr, prefix.len),
+        NftExpression::Range { range } => range.iter().map(words).collect::<Vec<_>>().join("-"),
+        NftExpression::Set { set: items } | NftExpression::List(items) => {
+            format!("{{ {} }}", items.iter().map(words).collect::<Vec<_>>().join(", "))
+        }
+        _ => "…".into(),
+    }
 }
 
 /// A port, a `{"set": [...]}`, or a `{"range": [a, b]}`.
@@ -378,41 +770,120 @@ fn collect_ports(value: &NftExpression, protocol: Option<Protocol>, ports: &mut 
     }
 }
 
-/// Reads `iptables-save -t filter`: the `INPUT` policy and its `-A INPUT …
-/// --dport N[:M] -j ACCEPT|DROP|REJECT` rules.
+/// Reads `iptables-save -t filter`: the `INPUT` policy and its rules in
+/// order, with the user chains they jump to in place.
 pub fn parse_iptables(text: &str) -> InputChain {
     let mut chain = InputChain { source: Some("iptables"), ..InputChain::default() };
     let filter = iptables::table(text, "filter");
     if let Some(policy) = filter.policies.get("INPUT") {
-        chain.policy = Some(if policy == "ACCEPT" { "accept".into() } else { "drop".into() });
+        let policy = if policy == "ACCEPT" { "accept" } else { "drop" };
+        chain.policy = Some(policy.into());
+        let mut rules = Vec::new();
+        iptables_rules(&filter, "INPUT", 0, &mut rules);
+        chain.hooks.push(HookChain { policy: policy.into(), rules });
     }
-    for rule in filter.rules.iter().filter(|rule| rule.chain == "INPUT") {
-        // `-p tcp` (or `--protocol`); without one, iptables refuses
-        // `--dport`, so a rule with ports always names its protocol.
-        let protocol = rule
-            .words
-            .windows(2)
-            .find(|w| w[0] == "-p" || w[0] == "--protocol")
-            .and_then(|w| transport(&w[1]));
-        let ports: Vec<PortRange> = rule
-            .words
-            .windows(2)
-            .filter(|w| w[0] == "--dport" || w[0] == "--dports")
-            .flat_map(|w| w[1].split(','))
-            .filter_map(|part| match part.split_once(':') {
-                Some((a, b)) => {
-                    Some(PortRange { protocol, low: a.parse().ok()?, high: b.parse().ok()? })
-                }
-                None => part.parse().ok().map(|p| PortRange { protocol, low: p, high: p }),
-            })
-            .collect();
+    chain
+}
+
+/// The rules of iptables chain `name` with a verdict, in order (see
+/// [`nft_rules`]).
+fn iptables_rules(
+    table: &iptables::IptablesTable,
+    name: &str,
+    depth: usize,
+    out: &mut Vec<InputRule>,
+) {
+    for rule in table.rules.iter().filter(|rule| rule.chain == name) {
+        let read = iptables_conditions(&rule.words);
         match rule.target() {
-            Some("ACCEPT") => chain.accepted.extend(ports),
-            Some("DROP" | "REJECT") => chain.dropped.extend(ports),
+            Some("ACCEPT") => out.push(InputRule { accept: true, ..read }),
+            Some("DROP" | "REJECT") => out.push(read),
+            Some(target) if table.policies.get(target).is_some_and(|p| p == "-") => {
+                if read.applies == Applies::Never {
+                    continue;
+                }
+                let mut inner = Vec::new();
+                if depth < MAX_JUMPS {
+                    iptables_rules(table, target, depth + 1, &mut inner);
+                }
+                out.extend(inner.into_iter().filter_map(|inner| bound_by(inner, &read)));
+            }
+            // RETURN, LOG, marks: no verdict here.
             _ => {}
         }
     }
-    chain
+}
+
+/// The conditions of one `iptables-save` rule's words.
+fn iptables_conditions(words: &[String]) -> InputRule {
+    let mut rule = InputRule::new();
+    let mut index = 0;
+    while index < words.len() {
+        let negated = words[index] == "!";
+        if negated {
+            index += 1;
+        }
+        let Some(option) = words.get(index) else { break };
+        // The one option here without a value: a SYN is what a new
+        // connection starts with.
+        if option == "--syn" {
+            index += 1;
+            continue;
+        }
+        let value = words.get(index + 1).map(String::as_str).unwrap_or_default();
+        let written = || {
+            let bang = if negated { "! " } else { "" };
+            format!("{bang}{option} {value}")
+        };
+        index += 2;
+        match option.as_str() {
+            "-j" | "--jump" | "-g" | "--goto" => {
+                // Target options (`--reject-with …`) follow: no conditions.
+                break;
+            }
+            "-p" | "--protocol" => match (transport(value), negated) {
+                (Some(protocol), false) => rule.protocol = Some(protocol),
+                (None, false) if value != "all" => rule.applies = Applies::Never,
+                _ => rule.sometimes(written()),
+            },
+            "-i" | "--in-interface" => match (value, negated) {
+                ("lo", false) => rule.applies = Applies::Never,
+                ("lo", true) => {}
+                _ => rule.sometimes(written()),
+            },
+            "--dport" | "--dports" | "--destination-port" | "--destination-ports" if !negated => {
+                let protocol = rule.protocol;
+                rule.ports.extend(value.split(',').filter_map(|part| match part.split_once(':') {
+                    Some((a, b)) => {
+                        Some(PortRange { protocol, low: a.parse().ok()?, high: b.parse().ok()? })
+                    }
+                    None => part.parse().ok().map(|p| PortRange { protocol, low: p, high: p }),
+                }));
+            }
+            "--state" | "--ctstate" => {
+                let new = value.split(',').any(|state| state == "NEW");
+                let applies = if new { Applies::Always } else { Applies::Never };
+                rule.applies = rule.applies.and(if negated { applies.not() } else { applies });
+            }
+            // Modules whose options are read above, and comments.
+            "-m" | "--match"
+                if matches!(
+                    value,
+                    "tcp" | "udp" | "multiport" | "state" | "conntrack" | "comment"
+                ) => {}
+            "--comment" => {
+                // A quoted comment is split on white space: skip to its end.
+                let mut last = value;
+                while last.starts_with('"') && !(last.len() > 1 && last.ends_with('"')) {
+                    let Some(next) = words.get(index) else { break };
+                    last = next;
+                    index += 1;
+                }
+            }
+            _ => rule.sometimes(written()),
+        }
+    }
+    rule
 }
 
 #[cfg(test)]
@@ -531,6 +1002,75 @@ mod tests {
         assert_eq!(Reach::of("::ffff:10.0.0.1", None), Reach { v4: true, v6: false });
         // An ip6 table is not an IPv4 chain.
         assert_eq!(input_chain_for(&ruleset, Family::V6).policy, None);
+    }
+
+    #[test]
+    fn rules_without_ports_are_read_in_order() {
+        // ufw's shape: user chains, loopback and replies first, a source
+        // allow-list, a quoted comment, then a reject for the rest.
+        let text = "*filter\n:INPUT ACCEPT [0:0]\n:ufw-before-input - [0:0]\n:ufw-user-input - [0:0]\n\
+            -A INPUT -j ufw-before-input\n\
+            -A ufw-before-input -i lo -j ACCEPT\n\
+            -A ufw-before-input -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+            -A ufw-before-input -j ufw-user-input\n\
+            -A ufw-user-input -p tcp -m tcp --dport 22 -m comment --comment \"allow ssh\" -j ACCEPT\n\
+            -A ufw-user-input -s 10.0.0.0/8 -p tcp -m tcp --dport 6379 --syn -j ACCEPT\n\
+            -A INPUT ! -i lo -j REJECT --reject-with icmp-port-unreachable\nCOMMIT\n";
+        let chain = parse_iptables(text);
+        assert_eq!(chain.verdict(22), Verdict::Admitted);
+        assert_eq!(chain.verdict(80), Verdict::Blocked);
+        assert_eq!(
+            chain.describe(Protocol::Tcp, 80),
+            "iptables input policy accept, but a rule drops tcp port 80"
+        );
+        assert_eq!(chain.verdict(6379), Verdict::Admitted);
+        assert_eq!(
+            chain.describe(Protocol::Tcp, 6379),
+            "iptables input policy accept, but a rule drops tcp port 6379 for all but `-s 10.0.0.0/8`"
+        );
+        // nft: IPv6 dropped in an inet table, a named set, an interface.
+        let nft = r#"{"nftables":[
+          {"chain":{"family":"inet","table":"f","name":"in","handle":1,"type":"filter","hook":"input","prio":0,"policy":"drop"}},
+          {"rule":{"family":"inet","table":"f","chain":"in","handle":2,"expr":[
+            {"match":{"op":"==","left":{"meta":{"key":"nfproto"}},"right":"ipv6"}},{"drop":null}]}},
+          {"rule":{"family":"inet","table":"f","chain":"in","handle":3,"expr":[
+            {"match":{"op":"in","left":{"ct":{"key":"state"}},"right":["established","related"]}},{"accept":null}]}},
+          {"rule":{"family":"inet","table":"f","chain":"in","handle":5,"expr":[
+            {"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"wg0"}},
+            {"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":5432}},{"accept":null}]}},
+          {"rule":{"family":"inet","table":"f","chain":"in","handle":4,"expr":[
+            {"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":"@web"}},{"accept":null}]}},
+          {"rule":{"family":"inet","table":"f","chain":"in","handle":6,"expr":[
+            {"match":{"op":"==","left":{"meta":{"key":"iif"}},"right":"lo"}},{"accept":null}]}}]}"#;
+        let ruleset = nftables::parse(nft.as_bytes()).unwrap();
+        let v4 = input_chain_for(&ruleset, Family::V4);
+        let v6 = input_chain_for(&ruleset, Family::V6);
+        assert_eq!(v4.verdict(5432), Verdict::Admitted);
+        assert_eq!(
+            v4.describe(Protocol::Tcp, 5432),
+            "nftables input policy drop, but a rule accepts tcp port 5432 from `iifname wg0`"
+        );
+        assert_eq!(v6.verdict(5432), Verdict::Blocked);
+        assert_eq!(v6.describe(Protocol::Tcp, 5432), "nftables input policy drop");
+        // `iif lo accept` lets no other device in; a named set may.
+        assert_eq!(v4.verdict(9999), Verdict::Admitted);
+        assert!(v4.describe(Protocol::Tcp, 9999).ends_with("from `tcp dport @web`"));
+        assert_eq!(v4.verdict_for(Protocol::Udp, 9999), Verdict::Blocked);
+        // `meta l4proto { tcp, udp } th dport 53 accept` is for both.
+        let dns = r#"{"nftables":[
+          {"chain":{"family":"ip","table":"f","name":"in","handle":1,"type":"filter","hook":"input","prio":0,"policy":"drop"}},
+          {"rule":{"family":"ip","table":"f","chain":"in","handle":2,"expr":[
+            {"match":{"op":"==","left":{"meta":{"key":"l4proto"}},"right":{"set":["tcp","udp"]}}},
+            {"match":{"op":"==","left":{"payload":{"protocol":"th","field":"dport"}},"right":53}},{"accept":null}]}},
+          {"rule":{"family":"ip","table":"f","chain":"in","handle":3,"expr":[
+            {"match":{"op":"==","left":{"meta":{"key":"l4proto"}},"right":"icmp"}},{"accept":null}]}}]}"#;
+        let chain = parse_nft(dns).unwrap();
+        assert_eq!(
+            chain.describe(Protocol::Udp, 53),
+            "nftables input policy drop, but a rule accepts udp port 53"
+        );
+        assert_eq!(chain.verdict_for(Protocol::Tcp, 53), Verdict::Admitted);
+        assert_eq!(chain.verdict_for(Protocol::Tcp, 80), Verdict::Blocked);
     }
 
     #[test]

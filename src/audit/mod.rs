@@ -121,6 +121,11 @@ pub struct Target {
     pub net_namespace: Option<u64>,
     /// Where to connect for probing (TCP only; loopback for wildcards).
     pub connect: Option<SocketAddr>,
+    /// The loopback address of the other family that reaches the same
+    /// sockets, when one does (`[::1]:5432` beside `127.0.0.1:5432`):
+    /// servers that decide by client address (pg_hba.conf) may treat the
+    /// two differently.
+    pub other_loopback: Option<SocketAddr>,
     pub owners: Vec<Process>,
     /// The socket's uid as the kernel records it (visible without root).
     pub socket_uid: u32,
@@ -390,6 +395,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                     reach: firewall::Reach::default(),
                     net_namespace: first.net_namespace,
                     connect: None,
+                    other_loopback: None,
                     owners,
                     socket_uid: metadata.uid,
                     unix: Some(UnixSocketFile {
@@ -412,6 +418,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 .unwrap_or(first);
             let connect =
                 if first.protocol == Protocol::Tcp { connect_address(&sockets) } else { None };
+            let other_loopback = connect.and_then(|probed| other_loopback(&sockets, probed));
             // `0.0.0.0` plus an `IPV6_V6ONLY` `[::]` is reached over both
             // families; a lone `IPV6_V6ONLY` `[::]` over IPv6 only.
             let exposed = sockets.iter().any(|s| s.scope().is_exposed());
@@ -428,6 +435,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 reach,
                 net_namespace: first.net_namespace,
                 connect,
+                other_loopback,
                 owners,
                 socket_uid: first.uid,
                 unix: None,
@@ -487,6 +495,31 @@ fn connect_address(sockets: &[&Socket]) -> Option<SocketAddr> {
         .collect();
     candidates.sort_by_key(|address| (!address.is_ipv4(), !address.ip().is_loopback()));
     candidates.into_iter().next()
+}
+
+/// The loopback address of the family `probed` is not, when one of
+/// `sockets` takes it: a loopback or wildcard bind of that family, or a
+/// dual-stack `[::]` (which takes IPv4 clients too).
+fn other_loopback(sockets: &[&Socket], probed: SocketAddr) -> Option<SocketAddr> {
+    let port = probed.port();
+    let takes = |ip: IpAddr| {
+        sockets.iter().filter_map(|s| s.local.map(|local| (local.ip(), s.v6only))).any(
+            |(bound, v6only)| match (bound, ip) {
+                (IpAddr::V4(bound), IpAddr::V4(_)) => bound.is_loopback() || bound.is_unspecified(),
+                (IpAddr::V6(bound), IpAddr::V6(_)) => bound.is_loopback() || bound.is_unspecified(),
+                (IpAddr::V6(bound), IpAddr::V4(_)) => {
+                    bound.is_unspecified() && v6only != Some(true)
+                }
+                _ => false,
+            },
+        )
+    };
+    let other = match probed.ip() {
+        IpAddr::V4(v4) if v4.is_loopback() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        _ => return None,
+    };
+    takes(other).then_some(SocketAddr::new(other, port))
 }
 
 /// For a PostgreSQL on a wildcard address that trusted the loopback login:
@@ -621,15 +654,20 @@ fn probe_target(
         names: target.owners.iter().map(|p| p.name.to_ascii_lowercase()).collect(),
         cmdlines: target.owners.iter().map(Process::command_line).collect(),
     };
+    let probe = || {
+        let mut outcome = probes::probe(address, &hint, options);
+        trust_over_the_other_loopback(target, options, &mut outcome);
+        outcome
+    };
     let foreign = target.net_namespace.and_then(|ns| handles.get(&ns));
-    let Some(handle) = foreign else { return probes::probe(address, &hint, options) };
+    let Some(handle) = foreign else { return probe() };
     // setns() applies to the calling thread only: probe from a fresh thread
     // that enters the namespace and dies with it.
     let entered = std::thread::scope(|scope| {
         scope
             .spawn(|| {
                 crate::sys::netns::enter(handle)?;
-                Ok::<_, std::io::Error>(probes::probe(address, &hint, options))
+                Ok::<_, std::io::Error>(probe())
             })
             .join()
     });
@@ -640,5 +678,41 @@ fn probe_target(
             ..Outcome::default()
         },
         Err(_) => Outcome { note: Some("probe thread failed".into()), ..Outcome::default() },
+    }
+}
+
+/// pg_hba.conf decides by the client's address, and `127.0.0.1/32` and
+/// `::1/128` are lines of their own: a PostgreSQL that asked the login over
+/// one loopback for a password (`--active`) is asked again over the other
+/// when its sockets take it, where a `trust` line lets every local process
+/// in as its superuser.
+fn trust_over_the_other_loopback(target: &Target, options: ProbeOptions, outcome: &mut Outcome) {
+    let asked = outcome.observations.iter().find_map(|o| match o {
+        probes::Observation::AuthRequired { evidence } => Some(evidence.clone()),
+        _ => None,
+    });
+    let (Some(asked), Some(other)) = (asked, target.other_loopback) else { return };
+    if !options.active || outcome.service.as_deref() != Some("postgresql") {
+        return;
+    }
+    let (Some(probed), deadline) =
+        (target.connect, probes::conn::Deadline::new(options.timeout, options.timeout * 4))
+    else {
+        return;
+    };
+    let mut again = Outcome::default();
+    probes::postgres::probe(other, &deadline, true, &mut again);
+    outcome.probes.push(format!("postgresql StartupMessage over {} (active)", other.ip()));
+    for observation in again.observations {
+        if let probes::Observation::TrustAuth { evidence, loopback_only } = observation {
+            outcome.observations.push(probes::Observation::TrustAuth {
+                evidence: format!(
+                    "over {}: {evidence}, while over {}: {asked}",
+                    other.ip(),
+                    probed.ip()
+                ),
+                loopback_only,
+            });
+        }
     }
 }

@@ -146,7 +146,7 @@ fn attempt(
     let deadline = Deadline::new(timeout, timeout * 4);
     let (user, password) = (credential.user.as_str(), credential.password.as_str());
     match service {
-        Service::Redis => redis_auth::attempt(address, user, password, &deadline),
+        Service::Redis => redis_auth::attempt(address, tls, user, password, &deadline),
         Service::Postgres => postgres_auth::attempt(address, user, password, &deadline),
         Service::Mysql => mysql_auth::attempt(address, user, password, &deadline),
         Service::MongoDb => mongodb_auth::attempt(address, user, password, &deadline),

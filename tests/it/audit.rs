@@ -961,3 +961,157 @@ fn netns_given_twice_is_a_usage_error() {
         assert!(output.stderr.contains("--netns"), "{output:?}");
     }
 }
+
+/// A self-signed certificate and key in `dir`, readable by the test's
+/// servers.
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = util::run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    assert_eq!(made.code, 0, "{made:?}");
+    (cert, key)
+}
+
+/// A Redis that listens on its `tls-port` only hangs up on a plain `PING`:
+/// it used to get no verdict at all, not even a service name, whether it
+/// let anyone in or not. Its `PING` is repeated inside TLS: without client
+/// certificates (`tls-auth-clients no`) and without a password it is
+/// `no-auth`, and the fix's other way out (`tls-auth-clients yes`), applied
+/// to the same server, makes the finding go; with a default password,
+/// `--active` logs in over TLS. Redis logs no cross-protocol attack.
+#[test]
+fn redis_on_its_tls_port_only_is_probed_inside_tls() {
+    if !require("redis-server") || !require("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    // start_redis's own plain port would be the one waited for.
+    let tls = |extra: &[&str]| {
+        let port = util::unique_port();
+        let log = dir.path().join(format!("redis-{port}.log"));
+        let mut command = Command::new("/usr/bin/redis-server");
+        command
+            .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("--logfile")
+            .arg(&log)
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .arg("--tls-ca-cert-file")
+            .arg(&cert)
+            .args(extra)
+            .stdout(Stdio::null());
+        let child = ChildGuard::spawn(&mut command);
+        assert!(wait_for_port(port, START), "redis-server did not start on TLS port {port}");
+        (child, port, log)
+    };
+
+    let (open_redis, port, log) = tls(&["--tls-auth-clients", "no"]);
+    let (output, json) = audit(port, &[]);
+    assert_eq!(rules(&json), ["no-auth"], "{json:#}");
+    let open = finding(&json, "no-auth");
+    assert!(open["evidence"].as_str().unwrap().starts_with("sent PING over TLS → +PONG"), "{open}");
+    let fix = open["fix"].as_str().unwrap();
+    assert!(fix.contains("`--requirepass <long random secret>`"), "{fix}");
+    assert!(fix.contains("`tls-auth-clients yes`"), "{fix}");
+    assert_eq!(json["services"][0]["tls"], true, "{json:#}");
+    assert!(service(&json).starts_with("redis"), "{json:#}");
+    assert_eq!(output.code, 0, "loopback high passes the default gate");
+    assert_no_security_attack(&log);
+    drop(open_redis);
+
+    // The same server with the fix's `tls-auth-clients yes` (Redis's
+    // default): a client without a certificate gets nothing.
+    let (_closed, port, log) = tls(&["--tls-auth-clients", "yes"]);
+    let (_, json) = audit(port, &[]);
+    assert_eq!(rules(&json), Vec::<String>::new(), "{json:#}");
+    assert_eq!(service(&json), "redis", "{json:#}");
+    let note = json["services"][0]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("client certificate"), "{json:#}");
+    assert_no_security_attack(&log);
+
+    let (_weak, port, log) = tls(&["--tls-auth-clients", "no", "--requirepass", "foobared"]);
+    let (_, json) = audit(port, &[]);
+    assert_eq!(rules(&json), Vec::<String>::new(), "a password is asked: {json:#}");
+    let (_, json) = audit(port, &["--active"]);
+    let weak = finding(&json, "weak-password");
+    assert!(weak["evidence"].as_str().unwrap().contains("`default`"), "{weak}");
+    assert_no_security_attack(&log);
+}
+
+/// pg_hba.conf has a line per loopback family, and a PostgreSQL on
+/// 127.0.0.1 and ::1 that asked the IPv4 login for a password while
+/// trusting `::1` passed `--active` clean: every local process could log in
+/// as its superuser over IPv6. The login is repeated over the other
+/// loopback; the printed fix (`scram-sha-256` on the host lines, then
+/// `SELECT pg_reload_conf();`) makes the finding go.
+#[test]
+fn postgres_trusting_one_loopback_family_is_found_over_it() {
+    let Some(bin) = postgres_bin() else {
+        crate::util::skip("postgresql not installed");
+        return;
+    };
+    assert!(util::is_root(), "starting PostgreSQL as user postgres needs root");
+    let dir = shared_tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    chown(&data, "postgres");
+    let init = util::run(
+        as_user("postgres", &bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    let hba = data.join("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 trust\n",
+    )
+    .unwrap();
+    chown(&hba, "postgres");
+    let port = util::unique_port();
+    let mut command = as_user("postgres", &bin.join("postgres"));
+    command
+        .args(["-D", data.to_str().unwrap(), "-p", &port.to_string(), "-k", data.to_str().unwrap()])
+        .args(["-c", "listen_addresses=127.0.0.1,::1", "-c", "fsync=off"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _postmaster = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "postgres did not start on {port}");
+    assert!(postgres_ready(&bin, port, None), "postgres on {port} accepts no logins");
+
+    let (_, json) = audit(port, &["--active"]);
+    let trust = finding(&json, "trust-auth");
+    assert_eq!(trust["severity"], "high", "{trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.starts_with("over ::1: StartupMessage"), "{evidence}");
+    assert!(evidence.contains("while over 127.0.0.1:") && evidence.contains("SCRAM"), "{evidence}");
+    let fix = trust["fix"].as_str().unwrap();
+    assert!(fix.contains("`SELECT pg_reload_conf();`"), "{fix}");
+
+    // The fix: scram-sha-256 on the host lines, reloaded as it says.
+    write_hba(&data, "scram-sha-256");
+    let reload = util::run(
+        as_user("postgres", &bin.join("psql"))
+            .args(["-h", data.to_str().unwrap(), "-p", &port.to_string(), "-U", "postgres"])
+            .args(["-d", "postgres", "-c", "SELECT pg_reload_conf();"]),
+    );
+    assert_eq!(reload.code, 0, "{reload:?}");
+    let mut last = Value::Null;
+    let clean = util::eventually(Duration::from_secs(20), || {
+        last = audit(port, &["--active"]).1;
+        !rules(&last).contains(&"trust-auth".to_string())
+    });
+    assert!(clean, "trust still reported: {last:#}");
+}

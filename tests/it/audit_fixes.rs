@@ -1045,3 +1045,216 @@ fn netns_audit_fixes_quote_odd_namespace_names_and_show_no_escapes() {
         }
     }
 }
+
+/// The input chain of a workstation as nftables examples write it: policy
+/// accept, loopback and replies let in, IPv6 dropped, one port open to a
+/// private network, everything else rejected by a last rule without a
+/// port. Read as a bag of port rules, it was "policy accept: other devices
+/// can connect" for every listener, and an unauthenticated memcached
+/// behind the final reject was critical. Read in order: the allow-listed
+/// port is reachable from that network only and says so, the others are
+/// blocked, the IPv6-only listener meets the IPv6 drop, and the printed
+/// drop command closes the allow-listed port too (it goes before the
+/// accept, where an appended rule would never be reached).
+#[test]
+fn the_input_chain_is_read_in_order_with_rules_that_name_no_port() {
+    if !require("memcached") || !require("nft") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let (listed, rejected, v6only) =
+        (util::unique_port(), util::unique_port(), util::unique_port());
+    let memcached = |port: u16| {
+        ChildGuard::spawn(netns.command("memcached").args([
+            "-u",
+            "nobody",
+            "-l",
+            "0.0.0.0",
+            "-U",
+            "0",
+            "-p",
+            &port.to_string(),
+        ]))
+    };
+    let (_listed, _rejected) = (memcached(listed), memcached(rejected));
+    let (_server, mut ready) =
+        util::python_in(&netns, WILDCARD_V6_PAIRS, &[&v6only.to_string(), "1"]);
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    assert!(wait_in(&netns, listed) && wait_in(&netns, rejected), "memcached did not start");
+    let rules = format!(
+        "add table inet filter; \
+         add chain inet filter input {{ type filter hook input priority 0; policy accept; }}; \
+         add rule inet filter input iif lo accept; \
+         add rule inet filter input ct state established,related accept; \
+         add rule inet filter input meta nfproto ipv6 drop; \
+         add rule inet filter input ip saddr 10.0.0.0/8 tcp dport {listed} accept; \
+         add rule inet filter input counter reject"
+    );
+    netns.run_ok("nft", &[&rules]);
+    let ports = format!("{listed},{rejected},{v6only}");
+    let json = audit_in(&netns, &ports).json();
+
+    // Behind the final reject: not reachable, so not critical.
+    let closed = finding(&json, rejected, "exposed-service");
+    let evidence = closed["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains(&format!(
+            "nftables input policy accept, but a rule drops tcp port {rejected}: other devices are likely blocked"
+        )),
+        "{evidence}"
+    );
+    assert_eq!(finding(&json, rejected, "no-auth")["severity"], "high", "{json:#}");
+    assert!(firewall_commands(closed["fix"].as_str().unwrap()).is_empty(), "{closed:#}");
+
+    // IPv6 is dropped before any port is looked at.
+    let only = finding(&json, v6only, "exposed-service");
+    assert!(only["evidence"].as_str().unwrap().contains("likely blocked"), "{only:#}");
+    assert_eq!(only["severity"], "info", "{only:#}");
+
+    // The allow-listed port is open to 10.0.0.0/8, and the evidence says
+    // who gets in.
+    let open = finding(&json, listed, "exposed-service");
+    let evidence = open["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains(&format!(
+            "but a rule drops tcp port {listed} for all but `ip saddr 10.0.0.0/8`: other devices can connect"
+        )),
+        "{evidence}"
+    );
+    assert_eq!(finding(&json, listed, "no-auth")["severity"], "critical", "{json:#}");
+
+    // Its printed drop runs as printed and closes the port for that
+    // network too; loopback clients still get in.
+    let commands = firewall_commands(open["fix"].as_str().unwrap());
+    assert_eq!(commands.len(), 1, "{open:#}");
+    let status = netns.command("sh").args(["-c", &commands[0]]).status().unwrap();
+    assert!(status.success(), "{}", commands[0]);
+    let json = audit_in(&netns, &listed.to_string()).json();
+    let now = finding(&json, listed, "exposed-service");
+    assert!(now["evidence"].as_str().unwrap().contains("likely blocked"), "{now:#}");
+    assert_eq!(finding(&json, listed, "no-auth")["severity"], "high", "{json:#}");
+    assert!(wait_in(&netns, listed), "the rule must spare loopback");
+}
+
+/// Application metrics in Prometheus's text format, served on every path
+/// of `argv[1]` as prometheus_client's `start_http_server` does (no Host
+/// check, no credentials); prints the port.
+const APP_METRICS: &str = r##"
+import http.server, sys
+BODY = b"# HELP app_requests_total Requests served.\n# TYPE app_requests_total counter\napp_requests_total{path=\"/checkout\"} 1027\n"
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer((sys.argv[1], 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"##;
+
+/// Metrics served by a process with no exporter in its name were only
+/// checked for DNS rebinding: the format itself now says what the service
+/// is. On all interfaces the open `/metrics` is `no-auth` medium, with a
+/// fix in the application's terms (not an exporter's flags) naming its
+/// port; restarted as the fix says, on 127.0.0.1, it is low, and its fix
+/// no longer asks for a bind it already has.
+#[test]
+fn metrics_are_known_by_their_format_whoever_serves_them() {
+    let Some(netns) = Netns::create() else { return };
+    let start = |address: &str| {
+        let (child, mut stdout) = util::python_in(&netns, APP_METRICS, &[address]);
+        let port: u16 = util::wait_for_line(&mut stdout).parse().expect("python prints its port");
+        assert!(wait_in(&netns, port), "metrics server did not start");
+        (child, port)
+    };
+    let (exposed, port) = start("0.0.0.0");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let open = finding(&json, port, "no-auth");
+    assert_eq!(open["severity"], "medium", "{json:#}");
+    assert!(open["service"].as_str().unwrap().starts_with("metrics ("), "{open:#}");
+    let evidence = open["evidence"].as_str().unwrap();
+    assert!(evidence.starts_with("GET /metrics without credentials → 200 OK # HELP"), "{evidence}");
+    let fix = open["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("start_http_server({port}, addr=\"127.0.0.1\")")), "{fix}");
+    assert!(!fix.contains("--web."), "not an exporter: {fix}");
+    assert_eq!(finding(&json, port, "exposed-service")["severity"], "medium", "{json:#}");
+    drop(exposed);
+
+    let (_local, port) = start("127.0.0.1");
+    let json = audit_in(&netns, &port.to_string()).json();
+    assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+    let open = finding(&json, port, "no-auth");
+    assert_eq!(open["severity"], "low", "{json:#}");
+    let fix = open["fix"].as_str().unwrap();
+    assert!(fix.starts_with("it listens on loopback only"), "{fix}");
+    assert!(!fix.contains("127.0.0.1"), "{fix}");
+}
+
+/// An API on 127.0.0.1 with no route at `/` (404, as FastAPI answers) and
+/// data under `/api/`. `argv[1]`: `open` answers every Host; `checked`
+/// answers other Hosts with 421, as a Host allow-list does. Prints the port.
+const API_WITHOUT_INDEX: &str = r#"
+import http.server, json, sys
+checked = sys.argv[1] == "checked"
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        port = self.server.server_address[1]
+        own = self.headers.get("Host", "") in ("127.0.0.1:%d" % port, "localhost:%d" % port)
+        if checked and not own:
+            return self.answer(421, {"detail": "Invalid host"})
+        if self.path.startswith("/api/"):
+            return self.answer(200, {"notes": ["private"]})
+        self.answer(404, {"detail": "Not Found"})
+    def answer(self, status, document):
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// A 404 at `/` hid a missing Host check: only a 2xx page counted, so an
+/// API without an index was never `dns-rebinding`, whatever it served
+/// under `/api/`. The same 404 for both Hosts is reported (low, since `/`
+/// shows no page and no other path is fetched); an API that answers a
+/// foreign Host with 421 is not.
+#[test]
+fn an_api_without_an_index_is_judged_by_its_not_found() {
+    let start = |mode: &str| {
+        let (child, mut stdout) = util::python(API_WITHOUT_INDEX, &[mode]);
+        let port: u16 = util::wait_for_line(&mut stdout).parse().expect("python prints its port");
+        (child, port)
+    };
+    let (_open, open_port) = start("open");
+    let (_checked, checked_port) = start("checked");
+    let json = audit_args(&["--port", &format!("{open_port},{checked_port}")]).json();
+    let rebinding = finding(&json, open_port, "dns-rebinding");
+    assert_eq!(rebinding["severity"], "low", "{rebinding:#}");
+    let evidence = rebinding["evidence"].as_str().unwrap();
+    assert!(
+        evidence.starts_with(&format!(
+            "GET / with Host: 127.0.0.1:{open_port} → 404; with Host: rebind.example:{open_port} → 404 (the same answer"
+        )),
+        "{evidence}"
+    );
+    assert!(!evidence.contains("private"), "no other path is read: {evidence}");
+    let probes = json["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["port"] == open_port)
+        .map(|s| s["probes"].to_string())
+        .unwrap();
+    assert!(!probes.contains("/api"), "{probes}");
+    assert!(findings_of(&json, checked_port).is_empty(), "{json:#}");
+}

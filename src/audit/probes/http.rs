@@ -226,6 +226,8 @@ pub fn local_host(address: SocketAddr) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BrowserChecks {
     pub rebindable: Option<String>,
+    /// The same `404` at `/` for both Hosts ([`unseen_rebinding_verdict`]).
+    pub rebindable_unseen: Option<String>,
     pub cors: Option<CorsFinding>,
     pub websocket: Option<String>,
 }
@@ -323,6 +325,31 @@ pub fn rebinding_verdict(baseline: &Landing, foreign: &Landing, local: &str) -> 
     })
 }
 
+/// Rebinding where `/` is no page: both Hosts got the same `404`, byte for
+/// byte (an API with no route at `/`, a dev server without an index). A
+/// server that checks `Host` answers a foreign one differently (`400`,
+/// `403`, `421`); this one cannot tell the two apart, so a page can read
+/// whatever it serves at other paths. Those paths are not fetched: the
+/// probe reads `/` only.
+pub fn unseen_rebinding_verdict(
+    baseline: &Landing,
+    foreign: &Landing,
+    local: &str,
+) -> Option<String> {
+    let (first, second) = (&baseline.response, &foreign.response);
+    let same = first.status == 404
+        && second.status == 404
+        && baseline.redirect.is_none()
+        && foreign.redirect.is_none()
+        && first.body == second.body;
+    let port = local.rsplit_once(':').map_or("", |(_, port)| port);
+    same.then(|| {
+        format!(
+            "GET / with Host: {local} → 404; with Host: {FOREIGN_HOST}:{port} → 404 (the same answer: the server does not check Host, so a page can read whatever it serves at other paths; only / was read)"
+        )
+    })
+}
+
 /// Pages with a timestamp or nonce differ slightly between two requests.
 fn similar_length(a: &Response, b: &Response) -> bool {
     let (x, y) = (a.body.len(), b.body.len());
@@ -368,6 +395,7 @@ pub fn browser_checks(
     let foreign = land(address, &format!("{FOREIGN_HOST}:{port}"), deadline);
     if let (Some(baseline), Some(foreign)) = (&baseline, &foreign) {
         checks.rebindable = rebinding_verdict(baseline, foreign, &local);
+        checks.rebindable_unseen = unseen_rebinding_verdict(baseline, foreign, &local);
     }
     probes.push("http cors".into());
     let cors = send(
@@ -461,6 +489,27 @@ mod tests {
         let bad = Landing::direct(response("HTTP/1.0 400 Bad Request\r\n\r\n"));
         assert!(rebinding_verdict(&ok, &bad, "127.0.0.1:80").is_none());
         assert!(rebinding_verdict(&denied, &denied, "127.0.0.1:80").is_none());
+    }
+
+    #[test]
+    fn the_same_not_found_for_both_hosts_is_rebinding_unseen() {
+        let api = Landing::direct(response(
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 22\r\n\r\n{\"detail\":\"Not Found\"}",
+        ));
+        let evidence = unseen_rebinding_verdict(&api, &api, "127.0.0.1:8000").unwrap();
+        assert!(evidence.contains("with Host: rebind.example:8000 → 404 (the same answer"));
+        assert!(rebinding_verdict(&api, &api, "127.0.0.1:8000").is_none());
+        // A Host check answers the foreign name otherwise.
+        let misdirected = Landing::direct(response(
+            "HTTP/1.1 421 Misdirected Request\r\nContent-Length: 0\r\n\r\n",
+        ));
+        assert!(unseen_rebinding_verdict(&api, &misdirected, "127.0.0.1:8000").is_none());
+        let other = Landing::direct(response(
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nno site x",
+        ));
+        assert!(unseen_rebinding_verdict(&api, &other, "127.0.0.1:8000").is_none());
+        let ok = Landing::direct(response("HTTP/1.0 200 OK\r\n\r\nhi"));
+        assert!(unseen_rebinding_verdict(&ok, &ok, "127.0.0.1:8000").is_none());
     }
 
     #[test]

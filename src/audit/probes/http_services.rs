@@ -41,6 +41,18 @@ pub fn kind_of(first: &Response, hint: &Hint, port: u16) -> Kind {
     if body.contains("\"couchdb\"") {
         return Kind::CouchDb;
     }
+    // Prometheus's text format at `/` (prometheus_client's
+    // `start_http_server` answers every path with it), or a landing page
+    // that links to it, as Go exporters serve: whatever the process is
+    // called.
+    let text = body.trim_start();
+    if text.starts_with("# HELP ")
+        || text.starts_with("# TYPE ")
+        || body.contains("href=\"/metrics\"")
+        || body.contains("href='/metrics'")
+    {
+        return Kind::Metrics;
+    }
     let location = first.header("location").unwrap_or("");
     if location.contains("/tree") || location.contains("/lab") || body.contains("jupyter") {
         return Kind::Jupyter;
@@ -191,7 +203,7 @@ pub fn follow(
                         &reply,
                         is_metrics,
                         "GET /metrics",
-                        "bind with `--web.listen-address=127.0.0.1:PORT` and require basic auth in a `--web.config.file`",
+                        &metrics_fix(hint, address.port()),
                         Impact::Information,
                         outcome,
                     );
@@ -206,7 +218,9 @@ pub fn follow(
             outcome.observations.iter().any(|o| matches!(o, Observation::Debugger { .. }));
         let checks = http::browser_checks(address, deadline, debugger, &mut outcome.probes);
         if let Some(evidence) = checks.rebindable {
-            outcome.observations.push(Observation::Rebindable { evidence });
+            outcome.observations.push(Observation::Rebindable { evidence, page: true });
+        } else if let Some(evidence) = checks.rebindable_unseen {
+            outcome.observations.push(Observation::Rebindable { evidence, page: false });
         }
         if let Some(cors) = checks.cors {
             outcome
@@ -216,6 +230,23 @@ pub fn follow(
         if let Some(evidence) = checks.websocket {
             outcome.observations.push(Observation::WebsocketOrigin { evidence });
         }
+    }
+}
+
+/// How to close an open `/metrics`: the Prometheus exporter toolkit's
+/// flags for Prometheus and its exporters, which have them; for anything
+/// else serving the format (an application's own metrics), what any server
+/// can do.
+fn metrics_fix(hint: &Hint, port: u16) -> String {
+    let toolkit = ["prometheus", "exporter", "alertmanager", "pushgateway"];
+    if hint.names.iter().any(|name| toolkit.iter().any(|t| name.contains(t))) {
+        format!(
+            "bind with `--web.listen-address=127.0.0.1:{port}` and require basic auth in a `--web.config.file`"
+        )
+    } else {
+        format!(
+            "serve the metrics on 127.0.0.1:{port} only (prometheus_client: `start_http_server({port}, addr=\"127.0.0.1\")`) or behind a proxy that asks for credentials"
+        )
     }
 }
 
@@ -326,6 +357,17 @@ mod tests {
         assert_eq!(kind_of(&plain, &none, 40000), Kind::Generic);
         let exporter = Hint { names: vec!["node_exporter".into()], cmdlines: vec![] };
         assert_eq!(kind_of(&plain, &exporter, 9100), Kind::Metrics);
+        // The format itself, or a landing page linking to it, whoever serves it.
+        let python = Hint { names: vec!["python3".into()], cmdlines: vec![] };
+        let exposition =
+            response("HTTP/1.0 200 OK\r\n\r\n# HELP up Whether up.\n# TYPE up gauge\nup 1\n");
+        assert_eq!(kind_of(&exposition, &python, 8000), Kind::Metrics);
+        let landing = response(
+            "HTTP/1.1 200 OK\r\n\r\n<html><h1>Exporter</h1><a href=\"/metrics\">Metrics</a></html>",
+        );
+        assert_eq!(kind_of(&landing, &python, 8000), Kind::Metrics);
+        assert!(metrics_fix(&python, 8000).contains("addr=\"127.0.0.1\""));
+        assert!(metrics_fix(&exporter, 9100).contains("127.0.0.1:9100"));
     }
 
     #[test]

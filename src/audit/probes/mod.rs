@@ -13,8 +13,10 @@
 //!    `/_all_dbs`) and the browser checks in [`http`];
 //! 4. a **TLS retry** only when the port proved it speaks TLS: it answered
 //!    the plain request with a TLS record (an alert), or with an HTTP 400
-//!    saying a plain request reached an HTTPS port. A reset or a close
-//!    without a reply is reported as such, never answered with a ClientHello.
+//!    saying a plain request reached an HTTPS port, or it is a Redis by its
+//!    process name that hung up on `PING` (only its `tls-port` does). Any
+//!    other reset or close without a reply is reported as such, never
+//!    answered with a ClientHello.
 //!
 //! Printer ports (515, 631, 9100–9107) are never touched: they print what
 //! they receive. Login attempts (PostgreSQL, MySQL) only run with `--active`
@@ -83,6 +85,10 @@ pub enum Observation {
     },
     Rebindable {
         evidence: String,
+        /// `/` answered a page (2xx) the same way to both Hosts; `false`
+        /// when both got the same 404, which shows the missing Host check
+        /// but no page.
+        page: bool,
     },
     Cors {
         evidence: String,
@@ -302,7 +308,8 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
 
     // 2. One safe probe, chosen from the process and the port.
     match plan {
-        Plan::Redis => redis::probe(address, &deadline, &mut outcome),
+        // Chosen by the owner's name, not only the port: a Redis for sure.
+        Plan::Redis => redis::probe(address, &deadline, !hint.names.is_empty(), &mut outcome),
         Plan::Memcached => memcached::probe(address, &deadline, &mut outcome),
         Plan::MongoDb => mongodb::probe(address, &deadline, &mut outcome),
         Plan::Postgres => postgres::probe(address, &deadline, options.active, &mut outcome),
@@ -331,7 +338,7 @@ fn identify_by_request(
     }
     if reply.starts_with(b"-ERR") || reply.starts_with(b"-NOAUTH") || reply.starts_with(b"-DENIED")
     {
-        return redis::probe(address, deadline, outcome);
+        return redis::probe(address, deadline, false, outcome);
     }
     if reply.starts_with(b"ERROR") {
         return memcached::probe(address, deadline, outcome);

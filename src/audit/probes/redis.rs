@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use super::conn::{abbreviate, Conn, Deadline};
+use super::conn::{abbreviate, Conn, Deadline, End};
 use super::{Impact, Observation, Outcome, Settings};
 
 pub const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
@@ -102,14 +102,56 @@ pub fn parse_info(text: &str) -> (Option<String>, Option<String>) {
     (name, version)
 }
 
-pub fn probe(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
+/// `PING`, then what the reply calls for. `tls_retry`: the owner is known
+/// to be a Redis server, so a connection closed on `PING` without a word is
+/// a TLS port (Redis answers `PING` on a plain port even to refuse it, with
+/// `-NOAUTH` or `-DENIED`), and the `PING` is repeated inside TLS, which is
+/// what such a port expects.
+pub fn probe(address: SocketAddr, deadline: &Deadline, tls_retry: bool, outcome: &mut Outcome) {
     outcome.probes.push("redis PING".into());
     let Ok(mut conn) = Conn::plain(address, deadline) else { return };
     if conn.send(PING, deadline).is_err() {
         return;
     }
-    let (reply, _) = conn.receive(deadline, None, resp_complete);
-    let shown = abbreviate(&reply, 60);
+    let (reply, end) = conn.receive(deadline, None, resp_complete);
+    if tls_retry && reply.is_empty() && matches!(end, End::Eof | End::Reset) {
+        drop(conn);
+        return probe_in_tls(address, deadline, outcome);
+    }
+    answered(conn, &reply, deadline, outcome);
+}
+
+/// `PING` inside TLS (`tls-port`).
+fn probe_in_tls(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
+    outcome.probes.push("redis PING (tls)".into());
+    let Ok(mut conn) = Conn::tls(address, deadline) else {
+        outcome.note = Some("closed the connection on PING without a reply and refused TLS".into());
+        return;
+    };
+    outcome.tls = true;
+    outcome.service = Some("redis".into());
+    let (reply, _) = match conn.send(PING, deadline) {
+        Ok(()) => conn.receive(deadline, None, resp_complete),
+        Err(_) => (Vec::new(), End::Reset),
+    };
+    if reply.is_empty() {
+        // Redis asks for a client certificate by default (`tls-auth-clients
+        // yes`) and hangs up on a client without one once the handshake
+        // is over.
+        outcome.note = Some(
+            "TLS port: PING inside TLS got no answer (a client certificate is required, `tls-auth-clients yes`)"
+                .into(),
+        );
+        return;
+    }
+    answered(conn, &reply, deadline, outcome);
+}
+
+/// Reads the reply to `PING` on `conn` (plain or TLS) and, when no
+/// password was asked, what else the server says about itself.
+fn answered(mut conn: Conn, reply: &[u8], deadline: &Deadline, outcome: &mut Outcome) {
+    let shown = abbreviate(reply, 60);
+    let tls = conn.is_tls();
     if reply.starts_with(b"+PONG") {
         outcome.service = Some("redis".into());
         outcome.probes.push("redis INFO server".into());
@@ -121,12 +163,20 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
             outcome.version = version;
             outcome.settings = parse_config_file(&info);
         }
+        let (over, or_certificates) = if tls {
+            (
+                " over TLS",
+                ", or `tls-auth-clients yes` so that only clients with a certificate get in",
+            )
+        } else {
+            ("", "")
+        };
         outcome.observations.push(Observation::NoAuth {
-            evidence: format!("sent PING → {shown} (no password asked)"),
+            evidence: format!("sent PING{over} → {shown} (no password asked)"),
             // The bind part depends on where it listens: the rules add it
             // only for an exposed listener.
             fix: format!(
-                "{} (or ACL users)",
+                "{} (or ACL users{or_certificates})",
                 persist(outcome.settings.as_ref(), &["requirepass <long random secret>"])
             ),
             impact: Impact::Control,
@@ -158,6 +208,8 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
         outcome.service = Some("redis".into());
         outcome.note = Some(format!("PING → {shown}"));
     }
+    // A TLS session ended without close_notify is an error in Redis's log.
+    conn.close();
 }
 
 #[cfg(test)]

@@ -56,9 +56,17 @@ pub fn classify(reply: &[u8]) -> Attempt {
     Attempt::Failed(format!("unexpected answer {}", abbreviate(reply, 60)))
 }
 
-/// Tries one credential on a fresh connection.
-pub fn attempt(address: SocketAddr, user: &str, password: &str, deadline: &Deadline) -> Attempt {
-    let mut conn = match Conn::plain(address, deadline) {
+/// Tries one credential on a fresh connection, inside TLS for a server
+/// that only listens on its `tls-port`.
+pub fn attempt(
+    address: SocketAddr,
+    tls: bool,
+    user: &str,
+    password: &str,
+    deadline: &Deadline,
+) -> Attempt {
+    let conn = if tls { Conn::tls(address, deadline) } else { Conn::plain(address, deadline) };
+    let mut conn = match conn {
         Ok(conn) => conn,
         Err(error) => return Attempt::Failed(format!("connect: {error}")),
     };

@@ -12,9 +12,14 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         .observations()
         .iter()
         .filter_map(|observation| match observation {
-            Observation::Rebindable { evidence } => {
-                let severity =
-                    if context.has_open_door() { Severity::High } else { Severity::Medium };
+            Observation::Rebindable { evidence, page } => {
+                // A 404 at `/` shows the missing Host check, not what a page
+                // would read: one level lower until a way in is known.
+                let severity = match (context.has_open_door(), page) {
+                    (true, _) => Severity::High,
+                    (false, true) => Severity::Medium,
+                    (false, false) => Severity::Low,
+                };
                 let fix = allow_list_fix(context);
                 Some(context.finding(RuleId::DnsRebinding, severity, evidence.clone(), fix))
             }
@@ -95,7 +100,8 @@ mod tests {
     fn a_web_server_is_told_its_own_configuration() {
         let mut target = target("127.0.0.2", 8080);
         target.connect = Some("127.0.0.2:8080".parse().unwrap());
-        let mut seen = outcome("http", vec![Observation::Rebindable { evidence: "same".into() }]);
+        let mut seen =
+            outcome("http", vec![Observation::Rebindable { evidence: "same".into(), page: true }]);
         seen.version = Some("nginx/1.22.1".into());
         let fix = &check(&context(&target, Some(&seen)))[0].fix;
         assert!(fix.contains("`server_name localhost 127.0.0.2;`"), "{fix}");
@@ -107,9 +113,20 @@ mod tests {
     }
 
     #[test]
+    fn a_rebindable_not_found_is_low() {
+        let target = target("127.0.0.1", 8000);
+        let seen = outcome(
+            "http",
+            vec![Observation::Rebindable { evidence: "404 twice".into(), page: false }],
+        );
+        assert_eq!(check(&context(&target, Some(&seen)))[0].severity, Severity::Low);
+    }
+
+    #[test]
     fn rebindable_http_is_medium() {
         let target = target("127.0.0.1", 8000);
-        let seen = outcome("http", vec![Observation::Rebindable { evidence: "same".into() }]);
+        let seen =
+            outcome("http", vec![Observation::Rebindable { evidence: "same".into(), page: true }]);
         let findings = check(&context(&target, Some(&seen)));
         assert_eq!(findings[0].severity, Severity::Medium);
         assert!(findings[0].fix.contains("localhost:8000"));
@@ -124,7 +141,10 @@ mod tests {
         ] {
             let mut target = target(address, 8000);
             target.connect = Some(probed.parse().unwrap());
-            let seen = outcome("http", vec![Observation::Rebindable { evidence: "same".into() }]);
+            let seen = outcome(
+                "http",
+                vec![Observation::Rebindable { evidence: "same".into(), page: true }],
+            );
             let fix = &check(&context(&target, Some(&seen)))[0].fix;
             assert!(fix.contains(probed), "{address}: {fix}");
             assert!(!fix.contains("127.0.0.1:8000"), "{address}: {fix}");

@@ -91,7 +91,9 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
 /// firewall(s) the evidence names, and runs as printed on any ruleset: with
 /// iptables, an insert into the built-in INPUT chain; with nftables (or
 /// none), `add` creates the table and the input chain when missing and
-/// leaves existing ones (and their policy) as they are.
+/// leaves existing ones (and their policy) as they are, and the rule is
+/// inserted first: appended, it would come after any rule that already
+/// accepts the port (`ip saddr 10.0.0.0/8 accept`) and drop nothing.
 pub fn firewall_drop(firewall_text: &str, protocol: Protocol, port: u16) -> String {
     let legacy =
         |program: &str| format!("{program} -I INPUT ! -i lo -p {protocol} --dport {port} -j DROP");
@@ -104,7 +106,7 @@ pub fn firewall_drop(firewall_text: &str, protocol: Protocol, port: u16) -> Stri
         _ => {}
     }
     format!(
-        "nft 'add table inet filter; add chain inet filter input {{ type filter hook input priority 0; }}; add rule inet filter input iifname != \"lo\" {protocol} dport {port} drop'"
+        "nft 'add table inet filter; add chain inet filter input {{ type filter hook input priority 0; }}; insert rule inet filter input iifname != \"lo\" {protocol} dport {port} drop'"
     )
 }
 

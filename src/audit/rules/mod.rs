@@ -285,8 +285,16 @@ pub fn evaluate(context: &Context<'_>, skip: &BTreeSet<RuleId>) -> Vec<Finding> 
     // Protected mode keeps other devices out as a firewall would: such a
     // Redis is graded as the loopback service it effectively is.
     if context.exposed() && context.protected_mode() != Some(true) && context.runs_as_root() {
+        // Reading metrics gives nothing of the process, root or not.
+        let reads_only = !context.observations().iter().any(|o| {
+            matches!(o, Observation::NoAuth { impact: super::probes::Impact::Control, .. })
+        });
         for finding in &mut findings {
-            if RAISED_BY_ROOT.contains(&finding.rule) && finding.severity < Severity::Critical {
+            let information = finding.rule == RuleId::NoAuth && reads_only;
+            if RAISED_BY_ROOT.contains(&finding.rule)
+                && !information
+                && finding.severity < Severity::Critical
+            {
                 finding.severity = finding.severity.raised();
                 finding.evidence.push_str("; the process runs as root");
             }
@@ -314,6 +322,7 @@ pub(crate) mod testing {
             reach: crate::audit::firewall::Reach::of_address(address),
             net_namespace: None,
             connect: None,
+            other_loopback: None,
             owners: vec![Process {
                 pid: 42,
                 name: "server".into(),
@@ -354,13 +363,29 @@ mod tests {
     fn root_raises_access_findings_of_exposed_services() {
         let mut target = target("0.0.0.0", 6379);
         target.owners[0].uid = 0;
-        let outcome = outcome("redis", vec![Observation::Rebindable { evidence: "same".into() }]);
+        let outcome =
+            outcome("redis", vec![Observation::Rebindable { evidence: "same".into(), page: true }]);
         let findings = evaluate(&context(&target, Some(&outcome)), &BTreeSet::new());
         let rebinding = findings.iter().find(|f| f.rule == RuleId::DnsRebinding).unwrap();
         assert_eq!(rebinding.severity, Severity::High);
         assert!(findings
             .iter()
             .any(|f| f.rule == RuleId::RootService && f.severity == Severity::Info));
+    }
+
+    #[test]
+    fn root_does_not_raise_a_read_of_metrics() {
+        let mut target = target("0.0.0.0", 9100);
+        target.owners[0].uid = 0;
+        let open =
+            |impact| Observation::NoAuth { evidence: "read".into(), fix: "fix".into(), impact };
+        let severity = |observation| {
+            let outcome = outcome("metrics", vec![observation]);
+            let findings = evaluate(&context(&target, Some(&outcome)), &BTreeSet::new());
+            findings.iter().find(|f| f.rule == RuleId::NoAuth).unwrap().severity
+        };
+        assert_eq!(severity(open(crate::audit::probes::Impact::Information)), Severity::Medium);
+        assert_eq!(severity(open(crate::audit::probes::Impact::Control)), Severity::Critical);
     }
 
     #[test]

@@ -57,6 +57,15 @@ fn full_fix(context: &Context<'_>, fix: &str) -> String {
                 format!("run memcached with {} (Debian: /etc/memcached.conf); {fix} if other hosts need it", missing.join(" and "))
             }
         }
+        // On loopback already: binding it there again is no fix.
+        Some("metrics") if !context.exposed() => {
+            let credentials = if fix.contains("--web.config.file") {
+                "require basic auth in a `--web.config.file`"
+            } else {
+                "put it behind a proxy that asks for credentials"
+            };
+            format!("it listens on loopback only; to keep local users and processes out too, {credentials}")
+        }
         _ => fix.to_string(),
     }
 }
