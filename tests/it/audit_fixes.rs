@@ -1252,7 +1252,7 @@ fn an_api_without_an_index_is_judged_by_its_not_found() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["port"] == open_port)
+        .find(|s| s["local_port"] == open_port)
         .map(|s| s["probes"].to_string())
         .unwrap();
     assert!(!probes.contains("/api"), "{probes}");
