@@ -129,9 +129,20 @@ impl ProcessTable {
                         continue;
                     }
                     started += 1;
-                    if let Some(mut entry) = self.read(system, pid) {
-                        entry.started_here = true;
-                        self.entries.insert(pid, entry);
+                    match self.read(system, pid) {
+                        Some(mut entry) => {
+                            entry.started_here = true;
+                            self.entries.insert(pid, entry);
+                        }
+                        // Gone before it could be read again: what an
+                        // earlier exec or fork read is the program it
+                        // replaced (`ip netns exec`, a shell's `exec`), and
+                        // would name everything it did after. Without an
+                        // entry, eBPF events name it by the kernel's comm.
+                        None if matches!(event, ProcEvent::Exec { .. }) => {
+                            self.entries.remove(&pid);
+                        }
+                        None => {}
                     }
                 }
                 ProcEvent::Exit { pid } => {
@@ -247,6 +258,26 @@ mod tests {
         // A compiler in another namespace (a build elsewhere on the host).
         machine.process_namespaces.insert(41, 9);
         machine
+    }
+
+    /// `ip netns exec NS prog` is one process that execs twice; read at
+    /// the first exec, gone by the time the second is applied: the name of
+    /// the program it replaced must not stay on it.
+    #[test]
+    fn a_process_gone_before_its_second_exec_is_read_keeps_no_stale_name() {
+        let mut machine = machine();
+        let mut table = ProcessTable::default();
+        let now = Instant::now();
+        table.apply(&machine, Recorded::Namespace(7), &[ProcEvent::Exec { pid: 40 }], now);
+        assert_eq!(table.lookup(&machine, 40, Some(1040)).unwrap().name, "server");
+        machine.processes.remove(&40);
+        let events = [ProcEvent::Exec { pid: 40 }, ProcEvent::Exit { pid: 40 }];
+        // Placed by its namespace as the events arrive: still placed, gone
+        // from the process list.
+        table.apply(&machine, Recorded::All, &events, now);
+        assert!(table.lookup(&machine, 40, Some(1040)).is_none());
+        let named = table.identify(&machine, 40, 0, "client", 0);
+        assert_eq!(named.name, "client", "the kernel's comm at the event");
     }
 
     #[test]

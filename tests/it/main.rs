@@ -25,6 +25,7 @@ mod history;
 mod hostile;
 mod kill;
 mod monitor;
+mod monitor_capture;
 mod proxy;
 
 mod package;
