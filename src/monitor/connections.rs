@@ -342,8 +342,14 @@ impl ConnectionJoiner {
                         listeners,
                     ));
                 }
-                self.waiting_servers.insert(key, HeldEnd { closed, at, end, role: Role::Server });
-                None
+                // A recorder that was stopped (SIGSTOP, a swapped-out VM)
+                // reads seconds of closes at once, in which a busy server's
+                // 4-tuples come round again: an earlier server end still
+                // waiting on this one goes out now, without its client end,
+                // rather than being overwritten and never recorded.
+                let held = HeldEnd { closed, at, end, role: Role::Server };
+                let earlier = self.waiting_servers.insert(key, held)?;
+                Some(self.build(key, earlier, None, listeners))
             }
             Some(Role::Client) => {
                 let server_key = key.peer();
@@ -853,6 +859,19 @@ mod tests {
         assert_eq!(joiner.losses.take(), []);
         assert!(joiner.expire(10_000_000, 10_000_000, true, &Port8080).is_empty());
         assert!(joiner.attributions.is_empty() && joiner.superseded.is_empty());
+    }
+
+    /// Seconds of closes read at once (the recorder was stopped) can hold
+    /// two server ends of one 4-tuple before either client end: both are
+    /// recorded.
+    #[test]
+    fn two_waiting_server_ends_of_one_four_tuple_are_both_recorded() {
+        let mut joiner = ConnectionJoiner::new(false);
+        assert!(joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), 100, &Port8080).is_none());
+        let earlier = joiner.closed(None, end(4, SERVER, CLIENT, 7, 5), 100, &Port8080);
+        assert_eq!(earlier.map(|record| record.cookie), Some(2));
+        let later = joiner.expire(10_000_000, 10_000_000, false, &Port8080);
+        assert_eq!(later.iter().map(|record| record.cookie).collect::<Vec<_>>(), [4]);
     }
 
     #[test]
