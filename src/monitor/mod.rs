@@ -497,6 +497,9 @@ impl Recorder {
         let started =
             self.processes.apply(self.system.as_ref(), self.recorded, &proc_events, Instant::now())
                 > 0;
+        if self.entered_new_namespace(&proc_events) {
+            self.sync_namespaces();
+        }
         let mut bpf_events = Vec::new();
         if let Some(ebpf) = &mut self.ebpf {
             // A stepped wall clock moves every later eBPF time by the step:
@@ -757,6 +760,32 @@ impl Recorder {
                 });
             }
         }
+    }
+
+    /// Whether a process that forked or executed lives in a network
+    /// namespace without a destroy subscription yet (netlink mode, every
+    /// namespace recorded). A container's connections can open and close
+    /// well within one `--interval`, before the regular look for new
+    /// namespaces: the subscription must be open by then, or their closes
+    /// are never seen. One `readlink` per new process; the namespaces are
+    /// listed only when one is new.
+    fn entered_new_namespace(&self, events: &[ProcEvent]) -> bool {
+        if self.mode != CaptureMode::Netlink || self.config.namespaces != NamespaceSelection::All {
+            return false;
+        }
+        let mut checked = std::collections::HashSet::new();
+        events.iter().any(|event| {
+            let pid = match *event {
+                ProcEvent::Fork { child, .. } => child,
+                ProcEvent::Exec { pid } => pid,
+                ProcEvent::Exit { .. } => return false,
+            };
+            let Some(inode) = self.system.net_namespace_of(pid) else { return false };
+            let label = self.label(inode);
+            checked.insert(label)
+                && label.is_some()
+                && !self.subscriptions.iter().any(|s| s.net_namespace == label)
+        })
     }
 
     /// Sockets of the selected namespaces, labelled `None` for our own.

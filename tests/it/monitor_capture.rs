@@ -542,3 +542,57 @@ fn a_stopped_recorder_loses_nothing_silently_in_ebpf_mode() {
         a_stopped_recorder_loses_nothing_silently("ebpf");
     }
 }
+
+/// A short-lived container's service: brings `lo` up in the fresh network
+/// namespace it runs in, listens on `argv[1]`, and 300 ms later (a
+/// process starting) connects to itself once, exchanges a byte and exits.
+const CONTAINER: &str = r#"
+import socket, subprocess, sys, time
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+time.sleep(0.3)
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+a, _ = s.accept()
+c.sendall(b"x")
+a.recv(1)
+a.sendall(b"y")
+c.recv(1)
+c.close()
+a.close()
+print("done", flush=True)
+"#;
+
+/// `--netns all` in netlink mode subscribes to each namespace's destroy
+/// broadcast: a namespace made (`unshare -n`) and gone within a second,
+/// long before the next regular look for namespaces, still has its
+/// connection recorded, because the recorder subscribes as soon as a
+/// process starts in it.
+#[test]
+fn a_container_that_lives_a_second_is_recorded_with_netns_all_in_netlink_mode() {
+    if !crate::util::is_root() {
+        skip("--netns all needs root");
+        return;
+    }
+    let monitor = Monitor::start(None, &["--capture", "netlink", "--netns", "all"]);
+    let ports: Vec<u16> = (0..5).map(|_| unique_port()).collect();
+    for port in &ports {
+        let mut command = Command::new("unshare");
+        command.args(["-n", "python3", "-u", "-c", CONTAINER, &port.to_string()]);
+        let output = command.stdin(Stdio::null()).output().expect("unshare runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let recorded =
+        monitor.wait_for(|lines| ports.iter().all(|port| !connections_to(lines, *port).is_empty()));
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let missing: Vec<&u16> =
+        ports.iter().filter(|port| connections_to(&lines, **port).is_empty()).collect();
+    assert!(recorded, "no connection recorded on {missing:?} of {ports:?}");
+    for port in &ports {
+        let record = connections_to(&lines, *port)[0];
+        assert!(record["net_namespace"].is_u64(), "{record}");
+        assert_eq!(record["bytes_client_to_server"], 1, "{record}");
+    }
+}
