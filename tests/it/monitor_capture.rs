@@ -80,8 +80,9 @@ fn io_uring_connections_are_recorded(capture: &str) {
         let port = unique_port();
         let (mut server, server_pid, _) =
             start_peer(&netns, &peer, &["server", &port.to_string(), mode]);
-        // Long enough for a netlink-mode listener dump to name it.
-        std::thread::sleep(Duration::from_millis(300));
+        // Long enough for a netlink-mode listener dump to name it, even
+        // on a machine busy with parallel tests.
+        std::thread::sleep(Duration::from_secs(1));
         let (mut client, client_pid, said) =
             start_peer(&netns, &peer, &["client", &port.to_string(), mode]);
         assert!(said.starts_with("done"), "{said}");
@@ -95,7 +96,7 @@ fn io_uring_connections_are_recorded(capture: &str) {
     let (lines, stderr, code) = monitor.stop();
     assert!(complete, "not every io_uring connection was recorded:\n{}", dump(&lines));
     assert_eq!(code, 0, "{stderr}");
-    for (mode, port, server_pid, client_pid) in expected {
+    for &(mode, port, server_pid, client_pid) in &expected {
         let records = connections_to(&lines, port);
         assert_eq!(records.len(), 1, "{mode}: {}", dump(&lines));
         let record = records[0];
@@ -106,12 +107,32 @@ fn io_uring_connections_are_recorded(capture: &str) {
         assert_eq!(record["bytes_server_to_client"], 4, "{mode}: {record}");
         assert_eq!((&record["client_uid"], &record["server_uid"]), (&0.into(), &0.into()));
         assert_eq!(record["end"], "closed", "{mode}: {record}");
-        assert_eq!(record["server_process"]["pid"], server_pid, "{mode}: {record}");
-        assert_eq!(record["server_process"]["name"], "uring_peer", "{mode}: {record}");
         if capture == "ebpf" {
+            assert_eq!(record["server_process"]["pid"], server_pid, "{mode}: {record}");
+            assert_eq!(record["server_process"]["name"], "uring_peer", "{mode}: {record}");
             assert_eq!(record["client_process"]["pid"], client_pid, "{mode}: {record}");
             assert_eq!(record["client_process"]["name"], "uring_peer", "{mode}: {record}");
+        } else if !record["server_process"].is_null() {
+            // Netlink mode names the listener's owner when a dump saw the
+            // listener; one that replaced the previous test server between
+            // two ticks (the socket counters read the same) may be missed,
+            // and that is counted below.
+            assert_eq!(record["server_process"]["pid"], server_pid, "{mode}: {record}");
         }
+    }
+    if capture == "netlink" {
+        let unnamed = expected
+            .iter()
+            .filter(|(_, port, _, _)| connections_to(&lines, *port)[0]["server_process"].is_null())
+            .count() as u64;
+        // Every client is unnamed in this mode (it lived less than an
+        // interval), and so is every server that was not seen listening.
+        let counted: u64 = of_type(&lines, "loss")
+            .iter()
+            .filter(|loss| loss["kind"] == "unknown_process")
+            .filter_map(|loss| loss["count"].as_u64())
+            .sum();
+        assert!(counted >= unnamed.max(1), "{unnamed} unnamed servers, {counted} counted");
     }
 }
 
@@ -490,16 +511,17 @@ fn a_stopped_recorder_loses_nothing_silently(capture: &str) {
     let made: usize = wait_for_line(&mut out).parse().expect("a count");
     assert!(load.0.wait().expect("load exits").success());
     // Whatever is still queued is read and paired within seconds: wait
-    // until every connection is recorded or the count stops moving.
+    // until every connection is recorded or the count stops moving (the
+    // stop below reads and pairs what is left).
     let count = || connections_to(&monitor.lines.lock().unwrap(), port).len();
     let (mut last, mut still_since) = (count(), Instant::now());
-    let settled = eventually(Duration::from_secs(60), || {
+    eventually(Duration::from_secs(60), || {
         let now = count();
         if now != last {
             (last, still_since) = (now, Instant::now());
         }
-        now >= made || still_since.elapsed() > Duration::from_secs(3)
-    }) && count() >= made;
+        now >= made || still_since.elapsed() > Duration::from_secs(10)
+    });
     let (lines, stderr, code) = monitor.stop();
     assert_eq!(code, 0, "{stderr}");
     let recorded = connections_to(&lines, port).len();
@@ -516,7 +538,7 @@ fn a_stopped_recorder_loses_nothing_silently(capture: &str) {
          ring_buffer_full {ring_full}"
     );
     assert!(recorded <= made, "more records than connections: {recorded} > {made}");
-    if !settled {
+    if recorded < made {
         // Each lost connection is two lost closes (netlink) or up to six
         // lost events (eBPF): some loss must have been counted.
         let explained = match capture {
