@@ -218,6 +218,10 @@ pub struct Recorder {
     unnameable: std::collections::HashSet<u64>,
     /// Ring-buffer drops at the last listener tick (eBPF mode).
     ring_drops_seen: u64,
+    /// Namespaces a new process was seen in that had no subscription, since
+    /// the last look for namespaces: one that cannot be subscribed to is
+    /// looked for once per look, not at every process that starts in it.
+    namespaces_looked_for: std::collections::HashSet<u64>,
 }
 
 /// A connection end's close, held for [`CLOSE_DELAY`].
@@ -297,6 +301,7 @@ impl Recorder {
             collects: std::collections::VecDeque::new(),
             unnameable: std::collections::HashSet::new(),
             ring_drops_seen: 0,
+            namespaces_looked_for: std::collections::HashSet::new(),
         };
         if recorder.ebpf.is_some() {
             // Only eBPF times are converted from CLOCK_MONOTONIC; the others
@@ -433,6 +438,9 @@ impl Recorder {
                 let lived = open_at(&activity) && open_at(&previous_tick);
                 previous_tick = activity.clone();
                 if self.mode == CaptureMode::Ebpf || full || (opened && lived) {
+                    // The regular look: namespaces a starting process asked
+                    // for since the last one may be looked for again.
+                    self.namespaces_looked_for.clear();
                     self.sync_namespaces();
                     self.dump_connections(self.mode == CaptureMode::Netlink)?;
                     seen_by_connection_dump = activity;
@@ -769,23 +777,27 @@ impl Recorder {
     /// namespaces: the subscription must be open by then, or their closes
     /// are never seen. One `readlink` per new process; the namespaces are
     /// listed only when one is new.
-    fn entered_new_namespace(&self, events: &[ProcEvent]) -> bool {
+    fn entered_new_namespace(&mut self, events: &[ProcEvent]) -> bool {
         if self.mode != CaptureMode::Netlink || self.config.namespaces != NamespaceSelection::All {
             return false;
         }
-        let mut checked = std::collections::HashSet::new();
-        events.iter().any(|event| {
+        let mut new = false;
+        for event in events {
             let pid = match *event {
                 ProcEvent::Fork { child, .. } => child,
                 ProcEvent::Exec { pid } => pid,
-                ProcEvent::Exit { .. } => return false,
+                ProcEvent::Exit { .. } => continue,
             };
-            let Some(inode) = self.system.net_namespace_of(pid) else { return false };
+            let Some(inode) = self.system.net_namespace_of(pid) else { continue };
             let label = self.label(inode);
-            checked.insert(label)
-                && label.is_some()
+            if label.is_some()
                 && !self.subscriptions.iter().any(|s| s.net_namespace == label)
-        })
+                && self.namespaces_looked_for.insert(inode)
+            {
+                new = true;
+            }
+        }
+        new
     }
 
     /// Sockets of the selected namespaces, labelled `None` for our own.
