@@ -63,6 +63,9 @@ declare -A needed=(
     [clang]=clang
     [llvm-strip]=llvm
     [tmux]=tmux
+    # The monitor's simultaneous-open test reads the kernel map of clients
+    # between connect() and the handshake (tests/it/monitor_capture.rs).
+    [bpftool]=bpftool
     # The dashboard tests (tests/it/dashboard.rs): headless Chromium driven
     # through chromedriver (promtool is installed below).
     [chromium]=chromium
@@ -78,6 +81,9 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql
 # bash-completion is a library, not a command.
 [ -f /usr/share/bash-completion/bash_completion ] || missing+=(bash-completion)
 [ -e /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+# The monitor's io_uring tests compile a peer against liburing
+# (tests/it/monitor_capture.rs).
+[ -e /usr/include/liburing.h ] || missing+=(liburing-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     echo "setup: installing ${missing[*]}"

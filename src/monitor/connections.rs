@@ -140,6 +140,10 @@ struct HeldEnd {
     at: UnixMicros,
     /// How this end ended, when its `tcp_info` tells.
     end: Option<ConnectionEnd>,
+    /// The side it was judged to be when it closed: an end that called
+    /// connect() counts its SYN in `tcpi_bytes_acked` even when it is
+    /// recorded as the server of a simultaneous open.
+    role: Role,
 }
 
 /// How one end of a connection ended, judged from its last `tcp_info`;
@@ -333,19 +337,35 @@ impl ConnectionJoiner {
                 if let Some(client) = self.waiting_clients.remove(&key) {
                     return Some(self.build(
                         key,
-                        HeldEnd { closed, at, end },
+                        HeldEnd { closed, at, end, role: Role::Server },
                         Some(client),
                         listeners,
                     ));
                 }
-                self.waiting_servers.insert(key, HeldEnd { closed, at, end });
-                None
+                // A recorder that was stopped (SIGSTOP, a swapped-out VM)
+                // reads seconds of closes at once, in which a busy server's
+                // 4-tuples come round again: an earlier server end still
+                // waiting on this one goes out now, without its client end,
+                // rather than being overwritten and never recorded.
+                let held = HeldEnd { closed, at, end, role: Role::Server };
+                let earlier = self.waiting_servers.insert(key, held)?;
+                Some(self.build(key, earlier, None, listeners))
             }
             Some(Role::Client) => {
                 let server_key = key.peer();
                 if let Some(server) = self.waiting_servers.remove(&server_key) {
-                    let held = HeldEnd { closed, at, end };
+                    let held = HeldEnd { closed, at, end, role: Role::Client };
                     return Some(self.build(server_key, server, Some(held), listeners));
+                }
+                let held = HeldEnd { closed, at, end, role: Role::Client };
+                // Both ends called connect(): a simultaneous open, whose
+                // other end waits as a client of this one; or a socket
+                // connected to itself.
+                if let Some(peer) = self.waiting_clients.remove(&key) {
+                    return Some(self.both_connected(key, held, peer, listeners));
+                }
+                if server_key == key {
+                    return Some(self.both_connected(key, held.clone(), held, listeners));
                 }
                 // A client end established after that record went out
                 // belongs to a newer connection on the same 4-tuple (ports
@@ -366,7 +386,7 @@ impl ConnectionJoiner {
                 if self.waiting_clients.len() >= MAX_HELD {
                     evict_oldest(&mut self.waiting_clients, |held| held.at);
                 }
-                self.waiting_clients.insert(server_key, HeldEnd { closed, at, end });
+                self.waiting_clients.insert(server_key, held);
                 None
             }
             // An outbound connection to another machine: not ours to record.
@@ -435,6 +455,34 @@ impl ConnectionJoiner {
         }
     }
 
+    /// A connection both of whose ends called connect() (TCP simultaneous
+    /// open, SYN_SENT -> SYN_RECV -> ESTABLISHED at both ends), recorded
+    /// once: the end that connected first is the client, the other plays
+    /// the server. `end` is the end closing now, keyed `key`; `peer` closed
+    /// before it (or is `end` itself, for a socket connected to itself).
+    fn both_connected(
+        &mut self,
+        key: EndKey,
+        end: HeldEnd,
+        peer: HeldEnd,
+        listeners: &dyn ListenerIndex,
+    ) -> ConnectionRecord {
+        let peer_key = key.peer();
+        if peer_key == key {
+            // One socket is both ends: its attribution names both.
+            if let Some(attribution) = self.attributions.get(&key).cloned() {
+                self.superseded.insert(end.closed.cookie, attribution);
+            }
+            return self.build(key, peer, Some(end), listeners);
+        }
+        let since = |key: &EndKey| self.attributions.get(key).map_or(UnixMicros::MAX, |a| a.since);
+        if since(&key) <= since(&peer_key) {
+            self.build(peer_key, peer, Some(end), listeners)
+        } else {
+            self.build(key, end, Some(peer), listeners)
+        }
+    }
+
     fn build(
         &mut self,
         server_key: EndKey,
@@ -494,7 +542,8 @@ impl ConnectionJoiner {
             ended_at: Some(server.at),
             bytes_client_to_server,
             // The client acknowledged what the server sent, less its FIN.
-            bytes_server_to_client: server.closed.bytes_acked.saturating_sub(fin_count(server.end)),
+            bytes_server_to_client: acknowledged_payload(&server.closed, server.role)
+                .saturating_sub(fin_count(server.end)),
             client_uid: client
                 .as_ref()
                 .map(|held| held.closed.uid)
@@ -724,6 +773,105 @@ mod tests {
         joiner.attribute(client_key, attribution(21, Role::Client, 1_100, 6));
         assert!(joiner.attributed_to(&client_key, 5) && joiner.attributed_to(&client_key, 6));
         assert!(!joiner.attributed_to(&client_key, 7));
+    }
+
+    /// Both ends connect() to each other (TCP simultaneous open): eBPF names
+    /// both as clients. One record, the first to connect as the client, and
+    /// nothing left held; the "server" end's SYN is not counted as data.
+    #[test]
+    fn a_simultaneous_open_is_recorded_once_with_the_first_connect_as_client() {
+        let (first, second) = ("127.0.0.1:7001", "127.0.0.1:7002");
+        for first_to_close in [true, false] {
+            let mut joiner = ConnectionJoiner::new(true);
+            let key = |local: &str, remote: &str| {
+                EndKey::new(None, local.parse().unwrap(), remote.parse().unwrap())
+            };
+            let attribution = |pid, since, cookie| Attribution {
+                process: Arc::new(process(pid, "peer")),
+                role: Some(Role::Client),
+                since,
+                seen: since,
+                cookie: Some(cookie),
+            };
+            joiner.attribute(key(first, second), attribution(20, 100, 1));
+            joiner.attribute(key(second, first), attribution(21, 105, 2));
+            // Each end sent its SYN, 4 bytes and a FIN, all acknowledged,
+            // and received the other's 5 bytes and FIN.
+            let first_end = ClosedSocket { cookie: 1, ..with_info(6, 4, 0, 0) };
+            let first_end = ClosedSocket {
+                local: first.parse().unwrap(),
+                remote: second.parse().unwrap(),
+                bytes_received: 6,
+                ..first_end
+            };
+            let second_end = ClosedSocket {
+                cookie: 2,
+                local: second.parse().unwrap(),
+                remote: first.parse().unwrap(),
+                bytes_acked: 7,
+                bytes_sent: Some(5),
+                bytes_received: 5,
+                ..first_end.clone()
+            };
+            let (a, b) =
+                if first_to_close { (first_end, second_end) } else { (second_end, first_end) };
+            assert!(joiner.closed(None, a, 200, &Port8080).is_none());
+            let record = joiner.closed(None, b, 210, &Port8080).expect("one record");
+            assert_eq!(record.client, first.parse().unwrap(), "{record:?}");
+            assert_eq!(record.server, second.parse().unwrap(), "{record:?}");
+            assert_eq!(record.client_process.as_ref().map(|p| p.pid), Some(20));
+            assert_eq!(record.server_process.as_ref().map(|p| p.pid), Some(21));
+            assert_eq!((record.bytes_client_to_server, record.bytes_server_to_client), (4, 5));
+            assert_eq!((record.started_at, record.end), (Some(100), ConnectionEnd::Closed));
+            assert!(joiner.expire(10_000_000, 10_000_000, true, &Port8080).is_empty());
+            assert_eq!(joiner.losses.take(), []);
+            assert!(joiner.waiting_clients.is_empty() && joiner.attributions.is_empty());
+            assert!(joiner.superseded.is_empty());
+        }
+    }
+
+    /// A socket that connected to its own address (the SYN it sent was its
+    /// peer's): one record naming its process at both ends.
+    #[test]
+    fn a_socket_connected_to_itself_is_recorded_once() {
+        let mut joiner = ConnectionJoiner::new(true);
+        let itself = "127.0.0.1:7003";
+        let key = EndKey::new(None, itself.parse().unwrap(), itself.parse().unwrap());
+        let attribution = Attribution {
+            process: Arc::new(process(30, "loop")),
+            role: Some(Role::Client),
+            since: 100,
+            seen: 100,
+            cookie: Some(9),
+        };
+        joiner.attribute(key, attribution);
+        let end = ClosedSocket {
+            cookie: 9,
+            local: itself.parse().unwrap(),
+            remote: itself.parse().unwrap(),
+            bytes_received: 4,
+            ..with_info(5, 3, 0, 0)
+        };
+        let record = joiner.closed(None, end, 200, &Port8080).expect("one record");
+        assert_eq!((record.client, record.server), (record.server, itself.parse().unwrap()));
+        assert_eq!(record.client_process.map(|p| p.pid), Some(30));
+        assert_eq!(record.server_process.map(|p| p.pid), Some(30));
+        assert_eq!(joiner.losses.take(), []);
+        assert!(joiner.expire(10_000_000, 10_000_000, true, &Port8080).is_empty());
+        assert!(joiner.attributions.is_empty() && joiner.superseded.is_empty());
+    }
+
+    /// Seconds of closes read at once (the recorder was stopped) can hold
+    /// two server ends of one 4-tuple before either client end: both are
+    /// recorded.
+    #[test]
+    fn two_waiting_server_ends_of_one_four_tuple_are_both_recorded() {
+        let mut joiner = ConnectionJoiner::new(false);
+        assert!(joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), 100, &Port8080).is_none());
+        let earlier = joiner.closed(None, end(4, SERVER, CLIENT, 7, 5), 100, &Port8080);
+        assert_eq!(earlier.map(|record| record.cookie), Some(2));
+        let later = joiner.expire(10_000_000, 10_000_000, false, &Port8080);
+        assert_eq!(later.iter().map(|record| record.cookie).collect::<Vec<_>>(), [4]);
     }
 
     #[test]

@@ -79,6 +79,7 @@ use crate::model::monitor::{
     UnixMicros,
 };
 use crate::model::Socket;
+use crate::sys::clock::WallClockSteps;
 use connections::{Attribution, ConnectionJoiner, EndKey, Role};
 use listeners::{Listened, ListenerTracker};
 use processes::{ProcessTable, Recorded};
@@ -190,7 +191,15 @@ pub struct Recorder {
     listeners: ListenerTracker,
     joiner: ConnectionJoiner,
     /// Realtime minus monotonic, microseconds: converts eBPF timestamps.
+    /// Taken again whenever `clock_steps` reports a step.
     monotonic_to_realtime: i64,
+    /// Readable when the wall clock was stepped (eBPF mode; `None` when no
+    /// timerfd could be had: the offset is then only taken again at every
+    /// reconcile, as it is anyway to follow a slewing clock).
+    clock_steps: Option<WallClockSteps>,
+    /// The recorder's time namespace's clock offsets: eBPF reads the
+    /// kernel's clocks, which no time namespace shifts.
+    time_offsets: TimeOffsets,
     batch: Vec<MonitorEvent>,
     batch_started: Option<Instant>,
     reported: Reported,
@@ -209,6 +218,10 @@ pub struct Recorder {
     unnameable: std::collections::HashSet<u64>,
     /// Ring-buffer drops at the last listener tick (eBPF mode).
     ring_drops_seen: u64,
+    /// Namespaces a new process was seen in that had no subscription, since
+    /// the last look for namespaces: one that cannot be subscribed to is
+    /// looked for once per look, not at every process that starts in it.
+    namespaces_looked_for: std::collections::HashSet<u64>,
 }
 
 /// A connection end's close, held for [`CLOSE_DELAY`].
@@ -277,7 +290,9 @@ impl Recorder {
             processes,
             listeners: ListenerTracker::default(),
             joiner: ConnectionJoiner::new(server_ends_attributed),
-            monotonic_to_realtime: monotonic_to_realtime(),
+            monotonic_to_realtime: 0,
+            clock_steps: None,
+            time_offsets: TimeOffsets::default(),
             batch: Vec::new(),
             batch_started: None,
             reported: Reported::default(),
@@ -286,7 +301,19 @@ impl Recorder {
             collects: std::collections::VecDeque::new(),
             unnameable: std::collections::HashSet::new(),
             ring_drops_seen: 0,
+            namespaces_looked_for: std::collections::HashSet::new(),
         };
+        if recorder.ebpf.is_some() {
+            // Only eBPF times are converted from CLOCK_MONOTONIC; the others
+            // are read from the wall clock as they arrive.
+            recorder.clock_steps = WallClockSteps::new().ok();
+            recorder.time_offsets = recorder
+                .system
+                .read_text("/proc/self/timens_offsets")
+                .map(|text| TimeOffsets::parse(&text))
+                .unwrap_or_default();
+        }
+        recorder.monotonic_to_realtime = monotonic_to_realtime(recorder.time_offsets);
         recorder.sync_namespaces();
         Ok(recorder)
     }
@@ -411,11 +438,17 @@ impl Recorder {
                 let lived = open_at(&activity) && open_at(&previous_tick);
                 previous_tick = activity.clone();
                 if self.mode == CaptureMode::Ebpf || full || (opened && lived) {
+                    // The regular look: namespaces a starting process asked
+                    // for since the last one may be looked for again.
+                    self.namespaces_looked_for.clear();
                     self.sync_namespaces();
                     self.dump_connections(self.mode == CaptureMode::Netlink)?;
                     seen_by_connection_dump = activity;
                 }
                 self.processes.expire(instant);
+                // NTP slews the wall clock without a step (up to 0.5 ms a
+                // second): the offset follows it here.
+                self.monotonic_to_realtime = monotonic_to_realtime(self.time_offsets);
                 next_reconcile = instant + reconcile_every;
             }
             if instant >= next_expire {
@@ -472,8 +505,17 @@ impl Recorder {
         let started =
             self.processes.apply(self.system.as_ref(), self.recorded, &proc_events, Instant::now())
                 > 0;
+        if self.entered_new_namespace(&proc_events) {
+            self.sync_namespaces();
+        }
         let mut bpf_events = Vec::new();
         if let Some(ebpf) = &mut self.ebpf {
+            // A stepped wall clock moves every later eBPF time by the step:
+            // the offset is taken again before the ring is read. Events of
+            // the last COLLECT_GAP before the step take the new offset too.
+            if self.clock_steps.as_ref().is_some_and(|steps| steps.stepped().unwrap_or(false)) {
+                self.monotonic_to_realtime = monotonic_to_realtime(self.time_offsets);
+            }
             ebpf.drain(&mut bpf_events);
         }
         for mut event in bpf_events {
@@ -601,6 +643,9 @@ impl Recorder {
         if let Some(ebpf) = &self.ebpf {
             fds.push(ebpf.as_raw_fd());
         }
+        if let Some(steps) = &self.clock_steps {
+            fds.push(steps.as_raw_fd());
+        }
         fds
     }
 
@@ -725,6 +770,36 @@ impl Recorder {
         }
     }
 
+    /// Whether a process that forked or executed lives in a network
+    /// namespace without a destroy subscription yet (netlink mode, every
+    /// namespace recorded). A container's connections can open and close
+    /// well within one `--interval`, before the regular look for new
+    /// namespaces: the subscription must be open by then, or their closes
+    /// are never seen. One `readlink` per new process; the namespaces are
+    /// listed only when one is new.
+    fn entered_new_namespace(&mut self, events: &[ProcEvent]) -> bool {
+        if self.mode != CaptureMode::Netlink || self.config.namespaces != NamespaceSelection::All {
+            return false;
+        }
+        let mut new = false;
+        for event in events {
+            let pid = match *event {
+                ProcEvent::Fork { child, .. } => child,
+                ProcEvent::Exec { pid } => pid,
+                ProcEvent::Exit { .. } => continue,
+            };
+            let Some(inode) = self.system.net_namespace_of(pid) else { continue };
+            let label = self.label(inode);
+            if label.is_some()
+                && !self.subscriptions.iter().any(|s| s.net_namespace == label)
+                && self.namespaces_looked_for.insert(inode)
+            {
+                new = true;
+            }
+        }
+        new
+    }
+
     /// Sockets of the selected namespaces, labelled `None` for our own.
     fn enumerate(&self, query: Query) -> Result<Vec<Socket>, MonitorError> {
         let query = Query { namespaces: self.config.namespaces, owners: false, ..query };
@@ -841,10 +916,13 @@ impl Recorder {
         if event.kind == BpfEventKind::Closing && self.joiner.attributed_to(&key, event.cookie) {
             return;
         }
+        // In this namespace's terms, as `/proc/PID/stat` gives it.
+        let start_boottime_ns =
+            event.start_boottime_ns.saturating_add_signed(self.time_offsets.boottime_ns);
         let process = self.processes.identify(
             self.system.as_ref(),
             event.pid,
-            event.start_boottime_ns,
+            start_boottime_ns,
             &event.comm,
             event.uid,
         );
@@ -1057,11 +1135,57 @@ pub fn unix_micros() -> UnixMicros {
         .map_or(0, |elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX))
 }
 
-/// Realtime minus CLOCK_MONOTONIC, in microseconds.
-fn monotonic_to_realtime() -> i64 {
+/// Realtime minus the kernel's CLOCK_MONOTONIC (the one eBPF reads), in
+/// microseconds.
+fn monotonic_to_realtime(offsets: TimeOffsets) -> i64 {
     let monotonic = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let monotonic_us = monotonic.tv_sec * 1_000_000 + monotonic.tv_nsec / 1000;
-    unix_micros() - monotonic_us
+    unix_micros() - (monotonic_us - offsets.monotonic_ns / 1000)
+}
+
+/// How far the recorder's time namespace shifts CLOCK_MONOTONIC and
+/// CLOCK_BOOTTIME from the kernel's (`unshare -T --monotonic …`, a restored
+/// container), in nanoseconds.
+///
+/// # Platform specific behavior
+/// `bpf_ktime_get_ns()` and `task_struct.start_boottime` are the kernel's
+/// clocks, while `clock_gettime` and `/proc/PID/stat` answer in the
+/// namespace's: without these offsets every eBPF time would be off by
+/// them, and no process start would match `/proc`. Linux 5.6 or later;
+/// without `/proc/self/timens_offsets` both are 0.
+/// See: <https://man7.org/linux/man-pages/man7/time_namespaces.7.html>
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct TimeOffsets {
+    monotonic_ns: i64,
+    boottime_ns: i64,
+}
+
+impl TimeOffsets {
+    /// Reads `/proc/self/timens_offsets`: `monotonic SECS NANOS` and
+    /// `boottime SECS NANOS` lines.
+    fn parse(text: &str) -> TimeOffsets {
+        let mut offsets = TimeOffsets::default();
+        for line in text.lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(clock), Some(seconds), Some(nanoseconds)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let (Ok(seconds), Ok(nanoseconds)) =
+                (seconds.parse::<i64>(), nanoseconds.parse::<i64>())
+            else {
+                continue;
+            };
+            let total = seconds.saturating_mul(1_000_000_000).saturating_add(nanoseconds);
+            match clock {
+                "monotonic" => offsets.monotonic_ns = total,
+                "boottime" => offsets.boottime_ns = total,
+                _ => {}
+            }
+        }
+        offsets
+    }
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -1117,6 +1241,15 @@ mod tests {
         let (_, _, reason) =
             choose_capture(CaptureChoice::Auto, &root, || Err::<(), _>(refused())).unwrap();
         assert!(!reason.contains('('), "{reason}");
+    }
+
+    #[test]
+    fn time_namespace_offsets_are_read() {
+        let text = "monotonic           86400         0\nboottime           -5 250000000\n";
+        let offsets = TimeOffsets::parse(text);
+        assert_eq!(offsets.monotonic_ns, 86_400_000_000_000);
+        assert_eq!(offsets.boottime_ns, -4_750_000_000);
+        assert_eq!(TimeOffsets::parse("garbage\nmonotonic x 1\n"), TimeOffsets::default());
     }
 
     #[test]

@@ -129,9 +129,20 @@ impl ProcessTable {
                         continue;
                     }
                     started += 1;
-                    if let Some(mut entry) = self.read(system, pid) {
-                        entry.started_here = true;
-                        self.entries.insert(pid, entry);
+                    match self.read(system, pid) {
+                        Some(mut entry) => {
+                            entry.started_here = true;
+                            self.entries.insert(pid, entry);
+                        }
+                        // Gone before it could be read again: what an
+                        // earlier exec or fork read is the program it
+                        // replaced (`ip netns exec`, a shell's `exec`), and
+                        // would name everything it did after. Without an
+                        // entry, eBPF events name it by the kernel's comm.
+                        None if matches!(event, ProcEvent::Exec { .. }) => {
+                            self.entries.remove(&pid);
+                        }
+                        None => {}
                     }
                 }
                 ProcEvent::Exit { pid } => {
@@ -213,7 +224,28 @@ impl ProcessTable {
     ) -> Arc<ProcessIdentity> {
         let ticks = ticks_of_boottime(start_boottime_ns);
         if let Some(identity) = self.lookup(system, pid, Some(ticks)) {
-            return identity;
+            if identity.name == name {
+                return identity;
+            }
+            // The kernel names it otherwise at this event: the table read
+            // it before an exec whose report has not been applied yet
+            // (the connector and the ring buffer are read one after the
+            // other), or it renamed itself. Read it again; once it is gone
+            // the kernel's name is the one to keep.
+            match self.read(system, pid).filter(|entry| entry.start_ticks == ticks) {
+                Some(mut fresh) => {
+                    if let Some(old) = self.entries.get(&pid) {
+                        fresh.started_here = old.started_here;
+                        fresh.exited = old.exited;
+                    }
+                    let identity = Arc::clone(&fresh.identity);
+                    self.entries.insert(pid, fresh);
+                    return identity;
+                }
+                None => {
+                    self.entries.remove(&pid);
+                }
+            }
         }
         let boot_time = *self.boot_time.get_or_insert_with(|| {
             crate::inventory::process::boot_time_of(&system.read_text("/proc/stat")?)
@@ -247,6 +279,44 @@ mod tests {
         // A compiler in another namespace (a build elsewhere on the host).
         machine.process_namespaces.insert(41, 9);
         machine
+    }
+
+    /// `ip netns exec NS prog` is one process that execs twice; read at
+    /// the first exec, gone by the time the second is applied: the name of
+    /// the program it replaced must not stay on it.
+    #[test]
+    fn a_process_gone_before_its_second_exec_is_read_keeps_no_stale_name() {
+        let mut machine = machine();
+        let mut table = ProcessTable::default();
+        let now = Instant::now();
+        table.apply(&machine, Recorded::Namespace(7), &[ProcEvent::Exec { pid: 40 }], now);
+        assert_eq!(table.lookup(&machine, 40, Some(1040)).unwrap().name, "server");
+        machine.processes.remove(&40);
+        let events = [ProcEvent::Exec { pid: 40 }, ProcEvent::Exit { pid: 40 }];
+        // Placed by its namespace as the events arrive: still placed, gone
+        // from the process list.
+        table.apply(&machine, Recorded::All, &events, now);
+        assert!(table.lookup(&machine, 40, Some(1040)).is_none());
+        let named = table.identify(&machine, 40, 0, "client", 0);
+        assert_eq!(named.name, "client", "the kernel's comm at the event");
+    }
+
+    /// The table read `ip` at the first exec of `ip netns exec NS prog`;
+    /// an eBPF event of `prog` is read before the second exec's report:
+    /// the process is read again, not named `ip`.
+    #[test]
+    fn an_event_naming_a_process_otherwise_than_the_table_reads_it_again() {
+        let mut machine = machine();
+        let mut table = ProcessTable::default();
+        let now = Instant::now();
+        table.apply(&machine, Recorded::Namespace(7), &[ProcEvent::Exec { pid: 40 }], now);
+        let exec = Process { pid: 40, name: "uring_peer".into(), ..Process::default() };
+        machine = machine.process(exec, 0);
+        // `Scripted::process` starts pid 40 at 1040 ticks.
+        let start_ns = 1040 * (1_000_000_000 / rustix::param::clock_ticks_per_second());
+        let named = table.identify(&machine, 40, start_ns, "uring_peer", 0);
+        assert_eq!(named.name, "uring_peer");
+        assert_eq!(table.lookup(&machine, 40, Some(1040)).unwrap().name, "uring_peer");
     }
 
     #[test]

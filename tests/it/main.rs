@@ -26,6 +26,7 @@ mod hostile;
 mod json;
 mod kill;
 mod monitor;
+mod monitor_capture;
 mod proxy;
 mod proxy_toxics;
 

@@ -27,10 +27,16 @@ impl Monitor {
     /// Starts the monitor (inside `netns` when given) and waits until it
     /// reported its start, i.e. every subscription is open.
     pub(crate) fn start(netns: Option<&Netns>, args: &[&str]) -> Monitor {
-        let mut command = match netns {
+        let command = match netns {
             Some(netns) => netns.command(binary().to_str().expect("utf-8 path")),
             None => Command::new(binary()),
         };
+        Monitor::start_command(command, args)
+    }
+
+    /// Starts `command` (which runs the porthole binary, perhaps through a
+    /// wrapper such as `unshare`) as `monitor --jsonl ARGS…`.
+    pub(crate) fn start_command(mut command: Command, args: &[&str]) -> Monitor {
         scrub(&mut command);
         command.args(["monitor", "--jsonl"]).args(args);
         let mut child = command

@@ -102,6 +102,7 @@ struct tcp_sock {
 } __attribute__((preserve_access_index));
 
 struct task_struct {
+	unsigned int flags;	/* PF_KTHREAD */
 	int pid;
 	int tgid;
 	__u64 start_boottime;

@@ -21,7 +21,9 @@
  *     subscription is needed: that broadcast queues kernel work for every
  *     socket that closes, on the closing task's CPU.
  *   * SYN_RECV -> ESTABLISHED: a server end began (softirq: no pid); its
- *     cookie and start are emitted.
+ *     cookie and start are emitted. A socket that called connect() gets
+ *     here too after a simultaneous open (SYN_SENT -> SYN_RECV): it is
+ *     emitted as connected, with its stashed client.
  *   * ESTABLISHED -> FIN_WAIT1 and CLOSE_WAIT -> LAST_ACK are made only by
  *     close() or shutdown(), so they run in the task of the process that
  *     holds the socket: its identity is emitted with the cookie. For an
@@ -52,6 +54,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define TCP_CLOSE_WAIT 8
 #define TCP_LISTEN 10
 #define TCP_NEW_SYN_RECV 12
+
+#define PF_KTHREAD 0x00200000
 
 #define TCP_FIN_WAIT1 4
 #define TCP_LAST_ACK 9
@@ -230,8 +234,10 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (newstate == TCP_CLOSE && oldstate != TCP_LISTEN) {
 		__u64 cookie = bpf_get_socket_cookie(sk);
-		if (oldstate == TCP_SYN_SENT)
-			/* Refused or timed out: forget the stashed client. */
+		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)
+			/* Refused or timed out (a simultaneous open too, from
+			 * SYN_RECV): forget the stashed client. A server end's
+			 * SYN_RECV has none; the delete finds nothing. */
 			bpf_map_delete_elem(&connecting, &cookie);
 		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 		struct event *event = tp ? reserve(EVENT_CLOSED, cookie) : 0;
@@ -253,18 +259,39 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (newstate == TCP_ESTABLISHED &&
 	    (oldstate == TCP_SYN_RECV || oldstate == TCP_NEW_SYN_RECV)) {
+		__u64 cookie = bpf_get_socket_cookie(sk);
 		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+		/* A socket that called connect() and reaches ESTABLISHED through
+		 * SYN_RECV met a SYN from its peer while its own was in flight:
+		 * a simultaneous open (or a socket connected to itself). It is
+		 * a client, named by its stash; a server end never has one. */
+		struct client *client =
+			oldstate == TCP_SYN_RECV ? bpf_map_lookup_elem(&connecting, &cookie) : 0;
 		struct event *event =
-			tp ? reserve(EVENT_SERVER_ESTABLISHED, bpf_get_socket_cookie(sk)) : 0;
+			tp ? reserve(client ? EVENT_CONNECTED : EVENT_SERVER_ESTABLISHED, cookie) : 0;
 		if (event) {
+			if (client) {
+				event->tgid = client->tgid;
+				event->uid = client->uid;
+				event->start_boottime = client->start_boottime;
+				__builtin_memcpy(event->comm, client->comm, sizeof(event->comm));
+			}
 			fill_socket(event, tp);
 			bpf_ringbuf_submit(event, 0);
 		}
+		if (client)
+			bpf_map_delete_elem(&connecting, &cookie);
 		return 0;
 	}
 	if ((newstate == TCP_FIN_WAIT1 && oldstate == TCP_ESTABLISHED) ||
 	    (newstate == TCP_LAST_ACK && oldstate == TCP_CLOSE_WAIT)) {
-		/* Inside close() or shutdown(): the current task holds it. */
+		/* Inside close() or shutdown(): the current task holds it --
+		 * unless it is a kernel thread doing the last put of a file
+		 * nobody holds any more (an io_uring ring torn down with the
+		 * socket in its fixed-file table, a delayed fput): no process
+		 * to name, the recorder then names the listener's owner. */
+		if (bpf_get_current_task_btf()->flags & PF_KTHREAD)
+			return 0;
 		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 		struct event *event = tp ? reserve(EVENT_CLOSING, bpf_get_socket_cookie(sk)) : 0;
 		if (event) {

@@ -1,0 +1,620 @@
+//! `porthole monitor` capture in situations the plain connect/accept tests
+//! do not reach: sockets driven through io_uring, TCP simultaneous open, a
+//! wall clock stepped while recording, a recorder in a time namespace.
+//! Each runs in a private network namespace with real processes.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::monitor::{connections_to, dump, ebpf_available, of_type, Monitor};
+use crate::util::{
+    binary, eventually, installed, python_in, server_in, skip, unique_port, wait_for_line,
+    ChildGuard, Netns,
+};
+
+/// The io_uring peer (`fixtures/uring_peer.c`), compiled once per run with
+/// `cc` against liburing; `None` (skip recorded) when either is missing.
+fn uring_peer() -> Option<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        if !installed("cc") {
+            return Err("cc is not installed".to_string());
+        }
+        if !Path::new("/usr/include/liburing.h").exists() {
+            return Err("liburing-dev is not installed".to_string());
+        }
+        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures/uring_peer.c");
+        // Named `uring_peer`, its comm, in a directory of this run.
+        let directory = std::env::temp_dir().join(format!("porthole-uring-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).expect("temporary directory");
+        let output_path = directory.join("uring_peer");
+        let output = Command::new("cc")
+            .args(["-O1", "-Wall", "-Werror", "-o"])
+            .arg(&output_path)
+            .arg(source)
+            .arg("-luring")
+            .output()
+            .expect("cc runs");
+        assert!(output.status.success(), "cc failed: {}", String::from_utf8_lossy(&output.stderr));
+        Ok(output_path)
+    });
+    match built {
+        Ok(path) => Some(path.clone()),
+        Err(reason) => {
+            skip(reason);
+            None
+        }
+    }
+}
+
+/// Starts the io_uring peer in `netns`; returns it and the pid it printed
+/// ("ready PID" for a server, "done PID" for a client).
+fn start_peer(netns: &Netns, peer: &Path, args: &[&str]) -> (ChildGuard, u32, String) {
+    let mut command = netns.command(peer.to_str().expect("utf-8 path"));
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped());
+    let mut child = command.spawn().expect("io_uring peer starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let line = wait_for_line(&mut stdout);
+    let pid = line.rsplit(' ').next().and_then(|pid| pid.parse().ok());
+    let pid = pid.unwrap_or_else(|| panic!("peer {args:?} said {line:?}"));
+    (ChildGuard(child), pid, line)
+}
+
+/// One connection per io_uring mode: accept and connect issued inline
+/// (`plain`), on io-wq worker threads (`async`), and an accept into a fixed
+/// file slot that the ring's teardown closes in a kernel worker (`direct`).
+/// Every connection is recorded once with its 4-tuple, uids and bytes; in
+/// eBPF mode both processes are the peers, never a worker or a kernel
+/// thread.
+fn io_uring_connections_are_recorded(capture: &str) {
+    let Some(peer) = uring_peer() else { return };
+    let Some(netns) = Netns::create() else { return };
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let mut expected = Vec::new();
+    for mode in ["plain", "async", "direct"] {
+        let port = unique_port();
+        let (mut server, server_pid, _) =
+            start_peer(&netns, &peer, &["server", &port.to_string(), mode]);
+        // Long enough for a netlink-mode listener dump to name it, even
+        // on a machine busy with parallel tests.
+        std::thread::sleep(Duration::from_secs(1));
+        let (mut client, client_pid, said) =
+            start_peer(&netns, &peer, &["client", &port.to_string(), mode]);
+        assert!(said.starts_with("done"), "{said}");
+        assert!(client.0.wait().expect("client exits").success(), "{mode} client");
+        assert!(server.0.wait().expect("server exits").success(), "{mode} server");
+        expected.push((mode, port, server_pid, client_pid));
+    }
+    let complete = monitor.wait_for(|lines| {
+        expected.iter().all(|(_, port, _, _)| !connections_to(lines, *port).is_empty())
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert!(complete, "not every io_uring connection was recorded:\n{}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    for &(mode, port, server_pid, client_pid) in &expected {
+        let records = connections_to(&lines, port);
+        assert_eq!(records.len(), 1, "{mode}: {}", dump(&lines));
+        let record = records[0];
+        assert_eq!(record["client_address"], "127.0.0.1", "{mode}: {record}");
+        assert_eq!(record["server_address"], "127.0.0.1", "{mode}: {record}");
+        assert!(record["client_port"].as_u64().is_some_and(|p| p != 0), "{mode}: {record}");
+        assert_eq!(record["bytes_client_to_server"], 5, "{mode}: {record}");
+        assert_eq!(record["bytes_server_to_client"], 4, "{mode}: {record}");
+        assert_eq!((&record["client_uid"], &record["server_uid"]), (&0.into(), &0.into()));
+        assert_eq!(record["end"], "closed", "{mode}: {record}");
+        if capture == "ebpf" {
+            assert_eq!(record["server_process"]["pid"], server_pid, "{mode}: {record}");
+            assert_eq!(record["server_process"]["name"], "uring_peer", "{mode}: {record}");
+            assert_eq!(record["client_process"]["pid"], client_pid, "{mode}: {record}");
+            assert_eq!(record["client_process"]["name"], "uring_peer", "{mode}: {record}");
+        } else if !record["server_process"].is_null() {
+            // Netlink mode names the listener's owner when a dump saw the
+            // listener; one that replaced the previous test server between
+            // two ticks (the socket counters read the same) may be missed,
+            // and that is counted below.
+            assert_eq!(record["server_process"]["pid"], server_pid, "{mode}: {record}");
+        }
+    }
+    if capture == "netlink" {
+        let unnamed = expected
+            .iter()
+            .filter(|(_, port, _, _)| connections_to(&lines, *port)[0]["server_process"].is_null())
+            .count() as u64;
+        // Every client is unnamed in this mode (it lived less than an
+        // interval), and so is every server that was not seen listening.
+        let counted: u64 = of_type(&lines, "loss")
+            .iter()
+            .filter(|loss| loss["kind"] == "unknown_process")
+            .filter_map(|loss| loss["count"].as_u64())
+            .sum();
+        assert!(counted >= unnamed.max(1), "{unnamed} unnamed servers, {counted} counted");
+    }
+}
+
+#[test]
+fn io_uring_connections_are_recorded_in_netlink_mode() {
+    io_uring_connections_are_recorded("netlink");
+}
+
+#[test]
+fn io_uring_connections_are_attributed_in_ebpf_mode() {
+    if ebpf_available() {
+        io_uring_connections_are_recorded("ebpf");
+    }
+}
+
+/// A peer of a TCP simultaneous open: binds `argv[1]`, connects to
+/// `argv[2]` without blocking (its SYN is dropped by the test's rule), says
+/// "connecting", then waits for the handshake its retransmitted SYN makes
+/// once the rule is gone, sends `argv[3]`, reads the other peer's word and
+/// closes.
+const SIMULTANEOUS_PEER: &str = r#"
+import select, socket, sys
+local, remote, word = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", local))
+s.setblocking(False)
+try:
+    s.connect(("127.0.0.1", remote))
+except BlockingIOError:
+    pass
+print("connecting", flush=True)
+_, writable, _ = select.select([], [s], [], 20)
+assert writable and s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+s.setblocking(True)
+s.sendall(word)
+got = b""
+while len(got) < int(sys.argv[4]):
+    got += s.recv(64)
+s.close()
+print("done", flush=True)
+"#;
+
+/// A socket bound to `argv[1]` that connects to its own address (a TCP
+/// self-connect), sends itself "echo" and reads it back.
+const SELF_CONNECT: &str = r#"
+import socket, sys
+port = int(sys.argv[1])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.connect(("127.0.0.1", port))
+s.sendall(b"echo")
+assert s.recv(4) == b"echo"
+s.close()
+print("done", flush=True)
+"#;
+
+/// Entries of the `connecting` map (the LRU hash of clients between
+/// connect() and the handshake) of the eBPF object `pid` loaded, found by
+/// its map type in the fds' fdinfo; `None` without bpftool.
+fn connecting_entries(pid: u32) -> Option<usize> {
+    if !installed("bpftool") {
+        skip("bpftool is not installed");
+        return None;
+    }
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).expect("monitor's fdinfo") {
+        let Ok(text) = std::fs::read_to_string(entry.expect("fdinfo entry").path()) else {
+            continue;
+        };
+        let field = |name: &str| {
+            text.lines().find_map(|line| Some(line.strip_prefix(name)?.trim().to_string()))
+        };
+        // BPF_MAP_TYPE_LRU_HASH: only `connecting` is one.
+        if field("map_type:").as_deref() == Some("9") {
+            ids.extend(field("map_id:"));
+        }
+    }
+    assert_eq!(ids.len(), 1, "one LRU map in the monitor: {ids:?}");
+    let output =
+        Command::new("bpftool").args(["map", "dump", "id", &ids[0], "-j"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let entries: Value = serde_json::from_slice(&output.stdout).expect("bpftool JSON");
+    Some(entries.as_array().map_or(0, Vec::len))
+}
+
+/// TCP simultaneous open: both ends connect() to each other, their SYNs
+/// cross (SYN_SENT -> SYN_RECV -> ESTABLISHED at both). Recorded once,
+/// the end that connected first as the client, both processes named, no
+/// stash left in the kernel map. A socket connected to itself likewise.
+#[test]
+fn a_simultaneous_open_is_recorded_once_in_ebpf_mode() {
+    if !ebpf_available() || !installed("nft") {
+        if !installed("nft") {
+            skip("nft (nftables) is not installed");
+        }
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let monitor = Monitor::start(Some(&netns), &["--capture", "ebpf"]);
+    let (first, second, itself) = (unique_port(), unique_port(), unique_port());
+    // Pure SYNs are dropped until both ends are in SYN_SENT.
+    netns.run_ok(
+        "nft",
+        &["add table inet crossing; \
+             add chain inet crossing out { type filter hook output priority 0; }; \
+             add rule inet crossing out tcp flags & (syn | ack) == syn drop"],
+    );
+    let start = |local: u16, remote: u16, word: &str, expect: usize| {
+        let (local, remote, expect) = (local.to_string(), remote.to_string(), expect.to_string());
+        let (child, mut out) =
+            python_in(&netns, SIMULTANEOUS_PEER, &[&local, &remote, word, &expect]);
+        assert_eq!(wait_for_line(&mut out), "connecting");
+        (child, out)
+    };
+    let (mut a, mut a_out) = start(first, second, "first", 6);
+    std::thread::sleep(Duration::from_millis(50));
+    let (mut b, mut b_out) = start(second, first, "second", 5);
+    netns.run_ok("nft", &["delete table inet crossing"]);
+    assert_eq!(wait_for_line(&mut a_out), "done");
+    assert_eq!(wait_for_line(&mut b_out), "done");
+    let (a_pid, b_pid) = (a.pid(), b.pid());
+    assert!(a.0.wait().unwrap().success() && b.0.wait().unwrap().success());
+    let (mut looped, mut looped_out) = python_in(&netns, SELF_CONNECT, &[&itself.to_string()]);
+    assert_eq!(wait_for_line(&mut looped_out), "done");
+    let looped_pid = looped.pid();
+    assert!(looped.0.wait().unwrap().success());
+
+    let recorded = monitor.wait_for(|lines| {
+        !connections_to(lines, second).is_empty() && !connections_to(lines, itself).is_empty()
+    });
+    // A further second: a second record of either would show by now.
+    std::thread::sleep(Duration::from_secs(2));
+    let stash = connecting_entries(monitor.pid());
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(connections_to(&lines, first), Vec::<&Value>::new(), "{}", dump(&lines));
+    let records = connections_to(&lines, second);
+    assert_eq!(records.len(), 1, "{}", dump(&lines));
+    let record = records[0];
+    assert_eq!(record["client_port"], first, "{record}");
+    assert_eq!(record["client_process"]["pid"], a_pid, "{record}");
+    assert_eq!(record["server_process"]["pid"], b_pid, "{record}");
+    assert_eq!(record["bytes_client_to_server"], 5, "{record}");
+    assert_eq!(record["bytes_server_to_client"], 6, "{record}");
+    assert_eq!(record["end"], "closed", "{record}");
+    let records = connections_to(&lines, itself);
+    assert_eq!(records.len(), 1, "{}", dump(&lines));
+    assert_eq!(records[0]["client_port"], itself, "{}", records[0]);
+    assert_eq!(records[0]["client_process"]["pid"], looped_pid, "{}", records[0]);
+    assert_eq!(records[0]["server_process"]["pid"], looped_pid, "{}", records[0]);
+    let unmatched: Vec<&Value> = of_type(&lines, "loss")
+        .into_iter()
+        .filter(|loss| loss["kind"] == "unmatched_cookie" || loss["kind"] == "unknown_process")
+        .collect();
+    assert!(unmatched.is_empty(), "{}", dump(&lines));
+    if let Some(entries) = stash {
+        assert_eq!(entries, 0, "clients left in the connecting map");
+    }
+}
+
+/// A client that connects, sends "ping", reads to the end and exits.
+const CLIENT: &str = r#"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+while s.recv(4096):
+    pass
+s.close()
+print("done", flush=True)
+"#;
+
+fn run_client(netns: &Netns, port: u16) -> u32 {
+    let (mut child, mut out) = python_in(netns, CLIENT, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut out), "done");
+    let pid = child.pid();
+    assert!(child.0.wait().expect("client exits").success());
+    pid
+}
+
+fn unix_micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).expect("after 1970").as_micros() as i64
+}
+
+fn set_wall_clock(time: SystemTime) {
+    let since_epoch = time.duration_since(UNIX_EPOCH).expect("after 1970");
+    let timespec = rustix::time::Timespec {
+        tv_sec: since_epoch.as_secs() as i64,
+        tv_nsec: i64::from(since_epoch.subsec_nanos()),
+    };
+    rustix::time::clock_settime(rustix::time::ClockId::Realtime, timespec)
+        .expect("clock_settime(CLOCK_REALTIME) as root");
+}
+
+/// The wall clock stepped forward by `step`; dropping it steps it back to
+/// what it would read had it never been stepped (the time that passed is
+/// measured on CLOCK_MONOTONIC, which the step does not move), even when
+/// the test fails while it is held.
+struct SteppedClock {
+    step: Duration,
+    stepped_at: Instant,
+    stepped_to: SystemTime,
+}
+
+impl SteppedClock {
+    fn forward(step: Duration) -> SteppedClock {
+        let stepped_to = SystemTime::now() + step;
+        set_wall_clock(stepped_to);
+        SteppedClock { step, stepped_at: Instant::now(), stepped_to }
+    }
+}
+
+impl Drop for SteppedClock {
+    fn drop(&mut self) {
+        set_wall_clock(self.stepped_to - self.step + self.stepped_at.elapsed());
+    }
+}
+
+/// `started_at_us` of the one record of a connection from `client_pid`.
+fn start_of(lines: &[Value], port: u16, client_pid: u32) -> i64 {
+    let records: Vec<&Value> = connections_to(lines, port)
+        .into_iter()
+        .filter(|record| record["client_process"]["pid"] == client_pid)
+        .collect();
+    assert_eq!(records.len(), 1, "client {client_pid}:\n{}", dump(lines));
+    records[0]["started_at_us"].as_i64().expect("a start")
+}
+
+/// eBPF events are stamped on CLOCK_MONOTONIC and converted with an offset
+/// to the wall clock: when the wall clock is stepped (forward, then back),
+/// connections made after the step are dated by the stepped clock, not by
+/// the one the recorder started with, so records interleave with the rest
+/// of the machine's times. The step is two minutes, held about a second,
+/// and always undone.
+#[test]
+fn ebpf_times_follow_a_stepped_wall_clock() {
+    if !ebpf_available() {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let monitor = Monitor::start(Some(&netns), &["--capture", "ebpf"]);
+    let step = Duration::from_secs(120);
+    let slack = 2_000_000;
+
+    let before = unix_micros(SystemTime::now());
+    let unstepped = run_client(&netns, port);
+    assert!(monitor.wait_for(|lines| connections_to(lines, port).len() == 1));
+    let (stepped_client, stepped_window) = {
+        let _stepped = SteppedClock::forward(step);
+        let from = unix_micros(SystemTime::now());
+        let client = run_client(&netns, port);
+        let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() == 2);
+        let to = unix_micros(SystemTime::now());
+        assert!(recorded, "{}", dump(&monitor.lines.lock().unwrap()));
+        (client, (from, to))
+    };
+    let from = unix_micros(SystemTime::now());
+    let restored = run_client(&netns, port);
+    assert!(monitor.wait_for(|lines| connections_to(lines, port).len() == 3));
+    let to = unix_micros(SystemTime::now());
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+
+    let first = start_of(&lines, port, unstepped);
+    assert!((before..stepped_window.0).contains(&first), "{first} {before}\n{}", dump(&lines));
+    let second = start_of(&lines, port, stepped_client);
+    assert!(
+        (stepped_window.0 - slack..=stepped_window.1).contains(&second),
+        "started {second}, the stepped clock read {stepped_window:?}\n{}",
+        dump(&lines)
+    );
+    let third = start_of(&lines, port, restored);
+    assert!(
+        (from - slack..=to).contains(&third),
+        "started {third}, the restored clock read {from}..{to}\n{}",
+        dump(&lines)
+    );
+    for record in connections_to(&lines, port) {
+        assert!(record["started_at_us"].as_i64() <= record["ended_at_us"].as_i64(), "{record}");
+    }
+}
+
+/// A recorder in a time namespace whose monotonic and boot clocks are a
+/// day ahead (`unshare -T`, as a restored container is): eBPF stamps
+/// events with the kernel's clocks, which no namespace shifts. Records are
+/// still dated by the wall clock, and processes are matched with `/proc`.
+#[test]
+fn ebpf_times_are_right_in_a_time_namespace() {
+    if !ebpf_available() {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let probe = Command::new("unshare").args(["-T", "--monotonic", "1", "true"]).status();
+    if !probe.is_ok_and(|status| status.success()) {
+        skip("unshare -T (time namespaces) is not available");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let mut command = netns.command("unshare");
+    command
+        .args(["-T", "--monotonic", "86400", "--boottime", "86400"])
+        .arg(binary().to_str().expect("utf-8 path"));
+    let monitor = Monitor::start_command(command, &["--capture", "ebpf"]);
+    let before = unix_micros(SystemTime::now());
+    let client = run_client(&netns, port);
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() == 1);
+    let after = unix_micros(SystemTime::now());
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded && code == 0, "{stderr}\n{}", dump(&lines));
+    let record = connections_to(&lines, port)[0];
+    let started = record["started_at_us"].as_i64().expect("a start");
+    assert!((before - 1_000_000..=after).contains(&started), "{before}..{after}: {record}");
+    let duration = record["duration_us"].as_i64().expect("a duration");
+    assert!((0..60_000_000).contains(&duration), "{record}");
+    let process = &record["client_process"];
+    assert_eq!(process["pid"], client, "{record}");
+    let start_time = process["start_time"].as_i64().expect("a start time");
+    assert!((before / 1_000_000 - 2..=after / 1_000_000).contains(&start_time), "{record}");
+    // Matched with /proc (the kernel's comm alone has no executable).
+    assert!(process["exe"].as_str().is_some_and(|exe| exe.contains("python")), "{record}");
+}
+
+/// Serves on `argv[1]` and connects to itself in a loop for `argv[2]`
+/// seconds (each client sends "hi", reads "ok", closes); prints "ready"
+/// once listening and how many connections it made at the end.
+const LOAD: &str = r#"
+import socket, sys, threading, time
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(512)
+def serve():
+    while True:
+        a, _ = s.accept()
+        a.recv(16)
+        a.sendall(b"ok")
+        a.close()
+threading.Thread(target=serve, daemon=True).start()
+print("ready", flush=True)
+made, end = 0, time.time() + seconds
+while time.time() < end:
+    c = socket.create_connection(("127.0.0.1", port))
+    c.sendall(b"hi")
+    c.recv(16)
+    c.close()
+    made += 1
+print(made, flush=True)
+"#;
+
+fn signal(pid: u32, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("positive pid");
+    rustix::process::kill_process(pid, signal).expect("signal the monitor");
+}
+
+/// The recorder stopped (SIGSTOP) for 10 s while a loop makes thousands
+/// of connections a second, then continued: every connection it does not
+/// record is accounted for by a loss it reports. In netlink mode the
+/// backlog of closes, read at once, holds 4-tuples that came round again
+/// within it; each is still its own record.
+fn a_stopped_recorder_loses_nothing_silently(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let (mut load, mut out) = python_in(&netns, LOAD, &[&port.to_string(), "14"]);
+    assert_eq!(wait_for_line(&mut out), "ready");
+    std::thread::sleep(Duration::from_secs(2));
+    signal(monitor.pid(), rustix::process::Signal::STOP);
+    std::thread::sleep(Duration::from_secs(10));
+    signal(monitor.pid(), rustix::process::Signal::CONT);
+    let made: usize = wait_for_line(&mut out).parse().expect("a count");
+    assert!(load.0.wait().expect("load exits").success());
+    // Whatever is still queued is read and paired within seconds: wait
+    // until every connection is recorded or the count stops moving (the
+    // stop below reads and pairs what is left).
+    let count = || connections_to(&monitor.lines.lock().unwrap(), port).len();
+    let (mut last, mut still_since) = (count(), Instant::now());
+    eventually(Duration::from_secs(60), || {
+        let now = count();
+        if now != last {
+            (last, still_since) = (now, Instant::now());
+        }
+        now >= made || still_since.elapsed() > Duration::from_secs(10)
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let recorded = connections_to(&lines, port).len();
+    let lost = |kind: &str| -> u64 {
+        of_type(&lines, "loss")
+            .iter()
+            .filter(|loss| loss["kind"] == kind)
+            .filter_map(|loss| loss["count"].as_u64())
+            .sum()
+    };
+    let (overflows, ring_full) = (lost("netlink_overflow"), lost("ring_buffer_full"));
+    eprintln!(
+        "{capture}: made {made}, recorded {recorded}, netlink_overflow {overflows}, \
+         ring_buffer_full {ring_full}"
+    );
+    assert!(recorded <= made, "more records than connections: {recorded} > {made}");
+    if recorded < made {
+        // Each lost connection is two lost closes (netlink) or up to six
+        // lost events (eBPF): some loss must have been counted.
+        let explained = match capture {
+            "netlink" => overflows > 0,
+            _ => ring_full > 0,
+        };
+        assert!(
+            explained,
+            "{capture}: {} of {made} connections missing, no loss counted",
+            made - recorded
+        );
+    }
+}
+
+#[test]
+fn a_stopped_recorder_loses_nothing_silently_in_netlink_mode() {
+    a_stopped_recorder_loses_nothing_silently("netlink");
+}
+
+#[test]
+fn a_stopped_recorder_loses_nothing_silently_in_ebpf_mode() {
+    if ebpf_available() {
+        a_stopped_recorder_loses_nothing_silently("ebpf");
+    }
+}
+
+/// A short-lived container's service: brings `lo` up in the fresh network
+/// namespace it runs in, listens on `argv[1]`, and 300 ms later (a
+/// process starting) connects to itself once, exchanges a byte and exits.
+const CONTAINER: &str = r#"
+import socket, subprocess, sys, time
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+time.sleep(0.3)
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+a, _ = s.accept()
+c.sendall(b"x")
+a.recv(1)
+a.sendall(b"y")
+c.recv(1)
+c.close()
+a.close()
+print("done", flush=True)
+"#;
+
+/// `--netns all` in netlink mode subscribes to each namespace's destroy
+/// broadcast: a namespace made (`unshare -n`) and gone within a second,
+/// long before the next regular look for namespaces, still has its
+/// connection recorded, because the recorder subscribes as soon as a
+/// process starts in it.
+#[test]
+fn a_container_that_lives_a_second_is_recorded_with_netns_all_in_netlink_mode() {
+    if !crate::util::is_root() {
+        skip("--netns all needs root");
+        return;
+    }
+    let monitor = Monitor::start(None, &["--capture", "netlink", "--netns", "all"]);
+    let ports: Vec<u16> = (0..5).map(|_| unique_port()).collect();
+    for port in &ports {
+        let mut command = Command::new("unshare");
+        command.args(["-n", "python3", "-u", "-c", CONTAINER, &port.to_string()]);
+        let output = command.stdin(Stdio::null()).output().expect("unshare runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let recorded =
+        monitor.wait_for(|lines| ports.iter().all(|port| !connections_to(lines, *port).is_empty()));
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let missing: Vec<&u16> =
+        ports.iter().filter(|port| connections_to(&lines, **port).is_empty()).collect();
+    assert!(recorded, "no connection recorded on {missing:?} of {ports:?}");
+    for port in &ports {
+        let record = connections_to(&lines, *port)[0];
+        assert!(record["net_namespace"].is_u64(), "{record}");
+        assert_eq!(record["bytes_client_to_server"], 1, "{record}");
+    }
+}
