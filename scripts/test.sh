@@ -24,8 +24,8 @@ echo "== Debian package: build (dist profile), dpkg -i, check, dpkg -r"
 # Ignored in the run above: it builds the LTO profile and installs into this
 # machine (tests/it/package.rs).
 cargo test --all-features --test it package:: -- --ignored
-echo "== the recorder across a stepped wall clock (alone: the step is felt machine-wide)"
-cargo test --all-features --test it monitor_capture::ebpf_times_follow_a_stepped_wall_clock -- --ignored --exact
+echo "== recorder tests that run alone: a stepped wall clock (felt machine-wide), a simultaneous open"
+cargo test --all-features --test it monitor_capture:: -- --ignored --test-threads=1
 if [ -s "$PORTHOLE_SKIP_LOG" ]; then
     echo "== skipped: $(wc -l <"$PORTHOLE_SKIP_LOG") tests could not run here"
     sed 's/^/   /' "$PORTHOLE_SKIP_LOG"

