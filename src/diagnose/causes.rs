@@ -43,6 +43,7 @@ use super::environment::{self, Client};
 use super::firewall::{self, Action, Blocker, Packet};
 use super::interfaces::{self, LoopbackProblem};
 use super::probe::{Outcome, ProbeAddress, Reply};
+use super::unix_path;
 use super::{
     listener_snapshot, probe_address, resolve_noting, Attempt, Cause, CauseId, DiagnoseError,
     Diagnosis, Fix, Request, Severity, Target,
@@ -77,6 +78,9 @@ struct Evidence<'a> {
     iptables_nft: Option<Vec<(&'static str, String)>>,
     /// File-system uid and gid the probe sockets were opened with.
     owner: Option<(u32, u32)>,
+    /// A Unix target: (device, inode) of the file at its path, as the
+    /// client sees it. A listener bound to another file does not serve it.
+    unix_file: Option<(u64, u64)>,
 }
 
 /// What a connect diagnosis gathers before judging: the probes of every
@@ -167,7 +171,10 @@ pub fn diagnose_target(
     }
 
     let snapshot = match target {
-        Target::Unix { path } => unix_snapshot(system, Some(&path.to_string_lossy()))?,
+        Target::Unix { path } => {
+            let file = unix_file(system, request.client, path);
+            unix_snapshot(system, Some(&path.to_string_lossy()), file)?
+        }
         _ => listener_snapshot(system, port)?,
     };
     judge(
@@ -205,6 +212,10 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         legacy: None,
         iptables_nft: None,
         owner,
+        unix_file: match target {
+            Target::Unix { path } => unix_file(system, client, path),
+            _ => None,
+        },
     };
     let mut extra_listeners: Vec<Socket> = Vec::new();
     let mut extra_processes: BTreeMap<u32, Process> = BTreeMap::new();
@@ -217,15 +228,20 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         causes.extend(explained.causes);
         nothing_here |= explained.nothing_here;
     }
+    // Listeners that still carry a Unix target's path but bound a file that
+    // is no longer there: shown in the table, never taken as serving it.
+    let stranded: Vec<&Socket> = snapshot
+        .sockets
+        .iter()
+        .filter(|s| s.is_listener() && unix_path::detached(s, evidence.unix_file))
+        .collect();
     if nothing_here {
         match target {
-            Target::Unix { path } => causes.push(Cause {
-                id: CauseId::NothingListening,
-                severity: Severity::Error,
-                summary: format!("nothing listens on the Unix socket {}", path.display()),
-                evidence: vec![unix_path_evidence(system, client, path)],
-                fix: vec![Fix::step("start the service, or check its socket path setting")],
-            }),
+            Target::Unix { path } => {
+                let facts = unix_path::gather(system, client, path)?;
+                let processes = &snapshot.processes;
+                causes.push(unix_path::refused(path, &attempts, &facts, &stranded, processes));
+            }
             _ => {
                 let (cause, listeners, processes) = sweep(system, port, &attempts)?;
                 causes.push(cause);
@@ -235,6 +251,14 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
     }
 
+    if let (Target::Unix { path }, false) = (target, nothing_here || stranded.is_empty()) {
+        // Another socket answers on the path; the old listener only holds
+        // resources.
+        let facts = unix_path::gather(system, client, path)?;
+        let processes = &snapshot.processes;
+        let severity = Severity::Warning;
+        causes.push(unix_path::replaced(path, &facts, &stranded, processes, severity));
+    }
     if let Some(cause) = split_listeners(&evidence) {
         causes.push(cause);
     }
@@ -381,7 +405,12 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             .filter(|s| s.protocol == Protocol::Tcp && s.serves(SocketAddr::new(ip, port)))
             .filter(|s| reaches_device(s, ip))
             .collect(),
-        None => evidence.snapshot.sockets.iter().filter(|s| s.is_listener()).collect(),
+        None => evidence
+            .snapshot
+            .sockets
+            .iter()
+            .filter(|s| s.is_listener() && !unix_path::detached(s, evidence.unix_file))
+            .collect(),
     };
     let mut causes = Vec::new();
     // The loopback path itself comes before anything on it: with `lo` down
@@ -1816,29 +1845,14 @@ fn matches_owner(rule: &str) -> bool {
     ["skuid", "skgid", "--uid-owner", "--gid-owner"].iter().any(|word| rule.contains(word))
 }
 
-/// What is at a Unix target's path nobody listens on: a stale socket
-/// file, something that is not a socket at all, or nothing.
-fn unix_path_evidence(system: &dyn System, client: Client, path: &std::path::Path) -> String {
-    let shown = path.display();
-    if path.to_string_lossy().starts_with('@') {
-        return format!(
-            "no socket is bound to the abstract name {shown} in this network namespace (abstract names are not files and belong to one network namespace)"
-        );
+/// (device, inode) of the file at a Unix target's path as the client sees
+/// it; `None` for an abstract name or a path that does not exist.
+fn unix_file(system: &dyn System, client: Client, path: &std::path::Path) -> Option<(u64, u64)> {
+    let text = path.to_string_lossy();
+    if text.starts_with('@') {
+        return None;
     }
-    match system.file_status(&client.file(&path.to_string_lossy())) {
-        Some(status) => match status.mode & 0o170000 {
-            0o140000 => {
-                format!("{shown} exists, but no process listens on it (a stale socket file)")
-            }
-            0o040000 => format!("{shown} is a directory, not a socket"),
-            0o100000 => format!("{shown} is a regular file, not a socket"),
-            _ => format!("{shown} exists but is not a socket"),
-        },
-        None if system.exists(&path.to_string_lossy()) => {
-            format!("{shown} exists, but no process listens on it")
-        }
-        None => format!("{shown} does not exist"),
-    }
+    system.file_status(&client.file(&text)).map(|status| (status.device, status.inode))
 }
 
 /// A cause with the listeners and processes found for it.
@@ -1874,7 +1888,7 @@ fn sweep(
         let cause = other_namespace(port, attempts, &everywhere, &elsewhere);
         return Ok((cause, elsewhere, everywhere.processes));
     }
-    let mut unix = unix_snapshot(system, None)?;
+    let mut unix = unix_snapshot(system, None, None)?;
     unix.sockets.retain(|s| unix_names_service(s, port));
     let inodes: Vec<u64> = unix.sockets.iter().map(|s| s.inode).collect();
     system.attach_owners(&mut unix, &inodes);
@@ -2029,7 +2043,11 @@ fn nothing_listening(
 
 /// Unix stream listeners (optionally one path), owners only for the
 /// interesting ones.
-fn unix_snapshot(system: &dyn System, path: Option<&str>) -> Result<Snapshot, DiagnoseError> {
+fn unix_snapshot(
+    system: &dyn System,
+    path: Option<&str>,
+    file: Option<(u64, u64)>,
+) -> Result<Snapshot, DiagnoseError> {
     let query = Query {
         tcp: false,
         udp: false,
@@ -2039,9 +2057,13 @@ fn unix_snapshot(system: &dyn System, path: Option<&str>) -> Result<Snapshot, Di
         ..Query::default()
     };
     let mut snapshot = system.snapshot(&query)?;
-    snapshot
-        .sockets
-        .retain(|s| path.is_none_or(|p| s.path.as_deref() == Some(p)) && s.path.is_some());
+    // A server that bound a relative path shows that string, not the
+    // client's absolute one: the bound file matches it all the same.
+    let at_path = |s: &Socket| {
+        path.is_none_or(|p| s.path.as_deref() == Some(p))
+            || (file.is_some() && s.bound_file == file)
+    };
+    snapshot.sockets.retain(|s| at_path(s) && s.path.is_some());
     if path.is_some() {
         let wanted: Vec<u64> = snapshot.sockets.iter().map(|s| s.inode).collect();
         system.attach_owners(&mut snapshot, &wanted);

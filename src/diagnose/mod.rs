@@ -34,6 +34,7 @@ pub mod probe;
 pub mod readiness;
 pub mod target;
 pub mod tls;
+pub mod unix_path;
 
 pub use crate::model::diagnosis::{Attempt, AttemptKind, Cause, CauseId, Diagnosis, Fix, Severity};
 use std::collections::BTreeMap;
