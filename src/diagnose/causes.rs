@@ -79,8 +79,10 @@ struct Evidence<'a> {
     /// File-system uid and gid the probe sockets were opened with.
     owner: Option<(u32, u32)>,
     /// A Unix target: (device, inode) of the file at its path, as the
-    /// client sees it. A listener bound to another file does not serve it.
-    unix_file: Option<(u64, u64)>,
+    /// client sees it (`Some(None)`: there is no file). A listener bound to
+    /// another file does not serve it. `None` when porthole cannot tell (a
+    /// directory above the path it may not search).
+    unix_file: Option<Option<(u64, u64)>>,
 }
 
 /// What a connect diagnosis gathers before judging: the probes of every
@@ -213,7 +215,13 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         iptables_nft: None,
         owner,
         unix_file: match target {
-            Target::Unix { path } => unix_file(system, client, path),
+            Target::Unix { path } => {
+                let file = unix_file(system, client, path);
+                // No stat: the file is known to be missing only when the
+                // connect said so.
+                let missing = attempts.iter().any(|a| a.detail.starts_with("ENOENT"));
+                file.map(Some).or(missing.then_some(None))
+            }
             _ => None,
         },
     };
@@ -233,7 +241,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     let stranded: Vec<&Socket> = snapshot
         .sockets
         .iter()
-        .filter(|s| s.is_listener() && unix_path::detached(s, evidence.unix_file))
+        .filter(|s| s.is_listener() && is_detached(s, evidence.unix_file))
         .collect();
     if nothing_here {
         match target {
@@ -409,7 +417,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             .snapshot
             .sockets
             .iter()
-            .filter(|s| s.is_listener() && !unix_path::detached(s, evidence.unix_file))
+            .filter(|s| s.is_listener() && !is_detached(s, evidence.unix_file))
             .collect(),
     };
     let mut causes = Vec::new();
@@ -418,7 +426,9 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
     if let Some(ip) = ip.filter(|ip| crate::model::is_loopback(*ip)) {
         let unreachable = outcome == Outcome::Unreachable;
         let v6_off = ip.is_ipv6() && evidence.system.ipv6_disabled_on_loopback();
-        if (unreachable || outcome == Outcome::Timeout) && !v6_off {
+        // A `prohibit` route answers EACCES, the errno of a security policy.
+        let denied = outcome == Outcome::Denied;
+        if (unreachable || denied || outcome == Outcome::Timeout) && !v6_off {
             if let Some(problem) = interfaces::loopback_problem(evidence.system, ip) {
                 causes.push(loopback_down(attempt, &problem));
                 return Explained { causes, nothing_here: false };
@@ -921,6 +931,18 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                     attempt.address
                 ),
                 Fix::command(format!("ip addr add {address}/{prefix} dev lo")),
+            )
+        }
+        LoopbackProblem::PolicyRule { address, priority, rule, route } => {
+            evidence.push(format!("ip rule: {rule}, consulted before table local"));
+            evidence.push(format!("where it leads {address}: {route}"));
+            let family = if address.is_ipv6() { " -6" } else { "" };
+            (
+                format!(
+                    "policy routing rule {priority} sends {address} away from table local ({route}), so {} cannot be reached",
+                    attempt.address
+                ),
+                Fix::command(format!("ip{family} rule del pref {priority}")),
             )
         }
         LoopbackProblem::NoLocalRoute { address, route } => {
@@ -1847,6 +1869,12 @@ fn matches_owner(rule: &str) -> bool {
 
 /// (device, inode) of the file at a Unix target's path as the client sees
 /// it; `None` for an abstract name or a path that does not exist.
+/// A listener bound to another file than the one at the path, when what is
+/// at the path is known.
+fn is_detached(listener: &Socket, file: Option<Option<(u64, u64)>>) -> bool {
+    file.is_some_and(|file| unix_path::detached(listener, file))
+}
+
 fn unix_file(system: &dyn System, client: Client, path: &std::path::Path) -> Option<(u64, u64)> {
     let text = path.to_string_lossy();
     if text.starts_with('@') {

@@ -1239,3 +1239,37 @@ fn other_namespace_fix_for_an_oddly_named_namespace_runs_as_printed() {
     let inside = crate::util::run(&mut run);
     assert_eq!(inside.code, 0, "{command}: {inside:?}");
 }
+
+/// A policy-routing rule consulted before table `local` sends loopback to a
+/// table with an `unreachable`, `prohibit` or `blackhole` route (EHOSTUNREACH,
+/// EACCES, EINVAL): the rule is named, not a missing local route (whose
+/// `ip route add` fails: the route is there) nor a security policy; the
+/// printed `ip rule del` runs and the port answers again.
+#[test]
+fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
+    for (table, kind) in [("100", "unreachable"), ("101", "prohibit"), ("102", "blackhole")] {
+        let Some(netns) = Netns::create() else { return };
+        let port = unique_port();
+        let _server = server_in(&netns, "127.0.0.1", port, "http");
+        netns.run_ok("ip", &["rule", "add", "pref", "100", "table", "local"]);
+        netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+        netns.run_ok("ip", &["route", "add", kind, "127.0.0.0/8", "table", table]);
+        netns.run_ok("ip", &["rule", "add", "to", "127.0.0.0/8", "table", table, "pref", "50"]);
+        let target = format!("127.0.0.1:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{kind}: {json:#}");
+        assert_eq!(cause_ids(&json), ["loopback-down"], "{kind}: {json:#}");
+        let down = cause(&json, "loopback-down");
+        assert!(
+            down["summary"].as_str().unwrap().contains("policy routing rule 50"),
+            "{kind}: {down:#}"
+        );
+        assert!(down["evidence"]
+            .to_string()
+            .contains(&format!("{kind} 127.0.0.0/8 in table {table}")));
+        assert_eq!(down["fix_commands"], serde_json::json!(["ip rule del pref 50"]), "{down:#}");
+        netns.run_ok("bash", &["-c", "ip rule del pref 50"]);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{kind}: {json:#}");
+    }
+}
