@@ -1273,3 +1273,74 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
         assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{kind}: {json:#}");
     }
 }
+
+/// A rule that blocks through a named set (reached by `jump`) or a verdict
+/// map, inline or named, that holds other ports too: the rule is found (it
+/// was "unexplained" for a map), and the fix touches only this port — the
+/// set element, or an accept inserted before an inline map — so the map's
+/// `22 : accept` survives. Each printed fix runs and the port answers.
+#[test]
+fn a_port_blocked_through_a_set_or_verdict_map_is_unblocked_alone() {
+    let rulesets = [
+        (
+            "named set behind a jump",
+            "table inet f { set blocked { type inet_service; elements = { PORT, 9000 }; }; \
+             chain sub { tcp dport @blocked reject with tcp reset; }; \
+             chain input { type filter hook input priority 0; iif lo jump sub; }; }",
+            "nft delete element inet f blocked { PORT }",
+        ),
+        (
+            "inline verdict map on input",
+            "table inet f { chain input { type filter hook input priority 0; \
+             tcp dport vmap { PORT : drop, 22 : accept }; }; }",
+            // The handle of the map's rule goes after `position`.
+            "nft insert rule inet f input position * iif lo tcp dport PORT accept",
+        ),
+        (
+            "named verdict map on output",
+            "table ip f { map ports { type inet_service : verdict; elements = { PORT : drop, 22 : accept }; }; \
+             chain o { type filter hook output priority 0; tcp dport vmap @ports; }; }",
+            "nft delete element ip f ports { PORT }",
+        ),
+    ];
+    for (situation, ruleset, expected) in rulesets {
+        let Some(netns) = Netns::create() else { return };
+        let port = unique_port();
+        let _server = server_in(&netns, "127.0.0.1", port, "http");
+        let ruleset = ruleset.replace("PORT", &port.to_string());
+        let mut load = netns.command("nft");
+        load.args(["-f", "-"]).stdin(std::process::Stdio::piped());
+        let mut child = load.spawn().expect("nft runs");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(ruleset.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success(), "{situation}: nft -f");
+        let target = format!("127.0.0.1:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{situation}: {json:#}");
+        let blocked = &json["causes"][0];
+        assert!(
+            ["firewall-drop", "firewall-reject"].contains(&blocked["id"].as_str().unwrap()),
+            "{situation}: {json:#}"
+        );
+        let expected = expected.replace("PORT", &port.to_string());
+        let commands = blocked["fix_commands"].as_array().expect("fix_commands");
+        assert_eq!(commands.len(), 1, "{situation}: {json:#}");
+        let printed = commands[0].as_str().unwrap();
+        let (head, tail) = expected.split_once('*').unwrap_or((&expected, ""));
+        let handle = printed.strip_prefix(head).and_then(|rest| rest.strip_suffix(tail));
+        assert!(
+            handle.is_some_and(
+                |h| h.is_empty() == tail.is_empty() && h.chars().all(|c| c.is_ascii_digit())
+            ),
+            "{situation}: expected `{expected}`: {json:#}"
+        );
+        run_fix_commands(&netns, blocked);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "{situation}, after `{expected}`: {json:#}");
+        let listing = netns.command("nft").args(["list", "ruleset"]).output().unwrap();
+        let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+        if situation != "named set behind a jump" {
+            assert!(listing.contains("22 : accept"), "{situation}: {listing}");
+        }
+    }
+}
