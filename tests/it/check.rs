@@ -1154,3 +1154,29 @@ fn a_unix_path_is_matched_by_its_file_not_its_name() {
     let evidence = cause(&json, "not-responding")["evidence"].to_string();
     assert!(evidence.contains(&format!("pid {}", server.pid())), "{json:#}");
 }
+
+/// `--from` a process that exited but was not reaped: `/proc/PID` is still
+/// there, so it passed as a client, then was called "not visible". It is
+/// named a zombie, with its parent, and the run is a usage error.
+#[test]
+fn from_a_zombie_names_it_and_its_parent() {
+    let (parent, mut ready) = crate::util::python(
+        "import os, time\n\
+         child = os.fork()\n\
+         if child == 0:\n    os._exit(0)\n\
+         time.sleep(0.2)\n\
+         print(child, flush=True)\n\
+         time.sleep(60)",
+        &[],
+    );
+    let zombie = wait_for_line(&mut ready);
+    let run = porthole_run(&["check", "127.0.0.1:9", "--from", &zombie]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "process {zombie} has exited: it is a zombie its parent (pid {})",
+            parent.pid()
+        )),
+        "{run:?}"
+    );
+}
