@@ -43,6 +43,7 @@ use super::environment::{self, Client};
 use super::firewall::{self, Action, Blocker, Packet};
 use super::interfaces::{self, LoopbackProblem};
 use super::probe::{Outcome, ProbeAddress, Reply};
+use super::refusal;
 use super::unix_path;
 use super::{
     listener_snapshot, probe_address, resolve_noting, Attempt, Cause, CauseId, DiagnoseError,
@@ -593,6 +594,9 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 }
                 (Reply::Other(_), Target::Http { tls: true, .. }) => {
                     causes.push(tls_mismatch(evidence, attempt, false))
+                }
+                (Reply::Other(banner), _) if refusal::recognise(banner).is_some() => {
+                    causes.push(service_refused(evidence, attempt, banner, &serving))
                 }
                 (Reply::Closed | Reply::Reset, _) if forwarder.is_some() => {
                     causes.push(container_forwarder(attempt, forwarder.unwrap_or_default()))
@@ -1662,6 +1666,41 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
         }
     };
     Cause { id: CauseId::NotResponding, severity, summary, evidence: lines, fix }
+}
+
+/// The service answered with a refusal it writes before closing (see
+/// [`refusal`]).
+fn service_refused(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    banner: &str,
+    serving: &[&Socket],
+) -> Cause {
+    let refusal = refusal::recognise(banner).expect("the caller recognised it");
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(
+        serving
+            .iter()
+            .map(|l| format!("listener: {}", listener_line(&evidence.snapshot.processes, l))),
+    );
+    lines.push(format!("{} answered \"{banner}\" and closed the connection", attempt.address));
+    let mut fix = vec![Fix::step(refusal.fix)];
+    if refusal.limit {
+        fix.push(Fix::command(format!(
+            "porthole {}   # the clients that hold its connections",
+            evidence.port
+        )));
+    }
+    Cause {
+        id: CauseId::ServiceRefused,
+        severity: Severity::Error,
+        summary: format!(
+            "{} accepts the connection to {} but refuses the client: {}",
+            refusal.service, attempt.address, refusal.reason
+        ),
+        evidence: lines,
+        fix,
+    }
 }
 
 fn tls_mismatch(evidence: &Evidence, attempt: &Attempt, speaks_tls: bool) -> Cause {

@@ -32,6 +32,7 @@ pub mod firewall;
 pub mod interfaces;
 pub mod probe;
 pub mod readiness;
+pub mod refusal;
 pub mod target;
 pub mod tls;
 pub mod unix_path;
@@ -341,6 +342,8 @@ fn healthy(target: &Target, depth: Depth, reply: &Reply) -> bool {
         // queue, and warn about it).
         (_, Reply::Silent) => true,
         (_, Reply::Failed(_)) => false,
+        // A connection limit or host check that answers, then closes.
+        (_, Reply::Other(banner)) if depth == Depth::Nudge => refusal::recognise(banner).is_none(),
         _ => true,
     }
 }

@@ -202,12 +202,15 @@ pub enum CauseId {
     /// A Unix listener's socket file was deleted or re-used after it bound:
     /// it still carries the path, but clients of the path do not reach it.
     SocketFileReplaced,
+    /// The service accepted the connection and answered with a refusal: a
+    /// connection limit reached, or a client host it does not let in.
+    ServiceRefused,
     /// The evidence explains nothing; the attempts are shown as they are.
     Unexplained,
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 26] = [
+    pub const ALL: [CauseId; 27] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -233,6 +236,7 @@ impl CauseId {
         CauseId::SourcePortsExhausted,
         CauseId::SocketPermission,
         CauseId::SocketFileReplaced,
+        CauseId::ServiceRefused,
         CauseId::Unexplained,
     ];
 
@@ -263,6 +267,7 @@ impl CauseId {
             CauseId::SourcePortsExhausted => "source-ports-exhausted",
             CauseId::SocketPermission => "socket-permission",
             CauseId::SocketFileReplaced => "socket-file-replaced",
+            CauseId::ServiceRefused => "service-refused",
             CauseId::Unexplained => "unexplained",
         }
     }

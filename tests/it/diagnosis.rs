@@ -1344,3 +1344,50 @@ fn a_port_blocked_through_a_set_or_verdict_map_is_unblocked_alone() {
         }
     }
 }
+
+/// Redis at `maxclients`: the kernel completes the handshake and Redis
+/// writes `-ERR max number of clients reached` before closing. `check`
+/// called the port reachable; it now names the limit, and the printed
+/// `porthole PORT` lists the client that holds the one connection. Once
+/// that client leaves, the same check passes.
+#[test]
+fn redis_at_maxclients_is_named_not_called_reachable() {
+    if !crate::util::installed("redis-server") {
+        crate::util::skip("redis-server is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = netns.command("redis-server");
+    redis
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--maxclients", "1"])
+        .args(["--save", "", "--appendonly", "no", "--dir", dir.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::null());
+    let _redis = ChildGuard::spawn(&mut redis);
+    let (holder, mut ready) = python_in(
+        &netns,
+        "import socket, sys, time\n\
+         for _ in range(100):\n    try:\n        s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); break\n    except OSError: time.sleep(0.05)\n\
+         s.sendall(b'PING\\r\\n'); s.recv(16)\n\
+         print('ok', flush=True)\n\
+         time.sleep(60)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("127.0.0.1:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["service-refused"], "{json:#}");
+    let refused = cause(&json, "service-refused");
+    assert!(refused["summary"].as_str().unwrap().contains("maxclients"), "{refused:#}");
+    let listing = refused["fix_commands"][0].as_str().unwrap().split("   #").next().unwrap().trim();
+    let args: Vec<&str> = listing.split_whitespace().skip(1).collect();
+    let clients = netns.porthole(&args);
+    assert!(clients.stdout.contains(&format!("pid {}", holder.pid())), "{clients:?}");
+    drop(holder);
+    let passes = crate::util::eventually(std::time::Duration::from_secs(5), || {
+        check(&netns, &[&target, "--timeout", "1s"]).0 == 0
+    });
+    assert!(passes, "{:#}", check(&netns, &[&target, "--timeout", "1s"]).1);
+}
