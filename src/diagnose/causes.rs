@@ -268,6 +268,20 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         let severity = Severity::Warning;
         causes.push(unix_path::replaced(path, &facts, &stranded, processes, severity));
     }
+    // A bare TCP target that closed without answering counts as reachable
+    // (the protocol is unknown), unless a forwarder closed it because its
+    // upstream is down.
+    for attempt in attempts.iter().filter(|a| a.healthy) {
+        if let Some(ip) = attempt.ip() {
+            let address = SocketAddr::new(ip, port);
+            let serving: Vec<&Socket> = snapshot
+                .sockets
+                .iter()
+                .filter(|s| s.protocol == Protocol::Tcp && s.serves(address))
+                .collect();
+            causes.extend(dead_upstream(&evidence, attempt, &serving));
+        }
+    }
     if let Some(cause) = split_listeners(&evidence) {
         causes.push(cause);
     }
@@ -557,6 +571,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
         Outcome::Reset | Outcome::Connected => {
             let reply = attempt.reply.clone().unwrap_or(Reply::Silent);
             let forwarder = serving.iter().find_map(|l| forwarder_of(evidence.snapshot, l));
+            let dead_upstream = dead_upstream(evidence, attempt, &serving);
             let mut explained = false;
             if matches!(reply, Reply::Silent) || outcome == Outcome::Reset {
                 for listener in &serving {
@@ -597,6 +612,9 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 }
                 (Reply::Other(banner), _) if refusal::recognise(banner).is_some() => {
                     causes.push(service_refused(evidence, attempt, banner, &serving))
+                }
+                (Reply::Closed | Reply::Reset, _) if dead_upstream.is_some() => {
+                    causes.extend(dead_upstream)
                 }
                 (Reply::Closed | Reply::Reset, _) if forwarder.is_some() => {
                     causes.push(container_forwarder(attempt, forwarder.unwrap_or_default()))
@@ -1739,6 +1757,52 @@ fn forwarder_of(snapshot: &Snapshot, listener: &Socket) -> Option<String> {
         .filter_map(|pid| snapshot.processes.get(pid))
         .find(|p| CONTAINER_PROXIES.contains(&p.name.as_str()))
         .map(|p| format!("{} (pid {})", p.name, p.pid))
+}
+
+/// A `socat` listener that closed the connection, and whose upstream (on
+/// loopback: porthole probes nothing else) does not answer: the forwarder
+/// is up, what it forwards to is not.
+fn dead_upstream(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -> Option<Cause> {
+    if !matches!(attempt.reply, Some(Reply::Closed | Reply::Reset)) {
+        return None;
+    }
+    let (listener, process, upstream) = serving.iter().find_map(|listener| {
+        listener.owners.iter().filter_map(|pid| evidence.snapshot.processes.get(pid)).find_map(
+            |process| {
+                let upstream = super::forwarder::socat_upstream(&process.cmdline)?;
+                Some((*listener, process, upstream))
+            },
+        )
+    })?;
+    if !crate::model::is_loopback(upstream.ip()) {
+        return None;
+    }
+    let probe = super::probe::connect(&ProbeAddress::Ip(upstream), evidence.timeout);
+    if probe.outcome == Outcome::Connected {
+        return None;
+    }
+    let outcome = probe.outcome.as_str();
+    Some(Cause {
+        id: CauseId::NotResponding,
+        severity: Severity::Error,
+        summary: format!(
+            "{} (pid {}) accepts {} and forwards it to {upstream}, which does not answer ({outcome}): it closes every connection",
+            process.name, process.pid, attempt.address
+        ),
+        evidence: vec![
+            attempt_line(attempt),
+            format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
+            format!("{}'s command line forwards to {upstream}", process.name),
+            format!("{upstream}: {outcome} ({})", probe.detail),
+        ],
+        fix: vec![
+            Fix::step(format!(
+                "start the service on {upstream}, or point {} at the address it really listens on",
+                process.name
+            )),
+            Fix::command(format!("porthole check {upstream}   # why the upstream does not answer")),
+        ],
+    })
 }
 
 fn container_forwarder(attempt: &Attempt, forwarder: String) -> Cause {

@@ -29,6 +29,7 @@ pub mod bind;
 pub mod causes;
 pub mod environment;
 pub mod firewall;
+pub mod forwarder;
 pub mod interfaces;
 pub mod probe;
 pub mod readiness;

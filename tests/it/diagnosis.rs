@@ -1391,3 +1391,47 @@ fn redis_at_maxclients_is_named_not_called_reachable() {
     });
     assert!(passes, "{:#}", check(&netns, &[&target, "--timeout", "1s"]).1);
 }
+
+/// A `socat` forwarder whose upstream is down accepts each connection and
+/// closes it: `check` called a bare TCP target reachable and an HTTP one
+/// "closed without answering". It now names socat and the address it
+/// forwards to; the printed `porthole check UPSTREAM` explains that one, and
+/// once a server listens there the forwarder's port passes.
+#[test]
+fn a_forwarder_whose_upstream_is_down_is_named_with_its_upstream() {
+    if !crate::util::installed("socat") {
+        crate::util::skip("socat is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let (front, back) = (unique_port(), unique_port());
+    let mut socat = netns.command("socat");
+    socat
+        .arg(format!("TCP-LISTEN:{front},bind=127.0.0.1,fork,reuseaddr"))
+        .arg(format!("TCP:127.0.0.1:{back}"))
+        .stderr(std::process::Stdio::null());
+    let socat = ChildGuard::spawn(&mut socat);
+    let target = format!("127.0.0.1:{front}");
+    assert!(crate::util::eventually(std::time::Duration::from_secs(5), || {
+        netns.porthole(&["check", &target, "--json"]).json()["listeners"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    }));
+    for shown in [target.clone(), format!("http://{target}/")] {
+        let (code, json) = check(&netns, &[&shown, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{shown}: {json:#}");
+        assert_eq!(cause_ids(&json), ["not-responding"], "{shown}: {json:#}");
+        let closed = cause(&json, "not-responding");
+        let summary = closed["summary"].as_str().unwrap();
+        assert!(summary.contains(&format!("socat (pid {})", socat.pid())), "{closed:#}");
+        assert!(summary.contains(&format!("forwards it to 127.0.0.1:{back}")), "{closed:#}");
+        let explain = closed["fix_commands"][0].as_str().unwrap();
+        let args: Vec<&str> =
+            explain.split("   #").next().unwrap().split_whitespace().skip(1).collect();
+        let upstream = netns.porthole(&[&args[..], &["--json"]].concat());
+        assert_eq!(cause_ids(&upstream.json()), ["nothing-listening"], "{upstream:?}");
+    }
+    let _server = server_in(&netns, "127.0.0.1", back, "http");
+    let (code, json) = check(&netns, &[&format!("http://{target}/"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+}
