@@ -2296,6 +2296,32 @@ fn same_service(evidence: &Evidence, groups: &[(SocketAddr, Vec<u32>)]) -> bool 
 fn localhost_unresolvable(view: &environment::HostsView, error: &DiagnoseError) -> Cause {
     let source = std::error::Error::source(error).map(|e| e.to_string()).unwrap_or_default();
     let mut lines = vec![format!("getaddrinfo(\"localhost\") failed: {source}")];
+    // The hosts file has the name, but nsswitch never reads it: adding
+    // the line again would change nothing.
+    let unread = view.nsswitch.as_deref().filter(|line| {
+        !view.entries.is_empty() && !line.split_whitespace().any(|s| s.starts_with("files"))
+    });
+    if let Some(nsswitch) = unread {
+        let listed: Vec<String> = view.entries.iter().map(IpAddr::to_string).collect();
+        lines.push(format!(
+            "{} gives localhost {}, but nsswitch.conf hosts: {nsswitch} has no 'files' source, so the file is never read",
+            view.hosts_path,
+            listed.join(", ")
+        ));
+        return Cause {
+            id: CauseId::LocalhostResolution,
+            severity: Severity::Error,
+            summary: "'localhost' does not resolve: nsswitch.conf does not consult /etc/hosts"
+                .to_string(),
+            evidence: lines,
+            fix: vec![
+                Fix::step(format!(
+                    "put 'files' first on the hosts line of /etc/nsswitch.conf: hosts: files {nsswitch}"
+                )),
+                Fix::step("or use the literal 127.0.0.1 / [::1]"),
+            ],
+        };
+    }
     lines.push(format!("{} has no 'localhost' line", view.hosts_path));
     if let Some(nsswitch) = &view.nsswitch {
         lines.push(format!("nsswitch.conf hosts: {nsswitch} (no myhostname/resolve source that synthesizes localhost)"));
@@ -3025,6 +3051,26 @@ mod tests {
             let plain = Scripted { processes: [process(10, "nginx", 'S')].into(), ..forwarded };
             let twin = judged(&plain, http(7013, false), vec![closed]);
             assert_eq!(ids(&twin), vec![CauseId::NotResponding]);
+        }
+
+        #[test]
+        fn localhost_in_a_hosts_file_nsswitch_never_reads() {
+            let system = Scripted::default()
+                .file("/etc/hosts", "127.0.0.1 localhost\n")
+                .file("/etc/nsswitch.conf", "hosts: dns\n");
+            let view = environment::hosts_view(&system, Client::Current, "localhost");
+            let error = DiagnoseError::Resolve {
+                name: "localhost".to_string(),
+                source: std::io::Error::other("Temporary failure in name resolution"),
+            };
+            let found = localhost_unresolvable(&view, &error);
+            assert!(found.summary.contains("does not consult /etc/hosts"), "{found:?}");
+            assert!(found.evidence[1].contains("gives localhost 127.0.0.1"), "{found:?}");
+            assert_eq!(
+                found.fix[0].text(),
+                "put 'files' first on the hosts line of /etc/nsswitch.conf: hosts: files dns"
+            );
+            assert!(!fixes(&found).iter().any(|line| line.contains("add to /etc/hosts")));
         }
 
         #[test]

@@ -1180,3 +1180,47 @@ fn from_a_zombie_names_it_and_its_parent() {
         "{run:?}"
     );
 }
+
+/// `/etc/hosts` has `localhost`, but the hosts line of nsswitch.conf has no
+/// `files` source, so getaddrinfo never reads it: the evidence said the file
+/// had no localhost line and the fix was to add the line that is already
+/// there. It now names nsswitch.conf and the line to write; with that line
+/// (bind-mounted as the fix says) the check passes.
+#[test]
+fn localhost_unresolved_because_nsswitch_skips_the_hosts_file() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let directory = tempfile::tempdir().unwrap();
+    let hosts = directory.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+    let with_nsswitch = |nsswitch: &str| {
+        let file = directory.path().join("nsswitch.conf");
+        std::fs::write(&file, nsswitch).unwrap();
+        let mut command = netns.command("unshare");
+        command
+            .args(["-m", "sh", "-c"])
+            .arg(concat!(
+                "mount --bind \"$0\" /etc/hosts && mount --bind \"$1\" /etc/nsswitch.conf",
+                " && shift && exec \"$@\""
+            ))
+            .arg(&hosts)
+            .arg(&file)
+            .arg(crate::util::binary())
+            .args(["check", &format!("localhost:{port}"), "--json", "--timeout", "1s"]);
+        crate::util::scrub(&mut command);
+        crate::util::run(&mut command)
+    };
+    let run = with_nsswitch("hosts: dns\n");
+    let json = run.json();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(cause_ids(&json), ["localhost-resolution"], "{json:#}");
+    let unresolved = cause(&json, "localhost-resolution");
+    assert!(unresolved["evidence"].to_string().contains("no 'files' source"), "{unresolved:#}");
+    let first = unresolved["fix"][0].as_str().unwrap();
+    assert!(first.ends_with("hosts: files dns"), "{unresolved:#}");
+    assert!(!unresolved["fix"].to_string().contains("add to /etc/hosts"), "{unresolved:#}");
+    let line = first.rsplit_once(": hosts:").map(|(_, rest)| format!("hosts:{rest}\n")).unwrap();
+    let run = with_nsswitch(&line);
+    assert_eq!(run.code, 0, "with `{line}`: {run:?}");
+}
