@@ -1434,6 +1434,18 @@ fn accept_queue_full(
             after.saturating_sub(before)
         ));
     }
+    // With this sysctl a handshake that finds the queue full is answered
+    // with a reset, not dropped for a retry: clients see ECONNRESET on an
+    // established connection, which reads like a crashing server.
+    let aborts = listener.protocol == Protocol::Tcp
+        && evidence.system.sysctl("net.ipv4.tcp_abort_on_overflow").as_deref().map(str::trim)
+            == Some("1");
+    if aborts {
+        lines.push(
+            "net.ipv4.tcp_abort_on_overflow = 1: a connection that finds the queue full is reset, so clients see ECONNRESET right after connecting instead of a slow retry"
+                .to_string(),
+        );
+    }
     let name = listener
         .owners
         .iter()
@@ -2885,6 +2897,27 @@ mod tests {
             let twin = judged(&system, ip(7005), vec![silent]);
             assert_eq!(ids(&twin), vec![CauseId::NotResponding]);
             assert!(twin.causes[0].summary.contains("sent nothing"), "{:?}", twin.causes[0]);
+        }
+
+        #[test]
+        fn a_full_queue_that_resets_says_so() {
+            let full = Socket { rx_queue: 129, ..listener("127.0.0.1:7004", 10) };
+            let resetting = |abort: &str| {
+                Scripted {
+                    sockets: vec![full.clone()],
+                    processes: [process(10, "nginx", 'S')].into(),
+                    ..Scripted::default()
+                }
+                .sysctl("net.core.somaxconn", "4096")
+                .sysctl("net.ipv4.tcp_abort_on_overflow", abort)
+            };
+            let timed_out = attempt("127.0.0.1:7004", Outcome::Timeout, None, false);
+            let said = |abort: &str| {
+                let diagnosis = judged(&resetting(abort), ip(7004), vec![timed_out.clone()]);
+                diagnosis.causes[0].evidence.iter().any(|l| l.contains("tcp_abort_on_overflow = 1"))
+            };
+            assert!(said("1\n"));
+            assert!(!said("0\n"));
         }
 
         #[test]
