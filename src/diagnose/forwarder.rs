@@ -1,7 +1,7 @@
 //! Port forwarders whose upstream is named on their command line: `socat
 //! TCP-LISTEN:8080,fork TCP:127.0.0.1:9000`. The forwarder accepts every
 //! connection itself, so the port looks up; when nothing answers upstream
-//! it closes (or resets) each connection at once. [`upstream`] reads where
+//! it closes (or resets) each connection at once. [`socat_upstream`] reads where
 //! it forwards to, so `check` can probe that address and name it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
