@@ -117,7 +117,9 @@ pub fn diagnose_target(
     // How the name was resolved, when porthole's own resolver did not.
     let mut resolved_by = None;
     let (addresses, port) = match target {
-        Target::Unix { path } => (vec![ProbeAddress::Unix(path.clone())], 0),
+        Target::Unix { path } => {
+            (vec![ProbeAddress::Unix(unix_probe_path(system, request.client, path))], 0)
+        }
         Target::Tcp { host, port } | Target::Http { host, port, .. } => {
             let resolved = match resolve_noting(system, host, *port, request.client) {
                 Ok((resolved, note)) => {
@@ -239,13 +241,28 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     }
     // Listeners that still carry a Unix target's path but bound a file that
     // is no longer there: shown in the table, never taken as serving it.
-    let stranded: Vec<&Socket> = snapshot
+    let detached: Vec<&Socket> = snapshot
         .sockets
         .iter()
         .filter(|s| s.is_listener() && is_detached(s, evidence.unix_file))
         .collect();
+    // Of those, the ones whose file is still at the path in their owner's
+    // mount namespace (a private /tmp, a container): not stranded, only
+    // out of the client's sight.
+    let (elsewhere, stranded): (Vec<&Socket>, Vec<&Socket>) = match target {
+        Target::Unix { path } => detached
+            .into_iter()
+            .partition(|s| unix_path::owner_with_file(system, s, path).is_some()),
+        _ => (Vec::new(), detached),
+    };
     if nothing_here {
         match target {
+            Target::Unix { path } if !elsewhere.is_empty() && stranded.is_empty() => {
+                let processes = &snapshot.processes;
+                causes.push(unix_path::other_mount_namespace(
+                    system, path, &attempts, &elsewhere, processes,
+                ));
+            }
             Target::Unix { path } => {
                 let facts = unix_path::gather(system, client, path)?;
                 let processes = &snapshot.processes;
@@ -1984,6 +2001,28 @@ fn matches_owner(rule: &str) -> bool {
 
 /// (device, inode) of the file at a Unix target's path as the client sees
 /// it; `None` for an abstract name or a path that does not exist.
+/// The path to connect to for a Unix target: the client's own file. A
+/// client in another mount namespace (a private /tmp, a container) sees
+/// another file at the same path; `/proc/PID/root` reaches its file from
+/// here. Abstract names and clients that share porthole's mounts keep the
+/// path as given.
+fn unix_probe_path(
+    system: &dyn System,
+    client: Client,
+    path: &std::path::Path,
+) -> std::path::PathBuf {
+    let Client::Process(pid) = client else { return path.to_path_buf() };
+    let text = path.to_string_lossy();
+    let theirs = system.read_link(&format!("/proc/{pid}/ns/mnt"));
+    if text.starts_with('@') || !text.starts_with('/') || theirs.is_none() {
+        return path.to_path_buf();
+    }
+    if theirs == system.read_link("/proc/self/ns/mnt") {
+        return path.to_path_buf();
+    }
+    std::path::PathBuf::from(client.file(&text))
+}
+
 /// A listener bound to another file than the one at the path, when what is
 /// at the path is known.
 fn is_detached(listener: &Socket, file: Option<Option<(u64, u64)>>) -> bool {

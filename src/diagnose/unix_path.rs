@@ -103,6 +103,66 @@ pub fn detached(listener: &Socket, identity: Option<(u64, u64)>) -> bool {
     listener.bound_file.is_some() && listener.bound_file != identity
 }
 
+/// The owner of `listener` that sees the listener's own file at `path`
+/// (through `/proc/PID/root`): the file is there, in that process's mount
+/// namespace.
+pub fn owner_with_file(system: &dyn System, listener: &Socket, path: &Path) -> Option<u32> {
+    let bound = listener.bound_file?;
+    let text = path.to_string_lossy();
+    listener.owners.iter().copied().find(|pid| {
+        system
+            .file_status(&format!("/proc/{pid}/root{text}"))
+            .is_some_and(|status| (status.device, status.inode) == bound)
+    })
+}
+
+/// Listeners whose file is at the path only in their owners' mount
+/// namespaces: the client's path is another file (or none).
+pub fn other_mount_namespace(
+    system: &dyn System,
+    path: &Path,
+    attempts: &[Attempt],
+    listeners: &[&Socket],
+    processes: &BTreeMap<u32, Process>,
+) -> Cause {
+    let shown = path.display();
+    let mut evidence: Vec<String> = attempts.iter().map(attempt_line).collect();
+    let mut fix = Vec::new();
+    let mut holders = Vec::new();
+    let mut pids = Vec::new();
+    for listener in listeners {
+        let Some(pid) = owner_with_file(system, listener, path) else { continue };
+        let line = listener_line(processes, listener);
+        let holder = line.split_once(" held by ").map_or(line.clone(), |(_, who)| who.to_string());
+        evidence.push(format!(
+            "{holder} listens on {shown}, a file in its own mount namespace (/proc/{pid}/root{shown}): the client's {shown} does not lead to it"
+        ));
+        pids.push(pid);
+        fix.push(Fix::command(format!(
+            "porthole check {} --from {pid}   # from inside its mount namespace",
+            crate::shell::word(&format!("unix:{}", path.to_string_lossy()))
+        )));
+        holders.push(holder);
+    }
+    let nsenter = pids.first().map(|pid| format!(" (nsenter -m -t {pid} …)")).unwrap_or_default();
+    fix.insert(
+        0,
+        Fix::step(format!(
+            "run the client in the server's mount namespace{nsenter}, or share the directory (a bind mount or volume, not a private /tmp)"
+        )),
+    );
+    Cause {
+        id: CauseId::OtherNamespace,
+        severity: Severity::Error,
+        summary: format!(
+            "{} listens on {shown} in another mount namespace: the file is not at this path for the client",
+            holders.join(", ")
+        ),
+        evidence,
+        fix,
+    }
+}
+
 /// What is at the path now, for evidence: one sentence.
 pub fn describe(path: &Path, facts: &PathFacts) -> String {
     let shown = path.display();

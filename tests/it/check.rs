@@ -1224,3 +1224,41 @@ fn localhost_unresolved_because_nsswitch_skips_the_hosts_file() {
     let run = with_nsswitch(&line);
     assert_eq!(run.code, 0, "with `{line}`: {run:?}");
 }
+
+/// A server with a private /tmp (its own mount namespace) listens on
+/// `/tmp/…/x.sock`; from here the path does not exist, while `unix_diag`
+/// lists the listener under that name. `check` says the file is in the
+/// server's mount namespace (not deleted, not "nothing listens"), and the
+/// printed `check --from PID` reaches it through `/proc/PID/root`.
+#[test]
+fn a_unix_listener_in_another_mount_namespace_is_reached_with_from() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("x.sock");
+    let code = "import socket, sys, threading, time\n\
+                s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(5)\n\
+                def serve():\n    while True:\n        c, _ = s.accept(); c.sendall(b'hi\\n')\n\
+                threading.Thread(target=serve, daemon=True).start()\n\
+                print('ok', flush=True)\n\
+                time.sleep(60)";
+    // unshare and sh exec in turn: the pid is python's.
+    let mut private = Command::new("unshare");
+    private
+        .args(["-m", "sh", "-c", "mount -t tmpfs none \"$0\" && exec python3 \"$@\""])
+        .arg(directory.path());
+    let (server, mut ready) = crate::util::python_via(private, code, &[path.to_str().unwrap()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    assert!(!path.exists(), "the socket file is only in the server's mount namespace");
+    let target = format!("unix:{}", path.display());
+    let run = porthole_run(&["check", &target, "--json", "--timeout", "500ms"]);
+    let json = run.json();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(cause_ids(&json), ["other-namespace"], "{json:#}");
+    let elsewhere = cause(&json, "other-namespace");
+    assert!(elsewhere["summary"].as_str().unwrap().contains("another mount namespace"));
+    let command = elsewhere["fix_commands"][0].as_str().unwrap();
+    assert!(command.contains(&format!("--from {}", server.pid())), "{elsewhere:#}");
+    let binary = crate::util::binary();
+    let command = command.replacen("porthole", binary.to_str().unwrap(), 1);
+    let inside = crate::util::run(Command::new("sh").args(["-c", &command]));
+    assert_eq!(inside.code, 0, "{command}: {inside:?}");
+}
