@@ -29,6 +29,7 @@ declare -A needed=(
     [script]=bsdutils
     [redis-server]=redis-server
     [memcached]=memcached
+    [socat]=socat
     [nginx]=nginx-light
     [mariadbd]=mariadb-server
     [mariadb-install-db]=mariadb-server

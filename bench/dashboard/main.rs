@@ -40,6 +40,7 @@ fn socket(port: u16, state: SocketState, remote: Option<SocketAddr>, inode: u64)
         path: None,
         unix_kind: None,
         peer_inode: None,
+        bound_file: None,
         state,
         inode,
         uid: 1000,

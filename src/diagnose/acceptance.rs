@@ -169,6 +169,7 @@ mod tests {
             path: None,
             unix_kind: None,
             peer_inode: None,
+            bound_file: None,
             state,
             inode,
             uid: 0,

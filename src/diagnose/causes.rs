@@ -43,6 +43,8 @@ use super::environment::{self, Client};
 use super::firewall::{self, Action, Blocker, Packet};
 use super::interfaces::{self, LoopbackProblem};
 use super::probe::{Outcome, ProbeAddress, Reply};
+use super::refusal;
+use super::unix_path;
 use super::{
     listener_snapshot, probe_address, resolve_noting, Attempt, Cause, CauseId, DiagnoseError,
     Diagnosis, Fix, Request, Severity, Target,
@@ -77,6 +79,11 @@ struct Evidence<'a> {
     iptables_nft: Option<Vec<(&'static str, String)>>,
     /// File-system uid and gid the probe sockets were opened with.
     owner: Option<(u32, u32)>,
+    /// A Unix target: (device, inode) of the file at its path, as the
+    /// client sees it (`Some(None)`: there is no file). A listener bound to
+    /// another file does not serve it. `None` when porthole cannot tell (a
+    /// directory above the path it may not search).
+    unix_file: Option<Option<(u64, u64)>>,
 }
 
 /// What a connect diagnosis gathers before judging: the probes of every
@@ -110,7 +117,9 @@ pub fn diagnose_target(
     // How the name was resolved, when porthole's own resolver did not.
     let mut resolved_by = None;
     let (addresses, port) = match target {
-        Target::Unix { path } => (vec![ProbeAddress::Unix(path.clone())], 0),
+        Target::Unix { path } => {
+            (vec![ProbeAddress::Unix(unix_probe_path(system, request.client, path))], 0)
+        }
         Target::Tcp { host, port } | Target::Http { host, port, .. } => {
             let resolved = match resolve_noting(system, host, *port, request.client) {
                 Ok((resolved, note)) => {
@@ -167,7 +176,10 @@ pub fn diagnose_target(
     }
 
     let snapshot = match target {
-        Target::Unix { path } => unix_snapshot(system, Some(&path.to_string_lossy()))?,
+        Target::Unix { path } => {
+            let file = unix_file(system, request.client, path);
+            unix_snapshot(system, Some(&path.to_string_lossy()), file)?
+        }
         _ => listener_snapshot(system, port)?,
     };
     judge(
@@ -205,6 +217,16 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         legacy: None,
         iptables_nft: None,
         owner,
+        unix_file: match target {
+            Target::Unix { path } => {
+                let file = unix_file(system, client, path);
+                // No stat: the file is known to be missing only when the
+                // connect said so.
+                let missing = attempts.iter().any(|a| a.detail.starts_with("ENOENT"));
+                file.map(Some).or(missing.then_some(None))
+            }
+            _ => None,
+        },
     };
     let mut extra_listeners: Vec<Socket> = Vec::new();
     let mut extra_processes: BTreeMap<u32, Process> = BTreeMap::new();
@@ -217,15 +239,35 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         causes.extend(explained.causes);
         nothing_here |= explained.nothing_here;
     }
+    // Listeners that still carry a Unix target's path but bound a file that
+    // is no longer there: shown in the table, never taken as serving it.
+    let detached: Vec<&Socket> = snapshot
+        .sockets
+        .iter()
+        .filter(|s| s.is_listener() && is_detached(s, evidence.unix_file))
+        .collect();
+    // Of those, the ones whose file is still at the path in their owner's
+    // mount namespace (a private /tmp, a container): not stranded, only
+    // out of the client's sight.
+    let (elsewhere, stranded): (Vec<&Socket>, Vec<&Socket>) = match target {
+        Target::Unix { path } => detached
+            .into_iter()
+            .partition(|s| unix_path::owner_with_file(system, s, path).is_some()),
+        _ => (Vec::new(), detached),
+    };
     if nothing_here {
         match target {
-            Target::Unix { path } => causes.push(Cause {
-                id: CauseId::NothingListening,
-                severity: Severity::Error,
-                summary: format!("nothing listens on the Unix socket {}", path.display()),
-                evidence: vec![unix_path_evidence(system, client, path)],
-                fix: vec![Fix::step("start the service, or check its socket path setting")],
-            }),
+            Target::Unix { path } if !elsewhere.is_empty() && stranded.is_empty() => {
+                let processes = &snapshot.processes;
+                causes.push(unix_path::other_mount_namespace(
+                    system, path, &attempts, &elsewhere, processes,
+                ));
+            }
+            Target::Unix { path } => {
+                let facts = unix_path::gather(system, client, path)?;
+                let processes = &snapshot.processes;
+                causes.push(unix_path::refused(path, &attempts, &facts, &stranded, processes));
+            }
             _ => {
                 let (cause, listeners, processes) = sweep(system, port, &attempts)?;
                 causes.push(cause);
@@ -235,6 +277,28 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
     }
 
+    if let (Target::Unix { path }, false) = (target, nothing_here || stranded.is_empty()) {
+        // Another socket answers on the path; the old listener only holds
+        // resources.
+        let facts = unix_path::gather(system, client, path)?;
+        let processes = &snapshot.processes;
+        let severity = Severity::Warning;
+        causes.push(unix_path::replaced(path, &facts, &stranded, processes, severity));
+    }
+    // A bare TCP target that closed without answering counts as reachable
+    // (the protocol is unknown), unless a forwarder closed it because its
+    // upstream is down.
+    for attempt in attempts.iter().filter(|a| a.healthy) {
+        if let Some(ip) = attempt.ip() {
+            let address = SocketAddr::new(ip, port);
+            let serving: Vec<&Socket> = snapshot
+                .sockets
+                .iter()
+                .filter(|s| s.protocol == Protocol::Tcp && s.serves(address))
+                .collect();
+            causes.extend(dead_upstream(&evidence, attempt, &serving));
+        }
+    }
     if let Some(cause) = split_listeners(&evidence) {
         causes.push(cause);
     }
@@ -381,7 +445,12 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             .filter(|s| s.protocol == Protocol::Tcp && s.serves(SocketAddr::new(ip, port)))
             .filter(|s| reaches_device(s, ip))
             .collect(),
-        None => evidence.snapshot.sockets.iter().filter(|s| s.is_listener()).collect(),
+        None => evidence
+            .snapshot
+            .sockets
+            .iter()
+            .filter(|s| s.is_listener() && !is_detached(s, evidence.unix_file))
+            .collect(),
     };
     let mut causes = Vec::new();
     // The loopback path itself comes before anything on it: with `lo` down
@@ -389,7 +458,9 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
     if let Some(ip) = ip.filter(|ip| crate::model::is_loopback(*ip)) {
         let unreachable = outcome == Outcome::Unreachable;
         let v6_off = ip.is_ipv6() && evidence.system.ipv6_disabled_on_loopback();
-        if (unreachable || outcome == Outcome::Timeout) && !v6_off {
+        // A `prohibit` route answers EACCES, the errno of a security policy.
+        let denied = outcome == Outcome::Denied;
+        if (unreachable || denied || outcome == Outcome::Timeout) && !v6_off {
             if let Some(problem) = interfaces::loopback_problem(evidence.system, ip) {
                 causes.push(loopback_down(attempt, &problem));
                 return Explained { causes, nothing_here: false };
@@ -517,6 +588,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
         Outcome::Reset | Outcome::Connected => {
             let reply = attempt.reply.clone().unwrap_or(Reply::Silent);
             let forwarder = serving.iter().find_map(|l| forwarder_of(evidence.snapshot, l));
+            let dead_upstream = dead_upstream(evidence, attempt, &serving);
             let mut explained = false;
             if matches!(reply, Reply::Silent) || outcome == Outcome::Reset {
                 for listener in &serving {
@@ -554,6 +626,12 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 }
                 (Reply::Other(_), Target::Http { tls: true, .. }) => {
                     causes.push(tls_mismatch(evidence, attempt, false))
+                }
+                (Reply::Other(banner), _) if refusal::recognise(banner).is_some() => {
+                    causes.push(service_refused(evidence, attempt, banner, &serving))
+                }
+                (Reply::Closed | Reply::Reset, _) if dead_upstream.is_some() => {
+                    causes.extend(dead_upstream)
                 }
                 (Reply::Closed | Reply::Reset, _) if forwarder.is_some() => {
                     causes.push(container_forwarder(attempt, forwarder.unwrap_or_default()))
@@ -892,6 +970,18 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                     attempt.address
                 ),
                 Fix::command(format!("ip addr add {address}/{prefix} dev lo")),
+            )
+        }
+        LoopbackProblem::PolicyRule { address, priority, rule, route } => {
+            evidence.push(format!("ip rule: {rule}, consulted before table local"));
+            evidence.push(format!("where it leads {address}: {route}"));
+            let family = if address.is_ipv6() { " -6" } else { "" };
+            (
+                format!(
+                    "policy routing rule {priority} sends {address} away from table local ({route}), so {} cannot be reached",
+                    attempt.address
+                ),
+                Fix::command(format!("ip{family} rule del pref {priority}")),
             )
         }
         LoopbackProblem::NoLocalRoute { address, route } => {
@@ -1361,6 +1451,18 @@ fn accept_queue_full(
             after.saturating_sub(before)
         ));
     }
+    // With this sysctl a handshake that finds the queue full is answered
+    // with a reset, not dropped for a retry: clients see ECONNRESET on an
+    // established connection, which reads like a crashing server.
+    let aborts = listener.protocol == Protocol::Tcp
+        && evidence.system.sysctl("net.ipv4.tcp_abort_on_overflow").as_deref().map(str::trim)
+            == Some("1");
+    if aborts {
+        lines.push(
+            "net.ipv4.tcp_abort_on_overflow = 1: a connection that finds the queue full is reset, so clients see ECONNRESET right after connecting instead of a slow retry"
+                .to_string(),
+        );
+    }
     let name = listener
         .owners
         .iter()
@@ -1613,6 +1715,41 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
     Cause { id: CauseId::NotResponding, severity, summary, evidence: lines, fix }
 }
 
+/// The service answered with a refusal it writes before closing (see
+/// [`refusal`]).
+fn service_refused(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    banner: &str,
+    serving: &[&Socket],
+) -> Cause {
+    let refusal = refusal::recognise(banner).expect("the caller recognised it");
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(
+        serving
+            .iter()
+            .map(|l| format!("listener: {}", listener_line(&evidence.snapshot.processes, l))),
+    );
+    lines.push(format!("{} answered \"{banner}\" and closed the connection", attempt.address));
+    let mut fix = vec![Fix::step(refusal.fix)];
+    if refusal.limit {
+        fix.push(Fix::command(format!(
+            "porthole {}   # the clients that hold its connections",
+            evidence.port
+        )));
+    }
+    Cause {
+        id: CauseId::ServiceRefused,
+        severity: Severity::Error,
+        summary: format!(
+            "{} accepts the connection to {} but refuses the client: {}",
+            refusal.service, attempt.address, refusal.reason
+        ),
+        evidence: lines,
+        fix,
+    }
+}
+
 fn tls_mismatch(evidence: &Evidence, attempt: &Attempt, speaks_tls: bool) -> Cause {
     let target = evidence.target.to_string();
     let (summary, fix) = if speaks_tls {
@@ -1649,6 +1786,52 @@ fn forwarder_of(snapshot: &Snapshot, listener: &Socket) -> Option<String> {
         .filter_map(|pid| snapshot.processes.get(pid))
         .find(|p| CONTAINER_PROXIES.contains(&p.name.as_str()))
         .map(|p| format!("{} (pid {})", p.name, p.pid))
+}
+
+/// A `socat` listener that closed the connection, and whose upstream (on
+/// loopback: porthole probes nothing else) does not answer: the forwarder
+/// is up, what it forwards to is not.
+fn dead_upstream(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -> Option<Cause> {
+    if !matches!(attempt.reply, Some(Reply::Closed | Reply::Reset)) {
+        return None;
+    }
+    let (listener, process, upstream) = serving.iter().find_map(|listener| {
+        listener.owners.iter().filter_map(|pid| evidence.snapshot.processes.get(pid)).find_map(
+            |process| {
+                let upstream = super::forwarder::socat_upstream(&process.cmdline)?;
+                Some((*listener, process, upstream))
+            },
+        )
+    })?;
+    if !crate::model::is_loopback(upstream.ip()) {
+        return None;
+    }
+    let probe = super::probe::connect(&ProbeAddress::Ip(upstream), evidence.timeout);
+    if probe.outcome == Outcome::Connected {
+        return None;
+    }
+    let outcome = probe.outcome.as_str();
+    Some(Cause {
+        id: CauseId::NotResponding,
+        severity: Severity::Error,
+        summary: format!(
+            "{} (pid {}) accepts {} and forwards it to {upstream}, which does not answer ({outcome}): it closes every connection",
+            process.name, process.pid, attempt.address
+        ),
+        evidence: vec![
+            attempt_line(attempt),
+            format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
+            format!("{}'s command line forwards to {upstream}", process.name),
+            format!("{upstream}: {outcome} ({})", probe.detail),
+        ],
+        fix: vec![
+            Fix::step(format!(
+                "start the service on {upstream}, or point {} at the address it really listens on",
+                process.name
+            )),
+            Fix::command(format!("porthole check {upstream}   # why the upstream does not answer")),
+        ],
+    })
 }
 
 fn container_forwarder(attempt: &Attempt, forwarder: String) -> Cause {
@@ -1816,29 +1999,42 @@ fn matches_owner(rule: &str) -> bool {
     ["skuid", "skgid", "--uid-owner", "--gid-owner"].iter().any(|word| rule.contains(word))
 }
 
-/// What is at a Unix target's path nobody listens on: a stale socket
-/// file, something that is not a socket at all, or nothing.
-fn unix_path_evidence(system: &dyn System, client: Client, path: &std::path::Path) -> String {
-    let shown = path.display();
-    if path.to_string_lossy().starts_with('@') {
-        return format!(
-            "no socket is bound to the abstract name {shown} in this network namespace (abstract names are not files and belong to one network namespace)"
-        );
+/// (device, inode) of the file at a Unix target's path as the client sees
+/// it; `None` for an abstract name or a path that does not exist.
+/// The path to connect to for a Unix target: the client's own file. A
+/// client in another mount namespace (a private /tmp, a container) sees
+/// another file at the same path; `/proc/PID/root` reaches its file from
+/// here. Abstract names and clients that share porthole's mounts keep the
+/// path as given.
+fn unix_probe_path(
+    system: &dyn System,
+    client: Client,
+    path: &std::path::Path,
+) -> std::path::PathBuf {
+    let Client::Process(pid) = client else { return path.to_path_buf() };
+    let text = path.to_string_lossy();
+    let theirs = system.read_link(&format!("/proc/{pid}/ns/mnt"));
+    if text.starts_with('@') || !text.starts_with('/') || theirs.is_none() {
+        return path.to_path_buf();
     }
-    match system.file_status(&client.file(&path.to_string_lossy())) {
-        Some(status) => match status.mode & 0o170000 {
-            0o140000 => {
-                format!("{shown} exists, but no process listens on it (a stale socket file)")
-            }
-            0o040000 => format!("{shown} is a directory, not a socket"),
-            0o100000 => format!("{shown} is a regular file, not a socket"),
-            _ => format!("{shown} exists but is not a socket"),
-        },
-        None if system.exists(&path.to_string_lossy()) => {
-            format!("{shown} exists, but no process listens on it")
-        }
-        None => format!("{shown} does not exist"),
+    if theirs == system.read_link("/proc/self/ns/mnt") {
+        return path.to_path_buf();
     }
+    std::path::PathBuf::from(client.file(&text))
+}
+
+/// A listener bound to another file than the one at the path, when what is
+/// at the path is known.
+fn is_detached(listener: &Socket, file: Option<Option<(u64, u64)>>) -> bool {
+    file.is_some_and(|file| unix_path::detached(listener, file))
+}
+
+fn unix_file(system: &dyn System, client: Client, path: &std::path::Path) -> Option<(u64, u64)> {
+    let text = path.to_string_lossy();
+    if text.starts_with('@') {
+        return None;
+    }
+    system.file_status(&client.file(&text)).map(|status| (status.device, status.inode))
 }
 
 /// A cause with the listeners and processes found for it.
@@ -1874,7 +2070,7 @@ fn sweep(
         let cause = other_namespace(port, attempts, &everywhere, &elsewhere);
         return Ok((cause, elsewhere, everywhere.processes));
     }
-    let mut unix = unix_snapshot(system, None)?;
+    let mut unix = unix_snapshot(system, None, None)?;
     unix.sockets.retain(|s| unix_names_service(s, port));
     let inodes: Vec<u64> = unix.sockets.iter().map(|s| s.inode).collect();
     system.attach_owners(&mut unix, &inodes);
@@ -2029,7 +2225,11 @@ fn nothing_listening(
 
 /// Unix stream listeners (optionally one path), owners only for the
 /// interesting ones.
-fn unix_snapshot(system: &dyn System, path: Option<&str>) -> Result<Snapshot, DiagnoseError> {
+fn unix_snapshot(
+    system: &dyn System,
+    path: Option<&str>,
+    file: Option<(u64, u64)>,
+) -> Result<Snapshot, DiagnoseError> {
     let query = Query {
         tcp: false,
         udp: false,
@@ -2039,9 +2239,13 @@ fn unix_snapshot(system: &dyn System, path: Option<&str>) -> Result<Snapshot, Di
         ..Query::default()
     };
     let mut snapshot = system.snapshot(&query)?;
-    snapshot
-        .sockets
-        .retain(|s| path.is_none_or(|p| s.path.as_deref() == Some(p)) && s.path.is_some());
+    // A server that bound a relative path shows that string, not the
+    // client's absolute one: the bound file matches it all the same.
+    let at_path = |s: &Socket| {
+        path.is_none_or(|p| s.path.as_deref() == Some(p))
+            || (file.is_some() && s.bound_file == file)
+    };
+    snapshot.sockets.retain(|s| at_path(s) && s.path.is_some());
     if path.is_some() {
         let wanted: Vec<u64> = snapshot.sockets.iter().map(|s| s.inode).collect();
         system.attach_owners(&mut snapshot, &wanted);
@@ -2143,6 +2347,32 @@ fn same_service(evidence: &Evidence, groups: &[(SocketAddr, Vec<u32>)]) -> bool 
 fn localhost_unresolvable(view: &environment::HostsView, error: &DiagnoseError) -> Cause {
     let source = std::error::Error::source(error).map(|e| e.to_string()).unwrap_or_default();
     let mut lines = vec![format!("getaddrinfo(\"localhost\") failed: {source}")];
+    // The hosts file has the name, but nsswitch never reads it: adding
+    // the line again would change nothing.
+    let unread = view.nsswitch.as_deref().filter(|line| {
+        !view.entries.is_empty() && !line.split_whitespace().any(|s| s.starts_with("files"))
+    });
+    if let Some(nsswitch) = unread {
+        let listed: Vec<String> = view.entries.iter().map(IpAddr::to_string).collect();
+        lines.push(format!(
+            "{} gives localhost {}, but nsswitch.conf hosts: {nsswitch} has no 'files' source, so the file is never read",
+            view.hosts_path,
+            listed.join(", ")
+        ));
+        return Cause {
+            id: CauseId::LocalhostResolution,
+            severity: Severity::Error,
+            summary: "'localhost' does not resolve: nsswitch.conf does not consult /etc/hosts"
+                .to_string(),
+            evidence: lines,
+            fix: vec![
+                Fix::step(format!(
+                    "put 'files' first on the hosts line of /etc/nsswitch.conf: hosts: files {nsswitch}"
+                )),
+                Fix::step("or use the literal 127.0.0.1 / [::1]"),
+            ],
+        };
+    }
     lines.push(format!("{} has no 'localhost' line", view.hosts_path));
     if let Some(nsswitch) = &view.nsswitch {
         lines.push(format!("nsswitch.conf hosts: {nsswitch} (no myhostname/resolve source that synthesizes localhost)"));
@@ -2709,6 +2939,27 @@ mod tests {
         }
 
         #[test]
+        fn a_full_queue_that_resets_says_so() {
+            let full = Socket { rx_queue: 129, ..listener("127.0.0.1:7004", 10) };
+            let resetting = |abort: &str| {
+                Scripted {
+                    sockets: vec![full.clone()],
+                    processes: [process(10, "nginx", 'S')].into(),
+                    ..Scripted::default()
+                }
+                .sysctl("net.core.somaxconn", "4096")
+                .sysctl("net.ipv4.tcp_abort_on_overflow", abort)
+            };
+            let timed_out = attempt("127.0.0.1:7004", Outcome::Timeout, None, false);
+            let said = |abort: &str| {
+                let diagnosis = judged(&resetting(abort), ip(7004), vec![timed_out.clone()]);
+                diagnosis.causes[0].evidence.iter().any(|l| l.contains("tcp_abort_on_overflow = 1"))
+            };
+            assert!(said("1\n"));
+            assert!(!said("0\n"));
+        }
+
+        #[test]
         fn accept_queue_full_and_empty_queue_twin() {
             let full = Socket { rx_queue: 129, ..listener("127.0.0.1:7004", 10) };
             let system = Scripted {
@@ -2872,6 +3123,26 @@ mod tests {
             let plain = Scripted { processes: [process(10, "nginx", 'S')].into(), ..forwarded };
             let twin = judged(&plain, http(7013, false), vec![closed]);
             assert_eq!(ids(&twin), vec![CauseId::NotResponding]);
+        }
+
+        #[test]
+        fn localhost_in_a_hosts_file_nsswitch_never_reads() {
+            let system = Scripted::default()
+                .file("/etc/hosts", "127.0.0.1 localhost\n")
+                .file("/etc/nsswitch.conf", "hosts: dns\n");
+            let view = environment::hosts_view(&system, Client::Current, "localhost");
+            let error = DiagnoseError::Resolve {
+                name: "localhost".to_string(),
+                source: std::io::Error::other("Temporary failure in name resolution"),
+            };
+            let found = localhost_unresolvable(&view, &error);
+            assert!(found.summary.contains("does not consult /etc/hosts"), "{found:?}");
+            assert!(found.evidence[1].contains("gives localhost 127.0.0.1"), "{found:?}");
+            assert_eq!(
+                found.fix[0].text(),
+                "put 'files' first on the hosts line of /etc/nsswitch.conf: hosts: files dns"
+            );
+            assert!(!fixes(&found).iter().any(|line| line.contains("add to /etc/hosts")));
         }
 
         #[test]

@@ -114,6 +114,20 @@ pub struct Blocker {
     pub certain: bool,
     /// The rule as `nft list` / `iptables-save` prints it.
     pub text: String,
+    /// The rule decides through a set or verdict map that holds other keys
+    /// too (`tcp dport vmap { 22 : accept, 8082 : drop }`): deleting the
+    /// rule would drop those as well, so the fix touches only this port.
+    pub lookup: Option<Box<Lookup>>,
+}
+
+/// How a set or verdict map of a blocking rule holds the packet's port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The named set or map `name` of the rule's table has the element.
+    Named { name: String, key: String },
+    /// A map written in the rule cannot be edited: `accept` (a rule body)
+    /// goes in front of it.
+    Inline { accept: String },
 }
 
 impl Blocker {
@@ -135,12 +149,19 @@ impl Blocker {
 
     /// The command that would delete the rule, for the fix list.
     pub fn removal(&self) -> String {
-        match (self.source, self.handle) {
-            ("nftables", Some(handle)) => format!(
+        match (self.source, self.handle, self.lookup.as_deref()) {
+            ("nftables", Some(_), Some(Lookup::Named { name, key })) => {
+                format!("nft delete element {} {} {name} {{ {key} }}", self.family, self.table)
+            }
+            ("nftables", Some(handle), Some(Lookup::Inline { accept })) => format!(
+                "nft insert rule {} {} {} position {handle} {accept}",
+                self.family, self.table, self.chain
+            ),
+            ("nftables", Some(handle), None) => format!(
                 "nft delete rule {} {} {} handle {handle}",
                 self.family, self.table, self.chain
             ),
-            ("nftables", None) => format!(
+            ("nftables", None, _) => format!(
                 "nft insert rule {} {} {} {} lo accept",
                 self.family,
                 self.table,
@@ -149,10 +170,10 @@ impl Blocker {
             ),
             // Delete it with the tool that owns it: plain `iptables` may be
             // either backend.
-            (tool, Some(number)) => {
+            (tool, Some(number), _) => {
                 format!("{tool} -t {} -D {} {number}", self.table, self.chain)
             }
-            (tool, None) => {
+            (tool, None, _) => {
                 let flag = if self.chain == "OUTPUT" { "-o" } else { "-i" };
                 format!("{tool} -t {} -I {} 1 {flag} lo -j ACCEPT", self.table, self.chain)
             }
@@ -296,6 +317,7 @@ pub fn nft_blockers(
                         chain.kind.as_deref().unwrap_or("filter"),
                         chain.prio.unwrap_or(0)
                     ),
+                    lookup: None,
                 }),
             }
         }
@@ -309,6 +331,23 @@ enum Verdict {
     /// Fell off the end; `true` when a rule with an uncertain condition
     /// might have accepted it.
     Continue(bool),
+}
+
+/// Where a rule is: its table, chain and handle.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    family: &'a str,
+    table: &'a str,
+    chain: &'a str,
+    handle: u64,
+}
+
+/// One element of a named set (or a map key) as an expression; an element
+/// with a timeout or counter is `{"elem": {"val": …}}`. What does not parse
+/// is `Other`, which matches as "maybe".
+fn element(value: &serde_json::Value) -> NftExpression {
+    let value = value.get("elem").and_then(|elem| elem.get("val")).unwrap_or(value);
+    serde_json::from_value(value.clone()).unwrap_or(NftExpression::Other(serde::de::IgnoredAny))
 }
 
 struct Walk<'a> {
@@ -339,10 +378,24 @@ impl<'a> Walk<'a> {
         }
         let mut maybe_accepted = false;
         for rule in self.rules_of(family, table, name) {
+            let place = Place { family, table, chain: name, handle: rule.handle };
             let mut condition = Tri::Yes;
+            // A named set holding the port that the rule matches it by.
+            let mut lookup = None;
+            // The rule's own blocker carries the set or map entry.
+            let with_lookup = |found: Verdict, lookup: &Option<Lookup>| match found {
+                Verdict::Blocked(mut blocker)
+                    if blocker.chain == name && blocker.handle == Some(rule.handle) =>
+                {
+                    blocker.lookup = lookup.clone().map(Box::new);
+                    Verdict::Blocked(blocker)
+                }
+                other => other,
+            };
             for statement in &rule.expr {
                 if let Some(matched) = &statement.matches {
-                    condition = condition.and(self.evaluate(matched));
+                    condition = condition.and(self.evaluate_in(matched, family, table));
+                    lookup = lookup.or_else(|| self.set_lookup(matched, family, table));
                 }
                 // An iptables match whose arguments nft does not show.
                 if statement.xt.as_ref().is_some_and(|xt| xt.kind.as_deref() == Some("match")) {
@@ -356,76 +409,207 @@ impl<'a> Walk<'a> {
                         break;
                     }
                     if matches!(xt.name.as_deref(), Some("REJECT")) && !maybe_accepted {
-                        let key =
-                            (family.to_string(), table.to_string(), name.to_string(), rule.handle);
-                        return Verdict::Blocked(Blocker {
-                            action: Action::Reject(None),
-                            source: "nftables",
-                            family: family.to_string(),
-                            table: table.to_string(),
-                            chain: name.to_string(),
-                            handle: Some(rule.handle),
-                            certain: condition == Tri::Yes,
-                            text: self
-                                .texts
-                                .get(&key)
-                                .cloned()
-                                .unwrap_or_else(|| format!("rule with handle {}", rule.handle)),
-                        });
+                        let certain = condition == Tri::Yes;
+                        return Verdict::Blocked(self.blocker(
+                            &place,
+                            Action::Reject(None),
+                            certain,
+                        ));
                     }
                 }
                 if condition == Tri::No {
                     break;
                 }
-                let certain = condition == Tri::Yes;
-                if statement.accept.is_some() {
-                    if certain {
-                        return Verdict::Accepted;
-                    }
-                    maybe_accepted = true;
-                } else if statement.drop.is_some() || statement.reject.is_some() {
-                    let action = match &statement.reject {
-                        Some(spec) => Action::Reject(spec.as_ref().map(reject_text)),
-                        None => Action::Drop,
-                    };
-                    if certain || !maybe_accepted {
-                        let key =
-                            (family.to_string(), table.to_string(), name.to_string(), rule.handle);
-                        return Verdict::Blocked(Blocker {
-                            action,
-                            source: "nftables",
-                            family: family.to_string(),
-                            table: table.to_string(),
-                            chain: name.to_string(),
-                            handle: Some(rule.handle),
-                            certain,
-                            text: self
-                                .texts
-                                .get(&key)
-                                .cloned()
-                                .unwrap_or_else(|| format!("rule with handle {}", rule.handle)),
-                        });
-                    }
-                } else if let Some(jump) = statement.jump.as_ref().or(statement.goto.as_ref()) {
-                    match self.chain_named(family, table, &jump.target, depth + 1) {
-                        Verdict::Blocked(blocker) if certain => return Verdict::Blocked(blocker),
-                        Verdict::Blocked(mut blocker) => {
-                            blocker.certain = false;
-                            return Verdict::Blocked(blocker);
+                if let Some(vmap) = &statement.vmap {
+                    // Each entry is a verdict of its own, taken when the
+                    // rule's condition holds and the key is the entry's.
+                    for (key, verdict) in self.vmap_entries(vmap, family, table) {
+                        let entry_lookup = self.map_lookup(vmap, &key);
+                        let matched =
+                            NftMatch { op: "==".into(), left: vmap.key.clone(), right: key };
+                        let entry = condition.and(self.evaluate_in(&matched, family, table));
+                        if entry == Tri::No {
+                            continue;
                         }
-                        Verdict::Accepted if certain => return Verdict::Accepted,
-                        Verdict::Accepted => maybe_accepted = true,
-                        Verdict::Continue(maybe) => maybe_accepted |= maybe,
+                        let found =
+                            self.verdict(&verdict, entry, &place, depth, &mut maybe_accepted);
+                        if let Some(found) = found {
+                            return with_lookup(found, &entry_lookup);
+                        }
+                        if entry == Tri::Yes {
+                            break;
+                        }
                     }
-                    if statement.goto.is_some() && certain {
-                        return Verdict::Continue(maybe_accepted);
-                    }
-                } else if statement.return_.is_some() && certain {
-                    return Verdict::Continue(maybe_accepted);
+                    continue;
+                }
+                if let Some(found) =
+                    self.verdict(statement, condition, &place, depth, &mut maybe_accepted)
+                {
+                    return with_lookup(found, &lookup);
                 }
             }
         }
         Verdict::Continue(maybe_accepted)
+    }
+
+    /// What a verdict statement does to the packet under `condition`:
+    /// `Some` ends the walk of the chain, `None` goes on to the next
+    /// statement (a verdict that may not apply, or a jump that returned).
+    fn verdict(
+        &self,
+        statement: &NftStatement,
+        condition: Tri,
+        place: &Place<'_>,
+        depth: usize,
+        maybe_accepted: &mut bool,
+    ) -> Option<Verdict> {
+        let certain = condition == Tri::Yes;
+        if statement.accept.is_some() {
+            if certain {
+                return Some(Verdict::Accepted);
+            }
+            *maybe_accepted = true;
+        } else if statement.drop.is_some() || statement.reject.is_some() {
+            let action = match &statement.reject {
+                Some(spec) => Action::Reject(spec.as_ref().map(reject_text)),
+                None => Action::Drop,
+            };
+            if certain || !*maybe_accepted {
+                return Some(Verdict::Blocked(self.blocker(place, action, certain)));
+            }
+        } else if let Some(jump) = statement.jump.as_ref().or(statement.goto.as_ref()) {
+            match self.chain_named(place.family, place.table, &jump.target, depth + 1) {
+                Verdict::Blocked(blocker) if certain => return Some(Verdict::Blocked(blocker)),
+                Verdict::Blocked(mut blocker) => {
+                    blocker.certain = false;
+                    return Some(Verdict::Blocked(blocker));
+                }
+                Verdict::Accepted if certain => return Some(Verdict::Accepted),
+                Verdict::Accepted => *maybe_accepted = true,
+                Verdict::Continue(maybe) => *maybe_accepted |= maybe,
+            }
+            if statement.goto.is_some() && certain {
+                return Some(Verdict::Continue(*maybe_accepted));
+            }
+        } else if statement.return_.is_some() && certain {
+            return Some(Verdict::Continue(*maybe_accepted));
+        }
+        None
+    }
+
+    /// The blocker for the rule at `place`, with its text as `nft list`
+    /// prints it.
+    fn blocker(&self, place: &Place<'_>, action: Action, certain: bool) -> Blocker {
+        let Place { family, table, chain, handle } = *place;
+        let key = (family.to_string(), table.to_string(), chain.to_string(), handle);
+        Blocker {
+            action,
+            source: "nftables",
+            family: family.to_string(),
+            table: table.to_string(),
+            chain: chain.to_string(),
+            handle: Some(handle),
+            certain,
+            text: self
+                .texts
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| format!("rule with handle {handle}")),
+            lookup: None,
+        }
+    }
+
+    /// The (key, verdict) entries of a verdict map: written in the rule, or
+    /// a named map of the rule's table. An entry whose verdict is not
+    /// understood decides nothing.
+    fn vmap_entries(
+        &self,
+        vmap: &nftables::NftVmap,
+        family: &str,
+        table: &str,
+    ) -> Vec<(NftExpression, NftStatement)> {
+        let pairs: Vec<serde_json::Value> = match &vmap.data {
+            serde_json::Value::String(name) if name.starts_with('@') => self
+                .named(family, table, &name[1..])
+                .map(|set| set.elem.clone())
+                .unwrap_or_default(),
+            data => data["set"].as_array().cloned().unwrap_or_default(),
+        };
+        pairs
+            .iter()
+            .filter_map(|pair| {
+                let key = element(pair.get(0)?);
+                let verdict = serde_json::from_value(pair.get(1)?.clone()).ok()?;
+                Some((key, verdict))
+            })
+            .collect()
+    }
+
+    /// Whether `matched` is `tcp dport @name` with the port itself among
+    /// the set's elements (not in a range): the element to delete.
+    fn set_lookup(&self, matched: &NftMatch, family: &str, table: &str) -> Option<Lookup> {
+        let NftExpression::Text(reference) = &matched.right else { return None };
+        let name = reference.strip_prefix('@')?;
+        if matched.op != "==" || !self.is_port(&matched.left) {
+            return None;
+        }
+        let set = self.named(family, table, name)?;
+        let port = u64::from(self.packet.port);
+        set.elem
+            .iter()
+            .any(|value| matches!(element(value), NftExpression::Number(n) if n == port))
+            .then(|| Lookup::Named { name: name.to_string(), key: port.to_string() })
+    }
+
+    /// The entry of a verdict map keyed by the packet's port: the named
+    /// map's element, or for a map written in the rule an accept for the
+    /// port to insert before it (not in a netdev chain, which has no
+    /// implicit transport header match).
+    fn map_lookup(&self, vmap: &nftables::NftVmap, key: &NftExpression) -> Option<Lookup> {
+        let port = u64::from(self.packet.port);
+        if !self.is_port(&vmap.key) || !matches!(key, NftExpression::Number(n) if *n == port) {
+            return None;
+        }
+        match &vmap.data {
+            serde_json::Value::String(name) => Some(Lookup::Named {
+                name: name.strip_prefix('@')?.to_string(),
+                key: port.to_string(),
+            }),
+            _ => {
+                let device = if self.hook == Hook::Output { "oif" } else { "iif" };
+                let accept = format!("{device} lo tcp dport {port} accept");
+                Some(Lookup::Inline { accept })
+            }
+        }
+    }
+
+    /// `tcp dport` (or `th dport`).
+    fn is_port(&self, expression: &NftExpression) -> bool {
+        matches!(expression, NftExpression::Payload { payload }
+            if matches!(payload.protocol.as_deref(), Some("tcp" | "th"))
+                && payload.field.as_deref() == Some("dport"))
+    }
+
+    /// A named set or map of `table`.
+    fn named(&self, family: &str, table: &str, name: &str) -> Option<&'a nftables::NftSet> {
+        self.ruleset
+            .nftables
+            .iter()
+            .filter_map(|item| item.set.as_ref().or(item.map.as_ref()))
+            .find(|set| set.family == family && set.table == table && set.name == name)
+    }
+
+    /// A match of a rule in `family`/`table`, its `@name` right-hand side
+    /// replaced by the named set's elements.
+    fn evaluate_in(&self, matched: &NftMatch, family: &str, table: &str) -> Tri {
+        let NftExpression::Text(reference) = &matched.right else { return self.evaluate(matched) };
+        let Some(set) = reference.strip_prefix('@').and_then(|n| self.named(family, table, n))
+        else {
+            return self.evaluate(matched);
+        };
+        let elements = set.elem.iter().map(element).collect();
+        let resolved = NftMatch { right: NftExpression::List(elements), ..matched.clone() };
+        self.evaluate(&resolved)
     }
 
     fn evaluate(&self, matched: &NftMatch) -> Tri {
@@ -565,7 +749,7 @@ impl Walk<'_> {
             let mut condition = Tri::Yes;
             for statement in &rule.expr {
                 if let Some(matched) = &statement.matches {
-                    condition = condition.and(self.evaluate(matched));
+                    condition = condition.and(self.evaluate_in(matched, family, table));
                 }
                 if statement.xt.is_some() {
                     condition = condition.and(Tri::Maybe);
@@ -855,6 +1039,7 @@ pub fn legacy_blockers(source: &'static str, dump: &str, packet: &Packet) -> Vec
                     handle: None,
                     certain: !maybe,
                     text: format!(":{chain} DROP (no rule accepts this packet)"),
+                    lookup: None,
                 });
             }
             _ => {}
@@ -900,6 +1085,7 @@ fn legacy_chain(
                     handle: Some(number as u64 + 1),
                     certain,
                     text: rule.text(),
+                    lookup: None,
                 });
             }
             Some("RETURN") if certain => return Verdict::Continue(maybe_accepted),
@@ -1067,6 +1253,41 @@ mod tests {
         let found = blockers(RULES_JSON, RULES_TEXT, "::1", 7000);
         assert_eq!(found[0].action, Action::Reject(Some("tcp reset".into())));
         assert!(blockers(RULES_JSON, RULES_TEXT, "127.0.0.1", 7000).is_empty());
+    }
+
+    /// `tcp dport vmap { 22 : accept, 8082 : drop }` and `tcp dport
+    /// @blocked drop` with a named set, as `nft -j list ruleset` prints them.
+    const LOOKUP_JSON: &str = r#"{"nftables": [
+      {"set": {"family": "inet", "name": "blocked", "table": "f", "type": "inet_service",
+               "handle": 3, "elem": [{"elem": {"val": 9000, "counter": {"packets": 0, "bytes": 0}}}, 8083]}},
+      {"chain": {"family": "inet", "table": "f", "name": "input", "handle": 1, "type": "filter",
+                 "hook": "input", "prio": 0, "policy": "accept"}},
+      {"rule": {"family": "inet", "table": "f", "chain": "input", "handle": 7, "expr": [
+        {"vmap": {"key": {"payload": {"protocol": "tcp", "field": "dport"}},
+                  "data": {"set": [[22, {"accept": null}], [8082, {"drop": null}]]}}}]}},
+      {"rule": {"family": "inet", "table": "f", "chain": "input", "handle": 8, "expr": [
+        {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                   "right": "@blocked"}}, {"drop": null}]}}
+    ]}"#;
+
+    #[test]
+    fn verdict_maps_and_named_sets_are_looked_into() {
+        let found = blockers(LOOKUP_JSON, "", "127.0.0.1", 8082);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].certain);
+        assert_eq!(
+            found[0].removal(),
+            "nft insert rule inet f input position 7 iif lo tcp dport 8082 accept"
+        );
+        // 22 is accepted by the map before the set is consulted.
+        assert!(blockers(LOOKUP_JSON, "", "127.0.0.1", 22).is_empty());
+        // In the set (plain or with a counter), certain, and only its element goes.
+        let found = blockers(LOOKUP_JSON, "", "127.0.0.1", 8083);
+        assert_eq!((found[0].handle, found[0].certain), (Some(8), true));
+        assert_eq!(found[0].removal(), "nft delete element inet f blocked { 8083 }");
+        assert_eq!(blockers(LOOKUP_JSON, "", "127.0.0.1", 9000)[0].handle, Some(8));
+        // Not in the set: no longer a "may match".
+        assert!(blockers(LOOKUP_JSON, "", "127.0.0.1", 8084).is_empty());
     }
 
     #[test]

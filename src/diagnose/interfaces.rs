@@ -79,6 +79,19 @@ pub enum LoopbackProblem {
     /// The routing table has no `local` route for the address; `route` is
     /// what `ip route get` said instead.
     NoLocalRoute { address: IpAddr, route: String },
+    /// A policy-routing rule, consulted before the one for table `local`,
+    /// sends the address to a route that is not local (an `unreachable`,
+    /// `prohibit` or `blackhole` route or rule action: EHOSTUNREACH, EACCES,
+    /// EINVAL).
+    PolicyRule {
+        address: IpAddr,
+        /// The rule's priority (`ip rule del pref N` names it).
+        priority: u64,
+        /// The rule as `ip rule` prints it, for the evidence.
+        rule: String,
+        /// Where it leads: the route in its table, or the rule's action.
+        route: String,
+    },
 }
 
 /// Why a loopback `address` cannot be reached through `lo`, `None` when the
@@ -100,6 +113,16 @@ pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<Loopback
     }
     let text = address.to_string();
     let output = system.run("ip", &["-j", "route", "get", &text], COMMAND_TIMEOUT)?;
+    let local = output.success
+        && serde_json::from_str::<serde_json::Value>(&output.text())
+            .ok()
+            .and_then(|value| value.as_array()?.first()?["type"].as_str().map(|t| t == "local"))
+            .unwrap_or(false);
+    if !local {
+        if let Some(problem) = policy_rule(system, address) {
+            return Some(problem);
+        }
+    }
     let route = if output.success {
         let value: serde_json::Value = serde_json::from_str(&output.text()).ok()?;
         let first = value.as_array()?.first()?.clone();
@@ -114,6 +137,116 @@ pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<Loopback
         "no route (network is unreachable)".to_string()
     };
     Some(LoopbackProblem::NoLocalRoute { address, route })
+}
+
+/// The first policy-routing rule that decides `address`, when it sends it
+/// anywhere but a `local` route: rules in priority order (`ip -j rule
+/// show`), each rule's table searched for the longest route holding the
+/// address (`ip -j route show table T`); a table without one passes the
+/// lookup on, as the kernel does. Rules with selectors porthole does not
+/// evaluate (fwmark, iif, uidrange…) are skipped: unmarked local traffic
+/// rarely meets them.
+pub fn policy_rule(system: &dyn System, address: IpAddr) -> Option<LoopbackProblem> {
+    let family = if address.is_ipv4() { "-4" } else { "-6" };
+    let output = system.run("ip", &["-j", family, "rule", "show"], COMMAND_TIMEOUT)?;
+    let rules: serde_json::Value = serde_json::from_str(&output.text()).ok()?;
+    let mut rules: Vec<&serde_json::Value> = rules.as_array()?.iter().collect();
+    rules.sort_by_key(|rule| rule["priority"].as_u64().unwrap_or(0));
+    for rule in rules {
+        if !rule_matches(rule, address)? {
+            continue;
+        }
+        let priority = rule["priority"].as_u64().unwrap_or(0);
+        let described = describe_rule(rule);
+        if let Some(action @ ("unreachable" | "prohibit" | "blackhole")) = rule["action"].as_str() {
+            let route = format!("the rule's own action: {action}");
+            return Some(LoopbackProblem::PolicyRule { address, priority, rule: described, route });
+        }
+        let Some(table) = rule["table"].as_str() else { continue };
+        let args = ["-j", family, "route", "show", "table", table];
+        let routes = system.run("ip", &args, COMMAND_TIMEOUT)?;
+        let routes: serde_json::Value = serde_json::from_str(&routes.text()).unwrap_or_default();
+        let Some((kind, destination)) = longest_route(&routes, address) else { continue };
+        if kind == "local" || table == "local" {
+            // Reached locally, or table local lacks the route: the
+            // caller's `NoLocalRoute` says so.
+            return None;
+        }
+        let route = format!("{kind} {destination} in table {table}");
+        return Some(LoopbackProblem::PolicyRule { address, priority, rule: described, route });
+    }
+    None
+}
+
+/// Whether a rule of `ip -j rule show` applies to a locally generated
+/// packet to `address`; `Some(false)` for selectors not evaluated.
+fn rule_matches(rule: &serde_json::Value, address: IpAddr) -> Option<bool> {
+    const KNOWN: &[&str] = &["priority", "src", "dst", "dstlen", "table", "action", "flags"];
+    let object = rule.as_object()?;
+    if object.keys().any(|key| !KNOWN.contains(&key.as_str())) {
+        return Some(false);
+    }
+    if rule["src"].as_str().is_some_and(|src| src != "all") {
+        return Some(false);
+    }
+    if rule["flags"].as_array().is_some_and(|flags| !flags.is_empty()) {
+        // `not` inverts the selectors.
+        return Some(false);
+    }
+    let Some(destination) = rule["dst"].as_str() else { return Some(true) };
+    if destination == "all" {
+        return Some(true);
+    }
+    let Ok(network) = destination.parse::<IpAddr>() else { return Some(false) };
+    let full = if network.is_ipv4() { 32 } else { 128 };
+    let length = rule["dstlen"].as_u64().and_then(|l| u8::try_from(l).ok()).unwrap_or(full);
+    Some(in_prefix(address, network, length))
+}
+
+/// A rule as `ip rule` prints it: `50: to 127.0.0.0/8 lookup 100`.
+fn describe_rule(rule: &serde_json::Value) -> String {
+    let mut text = format!("{}:", rule["priority"].as_u64().unwrap_or(0));
+    if let Some(destination) = rule["dst"].as_str() {
+        match rule["dstlen"].as_u64() {
+            Some(length) => text.push_str(&format!(" to {destination}/{length}")),
+            None => text.push_str(&format!(" to {destination}")),
+        }
+    } else {
+        text.push_str(" from all");
+    }
+    if let Some(table) = rule["table"].as_str() {
+        text.push_str(&format!(" lookup {table}"));
+    }
+    if let Some(action) = rule["action"].as_str() {
+        text.push_str(&format!(" {action}"));
+    }
+    text
+}
+
+/// The type and destination of the longest route in `routes` (`ip -j
+/// route show table T`) that holds `address`.
+fn longest_route(routes: &serde_json::Value, address: IpAddr) -> Option<(String, String)> {
+    let full = if address.is_ipv4() { 32 } else { 128 };
+    routes
+        .as_array()?
+        .iter()
+        .filter_map(|route| {
+            let destination = route["dst"].as_str()?;
+            let (network, length) = match destination {
+                "default" => (if address.is_ipv4() { "0.0.0.0" } else { "::" }, 0),
+                _ => match destination.split_once('/') {
+                    Some((network, length)) => (network, length.parse().ok()?),
+                    None => (destination, full),
+                },
+            };
+            let network: IpAddr = network.parse().ok()?;
+            let holds =
+                network.is_ipv4() == address.is_ipv4() && in_prefix(address, network, length);
+            let kind = route["type"].as_str().unwrap_or("unicast").to_string();
+            holds.then(|| (length, (kind, destination.to_string())))
+        })
+        .max_by_key(|(length, _)| *length)
+        .map(|(_, found)| found)
 }
 
 #[cfg(test)]
@@ -156,7 +289,7 @@ mod tests {
         // The address is there, the route is not: `ip route get` fails.
         let mut system = Scripted::default().command("ip -j addr show", UP);
         let failed = crate::inventory::system::CommandOutput { success: false, stdout: Vec::new() };
-        system.commands.insert("ip -j route get 127.0.0.1".to_string(), failed);
+        system.commands.insert("ip -j route get 127.0.0.1".to_string(), failed.clone());
         assert!(matches!(
             loopback_problem(&system, ip("127.0.0.1")),
             Some(LoopbackProblem::NoLocalRoute { .. })
@@ -167,6 +300,39 @@ mod tests {
             r#"[{"type":"local","dst":"127.0.0.2","dev":"lo"}]"#,
         );
         assert_eq!(loopback_problem(&routed, ip("127.0.0.2")), None);
+        // A rule before table local sends loopback to an unreachable route.
+        let rules = r#"[{"priority":0,"src":"all","table":"local"},
+            {"priority":45,"src":"all","fwmark":"0x3","table":"7"},
+            {"priority":50,"src":"all","dst":"127.0.0.0","dstlen":8,"table":"100"}]"#;
+        let moved = rules.replacen(r#""priority":0,"#, r#""priority":100,"#, 1);
+        let scripted = |rules: &str| {
+            let mut system = Scripted::default()
+                .command("ip -j addr show", UP)
+                .command("ip -j -4 rule show", rules)
+                .command(
+                    "ip -j -4 route show table 100",
+                    r#"[{"type":"unreachable","dst":"127.0.0.0/8"}]"#,
+                )
+                .command("ip -j -4 route show table 7", r#"[{"type":"blackhole","dst":"default"}]"#)
+                .command(
+                    "ip -j -4 route show table local",
+                    r#"[{"type":"local","dst":"127.0.0.0/8"}]"#,
+                );
+            system.commands.insert("ip -j route get 127.0.0.1".to_string(), failed.clone());
+            system
+        };
+        assert_eq!(
+            loopback_problem(&scripted(&moved), ip("127.0.0.1")),
+            Some(LoopbackProblem::PolicyRule {
+                address: ip("127.0.0.1"),
+                priority: 50,
+                rule: "50: to 127.0.0.0/8 lookup 100".into(),
+                route: "unreachable 127.0.0.0/8 in table 100".into(),
+            })
+        );
+        // With table local consulted first, the rule never decides.
+        let first = scripted(rules);
+        assert_eq!(policy_rule(&first, ip("127.0.0.1")), None);
         // Without `ip`, nothing is claimed.
         assert_eq!(loopback_problem(&Scripted::default(), ip("127.0.0.1")), None);
     }

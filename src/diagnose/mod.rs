@@ -29,11 +29,14 @@ pub mod bind;
 pub mod causes;
 pub mod environment;
 pub mod firewall;
+pub mod forwarder;
 pub mod interfaces;
 pub mod probe;
 pub mod readiness;
+pub mod refusal;
 pub mod target;
 pub mod tls;
+pub mod unix_path;
 
 pub use crate::model::diagnosis::{Attempt, AttemptKind, Cause, CauseId, Diagnosis, Fix, Severity};
 use std::collections::BTreeMap;
@@ -61,6 +64,10 @@ pub enum DiagnoseError {
     },
     #[error("process {pid} is not visible (exited, or another user's without root)")]
     NoSuchProcess { pid: u32 },
+    /// The process exited and its parent has not reaped it: `/proc/PID`
+    /// is still there, but with no namespace, files or environment.
+    #[error("process {pid} has exited: it is a zombie its parent (pid {parent}) has not reaped, with no network namespace, files or environment left to evaluate as")]
+    Zombie { pid: u32, parent: u32 },
     #[error("entering the network namespace of process {pid}")]
     EnterNamespace {
         pid: u32,
@@ -92,8 +99,14 @@ pub fn diagnose(system: &dyn System, request: &Request) -> Result<Diagnosis, Dia
     match request.client {
         Client::Current => diagnose_here(system, request),
         Client::Process(pid) => {
-            let theirs =
-                system.net_namespace_of(pid).ok_or(DiagnoseError::NoSuchProcess { pid })?;
+            let Some(theirs) = system.net_namespace_of(pid) else {
+                return Err(match system.process(pid) {
+                    Some(process) if process.state == 'Z' => {
+                        DiagnoseError::Zombie { pid, parent: process.parent_pid }
+                    }
+                    _ => DiagnoseError::NoSuchProcess { pid },
+                });
+            };
             if theirs == system.net_namespace() {
                 return diagnose_here(system, request);
             }
@@ -330,6 +343,8 @@ fn healthy(target: &Target, depth: Depth, reply: &Reply) -> bool {
         // queue, and warn about it).
         (_, Reply::Silent) => true,
         (_, Reply::Failed(_)) => false,
+        // A connection limit or host check that answers, then closes.
+        (_, Reply::Other(banner)) if depth == Depth::Nudge => refusal::recognise(banner).is_none(),
         _ => true,
     }
 }

@@ -62,6 +62,12 @@ const IPPROTO_UDP: u8 = 17;
 pub(super) const INET_DIAG_MSG_LEN: usize = 72;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
 const INET_DIAG_SKV6ONLY: u16 = 11;
+/// `unix_diag_msg` is 16 bytes; attributes follow, 4-byte aligned.
+const UNIX_DIAG_MSG_LEN: usize = 16;
+/// `struct unix_diag_vfs { u32 udiag_vfs_ino; u32 udiag_vfs_dev; }`: the
+/// file a socket was bound to. The crate parses it into a type whose fields
+/// are private, so it is read from the raw attributes.
+const UNIX_DIAG_VFS: u16 = 1;
 pub(super) const INET_DIAG_BC_JMP: u8 = 1;
 pub(super) const INET_DIAG_BC_S_GE: u8 = 2;
 pub(super) const INET_DIAG_BC_S_LE: u8 = 3;
@@ -447,7 +453,7 @@ fn unix_request(listeners_only: bool) -> Vec<u8> {
     let request = UnixRequest {
         state_flags,
         inode: 0,
-        show_flags: ShowFlags::NAME | ShowFlags::PEER | ShowFlags::RQLEN,
+        show_flags: ShowFlags::NAME | ShowFlags::PEER | ShowFlags::RQLEN | ShowFlags::VFS,
         cookie: [0xff; 8],
     };
     let mut bytes = vec![0u8; request.buffer_len()];
@@ -587,7 +593,12 @@ pub(super) fn u64_at(bytes: &[u8], offset: usize) -> u64 {
 
 /// The payload of attribute `wanted` after the fixed `inet_diag_msg`.
 pub(super) fn attribute(payload: &[u8], wanted: u16) -> Option<&[u8]> {
-    let mut offset = INET_DIAG_MSG_LEN;
+    attribute_after(payload, INET_DIAG_MSG_LEN, wanted)
+}
+
+/// The payload of attribute `wanted` after a fixed header of `header` bytes.
+fn attribute_after(payload: &[u8], header: usize, wanted: u16) -> Option<&[u8]> {
+    let mut offset = header;
     while offset + 4 <= payload.len() {
         let length = usize::from(u16::from_ne_bytes([payload[offset], payload[offset + 1]]));
         let kind = u16::from_ne_bytes([payload[offset + 2], payload[offset + 3]]) & 0x3fff;
@@ -606,6 +617,30 @@ pub(super) fn attribute(payload: &[u8], wanted: u16) -> Option<&[u8]> {
 /// byte, non-zero for a socket that accepts IPv6 only.
 fn v6only_attribute(payload: &[u8]) -> Option<bool> {
     attribute(payload, INET_DIAG_SKV6ONLY)?.first().map(|flag| *flag != 0)
+}
+
+/// `UNIX_DIAG_VFS`: (device, inode) of the file a Unix socket was bound
+/// to, the device re-encoded as `stat()` reports `st_dev`.
+///
+/// # Platform specific behavior
+///
+/// The kernel sends its internal `dev_t` (major in the top 12 bits, minor
+/// in the low 20), not the encoding `stat()` uses (glibc `makedev`), so
+/// 254:0 arrives as `0x0fe00000` while `st_dev` is `0xfe00`; `ss -x -e`
+/// splits it the same way.
+fn vfs_attribute(payload: &[u8]) -> Option<(u64, u64)> {
+    let vfs = attribute_after(payload, UNIX_DIAG_MSG_LEN, UNIX_DIAG_VFS)?;
+    let word = |at: usize| -> Option<u64> {
+        let bytes: [u8; 4] = vfs.get(at..at + 4)?.try_into().ok()?;
+        Some(u64::from(u32::from_ne_bytes(bytes)))
+    };
+    let (inode, kernel_device) = (word(0)?, word(4)?);
+    let (major, minor) = (kernel_device >> 20, kernel_device & 0xf_ffff);
+    let device = ((major & 0xfff) << 8)
+        | (minor & 0xff)
+        | ((minor & !0xff) << 12)
+        | ((major & !0xfff) << 32);
+    Some((device, inode))
 }
 
 /// Decodes one `unix_diag_msg` with its attributes.
@@ -631,6 +666,7 @@ fn decode_unix(payload: &[u8], query: &Query, out: &mut Vec<Socket>) -> Result<(
     }
     let socket = Socket {
         peer_inode,
+        bound_file: vfs_attribute(payload),
         inode: u64::from(header.inode),
         cookie: u64::from_ne_bytes(header.cookie),
         rx_queue: queues.0,
@@ -695,6 +731,45 @@ mod tests {
         assert_eq!(socket.cookie, 0x1122_3344_5566_7788);
         assert_eq!(socket.v6only, Some(true));
         assert_eq!(socket.family, Family::Ipv6);
+    }
+
+    /// A `unix_diag_msg` for a stream listener bound to `/run/a.sock`, with
+    /// UNIX_DIAG_NAME and UNIX_DIAG_VFS, laid out field by field.
+    #[rustfmt::skip]
+    fn unix_listener_reply() -> Vec<u8> {
+        let mut bytes = vec![
+            1,              // udiag_family: AF_UNIX
+            1,              // udiag_type: SOCK_STREAM
+            10,             // udiag_state: LISTEN
+            0,              // pad
+        ];
+        bytes.extend_from_slice(&777u32.to_ne_bytes());   // udiag_ino
+        bytes.extend_from_slice(&[0xff; 8]);              // udiag_cookie
+        assert_eq!(bytes.len(), UNIX_DIAG_MSG_LEN);
+        // UNIX_DIAG_NAME (0): "/run/a.sock" and its NUL, 12 bytes: no padding.
+        bytes.extend_from_slice(&16u16.to_ne_bytes());
+        bytes.extend_from_slice(&0u16.to_ne_bytes());
+        bytes.extend_from_slice(b"/run/a.sock\0");
+        // UNIX_DIAG_VFS (1): {udiag_vfs_ino 4242, udiag_vfs_dev 254:3 as
+        // the kernel's dev_t, major << 20 | minor}.
+        bytes.extend_from_slice(&12u16.to_ne_bytes());
+        bytes.extend_from_slice(&UNIX_DIAG_VFS.to_ne_bytes());
+        bytes.extend_from_slice(&4242u32.to_ne_bytes());
+        bytes.extend_from_slice(&((254u32 << 20) | 3).to_ne_bytes());
+        bytes
+    }
+
+    #[test]
+    fn decodes_the_file_a_unix_socket_was_bound_to() {
+        let mut out = Vec::new();
+        decode_unix(&unix_listener_reply(), &Query::default(), &mut out).unwrap();
+        let socket = &out[0];
+        assert_eq!(socket.path.as_deref(), Some("/run/a.sock"));
+        assert_eq!(socket.inode, 777);
+        // st_dev of a file on 254:3, as stat(1) %D prints it: fe03.
+        assert_eq!(socket.bound_file, Some((0xfe03, 4242)));
+        // Without the attribute (an unbound socket) nothing is claimed.
+        assert_eq!(vfs_attribute(&unix_listener_reply()[..UNIX_DIAG_MSG_LEN + 16]), None);
     }
 
     #[test]

@@ -60,11 +60,27 @@ pub struct NftRuleset {
     pub nftables: Vec<NftItem>,
 }
 
-/// One element of the ruleset array; only chains and rules matter here.
+/// One element of the ruleset array; chains, rules, and the named sets and
+/// maps rules refer to (`tcp dport @blocked`, `vmap @ports`).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NftItem {
     pub chain: Option<NftChain>,
     pub rule: Option<NftRule>,
+    pub set: Option<NftSet>,
+    pub map: Option<NftSet>,
+}
+
+/// A named set or map: `{"family": "inet", "table": "f", "name": "blocked",
+/// "elem": [8082, 9000]}`; a map's elements are `[key, value]` pairs. Kept
+/// as JSON: an element may be a plain value, a range, a prefix, or an object
+/// with a timeout or counter.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftSet {
+    pub family: String,
+    pub table: String,
+    pub name: String,
+    #[serde(default)]
+    pub elem: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +134,17 @@ pub struct NftStatement {
     /// to another address and port.
     #[serde(default, deserialize_with = "present")]
     pub dnat: Option<Option<NftNat>>,
+    /// `tcp dport vmap { 8082 : drop, 22 : accept }` or `vmap @name`: the
+    /// verdict of the entry whose key matches.
+    pub vmap: Option<NftVmap>,
+}
+
+/// `{"vmap": {"key": EXPRESSION, "data": {"set": [[KEY, VERDICT], …]} or
+/// "@name"}}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftVmap {
+    pub key: NftExpression,
+    pub data: serde_json::Value,
 }
 
 /// The arguments of `redirect` and `dnat`: `{"addr": "127.0.0.2", "port":

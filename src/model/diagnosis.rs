@@ -199,12 +199,18 @@ pub enum CauseId {
     /// A Unix socket's file mode (or a directory above it) keeps the client
     /// out (`EACCES`).
     SocketPermission,
+    /// A Unix listener's socket file was deleted or re-used after it bound:
+    /// it still carries the path, but clients of the path do not reach it.
+    SocketFileReplaced,
+    /// The service accepted the connection and answered with a refusal: a
+    /// connection limit reached, or a client host it does not let in.
+    ServiceRefused,
     /// The evidence explains nothing; the attempts are shown as they are.
     Unexplained,
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 25] = [
+    pub const ALL: [CauseId; 27] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -229,6 +235,8 @@ impl CauseId {
         CauseId::LoopbackDown,
         CauseId::SourcePortsExhausted,
         CauseId::SocketPermission,
+        CauseId::SocketFileReplaced,
+        CauseId::ServiceRefused,
         CauseId::Unexplained,
     ];
 
@@ -258,6 +266,8 @@ impl CauseId {
             CauseId::LoopbackDown => "loopback-down",
             CauseId::SourcePortsExhausted => "source-ports-exhausted",
             CauseId::SocketPermission => "socket-permission",
+            CauseId::SocketFileReplaced => "socket-file-replaced",
+            CauseId::ServiceRefused => "service-refused",
             CauseId::Unexplained => "unexplained",
         }
     }

@@ -290,6 +290,12 @@ pub struct Socket {
     /// Unix sockets: inode of the other end of a connection, which pairs both
     /// ends without touching `/proc`.
     pub peer_inode: Option<u64>,
+    /// Unix sockets bound to a path: device and inode of the file bind()
+    /// created. The path string stays in the socket after the file is
+    /// removed or re-used by another server; this pair tells whether the
+    /// file now at the path is still this socket's. `None` when the source
+    /// cannot tell (`/proc/net/unix`).
+    pub bound_file: Option<(u64, u64)>,
     pub state: SocketState,
     /// Socket inode (`socket:[N]` in `/proc/PID/fd`); 0 for TIME-WAIT and
     /// request sockets, which have no file.
@@ -325,6 +331,7 @@ impl Socket {
             path: None,
             unix_kind: None,
             peer_inode: None,
+            bound_file: None,
             state,
             inode: 0,
             uid: 0,

@@ -1017,3 +1017,248 @@ fn a_unix_listener_that_never_accepts_is_named_not_called_reachable() {
     );
     assert!(run.stdout.contains("does not accept them"), "{run:?}");
 }
+
+/// Starts a Unix server at `path` running `body` after bind (the socket is
+/// `s`); it prints `ok` once bound.
+fn unix_server(path: &std::path::Path, body: &str) -> ChildGuard {
+    let code = format!(
+        "import socket, sys, time, os\n\
+         s = socket.socket(socket.AF_UNIX)\n\
+         s.bind(sys.argv[1])\n\
+         {body}\n\
+         print('ok', flush=True)\n\
+         while True:\n    time.sleep(60)"
+    );
+    let (server, mut ready) = crate::util::python(&code, &[path.to_str().expect("utf-8 path")]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    server
+}
+
+/// A second server removed the path of a running listener and bound its own
+/// socket there without listening. `unix_diag` still shows the first
+/// listener on the path, but no client reaches it: `check` matches the
+/// listener by the file it bound (device and inode), names the process that
+/// now holds the path, and does not blame the old listener's state.
+#[test]
+fn a_listener_whose_socket_file_was_replaced_does_not_serve_the_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("app.sock");
+    let target = format!("unix:{}", path.display());
+    let old = unix_server(&path, "s.listen(5)");
+    // The old server is also stopped: its state must not be blamed for a
+    // path it no longer owns.
+    assert!(Command::new("kill")
+        .args(["-STOP", &old.pid().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    std::fs::remove_file(&path).expect("remove the socket file");
+    let squatter = unix_server(&path, "");
+
+    let run = porthole_run(&["check", &target, "--json", "--timeout", "500ms"]);
+    let json = run.json();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(cause_ids(&json), ["socket-file-replaced"], "{json:#}");
+    let replaced = cause(&json, "socket-file-replaced");
+    assert!(
+        replaced["summary"].as_str().unwrap().contains(&format!("pid {}", old.pid())),
+        "{replaced:#}"
+    );
+    let evidence = replaced["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("pid {}", squatter.pid()))
+            && evidence.contains("does not listen"),
+        "{replaced:#}"
+    );
+    drop(squatter);
+
+    // A new server takes the path and serves it (silently, as Redis does):
+    // the stopped old listener is a warning with a fix that ends it, not the
+    // reason the path fails.
+    std::fs::remove_file(&path).expect("remove the second socket file");
+    let new = unix_server(
+        &path,
+        "s.listen(5)\n\
+         import threading\n\
+         held = []\n\
+         threading.Thread(target=lambda: [held.append(s.accept()) for _ in iter(int, 1)], daemon=True).start()",
+    );
+    let run = porthole_run(&["check", &target, "--json", "--timeout", "500ms"]);
+    let json = run.json();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!cause_ids(&json).contains(&"process-stopped".to_string()), "{json:#}");
+    let stranded = cause(&json, "socket-file-replaced");
+    assert_eq!(stranded["severity"], "warning", "{json:#}");
+    let fix = stranded["fix_commands"][0].as_str().expect("a kill command").to_string();
+    assert!(fix.starts_with(&format!("kill {}", old.pid())), "{fix}");
+    assert!(!fix.contains(&new.pid().to_string()), "{fix}");
+    // The fix runs as printed and ends the old server.
+    assert!(Command::new("bash").args(["-c", &fix]).status().unwrap().success());
+    let old_pid = old.pid();
+    assert!(eventually(Duration::from_secs(5), || !crate::util::process_alive(old_pid)));
+    let run = porthole_run(&["check", &target, "--json", "--timeout", "500ms"]);
+    assert!(!cause_ids(&run.json()).contains(&"socket-file-replaced".to_string()), "{run:?}");
+}
+
+/// A server exited without removing its socket file. `check` says the file
+/// is a socket nothing is bound to and prints the `rm` that clears it; after
+/// running it, a server that does not unlink first can bind and serve.
+#[test]
+fn a_dangling_socket_file_is_named_and_its_removal_lets_a_server_bind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gone.sock");
+    let target = format!("unix:{}", path.display());
+    drop(unix_server(&path, "s.listen(5)"));
+    assert!(path.exists(), "python leaves the socket file behind");
+
+    let run = porthole_run(&["check", &target, "--json", "--timeout", "500ms"]);
+    let json = run.json();
+    assert_eq!(cause_ids(&json), ["nothing-listening"], "{json:#}");
+    let nothing = cause(&json, "nothing-listening");
+    assert!(nothing["evidence"].to_string().contains("no socket is bound to"), "{nothing:#}");
+    let fix = nothing["fix_commands"][0].as_str().expect("an rm command").to_string();
+    assert!(fix.starts_with("rm -- "), "{fix}");
+    assert!(Command::new("bash").args(["-c", &fix]).status().unwrap().success());
+    assert!(!path.exists());
+
+    let _server = unix_server(&path, "s.listen(5)\nimport threading\nthreading.Thread(target=lambda: [s.accept()[0].sendall(b'hi\\n') for _ in iter(int, 1)], daemon=True).start()");
+    let run = porthole_run(&["check", &target, "--json", "--timeout", "500ms"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+/// A regular file where a socket should be, and a server that bound the
+/// path relative to its working directory (the socket table shows
+/// `rel.sock`, the client uses the absolute path): both are read by the file
+/// at the path, not by its name.
+#[test]
+fn a_unix_path_is_matched_by_its_file_not_its_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("plain");
+    std::fs::write(&file, "not a socket").unwrap();
+    let run = porthole_run(&["check", &format!("unix:{}", file.display()), "--json"]);
+    let evidence = cause(&run.json(), "nothing-listening")["evidence"].to_string();
+    assert!(evidence.contains("is a regular file, not a socket"), "{run:?}");
+
+    let code = "import socket, os, sys, time\n\
+                os.chdir(sys.argv[1])\n\
+                s = socket.socket(socket.AF_UNIX)\n\
+                s.bind('rel.sock'); s.listen(3)\n\
+                print('ok', flush=True)\n\
+                time.sleep(60)";
+    let (server, mut ready) = crate::util::python(code, &[dir.path().to_str().unwrap()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("unix:{}", dir.path().join("rel.sock").display());
+    let run = porthole_run(&["check", &target, "--json", "--timeout", "500ms"]);
+    let json = run.json();
+    assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+    let evidence = cause(&json, "not-responding")["evidence"].to_string();
+    assert!(evidence.contains(&format!("pid {}", server.pid())), "{json:#}");
+}
+
+/// `--from` a process that exited but was not reaped: `/proc/PID` is still
+/// there, so it passed as a client, then was called "not visible". It is
+/// named a zombie, with its parent, and the run is a usage error.
+#[test]
+fn from_a_zombie_names_it_and_its_parent() {
+    let (parent, mut ready) = crate::util::python(
+        "import os, time\n\
+         child = os.fork()\n\
+         if child == 0:\n    os._exit(0)\n\
+         time.sleep(0.2)\n\
+         print(child, flush=True)\n\
+         time.sleep(60)",
+        &[],
+    );
+    let zombie = wait_for_line(&mut ready);
+    let run = porthole_run(&["check", "127.0.0.1:9", "--from", &zombie]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "process {zombie} has exited: it is a zombie its parent (pid {})",
+            parent.pid()
+        )),
+        "{run:?}"
+    );
+}
+
+/// `/etc/hosts` has `localhost`, but the hosts line of nsswitch.conf has no
+/// `files` source, so getaddrinfo never reads it: the evidence said the file
+/// had no localhost line and the fix was to add the line that is already
+/// there. It now names nsswitch.conf and the line to write; with that line
+/// (bind-mounted as the fix says) the check passes.
+#[test]
+fn localhost_unresolved_because_nsswitch_skips_the_hosts_file() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let directory = tempfile::tempdir().unwrap();
+    let hosts = directory.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+    let with_nsswitch = |nsswitch: &str| {
+        let file = directory.path().join("nsswitch.conf");
+        std::fs::write(&file, nsswitch).unwrap();
+        let mut command = netns.command("unshare");
+        command
+            .args(["-m", "sh", "-c"])
+            .arg(concat!(
+                "mount --bind \"$0\" /etc/hosts && mount --bind \"$1\" /etc/nsswitch.conf",
+                " && shift && exec \"$@\""
+            ))
+            .arg(&hosts)
+            .arg(&file)
+            .arg(crate::util::binary())
+            .args(["check", &format!("localhost:{port}"), "--json", "--timeout", "1s"]);
+        crate::util::scrub(&mut command);
+        crate::util::run(&mut command)
+    };
+    let run = with_nsswitch("hosts: dns\n");
+    let json = run.json();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(cause_ids(&json), ["localhost-resolution"], "{json:#}");
+    let unresolved = cause(&json, "localhost-resolution");
+    assert!(unresolved["evidence"].to_string().contains("no 'files' source"), "{unresolved:#}");
+    let first = unresolved["fix"][0].as_str().unwrap();
+    assert!(first.ends_with("hosts: files dns"), "{unresolved:#}");
+    assert!(!unresolved["fix"].to_string().contains("add to /etc/hosts"), "{unresolved:#}");
+    let line = first.rsplit_once(": hosts:").map(|(_, rest)| format!("hosts:{rest}\n")).unwrap();
+    let run = with_nsswitch(&line);
+    assert_eq!(run.code, 0, "with `{line}`: {run:?}");
+}
+
+/// A server with a private /tmp (its own mount namespace) listens on
+/// `/tmp/…/x.sock`; from here the path does not exist, while `unix_diag`
+/// lists the listener under that name. `check` says the file is in the
+/// server's mount namespace (not deleted, not "nothing listens"), and the
+/// printed `check --from PID` reaches it through `/proc/PID/root`.
+#[test]
+fn a_unix_listener_in_another_mount_namespace_is_reached_with_from() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("x.sock");
+    let code = "import socket, sys, threading, time\n\
+                s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(5)\n\
+                def serve():\n    while True:\n        c, _ = s.accept(); c.sendall(b'hi\\n')\n\
+                threading.Thread(target=serve, daemon=True).start()\n\
+                print('ok', flush=True)\n\
+                time.sleep(60)";
+    // unshare and sh exec in turn: the pid is python's.
+    let mut private = Command::new("unshare");
+    private
+        .args(["-m", "sh", "-c", "mount -t tmpfs none \"$0\" && exec python3 \"$@\""])
+        .arg(directory.path());
+    let (server, mut ready) = crate::util::python_via(private, code, &[path.to_str().unwrap()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    assert!(!path.exists(), "the socket file is only in the server's mount namespace");
+    let target = format!("unix:{}", path.display());
+    let run = porthole_run(&["check", &target, "--json", "--timeout", "500ms"]);
+    let json = run.json();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(cause_ids(&json), ["other-namespace"], "{json:#}");
+    let elsewhere = cause(&json, "other-namespace");
+    assert!(elsewhere["summary"].as_str().unwrap().contains("another mount namespace"));
+    let command = elsewhere["fix_commands"][0].as_str().unwrap();
+    assert!(command.contains(&format!("--from {}", server.pid())), "{elsewhere:#}");
+    let binary = crate::util::binary();
+    let command = command.replacen("porthole", binary.to_str().unwrap(), 1);
+    let inside = crate::util::run(Command::new("sh").args(["-c", &command]));
+    assert_eq!(inside.code, 0, "{command}: {inside:?}");
+}

@@ -1239,3 +1239,199 @@ fn other_namespace_fix_for_an_oddly_named_namespace_runs_as_printed() {
     let inside = crate::util::run(&mut run);
     assert_eq!(inside.code, 0, "{command}: {inside:?}");
 }
+
+/// A policy-routing rule consulted before table `local` sends loopback to a
+/// table with an `unreachable`, `prohibit` or `blackhole` route (EHOSTUNREACH,
+/// EACCES, EINVAL): the rule is named, not a missing local route (whose
+/// `ip route add` fails: the route is there) nor a security policy; the
+/// printed `ip rule del` runs and the port answers again.
+#[test]
+fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
+    for (table, kind) in [("100", "unreachable"), ("101", "prohibit"), ("102", "blackhole")] {
+        let Some(netns) = Netns::create() else { return };
+        let port = unique_port();
+        let _server = server_in(&netns, "127.0.0.1", port, "http");
+        netns.run_ok("ip", &["rule", "add", "pref", "100", "table", "local"]);
+        netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+        netns.run_ok("ip", &["route", "add", kind, "127.0.0.0/8", "table", table]);
+        netns.run_ok("ip", &["rule", "add", "to", "127.0.0.0/8", "table", table, "pref", "50"]);
+        let target = format!("127.0.0.1:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{kind}: {json:#}");
+        assert_eq!(cause_ids(&json), ["loopback-down"], "{kind}: {json:#}");
+        let down = cause(&json, "loopback-down");
+        assert!(
+            down["summary"].as_str().unwrap().contains("policy routing rule 50"),
+            "{kind}: {down:#}"
+        );
+        assert!(down["evidence"]
+            .to_string()
+            .contains(&format!("{kind} 127.0.0.0/8 in table {table}")));
+        assert_eq!(down["fix_commands"], serde_json::json!(["ip rule del pref 50"]), "{down:#}");
+        netns.run_ok("bash", &["-c", "ip rule del pref 50"]);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{kind}: {json:#}");
+    }
+}
+
+/// A rule that blocks through a named set (reached by `jump`) or a verdict
+/// map, inline or named, that holds other ports too: the rule is found (it
+/// was "unexplained" for a map), and the fix touches only this port — the
+/// set element, or an accept inserted before an inline map — so the map's
+/// `22 : accept` survives. Each printed fix runs and the port answers.
+#[test]
+fn a_port_blocked_through_a_set_or_verdict_map_is_unblocked_alone() {
+    let rulesets = [
+        (
+            "named set behind a jump",
+            "table inet f { set blocked { type inet_service; elements = { PORT, 9000 }; }; \
+             chain sub { tcp dport @blocked reject with tcp reset; }; \
+             chain input { type filter hook input priority 0; iif lo jump sub; }; }",
+            "nft delete element inet f blocked { PORT }",
+        ),
+        (
+            "inline verdict map on input",
+            "table inet f { chain input { type filter hook input priority 0; \
+             tcp dport vmap { PORT : drop, 22 : accept }; }; }",
+            // The handle of the map's rule goes after `position`.
+            "nft insert rule inet f input position * iif lo tcp dport PORT accept",
+        ),
+        (
+            "named verdict map on output",
+            "table ip f { map ports { type inet_service : verdict; elements = { PORT : drop, 22 : accept }; }; \
+             chain o { type filter hook output priority 0; tcp dport vmap @ports; }; }",
+            "nft delete element ip f ports { PORT }",
+        ),
+    ];
+    for (situation, ruleset, expected) in rulesets {
+        let Some(netns) = Netns::create() else { return };
+        let port = unique_port();
+        let _server = server_in(&netns, "127.0.0.1", port, "http");
+        let ruleset = ruleset.replace("PORT", &port.to_string());
+        let mut load = netns.command("nft");
+        load.args(["-f", "-"]).stdin(std::process::Stdio::piped());
+        let mut child = load.spawn().expect("nft runs");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(ruleset.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success(), "{situation}: nft -f");
+        let target = format!("127.0.0.1:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{situation}: {json:#}");
+        let blocked = &json["causes"][0];
+        assert!(
+            ["firewall-drop", "firewall-reject"].contains(&blocked["id"].as_str().unwrap()),
+            "{situation}: {json:#}"
+        );
+        let expected = expected.replace("PORT", &port.to_string());
+        let commands = blocked["fix_commands"].as_array().expect("fix_commands");
+        assert_eq!(commands.len(), 1, "{situation}: {json:#}");
+        let printed = commands[0].as_str().unwrap();
+        let (head, tail) = expected.split_once('*').unwrap_or((&expected, ""));
+        let handle = printed.strip_prefix(head).and_then(|rest| rest.strip_suffix(tail));
+        assert!(
+            handle.is_some_and(
+                |h| h.is_empty() == tail.is_empty() && h.chars().all(|c| c.is_ascii_digit())
+            ),
+            "{situation}: expected `{expected}`: {json:#}"
+        );
+        run_fix_commands(&netns, blocked);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "{situation}, after `{expected}`: {json:#}");
+        let listing = netns.command("nft").args(["list", "ruleset"]).output().unwrap();
+        let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+        if situation != "named set behind a jump" {
+            assert!(listing.contains("22 : accept"), "{situation}: {listing}");
+        }
+    }
+}
+
+/// Redis at `maxclients`: the kernel completes the handshake and Redis
+/// writes `-ERR max number of clients reached` before closing. `check`
+/// called the port reachable; it now names the limit, and the printed
+/// `porthole PORT` lists the client that holds the one connection. Once
+/// that client leaves, the same check passes.
+#[test]
+fn redis_at_maxclients_is_named_not_called_reachable() {
+    if !crate::util::installed("redis-server") {
+        crate::util::skip("redis-server is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = netns.command("redis-server");
+    redis
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--maxclients", "1"])
+        .args(["--save", "", "--appendonly", "no", "--dir", dir.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::null());
+    let _redis = ChildGuard::spawn(&mut redis);
+    let (holder, mut ready) = python_in(
+        &netns,
+        "import socket, sys, time\n\
+         for _ in range(100):\n    try:\n        s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); break\n    except OSError: time.sleep(0.05)\n\
+         s.sendall(b'PING\\r\\n'); s.recv(16)\n\
+         print('ok', flush=True)\n\
+         time.sleep(60)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("127.0.0.1:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["service-refused"], "{json:#}");
+    let refused = cause(&json, "service-refused");
+    assert!(refused["summary"].as_str().unwrap().contains("maxclients"), "{refused:#}");
+    let listing = refused["fix_commands"][0].as_str().unwrap().split("   #").next().unwrap().trim();
+    let args: Vec<&str> = listing.split_whitespace().skip(1).collect();
+    let clients = netns.porthole(&args);
+    assert!(clients.stdout.contains(&format!("pid {}", holder.pid())), "{clients:?}");
+    drop(holder);
+    let passes = crate::util::eventually(std::time::Duration::from_secs(5), || {
+        check(&netns, &[&target, "--timeout", "1s"]).0 == 0
+    });
+    assert!(passes, "{:#}", check(&netns, &[&target, "--timeout", "1s"]).1);
+}
+
+/// A `socat` forwarder whose upstream is down accepts each connection and
+/// closes it: `check` called a bare TCP target reachable and an HTTP one
+/// "closed without answering". It now names socat and the address it
+/// forwards to; the printed `porthole check UPSTREAM` explains that one, and
+/// once a server listens there the forwarder's port passes.
+#[test]
+fn a_forwarder_whose_upstream_is_down_is_named_with_its_upstream() {
+    if !crate::util::installed("socat") {
+        crate::util::skip("socat is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let (front, back) = (unique_port(), unique_port());
+    let mut socat = netns.command("socat");
+    socat
+        .arg(format!("TCP-LISTEN:{front},bind=127.0.0.1,fork,reuseaddr"))
+        .arg(format!("TCP:127.0.0.1:{back}"))
+        .stderr(std::process::Stdio::null());
+    let socat = ChildGuard::spawn(&mut socat);
+    let target = format!("127.0.0.1:{front}");
+    assert!(crate::util::eventually(std::time::Duration::from_secs(5), || {
+        netns.porthole(&["check", &target, "--json"]).json()["listeners"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    }));
+    for shown in [target.clone(), format!("http://{target}/")] {
+        let (code, json) = check(&netns, &[&shown, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{shown}: {json:#}");
+        assert_eq!(cause_ids(&json), ["not-responding"], "{shown}: {json:#}");
+        let closed = cause(&json, "not-responding");
+        let summary = closed["summary"].as_str().unwrap();
+        assert!(summary.contains(&format!("socat (pid {})", socat.pid())), "{closed:#}");
+        assert!(summary.contains(&format!("forwards it to 127.0.0.1:{back}")), "{closed:#}");
+        let explain = closed["fix_commands"][0].as_str().unwrap();
+        let args: Vec<&str> =
+            explain.split("   #").next().unwrap().split_whitespace().skip(1).collect();
+        let upstream = netns.porthole(&[&args[..], &["--json"]].concat());
+        assert_eq!(cause_ids(&upstream.json()), ["nothing-listening"], "{upstream:?}");
+    }
+    let _server = server_in(&netns, "127.0.0.1", back, "http");
+    let (code, json) = check(&netns, &[&format!("http://{target}/"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+}
