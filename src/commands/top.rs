@@ -211,6 +211,20 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// Reads the terminal's events on a thread of its own and hands them over;
+/// the channel closes when the terminal can no longer be read.
+fn read_terminal_events() -> std::io::Result<std::sync::mpsc::Receiver<Event>> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("terminal-events".into()).spawn(move || {
+        while let Ok(event) = event::read() {
+            if sender.send(event).is_err() {
+                break;
+            }
+        }
+    })?;
+    Ok(receiver)
+}
+
 fn restore_terminal() {
     let _ = terminal::disable_raw_mode();
     let mut stdout = std::io::stdout();
@@ -250,6 +264,7 @@ fn live(
     // wake-up: the loop wakes five times a second to notice signals, and
     // laying out the table costs more than an idle wake-up.
     let mut redraw = true;
+    let events = read_terminal_events().context("reading the terminal's keys")?;
     loop {
         if redraw {
             terminal.draw(|screen| view::draw(screen, &frame, &view_state, color))?;
@@ -260,27 +275,38 @@ fn live(
         }
         let wait =
             next_refresh.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
-        // The wait is ours, not crossterm's: once the terminal hangs up its
-        // reads return 0, and crossterm's reader retries them in a loop that
-        // never returns (0.29, `mio.rs`), so a view whose window was closed
-        // kept a core busy forever and never saw the SIGHUP flag. Crossterm
-        // is asked only for what is already there (a hang-up between the
-        // two calls is the one window left).
-        if crate::sys::poll::terminal_hung_up(input, wait)? {
+        // Keys come from a thread of their own (`read_terminal_events`):
+        // once the terminal hangs up its reads return 0, and crossterm's
+        // reader retries them in a loop that never returns (0.29, `mio.rs`).
+        // A hang-up found by that thread would keep it busy for good; this
+        // loop notices the hang-up on its own and ends the view, and the
+        // process with it.
+        if crate::sys::poll::terminal_hung_up(input, Duration::ZERO)? {
             break;
         }
         let mut quit = false;
-        while !quit && event::poll(Duration::ZERO)? {
-            match event::read()? {
-                Event::Key(key) if key.kind != KeyEventKind::Release => {
+        let mut next = events.recv_timeout(wait);
+        loop {
+            match next {
+                Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => {
                     quit =
                         handle_key(&mut view_state, key.code, key.modifiers, &frame) == Flow::Quit;
                     redraw = true;
                 }
                 // The draw uses the new size.
-                Event::Resize(..) => redraw = true,
-                _ => {}
+                Ok(Event::Resize(..)) => redraw = true,
+                Ok(_) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
+                // The reader stopped: the terminal cannot be read any more.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    quit = true;
+                    break;
+                }
             }
+            if quit {
+                break;
+            }
+            next = events.recv_timeout(Duration::ZERO);
         }
         if quit {
             break;
