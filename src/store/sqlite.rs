@@ -156,6 +156,11 @@ const PRUNE_CHUNK: i64 = 20_000;
 type ProcessKey = (u32, Option<u64>);
 type ProcessRows = Vec<(String, Option<String>, i64)>;
 
+/// How often a refused store lock is looked at again, and the pause
+/// between looks (together a fifth of a second; see `SqliteWriter::open`).
+const LOCK_LOOKS: u32 = 20;
+const LOCK_LOOK_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// The only writer of a SQLite store. See the module docs for its locking.
 pub struct SqliteWriter {
     // Dropped before `lock` (fields drop in order): SQLite's POSIX locks
@@ -388,15 +393,28 @@ impl SqliteWriter {
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&real)
             .map_err(io)?;
-        match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(rustix::io::Errno::WOULDBLOCK) => {
-                return Err(StoreError::Locked {
-                    store: path.display().to_string(),
-                    holder: String::new(),
-                })
+        // A lock that is refused may be held for a moment only: a writer
+        // of this process that has just closed the store, whose descriptor a
+        // process forked meanwhile by another thread still holds until it
+        // executes (a flock belongs to the open file, which the child
+        // shares). A second recorder holds it for its whole life, so a short
+        // second look never lets one in.
+        let mut looks = 0;
+        loop {
+            match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::WOULDBLOCK) if looks < LOCK_LOOKS => {
+                    looks += 1;
+                    std::thread::sleep(LOCK_LOOK_PAUSE);
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(StoreError::Locked {
+                        store: path.display().to_string(),
+                        holder: String::new(),
+                    })
+                }
+                Err(error) => return Err(io(error.into())),
             }
-            Err(error) => return Err(io(error.into())),
         }
         check_header(&mut lock, path)?;
         if lock.metadata().map_err(io)?.len() == 0 {
