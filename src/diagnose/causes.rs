@@ -52,7 +52,7 @@ use super::{
 use crate::inventory::system::{FileStatus, System};
 use crate::inventory::{NamespaceSelection, Query};
 use crate::model::PortSet;
-use crate::model::{Family, Process, Protocol, Snapshot, Socket};
+use crate::model::{Family, Process, Protocol, Snapshot, Socket, SocketState};
 use crate::portinfo::PortMeaning;
 use crate::target::Host;
 
@@ -2080,8 +2080,39 @@ fn sweep(
     }
     let meaning = crate::portinfo::describe_on(system, port);
     let unread = everywhere.visibility.unreadable_namespaces;
-    Ok((nothing_listening(port, attempts, unread, &meaning), Vec::new(), BTreeMap::new()))
+    let client_ends = client_ends_on(system, port)?;
+    let cause = nothing_listening(port, attempts, unread, &meaning, &client_ends);
+    Ok((cause, Vec::new(), BTreeMap::new()))
 }
+
+/// At most [`CLIENT_ENDS_NAMED`] TCP sockets of this namespace that use
+/// `port` as their local end without listening (a client's source port:
+/// a port copied from an `ss` or `lsof` line of a connection), with their
+/// first owner. Asked only once nothing listens anywhere.
+fn client_ends_on(system: &dyn System, port: u16) -> Result<Snapshot, DiagnoseError> {
+    let query = Query {
+        udp: false,
+        unix: false,
+        listeners_only: false,
+        ports: Some(PortSet::single(port)),
+        match_remote_port: false,
+        owners: false,
+        ..Query::default()
+    };
+    let mut snapshot = system.snapshot(&query)?;
+    snapshot.sockets.retain(|s| {
+        s.protocol == Protocol::Tcp
+            && s.local.is_some_and(|local| local.port() == port)
+            && !matches!(s.state, SocketState::Listen | SocketState::TimeWait | SocketState::Close)
+    });
+    snapshot.sockets.truncate(CLIENT_ENDS_NAMED);
+    let inodes: Vec<u64> = snapshot.sockets.iter().map(|s| s.inode).collect();
+    system.attach_owners(&mut snapshot, &inodes);
+    Ok(snapshot)
+}
+
+/// Client ends named in the evidence of a port nothing listens on.
+const CLIENT_ENDS_NAMED: usize = 3;
 
 /// The port listens in other namespaces (`elsewhere`, from the sweep
 /// `everywhere`).
@@ -2186,6 +2217,7 @@ fn nothing_listening(
     attempts: &[Attempt],
     unread: usize,
     meaning: &PortMeaning,
+    client_ends: &Snapshot,
 ) -> Cause {
     let mut lines: Vec<String> = attempts.iter().map(attempt_line).collect();
     if unread > 0 {
@@ -2204,6 +2236,14 @@ fn nothing_listening(
     }
     if let Some(service) = meaning.services.first() {
         lines.push(format!("port {port} usually belongs to {service}"));
+    }
+    for socket in &client_ends.sockets {
+        let (Some(local), Some(remote)) = (socket.local, socket.remote) else { continue };
+        lines.push(format!(
+            "port {port} is the local end of a connection {local} -> {remote} [{}] held by {}: a client's source port, not a server",
+            socket.state.ss_name(),
+            owners_text(&client_ends.processes, socket)
+        ));
     }
     if let (true, Some((low, high))) = (meaning.in_ephemeral_range, meaning.ephemeral_range) {
         lines.push(format!(

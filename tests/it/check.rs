@@ -82,6 +82,37 @@ fn nothing_listening() {
     assert!(text.stdout.contains("fix:"), "{}", text.stdout);
 }
 
+/// A port copied from a connection's line of `ss` or `lsof` (the client's
+/// source port) has nothing listening on it: the evidence says whose
+/// connection uses it, so the user sees they picked the wrong end.
+#[test]
+fn a_client_source_port_is_named_as_one() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let client = r#"
+import socket, sys, time
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(1)
+client = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+accepted, _ = server.accept()
+print(client.getsockname()[1], flush=True)
+time.sleep(60)
+"#;
+    let (child, mut out) = python_in(&netns, client, &[&port.to_string()]);
+    let source: u16 = wait_for_line(&mut out).parse().unwrap();
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{source}")]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["nothing-listening"], "{json:#}");
+    let evidence = cause(&json, "nothing-listening")["evidence"].to_string();
+    let expected = format!(
+        "port {source} is the local end of a connection 127.0.0.1:{source} -> 127.0.0.1:{port} [ESTAB] held by python3 (pid {}",
+        child.pid()
+    );
+    assert!(evidence.contains(&expected), "{expected}\nin {evidence}");
+    assert!(evidence.contains("a client's source port, not a server"), "{evidence}");
+}
+
 #[test]
 fn healthy_targets_are_ok_without_causes() {
     let Some(netns) = Netns::create() else { return };
