@@ -343,7 +343,8 @@ pub(crate) fn enumerate_current(query: &Query) -> Result<(Vec<Socket>, Source), 
 
 /// The Unix socket with `inode` in the calling thread's namespace, with
 /// its peer, found by one `unix_diag` lookup instead of a dump of every
-/// Unix socket (see [`netlink::unix_socket`]). Owners are not attributed.
+/// Unix socket (the netlink backend's `unix_socket`). Owners are not
+/// attributed.
 ///
 /// `/proc/net/unix` has no peer column, so this is netlink only: under
 /// `PORTHOLE_BACKEND=procfs`, or where netlink is refused, the answer is
