@@ -77,15 +77,7 @@ pub fn gather(
     if !facts.is_socket_file() {
         return Ok(facts);
     }
-    let query = Query {
-        tcp: false,
-        udp: false,
-        unix: true,
-        listeners_only: false,
-        owners: false,
-        ..Query::default()
-    };
-    let mut snapshot = system.snapshot(&query)?;
+    let mut snapshot = system.snapshot(&Query::unix_sockets())?;
     facts.files_known = snapshot.source == Some(Source::Netlink);
     let identity = facts.identity();
     snapshot.sockets.retain(|socket| socket.bound_file.is_some() && socket.bound_file == identity);

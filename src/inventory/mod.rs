@@ -187,6 +187,12 @@ impl Query {
         }
     }
 
+    /// Every Unix socket of the namespace, listening or not, without owners:
+    /// what a look at one path or one inode starts from.
+    pub fn unix_sockets() -> Self {
+        Query { tcp: false, udp: false, listeners_only: false, owners: false, ..Query::default() }
+    }
+
     /// Whether `socket` passes the filters the kernel could not apply.
     pub fn keeps(&self, socket: &Socket) -> bool {
         let protocol_wanted = match socket.protocol {

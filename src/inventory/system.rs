@@ -109,14 +109,7 @@ pub trait System: Sync {
     /// every few milliseconds, so [`Machine`] asks the kernel for that one
     /// socket ([`super::unix_socket`]) rather than for all of them.
     fn unix_socket(&self, inode: u64) -> Option<Socket> {
-        let query = Query {
-            tcp: false,
-            udp: false,
-            unix: true,
-            listeners_only: false,
-            owners: false,
-            ..Query::default()
-        };
+        let query = Query::unix_sockets();
         self.snapshot(&query).ok()?.sockets.into_iter().find(|socket| socket.inode == inode)
     }
 
