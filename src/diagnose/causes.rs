@@ -353,7 +353,8 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
     }
     if causes.iter().any(wants_platform_hint) {
-        add_platform_hints(&mut causes, &environment::platform(system, client));
+        let unix = matches!(target, Target::Unix { .. });
+        add_platform_hints(&mut causes, &environment::platform(system, client), unix);
     }
 
     let mut listeners: Vec<Socket> =
@@ -513,7 +514,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             let all = system.sysctl("net.ipv6.conf.all.disable_ipv6");
             causes.push(ipv6_disabled(attempt, lo.as_deref(), all.as_deref()))
         }
-        Outcome::Unreachable | Outcome::Refused => {
+        Outcome::Unreachable | Outcome::Refused | Outcome::NoSocketFile => {
             let Some(ip) = ip else {
                 return Explained { causes, nothing_here: true };
             };
@@ -2655,10 +2656,19 @@ fn wants_platform_hint(cause: &Cause) -> bool {
         )
 }
 
-fn add_platform_hints(causes: &mut [Cause], platform: &environment::Platform) {
+/// `unix`: the target is a socket path, which a container sees in its own
+/// files (not its own network), and which WSL2's localhost sharing does not
+/// concern.
+fn add_platform_hints(causes: &mut [Cause], platform: &environment::Platform, unix: bool) {
     let Some(first) = causes.iter_mut().find(|c| wants_platform_hint(c)) else {
         return;
     };
+    if unix {
+        if let Some(container) = &platform.container {
+            first.evidence.push(format!("the client runs inside a container ({container}): it sees the container's files, where a socket made outside appears only if its path is mounted in"));
+        }
+        return;
+    }
     if platform.wsl2 {
         first.evidence.push("running under WSL2 (kernel osrelease): Windows and WSL share localhost only with localhostForwarding or networkingMode=mirrored".to_string());
         first.fix.push(Fix::step("on Windows: wsl --shutdown, and set networkingMode=mirrored (hostAddressLoopback=true) in .wslconfig"));
@@ -2686,6 +2696,33 @@ mod tests {
         assert_eq!(at("http://proxy.corp.example:3128"), None);
         assert_eq!(at("http://192.0.2.1:3128"), None);
         assert_eq!(at("http://127.0.0.1:notaport"), None);
+    }
+
+    /// Inside a container a Unix path is a question of files, not of the
+    /// container's own localhost; WSL2's localhost sharing does not
+    /// concern it at all.
+    #[test]
+    fn platform_hints_fit_the_kind_of_target() {
+        let cause = || Cause {
+            id: CauseId::NothingListening,
+            severity: Severity::Error,
+            summary: String::new(),
+            evidence: Vec::new(),
+            fix: Vec::new(),
+        };
+        let platform =
+            environment::Platform { wsl2: true, container: Some("/.dockerenv exists".to_string()) };
+        let mut ip = [cause()];
+        add_platform_hints(&mut ip, &platform, false);
+        assert_eq!(ip[0].evidence.len(), 2, "{:#?}", ip[0].evidence);
+        assert!(ip[0].evidence[1].ends_with("its localhost is the container's own"));
+        assert_eq!(ip[0].fix.len(), 1);
+        let mut unix = [cause()];
+        add_platform_hints(&mut unix, &platform, true);
+        assert_eq!(unix[0].evidence.len(), 1, "{:#?}", unix[0].evidence);
+        assert!(unix[0].evidence[0].contains("it sees the container's files"));
+        assert!(!unix[0].evidence[0].contains("localhost"));
+        assert!(unix[0].fix.is_empty());
     }
 
     #[test]

@@ -141,7 +141,8 @@ pub fn connect(address: &ProbeAddress, timeout: Duration) -> ConnectProbe {
 fn failed(started: Instant, error: &std::io::Error) -> ConnectProbe {
     let errno = error.raw_os_error();
     let outcome = match errno {
-        Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => Outcome::Refused,
+        Some(libc::ECONNREFUSED) => Outcome::Refused,
+        Some(libc::ENOENT) => Outcome::NoSocketFile,
         Some(libc::ETIMEDOUT) => Outcome::Timeout,
         Some(libc::ECONNRESET) | Some(libc::ECONNABORTED) => Outcome::Reset,
         Some(libc::EACCES) | Some(libc::EPERM) => Outcome::Denied,
@@ -566,6 +567,7 @@ mod tests {
             &ProbeAddress::Unix("/nonexistent/porthole.sock".into()),
             Duration::from_secs(1),
         );
-        assert_eq!(probe.outcome, Outcome::Refused);
+        assert_eq!(probe.outcome, Outcome::NoSocketFile);
+        assert!(probe.detail.starts_with("ENOENT"), "{}", probe.detail);
     }
 }

@@ -12,8 +12,11 @@ use super::{Process, Socket};
 /// What a connect attempt ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// `ECONNREFUSED` (or no socket file for a Unix path).
+    /// `ECONNREFUSED`: nothing listens there (for a Unix path: the file is
+    /// a socket nobody listens on any more).
     Refused,
+    /// `ENOENT` connecting to a Unix path: there is no file at the path.
+    NoSocketFile,
     /// No answer to the SYN within the timeout (dropped).
     Timeout,
     /// The handshake completed with a real peer.
@@ -33,6 +36,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Refused => "refused",
+            Outcome::NoSocketFile => "no-socket-file",
             Outcome::Timeout => "timeout",
             Outcome::Connected => "connected",
             Outcome::Reset => "reset",
@@ -412,6 +416,9 @@ pub fn attempts_summary(attempts: &[Attempt]) -> String {
                 .map(|r| format!(" ({})", r.describe()))
                 .filter(|_| a.outcome() == Some(Outcome::Connected))
                 .unwrap_or_default();
+            if a.outcome() == Some(Outcome::NoSocketFile) {
+                return format!("{} does not exist", a.address);
+            }
             format!("{} {}{reply}", a.address, a.kind.as_str())
         })
         .collect::<Vec<_>>()

@@ -35,8 +35,8 @@ pub struct AttemptRecord {
     pub address: String,
     /// `null` for Unix sockets.
     pub port: Option<u16>,
-    /// `refused|timeout|connected|reset|unreachable|denied|self-connect`, or
-    /// for `--bind` trials `bound|in-use|denied|unavailable|failed`.
+    /// `refused|no-socket-file|timeout|connected|reset|unreachable|denied|`
+    /// `self-connect`, or for `--bind` trials `bound|in-use|denied|unavailable|failed`.
     pub outcome: &'static str,
     pub elapsed_ms: u64,
     pub detail: String,

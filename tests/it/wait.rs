@@ -1068,4 +1068,21 @@ fn a_unix_target_s_timeout_says_what_is_at_the_path() {
             "{start}…{end}\nin {why:#?}"
         );
     }
+    // Each attempt's outcome: only the missing path is `no-socket-file`
+    // (ENOENT); connecting to a stale socket file or a regular file is
+    // refused (ECONNREFUSED).
+    for (target, wanted) in targets.iter().zip(["no-socket-file", "refused", "refused"]) {
+        let outcomes: std::collections::BTreeSet<&str> = events
+            .iter()
+            .filter(|event| event["type"] == "attempt" && event["target"] == target.as_str())
+            .map(|event| event["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(outcomes, [wanted].into(), "{target}: {}", output.stdout);
+    }
+    // The progress line says what is wrong with the missing path, not
+    // "refused".
+    let output = netns.porthole(&["wait", "--timeout", "300ms", &targets[0]]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let progress = format!("waiting for {}: {} does not exist\n", targets[0], missing.display());
+    assert!(output.stderr.starts_with(&progress), "{}", output.stderr);
 }
