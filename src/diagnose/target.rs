@@ -178,7 +178,15 @@ fn parse_authority(
         (false, Some(port)) => format!("{authority}:{port}"),
         _ => authority.to_string(),
     };
-    let endpoint = Endpoint::parse(&text)?;
+    // An error quotes what the user wrote, not the default port added to it
+    // (`http://[::1/` is an unclosed `[::1`, not `[::1:80`).
+    let endpoint = Endpoint::parse(&text).map_err(|error| {
+        if has_port {
+            error
+        } else {
+            Endpoint::parse(authority).err().unwrap_or(error)
+        }
+    })?;
     match endpoint.host {
         Some(host) => Ok((host, endpoint.port)),
         // `tcp://5432`: a bare port, as elsewhere.
@@ -234,6 +242,7 @@ mod tests {
         assert!(err("http://").contains("missing host"));
         assert!(err("http://u:p@host/").contains("credentials"));
         assert!(err("http://[::1:80/").contains("unclosed '['"));
+        assert_eq!(err("http://[::1/"), "unclosed '[' in '[::1' (write IPv6 as [ADDRESS]:PORT)");
         assert!(err("http://host:99999/").contains("out of range"));
         assert!(err("http://host:x/").contains("'x' is not a port"));
         assert!(err("tcp://host:1/path").contains("unexpected path"));
