@@ -375,7 +375,7 @@ pub struct CheckSettings {
 
 impl CheckSettings {
     pub fn resolve(args: CheckArgs) -> anyhow::Result<Self> {
-        let CheckArgs { target, bind, from, netns, timeout, json } = args;
+        let CheckArgs { target, bind, from, netns, timeout, status, json } = args;
         let target = target
             .as_deref()
             .map(|text| {
@@ -413,8 +413,10 @@ impl CheckSettings {
         }
         let timeout =
             parse_positive_duration(&timeout).with_context(|| format!("--timeout '{timeout}'"))?;
+        let statuses = crate::diagnose::readiness::StatusSet::parse(&status)
+            .with_context(|| format!("--status '{status}'"))?;
         Ok(CheckSettings {
-            request: crate::diagnose::Request { target, bind, client, timeout },
+            request: crate::diagnose::Request { target, bind, client, timeout, statuses },
             namespace,
             format: if json { Format::Json } else { Format::Table },
         })

@@ -43,6 +43,7 @@ use super::environment::{self, Client};
 use super::firewall::{self, Action, Blocker, Packet};
 use super::interfaces::{self, LoopbackProblem};
 use super::probe::{Outcome, ProbeAddress, Reply};
+use super::readiness::StatusSet;
 use super::refusal;
 use super::unix_path;
 use super::{
@@ -79,6 +80,8 @@ struct Evidence<'a> {
     iptables_nft: Option<Vec<(&'static str, String)>>,
     /// File-system uid and gid the probe sockets were opened with.
     owner: Option<(u32, u32)>,
+    /// HTTP statuses the user accepts (`--status`).
+    statuses: &'a StatusSet,
     /// A Unix target: (device, inode) of the file at its path, as the
     /// client sees it (`Some(None)`: there is no file). A listener bound to
     /// another file does not serve it. `None` when porthole cannot tell (a
@@ -105,6 +108,8 @@ pub struct Probed {
     /// client's when porthole could take them on (owner-match rules see
     /// these), else porthole's own; `None` when unknown.
     pub owner: Option<(u32, u32)>,
+    /// HTTP statuses that count as healthy (`--status`).
+    pub statuses: StatusSet,
 }
 
 /// Diagnoses a connect target: gathers the evidence, then [`judge`]s it.
@@ -169,6 +174,15 @@ pub fn diagnose_target(
         None => (probe_all(), own.as_ref().map(|i| (i.uid, i.gid)), None),
     };
     let after = system.listen_overflows();
+    // An HTTP answer in the right protocol is healthy only with a status the
+    // user accepts (as `wait --status` decides readiness).
+    for attempt in &mut attempts {
+        if let Some(Reply::Http(response)) = &attempt.reply {
+            if attempt.healthy && !request.statuses.contains(response.status) {
+                attempt.healthy = false;
+            }
+        }
+    }
     for note in note.iter().chain(&resolved_by) {
         for attempt in &mut attempts {
             attempt.detail = format!("{}; {note}", attempt.detail);
@@ -193,6 +207,7 @@ pub fn diagnose_target(
             overflows: before.zip(after),
             early,
             owner,
+            statuses: request.statuses.clone(),
         },
     )
 }
@@ -200,7 +215,8 @@ pub fn diagnose_target(
 /// Explains the gathered evidence, asking `system` for what else a cause
 /// needs only when the reasoning reaches it.
 pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseError> {
-    let Probed { target, client, timeout, attempts, snapshot, overflows, early, owner } = probed;
+    let Probed { target, client, timeout, attempts, snapshot, overflows, early, owner, statuses } =
+        probed;
     let target = &target;
     let port = target.port().unwrap_or(0);
     let mut causes = early;
@@ -217,6 +233,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         legacy: None,
         iptables_nft: None,
         owner,
+        statuses: &statuses,
         unix_file: match target {
             Target::Unix { path } => {
                 let file = unix_file(system, client, path);
@@ -385,6 +402,7 @@ fn is_per_address(id: CauseId) -> bool {
             | CauseId::LoopbackDown
             | CauseId::SourcePortsExhausted
             | CauseId::SelfConnect
+            | CauseId::HttpError
             | CauseId::Unexplained
     )
 }
@@ -636,6 +654,9 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 }
                 (Reply::Closed | Reply::Reset, _) if forwarder.is_some() => {
                     causes.push(container_forwarder(attempt, forwarder.unwrap_or_default()))
+                }
+                (Reply::Http(response), Target::Http { .. }) => {
+                    causes.push(http_error(evidence, attempt, response, &serving))
                 }
                 _ => causes.push(not_responding(evidence, attempt, &serving)),
             }
@@ -1714,6 +1735,110 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
         }
     };
     Cause { id: CauseId::NotResponding, severity, summary, evidence: lines, fix }
+}
+
+/// The service answered the HTTP request with a status the user does not
+/// accept: the network path works, so the cause is what the service says.
+/// The status class decides the words: a server error is the service's own
+/// (502 and 504: the upstream of a proxy; 503: not serving now), 401/403 want credentials or a
+/// permission, 404/410 a path, and 400/403/421 may be a host allow-list
+/// refusing the `Host` header the probe sent (web frameworks and dev servers
+/// accept only configured names).
+fn http_error(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    response: &crate::model::diagnosis::HttpResponse,
+    serving: &[&Socket],
+) -> Cause {
+    let Target::Http { host, port, path, .. } = evidence.target else {
+        return not_responding(evidence, attempt, serving);
+    };
+    let status = response.status;
+    let answered = format!("HTTP {status} {}", response.reason).trim_end().to_string();
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(
+        serving
+            .iter()
+            .map(|s| format!("listener: {}", listener_line(&evidence.snapshot.processes, s))),
+    );
+    if let Some(excerpt) = body_excerpt(&response.body) {
+        lines.push(format!("the body begins: {excerpt:?}"));
+    }
+    let host_header = match host {
+        Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+        other => format!("{other}:{port}"),
+    };
+    let (summary, mut fix) = match status {
+        502 | 504 => (
+            format!("{} answered {answered}: the connection works; a proxy or gateway there could not get an answer from the service behind it", attempt.address),
+            vec![Fix::step("start or repair the service the proxy forwards to (its upstream), then look at the proxy's error log for the address it tried")],
+        ),
+        503 => (
+            format!("{} answered {answered}: the connection works; the service says it cannot serve now (starting, overloaded, in maintenance, or a proxy with no healthy upstream)", attempt.address),
+            vec![Fix::step("look at the service's logs (or, for a proxy, at the health of its upstreams); wait for it with porthole wait and the same URL if it is starting")],
+        ),
+        500..=599 => (
+            format!("{} answered {answered}: the connection works; the service reports an error of its own", attempt.address),
+            vec![Fix::step("look at the service's logs for this request: a failed dependency (database, disk, configuration) or a crash in its handler")],
+        ),
+        401 | 407 => (
+            format!("{} answered {answered}: the connection works; the service wants credentials", attempt.address),
+            vec![Fix::step("send the credentials the service expects (an Authorization header, a token), or accept the status with --status")],
+        ),
+        404 | 410 => (
+            format!("{} answered {answered}: the connection works; nothing is served at {path}", attempt.address),
+            vec![Fix::step(format!("check the path {path} in the client's configuration (the service answers, so the host and port are right)"))],
+        ),
+        400 | 403 | 421 => {
+            lines.push(format!("the request carried Host: {host_header}"));
+            (
+                format!("{} answered {answered}: the connection works; the service refused the request, possibly the Host header {host_header}", attempt.address),
+                vec![Fix::step("if the service allows only some host names (Django ALLOWED_HOSTS, Rails config.hosts, Vite server.allowedHosts, a virtual host), add this one or use a name it allows; otherwise look at its logs for why it refused")],
+            )
+        }
+        _ => (
+            format!("{} answered {answered}: the connection works; the service did not accept the request", attempt.address),
+            vec![Fix::step("look at the service's logs for this request")],
+        ),
+    };
+    if *evidence.statuses != StatusSet::default() {
+        lines.push(format!("accepted statuses: {}", evidence.statuses));
+    } else if (300..=599).contains(&status) {
+        fix.push(Fix::step(format!(
+            "if {status} is the answer you expect, say so: porthole check --status {status} …"
+        )));
+    }
+    Cause { id: CauseId::HttpError, severity: Severity::Error, summary, evidence: lines, fix }
+}
+
+/// The first words of an HTTP body for an evidence line: markup dropped,
+/// white space collapsed, cut at 120 characters; `None` when nothing is
+/// left.
+fn body_excerpt(body: &str) -> Option<String> {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if in_tag => {}
+            c if c.is_whitespace() => text.push(' '),
+            c => text.push(c),
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let joined = words.join(" ");
+    if joined.is_empty() {
+        return None;
+    }
+    let mut cut: String = joined.chars().take(120).collect();
+    if cut.len() < joined.len() {
+        cut.push('…');
+    }
+    Some(cut)
 }
 
 /// The service answered with a refusal it writes before closing (see
@@ -2830,6 +2955,7 @@ mod tests {
                 overflows: None,
                 early: Vec::new(),
                 owner: Some((0, 0)),
+                statuses: StatusSet::default(),
             };
             judge(system, probed).expect("judged")
         }
@@ -3074,6 +3200,42 @@ mod tests {
             .file("/proc/10/status", "Name:\tserver\nTracerPid:\t77\n");
             let diagnosis = judged(&traced, ip(7005), vec![silent]);
             assert!(fixes(&diagnosis.causes[0])[0].contains("detach the debugger gdb (pid 77)"));
+        }
+
+        /// An error status where another address answers well only hurts
+        /// clients that stop at the first address: a warning there, an
+        /// error when it is the only answer.
+        #[test]
+        fn an_http_error_status_is_an_error_alone_and_a_warning_beside_a_good_answer() {
+            let system = Scripted {
+                sockets: vec![listener("127.0.0.1:7007", 10), listener("[::1]:7007", 10)],
+                processes: [process(10, "app", 'S')].into(),
+                ..Scripted::default()
+            };
+            let answer = |status: u16, reason: &str| {
+                Some(Reply::Http(crate::model::diagnosis::HttpResponse {
+                    status,
+                    reason: reason.to_string(),
+                    body: "<html><body>\n  <h1>Bad\tGateway</h1></body></html>".to_string(),
+                    tls: false,
+                }))
+            };
+            let failing =
+                attempt("127.0.0.1:7007", Outcome::Connected, answer(502, "Bad Gateway"), false);
+            let diagnosis = judged(&system, http(7007, false), vec![failing.clone()]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::HttpError]);
+            let cause = &diagnosis.causes[0];
+            assert_eq!(cause.severity, Severity::Error);
+            assert!(cause.summary.contains("HTTP 502 Bad Gateway"), "{cause:?}");
+            assert!(
+                cause.evidence.contains(&"the body begins: \"Bad Gateway\"".to_string()),
+                "{cause:?}"
+            );
+            let good = attempt("[::1]:7007", Outcome::Connected, answer(200, "OK"), true);
+            let diagnosis = judged(&system, http(7007, false), vec![failing, good]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::HttpError]);
+            assert_eq!(diagnosis.causes[0].severity, Severity::Warning);
+            assert!(diagnosis.ok);
         }
 
         #[test]

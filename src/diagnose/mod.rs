@@ -91,6 +91,8 @@ pub struct Request {
     pub client: Client,
     /// Connect and read timeout per address.
     pub timeout: Duration,
+    /// HTTP statuses that count as healthy (`--status`, default 200-399).
+    pub statuses: readiness::StatusSet,
 }
 
 /// Runs a diagnosis, entering the client's network namespace when
@@ -552,6 +554,7 @@ mod tests {
             bind: None,
             client: Client::Process(4242),
             timeout: Duration::from_millis(100),
+            statuses: readiness::StatusSet::default(),
         };
         let error = diagnose(&Scripted::default(), &request).expect_err("no such process");
         assert!(matches!(error, DiagnoseError::NoSuchProcess { pid: 4242 }), "{error:?}");

@@ -405,10 +405,21 @@ pub fn explain(diagnosis: &Diagnosis) -> Vec<String> {
     }
 }
 
-/// Diagnoses `target` and returns [`explain`]'s lines (or why that failed).
-pub fn why_not_ready(system: &dyn System, target: &Target, timeout: Duration) -> Vec<String> {
-    let request =
-        Request { target: Some(target.clone()), bind: None, client: Client::Current, timeout };
+/// Diagnoses `target` and returns [`explain`]'s lines (or why that failed);
+/// an HTTP answer counts as healthy with one of `statuses`.
+pub fn why_not_ready(
+    system: &dyn System,
+    target: &Target,
+    timeout: Duration,
+    statuses: &StatusSet,
+) -> Vec<String> {
+    let request = Request {
+        target: Some(target.clone()),
+        bind: None,
+        client: Client::Current,
+        timeout,
+        statuses: statuses.clone(),
+    };
     match diagnose(system, &request) {
         Ok(diagnosis) => {
             let mut lines = explain(&diagnosis);
@@ -641,6 +652,7 @@ pub fn wait<E>(
                 policy.down,
                 seen,
                 diagnosis_timeout,
+                &policy.readiness.statuses,
             );
             if self_connects[index] > 0 && !policy.down {
                 why.insert(
@@ -709,6 +721,7 @@ fn why_pending(
     down: bool,
     seen: Seen,
     diagnosis_timeout: Duration,
+    statuses: &StatusSet,
 ) -> Vec<String> {
     if let Some(round) = last {
         if down {
@@ -760,7 +773,7 @@ fn why_pending(
             ];
         }
     }
-    let mut why = why_not_ready(system, target, diagnosis_timeout);
+    let mut why = why_not_ready(system, target, diagnosis_timeout, statuses);
     // The diagnosis of a Unix target stops at connect, which a listener
     // that never accepts passes: name the listener and its queue.
     if let (Target::Unix { path }, true) = (target, seen.not_accepted > seen.cut_short) {

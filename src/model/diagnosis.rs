@@ -209,12 +209,16 @@ pub enum CauseId {
     /// The service accepted the connection and answered with a refusal: a
     /// connection limit reached, or a client host it does not let in.
     ServiceRefused,
+    /// An HTTP target answered with a status outside the accepted ones
+    /// (`--status`, 200-399 by default): the connection works, the request
+    /// does not.
+    HttpError,
     /// The evidence explains nothing; the attempts are shown as they are.
     Unexplained,
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 27] = [
+    pub const ALL: [CauseId; 28] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -241,6 +245,7 @@ impl CauseId {
         CauseId::SocketPermission,
         CauseId::SocketFileReplaced,
         CauseId::ServiceRefused,
+        CauseId::HttpError,
         CauseId::Unexplained,
     ];
 
@@ -272,6 +277,7 @@ impl CauseId {
             CauseId::SocketPermission => "socket-permission",
             CauseId::SocketFileReplaced => "socket-file-replaced",
             CauseId::ServiceRefused => "service-refused",
+            CauseId::HttpError => "http-error",
             CauseId::Unexplained => "unexplained",
         }
     }

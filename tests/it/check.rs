@@ -1293,3 +1293,93 @@ fn a_unix_listener_in_another_mount_namespace_is_reached_with_from() {
     let inside = crate::util::run(Command::new("sh").args(["-c", &command]));
     assert_eq!(inside.code, 0, "{command}: {inside:?}");
 }
+
+/// An HTTP target that answers with an error status was "OK: reachable"
+/// (exit 0) while `wait` called the same answer not ready. The connection
+/// works, the request does not: `http-error`, worded by status class, with
+/// `--status` to accept another answer, as `wait --status` does.
+#[test]
+fn an_http_error_status_is_a_cause_and_status_accepts_it() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    // 503 under /busy, 502 under /gateway, 404 elsewhere, 400 for a Host
+    // other than app.test, 200 at / for app.test.
+    let server = r#"
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        host = self.headers.get("Host", "")
+        code, body = 200, b"ok"
+        if self.path == "/busy": code, body = 503, b"<h1>Service Unavailable</h1>\n<p>try later</p>"
+        elif self.path == "/gateway": code, body = 502, b"no upstream"
+        elif self.path == "/hosted" and not host.startswith("app.test"): code, body = 400, b"Bad Request (400)"
+        elif self.path not in ("/", "/hosted"): code, body = 404, b"not here"
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+print("ok", flush=True)
+s.serve_forever()
+"#;
+    let (_server, mut ready) = python_in(&netns, server, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let (code, json) = check(&netns, &[&url("/")]);
+    assert_eq!((code, json["ok"].clone()), (0, true.into()), "{json:#}");
+
+    let expectations = [
+        (
+            "/busy",
+            "HTTP 503 Service Unavailable",
+            "cannot serve now",
+            "Service Unavailable try later",
+        ),
+        (
+            "/gateway",
+            "HTTP 502 Bad Gateway",
+            "could not get an answer from the service behind it",
+            "no upstream",
+        ),
+        ("/missing", "HTTP 404 Not Found", "nothing is served at /missing", "not here"),
+        ("/hosted", "HTTP 400 Bad Request", "possibly the Host header", "Bad Request (400)"),
+    ];
+    for (path, status, words, body) in expectations {
+        let (code, json) = check(&netns, &[&url(path)]);
+        assert_eq!(code, 1, "{path}: {json:#}");
+        assert_eq!(json["ok"], false, "{json:#}");
+        assert_eq!(cause_ids(&json), ["http-error"], "{path}: {json:#}");
+        let cause = cause(&json, "http-error");
+        assert_eq!(cause["severity"], "error");
+        let summary = cause["summary"].as_str().unwrap();
+        assert!(summary.contains(status) && summary.contains(words), "{path}: {summary}");
+        let evidence = cause["evidence"].to_string();
+        assert!(evidence.contains(&format!("the body begins: \\\"{body}\\\"")), "{evidence}");
+        assert!(evidence.contains("held by python3"), "{evidence}");
+    }
+    let (_, json) = check(&netns, &[&url("/hosted")]);
+    let evidence = cause(&json, "http-error")["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("the request carried Host: 127.0.0.1:{port}")),
+        "{evidence}"
+    );
+
+    // The answer the user expects is accepted; a bad list is bad usage.
+    let (code, json) = check(&netns, &[&url("/missing"), "--status", "200-299,404"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
+    let (code, json) = check(&netns, &[&url("/"), "--status", "204"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert!(cause(&json, "http-error")["evidence"].to_string().contains("accepted statuses: 204"));
+    let output = netns.porthole(&["check", &url("/"), "--status", "4o4"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(
+        output.stderr,
+        "porthole: --status '4o4': '4o4' is not an HTTP status (expected 100-599)\n"
+    );
+    // The text verdict leads with the cause, not "OK".
+    let text = netns.porthole(&["check", &url("/busy")]);
+    assert_eq!(text.code, 1, "{text:?}");
+    assert!(text.stdout.starts_with("http-error: 127.0.0.1:"), "{}", text.stdout);
+}
