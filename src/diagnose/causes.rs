@@ -52,6 +52,7 @@ use super::{
 };
 use crate::inventory::system::{FileStatus, System};
 use crate::inventory::{NamespaceSelection, Query};
+use crate::model::diagnosis::{CertificateProblem, HttpResponse};
 use crate::model::PortSet;
 use crate::model::{Family, Process, Protocol, Snapshot, Socket, SocketState};
 use crate::portinfo::PortMeaning;
@@ -314,6 +315,9 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
                 .filter(|s| s.protocol == Protocol::Tcp && s.serves(address))
                 .collect();
             causes.extend(dead_upstream(&evidence, attempt, &serving));
+        }
+        if let Some(Reply::Http(HttpResponse { certificate: Some(problem), .. })) = &attempt.reply {
+            causes.push(tls_certificate(target, attempt, problem));
         }
     }
     if let Some(cause) = split_listeners(&evidence) {
@@ -1747,7 +1751,7 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
 fn http_error(
     evidence: &Evidence,
     attempt: &Attempt,
-    response: &crate::model::diagnosis::HttpResponse,
+    response: &HttpResponse,
     serving: &[&Socket],
 ) -> Cause {
     let Target::Http { host, port, path, .. } = evidence.target else {
@@ -1809,6 +1813,74 @@ fn http_error(
         )));
     }
     Cause { id: CauseId::HttpError, severity: Severity::Error, summary, evidence: lines, fix }
+}
+
+/// An HTTPS service the probe reached (it accepts any certificate, as
+/// `curl -k` does) whose certificate a verifying client refuses: a warning,
+/// since the port works and a self-signed certificate is normal for local
+/// development, but it is why `curl` and browsers fail.
+fn tls_certificate(target: &Target, attempt: &Attempt, problem: &CertificateProblem) -> Cause {
+    let trusted = match std::env::var_os("SSL_CERT_FILE") {
+        Some(path) => format!("the authorities in SSL_CERT_FILE={}", path.to_string_lossy()),
+        None => "this machine's trusted authorities".to_string(),
+    };
+    let date = |seconds: u64| {
+        crate::render::monitor::rfc3339(
+            i64::try_from(seconds).unwrap_or(i64::MAX / 1_000_000) * 1_000_000,
+        )
+    };
+    let (why, fix) = match problem {
+        CertificateProblem::UnknownIssuer => (
+            format!("it is not issued by any of {trusted}: self-signed, or signed by a private CA not installed here"),
+            vec![
+                Fix::step("give the client the issuing CA (curl --cacert CA.pem, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE), or install it: copy it to /usr/local/share/ca-certificates/NAME.crt and run update-ca-certificates"),
+                Fix::step("for local development, a CA such as mkcert's (mkcert -install, then mkcert localhost 127.0.0.1 ::1) makes certificates every client here trusts"),
+            ],
+        ),
+        CertificateProblem::Expired { not_after } => (
+            match not_after {
+                Some(at) => format!("it expired at {}", date(*at)),
+                None => "it has expired".to_string(),
+            },
+            vec![Fix::step("renew the certificate and reload the service (certbot renew, or reissue it from its CA)")],
+        ),
+        CertificateProblem::NotYetValid { not_before } => (
+            match not_before {
+                Some(at) => format!("it is valid only from {} (or this machine's clock is behind)", date(*at)),
+                None => "it is not valid yet (or this machine's clock is behind)".to_string(),
+            },
+            vec![Fix::step("check the clock (timedatectl) and the certificate's start date")],
+        ),
+        CertificateProblem::WrongName { expected, presented } => {
+            let names = if presented.is_empty() {
+                "other names".to_string()
+            } else {
+                presented.join(", ")
+            };
+            let asked = if expected.is_empty() { "the target's host".to_string() } else { expected.clone() };
+            (
+                format!("it is made for {names}, not for {asked}"),
+                vec![Fix::step(format!(
+                    "connect by a name the certificate holds ({names}), or reissue it with {asked} in its subjectAltName"
+                ))],
+            )
+        }
+        CertificateProblem::Other(words) => {
+            (words.clone(), vec![Fix::step("look at the chain the service sends (openssl s_client with -showcerts) and reissue what the verifier refuses")])
+        }
+    };
+    Cause {
+        id: CauseId::TlsCertificate,
+        severity: Severity::Warning,
+        summary: format!(
+            "{target} answers, but a client that verifies certificates (curl, browsers) refuses its certificate: {why}"
+        ),
+        evidence: vec![
+            attempt_line(attempt),
+            format!("{}: the certificate was checked against {trusted}", attempt.address),
+        ],
+        fix,
+    }
 }
 
 /// The first words of an HTTP body for an evidence line: markup dropped,
@@ -3218,6 +3290,7 @@ mod tests {
                     reason: reason.to_string(),
                     body: "<html><body>\n  <h1>Bad\tGateway</h1></body></html>".to_string(),
                     tls: false,
+                    certificate: None,
                 }))
             };
             let failing =
@@ -3272,6 +3345,7 @@ mod tests {
                 reason: "OK".to_string(),
                 body: String::new(),
                 tls: false,
+                certificate: None,
             };
             let answered =
                 attempt("127.0.0.1:7008", Outcome::Connected, Some(Reply::Http(response)), true);

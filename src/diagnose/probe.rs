@@ -206,8 +206,8 @@ pub fn http_get(stream: &mut Stream, host: &str, path: &str, deadline: Instant) 
 /// Sends `GET path` over TLS (any certificate accepted) and reads the
 /// response; a plain-HTTP answer to the handshake is reported as such.
 pub fn https_get(stream: &mut Stream, host: &str, path: &str, deadline: Instant) -> Reply {
-    let mut connection = match super::tls::probe_connection(host) {
-        Ok(connection) => connection,
+    let (mut connection, verdict) = match super::tls::verifying_probe_connection(host) {
+        Ok(pair) => pair,
         Err(error) => return Reply::Failed(error.to_string()),
     };
     if let Err(error) = stream.set_read_timeout(deadline) {
@@ -223,7 +223,11 @@ pub fn https_get(stream: &mut Stream, host: &str, path: &str, deadline: Instant)
     if bytes.is_empty() && !recording.first.is_empty() && !looks_like_tls(&recording.first) {
         return handshake_failure(&recording.first, &std::io::Error::other("not TLS"));
     }
-    classify_response(&bytes, end, true)
+    let mut reply = classify_response(&bytes, end, true);
+    if let Reply::Http(response) = &mut reply {
+        response.certificate = verdict.take();
+    }
+    reply
 }
 
 /// Sends a TLS ClientHello and reports what kind of reply came back:
@@ -387,7 +391,9 @@ fn classify_response(bytes: &[u8], end: End, tls: bool) -> Reply {
         return Reply::Http2;
     }
     match parse_http(bytes) {
-        Some((status, reason, body)) => Reply::Http(HttpResponse { status, reason, body, tls }),
+        Some((status, reason, body)) => {
+            Reply::Http(HttpResponse { status, reason, body, tls, certificate: None })
+        }
         None => Reply::Other(printable(bytes)),
     }
 }
@@ -534,7 +540,8 @@ mod tests {
                 status: 503,
                 reason: "Service Unavailable".into(),
                 body: "busy".into(),
-                tls: false
+                tls: false,
+                certificate: None,
             })
         );
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";

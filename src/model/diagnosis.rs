@@ -124,6 +124,28 @@ pub struct HttpResponse {
     /// The body (dechunked, lossy UTF-8, at most `crate::diagnose::probe::MAX_RESPONSE` bytes).
     pub body: String,
     pub tls: bool,
+    /// Over TLS: why a client that verifies certificates against this
+    /// machine's trusted authorities would refuse the server's; `None` when
+    /// it would accept it, or when it was not checked.
+    pub certificate: Option<CertificateProblem>,
+}
+
+/// Why a verifying client (curl, a browser, a language's HTTP library with
+/// its defaults) refuses a server certificate that the probe accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateProblem {
+    /// Issued by an authority this machine does not trust: self-signed, or
+    /// a private CA not installed here.
+    UnknownIssuer,
+    /// Past its end of validity (`not_after`, seconds since the epoch, when
+    /// known).
+    Expired { not_after: Option<u64> },
+    /// Not valid yet (`not_before`, when known).
+    NotYetValid { not_before: Option<u64> },
+    /// Made for other names than the one the client asked for.
+    WrongName { expected: String, presented: Vec<String> },
+    /// Anything else the verifier refused, in its words.
+    Other(String),
 }
 
 /// What a trial bind ended with.
@@ -213,12 +235,15 @@ pub enum CauseId {
     /// (`--status`, 200-399 by default): the connection works, the request
     /// does not.
     HttpError,
+    /// An HTTPS target answers, but its certificate would be refused by a
+    /// client that verifies it (self-signed, expired, made for other names).
+    TlsCertificate,
     /// The evidence explains nothing; the attempts are shown as they are.
     Unexplained,
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 28] = [
+    pub const ALL: [CauseId; 29] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -246,6 +271,7 @@ impl CauseId {
         CauseId::SocketFileReplaced,
         CauseId::ServiceRefused,
         CauseId::HttpError,
+        CauseId::TlsCertificate,
         CauseId::Unexplained,
     ];
 
@@ -278,6 +304,7 @@ impl CauseId {
             CauseId::SocketFileReplaced => "socket-file-replaced",
             CauseId::ServiceRefused => "service-refused",
             CauseId::HttpError => "http-error",
+            CauseId::TlsCertificate => "tls-certificate",
             CauseId::Unexplained => "unexplained",
         }
     }

@@ -1383,3 +1383,186 @@ s.serve_forever()
     assert_eq!(text.code, 1, "{text:?}");
     assert!(text.stdout.starts_with("http-error: 127.0.0.1:"), "{}", text.stdout);
 }
+
+/// Runs `openssl ARGS` in `directory`, which must succeed.
+fn openssl(directory: &std::path::Path, args: &[&str]) {
+    let output = Command::new("openssl").args(args).current_dir(directory).output().unwrap();
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// An HTTPS server in `netns` on `port` with `cert.pem`/`key.pem` of
+/// `directory`.
+fn https_server(netns: &Netns, port: u16, directory: &std::path::Path) -> ChildGuard {
+    let (child, mut ready) = python_in(
+        netns,
+        "import http.server,ssl,sys\n\
+         class H(http.server.BaseHTTPRequestHandler):\n\
+         \x20   def do_GET(self):\n\
+         \x20       self.send_response(200); self.send_header('Content-Length','2'); self.end_headers(); self.wfile.write(b'ok')\n\
+         \x20   def log_message(self,*a): pass\n\
+         s=http.server.ThreadingHTTPServer(('127.0.0.1',int(sys.argv[1])),H)\n\
+         c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain(sys.argv[2]+'/cert.pem',sys.argv[2]+'/key.pem')\n\
+         s.socket=c.wrap_socket(s.socket,server_side=True)\n\
+         print('ok',flush=True); s.serve_forever()",
+        &[&port.to_string(), directory.to_str().unwrap()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    child
+}
+
+/// `curl https://…` failed with "self-signed certificate" or "no alternative
+/// certificate subject name matches" while `check` said OK with nothing
+/// more: the probe accepts any certificate (a dev server's self-signed one
+/// must not hide the answer), and now also says what a verifying client,
+/// given the same trusted authorities (`SSL_CERT_FILE`), would refuse.
+#[test]
+fn a_certificate_a_verifying_client_refuses_is_named() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let dir = directory.path();
+    // A private CA, and server certificates it signs: one for the names the
+    // probe uses, one for another name only; and a self-signed one.
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    for (name, san) in [("right", "DNS:localhost,IP:127.0.0.1"), ("wrong", "DNS:other.test")] {
+        let sub = dir.join(name);
+        std::fs::create_dir(&sub).unwrap();
+        openssl(
+            &sub,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=server",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "req.pem",
+            ],
+        );
+        std::fs::write(sub.join("ext.cnf"), format!("subjectAltName={san}\n")).unwrap();
+        openssl(
+            &sub,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "req.pem",
+                "-CA",
+                "../ca.pem",
+                "-CAkey",
+                "../ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "cert.pem",
+            ],
+        );
+    }
+    let selfsigned = dir.join("self");
+    std::fs::create_dir(&selfsigned).unwrap();
+    openssl(
+        &selfsigned,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ],
+    );
+    let ports = [unique_port(), unique_port(), unique_port()];
+    let _servers: Vec<ChildGuard> = ["right", "wrong", "self"]
+        .iter()
+        .zip(ports)
+        .map(|(name, port)| https_server(&netns, port, &dir.join(name)))
+        .collect();
+    let ca = dir.join("ca.pem");
+    let check_with_ca = |port: u16| {
+        let target = format!("https://127.0.0.1:{port}/");
+        let output = netns.porthole_env(
+            &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+            &["check", &target, "--json"],
+        );
+        let json = output.json();
+        assert_fix_commands_run(&netns, &json);
+        (output.code, json)
+    };
+
+    // Signed by the trusted CA for this address: no cause.
+    let (code, json) = check_with_ca(ports[0]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
+
+    // Made for another name: a warning naming both; the port still works.
+    let (code, json) = check_with_ca(ports[1]);
+    assert_eq!((code, json["ok"].clone()), (0, true.into()), "{json:#}");
+    assert_eq!(cause_ids(&json), ["tls-certificate"], "{json:#}");
+    let wrong = cause(&json, "tls-certificate");
+    assert_eq!(wrong["severity"], "warning");
+    let summary = wrong["summary"].as_str().unwrap();
+    assert!(summary.contains("it is made for other.test, not for 127.0.0.1"), "{summary}");
+
+    // Self-signed (a CA certificate, as `openssl req -x509` makes it), not
+    // in the bundle: an unknown issuer. Once in the bundle, trusted.
+    let (code, json) = check_with_ca(ports[2]);
+    assert_eq!(code, 0, "{json:#}");
+    let summary = cause(&json, "tls-certificate")["summary"].as_str().unwrap().to_string();
+    assert!(summary.contains("self-signed, or signed by a private CA"), "{summary}");
+    let own = selfsigned.join("cert.pem");
+    let output = netns.porthole_env(
+        &[("SSL_CERT_FILE", own.to_str().unwrap())],
+        &["check", &format!("https://127.0.0.1:{}/", ports[2]), "--json"],
+    );
+    assert!(output.json()["causes"].as_array().unwrap().is_empty(), "{}", output.stdout);
+
+    // What curl itself says, where it is installed: the same verdicts.
+    if crate::util::installed("curl") {
+        let curl = |port: u16| {
+            netns
+                .command("curl")
+                .args(["-sS", "-o", "/dev/null", "--cacert", ca.to_str().unwrap()])
+                .arg(format!("https://127.0.0.1:{port}/"))
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
+        assert_eq!([curl(ports[0]), curl(ports[1]), curl(ports[2])], [true, false, false]);
+    }
+}
