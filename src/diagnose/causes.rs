@@ -319,6 +319,9 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         if let Some(Reply::Http(HttpResponse { certificate: Some(problem), .. })) = &attempt.reply {
             causes.push(tls_certificate(target, attempt, problem));
         }
+        if !causes.iter().any(|c| c.id == CauseId::ProcessStopped) {
+            causes.extend(stopped_group_member(&evidence, attempt));
+        }
     }
     if let Some(cause) = split_listeners(&evidence) {
         causes.push(cause);
@@ -1619,6 +1622,51 @@ fn stopped_owner(
         evidence: lines,
         fix,
     }
+}
+
+/// A probe that got an answer can still have been lucky: listeners that
+/// share an address with `SO_REUSEPORT` each get a share of the new
+/// connections, so one whose every holder is stopped makes about one
+/// connection in N hang while the others work. The group is the listeners
+/// bound to the probed address itself, else the wildcards that serve it
+/// (the kernel prefers the exact address).
+fn stopped_group_member(evidence: &Evidence, attempt: &Attempt) -> Option<Cause> {
+    let ip = attempt.ip()?;
+    let address = SocketAddr::new(ip, evidence.port);
+    let serving: Vec<&Socket> = evidence
+        .snapshot
+        .sockets
+        .iter()
+        .filter(|s| s.protocol == Protocol::Tcp && s.is_listener() && s.serves(address))
+        .collect();
+    let exact: Vec<&Socket> =
+        serving.iter().copied().filter(|s| s.local.map(|l| l.ip()) == Some(ip)).collect();
+    let group = if exact.is_empty() { serving } else { exact };
+    if group.len() < 2 {
+        return None;
+    }
+    let processes = &evidence.snapshot.processes;
+    let stopped = group.iter().find(|listener| {
+        !listener.owners.is_empty()
+            && listener.owners.iter().all(|pid| processes.get(pid).is_some_and(|p| p.is_stopped()))
+    })?;
+    let process = stopped.owners.iter().find_map(|pid| processes.get(pid))?;
+    let tracer = evidence.system.tracer_pid(process.pid);
+    let tracer_name = tracer.and_then(|t| evidence.system.process(t)).map(|p| p.name);
+    let mut cause = stopped_owner(evidence, attempt, stopped, process, tracer, tracer_name);
+    let local = stopped.local.map_or_else(|| address.to_string(), |l| l.to_string());
+    let share = group.len();
+    cause.summary = format!(
+        "{} (pid {}) holds one of {share} listeners that share {local} (SO_REUSEPORT) and is stopped: the kernel gives it about 1 in {share} new connections, which hang; this probe reached another",
+        process.name, process.pid
+    );
+    cause.evidence.extend(
+        group
+            .iter()
+            .filter(|l| !std::ptr::eq(**l, *stopped))
+            .map(|l| format!("also listening on {local}: {}", listener_line(processes, l))),
+    );
+    Some(cause)
 }
 
 /// A listener whose queued connections (ours among them, since the probe

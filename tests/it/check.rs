@@ -1566,3 +1566,68 @@ fn a_certificate_a_verifying_client_refuses_is_named() {
         assert_eq!([curl(ports[0]), curl(ports[1]), curl(ports[2])], [true, false, false]);
     }
 }
+
+/// Two processes listen on one address with `SO_REUSEPORT`, and one of them
+/// is stopped: the kernel spreads new connections over both, so about half
+/// of them hang. A probe that reached the live one said "OK", every other
+/// run; now every run names the stopped member, whichever one it reached.
+#[test]
+fn a_stopped_member_of_a_reuseport_group_is_named_even_when_the_probe_got_through() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = r#"
+import os, socket, sys
+def listener():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+    s.listen(64)
+    return s
+def serve(s):
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"hello\n")
+        c.close()
+child = os.fork()
+if child == 0:
+    serve(listener())
+mine = listener()
+print(child, flush=True)
+serve(mine)
+"#;
+    let (_parent, mut out) = python_in(&netns, server, &[&port.to_string()]);
+    let child: u32 = wait_for_line(&mut out).parse().unwrap();
+    // The forked member outlives its parent's guard: killed (stopped or
+    // not) when the test ends, however it ends.
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-KILL", &self.0.to_string()]).status();
+        }
+    }
+    let stopped = KillOnDrop(child);
+    let status = Command::new("kill").args(["-STOP", &child.to_string()]).status().unwrap();
+    assert!(status.success());
+    let mut reached_the_live_one = 0;
+    for _ in 0..8 {
+        let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "500ms"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["process-stopped"], "{json:#}");
+        let cause = cause(&json, "process-stopped");
+        assert_eq!(cause["fix"][0], format!("kill -CONT {child}"), "{cause:#}");
+        if json["attempts"][0]["detail"].as_str().unwrap().contains("answered \"hello") {
+            reached_the_live_one += 1;
+            let summary = cause["summary"].as_str().unwrap();
+            assert!(
+                summary.contains(&format!(
+                    "holds one of 2 listeners that share 127.0.0.1:{port} (SO_REUSEPORT) and is stopped"
+                )),
+                "{summary}"
+            );
+        }
+    }
+    // Which member a connection reaches is the kernel's hash of its source
+    // port: eight probes reach the live one with near certainty (1 - 2^-8).
+    eprintln!("{reached_the_live_one} of 8 probes reached the live listener");
+    drop(stopped);
+}
