@@ -1791,11 +1791,12 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
 
 /// The service answered the HTTP request with a status the user does not
 /// accept: the network path works, so the cause is what the service says.
-/// The status class decides the words: a server error is the service's own
-/// (502 and 504: the upstream of a proxy; 503: not serving now), 401/403 want credentials or a
-/// permission, 404/410 a path, and 400/403/421 may be a host allow-list
-/// refusing the `Host` header the probe sent (web frameworks and dev servers
-/// accept only configured names).
+/// The status decides the words: a server error is the service's own (502
+/// and 504: the upstream of a proxy; 503: not serving now), 401/407 want
+/// credentials, 404/410 a path, 405 a method, 426 a protocol upgrade, 429 a
+/// rate limit, and 400/403/421 may be a host allow-list refusing the `Host`
+/// header the probe sent (web frameworks and dev servers accept only
+/// configured names).
 fn http_error(
     evidence: &Evidence,
     attempt: &Attempt,
@@ -1840,6 +1841,18 @@ fn http_error(
         404 | 410 => (
             format!("{} answered {answered}: the connection works; nothing is served at {path}", attempt.address),
             vec![Fix::step(format!("check the path {path} in the client's configuration (the service answers, so the host and port are right)"))],
+        ),
+        405 => (
+            format!("{} answered {answered}: the connection works; {path} does not take GET (an endpoint for POST or another method)", attempt.address),
+            vec![Fix::step(format!("probe a path that answers GET (a health endpoint), or accept the status with --status 405 if {path} is right"))],
+        ),
+        426 => (
+            format!("{} answered {answered}: the connection works; the service wants another protocol on {path} (WebSocket, HTTP/2)", attempt.address),
+            vec![Fix::step("use a client of the protocol it asks for (its Upgrade header names it), or probe its plain HTTP health path")],
+        ),
+        429 => (
+            format!("{} answered {answered}: the connection works; the service is rate-limiting this client", attempt.address),
+            vec![Fix::step("wait for the limit to pass (a Retry-After header says how long), or raise the service's limit for local clients")],
         ),
         400 | 403 | 421 => {
             lines.push(format!("the request carried Host: {host_header}"));

@@ -1312,6 +1312,8 @@ class H(http.server.BaseHTTPRequestHandler):
         code, body = 200, b"ok"
         if self.path == "/busy": code, body = 503, b"<h1>Service Unavailable</h1>\n<p>try later</p>"
         elif self.path == "/gateway": code, body = 502, b"no upstream"
+        elif self.path == "/limited": code, body = 429, b"slow down"
+        elif self.path == "/socket": code, body = 426, b"upgrade to websocket"
         elif self.path == "/hosted" and not host.startswith("app.test"): code, body = 400, b"Bad Request (400)"
         elif self.path not in ("/", "/hosted"): code, body = 404, b"not here"
         self.send_response(code)
@@ -1343,6 +1345,13 @@ s.serve_forever()
             "no upstream",
         ),
         ("/missing", "HTTP 404 Not Found", "nothing is served at /missing", "not here"),
+        ("/limited", "HTTP 429 Too Many Requests", "rate-limiting this client", "slow down"),
+        (
+            "/socket",
+            "HTTP 426 Upgrade Required",
+            "wants another protocol on /socket",
+            "upgrade to websocket",
+        ),
         ("/hosted", "HTTP 400 Bad Request", "possibly the Host header", "Bad Request (400)"),
     ];
     for (path, status, words, body) in expectations {
