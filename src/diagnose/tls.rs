@@ -21,21 +21,42 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use crate::model::diagnosis::CertificateProblem;
 
-/// Accepts every certificate chain, verifies handshake signatures.
+/// Accepts every certificate chain, verifies handshake signatures; with a
+/// `judge`, also records what the web PKI verifier with this machine's roots
+/// says of the chain (see [`verifying_probe_connection`]).
 #[derive(Debug)]
 struct AnyCertificate {
     provider: Arc<CryptoProvider>,
+    judge: Option<(Arc<MachineTrust>, CertificateVerdict)>,
 }
 
 impl ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some((trust, verdict)) = &self.judge else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        // Trusted as it is (a self-signed certificate installed in the
+        // bundle): OpenSSL accepts it without building a chain.
+        if trust.certificates.contains(end_entity.as_ref()) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let judged = trust.verifier.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        if let Err(error) = judged {
+            verdict.set(problem_of(error));
+        }
         Ok(ServerCertVerified::assertion())
     }
 
@@ -74,7 +95,10 @@ pub fn probe_config() -> Result<Arc<ClientConfig>, rustls::Error> {
             let config = ClientConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()?
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate { provider }))
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate {
+                    provider,
+                    judge: None,
+                }))
                 .with_no_client_auth();
             Ok(Arc::new(config))
         })
@@ -104,15 +128,6 @@ impl CertificateVerdict {
     }
 }
 
-/// Accepts every certificate, as [`AnyCertificate`] does, and records what
-/// the web PKI verifier with this machine's roots says of it.
-#[derive(Debug)]
-struct JudgedCertificate {
-    any: AnyCertificate,
-    trust: Arc<MachineTrust>,
-    verdict: CertificateVerdict,
-}
-
 /// This machine's trusted authorities: the web PKI verifier built on them,
 /// and the certificates themselves (DER), since OpenSSL-based clients also
 /// accept a server certificate that is itself in the bundle.
@@ -120,56 +135,6 @@ struct JudgedCertificate {
 struct MachineTrust {
     verifier: Arc<rustls::client::WebPkiServerVerifier>,
     certificates: std::collections::HashSet<Vec<u8>>,
-}
-
-impl ServerCertVerifier for JudgedCertificate {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        // Trusted as it is (a self-signed certificate installed in the
-        // bundle): OpenSSL accepts it without building a chain.
-        if self.trust.certificates.contains(end_entity.as_ref()) {
-            return Ok(ServerCertVerified::assertion());
-        }
-        let judged = self.trust.verifier.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
-        if let Err(error) = judged {
-            self.verdict.set(problem_of(error));
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.any.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.any.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.any.supported_verify_schemes()
-    }
 }
 
 /// The trust bundles distributions install, in the order OpenSSL-based
@@ -227,11 +192,8 @@ pub fn verifying_probe_connection(
         return Ok((probe_connection(host)?, verdict));
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let judged = JudgedCertificate {
-        any: AnyCertificate { provider: provider.clone() },
-        trust,
-        verdict: verdict.clone(),
-    };
+    let judged =
+        AnyCertificate { provider: provider.clone(), judge: Some((trust, verdict.clone())) };
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()

@@ -380,41 +380,8 @@ fn not_responding() {
 /// A TLS server with a fresh self-signed certificate (openssl req).
 fn tls_server(netns: &Netns, port: u16) -> (ChildGuard, tempfile::TempDir) {
     let directory = tempfile::tempdir().unwrap();
-    let (cert, key) = (directory.path().join("cert.pem"), directory.path().join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(status.success());
-    let (child, mut ready) = python_in(
-        netns,
-        "import http.server,ssl,sys\n\
-         class H(http.server.BaseHTTPRequestHandler):\n\
-         \x20   def do_GET(self):\n\
-         \x20       self.send_response(200); self.send_header('Content-Length','2'); self.end_headers(); self.wfile.write(b'ok')\n\
-         \x20   def log_message(self,*a): pass\n\
-         s=http.server.ThreadingHTTPServer(('127.0.0.1',int(sys.argv[1])),H)\n\
-         c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain(sys.argv[2],sys.argv[3])\n\
-         s.socket=c.wrap_socket(s.socket,server_side=True)\n\
-         print('ok'); s.serve_forever()",
-        &[&port.to_string(), cert.to_str().unwrap(), key.to_str().unwrap()],
-    );
-    assert_eq!(wait_for_line(&mut ready), "ok");
+    self_signed(directory.path(), "/CN=localhost", "key.pem", "cert.pem", &[]);
+    let child = https_server(netns, port, directory.path());
     (child, directory)
 }
 
@@ -1403,6 +1370,15 @@ fn openssl(directory: &std::path::Path, args: &[&str]) {
     );
 }
 
+/// A self-signed certificate (a CA one, as `openssl req -x509` makes it) and
+/// its key, written to `key` and `cert` in `directory`.
+fn self_signed(directory: &std::path::Path, subject: &str, key: &str, cert: &str, extra: &[&str]) {
+    let mut args = vec!["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"];
+    args.extend(["-subj", subject, "-keyout", key, "-out", cert]);
+    args.extend(extra);
+    openssl(directory, &args);
+}
+
 /// An HTTPS server in `netns` on `port` with `cert.pem`/`key.pem` of
 /// `directory`.
 fn https_server(netns: &Netns, port: u16, directory: &std::path::Path) -> ChildGuard {
@@ -1435,24 +1411,7 @@ fn a_certificate_a_verifying_client_refuses_is_named() {
     let dir = directory.path();
     // A private CA, and server certificates it signs: one for the names the
     // probe uses, one for another name only; and a self-signed one.
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-    );
+    self_signed(dir, "/CN=Test CA", "ca.key", "ca.pem", &[]);
     for (name, san) in [("right", "DNS:localhost,IP:127.0.0.1"), ("wrong", "DNS:other.test")] {
         let sub = dir.join(name);
         std::fs::create_dir(&sub).unwrap();
@@ -1495,26 +1454,8 @@ fn a_certificate_a_verifying_client_refuses_is_named() {
     }
     let selfsigned = dir.join("self");
     std::fs::create_dir(&selfsigned).unwrap();
-    openssl(
-        &selfsigned,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-        ],
-    );
+    let names = "subjectAltName=DNS:localhost,IP:127.0.0.1";
+    self_signed(&selfsigned, "/CN=localhost", "key.pem", "cert.pem", &["-addext", names]);
     let ports = [unique_port(), unique_port(), unique_port()];
     let _servers: Vec<ChildGuard> = ["right", "wrong", "self"]
         .iter()
