@@ -1861,6 +1861,10 @@ fn http_error(
                 vec![Fix::step("if the service allows only some host names (Django ALLOWED_HOSTS, Rails config.hosts, Vite server.allowedHosts, a virtual host), add this one or use a name it allows; otherwise look at its logs for why it refused")],
             )
         }
+        100..=399 => (
+            format!("{} answered {answered}, which is not among the accepted statuses {}", attempt.address, evidence.statuses),
+            vec![Fix::step(format!("if {status} means ready for this service, accept it with --status; otherwise the service is not in the state the list expects"))],
+        ),
         _ => (
             format!("{} answered {answered}: the connection works; the service did not accept the request", attempt.address),
             vec![Fix::step("look at the service's logs for this request")],

@@ -743,12 +743,22 @@ fn why_pending(
         if let Some(error) = &round.resolve_error {
             return vec![error.clone()];
         }
-        // The service answers, only not as asked: say that, no diagnosis
-        // needed.
+        // The service answers, only not as asked. A status outside the
+        // list is `check`'s `http-error`, worded by status with its fix; a
+        // body that does not match is said as the round saw it.
         if let Some(attempt) =
             round.attempts.iter().find(|a| matches!(a.reply, Some(Reply::Http(_))))
         {
-            return vec![format!("{}: {}", attempt.address, attempt.detail)];
+            let seen = vec![format!("{}: {}", attempt.address, attempt.detail)];
+            let Some(Reply::Http(response)) = &attempt.reply else { return seen };
+            // A success or redirect the list leaves out is no error of the
+            // service's: the round's "(waiting for LIST)" says it all.
+            if statuses.contains(response.status) || response.status < 400 {
+                return seen;
+            }
+            let why = why_not_ready(system, target, diagnosis_timeout, statuses);
+            let explained = why.first().is_some_and(|line| line.starts_with("http-error: "));
+            return if explained { why } else { seen };
         }
         // A server that takes each connection and drops it at once looks
         // healthy to a diagnosis (some protocols hang up on a stranger's

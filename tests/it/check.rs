@@ -1347,7 +1347,13 @@ s.serve_forever()
     assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
     let (code, json) = check(&netns, &[&url("/"), "--status", "204"]);
     assert_eq!(code, 1, "{json:#}");
-    assert!(cause(&json, "http-error")["evidence"].to_string().contains("accepted statuses: 204"));
+    let refused = cause(&json, "http-error");
+    assert!(refused["evidence"].to_string().contains("accepted statuses: 204"), "{refused:#}");
+    let summary = refused["summary"].as_str().unwrap();
+    assert!(
+        summary.ends_with("HTTP 200 OK, which is not among the accepted statuses 204"),
+        "{summary}"
+    );
     let output = netns.porthole(&["check", &url("/"), "--status", "4o4"]);
     assert_eq!(output.code, 2, "{output:?}");
     assert_eq!(

@@ -1019,6 +1019,9 @@ fn an_http_url_s_fragment_is_not_sent_and_a_bare_query_gets_its_slash() {
     let output = netns.porthole(&["wait", &url, "--timeout", "1s"]);
     assert_eq!(output.code, 1, "{output:?}");
     assert!(output.stderr.contains("HTTP 404 Not Found"), "{}", output.stderr);
+    // The timeout explains the status as `check` does, with its fix.
+    let why = format!("  http-error: 127.0.0.1:{port} answered HTTP 404 Not Found: the connection works; nothing is served at /?probe=1\n  fix: check the path");
+    assert!(output.stderr.contains(&why), "{why}\nin {}", output.stderr);
 }
 
 // "Nothing listens on the Unix socket PATH" was the whole explanation for
