@@ -305,6 +305,18 @@ impl ConnectionJoiner {
             || self.superseded.contains_key(&cookie)
     }
 
+    /// Which side an end still open is: what eBPF saw, else the listeners.
+    pub fn role(&self, key: &EndKey, listeners: &dyn ListenerIndex) -> Option<Role> {
+        self.role_of(key, listeners)
+    }
+
+    /// Who holds the end `key` whose socket is `cookie`: its attribution,
+    /// unless that names another socket (a newer connection on the
+    /// 4-tuple).
+    pub fn holder(&self, key: &EndKey, cookie: u64) -> Option<&Attribution> {
+        self.attributions.get(key).filter(|a| a.cookie.is_none_or(|own| own == cookie))
+    }
+
     /// Whether the end already has an owner (dumps skip the `/proc` scan).
     pub fn is_attributed(&self, key: &EndKey) -> bool {
         self.attributions.contains_key(key)

@@ -637,7 +637,7 @@ impl Session {
             .client
             .query(
                 "SELECT c.cookie, c.netns, c.bytes_up, c.bytes_down, c.at, c.server_port,
-                        coalesce(p.exe, p.name, '')
+                        coalesce(p.exe, p.name, ''), c.flags
                  FROM porthole.connections c
                  LEFT JOIN porthole.processes p ON p.id = c.client_process
                  WHERE c.host = $1 AND c.ended_at IS NULL",
@@ -650,6 +650,8 @@ impl Session {
                 bytes_up: row.get::<_, i64>(2) as u64,
                 bytes_down: row.get::<_, i64>(3) as u64,
                 rollup: (super::hour_start(row.get(4)), row.get::<_, i32>(5) as u16, row.get(6)),
+                at: row.get(4),
+                start_known: codec::connection_from_flags(i64::from(row.get::<_, i16>(7))).1,
             };
             self.open.insert(key, open);
         }
@@ -718,7 +720,7 @@ impl Session {
                     write_listener(&mut transaction, &mut cache, listener)?
                 }
                 // Planned above, written below.
-                MonitorEvent::Connection(_) => {}
+                MonitorEvent::Connection(_) | MonitorEvent::OpenSnapshot(_) => {}
                 MonitorEvent::Loss(LossRecord { at, kind, count, net_namespace }) => {
                     transaction.execute(
                         "INSERT INTO porthole.losses (at, count, netns, host, kind)

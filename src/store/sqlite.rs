@@ -478,7 +478,7 @@ impl SqliteWriter {
         self.open.clear();
         let mut statement = self.connection.prepare(
             "SELECT c.cookie, c.netns, c.bytes_up, c.bytes_down, c.at, c.server_port,
-                    coalesce(p.exe, p.name, '')
+                    coalesce(p.exe, p.name, ''), c.flags
              FROM connections c LEFT JOIN processes p ON p.id = c.client_process
              WHERE c.ended_at IS NULL",
         )?;
@@ -488,6 +488,8 @@ impl SqliteWriter {
                 bytes_up: row.get::<_, i64>(2)? as u64,
                 bytes_down: row.get::<_, i64>(3)? as u64,
                 rollup: (super::hour_start(row.get(4)?), row.get(5)?, row.get(6)?),
+                at: row.get(4)?,
+                start_known: codec::connection_from_flags(row.get(7)?).1,
             };
             Ok((key, open))
         })?;
@@ -539,7 +541,7 @@ impl SqliteWriter {
                 }
                 MonitorEvent::Listener(listener) => write_listener(&mut cache, listener)?,
                 // Planned above, written below.
-                MonitorEvent::Connection(_) => {}
+                MonitorEvent::Connection(_) | MonitorEvent::OpenSnapshot(_) => {}
                 MonitorEvent::Loss(LossRecord { at, kind, count, net_namespace }) => {
                     cache
                         .connection
