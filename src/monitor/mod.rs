@@ -378,7 +378,7 @@ impl Recorder {
         // Both modes name the processes of connections already open: eBPF
         // saw neither their connect() nor their accept().
         self.dump_connections(true)?;
-        self.report_open(OpenLook::Start, &mut summary)?;
+        self.report_open(OpenLook::Start)?;
         let mut next_open_report = Instant::now() + self.config.open_report_every;
 
         let reconcile_every = match self.mode {
@@ -490,7 +490,7 @@ impl Recorder {
             if instant >= next_open_report {
                 // Owners of connections opened since the last dump first.
                 self.dump_connections(true)?;
-                self.report_open(OpenLook::Periodic, &mut summary)?;
+                self.report_open(OpenLook::Periodic)?;
                 next_open_report = instant + self.config.open_report_every;
             }
             if instant >= next_expire {
@@ -518,7 +518,7 @@ impl Recorder {
         // What is still open is written as open: the next run's close (or
         // its startup snapshot) ends the row.
         self.dump_connections(true)?;
-        self.report_open(OpenLook::Stop, &mut summary)?;
+        self.report_open(OpenLook::Stop)?;
         self.flush(sink, &mut summary)?;
         Ok(summary)
     }
@@ -526,11 +526,7 @@ impl Recorder {
     /// Reports the connections open now whose server end is on this machine
     /// (see [`OpenLook`] for which), with their bytes so far, as records
     /// without an end; at start, after the [`OpenSnapshot`] of them all.
-    fn report_open(
-        &mut self,
-        look: OpenLook,
-        summary: &mut MonitorSummary,
-    ) -> Result<(), MonitorError> {
+    fn report_open(&mut self, look: OpenLook) -> Result<(), MonitorError> {
         let ports = self.listeners.tcp_ports();
         let selection = CounterPorts { local_ports: ports.clone(), remote_ports: ports };
         let found = self
@@ -590,7 +586,10 @@ impl Recorder {
         records.sort_by_key(|record| (record.net_namespace, record.cookie));
         self.open_reported.retain(|row| open.contains(row));
         self.open_reported.extend(records.iter().map(|r| (r.cookie, r.net_namespace)));
-        self.push_connections(records, summary);
+        // Not counted as connections: each is counted once, when it ends.
+        for record in records {
+            self.push(MonitorEvent::Connection(Box::new(record)));
+        }
         self.open_seen = open;
         Ok(())
     }

@@ -1501,13 +1501,14 @@ impl HistoryReader for PostgresReader {
                        min(c.client_uid) AS client_uid, count(*) AS connections,
                        min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
                        sum(c.bytes_up)::bigint AS bytes_up,
-                       sum(c.bytes_down)::bigint AS bytes_down
+                       sum(c.bytes_down)::bigint AS bytes_down,
+                       count(*) FILTER (WHERE c.ended_at IS NULL) AS open
                 FROM porthole.connections c WHERE {}
                 GROUP BY c.host, c.server_address, c.server_port, c.client_process,
                          CASE WHEN c.client_process IS NULL THEN c.client_uid END
                 ORDER BY count(*) DESC, min(c.at) LIMIT {limit})
              SELECT g.host, a.address, g.server_port, g.client_uid, g.connections,
-                    g.first_at, g.last_at, g.bytes_up, g.bytes_down, {}
+                    g.first_at, g.last_at, g.bytes_up, g.bytes_down, g.open, {}
              FROM groups g
              JOIN porthole.addresses a ON a.id = g.server_address
              LEFT JOIN porthole.processes p ON p.id = g.client_process
@@ -1519,7 +1520,7 @@ impl HistoryReader for PostgresReader {
         let mut summaries = Vec::with_capacity(rows.len());
         for row in rows {
             let Ok(ip) = row.get::<_, String>(1).parse::<IpAddr>() else { continue };
-            let client = process_from_row(&row, 9);
+            let client = process_from_row(&row, 10);
             summaries.push(ClientSummary {
                 host: self.host_name(row.get(0)),
                 server: SocketAddr::new(ip, row.get::<_, i32>(2) as u16),
@@ -1529,6 +1530,7 @@ impl HistoryReader for PostgresReader {
                     .or(client.as_ref().map(|c| c.uid)),
                 client,
                 connections: row.get::<_, i64>(4) as u64,
+                open: row.get::<_, i64>(9) as u64,
                 first_at: row.get(5),
                 last_at: row.get(6),
                 bytes_client_to_server: row.get::<_, i64>(7) as u64,
@@ -1582,7 +1584,7 @@ impl HistoryReader for PostgresReader {
                 server_uid: row.get::<_, Option<i32>>(9).map(uid_from_db),
                 end,
             };
-            connections.push(ConnectionHistory { host: self.host_name(row.get(15)), record });
+            connections.push(ConnectionHistory { host: self.host_name(row.get(15)), record, seen_at: at });
         }
         Ok(connections)
     }
