@@ -12,6 +12,11 @@
 //! - **listeners** ([`ListenerIndex`]), which say which end is the server
 //!   when eBPF did not.
 //!
+//! The recorder also reports connections still open, from a dump, with the
+//! processes [`ConnectionJoiner::holder`] names and the side
+//! [`ConnectionJoiner::role`] judges; what follows is how a close becomes
+//! the record that ends it.
+//!
 //! A record is emitted when the server end closes: at once if the client
 //! end already closed, else after [`CLIENT_GRACE`] so that a client closing
 //! right after the server still contributes its uid. A client end closing

@@ -26,6 +26,13 @@
 //!   for in latency.
 //! - **Processes**: the process connector keeps exited processes nameable
 //!   ([`processes`]).
+//! - **Connections still open**: a dump of connected TCP sockets with their
+//!   `tcp_info` (server end's cookie and bytes so far) at start, every
+//!   [`MonitorConfig::open_report_every`] and at stop, reported as records
+//!   without an end (`Recorder::report_open`); the start's dump also becomes
+//!   an [`OpenSnapshot`], which ends the rows an earlier run left open for
+//!   connections gone since. A close later updates the same row: both carry
+//!   the server end's cookie.
 //!
 //! # Capture mode
 //! [`Recorder::start`] probes eBPF (load, attach, ring buffer) under
@@ -49,8 +56,8 @@
 //! # Lifecycle
 //! [`Recorder::run`] is one thread polling every subscription. It returns
 //! when `shutdown` becomes true (the command sets it from SIGINT/SIGTERM),
-//! after emitting the connections still waiting for a partner and flushing
-//! the last batch; or when the sink fails, which stops recording loudly.
+//! after emitting the connections still waiting for a partner, reporting
+//! those still open, and flushing the last batch; or when the sink fails, which stops recording loudly.
 //! Batches go out at most [`BATCH_LATENCY`] after their first event, or as
 //! soon as [`BATCH_SIZE`] events are waiting. Every loss — netlink
 //! overflows, ring-buffer drops, skipped eBPF runs, unmatched closes,
@@ -67,6 +74,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::inventory::counters::CounterPorts;
 use crate::inventory::destroy::DestroySubscription;
 use crate::inventory::ebpf::{BpfEvent, BpfEventKind, EbpfCapture, EbpfError};
 use crate::inventory::netlink::ClosedSocket;
@@ -74,7 +82,6 @@ use crate::inventory::owners::OwnerScan;
 use crate::inventory::proc_events::{ProcConnector, ProcEvent};
 use crate::inventory::system::System;
 use crate::inventory::{InventoryError, NamespaceSelection, Query};
-use crate::inventory::counters::CounterPorts;
 use crate::model::monitor::{
     CaptureMode, EventSink, LossKind, LossRecord, MonitorEvent, OpenSnapshot, ProcessIdentity,
     SinkError, SnapshotScope, UnixMicros,
@@ -579,7 +586,12 @@ impl Recorder {
                 .map(|seconds| seconds.saturating_mul(1_000_000));
             let mut keys: Vec<(u64, Option<u64>)> = open.iter().copied().collect();
             keys.sort_unstable();
-            self.push(MonitorEvent::OpenSnapshot(OpenSnapshot { at, booted_at, scope, open: keys }));
+            self.push(MonitorEvent::OpenSnapshot(OpenSnapshot {
+                at,
+                booted_at,
+                scope,
+                open: keys,
+            }));
         }
         // In the order of their rows' keys, so a batch reads the same every
         // time.

@@ -571,14 +571,19 @@ pub fn write_port_history(
     if !history.frequent_clients.is_empty() {
         writeln!(out, "  most frequent clients since {}:", time(history.clients_since))?;
         for summary in &history.frequent_clients {
+            // An open connection's last time is its start (or first
+            // report): "open now" says more.
+            let last = match summary.open {
+                0 => format!("last {}", time(summary.last_at)),
+                open => format!("{} open now", thousands(open)),
+            };
             writeln!(
                 out,
-                "    {} — {} connection{} to {}, last {}",
+                "    {} — {} connection{} to {}, {last}",
                 client_label(summary),
                 thousands(summary.connections),
                 if summary.connections == 1 { "" } else { "s" },
                 summary.server,
-                time(summary.last_at)
             )?;
         }
     }

@@ -179,8 +179,9 @@ impl<'a> BatchPlan<'a> {
             match event {
                 MonitorEvent::Connection(record) => planner.record(open, record, now),
                 MonitorEvent::OpenSnapshot(snapshot) => planner.snapshot(open, snapshot),
-                MonitorEvent::Started { .. } | MonitorEvent::Listener(_) | MonitorEvent::Loss(_) => {
-                }
+                MonitorEvent::Started { .. }
+                | MonitorEvent::Listener(_)
+                | MonitorEvent::Loss(_) => {}
             }
         }
         planner.plan
@@ -256,10 +257,9 @@ impl<'a> Planner<'a> {
             self.plan.open_changes.insert(key, None);
             self.targets.remove(&key);
         } else {
-            self.plan.open_changes.insert(
-                key,
-                Some(OpenConnection { bytes_up: up, bytes_down: down, ..previous }),
-            );
+            self.plan
+                .open_changes
+                .insert(key, Some(OpenConnection { bytes_up: up, bytes_down: down, ..previous }));
         }
     }
 
@@ -505,7 +505,13 @@ mod tests {
         plan.commit_to(&mut open);
         assert_eq!(
             open[&(7, Some(4026531840))],
-            OpenConnection { bytes_up: 35, bytes_down: 40, rollup, at: T0 - HOUR, start_known: true }
+            OpenConnection {
+                bytes_up: 35,
+                bytes_down: 40,
+                rollup,
+                at: T0 - HOUR,
+                start_known: true
+            }
         );
     }
 
@@ -566,10 +572,7 @@ mod tests {
             client_uid: None,
             server_uid: None,
         };
-        assert_eq!(
-            ended,
-            [((1, None), unknown(10, 20, true)), ((5, None), unknown(7, 7, false))]
-        );
+        assert_eq!(ended, [((1, None), unknown(10, 20, true)), ((5, None), unknown(7, 7, false))]);
         plan.commit_to(&mut open);
         let mut left: Vec<_> = open.keys().copied().collect();
         left.sort_unstable();

@@ -1584,7 +1584,11 @@ impl HistoryReader for PostgresReader {
                 server_uid: row.get::<_, Option<i32>>(9).map(uid_from_db),
                 end,
             };
-            connections.push(ConnectionHistory { host: self.host_name(row.get(15)), record, seen_at: at });
+            connections.push(ConnectionHistory {
+                host: self.host_name(row.get(15)),
+                record,
+                seen_at: at,
+            });
         }
         Ok(connections)
     }

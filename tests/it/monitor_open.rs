@@ -170,9 +170,8 @@ fn open_connection_survives_a_stop(capture: &str, store: &str) {
     let monitor = recorder(&netns, capture, store, &[]);
     client.exchange(5);
     client.close();
-    let closed = monitor.wait_for(|lines| {
-        connections_to(lines, port).iter().any(|line| line["end"] != "open")
-    });
+    let closed = monitor
+        .wait_for(|lines| connections_to(lines, port).iter().any(|line| line["end"] != "open"));
     let (lines, stderr, code) = monitor.stop();
     assert!(closed, "the close was not recorded:\n{}", dump(&lines));
     assert_eq!(code, 0, "{stderr}");
@@ -301,8 +300,7 @@ fn history_lists_a_long_lived_client(capture: &str) {
     let (_directory, store) = sqlite_store();
     let port = unique_port();
     let _server = echo_server(&netns, port);
-    let monitor =
-        recorder(&netns, capture, &store, &[("PORTHOLE_OPEN_REPORT_EVERY", "300ms")]);
+    let monitor = recorder(&netns, capture, &store, &[("PORTHOLE_OPEN_REPORT_EVERY", "300ms")]);
     let mut client = LongClient::connect(&netns, port);
     client.exchange(7);
     let listed = eventually(Duration::from_secs(60), || {
