@@ -57,7 +57,8 @@
 //! [`Recorder::run`] is one thread polling every subscription. It returns
 //! when `shutdown` becomes true (the command sets it from SIGINT/SIGTERM),
 //! after emitting the connections still waiting for a partner, reporting
-//! those still open, and flushing the last batch; or when the sink fails, which stops recording loudly.
+//! those still open, and flushing the last batch; or when the sink fails,
+//! which stops recording loudly.
 //! Batches go out at most [`BATCH_LATENCY`] after their first event, or as
 //! soon as [`BATCH_SIZE`] events are waiting. Every loss — netlink
 //! overflows, ring-buffer drops, skipped eBPF runs, unmatched closes,
@@ -523,10 +524,11 @@ impl Recorder {
         let records = self.joiner.expire(now, now, true, &self.listeners);
         self.push_connections(records, &mut summary);
         // What is still open is written as open: the next run's close (or
-        // its startup snapshot) ends the row.
-        self.dump_connections(true)?;
-        self.report_open(OpenLook::Stop)?;
+        // its startup snapshot) ends the row. A failed dump still lets the
+        // last batch out before it is reported.
+        let open = self.dump_connections(true).and_then(|()| self.report_open(OpenLook::Stop));
         self.flush(sink, &mut summary)?;
+        open?;
         Ok(summary)
     }
 
@@ -544,7 +546,10 @@ impl Recorder {
         let mut ends: HashMap<EndKey, &TcpCounters> = HashMap::with_capacity(found.sockets.len());
         for (inode, socket) in &found.sockets {
             let label = self.label(*inode);
-            if self.covers(label) && socket.remote.port() != 0 {
+            // A request socket (SYN-RECV) is not a connection yet, and the
+            // socket accept() returns has a cookie of its own.
+            let established = socket.state != crate::model::SocketState::SynRecv;
+            if self.covers(label) && socket.remote.port() != 0 && established {
                 ends.insert(EndKey::new(label, socket.local, socket.remote), socket);
             }
         }
