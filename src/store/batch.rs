@@ -252,7 +252,12 @@ impl<'a> Planner<'a> {
         let delta = plan.rollups.entry(previous.rollup.clone()).or_default();
         delta.bytes_up += up.saturating_sub(previous.bytes_up) as i64;
         delta.bytes_down += down.saturating_sub(previous.bytes_down) as i64;
-        self.update(key, state);
+        // The row's `at` stays that of its first report: whether it is the
+        // start is what that report knew, not what a later one (whose
+        // start may be a later first sighting) says.
+        let (end, _) = codec::connection_from_flags(state.flags);
+        let flags = codec::connection_flags(end, previous.start_known);
+        self.update(key, ConnectionState { flags, ..state });
         if ended {
             self.plan.open_changes.insert(key, None);
             self.targets.remove(&key);
@@ -622,6 +627,26 @@ mod tests {
         assert!(plan.inserts.is_empty());
         assert_eq!(plan.updates.len(), 1);
         assert_eq!((plan.updates[0].state.ended_at, plan.updates[0].state.bytes_up), (None, 15));
+    }
+
+    /// A connection first reported open without its start (it began before
+    /// the recorder) has its first report's time as the row's: a later
+    /// report that names a start does not make that time a start.
+    #[test]
+    fn a_later_report_does_not_claim_the_rows_time_as_the_start() {
+        let mut unstarted = report(11, None, (1, 1));
+        unstarted.started_at = None;
+        let mut open = OpenConnections::new();
+        BatchPlan::new(&open, [&unstarted], T0 + 50).commit_to(&mut open);
+        assert!(!open[&(11, None)].start_known);
+        let ended = report(11, Some(T0 + 90), (2, 2));
+        let plan = BatchPlan::new(&open, [&ended], T0 + 99);
+        let flags = plan.updates[0].state.flags;
+        assert_eq!(codec::connection_from_flags(flags), (ConnectionEnd::Closed, false));
+        // Within one batch too.
+        let plan = BatchPlan::new(&OpenConnections::new(), [&unstarted, &ended], T0 + 50);
+        let flags = plan.inserts[0].state.flags;
+        assert_eq!(codec::connection_from_flags(flags), (ConnectionEnd::Closed, false));
     }
 
     fn event(record: ConnectionRecord) -> MonitorEvent {
