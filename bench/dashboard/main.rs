@@ -86,6 +86,7 @@ fn facts() -> Facts {
             client: Some(identity(n % 300)),
             client_uid: Some(1000),
             connections: u64::from(n % 17 + 1),
+            open: 0,
             first_at: now - 3_000_000_000,
             last_at: now - 1_000_000,
             bytes_client_to_server: 1_000,

@@ -138,7 +138,7 @@ impl AlertEngine {
                         judgement.alerts.push(alert);
                     }
                 }
-                MonitorEvent::Loss(_) => {}
+                MonitorEvent::Loss(_) | MonitorEvent::OpenSnapshot(_) => {}
             }
         }
         // The startup dump is written in the batch that starts with

@@ -819,7 +819,7 @@ pub struct AuditArgs {
     pub sarif: bool,
 }
 
-const MONITOR_HELP: &str = "Examples:\n  porthole monitor --jsonl                   every event as a JSON line on stdout\n  porthole monitor --jsonl --netns all       also containers and other namespaces\n  porthole monitor --capture netlink         no eBPF: closes from sock_diag, pids from scans\n\nCapture modes: ebpf names the client and server process of every connection,\nhowever short (the tracepoint sock:inet_sock_set_state);\nnetlink records every close with its 4-tuple, uid and bytes, and names processes\nonly for connections alive at a scan. auto (the default) uses eBPF when it loads\nand says why when it does not. The mode and the reason are printed on stderr.";
+const MONITOR_HELP: &str = "Examples:\n  porthole monitor --jsonl                   every event as a JSON line on stdout\n  porthole monitor --jsonl --netns all       also containers and other namespaces\n  porthole monitor --capture netlink         no eBPF: closes from sock_diag, pids from scans\n\nCapture modes: ebpf names the client and server process of every connection,\nhowever short (the tracepoint sock:inet_sock_set_state);\nnetlink records every close with its 4-tuple, uid and bytes, and names processes\nonly for connections alive at a scan. auto (the default) uses eBPF when it loads\nand says why when it does not. The mode and the reason are printed on stderr.\n\nConnections still open are written as open (bytes so far) at start, every minute\nand at stop; their close updates the same record. At start, records an earlier run\nleft open for connections gone since end as unknown.";
 
 /// How `porthole monitor` captures connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1043,6 +1043,7 @@ impl MonitorSettings {
                 interval,
                 namespaces: netns_selection(netns),
                 capture,
+                open_report_every: open_report_every()?,
             },
             jsonl,
             store,
@@ -1053,6 +1054,22 @@ impl MonitorSettings {
                 .transpose()?,
         })
     }
+}
+
+/// How often `monitor` reports connections still open:
+/// [`crate::monitor::OPEN_REPORT_EVERY`], or `PORTHOLE_OPEN_REPORT_EVERY` (a
+/// duration such as `500ms`), a knob for tests that cannot wait a minute.
+fn open_report_every() -> anyhow::Result<std::time::Duration> {
+    let Some(text) = std::env::var("PORTHOLE_OPEN_REPORT_EVERY").ok().filter(|t| !t.is_empty())
+    else {
+        return Ok(crate::monitor::OPEN_REPORT_EVERY);
+    };
+    let every = parse_duration(&text)
+        .map_err(|error| anyhow::anyhow!("PORTHOLE_OPEN_REPORT_EVERY '{text}': {error}"))?;
+    if every < std::time::Duration::from_millis(100) {
+        bail!("PORTHOLE_OPEN_REPORT_EVERY must be at least 100ms");
+    }
+    Ok(every)
 }
 
 /// `porthole top`, resolved.

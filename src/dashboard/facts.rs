@@ -203,6 +203,7 @@ impl RecorderHealth {
                 }
                 MonitorEvent::Listener(_) => "listener",
                 MonitorEvent::Connection(_) => "connection",
+                MonitorEvent::OpenSnapshot(_) => "open_snapshot",
                 MonitorEvent::Loss(loss) => {
                     *losses.entry(crate::model::history::loss_kind_name(loss.kind)).or_default() +=
                         loss.count;

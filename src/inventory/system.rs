@@ -138,6 +138,15 @@ pub trait System: Sync {
     /// The processes living in the network namespace with this inode.
     fn processes_in_net_namespace(&self, inode: u64) -> Vec<u32>;
 
+    /// The connected TCP sockets `ports` selects, with their `tcp_info`
+    /// byte counters, in the caller's network namespace or (`All`) in every
+    /// one: what the recorder reports for connections still open.
+    fn connection_counters(
+        &self,
+        namespaces: super::NamespaceSelection,
+        ports: &super::counters::CounterPorts,
+    ) -> Result<NamespaceCounters, InventoryError>;
+
     /// The contents of a file, `None` when it cannot be read.
     fn read(&self, path: &str) -> Option<Vec<u8>>;
 
@@ -291,6 +300,16 @@ pub fn parse_listen_overflows(text: &str) -> Option<u64> {
     None
 }
 
+/// Connected TCP sockets with their byte counters, from one or more
+/// network namespaces.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NamespaceCounters {
+    /// Each socket with the inode of the namespace it lives in.
+    pub sockets: Vec<(u64, crate::model::top::TcpCounters)>,
+    /// Namespaces that could not be entered or dumped, by inode.
+    pub unread: Vec<u64>,
+}
+
 /// The machine porthole runs on.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Machine;
@@ -346,6 +365,38 @@ impl System for Machine {
             .into_iter()
             .filter(|&pid| self.net_namespace_of(pid) == Some(inode))
             .collect()
+    }
+
+    fn connection_counters(
+        &self,
+        namespaces: super::NamespaceSelection,
+        ports: &super::counters::CounterPorts,
+    ) -> Result<NamespaceCounters, InventoryError> {
+        let sample = || -> Result<Vec<crate::model::top::TcpCounters>, InventoryError> {
+            let mut sockets = Vec::new();
+            super::counters::CounterSampler::new().sample(ports, |socket| sockets.push(socket))?;
+            Ok(sockets)
+        };
+        let own = self.net_namespace();
+        let mut found = NamespaceCounters::default();
+        found.sockets.extend(sample()?.into_iter().map(|socket| (own, socket)));
+        if namespaces == super::NamespaceSelection::All {
+            for (inode, path) in self.net_namespace_handles() {
+                if inode == own {
+                    continue;
+                }
+                // A dump reads the namespace of the thread that opens the
+                // netlink socket: a thread entered into it does.
+                let handle = super::NamespaceHandle { path, inode };
+                match super::namespaces::within(&handle, sample) {
+                    Ok(Ok(sockets)) => {
+                        found.sockets.extend(sockets.into_iter().map(|socket| (inode, socket)));
+                    }
+                    Ok(Err(_)) | Err(_) => found.unread.push(inode),
+                }
+            }
+        }
+        Ok(found)
     }
 
     fn read(&self, path: &str) -> Option<Vec<u8>> {
@@ -570,7 +621,7 @@ pub mod fake {
     use std::collections::BTreeMap;
     use std::time::{Duration, SystemTime};
 
-    use super::{CommandOutput, FileStatus, System};
+    use super::{CommandOutput, FileStatus, NamespaceCounters, System};
     use crate::inventory::{owners, InventoryError, NamespaceSelection, Query};
     use crate::model::termination::NamespaceInit;
     use crate::model::{Namespace, Process, Snapshot, Socket};
@@ -722,6 +773,41 @@ pub mod fake {
         fn processes_in_net_namespace(&self, inode: u64) -> Vec<u32> {
             let pids = self.processes.keys().copied();
             pids.filter(|&pid| self.net_namespace_of(pid) == Some(inode)).collect()
+        }
+
+        /// The scripted connected TCP sockets on `ports`; a script has no
+        /// `tcp_info`, so their byte counts are 0.
+        fn connection_counters(
+            &self,
+            namespaces: crate::inventory::NamespaceSelection,
+            ports: &crate::inventory::counters::CounterPorts,
+        ) -> Result<NamespaceCounters, InventoryError> {
+            let query = Query { namespaces, listeners_only: false, ..Query::default() };
+            let sockets = self
+                .sockets
+                .iter()
+                .filter(|socket| self.visible(socket, &query))
+                .filter(|socket| socket.protocol == crate::model::Protocol::Tcp)
+                .filter_map(|socket| {
+                    let (local, remote) = (socket.local?, socket.remote?);
+                    let wanted = ports.local_ports.contains(&local.port())
+                        || ports.remote_ports.contains(&remote.port());
+                    (wanted && remote.port() != 0).then(|| {
+                        let counters = crate::model::top::TcpCounters {
+                            cookie: socket.cookie,
+                            local,
+                            remote,
+                            state: socket.state,
+                            inode: socket.inode,
+                            uid: socket.uid,
+                            bytes_acked: 0,
+                            bytes_received: 0,
+                        };
+                        (socket.net_namespace.unwrap_or(self.namespace), counters)
+                    })
+                })
+                .collect();
+            Ok(NamespaceCounters { sockets, unread: Vec::new() })
         }
 
         fn read(&self, path: &str) -> Option<Vec<u8>> {

@@ -48,6 +48,10 @@ pub struct ListenerHistory {
 pub struct ConnectionHistory {
     pub host: Option<String>,
     pub record: ConnectionRecord,
+    /// The row's time: the start when known, else when the connection was
+    /// first reported (while open) or its end. For an open connection
+    /// without a known start, "open since at least then".
+    pub seen_at: UnixMicros,
 }
 
 /// The connections of one client process to one server endpoint in the
@@ -62,6 +66,8 @@ pub struct ClientSummary {
     /// The client socket's uid, for unnamed clients.
     pub client_uid: Option<u32>,
     pub connections: u64,
+    /// How many of `connections` are still open (bytes so far).
+    pub open: u64,
     /// Start (or end, when the start is unknown) of the first connection.
     pub first_at: UnixMicros,
     /// End (or start, while open) of the last connection.

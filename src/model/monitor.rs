@@ -178,6 +178,56 @@ pub enum MonitorEvent {
     /// other variants, and batches hold thousands of events.
     Connection(Box<ConnectionRecord>),
     Loss(LossRecord),
+    /// The connections open when the recorder started (see
+    /// [`OpenSnapshot`]): rows an earlier run left open for any other
+    /// connection are ended.
+    OpenSnapshot(OpenSnapshot),
+}
+
+/// Which connections were open in the recorded namespaces when the
+/// recorder took its startup snapshot.
+///
+/// A row a store holds open (`ended_at` unset) whose connection is in
+/// [`OpenSnapshot::scope`] but not in [`OpenSnapshot::open`] closed while no
+/// recorder ran, or the machine rebooted: the store ends it with
+/// [`ConnectionEnd::Unknown`] and `ended_at` set to [`OpenSnapshot::at`],
+/// which reads "ended by then" (the last report before it is the latest
+/// time it was known open). It is emitted before the open reports of the
+/// connections it lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenSnapshot {
+    /// When the snapshot was taken.
+    pub at: UnixMicros,
+    /// When this machine booted: a row that began before it belongs to an
+    /// earlier boot, whose socket cookies the kernel hands out again, and
+    /// is ended even when its key is open now. `None` when unknown.
+    pub booted_at: Option<UnixMicros>,
+    pub scope: SnapshotScope,
+    /// Server-end socket cookie and namespace of every connection open at
+    /// `at` (the key of its row, as in [`ConnectionRecord`]).
+    pub open: Vec<(u64, Option<u64>)>,
+}
+
+/// The namespaces an [`OpenSnapshot`] speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotScope {
+    /// The recorder's own namespace (`--netns current`): rows labelled with
+    /// no namespace.
+    Own,
+    /// Every namespace (`--netns all`) except those that could not be read,
+    /// by inode, whose rows are left as they are.
+    All { unread: Vec<u64> },
+}
+
+impl SnapshotScope {
+    /// Whether the snapshot speaks for rows of `net_namespace`.
+    pub fn covers(&self, net_namespace: Option<u64>) -> bool {
+        match (self, net_namespace) {
+            (_, None) => true,
+            (SnapshotScope::Own, Some(_)) => false,
+            (SnapshotScope::All { unread }, Some(inode)) => !unread.contains(&inode),
+        }
+    }
 }
 
 /// An error from an [`EventSink`]; sinks wrap their own typed errors (a

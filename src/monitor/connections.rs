@@ -12,6 +12,11 @@
 //! - **listeners** ([`ListenerIndex`]), which say which end is the server
 //!   when eBPF did not.
 //!
+//! The recorder also reports connections still open, from a dump, with the
+//! processes [`ConnectionJoiner::holder`] names and the side
+//! [`ConnectionJoiner::role`] judges; what follows is how a close becomes
+//! the record that ends it.
+//!
 //! A record is emitted when the server end closes: at once if the client
 //! end already closed, else after [`CLIENT_GRACE`] so that a client closing
 //! right after the server still contributes its uid. A client end closing
@@ -303,6 +308,18 @@ impl ConnectionJoiner {
     pub fn attributed_to(&self, key: &EndKey, cookie: u64) -> bool {
         self.attributions.get(key).is_some_and(|a| a.cookie == Some(cookie))
             || self.superseded.contains_key(&cookie)
+    }
+
+    /// Which side an end still open is: what eBPF saw, else the listeners.
+    pub fn role(&self, key: &EndKey, listeners: &dyn ListenerIndex) -> Option<Role> {
+        self.role_of(key, listeners)
+    }
+
+    /// Who holds the end `key` whose socket is `cookie`: its attribution,
+    /// unless that names another socket (a newer connection on the
+    /// 4-tuple).
+    pub fn holder(&self, key: &EndKey, cookie: u64) -> Option<&Attribution> {
+        self.attributions.get(key).filter(|a| a.cookie.is_none_or(|own| own == cookie))
     }
 
     /// Whether the end already has an owner (dumps skip the `/proc` scan).

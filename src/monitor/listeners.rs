@@ -310,6 +310,24 @@ impl ListenerTracker {
     }
 }
 
+impl ListenerTracker {
+    /// The ports of the TCP listeners open now or closed recently, in any
+    /// namespace: the server ends of connections that may still be open
+    /// have one of them as their local port.
+    pub fn tcp_ports(&self) -> Vec<u16> {
+        let current = self
+            .current
+            .values()
+            .filter(|known| known.event.protocol == Protocol::Tcp)
+            .filter_map(|known| known.event.local.map(|local| local.port()));
+        let closed = self.closed.iter().map(|closed| closed.local.port());
+        let mut ports: Vec<u16> = current.chain(closed).filter(|port| *port != 0).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+}
+
 impl ListenerIndex for ListenerTracker {
     fn serves(&self, net_namespace: Option<u64>, local: SocketAddr) -> bool {
         self.find(net_namespace, local).is_some()

@@ -26,6 +26,13 @@
 //!   for in latency.
 //! - **Processes**: the process connector keeps exited processes nameable
 //!   ([`processes`]).
+//! - **Connections still open**: a dump of connected TCP sockets with their
+//!   `tcp_info` (server end's cookie and bytes so far) at start, every
+//!   [`MonitorConfig::open_report_every`] and at stop, reported as records
+//!   without an end (`Recorder::report_open`); the start's dump also becomes
+//!   an [`OpenSnapshot`], which ends the rows an earlier run left open for
+//!   connections gone since. A close later updates the same row: both carry
+//!   the server end's cookie.
 //!
 //! # Capture mode
 //! [`Recorder::start`] probes eBPF (load, attach, ring buffer) under
@@ -49,8 +56,9 @@
 //! # Lifecycle
 //! [`Recorder::run`] is one thread polling every subscription. It returns
 //! when `shutdown` becomes true (the command sets it from SIGINT/SIGTERM),
-//! after emitting the connections still waiting for a partner and flushing
-//! the last batch; or when the sink fails, which stops recording loudly.
+//! after emitting the connections still waiting for a partner, reporting
+//! those still open, and flushing the last batch; or when the sink fails,
+//! which stops recording loudly.
 //! Batches go out at most [`BATCH_LATENCY`] after their first event, or as
 //! soon as [`BATCH_SIZE`] events are waiting. Every loss — netlink
 //! overflows, ring-buffer drops, skipped eBPF runs, unmatched closes,
@@ -67,6 +75,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::inventory::counters::CounterPorts;
 use crate::inventory::destroy::DestroySubscription;
 use crate::inventory::ebpf::{BpfEvent, BpfEventKind, EbpfCapture, EbpfError};
 use crate::inventory::netlink::ClosedSocket;
@@ -75,9 +84,10 @@ use crate::inventory::proc_events::{ProcConnector, ProcEvent};
 use crate::inventory::system::System;
 use crate::inventory::{InventoryError, NamespaceSelection, Query};
 use crate::model::monitor::{
-    CaptureMode, EventSink, LossKind, LossRecord, MonitorEvent, ProcessIdentity, SinkError,
-    UnixMicros,
+    CaptureMode, EventSink, LossKind, LossRecord, MonitorEvent, OpenSnapshot, ProcessIdentity,
+    SinkError, SnapshotScope, UnixMicros,
 };
+use crate::model::top::TcpCounters;
 use crate::model::Socket;
 use crate::sys::clock::WallClockSteps;
 use connections::{Attribution, ConnectionJoiner, EndKey, Role};
@@ -120,6 +130,12 @@ pub const MAX_SLEEP: Duration = Duration::from_millis(100);
 /// listeners are still dumped several times in the life of a 50 ms one.
 pub const COLLECT_GAP: Duration = Duration::from_millis(15);
 
+/// How often connections still open are reported (with their bytes so
+/// far), and how long one must have been open to be reported: a user
+/// looking at `history` sees a long-lived client within a minute, and
+/// short connections are written once, when they end.
+pub const OPEN_REPORT_EVERY: Duration = Duration::from_secs(60);
+
 /// Which capture the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CaptureChoice {
@@ -137,6 +153,9 @@ pub struct MonitorConfig {
     pub interval: Duration,
     pub namespaces: NamespaceSelection,
     pub capture: CaptureChoice,
+    /// How often connections still open are reported with their bytes so
+    /// far ([`OPEN_REPORT_EVERY`] unless a test shortens it).
+    pub open_report_every: Duration,
 }
 
 /// Errors of the capture engine.
@@ -222,6 +241,24 @@ pub struct Recorder {
     /// the last look for namespaces: one that cannot be subscribed to is
     /// looked for once per look, not at every process that starts in it.
     namespaces_looked_for: std::collections::HashSet<u64>,
+    /// Rows of connections reported open in this run, by key: reported
+    /// again at every look while they stay open.
+    open_reported: std::collections::HashSet<(u64, Option<u64>)>,
+    /// Connections open at the previous look, by key: one still open at
+    /// the next has been open for a whole [`MonitorConfig::open_report_every`].
+    open_seen: std::collections::HashSet<(u64, Option<u64>)>,
+}
+
+/// Why connections still open are looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenLook {
+    /// At start: every one is reported, after an [`OpenSnapshot`] that ends
+    /// the rows an earlier run left open for connections gone since.
+    Start,
+    /// Every [`MonitorConfig::open_report_every`]: those open that long.
+    Periodic,
+    /// At stop: every one, so nothing open is lost.
+    Stop,
 }
 
 /// A connection end's close, held for [`CLOSE_DELAY`].
@@ -302,6 +339,8 @@ impl Recorder {
             unnameable: std::collections::HashSet::new(),
             ring_drops_seen: 0,
             namespaces_looked_for: std::collections::HashSet::new(),
+            open_reported: std::collections::HashSet::new(),
+            open_seen: std::collections::HashSet::new(),
         };
         if recorder.ebpf.is_some() {
             // Only eBPF times are converted from CLOCK_MONOTONIC; the others
@@ -344,7 +383,11 @@ impl Recorder {
         // Startup reconciliation: every existing listener, and the owners
         // of connections that are already open.
         self.dump_listeners(&mut summary)?;
+        // Both modes name the processes of connections already open: eBPF
+        // saw neither their connect() nor their accept().
         self.dump_connections(true)?;
+        self.report_open(OpenLook::Start)?;
+        let mut next_open_report = Instant::now() + self.config.open_report_every;
 
         let reconcile_every = match self.mode {
             CaptureMode::Ebpf => EBPF_RECONCILE,
@@ -371,6 +414,7 @@ impl Recorder {
                 Some(next_reconcile),
                 self.flush_deadline(),
                 next_pairing,
+                Some(next_open_report),
             ]
             .into_iter()
             .flatten()
@@ -451,6 +495,12 @@ impl Recorder {
                 self.monotonic_to_realtime = monotonic_to_realtime(self.time_offsets);
                 next_reconcile = instant + reconcile_every;
             }
+            if instant >= next_open_report {
+                // Owners of connections opened since the last dump first.
+                self.dump_connections(true)?;
+                self.report_open(OpenLook::Periodic)?;
+                next_open_report = instant + self.config.open_report_every;
+            }
             if instant >= next_expire {
                 let now = unix_micros();
                 let paired_through = self.paired_through();
@@ -473,8 +523,144 @@ impl Recorder {
         let now = unix_micros();
         let records = self.joiner.expire(now, now, true, &self.listeners);
         self.push_connections(records, &mut summary);
+        // What is still open is written as open: the next run's close (or
+        // its startup snapshot) ends the row. A failed dump still lets the
+        // last batch out before it is reported.
+        let open = self.dump_connections(true).and_then(|()| self.report_open(OpenLook::Stop));
         self.flush(sink, &mut summary)?;
+        open?;
         Ok(summary)
+    }
+
+    /// Reports the connections open now whose server end is on this machine
+    /// (see [`OpenLook`] for which), with their bytes so far, as records
+    /// without an end; at start, after the [`OpenSnapshot`] of them all.
+    fn report_open(&mut self, look: OpenLook) -> Result<(), MonitorError> {
+        let ports = self.listeners.tcp_ports();
+        let selection = CounterPorts { local_ports: ports.clone(), remote_ports: ports };
+        let found = self
+            .system
+            .connection_counters(self.config.namespaces, &selection)
+            .map_err(MonitorError::Inventory)?;
+        let at = unix_micros();
+        let mut ends: HashMap<EndKey, &TcpCounters> = HashMap::with_capacity(found.sockets.len());
+        for (inode, socket) in &found.sockets {
+            let label = self.label(*inode);
+            // A request socket (SYN-RECV) is not a connection yet, and the
+            // socket accept() returns has a cookie of its own.
+            let established = socket.state != crate::model::SocketState::SynRecv;
+            if self.covers(label) && socket.remote.port() != 0 && established {
+                ends.insert(EndKey::new(label, socket.local, socket.remote), socket);
+            }
+        }
+        let mut records = Vec::new();
+        let mut open = std::collections::HashSet::new();
+        for (key, server) in &ends {
+            if self.joiner.role(key, &self.listeners) != Some(Role::Server) {
+                continue;
+            }
+            let row = (server.cookie, key.net_namespace);
+            open.insert(row);
+            let due = match look {
+                OpenLook::Start | OpenLook::Stop => true,
+                OpenLook::Periodic => {
+                    self.open_reported.contains(&row) || self.open_seen.contains(&row)
+                }
+            };
+            if due {
+                records.push(self.open_record(key, server, ends.get(&key.peer()).copied()));
+            }
+        }
+        if look == OpenLook::Start {
+            let scope = match self.config.namespaces {
+                NamespaceSelection::Current => SnapshotScope::Own,
+                NamespaceSelection::All => SnapshotScope::All {
+                    unread: found
+                        .unread
+                        .iter()
+                        .copied()
+                        .filter(|inode| *inode != self.own_namespace)
+                        .collect(),
+                },
+            };
+            let booted_at = self
+                .system
+                .read_text("/proc/stat")
+                .and_then(|text| crate::inventory::process::boot_time_of(&text))
+                .and_then(|seconds| i64::try_from(seconds).ok())
+                .map(|seconds| seconds.saturating_mul(1_000_000));
+            let mut keys: Vec<(u64, Option<u64>)> = open.iter().copied().collect();
+            keys.sort_unstable();
+            self.push(MonitorEvent::OpenSnapshot(OpenSnapshot {
+                at,
+                booted_at,
+                scope,
+                open: keys,
+            }));
+        }
+        // In the order of their rows' keys, so a batch reads the same every
+        // time.
+        records.sort_by_key(|record| (record.net_namespace, record.cookie));
+        self.open_reported.retain(|row| open.contains(row));
+        self.open_reported.extend(records.iter().map(|r| (r.cookie, r.net_namespace)));
+        // Not counted as connections: each is counted once, when it ends.
+        for record in records {
+            self.push(MonitorEvent::Connection(Box::new(record)));
+        }
+        self.open_seen = open;
+        Ok(())
+    }
+
+    /// The record of a connection still open: its server end (and client
+    /// end, when it is on this machine too) as dumped now, the processes
+    /// the joiner knows, else the listener's owner as the server.
+    fn open_record(
+        &self,
+        server_key: &EndKey,
+        server: &TcpCounters,
+        client: Option<&TcpCounters>,
+    ) -> crate::model::monitor::ConnectionRecord {
+        use connections::ListenerIndex;
+        let client_key = server_key.peer();
+        let server_holder = self.joiner.holder(server_key, server.cookie);
+        let client_holder = match client {
+            Some(end) => self.joiner.holder(&client_key, end.cookie),
+            None => self.joiner.holder(&client_key, 0).filter(|a| a.cookie.is_none()),
+        };
+        let server_process = match server_holder {
+            Some(attribution) => Some(ProcessIdentity::clone(&attribution.process)),
+            None => self.listeners.owner(server_key.net_namespace, server_key.local),
+        };
+        // Only eBPF times are starts: the server end's establishment, the
+        // client's connect(). A dump's first sight of a connection is not.
+        let started_at = match self.mode {
+            CaptureMode::Ebpf => [
+                self.server_starts.get(&server.cookie).copied(),
+                client_holder.filter(|a| a.cookie.is_some()).map(|a| a.since),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
+            CaptureMode::Netlink => None,
+        };
+        crate::model::monitor::ConnectionRecord {
+            cookie: server.cookie,
+            net_namespace: server_key.net_namespace,
+            client: connections::canonical(server.remote),
+            server: connections::canonical(server.local),
+            started_at,
+            ended_at: None,
+            bytes_client_to_server: server.bytes_received,
+            bytes_server_to_client: server.bytes_acked,
+            client_uid: client
+                .map(|end| end.uid)
+                .or(client_holder.map(|attribution| attribution.process.uid)),
+            server_uid: Some(server.uid),
+            client_process: client_holder
+                .map(|attribution| ProcessIdentity::clone(&attribution.process)),
+            server_process,
+            end: crate::model::monitor::ConnectionEnd::Unknown,
+        }
     }
 
     /// Reads every source once, without blocking, and queues what it read.

@@ -364,12 +364,18 @@ fn write_clients(
             } else {
                 format!("{} times", thousands(summary.connections))
             };
+            let open = match summary.open {
+                0 => String::new(),
+                open if open == summary.connections => " (open)".to_string(),
+                open => format!(" ({} open)", thousands(open)),
+            };
             writeln!(
                 out,
-                "  {} connected {times}, {}, {}",
+                "  {} connected {times}{open}, {}, {}{}",
                 client_label(summary),
                 span(summary.first_at, summary.last_at),
-                bytes(summary.bytes())
+                bytes(summary.bytes()),
+                if summary.open > 0 { " so far" } else { "" },
             )?;
         }
     }
@@ -422,9 +428,11 @@ fn write_connections(
     ]);
     for connection in connections {
         let record = &connection.record;
-        let at = record.started_at.or(record.ended_at).unwrap_or_default();
+        let at = record.started_at.or(record.ended_at).unwrap_or(connection.seen_at);
         let length = match (record.started_at, record.ended_at) {
             (Some(start), Some(end)) => duration(end - start),
+            // Open: TIME says since when (the first report, when the start
+            // was not seen), SENT and RECEIVED what it moved so far.
             _ => "-".into(),
         };
         let client = match (&record.client_process, record.client_uid) {
@@ -563,14 +571,19 @@ pub fn write_port_history(
     if !history.frequent_clients.is_empty() {
         writeln!(out, "  most frequent clients since {}:", time(history.clients_since))?;
         for summary in &history.frequent_clients {
+            // An open connection's last time is its start (or first
+            // report): "open now" says more.
+            let last = match summary.open {
+                0 => format!("last {}", time(summary.last_at)),
+                open => format!("{} open now", thousands(open)),
+            };
             writeln!(
                 out,
-                "    {} — {} connection{} to {}, last {}",
+                "    {} — {} connection{} to {}, {last}",
                 client_label(summary),
                 thousands(summary.connections),
                 if summary.connections == 1 { "" } else { "s" },
                 summary.server,
-                time(summary.last_at)
             )?;
         }
     }
@@ -703,6 +716,8 @@ pub struct ClientWire {
     pub process: Option<ProcessLine>,
     pub uid: Option<u32>,
     pub connections: u64,
+    /// How many of them are still open (their bytes are so far).
+    pub open: u64,
     pub first_at: String,
     pub last_at: String,
     pub bytes_client_to_server: u64,
@@ -718,6 +733,7 @@ impl ClientWire {
             process: summary.client.as_ref().map(ProcessLine::of),
             uid: summary.client_uid,
             connections: summary.connections,
+            open: summary.open,
             first_at: rfc3339(summary.first_at),
             last_at: rfc3339(summary.last_at),
             bytes_client_to_server: summary.bytes_client_to_server,
@@ -738,6 +754,9 @@ pub struct ConnectionWire {
     pub started_at: Option<String>,
     /// `null` while open.
     pub ended_at: Option<String>,
+    /// While open: since when, the start when known, else the time it was
+    /// first reported open (it began no later). `null` once ended.
+    pub open_since: Option<String>,
     pub duration_us: Option<i64>,
     pub bytes_client_to_server: u64,
     pub bytes_server_to_client: u64,
@@ -762,6 +781,10 @@ impl ConnectionWire {
             server_port: record.server.port(),
             started_at: record.started_at.map(rfc3339),
             ended_at: record.ended_at.map(rfc3339),
+            open_since: record
+                .ended_at
+                .is_none()
+                .then(|| rfc3339(record.started_at.unwrap_or(connection.seen_at))),
             duration_us: record.started_at.zip(record.ended_at).map(|(s, e)| e - s),
             bytes_client_to_server: record.bytes_client_to_server,
             bytes_server_to_client: record.bytes_server_to_client,

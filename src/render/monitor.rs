@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::model::monitor::{
     CaptureMode, ConnectionEnd, ConnectionRecord, ListenerChange, ListenerEvent, LossKind,
-    LossRecord, MonitorEvent, ProcessIdentity, UnixMicros,
+    LossRecord, MonitorEvent, OpenSnapshot, ProcessIdentity, SnapshotScope, UnixMicros,
 };
 use crate::model::{Family, Scope};
 
@@ -36,6 +36,33 @@ pub enum EventLine<'a> {
     /// Boxed: a connection line is much larger than the others.
     Connection(Box<ConnectionLine>),
     Loss(LossLine),
+    OpenSnapshot(OpenSnapshotLine),
+}
+
+/// The connections open when the recorder started: a store ends the rows
+/// an earlier run left open for any other connection in `net_namespaces`.
+#[derive(Debug, Serialize)]
+pub struct OpenSnapshotLine {
+    pub at: String,
+    pub at_us: UnixMicros,
+    /// When the machine booted: an open row that began earlier belongs to
+    /// an earlier boot and is ended whatever its cookie.
+    pub booted_at: Option<String>,
+    pub booted_at_us: Option<UnixMicros>,
+    /// `own` (the recorder's namespace) or `all`.
+    pub net_namespaces: &'static str,
+    /// With `all`: namespaces that could not be read, whose rows stay open.
+    pub unread_net_namespaces: Vec<u64>,
+    /// Server-end cookie and namespace of every connection open then.
+    pub open: Vec<OpenKeyLine>,
+}
+
+/// The key of a connection's row: its server end's socket cookie and its
+/// namespace (`null` for the recorder's own).
+#[derive(Debug, Serialize)]
+pub struct OpenKeyLine {
+    pub cookie: u64,
+    pub net_namespace: Option<u64>,
 }
 
 /// A listener that appeared or disappeared.
@@ -62,7 +89,8 @@ pub struct ListenerLine {
     pub processes: Vec<ProcessLine>,
 }
 
-/// One connection to a local service, written when it ended.
+/// One connection to a local service: written while it is open (`end`
+/// `open`, `ended_at` null, bytes so far) and again when it ended.
 #[derive(Debug, Serialize)]
 pub struct ConnectionLine {
     pub cookie: u64,
@@ -85,6 +113,7 @@ pub struct ConnectionLine {
     /// client).
     pub client_process: Option<ProcessLine>,
     pub server_process: Option<ProcessLine>,
+    /// `open` (still open: a later line of the same cookie updates it),
     /// `closed`, `reset`, `timed_out` or `unknown`.
     pub end: &'static str,
 }
@@ -172,6 +201,27 @@ pub fn event_line(event: &MonitorEvent) -> EventLine<'_> {
             EventLine::Connection(Box::new(connection_line(record)))
         }
         MonitorEvent::Loss(loss) => EventLine::Loss(loss_line(loss)),
+        MonitorEvent::OpenSnapshot(snapshot) => EventLine::OpenSnapshot(snapshot_line(snapshot)),
+    }
+}
+
+fn snapshot_line(snapshot: &OpenSnapshot) -> OpenSnapshotLine {
+    let (net_namespaces, unread) = match &snapshot.scope {
+        SnapshotScope::Own => ("own", Vec::new()),
+        SnapshotScope::All { unread } => ("all", unread.clone()),
+    };
+    OpenSnapshotLine {
+        at: rfc3339(snapshot.at),
+        at_us: snapshot.at,
+        booted_at: snapshot.booted_at.map(rfc3339),
+        booted_at_us: snapshot.booted_at,
+        net_namespaces,
+        unread_net_namespaces: unread,
+        open: snapshot
+            .open
+            .iter()
+            .map(|&(cookie, net_namespace)| OpenKeyLine { cookie, net_namespace })
+            .collect(),
     }
 }
 
@@ -221,7 +271,7 @@ fn connection_line(record: &ConnectionRecord) -> ConnectionLine {
         server_uid: record.server_uid,
         client_process: record.client_process.as_ref().map(ProcessLine::of),
         server_process: record.server_process.as_ref().map(ProcessLine::of),
-        end: end_name(record.end),
+        end: if record.ended_at.is_none() { "open" } else { end_name(record.end) },
     }
 }
 
@@ -249,7 +299,8 @@ pub fn write_jsonl(out: &mut dyn Write, batch: &[MonitorEvent]) -> std::io::Resu
 pub fn write_text(out: &mut dyn Write, batch: &[MonitorEvent]) -> std::io::Result<()> {
     for event in batch {
         match event {
-            MonitorEvent::Started { .. } => continue,
+            // For stores: the open lines below say the same to a reader.
+            MonitorEvent::Started { .. } | MonitorEvent::OpenSnapshot(_) => continue,
             MonitorEvent::Listener(listener) => {
                 let verb = match listener.change {
                     ListenerChange::Appeared => "listen",
@@ -273,14 +324,24 @@ pub fn write_text(out: &mut dyn Write, batch: &[MonitorEvent]) -> std::io::Resul
             MonitorEvent::Connection(record) => {
                 let client = record.client_process.as_ref().map_or("?".to_string(), process_text);
                 let server = record.server_process.as_ref().map_or("?".to_string(), process_text);
-                let duration = match record.started_at.zip(record.ended_at) {
-                    Some((start, end)) => format!("{:.1} ms", (end - start) as f64 / 1000.0),
-                    None => "-".to_string(),
+                let duration = match (record.started_at, record.ended_at) {
+                    (Some(start), Some(end)) => {
+                        format!("{:.1} ms", (end - start) as f64 / 1000.0)
+                    }
+                    (Some(start), None) => format!("open since {}", clock(start)),
+                    (None, None) => "open".to_string(),
+                    (None, Some(_)) => "-".to_string(),
+                };
+                // An open report has no end: its line carries the time it
+                // was reported.
+                let (at, verb) = match record.ended_at {
+                    Some(end) => (end, "connect"),
+                    None => (now_micros(), "open"),
                 };
                 writeln!(
                     out,
-                    "{}  connect  {} -> {}{}  {client} -> {server}  {duration}  {} B up, {} B down",
-                    clock(record.ended_at.unwrap_or_default()),
+                    "{}  {verb:<8} {} -> {}{}  {client} -> {server}  {duration}  {} B up, {} B down",
+                    clock(at),
                     record.client,
                     record.server,
                     namespace_text(record.net_namespace),
@@ -301,6 +362,13 @@ pub fn write_text(out: &mut dyn Write, batch: &[MonitorEvent]) -> std::io::Resul
         }
     }
     out.flush()
+}
+
+/// Now, microseconds since the Unix epoch.
+fn now_micros() -> UnixMicros {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// The start line on stderr: mode, why, and where.

@@ -13,6 +13,13 @@
 //! plan says how that map changes once the batch is committed; a batch that
 //! fails to commit leaves it as it was, matching the rolled-back tables.
 //!
+//! Rows left open by a run whose connection is gone (it closed while no
+//! recorder ran, or the machine rebooted) are ended by the next run's
+//! [`OpenSnapshot`]: every open row in its scope that the snapshot does not
+//! list, or that began before the machine booted, gets the end `unknown`
+//! and `ended_at` = the snapshot's time (ended *by* then), its bytes as
+//! last reported.
+//!
 //! Reports of one connection within one batch are merged into a single row
 //! (or a single update), so a connection that opens and ends between two
 //! batches is inserted once, already ended.
@@ -26,7 +33,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::codec;
-use crate::model::monitor::{ConnectionRecord, MonitorEvent, ProcessIdentity, UnixMicros};
+use crate::model::monitor::{
+    ConnectionEnd, ConnectionRecord, MonitorEvent, OpenSnapshot, ProcessIdentity, UnixMicros,
+};
 
 /// A connection's identity across reports: its socket cookie and network
 /// namespace (cookies are unique per boot, not across namespaces' reports
@@ -48,6 +57,11 @@ pub struct OpenConnection {
     pub bytes_down: u64,
     /// The hourly total the connection was counted in.
     pub rollup: RollupKey,
+    /// The row's `at`: when the connection started, or was first reported.
+    pub at: UnixMicros,
+    /// Whether the row's start is known (kept in its flags when a snapshot
+    /// ends it).
+    pub start_known: bool,
 }
 
 /// What a batch adds to one hourly total.
@@ -151,73 +165,26 @@ impl<'a> BatchPlan<'a> {
         records: impl IntoIterator<Item = &'a ConnectionRecord>,
         now: UnixMicros,
     ) -> Self {
-        let mut plan = BatchPlan::default();
-        // Where this batch already put each connection it saw, while that
-        // connection stays open.
-        let mut targets: HashMap<ConnectionKey, Target> = HashMap::new();
+        let mut planner = Planner { plan: BatchPlan::default(), targets: HashMap::new() };
         for record in records {
-            let key = (record.cookie, record.net_namespace);
-            let state = ConnectionState::of(record);
-            let (up, down) = (state.bytes_up, state.bytes_down);
-            let ended = state.ended_at.is_some();
-            let previous = match plan.open_changes.get(&key) {
-                Some(change) => change.clone(),
-                None => open.get(&key).cloned(),
-            };
-            let Some(previous) = previous else {
-                let at = record.started_at.or(record.ended_at).unwrap_or(now);
-                let (rollup, client_name) = rollup_key(record, at);
-                let delta = plan.rollups.entry(rollup.clone()).or_default();
-                delta.client_name = client_name;
-                delta.connections += 1;
-                delta.bytes_up += up as i64;
-                delta.bytes_down += down as i64;
-                if ended {
-                    // Recorded as closed: a later report with the same key
-                    // is another connection.
-                    targets.remove(&key);
-                } else {
-                    plan.open_changes.insert(
-                        key,
-                        Some(OpenConnection { bytes_up: up, bytes_down: down, rollup }),
-                    );
-                    targets.insert(key, Target::Insert(plan.inserts.len()));
-                }
-                plan.inserts.push(NewConnection { record, at, state });
-                continue;
-            };
-            // The same connection again: its end, or newer byte counts.
-            let delta = plan.rollups.entry(previous.rollup.clone()).or_default();
-            delta.bytes_up += up.saturating_sub(previous.bytes_up) as i64;
-            delta.bytes_down += down.saturating_sub(previous.bytes_down) as i64;
-            match targets.get(&key) {
-                Some(Target::Insert(index)) => plan.inserts[*index].state.then(state),
-                Some(Target::Update(index)) => plan.updates[*index].state.then(state),
-                None => {
-                    targets.insert(key, Target::Update(plan.updates.len()));
-                    plan.updates.push(ConnectionUpdate { key, state });
-                }
-            }
-            if ended {
-                plan.open_changes.insert(key, None);
-                targets.remove(&key);
-            } else {
-                plan.open_changes.insert(
-                    key,
-                    Some(OpenConnection { bytes_up: up, bytes_down: down, ..previous }),
-                );
-            }
+            planner.record(open, record, now);
         }
-        plan
+        planner.plan
     }
 
-    /// Plans the connection records among a batch's events.
+    /// Plans a batch's connection records and open snapshots, in order.
     pub fn of_events(open: &OpenConnections, batch: &'a [MonitorEvent], now: UnixMicros) -> Self {
-        let records = batch.iter().filter_map(|event| match event {
-            MonitorEvent::Connection(record) => Some(&**record),
-            _ => None,
-        });
-        Self::new(open, records, now)
+        let mut planner = Planner { plan: BatchPlan::default(), targets: HashMap::new() };
+        for event in batch {
+            match event {
+                MonitorEvent::Connection(record) => planner.record(open, record, now),
+                MonitorEvent::OpenSnapshot(snapshot) => planner.snapshot(open, snapshot),
+                MonitorEvent::Started { .. }
+                | MonitorEvent::Listener(_)
+                | MonitorEvent::Loss(_) => {}
+            }
+        }
+        planner.plan
     }
 
     /// Brings the writer's open connections up to date; call it once the
@@ -228,6 +195,124 @@ impl<'a> BatchPlan<'a> {
                 Some(connection) => open.insert(key, connection),
                 None => open.remove(&key),
             };
+        }
+    }
+}
+
+/// A plan being built, with where this batch already put each connection
+/// it saw while that connection stays open.
+struct Planner<'a> {
+    plan: BatchPlan<'a>,
+    targets: HashMap<ConnectionKey, Target>,
+}
+
+impl<'a> Planner<'a> {
+    /// The connection `key` as the batch so far leaves it: open (and how),
+    /// or not open.
+    fn open_now(&self, open: &OpenConnections, key: &ConnectionKey) -> Option<OpenConnection> {
+        match self.plan.open_changes.get(key) {
+            Some(change) => change.clone(),
+            None => open.get(key).cloned(),
+        }
+    }
+
+    fn record(&mut self, open: &OpenConnections, record: &'a ConnectionRecord, now: UnixMicros) {
+        let plan = &mut self.plan;
+        let key = (record.cookie, record.net_namespace);
+        let state = ConnectionState::of(record);
+        let (up, down) = (state.bytes_up, state.bytes_down);
+        let ended = state.ended_at.is_some();
+        let previous = match plan.open_changes.get(&key) {
+            Some(change) => change.clone(),
+            None => open.get(&key).cloned(),
+        };
+        let Some(previous) = previous else {
+            let at = record.started_at.or(record.ended_at).unwrap_or(now);
+            let (rollup, client_name) = rollup_key(record, at);
+            let delta = plan.rollups.entry(rollup.clone()).or_default();
+            delta.client_name = client_name;
+            delta.connections += 1;
+            delta.bytes_up += up as i64;
+            delta.bytes_down += down as i64;
+            if ended {
+                // Recorded as closed: a later report with the same key
+                // is another connection.
+                self.targets.remove(&key);
+            } else {
+                let start_known = record.started_at.is_some();
+                let connection =
+                    OpenConnection { bytes_up: up, bytes_down: down, rollup, at, start_known };
+                plan.open_changes.insert(key, Some(connection));
+                self.targets.insert(key, Target::Insert(plan.inserts.len()));
+            }
+            plan.inserts.push(NewConnection { record, at, state });
+            return;
+        };
+        // The same connection again: its end, or newer byte counts.
+        let delta = plan.rollups.entry(previous.rollup.clone()).or_default();
+        delta.bytes_up += up.saturating_sub(previous.bytes_up) as i64;
+        delta.bytes_down += down.saturating_sub(previous.bytes_down) as i64;
+        // The row's `at` stays that of its first report: whether it is the
+        // start is what that report knew, not what a later one (whose
+        // start may be a later first sighting) says.
+        let (end, _) = codec::connection_from_flags(state.flags);
+        let flags = codec::connection_flags(end, previous.start_known);
+        self.update(key, ConnectionState { flags, ..state });
+        if ended {
+            self.plan.open_changes.insert(key, None);
+            self.targets.remove(&key);
+        } else {
+            self.plan
+                .open_changes
+                .insert(key, Some(OpenConnection { bytes_up: up, bytes_down: down, ..previous }));
+        }
+    }
+
+    /// Merges `state` into the row this batch already changes for `key`,
+    /// or plans an update of the row an earlier batch left open.
+    fn update(&mut self, key: ConnectionKey, state: ConnectionState<'a>) {
+        let plan = &mut self.plan;
+        match self.targets.get(&key) {
+            Some(Target::Insert(index)) => plan.inserts[*index].state.then(state),
+            Some(Target::Update(index)) => plan.updates[*index].state.then(state),
+            None => {
+                self.targets.insert(key, Target::Update(plan.updates.len()));
+                plan.updates.push(ConnectionUpdate { key, state });
+            }
+        }
+    }
+
+    /// Ends the open rows `snapshot` speaks for whose connection it did not
+    /// find open (see the module docs).
+    fn snapshot(&mut self, open: &OpenConnections, snapshot: &OpenSnapshot) {
+        let listed: std::collections::HashSet<&ConnectionKey> = snapshot.open.iter().collect();
+        let mut keys: Vec<ConnectionKey> = open
+            .keys()
+            .chain(self.plan.open_changes.keys())
+            .filter(|key| snapshot.scope.covers(key.1))
+            .copied()
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            let Some(connection) = self.open_now(open, &key) else { continue };
+            let earlier_boot = snapshot.booted_at.is_some_and(|booted| connection.at < booted);
+            if listed.contains(&key) && !earlier_boot {
+                continue;
+            }
+            let state = ConnectionState {
+                ended_at: Some(snapshot.at),
+                bytes_up: connection.bytes_up,
+                bytes_down: connection.bytes_down,
+                flags: codec::connection_flags(ConnectionEnd::Unknown, connection.start_known),
+                client_process: None,
+                server_process: None,
+                client_uid: None,
+                server_uid: None,
+            };
+            self.update(key, state);
+            self.plan.open_changes.insert(key, None);
+            self.targets.remove(&key);
         }
     }
 }
@@ -248,7 +333,7 @@ fn rollup_key(record: &ConnectionRecord, at: UnixMicros) -> (RollupKey, String) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::monitor::ConnectionEnd;
+    use crate::model::monitor::SnapshotScope;
 
     /// 2026-11-28 10:00:00 UTC.
     const T0: UnixMicros = 1_795_860_000_000_000;
@@ -330,7 +415,13 @@ mod tests {
         let rollup = (T0, 5432, String::new());
         assert_eq!(
             open[&(7, None)],
-            OpenConnection { bytes_up: 10, bytes_down: 20, rollup: rollup.clone() }
+            OpenConnection {
+                bytes_up: 10,
+                bytes_down: 20,
+                rollup: rollup.clone(),
+                at: T0 + 10,
+                start_known: true
+            }
         );
 
         let mut end = report(7, Some(T0 + 50), (100, 1000));
@@ -390,7 +481,13 @@ mod tests {
         let rollup = (T0 - HOUR, 5432, "/usr/bin/psql".to_string());
         let mut open = OpenConnections::from([(
             (7, Some(4026531840)),
-            OpenConnection { bytes_up: 10, bytes_down: 10, rollup: rollup.clone() },
+            OpenConnection {
+                bytes_up: 10,
+                bytes_down: 10,
+                rollup: rollup.clone(),
+                at: T0 - HOUR,
+                start_known: true,
+            },
         )]);
         let mut growing = report(7, None, (30, 40));
         growing.net_namespace = Some(4026531840);
@@ -413,7 +510,13 @@ mod tests {
         plan.commit_to(&mut open);
         assert_eq!(
             open[&(7, Some(4026531840))],
-            OpenConnection { bytes_up: 35, bytes_down: 40, rollup }
+            OpenConnection {
+                bytes_up: 35,
+                bytes_down: 40,
+                rollup,
+                at: T0 - HOUR,
+                start_known: true
+            }
         );
     }
 
@@ -430,5 +533,123 @@ mod tests {
         let shrunk = [report(9, Some(T0 + 30), (1, 0))];
         let plan = BatchPlan::new(&open, &shrunk, T0);
         assert_eq!(plan.rollups[&(T0, 5432, String::new())], delta("", 0, 0, 0));
+    }
+
+    fn snapshot(at: UnixMicros, scope: SnapshotScope, open: &[(u64, Option<u64>)]) -> MonitorEvent {
+        MonitorEvent::OpenSnapshot(OpenSnapshot {
+            at,
+            booted_at: Some(T0 - HOUR),
+            scope,
+            open: open.to_vec(),
+        })
+    }
+
+    /// Rows a stopped recorder left open: the next start's snapshot ends
+    /// those whose connection is gone, `unknown` by the snapshot's time
+    /// with the bytes last reported, and leaves the others open.
+    #[test]
+    fn a_snapshot_ends_the_open_rows_whose_connection_is_gone() {
+        let mut open = OpenConnections::new();
+        let first = [report(1, None, (10, 20)), report(2, None, (30, 40))];
+        let mut in_namespace = report(3, None, (1, 1));
+        in_namespace.net_namespace = Some(4026532000);
+        let mut unread = report(4, None, (1, 1));
+        unread.net_namespace = Some(4026532001);
+        let mut started_unknown = report(5, None, (7, 7));
+        started_unknown.started_at = None;
+        let rows = [&first[0], &first[1], &in_namespace, &unread, &started_unknown];
+        BatchPlan::new(&open, rows, T0 + 20).commit_to(&mut open);
+        assert_eq!(open.len(), 5);
+
+        // `--netns current`: 2 is still open; 1 and 5 are gone; the other
+        // namespaces' rows are not its to judge.
+        let batch = [snapshot(T0 + HOUR, SnapshotScope::Own, &[(2, None)])];
+        let plan = BatchPlan::of_events(&open, &batch, T0 + HOUR);
+        assert!(plan.inserts.is_empty() && plan.rollups.is_empty(), "{plan:?}");
+        let ended: Vec<_> = plan.updates.iter().map(|u| (u.key, u.state.clone())).collect();
+        let unknown = |up, down, start_known| ConnectionState {
+            ended_at: Some(T0 + HOUR),
+            bytes_up: up,
+            bytes_down: down,
+            flags: codec::connection_flags(ConnectionEnd::Unknown, start_known),
+            client_process: None,
+            server_process: None,
+            client_uid: None,
+            server_uid: None,
+        };
+        assert_eq!(ended, [((1, None), unknown(10, 20, true)), ((5, None), unknown(7, 7, false))]);
+        plan.commit_to(&mut open);
+        let mut left: Vec<_> = open.keys().copied().collect();
+        left.sort_unstable();
+        assert_eq!(left, [(2, None), (3, Some(4026532000)), (4, Some(4026532001))]);
+
+        // `--netns all`, one namespace unreadable: its row stays open.
+        let scope = SnapshotScope::All { unread: vec![4026532001] };
+        let batch = [snapshot(T0 + HOUR, scope, &[(2, None)])];
+        let plan = BatchPlan::of_events(&open, &batch, T0 + HOUR);
+        let keys: Vec<_> = plan.updates.iter().map(|u| u.key).collect();
+        assert_eq!(keys, [(3, Some(4026532000))]);
+        plan.commit_to(&mut open);
+        assert_eq!(open.len(), 2);
+    }
+
+    /// After a reboot the kernel hands out the same cookies again: a row of
+    /// the earlier boot is ended even when a connection open now has its
+    /// key, and that connection's report makes a row of its own.
+    #[test]
+    fn a_row_of_an_earlier_boot_is_ended_though_its_cookie_is_open_again() {
+        let mut open = OpenConnections::new();
+        let mut old = report(6, None, (10, 20));
+        old.started_at = Some(T0 - 2 * HOUR);
+        BatchPlan::new(&open, [&old], T0).commit_to(&mut open);
+        let mut now_open = report(6, None, (1, 2));
+        now_open.started_at = Some(T0);
+        let batch = [snapshot(T0 + 5, SnapshotScope::Own, &[(6, None)]), event(now_open)];
+        let plan = BatchPlan::of_events(&open, &batch, T0 + 5);
+        assert_eq!(plan.updates.len(), 1);
+        assert_eq!(plan.updates[0].state.ended_at, Some(T0 + 5));
+        assert_eq!(plan.inserts.len(), 1);
+        assert_eq!(plan.inserts[0].state.ended_at, None);
+        assert_eq!(plan.rollups[&(T0, 5432, String::new())], delta("", 1, 1, 2));
+        plan.commit_to(&mut open);
+        assert_eq!(open[&(6, None)].at, T0);
+    }
+
+    /// The snapshot comes before the open reports of its start: a row
+    /// still open is not ended, and its report updates it.
+    #[test]
+    fn a_connection_the_snapshot_lists_keeps_its_row() {
+        let mut open = OpenConnections::new();
+        BatchPlan::new(&open, [&report(8, None, (10, 20))], T0).commit_to(&mut open);
+        let batch =
+            [snapshot(T0 + 5, SnapshotScope::Own, &[(8, None)]), event(report(8, None, (15, 20)))];
+        let plan = BatchPlan::of_events(&open, &batch, T0 + 5);
+        assert!(plan.inserts.is_empty());
+        assert_eq!(plan.updates.len(), 1);
+        assert_eq!((plan.updates[0].state.ended_at, plan.updates[0].state.bytes_up), (None, 15));
+    }
+
+    /// A connection first reported open without its start (it began before
+    /// the recorder) has its first report's time as the row's: a later
+    /// report that names a start does not make that time a start.
+    #[test]
+    fn a_later_report_does_not_claim_the_rows_time_as_the_start() {
+        let mut unstarted = report(11, None, (1, 1));
+        unstarted.started_at = None;
+        let mut open = OpenConnections::new();
+        BatchPlan::new(&open, [&unstarted], T0 + 50).commit_to(&mut open);
+        assert!(!open[&(11, None)].start_known);
+        let ended = report(11, Some(T0 + 90), (2, 2));
+        let plan = BatchPlan::new(&open, [&ended], T0 + 99);
+        let flags = plan.updates[0].state.flags;
+        assert_eq!(codec::connection_from_flags(flags), (ConnectionEnd::Closed, false));
+        // Within one batch too.
+        let plan = BatchPlan::new(&OpenConnections::new(), [&unstarted, &ended], T0 + 50);
+        let flags = plan.inserts[0].state.flags;
+        assert_eq!(codec::connection_from_flags(flags), (ConnectionEnd::Closed, false));
+    }
+
+    fn event(record: ConnectionRecord) -> MonitorEvent {
+        MonitorEvent::Connection(Box::new(record))
     }
 }

@@ -637,7 +637,7 @@ impl Session {
             .client
             .query(
                 "SELECT c.cookie, c.netns, c.bytes_up, c.bytes_down, c.at, c.server_port,
-                        coalesce(p.exe, p.name, '')
+                        coalesce(p.exe, p.name, ''), c.flags
                  FROM porthole.connections c
                  LEFT JOIN porthole.processes p ON p.id = c.client_process
                  WHERE c.host = $1 AND c.ended_at IS NULL",
@@ -650,6 +650,8 @@ impl Session {
                 bytes_up: row.get::<_, i64>(2) as u64,
                 bytes_down: row.get::<_, i64>(3) as u64,
                 rollup: (super::hour_start(row.get(4)), row.get::<_, i32>(5) as u16, row.get(6)),
+                at: row.get(4),
+                start_known: codec::connection_from_flags(i64::from(row.get::<_, i16>(7))).1,
             };
             self.open.insert(key, open);
         }
@@ -718,7 +720,7 @@ impl Session {
                     write_listener(&mut transaction, &mut cache, listener)?
                 }
                 // Planned above, written below.
-                MonitorEvent::Connection(_) => {}
+                MonitorEvent::Connection(_) | MonitorEvent::OpenSnapshot(_) => {}
                 MonitorEvent::Loss(LossRecord { at, kind, count, net_namespace }) => {
                     transaction.execute(
                         "INSERT INTO porthole.losses (at, count, netns, host, kind)
@@ -1499,13 +1501,14 @@ impl HistoryReader for PostgresReader {
                        min(c.client_uid) AS client_uid, count(*) AS connections,
                        min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
                        sum(c.bytes_up)::bigint AS bytes_up,
-                       sum(c.bytes_down)::bigint AS bytes_down
+                       sum(c.bytes_down)::bigint AS bytes_down,
+                       count(*) FILTER (WHERE c.ended_at IS NULL) AS open
                 FROM porthole.connections c WHERE {}
                 GROUP BY c.host, c.server_address, c.server_port, c.client_process,
                          CASE WHEN c.client_process IS NULL THEN c.client_uid END
                 ORDER BY count(*) DESC, min(c.at) LIMIT {limit})
              SELECT g.host, a.address, g.server_port, g.client_uid, g.connections,
-                    g.first_at, g.last_at, g.bytes_up, g.bytes_down, {}
+                    g.first_at, g.last_at, g.bytes_up, g.bytes_down, g.open, {}
              FROM groups g
              JOIN porthole.addresses a ON a.id = g.server_address
              LEFT JOIN porthole.processes p ON p.id = g.client_process
@@ -1517,7 +1520,7 @@ impl HistoryReader for PostgresReader {
         let mut summaries = Vec::with_capacity(rows.len());
         for row in rows {
             let Ok(ip) = row.get::<_, String>(1).parse::<IpAddr>() else { continue };
-            let client = process_from_row(&row, 9);
+            let client = process_from_row(&row, 10);
             summaries.push(ClientSummary {
                 host: self.host_name(row.get(0)),
                 server: SocketAddr::new(ip, row.get::<_, i32>(2) as u16),
@@ -1527,6 +1530,7 @@ impl HistoryReader for PostgresReader {
                     .or(client.as_ref().map(|c| c.uid)),
                 client,
                 connections: row.get::<_, i64>(4) as u64,
+                open: row.get::<_, i64>(9) as u64,
                 first_at: row.get(5),
                 last_at: row.get(6),
                 bytes_client_to_server: row.get::<_, i64>(7) as u64,
@@ -1580,7 +1584,11 @@ impl HistoryReader for PostgresReader {
                 server_uid: row.get::<_, Option<i32>>(9).map(uid_from_db),
                 end,
             };
-            connections.push(ConnectionHistory { host: self.host_name(row.get(15)), record });
+            connections.push(ConnectionHistory {
+                host: self.host_name(row.get(15)),
+                record,
+                seen_at: at,
+            });
         }
         Ok(connections)
     }

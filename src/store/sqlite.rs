@@ -478,7 +478,7 @@ impl SqliteWriter {
         self.open.clear();
         let mut statement = self.connection.prepare(
             "SELECT c.cookie, c.netns, c.bytes_up, c.bytes_down, c.at, c.server_port,
-                    coalesce(p.exe, p.name, '')
+                    coalesce(p.exe, p.name, ''), c.flags
              FROM connections c LEFT JOIN processes p ON p.id = c.client_process
              WHERE c.ended_at IS NULL",
         )?;
@@ -488,6 +488,8 @@ impl SqliteWriter {
                 bytes_up: row.get::<_, i64>(2)? as u64,
                 bytes_down: row.get::<_, i64>(3)? as u64,
                 rollup: (super::hour_start(row.get(4)?), row.get(5)?, row.get(6)?),
+                at: row.get(4)?,
+                start_known: codec::connection_from_flags(row.get(7)?).1,
             };
             Ok((key, open))
         })?;
@@ -539,7 +541,7 @@ impl SqliteWriter {
                 }
                 MonitorEvent::Listener(listener) => write_listener(&mut cache, listener)?,
                 // Planned above, written below.
-                MonitorEvent::Connection(_) => {}
+                MonitorEvent::Connection(_) | MonitorEvent::OpenSnapshot(_) => {}
                 MonitorEvent::Loss(LossRecord { at, kind, count, net_namespace }) => {
                     cache
                         .connection
@@ -1372,14 +1374,15 @@ impl HistoryReader for SqliteReader {
                     SELECT c.server_address, c.server_port, c.client_process,
                            c.client_uid AS client_uid, count(*) AS connections,
                            min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
-                           sum(c.bytes_up) AS bytes_up, sum(c.bytes_down) AS bytes_down
+                           sum(c.bytes_up) AS bytes_up, sum(c.bytes_down) AS bytes_down,
+                           sum(c.ended_at IS NULL) AS open
                     FROM connections c WHERE {}
                     GROUP BY c.server_address, c.server_port, c.client_process,
                              CASE WHEN c.client_process IS NULL THEN c.client_uid END
                     ORDER BY count(*) DESC, min(c.at) LIMIT {limit})
                  SELECT a.address, g.server_port, g.client_uid, g.connections, g.first_at,
                         g.last_at, g.bytes_up, g.bytes_down, p.id, p.pid, p.start_time, p.name,
-                        p.exe, p.cmdline, p.uid, p.user, p.unit, p.container
+                        p.exe, p.cmdline, p.uid, p.user, p.unit, p.container, g.open
                  FROM groups g
                  JOIN addresses a ON a.id = g.server_address
                  LEFT JOIN processes p ON p.id = g.client_process
@@ -1412,6 +1415,7 @@ impl HistoryReader for SqliteReader {
                     client_uid: uid.or(client.as_ref().map(|c| c.uid)),
                     client,
                     connections: row.get::<_, i64>(3)? as u64,
+                    open: row.get::<_, i64>(18)? as u64,
                     first_at: row.get(4)?,
                     last_at: row.get(5)?,
                     bytes_client_to_server: row.get::<_, i64>(6)? as u64,
@@ -1491,7 +1495,7 @@ impl HistoryReader for SqliteReader {
                     server_uid: server_uid.map(|u| u as u32),
                     end,
                 };
-                connections.push(ConnectionHistory { host: None, record });
+                connections.push(ConnectionHistory { host: None, record, seen_at: at });
             }
             Ok(connections)
         };

@@ -739,7 +739,7 @@ fn a_recorder_follows_no_link_another_user_could_plant() {
 // ----------------------------------------------------------------- PostgreSQL
 
 #[cfg(feature = "postgres")]
-mod postgresql {
+pub(crate) mod postgresql {
     use super::*;
 
     /// Debian's server binaries (not on PATH): the newest installed version.
@@ -885,6 +885,16 @@ mod postgresql {
 
         pub fn url(&self) -> String {
             format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        }
+
+        /// The URL through the server's Unix socket, which a recorder in a
+        /// private network namespace reaches too (its loopback is its own).
+        pub fn socket_url(&self) -> String {
+            format!(
+                "postgres:///postgres?user=postgres&host={}&port={}",
+                self.data.display(),
+                self.port
+            )
         }
     }
 

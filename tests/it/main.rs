@@ -27,6 +27,7 @@ mod json;
 mod kill;
 mod monitor;
 mod monitor_capture;
+mod monitor_open;
 mod proxy;
 mod proxy_toxics;
 

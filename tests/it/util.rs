@@ -51,6 +51,7 @@ pub fn scrub(command: &mut Command) {
         "NO_PROXY",
         "PORTHOLE_BACKEND",
         "PORTHOLE_STORE",
+        "PORTHOLE_OPEN_REPORT_EVERY",
         "TOXIPROXY_URL",
         "COLUMNS",
     ] {

@@ -1,0 +1,334 @@
+//! `porthole monitor` and connections that are still open: reported at the
+//! recorder's start, every `PORTHOLE_OPEN_REPORT_EVERY` and at its stop,
+//! updated (never duplicated) by their close in a later run, and ended
+//! `unknown` by the next start when they closed while no recorder ran.
+//! Real echo servers and clients in private network namespaces, both
+//! capture modes, SQLite and PostgreSQL stores.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{ChildStdin, ChildStdout, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::monitor::{connections_to, dump, ebpf_available, of_type, Monitor};
+use crate::util::{binary, eventually, run, unique_port, wait_for_line, ChildGuard, Netns};
+
+/// Echoes what each client sends until it closes.
+const ECHO_SERVER: &str = r#"
+import socket, sys, threading
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(16)
+print("ok", flush=True)
+def serve(connection):
+    while True:
+        data = connection.recv(65536)
+        if not data:
+            break
+        connection.sendall(data)
+    connection.close()
+while True:
+    connection, _ = server.accept()
+    threading.Thread(target=serve, args=(connection,), daemon=True).start()
+"#;
+
+/// Connects, prints its port, then for each number read on stdin sends that
+/// many bytes and reads them back ("done"); closes at the end of stdin.
+const LONG_CLIENT: &str = r#"
+import socket, sys
+client = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print(client.getsockname()[1], flush=True)
+for line in sys.stdin:
+    count = int(line)
+    client.sendall(b"x" * count)
+    got = 0
+    while got < count:
+        got += len(client.recv(65536))
+    print("done", flush=True)
+client.close()
+"#;
+
+/// A client holding one connection open until told to close it.
+struct LongClient {
+    child: ChildGuard,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    port: u16,
+}
+
+impl LongClient {
+    fn connect(netns: &Netns, port: u16) -> LongClient {
+        let mut command = netns.command("python3");
+        porthole::sys::signal::start_with_default_signals(&mut command);
+        let mut child = command
+            .args(["-u", "-c", LONG_CLIENT, &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 starts");
+        let stdin = child.stdin.take();
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("the client prints its port");
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("a port, not {line:?}"));
+        LongClient { child: ChildGuard(child), stdin, stdout, port }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// Sends `count` bytes and waits for their echo.
+    fn exchange(&mut self, count: usize) {
+        let stdin = self.stdin.as_mut().expect("still connected");
+        writeln!(stdin, "{count}").expect("the client reads its stdin");
+        stdin.flush().expect("flush");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("the client answers");
+        assert_eq!(line.trim(), "done", "the exchange of {count} bytes");
+    }
+
+    /// Closes the connection and waits for the client to exit.
+    fn close(&mut self) {
+        drop(self.stdin.take());
+        let status = self.child.0.wait().expect("the client exits");
+        assert!(status.success(), "client {} failed", self.pid());
+    }
+}
+
+/// Starts [`ECHO_SERVER`] in `netns` and waits until it listens.
+fn echo_server(netns: &Netns, port: u16) -> ChildGuard {
+    let (child, mut ready) = crate::util::python_in(netns, ECHO_SERVER, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok", "echo server did not start");
+    child
+}
+
+/// `porthole history PORT --each --json` from `store`: its single
+/// connections.
+fn stored_connections(store: &str, port: u16) -> Vec<Value> {
+    let output = run(crate::util::porthole().args([
+        "history",
+        &port.to_string(),
+        "--store",
+        store,
+        "--each",
+        "--json",
+    ]));
+    assert_eq!(output.code, 0, "{output:?}");
+    output.json()["connections"].as_array().cloned().unwrap_or_default()
+}
+
+/// Starts the recorder in `netns` writing to `store`.
+fn recorder(netns: &Netns, capture: &str, store: &str, env: &[(&str, &str)]) -> Monitor {
+    // Through `env`: the monitor's own command has porthole's variables
+    // scrubbed.
+    let mut command = netns.command("env");
+    command.args(env.iter().map(|(name, value)| format!("{name}={value}")));
+    command.arg(binary());
+    Monitor::start_command(command, &["--capture", capture, "--store", store])
+}
+
+/// Whether `capture` can be tested here (records a skip otherwise).
+fn capture_available(capture: &str) -> bool {
+    capture != "ebpf" || ebpf_available()
+}
+
+/// A client connected across a recorder stop: the stop writes one open row
+/// with both processes, the 4-tuple and the bytes so far; the next run's
+/// close updates that row with the final bytes, and no second row appears.
+fn open_connection_survives_a_stop(capture: &str, store: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = echo_server(&netns, port);
+    let monitor = recorder(&netns, capture, store, &[]);
+    let mut client = LongClient::connect(&netns, port);
+    client.exchange(6);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let reported = connections_to(&lines, port);
+    assert_eq!(reported.len(), 1, "one open report at stop:\n{}", dump(&lines));
+    assert_eq!(reported[0]["end"], "open", "{}", reported[0]);
+    assert!(reported[0]["ended_at"].is_null(), "{}", reported[0]);
+
+    let rows = stored_connections(store, port);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let row = &rows[0];
+    assert_eq!(row["end"], "open", "{row:#}");
+    assert!(row["ended_at"].is_null(), "{row:#}");
+    assert!(row["open_since"].is_string(), "{row:#}");
+    assert_eq!(row["client_port"], client.port, "{row:#}");
+    assert_eq!(row["client_address"], "127.0.0.1", "{row:#}");
+    assert_eq!(row["server_port"], port, "{row:#}");
+    assert_eq!(row["client_process"]["pid"], client.pid(), "{row:#}");
+    assert_eq!(row["server_process"]["pid"], server.pid(), "{row:#}");
+    assert_eq!(row["bytes_client_to_server"], 6, "{row:#}");
+    assert_eq!(row["bytes_server_to_client"], 6, "{row:#}");
+    let cookie = row["cookie"].clone();
+
+    let monitor = recorder(&netns, capture, store, &[]);
+    client.exchange(5);
+    client.close();
+    let closed = monitor
+        .wait_for(|lines| connections_to(lines, port).iter().any(|line| line["end"] != "open"));
+    let (lines, stderr, code) = monitor.stop();
+    assert!(closed, "the close was not recorded:\n{}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let rows = stored_connections(store, port);
+    assert_eq!(rows.len(), 1, "the close updates the open row:\n{rows:#?}");
+    let row = &rows[0];
+    assert_eq!(row["end"], "closed", "{row:#}");
+    assert!(row["ended_at"].is_string() && row["open_since"].is_null(), "{row:#}");
+    assert_eq!(row["cookie"], cookie, "{row:#}");
+    assert_eq!(row["bytes_client_to_server"], 11, "{row:#}");
+    assert_eq!(row["bytes_server_to_client"], 11, "{row:#}");
+    assert_eq!(row["client_process"]["pid"], client.pid(), "{row:#}");
+    assert_eq!(row["server_process"]["pid"], server.pid(), "{row:#}");
+}
+
+fn sqlite_store() -> (tempfile::TempDir, String) {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("history.sqlite");
+    let text = path.to_str().expect("utf-8 path").to_string();
+    (directory, text)
+}
+
+#[test]
+fn an_open_connection_survives_a_recorder_stop_in_netlink_mode() {
+    let (_directory, store) = sqlite_store();
+    open_connection_survives_a_stop("netlink", &store);
+}
+
+#[test]
+fn an_open_connection_survives_a_recorder_stop_in_ebpf_mode() {
+    if !capture_available("ebpf") {
+        return;
+    }
+    let (_directory, store) = sqlite_store();
+    open_connection_survives_a_stop("ebpf", &store);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn an_open_connection_survives_a_recorder_stop_in_postgres_in_netlink_mode() {
+    let Some(database) = crate::history::postgresql::TestPostgres::start() else { return };
+    open_connection_survives_a_stop("netlink", &database.socket_url());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn an_open_connection_survives_a_recorder_stop_in_postgres_in_ebpf_mode() {
+    if !capture_available("ebpf") {
+        return;
+    }
+    let Some(database) = crate::history::postgresql::TestPostgres::start() else { return };
+    open_connection_survives_a_stop("ebpf", &database.socket_url());
+}
+
+/// A connection closed while no recorder ran is ended `unknown` by the next
+/// start (by the time of its snapshot); one still open keeps its row open.
+fn a_connection_closed_between_runs_is_ended(capture: &str, store: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = echo_server(&netns, port);
+    let monitor = recorder(&netns, capture, store, &[]);
+    let mut gone = LongClient::connect(&netns, port);
+    gone.exchange(3);
+    let mut staying = LongClient::connect(&netns, port);
+    staying.exchange(4);
+    let (_, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let rows = stored_connections(store, port);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(rows.iter().all(|row| row["end"] == "open"), "{rows:#?}");
+
+    gone.close();
+    let monitor = recorder(&netns, capture, store, &[]);
+    let ended = eventually(Duration::from_secs(60), || {
+        stored_connections(store, port).iter().any(|row| row["end"] == "unknown")
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert!(ended, "the gone connection's row was not ended:\n{}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let snapshots = of_type(&lines, "open_snapshot");
+    assert_eq!(snapshots.len(), 1, "{}", dump(&lines));
+    let rows = stored_connections(store, port);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let row = |client: &LongClient| {
+        rows.iter().find(|row| row["client_port"] == client.port).expect("its row").clone()
+    };
+    let (gone_row, staying_row) = (row(&gone), row(&staying));
+    assert_eq!(gone_row["end"], "unknown", "{gone_row:#}");
+    assert!(gone_row["ended_at"].is_string(), "{gone_row:#}");
+    assert_eq!(gone_row["bytes_client_to_server"], 3, "{gone_row:#}");
+    assert_eq!(staying_row["end"], "open", "{staying_row:#}");
+    assert_eq!(staying_row["bytes_client_to_server"], 4, "{staying_row:#}");
+    let listed: Vec<&Value> =
+        snapshots[0]["open"].as_array().expect("open keys").iter().map(|k| &k["cookie"]).collect();
+    assert!(listed.contains(&&staying_row["cookie"]), "{}", snapshots[0]);
+    assert!(!listed.contains(&&gone_row["cookie"]), "{}", snapshots[0]);
+}
+
+#[test]
+fn a_connection_closed_while_no_recorder_ran_is_ended_unknown_in_netlink_mode() {
+    let (_directory, store) = sqlite_store();
+    a_connection_closed_between_runs_is_ended("netlink", &store);
+}
+
+#[test]
+fn a_connection_closed_while_no_recorder_ran_is_ended_unknown_in_ebpf_mode() {
+    if !capture_available("ebpf") {
+        return;
+    }
+    let (_directory, store) = sqlite_store();
+    a_connection_closed_between_runs_is_ended("ebpf", &store);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn a_connection_closed_while_no_recorder_ran_is_ended_unknown_in_postgres() {
+    let Some(database) = crate::history::postgresql::TestPostgres::start() else { return };
+    a_connection_closed_between_runs_is_ended("netlink", &database.socket_url());
+}
+
+/// While the recorder runs, `history PORT` lists a client that connected
+/// after its start as open (with its process and bytes so far) within the
+/// report cadence, long before it closes.
+fn history_lists_a_long_lived_client(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let (_directory, store) = sqlite_store();
+    let port = unique_port();
+    let _server = echo_server(&netns, port);
+    let monitor = recorder(&netns, capture, &store, &[("PORTHOLE_OPEN_REPORT_EVERY", "300ms")]);
+    let mut client = LongClient::connect(&netns, port);
+    client.exchange(7);
+    let listed = eventually(Duration::from_secs(60), || {
+        stored_connections(&store, port).iter().any(|row| {
+            row["end"] == "open"
+                && row["client_process"]["pid"] == client.pid()
+                && row["bytes_client_to_server"] == 7
+        })
+    });
+    let text = run(crate::util::porthole().args(["history", &port.to_string(), "--store", &store]));
+    let (lines, stderr, code) = monitor.stop();
+    assert!(listed, "the open client was not listed:\n{}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(text.stdout.contains("connected once (open)"), "{}", text.stdout);
+    assert!(text.stdout.contains("so far"), "{}", text.stdout);
+    client.close();
+}
+
+#[test]
+fn history_lists_a_long_lived_client_while_recording_in_netlink_mode() {
+    history_lists_a_long_lived_client("netlink");
+}
+
+#[test]
+fn history_lists_a_long_lived_client_while_recording_in_ebpf_mode() {
+    if !capture_available("ebpf") {
+        return;
+    }
+    history_lists_a_long_lived_client("ebpf");
+}
