@@ -289,7 +289,9 @@ impl AlertEngine {
             return None;
         }
         Some(Alert {
-            at: record.started_at.or(record.ended_at).unwrap_or_default(),
+            // A connection reported while open, whose start was not seen
+            // (it predates the recorder): seen now.
+            at: record.started_at.or(record.ended_at).unwrap_or_else(crate::monitor::unix_micros),
             kind: AlertKind::NewClient,
             protocol: Protocol::Tcp,
             local: Some(record.server),

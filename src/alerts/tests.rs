@@ -217,3 +217,22 @@ fn rules_can_be_turned_off() {
         engine.observe(&[appeared(10, "0.0.0.0:8080", 1), connection(5432, Some(psql))]);
     assert!(judgement.alerts.is_empty(), "{judgement:?}");
 }
+
+/// A client already connected when the recorder started is reported open,
+/// with no start and no end: its first-time alert is dated when it was
+/// seen, not at the Unix epoch.
+#[test]
+fn a_client_reported_open_without_a_start_is_alerted_as_seen_now() {
+    let mut engine = engine(AlertConfig::default());
+    engine.observe(&[started(1)]);
+    let MonitorEvent::Connection(mut record) =
+        connection(5432, Some(process(400, "psql", "alice", 1000)))
+    else {
+        unreachable!("connection() makes a connection")
+    };
+    (record.started_at, record.ended_at) = (None, None);
+    let before = crate::monitor::unix_micros();
+    let judgement = engine.observe(&[MonitorEvent::Connection(record)]);
+    assert_eq!(kinds(&judgement), [AlertKind::NewClient]);
+    assert!(judgement.alerts[0].at >= before, "{:?}", judgement.alerts[0]);
+}
