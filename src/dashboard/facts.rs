@@ -123,7 +123,11 @@ pub struct PortTotals {
 /// What the store says, as of the last refresh.
 #[derive(Debug, Clone, Default)]
 pub struct StoreView {
-    /// Why the store could not be read (missing yet, damaged…).
+    /// Whether this refresh read the store. When it did not, the counts
+    /// below are empty rather than zero: `/metrics` leaves them out instead
+    /// of reporting a counter reset.
+    pub readable: bool,
+    /// Why the store could not be read (missing yet, damaged, down…).
     pub note: Option<String>,
     /// Listener changes, newest first, at most [`CHANGES_KEPT`].
     pub changes: Vec<ListenerHistory>,
@@ -431,7 +435,7 @@ fn read_store(location: &StoreLocation, now: UnixMicros) -> StoreView {
 
 fn read_store_inner(location: &StoreLocation, now: UnixMicros) -> Result<StoreView, StoreError> {
     let mut reader = store::open_reader(location)?;
-    let mut view = StoreView::default();
+    let mut view = StoreView { readable: true, ..StoreView::default() };
     let window = |span: Duration| HistoryQuery {
         since: Some(now - span.as_micros() as i64),
         limit: CLIENT_GROUPS,

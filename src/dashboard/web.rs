@@ -221,13 +221,10 @@ fn presented_token<B>(state: &DashboardState, request: &Request<B>) -> Option<Pr
     }) {
         return Some(Presented { value, from_query: true });
     }
-    if let Some(bearer) = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    if let Some(bearer) =
+        request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer)
     {
-        return Some(Presented { value: bearer.trim().to_string(), from_query: false });
+        return Some(Presented { value: bearer.to_string(), from_query: false });
     }
     let name = state.cookie_name();
     request
@@ -239,6 +236,14 @@ fn presented_token<B>(state: &DashboardState, request: &Request<B>) -> Option<Pr
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(key, _)| *key == name)
         .map(|(_, value)| Presented { value: value.to_string(), from_query: false })
+}
+
+/// The token of an `Authorization: Bearer TOKEN` value. The scheme's name
+/// is case-insensitive (RFC 9110 §11.1): clients that send `bearer` are
+/// as right as those that send `Bearer`.
+fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Whether `Origin` is the dashboard itself: `http://` plus the request's
@@ -344,6 +349,14 @@ mod tests {
             &[("cookie", "a=b; porthole_dashboard_7878=secret-token-0123456789")],
         );
         assert_eq!(cookie.await.status(), 200);
+        // The scheme's name in any case (RFC 9110 §11.1).
+        for scheme in ["bearer", "BEARER"] {
+            let value = format!("{scheme} secret-token-0123456789");
+            let ok = get("/api/health", &[("authorization", &value)]).await;
+            assert_eq!(ok.status(), 200, "{value}");
+        }
+        let basic = get("/api/health", &[("authorization", "Basic secret-token-0123456789")]);
+        assert_eq!(basic.await.status(), 401);
         let wrong =
             get("/api/health", &[("cookie", "porthole_dashboard_7878=secret-token-012345678X")]);
         assert_eq!(wrong.await.status(), 401);

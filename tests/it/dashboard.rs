@@ -117,9 +117,22 @@ fn http(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> Response {
+    http_at(netns, "127.0.0.1", port, method, path, headers, body)
+}
+
+/// [`http`] to `ip`:`port`, named so in `Host` unless `headers` has one.
+fn http_at(
+    netns: &Netns,
+    ip: &'static str,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Response {
     let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
-        request.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+        request.push_str(&format!("Host: {ip}:{port}\r\n"));
     }
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
@@ -133,7 +146,7 @@ fn http(
     request.push_str("\r\n");
     request.push_str(body.unwrap_or(""));
     let raw = in_netns(netns, move || {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+        let mut stream = TcpStream::connect((ip, port)).expect("connects");
         stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
         stream.write_all(request.as_bytes()).expect("request written");
         // Read up to the end of the body: chromedriver keeps the
@@ -331,6 +344,116 @@ fn serving_on_another_address_needs_expose_and_says_what_it_means() {
     assert_eq!(rebound.status, 403);
 }
 
+/// `--serve 127.0.0.2:PORT` is as local as 127.0.0.1, and the URL porthole
+/// prints names it: the Host check accepted only 127.0.0.1, localhost and
+/// [::1], so that URL answered `403 host not allowed`.
+#[test]
+fn the_printed_url_works_on_another_loopback_address() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = serve(
+        &netns,
+        &[
+            "dashboard",
+            "--serve",
+            &format!("127.0.0.2:{PORT}"),
+            "--store",
+            directory.path().join("h.sqlite").to_str().unwrap(),
+            "--token-file",
+            directory.path().join("t").to_str().unwrap(),
+        ],
+    );
+    let printed = served.stderr.lock().unwrap().clone();
+    assert!(printed.contains(&format!("http://127.0.0.2:{PORT}/?token=")), "{printed}");
+    let login =
+        http_at(&netns, "127.0.0.2", PORT, "GET", &format!("/?token={}", served.token), &[], None);
+    assert_eq!(login.status, 303, "{login:?}");
+    let bearer = format!("Bearer {}", served.token);
+    let health = http_at(
+        &netns,
+        "127.0.0.2",
+        PORT,
+        "GET",
+        "/api/health",
+        &[("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(health.status, 200, "{health:?}");
+    // Other names are still refused.
+    let rebound = http_at(
+        &netns,
+        "127.0.0.2",
+        PORT,
+        "GET",
+        "/api/health",
+        &[("Host", "evil.example"), ("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(rebound.status, 403, "{rebound:?}");
+}
+
+/// A PostgreSQL store that is down: `/metrics` says so with
+/// `porthole_store_up 0` and leaves out the counts it could not read.
+/// Written as zeros, every counter looked reset to Prometheus, and the
+/// whole count came back as new connections when the server did.
+#[test]
+fn metrics_leave_out_what_a_store_that_is_down_did_not_say() {
+    let Some(netns) = Netns::create() else { return };
+    if !installed("promtool") {
+        skip("promtool is not installed (scripts/setup.sh installs prometheus)");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temp dir");
+    let _server = server_in(&netns, "127.0.0.1", 8000, "http");
+    // Nothing listens on 5432 in the test's namespace: connection refused.
+    let served = serve(
+        &netns,
+        &[
+            "dashboard",
+            "--store",
+            "postgres://porthole@127.0.0.1:5432/porthole",
+            "--serve",
+            &format!("127.0.0.1:{PORT}"),
+            "--token-file",
+            directory.path().join("t").to_str().unwrap(),
+        ],
+    );
+    let scrape = || get(&netns, &format!("/metrics?token={}", served.token), &[]).body;
+    let mut text = String::new();
+    let listed = eventually(Duration::from_secs(30), || {
+        text = scrape();
+        text.contains("porthole_listener_open_connections{local_port=\"8000\"")
+    });
+    assert!(listed, "the listener on 8000 expected in\n{text}");
+    assert_eq!(sample(&text, "porthole_store_up"), Some(0.0), "{text}");
+    for family in [
+        "porthole_listener_connections_total",
+        "porthole_listener_received_bytes_total",
+        "porthole_listener_sent_bytes_total",
+        "porthole_listener_client_processes",
+        "porthole_recorder_losses_total",
+    ] {
+        assert!(!text.contains(family), "{family} with the store down:\n{text}");
+    }
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics:\n{}{}\non\n{text}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let health = api(&netns, &served, "/api/health");
+    assert!(health["store_note"].as_str().is_some_and(|note| note.contains("refused")), "{health}");
+}
+
 #[test]
 fn metrics_pass_promtool_and_count_the_connections_the_test_made() {
     let Some(netns) = Netns::create() else { return };
@@ -384,6 +507,7 @@ fn metrics_pass_promtool_and_count_the_connections_the_test_made() {
     assert!(sample(&text, "porthole_recorder_events_total{kind=\"connection\"}").unwrap() >= 3.0);
     assert!(text.contains("porthole_recorder_losses_total{kind=\"ring_buffer_full\"}"), "{text}");
     assert!(sample(&text, "porthole_store_size_bytes").unwrap() > 0.0);
+    assert_eq!(sample(&text, "porthole_store_up"), Some(1.0), "{text}");
     // No series is labelled with a client's ephemeral port or address.
     assert!(!text.contains("client_port") && !text.contains("127.0.0.1:"), "{text}");
 
