@@ -143,7 +143,7 @@ fn registry(facts: &Facts, health: Option<&RecorderHealth>) -> Registry {
         Some(health) => Some(health.losses.lock().unwrap_or_else(|e| e.into_inner()).clone()),
         None => from_store.then(|| facts.store.session_losses.clone()),
     };
-    for totals in &loss_totals {
+    if let Some(totals) = &loss_totals {
         for kind in super::facts::LOSS_KINDS {
             let name = crate::model::history::loss_kind_name(*kind);
             losses
