@@ -855,6 +855,16 @@ fn api_and_metrics_never_carry_other_users_control_characters_raw() {
     assert!(body.contains("\\u001b[31mev\\u202eil"), "{body}");
     let parsed: Value = serde_json::from_str(&body).expect("valid JSON");
     assert_eq!(parsed["items"][0]["processes"][0]["name"], "\u{1b}[31mev\u{202e}il");
+    // The filter finds the name as the page shows it (`\x1b[31mev\u202eil`),
+    // which is what people type; it found only the raw characters.
+    for shown in ["ev%5Cu202eil", "%5Cx1B%5B31m"] {
+        let path = format!("/api/listeners?process={shown}");
+        let found: Value =
+            serde_json::from_str(&get(&netns, &path, &[("Authorization", &bearer)]).body)
+                .expect("valid JSON");
+        assert_eq!(found["total"], 1, "{path}: {found}");
+        assert_eq!(found["items"][0]["local_port"], 8300, "{path}: {found}");
+    }
 
     let mut text = String::new();
     let scraped = eventually(Duration::from_secs(30), || {
