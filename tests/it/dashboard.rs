@@ -454,6 +454,72 @@ fn metrics_leave_out_what_a_store_that_is_down_did_not_say() {
     assert!(health["store_note"].as_str().is_some_and(|note| note.contains("refused")), "{health}");
 }
 
+/// The dashboard audits every listener once a minute, and its probes are
+/// connections the recorder keeps like any other. Counted, they were the
+/// only clients of a service no one used: `porthole` its busiest client and
+/// its counters rising by a few connections a minute. They are left out;
+/// a real client counts as before.
+#[test]
+fn the_dashboards_own_probes_are_not_counted_as_clients() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let _server = server_in(&netns, "127.0.0.1", 8000, "http");
+    let store = directory.path().join("history.sqlite");
+    // The audit of the new listener probes it at once: wait until the
+    // recorder has kept a connection of porthole to it.
+    let mut history = String::new();
+    let probed = eventually(Duration::from_secs(90), || {
+        let output = netns.porthole(&[
+            "history",
+            "--store",
+            store.to_str().unwrap(),
+            "--connections",
+            "--jsonl",
+            "8000",
+        ]);
+        history = output.stdout;
+        history.lines().any(|line| {
+            serde_json::from_str::<Value>(line).is_ok_and(|record| {
+                record["type"] == "client" && record["process"]["name"] == "porthole"
+            })
+        })
+    });
+    assert!(probed, "no probe of porthole's audit recorded:\n{history}");
+    // One real client, after the probe: once the dashboard counts it, it
+    // has read the probe too.
+    const REQUEST: &str =
+        "GET /probe HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nConnection: close\r\n\r\n";
+    let response = in_netns(&netns, || {
+        let mut stream = TcpStream::connect(("127.0.0.1", 8000)).expect("connects");
+        stream.write_all(REQUEST.as_bytes()).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
+    });
+    assert!(response.ends_with("hello"), "{response}");
+    let prefix = "porthole_listener_connections_total{local_port=\"8000\"";
+    let mut text = String::new();
+    let counted = eventually(Duration::from_secs(30), || {
+        text = get(&netns, &format!("/metrics?token={}", served.token), &[]).body;
+        sample(&text, prefix).is_some_and(|count| count >= 1.0)
+    });
+    assert!(counted, "the test's connection to :8000 expected in\n{text}");
+    assert_eq!(sample(&text, prefix), Some(1.0), "only the test's connection:\n{text}");
+    assert_eq!(
+        sample(&text, "porthole_listener_client_processes{local_port=\"8000\""),
+        Some(1.0),
+        "{text}"
+    );
+    let connections = api(&netns, &served, "/api/connections?port=8000");
+    let clients = &connections["items"][0]["clients"];
+    assert_eq!(connections["items"][0]["connections"], 1, "{connections:#}");
+    assert!(
+        clients.as_array().is_some_and(|c| c.iter().all(|c| c["process"]["name"] != "porthole")),
+        "{connections:#}"
+    );
+}
+
 #[test]
 fn metrics_pass_promtool_and_count_the_connections_the_test_made() {
     let Some(netns) = Netns::create() else { return };
