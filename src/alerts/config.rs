@@ -311,8 +311,19 @@ impl AlertConfig {
 
     /// Reads the rules file at `path`.
     pub fn read(path: &Path) -> Result<Self, AlertConfigError> {
-        let text = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .map_err(|source| AlertConfigError::Read { path: path.to_path_buf(), source })?;
+        // Said with its line, like every other mistake in the file (a
+        // Latin-1 comment, a file saved as UTF-16).
+        let text = String::from_utf8(bytes).map_err(|error| {
+            let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+            AlertConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: 1 + valid.iter().filter(|byte| **byte == b'\n').count(),
+                key: String::new(),
+                message: "not UTF-8 text (TOML files are UTF-8)".into(),
+            }
+        })?;
         AlertConfig::parse(path, &text)
     }
 }

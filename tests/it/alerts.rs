@@ -476,6 +476,16 @@ fn a_bad_rules_file_is_one_line_naming_file_line_and_key() {
         )
     );
     assert_eq!(output.stdout, "");
+
+    // A comment saved in Latin-1: the line, not only "stream did not
+    // contain valid UTF-8".
+    std::fs::write(&config, b"[rules]\n# caf\xe9\nwatched_ports = [22]\n").unwrap();
+    let output = crate::util::porthole_run(&["monitor", "--alerts", &config]);
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert_eq!(
+        output.stderr,
+        format!("porthole: {config} line 2: not UTF-8 text (TOML files are UTF-8)\n")
+    );
 }
 
 /// Listens on `[::]:PORT` with `IPV6_V6ONLY` set (`1`) or off (`0`) and
