@@ -344,6 +344,54 @@ fn serving_on_another_address_needs_expose_and_says_what_it_means() {
     assert_eq!(rebound.status, 403);
 }
 
+/// `--serve 0.0.0.0:PORT --expose`, opened from another device as
+/// `http://LAN-ADDRESS:PORT/`: the browser names the address in `Host`,
+/// which the allow-list refused (`403 host not allowed`), so an exposed
+/// dashboard answered no one but loopback. The address the connection
+/// arrived on is accepted; other names and addresses still are not.
+#[test]
+fn an_exposed_dashboard_answers_on_the_address_it_was_reached_at() {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    netns.run_ok("ip", &["addr", "add", "10.9.9.9/24", "dev", "v0"]);
+    netns.run_ok("ip", &["link", "set", "v0", "up"]);
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = serve(
+        &netns,
+        &[
+            "dashboard",
+            "--serve",
+            &format!("0.0.0.0:{PORT}"),
+            "--expose",
+            "--store",
+            directory.path().join("h.sqlite").to_str().unwrap(),
+            "--token-file",
+            directory.path().join("t").to_str().unwrap(),
+        ],
+    );
+    let bearer = format!("Bearer {}", served.token);
+    let at = |headers: &[(&str, &str)]| {
+        http_at(&netns, "10.9.9.9", PORT, "GET", "/api/health", headers, None).status
+    };
+    assert_eq!(at(&[("Authorization", &bearer)]), 200, "Host: 10.9.9.9:{PORT}");
+    assert_eq!(at(&[]), 401, "still token-protected");
+    let own_origin = format!("http://10.9.9.9:{PORT}");
+    assert_eq!(at(&[("Authorization", &bearer), ("Origin", &own_origin)]), 200);
+    for host in ["10.9.9.10", "evil.example", "10.9.9.9.evil.example"] {
+        assert_eq!(at(&[("Host", host), ("Authorization", &bearer)]), 403, "Host: {host}");
+    }
+    // Over loopback, 10.9.9.9 is not the address reached.
+    let loopback = http(
+        &netns,
+        PORT,
+        "GET",
+        "/api/health",
+        &[("Host", "10.9.9.9"), ("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(loopback.status, 403, "{loopback:?}");
+}
+
 /// `--serve 127.0.0.2:PORT` is as local as 127.0.0.1, and the URL porthole
 /// prints names it: the Host check accepted only 127.0.0.1, localhost and
 /// [::1], so that URL answered `403 host not allowed`.
