@@ -53,14 +53,21 @@ pub(crate) fn serve(netns: &Netns, args: &[&str]) -> Served {
     let child = ChildGuard(child);
     // Loading eBPF parses the kernel's BTF, slow in a debug build on a busy
     // machine: the bound is generous, the usual wait a second or two.
-    let started =
-        eventually(Duration::from_secs(90), || stderr.lock().unwrap().contains("/?token="));
+    let started = eventually(Duration::from_secs(90), || {
+        stderr.lock().unwrap().contains("porthole: dashboard on http://")
+    });
     assert!(started, "no dashboard URL; stderr:\n{}", stderr.lock().unwrap());
-    let token = {
-        let text = stderr.lock().unwrap();
-        let start = text.find("/?token=").expect("token in the URL") + "/?token=".len();
-        text[start..].split_whitespace().next().expect("token").to_string()
-    };
+    // stderr is a pipe here, as under systemd: the token is in its file,
+    // never in the log.
+    let file = args
+        .iter()
+        .position(|arg| *arg == "--token-file")
+        .map(|index| args[index + 1])
+        .expect("every test names its --token-file");
+    let token = std::fs::read_to_string(file).expect("token file").trim().to_string();
+    let said = stderr.lock().unwrap().clone();
+    assert!(!said.contains(&token), "the token reached the log:\n{said}");
+    assert!(said.contains(&format!("the token in {file};")), "{said}");
     Served { _child: child, token, stderr }
 }
 
@@ -412,7 +419,7 @@ fn the_printed_url_works_on_another_loopback_address() {
         ],
     );
     let printed = served.stderr.lock().unwrap().clone();
-    assert!(printed.contains(&format!("http://127.0.0.2:{PORT}/?token=")), "{printed}");
+    assert!(printed.contains(&format!("http://127.0.0.2:{PORT}/ ")), "{printed}");
     let login =
         http_at(&netns, "127.0.0.2", PORT, "GET", &format!("/?token={}", served.token), &[], None);
     assert_eq!(login.status, 303, "{login:?}");
