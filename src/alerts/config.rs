@@ -56,6 +56,9 @@ pub struct AlertConfig {
     /// Also judge the listeners that exist when the monitor starts (by
     /// default they are the baseline).
     pub existing: bool,
+    /// The same program back on the same address within this long of its
+    /// last alert is held back (a crash loop alerts once per period).
+    pub repeat_after: Duration,
     /// `--on-alert`: kill the command after this long.
     pub command_timeout: Duration,
     /// `--on-alert`: never more commands running at once.
@@ -79,6 +82,7 @@ impl Default for AlertConfig {
             audit_scope: AuditScope::Exposed,
             sensitive_ports: DEFAULT_SENSITIVE_PORTS.into_iter().collect(),
             existing: false,
+            repeat_after: Duration::from_secs(600),
             command_timeout: Duration::from_secs(10),
             command_concurrency: 4,
             webhook_queue: 256,
@@ -132,6 +136,8 @@ struct RulesTable {
     #[serde(default, deserialize_with = "port_list")]
     sensitive_ports: Option<Vec<u16>>,
     existing: Option<bool>,
+    #[serde(default, deserialize_with = "duration")]
+    repeat_after: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,6 +260,7 @@ impl AlertConfig {
             audit_listeners,
             sensitive_ports,
             existing,
+            repeat_after,
         } = rules;
         let DeliveryTable {
             command_timeout,
@@ -284,6 +291,7 @@ impl AlertConfig {
             sensitive_ports: sensitive_ports
                 .map_or(defaults.sensitive_ports, |p| p.into_iter().collect()),
             existing: existing.unwrap_or(defaults.existing),
+            repeat_after: repeat_after.unwrap_or(defaults.repeat_after),
             command_timeout: command_timeout.unwrap_or(defaults.command_timeout),
             command_concurrency: positive(
                 "command_concurrency",
@@ -303,8 +311,19 @@ impl AlertConfig {
 
     /// Reads the rules file at `path`.
     pub fn read(path: &Path) -> Result<Self, AlertConfigError> {
-        let text = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .map_err(|source| AlertConfigError::Read { path: path.to_path_buf(), source })?;
+        // Said with its line, like every other mistake in the file (a
+        // Latin-1 comment, a file saved as UTF-16).
+        let text = String::from_utf8(bytes).map_err(|error| {
+            let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+            AlertConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: 1 + valid.iter().filter(|byte| **byte == b'\n').count(),
+                key: String::new(),
+                message: "not UTF-8 text (TOML files are UTF-8)".into(),
+            }
+        })?;
         AlertConfig::parse(path, &text)
     }
 }
@@ -393,6 +412,7 @@ mod tests {
              audit_listeners = \"all\"\n\
              sensitive_ports = [5432]\n\
              existing = true\n\
+             repeat_after = \"1h\"\n\
              [delivery]\n\
              command_timeout = \"500ms\"\n\
              command_concurrency = 2\n\
@@ -408,6 +428,7 @@ mod tests {
         assert_eq!(config.audit_scope, AuditScope::All);
         assert_eq!(config.sensitive_ports, [5432].into());
         assert!(config.existing);
+        assert_eq!(config.repeat_after, Duration::from_secs(3600));
         assert_eq!(config.command_timeout, Duration::from_millis(500));
         assert_eq!(config.command_concurrency, 2);
         assert_eq!(config.webhook_queue, 8);

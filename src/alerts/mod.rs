@@ -20,7 +20,15 @@
 //! alert when it returns to zero: a listener that stays alerts once, one
 //! that goes and comes back alerts again. Listeners found when the
 //! recorder starts are the baseline and raise nothing, unless the
-//! configuration says `existing = true`. A client is judged by its
+//! configuration says `existing = true`.
+//!
+//! A service in a crash loop (systemd's `Restart=always`) goes and comes
+//! back every second, and each return used to be a new alert, a new
+//! webhook post and a new passive audit. So the same program back on the
+//! same address within `repeat_after` (10 minutes by default) of its last
+//! alert is held back: counted, not delivered and not audited again. A
+//! listener that keeps flapping alerts at most once per `repeat_after`; a
+//! different program on that address alerts at once. A client is judged by its
 //! executable and the port it reached; the executables seen before are read
 //! from the history store when there is one ([`AlertEngine::remember_client`]),
 //! so a restart does not forget them.
@@ -76,7 +84,16 @@ pub struct Judgement {
     pub alerts: Vec<Alert>,
     /// New listeners for the passive audit.
     pub to_audit: Vec<ListenerEvent>,
+    /// Alerts held back: the same program came back on the same address
+    /// within `repeat_after` of its last alert (see the module docs).
+    pub held_back: u64,
 }
+
+/// One program on one address: the unit a return is held back for.
+type Return = (AddressKey, String);
+
+/// Most returns remembered before the old ones are forgotten.
+const RETURNS_KEPT: usize = 10_000;
 
 /// The alert rules; see the module docs.
 #[derive(Debug)]
@@ -89,6 +106,9 @@ pub struct AlertEngine {
     ports: HashMap<PortKey, u32>,
     /// (server port, client executable) pairs seen.
     clients: HashSet<(u16, String)>,
+    /// When each program last appeared (and alerted or was audited) on an
+    /// address, for holding back its returns.
+    returns: HashMap<Return, UnixMicros>,
     baseline: Baseline,
 }
 
@@ -103,6 +123,7 @@ impl AlertEngine {
             listening: HashMap::new(),
             ports: HashMap::new(),
             clients: HashSet::new(),
+            returns: HashMap::new(),
             baseline,
         }
     }
@@ -185,7 +206,7 @@ impl AlertEngine {
             listener.local.map(|local| (listener.net_namespace, listener.protocol, local.port()));
         match listener.change {
             ListenerChange::Appeared => {
-                let count = self.listening.entry(key).or_default();
+                let count = self.listening.entry(key.clone()).or_default();
                 *count += 1;
                 let new_address = *count == 1;
                 let new_port = port.is_some_and(|port| {
@@ -193,13 +214,17 @@ impl AlertEngine {
                     *count += 1;
                     *count == 1
                 });
-                if baseline {
+                if baseline || !new_address {
                     return;
                 }
-                if new_address {
-                    out.alerts.extend(self.listener_alerts(listener));
+                let alerts = self.listener_alerts(listener);
+                let audit = new_port && self.wants_audit(listener);
+                if (!alerts.is_empty() || audit) && self.is_return(key, listener) {
+                    out.held_back += alerts.len() as u64;
+                    return;
                 }
-                if new_port && self.wants_audit(listener) {
+                out.alerts.extend(alerts);
+                if audit {
                     out.to_audit.push(listener.clone());
                 }
             }
@@ -210,6 +235,28 @@ impl AlertEngine {
                 }
             }
         }
+    }
+
+    /// Whether the program of `listener` came back to `key` within
+    /// `repeat_after` of its last alert; if not, this is its alert now.
+    fn is_return(&mut self, key: AddressKey, listener: &ListenerEvent) -> bool {
+        let program = match listener.owners.first() {
+            Some(owner) => executable_of(owner),
+            None => format!("uid:{}", listener.uid),
+        };
+        let window = i64::try_from(self.config.repeat_after.as_micros()).unwrap_or(i64::MAX);
+        let identity = (key, program);
+        if let Some(last) = self.returns.get(&identity) {
+            if listener.at.saturating_sub(*last) < window {
+                return true;
+            }
+        }
+        if self.returns.len() >= RETURNS_KEPT {
+            let now = listener.at;
+            self.returns.retain(|_, last| now.saturating_sub(*last) < window);
+        }
+        self.returns.insert(identity, listener.at);
+        false
     }
 
     /// Rules (a) and (b) for a listener address that just appeared.

@@ -92,10 +92,61 @@ fn an_exposed_listener_alerts_once_until_it_goes() {
     assert!(engine.observe(&[appeared(20, "0.0.0.0:8080", 2)]).alerts.is_empty());
     engine.observe(&[gone(30, "0.0.0.0:8080", 1)]);
     assert!(engine.observe(&[appeared(40, "0.0.0.0:8080", 3)]).alerts.is_empty());
-    // Every socket gone, then back: a new change, a new alert.
+    // Every socket gone, then back after `repeat_after`: a new change, a
+    // new alert.
     engine.observe(&[gone(50, "0.0.0.0:8080", 2), gone(50, "0.0.0.0:8080", 3)]);
-    let again = engine.observe(&[appeared(60, "0.0.0.0:8080", 4)]);
+    let later = 10 + REPEAT_AFTER_US;
+    let again = engine.observe(&[appeared(later, "0.0.0.0:8080", 4)]);
     assert_eq!(kinds(&again), [AlertKind::NewExposedListener]);
+}
+
+/// The default `repeat_after`, in microseconds.
+const REPEAT_AFTER_US: i64 = 600_000_000;
+
+/// A crash-looping service (systemd `Restart=always`) binds 0.0.0.0 again
+/// every second: its first appearance alerts and is audited, its returns
+/// within `repeat_after` are held back (counted), a different program on
+/// the address alerts at once, and a loop still going after `repeat_after`
+/// alerts once more. Before, every return was an alert, a webhook post
+/// and a passive audit.
+#[test]
+fn a_crash_looping_listener_alerts_once_per_repeat_after() {
+    let mut engine = engine(AlertConfig::default());
+    engine.observe(&[started(1)]);
+    let first = engine.observe(&[appeared(10, "0.0.0.0:8080", 1)]);
+    assert_eq!(kinds(&first), [AlertKind::NewExposedListener]);
+    assert_eq!(first.to_audit.len(), 1);
+    let mut held = 0;
+    for restart in 1..=20u64 {
+        let at = 10 + restart as i64 * 1_000_000;
+        engine.observe(&[gone(at - 500_000, "0.0.0.0:8080", restart)]);
+        let back = engine.observe(&[appeared(at, "0.0.0.0:8080", restart + 1)]);
+        assert!(back.alerts.is_empty(), "restart {restart}: {back:?}");
+        assert!(back.to_audit.is_empty(), "restart {restart} audited again");
+        held += back.held_back;
+    }
+    assert_eq!(held, 20);
+    engine.observe(&[gone(30_000_000, "0.0.0.0:8080", 21)]);
+    // Another program on the same address is news.
+    let mut other = appeared(31_000_000, "0.0.0.0:8080", 30);
+    if let MonitorEvent::Listener(listener) = &mut other {
+        listener.owners = vec![process(200, "nc", "mallory", 1001)];
+    }
+    let other = engine.observe(&[other]);
+    assert_eq!(kinds(&other), [AlertKind::NewExposedListener]);
+    assert_eq!(other.held_back, 0);
+    engine.observe(&[gone(32_000_000, "0.0.0.0:8080", 30)]);
+    // Still looping after repeat_after: one alert more.
+    let later = engine.observe(&[appeared(10 + REPEAT_AFTER_US, "0.0.0.0:8080", 40)]);
+    assert_eq!(kinds(&later), [AlertKind::NewExposedListener]);
+    assert_eq!(later.to_audit.len(), 1);
+
+    // The rules file sets the period.
+    let mut engine = engine_with(|config| config.repeat_after = std::time::Duration::from_secs(1));
+    engine.observe(&[started(1)]);
+    assert_eq!(engine.observe(&[appeared(10, "0.0.0.0:9090", 1)]).alerts.len(), 1);
+    engine.observe(&[gone(20, "0.0.0.0:9090", 1)]);
+    assert_eq!(engine.observe(&[appeared(1_000_010, "0.0.0.0:9090", 2)]).alerts.len(), 1);
 }
 
 #[test]

@@ -6,8 +6,13 @@
 //! count is reported when the monitor stops, like the recorder's losses.
 //! The thread POSTs one alert at a time (HTTP/1.1, `Connection: close`),
 //! each attempt bounded by a timeout; a failure (no connection, a timeout,
-//! a status other than 2xx) is retried with exponential backoff, 0.5 s
+//! a 5xx, 408 or 429 answer) is retried with exponential backoff, 0.5 s
 //! doubling up to 30 s, until the configured number of attempts is spent.
+//! Any other answer than 2xx is final and fails at once: asking again
+//! gets the same answer, and the backoffs held every alert queued behind
+//! it. A redirect (an `http://` collector that sends everyone to
+//! `https://`) is not followed — the body would go somewhere the user did
+//! not name — and the failure says where it pointed.
 //!
 //! Only `http://` URLs are accepted: alerts go to a collector on the same
 //! host or network (a local relay can add TLS).
@@ -246,7 +251,9 @@ fn deliver_all(shared: &Shared, url: &WebhookUrl, options: &WebhookOptions, repo
         let outcome = loop {
             match post(url, &body, options.timeout) {
                 Ok(()) => break Ok(()),
-                Err(error) if attempt >= options.attempts => break Err(error),
+                Err(failure) if failure.final_answer || attempt >= options.attempts => {
+                    break Err(failure.message)
+                }
                 Err(_) => {}
             }
             attempt += 1;
@@ -279,35 +286,78 @@ fn deliver_all(shared: &Shared, url: &WebhookUrl, options: &WebhookOptions, repo
             Err(error) => {
                 state.counters.failed += 1;
                 drop(state);
-                report(format!("webhook delivery failed after {attempt} attempts: {error}"));
+                let attempts =
+                    if attempt == 1 { "1 attempt" } else { &format!("{attempt} attempts") };
+                report(format!("webhook delivery failed after {attempts}: {error}"));
             }
         }
     }
 }
 
+/// Why one POST failed.
+#[derive(Debug, PartialEq, Eq)]
+struct Failure {
+    message: String,
+    /// The server's final word (a 3xx or 4xx other than 408 and 429):
+    /// another attempt would get the same answer.
+    final_answer: bool,
+}
+
+impl Failure {
+    fn retry(message: String) -> Self {
+        Failure { message, final_answer: false }
+    }
+}
+
+/// The answer to one POST: its status and, for a redirect, where to.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    location: Option<String>,
+}
+
 /// One POST; `Ok` for a 2xx answer.
-fn post(url: &WebhookUrl, body: &[u8], timeout: Duration) -> Result<(), String> {
+fn post(url: &WebhookUrl, body: &[u8], timeout: Duration) -> Result<(), Failure> {
     let addresses: Vec<SocketAddr> = (url.host.as_str(), url.port)
         .to_socket_addrs()
-        .map_err(|error| format!("resolving {}: {error}", url.host))?
+        .map_err(|error| Failure::retry(format!("resolving {}: {error}", url.host)))?
         .collect();
     let mut last = format!("{} has no address", url.host);
     for address in addresses {
         match post_to(address, url, body, timeout) {
-            Ok(status) if (200..300).contains(&status) => return Ok(()),
-            Ok(status) => return Err(format!("HTTP status {status}")),
+            Ok(answer) if (200..300).contains(&answer.status) => return Ok(()),
+            Ok(answer) => return Err(judge(&answer)),
             Err(error) => last = format!("{address}: {error}"),
         }
     }
-    Err(last)
+    Err(Failure::retry(last))
 }
+
+/// A non-2xx answer as a failure: retried when the server may answer
+/// otherwise later (5xx, 408 Request Timeout, 429 Too Many Requests).
+fn judge(answer: &Answer) -> Failure {
+    let status = answer.status;
+    let final_answer = (300..500).contains(&status) && status != 408 && status != 429;
+    let message = match (&answer.location, (300..400).contains(&status)) {
+        (Some(location), true) => format!(
+            "HTTP status {status}, redirected to {location} (not followed: give --webhook \
+             the http:// URL that takes the POST, or a local relay for https)"
+        ),
+        _ => format!("HTTP status {status}"),
+    };
+    Failure { message, final_answer }
+}
+
+/// Most bytes of an answer's head read (the status line and `Location` are
+/// all that matter).
+const MAX_ANSWER_HEAD: usize = 8 << 10;
 
 fn post_to(
     address: SocketAddr,
     url: &WebhookUrl,
     body: &[u8],
     timeout: Duration,
-) -> std::io::Result<u16> {
+) -> std::io::Result<Answer> {
     let mut stream = TcpStream::connect_timeout(&address, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
@@ -333,30 +383,32 @@ fn post_to(
     stream.set_write_timeout(Some(remaining()?))?;
     stream.write_all(body).map_err(timed_out)?;
     stream.flush()?;
-    // Only the status line matters; a server cannot make it longer than
-    // 1 KiB.
-    let mut line = Vec::with_capacity(128);
-    let mut chunk = [0u8; 256];
-    while !line.contains(&b'\n') && line.len() < 1024 {
+    // The head, up to its empty line, the peer's close or 8 KiB: a server
+    // cannot make porthole read more.
+    let mut head = Vec::with_capacity(256);
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_ANSWER_HEAD {
         stream.set_read_timeout(Some(remaining()?))?;
-        let read = std::io::Read::read(&mut stream, &mut chunk[..256.min(1024 - line.len())])
-            .map_err(timed_out)?;
+        let room = chunk.len().min(MAX_ANSWER_HEAD - head.len());
+        let read = std::io::Read::read(&mut stream, &mut chunk[..room]).map_err(timed_out)?;
         if read == 0 {
             break;
         }
-        line.extend_from_slice(&chunk[..read]);
+        head.extend_from_slice(&chunk[..read]);
     }
     // An answer completed past the deadline (this thread was not scheduled
     // while the bytes piled up) is a timeout all the same.
     remaining()?;
-    let status_line = String::from_utf8_lossy(&line);
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse::<u16>().ok())
-        .filter(|_| status_line.starts_with("HTTP/"))
+    let limits = crate::http1::Limits { max_head: MAX_ANSWER_HEAD, max_body: 0 };
+    let location = match crate::http1::parse_head(&head, limits) {
+        Ok(Some(parsed)) => parsed.header("location").map(str::to_string),
+        _ => None,
+    };
+    // The status line counts even when the rest of the head is cut off.
+    let status = crate::http1::parse_status_line(&head)
+        .map(|line| line.status)
         .ok_or_else(|| std::io::Error::other("not an HTTP answer"))?;
-    Ok(status)
+    Ok(Answer { status, location })
 }
 
 /// A socket timeout reads as "Resource temporarily unavailable" (`EAGAIN`)
@@ -402,6 +454,25 @@ mod tests {
         assert_eq!(url.path, "/alerts?x=1");
     }
 
+    /// Reads one request, head and body; returns the body.
+    fn read_request(stream: &TcpStream) -> String {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        String::from_utf8(body).unwrap()
+    }
+
     /// A server answering each request with the next status of `statuses`;
     /// returns the bodies it received.
     fn server(statuses: Vec<u16>) -> (u16, std::thread::JoinHandle<Vec<String>>) {
@@ -411,21 +482,7 @@ mod tests {
             let mut bodies = Vec::new();
             for status in statuses {
                 let (mut stream, _) = listener.accept().unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = value.trim().parse().unwrap();
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                bodies.push(String::from_utf8(body).unwrap());
+                bodies.push(read_request(&stream));
                 write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n").unwrap();
             }
             bodies
@@ -467,7 +524,7 @@ mod tests {
         let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
         // Read a byte at a time, each within the timeout, the answer used to
         // count as delivered after 3.4 s.
-        let error = post(&url, b"{}", Duration::from_secs(1)).unwrap_err();
+        let error = post(&url, b"{}", Duration::from_secs(1)).unwrap_err().message;
         assert!(error.ends_with(": timed out"), "{error}");
         server.join().unwrap();
     }
@@ -482,6 +539,54 @@ mod tests {
         assert_eq!(bodies, ["{\"n\":1}"; 3]);
         let counters = webhook.finish(Instant::now() + Duration::from_secs(30));
         assert_eq!(counters, WebhookCounters { delivered: 1, ..WebhookCounters::default() });
+    }
+
+    /// An `http://` collector that sends everyone to `https://`: the
+    /// redirect is not followed, not asked again (each retry held the
+    /// alerts queued behind it through the backoffs), and the failure says
+    /// where it pointed. A 404 is final too; a 429 is asked again.
+    #[test]
+    fn a_redirect_or_a_client_error_is_final_and_named() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut requests = 0;
+            for answer in [
+                "HTTP/1.1 301 Moved Permanently\r\nLocation: https://collector.example/hook\r\n\
+                 Content-Length: 0\r\n\r\n",
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 204 No Content\r\n\r\n",
+            ] {
+                let (mut stream, _) = listener.accept().unwrap();
+                read_request(&stream);
+                stream.write_all(answer.as_bytes()).unwrap();
+                requests += 1;
+            }
+            requests
+        });
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/hook")).unwrap();
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&reports);
+        let report: Report = Arc::new(move |line| seen.lock().unwrap().push(line));
+        let webhook = Webhook::start(url, options(5), report).unwrap();
+        // 301 (final), 404 (final), then 429 and 204: delivered on retry.
+        for n in 0..3 {
+            webhook.submit(format!("{{\"n\":{n}}}").into_bytes());
+        }
+        assert_eq!(server.join().unwrap(), 4);
+        let counters = webhook.finish(Instant::now() + Duration::from_secs(30));
+        assert_eq!(counters.failed, 2, "{counters:?}");
+        assert_eq!(counters.delivered, 1, "{counters:?}");
+        let reports = reports.lock().unwrap();
+        assert_eq!(
+            reports[0],
+            "webhook delivery failed after 1 attempt: HTTP status 301, redirected to \
+             https://collector.example/hook (not followed: give --webhook the http:// URL that \
+             takes the POST, or a local relay for https)"
+        );
+        assert_eq!(reports[1], "webhook delivery failed after 1 attempt: HTTP status 404");
+        assert_eq!(reports.len(), 2, "{reports:?}");
     }
 
     #[test]

@@ -904,7 +904,8 @@ connections of the last hour and the open ones, who held a port over the last
 day, and what changed; /metrics has the same for Prometheus.
 
 Access needs the token porthole prints as a URL (http://127.0.0.1:7878/?token=…)
-and keeps in dashboard.token in the state directory (mode 0600).
+when stderr is a terminal, and keeps in dashboard.token in the state directory
+(mode 0600).
 
 Examples:
   porthole monitor --serve                       record and serve on 127.0.0.1:7878

@@ -43,8 +43,10 @@ impl ServeSettings {
                 bail!("--allow-host '{name}': expected a host name or address");
             }
         }
-        // A chosen specific address is a name clients will use.
-        if !loopback && !address.ip().is_unspecified() {
+        // A chosen specific address is a name clients will use: a LAN
+        // address, and a loopback one other than 127.0.0.1 and [::1] too
+        // (127.0.0.2 is as local, and the printed URL names it).
+        if !address.ip().is_unspecified() {
             allow_hosts.push(match address {
                 SocketAddr::V4(v4) => v4.ip().to_string(),
                 SocketAddr::V6(v6) => format!("[{}]", v6.ip()),

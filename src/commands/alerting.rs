@@ -40,6 +40,9 @@ pub struct Delivery {
     raised: AtomicU64,
     /// New listeners not audited because the audit queue was full.
     audits_skipped: AtomicU64,
+    /// Alerts held back: a program back on its address within
+    /// `repeat_after` (a crash loop).
+    held_back: AtomicU64,
 }
 
 impl Delivery {
@@ -89,6 +92,7 @@ impl Delivery {
             webhook,
             raised: AtomicU64::new(0),
             audits_skipped: AtomicU64::new(0),
+            held_back: AtomicU64::new(0),
         }))
     }
 
@@ -151,6 +155,7 @@ impl Delivery {
             commands,
             webhook,
             audits_skipped: self.audits_skipped.load(Ordering::Relaxed),
+            held_back: self.held_back.load(Ordering::Relaxed),
         }
     }
 }
@@ -224,6 +229,7 @@ impl AlertSink {
 impl EventSink for AlertSink {
     fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
         let judgement = self.engine.observe(batch);
+        self.delivery.held_back.fetch_add(judgement.held_back, Ordering::Relaxed);
         for alert in &judgement.alerts {
             self.delivery.deliver(alert);
         }

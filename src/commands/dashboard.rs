@@ -2,6 +2,7 @@
 //! bind, load the token, start the fact threads and the HTTP server, and
 //! say where it is.
 
+use std::io::IsTerminal;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -46,10 +47,13 @@ pub fn start(
     // page load already shows the listeners.
     let facts = Arc::new(FactSource::new(store, true));
     facts.refresh();
+    // The token goes to a terminal only: under systemd stderr is the
+    // journal, which others can read (see `render::dashboard`).
+    let printed = std::io::stderr().is_terminal().then_some(token.as_str());
     crate::render::dashboard::serving(
         &mut std::io::stderr().lock(),
         bound,
-        &token,
+        printed,
         settings.exposed,
         &settings.token_file,
     )?;

@@ -13,7 +13,11 @@
 //! - the live inventory (TCP and UDP sockets with their owners) and the
 //!   byte counters of open TCP connections;
 //! - the history store, read-only: listener changes, client summaries of
-//!   the last hour and of the current recorder session, losses, sessions;
+//!   the last hour and of the current recorder session, losses, sessions.
+//!   The connections of this process are left out: they are its own
+//!   audit's probes (a few per listener every minute), and counted they
+//!   made porthole the busiest client of every quiet service and gave each
+//!   listener's counters a steady rate with no client at all;
 //! - the audit engine in passive mode, with the firewall's input chain.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -123,7 +127,11 @@ pub struct PortTotals {
 /// What the store says, as of the last refresh.
 #[derive(Debug, Clone, Default)]
 pub struct StoreView {
-    /// Why the store could not be read (missing yet, damaged…).
+    /// Whether this refresh read the store. When it did not, the counts
+    /// below are empty rather than zero: `/metrics` leaves them out instead
+    /// of reporting a counter reset.
+    pub readable: bool,
+    /// Why the store could not be read (missing yet, damaged, down…).
     pub note: Option<String>,
     /// Listener changes, newest first, at most [`CHANGES_KEPT`].
     pub changes: Vec<ListenerHistory>,
@@ -261,7 +269,7 @@ impl FactSource {
             open_connections(&snapshot, &mut counters)
         };
         let store = match &self.location {
-            Some(location) => read_store(location, now),
+            Some(location) => read_store(location, now, std::process::id()),
             None => StoreView { note: Some("no history store".into()), ..StoreView::default() },
         };
         let audit = Arc::clone(&self.audit.read().unwrap_or_else(|e| e.into_inner()));
@@ -407,9 +415,11 @@ pub fn open_connections(snapshot: &Snapshot, counters: &mut CounterSampler) -> V
 
 /// Reads what the store knows; errors become a note (the page still shows
 /// the live view).
-fn read_store(location: &StoreLocation, now: UnixMicros) -> StoreView {
+/// What the store says, without the connections of `own_pid` (this
+/// process: the audit's probes).
+fn read_store(location: &StoreLocation, now: UnixMicros, own_pid: u32) -> StoreView {
     let started = Instant::now();
-    let mut view = match read_store_inner(location, now) {
+    let mut view = match read_store_inner(location, now, own_pid) {
         Ok(view) => view,
         Err(error) => StoreView { note: Some(error.to_string()), ..StoreView::default() },
     };
@@ -430,23 +440,31 @@ fn read_store(location: &StoreLocation, now: UnixMicros) -> StoreView {
     view
 }
 
-fn read_store_inner(location: &StoreLocation, now: UnixMicros) -> Result<StoreView, StoreError> {
+fn read_store_inner(
+    location: &StoreLocation,
+    now: UnixMicros,
+    own_pid: u32,
+) -> Result<StoreView, StoreError> {
+    let others = |mut clients: Vec<ClientSummary>| {
+        clients.retain(|c| c.client.as_ref().is_none_or(|process| process.pid != own_pid));
+        clients
+    };
     let mut reader = store::open_reader(location)?;
-    let mut view = StoreView::default();
+    let mut view = StoreView { readable: true, ..StoreView::default() };
     let window = |span: Duration| HistoryQuery {
         since: Some(now - span.as_micros() as i64),
         limit: CLIENT_GROUPS,
         ..HistoryQuery::default()
     };
     view.changes = reader.listeners(&window(CHANGE_WINDOW), Order::NewestFirst, CHANGES_KEPT)?;
-    view.recent_clients = reader.clients(&window(CONNECTION_WINDOW), CLIENT_GROUPS)?;
+    view.recent_clients = others(reader.clients(&window(CONNECTION_WINDOW), CLIENT_GROUPS)?);
     let sessions =
         reader.sessions(&HistoryQuery { since: Some(now), ..HistoryQuery::default() })?;
     view.session = sessions.into_iter().max_by_key(|s| s.at);
     let session_start = view.session.as_ref().map(|s| s.at);
     let since_start =
         HistoryQuery { since: session_start, limit: CLIENT_GROUPS, ..HistoryQuery::default() };
-    view.session_totals = totals_by_port(&reader.clients(&since_start, CLIENT_GROUPS)?);
+    view.session_totals = totals_by_port(&others(reader.clients(&since_start, CLIENT_GROUPS)?));
     for loss in reader.losses(&since_start)? {
         *view
             .session_losses
@@ -456,7 +474,7 @@ fn read_store_inner(location: &StoreLocation, now: UnixMicros) -> Result<StoreVi
     // New clients of sensitive ports: seen in the change window, never
     // before it.
     let day = window(CHANGE_WINDOW);
-    let recent = reader.clients(&day, CLIENT_GROUPS)?;
+    let recent = others(reader.clients(&day, CLIENT_GROUPS)?);
     let mut ports: Vec<u16> =
         recent.iter().map(|c| c.server.port()).filter(|port| sensitive(*port).is_some()).collect();
     ports.sort_unstable();

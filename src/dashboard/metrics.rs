@@ -14,6 +14,12 @@
 //! The per-listener counters count connections recorded since the latest
 //! recorder start (the store's session), so they restart from zero when
 //! the recorder restarts, which Prometheus reads as a counter reset.
+//!
+//! What comes from the store is written only when the latest refresh could
+//! read it (`porthole_store_up` says whether it did). A store that is down
+//! or missing has no counts, which is not the same as zero counts: written
+//! as zeros, a PostgreSQL restart read as a reset of every counter, and the
+//! counts coming back as that many new connections.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +79,7 @@ fn registry(facts: &Facts, health: Option<&RecorderHealth>) -> Registry {
         }
         *by_scope.entry((socket.scope().as_str(), socket.scope().is_exposed())).or_default() += 1;
     }
+    let from_store = facts.store.readable;
     let recent = super::facts::totals_by_port(&facts.store.recent_clients);
     let mut open_by_port: BTreeMap<u16, i64> = BTreeMap::new();
     for connection in &facts.open {
@@ -101,7 +108,7 @@ fn registry(facts: &Facts, health: Option<&RecorderHealth>) -> Registry {
             }
         })
         .collect();
-    registry.register_collector(Box::new(PerListener { rows }));
+    registry.register_collector(Box::new(PerListener { rows, from_store }));
 
     let count = Family::<Labels, Gauge>::default();
     for ((scope, exposed), n) in by_scope {
@@ -132,17 +139,27 @@ fn registry(facts: &Facts, health: Option<&RecorderHealth>) -> Registry {
     registry.register("capture_mode", "The recorder's capture mode (1 for the active one)", mode);
 
     let losses = Family::<Labels, Counter>::default();
-    let loss_totals: BTreeMap<&'static str, u64> = match health {
-        Some(health) => health.losses.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-        None => facts.store.session_losses.clone(),
+    let loss_totals: Option<BTreeMap<&'static str, u64>> = match health {
+        Some(health) => Some(health.losses.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+        None => from_store.then(|| facts.store.session_losses.clone()),
     };
-    for kind in super::facts::LOSS_KINDS {
-        let name = crate::model::history::loss_kind_name(*kind);
-        losses
-            .get_or_create(&vec![("kind", name.to_string())])
-            .inc_by(loss_totals.get(name).copied().unwrap_or(0));
+    if let Some(totals) = &loss_totals {
+        for kind in super::facts::LOSS_KINDS {
+            let name = crate::model::history::loss_kind_name(*kind);
+            losses
+                .get_or_create(&vec![("kind", name.to_string())])
+                .inc_by(totals.get(name).copied().unwrap_or(0));
+        }
     }
     registry.register("recorder_losses", "Events the recorder knows it missed, by kind", losses);
+
+    let up = Gauge::<i64>::default();
+    up.set(i64::from(from_store));
+    registry.register(
+        "store_up",
+        "Whether the dashboard's last refresh read the history store (1) or not (0)",
+        up,
+    );
 
     if let Some(health) = health {
         let events = Family::<Labels, Counter>::default();
@@ -200,42 +217,53 @@ struct ListenerRow {
 #[derive(Debug)]
 struct PerListener {
     rows: Vec<ListenerRow>,
+    /// Whether the store was read: the families read from it are left out
+    /// when it was not (see the module docs).
+    from_store: bool,
 }
 
-/// A per-listener family: name, help, type and the row's value.
-type PerListenerFamily = (&'static str, &'static str, MetricType, fn(&ListenerRow) -> i64);
+/// A per-listener family: name, help, type, whether its value comes from
+/// the store, and the row's value.
+type PerListenerFamily = (&'static str, &'static str, MetricType, bool, fn(&ListenerRow) -> i64);
 
 const PER_LISTENER: [PerListenerFamily; 5] = [
     (
         "listener_connections",
         "Connections to the listener recorded since the recorder started",
         MetricType::Counter,
+        true,
         |row| row.connections as i64,
     ),
-    ("listener_open_connections", "Connections open now", MetricType::Gauge, |row| row.open),
+    ("listener_open_connections", "Connections open now", MetricType::Gauge, false, |row| row.open),
     (
         "listener_received_bytes",
         "Bytes clients sent on closed connections since the recorder started",
         MetricType::Counter,
+        true,
         |row| row.bytes_in as i64,
     ),
     (
         "listener_sent_bytes",
         "Bytes the listener sent on closed connections since the recorder started",
         MetricType::Counter,
+        true,
         |row| row.bytes_out as i64,
     ),
     (
         "listener_client_processes",
         "Distinct client processes in the last hour",
         MetricType::Gauge,
+        true,
         |row| row.clients,
     ),
 ];
 
 impl Collector for PerListener {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for (name, help, kind, value) in PER_LISTENER {
+        for (name, help, kind, stored, value) in PER_LISTENER {
+            if stored && !self.from_store {
+                continue;
+            }
             let counter = matches!(kind, MetricType::Counter);
             let mut family = encoder.encode_descriptor(name, help, None, kind)?;
             for row in &self.rows {
@@ -257,7 +285,8 @@ mod tests {
 
     #[test]
     fn counters_are_named_for_each_format() {
-        let facts = Facts::default();
+        let store = crate::dashboard::facts::StoreView { readable: true, ..Default::default() };
+        let facts = Facts { store, ..Facts::default() };
         let text = render(&facts, None, false);
         assert!(text.contains("# TYPE porthole_recorder_losses_total counter"), "{text}");
         assert!(!text.contains("# EOF"), "{text}");
@@ -266,5 +295,45 @@ mod tests {
         assert!(open.ends_with("# EOF\n"), "{open}");
         assert!(wants_openmetrics(Some("application/openmetrics-text;version=1.0.0,*/*;q=0.1")));
         assert!(!wants_openmetrics(Some("text/plain")) && !wants_openmetrics(None));
+    }
+
+    /// A store that could not be read (PostgreSQL down) has no counts: the
+    /// families read from it are left out rather than written as zeros,
+    /// which Prometheus took for a reset of every counter.
+    #[test]
+    fn an_unreadable_store_leaves_its_counts_out_instead_of_zeros() {
+        use crate::dashboard::facts::{PortTotals, StoreView};
+        use crate::model::{Protocol, Snapshot, Socket};
+        let snapshot = Snapshot {
+            sockets: vec![Socket::listening(Protocol::Tcp, "127.0.0.1:5432".parse().unwrap())],
+            ..Snapshot::default()
+        };
+        let mut read = StoreView { readable: true, ..StoreView::default() };
+        read.session_totals.insert(5432, PortTotals { connections: 7, ..PortTotals::default() });
+        let facts =
+            |store: StoreView| Facts { snapshot: snapshot.clone(), store, ..Facts::default() };
+        for openmetrics in [false, true] {
+            let up = render(&facts(read.clone()), None, openmetrics);
+            assert!(up.contains("porthole_store_up 1\n"), "{up}");
+            assert!(up.contains("porthole_listener_connections_total{local_port=\"5432\""), "{up}");
+            assert!(up.contains("porthole_recorder_losses_total{kind="), "{up}");
+            let down = StoreView {
+                note: Some("postgres://127.0.0.1:5999/x: connection refused".into()),
+                ..StoreView::default()
+            };
+            let down = render(&facts(down), None, openmetrics);
+            assert!(down.contains("porthole_store_up 0\n"), "{down}");
+            for family in [
+                "porthole_listener_connections",
+                "porthole_listener_received_bytes",
+                "porthole_listener_sent_bytes",
+                "porthole_listener_client_processes",
+                "porthole_recorder_losses",
+            ] {
+                assert!(!down.contains(family), "{family} without a store:\n{down}");
+            }
+            // What is read live stays.
+            assert!(down.contains("porthole_listener_open_connections{local_port=\"5432\""));
+        }
     }
 }

@@ -162,6 +162,8 @@ async fn serve(
         let state = Arc::clone(&state);
         let mut stop = stop_signal.clone();
         let finished = finished_sender.clone();
+        // The address the client reached: a Host naming it is accepted.
+        let local = stream.local_addr().ok().map(|address| address.ip());
         let (evict, evicted) = oneshot::channel();
         let id = lock(&connections).add(evict);
         let connections = Arc::clone(&connections);
@@ -174,7 +176,7 @@ async fn serve(
                 let tracked = Arc::clone(&tracked);
                 async move {
                     lock(&tracked).set_busy(id, true);
-                    let reply = web::handle(state, request).await;
+                    let reply = web::handle(state, request, local).await;
                     lock(&tracked).set_busy(id, false);
                     reply
                 }

@@ -89,10 +89,22 @@ impl Filter {
         }
     }
 
+    /// Whether one of `texts` holds the wanted substring, as written or as
+    /// the page shows it: the page writes another user's control and bidi
+    /// characters as escapes (`\u202e`), and that is what people type into
+    /// the filter.
     fn process_matches<'a>(&self, mut texts: impl Iterator<Item = &'a str>) -> bool {
         match &self.process {
             None => true,
-            Some(wanted) => texts.any(|text| text.to_lowercase().contains(wanted.as_str())),
+            Some(wanted) => texts.any(|text| {
+                text.to_lowercase().contains(wanted.as_str())
+                    || match crate::render::sanitize::sanitize(text) {
+                        std::borrow::Cow::Owned(shown) => {
+                            shown.to_lowercase().contains(wanted.as_str())
+                        }
+                        std::borrow::Cow::Borrowed(_) => false,
+                    }
+            }),
         }
     }
 

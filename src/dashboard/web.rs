@@ -4,7 +4,11 @@
 //! # Security model
 //! 1. **Host allow-list** first: a request whose `Host` is not a loopback
 //!    name (or a name the user allowed) gets `403` before anything else,
-//!    so a DNS-rebinding page cannot read the dashboard.
+//!    so a DNS-rebinding page cannot read the dashboard. The address the
+//!    connection arrived on, written as an IP literal, is accepted too: a
+//!    rebinding page sends its own DNS name, never an IP, and without it a
+//!    dashboard exposed on `0.0.0.0` refused every browser that opened
+//!    `http://LAN-ADDRESS:7878/`.
 //! 2. **Origin**: a request carrying an `Origin` that is not the dashboard's
 //!    own gets `403`; only `GET` and `HEAD` exist, every other method is
 //!    refused (`405`), so nothing changes state.
@@ -19,6 +23,7 @@
 //!    `Cache-Control: no-store`; never `Access-Control-Allow-Origin`.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -80,12 +85,15 @@ impl AppError {
     }
 }
 
-/// Answers one request; never fails (errors become error responses).
+/// Answers one request that arrived on a connection to `local` (the
+/// dashboard's own address, for the Host check); never fails (errors
+/// become error responses).
 pub async fn handle<B>(
     state: Arc<DashboardState>,
     request: Request<B>,
+    local: Option<IpAddr>,
 ) -> Result<Reply, Infallible> {
-    let mut response = match answer(&state, &request).await {
+    let mut response = match answer(&state, &request, local).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -107,23 +115,30 @@ fn secure(headers: &mut hyper::HeaderMap) {
     headers.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
 }
 
-async fn answer<B>(state: &Arc<DashboardState>, request: &Request<B>) -> Result<Reply, AppError> {
+async fn answer<B>(
+    state: &Arc<DashboardState>,
+    request: &Request<B>,
+    local: Option<IpAddr>,
+) -> Result<Reply, AppError> {
     let hosts: Vec<&HeaderValue> = request.headers().get_all(header::HOST).iter().collect();
     let host = match hosts.as_slice() {
         [one] => one.to_str().ok(),
         _ => None,
     };
+    let allowed = |value: &str| {
+        state.hosts.allows(Some(value)) || local.is_some_and(|ip| names_address(value, ip))
+    };
     // HTTP/1.0 without Host is refused too: a browser always sends one,
     // and the allow-list must see it.
-    if host.is_none_or(|host| !state.hosts.allows(Some(host))) {
+    if host.is_none_or(|host| !allowed(host)) {
         return Ok(text(StatusCode::FORBIDDEN, "host not allowed\n"));
     }
     let target = request.uri().authority().map(|authority| authority.as_str());
-    if target.is_some_and(|target| !state.hosts.allows(Some(target))) {
+    if target.is_some_and(|target| !allowed(target)) {
         return Ok(text(StatusCode::FORBIDDEN, "host not allowed\n"));
     }
     if let Some(origin) = request.headers().get(header::ORIGIN) {
-        if !origin_allowed(origin.to_str().unwrap_or(""), host.unwrap_or(""), &state.hosts) {
+        if !origin_allowed(origin.to_str().unwrap_or(""), host.unwrap_or(""), allowed) {
             return Ok(text(StatusCode::FORBIDDEN, "cross-origin requests are not allowed\n"));
         }
     }
@@ -221,13 +236,10 @@ fn presented_token<B>(state: &DashboardState, request: &Request<B>) -> Option<Pr
     }) {
         return Some(Presented { value, from_query: true });
     }
-    if let Some(bearer) = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    if let Some(bearer) =
+        request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer)
     {
-        return Some(Presented { value: bearer.trim().to_string(), from_query: false });
+        return Some(Presented { value: bearer.to_string(), from_query: false });
     }
     let name = state.cookie_name();
     request
@@ -241,13 +253,46 @@ fn presented_token<B>(state: &DashboardState, request: &Request<B>) -> Option<Pr
         .map(|(_, value)| Presented { value: value.to_string(), from_query: false })
 }
 
+/// The token of an `Authorization: Bearer TOKEN` value. The scheme's name
+/// is case-insensitive (RFC 9110 §11.1): clients that send `bearer` are
+/// as right as those that send `Bearer`.
+fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// Whether `Origin` is the dashboard itself: `http://` plus the request's
 /// own (allowed) `Host`.
-fn origin_allowed(origin: &str, host: &str, hosts: &HostPolicy) -> bool {
+fn origin_allowed(origin: &str, host: &str, allowed: impl Fn(&str) -> bool) -> bool {
     match origin.strip_prefix("http://") {
-        Some(authority) => authority.eq_ignore_ascii_case(host) && hosts.allows(Some(authority)),
+        Some(authority) => authority.eq_ignore_ascii_case(host) && allowed(authority),
         None => false,
     }
+}
+
+/// Whether a `Host` value is exactly the IP literal `ip` (with or without
+/// a port): `10.0.0.5:7878`, `[fe80::1]`. An IPv4 client of a dual-stack
+/// socket arrives on `::ffff:10.0.0.5` and names `10.0.0.5`.
+fn names_address(host: &str, ip: IpAddr) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((inside, port)) if port.is_empty() || is_port(port) => inside,
+            _ => return false,
+        },
+        None => match host.split_once(':') {
+            Some((name, port)) if is_port(&format!(":{port}")) => name,
+            Some(_) => return false,
+            None => host,
+        },
+    };
+    name.parse::<IpAddr>().is_ok_and(|named| named.to_canonical() == ip.to_canonical())
+}
+
+/// `:PORT`, digits only.
+fn is_port(text: &str) -> bool {
+    text.strip_prefix(':').is_some_and(|port| {
+        !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
@@ -331,7 +376,7 @@ mod tests {
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        handle(state(), builder.body(()).unwrap()).await.unwrap()
+        handle(state(), builder.body(()).unwrap(), None).await.unwrap()
     }
 
     #[tokio::test]
@@ -344,6 +389,14 @@ mod tests {
             &[("cookie", "a=b; porthole_dashboard_7878=secret-token-0123456789")],
         );
         assert_eq!(cookie.await.status(), 200);
+        // The scheme's name in any case (RFC 9110 §11.1).
+        for scheme in ["bearer", "BEARER"] {
+            let value = format!("{scheme} secret-token-0123456789");
+            let ok = get("/api/health", &[("authorization", &value)]).await;
+            assert_eq!(ok.status(), 200, "{value}");
+        }
+        let basic = get("/api/health", &[("authorization", "Basic secret-token-0123456789")]);
+        assert_eq!(basic.await.status(), 401);
         let wrong =
             get("/api/health", &[("cookie", "porthole_dashboard_7878=secret-token-012345678X")]);
         assert_eq!(wrong.await.status(), 401);
@@ -369,14 +422,29 @@ mod tests {
         assert_eq!(own.await.status(), 200);
         let request =
             Request::builder().uri("/").header("host", "rebind.example:7878").body(()).unwrap();
-        assert_eq!(handle(state(), request).await.unwrap().status(), 403);
+        assert_eq!(handle(state(), request, None).await.unwrap().status(), 403);
         let request = Request::builder()
             .method("POST")
             .uri("/api/health")
             .header("host", "localhost:7878")
             .body(())
             .unwrap();
-        assert_eq!(handle(state(), request).await.unwrap().status(), 405);
+        assert_eq!(handle(state(), request, None).await.unwrap().status(), 405);
+    }
+
+    #[test]
+    fn the_address_a_connection_arrived_on_is_a_host() {
+        let lan: IpAddr = "10.0.0.5".parse().unwrap();
+        for host in ["10.0.0.5", "10.0.0.5:7878"] {
+            assert!(names_address(host, lan), "{host}");
+        }
+        let mapped: IpAddr = "::ffff:10.0.0.5".parse().unwrap();
+        assert!(names_address("10.0.0.5:7878", mapped));
+        let v6: IpAddr = "fd00::5".parse().unwrap();
+        assert!(names_address("[fd00::5]:7878", v6) && names_address("[fd00::5]", v6));
+        for host in ["10.0.0.6", "10.0.0.5.evil", "10.0.0.5:x", "[fd00::5].evil", "fd00::5", ""] {
+            assert!(!names_address(host, lan) && !names_address(host, v6), "{host}");
+        }
     }
 
     #[tokio::test]

@@ -158,6 +158,13 @@ pub fn summary_line(summary: &AlertSummary) -> String {
             webhook.delivered, webhook.failed, webhook.dropped, webhook.undelivered
         );
     }
+    if summary.held_back > 0 {
+        let _ = write!(
+            line,
+            "; {} held back (the same program back on the same address within repeat_after)",
+            summary.held_back
+        );
+    }
     if summary.audits_skipped > 0 {
         let _ = write!(line, "; {} new listeners not audited (queue full)", summary.audits_skipped);
     }
@@ -171,6 +178,9 @@ pub struct AlertSummary {
     pub commands: Option<CommandTotals>,
     pub webhook: Option<WebhookTotals>,
     pub audits_skipped: u64,
+    /// Alerts not delivered: a listener's program came back within
+    /// `repeat_after` of its last alert.
+    pub held_back: u64,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

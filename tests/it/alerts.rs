@@ -123,7 +123,10 @@ fn an_exposed_listener_alerts_once_per_change_on_every_channel() {
     let Some(netns) = Netns::create() else { return };
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(&netns, dir.path(), "ok");
-    let config = write_config(dir.path(), "[rules]\naudit_severity = \"off\"\n");
+    // The same program comes back: with a short repeat_after, that is a
+    // new alert (a crash loop is held back by the default; see below).
+    let config =
+        write_config(dir.path(), "[rules]\naudit_severity = \"off\"\nrepeat_after = \"1ms\"\n");
     let commands = dir.path().join("commands");
     std::fs::create_dir(&commands).unwrap();
     let on_alert = format!("cat > '{}'/alert-$$.json", commands.display());
@@ -190,6 +193,49 @@ fn an_exposed_listener_alerts_once_per_change_on_every_channel() {
             "porthole monitor: 2 alerts; --on-alert: 2 ran, 0 failed, 0 dropped (all runners \
              busy), 0 unfinished; --webhook: 2 delivered, 0 failed, 0 dropped (queue full), 0 \
              undelivered at stop"
+        ),
+        "{stderr}"
+    );
+}
+
+/// A service in a crash loop binds 0.0.0.0 again and again: the first
+/// appearance alerts, the returns of the same program within
+/// `repeat_after` are held back and counted. Every return used to be an
+/// alert on every channel (and a passive audit).
+#[test]
+fn a_crash_looping_exposed_listener_alerts_once() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(&netns, dir.path(), "ok");
+    let config = write_config(dir.path(), "[rules]\naudit_severity = \"off\"\n");
+    let monitor = Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--alerts", &config, "--webhook", &receiver.url],
+    );
+    let port = unique_port();
+    let mut seen = Vec::new();
+    for restart in 1..=4 {
+        let server = server_in(&netns, "0.0.0.0", port, "http");
+        seen.push(monitor.wait_for(|lines| listener_changes(lines, port, "appeared") == restart));
+        drop(server);
+        seen.push(
+            monitor.wait_for(|lines| listener_changes(lines, port, "disappeared") == restart),
+        );
+    }
+    let posted = eventually(Duration::from_secs(60), || !receiver.bodies().is_empty());
+    let (lines, stderr, code) = monitor.stop();
+    let all = dump(&lines);
+    assert!(seen.iter().all(|&ok| ok), "{seen:?}\n{all}\n{stderr}");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(alerts(&lines, "new-exposed-listener", port).len(), 1, "{all}");
+    assert!(posted);
+    assert_eq!(receiver.bodies().len(), 1, "{:?}", receiver.bodies());
+    assert_eq!(stderr.matches("porthole monitor: alert new-").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "porthole monitor: 1 alert; --webhook: 1 delivered, 0 failed, 0 dropped (queue \
+             full), 0 undelivered at stop; 3 held back (the same program back on the same \
+             address within repeat_after)"
         ),
         "{stderr}"
     );
@@ -430,6 +476,16 @@ fn a_bad_rules_file_is_one_line_naming_file_line_and_key() {
         )
     );
     assert_eq!(output.stdout, "");
+
+    // A comment saved in Latin-1: the line, not only "stream did not
+    // contain valid UTF-8".
+    std::fs::write(&config, b"[rules]\n# caf\xe9\nwatched_ports = [22]\n").unwrap();
+    let output = crate::util::porthole_run(&["monitor", "--alerts", &config]);
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert_eq!(
+        output.stderr,
+        format!("porthole: {config} line 2: not UTF-8 text (TOML files are UTF-8)\n")
+    );
 }
 
 /// Listens on `[::]:PORT` with `IPV6_V6ONLY` set (`1`) or off (`0`) and

@@ -53,14 +53,21 @@ pub(crate) fn serve(netns: &Netns, args: &[&str]) -> Served {
     let child = ChildGuard(child);
     // Loading eBPF parses the kernel's BTF, slow in a debug build on a busy
     // machine: the bound is generous, the usual wait a second or two.
-    let started =
-        eventually(Duration::from_secs(90), || stderr.lock().unwrap().contains("/?token="));
+    let started = eventually(Duration::from_secs(90), || {
+        stderr.lock().unwrap().contains("porthole: dashboard on http://")
+    });
     assert!(started, "no dashboard URL; stderr:\n{}", stderr.lock().unwrap());
-    let token = {
-        let text = stderr.lock().unwrap();
-        let start = text.find("/?token=").expect("token in the URL") + "/?token=".len();
-        text[start..].split_whitespace().next().expect("token").to_string()
-    };
+    // stderr is a pipe here, as under systemd: the token is in its file,
+    // never in the log.
+    let file = args
+        .iter()
+        .position(|arg| *arg == "--token-file")
+        .map(|index| args[index + 1])
+        .expect("every test names its --token-file");
+    let token = std::fs::read_to_string(file).expect("token file").trim().to_string();
+    let said = stderr.lock().unwrap().clone();
+    assert!(!said.contains(&token), "the token reached the log:\n{said}");
+    assert!(said.contains(&format!("the token in {file};")), "{said}");
     Served { _child: child, token, stderr }
 }
 
@@ -117,9 +124,22 @@ fn http(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> Response {
+    http_at(netns, "127.0.0.1", port, method, path, headers, body)
+}
+
+/// [`http`] to `ip`:`port`, named so in `Host` unless `headers` has one.
+fn http_at(
+    netns: &Netns,
+    ip: &'static str,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Response {
     let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
-        request.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+        request.push_str(&format!("Host: {ip}:{port}\r\n"));
     }
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
@@ -133,7 +153,7 @@ fn http(
     request.push_str("\r\n");
     request.push_str(body.unwrap_or(""));
     let raw = in_netns(netns, move || {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+        let mut stream = TcpStream::connect((ip, port)).expect("connects");
         stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
         stream.write_all(request.as_bytes()).expect("request written");
         // Read up to the end of the body: chromedriver keeps the
@@ -331,6 +351,230 @@ fn serving_on_another_address_needs_expose_and_says_what_it_means() {
     assert_eq!(rebound.status, 403);
 }
 
+/// `--serve 0.0.0.0:PORT --expose`, opened from another device as
+/// `http://LAN-ADDRESS:PORT/`: the browser names the address in `Host`,
+/// which the allow-list refused (`403 host not allowed`), so an exposed
+/// dashboard answered no one but loopback. The address the connection
+/// arrived on is accepted; other names and addresses still are not.
+#[test]
+fn an_exposed_dashboard_answers_on_the_address_it_was_reached_at() {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    netns.run_ok("ip", &["addr", "add", "10.9.9.9/24", "dev", "v0"]);
+    netns.run_ok("ip", &["link", "set", "v0", "up"]);
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = serve(
+        &netns,
+        &[
+            "dashboard",
+            "--serve",
+            &format!("0.0.0.0:{PORT}"),
+            "--expose",
+            "--store",
+            directory.path().join("h.sqlite").to_str().unwrap(),
+            "--token-file",
+            directory.path().join("t").to_str().unwrap(),
+        ],
+    );
+    let bearer = format!("Bearer {}", served.token);
+    let at = |headers: &[(&str, &str)]| {
+        http_at(&netns, "10.9.9.9", PORT, "GET", "/api/health", headers, None).status
+    };
+    assert_eq!(at(&[("Authorization", &bearer)]), 200, "Host: 10.9.9.9:{PORT}");
+    assert_eq!(at(&[]), 401, "still token-protected");
+    let own_origin = format!("http://10.9.9.9:{PORT}");
+    assert_eq!(at(&[("Authorization", &bearer), ("Origin", &own_origin)]), 200);
+    for host in ["10.9.9.10", "evil.example", "10.9.9.9.evil.example"] {
+        assert_eq!(at(&[("Host", host), ("Authorization", &bearer)]), 403, "Host: {host}");
+    }
+    // Over loopback, 10.9.9.9 is not the address reached.
+    let loopback = http(
+        &netns,
+        PORT,
+        "GET",
+        "/api/health",
+        &[("Host", "10.9.9.9"), ("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(loopback.status, 403, "{loopback:?}");
+}
+
+/// `--serve 127.0.0.2:PORT` is as local as 127.0.0.1, and the URL porthole
+/// prints names it: the Host check accepted only 127.0.0.1, localhost and
+/// [::1], so that URL answered `403 host not allowed`.
+#[test]
+fn the_printed_url_works_on_another_loopback_address() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = serve(
+        &netns,
+        &[
+            "dashboard",
+            "--serve",
+            &format!("127.0.0.2:{PORT}"),
+            "--store",
+            directory.path().join("h.sqlite").to_str().unwrap(),
+            "--token-file",
+            directory.path().join("t").to_str().unwrap(),
+        ],
+    );
+    let printed = served.stderr.lock().unwrap().clone();
+    assert!(printed.contains(&format!("http://127.0.0.2:{PORT}/ ")), "{printed}");
+    let login =
+        http_at(&netns, "127.0.0.2", PORT, "GET", &format!("/?token={}", served.token), &[], None);
+    assert_eq!(login.status, 303, "{login:?}");
+    let bearer = format!("Bearer {}", served.token);
+    let health = http_at(
+        &netns,
+        "127.0.0.2",
+        PORT,
+        "GET",
+        "/api/health",
+        &[("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(health.status, 200, "{health:?}");
+    // Other names are still refused.
+    let rebound = http_at(
+        &netns,
+        "127.0.0.2",
+        PORT,
+        "GET",
+        "/api/health",
+        &[("Host", "evil.example"), ("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(rebound.status, 403, "{rebound:?}");
+}
+
+/// A PostgreSQL store that is down: `/metrics` says so with
+/// `porthole_store_up 0` and leaves out the counts it could not read.
+/// Written as zeros, every counter looked reset to Prometheus, and the
+/// whole count came back as new connections when the server did.
+#[test]
+fn metrics_leave_out_what_a_store_that_is_down_did_not_say() {
+    let Some(netns) = Netns::create() else { return };
+    if !installed("promtool") {
+        skip("promtool is not installed (scripts/setup.sh installs prometheus)");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temp dir");
+    let _server = server_in(&netns, "127.0.0.1", 8000, "http");
+    // Nothing listens on 5432 in the test's namespace: connection refused.
+    let served = serve(
+        &netns,
+        &[
+            "dashboard",
+            "--store",
+            "postgres://porthole@127.0.0.1:5432/porthole",
+            "--serve",
+            &format!("127.0.0.1:{PORT}"),
+            "--token-file",
+            directory.path().join("t").to_str().unwrap(),
+        ],
+    );
+    let scrape = || get(&netns, &format!("/metrics?token={}", served.token), &[]).body;
+    let mut text = String::new();
+    let listed = eventually(Duration::from_secs(30), || {
+        text = scrape();
+        text.contains("porthole_listener_open_connections{local_port=\"8000\"")
+    });
+    assert!(listed, "the listener on 8000 expected in\n{text}");
+    assert_eq!(sample(&text, "porthole_store_up"), Some(0.0), "{text}");
+    for family in [
+        "porthole_listener_connections_total",
+        "porthole_listener_received_bytes_total",
+        "porthole_listener_sent_bytes_total",
+        "porthole_listener_client_processes",
+        "porthole_recorder_losses_total",
+    ] {
+        assert!(!text.contains(family), "{family} with the store down:\n{text}");
+    }
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics:\n{}{}\non\n{text}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let health = api(&netns, &served, "/api/health");
+    assert!(health["store_note"].as_str().is_some_and(|note| note.contains("refused")), "{health}");
+}
+
+/// The dashboard audits every listener once a minute, and its probes are
+/// connections the recorder keeps like any other. Counted, they were the
+/// only clients of a service no one used: `porthole` its busiest client and
+/// its counters rising by a few connections a minute. They are left out;
+/// a real client counts as before.
+#[test]
+fn the_dashboards_own_probes_are_not_counted_as_clients() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let _server = server_in(&netns, "127.0.0.1", 8000, "http");
+    let store = directory.path().join("history.sqlite");
+    // The audit of the new listener probes it at once: wait until the
+    // recorder has kept a connection of porthole to it.
+    let mut history = String::new();
+    let probed = eventually(Duration::from_secs(90), || {
+        let output = netns.porthole(&[
+            "history",
+            "--store",
+            store.to_str().unwrap(),
+            "--connections",
+            "--jsonl",
+            "8000",
+        ]);
+        history = output.stdout;
+        history.lines().any(|line| {
+            serde_json::from_str::<Value>(line).is_ok_and(|record| {
+                record["type"] == "client" && record["process"]["name"] == "porthole"
+            })
+        })
+    });
+    assert!(probed, "no probe of porthole's audit recorded:\n{history}");
+    // One real client, after the probe: once the dashboard counts it, it
+    // has read the probe too.
+    const REQUEST: &str =
+        "GET /probe HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nConnection: close\r\n\r\n";
+    let response = in_netns(&netns, || {
+        let mut stream = TcpStream::connect(("127.0.0.1", 8000)).expect("connects");
+        stream.write_all(REQUEST.as_bytes()).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
+    });
+    assert!(response.ends_with("hello"), "{response}");
+    let prefix = "porthole_listener_connections_total{local_port=\"8000\"";
+    let mut text = String::new();
+    let counted = eventually(Duration::from_secs(30), || {
+        text = get(&netns, &format!("/metrics?token={}", served.token), &[]).body;
+        sample(&text, prefix).is_some_and(|count| count >= 1.0)
+    });
+    assert!(counted, "the test's connection to :8000 expected in\n{text}");
+    assert_eq!(sample(&text, prefix), Some(1.0), "only the test's connection:\n{text}");
+    assert_eq!(
+        sample(&text, "porthole_listener_client_processes{local_port=\"8000\""),
+        Some(1.0),
+        "{text}"
+    );
+    let connections = api(&netns, &served, "/api/connections?port=8000");
+    let clients = &connections["items"][0]["clients"];
+    assert_eq!(connections["items"][0]["connections"], 1, "{connections:#}");
+    assert!(
+        clients.as_array().is_some_and(|c| c.iter().all(|c| c["process"]["name"] != "porthole")),
+        "{connections:#}"
+    );
+}
+
 #[test]
 fn metrics_pass_promtool_and_count_the_connections_the_test_made() {
     let Some(netns) = Netns::create() else { return };
@@ -384,6 +628,7 @@ fn metrics_pass_promtool_and_count_the_connections_the_test_made() {
     assert!(sample(&text, "porthole_recorder_events_total{kind=\"connection\"}").unwrap() >= 3.0);
     assert!(text.contains("porthole_recorder_losses_total{kind=\"ring_buffer_full\"}"), "{text}");
     assert!(sample(&text, "porthole_store_size_bytes").unwrap() > 0.0);
+    assert_eq!(sample(&text, "porthole_store_up"), Some(1.0), "{text}");
     // No series is labelled with a client's ephemeral port or address.
     assert!(!text.contains("client_port") && !text.contains("127.0.0.1:"), "{text}");
 
@@ -731,6 +976,16 @@ fn api_and_metrics_never_carry_other_users_control_characters_raw() {
     assert!(body.contains("\\u001b[31mev\\u202eil"), "{body}");
     let parsed: Value = serde_json::from_str(&body).expect("valid JSON");
     assert_eq!(parsed["items"][0]["processes"][0]["name"], "\u{1b}[31mev\u{202e}il");
+    // The filter finds the name as the page shows it (`\x1b[31mev\u202eil`),
+    // which is what people type; it found only the raw characters.
+    for shown in ["ev%5Cu202eil", "%5Cx1B%5B31m"] {
+        let path = format!("/api/listeners?process={shown}");
+        let found: Value =
+            serde_json::from_str(&get(&netns, &path, &[("Authorization", &bearer)]).body)
+                .expect("valid JSON");
+        assert_eq!(found["total"], 1, "{path}: {found}");
+        assert_eq!(found["items"][0]["local_port"], 8300, "{path}: {found}");
+    }
 
     let mut text = String::new();
     let scraped = eventually(Duration::from_secs(30), || {
