@@ -144,6 +144,9 @@ struct HeldEnd {
     /// connect() counts its SYN in `tcpi_bytes_acked` even when it is
     /// recorded as the server of a simultaneous open.
     role: Role,
+    /// The recorder saw neither this end's start nor that it was open
+    /// before recording ([`ConnectionJoiner::start_unseen`]).
+    start_unseen: bool,
 }
 
 /// How one end of a connection ended, judged from its last `tcp_info`;
@@ -203,7 +206,13 @@ fn connection_end(ends: [Option<ConnectionEnd>; 2]) -> ConnectionEnd {
 /// Counters the joiner reports as losses.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct JoinLosses {
-    /// Server ends closed without their process seen (eBPF mode only).
+    /// Server ends that began while recording and closed without their
+    /// start seen (eBPF mode only): an event was lost. A server end whose
+    /// process was not seen closing is not counted: a reset (`SO_LINGER`
+    /// 0 at either end, a close with unread data), a listener closed with
+    /// connections it never accepted and an io_uring teardown in a kernel
+    /// worker all close a server end without a process's close(), and the
+    /// record names the listener's owner.
     pub unmatched: u64,
     /// Records without a client or server process although one was
     /// expected.
@@ -223,9 +232,12 @@ impl JoinLosses {
 /// Pairs closes into records; see the module docs.
 #[derive(Debug)]
 pub struct ConnectionJoiner {
-    /// Whether server ends are attributed (eBPF): a server end without an
-    /// counted as unmatched.
+    /// Whether server ends' starts are reported (eBPF): a server end whose
+    /// start was never seen is counted as unmatched.
     server_ends_attributed: bool,
+    /// Cookies of closes whose start the recorder did not see, until the
+    /// close is paired ([`ConnectionJoiner::start_unseen`]).
+    unstarted: foldhash::HashSet<u64>,
     /// Attributions by end; removed when used.
     attributions: HashMap<EndKey, Attribution>,
     /// Attributions a newer connection on the same 4-tuple replaced in
@@ -252,6 +264,7 @@ impl ConnectionJoiner {
     pub fn new(server_ends_attributed: bool) -> Self {
         ConnectionJoiner {
             server_ends_attributed,
+            unstarted: foldhash::HashSet::default(),
             attributions: HashMap::new(),
             superseded: HashMap::new(),
             waiting_clients: HashMap::new(),
@@ -305,6 +318,15 @@ impl ConnectionJoiner {
             || self.superseded.contains_key(&cookie)
     }
 
+    /// The close of socket `cookie`, to be handed to
+    /// [`ConnectionJoiner::closed`] next, is of a socket whose start the
+    /// recorder did not see although it was not open when recording began
+    /// (eBPF). Judged a server end, it is counted as unmatched unless it
+    /// connected itself (a simultaneous open).
+    pub fn start_unseen(&mut self, cookie: u64) {
+        self.unstarted.insert(cookie);
+    }
+
     /// Whether the end already has an owner (dumps skip the `/proc` scan).
     pub fn is_attributed(&self, key: &EndKey) -> bool {
         self.attributions.contains_key(key)
@@ -325,6 +347,7 @@ impl ConnectionJoiner {
         at: UnixMicros,
         listeners: &dyn ListenerIndex,
     ) -> Option<ConnectionRecord> {
+        let start_unseen = self.unstarted.remove(&closed.cookie);
         // A listener's own close or an unconnected socket: not a connection.
         if closed.remote.port() == 0 {
             return None;
@@ -337,7 +360,7 @@ impl ConnectionJoiner {
                 if let Some(client) = self.waiting_clients.remove(&key) {
                     return Some(self.build(
                         key,
-                        HeldEnd { closed, at, end, role: Role::Server },
+                        HeldEnd { closed, at, end, role: Role::Server, start_unseen },
                         Some(client),
                         listeners,
                     ));
@@ -347,17 +370,17 @@ impl ConnectionJoiner {
                 // 4-tuples come round again: an earlier server end still
                 // waiting on this one goes out now, without its client end,
                 // rather than being overwritten and never recorded.
-                let held = HeldEnd { closed, at, end, role: Role::Server };
+                let held = HeldEnd { closed, at, end, role: Role::Server, start_unseen };
                 let earlier = self.waiting_servers.insert(key, held)?;
                 Some(self.build(key, earlier, None, listeners))
             }
             Some(Role::Client) => {
                 let server_key = key.peer();
                 if let Some(server) = self.waiting_servers.remove(&server_key) {
-                    let held = HeldEnd { closed, at, end, role: Role::Client };
+                    let held = HeldEnd { closed, at, end, role: Role::Client, start_unseen };
                     return Some(self.build(server_key, server, Some(held), listeners));
                 }
-                let held = HeldEnd { closed, at, end, role: Role::Client };
+                let held = HeldEnd { closed, at, end, role: Role::Client, start_unseen };
                 // Both ends called connect(): a simultaneous open, whose
                 // other end waits as a client of this one; or a socket
                 // connected to itself.
@@ -496,7 +519,10 @@ impl ConnectionJoiner {
             Some(held) => self.take_attribution(&client_key, held.closed.cookie),
             None => self.attributions.remove(&client_key),
         };
-        if self.server_ends_attributed && server_attribution.is_none() {
+        // An end that called connect() (a simultaneous open's) started as
+        // a client: its start was seen.
+        let connected = server_attribution.as_ref().is_some_and(|a| a.role == Some(Role::Client));
+        if self.server_ends_attributed && server.start_unseen && !connected {
             self.losses.unmatched += 1;
         }
         let server_process = match &server_attribution {
@@ -988,13 +1014,57 @@ mod tests {
         assert!(joiner.waiting_servers.is_empty());
     }
 
+    /// eBPF mode: a server end whose start was lost (a full ring buffer, a
+    /// skipped program run) is counted, with or without its process; one
+    /// whose start was seen but whose process was not (reset, closed by a
+    /// kernel worker) or that was open before recording is not; nor is the
+    /// end of a simultaneous open that played the server.
     #[test]
-    fn unmatched_server_ends_are_counted_in_ebpf_mode() {
+    fn only_server_ends_whose_start_was_lost_are_counted_unmatched() {
         let mut joiner = ConnectionJoiner::new(true);
+        let server_key = EndKey::new(None, SERVER.parse().unwrap(), CLIENT.parse().unwrap());
+        let attribution = |role, cookie| Attribution {
+            process: Arc::new(process(11, "worker")),
+            role,
+            since: 0,
+            seen: 0,
+            cookie: Some(cookie),
+        };
+        // Start seen, process not: the listener's owner, no loss.
         joiner.closed(None, end(2, SERVER, CLIENT, 0, 0), 0, &Port8080);
         let records = joiner.expire(0, 0, true, &Port8080);
-        assert_eq!(records.len(), 1);
-        let losses = joiner.losses.take();
-        assert!(losses.contains(&(LossKind::UnmatchedCookie, 1)), "{losses:?}");
+        assert_eq!(records[0].server_process.as_ref().map(|p| p.pid), Some(10));
+        assert_eq!(joiner.losses.take(), []);
+        // Start lost, no process: counted.
+        joiner.start_unseen(4);
+        joiner.closed(None, end(4, SERVER, CLIENT, 0, 0), 0, &Port8080);
+        assert_eq!(joiner.expire(0, 0, true, &Port8080).len(), 1);
+        assert_eq!(joiner.losses.take(), [(LossKind::UnmatchedCookie, 1)]);
+        // Start lost, its process seen closing it: counted too.
+        joiner.attribute(server_key, attribution(None, 6));
+        joiner.start_unseen(6);
+        joiner.closed(None, end(6, SERVER, CLIENT, 0, 0), 0, &Port8080);
+        let records = joiner.expire(0, 0, true, &Port8080);
+        assert_eq!(records[0].server_process.as_ref().map(|p| p.pid), Some(11));
+        assert_eq!(joiner.losses.take(), [(LossKind::UnmatchedCookie, 1)]);
+        // Both ends connected (a simultaneous open): no server start to see.
+        let (first, second) = ("127.0.0.1:7001", "127.0.0.1:7002");
+        let key = |local: &str, remote: &str| {
+            EndKey::new(None, local.parse().unwrap(), remote.parse().unwrap())
+        };
+        joiner.attribute(key(first, second), attribution(Some(Role::Client), 7));
+        joiner.attribute(key(second, first), attribution(Some(Role::Client), 8));
+        joiner.start_unseen(7);
+        joiner.start_unseen(8);
+        assert!(joiner.closed(None, end(7, first, second, 0, 0), 0, &Port8080).is_none());
+        assert!(joiner.closed(None, end(8, second, first, 0, 0), 0, &Port8080).is_some());
+        assert_eq!(joiner.losses.take(), []);
+        assert!(joiner.unstarted.is_empty());
+        // Netlink mode never counts it: nothing reports starts.
+        let mut joiner = ConnectionJoiner::new(false);
+        joiner.start_unseen(2);
+        joiner.closed(None, end(2, SERVER, CLIENT, 0, 0), 0, &Port8080);
+        joiner.expire(0, 0, true, &Port8080);
+        assert!(!joiner.losses.take().contains(&(LossKind::UnmatchedCookie, 1)));
     }
 }

@@ -204,8 +204,16 @@ pub struct Recorder {
     batch_started: Option<Instant>,
     reported: Reported,
     /// Start of server ends established while recording and not yet
-    /// closed by their process (eBPF), by socket cookie.
+    /// closed (eBPF), by socket cookie.
     server_starts: foldhash::HashMap<u64, UnixMicros>,
+    /// Cookies of connected sockets the startup dump found open, whose
+    /// start no program could see (eBPF), until they close; `None` before
+    /// that dump. See [`Recorder::start_lost`].
+    open_at_start: Option<foldhash::HashSet<u64>>,
+    /// CLOCK_MONOTONIC (the kernel's, as eBPF times are) when the startup
+    /// dump ended: a socket that closed before then may have been open when
+    /// the programs attached without the dump finding it.
+    open_at_start_until_ns: u64,
     /// Closed connection ends waiting [`CLOSE_DELAY`], oldest first.
     delayed: std::collections::VecDeque<DelayedClose>,
     /// Start times of recent reads of the sources, oldest first, to know up
@@ -297,6 +305,8 @@ impl Recorder {
             batch_started: None,
             reported: Reported::default(),
             server_starts: foldhash::HashMap::default(),
+            open_at_start: None,
+            open_at_start_until_ns: 0,
             delayed: std::collections::VecDeque::new(),
             collects: std::collections::VecDeque::new(),
             unnameable: std::collections::HashSet::new(),
@@ -520,10 +530,12 @@ impl Recorder {
         }
         for mut event in bpf_events {
             if let Some(end) = event.closed.take() {
-                // A server end reset before its process closed it.
-                self.server_starts.remove(&end.cookie);
+                let started = self.server_starts.remove(&end.cookie).is_some();
                 let net_namespace = self.label(event.net_namespace);
                 if self.covers(net_namespace) {
+                    if !started && self.start_lost(end.cookie, event.at_monotonic_ns) {
+                        self.joiner.start_unseen(end.cookie);
+                    }
                     closed.push((net_namespace, end));
                 }
                 continue;
@@ -591,6 +603,20 @@ impl Recorder {
         let named = owners_of(self.system.as_ref(), self.recorded, &inodes, &mut self.processes);
         self.listeners.update_owners(named);
         Ok(())
+    }
+
+    /// Whether the close at `closed_ns` (kernel CLOCK_MONOTONIC) of socket
+    /// `cookie`, whose start no event reported, is of a socket that began
+    /// while recording (eBPF): its start event was lost. A socket the
+    /// startup dump found open, or that closed before that dump ended (it
+    /// may have been open when the programs attached), began before.
+    ///
+    /// Only server ends are counted from this (the joiner decides which end
+    /// a close is): a client end reports no start here, and one whose
+    /// connect() was lost is counted as an unknown process.
+    fn start_lost(&mut self, cookie: u64, closed_ns: u64) -> bool {
+        let open_before = self.open_at_start.as_mut().is_none_or(|open| open.remove(&cookie));
+        !open_before && closed_ns >= self.open_at_start_until_ns
     }
 
     /// Whether a closed end is a local connection that no listener the
@@ -841,6 +867,14 @@ impl Recorder {
         };
         let sockets = self.enumerate(query)?;
         let now = unix_micros();
+        if self.open_at_start.is_none() {
+            // The first dump: what is open now began before recording
+            // (only eBPF reports starts, and closes to forget them at).
+            let ebpf = self.ebpf.is_some();
+            let open = sockets.iter().filter(|_| ebpf).map(|socket| socket.cookie);
+            self.open_at_start = Some(open.collect());
+            self.open_at_start_until_ns = kernel_monotonic_ns(self.time_offsets);
+        }
         let mut unnamed: Vec<(EndKey, u64)> = Vec::new();
         let mut open = std::collections::HashSet::with_capacity(sockets.len());
         for socket in &sockets {
@@ -943,7 +977,9 @@ impl Recorder {
                 // The holder of a server end that began while recording;
                 // otherwise a socket opened before the recorder started,
                 // whose side the listeners tell.
-                let started = self.server_starts.remove(&event.cookie);
+                // Kept until the close, which tells a lost start from one
+                // seen (`start_lost`).
+                let started = self.server_starts.get(&event.cookie).copied();
                 let attribution = Attribution {
                     process,
                     role: started.map(|_| Role::Server),
@@ -1133,6 +1169,13 @@ pub fn unix_micros() -> UnixMicros {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// The kernel's CLOCK_MONOTONIC (the one eBPF reads) now, in nanoseconds.
+fn kernel_monotonic_ns(offsets: TimeOffsets) -> u64 {
+    let monotonic = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let ns = i128::from(monotonic.tv_sec) * 1_000_000_000 + i128::from(monotonic.tv_nsec);
+    u64::try_from(ns - i128::from(offsets.monotonic_ns)).unwrap_or(0)
 }
 
 /// Realtime minus the kernel's CLOCK_MONOTONIC (the one eBPF reads), in
