@@ -14,8 +14,14 @@
 //!
 //! A record is emitted when the server end closes: at once if the client
 //! end already closed, else after [`CLIENT_GRACE`] so that a client closing
-//! right after the server still contributes its uid. A client end closing
-//! long after its server is absorbed (the joiner remembers emitted server ends).
+//! right after the server still contributes its uid. A local client end
+//! still open then (a client reading to the end after the server closed, or
+//! one that lost the CPU for longer than the grace under load — in netlink
+//! mode its uid came from nowhere else, and one run recorded an io_uring
+//! client that way with none) is waited for up to [`OPEN_CLIENT_WAIT`]: the
+//! recorder looks it up ([`ConnectionJoiner::overdue_local_clients`]). A
+//! client end closing long after its server is absorbed (the joiner
+//! remembers emitted server ends).
 //!
 //! How a connection ended ([`end_of`]) is read from the last `tcp_info` of
 //! each end the kernel sent with its close, so it is known in both capture
@@ -43,6 +49,12 @@ pub const KEEP_UNMATCHED: Duration = Duration::from_secs(600);
 /// [`KEEP_UNMATCHED`]. Short, because for remote clients no client end ever
 /// comes and every connection would otherwise stay here.
 pub const KEEP_EMITTED: Duration = Duration::from_secs(60);
+/// How long a server end past [`CLIENT_GRACE`] waits for a client end
+/// found still open on this machine ([`ConnectionJoiner::client_still_open`]):
+/// a client reading to the end after the server closed, or one that lost the
+/// CPU for longer than the grace, closes within it; one that never closes
+/// does not hold the record back longer.
+pub const OPEN_CLIENT_WAIT: Duration = Duration::from_secs(60);
 /// Cap on held state, so a flood of outbound connections cannot grow memory
 /// without bound; the oldest entries are dropped first.
 pub const MAX_HELD: usize = 200_000;
@@ -248,6 +260,9 @@ pub struct ConnectionJoiner {
     waiting_clients: HashMap<EndKey, HeldEnd>,
     /// Server ends waiting [`CLIENT_GRACE`] for their client end.
     waiting_servers: HashMap<EndKey, HeldEnd>,
+    /// Waiting server ends whose client end was found open after the
+    /// grace, and until when they wait for its close.
+    clients_open: HashMap<EndKey, UnixMicros>,
     /// Server keys already emitted, so a late client end is absorbed.
     emitted: HashMap<EndKey, UnixMicros>,
     /// When old state was last pruned: pruning walks every held entry
@@ -269,6 +284,7 @@ impl ConnectionJoiner {
             superseded: HashMap::new(),
             waiting_clients: HashMap::new(),
             waiting_servers: HashMap::new(),
+            clients_open: HashMap::new(),
             emitted: HashMap::new(),
             pruned_at: UnixMicros::MIN,
             losses: JoinLosses::default(),
@@ -372,11 +388,13 @@ impl ConnectionJoiner {
                 // rather than being overwritten and never recorded.
                 let held = HeldEnd { closed, at, end, role: Role::Server, start_unseen };
                 let earlier = self.waiting_servers.insert(key, held)?;
+                self.clients_open.remove(&key);
                 Some(self.build(key, earlier, None, listeners))
             }
             Some(Role::Client) => {
                 let server_key = key.peer();
                 if let Some(server) = self.waiting_servers.remove(&server_key) {
+                    self.clients_open.remove(&server_key);
                     let held = HeldEnd { closed, at, end, role: Role::Client, start_unseen };
                     return Some(self.build(server_key, server, Some(held), listeners));
                 }
@@ -420,6 +438,33 @@ impl ConnectionJoiner {
         }
     }
 
+    /// Server ends whose [`CLIENT_GRACE`] ran out (measured as in
+    /// [`ConnectionJoiner::expire`]) before their client end, on this
+    /// machine, closed: the caller looks whether each client end is still
+    /// open and says so with [`ConnectionJoiner::client_still_open`], or
+    /// the next [`ConnectionJoiner::expire`] emits them without it.
+    pub fn overdue_local_clients(&self, paired_through: UnixMicros) -> Vec<EndKey> {
+        let grace = micros(CLIENT_GRACE);
+        self.waiting_servers
+            .iter()
+            .filter(|(key, held)| {
+                paired_through.saturating_sub(held.at) >= grace
+                    && !self.clients_open.contains_key(key)
+                    && local_peer(key)
+            })
+            .map(|(key, _)| *key)
+            .collect()
+    }
+
+    /// The client end of the waiting server end `server_key` is still open
+    /// past the grace: the record waits for its close (its uid, bytes and
+    /// end) up to [`OPEN_CLIENT_WAIT`] from `now`.
+    pub fn client_still_open(&mut self, server_key: EndKey, now: UnixMicros) {
+        if self.waiting_servers.contains_key(&server_key) {
+            self.clients_open.insert(server_key, now.saturating_add(micros(OPEN_CLIENT_WAIT)));
+        }
+    }
+
     /// Emits server ends whose grace period ran out and forgets state older
     /// than [`KEEP_UNMATCHED`]. `flush_all` emits every waiting server end
     /// (at shutdown).
@@ -436,14 +481,18 @@ impl ConnectionJoiner {
         listeners: &dyn ListenerIndex,
     ) -> Vec<ConnectionRecord> {
         let grace = micros(CLIENT_GRACE);
+        let waits = |key: &EndKey| self.clients_open.get(key).is_some_and(|until| now < *until);
         let due: Vec<EndKey> = self
             .waiting_servers
             .iter()
-            .filter(|(_, held)| flush_all || paired_through.saturating_sub(held.at) >= grace)
+            .filter(|(key, held)| {
+                flush_all || (paired_through.saturating_sub(held.at) >= grace && !waits(key))
+            })
             .map(|(key, _)| *key)
             .collect();
         let mut records = Vec::with_capacity(due.len());
         for key in due {
+            self.clients_open.remove(&key);
             if let Some(server) = self.waiting_servers.remove(&key) {
                 records.push(self.build(key, server, None, listeners));
             }
@@ -581,6 +630,12 @@ impl ConnectionJoiner {
             end: connection_end([server.end, client.and_then(|held| held.end)]),
         }
     }
+}
+
+/// Whether the peer of an end is on this machine: a loopback address, or the
+/// end's own address.
+fn local_peer(key: &EndKey) -> bool {
+    key.remote.ip().is_loopback() || key.remote.ip() == key.local.ip()
 }
 
 /// `tcpi_bytes_received` and `tcpi_bytes_acked` count the FIN, which takes
@@ -916,6 +971,40 @@ mod tests {
         assert_eq!(record.server_process.unwrap().pid, 10);
         assert!(record.client_process.is_none());
         assert_eq!(joiner.losses.take(), vec![(LossKind::UnknownProcess, 1)]);
+    }
+
+    /// A local client end found still open after the grace holds its
+    /// server end back until it closes (or [`OPEN_CLIENT_WAIT`] passes); a
+    /// remote client is never looked for.
+    #[test]
+    fn a_server_end_waits_for_a_client_end_still_open() {
+        let mut joiner = ConnectionJoiner::new(false);
+        let grace = micros(CLIENT_GRACE);
+        assert!(joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), 0, &Port8080).is_none());
+        let remote = end(3, SERVER, "192.0.2.7:40000", 7, 5);
+        assert!(joiner.closed(None, remote, 0, &Port8080).is_none());
+        assert!(joiner.overdue_local_clients(grace - 1).is_empty(), "inside the grace");
+        let overdue = joiner.overdue_local_clients(grace);
+        let server_key = EndKey::new(None, SERVER.parse().unwrap(), CLIENT.parse().unwrap());
+        assert_eq!(overdue, [server_key]);
+        joiner.client_still_open(server_key, grace);
+        assert!(joiner.overdue_local_clients(grace).is_empty(), "looked up once");
+        // Only the remote one goes out; the other waits for its client.
+        let records = joiner.expire(grace, grace, false, &Port8080);
+        assert_eq!(records.iter().map(|r| r.cookie).collect::<Vec<_>>(), [3]);
+        let later = grace + 10_000_000;
+        assert!(joiner.expire(later, later, false, &Port8080).is_empty());
+        let record = joiner.closed(None, end(1, CLIENT, SERVER, 6, 5), later, &Port8080).unwrap();
+        assert_eq!((record.cookie, record.client_uid), (2, Some(1000)));
+        assert!(joiner.clients_open.is_empty());
+        // A client that never closes holds it back no longer than the wait.
+        assert!(joiner.closed(None, end(4, SERVER, CLIENT, 7, 5), 0, &Port8080).is_none());
+        joiner.client_still_open(server_key, grace);
+        let wait = micros(OPEN_CLIENT_WAIT);
+        assert!(joiner.expire(grace + wait - 1, grace, false, &Port8080).is_empty());
+        let records = joiner.expire(grace + wait, grace, false, &Port8080);
+        assert_eq!(records.iter().map(|r| r.cookie).collect::<Vec<_>>(), [4]);
+        assert!(joiner.clients_open.is_empty());
     }
 
     #[test]

@@ -462,8 +462,9 @@ impl Recorder {
                 next_reconcile = instant + reconcile_every;
             }
             if instant >= next_expire {
-                let now = unix_micros();
                 let paired_through = self.paired_through();
+                self.look_for_open_clients(paired_through)?;
+                let now = unix_micros();
                 let records = self.joiner.expire(now, paired_through, false, &self.listeners);
                 self.push_connections(records, &mut summary);
                 self.listeners.expire(now);
@@ -617,6 +618,41 @@ impl Recorder {
     fn start_lost(&mut self, cookie: u64, closed_ns: u64) -> bool {
         let open_before = self.open_at_start.as_mut().is_none_or(|open| open.remove(&cookie));
         !open_before && closed_ns >= self.open_at_start_until_ns
+    }
+
+    /// Server ends past their grace whose local client end has not closed:
+    /// one dump of connected sockets tells which client ends are still open,
+    /// and those records wait for their close (see
+    /// [`ConnectionJoiner::client_still_open`]). Without it a client that
+    /// closes more than the grace after its server is never paired, and in
+    /// netlink mode its uid is lost.
+    fn look_for_open_clients(&mut self, paired_through: UnixMicros) -> Result<(), MonitorError> {
+        let overdue = self.joiner.overdue_local_clients(paired_through);
+        if overdue.is_empty() {
+            return Ok(());
+        }
+        let query = Query {
+            udp: false,
+            unix: false,
+            listeners_only: false,
+            owners: false,
+            connected_only: true,
+            ..Query::default()
+        };
+        let open: std::collections::HashSet<EndKey> = self
+            .enumerate(query)?
+            .iter()
+            .filter_map(|socket| {
+                Some(EndKey::new(socket.net_namespace, socket.local?, socket.remote?))
+            })
+            .collect();
+        let now = unix_micros();
+        for server_key in overdue {
+            if open.contains(&server_key.peer()) {
+                self.joiner.client_still_open(server_key, now);
+            }
+        }
+        Ok(())
     }
 
     /// Whether a closed end is a local connection that no listener the
