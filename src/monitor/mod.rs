@@ -53,8 +53,10 @@
 //! the last batch; or when the sink fails, which stops recording loudly.
 //! Batches go out at most [`BATCH_LATENCY`] after their first event, or as
 //! soon as [`BATCH_SIZE`] events are waiting. Every loss — netlink
-//! overflows, ring-buffer drops, skipped eBPF runs, unmatched closes,
-//! unknown processes — is emitted as a [`LossRecord`] with the batch.
+//! overflows, ring-buffer drops, skipped eBPF runs, server ends whose start
+//! event was lost, unknown processes — is emitted as a [`LossRecord`] with
+//! the batch. A server end no process closed (a reset, never accepted, a
+//! kernel worker's close) or open before recording is not a loss.
 
 pub mod activity;
 pub mod connections;

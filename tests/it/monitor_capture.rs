@@ -238,6 +238,9 @@ fn connecting_entries(pid: u32) -> Option<usize> {
 /// recorders on a loaded machine the crossed pair went unrecorded with no
 /// loss counted, which no run alone or beside copies of itself has
 /// reproduced; until that is explained it must not be hidden by a retry.
+/// Not reproduced either in four runs of every `monitor_capture` test at
+/// four threads on a loaded machine; both ends' connect() stashes and their
+/// pairing as two clients were checked and found right.
 #[test]
 #[ignore = "scripts/test.sh runs it alone (see the comment)"]
 fn a_simultaneous_open_is_recorded_once_in_ebpf_mode() {
