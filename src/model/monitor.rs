@@ -142,7 +142,10 @@ pub enum LossKind {
     NetlinkOverflow,
     /// The eBPF ring buffer was full: events were dropped in the kernel.
     RingBufferFull,
-    /// A close arrived for a socket whose start was never seen.
+    /// A server end closed whose start was never seen although it began
+    /// while recording (eBPF mode): its start event was lost. Server ends
+    /// open before the recorder started, and server ends no process closed
+    /// (reset, never accepted, closed by a kernel worker), are not counted.
     UnmatchedCookie,
     /// A pid was reported but the process had exited before it was read.
     UnknownProcess,

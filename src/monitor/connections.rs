@@ -19,8 +19,14 @@
 //!
 //! A record is emitted when the server end closes: at once if the client
 //! end already closed, else after [`CLIENT_GRACE`] so that a client closing
-//! right after the server still contributes its uid. A client end closing
-//! long after its server is absorbed (the joiner remembers emitted server ends).
+//! right after the server still contributes its uid. A local client end
+//! still open then (a client reading to the end after the server closed, or
+//! one that lost the CPU for longer than the grace under load — in netlink
+//! mode its uid came from nowhere else, and one run recorded an io_uring
+//! client that way with none) is waited for up to [`OPEN_CLIENT_WAIT`]: the
+//! recorder looks it up ([`ConnectionJoiner::overdue_local_clients`]). A
+//! client end closing long after its server is absorbed (the joiner
+//! remembers emitted server ends).
 //!
 //! How a connection ended ([`end_of`]) is read from the last `tcp_info` of
 //! each end the kernel sent with its close, so it is known in both capture
@@ -48,6 +54,12 @@ pub const KEEP_UNMATCHED: Duration = Duration::from_secs(600);
 /// [`KEEP_UNMATCHED`]. Short, because for remote clients no client end ever
 /// comes and every connection would otherwise stay here.
 pub const KEEP_EMITTED: Duration = Duration::from_secs(60);
+/// How long a server end past [`CLIENT_GRACE`] waits for a client end
+/// found still open on this machine ([`ConnectionJoiner::client_still_open`]):
+/// a client reading to the end after the server closed, or one that lost the
+/// CPU for longer than the grace, closes within it; one that never closes
+/// does not hold the record back longer.
+pub const OPEN_CLIENT_WAIT: Duration = Duration::from_secs(60);
 /// Cap on held state, so a flood of outbound connections cannot grow memory
 /// without bound; the oldest entries are dropped first.
 pub const MAX_HELD: usize = 200_000;
@@ -149,6 +161,9 @@ struct HeldEnd {
     /// connect() counts its SYN in `tcpi_bytes_acked` even when it is
     /// recorded as the server of a simultaneous open.
     role: Role,
+    /// The recorder saw neither this end's start nor that it was open
+    /// before recording ([`ConnectionJoiner::start_unseen`]).
+    start_unseen: bool,
 }
 
 /// How one end of a connection ended, judged from its last `tcp_info`;
@@ -208,7 +223,13 @@ fn connection_end(ends: [Option<ConnectionEnd>; 2]) -> ConnectionEnd {
 /// Counters the joiner reports as losses.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct JoinLosses {
-    /// Server ends closed without their process seen (eBPF mode only).
+    /// Server ends that began while recording and closed without their
+    /// start seen (eBPF mode only): an event was lost. A server end whose
+    /// process was not seen closing is not counted: a reset (`SO_LINGER`
+    /// 0 at either end, a close with unread data), a listener closed with
+    /// connections it never accepted and an io_uring teardown in a kernel
+    /// worker all close a server end without a process's close(), and the
+    /// record names the listener's owner.
     pub unmatched: u64,
     /// Records without a client or server process although one was
     /// expected.
@@ -228,9 +249,12 @@ impl JoinLosses {
 /// Pairs closes into records; see the module docs.
 #[derive(Debug)]
 pub struct ConnectionJoiner {
-    /// Whether server ends are attributed (eBPF): a server end without an
-    /// counted as unmatched.
+    /// Whether server ends' starts are reported (eBPF): a server end whose
+    /// start was never seen is counted as unmatched.
     server_ends_attributed: bool,
+    /// Cookies of closes whose start the recorder did not see, until the
+    /// close is paired ([`ConnectionJoiner::start_unseen`]).
+    unstarted: foldhash::HashSet<u64>,
     /// Attributions by end; removed when used.
     attributions: HashMap<EndKey, Attribution>,
     /// Attributions a newer connection on the same 4-tuple replaced in
@@ -241,6 +265,9 @@ pub struct ConnectionJoiner {
     waiting_clients: HashMap<EndKey, HeldEnd>,
     /// Server ends waiting [`CLIENT_GRACE`] for their client end.
     waiting_servers: HashMap<EndKey, HeldEnd>,
+    /// Waiting server ends whose client end was found open after the
+    /// grace, and until when they wait for its close.
+    clients_open: HashMap<EndKey, UnixMicros>,
     /// Server keys already emitted, so a late client end is absorbed.
     emitted: HashMap<EndKey, UnixMicros>,
     /// When old state was last pruned: pruning walks every held entry
@@ -257,10 +284,12 @@ impl ConnectionJoiner {
     pub fn new(server_ends_attributed: bool) -> Self {
         ConnectionJoiner {
             server_ends_attributed,
+            unstarted: foldhash::HashSet::default(),
             attributions: HashMap::new(),
             superseded: HashMap::new(),
             waiting_clients: HashMap::new(),
             waiting_servers: HashMap::new(),
+            clients_open: HashMap::new(),
             emitted: HashMap::new(),
             pruned_at: UnixMicros::MIN,
             losses: JoinLosses::default(),
@@ -322,6 +351,15 @@ impl ConnectionJoiner {
         self.attributions.get(key).filter(|a| a.cookie.is_none_or(|own| own == cookie))
     }
 
+    /// The close of socket `cookie`, to be handed to
+    /// [`ConnectionJoiner::closed`] next, is of a socket whose start the
+    /// recorder did not see although it was not open when recording began
+    /// (eBPF). Judged a server end, it is counted as unmatched unless it
+    /// connected itself (a simultaneous open).
+    pub fn start_unseen(&mut self, cookie: u64) {
+        self.unstarted.insert(cookie);
+    }
+
     /// Whether the end already has an owner (dumps skip the `/proc` scan).
     pub fn is_attributed(&self, key: &EndKey) -> bool {
         self.attributions.contains_key(key)
@@ -342,6 +380,7 @@ impl ConnectionJoiner {
         at: UnixMicros,
         listeners: &dyn ListenerIndex,
     ) -> Option<ConnectionRecord> {
+        let start_unseen = self.unstarted.remove(&closed.cookie);
         // A listener's own close or an unconnected socket: not a connection.
         if closed.remote.port() == 0 {
             return None;
@@ -354,7 +393,7 @@ impl ConnectionJoiner {
                 if let Some(client) = self.waiting_clients.remove(&key) {
                     return Some(self.build(
                         key,
-                        HeldEnd { closed, at, end, role: Role::Server },
+                        HeldEnd { closed, at, end, role: Role::Server, start_unseen },
                         Some(client),
                         listeners,
                     ));
@@ -364,17 +403,19 @@ impl ConnectionJoiner {
                 // 4-tuples come round again: an earlier server end still
                 // waiting on this one goes out now, without its client end,
                 // rather than being overwritten and never recorded.
-                let held = HeldEnd { closed, at, end, role: Role::Server };
+                let held = HeldEnd { closed, at, end, role: Role::Server, start_unseen };
                 let earlier = self.waiting_servers.insert(key, held)?;
+                self.clients_open.remove(&key);
                 Some(self.build(key, earlier, None, listeners))
             }
             Some(Role::Client) => {
                 let server_key = key.peer();
                 if let Some(server) = self.waiting_servers.remove(&server_key) {
-                    let held = HeldEnd { closed, at, end, role: Role::Client };
+                    self.clients_open.remove(&server_key);
+                    let held = HeldEnd { closed, at, end, role: Role::Client, start_unseen };
                     return Some(self.build(server_key, server, Some(held), listeners));
                 }
-                let held = HeldEnd { closed, at, end, role: Role::Client };
+                let held = HeldEnd { closed, at, end, role: Role::Client, start_unseen };
                 // Both ends called connect(): a simultaneous open, whose
                 // other end waits as a client of this one; or a socket
                 // connected to itself.
@@ -414,6 +455,33 @@ impl ConnectionJoiner {
         }
     }
 
+    /// Server ends whose [`CLIENT_GRACE`] ran out (measured as in
+    /// [`ConnectionJoiner::expire`]) before their client end, on this
+    /// machine, closed: the caller looks whether each client end is still
+    /// open and says so with [`ConnectionJoiner::client_still_open`], or
+    /// the next [`ConnectionJoiner::expire`] emits them without it.
+    pub fn overdue_local_clients(&self, paired_through: UnixMicros) -> Vec<EndKey> {
+        let grace = micros(CLIENT_GRACE);
+        self.waiting_servers
+            .iter()
+            .filter(|(key, held)| {
+                paired_through.saturating_sub(held.at) >= grace
+                    && !self.clients_open.contains_key(key)
+                    && local_peer(key)
+            })
+            .map(|(key, _)| *key)
+            .collect()
+    }
+
+    /// The client end of the waiting server end `server_key` is still open
+    /// past the grace: the record waits for its close (its uid, bytes and
+    /// end) up to [`OPEN_CLIENT_WAIT`] from `now`.
+    pub fn client_still_open(&mut self, server_key: EndKey, now: UnixMicros) {
+        if self.waiting_servers.contains_key(&server_key) {
+            self.clients_open.insert(server_key, now.saturating_add(micros(OPEN_CLIENT_WAIT)));
+        }
+    }
+
     /// Emits server ends whose grace period ran out and forgets state older
     /// than [`KEEP_UNMATCHED`]. `flush_all` emits every waiting server end
     /// (at shutdown).
@@ -430,14 +498,18 @@ impl ConnectionJoiner {
         listeners: &dyn ListenerIndex,
     ) -> Vec<ConnectionRecord> {
         let grace = micros(CLIENT_GRACE);
+        let waits = |key: &EndKey| self.clients_open.get(key).is_some_and(|until| now < *until);
         let due: Vec<EndKey> = self
             .waiting_servers
             .iter()
-            .filter(|(_, held)| flush_all || paired_through.saturating_sub(held.at) >= grace)
+            .filter(|(key, held)| {
+                flush_all || (paired_through.saturating_sub(held.at) >= grace && !waits(key))
+            })
             .map(|(key, _)| *key)
             .collect();
         let mut records = Vec::with_capacity(due.len());
         for key in due {
+            self.clients_open.remove(&key);
             if let Some(server) = self.waiting_servers.remove(&key) {
                 records.push(self.build(key, server, None, listeners));
             }
@@ -513,7 +585,10 @@ impl ConnectionJoiner {
             Some(held) => self.take_attribution(&client_key, held.closed.cookie),
             None => self.attributions.remove(&client_key),
         };
-        if self.server_ends_attributed && server_attribution.is_none() {
+        // An end that called connect() (a simultaneous open's) started as
+        // a client: its start was seen.
+        let connected = server_attribution.as_ref().is_some_and(|a| a.role == Some(Role::Client));
+        if self.server_ends_attributed && server.start_unseen && !connected {
             self.losses.unmatched += 1;
         }
         let server_process = match &server_attribution {
@@ -572,6 +647,12 @@ impl ConnectionJoiner {
             end: connection_end([server.end, client.and_then(|held| held.end)]),
         }
     }
+}
+
+/// Whether the peer of an end is on this machine: a loopback address, or the
+/// end's own address.
+fn local_peer(key: &EndKey) -> bool {
+    key.remote.ip().is_loopback() || key.remote.ip() == key.local.ip()
 }
 
 /// `tcpi_bytes_received` and `tcpi_bytes_acked` count the FIN, which takes
@@ -909,6 +990,40 @@ mod tests {
         assert_eq!(joiner.losses.take(), vec![(LossKind::UnknownProcess, 1)]);
     }
 
+    /// A local client end found still open after the grace holds its
+    /// server end back until it closes (or [`OPEN_CLIENT_WAIT`] passes); a
+    /// remote client is never looked for.
+    #[test]
+    fn a_server_end_waits_for_a_client_end_still_open() {
+        let mut joiner = ConnectionJoiner::new(false);
+        let grace = micros(CLIENT_GRACE);
+        assert!(joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), 0, &Port8080).is_none());
+        let remote = end(3, SERVER, "192.0.2.7:40000", 7, 5);
+        assert!(joiner.closed(None, remote, 0, &Port8080).is_none());
+        assert!(joiner.overdue_local_clients(grace - 1).is_empty(), "inside the grace");
+        let overdue = joiner.overdue_local_clients(grace);
+        let server_key = EndKey::new(None, SERVER.parse().unwrap(), CLIENT.parse().unwrap());
+        assert_eq!(overdue, [server_key]);
+        joiner.client_still_open(server_key, grace);
+        assert!(joiner.overdue_local_clients(grace).is_empty(), "looked up once");
+        // Only the remote one goes out; the other waits for its client.
+        let records = joiner.expire(grace, grace, false, &Port8080);
+        assert_eq!(records.iter().map(|r| r.cookie).collect::<Vec<_>>(), [3]);
+        let later = grace + 10_000_000;
+        assert!(joiner.expire(later, later, false, &Port8080).is_empty());
+        let record = joiner.closed(None, end(1, CLIENT, SERVER, 6, 5), later, &Port8080).unwrap();
+        assert_eq!((record.cookie, record.client_uid), (2, Some(1000)));
+        assert!(joiner.clients_open.is_empty());
+        // A client that never closes holds it back no longer than the wait.
+        assert!(joiner.closed(None, end(4, SERVER, CLIENT, 7, 5), 0, &Port8080).is_none());
+        joiner.client_still_open(server_key, grace);
+        let wait = micros(OPEN_CLIENT_WAIT);
+        assert!(joiner.expire(grace + wait - 1, grace, false, &Port8080).is_empty());
+        let records = joiner.expire(grace + wait, grace, false, &Port8080);
+        assert_eq!(records.iter().map(|r| r.cookie).collect::<Vec<_>>(), [4]);
+        assert!(joiner.clients_open.is_empty());
+    }
+
     #[test]
     fn server_first_waits_for_the_client_then_absorbs_a_late_one() {
         let mut joiner = ConnectionJoiner::new(false);
@@ -1005,13 +1120,57 @@ mod tests {
         assert!(joiner.waiting_servers.is_empty());
     }
 
+    /// eBPF mode: a server end whose start was lost (a full ring buffer, a
+    /// skipped program run) is counted, with or without its process; one
+    /// whose start was seen but whose process was not (reset, closed by a
+    /// kernel worker) or that was open before recording is not; nor is the
+    /// end of a simultaneous open that played the server.
     #[test]
-    fn unmatched_server_ends_are_counted_in_ebpf_mode() {
+    fn only_server_ends_whose_start_was_lost_are_counted_unmatched() {
         let mut joiner = ConnectionJoiner::new(true);
+        let server_key = EndKey::new(None, SERVER.parse().unwrap(), CLIENT.parse().unwrap());
+        let attribution = |role, cookie| Attribution {
+            process: Arc::new(process(11, "worker")),
+            role,
+            since: 0,
+            seen: 0,
+            cookie: Some(cookie),
+        };
+        // Start seen, process not: the listener's owner, no loss.
         joiner.closed(None, end(2, SERVER, CLIENT, 0, 0), 0, &Port8080);
         let records = joiner.expire(0, 0, true, &Port8080);
-        assert_eq!(records.len(), 1);
-        let losses = joiner.losses.take();
-        assert!(losses.contains(&(LossKind::UnmatchedCookie, 1)), "{losses:?}");
+        assert_eq!(records[0].server_process.as_ref().map(|p| p.pid), Some(10));
+        assert_eq!(joiner.losses.take(), []);
+        // Start lost, no process: counted.
+        joiner.start_unseen(4);
+        joiner.closed(None, end(4, SERVER, CLIENT, 0, 0), 0, &Port8080);
+        assert_eq!(joiner.expire(0, 0, true, &Port8080).len(), 1);
+        assert_eq!(joiner.losses.take(), [(LossKind::UnmatchedCookie, 1)]);
+        // Start lost, its process seen closing it: counted too.
+        joiner.attribute(server_key, attribution(None, 6));
+        joiner.start_unseen(6);
+        joiner.closed(None, end(6, SERVER, CLIENT, 0, 0), 0, &Port8080);
+        let records = joiner.expire(0, 0, true, &Port8080);
+        assert_eq!(records[0].server_process.as_ref().map(|p| p.pid), Some(11));
+        assert_eq!(joiner.losses.take(), [(LossKind::UnmatchedCookie, 1)]);
+        // Both ends connected (a simultaneous open): no server start to see.
+        let (first, second) = ("127.0.0.1:7001", "127.0.0.1:7002");
+        let key = |local: &str, remote: &str| {
+            EndKey::new(None, local.parse().unwrap(), remote.parse().unwrap())
+        };
+        joiner.attribute(key(first, second), attribution(Some(Role::Client), 7));
+        joiner.attribute(key(second, first), attribution(Some(Role::Client), 8));
+        joiner.start_unseen(7);
+        joiner.start_unseen(8);
+        assert!(joiner.closed(None, end(7, first, second, 0, 0), 0, &Port8080).is_none());
+        assert!(joiner.closed(None, end(8, second, first, 0, 0), 0, &Port8080).is_some());
+        assert_eq!(joiner.losses.take(), []);
+        assert!(joiner.unstarted.is_empty());
+        // Netlink mode never counts it: nothing reports starts.
+        let mut joiner = ConnectionJoiner::new(false);
+        joiner.start_unseen(2);
+        joiner.closed(None, end(2, SERVER, CLIENT, 0, 0), 0, &Port8080);
+        joiner.expire(0, 0, true, &Port8080);
+        assert!(!joiner.losses.take().contains(&(LossKind::UnmatchedCookie, 1)));
     }
 }

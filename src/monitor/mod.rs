@@ -61,8 +61,10 @@
 //! which stops recording loudly.
 //! Batches go out at most [`BATCH_LATENCY`] after their first event, or as
 //! soon as [`BATCH_SIZE`] events are waiting. Every loss — netlink
-//! overflows, ring-buffer drops, skipped eBPF runs, unmatched closes,
-//! unknown processes — is emitted as a [`LossRecord`] with the batch.
+//! overflows, ring-buffer drops, skipped eBPF runs, server ends whose start
+//! event was lost, unknown processes — is emitted as a [`LossRecord`] with
+//! the batch. A server end no process closed (a reset, never accepted, a
+//! kernel worker's close) or open before recording is not a loss.
 
 pub mod activity;
 pub mod connections;
@@ -223,8 +225,16 @@ pub struct Recorder {
     batch_started: Option<Instant>,
     reported: Reported,
     /// Start of server ends established while recording and not yet
-    /// closed by their process (eBPF), by socket cookie.
+    /// closed (eBPF), by socket cookie.
     server_starts: foldhash::HashMap<u64, UnixMicros>,
+    /// Cookies of connected sockets the startup dump found open, whose
+    /// start no program could see (eBPF), until they close; `None` before
+    /// that dump. See [`Recorder::start_lost`].
+    open_at_start: Option<foldhash::HashSet<u64>>,
+    /// CLOCK_MONOTONIC (the kernel's, as eBPF times are) when the startup
+    /// dump ended: a socket that closed before then may have been open when
+    /// the programs attached without the dump finding it.
+    open_at_start_until_ns: u64,
     /// Closed connection ends waiting [`CLOSE_DELAY`], oldest first.
     delayed: std::collections::VecDeque<DelayedClose>,
     /// Start times of recent reads of the sources, oldest first, to know up
@@ -334,6 +344,8 @@ impl Recorder {
             batch_started: None,
             reported: Reported::default(),
             server_starts: foldhash::HashMap::default(),
+            open_at_start: None,
+            open_at_start_until_ns: 0,
             delayed: std::collections::VecDeque::new(),
             collects: std::collections::VecDeque::new(),
             unnameable: std::collections::HashSet::new(),
@@ -502,8 +514,9 @@ impl Recorder {
                 next_open_report = instant + self.config.open_report_every;
             }
             if instant >= next_expire {
-                let now = unix_micros();
                 let paired_through = self.paired_through();
+                self.look_for_open_clients(paired_through)?;
+                let now = unix_micros();
                 let records = self.joiner.expire(now, paired_through, false, &self.listeners);
                 self.push_connections(records, &mut summary);
                 self.listeners.expire(now);
@@ -706,10 +719,12 @@ impl Recorder {
         }
         for mut event in bpf_events {
             if let Some(end) = event.closed.take() {
-                // A server end reset before its process closed it.
-                self.server_starts.remove(&end.cookie);
+                let started = self.server_starts.remove(&end.cookie).is_some();
                 let net_namespace = self.label(event.net_namespace);
                 if self.covers(net_namespace) {
+                    if !started && self.start_lost(end.cookie, event.at_monotonic_ns) {
+                        self.joiner.start_unseen(end.cookie);
+                    }
                     closed.push((net_namespace, end));
                 }
                 continue;
@@ -776,6 +791,55 @@ impl Recorder {
         }
         let named = owners_of(self.system.as_ref(), self.recorded, &inodes, &mut self.processes);
         self.listeners.update_owners(named);
+        Ok(())
+    }
+
+    /// Whether the close at `closed_ns` (kernel CLOCK_MONOTONIC) of socket
+    /// `cookie`, whose start no event reported, is of a socket that began
+    /// while recording (eBPF): its start event was lost. A socket the
+    /// startup dump found open, or that closed before that dump ended (it
+    /// may have been open when the programs attached), began before.
+    ///
+    /// Only server ends are counted from this (the joiner decides which end
+    /// a close is): a client end reports no start here, and one whose
+    /// connect() was lost is counted as an unknown process.
+    fn start_lost(&mut self, cookie: u64, closed_ns: u64) -> bool {
+        let open_before = self.open_at_start.as_mut().is_none_or(|open| open.remove(&cookie));
+        !open_before && closed_ns >= self.open_at_start_until_ns
+    }
+
+    /// Server ends past their grace whose local client end has not closed:
+    /// one dump of connected sockets tells which client ends are still open,
+    /// and those records wait for their close (see
+    /// [`ConnectionJoiner::client_still_open`]). Without it a client that
+    /// closes more than the grace after its server is never paired, and in
+    /// netlink mode its uid is lost.
+    fn look_for_open_clients(&mut self, paired_through: UnixMicros) -> Result<(), MonitorError> {
+        let overdue = self.joiner.overdue_local_clients(paired_through);
+        if overdue.is_empty() {
+            return Ok(());
+        }
+        let query = Query {
+            udp: false,
+            unix: false,
+            listeners_only: false,
+            owners: false,
+            connected_only: true,
+            ..Query::default()
+        };
+        let open: std::collections::HashSet<EndKey> = self
+            .enumerate(query)?
+            .iter()
+            .filter_map(|socket| {
+                Some(EndKey::new(socket.net_namespace, socket.local?, socket.remote?))
+            })
+            .collect();
+        let now = unix_micros();
+        for server_key in overdue {
+            if open.contains(&server_key.peer()) {
+                self.joiner.client_still_open(server_key, now);
+            }
+        }
         Ok(())
     }
 
@@ -1027,6 +1091,14 @@ impl Recorder {
         };
         let sockets = self.enumerate(query)?;
         let now = unix_micros();
+        if self.open_at_start.is_none() {
+            // The first dump: what is open now began before recording
+            // (only eBPF reports starts, and closes to forget them at).
+            let ebpf = self.ebpf.is_some();
+            let open = sockets.iter().filter(|_| ebpf).map(|socket| socket.cookie);
+            self.open_at_start = Some(open.collect());
+            self.open_at_start_until_ns = kernel_monotonic_ns(self.time_offsets);
+        }
         let mut unnamed: Vec<(EndKey, u64)> = Vec::new();
         let mut open = std::collections::HashSet::with_capacity(sockets.len());
         for socket in &sockets {
@@ -1129,7 +1201,9 @@ impl Recorder {
                 // The holder of a server end that began while recording;
                 // otherwise a socket opened before the recorder started,
                 // whose side the listeners tell.
-                let started = self.server_starts.remove(&event.cookie);
+                // Kept until the close, which tells a lost start from one
+                // seen (`start_lost`).
+                let started = self.server_starts.get(&event.cookie).copied();
                 let attribution = Attribution {
                     process,
                     role: started.map(|_| Role::Server),
@@ -1319,6 +1393,13 @@ pub fn unix_micros() -> UnixMicros {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// The kernel's CLOCK_MONOTONIC (the one eBPF reads) now, in nanoseconds.
+fn kernel_monotonic_ns(offsets: TimeOffsets) -> u64 {
+    let monotonic = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let ns = i128::from(monotonic.tv_sec) * 1_000_000_000 + i128::from(monotonic.tv_nsec);
+    u64::try_from(ns - i128::from(offsets.monotonic_ns)).unwrap_or(0)
 }
 
 /// Realtime minus the kernel's CLOCK_MONOTONIC (the one eBPF reads), in

@@ -106,11 +106,9 @@ fn io_uring_connections_are_recorded(capture: &str) {
         assert_eq!(record["bytes_client_to_server"], 5, "{mode}: {record}");
         assert_eq!(record["bytes_server_to_client"], 4, "{mode}: {record}");
         assert_eq!(record["server_uid"], 0, "{mode}: {record}");
-        // Netlink mode once recorded an io_uring client end with no uid
-        // under the full suite's load (not reproduced alone); eBPF names it.
-        if capture == "ebpf" || !record["client_uid"].is_null() {
-            assert_eq!(record["client_uid"], 0, "{mode}: {record}");
-        }
+        // A client that closes long after the server (it lost the CPU under
+        // load) is still paired: its uid is known in both modes.
+        assert_eq!(record["client_uid"], 0, "{mode}: {record}");
         assert_eq!(record["end"], "closed", "{mode}: {record}");
         if capture == "ebpf" {
             assert_eq!(record["server_process"]["pid"], server_pid, "{mode}: {record}");
@@ -124,6 +122,12 @@ fn io_uring_connections_are_recorded(capture: &str) {
             // and that is counted below.
             assert_eq!(record["server_process"]["pid"], server_pid, "{mode}: {record}");
         }
+    }
+    if capture == "ebpf" {
+        // The `direct` server end is closed by a kernel worker, so no
+        // process is seen closing it: its start was seen, nothing is lost.
+        let losses = of_type(&lines, "loss");
+        assert!(losses.is_empty(), "{}", dump(&lines));
     }
     if capture == "netlink" {
         let unnamed = expected
@@ -234,6 +238,9 @@ fn connecting_entries(pid: u32) -> Option<usize> {
 /// recorders on a loaded machine the crossed pair went unrecorded with no
 /// loss counted, which no run alone or beside copies of itself has
 /// reproduced; until that is explained it must not be hidden by a retry.
+/// Not reproduced either in four runs of every `monitor_capture` test at
+/// four threads on a loaded machine; both ends' connect() stashes and their
+/// pairing as two clients were checked and found right.
 #[test]
 #[ignore = "scripts/test.sh runs it alone (see the comment)"]
 fn a_simultaneous_open_is_recorded_once_in_ebpf_mode() {
@@ -643,5 +650,231 @@ fn a_container_that_lives_a_second_is_recorded_with_netns_all_in_netlink_mode() 
         let record = connections_to(&lines, *port)[0];
         assert!(record["net_namespace"].is_u64(), "{record}");
         assert_eq!(record["bytes_client_to_server"], 1, "{record}");
+    }
+}
+
+/// Connections to `argv[1]` whose server end closes without a close() by
+/// its process, each made, used and ended in turn: one open before the
+/// recorder started (it prints "ready", then waits for SIGUSR1), then a
+/// client that aborts (`SO_LINGER` 0), a server that closes with unread
+/// data, a server that aborts, and one left in the accept queue when the
+/// listener closes.
+const RESETS: &str = r#"
+import signal, socket, struct, sys, time
+port = int(sys.argv[1])
+abort = struct.pack("ii", 1, 0)
+listener = socket.socket()
+listener.bind(("127.0.0.1", port))
+listener.listen()
+def pair():
+    c = socket.create_connection(("127.0.0.1", port))
+    a, _ = listener.accept()
+    c.sendall(b"hi")
+    return c, a
+early_client, early_server = pair()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+print("ready", flush=True)
+signal.sigwait({signal.SIGUSR1})
+early_server.recv(2)
+early_client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, abort)
+early_client.close()
+time.sleep(0.1)
+early_server.close()
+c, a = pair()
+a.recv(2)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, abort)
+c.close()
+time.sleep(0.1)
+a.close()
+c, a = pair()
+time.sleep(0.1)
+a.close()
+c.close()
+c, a = pair()
+a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, abort)
+a.close()
+c.close()
+queued = socket.create_connection(("127.0.0.1", port))
+time.sleep(0.1)
+listener.close()
+time.sleep(0.1)
+queued.close()
+print("done", flush=True)
+"#;
+
+/// eBPF mode: a server end that no process closed (a reset by either end,
+/// a listener closed with a connection it never accepted) or that was
+/// open before the recorder started is recorded, the listener's owner
+/// named as its server, and no loss is counted: nothing is missing.
+/// (Each used to count an `unmatched_cookie`: the count meant "no process
+/// seen closing the server end" rather than "an event was lost".)
+#[test]
+fn server_ends_no_process_closed_are_not_losses_in_ebpf_mode() {
+    if !ebpf_available() {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (mut peers, mut out) = python_in(&netns, RESETS, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut out), "ready");
+    let monitor = Monitor::start(Some(&netns), &["--capture", "ebpf"]);
+    let pid = peers.pid();
+    signal(pid, rustix::process::Signal::USR1);
+    assert_eq!(wait_for_line(&mut out), "done");
+    assert!(peers.0.wait().expect("peers exit").success());
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= 5);
+    // A further second for a loss counted after the records.
+    std::thread::sleep(Duration::from_secs(2));
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let records = connections_to(&lines, port);
+    assert_eq!(records.len(), 5, "{}", dump(&lines));
+    for record in records {
+        assert_eq!(record["end"], "reset", "{record}");
+        assert_eq!(record["server_process"]["pid"], pid, "{record}");
+        assert_eq!(record["client_process"]["pid"], pid, "{record}");
+        assert_eq!(record["client_uid"], 0, "{record}");
+    }
+    let losses = of_type(&lines, "loss");
+    assert!(losses.is_empty(), "{}", dump(&lines));
+}
+
+/// Listens on `argv[1]`, says "ready" and waits for SIGUSR1 (the recorder
+/// is stopped then); makes `argv[2]` connections, which fill the
+/// recorder's ring buffer, then opens three more whose every event is
+/// dropped, says "held" and waits for SIGUSR1 again (the recorder has
+/// read its ring by then) to close them in order.
+const HELD_AFTER_A_FULL_RING: &str = r#"
+import signal, socket, sys
+port, fill = int(sys.argv[1]), int(sys.argv[2])
+listener = socket.socket()
+listener.bind(("127.0.0.1", port))
+listener.listen(64)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+print("ready", flush=True)
+signal.sigwait({signal.SIGUSR1})
+for _ in range(fill):
+    c = socket.create_connection(("127.0.0.1", port))
+    a, _ = listener.accept()
+    c.close()
+    a.close()
+held = []
+for _ in range(3):
+    c = socket.create_connection(("127.0.0.1", port))
+    a, _ = listener.accept()
+    c.sendall(b"x")
+    a.recv(1)
+    held.append((c, a))
+print("held", flush=True)
+signal.sigwait({signal.SIGUSR1})
+for c, a in held:
+    a.close()
+    c.close()
+print("done", flush=True)
+"#;
+
+/// A real loss is still counted: connections that began while the ring
+/// buffer was full (the recorder stopped) and closed after it was read
+/// again have no start; each server end is an `unmatched_cookie`, beside
+/// the `ring_buffer_full` drops. (Before, their process's close() named
+/// the server end and the lost start went uncounted there.)
+#[test]
+fn server_ends_whose_start_was_dropped_are_counted_in_ebpf_mode() {
+    if !ebpf_available() {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let monitor = Monitor::start(Some(&netns), &["--capture", "ebpf"]);
+    // 4 MiB of 136-byte events, about six per connection: 8,000 overflow it.
+    let (mut peers, mut out) =
+        python_in(&netns, HELD_AFTER_A_FULL_RING, &[&port.to_string(), "8000"]);
+    assert_eq!(wait_for_line(&mut out), "ready");
+    let pid = peers.pid();
+    signal(monitor.pid(), rustix::process::Signal::STOP);
+    signal(pid, rustix::process::Signal::USR1);
+    assert_eq!(wait_for_line(&mut out), "held");
+    signal(monitor.pid(), rustix::process::Signal::CONT);
+    let lost = |lines: &[Value], kind: &str| -> u64 {
+        of_type(lines, "loss")
+            .iter()
+            .filter(|loss| loss["kind"] == kind)
+            .filter_map(|loss| loss["count"].as_u64())
+            .sum()
+    };
+    // Reported at the batch after the ring was read.
+    let drained = monitor.wait_for(|lines| lost(lines, "ring_buffer_full") > 0);
+    signal(pid, rustix::process::Signal::USR1);
+    assert_eq!(wait_for_line(&mut out), "done");
+    assert!(peers.0.wait().expect("peers exit").success());
+    let counted = monitor.wait_for(|lines| lost(lines, "unmatched_cookie") >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    let losses: Vec<&Value> = of_type(&lines, "loss");
+    assert!(drained, "the ring never overflowed: {losses:?}");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(counted, "{losses:?}");
+    assert_eq!(lost(&lines, "unmatched_cookie"), 3, "{losses:?}");
+}
+
+/// Serves `argv[2]` connections on `argv[1]` one by one: the server answers
+/// and closes first; its client reads to the end and closes two seconds
+/// later, long after the recorder's grace for a client end.
+const CLIENT_CLOSES_LATE: &str = r#"
+import socket, sys, time
+port, count = int(sys.argv[1]), int(sys.argv[2])
+listener = socket.socket()
+listener.bind(("127.0.0.1", port))
+listener.listen()
+for _ in range(count):
+    c = socket.create_connection(("127.0.0.1", port))
+    a, _ = listener.accept()
+    c.sendall(b"ping!")
+    a.recv(5)
+    a.sendall(b"pong")
+    a.close()
+    while c.recv(64):
+        pass
+    time.sleep(2)
+    c.close()
+print("done", flush=True)
+"#;
+
+/// A client end that closes well after its server end (a client reading
+/// to the end after the server closed; an io_uring client that lost the CPU
+/// under load did the same) is still paired with it: the record has the
+/// client's uid, the bytes it sent and its end. Before, the server end went
+/// out alone after the grace: in netlink mode with no client uid (and the
+/// client's bytes short by one), with no loss counted.
+fn a_client_closing_long_after_its_server_is_paired(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let (mut peers, mut out) = python_in(&netns, CLIENT_CLOSES_LATE, &[&port.to_string(), "2"]);
+    assert_eq!(wait_for_line(&mut out), "done");
+    assert!(peers.0.wait().expect("peers exit").success());
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= 2);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let records = connections_to(&lines, port);
+    assert_eq!(records.len(), 2, "{}", dump(&lines));
+    for record in records {
+        assert_eq!(record["client_uid"], 0, "{record}");
+        assert_eq!(record["bytes_client_to_server"], 5, "{record}");
+        assert_eq!(record["bytes_server_to_client"], 4, "{record}");
+        assert_eq!(record["end"], "closed", "{record}");
+    }
+}
+
+#[test]
+fn a_client_closing_long_after_its_server_is_paired_in_netlink_mode() {
+    a_client_closing_long_after_its_server_is_paired("netlink");
+}
+
+#[test]
+fn a_client_closing_long_after_its_server_is_paired_in_ebpf_mode() {
+    if ebpf_available() {
+        a_client_closing_long_after_its_server_is_paired("ebpf");
     }
 }
