@@ -24,7 +24,7 @@ echo "== Debian package: build (dist profile), dpkg -i, check, dpkg -r"
 # Ignored in the run above: it builds the LTO profile and installs into this
 # machine (tests/it/package.rs).
 cargo test --all-features --test it package:: -- --ignored
-echo "== recorder tests that run alone: a stepped wall clock (felt machine-wide), a simultaneous open"
+echo "== recorder tests that run alone: a stepped wall clock (felt machine-wide), a simultaneous open, a --netns all recorder"
 cargo test --all-features --test it monitor_capture:: -- --ignored --test-threads=1
 if [ -s "$PORTHOLE_SKIP_LOG" ]; then
     echo "== skipped: $(wc -l <"$PORTHOLE_SKIP_LOG") tests could not run here"

@@ -600,15 +600,17 @@ fn a_stopped_recorder_loses_nothing_silently_in_ebpf_mode() {
 }
 
 /// A short-lived container's service: brings `lo` up in the fresh network
-/// namespace it runs in, listens on `argv[1]`, and 300 ms later (a
+/// namespace it runs in, listens on `argv[1]`, and a second later (a
 /// process starting) connects to itself once, exchanges a byte and exits.
+/// (With 300 ms, a recorder kept off the CPU by a loaded machine could
+/// read the new process after its namespace was gone.)
 const CONTAINER: &str = r#"
 import socket, subprocess, sys, time
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 s = socket.socket()
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.listen()
-time.sleep(0.3)
+time.sleep(1.0)
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 a, _ = s.accept()
 c.sendall(b"x")
@@ -625,7 +627,14 @@ print("done", flush=True)
 /// long before the next regular look for namespaces, still has its
 /// connection recorded, because the recorder subscribes as soon as a
 /// process starts in it.
+///
+/// Run alone by scripts/test.sh: a `--netns all` recorder records every
+/// other test's namespace too, and beside the tests that make tens of
+/// thousands of connections it read the container's process start after
+/// the namespace was gone (two of five missed, in runs at four threads on
+/// two cores); alone it records all five.
 #[test]
+#[ignore = "records every namespace: scripts/test.sh runs it alone"]
 fn a_container_that_lives_a_second_is_recorded_with_netns_all_in_netlink_mode() {
     if !crate::util::is_root() {
         skip("--netns all needs root");
@@ -645,7 +654,11 @@ fn a_container_that_lives_a_second_is_recorded_with_netns_all_in_netlink_mode() 
     assert_eq!(code, 0, "{stderr}");
     let missing: Vec<&u16> =
         ports.iter().filter(|port| connections_to(&lines, **port).is_empty()).collect();
-    assert!(recorded, "no connection recorded on {missing:?} of {ports:?}");
+    let losses = of_type(&lines, "loss");
+    assert!(
+        recorded,
+        "no connection recorded on {missing:?} of {ports:?}; losses: {losses:?}\n{stderr}"
+    );
     for port in &ports {
         let record = connections_to(&lines, *port)[0];
         assert!(record["net_namespace"].is_u64(), "{record}");
@@ -722,13 +735,19 @@ fn server_ends_no_process_closed_are_not_losses_in_ebpf_mode() {
     signal(pid, rustix::process::Signal::USR1);
     assert_eq!(wait_for_line(&mut out), "done");
     assert!(peers.0.wait().expect("peers exit").success());
-    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= 5);
+    // The connection open at the start is also reported open then (`end`
+    // "open"): only the records of ended connections count here.
+    let ended = |lines: &[Value]| -> usize {
+        connections_to(lines, port).iter().filter(|r| r["end"] != "open").count()
+    };
+    let recorded = monitor.wait_for(|lines| ended(lines) >= 5);
     // A further second for a loss counted after the records.
     std::thread::sleep(Duration::from_secs(2));
     let (lines, stderr, code) = monitor.stop();
     assert!(recorded, "{}\n{stderr}", dump(&lines));
     assert_eq!(code, 0, "{stderr}");
-    let records = connections_to(&lines, port);
+    let records: Vec<&Value> =
+        connections_to(&lines, port).into_iter().filter(|r| r["end"] != "open").collect();
     assert_eq!(records.len(), 5, "{}", dump(&lines));
     for record in records {
         assert_eq!(record["end"], "reset", "{record}");
