@@ -381,3 +381,32 @@ fn port_zero_is_explained_not_called_privileged() {
     assert!(!run.stdout.contains("privileged"), "{run:?}");
     assert!(!run.stdout.contains("ephemeral range"), "{run:?}");
 }
+
+#[test]
+fn a_v4_mapped_address_and_client_are_the_ipv4_they_stand_for() {
+    // An IPv6 socket connected to `::ffff:127.0.0.1` (a Java or Node
+    // client on a dual-stack socket) reaches the IPv4 listener.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mapped = format!("[::ffff:127.0.0.1]:{port}");
+    let client = TcpStream::connect(&mapped).unwrap();
+    let _accepted = listener.accept().unwrap();
+    let client_port = client.local_addr().unwrap().port();
+
+    let output = porthole_run(&[&mapped, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["serving"].as_array().unwrap().len(), 1, "{report:#}");
+    let ours = |list: &serde_json::Value, end: &str| {
+        list.as_array().unwrap().iter().any(|c| c[end]["local_port"] == client_port)
+    };
+    assert!(ours(&report["clients"], "far"), "the local client is paired: {report:#}");
+    assert!(
+        !report["outbound"].as_array().unwrap().iter().any(|s| s["local_port"] == client_port),
+        "a local client is not outbound: {report:#}"
+    );
+
+    let text = porthole_run(&[&mapped]);
+    assert!(!text.stdout.contains("no listener serves"), "{}", text.stdout);
+    assert!(!text.stdout.contains("remote host"), "{}", text.stdout);
+}
