@@ -150,18 +150,20 @@ pub fn name_start(name: &str, (low, high): (u16, u16)) -> u16 {
 pub fn candidates(request: &Request, start: u16) -> Vec<u16> {
     let (low, high) = request.effective_range();
     if request.prefer.is_some() {
-        // Nearest first; on a tie the higher port goes first.
+        // The preferred port first, even below the searched range
+        // (`--prefer 80`: the user's choice, free for root); then the
+        // range's ports nearest to it, on a tie the higher port first.
+        let in_range = |port: i64| i64::from(low) <= port && port <= i64::from(high);
         let mut order = vec![start];
-        for distance in 1..=u32::from(high - low) {
-            let up = u32::from(start) + distance;
-            let down = i64::from(start) - i64::from(distance);
-            if up <= u32::from(high) {
-                order.push(up as u16);
+        for distance in 1..=i64::from(u16::MAX) {
+            let up = i64::from(start) + distance;
+            let down = i64::from(start) - distance;
+            for port in [up, down] {
+                if in_range(port) {
+                    order.push(port as u16);
+                }
             }
-            if down >= i64::from(low) {
-                order.push(down as u16);
-            }
-            if up > u32::from(high) && down < i64::from(low) {
+            if up > i64::from(high) && down < i64::from(low) {
                 break;
             }
         }
@@ -176,7 +178,7 @@ pub fn candidates(request: &Request, start: u16) -> Vec<u16> {
 fn start_of(request: &Request) -> u16 {
     let (low, high) = request.effective_range();
     if let Some(port) = request.prefer {
-        return port.clamp(low, high);
+        return port;
     }
     if let Some(name) = &request.name {
         return name_start(name, (low, high));
@@ -352,6 +354,10 @@ mod tests {
     fn preferred_order_is_nearest_first() {
         let request = Request { prefer: Some(20000), range: Some((19998, 20003)), ..request() };
         assert_eq!(candidates(&request, 20000), vec![20000, 20001, 19999, 20002, 19998, 20003]);
+        // A preferred port below the range is tried, then the range
+        // upwards from its low end.
+        let below = Request { prefer: Some(80), range: Some((1024, 1026)), ..request.clone() };
+        assert_eq!(candidates(&below, 80), vec![80, 1024, 1025, 1026]);
         let wrap = Request { range: Some((10, 14)), ..request };
         let wrap = Request { prefer: None, ..wrap };
         assert_eq!(candidates(&wrap, 12), vec![12, 13, 14, 10, 11]);

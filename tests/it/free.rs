@@ -390,3 +390,21 @@ fn concurrent_holds_never_hand_out_the_same_port() {
     assert_eq!(distinct.len(), ports.len(), "a port was handed out twice: {ports:?}");
     assert!(alive, "every caller's holder keeps its ports");
 }
+
+#[test]
+fn a_preferred_port_below_1024_is_tried_and_its_refusal_said() {
+    // `--prefer 80` searches 1024-65535 around it; 80 itself must still be
+    // tried (root may bind it) and, when it cannot be had, say why.
+    let Some(netns) = Netns::create() else { return };
+    let output = netns.porthole(&["free", "--prefer", "80", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(ports_of(&report), vec![80], "free for root in an empty namespace: {report:#}");
+    assert_eq!(report["preferred_free"], true);
+
+    let _server = occupy(&netns, 80);
+    let output = netns.porthole(&["free", "--prefer", "80"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("80 is not free"), "said why: {output:?}");
+    assert_eq!(output.stdout.trim(), "1024", "{output:?}");
+}
