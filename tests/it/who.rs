@@ -410,3 +410,27 @@ fn a_v4_mapped_address_and_client_are_the_ipv4_they_stand_for() {
     assert!(!text.stdout.contains("no listener serves"), "{}", text.stdout);
     assert!(!text.stdout.contains("remote host"), "{}", text.stdout);
 }
+
+/// `porthole NAME:PORT --netns NAME` resolves the name as a client started
+/// with `ip netns exec NAME` does: with `/etc/netns/NAME/hosts`, which maps
+/// localhost (and a name of its own) to 127.0.0.3, where the server is.
+#[test]
+fn netns_resolves_names_with_the_namespace_etc_hosts() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let own_name = format!("porthole-who-hosts-{}", std::process::id());
+    let _etc =
+        crate::util::NetnsEtc::with_hosts(&netns, &format!("127.0.0.3 localhost {own_name}\n"));
+    let port = crate::util::unique_port();
+    let _server = crate::util::server_in(&netns, "127.0.0.3", port, "hold");
+    for host in ["localhost", own_name.as_str()] {
+        let output = porthole_run(&[&format!("{host}:{port}"), "--netns", &netns.name, "--json"]);
+        assert_eq!(output.code, 0, "{host}: {output:?}");
+        let report = output.json();
+        assert_eq!(report["addresses"], serde_json::json!(["127.0.0.3"]), "{report:#}");
+        assert_eq!(report["serving"].as_array().unwrap().len(), 1, "{report:#}");
+    }
+    // A name only the caller's files know is not looked up there.
+    let unknown = porthole_run(&[&format!("nowhere-{own_name}:{port}"), "--netns", &netns.name]);
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stderr.contains(&format!("/etc/netns/{}", netns.name)), "{unknown:?}");
+}
