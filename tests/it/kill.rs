@@ -1032,3 +1032,23 @@ fn the_kill_command_for_a_namespace_named_like_an_option_runs_as_printed() {
     assert!(output.stdout.contains(&format!("Port {port} is free")), "{output:?}");
     assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
 }
+
+#[test]
+fn a_listener_bound_to_a_v4_mapped_address_is_ipv4_for_the_family_flags() {
+    // An IPv6 socket bound to `::ffff:127.0.0.1` takes IPv4 clients only:
+    // `-6` must leave it alone and `-4` must stop it.
+    let code = "import socket\n\
+                s=socket.socket(socket.AF_INET6); s.bind(('::ffff:127.0.0.1',0)); s.listen()\n\
+                print(s.getsockname()[1], flush=True)\n\
+                import time; time.sleep(120)";
+    let (server, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&["kill", "-6", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 1, "nothing IPv6 clients reach listens: {output:?}");
+    assert!(process_alive(server.pid()), "-6 did not select it");
+    let output = porthole_run(&["kill", "-4", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["targets"][0]["pid"], server.pid(), "{report:#}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
+}
