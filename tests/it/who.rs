@@ -434,3 +434,13 @@ fn netns_resolves_names_with_the_namespace_etc_hosts() {
     assert_eq!(unknown.code, 2, "{unknown:?}");
     assert!(unknown.stderr.contains(&format!("/etc/netns/{}", netns.name)), "{unknown:?}");
 }
+
+#[test]
+fn a_bare_ipv6_address_ending_in_a_port_offers_both_readings() {
+    // `::1:8080` is an address, but almost always meant port 8080 of ::1:
+    // the error must show the bracketed form that means that.
+    let output = porthole_run(&["::1:8080"]);
+    crate::util::assert_usage_error(&output, "::1:8080");
+    assert!(output.stderr.contains("[::1]:8080"), "{output:?}");
+    assert!(output.stderr.contains("[::1:8080]:PORT"), "{output:?}");
+}
