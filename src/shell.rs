@@ -59,6 +59,15 @@ pub fn printable_word(value: &str) -> Cow<'_, str> {
     }
 }
 
+/// `--option VALUE` for a printed command line, the value as a
+/// [`printable_word`]. A value that begins with `-` is joined with `=`
+/// (`--netns=-dev`): written apart, the parser would take it for an
+/// option and the line would not run as printed.
+pub fn option_with_value(option: &str, value: &str) -> String {
+    let separator = if value.starts_with('-') { '=' } else { ' ' };
+    format!("{option}{separator}{}", printable_word(value))
+}
+
 /// [`printable_word`] for a value that may not be UTF-8 (a file name): a
 /// byte that is not part of a UTF-8 character is written as an octal
 /// escape too, so the printed line is text and the word reads back as the
@@ -136,6 +145,15 @@ fn ansi_c_word(value: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_option_value_that_looks_like_an_option_is_joined_with_equals() {
+        assert_eq!(option_with_value("--netns", "demo"), "--netns demo");
+        assert_eq!(option_with_value("--netns", "a b"), "--netns 'a b'");
+        assert_eq!(option_with_value("--netns", "-dev"), "--netns=-dev");
+        assert_eq!(option_with_value("--netns", "--"), "--netns=--");
+        assert_eq!(option_with_value("--netns", "-a b"), "--netns='-a b'");
+    }
 
     #[test]
     fn plain_values_stay_and_others_become_one_word() {

@@ -30,6 +30,11 @@ pub enum EndpointError {
     ZoneWithoutIpv6 { text: String },
     #[error("IPv6 address '{text}' needs brackets and a port: [{text}]:PORT")]
     BareIpv6 { text: String },
+    #[error(
+        "IPv6 '{text}' needs brackets and is ambiguous: [{address}]:{port} for port {port} of \
+         {address}, or [{text}]:PORT for the address {text}"
+    )]
+    AmbiguousIpv6 { text: String, address: String, port: String },
     #[error("'{text}' is not a valid host name")]
     BadHost { text: String },
     #[error("unexpected '{rest}' after ']' (expected :PORT)")]
@@ -212,6 +217,20 @@ impl Endpoint {
                 None => candidate.parse::<Ipv6Addr>().is_ok(),
             };
             let address = if is_ipv6(text) {
+                // `::1:8080` is an address, but most likely port 8080 of
+                // `::1`: offer both readings rather than only the first.
+                if let Some((address, port)) = text.rsplit_once(':') {
+                    let port_like = !port.is_empty()
+                        && port.bytes().all(|b| b.is_ascii_digit())
+                        && port.parse::<u16>().is_ok();
+                    if port_like && is_ipv6(address) {
+                        return Err(EndpointError::AmbiguousIpv6 {
+                            text: text.to_string(),
+                            address: address.to_string(),
+                            port: port.to_string(),
+                        });
+                    }
+                }
                 text
             } else {
                 match text.rsplit_once(':') {
@@ -338,7 +357,11 @@ mod tests {
         assert_eq!(err("[::1]:"), "missing port after '[::1]:'");
         assert!(err("[::1]x").contains("after ']'"));
         assert!(err("[zz]:80").contains("not an IPv6"));
-        assert!(err("::1:80").contains("needs brackets"));
+        assert_eq!(
+            err("::1:80"),
+            "IPv6 '::1:80' needs brackets and is ambiguous: [::1]:80 for port 80 of ::1, or \
+             [::1:80]:PORT for the address ::1:80"
+        );
         assert!(err("host:abc").contains("'abc' is not a port"));
         assert!(err("bad host:80").contains("not a valid host"));
         assert_eq!(err(""), "empty endpoint");

@@ -82,6 +82,10 @@ pub struct Conditions {
     pub services: Option<PortSet>,
     /// IPv6 is usable on loopback, so `::` and `::1` are probed.
     pub ipv6: bool,
+    /// `127.0.0.1` is not assigned here (an IPv6-only loopback, `ip addr
+    /// del 127.0.0.1/8 dev lo`): no server can bind it, so it is not
+    /// probed, rather than failing every port.
+    pub ipv4_loopback_missing: bool,
     /// Local ports of every TCP socket, any state but TIME-WAIT.
     pub tcp_in_use: BTreeSet<u16>,
     /// Local ports of TCP sockets in TIME-WAIT.
@@ -109,6 +113,7 @@ impl Conditions {
             reserved: system.reserved_ports_text().and_then(|text| PortSet::parse(&text).ok()),
             services: Some(crate::portinfo::etc_services_ports(system)),
             ipv6: !system.ipv6_disabled_on_loopback(),
+            ipv4_loopback_missing: ipv4_loopback_missing(),
             ..Conditions::default()
         };
         for socket in &snapshot.sockets {
@@ -150,18 +155,20 @@ pub fn name_start(name: &str, (low, high): (u16, u16)) -> u16 {
 pub fn candidates(request: &Request, start: u16) -> Vec<u16> {
     let (low, high) = request.effective_range();
     if request.prefer.is_some() {
-        // Nearest first; on a tie the higher port goes first.
+        // The preferred port first, even below the searched range
+        // (`--prefer 80`: the user's choice, free for root); then the
+        // range's ports nearest to it, on a tie the higher port first.
+        let in_range = |port: i64| i64::from(low) <= port && port <= i64::from(high);
         let mut order = vec![start];
-        for distance in 1..=u32::from(high - low) {
-            let up = u32::from(start) + distance;
-            let down = i64::from(start) - i64::from(distance);
-            if up <= u32::from(high) {
-                order.push(up as u16);
+        for distance in 1..=i64::from(u16::MAX) {
+            let up = i64::from(start) + distance;
+            let down = i64::from(start) - distance;
+            for port in [up, down] {
+                if in_range(port) {
+                    order.push(port as u16);
+                }
             }
-            if down >= i64::from(low) {
-                order.push(down as u16);
-            }
-            if up > u32::from(high) && down < i64::from(low) {
+            if up > i64::from(high) && down < i64::from(low) {
                 break;
             }
         }
@@ -176,7 +183,7 @@ pub fn candidates(request: &Request, start: u16) -> Vec<u16> {
 fn start_of(request: &Request) -> u16 {
     let (low, high) = request.effective_range();
     if let Some(port) = request.prefer {
-        return port.clamp(low, high);
+        return port;
     }
     if let Some(name) = &request.name {
         return name_start(name, (low, high));
@@ -225,13 +232,22 @@ pub fn screen(port: u16, request: &Request, conditions: &Conditions) -> Option<S
     None
 }
 
-/// The addresses a port is test-bound on.
-pub fn probe_addresses(port: u16, ipv6: bool) -> Vec<SocketAddr> {
-    let mut addresses = vec![
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-    ];
-    if ipv6 {
+/// Whether `127.0.0.1` cannot be bound in the current network namespace
+/// because no interface has it (`EADDRNOTAVAIL`).
+fn ipv4_loopback_missing() -> bool {
+    let loopback = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    bind_once(loopback, rustix::net::SocketType::STREAM, false).is_err_and(|error| {
+        error.raw_os_error() == Some(rustix::io::Errno::ADDRNOTAVAIL.raw_os_error())
+    })
+}
+
+/// The addresses a port is test-bound on under `conditions`.
+pub fn probe_addresses(port: u16, conditions: &Conditions) -> Vec<SocketAddr> {
+    let mut addresses = vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)];
+    if !conditions.ipv4_loopback_missing {
+        addresses.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    if conditions.ipv6 {
         addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
         addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port));
     }
@@ -242,14 +258,14 @@ pub fn probe_addresses(port: u16, ipv6: bool) -> Vec<SocketAddr> {
 /// `SO_REUSEADDR` (so TIME-WAIT and bound-but-idle sockets, which sock_diag
 /// does not list, count as taken) and without `listen()` (so nothing can
 /// connect meanwhile, and closing leaves no TIME-WAIT behind).
-pub fn probe(port: u16, udp: bool, ipv6: bool) -> Result<(), Skip> {
+pub fn probe(port: u16, udp: bool, conditions: &Conditions) -> Result<(), Skip> {
     let types: &[rustix::net::SocketType] = if udp {
         &[rustix::net::SocketType::STREAM, rustix::net::SocketType::DGRAM]
     } else {
         &[rustix::net::SocketType::STREAM]
     };
     for &socket_type in types {
-        for address in probe_addresses(port, ipv6) {
+        for address in probe_addresses(port, conditions) {
             bind_once(address, socket_type, false).map_err(|error| Skip::BindFailed {
                 address,
                 errno: error.raw_os_error().unwrap_or(0),
@@ -292,6 +308,7 @@ pub fn find(request: &Request, conditions: &Conditions) -> Found {
         range,
         start,
         ipv6_checked: conditions.ipv6,
+        ipv4_loopback_checked: !conditions.ipv4_loopback_missing,
         ephemeral: conditions.ephemeral,
         preferred_skip: None,
         skipped: 0,
@@ -306,7 +323,7 @@ pub fn find(request: &Request, conditions: &Conditions) -> Found {
         }
         let verdict = match screen(port, request, conditions) {
             Some(skip) => Err(skip),
-            None => probe(port, request.udp, conditions.ipv6),
+            None => probe(port, request.udp, conditions),
         };
         match verdict {
             Ok(()) => found.ports.push(port),
@@ -352,6 +369,10 @@ mod tests {
     fn preferred_order_is_nearest_first() {
         let request = Request { prefer: Some(20000), range: Some((19998, 20003)), ..request() };
         assert_eq!(candidates(&request, 20000), vec![20000, 20001, 19999, 20002, 19998, 20003]);
+        // A preferred port below the range is tried, then the range
+        // upwards from its low end.
+        let below = Request { prefer: Some(80), range: Some((1024, 1026)), ..request.clone() };
+        assert_eq!(candidates(&below, 80), vec![80, 1024, 1025, 1026]);
         let wrap = Request { range: Some((10, 14)), ..request };
         let wrap = Request { prefer: None, ..wrap };
         assert_eq!(candidates(&wrap, 12), vec![12, 13, 14, 10, 11]);

@@ -99,6 +99,8 @@ impl LsSettings {
             named_namespace,
             backend: Default::default(),
             connected_only: false,
+            // `-a` is every socket: a bound, idle one (`UNCONN`) too.
+            bound: !listeners_only,
         };
         let scope = scope.map(|s| match s {
             ScopeArg::Loopback => ScopeFilter::Loopback,
@@ -618,6 +620,7 @@ impl AuditSettings {
             named_namespace,
             backend: Default::default(),
             connected_only: false,
+            bound: false,
         };
         let format = if json {
             AuditFormat::Json

@@ -2,12 +2,15 @@
 //! and what the number means.
 
 use std::io::Write;
+use std::net::IpAddr;
 
 use anyhow::Context;
 
 use crate::cli::args::WhoArgs;
 use crate::cli::settings::WhoSettings;
 use crate::commands::{ls::report_visibility, warn, ExitStatus};
+use crate::diagnose::{self, environment::Client, DiagnoseError};
+use crate::inventory::system::Machine;
 use crate::inventory::{self, port_report, Query};
 use crate::render::port::write_report;
 use crate::render::Style;
@@ -23,7 +26,7 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         Some(Host::Scoped { address, scope_id, .. }) => {
             (vec![std::net::IpAddr::V6(*address)], Some(*scope_id))
         }
-        Some(Host::Name(name)) => match port_report::resolve(name, settings.endpoint.port) {
+        Some(Host::Name(name)) => match resolve(&settings, name)? {
             Ok(addresses) => (addresses, None),
             // `localhost` means the loopback addresses (RFC 6761) even when
             // /etc/hosts lost its line; clients that look it up fail,
@@ -74,4 +77,25 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(if report.is_held() { ExitStatus::Success } else { ExitStatus::Failure })
+}
+
+/// Resolves `name` as a client in the namespace asked about resolves it:
+/// with `--netns NAME|PATH`, from inside that namespace, through its own
+/// `/etc/netns/NAME` files (as `ip netns exec NAME` arranges) and its own
+/// network; otherwise here. The outer error is a namespace that could not
+/// be entered.
+fn resolve(settings: &WhoSettings, name: &str) -> anyhow::Result<std::io::Result<Vec<IpAddr>>> {
+    let port = settings.endpoint.port;
+    let Some(namespace) = &settings.named_namespace else {
+        return Ok(port_report::resolve(name, port));
+    };
+    let host = Host::Name(name.to_string());
+    let resolved = crate::inventory::namespaces::within(namespace, || {
+        diagnose::resolve_noting(&Machine, &host, port, Client::Current)
+    })
+    .context("--netns")?;
+    Ok(resolved.map(|(addresses, _)| addresses).map_err(|error| match error {
+        DiagnoseError::Resolve { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    }))
 }

@@ -2431,13 +2431,14 @@ fn other_namespace(
     // What a connection from inside that namespace would meet, asked the
     // same way (`check --netns` takes a name or a namespace file).
     let inside = match (names.first(), holder) {
-        // A name with control characters still runs as printed.
-        (Some(name), _) => Some(crate::shell::printable_word(name).into_owned()),
-        (None, Some(pid)) => Some(format!("/proc/{pid}/ns/net")),
+        // A name with control characters, or one that begins with `-`,
+        // still runs as printed.
+        (Some(name), _) => Some(crate::shell::option_with_value("--netns", name)),
+        (None, Some(pid)) => Some(format!("--netns /proc/{pid}/ns/net")),
         (None, None) => None,
     };
-    if let Some(namespace) = inside {
-        fix.push(Fix::command(format!("porthole check {port} --netns {namespace}")));
+    if let Some(netns) = inside {
+        fix.push(Fix::command(format!("porthole check {port} {netns}")));
     }
     if let Some(container) = in_container {
         fix.insert(0, Fix::step(format!("publish the port: docker run -p 127.0.0.1:{port}:{port} … (container {container}), with the app listening on 0.0.0.0 inside")));

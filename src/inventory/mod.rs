@@ -151,6 +151,11 @@ pub struct Query {
     /// TIME-WAIT, SYN-SENT or CLOSE — a busy server has tens of thousands
     /// of TIME-WAIT sockets nobody owns (netlink backend only).
     pub connected_only: bool,
+    /// TCP: also sockets bound without `listen()` or `connect()` (a port
+    /// reservation, a server between the two calls), which the kernel
+    /// dumps only when asked (Linux 6.9+). A query for given ports always
+    /// gets them: a bound socket holds its port.
+    pub bound: bool,
 }
 
 impl Default for Query {
@@ -170,6 +175,7 @@ impl Default for Query {
             named_namespace: None,
             backend: Backend::Auto,
             connected_only: false,
+            bound: false,
         }
     }
 }

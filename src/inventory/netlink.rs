@@ -102,7 +102,8 @@ impl Inventory for Netlink {
         if query.tcp && (query.ipv4 || query.ipv6) {
             // A query for given ports asks who holds them: a bound socket
             // does, whether one port was asked for or several.
-            let states = match (query.listeners_only, query.ports.is_some()) {
+            let bound = query.ports.is_some() || query.bound;
+            let states = match (query.listeners_only, bound) {
                 (true, _) => LISTEN_STATE,
                 (false, _) if query.connected_only => CONNECTED_TCP_STATES,
                 (false, true) => ALL_TCP_STATES | BOUND_INACTIVE_STATE,

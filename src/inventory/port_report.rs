@@ -35,9 +35,16 @@ fn udp_client_of_local_listener(socket: &Socket, listeners: &[Socket]) -> bool {
             listener.protocol == Protocol::Udp
                 && listener.net_namespace == socket.net_namespace
                 && listener.serves(remote)
-                && (remote.ip().is_loopback()
-                    || listener.local.map(|l| l.ip()) == Some(remote.ip()))
+                && (remote.ip().to_canonical().is_loopback()
+                    || listener.local.map(|l| l.ip().to_canonical())
+                        == Some(remote.ip().to_canonical()))
         })
+}
+
+/// `address` with a v4-mapped IPv6 address written as the IPv4 address
+/// it stands for.
+fn canonical(address: SocketAddr) -> SocketAddr {
+    SocketAddr::new(address.ip().to_canonical(), address.port())
 }
 
 /// Whether `name` is `localhost` or a name under it (`app.localhost`),
@@ -90,15 +97,19 @@ pub fn build(
     // loopback connection finds the other by the swapped tuple.
     // With `--netns all` the same tuple can exist in several namespaces
     // (each has its own loopback): the namespace is part of every key.
+    // An IPv6 socket's end of a connection to an IPv4 address is written
+    // v4-mapped (`::ffff:127.0.0.1`), the IPv4 server's end plainly: the
+    // keys compare them as the IPv4 they are.
     let mut by_tuple: HashMap<(SocketAddr, SocketAddr, Protocol, Option<u64>), &Socket> =
         HashMap::new();
     for socket in sockets {
         if let (Some(local), Some(remote)) = (socket.local, socket.remote) {
-            by_tuple.insert((local, remote, socket.protocol, socket.net_namespace), socket);
+            let key = (canonical(local), canonical(remote), socket.protocol, socket.net_namespace);
+            by_tuple.insert(key, socket);
         }
     }
     let peer_of = |socket: &Socket| -> Option<Socket> {
-        let (local, remote) = (socket.local?, socket.remote?);
+        let (local, remote) = (canonical(socket.local?), canonical(socket.remote?));
         by_tuple.get(&(remote, local, socket.protocol, socket.net_namespace)).map(|s| (*s).clone())
     };
     let is_connection =
@@ -235,6 +246,29 @@ mod tests {
         assert_eq!(report.outbound.len(), 1);
         assert_eq!(report.outbound[0].owners, vec![8]);
         assert!(!report.split_listeners);
+    }
+
+    #[test]
+    fn a_v4_mapped_client_end_pairs_with_the_ipv4_server_end() {
+        // A client's IPv6 socket connected to 127.0.0.1 (Java, Node's
+        // dual-stack sockets) writes both addresses v4-mapped.
+        let server_end = tcp("127.0.0.1:8080", "127.0.0.1:40000", SocketState::Established, None);
+        let client_end = tcp(
+            "[::ffff:127.0.0.1]:40000",
+            "[::ffff:127.0.0.1]:8080",
+            SocketState::Established,
+            Some(7),
+        );
+        let report = report(
+            vec![listener("127.0.0.1:8080", 5), server_end.clone(), client_end.clone()],
+            vec!["::ffff:127.0.0.1".parse().unwrap()],
+        );
+        assert_eq!(report.serving.len(), 1, "the IPv4 listener serves the mapped address");
+        assert_eq!(
+            report.clients,
+            vec![Connection { near: Some(server_end), far: Some(client_end) }]
+        );
+        assert!(report.outbound.is_empty(), "{:?}", report.outbound);
     }
 
     #[test]

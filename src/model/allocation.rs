@@ -68,6 +68,8 @@ pub struct Found {
     pub start: u16,
     /// Whether `::` and `::1` were probed (false when IPv6 is disabled).
     pub ipv6_checked: bool,
+    /// Whether `127.0.0.1` was probed (false when no interface has it).
+    pub ipv4_loopback_checked: bool,
     pub ephemeral: Option<(u16, u16)>,
     /// Why the preferred port was not returned, when it was not.
     pub preferred_skip: Option<Skip>,

@@ -433,7 +433,10 @@ impl Socket {
             return false;
         }
         let bound = local.ip();
-        let wanted = target.ip();
+        // A connection to a v4-mapped address (`::ffff:127.0.0.1`) leaves
+        // as IPv4: IPv4 listeners and dual-stack `::` ones take it, a
+        // v6-only `::` does not.
+        let wanted = target.ip().to_canonical();
         if bound == wanted {
             return true;
         }
@@ -756,13 +759,18 @@ mod tests {
         assert!(!v4_loopback.serves("[::1]:80".parse().unwrap()));
         assert!(!v4_loopback.serves("127.0.0.1:81".parse().unwrap()));
 
+        let mapped = "[::ffff:127.0.0.1]:80".parse().unwrap();
+        assert!(v4_loopback.serves(mapped), "a v4-mapped address is reached over IPv4");
+
         let dual = tcp_listener("[::]:80", Some(false));
         assert!(dual.serves("127.0.0.1:80".parse().unwrap()));
         assert!(dual.serves("[::1]:80".parse().unwrap()));
+        assert!(dual.serves(mapped));
         assert!(dual.is_dual_stack());
 
         let v6_only = tcp_listener("[::]:80", Some(true));
         assert!(!v6_only.serves("127.0.0.1:80".parse().unwrap()));
+        assert!(!v6_only.serves(mapped), "IPv4 never reaches a v6-only socket");
 
         let v4_any = tcp_listener("0.0.0.0:80", None);
         assert!(v4_any.serves("127.0.0.2:80".parse().unwrap()));

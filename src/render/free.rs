@@ -57,7 +57,10 @@ pub struct FreeRecord {
 impl FreeRecord {
     pub fn from_report(report: &FreeReport<'_>) -> Self {
         let found = report.found;
-        let mut checked = vec!["0.0.0.0", "127.0.0.1"];
+        let mut checked = vec!["0.0.0.0"];
+        if found.ipv4_loopback_checked {
+            checked.push("127.0.0.1");
+        }
         if found.ipv6_checked {
             checked.extend(["::", "::1"]);
         }

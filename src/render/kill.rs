@@ -518,7 +518,10 @@ pub fn kill_command(other: &Elsewhere, port: u16, flags: &str) -> Option<String>
     let argument = other.netns_argument.as_deref()?;
     // A name with control characters is written with printf so the line
     // runs as printed and shows no raw escape.
-    Some(format!("porthole kill {port} --netns {}{flags}", crate::shell::printable_word(argument)))
+    Some(format!(
+        "porthole kill {port} {}{flags}",
+        crate::shell::option_with_value("--netns", argument)
+    ))
 }
 
 /// The line above the sockets that keep a port from being free after the

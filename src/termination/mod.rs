@@ -233,8 +233,10 @@ fn selects(request: &Request, socket: &Socket) -> bool {
         crate::model::Protocol::Udp => request.udp,
         crate::model::Protocol::Unix => false,
     };
+    // By the clients a listener serves: an IPv6 socket bound to a
+    // v4-mapped address (`::ffff:127.0.0.1`) takes IPv4 clients only.
     let family = match socket.local {
-        Some(address) if address.is_ipv4() => request.ipv4,
+        Some(address) if address.ip().to_canonical().is_ipv4() => request.ipv4,
         Some(_) => request.ipv6 || (request.ipv4 && socket.is_dual_stack()),
         None => true,
     };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::util::{
     cause, cause_ids, eventually, porthole_run, python_in, server_in, server_with_backlog,
-    unique_port, wait_for_line, ChildGuard, Netns,
+    unique_port, wait_for_line, ChildGuard, Netns, NetnsEtc,
 };
 
 /// `check ARGS --json` inside `netns`: (exit code, parsed JSON). Every fix
@@ -881,24 +881,6 @@ fn netns_values_that_are_not_one_namespace_are_usage_errors() {
         let output = porthole_run(&["check", "8080", "--netns", bad]);
         crate::util::assert_usage_error(&output, bad);
         assert!(output.stderr.contains("--netns"), "{output:?}");
-    }
-}
-
-/// `/etc/netns/NAME`, removed when dropped.
-struct NetnsEtc(std::path::PathBuf);
-
-impl NetnsEtc {
-    fn with_hosts(netns: &Netns, hosts: &str) -> Self {
-        let directory = std::path::Path::new("/etc/netns").join(&netns.name);
-        std::fs::create_dir_all(&directory).expect("/etc/netns/NAME created");
-        std::fs::write(directory.join("hosts"), hosts).expect("hosts written");
-        NetnsEtc(directory)
-    }
-}
-
-impl Drop for NetnsEtc {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

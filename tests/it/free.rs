@@ -390,3 +390,43 @@ fn concurrent_holds_never_hand_out_the_same_port() {
     assert_eq!(distinct.len(), ports.len(), "a port was handed out twice: {ports:?}");
     assert!(alive, "every caller's holder keeps its ports");
 }
+
+#[test]
+fn a_preferred_port_below_1024_is_tried_and_its_refusal_said() {
+    // `--prefer 80` searches 1024-65535 around it; 80 itself must still be
+    // tried (root may bind it) and, when it cannot be had, say why.
+    let Some(netns) = Netns::create() else { return };
+    let output = netns.porthole(&["free", "--prefer", "80", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(ports_of(&report), vec![80], "free for root in an empty namespace: {report:#}");
+    assert_eq!(report["preferred_free"], true);
+
+    let _server = occupy(&netns, 80);
+    let output = netns.porthole(&["free", "--prefer", "80"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("80 is not free"), "said why: {output:?}");
+    assert_eq!(output.stdout.trim(), "1024", "{output:?}");
+}
+
+#[test]
+fn a_loopback_without_127_0_0_1_does_not_fail_every_port() {
+    // An IPv6-only loopback: no server can bind 127.0.0.1 there, so that
+    // address is not probed (and not listed as checked) instead of making
+    // every test bind fail.
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("ip", &["addr", "del", "127.0.0.1/8", "dev", "lo"]);
+    let output = netns.porthole(&["free", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let checked = report["checked_addresses"].as_array().unwrap();
+    assert!(!checked.iter().any(|a| a == "127.0.0.1"), "{report:#}");
+    assert!(checked.iter().any(|a| a == "0.0.0.0"), "{report:#}");
+    let port = ports_of(&report)[0];
+    // The port really binds where a server there would.
+    let code = "import socket,sys\n\
+                s=socket.socket(socket.AF_INET6); s.bind(('::1',int(sys.argv[1]))); s.listen()\n\
+                t=socket.socket(); t.bind(('0.0.0.0',int(sys.argv[1]))); print('ok')";
+    let (_child, mut out) = python_via(netns.command("python3"), code, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut out), "ok");
+}

@@ -1000,3 +1000,55 @@ fn a_hidden_owner_of_another_user_is_named_by_the_sockets_user() {
     assert!(output.stdout.contains(&whose), "{whose}: {output:?}");
     assert!(process_alive(server.pid()));
 }
+
+#[test]
+fn the_kill_command_for_a_namespace_named_like_an_option_runs_as_printed() {
+    if !is_root() {
+        crate::util::skip("ip netns add needs root");
+        return;
+    }
+    // `ip netns add -dev…` is accepted; `--netns -dev…` written apart is
+    // read as an option, so the printed line must join it with `=`.
+    let name = format!("-porthole-test-{}-dash", std::process::id());
+    let added = Command::new("ip").args(["netns", "add", &name]).status().expect("ip runs");
+    assert!(added.success(), "ip netns add {name}");
+    let netns = Netns { name };
+    let up = netns.command("ip").args(["link", "set", "lo", "up"]).status().expect("ip runs");
+    assert!(up.success());
+    let port = crate::util::unique_port();
+    let server = netns_server(&netns, port);
+
+    let report = porthole_run(&["kill", &port.to_string(), "--json"]).json();
+    let command = report["elsewhere"][0]["command"].as_str().expect("a command").to_string();
+    assert_eq!(command, format!("porthole kill {port} --netns={}", netns.name), "{report:#}");
+    // Run by a shell exactly as printed, `porthole` being this binary.
+    let output = crate::util::run(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("porthole() {{ \"$PORTHOLE_BIN\" \"$@\"; }}; {command} --yes"))
+            .env("PORTHOLE_BIN", crate::util::binary()),
+    );
+    assert_eq!(output.code, 0, "{command}: {output:?}");
+    assert!(output.stdout.contains(&format!("Port {port} is free")), "{output:?}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
+}
+
+#[test]
+fn a_listener_bound_to_a_v4_mapped_address_is_ipv4_for_the_family_flags() {
+    // An IPv6 socket bound to `::ffff:127.0.0.1` takes IPv4 clients only:
+    // `-6` must leave it alone and `-4` must stop it.
+    let code = "import socket\n\
+                s=socket.socket(socket.AF_INET6); s.bind(('::ffff:127.0.0.1',0)); s.listen()\n\
+                print(s.getsockname()[1], flush=True)\n\
+                import time; time.sleep(120)";
+    let (server, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&["kill", "-6", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 1, "nothing IPv6 clients reach listens: {output:?}");
+    assert!(process_alive(server.pid()), "-6 did not select it");
+    let output = porthole_run(&["kill", "-4", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["targets"][0]["pid"], server.pid(), "{report:#}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
+}

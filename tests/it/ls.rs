@@ -611,3 +611,30 @@ fn listeners_closed_during_the_scan_are_not_shown_as_ownerless() {
         }
     }
 }
+
+#[test]
+fn all_lists_a_tcp_socket_bound_without_listen() {
+    // A port reservation (`free --hold`, a server between bind() and
+    // listen()) holds its port; `-a` is every socket, so it is listed with
+    // or without a port filter (the kernel dumps it from Linux 6.9 on).
+    let Some(netns) = Netns::create() else { return };
+    let (_child, mut ready) = util::python_via(
+        netns.command("python3"),
+        "import socket,time\n\
+         s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1]); time.sleep(60)",
+        &[],
+    );
+    let port: u16 = wait_for_line(&mut ready).parse().unwrap();
+    let with_filter = netns.porthole(&["ls", "-a", "-t", "--port", &port.to_string(), "--json"]);
+    let listed = with_port(&with_filter.json(), port);
+    if listed.is_empty() {
+        util::skip("this kernel does not report bound TCP sockets (Linux 6.9+)");
+        return;
+    }
+    assert_eq!(listed[0]["state"], "UNCONN", "{listed:?}");
+    for args in [&["ls", "-a", "--json"][..], &["ls", "-t", "--state", "UNCONN", "--json"]] {
+        let output = netns.porthole(args);
+        assert_eq!(output.code, 0, "{args:?}: {output:?}");
+        assert_eq!(with_port(&output.json(), port), listed, "{args:?}");
+    }
+}

@@ -449,3 +449,22 @@ pub fn assert_usage_error(output: &Output, context: &str) {
     assert_eq!(output.stderr.matches("porthole: ").count(), 1, "{context}: {}", output.stderr);
     assert!(!output.stderr.contains("panicked"), "{context}: {}", output.stderr);
 }
+
+/// `/etc/netns/NAME`, removed when dropped.
+pub struct NetnsEtc(std::path::PathBuf);
+
+impl NetnsEtc {
+    /// Creates it with `hosts` as its hosts file.
+    pub fn with_hosts(netns: &Netns, hosts: &str) -> Self {
+        let directory = std::path::Path::new("/etc/netns").join(&netns.name);
+        std::fs::create_dir_all(&directory).expect("/etc/netns/NAME created");
+        std::fs::write(directory.join("hosts"), hosts).expect("hosts written");
+        NetnsEtc(directory)
+    }
+}
+
+impl Drop for NetnsEtc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -381,3 +381,66 @@ fn port_zero_is_explained_not_called_privileged() {
     assert!(!run.stdout.contains("privileged"), "{run:?}");
     assert!(!run.stdout.contains("ephemeral range"), "{run:?}");
 }
+
+#[test]
+fn a_v4_mapped_address_and_client_are_the_ipv4_they_stand_for() {
+    // An IPv6 socket connected to `::ffff:127.0.0.1` (a Java or Node
+    // client on a dual-stack socket) reaches the IPv4 listener.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mapped = format!("[::ffff:127.0.0.1]:{port}");
+    let client = TcpStream::connect(&mapped).unwrap();
+    let _accepted = listener.accept().unwrap();
+    let client_port = client.local_addr().unwrap().port();
+
+    let output = porthole_run(&[&mapped, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["serving"].as_array().unwrap().len(), 1, "{report:#}");
+    let ours = |list: &serde_json::Value, end: &str| {
+        list.as_array().unwrap().iter().any(|c| c[end]["local_port"] == client_port)
+    };
+    assert!(ours(&report["clients"], "far"), "the local client is paired: {report:#}");
+    assert!(
+        !report["outbound"].as_array().unwrap().iter().any(|s| s["local_port"] == client_port),
+        "a local client is not outbound: {report:#}"
+    );
+
+    let text = porthole_run(&[&mapped]);
+    assert!(!text.stdout.contains("no listener serves"), "{}", text.stdout);
+    assert!(!text.stdout.contains("remote host"), "{}", text.stdout);
+}
+
+/// `porthole NAME:PORT --netns NAME` resolves the name as a client started
+/// with `ip netns exec NAME` does: with `/etc/netns/NAME/hosts`, which maps
+/// localhost (and a name of its own) to 127.0.0.3, where the server is.
+#[test]
+fn netns_resolves_names_with_the_namespace_etc_hosts() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let own_name = format!("porthole-who-hosts-{}", std::process::id());
+    let _etc =
+        crate::util::NetnsEtc::with_hosts(&netns, &format!("127.0.0.3 localhost {own_name}\n"));
+    let port = crate::util::unique_port();
+    let _server = crate::util::server_in(&netns, "127.0.0.3", port, "hold");
+    for host in ["localhost", own_name.as_str()] {
+        let output = porthole_run(&[&format!("{host}:{port}"), "--netns", &netns.name, "--json"]);
+        assert_eq!(output.code, 0, "{host}: {output:?}");
+        let report = output.json();
+        assert_eq!(report["addresses"], serde_json::json!(["127.0.0.3"]), "{report:#}");
+        assert_eq!(report["serving"].as_array().unwrap().len(), 1, "{report:#}");
+    }
+    // A name only the caller's files know is not looked up there.
+    let unknown = porthole_run(&[&format!("nowhere-{own_name}:{port}"), "--netns", &netns.name]);
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stderr.contains(&format!("/etc/netns/{}", netns.name)), "{unknown:?}");
+}
+
+#[test]
+fn a_bare_ipv6_address_ending_in_a_port_offers_both_readings() {
+    // `::1:8080` is an address, but almost always meant port 8080 of ::1:
+    // the error must show the bracketed form that means that.
+    let output = porthole_run(&["::1:8080"]);
+    crate::util::assert_usage_error(&output, "::1:8080");
+    assert!(output.stderr.contains("[::1]:8080"), "{output:?}");
+    assert!(output.stderr.contains("[::1:8080]:PORT"), "{output:?}");
+}
