@@ -819,14 +819,7 @@ impl Recorder {
         if overdue.is_empty() {
             return Ok(());
         }
-        let query = Query {
-            udp: false,
-            unix: false,
-            listeners_only: false,
-            owners: false,
-            connected_only: true,
-            ..Query::default()
-        };
+        let query = connected_tcp();
         let open: std::collections::HashSet<EndKey> = self
             .enumerate(query)?
             .iter()
@@ -1081,14 +1074,7 @@ impl Recorder {
     /// Dumps established TCP sockets: keeps known owners from expiring and,
     /// when `attribute` is set, names the owners of new ones (`/proc` scan).
     fn dump_connections(&mut self, attribute: bool) -> Result<(), MonitorError> {
-        let query = Query {
-            udp: false,
-            unix: false,
-            listeners_only: false,
-            owners: false,
-            connected_only: true,
-            ..Query::default()
-        };
+        let query = connected_tcp();
         let sockets = self.enumerate(query)?;
         let now = unix_micros();
         if self.open_at_start.is_none() {
@@ -1386,6 +1372,19 @@ fn ebpf_refusal(system: &dyn System) -> Option<String> {
     let has = |bit: u32| effective & (1u64 << bit) != 0;
     (!has(CAP_BPF) && !has(CAP_SYS_ADMIN))
         .then(|| "porthole lacks CAP_BPF and CAP_PERFMON: run it as root or grant both".to_string())
+}
+
+/// The dump of connected TCP sockets, owners not looked up (the joiner
+/// names only the ends it has not seen).
+fn connected_tcp() -> Query {
+    Query {
+        udp: false,
+        unix: false,
+        listeners_only: false,
+        owners: false,
+        connected_only: true,
+        ..Query::default()
+    }
 }
 
 /// Microseconds since the Unix epoch, now.
