@@ -308,9 +308,7 @@ impl ListenerTracker {
             .find(|closed| closed.net_namespace == net_namespace && accepts(closed.local))
             .map(|closed| closed.owner.as_ref())
     }
-}
 
-impl ListenerTracker {
     /// The ports of the TCP listeners open now or closed recently, in any
     /// namespace: the server ends of connections that may still be open
     /// have one of them as their local port.

@@ -217,15 +217,12 @@ impl<'a> Planner<'a> {
     }
 
     fn record(&mut self, open: &OpenConnections, record: &'a ConnectionRecord, now: UnixMicros) {
-        let plan = &mut self.plan;
         let key = (record.cookie, record.net_namespace);
+        let previous = self.open_now(open, &key);
+        let plan = &mut self.plan;
         let state = ConnectionState::of(record);
         let (up, down) = (state.bytes_up, state.bytes_down);
         let ended = state.ended_at.is_some();
-        let previous = match plan.open_changes.get(&key) {
-            Some(change) => change.clone(),
-            None => open.get(&key).cloned(),
-        };
         let Some(previous) = previous else {
             let at = record.started_at.or(record.ended_at).unwrap_or(now);
             let (rollup, client_name) = rollup_key(record, at);
