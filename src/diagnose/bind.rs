@@ -180,7 +180,7 @@ pub fn judge_bind(system: &dyn System, client: Client, probe: BindProbe) -> Bind
     if privileged || (plain == BindOutcome::Denied && port < unprivileged_start) {
         causes.push(privileged_port(port, unprivileged_start, &status, &lines));
     } else if plain == BindOutcome::Denied || reused == BindOutcome::Denied {
-        let confinement = environment::confinement(system, client);
+        let confinement = environment::confinement(system, client, environment::BIND_HOOKS);
         causes.push(sandbox_denied_bind(address, plain_errno, &confinement, &lines));
     }
     if plain == BindOutcome::Unavailable {
@@ -378,10 +378,10 @@ fn sandbox_denied_bind(
 ) -> Cause {
     let mut lines = attempt_lines.to_vec();
     if confinement.is_empty() {
-        lines.push(
-            "no SELinux enforcement, LSM label, seccomp filter or systemd IP policy found"
-                .to_string(),
-        );
+        lines.push(match &confinement.cgroup_unreadable {
+            None => "no SELinux enforcement, LSM label, seccomp filter, systemd IP policy or cgroup BPF program found".to_string(),
+            Some(why) => format!("no SELinux enforcement, LSM label, seccomp filter or systemd IP policy found; {why}"),
+        });
     } else {
         lines.extend(confinement.evidence());
     }

@@ -520,13 +520,21 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             match socket_permission(evidence.system, evidence.client, attempt, path) {
                 Some(cause) => causes.push(cause),
                 None => {
-                    let confinement = environment::confinement(evidence.system, evidence.client);
+                    let confinement = environment::confinement(
+                        evidence.system,
+                        evidence.client,
+                        environment::CONNECT_HOOKS,
+                    );
                     causes.push(sandbox_denied_connect(attempt, &confinement))
                 }
             }
         }
         Outcome::Denied => {
-            let confinement = environment::confinement(evidence.system, evidence.client);
+            let confinement = environment::confinement(
+                evidence.system,
+                evidence.client,
+                environment::CONNECT_HOOKS,
+            );
             causes.push(sandbox_denied_connect(attempt, &confinement))
         }
         Outcome::Unreachable | Outcome::Refused
@@ -605,6 +613,11 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                         Some(found) => causes.extend(found),
                         None => return Explained { causes, nothing_here: true },
                     }
+                }
+            }
+            if causes.is_empty() {
+                if let Some(cause) = cgroup_ingress_drop(evidence, attempt, &serving) {
+                    causes.push(cause);
                 }
             }
             if causes.is_empty() {
@@ -869,7 +882,10 @@ fn self_connect(
 fn sandbox_denied_connect(attempt: &Attempt, confinement: &environment::Confinement) -> Cause {
     let mut evidence = vec![attempt_line(attempt)];
     if confinement.is_empty() {
-        evidence.push("no SELinux enforcement, LSM label, seccomp filter or systemd IP policy found; another LSM (Landlock) or a cgroup BPF program may be refusing it".to_string());
+        evidence.push(match &confinement.cgroup_unreadable {
+            None => "no SELinux enforcement, LSM label, seccomp filter, systemd IP policy or cgroup BPF program found; another LSM (Landlock) may be refusing it".to_string(),
+            Some(why) => format!("no SELinux enforcement, LSM label, seccomp filter or systemd IP policy found; {why}, and one may be refusing it; another LSM (Landlock) may be refusing it too"),
+        });
     } else {
         evidence.extend(confinement.evidence());
     }
@@ -912,10 +928,49 @@ pub fn sandbox_fixes(confinement: &environment::Confinement) -> Vec<Fix> {
             )));
         }
     }
+    let systemd_firewall = confinement.unit.is_some() && !confinement.systemd.is_empty();
+    let detachable =
+        confinement.cgroup_programs.iter().any(|p| !(p.is_systemd_firewall() && systemd_firewall));
+    if detachable && !confinement.bpftool_installed {
+        fix.push(Fix::step("install bpftool (Debian and Ubuntu: the bpftool package; Fedora: bpftool) for the commands below"));
+    }
+    for program in &confinement.cgroup_programs {
+        // systemd's own programs follow the unit's setting (fixed above):
+        // a detach would be undone at the unit's next start.
+        if program.is_systemd_firewall() && systemd_firewall {
+            continue;
+        }
+        fix.push(cgroup_detach_fix(program));
+    }
     if fix.is_empty() {
-        fix.push(Fix::step("find the policy that confines the client (seccomp, Landlock, cgroup BPF) and allow loopback"));
+        fix.push(Fix::step(if confinement.cgroup_unreadable.is_some() {
+            "run porthole check as root to read the cgroup's BPF programs, or find the policy that confines the client (Landlock, a cgroup BPF program) and allow loopback"
+        } else {
+            "find the policy that confines the client (seccomp, Landlock) and allow loopback"
+        }));
     }
     fix
+}
+
+/// The command that takes a cgroup BPF program off its hook: `bpftool
+/// link detach` for a program held by a BPF link (a `cgroup detach` of it
+/// fails), `bpftool cgroup detach` otherwise.
+pub fn cgroup_detach_fix(program: &crate::inventory::cgroup_policy::CgroupProgram) -> Fix {
+    let cgroup = program.cgroup.to_string_lossy();
+    match program.link {
+        Some(link) => Fix::command(format!(
+            "bpftool link detach id {link}   # takes program {} off the {} hook of {}; whoever attached it may attach it again",
+            program.id,
+            program.hook.bpftool_name(),
+            crate::shell::word(&cgroup)
+        )),
+        None => Fix::command(format!(
+            "bpftool cgroup detach {} {} id {}",
+            crate::shell::word(&cgroup),
+            program.hook.bpftool_name(),
+            program.id
+        )),
+    }
 }
 
 /// Whether `socket` can receive a connection to `ip`: a socket bound to a
@@ -1293,6 +1348,103 @@ fn firewall_unreadable(system: &dyn System, target: &Target, client: Client, cau
     } else {
         Fix::step(format!("run `{check}` as root, so the firewall can be read"))
     });
+}
+
+/// A SYN that got no answer although a listener serves the address and no
+/// firewall rule matches: a BPF program on the `ingress` hook of the
+/// server's cgroup (systemd's `IPAddressDeny=` is one) sees every packet
+/// its sockets receive, and one on porthole's own cgroup every answer the
+/// probe receives. What a program decides cannot be read, so the cause
+/// names it as the one filter found on the way.
+fn cgroup_ingress_drop(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    serving: &[&Socket],
+) -> Option<Cause> {
+    use crate::inventory::cgroup_policy::CgroupHook;
+    let system = evidence.system;
+    let mut found: Vec<(String, crate::inventory::cgroup_policy::CgroupProgram)> = Vec::new();
+    let mut listener = None;
+    for socket in serving {
+        for &pid in &socket.owners {
+            let name = evidence.snapshot.processes.get(&pid).map_or("?", |p| p.name.as_str());
+            for program in system.cgroup_programs(Some(pid), &[CgroupHook::Ingress]).programs() {
+                if !found.iter().any(|(_, p)| p.id == program.id) {
+                    found.push((format!("the server's ({name}, pid {pid})"), program.clone()));
+                    listener.get_or_insert(*socket);
+                }
+            }
+        }
+    }
+    for program in system.cgroup_programs(None, &[CgroupHook::Ingress]).programs() {
+        if !found.iter().any(|(_, p)| p.id == program.id) {
+            found.push(("porthole's own (the probe's)".to_string(), program.clone()));
+        }
+    }
+    if found.is_empty() {
+        return None;
+    }
+    let mut lines = vec![attempt_line(attempt)];
+    if let Some(listener) = listener {
+        lines.push(format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)));
+    }
+    lines.extend(
+        found.iter().map(|(whose, program)| environment::cgroup_program_line(program, whose)),
+    );
+    lines.push("no nftables or iptables rule matches the SYN; what a BPF program decides cannot be read, so this is the one filter found on its way".to_string());
+    let mut fix = Vec::new();
+    let bpftool = environment::bpftool_installed(system);
+    for (_, program) in &found {
+        // systemd's firewall (`IPAddressDeny=`) follows its unit: the
+        // cgroup it is attached to is the unit (a service or a slice).
+        let unit =
+            program.cgroup.file_name().map(|name| name.to_string_lossy().into_owned()).filter(
+                |name| {
+                    [".service", ".slice", ".scope", ".socket"].iter().any(|s| name.ends_with(s))
+                },
+            );
+        match unit {
+            Some(unit) if program.is_systemd_firewall() => {
+                if let Some(output) = system.run(
+                    "systemctl",
+                    &["show", "-p", "IPAddressDeny,IPAddressAllow", &unit],
+                    crate::inventory::system::COMMAND_TIMEOUT,
+                ) {
+                    lines.extend(
+                        output
+                            .text()
+                            .lines()
+                            .filter(|line| {
+                                line.split_once('=').is_some_and(|(_, v)| !v.trim().is_empty())
+                            })
+                            .map(|line| format!("{unit}: {line}")),
+                    );
+                }
+                fix.push(Fix::command(format!(
+                    "systemctl set-property {} IPAddressAllow=localhost",
+                    crate::shell::word(&unit)
+                )));
+            }
+            _ => {
+                if !bpftool && fix.is_empty() {
+                    fix.push(Fix::step("install bpftool (Debian and Ubuntu: the bpftool package; Fedora: bpftool) for the commands below"));
+                }
+                fix.push(cgroup_detach_fix(program));
+            }
+        }
+    }
+    Some(Cause {
+        id: CauseId::FirewallDrop,
+        severity: Severity::Error,
+        summary: format!(
+            "{} {}: a BPF program on the ingress hook of {} cgroup may drop the packets (the one filter on the way)",
+            attempt.address,
+            attempt.kind.as_str(),
+            found[0].0
+        ),
+        evidence: lines,
+        fix,
+    })
 }
 
 fn unexplained(attempt: &Attempt) -> Cause {
@@ -3238,6 +3390,50 @@ mod tests {
             let diagnosis = judged(&system, ip(5555), vec![timed_out]);
             assert_eq!(ids(&diagnosis), vec![CauseId::FirewallDrop]);
             assert!(fixes(&diagnosis.causes[0])[0].starts_with("nft delete rule"));
+        }
+
+        #[test]
+        fn a_service_whose_unit_denies_ip_traffic_is_fixed_through_its_unit() {
+            use crate::inventory::cgroup_policy::{CgroupHook, CgroupProgram};
+            let unit = "/sys/fs/cgroup/system.slice/redis-server.service";
+            let firewall = CgroupProgram {
+                hook: CgroupHook::Ingress,
+                id: 41,
+                name: "sd_fw_ingress".into(),
+                created_by_uid: 0,
+                cgroup: unit.into(),
+                link: Some(7),
+            };
+            let system = Scripted {
+                sockets: vec![listener("127.0.0.1:6379", 10)],
+                cgroup_programs: [(Some(10), vec![firewall])].into_iter().collect(),
+                ..Scripted::default()
+            }
+            .command(
+                "systemctl show -p IPAddressDeny,IPAddressAllow redis-server.service",
+                "IPAddressDeny=0.0.0.0/0 ::/0\nIPAddressAllow=\n",
+            );
+            let timed_out = attempt("127.0.0.1:6379", Outcome::Timeout, None, false);
+            let diagnosis = judged(&system, ip(6379), vec![timed_out]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::FirewallDrop]);
+            let cause = &diagnosis.causes[0];
+            assert_eq!(
+                fixes(cause),
+                vec!["systemctl set-property redis-server.service IPAddressAllow=localhost"]
+            );
+            assert!(
+                cause
+                    .evidence
+                    .iter()
+                    .any(|line| line == "redis-server.service: IPAddressDeny=0.0.0.0/0 ::/0"),
+                "{:?}",
+                cause.evidence
+            );
+            // Without the program the same timeout stays unexplained.
+            let bare =
+                Scripted { sockets: vec![listener("127.0.0.1:6379", 10)], ..Scripted::default() };
+            let timed_out = attempt("127.0.0.1:6379", Outcome::Timeout, None, false);
+            assert_eq!(ids(&judged(&bare, ip(6379), vec![timed_out])), vec![CauseId::Unexplained]);
         }
 
         #[test]

@@ -10,6 +10,7 @@
 
 use std::net::IpAddr;
 
+use crate::inventory::cgroup_policy::{CgroupHook, CgroupProgram, CgroupScan};
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
 pub use crate::sys::identity::Identity;
 
@@ -389,6 +390,13 @@ pub struct Confinement {
     /// `IPAddressDeny=` / `RestrictAddressFamilies=` of the client's unit.
     pub systemd: Vec<String>,
     pub unit: Option<String>,
+    /// BPF programs on the socket hooks of the cgroup whose sockets were
+    /// refused (`connect4`, `bind6`, `egress`…).
+    pub cgroup_programs: Vec<CgroupProgram>,
+    /// Why the cgroup's programs could not be read, when they could not.
+    pub cgroup_unreadable: Option<String>,
+    /// `bpftool`, which detaches them, is installed.
+    pub bpftool_installed: bool,
 }
 
 impl Confinement {
@@ -397,6 +405,7 @@ impl Confinement {
             && self.label.is_none()
             && !self.seccomp_filter
             && self.systemd.is_empty()
+            && self.cgroup_programs.is_empty()
     }
 
     /// Evidence lines, one per mechanism found.
@@ -418,11 +427,68 @@ impl Confinement {
             let unit = self.unit.as_deref().unwrap_or("its unit");
             lines.push(format!("{unit}: {setting}"));
         }
+        lines.extend(
+            self.cgroup_programs.iter().map(|program| cgroup_program_line(program, "the client's")),
+        );
         lines
     }
 }
 
-pub fn confinement(system: &dyn System, client: Client) -> Confinement {
+/// One evidence line for a cgroup BPF program: its hook, id, name, the
+/// cgroup it is attached to and how (`bpftool cgroup show` says the same).
+pub fn cgroup_program_line(program: &CgroupProgram, whose: &str) -> String {
+    let name = if program.name.is_empty() { String::new() } else { format!(" '{}'", program.name) };
+    let held = match program.link {
+        Some(link) => format!(", through BPF link {link}"),
+        None => String::new(),
+    };
+    let loader = if program.created_by_uid == u32::MAX {
+        String::new()
+    } else {
+        format!(", loaded by uid {}", program.created_by_uid)
+    };
+    format!(
+        "a BPF program runs on the {} hook for {whose} sockets: id {}{name}, attached to the cgroup {}{held}{loader}",
+        program.hook.bpftool_name(),
+        program.id,
+        program.cgroup.display(),
+    )
+}
+
+/// The hooks that can refuse a loopback `connect()` with EPERM.
+pub const CONNECT_HOOKS: &[CgroupHook] =
+    &[CgroupHook::SockCreate, CgroupHook::Connect4, CgroupHook::Connect6, CgroupHook::Egress];
+/// The hooks that can refuse a `bind()` with EPERM.
+pub const BIND_HOOKS: &[CgroupHook] =
+    &[CgroupHook::SockCreate, CgroupHook::Bind4, CgroupHook::Bind6];
+
+/// The programs on `hooks` for porthole's own sockets (they made the
+/// refused attempt) and, with `--from`, for the client's too, each once.
+fn refusing_programs(
+    system: &dyn System,
+    client: Client,
+    hooks: &[CgroupHook],
+) -> (Vec<CgroupProgram>, Option<String>) {
+    let mut scans = vec![system.cgroup_programs(None, hooks)];
+    if let Client::Process(pid) = client {
+        scans.push(system.cgroup_programs(Some(pid), hooks));
+    }
+    let mut programs: Vec<CgroupProgram> = Vec::new();
+    let mut unreadable = None;
+    for scan in scans {
+        if let CgroupScan::Unreadable(why) = &scan {
+            unreadable.get_or_insert_with(|| why.clone());
+        }
+        for program in scan.programs() {
+            if !programs.iter().any(|p| p.id == program.id && p.hook == program.hook) {
+                programs.push(program.clone());
+            }
+        }
+    }
+    (programs, unreadable)
+}
+
+pub fn confinement(system: &dyn System, client: Client, hooks: &[CgroupHook]) -> Confinement {
     let selinux_enforcing =
         system.read_text("/sys/fs/selinux/enforce").is_some_and(|text| text.trim() == "1");
     let label = client.security_label(system).filter(|label| {
@@ -445,7 +511,24 @@ pub fn confinement(system: &dyn System, client: Client) -> Confinement {
             }
         }
     }
-    Confinement { selinux_enforcing, label, seccomp_filter, systemd, unit }
+    let (cgroup_programs, cgroup_unreadable) = refusing_programs(system, client, hooks);
+    Confinement {
+        selinux_enforcing,
+        label,
+        seccomp_filter,
+        systemd,
+        unit,
+        bpftool_installed: !cgroup_programs.is_empty() && bpftool_installed(system),
+        cgroup_programs,
+        cgroup_unreadable,
+    }
+}
+
+/// Whether `bpftool` is where a root shell finds it.
+pub fn bpftool_installed(system: &dyn System) -> bool {
+    ["/usr/sbin/bpftool", "/usr/bin/bpftool", "/sbin/bpftool", "/usr/local/sbin/bpftool"]
+        .iter()
+        .any(|path| system.exists(path))
 }
 
 #[cfg(test)]

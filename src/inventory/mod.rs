@@ -28,6 +28,7 @@
 //! [`port_report`] is the reasoning behind `porthole PORT`: it classifies
 //! the sockets of a snapshot taken for one port.
 
+pub mod cgroup_policy;
 pub mod counters;
 pub mod destroy;
 pub mod ebpf;

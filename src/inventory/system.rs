@@ -189,6 +189,18 @@ pub trait System: Sync {
     /// entries, `None` when it cannot be read.
     fn directory_times(&self, path: &str) -> Option<Vec<(String, SystemTime)>>;
 
+    /// The BPF programs on `hooks` of the cgroup of `pid` (porthole's own
+    /// when `None`) and where each is attached. A machine without them (a
+    /// scripted one) has none.
+    fn cgroup_programs(
+        &self,
+        pid: Option<u32>,
+        hooks: &[crate::sys::bpf_cgroup::CgroupHook],
+    ) -> super::cgroup_policy::CgroupScan {
+        let _ = (pid, hooks);
+        super::cgroup_policy::CgroupScan::NoHierarchy
+    }
+
     /// porthole's own environment variables.
     fn own_environment(&self) -> Vec<(String, String)>;
 
@@ -315,6 +327,14 @@ pub struct NamespaceCounters {
 pub struct Machine;
 
 impl System for Machine {
+    fn cgroup_programs(
+        &self,
+        pid: Option<u32>,
+        hooks: &[crate::sys::bpf_cgroup::CgroupHook],
+    ) -> super::cgroup_policy::CgroupScan {
+        super::cgroup_policy::scan(pid, hooks)
+    }
+
     fn snapshot(&self, query: &Query) -> Result<Snapshot, InventoryError> {
         super::snapshot(query)
     }
@@ -659,6 +679,9 @@ pub mod fake {
         pub directories: BTreeMap<String, Vec<(String, SystemTime)>>,
         /// Network namespaces of processes living outside `namespace`.
         pub process_namespaces: BTreeMap<u32, u64>,
+        /// BPF programs on the cgroup hooks of a process (`None`: porthole).
+        pub cgroup_programs:
+            BTreeMap<Option<u32>, Vec<crate::inventory::cgroup_policy::CgroupProgram>>,
     }
 
     impl Scripted {
@@ -718,6 +741,25 @@ pub mod fake {
     }
 
     impl System for Scripted {
+        fn cgroup_programs(
+            &self,
+            pid: Option<u32>,
+            hooks: &[crate::sys::bpf_cgroup::CgroupHook],
+        ) -> crate::inventory::cgroup_policy::CgroupScan {
+            let programs = self
+                .cgroup_programs
+                .get(&pid)
+                .into_iter()
+                .flatten()
+                .filter(|program| hooks.contains(&program.hook))
+                .cloned()
+                .collect();
+            crate::inventory::cgroup_policy::CgroupScan::Programs {
+                cgroup: std::path::PathBuf::from("/sys/fs/cgroup"),
+                programs,
+            }
+        }
+
         fn snapshot(&self, query: &Query) -> Result<Snapshot, InventoryError> {
             let sockets: Vec<Socket> =
                 self.sockets.iter().filter(|s| self.visible(s, query)).cloned().collect();

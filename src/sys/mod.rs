@@ -2,6 +2,7 @@
 //! `unsafe` in porthole. Each block states why it is sound.
 
 pub mod allocator;
+pub mod bpf_cgroup;
 pub mod clock;
 pub mod fds;
 pub mod identity;

@@ -11,6 +11,7 @@ mod audit;
 mod audit_fixes;
 mod audit_packages;
 mod audit_passwords;
+mod cgroup_policy;
 mod check;
 mod cli;
 mod diagnosis;

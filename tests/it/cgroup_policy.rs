@@ -1,0 +1,424 @@
+//! `porthole check` against BPF programs on cgroup socket hooks: a
+//! `connect4` or `bind4` program that refuses the client (EPERM) and an
+//! `ingress` program on the server's cgroup that drops the SYN (the client
+//! times out). Real programs, compiled with clang, loaded and attached with
+//! bpftool to a cgroup the test makes, in a private network namespace; each
+//! test runs the fix porthole prints and checks that it repairs the
+//! connection.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::util::{
+    binary, cause, cause_ids, installed, is_root, python_via, scrub, skip, unique_port,
+    wait_for_line, ChildGuard, Netns,
+};
+
+static CGROUP_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A cgroup with one BPF program attached to one hook; detached, unpinned
+/// and removed on drop (after the processes in it are gone).
+struct PolicyCgroup {
+    directory: PathBuf,
+    pin: PathBuf,
+    hook: &'static str,
+    _build: tempfile::TempDir,
+}
+
+/// Where the cgroup2 hierarchy is mounted (`/sys/fs/cgroup` or, on a hybrid
+/// machine, `/sys/fs/cgroup/unified`).
+fn cgroup2_root() -> Option<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mountinfo.lines().find_map(|line| {
+        let (mount, filesystem) = line.split_once(" - ")?;
+        if filesystem.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        mount.split_whitespace().nth(4).map(PathBuf::from)
+    })
+}
+
+fn run_ok(program: &str, args: &[&str]) {
+    let output = Command::new(program).args(args).output().expect("program runs");
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl PolicyCgroup {
+    /// A program that answers 0 (refuse/drop) for everything, attached to
+    /// `hook` (`connect4`, `bind4`, `ingress`) of a new cgroup; `None` (the
+    /// skip recorded) when this machine cannot.
+    fn refusing(hook: &'static str) -> Option<Self> {
+        let cgroup = Self::loaded(hook)?;
+        run_ok(
+            "bpftool",
+            &[
+                "cgroup",
+                "attach",
+                cgroup.path(),
+                hook,
+                "pinned",
+                cgroup.pin.to_str().expect("utf-8"),
+                "multi",
+            ],
+        );
+        Some(cgroup)
+    }
+
+    /// The same program loaded and pinned, and the cgroup made, but nothing
+    /// attached yet.
+    fn loaded(hook: &'static str) -> Option<Self> {
+        if !is_root() {
+            skip("cgroup BPF programs need root");
+            return None;
+        }
+        for program in ["clang", "bpftool"] {
+            if !installed(program) {
+                skip(&format!("{program} is not installed (scripts/setup.sh installs it)"));
+                return None;
+            }
+        }
+        let Some(root) = cgroup2_root() else {
+            skip("no cgroup2 hierarchy is mounted");
+            return None;
+        };
+        let (section, load_type) = match hook {
+            "connect4" => ("cgroup/connect4", "cgroup/connect4"),
+            "bind4" => ("cgroup/bind4", "cgroup/bind4"),
+            "ingress" => ("cgroup_skb/ingress", "cgroup/skb"),
+            other => panic!("no program for hook {other}"),
+        };
+        let build = tempfile::tempdir().expect("temp dir");
+        let source = build.path().join("refuse.bpf.c");
+        // No headers: the program reads nothing from its context.
+        std::fs::write(
+            &source,
+            format!(
+                "__attribute__((section(\"{section}\"), used)) int refuse_all(void *ctx) {{ return 0; }}\n\
+                 char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";\n"
+            ),
+        )
+        .expect("source written");
+        let object = build.path().join("refuse.bpf.o");
+        run_ok(
+            "clang",
+            &[
+                "-O2",
+                "-target",
+                "bpf",
+                "-c",
+                source.to_str().expect("utf-8"),
+                "-o",
+                object.to_str().expect("utf-8"),
+            ],
+        );
+        let name = format!(
+            "porthole-test-{}-{}",
+            std::process::id(),
+            CGROUP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let pin = PathBuf::from("/sys/fs/bpf").join(&name);
+        let directory = root.join(&name);
+        std::fs::create_dir(&directory).expect("cgroup made");
+        let cgroup = PolicyCgroup { directory, pin, hook, _build: build };
+        run_ok(
+            "bpftool",
+            &[
+                "prog",
+                "load",
+                object.to_str().expect("utf-8"),
+                cgroup.pin.to_str().expect("utf-8"),
+                "type",
+                load_type,
+            ],
+        );
+        Some(cgroup)
+    }
+
+    /// Attaches the pinned program through a BPF link (`BPF_LINK_CREATE`),
+    /// as libbpf-based agents do, from a Python process that holds the link
+    /// until it is killed or `bpftool link detach` takes it off.
+    fn attach_through_link(&self, attach_type: u32) -> ChildGuard {
+        let (holder, mut ready) = python_via(
+            Command::new("python3"),
+            LINK_HOLDER,
+            &[self.pin.to_str().expect("utf-8"), self.path(), &attach_type.to_string()],
+        );
+        assert_eq!(wait_for_line(&mut ready), "ok", "the link is made");
+        holder
+    }
+
+    fn path(&self) -> &str {
+        self.directory.to_str().expect("utf-8 cgroup path")
+    }
+
+    /// The pinned program's id, as `bpftool prog show pinned` says.
+    fn program_id_loaded(&self) -> String {
+        let output = Command::new("bpftool")
+            .args(["-j", "prog", "show", "pinned"])
+            .arg(&self.pin)
+            .output()
+            .expect("bpftool runs");
+        let shown: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("bpftool -j prints JSON");
+        shown["id"].to_string()
+    }
+
+    /// The attached program's id, as `bpftool cgroup show` lists it.
+    fn program_id(&self) -> String {
+        let output = Command::new("bpftool")
+            .args(["-j", "cgroup", "show", self.path()])
+            .output()
+            .expect("bpftool runs");
+        let listed: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("bpftool -j prints JSON");
+        listed[0]["id"].to_string()
+    }
+
+    /// `PROGRAM ARGS…` inside `netns` and this cgroup: a shell moves itself
+    /// into the cgroup, then enters the namespace (`nsenter`, which leaves
+    /// the mounts alone, where `ip netns exec` would give it a fresh `/sys`
+    /// without the cgroup hierarchy) and executes the program.
+    fn command_in(&self, netns: &Netns, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg("echo $$ > \"$0\"/cgroup.procs && exec \"$@\"")
+            .arg(self.path())
+            .arg("nsenter")
+            .arg(format!("--net=/run/netns/{}", netns.name))
+            .arg(program)
+            .args(args);
+        command
+    }
+}
+
+impl Drop for PolicyCgroup {
+    fn drop(&mut self) {
+        let _ = Command::new("bpftool")
+            .args(["cgroup", "detach", self.path(), self.hook, "pinned"])
+            .arg(&self.pin)
+            .output();
+        let _ = std::fs::remove_file(&self.pin);
+        // The processes the test started in it are gone by now (their
+        // guards drop first); a removal waits for the kernel to reap them.
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.directory).is_ok() || !self.directory.exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+fn porthole_json(mut command: Command) -> serde_json::Value {
+    scrub(&mut command);
+    let output = command.output().expect("porthole runs");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "JSON expected, got: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Runs the single-command fix `line` (as printed, without `$ `) in a shell.
+fn run_fix(line: &str) -> std::process::Output {
+    Command::new("sh").arg("-c").arg(line).output().expect("fix runs")
+}
+
+fn fix_commands(cause: &serde_json::Value) -> Vec<String> {
+    cause["fix_commands"]
+        .as_array()
+        .expect("fix_commands list")
+        .iter()
+        .map(|fix| fix.as_str().expect("a command").to_string())
+        .collect()
+}
+
+/// `bpf(BPF_OBJ_GET)` of the pinned program and `bpf(BPF_LINK_CREATE)` on
+/// the cgroup (argv: pin, cgroup directory, attach type), then holds the
+/// link's descriptor.
+const LINK_HOLDER: &str = r#"
+import ctypes, os, struct, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_bpf = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
+def bpf(command, attr):
+    buffer = ctypes.create_string_buffer(attr.ljust(128, b"\0"), 128)
+    fd = libc.syscall(SYS_bpf, command, buffer, 128)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "bpf(%d)" % command)
+    return fd
+path = ctypes.create_string_buffer(sys.argv[1].encode())
+program = bpf(7, struct.pack("=QII", ctypes.addressof(path), 0, 0))
+cgroup = os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECTORY)
+link = bpf(28, struct.pack("=IIII", program, cgroup, int(sys.argv[3]), 0))
+print("ok", flush=True)
+time.sleep(600)
+"#;
+
+const LISTENER: &str = r#"
+import socket, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(16)
+print("ok", flush=True)
+held = []
+while True:
+    connection, _ = server.accept()
+    held.append(connection)
+"#;
+
+#[test]
+fn a_connect_hook_program_that_refuses_the_client_is_named_and_its_detach_repairs_it() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(cgroup) = PolicyCgroup::refusing("connect4") else { return };
+    let port = unique_port();
+    let (_server, mut ready) = python_via(netns.command("python3"), LISTENER, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("127.0.0.1:{port}");
+    let porthole = binary();
+    let check = || {
+        porthole_json(cgroup.command_in(
+            &netns,
+            porthole.to_str().expect("utf-8"),
+            &["check", &target, "--json"],
+        ))
+    };
+
+    let refused = check();
+    assert_eq!(cause_ids(&refused), vec!["sandbox-denied"], "{refused:#}");
+    let denied = cause(&refused, "sandbox-denied");
+    let evidence = denied["evidence"].to_string();
+    let id = cgroup.program_id();
+    assert!(evidence.contains("connect4 hook"), "{evidence}");
+    assert!(evidence.contains(&format!("id {id} 'refuse_all'")), "{evidence}");
+    assert!(evidence.contains(cgroup.path()), "{evidence}");
+    let fixes = fix_commands(denied);
+    let detach = format!("bpftool cgroup detach {} connect4 id {id}", cgroup.path());
+    assert_eq!(fixes, vec![detach.clone()], "{denied:#}");
+
+    let fixed = run_fix(&detach);
+    assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stderr));
+    let repaired = check();
+    assert_eq!(repaired["ok"], true, "{repaired:#}");
+}
+
+#[test]
+fn a_program_attached_through_a_bpf_link_is_detached_through_its_link() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(cgroup) = PolicyCgroup::loaded("connect4") else { return };
+    // BPF_CGROUP_INET4_CONNECT
+    let link_holder = cgroup.attach_through_link(10);
+    let port = unique_port();
+    let (_server, mut ready) = python_via(netns.command("python3"), LISTENER, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("127.0.0.1:{port}");
+    let porthole = binary();
+    let check = || {
+        porthole_json(cgroup.command_in(
+            &netns,
+            porthole.to_str().expect("utf-8"),
+            &["check", &target, "--json"],
+        ))
+    };
+    let refused = check();
+    assert_eq!(cause_ids(&refused), vec!["sandbox-denied"], "{refused:#}");
+    let denied = cause(&refused, "sandbox-denied");
+    let evidence = denied["evidence"].to_string();
+    let program_id = cgroup.program_id_loaded();
+    let listed = Command::new("bpftool").args(["-j", "link", "show"]).output().expect("bpftool");
+    let links: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let link_id = links
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|link| link["prog_id"].as_u64().map(|id| id.to_string()) == Some(program_id.clone()))
+        .map(|link| link["id"].to_string())
+        .expect("the test's link is listed");
+    assert!(evidence.contains(&format!("through BPF link {link_id}")), "{evidence}");
+    let fixes = fix_commands(denied);
+    assert_eq!(fixes.len(), 1, "{denied:#}");
+    assert!(fixes[0].starts_with(&format!("bpftool link detach id {link_id} ")), "{fixes:?}");
+
+    let fixed = run_fix(&fixes[0]);
+    assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stderr));
+    let repaired = check();
+    assert_eq!(repaired["ok"], true, "{repaired:#}");
+    drop(link_holder);
+}
+
+#[test]
+fn a_bind_hook_program_that_refuses_a_server_is_named_by_check_bind() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(cgroup) = PolicyCgroup::refusing("bind4") else { return };
+    // Below the ephemeral range (no warning about it); the namespace is
+    // the test's own, so the port is free.
+    let target = "127.0.0.1:8123".to_string();
+    let porthole = binary();
+    let check = || {
+        porthole_json(cgroup.command_in(
+            &netns,
+            porthole.to_str().expect("utf-8"),
+            &["check", "--bind", &target, "--json"],
+        ))
+    };
+    let refused = check();
+    assert_eq!(cause_ids(&refused), vec!["sandbox-denied"], "{refused:#}");
+    let denied = cause(&refused, "sandbox-denied");
+    assert!(denied["evidence"].to_string().contains("bind4 hook"), "{denied:#}");
+    let fixes = fix_commands(denied);
+    assert_eq!(fixes.len(), 1, "{denied:#}");
+    assert!(run_fix(&fixes[0]).status.success(), "{}", fixes[0]);
+    let repaired = check();
+    assert_eq!(repaired["ok"], true, "{repaired:#}");
+}
+
+#[test]
+fn a_server_whose_cgroup_drops_what_it_receives_is_blamed_instead_of_unexplained() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(cgroup) = PolicyCgroup::refusing("ingress") else { return };
+    let port = unique_port();
+    let (server, mut ready) = {
+        let mut command = cgroup.command_in(&netns, "python3", &["-u", "-c", LISTENER]);
+        command.arg(port.to_string()).stdout(std::process::Stdio::piped());
+        let mut child = ChildGuard::spawn(&mut command);
+        let stdout = child.0.stdout.take().expect("stdout piped");
+        (child, std::io::BufReader::new(stdout))
+    };
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("127.0.0.1:{port}");
+    let check = || netns_json(&netns, &["check", &target, "--timeout", "500ms", "--json"]);
+
+    let dropped = check();
+    assert_eq!(cause_ids(&dropped), vec!["firewall-drop"], "{dropped:#}");
+    let drop = cause(&dropped, "firewall-drop");
+    let evidence = drop["evidence"].to_string();
+    let id = cgroup.program_id();
+    assert!(evidence.contains("ingress hook"), "{evidence}");
+    assert!(evidence.contains(&format!("pid {}", server.pid())), "{evidence}");
+    assert!(evidence.contains(&format!("id {id} 'refuse_all'")), "{evidence}");
+    let fixes = fix_commands(drop);
+    assert_eq!(fixes, vec![format!("bpftool cgroup detach {} ingress id {id}", cgroup.path())]);
+
+    assert!(run_fix(&fixes[0]).status.success());
+    let repaired = check();
+    assert_eq!(repaired["ok"], true, "{repaired:#}");
+    drop_in_order(server, cgroup);
+}
+
+/// The server leaves the cgroup before the cgroup is removed.
+fn drop_in_order(server: ChildGuard, cgroup: PolicyCgroup) {
+    drop(server);
+    drop(cgroup);
+}
+
+fn netns_json(netns: &Netns, args: &[&str]) -> serde_json::Value {
+    netns.porthole(args).json()
+}
