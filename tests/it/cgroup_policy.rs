@@ -197,6 +197,23 @@ impl PolicyCgroup {
     }
 }
 
+impl PolicyCgroup {
+    /// `porthole ARGS…` (a JSON output) run in `netns` from inside this cgroup.
+    fn check_from(&self, netns: &Netns, args: &[&str]) -> serde_json::Value {
+        let porthole = binary();
+        porthole_json(self.command_in(netns, porthole.to_str().expect("utf-8"), args))
+    }
+}
+
+/// A listener on a port of 127.0.0.1 in `netns` that accepts and holds
+/// connections, and its `HOST:PORT`.
+fn listener_in(netns: &Netns) -> (ChildGuard, String) {
+    let port = unique_port();
+    let (server, mut ready) = python_via(netns.command("python3"), LISTENER, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    (server, format!("127.0.0.1:{port}"))
+}
+
 impl Drop for PolicyCgroup {
     fn drop(&mut self) {
         let _ = Command::new("bpftool")
@@ -279,18 +296,8 @@ while True:
 fn a_connect_hook_program_that_refuses_the_client_is_named_and_its_detach_repairs_it() {
     let Some(netns) = Netns::create() else { return };
     let Some(cgroup) = PolicyCgroup::refusing("connect4") else { return };
-    let port = unique_port();
-    let (_server, mut ready) = python_via(netns.command("python3"), LISTENER, &[&port.to_string()]);
-    assert_eq!(wait_for_line(&mut ready), "ok");
-    let target = format!("127.0.0.1:{port}");
-    let porthole = binary();
-    let check = || {
-        porthole_json(cgroup.command_in(
-            &netns,
-            porthole.to_str().expect("utf-8"),
-            &["check", &target, "--json"],
-        ))
-    };
+    let (_server, target) = listener_in(&netns);
+    let check = || cgroup.check_from(&netns, &["check", &target, "--json"]);
 
     let refused = check();
     assert_eq!(cause_ids(&refused), vec!["sandbox-denied"], "{refused:#}");
@@ -316,18 +323,8 @@ fn a_program_attached_through_a_bpf_link_is_detached_through_its_link() {
     let Some(cgroup) = PolicyCgroup::loaded("connect4") else { return };
     // BPF_CGROUP_INET4_CONNECT
     let link_holder = cgroup.attach_through_link(10);
-    let port = unique_port();
-    let (_server, mut ready) = python_via(netns.command("python3"), LISTENER, &[&port.to_string()]);
-    assert_eq!(wait_for_line(&mut ready), "ok");
-    let target = format!("127.0.0.1:{port}");
-    let porthole = binary();
-    let check = || {
-        porthole_json(cgroup.command_in(
-            &netns,
-            porthole.to_str().expect("utf-8"),
-            &["check", &target, "--json"],
-        ))
-    };
+    let (_server, target) = listener_in(&netns);
+    let check = || cgroup.check_from(&netns, &["check", &target, "--json"]);
     let refused = check();
     assert_eq!(cause_ids(&refused), vec!["sandbox-denied"], "{refused:#}");
     let denied = cause(&refused, "sandbox-denied");
@@ -361,14 +358,7 @@ fn a_bind_hook_program_that_refuses_a_server_is_named_by_check_bind() {
     // Below the ephemeral range (no warning about it); the namespace is
     // the test's own, so the port is free.
     let target = "127.0.0.1:8123".to_string();
-    let porthole = binary();
-    let check = || {
-        porthole_json(cgroup.command_in(
-            &netns,
-            porthole.to_str().expect("utf-8"),
-            &["check", "--bind", &target, "--json"],
-        ))
-    };
+    let check = || cgroup.check_from(&netns, &["check", "--bind", &target, "--json"]);
     let refused = check();
     assert_eq!(cause_ids(&refused), vec!["sandbox-denied"], "{refused:#}");
     let denied = cause(&refused, "sandbox-denied");
