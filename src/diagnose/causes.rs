@@ -598,6 +598,11 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 };
                 causes.extend(firewall_cause(attempt, &blockers, false).or_else(late_reject));
             }
+            if causes.is_empty() && ip.is_some_and(crate::model::is_loopback) {
+                if let Some(program) = interfaces::loopback_xdp(evidence.system) {
+                    causes.push(xdp_on_loopback(evidence, attempt, &program));
+                }
+            }
             for listener in &serving {
                 if queue_full(listener) {
                     let somaxconn = evidence.system.somaxconn();
@@ -1348,6 +1353,62 @@ fn firewall_unreadable(system: &dyn System, target: &Target, client: Client, cau
     } else {
         Fix::step(format!("run `{check}` as root, so the firewall can be read"))
     });
+}
+
+/// A loopback SYN that got no answer, with an XDP program on `lo`: it runs
+/// before the network stack, so its drops show nowhere else. What it
+/// decides cannot be read; with no firewall rule to blame it is the filter
+/// on the way.
+fn xdp_on_loopback(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    program: &interfaces::XdpProgram,
+) -> Cause {
+    let name = if program.name.is_empty() { String::new() } else { format!(" '{}'", program.name) };
+    let link = evidence.system.xdp_link_of(program.id);
+    let mut lines = vec![
+        attempt_line(attempt),
+        format!(
+            "an XDP program runs on lo ({} mode): id {}{name}{} (ip -j link show dev lo)",
+            program.mode,
+            program.id,
+            link.map(|link| format!(", held by BPF link {link}")).unwrap_or_default()
+        ),
+        "XDP sees every loopback packet before the network stack; no nftables or iptables rule matches the SYN, so it is the filter found on its way".to_string(),
+    ];
+    let fix = match link {
+        // `ip link set … xdp off` cannot replace an active BPF link.
+        Some(link) => {
+            if !environment::bpftool_installed(evidence.system) {
+                lines.push("bpftool, which detaches it, is not installed (Debian and Ubuntu: the bpftool package)".to_string());
+            }
+            vec![Fix::command(format!(
+                "bpftool link detach id {link}   # takes program {} off lo; whoever attached it may attach it again",
+                program.id
+            ))]
+        }
+        None => vec![Fix::command("ip link set dev lo xdp off")],
+    };
+    Cause {
+        id: CauseId::FirewallDrop,
+        severity: Severity::Error,
+        summary: format!(
+            "{} {}: the XDP program{name} on lo may drop the packets (the one filter on the way)",
+            attempt.address,
+            attempt.kind.as_str()
+        ),
+        evidence: lines,
+        fix,
+    }
+}
+
+/// Whether a fix line acts on the whole machine rather than on one network
+/// namespace: BPF links and cgroups are not per namespace, and under `ip
+/// netns exec` (whose fresh `/sys` has no cgroup mounts) the cgroup path of
+/// a `bpftool cgroup detach` would not even exist. `--netns` leaves these
+/// lines as they are.
+pub fn acts_machine_wide(line: &str) -> bool {
+    line.starts_with("bpftool cgroup detach ") || line.starts_with("bpftool link detach ")
 }
 
 /// A SYN that got no answer although a listener serves the address and no
@@ -3434,6 +3495,14 @@ mod tests {
                 Scripted { sockets: vec![listener("127.0.0.1:6379", 10)], ..Scripted::default() };
             let timed_out = attempt("127.0.0.1:6379", Outcome::Timeout, None, false);
             assert_eq!(ids(&judged(&bare, ip(6379), vec![timed_out])), vec![CauseId::Unexplained]);
+        }
+
+        #[test]
+        fn bpf_detach_fixes_are_left_as_they_are_under_netns() {
+            assert!(acts_machine_wide("bpftool cgroup detach /sys/fs/cgroup/x connect4 id 4"));
+            assert!(acts_machine_wide("bpftool link detach id 9   # takes program 4 off lo"));
+            assert!(!acts_machine_wide("ip link set dev lo xdp off"));
+            assert!(!acts_machine_wide("nft delete rule inet filter input handle 2"));
         }
 
         #[test]

@@ -94,6 +94,42 @@ pub enum LoopbackProblem {
     },
 }
 
+/// An XDP program on `lo`: it sees every loopback packet before the
+/// network stack does, so an `XDP_DROP` loses SYNs that no nftables rule,
+/// listener or route explains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XdpProgram {
+    pub id: u32,
+    /// The name its loader gave it (other users' text).
+    pub name: String,
+    /// `generic` (skb mode, the only one `lo` supports in practice),
+    /// `native` or `offload`.
+    pub mode: &'static str,
+}
+
+/// The XDP program attached to `lo`, from `ip -j link show dev lo`.
+pub fn loopback_xdp(system: &dyn System) -> Option<XdpProgram> {
+    let output = system.run("ip", &["-j", "link", "show", "dev", "lo"], COMMAND_TIMEOUT)?;
+    if !output.success {
+        return None;
+    }
+    parse_xdp(&output.text())
+}
+
+fn parse_xdp(json: &str) -> Option<XdpProgram> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let xdp = &value.as_array()?.first()?["xdp"];
+    let program = &xdp["prog"];
+    let id = u32::try_from(program["id"].as_u64()?).ok()?;
+    // iproute2's XDP_ATTACHED_* values.
+    let mode = match xdp["mode"].as_u64() {
+        Some(1) => "native",
+        Some(3) => "offload",
+        _ => "generic",
+    };
+    Some(XdpProgram { id, name: program["name"].as_str().unwrap_or("").to_string(), mode })
+}
+
 /// Why a loopback `address` cannot be reached through `lo`, `None` when the
 /// link is up, holds the address and routes it locally (or `ip` cannot
 /// tell).
@@ -262,6 +298,16 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_xdp_program_on_lo_is_read_with_its_mode() {
+        let attached = r#"[{"ifindex":1,"ifname":"lo","xdp":{"mode":2,"prog":{"id":4572,"name":"drop_all","tag":"b114","jited":1}}}]"#;
+        assert_eq!(
+            parse_xdp(attached),
+            Some(XdpProgram { id: 4572, name: "drop_all".into(), mode: "generic" })
+        );
+        assert_eq!(parse_xdp(r#"[{"ifindex":1,"ifname":"lo","mtu":65536}]"#), None);
     }
 
     #[test]

@@ -146,8 +146,11 @@ pub fn diagnose_in(
     }
     for cause in &mut diagnosis.causes {
         for fix in &mut cause.fix {
-            if let Fix::Command(line) = fix {
-                *line = crate::inventory::namespaces::command_inside(namespace, line);
+            match fix {
+                Fix::Command(line) if !causes::acts_machine_wide(line) => {
+                    *line = crate::inventory::namespaces::command_inside(namespace, line);
+                }
+                _ => {}
             }
         }
     }

@@ -201,6 +201,13 @@ pub trait System: Sync {
         super::cgroup_policy::CgroupScan::NoHierarchy
     }
 
+    /// The BPF link that attaches XDP program `program_id` to a device,
+    /// `None` when there is none (or it cannot be known).
+    fn xdp_link_of(&self, program_id: u32) -> Option<u32> {
+        let _ = program_id;
+        None
+    }
+
     /// porthole's own environment variables.
     fn own_environment(&self) -> Vec<(String, String)>;
 
@@ -327,6 +334,10 @@ pub struct NamespaceCounters {
 pub struct Machine;
 
 impl System for Machine {
+    fn xdp_link_of(&self, program_id: u32) -> Option<u32> {
+        crate::sys::bpf_cgroup::xdp_link_of(program_id).ok().flatten()
+    }
+
     fn cgroup_programs(
         &self,
         pid: Option<u32>,

@@ -8,6 +8,8 @@
 //! kernel which programs run for the process's cgroup and where each is
 //! attached (the cgroup directory a `bpftool cgroup detach` takes), and
 //! whether it was attached through a BPF link (`bpftool link detach`).
+//! The same link listing tells whether an XDP program on `lo` is held by a
+//! link (which `ip link set dev lo xdp off` cannot remove).
 //!
 //! Needs `CAP_SYS_ADMIN` (or `CAP_BPF` with `CAP_NET_ADMIN`): without it the
 //! query fails with `EPERM` and the caller says what could not be seen.
@@ -30,6 +32,7 @@ const BPF_LINK_GET_FD_BY_ID: libc::c_long = 30;
 const BPF_LINK_GET_NEXT_ID: libc::c_long = 31;
 const BPF_F_QUERY_EFFECTIVE: u32 = 1;
 const BPF_LINK_TYPE_CGROUP: u32 = 3;
+const BPF_LINK_TYPE_XDP: u32 = 6;
 /// `union bpf_attr` is larger on newer kernels; the kernel checks that the
 /// bytes past what it knows are zero, so a zeroed buffer of this size works
 /// on every version.
@@ -203,8 +206,19 @@ pub fn program(id: u32) -> io::Result<ProgramInfo> {
     })
 }
 
-/// Every BPF link that attaches a program to a cgroup hook.
-pub fn cgroup_links() -> io::Result<Vec<CgroupLink>> {
+/// One BPF link as `BPF_OBJ_GET_INFO_BY_FD` describes it: its type
+/// (`BPF_LINK_TYPE_*`), id, program and the first bytes of its type's
+/// details.
+struct LinkInfo {
+    kind: u32,
+    id: u32,
+    program_id: u32,
+    /// `union { … }` of `struct bpf_link_info`, at offset 16.
+    detail: [u8; 16],
+}
+
+/// Every BPF link on the machine.
+fn links() -> io::Result<Vec<LinkInfo>> {
     let mut links = Vec::new();
     let mut start = 0u32;
     loop {
@@ -229,8 +243,7 @@ pub fn cgroup_links() -> io::Result<Vec<CgroupLink>> {
         // SAFETY: the kernel returned a new descriptor that only we own.
         let link = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         // struct bpf_link_info { u32 type; u32 id; u32 prog_id;
-        //   union { struct { u64 cgroup_id; u32 attach_type; } cgroup; … } }
-        // with the union 8-byte aligned at offset 16.
+        //   union { … } } with the union 8-byte aligned at offset 16.
         let mut info = [0u8; 32];
         let mut attr = [0u8; ATTR_BYTES];
         put_u32(&mut attr, 0, link.as_raw_fd() as u32);
@@ -239,15 +252,40 @@ pub fn cgroup_links() -> io::Result<Vec<CgroupLink>> {
         if bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr).is_err() {
             continue;
         }
-        if get_u32(&info, 0) == BPF_LINK_TYPE_CGROUP {
-            links.push(CgroupLink {
-                id: get_u32(&info, 4),
-                program_id: get_u32(&info, 8),
-                cgroup_id: get_u64(&info, 16),
-                attach_type: get_u32(&info, 24),
-            });
-        }
+        let mut detail = [0u8; 16];
+        detail.copy_from_slice(&info[16..32]);
+        links.push(LinkInfo {
+            kind: get_u32(&info, 0),
+            id: get_u32(&info, 4),
+            program_id: get_u32(&info, 8),
+            detail,
+        });
     }
+}
+
+/// Every BPF link that attaches a program to a cgroup hook.
+pub fn cgroup_links() -> io::Result<Vec<CgroupLink>> {
+    Ok(links()?
+        .into_iter()
+        .filter(|link| link.kind == BPF_LINK_TYPE_CGROUP)
+        .map(|link| CgroupLink {
+            id: link.id,
+            program_id: link.program_id,
+            // union member `cgroup`: { u64 cgroup_id; u32 attach_type; }
+            cgroup_id: get_u64(&link.detail, 0),
+            attach_type: get_u32(&link.detail, 8),
+        })
+        .collect())
+}
+
+/// The id of the BPF link that attaches program `program_id` to a network
+/// device's XDP hook (`BPF_LINK_TYPE_XDP`), `None` when it was attached
+/// without one (`ip link set dev DEV xdp …`).
+pub fn xdp_link_of(program_id: u32) -> io::Result<Option<u32>> {
+    Ok(links()?
+        .into_iter()
+        .find(|link| link.kind == BPF_LINK_TYPE_XDP && link.program_id == program_id)
+        .map(|link| link.id))
 }
 
 #[cfg(test)]

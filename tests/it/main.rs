@@ -11,7 +11,7 @@ mod audit;
 mod audit_fixes;
 mod audit_packages;
 mod audit_passwords;
-mod cgroup_policy;
+mod bpf_filters;
 mod check;
 mod cli;
 mod diagnosis;

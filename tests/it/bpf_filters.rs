@@ -1,10 +1,11 @@
-//! `porthole check` against BPF programs on cgroup socket hooks: a
-//! `connect4` or `bind4` program that refuses the client (EPERM) and an
-//! `ingress` program on the server's cgroup that drops the SYN (the client
-//! times out). Real programs, compiled with clang, loaded and attached with
-//! bpftool to a cgroup the test makes, in a private network namespace; each
-//! test runs the fix porthole prints and checks that it repairs the
-//! connection.
+//! `porthole check` against BPF filters that no firewall listing shows: a
+//! program on a cgroup's `connect4` or `bind4` hook that refuses the client
+//! (EPERM), one on the `ingress` hook of the server's cgroup that drops the
+//! SYN (the client times out), and an XDP program on `lo`. Real programs,
+//! compiled with clang, loaded and attached with bpftool or `ip link` (or
+//! through a BPF link, as libbpf-based agents attach them) to a cgroup the
+//! test makes or to `lo` of a private network namespace; each test runs the
+//! fix porthole prints and checks that it repairs the connection.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,6 +17,48 @@ use crate::util::{
 };
 
 static CGROUP_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Root, clang and bpftool are here; otherwise the skip is recorded.
+fn bpf_tools_ready() -> bool {
+    if !is_root() {
+        skip("BPF programs need root");
+        return false;
+    }
+    for program in ["clang", "bpftool"] {
+        if !installed(program) {
+            skip(&format!("{program} is not installed (scripts/setup.sh installs it)"));
+            return false;
+        }
+    }
+    true
+}
+
+/// Compiles a program named `refuse_all` in ELF section `section` that
+/// answers 0 to everything: refuse (socket hooks), drop (`cgroup_skb`) or
+/// abort, which drops too (XDP). Returns the build directory and the object.
+fn compile_refusing(section: &str) -> (tempfile::TempDir, PathBuf) {
+    let build = tempfile::tempdir().expect("temp dir");
+    let source = build.path().join("refuse.bpf.c");
+    // No headers: the program reads nothing from its context.
+    std::fs::write(
+        &source,
+        format!(
+            "__attribute__((section(\"{section}\"), used)) int refuse_all(void *ctx) {{ return 0; }}\n\
+             char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";\n"
+        ),
+    )
+    .expect("source written");
+    let object = build.path().join("refuse.bpf.o");
+    let built = Command::new("clang")
+        .args(["-O2", "-target", "bpf", "-c"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&object)
+        .output()
+        .expect("clang runs");
+    assert!(built.status.success(), "clang: {}", String::from_utf8_lossy(&built.stderr));
+    (build, object)
+}
 
 /// A cgroup with one BPF program attached to one hook; detached, unpinned
 /// and removed on drop (after the processes in it are gone).
@@ -72,15 +115,8 @@ impl PolicyCgroup {
     /// The same program loaded and pinned, and the cgroup made, but nothing
     /// attached yet.
     fn loaded(hook: &'static str) -> Option<Self> {
-        if !is_root() {
-            skip("cgroup BPF programs need root");
+        if !bpf_tools_ready() {
             return None;
-        }
-        for program in ["clang", "bpftool"] {
-            if !installed(program) {
-                skip(&format!("{program} is not installed (scripts/setup.sh installs it)"));
-                return None;
-            }
         }
         let Some(root) = cgroup2_root() else {
             skip("no cgroup2 hierarchy is mounted");
@@ -92,30 +128,7 @@ impl PolicyCgroup {
             "ingress" => ("cgroup_skb/ingress", "cgroup/skb"),
             other => panic!("no program for hook {other}"),
         };
-        let build = tempfile::tempdir().expect("temp dir");
-        let source = build.path().join("refuse.bpf.c");
-        // No headers: the program reads nothing from its context.
-        std::fs::write(
-            &source,
-            format!(
-                "__attribute__((section(\"{section}\"), used)) int refuse_all(void *ctx) {{ return 0; }}\n\
-                 char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";\n"
-            ),
-        )
-        .expect("source written");
-        let object = build.path().join("refuse.bpf.o");
-        run_ok(
-            "clang",
-            &[
-                "-O2",
-                "-target",
-                "bpf",
-                "-c",
-                source.to_str().expect("utf-8"),
-                "-o",
-                object.to_str().expect("utf-8"),
-            ],
-        );
+        let (build, object) = compile_refusing(section);
         let name = format!(
             "porthole-test-{}-{}",
             std::process::id(),
@@ -411,4 +424,125 @@ fn drop_in_order(server: ChildGuard, cgroup: PolicyCgroup) {
 
 fn netns_json(netns: &Netns, args: &[&str]) -> serde_json::Value {
     netns.porthole(args).json()
+}
+
+/// An XDP program that aborts (drops) every packet, attached to `lo` of
+/// `netns` in generic mode with `ip link`.
+fn xdp_on_loopback(netns: &Netns) -> Option<tempfile::TempDir> {
+    if !bpf_tools_ready() {
+        return None;
+    }
+    let (build, object) = compile_refusing("xdp");
+    netns.run_ok(
+        "ip",
+        &[
+            "link",
+            "set",
+            "dev",
+            "lo",
+            "xdpgeneric",
+            "obj",
+            object.to_str().expect("utf-8"),
+            "sec",
+            "xdp",
+        ],
+    );
+    Some(build)
+}
+
+#[test]
+fn an_xdp_program_on_lo_is_blamed_for_the_dropped_syn_and_ip_link_removes_it() {
+    let Some(netns) = Netns::create() else { return };
+    let (_server, target) = listener_in(&netns);
+    let Some(_build) = xdp_on_loopback(&netns) else { return };
+
+    let dropped = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
+    assert_eq!(cause_ids(&dropped), vec!["firewall-drop"], "{dropped:#}");
+    let drop = cause(&dropped, "firewall-drop");
+    let evidence = drop["evidence"].to_string();
+    assert!(evidence.contains("an XDP program runs on lo (generic mode)"), "{evidence}");
+    assert!(evidence.contains("'refuse_all'"), "{evidence}");
+    assert_eq!(fix_commands(drop), vec!["ip link set dev lo xdp off"]);
+
+    // From outside, the same fix runs inside the namespace.
+    let outside =
+        porthole_run_json(&["check", &target, "--timeout", "500ms", "--netns", &netns.name]);
+    assert_eq!(
+        fix_commands(cause(&outside, "firewall-drop")),
+        vec![format!("ip netns exec {} ip link set dev lo xdp off", netns.name)]
+    );
+
+    let fixed =
+        netns.command("sh").arg("-c").arg("ip link set dev lo xdp off").output().expect("runs");
+    assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stderr));
+    let repaired = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
+    assert_eq!(repaired["ok"], true, "{repaired:#}");
+}
+
+/// Attaches the program pinned at `pin` to `lo`'s XDP hook through a BPF
+/// link (`BPF_LINK_CREATE`, `BPF_XDP`) made by a Python process in `netns`,
+/// which holds it.
+const XDP_LINK_HOLDER: &str = r#"
+import ctypes, os, struct, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_bpf = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
+def bpf(command, attr):
+    buffer = ctypes.create_string_buffer(attr.ljust(128, b"\0"), 128)
+    fd = libc.syscall(SYS_bpf, command, buffer, 128)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "bpf(%d)" % command)
+    return fd
+path = ctypes.create_string_buffer(sys.argv[1].encode())
+program = bpf(7, struct.pack("=QII", ctypes.addressof(path), 0, 0))
+link = bpf(28, struct.pack("=IIII", program, 1, 37, 0))
+print("ok", flush=True)
+time.sleep(600)
+"#;
+
+#[test]
+fn an_xdp_program_held_by_a_bpf_link_is_detached_through_its_link() {
+    let Some(netns) = Netns::create() else { return };
+    if !bpf_tools_ready() {
+        return;
+    }
+    let (_server, target) = listener_in(&netns);
+    let (_build, object) = compile_refusing("xdp");
+    let pin = PathBuf::from("/sys/fs/bpf").join(format!("{}-xdp", netns.name));
+    run_ok(
+        "bpftool",
+        &[
+            "prog",
+            "load",
+            object.to_str().expect("utf-8"),
+            pin.to_str().expect("utf-8"),
+            "type",
+            "xdp",
+        ],
+    );
+    // `nsenter` rather than `ip netns exec`, whose fresh `/sys` has no
+    // bpffs and so no pinned program.
+    let mut enter = Command::new("nsenter");
+    enter.arg(format!("--net=/run/netns/{}", netns.name)).arg("python3");
+    let (holder, mut ready) = python_via(enter, XDP_LINK_HOLDER, &[pin.to_str().expect("utf-8")]);
+    assert_eq!(wait_for_line(&mut ready), "ok", "the XDP link is made");
+    let _ = std::fs::remove_file(&pin);
+
+    let dropped = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
+    assert_eq!(cause_ids(&dropped), vec!["firewall-drop"], "{dropped:#}");
+    let dropping = cause(&dropped, "firewall-drop");
+    assert!(dropping["evidence"].to_string().contains("held by BPF link"), "{dropping:#}");
+    let fixes = fix_commands(dropping);
+    assert_eq!(fixes.len(), 1, "{dropping:#}");
+    assert!(fixes[0].starts_with("bpftool link detach id "), "{fixes:?}");
+    let fixed = run_fix(&fixes[0]);
+    assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stderr));
+    let repaired = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
+    assert_eq!(repaired["ok"], true, "{repaired:#}");
+    drop(holder);
+}
+
+fn porthole_run_json(args: &[&str]) -> serde_json::Value {
+    let mut arguments = args.to_vec();
+    arguments.push("--json");
+    crate::util::porthole_run(&arguments).json()
 }
