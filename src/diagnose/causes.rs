@@ -602,6 +602,10 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 if let Some(program) = interfaces::loopback_xdp(evidence.system) {
                     causes.push(xdp_on_loopback(evidence, attempt, &program));
                 }
+                let filters = interfaces::loopback_tc_filters(evidence.system);
+                if !filters.is_empty() {
+                    causes.push(tc_on_loopback(attempt, &filters));
+                }
             }
             for listener in &serving {
                 if queue_full(listener) {
@@ -1396,6 +1400,45 @@ fn xdp_on_loopback(
             "{} {}: the XDP program{name} on lo may drop the packets (the one filter on the way)",
             attempt.address,
             attempt.kind.as_str()
+        ),
+        evidence: lines,
+        fix,
+    }
+}
+
+/// A loopback SYN that got no answer, with BPF filters of `tc` on `lo`:
+/// they run outside any firewall table, and a direct-action filter drops
+/// with `TC_ACT_SHOT`. Each is named, and deleted by its preference and
+/// handle (the filters beside it stay).
+fn tc_on_loopback(attempt: &Attempt, filters: &[interfaces::TcFilter]) -> Cause {
+    let mut lines = vec![attempt_line(attempt)];
+    let mut fix = Vec::new();
+    for filter in filters {
+        let program = match (filter.program_id, filter.program_name.as_str()) {
+            (Some(id), "") => format!(", program id {id}"),
+            (Some(id), name) => format!(", program id {id} '{name}'"),
+            (None, _) => String::new(),
+        };
+        lines.push(format!(
+            "a tc BPF filter runs on lo {}: pref {} handle {}{program} (tc -j filter show dev lo {})",
+            filter.direction, filter.pref, filter.handle, filter.direction
+        ));
+        fix.push(Fix::command(format!(
+            "tc filter del dev lo {} pref {} handle {} bpf",
+            filter.direction,
+            filter.pref,
+            crate::shell::word(&filter.handle)
+        )));
+    }
+    lines.push("tc filters see loopback packets outside any firewall table; no nftables or iptables rule matches the SYN, so they are the filters found on its way".to_string());
+    Cause {
+        id: CauseId::FirewallDrop,
+        severity: Severity::Error,
+        summary: format!(
+            "{} {}: {} on lo may drop the packets (the one filter on the way)",
+            attempt.address,
+            attempt.kind.as_str(),
+            if filters.len() == 1 { "a tc BPF filter" } else { "tc BPF filters" }
         ),
         evidence: lines,
         fix,

@@ -130,6 +130,58 @@ fn parse_xdp(json: &str) -> Option<XdpProgram> {
     Some(XdpProgram { id, name: program["name"].as_str().unwrap_or("").to_string(), mode })
 }
 
+/// A BPF filter of `tc` on `lo` (a `clsact` qdisc's `ingress` or `egress`
+/// hook): like XDP it sees loopback packets outside any firewall table, and
+/// in direct-action mode its `TC_ACT_SHOT` drops them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcFilter {
+    /// `ingress` or `egress`.
+    pub direction: &'static str,
+    pub pref: u64,
+    /// The filter's handle as tc prints it (`0x1`).
+    pub handle: String,
+    pub program_id: Option<u64>,
+    /// The program's name (other users' text).
+    pub program_name: String,
+}
+
+/// The BPF filters on `lo`, from `tc -j filter show dev lo ingress|egress`.
+pub fn loopback_tc_filters(system: &dyn System) -> Vec<TcFilter> {
+    let mut filters = Vec::new();
+    for direction in ["ingress", "egress"] {
+        let Some(output) =
+            system.run("tc", &["-j", "filter", "show", "dev", "lo", direction], COMMAND_TIMEOUT)
+        else {
+            continue;
+        };
+        if output.success {
+            filters.extend(parse_tc_filters(&output.text(), direction));
+        }
+    }
+    filters
+}
+
+fn parse_tc_filters(json: &str, direction: &'static str) -> Vec<TcFilter> {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else { return Vec::new() };
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        // tc lists each priority once bare, then each filter with options.
+        .filter(|entry| entry["kind"] == "bpf" && entry["options"].is_object())
+        .filter_map(|entry| {
+            let options = &entry["options"];
+            Some(TcFilter {
+                direction,
+                pref: entry["pref"].as_u64()?,
+                handle: options["handle"].as_str()?.to_string(),
+                program_id: options["prog"]["id"].as_u64(),
+                program_name: options["prog"]["name"].as_str().unwrap_or("").to_string(),
+            })
+        })
+        .collect()
+}
+
 /// Why a loopback `address` cannot be reached through `lo`, `None` when the
 /// link is up, holds the address and routes it locally (or `ip` cannot
 /// tell).
@@ -308,6 +360,24 @@ mod tests {
             Some(XdpProgram { id: 4572, name: "drop_all".into(), mode: "generic" })
         );
         assert_eq!(parse_xdp(r#"[{"ifindex":1,"ifname":"lo","mtu":65536}]"#), None);
+    }
+
+    #[test]
+    fn tc_bpf_filters_on_lo_are_read_once_each() {
+        // `tc -j filter show dev lo ingress` with one direct-action filter.
+        let listed = r#"[{"protocol":"all","pref":49152,"kind":"bpf","chain":0},{"protocol":"all","pref":49152,"kind":"bpf","chain":0,"options":{"handle":"0x1","bpf_name":"t.o:[tc]","direct-action":true,"not_in_hw":true,"prog":{"id":4645,"name":"drop_tc","tag":"614b434cd8324ecc","jited":1}}}]"#;
+        assert_eq!(
+            parse_tc_filters(listed, "ingress"),
+            vec![TcFilter {
+                direction: "ingress",
+                pref: 49152,
+                handle: "0x1".into(),
+                program_id: Some(4645),
+                program_name: "drop_tc".into(),
+            }]
+        );
+        assert!(parse_tc_filters("[]", "egress").is_empty());
+        assert!(parse_tc_filters("not json", "egress").is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `porthole check` against BPF filters that no firewall listing shows: a
 //! program on a cgroup's `connect4` or `bind4` hook that refuses the client
 //! (EPERM), one on the `ingress` hook of the server's cgroup that drops the
-//! SYN (the client times out), and an XDP program on `lo`. Real programs,
+//! SYN (the client times out), and an XDP program or a tc BPF filter on
+//! `lo`. Real programs,
 //! compiled with clang, loaded and attached with bpftool or `ip link` (or
 //! through a BPF link, as libbpf-based agents attach them) to a cgroup the
 //! test makes or to `lo` of a private network namespace; each test runs the
@@ -34,16 +35,19 @@ fn bpf_tools_ready() -> bool {
 }
 
 /// Compiles a program named `refuse_all` in ELF section `section` that
-/// answers 0 to everything: refuse (socket hooks), drop (`cgroup_skb`) or
-/// abort, which drops too (XDP). Returns the build directory and the object.
+/// refuses or drops everything: 0 means refuse (socket hooks), drop
+/// (`cgroup_skb`) or abort, which drops too (XDP); for tc, 0 is
+/// `TC_ACT_OK` and `TC_ACT_SHOT` (2) drops. Returns the build directory and
+/// the object.
 fn compile_refusing(section: &str) -> (tempfile::TempDir, PathBuf) {
+    let verdict = if section == "tc" { 2 } else { 0 };
     let build = tempfile::tempdir().expect("temp dir");
     let source = build.path().join("refuse.bpf.c");
     // No headers: the program reads nothing from its context.
     std::fs::write(
         &source,
         format!(
-            "__attribute__((section(\"{section}\"), used)) int refuse_all(void *ctx) {{ return 0; }}\n\
+            "__attribute__((section(\"{section}\"), used)) int refuse_all(void *ctx) {{ return {verdict}; }}\n\
              char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";\n"
         ),
     )
@@ -474,6 +478,48 @@ fn an_xdp_program_on_lo_is_blamed_for_the_dropped_syn_and_ip_link_removes_it() {
 
     let fixed =
         netns.command("sh").arg("-c").arg("ip link set dev lo xdp off").output().expect("runs");
+    assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stderr));
+    let repaired = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
+    assert_eq!(repaired["ok"], true, "{repaired:#}");
+}
+
+#[test]
+fn a_tc_bpf_filter_on_lo_is_blamed_and_deleted_by_its_pref_and_handle() {
+    let Some(netns) = Netns::create() else { return };
+    if !bpf_tools_ready() {
+        return;
+    }
+    let (_server, target) = listener_in(&netns);
+    let (_build, object) = compile_refusing("tc");
+    netns.run_ok("tc", &["qdisc", "add", "dev", "lo", "clsact"]);
+    netns.run_ok(
+        "tc",
+        &[
+            "filter",
+            "add",
+            "dev",
+            "lo",
+            "ingress",
+            "bpf",
+            "da",
+            "obj",
+            object.to_str().expect("utf-8"),
+            "sec",
+            "tc",
+        ],
+    );
+
+    let dropped = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
+    assert_eq!(cause_ids(&dropped), vec!["firewall-drop"], "{dropped:#}");
+    let dropping = cause(&dropped, "firewall-drop");
+    let evidence = dropping["evidence"].to_string();
+    assert!(evidence.contains("a tc BPF filter runs on lo ingress"), "{evidence}");
+    assert!(evidence.contains("'refuse_all'"), "{evidence}");
+    let fixes = fix_commands(dropping);
+    assert_eq!(fixes.len(), 1, "{dropping:#}");
+    assert!(fixes[0].starts_with("tc filter del dev lo ingress pref "), "{fixes:?}");
+
+    let fixed = netns.command("sh").arg("-c").arg(&fixes[0]).output().expect("runs");
     assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stderr));
     let repaired = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
     assert_eq!(repaired["ok"], true, "{repaired:#}");
