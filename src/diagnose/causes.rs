@@ -326,6 +326,11 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     if let Some(cause) = split_listeners(&evidence) {
         causes.push(cause);
     }
+    if let (Client::Process(pid), true, false) =
+        (client, any_healthy, matches!(target, Target::Unix { .. }))
+    {
+        causes.extend(client_cgroup_unprobed(system, pid, target));
+    }
     if let Some(host) = target.host() {
         if is_localhost(host) && !strange_localhost(&attempts).is_empty() {
             let view = environment::hosts_view(system, client, "localhost");
@@ -1404,6 +1409,46 @@ fn xdp_on_loopback(
         evidence: lines,
         fix,
     }
+}
+
+/// `--from PID` probes with porthole's own sockets, which belong to
+/// porthole's cgroup: BPF programs on the connect hooks of the client's
+/// cgroup never see them, so a probe can succeed where the client gets
+/// `EPERM`. The programs that run for the client and not for porthole are
+/// named as a warning, with the detach that would lift them.
+fn client_cgroup_unprobed(system: &dyn System, pid: u32, target: &Target) -> Option<Cause> {
+    let own = system.cgroup_programs(None, environment::CONNECT_HOOKS);
+    let theirs = system.cgroup_programs(Some(pid), environment::CONNECT_HOOKS);
+    let unseen: Vec<_> = theirs
+        .programs()
+        .iter()
+        .filter(|program| {
+            !own.programs().iter().any(|p| p.id == program.id && p.hook == program.hook)
+        })
+        .collect();
+    if unseen.is_empty() {
+        return None;
+    }
+    let whose = format!("the client's (pid {pid})");
+    let mut evidence: Vec<String> =
+        unseen.iter().map(|program| environment::cgroup_program_line(program, &whose)).collect();
+    evidence.push("porthole's probe sockets belong to porthole's own cgroup, where these programs do not run: the probe's success does not show that the client may connect".to_string());
+    let mut fix = vec![Fix::step(
+        "if the client's connects fail with EPERM (operation not permitted), one of these programs refuses them; detach it:",
+    )];
+    if !environment::bpftool_installed(system) {
+        fix.push(Fix::step("install bpftool (Debian and Ubuntu: the bpftool package; Fedora: bpftool) for the commands below"));
+    }
+    fix.extend(unseen.iter().map(|program| cgroup_detach_fix(program)));
+    Some(Cause {
+        id: CauseId::SandboxDenied,
+        severity: Severity::Warning,
+        summary: format!(
+            "BPF programs on the connect hooks of the client's cgroup (pid {pid}) did not see porthole's probe of {target}: the client may still be refused"
+        ),
+        evidence,
+        fix,
+    })
 }
 
 /// A loopback SYN that got no answer, with BPF filters of `tc` on `lo`:

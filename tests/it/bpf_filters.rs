@@ -335,6 +335,42 @@ fn a_connect_hook_program_that_refuses_the_client_is_named_and_its_detach_repair
 }
 
 #[test]
+fn check_from_a_client_whose_cgroup_refuses_connects_warns_that_the_probe_did_not_see_it() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(cgroup) = PolicyCgroup::refusing("connect4") else { return };
+    let (_server, target) = listener_in(&netns);
+    let client = ChildGuard::spawn(&mut cgroup.command_in(&netns, "sleep", &["60"]));
+    let pid = client.pid().to_string();
+    let member = || {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|text| {
+            text.contains(&*cgroup.directory.file_name().unwrap().to_string_lossy())
+        })
+    };
+    assert!(crate::util::eventually(std::time::Duration::from_secs(5), member));
+    let check =
+        || netns_json(&netns, &["check", &target, "--from", &pid, "--timeout", "500ms", "--json"]);
+
+    // porthole's own probe connects: its sockets are not in the cgroup.
+    let probed = check();
+    assert_eq!(probed["ok"], true, "{probed:#}");
+    // (The listener answers nothing: `not-responding` is a warning too.)
+    assert!(cause_ids(&probed).contains(&"sandbox-denied".to_string()), "{probed:#}");
+    let warning = cause(&probed, "sandbox-denied");
+    assert_eq!(warning["severity"], "warning");
+    let evidence = warning["evidence"].to_string();
+    assert!(evidence.contains(&format!("the client's (pid {pid}) sockets")), "{evidence}");
+    assert!(evidence.contains("connect4 hook"), "{evidence}");
+    let id = cgroup.program_id();
+    let detach = format!("bpftool cgroup detach {} connect4 id {id}", cgroup.path());
+    assert_eq!(fix_commands(warning), vec![detach.clone()]);
+
+    assert!(run_fix(&detach).status.success());
+    let clean = check();
+    assert!(!cause_ids(&clean).contains(&"sandbox-denied".to_string()), "{clean:#}");
+    drop(client);
+}
+
+#[test]
 fn a_program_attached_through_a_bpf_link_is_detached_through_its_link() {
     let Some(netns) = Netns::create() else { return };
     let Some(cgroup) = PolicyCgroup::loaded("connect4") else { return };
