@@ -602,6 +602,10 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                     })
                 };
                 causes.extend(firewall_cause(attempt, &blockers, false).or_else(late_reject));
+                if causes.is_empty() {
+                    let answer = answer_blockers(evidence, ip);
+                    causes.extend(answer_dropped(attempt, evidence.port, &answer));
+                }
             }
             if causes.is_empty() && ip.is_some_and(crate::model::is_loopback) {
                 if let Some(program) = interfaces::loopback_xdp(evidence.system) {
@@ -2419,6 +2423,22 @@ fn container_forwarder(attempt: &Attempt, forwarder: String) -> Cause {
 /// Rules that stop a loopback SYN to `ip:port` (read once per diagnosis).
 fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
     let packet = loopback_packet(evidence, ip);
+    blockers_of(evidence, &packet)
+}
+
+/// The rules that stop the server's answer (SYN-ACK, or the RST of a port
+/// nothing listens on) on its way back to a loopback client's port: a
+/// chain that accepts new connections by their port and drops the rest,
+/// with nothing that lets answers in.
+fn answer_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
+    // The kernel's default range when the sysctl cannot be read.
+    let client_ports = evidence.system.ephemeral_range().unwrap_or((32768, 60999));
+    let packet = loopback_packet(evidence, ip).answer(client_ports);
+    blockers_of(evidence, &packet)
+}
+
+fn blockers_of(evidence: &mut Evidence, packet: &Packet) -> Vec<Blocker> {
+    let packet = *packet;
     let system = evidence.system;
     let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
     let with_iptables =
@@ -2466,6 +2486,7 @@ fn loopback_packet(evidence: &Evidence, ip: IpAddr) -> Packet {
         destination: ip,
         port: evidence.port,
         owner: evidence.owner,
+        reply: None,
     }
 }
 
@@ -2554,6 +2575,42 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
         ),
         evidence: lines,
         fix: relevant.iter().map(|b| Fix::command(b.removal())).collect(),
+    })
+}
+
+/// The SYN passes, the answer does not: a chain that accepts connections
+/// by their port (`tcp dport 7001 accept`, `policy drop`) but has nothing
+/// for the answers coming back to the client's port, the classic
+/// hand-written firewall without `ct state established,related accept`.
+fn answer_dropped(attempt: &Attempt, port: u16, blockers: &[Blocker]) -> Option<Cause> {
+    let first = blockers.first()?;
+    let mut lines = vec![
+        attempt_line(attempt),
+        format!(
+            "the firewall lets the SYN to port {port} through, but not the server's answer from port {port} back to the client's own port (one of ip_local_port_range), which loopback delivers through the same input hook"
+        ),
+    ];
+    lines.extend(blockers.iter().map(|b| format!("stops the answer: {}", b.describe())));
+    lines.push(
+        "nothing in the chain accepts answers: no `ct state established,related accept` (iptables: `-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`) before it"
+            .to_string(),
+    );
+    let mut fix: Vec<Fix> = Vec::new();
+    for blocker in blockers {
+        let line = blocker.answers_accepted();
+        if !fix.iter().any(|f| f.text() == line) {
+            fix.push(Fix::command(line));
+        }
+    }
+    Some(Cause {
+        id: CauseId::FirewallDrop,
+        severity: Severity::Error,
+        summary: format!(
+            "a firewall rule drops the answers to loopback connections to port {port}: {} {} {}",
+            first.family, first.table, first.chain
+        ),
+        evidence: lines,
+        fix,
     })
 }
 

@@ -49,6 +49,27 @@ pub struct Packet {
     /// File-system uid and gid of the client socket, for owner matches
     /// (`meta skuid`, `--uid-owner`); `None` makes them "may match".
     pub owner: Option<(u32, u32)>,
+    /// Set for the server's answer (the SYN-ACK) instead of the SYN: it
+    /// goes from `source` port `port` back to the client's port, one of
+    /// this range (`ip_local_port_range`), and conntrack counts it as
+    /// `established`. `source` and `destination` are then the server's
+    /// address and the client's.
+    pub reply: Option<(u16, u16)>,
+}
+
+impl Packet {
+    /// The answer to this SYN: addresses swapped, to a client port in
+    /// `client_ports`.
+    pub fn answer(&self, client_ports: (u16, u16)) -> Packet {
+        Packet {
+            source: self.destination,
+            destination: self.source,
+            port: self.port,
+            // The server's socket sends it: its owner is not the client's.
+            owner: None,
+            reply: Some(client_ports),
+        }
+    }
 }
 
 /// Where a hook sees the packet.
@@ -177,6 +198,26 @@ impl Blocker {
                 let flag = if self.chain == "OUTPUT" { "-o" } else { "-i" };
                 format!("{tool} -t {} -I {} 1 {flag} lo -j ACCEPT", self.table, self.chain)
             }
+        }
+    }
+
+    /// The rule that lets a connection's answers through the chain where
+    /// this blocker stops them: `ct state established,related accept` at
+    /// its top (a netdev chain, which sees no conntrack state, accepts
+    /// loopback instead).
+    pub fn answers_accepted(&self) -> String {
+        match (self.source, self.family.as_str()) {
+            ("nftables", "netdev") => {
+                format!("nft insert rule netdev {} {} iif lo accept", self.table, self.chain)
+            }
+            ("nftables", family) => format!(
+                "nft insert rule {family} {} {} ct state established,related accept",
+                self.table, self.chain
+            ),
+            (tool, _) => format!(
+                "{tool} -t {} -I {} 1 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+                self.table, self.chain
+            ),
         }
     }
 
@@ -550,7 +591,7 @@ impl<'a> Walk<'a> {
     fn set_lookup(&self, matched: &NftMatch, family: &str, table: &str) -> Option<Lookup> {
         let NftExpression::Text(reference) = &matched.right else { return None };
         let name = reference.strip_prefix('@')?;
-        if matched.op != "==" || !self.is_port(&matched.left) {
+        if matched.op != "==" || !self.is_port(&matched.left) || self.packet.reply.is_some() {
             return None;
         }
         let set = self.named(family, table, name)?;
@@ -567,7 +608,10 @@ impl<'a> Walk<'a> {
     /// implicit transport header match).
     fn map_lookup(&self, vmap: &nftables::NftVmap, key: &NftExpression) -> Option<Lookup> {
         let port = u64::from(self.packet.port);
-        if !self.is_port(&vmap.key) || !matches!(key, NftExpression::Number(n) if *n == port) {
+        if self.packet.reply.is_some()
+            || !self.is_port(&vmap.key)
+            || !matches!(key, NftExpression::Number(n) if *n == port)
+        {
             return None;
         }
         match &vmap.data {
@@ -619,6 +663,7 @@ impl<'a> Walk<'a> {
             Field::Text(value) => compare_text(&value, &matched.right),
             Field::Number(value) => compare_number(value, &matched.right),
             Field::Address(value) => compare_address(value, &matched.right),
+            Field::PortIn(low, high) => compare_port_range(low, high, &matched.right),
         };
         if matched.op == "!=" {
             result.not()
@@ -653,6 +698,9 @@ impl<'a> Walk<'a> {
                 _ => Field::Unknown,
             },
             NftExpression::Ct { ct } => match ct.key.as_str() {
+                // The first answer of a connection is `established` (its
+                // `ctinfo` is IP_CT_ESTABLISHED_REPLY).
+                "state" if self.packet.reply.is_some() => Field::Text("established".into()),
                 "state" => Field::Text("new".into()),
                 _ => Field::Unknown,
             },
@@ -666,7 +714,13 @@ impl<'a> Walk<'a> {
                     ("ip" | "ip6", "daddr") => Field::Address(self.packet.destination),
                     ("ip", "protocol") | ("ip6", "nexthdr") => Field::Text("tcp".into()),
                     ("udp" | "sctp" | "dccp", _) => Field::Absent,
-                    ("tcp" | "th", "dport") => Field::Number(u64::from(self.packet.port)),
+                    ("tcp" | "th", "dport") => match self.packet.reply {
+                        Some((low, high)) => Field::PortIn(low, high),
+                        None => Field::Number(u64::from(self.packet.port)),
+                    },
+                    ("tcp" | "th", "sport") if self.packet.reply.is_some() => {
+                        Field::Number(u64::from(self.packet.port))
+                    }
                     _ => Field::Unknown,
                 }
             }
@@ -844,6 +898,8 @@ enum Field {
     Text(String),
     Number(u64),
     Address(IpAddr),
+    /// A port known only to be within this range (a client's source port).
+    PortIn(u16, u16),
 }
 
 fn elements(right: &NftExpression) -> Vec<&NftExpression> {
@@ -885,6 +941,32 @@ fn compare_number(value: u64, right: &NftExpression) -> Tri {
             },
             NftExpression::Number(_) => {}
             // Service names (`tcp dport http`) and named sets.
+            _ => result = Tri::Maybe,
+        }
+    }
+    result
+}
+
+/// A port somewhere in `low..=high` against the right-hand side: `Yes`
+/// when every port of the range matches, `No` when none does.
+fn compare_port_range(low: u16, high: u16, right: &NftExpression) -> Tri {
+    let (low, high) = (u64::from(low), u64::from(high));
+    let mut result = Tri::No;
+    for element in elements(right) {
+        match element {
+            NftExpression::Number(number) if (low..=high).contains(number) => result = Tri::Maybe,
+            NftExpression::Number(_) => {}
+            NftExpression::Range { range } => match range.as_slice() {
+                [NftExpression::Number(first), NftExpression::Number(last)] => {
+                    if *first <= low && high <= *last {
+                        return Tri::Yes;
+                    }
+                    if *last >= low && *first <= high {
+                        result = Tri::Maybe;
+                    }
+                }
+                _ => result = Tri::Maybe,
+            },
             _ => result = Tri::Maybe,
         }
     }
@@ -1140,13 +1222,33 @@ fn legacy_rule(words: &[String], hook: Hook, packet: &Packet) -> (Tri, Option<St
                 })
             }
             "-p" | "--protocol" => result = Some(Tri::from(matches!(value, "tcp" | "6" | "all"))),
-            "--dport" | "--destination-port" => result = Some(port_match(value, packet.port)),
-            "--dports" | "--destination-ports" => {
-                result = Some(Tri::from(
-                    value.split(',').any(|p| port_match(p, packet.port) == Tri::Yes),
-                ))
+            "--dport" | "--destination-port" => {
+                result = Some(match packet.reply {
+                    Some(range) => ports_match_range(value, range),
+                    None => port_match(value, packet.port),
+                })
             }
-            "--sport" | "--source-port" => result = Some(Tri::Maybe),
+            "--dports" | "--destination-ports" => {
+                result = Some(match packet.reply {
+                    Some(range) => value.split(',').map(|p| ports_match_range(p, range)).fold(
+                        Tri::No,
+                        |found, next| match (found, next) {
+                            (Tri::Yes, _) | (_, Tri::Yes) => Tri::Yes,
+                            (Tri::Maybe, _) | (_, Tri::Maybe) => Tri::Maybe,
+                            _ => Tri::No,
+                        },
+                    ),
+                    None => {
+                        Tri::from(value.split(',').any(|p| port_match(p, packet.port) == Tri::Yes))
+                    }
+                })
+            }
+            "--sport" | "--source-port" => {
+                result = Some(match packet.reply {
+                    Some(_) => port_match(value, packet.port),
+                    None => Tri::Maybe,
+                })
+            }
             // `-m owner` matches the local socket, on the way out only.
             "--uid-owner" | "--gid-owner" if hook == Hook::Input => result = Some(Tri::No),
             "--uid-owner" => result = Some(owner_match(value, packet.owner.map(|(uid, _)| uid))),
@@ -1154,7 +1256,8 @@ fn legacy_rule(words: &[String], hook: Hook, packet: &Packet) -> (Tri, Option<St
             "-s" | "--source" => result = Some(address_match(value, packet.source)),
             "-d" | "--destination" => result = Some(address_match(value, packet.destination)),
             "--state" | "--ctstate" => {
-                result = Some(Tri::from(value.split(',').any(|s| s == "NEW")))
+                let state = if packet.reply.is_some() { "ESTABLISHED" } else { "NEW" };
+                result = Some(Tri::from(value.split(',').any(|s| s == state)))
             }
             "-m" | "--match" | "-c" => {
                 consumed = if word == "-c" { 3 } else { 2 };
@@ -1203,6 +1306,27 @@ fn port_match(text: &str, port: u16) -> Tri {
     Tri::from(parsed.0 <= port && port <= parsed.1)
 }
 
+/// A `PORT` or `LOW:HIGH` of iptables against a port known only to be in
+/// `range`: `Yes` when it covers the whole range, `No` when it misses it.
+fn ports_match_range(text: &str, (low, high): (u16, u16)) -> Tri {
+    let (first, last) = match text.split_once(':') {
+        Some((first, last)) => {
+            (first.parse::<u16>().unwrap_or(0), last.parse::<u16>().unwrap_or(u16::MAX))
+        }
+        None => match text.parse::<u16>() {
+            Ok(value) => (value, value),
+            Err(_) => return Tri::Maybe,
+        },
+    };
+    if first <= low && high <= last {
+        Tri::Yes
+    } else if last < low || first > high {
+        Tri::No
+    } else {
+        Tri::Maybe
+    }
+}
+
 fn address_match(text: &str, address: IpAddr) -> Tri {
     let (network, length) = match text.split_once('/') {
         Some((network, length)) => (network, length.parse::<u8>().ok()),
@@ -1224,9 +1348,26 @@ mod tests {
     const POLICY_JSON: &str = include_str!("fixtures/policy.json");
     const POLICY_TEXT: &str = include_str!("fixtures/policy.txt");
 
+    #[test]
+    fn a_port_known_only_by_its_range_matches_only_what_covers_the_range() {
+        let number = NftExpression::Number;
+        let range = |low, high| NftExpression::Range {
+            range: vec![NftExpression::Number(low), NftExpression::Number(high)],
+        };
+        assert_eq!(compare_port_range(32768, 60999, &number(7001)), Tri::No);
+        assert_eq!(compare_port_range(32768, 60999, &number(40000)), Tri::Maybe);
+        assert_eq!(compare_port_range(32768, 60999, &range(1024, 65535)), Tri::Yes);
+        assert_eq!(compare_port_range(32768, 60999, &range(1, 1023)), Tri::No);
+        assert_eq!(compare_port_range(32768, 60999, &range(40000, 65535)), Tri::Maybe);
+        assert_eq!(ports_match_range("7001", (32768, 60999)), Tri::No);
+        assert_eq!(ports_match_range("1024:65535", (32768, 60999)), Tri::Yes);
+        assert_eq!(ports_match_range("50000:", (32768, 60999)), Tri::Maybe);
+        assert_eq!(ports_match_range("http", (32768, 60999)), Tri::Maybe);
+    }
+
     fn packet(destination: &str, port: u16) -> Packet {
         let destination: IpAddr = destination.parse().unwrap();
-        Packet { source: destination, destination, port, owner: Some((0, 0)) }
+        Packet { source: destination, destination, port, owner: Some((0, 0)), reply: None }
     }
 
     fn blockers(json: &str, text: &str, destination: &str, port: u16) -> Vec<Blocker> {
