@@ -159,10 +159,29 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Reply {
         return unrouted(response);
     }
     let method = request.method().clone();
-    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
+    // The body must arrive within the same limit as the headers, as Go's
+    // `ReadTimeout` covers the whole request: a client that announces more
+    // than it sends (a lying `Content-Length`, a chunked body with no last
+    // chunk, an `Expect: 100-continue` never followed up) would otherwise
+    // hold its connection for good, counted as busy, never idle, never
+    // evicted, until the connection cap refuses everyone.
+    let limit = state.limits.header_timeout;
+    let collecting = Limited::new(request.into_body(), MAX_BODY).collect();
+    let body = match tokio::time::timeout(limit, collecting).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) => {
             return error_reply(400, &format!("bad request body: {error}"));
+        }
+        Err(_) => {
+            let mut response = error_reply(
+                400,
+                &format!("bad request body: i/o timeout: the body did not arrive within {limit:?}"),
+            );
+            // What is left of the body would be read as the next request.
+            response
+                .headers_mut()
+                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
         }
     };
     let segments: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();

@@ -1921,6 +1921,56 @@ async fn api_connections_time_out_and_are_capped() {
     });
 }
 
+/// A request whose body never completes (a `Content-Length` longer than
+/// what is sent, a chunked body with no last chunk, `Expect: 100-continue`
+/// never followed by the body) is answered 400 and closed once the header
+/// timeout passes, as Go's `ReadTimeout` covers the body: before, such a
+/// request counted as busy for ever, so a few of them filled the connection
+/// cap and every other client got 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_requests_with_bodies_that_never_end_are_closed() {
+    use porthole::proxy::ApiLimits;
+    let mut state = ApiState::new(Arc::new(Registry::new()));
+    state.limits = ApiLimits {
+        idle_timeout: Duration::from_secs(60),
+        header_timeout: Duration::from_millis(300),
+        max_connections: 3,
+    };
+    let api = start_api_with(state).await;
+    tokio::task::block_in_place(|| {
+        let unfinished = [
+            "POST /proxies HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{\"name\"",
+            "POST /proxies HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n",
+            "POST /populate HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+        ];
+        let mut streams: Vec<TcpStream> = unfinished
+            .iter()
+            .map(|request| {
+                let mut stream = TcpStream::connect(api.address).expect("connect");
+                stream.write_all(request.as_bytes()).expect("send");
+                stream
+            })
+            .collect();
+        for (stream, request) in streams.iter_mut().zip(unfinished) {
+            stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            let mut answer = read_response(stream);
+            if answer.starts_with("HTTP/1.1 100 Continue") {
+                answer = read_response(stream);
+            }
+            assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{request:?}: {answer}");
+            assert!(
+                answer.ends_with(
+                    "{\"error\":\"bad request body: i/o timeout: the body did not arrive within 300ms\",\"status\":400}\n"
+                ),
+                "{request:?}: {answer}"
+            );
+            assert!(closed_by_server(stream, Duration::from_secs(10)), "{request:?}: kept open");
+        }
+        // The cap is free again: others are served.
+        assert_eq!(api.client.version().expect("served"), "2.12.0");
+    });
+}
+
 /// Under a low `RLIMIT_NOFILE`, clients beyond what the proxy can serve
 /// are closed at once instead of waiting in the backlog, the API keeps a
 /// reserve of descriptors and answers even with a crowd of idle API
