@@ -34,6 +34,26 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("malformed response from the proxy API: {reason}")]
     BadResponse { reason: String },
+    /// Connected, but what came back is no HTTP response: another kind of
+    /// server (Redis, PostgreSQL, SSH) is on the port. `reason` says what
+    /// came instead.
+    #[error("the server at {address} does not speak HTTP ({reason}): is the proxy API there?")]
+    NotHttp { address: String, reason: String },
+    /// A success status whose body is not the JSON the API sends there: a
+    /// web server or gateway that answers every path. `kind` names what came
+    /// (`text/html`, `an empty body`, `JSON of another shape`), `body` quotes
+    /// its start.
+    #[error(
+        "the server at {address} answered HTTP {status} with {kind}, not the proxy API's JSON{}",
+        body.as_ref().map_or(String::new(), |body| format!(": {body}"))
+    )]
+    NotApiAnswer { address: String, status: u16, kind: String, body: Option<String> },
+    /// A `DELETE` answered with a success other than the API's `204`.
+    #[error(
+        "the server at {address} answered DELETE with HTTP {status}, not the proxy API's 204 No Content: nothing was deleted{}",
+        body.as_ref().map_or(String::new(), |body| format!(" ({body})"))
+    )]
+    NotDeleted { address: String, status: u16, body: Option<String> },
     /// A proxy or toxic name that is empty, so it cannot be put in a path.
     #[error("the {what} name is empty")]
     EmptyName { what: &'static str },
@@ -283,10 +303,19 @@ impl ApiClient {
                     if http1::is_complete(final_response(&raw), LIMITS) {
                         break;
                     }
+                    // Not HTTP at all (a banner, a binary greeting): no
+                    // more bytes will make it one, so do not wait for the
+                    // timeout.
+                    if http1::parse_head(final_response(&raw), LIMITS).is_err() {
+                        break;
+                    }
                 }
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 Err(error) => return Err(io(error)),
             }
+        }
+        if let Some(reason) = not_http(final_response(&raw)) {
+            return Err(ClientError::NotHttp { address: self.address.clone(), reason });
         }
         parse_response(&raw)
     }
@@ -356,16 +385,43 @@ impl ApiClient {
     fn call_delete(&self, path: &str) -> Result<(), ClientError> {
         let response = self.call("DELETE", path, NO_BODY)?;
         if response.status != 204 {
-            return Err(ClientError::BadResponse {
-                reason: format!("expected 204 No Content, got HTTP {}", response.status),
+            return Err(ClientError::NotDeleted {
+                address: self.address.clone(),
+                status: response.status,
+                body: quoted(&response.text()),
             });
         }
         Ok(())
     }
 
-    fn typed<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T, ClientError> {
-        serde_json::from_slice(&response.body)
-            .map_err(|error| ClientError::BadResponse { reason: error.to_string() })
+    /// The body of a success as the API's JSON for it; anything else (an
+    /// HTML page, an empty body, JSON of another shape) is named for what it
+    /// is, with the server's address, not as a parser's complaint.
+    fn typed<T: serde::de::DeserializeOwned>(
+        &self,
+        response: &HttpResponse,
+    ) -> Result<T, ClientError> {
+        let error = match serde_json::from_slice(&response.body) {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let text = response.text();
+        let kind = if text.trim().is_empty() {
+            "an empty body".to_string()
+        } else if error.is_data() {
+            "JSON of another shape".to_string()
+        } else {
+            match response.header("content-type").map(|value| value.split(';').next()) {
+                Some(Some(media)) if !media.trim().is_empty() => media.trim().to_string(),
+                _ => "a body that is not JSON".to_string(),
+            }
+        };
+        Err(ClientError::NotApiAnswer {
+            address: self.address.clone(),
+            status: response.status,
+            kind,
+            body: quoted(&text),
+        })
     }
 
     pub fn version(&self) -> Result<String, ClientError> {
@@ -378,11 +434,11 @@ impl ApiClient {
     }
 
     pub fn list(&self) -> Result<BTreeMap<String, ProxyWire>, ClientError> {
-        Self::typed(&self.call("GET", "/proxies", NO_BODY)?)
+        self.typed(&self.call("GET", "/proxies", NO_BODY)?)
     }
 
     pub fn get(&self, name: &str) -> Result<ProxyWire, ClientError> {
-        Self::typed(&self.call("GET", &format!("/proxies/{}", segment(name, "proxy")?), NO_BODY)?)
+        self.typed(&self.call("GET", &format!("/proxies/{}", segment(name, "proxy")?), NO_BODY)?)
     }
 
     pub fn create(
@@ -398,12 +454,12 @@ impl ApiClient {
             toxics: Field::Absent,
             upstream: upstream.to_string().into(),
         };
-        Self::typed(&self.call("POST", "/proxies", Some(&body))?)
+        self.typed(&self.call("POST", "/proxies", Some(&body))?)
     }
 
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<ProxyWire, ClientError> {
         let body = ProxyRequestWire { enabled: enabled.into(), ..ProxyRequestWire::default() };
-        Self::typed(&self.call(
+        self.typed(&self.call(
             "POST",
             &format!("/proxies/{}", segment(name, "proxy")?),
             Some(&body),
@@ -420,13 +476,13 @@ impl ApiClient {
         toxic: &ToxicRequestWire,
     ) -> Result<ToxicWire, ClientError> {
         let path = format!("/proxies/{}/toxics", segment(proxy, "proxy")?);
-        Self::typed(&self.call("POST", &path, Some(toxic))?)
+        self.typed(&self.call("POST", &path, Some(toxic))?)
     }
 
     pub fn toxic(&self, proxy: &str, name: &str) -> Result<ToxicWire, ClientError> {
         let path =
             format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
-        Self::typed(&self.call("GET", &path, NO_BODY)?)
+        self.typed(&self.call("GET", &path, NO_BODY)?)
     }
 
     pub fn update_toxic(
@@ -437,7 +493,7 @@ impl ApiClient {
     ) -> Result<ToxicWire, ClientError> {
         let path =
             format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
-        Self::typed(&self.call("POST", &path, Some(update))?)
+        self.typed(&self.call("POST", &path, Some(update))?)
     }
 
     pub fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ClientError> {
@@ -499,6 +555,21 @@ fn final_response(raw: &[u8]) -> &[u8] {
         rest = &rest[head.length..];
     }
     rest
+}
+
+/// What came instead of an HTTP response, when `answer` (everything the
+/// server sent before closing, or before it could no longer be HTTP) does
+/// not start like one; `None` when it does, so [`parse_response`] judges it.
+fn not_http(answer: &[u8]) -> Option<String> {
+    if answer.starts_with(b"HTTP/") || matches!(http1::parse_head(answer, LIMITS), Ok(Some(_))) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(answer);
+    Some(match quoted(&text) {
+        None if answer.is_empty() => "it closed the connection without an answer".to_string(),
+        None => "it answered with blank lines".to_string(),
+        Some(line) => format!("it answered \"{line}\""),
+    })
 }
 
 /// Parses a whole response (the server has closed, or its framing says it

@@ -3038,11 +3038,62 @@ async fn cli_names_answers_that_are_not_the_api() {
             (
                 2,
                 String::new(),
-                "porthole: malformed response from the proxy API: expected 204 No Content, got HTTP 200\n"
-                    .to_string()
+                format!("porthole: the server at {anything} answered DELETE with HTTP 200, not the proxy API's 204 No Content: nothing was deleted (hello, not JSON)\n")
             ),
             "{args:?}"
         );
+    }
+}
+
+/// The client verbs against a URL where something other than the API
+/// answers with success or does not speak HTTP at all: a web server's page,
+/// an empty 200, JSON of another shape, a server that greets first (SSH,
+/// MariaDB) or hangs up (Redis on an HTTP request). Each exits 2 with one
+/// line naming the address and what came, escaped; they used to print a
+/// JSON parser's complaint (`expected value at line 1 column 1`,
+/// `invalid length 0, expected struct ProxyWire with 6 elements`) without
+/// the address, and a greeting server held every command for `--timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_names_servers_that_are_not_the_api() {
+    let page =
+        canned_server("200 OK", "text/html; charset=utf-8", "<html>\u{1b}[31mhello</html>").await;
+    let empty = canned_server("200 OK", "application/json", "").await;
+    let shape = canned_server("200 OK", "application/json", "[1,2]").await;
+    let greeting = custom_server(|mut stream| async move {
+        let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2p1\r\n").await;
+        // Waits for the client's key exchange, as an SSH server does.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    })
+    .await;
+    let hangs_up = custom_server(|mut stream| async move {
+        let _ = stream.read(&mut [0u8; 4096]).await;
+    })
+    .await;
+    let run = |args: &[&str], address: SocketAddr| {
+        let mut args = args.to_vec();
+        args.extend(["--timeout", "60s"]);
+        tokio::task::block_in_place(|| porthole(&args, &format!("http://{address}")))
+    };
+    let cases: [(SocketAddr, String); 5] = [
+        (page, format!("the server at {page} answered HTTP 200 with text/html, not the proxy API's JSON: <html>\\x1b[31mhello</html>")),
+        (empty, format!("the server at {empty} answered HTTP 200 with an empty body, not the proxy API's JSON")),
+        (shape, format!("the server at {shape} answered HTTP 200 with JSON of another shape, not the proxy API's JSON: [1,2]")),
+        (greeting, format!("the server at {greeting} does not speak HTTP (it answered \"SSH-2.0-OpenSSH_9.2p1\"): is the proxy API there?")),
+        (hangs_up, format!("the server at {hangs_up} does not speak HTTP (it closed the connection without an answer): is the proxy API there?")),
+    ];
+    for (address, message) in &cases {
+        for args in [
+            &["proxy", "list"][..],
+            &["proxy", "inspect", "db"],
+            &["proxy", "create", "db", "--upstream", "127.0.0.1:5432"],
+            &["proxy", "toxic", "add", "db", "-t", "latency", "-a", "latency=10"],
+        ] {
+            assert_eq!(
+                run(args, *address),
+                (2, String::new(), format!("porthole: {message}\n")),
+                "{args:?}"
+            );
+        }
     }
 }
 
