@@ -130,7 +130,7 @@ pub fn load_config(path: &Path) -> Result<Vec<ProxyRequest>, ConfigError> {
             ProxyRequest::from_json(item, Some(index + 1)).map_err(|source| {
                 let entry = match (&source, item.get("name").and_then(Value::as_str)) {
                     (ProxyError::MissingField { .. }, _) => String::new(),
-                    (_, Some(proxy)) => format!(", proxy {} ({proxy:?})", index + 1),
+                    (_, Some(proxy)) => format!(", proxy {} (\"{proxy}\")", index + 1),
                     (_, None) => format!(", proxy {}", index + 1),
                 };
                 ConfigError::Proxy { path: name.clone(), entry, source }

@@ -2298,6 +2298,65 @@ async fn serve_refuses_a_config_it_cannot_apply_whole() {
     );
 }
 
+/// Names and addresses from a request are quoted exactly in the API's error
+/// messages (JSON escapes them by serialisation) and shown escaped by the
+/// sanitiser on a terminal: they used to carry Rust's `Debug` escapes, so
+/// the JSON said `a\u{1b}b` (seven characters) for a name with an escape
+/// character, and a `"` came back as `\"` inside the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_are_exact_in_api_errors() {
+    let api = start_api().await;
+    let echo = echo_server().await.to_string();
+    let name = "a\u{1b}[31m\"é\u{202e}b";
+    let populate = api.call(
+        "POST",
+        "/populate",
+        Some(json!([{"name": name, "upstream": echo}, {"name": name, "upstream": echo}])),
+    );
+    assert_eq!(populate.status, 400, "{}", populate.text());
+    assert_eq!(
+        populate.json().expect("JSON")["error"],
+        json!(format!("duplicate proxy name \"{name}\" at proxy 2 (also proxy 1)"))
+    );
+    let upstream = "db\u{1b}[2J\"";
+    let created = api.call("POST", "/proxies", Some(json!({"name": "x", "upstream": upstream})));
+    assert_error(
+        &created,
+        400,
+        &format!("invalid upstream address \"{upstream}\": expected HOST:PORT"),
+    );
+
+    // On a terminal: escaped by the sanitiser, once.
+    let (code, out, err) = tokio::task::block_in_place(|| {
+        porthole(&["proxy", "create", "x", "--upstream", upstream], &api.url())
+    });
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            2,
+            "",
+            "porthole: invalid upstream address \"db\\x1b[2J\"\": expected HOST:PORT (HTTP 400)\n"
+        )
+    );
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("proxies.json");
+    let config = json!([{"name": name, "upstream": echo, "toxics": [{"type": "bogus"}]}]);
+    std::fs::write(&path, config.to_string()).expect("write config");
+    let output = Command::new(BINARY)
+        .args(["proxy", "serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run porthole");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "porthole: in {}, proxy 1 (\"a\\x1b[31m\"é\\u202eb\"): invalid toxic type\n",
+            path.display()
+        )
+    );
+}
+
 /// A fake API server behind a path prefix, as behind a gateway: it answers
 /// `GET /gw/proxies` and gives the router's bare 404 for anything else, and
 /// records every request head it gets.
