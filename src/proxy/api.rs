@@ -166,6 +166,11 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Reply {
     // hold its connection for good, counted as busy, never idle, never
     // evicted, until the connection cap refuses everyone.
     let limit = state.limits.header_timeout;
+    // A `Content-Length` beyond the limit is refused before any of the body
+    // is read, rather than after waiting for bytes that will be refused.
+    if hyper::body::Body::size_hint(request.body()).lower() > MAX_BODY as u64 {
+        return closing(error_reply(400, "bad request body: length limit exceeded"));
+    }
     let collecting = Limited::new(request.into_body(), MAX_BODY).collect();
     let body = match tokio::time::timeout(limit, collecting).await {
         Ok(Ok(collected)) => collected.to_bytes(),
@@ -173,20 +178,22 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Reply {
             return error_reply(400, &format!("bad request body: {error}"));
         }
         Err(_) => {
-            let mut response = error_reply(
+            return closing(error_reply(
                 400,
                 &format!("bad request body: i/o timeout: the body did not arrive within {limit:?}"),
-            );
-            // What is left of the body would be read as the next request.
-            response
-                .headers_mut()
-                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
+            ));
         }
     };
     let segments: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     route(state, &method, &segments, &body).await
+}
+
+/// `response`, after which the connection is closed: what is left of a
+/// body that was not read would otherwise be taken for the next request.
+fn closing(mut response: Reply) -> Reply {
+    response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Compares a token in time independent of where the first difference is.

@@ -1971,6 +1971,30 @@ async fn api_requests_with_bodies_that_never_end_are_closed() {
     });
 }
 
+/// A body whose `Content-Length` is over the 1 MiB limit is refused with
+/// 400 at once and the connection closed; it used to wait for the bytes it
+/// would refuse, holding the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_bodies_over_the_limit_are_refused() {
+    let api = start_api().await;
+    tokio::task::block_in_place(|| {
+        let expected = "{\"error\":\"bad request body: length limit exceeded\",\"status\":400}\n";
+        let mut declared = TcpStream::connect(api.address).expect("connect");
+        declared
+            .write_all(
+                b"POST /proxies HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10000000000\r\n\r\n{",
+            )
+            .expect("send");
+        declared.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let answer = read_response(&mut declared);
+        assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{answer}");
+        assert!(answer.ends_with(expected), "{answer}");
+        assert!(closed_by_server(&mut declared, Duration::from_secs(10)), "kept open");
+
+        assert_eq!(api.client.version().expect("served"), "2.12.0");
+    });
+}
+
 /// Under a low `RLIMIT_NOFILE`, clients beyond what the proxy can serve
 /// are closed at once instead of waiting in the backlog, the API keeps a
 /// reserve of descriptors and answers even with a crowd of idle API
