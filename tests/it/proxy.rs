@@ -2175,6 +2175,51 @@ fn an_api_open_to_the_network_warns_and_takes_a_token() {
     assert_eq!(client(&["proxy", "list", "--token", "guess"], None).0, 2);
 }
 
+/// The URL the server prints at start works with porthole's own client and
+/// curl, also for an API on every interface (`http://0.0.0.0:PORT`,
+/// `http://[::]:PORT`): the `Host` check used to refuse it (`host not
+/// allowed (HTTP 403)`). Runs in a private network namespace.
+#[test]
+fn the_printed_url_of_an_api_on_every_interface_works() {
+    use crate::util::{scrub, Netns};
+    let Some(netns) = Netns::create() else { return };
+    for (listen, extra_url) in [("0.0.0.0", None), ("[::]", Some("0.0.0.0"))] {
+        let port = free_port();
+        let mut command = netns.command(BINARY);
+        scrub(&mut command);
+        let mut child = command
+            .args(["proxy", "serve", "--listen", &format!("{listen}:{port}"), "--token", "t"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn server in namespace");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let line = lines.next().expect("a line").expect("read");
+        let _server = KillOnDrop(child);
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_string();
+        assert_eq!(url, format!("http://{listen}:{port}"));
+        let urls = [Some(url), extra_url.map(|host| format!("http://{host}:{port}"))];
+        for url in urls.into_iter().flatten() {
+            let mut client = netns.command(BINARY);
+            scrub(&mut client);
+            let output = client
+                .args(["proxy", "list", "--token", "t", "--url", &url])
+                .output()
+                .expect("run client");
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{url}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
 // ------------------------------------------------- held-out situations
 
 /// A `/populate` list that cannot be applied whole changes nothing: two
