@@ -61,6 +61,10 @@ pub enum ClientError {
     /// the URL that the server does not have, or another server).
     #[error("no proxy API at {url}: the server answered 404 ({message})")]
     NoApi { url: String, message: String },
+    /// The API's `Host` check refused the name in the URL (it answers only
+    /// to loopback names and those given to `--allow-host`).
+    #[error("the proxy API at {address} does not answer to the host name {name} (HTTP 403): use a loopback address, or start it with `porthole proxy serve --allow-host {name}`")]
+    HostNotAllowed { address: String, name: String },
     /// The API answered with an error status; `message` is its `error` field.
     #[error("{message} (HTTP {status})")]
     Api { status: u16, message: String },
@@ -367,6 +371,12 @@ impl ApiClient {
                 });
             }
             return Err(match error {
+                Some(message) if response.status == 403 && message == "host not allowed" => {
+                    ClientError::HostNotAllowed {
+                        address: self.address.clone(),
+                        name: host_name(&self.host).to_string(),
+                    }
+                }
                 Some(message) => ClientError::Api { status: response.status, message },
                 None => ClientError::NotApiError {
                     address: self.address.clone(),
@@ -503,6 +513,14 @@ impl ApiClient {
     }
 }
 
+/// The name in a URL's `host[:port]`, as `--allow-host` takes it.
+fn host_name(authority: &str) -> &str {
+    match authority.rfind(':') {
+        Some(colon) if !authority[colon..].contains(']') => &authority[..colon],
+        _ => authority,
+    }
+}
+
 /// `Connection refused (os error 111)` → `connection refused`: one short
 /// reason, not the OS error twice.
 fn os_words(error: &std::io::Error) -> String {
@@ -610,6 +628,10 @@ mod tests {
         assert_eq!(client.address, "gateway:8080");
         assert_eq!(client.host, "gateway:8080");
         assert_eq!(client.base, "/chaos/toxiproxy");
+        assert_eq!(host_name("gateway:8080"), "gateway");
+        assert_eq!(host_name("gateway"), "gateway");
+        assert_eq!(host_name("[fd00::1]:8474"), "[fd00::1]");
+        assert_eq!(host_name("[fd00::1]"), "[fd00::1]");
     }
 
     #[test]

@@ -2220,6 +2220,49 @@ fn the_printed_url_of_an_api_on_every_interface_works() {
     }
 }
 
+/// A URL naming the API by an address its `Host` check does not take gets
+/// one line naming the name and the flag that allows it, not the bare `host
+/// not allowed (HTTP 403)`; with `--allow-host` it works. Runs in a private
+/// network namespace with a second address on its loopback.
+#[test]
+fn cli_names_the_host_name_the_api_refuses() {
+    use crate::util::{scrub, Netns};
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("ip", &["addr", "add", "10.9.9.9/32", "dev", "lo"]);
+    let port = free_port();
+    let url = format!("http://10.9.9.9:{port}");
+    let list = |url: &str| {
+        let mut client = netns.command(BINARY);
+        scrub(&mut client);
+        let output = client
+            .args(["proxy", "list", "--token", "t", "--url", url])
+            .output()
+            .expect("run client");
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    for (allow, expected) in [
+        (None, (Some(2), format!("porthole: the proxy API at 10.9.9.9:{port} does not answer to the host name 10.9.9.9 (HTTP 403): use a loopback address, or start it with `porthole proxy serve --allow-host 10.9.9.9`\n"))),
+        (Some("10.9.9.9"), (Some(0), String::new())),
+    ] {
+        let mut command = netns.command(BINARY);
+        scrub(&mut command);
+        command.args(["proxy", "serve", "--listen", &format!("0.0.0.0:{port}"), "--token", "t"]);
+        if let Some(allow) = allow {
+            command.args(["--allow-host", allow]);
+        }
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn server in namespace");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let line = lines.next().expect("a line").expect("read");
+        assert!(line.contains("listening"), "{line}");
+        let _server = KillOnDrop(child);
+        assert_eq!(list(&url), expected, "--allow-host {allow:?}");
+    }
+}
+
 // ------------------------------------------------- held-out situations
 
 /// A `/populate` list that cannot be applied whole changes nothing: two
