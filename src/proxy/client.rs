@@ -27,6 +27,10 @@ pub enum ClientError {
     /// Nothing answered at the address; `reason` is the OS's word for it.
     #[error("cannot reach the proxy API at {address}: {reason} (is `porthole proxy serve` running there?)")]
     Connect { address: String, reason: String },
+    /// The API's host name was not looked up within the timeout: the
+    /// resolver in /etc/resolv.conf does not answer.
+    #[error("cannot reach the proxy API at {address}: looking up {host} took longer than {timeout:?} (is the resolver in /etc/resolv.conf answering?)")]
+    LookupTimeout { address: String, host: String, timeout: Duration },
     /// Connected (or still connecting) but no complete answer in time.
     #[error("the proxy API at {address} did not answer within {timeout:?}")]
     Timeout { address: String, timeout: Duration },
@@ -328,7 +332,7 @@ impl ApiClient {
     fn connect(&self, deadline: Instant) -> Result<TcpStream, ClientError> {
         let failed =
             |reason: String| ClientError::Connect { address: self.address.clone(), reason };
-        let addresses = self.address.to_socket_addrs().map_err(|error| failed(os_words(&error)))?;
+        let addresses = self.resolve(deadline)?;
         let mut last = None;
         for address in addresses {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
@@ -344,6 +348,42 @@ impl ApiClient {
             }
         }
         Err(failed(last.map_or_else(|| "no address".to_string(), |error| os_words(&error))))
+    }
+
+    /// The addresses of the API's host, looked up within `deadline`. The
+    /// system resolver has its own timeouts (5 s a try, per server, in
+    /// glibc), so a resolver that does not answer would hold the command far
+    /// beyond `--timeout`: the lookup runs on a thread of its own, which is
+    /// left behind if it does not finish in time (the command ends anyway).
+    fn resolve(&self, deadline: Instant) -> Result<Vec<std::net::SocketAddr>, ClientError> {
+        let failed =
+            |reason: String| ClientError::Connect { address: self.address.clone(), reason };
+        if let Ok(address) = self.address.parse::<std::net::SocketAddr>() {
+            return Ok(vec![address]);
+        }
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let address = self.address.clone();
+        let spawned = std::thread::Builder::new().name("api-lookup".into()).spawn(move || {
+            let _ = sender.send(address.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+        });
+        if spawned.is_err() {
+            // No thread to spare: look up here, unbounded, as before.
+            return self
+                .address
+                .to_socket_addrs()
+                .map(Iterator::collect)
+                .map_err(|error| failed(os_words(&error)));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left) {
+            Ok(Ok(addresses)) => Ok(addresses),
+            Ok(Err(error)) => Err(failed(os_words(&error))),
+            Err(_) => Err(ClientError::LookupTimeout {
+                address: self.address.clone(),
+                host: host_name(&self.address).to_string(),
+                timeout: self.timeout,
+            }),
+        }
     }
 
     /// Sends a request and turns an error status into [`ClientError::Api`].

@@ -2980,6 +2980,45 @@ fn a_silent_resolver_holds_up_only_the_request_that_named_it() {
     assert_eq!(server.0.wait().expect("exit status").code(), Some(0));
 }
 
+/// The client's `--timeout` bounds the lookup of the API's host name too: a
+/// resolver that never answers used to hold every command for the system
+/// resolver's own timeouts (here 30 s) and then report a failed lookup. The
+/// client runs in a private mount namespace whose resolv.conf names a UDP
+/// socket of this test that takes the queries and never answers.
+#[test]
+fn cli_timeout_bounds_the_api_host_lookup() {
+    if !crate::util::is_root() {
+        crate::util::skip("a private mount namespace (for resolv.conf) and port 53 need root");
+        return;
+    }
+    // A loopback address of this run's own (not the server test's), so port
+    // 53 is free on it.
+    let pid = std::process::id();
+    let resolver = format!("127.54.{}.{}", (pid >> 8) & 0xff, (pid & 0xff).max(1));
+    let _silent = std::net::UdpSocket::bind((resolver.as_str(), 53)).expect("bind the resolver");
+    let directory = tempfile::tempdir().expect("temp dir");
+    let conf = directory.path().join("resolv.conf");
+    std::fs::write(&conf, format!("nameserver {resolver}\noptions timeout:30 attempts:1\n"))
+        .expect("resolv.conf written");
+    let output = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\""])
+        .arg(&conf)
+        .arg(BINARY)
+        .args(["proxy", "list", "--url", "http://api.slow.test:8474", "--timeout", "1s"])
+        .env_remove("TOXIPROXY_URL")
+        .output()
+        .expect("run porthole");
+    assert_eq!(
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned()),
+        (
+            Some(2),
+            "porthole: cannot reach the proxy API at api.slow.test:8474: looking up api.slow.test \
+             took longer than 1s (is the resolver in /etc/resolv.conf answering?)\n"
+                .to_string()
+        )
+    );
+}
+
 /// `"stream": ""` is no stream, `PATCH {"listen": ""}` listens anew, and
 /// toxic attributes decode as Go decodes integers: Toxiproxy 2.12's answers,
 /// byte for byte (apart from the fresh port, and `127.0.0.1` for its `[::]`).
