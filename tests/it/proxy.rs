@@ -2765,7 +2765,11 @@ fn one_shot_refuses_an_upstream_the_api_refuses() {
         assert_eq!(status.code(), Some(2), "{upstream}: {err}");
         assert_eq!(
             err,
-            format!("porthole: --to: invalid upstream address {upstream:?}: expected HOST:PORT\n")
+            // The terminal sanitiser's escapes, not Rust's `Debug` ones.
+            format!(
+                "porthole: --to: invalid upstream address \"{}\": expected HOST:PORT\n",
+                upstream.replace('\u{1b}', "\\x1b")
+            )
         );
     }
 }
