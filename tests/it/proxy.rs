@@ -3198,6 +3198,41 @@ async fn canned_server(
     .await
 }
 
+/// A name that is taken (409) is named in the message, as a name that is
+/// not found is: `proxy already exists` alone did not say which, nor did
+/// `toxic already exists` for a toxic named by default (`TYPE_STREAM`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_names_the_name_that_is_taken() {
+    let api = start_api().await;
+    let echo = echo_server().await.to_string();
+    let url = api.url();
+    let run = |args: &[&str]| tokio::task::block_in_place(|| porthole(args, &url));
+    assert_eq!(run(&["proxy", "create", "db", "--upstream", &echo]).0, 0);
+    assert_eq!(
+        run(&["proxy", "create", "db", "--upstream", &echo]),
+        (2, String::new(), "porthole: proxy db: proxy already exists (HTTP 409)\n".to_string())
+    );
+    assert_eq!(run(&["proxy", "toxic", "add", "db", "-t", "latency", "--upstream"]).0, 0);
+    assert_eq!(
+        run(&["proxy", "toxic", "add", "db", "-t", "latency", "--upstream"]),
+        (
+            2,
+            String::new(),
+            "porthole: proxy db, toxic latency_upstream: toxic already exists (HTTP 409)\n"
+                .to_string()
+        )
+    );
+    assert_eq!(run(&["proxy", "toxic", "add", "db", "-t", "noop", "-n", "odd name"]).0, 0);
+    assert_eq!(
+        run(&["proxy", "toxic", "add", "db", "-t", "noop", "-n", "odd name"]),
+        (
+            2,
+            String::new(),
+            "porthole: proxy db, toxic 'odd name': toxic already exists (HTTP 409)\n".to_string()
+        )
+    );
+}
+
 /// The client verbs against a URL that answers, but not as the API does:
 /// an error status without the API's `{"error": ...}` (an HTML 500 page,
 /// Toxiproxy's own empty 503 after 25 s) is named as such instead of
