@@ -602,7 +602,7 @@ pub struct ProxyServeArgs {
     #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "60s")]
     pub api_idle_timeout: String,
     /// Close API connections that take longer than this to send a
-    /// request's headers (with a unit: 15s).
+    /// request's headers, or then its body (with a unit: 15s).
     #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "15s")]
     pub api_header_timeout: String,
 }

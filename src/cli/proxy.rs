@@ -19,7 +19,11 @@ pub fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> 
             .trim()
             .parse()
             .with_context(|| format!("attribute {key}: {value:?} is not an integer"))?;
-        attributes.insert(key.trim().to_string(), Value::from(number));
+        // A second value for one name is a typo for another attribute more
+        // often than a change of mind; toxiproxy-cli silently keeps the last.
+        if let Some(first) = attributes.insert(key.trim().to_string(), Value::from(number)) {
+            bail!("attribute {} given twice ({first} and {number})", key.trim());
+        }
     }
     Ok(attributes)
 }
@@ -142,5 +146,7 @@ mod tests {
         assert_eq!(parsed["latency"], 100);
         assert!(parse_attributes(&["latency=fast".into()]).is_err());
         assert!(parse_attributes(&["latency".into()]).is_err());
+        let twice = parse_attributes(&["latency=5".into(), " latency=6".into()]).unwrap_err();
+        assert_eq!(twice.to_string(), "attribute latency given twice (5 and 6)");
     }
 }

@@ -42,6 +42,17 @@ pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
         }),
         _ => None,
     };
+    // Likewise for a 409: which name is taken (a toxic named by default is
+    // `TYPE_STREAM`).
+    let taken = match &*command {
+        ProxyCommand::Create(args) => Some(format!("proxy {}", shell::word(&args.name))),
+        ProxyCommand::Toxic(ProxyToxicArgs { command: ProxyToxicCommand::Add(args) }) => {
+            let stream = if args.upstream { "upstream" } else { "downstream" };
+            let name = args.name.clone().unwrap_or_else(|| format!("{}_{stream}", args.toxic_type));
+            Some(format!("proxy {}, toxic {}", shell::word(&args.proxy), shell::word(&name)))
+        }
+        _ => None,
+    };
     let result = match *command {
         ProxyCommand::Serve(args) => return serve(args),
         ProxyCommand::Run(args) => return run_one_shot(args, out),
@@ -67,6 +78,11 @@ pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
                 }
                 Ok(ExitStatus::Failure)
             }
+            // "Already exists" is an error (exit 2), named like a 404.
+            Some(ClientError::Api { status: 409, .. }) => match taken {
+                Some(taken) => Err(error.context(taken)),
+                None => Err(error),
+            },
             _ => Err(error),
         },
     }

@@ -159,15 +159,41 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Reply {
         return unrouted(response);
     }
     let method = request.method().clone();
-    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
+    // The body must arrive within the same limit as the headers, as Go's
+    // `ReadTimeout` covers the whole request: a client that announces more
+    // than it sends (a lying `Content-Length`, a chunked body with no last
+    // chunk, an `Expect: 100-continue` never followed up) would otherwise
+    // hold its connection for good, counted as busy, never idle, never
+    // evicted, until the connection cap refuses everyone.
+    let limit = state.limits.header_timeout;
+    // A `Content-Length` beyond the limit is refused before any of the body
+    // is read, rather than after waiting for bytes that will be refused.
+    if hyper::body::Body::size_hint(request.body()).lower() > MAX_BODY as u64 {
+        return closing(error_reply(400, "bad request body: length limit exceeded"));
+    }
+    let collecting = Limited::new(request.into_body(), MAX_BODY).collect();
+    let body = match tokio::time::timeout(limit, collecting).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) => {
             return error_reply(400, &format!("bad request body: {error}"));
+        }
+        Err(_) => {
+            return closing(error_reply(
+                400,
+                &format!("bad request body: i/o timeout: the body did not arrive within {limit:?}"),
+            ));
         }
     };
     let segments: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     route(state, &method, &segments, &body).await
+}
+
+/// `response`, after which the connection is closed: what is left of a
+/// body that was not read would otherwise be taken for the next request.
+fn closing(mut response: Reply) -> Reply {
+    response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Compares a token in time independent of where the first difference is.

@@ -27,6 +27,10 @@ pub enum ClientError {
     /// Nothing answered at the address; `reason` is the OS's word for it.
     #[error("cannot reach the proxy API at {address}: {reason} (is `porthole proxy serve` running there?)")]
     Connect { address: String, reason: String },
+    /// The API's host name was not looked up within the timeout: the
+    /// resolver in /etc/resolv.conf does not answer.
+    #[error("cannot reach the proxy API at {address}: looking up {host} took longer than {timeout:?} (is the resolver in /etc/resolv.conf answering?)")]
+    LookupTimeout { address: String, host: String, timeout: Duration },
     /// Connected (or still connecting) but no complete answer in time.
     #[error("the proxy API at {address} did not answer within {timeout:?}")]
     Timeout { address: String, timeout: Duration },
@@ -34,6 +38,26 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("malformed response from the proxy API: {reason}")]
     BadResponse { reason: String },
+    /// Connected, but what came back is no HTTP response: another kind of
+    /// server (Redis, PostgreSQL, SSH) is on the port. `reason` says what
+    /// came instead.
+    #[error("the server at {address} does not speak HTTP ({reason}): is the proxy API there?")]
+    NotHttp { address: String, reason: String },
+    /// A success status whose body is not the JSON the API sends there: a
+    /// web server or gateway that answers every path. `kind` names what came
+    /// (`text/html`, `an empty body`, `JSON of another shape`), `body` quotes
+    /// its start.
+    #[error(
+        "the server at {address} answered HTTP {status} with {kind}, not the proxy API's JSON{}",
+        body.as_ref().map_or(String::new(), |body| format!(": {body}"))
+    )]
+    NotApiAnswer { address: String, status: u16, kind: String, body: Option<String> },
+    /// A `DELETE` answered with a success other than the API's `204`.
+    #[error(
+        "the server at {address} answered DELETE with HTTP {status}, not the proxy API's 204 No Content: nothing was deleted{}",
+        body.as_ref().map_or(String::new(), |body| format!(" ({body})"))
+    )]
+    NotDeleted { address: String, status: u16, body: Option<String> },
     /// A proxy or toxic name that is empty, so it cannot be put in a path.
     #[error("the {what} name is empty")]
     EmptyName { what: &'static str },
@@ -41,6 +65,10 @@ pub enum ClientError {
     /// the URL that the server does not have, or another server).
     #[error("no proxy API at {url}: the server answered 404 ({message})")]
     NoApi { url: String, message: String },
+    /// The API's `Host` check refused the name in the URL (it answers only
+    /// to loopback names and those given to `--allow-host`).
+    #[error("the proxy API at {address} does not answer to the host name {name} (HTTP 403): use a loopback address, or start it with `porthole proxy serve --allow-host {name}`")]
+    HostNotAllowed { address: String, name: String },
     /// The API answered with an error status; `message` is its `error` field.
     #[error("{message} (HTTP {status})")]
     Api { status: u16, message: String },
@@ -283,10 +311,19 @@ impl ApiClient {
                     if http1::is_complete(final_response(&raw), LIMITS) {
                         break;
                     }
+                    // Not HTTP at all (a banner, a binary greeting): no
+                    // more bytes will make it one, so do not wait for the
+                    // timeout.
+                    if http1::parse_head(final_response(&raw), LIMITS).is_err() {
+                        break;
+                    }
                 }
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 Err(error) => return Err(io(error)),
             }
+        }
+        if let Some(reason) = not_http(final_response(&raw)) {
+            return Err(ClientError::NotHttp { address: self.address.clone(), reason });
         }
         parse_response(&raw)
     }
@@ -295,7 +332,7 @@ impl ApiClient {
     fn connect(&self, deadline: Instant) -> Result<TcpStream, ClientError> {
         let failed =
             |reason: String| ClientError::Connect { address: self.address.clone(), reason };
-        let addresses = self.address.to_socket_addrs().map_err(|error| failed(os_words(&error)))?;
+        let addresses = self.resolve(deadline)?;
         let mut last = None;
         for address in addresses {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
@@ -311,6 +348,42 @@ impl ApiClient {
             }
         }
         Err(failed(last.map_or_else(|| "no address".to_string(), |error| os_words(&error))))
+    }
+
+    /// The addresses of the API's host, looked up within `deadline`. The
+    /// system resolver has its own timeouts (5 s a try, per server, in
+    /// glibc), so a resolver that does not answer would hold the command far
+    /// beyond `--timeout`: the lookup runs on a thread of its own, which is
+    /// left behind if it does not finish in time (the command ends anyway).
+    fn resolve(&self, deadline: Instant) -> Result<Vec<std::net::SocketAddr>, ClientError> {
+        let failed =
+            |reason: String| ClientError::Connect { address: self.address.clone(), reason };
+        if let Ok(address) = self.address.parse::<std::net::SocketAddr>() {
+            return Ok(vec![address]);
+        }
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let address = self.address.clone();
+        let spawned = std::thread::Builder::new().name("api-lookup".into()).spawn(move || {
+            let _ = sender.send(address.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+        });
+        if spawned.is_err() {
+            // No thread to spare: look up here, unbounded, as before.
+            return self
+                .address
+                .to_socket_addrs()
+                .map(Iterator::collect)
+                .map_err(|error| failed(os_words(&error)));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left) {
+            Ok(Ok(addresses)) => Ok(addresses),
+            Ok(Err(error)) => Err(failed(os_words(&error))),
+            Err(_) => Err(ClientError::LookupTimeout {
+                address: self.address.clone(),
+                host: host_name(&self.address).to_string(),
+                timeout: self.timeout,
+            }),
+        }
     }
 
     /// Sends a request and turns an error status into [`ClientError::Api`].
@@ -338,6 +411,12 @@ impl ApiClient {
                 });
             }
             return Err(match error {
+                Some(message) if response.status == 403 && message == "host not allowed" => {
+                    ClientError::HostNotAllowed {
+                        address: self.address.clone(),
+                        name: host_name(&self.host).to_string(),
+                    }
+                }
                 Some(message) => ClientError::Api { status: response.status, message },
                 None => ClientError::NotApiError {
                     address: self.address.clone(),
@@ -356,16 +435,43 @@ impl ApiClient {
     fn call_delete(&self, path: &str) -> Result<(), ClientError> {
         let response = self.call("DELETE", path, NO_BODY)?;
         if response.status != 204 {
-            return Err(ClientError::BadResponse {
-                reason: format!("expected 204 No Content, got HTTP {}", response.status),
+            return Err(ClientError::NotDeleted {
+                address: self.address.clone(),
+                status: response.status,
+                body: quoted(&response.text()),
             });
         }
         Ok(())
     }
 
-    fn typed<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T, ClientError> {
-        serde_json::from_slice(&response.body)
-            .map_err(|error| ClientError::BadResponse { reason: error.to_string() })
+    /// The body of a success as the API's JSON for it; anything else (an
+    /// HTML page, an empty body, JSON of another shape) is named for what it
+    /// is, with the server's address, not as a parser's complaint.
+    fn typed<T: serde::de::DeserializeOwned>(
+        &self,
+        response: &HttpResponse,
+    ) -> Result<T, ClientError> {
+        let error = match serde_json::from_slice(&response.body) {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let text = response.text();
+        let kind = if text.trim().is_empty() {
+            "an empty body".to_string()
+        } else if error.is_data() {
+            "JSON of another shape".to_string()
+        } else {
+            match response.header("content-type").map(|value| value.split(';').next()) {
+                Some(Some(media)) if !media.trim().is_empty() => media.trim().to_string(),
+                _ => "a body that is not JSON".to_string(),
+            }
+        };
+        Err(ClientError::NotApiAnswer {
+            address: self.address.clone(),
+            status: response.status,
+            kind,
+            body: quoted(&text),
+        })
     }
 
     pub fn version(&self) -> Result<String, ClientError> {
@@ -378,11 +484,11 @@ impl ApiClient {
     }
 
     pub fn list(&self) -> Result<BTreeMap<String, ProxyWire>, ClientError> {
-        Self::typed(&self.call("GET", "/proxies", NO_BODY)?)
+        self.typed(&self.call("GET", "/proxies", NO_BODY)?)
     }
 
     pub fn get(&self, name: &str) -> Result<ProxyWire, ClientError> {
-        Self::typed(&self.call("GET", &format!("/proxies/{}", segment(name, "proxy")?), NO_BODY)?)
+        self.typed(&self.call("GET", &format!("/proxies/{}", segment(name, "proxy")?), NO_BODY)?)
     }
 
     pub fn create(
@@ -398,12 +504,12 @@ impl ApiClient {
             toxics: Field::Absent,
             upstream: upstream.to_string().into(),
         };
-        Self::typed(&self.call("POST", "/proxies", Some(&body))?)
+        self.typed(&self.call("POST", "/proxies", Some(&body))?)
     }
 
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<ProxyWire, ClientError> {
         let body = ProxyRequestWire { enabled: enabled.into(), ..ProxyRequestWire::default() };
-        Self::typed(&self.call(
+        self.typed(&self.call(
             "POST",
             &format!("/proxies/{}", segment(name, "proxy")?),
             Some(&body),
@@ -420,13 +526,13 @@ impl ApiClient {
         toxic: &ToxicRequestWire,
     ) -> Result<ToxicWire, ClientError> {
         let path = format!("/proxies/{}/toxics", segment(proxy, "proxy")?);
-        Self::typed(&self.call("POST", &path, Some(toxic))?)
+        self.typed(&self.call("POST", &path, Some(toxic))?)
     }
 
     pub fn toxic(&self, proxy: &str, name: &str) -> Result<ToxicWire, ClientError> {
         let path =
             format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
-        Self::typed(&self.call("GET", &path, NO_BODY)?)
+        self.typed(&self.call("GET", &path, NO_BODY)?)
     }
 
     pub fn update_toxic(
@@ -437,13 +543,21 @@ impl ApiClient {
     ) -> Result<ToxicWire, ClientError> {
         let path =
             format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
-        Self::typed(&self.call("POST", &path, Some(update))?)
+        self.typed(&self.call("POST", &path, Some(update))?)
     }
 
     pub fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ClientError> {
         let path =
             format!("/proxies/{}/toxics/{}", segment(proxy, "proxy")?, segment(name, "toxic")?);
         self.call_delete(&path)
+    }
+}
+
+/// The name in a URL's `host[:port]`, as `--allow-host` takes it.
+fn host_name(authority: &str) -> &str {
+    match authority.rfind(':') {
+        Some(colon) if !authority[colon..].contains(']') => &authority[..colon],
+        _ => authority,
     }
 }
 
@@ -501,6 +615,21 @@ fn final_response(raw: &[u8]) -> &[u8] {
     rest
 }
 
+/// What came instead of an HTTP response, when `answer` (everything the
+/// server sent before closing, or before it could no longer be HTTP) does
+/// not start like one; `None` when it does, so [`parse_response`] judges it.
+fn not_http(answer: &[u8]) -> Option<String> {
+    if answer.starts_with(b"HTTP/") || matches!(http1::parse_head(answer, LIMITS), Ok(Some(_))) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(answer);
+    Some(match quoted(&text) {
+        None if answer.is_empty() => "it closed the connection without an answer".to_string(),
+        None => "it answered with blank lines".to_string(),
+        Some(line) => format!("it answered \"{line}\""),
+    })
+}
+
 /// Parses a whole response (the server has closed, or its framing says it
 /// is all here): a body shorter than its framing announced is an error
 /// here, not a partial answer.
@@ -539,6 +668,10 @@ mod tests {
         assert_eq!(client.address, "gateway:8080");
         assert_eq!(client.host, "gateway:8080");
         assert_eq!(client.base, "/chaos/toxiproxy");
+        assert_eq!(host_name("gateway:8080"), "gateway");
+        assert_eq!(host_name("gateway"), "gateway");
+        assert_eq!(host_name("[fd00::1]:8474"), "[fd00::1]");
+        assert_eq!(host_name("[fd00::1]"), "[fd00::1]");
     }
 
     #[test]

@@ -23,8 +23,10 @@ pub enum ProxyError {
     ToxicExists,
     #[error("toxic not found")]
     ToxicNotFound,
-    /// The upstream is not `HOST:PORT`.
-    #[error("invalid upstream address {address:?}: expected HOST:PORT")]
+    /// The upstream is not `HOST:PORT`. Text that came with a request is
+    /// quoted as it is, never with Rust's `Debug` escapes: JSON escapes it
+    /// exactly and the terminal through the sanitiser.
+    #[error("invalid upstream address \"{address}\": expected HOST:PORT")]
     BadUpstream { address: String },
     /// The listen address cannot be resolved or bound; worded like Go's
     /// `net.Listen` error, which clients may show: `listen tcp
@@ -51,7 +53,7 @@ pub enum ProxyError {
     ToxicityRange { value: f64 },
     /// Two entries of one `/populate` list or config file share a name:
     /// the second would silently replace the first.
-    #[error("duplicate proxy name {name:?} at proxy {second} (also proxy {first})")]
+    #[error("duplicate proxy name \"{name}\" at proxy {second} (also proxy {first})")]
     DuplicateProxy { name: String, first: usize, second: usize },
     /// Two enabled entries of one `/populate` list or config file would
     /// listen on the same port of overlapping addresses.

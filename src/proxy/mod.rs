@@ -72,8 +72,8 @@ pub struct ApiLimits {
     /// (Go's `IdleTimeout` in Toxiproxy: 60 s).
     pub idle_timeout: Duration,
     /// A request's headers must arrive within this long of its first byte,
-    /// and a new connection must start one within it (Go's `ReadTimeout`
-    /// in Toxiproxy: 15 s).
+    /// its body within this long of its headers, and a new connection must
+    /// start one within it (Go's `ReadTimeout` in Toxiproxy: 15 s).
     pub header_timeout: Duration,
     /// API connections served at once. When all are taken, the idlest
     /// connection with no request in flight is closed to make room; when

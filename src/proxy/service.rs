@@ -130,7 +130,7 @@ pub fn load_config(path: &Path) -> Result<Vec<ProxyRequest>, ConfigError> {
             ProxyRequest::from_json(item, Some(index + 1)).map_err(|source| {
                 let entry = match (&source, item.get("name").and_then(Value::as_str)) {
                     (ProxyError::MissingField { .. }, _) => String::new(),
-                    (_, Some(proxy)) => format!(", proxy {} ({proxy:?})", index + 1),
+                    (_, Some(proxy)) => format!(", proxy {} (\"{proxy}\")", index + 1),
                     (_, None) => format!(", proxy {}", index + 1),
                 };
                 ConfigError::Proxy { path: name.clone(), entry, source }
@@ -177,17 +177,21 @@ pub fn shutdown_signal() -> Result<impl Future<Output = ()>, ServiceError> {
 }
 
 /// Host names a server bound to `bound` also answers to: the address
-/// itself when it is one specific non-loopback address (an IP literal
-/// cannot be DNS-rebound).
-fn own_hosts(bound: SocketAddr) -> Option<String> {
+/// itself when it is not a loopback one (an IP literal cannot be
+/// DNS-rebound). That includes `0.0.0.0` and `[::]`, which the start-up line
+/// prints as the API's URL and which reach this machine as a client's
+/// address; either is no more reachable from a web page than `127.0.0.1`.
+/// A server on `[::]` also takes IPv4 clients, so it answers to `0.0.0.0`.
+fn own_hosts(bound: SocketAddr) -> Vec<String> {
     let ip = bound.ip();
-    if ip.is_loopback() || ip.is_unspecified() {
-        return None;
+    if ip.is_loopback() {
+        return Vec::new();
     }
-    Some(match ip {
-        IpAddr::V4(ip) => ip.to_string(),
-        IpAddr::V6(ip) => format!("[{ip}]"),
-    })
+    match ip {
+        IpAddr::V4(ip) => vec![ip.to_string()],
+        IpAddr::V6(ip) if ip.is_unspecified() => vec!["[::]".to_string(), "0.0.0.0".to_string()],
+        IpAddr::V6(ip) => vec![format!("[{ip}]")],
+    }
 }
 
 /// Runs the API server until SIGINT or SIGTERM.
@@ -251,10 +255,13 @@ mod tests {
 
     #[test]
     fn a_specific_address_is_its_own_host() {
-        assert_eq!(own_hosts("10.1.2.3:8474".parse().unwrap()).as_deref(), Some("10.1.2.3"));
-        assert_eq!(own_hosts("[fd00::1]:8474".parse().unwrap()).as_deref(), Some("[fd00::1]"));
-        assert_eq!(own_hosts("127.0.0.1:8474".parse().unwrap()), None);
-        assert_eq!(own_hosts("0.0.0.0:8474".parse().unwrap()), None);
+        let own = |bound: &str| own_hosts(bound.parse().expect("socket address"));
+        assert_eq!(own("10.1.2.3:8474"), ["10.1.2.3"]);
+        assert_eq!(own("[fd00::1]:8474"), ["[fd00::1]"]);
+        assert!(own("127.0.0.1:8474").is_empty());
+        assert!(own("[::1]:8474").is_empty());
+        assert_eq!(own("0.0.0.0:8474"), ["0.0.0.0"]);
+        assert_eq!(own("[::]:8474"), ["[::]", "0.0.0.0"]);
     }
 
     #[test]

@@ -1921,6 +1921,80 @@ async fn api_connections_time_out_and_are_capped() {
     });
 }
 
+/// A request whose body never completes (a `Content-Length` longer than
+/// what is sent, a chunked body with no last chunk, `Expect: 100-continue`
+/// never followed by the body) is answered 400 and closed once the header
+/// timeout passes, as Go's `ReadTimeout` covers the body: before, such a
+/// request counted as busy for ever, so a few of them filled the connection
+/// cap and every other client got 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_requests_with_bodies_that_never_end_are_closed() {
+    use porthole::proxy::ApiLimits;
+    let mut state = ApiState::new(Arc::new(Registry::new()));
+    state.limits = ApiLimits {
+        idle_timeout: Duration::from_secs(60),
+        header_timeout: Duration::from_millis(300),
+        max_connections: 3,
+    };
+    let api = start_api_with(state).await;
+    tokio::task::block_in_place(|| {
+        let unfinished = [
+            "POST /proxies HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{\"name\"",
+            "POST /proxies HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n",
+            "POST /populate HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+        ];
+        let mut streams: Vec<TcpStream> = unfinished
+            .iter()
+            .map(|request| {
+                let mut stream = TcpStream::connect(api.address).expect("connect");
+                stream.write_all(request.as_bytes()).expect("send");
+                stream
+            })
+            .collect();
+        for (stream, request) in streams.iter_mut().zip(unfinished) {
+            stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            let mut answer = read_response(stream);
+            if answer.starts_with("HTTP/1.1 100 Continue") {
+                answer = read_response(stream);
+            }
+            assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{request:?}: {answer}");
+            assert!(
+                answer.ends_with(
+                    "{\"error\":\"bad request body: i/o timeout: the body did not arrive within 300ms\",\"status\":400}\n"
+                ),
+                "{request:?}: {answer}"
+            );
+            assert!(closed_by_server(stream, Duration::from_secs(10)), "{request:?}: kept open");
+        }
+        // The cap is free again: others are served.
+        assert_eq!(api.client.version().expect("served"), "2.12.0");
+    });
+}
+
+/// A body whose `Content-Length` is over the 1 MiB limit is refused with
+/// 400 at once and the connection closed; it used to wait for the bytes it
+/// would refuse, holding the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_bodies_over_the_limit_are_refused() {
+    let api = start_api().await;
+    tokio::task::block_in_place(|| {
+        let expected = "{\"error\":\"bad request body: length limit exceeded\",\"status\":400}\n";
+        let mut declared = TcpStream::connect(api.address).expect("connect");
+        declared
+            .write_all(
+                b"POST /proxies HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10000000000\r\n\r\n{",
+            )
+            .expect("send");
+        declared.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let answer = read_response(&mut declared);
+        assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{answer}");
+        assert!(answer.ends_with(expected), "{answer}");
+        assert!(closed_by_server(&mut declared, Duration::from_secs(10)), "kept open");
+
+        assert_eq!(api.client.version().expect("served"), "2.12.0");
+    });
+}
+
 /// Under a low `RLIMIT_NOFILE`, clients beyond what the proxy can serve
 /// are closed at once instead of waiting in the backlog, the API keeps a
 /// reserve of descriptors and answers even with a crowd of idle API
@@ -2101,6 +2175,94 @@ fn an_api_open_to_the_network_warns_and_takes_a_token() {
     assert_eq!(client(&["proxy", "list", "--token", "guess"], None).0, 2);
 }
 
+/// The URL the server prints at start works with porthole's own client and
+/// curl, also for an API on every interface (`http://0.0.0.0:PORT`,
+/// `http://[::]:PORT`): the `Host` check used to refuse it (`host not
+/// allowed (HTTP 403)`). Runs in a private network namespace.
+#[test]
+fn the_printed_url_of_an_api_on_every_interface_works() {
+    use crate::util::{scrub, Netns};
+    let Some(netns) = Netns::create() else { return };
+    for (listen, extra_url) in [("0.0.0.0", None), ("[::]", Some("0.0.0.0"))] {
+        let port = free_port();
+        let mut command = netns.command(BINARY);
+        scrub(&mut command);
+        let mut child = command
+            .args(["proxy", "serve", "--listen", &format!("{listen}:{port}"), "--token", "t"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn server in namespace");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let line = lines.next().expect("a line").expect("read");
+        let _server = KillOnDrop(child);
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_string();
+        assert_eq!(url, format!("http://{listen}:{port}"));
+        let urls = [Some(url), extra_url.map(|host| format!("http://{host}:{port}"))];
+        for url in urls.into_iter().flatten() {
+            let mut client = netns.command(BINARY);
+            scrub(&mut client);
+            let output = client
+                .args(["proxy", "list", "--token", "t", "--url", &url])
+                .output()
+                .expect("run client");
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{url}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
+/// A URL naming the API by an address its `Host` check does not take gets
+/// one line naming the name and the flag that allows it, not the bare `host
+/// not allowed (HTTP 403)`; with `--allow-host` it works. Runs in a private
+/// network namespace with a second address on its loopback.
+#[test]
+fn cli_names_the_host_name_the_api_refuses() {
+    use crate::util::{scrub, Netns};
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("ip", &["addr", "add", "10.9.9.9/32", "dev", "lo"]);
+    let port = free_port();
+    let url = format!("http://10.9.9.9:{port}");
+    let list = |url: &str| {
+        let mut client = netns.command(BINARY);
+        scrub(&mut client);
+        let output = client
+            .args(["proxy", "list", "--token", "t", "--url", url])
+            .output()
+            .expect("run client");
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    for (allow, expected) in [
+        (None, (Some(2), format!("porthole: the proxy API at 10.9.9.9:{port} does not answer to the host name 10.9.9.9 (HTTP 403): use a loopback address, or start it with `porthole proxy serve --allow-host 10.9.9.9`\n"))),
+        (Some("10.9.9.9"), (Some(0), String::new())),
+    ] {
+        let mut command = netns.command(BINARY);
+        scrub(&mut command);
+        command.args(["proxy", "serve", "--listen", &format!("0.0.0.0:{port}"), "--token", "t"]);
+        if let Some(allow) = allow {
+            command.args(["--allow-host", allow]);
+        }
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn server in namespace");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let line = lines.next().expect("a line").expect("read");
+        assert!(line.contains("listening"), "{line}");
+        let _server = KillOnDrop(child);
+        assert_eq!(list(&url), expected, "--allow-host {allow:?}");
+    }
+}
+
 // ------------------------------------------------- held-out situations
 
 /// A `/populate` list that cannot be applied whole changes nothing: two
@@ -2243,6 +2405,65 @@ async fn serve_refuses_a_config_it_cannot_apply_whole() {
         format!(
             "porthole: in {}, proxy 2 (\"cache\"): invalid attribute latency: -1 (allowed: 0 to \
              2147483647 ms)\n",
+            path.display()
+        )
+    );
+}
+
+/// Names and addresses from a request are quoted exactly in the API's error
+/// messages (JSON escapes them by serialisation) and shown escaped by the
+/// sanitiser on a terminal: they used to carry Rust's `Debug` escapes, so
+/// the JSON said `a\u{1b}b` (seven characters) for a name with an escape
+/// character, and a `"` came back as `\"` inside the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_are_exact_in_api_errors() {
+    let api = start_api().await;
+    let echo = echo_server().await.to_string();
+    let name = "a\u{1b}[31m\"é\u{202e}b";
+    let populate = api.call(
+        "POST",
+        "/populate",
+        Some(json!([{"name": name, "upstream": echo}, {"name": name, "upstream": echo}])),
+    );
+    assert_eq!(populate.status, 400, "{}", populate.text());
+    assert_eq!(
+        populate.json().expect("JSON")["error"],
+        json!(format!("duplicate proxy name \"{name}\" at proxy 2 (also proxy 1)"))
+    );
+    let upstream = "db\u{1b}[2J\"";
+    let created = api.call("POST", "/proxies", Some(json!({"name": "x", "upstream": upstream})));
+    assert_error(
+        &created,
+        400,
+        &format!("invalid upstream address \"{upstream}\": expected HOST:PORT"),
+    );
+
+    // On a terminal: escaped by the sanitiser, once.
+    let (code, out, err) = tokio::task::block_in_place(|| {
+        porthole(&["proxy", "create", "x", "--upstream", upstream], &api.url())
+    });
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            2,
+            "",
+            "porthole: invalid upstream address \"db\\x1b[2J\"\": expected HOST:PORT (HTTP 400)\n"
+        )
+    );
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("proxies.json");
+    let config = json!([{"name": name, "upstream": echo, "toxics": [{"type": "bogus"}]}]);
+    std::fs::write(&path, config.to_string()).expect("write config");
+    let output = Command::new(BINARY)
+        .args(["proxy", "serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run porthole");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "porthole: in {}, proxy 1 (\"a\\x1b[31m\"é\\u202eb\"): invalid toxic type\n",
             path.display()
         )
     );
@@ -2544,7 +2765,11 @@ fn one_shot_refuses_an_upstream_the_api_refuses() {
         assert_eq!(status.code(), Some(2), "{upstream}: {err}");
         assert_eq!(
             err,
-            format!("porthole: --to: invalid upstream address {upstream:?}: expected HOST:PORT\n")
+            // The terminal sanitiser's escapes, not Rust's `Debug` ones.
+            format!(
+                "porthole: --to: invalid upstream address \"{}\": expected HOST:PORT\n",
+                upstream.replace('\u{1b}', "\\x1b")
+            )
         );
     }
 }
@@ -2759,6 +2984,45 @@ fn a_silent_resolver_holds_up_only_the_request_that_named_it() {
     assert_eq!(server.0.wait().expect("exit status").code(), Some(0));
 }
 
+/// The client's `--timeout` bounds the lookup of the API's host name too: a
+/// resolver that never answers used to hold every command for the system
+/// resolver's own timeouts (here 30 s) and then report a failed lookup. The
+/// client runs in a private mount namespace whose resolv.conf names a UDP
+/// socket of this test that takes the queries and never answers.
+#[test]
+fn cli_timeout_bounds_the_api_host_lookup() {
+    if !crate::util::is_root() {
+        crate::util::skip("a private mount namespace (for resolv.conf) and port 53 need root");
+        return;
+    }
+    // A loopback address of this run's own (not the server test's), so port
+    // 53 is free on it.
+    let pid = std::process::id();
+    let resolver = format!("127.54.{}.{}", (pid >> 8) & 0xff, (pid & 0xff).max(1));
+    let _silent = std::net::UdpSocket::bind((resolver.as_str(), 53)).expect("bind the resolver");
+    let directory = tempfile::tempdir().expect("temp dir");
+    let conf = directory.path().join("resolv.conf");
+    std::fs::write(&conf, format!("nameserver {resolver}\noptions timeout:30 attempts:1\n"))
+        .expect("resolv.conf written");
+    let output = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\""])
+        .arg(&conf)
+        .arg(BINARY)
+        .args(["proxy", "list", "--url", "http://api.slow.test:8474", "--timeout", "1s"])
+        .env_remove("TOXIPROXY_URL")
+        .output()
+        .expect("run porthole");
+    assert_eq!(
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned()),
+        (
+            Some(2),
+            "porthole: cannot reach the proxy API at api.slow.test:8474: looking up api.slow.test \
+             took longer than 1s (is the resolver in /etc/resolv.conf answering?)\n"
+                .to_string()
+        )
+    );
+}
+
 /// `"stream": ""` is no stream, `PATCH {"listen": ""}` listens anew, and
 /// toxic attributes decode as Go decodes integers: Toxiproxy 2.12's answers,
 /// byte for byte (apart from the fresh port, and `127.0.0.1` for its `[::]`).
@@ -2934,6 +3198,41 @@ async fn canned_server(
     .await
 }
 
+/// A name that is taken (409) is named in the message, as a name that is
+/// not found is: `proxy already exists` alone did not say which, nor did
+/// `toxic already exists` for a toxic named by default (`TYPE_STREAM`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_names_the_name_that_is_taken() {
+    let api = start_api().await;
+    let echo = echo_server().await.to_string();
+    let url = api.url();
+    let run = |args: &[&str]| tokio::task::block_in_place(|| porthole(args, &url));
+    assert_eq!(run(&["proxy", "create", "db", "--upstream", &echo]).0, 0);
+    assert_eq!(
+        run(&["proxy", "create", "db", "--upstream", &echo]),
+        (2, String::new(), "porthole: proxy db: proxy already exists (HTTP 409)\n".to_string())
+    );
+    assert_eq!(run(&["proxy", "toxic", "add", "db", "-t", "latency", "--upstream"]).0, 0);
+    assert_eq!(
+        run(&["proxy", "toxic", "add", "db", "-t", "latency", "--upstream"]),
+        (
+            2,
+            String::new(),
+            "porthole: proxy db, toxic latency_upstream: toxic already exists (HTTP 409)\n"
+                .to_string()
+        )
+    );
+    assert_eq!(run(&["proxy", "toxic", "add", "db", "-t", "noop", "-n", "odd name"]).0, 0);
+    assert_eq!(
+        run(&["proxy", "toxic", "add", "db", "-t", "noop", "-n", "odd name"]),
+        (
+            2,
+            String::new(),
+            "porthole: proxy db, toxic 'odd name': toxic already exists (HTTP 409)\n".to_string()
+        )
+    );
+}
+
 /// The client verbs against a URL that answers, but not as the API does:
 /// an error status without the API's `{"error": ...}` (an HTML 500 page,
 /// Toxiproxy's own empty 503 after 25 s) is named as such instead of
@@ -2988,11 +3287,62 @@ async fn cli_names_answers_that_are_not_the_api() {
             (
                 2,
                 String::new(),
-                "porthole: malformed response from the proxy API: expected 204 No Content, got HTTP 200\n"
-                    .to_string()
+                format!("porthole: the server at {anything} answered DELETE with HTTP 200, not the proxy API's 204 No Content: nothing was deleted (hello, not JSON)\n")
             ),
             "{args:?}"
         );
+    }
+}
+
+/// The client verbs against a URL where something other than the API
+/// answers with success or does not speak HTTP at all: a web server's page,
+/// an empty 200, JSON of another shape, a server that greets first (SSH,
+/// MariaDB) or hangs up (Redis on an HTTP request). Each exits 2 with one
+/// line naming the address and what came, escaped; they used to print a
+/// JSON parser's complaint (`expected value at line 1 column 1`,
+/// `invalid length 0, expected struct ProxyWire with 6 elements`) without
+/// the address, and a greeting server held every command for `--timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_names_servers_that_are_not_the_api() {
+    let page =
+        canned_server("200 OK", "text/html; charset=utf-8", "<html>\u{1b}[31mhello</html>").await;
+    let empty = canned_server("200 OK", "application/json", "").await;
+    let shape = canned_server("200 OK", "application/json", "[1,2]").await;
+    let greeting = custom_server(|mut stream| async move {
+        let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2p1\r\n").await;
+        // Waits for the client's key exchange, as an SSH server does.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    })
+    .await;
+    let hangs_up = custom_server(|mut stream| async move {
+        let _ = stream.read(&mut [0u8; 4096]).await;
+    })
+    .await;
+    let run = |args: &[&str], address: SocketAddr| {
+        let mut args = args.to_vec();
+        args.extend(["--timeout", "60s"]);
+        tokio::task::block_in_place(|| porthole(&args, &format!("http://{address}")))
+    };
+    let cases: [(SocketAddr, String); 5] = [
+        (page, format!("the server at {page} answered HTTP 200 with text/html, not the proxy API's JSON: <html>\\x1b[31mhello</html>")),
+        (empty, format!("the server at {empty} answered HTTP 200 with an empty body, not the proxy API's JSON")),
+        (shape, format!("the server at {shape} answered HTTP 200 with JSON of another shape, not the proxy API's JSON: [1,2]")),
+        (greeting, format!("the server at {greeting} does not speak HTTP (it answered \"SSH-2.0-OpenSSH_9.2p1\"): is the proxy API there?")),
+        (hangs_up, format!("the server at {hangs_up} does not speak HTTP (it closed the connection without an answer): is the proxy API there?")),
+    ];
+    for (address, message) in &cases {
+        for args in [
+            &["proxy", "list"][..],
+            &["proxy", "inspect", "db"],
+            &["proxy", "create", "db", "--upstream", "127.0.0.1:5432"],
+            &["proxy", "toxic", "add", "db", "-t", "latency", "-a", "latency=10"],
+        ] {
+            assert_eq!(
+                run(args, *address),
+                (2, String::new(), format!("porthole: {message}\n")),
+                "{args:?}"
+            );
+        }
     }
 }
 
