@@ -276,8 +276,9 @@ fn fix_commands(cause: &serde_json::Value) -> Vec<String> {
 }
 
 /// `bpf(BPF_OBJ_GET)` of the pinned program and `bpf(BPF_LINK_CREATE)` on
-/// the cgroup (argv: pin, cgroup directory, attach type), then holds the
-/// link's descriptor.
+/// a target (argv: pin, target, attach type), then holds the link's
+/// descriptor. The target is a cgroup directory, or the index of a device
+/// of the process's network namespace (`lo` is 1).
 const LINK_HOLDER: &str = r#"
 import ctypes, os, struct, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
@@ -290,8 +291,9 @@ def bpf(command, attr):
     return fd
 path = ctypes.create_string_buffer(sys.argv[1].encode())
 program = bpf(7, struct.pack("=QII", ctypes.addressof(path), 0, 0))
-cgroup = os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECTORY)
-link = bpf(28, struct.pack("=IIII", program, cgroup, int(sys.argv[3]), 0))
+target = sys.argv[2]
+target = os.open(target, os.O_RDONLY | os.O_DIRECTORY) if target.startswith("/") else int(target)
+link = bpf(28, struct.pack("=IIII", program, target, int(sys.argv[3]), 0))
 print("ok", flush=True)
 time.sleep(600)
 "#;
@@ -561,26 +563,6 @@ fn a_tc_bpf_filter_on_lo_is_blamed_and_deleted_by_its_pref_and_handle() {
     assert_eq!(repaired["ok"], true, "{repaired:#}");
 }
 
-/// Attaches the program pinned at `pin` to `lo`'s XDP hook through a BPF
-/// link (`BPF_LINK_CREATE`, `BPF_XDP`) made by a Python process in `netns`,
-/// which holds it.
-const XDP_LINK_HOLDER: &str = r#"
-import ctypes, os, struct, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-SYS_bpf = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
-def bpf(command, attr):
-    buffer = ctypes.create_string_buffer(attr.ljust(128, b"\0"), 128)
-    fd = libc.syscall(SYS_bpf, command, buffer, 128)
-    if fd < 0:
-        raise OSError(ctypes.get_errno(), "bpf(%d)" % command)
-    return fd
-path = ctypes.create_string_buffer(sys.argv[1].encode())
-program = bpf(7, struct.pack("=QII", ctypes.addressof(path), 0, 0))
-link = bpf(28, struct.pack("=IIII", program, 1, 37, 0))
-print("ok", flush=True)
-time.sleep(600)
-"#;
-
 #[test]
 fn an_xdp_program_held_by_a_bpf_link_is_detached_through_its_link() {
     let Some(netns) = Netns::create() else { return };
@@ -605,7 +587,9 @@ fn an_xdp_program_held_by_a_bpf_link_is_detached_through_its_link() {
     // bpffs and so no pinned program.
     let mut enter = Command::new("nsenter");
     enter.arg(format!("--net=/run/netns/{}", netns.name)).arg("python3");
-    let (holder, mut ready) = python_via(enter, XDP_LINK_HOLDER, &[pin.to_str().expect("utf-8")]);
+    // `lo` (index 1), BPF_XDP
+    let (holder, mut ready) =
+        python_via(enter, LINK_HOLDER, &[pin.to_str().expect("utf-8"), "1", "37"]);
     assert_eq!(wait_for_line(&mut ready), "ok", "the XDP link is made");
     let _ = std::fs::remove_file(&pin);
 
