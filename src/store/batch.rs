@@ -103,7 +103,7 @@ impl<'a> ConnectionState<'a> {
             ended_at: record.ended_at,
             bytes_up: record.bytes_client_to_server,
             bytes_down: record.bytes_server_to_client,
-            flags: codec::connection_flags(record.end, record.started_at.is_some()),
+            flags: codec::connection_flags(record.end, start_of(record).is_some()),
             client_process: record.client_process.as_ref(),
             server_process: record.server_process.as_ref(),
             client_uid: record.client_uid,
@@ -244,7 +244,7 @@ impl<'a> Planner<'a> {
         let (up, down) = (state.bytes_up, state.bytes_down);
         let ended = state.ended_at.is_some();
         let Some(previous) = previous else {
-            let at = record.started_at.or(record.ended_at).unwrap_or(now);
+            let at = start_of(record).or(record.ended_at).unwrap_or(now);
             let (rollup, client_name) = rollup_key(record, at);
             let delta = plan.rollups.entry(rollup.clone()).or_default();
             delta.client_name = client_name;
@@ -256,7 +256,7 @@ impl<'a> Planner<'a> {
                 // is another connection.
                 self.targets.remove(&key);
             } else {
-                let start_known = record.started_at.is_some();
+                let start_known = start_of(record).is_some();
                 let connection =
                     OpenConnection { bytes_up: up, bytes_down: down, rollup, at, start_known };
                 plan.open_changes.insert(key, Some(connection));
@@ -376,6 +376,14 @@ impl<'a> Planner<'a> {
             self.targets.remove(&key);
         }
     }
+}
+
+/// When `record`'s connection started, as far as it is known: a start after
+/// its end (a sighting taken for a start, a clock stepped between the two)
+/// is not one, and the row says the start was not seen rather than give a
+/// negative duration.
+fn start_of(record: &ConnectionRecord) -> Option<UnixMicros> {
+    record.started_at.filter(|&start| record.ended_at.is_none_or(|end| start <= end))
 }
 
 /// The hourly total of a connection that started at `at`, and its client's
@@ -763,6 +771,18 @@ mod tests {
         }
         let plan = BatchPlan::of_events(&open, &batch[..1], T0 + 5);
         assert!(plan.relabels.is_empty() && plan.updates.is_empty(), "{plan:?}");
+    }
+
+    /// A start after the end is no start: the row begins at the end and
+    /// says its start was not seen.
+    #[test]
+    fn a_start_after_the_end_is_not_stored_as_the_start() {
+        let mut record = report(12, Some(T0 + 10), (1, 1));
+        record.started_at = Some(T0 + 20);
+        let plan = BatchPlan::new(&OpenConnections::new(), [&record], T0 + 30);
+        assert_eq!(plan.inserts[0].at, T0 + 10);
+        let flags = plan.inserts[0].state.flags;
+        assert_eq!(codec::connection_from_flags(flags), (ConnectionEnd::Closed, false));
     }
 
     fn event(record: ConnectionRecord) -> MonitorEvent {

@@ -424,3 +424,62 @@ fn recorders_in_two_namespaces_take_turns_on_a_postgres_store() {
     let Some(database) = crate::history::postgresql::TestPostgres::start() else { return };
     recorders_in_two_namespaces_take_turns(&database.socket_url());
 }
+
+/// Accepts, closes its end at once, and prints "ok" when listening.
+const CLOSING_SERVER: &str = r#"
+import socket, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(16)
+print("ok", flush=True)
+while True:
+    connection, _ = server.accept()
+    connection.close()
+"#;
+
+/// Three clients whose server closes first: each stays in CLOSE_WAIT across
+/// the recorder's dumps, then closes.
+const LINGERING_CLIENTS: &str = r#"
+import socket, sys, time
+clients = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(3)]
+time.sleep(2.5)
+for client in clients:
+    client.close()
+"#;
+
+/// A dump that first finds a client end after its server closed (the client
+/// still in CLOSE_WAIT) did not see the connection start: no record, row or
+/// history line starts after it ended.
+#[test]
+fn a_client_seen_after_its_server_closed_does_not_start_after_the_end() {
+    let Some(netns) = Netns::create() else { return };
+    let (_directory, store) = sqlite_store();
+    let port = unique_port();
+    let (_server, mut ready) = crate::util::python_in(&netns, CLOSING_SERVER, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok", "server did not start");
+    let monitor = recorder(&netns, "netlink", &store, &[]);
+    let status = netns
+        .command("python3")
+        .args(["-c", LINGERING_CLIENTS, &port.to_string()])
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(recorded, "{}", dump(&lines));
+    for line in connections_to(&lines, port) {
+        if let (Some(start), Some(end)) = (line["started_at"].as_str(), line["ended_at"].as_str()) {
+            assert!(start <= end, "a start after the end: {line}");
+        }
+    }
+    let rows = stored_connections(&store, port);
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    for row in &rows {
+        assert!(row["duration_us"].is_null() || row["duration_us"].as_i64() >= Some(0), "{row:#}");
+        if let (Some(start), Some(end)) = (row["started_at"].as_str(), row["ended_at"].as_str()) {
+            assert!(start <= end, "a start after the end: {row:#}");
+        }
+    }
+}
