@@ -69,7 +69,8 @@ fn discover() -> (u64, Vec<Found>) {
         });
         if entry.namespace.example_pid.is_none() {
             entry.namespace.example_pid = Some(pid);
-            let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            let cgroup =
+                super::process::read_text(&format!("/proc/{pid}/cgroup")).unwrap_or_default();
             entry.namespace.container = super::process::parse_cgroup(&cgroup).1;
             // Prefer a process handle: it also works for the /proc fallback.
             entry.handle = handle;

@@ -2419,3 +2419,62 @@ fn byte_counts_past_4_gib_add_up() {
     let json = output.json();
     assert_eq!(json["connections"][2]["bytes_server_to_client"], FIVE_GIB + 1, "{json:#}");
 }
+
+/// Listens on the port given and says "ok".
+const NAMED_LISTENER: &str = r#"
+import socket, sys, time
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen()
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+
+/// A process whose name is not UTF-8 (its executable's file name has a byte
+/// `\xff`, which `/proc/PID/status` repeats) keeps its uid and user in the
+/// record: the rest of `status` is read though its name line is not text.
+#[test]
+fn a_process_named_with_bytes_that_are_not_utf8_keeps_its_user() {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(netns) = util::Netns::create() else { return };
+    let python = Command::new("python3")
+        .args(["-c", "import os, sys; print(os.path.realpath(sys.executable))"])
+        .output()
+        .expect("python3 runs");
+    let python = String::from_utf8(python.stdout).expect("a path").trim().to_string();
+    let directory = tempfile::tempdir().expect("temp dir");
+    let named = directory.path().join(std::ffi::OsStr::from_bytes(b"p\xffq"));
+    std::fs::copy(&python, &named).expect("python copied");
+    let store = directory.path().join("history.sqlite");
+    let store = store.to_str().expect("utf-8 path");
+    let port = util::unique_port();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--no-alerts", "--store", store],
+    );
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", &netns.name]).arg(&named);
+    let (mut child, mut ready) = util::python_via(command, NAMED_LISTENER, &[&port.to_string()]);
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let seen = monitor.wait_for(|lines| {
+        crate::monitor::of_type(lines, "listener").iter().any(|l| l["local_port"] == port)
+    });
+    let (lines, stderr, code) = monitor.stop();
+    let _ = child.0.kill();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(seen, "{}", crate::monitor::dump(&lines));
+    let output = util::porthole_run(&[
+        "history",
+        &port.to_string(),
+        "--listeners",
+        "--json",
+        "--store",
+        store,
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    let process = &json["listeners"][0]["processes"][0];
+    assert_eq!(process["name"], "p\u{fffd}q", "{json:#}");
+    assert_eq!(process["uid"], 0, "{json:#}");
+    assert_eq!(process["user"], "root", "{json:#}");
+}
