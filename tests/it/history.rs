@@ -2478,3 +2478,48 @@ fn a_process_named_with_bytes_that_are_not_utf8_keeps_its_user() {
     assert_eq!(process["uid"], 0, "{json:#}");
     assert_eq!(process["user"], "root", "{json:#}");
 }
+
+/// A listener a `--netns all` recorder saw in another namespace, still
+/// listening there: `porthole PORT` here says where it was recorded and
+/// how to look there instead of "not listening now … is it running?"; in
+/// that namespace (by `--netns NAME` or from inside) it is listening.
+#[test]
+fn port_history_of_a_listener_in_another_namespace_is_not_blamed_on_the_recorder() {
+    let Some(netns) = util::Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store = store.to_str().expect("utf-8 path");
+    let port = util::unique_port();
+    let (_listener, mut ready) = util::python_in(&netns, NAMED_LISTENER, &[&port.to_string()]);
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let monitor = crate::monitor::Monitor::start(
+        None,
+        &["--netns", "all", "--capture", "netlink", "--no-alerts", "--store", store],
+    );
+    let seen = monitor.wait_for(|lines| {
+        crate::monitor::of_type(lines, "listener").iter().any(|l| l["local_port"] == port)
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(seen, "{}", crate::monitor::dump(&lines));
+    let history_section = |command: &mut Command| {
+        let output = util::run(command.env("PORTHOLE_STORE", store));
+        let text = output.stdout.clone();
+        let at = text.find("History (UTC").unwrap_or_else(|| panic!("no History: {output:?}"));
+        text[at..].to_string()
+    };
+    let here = history_section(util::porthole().arg(port.to_string()));
+    assert!(!here.contains("is it running"), "{here}");
+    assert!(here.contains("in network namespace"), "{here}");
+    assert!(here.contains(&format!("porthole {port} --netns all")), "{here}");
+    let mut inside = netns.command(util::binary().to_str().expect("utf-8 path"));
+    util::scrub(&mut inside);
+    for there in [
+        history_section(util::porthole().args([&port.to_string(), "--netns", &netns.name])),
+        history_section(util::porthole().args([&port.to_string(), "--netns", "all"])),
+        history_section(inside.arg(port.to_string())),
+    ] {
+        assert!(there.contains("  listening since"), "{there}");
+        assert!(!there.contains("is it running"), "{there}");
+    }
+}
