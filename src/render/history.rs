@@ -283,19 +283,26 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
     if !report.listeners.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Listeners"))?;
-        let mut table = Table::new(&["TIME", "CHANGE", "PROTO", "LOCAL", "SCOPE", "PROCESS"]);
+        // A `--netns all` recorder's records of other namespaces say which.
+        let show_netns = report.listeners.iter().any(|l| l.event.net_namespace.is_some());
+        let mut headers = vec!["TIME", "CHANGE", "PROTO", "LOCAL", "SCOPE"];
+        headers.extend(show_netns.then_some("NETNS"));
+        headers.push("PROCESS");
+        let mut table = Table::new(&headers);
         let reused = reused_pids(&report.listeners);
         for listener in &report.listeners {
             let event = &listener.event;
             let scope = scope_label(event);
-            table.push(vec![
+            let mut row = vec![
                 format!("{}{}", host_prefix(&listener.host, show_hosts), time(event.at)),
                 change_label(event.change).to_string(),
                 event.protocol.as_str().to_string(),
                 listener_address(listener),
                 scope,
-                owners_label(&event.owners, &reused),
-            ]);
+            ];
+            row.extend(show_netns.then(|| netns_label(event.net_namespace)));
+            row.push(owners_label(&event.owners, &reused));
+            table.push(row);
         }
         table.write(out, style.width, "  ")?;
         if report.listeners_truncated {
@@ -382,6 +389,12 @@ fn write_clients(
     Ok(())
 }
 
+/// The NETNS column: the inode of a namespace other than the recorder's
+/// own, `-` for the recorder's own.
+fn netns_label(net_namespace: Option<u64>) -> String {
+    net_namespace.map_or_else(|| "-".to_string(), |inode| inode.to_string())
+}
+
 fn end_label(end: ConnectionEnd, open: bool) -> &'static str {
     match (end, open) {
         (_, true) => "open",
@@ -416,16 +429,11 @@ fn write_connections(
 ) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(out, "{} ({})", style.bold("Connections"), thousands(connections.len() as u64))?;
-    let mut table = Table::new(&[
-        "TIME",
-        "DURATION",
-        "CLIENT",
-        "SERVER",
-        "SENT",
-        "RECEIVED",
-        "END",
-        "CLIENT PROCESS",
-    ]);
+    let show_netns = connections.iter().any(|c| c.record.net_namespace.is_some());
+    let mut headers = vec!["TIME", "DURATION", "CLIENT", "SERVER", "SENT", "RECEIVED", "END"];
+    headers.extend(show_netns.then_some("NETNS"));
+    headers.push("CLIENT PROCESS");
+    let mut table = Table::new(&headers);
     for connection in connections {
         let record = &connection.record;
         let at = record.started_at.or(record.ended_at).unwrap_or(connection.seen_at);
@@ -440,7 +448,7 @@ fn write_connections(
             (None, Some(uid)) => format!("unnamed (uid {uid})"),
             (None, None) => "unnamed".into(),
         };
-        table.push(vec![
+        let mut row = vec![
             format!("{}{}", host_prefix(&connection.host, show_hosts), time(at)),
             length,
             record.client.to_string(),
@@ -448,8 +456,10 @@ fn write_connections(
             bytes(record.bytes_client_to_server),
             bytes(record.bytes_server_to_client),
             end_label(record.end, record.ended_at.is_none()).to_string(),
-            client,
-        ]);
+        ];
+        row.extend(show_netns.then(|| netns_label(record.net_namespace)));
+        row.push(client);
+        table.push(row);
     }
     table.write(out, style.width, "  ")
 }

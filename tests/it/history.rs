@@ -2292,7 +2292,8 @@ fn a_v6only_listener_is_read_back_as_ipv6_only() {
             util::run(util::porthole().arg(v6only.to_string()).env("PORTHOLE_STORE", &path));
         let text = &output.stdout;
         assert!(
-            text.contains(&format!("on [::]:{v6only} (IPv6 only), python3")),
+            // Recorded in the listeners' own namespace (`--netns all`).
+            text.contains(&format!("on [::]:{v6only} (IPv6 only) in network namespace ")),
             "{capture}: {output:?}"
         );
     }
@@ -2522,4 +2523,12 @@ fn port_history_of_a_listener_in_another_namespace_is_not_blamed_on_the_recorder
         assert!(there.contains("  listening since"), "{there}");
         assert!(!there.contains("is it running"), "{there}");
     }
+    // `history` says which namespace, as `--json` does.
+    let json = util::porthole_run(&["history", &port.to_string(), "--json", "--store", store]);
+    let inode = json.json()["listeners"][0]["net_namespace"].as_u64().expect("an inode");
+    let text = util::porthole_run(&["history", &port.to_string(), "--store", store]);
+    let header = text.stdout.lines().find(|l| l.contains("CHANGE")).unwrap_or_default();
+    assert!(header.contains("NETNS"), "{}", text.stdout);
+    let row = text.stdout.lines().find(|l| l.contains("listening")).unwrap_or_default();
+    assert!(row.contains(&format!("  {inode}  ")), "{}", text.stdout);
 }
