@@ -11,7 +11,7 @@ use crate::cli::settings::WhoSettings;
 use crate::commands::{ls::report_visibility, warn, ExitStatus};
 use crate::diagnose::{self, environment::Client, DiagnoseError};
 use crate::inventory::system::Machine;
-use crate::inventory::{self, port_report, Query};
+use crate::inventory::{self, port_report, NamespaceSelection, Query};
 use crate::render::port::write_report;
 use crate::render::Style;
 use crate::target::Host;
@@ -68,12 +68,18 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         let history =
             crate::store::local_port_history(configured.as_deref(), settings.endpoint.port);
         if let Some(history) = history {
-            crate::render::history::write_port_history(
-                out,
-                &history,
-                &report.listeners,
-                Style::detect(),
-            )?;
+            let own_namespace = crate::inventory::namespaces::own_inode();
+            let only = match (&settings.named_namespace, settings.namespaces) {
+                (Some(named), _) => Some(named.inode),
+                (None, NamespaceSelection::All) => None,
+                (None, NamespaceSelection::Current) => Some(own_namespace),
+            };
+            let live = crate::render::history::LiveListeners {
+                sockets: &report.listeners,
+                own_namespace,
+                only,
+            };
+            crate::render::history::write_port_history(out, &history, &live, Style::detect())?;
         }
     }
     Ok(if report.is_held() { ExitStatus::Success } else { ExitStatus::Failure })

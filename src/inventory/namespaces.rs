@@ -26,9 +26,14 @@ struct Found {
     handle: String,
 }
 
+/// Inode of the network namespace porthole runs in (0 when unreadable).
+pub fn own_inode() -> u64 {
+    crate::sys::netns::inode_of("/proc/thread-self/ns/net").unwrap_or(0)
+}
+
 /// Lists every network namespace: inode → how to enter it and who is there.
 fn discover() -> (u64, Vec<Found>) {
-    let current = crate::sys::netns::inode_of("/proc/thread-self/ns/net").unwrap_or(0);
+    let current = own_inode();
     let mut found: BTreeMap<u64, Found> = BTreeMap::new();
     if let Ok(entries) = std::fs::read_dir("/run/netns") {
         for entry in entries.flatten() {
@@ -69,7 +74,8 @@ fn discover() -> (u64, Vec<Found>) {
         });
         if entry.namespace.example_pid.is_none() {
             entry.namespace.example_pid = Some(pid);
-            let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            let cgroup =
+                super::process::read_text(&format!("/proc/{pid}/cgroup")).unwrap_or_default();
             entry.namespace.container = super::process::parse_cgroup(&cgroup).1;
             // Prefer a process handle: it also works for the /proc fallback.
             entry.handle = handle;

@@ -49,10 +49,18 @@ fn own_mount_namespace() -> Option<&'static std::path::PathBuf> {
     OWN.get_or_init(|| std::fs::read_link("/proc/self/ns/mnt").ok()).as_ref()
 }
 
+/// A `/proc` file as text. `status` starts with the process's name and
+/// `cgroup` holds unit and container names, any bytes their owners chose:
+/// what is not UTF-8 is replaced, so the rest (the uid, the unit) is still
+/// read.
+pub fn read_text(path: &str) -> Option<String> {
+    std::fs::read(path).ok().map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// `TracerPid` from `/proc/PID/status`: the debugger (ptrace) attached to
 /// the process, 0 when none.
 pub fn tracer_pid(pid: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let status = read_text(&format!("/proc/{pid}/status"))?;
     status.lines().find_map(|line| line.strip_prefix("TracerPid:")?.trim().parse().ok())
 }
 
@@ -61,7 +69,7 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
     let base = format!("/proc/{pid}");
     let stat = std::fs::read(format!("{base}/stat")).ok()?;
     let parsed = parse_stat(&stat)?;
-    let status = std::fs::read_to_string(format!("{base}/status")).unwrap_or_default();
+    let status = read_text(&format!("{base}/status")).unwrap_or_default();
     let uid = parse_status_uid(&status).unwrap_or(u32::MAX);
     let cmdline =
         std::fs::read(format!("{base}/cmdline")).map(|b| split_cmdline(&b)).unwrap_or_default();
@@ -84,7 +92,7 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         && std::fs::read_link(format!("{base}/ns/mnt"))
             .is_ok_and(|theirs| own_mount_namespace().is_some_and(|own| *own != theirs))
         && exe.as_deref().is_some_and(|path| !same_file(path, &format!("{base}/exe")));
-    let cgroup = std::fs::read_to_string(format!("{base}/cgroup")).unwrap_or_default();
+    let cgroup = read_text(&format!("{base}/cgroup")).unwrap_or_default();
     let (unit, container) = parse_cgroup(&cgroup);
     let unit_manager_uid = user_manager_uid(&cgroup);
     let start_time = cache.boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks());
@@ -111,7 +119,7 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
 /// how many processes live in that namespace and whether it handles
 /// SIGTERM; `None` for an ordinary process (or one that is gone).
 pub fn namespace_init(pid: u32) -> Option<crate::model::termination::NamespaceInit> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let status = read_text(&format!("/proc/{pid}/status"))?;
     let catches_term = parse_namespace_init(&status)?;
     let namespace = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
     // Every process whose PID namespace is that one (a child namespace's

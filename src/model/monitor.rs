@@ -209,6 +209,16 @@ pub struct OpenSnapshot {
     /// Server-end socket cookie and namespace of every connection open at
     /// `at` (the key of its row, as in [`ConnectionRecord`]).
     pub open: Vec<(u64, Option<u64>)>,
+    /// Inode of the recorder's own network namespace, the one its rows
+    /// label `None`: a row an earlier recorder in another namespace
+    /// labelled with this inode is a row of this recorder's namespace.
+    pub own_namespace: u64,
+    /// Whether socket cookies are unique on the whole machine (Linux 5.12
+    /// and later hand them out from one counter; earlier kernels count per
+    /// namespace): then a listed cookie is the connection of an open row
+    /// with that cookie whatever namespace label an earlier recorder gave
+    /// the row.
+    pub unique_cookies: bool,
 }
 
 /// The namespaces an [`OpenSnapshot`] speaks for.
@@ -223,13 +233,31 @@ pub enum SnapshotScope {
 }
 
 impl SnapshotScope {
-    /// Whether the snapshot speaks for rows of `net_namespace`.
-    pub fn covers(&self, net_namespace: Option<u64>) -> bool {
+    /// Whether a recorder whose own namespace is `own` speaks for rows of
+    /// `net_namespace`: its own namespace's rows, `None` or labelled with
+    /// its inode by a recorder elsewhere, and with `--netns all` every
+    /// other namespace it read.
+    pub fn covers(&self, own: u64, net_namespace: Option<u64>) -> bool {
         match (self, net_namespace) {
             (_, None) => true,
+            (_, Some(inode)) if inode == own => true,
             (SnapshotScope::Own, Some(_)) => false,
             (SnapshotScope::All { unread }, Some(inode)) => !unread.contains(&inode),
         }
+    }
+}
+
+/// Whether socket cookies are unique machine-wide on the kernel whose
+/// release (`/proc/sys/kernel/osrelease`, `6.1.0-13-amd64`) is `release`:
+/// from Linux 5.12 on one counter serves every namespace.
+///
+/// See: <https://git.kernel.org/torvalds/c/92acdc58ab11>
+pub fn cookies_unique_in(release: &str) -> bool {
+    let mut numbers =
+        release.trim().split(|c: char| !c.is_ascii_digit()).map(|part| part.parse::<u32>().ok());
+    match (numbers.next().flatten(), numbers.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (5, 12),
+        _ => false,
     }
 }
 
@@ -251,5 +279,39 @@ pub trait EventSink {
     /// here, so it does not wait for the next event, which may never come.
     fn tick(&mut self) -> Result<(), SinkError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_unique_from_linux_5_12() {
+        for (release, unique) in [
+            ("6.18.0-1-amd64\n", true),
+            ("5.12.0", true),
+            ("5.11.22-generic", false),
+            ("4.19.0-27-amd64", false),
+            ("10.0", true),
+            ("", false),
+            ("garbage", false),
+        ] {
+            assert_eq!(cookies_unique_in(release), unique, "{release:?}");
+        }
+    }
+
+    /// A `--netns current` recorder speaks for the rows of its namespace
+    /// that a `--netns all` recorder elsewhere labelled with its inode, and
+    /// for no other namespace's.
+    #[test]
+    fn a_scope_covers_its_own_namespace_under_either_label() {
+        let own = 4026531840;
+        assert!(SnapshotScope::Own.covers(own, None));
+        assert!(SnapshotScope::Own.covers(own, Some(own)));
+        assert!(!SnapshotScope::Own.covers(own, Some(7)));
+        let all = SnapshotScope::All { unread: vec![7] };
+        assert!(all.covers(own, Some(own)) && all.covers(own, Some(8)));
+        assert!(!all.covers(own, Some(7)));
     }
 }

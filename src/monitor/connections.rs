@@ -601,10 +601,13 @@ impl ConnectionJoiner {
         if server_process.is_none() || (client_local && client_attribution.is_none()) {
             self.losses.unknown_process += 1;
         }
+        // A dump that first found an end after the server end closed (a
+        // client still in CLOSE_WAIT) saw it then; it did not see it start.
         let started_at = [&server_attribution, &client_attribution]
             .into_iter()
             .flatten()
             .map(|attribution| attribution.since)
+            .filter(|since| *since <= server.at)
             .min();
         // Only a record that went out without its client end can meet it
         // later: remembering every record would hold a minute of them.

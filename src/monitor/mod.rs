@@ -604,11 +604,17 @@ impl Recorder {
                 .map(|seconds| seconds.saturating_mul(1_000_000));
             let mut keys: Vec<(u64, Option<u64>)> = open.iter().copied().collect();
             keys.sort_unstable();
+            let unique_cookies = self
+                .system
+                .sysctl("kernel.osrelease")
+                .is_some_and(|release| crate::model::monitor::cookies_unique_in(&release));
             self.push(MonitorEvent::OpenSnapshot(OpenSnapshot {
                 at,
                 booted_at,
                 scope,
                 open: keys,
+                own_namespace: self.own_namespace,
+                unique_cookies,
             }));
         }
         // In the order of their rows' keys, so a batch reads the same every

@@ -283,19 +283,26 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
     if !report.listeners.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Listeners"))?;
-        let mut table = Table::new(&["TIME", "CHANGE", "PROTO", "LOCAL", "SCOPE", "PROCESS"]);
+        // A `--netns all` recorder's records of other namespaces say which.
+        let show_netns = report.listeners.iter().any(|l| l.event.net_namespace.is_some());
+        let mut headers = vec!["TIME", "CHANGE", "PROTO", "LOCAL", "SCOPE"];
+        headers.extend(show_netns.then_some("NETNS"));
+        headers.push("PROCESS");
+        let mut table = Table::new(&headers);
         let reused = reused_pids(&report.listeners);
         for listener in &report.listeners {
             let event = &listener.event;
             let scope = scope_label(event);
-            table.push(vec![
+            let mut row = vec![
                 format!("{}{}", host_prefix(&listener.host, show_hosts), time(event.at)),
                 change_label(event.change).to_string(),
                 event.protocol.as_str().to_string(),
                 listener_address(listener),
                 scope,
-                owners_label(&event.owners, &reused),
-            ]);
+            ];
+            row.extend(show_netns.then(|| netns_label(event.net_namespace)));
+            row.push(owners_label(&event.owners, &reused));
+            table.push(row);
         }
         table.write(out, style.width, "  ")?;
         if report.listeners_truncated {
@@ -382,6 +389,12 @@ fn write_clients(
     Ok(())
 }
 
+/// The NETNS column: the inode of a namespace other than the recorder's
+/// own, `-` for the recorder's own.
+fn netns_label(net_namespace: Option<u64>) -> String {
+    net_namespace.map_or_else(|| "-".to_string(), |inode| inode.to_string())
+}
+
 fn end_label(end: ConnectionEnd, open: bool) -> &'static str {
     match (end, open) {
         (_, true) => "open",
@@ -416,16 +429,11 @@ fn write_connections(
 ) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(out, "{} ({})", style.bold("Connections"), thousands(connections.len() as u64))?;
-    let mut table = Table::new(&[
-        "TIME",
-        "DURATION",
-        "CLIENT",
-        "SERVER",
-        "SENT",
-        "RECEIVED",
-        "END",
-        "CLIENT PROCESS",
-    ]);
+    let show_netns = connections.iter().any(|c| c.record.net_namespace.is_some());
+    let mut headers = vec!["TIME", "DURATION", "CLIENT", "SERVER", "SENT", "RECEIVED", "END"];
+    headers.extend(show_netns.then_some("NETNS"));
+    headers.push("CLIENT PROCESS");
+    let mut table = Table::new(&headers);
     for connection in connections {
         let record = &connection.record;
         let at = record.started_at.or(record.ended_at).unwrap_or(connection.seen_at);
@@ -440,7 +448,7 @@ fn write_connections(
             (None, Some(uid)) => format!("unnamed (uid {uid})"),
             (None, None) => "unnamed".into(),
         };
-        table.push(vec![
+        let mut row = vec![
             format!("{}{}", host_prefix(&connection.host, show_hosts), time(at)),
             length,
             record.client.to_string(),
@@ -448,8 +456,10 @@ fn write_connections(
             bytes(record.bytes_client_to_server),
             bytes(record.bytes_server_to_client),
             end_label(record.end, record.ended_at.is_none()).to_string(),
-            client,
-        ]);
+        ];
+        row.extend(show_netns.then(|| netns_label(record.net_namespace)));
+        row.push(client);
+        table.push(row);
     }
     table.write(out, style.width, "  ")
 }
@@ -545,7 +555,7 @@ fn write_losses(
 pub fn write_port_history(
     out: &mut dyn Write,
     history: &PortHistory,
-    live: &[Socket],
+    live: &LiveListeners<'_>,
     style: Style,
 ) -> std::io::Result<()> {
     if history.is_empty() {
@@ -561,10 +571,11 @@ pub fn write_port_history(
         let event = &earlier.event;
         writeln!(
             out,
-            "  before: {} {} on {}, {}",
+            "  before: {} {} on {}{}, {}",
             change_label(event.change),
             time(event.at),
             listener_place(earlier),
+            live.elsewhere(event.net_namespace),
             owners_label(&event.owners, &reused)
         )?;
     }
@@ -590,23 +601,69 @@ pub fn write_port_history(
     Ok(())
 }
 
+/// The listeners `porthole PORT` found now and the network namespaces it
+/// looked in, which the record is held against.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveListeners<'a> {
+    pub sockets: &'a [Socket],
+    /// Inode of porthole's own namespace: what no namespace means among
+    /// `sockets`, and in the record (there it is the recorder's own, taken
+    /// to be this one).
+    pub own_namespace: u64,
+    /// The one namespace looked in (porthole's own, or `--netns NAME`);
+    /// `None` with `--netns all`.
+    pub only: Option<u64>,
+}
+
+impl LiveListeners<'_> {
+    fn namespace_of(&self, label: Option<u64>) -> u64 {
+        label.unwrap_or(self.own_namespace)
+    }
+
+    /// ` in network namespace N` for a record of a namespace other than
+    /// porthole's own, else nothing.
+    fn elsewhere(&self, label: Option<u64>) -> String {
+        match self.namespace_of(label) {
+            inode if inode == self.own_namespace => String::new(),
+            inode => format!(" in network namespace {inode}"),
+        }
+    }
+}
+
 /// The newest recorded listener change, as it stands against the live
-/// listeners: "listening since" and "free since" only when the port still
-/// looks that way, else what the record says and that the recorder did not
-/// see what followed (it was stopped, or records another namespace).
-fn last_listener_line(last: &ListenerHistory, live: &[Socket], reused: &[u32]) -> String {
+/// listeners of its namespace: "listening since" and "free since" only when
+/// the port still looks that way, else what the record says and that the
+/// recorder did not see what followed (it was stopped). A change in a
+/// namespace that was not looked in is told as recorded, with the command
+/// that looks there.
+fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: &[u32]) -> String {
     const UNSEEN: &str = "which the recorder did not see (is it running?)";
     let event = &last.event;
     let owners = owners_label(&event.owners, reused);
+    let recorded_in = live.namespace_of(event.net_namespace);
+    let elsewhere = live.elsewhere(event.net_namespace);
+    if live.only.is_some_and(|only| only != recorded_in) {
+        let port = event.local.map_or(0, |local| local.port());
+        return format!(
+            "recorded {} {} on {}{elsewhere}: {owners}; not looked in here \
+             (porthole {port} --netns all looks there too)",
+            change_label(event.change),
+            time(event.at),
+            listener_place(last),
+        );
+    }
+    let live: Vec<&Socket> =
+        live.sockets.iter().filter(|s| live.namespace_of(s.net_namespace) == recorded_in).collect();
     let same: Vec<&Socket> = live
         .iter()
+        .copied()
         .filter(|socket| socket.protocol == event.protocol && socket.local == event.local)
         .collect();
     let recorded_pids: Vec<u32> = event.owners.iter().map(|owner| owner.pid).collect();
     let same_owner = same.iter().any(|socket| {
         socket.owners.is_empty() || socket.owners.iter().any(|pid| recorded_pids.contains(pid))
     });
-    let address = listener_place(last);
+    let address = format!("{}{elsewhere}", listener_place(last));
     // Which families an `[::]` took is not visible in "listening since".
     let family = match dual_stack(event) {
         Some(true) => " (IPv4 too)",
@@ -615,7 +672,7 @@ fn last_listener_line(last: &ListenerHistory, live: &[Socket], reused: &[u32]) -
     };
     match event.change {
         ListenerChange::Appeared if !same.is_empty() && (same_owner || recorded_pids.is_empty()) => {
-            format!("listening since {}{family}: {owners}", time(event.at))
+            format!("listening since {}{family}{elsewhere}: {owners}", time(event.at))
         }
         ListenerChange::Appeared if !same.is_empty() => format!(
             "recorded listening since {} on {address}: {owners}; another process holds it now, {UNSEEN}",
@@ -626,7 +683,7 @@ fn last_listener_line(last: &ListenerHistory, live: &[Socket], reused: &[u32]) -
             time(event.at)
         ),
         ListenerChange::Disappeared if live.is_empty() => {
-            format!("free since {} (last held by {owners})", time(event.at))
+            format!("free since {}{elsewhere} (last held by {owners})", time(event.at))
         }
         ListenerChange::Disappeared if same.is_empty() => {
             format!("{address} free since {} (last held by {owners})", time(event.at))

@@ -20,6 +20,13 @@
 //! and `ended_at` = the snapshot's time (ended *by* then), its bytes as
 //! last reported.
 //!
+//! A row's namespace label is relative to the recorder that wrote it:
+//! `None` for its own namespace, the inode for any other. Recorders in
+//! different namespaces may take turns on one store, so the snapshot judges
+//! the rows of its own namespace under both labels, and a row it finds open
+//! under another label than its own is relabelled ([`Relabel`]) so this
+//! run's reports update it instead of adding a second row.
+//!
 //! Reports of one connection within one batch are merged into a single row
 //! (or a single update), so a connection that opens and ends between two
 //! batches is inserted once, already ended.
@@ -96,7 +103,7 @@ impl<'a> ConnectionState<'a> {
             ended_at: record.ended_at,
             bytes_up: record.bytes_client_to_server,
             bytes_down: record.bytes_server_to_client,
-            flags: codec::connection_flags(record.end, record.started_at.is_some()),
+            flags: codec::connection_flags(record.end, start_of(record).is_some()),
             client_process: record.client_process.as_ref(),
             server_process: record.server_process.as_ref(),
             client_uid: record.client_uid,
@@ -135,11 +142,24 @@ pub struct ConnectionUpdate<'a> {
     pub state: ConnectionState<'a>,
 }
 
+/// A row left open under `key` whose namespace is now `net_namespace`: an
+/// earlier recorder ran in another namespace, so it named this one
+/// differently (its inode where this run says `None`, or the reverse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relabel {
+    pub key: ConnectionKey,
+    pub net_namespace: Option<u64>,
+}
+
 /// Everything a batch's connection records do to the store.
 #[derive(Debug, Default, PartialEq)]
 pub struct BatchPlan<'a> {
     /// New rows, in the order of their first report.
     pub inserts: Vec<NewConnection<'a>>,
+    /// Open rows an earlier recorder labelled with another name for the
+    /// namespace this run records them under; applied before `updates`,
+    /// which find them by their new key.
+    pub relabels: Vec<Relabel>,
     /// Rows left open by earlier batches, each updated once.
     pub updates: Vec<ConnectionUpdate<'a>>,
     /// What to add to the hourly totals (created when missing).
@@ -224,7 +244,7 @@ impl<'a> Planner<'a> {
         let (up, down) = (state.bytes_up, state.bytes_down);
         let ended = state.ended_at.is_some();
         let Some(previous) = previous else {
-            let at = record.started_at.or(record.ended_at).unwrap_or(now);
+            let at = start_of(record).or(record.ended_at).unwrap_or(now);
             let (rollup, client_name) = rollup_key(record, at);
             let delta = plan.rollups.entry(rollup.clone()).or_default();
             delta.client_name = client_name;
@@ -236,7 +256,7 @@ impl<'a> Planner<'a> {
                 // is another connection.
                 self.targets.remove(&key);
             } else {
-                let start_known = record.started_at.is_some();
+                let start_known = start_of(record).is_some();
                 let connection =
                     OpenConnection { bytes_up: up, bytes_down: down, rollup, at, start_known };
                 plan.open_changes.insert(key, Some(connection));
@@ -280,13 +300,29 @@ impl<'a> Planner<'a> {
     }
 
     /// Ends the open rows `snapshot` speaks for whose connection it did not
-    /// find open (see the module docs).
+    /// find open, and gives the rows it did find the key this run reports
+    /// them under (see the module docs).
     fn snapshot(&mut self, open: &OpenConnections, snapshot: &OpenSnapshot) {
         let listed: std::collections::HashSet<&ConnectionKey> = snapshot.open.iter().collect();
+        // Where each listed cookie is open, when cookies are unique on the
+        // machine: a row with that cookie is that connection, whichever
+        // namespace label the recorder that wrote it used.
+        let mut listed_cookies: HashMap<u64, Option<Option<u64>>> = HashMap::new();
+        for &(cookie, net_namespace) in &snapshot.open {
+            listed_cookies
+                .entry(cookie)
+                .and_modify(|label| {
+                    if *label != Some(net_namespace) {
+                        *label = None;
+                    }
+                })
+                .or_insert(Some(net_namespace));
+        }
+        let own = snapshot.own_namespace;
         let mut keys: Vec<ConnectionKey> = open
             .keys()
             .chain(self.plan.open_changes.keys())
-            .filter(|key| snapshot.scope.covers(key.1))
+            .filter(|key| snapshot.scope.covers(own, key.1))
             .copied()
             .collect();
         keys.sort_unstable();
@@ -294,8 +330,36 @@ impl<'a> Planner<'a> {
         for key in keys {
             let Some(connection) = self.open_now(open, &key) else { continue };
             let earlier_boot = snapshot.booted_at.is_some_and(|booted| connection.at < booted);
-            if listed.contains(&key) && !earlier_boot {
-                continue;
+            // This run's name for the row's namespace.
+            let own_key = (key.0, if key.1 == Some(own) { None } else { key.1 });
+            let found = if earlier_boot {
+                None
+            } else if listed.contains(&own_key) {
+                Some(Some(own_key))
+            } else {
+                // Open under another label. With cookies unique on the
+                // machine and one label, it is this row's connection (a
+                // recorder that ran in that namespace said `None`); else it
+                // cannot be told whether it is, and the row is left as it
+                // is. Not open anywhere: ended below.
+                listed_cookies.get(&key.0).map(|label| {
+                    label.filter(|_| snapshot.unique_cookies).map(|label| (key.0, label))
+                })
+            };
+            match found {
+                Some(Some(new_key)) if new_key == key => continue,
+                Some(Some(new_key)) => {
+                    // Rows this batch already touched keep their key, and
+                    // so does a row whose new key another open row holds.
+                    if !self.targets.contains_key(&key) && self.open_now(open, &new_key).is_none() {
+                        self.plan.relabels.push(Relabel { key, net_namespace: new_key.1 });
+                        self.plan.open_changes.insert(key, None);
+                        self.plan.open_changes.insert(new_key, Some(connection));
+                    }
+                    continue;
+                }
+                Some(None) => continue,
+                None => {}
             }
             let state = ConnectionState {
                 ended_at: Some(snapshot.at),
@@ -312,6 +376,14 @@ impl<'a> Planner<'a> {
             self.targets.remove(&key);
         }
     }
+}
+
+/// When `record`'s connection started, as far as it is known: a start after
+/// its end (a sighting taken for a start, a clock stepped between the two)
+/// is not one, and the row says the start was not seen rather than give a
+/// negative duration.
+fn start_of(record: &ConnectionRecord) -> Option<UnixMicros> {
+    record.started_at.filter(|&start| record.ended_at.is_none_or(|end| start <= end))
 }
 
 /// The hourly total of a connection that started at `at`, and its client's
@@ -335,6 +407,8 @@ mod tests {
     /// 2026-11-28 10:00:00 UTC.
     const T0: UnixMicros = 1_795_860_000_000_000;
     const HOUR: i64 = 3_600_000_000;
+    /// The inode of the namespace the snapshots' recorder runs in.
+    const OWN: u64 = 4026531840;
 
     fn process(pid: u32, name: &str, exe: Option<&str>) -> ProcessIdentity {
         ProcessIdentity {
@@ -538,6 +612,8 @@ mod tests {
             booted_at: Some(T0 - HOUR),
             scope,
             open: open.to_vec(),
+            own_namespace: OWN,
+            unique_cookies: true,
         })
     }
 
@@ -642,6 +718,69 @@ mod tests {
         assert_eq!(codec::connection_from_flags(flags), (ConnectionEnd::Closed, false));
         // Within one batch too.
         let plan = BatchPlan::new(&OpenConnections::new(), [&unstarted, &ended], T0 + 50);
+        let flags = plan.inserts[0].state.flags;
+        assert_eq!(codec::connection_from_flags(flags), (ConnectionEnd::Closed, false));
+    }
+
+    fn in_namespace(cookie: u64, net_namespace: Option<u64>) -> ConnectionRecord {
+        let mut record = report(cookie, None, (1, 1));
+        record.net_namespace = net_namespace;
+        record
+    }
+
+    /// A `--netns all` recorder in another namespace labelled this
+    /// namespace's rows with its inode: a `--netns current` run here ends
+    /// the one whose connection is gone, gives the open one its own label
+    /// (so its report updates the row), and leaves other namespaces alone.
+    #[test]
+    fn a_current_run_judges_the_rows_an_all_run_elsewhere_left_open() {
+        let mut open = OpenConnections::new();
+        let rows =
+            [in_namespace(1, Some(OWN)), in_namespace(2, Some(OWN)), in_namespace(3, Some(7))];
+        BatchPlan::new(&open, &rows, T0).commit_to(&mut open);
+        let batch =
+            [snapshot(T0 + 5, SnapshotScope::Own, &[(2, None)]), event(report(2, None, (5, 5)))];
+        let plan = BatchPlan::of_events(&open, &batch, T0 + 5);
+        assert_eq!(plan.relabels, [Relabel { key: (2, Some(OWN)), net_namespace: None }]);
+        let updated: Vec<_> = plan.updates.iter().map(|u| (u.key, u.state.ended_at)).collect();
+        assert_eq!(updated, [((1, Some(OWN)), Some(T0 + 5)), ((2, None), None)]);
+        assert!(plan.inserts.is_empty(), "{plan:?}");
+        plan.commit_to(&mut open);
+        let mut left: Vec<_> = open.keys().copied().collect();
+        left.sort_unstable();
+        assert_eq!(left, [(2, None), (3, Some(7))]);
+    }
+
+    /// The reverse: a `--netns current` recorder in namespace 7 left a row
+    /// open under `None`; a `--netns all` run here lists its cookie in 7,
+    /// and with cookies unique on the machine that is the row's connection.
+    /// Without unique cookies the row cannot be judged and stays as it is.
+    #[test]
+    fn an_all_run_takes_over_a_row_a_current_run_elsewhere_left_open() {
+        let mut open = OpenConnections::new();
+        BatchPlan::new(&open, [&in_namespace(4, None)], T0).commit_to(&mut open);
+        let scope = SnapshotScope::All { unread: Vec::new() };
+        let mut batch = [snapshot(T0 + 5, scope, &[(4, Some(7))]), event(in_namespace(4, Some(7)))];
+        let plan = BatchPlan::of_events(&open, &batch, T0 + 5);
+        assert_eq!(plan.relabels, [Relabel { key: (4, None), net_namespace: Some(7) }]);
+        assert!(plan.inserts.is_empty(), "{plan:?}");
+        assert_eq!(plan.updates.len(), 1);
+        assert_eq!((plan.updates[0].key, plan.updates[0].state.ended_at), ((4, Some(7)), None));
+        if let MonitorEvent::OpenSnapshot(snapshot) = &mut batch[0] {
+            snapshot.unique_cookies = false;
+        }
+        let plan = BatchPlan::of_events(&open, &batch[..1], T0 + 5);
+        assert!(plan.relabels.is_empty() && plan.updates.is_empty(), "{plan:?}");
+    }
+
+    /// A start after the end is no start: the row begins at the end and
+    /// says its start was not seen.
+    #[test]
+    fn a_start_after_the_end_is_not_stored_as_the_start() {
+        let mut record = report(12, Some(T0 + 10), (1, 1));
+        record.started_at = Some(T0 + 20);
+        let plan = BatchPlan::new(&OpenConnections::new(), [&record], T0 + 30);
+        assert_eq!(plan.inserts[0].at, T0 + 10);
         let flags = plan.inserts[0].state.flags;
         assert_eq!(codec::connection_from_flags(flags), (ConnectionEnd::Closed, false));
     }

@@ -47,7 +47,9 @@ use std::time::{Duration, Instant};
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Transaction};
 
-use super::batch::{BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections};
+use super::batch::{
+    BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections, Relabel,
+};
 use super::codec::{self, u64_from_db, u64_to_db};
 use super::location::redact;
 use super::{
@@ -735,6 +737,16 @@ impl Session {
                     )?;
                 }
             }
+        }
+        for relabel in &plan.relabels {
+            // See `BatchPlan::relabels`.
+            let Relabel { key: (cookie, net_namespace), net_namespace: new } = relabel;
+            transaction.execute(
+                "UPDATE porthole.connections SET netns = $4
+                 WHERE host = $1 AND cookie = $2 AND netns IS NOT DISTINCT FROM $3
+                   AND ended_at IS NULL",
+                &[&host, &u64_to_db(*cookie), &net_namespace.map(u64_to_db), &new.map(u64_to_db)],
+            )?;
         }
         for update in &plan.updates {
             let ConnectionUpdate { key: (cookie, net_namespace), state } = update;

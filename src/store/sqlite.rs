@@ -34,7 +34,9 @@ use std::time::Instant;
 
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
 
-use super::batch::{BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections};
+use super::batch::{
+    BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections, Relabel,
+};
 use super::codec::{self, u64_from_db, u64_to_db};
 use super::{
     HistoryReader, Order, StoreError, WriterOptions, OLDEST_READABLE_VERSION, SCHEMA_VERSION,
@@ -557,6 +559,9 @@ impl SqliteWriter {
                 }
             }
         }
+        for relabel in &plan.relabels {
+            relabel_connection(&cache, relabel)?;
+        }
         for update in &plan.updates {
             update_connection(&mut cache, update)?;
         }
@@ -813,6 +818,20 @@ fn write_listener(cache: &mut Cache<'_>, listener: &ListenerEvent) -> rusqlite::
             )?
             .execute(params![event, process])?;
     }
+    Ok(())
+}
+
+/// Gives a row an earlier recorder left open the namespace label this
+/// recorder uses for it.
+fn relabel_connection(cache: &Cache<'_>, relabel: &Relabel) -> rusqlite::Result<()> {
+    let Relabel { key: (cookie, net_namespace), net_namespace: new } = relabel;
+    cache
+        .connection
+        .prepare_cached(
+            "UPDATE connections SET netns = ?3
+             WHERE cookie = ?1 AND netns IS ?2 AND ended_at IS NULL",
+        )?
+        .execute(params![u64_to_db(*cookie), net_namespace.map(u64_to_db), new.map(u64_to_db)])?;
     Ok(())
 }
 

@@ -2292,7 +2292,8 @@ fn a_v6only_listener_is_read_back_as_ipv6_only() {
             util::run(util::porthole().arg(v6only.to_string()).env("PORTHOLE_STORE", &path));
         let text = &output.stdout;
         assert!(
-            text.contains(&format!("on [::]:{v6only} (IPv6 only), python3")),
+            // Recorded in the listeners' own namespace (`--netns all`).
+            text.contains(&format!("on [::]:{v6only} (IPv6 only) in network namespace ")),
             "{capture}: {output:?}"
         );
     }
@@ -2418,4 +2419,116 @@ fn byte_counts_past_4_gib_add_up() {
     let output = history(&path, &[&port.to_string(), "--each", "--json"]);
     let json = output.json();
     assert_eq!(json["connections"][2]["bytes_server_to_client"], FIVE_GIB + 1, "{json:#}");
+}
+
+/// Listens on the port given and says "ok".
+const NAMED_LISTENER: &str = r#"
+import socket, sys, time
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen()
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+
+/// A process whose name is not UTF-8 (its executable's file name has a byte
+/// `\xff`, which `/proc/PID/status` repeats) keeps its uid and user in the
+/// record: the rest of `status` is read though its name line is not text.
+#[test]
+fn a_process_named_with_bytes_that_are_not_utf8_keeps_its_user() {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(netns) = util::Netns::create() else { return };
+    let python = Command::new("python3")
+        .args(["-c", "import os, sys; print(os.path.realpath(sys.executable))"])
+        .output()
+        .expect("python3 runs");
+    let python = String::from_utf8(python.stdout).expect("a path").trim().to_string();
+    let directory = tempfile::tempdir().expect("temp dir");
+    let named = directory.path().join(std::ffi::OsStr::from_bytes(b"p\xffq"));
+    std::fs::copy(&python, &named).expect("python copied");
+    let store = directory.path().join("history.sqlite");
+    let store = store.to_str().expect("utf-8 path");
+    let port = util::unique_port();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--no-alerts", "--store", store],
+    );
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", &netns.name]).arg(&named);
+    let (mut child, mut ready) = util::python_via(command, NAMED_LISTENER, &[&port.to_string()]);
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let seen = monitor.wait_for(|lines| {
+        crate::monitor::of_type(lines, "listener").iter().any(|l| l["local_port"] == port)
+    });
+    let (lines, stderr, code) = monitor.stop();
+    let _ = child.0.kill();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(seen, "{}", crate::monitor::dump(&lines));
+    let output = util::porthole_run(&[
+        "history",
+        &port.to_string(),
+        "--listeners",
+        "--json",
+        "--store",
+        store,
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    let process = &json["listeners"][0]["processes"][0];
+    assert_eq!(process["name"], "p\u{fffd}q", "{json:#}");
+    assert_eq!(process["uid"], 0, "{json:#}");
+    assert_eq!(process["user"], "root", "{json:#}");
+}
+
+/// A listener a `--netns all` recorder saw in another namespace, still
+/// listening there: `porthole PORT` here says where it was recorded and
+/// how to look there instead of "not listening now … is it running?"; in
+/// that namespace (by `--netns NAME` or from inside) it is listening.
+#[test]
+fn port_history_of_a_listener_in_another_namespace_is_not_blamed_on_the_recorder() {
+    let Some(netns) = util::Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store = store.to_str().expect("utf-8 path");
+    let port = util::unique_port();
+    let (_listener, mut ready) = util::python_in(&netns, NAMED_LISTENER, &[&port.to_string()]);
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let monitor = crate::monitor::Monitor::start(
+        None,
+        &["--netns", "all", "--capture", "netlink", "--no-alerts", "--store", store],
+    );
+    let seen = monitor.wait_for(|lines| {
+        crate::monitor::of_type(lines, "listener").iter().any(|l| l["local_port"] == port)
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(seen, "{}", crate::monitor::dump(&lines));
+    let history_section = |command: &mut Command| {
+        let output = util::run(command.env("PORTHOLE_STORE", store));
+        let text = output.stdout.clone();
+        let at = text.find("History (UTC").unwrap_or_else(|| panic!("no History: {output:?}"));
+        text[at..].to_string()
+    };
+    let here = history_section(util::porthole().arg(port.to_string()));
+    assert!(!here.contains("is it running"), "{here}");
+    assert!(here.contains("in network namespace"), "{here}");
+    assert!(here.contains(&format!("porthole {port} --netns all")), "{here}");
+    let mut inside = netns.command(util::binary().to_str().expect("utf-8 path"));
+    util::scrub(&mut inside);
+    for there in [
+        history_section(util::porthole().args([&port.to_string(), "--netns", &netns.name])),
+        history_section(util::porthole().args([&port.to_string(), "--netns", "all"])),
+        history_section(inside.arg(port.to_string())),
+    ] {
+        assert!(there.contains("  listening since"), "{there}");
+        assert!(!there.contains("is it running"), "{there}");
+    }
+    // `history` says which namespace, as `--json` does.
+    let json = util::porthole_run(&["history", &port.to_string(), "--json", "--store", store]);
+    let inode = json.json()["listeners"][0]["net_namespace"].as_u64().expect("an inode");
+    let text = util::porthole_run(&["history", &port.to_string(), "--store", store]);
+    let header = text.stdout.lines().find(|l| l.contains("CHANGE")).unwrap_or_default();
+    assert!(header.contains("NETNS"), "{}", text.stdout);
+    let row = text.stdout.lines().find(|l| l.contains("listening")).unwrap_or_default();
+    assert!(row.contains(&format!("  {inode}  ")), "{}", text.stdout);
 }

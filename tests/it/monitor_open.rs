@@ -332,3 +332,154 @@ fn history_lists_a_long_lived_client_while_recording_in_ebpf_mode() {
     }
     history_lists_a_long_lived_client("ebpf");
 }
+
+/// The row of the connection from `client` among `rows`.
+fn row_of<'a>(rows: &'a [Value], client: &LongClient) -> &'a Value {
+    rows.iter()
+        .find(|row| row["client_port"] == client.port)
+        .unwrap_or_else(|| panic!("no row of client port {}: {rows:#?}", client.port))
+}
+
+/// Recorders in two namespaces take turns on one store: a `--netns all` one
+/// outside a namespace labels that namespace's rows with its inode, a
+/// `--netns current` one inside it labels them with none. Each ends the
+/// rows the other left open for connections gone since, and carries on the
+/// rows of connections still open (one row each, never a second).
+fn recorders_in_two_namespaces_take_turns(store: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = echo_server(&netns, port);
+    let all = ["--netns", "all", "--capture", "netlink", "--no-alerts", "--store", store];
+
+    // `--netns all` from outside leaves two rows open under the inode.
+    let monitor = Monitor::start(None, &all);
+    let mut gone = LongClient::connect(&netns, port);
+    gone.exchange(3);
+    let mut staying = LongClient::connect(&netns, port);
+    staying.exchange(4);
+    let (_, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let rows = stored_connections(store, port);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let inode = rows[0]["net_namespace"].clone();
+    assert!(inode.is_u64(), "{rows:#?}");
+    assert!(rows.iter().all(|row| row["end"] == "open" && row["net_namespace"] == inode));
+
+    // `--netns current` inside ends the gone one and updates the other.
+    gone.close();
+    let monitor = recorder(&netns, "netlink", store, &[]);
+    let ended = eventually(Duration::from_secs(60), || {
+        stored_connections(store, port).iter().any(|row| row["end"] == "unknown")
+    });
+    staying.exchange(5);
+    staying.close();
+    let closed = monitor
+        .wait_for(|lines| connections_to(lines, port).iter().any(|line| line["end"] == "closed"));
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let rows = stored_connections(store, port);
+    assert!(ended && closed, "{rows:#?}\n{}", dump(&lines));
+    assert_eq!(rows.len(), 2, "one row per connection:\n{rows:#?}");
+    let (gone_row, staying_row) = (row_of(&rows, &gone), row_of(&rows, &staying));
+    assert_eq!(gone_row["end"], "unknown", "{gone_row:#}");
+    assert_eq!(gone_row["bytes_client_to_server"], 3, "{gone_row:#}");
+    assert_eq!(staying_row["end"], "closed", "{staying_row:#}");
+    assert_eq!(staying_row["bytes_client_to_server"], 9, "{staying_row:#}");
+    assert!(staying_row["net_namespace"].is_null(), "{staying_row:#}");
+
+    // The reverse: a row `--netns current` left open under no label is
+    // carried on by `--netns all` from outside, under the inode.
+    let mut third = LongClient::connect(&netns, port);
+    third.exchange(2);
+    let (_, stderr, code) = recorder(&netns, "netlink", store, &[]).stop();
+    assert_eq!(code, 0, "{stderr}");
+    let rows = stored_connections(store, port);
+    assert_eq!(row_of(&rows, &third)["end"], "open", "{rows:#?}");
+    assert!(row_of(&rows, &third)["net_namespace"].is_null(), "{rows:#?}");
+    let monitor = Monitor::start(None, &all);
+    third.exchange(1);
+    third.close();
+    let closed = monitor
+        .wait_for(|lines| connections_to(lines, port).iter().any(|line| line["end"] == "closed"));
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(closed, "{}", dump(&lines));
+    let rows = stored_connections(store, port);
+    assert_eq!(rows.len(), 3, "one row per connection:\n{rows:#?}");
+    let third_row = row_of(&rows, &third);
+    assert_eq!(third_row["end"], "closed", "{third_row:#}");
+    assert_eq!(third_row["bytes_client_to_server"], 3, "{third_row:#}");
+    assert_eq!(third_row["net_namespace"], inode, "{third_row:#}");
+}
+
+#[test]
+fn recorders_in_two_namespaces_take_turns_on_a_sqlite_store() {
+    let (_directory, store) = sqlite_store();
+    recorders_in_two_namespaces_take_turns(&store);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn recorders_in_two_namespaces_take_turns_on_a_postgres_store() {
+    let Some(database) = crate::history::postgresql::TestPostgres::start() else { return };
+    recorders_in_two_namespaces_take_turns(&database.socket_url());
+}
+
+/// Accepts, closes its end at once, and prints "ok" when listening.
+const CLOSING_SERVER: &str = r#"
+import socket, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(16)
+print("ok", flush=True)
+while True:
+    connection, _ = server.accept()
+    connection.close()
+"#;
+
+/// Three clients whose server closes first: each stays in CLOSE_WAIT across
+/// the recorder's dumps, then closes.
+const LINGERING_CLIENTS: &str = r#"
+import socket, sys, time
+clients = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(3)]
+time.sleep(2.5)
+for client in clients:
+    client.close()
+"#;
+
+/// A dump that first finds a client end after its server closed (the client
+/// still in CLOSE_WAIT) did not see the connection start: no record, row or
+/// history line starts after it ended.
+#[test]
+fn a_client_seen_after_its_server_closed_does_not_start_after_the_end() {
+    let Some(netns) = Netns::create() else { return };
+    let (_directory, store) = sqlite_store();
+    let port = unique_port();
+    let (_server, mut ready) = crate::util::python_in(&netns, CLOSING_SERVER, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok", "server did not start");
+    let monitor = recorder(&netns, "netlink", &store, &[]);
+    let status = netns
+        .command("python3")
+        .args(["-c", LINGERING_CLIENTS, &port.to_string()])
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(recorded, "{}", dump(&lines));
+    for line in connections_to(&lines, port) {
+        if let (Some(start), Some(end)) = (line["started_at"].as_str(), line["ended_at"].as_str()) {
+            assert!(start <= end, "a start after the end: {line}");
+        }
+    }
+    let rows = stored_connections(&store, port);
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    for row in &rows {
+        assert!(row["duration_us"].is_null() || row["duration_us"].as_i64() >= Some(0), "{row:#}");
+        if let (Some(start), Some(end)) = (row["started_at"].as_str(), row["ended_at"].as_str()) {
+            assert!(start <= end, "a start after the end: {row:#}");
+        }
+    }
+}
