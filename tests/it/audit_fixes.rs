@@ -169,8 +169,74 @@ fn memcached_udp_on_all_interfaces_is_one_memcached_finding_and_its_firewall_fix
         rule.is_some_and(|r| r.contains("iifname != \"lo\"") && r.contains("drop")),
         "{listing}"
     );
+    let udp_rule = listing.lines().find(|l| l.contains(&format!("udp dport {port}")));
+    assert!(
+        udp_rule.is_some_and(|r| r.contains("iifname != \"lo\"") && r.contains("drop")),
+        "the reflector's UDP port is dropped too: {listing}"
+    );
     // Loopback clients still get in.
     assert!(wait_in(&netns, port), "the rule must spare loopback");
+}
+
+/// A rule that drops memcached's TCP port used to count as blocking the
+/// whole service: the finding fell to low, `no-auth` to high, and its
+/// firewall fix dropped TCP only, while the same process answered every
+/// device, unauthenticated, on its UDP port (the amplification reflector
+/// the finding is about). The UDP port is judged by the chain too, and the
+/// printed command drops what is still open.
+#[test]
+fn a_firewall_drop_of_memcached_tcp_alone_leaves_its_udp_port_in_the_finding() {
+    if !require("memcached") || !require("nft") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let udp_port = util::unique_port();
+    let _memcached = ChildGuard::spawn(netns.command("memcached").args([
+        "-u",
+        "nobody",
+        "-l",
+        "0.0.0.0",
+        "-U",
+        &udp_port.to_string(),
+        "-p",
+        &port.to_string(),
+    ]));
+    assert!(wait_in(&netns, port), "memcached did not start");
+    netns.run_ok(
+        "nft",
+        &[&format!(
+            "add table inet filter; add chain inet filter input {{ type filter hook input priority 0; }}; add rule inet filter input iifname != \"lo\" tcp dport {port} drop"
+        )],
+    );
+    let output = audit_in(&netns, &port.to_string());
+    let json = output.json();
+    assert_eq!(output.code, 1, "UDP is still open to every device: {json:#}");
+    assert_eq!(finding(&json, port, "no-auth")["severity"], "critical", "{json:#}");
+    let exposed = finding(&json, port, "exposed-service");
+    assert_eq!(exposed["severity"], "high", "{exposed:#}");
+    let evidence = exposed["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains(&format!("for udp port {udp_port}: nftables input policy accept")),
+        "{evidence}"
+    );
+    assert!(!evidence.contains("likely blocked"), "{evidence}");
+    let fix = exposed["fix"].as_str().unwrap();
+    let commands = firewall_commands(fix);
+    assert_eq!(commands.len(), 1, "{fix}");
+    assert!(commands[0].contains(&format!("udp dport {udp_port} drop")), "{fix}");
+    assert!(!commands[0].contains(&format!("tcp dport {port}")), "already dropped: {fix}");
+    let status = netns.command("bash").args(["-c", &commands[0]]).status().unwrap();
+    assert!(status.success(), "{}", commands[0]);
+
+    // Both ports dropped now: the service is graded as out of reach.
+    let output = audit_in(&netns, &port.to_string());
+    let json = output.json();
+    assert_eq!(output.code, 0, "{json:#}");
+    assert_eq!(finding(&json, port, "no-auth")["severity"], "high", "{json:#}");
+    let exposed = finding(&json, port, "exposed-service");
+    assert_eq!(exposed["severity"], "low", "{exposed:#}");
+    assert!(!exposed["fix"].as_str().unwrap().contains("nft"), "{exposed:#}");
 }
 
 #[test]

@@ -42,6 +42,10 @@ pub struct Context<'a> {
     pub firewall: Verdict,
     /// `nftables input policy drop`, for evidence strings.
     pub firewall_text: &'a str,
+    /// The input chain's verdict on the UDP port of a memcached run with
+    /// `-U`: the same process answers there, unauthenticated, so the
+    /// service is out of other devices' reach only when both are blocked.
+    pub memcached_udp: Option<UdpFirewall>,
     /// Package updates of the owner's executable and libraries (`None`
     /// when the package check did not run).
     pub packages: Option<&'a super::packages::TargetPackages>,
@@ -60,7 +64,19 @@ impl Context<'_> {
     /// Exposed and not (likely) stopped by the firewall, nor refused by the
     /// service itself (Redis protected mode while no password is set).
     pub fn reachable_from_network(&self) -> bool {
-        self.exposed() && self.firewall != Verdict::Blocked && self.protected_mode() != Some(true)
+        self.exposed()
+            && self.network_verdict() != Verdict::Blocked
+            && self.protected_mode() != Some(true)
+    }
+
+    /// What the input chain does with other devices' traffic to the
+    /// service: its own port's verdict, or, for a memcached with UDP on,
+    /// the more open of its TCP and UDP ports'.
+    pub fn network_verdict(&self) -> Verdict {
+        match &self.memcached_udp {
+            Some(udp) => self.firewall.either(udp.verdict),
+            None => self.firewall,
+        }
     }
 
     /// Redis `protected-mode` as probed (`None`: not asked, or a password
@@ -240,6 +256,33 @@ impl MemcachedOptions {
     }
 }
 
+/// The firewall's judgement of memcached's UDP port (`-U PORT`), made
+/// beside that of its TCP listener (see [`Context::memcached_udp`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpFirewall {
+    pub port: u16,
+    pub verdict: Verdict,
+    /// The chain's words for `udp dport PORT`, as `firewall_text`.
+    pub text: String,
+}
+
+impl UdpFirewall {
+    /// Judges the UDP port of `target` when it is a memcached TCP listener
+    /// run with UDP on; `judge` is the listener's own chain.
+    pub fn of(
+        target: &Target,
+        judge: impl FnOnce(crate::model::Protocol, u16) -> (Verdict, String),
+    ) -> Option<UdpFirewall> {
+        if target.protocol != crate::model::Protocol::Tcp {
+            return None;
+        }
+        let process = target.owners.iter().find(|p| p.name == "memcached")?;
+        let port = MemcachedOptions::parse(&process.cmdline).udp()?;
+        let (verdict, text) = judge(crate::model::Protocol::Udp, port);
+        Some(UdpFirewall { port, verdict, text })
+    }
+}
+
 type Rule = fn(&Context<'_>) -> Vec<Finding>;
 
 /// Every rule, in the order findings are produced.
@@ -346,6 +389,7 @@ pub(crate) mod testing {
             restart: Vec::new(),
             firewall: Verdict::Admitted,
             firewall_text: "nftables input policy accept",
+            memcached_udp: None,
             packages: None,
             package_lists_age: None,
             dnf_cache_age: None,
