@@ -250,6 +250,34 @@ fn passwords_file_errors_exit_2() {
     assert_eq!(passive.code, 2, "--show needs --active: {passive:?}");
 }
 
+/// `--passwords` was read whole into memory: `--passwords /dev/zero` ate
+/// every byte of the machine's memory until the kernel killed porthole.
+/// The file is read up to 1 MiB; more, a directory or binary data is one
+/// line and exit 2, before any listener is probed. (The test uses a 2 MiB
+/// file of valid lines, which used to be accepted, not an endless device.)
+#[test]
+fn a_passwords_file_that_is_no_site_list_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let large = dir.path().join("large.txt");
+    let lines: String = (0..150_000).map(|i| format!("user{i}:password{i}\n")).collect();
+    assert!(lines.len() > 2 << 20, "{}", lines.len());
+    std::fs::write(&large, lines).unwrap();
+    let binary = dir.path().join("binary");
+    std::fs::write(&binary, b"root:\xff\xfe\x00\n").unwrap();
+    for (path, why) in [
+        (large.to_str().unwrap(), "larger than 1024 KiB"),
+        (binary.to_str().unwrap(), "not UTF-8 text"),
+        (dir.path().to_str().unwrap(), "Is a directory"),
+    ] {
+        let output = util::porthole_run(&["audit", "--active", "--passwords", path, "--port", "1"]);
+        assert_eq!(output.code, 2, "{path}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{path}: {}", output.stderr);
+        assert!(output.stderr.starts_with("porthole: --passwords"), "{}", output.stderr);
+        assert!(output.stderr.contains(why), "{path}: {}", output.stderr);
+        assert_eq!(output.stdout, "", "nothing audited: {output:?}");
+    }
+}
+
 // ----------------------------------------------------------- PostgreSQL
 
 /// `psql` over the data directory's Unix socket (trusted) as `postgres`.
