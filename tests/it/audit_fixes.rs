@@ -778,6 +778,51 @@ fn an_ipv6_only_wildcard_is_judged_by_the_ipv6_chain_alone() {
     assert!(evidence.contains("every interface"), "{evidence}");
 }
 
+/// `iptables` on Debian is iptables-nft: a rule added with it leaves an
+/// nftables `ip filter` table and no IPv6 one, so a `[::]` listener's IPv4
+/// chain is read from nftables and its IPv6 chain from ip6tables. The
+/// printed firewall command used to be `ip6tables` alone, which left every
+/// IPv4 client getting in; it is one nft `inet` rule, which both families
+/// pass, and after it the listener is judged blocked.
+#[test]
+fn a_dual_stack_listener_with_ipv4_rules_in_nftables_only_is_dropped_for_both_families() {
+    if !require("nft") || !require("ip6tables") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok(
+        "nft",
+        &["add table ip filter; add chain ip filter input { type filter hook input priority 0; policy accept; }"],
+    );
+    let port = util::unique_port();
+    let _server = ChildGuard::spawn(
+        netns
+            .command("python3")
+            .args(["-m", "http.server", "--bind", "::", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(&netns, port), "the server did not start");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let exposed = finding(&json, port, "exposed-service");
+    let evidence = exposed["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("ip6tables input policy accept; nftables input policy accept"),
+        "{evidence}"
+    );
+    let fix = exposed["fix"].as_str().unwrap();
+    let commands = firewall_commands(fix);
+    assert_eq!(commands.len(), 1, "{fix}");
+    assert!(commands[0].starts_with("nft "), "IPv4 is read from nftables: {fix}");
+    let status = netns.command("sh").args(["-c", &commands[0]]).status().unwrap();
+    assert!(status.success(), "{}", commands[0]);
+    let json = audit_in(&netns, &port.to_string()).json();
+    let exposed = finding(&json, port, "exposed-service");
+    let evidence = exposed["evidence"].as_str().unwrap();
+    assert!(evidence.contains("likely blocked"), "both families are dropped now: {evidence}");
+    assert!(wait_in(&netns, port), "the rule must spare loopback");
+}
+
 #[test]
 fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
     let Some(bin) = crate::audit::postgres_bin() else {

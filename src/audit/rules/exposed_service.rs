@@ -122,13 +122,24 @@ pub fn firewall_drop(firewall_text: &str, drops: &[(Protocol, u16)]) -> String {
             .collect();
         commands.join(" && ")
     };
-    // iptables rules do nothing to IPv6 and ip6tables nothing to IPv4: a
-    // `[::]` listener judged by both gets both.
-    match (firewall_text.starts_with("ip6tables"), firewall_text.contains("iptables input")) {
-        (true, true) => return format!("{} && {}", legacy("ip6tables"), legacy("iptables")),
-        (true, false) => return legacy("ip6tables"),
-        (false, true) if firewall_text.starts_with("iptables") => return legacy("iptables"),
-        _ => {}
+    // The chains the evidence names, one `SOURCE input policy …` per
+    // address family; a namespace's label (user text) is not read.
+    let chains = firewall_text.split(" (network namespace ").next().unwrap_or(firewall_text);
+    let named =
+        |source: &str| chains.split("; ").any(|part| part.starts_with(&format!("{source} input ")));
+    // An `inet` table's input hook sees both families, whatever the other
+    // family's chain is read from, so nftables named for either family
+    // (`ip6tables …; nftables …` when iptables-nft made only an `ip` table)
+    // gets the one nft command. Otherwise iptables rules do nothing to IPv6
+    // and ip6tables nothing to IPv4: a `[::]` listener judged by both gets
+    // both.
+    if !named("nftables") {
+        match (named("ip6tables"), named("iptables")) {
+            (true, true) => return format!("{} && {}", legacy("ip6tables"), legacy("iptables")),
+            (true, false) => return legacy("ip6tables"),
+            (false, true) => return legacy("iptables"),
+            (false, false) => {}
+        }
     }
     let rules: Vec<String> = drops
         .iter()
@@ -227,6 +238,22 @@ mod tests {
         assert_eq!(
             firewall_drop("ip6tables input policy accept; iptables input policy accept", &[(Protocol::Udp, 53)]),
             "ip6tables -I INPUT ! -i lo -p udp --dport 53 -j DROP && iptables -I INPUT ! -i lo -p udp --dport 53 -j DROP"
+        );
+        // iptables-nft made an `ip` table only: IPv6 is read from ip6tables,
+        // IPv4 from nftables; one inet rule covers both.
+        let mixed = firewall_drop(
+            "ip6tables input policy accept; nftables input policy accept",
+            &[(Protocol::Tcp, 80)],
+        );
+        assert!(mixed.starts_with("nft 'add table inet filter;"), "{mixed}");
+        assert!(!mixed.contains("ip6tables"), "{mixed}");
+        // A namespace's name is not a firewall.
+        assert_eq!(
+            firewall_drop(
+                "iptables input policy accept (network namespace 'nftables input x')",
+                &[(Protocol::Tcp, 80)]
+            ),
+            "iptables -I INPUT ! -i lo -p tcp --dport 80 -j DROP"
         );
     }
 
