@@ -23,8 +23,15 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         let others: Vec<String> = stale[1..].iter().map(|(p, _, _)| p.to_string()).collect();
         evidence.push_str(&format!(" (also pids {})", others.join(", ")));
     }
-    let mut finding =
-        context.finding(RuleId::OutdatedBinary, severity, evidence, context.restart_fix(pid));
+    let mut fix = context.restart_fix(pid);
+    if how == "deleted" {
+        // Nothing is at the path: the same command cannot start it again.
+        evidence.push_str("; nothing is at that path now");
+        fix.push_str(&format!(
+            " once {path} is back (reinstall it first: it was removed, not upgraded)"
+        ));
+    }
+    let mut finding = context.finding(RuleId::OutdatedBinary, severity, evidence, fix);
     finding.pid = Some(pid);
     vec![finding]
 }
@@ -47,7 +54,20 @@ mod tests {
         let mut ctx = context(&target, None);
         ctx.restart = vec![(42, &check_result)];
         let findings = check(&ctx);
-        assert_eq!(findings[0].fix, "systemctl restart web.service");
+        assert_eq!(
+            findings[0].fix,
+            "systemctl restart web.service once /opt/web/server is back (reinstall it first: it was removed, not upgraded)"
+        );
         assert!(findings[0].evidence.contains("/opt/web/server"));
+        assert!(findings[0].evidence.ends_with("nothing is at that path now"));
+        let replaced = RestartCheck {
+            exe: Some(ExeState::Replaced { path: "/opt/web/server".into() }),
+            libraries: vec![],
+            maps_readable: true,
+        };
+        ctx.restart = vec![(42, &replaced)];
+        let findings = check(&ctx);
+        assert_eq!(findings[0].fix, "systemctl restart web.service");
+        assert!(findings[0].evidence.contains("which was replaced on disk"));
     }
 }
