@@ -971,6 +971,60 @@ fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "hello\n");
 }
 
+/// The nginx fix ended in `nginx -s reload`, which signals the pid in the
+/// default pid file: for an nginx started with its own `-c` and `-p` it
+/// fails (no /run/nginx.pid) or reloads another nginx. The fix names the
+/// master's pid; applied as printed (configuration, then that command), the
+/// running nginx stops answering foreign names without a restart.
+#[test]
+fn an_nginx_with_its_own_config_file_is_reloaded_as_printed() {
+    if !require("nginx") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let dir = crate::audit::shared_tempdir();
+    let root = dir.path().display().to_string();
+    let config = dir.path().join("site.conf");
+    let with_master = |server_extra: &str, extra: &str| {
+        nginx_config(&root, port, server_extra, extra).replace("master_process off;\n", "")
+    };
+    std::fs::write(&config, with_master("", "")).unwrap();
+    /// Stops the master with SIGTERM, which takes its workers down too
+    /// (killed, it would leave them serving the port).
+    struct Master(ChildGuard);
+    impl Drop for Master {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-TERM", &self.0.pid().to_string()]).status();
+            let _ = self.0 .0.wait();
+        }
+    }
+    let nginx = Master(ChildGuard::spawn(
+        netns
+            .command("nginx")
+            .args(["-c", config.to_str().unwrap(), "-p", &root, "-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    ));
+    let nginx = &nginx.0;
+    assert!(wait_in(&netns, port), "nginx did not start");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let fix = finding(&json, port, "dns-rebinding")["fix"].as_str().unwrap().to_string();
+    let pieces: Vec<&str> = fix.split('`').skip(1).step_by(2).collect();
+    assert_eq!(pieces.len(), 3, "{fix}");
+    assert_eq!(pieces[2], format!("kill -HUP {}", nginx.pid()), "the master's pid: {fix}");
+    std::fs::write(&config, with_master(pieces[0], pieces[1])).unwrap();
+    let reload = netns.command("sh").args(["-c", pieces[2]]).status().unwrap();
+    assert!(reload.success(), "{}", pieces[2]);
+    let mut last = Value::Null;
+    let repaired = eventually(START, || {
+        last = audit_in(&netns, &port.to_string()).json();
+        findings_of(&last, port).iter().all(|f| f["rule"] != "dns-rebinding")
+    });
+    assert!(repaired, "after the printed reload: {last:#}");
+    assert!(util::process_alive(nginx.pid()), "reloaded, not restarted");
+}
+
 // ------------------------------------------------- other network namespaces
 
 /// An nftables input chain with `policy` in `netns`'s own ruleset.
