@@ -122,6 +122,7 @@ pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Find
         packages: None,
         package_lists_age: None,
         dnf_cache_age: None,
+        caller_uid: rustix::process::geteuid().as_raw(),
     };
     // The package rule needs apt's lists and a dpkg scan, and the password
     // rule logs in: neither is a passive check.

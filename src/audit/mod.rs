@@ -226,6 +226,7 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             packages: package_check.targets.get(index).filter(|_| package_check.ran),
             package_lists_age: package_check.lists.age,
             dnf_cache_age: package_check.dnf_cache.as_ref().and_then(|cache| cache.age),
+            caller_uid: rustix::process::geteuid().as_raw(),
         };
         let mut found = rules::evaluate(&context, &options.skip);
         if let Some(ns) = foreign {

@@ -81,10 +81,10 @@ fn allow_list_fix(context: &Context<'_>) -> String {
 fn nginx_reload(context: &Context<'_>) -> String {
     let owners: Vec<&crate::model::Process> =
         context.target.owners.iter().filter(|p| p.name == "nginx").collect();
-    if let Some(unit) = owners.iter().find_map(|p| p.unit.as_deref()) {
-        if unit.ends_with(".service") {
-            return format!("`systemctl reload {}`", crate::shell::word(unit));
-        }
+    if let Some(command) =
+        owners.iter().find_map(|p| p.service_command("reload", context.caller_uid))
+    {
+        return format!("`{command}`");
     }
     let master = owners.iter().find(|p| p.command_line().starts_with("nginx: master process")).or(
         match owners.as_slice() {

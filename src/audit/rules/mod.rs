@@ -53,6 +53,10 @@ pub struct Context<'a> {
     pub package_lists_age: Option<std::time::Duration>,
     /// Age of dnf's metadata cache, for updates from rpm repositories.
     pub dnf_cache_age: Option<std::time::Duration>,
+    /// The uid porthole runs as: a user unit's `systemctl` command depends
+    /// on whether it is the caller's own (`--user`) or another user's
+    /// (`--user -M USER@`).
+    pub caller_uid: u32,
 }
 
 impl Context<'_> {
@@ -185,11 +189,9 @@ impl Context<'_> {
     /// How to restart the owner: its systemd service, or the pid.
     pub fn restart_fix(&self, pid: u32) -> String {
         let process = self.target.owners.iter().find(|p| p.pid == pid);
-        match process.and_then(|p| p.unit.as_deref()) {
-            Some(unit) if unit.ends_with(".service") => {
-                format!("systemctl restart {}", crate::shell::word(unit))
-            }
-            _ => match process {
+        match process.and_then(|p| p.service_command("restart", self.caller_uid)) {
+            Some(command) => command,
+            None => match process {
                 Some(p) => format!("restart pid {pid} ({})", abbreviate(&p.command_line(), 60)),
                 None => format!("restart pid {pid}"),
             },
@@ -393,6 +395,7 @@ pub(crate) mod testing {
             packages: None,
             package_lists_age: None,
             dnf_cache_age: None,
+            caller_uid: 0,
         }
     }
 }

@@ -69,5 +69,16 @@ mod tests {
         let findings = check(&ctx);
         assert_eq!(findings[0].fix, "systemctl restart web.service");
         assert!(findings[0].evidence.contains("which was replaced on disk"));
+        // A user unit is restarted through its own manager: `systemctl
+        // restart` asks the system manager, which has no such unit.
+        let mut user_target = target.clone();
+        user_target.owners[0].unit_manager_uid = Some(1000);
+        user_target.owners[0].uid = 1000;
+        user_target.owners[0].user = Some("dev".into());
+        let mut user_ctx = context(&user_target, None);
+        user_ctx.restart = vec![(42, &replaced)];
+        assert_eq!(check(&user_ctx)[0].fix, "systemctl --user -M dev@ restart web.service");
+        user_ctx.caller_uid = 1000;
+        assert_eq!(check(&user_ctx)[0].fix, "systemctl --user restart web.service");
     }
 }
