@@ -102,21 +102,27 @@ pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Find
     });
     let checks: Vec<(u32, restart::RestartCheck)> =
         target.owners.iter().map(|p| (p.pid, restart::check(system, p.pid))).collect();
-    let (verdict, firewall_text) =
-        HostFirewall::read(system).judge_reach(target.reach, target.protocol, target.port);
+    let host_firewall = HostFirewall::read(system);
+    let judge = |protocol, port| {
+        let (verdict, text) = host_firewall.judge_reach(target.reach, protocol, port);
+        if target.net_namespace.is_some() {
+            (crate::audit::firewall::Verdict::Unknown, text)
+        } else {
+            (verdict, text)
+        }
+    };
+    let (verdict, firewall_text) = judge(target.protocol, target.port);
     let context = rules::Context {
         target: &target,
         outcome: outcome.as_ref(),
         restart: checks.iter().map(|(pid, check)| (*pid, check)).collect(),
-        firewall: if target.net_namespace.is_some() {
-            crate::audit::firewall::Verdict::Unknown
-        } else {
-            verdict
-        },
+        firewall: verdict,
         firewall_text: &firewall_text,
+        memcached_udp: rules::UdpFirewall::of(&target, judge),
         packages: None,
         package_lists_age: None,
         dnf_cache_age: None,
+        caller_uid: rustix::process::geteuid().as_raw(),
     };
     // The package rule needs apt's lists and a dpkg scan, and the password
     // rule logs in: neither is a passive check.

@@ -35,6 +35,19 @@ pub enum Verdict {
     Unknown,
 }
 
+impl Verdict {
+    /// The verdict for a service that clients reach through either of two
+    /// ways in (two address families, or memcached's TCP and UDP ports):
+    /// one getting in is enough, and only both blocked keep clients out.
+    pub fn either(self, other: Verdict) -> Verdict {
+        match (self, other) {
+            (Verdict::Admitted, _) | (_, Verdict::Admitted) => Verdict::Admitted,
+            (Verdict::Blocked, Verdict::Blocked) => Verdict::Blocked,
+            _ => Verdict::Unknown,
+        }
+    }
+}
+
 /// The parts of the input chain this module understands.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InputChain {
@@ -418,11 +431,7 @@ impl HostFirewall {
         }
         let (v6, v6_text) = one(&self.v6);
         let (v4, v4_text) = one(&self.v4);
-        let verdict = match (v6, v4) {
-            (Verdict::Admitted, _) | (_, Verdict::Admitted) => Verdict::Admitted,
-            (Verdict::Blocked, Verdict::Blocked) => Verdict::Blocked,
-            _ => Verdict::Unknown,
-        };
+        let verdict = v6.either(v4);
         let text = if v6_text == v4_text { v6_text } else { format!("{v6_text}; {v4_text}") };
         (verdict, text)
     }

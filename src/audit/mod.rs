@@ -193,13 +193,14 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         // Per listener: the chain of its address family, and a rule for its
         // protocol and port that may override the policy.
         let foreign = target.net_namespace.filter(|&ns| Some(ns) != current_namespace);
-        let (verdict, firewall_text) = match foreign.map(|ns| (ns, foreign_firewalls.get(&ns))) {
-            None => host_firewall.judge_reach(target.reach, target.protocol, target.port),
+        let judge = |protocol: Protocol, port: u16| match foreign
+            .map(|ns| (ns, foreign_firewalls.get(&ns)))
+        {
+            None => host_firewall.judge_reach(target.reach, protocol, port),
             // A Unix socket has no firewall (nor any entry here).
             Some((_, None)) => (firewall::Verdict::Unknown, String::new()),
             Some((ns, Some(Ok(theirs)))) => {
-                let (verdict, text) =
-                    theirs.judge_reach(target.reach, target.protocol, target.port);
+                let (verdict, text) = theirs.judge_reach(target.reach, protocol, port);
                 (verdict, format!("{text} (network namespace {})", namespace_label(snapshot, ns)))
             }
             Some((ns, Some(Err(why)))) => (
@@ -210,6 +211,7 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
                 ),
             ),
         };
+        let (verdict, firewall_text) = judge(target.protocol, target.port);
         let context = rules::Context {
             target,
             outcome: outcome.as_ref(),
@@ -220,9 +222,11 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
                 .collect(),
             firewall: verdict,
             firewall_text: &firewall_text,
+            memcached_udp: rules::UdpFirewall::of(target, judge),
             packages: package_check.targets.get(index).filter(|_| package_check.ran),
             package_lists_age: package_check.lists.age,
             dnf_cache_age: package_check.dnf_cache.as_ref().and_then(|cache| cache.age),
+            caller_uid: rustix::process::geteuid().as_raw(),
         };
         let mut found = rules::evaluate(&context, &options.skip);
         if let Some(ns) = foreign {

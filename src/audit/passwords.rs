@@ -141,12 +141,13 @@ fn attempt(
     tls: bool,
     credential: &Credential,
     timeout: Duration,
+    redis: &mut Option<redis_auth::LoggedIn>,
 ) -> Attempt {
     let Some(address) = target.connect else { return Attempt::Failed("no address".into()) };
     let deadline = Deadline::new(timeout, timeout * 4);
     let (user, password) = (credential.user.as_str(), credential.password.as_str());
     match service {
-        Service::Redis => redis_auth::attempt(address, tls, user, password, &deadline),
+        Service::Redis => redis_auth::attempt(address, tls, user, password, &deadline, redis),
         Service::Postgres => postgres_auth::attempt(address, user, password, &deadline),
         Service::Mysql => mysql_auth::attempt(address, user, password, &deadline),
         Service::MongoDb => mongodb_auth::attempt(address, user, password, &deadline),
@@ -163,19 +164,25 @@ fn attempt(
     }
 }
 
-fn check_one(service: Service, target: &Target, tls: bool, options: &PasswordOptions) -> Sequence {
+fn check_one(
+    service: Service,
+    target: &Target,
+    tls: bool,
+    options: &PasswordOptions,
+) -> (Sequence, Option<redis_auth::LoggedIn>) {
     let (candidates, left_out) = login::candidates(service, &options.site);
+    let mut redis = None;
     let mut sequence = run_sequence(
         &candidates,
         |credential| {
             let started = Instant::now();
-            let result = attempt(service, target, tls, credential, options.timeout);
+            let result = attempt(service, target, tls, credential, options.timeout, &mut redis);
             (result, started.elapsed())
         },
         || std::thread::sleep(options.spacing),
     );
     sequence.left_out = left_out;
-    sequence
+    (sequence, redis)
 }
 
 /// Tries the lists against every applicable service, in parallel (each
@@ -198,10 +205,10 @@ pub fn check_all(
         })
         .filter(|(index, _, _)| targets[*index].connect.is_some())
         .collect();
-    let mut results: Vec<(usize, Service, Sequence)> = Vec::new();
+    let mut results: Vec<(usize, Service, (Sequence, Option<redis_auth::LoggedIn>))> = Vec::new();
     // Sixteen services at a time: each thread mostly sleeps.
     for batch in jobs.chunks(16) {
-        let finished: Vec<(usize, Service, Sequence)> = std::thread::scope(|scope| {
+        let finished: Vec<_> = std::thread::scope(|scope| {
             let running: Vec<_> = batch
                 .iter()
                 .map(|&(index, service, tls)| {
@@ -214,12 +221,13 @@ pub fn check_all(
                         if let Some(handle) = foreign {
                             // setns() changes this thread only; it ends with the job.
                             if let Err(error) = crate::sys::netns::enter(handle) {
-                                return Sequence {
+                                let sequence = Sequence {
                                     stopped: Some(format!(
                                         "could not enter network namespace: {error}"
                                     )),
                                     ..Sequence::default()
                                 };
+                                return (sequence, None);
                             }
                         }
                         check_one(service, target, tls, options)
@@ -230,9 +238,12 @@ pub fn check_all(
                 .iter()
                 .zip(running)
                 .map(|(&(index, service, _), handle)| {
-                    let sequence = handle.join().unwrap_or_else(|_| Sequence {
-                        stopped: Some("login thread failed".into()),
-                        ..Sequence::default()
+                    let sequence = handle.join().unwrap_or_else(|_| {
+                        let sequence = Sequence {
+                            stopped: Some("login thread failed".into()),
+                            ..Sequence::default()
+                        };
+                        (sequence, None)
                     });
                     (index, service, sequence)
                 })
@@ -242,15 +253,21 @@ pub fn check_all(
     }
 
     let mut reports = Vec::new();
-    for (index, _service, sequence) in results {
+    for (index, _service, (sequence, redis)) in results {
         let target = &targets[index];
         let Some(outcome) = outcomes[index].as_mut() else { continue };
         if let Some(credential) = &sequence.accepted {
+            // A Redis that asked for a password said nothing about its
+            // settings to the probe; it does once logged in.
+            if let Some(settings) = redis.as_ref().and_then(|found| found.settings.clone()) {
+                outcome.settings.get_or_insert(settings);
+            }
             outcome.observations.push(Observation::WeakPassword {
                 user: credential.user.clone(),
                 password: options.show.then(|| credential.password.clone()),
                 attempts: sequence.attempts,
                 site: credential.site,
+                config_command: redis.as_ref().map(|found| found.config_command),
             });
         }
         outcome.probes.push(format!(

@@ -104,7 +104,10 @@ pub fn stale_mappings(
             continue;
         }
         if mapping.deleted {
-            found.insert(StaleMapping { path: mapping.path, reason: "deleted" });
+            // Marked deleted also when an upgrade renamed a new file over
+            // it: a file at the path now means replaced.
+            let reason = if stat(&mapping.path).is_some() { "replaced" } else { "deleted" };
+            found.insert(StaleMapping { path: mapping.path, reason });
             continue;
         }
         match stat(&mapping.path) {
@@ -130,7 +133,13 @@ pub fn check(system: &dyn System, pid: u32) -> RestartCheck {
     let base = format!("/proc/{pid}");
     let exe = system.read_link(&format!("{base}/exe")).map(|text| {
         match text.strip_suffix(" (deleted)") {
-            Some(path) => ExeState::Deleted { path: path.to_string() },
+            // The kernel marks the old inode deleted whether the file was
+            // removed or an upgrade renamed a new one over it (dpkg, rpm):
+            // a file at the path now says which.
+            Some(path) => match system.file_status(&format!("{base}/root{path}")) {
+                Some(_) => ExeState::Replaced { path: path.to_string() },
+                None => ExeState::Deleted { path: path.to_string() },
+            },
             None => {
                 let running = system.file_status(&format!("{base}/exe"));
                 let on_disk = system.file_status(&format!("{base}/root{text}"));
@@ -243,6 +252,24 @@ mod tests {
         // is reported as the binary, not as a library.
         let stale: Vec<&str> = check.libraries.iter().map(|m| m.path.as_str()).collect();
         assert_eq!(stale, vec!["/tmp/x/libhook.so"]);
+
+        // Upgraded by rename (dpkg): the kernel says ` (deleted)`, but a new
+        // file is at the path: replaced. Removed outright: deleted.
+        let mut upgraded = Scripted::default().file("/proc/44/maps", MAPS);
+        upgraded.links.insert("/proc/44/exe".into(), "/usr/sbin/postgres (deleted)".into());
+        upgraded.statuses.insert("/proc/44/root/usr/sbin/postgres".into(), file(9999));
+        upgraded.statuses.insert("/proc/44/root/tmp/x/libhook.so".into(), file(5000));
+        let check = super::check(&upgraded, 44);
+        assert_eq!(check.exe, Some(ExeState::Replaced { path: "/usr/sbin/postgres".into() }));
+        assert!(check
+            .libraries
+            .contains(&StaleMapping { path: "/tmp/x/libhook.so".into(), reason: "replaced" }));
+        let mut removed = Scripted::default();
+        removed.links.insert("/proc/45/exe".into(), "/usr/sbin/postgres (deleted)".into());
+        assert_eq!(
+            super::check(&removed, 45).exe,
+            Some(ExeState::Deleted { path: "/usr/sbin/postgres".into() })
+        );
 
         // Another user's process without root: nothing readable.
         let hidden = super::check(&Scripted::default(), 43);

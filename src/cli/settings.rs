@@ -573,9 +573,9 @@ impl AuditSettings {
         let site_passwords = match passwords {
             None => Vec::new(),
             Some(path) => {
-                let text = std::fs::read_to_string(&path)
+                let file = std::fs::File::open(&path)
                     .with_context(|| format!("--passwords: reading {}", path.display()))?;
-                crate::audit::probes::login::parse_password_file(&text)
+                crate::audit::probes::login::read_password_file(file)
                     .with_context(|| format!("--passwords {}", path.display()))?
             }
         };

@@ -546,14 +546,21 @@ impl Process {
     /// own user unit, `systemctl --user -M USER@ stop UNIT` for another
     /// user's. `None` when it is not in a service.
     pub fn stop_service_command(&self, caller_uid: u32) -> Option<String> {
+        self.service_command("stop", caller_uid)
+    }
+
+    /// `systemctl VERB UNIT` for the process's systemd service (`stop`,
+    /// `restart`, `reload`), reaching a user unit through its own manager
+    /// as [`Process::stop_service_command`] does.
+    pub fn service_command(&self, verb: &str, caller_uid: u32) -> Option<String> {
         let unit = self.unit.as_deref().filter(|u| u.ends_with(".service"))?;
         let unit = crate::shell::word(unit);
         Some(match self.unit_manager_uid {
-            None => format!("systemctl stop {unit}"),
-            Some(uid) if uid == caller_uid => format!("systemctl --user stop {unit}"),
+            None => format!("systemctl {verb} {unit}"),
+            Some(uid) if uid == caller_uid => format!("systemctl --user {verb} {unit}"),
             Some(uid) => {
                 let user = self.user.clone().filter(|_| self.uid == uid).unwrap_or(uid.to_string());
-                format!("systemctl --user -M {}@ stop {unit}", crate::shell::word(&user))
+                format!("systemctl --user -M {}@ {verb} {unit}", crate::shell::word(&user))
             }
         })
     }

@@ -675,6 +675,46 @@ fn deleted_executable_is_an_outdated_binary() {
         "{outdated}"
     );
     assert!(outdated["fix"].as_str().unwrap().contains(&format!("restart pid {}", server.pid())));
+    assert!(
+        outdated["evidence"].as_str().unwrap().ends_with("nothing is at that path now"),
+        "{outdated}"
+    );
+    assert!(outdated["fix"].as_str().unwrap().contains("reinstall it first"), "{outdated}");
+}
+
+/// An upgrade renames a new file over the old one (dpkg, rpm, `install`):
+/// the kernel marks the running inode ` (deleted)` all the same, and the
+/// evidence used to say the binary and library were deleted, when a newer
+/// copy is right there and a restart picks it up.
+#[test]
+fn an_executable_and_library_upgraded_by_rename_are_replaced_not_deleted() {
+    if !require("gcc") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile(dir.path(), "upgraded-server", LISTENER_C, &[]);
+    let library = compile(
+        dir.path(),
+        "libporthole-upgraded.so",
+        "int porthole_hook(void) { return 42; }\n",
+        &["-shared", "-fPIC"],
+    );
+    let (server, port) = start_listener(&program, Some(&library));
+    for path in [&program, &library] {
+        let new = path.with_extension("new");
+        std::fs::copy(path, &new).unwrap();
+        std::fs::rename(&new, path).unwrap();
+    }
+    let (_, json) = audit(port, &[]);
+    let binary = finding(&json, "outdated-binary");
+    assert_eq!(binary["pid"], server.pid());
+    let evidence = binary["evidence"].as_str().unwrap();
+    assert!(evidence.contains("upgraded-server, which was replaced on disk"), "{evidence}");
+    assert!(!evidence.contains("nothing is at that path"), "{evidence}");
+    assert!(!binary["fix"].as_str().unwrap().contains("reinstall"), "{binary}");
+    let library = finding(&json, "outdated-library");
+    let evidence = library["evidence"].as_str().unwrap();
+    assert!(evidence.contains("libporthole-upgraded.so (replaced)"), "{evidence}");
 }
 
 #[test]

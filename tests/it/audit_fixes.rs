@@ -169,8 +169,74 @@ fn memcached_udp_on_all_interfaces_is_one_memcached_finding_and_its_firewall_fix
         rule.is_some_and(|r| r.contains("iifname != \"lo\"") && r.contains("drop")),
         "{listing}"
     );
+    let udp_rule = listing.lines().find(|l| l.contains(&format!("udp dport {port}")));
+    assert!(
+        udp_rule.is_some_and(|r| r.contains("iifname != \"lo\"") && r.contains("drop")),
+        "the reflector's UDP port is dropped too: {listing}"
+    );
     // Loopback clients still get in.
     assert!(wait_in(&netns, port), "the rule must spare loopback");
+}
+
+/// A rule that drops memcached's TCP port used to count as blocking the
+/// whole service: the finding fell to low, `no-auth` to high, and its
+/// firewall fix dropped TCP only, while the same process answered every
+/// device, unauthenticated, on its UDP port (the amplification reflector
+/// the finding is about). The UDP port is judged by the chain too, and the
+/// printed command drops what is still open.
+#[test]
+fn a_firewall_drop_of_memcached_tcp_alone_leaves_its_udp_port_in_the_finding() {
+    if !require("memcached") || !require("nft") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let udp_port = util::unique_port();
+    let _memcached = ChildGuard::spawn(netns.command("memcached").args([
+        "-u",
+        "nobody",
+        "-l",
+        "0.0.0.0",
+        "-U",
+        &udp_port.to_string(),
+        "-p",
+        &port.to_string(),
+    ]));
+    assert!(wait_in(&netns, port), "memcached did not start");
+    netns.run_ok(
+        "nft",
+        &[&format!(
+            "add table inet filter; add chain inet filter input {{ type filter hook input priority 0; }}; add rule inet filter input iifname != \"lo\" tcp dport {port} drop"
+        )],
+    );
+    let output = audit_in(&netns, &port.to_string());
+    let json = output.json();
+    assert_eq!(output.code, 1, "UDP is still open to every device: {json:#}");
+    assert_eq!(finding(&json, port, "no-auth")["severity"], "critical", "{json:#}");
+    let exposed = finding(&json, port, "exposed-service");
+    assert_eq!(exposed["severity"], "high", "{exposed:#}");
+    let evidence = exposed["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains(&format!("for udp port {udp_port}: nftables input policy accept")),
+        "{evidence}"
+    );
+    assert!(!evidence.contains("likely blocked"), "{evidence}");
+    let fix = exposed["fix"].as_str().unwrap();
+    let commands = firewall_commands(fix);
+    assert_eq!(commands.len(), 1, "{fix}");
+    assert!(commands[0].contains(&format!("udp dport {udp_port} drop")), "{fix}");
+    assert!(!commands[0].contains(&format!("tcp dport {port}")), "already dropped: {fix}");
+    let status = netns.command("bash").args(["-c", &commands[0]]).status().unwrap();
+    assert!(status.success(), "{}", commands[0]);
+
+    // Both ports dropped now: the service is graded as out of reach.
+    let output = audit_in(&netns, &port.to_string());
+    let json = output.json();
+    assert_eq!(output.code, 0, "{json:#}");
+    assert_eq!(finding(&json, port, "no-auth")["severity"], "high", "{json:#}");
+    let exposed = finding(&json, port, "exposed-service");
+    assert_eq!(exposed["severity"], "low", "{exposed:#}");
+    assert!(!exposed["fix"].as_str().unwrap().contains("nft"), "{exposed:#}");
 }
 
 #[test]
@@ -712,6 +778,51 @@ fn an_ipv6_only_wildcard_is_judged_by_the_ipv6_chain_alone() {
     assert!(evidence.contains("every interface"), "{evidence}");
 }
 
+/// `iptables` on Debian is iptables-nft: a rule added with it leaves an
+/// nftables `ip filter` table and no IPv6 one, so a `[::]` listener's IPv4
+/// chain is read from nftables and its IPv6 chain from ip6tables. The
+/// printed firewall command used to be `ip6tables` alone, which left every
+/// IPv4 client getting in; it is one nft `inet` rule, which both families
+/// pass, and after it the listener is judged blocked.
+#[test]
+fn a_dual_stack_listener_with_ipv4_rules_in_nftables_only_is_dropped_for_both_families() {
+    if !require("nft") || !require("ip6tables") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok(
+        "nft",
+        &["add table ip filter; add chain ip filter input { type filter hook input priority 0; policy accept; }"],
+    );
+    let port = util::unique_port();
+    let _server = ChildGuard::spawn(
+        netns
+            .command("python3")
+            .args(["-m", "http.server", "--bind", "::", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(&netns, port), "the server did not start");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let exposed = finding(&json, port, "exposed-service");
+    let evidence = exposed["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("ip6tables input policy accept; nftables input policy accept"),
+        "{evidence}"
+    );
+    let fix = exposed["fix"].as_str().unwrap();
+    let commands = firewall_commands(fix);
+    assert_eq!(commands.len(), 1, "{fix}");
+    assert!(commands[0].starts_with("nft "), "IPv4 is read from nftables: {fix}");
+    let status = netns.command("sh").args(["-c", &commands[0]]).status().unwrap();
+    assert!(status.success(), "{}", commands[0]);
+    let json = audit_in(&netns, &port.to_string()).json();
+    let exposed = finding(&json, port, "exposed-service");
+    let evidence = exposed["evidence"].as_str().unwrap();
+    assert!(evidence.contains("likely blocked"), "both families are dropped now: {evidence}");
+    assert!(wait_in(&netns, port), "the rule must spare loopback");
+}
+
 #[test]
 fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
     let Some(bin) = crate::audit::postgres_bin() else {
@@ -858,6 +969,60 @@ fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
     let ok =
         netns.command("curl").args(["-s", &format!("http://127.0.0.1:{port}/")]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "hello\n");
+}
+
+/// The nginx fix ended in `nginx -s reload`, which signals the pid in the
+/// default pid file: for an nginx started with its own `-c` and `-p` it
+/// fails (no /run/nginx.pid) or reloads another nginx. The fix names the
+/// master's pid; applied as printed (configuration, then that command), the
+/// running nginx stops answering foreign names without a restart.
+#[test]
+fn an_nginx_with_its_own_config_file_is_reloaded_as_printed() {
+    if !require("nginx") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let dir = crate::audit::shared_tempdir();
+    let root = dir.path().display().to_string();
+    let config = dir.path().join("site.conf");
+    let with_master = |server_extra: &str, extra: &str| {
+        nginx_config(&root, port, server_extra, extra).replace("master_process off;\n", "")
+    };
+    std::fs::write(&config, with_master("", "")).unwrap();
+    /// Stops the master with SIGTERM, which takes its workers down too
+    /// (killed, it would leave them serving the port).
+    struct Master(ChildGuard);
+    impl Drop for Master {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-TERM", &self.0.pid().to_string()]).status();
+            let _ = self.0 .0.wait();
+        }
+    }
+    let nginx = Master(ChildGuard::spawn(
+        netns
+            .command("nginx")
+            .args(["-c", config.to_str().unwrap(), "-p", &root, "-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    ));
+    let nginx = &nginx.0;
+    assert!(wait_in(&netns, port), "nginx did not start");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let fix = finding(&json, port, "dns-rebinding")["fix"].as_str().unwrap().to_string();
+    let pieces: Vec<&str> = fix.split('`').skip(1).step_by(2).collect();
+    assert_eq!(pieces.len(), 3, "{fix}");
+    assert_eq!(pieces[2], format!("kill -HUP {}", nginx.pid()), "the master's pid: {fix}");
+    std::fs::write(&config, with_master(pieces[0], pieces[1])).unwrap();
+    let reload = netns.command("sh").args(["-c", pieces[2]]).status().unwrap();
+    assert!(reload.success(), "{}", pieces[2]);
+    let mut last = Value::Null;
+    let repaired = eventually(START, || {
+        last = audit_in(&netns, &port.to_string()).json();
+        findings_of(&last, port).iter().all(|f| f["rule"] != "dns-rebinding")
+    });
+    assert!(repaired, "after the printed reload: {last:#}");
+    assert!(util::process_alive(nginx.pid()), "reloaded, not restarted");
 }
 
 // ------------------------------------------------- other network namespaces

@@ -100,6 +100,66 @@ fn redis_foobared_is_a_weak_password_shown_only_with_show() {
     assert!(shown.stdout.contains("password: foobared"), "{}", shown.stdout);
 }
 
+/// The `weak-password` fix for Redis was one text for every server: `CONFIG
+/// SET requirepass`, then `CONFIG REWRITE` "or the same line in
+/// redis.conf". A server started with `--requirepass` and no config file
+/// fails `CONFIG REWRITE` (and reads no redis.conf), and one with
+/// `rename-command CONFIG ""` fails `CONFIG SET` itself. Once logged in,
+/// porthole reads `INFO server` and whether `CONFIG` answers, and the fix
+/// changes the password where that server keeps it; its command runs as
+/// printed.
+#[test]
+fn a_redis_weak_password_fix_goes_where_that_server_keeps_its_password() {
+    if !require("redis-server") || !require("redis-cli") {
+        return;
+    }
+    let dir = crate::audit::shared_tempdir();
+    let (_redis, port, _log) =
+        start_redis(&["--requirepass", "foobared"], dir.path(), Path::new("/usr/bin/redis-server"));
+    let (_, json) = audit(port, &["--active"]);
+    let fix = finding(&json, "weak-password")["fix"].as_str().unwrap().to_string();
+    assert!(fix.contains("change `--requirepass` in the command that starts it"), "{fix}");
+    assert!(!fix.contains("`CONFIG REWRITE`") && !fix.contains("redis.conf"), "{fix}");
+    // The quoted command runs as printed (`--askpass` reads the current
+    // password from stdin) and sets the new one.
+    let command = fix.split('`').nth(1).expect("a quoted command");
+    let mut shell = Command::new("sh");
+    shell.args(["-c", command]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = shell.spawn().expect("sh runs");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"foobared\n").unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&done.stdout).trim(), "OK", "{command}: {done:?}");
+    let (_, json) = audit(port, &["--active"]);
+    assert!(rules(&json).is_empty(), "the default password is gone: {json:#}");
+
+    // A config file and `rename-command CONFIG ""`: no CONFIG command is
+    // printed, and the file INFO names is.
+    let port = util::unique_port();
+    let config = dir.path().join("renamed.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\nrequirepass foobared\nrename-command CONFIG \"\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let _renamed =
+        ChildGuard::spawn(Command::new("/usr/bin/redis-server").arg(&config).stdout(Stdio::null()));
+    assert!(wait_for_port(port, START), "redis-server did not start on {port}");
+    let (_, json) = audit(port, &["--active"]);
+    let fix = finding(&json, "weak-password")["fix"].as_str().unwrap().to_string();
+    assert!(!fix.contains("redis-cli") && !fix.contains("CONFIG SET"), "{fix}");
+    assert!(
+        fix.contains(&format!(
+            "set `requirepass <new long random secret>` in {}, then restart",
+            config.display()
+        )),
+        "{fix}"
+    );
+}
+
 #[test]
 fn redis_with_a_strong_password_counts_every_attempt() {
     if !require("redis-server") {
@@ -248,6 +308,34 @@ fn passwords_file_errors_exit_2() {
     assert_eq!(missing.code, 2, "{missing:?}");
     let passive = util::porthole_run(&["audit", "--show"]);
     assert_eq!(passive.code, 2, "--show needs --active: {passive:?}");
+}
+
+/// `--passwords` was read whole into memory: `--passwords /dev/zero` ate
+/// every byte of the machine's memory until the kernel killed porthole.
+/// The file is read up to 1 MiB; more, a directory or binary data is one
+/// line and exit 2, before any listener is probed. (The test uses a 2 MiB
+/// file of valid lines, which used to be accepted, not an endless device.)
+#[test]
+fn a_passwords_file_that_is_no_site_list_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let large = dir.path().join("large.txt");
+    let lines: String = (0..150_000).map(|i| format!("user{i}:password{i}\n")).collect();
+    assert!(lines.len() > 2 << 20, "{}", lines.len());
+    std::fs::write(&large, lines).unwrap();
+    let binary = dir.path().join("binary");
+    std::fs::write(&binary, b"root:\xff\xfe\x00\n").unwrap();
+    for (path, why) in [
+        (large.to_str().unwrap(), "larger than 1024 KiB"),
+        (binary.to_str().unwrap(), "not UTF-8 text"),
+        (dir.path().to_str().unwrap(), "Is a directory"),
+    ] {
+        let output = util::porthole_run(&["audit", "--active", "--passwords", path, "--port", "1"]);
+        assert_eq!(output.code, 2, "{path}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{path}: {}", output.stderr);
+        assert!(output.stderr.starts_with("porthole: --passwords"), "{}", output.stderr);
+        assert!(output.stderr.contains(why), "{path}: {}", output.stderr);
+        assert_eq!(output.stdout, "", "nothing audited: {output:?}");
+    }
 }
 
 // ----------------------------------------------------------- PostgreSQL

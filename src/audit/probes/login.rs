@@ -163,6 +163,39 @@ pub fn candidates(service: Service, site: &[Credential]) -> (Vec<Credential>, us
 pub enum PasswordFileError {
     #[error("line {line}: expected user:password")]
     MissingColon { line: usize },
+    #[error("larger than {} KiB (expected a few user:password lines)", MAX_PASSWORD_FILE / 1024)]
+    TooLarge,
+    #[error("not UTF-8 text")]
+    NotText,
+}
+
+/// The most of `--passwords FILE` read: a site list is a few lines, and the
+/// file may be anything the user names (`/dev/zero`, a log, a pipe that
+/// never ends), so reading stops here rather than at the end of memory.
+pub const MAX_PASSWORD_FILE: u64 = 1024 * 1024;
+
+/// Reads and parses a site list from `reader` (a file, a pipe such as
+/// `<(pass show redis)`), at most [`MAX_PASSWORD_FILE`] bytes of it.
+pub fn read_password_file(
+    reader: impl std::io::Read,
+) -> Result<Vec<Credential>, ReadPasswordsError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    reader.take(MAX_PASSWORD_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PASSWORD_FILE {
+        return Err(PasswordFileError::TooLarge.into());
+    }
+    let text = String::from_utf8(bytes).map_err(|_| PasswordFileError::NotText)?;
+    Ok(parse_password_file(&text)?)
+}
+
+/// Why `--passwords FILE` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadPasswordsError {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Content(#[from] PasswordFileError),
 }
 
 /// Parses a site list: one `user:password` per line; blank lines and lines
@@ -213,6 +246,18 @@ mod tests {
         let (list, left_out) = candidates(Service::Redis, &parse_password_file(&many).unwrap());
         assert_eq!(list.len(), MAX_ATTEMPTS);
         assert_eq!(left_out, 5 + 20 - MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn password_file_reading_is_bounded() {
+        let endless = std::io::repeat(b'a');
+        let error = read_password_file(endless).unwrap_err();
+        assert!(matches!(error, ReadPasswordsError::Content(PasswordFileError::TooLarge)));
+        assert!(error.to_string().starts_with("larger than 1024 KiB"), "{error}");
+        let binary = read_password_file(&b"root:\xff\xfe\n"[..]).unwrap_err();
+        assert_eq!(binary.to_string(), "not UTF-8 text");
+        let list = read_password_file(&b"ops:hunter2\n"[..]).unwrap();
+        assert_eq!((list[0].user.as_str(), list[0].password.as_str()), ("ops", "hunter2"));
     }
 
     #[test]

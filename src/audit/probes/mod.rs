@@ -110,6 +110,10 @@ pub enum Observation {
         password: Option<String>,
         attempts: usize,
         site: bool,
+        /// Redis: whether `CONFIG` answered once logged in (`None`: not
+        /// asked), so a fix does not print a `CONFIG SET` that a
+        /// `rename-command CONFIG ""` turned off.
+        config_command: Option<bool>,
     },
 }
 

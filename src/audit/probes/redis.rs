@@ -16,7 +16,7 @@ pub const CONFIG_PROTECTED_MODE: &[u8] =
 
 /// The reply to `CONFIG GET protected-mode` is complete: an error line, an
 /// empty array (the command is renamed away), or the name/value pair.
-fn array_complete(bytes: &[u8]) -> bool {
+pub(crate) fn array_complete(bytes: &[u8]) -> bool {
     let lines = bytes.windows(2).filter(|w| *w == b"\r\n").count();
     match bytes.first() {
         Some(b'-') => lines >= 1,
@@ -40,7 +40,7 @@ pub fn parse_protected_mode(reply: &str) -> Option<bool> {
 }
 
 /// A RESP reply is complete: a simple line, or a bulk string with its body.
-fn resp_complete(bytes: &[u8]) -> bool {
+pub(crate) fn resp_complete(bytes: &[u8]) -> bool {
     let Some(line_end) = bytes.windows(2).position(|w| w == b"\r\n") else { return false };
     if bytes.first() != Some(&b'$') {
         return true;

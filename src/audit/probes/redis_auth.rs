@@ -8,6 +8,38 @@ use std::net::SocketAddr;
 
 use super::conn::{abbreviate, Conn, Deadline};
 use super::login::Attempt;
+use super::redis::{
+    array_complete, parse_config_file, parse_protected_mode, resp_complete, CONFIG_PROTECTED_MODE,
+    INFO_SERVER,
+};
+use super::Settings;
+
+/// What a Redis says about itself once a password let porthole in, so the
+/// `weak-password` fix changes the password where this server keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// `config_file:` of `INFO server` (`None`: `INFO` renamed away).
+    pub settings: Option<Settings>,
+    /// `CONFIG GET protected-mode` answered: `CONFIG SET` and `CONFIG
+    /// REWRITE` can be used (`rename-command CONFIG ""` turns them off).
+    pub config_command: bool,
+}
+
+/// Reads-only requests on a connection `AUTH` opened: `INFO server` and
+/// `CONFIG GET protected-mode`, the same two the probe sends to a Redis
+/// without a password.
+fn logged_in(conn: &mut Conn, deadline: &Deadline) -> LoggedIn {
+    let mut found = LoggedIn::default();
+    if conn.send(INFO_SERVER, deadline).is_ok() {
+        let (info, _) = conn.receive(deadline, None, resp_complete);
+        found.settings = parse_config_file(&String::from_utf8_lossy(&info));
+    }
+    if conn.send(CONFIG_PROTECTED_MODE, deadline).is_ok() {
+        let (reply, _) = conn.receive(deadline, None, array_complete);
+        found.config_command = parse_protected_mode(&String::from_utf8_lossy(&reply)).is_some();
+    }
+    found
+}
 
 /// RESP array of bulk strings.
 pub fn command(parts: &[&str]) -> Vec<u8> {
@@ -57,13 +89,15 @@ pub fn classify(reply: &[u8]) -> Attempt {
 }
 
 /// Tries one credential on a fresh connection, inside TLS for a server
-/// that only listens on its `tls-port`.
+/// that only listens on its `tls-port`. When it is accepted, `found` gets
+/// what the server then says about its settings.
 pub fn attempt(
     address: SocketAddr,
     tls: bool,
     user: &str,
     password: &str,
     deadline: &Deadline,
+    found: &mut Option<LoggedIn>,
 ) -> Attempt {
     let conn = if tls { Conn::tls(address, deadline) } else { Conn::plain(address, deadline) };
     let mut conn = match conn {
@@ -76,6 +110,7 @@ pub fn attempt(
     let (reply, _) = conn.receive(deadline, None, |b| b.ends_with(b"\r\n"));
     let result = classify(&reply);
     if result == Attempt::Accepted {
+        *found = Some(logged_in(&mut conn, deadline));
         let _ = conn.send(&command(&["QUIT"]), deadline);
     }
     result

@@ -55,8 +55,9 @@ fn allow_list_fix(context: &Context<'_>) -> String {
             address => format!("{address}:{port}"),
         };
         return format!(
-            "in nginx, give the server `server_name {};` and add a catch-all that closes other names: `server {{ listen {listen} default_server; return 444; }}`, then `nginx -s reload`",
-            bare.join(" ")
+            "in nginx, give the server `server_name {};` and add a catch-all that closes other names: `server {{ listen {listen} default_server; return 444; }}`, then {}",
+            bare.join(" "),
+            nginx_reload(context)
         );
     }
     if banner.starts_with("Apache") || owner_is("apache2") || owner_is("httpd") {
@@ -70,6 +71,31 @@ fn allow_list_fix(context: &Context<'_>) -> String {
         "reject requests whose Host is not one of the server's own names ({}) (webpack `allowedHosts`, Vite `server.allowedHosts`, Django `ALLOWED_HOSTS`), or require a token",
         names.join(", ")
     )
+}
+
+/// How to make the nginx that answered read its configuration again. A
+/// bare `nginx -s reload` signals the pid in the default pid file: it fails
+/// for an nginx started with its own `-c`/`-p` (or reloads another nginx).
+/// Its systemd unit, else its master process (the one pid that takes
+/// `SIGHUP` as "reload"; a lone nginx without a master does too).
+fn nginx_reload(context: &Context<'_>) -> String {
+    let owners: Vec<&crate::model::Process> =
+        context.target.owners.iter().filter(|p| p.name == "nginx").collect();
+    if let Some(command) =
+        owners.iter().find_map(|p| p.service_command("reload", context.caller_uid))
+    {
+        return format!("`{command}`");
+    }
+    let master = owners.iter().find(|p| p.command_line().starts_with("nginx: master process")).or(
+        match owners.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        },
+    );
+    match master {
+        Some(master) => format!("`kill -HUP {}` (the nginx master: it reloads)", master.pid),
+        None => "reload nginx (`nginx -s reload` with the `-c`/`-p` it was started with)".into(),
+    }
 }
 
 /// The `Host` values the server should accept: `localhost:PORT` and the
@@ -103,13 +129,28 @@ mod tests {
         let mut seen =
             outcome("http", vec![Observation::Rebindable { evidence: "same".into(), page: true }]);
         seen.version = Some("nginx/1.22.1".into());
+        target.owners[0].name = "nginx".into();
+        target.owners[0].cmdline = vec!["nginx: master process nginx -c /srv/nginx.conf".into()];
+        let mut worker = target.owners[0].clone();
+        worker.pid = 43;
+        worker.cmdline = vec!["nginx: worker process".into()];
+        target.owners.push(worker);
         let fix = &check(&context(&target, Some(&seen)))[0].fix;
         assert!(fix.contains("`server_name localhost 127.0.0.2;`"), "{fix}");
         assert!(fix.contains("listen 127.0.0.2:8080 default_server"), "{fix}");
+        // Reloaded through the master's pid (workers hold the socket too).
+        assert!(fix.ends_with("then `kill -HUP 42` (the nginx master: it reloads)"), "{fix}");
         seen.version = Some("Apache/2.4.62 (Debian)".into());
-        let fix = &check(&context(&target, Some(&seen)))[0].fix;
+        let mut apache = target.clone();
+        apache.owners.iter_mut().for_each(|p| p.name = "apache2".into());
+        let fix = &check(&context(&apache, Some(&seen)))[0].fix;
         assert!(fix.contains("`ServerName localhost`"), "{fix}");
         assert!(!fix.contains("webpack"), "{fix}");
+        // A packaged nginx is reloaded through its unit.
+        target.owners.iter_mut().for_each(|p| p.unit = Some("nginx.service".into()));
+        seen.version = Some("nginx/1.22.1".into());
+        let fix = &check(&context(&target, Some(&seen)))[0].fix;
+        assert!(fix.ends_with("then `systemctl reload nginx.service`"), "{fix}");
     }
 
     #[test]

@@ -44,19 +44,28 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         || context.has_open_door();
     let mut severity = if private { Severity::Medium } else { Severity::Low };
     let protected = context.protected_mode() == Some(true);
-    let reach = match context.firewall {
+    // memcached's UDP port is judged by the chain too: a rule that drops
+    // only its TCP port leaves the reflector open.
+    let udp_firewall = context.memcached_udp.as_ref();
+    let firewall_text = match udp_firewall {
+        Some(udp) if udp.text != context.firewall_text => {
+            format!("{}; for udp port {}: {}", context.firewall_text, udp.port, udp.text)
+        }
+        _ => context.firewall_text.to_string(),
+    };
+    let reach = match context.network_verdict() {
         // The service turns other devices away itself: the network sees
         // only -DENIED, as long as no password is set and the mode stays on.
         _ if protected => {
             severity = severity.lowered();
-            format!("{}; Redis protected mode refuses clients from other addresses (-DENIED) while no password is set: it is what keeps other devices out", context.firewall_text)
+            format!("{firewall_text}; Redis protected mode refuses clients from other addresses (-DENIED) while no password is set: it is what keeps other devices out")
         }
-        Verdict::Admitted => format!("{}: other devices can connect", context.firewall_text),
+        Verdict::Admitted => format!("{firewall_text}: other devices can connect"),
         Verdict::Blocked => {
             severity = severity.lowered();
-            format!("{}: other devices are likely blocked", context.firewall_text)
+            format!("{firewall_text}: other devices are likely blocked")
         }
-        Verdict::Unknown => format!("firewall unknown ({})", context.firewall_text),
+        Verdict::Unknown => format!("firewall unknown ({firewall_text})"),
     };
     let mut evidence = format!(
         "{} listens on {} ({}); {reach}",
@@ -65,19 +74,28 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         scope_words(context)
     );
     let udp = memcached.as_ref().and_then(|options| options.udp());
+    let udp_verdict = udp_firewall.map_or(context.firewall, |udp| udp.verdict);
     if let Some(udp) = udp {
         evidence.push_str(&format!(
             "; memcached also answers UDP on port {udp} on the same addresses: an open UDP memcached is the classic DDoS amplification reflector (-U {udp})"
         ));
-        if context.firewall != Verdict::Blocked {
+        if udp_verdict != Verdict::Blocked {
             severity = severity.max(Severity::High);
         }
     }
     let mut fix = bind_fix(context, udp.is_some());
-    if context.firewall != Verdict::Blocked && !protected {
+    // Drop what the chain lets in, and nothing it already drops.
+    let mut drops = Vec::new();
+    if context.firewall != Verdict::Blocked {
+        drops.push((context.target.protocol, context.target.port));
+    }
+    if let Some(udp) = udp_firewall.filter(|udp| udp.verdict != Verdict::Blocked) {
+        drops.push((Protocol::Udp, udp.port));
+    }
+    if !drops.is_empty() && !protected {
         fix.push_str(&format!(
             "; or drop other devices' traffic at the firewall: `{}`",
-            firewall_drop(context.firewall_text, context.target.protocol, context.target.port)
+            firewall_drop(context.firewall_text, &drops)
         ));
     }
     let mut finding = context.finding(RuleId::ExposedService, severity, evidence, fix);
@@ -94,19 +112,44 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
 /// leaves existing ones (and their policy) as they are, and the rule is
 /// inserted first: appended, it would come after any rule that already
 /// accepts the port (`ip saddr 10.0.0.0/8 accept`) and drop nothing.
-pub fn firewall_drop(firewall_text: &str, protocol: Protocol, port: u16) -> String {
-    let legacy =
-        |program: &str| format!("{program} -I INPUT ! -i lo -p {protocol} --dport {port} -j DROP");
-    // iptables rules do nothing to IPv6 and ip6tables nothing to IPv4: a
-    // `[::]` listener judged by both gets both.
-    match (firewall_text.starts_with("ip6tables"), firewall_text.contains("iptables input")) {
-        (true, true) => return format!("{} && {}", legacy("ip6tables"), legacy("iptables")),
-        (true, false) => return legacy("ip6tables"),
-        (false, true) if firewall_text.starts_with("iptables") => return legacy("iptables"),
-        _ => {}
+pub fn firewall_drop(firewall_text: &str, drops: &[(Protocol, u16)]) -> String {
+    let legacy = |program: &str| {
+        let commands: Vec<String> = drops
+            .iter()
+            .map(|(protocol, port)| {
+                format!("{program} -I INPUT ! -i lo -p {protocol} --dport {port} -j DROP")
+            })
+            .collect();
+        commands.join(" && ")
+    };
+    // The chains the evidence names, one `SOURCE input policy …` per
+    // address family; a namespace's label (user text) is not read.
+    let chains = firewall_text.split(" (network namespace ").next().unwrap_or(firewall_text);
+    let named =
+        |source: &str| chains.split("; ").any(|part| part.starts_with(&format!("{source} input ")));
+    // An `inet` table's input hook sees both families, whatever the other
+    // family's chain is read from, so nftables named for either family
+    // (`ip6tables …; nftables …` when iptables-nft made only an `ip` table)
+    // gets the one nft command. Otherwise iptables rules do nothing to IPv6
+    // and ip6tables nothing to IPv4: a `[::]` listener judged by both gets
+    // both.
+    if !named("nftables") {
+        match (named("ip6tables"), named("iptables")) {
+            (true, true) => return format!("{} && {}", legacy("ip6tables"), legacy("iptables")),
+            (true, false) => return legacy("ip6tables"),
+            (false, true) => return legacy("iptables"),
+            (false, false) => {}
+        }
     }
+    let rules: Vec<String> = drops
+        .iter()
+        .map(|(protocol, port)| {
+            format!("insert rule inet filter input iifname != \"lo\" {protocol} dport {port} drop")
+        })
+        .collect();
     format!(
-        "nft 'add table inet filter; add chain inet filter input {{ type filter hook input priority 0; }}; insert rule inet filter input iifname != \"lo\" {protocol} dport {port} drop'"
+        "nft 'add table inet filter; add chain inet filter input {{ type filter hook input priority 0; }}; {}'",
+        rules.join("; ")
     )
 }
 
@@ -189,12 +232,28 @@ mod tests {
         assert!(!fix.contains("nft"), "{fix}");
         // IPv6 gets ip6tables; `[::]` judged by both legacy tables gets both.
         assert_eq!(
-            firewall_drop("ip6tables input policy accept", Protocol::Tcp, 80),
+            firewall_drop("ip6tables input policy accept", &[(Protocol::Tcp, 80)]),
             "ip6tables -I INPUT ! -i lo -p tcp --dport 80 -j DROP"
         );
         assert_eq!(
-            firewall_drop("ip6tables input policy accept; iptables input policy accept", Protocol::Udp, 53),
+            firewall_drop("ip6tables input policy accept; iptables input policy accept", &[(Protocol::Udp, 53)]),
             "ip6tables -I INPUT ! -i lo -p udp --dport 53 -j DROP && iptables -I INPUT ! -i lo -p udp --dport 53 -j DROP"
+        );
+        // iptables-nft made an `ip` table only: IPv6 is read from ip6tables,
+        // IPv4 from nftables; one inet rule covers both.
+        let mixed = firewall_drop(
+            "ip6tables input policy accept; nftables input policy accept",
+            &[(Protocol::Tcp, 80)],
+        );
+        assert!(mixed.starts_with("nft 'add table inet filter;"), "{mixed}");
+        assert!(!mixed.contains("ip6tables"), "{mixed}");
+        // A namespace's name is not a firewall.
+        assert_eq!(
+            firewall_drop(
+                "iptables input policy accept (network namespace 'nftables input x')",
+                &[(Protocol::Tcp, 80)]
+            ),
+            "iptables -I INPUT ! -i lo -p tcp --dport 80 -j DROP"
         );
     }
 
@@ -227,5 +286,59 @@ mod tests {
         assert_eq!(finding.service.as_deref(), Some("memcached"));
         assert!(finding.evidence.contains("amplification"), "{}", finding.evidence);
         assert!(finding.fix.contains("-l 127.0.0.1 -U 0"), "{}", finding.fix);
+    }
+
+    #[test]
+    fn a_drop_of_memcached_tcp_alone_leaves_the_udp_reflector_open() {
+        use crate::audit::rules::UdpFirewall;
+        let mut tcp = target("0.0.0.0", 11211);
+        tcp.owners[0].name = "memcached".into();
+        tcp.owners[0].cmdline =
+            "memcached -U 11212 -l 0.0.0.0".split(' ').map(str::to_string).collect();
+        let seen = outcome("memcached", vec![]);
+        let mut ctx = context(&tcp, Some(&seen));
+        ctx.firewall = Verdict::Blocked;
+        ctx.firewall_text = "iptables input policy accept, but a rule drops tcp port 11211";
+        ctx.memcached_udp = Some(UdpFirewall {
+            port: 11212,
+            verdict: Verdict::Admitted,
+            text: "iptables input policy accept".into(),
+        });
+        assert!(ctx.reachable_from_network());
+        let finding = &check(&ctx)[0];
+        assert_eq!(finding.severity, Severity::High, "{}", finding.evidence);
+        assert!(
+            finding.evidence.contains(
+                "for udp port 11212: iptables input policy accept: other devices can connect"
+            ),
+            "{}",
+            finding.evidence
+        );
+        // Only the open UDP port is left to drop.
+        assert!(
+            finding.fix.ends_with("`iptables -I INPUT ! -i lo -p udp --dport 11212 -j DROP`"),
+            "{}",
+            finding.fix
+        );
+        // Both dropped: blocked, and nothing left to drop.
+        ctx.memcached_udp = Some(UdpFirewall {
+            port: 11212,
+            verdict: Verdict::Blocked,
+            text: "iptables input policy accept, but a rule drops udp port 11212".into(),
+        });
+        assert!(!ctx.reachable_from_network());
+        let finding = &check(&ctx)[0];
+        assert_eq!(finding.severity, Severity::Low, "{}", finding.evidence);
+        assert!(!finding.fix.contains("iptables"), "{}", finding.fix);
+        // Neither dropped yet: one nft script drops both.
+        ctx.firewall = Verdict::Admitted;
+        ctx.firewall_text = "nftables input policy accept";
+        ctx.memcached_udp = Some(UdpFirewall {
+            port: 11212,
+            verdict: Verdict::Admitted,
+            text: "nftables input policy accept".into(),
+        });
+        let finding = &check(&ctx)[0];
+        assert!(finding.fix.contains("insert rule inet filter input iifname != \"lo\" tcp dport 11211 drop; insert rule inet filter input iifname != \"lo\" udp dport 11212 drop'`"), "{}", finding.fix);
     }
 }

@@ -42,6 +42,10 @@ pub struct Context<'a> {
     pub firewall: Verdict,
     /// `nftables input policy drop`, for evidence strings.
     pub firewall_text: &'a str,
+    /// The input chain's verdict on the UDP port of a memcached run with
+    /// `-U`: the same process answers there, unauthenticated, so the
+    /// service is out of other devices' reach only when both are blocked.
+    pub memcached_udp: Option<UdpFirewall>,
     /// Package updates of the owner's executable and libraries (`None`
     /// when the package check did not run).
     pub packages: Option<&'a super::packages::TargetPackages>,
@@ -49,6 +53,10 @@ pub struct Context<'a> {
     pub package_lists_age: Option<std::time::Duration>,
     /// Age of dnf's metadata cache, for updates from rpm repositories.
     pub dnf_cache_age: Option<std::time::Duration>,
+    /// The uid porthole runs as: a user unit's `systemctl` command depends
+    /// on whether it is the caller's own (`--user`) or another user's
+    /// (`--user -M USER@`).
+    pub caller_uid: u32,
 }
 
 impl Context<'_> {
@@ -60,7 +68,19 @@ impl Context<'_> {
     /// Exposed and not (likely) stopped by the firewall, nor refused by the
     /// service itself (Redis protected mode while no password is set).
     pub fn reachable_from_network(&self) -> bool {
-        self.exposed() && self.firewall != Verdict::Blocked && self.protected_mode() != Some(true)
+        self.exposed()
+            && self.network_verdict() != Verdict::Blocked
+            && self.protected_mode() != Some(true)
+    }
+
+    /// What the input chain does with other devices' traffic to the
+    /// service: its own port's verdict, or, for a memcached with UDP on,
+    /// the more open of its TCP and UDP ports'.
+    pub fn network_verdict(&self) -> Verdict {
+        match &self.memcached_udp {
+            Some(udp) => self.firewall.either(udp.verdict),
+            None => self.firewall,
+        }
     }
 
     /// Redis `protected-mode` as probed (`None`: not asked, or a password
@@ -169,11 +189,9 @@ impl Context<'_> {
     /// How to restart the owner: its systemd service, or the pid.
     pub fn restart_fix(&self, pid: u32) -> String {
         let process = self.target.owners.iter().find(|p| p.pid == pid);
-        match process.and_then(|p| p.unit.as_deref()) {
-            Some(unit) if unit.ends_with(".service") => {
-                format!("systemctl restart {}", crate::shell::word(unit))
-            }
-            _ => match process {
+        match process.and_then(|p| p.service_command("restart", self.caller_uid)) {
+            Some(command) => command,
+            None => match process {
                 Some(p) => format!("restart pid {pid} ({})", abbreviate(&p.command_line(), 60)),
                 None => format!("restart pid {pid}"),
             },
@@ -237,6 +255,33 @@ impl MemcachedOptions {
     /// The UDP port, when UDP is on.
     pub fn udp(&self) -> Option<u16> {
         self.udp_port.filter(|&port| port != 0)
+    }
+}
+
+/// The firewall's judgement of memcached's UDP port (`-U PORT`), made
+/// beside that of its TCP listener (see [`Context::memcached_udp`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpFirewall {
+    pub port: u16,
+    pub verdict: Verdict,
+    /// The chain's words for `udp dport PORT`, as `firewall_text`.
+    pub text: String,
+}
+
+impl UdpFirewall {
+    /// Judges the UDP port of `target` when it is a memcached TCP listener
+    /// run with UDP on; `judge` is the listener's own chain.
+    pub fn of(
+        target: &Target,
+        judge: impl FnOnce(crate::model::Protocol, u16) -> (Verdict, String),
+    ) -> Option<UdpFirewall> {
+        if target.protocol != crate::model::Protocol::Tcp {
+            return None;
+        }
+        let process = target.owners.iter().find(|p| p.name == "memcached")?;
+        let port = MemcachedOptions::parse(&process.cmdline).udp()?;
+        let (verdict, text) = judge(crate::model::Protocol::Udp, port);
+        Some(UdpFirewall { port, verdict, text })
     }
 }
 
@@ -346,9 +391,11 @@ pub(crate) mod testing {
             restart: Vec::new(),
             firewall: Verdict::Admitted,
             firewall_text: "nftables input policy accept",
+            memcached_udp: None,
             packages: None,
             package_lists_age: None,
             dnf_cache_age: None,
+            caller_uid: 0,
         }
     }
 }

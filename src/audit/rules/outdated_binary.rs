@@ -23,8 +23,15 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         let others: Vec<String> = stale[1..].iter().map(|(p, _, _)| p.to_string()).collect();
         evidence.push_str(&format!(" (also pids {})", others.join(", ")));
     }
-    let mut finding =
-        context.finding(RuleId::OutdatedBinary, severity, evidence, context.restart_fix(pid));
+    let mut fix = context.restart_fix(pid);
+    if how == "deleted" {
+        // Nothing is at the path: the same command cannot start it again.
+        evidence.push_str("; nothing is at that path now");
+        fix.push_str(&format!(
+            " once {path} is back (reinstall it first: it was removed, not upgraded)"
+        ));
+    }
+    let mut finding = context.finding(RuleId::OutdatedBinary, severity, evidence, fix);
     finding.pid = Some(pid);
     vec![finding]
 }
@@ -47,7 +54,31 @@ mod tests {
         let mut ctx = context(&target, None);
         ctx.restart = vec![(42, &check_result)];
         let findings = check(&ctx);
-        assert_eq!(findings[0].fix, "systemctl restart web.service");
+        assert_eq!(
+            findings[0].fix,
+            "systemctl restart web.service once /opt/web/server is back (reinstall it first: it was removed, not upgraded)"
+        );
         assert!(findings[0].evidence.contains("/opt/web/server"));
+        assert!(findings[0].evidence.ends_with("nothing is at that path now"));
+        let replaced = RestartCheck {
+            exe: Some(ExeState::Replaced { path: "/opt/web/server".into() }),
+            libraries: vec![],
+            maps_readable: true,
+        };
+        ctx.restart = vec![(42, &replaced)];
+        let findings = check(&ctx);
+        assert_eq!(findings[0].fix, "systemctl restart web.service");
+        assert!(findings[0].evidence.contains("which was replaced on disk"));
+        // A user unit is restarted through its own manager: `systemctl
+        // restart` asks the system manager, which has no such unit.
+        let mut user_target = target.clone();
+        user_target.owners[0].unit_manager_uid = Some(1000);
+        user_target.owners[0].uid = 1000;
+        user_target.owners[0].user = Some("dev".into());
+        let mut user_ctx = context(&user_target, None);
+        user_ctx.restart = vec![(42, &replaced)];
+        assert_eq!(check(&user_ctx)[0].fix, "systemctl --user -M dev@ restart web.service");
+        user_ctx.caller_uid = 1000;
+        assert_eq!(check(&user_ctx)[0].fix, "systemctl --user restart web.service");
     }
 }

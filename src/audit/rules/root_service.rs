@@ -13,12 +13,13 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         Some(process) => format!("pid {} ({}) runs as root", process.pid, process.name),
         None => "the socket belongs to root (owner process hidden)".into(),
     };
-    let fix = match context.target.owners.first().and_then(|p| p.unit.as_deref()) {
-        Some(unit) if unit.ends_with(".service") => format!(
-            "`systemctl edit {}`: add `User=` (and `AmbientCapabilities=CAP_NET_BIND_SERVICE` for ports below 1024)",
-            crate::shell::word(unit)
+    let edit =
+        context.target.owners.first().and_then(|p| p.service_command("edit", context.caller_uid));
+    let fix = match edit {
+        Some(command) => format!(
+            "`{command}`: add `User=` (and `AmbientCapabilities=CAP_NET_BIND_SERVICE` for ports below 1024)"
         ),
-        _ => "run it as an unprivileged user (or let it drop privileges after binding)".into(),
+        None => "run it as an unprivileged user (or let it drop privileges after binding)".into(),
     };
     vec![context.finding(
         RuleId::RootService,

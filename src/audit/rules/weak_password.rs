@@ -7,7 +7,7 @@
 //! password unless `--show` asked for it (the engine drops it before).
 
 use super::Context;
-use crate::audit::probes::Observation;
+use crate::audit::probes::{Observation, Settings};
 use crate::model::{Finding, RuleId, Severity};
 use crate::shell;
 
@@ -16,7 +16,7 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         .observations()
         .iter()
         .filter_map(|observation| match observation {
-            Observation::WeakPassword { user, password, attempts, site } => {
+            Observation::WeakPassword { user, password, attempts, site, config_command } => {
                 let list = if *site { "the site's --passwords list" } else { "porthole's list" };
                 let kind = if *site { "a listed password" } else { "a default password" };
                 let plural = if *attempts == 1 { "" } else { "s" };
@@ -46,7 +46,8 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
                 } else {
                     Severity::High
                 };
-                Some(context.finding(RuleId::WeakPassword, severity, evidence, fix(context, user)))
+                let fix = fix(context, user, *config_command);
+                Some(context.finding(RuleId::WeakPassword, severity, evidence, fix))
             }
             _ => None,
         })
@@ -57,7 +58,7 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
 /// account name may come from the site's `--passwords` file, so it is made
 /// one shell word wherever it is an argument, and never spliced into a
 /// quoted SQL or JavaScript string unescaped.
-fn fix(context: &Context<'_>, user: &str) -> String {
+fn fix(context: &Context<'_>, user: &str, config_command: Option<bool>) -> String {
     let port = context.target.port;
     let host = match context.target.connect {
         Some(address) if address.is_ipv6() => "::1".to_string(),
@@ -66,8 +67,11 @@ fn fix(context: &Context<'_>, user: &str) -> String {
     };
     let account = shell::word(user);
     match context.service_name().unwrap_or("") {
-        "redis" | "valkey" | "keydb" if user == "default" => format!(
-            "`redis-cli -h {host} -p {port} --askpass CONFIG SET requirepass '<new long random secret>'`, then `CONFIG REWRITE` (or the same `requirepass` line in redis.conf) so it survives a restart"
+        "redis" | "valkey" | "keydb" if user == "default" => redis_default_fix(
+            context.outcome.and_then(|outcome| outcome.settings.as_ref()),
+            &host,
+            port,
+            config_command,
         ),
         "redis" | "valkey" | "keydb" => format!(
             "`redis-cli -h {host} -p {port} --user {account} --askpass ACL SETUSER {account} resetpass '><new long random secret>'`, then `ACL SAVE` (aclfile) or `CONFIG REWRITE`"
@@ -105,6 +109,40 @@ fn fix(context: &Context<'_>, user: &str) -> String {
     }
 }
 
+/// A new password for Redis's `default` user, changed where this server
+/// keeps it: at run time with `CONFIG SET` when `CONFIG` answered, and made
+/// permanent in the file `INFO server` named, or in the command line of a
+/// server started without one (where `CONFIG REWRITE` fails: "The server
+/// is running without a config file").
+fn redis_default_fix(
+    settings: Option<&Settings>,
+    host: &str,
+    port: u16,
+    config_command: Option<bool>,
+) -> String {
+    let secret = "<new long random secret>";
+    let set =
+        format!("`redis-cli -h {host} -p {port} --askpass CONFIG SET requirepass '{secret}'`");
+    match (config_command, settings) {
+        (Some(false), Some(Settings::CommandLineOnly)) => format!(
+            "`CONFIG` is renamed away on this server and it runs without a config file: change `--requirepass` in the command that starts it to `--requirepass '{secret}'`, then restart"
+        ),
+        (Some(false), settings) => format!(
+            "`CONFIG` is renamed away on this server, so the password cannot change at run time: {}",
+            crate::audit::probes::redis::persist(settings, &[&format!("requirepass {secret}")])
+        ),
+        (_, Some(Settings::CommandLineOnly)) => format!(
+            "{set}, and change `--requirepass` in the command that starts it (it runs without a config file, so CONFIG REWRITE cannot keep the new one)"
+        ),
+        (_, Some(Settings::File(path))) => {
+            format!("{set}, then `CONFIG REWRITE` so it survives a restart (it rewrites {path})")
+        }
+        (_, None) => format!(
+            "{set}, then `CONFIG REWRITE` (or the same `requirepass` line in redis.conf) so it survives a restart"
+        ),
+    }
+}
+
 /// `value` for a URL path segment: unreserved characters kept, every other
 /// byte as `%XX`. The result is also a plain shell word inside the quotes
 /// the Elasticsearch line puts around the URL.
@@ -132,7 +170,45 @@ mod tests {
             password: password.map(str::to_string),
             attempts: 1,
             site: false,
+            config_command: None,
         }
+    }
+
+    #[test]
+    fn a_redis_fix_changes_the_password_where_that_server_keeps_it() {
+        let target = target("127.0.0.1", 6379);
+        let fix_for = |config_command, settings: Option<Settings>| {
+            let mut seen = outcome("redis", vec![]);
+            seen.observations.push(Observation::WeakPassword {
+                user: "default".into(),
+                password: None,
+                attempts: 1,
+                site: false,
+                config_command,
+            });
+            seen.settings = settings;
+            check(&context(&target, Some(&seen)))[0].fix.clone()
+        };
+        let file = || Some(Settings::File("/etc/redis/redis.conf".into()));
+        // CONFIG works: set it now, rewrite the file INFO named.
+        let fix = fix_for(Some(true), file());
+        assert!(fix.starts_with("`redis-cli -h 127.0.0.1 -p 6379 --askpass CONFIG SET"), "{fix}");
+        assert!(fix.contains("`CONFIG REWRITE`") && fix.contains("/etc/redis/redis.conf"), "{fix}");
+        // No config file: CONFIG REWRITE would fail; the command line keeps it.
+        let fix = fix_for(Some(true), Some(Settings::CommandLineOnly));
+        assert!(fix.contains("CONFIG SET") && !fix.contains("`CONFIG REWRITE`"), "{fix}");
+        assert!(fix.contains("change `--requirepass` in the command that starts it"), "{fix}");
+        // CONFIG renamed away: no CONFIG command is printed at all.
+        let fix = fix_for(Some(false), file());
+        assert!(!fix.contains("redis-cli"), "{fix}");
+        assert!(
+            fix.contains(
+                "set `requirepass <new long random secret>` in /etc/redis/redis.conf, then restart"
+            ),
+            "{fix}"
+        );
+        let fix = fix_for(Some(false), Some(Settings::CommandLineOnly));
+        assert!(!fix.contains("redis-cli") && fix.contains("--requirepass"), "{fix}");
     }
 
     #[test]
