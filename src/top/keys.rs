@@ -76,8 +76,8 @@ fn character(input: &[u8], more: bool) -> Step {
     }
 }
 
-/// ESC alone, `ESC [ … final` (CSI), `ESC O x` (SS3), or ESC before a
-/// character (Alt held).
+/// ESC alone or before another key, `ESC [ … final` (CSI), or `ESC O x`
+/// (SS3).
 fn escape(input: &[u8], more: bool) -> Step {
     let Some(&second) = input.get(1) else {
         return if more { Step::Incomplete } else { Step::Key(key(KeyCode::Esc), 1) };
@@ -103,14 +103,10 @@ fn escape(input: &[u8], more: bool) -> Step {
             None => Step::Key(None, 2),
             Some(&final_byte) => Step::Key(csi(b"", final_byte), 3),
         },
-        ESC => Step::Key(key(KeyCode::Esc), 1),
-        _ => match character(&input[1..], more) {
-            Step::Key(Some(KeyEvent { code, .. }), used) => {
-                Step::Key(Some(KeyEvent::new(code, KeyModifiers::ALT)), used + 1)
-            }
-            Step::Key(None, used) => Step::Key(None, used + 1),
-            Step::Incomplete => Step::Incomplete,
-        },
+        // Esc, then another key typed at once: the view has no Alt
+        // bindings, so `Esc /` read together is still Esc and `/` (as Alt-/
+        // it started a filter instead of leaving one).
+        _ => Step::Key(key(KeyCode::Esc), 1),
     }
 }
 
@@ -198,10 +194,10 @@ mod tests {
         // Half a UTF-8 character.
         assert_eq!(codes(b"\xc3", true), (vec![], 0));
         assert_eq!(codes(b"\xc3", false), (vec![], 1));
-        // Esc pressed twice, and Alt-x.
+        // Esc pressed twice, then `/`, all read at once.
         assert_eq!(
-            codes(b"\x1b\x1bx", false).0,
-            vec![plain(KeyCode::Esc), (KeyCode::Char('x'), KeyModifiers::ALT)]
+            codes(b"\x1b\x1b/", false).0,
+            vec![plain(KeyCode::Esc), plain(KeyCode::Esc), plain(KeyCode::Char('/'))]
         );
     }
 
