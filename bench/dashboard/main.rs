@@ -202,6 +202,7 @@ fn main() {
     source.publish(facts());
     let state = Arc::new(DashboardState {
         token: TOKEN.into(),
+        session: porthole::dashboard::token::Session::new(TOKEN).expect("random key"),
         hosts: HostPolicy::default(),
         port: 0,
         metrics_public: false,

@@ -58,8 +58,11 @@ pub fn start(
         &settings.token_file,
     )?;
     facts.spawn(Arc::clone(&stop)).context("starting the dashboard's threads")?;
+    let session =
+        dashboard::token::Session::new(&token).context("drawing the dashboard's session key")?;
     let state = Arc::new(DashboardState {
         token,
+        session,
         hosts: HostPolicy { extra: settings.allow_hosts.clone() },
         port: bound.port(),
         metrics_public: settings.metrics_public,

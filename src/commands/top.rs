@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::terminal;
 
 use crate::cli::args::TopArgs;
@@ -211,18 +211,107 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Reads the terminal's events on a thread of its own and hands them over;
-/// the channel closes when the terminal can no longer be read.
-fn read_terminal_events() -> std::io::Result<std::sync::mpsc::Receiver<Event>> {
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::Builder::new().name("terminal-events".into()).spawn(move || {
-        while let Ok(event) = event::read() {
-            if sender.send(event).is_err() {
-                break;
+/// What the terminal sent: a key, a change of its window's size, or the
+/// end of it.
+enum Input {
+    Key(KeyEvent),
+    Resized,
+    HungUp,
+    /// Nothing within the wait.
+    Nothing,
+}
+
+/// The terminal's keys and its window's size changes, read by the view's
+/// own loop.
+///
+/// Not crossterm's event reader: its poll is edge-triggered and it returns
+/// at the first event it finds, so a key arriving in the same instant as a
+/// resize, or whatever followed the first 1,024 bytes of a paste, could stay
+/// unread until another key came (crossterm 0.29, `event/source/unix/mio.rs`).
+/// Here `poll(2)` is level-triggered: what is not read now is reported again.
+/// Bytes are read one at a time, so nothing typed after the key that quits
+/// is taken from the shell that gets the terminal back.
+struct TerminalInput {
+    input: std::fs::File,
+    /// Readable after SIGWINCH ([`crate::sys::signal::window_changes`]).
+    changes: std::fs::File,
+    /// Bytes of a key whose end has not been read yet.
+    pending: Vec<u8>,
+    /// Keys decoded and not yet handed out.
+    decoded: std::collections::VecDeque<KeyEvent>,
+}
+
+impl TerminalInput {
+    fn open() -> std::io::Result<TerminalInput> {
+        Ok(TerminalInput {
+            input: terminal_input()?,
+            changes: std::fs::File::from(crate::sys::signal::window_changes()?),
+            pending: Vec::new(),
+            decoded: std::collections::VecDeque::new(),
+        })
+    }
+
+    fn descriptor(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.input)
+    }
+
+    /// Waits up to `wait` for the next key or window change.
+    fn next(&mut self, wait: Duration) -> std::io::Result<Input> {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        loop {
+            if let Some(key) = self.decoded.pop_front() {
+                return Ok(Input::Key(key));
             }
+            // A cut escape sequence gets a moment for its end; after that a
+            // lone ESC is the Esc key.
+            let wait = if self.pending.is_empty() { wait } else { Duration::from_millis(25) };
+            let descriptors = [self.input.as_raw_fd(), self.changes.as_raw_fd()];
+            let ready = crate::sys::poll::readable(&descriptors, wait)?;
+            if ready[1] {
+                let mut drained = [0u8; 64];
+                while self.changes.read(&mut drained).is_ok_and(|read| read > 0) {}
+                return Ok(Input::Resized);
+            }
+            if !ready[0] {
+                // The wait ended (or a signal came): flush a cut sequence.
+                let (keys, _) = crate::top::keys::decode(&self.pending, false);
+                self.pending.clear();
+                self.decoded.extend(keys);
+                if self.decoded.is_empty() {
+                    return Ok(Input::Nothing);
+                }
+                continue;
+            }
+            let mut byte = [0u8; 1];
+            match self.input.read(&mut byte) {
+                Ok(0) => return Ok(Input::HungUp),
+                Ok(_) => self.pending.push(byte[0]),
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                    ) => {}
+                Err(error) => return Err(error),
+            }
+            let (keys, used) = crate::top::keys::decode(&self.pending, true);
+            self.pending.drain(..used);
+            self.decoded.extend(keys);
         }
-    })?;
-    Ok(receiver)
+    }
+}
+
+/// The terminal keys are read from: stdin when it is one, and otherwise
+/// the controlling terminal (the one stdout shows), as crossterm's raw mode
+/// chooses.
+fn terminal_input() -> std::io::Result<std::fs::File> {
+    use std::io::IsTerminal;
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(std::fs::File::from(stdin.as_fd().try_clone_to_owned()?));
+    }
+    std::fs::File::open("/dev/tty")
 }
 
 fn restore_terminal() {
@@ -249,9 +338,7 @@ fn live(
         );
     }
     crate::sys::signal::catch_termination().context("installing signal handlers")?;
-    // The terminal keys are read from: crossterm reads stdin when it is
-    // one, and otherwise the terminal it opens, which is stdout's.
-    let input = if std::io::stdin().is_terminal() { 0 } else { 1 };
+    let mut input = TerminalInput::open().context("reading the terminal's keys")?;
     let color = Style::detect().color;
     let mut detail = ConnectionDetail::Counts;
     let mut frame = engine.frame(detail)?;
@@ -264,7 +351,6 @@ fn live(
     // wake-up: the loop wakes five times a second to notice signals, and
     // laying out the table costs more than an idle wake-up.
     let mut redraw = true;
-    let events = read_terminal_events().context("reading the terminal's keys")?;
     loop {
         if redraw {
             terminal.draw(|screen| view::draw(screen, &frame, &view_state, color))?;
@@ -275,38 +361,31 @@ fn live(
         }
         let wait =
             next_refresh.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
-        // Keys come from a thread of their own (`read_terminal_events`):
-        // once the terminal hangs up its reads return 0, and crossterm's
-        // reader retries them in a loop that never returns (0.29, `mio.rs`).
-        // A hang-up found by that thread would keep it busy for good; this
-        // loop notices the hang-up on its own and ends the view, and the
-        // process with it.
-        if crate::sys::poll::terminal_hung_up(input, Duration::ZERO)? {
+        // Once the terminal hangs up, reads return 0 and it reports itself
+        // readable for good: the view ends, and the process with it.
+        if crate::sys::poll::terminal_hung_up(input.descriptor(), Duration::ZERO)? {
             break;
         }
         let mut quit = false;
-        let mut next = events.recv_timeout(wait);
+        let mut wait_for_input = wait;
         loop {
-            match next {
-                Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => {
+            match input.next(wait_for_input)? {
+                Input::Key(key) if key.kind != KeyEventKind::Release => {
                     quit =
                         handle_key(&mut view_state, key.code, key.modifiers, &frame) == Flow::Quit;
                     redraw = true;
                 }
+                Input::Key(_) => {}
                 // The draw uses the new size.
-                Ok(Event::Resize(..)) => redraw = true,
-                Ok(_) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
-                // The reader stopped: the terminal cannot be read any more.
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    quit = true;
-                    break;
-                }
+                Input::Resized => redraw = true,
+                Input::HungUp => quit = true,
+                Input::Nothing => break,
             }
             if quit {
                 break;
             }
-            next = events.recv_timeout(Duration::ZERO);
+            // Then whatever else is there already.
+            wait_for_input = Duration::ZERO;
         }
         if quit {
             break;

@@ -41,13 +41,15 @@ pub mod web;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+// The runtime's clock, so that tests may pause it.
+use tokio::time::Instant;
 
 pub use facts::{FactSource, RecorderHealth};
 pub use web::DashboardState;
@@ -58,7 +60,9 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const GRACE: Duration = Duration::from_secs(2);
 /// A request's headers must arrive within this long.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// A keep-alive connection with no request for this long is closed.
+/// A connection that has answered no request for this long is closed: one
+/// that does not read its answer (between requests the header timeout
+/// closes it sooner, as hyper runs it while waiting for the next request).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The connections being served, for choosing one to close when every
@@ -110,6 +114,25 @@ impl Connections {
 
 fn lock(connections: &Mutex<Connections>) -> std::sync::MutexGuard<'_, Connections> {
     connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Completes once connection `id` has answered no request for `limit`:
+/// counted from its last answer, not from when it opened, so a page that
+/// polls on one keep-alive connection keeps it (it was cut after a minute,
+/// whatever it was doing, an answer being written included).
+async fn idle_for(connections: &Mutex<Connections>, id: u64, limit: Duration) {
+    loop {
+        let since = lock(connections).open.get(&id).and_then(|c| c.idle_since);
+        let left = match since {
+            Some(since) => limit.saturating_sub(since.elapsed()),
+            // Answering: look again a whole period later.
+            None => limit,
+        };
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left).await;
+    }
 }
 
 /// Serves the dashboard on `listener` until `shutdown` completes. The
@@ -188,7 +211,7 @@ async fn serve(
                 _ = serving => {}
                 _ = stop.changed() => {}
                 _ = evicted => {}
-                _ = tokio::time::sleep(IDLE_TIMEOUT) => {}
+                _ = idle_for(&connections, id, IDLE_TIMEOUT) => {}
             }
             lock(&connections).open.remove(&id);
         });
@@ -207,6 +230,71 @@ mod tests {
     use crate::dashboard::facts::Facts;
     use crate::proxy::host::HostPolicy;
 
+    fn test_state(port: u16) -> Arc<DashboardState> {
+        let facts = Arc::new(FactSource::new(None, false));
+        facts.publish(Facts::default());
+        Arc::new(DashboardState {
+            token: "secret-token-0123456789".into(),
+            session: token::Session::new("secret-token-0123456789").expect("random key"),
+            hosts: HostPolicy::default(),
+            port,
+            metrics_public: false,
+            facts,
+            health: None,
+        })
+    }
+
+    /// One keep-alive request; the answer's status line, or why none came.
+    async fn keep_alive_request(stream: &mut tokio::net::TcpStream) -> std::io::Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.write_all(b"GET /style.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await?;
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let length = STYLE_LENGTH.len();
+        loop {
+            let read = stream.read(&mut buffer).await?;
+            if read == 0 {
+                return Err(ErrorKind::UnexpectedEof.into());
+            }
+            answer.extend_from_slice(&buffer[..read]);
+            let text = String::from_utf8_lossy(&answer);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                if body.len() >= length {
+                    return Ok(head.lines().next().unwrap_or("").to_string());
+                }
+            }
+        }
+    }
+
+    const STYLE_LENGTH: &str = include_str!("assets/style.css");
+
+    // The idle timeout ran from when a connection opened: a page polling
+    // every 2 s over one keep-alive connection had it cut after a minute,
+    // an answer being written or not. It now runs from the last answer.
+    // The runtime's clock is paused, so the minute passes at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_keep_alive_connection_in_use_is_not_closed_as_idle() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(run(listener, test_state(address.port()), async {
+            let _ = stopped.await;
+        }));
+        let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+        // Two minutes of polling every 5 s (the page polls every 2 s), on
+        // one connection.
+        for round in 0..25 {
+            let status = keep_alive_request(&mut stream).await;
+            assert_eq!(status.ok().as_deref(), Some("HTTP/1.1 200 OK"), "request {round}");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        // Silent for longer than the idle timeout: closed.
+        tokio::time::sleep(IDLE_TIMEOUT + Duration::from_secs(1)).await;
+        assert!(keep_alive_request(&mut stream).await.is_err(), "an idle connection is closed");
+        let _ = stop.send(());
+        server.await.expect("server");
+    }
+
     /// Every permit taken by connections that send half a request and then
     /// nothing: a newcomer is answered at once, and only the oldest of them
     /// is closed to make room. Before, the newcomer waited for the header
@@ -219,6 +307,7 @@ mod tests {
         facts.publish(Facts::default());
         let state = Arc::new(DashboardState {
             token: "secret-token-0123456789".into(),
+            session: token::Session::new("secret-token-0123456789").expect("random key"),
             hosts: HostPolicy::default(),
             port: address.port(),
             metrics_public: false,

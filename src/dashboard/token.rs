@@ -2,6 +2,12 @@
 //! first start and kept in a file only its owner can read (mode 0600), so
 //! the same bookmark keeps working across restarts while other local users
 //! (who can reach 127.0.0.1 too) cannot read it.
+//!
+//! The browser's cookie does not hold the token: it holds a [`Session`]
+//! value, an HMAC of the token under a key drawn when the server starts. A
+//! cookie read off a disk or out of a browser profile is not the token (it
+//! opens neither `Authorization: Bearer` nor `?token=`, nor a scrape), and it
+//! stops working when the server that issued it stops.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -79,6 +85,35 @@ pub fn generate() -> Result<String, std::io::Error> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The session cookie's value: `base64url(HMAC-SHA256(key, token))` with a
+/// key of 32 random bytes held only in memory, so each server process issues
+/// its own value and accepts no other.
+pub struct Session {
+    value: String,
+}
+
+impl Session {
+    /// A session for `token` under a new random key.
+    pub fn new(token: &str) -> Result<Session, std::io::Error> {
+        let mut key = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+            .map_err(|_| std::io::Error::other("no random bytes from the system"))?;
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+        let tag = ring::hmac::sign(&key, token.as_bytes());
+        Ok(Session { value: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref()) })
+    }
+
+    /// What the cookie is set to.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// Whether a cookie presented this value (in constant time).
+    pub fn matches(&self, presented: &str) -> bool {
+        matches(presented, &self.value)
+    }
+}
+
 fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
 }
@@ -119,6 +154,19 @@ mod tests {
         std::fs::write(&path, "short<>").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(matches!(load_or_create(&path), Err(TokenError::Malformed { .. })));
+    }
+
+    #[test]
+    fn a_session_is_not_the_token_and_each_server_has_its_own() {
+        let token = generate().unwrap();
+        let (first, second) = (Session::new(&token).unwrap(), Session::new(&token).unwrap());
+        assert!(first.matches(first.value()));
+        assert!(!first.matches(&token), "the token is not a session");
+        assert!(!token.contains(first.value()) && !first.value().contains(&token));
+        assert_ne!(first.value(), second.value(), "a restarted server issues a new value");
+        assert!(!second.matches(first.value()), "and accepts no earlier one");
+        assert_eq!(first.value().len(), 43, "{}", first.value());
+        assert!(first.value().bytes().all(is_token_byte), "a cookie value as it stands");
     }
 
     #[test]

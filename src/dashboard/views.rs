@@ -48,6 +48,17 @@ pub enum FilterError {
     Number { name: &'static str, value: String },
     #[error("scope: '{0}' is not one of loopback, wildcard, specific, exposed")]
     Scope(String),
+    #[error("{0}: given more than once")]
+    Repeated(String),
+}
+
+/// The first of `keys` that `pairs` holds more than once: `port=80&port=81`
+/// was read as `port=81` alone, an answer about another port than the one
+/// asked for with no word said.
+fn repeated(pairs: &[(String, String)], keys: &[&str]) -> Option<String> {
+    keys.iter()
+        .find(|key| pairs.iter().filter(|(name, _)| name == *key).count() > 1)
+        .map(|key| key.to_string())
 }
 
 impl Filter {
@@ -55,7 +66,11 @@ impl Filter {
     /// ignored (the token, cache busters).
     pub fn parse(query: &str) -> Result<Self, FilterError> {
         let mut filter = Filter { limit: DEFAULT_LIMIT, ..Filter::default() };
-        for (key, value) in pairs(query) {
+        let pairs = pairs(query);
+        if let Some(key) = repeated(&pairs, &["port", "process", "scope", "offset", "limit"]) {
+            return Err(FilterError::Repeated(key));
+        }
+        for (key, value) in pairs {
             let number = |name: &'static str| FilterError::Number { name, value: value.clone() };
             match key.as_str() {
                 "port" if !value.is_empty() => {
@@ -670,7 +685,11 @@ pub fn timeline(
 ) -> Result<TimelineWire, TimelineError> {
     let mut port = None;
     let mut hours = TIMELINE_HOURS;
-    for (key, value) in pairs(query) {
+    let pairs = pairs(query);
+    if let Some(key) = repeated(&pairs, &["port", "hours"]) {
+        return Err(TimelineError::Repeated(key));
+    }
+    for (key, value) in pairs {
         match key.as_str() {
             "port" => port = Some(value.parse::<u16>().map_err(|_| TimelineError::Port(value))?),
             "hours" => {
@@ -725,6 +744,8 @@ pub enum TimelineError {
     Hours(String),
     #[error("port: missing (timeline?port=3000)")]
     MissingPort,
+    #[error("{0}: given more than once")]
+    Repeated(String),
     #[error(transparent)]
     Store(#[from] store::StoreError),
 }
@@ -947,6 +968,14 @@ mod tests {
         assert!(Filter::parse("scope=mars").is_err());
         assert_eq!(Filter::parse("").unwrap().limit, DEFAULT_LIMIT);
         assert_eq!(percent_decode("a%3Cb%"), "a<b%");
+        // A filter given twice is refused, not read as its last value.
+        for query in ["port=80&port=81", "process=a&limit=5&process=b", "scope=exposed&scope="] {
+            let key = query.split('=').next().unwrap().to_string();
+            assert_eq!(Filter::parse(query).unwrap_err(), FilterError::Repeated(key), "{query}");
+        }
+        let location = StoreLocation::Sqlite("/nonexistent/history.sqlite".into());
+        let twice = timeline(&location, "port=80&hours=1&port=81", 0).unwrap_err();
+        assert_eq!(twice.to_string(), "port: given more than once");
     }
 
     #[test]

@@ -13,10 +13,14 @@
 //!    own gets `403`; only `GET` and `HEAD` exist, every other method is
 //!    refused (`405`), so nothing changes state.
 //! 3. **Token**: everything but the page's static files needs the token,
-//!    from the `porthole_dashboard_PORT` cookie (HttpOnly,
-//!    SameSite=Strict), `Authorization: Bearer`, or `?token=` (which `/`
-//!    turns into the cookie and redirects away from, so the token leaves
-//!    the address bar and history). `/metrics` may be made public.
+//!    from `Authorization: Bearer` or `?token=` (which `/` turns into the
+//!    cookie and redirects away from, so the token leaves the address bar
+//!    and history), or the `porthole_dashboard_PORT` session cookie
+//!    (HttpOnly, SameSite=Strict). The cookie holds a [`token::Session`]
+//!    value, never the token: a leaked cookie is not the token and dies
+//!    with the server. It is not `Secure`: the dashboard speaks plain HTTP,
+//!    and a browser keeps a `Secure` cookie off `http://` addresses.
+//!    `/metrics` may be made public.
 //! 4. **Headers**: a strict Content-Security-Policy (scripts and styles
 //!    from the dashboard only, no inline script), `nosniff`,
 //!    `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`,
@@ -51,6 +55,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 pub struct DashboardState {
     /// The access token (see [`token`]).
     pub token: String,
+    /// What the session cookie holds instead of the token.
+    pub session: token::Session,
     pub hosts: HostPolicy,
     /// The port served on: part of the cookie name, as cookies are not
     /// kept apart by port.
@@ -99,6 +105,10 @@ pub async fn handle<B>(
     };
     secure(response.headers_mut());
     if request.method() == Method::HEAD {
+        // What GET would send is announced; hyper writes no body for a HEAD
+        // and keeps a Content-Length set here.
+        let length = hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0);
+        response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
         *response.body_mut() = Full::new(Bytes::new());
     }
     Ok(response)
@@ -154,17 +164,17 @@ async fn answer<B>(
         "/style.css" => return Ok(asset("text/css; charset=utf-8", STYLE_CSS)),
         _ => {}
     }
-    let presented = presented_token(state, request);
-    let authorized = presented.as_ref().is_some_and(|t| token::matches(&t.value, &state.token));
+    let credentials = Credentials::of(state, request);
+    let authorized = credentials.authorize(state);
     if path == "/" {
-        return Ok(match presented {
-            Some(t) if t.from_query && authorized => {
+        return Ok(match credentials.query {
+            Some(query) if token::matches(&query, &state.token) => {
                 // Into the cookie, out of the address bar.
                 let mut reply = text(StatusCode::SEE_OTHER, "");
                 let cookie = format!(
                     "{}={}; HttpOnly; SameSite=Strict; Path=/",
                     state.cookie_name(),
-                    state.token
+                    state.session.value()
                 );
                 let headers = reply.headers_mut();
                 headers.insert(header::LOCATION, HeaderValue::from_static("/"));
@@ -224,33 +234,52 @@ async fn answer<B>(
     })
 }
 
-/// A token a request presented, and where.
-struct Presented {
-    value: String,
-    from_query: bool,
+/// What a request presented to prove it may read: each is checked, so a
+/// stale value in one place does not hide a good one in another.
+struct Credentials {
+    /// `?token=`.
+    query: Option<String>,
+    /// `Authorization: Bearer`.
+    bearer: Option<String>,
+    /// Every value of the dashboard's cookie (a browser sends one per
+    /// matching path and domain).
+    cookies: Vec<String>,
 }
 
-fn presented_token<B>(state: &DashboardState, request: &Request<B>) -> Option<Presented> {
-    if let Some(value) = request.uri().query().and_then(|query| {
-        views::pairs(query).into_iter().find(|(key, _)| key == "token").map(|(_, v)| v)
-    }) {
-        return Some(Presented { value, from_query: true });
+impl Credentials {
+    fn of<B>(state: &DashboardState, request: &Request<B>) -> Credentials {
+        let query = request.uri().query().and_then(|query| {
+            views::pairs(query).into_iter().find(|(key, _)| key == "token").map(|(_, v)| v)
+        });
+        let bearer = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer)
+            .map(str::to_string);
+        let name = state.cookie_name();
+        let cookies = request
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .filter(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+            .collect();
+        Credentials { query, bearer, cookies }
     }
-    if let Some(bearer) =
-        request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer)
-    {
-        return Some(Presented { value: bearer.to_string(), from_query: false });
+
+    /// Whether any of them opens the dashboard: the token itself, or in the
+    /// cookie the session value (the token is not accepted there).
+    fn authorize(&self, state: &DashboardState) -> bool {
+        [&self.query, &self.bearer]
+            .into_iter()
+            .flatten()
+            .any(|presented| token::matches(presented, &state.token))
+            || self.cookies.iter().any(|presented| state.session.matches(presented))
     }
-    let name = state.cookie_name();
-    request
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| Presented { value: value.to_string(), from_query: false })
 }
 
 /// The token of an `Authorization: Bearer TOKEN` value. The scheme's name
@@ -363,6 +392,7 @@ mod tests {
         facts.publish(Facts::default());
         Arc::new(DashboardState {
             token: "secret-token-0123456789".into(),
+            session: token::Session::new("secret-token-0123456789").expect("random key"),
             hosts: HostPolicy::default(),
             port: 7878,
             metrics_public: false,
@@ -372,11 +402,105 @@ mod tests {
     }
 
     async fn get(path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut builder = Request::builder().uri(path).header("host", "127.0.0.1:7878");
+        request(&state(), "GET", path, headers).await
+    }
+
+    async fn request(
+        state: &Arc<DashboardState>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut builder =
+            Request::builder().method(method).uri(path).header("host", "127.0.0.1:7878");
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        handle(state(), builder.body(()).unwrap(), None).await.unwrap()
+        handle(Arc::clone(state), builder.body(()).unwrap(), None).await.unwrap()
+    }
+
+    /// The session cookie `/?token=` sets, as `NAME=VALUE`.
+    async fn log_in(state: &Arc<DashboardState>) -> String {
+        let redirect = request(state, "GET", "/?token=secret-token-0123456789", &[]).await;
+        assert_eq!(redirect.status(), 303);
+        let cookie = redirect.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_string()
+    }
+
+    // The cookie held the token itself: whoever read it from a browser
+    // profile or a proxy's log had the token, for scripts and `/metrics`
+    // too, for as long as the token file lived.
+    #[tokio::test]
+    async fn the_cookie_holds_a_session_value_that_dies_with_the_server() {
+        let server = state();
+        let cookie = log_in(&server).await;
+        let value = cookie.strip_prefix("porthole_dashboard_7878=").expect(&cookie);
+        assert!(!value.contains("secret-token-0123456789"), "{cookie}");
+        assert_eq!(value, server.session.value());
+        let page = request(&server, "GET", "/", &[("cookie", &cookie)]).await;
+        assert_eq!(page.status(), 200);
+        for path in ["/api/health", "/metrics"] {
+            let ok = request(&server, "GET", path, &[("cookie", &cookie)]).await;
+            assert_eq!(ok.status(), 200, "{path}");
+            // The cookie's value is no token anywhere a token is taken.
+            let bearer = format!("Bearer {value}");
+            let as_token = request(&server, "GET", path, &[("authorization", &bearer)]).await;
+            assert_eq!(as_token.status(), 401, "{path}");
+            let query = format!("{path}?token={value}");
+            assert_eq!(request(&server, "GET", &query, &[]).await.status(), 401, "{query}");
+        }
+        // The token itself in the cookie is refused.
+        let raw = "porthole_dashboard_7878=secret-token-0123456789";
+        assert_eq!(request(&server, "GET", "/api/health", &[("cookie", raw)]).await.status(), 401);
+        // Another server process (a restart) does not take the old cookie.
+        let restarted = state();
+        let stale = request(&restarted, "GET", "/api/health", &[("cookie", &cookie)]).await;
+        assert_eq!(stale.status(), 401);
+        // A stale cookie beside a good one, or a wrong ?token= beside a
+        // good bearer, does not hide the good one.
+        let both = format!("porthole_dashboard_7878=stale; {cookie}");
+        assert_eq!(
+            request(&server, "GET", "/api/health", &[("cookie", &both)]).await.status(),
+            200
+        );
+        let bearer = ("authorization", "Bearer secret-token-0123456789");
+        let wrong_query = request(&server, "GET", "/api/health?token=old", &[bearer]).await;
+        assert_eq!(wrong_query.status(), 200);
+    }
+
+    // A HEAD answer carried no Content-Length: the body was dropped and
+    // with it the length GET would send.
+    #[tokio::test]
+    async fn head_announces_the_length_get_sends_on_every_route() {
+        let server = state();
+        let cookie = log_in(&server).await;
+        for path in [
+            "/",
+            "/app.js",
+            "/style.css",
+            "/api/health",
+            "/api/listeners",
+            "/api/connections",
+            "/api/open",
+            "/api/changes",
+            "/api/timeline?port=80",
+            "/api/nothing",
+            "/api/listeners?limit=x",
+            "/metrics",
+            "/nothing",
+            "/?token=secret-token-0123456789",
+        ] {
+            for credentials in [&[("cookie", cookie.as_str())][..], &[]] {
+                let get = request(&server, "GET", path, credentials).await;
+                let head = request(&server, "HEAD", path, credentials).await;
+                assert_eq!(head.status(), get.status(), "{path}");
+                let body = http_body_util::BodyExt::collect(get.into_body()).await.unwrap();
+                let length = body.to_bytes().len().to_string();
+                assert_eq!(head.headers().get("content-length").unwrap(), &length, "{path}");
+                let empty = http_body_util::BodyExt::collect(head.into_body()).await.unwrap();
+                assert!(empty.to_bytes().is_empty(), "{path}");
+            }
+        }
     }
 
     #[tokio::test]
@@ -384,11 +508,6 @@ mod tests {
         assert_eq!(get("/api/listeners", &[]).await.status(), 401);
         let ok = get("/api/listeners", &[("authorization", "Bearer secret-token-0123456789")]);
         assert_eq!(ok.await.status(), 200);
-        let cookie = get(
-            "/api/health",
-            &[("cookie", "a=b; porthole_dashboard_7878=secret-token-0123456789")],
-        );
-        assert_eq!(cookie.await.status(), 200);
         // The scheme's name in any case (RFC 9110 §11.1).
         for scheme in ["bearer", "BEARER"] {
             let value = format!("{scheme} secret-token-0123456789");

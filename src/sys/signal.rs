@@ -136,6 +136,60 @@ pub fn catch_termination() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The write end of the pipe [`window_changes`] returns, or -1.
+static WINDOW_CHANGE_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn note_window_change(_signal: libc::c_int) {
+    let fd = WINDOW_CHANGE_PIPE.load(std::sync::atomic::Ordering::SeqCst);
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: write(2) and the errno location are async-signal-safe; the
+    // byte is a static, and errno is put back for the code interrupted. A
+    // full pipe (EAGAIN: the descriptor is non-blocking) already says that
+    // the window changed, so the result does not matter.
+    unsafe {
+        let errno = libc::__errno_location();
+        let saved = *errno;
+        libc::write(fd, b"w".as_ptr().cast(), 1);
+        *errno = saved;
+    }
+}
+
+/// A descriptor that becomes readable when the terminal's window changes
+/// size (SIGWINCH): each signal writes a byte to a non-blocking pipe whose
+/// read end this returns. Poll it beside the terminal: a readiness that is
+/// level-triggered, unlike a flag, wakes the waiter, and unlike an
+/// edge-triggered one is never lost when input arrives at the same moment.
+/// Read it empty after each wake-up. Call it once per process.
+pub fn window_changes() -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let mut ends = [0 as libc::c_int; 2];
+    // SAFETY: `ends` is a writable array of two ints, which pipe2 fills
+    // with two new descriptors on success.
+    if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created by pipe2 and are owned by
+    // nothing else. The write end is kept open for the life of the process:
+    // the handler may write to it at any time.
+    let read_end = unsafe { std::os::fd::OwnedFd::from_raw_fd(ends[0]) };
+    WINDOW_CHANGE_PIPE.store(ends[1], std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: as in `catch_termination`; the handler only reads an atomic
+    // and writes a byte to a pipe, both async-signal-safe.
+    let result = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = note_window_change as extern "C" fn(libc::c_int) as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGWINCH, &action, std::ptr::null_mut())
+    };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(read_end)
+}
+
 /// Whether SIGTERM, SIGHUP or SIGINT arrived since [`catch_termination`].
 pub fn termination_requested() -> bool {
     TERMINATION_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
@@ -143,6 +197,8 @@ pub fn termination_requested() -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -156,6 +212,25 @@ mod tests {
         assert_eq!(Signal::parse("65"), None);
         assert_eq!(Signal::parse("NOPE"), None);
         assert_eq!(Signal::TERM.to_string(), "SIGTERM");
+    }
+
+    #[test]
+    fn a_window_change_makes_the_pipe_readable_until_read() {
+        use std::io::Read;
+        let mut changes = std::fs::File::from(window_changes().expect("pipe and handler"));
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&changes);
+        assert_eq!(crate::sys::poll::readable(&[fd], Duration::ZERO).unwrap(), [false]);
+        for _ in 0..2 {
+            // SAFETY: raise(3) sends a signal whose handler was just set.
+            assert_eq!(unsafe { libc::raise(libc::SIGWINCH) }, 0);
+        }
+        // Still readable at the second look: nothing is lost to a wake-up.
+        for _ in 0..2 {
+            assert_eq!(crate::sys::poll::readable(&[fd], Duration::ZERO).unwrap(), [true]);
+        }
+        let mut bytes = [0u8; 16];
+        assert_eq!(changes.read(&mut bytes).unwrap(), 2);
+        assert_eq!(crate::sys::poll::readable(&[fd], Duration::ZERO).unwrap(), [false]);
     }
 
     #[test]

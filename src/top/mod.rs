@@ -27,6 +27,8 @@
 //! machine; [`Sampler`] feeds it from the kernel. Tests drive the tracker
 //! with scripted samples.
 
+pub mod keys;
+
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};

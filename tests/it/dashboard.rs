@@ -245,6 +245,20 @@ fn http_requests_need_the_token_a_loopback_host_and_no_foreign_origin() {
     let pair = cookie.split(';').next().unwrap().to_string();
     let page = get(&netns, "/", &[("Cookie", &pair)]);
     assert_eq!(page.status, 200);
+    // The cookie is a session value, not the token: it opens the page but
+    // is no token for a script.
+    assert!(!cookie.contains(&served.token), "the token is in the cookie: {cookie}");
+    let session = pair.split_once('=').unwrap().1;
+    let as_bearer = get(&netns, "/api/health", &[("Authorization", &format!("Bearer {session}"))]);
+    assert_eq!(as_bearer.status, 401, "{as_bearer:?}");
+    // HEAD announces the length GET sends, with no body.
+    for (path, credentials) in [("/", &[("Cookie", pair.as_str())][..]), ("/app.js", &[])] {
+        let get = get(&netns, path, credentials);
+        let head = http(&netns, PORT, "HEAD", path, credentials, None);
+        assert_eq!(head.status, 200, "{head:?}");
+        assert_eq!(head.header("content-length"), Some(get.body.len().to_string().as_str()));
+        assert_eq!(head.body, "", "HEAD {path}");
+    }
     assert!(page.body.contains("<script src=\"/app.js\""), "{}", page.body);
     assert!(!page.body.contains("<script>"), "no inline script");
 
