@@ -493,6 +493,8 @@ struct Tally {
     /// A few records without a client pid, as the recorder wrote them,
     /// for `PORTHOLE_BENCH_SHOW_MISSING=1`.
     missing: Vec<String>,
+    /// The first records without both 4-tuples, start and end.
+    incomplete: Vec<String>,
 }
 
 impl Recorder {
@@ -560,6 +562,9 @@ impl Recorder {
                             && value["ended_at_us"].is_i64();
                         if value["client_process"]["pid"].is_null() && tally.missing.len() < 5 {
                             tally.missing.push(line.clone());
+                        }
+                        if !complete && tally.incomplete.len() < 5 {
+                            tally.incomplete.push(line.clone());
                         }
                         tally.records.push((
                             server,
@@ -682,6 +687,9 @@ impl Tally {
         if std::env::var_os("PORTHOLE_BENCH_SHOW_MISSING").is_some() {
             for line in &self.missing {
                 println!("without client pid: {line}");
+            }
+            for line in &self.incomplete {
+                println!("incomplete: {line}");
             }
         }
         let mut losses: Vec<_> = self.losses.iter().collect();

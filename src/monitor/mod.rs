@@ -693,7 +693,8 @@ impl Recorder {
         // read below.
         let closed_at = unix_micros();
         self.collects.push_back(closed_at);
-        let mut closed: Vec<(Option<u64>, ClosedSocket)> = Vec::new();
+        // Each close with the time it is recorded at.
+        let mut closed: Vec<(Option<u64>, ClosedSocket, UnixMicros)> = Vec::new();
         let mut scratch = Vec::new();
         for subscription in &mut self.subscriptions {
             scratch.clear();
@@ -701,7 +702,8 @@ impl Recorder {
                 subscription.destroy.drain(&mut scratch).map_err(MonitorError::Inventory)?;
             subscription.overflows += drained.overflows;
             let label = subscription.net_namespace;
-            closed.extend(scratch.drain(..).map(|end| (label, end)));
+            // A destroy message carries no time: the read's.
+            closed.extend(scratch.drain(..).map(|end| (label, end, closed_at)));
         }
         let mut proc_events = Vec::new();
         if let Some(connector) = &mut self.connector {
@@ -731,7 +733,15 @@ impl Recorder {
                     if !started && self.start_lost(end.cookie, event.at_monotonic_ns) {
                         self.joiner.start_unseen(end.cookie);
                     }
-                    closed.push((net_namespace, end));
+                    // The event's own time: events keep coming while the
+                    // ring is read, so a connection can start after
+                    // `closed_at` and close within the same read; stamped
+                    // with `closed_at` it would end before it began. Never
+                    // before `closed_at`, which pairing counts on (every
+                    // close of a read is at or after its start).
+                    let at = self.monotonic_to_realtime
+                        + i64::try_from(event.at_monotonic_ns / 1000).unwrap_or(0);
+                    closed.push((net_namespace, end, at.max(closed_at)));
                 }
                 continue;
             }
@@ -741,7 +751,7 @@ impl Recorder {
         // within one read is known as the listener's owner by now.
         self.rename_listener_owners(&proc_events, summary)?;
         if self.mode == CaptureMode::Netlink
-            && closed.iter().any(|(ns, end)| self.unexplained(*ns, end))
+            && closed.iter().any(|(ns, end, _)| self.unexplained(*ns, end))
         {
             // A connection between two local ports, neither of them a known
             // listener: its listener opened after the last dump, unseen by
@@ -752,14 +762,14 @@ impl Recorder {
             self.dump_listeners(summary)?;
         }
         let due = Instant::now() + CLOSE_DELAY;
-        for (net_namespace, end) in closed {
+        for (net_namespace, end, at) in closed {
             if end.remote.port() == 0 {
                 if end.local.port() != 0 {
-                    self.listeners.socket_unbound(net_namespace, end.local, closed_at);
+                    self.listeners.socket_unbound(net_namespace, end.local, at);
                 }
                 continue;
             }
-            self.delayed.push_back(DelayedClose { due, net_namespace, end, at: closed_at });
+            self.delayed.push_back(DelayedClose { due, net_namespace, end, at });
         }
         Ok(started)
     }
