@@ -328,6 +328,18 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
             "{on} is now held by {who}, which was running before porthole started but was not \
              listening when porthole looked (no restart); run porthole kill again to stop it"
         ),
+        HolderKind::Inherited => {
+            let mut text = format!("{on} is still held by {who}");
+            if let Some(parent) = &holder.parent {
+                text.push_str(&format!(", started by {} ({})", parent.pid, parent.command_line()));
+            }
+            text.push_str(
+                ", which holds the very socket a stopped process listened on (it inherited the \
+                 descriptor: a child forked on SIGTERM, or one passed over a Unix socket); \
+                 nothing restarted it; run porthole kill again to stop it",
+            );
+            text
+        }
         HolderKind::NewProcess => {
             let mut text = format!("{on} was taken again by a new process, {who}");
             if let Some(parent) = &holder.parent {
