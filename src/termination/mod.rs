@@ -453,7 +453,7 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
         if is_gone(system, target.pid, target.start_ticks) {
             outcome.fate = Fate::AlreadyGone;
         } else {
-            match system.signal(target.pid, first) {
+            match system.signal(target.pid, target.start_ticks, first) {
                 Ok(()) => {
                     outcome.signals.push(first);
                     // A stopped process (SIGSTOP, Ctrl-Z) keeps the signal
@@ -461,7 +461,7 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
                     // sit out the grace and be killed as if it had ignored
                     // SIGTERM. systemd does the same for its units.
                     if needs_continue(system, target.pid, first)
-                        && system.signal(target.pid, Signal::CONT).is_ok()
+                        && system.signal(target.pid, target.start_ticks, Signal::CONT).is_ok()
                     {
                         outcome.signals.push(Signal::CONT);
                     }
@@ -477,10 +477,12 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
     wait_for_exits(system, &mut outcomes, started, grace, false);
     if matches!(method, Method::Graceful { .. }) {
         let mut escalated = false;
-        for (outcome, _) in
+        for (outcome, start_ticks) in
             outcomes.iter_mut().filter(|(o, _)| o.fate == Fate::Survived && !o.signals.is_empty())
         {
-            match system.signal(outcome.pid, Signal::KILL) {
+            // The target may have exited since the last poll and its pid
+            // been reused: the start time decides, not the pid.
+            match system.signal(outcome.pid, *start_ticks, Signal::KILL) {
                 Ok(()) => {
                     outcome.signals.push(Signal::KILL);
                     escalated = true;
