@@ -345,8 +345,19 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
             if let Some(parent) = &holder.parent {
                 text.push_str(&format!(", started by {} ({})", parent.pid, parent.command_line()));
             }
-            text.push_str(": a supervisor restarted it");
             let command = holder.process.as_ref().and_then(|p| p.stop_service_command(caller_uid));
+            if holder.parent.is_none() && command.is_none() {
+                // An orphan (or init's child outside any unit): no
+                // supervisor can be named, and the stopped process itself
+                // may have spawned it as it exited.
+                text.push_str(
+                    ", with no supervisor porthole can name (its parent has exited or is \
+                     init; the stopped process may have started it as it exited); run porthole \
+                     kill again to stop it",
+                );
+                return text;
+            }
+            text.push_str(": a supervisor restarted it");
             match command {
                 Some(command) => {
                     text.push_str(&format!("; stop the unit instead: {command}"));
@@ -694,7 +705,8 @@ pub struct TargetRecord {
 
 #[derive(Debug, Serialize)]
 pub struct HolderRecord {
-    /// `survived`, `refused`, `new_process`, `already_running`, `hidden`.
+    /// `survived`, `refused`, `new_process`, `inherited`, `already_running`,
+    /// `hidden`.
     pub kind: &'static str,
     pub pid: Option<u32>,
     pub name: Option<String>,

@@ -1099,3 +1099,48 @@ while True:
     assert!(!text.stdout.contains("supervisor"), "{}", text.stdout);
     assert!(text.stdout.contains("holds the very socket a stopped process"), "{}", text.stdout);
 }
+
+#[test]
+fn a_replacement_the_target_spawned_as_it_exited_is_not_blamed_on_a_supervisor() {
+    // On SIGTERM the server closes its socket, forks a replacement that
+    // binds the port anew, and exits: the replacement is an orphan. No
+    // supervisor exists, so "a supervisor restarted it" would be a guess.
+    let code = r#"
+import os, signal, socket, sys, time
+def serve(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port)); s.listen()
+    return s
+s = serve(0)
+port = s.getsockname()[1]
+def on_term(*_):
+    s.close()
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        t = serve(port)
+        print("child", os.getpid(), flush=True)
+        time.sleep(60)
+    os._exit(0)
+signal.signal(signal.SIGTERM, on_term)
+print(port, os.getpid(), flush=True)
+while True:
+    time.sleep(0.05)
+"#;
+    let (_server, mut out) = python(code, &[]);
+    let port: u16 = wait_for_line(&mut out).split_whitespace().next().unwrap().parse().unwrap();
+    let text = porthole_run(&["kill", &port.to_string(), "--yes", "--settle", "5s"]);
+    let child: u32 = wait_for_line(&mut out).split_whitespace().nth(1).unwrap().parse().unwrap();
+    let parent = std::fs::read_to_string(format!("/proc/{child}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok());
+    // The child is this test's descendant: end it whatever the outcome.
+    let _ = porthole::sys::signal::send(child, porthole::sys::signal::Signal::KILL);
+    assert!(parent.is_some(), "the replacement was running when porthole returned");
+    assert_eq!(text.code, 2, "the port is held again: {text:?}");
+    assert!(text.stdout.contains(&format!("new process, {child} (python3)")), "{}", text.stdout);
+    // A subreaper above the test would be a living parent worth naming.
+    if parent == Some(1) {
+        assert!(!text.stdout.contains("supervisor restarted"), "{}", text.stdout);
+        assert!(text.stdout.contains("no supervisor porthole can name"), "{}", text.stdout);
+    }
+}
