@@ -167,16 +167,25 @@ fn namespace_label(plan: &Plan, socket: &Socket) -> Option<String> {
 /// Writes the processes about to be stopped (text only; JSON is written
 /// once, at the end, by [`write_report`]).
 pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> std::io::Result<()> {
-    let ports: Vec<String> = plan.ports.iter().map(u16::to_string).collect();
-    writeln!(
-        out,
-        "{}",
-        style.bold(&format!(
-            "Listening on {} {}:",
-            if plan.ports.len() == 1 { "port" } else { "ports" },
-            ports.join(", ")
-        ))
-    )?;
+    // Only the ports something listens on: a port of the request with no
+    // listener is named as such, not put in the "Listening on" list.
+    let (listened, idle): (Vec<u16>, Vec<u16>) = plan
+        .ports
+        .iter()
+        .copied()
+        .collect::<std::collections::BTreeSet<u16>>()
+        .into_iter()
+        .partition(|port| plan.listeners.iter().any(|l| l.local_port() == *port));
+    let join = |ports: &[u16]| ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+    let mut header = format!(
+        "Listening on {} {}",
+        if listened.len() == 1 { "port" } else { "ports" },
+        join(&listened)
+    );
+    if !idle.is_empty() {
+        header.push_str(&format!(" (nothing listens on {})", join(&idle)));
+    }
+    writeln!(out, "{}", style.bold(&format!("{header}:")))?;
     let mut table = Table::new(&["PID", "USER", "UP", "PROCESS", "LISTENS", "UNIT", "COMMAND"]);
     for target in &plan.targets {
         let process = target.process.as_ref();

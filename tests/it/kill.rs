@@ -1144,3 +1144,19 @@ while True:
         assert!(text.stdout.contains("no supervisor porthole can name"), "{}", text.stdout);
     }
 }
+
+#[test]
+fn a_port_nothing_listens_on_is_not_listed_as_listening() {
+    // `kill A B` where only A has a listener: the header named both as
+    // "Listening on ports A, B".
+    let (server, port, _out) = server("plain");
+    let idle = crate::util::unique_port();
+    let output = porthole_run(&["kill", &port.to_string(), &idle.to_string(), "--dry-run"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.contains(&format!("Listening on port {port} (nothing listens on {idle}):")),
+        "{}",
+        output.stdout
+    );
+    assert!(process_alive(server.pid()));
+}
