@@ -228,8 +228,12 @@ pub trait System: Sync {
     /// The name of a user, through the C library's NSS lookup.
     fn user_name(&self, uid: u32) -> Option<String>;
 
-    /// Sends `signal` to one process (never a group).
-    fn signal(&self, pid: u32, signal: Signal) -> Result<(), SignalError>;
+    /// Sends `signal` to one process (never a group), and only while `pid`
+    /// is still the process that started at `start_ticks` (when known): a
+    /// pid reused after the target exited is
+    /// [`SignalError::NoSuchProcess`], and the new process gets nothing.
+    fn signal(&self, pid: u32, start_ticks: Option<u64>, signal: Signal)
+        -> Result<(), SignalError>;
 
     /// Whether `pid` exists (a zombie too), whoever owns it.
     fn process_exists(&self, pid: u32) -> bool;
@@ -536,8 +540,15 @@ impl System for Machine {
         crate::sys::users::name_of(uid)
     }
 
-    fn signal(&self, pid: u32, signal: Signal) -> Result<(), SignalError> {
-        crate::sys::signal::send(pid, signal)
+    fn signal(
+        &self,
+        pid: u32,
+        start_ticks: Option<u64>,
+        signal: Signal,
+    ) -> Result<(), SignalError> {
+        crate::sys::signal::send_if(pid, signal, || {
+            start_ticks.is_none_or(|ticks| self.stat(pid).is_some_and(|s| s.start_ticks == ticks))
+        })
     }
 
     fn process_exists(&self, pid: u32) -> bool {
@@ -930,8 +941,15 @@ pub mod fake {
             None
         }
 
-        fn signal(&self, pid: u32, signal: Signal) -> Result<(), SignalError> {
-            if !self.process_exists(pid) {
+        fn signal(
+            &self,
+            pid: u32,
+            start_ticks: Option<u64>,
+            signal: Signal,
+        ) -> Result<(), SignalError> {
+            let same = start_ticks
+                .is_none_or(|ticks| self.stat(pid).is_some_and(|s| s.start_ticks == ticks));
+            if !self.process_exists(pid) || !same {
                 return Err(SignalError::NoSuchProcess);
             }
             self.signalled.lock().expect("no test panics holding the lock").push((pid, signal));
@@ -977,6 +995,23 @@ mod tests {
         assert!(output.success);
         assert_eq!(output.text().lines().count(), 100_000);
         assert!(run_with_timeout("/nonexistent/tool", &[], COMMAND_TIMEOUT).is_none());
+    }
+
+    #[test]
+    fn a_signal_goes_only_to_the_process_that_started_when_the_plan_says() {
+        // The pid the plan named now belongs to a process that started at
+        // another time (pid reuse): it must get nothing.
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("sleep runs");
+        let pid = child.id();
+        let ticks = Machine.stat(pid).expect("own child readable").start_ticks;
+        assert_eq!(
+            Machine.signal(pid, Some(ticks + 1), Signal::KILL),
+            Err(SignalError::NoSuchProcess)
+        );
+        assert_eq!(child.try_wait().expect("waitable"), None, "still running");
+        assert_eq!(Machine.signal(pid, Some(ticks), Signal::KILL), Ok(()));
+        let status = child.wait().expect("waitable");
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
     }
 
     #[test]

@@ -327,6 +327,11 @@ pub enum HolderKind {
     Refused,
     /// A process that was not there before: restarted by a supervisor.
     NewProcess,
+    /// A process that was not a target but holds the very listening
+    /// socket a target held: a child the target forked on SIGTERM, or one
+    /// it passed the descriptor to (`SCM_RIGHTS`). Nothing restarted
+    /// anything; the socket lives on in a process porthole did not signal.
+    Inherited,
     /// A process that was not a target but was running before porthole
     /// started: it began listening on the port after the plan was made,
     /// so no supervisor restarted it.
@@ -342,6 +347,7 @@ impl HolderKind {
             HolderKind::Survivor => "survived",
             HolderKind::Refused => "refused",
             HolderKind::NewProcess => "new_process",
+            HolderKind::Inherited => "inherited",
             HolderKind::AlreadyRunning => "already_running",
             HolderKind::Hidden => "hidden",
         }

@@ -167,16 +167,25 @@ fn namespace_label(plan: &Plan, socket: &Socket) -> Option<String> {
 /// Writes the processes about to be stopped (text only; JSON is written
 /// once, at the end, by [`write_report`]).
 pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> std::io::Result<()> {
-    let ports: Vec<String> = plan.ports.iter().map(u16::to_string).collect();
-    writeln!(
-        out,
-        "{}",
-        style.bold(&format!(
-            "Listening on {} {}:",
-            if plan.ports.len() == 1 { "port" } else { "ports" },
-            ports.join(", ")
-        ))
-    )?;
+    // Only the ports something listens on: a port of the request with no
+    // listener is named as such, not put in the "Listening on" list.
+    let (listened, idle): (Vec<u16>, Vec<u16>) = plan
+        .ports
+        .iter()
+        .copied()
+        .collect::<std::collections::BTreeSet<u16>>()
+        .into_iter()
+        .partition(|port| plan.listeners.iter().any(|l| l.local_port() == *port));
+    let join = |ports: &[u16]| ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+    let mut header = format!(
+        "Listening on {} {}",
+        if listened.len() == 1 { "port" } else { "ports" },
+        join(&listened)
+    );
+    if !idle.is_empty() {
+        header.push_str(&format!(" (nothing listens on {})", join(&idle)));
+    }
+    writeln!(out, "{}", style.bold(&format!("{header}:")))?;
     let mut table = Table::new(&["PID", "USER", "UP", "PROCESS", "LISTENS", "UNIT", "COMMAND"]);
     for target in &plan.targets {
         let process = target.process.as_ref();
@@ -328,13 +337,36 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
             "{on} is now held by {who}, which was running before porthole started but was not \
              listening when porthole looked (no restart); run porthole kill again to stop it"
         ),
+        HolderKind::Inherited => {
+            let mut text = format!("{on} is still held by {who}");
+            if let Some(parent) = &holder.parent {
+                text.push_str(&format!(", started by {} ({})", parent.pid, parent.command_line()));
+            }
+            text.push_str(
+                ", which holds the very socket a stopped process listened on (it inherited the \
+                 descriptor: a child forked on SIGTERM, or one passed over a Unix socket); \
+                 nothing restarted it; run porthole kill again to stop it",
+            );
+            text
+        }
         HolderKind::NewProcess => {
             let mut text = format!("{on} was taken again by a new process, {who}");
             if let Some(parent) = &holder.parent {
                 text.push_str(&format!(", started by {} ({})", parent.pid, parent.command_line()));
             }
-            text.push_str(": a supervisor restarted it");
             let command = holder.process.as_ref().and_then(|p| p.stop_service_command(caller_uid));
+            if holder.parent.is_none() && command.is_none() {
+                // An orphan (or init's child outside any unit): no
+                // supervisor can be named, and the stopped process itself
+                // may have spawned it as it exited.
+                text.push_str(
+                    ", with no supervisor porthole can name (its parent has exited or is \
+                     init; the stopped process may have started it as it exited); run porthole \
+                     kill again to stop it",
+                );
+                return text;
+            }
+            text.push_str(": a supervisor restarted it");
             match command {
                 Some(command) => {
                     text.push_str(&format!("; stop the unit instead: {command}"));
@@ -682,7 +714,8 @@ pub struct TargetRecord {
 
 #[derive(Debug, Serialize)]
 pub struct HolderRecord {
-    /// `survived`, `refused`, `new_process`, `already_running`, `hidden`.
+    /// `survived`, `refused`, `new_process`, `inherited`, `already_running`,
+    /// `hidden`.
     pub kind: &'static str,
     pub pid: Option<u32>,
     pub name: Option<String>,

@@ -22,6 +22,61 @@ pub fn send(pid: u32, signal: Signal) -> Result<(), SignalError> {
     raw_kill(pid, signal.number)
 }
 
+/// Sends `signal` to `pid` only while `pid` is still the process
+/// `is_same` recognises (by its start time): a target that exited between
+/// the listing and the signal may have had its pid reused, and the new
+/// process must never receive the signal.
+///
+/// The process is pinned first with a pidfd, then `is_same` looks at
+/// `/proc/PID`, then the signal goes through the pidfd: whatever happens to
+/// the pid after the pin, the signal reaches the process that was checked
+/// or none. `is_same` answering false is [`SignalError::NoSuchProcess`]
+/// (the target is gone).
+///
+/// # Platform specific behavior
+/// Before Linux 5.3 (no `pidfd_open`), the check and a plain `kill(2)`
+/// follow each other, which leaves a window of microseconds.
+/// See: <https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html>
+pub fn send_if(
+    pid: u32,
+    signal: Signal,
+    is_same: impl FnOnce() -> bool,
+) -> Result<(), SignalError> {
+    let Ok(raw) = libc::pid_t::try_from(pid) else { return Err(SignalError::NoSuchProcess) };
+    let Some(process) = rustix::process::Pid::from_raw(raw).filter(|_| raw > 0) else {
+        return Err(SignalError::NoSuchProcess);
+    };
+    match rustix::process::pidfd_open(process, rustix::process::PidfdFlags::empty()) {
+        Ok(pidfd) => {
+            if !is_same() {
+                return Err(SignalError::NoSuchProcess);
+            }
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&pidfd);
+            // SAFETY: pidfd_send_signal(2) takes a descriptor we own (open
+            // for the whole call), a signal number, a null siginfo (the
+            // kernel fills in one as kill(2) would) and no flags.
+            let result = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd,
+                    signal.number,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            kill_outcome(if result == 0 { 0 } else { -1 })
+        }
+        Err(rustix::io::Errno::SRCH) => Err(SignalError::NoSuchProcess),
+        Err(rustix::io::Errno::NOSYS) => {
+            if !is_same() {
+                return Err(SignalError::NoSuchProcess);
+            }
+            send(pid, signal)
+        }
+        Err(errno) => Err(SignalError::Other { errno: errno.raw_os_error() }),
+    }
+}
+
 /// Sends SIGKILL to the process group led by `leader`, a child this process
 /// started in a group of its own (`CommandExt::process_group(0)`) and has
 /// not yet waited for: until it is reaped its pid, and so the group id,
@@ -231,6 +286,19 @@ mod tests {
         let mut bytes = [0u8; 16];
         assert_eq!(changes.read(&mut bytes).unwrap(), 2);
         assert_eq!(crate::sys::poll::readable(&[fd], Duration::ZERO).unwrap(), [false]);
+    }
+
+    #[test]
+    fn a_process_that_is_no_longer_the_target_gets_no_signal() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("sleep runs");
+        let pid = child.id();
+        // The check says the pid now belongs to someone else: nothing sent.
+        assert_eq!(send_if(pid, Signal::KILL, || false), Err(SignalError::NoSuchProcess));
+        assert_eq!(child.try_wait().expect("waitable"), None, "still running");
+        assert_eq!(send_if(pid, Signal::KILL, || true), Ok(()));
+        let status = child.wait().expect("waitable");
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+        assert_eq!(send_if(0, Signal::KILL, || true), Err(SignalError::NoSuchProcess));
     }
 
     #[test]

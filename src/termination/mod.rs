@@ -453,7 +453,7 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
         if is_gone(system, target.pid, target.start_ticks) {
             outcome.fate = Fate::AlreadyGone;
         } else {
-            match system.signal(target.pid, first) {
+            match system.signal(target.pid, target.start_ticks, first) {
                 Ok(()) => {
                     outcome.signals.push(first);
                     // A stopped process (SIGSTOP, Ctrl-Z) keeps the signal
@@ -461,7 +461,7 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
                     // sit out the grace and be killed as if it had ignored
                     // SIGTERM. systemd does the same for its units.
                     if needs_continue(system, target.pid, first)
-                        && system.signal(target.pid, Signal::CONT).is_ok()
+                        && system.signal(target.pid, target.start_ticks, Signal::CONT).is_ok()
                     {
                         outcome.signals.push(Signal::CONT);
                     }
@@ -477,10 +477,12 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
     wait_for_exits(system, &mut outcomes, started, grace, false);
     if matches!(method, Method::Graceful { .. }) {
         let mut escalated = false;
-        for (outcome, _) in
+        for (outcome, start_ticks) in
             outcomes.iter_mut().filter(|(o, _)| o.fate == Fate::Survived && !o.signals.is_empty())
         {
-            match system.signal(outcome.pid, Signal::KILL) {
+            // The target may have exited since the last poll and its pid
+            // been reused: the start time decides, not the pid.
+            match system.signal(outcome.pid, *start_ticks, Signal::KILL) {
                 Ok(()) => {
                     outcome.signals.push(Signal::KILL);
                     escalated = true;
@@ -642,7 +644,8 @@ fn lingering_parents(system: &dyn System, plan: &Plan) -> Vec<Process> {
 /// that a target held before (its process is exiting, out of sight).
 fn may_still_go(plan: &Plan, holder: &Holder) -> bool {
     match holder.kind {
-        HolderKind::Survivor => true,
+        // A child a target forked as it exited may be on its way out too.
+        HolderKind::Survivor | HolderKind::Inherited => true,
         HolderKind::Hidden => plan
             .listeners
             .iter()
@@ -664,6 +667,13 @@ fn classify(
     // the plan was made (a slow start-up, a socket bound and listened on
     // later).
     let own_start = system.stat(std::process::id()).map(|s| s.start_ticks);
+    // The listening sockets the targets held, by inode (0 is no socket).
+    let planned_inodes: BTreeSet<u64> = plan
+        .listeners
+        .iter()
+        .filter(|l| l.inode != 0 && !l.owners.is_empty())
+        .map(|l| l.inode)
+        .collect();
     for socket in snapshot.sockets.iter().filter(|s| {
         s.is_listener() && request.ports.contains(&s.local_port()) && selects(request, s)
     }) {
@@ -690,11 +700,15 @@ fn classify(
             let kind = match before {
                 Some(target) if same_process && target.refusal.is_some() => HolderKind::Refused,
                 Some(_) if same_process => HolderKind::Survivor,
+                // The same socket (not a new bind of the port) in a process
+                // that was no target: handed on by a target, so neither a
+                // supervisor's restart nor a late start-up.
+                _ if planned_inodes.contains(&socket.inode) => HolderKind::Inherited,
                 None if started_before_porthole() => HolderKind::AlreadyRunning,
                 _ => HolderKind::NewProcess,
             };
             let parent = match (kind, &process) {
-                (HolderKind::NewProcess, Some(p)) if p.parent_pid > 1 => {
+                (HolderKind::NewProcess | HolderKind::Inherited, Some(p)) if p.parent_pid > 1 => {
                     system.process(p.parent_pid)
                 }
                 _ => None,

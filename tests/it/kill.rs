@@ -1052,3 +1052,111 @@ fn a_listener_bound_to_a_v4_mapped_address_is_ipv4_for_the_family_flags() {
     assert_eq!(report["targets"][0]["pid"], server.pid(), "{report:#}");
     assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
 }
+
+#[test]
+fn a_socket_handed_to_a_child_forked_on_term_is_not_called_a_restart() {
+    // A server that, on SIGTERM, forks a child keeping its listening
+    // socket and exits. The port is held by the same socket, not a new
+    // bind: no supervisor restarted anything, and naming one (or the
+    // test process as one) would send the user after the wrong process.
+    let code = r#"
+import os, signal, socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen()
+def on_term(*_):
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        print("child", os.getpid(), flush=True)
+        time.sleep(60)
+    os._exit(0)
+signal.signal(signal.SIGTERM, on_term)
+print(s.getsockname()[1], os.getpid(), flush=True)
+while True:
+    time.sleep(0.05)
+"#;
+    let (server, mut out) = python(code, &[]);
+    let port: u16 = wait_for_line(&mut out).split_whitespace().next().unwrap().parse().unwrap();
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "--json", "--settle", "300ms"]);
+    let child: u32 = wait_for_line(&mut out).split_whitespace().nth(1).unwrap().parse().unwrap();
+    // The child is this test's descendant: end it whatever the outcome.
+    let _ = porthole::sys::signal::send(child, porthole::sys::signal::Signal::KILL);
+    assert_eq!(output.code, 2, "the port is still held: {output:?}");
+    let report = output.json();
+    assert_eq!(report["targets"][0]["pid"], server.pid(), "{report:#}");
+    let holder = &report["holders_after"][0];
+    assert_eq!(holder["pid"], child, "{report:#}");
+    assert_eq!(holder["kind"], "inherited", "{report:#}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(child)));
+
+    // The text form says what happened to the socket.
+    let (server, mut out) = python(code, &[]);
+    let port: u16 = wait_for_line(&mut out).split_whitespace().next().unwrap().parse().unwrap();
+    let text = porthole_run(&["kill", &port.to_string(), "--yes", "--settle", "300ms"]);
+    let child: u32 = wait_for_line(&mut out).split_whitespace().nth(1).unwrap().parse().unwrap();
+    let _ = porthole::sys::signal::send(child, porthole::sys::signal::Signal::KILL);
+    drop(server);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(!text.stdout.contains("supervisor"), "{}", text.stdout);
+    assert!(text.stdout.contains("holds the very socket a stopped process"), "{}", text.stdout);
+}
+
+#[test]
+fn a_replacement_the_target_spawned_as_it_exited_is_not_blamed_on_a_supervisor() {
+    // On SIGTERM the server closes its socket, forks a replacement that
+    // binds the port anew, and exits: the replacement is an orphan. No
+    // supervisor exists, so "a supervisor restarted it" would be a guess.
+    let code = r#"
+import os, signal, socket, sys, time
+def serve(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port)); s.listen()
+    return s
+s = serve(0)
+port = s.getsockname()[1]
+def on_term(*_):
+    s.close()
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        t = serve(port)
+        print("child", os.getpid(), flush=True)
+        time.sleep(60)
+    os._exit(0)
+signal.signal(signal.SIGTERM, on_term)
+print(port, os.getpid(), flush=True)
+while True:
+    time.sleep(0.05)
+"#;
+    let (_server, mut out) = python(code, &[]);
+    let port: u16 = wait_for_line(&mut out).split_whitespace().next().unwrap().parse().unwrap();
+    let text = porthole_run(&["kill", &port.to_string(), "--yes", "--settle", "5s"]);
+    let child: u32 = wait_for_line(&mut out).split_whitespace().nth(1).unwrap().parse().unwrap();
+    let parent = std::fs::read_to_string(format!("/proc/{child}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok());
+    // The child is this test's descendant: end it whatever the outcome.
+    let _ = porthole::sys::signal::send(child, porthole::sys::signal::Signal::KILL);
+    assert!(parent.is_some(), "the replacement was running when porthole returned");
+    assert_eq!(text.code, 2, "the port is held again: {text:?}");
+    assert!(text.stdout.contains(&format!("new process, {child} (python3)")), "{}", text.stdout);
+    // A subreaper above the test would be a living parent worth naming.
+    if parent == Some(1) {
+        assert!(!text.stdout.contains("supervisor restarted"), "{}", text.stdout);
+        assert!(text.stdout.contains("no supervisor porthole can name"), "{}", text.stdout);
+    }
+}
+
+#[test]
+fn a_port_nothing_listens_on_is_not_listed_as_listening() {
+    // `kill A B` where only A has a listener: the header named both as
+    // "Listening on ports A, B".
+    let (server, port, _out) = server("plain");
+    let idle = crate::util::unique_port();
+    let output = porthole_run(&["kill", &port.to_string(), &idle.to_string(), "--dry-run"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.contains(&format!("Listening on port {port} (nothing listens on {idle}):")),
+        "{}",
+        output.stdout
+    );
+    assert!(process_alive(server.pid()));
+}
