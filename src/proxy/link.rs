@@ -155,8 +155,11 @@ impl Chain {
         for stage in old {
             let Some(fault) = stage.fault else { continue };
             result.released |= fault.delays();
-            let removed = !self.stages.iter().any(|kept| kept.name == stage.name);
-            if removed && fault.closes_on_removal() {
+            // A new version of the toxic that does not act on this link (its
+            // toxicity draw failed) takes it off the link as a removal does.
+            let gone =
+                !self.stages.iter().any(|kept| kept.name == stage.name && kept.fault.is_some());
+            if gone && fault.closes_on_removal() {
                 result.must_close = true;
             }
         }
