@@ -99,7 +99,8 @@ pub(crate) struct Link<'a> {
 /// A toxic as it acts on this link: `fault` is `None` when the toxicity draw
 /// said the toxic skips this link.
 struct Stage {
-    name: String,
+    /// [`ToxicSpec::origin`]: which toxic this is, across its versions.
+    origin: u64,
     revision: u64,
     fault: Option<Box<dyn Fault>>,
 }
@@ -141,22 +142,26 @@ impl Chain {
             // not per chunk.
             let selected = rng.unit() < f64::from(spec.toxicity);
             let mut fault = selected.then(|| faults::instantiate(&spec.kind, now));
-            // An updated toxic carries on from its previous version's count.
+            // An updated toxic carries on from its previous version's count;
+            // a new toxic that took a removed one's name starts afresh.
             let previous = old
                 .iter()
-                .find(|stage| stage.name == spec.name)
+                .find(|stage| stage.origin == spec.origin)
                 .and_then(|stage| stage.fault.as_ref());
             if let (Some(fault), Some(previous)) = (fault.as_mut(), previous) {
                 fault.resume(previous.progress(), now);
             }
-            self.stages.push(Stage { name: spec.name.clone(), revision: spec.revision, fault });
+            self.stages.push(Stage { origin: spec.origin, revision: spec.revision, fault });
         }
         let mut result = Rebuild::default();
         for stage in old {
             let Some(fault) = stage.fault else { continue };
             result.released |= fault.delays();
-            let removed = !self.stages.iter().any(|kept| kept.name == stage.name);
-            if removed && fault.closes_on_removal() {
+            // A new version of the toxic that does not act on this link (its
+            // toxicity draw failed) takes it off the link as a removal does.
+            let gone =
+                !self.stages.iter().any(|kept| kept.origin == stage.origin && kept.fault.is_some());
+            if gone && fault.closes_on_removal() {
                 result.must_close = true;
             }
         }
@@ -627,6 +632,64 @@ mod tests {
         (connected.expect("connect"), accepted.expect("accept").0)
     }
 
+    /// What a chain lets through of `count` bytes, and whether it closes.
+    fn feed(chain: &mut Chain, count: usize) -> (usize, bool) {
+        let mut out = VecDeque::new();
+        let bytes = bytes::Bytes::from(vec![b'x'; count]);
+        chain.process(Item::Data { bytes, at: Instant::now() }, &mut Rng::new(1), &mut out);
+        let passed = out
+            .iter()
+            .map(|item| match item {
+                Item::Data { bytes, .. } => bytes.len(),
+                _ => 0,
+            })
+            .sum();
+        (passed, out.iter().any(|item| matches!(item, Item::Close { .. })))
+    }
+
+    fn spec(name: &str, kind: ToxicKind) -> ToxicSpec {
+        ToxicSpec::new(Some(name.to_string()), kind, Stream::Upstream, 1.0).expect("valid toxic")
+    }
+
+    /// A link may take in a removal and an addition at once (both published
+    /// before it looked, or `POST /reset` followed by a new toxic): a new
+    /// toxic that took a removed one's name is not an update of it, so it
+    /// starts its own count, and a `timeout` that dropped data is still
+    /// taken off (closing the corrupted stream).
+    #[test]
+    fn a_new_toxic_with_a_removed_ones_name_is_not_its_update() {
+        let mut rng = Rng::new(1);
+        let cap = spec("cap", ToxicKind::LimitData { bytes: 10 });
+        let mut chain = Chain::default();
+        chain.rebuild(std::slice::from_ref(&cap), Stream::Upstream, &mut rng);
+        assert_eq!(feed(&mut chain, 6), (6, false));
+        // An update counts on from the 6 bytes.
+        let update = cap.updated(&serde_json::json!({"toxicity": 1.0})).expect("update");
+        let mut updated = Chain::default();
+        updated.rebuild(std::slice::from_ref(&cap), Stream::Upstream, &mut rng);
+        feed(&mut updated, 6);
+        updated.rebuild(&[update], Stream::Upstream, &mut rng);
+        assert_eq!(feed(&mut updated, 6), (4, true));
+        // A new toxic of the same name counts from 0.
+        let rebuild = chain.rebuild(
+            &[spec("cap", ToxicKind::LimitData { bytes: 10 })],
+            Stream::Upstream,
+            &mut rng,
+        );
+        assert!(!rebuild.must_close);
+        assert_eq!(feed(&mut chain, 6), (6, false));
+
+        let mut chain = Chain::default();
+        chain.rebuild(
+            &[spec("mute", ToxicKind::Timeout { timeout: 0 })],
+            Stream::Upstream,
+            &mut rng,
+        );
+        assert_eq!(feed(&mut chain, 4), (0, false));
+        let rebuild = chain.rebuild(&[spec("mute", ToxicKind::Noop)], Stream::Upstream, &mut rng);
+        assert!(rebuild.must_close, "the dropped bytes were forgotten");
+    }
+
     /// Out of descriptors, a link cannot have a `timerfd` and falls back to
     /// tokio's timer, which the carriers' runtimes (like this one) do not
     /// drive: the sleep lives on the timer thread and still wakes the link.
@@ -643,6 +706,7 @@ mod tests {
                 stream: Stream::Upstream,
                 toxicity: 1.0,
                 revision: 1,
+                origin: 1,
             };
             let (_toxics_sender, toxics) = watch::channel(Arc::new(vec![latency]));
             // Nothing to spare: no pipe and no timerfd for this link.

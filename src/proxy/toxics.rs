@@ -261,6 +261,12 @@ pub struct ToxicSpec {
     /// is unchanged, and start afresh (with a new toxicity draw) after an
     /// update, as Toxiproxy restarts the toxic.
     pub revision: u64,
+    /// The revision the toxic was created with, kept by its updates: a link
+    /// carries state (`limit_data`'s count, the bytes a `timeout` dropped)
+    /// over to the next version of the same toxic only, never to another
+    /// toxic given the same name after this one was removed (a removal
+    /// and an addition a link takes in at once, as after `POST /reset`).
+    pub origin: u64,
 }
 
 /// Largest time, size or rate attribute accepted: Go's `int32` maximum,
@@ -286,7 +292,8 @@ impl ToxicSpec {
         let name = name
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| format!("{}_{}", kind.type_name(), stream.as_str()));
-        Ok(ToxicSpec { name, kind, stream, toxicity, revision: next_revision() })
+        let revision = next_revision();
+        Ok(ToxicSpec { name, kind, stream, toxicity, revision, origin: revision })
     }
 
     /// Builds a toxic from a create request (`POST /proxies/{p}/toxics`).

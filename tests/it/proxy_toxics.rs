@@ -381,3 +381,65 @@ async fn data_released_by_a_removed_toxic_still_waits_for_the_latency() {
     assert!(elapsed >= Duration::from_millis(950), "the latency was skipped: {elapsed:?}");
     assert!(elapsed < Duration::from_secs(10));
 }
+
+/// Waits until the proxy `name` has read `bytes` bytes in `direction`.
+fn wait_for_received(api: &super::proxy::Api, name: &str, direction: &str, bytes: u64) {
+    let series = format!("toxiproxy_proxy_received_bytes_total{{direction=\"{direction}\"");
+    let label = format!("proxy=\"{name}\"");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = api.call("GET", "/metrics", None).text();
+        let received = metrics
+            .lines()
+            .filter(|line| line.starts_with(&series) && line.contains(&label))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>();
+        if received >= bytes {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} read {received} of {bytes} {direction} bytes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A `timeout` toxic that dropped bytes has corrupted the stream, so taking
+/// it off a connection closes the connection. An update must not forget the
+/// dropped bytes: removing the updated toxic, or an update whose toxicity
+/// draw leaves the connection without the toxic, closes it too, instead of
+/// letting later bytes through with a hole before them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_that_dropped_data_closes_the_connection_after_an_update() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    for stream_name in ["upstream", "downstream"] {
+        let updates =
+            [(json!({"attributes": {"timeout": 100000}}), true), (json!({"toxicity": 0}), false)];
+        for (update, then_remove) in updates {
+            let _ = api.call("DELETE", "/proxies/hole", None);
+            let listen = api.proxy("hole", echo);
+            api.toxic(
+                "hole",
+                json!({"name": "mute", "type": "timeout", "stream": stream_name,
+                       "attributes": {"timeout": 0}}),
+            );
+            let mut stream = connect(listen);
+            stream.write_all(b"lost").expect("write");
+            // The toxic has had the bytes to drop.
+            wait_for_received(&api, "hole", stream_name, 4);
+            let status =
+                api.call("PATCH", "/proxies/hole/toxics/mute", Some(update.clone())).status;
+            assert_eq!(status, 200);
+            if then_remove {
+                assert_eq!(api.call("DELETE", "/proxies/hole/toxics/mute", None).status, 204);
+            }
+            let _ = stream.write_all(b"next");
+            let (data, end) = read_to_end(&mut stream);
+            assert!(
+                data.is_empty() && end != Err(ErrorKind::WouldBlock),
+                "{stream_name}, {update} (then removed: {then_remove}): got {:?}, {end:?}; \
+                 expected the connection closed and nothing after the dropped bytes",
+                String::from_utf8_lossy(&data)
+            );
+        }
+    }
+}

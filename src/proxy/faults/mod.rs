@@ -111,7 +111,7 @@ pub(crate) trait Fault: Send {
 
     /// Bytes counted so far that an updated version of the same toxic
     /// carries on from (`limit_data` counts per connection across updates,
-    /// as in Toxiproxy).
+    /// as in Toxiproxy; `timeout` keeps the count of bytes it dropped).
     fn progress(&self) -> u64 {
         0
     }

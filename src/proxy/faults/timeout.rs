@@ -5,7 +5,9 @@
 //!
 //! As in Toxiproxy, every dropped chunk restarts the countdown. Once bytes
 //! were dropped the stream is corrupt, so removing the toxic closes the
-//! connection instead of letting later bytes through. The close at the end
+//! connection instead of letting later bytes through; an updated version
+//! keeps the count, and an update whose toxicity draw leaves the link
+//! without the toxic counts as a removal. The close at the end
 //! of the countdown goes through the toxics after this one (a `slow_close`
 //! added later holds it back), as Toxiproxy's closed stage ends the next
 //! one's input.
@@ -68,6 +70,16 @@ impl Fault for Timeout {
 
     fn closes_on_removal(&self) -> bool {
         self.dropped_bytes > 0
+    }
+
+    /// The bytes dropped so far: an updated version still counts them, so
+    /// that removing it later closes a stream its first version corrupted.
+    fn progress(&self) -> u64 {
+        self.dropped_bytes
+    }
+
+    fn resume(&mut self, progress: u64, _now: Instant) {
+        self.dropped_bytes = progress;
     }
 }
 
