@@ -1089,3 +1089,39 @@ fn a_unix_target_s_timeout_says_what_is_at_the_path() {
     let progress = format!("waiting for {}: {} does not exist\n", targets[0], missing.display());
     assert!(output.stderr.starts_with(&progress), "{}", output.stderr);
 }
+
+// `porthole wait --json … | head -1`, or progress piped to a log reader
+// that died: the closed pipe ended the run as a broken pipe, exit 0, as if
+// the target were ready. Reporting is a side channel: the wait goes on and
+// exits with what it found.
+#[test]
+fn a_reader_that_leaves_does_not_make_a_target_ready() {
+    let Some(netns) = Netns::create() else { return };
+    let target = format!("127.0.0.1:{}", unique_port());
+    for args in [
+        vec!["wait", target.as_str(), "-t", "1500ms", "--json"],
+        vec!["wait", target.as_str(), "-t", "1500ms"],
+    ] {
+        let mut child = spawn_porthole(&netns, &args);
+        // Both ends closed before the last event or line is written.
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(1), "{args:?}: {status:?}");
+    }
+
+    // Ready: the command still runs.
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
+    let directory = tempfile::tempdir().unwrap();
+    let marker = directory.path().join("ran");
+    let ready = format!("127.0.0.1:{port}");
+    let mut child = spawn_porthole(
+        &netns,
+        &["wait", &ready, "--json", "--", "touch", marker.to_str().unwrap()],
+    );
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(marker.exists(), "the command ran");
+}
