@@ -479,8 +479,20 @@ impl WaitSettings {
         let namespace = resolve_one_netns(netns.as_deref())?;
         let targets = targets
             .iter()
-            .map(|text| {
-                crate::diagnose::Target::parse(text).with_context(|| format!("target '{text}'"))
+            .enumerate()
+            .map(|(position, text)| {
+                crate::diagnose::Target::parse(text).with_context(|| {
+                    // `wait 5432 ./server --port 80`: a word after a target
+                    // with no port in it is most likely a command whose
+                    // `--` was forgotten.
+                    if position > 0 && !text.contains(':') && text.parse::<u32>().is_err() {
+                        format!(
+                            "target '{text}' (a command to run once ready goes after --: porthole wait TARGET… -- COMMAND…)"
+                        )
+                    } else {
+                        format!("target '{text}'")
+                    }
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         // An HTTP answer is judged by them; a bare TCP or Unix target, or
@@ -788,6 +800,11 @@ mod tests {
         assert!(!settings.readiness.statuses.contains(200));
         let settings = resolve(&["8080"]).unwrap();
         assert_eq!(settings.readiness.statuses.to_string(), "200-399");
+        // A command without its `--` is named as one; a first word is not.
+        let message = format!("{:#}", resolve(&["8080", "./server", "start"]).unwrap_err());
+        assert!(message.contains("a command to run once ready goes after --"), "{message}");
+        let message = format!("{:#}", resolve(&["localhost"]).unwrap_err());
+        assert!(!message.contains("goes after --"), "{message}");
         assert!(resolve(&["8080", "--down"]).is_ok());
     }
 
