@@ -292,12 +292,36 @@ fn run_command(command: &[String]) -> anyhow::Result<ExitStatus> {
     // Returns only when the command could not be started.
     let error = std::process::Command::new(program).args(args).exec();
     let (code, why) = match error.kind() {
+        // ENOENT also comes from a file that exists whose interpreter (its
+        // `#!` line) or ELF loader does not: "not found" would send the
+        // user looking for the wrong file.
+        std::io::ErrorKind::NotFound if found(program) => (
+            127,
+            "cannot execute: the interpreter on its #! line (or its loader) was not found"
+                .to_string(),
+        ),
         std::io::ErrorKind::NotFound => (127, "command not found".to_string()),
         std::io::ErrorKind::PermissionDenied => (126, "permission denied".to_string()),
         _ => (126, error.to_string()),
     };
     crate::commands::warn(&format!("{}: {why}", program.escape_debug()));
     Ok(ExitStatus::Code(code))
+}
+
+/// Whether `program` names a file: its path when it has a slash, else a
+/// file of that name in a `PATH` directory, as `execvp` looks it up.
+fn found(program: &str) -> bool {
+    use crate::inventory::system::System;
+    let system = Machine;
+    if program.contains('/') {
+        return system.exists(program);
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    !program.is_empty()
+        && path
+            .split(':')
+            .map(|directory| if directory.is_empty() { "." } else { directory })
+            .any(|directory| system.exists(&format!("{directory}/{program}")))
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -193,6 +193,20 @@ fn a_command_that_cannot_start_exits_like_a_shell() {
     let output = netns.porthole(&["wait", &target, "-q", "--", script.to_str().unwrap()]);
     assert_eq!(output.code, 126, "found but not executable: {output:?}");
     assert!(output.stderr.ends_with(": permission denied\n"), "{}", output.stderr);
+
+    // The script exists, its interpreter does not: not "command not found".
+    let script = directory.path().join("bad-interpreter.sh");
+    std::fs::write(&script, "#!/porthole-no-such-interpreter\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let output = netns.porthole(&["wait", &target, "-q", "--", script.to_str().unwrap()]);
+    assert_eq!(output.code, 127, "{output:?}");
+    assert!(
+        output.stderr.ends_with(
+            ": cannot execute: the interpreter on its #! line (or its loader) was not found\n"
+        ),
+        "{}",
+        output.stderr
+    );
 }
 
 #[test]
