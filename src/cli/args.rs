@@ -450,11 +450,13 @@ pub struct WaitArgs {
     /// Ready when any one target is (default: all of them).
     #[arg(long)]
     pub any: bool,
-    /// HTTP statuses that count as ready.
-    #[arg(allow_hyphen_values = true, long, value_name = "LIST", default_value = "200-399")]
-    pub status: String,
-    /// Regular expression the HTTP body must match (Rust regex syntax
-    /// without Unicode classes: \w, \d and \b are ASCII).
+    /// HTTP statuses that count as ready (http:// and https:// targets)
+    /// [default: 200-399].
+    #[arg(allow_hyphen_values = true, long, value_name = "LIST")]
+    pub status: Option<String>,
+    /// Regular expression the HTTP body must match (http:// and https://
+    /// targets; Rust regex syntax without Unicode classes: \w, \d and \b
+    /// are ASCII).
     #[arg(long, value_name = "REGEX")]
     pub body: Option<String>,
     /// Give up after this long (0 = never).

@@ -479,10 +479,39 @@ impl WaitSettings {
         let namespace = resolve_one_netns(netns.as_deref())?;
         let targets = targets
             .iter()
-            .map(|text| {
-                crate::diagnose::Target::parse(text).with_context(|| format!("target '{text}'"))
+            .enumerate()
+            .map(|(position, text)| {
+                crate::diagnose::Target::parse(text).with_context(|| {
+                    // `wait 5432 ./server --port 80`: a word after a target
+                    // with no port in it is most likely a command whose
+                    // `--` was forgotten.
+                    if position > 0 && !text.contains(':') && text.parse::<u32>().is_err() {
+                        format!(
+                            "target '{text}' (a command to run once ready goes after --: porthole wait TARGET… -- COMMAND…)"
+                        )
+                    } else {
+                        format!("target '{text}'")
+                    }
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        // An HTTP answer is judged by them; a bare TCP or Unix target, or
+        // `--down` (nothing accepts connections), never asks: left unused,
+        // they would make a wait "ready" that was meant to check more.
+        let http = targets.iter().any(|t| matches!(t, crate::diagnose::Target::Http { .. }));
+        let flag = [(status.is_some(), "--status"), (body.is_some(), "--body")]
+            .into_iter()
+            .find_map(|(given, flag)| given.then_some(flag));
+        match flag {
+            Some(flag) if down => {
+                bail!("{flag} does not apply to --down, which waits until nothing accepts connections")
+            }
+            Some(flag) if !http => bail!(
+                "{flag} applies to http:// and https:// targets, and none is given (e.g. http://localhost:8080/health)"
+            ),
+            _ => {}
+        }
+        let status = status.unwrap_or_else(|| "200-399".to_string());
         let statuses = crate::diagnose::readiness::StatusSet::parse(&status)
             .with_context(|| format!("--status '{status}'"))?;
         let body = body
@@ -732,12 +761,51 @@ mod tests {
     }
 
     fn wait(args: &[&str]) -> anyhow::Result<WaitSettings> {
-        let mut full = vec!["porthole", "wait", "127.0.0.1:1"];
+        let mut full = vec!["porthole", "wait", "http://127.0.0.1:1/"];
         full.extend_from_slice(args);
         match Cli::try_parse_from(full)?.command {
             crate::cli::Command::Wait(args) => WaitSettings::resolve(args),
             _ => unreachable!("parsed a wait command"),
         }
+    }
+
+    // `wait 127.0.0.1:8080 --body ok` was ready as soon as the port
+    // accepted: the pattern was never asked for.
+    #[test]
+    fn wait_refuses_http_flags_that_no_target_would_use() {
+        let resolve = |args: &[&str]| {
+            let mut full = vec!["porthole", "wait"];
+            full.extend_from_slice(args);
+            match Cli::try_parse_from(full).unwrap().command {
+                crate::cli::Command::Wait(args) => WaitSettings::resolve(args),
+                _ => unreachable!("parsed a wait command"),
+            }
+        };
+        for args in [
+            &["127.0.0.1:8080", "--body", "ok"][..],
+            &["unix:/run/app.sock", "--status", "200"],
+            &["8080", "tcp://127.0.0.1:8081", "--status", "200-399"],
+        ] {
+            let message = format!("{:#}", resolve(args).unwrap_err());
+            assert!(message.contains("applies to http:// and https:// targets"), "{message}");
+        }
+        let message = format!(
+            "{:#}",
+            resolve(&["http://127.0.0.1:8080/", "--down", "--body", "ok"]).unwrap_err()
+        );
+        assert!(message.starts_with("--body does not apply to --down"), "{message}");
+        // One HTTP target among others is enough; the default needs none.
+        let settings = resolve(&["8080", "http://127.0.0.1:8081/", "--status", "204"]).unwrap();
+        assert!(settings.readiness.statuses.contains(204));
+        assert!(!settings.readiness.statuses.contains(200));
+        let settings = resolve(&["8080"]).unwrap();
+        assert_eq!(settings.readiness.statuses.to_string(), "200-399");
+        // A command without its `--` is named as one; a first word is not.
+        let message = format!("{:#}", resolve(&["8080", "./server", "start"]).unwrap_err());
+        assert!(message.contains("a command to run once ready goes after --"), "{message}");
+        let message = format!("{:#}", resolve(&["localhost"]).unwrap_err());
+        assert!(!message.contains("goes after --"), "{message}");
+        assert!(resolve(&["8080", "--down"]).is_ok());
     }
 
     #[test]

@@ -66,7 +66,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Free(args) => free::run(args, &mut out)?,
         Command::Hold(args) => free::run_holder(args)?,
         Command::Check(args) => check::run(args, &mut out)?,
-        Command::Wait(args) => wait::run(args, &mut out)?,
+        // `wait` flushes every line it writes, and its answer does not
+        // depend on a reader: bytes a closed pipe left in the buffer are
+        // not flushed again (which would end the run as a broken pipe).
+        Command::Wait(args) => return wait::run(args, &mut out),
         Command::Proxy(args) => proxy::proxy(args, &mut out)?,
         Command::Audit(args) => audit::run(args, &mut out)?,
         Command::Monitor(args) => monitor::run(args, &mut out)?,

@@ -33,8 +33,9 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         down: settings.down,
     };
     let json = settings.format == Format::Jsonl;
+    let out = &mut Reported::new(out);
     let stderr = std::io::stderr();
-    let mut progress = stderr.lock();
+    let mut progress = Reported::new(stderr.lock());
     let mut last_summary: Vec<String> = vec![String::new(); settings.targets.len()];
     let mut report = |index: usize, round: &Round, number: u64, satisfied: bool| {
         let target = &settings.targets[index];
@@ -46,7 +47,11 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                 Some(error) => error.clone(),
                 None => attempts_summary(&round.attempts),
             };
-            if summary != last_summary[index] && !satisfied {
+            if satisfied {
+                // Up once is not up for good: should it go away before the
+                // other targets are up, say so again.
+                last_summary[index].clear();
+            } else if summary != last_summary[index] {
                 let waiting = if settings.down { " to go down" } else { "" };
                 write_line(&mut progress, &format!("waiting for {target}{waiting}: {summary}"))?;
                 last_summary[index] = summary;
@@ -145,6 +150,54 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Failure)
 }
 
+/// Output whose reader may leave: once a write finds the pipe closed
+/// (`porthole wait … | head -1`, a log collector that died), later writes
+/// are dropped instead of failing. Reporting is a side channel of `wait`:
+/// a reader that left does not make a target ready, so the wait goes on and
+/// the exit status (or the command) is what it would have been. A broken
+/// pipe that ended the run would exit 0, "ready", for a target that never
+/// came.
+struct Reported<W> {
+    inner: W,
+    /// The reader is gone.
+    closed: bool,
+}
+
+impl<W: Write> Reported<W> {
+    fn new(inner: W) -> Self {
+        Reported { inner, closed: false }
+    }
+
+    /// Turns a broken pipe into "closed", any other result passes.
+    fn tolerate<T>(&mut self, result: std::io::Result<T>, value: T) -> std::io::Result<T> {
+        match result {
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(value)
+            }
+            other => other,
+        }
+    }
+}
+
+impl<W: Write> Write for Reported<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let result = self.inner.write(buf);
+        self.tolerate(result, buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.inner.flush();
+        self.tolerate(result, ())
+    }
+}
+
 /// Polls from inside `namespace` (`--netns NAME|PATH`). The probes run on
 /// a thread that entered it, while this thread, which owns stdout and later
 /// runs the command, stays in the caller's namespace: each round crosses
@@ -239,12 +292,36 @@ fn run_command(command: &[String]) -> anyhow::Result<ExitStatus> {
     // Returns only when the command could not be started.
     let error = std::process::Command::new(program).args(args).exec();
     let (code, why) = match error.kind() {
+        // ENOENT also comes from a file that exists whose interpreter (its
+        // `#!` line) or ELF loader does not: "not found" would send the
+        // user looking for the wrong file.
+        std::io::ErrorKind::NotFound if found(program) => (
+            127,
+            "cannot execute: the interpreter on its #! line (or its loader) was not found"
+                .to_string(),
+        ),
         std::io::ErrorKind::NotFound => (127, "command not found".to_string()),
         std::io::ErrorKind::PermissionDenied => (126, "permission denied".to_string()),
         _ => (126, error.to_string()),
     };
     crate::commands::warn(&format!("{}: {why}", program.escape_debug()));
     Ok(ExitStatus::Code(code))
+}
+
+/// Whether `program` names a file: its path when it has a slash, else a
+/// file of that name in a `PATH` directory, as `execvp` looks it up.
+fn found(program: &str) -> bool {
+    use crate::inventory::system::System;
+    let system = Machine;
+    if program.contains('/') {
+        return system.exists(program);
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    !program.is_empty()
+        && path
+            .split(':')
+            .map(|directory| if directory.is_empty() { "." } else { directory })
+            .any(|directory| system.exists(&format!("{directory}/{program}")))
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -563,59 +563,79 @@ pub fn wait<E>(
             .unwrap_or(u64::MAX);
     let mut interval = policy.interval;
     let mut number = 0u64;
-    // Polling ends at the deadline; each probe's connect and read timeouts
-    // are cut to what remains of it.
+    // The round in which each target was last seen satisfied: with every
+    // target required, one seen up in an earlier round is probed again
+    // before the wait ends, so a service that came up and went away while
+    // another was still starting is not reported ready.
+    let mut satisfied_in = vec![0u64; targets.len()];
     let satisfied = loop {
         number += 1;
-        for (index, target) in targets.iter().enumerate() {
-            if outcomes[index].satisfied {
-                continue;
+        let mut probing: Vec<usize> =
+            (0..targets.len()).filter(|&index| !outcomes[index].satisfied).collect();
+        // Polling ends at the deadline; each probe's connect and read
+        // timeouts are cut to what remains of it.
+        let done = loop {
+            for &index in &probing {
+                let target = &targets[index];
+                let mut readiness = policy.readiness.clone();
+                if let Some(deadline) = deadline {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    readiness.connect_timeout = readiness.connect_timeout.min(left.max(MIN_PROBE));
+                }
+                let mut round = round(system, target, &readiness);
+                if policy.down && round.resolve_error.is_none() {
+                    round.listeners = listening(system, target, &round);
+                    round.answering |= round.listeners.as_ref().is_some_and(|l| !l.is_empty());
+                }
+                // With `down`, a name that no longer resolves is down too.
+                let satisfied = if policy.down { !round.answering } else { round.ready };
+                on_event(&WaitEvent::Round { index, target, round: &round, number, satisfied })?;
+                self_connects[index] += round
+                    .attempts
+                    .iter()
+                    .filter(|a| a.outcome() == Some(super::Outcome::SelfConnect))
+                    .count();
+                not_accepted[index] += round
+                    .attempts
+                    .iter()
+                    .filter(|a| matches!(a.reply, Some(Reply::Unaccepted { .. })))
+                    .count();
+                connected[index] += round
+                    .attempts
+                    .iter()
+                    .filter(|a| a.outcome() == Some(super::Outcome::Connected))
+                    .count();
+                cut_short[index] += round
+                    .attempts
+                    .iter()
+                    .filter(|a| {
+                        matches!(a.reply, Some(Reply::Unaccepted { waited_ms }) if waited_ms < full_grace_ms)
+                    })
+                    .count();
+                dropped[index] += round
+                    .attempts
+                    .iter()
+                    .filter(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset)))
+                    .count();
+                outcomes[index].satisfied = satisfied;
+                outcomes[index].last_round = Some(round);
+                if satisfied {
+                    satisfied_in[index] = number;
+                }
             }
-            let mut readiness = policy.readiness.clone();
-            if let Some(deadline) = deadline {
-                let left = deadline.saturating_duration_since(Instant::now());
-                readiness.connect_timeout = readiness.connect_timeout.min(left.max(MIN_PROBE));
+            let up = outcomes.iter().filter(|o| o.satisfied).count();
+            if policy.any || up < targets.len() {
+                break up > 0 && policy.any;
             }
-            let mut round = round(system, target, &readiness);
-            if policy.down && round.resolve_error.is_none() {
-                round.listeners = listening(system, target, &round);
-                round.answering |= round.listeners.as_ref().is_some_and(|l| !l.is_empty());
+            // Every target is up, some only as of an earlier round: they
+            // are probed again now, and the wait ends once all of them
+            // are up together.
+            probing = (0..targets.len()).filter(|&index| satisfied_in[index] < number).collect();
+            if probing.is_empty() {
+                break true;
             }
-            // With `down`, a name that no longer resolves is down too.
-            let satisfied = if policy.down { !round.answering } else { round.ready };
-            on_event(&WaitEvent::Round { index, target, round: &round, number, satisfied })?;
-            self_connects[index] += round
-                .attempts
-                .iter()
-                .filter(|a| a.outcome() == Some(super::Outcome::SelfConnect))
-                .count();
-            not_accepted[index] += round
-                .attempts
-                .iter()
-                .filter(|a| matches!(a.reply, Some(Reply::Unaccepted { .. })))
-                .count();
-            connected[index] += round
-                .attempts
-                .iter()
-                .filter(|a| a.outcome() == Some(super::Outcome::Connected))
-                .count();
-            cut_short[index] += round
-                .attempts
-                .iter()
-                .filter(|a| {
-                    matches!(a.reply, Some(Reply::Unaccepted { waited_ms }) if waited_ms < full_grace_ms)
-                })
-                .count();
-            dropped[index] += round
-                .attempts
-                .iter()
-                .filter(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset)))
-                .count();
-            outcomes[index].satisfied = satisfied;
-            outcomes[index].last_round = Some(round);
-        }
-        let done = outcomes.iter().map(|o| o.satisfied);
-        if if policy.any { done.clone().any(|d| d) } else { done.clone().all(|d| d) } {
+        };
+        if done {
             break true;
         }
         let now = Instant::now();
@@ -966,6 +986,56 @@ mod tests {
         assert!(matches!(last.attempts[0].reply, Some(Reply::Unaccepted { .. })), "{last:?}");
         assert!(outcome.targets[0].why[0].starts_with("not-accepted: "), "{outcome:?}");
         drop(listener);
+    }
+
+    // Waiting for two services, the first came up and went away again while
+    // the second was still starting: the wait ended "ready" with one of
+    // them down. Every target must be up together.
+    #[test]
+    fn a_target_that_went_away_while_another_started_is_not_ready() {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let targets: Vec<Target> = [&first, &second]
+            .iter()
+            .map(|l| Target::parse(&l.local_addr().unwrap().to_string()).unwrap())
+            .collect();
+        // The first accepts one connection and holds it until told to stop;
+        // then it closes, listener and all.
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let mut first = Some(std::thread::spawn(move || {
+            let held = first.accept();
+            let _ = stopped.recv();
+            drop(held);
+        }));
+        // The second never accepts until the first is gone.
+        let mut second = Some(second);
+        let mut events = Vec::new();
+        let outcome = wait(
+            &crate::inventory::system::Machine,
+            &targets,
+            &policy(Duration::from_secs(4), false),
+            |event| {
+                let WaitEvent::Round { index, satisfied, .. } = *event;
+                events.push((index, satisfied));
+                if (index, satisfied) == (0, true) {
+                    stop.send(()).unwrap();
+                    first.take().unwrap().join().unwrap();
+                }
+                // After a round in which the second was still starting.
+                if (index, satisfied, first.is_none()) == (1, false, true) {
+                    let Some(second) = second.take() else { return Ok(()) };
+                    std::thread::spawn(move || {
+                        let held: Vec<_> = second.incoming().take(64).collect();
+                        drop(held);
+                    });
+                }
+                Ok::<(), std::convert::Infallible>(())
+            },
+        )
+        .unwrap();
+        assert!(!outcome.satisfied, "{events:?}");
+        assert!(!outcome.targets[0].satisfied && outcome.targets[1].satisfied, "{events:?}");
+        assert!(events.contains(&(1, true)) && events.ends_with(&[(0, false)]), "{events:?}");
     }
 
     #[test]

@@ -193,6 +193,20 @@ fn a_command_that_cannot_start_exits_like_a_shell() {
     let output = netns.porthole(&["wait", &target, "-q", "--", script.to_str().unwrap()]);
     assert_eq!(output.code, 126, "found but not executable: {output:?}");
     assert!(output.stderr.ends_with(": permission denied\n"), "{}", output.stderr);
+
+    // The script exists, its interpreter does not: not "command not found".
+    let script = directory.path().join("bad-interpreter.sh");
+    std::fs::write(&script, "#!/porthole-no-such-interpreter\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let output = netns.porthole(&["wait", &target, "-q", "--", script.to_str().unwrap()]);
+    assert_eq!(output.code, 127, "{output:?}");
+    assert!(
+        output.stderr.ends_with(
+            ": cannot execute: the interpreter on its #! line (or its loader) was not found\n"
+        ),
+        "{}",
+        output.stderr
+    );
 }
 
 #[test]
@@ -267,9 +281,12 @@ fn bad_input_for_every_flag_is_one_line_and_exit_2() {
         vec!["wait", "1", "--interval", "1y"],
         vec!["wait", "1", "--max-interval", "10ms"],
         vec!["wait", "1", "--connect-timeout", "0ms"],
-        vec!["wait", "1", "--status", "700"],
-        vec!["wait", "1", "--status", "300-200"],
-        vec!["wait", "1", "--body", "("],
+        vec!["wait", "http://localhost:1/", "--status", "700"],
+        vec!["wait", "http://localhost:1/", "--status", "300-200"],
+        vec!["wait", "http://localhost:1/", "--body", "("],
+        vec!["wait", "1", "--body", "ok"],
+        vec!["wait", "unix:/run/app.sock", "--status", "200"],
+        vec!["wait", "http://localhost:1/", "--down", "--status", "503"],
         vec!["wait", "1", "--json", "--quiet"],
         vec!["wait", "1", "--bogus"],
         vec!["wait", "unix:"],
@@ -1088,4 +1105,40 @@ fn a_unix_target_s_timeout_says_what_is_at_the_path() {
     assert_eq!(output.code, 1, "{output:?}");
     let progress = format!("waiting for {}: {} does not exist\n", targets[0], missing.display());
     assert!(output.stderr.starts_with(&progress), "{}", output.stderr);
+}
+
+// `porthole wait --json … | head -1`, or progress piped to a log reader
+// that died: the closed pipe ended the run as a broken pipe, exit 0, as if
+// the target were ready. Reporting is a side channel: the wait goes on and
+// exits with what it found.
+#[test]
+fn a_reader_that_leaves_does_not_make_a_target_ready() {
+    let Some(netns) = Netns::create() else { return };
+    let target = format!("127.0.0.1:{}", unique_port());
+    for args in [
+        vec!["wait", target.as_str(), "-t", "1500ms", "--json"],
+        vec!["wait", target.as_str(), "-t", "1500ms"],
+    ] {
+        let mut child = spawn_porthole(&netns, &args);
+        // Both ends closed before the last event or line is written.
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(1), "{args:?}: {status:?}");
+    }
+
+    // Ready: the command still runs.
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
+    let directory = tempfile::tempdir().unwrap();
+    let marker = directory.path().join("ran");
+    let ready = format!("127.0.0.1:{port}");
+    let mut child = spawn_porthole(
+        &netns,
+        &["wait", &ready, "--json", "--", "touch", marker.to_str().unwrap()],
+    );
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(marker.exists(), "the command ran");
 }
