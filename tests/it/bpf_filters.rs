@@ -468,6 +468,21 @@ fn netns_json(netns: &Netns, args: &[&str]) -> serde_json::Value {
     netns.porthole(args).json()
 }
 
+/// `check TARGET` in `netns`: the one cause is `firewall-drop`, returned.
+fn dropped_in(netns: &Netns, target: &str) -> serde_json::Value {
+    let json = netns.porthole(&["check", target, "--timeout", "500ms", "--json"]).json();
+    assert_eq!(cause_ids(&json), vec!["firewall-drop"], "{json:#}");
+    cause(&json, "firewall-drop").clone()
+}
+
+/// Runs the printed `fix` in `netns` as printed, then `check TARGET` is ok.
+fn repaired_in(netns: &Netns, fix: &str, target: &str) {
+    let fixed = netns.command("sh").arg("-c").arg(fix).output().expect("runs");
+    assert!(fixed.status.success(), "`{fix}`: {}", String::from_utf8_lossy(&fixed.stderr));
+    let repaired = netns.porthole(&["check", target, "--timeout", "500ms", "--json"]).json();
+    assert_eq!(repaired["ok"], true, "after `{fix}`: {repaired:#}");
+}
+
 /// An XDP program that aborts (drops) every packet, attached to `lo` of
 /// `netns` in generic mode with `ip link`.
 fn xdp_on_loopback(netns: &Netns) -> Option<tempfile::TempDir> {
@@ -498,13 +513,11 @@ fn an_xdp_program_on_lo_is_blamed_for_the_dropped_syn_and_ip_link_removes_it() {
     let (_server, target) = listener_in(&netns);
     let Some(_build) = xdp_on_loopback(&netns) else { return };
 
-    let dropped = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
-    assert_eq!(cause_ids(&dropped), vec!["firewall-drop"], "{dropped:#}");
-    let drop = cause(&dropped, "firewall-drop");
+    let drop = dropped_in(&netns, &target);
     let evidence = drop["evidence"].to_string();
     assert!(evidence.contains("an XDP program runs on lo (generic mode)"), "{evidence}");
     assert!(evidence.contains("'refuse_all'"), "{evidence}");
-    assert_eq!(fix_commands(drop), vec!["ip link set dev lo xdp off"]);
+    assert_eq!(fix_commands(&drop), vec!["ip link set dev lo xdp off"]);
 
     // From outside, the same fix runs inside the namespace.
     let outside =
@@ -514,11 +527,7 @@ fn an_xdp_program_on_lo_is_blamed_for_the_dropped_syn_and_ip_link_removes_it() {
         vec![format!("ip netns exec {} ip link set dev lo xdp off", netns.name)]
     );
 
-    let fixed =
-        netns.command("sh").arg("-c").arg("ip link set dev lo xdp off").output().expect("runs");
-    assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stderr));
-    let repaired = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
-    assert_eq!(repaired["ok"], true, "{repaired:#}");
+    repaired_in(&netns, "ip link set dev lo xdp off", &target);
 }
 
 #[test]
@@ -547,20 +556,14 @@ fn a_tc_bpf_filter_on_lo_is_blamed_and_deleted_by_its_pref_and_handle() {
         ],
     );
 
-    let dropped = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
-    assert_eq!(cause_ids(&dropped), vec!["firewall-drop"], "{dropped:#}");
-    let dropping = cause(&dropped, "firewall-drop");
+    let dropping = dropped_in(&netns, &target);
     let evidence = dropping["evidence"].to_string();
     assert!(evidence.contains("a tc BPF filter runs on lo ingress"), "{evidence}");
     assert!(evidence.contains("'refuse_all'"), "{evidence}");
-    let fixes = fix_commands(dropping);
+    let fixes = fix_commands(&dropping);
     assert_eq!(fixes.len(), 1, "{dropping:#}");
     assert!(fixes[0].starts_with("tc filter del dev lo ingress pref "), "{fixes:?}");
-
-    let fixed = netns.command("sh").arg("-c").arg(&fixes[0]).output().expect("runs");
-    assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stderr));
-    let repaired = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
-    assert_eq!(repaired["ok"], true, "{repaired:#}");
+    repaired_in(&netns, &fixes[0], &target);
 }
 
 #[test]
@@ -593,17 +596,13 @@ fn an_xdp_program_held_by_a_bpf_link_is_detached_through_its_link() {
     assert_eq!(wait_for_line(&mut ready), "ok", "the XDP link is made");
     let _ = std::fs::remove_file(&pin);
 
-    let dropped = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
-    assert_eq!(cause_ids(&dropped), vec!["firewall-drop"], "{dropped:#}");
-    let dropping = cause(&dropped, "firewall-drop");
+    let dropping = dropped_in(&netns, &target);
     assert!(dropping["evidence"].to_string().contains("held by BPF link"), "{dropping:#}");
-    let fixes = fix_commands(dropping);
+    let fixes = fix_commands(&dropping);
     assert_eq!(fixes.len(), 1, "{dropping:#}");
+    // A BPF link is not per namespace: the detach runs anywhere.
     assert!(fixes[0].starts_with("bpftool link detach id "), "{fixes:?}");
-    let fixed = run_fix(&fixes[0]);
-    assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stderr));
-    let repaired = netns.porthole(&["check", &target, "--timeout", "500ms", "--json"]).json();
-    assert_eq!(repaired["ok"], true, "{repaired:#}");
+    repaired_in(&netns, &fixes[0], &target);
     drop(holder);
 }
 
