@@ -2898,6 +2898,21 @@ fn serve_with_etc_file(file: &str, contents: &str) -> (KillOnDrop, String, tempf
     (server, url, directory)
 }
 
+/// A DNS "server" that takes queries and never answers: a UDP socket on
+/// port 53 of a loopback address of this run's own (`127.NET.x.y`, from
+/// the pid, so port 53 is free on it), with the address for resolv.conf.
+/// `None` (the skip recorded) when not root.
+fn silent_resolver(net: u8) -> Option<(String, std::net::UdpSocket)> {
+    if !crate::util::is_root() {
+        crate::util::skip("a private mount namespace (for resolv.conf) and port 53 need root");
+        return None;
+    }
+    let pid = std::process::id();
+    let resolver = format!("127.{net}.{}.{}", (pid >> 8) & 0xff, (pid & 0xff).max(1));
+    let socket = std::net::UdpSocket::bind((resolver.as_str(), 53)).expect("bind the resolver");
+    Some((resolver, socket))
+}
+
 /// A host name whose resolver never answers holds up only the request that
 /// named it: the lookup runs outside the registry lock, within 5 s, and a
 /// `listen` name then fails in Go's words, while an `upstream` name (looked
@@ -2906,14 +2921,7 @@ fn serve_with_etc_file(file: &str, contents: &str) -> (KillOnDrop, String, tempf
 /// takes the queries and never answers.
 #[test]
 fn a_silent_resolver_holds_up_only_the_request_that_named_it() {
-    if !crate::util::is_root() {
-        crate::util::skip("a private mount namespace (for resolv.conf) and port 53 need root");
-        return;
-    }
-    // A loopback address of this run's own, so port 53 is free on it.
-    let pid = std::process::id();
-    let resolver = format!("127.53.{}.{}", (pid >> 8) & 0xff, (pid & 0xff).max(1));
-    let silent = std::net::UdpSocket::bind((resolver.as_str(), 53)).expect("bind the resolver");
+    let Some((resolver, silent)) = silent_resolver(53) else { return };
     let (mut server, url, _directory) = serve_with_etc_file(
         "/etc/resolv.conf",
         &format!("nameserver {resolver}\noptions timeout:30 attempts:1\n"),
@@ -2991,15 +2999,8 @@ fn a_silent_resolver_holds_up_only_the_request_that_named_it() {
 /// socket of this test that takes the queries and never answers.
 #[test]
 fn cli_timeout_bounds_the_api_host_lookup() {
-    if !crate::util::is_root() {
-        crate::util::skip("a private mount namespace (for resolv.conf) and port 53 need root");
-        return;
-    }
-    // A loopback address of this run's own (not the server test's), so port
-    // 53 is free on it.
-    let pid = std::process::id();
-    let resolver = format!("127.54.{}.{}", (pid >> 8) & 0xff, (pid & 0xff).max(1));
-    let _silent = std::net::UdpSocket::bind((resolver.as_str(), 53)).expect("bind the resolver");
+    // Not the server test's address: both may run at once.
+    let Some((resolver, _silent)) = silent_resolver(54) else { return };
     let directory = tempfile::tempdir().expect("temp dir");
     let conf = directory.path().join("resolv.conf");
     std::fs::write(&conf, format!("nameserver {resolver}\noptions timeout:30 attempts:1\n"))
