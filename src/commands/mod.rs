@@ -57,28 +57,82 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     // Checked up front so every command rejects a misspelt backend, not
     // only the ones that list sockets on the path taken this time.
     crate::inventory::Backend::from_env()?;
+    // The commands that answer yes or no write through `answer`, which
+    // outlives a reader that left; those that stream until stopped
+    // (`monitor`, `proxy serve`, `top`) write to `out` itself, so a closed
+    // pipe ends them.
+    let mut answer = Reported::new(&mut out);
     let status = match cli.command {
-        Command::Ls(args) => ls::run(args, &mut out)?,
-        Command::Who(args) => who::run(args, &mut out)?,
-        Command::Completions(args) => completions::completions(args, &mut out)?,
-        Command::Man => completions::man(&mut out)?,
-        Command::Kill(args) => kill::run(args, &mut out)?,
-        Command::Free(args) => free::run(args, &mut out)?,
+        Command::Ls(args) => ls::run(args, &mut answer)?,
+        Command::Who(args) => who::run(args, &mut answer)?,
+        Command::Completions(args) => completions::completions(args, answer.inner)?,
+        Command::Man => completions::man(answer.inner)?,
+        Command::Kill(args) => kill::run(args, &mut answer)?,
+        Command::Free(args) => free::run(args, &mut answer)?,
         Command::Hold(args) => free::run_holder(args)?,
-        Command::Check(args) => check::run(args, &mut out)?,
-        // `wait` flushes every line it writes, and its answer does not
-        // depend on a reader: bytes a closed pipe left in the buffer are
-        // not flushed again (which would end the run as a broken pipe).
-        Command::Wait(args) => return wait::run(args, &mut out),
-        Command::Proxy(args) => proxy::proxy(args, &mut out)?,
-        Command::Audit(args) => audit::run(args, &mut out)?,
-        Command::Monitor(args) => monitor::run(args, &mut out)?,
-        Command::History(args) => history::run(args, &mut out)?,
+        Command::Check(args) => check::run(args, &mut answer)?,
+        // `wait` flushes every line it writes through its own `Reported`:
+        // bytes a closed pipe left in the buffer are not flushed again
+        // (which would end the run as a broken pipe).
+        Command::Wait(args) => return wait::run(args, answer.inner),
+        Command::Proxy(args) => proxy::proxy(args, answer.inner)?,
+        Command::Audit(args) => audit::run(args, &mut answer)?,
+        Command::Monitor(args) => monitor::run(args, answer.inner)?,
+        Command::History(args) => history::run(args, &mut answer)?,
         Command::Dashboard(args) => dashboard::run(args)?,
-        Command::Top(args) => top::run(args, &mut out)?,
+        Command::Top(args) => top::run(args, answer.inner)?,
     };
-    out.flush()?;
+    answer.flush()?;
     Ok(status)
+}
+
+/// Output whose reader may leave: once a write finds the pipe closed
+/// (`porthole check … | head -c1`, `porthole wait … | head -1`, a log
+/// collector that died), later writes are dropped instead of failing. For
+/// the commands whose exit status is their answer (0 yes, 1 no) the output
+/// is a side channel: a reader that left does not make a port reachable or
+/// a target ready, so the command runs to its end and exits with its own
+/// answer. A broken pipe that ended the run would exit 0, "yes", for any
+/// answer.
+pub(crate) struct Reported<W> {
+    pub(crate) inner: W,
+    /// The reader is gone.
+    closed: bool,
+}
+
+impl<W: Write> Reported<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        Reported { inner, closed: false }
+    }
+
+    /// Turns a broken pipe into "closed", any other result passes.
+    fn tolerate<T>(&mut self, result: std::io::Result<T>, value: T) -> std::io::Result<T> {
+        match result {
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(value)
+            }
+            other => other,
+        }
+    }
+}
+
+impl<W: Write> Write for Reported<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let result = self.inner.write(buf);
+        self.tolerate(result, buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.inner.flush();
+        self.tolerate(result, ())
+    }
 }
 
 /// Whether the error is a closed stdout (`porthole ls | head`), which is not

@@ -33,9 +33,9 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         down: settings.down,
     };
     let json = settings.format == Format::Jsonl;
-    let out = &mut Reported::new(out);
+    let out = &mut super::Reported::new(out);
     let stderr = std::io::stderr();
-    let mut progress = Reported::new(stderr.lock());
+    let mut progress = super::Reported::new(stderr.lock());
     let mut last_summary: Vec<String> = vec![String::new(); settings.targets.len()];
     let mut report = |index: usize, round: &Round, number: u64, satisfied: bool| {
         let target = &settings.targets[index];
@@ -148,54 +148,6 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         )?;
     }
     Ok(ExitStatus::Failure)
-}
-
-/// Output whose reader may leave: once a write finds the pipe closed
-/// (`porthole wait … | head -1`, a log collector that died), later writes
-/// are dropped instead of failing. Reporting is a side channel of `wait`:
-/// a reader that left does not make a target ready, so the wait goes on and
-/// the exit status (or the command) is what it would have been. A broken
-/// pipe that ended the run would exit 0, "ready", for a target that never
-/// came.
-struct Reported<W> {
-    inner: W,
-    /// The reader is gone.
-    closed: bool,
-}
-
-impl<W: Write> Reported<W> {
-    fn new(inner: W) -> Self {
-        Reported { inner, closed: false }
-    }
-
-    /// Turns a broken pipe into "closed", any other result passes.
-    fn tolerate<T>(&mut self, result: std::io::Result<T>, value: T) -> std::io::Result<T> {
-        match result {
-            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
-                self.closed = true;
-                Ok(value)
-            }
-            other => other,
-        }
-    }
-}
-
-impl<W: Write> Write for Reported<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.closed {
-            return Ok(buf.len());
-        }
-        let result = self.inner.write(buf);
-        self.tolerate(result, buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.closed {
-            return Ok(());
-        }
-        let result = self.inner.flush();
-        self.tolerate(result, ())
-    }
 }
 
 /// Polls from inside `namespace` (`--netns NAME|PATH`). The probes run on

@@ -462,3 +462,41 @@ fn a_very_long_argument_is_quoted_cut() {
         }
     }
 }
+
+/// A reader that leaves (`porthole check … | head -c1`, `porthole PORT |
+/// true`) does not turn a "no" into a "yes": the commands whose exit
+/// status is their answer run to their end and exit with it. Before, the
+/// broken pipe ended the run with exit 0 whatever the answer.
+#[test]
+fn a_reader_that_leaves_does_not_change_the_answer() {
+    let Some(netns) = util::Netns::create() else { return };
+    let closed = util::unique_port().to_string();
+    let refused = format!("127.0.0.1:{closed}");
+    let open = util::unique_port();
+    let _server = util::server_in(&netns, "127.0.0.1", open, "http");
+    let reachable = format!("127.0.0.1:{open}");
+    let cases: [(&[&str], i32); 7] = [
+        (&["check", &refused], 1),
+        (&["check", &refused, "--json"], 1),
+        (&[&closed], 1),
+        (&["ls", "--port", &closed], 1),
+        (&["kill", &closed], 1),
+        (&["check", &reachable], 0),
+        (&["ls", "-a"], 0),
+    ];
+    for (args, expected) in cases {
+        let mut command = netns.command(util::binary().to_str().expect("utf-8 path"));
+        util::scrub(&mut command);
+        let mut child = command
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("porthole starts");
+        // The reader is gone before the first line is written.
+        drop(child.stdout.take());
+        let status = child.wait().expect("porthole ends");
+        assert_eq!(status.code(), Some(expected), "{args:?}: {status:?}");
+    }
+}
