@@ -219,33 +219,8 @@ fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
         if filesystem.split_whitespace().next()? != "cgroup2" {
             return None;
         }
-        mount.split_whitespace().nth(4).map(|point| PathBuf::from(unescape_octal(point)))
+        mount.split_whitespace().nth(4).map(|point| PathBuf::from(super::freezer::unescape(point)))
     })
-}
-
-/// Undoes mountinfo's `\040`-style escapes of spaces, tabs, newlines and
-/// backslashes.
-fn unescape_octal(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let escaped = bytes.get(index + 1..index + 4).and_then(|digits| {
-            let digits = std::str::from_utf8(digits).ok()?;
-            u8::from_str_radix(digits, 8).ok()
-        });
-        match escaped {
-            Some(value) if bytes[index] == b'\\' => {
-                out.push(value);
-                index += 4;
-            }
-            _ => {
-                out.push(bytes[index]);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
