@@ -59,10 +59,11 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
     args
 }
 
-/// Prints a clap error whole, with `porthole: ` in place of clap's
-/// `error: ` (help and version go to stdout with 0). The lines after the
-/// first carry what the user needs: the missing arguments, the allowed
-/// values, the similar subcommand, the usage.
+/// Prints a clap error as one `porthole: ` line (help and version go to
+/// stdout with 0). Everything clap says below its first line (what is
+/// missing, the allowed values, the nearest subcommand for a typo, the
+/// usage) is folded into that line, so a script's log shows the whole
+/// mistake on one line and the first line alone names it.
 #[expect(clippy::print_stderr, reason = "only the binary's entry path reports usage errors")]
 pub fn report_clap_error(error: clap::Error, args: &[OsString]) -> ExitCode {
     use clap::error::ErrorKind;
@@ -82,20 +83,16 @@ pub fn report_clap_error(error: clap::Error, args: &[OsString]) -> ExitCode {
     }
 }
 
-/// The text of a usage error: clap's whole message, `porthole: ` first,
-/// plus a hint for a bare word that is no subcommand and no endpoint.
-/// `args` is the command line clap parsed, to name an argument that is not
-/// UTF-8 (clap only says that one is).
+/// The text of a usage error, one line: clap's message with its details
+/// folded in, `porthole: ` first, plus a hint for a bare word that is no
+/// subcommand and no endpoint. `args` is the command line clap parsed, to
+/// name an argument that is not UTF-8 (clap only says that one is).
 pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     escape_context(&mut error);
     let error = &error;
     let rendered = error.render().to_string();
-    let body = rendered.trim_start_matches("error: ");
-    let mut lines: Vec<String> = body.trim_end().lines().map(str::to_string).collect();
-    if lines.is_empty() {
-        lines.push("invalid arguments".to_string());
-    }
+    let mut message = ClapMessage::parse(rendered.trim_start_matches("error: "));
     if error.kind() == ErrorKind::InvalidUtf8 {
         let named: Vec<String> = args
             .iter()
@@ -104,7 +101,7 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
             .map(|arg| escape_bytes(arg))
             .collect();
         if !named.is_empty() {
-            lines[0] = format!(
+            message.headline = format!(
                 "{} not valid UTF-8: ports, names, addresses and commands are read as text",
                 match named.as_slice() {
                     [one] => format!("argument '{one}' is"),
@@ -118,36 +115,134 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
     {
         if let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidSubcommand) {
             let hint = match nearest_subcommand(word) {
-                Some(near) => format!("  tip: a similar subcommand exists: '{near}'"),
+                Some(near) => format!("a similar subcommand exists: '{near}'"),
                 // Suggest `WORD:PORT` only for a word that can be a host
                 // name: for `''` or `+80` that advice would fail too.
                 None if is_host_name(word) => format!(
-                    "  tip: '{word}' is not a subcommand; to ask about a port, give the port: \
-                     'porthole {word}:PORT' or 'porthole PORT'"
+                    "to ask about a port, give the port: 'porthole {word}:PORT' or \
+                     'porthole PORT'"
                 ),
                 None if word
                     .trim_start_matches(['+', '-'])
                     .starts_with(|c: char| c.is_ascii_digit()) =>
                 {
                     format!(
-                        "  tip: '{word}' is not a port number: write the port in decimal digits \
+                        "'{word}' is not a port number: write the port in decimal digits \
                          (0-65535), as in 'porthole 8080'"
                     )
                 }
-                None => "  tip: to ask about a port, give the port: 'porthole PORT' or \
+                None => "to ask about a port, give the port: 'porthole PORT' or \
                          'porthole HOST:PORT'"
                     .to_string(),
             };
-            lines.insert(1, String::new());
-            lines.insert(2, hint);
+            message.tips.insert(0, hint);
         }
     }
-    let mut text = format!("porthole: {}\n", elide_long_words(&lines.join("\n")));
-    // clap ends with "For more information, try '--help'."; keep one newline.
-    if text.ends_with("\n\n") {
-        text.pop();
+    message.command = subcommand_path(args);
+    format!("porthole: {}\n", elide_long_words(&message.one_line()))
+}
+
+/// The subcommands named on the command line (`porthole proxy create`):
+/// the command whose `--help` explains the mistake. Words are followed
+/// down clap's tree until one is not a subcommand there.
+fn subcommand_path(args: &[OsString]) -> String {
+    let mut command = Cli::command();
+    command.build();
+    let mut path = vec!["porthole".to_string()];
+    for word in args.iter().skip(1).filter_map(|arg| arg.to_str()) {
+        if word.starts_with('-') {
+            continue;
+        }
+        if word == "help" {
+            // `porthole help WORD`: the help of `porthole` itself.
+            break;
+        }
+        let Some(sub) = command
+            .get_subcommands()
+            .find(|sub| sub.get_name() == word || sub.get_all_aliases().any(|alias| alias == word))
+            .cloned()
+        else {
+            break;
+        };
+        path.push(sub.get_name().to_string());
+        command = sub;
     }
-    text
+    path.join(" ")
+}
+
+/// A clap error message taken apart: its first line, the indented items
+/// under it (missing arguments), the bracketed notes (`[possible values:
+/// …]`), the `tip:` lines and the usage lines.
+#[derive(Debug, Default)]
+struct ClapMessage {
+    headline: String,
+    items: Vec<String>,
+    notes: Vec<String>,
+    tips: Vec<String>,
+    usage: Vec<String>,
+    /// The subcommands given (`porthole proxy create`), for the `--help`
+    /// pointer.
+    command: String,
+}
+
+impl ClapMessage {
+    fn parse(rendered: &str) -> Self {
+        let mut message = ClapMessage::default();
+        let mut in_usage = false;
+        for line in rendered.lines() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() {
+                in_usage = false;
+                continue;
+            }
+            if let Some(usage) = trimmed.strip_prefix("Usage:") {
+                in_usage = true;
+                message.usage.push(usage.trim().to_string());
+            } else if in_usage {
+                // clap aligns a second usage form under the first.
+                message.usage.push(trimmed.to_string());
+            } else if trimmed.starts_with("For more information") {
+                // Replaced by a `--help` pointer that names the subcommand.
+            } else if message.headline.is_empty() {
+                message.headline = trimmed.to_string();
+            } else if let Some(tip) = trimmed.strip_prefix("tip:") {
+                message.tips.push(tip.trim().to_string());
+            } else if let Some(note) =
+                trimmed.strip_prefix('[').and_then(|note| note.strip_suffix(']'))
+            {
+                message.notes.push(note.to_string());
+            } else {
+                message.items.push(trimmed.to_string());
+            }
+        }
+        if message.headline.is_empty() {
+            message.headline = "invalid arguments".to_string();
+        }
+        message
+    }
+
+    fn one_line(&self) -> String {
+        let mut line = self.headline.trim_end_matches(':').to_string();
+        if line == "the following required arguments were not provided" {
+            line = "missing".to_string();
+        }
+        if !self.items.is_empty() {
+            line.push_str(if line == "missing" { " " } else { ": " });
+            line.push_str(&self.items.join(", "));
+        }
+        for note in &self.notes {
+            line.push_str(&format!(" ({note})"));
+        }
+        for tip in &self.tips {
+            line.push_str(&format!("; {tip}"));
+        }
+        if !self.usage.is_empty() {
+            line.push_str(&format!("; usage: {}", self.usage.join(" | ")));
+        }
+        let command = if self.command.is_empty() { "porthole" } else { &self.command };
+        line.push_str(&format!("; see '{command} --help'"));
+        line
+    }
 }
 
 /// Escapes the words `error` quotes (the unknown argument, the invalid
@@ -274,10 +369,36 @@ mod tests {
     }
 
     #[test]
-    fn usage_errors_keep_clap_details() {
+    fn usage_errors_keep_clap_details_on_one_line() {
         let text = message(&["porthole", "kill"]);
-        assert!(text.starts_with("porthole: the following required arguments"), "{text}");
-        assert!(text.contains("<PORT>..."), "{text}");
+        assert_eq!(
+            text,
+            "porthole: missing <PORT>...; usage: porthole kill <PORT>...; see 'porthole kill --help'\n"
+        );
+        let text = message(&["porthole", "proxy", "create"]);
+        assert!(text.starts_with("porthole: missing --upstream <HOST:PORT>, <NAME>;"), "{text}");
+        assert!(text.ends_with("; see 'porthole proxy create --help'\n"), "{text}");
+        let text = message(&["porthole", "chek", "8080"]);
+        assert!(text.contains("usage: porthole <COMMAND> [ARGS]... | porthole <PORT|HOST:PORT>"));
+        assert!(text.ends_with("; see 'porthole --help'\n"), "{text}");
+        let text = message(&["porthole", "ls", "--scope", "foo"]);
+        assert!(text.ends_with("; see 'porthole ls --help'\n"), "{text}");
+        let text = message(&["porthole", "help", "nope"]);
+        assert!(text.ends_with("; see 'porthole --help'\n"), "{text}");
+        for args in [
+            &["porthole", "kill"][..],
+            &["porthole", "ls", "--bogus"],
+            &["porthole", "ls", "--scope", "foo"],
+            &["porthole", "chek", "8080"],
+            &["porthole", "localhost"],
+            &["porthole", "wait"],
+            &["porthole", "free", "--count"],
+            &["porthole", "ls", "--json", "--json"],
+        ] {
+            let text = message(args);
+            assert_eq!(text.lines().count(), 1, "{args:?}: {text}");
+            assert!(!text.contains("  "), "no layout spaces left: {text}");
+        }
         let text = message(&["porthole", "ls", "--scope", "foo"]);
         assert!(text.contains("possible values: loopback, exposed"), "{text}");
         let text = message(&["porthole", "chek", "8080"]);

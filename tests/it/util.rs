@@ -447,6 +447,7 @@ pub fn assert_usage_error(output: &Output, context: &str) {
     assert_eq!(output.code, 2, "{context}: {output:?}");
     assert!(output.stderr.starts_with("porthole: "), "{context}: {}", output.stderr);
     assert_eq!(output.stderr.matches("porthole: ").count(), 1, "{context}: {}", output.stderr);
+    assert_eq!(output.stderr.lines().count(), 1, "{context}: one line: {}", output.stderr);
     assert!(!output.stderr.contains("panicked"), "{context}: {}", output.stderr);
 }
 
