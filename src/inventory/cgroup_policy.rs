@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::inventory::mountinfo::{self, Mount};
 use crate::sys::bpf_cgroup;
 pub use crate::sys::bpf_cgroup::CgroupHook;
 
@@ -77,15 +78,15 @@ pub fn scan(pid: Option<u32>, hooks: &[CgroupHook]) -> CgroupScan {
     let Some(relative) = unified_path(&membership) else {
         return CgroupScan::NoHierarchy;
     };
-    let Some(Hierarchy { reached_at: root, mounted_at }) = hierarchy() else {
+    let Some(hierarchy) = hierarchy() else {
         return CgroupScan::NoHierarchy;
     };
-    let relative = relative.trim_start_matches('/');
-    let leaf = root.join(relative);
+    let root = hierarchy.reached_at.clone();
+    let leaf = hierarchy.reach(relative);
     // What a shell of the machine names the same directory: the printed
     // paths go into commands pasted there.
     let shown = |directory: &Path| match directory.strip_prefix(&root) {
-        Ok(below) => mounted_at.join(below),
+        Ok(below) => hierarchy.mount.point.join(below),
         Err(_) => directory.to_path_buf(),
     };
     let mut programs = Vec::new();
@@ -142,11 +143,23 @@ pub fn scan(pid: Option<u32>, hooks: &[CgroupHook]) -> CgroupScan {
     CgroupScan::Programs { cgroup: shown(&leaf), programs }
 }
 
-/// The cgroup2 hierarchy: where this process reaches it, and where it is
-/// mounted for the machine's shells.
+/// The cgroup2 hierarchy: where this process reaches its mount point, and
+/// the mount as the machine's shells see it.
 struct Hierarchy {
     reached_at: PathBuf,
-    mounted_at: PathBuf,
+    mount: Mount,
+}
+
+impl Hierarchy {
+    /// The directory of cgroup `path` (as `/proc/PID/cgroup` names it),
+    /// reached from here: below the mount's root, through `reached_at`.
+    fn reach(&self, path: &str) -> PathBuf {
+        let through_mount = self.mount.reach(path);
+        match through_mount.strip_prefix(&self.mount.point) {
+            Ok(below) if !below.as_os_str().is_empty() => self.reached_at.join(below),
+            _ => self.reached_at.clone(),
+        }
+    }
 }
 
 /// Where the cgroup2 hierarchy can be reached from here. `ip netns exec`
@@ -156,17 +169,17 @@ struct Hierarchy {
 /// exec`; pid 1 last, which a container may not let us enter).
 fn hierarchy() -> Option<Hierarchy> {
     let own = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    if let Some(root) = cgroup2_mount(&own) {
-        return Some(Hierarchy { reached_at: root.clone(), mounted_at: root });
+    if let Some(mount) = mountinfo::cgroup2(&own) {
+        return Some(Hierarchy { reached_at: mount.point.clone(), mount });
     }
     let mut pid = parent_of("self")?;
     for _ in 0..64 {
-        if let Ok(mountinfo) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) {
-            if let Some(root) = cgroup2_mount(&mountinfo) {
-                let relative = root.strip_prefix("/").ok()?;
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) {
+            if let Some(mount) = mountinfo::cgroup2(&text) {
+                let relative = mount.point.strip_prefix("/").ok()?;
                 let through = Path::new("/proc").join(pid.to_string()).join("root").join(relative);
                 if through.is_dir() {
-                    return Some(Hierarchy { reached_at: through, mounted_at: root });
+                    return Some(Hierarchy { reached_at: through, mount });
                 }
             }
         }
@@ -211,18 +224,6 @@ fn unified_path(membership: &str) -> Option<&str> {
     membership.lines().find_map(|line| line.strip_prefix("0::")).map(str::trim_end)
 }
 
-/// Where the cgroup2 hierarchy is mounted: `/sys/fs/cgroup` on a unified
-/// machine, `/sys/fs/cgroup/unified` on a hybrid one.
-fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|line| {
-        let (mount, filesystem) = line.split_once(" - ")?;
-        if filesystem.split_whitespace().next()? != "cgroup2" {
-            return None;
-        }
-        mount.split_whitespace().nth(4).map(|point| PathBuf::from(super::freezer::unescape(point)))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,16 +236,18 @@ mod tests {
     }
 
     #[test]
-    fn the_cgroup2_mount_is_found_on_unified_and_hybrid_machines() {
-        let unified = "35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw\n";
-        assert_eq!(cgroup2_mount(unified), Some(PathBuf::from("/sys/fs/cgroup")));
-        let hybrid = "30 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n\
-                      31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
-                      32 30 0:28 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n";
-        assert_eq!(cgroup2_mount(hybrid), Some(PathBuf::from("/sys/fs/cgroup/unified")));
-        let spaced = "31 30 0:27 / /mnt/my\\040cgroups rw - cgroup2 cgroup2 rw\n";
-        assert_eq!(cgroup2_mount(spaced), Some(PathBuf::from("/mnt/my cgroups")));
-        assert_eq!(cgroup2_mount("31 30 0:27 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw\n"), None);
+    fn a_cgroup_is_reached_below_a_subtree_mount_and_through_an_ancestors_root() {
+        // A container's cgroup2 mount whose root is its own cgroup, reached
+        // through the shell's /proc/PID/root as under `ip netns exec`.
+        let mount = mountinfo::cgroup2("50 40 0:30 /docker/abc /sys/fs/cgroup rw - cgroup2 c rw\n")
+            .unwrap();
+        let hierarchy =
+            Hierarchy { reached_at: PathBuf::from("/proc/77/root/sys/fs/cgroup"), mount };
+        assert_eq!(
+            hierarchy.reach("/docker/abc/worker"),
+            PathBuf::from("/proc/77/root/sys/fs/cgroup/worker")
+        );
+        assert_eq!(hierarchy.reach("/docker/abc"), PathBuf::from("/proc/77/root/sys/fs/cgroup"));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! See: <https://docs.kernel.org/admin-guide/cgroup-v1/freezer-subsystem.html>
 //! and <https://docs.kernel.org/admin-guide/cgroup-v2.html> (`cgroup.freeze`).
 
+use crate::inventory::mountinfo::{self, Mount};
 use crate::inventory::system::System;
 use crate::model::termination::Frozen;
 
@@ -76,23 +77,9 @@ pub fn frozen(system: &dyn System, pid: u32) -> Option<Frozen> {
 /// The process's freezer-capable cgroup directories on this machine, from
 /// `/proc/PID/cgroup` and `/proc/self/mountinfo`.
 fn hierarchies(cgroup: &str, mountinfo: &str) -> Vec<Hierarchy> {
-    // (mount root, mount point, is v2) of the freezer v1 and the v2 mounts.
-    let mut v1 = None;
-    let mut v2 = None;
-    for line in mountinfo.lines() {
-        let Some((before, after)) = line.split_once(" - ") else { continue };
-        let fields: Vec<&str> = before.split(' ').collect();
-        let (Some(root), Some(point)) = (fields.get(3), fields.get(4)) else { continue };
-        let mut after = after.split(' ');
-        let kind = after.next().unwrap_or_default();
-        let options = after.nth(1).unwrap_or_default();
-        let mount = (unescape(root), unescape(point));
-        if kind == "cgroup2" && v2.is_none() {
-            v2 = Some(mount);
-        } else if kind == "cgroup" && options.split(',').any(|o| o == "freezer") && v1.is_none() {
-            v1 = Some(mount);
-        }
-    }
+    let v1 = mountinfo::mounts(mountinfo)
+        .find(|mount| mount.filesystem == "cgroup" && mount.has_option("freezer"));
+    let v2 = mountinfo::cgroup2(mountinfo);
     let mut found = Vec::new();
     for line in cgroup.lines() {
         let mut parts = line.splitn(3, ':');
@@ -101,50 +88,26 @@ fn hierarchies(cgroup: &str, mountinfo: &str) -> Vec<Hierarchy> {
             continue;
         };
         if controllers.is_empty() {
-            if let Some((root, point)) = &v2 {
-                found.push(Hierarchy::V2(directories(root, point, path)));
+            if let Some(mount) = &v2 {
+                found.push(Hierarchy::V2(directories(mount, path)));
             }
         } else if controllers.split(',').any(|c| c == "freezer") {
-            if let Some((root, point)) = &v1 {
-                found.push(Hierarchy::V1(directories(root, point, path)));
+            if let Some(mount) = &v1 {
+                found.push(Hierarchy::V1(directories(mount, path)));
             }
         }
     }
     found
 }
 
-/// The directory of cgroup `path` under a mount of `root` at `point`, then
-/// its parents up to (not including) the mount point, deepest first.
-fn directories(root: &str, point: &str, path: &str) -> Vec<String> {
-    let relative = path.strip_prefix(root.trim_end_matches('/')).unwrap_or(path);
-    let parts: Vec<&str> = relative.split('/').filter(|p| !p.is_empty()).collect();
-    (1..=parts.len())
-        .rev()
-        .map(|depth| format!("{}/{}", point.trim_end_matches('/'), parts[..depth].join("/")))
+/// The directory of cgroup `path` through `mount`, then its parents up to
+/// (not including) the mount point, deepest first.
+fn directories(mount: &Mount, path: &str) -> Vec<String> {
+    let leaf = mount.reach(path);
+    leaf.ancestors()
+        .take_while(|directory| *directory != mount.point && directory.starts_with(&mount.point))
+        .map(|directory| directory.to_string_lossy().into_owned())
         .collect()
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-pub(crate) fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let octal = bytes.get(index + 1..index + 4).and_then(|digits| {
-            std::str::from_utf8(digits).ok().and_then(|d| u8::from_str_radix(d, 8).ok())
-        });
-        match (bytes[index], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                index += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -185,7 +148,6 @@ mod tests {
             hierarchies("0::/docker/abc/worker\n", mountinfo),
             vec![Hierarchy::V2(vec!["/sys/fs/cgroup/worker".into()])]
         );
-        assert_eq!(unescape("/a\\040b"), "/a b");
     }
 
     #[test]

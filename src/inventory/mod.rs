@@ -34,6 +34,7 @@ pub mod destroy;
 pub mod ebpf;
 pub mod freezer;
 pub mod iptables;
+pub mod mountinfo;
 pub mod namespaces;
 pub mod netlink;
 pub mod nftables;

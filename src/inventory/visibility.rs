@@ -19,6 +19,7 @@
 //! whether porthole runs in it.
 //! See: <https://docs.kernel.org/filesystems/proc.html> (mount options)
 
+use crate::inventory::mountinfo;
 use crate::model::OwnerGap;
 
 /// `pid:[PROC_PID_INIT_INO]`: the link of the initial PID namespace.
@@ -63,19 +64,12 @@ fn judge(
 /// there wins), unless it hides nothing (`0`, `off`).
 fn hidepid_option(mountinfo: &str) -> Option<String> {
     let mut found = None;
-    for line in mountinfo.lines() {
-        // `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS…] - FSTYPE SOURCE SUPER`
-        let mut fields = line.split_whitespace();
-        let Some(mount_point) = fields.nth(4) else { continue };
-        if mount_point != "/proc" {
+    for mount in mountinfo::mounts(mountinfo) {
+        if mount.point != std::path::Path::new("/proc") || mount.filesystem != "proc" {
             continue;
         }
-        let mut after = fields.skip_while(|field| *field != "-").skip(1);
-        if after.next() != Some("proc") {
-            continue;
-        }
-        let options = after.nth(1).unwrap_or_default();
-        found = options
+        found = mount
+            .super_options
             .split(',')
             .find(|option| option.starts_with("hidepid="))
             .filter(|option| !matches!(*option, "hidepid=0" | "hidepid=off"))
