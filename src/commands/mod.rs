@@ -149,7 +149,14 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
 /// process names, paths or replies, so the line is sanitised whole.
 #[expect(clippy::print_stderr, reason = "the single place errors are shown")]
 pub fn report_error(error: &anyhow::Error) {
-    let message: Vec<String> = error.chain().map(ToString::to_string).collect();
+    // A cause whose text its parent already shows (libraries that print
+    // their source inside their own message) is not repeated.
+    let mut message: Vec<String> = Vec::new();
+    for text in error.chain().map(ToString::to_string) {
+        if !message.last().is_some_and(|shown| shown.contains(&text)) {
+            message.push(text);
+        }
+    }
     let shown = Foreign(&message.join(": ")).to_string();
     eprintln!("porthole: {}", elide_long_words(&shown));
 }

@@ -1470,11 +1470,18 @@ impl TimeOffsets {
     }
 }
 
+/// An error and its causes, `: `-joined. A cause whose text its parent
+/// already shows is left out: aya's errors print their source inside their
+/// own message, which read "failed to create map `x` …: failed to create
+/// map `x` …".
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut parts = vec![error.to_string()];
     let mut source = error.source();
     while let Some(cause) = source {
-        parts.push(cause.to_string());
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|shown| shown.contains(&text)) {
+            parts.push(text);
+        }
         source = cause.source();
     }
     parts.join(": ")
@@ -1489,6 +1496,16 @@ mod tests {
 
     fn refused() -> EbpfError {
         EbpfError::Missing { what: "program", name: "on_state" }
+    }
+
+    #[test]
+    fn a_cause_its_parent_already_prints_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("failed to create map `connecting`: {0}")]
+        struct Embeds(#[source] std::io::Error);
+        let error = Embeds(std::io::Error::from_raw_os_error(libc::EPERM));
+        let text = error_chain(&error);
+        assert_eq!(text.matches("Operation not permitted").count(), 1, "{text}");
     }
 
     #[test]
