@@ -26,7 +26,14 @@ impl ServeSettings {
     pub fn resolve(address: &str, web: WebArgs) -> anyhow::Result<Self> {
         let WebArgs { expose, metrics_public, allow_host, token_file } = web;
         let address: SocketAddr = address.parse().map_err(|_| {
-            anyhow::anyhow!("--serve '{address}': expected IP:PORT such as 127.0.0.1:7878")
+            // The endpoint parser names what is wrong (a port out of
+            // range, missing brackets); a host name parses there but is no
+            // address to bind.
+            let reason = match crate::target::Endpoint::parse(address) {
+                Err(error) => error.to_string(),
+                Ok(_) => "expected IP:PORT such as 127.0.0.1:7878".to_string(),
+            };
+            anyhow::anyhow!("--serve '{address}': {reason}")
         })?;
         let loopback = crate::model::is_loopback(address.ip());
         if !loopback && !expose {
@@ -78,7 +85,7 @@ pub struct DashboardSettings {
 impl DashboardSettings {
     pub fn resolve(args: DashboardArgs) -> anyhow::Result<Self> {
         let DashboardArgs { store, serve, web } = args;
-        let store = StoreLocation::resolve(store.as_deref()).context("--store")?;
+        let store = StoreLocation::resolve(store.as_deref())?;
         Ok(DashboardSettings { store, serve: ServeSettings::resolve(&serve, web)? })
     }
 }
@@ -104,5 +111,13 @@ mod tests {
         assert!(ServeSettings::resolve("localhost", web()).is_err());
         let bad = WebArgs { allow_host: vec!["a/b".into()], ..web() };
         assert!(ServeSettings::resolve("127.0.0.1:1", bad).is_err());
+    }
+
+    #[test]
+    fn a_bad_serve_address_names_what_is_wrong() {
+        let error = |text: &str| ServeSettings::resolve(text, web()).unwrap_err().to_string();
+        assert!(error("127.0.0.1:99999").contains("port 99999 is out of range"));
+        assert!(error("::1:80").contains("needs brackets"));
+        assert!(error("localhost:80").contains("expected IP:PORT"));
     }
 }

@@ -63,7 +63,11 @@ impl HistorySettings {
             .transpose()?;
         if let (Some(since), Some(until)) = (since, until) {
             if since >= until {
-                bail!("--since must be before --until");
+                bail!(
+                    "--since {} UTC is not before --until {} UTC: the window would be empty",
+                    UtcTime::from_micros(since),
+                    UtcTime::from_micros(until)
+                );
             }
         }
         // A huge limit means "all of them"; the stores take it as a signed

@@ -1062,9 +1062,8 @@ impl MonitorSettings {
         } = args;
         let alerts = AlertSettings::resolve(alerts)?;
         let store = match (store, jsonl) {
-            (Some(text), _) => Some(
-                crate::store::StoreLocation::parse(&text).with_context(|| "--store".to_string())?,
-            ),
+            // The error names --store itself.
+            (Some(text), _) => Some(crate::store::StoreLocation::parse(&text)?),
             (None, true) => None,
             (None, false) => Some(
                 crate::store::StoreLocation::default_for_user()

@@ -175,6 +175,11 @@ pub enum StoreError {
         "{path} is damaged ({detail}); it was left as it is: move it away to start a new history"
     )]
     Corrupt { path: PathBuf, detail: String },
+    /// Does not even start like a SQLite database: another program's file
+    /// (`--store /etc/passwd`) as likely as a store overwritten from its
+    /// first byte, so neither "damaged" nor "move it away" is said.
+    #[error("{path} is not a SQLite database (another program's file, or a history store damaged from its first byte); it was left as it is: give --store the path of a history store")]
+    NotSqlite { path: PathBuf },
     #[error("{store} is not a porthole history store ({detail}); it was left as it is")]
     Foreign { store: String, detail: String },
     #[error("{store}: the history tables were changed outside porthole ({detail}); they were left as they are")]

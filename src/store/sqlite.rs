@@ -317,10 +317,7 @@ fn check_header(file: &mut File, path: &Path) -> Result<(), StoreError> {
     let mut header = [0u8; 16];
     let read = file.read(&mut header).map_err(io)?;
     if read < 16 || &header != SQLITE_MAGIC {
-        return Err(StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail: "not a SQLite database".into(),
-        });
+        return Err(StoreError::NotSqlite { path: path.to_path_buf() });
     }
     Ok(())
 }

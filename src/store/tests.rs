@@ -421,9 +421,10 @@ fn damaged_and_foreign_files_are_reported_and_left_alone() {
     let content: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&garbage, &content).unwrap();
     let Err(error) = SqliteWriter::open(&garbage, &options()) else { panic!("opened garbage") };
-    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    assert!(matches!(error, StoreError::NotSqlite { .. }), "{error}");
     assert!(error.to_string().contains("left as it is"), "{error}");
-    assert!(matches!(SqliteReader::open(&garbage), Err(StoreError::Corrupt { .. })));
+    assert!(!error.to_string().contains("move it away"), "{error}");
+    assert!(matches!(SqliteReader::open(&garbage), Err(StoreError::NotSqlite { .. })));
     assert_eq!(std::fs::read(&garbage).unwrap(), content);
 
     // A SQLite header followed by garbage.

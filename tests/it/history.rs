@@ -293,7 +293,8 @@ fn bad_input_and_bad_stores_exit_2_with_one_line() {
     let output = history(&garbage, &["5432"]);
     assert_eq!(output.code, 2, "{output:?}");
     assert!(
-        output.stderr.contains("is damaged") && output.stderr.contains("left as it is"),
+        output.stderr.contains("is not a SQLite database")
+            && output.stderr.contains("left as it is"),
         "{output:?}"
     );
     assert_eq!(std::fs::read(&garbage).unwrap(), before);
