@@ -110,42 +110,49 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
             );
         }
     }
+    let (path, level) = subcommand_path(args);
     if error.kind() == ErrorKind::InvalidSubcommand
         && error.get(ContextKind::SuggestedSubcommand).is_none()
     {
         if let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidSubcommand) {
-            let hint = match nearest_subcommand(word) {
-                Some(near) => format!("a similar subcommand exists: '{near}'"),
+            let top = path == "porthole";
+            let hint = match nearest_subcommand(word, &level) {
+                Some(near) => Some(format!("a similar subcommand exists: '{near}'")),
+                // Below the top there are no endpoints to suggest.
+                None if !top => None,
                 // Suggest `WORD:PORT` only for a word that can be a host
                 // name: for `''` or `+80` that advice would fail too.
-                None if is_host_name(word) => format!(
+                None if is_host_name(word) => Some(format!(
                     "to ask about a port, give the port: 'porthole {word}:PORT' or \
                      'porthole PORT'"
-                ),
+                )),
                 None if word
                     .trim_start_matches(['+', '-'])
                     .starts_with(|c: char| c.is_ascii_digit()) =>
                 {
-                    format!(
+                    Some(format!(
                         "'{word}' is not a port number: write the port in decimal digits \
                          (0-65535), as in 'porthole 8080'"
-                    )
+                    ))
                 }
-                None => "to ask about a port, give the port: 'porthole PORT' or \
-                         'porthole HOST:PORT'"
-                    .to_string(),
+                None => Some(
+                    "to ask about a port, give the port: 'porthole PORT' or \
+                     'porthole HOST:PORT'"
+                        .to_string(),
+                ),
             };
-            message.tips.insert(0, hint);
+            message.tips.splice(0..0, hint);
         }
     }
-    message.command = subcommand_path(args);
+    message.command = path;
     format!("porthole: {}\n", elide_long_words(&message.one_line()))
 }
 
-/// The subcommands named on the command line (`porthole proxy create`):
-/// the command whose `--help` explains the mistake. Words are followed
-/// down clap's tree until one is not a subcommand there.
-fn subcommand_path(args: &[OsString]) -> String {
+/// The subcommands named on the command line (`porthole proxy create`) and
+/// the clap command they lead to: the command whose `--help` explains the
+/// mistake, and whose subcommands a mistyped word is compared with. Words
+/// are followed down clap's tree until one is not a subcommand there.
+fn subcommand_path(args: &[OsString]) -> (String, clap::Command) {
     let mut command = Cli::command();
     command.build();
     let mut path = vec!["porthole".to_string()];
@@ -167,7 +174,7 @@ fn subcommand_path(args: &[OsString]) -> String {
         path.push(sub.get_name().to_string());
         command = sub;
     }
-    path.join(" ")
+    (path.join(" "), command)
 }
 
 /// A clap error message taken apart: its first line, the indented items
@@ -300,16 +307,19 @@ fn is_host_name(word: &str) -> bool {
         })
 }
 
-/// The subcommand closest to `word` by edit distance, when it is close
-/// enough to be a typo (at most a third of the word, and at least one
-/// edit): clap's own suggestion misses short words such as `lst`.
-fn nearest_subcommand(word: &str) -> Option<String> {
+/// The subcommand of `level` closest to `word` by edit distance, when it
+/// is close enough to be a typo (at most a third of the word, and at least
+/// one edit): clap's own suggestion misses short words such as `lst`.
+/// Aliases count, and so do the words of the level only: `proxy toxic
+/// list` is not near the top-level `list`.
+fn nearest_subcommand(word: &str, level: &clap::Command) -> Option<String> {
     let limit = (word.chars().count() / 3).max(1);
-    subcommand_words()
-        .into_iter()
+    level
+        .get_subcommands()
+        .flat_map(|sub| std::iter::once(sub.get_name()).chain(sub.get_all_aliases()))
         .filter(|name| !name.starts_with('_'))
-        .map(|name| (edit_distance(word, &name), name))
-        .filter(|(distance, _)| *distance <= limit)
+        .map(|name| (edit_distance(word, name), name.to_string()))
+        .filter(|(distance, _)| (1..=limit).contains(distance))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, name)| name)
 }
@@ -383,6 +393,13 @@ mod tests {
         assert!(text.ends_with("; see 'porthole --help'\n"), "{text}");
         let text = message(&["porthole", "ls", "--scope", "foo"]);
         assert!(text.ends_with("; see 'porthole ls --help'\n"), "{text}");
+        // A typo below the top is compared with that level's words only.
+        let text = message(&["porthole", "proxy", "toxic", "updat", "a"]);
+        assert!(text.contains("'update'"), "{text}");
+        let text = message(&["porthole", "proxy", "toxic", "list", "a"]);
+        assert!(!text.contains("similar"), "{text}");
+        assert!(!text.contains("PORT"), "no endpoint advice below the top: {text}");
+        assert!(text.ends_with("; see 'porthole proxy toxic --help'\n"), "{text}");
         let text = message(&["porthole", "help", "nope"]);
         assert!(text.ends_with("; see 'porthole --help'\n"), "{text}");
         for args in [
@@ -425,7 +442,10 @@ mod tests {
         assert_eq!(edit_distance("chek", "check"), 1);
         assert_eq!(edit_distance("lst", "ls"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(nearest_subcommand("kil").as_deref(), Some("kill"));
-        assert_eq!(nearest_subcommand("localhost"), None);
+        let mut top = Cli::command();
+        top.build();
+        assert_eq!(nearest_subcommand("kil", &top).as_deref(), Some("kill"));
+        assert_eq!(nearest_subcommand("localhost", &top), None);
+        assert_eq!(nearest_subcommand("kill", &top), None, "the word itself is no typo");
     }
 }
