@@ -282,15 +282,13 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
     // Namespaces are named when the records come from several, or from
     // one other than the one asked in.
     let here = report.net_namespace;
-    let show_netns = |labels: &mut dyn Iterator<Item = Option<u64>>| {
-        several_namespaces(labels, here)
-    };
+    let show_netns =
+        |labels: &mut dyn Iterator<Item = Option<u64>>| several_namespaces(labels, here);
 
     if !report.listeners.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Listeners"))?;
-        let show_netns =
-            show_netns(&mut report.listeners.iter().map(|l| l.event.net_namespace));
+        let show_netns = show_netns(&mut report.listeners.iter().map(|l| l.event.net_namespace));
         let mut headers = vec!["TIME", "CHANGE", "PROTO", "LOCAL", "SCOPE"];
         headers.extend(show_netns.then_some("NETNS"));
         headers.push("PROCESS");
@@ -331,8 +329,7 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
         }
     }
     if !report.connections.is_empty() {
-        let show_netns =
-            show_netns(&mut report.connections.iter().map(|c| c.record.net_namespace));
+        let show_netns = show_netns(&mut report.connections.iter().map(|c| c.record.net_namespace));
         write_connections(out, &report.connections, show_hosts, show_netns, style)?;
         if report.truncated {
             writeln!(out, "  … more connections match; narrow --since/--until or raise --limit")?;

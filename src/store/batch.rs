@@ -898,10 +898,8 @@ mod tests {
         let mut open = OpenConnections::new();
         let rows = [report(3, None, (1, 1)), report(4, None, (1, 1))];
         BatchPlan::new(&open, &rows, T0, None).commit_to(&mut open);
-        let batch = [
-            snapshot(T0 + 5, SnapshotScope::Own, &[(3, None)]),
-            event(report(3, None, (9, 9))),
-        ];
+        let batch =
+            [snapshot(T0 + 5, SnapshotScope::Own, &[(3, None)]), event(report(3, None, (9, 9)))];
         let plan = BatchPlan::of_events(&open, &batch, T0 + 5, Some(OWN));
         assert_eq!(plan.relabels, [Relabel { key: (3, None), net_namespace: Some(OWN) }]);
         let updated: Vec<_> = plan.updates.iter().map(|u| (u.key, u.state.ended_at)).collect();

@@ -48,8 +48,8 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Transaction};
 
 use super::batch::{
-    stored_namespace, BatchPlan, ConnectionUpdate, NewConnection, OpenConnection,
-    OpenConnections, Relabel,
+    stored_namespace, BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections,
+    Relabel,
 };
 use super::codec::{self, u64_from_db, u64_to_db};
 use super::location::redact;

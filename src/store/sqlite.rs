@@ -35,8 +35,8 @@ use std::time::Instant;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use super::batch::{
-    stored_namespace, BatchPlan, ConnectionUpdate, NewConnection, OpenConnection,
-    OpenConnections, Relabel,
+    stored_namespace, BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections,
+    Relabel,
 };
 use super::codec::{self, u64_from_db, u64_to_db};
 use super::{
@@ -655,8 +655,7 @@ impl SqliteWriter {
             connection.execute("DELETE FROM losses WHERE at < ?1", [cutoff])?;
             connection.execute("DELETE FROM captures WHERE at < ?1", [cutoff])?;
             connection.execute("DELETE FROM rollups WHERE hour < ?1", [hourly_cutoff])?;
-            connection
-                .execute("DELETE FROM namespace_rollups WHERE hour < ?1", [hourly_cutoff])?;
+            connection.execute("DELETE FROM namespace_rollups WHERE hour < ?1", [hourly_cutoff])?;
             Ok(())
         };
         run(&self.connection).map_err(|e| sqlite_error(&path, e))?;
