@@ -1217,4 +1217,61 @@ mod tests {
         };
         assert_eq!(process_label(&process), "evil\\nname (pid 7, user bob)");
     }
+
+    /// The same address and port in two namespaces is two services: its
+    /// clients are two groups, each naming its namespace, in the text and
+    /// in JSON; records all of the namespace asked in name none.
+    #[test]
+    fn clients_are_grouped_per_namespace() {
+        let here = 4026531833;
+        let group = |net_namespace: Option<u64>, connections: u64| ClientSummary {
+            host: None,
+            net_namespace,
+            server: "127.0.0.1:5432".parse().unwrap(),
+            client: Some(ProcessIdentity {
+                pid: 4411,
+                name: "python3".into(),
+                ..ProcessIdentity::default()
+            }),
+            client_uid: Some(1000),
+            connections,
+            open: 0,
+            first_at: 1_795_860_000_000_000,
+            last_at: 1_795_860_060_000_000,
+            bytes_client_to_server: 10,
+            bytes_server_to_client: 20,
+        };
+        let text = |report: &HistoryReport| {
+            let mut out = Vec::new();
+            write_history(&mut out, report, Format::Table, Style::plain()).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let mut report = HistoryReport {
+            clients: vec![group(Some(here), 3), group(Some(4026532451), 2)],
+            net_namespace: Some(here),
+            ..HistoryReport::default()
+        };
+        let shown = text(&report);
+        for heading in [
+            "Clients of 127.0.0.1:5432 in network namespace 4026531833 (3 connections)",
+            "Clients of 127.0.0.1:5432 in network namespace 4026532451 (2 connections)",
+        ] {
+            assert!(shown.contains(heading), "{heading}:\n{shown}");
+        }
+        let json = HistoryRecord::from_report(&report);
+        let labels: Vec<_> = json.clients.iter().map(|c| c.net_namespace).collect();
+        assert_eq!(labels, [Some(here), Some(4026532451)]);
+
+        // All of the namespace asked in: no namespace named.
+        report.clients = vec![group(Some(here), 3)];
+        let shown = text(&report);
+        assert!(shown.contains("Clients of 127.0.0.1:5432 (3 connections)"), "{shown}");
+        // One other namespace, or an unlabelled record beside a labelled
+        // one: named.
+        report.clients = vec![group(Some(4026532451), 3)];
+        assert!(text(&report).contains("in network namespace 4026532451"));
+        report.clients = vec![group(Some(here), 3), group(None, 1)];
+        let shown = text(&report);
+        assert!(shown.contains("(network namespace not recorded) (1 connection)"), "{shown}");
+    }
 }
