@@ -121,6 +121,9 @@ pub struct LossSummary {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaptureSession {
     pub host: Option<String>,
+    /// The recorder's own network namespace; `None` for starts a porthole
+    /// before schema 3 recorded.
+    pub net_namespace: Option<u64>,
     pub at: UnixMicros,
     pub mode: CaptureMode,
     pub reason: String,

@@ -339,7 +339,8 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
         let show_netns = show_netns(&mut report.hourly.iter().map(|h| h.net_namespace));
         write_hourly(out, &report.hourly, show_hosts, show_netns, style)?;
     }
-    write_sessions(out, &report.sessions, show_hosts)?;
+    let show_netns = show_netns(&mut report.sessions.iter().map(|s| s.net_namespace));
+    write_sessions(out, &report.sessions, show_hosts, show_netns)?;
     write_losses(out, &report.losses, show_hosts, style)?;
     Ok(())
 }
@@ -548,15 +549,22 @@ fn write_sessions(
     out: &mut dyn Write,
     sessions: &[CaptureSession],
     show_hosts: bool,
+    show_netns: bool,
 ) -> std::io::Result<()> {
     if sessions.is_empty() {
         return Ok(());
     }
     writeln!(out)?;
     for session in sessions {
+        // Recorders of different namespaces take turns on one store: each
+        // start says which namespace it recorded from.
+        let namespace = match session.net_namespace {
+            Some(inode) if show_netns => format!(" in network namespace {inode}"),
+            _ => String::new(),
+        };
         writeln!(
             out,
-            "{}Recorder started {} in {} mode: {}",
+            "{}Recorder started {}{namespace} in {} mode: {}",
             host_prefix(&session.host, show_hosts),
             time(session.at),
             mode_label(session.mode),
@@ -955,6 +963,9 @@ pub struct CaptureWire {
     /// `ebpf` or `netlink`.
     pub mode: &'static str,
     pub reason: String,
+    /// The recorder's own network namespace; `null` for starts an older
+    /// porthole recorded.
+    pub net_namespace: Option<u64>,
     pub host: Option<String>,
 }
 
@@ -997,6 +1008,7 @@ fn capture_wire(session: &CaptureSession) -> CaptureWire {
         at: rfc3339(session.at),
         mode: crate::model::history::capture_mode_name(session.mode),
         reason: session.reason.clone(),
+        net_namespace: session.net_namespace,
         host: session.host.clone(),
     }
 }

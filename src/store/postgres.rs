@@ -167,12 +167,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // inserting without it.
     "ALTER TABLE porthole.listener_events ADD COLUMN v6only boolean;",
     // Version 3: rows name their network namespace by inode, the
-    // recorder's own too (rows of earlier versions leave it NULL), and the
+    // recorder's own too (rows of earlier versions leave it NULL), and so do
+    // recorder starts; the
     // hourly totals are kept per namespace in a table of their own (`netns`
     // 0: the namespace could not be read). Writers of version 2 still
     // connected go on adding to `rollups`, which is read as of no known
     // namespace.
-    "CREATE TABLE porthole.namespace_rollups (
+    "ALTER TABLE porthole.captures ADD COLUMN netns bigint;
+    CREATE TABLE porthole.namespace_rollups (
         hour bigint NOT NULL,
         netns bigint NOT NULL,
         connections bigint NOT NULL,
@@ -742,9 +744,9 @@ impl Session {
             match event {
                 MonitorEvent::Started { at, mode, reason } => {
                     transaction.execute(
-                        "INSERT INTO porthole.captures (at, host, mode, reason)
-                         VALUES ($1, $2, $3, $4)",
-                        &[at, &host, &codec::mode_to_db(*mode), reason],
+                        "INSERT INTO porthole.captures (at, host, mode, reason, netns)
+                         VALUES ($1, $2, $3, $4, $5)",
+                        &[at, &host, &codec::mode_to_db(*mode), reason, &own.map(u64_to_db)],
                     )?;
                 }
                 MonitorEvent::Listener(listener) => {
@@ -1724,9 +1726,12 @@ impl HistoryReader for PostgresReader {
     }
 
     fn sessions(&mut self, query: &HistoryQuery) -> Result<Vec<CaptureSession>, StoreError> {
+        // Starts of schema 1 and 2 name no namespace.
+        let netns = if self.version >= 3 { "netns" } else { "NULL::bigint AS netns" };
         let mut sessions = Vec::new();
         let to_session = |reader: &Self, row: &Row| CaptureSession {
             host: reader.host_name(row.get(0)),
+            net_namespace: row.get::<_, Option<i64>>(4).map(u64_from_db),
             at: row.get(1),
             mode: codec::mode_from_db(row.get(2)),
             reason: row.get(3),
@@ -1735,9 +1740,14 @@ impl HistoryReader for PostgresReader {
             let mut filter = Filter::default();
             filter.push("at < $", vec![Box::new(since)]);
             filter.host("host", query);
+            // The last start before the window of each machine and
+            // namespace: the recorders of different namespaces take turns.
             let sql = format!(
-                "SELECT DISTINCT ON (host) host, at, mode, reason FROM porthole.captures
-                 WHERE {} ORDER BY host, at DESC",
+                "SELECT * FROM (SELECT DISTINCT ON (host, netns) host, at, mode, reason, netns
+                                FROM (SELECT host, at, mode, reason, {netns}
+                                      FROM porthole.captures) AS c
+                                WHERE {} ORDER BY host, netns, at DESC) AS last
+                 ORDER BY at",
                 filter.sql()
             );
             let rows = self.query(&sql, &filter.params())?;
@@ -1747,7 +1757,7 @@ impl HistoryReader for PostgresReader {
         filter.window("at", query);
         filter.host("host", query);
         let sql = format!(
-            "SELECT host, at, mode, reason FROM porthole.captures WHERE {} ORDER BY at",
+            "SELECT host, at, mode, reason, {netns} FROM porthole.captures WHERE {} ORDER BY at",
             filter.sql()
         );
         let rows = self.query(&sql, &filter.params())?;

@@ -147,11 +147,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // known, as in every row version 1 wrote).
     "ALTER TABLE listener_events ADD COLUMN v6only INTEGER;",
     // Version 3: rows name their network namespace by inode, the
-    // recorder's own too (rows of earlier versions leave it NULL), and the
-    // hourly totals are kept per namespace in a table of their own (`netns`
-    // 0: the namespace could not be read); the totals of earlier versions
-    // stay in `rollups`, read as of no known namespace.
-    "CREATE TABLE namespace_rollups (
+    // recorder's own too (rows of earlier versions leave it NULL), and so do
+    // recorder starts; the hourly totals are kept per namespace in a table
+    // of their own (`netns` 0: the namespace could not be read); the totals
+    // of earlier versions stay in `rollups`, read as of no known namespace.
+    "ALTER TABLE captures ADD COLUMN netns INTEGER;
+    CREATE TABLE namespace_rollups (
         hour INTEGER NOT NULL,
         server_port INTEGER NOT NULL,
         client_exe TEXT NOT NULL,
@@ -565,9 +566,15 @@ impl SqliteWriter {
                     cache
                         .connection
                         .prepare_cached(
-                            "INSERT INTO captures (at, mode, reason) VALUES (?1, ?2, ?3)",
+                            "INSERT INTO captures (at, mode, reason, netns)
+                             VALUES (?1, ?2, ?3, ?4)",
                         )?
-                        .execute(params![at, codec::mode_to_db(*mode), reason])?;
+                        .execute(params![
+                            at,
+                            codec::mode_to_db(*mode),
+                            reason,
+                            own.map(u64_to_db)
+                        ])?;
                 }
                 MonitorEvent::Listener(listener) => write_listener(&mut cache, listener, own)?,
                 // Planned above, written below.
@@ -1643,28 +1650,37 @@ impl HistoryReader for SqliteReader {
             let to_session = |row: &rusqlite::Row<'_>| {
                 Ok(CaptureSession {
                     host: None,
+                    net_namespace: row.get::<_, Option<i64>>(3)?.map(u64_from_db),
                     at: row.get(0)?,
                     mode: codec::mode_from_db(&row.get::<_, String>(1)?),
                     reason: row.get(2)?,
                 })
             };
+            // Starts of schema 1 and 2 name no namespace.
+            let netns = if self.version >= 3 { "netns" } else { "NULL AS netns" };
             let mut sessions = Vec::new();
             if let Some(since) = query.since {
-                let before = self
-                    .connection
-                    .query_row(
-                        "SELECT at, mode, reason FROM captures WHERE at < ?1
-                         ORDER BY at DESC LIMIT 1",
-                        [since],
-                        to_session,
-                    )
-                    .optional()?;
-                sessions.extend(before);
+                // The last start before the window in each namespace: the
+                // recorders of different namespaces take turns.
+                let sql = format!(
+                    "SELECT at, mode, reason, netns FROM
+                        (SELECT at, mode, reason, {netns},
+                                row_number() OVER (PARTITION BY {} ORDER BY at DESC) AS n
+                         FROM captures WHERE at < ?1)
+                     WHERE n = 1 ORDER BY at",
+                    if self.version >= 3 { "netns" } else { "NULL" }
+                );
+                let mut statement = self.connection.prepare(&sql)?;
+                for session in statement.query_map([since], to_session)? {
+                    sessions.push(session?);
+                }
             }
             let mut filter = Filter::default();
             filter.window("at", query);
-            let sql =
-                format!("SELECT at, mode, reason FROM captures WHERE {} ORDER BY at", filter.sql());
+            let sql = format!(
+                "SELECT at, mode, reason, {netns} FROM captures WHERE {} ORDER BY at",
+                filter.sql()
+            );
             let mut statement = self.connection.prepare(&sql)?;
             for session in
                 statement.query_map(params_from_iter(filter.values.iter()), to_session)?

@@ -689,8 +689,11 @@ fn rows_name_the_writers_namespace() {
     let mut listener = listener(T0, ListenerChange::Appeared, "127.0.0.1:5432", process(812, "pg"));
     let loss = LossRecord { at: T0, kind: LossKind::UnknownProcess, count: 1, net_namespace: None };
     listener.net_namespace = None;
+    let started =
+        MonitorEvent::Started { at: T0, mode: CaptureMode::Netlink, reason: "asked".into() };
     writer
         .write(&[
+            started,
             MonitorEvent::Listener(listener),
             MonitorEvent::Loss(loss),
             event(here),
@@ -709,6 +712,8 @@ fn rows_name_the_writers_namespace() {
     assert_eq!(labels, [(1, Some(OWN)), (2, Some(7))]);
     let listeners = reader.listeners(&everything(), Order::OldestFirst, 10).unwrap();
     assert_eq!(listeners[0].event.net_namespace, Some(OWN));
+    let sessions = reader.sessions(&everything()).unwrap();
+    assert_eq!(sessions[0].net_namespace, Some(OWN));
     let mut clients: Vec<_> =
         reader.clients(&everything(), 10).unwrap().iter().map(|c| c.net_namespace).collect();
     clients.sort_unstable();
@@ -755,7 +760,8 @@ fn a_schema_2_store_is_read_then_migrated() {
                 client_port, bytes_up, bytes_down, flags, cookie, netns)
              VALUES ({T0}, NULL, 1, 5432, 1, 40000, 10, 20, {open_flags}, 7, NULL),
                     ({T0}, {}, 1, 5432, 1, 40001, 100, 1000, {closed_flags}, 8, NULL);
-             INSERT INTO rollups VALUES ({T0}, 5432, '', '', 2, 110, 1020);",
+             INSERT INTO rollups VALUES ({T0}, 5432, '', '', 2, 110, 1020);
+             INSERT INTO captures (at, mode, reason) VALUES ({T0}, 'netlink', 'asked');",
             T0 + 1500
         ))
         .unwrap();
@@ -769,6 +775,9 @@ fn a_schema_2_store_is_read_then_migrated() {
     let clients = reader.clients(&everything(), 10).unwrap();
     assert_eq!(clients.len(), 1);
     assert_eq!((clients[0].net_namespace, clients[0].connections), (None, 2));
+    let since = HistoryQuery { since: Some(T0 + 1), ..everything() };
+    let sessions = reader.sessions(&since).unwrap();
+    assert_eq!((sessions.len(), sessions[0].net_namespace), (1, None));
     drop(reader);
     assert_eq!(version(&connection), 2, "a reader changes nothing");
 
@@ -789,7 +798,9 @@ fn a_schema_2_store_is_read_then_migrated() {
         own_namespace: OWN,
         unique_cookies: true,
     });
-    writer.write(&[snapshot, event(still_open)]).unwrap();
+    let started =
+        MonitorEvent::Started { at: T0 + HOUR, mode: CaptureMode::Netlink, reason: "x".into() };
+    writer.write(&[started, snapshot, event(still_open)]).unwrap();
     drop(writer);
     let mut reader = read(&path);
     let mut rows: Vec<_> = reader
@@ -800,6 +811,10 @@ fn a_schema_2_store_is_read_then_migrated() {
         .collect();
     rows.sort_unstable();
     assert_eq!(rows, [(7, Some(OWN), false), (8, None, true)]);
+    // The last start before the window in each namespace, then those in it.
+    let sessions = reader.sessions(&HistoryQuery { since: Some(T0 + HOUR + 1), ..everything() });
+    let labels: Vec<_> = sessions.unwrap().iter().map(|s| (s.at, s.net_namespace)).collect();
+    assert_eq!(labels, [(T0, None), (T0 + HOUR, Some(OWN))]);
     let mut hourly: Vec<_> = reader
         .hourly(&everything())
         .unwrap()

@@ -1587,6 +1587,7 @@ pub(crate) mod postgresql {
             .batch_execute(
                 "ALTER TABLE porthole.listener_events DROP COLUMN v6only;
                  DROP TABLE porthole.namespace_rollups;
+                 ALTER TABLE porthole.captures DROP COLUMN netns;
                  DELETE FROM porthole.schema_version WHERE version > 1",
             )
             .unwrap();
@@ -1659,6 +1660,7 @@ pub(crate) mod postgresql {
                            client_exe, client_name
                     FROM porthole.namespace_rollups;
                  DROP TABLE porthole.namespace_rollups;
+                 ALTER TABLE porthole.captures DROP COLUMN netns;
                  DELETE FROM porthole.schema_version WHERE version > 2",
             )
             .unwrap();
@@ -2422,7 +2424,7 @@ fn a_schema_1_store_is_read_then_migrated() {
     connection
         .execute_batch(
             "ALTER TABLE listener_events DROP COLUMN v6only; DROP TABLE namespace_rollups;
-             PRAGMA user_version = 1;",
+             ALTER TABLE captures DROP COLUMN netns; PRAGMA user_version = 1;",
         )
         .unwrap();
     let version = |connection: &rusqlite::Connection| -> i64 {

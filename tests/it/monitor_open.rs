@@ -517,12 +517,10 @@ fn current_recorders_in_two_namespaces_keep_their_rows(store: &str) {
     for inode in [&first_inode, &second_inode] {
         let heading =
             format!("Clients of 127.0.0.1:{port} in network namespace {inode} (1 connection)");
-        assert!(
-            output.stdout.contains(&heading),
-            "{heading}:
-{}",
-            output.stdout
-        );
+        assert!(output.stdout.contains(&heading), "{heading}:\n{}", output.stdout);
+        // Each start says which namespace it recorded.
+        let start = format!(" in network namespace {inode} in netlink");
+        assert!(output.stdout.contains(&start), "{start}:\n{}", output.stdout);
     }
     two.close();
 }
