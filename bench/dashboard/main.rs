@@ -82,6 +82,7 @@ fn facts() -> Facts {
     let recent_clients: Vec<ClientSummary> = (0..5_000u32)
         .map(|n| ClientSummary {
             host: None,
+            net_namespace: None,
             server: SocketAddr::from(([127, 0, 0, 1], 10_000 + (n % u32::from(LISTENERS)) as u16)),
             client: Some(identity(n % 300)),
             client_uid: Some(1000),

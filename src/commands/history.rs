@@ -38,7 +38,8 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
         );
     }
     // Every store error names the store itself.
-    let report = store::report_within(&settings.location, &settings.query, settings.sections)?;
+    let mut report = store::report_within(&settings.location, &settings.query, settings.sections)?;
+    report.net_namespace = Some(crate::inventory::namespaces::own_inode()).filter(|&n| n != 0);
     write_history(out, &report, settings.format, Style::detect())?;
     Ok(if report.is_empty() { ExitStatus::Failure } else { ExitStatus::Success })
 }

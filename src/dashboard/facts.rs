@@ -457,6 +457,14 @@ fn read_store_inner(
         ..HistoryQuery::default()
     };
     view.changes = reader.listeners(&window(CHANGE_WINDOW), Order::NewestFirst, CHANGES_KEPT)?;
+    // The store names this namespace by its inode, the live inventory by
+    // none: the changes are compared with live sockets as the latter.
+    let here = store::own_net_namespace();
+    for change in &mut view.changes {
+        if change.event.net_namespace == here {
+            change.event.net_namespace = None;
+        }
+    }
     view.recent_clients = others(reader.clients(&window(CONNECTION_WINDOW), CLIENT_GROUPS)?);
     let sessions =
         reader.sessions(&HistoryQuery { since: Some(now), ..HistoryQuery::default() })?;

@@ -59,6 +59,10 @@ pub struct ConnectionHistory {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientSummary {
     pub host: Option<String>,
+    /// Network namespace of the server end by inode: the same address and
+    /// port in two namespaces is two services. `None` for rows a recorder
+    /// before schema 3 wrote in its own namespace.
+    pub net_namespace: Option<u64>,
     pub server: SocketAddr,
     /// `None` when the recorder could not name the client (netlink mode,
     /// short connections).
@@ -83,11 +87,14 @@ impl ClientSummary {
     }
 }
 
-/// Hourly totals per server port and client executable; they outlive the
-/// single connections they were added up from.
+/// Hourly totals per server port, client executable and network
+/// namespace; they outlive the single connections they were added up from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HourlyTotal {
     pub host: Option<String>,
+    /// `None` for totals of schema 1 and 2, kept for every namespace
+    /// together, and when the recorder could not read its namespace.
+    pub net_namespace: Option<u64>,
     /// Start of the hour.
     pub hour: UnixMicros,
     pub server_port: u16,
@@ -114,6 +121,9 @@ pub struct LossSummary {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaptureSession {
     pub host: Option<String>,
+    /// The recorder's own network namespace; `None` for starts a porthole
+    /// before schema 3 recorded.
+    pub net_namespace: Option<u64>,
     pub at: UnixMicros,
     pub mode: CaptureMode,
     pub reason: String,
@@ -143,6 +153,9 @@ pub struct HistoryReport {
     pub losses: Vec<LossSummary>,
     /// Recorder starts in the window, and the last one before it.
     pub sessions: Vec<CaptureSession>,
+    /// Inode of the network namespace the question was asked in: records
+    /// of it need no NETNS column when they are all of it.
+    pub net_namespace: Option<u64>,
 }
 
 impl HistoryReport {

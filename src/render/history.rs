@@ -279,12 +279,16 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
     hosts.sort();
     hosts.dedup();
     let show_hosts = hosts.len() > 1;
+    // Namespaces are named when the records come from several, or from
+    // one other than the one asked in.
+    let here = report.net_namespace;
+    let show_netns =
+        |labels: &mut dyn Iterator<Item = Option<u64>>| several_namespaces(labels, here);
 
     if !report.listeners.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Listeners"))?;
-        // A `--netns all` recorder's records of other namespaces say which.
-        let show_netns = report.listeners.iter().any(|l| l.event.net_namespace.is_some());
+        let show_netns = show_netns(&mut report.listeners.iter().map(|l| l.event.net_namespace));
         let mut headers = vec!["TIME", "CHANGE", "PROTO", "LOCAL", "SCOPE"];
         headers.extend(show_netns.then_some("NETNS"));
         headers.push("PROCESS");
@@ -314,7 +318,8 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
         }
     }
     if !report.clients.is_empty() {
-        write_clients(out, &report.clients, show_hosts, style)?;
+        let show_netns = show_netns(&mut report.clients.iter().map(|c| c.net_namespace));
+        write_clients(out, &report.clients, show_hosts, show_netns, style)?;
         if report.clients_truncated {
             writeln!(
                 out,
@@ -324,42 +329,72 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
         }
     }
     if !report.connections.is_empty() {
-        write_connections(out, &report.connections, show_hosts, style)?;
+        let show_netns = show_netns(&mut report.connections.iter().map(|c| c.record.net_namespace));
+        write_connections(out, &report.connections, show_hosts, show_netns, style)?;
         if report.truncated {
             writeln!(out, "  … more connections match; narrow --since/--until or raise --limit")?;
         }
     }
     if !report.hourly.is_empty() {
-        write_hourly(out, &report.hourly, show_hosts, style)?;
+        let show_netns = show_netns(&mut report.hourly.iter().map(|h| h.net_namespace));
+        write_hourly(out, &report.hourly, show_hosts, show_netns, style)?;
     }
-    write_sessions(out, &report.sessions, show_hosts)?;
+    let show_netns = show_netns(&mut report.sessions.iter().map(|s| s.net_namespace));
+    write_sessions(out, &report.sessions, show_hosts, show_netns)?;
     write_losses(out, &report.losses, show_hosts, style)?;
     Ok(())
+}
+
+/// Whether records of the namespaces `labels` need their namespace named:
+/// they come from more than one, or from one other than `here` (the one
+/// the question was asked in).
+fn several_namespaces(labels: &mut dyn Iterator<Item = Option<u64>>, here: Option<u64>) -> bool {
+    let Some(first) = labels.next() else { return false };
+    if first.is_some() && first != here {
+        return true;
+    }
+    for label in labels {
+        if label != first {
+            return true;
+        }
+    }
+    false
 }
 
 fn write_clients(
     out: &mut dyn Write,
     clients: &[ClientSummary],
     show_hosts: bool,
+    show_netns: bool,
     style: Style,
 ) -> std::io::Result<()> {
-    // One block per server endpoint, in the order of its busiest client.
-    let mut servers: Vec<(&Option<String>, std::net::SocketAddr)> = Vec::new();
+    // One block per server endpoint (of one machine and namespace), in the
+    // order of its busiest client.
+    type Server<'a> = (&'a Option<String>, Option<u64>, std::net::SocketAddr);
+    let mut servers: Vec<Server<'_>> = Vec::new();
     for summary in clients {
-        if !servers.contains(&(&summary.host, summary.server)) {
-            servers.push((&summary.host, summary.server));
+        let server = (&summary.host, summary.net_namespace, summary.server);
+        if !servers.contains(&server) {
+            servers.push(server);
         }
     }
-    for (host, server) in servers {
-        let group: Vec<&ClientSummary> =
-            clients.iter().filter(|c| &c.host == host && c.server == server).collect();
+    for (host, net_namespace, server) in servers {
+        let group: Vec<&ClientSummary> = clients
+            .iter()
+            .filter(|c| &c.host == host && c.net_namespace == net_namespace && c.server == server)
+            .collect();
         let total: u64 = group.iter().map(|c| c.connections).sum();
+        let namespace = match net_namespace {
+            Some(inode) if show_netns => format!(" in network namespace {inode}"),
+            None if show_netns => " (network namespace not recorded)".to_string(),
+            _ => String::new(),
+        };
         writeln!(out)?;
         writeln!(
             out,
             "{}",
             style.bold(&format!(
-                "{}Clients of {server} ({} connection{})",
+                "{}Clients of {server}{namespace} ({} connection{})",
                 host_prefix(host, show_hosts),
                 thousands(total),
                 if total == 1 { "" } else { "s" }
@@ -389,8 +424,8 @@ fn write_clients(
     Ok(())
 }
 
-/// The NETNS column: the inode of a namespace other than the recorder's
-/// own, `-` for the recorder's own.
+/// The NETNS column: the namespace's inode, `-` for a record a recorder
+/// before schema 3 made in its own namespace (not labelled then).
 fn netns_label(net_namespace: Option<u64>) -> String {
     net_namespace.map_or_else(|| "-".to_string(), |inode| inode.to_string())
 }
@@ -425,11 +460,11 @@ fn write_connections(
     out: &mut dyn Write,
     connections: &[ConnectionHistory],
     show_hosts: bool,
+    show_netns: bool,
     style: Style,
 ) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(out, "{} ({})", style.bold("Connections"), thousands(connections.len() as u64))?;
-    let show_netns = connections.iter().any(|c| c.record.net_namespace.is_some());
     let mut headers = vec!["TIME", "DURATION", "CLIENT", "SERVER", "SENT", "RECEIVED", "END"];
     headers.extend(show_netns.then_some("NETNS"));
     headers.push("CLIENT PROCESS");
@@ -468,6 +503,7 @@ fn write_hourly(
     out: &mut dyn Write,
     hourly: &[HourlyTotal],
     show_hosts: bool,
+    show_netns: bool,
     style: Style,
 ) -> std::io::Result<()> {
     writeln!(out)?;
@@ -476,7 +512,10 @@ fn write_hourly(
         "{}",
         style.bold("Hourly totals (single connections of these hours were pruned)")
     )?;
-    let mut table = Table::new(&["HOUR", "PORT", "CLIENT", "CONNECTIONS", "BYTES"]);
+    let mut headers = vec!["HOUR", "PORT"];
+    headers.extend(show_netns.then_some("NETNS"));
+    headers.extend(["CLIENT", "CONNECTIONS", "BYTES"]);
+    let mut table = Table::new(&headers);
     for total in hourly {
         let hour = UtcTime::from_micros(total.hour);
         let client = match (total.client_name.as_str(), total.client_exe.as_str()) {
@@ -484,7 +523,7 @@ fn write_hourly(
             (name, exe) if exe == name || exe.is_empty() => sanitize(name).into_owned(),
             (name, exe) => format!("{} ({})", sanitize(name), sanitize(exe)),
         };
-        table.push(vec![
+        let mut row = vec![
             format!(
                 "{}{:04}-{:02}-{:02} {:02}:00",
                 host_prefix(&total.host, show_hosts),
@@ -494,10 +533,14 @@ fn write_hourly(
                 hour.hour
             ),
             total.server_port.to_string(),
+        ];
+        row.extend(show_netns.then(|| netns_label(total.net_namespace)));
+        row.extend([
             client,
             thousands(total.connections),
             bytes(total.bytes_client_to_server.saturating_add(total.bytes_server_to_client)),
         ]);
+        table.push(row);
     }
     table.write(out, style.width, "  ")
 }
@@ -506,15 +549,22 @@ fn write_sessions(
     out: &mut dyn Write,
     sessions: &[CaptureSession],
     show_hosts: bool,
+    show_netns: bool,
 ) -> std::io::Result<()> {
     if sessions.is_empty() {
         return Ok(());
     }
     writeln!(out)?;
     for session in sessions {
+        // Recorders of different namespaces take turns on one store: each
+        // start says which namespace it recorded from.
+        let namespace = match session.net_namespace {
+            Some(inode) if show_netns => format!(" in network namespace {inode}"),
+            _ => String::new(),
+        };
         writeln!(
             out,
-            "{}Recorder started {} in {} mode: {}",
+            "{}Recorder started {}{namespace} in {} mode: {}",
             host_prefix(&session.host, show_hosts),
             time(session.at),
             mode_label(session.mode),
@@ -590,11 +640,12 @@ pub fn write_port_history(
             };
             writeln!(
                 out,
-                "    {} — {} connection{} to {}, {last}",
+                "    {} — {} connection{} to {}{}, {last}",
                 client_label(summary),
                 thousands(summary.connections),
                 if summary.connections == 1 { "" } else { "s" },
                 summary.server,
+                live.elsewhere(summary.net_namespace),
             )?;
         }
     }
@@ -779,6 +830,9 @@ pub struct ClientWire {
     pub last_at: String,
     pub bytes_client_to_server: u64,
     pub bytes_server_to_client: u64,
+    /// Inode of the server end's network namespace; `null` for records a
+    /// recorder before schema 3 made in its own namespace.
+    pub net_namespace: Option<u64>,
     pub host: Option<String>,
 }
 
@@ -795,6 +849,7 @@ impl ClientWire {
             last_at: rfc3339(summary.last_at),
             bytes_client_to_server: summary.bytes_client_to_server,
             bytes_server_to_client: summary.bytes_server_to_client,
+            net_namespace: summary.net_namespace,
             host: summary.host.clone(),
         }
     }
@@ -867,6 +922,9 @@ pub struct HourlyWire {
     pub connections: u64,
     pub bytes_client_to_server: u64,
     pub bytes_server_to_client: u64,
+    /// `null` for totals of schema 1 and 2, kept for all namespaces
+    /// together.
+    pub net_namespace: Option<u64>,
     pub host: Option<String>,
 }
 
@@ -880,6 +938,7 @@ impl HourlyWire {
             connections: total.connections,
             bytes_client_to_server: total.bytes_client_to_server,
             bytes_server_to_client: total.bytes_server_to_client,
+            net_namespace: total.net_namespace,
             host: total.host.clone(),
         }
     }
@@ -904,6 +963,9 @@ pub struct CaptureWire {
     /// `ebpf` or `netlink`.
     pub mode: &'static str,
     pub reason: String,
+    /// The recorder's own network namespace; `null` for starts an older
+    /// porthole recorded.
+    pub net_namespace: Option<u64>,
     pub host: Option<String>,
 }
 
@@ -946,6 +1008,7 @@ fn capture_wire(session: &CaptureSession) -> CaptureWire {
         at: rfc3339(session.at),
         mode: crate::model::history::capture_mode_name(session.mode),
         reason: session.reason.clone(),
+        net_namespace: session.net_namespace,
         host: session.host.clone(),
     }
 }
@@ -1165,5 +1228,62 @@ mod tests {
             ..ProcessIdentity::default()
         };
         assert_eq!(process_label(&process), "evil\\nname (pid 7, user bob)");
+    }
+
+    /// The same address and port in two namespaces is two services: its
+    /// clients are two groups, each naming its namespace, in the text and
+    /// in JSON; records all of the namespace asked in name none.
+    #[test]
+    fn clients_are_grouped_per_namespace() {
+        let here = 4026531833;
+        let group = |net_namespace: Option<u64>, connections: u64| ClientSummary {
+            host: None,
+            net_namespace,
+            server: "127.0.0.1:5432".parse().unwrap(),
+            client: Some(ProcessIdentity {
+                pid: 4411,
+                name: "python3".into(),
+                ..ProcessIdentity::default()
+            }),
+            client_uid: Some(1000),
+            connections,
+            open: 0,
+            first_at: 1_795_860_000_000_000,
+            last_at: 1_795_860_060_000_000,
+            bytes_client_to_server: 10,
+            bytes_server_to_client: 20,
+        };
+        let text = |report: &HistoryReport| {
+            let mut out = Vec::new();
+            write_history(&mut out, report, Format::Table, Style::plain()).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let mut report = HistoryReport {
+            clients: vec![group(Some(here), 3), group(Some(4026532451), 2)],
+            net_namespace: Some(here),
+            ..HistoryReport::default()
+        };
+        let shown = text(&report);
+        for heading in [
+            "Clients of 127.0.0.1:5432 in network namespace 4026531833 (3 connections)",
+            "Clients of 127.0.0.1:5432 in network namespace 4026532451 (2 connections)",
+        ] {
+            assert!(shown.contains(heading), "{heading}:\n{shown}");
+        }
+        let json = HistoryRecord::from_report(&report);
+        let labels: Vec<_> = json.clients.iter().map(|c| c.net_namespace).collect();
+        assert_eq!(labels, [Some(here), Some(4026532451)]);
+
+        // All of the namespace asked in: no namespace named.
+        report.clients = vec![group(Some(here), 3)];
+        let shown = text(&report);
+        assert!(shown.contains("Clients of 127.0.0.1:5432 (3 connections)"), "{shown}");
+        // One other namespace, or an unlabelled record beside a labelled
+        // one: named.
+        report.clients = vec![group(Some(4026532451), 3)];
+        assert!(text(&report).contains("in network namespace 4026532451"));
+        report.clients = vec![group(Some(here), 3), group(None, 1)];
+        let shown = text(&report);
+        assert!(shown.contains("(network namespace not recorded) (1 connection)"), "{shown}");
     }
 }

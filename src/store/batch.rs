@@ -20,12 +20,17 @@
 //! and `ended_at` = the snapshot's time (ended *by* then), its bytes as
 //! last reported.
 //!
-//! A row's namespace label is relative to the recorder that wrote it:
-//! `None` for its own namespace, the inode for any other. Recorders in
-//! different namespaces may take turns on one store, so the snapshot judges
-//! the rows of its own namespace under both labels, and a row it finds open
-//! under another label than its own is relabelled ([`Relabel`]) so this
-//! run's reports update it instead of adding a second row.
+//! Every row names the network namespace it was seen in by its inode: the
+//! capture engine says `None` for the recorder's own namespace, and the plan
+//! writes the recorder's inode there (`own`), so recorders in different
+//! namespaces sharing a store never take each other's rows for their own.
+//! A `--netns current` snapshot judges only rows of its own namespace.
+//!
+//! Rows written before schema 3 carry no label for the recorder's own
+//! namespace (`None`), and which namespace that was is not known: a
+//! snapshot judges them as its own, as those versions did, and a row it
+//! finds open gets the label this run reports it under ([`Relabel`]), so
+//! this run's reports update it instead of adding a second row.
 //!
 //! Reports of one connection within one batch are merged into a single row
 //! (or a single update), so a connection that opens and ends between two
@@ -49,8 +54,9 @@ use crate::model::monitor::{
 /// from different writers).
 pub type ConnectionKey = (u64, Option<u64>);
 
-/// `(hour, server port, client executable)` of the hourly totals.
-pub type RollupKey = (UnixMicros, u16, String);
+/// `(hour, server port, client executable, network namespace)` of the
+/// hourly totals: the same port in two namespaces is two services.
+pub type RollupKey = (UnixMicros, u16, String, Option<u64>);
 
 /// The connections a writer has written while still open.
 pub type OpenConnections = HashMap<ConnectionKey, OpenConnection>;
@@ -126,8 +132,11 @@ impl<'a> ConnectionState<'a> {
 /// A connection row to insert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewConnection<'a> {
-    /// The first report: addresses, ports, cookie and namespace.
+    /// The first report: addresses, ports and cookie.
     pub record: &'a ConnectionRecord,
+    /// The namespace label of the row: the record's, or the recorder's own
+    /// inode for a record of its own namespace.
+    pub net_namespace: Option<u64>,
     /// When it started (or ended, or the batch's time when neither is
     /// known): the row's `at`.
     pub at: UnixMicros,
@@ -142,9 +151,9 @@ pub struct ConnectionUpdate<'a> {
     pub state: ConnectionState<'a>,
 }
 
-/// A row left open under `key` whose namespace is now `net_namespace`: an
-/// earlier recorder ran in another namespace, so it named this one
-/// differently (its inode where this run says `None`, or the reverse).
+/// A row left open under `key` whose namespace is now `net_namespace`: a
+/// recorder before schema 3 left it without a label, and this run finds
+/// its connection open in the namespace it labels so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Relabel {
     pub key: ConnectionKey,
@@ -156,9 +165,9 @@ pub struct Relabel {
 pub struct BatchPlan<'a> {
     /// New rows, in the order of their first report.
     pub inserts: Vec<NewConnection<'a>>,
-    /// Open rows an earlier recorder labelled with another name for the
-    /// namespace this run records them under; applied before `updates`,
-    /// which find them by their new key.
+    /// Open rows an earlier recorder left without a label that this run
+    /// finds open; applied before `updates`, which find them by their new
+    /// key.
     pub relabels: Vec<Relabel>,
     /// Rows left open by earlier batches, each updated once.
     pub updates: Vec<ConnectionUpdate<'a>>,
@@ -179,13 +188,17 @@ enum Target {
 impl<'a> BatchPlan<'a> {
     /// Plans `records` (in the order they were captured) against the
     /// connections the writer has left `open`. `now` is the `at` of a
-    /// record with neither a start nor an end time.
+    /// record with neither a start nor an end time; `own` is the inode of
+    /// the recorder's namespace, which its records call `None` (`None`
+    /// when it could not be read: rows are then labelled as the records
+    /// are).
     pub fn new(
         open: &OpenConnections,
         records: impl IntoIterator<Item = &'a ConnectionRecord>,
         now: UnixMicros,
+        own: Option<u64>,
     ) -> Self {
-        let mut planner = Planner { plan: BatchPlan::default(), targets: HashMap::new() };
+        let mut planner = Planner::new(own);
         for record in records {
             planner.record(open, record, now);
         }
@@ -193,8 +206,13 @@ impl<'a> BatchPlan<'a> {
     }
 
     /// Plans a batch's connection records and open snapshots, in order.
-    pub fn of_events(open: &OpenConnections, batch: &'a [MonitorEvent], now: UnixMicros) -> Self {
-        let mut planner = Planner { plan: BatchPlan::default(), targets: HashMap::new() };
+    pub fn of_events(
+        open: &OpenConnections,
+        batch: &'a [MonitorEvent],
+        now: UnixMicros,
+        own: Option<u64>,
+    ) -> Self {
+        let mut planner = Planner::new(own);
         for event in batch {
             match event {
                 MonitorEvent::Connection(record) => planner.record(open, record, now),
@@ -224,9 +242,21 @@ impl<'a> BatchPlan<'a> {
 struct Planner<'a> {
     plan: BatchPlan<'a>,
     targets: HashMap<ConnectionKey, Target>,
+    /// The recorder's namespace inode, its records' `None`.
+    own: Option<u64>,
+}
+
+/// The label a row gets for a record's namespace `label`: the recorder's
+/// own inode (`own`) for its own namespace, else the record's inode.
+pub fn stored_namespace(label: Option<u64>, own: Option<u64>) -> Option<u64> {
+    label.or(own)
 }
 
 impl<'a> Planner<'a> {
+    fn new(own: Option<u64>) -> Self {
+        Planner { plan: BatchPlan::default(), targets: HashMap::new(), own }
+    }
+
     /// The connection `key` as the batch so far leaves it: open (and how),
     /// or not open.
     fn open_now(&self, open: &OpenConnections, key: &ConnectionKey) -> Option<OpenConnection> {
@@ -237,7 +267,8 @@ impl<'a> Planner<'a> {
     }
 
     fn record(&mut self, open: &OpenConnections, record: &'a ConnectionRecord, now: UnixMicros) {
-        let key = (record.cookie, record.net_namespace);
+        let label = stored_namespace(record.net_namespace, self.own);
+        let key = (record.cookie, label);
         let previous = self.open_now(open, &key);
         let plan = &mut self.plan;
         let state = ConnectionState::of(record);
@@ -245,7 +276,7 @@ impl<'a> Planner<'a> {
         let ended = state.ended_at.is_some();
         let Some(previous) = previous else {
             let at = start_of(record).or(record.ended_at).unwrap_or(now);
-            let (rollup, client_name) = rollup_key(record, at);
+            let (rollup, client_name) = rollup_key(record, at, label);
             let delta = plan.rollups.entry(rollup.clone()).or_default();
             delta.client_name = client_name;
             delta.connections += 1;
@@ -262,7 +293,7 @@ impl<'a> Planner<'a> {
                 plan.open_changes.insert(key, Some(connection));
                 self.targets.insert(key, Target::Insert(plan.inserts.len()));
             }
-            plan.inserts.push(NewConnection { record, at, state });
+            plan.inserts.push(NewConnection { record, net_namespace: label, at, state });
             return;
         };
         // The same connection again: its end, or newer byte counts.
@@ -303,12 +334,14 @@ impl<'a> Planner<'a> {
     /// find open, and gives the rows it did find the key this run reports
     /// them under (see the module docs).
     fn snapshot(&mut self, open: &OpenConnections, snapshot: &OpenSnapshot) {
-        let listed: std::collections::HashSet<&ConnectionKey> = snapshot.open.iter().collect();
+        let stored = |&(cookie, label): &ConnectionKey| (cookie, stored_namespace(label, self.own));
+        let listed: std::collections::HashSet<ConnectionKey> =
+            snapshot.open.iter().map(stored).collect();
         // Where each listed cookie is open, when cookies are unique on the
-        // machine: a row with that cookie is that connection, whichever
-        // namespace label the recorder that wrote it used.
+        // machine: an unlabelled row with that cookie is that connection,
+        // whichever namespace the recorder that wrote it ran in.
         let mut listed_cookies: HashMap<u64, Option<Option<u64>>> = HashMap::new();
-        for &(cookie, net_namespace) in &snapshot.open {
+        for &(cookie, net_namespace) in &listed {
             listed_cookies
                 .entry(cookie)
                 .and_modify(|label| {
@@ -330,8 +363,13 @@ impl<'a> Planner<'a> {
         for key in keys {
             let Some(connection) = self.open_now(open, &key) else { continue };
             let earlier_boot = snapshot.booted_at.is_some_and(|booted| connection.at < booted);
-            // This run's name for the row's namespace.
-            let own_key = (key.0, if key.1 == Some(own) { None } else { key.1 });
+            // This run's name for the row's namespace: an unlabelled row
+            // is taken to be of this run's own namespace.
+            let own_key = match key.1 {
+                None => (key.0, self.own),
+                Some(inode) if inode == own => (key.0, self.own),
+                Some(_) => key,
+            };
             let found = if earlier_boot {
                 None
             } else if listed.contains(&own_key) {
@@ -389,14 +427,18 @@ fn start_of(record: &ConnectionRecord) -> Option<UnixMicros> {
 /// The hourly total of a connection that started at `at`, and its client's
 /// name: totals are kept per executable, or per name when the executable
 /// is unknown, or under "" when the client is unknown.
-fn rollup_key(record: &ConnectionRecord, at: UnixMicros) -> (RollupKey, String) {
+fn rollup_key(
+    record: &ConnectionRecord,
+    at: UnixMicros,
+    net_namespace: Option<u64>,
+) -> (RollupKey, String) {
     let (exe, name) = match &record.client_process {
         Some(process) => {
             (process.exe.clone().unwrap_or_else(|| process.name.clone()), process.name.clone())
         }
         None => (String::new(), String::new()),
     };
-    ((super::hour_start(at), record.server.port(), exe), name)
+    ((super::hour_start(at), record.server.port(), exe, net_namespace), name)
 }
 
 #[cfg(test)]
@@ -458,7 +500,7 @@ mod tests {
         let mut unknown = report(4, None, (7, 8));
         unknown.started_at = None;
         let batch = [psql.clone(), nameless, later, unknown];
-        let plan = BatchPlan::new(&OpenConnections::new(), &batch, T0 + 99);
+        let plan = BatchPlan::new(&OpenConnections::new(), &batch, T0 + 99, None);
         let ats: Vec<_> = plan.inserts.iter().map(|row| (row.record.cookie, row.at)).collect();
         assert_eq!(ats, [(1, T0 + 10), (2, T0 + 10), (3, T0 + HOUR + 5), (4, T0 + 99)]);
         assert!(plan.updates.is_empty());
@@ -467,10 +509,10 @@ mod tests {
         assert_eq!(
             rollups,
             [
-                ((T0, 5432, String::new()), delta("", 1, 7, 8)),
-                ((T0, 5432, "/usr/bin/psql".into()), delta("psql", 1, 10, 100)),
-                ((T0, 5432, "worker".into()), delta("worker", 1, 1, 2)),
-                ((T0 + HOUR, 5432, String::new()), delta("", 1, 5, 5)),
+                ((T0, 5432, String::new(), None), delta("", 1, 7, 8)),
+                ((T0, 5432, "/usr/bin/psql".into(), None), delta("psql", 1, 10, 100)),
+                ((T0, 5432, "worker".into(), None), delta("worker", 1, 1, 2)),
+                ((T0 + HOUR, 5432, String::new(), None), delta("", 1, 5, 5)),
             ]
         );
     }
@@ -479,11 +521,11 @@ mod tests {
     fn an_open_connection_is_remembered_and_its_end_updates_it() {
         let mut open = OpenConnections::new();
         let first = [report(7, None, (10, 20))];
-        let plan = BatchPlan::new(&open, &first, T0);
+        let plan = BatchPlan::new(&open, &first, T0, None);
         assert_eq!(plan.inserts.len(), 1);
         assert_eq!(plan.inserts[0].state.ended_at, None);
         plan.commit_to(&mut open);
-        let rollup = (T0, 5432, String::new());
+        let rollup = (T0, 5432, String::new(), None);
         assert_eq!(
             open[&(7, None)],
             OpenConnection {
@@ -498,7 +540,7 @@ mod tests {
         let mut end = report(7, Some(T0 + 50), (100, 1000));
         end.client_uid = Some(1000);
         let second = [end.clone()];
-        let plan = BatchPlan::new(&open, &second, T0);
+        let plan = BatchPlan::new(&open, &second, T0, None);
         assert!(plan.inserts.is_empty());
         assert_eq!(
             plan.updates,
@@ -521,7 +563,7 @@ mod tests {
         ended.server_uid = Some(116);
         let batch = [opened.clone(), growing, ended];
         let mut open = OpenConnections::new();
-        let plan = BatchPlan::new(&open, &batch, T0);
+        let plan = BatchPlan::new(&open, &batch, T0, None);
         assert!(plan.updates.is_empty());
         assert_eq!(plan.inserts.len(), 1);
         let row = &plan.inserts[0];
@@ -540,7 +582,7 @@ mod tests {
                 server_uid: Some(116),
             }
         );
-        let rollup = (T0, 5432, "/usr/bin/psql".to_string());
+        let rollup = (T0, 5432, "/usr/bin/psql".to_string(), None);
         assert_eq!(plan.rollups.len(), 1);
         assert_eq!(plan.rollups[&rollup], delta("psql", 1, 100, 1000));
         plan.commit_to(&mut open);
@@ -549,7 +591,7 @@ mod tests {
 
     #[test]
     fn several_reports_of_an_earlier_open_connection_make_one_update() {
-        let rollup = (T0 - HOUR, 5432, "/usr/bin/psql".to_string());
+        let rollup = (T0 - HOUR, 5432, "/usr/bin/psql".to_string(), None);
         let mut open = OpenConnections::from([(
             (7, Some(4026531840)),
             OpenConnection {
@@ -567,7 +609,7 @@ mod tests {
         still.bytes_client_to_server = 35;
         still.server_process = None;
         let batch = [growing.clone(), still];
-        let plan = BatchPlan::new(&open, &batch, T0);
+        let plan = BatchPlan::new(&open, &batch, T0, None);
         assert!(plan.inserts.is_empty());
         assert_eq!(plan.updates.len(), 1);
         assert_eq!(plan.updates[0].state.bytes_up, 35);
@@ -577,7 +619,7 @@ mod tests {
             plan.rollups.into_iter().collect::<Vec<_>>(),
             [(rollup.clone(), delta("", 0, 25, 30))]
         );
-        let plan = BatchPlan::new(&open, &batch, T0);
+        let plan = BatchPlan::new(&open, &batch, T0, None);
         plan.commit_to(&mut open);
         assert_eq!(
             open[&(7, Some(4026531840))],
@@ -595,15 +637,15 @@ mod tests {
     fn a_key_seen_again_after_its_end_is_a_new_connection() {
         let batch = [report(9, Some(T0 + 20), (1, 1)), report(9, None, (2, 2))];
         let mut open = OpenConnections::new();
-        let plan = BatchPlan::new(&open, &batch, T0);
+        let plan = BatchPlan::new(&open, &batch, T0, None);
         assert_eq!(plan.inserts.len(), 2);
-        assert_eq!(plan.rollups[&(T0, 5432, String::new())], delta("", 2, 3, 3));
+        assert_eq!(plan.rollups[&(T0, 5432, String::new(), None)], delta("", 2, 3, 3));
         plan.commit_to(&mut open);
         assert_eq!(open[&(9, None)].bytes_up, 2);
         // Byte counts that went down (a reused cookie) add nothing.
         let shrunk = [report(9, Some(T0 + 30), (1, 0))];
-        let plan = BatchPlan::new(&open, &shrunk, T0);
-        assert_eq!(plan.rollups[&(T0, 5432, String::new())], delta("", 0, 0, 0));
+        let plan = BatchPlan::new(&open, &shrunk, T0, None);
+        assert_eq!(plan.rollups[&(T0, 5432, String::new(), None)], delta("", 0, 0, 0));
     }
 
     fn snapshot(at: UnixMicros, scope: SnapshotScope, open: &[(u64, Option<u64>)]) -> MonitorEvent {
@@ -631,13 +673,13 @@ mod tests {
         let mut started_unknown = report(5, None, (7, 7));
         started_unknown.started_at = None;
         let rows = [&first[0], &first[1], &in_namespace, &unread, &started_unknown];
-        BatchPlan::new(&open, rows, T0 + 20).commit_to(&mut open);
+        BatchPlan::new(&open, rows, T0 + 20, None).commit_to(&mut open);
         assert_eq!(open.len(), 5);
 
         // `--netns current`: 2 is still open; 1 and 5 are gone; the other
         // namespaces' rows are not its to judge.
         let batch = [snapshot(T0 + HOUR, SnapshotScope::Own, &[(2, None)])];
-        let plan = BatchPlan::of_events(&open, &batch, T0 + HOUR);
+        let plan = BatchPlan::of_events(&open, &batch, T0 + HOUR, None);
         assert!(plan.inserts.is_empty() && plan.rollups.is_empty(), "{plan:?}");
         let ended: Vec<_> = plan.updates.iter().map(|u| (u.key, u.state.clone())).collect();
         let unknown = |up, down, start_known| ConnectionState {
@@ -659,7 +701,7 @@ mod tests {
         // `--netns all`, one namespace unreadable: its row stays open.
         let scope = SnapshotScope::All { unread: vec![4026532001] };
         let batch = [snapshot(T0 + HOUR, scope, &[(2, None)])];
-        let plan = BatchPlan::of_events(&open, &batch, T0 + HOUR);
+        let plan = BatchPlan::of_events(&open, &batch, T0 + HOUR, None);
         let keys: Vec<_> = plan.updates.iter().map(|u| u.key).collect();
         assert_eq!(keys, [(3, Some(4026532000))]);
         plan.commit_to(&mut open);
@@ -674,16 +716,16 @@ mod tests {
         let mut open = OpenConnections::new();
         let mut old = report(6, None, (10, 20));
         old.started_at = Some(T0 - 2 * HOUR);
-        BatchPlan::new(&open, [&old], T0).commit_to(&mut open);
+        BatchPlan::new(&open, [&old], T0, None).commit_to(&mut open);
         let mut now_open = report(6, None, (1, 2));
         now_open.started_at = Some(T0);
         let batch = [snapshot(T0 + 5, SnapshotScope::Own, &[(6, None)]), event(now_open)];
-        let plan = BatchPlan::of_events(&open, &batch, T0 + 5);
+        let plan = BatchPlan::of_events(&open, &batch, T0 + 5, None);
         assert_eq!(plan.updates.len(), 1);
         assert_eq!(plan.updates[0].state.ended_at, Some(T0 + 5));
         assert_eq!(plan.inserts.len(), 1);
         assert_eq!(plan.inserts[0].state.ended_at, None);
-        assert_eq!(plan.rollups[&(T0, 5432, String::new())], delta("", 1, 1, 2));
+        assert_eq!(plan.rollups[&(T0, 5432, String::new(), None)], delta("", 1, 1, 2));
         plan.commit_to(&mut open);
         assert_eq!(open[&(6, None)].at, T0);
     }
@@ -693,10 +735,10 @@ mod tests {
     #[test]
     fn a_connection_the_snapshot_lists_keeps_its_row() {
         let mut open = OpenConnections::new();
-        BatchPlan::new(&open, [&report(8, None, (10, 20))], T0).commit_to(&mut open);
+        BatchPlan::new(&open, [&report(8, None, (10, 20))], T0, None).commit_to(&mut open);
         let batch =
             [snapshot(T0 + 5, SnapshotScope::Own, &[(8, None)]), event(report(8, None, (15, 20)))];
-        let plan = BatchPlan::of_events(&open, &batch, T0 + 5);
+        let plan = BatchPlan::of_events(&open, &batch, T0 + 5, None);
         assert!(plan.inserts.is_empty());
         assert_eq!(plan.updates.len(), 1);
         assert_eq!((plan.updates[0].state.ended_at, plan.updates[0].state.bytes_up), (None, 15));
@@ -710,14 +752,14 @@ mod tests {
         let mut unstarted = report(11, None, (1, 1));
         unstarted.started_at = None;
         let mut open = OpenConnections::new();
-        BatchPlan::new(&open, [&unstarted], T0 + 50).commit_to(&mut open);
+        BatchPlan::new(&open, [&unstarted], T0 + 50, None).commit_to(&mut open);
         assert!(!open[&(11, None)].start_known);
         let ended = report(11, Some(T0 + 90), (2, 2));
-        let plan = BatchPlan::new(&open, [&ended], T0 + 99);
+        let plan = BatchPlan::new(&open, [&ended], T0 + 99, None);
         let flags = plan.updates[0].state.flags;
         assert_eq!(codec::connection_from_flags(flags), (ConnectionEnd::Closed, false));
         // Within one batch too.
-        let plan = BatchPlan::new(&OpenConnections::new(), [&unstarted, &ended], T0 + 50);
+        let plan = BatchPlan::new(&OpenConnections::new(), [&unstarted, &ended], T0 + 50, None);
         let flags = plan.inserts[0].state.flags;
         assert_eq!(codec::connection_from_flags(flags), (ConnectionEnd::Closed, false));
     }
@@ -737,10 +779,10 @@ mod tests {
         let mut open = OpenConnections::new();
         let rows =
             [in_namespace(1, Some(OWN)), in_namespace(2, Some(OWN)), in_namespace(3, Some(7))];
-        BatchPlan::new(&open, &rows, T0).commit_to(&mut open);
+        BatchPlan::new(&open, &rows, T0, None).commit_to(&mut open);
         let batch =
             [snapshot(T0 + 5, SnapshotScope::Own, &[(2, None)]), event(report(2, None, (5, 5)))];
-        let plan = BatchPlan::of_events(&open, &batch, T0 + 5);
+        let plan = BatchPlan::of_events(&open, &batch, T0 + 5, None);
         assert_eq!(plan.relabels, [Relabel { key: (2, Some(OWN)), net_namespace: None }]);
         let updated: Vec<_> = plan.updates.iter().map(|u| (u.key, u.state.ended_at)).collect();
         assert_eq!(updated, [((1, Some(OWN)), Some(T0 + 5)), ((2, None), None)]);
@@ -758,10 +800,10 @@ mod tests {
     #[test]
     fn an_all_run_takes_over_a_row_a_current_run_elsewhere_left_open() {
         let mut open = OpenConnections::new();
-        BatchPlan::new(&open, [&in_namespace(4, None)], T0).commit_to(&mut open);
+        BatchPlan::new(&open, [&in_namespace(4, None)], T0, None).commit_to(&mut open);
         let scope = SnapshotScope::All { unread: Vec::new() };
         let mut batch = [snapshot(T0 + 5, scope, &[(4, Some(7))]), event(in_namespace(4, Some(7)))];
-        let plan = BatchPlan::of_events(&open, &batch, T0 + 5);
+        let plan = BatchPlan::of_events(&open, &batch, T0 + 5, None);
         assert_eq!(plan.relabels, [Relabel { key: (4, None), net_namespace: Some(7) }]);
         assert!(plan.inserts.is_empty(), "{plan:?}");
         assert_eq!(plan.updates.len(), 1);
@@ -769,7 +811,7 @@ mod tests {
         if let MonitorEvent::OpenSnapshot(snapshot) = &mut batch[0] {
             snapshot.unique_cookies = false;
         }
-        let plan = BatchPlan::of_events(&open, &batch[..1], T0 + 5);
+        let plan = BatchPlan::of_events(&open, &batch[..1], T0 + 5, None);
         assert!(plan.relabels.is_empty() && plan.updates.is_empty(), "{plan:?}");
     }
 
@@ -779,7 +821,7 @@ mod tests {
     fn a_start_after_the_end_is_not_stored_as_the_start() {
         let mut record = report(12, Some(T0 + 10), (1, 1));
         record.started_at = Some(T0 + 20);
-        let plan = BatchPlan::new(&OpenConnections::new(), [&record], T0 + 30);
+        let plan = BatchPlan::new(&OpenConnections::new(), [&record], T0 + 30, None);
         assert_eq!(plan.inserts[0].at, T0 + 10);
         let flags = plan.inserts[0].state.flags;
         assert_eq!(codec::connection_from_flags(flags), (ConnectionEnd::Closed, false));
@@ -787,5 +829,83 @@ mod tests {
 
     fn event(record: ConnectionRecord) -> MonitorEvent {
         MonitorEvent::Connection(Box::new(record))
+    }
+
+    /// Rows are labelled with the recorder's namespace even when its
+    /// records say `None` (its own), and so are their hourly totals.
+    #[test]
+    fn rows_of_the_recorders_own_namespace_carry_its_inode() {
+        let mut open = OpenConnections::new();
+        let batch = [report(1, None, (1, 2)), in_namespace(2, Some(7))];
+        let plan = BatchPlan::new(&open, &batch, T0, Some(OWN));
+        let labels: Vec<_> = plan.inserts.iter().map(|row| row.net_namespace).collect();
+        assert_eq!(labels, [Some(OWN), Some(7)]);
+        let totals: Vec<_> = plan.rollups.keys().map(|key| key.3).collect();
+        assert_eq!(totals, [Some(7), Some(OWN)]);
+        plan.commit_to(&mut open);
+        let mut keys: Vec<_> = open.keys().copied().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, [(1, Some(OWN)), (2, Some(7))]);
+        // Its later report updates the same row.
+        let end = report(1, Some(T0 + 50), (5, 5));
+        let plan = BatchPlan::new(&open, [&end], T0, Some(OWN));
+        assert!(plan.inserts.is_empty());
+        assert_eq!(plan.updates[0].key, (1, Some(OWN)));
+    }
+
+    /// Two `--netns current` recorders in namespaces 7 and 8 share a store:
+    /// the start of one neither ends nor takes over the rows the other
+    /// left open, and each still judges its own.
+    #[test]
+    fn a_current_run_leaves_another_namespaces_open_rows_alone() {
+        let mut open = OpenConnections::new();
+        BatchPlan::new(&open, [&report(1, None, (1, 1))], T0, Some(7)).commit_to(&mut open);
+        BatchPlan::new(&open, [&report(2, None, (1, 1))], T0, Some(8)).commit_to(&mut open);
+        let start_in = |own: u64, listed: &[(u64, Option<u64>)]| {
+            MonitorEvent::OpenSnapshot(OpenSnapshot {
+                at: T0 + 5,
+                booted_at: Some(T0 - HOUR),
+                scope: SnapshotScope::Own,
+                open: listed.to_vec(),
+                own_namespace: own,
+                unique_cookies: true,
+            })
+        };
+        // Namespace 8 starts again with nothing open, and then with its
+        // connection still open: namespace 7's row is not touched either
+        // way, though cookies are unique and 1 is not listed.
+        for listed in [&[][..], &[(2, None)][..]] {
+            let batch = [start_in(8, listed)];
+            let plan = BatchPlan::of_events(&open, &batch, T0 + 5, Some(8));
+            assert!(plan.relabels.is_empty(), "{plan:?}");
+            let ended: Vec<_> = plan.updates.iter().map(|u| u.key).collect();
+            let expected: &[ConnectionKey] = if listed.is_empty() { &[(2, Some(8))] } else { &[] };
+            assert_eq!(ended, expected);
+        }
+        // Namespace 7 ends its own row when its connection is gone.
+        let batch = [start_in(7, &[])];
+        let plan = BatchPlan::of_events(&open, &batch, T0 + 5, Some(7));
+        let ended: Vec<_> = plan.updates.iter().map(|u| u.key).collect();
+        assert_eq!(ended, [(1, Some(7))]);
+    }
+
+    /// A row an older porthole left open without a label is judged as
+    /// those versions judged it, as the starting recorder's own: found open
+    /// it gets the recorder's label (and its reports update it), gone it is
+    /// ended.
+    #[test]
+    fn an_unlabelled_row_of_an_older_version_is_taken_as_the_recorders_own() {
+        let mut open = OpenConnections::new();
+        let rows = [report(3, None, (1, 1)), report(4, None, (1, 1))];
+        BatchPlan::new(&open, &rows, T0, None).commit_to(&mut open);
+        let batch =
+            [snapshot(T0 + 5, SnapshotScope::Own, &[(3, None)]), event(report(3, None, (9, 9)))];
+        let plan = BatchPlan::of_events(&open, &batch, T0 + 5, Some(OWN));
+        assert_eq!(plan.relabels, [Relabel { key: (3, None), net_namespace: Some(OWN) }]);
+        let updated: Vec<_> = plan.updates.iter().map(|u| (u.key, u.state.ended_at)).collect();
+        assert_eq!(updated, [((4, None), Some(T0 + 5)), ((3, Some(OWN)), None)]);
+        assert!(plan.inserts.is_empty(), "{plan:?}");
+        plan.commit_to(&mut open);
+        assert_eq!(open.keys().copied().collect::<Vec<_>>(), [(3, Some(OWN))]);
     }
 }

@@ -121,6 +121,19 @@ pub fn u64_to_db(value: u64) -> i64 {
     value as i64
 }
 
+/// The `netns` of an hourly total from schema 3 on: the namespace's inode,
+/// 0 when the recorder could not read it (the column is part of the key,
+/// which takes no NULL).
+pub fn rollup_namespace_to_db(net_namespace: Option<u64>) -> i64 {
+    net_namespace.map_or(0, u64_to_db)
+}
+
+/// The namespace of an hourly total: `None` for 0 (not known) and for the
+/// totals of schema 1 and 2 (read as NULL).
+pub fn rollup_namespace_from_db(netns: Option<i64>) -> Option<u64> {
+    netns.filter(|&netns| netns != 0).map(u64_from_db)
+}
+
 pub fn u64_from_db(value: i64) -> u64 {
     value as u64
 }

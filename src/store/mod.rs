@@ -55,8 +55,10 @@ use crate::model::monitor::{EventSink, UnixMicros};
 
 /// Version of the schema this build writes; stores record theirs and are
 /// migrated forward by the writer, one step at a time. Version 2 keeps the
-/// `IPV6_V6ONLY` flag of listeners.
-pub const SCHEMA_VERSION: i64 = 2;
+/// `IPV6_V6ONLY` flag of listeners; version 3 labels every row with its
+/// network namespace (earlier versions left the recorder's own unlabelled)
+/// and keeps the hourly totals per namespace.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The oldest schema a reader still answers from: a store that a recorder
 /// of an older porthole is still writing is read as it is (the flags it
@@ -79,6 +81,11 @@ pub struct WriterOptions {
     /// This machine's name, stored with every record in a shared
     /// (PostgreSQL) store.
     pub host: String,
+    /// Inode of the network namespace the recorder runs in: the label of
+    /// every record of its own namespace (which the capture engine calls
+    /// `None`), so that recorders in different namespaces sharing a store
+    /// tell their rows apart. `None` when it could not be read.
+    pub net_namespace: Option<u64>,
     /// How often pruning runs (it also runs when the writer opens).
     pub maintenance_interval: Duration,
     /// Where a writer that carries on through trouble says so (a
@@ -135,10 +142,16 @@ impl Default for WriterOptions {
             keep_hourly: DEFAULT_KEEP_HOURLY,
             max_size: None,
             host: local_host_name(),
+            net_namespace: own_net_namespace(),
             maintenance_interval: Duration::from_secs(60),
             notices: Notices::default(),
         }
     }
+}
+
+/// Inode of the network namespace this thread runs in, when readable.
+pub fn own_net_namespace() -> Option<u64> {
+    crate::sys::netns::inode_of("/proc/thread-self/ns/net").ok().filter(|&inode| inode != 0)
 }
 
 /// This machine's host name (`uname -n`).

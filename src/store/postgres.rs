@@ -48,7 +48,8 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Transaction};
 
 use super::batch::{
-    BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections, Relabel,
+    stored_namespace, BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections,
+    Relabel,
 };
 use super::codec::{self, u64_from_db, u64_to_db};
 use super::location::redact;
@@ -165,6 +166,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // rewrites nothing, and writers of version 1 still connected go on
     // inserting without it.
     "ALTER TABLE porthole.listener_events ADD COLUMN v6only boolean;",
+    // Version 3: rows name their network namespace by inode, the
+    // recorder's own too (rows of earlier versions leave it NULL), and so do
+    // recorder starts; the
+    // hourly totals are kept per namespace in a table of their own (`netns`
+    // 0: the namespace could not be read). Writers of version 2 still
+    // connected go on adding to `rollups`, which is read as of no known
+    // namespace.
+    "ALTER TABLE porthole.captures ADD COLUMN netns bigint;
+    CREATE TABLE porthole.namespace_rollups (
+        hour bigint NOT NULL,
+        netns bigint NOT NULL,
+        connections bigint NOT NULL,
+        bytes_up bigint NOT NULL,
+        bytes_down bigint NOT NULL,
+        server_port integer NOT NULL,
+        host smallint NOT NULL,
+        client_exe text NOT NULL,
+        client_name text NOT NULL,
+        PRIMARY KEY (host, hour, server_port, client_exe, netns)
+    );",
 ];
 
 /// Key of the transaction-level advisory lock migrations run under.
@@ -648,10 +669,19 @@ impl Session {
             .map_err(|e| pg_error(&self.store, e))?;
         for row in rows {
             let key = (u64_from_db(row.get(0)), row.get::<_, Option<i64>>(1).map(u64_from_db));
+            // A row of an earlier version (no label) that is still open is
+            // taken to be of this recorder's namespace, as its snapshot
+            // takes it.
+            let rollup_namespace = key.1.or(self.options.net_namespace);
             let open = OpenConnection {
                 bytes_up: row.get::<_, i64>(2) as u64,
                 bytes_down: row.get::<_, i64>(3) as u64,
-                rollup: (super::hour_start(row.get(4)), row.get::<_, i32>(5) as u16, row.get(6)),
+                rollup: (
+                    super::hour_start(row.get(4)),
+                    row.get::<_, i32>(5) as u16,
+                    row.get(6),
+                    rollup_namespace,
+                ),
                 at: row.get(4),
                 start_known: codec::connection_from_flags(i64::from(row.get::<_, i16>(7))).1,
             };
@@ -703,23 +733,24 @@ impl Session {
         batch: &[MonitorEvent],
         before_commit: &mut dyn FnMut(i64) -> bool,
     ) -> Result<Option<usize>, postgres::Error> {
-        let Session { client, host_id, processes, addresses, open, .. } = self;
+        let Session { client, host_id, processes, addresses, open, options, .. } = self;
         let host = *host_id;
+        let own = options.net_namespace;
         let mut transaction = client.transaction()?;
         let txid: i64 = transaction.query_one("SELECT txid_current()", &[])?.get(0);
         let mut cache = Cache { host, processes, addresses };
-        let plan = BatchPlan::of_events(open, batch, super::now_micros());
+        let plan = BatchPlan::of_events(open, batch, super::now_micros(), own);
         for event in batch {
             match event {
                 MonitorEvent::Started { at, mode, reason } => {
                     transaction.execute(
-                        "INSERT INTO porthole.captures (at, host, mode, reason)
-                         VALUES ($1, $2, $3, $4)",
-                        &[at, &host, &codec::mode_to_db(*mode), reason],
+                        "INSERT INTO porthole.captures (at, host, mode, reason, netns)
+                         VALUES ($1, $2, $3, $4, $5)",
+                        &[at, &host, &codec::mode_to_db(*mode), reason, &own.map(u64_to_db)],
                     )?;
                 }
                 MonitorEvent::Listener(listener) => {
-                    write_listener(&mut transaction, &mut cache, listener)?
+                    write_listener(&mut transaction, &mut cache, listener, own)?
                 }
                 // Planned above, written below.
                 MonitorEvent::Connection(_) | MonitorEvent::OpenSnapshot(_) => {}
@@ -730,7 +761,7 @@ impl Session {
                         &[
                             at,
                             &(*count as i64),
-                            &net_namespace.map(u64_to_db),
+                            &stored_namespace(*net_namespace, own).map(u64_to_db),
                             &host,
                             &codec::loss_to_db(*kind),
                         ],
@@ -798,18 +829,18 @@ impl Session {
         rows.insert(&mut transaction)?;
         if !plan.rollups.is_empty() {
             let upsert = transaction.prepare(
-                "INSERT INTO porthole.rollups
-                    (hour, connections, bytes_up, bytes_down, server_port, host, client_exe,
-                     client_name)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (host, hour, server_port, client_exe) DO UPDATE SET
+                "INSERT INTO porthole.namespace_rollups AS r
+                    (hour, netns, connections, bytes_up, bytes_down, server_port, host,
+                     client_exe, client_name)
+                 VALUES ($1, $9, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (host, hour, server_port, client_exe, netns) DO UPDATE SET
                     client_name = CASE WHEN excluded.client_name = ''
-                        THEN rollups.client_name ELSE excluded.client_name END,
-                    connections = rollups.connections + excluded.connections,
-                    bytes_up = rollups.bytes_up + excluded.bytes_up,
-                    bytes_down = rollups.bytes_down + excluded.bytes_down",
+                        THEN r.client_name ELSE excluded.client_name END,
+                    connections = r.connections + excluded.connections,
+                    bytes_up = r.bytes_up + excluded.bytes_up,
+                    bytes_down = r.bytes_down + excluded.bytes_down",
             )?;
-            for ((hour, port, exe), delta) in &plan.rollups {
+            for ((hour, port, exe, net_namespace), delta) in &plan.rollups {
                 transaction.execute(
                     &upsert,
                     &[
@@ -821,6 +852,7 @@ impl Session {
                         &host,
                         exe,
                         &delta.client_name,
+                        &codec::rollup_namespace_to_db(*net_namespace),
                     ],
                 )?;
             }
@@ -875,6 +907,12 @@ impl Session {
             .and_then(|_| {
                 self.client.execute(
                     "DELETE FROM porthole.rollups WHERE host = $1 AND hour < $2",
+                    &[&host, &hourly_cutoff],
+                )
+            })
+            .and_then(|_| {
+                self.client.execute(
+                    "DELETE FROM porthole.namespace_rollups WHERE host = $1 AND hour < $2",
                     &[&host, &hourly_cutoff],
                 )
             })
@@ -1014,13 +1052,13 @@ impl ConnectionColumns {
         [client_process, server_process]: [Option<i32>; 2],
         host: i16,
     ) {
-        let NewConnection { record, at, state } = row;
+        let NewConnection { record, net_namespace, at, state } = row;
         self.at.push(*at);
         self.ended_at.push(state.ended_at);
         self.bytes_up.push(state.bytes_up as i64);
         self.bytes_down.push(state.bytes_down as i64);
         self.cookie.push(u64_to_db(record.cookie));
-        self.netns.push(record.net_namespace.map(u64_to_db));
+        self.netns.push(net_namespace.map(u64_to_db));
         self.server_address.push(server_address);
         self.client_address.push(client_address);
         self.server_port.push(i32::from(record.server.port()));
@@ -1159,6 +1197,7 @@ fn write_listener(
     transaction: &mut Transaction<'_>,
     cache: &mut Cache<'_>,
     listener: &ListenerEvent,
+    own: Option<u64>,
 ) -> Result<(), postgres::Error> {
     let address = listener.local.map(|local| cache.address(transaction, local.ip())).transpose()?;
     let row = transaction.query_one(
@@ -1169,7 +1208,7 @@ fn write_listener(
         &[
             &listener.at,
             &u64_to_db(listener.inode),
-            &listener.net_namespace.map(u64_to_db),
+            &stored_namespace(listener.net_namespace, own).map(u64_to_db),
             &address,
             &i32::from(listener.local.map_or(0, |l| l.port())),
             &uid_to_db(listener.uid),
@@ -1514,13 +1553,13 @@ impl HistoryReader for PostgresReader {
                        min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
                        sum(c.bytes_up)::bigint AS bytes_up,
                        sum(c.bytes_down)::bigint AS bytes_down,
-                       count(*) FILTER (WHERE c.ended_at IS NULL) AS open
+                       count(*) FILTER (WHERE c.ended_at IS NULL) AS open, c.netns
                 FROM porthole.connections c WHERE {}
-                GROUP BY c.host, c.server_address, c.server_port, c.client_process,
+                GROUP BY c.host, c.netns, c.server_address, c.server_port, c.client_process,
                          CASE WHEN c.client_process IS NULL THEN c.client_uid END
                 ORDER BY count(*) DESC, min(c.at) LIMIT {limit})
              SELECT g.host, a.address, g.server_port, g.client_uid, g.connections,
-                    g.first_at, g.last_at, g.bytes_up, g.bytes_down, g.open, {}
+                    g.first_at, g.last_at, g.bytes_up, g.bytes_down, g.open, {}, g.netns
              FROM groups g
              JOIN porthole.addresses a ON a.id = g.server_address
              LEFT JOIN porthole.processes p ON p.id = g.client_process
@@ -1535,6 +1574,7 @@ impl HistoryReader for PostgresReader {
             let client = process_from_row(&row, 10);
             summaries.push(ClientSummary {
                 host: self.host_name(row.get(0)),
+                net_namespace: row.get::<_, Option<i64>>(20).map(u64_from_db),
                 server: SocketAddr::new(ip, row.get::<_, i32>(2) as u16),
                 client_uid: row
                     .get::<_, Option<i32>>(3)
@@ -1628,10 +1668,22 @@ impl HistoryReader for PostgresReader {
         if let Some(name) = &query.process {
             filter.push(&name_matches("client_name", "client_exe"), name_params(name));
         }
+        // Totals of schema 1 and 2 (and of writers of those versions still
+        // connected) are kept for every namespace together: they read as of
+        // no known namespace.
+        let totals = if self.version >= 3 {
+            "(SELECT host, hour, server_port, client_exe, client_name, connections, bytes_up,
+                     bytes_down, NULL::bigint AS netns FROM porthole.rollups
+              UNION ALL
+              SELECT host, hour, server_port, client_exe, client_name, connections, bytes_up,
+                     bytes_down, netns FROM porthole.namespace_rollups) AS totals"
+        } else {
+            "(SELECT *, NULL::bigint AS netns FROM porthole.rollups) AS totals"
+        };
         let sql = format!(
             "SELECT host, hour, server_port, client_exe, client_name, connections, bytes_up,
-                    bytes_down
-             FROM porthole.rollups WHERE {} ORDER BY hour, server_port, connections DESC",
+                    bytes_down, netns
+             FROM {totals} WHERE {} ORDER BY hour, server_port, connections DESC, netns",
             filter.sql()
         );
         let rows = self.query(&sql, &filter.params())?;
@@ -1639,6 +1691,7 @@ impl HistoryReader for PostgresReader {
             .into_iter()
             .map(|row| HourlyTotal {
                 host: self.host_name(row.get(0)),
+                net_namespace: codec::rollup_namespace_from_db(row.get(8)),
                 hour: row.get(1),
                 server_port: row.get::<_, i32>(2) as u16,
                 client_exe: row.get(3),
@@ -1673,9 +1726,12 @@ impl HistoryReader for PostgresReader {
     }
 
     fn sessions(&mut self, query: &HistoryQuery) -> Result<Vec<CaptureSession>, StoreError> {
+        // Starts of schema 1 and 2 name no namespace.
+        let netns = if self.version >= 3 { "netns" } else { "NULL::bigint AS netns" };
         let mut sessions = Vec::new();
         let to_session = |reader: &Self, row: &Row| CaptureSession {
             host: reader.host_name(row.get(0)),
+            net_namespace: row.get::<_, Option<i64>>(4).map(u64_from_db),
             at: row.get(1),
             mode: codec::mode_from_db(row.get(2)),
             reason: row.get(3),
@@ -1684,9 +1740,14 @@ impl HistoryReader for PostgresReader {
             let mut filter = Filter::default();
             filter.push("at < $", vec![Box::new(since)]);
             filter.host("host", query);
+            // The last start before the window of each machine and
+            // namespace: the recorders of different namespaces take turns.
             let sql = format!(
-                "SELECT DISTINCT ON (host) host, at, mode, reason FROM porthole.captures
-                 WHERE {} ORDER BY host, at DESC",
+                "SELECT * FROM (SELECT DISTINCT ON (host, netns) host, at, mode, reason, netns
+                                FROM (SELECT host, at, mode, reason, {netns}
+                                      FROM porthole.captures) AS c
+                                WHERE {} ORDER BY host, netns, at DESC) AS last
+                 ORDER BY at",
                 filter.sql()
             );
             let rows = self.query(&sql, &filter.params())?;
@@ -1696,7 +1757,7 @@ impl HistoryReader for PostgresReader {
         filter.window("at", query);
         filter.host("host", query);
         let sql = format!(
-            "SELECT host, at, mode, reason FROM porthole.captures WHERE {} ORDER BY at",
+            "SELECT host, at, mode, reason, {netns} FROM porthole.captures WHERE {} ORDER BY at",
             filter.sql()
         );
         let rows = self.query(&sql, &filter.params())?;
@@ -1717,10 +1778,14 @@ mod tests {
         assert!(columns.contains(&("hosts".into(), "id".into(), "smallint".into())));
         assert!(columns.contains(&("rollups".into(), "client_name".into(), "text".into())));
         assert!(!columns.iter().any(|(_, column, _)| column == "PRIMARY" || column == "CREATE"));
-        // Every table of version 1 (`CREATE TABLE` appears nine times).
+        // Every table of version 1 (`CREATE TABLE` appears nine times) and
+        // the totals per namespace of version 3.
         let tables: std::collections::BTreeSet<_> = columns.iter().map(|c| &c.0).collect();
-        assert_eq!(tables.len(), MIGRATIONS[0].matches("CREATE TABLE").count(), "{tables:?}");
-        assert_eq!(tables.len(), 9, "{tables:?}");
+        assert_eq!(tables.len(), MIGRATIONS[0].matches("CREATE TABLE").count() + 1, "{tables:?}");
+        assert_eq!(tables.len(), 10, "{tables:?}");
+        let netns = ("namespace_rollups".to_string(), "netns".to_string(), "bigint".to_string());
+        assert!(columns.contains(&netns));
+        assert!(!expected_columns(2).contains(&netns));
     }
 
     /// Version 2 adds `listener_events.v6only`; a store of version 1 is

@@ -35,7 +35,8 @@ use std::time::Instant;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use super::batch::{
-    BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections, Relabel,
+    stored_namespace, BatchPlan, ConnectionUpdate, NewConnection, OpenConnection, OpenConnections,
+    Relabel,
 };
 use super::codec::{self, u64_from_db, u64_to_db};
 use super::{
@@ -145,6 +146,23 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // Version 2: `IPV6_V6ONLY` of IPv6 listeners (NULL: not IPv6, or not
     // known, as in every row version 1 wrote).
     "ALTER TABLE listener_events ADD COLUMN v6only INTEGER;",
+    // Version 3: rows name their network namespace by inode, the
+    // recorder's own too (rows of earlier versions leave it NULL), and so do
+    // recorder starts; the hourly totals are kept per namespace in a table
+    // of their own (`netns` 0: the namespace could not be read); the totals
+    // of earlier versions stay in `rollups`, read as of no known namespace.
+    "ALTER TABLE captures ADD COLUMN netns INTEGER;
+    CREATE TABLE namespace_rollups (
+        hour INTEGER NOT NULL,
+        server_port INTEGER NOT NULL,
+        client_exe TEXT NOT NULL,
+        netns INTEGER NOT NULL,
+        client_name TEXT NOT NULL,
+        connections INTEGER NOT NULL,
+        bytes_up INTEGER NOT NULL,
+        bytes_down INTEGER NOT NULL,
+        PRIMARY KEY (hour, server_port, client_exe, netns)
+    ) WITHOUT ROWID;",
 ];
 
 /// Rows deleted per pruning statement: small enough that one delete never
@@ -481,12 +499,22 @@ impl SqliteWriter {
              FROM connections c LEFT JOIN processes p ON p.id = c.client_process
              WHERE c.ended_at IS NULL",
         )?;
+        let own = self.options.net_namespace;
         let rows = statement.query_map([], |row| {
             let key = (u64_from_db(row.get(0)?), row.get::<_, Option<i64>>(1)?.map(u64_from_db));
+            // A row of an earlier version (no label) that is still open is
+            // taken to be of this recorder's namespace, as its snapshot
+            // takes it.
+            let rollup_namespace = key.1.or(own);
             let open = OpenConnection {
                 bytes_up: row.get::<_, i64>(2)? as u64,
                 bytes_down: row.get::<_, i64>(3)? as u64,
-                rollup: (super::hour_start(row.get(4)?), row.get(5)?, row.get(6)?),
+                rollup: (
+                    super::hour_start(row.get(4)?),
+                    row.get(5)?,
+                    row.get(6)?,
+                    rollup_namespace,
+                ),
                 at: row.get(4)?,
                 start_known: codec::connection_from_flags(row.get(7)?).1,
             };
@@ -523,22 +551,29 @@ impl SqliteWriter {
     }
 
     fn write_transaction(&mut self, batch: &[MonitorEvent]) -> rusqlite::Result<()> {
-        let SqliteWriter { connection, processes, addresses, open, .. } = self;
+        let SqliteWriter { connection, processes, addresses, open, options, .. } = self;
+        let own = options.net_namespace;
         let transaction =
             connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut cache = Cache { connection: &transaction, processes, addresses };
-        let plan = BatchPlan::of_events(open, batch, super::now_micros());
+        let plan = BatchPlan::of_events(open, batch, super::now_micros(), own);
         for event in batch {
             match event {
                 MonitorEvent::Started { at, mode, reason } => {
                     cache
                         .connection
                         .prepare_cached(
-                            "INSERT INTO captures (at, mode, reason) VALUES (?1, ?2, ?3)",
+                            "INSERT INTO captures (at, mode, reason, netns)
+                             VALUES (?1, ?2, ?3, ?4)",
                         )?
-                        .execute(params![at, codec::mode_to_db(*mode), reason])?;
+                        .execute(params![
+                            at,
+                            codec::mode_to_db(*mode),
+                            reason,
+                            own.map(u64_to_db)
+                        ])?;
                 }
-                MonitorEvent::Listener(listener) => write_listener(&mut cache, listener)?,
+                MonitorEvent::Listener(listener) => write_listener(&mut cache, listener, own)?,
                 // Planned above, written below.
                 MonitorEvent::Connection(_) | MonitorEvent::OpenSnapshot(_) => {}
                 MonitorEvent::Loss(LossRecord { at, kind, count, net_namespace }) => {
@@ -551,7 +586,7 @@ impl SqliteWriter {
                             at,
                             codec::loss_to_db(*kind),
                             *count as i64,
-                            net_namespace.map(u64_to_db)
+                            stored_namespace(*net_namespace, own).map(u64_to_db)
                         ])?;
                 }
             }
@@ -567,20 +602,22 @@ impl SqliteWriter {
         }
         {
             let mut upsert = transaction.prepare_cached(
-                "INSERT INTO rollups
-                    (hour, server_port, client_exe, client_name, connections, bytes_up, bytes_down)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (hour, server_port, client_exe) DO UPDATE SET
+                "INSERT INTO namespace_rollups
+                    (hour, server_port, client_exe, netns, client_name, connections, bytes_up,
+                     bytes_down)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (hour, server_port, client_exe, netns) DO UPDATE SET
                     client_name = excluded.client_name,
                     connections = connections + excluded.connections,
                     bytes_up = bytes_up + excluded.bytes_up,
                     bytes_down = bytes_down + excluded.bytes_down",
             )?;
-            for ((hour, port, exe), delta) in &plan.rollups {
+            for ((hour, port, exe, net_namespace), delta) in &plan.rollups {
                 upsert.execute(params![
                     hour,
                     port,
                     exe,
+                    codec::rollup_namespace_to_db(*net_namespace),
                     delta.client_name,
                     delta.connections,
                     delta.bytes_up,
@@ -622,6 +659,7 @@ impl SqliteWriter {
             connection.execute("DELETE FROM losses WHERE at < ?1", [cutoff])?;
             connection.execute("DELETE FROM captures WHERE at < ?1", [cutoff])?;
             connection.execute("DELETE FROM rollups WHERE hour < ?1", [hourly_cutoff])?;
+            connection.execute("DELETE FROM namespace_rollups WHERE hour < ?1", [hourly_cutoff])?;
             Ok(())
         };
         run(&self.connection).map_err(|e| sqlite_error(&path, e))?;
@@ -780,7 +818,11 @@ impl Cache<'_> {
     }
 }
 
-fn write_listener(cache: &mut Cache<'_>, listener: &ListenerEvent) -> rusqlite::Result<()> {
+fn write_listener(
+    cache: &mut Cache<'_>,
+    listener: &ListenerEvent,
+    own: Option<u64>,
+) -> rusqlite::Result<()> {
     let address = listener.local.map(|local| cache.address(local.ip())).transpose()?;
     cache
         .connection
@@ -800,7 +842,7 @@ fn write_listener(cache: &mut Cache<'_>, listener: &ListenerEvent) -> rusqlite::
             listener.path,
             u64_to_db(listener.inode),
             listener.uid,
-            listener.net_namespace.map(u64_to_db),
+            stored_namespace(listener.net_namespace, own).map(u64_to_db),
             listener.scope.as_str(),
             listener.exposed,
             listener.v6only
@@ -863,7 +905,7 @@ fn update_connection(cache: &mut Cache<'_>, update: &ConnectionUpdate<'_>) -> ru
 }
 
 fn insert_connection(cache: &mut Cache<'_>, row: &NewConnection<'_>) -> rusqlite::Result<()> {
-    let NewConnection { record, at, state } = row;
+    let NewConnection { record, net_namespace, at, state } = row;
     let client_process = state.client_process.map(|p| cache.process(p)).transpose()?;
     let server_process = state.server_process.map(|p| cache.process(p)).transpose()?;
     let server_address = cache.address(record.server.ip())?;
@@ -892,7 +934,7 @@ fn insert_connection(cache: &mut Cache<'_>, row: &NewConnection<'_>) -> rusqlite
             state.bytes_down as i64,
             state.flags,
             u64_to_db(record.cookie),
-            record.net_namespace.map(u64_to_db)
+            net_namespace.map(u64_to_db)
         ])?;
     Ok(())
 }
@@ -1391,14 +1433,14 @@ impl HistoryReader for SqliteReader {
                            c.client_uid AS client_uid, count(*) AS connections,
                            min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
                            sum(c.bytes_up) AS bytes_up, sum(c.bytes_down) AS bytes_down,
-                           sum(c.ended_at IS NULL) AS open
+                           sum(c.ended_at IS NULL) AS open, c.netns AS netns
                     FROM connections c WHERE {}
-                    GROUP BY c.server_address, c.server_port, c.client_process,
+                    GROUP BY c.netns, c.server_address, c.server_port, c.client_process,
                              CASE WHEN c.client_process IS NULL THEN c.client_uid END
                     ORDER BY count(*) DESC, min(c.at) LIMIT {limit})
                  SELECT a.address, g.server_port, g.client_uid, g.connections, g.first_at,
                         g.last_at, g.bytes_up, g.bytes_down, p.id, p.pid, p.start_time, p.name,
-                        p.exe, p.cmdline, p.uid, p.user, p.unit, p.container, g.open
+                        p.exe, p.cmdline, p.uid, p.user, p.unit, p.container, g.open, g.netns
                  FROM groups g
                  JOIN addresses a ON a.id = g.server_address
                  LEFT JOIN processes p ON p.id = g.client_process
@@ -1427,6 +1469,7 @@ impl HistoryReader for SqliteReader {
                 let uid: Option<u32> = row.get(2)?;
                 summaries.push(ClientSummary {
                     host: None,
+                    net_namespace: row.get::<_, Option<i64>>(19)?.map(u64_from_db),
                     server: SocketAddr::new(ip, row.get(1)?),
                     client_uid: uid.or(client.as_ref().map(|c| c.uid)),
                     client,
@@ -1539,16 +1582,28 @@ impl HistoryReader for SqliteReader {
             if let Some(name) = &query.process {
                 filter.push(&name_matches("client_name", "client_exe"), name_values(name));
             }
+            // Totals of schema 1 and 2 were kept for every namespace
+            // together: they read as of no known namespace.
+            let totals = if self.version >= 3 {
+                "(SELECT hour, server_port, client_exe, client_name, connections, bytes_up,
+                         bytes_down, NULL AS netns FROM rollups
+                  UNION ALL
+                  SELECT hour, server_port, client_exe, client_name, connections, bytes_up,
+                         bytes_down, netns FROM namespace_rollups)"
+            } else {
+                "(SELECT *, NULL AS netns FROM rollups)"
+            };
             let sql = format!(
                 "SELECT hour, server_port, client_exe, client_name, connections, bytes_up,
-                        bytes_down
-                 FROM rollups WHERE {} ORDER BY hour, server_port, connections DESC",
+                        bytes_down, netns
+                 FROM {totals} WHERE {} ORDER BY hour, server_port, connections DESC, netns",
                 filter.sql()
             );
             let mut statement = self.connection.prepare(&sql)?;
             let rows = statement.query_map(params_from_iter(filter.values.iter()), |row| {
                 Ok(HourlyTotal {
                     host: None,
+                    net_namespace: codec::rollup_namespace_from_db(row.get(7)?),
                     hour: row.get(0)?,
                     server_port: row.get(1)?,
                     client_exe: row.get(2)?,
@@ -1592,28 +1647,37 @@ impl HistoryReader for SqliteReader {
             let to_session = |row: &rusqlite::Row<'_>| {
                 Ok(CaptureSession {
                     host: None,
+                    net_namespace: row.get::<_, Option<i64>>(3)?.map(u64_from_db),
                     at: row.get(0)?,
                     mode: codec::mode_from_db(&row.get::<_, String>(1)?),
                     reason: row.get(2)?,
                 })
             };
+            // Starts of schema 1 and 2 name no namespace.
+            let netns = if self.version >= 3 { "netns" } else { "NULL AS netns" };
             let mut sessions = Vec::new();
             if let Some(since) = query.since {
-                let before = self
-                    .connection
-                    .query_row(
-                        "SELECT at, mode, reason FROM captures WHERE at < ?1
-                         ORDER BY at DESC LIMIT 1",
-                        [since],
-                        to_session,
-                    )
-                    .optional()?;
-                sessions.extend(before);
+                // The last start before the window in each namespace: the
+                // recorders of different namespaces take turns.
+                let sql = format!(
+                    "SELECT at, mode, reason, netns FROM
+                        (SELECT at, mode, reason, {netns},
+                                row_number() OVER (PARTITION BY {} ORDER BY at DESC) AS n
+                         FROM captures WHERE at < ?1)
+                     WHERE n = 1 ORDER BY at",
+                    if self.version >= 3 { "netns" } else { "NULL" }
+                );
+                let mut statement = self.connection.prepare(&sql)?;
+                for session in statement.query_map([since], to_session)? {
+                    sessions.push(session?);
+                }
             }
             let mut filter = Filter::default();
             filter.window("at", query);
-            let sql =
-                format!("SELECT at, mode, reason FROM captures WHERE {} ORDER BY at", filter.sql());
+            let sql = format!(
+                "SELECT at, mode, reason, {netns} FROM captures WHERE {} ORDER BY at",
+                filter.sql()
+            );
             let mut statement = self.connection.prepare(&sql)?;
             for session in
                 statement.query_map(params_from_iter(filter.values.iter()), to_session)?

@@ -86,8 +86,10 @@ fn listener(
     }
 }
 
+/// A writer whose namespace is not known, so rows keep the records'
+/// labels (see `rows_name_the_writers_namespace` for the labelling).
 fn options() -> WriterOptions {
-    WriterOptions { host: "test-host".into(), ..WriterOptions::default() }
+    WriterOptions { host: "test-host".into(), net_namespace: None, ..WriterOptions::default() }
 }
 
 fn store_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
@@ -670,4 +672,157 @@ fn a_full_name_finds_its_cut_comm_when_the_executable_is_unknown() {
     assert_eq!(comm_form("psql"), "psql");
     // Cut at a whole character: `é` is two bytes, the 15th and 16th.
     assert_eq!(comm_form("abcdefghijklmné"), "abcdefghijklmn");
+}
+
+/// Rows name the writer's namespace, its own records (`None`) by the
+/// writer's inode, and the clients and hourly totals are kept per
+/// namespace: the same address and port in two namespaces is two services.
+#[test]
+fn rows_name_the_writers_namespace() {
+    const OWN: u64 = 4026531833;
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let options = WriterOptions { net_namespace: Some(OWN), ..options() };
+    let mut writer = SqliteWriter::open(&path, &options).unwrap();
+    let here = connection_to(1);
+    let mut there = connection_to(2);
+    there.net_namespace = Some(7);
+    let mut listener = listener(T0, ListenerChange::Appeared, "127.0.0.1:5432", process(812, "pg"));
+    let loss = LossRecord { at: T0, kind: LossKind::UnknownProcess, count: 1, net_namespace: None };
+    listener.net_namespace = None;
+    let started =
+        MonitorEvent::Started { at: T0, mode: CaptureMode::Netlink, reason: "asked".into() };
+    writer
+        .write(&[
+            started,
+            MonitorEvent::Listener(listener),
+            MonitorEvent::Loss(loss),
+            event(here),
+            event(there),
+        ])
+        .unwrap();
+    drop(writer);
+    let mut reader = read(&path);
+    let mut labels: Vec<_> = reader
+        .connections(&everything())
+        .unwrap()
+        .iter()
+        .map(|c| (c.record.cookie, c.record.net_namespace))
+        .collect();
+    labels.sort_unstable();
+    assert_eq!(labels, [(1, Some(OWN)), (2, Some(7))]);
+    let listeners = reader.listeners(&everything(), Order::OldestFirst, 10).unwrap();
+    assert_eq!(listeners[0].event.net_namespace, Some(OWN));
+    let sessions = reader.sessions(&everything()).unwrap();
+    assert_eq!(sessions[0].net_namespace, Some(OWN));
+    let mut clients: Vec<_> =
+        reader.clients(&everything(), 10).unwrap().iter().map(|c| c.net_namespace).collect();
+    clients.sort_unstable();
+    assert_eq!(clients, [Some(7), Some(OWN)]);
+    let mut hourly: Vec<_> = reader
+        .hourly(&everything())
+        .unwrap()
+        .iter()
+        .map(|h| (h.net_namespace, h.connections))
+        .collect();
+    hourly.sort_unstable();
+    assert_eq!(hourly, [(Some(7), 1), (Some(OWN), 1)]);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let loss_label: Option<i64> =
+        connection.query_row("SELECT netns FROM losses", [], |r| r.get(0)).unwrap();
+    assert_eq!(loss_label, Some(OWN as i64));
+}
+
+/// A store as porthole wrote it before schema 3 (made here from that
+/// schema's own SQL: rows of the recorder's own namespace unlabelled, totals
+/// for every namespace together) is read as it is, then migrated by the
+/// next writer without losing a row: its open unlabelled row, found open
+/// by that writer's snapshot, is taken as of the writer's namespace and
+/// carried on (one row, labelled), the closed one stays unlabelled, and
+/// the old totals are read beside the new ones.
+#[test]
+fn a_schema_2_store_is_read_then_migrated() {
+    const OWN: u64 = 4026531833;
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    for script in &super::sqlite::MIGRATIONS[..2] {
+        connection.execute_batch(script).unwrap();
+    }
+    connection.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+    connection.pragma_update(None, "user_version", 2).unwrap();
+    let open_flags = codec::connection_flags(ConnectionEnd::Unknown, true);
+    let closed_flags = codec::connection_flags(ConnectionEnd::Closed, true);
+    connection
+        .execute_batch(&format!(
+            "INSERT INTO addresses (id, address) VALUES (1, '127.0.0.1');
+             INSERT INTO connections (at, ended_at, server_address, server_port, client_address,
+                client_port, bytes_up, bytes_down, flags, cookie, netns)
+             VALUES ({T0}, NULL, 1, 5432, 1, 40000, 10, 20, {open_flags}, 7, NULL),
+                    ({T0}, {}, 1, 5432, 1, 40001, 100, 1000, {closed_flags}, 8, NULL);
+             INSERT INTO rollups VALUES ({T0}, 5432, '', '', 2, 110, 1020);
+             INSERT INTO captures (at, mode, reason) VALUES ({T0}, 'netlink', 'asked');",
+            T0 + 1500
+        ))
+        .unwrap();
+    let version = |connection: &rusqlite::Connection| -> i64 {
+        connection.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
+    };
+    let mut reader = read(&path);
+    let hourly = reader.hourly(&everything()).unwrap();
+    assert_eq!(hourly.len(), 1);
+    assert_eq!((hourly[0].net_namespace, hourly[0].connections), (None, 2));
+    let clients = reader.clients(&everything(), 10).unwrap();
+    assert_eq!(clients.len(), 1);
+    assert_eq!((clients[0].net_namespace, clients[0].connections), (None, 2));
+    let since = HistoryQuery { since: Some(T0 + 1), ..everything() };
+    let sessions = reader.sessions(&since).unwrap();
+    assert_eq!((sessions.len(), sessions[0].net_namespace), (1, None));
+    drop(reader);
+    assert_eq!(version(&connection), 2, "a reader changes nothing");
+
+    let options = WriterOptions { net_namespace: Some(OWN), ..options() };
+    let mut writer = SqliteWriter::open(&path, &options).unwrap();
+    assert_eq!(version(&connection), SCHEMA_VERSION);
+    let mut still_open = connection_to(7);
+    still_open.client = address("127.0.0.1:40000");
+    still_open.ended_at = None;
+    still_open.end = ConnectionEnd::Unknown;
+    still_open.bytes_client_to_server = 15;
+    still_open.bytes_server_to_client = 25;
+    let snapshot = MonitorEvent::OpenSnapshot(crate::model::monitor::OpenSnapshot {
+        at: T0 + HOUR,
+        booted_at: Some(T0 - HOUR),
+        scope: crate::model::monitor::SnapshotScope::Own,
+        open: vec![(7, None)],
+        own_namespace: OWN,
+        unique_cookies: true,
+    });
+    let started =
+        MonitorEvent::Started { at: T0 + HOUR, mode: CaptureMode::Netlink, reason: "x".into() };
+    writer.write(&[started, snapshot, event(still_open)]).unwrap();
+    drop(writer);
+    let mut reader = read(&path);
+    let mut rows: Vec<_> = reader
+        .connections(&everything())
+        .unwrap()
+        .iter()
+        .map(|c| (c.record.cookie, c.record.net_namespace, c.record.ended_at.is_some()))
+        .collect();
+    rows.sort_unstable();
+    assert_eq!(rows, [(7, Some(OWN), false), (8, None, true)]);
+    // The last start before the window in each namespace, then those in it.
+    let sessions = reader.sessions(&HistoryQuery { since: Some(T0 + HOUR + 1), ..everything() });
+    let labels: Vec<_> = sessions.unwrap().iter().map(|s| (s.at, s.net_namespace)).collect();
+    assert_eq!(labels, [(T0, None), (T0 + HOUR, Some(OWN))]);
+    let mut hourly: Vec<_> = reader
+        .hourly(&everything())
+        .unwrap()
+        .iter()
+        .map(|h| (h.net_namespace, h.connections, h.bytes_client_to_server))
+        .collect();
+    hourly.sort_unstable();
+    // The old total, and what the open connection moved since.
+    assert_eq!(hourly, [(None, 2, 110), (Some(OWN), 0, 5)]);
 }

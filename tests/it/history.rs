@@ -1180,7 +1180,7 @@ pub(crate) mod postgresql {
         assert_eq!(rows, [(1, true, 1000), (2, true, 500)]);
         let totals = admin
             .query_one(
-                "SELECT sum(connections)::bigint, sum(bytes_up + bytes_down)::bigint FROM porthole.rollups",
+                "SELECT sum(connections)::bigint, sum(bytes_up + bytes_down)::bigint FROM porthole.namespace_rollups",
                 &[],
             )
             .unwrap();
@@ -1250,7 +1250,7 @@ pub(crate) mod postgresql {
         assert_eq!(oldest, 60_000 - kept + 1, "{kept} kept");
         // The hourly totals still count every connection.
         let rolled: i64 = admin
-            .query_one("SELECT sum(connections)::bigint FROM porthole.rollups", &[])
+            .query_one("SELECT sum(connections)::bigint FROM porthole.namespace_rollups", &[])
             .unwrap()
             .get(0);
         assert_eq!(rolled, 60_000);
@@ -1536,7 +1536,7 @@ pub(crate) mod postgresql {
         assert_eq!(output.code, 0, "{output:?}");
     }
 
-    /// A store a newer porthole wrote (schema version 3 here) is refused by
+    /// A store a newer porthole wrote (schema version 4 here) is refused by
     /// `history` and the recorder with a message naming both versions, and
     /// left exactly as it was: never migrated down or written into.
     #[test]
@@ -1548,7 +1548,7 @@ pub(crate) mod postgresql {
         writer.write_batch(&numbered_batch(1, 10)).unwrap();
         drop(writer);
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        admin.batch_execute("INSERT INTO porthole.schema_version VALUES (3)").unwrap();
+        admin.batch_execute("INSERT INTO porthole.schema_version VALUES (4)").unwrap();
         let snapshot = |admin: &mut postgres::Client| -> (Vec<i64>, i64) {
             let versions = admin
                 .query("SELECT version FROM porthole.schema_version ORDER BY version", &[])
@@ -1560,7 +1560,7 @@ pub(crate) mod postgresql {
             (versions, rows.get(0))
         };
         let before = snapshot(&mut admin);
-        let expected = "has schema version 3, newer than this porthole knows (2); upgrade porthole";
+        let expected = "has schema version 4, newer than this porthole knows (3); upgrade porthole";
         let output = run_bounded(util::porthole().args(["history", "--store", &url]));
         assert_eq!(output.code, 2, "{output:?}");
         assert!(output.stderr.contains(expected), "{output:?}");
@@ -1587,6 +1587,8 @@ pub(crate) mod postgresql {
         admin
             .batch_execute(
                 "ALTER TABLE porthole.listener_events DROP COLUMN v6only;
+                 DROP TABLE porthole.namespace_rollups;
+                 ALTER TABLE porthole.captures DROP COLUMN netns;
                  DELETE FROM porthole.schema_version WHERE version > 1",
             )
             .unwrap();
@@ -1610,10 +1612,109 @@ pub(crate) mod postgresql {
         assert_eq!(output.code, 1, "no IPv6 client: {output:?}");
 
         let Some((v6only, dual)) = record_v6only_and_dual_stack("netlink", &url) else { return };
-        assert_eq!(versions(&mut admin), vec![1, 2]);
+        assert_eq!(versions(&mut admin), vec![1, 2, 3]);
         assert_v6only_read_back(&url, v6only, dual);
         let output = run_bounded(util::porthole().args(["history", "5432", "--store", &url]));
         assert!(output.stdout.contains("connected 10 times"), "kept: {output:?}");
+    }
+
+    /// A shared store as porthole wrote it before schema 3 (rows of the
+    /// recorder's own namespace unlabelled, hourly totals for every
+    /// namespace together) is read as it is, then migrated by the next
+    /// recorder: the open row its snapshot finds open is carried on under
+    /// its namespace (still one row), the closed row stays unlabelled, and
+    /// the old totals are read beside the new ones, per namespace.
+    #[test]
+    fn a_schema_2_postgres_store_is_read_then_migrated() {
+        const OWN: u64 = 4026531833;
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+        let at = store::now_micros() - MINUTE;
+        let open_record = |bytes: u64| {
+            let MonitorEvent::Connection(mut record) = connection(
+                7,
+                "127.0.0.1:40007".parse().unwrap(),
+                server,
+                at,
+                Some(process(4411, "python3")),
+                bytes,
+            ) else {
+                unreachable!("connection() makes connection events")
+            };
+            record.ended_at = None;
+            record.end = ConnectionEnd::Unknown;
+            MonitorEvent::Connection(record)
+        };
+        // What a recorder of schema 2 left: unlabelled rows, one open.
+        let old = WriterOptions { host: "old".into(), net_namespace: None, ..Default::default() };
+        let mut writer = store::open_writer(&location, &old).unwrap();
+        let closed = connection(8, "127.0.0.1:40008".parse().unwrap(), server, at, None, 100);
+        writer.write_batch(&[open_record(10), closed]).unwrap();
+        drop(writer);
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(
+                "INSERT INTO porthole.rollups
+                    SELECT hour, connections, bytes_up, bytes_down, server_port, host,
+                           client_exe, client_name
+                    FROM porthole.namespace_rollups;
+                 DROP TABLE porthole.namespace_rollups;
+                 ALTER TABLE porthole.captures DROP COLUMN netns;
+                 DELETE FROM porthole.schema_version WHERE version > 2",
+            )
+            .unwrap();
+        let versions = |admin: &mut postgres::Client| -> Vec<i64> {
+            admin
+                .query("SELECT version FROM porthole.schema_version ORDER BY version", &[])
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect()
+        };
+        let output =
+            run_bounded(util::porthole().args(["history", "5432", "--json", "--store", &url]));
+        assert_eq!(output.code, 0, "{output:?}");
+        let json = output.json();
+        let clients = json["clients"].as_array().unwrap();
+        assert_eq!(clients.len(), 2, "{json:#}");
+        assert!(clients.iter().all(|c| c["net_namespace"].is_null()), "{json:#}");
+        assert_eq!(versions(&mut admin), vec![1, 2], "a reader changes nothing");
+
+        let new = WriterOptions { net_namespace: Some(OWN), ..old };
+        let mut writer = store::open_writer(&location, &new).unwrap();
+        let snapshot = MonitorEvent::OpenSnapshot(porthole::model::monitor::OpenSnapshot {
+            at: store::now_micros(),
+            booted_at: Some(at - MINUTE),
+            scope: porthole::model::monitor::SnapshotScope::Own,
+            open: vec![(7, None)],
+            own_namespace: OWN,
+            unique_cookies: true,
+        });
+        writer.write_batch(&[snapshot, open_record(30)]).unwrap();
+        drop(writer);
+        assert_eq!(versions(&mut admin), vec![1, 2, 3]);
+        let mut rows: Vec<(i64, Option<i64>, bool)> = admin
+            .query("SELECT cookie, netns, ended_at IS NULL FROM porthole.connections", &[])
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect();
+        rows.sort_unstable();
+        assert_eq!(rows, [(7, Some(OWN as i64), true), (8, None, false)]);
+        let mut reader = store::open_reader(&location).unwrap();
+        let query = porthole::model::history::HistoryQuery { limit: 10, ..Default::default() };
+        let mut hourly: Vec<_> = reader
+            .hourly(&query)
+            .unwrap()
+            .iter()
+            .map(|h| (h.net_namespace, h.connections, h.bytes_client_to_server))
+            .collect();
+        hourly.sort_unstable();
+        // The old totals (per client), and what the open connection moved
+        // since.
+        assert_eq!(hourly, [(None, 1, 1), (None, 1, 10), (Some(OWN), 0, 2)]);
     }
 
     /// A server restarted mid-run ends every connection: the writer
@@ -2319,9 +2420,13 @@ fn a_schema_1_store_is_read_then_migrated() {
     };
     let (_dir, path) = filled_store(&[v6_wildcard(T0)]);
     let connection = rusqlite::Connection::open(&path).unwrap();
-    // As schema 1 left it: the same tables without the column.
+    // As schema 1 left it: the same tables without the column (and
+    // without the totals per namespace of schema 3).
     connection
-        .execute_batch("ALTER TABLE listener_events DROP COLUMN v6only; PRAGMA user_version = 1;")
+        .execute_batch(
+            "ALTER TABLE listener_events DROP COLUMN v6only; DROP TABLE namespace_rollups;
+             ALTER TABLE captures DROP COLUMN netns; PRAGMA user_version = 1;",
+        )
         .unwrap();
     let version = |connection: &rusqlite::Connection| -> i64 {
         connection.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()

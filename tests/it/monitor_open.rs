@@ -341,10 +341,10 @@ fn row_of<'a>(rows: &'a [Value], client: &LongClient) -> &'a Value {
 }
 
 /// Recorders in two namespaces take turns on one store: a `--netns all` one
-/// outside a namespace labels that namespace's rows with its inode, a
-/// `--netns current` one inside it labels them with none. Each ends the
-/// rows the other left open for connections gone since, and carries on the
-/// rows of connections still open (one row each, never a second).
+/// outside a namespace and a `--netns current` one inside it both label
+/// that namespace's rows with its inode. Each ends the rows the other left
+/// open for connections gone since, and carries on the rows of connections
+/// still open (one row each, never a second).
 fn recorders_in_two_namespaces_take_turns(store: &str) {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
@@ -385,17 +385,17 @@ fn recorders_in_two_namespaces_take_turns(store: &str) {
     assert_eq!(gone_row["bytes_client_to_server"], 3, "{gone_row:#}");
     assert_eq!(staying_row["end"], "closed", "{staying_row:#}");
     assert_eq!(staying_row["bytes_client_to_server"], 9, "{staying_row:#}");
-    assert!(staying_row["net_namespace"].is_null(), "{staying_row:#}");
+    assert_eq!(staying_row["net_namespace"], inode, "{staying_row:#}");
 
-    // The reverse: a row `--netns current` left open under no label is
-    // carried on by `--netns all` from outside, under the inode.
+    // The reverse: a row `--netns current` left open is carried on by
+    // `--netns all` from outside, under the same inode.
     let mut third = LongClient::connect(&netns, port);
     third.exchange(2);
     let (_, stderr, code) = recorder(&netns, "netlink", store, &[]).stop();
     assert_eq!(code, 0, "{stderr}");
     let rows = stored_connections(store, port);
     assert_eq!(row_of(&rows, &third)["end"], "open", "{rows:#?}");
-    assert!(row_of(&rows, &third)["net_namespace"].is_null(), "{rows:#?}");
+    assert_eq!(row_of(&rows, &third)["net_namespace"], inode, "{rows:#?}");
     let monitor = Monitor::start(None, &all);
     third.exchange(1);
     third.close();
@@ -423,6 +423,119 @@ fn recorders_in_two_namespaces_take_turns_on_a_sqlite_store() {
 fn recorders_in_two_namespaces_take_turns_on_a_postgres_store() {
     let Some(database) = crate::history::postgresql::TestPostgres::start() else { return };
     recorders_in_two_namespaces_take_turns(&database.socket_url());
+}
+
+/// Two `--netns current` recorders, each in its own namespace with a client
+/// of the same address and port, take turns on one store: the start of one
+/// neither ends the row the other left open for a connection still open
+/// there nor takes it over, each carries on its own, and `history` lists
+/// the two namespaces' clients apart.
+fn current_recorders_in_two_namespaces_keep_their_rows(store: &str) {
+    let Some(first) = Netns::create() else { return };
+    let Some(second) = Netns::create() else { return };
+    let port = unique_port();
+    let _servers = [echo_server(&first, port), echo_server(&second, port)];
+
+    // The first namespace's recorder stops with its client's row open.
+    let monitor = recorder(&first, "netlink", store, &[]);
+    let mut one = LongClient::connect(&first, port);
+    one.exchange(3);
+    let (_, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+
+    // The second's start does not end it; it leaves its own row open.
+    let monitor = recorder(&second, "netlink", store, &[]);
+    let mut two = LongClient::connect(&second, port);
+    two.exchange(4);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(of_type(&lines, "open_snapshot").len(), 1, "{}", dump(&lines));
+    let rows = stored_connections(store, port);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let (one_row, two_row) = (row_of(&rows, &one), row_of(&rows, &two));
+    assert_eq!(
+        one_row["end"], "open",
+        "another namespace's start ended it:
+{rows:#?}"
+    );
+    assert_eq!(two_row["end"], "open", "{rows:#?}");
+    let (first_inode, second_inode) =
+        (one_row["net_namespace"].clone(), two_row["net_namespace"].clone());
+    assert!(first_inode.is_u64() && second_inode.is_u64(), "{rows:#?}");
+    assert_ne!(first_inode, second_inode, "{rows:#?}");
+
+    // The first again: the second's row stays open, and its own client's
+    // close updates its own row.
+    let monitor = recorder(&first, "netlink", store, &[]);
+    one.exchange(2);
+    one.close();
+    let closed = monitor
+        .wait_for(|lines| connections_to(lines, port).iter().any(|line| line["end"] == "closed"));
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(closed, "{}", dump(&lines));
+    let rows = stored_connections(store, port);
+    assert_eq!(
+        rows.len(),
+        2,
+        "one row per connection:
+{rows:#?}"
+    );
+    let (one_row, two_row) = (row_of(&rows, &one), row_of(&rows, &two));
+    assert_eq!(one_row["end"], "closed", "{one_row:#}");
+    assert_eq!(one_row["bytes_client_to_server"], 5, "{one_row:#}");
+    assert_eq!(one_row["net_namespace"], first_inode, "{one_row:#}");
+    assert_eq!(
+        two_row["end"], "open",
+        "another namespace's start ended it:
+{two_row:#}"
+    );
+    assert_eq!(two_row["bytes_client_to_server"], 4, "{two_row:#}");
+
+    // Clients of 127.0.0.1:PORT in each namespace are two groups.
+    let output = run(crate::util::porthole().args([
+        "history",
+        &port.to_string(),
+        "--store",
+        store,
+        "--json",
+    ]));
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    let mut groups: Vec<(Value, Value)> = json["clients"]
+        .as_array()
+        .expect("clients")
+        .iter()
+        .map(|group| (group["net_namespace"].clone(), group["connections"].clone()))
+        .collect();
+    groups.sort_by_key(|group| group.0.as_u64());
+    let mut expected = vec![(first_inode.clone(), 1.into()), (second_inode.clone(), 1.into())];
+    expected.sort_by_key(|group| group.0.as_u64());
+    assert_eq!(groups, expected, "{json:#}");
+    let output =
+        run(crate::util::porthole().args(["history", &port.to_string(), "--store", store]));
+    for inode in [&first_inode, &second_inode] {
+        let heading =
+            format!("Clients of 127.0.0.1:{port} in network namespace {inode} (1 connection)");
+        assert!(output.stdout.contains(&heading), "{heading}:\n{}", output.stdout);
+        // Each start says which namespace it recorded.
+        let start = format!(" in network namespace {inode} in netlink");
+        assert!(output.stdout.contains(&start), "{start}:\n{}", output.stdout);
+    }
+    two.close();
+}
+
+#[test]
+fn current_recorders_in_two_namespaces_keep_their_rows_in_a_sqlite_store() {
+    let (_directory, store) = sqlite_store();
+    current_recorders_in_two_namespaces_keep_their_rows(&store);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn current_recorders_in_two_namespaces_keep_their_rows_in_a_postgres_store() {
+    let Some(database) = crate::history::postgresql::TestPostgres::start() else { return };
+    current_recorders_in_two_namespaces_keep_their_rows(&database.socket_url());
 }
 
 /// Accepts, closes its end at once, and prints "ok" when listening.
