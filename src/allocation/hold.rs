@@ -87,7 +87,7 @@ pub fn claim(
         if found.ports.len() < request.count {
             return Ok((found, Vec::new()));
         }
-        match bind(&found.ports, request.udp, conditions.ipv6) {
+        match bind(&found.ports, request.hold_udp, conditions.ipv6) {
             Ok(held) => return Ok((found, held)),
             Err(error)
                 if error.source.kind() == std::io::ErrorKind::AddrInUse

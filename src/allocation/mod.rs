@@ -10,11 +10,14 @@
 //! - it is not a port browsers refuse, nor a well-known service port (the
 //!   built-in development table and `/etc/services`), so it will not
 //!   collide with a service that merely is not running right now;
-//! - no socket uses it, in any state: TIME-WAIT and the local end of a
-//!   connection block a bind too;
+//! - no socket uses it, TCP or UDP, in any state: TIME-WAIT and the local
+//!   end of a connection block a bind too, and a UDP socket on the port
+//!   blocks every server that binds both protocols (DNS, QUIC/HTTP/3,
+//!   game and media servers);
 //! - a real `bind()` without `SO_REUSEADDR` succeeds on `0.0.0.0`, `::`,
-//!   `127.0.0.1` and `::1` (IPv6 skipped when it is disabled), so the port
-//!   works for either family and for loopback-only or wildcard servers.
+//!   `127.0.0.1` and `::1` (IPv6 skipped when it is disabled), for a TCP
+//!   and a UDP socket, so the port works for either family, either
+//!   protocol, and for loopback-only or wildcard servers.
 //!
 //! The search order decides which free port is returned: the preferred
 //! port and then its nearest neighbours, a stable hash of a project name
@@ -57,8 +60,9 @@ pub struct Request {
     /// Start at the stable hash of this name.
     pub name: Option<String>,
     pub exclude: Option<PortSet>,
-    /// Also require the port to be free for UDP.
-    pub udp: bool,
+    /// Hold the UDP port too (`--hold`); the search itself always requires
+    /// the port to be free for both protocols.
+    pub hold_udp: bool,
 }
 
 impl Request {
@@ -90,18 +94,20 @@ pub struct Conditions {
     pub tcp_in_use: BTreeSet<u16>,
     /// Local ports of TCP sockets in TIME-WAIT.
     pub tcp_time_wait: BTreeSet<u16>,
-    /// Local ports of every UDP socket (only read with `--udp`).
+    /// Local ports of every UDP socket.
     pub udp_in_use: BTreeSet<u16>,
 }
 
 impl Conditions {
     /// Reads the sysctls, `/etc/services` and the socket inventory of the
     /// current network namespace of `system`. A reserved-ports list the
-    /// kernel printed but that does not parse counts as none.
-    pub fn current(system: &dyn System, udp: bool) -> Result<Self, InventoryError> {
+    /// kernel printed but that does not parse counts as none. UDP sockets
+    /// are always read: a port a UDP socket holds is not free, whatever
+    /// the new service binds.
+    pub fn current(system: &dyn System) -> Result<Self, InventoryError> {
         let query = Query {
             tcp: true,
-            udp,
+            udp: true,
             unix: false,
             listeners_only: false,
             owners: false,
@@ -221,10 +227,11 @@ pub fn screen(port: u16, request: &Request, conditions: &Conditions) -> Option<S
             return Some(Skip::Service);
         }
     }
-    if conditions.tcp_in_use.contains(&port)
-        || (request.udp && conditions.udp_in_use.contains(&port))
-    {
+    if conditions.tcp_in_use.contains(&port) {
         return Some(Skip::InUse);
+    }
+    if conditions.udp_in_use.contains(&port) {
+        return Some(Skip::UdpInUse);
     }
     if conditions.tcp_time_wait.contains(&port) {
         return Some(Skip::TimeWait);
@@ -254,17 +261,13 @@ pub fn probe_addresses(port: u16, conditions: &Conditions) -> Vec<SocketAddr> {
     addresses
 }
 
-/// Binds the port on every probe address, one after the other, without
-/// `SO_REUSEADDR` (so TIME-WAIT and bound-but-idle sockets, which sock_diag
-/// does not list, count as taken) and without `listen()` (so nothing can
-/// connect meanwhile, and closing leaves no TIME-WAIT behind).
-pub fn probe(port: u16, udp: bool, conditions: &Conditions) -> Result<(), Skip> {
-    let types: &[rustix::net::SocketType] = if udp {
-        &[rustix::net::SocketType::STREAM, rustix::net::SocketType::DGRAM]
-    } else {
-        &[rustix::net::SocketType::STREAM]
-    };
-    for &socket_type in types {
+/// Binds the port on every probe address, one after the other, for TCP and
+/// for UDP, without `SO_REUSEADDR` (so TIME-WAIT and bound-but-idle
+/// sockets, which sock_diag does not list, count as taken) and without
+/// `listen()` (so nothing can connect meanwhile, and closing leaves no
+/// TIME-WAIT behind).
+pub fn probe(port: u16, conditions: &Conditions) -> Result<(), Skip> {
+    for socket_type in [rustix::net::SocketType::STREAM, rustix::net::SocketType::DGRAM] {
         for address in probe_addresses(port, conditions) {
             bind_once(address, socket_type, false).map_err(|error| Skip::BindFailed {
                 address,
@@ -323,7 +326,7 @@ pub fn find(request: &Request, conditions: &Conditions) -> Found {
         }
         let verdict = match screen(port, request, conditions) {
             Some(skip) => Err(skip),
-            None => probe(port, request.udp, conditions),
+            None => probe(port, conditions),
         };
         match verdict {
             Ok(()) => found.ports.push(port),
@@ -344,7 +347,7 @@ mod tests {
     use super::*;
 
     fn request() -> Request {
-        Request { range: None, count: 1, prefer: None, name: None, exclude: None, udp: false }
+        Request { range: None, count: 1, prefer: None, name: None, exclude: None, hold_udp: false }
     }
 
     #[test]
@@ -385,6 +388,7 @@ mod tests {
             reserved: Some(PortSet::single(20001)),
             services: Some(PortSet::single(20002)),
             tcp_in_use: [20003].into_iter().collect(),
+            udp_in_use: [20006].into_iter().collect(),
             ..Conditions::default()
         };
         let base = Request { exclude: Some(PortSet::single(20004)), ..request() };
@@ -396,6 +400,8 @@ mod tests {
         assert_eq!(screen(6000, &base, &conditions), Some(Skip::BrowserBlocked));
         assert_eq!(screen(3000, &base, &conditions), Some(Skip::Service));
         assert_eq!(screen(20005, &base, &conditions), None);
+        // A UDP socket blocks the port without --udp too.
+        assert_eq!(screen(20006, &base, &conditions), Some(Skip::UdpInUse));
         let prefer = Request { prefer: Some(3000), ..base };
         assert_eq!(screen(3000, &prefer, &conditions), None);
     }
@@ -410,18 +416,25 @@ mod tests {
             "127.0.0.1:5432".parse().unwrap(),
             SocketState::TimeWait,
         );
-        let system = Scripted { sockets: vec![time_wait], ..Scripted::default() }
+        let udp = Socket::ip(
+            Protocol::Udp,
+            "127.0.0.2:20016".parse().unwrap(),
+            "0.0.0.0:0".parse().unwrap(),
+            SocketState::Close,
+        );
+        let system = Scripted { sockets: vec![time_wait, udp], ..Scripted::default() }
             .sysctl("net.ipv4.ip_local_port_range", "20015\t60999\n")
             .sysctl("net.ipv4.ip_local_reserved_ports", "20000-20010\n")
             .sysctl("net.ipv6.conf.all.disable_ipv6", "0\n")
             .sysctl("net.ipv6.conf.lo.disable_ipv6", "1\n")
             .file("/etc/services", "myservice\t20011/tcp\t# local\n");
-        let conditions = Conditions::current(&system, false).unwrap();
+        let conditions = Conditions::current(&system).unwrap();
         assert_eq!(conditions.ephemeral, Some((20015, 60999)));
         assert_eq!(conditions.reserved, PortSet::parse("20000-20010").ok());
         assert!(conditions.services.as_ref().unwrap().contains(20011));
         assert!(conditions.tcp_time_wait.contains(&20012), "TIME-WAIT is told apart");
         assert!(!conditions.tcp_in_use.contains(&20012));
+        assert!(conditions.udp_in_use.contains(&20016), "UDP sockets are always read");
         assert!(!conditions.ipv6, "disable_ipv6 on lo makes ::1 unusable");
 
         // Only 20013 and 20014 pass every rule (the rest of the range is

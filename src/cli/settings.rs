@@ -320,7 +320,14 @@ impl FreeSettings {
             })
             .transpose()?;
         Ok(FreeSettings {
-            request: crate::allocation::Request { range, count, prefer, name, exclude, udp },
+            request: crate::allocation::Request {
+                range,
+                count,
+                prefer,
+                name,
+                exclude,
+                hold_udp: udp,
+            },
             hold,
             namespace: resolve_one_netns(netns.as_deref())?,
             format: if json { Format::Json } else { Format::Table },

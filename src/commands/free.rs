@@ -39,7 +39,7 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         requested: settings.request.count,
         name: settings.request.name.as_deref(),
         prefer: settings.request.prefer,
-        udp: settings.request.udp,
+        hold_udp: settings.request.hold_udp,
         holder_pid,
         hold: settings.hold,
         command_prefix: &command_prefix,
@@ -58,8 +58,7 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
 /// Finds the ports and, with `--hold`, binds them and starts the holder, in
 /// the namespace of the calling thread (the holder process inherits it).
 fn allocate(settings: &FreeSettings) -> anyhow::Result<(allocation::Found, Option<u32>)> {
-    let conditions =
-        Conditions::current(&Machine, settings.request.udp).context("listing sockets")?;
+    let conditions = Conditions::current(&Machine).context("listing sockets")?;
     let Some(duration) = settings.hold else {
         return Ok((allocation::find(&settings.request, &conditions), None));
     };

@@ -12,8 +12,11 @@ pub enum Skip {
     BrowserBlocked,
     Service,
     Excluded,
-    /// A socket (any state but TIME-WAIT) uses it.
+    /// A TCP socket (any state but TIME-WAIT) uses it.
     InUse,
+    /// A UDP socket uses it: a server that binds both protocols (DNS,
+    /// QUIC/HTTP/3) cannot start there.
+    UdpInUse,
     /// Only TIME-WAIT connections use it: no process, gone within 60 s, but
     /// a server without `SO_REUSEADDR` cannot bind it until then.
     TimeWait,
@@ -32,7 +35,8 @@ impl Skip {
             Skip::BrowserBlocked => "browsers block it".into(),
             Skip::Service => "a well-known service port".into(),
             Skip::Excluded => "excluded".into(),
-            Skip::InUse => "a socket uses it".into(),
+            Skip::InUse => "a TCP socket uses it".into(),
+            Skip::UdpInUse => "a UDP socket uses it".into(),
             Skip::TimeWait => {
                 "TIME-WAIT connections of a closed server use it for up to 60 s".into()
             }
@@ -51,7 +55,8 @@ impl Skip {
             Skip::BrowserBlocked => "blocked by browsers",
             Skip::Service => "a well-known service port",
             Skip::Excluded => "excluded",
-            Skip::InUse => "used by a socket",
+            Skip::InUse => "used by a TCP socket",
+            Skip::UdpInUse => "used by a UDP socket",
             Skip::TimeWait => "held only by TIME-WAIT connections",
             Skip::BindFailed { .. } => "a test bind failed",
         }

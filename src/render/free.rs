@@ -15,7 +15,8 @@ pub struct FreeReport<'a> {
     pub requested: usize,
     pub name: Option<&'a str>,
     pub prefer: Option<u16>,
-    pub udp: bool,
+    /// `--udp`: the holder keeps the UDP port too.
+    pub hold_udp: bool,
     pub holder_pid: Option<u32>,
     pub hold: Option<std::time::Duration>,
     /// What runs a command where the ports were searched: empty in the
@@ -38,6 +39,7 @@ pub struct FreeRecord {
     pub name: Option<String>,
     pub prefer: Option<u16>,
     pub preferred_free: Option<bool>,
+    /// Protocols each port was checked free for: always TCP and UDP.
     pub protocols: Vec<&'static str>,
     /// Addresses each port was test-bound on.
     pub checked_addresses: Vec<&'static str>,
@@ -52,6 +54,9 @@ pub struct FreeRecord {
     pub preferred_skip: Option<String>,
     pub holder_pid: Option<u32>,
     pub hold_seconds: Option<f64>,
+    /// Protocols the holder keeps bound (`null` without a holder): TCP,
+    /// and UDP with `--udp`.
+    pub held_protocols: Option<Vec<&'static str>>,
 }
 
 impl FreeRecord {
@@ -74,7 +79,7 @@ impl FreeRecord {
             name: report.name.map(str::to_string),
             prefer: report.prefer,
             preferred_free: report.prefer.map(|p| found.ports.first() == Some(&p)),
-            protocols: if report.udp { vec!["tcp", "udp"] } else { vec!["tcp"] },
+            protocols: vec!["tcp", "udp"],
             checked_addresses: checked,
             ipv6_checked: found.ipv6_checked,
             ephemeral_range: found.ephemeral.map(|(low, high)| [low, high]),
@@ -83,6 +88,13 @@ impl FreeRecord {
             preferred_skip: found.preferred_skip.as_ref().map(Skip::describe),
             holder_pid: report.holder_pid,
             hold_seconds: report.hold.map(|d| d.as_secs_f64()),
+            held_protocols: report.holder_pid.map(|_| {
+                if report.hold_udp {
+                    vec!["tcp", "udp"]
+                } else {
+                    vec!["tcp"]
+                }
+            }),
         }
     }
 }

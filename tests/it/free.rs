@@ -202,7 +202,7 @@ fn bad_input_is_one_line_and_exit_2() {
 fn a_port_held_only_by_time_wait_is_passed_over_and_said_why() {
     // A server closed with a connection open leaves TIME-WAIT behind: no
     // process, yet a server without SO_REUSEADDR cannot bind the port for
-    // up to 60 s. `free` must skip it and say so, not "a socket uses it";
+    // up to 60 s. `free` must skip it and say so, not "a TCP socket uses it";
     // when nothing is found the reasons are given.
     let Some(netns) = Netns::create() else { return };
     let code = "import socket\n\
@@ -429,4 +429,90 @@ fn a_loopback_without_127_0_0_1_does_not_fail_every_port() {
                 t=socket.socket(); t.bind(('0.0.0.0',int(sys.argv[1]))); print('ok')";
     let (_child, mut out) = python_via(netns.command("python3"), code, &[&port.to_string()]);
     assert_eq!(wait_for_line(&mut out), "ok");
+}
+
+/// Binds a UDP socket on `address:port` inside the namespace until dropped.
+fn occupy_udp(netns: &Netns, address: &str, port: u16) -> crate::util::ChildGuard {
+    let code = "import socket,sys,time\n\
+                fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\n\
+                s=socket.socket(fam, socket.SOCK_DGRAM); s.bind((sys.argv[1],int(sys.argv[2])))\n\
+                print('ready'); time.sleep(120)";
+    let (child, mut out) =
+        python_via(netns.command("python3"), code, &[address, &port.to_string()]);
+    assert_eq!(wait_for_line(&mut out), "ready");
+    child
+}
+
+#[test]
+fn a_port_a_udp_socket_holds_is_not_free_without_asking() {
+    // A DNS or QUIC/HTTP/3 dev server binds the port for TCP and UDP; a UDP
+    // socket on it (even on one address only) makes that server fail, so
+    // the port is not handed out, with or without --udp, and the reason
+    // names UDP.
+    let Some(netns) = Netns::create() else { return };
+    let _wildcard = occupy_udp(&netns, "0.0.0.0", 21500);
+    let _one_address = occupy_udp(&netns, "127.0.0.2", 21502);
+    for udp in [false, true] {
+        let mut args = vec!["free", "--prefer", "21500", "--json"];
+        if udp {
+            args.push("--udp");
+        }
+        let output = netns.porthole(&args);
+        assert_eq!(output.code, 0, "{output:?}");
+        let report = output.json();
+        assert_eq!(report["port"], 21501, "{report:#}");
+        assert_eq!(report["preferred_skip"], "a UDP socket uses it", "{report:#}");
+        assert_eq!(report["protocols"], serde_json::json!(["tcp", "udp"]), "{report:#}");
+    }
+    let text = netns.porthole(&["free", "--prefer", "21500"]);
+    assert_eq!(text.stdout, "21501\n", "{text:?}");
+    assert!(text.stderr.contains("21500 is not free (a UDP socket uses it)"), "{text:?}");
+    let none = netns.porthole(&["free", "--range", "21502-21502"]);
+    assert_eq!(none.code, 1, "{none:?}");
+    assert!(none.stdout.is_empty(), "{none:?}");
+    assert!(none.stderr.contains("passed over: used by a UDP socket (1)"), "{none:?}");
+    // A port handed out really binds for both protocols on every address.
+    let report = netns.porthole(&["free", "--range", "21500-21510", "--count", "3", "--json"]);
+    let ports: Vec<String> = ports_of(&report.json()).iter().map(u16::to_string).collect();
+    assert_eq!(ports.len(), 3, "{report:?}");
+    let code = "import socket,sys\n\
+                for p in map(int, sys.argv[1:]):\n\
+                \x20   for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):\n\
+                \x20       for fam, addr in ((socket.AF_INET,'0.0.0.0'),(socket.AF_INET6,'::'),(socket.AF_INET,'127.0.0.2')):\n\
+                \x20           s=socket.socket(fam, kind); s.bind((addr,p)); s.close()\n\
+                print('bound')";
+    let args: Vec<&str> = ports.iter().map(String::as_str).collect();
+    let (_child, mut out) = python_via(netns.command("python3"), code, &args);
+    assert_eq!(wait_for_line(&mut out), "bound");
+}
+
+#[test]
+fn hold_keeps_the_udp_port_only_with_udp() {
+    let Some(netns) = Netns::create() else { return };
+    let udp_bind = "import socket,sys\n\
+                    s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                    try:\n\
+                    \x20   s.bind(('127.0.0.1',int(sys.argv[1]))); print('bound')\n\
+                    except OSError as e:\n\
+                    \x20   print('refused')";
+    for (udp, held, expected) in
+        [(false, vec!["tcp"], "bound"), (true, vec!["tcp", "udp"], "refused")]
+    {
+        let mut args = vec!["free", "--hold", "60", "--json"];
+        if udp {
+            args.push("--udp");
+        }
+        let output = netns.porthole(&args);
+        assert_eq!(output.code, 0, "{output:?}");
+        let report = output.json();
+        let holder = report["holder_pid"].as_u64().unwrap() as u32;
+        assert_eq!(report["held_protocols"], serde_json::json!(held), "{report:#}");
+        let port = report["port"].as_u64().unwrap().to_string();
+        let (_child, mut out) = python_via(netns.command("python3"), udp_bind, &[&port]);
+        let line = wait_for_line(&mut out);
+        let _ = std::process::Command::new("kill").arg(holder.to_string()).status();
+        assert_eq!(line, expected, "UDP bind while held (--udp {udp}): {report:#}");
+    }
+    let plain = netns.porthole(&["free", "--json"]).json();
+    assert_eq!(plain["held_protocols"], serde_json::Value::Null, "{plain:#}");
 }
