@@ -7,6 +7,9 @@
 //!   before the service starts, and a client polling it cannot
 //!   self-connect (failure mode M15);
 //! - it is not in `ip_local_reserved_ports` (someone reserved it);
+//! - the caller may bind it: a port below `ip_unprivileged_port_start` is
+//!   passed over, and named as such, for a caller without
+//!   `CAP_NET_BIND_SERVICE`;
 //! - it is not a port browsers refuse, nor a well-known service port (the
 //!   built-in development table and `/etc/services`), so it will not
 //!   collide with a service that merely is not running right now;
@@ -90,6 +93,10 @@ pub struct Conditions {
     /// del 127.0.0.1/8 dev lo`): no server can bind it, so it is not
     /// probed, rather than failing every port.
     pub ipv4_loopback_missing: bool,
+    /// `net.ipv4.ip_unprivileged_port_start` when the caller may not bind
+    /// the ports below it (no `CAP_NET_BIND_SERVICE` in the namespace's
+    /// user namespace); `None` when it may, or nothing is privileged.
+    pub privileged_below: Option<u16>,
     /// Local ports of every TCP socket, any state but TIME-WAIT.
     pub tcp_in_use: BTreeSet<u16>,
     /// Local ports of TCP sockets in TIME-WAIT.
@@ -120,6 +127,9 @@ impl Conditions {
             services: Some(crate::portinfo::etc_services_ports(system)),
             ipv6: !system.ipv6_disabled_on_loopback(),
             ipv4_loopback_missing: ipv4_loopback_missing(),
+            privileged_below: system
+                .unprivileged_port_start()
+                .filter(|&start| start > 1 && binding_needs_privilege(start - 1)),
             ..Conditions::default()
         };
         for socket in &snapshot.sockets {
@@ -207,6 +217,9 @@ pub fn screen(port: u16, request: &Request, conditions: &Conditions) -> Option<S
     if port == 0 {
         return Some(Skip::Excluded);
     }
+    if let Some(start) = conditions.privileged_below.filter(|&start| port < start) {
+        return Some(Skip::Privileged { start });
+    }
     if conditions.ephemeral.is_some_and(|(low, high)| low <= port && port <= high) {
         return Some(Skip::Ephemeral);
     }
@@ -246,6 +259,16 @@ fn ipv4_loopback_missing() -> bool {
     bind_once(loopback, rustix::net::SocketType::STREAM, false).is_err_and(|error| {
         error.raw_os_error() == Some(rustix::io::Errno::ADDRNOTAVAIL.raw_os_error())
     })
+}
+
+/// Whether this caller is refused a bind of `port` for want of privilege
+/// (`EACCES`). The kernel checks the privilege before it looks at the
+/// sockets on the port, so a port in use answers as well as a free one;
+/// a bind that succeeds is closed at once, before `listen()`.
+fn binding_needs_privilege(port: u16) -> bool {
+    let address = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+    bind_once(address, rustix::net::SocketType::STREAM, false)
+        .is_err_and(|error| error.raw_os_error() == Some(rustix::io::Errno::ACCESS.raw_os_error()))
 }
 
 /// The addresses a port is test-bound on under `conditions`.
@@ -313,6 +336,7 @@ pub fn find(request: &Request, conditions: &Conditions) -> Found {
         ipv6_checked: conditions.ipv6,
         ipv4_loopback_checked: !conditions.ipv4_loopback_missing,
         ephemeral: conditions.ephemeral,
+        privileged_below: conditions.privileged_below,
         preferred_skip: None,
         skipped: 0,
         skipped_because: std::collections::BTreeMap::new(),
@@ -402,8 +426,15 @@ mod tests {
         assert_eq!(screen(20005, &base, &conditions), None);
         // A UDP socket blocks the port without --udp too.
         assert_eq!(screen(20006, &base, &conditions), Some(Skip::UdpInUse));
-        let prefer = Request { prefer: Some(3000), ..base };
+        let prefer = Request { prefer: Some(3000), ..base.clone() };
         assert_eq!(screen(3000, &prefer, &conditions), None);
+        // A caller without the privilege: ports below the start are passed
+        // over, the preferred one too, and named for the reason.
+        let unprivileged = Conditions { privileged_below: Some(20000), ..conditions };
+        assert_eq!(screen(19999, &base, &unprivileged), Some(Skip::Privileged { start: 20000 }));
+        let low = Request { prefer: Some(80), ..base.clone() };
+        assert_eq!(screen(80, &low, &unprivileged), Some(Skip::Privileged { start: 20000 }));
+        assert_eq!(screen(20005, &base, &unprivileged), None);
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub enum Skip {
     /// Only TIME-WAIT connections use it: no process, gone within 60 s, but
     /// a server without `SO_REUSEADDR` cannot bind it until then.
     TimeWait,
+    /// Below `ip_unprivileged_port_start` (`start`) for a caller without
+    /// `CAP_NET_BIND_SERVICE`: free, perhaps, but not for this user.
+    Privileged {
+        start: u16,
+    },
     /// A test bind failed.
     BindFailed {
         address: SocketAddr,
@@ -40,6 +45,10 @@ impl Skip {
             Skip::TimeWait => {
                 "TIME-WAIT connections of a closed server use it for up to 60 s".into()
             }
+            Skip::Privileged { start } => format!(
+                "below net.ipv4.ip_unprivileged_port_start {start}: only root or \
+                 CAP_NET_BIND_SERVICE may bind it"
+            ),
             Skip::BindFailed { address, errno } => {
                 format!("bind {address}: {}", std::io::Error::from_raw_os_error(*errno))
             }
@@ -58,6 +67,7 @@ impl Skip {
             Skip::InUse => "used by a TCP socket",
             Skip::UdpInUse => "used by a UDP socket",
             Skip::TimeWait => "held only by TIME-WAIT connections",
+            Skip::Privileged { .. } => "below ip_unprivileged_port_start",
             Skip::BindFailed { .. } => "a test bind failed",
         }
     }
@@ -76,6 +86,9 @@ pub struct Found {
     /// Whether `127.0.0.1` was probed (false when no interface has it).
     pub ipv4_loopback_checked: bool,
     pub ephemeral: Option<(u16, u16)>,
+    /// `ip_unprivileged_port_start` when the caller may not bind the
+    /// ports below it.
+    pub privileged_below: Option<u16>,
     /// Why the preferred port was not returned, when it was not.
     pub preferred_skip: Option<Skip>,
     /// How many candidates were passed over.

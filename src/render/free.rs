@@ -46,6 +46,9 @@ pub struct FreeRecord {
     /// False when IPv6 is disabled and `::`/`::1` were skipped.
     pub ipv6_checked: bool,
     pub ephemeral_range: Option<[u16; 2]>,
+    /// `net.ipv4.ip_unprivileged_port_start` when this user may not bind
+    /// the ports below it (`null`: it may, e.g. as root).
+    pub unprivileged_port_start: Option<u16>,
     pub skipped: usize,
     /// How many candidates were passed over per reason.
     pub skipped_because: std::collections::BTreeMap<&'static str, usize>,
@@ -83,6 +86,7 @@ impl FreeRecord {
             checked_addresses: checked,
             ipv6_checked: found.ipv6_checked,
             ephemeral_range: found.ephemeral.map(|(low, high)| [low, high]),
+            unprivileged_port_start: found.privileged_below,
             skipped: found.skipped,
             skipped_because: found.skipped_because.clone(),
             preferred_skip: found.preferred_skip.as_ref().map(Skip::describe),
@@ -105,8 +109,11 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
     let (low, high) = found.range;
     let mut message =
         format!("found {} of {} free port(s) in {low}-{high}", found.ports.len(), report.requested);
+    // The lowest port worth suggesting: 1024, or higher when this user may
+    // not bind the ports below ip_unprivileged_port_start.
+    let floor = found.privileged_below.map_or(1024, |start| start.max(1024));
     let outside = found.ephemeral.and_then(|(e_low, e_high)| {
-        outside_ephemeral(e_low, e_high).filter(|&gap| gap != found.range)
+        outside_ephemeral(e_low, e_high, floor).filter(|&gap| gap != found.range)
     });
     if found.range_all_ephemeral {
         if let Some((e_low, e_high)) = found.ephemeral {
@@ -133,6 +140,26 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
     if let (Some(prefer), Some(skip)) = (report.prefer, &found.preferred_skip) {
         message.push_str(&format!("; {prefer}: {}", skip.describe()));
     }
+    // Ports were passed over for want of privilege: where this user's are.
+    if let (Some(start), true) = (
+        found.privileged_below,
+        found.skipped_because.contains_key(Skip::Privileged { start: 0 }.category()),
+    ) {
+        let room = match found.ephemeral {
+            Some((e_low, e_high)) => outside_ephemeral(e_low, e_high, floor),
+            None => Some((floor, u16::MAX)),
+        };
+        message.push_str(&format!(
+            "; this user may bind ports from {start} up (net.ipv4.ip_unprivileged_port_start)"
+        ));
+        // Ports passed over as ephemeral get the same range below.
+        let ephemeral_advice = found.skipped_because.contains_key(Skip::Ephemeral.category());
+        if let Some((gap_low, gap_high)) =
+            room.filter(|&gap| gap != found.range && !ephemeral_advice)
+        {
+            message.push_str(&format!(": --range {gap_low}-{gap_high}"));
+        }
+    }
     // Ports were passed over for being ephemeral: say where the others are.
     if let (Some((e_low, e_high)), true) =
         (found.ephemeral, found.skipped_because.contains_key(Skip::Ephemeral.category()))
@@ -141,7 +168,7 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
             Some((gap_low, gap_high)) => {
                 format!("; ports outside ip_local_port_range: --range {gap_low}-{gap_high}")
             }
-            None if outside_ephemeral(e_low, e_high).is_none() => {
+            None if outside_ephemeral(e_low, e_high, floor).is_none() => {
                 format!(
                     "; {}",
                     no_room(
@@ -156,12 +183,17 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
     message
 }
 
-/// The larger run of unprivileged ports (1024-65535) outside the
-/// ephemeral range `low`-`high`, if any.
-fn outside_ephemeral(low: u16, high: u16) -> Option<(u16, u16)> {
-    let below = (low > 1024).then(|| (1024, low - 1));
-    let above = (high < u16::MAX).then(|| (high + 1, u16::MAX));
-    [below, above].into_iter().flatten().max_by_key(|(from, to)| to - from)
+/// The larger run of ports from `floor` (1024, or this user's
+/// `ip_unprivileged_port_start`) to 65535 outside the ephemeral range
+/// `low`-`high`, if any.
+fn outside_ephemeral(low: u16, high: u16, floor: u16) -> Option<(u16, u16)> {
+    let below = (low > floor).then(|| (floor, low - 1));
+    let above = (high < u16::MAX).then(|| (high.saturating_add(1).max(floor), u16::MAX));
+    [below, above]
+        .into_iter()
+        .flatten()
+        .filter(|(from, to)| from <= to)
+        .max_by_key(|(from, to)| to - from)
 }
 
 /// The advice when the ephemeral range covers every unprivileged port:

@@ -516,3 +516,60 @@ fn hold_keeps_the_udp_port_only_with_udp() {
     let plain = netns.porthole(&["free", "--json"]).json();
     assert_eq!(plain["held_protocols"], serde_json::Value::Null, "{plain:#}");
 }
+
+/// `porthole ARGS…` as user nobody inside `netns`.
+fn free_as_nobody(netns: &Netns, args: &[&str]) -> crate::util::Output {
+    let mut command = netns.command("setpriv");
+    command
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(crate::util::binary())
+        .args(args);
+    crate::util::scrub(&mut command);
+    crate::util::run(&mut command)
+}
+
+#[test]
+fn ports_this_user_may_not_bind_are_named_with_a_range_that_works() {
+    // A user without CAP_NET_BIND_SERVICE cannot bind below
+    // net.ipv4.ip_unprivileged_port_start: those ports are passed over for
+    // that reason (not "a test bind failed"), and the advice is a --range
+    // this user can use, as printed.
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_unprivileged_port_start=20000"]);
+    let output = free_as_nobody(&netns, &["free", "--range", "10000-12000"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    assert!(
+        output.stderr.contains("passed over: below ip_unprivileged_port_start (2001)"),
+        "{output:?}"
+    );
+    assert!(!output.stderr.contains("a test bind failed"), "{output:?}");
+    let advice = "this user may bind ports from 20000 up (net.ipv4.ip_unprivileged_port_start): \
+                  --range 20000-32767";
+    assert!(output.stderr.contains(advice), "{output:?}");
+    let retry = free_as_nobody(&netns, &["free", "--range", "20000-32767", "--json"]);
+    assert_eq!(retry.code, 0, "the advice runs as printed: {retry:?}");
+    let report = retry.json();
+    assert_eq!(report["unprivileged_port_start"], 20000, "{report:#}");
+    assert!(ports_of(&report)[0] >= 20000, "{report:#}");
+
+    // A preferred port below the start: said to be out of this user's
+    // reach, not "not free"; the nearest one it may bind follows.
+    let output = free_as_nobody(&netns, &["free", "--prefer", "19999"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(output.stdout, "20000\n", "{output:?}");
+    assert!(output.stderr.contains("19999 is not for this user (below"), "{output:?}");
+
+    // With the ephemeral range above the start, the advice for ephemeral
+    // ports is one this user may bind too (not 1024-…), said once.
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_port_range=20000 60999"]);
+    let output = free_as_nobody(&netns, &["free"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert_eq!(output.stderr.matches("--range 61000-65535").count(), 1, "{output:?}");
+    assert_eq!(free_as_nobody(&netns, &["free", "--range", "61000-65535"]).code, 0);
+
+    // Root may bind them all: nothing is said about privilege.
+    let root = netns.porthole(&["free", "--range", "10000-12000", "--json"]).json();
+    assert_eq!(root["unprivileged_port_start"], serde_json::Value::Null, "{root:#}");
+    assert!(ports_of(&root)[0] < 20000, "{root:#}");
+}
