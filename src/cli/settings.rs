@@ -302,6 +302,12 @@ impl FreeSettings {
                 bail!("--prefer {port} is outside --range {low}-{high}");
             }
         }
+        if let Some((low, high)) = range {
+            let size = usize::from(high - low) + 1;
+            if count > size {
+                bail!("--count {count}: --range {low}-{high} has only {size} port(s)");
+            }
+        }
         if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
             bail!("--name: the name is empty");
         }

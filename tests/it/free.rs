@@ -118,9 +118,9 @@ fn prefer_count_and_exclude() {
 
     let output = netns.porthole(&["free", "--range", "21001-21010", "--exclude", "21001-21009"]);
     assert_eq!(output.stdout.trim(), "21010", "{output:?}");
-    let output = netns.porthole(&["free", "--range", "21000-21001", "--count", "3"]);
+    let output = netns.porthole(&["free", "--range", "21000-21002", "--count", "3"]);
     assert_eq!(output.code, 1, "{output:?}");
-    assert!(output.stderr.contains("found 1 of 3"), "{}", output.stderr);
+    assert!(output.stderr.contains("found 2 of 3"), "{}", output.stderr);
 }
 
 #[test]
@@ -185,6 +185,9 @@ fn bad_input_is_one_line_and_exit_2() {
         &["free", "--range", "1000-70000"],
         &["free", "--count", "0"],
         &["free", "--count", "x"],
+        // More ports than the range holds can never be found.
+        &["free", "--count", "3", "--range", "21000-21001"],
+        &["free", "--count", "1000", "--range", "65535-65535"],
         &["free", "--prefer", "70000"],
         &["free", "--prefer", "20", "--range", "30-40"],
         &["free", "--exclude", "1-x"],
