@@ -101,6 +101,9 @@ pub struct Conditions {
     pub tcp_in_use: BTreeSet<u16>,
     /// Local ports of TCP sockets in TIME-WAIT.
     pub tcp_time_wait: BTreeSet<u16>,
+    /// Local ports of the other closing TCP connections no process holds
+    /// (orphans in FIN-WAIT, CLOSING, LAST-ACK: a server that is gone).
+    pub tcp_closing: BTreeSet<u16>,
     /// Local ports of every UDP socket.
     pub udp_in_use: BTreeSet<u16>,
 }
@@ -138,6 +141,7 @@ impl Conditions {
                 Protocol::Tcp if socket.state == crate::model::SocketState::TimeWait => {
                     conditions.tcp_time_wait.insert(port)
                 }
+                Protocol::Tcp if socket.is_closing() => conditions.tcp_closing.insert(port),
                 Protocol::Tcp => conditions.tcp_in_use.insert(port),
                 Protocol::Udp => conditions.udp_in_use.insert(port),
                 Protocol::Unix => false,
@@ -245,6 +249,9 @@ pub fn screen(port: u16, request: &Request, conditions: &Conditions) -> Option<S
     }
     if conditions.udp_in_use.contains(&port) {
         return Some(Skip::UdpInUse);
+    }
+    if conditions.tcp_closing.contains(&port) {
+        return Some(Skip::Closing);
     }
     if conditions.tcp_time_wait.contains(&port) {
         return Some(Skip::TimeWait);

@@ -25,6 +25,10 @@ pub enum Skip {
     Privileged {
         start: u16,
     },
+    /// Only connections of a closed server that no process holds any more
+    /// use it (FIN-WAIT, LAST-ACK): like TIME-WAIT, they block a bind
+    /// without `SO_REUSEADDR` until the kernel ends them.
+    Closing,
     /// A test bind failed.
     BindFailed {
         address: SocketAddr,
@@ -45,6 +49,9 @@ impl Skip {
             Skip::TimeWait => {
                 "TIME-WAIT connections of a closed server use it for up to 60 s".into()
             }
+            Skip::Closing => "connections of a closed server are still closing on it \
+                               (FIN-WAIT, LAST-ACK; no process holds them)"
+                .into(),
             Skip::Privileged { start } => format!(
                 "below net.ipv4.ip_unprivileged_port_start {start}: only root or \
                  CAP_NET_BIND_SERVICE may bind it"
@@ -67,6 +74,7 @@ impl Skip {
             Skip::InUse => "used by a TCP socket",
             Skip::UdpInUse => "used by a UDP socket",
             Skip::TimeWait => "held only by TIME-WAIT connections",
+            Skip::Closing => "held only by closing connections",
             Skip::Privileged { .. } => "below ip_unprivileged_port_start",
             Skip::BindFailed { .. } => "a test bind failed",
         }

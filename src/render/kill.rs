@@ -570,7 +570,8 @@ fn not_free_heading(others: &[OtherSocket], port: u16, listened: bool) -> String
 /// One line per socket left alone on `port`: where, whose, and why it
 /// was not stopped.
 fn write_others(out: &mut dyn Write, others: &[OtherSocket], port: u16) -> std::io::Result<()> {
-    for other in others.iter().filter(|o| o.socket.local_port() == port) {
+    let on_port = |o: &&OtherSocket| o.socket.local_port() == port;
+    for other in others.iter().filter(on_port).filter(|o| o.kind != OtherKind::Closing) {
         let socket = &other.socket;
         let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
         let who = if socket.owners.is_empty() {
@@ -602,10 +603,36 @@ fn write_others(out: &mut dyn Write, others: &[OtherSocket], port: u16) -> std::
                  listener closed): nothing else can bind the port while it lasts (porthole kill \
                  stops listeners only)"
             }
+            // Said once for all of them, below.
+            OtherKind::Closing => continue,
         };
         writeln!(out, "  {on} held by {}: {why}", Foreign(&who))?;
     }
+    let closing: Vec<&OtherSocket> =
+        others.iter().filter(on_port).filter(|o| o.kind == OtherKind::Closing).collect();
+    if !closing.is_empty() {
+        writeln!(out, "  {}", closing_text(&closing))?;
+    }
     Ok(())
+}
+
+/// One line for the connections a stopped server left closing on a port:
+/// how many in which state, and who can bind the port meanwhile.
+fn closing_text(closing: &[&OtherSocket]) -> String {
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    for other in closing {
+        *states.entry(other.socket.state.to_string()).or_default() += 1;
+    }
+    let states: Vec<String> =
+        states.iter().map(|(state, count)| format!("{state} {count}")).collect();
+    format!(
+        "{} connection(s) still closing ({}), held by no process: a new server binds the port \
+         now only if both it and the stopped server set SO_REUSEADDR (most servers do), \
+         otherwise once they end (TIME-WAIT lasts 60 s, an orphaned FIN-WAIT-2 \
+         net.ipv4.tcp_fin_timeout)",
+        closing.len(),
+        states.join(", ")
+    )
 }
 
 /// `porthole kill --json`.
@@ -657,8 +684,9 @@ pub struct ElsewhereRecord {
 #[derive(Debug, Serialize)]
 pub struct OtherSocketRecord {
     /// `not_selected` (another protocol or family than `-t/-u/-4/-6`
-    /// chose), `bound_only` (bound without `listen()`) or `connected` (a
-    /// connected socket on a port nothing listens on).
+    /// chose), `bound_only` (bound without `listen()`), `connected` (a
+    /// connected socket on a port nothing listens on) or `closing` (a
+    /// gone server's connection that only the kernel still holds).
     pub kind: &'static str,
     pub socket: SocketRecord,
 }

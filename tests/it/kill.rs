@@ -1160,3 +1160,76 @@ fn a_port_nothing_listens_on_is_not_listed_as_listening() {
     );
     assert!(process_alive(server.pid()));
 }
+
+/// Listens on 127.0.0.1:argv[1] (with `SO_REUSEADDR` when argv[2] is
+/// `reuse`), accepts one client and keeps it: a server with an open
+/// connection, as a dev server with a browser's keep-alive.
+const ACCEPTING: &str = r#"
+import os, socket, sys, time
+s = socket.socket()
+if sys.argv[2] == "reuse":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+print(os.getpid(), flush=True)
+a, _ = s.accept()
+time.sleep(120)
+"#;
+
+/// Tries to bind and listen on 127.0.0.1:argv[1], with `SO_REUSEADDR`
+/// when argv[2] is `reuse`; prints `bound` or the error's name.
+const BIND: &str = r#"
+import errno, socket, sys
+s = socket.socket()
+if sys.argv[2] == "reuse":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); print("bound")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+"#;
+
+#[test]
+fn closing_connections_of_the_stopped_server_are_said_not_called_free() {
+    // A server stopped with a client still connected leaves its end of the
+    // connection closing in the kernel (FIN-WAIT-2 while the client keeps
+    // its end, then TIME-WAIT). No process holds it, yet a new server
+    // binds the port only if both set SO_REUSEADDR: "Port N is free" would
+    // be wrong for the others, and `porthole free` passes the port over.
+    let Some(netns) = Netns::create() else { return };
+    for (port, reuse) in [(23110u16, "reuse"), (23111, "plain")] {
+        let text = port.to_string();
+        let (_server, mut out) = python_via(netns.command("python3"), ACCEPTING, &[&text, reuse]);
+        wait_for_line(&mut out);
+        let (_client, mut client_out) = python_via(netns.command("python3"), CLIENT, &[&text]);
+        assert_eq!(wait_for_line(&mut client_out), "connected");
+        let output = netns.porthole(&["kill", &text, "--yes"]);
+        assert_eq!(output.code, 0, "the listener is gone: {output:?}");
+        assert!(!output.stdout.contains("is free"), "{output:?}");
+        assert!(
+            output
+                .stdout
+                .contains(&format!("Nothing listens on port {text} any more, but it is not free")),
+            "{output:?}"
+        );
+        assert!(
+            output
+                .stdout
+                .contains("1 connection(s) still closing (FIN-WAIT-2 1), held by no process"),
+            "{output:?}"
+        );
+        let report = netns.porthole(&["kill", &text, "--json"]).json();
+        assert_eq!(report["other_sockets"][0]["kind"], "closing", "{report:#}");
+        // What the line says holds: a plain bind fails, and a bind with
+        // SO_REUSEADDR succeeds only after a server that set it too.
+        let bind = |mode: &str| {
+            let (_child, mut out) = python_via(netns.command("python3"), BIND, &[&text, mode]);
+            wait_for_line(&mut out)
+        };
+        assert_eq!(bind("plain"), "EADDRINUSE", "{port}");
+        let expected = if reuse == "reuse" { "bound" } else { "EADDRINUSE" };
+        assert_eq!(bind("reuse"), expected, "{port}");
+        let free = netns.porthole(&["free", "--prefer", &text, "--json"]).json();
+        assert_ne!(free["port"], port, "{free:#}");
+        assert_eq!(free["skipped_because"]["held only by closing connections"], 1, "{free:#}");
+    }
+}
