@@ -93,6 +93,9 @@ pub struct Conditions {
     /// del 127.0.0.1/8 dev lo`): no server can bind it, so it is not
     /// probed, rather than failing every port.
     pub ipv4_loopback_missing: bool,
+    /// `::1` is not assigned here although IPv6 is on (`ip -6 addr del
+    /// ::1/128 dev lo`): not probed either, for the same reason.
+    pub ipv6_loopback_missing: bool,
     /// `net.ipv4.ip_unprivileged_port_start` when the caller may not bind
     /// the ports below it (no `CAP_NET_BIND_SERVICE` in the namespace's
     /// user namespace); `None` when it may, or nothing is privileged.
@@ -129,7 +132,8 @@ impl Conditions {
             reserved: system.reserved_ports_text().and_then(|text| PortSet::parse(&text).ok()),
             services: Some(crate::portinfo::etc_services_ports(system)),
             ipv6: !system.ipv6_disabled_on_loopback(),
-            ipv4_loopback_missing: ipv4_loopback_missing(),
+            ipv4_loopback_missing: loopback_missing(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            ipv6_loopback_missing: loopback_missing(IpAddr::V6(Ipv6Addr::LOCALHOST)),
             privileged_below: system
                 .unprivileged_port_start()
                 .filter(|&start| start > 1 && binding_needs_privilege(start - 1)),
@@ -259,10 +263,12 @@ pub fn screen(port: u16, request: &Request, conditions: &Conditions) -> Option<S
     None
 }
 
-/// Whether `127.0.0.1` cannot be bound in the current network namespace
-/// because no interface has it (`EADDRNOTAVAIL`).
-fn ipv4_loopback_missing() -> bool {
-    let loopback = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+/// Whether the loopback address `address` (`127.0.0.1` or `::1`) cannot be
+/// bound in the current network namespace because no interface has it
+/// (`EADDRNOTAVAIL`). With IPv6 disabled `::1` fails otherwise and is not
+/// probed anyway.
+fn loopback_missing(address: IpAddr) -> bool {
+    let loopback = SocketAddr::new(address, 0);
     bind_once(loopback, rustix::net::SocketType::STREAM, false).is_err_and(|error| {
         error.raw_os_error() == Some(rustix::io::Errno::ADDRNOTAVAIL.raw_os_error())
     })
@@ -286,7 +292,9 @@ pub fn probe_addresses(port: u16, conditions: &Conditions) -> Vec<SocketAddr> {
     }
     if conditions.ipv6 {
         addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
-        addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port));
+        if !conditions.ipv6_loopback_missing {
+            addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port));
+        }
     }
     addresses
 }
@@ -342,6 +350,7 @@ pub fn find(request: &Request, conditions: &Conditions) -> Found {
         start,
         ipv6_checked: conditions.ipv6,
         ipv4_loopback_checked: !conditions.ipv4_loopback_missing,
+        ipv6_loopback_checked: conditions.ipv6 && !conditions.ipv6_loopback_missing,
         ephemeral: conditions.ephemeral,
         privileged_below: conditions.privileged_below,
         preferred_skip: None,

@@ -93,6 +93,9 @@ pub struct Found {
     pub ipv6_checked: bool,
     /// Whether `127.0.0.1` was probed (false when no interface has it).
     pub ipv4_loopback_checked: bool,
+    /// Whether `::1` was probed (false when IPv6 is disabled or no
+    /// interface has it).
+    pub ipv6_loopback_checked: bool,
     pub ephemeral: Option<(u16, u16)>,
     /// `ip_unprivileged_port_start` when the caller may not bind the
     /// ports below it.

@@ -70,7 +70,10 @@ impl FreeRecord {
             checked.push("127.0.0.1");
         }
         if found.ipv6_checked {
-            checked.extend(["::", "::1"]);
+            checked.push("::");
+        }
+        if found.ipv6_loopback_checked {
+            checked.push("::1");
         }
         FreeRecord {
             schema_version: crate::render::json::SCHEMA_VERSION,

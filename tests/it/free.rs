@@ -576,3 +576,32 @@ fn ports_this_user_may_not_bind_are_named_with_a_range_that_works() {
     assert_eq!(root["unprivileged_port_start"], serde_json::Value::Null, "{root:#}");
     assert!(ports_of(&root)[0] < 20000, "{root:#}");
 }
+
+#[test]
+fn a_loopback_without_ipv6_1_does_not_fail_every_port() {
+    // IPv6 on, but ::1 removed from lo (an IPv4-only loopback): no server
+    // can bind ::1 there, so it is not probed (nor listed as checked),
+    // instead of every test bind failing and nothing being found.
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("ip", &["-6", "addr", "del", "::1/128", "dev", "lo"]);
+    let output = netns.porthole(&["free", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(
+        report["checked_addresses"],
+        serde_json::json!(["0.0.0.0", "127.0.0.1", "::"]),
+        "{report:#}"
+    );
+    assert_eq!(report["ipv6_checked"], true, "{report:#}");
+    let port = ports_of(&report)[0];
+    let code = "import socket,sys\n\
+                p=int(sys.argv[1])\n\
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):\n\
+                \x20   s=socket.socket(socket.AF_INET6, kind); s.bind(('::',p)); s.close()\n\
+                \x20   t=socket.socket(socket.AF_INET, kind); t.bind(('127.0.0.1',p)); t.close()\n\
+                print('ok')";
+    let (_child, mut out) = python_via(netns.command("python3"), code, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut out), "ok");
+    let held = netns.porthole(&["free", "--hold", "1s"]);
+    assert_eq!(held.code, 0, "a port is held there too: {held:?}");
+}
