@@ -235,9 +235,11 @@ const FREE_HELP: &str = "\
 The port is outside this machine's ip_local_port_range (so no outbound
 connection can take it) and ip_local_reserved_ports, is not a port browsers
 block nor a well-known service port (built-in table and /etc/services), no
-socket uses it, TCP or UDP (TIME-WAIT included), and a test bind of a TCP
-and a UDP socket succeeds on 0.0.0.0, ::, 127.0.0.1 and ::1: the port suits
-a server that binds both protocols (DNS, QUIC/HTTP/3). The default range is
+socket uses it, TCP or UDP (TIME-WAIT and closing connections included),
+and a test bind of a TCP and a UDP socket succeeds on 0.0.0.0, ::,
+127.0.0.1 and ::1: the port suits a server that binds both protocols (DNS,
+QUIC/HTTP/3) on any address. Without CAP_NET_BIND_SERVICE, ports below
+net.ipv4.ip_unprivileged_port_start are passed over. The default range is
 10000-32767.
 
 --name hashes the name with FNV-1a 64 into the range and probes upwards
