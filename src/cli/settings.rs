@@ -315,6 +315,11 @@ impl FreeSettings {
             .as_deref()
             .map(|text| PortSet::parse(text).with_context(|| format!("--exclude '{text}'")))
             .transpose()?;
+        if let (Some(port), Some(set)) = (prefer, &exclude) {
+            if set.contains(port) {
+                bail!("--prefer {port} is in --exclude");
+            }
+        }
         let hold = hold
             .as_deref()
             .map(|text| {

@@ -48,10 +48,7 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         warn(&crate::render::free::shortage_message(&report));
     } else if let (Some(prefer), Some(skip)) = (settings.request.prefer, &found.preferred_skip) {
         if settings.format == crate::render::Format::Table {
-            let verdict = match skip {
-                allocation::Skip::Privileged { .. } => "is not for this user",
-                _ => "is not free",
-            };
+            let verdict = skip.verdict();
             warn(&format!("{prefer} {verdict} ({}); nearest free port follows", skip.describe()));
         }
     }

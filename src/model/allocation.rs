@@ -62,6 +62,24 @@ impl Skip {
         }
     }
 
+    /// What the reason makes of a port the user asked for (`--prefer`):
+    /// only a socket makes it "not free"; the range rules make a free port
+    /// unsafe to claim, and privilege makes it another user's.
+    pub fn verdict(&self) -> &'static str {
+        match self {
+            Skip::InUse
+            | Skip::UdpInUse
+            | Skip::TimeWait
+            | Skip::Closing
+            | Skip::BindFailed { .. } => "is not free",
+            Skip::Privileged { .. } => "is not for this user",
+            Skip::Ephemeral | Skip::Reserved | Skip::BrowserBlocked | Skip::Service => {
+                "is not safe to claim"
+            }
+            Skip::Excluded => "is excluded",
+        }
+    }
+
     /// The kind of reason, for counting why candidates were passed over
     /// (a failed bind counts as one kind, whatever the address).
     pub fn category(&self) -> &'static str {

@@ -195,6 +195,8 @@ fn bad_input_is_one_line_and_exit_2() {
         &["free", "--hold", "0"],
         &["free", "--name", ""],
         &["free", "--name", "a", "--prefer", "3000"],
+        // A preferred port the same call excludes can never be returned.
+        &["free", "--prefer", "21000", "--exclude", "20000-22000"],
     ] {
         let output = porthole_run(args);
         crate::util::assert_usage_error(&output, &format!("{args:?}"));
@@ -604,4 +606,25 @@ fn a_loopback_without_ipv6_1_does_not_fail_every_port() {
     assert_eq!(wait_for_line(&mut out), "ok");
     let held = netns.porthole(&["free", "--hold", "1s"]);
     assert_eq!(held.code, 0, "a port is held there too: {held:?}");
+}
+
+#[test]
+fn a_preferred_port_passed_over_by_a_rule_is_not_called_taken() {
+    // Nothing uses these ports: "is not free" would send the user looking
+    // for a process that does not exist. The rule that passed them over is
+    // named with what it means.
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_reserved_ports=21000"]);
+    for (port, said) in [
+        ("40000", "40000 is not safe to claim (inside ip_local_port_range)"),
+        ("21000", "21000 is not safe to claim (in ip_local_reserved_ports)"),
+    ] {
+        let output = netns.porthole(&["free", "--prefer", port]);
+        assert_eq!(output.code, 0, "{output:?}");
+        assert!(output.stderr.contains(said), "{output:?}");
+        assert!(!output.stderr.contains("is not free"), "{output:?}");
+    }
+    let _busy = occupy(&netns, 21001);
+    let taken = netns.porthole(&["free", "--prefer", "21001"]);
+    assert!(taken.stderr.contains("21001 is not free (a TCP socket uses it)"), "{taken:?}");
 }
