@@ -53,7 +53,7 @@ const POLL: Duration = Duration::from_millis(100);
 const CLAIM_ATTEMPTS: usize = 32;
 
 /// The hidden subcommand the holder runs as.
-pub const SUBCOMMAND: &str = "__hold";
+pub const SUBCOMMAND: &str = crate::model::allocation::HOLDER_SUBCOMMAND;
 
 /// One socket held on a port.
 #[derive(Debug)]

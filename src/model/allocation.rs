@@ -4,6 +4,11 @@
 
 use std::net::SocketAddr;
 
+/// The hidden subcommand `porthole free --hold` re-executes porthole with
+/// to keep the ports: it also tells the holder apart from other processes
+/// with a bound, non-listening socket ([`super::Process::is_free_holder`]).
+pub const HOLDER_SUBCOMMAND: &str = "__hold";
+
 /// Why a candidate was passed over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skip {

@@ -507,6 +507,14 @@ pub struct Process {
 }
 
 impl Process {
+    /// Whether this is the holder `porthole free --hold` starts (porthole
+    /// re-executed with its hidden subcommand): its bound, non-listening
+    /// sockets carry `SO_REUSEADDR`, so the server it holds for can bind.
+    pub fn is_free_holder(&self) -> bool {
+        self.name == "porthole"
+            && self.cmdline.get(1).map(String::as_str) == Some(allocation::HOLDER_SUBCOMMAND)
+    }
+
     /// The command line joined with spaces, or the name when it is empty
     /// (kernel threads, zombies).
     pub fn command_line(&self) -> String {

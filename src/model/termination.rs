@@ -407,6 +407,10 @@ pub enum OtherKind {
     /// client, an outbound connection, a connection a server kept after
     /// closing its listener), on a port nothing listens on.
     Connected,
+    /// A reservation by `porthole free --hold`: bound without `listen()`
+    /// but with `SO_REUSEADDR`, so a server that sets the option binds the
+    /// port now (and the holder exits); others wait for the hold to end.
+    Hold,
     /// A connection of a server that is gone, still closing in the kernel
     /// (TIME-WAIT, or an orphaned FIN-WAIT, CLOSING or LAST-ACK socket no
     /// process holds), on a port nothing listens on: a new server can bind
@@ -424,6 +428,7 @@ impl OtherKind {
             OtherKind::BoundOnly => "bound_only",
             OtherKind::Connected => "connected",
             OtherKind::Closing => "closing",
+            OtherKind::Hold => "hold",
         }
     }
 }

@@ -603,6 +603,18 @@ fn write_others(out: &mut dyn Write, others: &[OtherSocket], port: u16) -> std::
                  listener closed): nothing else can bind the port while it lasts (porthole kill \
                  stops listeners only)"
             }
+            OtherKind::Hold => {
+                let pids: Vec<String> = socket.owners.iter().map(u32::to_string).collect();
+                writeln!(
+                    out,
+                    "  {on} held by {}: a reservation by porthole free --hold, not listening: a \
+                     server that sets SO_REUSEADDR binds the port now (the holder then exits); \
+                     to end the hold: kill {}",
+                    Foreign(&who),
+                    pids.join(" ")
+                )?;
+                continue;
+            }
             // Said once for all of them, below.
             OtherKind::Closing => continue,
         };
@@ -685,8 +697,9 @@ pub struct ElsewhereRecord {
 pub struct OtherSocketRecord {
     /// `not_selected` (another protocol or family than `-t/-u/-4/-6`
     /// chose), `bound_only` (bound without `listen()`), `connected` (a
-    /// connected socket on a port nothing listens on) or `closing` (a
-    /// gone server's connection that only the kernel still holds).
+    /// connected socket on a port nothing listens on), `closing` (a
+    /// gone server's connection that only the kernel still holds) or
+    /// `hold` (a `porthole free --hold` reservation).
     pub kind: &'static str,
     pub socket: SocketRecord,
 }

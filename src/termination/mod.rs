@@ -156,7 +156,17 @@ pub fn other_sockets(
                 // socket is a file some process holds.
                 && socket.inode != 0
             {
-                OtherKind::BoundOnly
+                let holders = socket
+                    .owners
+                    .iter()
+                    .filter_map(|pid| snapshot.processes.get(pid))
+                    .filter(|process| process.is_free_holder())
+                    .count();
+                if holders > 0 && holders == socket.owners.len() {
+                    OtherKind::Hold
+                } else {
+                    OtherKind::BoundOnly
+                }
             } else if socket.is_closing() && !listened.contains(&socket.local_port()) {
                 OtherKind::Closing
             } else if socket.remote_port() != 0

@@ -1233,3 +1233,34 @@ fn closing_connections_of_the_stopped_server_are_said_not_called_free() {
         assert_eq!(free["skipped_because"]["held only by closing connections"], 1, "{free:#}");
     }
 }
+
+#[test]
+fn a_free_hold_is_named_as_a_reservation_not_as_a_port_nobody_can_bind() {
+    // `porthole free --hold` binds without listening, like any bound-only
+    // socket, but with SO_REUSEADDR: the server it was made for binds the
+    // port. "Nothing else can bind the port" would send the user to kill
+    // the reservation they asked for; the line says what it is and how to
+    // end it, as a command that runs as printed.
+    let Some(netns) = Netns::create() else { return };
+    let held = netns.porthole(&["free", "--hold", "60", "--json"]).json();
+    let port = held["port"].as_u64().unwrap().to_string();
+    let holder = held["holder_pid"].as_u64().unwrap() as u32;
+    let output = netns.porthole(&["kill", &port]);
+    assert_eq!(output.code, 1, "nothing listens: {output:?}");
+    assert!(!output.stdout.contains("nothing else can bind"), "{output:?}");
+    let said = "a reservation by porthole free --hold, not listening: a server that sets \
+                SO_REUSEADDR binds the port now";
+    assert!(output.stdout.contains(said), "{output:?}");
+    let fix = format!("to end the hold: kill {holder}");
+    assert!(output.stdout.contains(&fix), "{output:?}");
+    let report = netns.porthole(&["kill", &port, "--json"]).json();
+    assert_eq!(report["other_sockets"][0]["kind"], "hold", "{report:#}");
+    // `porthole PORT` says the same of it.
+    let who = netns.porthole(&[&port]);
+    assert!(who.stdout.contains("a reservation by porthole free --hold"), "{who:?}");
+    assert!(who.stdout.contains(&fix), "{who:?}");
+    assert!(!who.stdout.contains("nothing else can bind"), "{who:?}");
+    let status = Command::new("sh").args(["-c", &fix["to end the hold: ".len()..]]).status();
+    assert!(status.expect("sh runs").success());
+    assert!(eventually(Duration::from_secs(10), || !process_alive(holder)), "the hold ended");
+}
