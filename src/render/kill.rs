@@ -662,9 +662,12 @@ pub struct KillRecord {
     /// Why (`not_root`, `hidepid`, `other_pid_namespace`, `no_process`);
     /// empty when every owner was seen.
     pub hidden_owner_reasons: Vec<&'static str>,
-    /// Every requested port is free after the run (`null` when nothing was
-    /// sent).
+    /// Every requested port is free after the run: no selected listener
+    /// took it back and no socket in `other_sockets` holds it (`null` when
+    /// nothing was sent). The exit code says only whether the selected
+    /// listeners are gone.
     pub freed: Option<bool>,
+    /// The requested ports that are free after the run, in that sense.
     pub free_ports: Option<Vec<u16>>,
     pub holders_after: Vec<HolderRecord>,
     /// How long the ports were watched for a restart (`null` when nothing
@@ -859,8 +862,21 @@ impl KillRecord {
             targets,
             hidden_owners: plan.hidden.len(),
             hidden_owner_reasons: plan.owner_gaps.iter().map(|g| g.code()).collect(),
-            freed: report.verification.map(Verification::all_free),
-            free_ports: report.verification.map(|v| v.free.clone()),
+            // A port the text calls "not free" (a socket left alone still
+            // holds it) is not free here either.
+            freed: report.verification.map(|v| {
+                v.all_free()
+                    && v.free
+                        .iter()
+                        .all(|&port| !report.others.iter().any(|o| o.socket.local_port() == port))
+            }),
+            free_ports: report.verification.map(|v| {
+                v.free
+                    .iter()
+                    .copied()
+                    .filter(|&port| !report.others.iter().any(|o| o.socket.local_port() == port))
+                    .collect()
+            }),
             holders_after,
             watched_ms: report.verification.map(|v| v.watched.as_millis() as u64),
             parents_still_running: report

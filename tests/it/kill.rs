@@ -1232,6 +1232,19 @@ fn closing_connections_of_the_stopped_server_are_said_not_called_free() {
         assert_ne!(free["port"], port, "{free:#}");
         assert_eq!(free["skipped_because"]["held only by closing connections"], 1, "{free:#}");
     }
+    // --json says the same: the listener is gone (exit 0), the port is not
+    // free.
+    let text = "23112";
+    let (_server, mut out) = python_via(netns.command("python3"), ACCEPTING, &[text, "reuse"]);
+    wait_for_line(&mut out);
+    let (_client, mut client_out) = python_via(netns.command("python3"), CLIENT, &[text]);
+    assert_eq!(wait_for_line(&mut client_out), "connected");
+    let output = netns.porthole(&["kill", text, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["freed"], false, "{report:#}");
+    assert_eq!(report["free_ports"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["other_sockets"][0]["kind"], "closing", "{report:#}");
 }
 
 #[test]
