@@ -100,7 +100,7 @@ pub struct Conditions {
     /// the ports below it (no `CAP_NET_BIND_SERVICE` in the namespace's
     /// user namespace); `None` when it may, or nothing is privileged.
     pub privileged_below: Option<u16>,
-    /// Local ports of every TCP socket, any state but TIME-WAIT.
+    /// Local ports of every TCP socket but the closing ones below.
     pub tcp_in_use: BTreeSet<u16>,
     /// Local ports of TCP sockets in TIME-WAIT.
     pub tcp_time_wait: BTreeSet<u16>,
