@@ -63,7 +63,19 @@ fn allocate(settings: &FreeSettings) -> anyhow::Result<(allocation::Found, Optio
     let Some(duration) = settings.hold else {
         return Ok((allocation::find(&settings.request, &conditions), None));
     };
-    let (found, held) = hold::claim(&settings.request, &conditions)?;
+    let (found, held) = match hold::claim(&settings.request, &conditions) {
+        Err(error) if error.source.raw_os_error() == Some(libc::EMFILE) => {
+            let limit = crate::sys::fds::open_limit()
+                .map_or_else(|| "unlimited".to_string(), |limit| limit.to_string());
+            anyhow::bail!(
+                "--count {} --hold keeps a socket per port, protocol and family open, more than \
+                 this process may open (ulimit -n: {limit}, already raised to the hard limit); \
+                 ask for fewer ports",
+                settings.request.count
+            );
+        }
+        result => result?,
+    };
     if held.is_empty() {
         return Ok((found, None));
     }

@@ -628,3 +628,34 @@ fn a_preferred_port_passed_over_by_a_rule_is_not_called_taken() {
     let taken = netns.porthole(&["free", "--prefer", "21001"]);
     assert!(taken.stderr.contains("21001 is not free (a TCP socket uses it)"), "{taken:?}");
 }
+
+#[test]
+fn hold_of_many_ports_is_not_stopped_by_the_soft_descriptor_limit() {
+    // `--count 100 --hold` keeps 200 sockets (0.0.0.0 and ::): more than a
+    // soft RLIMIT_NOFILE of 128, less than the hard limit, which porthole
+    // raises the soft one to. Under a hard limit too low, one line says so.
+    let Some(netns) = Netns::create() else { return };
+    let binary = crate::util::binary();
+    let binary = binary.to_str().expect("utf-8 path");
+    let script = format!("ulimit -Sn 128 && exec {binary} free --count 100 --hold 60 --json");
+    let mut command = netns.command("sh");
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(command.args(["-c", &script]));
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(ports_of(&report).len(), 100, "{report:#}");
+    let holder = report["holder_pid"].as_u64().unwrap() as u32;
+    let alive = process_alive(holder);
+    let _ = std::process::Command::new("kill").arg(holder.to_string()).status();
+    assert!(alive, "the holder keeps them");
+
+    let script =
+        format!("ulimit -Sn 64 && ulimit -Hn 64 && exec {binary} free --count 100 --hold 60");
+    let mut command = netns.command("sh");
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(command.args(["-c", &script]));
+    crate::util::assert_usage_error(&output, "hard limit");
+    assert!(output.stderr.contains("ulimit -n: 64"), "{output:?}");
+    assert!(output.stderr.contains("ask for fewer ports"), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+}
