@@ -64,7 +64,9 @@ fn allocate(settings: &FreeSettings) -> anyhow::Result<(allocation::Found, Optio
         return Ok((allocation::find(&settings.request, &conditions), None));
     };
     let (found, held) = match hold::claim(&settings.request, &conditions) {
-        Err(error) if error.source.raw_os_error() == Some(libc::EMFILE) => {
+        Err(error)
+            if error.source.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) =>
+        {
             let limit = crate::sys::fds::open_limit()
                 .map_or_else(|| "unlimited".to_string(), |limit| limit.to_string());
             anyhow::bail!(
