@@ -53,7 +53,7 @@ const POLL: Duration = Duration::from_millis(100);
 const CLAIM_ATTEMPTS: usize = 32;
 
 /// The hidden subcommand the holder runs as.
-pub const SUBCOMMAND: &str = "__hold";
+pub const SUBCOMMAND: &str = crate::model::allocation::HOLDER_SUBCOMMAND;
 
 /// One socket held on a port.
 #[derive(Debug)]
@@ -87,7 +87,7 @@ pub fn claim(
         if found.ports.len() < request.count {
             return Ok((found, Vec::new()));
         }
-        match bind(&found.ports, request.udp, conditions.ipv6) {
+        match bind(&found.ports, request.hold_udp, conditions.ipv6) {
             Ok(held) => return Ok((found, held)),
             Err(error)
                 if error.source.kind() == std::io::ErrorKind::AddrInUse
@@ -109,6 +109,13 @@ pub fn bind(ports: &[u16], udp: bool, ipv6: bool) -> Result<Vec<HeldSocket>, Hol
     if udp {
         protocols.push((Protocol::Udp, rustix::net::SocketType::DGRAM));
     }
+    // One descriptor per port, protocol and family, on top of those open
+    // now (and a few for the search's own test binds): `--count 1000`
+    // needs more than the usual soft limit of 1024. Best effort: a limit
+    // that cannot be raised shows as the bind's EMFILE below.
+    let needed = ports.len() * protocols.len() * if ipv6 { 2 } else { 1 };
+    let open = crate::sys::fds::open_count().unwrap_or(0);
+    let _ = crate::sys::fds::raise_open_limit(needed + open + 16);
     for &port in ports {
         for &(protocol, socket_type) in &protocols {
             let mut addresses = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))];

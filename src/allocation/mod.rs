@@ -7,14 +7,20 @@
 //!   before the service starts, and a client polling it cannot
 //!   self-connect (failure mode M15);
 //! - it is not in `ip_local_reserved_ports` (someone reserved it);
+//! - the caller may bind it: a port below `ip_unprivileged_port_start` is
+//!   passed over, and named as such, for a caller without
+//!   `CAP_NET_BIND_SERVICE`;
 //! - it is not a port browsers refuse, nor a well-known service port (the
 //!   built-in development table and `/etc/services`), so it will not
 //!   collide with a service that merely is not running right now;
-//! - no socket uses it, in any state: TIME-WAIT and the local end of a
-//!   connection block a bind too;
+//! - no socket uses it, TCP or UDP, in any state: TIME-WAIT and the local
+//!   end of a connection block a bind too, and a UDP socket on the port
+//!   blocks every server that binds both protocols (DNS, QUIC/HTTP/3,
+//!   game and media servers);
 //! - a real `bind()` without `SO_REUSEADDR` succeeds on `0.0.0.0`, `::`,
-//!   `127.0.0.1` and `::1` (IPv6 skipped when it is disabled), so the port
-//!   works for either family and for loopback-only or wildcard servers.
+//!   `127.0.0.1` and `::1` (IPv6 skipped when it is disabled), for a TCP
+//!   and a UDP socket, so the port works for either family, either
+//!   protocol, and for loopback-only or wildcard servers.
 //!
 //! The search order decides which free port is returned: the preferred
 //! port and then its nearest neighbours, a stable hash of a project name
@@ -57,8 +63,9 @@ pub struct Request {
     /// Start at the stable hash of this name.
     pub name: Option<String>,
     pub exclude: Option<PortSet>,
-    /// Also require the port to be free for UDP.
-    pub udp: bool,
+    /// Hold the UDP port too (`--hold`); the search itself always requires
+    /// the port to be free for both protocols.
+    pub hold_udp: bool,
 }
 
 impl Request {
@@ -86,22 +93,34 @@ pub struct Conditions {
     /// del 127.0.0.1/8 dev lo`): no server can bind it, so it is not
     /// probed, rather than failing every port.
     pub ipv4_loopback_missing: bool,
-    /// Local ports of every TCP socket, any state but TIME-WAIT.
+    /// `::1` is not assigned here although IPv6 is on (`ip -6 addr del
+    /// ::1/128 dev lo`): not probed either, for the same reason.
+    pub ipv6_loopback_missing: bool,
+    /// `net.ipv4.ip_unprivileged_port_start` when the caller may not bind
+    /// the ports below it (no `CAP_NET_BIND_SERVICE` in the namespace's
+    /// user namespace); `None` when it may, or nothing is privileged.
+    pub privileged_below: Option<u16>,
+    /// Local ports of every TCP socket but the closing ones below.
     pub tcp_in_use: BTreeSet<u16>,
     /// Local ports of TCP sockets in TIME-WAIT.
     pub tcp_time_wait: BTreeSet<u16>,
-    /// Local ports of every UDP socket (only read with `--udp`).
+    /// Local ports of the other closing TCP connections no process holds
+    /// (orphans in FIN-WAIT, CLOSING, LAST-ACK: a server that is gone).
+    pub tcp_closing: BTreeSet<u16>,
+    /// Local ports of every UDP socket.
     pub udp_in_use: BTreeSet<u16>,
 }
 
 impl Conditions {
     /// Reads the sysctls, `/etc/services` and the socket inventory of the
     /// current network namespace of `system`. A reserved-ports list the
-    /// kernel printed but that does not parse counts as none.
-    pub fn current(system: &dyn System, udp: bool) -> Result<Self, InventoryError> {
+    /// kernel printed but that does not parse counts as none. UDP sockets
+    /// are always read: a port a UDP socket holds is not free, whatever
+    /// the new service binds.
+    pub fn current(system: &dyn System) -> Result<Self, InventoryError> {
         let query = Query {
             tcp: true,
-            udp,
+            udp: true,
             unix: false,
             listeners_only: false,
             owners: false,
@@ -113,7 +132,11 @@ impl Conditions {
             reserved: system.reserved_ports_text().and_then(|text| PortSet::parse(&text).ok()),
             services: Some(crate::portinfo::etc_services_ports(system)),
             ipv6: !system.ipv6_disabled_on_loopback(),
-            ipv4_loopback_missing: ipv4_loopback_missing(),
+            ipv4_loopback_missing: loopback_missing(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            ipv6_loopback_missing: loopback_missing(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            privileged_below: system
+                .unprivileged_port_start()
+                .filter(|&start| start > 1 && binding_needs_privilege(start - 1)),
             ..Conditions::default()
         };
         for socket in &snapshot.sockets {
@@ -122,6 +145,7 @@ impl Conditions {
                 Protocol::Tcp if socket.state == crate::model::SocketState::TimeWait => {
                     conditions.tcp_time_wait.insert(port)
                 }
+                Protocol::Tcp if socket.is_closing() => conditions.tcp_closing.insert(port),
                 Protocol::Tcp => conditions.tcp_in_use.insert(port),
                 Protocol::Udp => conditions.udp_in_use.insert(port),
                 Protocol::Unix => false,
@@ -201,6 +225,9 @@ pub fn screen(port: u16, request: &Request, conditions: &Conditions) -> Option<S
     if port == 0 {
         return Some(Skip::Excluded);
     }
+    if let Some(start) = conditions.privileged_below.filter(|&start| port < start) {
+        return Some(Skip::Privileged { start });
+    }
     if conditions.ephemeral.is_some_and(|(low, high)| low <= port && port <= high) {
         return Some(Skip::Ephemeral);
     }
@@ -221,10 +248,14 @@ pub fn screen(port: u16, request: &Request, conditions: &Conditions) -> Option<S
             return Some(Skip::Service);
         }
     }
-    if conditions.tcp_in_use.contains(&port)
-        || (request.udp && conditions.udp_in_use.contains(&port))
-    {
+    if conditions.tcp_in_use.contains(&port) {
         return Some(Skip::InUse);
+    }
+    if conditions.udp_in_use.contains(&port) {
+        return Some(Skip::UdpInUse);
+    }
+    if conditions.tcp_closing.contains(&port) {
+        return Some(Skip::Closing);
     }
     if conditions.tcp_time_wait.contains(&port) {
         return Some(Skip::TimeWait);
@@ -232,13 +263,25 @@ pub fn screen(port: u16, request: &Request, conditions: &Conditions) -> Option<S
     None
 }
 
-/// Whether `127.0.0.1` cannot be bound in the current network namespace
-/// because no interface has it (`EADDRNOTAVAIL`).
-fn ipv4_loopback_missing() -> bool {
-    let loopback = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+/// Whether the loopback address `address` (`127.0.0.1` or `::1`) cannot be
+/// bound in the current network namespace because no interface has it
+/// (`EADDRNOTAVAIL`). With IPv6 disabled `::1` fails otherwise and is not
+/// probed anyway.
+fn loopback_missing(address: IpAddr) -> bool {
+    let loopback = SocketAddr::new(address, 0);
     bind_once(loopback, rustix::net::SocketType::STREAM, false).is_err_and(|error| {
         error.raw_os_error() == Some(rustix::io::Errno::ADDRNOTAVAIL.raw_os_error())
     })
+}
+
+/// Whether this caller is refused a bind of `port` for want of privilege
+/// (`EACCES`). The kernel checks the privilege before it looks at the
+/// sockets on the port, so a port in use answers as well as a free one;
+/// a bind that succeeds is closed at once, before `listen()`.
+fn binding_needs_privilege(port: u16) -> bool {
+    let address = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+    bind_once(address, rustix::net::SocketType::STREAM, false)
+        .is_err_and(|error| error.raw_os_error() == Some(rustix::io::Errno::ACCESS.raw_os_error()))
 }
 
 /// The addresses a port is test-bound on under `conditions`.
@@ -249,22 +292,20 @@ pub fn probe_addresses(port: u16, conditions: &Conditions) -> Vec<SocketAddr> {
     }
     if conditions.ipv6 {
         addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
-        addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port));
+        if !conditions.ipv6_loopback_missing {
+            addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port));
+        }
     }
     addresses
 }
 
-/// Binds the port on every probe address, one after the other, without
-/// `SO_REUSEADDR` (so TIME-WAIT and bound-but-idle sockets, which sock_diag
-/// does not list, count as taken) and without `listen()` (so nothing can
-/// connect meanwhile, and closing leaves no TIME-WAIT behind).
-pub fn probe(port: u16, udp: bool, conditions: &Conditions) -> Result<(), Skip> {
-    let types: &[rustix::net::SocketType] = if udp {
-        &[rustix::net::SocketType::STREAM, rustix::net::SocketType::DGRAM]
-    } else {
-        &[rustix::net::SocketType::STREAM]
-    };
-    for &socket_type in types {
+/// Binds the port on every probe address, one after the other, for TCP and
+/// for UDP, without `SO_REUSEADDR` (so TIME-WAIT and bound-but-idle
+/// sockets, which sock_diag does not list, count as taken) and without
+/// `listen()` (so nothing can connect meanwhile, and closing leaves no
+/// TIME-WAIT behind).
+pub fn probe(port: u16, conditions: &Conditions) -> Result<(), Skip> {
+    for socket_type in [rustix::net::SocketType::STREAM, rustix::net::SocketType::DGRAM] {
         for address in probe_addresses(port, conditions) {
             bind_once(address, socket_type, false).map_err(|error| Skip::BindFailed {
                 address,
@@ -309,7 +350,9 @@ pub fn find(request: &Request, conditions: &Conditions) -> Found {
         start,
         ipv6_checked: conditions.ipv6,
         ipv4_loopback_checked: !conditions.ipv4_loopback_missing,
+        ipv6_loopback_checked: conditions.ipv6 && !conditions.ipv6_loopback_missing,
         ephemeral: conditions.ephemeral,
+        privileged_below: conditions.privileged_below,
         preferred_skip: None,
         skipped: 0,
         skipped_because: std::collections::BTreeMap::new(),
@@ -323,7 +366,7 @@ pub fn find(request: &Request, conditions: &Conditions) -> Found {
         }
         let verdict = match screen(port, request, conditions) {
             Some(skip) => Err(skip),
-            None => probe(port, request.udp, conditions),
+            None => probe(port, conditions),
         };
         match verdict {
             Ok(()) => found.ports.push(port),
@@ -344,7 +387,7 @@ mod tests {
     use super::*;
 
     fn request() -> Request {
-        Request { range: None, count: 1, prefer: None, name: None, exclude: None, udp: false }
+        Request { range: None, count: 1, prefer: None, name: None, exclude: None, hold_udp: false }
     }
 
     #[test]
@@ -385,6 +428,7 @@ mod tests {
             reserved: Some(PortSet::single(20001)),
             services: Some(PortSet::single(20002)),
             tcp_in_use: [20003].into_iter().collect(),
+            udp_in_use: [20006].into_iter().collect(),
             ..Conditions::default()
         };
         let base = Request { exclude: Some(PortSet::single(20004)), ..request() };
@@ -396,8 +440,17 @@ mod tests {
         assert_eq!(screen(6000, &base, &conditions), Some(Skip::BrowserBlocked));
         assert_eq!(screen(3000, &base, &conditions), Some(Skip::Service));
         assert_eq!(screen(20005, &base, &conditions), None);
-        let prefer = Request { prefer: Some(3000), ..base };
+        // A UDP socket blocks the port without --udp too.
+        assert_eq!(screen(20006, &base, &conditions), Some(Skip::UdpInUse));
+        let prefer = Request { prefer: Some(3000), ..base.clone() };
         assert_eq!(screen(3000, &prefer, &conditions), None);
+        // A caller without the privilege: ports below the start are passed
+        // over, the preferred one too, and named for the reason.
+        let unprivileged = Conditions { privileged_below: Some(20000), ..conditions };
+        assert_eq!(screen(19999, &base, &unprivileged), Some(Skip::Privileged { start: 20000 }));
+        let low = Request { prefer: Some(80), ..base.clone() };
+        assert_eq!(screen(80, &low, &unprivileged), Some(Skip::Privileged { start: 20000 }));
+        assert_eq!(screen(20005, &base, &unprivileged), None);
     }
 
     #[test]
@@ -410,18 +463,25 @@ mod tests {
             "127.0.0.1:5432".parse().unwrap(),
             SocketState::TimeWait,
         );
-        let system = Scripted { sockets: vec![time_wait], ..Scripted::default() }
+        let udp = Socket::ip(
+            Protocol::Udp,
+            "127.0.0.2:20016".parse().unwrap(),
+            "0.0.0.0:0".parse().unwrap(),
+            SocketState::Close,
+        );
+        let system = Scripted { sockets: vec![time_wait, udp], ..Scripted::default() }
             .sysctl("net.ipv4.ip_local_port_range", "20015\t60999\n")
             .sysctl("net.ipv4.ip_local_reserved_ports", "20000-20010\n")
             .sysctl("net.ipv6.conf.all.disable_ipv6", "0\n")
             .sysctl("net.ipv6.conf.lo.disable_ipv6", "1\n")
             .file("/etc/services", "myservice\t20011/tcp\t# local\n");
-        let conditions = Conditions::current(&system, false).unwrap();
+        let conditions = Conditions::current(&system).unwrap();
         assert_eq!(conditions.ephemeral, Some((20015, 60999)));
         assert_eq!(conditions.reserved, PortSet::parse("20000-20010").ok());
         assert!(conditions.services.as_ref().unwrap().contains(20011));
         assert!(conditions.tcp_time_wait.contains(&20012), "TIME-WAIT is told apart");
         assert!(!conditions.tcp_in_use.contains(&20012));
+        assert!(conditions.udp_in_use.contains(&20016), "UDP sockets are always read");
         assert!(!conditions.ipv6, "disable_ipv6 on lo makes ::1 unusable");
 
         // Only 20013 and 20014 pass every rule (the rest of the range is

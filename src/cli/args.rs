@@ -235,8 +235,12 @@ const FREE_HELP: &str = "\
 The port is outside this machine's ip_local_port_range (so no outbound
 connection can take it) and ip_local_reserved_ports, is not a port browsers
 block nor a well-known service port (built-in table and /etc/services), no
-socket uses it (TIME-WAIT included), and a test bind succeeds on 0.0.0.0,
-::, 127.0.0.1 and ::1. The default range is 10000-32767.
+socket uses it, TCP or UDP (TIME-WAIT and closing connections included),
+and a test bind of a TCP and a UDP socket succeeds on 0.0.0.0, ::,
+127.0.0.1 and ::1: the port suits a server that binds both protocols (DNS,
+QUIC/HTTP/3) on any address. Without CAP_NET_BIND_SERVICE, ports below
+net.ipv4.ip_unprivileged_port_start are passed over. The default range is
+10000-32767.
 
 --name hashes the name with FNV-1a 64 into the range and probes upwards
 from there, so a project gets the same port on every machine and every run
@@ -248,7 +252,7 @@ SECONDS closes that window: a detached porthole process keeps the port
 bound (SO_REUSEADDR, not listening) and exits after SECONDS, or as soon as
 your server binds and listens on it. Your server must set SO_REUSEADDR, as
 Rust, Go, Node, Python socketserver and nginx do; a bind without it fails
-while the port is held.
+while the port is held. Only the TCP port is held unless --udp is given.
 
 Examples:
   porthole free                      one free TCP port
@@ -257,7 +261,8 @@ Examples:
   porthole free --prefer 3000        3000 if free, else the nearest free port
   porthole free --name myproject     the same port for this project everywhere
   porthole free --range 20000-29999 --exclude 20000-20100
-  porthole free --udp --json         free for TCP and UDP, as JSON
+  porthole free --json               the port and what was checked, as JSON
+  porthole free --hold 30 --udp      hold the UDP port too, for a UDP server
   porthole free --hold 30            keep it bound for 30 s (pid on stderr)
 
 Exit status: 0 found, 1 no free port in the range, 2 bad input.";
@@ -338,7 +343,8 @@ pub struct FreeArgs {
     /// Ports never to return, e.g. 20000,25000-25100.
     #[arg(allow_hyphen_values = true, short = 'x', long, value_name = "LIST")]
     pub exclude: Option<String>,
-    /// Also require the port to be free for UDP.
+    /// With --hold, hold the UDP port too (every port is checked free for
+    /// both TCP and UDP either way).
     #[arg(short = 'u', long)]
     pub udp: bool,
     /// Keep the port bound this long (e.g. 30s, 5m; a bare number is

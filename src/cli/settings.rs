@@ -302,6 +302,12 @@ impl FreeSettings {
                 bail!("--prefer {port} is outside --range {low}-{high}");
             }
         }
+        if let Some((low, high)) = range {
+            let size = usize::from(high - low) + 1;
+            if count > size {
+                bail!("--count {count}: --range {low}-{high} has only {size} port(s)");
+            }
+        }
         if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
             bail!("--name: the name is empty");
         }
@@ -309,6 +315,11 @@ impl FreeSettings {
             .as_deref()
             .map(|text| PortSet::parse(text).with_context(|| format!("--exclude '{text}'")))
             .transpose()?;
+        if let (Some(port), Some(set)) = (prefer, &exclude) {
+            if set.contains(port) {
+                bail!("--prefer {port} is in --exclude");
+            }
+        }
         let hold = hold
             .as_deref()
             .map(|text| {
@@ -320,7 +331,14 @@ impl FreeSettings {
             })
             .transpose()?;
         Ok(FreeSettings {
-            request: crate::allocation::Request { range, count, prefer, name, exclude, udp },
+            request: crate::allocation::Request {
+                range,
+                count,
+                prefer,
+                name,
+                exclude,
+                hold_udp: udp,
+            },
             hold,
             namespace: resolve_one_netns(netns.as_deref())?,
             format: if json { Format::Json } else { Format::Table },

@@ -39,7 +39,7 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         requested: settings.request.count,
         name: settings.request.name.as_deref(),
         prefer: settings.request.prefer,
-        udp: settings.request.udp,
+        hold_udp: settings.request.hold_udp,
         holder_pid,
         hold: settings.hold,
         command_prefix: &command_prefix,
@@ -48,7 +48,8 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         warn(&crate::render::free::shortage_message(&report));
     } else if let (Some(prefer), Some(skip)) = (settings.request.prefer, &found.preferred_skip) {
         if settings.format == crate::render::Format::Table {
-            warn(&format!("{prefer} is not free ({}); nearest free port follows", skip.describe()));
+            let verdict = skip.verdict();
+            warn(&format!("{prefer} {verdict} ({}); nearest free port follows", skip.describe()));
         }
     }
     write_found(out, &report, settings.format)?;
@@ -58,12 +59,25 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
 /// Finds the ports and, with `--hold`, binds them and starts the holder, in
 /// the namespace of the calling thread (the holder process inherits it).
 fn allocate(settings: &FreeSettings) -> anyhow::Result<(allocation::Found, Option<u32>)> {
-    let conditions =
-        Conditions::current(&Machine, settings.request.udp).context("listing sockets")?;
+    let conditions = Conditions::current(&Machine).context("listing sockets")?;
     let Some(duration) = settings.hold else {
         return Ok((allocation::find(&settings.request, &conditions), None));
     };
-    let (found, held) = hold::claim(&settings.request, &conditions)?;
+    let (found, held) = match hold::claim(&settings.request, &conditions) {
+        Err(error)
+            if error.source.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) =>
+        {
+            let limit = crate::sys::fds::open_limit()
+                .map_or_else(|| "unlimited".to_string(), |limit| limit.to_string());
+            anyhow::bail!(
+                "--count {} --hold keeps a socket per port, protocol and family open, more than \
+                 this process may open (ulimit -n: {limit}, already raised to the hard limit); \
+                 ask for fewer ports",
+                settings.request.count
+            );
+        }
+        result => result?,
+    };
     if held.is_empty() {
         return Ok((found, None));
     }

@@ -416,6 +416,23 @@ impl Socket {
         }
     }
 
+    /// A TCP connection only the kernel still holds while it closes:
+    /// TIME-WAIT, or an orphan (no inode: its process closed it or exited)
+    /// in FIN-WAIT-1/2, CLOSING or LAST-ACK. It keeps its port from a bind
+    /// without `SO_REUSEADDR` until it ends.
+    pub fn is_closing(&self) -> bool {
+        self.protocol == Protocol::Tcp
+            && (self.state == SocketState::TimeWait
+                || (self.inode == 0
+                    && matches!(
+                        self.state,
+                        SocketState::FinWait1
+                            | SocketState::FinWait2
+                            | SocketState::Closing
+                            | SocketState::LastAck
+                    )))
+    }
+
     /// Whether the listener accepts IPv4 clients on a dual-stack `::` bind.
     pub fn is_dual_stack(&self) -> bool {
         self.family == Family::Ipv6
@@ -490,6 +507,14 @@ pub struct Process {
 }
 
 impl Process {
+    /// Whether this is the holder `porthole free --hold` starts (porthole
+    /// re-executed with its hidden subcommand): its bound, non-listening
+    /// sockets carry `SO_REUSEADDR`, so the server it holds for can bind.
+    pub fn is_free_holder(&self) -> bool {
+        self.name == "porthole"
+            && self.cmdline.get(1).map(String::as_str) == Some(allocation::HOLDER_SUBCOMMAND)
+    }
+
     /// The command line joined with spaces, or the name when it is empty
     /// (kernel threads, zombies).
     pub fn command_line(&self) -> String {

@@ -407,6 +407,17 @@ pub enum OtherKind {
     /// client, an outbound connection, a connection a server kept after
     /// closing its listener), on a port nothing listens on.
     Connected,
+    /// A reservation by `porthole free --hold`: bound without `listen()`
+    /// but with `SO_REUSEADDR`, so a server that sets the option binds the
+    /// port now (and the holder exits); others wait for the hold to end.
+    Hold,
+    /// A connection of a server that is gone, still closing in the kernel
+    /// (TIME-WAIT, or an orphaned FIN-WAIT, CLOSING or LAST-ACK socket no
+    /// process holds), on a port nothing listens on: a new server can bind
+    /// the port now only if both it and the gone server set `SO_REUSEADDR`
+    /// (verified on Linux 6.x: the option on the new socket alone is not
+    /// enough), otherwise once it ends.
+    Closing,
 }
 
 impl OtherKind {
@@ -416,6 +427,8 @@ impl OtherKind {
             OtherKind::NotSelected => "not_selected",
             OtherKind::BoundOnly => "bound_only",
             OtherKind::Connected => "connected",
+            OtherKind::Closing => "closing",
+            OtherKind::Hold => "hold",
         }
     }
 }

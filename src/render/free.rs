@@ -15,7 +15,8 @@ pub struct FreeReport<'a> {
     pub requested: usize,
     pub name: Option<&'a str>,
     pub prefer: Option<u16>,
-    pub udp: bool,
+    /// `--udp`: the holder keeps the UDP port too.
+    pub hold_udp: bool,
     pub holder_pid: Option<u32>,
     pub hold: Option<std::time::Duration>,
     /// What runs a command where the ports were searched: empty in the
@@ -38,12 +39,16 @@ pub struct FreeRecord {
     pub name: Option<String>,
     pub prefer: Option<u16>,
     pub preferred_free: Option<bool>,
+    /// Protocols each port was checked free for: always TCP and UDP.
     pub protocols: Vec<&'static str>,
     /// Addresses each port was test-bound on.
     pub checked_addresses: Vec<&'static str>,
     /// False when IPv6 is disabled and `::`/`::1` were skipped.
     pub ipv6_checked: bool,
     pub ephemeral_range: Option<[u16; 2]>,
+    /// `net.ipv4.ip_unprivileged_port_start` when this user may not bind
+    /// the ports below it (`null`: it may, e.g. as root).
+    pub unprivileged_port_start: Option<u16>,
     pub skipped: usize,
     /// How many candidates were passed over per reason.
     pub skipped_because: std::collections::BTreeMap<&'static str, usize>,
@@ -52,6 +57,9 @@ pub struct FreeRecord {
     pub preferred_skip: Option<String>,
     pub holder_pid: Option<u32>,
     pub hold_seconds: Option<f64>,
+    /// Protocols the holder keeps bound (`null` without a holder): TCP,
+    /// and UDP with `--udp`.
+    pub held_protocols: Option<Vec<&'static str>>,
 }
 
 impl FreeRecord {
@@ -62,7 +70,10 @@ impl FreeRecord {
             checked.push("127.0.0.1");
         }
         if found.ipv6_checked {
-            checked.extend(["::", "::1"]);
+            checked.push("::");
+        }
+        if found.ipv6_loopback_checked {
+            checked.push("::1");
         }
         FreeRecord {
             schema_version: crate::render::json::SCHEMA_VERSION,
@@ -74,15 +85,23 @@ impl FreeRecord {
             name: report.name.map(str::to_string),
             prefer: report.prefer,
             preferred_free: report.prefer.map(|p| found.ports.first() == Some(&p)),
-            protocols: if report.udp { vec!["tcp", "udp"] } else { vec!["tcp"] },
+            protocols: vec!["tcp", "udp"],
             checked_addresses: checked,
             ipv6_checked: found.ipv6_checked,
             ephemeral_range: found.ephemeral.map(|(low, high)| [low, high]),
+            unprivileged_port_start: found.privileged_below,
             skipped: found.skipped,
             skipped_because: found.skipped_because.clone(),
             preferred_skip: found.preferred_skip.as_ref().map(Skip::describe),
             holder_pid: report.holder_pid,
             hold_seconds: report.hold.map(|d| d.as_secs_f64()),
+            held_protocols: report.holder_pid.map(|_| {
+                if report.hold_udp {
+                    vec!["tcp", "udp"]
+                } else {
+                    vec!["tcp"]
+                }
+            }),
         }
     }
 }
@@ -93,8 +112,11 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
     let (low, high) = found.range;
     let mut message =
         format!("found {} of {} free port(s) in {low}-{high}", found.ports.len(), report.requested);
+    // The lowest port worth suggesting: 1024, or higher when this user may
+    // not bind the ports below ip_unprivileged_port_start.
+    let floor = found.privileged_below.map_or(1024, |start| start.max(1024));
     let outside = found.ephemeral.and_then(|(e_low, e_high)| {
-        outside_ephemeral(e_low, e_high).filter(|&gap| gap != found.range)
+        outside_ephemeral(e_low, e_high, floor).filter(|&gap| gap != found.range)
     });
     if found.range_all_ephemeral {
         if let Some((e_low, e_high)) = found.ephemeral {
@@ -121,6 +143,26 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
     if let (Some(prefer), Some(skip)) = (report.prefer, &found.preferred_skip) {
         message.push_str(&format!("; {prefer}: {}", skip.describe()));
     }
+    // Ports were passed over for want of privilege: where this user's are.
+    if let (Some(start), true) = (
+        found.privileged_below,
+        found.skipped_because.contains_key(Skip::Privileged { start: 0 }.category()),
+    ) {
+        let room = match found.ephemeral {
+            Some((e_low, e_high)) => outside_ephemeral(e_low, e_high, floor),
+            None => Some((floor, u16::MAX)),
+        };
+        message.push_str(&format!(
+            "; this user may bind ports from {start} up (net.ipv4.ip_unprivileged_port_start)"
+        ));
+        // Ports passed over as ephemeral get the same range below.
+        let ephemeral_advice = found.skipped_because.contains_key(Skip::Ephemeral.category());
+        if let Some((gap_low, gap_high)) =
+            room.filter(|&gap| gap != found.range && !ephemeral_advice)
+        {
+            message.push_str(&format!(": --range {gap_low}-{gap_high}"));
+        }
+    }
     // Ports were passed over for being ephemeral: say where the others are.
     if let (Some((e_low, e_high)), true) =
         (found.ephemeral, found.skipped_because.contains_key(Skip::Ephemeral.category()))
@@ -129,7 +171,7 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
             Some((gap_low, gap_high)) => {
                 format!("; ports outside ip_local_port_range: --range {gap_low}-{gap_high}")
             }
-            None if outside_ephemeral(e_low, e_high).is_none() => {
+            None if outside_ephemeral(e_low, e_high, floor).is_none() => {
                 format!(
                     "; {}",
                     no_room(
@@ -144,12 +186,17 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
     message
 }
 
-/// The larger run of unprivileged ports (1024-65535) outside the
-/// ephemeral range `low`-`high`, if any.
-fn outside_ephemeral(low: u16, high: u16) -> Option<(u16, u16)> {
-    let below = (low > 1024).then(|| (1024, low - 1));
-    let above = (high < u16::MAX).then(|| (high + 1, u16::MAX));
-    [below, above].into_iter().flatten().max_by_key(|(from, to)| to - from)
+/// The larger run of ports from `floor` (1024, or this user's
+/// `ip_unprivileged_port_start`) to 65535 outside the ephemeral range
+/// `low`-`high`, if any.
+fn outside_ephemeral(low: u16, high: u16, floor: u16) -> Option<(u16, u16)> {
+    let below = (low > floor).then(|| (floor, low - 1));
+    let above = (high < u16::MAX).then(|| (high.saturating_add(1).max(floor), u16::MAX));
+    [below, above]
+        .into_iter()
+        .flatten()
+        .filter(|(from, to)| from <= to)
+        .max_by_key(|(from, to)| to - from)
 }
 
 /// The advice when the ephemeral range covers every unprivileged port:

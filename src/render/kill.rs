@@ -570,7 +570,8 @@ fn not_free_heading(others: &[OtherSocket], port: u16, listened: bool) -> String
 /// One line per socket left alone on `port`: where, whose, and why it
 /// was not stopped.
 fn write_others(out: &mut dyn Write, others: &[OtherSocket], port: u16) -> std::io::Result<()> {
-    for other in others.iter().filter(|o| o.socket.local_port() == port) {
+    let on_port = |o: &&OtherSocket| o.socket.local_port() == port;
+    for other in others.iter().filter(on_port).filter(|o| o.kind != OtherKind::Closing) {
         let socket = &other.socket;
         let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
         let who = if socket.owners.is_empty() {
@@ -602,10 +603,48 @@ fn write_others(out: &mut dyn Write, others: &[OtherSocket], port: u16) -> std::
                  listener closed): nothing else can bind the port while it lasts (porthole kill \
                  stops listeners only)"
             }
+            OtherKind::Hold => {
+                let pids: Vec<String> = socket.owners.iter().map(u32::to_string).collect();
+                writeln!(
+                    out,
+                    "  {on} held by {}: a reservation by porthole free --hold, not listening: a \
+                     server that sets SO_REUSEADDR binds the port now (the holder then exits); \
+                     to end the hold: kill {}",
+                    Foreign(&who),
+                    pids.join(" ")
+                )?;
+                continue;
+            }
+            // Said once for all of them, below.
+            OtherKind::Closing => continue,
         };
         writeln!(out, "  {on} held by {}: {why}", Foreign(&who))?;
     }
+    let closing: Vec<&OtherSocket> =
+        others.iter().filter(on_port).filter(|o| o.kind == OtherKind::Closing).collect();
+    if !closing.is_empty() {
+        writeln!(out, "  {}", closing_text(&closing))?;
+    }
     Ok(())
+}
+
+/// One line for the connections a stopped server left closing on a port:
+/// how many in which state, and who can bind the port meanwhile.
+fn closing_text(closing: &[&OtherSocket]) -> String {
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    for other in closing {
+        *states.entry(other.socket.state.to_string()).or_default() += 1;
+    }
+    let states: Vec<String> =
+        states.iter().map(|(state, count)| format!("{state} {count}")).collect();
+    format!(
+        "{} connection(s) still closing ({}), held by no process: a new server binds the port \
+         now only if both it and the stopped server set SO_REUSEADDR (most servers do), \
+         otherwise once they end (TIME-WAIT lasts 60 s, an orphaned FIN-WAIT-2 \
+         net.ipv4.tcp_fin_timeout)",
+        closing.len(),
+        states.join(", ")
+    )
 }
 
 /// `porthole kill --json`.
@@ -623,9 +662,12 @@ pub struct KillRecord {
     /// Why (`not_root`, `hidepid`, `other_pid_namespace`, `no_process`);
     /// empty when every owner was seen.
     pub hidden_owner_reasons: Vec<&'static str>,
-    /// Every requested port is free after the run (`null` when nothing was
-    /// sent).
+    /// Every requested port is free after the run: no selected listener
+    /// took it back and no socket in `other_sockets` holds it (`null` when
+    /// nothing was sent). The exit code says only whether the selected
+    /// listeners are gone.
     pub freed: Option<bool>,
+    /// The requested ports that are free after the run, in that sense.
     pub free_ports: Option<Vec<u16>>,
     pub holders_after: Vec<HolderRecord>,
     /// How long the ports were watched for a restart (`null` when nothing
@@ -657,8 +699,10 @@ pub struct ElsewhereRecord {
 #[derive(Debug, Serialize)]
 pub struct OtherSocketRecord {
     /// `not_selected` (another protocol or family than `-t/-u/-4/-6`
-    /// chose), `bound_only` (bound without `listen()`) or `connected` (a
-    /// connected socket on a port nothing listens on).
+    /// chose), `bound_only` (bound without `listen()`), `connected` (a
+    /// connected socket on a port nothing listens on), `closing` (a
+    /// gone server's connection that only the kernel still holds) or
+    /// `hold` (a `porthole free --hold` reservation).
     pub kind: &'static str,
     pub socket: SocketRecord,
 }
@@ -818,8 +862,21 @@ impl KillRecord {
             targets,
             hidden_owners: plan.hidden.len(),
             hidden_owner_reasons: plan.owner_gaps.iter().map(|g| g.code()).collect(),
-            freed: report.verification.map(Verification::all_free),
-            free_ports: report.verification.map(|v| v.free.clone()),
+            // A port the text calls "not free" (a socket left alone still
+            // holds it) is not free here either.
+            freed: report.verification.map(|v| {
+                v.all_free()
+                    && v.free
+                        .iter()
+                        .all(|&port| !report.others.iter().any(|o| o.socket.local_port() == port))
+            }),
+            free_ports: report.verification.map(|v| {
+                v.free
+                    .iter()
+                    .copied()
+                    .filter(|&port| !report.others.iter().any(|o| o.socket.local_port() == port))
+                    .collect()
+            }),
             holders_after,
             watched_ms: report.verification.map(|v| v.watched.as_millis() as u64),
             parents_still_running: report

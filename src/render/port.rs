@@ -168,9 +168,27 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Bound, not listening"))?;
         for socket in &report.bound {
+            let holders: Vec<u32> = socket
+                .owners
+                .iter()
+                .copied()
+                .filter(|pid| report.processes.get(pid).is_some_and(Process::is_free_holder))
+                .collect();
+            // A `porthole free --hold` reservation lets the server it holds
+            // for bind (SO_REUSEADDR); any other bound socket blocks all.
+            let consequence = if !holders.is_empty() && holders.len() == socket.owners.len() {
+                let pids: Vec<String> = holders.iter().map(u32::to_string).collect();
+                format!(
+                    "a reservation by porthole free --hold: a server that sets SO_REUSEADDR \
+                     binds it now; to end the hold: kill {}",
+                    pids.join(" ")
+                )
+            } else {
+                "connections are refused, but nothing else can bind it".to_string()
+            };
             writeln!(
                 out,
-                "  {} {}  {}: connections are refused, but nothing else can bind it",
+                "  {} {}  {}: {consequence}",
                 protocol_label(socket),
                 local_label(socket),
                 owners_text(report, socket)

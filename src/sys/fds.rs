@@ -19,6 +19,26 @@ pub fn open_limit() -> Option<usize> {
         .and_then(|limit| usize::try_from(limit).ok())
 }
 
+/// Raises the soft `RLIMIT_NOFILE` to at least `wanted` descriptors, up to
+/// the hard limit (as Go's runtime does at start): the default soft limit
+/// (often 1024) is lower than what `free --count N --hold` keeps open,
+/// while the hard limit rarely is. A child started afterwards inherits it.
+pub fn raise_open_limit(wanted: usize) -> std::io::Result<()> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let Some(current) = limit.current else { return Ok(()) };
+    let wanted = u64::try_from(wanted).unwrap_or(u64::MAX);
+    if current >= wanted {
+        return Ok(());
+    }
+    let raised = limit.maximum.map_or(wanted, |maximum| wanted.min(maximum));
+    if raised <= current {
+        return Ok(());
+    }
+    let new = rustix::process::Rlimit { current: Some(raised), maximum: limit.maximum };
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, new)?;
+    Ok(())
+}
+
 /// Clears `FD_CLOEXEC` so the descriptor survives the next `exec`.
 pub fn keep_across_exec(fd: &impl AsFd) -> std::io::Result<()> {
     rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;

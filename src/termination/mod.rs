@@ -116,7 +116,10 @@ pub fn listeners_query(request: &Request) -> Query {
 
 /// Sockets on the requested ports that the request does not stop but that
 /// keep a port from being free: listeners of a protocol or family that
-/// `-t`/`-u`/`-4`/`-6` left out, and TCP sockets bound without `listen()`.
+/// `-t`/`-u`/`-4`/`-6` left out, TCP sockets bound without `listen()`,
+/// connections whose local end is the port, and the closing connections a
+/// stopped server leaves behind (which block a bind without
+/// `SO_REUSEADDR`, as `porthole free` counts them).
 /// Without them "nothing listens" and "port is free" would be said of a
 /// port a new server still cannot bind.
 pub fn other_sockets(
@@ -153,7 +156,19 @@ pub fn other_sockets(
                 // socket is a file some process holds.
                 && socket.inode != 0
             {
-                OtherKind::BoundOnly
+                let holders = socket
+                    .owners
+                    .iter()
+                    .filter_map(|pid| snapshot.processes.get(pid))
+                    .filter(|process| process.is_free_holder())
+                    .count();
+                if holders > 0 && holders == socket.owners.len() {
+                    OtherKind::Hold
+                } else {
+                    OtherKind::BoundOnly
+                }
+            } else if socket.is_closing() && !listened.contains(&socket.local_port()) {
+                OtherKind::Closing
             } else if socket.remote_port() != 0
                 && socket.inode != 0
                 && socket.state != crate::model::SocketState::TimeWait

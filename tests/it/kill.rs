@@ -1160,3 +1160,120 @@ fn a_port_nothing_listens_on_is_not_listed_as_listening() {
     );
     assert!(process_alive(server.pid()));
 }
+
+/// Listens on 127.0.0.1:argv[1] (with `SO_REUSEADDR` when argv[2] is
+/// `reuse`), accepts one client and keeps it: a server with an open
+/// connection, as a dev server with a browser's keep-alive.
+const ACCEPTING: &str = r#"
+import os, socket, sys, time
+s = socket.socket()
+if sys.argv[2] == "reuse":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+print(os.getpid(), flush=True)
+a, _ = s.accept()
+time.sleep(120)
+"#;
+
+/// Tries to bind and listen on 127.0.0.1:argv[1], with `SO_REUSEADDR`
+/// when argv[2] is `reuse`; prints `bound` or the error's name.
+const BIND: &str = r#"
+import errno, socket, sys
+s = socket.socket()
+if sys.argv[2] == "reuse":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); print("bound")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+"#;
+
+#[test]
+fn closing_connections_of_the_stopped_server_are_said_not_called_free() {
+    // A server stopped with a client still connected leaves its end of the
+    // connection closing in the kernel (FIN-WAIT-2 while the client keeps
+    // its end, then TIME-WAIT). No process holds it, yet a new server
+    // binds the port only if both set SO_REUSEADDR: "Port N is free" would
+    // be wrong for the others, and `porthole free` passes the port over.
+    let Some(netns) = Netns::create() else { return };
+    for (port, reuse) in [(23110u16, "reuse"), (23111, "plain")] {
+        let text = port.to_string();
+        let (_server, mut out) = python_via(netns.command("python3"), ACCEPTING, &[&text, reuse]);
+        wait_for_line(&mut out);
+        let (_client, mut client_out) = python_via(netns.command("python3"), CLIENT, &[&text]);
+        assert_eq!(wait_for_line(&mut client_out), "connected");
+        let output = netns.porthole(&["kill", &text, "--yes"]);
+        assert_eq!(output.code, 0, "the listener is gone: {output:?}");
+        assert!(!output.stdout.contains("is free"), "{output:?}");
+        assert!(
+            output
+                .stdout
+                .contains(&format!("Nothing listens on port {text} any more, but it is not free")),
+            "{output:?}"
+        );
+        assert!(
+            output
+                .stdout
+                .contains("1 connection(s) still closing (FIN-WAIT-2 1), held by no process"),
+            "{output:?}"
+        );
+        let report = netns.porthole(&["kill", &text, "--json"]).json();
+        assert_eq!(report["other_sockets"][0]["kind"], "closing", "{report:#}");
+        // What the line says holds: a plain bind fails, and a bind with
+        // SO_REUSEADDR succeeds only after a server that set it too.
+        let bind = |mode: &str| {
+            let (_child, mut out) = python_via(netns.command("python3"), BIND, &[&text, mode]);
+            wait_for_line(&mut out)
+        };
+        assert_eq!(bind("plain"), "EADDRINUSE", "{port}");
+        let expected = if reuse == "reuse" { "bound" } else { "EADDRINUSE" };
+        assert_eq!(bind("reuse"), expected, "{port}");
+        let free = netns.porthole(&["free", "--prefer", &text, "--json"]).json();
+        assert_ne!(free["port"], port, "{free:#}");
+        assert_eq!(free["skipped_because"]["held only by closing connections"], 1, "{free:#}");
+    }
+    // --json says the same: the listener is gone (exit 0), the port is not
+    // free.
+    let text = "23112";
+    let (_server, mut out) = python_via(netns.command("python3"), ACCEPTING, &[text, "reuse"]);
+    wait_for_line(&mut out);
+    let (_client, mut client_out) = python_via(netns.command("python3"), CLIENT, &[text]);
+    assert_eq!(wait_for_line(&mut client_out), "connected");
+    let output = netns.porthole(&["kill", text, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["freed"], false, "{report:#}");
+    assert_eq!(report["free_ports"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["other_sockets"][0]["kind"], "closing", "{report:#}");
+}
+
+#[test]
+fn a_free_hold_is_named_as_a_reservation_not_as_a_port_nobody_can_bind() {
+    // `porthole free --hold` binds without listening, like any bound-only
+    // socket, but with SO_REUSEADDR: the server it was made for binds the
+    // port. "Nothing else can bind the port" would send the user to kill
+    // the reservation they asked for; the line says what it is and how to
+    // end it, as a command that runs as printed.
+    let Some(netns) = Netns::create() else { return };
+    let held = netns.porthole(&["free", "--hold", "60", "--json"]).json();
+    let port = held["port"].as_u64().unwrap().to_string();
+    let holder = held["holder_pid"].as_u64().unwrap() as u32;
+    let output = netns.porthole(&["kill", &port]);
+    assert_eq!(output.code, 1, "nothing listens: {output:?}");
+    assert!(!output.stdout.contains("nothing else can bind"), "{output:?}");
+    let said = "a reservation by porthole free --hold, not listening: a server that sets \
+                SO_REUSEADDR binds the port now";
+    assert!(output.stdout.contains(said), "{output:?}");
+    let fix = format!("to end the hold: kill {holder}");
+    assert!(output.stdout.contains(&fix), "{output:?}");
+    let report = netns.porthole(&["kill", &port, "--json"]).json();
+    assert_eq!(report["other_sockets"][0]["kind"], "hold", "{report:#}");
+    // `porthole PORT` says the same of it.
+    let who = netns.porthole(&[&port]);
+    assert!(who.stdout.contains("a reservation by porthole free --hold"), "{who:?}");
+    assert!(who.stdout.contains(&fix), "{who:?}");
+    assert!(!who.stdout.contains("nothing else can bind"), "{who:?}");
+    let status = Command::new("sh").args(["-c", &fix["to end the hold: ".len()..]]).status();
+    assert!(status.expect("sh runs").success());
+    assert!(eventually(Duration::from_secs(10), || !process_alive(holder)), "the hold ended");
+}
