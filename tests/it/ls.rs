@@ -518,6 +518,79 @@ fn a_listener_no_process_holds_is_named_so_and_kill_signals_nothing() {
     assert!(util::process_alive(sender.pid()), "the sender was not signalled");
 }
 
+/// Listeners a process keeps open with no descriptor: one only mapped into
+/// its memory (`mmap` of the socket, then `close`), one only registered
+/// with an io_uring ring (`IORING_REGISTER_FILES`, then `close`). Prints
+/// `PORT PORT` (mapped, registered), or `PORT -` when io_uring is off.
+const HELD_WITHOUT_DESCRIPTOR: &str = r#"
+import ctypes, os, socket, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+def listener():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+    return s
+mapped = listener()
+address = libc.mmap(None, 4096, 1, 1, mapped.fileno(), 0)  # PROT_READ, MAP_SHARED
+assert address not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+ports = [str(mapped.getsockname()[1])]
+mapped.close()
+params = ctypes.create_string_buffer(120)
+ring = libc.syscall(425, 4, params)  # io_uring_setup
+if ring < 0:
+    ports.append("-")
+else:
+    registered = listener()
+    files = (ctypes.c_int * 1)(registered.fileno())
+    assert libc.syscall(427, ring, 2, files, 1) == 0, ctypes.get_errno()  # IORING_REGISTER_FILES
+    ports.append(str(registered.getsockname()[1]))
+    registered.close()
+print(*ports, flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn a_listener_held_only_by_a_mapping_or_an_io_uring_ring_belongs_to_its_process() {
+    if !util::is_root() {
+        util::skip("only root reads other processes' mappings and rings");
+        return;
+    }
+    let (holder, mut out) = python(HELD_WITHOUT_DESCRIPTOR, &[]);
+    let line = wait_for_line(&mut out);
+    let ports: Vec<&str> = line.split_whitespace().collect();
+    let mut held = vec![ports[0]];
+    match ports[1] {
+        "-" => util::skip("io_uring is disabled here (kernel.io_uring_disabled)"),
+        port => held.push(port),
+    }
+    for port in &held {
+        let fd_links = std::fs::read_dir(format!("/proc/{}/fd", holder.pid()))
+            .unwrap()
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .filter(|link| link.to_string_lossy().starts_with("socket:"))
+            .count();
+        assert_eq!(fd_links, 0, "the holder has no socket descriptor at all");
+        let output = porthole_run(&["ls", "--port", port, "--json"]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let listing = output.json();
+        assert_eq!(pids_of(&listing[0]), vec![u64::from(holder.pid())], "{port}: {listing:#}");
+        assert!(!output.stderr.contains("no visible owner"), "{port}: {output:?}");
+        let who = porthole_run(&[port]);
+        assert!(who.stdout.contains(&format!("(pid {}, user", holder.pid())), "{who:?}");
+        let plan = porthole_run(&["kill", port, "--dry-run", "--json"]).json();
+        assert_eq!(plan["targets"][0]["pid"], holder.pid(), "{port}: {plan:#}");
+        assert_eq!(plan["hidden_owners"], 0, "{port}: {plan:#}");
+    }
+    let mut args = vec!["kill", "--yes"];
+    args.extend(&held);
+    let kill = porthole_run(&args);
+    assert_eq!(kill.code, 0, "{kill:?}");
+    assert!(!util::process_alive(holder.pid()), "{kill:?}");
+    for port in &held {
+        assert_eq!(porthole_run(&["ls", "--port", port]).code, 1, "{port} is free");
+    }
+}
+
 #[test]
 fn hidden_owners_say_why_in_json_too() {
     if !util::is_root() {
