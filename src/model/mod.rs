@@ -17,6 +17,7 @@ pub mod audit;
 pub mod diagnosis;
 pub mod history;
 pub mod monitor;
+pub mod os_text;
 pub mod port;
 pub mod ports;
 pub mod proxy;
