@@ -23,19 +23,22 @@
 //! other threads (a zombie leader shows an empty `/proc/PID/fd` while those
 //! threads still hold its sockets), and one with a thread that called
 //! `unshare(CLONE_FILES)` (its own table, seen only in
-//! `/proc/PID/task/TID/fd`). When a wanted socket is left without an
-//! owner, the tables of threads that do not share their leader's
-//! (`kcmp(KCMP_FILES)`) are read too, and the socket is the process's.
+//! `/proc/PID/task/TID/fd`). The tables of threads that do not share their
+//! leader's (`kcmp(KCMP_FILES)`) are read too, for every wanted socket when
+//! all owners are wanted (such a thread may have forked a child that holds
+//! the socket as well), else for those left without an owner; the socket is
+//! the process's.
 //!
 //! A process can also keep a socket open with no descriptor at all: a
 //! memory mapping of it (`mmap` of a TCP socket, then `close`) shows in
 //! `/proc/PID/maps` as `socket:[INODE]`, and a file registered with an
 //! io_uring ring (`IORING_REGISTER_FILES`, then `close`) is listed under
-//! `UserFiles:` in the ring's `/proc/PID/fdinfo/FD`. Sockets still without
-//! an owner after the descriptor tables are looked up there (ring
-//! descriptors are noted during the scan, so this costs nothing when every
-//! socket has an owner), and the process holding the mapping or the ring is
-//! their owner: stopping it releases them. A descriptor in flight (sent with
+//! `UserFiles:` in the ring's `/proc/PID/fdinfo/FD`. Ring descriptors are
+//! noted during the scan and their files read like threads' tables; the
+//! mappings of every process are read only for sockets still without an
+//! owner (a second holder of a socket a descriptor also holds is missed
+//! there). The process holding the mapping or the ring is an owner:
+//! stopping it releases them. A descriptor in flight (sent with
 //! `SCM_RIGHTS`, not yet received) belongs to no process and stays ownerless.
 
 use std::collections::HashSet;
@@ -127,13 +130,28 @@ pub fn scan_among(wanted: &[u64], limit: ScanLimit, pids: Vec<u32>) -> OwnerScan
         let attributed: HashSet<u64> = pairs.iter().map(|&(inode, _)| inode).collect();
         wanted.difference(&attributed).copied().collect()
     };
-    let left = orphans(&pairs);
+    // A thread with a table of its own, or a ring, can hold a socket that a
+    // process also holds (a child the thread forked): when every owner
+    // matters they are read for every wanted socket, else only for those
+    // still without one. Both are rare and cheap to rule out: one
+    // `/proc/PID/task` listing per process and a `kcmp` per thread.
+    let still_without_owner;
+    let left = match limit {
+        ScanLimit::AllOwners => &wanted,
+        ScanLimit::FirstOwner => {
+            still_without_owner = orphans(&pairs);
+            &still_without_owner
+        }
+    };
     if !left.is_empty() {
-        pairs.extend(thread_table_owners(&read, &left));
+        let extra = [thread_table_owners(&read, left), ring_owners(&rings, left)];
+        pairs.extend(extra.into_iter().flatten());
     }
+    // Mappings mean reading every process's `/proc/PID/maps`: only for
+    // sockets nobody else holds.
     let left = orphans(&pairs);
     if !left.is_empty() {
-        pairs.extend(holders_without_descriptor(&read, &rings, &left));
+        pairs.extend(mapping_owners(&read, &left));
     }
     result.owners = OwnerIndex::new(pairs);
     result
@@ -284,15 +302,10 @@ fn thread_table_owners(candidates: &[u32], orphans: &HashSet<u64>) -> Vec<(u64, 
 /// The `/proc/PID/fd` link of an io_uring ring.
 const IO_URING_LINK: &[u8] = b"anon_inode:[io_uring]";
 
-/// The owners of `orphans` that hold them without a descriptor: through a
-/// memory mapping (`/proc/PID/maps` of the processes in `candidates`) or as
-/// a file registered with one of the io_uring `rings` (`/proc/PID/fdinfo`).
-/// Only for sockets no descriptor table holds, so plain `std::fs` is fine.
-fn holders_without_descriptor(
-    candidates: &[u32],
-    rings: &[(u32, u32)],
-    orphans: &HashSet<u64>,
-) -> Vec<(u64, u32)> {
+/// The owners of `wanted` that hold them as a file registered with one of
+/// the io_uring `rings` (`/proc/PID/fdinfo/FD`). Rings are rare, so plain
+/// `std::fs` is fine.
+fn ring_owners(rings: &[(u32, u32)], wanted: &HashSet<u64>) -> Vec<(u64, u32)> {
     let mut hits = Vec::new();
     for &(pid, fd) in rings {
         let Ok(fdinfo) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) else {
@@ -300,10 +313,18 @@ fn holders_without_descriptor(
         };
         hits.extend(
             registered_socket_inodes(&fdinfo)
-                .filter(|inode| orphans.contains(inode))
+                .filter(|inode| wanted.contains(inode))
                 .map(|inode| (inode, pid)),
         );
     }
+    hits
+}
+
+/// The owners of `orphans` that hold them through a memory mapping
+/// (`/proc/PID/maps` of the processes in `candidates`). Only for sockets no
+/// descriptor table holds, so plain `std::fs` is fine.
+fn mapping_owners(candidates: &[u32], orphans: &HashSet<u64>) -> Vec<(u64, u32)> {
+    let mut hits = Vec::new();
     for &pid in candidates {
         let Ok(maps) = std::fs::read(format!("/proc/{pid}/maps")) else { continue };
         hits.extend(

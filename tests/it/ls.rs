@@ -475,6 +475,53 @@ fn a_listener_in_a_thread_with_its_own_descriptor_table_belongs_to_its_process()
     assert_eq!(plan["hidden_owners"], 0, "{plan:#}");
 }
 
+/// As [`THREAD_OWN_TABLE`], but the thread then forks: the child holds the
+/// listener in its own `/proc/PID/fd` too, so the socket is not ownerless
+/// and the thread's process is still one of its owners. Prints `PORT CHILD`.
+const THREAD_OWN_TABLE_FORKED: &str = r#"
+import ctypes, os, socket, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+def worker():
+    assert libc.unshare(0x400) == 0, ctypes.get_errno()  # CLONE_FILES
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+    child = os.fork()
+    if child == 0:
+        time.sleep(120)
+        os._exit(0)
+    print(s.getsockname()[1], child, flush=True)
+    os.waitpid(child, 0)
+threading.Thread(target=worker, daemon=True).start()
+time.sleep(120)
+"#;
+
+#[test]
+fn a_listener_in_a_thread_table_and_in_a_child_has_both_owners() {
+    if !util::is_root() {
+        util::skip("reading another process's thread tables needs root");
+        return;
+    }
+    let (server, mut out) = python(THREAD_OWN_TABLE_FORKED, &[]);
+    let line = wait_for_line(&mut out);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (port, child) = (fields[0], fields[1].parse::<u32>().unwrap());
+    let output = porthole_run(&["ls", "--port", port, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let listing = output.json();
+    let expected = vec![u64::from(server.pid()), u64::from(child)];
+    assert_eq!(pids_of(&listing[0]), expected, "{listing:#}");
+    let plan = porthole_run(&["kill", port, "--dry-run", "--json"]).json();
+    let targets: Vec<u64> = plan["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|target| target["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(targets, expected, "{plan:#}");
+    let kill = porthole_run(&["kill", port, "--yes"]);
+    assert_eq!(kill.code, 0, "{kill:?}");
+    assert!(kill.stdout.contains(&format!("Port {port} is free")), "{kill:?}");
+}
+
 /// A listener whose only descriptor is in flight: sent with `SCM_RIGHTS`
 /// over a Unix socket pair, closed by the sender, never received. No
 /// process holds it; the kernel does.
