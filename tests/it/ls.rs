@@ -244,6 +244,43 @@ fn unprivileged_run_lists_everything_and_says_what_is_hidden() {
     );
 }
 
+/// The note about owners shown as `?` counts the rows shown: sockets a
+/// filter left out are not counted, and a filter by owner says that the
+/// sockets whose owner could not be seen are left out (they may be the
+/// ones asked for) rather than answering "none" in silence.
+#[test]
+fn the_owner_note_speaks_of_the_listed_sockets() {
+    if !util::is_root() {
+        util::skip("needs root to tell no process from a hidden one, and to drop to nobody");
+        return;
+    }
+    let (_sender, mut out) = python(IN_FLIGHT, &[]);
+    let ownerless = wait_for_line(&mut out);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let owned = listener.local_addr().unwrap().port().to_string();
+    let ports = format!("{ownerless},{owned}");
+    let me = std::process::id().to_string();
+    let all = porthole_run(&["ls", "--port", &ports]);
+    assert!(all.stderr.contains("1 socket(s) have no visible owner"), "{all:?}");
+    for filter in [["--pid", me.as_str()], ["--process", "it-"], ["--scope", "exposed"]] {
+        let mut args = vec!["ls", "--port", &ports];
+        args.extend(filter);
+        let output = porthole_run(&args);
+        assert!(output.stderr.is_empty(), "{args:?}: no ? row is shown: {output:?}");
+    }
+    // Not root: root's listener is hidden, and asking for its process by
+    // name must not read as "it has none".
+    let mut command = std::process::Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(util::binary()).args(["ls", "--port", &owned, "--pid", &me]);
+    util::scrub(&mut command);
+    let output = util::run(&mut command);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("whose owner could not be seen are not listed"), "{output:?}");
+    assert!(output.stderr.contains(&format!("pid {me} may own some")), "{output:?}");
+    assert!(output.stderr.contains("not running as root"), "{output:?}");
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "test-netns"),
