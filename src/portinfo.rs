@@ -137,6 +137,29 @@ pub fn etc_services_ports(system: &dyn crate::inventory::system::System) -> Port
     PortSet::parse(&ports.join(",")).unwrap_or_else(|_| PortSet::single(0))
 }
 
+/// The ports `/etc/services` gives the service `name` (by its name or an
+/// alias: `http`, `www`, `postgresql`), ascending, each once.
+pub fn ports_of_service(name: &str) -> Vec<u16> {
+    use crate::inventory::system::System as _;
+    let text = crate::inventory::system::Machine.read_text("/etc/services").unwrap_or_default();
+    service_ports_in(&text, name)
+}
+
+fn service_ports_in(text: &str, name: &str) -> Vec<u16> {
+    let mut ports: Vec<u16> = text
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split('#').next()?.split_ascii_whitespace();
+            let service = fields.next()?;
+            let port = fields.next()?.split('/').next()?.parse().ok()?;
+            (service == name || fields.any(|alias| alias == name)).then_some(port)
+        })
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
 fn services_in(text: &str, port: u16) -> Vec<String> {
     let wanted = port.to_string();
     let mut names: Vec<String> = Vec::new();
@@ -174,6 +197,10 @@ mod tests {
     fn parses_services_file() {
         let text = "postgresql\t5432/tcp\tpostgres # PostgreSQL\npostgresql 5432/udp\nhttp 80/tcp www\n# comment 5432/tcp\n";
         assert_eq!(services_in(text, 5432), vec!["postgresql".to_string()]);
+        assert_eq!(service_ports_in(text, "postgresql"), vec![5432]);
+        assert_eq!(service_ports_in(text, "www"), vec![80]);
+        assert_eq!(service_ports_in(text, "http"), vec![80]);
+        assert!(service_ports_in(text, "tcp").is_empty());
         assert_eq!(services_in(text, 80), vec!["http".to_string()]);
         assert!(services_in(text, 81).is_empty());
     }

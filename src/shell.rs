@@ -52,7 +52,11 @@ pub fn is_terminal_control(c: char) -> bool {
 /// control character as octal escapes (`"$(printf 'ph-\033[31m')"`), which
 /// bash and `sh` (dash) both read. See [`printable_word_bytes`].
 pub fn printable_word(value: &str) -> Cow<'_, str> {
-    if value.chars().any(is_terminal_control) {
+    // Bytes that are not UTF-8 (see `crate::model::os_text`) are written
+    // as the bytes they are.
+    if crate::model::os_text::has_raw_bytes(value) {
+        Cow::Owned(printable_word_bytes(&crate::model::os_text::to_bytes(value)))
+    } else if value.chars().any(is_terminal_control) {
         Cow::Owned(printable_word_bytes(value.as_bytes()))
     } else {
         word(value)
@@ -239,6 +243,13 @@ mod tests {
             }
         }
         assert_eq!(printable_word_bytes(b"ok\xc3\xa9"), "'ok\u{e9}'");
+        // Text read from the system keeps such bytes (model::os_text): a
+        // word made of it writes the bytes, not the characters that keep
+        // them.
+        let read = crate::model::os_text::from_bytes(b"/srv/d\xff/x");
+        let printed = printable_word(&read);
+        assert_eq!(printed, r#""$(printf '/srv/d\377/x')""#);
+        assert_eq!(through("dash", &printed), b"/srv/d\xff/x");
     }
 
     /// A trailing newline is the one value POSIX sh cannot take on one

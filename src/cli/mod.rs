@@ -40,6 +40,9 @@ pub fn subcommand_words() -> Vec<String> {
 /// (`chek`, `localhost`) is a mistyped subcommand or an endpoint without its
 /// port; clap then reports it with a suggestion.
 fn looks_like_endpoint(word: &str) -> bool {
+    // Blanks around the word are ignored, as they are after it and by
+    // every other port argument (`' 80'` is port 80, as `'80 '` is).
+    let word = word.trim_start();
     word.starts_with(|c: char| c.is_ascii_digit()) || word.starts_with('[') || word.contains(':')
 }
 
@@ -111,7 +114,33 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
         }
     }
     let (path, level) = subcommand_path(args);
-    if error.kind() == ErrorKind::InvalidSubcommand
+    // A service name (`http`, `postgresql`) is not looked up: the port it
+    // stands for is named instead, so the answer is about the port the user
+    // types. It replaces clap's own suggestion (`http` is not a typo of
+    // `top`).
+    let service = match error.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(word))
+            if error.kind() == ErrorKind::InvalidSubcommand
+                && path == "porthole"
+                && is_host_name(word) =>
+        {
+            let ports: Vec<String> =
+                crate::portinfo::ports_of_service(word).iter().map(ToString::to_string).collect();
+            (!ports.is_empty()).then(|| {
+                format!(
+                    "'{word}' is a service name, not a port: /etc/services gives it port \
+                     {}; ask with 'porthole {}'",
+                    ports.join(", "),
+                    ports[0]
+                )
+            })
+        }
+        _ => None,
+    };
+    if let Some(hint) = service {
+        message.tips.retain(|tip| !tip.contains("similar subcommand"));
+        message.tips.insert(0, hint);
+    } else if error.kind() == ErrorKind::InvalidSubcommand
         && error.get(ContextKind::SuggestedSubcommand).is_none()
     {
         if let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidSubcommand) {

@@ -11,13 +11,14 @@ use crate::commands::{warn, ExitStatus};
 use crate::inventory::{self, NamespaceSelection};
 use crate::model::{Scope, Snapshot, Socket};
 use crate::render::listing::{write_sockets, ListingOptions};
+use crate::render::sanitize::sanitize;
 use crate::render::Style;
 
 pub fn run(args: LsArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = LsSettings::resolve(args)?;
     let snapshot = inventory::snapshot(&settings.query).context("listing sockets")?;
     let selected: Vec<&Socket> = select(&snapshot, &settings);
-    report_visibility(&snapshot);
+    report_listed_visibility(&snapshot, &selected, &settings);
     let options = ListingOptions {
         remote: !settings.query.listeners_only,
         namespace: settings.query.namespaces == NamespaceSelection::All,
@@ -49,6 +50,28 @@ pub fn select<'a>(snapshot: &'a Snapshot, settings: &LsSettings) -> Vec<&'a Sock
         .collect()
 }
 
+/// [`report_visibility`] for the sockets `ls` lists: the note counts the
+/// `?` rows it shows, not sockets its filters left out; with an owner
+/// filter, sockets whose owner could not be seen are said to be left out
+/// (they may be the ones asked for).
+fn report_listed_visibility(snapshot: &Snapshot, selected: &[&Socket], settings: &LsSettings) {
+    let visibility = &snapshot.visibility;
+    let shown = selected.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).count();
+    let owner_filter = match (settings.pid, &settings.process_name) {
+        (Some(pid), _) => Some(format!("pid {pid}")),
+        (None, Some(name)) => Some(format!("a process named like '{}'", sanitize(name))),
+        (None, None) => None,
+    };
+    let note = match owner_filter {
+        Some(filter) => visibility.hidden_from_owner_filter_note(&filter),
+        None => visibility.owner_note_for(shown),
+    };
+    if let Some(note) = note {
+        warn(&note);
+    }
+    report_namespaces(visibility);
+}
+
 /// What could not be seen, on stderr only, once: why owners show as `?`,
 /// and namespaces that could not be entered.
 pub fn report_visibility(snapshot: &Snapshot) {
@@ -56,6 +79,10 @@ pub fn report_visibility(snapshot: &Snapshot) {
     if let Some(note) = visibility.owner_note() {
         warn(&note);
     }
+    report_namespaces(visibility);
+}
+
+fn report_namespaces(visibility: &crate::model::Visibility) {
     if visibility.unreadable_namespaces > 0 {
         warn(&format!(
             "{} network namespace(s) could not be read; run as root to enter them",

@@ -258,6 +258,27 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
         visibility.unreadable_processes = scan.unreadable_processes;
         visibility.vanished_processes += scan.vanished_processes;
         attach_owners(&mut sockets, &scan.owners);
+        let mut cache = process::DetailCache::default();
+        let mut vanished = std::collections::BTreeSet::new();
+        for socket in &sockets {
+            for &pid in &socket.owners {
+                if let std::collections::btree_map::Entry::Vacant(slot) = processes.entry(pid) {
+                    match process::read(pid, &mut cache) {
+                        Some(details) => {
+                            slot.insert(details);
+                        }
+                        None => {
+                            vanished.insert(pid);
+                        }
+                    }
+                }
+            }
+        }
+        visibility.vanished_processes += vanished.len();
+        // An owner that exited between the scan and its details holds
+        // nothing any more: its sockets are looked up again below, as
+        // sockets found without an owner are.
+        forget_vanished_owners(&mut sockets, &vanished);
         drop_closed_without_owner(query, &mut sockets);
         // Every socket with a file but no owner is counted, whatever hid
         // it, and the reasons that apply here are named.
@@ -266,18 +287,7 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
         if visibility.sockets_without_visible_owner > 0 {
             visibility.owner_gaps = visibility::owner_gaps(scan.unreadable_processes);
         }
-        let mut cache = process::DetailCache::default();
         for socket in &sockets {
-            for &pid in &socket.owners {
-                if let std::collections::btree_map::Entry::Vacant(slot) = processes.entry(pid) {
-                    match process::read(pid, &mut cache) {
-                        Some(details) => {
-                            slot.insert(details);
-                        }
-                        None => visibility.vanished_processes += 1,
-                    }
-                }
-            }
             // Unix sockets carry no uid (u32::MAX).
             if socket.uid != u32::MAX && !user_names.contains_key(&socket.uid) {
                 if let Some(name) = cache.user_name(socket.uid) {
@@ -322,6 +332,20 @@ fn enumerate(
 /// this, a listener of a process that exited during the scan was shown as
 /// `?` with a note about in-kernel servers, though it no longer existed.
 /// A socket still listed stays, owner or not (another user's, hidden).
+/// Removes the owners in `vanished` (processes that exited after the scan
+/// found them) from every socket: a socket left without an owner is then
+/// either closed, and dropped by [`drop_closed_without_owner`], or held by
+/// something the note about `?` explains. Without this it would be listed
+/// with an owner that has no details and counted nowhere.
+fn forget_vanished_owners(sockets: &mut [Socket], vanished: &std::collections::BTreeSet<u32>) {
+    if vanished.is_empty() {
+        return;
+    }
+    for socket in sockets {
+        socket.owners.retain(|pid| !vanished.contains(pid));
+    }
+}
+
 fn drop_closed_without_owner(query: &Query, sockets: &mut Vec<Socket>) {
     let mut ownerless = sockets.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).peekable();
     if ownerless.peek().is_none() {
@@ -435,6 +459,18 @@ mod tests {
     fn socket(protocol: Protocol, local: &str, remote: &str, state: SocketState) -> Socket {
         let local: std::net::SocketAddr = local.parse().unwrap();
         Socket { inode: 7, ..Socket::ip(protocol, local, remote.parse().unwrap(), state) }
+    }
+
+    #[test]
+    fn owners_that_exited_before_their_details_were_read_are_forgotten() {
+        let listener = |owners: Vec<u32>| Socket {
+            owners,
+            ..socket(Protocol::Tcp, "127.0.0.1:80", "0.0.0.0:0", SocketState::Listen)
+        };
+        let mut sockets = vec![listener(vec![10, 20]), listener(vec![20]), listener(vec![30])];
+        forget_vanished_owners(&mut sockets, &[20].into_iter().collect());
+        let owners: Vec<Vec<u32>> = sockets.iter().map(|s| s.owners.clone()).collect();
+        assert_eq!(owners, vec![vec![10], vec![], vec![30]]);
     }
 
     #[test]

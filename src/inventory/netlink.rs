@@ -655,10 +655,10 @@ fn decode_unix(payload: &[u8], query: &Query, out: &mut Vec<Socket>) -> Result<(
     for attribute in &response.nlas {
         match attribute {
             UnixNla::Name(UnixDiagName::Pathname(name)) => {
-                path = Some(name.to_string_lossy().into_owned());
+                path = Some(crate::model::os_text::from_os_str(name.as_os_str()));
             }
             UnixNla::Name(UnixDiagName::Abstract(name)) => {
-                path = Some(format!("@{}", String::from_utf8_lossy(name)));
+                path = Some(format!("@{}", crate::model::os_text::from_bytes(name)));
             }
             UnixNla::Peer(inode) if *inode != 0 => peer_inode = Some(u64::from(*inode)),
             UnixNla::ReceiveQueueLength(received, limit) => queues = (*received, *limit),

@@ -23,9 +23,23 @@
 //! other threads (a zombie leader shows an empty `/proc/PID/fd` while those
 //! threads still hold its sockets), and one with a thread that called
 //! `unshare(CLONE_FILES)` (its own table, seen only in
-//! `/proc/PID/task/TID/fd`). When a wanted socket is left without an
-//! owner, the tables of threads that do not share their leader's
-//! (`kcmp(KCMP_FILES)`) are read too, and the socket is the process's.
+//! `/proc/PID/task/TID/fd`). The tables of threads that do not share their
+//! leader's (`kcmp(KCMP_FILES)`) are read too, for every wanted socket when
+//! all owners are wanted (such a thread may have forked a child that holds
+//! the socket as well), else for those left without an owner; the socket is
+//! the process's.
+//!
+//! A process can also keep a socket open with no descriptor at all: a
+//! memory mapping of it (`mmap` of a TCP socket, then `close`) shows in
+//! `/proc/PID/maps` as `socket:[INODE]`, and a file registered with an
+//! io_uring ring (`IORING_REGISTER_FILES`, then `close`) is listed under
+//! `UserFiles:` in the ring's `/proc/PID/fdinfo/FD`. Ring descriptors are
+//! noted during the scan and their files read like threads' tables; the
+//! mappings of every process are read only for sockets still without an
+//! owner (a second holder of a socket a descriptor also holds is missed
+//! there). The process holding the mapping or the ring is an owner:
+//! stopping it releases them. A descriptor in flight (sent with
+//! `SCM_RIGHTS`, not yet received) belongs to no process and stays ownerless.
 
 use std::collections::HashSet;
 use std::ffi::CStr;
@@ -104,16 +118,40 @@ pub fn scan_among(wanted: &[u64], limit: ScanLimit, pids: Vec<u32>) -> OwnerScan
     let mut result = OwnerScan::default();
     let mut pairs = Vec::new();
     let mut read = Vec::new();
+    let mut rings = Vec::new();
     for partial in partials {
         result.unreadable_processes += partial.unreadable;
         result.vanished_processes += partial.vanished;
         pairs.extend(partial.hits);
         read.extend(partial.read);
+        rings.extend(partial.rings);
     }
-    let attributed: HashSet<u64> = pairs.iter().map(|&(inode, _)| inode).collect();
-    let orphans: HashSet<u64> = wanted.difference(&attributed).copied().collect();
-    if !orphans.is_empty() {
-        pairs.extend(thread_table_owners(&read, &orphans));
+    let orphans = |pairs: &[(u64, u32)]| -> HashSet<u64> {
+        let attributed: HashSet<u64> = pairs.iter().map(|&(inode, _)| inode).collect();
+        wanted.difference(&attributed).copied().collect()
+    };
+    // A thread with a table of its own, or a ring, can hold a socket that a
+    // process also holds (a child the thread forked): when every owner
+    // matters they are read for every wanted socket, else only for those
+    // still without one. Both are rare and cheap to rule out: one
+    // `/proc/PID/task` listing per process and a `kcmp` per thread.
+    let still_without_owner;
+    let left = match limit {
+        ScanLimit::AllOwners => &wanted,
+        ScanLimit::FirstOwner => {
+            still_without_owner = orphans(&pairs);
+            &still_without_owner
+        }
+    };
+    if !left.is_empty() {
+        let extra = [thread_table_owners(&read, left), ring_owners(&rings, left)];
+        pairs.extend(extra.into_iter().flatten());
+    }
+    // Mappings mean reading every process's `/proc/PID/maps`: only for
+    // sockets nobody else holds.
+    let left = orphans(&pairs);
+    if !left.is_empty() {
+        pairs.extend(mapping_owners(&read, &left));
     }
     result.owners = OwnerIndex::new(pairs);
     result
@@ -162,6 +200,9 @@ struct Partial {
     /// Processes whose `/proc/PID/fd` could be read: the ones whose
     /// threads' own tables may be read too (see the module docs).
     read: Vec<u32>,
+    /// io_uring ring descriptors seen, as (pid, fd): their registered files
+    /// are read only for sockets nobody else holds.
+    rings: Vec<(u32, u32)>,
     unreadable: usize,
     vanished: usize,
 }
@@ -258,6 +299,75 @@ fn thread_table_owners(candidates: &[u32], orphans: &HashSet<u64>) -> Vec<(u64, 
     hits
 }
 
+/// The `/proc/PID/fd` link of an io_uring ring.
+const IO_URING_LINK: &[u8] = b"anon_inode:[io_uring]";
+
+/// The owners of `wanted` that hold them as a file registered with one of
+/// the io_uring `rings` (`/proc/PID/fdinfo/FD`). Rings are rare, so plain
+/// `std::fs` is fine.
+fn ring_owners(rings: &[(u32, u32)], wanted: &HashSet<u64>) -> Vec<(u64, u32)> {
+    let mut hits = Vec::new();
+    for &(pid, fd) in rings {
+        let Ok(fdinfo) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) else {
+            continue;
+        };
+        hits.extend(
+            registered_socket_inodes(&fdinfo)
+                .filter(|inode| wanted.contains(inode))
+                .map(|inode| (inode, pid)),
+        );
+    }
+    hits
+}
+
+/// The owners of `orphans` that hold them through a memory mapping
+/// (`/proc/PID/maps` of the processes in `candidates`). Only for sockets no
+/// descriptor table holds, so plain `std::fs` is fine.
+fn mapping_owners(candidates: &[u32], orphans: &HashSet<u64>) -> Vec<(u64, u32)> {
+    let mut hits = Vec::new();
+    for &pid in candidates {
+        let Ok(maps) = std::fs::read(format!("/proc/{pid}/maps")) else { continue };
+        hits.extend(
+            mapped_socket_inodes(&maps)
+                .filter(|inode| orphans.contains(inode))
+                .map(|inode| (inode, pid)),
+        );
+    }
+    hits
+}
+
+/// The sockets of the `UserFiles:` section of an io_uring ring's fdinfo:
+/// `UserFiles:\t2` followed by one `%5u: PATH` line per registered file
+/// (`socket:[INODE]` for a socket).
+fn registered_socket_inodes(fdinfo: &str) -> impl Iterator<Item = u64> + '_ {
+    fdinfo
+        .lines()
+        .skip_while(|line| !line.starts_with("UserFiles:"))
+        .skip(1)
+        // The entries are indented; the next section starts at column 0.
+        .take_while(|line| line.starts_with(' '))
+        .filter_map(|line| line.trim_start().split_once(": "))
+        .filter_map(|(_, path)| socket_inode(path.as_bytes()))
+}
+
+/// The sockets mapped in `/proc/PID/maps`: the path column (after address,
+/// permissions, offset, device and inode, padded with spaces) is exactly
+/// `socket:[INODE]`. A file whose name merely contains that text has a path
+/// starting with `/`, so it never matches.
+fn mapped_socket_inodes(maps: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    maps.split(|&byte| byte == b'\n').filter_map(|line| {
+        let mut rest = line;
+        for _ in 0..5 {
+            let start = rest.iter().position(|&b| b != b' ')?;
+            rest = &rest[start..];
+            let end = rest.iter().position(|&b| b == b' ')?;
+            rest = &rest[end..];
+        }
+        let start = rest.iter().position(|&b| b != b' ')?;
+        socket_inode(&rest[start..])
+    })
+}
+
 /// Reads every link of one `/proc/PID/fd` directory.
 fn scan_fd_directory(
     pid: u32,
@@ -283,7 +393,15 @@ fn scan_fd_directory(
         let Ok(length) = rustix::fs::readlinkat_raw(fd_dir, name, &mut link[..]) else {
             continue;
         };
-        let Some(inode) = socket_inode(&link[..length.min(link.len())]) else { continue };
+        let target = &link[..length.min(link.len())];
+        let Some(inode) = socket_inode(target) else {
+            if target == IO_URING_LINK {
+                if let Some(fd) = parse_decimal(name.to_bytes()) {
+                    partial.rings.push((pid, fd as u32));
+                }
+            }
+            continue;
+        };
         if !shared.wanted.contains(&inode) {
             continue;
         }
@@ -330,6 +448,43 @@ mod tests {
         assert_eq!(socket_inode(b"/dev/null"), None);
         assert_eq!(socket_inode(b"socket:[12a]"), None);
         assert_eq!(socket_inode(b"socket:[99999999999999999999999]"), None);
+    }
+
+    #[rustfmt::skip]
+    const RING_FDINFO: &str = "\
+pos:\t0
+flags:\t02000002
+SqThread:\t-1
+UserFiles:\t3
+    0: socket:[12949702]
+    1: /tmp/data socket:[77]
+    2: socket:[4242]
+UserBufs:\t1
+    0: 0x7f0000000000/4096
+PollList:
+";
+
+    #[test]
+    fn reads_the_sockets_registered_with_a_ring() {
+        let inodes: Vec<u64> = registered_socket_inodes(RING_FDINFO).collect();
+        assert_eq!(inodes, vec![12949702, 4242]);
+        assert_eq!(registered_socket_inodes("pos:\t0\nUserFiles:\t0\nUserBufs:\t0\n").count(), 0);
+    }
+
+    #[rustfmt::skip]
+    const MAPS: &[u8] = b"\
+55d0c0a00000-55d0c0a01000 r--p 00000000 fe:00 21532                      /usr/bin/python3
+7f1f365bc000-7f1f365bd000 r--s 00000000 00:09 12947385                   socket:[12947385]
+7f1f365be000-7f1f365bf000 rw-s 00000000 fe:00 99                         /tmp/socket:[31337]
+7f1f365c0000-7f1f365c1000 rw-s 00000000 fe:00 98                         /tmp/x socket:[31338]
+7f1f365c2000-7f1f365c3000 rw-p 00000000 00:00 0 
+7ffd0a000000-7ffd0a021000 rw-p 00000000 00:00 0                          [stack]
+";
+
+    #[test]
+    fn reads_mapped_sockets_and_not_files_named_like_them() {
+        let inodes: Vec<u64> = mapped_socket_inodes(MAPS).collect();
+        assert_eq!(inodes, vec![12947385]);
     }
 
     #[test]

@@ -36,7 +36,11 @@ impl DetailCache {
 /// Whether two paths lead to the same file (device and inode); false when
 /// either cannot be read.
 fn same_file(one: &str, other: &str) -> bool {
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
+    // The path as the bytes it was read from (it may not be UTF-8).
+    let one = crate::model::os_text::to_bytes(one);
+    let one = std::path::Path::new(std::ffi::OsStr::from_bytes(&one));
     match (std::fs::metadata(one), std::fs::metadata(other)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
@@ -75,7 +79,7 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         std::fs::read(format!("{base}/cmdline")).map(|b| split_cmdline(&b)).unwrap_or_default();
     let (exe, exe_deleted) = match std::fs::read_link(format!("{base}/exe")) {
         Ok(path) => {
-            let text = path.to_string_lossy().into_owned();
+            let text = crate::model::os_text::from_os_str(path.as_os_str());
             match text.strip_suffix(" (deleted)") {
                 Some(stripped) => (Some(stripped.to_string()), true),
                 None => (Some(text), false),
@@ -207,7 +211,7 @@ pub fn parse_stat(bytes: &[u8]) -> Option<Stat> {
     if close <= open {
         return None;
     }
-    let name = String::from_utf8_lossy(&bytes[open + 1..close]).into_owned();
+    let name = crate::model::os_text::from_bytes(&bytes[open + 1..close]);
     let rest = std::str::from_utf8(bytes.get(close + 1..)?).ok()?;
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
     // fields[0] is field 3 (state); flags (field 9) is fields[6]; field 22
@@ -236,7 +240,7 @@ pub fn parse_status_uid(status: &str) -> Option<u32> {
 /// title (`setproctitle`) leaves, and are dropped.
 fn split_cmdline(bytes: &[u8]) -> Vec<String> {
     let mut arguments: Vec<String> =
-        bytes.split(|&b| b == 0).map(|part| String::from_utf8_lossy(part).into_owned()).collect();
+        bytes.split(|&b| b == 0).map(crate::model::os_text::from_bytes).collect();
     while arguments.last().is_some_and(String::is_empty) {
         arguments.pop();
     }

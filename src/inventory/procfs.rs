@@ -35,8 +35,11 @@ impl Procfs {
 
     fn read(&self, name: &str) -> Result<Option<String>, InventoryError> {
         let path = self.directory.join(name);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(text)),
+        // Unix socket paths are any bytes their owners chose: each byte
+        // that is not UTF-8 is kept (see `crate::model::os_text`) rather
+        // than failing the whole table.
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(crate::model::os_text::from_bytes(&bytes))),
             // A kernel without IPv6 has no tcp6/udp6 tables.
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(InventoryError::ReadProc { path: display(&path), source }),
@@ -78,17 +81,30 @@ impl Inventory for Procfs {
         if query.unix && query.ports.is_none() {
             if let Some(text) = self.read("unix")? {
                 let path = display(&self.directory.join("unix"));
-                for (number, line) in text.lines().enumerate().skip(1) {
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    let socket = parse_unix_line(line).ok_or_else(|| {
-                        InventoryError::MalformedProcLine { path: path.clone(), line: number + 1 }
-                    })?;
-                    if query.keeps(&socket) {
-                        sockets.push(socket);
+                let mut unix: Vec<Socket> = Vec::new();
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                for (number, line) in text.split('\n').enumerate().skip(1) {
+                    match parse_unix_line(line) {
+                        Some(socket) => unix.push(socket),
+                        // The kernel writes a path as it is, newlines
+                        // included: a line that is not a socket continues
+                        // the path of the one before.
+                        None => match unix.last_mut().and_then(|s| s.path.as_mut()) {
+                            Some(previous) => {
+                                previous.push('\n');
+                                previous.push_str(line.trim_end());
+                            }
+                            None if line.trim().is_empty() => {}
+                            None => {
+                                return Err(InventoryError::MalformedProcLine {
+                                    path: path.clone(),
+                                    line: number + 1,
+                                })
+                            }
+                        },
                     }
                 }
+                sockets.extend(unix.into_iter().filter(|socket| query.keeps(socket)));
             }
         }
         Ok(sockets)
@@ -262,6 +278,26 @@ mod tests {
             .is_none());
         assert!(parse_inet_line("", Protocol::Tcp, Family::Ipv4).is_none());
         assert!(parse_unix_line("0000: 2 0").is_none());
+    }
+
+    /// `/proc/net/unix` as the kernel writes it: paths raw, a newline and
+    /// a byte that is not UTF-8 included.
+    #[test]
+    fn unix_paths_with_newlines_and_raw_bytes_are_read_whole() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut table = b"Num       RefCount Protocol Flags    Type St Inode Path\n".to_vec();
+        table.extend_from_slice(
+            b"0000000000000000: 00000002 00000000 00010000 0001 01 41 /tmp/a\xff\nb.sock\n",
+        );
+        table.extend_from_slice(
+            b"0000000000000000: 00000002 00000000 00010000 0001 01 42 /run/x.sock\n",
+        );
+        std::fs::write(directory.path().join("unix"), table).unwrap();
+        let procfs = Procfs { directory: directory.path().to_path_buf() };
+        let sockets = procfs.sockets(&Query::unix_sockets()).unwrap();
+        let paths: Vec<_> = sockets.iter().map(|s| (s.inode, s.path.clone().unwrap())).collect();
+        let first = crate::model::os_text::from_bytes(b"/tmp/a\xff\nb.sock");
+        assert_eq!(paths, vec![(41, first), (42, "/run/x.sock".to_string())]);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod diagnosis;
 pub mod history;
 pub mod monitor;
+pub mod os_text;
 pub mod port;
 pub mod ports;
 pub mod proxy;
@@ -656,12 +657,39 @@ impl Visibility {
     /// The one note that explains owners shown as `?`, or `None` when every
     /// owner was found.
     pub fn owner_note(&self) -> Option<String> {
-        if self.sockets_without_visible_owner == 0 {
+        self.owner_note_for(self.sockets_without_visible_owner)
+    }
+
+    /// [`Self::owner_note`] for a listing that shows `shown` of those
+    /// sockets (the rest were filtered out).
+    pub fn owner_note_for(&self, shown: usize) -> Option<String> {
+        if shown == 0 {
             return None;
         }
         let reasons: Vec<String> = self.owner_gaps.iter().map(OwnerGap::describe).collect();
         Some(format!(
-            "{} socket(s) have no visible owner (shown as ?): {}",
+            "{shown} socket(s) have no visible owner (shown as ?): {}",
+            reasons.join("; ")
+        ))
+    }
+
+    /// For a listing filtered by owner (`--pid`, `--process`): the sockets
+    /// left out because their owner could not be seen, which may be the
+    /// ones asked for; `None` when every owner was seen or only the kernel
+    /// holds the unseen ones.
+    pub fn hidden_from_owner_filter_note(&self, filter: &str) -> Option<String> {
+        if self.sockets_without_visible_owner == 0 || self.owner_gaps == [OwnerGap::NoProcess] {
+            return None;
+        }
+        let reasons: Vec<String> = self
+            .owner_gaps
+            .iter()
+            .filter(|gap| **gap != OwnerGap::NoProcess)
+            .map(OwnerGap::describe)
+            .collect();
+        Some(format!(
+            "{} socket(s) whose owner could not be seen are not listed, and {filter} may own some \
+             of them: {}",
             self.sockets_without_visible_owner,
             reasons.join("; ")
         ))

@@ -52,6 +52,9 @@ pub struct SocketRecord {
     pub tx_queue: u32,
     /// Unix sockets: path, `@abstract`, or `null` when unnamed.
     pub path: Option<String>,
+    /// The exact bytes of `path`, base64, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     /// Unix sockets: `stream`, `dgram` or `seqpacket`.
     pub unix_type: Option<&'static str>,
     /// Unix sockets: inode of the connected peer.
@@ -62,6 +65,38 @@ pub struct SocketRecord {
     /// is not read as "no process"; `null` when its owners are known or
     /// were not looked for.
     pub hidden_owner_reasons: Option<Vec<&'static str>>,
+}
+
+/// The exact bytes of a process's name, executable path and arguments
+/// where they are not UTF-8 (see [`crate::model::os_text`]): the text fields
+/// then carry U+FFFD for each such byte, and these carry the bytes, base64.
+/// Each is left out when its text is exact, so most records have none.
+#[derive(Debug, Default, Serialize)]
+pub struct ProcessBytes {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_bytes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe_bytes: Option<String>,
+    /// Every argument, base64, when any of them is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argv_bytes: Option<Vec<String>>,
+}
+
+impl ProcessBytes {
+    pub fn of(name: &str, exe: Option<&str>, argv: &[String]) -> Self {
+        use crate::model::os_text::{exact_bytes, has_raw_bytes};
+        use base64::Engine as _;
+        let base64 = base64::engine::general_purpose::STANDARD;
+        ProcessBytes {
+            name_bytes: exact_bytes(name),
+            exe_bytes: exe.and_then(exact_bytes),
+            argv_bytes: argv.iter().any(|argument| has_raw_bytes(argument)).then(|| {
+                argv.iter()
+                    .map(|argument| base64.encode(crate::model::os_text::to_bytes(argument)))
+                    .collect()
+            }),
+        }
+    }
 }
 
 /// One owning process.
@@ -90,6 +125,8 @@ pub struct ProcessRecord {
     pub state: String,
     pub unit: Option<String>,
     pub container: Option<String>,
+    #[serde(flatten)]
+    pub bytes: ProcessBytes,
 }
 
 impl ProcessRecord {
@@ -109,6 +146,7 @@ impl ProcessRecord {
             state: process.state.to_string(),
             unit: process.unit.clone(),
             container: process.container.clone(),
+            bytes: ProcessBytes::of(&process.name, process.exe.as_deref(), &process.cmdline),
         }
     }
 }
@@ -144,6 +182,7 @@ impl SocketRecord {
             rx_queue: socket.rx_queue,
             tx_queue: socket.tx_queue,
             path: socket.path.clone(),
+            path_bytes: socket.path.as_deref().and_then(crate::model::os_text::exact_bytes),
             unix_type: socket.unix_kind.map(|k| k.as_str()),
             peer_inode: socket.peer_inode,
             processes: socket

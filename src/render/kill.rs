@@ -746,6 +746,8 @@ pub struct TargetRecord {
     pub namespace_processes: Option<usize>,
     /// The cgroup freezer holds the process: signals wait until the thaw.
     pub frozen: bool,
+    #[serde(flatten)]
+    pub bytes: super::json::ProcessBytes,
     /// The command that thaws it, when `frozen`.
     pub thaw_command: Option<String>,
     /// Signals sent, e.g. `["TERM", "KILL"]`.
@@ -816,6 +818,11 @@ impl KillRecord {
                     hints: target_hints(target, plan.caller_uid),
                     namespace_processes: target.namespace_init.as_ref().map(|i| i.processes),
                     frozen: target.frozen.is_some(),
+                    bytes: process
+                        .map(|p| {
+                            super::json::ProcessBytes::of(&p.name, p.exe.as_deref(), &p.cmdline)
+                        })
+                        .unwrap_or_default(),
                     thaw_command: target.frozen.as_ref().map(|f| f.thaw_command()),
                     signals: outcome
                         .map(|o| o.signals.iter().map(|s| s.name()).collect())

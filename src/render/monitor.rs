@@ -147,6 +147,8 @@ pub struct ProcessLine {
     pub user: Option<String>,
     pub unit: Option<String>,
     pub container: Option<String>,
+    #[serde(flatten)]
+    pub bytes: super::json::ProcessBytes,
 }
 
 impl ProcessLine {
@@ -162,6 +164,11 @@ impl ProcessLine {
             user: process.user.clone(),
             unit: process.unit.clone(),
             container: process.container.clone(),
+            bytes: super::json::ProcessBytes::of(
+                &process.name,
+                process.exe.as_deref(),
+                &process.cmdline,
+            ),
         }
     }
 }

@@ -37,13 +37,19 @@ use unicode_width::UnicodeWidthChar;
 
 /// Whether `ch` must never reach a terminal raw (the set lives with the
 /// shell quoting, which must keep exactly these out of a printed command).
+/// A byte that is not UTF-8 (kept by [`crate::model::os_text`]) is shown
+/// as `\xNN` too.
 fn is_dangerous(ch: char) -> bool {
-    crate::shell::is_terminal_control(ch)
+    crate::shell::is_terminal_control(ch) || crate::model::os_text::byte_of(ch).is_some()
 }
 
 /// Appends the visible form of a dangerous character.
 fn push_escaped(out: &mut String, ch: char) {
     use std::fmt::Write as _;
+    if let Some(byte) = crate::model::os_text::byte_of(ch) {
+        let _ = write!(out, "\\x{byte:02x}");
+        return;
+    }
     match ch {
         '\n' => out.push_str("\\n"),
         '\r' => out.push_str("\\r"),
@@ -271,8 +277,16 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for TerminalSafeJ
         let mut start = 0;
         for (index, ch) in fragment.char_indices().filter(|(_, ch)| is_dangerous(*ch)) {
             self.0.write_string_fragment(writer, &fragment[start..index])?;
-            // Every escaped character is in the BMP: one \u escape.
-            write!(writer, "\\u{:04x}", u32::from(ch))?;
+            if crate::model::os_text::byte_of(ch).is_some() {
+                // A byte that is not UTF-8: JSON strings are text, so the
+                // replacement character (the exact bytes go in a
+                // `*_bytes` field beside the string).
+                self.0.write_string_fragment(writer, "\u{fffd}")?;
+            } else {
+                // Every other escaped character is in the BMP: one \u
+                // escape.
+                write!(writer, "\\u{:04x}", u32::from(ch))?;
+            }
             start = index + ch.len_utf8();
         }
         self.0.write_string_fragment(writer, &fragment[start..])
@@ -423,6 +437,19 @@ mod tests {
         for ch in ['\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}', '\u{2028}'] {
             assert!(!sanitize(&ch.to_string()).chars().any(is_dangerous), "{ch:?}");
         }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_shown_as_bytes() {
+        let read = crate::model::os_text::from_bytes(b"ev\xff\x1bil\xc3");
+        assert_eq!(sanitize(&read), "ev\\xff\\x1bil\\xc3");
+        assert_eq!(
+            sanitize_styled(&format!("\x1b[1m{read}\x1b[0m")),
+            "\x1b[1mev\\xff\\x1bil\\xc3\x1b[0m"
+        );
+        let mut json = Vec::new();
+        write_json(&mut json, &read).unwrap();
+        assert_eq!(String::from_utf8(json).unwrap(), "\"ev\u{fffd}\\u001bil\u{fffd}\"");
     }
 
     #[test]

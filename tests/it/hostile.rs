@@ -49,6 +49,13 @@ fn assert_terminal_safe(what: &str, output: &Output) {
     }
 }
 
+/// The bytes of a `*_bytes` JSON field (base64).
+fn decode(field: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = field.as_str().unwrap_or_else(|| panic!("not a base64 string: {field}"));
+    base64::engine::general_purpose::STANDARD.decode(text).expect("valid base64")
+}
+
 /// Hex of the process name, passed on the command line (no raw ESC in
 /// the test's own argv handling).
 fn hex(bytes: &[u8]) -> String {
@@ -125,7 +132,8 @@ fn other_users_text_never_reaches_the_terminal_raw() {
         .find(|line| line.contains(&format!("{pid}/")))
         .unwrap_or_else(|| panic!("no row for pid {pid}:\n{}", listing.stdout));
     assert!(row.contains("\\x1b]52;c;SGVsbG8=\\x1b\\"), "{row}");
-    assert!(row.contains("\\u202eevil\\x1b[2J\\n\u{fffd}.sock"), "{row}");
+    // The byte that is not UTF-8 is shown as the byte it is.
+    assert!(row.contains("\\u202eevil\\x1b[2J\\n\\xff.sock"), "{row}");
     assert!(row.contains(&format!("{pid}/\\x1b[2J\\u202eev\\x1b\\x")), "{row}");
     let long = porthole_run(&["ls", "-l"]);
     assert!(long.stdout.contains("\\x1b]0;pwned\\x07"), "{}", long.stdout);
@@ -154,12 +162,17 @@ fn json_keeps_other_users_text_exact_and_valid() {
             .find(|r| r["processes"].as_array().is_some_and(|p| p.iter().any(|p| p["pid"] == pid)))
             .unwrap_or_else(|| panic!("no record for pid {pid}: {}", output.stdout));
         // Exact: the real ESC, BEL and U+202E, escaped only by JSON itself;
-        // the byte that is not UTF-8 becomes U+FFFD (documented).
+        // the byte that is not UTF-8 becomes U+FFFD in the text and the
+        // exact bytes are in `path_bytes` (documented).
         let expected = format!(
             "{}/\x1b]52;c;SGVsbG8=\x1b\\\u{202e}evil\x1b[2J\n\u{fffd}.sock",
             directory.path().display()
         );
         assert_eq!(record["path"], expected.as_str(), "{record:#}");
+        let mut exact = directory.path().as_os_str().as_encoded_bytes().to_vec();
+        exact.extend_from_slice(b"/\x1b]52;c;SGVsbG8=\x1b\\\xe2\x80\xaeevil\x1b[2J\n\xff.sock");
+        assert_eq!(decode(&record["path_bytes"]), exact, "{record:#}");
+        assert!(record["processes"][0].get("name_bytes").is_none(), "{record:#}");
         assert_eq!(record["processes"][0]["name"], "\x1b[2J\u{202e}ev\x1b\\x");
     }
 }
@@ -765,4 +778,85 @@ fn commands_naming_other_users_text_run_as_printed() {
     let dry = in_bash(&format!("{command} --dry-run"));
     assert_eq!(dry.code, 0, "{dry:?}");
     assert!(dry.stdout.contains("Dry run: no signal was sent."), "{dry:?}");
+}
+
+/// Names itself `ev\xffil`, binds a Unix socket `s\xfe.sock` in the
+/// directory given and a TCP listener; prints the TCP port. Started from an
+/// interpreter copied to a path with a byte that is not UTF-8, with such an
+/// argument.
+const NOT_UTF8: &str = r#"
+import ctypes, os, socket, sys, time
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(b"ev\xffil"), 0, 0, 0)
+unix = socket.socket(socket.AF_UNIX); unix.bind(os.fsencode(sys.argv[1]) + b"/s\xfe.sock"); unix.listen()
+tcp = socket.socket(); tcp.bind(("127.0.0.1", 0)); tcp.listen()
+print(tcp.getsockname()[1], flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn bytes_that_are_not_utf8_are_shown_as_bytes_and_kept_exact_in_json() {
+    use std::os::unix::ffi::OsStrExt;
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        skip("/usr/bin/python3 is missing");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("tempdir");
+    let program = directory.path().join(std::ffi::OsStr::from_bytes(b"py\xff"));
+    // Copied by `cp`: a file this process wrote could still be open in a
+    // child another test is forking, and exec would fail (ETXTBSY).
+    let copied = Command::new("cp")
+        .arg(std::fs::canonicalize("/usr/bin/python3").unwrap())
+        .arg(&program)
+        .status()
+        .expect("cp runs");
+    assert!(copied.success(), "copying python3");
+    let mut command = Command::new(&program);
+    command.arg("-u").arg("-c").arg(NOT_UTF8).arg(directory.path());
+    command.arg(std::ffi::OsStr::from_bytes(b"arg\xfe"));
+    porthole::sys::signal::start_with_default_signals(&mut command);
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let child = ChildGuard(child);
+    let port = wait_for_line(&mut out);
+    let pid = child.pid().to_string();
+    let exe = program.as_os_str().as_bytes();
+    let shown_exe = format!("{}/py\\xff", directory.path().display());
+
+    // Terminals: each byte as \xNN, not U+FFFD.
+    let listing = porthole_run(&["ls", "--pid", &pid, "-x", "-t", "-l"]);
+    assert_terminal_safe("ls -l", &listing);
+    assert!(!listing.stdout.contains('\u{fffd}'), "{}", listing.stdout);
+    assert!(listing.stdout.contains("/s\\xfe.sock"), "{}", listing.stdout);
+    assert!(listing.stdout.contains(&format!("{pid}/{shown_exe} -u -c")), "{}", listing.stdout);
+    assert!(listing.stdout.contains(" arg\\xfe"), "{}", listing.stdout);
+    let short = porthole_run(&["ls", "--pid", &pid, "-t"]);
+    assert!(short.stdout.contains(&format!("{pid}/ev\\xffil")), "{}", short.stdout);
+    let who = porthole_run(&[&port]);
+    assert!(who.stdout.contains(&format!("ev\\xffil (pid {pid}")), "{}", who.stdout);
+    let kill = porthole_run(&["kill", &port, "--dry-run"]);
+    assert!(kill.stdout.contains("ev\\xffil"), "{}", kill.stdout);
+    assert!(kill.stdout.contains(" arg\\xfe"), "{}", kill.stdout);
+
+    // JSON: valid UTF-8 text with U+FFFD, and the exact bytes beside it.
+    let records = porthole_run(&["ls", "--pid", &pid, "-x", "--json"]).json();
+    let record = &records[0];
+    let path = [directory.path().as_os_str().as_bytes(), b"/s\xfe.sock"].concat();
+    assert_eq!(decode(&record["path_bytes"]), path, "{record:#}");
+    let process = &record["processes"][0];
+    assert_eq!(process["name"], "ev\u{fffd}il", "{process:#}");
+    assert_eq!(decode(&process["name_bytes"]), b"ev\xffil", "{process:#}");
+    assert_eq!(decode(&process["exe_bytes"]), exe, "{process:#}");
+    let argv = process["argv_bytes"].as_array().expect("argv_bytes").clone();
+    assert_eq!(decode(&argv[0]), exe, "{process:#}");
+    assert_eq!(decode(argv.last().unwrap()), b"arg\xfe", "{process:#}");
+    assert_eq!(argv.len(), process["argv"].as_array().unwrap().len(), "{process:#}");
+    let plan = porthole_run(&["kill", &port, "--dry-run", "--json"]).json();
+    assert_eq!(decode(&plan["targets"][0]["name_bytes"]), b"ev\xffil", "{plan:#}");
+    let who = porthole_run(&[&port, "--json"]).json();
+    let listener = who["listeners"][0].to_string();
+    assert!(listener.contains("\"name_bytes\":\"ZXb/aWw=\""), "{who:#}");
 }

@@ -244,6 +244,43 @@ fn unprivileged_run_lists_everything_and_says_what_is_hidden() {
     );
 }
 
+/// The note about owners shown as `?` counts the rows shown: sockets a
+/// filter left out are not counted, and a filter by owner says that the
+/// sockets whose owner could not be seen are left out (they may be the
+/// ones asked for) rather than answering "none" in silence.
+#[test]
+fn the_owner_note_speaks_of_the_listed_sockets() {
+    if !util::is_root() {
+        util::skip("needs root to tell no process from a hidden one, and to drop to nobody");
+        return;
+    }
+    let (_sender, mut out) = python(IN_FLIGHT, &[]);
+    let ownerless = wait_for_line(&mut out);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let owned = listener.local_addr().unwrap().port().to_string();
+    let ports = format!("{ownerless},{owned}");
+    let me = std::process::id().to_string();
+    let all = porthole_run(&["ls", "--port", &ports]);
+    assert!(all.stderr.contains("1 socket(s) have no visible owner"), "{all:?}");
+    for filter in [["--pid", me.as_str()], ["--process", "it-"], ["--scope", "exposed"]] {
+        let mut args = vec!["ls", "--port", &ports];
+        args.extend(filter);
+        let output = porthole_run(&args);
+        assert!(output.stderr.is_empty(), "{args:?}: no ? row is shown: {output:?}");
+    }
+    // Not root: root's listener is hidden, and asking for its process by
+    // name must not read as "it has none".
+    let mut command = std::process::Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(util::binary()).args(["ls", "--port", &owned, "--pid", &me]);
+    util::scrub(&mut command);
+    let output = util::run(&mut command);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("whose owner could not be seen are not listed"), "{output:?}");
+    assert!(output.stderr.contains(&format!("pid {me} may own some")), "{output:?}");
+    assert!(output.stderr.contains("not running as root"), "{output:?}");
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "test-netns"),
@@ -475,6 +512,53 @@ fn a_listener_in_a_thread_with_its_own_descriptor_table_belongs_to_its_process()
     assert_eq!(plan["hidden_owners"], 0, "{plan:#}");
 }
 
+/// As [`THREAD_OWN_TABLE`], but the thread then forks: the child holds the
+/// listener in its own `/proc/PID/fd` too, so the socket is not ownerless
+/// and the thread's process is still one of its owners. Prints `PORT CHILD`.
+const THREAD_OWN_TABLE_FORKED: &str = r#"
+import ctypes, os, socket, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+def worker():
+    assert libc.unshare(0x400) == 0, ctypes.get_errno()  # CLONE_FILES
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+    child = os.fork()
+    if child == 0:
+        time.sleep(120)
+        os._exit(0)
+    print(s.getsockname()[1], child, flush=True)
+    os.waitpid(child, 0)
+threading.Thread(target=worker, daemon=True).start()
+time.sleep(120)
+"#;
+
+#[test]
+fn a_listener_in_a_thread_table_and_in_a_child_has_both_owners() {
+    if !util::is_root() {
+        util::skip("reading another process's thread tables needs root");
+        return;
+    }
+    let (server, mut out) = python(THREAD_OWN_TABLE_FORKED, &[]);
+    let line = wait_for_line(&mut out);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (port, child) = (fields[0], fields[1].parse::<u32>().unwrap());
+    let output = porthole_run(&["ls", "--port", port, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let listing = output.json();
+    let expected = vec![u64::from(server.pid()), u64::from(child)];
+    assert_eq!(pids_of(&listing[0]), expected, "{listing:#}");
+    let plan = porthole_run(&["kill", port, "--dry-run", "--json"]).json();
+    let targets: Vec<u64> = plan["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|target| target["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(targets, expected, "{plan:#}");
+    let kill = porthole_run(&["kill", port, "--yes"]);
+    assert_eq!(kill.code, 0, "{kill:?}");
+    assert!(kill.stdout.contains(&format!("Port {port} is free")), "{kill:?}");
+}
+
 /// A listener whose only descriptor is in flight: sent with `SCM_RIGHTS`
 /// over a Unix socket pair, closed by the sender, never received. No
 /// process holds it; the kernel does.
@@ -516,6 +600,79 @@ fn a_listener_no_process_holds_is_named_so_and_kill_signals_nothing() {
     let record = porthole_run(&["kill", &port, "--dry-run", "--json"]).json();
     assert_eq!(record["hidden_owner_reasons"], serde_json::json!(["no_process"]), "{record:#}");
     assert!(util::process_alive(sender.pid()), "the sender was not signalled");
+}
+
+/// Listeners a process keeps open with no descriptor: one only mapped into
+/// its memory (`mmap` of the socket, then `close`), one only registered
+/// with an io_uring ring (`IORING_REGISTER_FILES`, then `close`). Prints
+/// `PORT PORT` (mapped, registered), or `PORT -` when io_uring is off.
+const HELD_WITHOUT_DESCRIPTOR: &str = r#"
+import ctypes, os, socket, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+def listener():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+    return s
+mapped = listener()
+address = libc.mmap(None, 4096, 1, 1, mapped.fileno(), 0)  # PROT_READ, MAP_SHARED
+assert address not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+ports = [str(mapped.getsockname()[1])]
+mapped.close()
+params = ctypes.create_string_buffer(120)
+ring = libc.syscall(425, 4, params)  # io_uring_setup
+if ring < 0:
+    ports.append("-")
+else:
+    registered = listener()
+    files = (ctypes.c_int * 1)(registered.fileno())
+    assert libc.syscall(427, ring, 2, files, 1) == 0, ctypes.get_errno()  # IORING_REGISTER_FILES
+    ports.append(str(registered.getsockname()[1]))
+    registered.close()
+print(*ports, flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn a_listener_held_only_by_a_mapping_or_an_io_uring_ring_belongs_to_its_process() {
+    if !util::is_root() {
+        util::skip("only root reads other processes' mappings and rings");
+        return;
+    }
+    let (holder, mut out) = python(HELD_WITHOUT_DESCRIPTOR, &[]);
+    let line = wait_for_line(&mut out);
+    let ports: Vec<&str> = line.split_whitespace().collect();
+    let mut held = vec![ports[0]];
+    match ports[1] {
+        "-" => util::skip("io_uring is disabled here (kernel.io_uring_disabled)"),
+        port => held.push(port),
+    }
+    for port in &held {
+        let fd_links = std::fs::read_dir(format!("/proc/{}/fd", holder.pid()))
+            .unwrap()
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .filter(|link| link.to_string_lossy().starts_with("socket:"))
+            .count();
+        assert_eq!(fd_links, 0, "the holder has no socket descriptor at all");
+        let output = porthole_run(&["ls", "--port", port, "--json"]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let listing = output.json();
+        assert_eq!(pids_of(&listing[0]), vec![u64::from(holder.pid())], "{port}: {listing:#}");
+        assert!(!output.stderr.contains("no visible owner"), "{port}: {output:?}");
+        let who = porthole_run(&[port]);
+        assert!(who.stdout.contains(&format!("(pid {}, user", holder.pid())), "{who:?}");
+        let plan = porthole_run(&["kill", port, "--dry-run", "--json"]).json();
+        assert_eq!(plan["targets"][0]["pid"], holder.pid(), "{port}: {plan:#}");
+        assert_eq!(plan["hidden_owners"], 0, "{port}: {plan:#}");
+    }
+    let mut args = vec!["kill", "--yes"];
+    args.extend(&held);
+    let kill = porthole_run(&args);
+    assert_eq!(kill.code, 0, "{kill:?}");
+    assert!(!util::process_alive(holder.pid()), "{kill:?}");
+    for port in &held {
+        assert_eq!(porthole_run(&["ls", "--port", port]).code, 1, "{port} is free");
+    }
 }
 
 #[test]

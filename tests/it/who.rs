@@ -152,6 +152,43 @@ fn number_like_mistakes_get_advice_that_runs() {
     assert!(output.stderr.contains("'1e3' is not a port number"), "{}", output.stderr);
 }
 
+/// A service name is not a port: the error names the port it stands for,
+/// instead of a subcommand it resembles (`http` is no typo of `top`) or a
+/// `NAME:PORT` it is no host of.
+#[test]
+fn a_service_name_is_answered_with_its_port() {
+    let services = std::fs::read_to_string("/etc/services").unwrap_or_default();
+    if !services.lines().any(|line| line.starts_with("http\t") || line.starts_with("http ")) {
+        crate::util::skip("/etc/services has no http line (netbase is not installed)");
+        return;
+    }
+    for (word, port) in [("http", "80"), ("www", "80"), ("postgresql", "5432")] {
+        let output = porthole_run(&[word]);
+        crate::util::assert_usage_error(&output, word);
+        assert!(
+            output.stderr.contains(&format!("'{word}' is a service name, not a port")),
+            "{word}: {}",
+            output.stderr
+        );
+        assert!(output.stderr.contains(&format!("'porthole {port}'")), "{}", output.stderr);
+        assert!(!output.stderr.contains("similar subcommand"), "{}", output.stderr);
+        assert!(!output.stderr.contains(&format!("{word}:PORT")), "{}", output.stderr);
+    }
+}
+
+/// Blanks around a port are ignored before it as after it, as every other
+/// port argument does.
+#[test]
+fn blanks_around_a_port_are_ignored_on_both_sides() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for typed in [format!(" {port}"), format!("{port} "), format!("\t{port}\n")] {
+        let output = porthole_run(&[&typed, "--json"]);
+        assert_eq!(output.code, 0, "{typed:?}: {output:?}");
+        assert_eq!(output.json()["port"], port, "{typed:?}");
+    }
+}
+
 #[test]
 fn netns_all_says_which_namespace_each_listener_is_in() {
     // The same loopback address and port in two namespaces are two
