@@ -1040,7 +1040,7 @@ impl HistoryRecord {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HistoryLine {
     Listener(ListenerWire),
-    Client(ClientWire),
+    Client(Box<ClientWire>),
     Connection(Box<ConnectionWire>),
     Hourly(HourlyWire),
     Loss(LossWire),
@@ -1074,7 +1074,12 @@ fn write_jsonl(out: &mut dyn Write, report: &HistoryReport) -> std::io::Result<(
             report.listeners.iter().map(|l| HistoryLine::Listener(ListenerWire::from_listener(l))),
         )
         .chain(truncated_line(report.listeners_truncated, "listeners", "oldest"))
-        .chain(report.clients.iter().map(|c| HistoryLine::Client(ClientWire::from_summary(c))))
+        .chain(
+            report
+                .clients
+                .iter()
+                .map(|c| HistoryLine::Client(Box::new(ClientWire::from_summary(c)))),
+        )
         .chain(truncated_line(report.clients_truncated, "clients", "least_busy"))
         .chain(
             report
