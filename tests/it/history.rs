@@ -743,6 +743,16 @@ fn a_recorder_follows_no_link_another_user_could_plant() {
 pub(crate) mod postgresql {
     use super::*;
 
+    /// The schema versions a PostgreSQL store records, oldest first.
+    fn schema_versions(admin: &mut postgres::Client) -> Vec<i64> {
+        admin
+            .query("SELECT version FROM porthole.schema_version ORDER BY version", &[])
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+
     /// Debian's server binaries (not on PATH): the newest installed version.
     fn postgres_bin() -> Option<PathBuf> {
         let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -1592,18 +1602,10 @@ pub(crate) mod postgresql {
                  DELETE FROM porthole.schema_version WHERE version > 1",
             )
             .unwrap();
-        let versions = |admin: &mut postgres::Client| -> Vec<i64> {
-            admin
-                .query("SELECT version FROM porthole.schema_version ORDER BY version", &[])
-                .unwrap()
-                .iter()
-                .map(|row| row.get(0))
-                .collect()
-        };
         let output = run_bounded(util::porthole().args(["history", "5432", "--store", &url]));
         assert_eq!(output.code, 0, "{output:?}");
         assert!(output.stdout.contains("connected 10 times"), "{output:?}");
-        assert_eq!(versions(&mut admin), vec![1], "a reader changes nothing");
+        assert_eq!(schema_versions(&mut admin), vec![1], "a reader changes nothing");
         // A wildcard asks about every address of its family.
         let output =
             run_bounded(util::porthole().args(["history", "0.0.0.0:5432", "--store", &url]));
@@ -1612,7 +1614,7 @@ pub(crate) mod postgresql {
         assert_eq!(output.code, 1, "no IPv6 client: {output:?}");
 
         let Some((v6only, dual)) = record_v6only_and_dual_stack("netlink", &url) else { return };
-        assert_eq!(versions(&mut admin), vec![1, 2, 3]);
+        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3]);
         assert_v6only_read_back(&url, v6only, dual);
         let output = run_bounded(util::porthole().args(["history", "5432", "--store", &url]));
         assert!(output.stdout.contains("connected 10 times"), "kept: {output:?}");
@@ -1665,14 +1667,6 @@ pub(crate) mod postgresql {
                  DELETE FROM porthole.schema_version WHERE version > 2",
             )
             .unwrap();
-        let versions = |admin: &mut postgres::Client| -> Vec<i64> {
-            admin
-                .query("SELECT version FROM porthole.schema_version ORDER BY version", &[])
-                .unwrap()
-                .iter()
-                .map(|row| row.get(0))
-                .collect()
-        };
         let output =
             run_bounded(util::porthole().args(["history", "5432", "--json", "--store", &url]));
         assert_eq!(output.code, 0, "{output:?}");
@@ -1680,7 +1674,7 @@ pub(crate) mod postgresql {
         let clients = json["clients"].as_array().unwrap();
         assert_eq!(clients.len(), 2, "{json:#}");
         assert!(clients.iter().all(|c| c["net_namespace"].is_null()), "{json:#}");
-        assert_eq!(versions(&mut admin), vec![1, 2], "a reader changes nothing");
+        assert_eq!(schema_versions(&mut admin), vec![1, 2], "a reader changes nothing");
 
         let new = WriterOptions { net_namespace: Some(OWN), ..old };
         let mut writer = store::open_writer(&location, &new).unwrap();
@@ -1694,7 +1688,7 @@ pub(crate) mod postgresql {
         });
         writer.write_batch(&[snapshot, open_record(30)]).unwrap();
         drop(writer);
-        assert_eq!(versions(&mut admin), vec![1, 2, 3]);
+        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3]);
         let mut rows: Vec<(i64, Option<i64>, bool)> = admin
             .query("SELECT cookie, netns, ended_at IS NULL FROM porthole.connections", &[])
             .unwrap()
