@@ -1086,6 +1086,19 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                 Fix::command(format!("ip{family} rule del pref {priority}")),
             )
         }
+        LoopbackProblem::RouteInLocalTable { address, kind, destination } => {
+            evidence.push(format!(
+                "ip route show table local: {kind} {destination}, the longest route holding {address}, so its local route is never used"
+            ));
+            let family = if address.is_ipv6() { " -6" } else { "" };
+            (
+                format!(
+                    "a {kind} route for {destination} in table local hides the local route of {address}, so {} cannot be reached",
+                    attempt.address
+                ),
+                Fix::command(format!("ip{family} route del {kind} {destination} table local")),
+            )
+        }
         LoopbackProblem::NoLocalRoute { address, route } => {
             evidence.push(format!("ip route get {address}: {route}"));
             (

@@ -1274,6 +1274,38 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
     }
 }
 
+/// A `blackhole`, `prohibit`, `unreachable` or `throw` route for 127.0.0.2
+/// added to table `local` outranks its `local 127.0.0.0/8` route by length:
+/// the cause names that route, not a missing local route (whose `ip route
+/// add local` fails with `File exists`), and the printed `ip route del`
+/// runs and the port answers again.
+#[test]
+fn a_route_in_table_local_that_hides_the_local_route_is_deleted_as_printed() {
+    for kind in ["blackhole", "prohibit", "unreachable", "throw"] {
+        let Some(netns) = Netns::create() else { return };
+        let port = unique_port();
+        let _server = server_in(&netns, "127.0.0.2", port, "http");
+        netns.run_ok("ip", &["route", "add", kind, "127.0.0.2", "table", "local"]);
+        let target = format!("127.0.0.2:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{kind}: {json:#}");
+        assert_eq!(cause_ids(&json), ["loopback-down"], "{kind}: {json:#}");
+        let down = cause(&json, "loopback-down");
+        assert!(
+            down["summary"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("a {kind} route for 127.0.0.2 in table local")),
+            "{kind}: {down:#}"
+        );
+        let expected = format!("ip route del {kind} 127.0.0.2 table local");
+        assert_eq!(down["fix_commands"], serde_json::json!([expected]), "{down:#}");
+        run_fix_commands(&netns, down);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{kind}: {json:#}");
+    }
+}
+
 /// A rule that blocks through a named set (reached by `jump`) or a verdict
 /// map, inline or named, that holds other ports too: the rule is found (it
 /// was "unexplained" for a map), and the fix touches only this port — the
