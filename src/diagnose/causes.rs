@@ -1128,6 +1128,13 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
     let range = system.ephemeral_range();
     let range_text =
         range.map_or_else(|| "the ephemeral range".to_string(), |(l, h)| format!("{l}-{h}"));
+    // The kernel never picks a reserved port as a source port, so the
+    // reservations inside the range shrink it.
+    let reserved_text = system.reserved_ports_text().unwrap_or_default();
+    let reserved = PortSet::parse(&reserved_text).ok();
+    let taken = range
+        .zip(reserved.as_ref())
+        .map_or((0, None), |((low, high), reserved)| reserved_in_range(reserved, low, high));
     let mut lines = vec![attempt_line(attempt)];
     // The client ends: sockets whose remote port is the target's.
     let query = Query { udp: false, ..Query::for_port(evidence.port) };
@@ -1155,6 +1162,9 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
         }
     }
     let mut fix = Vec::new();
+    let mut summary = format!(
+        "no source port is free for {destination}: every port of {range_text} already connects to it"
+    );
     if let Some((low, high)) = range {
         let size = u32::from(high.saturating_sub(low)) + 1;
         let default_size = u32::from(DEFAULT_EPHEMERAL.1 - DEFAULT_EPHEMERAL.0) + 1;
@@ -1164,6 +1174,19 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
                 DEFAULT_EPHEMERAL.0, DEFAULT_EPHEMERAL.1
             )));
         }
+        if let (count @ 1.., Some(kept)) = taken {
+            let left = size - count;
+            summary = format!(
+                "no source port is free for {destination}: the {left} port(s) of {range_text} that ip_local_reserved_ports leaves to source ports all connect to it"
+            );
+            lines.push(format!(
+                "net.ipv4.ip_local_reserved_ports = {}: {count} of the {size} ports of the range are reserved, and the kernel never picks a reserved port as a source port",
+                reserved_text.trim()
+            ));
+            fix.push(Fix::command(format!(
+                "sysctl -w net.ipv4.ip_local_reserved_ports=\"{kept}\"   # gives the {count} reserved port(s) inside {range_text} back; reserve only the ports services listen on"
+            )));
+        }
     }
     fix.push(Fix::step(format!(
         "close idle connections to {destination}, or reuse them (a connection pool, HTTP keep-alive)"
@@ -1171,12 +1194,45 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
     Cause {
         id: CauseId::SourcePortsExhausted,
         severity: Severity::Error,
-        summary: format!(
-            "no source port is free for {destination}: every port of {range_text} already connects to it"
-        ),
+        summary,
         evidence: lines,
         fix,
     }
+}
+
+/// How many ports of `low..=high` `reserved` holds, and the reservations
+/// outside that range as `ip_local_reserved_ports` takes them (`None` when
+/// none is inside).
+fn reserved_in_range(reserved: &PortSet, low: u16, high: u16) -> (u32, Option<String>) {
+    let mut count = 0;
+    let mut kept = Vec::new();
+    for &(start, end) in reserved.ranges() {
+        let (inner_start, inner_end) = (start.max(low), end.min(high));
+        if inner_start <= inner_end {
+            count += u32::from(inner_end - inner_start) + 1;
+        }
+        // What lies below and above the range survives.
+        if start < low {
+            kept.push((start, end.min(low - 1)));
+        }
+        if end > high {
+            kept.push((start.max(high + 1), end));
+        }
+    }
+    let text = kept
+        .iter()
+        .map(
+            |&(start, end)| {
+                if start == end {
+                    start.to_string()
+                } else {
+                    format!("{start}-{end}")
+                }
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(",");
+    (count, (count > 0).then_some(text))
 }
 
 /// The client's filesystem uid, its gids and whether it may ignore file
@@ -3320,6 +3376,17 @@ mod tests {
     /// Scripted evidence for [`judge`]: every cause id from facts alone,
     /// each beside a healthy twin that differs in the one fact that
     /// decides it.
+    #[test]
+    fn reserved_ports_inside_the_range_are_counted_and_the_rest_kept() {
+        let set = |text: &str| PortSet::parse(text).unwrap();
+        assert_eq!(reserved_in_range(&set("40000-40003"), 40000, 40005), (4, Some(String::new())));
+        assert_eq!(
+            reserved_in_range(&set("22,39990-40001,40005-40010,50000"), 40000, 40005),
+            (3, Some("22,39990-39999,40006-40010,50000".to_string()))
+        );
+        assert_eq!(reserved_in_range(&set("8080"), 40000, 40005), (0, None));
+    }
+
     #[test]
     fn only_loopback_proxies_are_located() {
         let at = |text: &str| loopback_proxy(text).map(|a| a.to_string());

@@ -580,6 +580,59 @@ fn exhausted_source_ports_are_named_with_the_connections_that_hold_them() {
     assert_eq!(code, 0, "after the printed sysctl: {json:#}");
 }
 
+/// `ip_local_reserved_ports` takes ports of the range away from source
+/// ports: with 40000-40003 of 40000-40005 reserved, two connections exhaust
+/// it. The summary does not claim the whole range connects to the target,
+/// the reservation is named, and the printed sysctl gives the reserved
+/// ports back, so the port answers again.
+#[test]
+fn reserved_ports_that_shrink_the_source_range_are_named_and_given_back() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
+    netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_port_range=40000 40005"]);
+    netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_reserved_ports=22,40000-40003"]);
+    let (_client, mut ready) = python_in(
+        &netns,
+        "import socket,sys,time\n\
+         held=[socket.create_connection(('127.0.0.1',int(sys.argv[1]))) for _ in range(2)]\n\
+         print('ok',flush=True); time.sleep(600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("127.0.0.1:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["source-ports-exhausted"], "{json:#}");
+    let exhausted = cause(&json, "source-ports-exhausted");
+    let summary = exhausted["summary"].as_str().unwrap();
+    assert!(summary.contains("the 2 port(s) of 40000-40005"), "{exhausted:#}");
+    assert!(!summary.contains("every port"), "{exhausted:#}");
+    assert!(
+        exhausted["evidence"].to_string().contains("4 of the 6 ports of the range are reserved"),
+        "{exhausted:#}"
+    );
+    let commands = exhausted["fix_commands"].as_array().unwrap();
+    assert!(
+        commands.iter().any(|c| c
+            .as_str()
+            .unwrap()
+            .starts_with("sysctl -w net.ipv4.ip_local_reserved_ports=\"22\"   #")),
+        "{exhausted:#}"
+    );
+    // The reservation alone: with the range left as it is, giving the
+    // reserved ports back is enough.
+    for command in commands.iter().map(|c| c.as_str().unwrap()) {
+        if command.contains("ip_local_reserved_ports") {
+            netns.run_ok("sh", &["-c", command]);
+        }
+    }
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the printed sysctl: {json:#}");
+    let kept = netns.command("sysctl").args(["-n", "net.ipv4.ip_local_reserved_ports"]).output();
+    assert_eq!(String::from_utf8_lossy(&kept.unwrap().stdout).trim(), "22");
+}
+
 #[test]
 fn a_unix_socket_closed_by_file_modes_is_not_blamed_on_a_sandbox() {
     let Some(netns) = Netns::create() else { return };
