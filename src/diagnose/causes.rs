@@ -295,6 +295,12 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
     }
 
+    if let Target::Unix { path } = target {
+        if super::probe::unix_path_too_long(path) {
+            let short = short_socket_path(system, client, path);
+            causes.insert(0, unix_path::too_long(path, &attempts, short.as_deref()));
+        }
+    }
     if let (Target::Unix { path }, false) = (target, nothing_here || stranded.is_empty()) {
         // Another socket answers on the path; the old listener only holds
         // resources.
@@ -2711,6 +2717,27 @@ fn unix_probe_path(
         return path.to_path_buf();
     }
     std::path::PathBuf::from(client.file(&text))
+}
+
+/// A free path in `/tmp` with the socket's file name, for a symlink that
+/// lets clients reach a socket whose own path is too long; `None` with
+/// `--from` (the client may see another `/tmp`), when nothing is at the
+/// path, or when the name is taken or is itself too long.
+fn short_socket_path(
+    system: &dyn System,
+    client: Client,
+    path: &std::path::Path,
+) -> Option<std::path::PathBuf> {
+    if client != Client::Current {
+        return None;
+    }
+    // A link to a path with no file would only move the failure.
+    system.file_status(&path.to_string_lossy())?;
+    let short = std::path::Path::new("/tmp").join(path.file_name()?);
+    let text = short.to_string_lossy();
+    // Neither a file nor a symlink (dangling ones too) may be there.
+    let free = system.file_status(&text).is_none() && system.read_link(&text).is_none();
+    (free && !super::probe::unix_path_too_long(&short)).then_some(short)
 }
 
 /// A listener bound to another file than the one at the path, when what is

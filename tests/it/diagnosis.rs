@@ -633,6 +633,70 @@ fn reserved_ports_that_shrink_the_source_range_are_named_and_given_back() {
     assert_eq!(String::from_utf8_lossy(&kept.unwrap().stdout).trim(), "22");
 }
 
+/// A Unix socket whose path is longer than `sockaddr_un` holds (the server
+/// bound it with a relative name from its directory): `check` said
+/// "nothing listens" next to evidence that python3 listens there, and
+/// `wait` never saw it up. The probe now goes through the directory, the
+/// cause is the path's length, `wait` is ready, and the printed `ln -s`
+/// gives clients a path that works.
+#[test]
+fn a_unix_path_too_long_for_sockaddr_un_is_named_and_reached_through_its_directory() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let deep = directory.path().join("d".repeat(100));
+    std::fs::create_dir(&deep).unwrap();
+    let name = format!("porthole-long-{}-{}.sock", std::process::id(), unique_port());
+    let path = deep.join(&name);
+    assert!(path.as_os_str().len() > 107, "{}", path.display());
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import os,socket,sys\n\
+         os.chdir(sys.argv[1]); s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[2]); s.listen()\n\
+         print('ok',flush=True)\n\
+         held=[]\n\
+         while True: held.append(s.accept()[0])",
+        &[deep.to_str().unwrap(), &name],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("unix:{}", path.display());
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    // The silent server is a warning (`not-responding`); the path is the
+    // one error.
+    assert_eq!(cause_ids(&json)[0], "socket-path-too-long", "{json:#}");
+    let errors = json["causes"].as_array().unwrap().iter().filter(|c| c["severity"] == "error");
+    assert_eq!(errors.count(), 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "connected", "{json:#}");
+    let long = cause(&json, "socket-path-too-long");
+    assert!(long["summary"].as_str().unwrap().contains("longer than the 107"), "{long:#}");
+
+    let waited = netns.porthole(&["wait", &target, "--timeout", "5s"]);
+    assert_eq!(waited.code, 0, "{waited:?}");
+
+    let short = std::path::Path::new("/tmp").join(&name);
+    struct Remove<'a>(&'a std::path::Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _link = Remove(&short);
+    assert_eq!(
+        long["fix_commands"],
+        serde_json::json!([format!(
+            "ln -s -- {} {}   # a short path to the same socket; clients connect to {}",
+            path.display(),
+            short.display(),
+            short.display()
+        )]),
+        "{long:#}"
+    );
+    run_fix_commands(&netns, long);
+    let short_target = format!("unix:{}", short.display());
+    let (code, json) = check(&netns, &[&short_target, "--timeout", "1s"]);
+    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+}
+
 #[test]
 fn a_unix_socket_closed_by_file_modes_is_not_blamed_on_a_sandbox() {
     let Some(netns) = Netns::create() else { return };
