@@ -41,6 +41,11 @@ pub enum Acceptance {
     Queued,
     /// The server's end is closing: it was accepted and closed already.
     Closed,
+    /// The server's end is a request socket of a `TCP_DEFER_ACCEPT`
+    /// listener: it is queued only once data arrives, which `wait` never
+    /// sends, so only the listener's holders can say whether anyone would
+    /// take it ([`holders_stopped`]).
+    Deferred,
     /// The server's end could not be seen (no inventory, another
     /// namespace): nothing is known, so nothing is held against it.
     Unknown,
@@ -134,8 +139,8 @@ pub fn judge(server_end: Option<&Socket>) -> Acceptance {
             SocketState::Established | SocketState::CloseWait => Acceptance::Queued,
             // A request socket: a listener with TCP_DEFER_ACCEPT (nginx
             // `deferred`) queues a connection only once data arrives, and
-            // `wait` sends none. Nothing is known against it.
-            SocketState::SynRecv => Acceptance::Unknown,
+            // `wait` sends none.
+            SocketState::SynRecv => Acceptance::Deferred,
             // The server closed its end.
             SocketState::FinWait1
             | SocketState::FinWait2
@@ -147,6 +152,38 @@ pub fn judge(server_end: Option<&Socket>) -> Acceptance {
             _ => Acceptance::Unknown,
         },
     }
+}
+
+/// Whether every process holding a TCP listener that serves `server` is
+/// stopped (`T`) or traced (`t`): the kernel still completes handshakes for
+/// it, and a `TCP_DEFER_ACCEPT` listener's connection looks the same
+/// whether a process would accept it or not. `false` when no holder is
+/// known (nothing is held against a listener porthole cannot see).
+pub fn holders_stopped(system: &dyn System, server: SocketAddr) -> bool {
+    let query = Query {
+        udp: false,
+        unix: false,
+        listeners_only: true,
+        ports: Some(PortSet::single(server.port())),
+        ..Query::default()
+    };
+    let Ok(snapshot) = system.snapshot(&query) else { return false };
+    let server = canonical(server);
+    let holders: Vec<u32> = snapshot
+        .sockets
+        .iter()
+        .filter(|socket| socket.protocol == Protocol::Tcp && socket.serves(server))
+        .flat_map(|socket| socket.owners.iter().copied())
+        .collect();
+    !holders.is_empty()
+        && holders.iter().all(|pid| {
+            snapshot
+                .processes
+                .get(pid)
+                .map(|process| process.is_stopped())
+                .or_else(|| system.process(*pid).map(|process| process.is_stopped()))
+                .unwrap_or(false)
+        })
 }
 
 /// A dual-stack listener's end of an IPv4 connection is an IPv6 socket
@@ -196,7 +233,7 @@ mod tests {
         assert_eq!(judge(Some(&they_closed)), Acceptance::Closed);
         assert_eq!(judge(None), Acceptance::Unknown);
         let deferred = end(SocketState::SynRecv, 0, local, remote);
-        assert_eq!(judge(Some(&deferred)), Acceptance::Unknown);
+        assert_eq!(judge(Some(&deferred)), Acceptance::Deferred);
     }
 
     fn unix_end(state: SocketState, peer_inode: Option<u64>) -> Socket {
