@@ -1723,7 +1723,10 @@ fn family_mismatch(
             ));
             if is_localhost(&Host::Name(name.clone())) {
                 let line = if ip.is_ipv4() { "::1 localhost" } else { "127.0.0.1 localhost" };
-                name_fix = Some(Fix::step(format!("or add '{line}' to /etc/hosts")));
+                // The file the client reads: /etc/netns/NAME/hosts under
+                // `--netns`, the process's own with `--from`.
+                let view = environment::hosts_view(evidence.system, evidence.client, name);
+                name_fix = Some(Fix::step(format!("or add '{line}' to {}", view.hosts_path)));
             }
         }
     }
@@ -3140,13 +3143,15 @@ fn localhost_unresolvable(view: &environment::HostsView, error: &DiagnoseError) 
         severity: Severity::Error,
         summary: "'localhost' does not resolve".to_string(),
         evidence: lines,
-        fix: hosts_fix(),
+        fix: hosts_fix(&view.hosts_path),
     }
 }
 
-fn hosts_fix() -> Vec<Fix> {
+/// The lines a hosts file without `localhost` needs, in `hosts_path` (the
+/// file the client reads).
+fn hosts_fix(hosts_path: &str) -> Vec<Fix> {
     vec![
-        Fix::step("add to /etc/hosts: 127.0.0.1 localhost"),
+        Fix::step(format!("add to {hosts_path}: 127.0.0.1 localhost")),
         Fix::step("and, when IPv6 is enabled: ::1 localhost ip6-localhost ip6-loopback"),
         Fix::step("or use the literal 127.0.0.1 / [::1]"),
     ]
@@ -3204,7 +3209,7 @@ fn localhost_resolution(view: &environment::HostsView, attempts: &[Attempt]) -> 
         )));
         fix.push(Fix::step("or use the literal 127.0.0.1 / [::1]"));
     } else {
-        fix = hosts_fix();
+        fix = hosts_fix(&view.hosts_path);
     }
     // Another loopback address that fails while a later one answers only
     // hurts clients that stop at the first address.

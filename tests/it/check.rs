@@ -889,6 +889,30 @@ fn netns_values_that_are_not_one_namespace_are_usage_errors() {
 /// NAME` resolved names with the caller's `/etc/hosts` all the same. Here
 /// the namespace's own hosts file maps localhost (and a name of its own)
 /// to 127.0.0.3, where the only server listens.
+/// Under `--netns NAME` the client reads `/etc/netns/NAME/hosts`: a fix
+/// that told the user to add `127.0.0.1 localhost` to `/etc/hosts` named a
+/// file that namespace never reads. The step names the namespace's file,
+/// and adding the line there makes `localhost` answer.
+#[test]
+fn a_localhost_fix_under_netns_names_the_namespace_hosts_file() {
+    let Some(netns) = Netns::create() else { return };
+    let _etc = NetnsEtc::with_hosts(&netns, "::1 localhost\n");
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let hosts = format!("/etc/netns/{}/hosts", netns.name);
+    let target = format!("localhost:{port}");
+    let output = porthole_run(&["check", &target, "--netns", &netns.name, "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    let mismatch = cause(&json, "family-mismatch");
+    let fixes = mismatch["fix"].to_string();
+    assert!(fixes.contains(&format!("or add '127.0.0.1 localhost' to {hosts}")), "{mismatch:#}");
+    assert!(!fixes.contains("to /etc/hosts"), "{mismatch:#}");
+    std::fs::write(&hosts, "::1 localhost\n127.0.0.1 localhost\n").unwrap();
+    let output = porthole_run(&["check", &target, "--netns", &netns.name, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
 #[test]
 fn netns_resolves_names_with_the_namespace_etc_hosts() {
     let Some(netns) = Netns::create() else { return };
