@@ -144,7 +144,12 @@ pub fn connect(address: &ProbeAddress, timeout: Duration) -> ConnectProbe {
         Ok(socket) => socket,
         Err(error) => return failed(started, &error),
     };
-    if let Err(error) = socket.connect_timeout(&target, timeout) {
+    let connected = if domain == Domain::UNIX {
+        unix_connect(&socket, &target, timeout)
+    } else {
+        socket.connect_timeout(&target, timeout)
+    };
+    if let Err(error) = connected {
         return failed(started, &error);
     }
     let elapsed = started.elapsed();
@@ -179,18 +184,42 @@ pub fn connect(address: &ProbeAddress, timeout: Duration) -> ConnectProbe {
     }
 }
 
+/// A Unix stream connect, blocking for at most `timeout` while the
+/// listener's backlog is full, as a blocking client waits: the kernel
+/// takes the connection as soon as the server accepts one (so a busy
+/// server is reached), and answers `EAGAIN` when the send timeout runs out
+/// first.
+///
+/// # Platform specific behavior
+/// A non-blocking Unix connect (what `connect_timeout` starts with) fails
+/// at once with `EAGAIN` on a full backlog, and polling the unconnected
+/// socket then reports `POLLHUP` with no error: the listener looked absent.
+/// See: <https://elixir.bootlin.com/linux/v6.6/source/net/unix/af_unix.c>
+/// (`unix_stream_connect`, `unix_wait_for_peer`).
+fn unix_connect(socket: &Socket, target: &SockAddr, timeout: Duration) -> std::io::Result<()> {
+    socket.set_write_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+    socket.connect(target)?;
+    socket.set_write_timeout(None)
+}
+
 fn failed(started: Instant, error: &std::io::Error) -> ConnectProbe {
     let errno = error.raw_os_error();
     let outcome = match errno {
         Some(libc::ECONNREFUSED) => Outcome::Refused,
         Some(libc::ENOENT) => Outcome::NoSocketFile,
-        Some(libc::ETIMEDOUT) => Outcome::Timeout,
+        // Only a Unix connect answers EAGAIN: its listener's backlog stayed
+        // full for the whole timeout.
+        Some(libc::ETIMEDOUT) | Some(libc::EAGAIN) => Outcome::Timeout,
         Some(libc::ECONNRESET) | Some(libc::ECONNABORTED) => Outcome::Reset,
         Some(libc::EACCES) | Some(libc::EPERM) => Outcome::Denied,
         None if error.kind() == std::io::ErrorKind::TimedOut => Outcome::Timeout,
         _ => Outcome::Unreachable,
     };
     let detail = match errno {
+        Some(libc::EAGAIN) => format!(
+            "EAGAIN: the listener's backlog stayed full for {} ms (a blocking client waits)",
+            started.elapsed().as_millis()
+        ),
         Some(code) => format!("{}: {}", errno_name(code), strip_os_error(error)),
         None if outcome == Outcome::Timeout => "no answer to the SYN (dropped?)".to_string(),
         None => error.to_string(),
@@ -226,6 +255,7 @@ pub fn errno_name(code: i32) -> String {
         libc::ENOENT => "ENOENT",
         libc::ENETDOWN => "ENETDOWN",
         libc::EINVAL => "EINVAL",
+        libc::EAGAIN => "EAGAIN",
         _ => return format!("errno {code}"),
     };
     name.to_string()

@@ -1022,6 +1022,39 @@ fn a_unix_listener_that_never_accepts_is_named_not_called_reachable() {
     assert!(run.stdout.contains("does not accept them"), "{run:?}");
 }
 
+/// A Unix listener whose backlog is full (listen(1), two connections no
+/// process takes): a non-blocking connect fails with EAGAIN and polling the
+/// socket then says POLLHUP, so the probe read "unreachable" and `check`
+/// answered "nothing listens" beside a listener on the path. The probe now
+/// waits as a blocking client does, times out, and the cause is the full
+/// queue; `wait` explains its timeout the same way.
+#[test]
+fn a_unix_listener_with_a_full_backlog_is_named_not_called_absent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("full.sock");
+    let (_server, mut ready) = crate::util::python(
+        "import socket, sys, time\n\
+         s = socket.socket(socket.AF_UNIX)\n\
+         s.bind(sys.argv[1]); s.listen(1)\n\
+         held = []\n\
+         for _ in range(2):\n    c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); held.append(c)\n\
+         print('ok', flush=True)\n\
+         time.sleep(60)",
+        &[path.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let target = format!("unix:{}", path.display());
+    let run = crate::util::porthole_run(&["check", &target, "--timeout", "500ms", "--json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let json = run.json();
+    assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
+    assert!(json["attempts"][0]["detail"].as_str().unwrap().starts_with("EAGAIN"), "{json:#}");
+    assert_eq!(cause_ids(&json), ["accept-queue-full"], "{json:#}");
+    let waited = crate::util::porthole_run(&["wait", &target, "--timeout", "2s"]);
+    assert_eq!(waited.code, 1, "{waited:?}");
+    assert!(waited.stderr.contains("  accept-queue-full: the accept queue of"), "{waited:?}");
+}
+
 /// Starts a Unix server at `path` running `body` after bind (the socket is
 /// `s`); it prints `ok` once bound.
 fn unix_server(path: &std::path::Path, body: &str) -> ChildGuard {
