@@ -1097,9 +1097,10 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                 "ip route show table local: {kind} {destination}, the longest route holding {address}, so its local route is never used"
             ));
             let family = if address.is_ipv6() { " -6" } else { "" };
+            let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
             (
                 format!(
-                    "a {kind} route for {destination} in table local hides the local route of {address}, so {} cannot be reached",
+                    "{article} {kind} route for {destination} in table local hides the local route of {address}, so {} cannot be reached",
                     attempt.address
                 ),
                 Fix::command(format!("ip{family} route del {kind} {destination} table local")),

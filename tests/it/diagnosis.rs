@@ -1408,11 +1408,12 @@ fn a_route_in_table_local_that_hides_the_local_route_is_deleted_as_printed() {
         assert_eq!(code, 1, "{kind}: {json:#}");
         assert_eq!(cause_ids(&json), ["loopback-down"], "{kind}: {json:#}");
         let down = cause(&json, "loopback-down");
+        let article = if kind == "unreachable" { "an" } else { "a" };
         assert!(
             down["summary"]
                 .as_str()
                 .unwrap()
-                .contains(&format!("a {kind} route for 127.0.0.2 in table local")),
+                .contains(&format!("{article} {kind} route for 127.0.0.2 in table local")),
             "{kind}: {down:#}"
         );
         let expected = format!("ip route del {kind} 127.0.0.2 table local");
