@@ -556,7 +556,8 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             let system = evidence.system;
             let lo = system.sysctl("net.ipv6.conf.lo.disable_ipv6");
             let all = system.sysctl("net.ipv6.conf.all.disable_ipv6");
-            causes.push(ipv6_disabled(attempt, lo.as_deref(), all.as_deref()))
+            let hosts = environment::hosts_view(system, evidence.client, "localhost").hosts_path;
+            causes.push(ipv6_disabled(attempt, lo.as_deref(), all.as_deref(), &hosts))
         }
         Outcome::Unreachable | Outcome::Refused | Outcome::NoSocketFile => {
             let Some(ip) = ip else {
@@ -1382,7 +1383,7 @@ fn group_name(system: &dyn System, gid: u32) -> Option<String> {
 /// IPv6 on for every interface, which a host that disabled it on purpose
 /// does not want; `lo`'s own setting is enough for `::1`, even when `all`
 /// was what turned it off (writing `all` sets every device's value).
-fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>) -> Cause {
+fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>, hosts: &str) -> Cause {
     let mut evidence = vec![attempt_line(attempt)];
     let mut fix = Vec::new();
     match (lo, all) {
@@ -1391,9 +1392,9 @@ fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>) -> Caus
                 "the kernel has no IPv6 (/proc/sys/net/ipv6 is missing: booted with ipv6.disable=1)"
                     .to_string(),
             );
-            fix.push(Fix::step(
-                "use 127.0.0.1, and drop '::1 localhost' from /etc/hosts (IPv6 needs a reboot without ipv6.disable=1)",
-            ));
+            fix.push(Fix::step(format!(
+                "use 127.0.0.1, and drop '::1 localhost' from {hosts} (IPv6 needs a reboot without ipv6.disable=1)"
+            )));
         }
         (Some(lo), all) => {
             evidence.push(format!("net.ipv6.conf.lo.disable_ipv6 = {lo}"));
@@ -1403,9 +1404,9 @@ fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>) -> Caus
             fix.push(Fix::command(
                 "sysctl -w net.ipv6.conf.lo.disable_ipv6=0   # IPv6 on loopback only; other interfaces stay as they are",
             ));
-            fix.push(Fix::step(
-                "or use 127.0.0.1, and drop '::1 localhost' from /etc/hosts while IPv6 is off",
-            ));
+            fix.push(Fix::step(format!(
+                "or use 127.0.0.1, and drop '::1 localhost' from {hosts} while IPv6 is off"
+            )));
         }
     }
     Cause {

@@ -890,9 +890,10 @@ fn netns_values_that_are_not_one_namespace_are_usage_errors() {
 /// the namespace's own hosts file maps localhost (and a name of its own)
 /// to 127.0.0.3, where the only server listens.
 /// Under `--netns NAME` the client reads `/etc/netns/NAME/hosts`: a fix
-/// that told the user to add `127.0.0.1 localhost` to `/etc/hosts` named a
-/// file that namespace never reads. The step names the namespace's file,
-/// and adding the line there makes `localhost` answer.
+/// that told the user to add `127.0.0.1 localhost` to `/etc/hosts` (or,
+/// with IPv6 off, to drop `::1 localhost` from it) named a file that
+/// namespace never reads. The steps name the namespace's file, and adding
+/// the line there makes `localhost` answer.
 #[test]
 fn a_localhost_fix_under_netns_names_the_namespace_hosts_file() {
     let Some(netns) = Netns::create() else { return };
@@ -911,6 +912,14 @@ fn a_localhost_fix_under_netns_names_the_namespace_hosts_file() {
     std::fs::write(&hosts, "::1 localhost\n127.0.0.1 localhost\n").unwrap();
     let output = porthole_run(&["check", &target, "--netns", &netns.name, "--json"]);
     assert_eq!(output.code, 0, "{output:?}");
+    // With IPv6 off, the `::1 localhost` line to drop is in that file too.
+    netns.run_ok("sysctl", &["-w", "net.ipv6.conf.all.disable_ipv6=1"]);
+    let output = porthole_run(&["check", &target, "--netns", &netns.name, "--json"]);
+    let json = output.json();
+    let disabled = cause(&json, "ipv6-disabled");
+    let fixes = disabled["fix"].to_string();
+    assert!(fixes.contains(&format!("drop '::1 localhost' from {hosts}")), "{disabled:#}");
+    assert!(!fixes.contains("from /etc/hosts"), "{disabled:#}");
 }
 
 #[test]
