@@ -1592,10 +1592,13 @@ def serve(s):
         c, _ = s.accept()
         c.sendall(b"hello\n")
         c.close()
+# Both members listen before the child's pid is printed (and stopped).
+theirs, mine = listener(), listener()
 child = os.fork()
 if child == 0:
-    serve(listener())
-mine = listener()
+    mine.close()
+    serve(theirs)
+theirs.close()
 print(child, flush=True)
 serve(mine)
 "#;
