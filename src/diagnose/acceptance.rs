@@ -186,6 +186,77 @@ pub fn holders_stopped(system: &dyn System, server: SocketAddr) -> bool {
         })
 }
 
+/// The TCP listeners a connection to `address` can land on: those bound to
+/// the address itself (a `SO_REUSEPORT` group), else the wildcards serving
+/// it.
+pub fn listener_group(sockets: &[Socket], address: SocketAddr) -> Vec<&Socket> {
+    let serving: Vec<&Socket> = sockets
+        .iter()
+        .filter(|s| s.protocol == Protocol::Tcp && s.is_listener() && s.serves(address))
+        .collect();
+    let exact: Vec<&Socket> =
+        serving.iter().copied().filter(|s| s.local.map(|l| l.ip()) == Some(address.ip())).collect();
+    if exact.is_empty() {
+        serving
+    } else {
+        exact
+    }
+}
+
+/// Connections per member of a `SO_REUSEPORT` group that [`stalled_members`]
+/// spreads over it: the kernel picks a member by a hash of each connection's
+/// ports, so one member misses all of them with a chance of about e^-8.
+const SPREAD_PER_MEMBER: usize = 8;
+
+/// At most this many connections are spread over a group.
+const SPREAD_MAX: usize = 32;
+
+/// The members of the `SO_REUSEPORT` group of `members` listeners on
+/// `address` that leave connections in their accept queue: a few bare
+/// connections are opened and closed (so each member gets some), and the
+/// group's queues are read until they are empty or [`super::readiness::ACCEPT_GRACE`]
+/// runs out. Each member that still queues some is returned as (inode,
+/// connections queued). A probe that happened to reach a working member
+/// says nothing about the others; this does.
+pub fn stalled_members(
+    system: &dyn System,
+    address: SocketAddr,
+    members: usize,
+    timeout: std::time::Duration,
+) -> Vec<(u64, u32)> {
+    use super::probe::{self, ProbeAddress};
+    let count = (members * SPREAD_PER_MEMBER).min(SPREAD_MAX);
+    // Each is closed at once: a closed connection stays in the queue until
+    // a process accepts it, and a server that handles one connection at a
+    // time reads its end-of-file instead of waiting for a request.
+    let connected = (0..count)
+        .filter(|_| probe::connect(&ProbeAddress::Ip(address), timeout).stream.is_some())
+        .count();
+    if connected == 0 {
+        return Vec::new();
+    }
+    let query = Query {
+        udp: false,
+        unix: false,
+        owners: false,
+        ports: Some(PortSet::single(address.port())),
+        ..Query::default()
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let Ok(snapshot) = system.snapshot(&query) else { return Vec::new() };
+        let queued: Vec<(u64, u32)> = listener_group(&snapshot.sockets, address)
+            .into_iter()
+            .filter(|listener| listener.rx_queue > 0)
+            .map(|listener| (listener.inode, listener.rx_queue))
+            .collect();
+        if queued.is_empty() || started.elapsed() >= super::readiness::ACCEPT_GRACE {
+            return queued;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A dual-stack listener's end of an IPv4 connection is an IPv6 socket
 /// with mapped addresses (`::ffff:127.0.0.1`): compare as IPv4.
 fn canonical(address: SocketAddr) -> SocketAddr {

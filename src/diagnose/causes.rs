@@ -111,6 +111,10 @@ pub struct Probed {
     pub owner: Option<(u32, u32)>,
     /// HTTP statuses that count as healthy (`--status`).
     pub statuses: StatusSet,
+    /// Members of a `SO_REUSEPORT` group that a healthy probe did not
+    /// reach and that left connections spread over the group in their
+    /// queue: (listener inode, connections queued).
+    pub stalled: Vec<(u64, u32)>,
 }
 
 /// Diagnoses a connect target: gathers the evidence, then [`judge`]s it.
@@ -197,6 +201,27 @@ pub fn diagnose_target(
         }
         _ => listener_snapshot(system, port)?,
     };
+    // A healthy probe reached one member of a SO_REUSEPORT group; the
+    // others are tried with a few more connections.
+    let mut stalled = Vec::new();
+    for attempt in attempts.iter().filter(|a| a.healthy) {
+        let Some(ip) = attempt.ip() else { continue };
+        let address = SocketAddr::new(ip, port);
+        let group = super::acceptance::listener_group(&snapshot.sockets, address);
+        // A stopped member is named as such without more connections,
+        // which would only pile up in its queue.
+        let stopped = group.iter().any(|listener| {
+            !listener.owners.is_empty()
+                && listener.owners.iter().all(|pid| {
+                    snapshot.processes.get(pid).is_some_and(|process| process.is_stopped())
+                })
+        });
+        if group.len() >= 2 && !stopped {
+            let members = group.len();
+            stalled = super::acceptance::stalled_members(system, address, members, request.timeout);
+            break;
+        }
+    }
     judge(
         system,
         Probed {
@@ -209,6 +234,7 @@ pub fn diagnose_target(
             early,
             owner,
             statuses: request.statuses.clone(),
+            stalled,
         },
     )
 }
@@ -216,8 +242,18 @@ pub fn diagnose_target(
 /// Explains the gathered evidence, asking `system` for what else a cause
 /// needs only when the reasoning reaches it.
 pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseError> {
-    let Probed { target, client, timeout, attempts, snapshot, overflows, early, owner, statuses } =
-        probed;
+    let Probed {
+        target,
+        client,
+        timeout,
+        attempts,
+        snapshot,
+        overflows,
+        early,
+        owner,
+        statuses,
+        stalled,
+    } = probed;
     let target = &target;
     let port = target.port().unwrap_or(0);
     let mut causes = early;
@@ -327,6 +363,10 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
         if !causes.iter().any(|c| c.id == CauseId::ProcessStopped) {
             causes.extend(stopped_group_member(&evidence, attempt));
+        }
+        if !causes.iter().any(|c| matches!(c.id, CauseId::ProcessStopped | CauseId::NotResponding))
+        {
+            causes.extend(stalled_group_member(&evidence, attempt, &stalled));
         }
     }
     if let Some(cause) = split_listeners(&evidence) {
@@ -2018,15 +2058,7 @@ fn stopped_owner(
 fn stopped_group_member(evidence: &Evidence, attempt: &Attempt) -> Option<Cause> {
     let ip = attempt.ip()?;
     let address = SocketAddr::new(ip, evidence.port);
-    let serving: Vec<&Socket> = evidence
-        .snapshot
-        .sockets
-        .iter()
-        .filter(|s| s.protocol == Protocol::Tcp && s.is_listener() && s.serves(address))
-        .collect();
-    let exact: Vec<&Socket> =
-        serving.iter().copied().filter(|s| s.local.map(|l| l.ip()) == Some(ip)).collect();
-    let group = if exact.is_empty() { serving } else { exact };
+    let group = super::acceptance::listener_group(&evidence.snapshot.sockets, address);
     if group.len() < 2 {
         return None;
     }
@@ -2052,6 +2084,66 @@ fn stopped_group_member(evidence: &Evidence, attempt: &Attempt) -> Option<Cause>
             .map(|l| format!("also listening on {local}: {}", listener_line(processes, l))),
     );
     Some(cause)
+}
+
+/// A member of the `SO_REUSEPORT` group the healthy probe did not reach
+/// that kept connections spread over the group in its queue (see
+/// [`super::acceptance::stalled_members`]): about 1 in N new connections
+/// hang there. Stopped members are [`stopped_group_member`]'s.
+fn stalled_group_member(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    stalled: &[(u64, u32)],
+) -> Option<Cause> {
+    let ip = attempt.ip()?;
+    let address = SocketAddr::new(ip, evidence.port);
+    let group = super::acceptance::listener_group(&evidence.snapshot.sockets, address);
+    let processes = &evidence.snapshot.processes;
+    let (listener, queued) = group.iter().find_map(|listener| {
+        let (_, queued) = stalled.iter().find(|(inode, _)| *inode == listener.inode)?;
+        let stopped = !listener.owners.is_empty()
+            && listener.owners.iter().all(|pid| processes.get(pid).is_some_and(|p| p.is_stopped()));
+        (!stopped).then_some((*listener, *queued))
+    })?;
+    let share = group.len();
+    let local = listener.local.map_or_else(|| address.to_string(), |l| l.to_string());
+    let holder = first_owner(listener)
+        .map(|pid| match processes.get(&pid) {
+            Some(process) => format!("{} (pid {pid})", process.name),
+            None => format!("pid {pid}"),
+        })
+        .unwrap_or_else(|| "a process".to_string());
+    let mut evidence_lines = vec![
+        attempt_line(attempt),
+        format!("listener: {}", listener_line(processes, listener)),
+        format!(
+            "{queued} of the connections porthole spread over the group still wait in its accept queue (backlog {}); the other members took theirs",
+            listener.tx_queue
+        ),
+    ];
+    evidence_lines.extend(
+        group
+            .iter()
+            .filter(|l| !std::ptr::eq(**l, listener))
+            .map(|l| format!("also listening on {local}: {}", listener_line(processes, l))),
+    );
+    let mut fix = vec![Fix::step(format!(
+        "fix or restart {holder}: its accept loop is blocked, or it never calls accept()"
+    ))];
+    if let Some(pid) = first_owner(listener) {
+        fix.push(Fix::command(format!(
+            "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
+        )));
+    }
+    Some(Cause {
+        id: CauseId::NotResponding,
+        severity: Severity::Error,
+        summary: format!(
+            "{holder} holds one of {share} listeners that share {local} (SO_REUSEPORT) and does not accept: the kernel gives it about 1 in {share} new connections, which hang; this probe reached another"
+        ),
+        evidence: evidence_lines,
+        fix,
+    })
 }
 
 /// A listener whose queued connections (ours among them, since the probe
@@ -3566,6 +3658,7 @@ mod tests {
                 early: Vec::new(),
                 owner: Some((0, 0)),
                 statuses: StatusSet::default(),
+                stalled: Vec::new(),
             };
             judge(system, probed).expect("judged")
         }

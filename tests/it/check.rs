@@ -1638,3 +1638,61 @@ serve(mine)
     eprintln!("{reached_the_live_one} of 8 probes reached the live listener");
     drop(stopped);
 }
+
+/// The same group, but the member that hangs is running and never calls
+/// `accept()`: a probe that reached the live member said "OK" with no
+/// warning. `check` now spreads a few closed connections over the group and
+/// names the member whose queue keeps them; with it gone, the port is OK.
+#[test]
+fn a_reuseport_member_that_never_accepts_is_named_even_when_the_probe_got_through() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let member = |accepts: bool| {
+        let code = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+print("ok", flush=True)
+if sys.argv[2] == "accept":
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"hello\n")
+        c.close()
+else:
+    import time
+    time.sleep(3600)
+"#;
+        let mode = if accepts { "accept" } else { "hold" };
+        let (child, mut ready) = python_in(&netns, code, &[&port.to_string(), mode]);
+        assert_eq!(wait_for_line(&mut ready), "ok");
+        child
+    };
+    let _live = member(true);
+    let stuck = member(false);
+    let stuck_pid = stuck.pid();
+    let mut reached_the_live_one = 0;
+    for _ in 0..6 {
+        let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "500ms"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+        let cause = cause(&json, "not-responding");
+        assert!(cause["evidence"].to_string().contains(&format!("pid {stuck_pid}")), "{cause:#}");
+        if json["attempts"][0]["detail"].as_str().unwrap().contains("answered \"hello") {
+            reached_the_live_one += 1;
+            let summary = cause["summary"].as_str().unwrap();
+            assert!(
+                summary.contains(&format!(
+                    "(pid {stuck_pid}) holds one of 2 listeners that share 127.0.0.1:{port} (SO_REUSEPORT) and does not accept"
+                )),
+                "{summary}"
+            );
+        }
+    }
+    eprintln!("{reached_the_live_one} of 6 probes reached the live listener");
+    drop(stuck);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "500ms"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
+}
