@@ -41,6 +41,11 @@ pub enum Acceptance {
     Queued,
     /// The server's end is closing: it was accepted and closed already.
     Closed,
+    /// The server's end is a request socket of a `TCP_DEFER_ACCEPT`
+    /// listener: it is queued only once data arrives, which `wait` never
+    /// sends, so only the listener's holders can say whether anyone would
+    /// take it ([`holders_stopped`]).
+    Deferred,
     /// The server's end could not be seen (no inventory, another
     /// namespace): nothing is known, so nothing is held against it.
     Unknown,
@@ -134,8 +139,8 @@ pub fn judge(server_end: Option<&Socket>) -> Acceptance {
             SocketState::Established | SocketState::CloseWait => Acceptance::Queued,
             // A request socket: a listener with TCP_DEFER_ACCEPT (nginx
             // `deferred`) queues a connection only once data arrives, and
-            // `wait` sends none. Nothing is known against it.
-            SocketState::SynRecv => Acceptance::Unknown,
+            // `wait` sends none.
+            SocketState::SynRecv => Acceptance::Deferred,
             // The server closed its end.
             SocketState::FinWait1
             | SocketState::FinWait2
@@ -146,6 +151,109 @@ pub fn judge(server_end: Option<&Socket>) -> Acceptance {
             // A state this build does not know: hold nothing against it.
             _ => Acceptance::Unknown,
         },
+    }
+}
+
+/// Whether every process holding a TCP listener that serves `server` is
+/// stopped (`T`) or traced (`t`): the kernel still completes handshakes for
+/// it, and a `TCP_DEFER_ACCEPT` listener's connection looks the same
+/// whether a process would accept it or not. `false` when no holder is
+/// known (nothing is held against a listener porthole cannot see).
+pub fn holders_stopped(system: &dyn System, server: SocketAddr) -> bool {
+    let query = Query {
+        udp: false,
+        unix: false,
+        listeners_only: true,
+        ports: Some(PortSet::single(server.port())),
+        ..Query::default()
+    };
+    let Ok(snapshot) = system.snapshot(&query) else { return false };
+    let server = canonical(server);
+    let holders: Vec<u32> = snapshot
+        .sockets
+        .iter()
+        .filter(|socket| socket.protocol == Protocol::Tcp && socket.serves(server))
+        .flat_map(|socket| socket.owners.iter().copied())
+        .collect();
+    !holders.is_empty()
+        && holders.iter().all(|pid| {
+            snapshot
+                .processes
+                .get(pid)
+                .map(|process| process.is_stopped())
+                .or_else(|| system.process(*pid).map(|process| process.is_stopped()))
+                .unwrap_or(false)
+        })
+}
+
+/// The TCP listeners a connection to `address` can land on: those bound to
+/// the address itself (a `SO_REUSEPORT` group), else the wildcards serving
+/// it.
+pub fn listener_group(sockets: &[Socket], address: SocketAddr) -> Vec<&Socket> {
+    let serving: Vec<&Socket> = sockets
+        .iter()
+        .filter(|s| s.protocol == Protocol::Tcp && s.is_listener() && s.serves(address))
+        .collect();
+    let exact: Vec<&Socket> =
+        serving.iter().copied().filter(|s| s.local.map(|l| l.ip()) == Some(address.ip())).collect();
+    if exact.is_empty() {
+        serving
+    } else {
+        exact
+    }
+}
+
+/// Connections per member of a `SO_REUSEPORT` group that [`stalled_members`]
+/// spreads over it: the kernel picks a member by a hash of each connection's
+/// ports, so one member misses all of them with a chance of about e^-8.
+const SPREAD_PER_MEMBER: usize = 8;
+
+/// At most this many connections are spread over a group.
+const SPREAD_MAX: usize = 32;
+
+/// The members of the `SO_REUSEPORT` group of `members` listeners on
+/// `address` that leave connections in their accept queue: a few bare
+/// connections are opened and closed (so each member gets some), and the
+/// group's queues are read until they are empty or [`super::readiness::ACCEPT_GRACE`]
+/// runs out. Each member that still queues some is returned as (inode,
+/// connections queued). A probe that happened to reach a working member
+/// says nothing about the others; this does.
+pub fn stalled_members(
+    system: &dyn System,
+    address: SocketAddr,
+    members: usize,
+    timeout: std::time::Duration,
+) -> Vec<(u64, u32)> {
+    use super::probe::{self, ProbeAddress};
+    let count = (members * SPREAD_PER_MEMBER).min(SPREAD_MAX);
+    // Each is closed at once: a closed connection stays in the queue until
+    // a process accepts it, and a server that handles one connection at a
+    // time reads its end-of-file instead of waiting for a request.
+    let connected = (0..count)
+        .filter(|_| probe::connect(&ProbeAddress::Ip(address), timeout).stream.is_some())
+        .count();
+    if connected == 0 {
+        return Vec::new();
+    }
+    let query = Query {
+        udp: false,
+        unix: false,
+        owners: false,
+        ports: Some(PortSet::single(address.port())),
+        ..Query::default()
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let Ok(snapshot) = system.snapshot(&query) else { return Vec::new() };
+        let queued: Vec<(u64, u32)> = listener_group(&snapshot.sockets, address)
+            .into_iter()
+            .filter(|listener| listener.rx_queue > 0)
+            .map(|listener| (listener.inode, listener.rx_queue))
+            .collect();
+        if queued.is_empty() || started.elapsed() >= super::readiness::ACCEPT_GRACE {
+            return queued;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
@@ -196,7 +304,7 @@ mod tests {
         assert_eq!(judge(Some(&they_closed)), Acceptance::Closed);
         assert_eq!(judge(None), Acceptance::Unknown);
         let deferred = end(SocketState::SynRecv, 0, local, remote);
-        assert_eq!(judge(Some(&deferred)), Acceptance::Unknown);
+        assert_eq!(judge(Some(&deferred)), Acceptance::Deferred);
     }
 
     fn unix_end(state: SocketState, peer_inode: Option<u64>) -> Socket {

@@ -111,6 +111,10 @@ pub struct Probed {
     pub owner: Option<(u32, u32)>,
     /// HTTP statuses that count as healthy (`--status`).
     pub statuses: StatusSet,
+    /// Members of a `SO_REUSEPORT` group that a healthy probe did not
+    /// reach and that left connections spread over the group in their
+    /// queue: (listener inode, connections queued).
+    pub stalled: Vec<(u64, u32)>,
 }
 
 /// Diagnoses a connect target: gathers the evidence, then [`judge`]s it.
@@ -197,6 +201,27 @@ pub fn diagnose_target(
         }
         _ => listener_snapshot(system, port)?,
     };
+    // A healthy probe reached one member of a SO_REUSEPORT group; the
+    // others are tried with a few more connections.
+    let mut stalled = Vec::new();
+    for attempt in attempts.iter().filter(|a| a.healthy) {
+        let Some(ip) = attempt.ip() else { continue };
+        let address = SocketAddr::new(ip, port);
+        let group = super::acceptance::listener_group(&snapshot.sockets, address);
+        // A stopped member is named as such without more connections,
+        // which would only pile up in its queue.
+        let stopped = group.iter().any(|listener| {
+            !listener.owners.is_empty()
+                && listener.owners.iter().all(|pid| {
+                    snapshot.processes.get(pid).is_some_and(|process| process.is_stopped())
+                })
+        });
+        if group.len() >= 2 && !stopped {
+            let members = group.len();
+            stalled = super::acceptance::stalled_members(system, address, members, request.timeout);
+            break;
+        }
+    }
     judge(
         system,
         Probed {
@@ -209,6 +234,7 @@ pub fn diagnose_target(
             early,
             owner,
             statuses: request.statuses.clone(),
+            stalled,
         },
     )
 }
@@ -216,8 +242,18 @@ pub fn diagnose_target(
 /// Explains the gathered evidence, asking `system` for what else a cause
 /// needs only when the reasoning reaches it.
 pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseError> {
-    let Probed { target, client, timeout, attempts, snapshot, overflows, early, owner, statuses } =
-        probed;
+    let Probed {
+        target,
+        client,
+        timeout,
+        attempts,
+        snapshot,
+        overflows,
+        early,
+        owner,
+        statuses,
+        stalled,
+    } = probed;
     let target = &target;
     let port = target.port().unwrap_or(0);
     let mut causes = early;
@@ -295,6 +331,12 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
     }
 
+    if let Target::Unix { path } = target {
+        if super::probe::unix_path_too_long(path) {
+            let short = short_socket_path(system, client, path);
+            causes.insert(0, unix_path::too_long(path, &attempts, short.as_deref()));
+        }
+    }
     if let (Target::Unix { path }, false) = (target, nothing_here || stranded.is_empty()) {
         // Another socket answers on the path; the old listener only holds
         // resources.
@@ -321,6 +363,10 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
         if !causes.iter().any(|c| c.id == CauseId::ProcessStopped) {
             causes.extend(stopped_group_member(&evidence, attempt));
+        }
+        if !causes.iter().any(|c| matches!(c.id, CauseId::ProcessStopped | CauseId::NotResponding))
+        {
+            causes.extend(stalled_group_member(&evidence, attempt, &stalled));
         }
     }
     if let Some(cause) = split_listeners(&evidence) {
@@ -550,7 +596,8 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             let system = evidence.system;
             let lo = system.sysctl("net.ipv6.conf.lo.disable_ipv6");
             let all = system.sysctl("net.ipv6.conf.all.disable_ipv6");
-            causes.push(ipv6_disabled(attempt, lo.as_deref(), all.as_deref()))
+            let hosts = environment::hosts_view(system, evidence.client, "localhost").hosts_path;
+            causes.push(ipv6_disabled(attempt, lo.as_deref(), all.as_deref(), &hosts))
         }
         Outcome::Unreachable | Outcome::Refused | Outcome::NoSocketFile => {
             let Some(ip) = ip else {
@@ -1086,6 +1133,20 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                 Fix::command(format!("ip{family} rule del pref {priority}")),
             )
         }
+        LoopbackProblem::RouteInLocalTable { address, kind, destination } => {
+            evidence.push(format!(
+                "ip route show table local: {kind} {destination}, the longest route holding {address}, so its local route is never used"
+            ));
+            let family = if address.is_ipv6() { " -6" } else { "" };
+            let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+            (
+                format!(
+                    "{article} {kind} route for {destination} in table local hides the local route of {address}, so {} cannot be reached",
+                    attempt.address
+                ),
+                Fix::command(format!("ip{family} route del {kind} {destination} table local")),
+            )
+        }
         LoopbackProblem::NoLocalRoute { address, route } => {
             evidence.push(format!("ip route get {address}: {route}"));
             (
@@ -1115,6 +1176,13 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
     let range = system.ephemeral_range();
     let range_text =
         range.map_or_else(|| "the ephemeral range".to_string(), |(l, h)| format!("{l}-{h}"));
+    // The kernel never picks a reserved port as a source port, so the
+    // reservations inside the range shrink it.
+    let reserved_text = system.reserved_ports_text().unwrap_or_default();
+    let reserved = PortSet::parse(&reserved_text).ok();
+    let taken = range
+        .zip(reserved.as_ref())
+        .map_or((0, None), |((low, high), reserved)| reserved_in_range(reserved, low, high));
     let mut lines = vec![attempt_line(attempt)];
     // The client ends: sockets whose remote port is the target's.
     let query = Query { udp: false, ..Query::for_port(evidence.port) };
@@ -1142,6 +1210,9 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
         }
     }
     let mut fix = Vec::new();
+    let mut summary = format!(
+        "no source port is free for {destination}: every port of {range_text} already connects to it"
+    );
     if let Some((low, high)) = range {
         let size = u32::from(high.saturating_sub(low)) + 1;
         let default_size = u32::from(DEFAULT_EPHEMERAL.1 - DEFAULT_EPHEMERAL.0) + 1;
@@ -1151,6 +1222,19 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
                 DEFAULT_EPHEMERAL.0, DEFAULT_EPHEMERAL.1
             )));
         }
+        if let (count @ 1.., Some(kept)) = taken {
+            let left = size - count;
+            summary = format!(
+                "no source port is free for {destination}: the {left} port(s) of {range_text} that ip_local_reserved_ports leaves to source ports all connect to it"
+            );
+            lines.push(format!(
+                "net.ipv4.ip_local_reserved_ports = {}: {count} of the {size} ports of the range are reserved, and the kernel never picks a reserved port as a source port",
+                reserved_text.trim()
+            ));
+            fix.push(Fix::command(format!(
+                "sysctl -w net.ipv4.ip_local_reserved_ports=\"{kept}\"   # gives the {count} reserved port(s) inside {range_text} back; reserve only the ports services listen on"
+            )));
+        }
     }
     fix.push(Fix::step(format!(
         "close idle connections to {destination}, or reuse them (a connection pool, HTTP keep-alive)"
@@ -1158,12 +1242,45 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
     Cause {
         id: CauseId::SourcePortsExhausted,
         severity: Severity::Error,
-        summary: format!(
-            "no source port is free for {destination}: every port of {range_text} already connects to it"
-        ),
+        summary,
         evidence: lines,
         fix,
     }
+}
+
+/// How many ports of `low..=high` `reserved` holds, and the reservations
+/// outside that range as `ip_local_reserved_ports` takes them (`None` when
+/// none is inside).
+fn reserved_in_range(reserved: &PortSet, low: u16, high: u16) -> (u32, Option<String>) {
+    let mut count = 0;
+    let mut kept = Vec::new();
+    for &(start, end) in reserved.ranges() {
+        let (inner_start, inner_end) = (start.max(low), end.min(high));
+        if inner_start <= inner_end {
+            count += u32::from(inner_end - inner_start) + 1;
+        }
+        // What lies below and above the range survives.
+        if start < low {
+            kept.push((start, end.min(low - 1)));
+        }
+        if end > high {
+            kept.push((start.max(high + 1), end));
+        }
+    }
+    let text = kept
+        .iter()
+        .map(
+            |&(start, end)| {
+                if start == end {
+                    start.to_string()
+                } else {
+                    format!("{start}-{end}")
+                }
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(",");
+    (count, (count > 0).then_some(text))
 }
 
 /// The client's filesystem uid, its gids and whether it may ignore file
@@ -1306,7 +1423,7 @@ fn group_name(system: &dyn System, gid: u32) -> Option<String> {
 /// IPv6 on for every interface, which a host that disabled it on purpose
 /// does not want; `lo`'s own setting is enough for `::1`, even when `all`
 /// was what turned it off (writing `all` sets every device's value).
-fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>) -> Cause {
+fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>, hosts: &str) -> Cause {
     let mut evidence = vec![attempt_line(attempt)];
     let mut fix = Vec::new();
     match (lo, all) {
@@ -1315,9 +1432,9 @@ fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>) -> Caus
                 "the kernel has no IPv6 (/proc/sys/net/ipv6 is missing: booted with ipv6.disable=1)"
                     .to_string(),
             );
-            fix.push(Fix::step(
-                "use 127.0.0.1, and drop '::1 localhost' from /etc/hosts (IPv6 needs a reboot without ipv6.disable=1)",
-            ));
+            fix.push(Fix::step(format!(
+                "use 127.0.0.1, and drop '::1 localhost' from {hosts} (IPv6 needs a reboot without ipv6.disable=1)"
+            )));
         }
         (Some(lo), all) => {
             evidence.push(format!("net.ipv6.conf.lo.disable_ipv6 = {lo}"));
@@ -1327,9 +1444,9 @@ fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>) -> Caus
             fix.push(Fix::command(
                 "sysctl -w net.ipv6.conf.lo.disable_ipv6=0   # IPv6 on loopback only; other interfaces stay as they are",
             ));
-            fix.push(Fix::step(
-                "or use 127.0.0.1, and drop '::1 localhost' from /etc/hosts while IPv6 is off",
-            ));
+            fix.push(Fix::step(format!(
+                "or use 127.0.0.1, and drop '::1 localhost' from {hosts} while IPv6 is off"
+            )));
         }
     }
     Cause {
@@ -1648,7 +1765,10 @@ fn family_mismatch(
             ));
             if is_localhost(&Host::Name(name.clone())) {
                 let line = if ip.is_ipv4() { "::1 localhost" } else { "127.0.0.1 localhost" };
-                name_fix = Some(Fix::step(format!("or add '{line}' to /etc/hosts")));
+                // The file the client reads: /etc/netns/NAME/hosts under
+                // `--netns`, the process's own with `--from`.
+                let view = environment::hosts_view(evidence.system, evidence.client, name);
+                name_fix = Some(Fix::step(format!("or add '{line}' to {}", view.hosts_path)));
             }
         }
     }
@@ -1938,15 +2058,7 @@ fn stopped_owner(
 fn stopped_group_member(evidence: &Evidence, attempt: &Attempt) -> Option<Cause> {
     let ip = attempt.ip()?;
     let address = SocketAddr::new(ip, evidence.port);
-    let serving: Vec<&Socket> = evidence
-        .snapshot
-        .sockets
-        .iter()
-        .filter(|s| s.protocol == Protocol::Tcp && s.is_listener() && s.serves(address))
-        .collect();
-    let exact: Vec<&Socket> =
-        serving.iter().copied().filter(|s| s.local.map(|l| l.ip()) == Some(ip)).collect();
-    let group = if exact.is_empty() { serving } else { exact };
+    let group = super::acceptance::listener_group(&evidence.snapshot.sockets, address);
     if group.len() < 2 {
         return None;
     }
@@ -1972,6 +2084,66 @@ fn stopped_group_member(evidence: &Evidence, attempt: &Attempt) -> Option<Cause>
             .map(|l| format!("also listening on {local}: {}", listener_line(processes, l))),
     );
     Some(cause)
+}
+
+/// A member of the `SO_REUSEPORT` group the healthy probe did not reach
+/// that kept connections spread over the group in its queue (see
+/// [`super::acceptance::stalled_members`]): about 1 in N new connections
+/// hang there. Stopped members are [`stopped_group_member`]'s.
+fn stalled_group_member(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    stalled: &[(u64, u32)],
+) -> Option<Cause> {
+    let ip = attempt.ip()?;
+    let address = SocketAddr::new(ip, evidence.port);
+    let group = super::acceptance::listener_group(&evidence.snapshot.sockets, address);
+    let processes = &evidence.snapshot.processes;
+    let (listener, queued) = group.iter().find_map(|listener| {
+        let (_, queued) = stalled.iter().find(|(inode, _)| *inode == listener.inode)?;
+        let stopped = !listener.owners.is_empty()
+            && listener.owners.iter().all(|pid| processes.get(pid).is_some_and(|p| p.is_stopped()));
+        (!stopped).then_some((*listener, *queued))
+    })?;
+    let share = group.len();
+    let local = listener.local.map_or_else(|| address.to_string(), |l| l.to_string());
+    let holder = first_owner(listener)
+        .map(|pid| match processes.get(&pid) {
+            Some(process) => format!("{} (pid {pid})", process.name),
+            None => format!("pid {pid}"),
+        })
+        .unwrap_or_else(|| "a process".to_string());
+    let mut evidence_lines = vec![
+        attempt_line(attempt),
+        format!("listener: {}", listener_line(processes, listener)),
+        format!(
+            "{queued} of the connections porthole spread over the group still wait in its accept queue (backlog {}); the other members took theirs",
+            listener.tx_queue
+        ),
+    ];
+    evidence_lines.extend(
+        group
+            .iter()
+            .filter(|l| !std::ptr::eq(**l, listener))
+            .map(|l| format!("also listening on {local}: {}", listener_line(processes, l))),
+    );
+    let mut fix = vec![Fix::step(format!(
+        "fix or restart {holder}: its accept loop is blocked, or it never calls accept()"
+    ))];
+    if let Some(pid) = first_owner(listener) {
+        fix.push(Fix::command(format!(
+            "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
+        )));
+    }
+    Some(Cause {
+        id: CauseId::NotResponding,
+        severity: Severity::Error,
+        summary: format!(
+            "{holder} holds one of {share} listeners that share {local} (SO_REUSEPORT) and does not accept: the kernel gives it about 1 in {share} new connections, which hang; this probe reached another"
+        ),
+        evidence: evidence_lines,
+        fix,
+    })
 }
 
 /// A listener whose queued connections (ours among them, since the probe
@@ -2644,6 +2816,27 @@ fn unix_probe_path(
     std::path::PathBuf::from(client.file(&text))
 }
 
+/// A free path in `/tmp` with the socket's file name, for a symlink that
+/// lets clients reach a socket whose own path is too long; `None` with
+/// `--from` (the client may see another `/tmp`), when nothing is at the
+/// path, or when the name is taken or is itself too long.
+fn short_socket_path(
+    system: &dyn System,
+    client: Client,
+    path: &std::path::Path,
+) -> Option<std::path::PathBuf> {
+    if client != Client::Current {
+        return None;
+    }
+    // A link to a path with no file would only move the failure.
+    system.file_status(&path.to_string_lossy())?;
+    let short = std::path::Path::new("/tmp").join(path.file_name()?);
+    let text = short.to_string_lossy();
+    // Neither a file nor a symlink (dangling ones too) may be there.
+    let free = system.file_status(&text).is_none() && system.read_link(&text).is_none();
+    (free && !super::probe::unix_path_too_long(&short)).then_some(short)
+}
+
 /// A listener bound to another file than the one at the path, when what is
 /// at the path is known.
 fn is_detached(listener: &Socket, file: Option<Option<(u64, u64)>>) -> bool {
@@ -3044,13 +3237,15 @@ fn localhost_unresolvable(view: &environment::HostsView, error: &DiagnoseError) 
         severity: Severity::Error,
         summary: "'localhost' does not resolve".to_string(),
         evidence: lines,
-        fix: hosts_fix(),
+        fix: hosts_fix(&view.hosts_path),
     }
 }
 
-fn hosts_fix() -> Vec<Fix> {
+/// The lines a hosts file without `localhost` needs, in `hosts_path` (the
+/// file the client reads).
+fn hosts_fix(hosts_path: &str) -> Vec<Fix> {
     vec![
-        Fix::step("add to /etc/hosts: 127.0.0.1 localhost"),
+        Fix::step(format!("add to {hosts_path}: 127.0.0.1 localhost")),
         Fix::step("and, when IPv6 is enabled: ::1 localhost ip6-localhost ip6-loopback"),
         Fix::step("or use the literal 127.0.0.1 / [::1]"),
     ]
@@ -3108,7 +3303,7 @@ fn localhost_resolution(view: &environment::HostsView, attempts: &[Attempt]) -> 
         )));
         fix.push(Fix::step("or use the literal 127.0.0.1 / [::1]"));
     } else {
-        fix = hosts_fix();
+        fix = hosts_fix(&view.hosts_path);
     }
     // Another loopback address that fails while a later one answers only
     // hurts clients that stop at the first address.
@@ -3308,6 +3503,17 @@ mod tests {
     /// each beside a healthy twin that differs in the one fact that
     /// decides it.
     #[test]
+    fn reserved_ports_inside_the_range_are_counted_and_the_rest_kept() {
+        let set = |text: &str| PortSet::parse(text).unwrap();
+        assert_eq!(reserved_in_range(&set("40000-40003"), 40000, 40005), (4, Some(String::new())));
+        assert_eq!(
+            reserved_in_range(&set("22,39990-40001,40005-40010,50000"), 40000, 40005),
+            (3, Some("22,39990-39999,40006-40010,50000".to_string()))
+        );
+        assert_eq!(reserved_in_range(&set("8080"), 40000, 40005), (0, None));
+    }
+
+    #[test]
     fn only_loopback_proxies_are_located() {
         let at = |text: &str| loopback_proxy(text).map(|a| a.to_string());
         assert_eq!(at("http://127.0.0.1:9").as_deref(), Some("127.0.0.1:9"));
@@ -3452,6 +3658,7 @@ mod tests {
                 early: Vec::new(),
                 owner: Some((0, 0)),
                 statuses: StatusSet::default(),
+                stalled: Vec::new(),
             };
             judge(system, probed).expect("judged")
         }

@@ -79,6 +79,19 @@ pub enum LoopbackProblem {
     /// The routing table has no `local` route for the address; `route` is
     /// what `ip route get` said instead.
     NoLocalRoute { address: IpAddr, route: String },
+    /// Table `local` has a route for the address, longer than its `local`
+    /// route, that is not local: a `blackhole`, `prohibit`, `unreachable`
+    /// or `throw` route added there. The `local` route is still in place
+    /// (adding it again fails with `File exists`); deleting this one is the
+    /// fix.
+    RouteInLocalTable {
+        address: IpAddr,
+        /// The route's type as `ip route` prints it (`blackhole`).
+        kind: String,
+        /// Its destination as `ip route` prints it (`127.0.0.2`,
+        /// `127.0.0.0/24`).
+        destination: String,
+    },
     /// A policy-routing rule, consulted before the one for table `local`,
     /// sends the address to a route that is not local (an `unreachable`,
     /// `prohibit` or `blackhole` route or rule action: EHOSTUNREACH, EACCES,
@@ -255,10 +268,14 @@ pub fn policy_rule(system: &dyn System, address: IpAddr) -> Option<LoopbackProbl
         let routes = system.run("ip", &args, COMMAND_TIMEOUT)?;
         let routes: serde_json::Value = serde_json::from_str(&routes.text()).unwrap_or_default();
         let Some((kind, destination)) = longest_route(&routes, address) else { continue };
-        if kind == "local" || table == "local" {
-            // Reached locally, or table local lacks the route: the
-            // caller's `NoLocalRoute` says so.
+        if kind == "local" {
             return None;
+        }
+        if table == "local" {
+            // A route that outranks the local one by its length: a
+            // `throw` passes the lookup on, the others end it, and neither
+            // delivers locally.
+            return Some(LoopbackProblem::RouteInLocalTable { address, kind, destination });
         }
         let route = format!("{kind} {destination} in table {table}");
         return Some(LoopbackProblem::PolicyRule { address, priority, rule: described, route });
@@ -449,6 +466,22 @@ mod tests {
         // With table local consulted first, the rule never decides.
         let first = scripted(rules);
         assert_eq!(policy_rule(&first, ip("127.0.0.1")), None);
+        // Table local itself holds a longer route that is not local.
+        let mut shadowed = first.command(
+            "ip -j -4 route show table local",
+            r#"[{"type":"local","dst":"127.0.0.0/8","dev":"lo"},
+                {"type":"blackhole","dst":"127.0.0.2","flags":[]}]"#,
+        );
+        shadowed.commands.insert("ip -j route get 127.0.0.2".to_string(), failed.clone());
+        assert_eq!(
+            loopback_problem(&shadowed, ip("127.0.0.2")),
+            Some(LoopbackProblem::RouteInLocalTable {
+                address: ip("127.0.0.2"),
+                kind: "blackhole".into(),
+                destination: "127.0.0.2".into(),
+            })
+        );
+        assert_eq!(policy_rule(&shadowed, ip("127.0.0.1")), None);
         // Without `ip`, nothing is claimed.
         assert_eq!(loopback_problem(&Scripted::default(), ip("127.0.0.1")), None);
     }

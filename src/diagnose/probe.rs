@@ -92,13 +92,51 @@ fn socket_name(path: &std::path::Path) -> std::borrow::Cow<'_, std::path::Path> 
     }
 }
 
+/// The most bytes a Unix socket path can have in `sockaddr_un` (its
+/// 108-byte `sun_path` with the terminating NUL).
+pub const UNIX_PATH_MAX: usize = 107;
+
+/// Whether a Unix target names a file whose path does not fit in
+/// `sockaddr_un`: a client that passes it to `connect()` fails before
+/// reaching any socket (`ENAMETOOLONG` in Python, `path must be shorter
+/// than SUN_LEN` in Rust, a truncated path in C).
+pub fn unix_path_too_long(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    !bytes.starts_with(b"@") && bytes.len() > UNIX_PATH_MAX
+}
+
+/// The address of a Unix target, and the directory handle it goes through
+/// when the path is too long for `sockaddr_un`: `/proc/self/fd/N/NAME`
+/// reaches the same file (as a server that bound it with a relative name
+/// from its directory made it), so the probe sees what listens there.
+fn unix_address(path: &std::path::Path) -> std::io::Result<(SockAddr, Option<std::fs::File>)> {
+    if !unix_path_too_long(path) {
+        return Ok((SockAddr::unix(socket_name(path))?, None));
+    }
+    let (Some(directory), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok((SockAddr::unix(path)?, None));
+    };
+    let handle = crate::sys::fds::open_directory_handle(directory)?;
+    use std::os::fd::AsRawFd;
+    let mut short = std::path::PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
+    short.push(name);
+    Ok((SockAddr::unix(short)?, Some(handle)))
+}
+
 /// Connects to `address` within `timeout` and classifies the result.
 pub fn connect(address: &ProbeAddress, timeout: Duration) -> ConnectProbe {
     let started = Instant::now();
+    // Holds the directory of a long Unix path open until the connect is
+    // made.
+    let mut directory_handle = None;
     let (domain, target) = match address {
         ProbeAddress::Ip(ip) => (Domain::for_address(*ip), SockAddr::from(*ip)),
-        ProbeAddress::Unix(path) => match SockAddr::unix(socket_name(path)) {
-            Ok(target) => (Domain::UNIX, target),
+        ProbeAddress::Unix(path) => match unix_address(path) {
+            Ok((target, directory)) => {
+                directory_handle = directory;
+                (Domain::UNIX, target)
+            }
             Err(error) => return failed(started, &error),
         },
     };
@@ -106,7 +144,12 @@ pub fn connect(address: &ProbeAddress, timeout: Duration) -> ConnectProbe {
         Ok(socket) => socket,
         Err(error) => return failed(started, &error),
     };
-    if let Err(error) = socket.connect_timeout(&target, timeout) {
+    let connected = if domain == Domain::UNIX {
+        unix_connect(&socket, &target, timeout)
+    } else {
+        socket.connect_timeout(&target, timeout)
+    };
+    if let Err(error) = connected {
         return failed(started, &error);
     }
     let elapsed = started.elapsed();
@@ -125,9 +168,12 @@ pub fn connect(address: &ProbeAddress, timeout: Duration) -> ConnectProbe {
             };
         }
     }
-    let detail = match local {
-        Some(local) => format!("connected from {local}"),
-        None => "connected".to_string(),
+    let detail = match (local, &directory_handle) {
+        (Some(local), _) => format!("connected from {local}"),
+        (None, Some(_)) => format!(
+            "connected through the socket's directory: the path is longer than the {UNIX_PATH_MAX} bytes a Unix socket address holds"
+        ),
+        (None, None) => "connected".to_string(),
     };
     ConnectProbe {
         outcome: Outcome::Connected,
@@ -138,18 +184,42 @@ pub fn connect(address: &ProbeAddress, timeout: Duration) -> ConnectProbe {
     }
 }
 
+/// A Unix stream connect, blocking for at most `timeout` while the
+/// listener's backlog is full, as a blocking client waits: the kernel
+/// takes the connection as soon as the server accepts one (so a busy
+/// server is reached), and answers `EAGAIN` when the send timeout runs out
+/// first.
+///
+/// # Platform specific behavior
+/// A non-blocking Unix connect (what `connect_timeout` starts with) fails
+/// at once with `EAGAIN` on a full backlog, and polling the unconnected
+/// socket then reports `POLLHUP` with no error: the listener looked absent.
+/// See: <https://elixir.bootlin.com/linux/v6.6/source/net/unix/af_unix.c>
+/// (`unix_stream_connect`, `unix_wait_for_peer`).
+fn unix_connect(socket: &Socket, target: &SockAddr, timeout: Duration) -> std::io::Result<()> {
+    socket.set_write_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+    socket.connect(target)?;
+    socket.set_write_timeout(None)
+}
+
 fn failed(started: Instant, error: &std::io::Error) -> ConnectProbe {
     let errno = error.raw_os_error();
     let outcome = match errno {
         Some(libc::ECONNREFUSED) => Outcome::Refused,
         Some(libc::ENOENT) => Outcome::NoSocketFile,
-        Some(libc::ETIMEDOUT) => Outcome::Timeout,
+        // Only a Unix connect answers EAGAIN: its listener's backlog stayed
+        // full for the whole timeout.
+        Some(libc::ETIMEDOUT) | Some(libc::EAGAIN) => Outcome::Timeout,
         Some(libc::ECONNRESET) | Some(libc::ECONNABORTED) => Outcome::Reset,
         Some(libc::EACCES) | Some(libc::EPERM) => Outcome::Denied,
         None if error.kind() == std::io::ErrorKind::TimedOut => Outcome::Timeout,
         _ => Outcome::Unreachable,
     };
     let detail = match errno {
+        Some(libc::EAGAIN) => format!(
+            "EAGAIN: the listener's backlog stayed full for {} ms (a blocking client waits)",
+            started.elapsed().as_millis()
+        ),
         Some(code) => format!("{}: {}", errno_name(code), strip_os_error(error)),
         None if outcome == Outcome::Timeout => "no answer to the SYN (dropped?)".to_string(),
         None => error.to_string(),
@@ -185,6 +255,7 @@ pub fn errno_name(code: i32) -> String {
         libc::ENOENT => "ENOENT",
         libc::ENETDOWN => "ENETDOWN",
         libc::EINVAL => "EINVAL",
+        libc::EAGAIN => "EAGAIN",
         _ => return format!("errno {code}"),
     };
     name.to_string()

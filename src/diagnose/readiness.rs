@@ -362,10 +362,23 @@ fn await_accept(
         (None, None) => Acceptance::Unknown,
     };
     let started = Instant::now();
+    // Whether the holders of a deferring listener are all stopped, read
+    // once (it scans /proc for owners).
+    let mut stopped_holders = None;
     loop {
         match look() {
             Acceptance::Accepted | Acceptance::Unknown => break,
             Acceptance::Closed => return Some(Reply::Closed),
+            Acceptance::Deferred => {
+                let stopped = *stopped_holders.get_or_insert_with(|| {
+                    tcp.is_some_and(|(_, server)| acceptance::holders_stopped(system, server))
+                });
+                // A live holder would take the connection once a client
+                // speaks; a stopped one never will.
+                if !stopped {
+                    break;
+                }
+            }
             Acceptance::Queued => {}
         }
         let left = grace.saturating_sub(started.elapsed());

@@ -56,6 +56,54 @@ impl PathFacts {
     }
 }
 
+/// A Unix target whose path does not fit in `sockaddr_un`: whatever listens
+/// there, a client that connects by the path fails before reaching it. The
+/// probe went through the socket's directory (see
+/// [`super::probe::connect`]), so the attempts say whether a server is
+/// behind the path; the fix gives clients a path that fits. `short` is a
+/// free path for a symlink to the socket, when one was found.
+pub fn too_long(path: &Path, attempts: &[Attempt], short: Option<&Path>) -> Cause {
+    use std::os::unix::ffi::OsStrExt;
+    let length = path.as_os_str().as_bytes().len();
+    let limit = super::probe::UNIX_PATH_MAX;
+    let mut evidence: Vec<String> = attempts.iter().map(attempt_line).collect();
+    evidence.push(format!(
+        "the path is {length} bytes; a Unix socket address (sockaddr_un) holds at most {limit} and a NUL, so connect() by this path fails (ENAMETOOLONG, EINVAL or a truncated path, depending on the client)"
+    ));
+    if attempts.iter().any(|a| a.healthy) {
+        evidence.push(
+            "porthole reached the socket through its directory (/proc/self/fd/N/NAME): the server is up, only the path is out of reach".to_string(),
+        );
+    }
+    let mut fix = vec![Fix::step(format!(
+        "give the service a socket path of at most {limit} bytes (its socket path setting)"
+    ))];
+    if let Some(short) = short {
+        fix.push(Fix::command(format!(
+            "ln -s -- {} {}   # a short path to the same socket; clients connect to {}",
+            crate::shell::word(&path.to_string_lossy()),
+            crate::shell::word(&short.to_string_lossy()),
+            short.display()
+        )));
+    }
+    if let (Some(directory), Some(name)) = (path.parent(), path.file_name()) {
+        fix.push(Fix::step(format!(
+            "or start the client in {} and give it the relative path ./{}",
+            directory.display(),
+            Path::new(name).display()
+        )));
+    }
+    Cause {
+        id: CauseId::SocketPathTooLong,
+        severity: Severity::Error,
+        summary: format!(
+            "the socket path is {length} bytes, longer than the {limit} a Unix socket address holds: clients that connect by it never reach the socket"
+        ),
+        evidence,
+        fix,
+    }
+}
+
 /// `stat` of the client's path; for a socket file, every socket bound to
 /// it (a full Unix dump, made only on this failure path).
 pub fn gather(

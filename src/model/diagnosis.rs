@@ -238,12 +238,15 @@ pub enum CauseId {
     /// An HTTPS target answers, but its certificate would be refused by a
     /// client that verifies it (self-signed, expired, made for other names).
     TlsCertificate,
+    /// A Unix target's path is longer than `sockaddr_un` holds: clients
+    /// that connect by it fail before reaching any socket.
+    SocketPathTooLong,
     /// The evidence explains nothing; the attempts are shown as they are.
     Unexplained,
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 29] = [
+    pub const ALL: [CauseId; 30] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -272,6 +275,7 @@ impl CauseId {
         CauseId::ServiceRefused,
         CauseId::HttpError,
         CauseId::TlsCertificate,
+        CauseId::SocketPathTooLong,
         CauseId::Unexplained,
     ];
 
@@ -305,6 +309,7 @@ impl CauseId {
             CauseId::ServiceRefused => "service-refused",
             CauseId::HttpError => "http-error",
             CauseId::TlsCertificate => "tls-certificate",
+            CauseId::SocketPathTooLong => "socket-path-too-long",
             CauseId::Unexplained => "unexplained",
         }
     }

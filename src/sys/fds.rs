@@ -1,7 +1,8 @@
 //! Handing sockets to a child process across `exec`, the way systemd passes
 //! `LISTEN_FDS`: `free --hold` binds in the parent and lets a detached
 //! child keep the sockets open, so there is no moment where the port is
-//! unbound between the check and the hold. Also counts this process's
+//! unbound between the check and the hold. Opens directory handles that
+//! shorten a long Unix socket path. Also counts this process's
 //! open descriptors and reads its limit, for the proxy's descriptor budget.
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
@@ -37,6 +38,18 @@ pub fn raise_open_limit(wanted: usize) -> std::io::Result<()> {
     let new = rustix::process::Rlimit { current: Some(raised), maximum: limit.maximum };
     rustix::process::setrlimit(rustix::process::Resource::Nofile, new)?;
     Ok(())
+}
+
+/// Opens a directory as a path handle (`O_PATH`): no read permission on it
+/// is needed, only search permission on the way there, so
+/// `/proc/self/fd/N/NAME` then resolves `NAME` as a path through the
+/// directory would, for whoever opened it.
+pub fn open_directory_handle(directory: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(directory)
 }
 
 /// Clears `FD_CLOEXEC` so the descriptor survives the next `exec`.

@@ -889,6 +889,39 @@ fn netns_values_that_are_not_one_namespace_are_usage_errors() {
 /// NAME` resolved names with the caller's `/etc/hosts` all the same. Here
 /// the namespace's own hosts file maps localhost (and a name of its own)
 /// to 127.0.0.3, where the only server listens.
+/// Under `--netns NAME` the client reads `/etc/netns/NAME/hosts`: a fix
+/// that told the user to add `127.0.0.1 localhost` to `/etc/hosts` (or,
+/// with IPv6 off, to drop `::1 localhost` from it) named a file that
+/// namespace never reads. The steps name the namespace's file, and adding
+/// the line there makes `localhost` answer.
+#[test]
+fn a_localhost_fix_under_netns_names_the_namespace_hosts_file() {
+    let Some(netns) = Netns::create() else { return };
+    let _etc = NetnsEtc::with_hosts(&netns, "::1 localhost\n");
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let hosts = format!("/etc/netns/{}/hosts", netns.name);
+    let target = format!("localhost:{port}");
+    let output = porthole_run(&["check", &target, "--netns", &netns.name, "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    let mismatch = cause(&json, "family-mismatch");
+    let fixes = mismatch["fix"].to_string();
+    assert!(fixes.contains(&format!("or add '127.0.0.1 localhost' to {hosts}")), "{mismatch:#}");
+    assert!(!fixes.contains("to /etc/hosts"), "{mismatch:#}");
+    std::fs::write(&hosts, "::1 localhost\n127.0.0.1 localhost\n").unwrap();
+    let output = porthole_run(&["check", &target, "--netns", &netns.name, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    // With IPv6 off, the `::1 localhost` line to drop is in that file too.
+    netns.run_ok("sysctl", &["-w", "net.ipv6.conf.all.disable_ipv6=1"]);
+    let output = porthole_run(&["check", &target, "--netns", &netns.name, "--json"]);
+    let json = output.json();
+    let disabled = cause(&json, "ipv6-disabled");
+    let fixes = disabled["fix"].to_string();
+    assert!(fixes.contains(&format!("drop '::1 localhost' from {hosts}")), "{disabled:#}");
+    assert!(!fixes.contains("from /etc/hosts"), "{disabled:#}");
+}
+
 #[test]
 fn netns_resolves_names_with_the_namespace_etc_hosts() {
     let Some(netns) = Netns::create() else { return };
@@ -996,6 +1029,39 @@ fn a_unix_listener_that_never_accepts_is_named_not_called_reachable() {
         "{run:?}"
     );
     assert!(run.stdout.contains("does not accept them"), "{run:?}");
+}
+
+/// A Unix listener whose backlog is full (listen(1), two connections no
+/// process takes): a non-blocking connect fails with EAGAIN and polling the
+/// socket then says POLLHUP, so the probe read "unreachable" and `check`
+/// answered "nothing listens" beside a listener on the path. The probe now
+/// waits as a blocking client does, times out, and the cause is the full
+/// queue; `wait` explains its timeout the same way.
+#[test]
+fn a_unix_listener_with_a_full_backlog_is_named_not_called_absent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("full.sock");
+    let (_server, mut ready) = crate::util::python(
+        "import socket, sys, time\n\
+         s = socket.socket(socket.AF_UNIX)\n\
+         s.bind(sys.argv[1]); s.listen(1)\n\
+         held = []\n\
+         for _ in range(2):\n    c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); held.append(c)\n\
+         print('ok', flush=True)\n\
+         time.sleep(60)",
+        &[path.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let target = format!("unix:{}", path.display());
+    let run = crate::util::porthole_run(&["check", &target, "--timeout", "500ms", "--json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let json = run.json();
+    assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
+    assert!(json["attempts"][0]["detail"].as_str().unwrap().starts_with("EAGAIN"), "{json:#}");
+    assert_eq!(cause_ids(&json), ["accept-queue-full"], "{json:#}");
+    let waited = crate::util::porthole_run(&["wait", &target, "--timeout", "2s"]);
+    assert_eq!(waited.code, 1, "{waited:?}");
+    assert!(waited.stderr.contains("  accept-queue-full: the accept queue of"), "{waited:?}");
 }
 
 /// Starts a Unix server at `path` running `body` after bind (the socket is
@@ -1526,10 +1592,13 @@ def serve(s):
         c, _ = s.accept()
         c.sendall(b"hello\n")
         c.close()
+# Both members listen before the child's pid is printed (and stopped).
+theirs, mine = listener(), listener()
 child = os.fork()
 if child == 0:
-    serve(listener())
-mine = listener()
+    mine.close()
+    serve(theirs)
+theirs.close()
 print(child, flush=True)
 serve(mine)
 "#;
@@ -1568,4 +1637,62 @@ serve(mine)
     // port: eight probes reach the live one with near certainty (1 - 2^-8).
     eprintln!("{reached_the_live_one} of 8 probes reached the live listener");
     drop(stopped);
+}
+
+/// The same group, but the member that hangs is running and never calls
+/// `accept()`: a probe that reached the live member said "OK" with no
+/// warning. `check` now spreads a few closed connections over the group and
+/// names the member whose queue keeps them; with it gone, the port is OK.
+#[test]
+fn a_reuseport_member_that_never_accepts_is_named_even_when_the_probe_got_through() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let member = |accepts: bool| {
+        let code = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+print("ok", flush=True)
+if sys.argv[2] == "accept":
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"hello\n")
+        c.close()
+else:
+    import time
+    time.sleep(3600)
+"#;
+        let mode = if accepts { "accept" } else { "hold" };
+        let (child, mut ready) = python_in(&netns, code, &[&port.to_string(), mode]);
+        assert_eq!(wait_for_line(&mut ready), "ok");
+        child
+    };
+    let _live = member(true);
+    let stuck = member(false);
+    let stuck_pid = stuck.pid();
+    let mut reached_the_live_one = 0;
+    for _ in 0..6 {
+        let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "500ms"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+        let cause = cause(&json, "not-responding");
+        assert!(cause["evidence"].to_string().contains(&format!("pid {stuck_pid}")), "{cause:#}");
+        if json["attempts"][0]["detail"].as_str().unwrap().contains("answered \"hello") {
+            reached_the_live_one += 1;
+            let summary = cause["summary"].as_str().unwrap();
+            assert!(
+                summary.contains(&format!(
+                    "(pid {stuck_pid}) holds one of 2 listeners that share 127.0.0.1:{port} (SO_REUSEPORT) and does not accept"
+                )),
+                "{summary}"
+            );
+        }
+    }
+    eprintln!("{reached_the_live_one} of 6 probes reached the live listener");
+    drop(stuck);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "500ms"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
 }

@@ -580,6 +580,123 @@ fn exhausted_source_ports_are_named_with_the_connections_that_hold_them() {
     assert_eq!(code, 0, "after the printed sysctl: {json:#}");
 }
 
+/// `ip_local_reserved_ports` takes ports of the range away from source
+/// ports: with 40000-40003 of 40000-40005 reserved, two connections exhaust
+/// it. The summary does not claim the whole range connects to the target,
+/// the reservation is named, and the printed sysctl gives the reserved
+/// ports back, so the port answers again.
+#[test]
+fn reserved_ports_that_shrink_the_source_range_are_named_and_given_back() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
+    netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_port_range=40000 40005"]);
+    netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_reserved_ports=22,40000-40003"]);
+    let (_client, mut ready) = python_in(
+        &netns,
+        "import socket,sys,time\n\
+         held=[socket.create_connection(('127.0.0.1',int(sys.argv[1]))) for _ in range(2)]\n\
+         print('ok',flush=True); time.sleep(600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("127.0.0.1:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["source-ports-exhausted"], "{json:#}");
+    let exhausted = cause(&json, "source-ports-exhausted");
+    let summary = exhausted["summary"].as_str().unwrap();
+    assert!(summary.contains("the 2 port(s) of 40000-40005"), "{exhausted:#}");
+    assert!(!summary.contains("every port"), "{exhausted:#}");
+    assert!(
+        exhausted["evidence"].to_string().contains("4 of the 6 ports of the range are reserved"),
+        "{exhausted:#}"
+    );
+    let commands = exhausted["fix_commands"].as_array().unwrap();
+    assert!(
+        commands.iter().any(|c| c
+            .as_str()
+            .unwrap()
+            .starts_with("sysctl -w net.ipv4.ip_local_reserved_ports=\"22\"   #")),
+        "{exhausted:#}"
+    );
+    // The reservation alone: with the range left as it is, giving the
+    // reserved ports back is enough.
+    for command in commands.iter().map(|c| c.as_str().unwrap()) {
+        if command.contains("ip_local_reserved_ports") {
+            netns.run_ok("sh", &["-c", command]);
+        }
+    }
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the printed sysctl: {json:#}");
+    let kept = netns.command("sysctl").args(["-n", "net.ipv4.ip_local_reserved_ports"]).output();
+    assert_eq!(String::from_utf8_lossy(&kept.unwrap().stdout).trim(), "22");
+}
+
+/// A Unix socket whose path is longer than `sockaddr_un` holds (the server
+/// bound it with a relative name from its directory): `check` said
+/// "nothing listens" next to evidence that python3 listens there, and
+/// `wait` never saw it up. The probe now goes through the directory, the
+/// cause is the path's length, `wait` is ready, and the printed `ln -s`
+/// gives clients a path that works.
+#[test]
+fn a_unix_path_too_long_for_sockaddr_un_is_named_and_reached_through_its_directory() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let deep = directory.path().join("d".repeat(100));
+    std::fs::create_dir(&deep).unwrap();
+    let name = format!("porthole-long-{}-{}.sock", std::process::id(), unique_port());
+    let path = deep.join(&name);
+    assert!(path.as_os_str().len() > 107, "{}", path.display());
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import os,socket,sys\n\
+         os.chdir(sys.argv[1]); s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[2]); s.listen()\n\
+         print('ok',flush=True)\n\
+         held=[]\n\
+         while True: held.append(s.accept()[0])",
+        &[deep.to_str().unwrap(), &name],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("unix:{}", path.display());
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    // The silent server is a warning (`not-responding`); the path is the
+    // one error.
+    assert_eq!(cause_ids(&json)[0], "socket-path-too-long", "{json:#}");
+    let errors = json["causes"].as_array().unwrap().iter().filter(|c| c["severity"] == "error");
+    assert_eq!(errors.count(), 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "connected", "{json:#}");
+    let long = cause(&json, "socket-path-too-long");
+    assert!(long["summary"].as_str().unwrap().contains("longer than the 107"), "{long:#}");
+
+    let waited = netns.porthole(&["wait", &target, "--timeout", "5s"]);
+    assert_eq!(waited.code, 0, "{waited:?}");
+
+    let short = std::path::Path::new("/tmp").join(&name);
+    struct Remove<'a>(&'a std::path::Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _link = Remove(&short);
+    assert_eq!(
+        long["fix_commands"],
+        serde_json::json!([format!(
+            "ln -s -- {} {}   # a short path to the same socket; clients connect to {}",
+            path.display(),
+            short.display(),
+            short.display()
+        )]),
+        "{long:#}"
+    );
+    run_fix_commands(&netns, long);
+    let short_target = format!("unix:{}", short.display());
+    let (code, json) = check(&netns, &[&short_target, "--timeout", "1s"]);
+    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+}
+
 #[test]
 fn a_unix_socket_closed_by_file_modes_is_not_blamed_on_a_sandbox() {
     let Some(netns) = Netns::create() else { return };
@@ -1269,6 +1386,39 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
             .contains(&format!("{kind} 127.0.0.0/8 in table {table}")));
         assert_eq!(down["fix_commands"], serde_json::json!(["ip rule del pref 50"]), "{down:#}");
         netns.run_ok("bash", &["-c", "ip rule del pref 50"]);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{kind}: {json:#}");
+    }
+}
+
+/// A `blackhole`, `prohibit`, `unreachable` or `throw` route for 127.0.0.2
+/// added to table `local` outranks its `local 127.0.0.0/8` route by length:
+/// the cause names that route, not a missing local route (whose `ip route
+/// add local` fails with `File exists`), and the printed `ip route del`
+/// runs and the port answers again.
+#[test]
+fn a_route_in_table_local_that_hides_the_local_route_is_deleted_as_printed() {
+    for kind in ["blackhole", "prohibit", "unreachable", "throw"] {
+        let Some(netns) = Netns::create() else { return };
+        let port = unique_port();
+        let _server = server_in(&netns, "127.0.0.2", port, "http");
+        netns.run_ok("ip", &["route", "add", kind, "127.0.0.2", "table", "local"]);
+        let target = format!("127.0.0.2:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{kind}: {json:#}");
+        assert_eq!(cause_ids(&json), ["loopback-down"], "{kind}: {json:#}");
+        let down = cause(&json, "loopback-down");
+        let article = if kind == "unreachable" { "an" } else { "a" };
+        assert!(
+            down["summary"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{article} {kind} route for 127.0.0.2 in table local")),
+            "{kind}: {down:#}"
+        );
+        let expected = format!("ip route del {kind} 127.0.0.2 table local");
+        assert_eq!(down["fix_commands"], serde_json::json!([expected]), "{down:#}");
+        run_fix_commands(&netns, down);
         let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
         assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{kind}: {json:#}");
     }

@@ -503,6 +503,36 @@ fn a_deferred_accept_listener_is_ready() {
     assert_eq!(output.code, 0, "{output:?}");
 }
 
+// The same deferring listener with its process stopped: the kernel still
+// completes the handshake, so `wait` counted it ready; a deferred
+// connection is now held against a listener whose every holder is stopped,
+// and the timeout names the stopped process with the fix that resumes it.
+#[test]
+fn a_deferred_accept_listener_whose_process_is_stopped_is_not_ready() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (server, mut ready) = crate::util::python_in(
+        &netns,
+        "import socket,sys\n\
+         s=socket.socket(); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 30)\n\
+         s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(16); print('ok', flush=True)\n\
+         held=[]\n\
+         while True: held.append(s.accept()[0])",
+        &[&port.to_string()],
+    );
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let pid = server.pid().to_string();
+    let target = format!("127.0.0.1:{port}");
+    netns.run_ok("kill", &["-STOP", &pid]);
+    let stderr = times_out(&netns, &target);
+    assert!(stderr.contains(&format!("process-stopped: python3 (pid {pid})")), "{stderr}");
+    let fix = format!("  fix: $ kill -CONT {pid}");
+    assert!(stderr.lines().any(|line| line == fix), "{stderr}");
+    netns.run_ok("kill", &["-CONT", &pid]);
+    let output = netns.porthole(&["wait", &target, "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
 /// A Unix stream server for tests: `python3 UNIX_SERVER PATH MODE`,
 /// printing `ok` once listening. Modes: `hold` (listen, never accept),
 /// `late` (accept each connection 300 ms late, then hold it), `close`
