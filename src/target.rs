@@ -60,6 +60,11 @@ pub enum PortError {
     NotANumber { text: String, min: u16 },
     #[error("port {value} is out of range ({min}-65535)")]
     OutOfRange { value: u64, min: u16 },
+    /// A name from `/etc/services` where a port was expected: ports are
+    /// not looked up by name (a name's port differs between machines and
+    /// protocols), so the number is named for the user to type.
+    #[error("'{text}' is a service name, not a port number: /etc/services gives it port {ports}; write the number ({first})")]
+    ServiceName { text: String, ports: String, first: u16 },
 }
 
 /// Parses a port number as typed: decimal digits only (no sign, no
@@ -72,6 +77,19 @@ pub fn parse_port(text: &str, zero: PortZero) -> Result<u16, PortError> {
     };
     let not_a_number = || PortError::NotANumber { text: text.to_string(), min };
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        if text.starts_with(|c: char| c.is_ascii_alphabetic())
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            let ports = crate::portinfo::ports_of_service(text);
+            if let Some(&first) = ports.first() {
+                let ports: Vec<String> = ports.iter().map(ToString::to_string).collect();
+                return Err(PortError::ServiceName {
+                    text: text.to_string(),
+                    ports: ports.join(", "),
+                    first,
+                });
+            }
+        }
         return Err(not_a_number());
     }
     let value: u64 = text.parse().map_err(|_| not_a_number())?;

@@ -176,6 +176,38 @@ fn a_service_name_is_answered_with_its_port() {
     }
 }
 
+/// A service name where a port goes (`localhost:http`, `kill http`,
+/// `check 127.0.0.1:postgresql`) is named as one, with its number, by every
+/// command that parses ports.
+#[test]
+fn a_service_name_in_place_of_a_port_names_its_number_everywhere() {
+    let services = std::fs::read_to_string("/etc/services").unwrap_or_default();
+    if !services.lines().any(|line| line.starts_with("http\t") || line.starts_with("http ")) {
+        crate::util::skip("/etc/services has no http line (netbase is not installed)");
+        return;
+    }
+    for args in [
+        &["localhost:http"][..],
+        &["kill", "http"],
+        &["check", "127.0.0.1:www"],
+        &["wait", "localhost:http", "--timeout", "1s"],
+        &["ls", "--port", "http"],
+    ] {
+        let output = porthole_run(args);
+        crate::util::assert_usage_error(&output, &args.join(" "));
+        assert!(
+            output.stderr.contains("is a service name, not a port number"),
+            "{args:?}: {output:?}"
+        );
+        assert!(output.stderr.contains("port 80;"), "{args:?}: {output:?}");
+    }
+    let output = porthole_run(&["127.0.0.1:postgresql"]);
+    assert!(output.stderr.contains("port 5432; write the number (5432)"), "{output:?}");
+    // A word that no service has stays "not a port number".
+    let output = porthole_run(&["localhost:nosuchservicexyz"]);
+    assert!(output.stderr.contains("is not a port number"), "{output:?}");
+}
+
 /// Blanks around a port are ignored before it as after it, as every other
 /// port argument does.
 #[test]
