@@ -1099,7 +1099,7 @@ fn bound_to_device(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, bound: &[
 
 fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
     let mut evidence = vec![attempt_line(attempt)];
-    let (summary, fix) = match problem {
+    let (summary, fixes) = match problem {
         LoopbackProblem::LinkDown => {
             evidence.push("ip addr show: lo lacks the UP flag".to_string());
             (
@@ -1107,7 +1107,7 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                     "the loopback interface lo is down, so {} cannot be reached",
                     attempt.address
                 ),
-                Fix::command("ip link set lo up"),
+                vec![Fix::command("ip link set lo up")],
             )
         }
         LoopbackProblem::AddressMissing { address } => {
@@ -1118,7 +1118,7 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                     "{address} is not configured on lo, so {} cannot be reached",
                     attempt.address
                 ),
-                Fix::command(format!("ip addr add {address}/{prefix} dev lo")),
+                vec![Fix::command(format!("ip addr add {address}/{prefix} dev lo"))],
             )
         }
         LoopbackProblem::PolicyRule { address, priority, rule, route } => {
@@ -1130,10 +1130,10 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                     "policy routing rule {priority} sends {address} away from table local ({route}), so {} cannot be reached",
                     attempt.address
                 ),
-                Fix::command(format!("ip{family} rule del pref {priority}")),
+                vec![Fix::command(format!("ip{family} rule del pref {priority}"))],
             )
         }
-        LoopbackProblem::RouteInLocalTable { address, kind, destination } => {
+        LoopbackProblem::RouteInLocalTable { address, kind, destination, local_route_kept } => {
             evidence.push(format!(
                 "ip route show table local: {kind} {destination}, the longest route holding {address}, so its local route is never used"
             ));
@@ -1144,24 +1144,30 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                     "{article} {kind} route for {destination} in table local hides the local route of {address}, so {} cannot be reached",
                     attempt.address
                 ),
-                Fix::command(format!("ip{family} route del {kind} {destination} table local")),
+                {
+                    let mut fixes = vec![Fix::command(format!(
+                        "ip{family} route del {kind} {destination} table local"
+                    ))];
+                    if !local_route_kept {
+                        // Nothing local is left under it: without the
+                        // local route the next lookup finds no route at all.
+                        fixes.push(Fix::command(format!(
+                            "ip route add local {address} dev lo table local"
+                        )));
+                    }
+                    fixes
+                },
             )
         }
         LoopbackProblem::NoLocalRoute { address, route } => {
             evidence.push(format!("ip route get {address}: {route}"));
             (
                 format!("{address} has no local route, so {} cannot be reached", attempt.address),
-                Fix::command(format!("ip route add local {address} dev lo table local")),
+                vec![Fix::command(format!("ip route add local {address} dev lo table local"))],
             )
         }
     };
-    Cause {
-        id: CauseId::LoopbackDown,
-        severity: Severity::Error,
-        summary,
-        evidence,
-        fix: vec![fix],
-    }
+    Cause { id: CauseId::LoopbackDown, severity: Severity::Error, summary, evidence, fix: fixes }
 }
 
 /// The kernel's default `ip_local_port_range`.

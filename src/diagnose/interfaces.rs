@@ -91,6 +91,10 @@ pub enum LoopbackProblem {
         /// Its destination as `ip route` prints it (`127.0.0.2`,
         /// `127.0.0.0/24`).
         destination: String,
+        /// Whether a `local` route holding the address stays in table local
+        /// once this one is deleted (`local 127.0.0.0/8`); when none does
+        /// (`::1`'s own route deleted too), the fix adds one back.
+        local_route_kept: bool,
     },
     /// A policy-routing rule, consulted before the one for table `local`,
     /// sends the address to a route that is not local (an `unreachable`,
@@ -275,7 +279,13 @@ pub fn policy_rule(system: &dyn System, address: IpAddr) -> Option<LoopbackProbl
             // A route that outranks the local one by its length: a
             // `throw` passes the lookup on, the others end it, and neither
             // delivers locally.
-            return Some(LoopbackProblem::RouteInLocalTable { address, kind, destination });
+            let local_route_kept = holds_local_route(&routes, address);
+            return Some(LoopbackProblem::RouteInLocalTable {
+                address,
+                kind,
+                destination,
+                local_route_kept,
+            });
         }
         let route = format!("{kind} {destination} in table {table}");
         return Some(LoopbackProblem::PolicyRule { address, priority, rule: described, route });
@@ -330,6 +340,15 @@ fn describe_rule(rule: &serde_json::Value) -> String {
 
 /// The type and destination of the longest route in `routes` (`ip -j
 /// route show table T`) that holds `address`.
+/// Whether a `local` route of `routes` (`ip -j route show`) holds `address`.
+fn holds_local_route(routes: &serde_json::Value, address: IpAddr) -> bool {
+    let only_local: Vec<serde_json::Value> = routes
+        .as_array()
+        .map(|all| all.iter().filter(|route| route["type"] == "local").cloned().collect())
+        .unwrap_or_default();
+    longest_route(&serde_json::Value::Array(only_local), address).is_some()
+}
+
 fn longest_route(routes: &serde_json::Value, address: IpAddr) -> Option<(String, String)> {
     let full = if address.is_ipv4() { 32 } else { 128 };
     routes
@@ -479,6 +498,26 @@ mod tests {
                 address: ip("127.0.0.2"),
                 kind: "blackhole".into(),
                 destination: "127.0.0.2".into(),
+                local_route_kept: true,
+            })
+        );
+        // ::1's own local route deleted and an unreachable one in its place:
+        // deleting that leaves no local route, so the fix adds one.
+        let mut replaced = Scripted::default()
+            .command("ip -j addr show", UP)
+            .command("ip -j -6 rule show", r#"[{"priority":0,"src":"all","table":"local"}]"#)
+            .command(
+                "ip -j -6 route show table local",
+                r#"[{"type":"unreachable","dst":"::1","flags":[]}]"#,
+            );
+        replaced.commands.insert("ip -j route get ::1".to_string(), failed.clone());
+        assert_eq!(
+            loopback_problem(&replaced, ip("::1")),
+            Some(LoopbackProblem::RouteInLocalTable {
+                address: ip("::1"),
+                kind: "unreachable".into(),
+                destination: "::1".into(),
+                local_route_kept: false,
             })
         );
         assert_eq!(policy_rule(&shadowed, ip("127.0.0.1")), None);

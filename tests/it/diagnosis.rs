@@ -1424,6 +1424,34 @@ fn a_route_in_table_local_that_hides_the_local_route_is_deleted_as_printed() {
     }
 }
 
+/// `::1`'s own local route deleted and an `unreachable ::1` put in its
+/// place: deleting the unreachable route alone leaves no route at all, so
+/// the fix adds the local route back in the same run, and the port answers
+/// after the printed commands.
+#[test]
+fn a_route_that_replaced_the_local_route_is_swapped_back_in_one_fix() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "::1", port, "http");
+    netns.run_ok("ip", &["-6", "route", "del", "local", "::1", "table", "local"]);
+    netns.run_ok("ip", &["-6", "route", "add", "unreachable", "::1", "table", "local"]);
+    let target = format!("[::1]:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    let down = cause(&json, "loopback-down");
+    assert_eq!(
+        down["fix_commands"],
+        serde_json::json!([
+            "ip -6 route del unreachable ::1 table local",
+            "ip route add local ::1 dev lo table local"
+        ]),
+        "{down:#}"
+    );
+    run_fix_commands(&netns, down);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+}
+
 /// A rule that blocks through a named set (reached by `jump`) or a verdict
 /// map, inline or named, that holds other ports too: the rule is found (it
 /// was "unexplained" for a map), and the fix touches only this port — the
