@@ -1471,3 +1471,34 @@ fn redis_on_a_link_local_address_is_probed_through_its_interface() {
     assert!(open["evidence"].as_str().unwrap().contains("+PONG"), "{open}");
     assert_eq!(open["severity"], "critical", "other devices on the link get in: {open}");
 }
+
+#[test]
+fn redis_refusing_a_specific_address_in_protected_mode_is_named_redis() {
+    // Bound to one non-loopback address, a passwordless Redis in protected
+    // mode greets every client (this machine's too) with -DENIED before it
+    // is sent anything.
+    if !require("redis-server") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    veth_with(&netns, "10.9.9.1/24");
+    let port = util::unique_port();
+    let _redis =
+        start_redis_anywhere(&netns, port, &["--port", &port.to_string(), "--bind", "10.9.9.1"]);
+    let output = audit_in(&netns, &port.to_string());
+    let json = output.json();
+    let service = json["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["local_port"] == port)
+        .expect("the listener is a service");
+    assert_eq!(service["service"], "redis", "{json:#}");
+    let exposed = finding(&json, port, "exposed-service");
+    let evidence = exposed["evidence"].as_str().unwrap();
+    assert!(evidence.contains("protected mode refuses clients from other addresses"), "{exposed}");
+    assert_eq!(exposed["severity"], "low", "graded as the closed service it is: {exposed}");
+    // Where its settings live is unknown: the fix names both places.
+    let fix = exposed["fix"].as_str().unwrap();
+    assert!(fix.contains("redis.conf") && fix.contains("`--bind 127.0.0.1 -::1`"), "{fix}");
+}
