@@ -29,7 +29,7 @@ pub mod rules;
 pub mod runtimes;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -483,14 +483,19 @@ fn rules_socket_candidate(path: &str) -> bool {
 fn connect_address(sockets: &[&Socket]) -> Option<SocketAddr> {
     let mut candidates: Vec<SocketAddr> = sockets
         .iter()
-        .filter_map(|s| s.local)
-        .filter_map(|local| {
+        .filter_map(|s| s.local.map(|local| (local, s.interface)))
+        .filter_map(|(local, interface)| {
             let ip = match local.ip() {
                 IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-                // Link-local addresses need a scope id the dump does not
-                // carry; they are not probed.
-                IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => return None,
+                // A link-local address is reached through the interface
+                // the socket is bound to, which the dump names; without
+                // one (the `/proc/net` fallback) it cannot be reached.
+                IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+                    return (interface != 0).then(|| {
+                        SocketAddr::V6(SocketAddrV6::new(v6, local.port(), 0, interface))
+                    });
+                }
                 IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
                 other => other,
             };

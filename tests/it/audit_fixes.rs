@@ -1423,3 +1423,82 @@ fn an_api_without_an_index_is_judged_by_its_not_found() {
     assert!(!probes.contains("/api"), "{probes}");
     assert!(findings_of(&json, checked_port).is_empty(), "{json:#}");
 }
+
+/// A veth pair in `netns` with `address` on its first end (`fe80::1/64`,
+/// `10.9.9.1/24`), added without duplicate address detection so it is
+/// usable at once.
+fn veth_with(netns: &Netns, address: &str) {
+    netns.run_ok("ip", &["link", "add", "pv0", "type", "veth", "peer", "name", "pv1"]);
+    netns.run_ok("ip", &["link", "set", "pv0", "up"]);
+    netns.run_ok("ip", &["link", "set", "pv1", "up"]);
+    netns.run_ok("ip", &["addr", "add", address, "dev", "pv0", "nodad"]);
+}
+
+/// Starts `redis-server ARGS…` in `netns` and waits until something
+/// listens on PORT there, whatever the address.
+fn start_redis_anywhere(netns: &Netns, port: u16, args: &[&str]) -> ChildGuard {
+    let redis = ChildGuard::spawn(netns.command("redis-server").args(args).stdout(Stdio::null()));
+    let listening = eventually(START, || {
+        netns
+            .command("ss")
+            .args(["-Hltn", &format!("sport = :{port}")])
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty())
+    });
+    assert!(listening, "redis-server {args:?} did not start");
+    redis
+}
+
+#[test]
+fn redis_on_a_link_local_address_is_probed_through_its_interface() {
+    // The socket dump names the interface a link-local listener is bound
+    // to: the probe connects through it instead of skipping the listener.
+    if !require("redis-server") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    veth_with(&netns, "fe80::1/64");
+    let port = util::unique_port();
+    let _redis = start_redis_anywhere(
+        &netns,
+        port,
+        &["--port", &port.to_string(), "--bind", "fe80::1%pv0", "--protected-mode", "no"],
+    );
+    let output = audit_in(&netns, &port.to_string());
+    let json = output.json();
+    let open = finding(&json, port, "no-auth");
+    assert_eq!(open["local_address"], "fe80::1", "{open}");
+    assert!(open["evidence"].as_str().unwrap().contains("+PONG"), "{open}");
+    assert_eq!(open["severity"], "critical", "other devices on the link get in: {open}");
+}
+
+#[test]
+fn redis_refusing_a_specific_address_in_protected_mode_is_named_redis() {
+    // Bound to one non-loopback address, a passwordless Redis in protected
+    // mode greets every client (this machine's too) with -DENIED before it
+    // is sent anything.
+    if !require("redis-server") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    veth_with(&netns, "10.9.9.1/24");
+    let port = util::unique_port();
+    let _redis =
+        start_redis_anywhere(&netns, port, &["--port", &port.to_string(), "--bind", "10.9.9.1"]);
+    let output = audit_in(&netns, &port.to_string());
+    let json = output.json();
+    let service = json["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["local_port"] == port)
+        .expect("the listener is a service");
+    assert_eq!(service["service"], "redis", "{json:#}");
+    let exposed = finding(&json, port, "exposed-service");
+    let evidence = exposed["evidence"].as_str().unwrap();
+    assert!(evidence.contains("protected mode refuses clients from other addresses"), "{exposed}");
+    assert_eq!(exposed["severity"], "low", "graded as the closed service it is: {exposed}");
+    // Where its settings live is unknown: the fix names both places.
+    let fix = exposed["fix"].as_str().unwrap();
+    assert!(fix.contains("redis.conf") && fix.contains("`--bind 127.0.0.1 -::1`"), "{fix}");
+}

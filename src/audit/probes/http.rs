@@ -217,9 +217,11 @@ pub fn send(
     parse(&bytes)
 }
 
-/// The local `Host` value for `address`: `127.0.0.1:8080`, `[::1]:8080`.
+/// The local `Host` value for `address`: `127.0.0.1:8080`, `[::1]:8080`;
+/// a link-local address without its zone (`[fe80::1]:8080`), which a
+/// `Host` header cannot carry (RFC 6874 keeps it out of URIs sent on).
 pub fn local_host(address: SocketAddr) -> String {
-    address.to_string()
+    SocketAddr::new(address.ip(), address.port()).to_string()
 }
 
 /// Browser-side weaknesses of one HTTP service, each with its evidence.

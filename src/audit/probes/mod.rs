@@ -301,6 +301,12 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
         b.ends_with(b"\n") || banner::mysql_greeting(b).is_some()
     });
     drop(conn);
+    // A Redis in protected mode greets a client of another address with
+    // `-DENIED` before it is sent anything.
+    if greeting.starts_with(b"-DENIED") {
+        redis::denied(&conn::abbreviate(&greeting, 60), &mut outcome);
+        return outcome;
+    }
     if let Some(found) = banner::identify(&greeting) {
         outcome.service = Some(found.service.clone());
         outcome.version = found.version;

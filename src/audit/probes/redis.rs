@@ -79,9 +79,13 @@ pub fn persist(settings: Option<&Settings>, lines: &[&str]) -> String {
                 quoted(&|line| format!("`{line}`")).join(" and ")
             )
         }
+        // Not known (the server refused `INFO`, or turned this client
+        // away): both places, since a line in a redis.conf the server was
+        // not started with is never read.
         None => format!(
-            "set {} in redis.conf, then restart",
-            quoted(&|line| format!("`{line}`")).join(" and ")
+            "set {} in its redis.conf, then restart (started without one: add `{}` to the command that starts it)",
+            quoted(&|line| format!("`{line}`")).join(" and "),
+            quoted(&|line| format!("--{line}")).join(" ")
         ),
     }
 }
@@ -100,6 +104,17 @@ pub fn parse_info(text: &str) -> (Option<String>, Option<String>) {
         }
     });
     (name, version)
+}
+
+/// A Redis in protected mode turned this client's address away: `-DENIED`,
+/// sent as soon as the connection is accepted (before any command), and
+/// only while protected mode is on and the default user has no password.
+pub fn denied(shown: &str, outcome: &mut Outcome) {
+    outcome.service = Some("redis".into());
+    outcome.note = Some("protected mode refused this client address".into());
+    outcome
+        .observations
+        .push(Observation::ProtectedMode { on: true, evidence: format!("it answered {shown}") });
 }
 
 /// `PING`, then what the reply calls for. `tls_retry`: the owner is known
@@ -202,8 +217,7 @@ fn answered(mut conn: Conn, reply: &[u8], deadline: &Deadline, outcome: &mut Out
             .observations
             .push(Observation::AuthRequired { evidence: format!("sent PING → {shown}") });
     } else if reply.starts_with(b"-DENIED") {
-        outcome.service = Some("redis".into());
-        outcome.note = Some("protected mode refused this client address".into());
+        denied(&shown, outcome);
     } else if reply.starts_with(b"-") {
         outcome.service = Some("redis".into());
         outcome.note = Some(format!("PING → {shown}"));
@@ -266,7 +280,7 @@ mod tests {
         assert_eq!(parse_config_file("redis_version:7.0.15\r\n"), None);
         assert_eq!(
             persist(None, &["requirepass <long random secret>"]),
-            "set `requirepass <long random secret>` in redis.conf, then restart"
+            "set `requirepass <long random secret>` in its redis.conf, then restart (started without one: add `--requirepass <long random secret>` to the command that starts it)"
         );
     }
 }
