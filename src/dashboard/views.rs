@@ -595,7 +595,10 @@ impl From<SpanWire> for SpanLine {
             protocol: span.protocol,
             local_address: span.address,
             pid: span.pid,
-            process_name_bytes: span.process.as_deref().and_then(crate::model::os_text::exact_bytes),
+            process_name_bytes: span
+                .process
+                .as_deref()
+                .and_then(crate::model::os_text::exact_bytes),
             process_name: span.process,
         }
     }

@@ -693,8 +693,7 @@ fn a_full_name_finds_a_comm_cut_inside_a_character() {
         .write(&[event(connection(3, "127.0.0.1:40003", "127.0.0.1:5432", T0, Some(&unread)))])
         .unwrap();
     let mut reader = read(&path);
-    let query =
-        HistoryQuery { process: Some("abcdefghijklmné-worker".into()), ..everything() };
+    let query = HistoryQuery { process: Some("abcdefghijklmné-worker".into()), ..everything() };
     let found = reader.connections(&query).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].record.cookie, 3);

@@ -957,9 +957,13 @@ pub(crate) mod postgresql {
         drop(writer);
         let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
         for store in [sqlite.to_str().unwrap(), &postgres_url] {
-            let output = util::run(
-                util::porthole().args(["history", "--listeners", "--json", "--store", store]),
-            );
+            let output = util::run(util::porthole().args([
+                "history",
+                "--listeners",
+                "--json",
+                "--store",
+                store,
+            ]));
             let json = output.json();
             let listener = &json["listeners"][0];
             assert_eq!(listener["path"], "/run/s\u{fffd}\u{1b}[2J.sock", "{store}: {json:#}");
