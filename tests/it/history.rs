@@ -921,9 +921,10 @@ pub(crate) mod postgresql {
         }
     }
 
-    /// A Unix path and process text that are not UTF-8 come back from
-    /// SQLite and from a UTF-8 PostgreSQL database byte for byte: `history
-    /// --json` writes U+FFFD in the text and the exact bytes beside it.
+    /// A Unix path and process text that are not UTF-8, and an abstract
+    /// name with NULs, come back from SQLite and from a UTF-8 PostgreSQL
+    /// database byte for byte: `history --json` writes U+FFFD in the text
+    /// and the exact bytes beside it.
     #[test]
     fn paths_and_process_text_that_are_not_utf8_come_back_exact_from_both_stores() {
         use base64::Engine as _;
@@ -948,7 +949,11 @@ pub(crate) mod postgresql {
         event.local = None;
         event.path = Some(text(b"/run/s\xff\x1b[2J.sock"));
         event.uid = u32::MAX;
-        let events = [MonitorEvent::Listener(event)];
+        let mut abstract_name = event.clone();
+        abstract_name.at += SECOND;
+        abstract_name.inode += 1;
+        abstract_name.path = Some("@srv\0\0x".into());
+        let events = [MonitorEvent::Listener(event), MonitorEvent::Listener(abstract_name)];
         let (_dir, sqlite) = filled_store(&events);
         let location = StoreLocation::parse(&postgres_url).unwrap();
         let options = WriterOptions { host: "devbox".into(), ..WriterOptions::default() };
@@ -976,9 +981,12 @@ pub(crate) mod postgresql {
                 serde_json::json!([base64(b"ev"), base64(b"--sock=\xfe")]),
                 "{store}: {json:#}"
             );
+            // An abstract name with NULs (PostgreSQL text cannot hold one).
+            assert_eq!(json["listeners"][1]["path"], "@srv\0\0x", "{store}: {json:#}");
             let output = util::run(util::porthole().args(["history", "--store", store]));
-            assert!(!output.stdout.contains('\x1b'), "{store}: {output:?}");
+            assert!(!output.stdout.contains(['\x1b', '\0']), "{store}: {output:?}");
             assert!(output.stdout.contains("/run/s\\xff\\x1b[2J.sock"), "{store}: {output:?}");
+            assert!(output.stdout.contains("@srv\\x00\\x00x"), "{store}: {output:?}");
         }
     }
 
