@@ -981,6 +981,15 @@ pub(crate) mod postgresql {
                 serde_json::json!([base64(b"ev"), base64(b"--sock=\xfe")]),
                 "{store}: {json:#}"
             );
+            // A name that is not UTF-8 is asked for by its bytes.
+            use std::os::unix::ffi::OsStrExt;
+            let output = util::run(
+                util::porthole()
+                    .args(["history", "--listeners", "--json", "--store", store, "--process"])
+                    .arg(std::ffi::OsStr::from_bytes(b"v\xff")),
+            );
+            let found = output.json();
+            assert_eq!(found["listeners"].as_array().unwrap().len(), 2, "{store}: {found:#}");
             // An abstract name with NULs (PostgreSQL text cannot hold one).
             assert_eq!(json["listeners"][1]["path"], "@srv\0\0x", "{store}: {json:#}");
             let output = util::run(util::porthole().args(["history", "--store", store]));
