@@ -991,8 +991,9 @@ pub struct HistoryArgs {
     #[arg(allow_hyphen_values = true, long, value_name = "TIME")]
     pub until: Option<String>,
     /// Only records involving a process whose name contains NAME.
+    // Not necessarily UTF-8: a recorded name may hold any bytes.
     #[arg(long, value_name = "NAME")]
-    pub process: Option<String>,
+    pub process: Option<std::ffi::OsString>,
     /// Only listener changes.
     #[arg(long, conflicts_with = "connections")]
     pub listeners: bool,

@@ -77,6 +77,9 @@ impl HistorySettings {
             Ok(limit) if limit > 0 => usize::try_from(limit).map_or(MOST, |limit| limit.min(MOST)),
             _ => bail!("--limit '{limit}': expected a positive number"),
         };
+        // The bytes of a name that is not UTF-8 are matched as the recorder
+        // kept them (see `crate::model::os_text`).
+        let process = process.map(|name| crate::model::os_text::from_os_str(&name));
         if process.as_deref() == Some("") {
             bail!("--process: empty name");
         }

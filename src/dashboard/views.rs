@@ -192,6 +192,10 @@ pub struct ProcessWire {
     pub container: Option<String>,
     /// RFC 3339 UTC, as in `ls --json`.
     pub start_time: Option<String>,
+    /// `name_bytes`, `argv_bytes`: the exact bytes where `name` or an
+    /// argument is not UTF-8, as in `ls --json`.
+    #[serde(flatten)]
+    pub bytes: crate::render::json::ProcessBytes,
 }
 
 impl From<&Process> for ProcessWire {
@@ -205,6 +209,7 @@ impl From<&Process> for ProcessWire {
             unit: process.unit.clone(),
             container: process.container.clone(),
             start_time: process.start_time.map(crate::render::json::time_of_seconds),
+            bytes: crate::render::json::ProcessBytes::of(&process.name, None, &process.cmdline),
         }
     }
 }
@@ -224,6 +229,7 @@ impl From<&ProcessIdentity> for ProcessWire {
             unit: process.unit.clone(),
             container: process.container.clone(),
             start_time: process.start_time.map(crate::render::json::time_of_seconds),
+            bytes: crate::render::json::ProcessBytes::of(&process.name, None, &process.cmdline),
         }
     }
 }
@@ -574,6 +580,9 @@ pub struct SpanLine {
     pub local_address: String,
     pub pid: Option<u32>,
     pub process_name: Option<String>,
+    /// The exact bytes of `process_name`, base64, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_name_bytes: Option<String>,
 }
 
 impl From<SpanWire> for SpanLine {
@@ -586,6 +595,10 @@ impl From<SpanWire> for SpanLine {
             protocol: span.protocol,
             local_address: span.address,
             pid: span.pid,
+            process_name_bytes: span
+                .process
+                .as_deref()
+                .and_then(crate::model::os_text::exact_bytes),
             process_name: span.process,
         }
     }

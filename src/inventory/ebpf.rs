@@ -317,7 +317,9 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<BpfEvent> {
         net_namespace: u64::from(u32_at(bytes, 32)),
         local,
         remote,
-        comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
+        // Every byte kept (a name need not be UTF-8), so that it is the
+        // name `/proc` gives for the same process.
+        comm: crate::model::os_text::from_bytes(&comm[..comm_len]),
         v6only: (kind == BpfEventKind::Listen && family == 10).then_some(bytes[95] != 0),
         closed,
     })
@@ -408,6 +410,10 @@ mod tests {
         bytes[42] = 3;                                            // listen
         bytes[95] = 1;                                            // IPV6_V6ONLY
         assert_eq!(decode_event(&bytes).unwrap().v6only, Some(true));
+        bytes[76..80].copy_from_slice(b"e\xffv\x1b");                // comm, not UTF-8
+        let comm = decode_event(&bytes).unwrap().comm;
+        assert_eq!(comm, crate::model::os_text::from_bytes(b"e\xffv\x1b"));
+        assert_eq!(&*crate::model::os_text::to_bytes(&comm), b"e\xffv\x1b");
         bytes[95] = 0;
         assert_eq!(decode_event(&bytes).unwrap().v6only, Some(false));
         bytes[36..38].copy_from_slice(&2u16.to_ne_bytes());       // AF_INET

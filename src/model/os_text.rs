@@ -63,6 +63,14 @@ pub fn from_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// `bytes` (each 0x80 or above) as the reserved code points that stand for
+/// them, even where they would form a character: a store that must spell a
+/// character differently writes it so, and [`to_bytes`] then [`from_bytes`]
+/// turn it back into the character.
+pub fn as_raw_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|&byte| if byte < 0x80 { char::from(byte) } else { char_of(byte) }).collect()
+}
+
 /// An OS string (a path, a link target) as text, as [`from_bytes`].
 pub fn from_os_str(text: &std::ffi::OsStr) -> String {
     use std::os::unix::ffi::OsStrExt;

@@ -29,6 +29,9 @@ pub struct AlertLine {
     pub local_address: Option<String>,
     pub local_port: Option<u16>,
     pub path: Option<String>,
+    /// The exact bytes of `path`, base64, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     pub net_namespace: Option<u64>,
     pub uid: Option<u32>,
     /// The listener's owner, or the new client.
@@ -61,6 +64,7 @@ pub fn alert_line(alert: &Alert) -> AlertLine {
         local_address: alert.local.map(|local| local.ip().to_string()),
         local_port: alert.local.map(|local| local.port()),
         path: alert.path.clone(),
+        path_bytes: super::json::path_bytes(alert.path.as_deref()),
         net_namespace: alert.net_namespace,
         uid: alert.uid,
         process: alert.process.as_ref().map(ProcessLine::of),

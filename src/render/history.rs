@@ -774,6 +774,9 @@ pub struct ListenerWire {
     pub local_address: Option<String>,
     pub local_port: Option<u16>,
     pub path: Option<String>,
+    /// The exact bytes of `path`, base64, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     pub inode: u64,
     /// `null` for Unix sockets (unix_diag reports no uid), as in `ls --json`
     /// and `monitor --jsonl`.
@@ -803,6 +806,7 @@ impl ListenerWire {
             local_address: event.local.map(|l| l.ip().to_string()),
             local_port: event.local.map(|l| l.port()),
             path: event.path.clone(),
+            path_bytes: super::json::path_bytes(event.path.as_deref()),
             inode: event.inode,
             uid: (event.uid != u32::MAX).then_some(event.uid),
             net_namespace: event.net_namespace,

@@ -67,11 +67,18 @@ pub struct SocketRecord {
     pub hidden_owner_reasons: Option<Vec<&'static str>>,
 }
 
+/// The exact bytes of a Unix socket path, base64, for a `path_bytes` field:
+/// `None` when there is no path or the path is UTF-8 (see
+/// [`crate::model::os_text`]).
+pub fn path_bytes(path: Option<&str>) -> Option<String> {
+    path.and_then(crate::model::os_text::exact_bytes)
+}
+
 /// The exact bytes of a process's name, executable path and arguments
 /// where they are not UTF-8 (see [`crate::model::os_text`]): the text fields
 /// then carry U+FFFD for each such byte, and these carry the bytes, base64.
 /// Each is left out when its text is exact, so most records have none.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProcessBytes {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name_bytes: Option<String>,
@@ -182,7 +189,7 @@ impl SocketRecord {
             rx_queue: socket.rx_queue,
             tx_queue: socket.tx_queue,
             path: socket.path.clone(),
-            path_bytes: socket.path.as_deref().and_then(crate::model::os_text::exact_bytes),
+            path_bytes: path_bytes(socket.path.as_deref()),
             unix_type: socket.unix_kind.map(|k| k.as_str()),
             peer_inode: socket.peer_inode,
             processes: socket

@@ -78,6 +78,9 @@ pub struct ListenerLine {
     pub local_port: Option<u16>,
     /// Unix sockets: path or `@abstract`.
     pub path: Option<String>,
+    /// The exact bytes of `path`, base64, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     pub inode: u64,
     pub uid: Option<u32>,
     pub net_namespace: Option<u64>,
@@ -245,6 +248,7 @@ fn listener_line(listener: &ListenerEvent) -> ListenerLine {
         local_address: listener.local.map(|address| address.ip().to_string()),
         local_port: listener.local.map(|address| address.port()),
         path: listener.path.clone(),
+        path_bytes: super::json::path_bytes(listener.path.as_deref()),
         inode: listener.inode,
         // unix_diag reports no uid (u32::MAX).
         uid: (listener.uid != u32::MAX).then_some(listener.uid),

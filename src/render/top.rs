@@ -385,6 +385,9 @@ pub struct TopListenerRecord {
     pub local_address: Option<String>,
     pub local_port: u16,
     pub path: Option<String>,
+    /// The exact bytes of `path`, base64, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     pub scope: &'static str,
     pub exposed: bool,
     pub inode: u64,
@@ -438,6 +441,9 @@ pub struct TopEventRecord {
     pub local_address: Option<String>,
     pub local_port: u16,
     pub path: Option<String>,
+    /// The exact bytes of `path`, base64, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     pub pids: Vec<u32>,
 }
 
@@ -475,6 +481,7 @@ impl TopFrameRecord {
                     local_address: row.socket.local.map(|local| local.ip().to_string()),
                     local_port: row.socket.local_port(),
                     path: row.socket.path.clone(),
+                    path_bytes: super::json::path_bytes(row.socket.path.as_deref()),
                     scope: row.socket.scope().as_str(),
                     exposed: row.socket.exposed(),
                     inode: row.socket.inode,
@@ -515,6 +522,7 @@ impl TopFrameRecord {
                     local_address: event.socket.local.map(|local| local.ip().to_string()),
                     local_port: event.socket.local_port(),
                     path: event.socket.path.clone(),
+                    path_bytes: super::json::path_bytes(event.socket.path.as_deref()),
                     pids: event.socket.owners.clone(),
                 })
                 .collect(),

@@ -3,7 +3,46 @@
 //! (protocols, loss kinds, capture modes), small integers where a column
 //! is repeated in every connection row (the end of a connection).
 
+use std::borrow::Cow;
+
 use crate::model::monitor::{CaptureMode, ConnectionEnd, ListenerChange, LossKind};
+use crate::model::os_text;
+
+/// What a NUL of a Unix socket path is written as in PostgreSQL, whose text
+/// cannot hold NUL (abstract names often do: `@name\0\0…`, padded to the
+/// address length). A private-use code point next to the block
+/// [`os_text`] reserves for bytes; a path that really has this character
+/// keeps it as its bytes (see [`path_to_db`]).
+const NUL_IN_TEXT: char = '\u{10FF00}';
+
+/// A Unix socket path as PostgreSQL text: every NUL as [`NUL_IN_TEXT`], a
+/// real [`NUL_IN_TEXT`] as the bytes of its UTF-8 form, so that
+/// [`path_from_db`] gives back exactly the path.
+pub fn path_to_db(path: &str) -> Cow<'_, str> {
+    if !path.contains(['\0', NUL_IN_TEXT]) {
+        return Cow::Borrowed(path);
+    }
+    let mut text = String::with_capacity(path.len() + 8);
+    for ch in path.chars() {
+        match ch {
+            '\0' => text.push(NUL_IN_TEXT),
+            NUL_IN_TEXT => {
+                text.push_str(&os_text::as_raw_bytes(ch.encode_utf8(&mut [0u8; 4]).as_bytes()))
+            }
+            ch => text.push(ch),
+        }
+    }
+    Cow::Owned(text)
+}
+
+/// The path [`path_to_db`] wrote.
+pub fn path_from_db(text: String) -> String {
+    if !text.contains(NUL_IN_TEXT) && !os_text::has_raw_bytes(&text) {
+        return text;
+    }
+    let text = text.replace(NUL_IN_TEXT, "\0");
+    os_text::from_bytes(&os_text::to_bytes(&text))
+}
 use crate::model::{Family, Protocol, Scope};
 
 pub fn change_to_db(change: ListenerChange) -> i64 {
@@ -168,5 +207,28 @@ mod tests {
         assert_eq!(cmdline_from_db(&cmdline_to_db(&arguments)), arguments);
         assert!(cmdline_from_db("").is_empty());
         assert_eq!(u64_from_db(u64_to_db(u64::MAX)), u64::MAX);
+    }
+
+    /// Unix socket paths come back byte for byte, with no NUL in the text
+    /// PostgreSQL is given: abstract names padded with NULs, bytes that are
+    /// not UTF-8, and a path that really has the character NUL is written
+    /// as.
+    #[test]
+    fn unix_paths_round_trip_without_nul() {
+        for bytes in [
+            &b"/run/app.sock"[..],
+            b"@srv\0\0\0",
+            b"@\0hidden\xff",
+            b"/tmp/\xf4\x8f\xbc\x80\0x",
+            b"/tmp/s\xfe\x1b[2J.sock",
+        ] {
+            let path = os_text::from_bytes(bytes);
+            let stored = path_to_db(&path);
+            assert!(!stored.contains('\0'), "{bytes:?} stored as {stored:?}");
+            let read = path_from_db(stored.into_owned());
+            assert_eq!(read, path, "{bytes:?}");
+            assert_eq!(&*os_text::to_bytes(&read), bytes);
+        }
+        assert!(matches!(path_to_db("/run/app.sock"), Cow::Borrowed(_)));
     }
 }

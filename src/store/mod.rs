@@ -459,15 +459,14 @@ pub fn listener_serves(
 /// Longest process name (`comm`) the kernel keeps, in bytes.
 const COMM_LENGTH: usize = 15;
 
-/// `name` cut as the kernel cuts `comm` (15 bytes; here at the last whole
-/// character): what a process of that name whose executable was never
-/// read is recorded as. Names no longer than that are returned whole.
+/// `name` cut as the kernel cuts `comm`: what a process of that name whose
+/// executable was never read is recorded as. The kernel cuts at 15 bytes,
+/// inside a character if need be, and the recorder keeps the bytes of the
+/// cut character as they are (see [`crate::model::os_text`]), so the name
+/// is cut the same way. Names no longer than that are returned whole.
 pub(crate) fn comm_form(name: &str) -> String {
-    let mut end = name.len().min(COMM_LENGTH);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    name[..end].to_string()
+    let bytes = crate::model::os_text::to_bytes(name);
+    crate::model::os_text::from_bytes(&bytes[..bytes.len().min(COMM_LENGTH)])
 }
 
 /// How far back `porthole PORT` counts the frequent clients.

@@ -1218,7 +1218,7 @@ fn write_listener(
             &listener.protocol.as_str(),
             &listener.family.as_str(),
             &listener.scope.as_str(),
-            &listener.path,
+            &listener.path.as_deref().map(codec::path_to_db),
             &listener.v6only,
         ],
     )?;
@@ -1520,7 +1520,7 @@ impl HistoryReader for PostgresReader {
                 protocol: codec::protocol_from_db(row.get(3)),
                 family: codec::family_from_db(row.get(4)),
                 local,
-                path: row.get(7),
+                path: row.get::<_, Option<String>>(7).map(codec::path_from_db),
                 inode: u64_from_db(row.get(8)),
                 uid: uid_from_db(row.get(9)),
                 net_namespace: row.get::<_, Option<i64>>(10).map(u64_from_db),

@@ -670,8 +670,33 @@ fn a_full_name_finds_its_cut_comm_when_the_executable_is_unknown() {
     assert_eq!(clients.len(), 1, "{clients:?}");
     assert_eq!(comm_form("postgres-exporter"), "postgres-export");
     assert_eq!(comm_form("psql"), "psql");
-    // Cut at a whole character: `é` is two bytes, the 15th and 16th.
-    assert_eq!(comm_form("abcdefghijklmné"), "abcdefghijklmn");
+    // Cut inside a character, as the kernel cuts: `é` is two bytes, the
+    // 15th and 16th, and the 15th is kept as the byte it is.
+    assert_eq!(
+        comm_form("abcdefghijklmné"),
+        crate::model::os_text::from_bytes(b"abcdefghijklmn\xc3")
+    );
+}
+
+/// The kernel cuts `comm` at 15 bytes even inside a character:
+/// `abcdefghijklmné-worker` runs as `abcdefghijklmn` and the first byte of
+/// `é`. A process recorded so (its executable unread) is found by its full
+/// name.
+#[test]
+fn a_full_name_finds_a_comm_cut_inside_a_character() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let cut = crate::model::os_text::from_bytes(b"abcdefghijklmn\xc3");
+    let unread = ProcessIdentity { exe: None, ..process(7003, &cut) };
+    writer
+        .write(&[event(connection(3, "127.0.0.1:40003", "127.0.0.1:5432", T0, Some(&unread)))])
+        .unwrap();
+    let mut reader = read(&path);
+    let query = HistoryQuery { process: Some("abcdefghijklmné-worker".into()), ..everything() };
+    let found = reader.connections(&query).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].record.cookie, 3);
 }
 
 /// Rows name the writer's namespace, its own records (`None`) by the

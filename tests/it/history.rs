@@ -921,6 +921,84 @@ pub(crate) mod postgresql {
         }
     }
 
+    /// A Unix path and process text that are not UTF-8, and an abstract
+    /// name with NULs, come back from SQLite and from a UTF-8 PostgreSQL
+    /// database byte for byte: `history --json` writes U+FFFD in the text
+    /// and the exact bytes beside it.
+    #[test]
+    fn paths_and_process_text_that_are_not_utf8_come_back_exact_from_both_stores() {
+        use base64::Engine as _;
+        let Some(database) = TestPostgres::start() else { return };
+        let mut admin = postgres::Client::connect(&database.url(), postgres::NoTls).unwrap();
+        admin.batch_execute("CREATE DATABASE exact TEMPLATE template0 ENCODING 'UTF8'").unwrap();
+        let postgres_url = format!("postgres://postgres@127.0.0.1:{}/exact", database.port);
+        let text = porthole::model::os_text::from_bytes;
+        let owner = ProcessIdentity {
+            name: text(b"ev\xff\x1b[2J"),
+            exe: Some(text(b"/opt/\xfe/ev")),
+            cmdline: vec![text(b"ev"), text(b"--sock=\xfe")],
+            ..process(4100, "ev")
+        };
+        let MonitorEvent::Listener(mut event) =
+            listener(T0, ListenerChange::Appeared, "127.0.0.1:1", owner)
+        else {
+            unreachable!("listener() builds a listener event")
+        };
+        event.protocol = Protocol::Unix;
+        event.family = Family::Unix;
+        event.local = None;
+        event.path = Some(text(b"/run/s\xff\x1b[2J.sock"));
+        event.uid = u32::MAX;
+        let mut abstract_name = event.clone();
+        abstract_name.at += SECOND;
+        abstract_name.inode += 1;
+        abstract_name.path = Some("@srv\0\0x".into());
+        let events = [MonitorEvent::Listener(event), MonitorEvent::Listener(abstract_name)];
+        let (_dir, sqlite) = filled_store(&events);
+        let location = StoreLocation::parse(&postgres_url).unwrap();
+        let options = WriterOptions { host: "devbox".into(), ..WriterOptions::default() };
+        let mut writer = store::open_writer(&location, &options).unwrap();
+        writer.write_batch(&events).unwrap();
+        drop(writer);
+        let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        for store in [sqlite.to_str().unwrap(), &postgres_url] {
+            let output = util::run(util::porthole().args([
+                "history",
+                "--listeners",
+                "--json",
+                "--store",
+                store,
+            ]));
+            let json = output.json();
+            let listener = &json["listeners"][0];
+            assert_eq!(listener["path"], "/run/s\u{fffd}\u{1b}[2J.sock", "{store}: {json:#}");
+            assert_eq!(listener["path_bytes"], base64(b"/run/s\xff\x1b[2J.sock"), "{store}");
+            let process = &listener["processes"][0];
+            assert_eq!(process["name_bytes"], base64(b"ev\xff\x1b[2J"), "{store}: {json:#}");
+            assert_eq!(process["exe_bytes"], base64(b"/opt/\xfe/ev"), "{store}: {json:#}");
+            assert_eq!(
+                process["argv_bytes"],
+                serde_json::json!([base64(b"ev"), base64(b"--sock=\xfe")]),
+                "{store}: {json:#}"
+            );
+            // A name that is not UTF-8 is asked for by its bytes.
+            use std::os::unix::ffi::OsStrExt;
+            let output = util::run(
+                util::porthole()
+                    .args(["history", "--listeners", "--json", "--store", store, "--process"])
+                    .arg(std::ffi::OsStr::from_bytes(b"v\xff")),
+            );
+            let found = output.json();
+            assert_eq!(found["listeners"].as_array().unwrap().len(), 2, "{store}: {found:#}");
+            // An abstract name with NULs (PostgreSQL text cannot hold one).
+            assert_eq!(json["listeners"][1]["path"], "@srv\0\0x", "{store}: {json:#}");
+            let output = util::run(util::porthole().args(["history", "--store", store]));
+            assert!(!output.stdout.contains(['\x1b', '\0']), "{store}: {output:?}");
+            assert!(output.stdout.contains("/run/s\\xff\\x1b[2J.sock"), "{store}: {output:?}");
+            assert!(output.stdout.contains("@srv\\x00\\x00x"), "{store}: {output:?}");
+        }
+    }
+
     #[test]
     fn postgres_store_keeps_many_hosts_apart_and_together() {
         let Some(database) = TestPostgres::start() else { return };

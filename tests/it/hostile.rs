@@ -860,3 +860,152 @@ fn bytes_that_are_not_utf8_are_shown_as_bytes_and_kept_exact_in_json() {
     let listener = who["listeners"][0].to_string();
     assert!(listener.contains("\"name_bytes\":\"ZXb/aWw=\""), "{who:#}");
 }
+
+/// Run as a program named `py\xff` + a screen clear (a copy of python3, so
+/// that the name is the one it was started with): listens on a Unix socket
+/// whose path holds a byte that is not UTF-8 and an escape sequence, and on
+/// an exposed TCP port (argv[2]); prints `ok`.
+const NOT_UTF8_RECORDED: &str = r#"
+import os, socket, sys, time
+unix = socket.socket(socket.AF_UNIX); unix.bind(os.fsencode(sys.argv[1]) + b"/s\xfe\x1b[2J.sock"); unix.listen()
+tcp = socket.socket(); tcp.bind(("0.0.0.0", int(sys.argv[2]))); tcp.listen()
+print("ok", flush=True)
+time.sleep(120)
+"#;
+
+/// A Unix path and a process name that are not UTF-8, recorded by a real
+/// `porthole monitor`: its JSON Lines, its alert command, the store read
+/// back by `history`, the dashboard's API and `top` all carry the exact
+/// bytes beside the text, and terminals show each byte as `\xNN`.
+#[test]
+fn bytes_that_are_not_utf8_are_kept_exact_from_capture_to_every_record() {
+    use crate::monitor::{dump, of_type, Monitor};
+    use std::os::unix::ffi::OsStrExt;
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        skip("/usr/bin/python3 is missing");
+        return;
+    }
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("tempdir");
+    let store = directory.path().join("history.sqlite");
+    let store = store.to_str().unwrap();
+    let commands = directory.path().join("commands");
+    std::fs::create_dir(&commands).unwrap();
+    let config = directory.path().join("alerts.toml");
+    std::fs::write(&config, "[rules]\naudit_severity = \"off\"\n").unwrap();
+    let on_alert = format!("cat > '{}'/alert-$$.json", commands.display());
+    let monitor = Monitor::start(
+        Some(&netns),
+        &[
+            "--capture",
+            "netlink",
+            "--store",
+            store,
+            "--alerts",
+            config.to_str().unwrap(),
+            "--on-alert",
+            &on_alert,
+        ],
+    );
+    let port = crate::util::unique_port();
+    let name: &[u8] = b"py\xff\x1b[2J";
+    let program = directory.path().join(std::ffi::OsStr::from_bytes(name));
+    // Copied by `cp`: a file this process wrote could still be open in a
+    // child another test is forking, and exec would fail (ETXTBSY).
+    let copied = Command::new("cp")
+        .arg(std::fs::canonicalize("/usr/bin/python3").unwrap())
+        .arg(&program)
+        .status()
+        .expect("cp runs");
+    assert!(copied.success(), "copying python3");
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", &netns.name]).arg(&program);
+    let (server, mut ready) = python_via(
+        command,
+        NOT_UTF8_RECORDED,
+        &[directory.path().to_str().unwrap(), &port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let path = [directory.path().as_os_str().as_bytes(), b"/s\xfe\x1b[2J.sock"].concat();
+    let unix_of = |lines: &[serde_json::Value]| {
+        of_type(lines, "listener")
+            .into_iter()
+            .find(|line| line["protocol"] == "unix" && line["processes"][0]["pid"] == server.pid())
+            .cloned()
+    };
+    let recorded = monitor.wait_for(|lines| {
+        unix_of(lines).is_some() && of_type(lines, "alert").iter().any(|a| a["local_port"] == port)
+    });
+    let ran = crate::util::eventually(std::time::Duration::from_secs(60), || {
+        std::fs::read_dir(&commands).map(|mut entries| entries.next().is_some()).unwrap_or(false)
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded && ran, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    assert!(stderr.contains("process=py\\xff\\x1b[2J "), "{stderr}");
+
+    // monitor --jsonl: the listener's path and owner, exactly.
+    let unix = unix_of(&lines).expect("the Unix listener");
+    assert_eq!(decode(&unix["path_bytes"]), path, "{unix:#}");
+    assert!(unix["path"].as_str().unwrap().ends_with("/s\u{fffd}\u{1b}[2J.sock"), "{unix:#}");
+    assert_eq!(decode(&unix["processes"][0]["name_bytes"]), name, "{unix:#}");
+    assert_eq!(unix["processes"][0]["name"], "py\u{fffd}\u{1b}[2J", "{unix:#}");
+
+    // The alert command's payload.
+    let entry = std::fs::read_dir(&commands).unwrap().next().unwrap().unwrap();
+    let alert: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).expect("alert JSON");
+    assert_eq!(alert["local_port"], port, "{alert:#}");
+    assert_eq!(decode(&alert["process"]["name_bytes"]), name, "{alert:#}");
+
+    // The store gives the bytes back: history --json and its text.
+    let history = |args: &[&str]| {
+        run(porthole().args(["history", "--listeners", "--store", store]).args(args))
+    };
+    let json = history(&["--json"]).json();
+    let listeners = json["listeners"].as_array().expect("listeners").clone();
+    let kept = listeners.iter().find(|l| l["protocol"] == "unix").expect("the Unix listener");
+    assert_eq!(decode(&kept["path_bytes"]), path, "{json:#}");
+    assert_eq!(decode(&kept["processes"][0]["name_bytes"]), name, "{json:#}");
+    let jsonl = history(&["--jsonl"]);
+    assert!(jsonl.stdout.contains(&format!("\"path_bytes\":\"{}\"", base64(&path))), "{jsonl:?}");
+    let text = history(&[]);
+    assert_terminal_safe("history", &text);
+    assert!(text.stdout.contains("/s\\xfe\\x1b[2J.sock"), "{text:?}");
+    assert!(text.stdout.contains("py\\xff\\x1b[2J"), "{text:?}");
+
+    // The dashboard's API, from the live snapshot and from the store.
+    let token = directory.path().join("dashboard.token");
+    let served = crate::dashboard::serve(
+        &netns,
+        &["dashboard", "--store", store, "--token-file", token.to_str().unwrap()],
+    );
+    let page = crate::dashboard::api(&netns, &served, "/api/listeners");
+    let row = page["items"].as_array().unwrap().iter().find(|row| row["local_port"] == port);
+    let row = row.unwrap_or_else(|| panic!("{page:#}"));
+    assert_eq!(decode(&row["processes"][0]["name_bytes"]), name, "{page:#}");
+    let changes = crate::dashboard::api(&netns, &served, "/api/changes");
+    let change = changes["items"].as_array().unwrap().iter().find(|c| c["local_port"] == port);
+    let change = change.unwrap_or_else(|| panic!("{changes:#}"));
+    assert_eq!(decode(&change["processes"][0]["name_bytes"]), name, "{changes:#}");
+    let timeline = crate::dashboard::api(&netns, &served, &format!("/api/timeline?port={port}"));
+    assert_eq!(decode(&timeline["spans"][0]["process_name_bytes"]), name, "{timeline:#}");
+
+    // top, live.
+    let top = netns.porthole(&["top", "--json", "-x", "--interval", "200ms"]).json();
+    let rows = top["listeners"].as_array().unwrap_or_else(|| panic!("{top:#}"));
+    let row = rows.iter().find(|row| row["protocol"] == "unix" && row["path_bytes"].is_string());
+    let row = row.unwrap_or_else(|| panic!("{top:#}"));
+    assert_eq!(decode(&row["path_bytes"]), path, "{top:#}");
+    assert_eq!(decode(&row["processes"][0]["name_bytes"]), name, "{top:#}");
+    let once = netns.porthole(&["top", "--once", "-x", "--interval", "200ms"]);
+    assert_terminal_safe("top --once", &once);
+    assert!(once.stdout.contains("\\xfe\\x1b[2J.sock"), "{once:?}");
+    drop(server);
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
