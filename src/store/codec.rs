@@ -15,8 +15,8 @@ use crate::model::os_text;
 /// keeps it as its bytes (see [`path_to_db`]).
 const NUL_IN_TEXT: char = '\u{10FF00}';
 
-/// A Unix socket path as PostgreSQL text: every NUL as [`NUL_IN_TEXT`], a
-/// real [`NUL_IN_TEXT`] as the bytes of its UTF-8 form, so that
+/// A Unix socket path as PostgreSQL text: every NUL as U+10FF00, a real
+/// U+10FF00 as the bytes of its UTF-8 form, so that
 /// [`path_from_db`] gives back exactly the path.
 pub fn path_to_db(path: &str) -> Cow<'_, str> {
     if !path.contains(['\0', NUL_IN_TEXT]) {
