@@ -551,19 +551,19 @@ fn a_down_loopback_and_a_missing_address_or_route_are_named_and_fixed_as_printed
     }
 }
 
+/// A client that holds two connections to port `argv[1]` of 127.0.0.1
+/// open, printing `ok` once both are up.
+const HOLD_TWO_CONNECTIONS: &str = "import socket,sys,time\n\
+     held=[socket.create_connection(('127.0.0.1',int(sys.argv[1]))) for _ in range(2)]\n\
+     print('ok',flush=True); time.sleep(600)";
+
 #[test]
 fn exhausted_source_ports_are_named_with_the_connections_that_hold_them() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
     let _server = server_in(&netns, "127.0.0.1", port, "silent");
     netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_port_range=40000 40001"]);
-    let (_client, mut ready) = python_in(
-        &netns,
-        "import socket,sys,time\n\
-         held=[socket.create_connection(('127.0.0.1',int(sys.argv[1]))) for _ in range(2)]\n\
-         print('ok',flush=True); time.sleep(600)",
-        &[&port.to_string()],
-    );
+    let (_client, mut ready) = python_in(&netns, HOLD_TWO_CONNECTIONS, &[&port.to_string()]);
     assert_eq!(wait_for_line(&mut ready), "ok");
     let target = format!("127.0.0.1:{port}");
     let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
@@ -592,13 +592,7 @@ fn reserved_ports_that_shrink_the_source_range_are_named_and_given_back() {
     let _server = server_in(&netns, "127.0.0.1", port, "silent");
     netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_port_range=40000 40005"]);
     netns.run_ok("sysctl", &["-w", "net.ipv4.ip_local_reserved_ports=22,40000-40003"]);
-    let (_client, mut ready) = python_in(
-        &netns,
-        "import socket,sys,time\n\
-         held=[socket.create_connection(('127.0.0.1',int(sys.argv[1]))) for _ in range(2)]\n\
-         print('ok',flush=True); time.sleep(600)",
-        &[&port.to_string()],
-    );
+    let (_client, mut ready) = python_in(&netns, HOLD_TWO_CONNECTIONS, &[&port.to_string()]);
     assert_eq!(wait_for_line(&mut ready), "ok");
     let target = format!("127.0.0.1:{port}");
     let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);

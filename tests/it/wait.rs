@@ -482,6 +482,14 @@ fn a_listener_with_room_in_its_queue_that_never_accepts_is_named() {
     assert!(stderr.contains("  fix: fix the server's accept loop"), "{stderr}");
 }
 
+/// A `TCP_DEFER_ACCEPT` listener on port `argv[1]` of 127.0.0.1 that
+/// accepts and keeps every connection, printing `ok` once it listens.
+const DEFERRING_LISTENER: &str = "import socket,sys\n\
+     s=socket.socket(); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 30)\n\
+     s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(16); print('ok', flush=True)\n\
+     held=[]\n\
+     while True: held.append(s.accept()[0])";
+
 // TCP_DEFER_ACCEPT (nginx `listen … deferred`) keeps the connection a
 // request socket until data arrives, and `wait` sends none: it must not be
 // taken for a queue nobody empties.
@@ -489,15 +497,8 @@ fn a_listener_with_room_in_its_queue_that_never_accepts_is_named() {
 fn a_deferred_accept_listener_is_ready() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
-    let (_server, mut ready) = crate::util::python_in(
-        &netns,
-        "import socket,sys\n\
-         s=socket.socket(); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 30)\n\
-         s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(16); print('ok', flush=True)\n\
-         held=[]\n\
-         while True: held.append(s.accept()[0])",
-        &[&port.to_string()],
-    );
+    let (_server, mut ready) =
+        crate::util::python_in(&netns, DEFERRING_LISTENER, &[&port.to_string()]);
     assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
     let output = netns.porthole(&["wait", &format!("127.0.0.1:{port}"), "--timeout", "10s"]);
     assert_eq!(output.code, 0, "{output:?}");
@@ -511,15 +512,8 @@ fn a_deferred_accept_listener_is_ready() {
 fn a_deferred_accept_listener_whose_process_is_stopped_is_not_ready() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
-    let (server, mut ready) = crate::util::python_in(
-        &netns,
-        "import socket,sys\n\
-         s=socket.socket(); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 30)\n\
-         s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(16); print('ok', flush=True)\n\
-         held=[]\n\
-         while True: held.append(s.accept()[0])",
-        &[&port.to_string()],
-    );
+    let (server, mut ready) =
+        crate::util::python_in(&netns, DEFERRING_LISTENER, &[&port.to_string()]);
     assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
     let pid = server.pid().to_string();
     let target = format!("127.0.0.1:{port}");
