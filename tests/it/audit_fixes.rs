@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{self, eventually, installed, wait_for_port, ChildGuard, Netns, Output};
+use crate::audit::require;
+use crate::util::{self, eventually, wait_for_port, ChildGuard, Netns, Output};
 
 const START: Duration = Duration::from_secs(60);
 
@@ -34,15 +35,6 @@ fn finding<'a>(json: &'a Value, port: u16, rule: &str) -> &'a Value {
         .into_iter()
         .find(|f| f["rule"] == rule)
         .unwrap_or_else(|| panic!("no {rule} finding for port {port} in {json:#}"))
-}
-
-fn require(program: &str) -> bool {
-    if installed(program) {
-        true
-    } else {
-        util::skip(&format!("{program} not installed"));
-        false
-    }
 }
 
 /// `porthole audit --port PORTS --json` inside `netns` (PORTS as `--port`
