@@ -101,7 +101,7 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
             .iter()
             .skip(1)
             .filter(|arg| arg.to_str().is_none())
-            .map(|arg| escape_bytes(arg))
+            .map(|arg| sanitize(&crate::model::os_text::from_os_str(arg)).into_owned())
             .collect();
         if !named.is_empty() {
             message.headline = format!(
@@ -306,20 +306,6 @@ fn escape_context(error: &mut clap::Error) {
     for (kind, value) in escaped {
         error.insert(kind, value);
     }
-}
-
-/// An argument that is not UTF-8, readable: its valid parts escaped as
-/// other foreign text is, each invalid byte as `\xNN`.
-fn escape_bytes(arg: &std::ffi::OsStr) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut text = String::new();
-    for chunk in arg.as_bytes().utf8_chunks() {
-        text.push_str(&sanitize(chunk.valid()));
-        for byte in chunk.invalid() {
-            text.push_str(&format!("\\x{byte:02x}"));
-        }
-    }
-    text
 }
 
 /// Whether `word` can be a DNS host name: dot-separated labels of ASCII
