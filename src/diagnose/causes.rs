@@ -45,6 +45,7 @@ use super::interfaces::{self, LoopbackProblem};
 use super::probe::{Outcome, ProbeAddress, Reply};
 use super::readiness::StatusSet;
 use super::refusal;
+use super::target::Service;
 use super::unix_path;
 use super::{
     listener_snapshot, probe_address, resolve_noting, Attempt, Cause, CauseId, DiagnoseError,
@@ -52,7 +53,7 @@ use super::{
 };
 use crate::inventory::system::{FileStatus, System};
 use crate::inventory::{NamespaceSelection, Query};
-use crate::model::diagnosis::{CertificateProblem, HttpResponse};
+use crate::model::diagnosis::{CertificateProblem, HttpResponse, ServiceAnswer};
 use crate::model::PortSet;
 use crate::model::{Family, Process, Protocol, Snapshot, Socket, SocketState};
 use crate::portinfo::PortMeaning;
@@ -130,7 +131,9 @@ pub fn diagnose_target(
         Target::Unix { path } => {
             (vec![ProbeAddress::Unix(unix_probe_path(system, request.client, path))], 0)
         }
-        Target::Tcp { host, port } | Target::Http { host, port, .. } => {
+        Target::Tcp { host, port }
+        | Target::Http { host, port, .. }
+        | Target::Service { host, port, .. } => {
             let resolved = match resolve_noting(system, host, *port, request.client) {
                 Ok((resolved, note)) => {
                     resolved_by = note;
@@ -387,7 +390,11 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
             let probe = super::probe::connect(&ProbeAddress::Ip(address), timeout);
             probe.outcome == Outcome::Refused
         };
-        if let Some(mut cause) = proxy_env(target, host, &environment, refused) {
+        // Database and cache clients never use proxy variables.
+        let proxied = (!matches!(target, Target::Service { .. }))
+            .then(|| proxy_env(target, host, &environment, refused))
+            .flatten();
+        if let Some(mut cause) = proxied {
             if let Client::Process(pid) = client {
                 for_running_process(system, pid, &mut cause);
             }
@@ -734,6 +741,15 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 (Reply::Other(banner), _) if refusal::recognise(banner).is_some() => {
                     causes.push(service_refused(evidence, attempt, banner, &serving))
                 }
+                (Reply::Service(answer), _)
+                    if answer.message.as_deref().and_then(refusal::recognise).is_some() =>
+                {
+                    let message = answer.message.as_deref().unwrap_or_default();
+                    causes.push(service_refused(evidence, attempt, message, &serving))
+                }
+                (Reply::Service(answer), _) if !answer.ready => {
+                    causes.push(service_not_ready(evidence, attempt, answer, &serving))
+                }
                 (Reply::Closed | Reply::Reset, _) if dead_upstream.is_some() => {
                     causes.extend(dead_upstream)
                 }
@@ -742,6 +758,34 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 }
                 (Reply::Http(response), Target::Http { .. }) => {
                     causes.push(http_error(evidence, attempt, response, &serving))
+                }
+                // A database or cache answers its protocol's first message
+                // (MySQL/MariaDB greets before it): silence or a hang-up
+                // is another service's, or a server that is not one.
+                (Reply::Closed | Reply::Reset | Reply::Silent, Target::Service { service, .. }) => {
+                    let answer = ServiceAnswer {
+                        protocol: service.name(),
+                        ready: false,
+                        speaks: false,
+                        summary: format!(
+                            "{}{}",
+                            match reply {
+                                Reply::Closed => "closed the connection",
+                                Reply::Reset => "reset the connection",
+                                _ => "sent nothing",
+                            },
+                            match service {
+                                Service::Postgres => " in answer to a StartupMessage",
+                                Service::Redis => " in answer to PING",
+                                Service::Mysql => {
+                                    " (a MySQL/MariaDB server greets every client at once)"
+                                }
+                            }
+                        ),
+                        code: None,
+                        message: None,
+                    };
+                    causes.push(service_not_ready(evidence, attempt, &answer, &serving))
                 }
                 _ => causes.push(not_responding(evidence, attempt, &serving)),
             }
@@ -2494,6 +2538,87 @@ fn service_refused(
         evidence: lines,
         fix,
     }
+}
+
+/// A service that accepted the connection and said, in its own protocol,
+/// that it takes no clients now; or bytes of another protocol.
+fn service_not_ready(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    answer: &ServiceAnswer,
+    serving: &[&Socket],
+) -> Cause {
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(
+        serving
+            .iter()
+            .map(|l| format!("listener: {}", listener_line(&evidence.snapshot.processes, l))),
+    );
+    let port = evidence.port;
+    let (summary, fix) = if !answer.speaks {
+        // Who holds the port is the answer most of the time (a PostgreSQL
+        // on the port the client expects Redis on).
+        let holder = serving
+            .first()
+            .map(|l| {
+                format!(" (the port is held by {})", owners_text(&evidence.snapshot.processes, l))
+            })
+            .unwrap_or_default();
+        (
+            format!(
+                "{} does not answer as {}: it {}{holder}",
+                attempt.address, answer.protocol, answer.summary
+            ),
+            vec![
+                Fix::command(format!("porthole {port}   # the process that holds the port")),
+                Fix::step(format!(
+                    "point the client at the port {} listens on, or move the other service",
+                    answer.protocol
+                )),
+            ],
+        )
+    } else {
+        let why = match (answer.protocol, answer.code.as_deref()) {
+            ("PostgreSQL", Some("57P03")) => {
+                "it is starting up, shutting down, or in recovery (a standby takes clients only with hot_standby = on, or once promoted); its log says which"
+            }
+            ("PostgreSQL", _) => "it is shutting down; its log says why",
+            ("Redis", Some("LOADING")) => {
+                "Redis is reading its dataset into memory and answers once it is loaded (INFO persistence shows loading_eta_seconds)"
+            }
+            ("Redis", Some("BUSY")) => {
+                "a script or function runs past busy-reply-threshold: SCRIPT KILL or FUNCTION KILL from redis-cli stops it (SHUTDOWN NOSAVE if it wrote)"
+            }
+            ("Redis", Some("MASTERDOWN")) => {
+                "this replica lost its master and replica-serve-stale-data is no: bring the master back, or serve stale data"
+            }
+            ("Redis", Some("DENIED")) => {
+                "protected mode refuses clients from other addresses: connect over loopback, or set a password (requirepass) or bind explicitly in redis.conf"
+            }
+            ("Redis", Some("MISCONF")) => {
+                "Redis cannot write its RDB snapshot and refuses writes: its log says why (disk full, permissions)"
+            }
+            _ => "look at the service's log for why it refuses clients",
+        };
+        // The service's own words and code; the answer's summary repeats
+        // the protocol's name, which the summary already starts with.
+        let said = match (answer.message.as_deref(), answer.code.as_deref()) {
+            (Some(message), Some(code)) => {
+                let message = message.trim_start_matches('-');
+                if message.starts_with(code) {
+                    message.to_string()
+                } else {
+                    format!("{message} ({code})")
+                }
+            }
+            _ => answer.summary.clone(),
+        };
+        (
+            format!("{} at {} takes no clients yet: {said}", answer.protocol, attempt.address),
+            vec![Fix::step(why)],
+        )
+    };
+    Cause { id: CauseId::ServiceNotReady, severity: Severity::Error, summary, evidence: lines, fix }
 }
 
 fn tls_mismatch(evidence: &Evidence, attempt: &Attempt, speaks_tls: bool) -> Cause {

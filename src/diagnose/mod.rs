@@ -34,6 +34,7 @@ pub mod interfaces;
 pub mod probe;
 pub mod readiness;
 pub mod refusal;
+pub mod service_probe;
 pub mod target;
 pub mod tls;
 pub mod unix_path;
@@ -342,6 +343,8 @@ fn healthy(target: &Target, depth: Depth, reply: &Reply) -> bool {
     match (target, reply) {
         (Target::Http { tls, .. }, Reply::Http(response)) => response.tls == *tls,
         (Target::Http { .. }, _) => false,
+        (Target::Service { .. }, Reply::Service(answer)) => answer.ready,
+        (Target::Service { .. }, _) => false,
         (_, Reply::Closed | Reply::Reset) if depth == Depth::Peek => false,
         // The protocol of a bare TCP or Unix target is unknown: silence
         // may be normal (the causes still flag a stopped owner or a full
@@ -440,6 +443,13 @@ pub fn probe_address_open(
                 _ => first,
             }
         }
+        Target::Service { service, user, database, .. } => service_probe::ask(
+            &mut stream,
+            *service,
+            user.as_deref(),
+            database.as_deref(),
+            deadline,
+        ),
         Target::Tcp { .. } | Target::Unix { .. } => match depth {
             Depth::Nudge => probe::nudge(&mut stream, deadline),
             Depth::Peek => probe::peek(&mut stream, timeout.min(PEEK)),

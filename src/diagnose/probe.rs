@@ -58,7 +58,7 @@ impl Stream {
         Some(file.metadata().ok()?.ino())
     }
 
-    fn set_read_timeout(&self, deadline: Instant) -> std::io::Result<()> {
+    pub(super) fn set_read_timeout(&self, deadline: Instant) -> std::io::Result<()> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         self.0.set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
     }
@@ -495,7 +495,7 @@ fn handshake_failure(first: &[u8], error: &std::io::Error) -> Reply {
     io_reply(error)
 }
 
-fn io_reply(error: &std::io::Error) -> Reply {
+pub(super) fn io_reply(error: &std::io::Error) -> Reply {
     use std::io::ErrorKind;
     match error.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => Reply::Silent,
@@ -525,7 +525,7 @@ fn parse_http(bytes: &[u8]) -> Option<(u16, String, String)> {
 }
 
 /// The first bytes as readable text (non-printable bytes escaped).
-fn printable(bytes: &[u8]) -> String {
+pub(super) fn printable(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(48)];
     let mut text: String = head
         .iter()

@@ -136,7 +136,9 @@ pub struct Round {
 pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Round {
     let addresses: Vec<ProbeAddress> = match target {
         Target::Unix { path } => vec![ProbeAddress::Unix(path.clone())],
-        Target::Tcp { host, port } | Target::Http { host, port, .. } => {
+        Target::Tcp { host, port }
+        | Target::Http { host, port, .. }
+        | Target::Service { host, port, .. } => {
             match resolve(system, host, *port, Client::Current) {
                 Ok(ips) => ips
                     .into_iter()
@@ -163,9 +165,9 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
             probe_address_open(target, address, readiness.connect_timeout, super::Depth::Peek);
         // A bare TCP or Unix target has no reply to prove a server: ask
         // whether a process took the connection off the accept queue, and
-        // whether it kept it. An HTTP answer proves both.
+        // whether it kept it. An HTTP or service answer proves both.
         if let (false, true, Some(stream)) =
-            (matches!(target, Target::Http { .. }), attempt.healthy, stream.as_mut())
+            (target.asks_the_application(), attempt.healthy, stream.as_mut())
         {
             let grace = ACCEPT_GRACE.min(readiness.connect_timeout);
             // The watch is not cut near the deadline: a server that drops
@@ -225,7 +227,7 @@ pub fn listening(system: &dyn System, target: &Target, round: &Round) -> Option<
                     .collect(),
             )
         }
-        Target::Tcp { port, .. } | Target::Http { port, .. } => {
+        Target::Tcp { port, .. } | Target::Http { port, .. } | Target::Service { port, .. } => {
             let local: Vec<IpAddr> = round
                 .attempts
                 .iter()
@@ -701,7 +703,9 @@ pub fn wait<E>(
                 // none, the listener's backlog just takes it.
                 let how = match target {
                     Target::Unix { .. } => "queued by the kernel",
-                    Target::Tcp { .. } | Target::Http { .. } => "completed by the kernel",
+                    Target::Tcp { .. } | Target::Http { .. } | Target::Service { .. } => {
+                        "completed by the kernel"
+                    }
                 };
                 why.insert(
                     0,
@@ -795,14 +799,13 @@ fn why_pending(
         }
         // A server that takes each connection and drops it at once looks
         // healthy to a diagnosis (some protocols hang up on a stranger's
-        // first words): the rounds saw it, say it.
-        if seen.accepted_and_closed()
-            || (seen.dropped > 0
-                && round
-                    .attempts
-                    .iter()
-                    .any(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset))))
-        {
+        // first words): the rounds saw it, say it. A service target's
+        // hang-up followed its protocol's first message: the diagnosis
+        // names what holds the port instead.
+        let service = matches!(target, Target::Service { .. });
+        let dropped_here = seen.dropped > 0
+            && round.attempts.iter().any(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset)));
+        if !service && (seen.accepted_and_closed() || dropped_here) {
             let how_many = if seen.dropped == seen.judged() {
                 format!("every connection ({} of {})", seen.dropped, seen.judged())
             } else {

@@ -1,7 +1,11 @@
 //! What `check` and `wait` connect to, as users type it: `5432`,
 //! `localhost:8080`, `[::1]:5173`, `tcp://db:5432`, `http://localhost:3000/health`,
 //! `https://127.0.0.1:8443/`, `unix:/run/postgresql/.s.PGSQL.5432`, `unix:@name` (an
-//! abstract socket, written as `ss` and `porthole ls` show it).
+//! abstract socket, written as `ss` and `porthole ls` show it), and the URLs
+//! applications are configured with for the services whose own protocol says
+//! whether they take clients yet: `postgres://app@localhost:5432/appdb`,
+//! `redis://localhost:6379/0`, `mysql://localhost:3306/app` (a password in
+//! them is accepted, never sent and never printed).
 //!
 //! Parsing is strict: each bad part gets its own error, so
 //! `http://[::1:80/` says the bracket is unclosed instead of guessing. Host
@@ -17,7 +21,9 @@ use crate::target::{Endpoint, EndpointError, Host};
 pub enum TargetError {
     #[error("empty target")]
     Empty,
-    #[error("unknown scheme '{scheme}://' (expected tcp://, http://, https:// or unix:)")]
+    #[error(
+        "unknown scheme '{scheme}://' (expected tcp://, http://, https://, postgres://, redis://, mysql:// or unix:)"
+    )]
     UnknownScheme { scheme: String },
     #[error("missing host in '{text}'")]
     MissingHost { text: String },
@@ -27,6 +33,8 @@ pub enum TargetError {
     EmptyUnixPath,
     #[error("unexpected path '{path}' in a tcp:// target")]
     TcpPath { path: String },
+    #[error("'{text}' in '{whole}' is not valid percent-encoding (write %XX with two hex digits)")]
+    PercentEncoding { text: String, whole: String },
     /// Port 0 asks the kernel for any port on bind; nothing can listen on
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]
@@ -60,6 +68,66 @@ pub enum Target {
     Http { tls: bool, host: Host, port: u16, path: String },
     /// A Unix-domain stream socket path.
     Unix { path: PathBuf },
+    /// A database or cache asked in its own protocol whether it takes
+    /// clients (`postgres://`, `redis://`, `mysql://`); the port defaults
+    /// to the service's own.
+    Service {
+        service: Service,
+        host: Host,
+        port: u16,
+        /// The user of the URL (PostgreSQL's startup names it); the
+        /// password is dropped when parsing.
+        user: Option<String>,
+        /// The database of the URL's path (PostgreSQL's startup names it).
+        database: Option<String>,
+    },
+}
+
+/// The services whose readiness `check` and `wait` ask in their protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Postgres,
+    Redis,
+    Mysql,
+}
+
+impl Service {
+    /// The name users know it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Postgres => "PostgreSQL",
+            Service::Redis => "Redis",
+            Service::Mysql => "MySQL/MariaDB",
+        }
+    }
+
+    /// The scheme it is printed with.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Service::Postgres => "postgres",
+            Service::Redis => "redis",
+            Service::Mysql => "mysql",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Service::Postgres => 5432,
+            Service::Redis => 6379,
+            Service::Mysql => 3306,
+        }
+    }
+
+    /// The service a URL scheme names (lower case), with the spellings
+    /// client libraries accept.
+    fn from_scheme(scheme: &str) -> Option<Self> {
+        match scheme {
+            "postgres" | "postgresql" => Some(Service::Postgres),
+            "redis" => Some(Service::Redis),
+            "mysql" | "mariadb" => Some(Service::Mysql),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Target {
@@ -71,6 +139,17 @@ impl fmt::Display for Target {
                 write!(f, "{scheme}://{host}:{port}{path}")
             }
             Target::Unix { path } => write!(f, "unix:{}", path.display()),
+            Target::Service { service, host, port, user, database } => {
+                write!(f, "{}://", service.scheme())?;
+                if let Some(user) = user {
+                    write!(f, "{user}@")?;
+                }
+                write!(f, "{host}:{port}")?;
+                match database {
+                    Some(database) => write!(f, "/{database}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -122,7 +201,10 @@ impl Target {
                         if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
                     Ok(Target::Http { tls, host, port, path })
                 }
-                other => Err(TargetError::UnknownScheme { scheme: other.to_string() }),
+                other => match Service::from_scheme(other) {
+                    Some(service) => parse_service(service, rest, text),
+                    None => Err(TargetError::UnknownScheme { scheme: other.to_string() }),
+                },
             };
         }
         let endpoint = Endpoint::parse(text)?;
@@ -135,7 +217,9 @@ impl Target {
     /// The TCP port, `None` for Unix sockets.
     pub fn port(&self) -> Option<u16> {
         match self {
-            Target::Tcp { port, .. } | Target::Http { port, .. } => Some(*port),
+            Target::Tcp { port, .. } | Target::Http { port, .. } | Target::Service { port, .. } => {
+                Some(*port)
+            }
             Target::Unix { .. } => None,
         }
     }
@@ -143,10 +227,60 @@ impl Target {
     /// The host, `None` for Unix sockets.
     pub fn host(&self) -> Option<&Host> {
         match self {
-            Target::Tcp { host, .. } | Target::Http { host, .. } => Some(host),
+            Target::Tcp { host, .. } | Target::Http { host, .. } | Target::Service { host, .. } => {
+                Some(host)
+            }
             Target::Unix { .. } => None,
         }
     }
+
+    /// Whether the target is judged by an application's answer (HTTP or a
+    /// service's own protocol) rather than by the connection alone.
+    pub fn asks_the_application(&self) -> bool {
+        matches!(self, Target::Http { .. } | Target::Service { .. })
+    }
+}
+
+/// `[USER[:PASSWORD]@]HOST[:PORT][/DATABASE][?…]` of a service URL. The
+/// password is dropped here (it is never sent: readiness needs none), the
+/// query (`?sslmode=…`) is the client library's; `#` has no meaning.
+fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, TargetError> {
+    let (authority, path) = split_authority(rest);
+    // The userinfo ends at the last `@`: a password may hold one.
+    let (user, authority) = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _password)| user);
+            let user = percent_decode(user, whole)?;
+            (Some(user).filter(|u| !u.is_empty()), host)
+        }
+        None => (None, authority),
+    };
+    let (host, port) = parse_authority(authority, Some(service.default_port()), whole)?;
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let database = match path.strip_prefix('/') {
+        Some(name) if !name.is_empty() => Some(percent_decode(name, whole)?),
+        _ => None,
+    };
+    Ok(Target::Service { service, host, port, user, database })
+}
+
+/// Decodes `%XX` escapes (RFC 3986 §2.1) of a URL part.
+fn percent_decode(text: &str, whole: &str) -> Result<String, TargetError> {
+    let bad = || TargetError::PercentEncoding { text: text.to_string(), whole: whole.to_string() };
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = text.get(index + 1..index + 3).ok_or_else(bad)?;
+            decoded.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(decoded).map_err(|_| bad())
 }
 
 /// Splits `host:port/path?query` into the authority and the rest (which
@@ -233,6 +367,34 @@ mod tests {
         assert_eq!(ok("HTTP://LocalHost:3000/health").port(), Some(3000));
         assert_eq!(ok("unix:/run/x.sock"), Target::Unix { path: "/run/x.sock".into() });
         assert_eq!(ok("unix:///run/x.sock"), Target::Unix { path: "/run/x.sock".into() });
+    }
+
+    #[test]
+    fn service_urls_keep_user_and_database_and_drop_the_password() {
+        assert_eq!(
+            ok("postgres://app:s3cr%40t@localhost/app%20db?sslmode=disable"),
+            Target::Service {
+                service: Service::Postgres,
+                host: Host::Name("localhost".into()),
+                port: 5432,
+                user: Some("app".into()),
+                database: Some("app db".into()),
+            }
+        );
+        let printed = ok("postgresql://app:p@ss@127.0.0.1:6543/db").to_string();
+        assert_eq!(printed, "postgres://app@127.0.0.1:6543/db");
+        assert_eq!(ok("redis://:hunter2@[::1]/0").to_string(), "redis://[::1]:6379/0");
+        assert_eq!(ok("REDIS://localhost").port(), Some(6379));
+        assert_eq!(
+            ok("mariadb://root@db.example:3307").to_string(),
+            "mysql://root@db.example:3307"
+        );
+        assert!(ok("mysql://localhost").asks_the_application());
+        assert!(!ok("tcp://localhost:3306").asks_the_application());
+        assert!(err("postgres://app@localhost/%zz").contains("not valid percent-encoding"));
+        assert!(err("postgres://").contains("missing host"));
+        assert!(err("redis://localhost:0").contains("port 0"));
+        assert!(err("rediss://localhost").contains("unknown scheme 'rediss://'"));
     }
 
     #[test]

@@ -89,6 +89,30 @@ pub enum Reply {
     Unaccepted { waited_ms: u64 },
     /// The probe itself failed (a local error).
     Failed(String),
+    /// What a database or cache said to the first words of its own
+    /// protocol (a `postgres://`, `redis://` or `mysql://` target).
+    Service(ServiceAnswer),
+}
+
+/// A service's answer to its own protocol's first exchange, judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAnswer {
+    /// The protocol as its users name it: `PostgreSQL`, `Redis`, `MySQL/MariaDB`.
+    pub protocol: &'static str,
+    /// The service takes clients now (it may still ask them for a password).
+    pub ready: bool,
+    /// The service spoke its protocol; `false` for bytes of another one
+    /// (the port belongs to something else).
+    pub speaks: bool,
+    /// What it said, in words, for evidence lines (other users' text:
+    /// escaped by the renderers).
+    pub summary: String,
+    /// The service's own error code (SQLSTATE, MySQL errno, Redis error
+    /// prefix) when it refused.
+    pub code: Option<String>,
+    /// The service's own message when it refused, for [`crate::diagnose`]'s
+    /// known refusals (connection limits).
+    pub message: Option<String>,
 }
 
 impl Reply {
@@ -112,6 +136,7 @@ impl Reply {
                 format!("queued by the kernel; no process accepted it within {waited_ms} ms")
             }
             Reply::Failed(error) => format!("probe failed: {error}"),
+            Reply::Service(answer) => answer.summary.clone(),
         }
     }
 }
@@ -231,6 +256,11 @@ pub enum CauseId {
     /// The service accepted the connection and answered with a refusal: a
     /// connection limit reached, or a client host it does not let in.
     ServiceRefused,
+    /// A `postgres://`, `redis://` or `mysql://` target accepts connections
+    /// but its protocol says it takes no clients yet (starting up, loading
+    /// its data, a standby without hot standby), or the port speaks another
+    /// protocol.
+    ServiceNotReady,
     /// An HTTP target answered with a status outside the accepted ones
     /// (`--status`, 200-399 by default): the connection works, the request
     /// does not.
@@ -246,7 +276,7 @@ pub enum CauseId {
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 30] = [
+    pub const ALL: [CauseId; 31] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -273,6 +303,7 @@ impl CauseId {
         CauseId::SocketPermission,
         CauseId::SocketFileReplaced,
         CauseId::ServiceRefused,
+        CauseId::ServiceNotReady,
         CauseId::HttpError,
         CauseId::TlsCertificate,
         CauseId::SocketPathTooLong,
@@ -307,6 +338,7 @@ impl CauseId {
             CauseId::SocketPermission => "socket-permission",
             CauseId::SocketFileReplaced => "socket-file-replaced",
             CauseId::ServiceRefused => "service-refused",
+            CauseId::ServiceNotReady => "service-not-ready",
             CauseId::HttpError => "http-error",
             CauseId::TlsCertificate => "tls-certificate",
             CauseId::SocketPathTooLong => "socket-path-too-long",

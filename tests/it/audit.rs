@@ -352,13 +352,14 @@ fn postgres_trust_needs_active_and_scram_is_clean() {
 
 // -------------------------------------------------------------- MariaDB
 
-#[test]
-fn mariadb_greeting_and_active_empty_password() {
+/// A MariaDB server of its own on 127.0.0.1 (root without a password,
+/// "normal" authentication), data under `dir`; `None` (skip counted) when
+/// MariaDB is not installed.
+pub(crate) fn start_mariadb(dir: &tempfile::TempDir) -> Option<(ChildGuard, u16)> {
     if !require("mariadbd") || !require("mariadb-install-db") {
-        return;
+        return None;
     }
     assert!(util::is_root(), "mariadbd --user=mysql needs root");
-    let dir = shared_tempdir();
     let data = dir.path().join("data");
     let install = util::run(
         Command::new("mariadb-install-db")
@@ -368,7 +369,7 @@ fn mariadb_greeting_and_active_empty_password() {
     );
     assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
     let port = util::unique_port();
-    let _server = ChildGuard::spawn(
+    let server = ChildGuard::spawn(
         Command::new("mariadbd")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
@@ -381,6 +382,13 @@ fn mariadb_greeting_and_active_empty_password() {
             .stderr(Stdio::null()),
     );
     assert!(wait_for_port(port, START), "mariadbd did not start on {port}");
+    Some((server, port))
+}
+
+#[test]
+fn mariadb_greeting_and_active_empty_password() {
+    let dir = shared_tempdir();
+    let Some((_server, port)) = start_mariadb(&dir) else { return };
 
     let (_, json) = audit(port, &[]);
     assert_eq!(service(&json), "mariadb", "{json:#}");

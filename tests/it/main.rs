@@ -17,6 +17,7 @@ mod cli;
 mod diagnosis;
 mod ls;
 mod wait;
+mod wait_services;
 mod who;
 
 mod alerts;

@@ -1,0 +1,399 @@
+//! Readiness in a service's own protocol, for `postgres://`, `redis://` and
+//! `mysql://` targets: a port that accepts connections is not yet a database
+//! that takes clients. PostgreSQL accepts TCP while it starts, recovers or
+//! runs as a standby without hot standby, and answers every login with
+//! SQLSTATE `57P03` ("the database system is starting up"); Redis answers
+//! `-LOADING` while it reads its dataset; a MySQL/MariaDB server at its limit
+//! greets with an error packet. Each probe is the smallest exchange that
+//! tells, and never sends a password:
+//!
+//! - PostgreSQL: a protocol 3.0 `StartupMessage` for the URL's user
+//!   (`postgres` without one) and database; an authentication request or
+//!   `AuthenticationOk` means it takes logins, as `pg_isready` judges it (an
+//!   error such as "role does not exist" too: the server is up and said no
+//!   to this login only). `57P03` and `53300` (too many clients) are not
+//!   ready. After `AuthenticationOk` a `Terminate` ends the session cleanly.
+//!   See: <https://www.postgresql.org/docs/current/protocol-flow.html>
+//! - Redis: an inline `PING`; `+PONG`, `-NOAUTH`/`-NOPERM` (up, wants a
+//!   login) and other errors of a running server are ready; `-LOADING`,
+//!   `-BUSY`, `-MASTERDOWN`, `-DENIED` and `maxclients` are not.
+//! - MySQL/MariaDB: the server speaks first; a protocol-10 greeting is
+//!   ready, an error packet (`1040` too many connections, `1129` host
+//!   blocked, …) is not. Nothing is sent, as `wait` does for a bare port;
+//!   the server counts the connection as an aborted connect (it does for any
+//!   TCP check) and does not count loopback clients towards blocking a host.
+
+use std::io::{Read, Write};
+use std::time::Instant;
+
+use super::probe::{io_reply, printable, Stream};
+use super::target::Service;
+use crate::model::diagnosis::{Reply, ServiceAnswer};
+
+/// The most a first reply is read to: every answer judged here is small.
+const MAX_REPLY: usize = 8192;
+
+/// Asks `service` over `stream` whether it takes clients, within `deadline`.
+pub fn ask(
+    stream: &mut Stream,
+    service: Service,
+    user: Option<&str>,
+    database: Option<&str>,
+    deadline: Instant,
+) -> Reply {
+    match service {
+        Service::Postgres => postgres(stream, user, database, deadline),
+        Service::Redis => redis(stream, deadline),
+        Service::Mysql => mysql(stream, deadline),
+    }
+}
+
+fn postgres(
+    stream: &mut Stream,
+    user: Option<&str>,
+    database: Option<&str>,
+    deadline: Instant,
+) -> Reply {
+    let user = user.unwrap_or("postgres");
+    if let Err(error) = stream.write_all(&startup_message(user, database.unwrap_or(user))) {
+        return io_reply(&error);
+    }
+    let bytes = match read_message(stream, deadline, postgres_complete) {
+        Ok(bytes) => bytes,
+        Err(reply) => return reply,
+    };
+    let answer = judge_postgres(&bytes);
+    if bytes.first() == Some(&b'R') && answer.ready {
+        // A login without a password went through: leave as a client does.
+        let _ = stream.write_all(&[b'X', 0, 0, 0, 4]);
+    }
+    Reply::Service(answer)
+}
+
+/// A protocol 3.0 StartupMessage.
+fn startup_message(user: &str, database: &str) -> Vec<u8> {
+    let mut body = 196_608u32.to_be_bytes().to_vec();
+    for (key, value) in [("user", user), ("database", database), ("application_name", "porthole")] {
+        for part in [key, value] {
+            body.extend_from_slice(part.as_bytes());
+            body.push(0);
+        }
+    }
+    body.push(0);
+    let mut message = u32::try_from(body.len() + 4).unwrap_or(u32::MAX).to_be_bytes().to_vec();
+    message.extend_from_slice(&body);
+    message
+}
+
+/// A backend message is complete once its type byte and announced length
+/// have arrived.
+fn postgres_complete(bytes: &[u8]) -> bool {
+    match bytes.get(1..5) {
+        Some(length) => {
+            let length = u32::from_be_bytes([length[0], length[1], length[2], length[3]]);
+            bytes.len() > length as usize
+        }
+        None => false,
+    }
+}
+
+/// Judges the first backend message after a StartupMessage.
+pub fn judge_postgres(bytes: &[u8]) -> ServiceAnswer {
+    let protocol = Service::Postgres.name();
+    let plausible_length = bytes
+        .get(1..5)
+        .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]))
+        .is_some_and(|length| (4..=MAX_REPLY as u32 * 4).contains(&length));
+    match bytes.first() {
+        Some(b'R') if plausible_length && bytes.len() >= 9 => {
+            let code = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]);
+            let how = match code {
+                0 => "without a password".to_string(),
+                3 => "with a cleartext password".to_string(),
+                5 => "with an MD5 password".to_string(),
+                10 => "with SCRAM (SASL)".to_string(),
+                2 | 7 | 9 => "with Kerberos/GSSAPI or SSPI".to_string(),
+                other => format!("with authentication method {other}"),
+            };
+            ServiceAnswer {
+                protocol,
+                ready: true,
+                speaks: true,
+                summary: format!("PostgreSQL takes logins ({how})"),
+                code: None,
+                message: None,
+            }
+        }
+        Some(b'E') if plausible_length => {
+            let field = |tag: u8| {
+                bytes.get(5..).unwrap_or_default().split(|&b| b == 0).find_map(|f| {
+                    (f.first() == Some(&tag)).then(|| String::from_utf8_lossy(&f[1..]).into_owned())
+                })
+            };
+            let code = field(b'C').unwrap_or_default();
+            let message = field(b'M').unwrap_or_default();
+            // The detail says which of the reasons it is ("Hot standby
+            // mode is disabled.", "Consistent recovery state has not been
+            // yet reached.").
+            let message = match field(b'D') {
+                Some(detail) => format!("{message} ({detail})"),
+                None => message,
+            };
+            // 57P03 cannot_connect_now: starting up, shutting down, in
+            // recovery without hot standby; 53300 too_many_connections.
+            let ready = !matches!(code.as_str(), "57P03" | "53300" | "57P01" | "57P02");
+            let summary = if ready {
+                format!("PostgreSQL is up; it refused this login only: {message} ({code})")
+            } else {
+                format!("PostgreSQL refuses every client now: {message} ({code})")
+            };
+            ServiceAnswer {
+                protocol,
+                ready,
+                speaks: true,
+                summary,
+                code: Some(code),
+                message: Some(message),
+            }
+        }
+        _ => not_the_protocol(Service::Postgres, bytes),
+    }
+}
+
+fn redis(stream: &mut Stream, deadline: Instant) -> Reply {
+    if let Err(error) = stream.write_all(b"PING\r\n") {
+        return io_reply(&error);
+    }
+    match read_message(stream, deadline, |bytes| bytes.contains(&b'\n')) {
+        Ok(bytes) => Reply::Service(judge_redis(&bytes)),
+        Err(reply) => reply,
+    }
+}
+
+/// Judges Redis's answer to an inline `PING`.
+pub fn judge_redis(bytes: &[u8]) -> ServiceAnswer {
+    let protocol = Service::Redis.name();
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned();
+    let answer = |ready: bool, summary: String, code: Option<&str>| ServiceAnswer {
+        protocol,
+        ready,
+        speaks: true,
+        summary,
+        code: code.map(str::to_string),
+        message: code.map(|_| line.clone()),
+    };
+    if line.starts_with("+PONG") {
+        return answer(true, "Redis answered PONG".to_string(), None);
+    }
+    let Some(error) = line.strip_prefix('-') else {
+        // `+`, `:`, `$`, `*` are RESP too, but no Redis answers PING so.
+        return not_the_protocol(Service::Redis, bytes);
+    };
+    let prefix = error.split(' ').next().unwrap_or_default();
+    match prefix {
+        // A running server that wants a login, or whose ACL forbids PING.
+        "NOAUTH" | "NOPERM" | "WRONGPASS" => {
+            answer(true, format!("Redis is up and wants a login ({error})"), Some(prefix))
+        }
+        "LOADING" | "BUSY" | "MASTERDOWN" | "DENIED" | "MISCONF" => {
+            answer(false, format!("Redis refuses every client now: {error}"), Some(prefix))
+        }
+        // `-ERR max number of clients reached`; any other error comes from
+        // a running server (a renamed PING: `-ERR unknown command`).
+        _ if error.contains("max number of clients") => {
+            answer(false, format!("Redis refuses every client now: {error}"), Some(prefix))
+        }
+        _ => answer(true, format!("Redis is up ({error})"), Some(prefix)),
+    }
+}
+
+fn mysql(stream: &mut Stream, deadline: Instant) -> Reply {
+    match read_message(stream, deadline, |bytes| {
+        bytes.len() >= 4 && bytes.len() >= 4 + usize::from(bytes[0]) + (usize::from(bytes[1]) << 8)
+    }) {
+        Ok(bytes) => Reply::Service(judge_mysql(&bytes)),
+        Err(reply) => reply,
+    }
+}
+
+/// Judges a MySQL/MariaDB server's first packet.
+pub fn judge_mysql(bytes: &[u8]) -> ServiceAnswer {
+    let protocol = Service::Mysql.name();
+    let length = match bytes.get(..3) {
+        Some(l) => usize::from(l[0]) | usize::from(l[1]) << 8 | usize::from(l[2]) << 16,
+        None => return not_the_protocol(Service::Mysql, bytes),
+    };
+    let payload = bytes.get(4..).unwrap_or_default();
+    let payload = &payload[..payload.len().min(length)];
+    // The greeting's sequence number is 0.
+    if bytes.get(3) != Some(&0) || length == 0 || length > 1 << 16 {
+        return not_the_protocol(Service::Mysql, bytes);
+    }
+    match payload.first() {
+        Some(10) => {
+            let version = payload[1..].split(|&b| b == 0).next().unwrap_or_default();
+            let version = String::from_utf8_lossy(version).into_owned();
+            // MariaDB prefixes its version with "5.5.5-" for clients that
+            // parse the major version (replication of old).
+            let version = match version.strip_prefix("5.5.5-") {
+                Some(own) if own.contains("MariaDB") => own.to_string(),
+                _ => version,
+            };
+            ServiceAnswer {
+                protocol,
+                ready: true,
+                speaks: true,
+                summary: format!("MySQL/MariaDB {version} greeted the client"),
+                code: None,
+                message: None,
+            }
+        }
+        Some(0xff) if payload.len() >= 3 => {
+            let code = u16::from_le_bytes([payload[1], payload[2]]);
+            let message = String::from_utf8_lossy(&payload[3..]).into_owned();
+            ServiceAnswer {
+                protocol,
+                ready: false,
+                speaks: true,
+                summary: format!("MySQL/MariaDB refuses the client: {message} (error {code})"),
+                code: Some(code.to_string()),
+                message: Some(message),
+            }
+        }
+        _ => not_the_protocol(Service::Mysql, bytes),
+    }
+}
+
+/// Bytes of another protocol: something else holds the port.
+fn not_the_protocol(service: Service, bytes: &[u8]) -> ServiceAnswer {
+    ServiceAnswer {
+        protocol: service.name(),
+        ready: false,
+        speaks: false,
+        summary: format!("answered {:?}, which is not {}", printable(bytes), service.name()),
+        code: None,
+        message: None,
+    }
+}
+
+/// Reads until `complete` says the first message is whole (or at most
+/// [`MAX_REPLY`] bytes, or the peer closes after sending some). `Err` is the
+/// reply for a peer that sent nothing: closed, reset, silent.
+fn read_message(
+    stream: &mut Stream,
+    deadline: Instant,
+    complete: impl Fn(&[u8]) -> bool,
+) -> Result<Vec<u8>, Reply> {
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 2048];
+    while !complete(&bytes) && bytes.len() < MAX_REPLY {
+        if Instant::now() >= deadline {
+            break;
+        }
+        if let Err(error) = stream.set_read_timeout(deadline) {
+            return Err(Reply::Failed(error.to_string()));
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            Err(error) if bytes.is_empty() => return Err(io_reply(&error)),
+            Err(_) => break,
+        }
+    }
+    if bytes.is_empty() {
+        // Closed before a byte, or the deadline passed in silence.
+        return Err(if Instant::now() >= deadline { Reply::Silent } else { Reply::Closed });
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backend ErrorResponse with the fields PostgreSQL sends.
+    fn error_response(code: &str, message: &str, detail: Option<&str>) -> Vec<u8> {
+        let mut fields = b"SFATAL\0VFATAL\0".to_vec();
+        for (tag, value) in [(b'C', Some(code)), (b'M', Some(message)), (b'D', detail)] {
+            if let Some(value) = value {
+                fields.push(tag);
+                fields.extend_from_slice(value.as_bytes());
+                fields.push(0);
+            }
+        }
+        fields.push(0);
+        let mut message = vec![b'E'];
+        message.extend_from_slice(&u32::try_from(fields.len() + 4).unwrap().to_be_bytes());
+        message.extend_from_slice(&fields);
+        message
+    }
+
+    #[test]
+    fn postgres_is_ready_when_it_asks_for_a_login_or_refuses_only_this_one() {
+        let scram = [b'R', 0, 0, 0, 23, 0, 0, 0, 10, b'S', b'C', b'R', b'A', b'M'];
+        let answer = judge_postgres(&scram);
+        assert!(answer.ready && answer.speaks, "{answer:?}");
+        assert!(answer.summary.contains("SCRAM"), "{}", answer.summary);
+        assert!(judge_postgres(&[b'R', 0, 0, 0, 8, 0, 0, 0, 0]).ready);
+        let role = judge_postgres(&error_response("28000", "role \"app\" does not exist", None));
+        assert!(role.ready, "{role:?}");
+        assert_eq!(role.code.as_deref(), Some("28000"));
+    }
+
+    #[test]
+    fn postgres_starting_up_or_full_is_not_ready() {
+        let standby = error_response(
+            "57P03",
+            "the database system is not accepting connections",
+            Some("Hot standby mode is disabled."),
+        );
+        let answer = judge_postgres(&standby);
+        assert!(!answer.ready && answer.speaks, "{answer:?}");
+        assert!(answer.summary.contains("(Hot standby mode is disabled.) (57P03)"), "{answer:?}");
+        let full =
+            judge_postgres(&error_response("53300", "sorry, too many clients already", None));
+        assert!(!full.ready);
+        assert_eq!(full.message.as_deref(), Some("sorry, too many clients already"));
+    }
+
+    #[test]
+    fn another_protocol_is_named_as_such() {
+        let http = judge_postgres(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        assert!(!http.ready && !http.speaks, "{http:?}");
+        assert!(http.summary.contains("not PostgreSQL"), "{}", http.summary);
+        assert!(!judge_redis(b"SSH-2.0-OpenSSH_9.2\r\n").speaks);
+        assert!(!judge_mysql(b"+PONG\r\n").speaks);
+        assert!(!judge_mysql(b"").speaks);
+    }
+
+    #[test]
+    fn redis_answers() {
+        assert!(judge_redis(b"+PONG\r\n").ready);
+        let auth = judge_redis(b"-NOAUTH Authentication required.\r\n");
+        assert!(auth.ready && auth.speaks);
+        let loading = judge_redis(b"-LOADING Redis is loading the dataset in memory\r\n");
+        assert!(!loading.ready && loading.speaks);
+        assert_eq!(loading.code.as_deref(), Some("LOADING"));
+        assert!(!judge_redis(b"-ERR max number of clients reached\r\n").ready);
+        assert!(judge_redis(b"-ERR unknown command 'PING', with args beginning with: \r\n").ready);
+    }
+
+    #[test]
+    fn mysql_greeting_and_error_packet() {
+        let mut greeting = vec![0, 0, 0, 0, 10];
+        greeting.extend_from_slice(b"5.5.5-10.11.6-MariaDB-0+deb12u1\0rest");
+        let length = greeting.len() - 4;
+        greeting[0] = u8::try_from(length).unwrap();
+        let answer = judge_mysql(&greeting);
+        assert!(answer.ready, "{answer:?}");
+        assert!(answer.summary.contains("MySQL/MariaDB 10.11.6-MariaDB"), "{}", answer.summary);
+        let mut error = vec![0, 0, 0, 0, 0xff, 0x10, 0x04];
+        error.extend_from_slice(b"Too many connections");
+        error[0] = u8::try_from(error.len() - 4).unwrap();
+        let answer = judge_mysql(&error);
+        assert!(!answer.ready && answer.speaks);
+        assert_eq!(answer.code.as_deref(), Some("1040"));
+        assert_eq!(answer.message.as_deref(), Some("Too many connections"));
+    }
+}

@@ -1,0 +1,187 @@
+//! `porthole wait` and `check` with `postgres://`, `redis://` and
+//! `mysql://` targets, against real servers in the states where the port
+//! accepts connections but the service takes no clients: a PostgreSQL
+//! standby without hot standby (SQLSTATE 57P03) until it is promoted, a
+//! Redis still loading its dataset (`-LOADING`), a MariaDB that greets; and
+//! a service URL pointed at another service's port, where the holder is
+//! named.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::audit::{as_user, chown, postgres_bin, shared_tempdir, start_redis};
+use crate::util::{self, porthole_run};
+
+/// A PostgreSQL cluster under `dir` started as a standby with
+/// `hot_standby = off`: it accepts TCP and refuses every login with 57P03
+/// until promoted. Returns the port, or `None` (skip counted) without
+/// PostgreSQL.
+fn start_standby(dir: &Path) -> Option<(std::path::PathBuf, u16)> {
+    let Some(bin) = postgres_bin() else {
+        util::skip("postgresql not installed");
+        return None;
+    };
+    assert!(util::is_root(), "starting PostgreSQL as user postgres needs root");
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    chown(&data, "postgres");
+    let init = util::run(
+        as_user("postgres", &bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+    conf.push_str("\nhot_standby = off\n");
+    std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+    std::fs::write(data.join("standby.signal"), "").unwrap();
+    chown(&data, "postgres");
+    let port = util::unique_port();
+    // The socket and the log go where user postgres may write.
+    let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", data.display());
+    let start = util::run(as_user("postgres", &bin.join("pg_ctl")).args([
+        "-D",
+        data.to_str().unwrap(),
+        "-o",
+        &options,
+        "-l",
+        data.join("startup.log").to_str().unwrap(),
+        "start",
+        "-w",
+        "-t",
+        "60",
+    ]));
+    assert_eq!(start.code, 0, "pg_ctl start failed: {start:?}");
+    Some((data, port))
+}
+
+fn pg_ctl(data: &Path, args: &[&str]) -> util::Output {
+    let bin = postgres_bin().expect("postgresql");
+    util::run(as_user("postgres", &bin.join("pg_ctl")).arg("-D").arg(data).args(args))
+}
+
+#[test]
+fn a_postgres_standby_is_not_ready_until_it_is_promoted() {
+    let dir = shared_tempdir();
+    let Some((data, port)) = start_standby(dir.path()) else { return };
+    let stop = stop_on_drop(&data);
+    let url = format!("postgres://app:secret@127.0.0.1:{port}/appdb");
+
+    // The port accepts connections: a bare TCP wait is satisfied.
+    let tcp = porthole_run(&["wait", &format!("127.0.0.1:{port}"), "--timeout", "10s"]);
+    assert_eq!(tcp.code, 0, "{tcp:?}");
+
+    let output = porthole_run(&["wait", &url, "--timeout", "2s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("service-not-ready: PostgreSQL at 127.0.0.1"), "{output:?}");
+    assert!(output.stderr.contains("(Hot standby mode is disabled.) (57P03)"), "{output:?}");
+    assert!(!output.stderr.contains("secret"), "the password is never printed: {output:?}");
+    assert!(
+        output.stderr.contains(&format!("postgres://app@127.0.0.1:{port}/appdb")),
+        "{output:?}"
+    );
+
+    let check = porthole_run(&["check", &url, "--json"]);
+    assert_eq!(check.code, 1, "{check:?}");
+    assert_eq!(util::cause_ids(&check.json())[0], "service-not-ready", "{check:?}");
+
+    let promote = pg_ctl(&data, &["promote", "-w", "-t", "60"]);
+    assert_eq!(promote.code, 0, "pg_ctl promote failed: {promote:?}");
+    let output = porthole_run(&["wait", &url, "--timeout", "60s", "--", "true"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    // Trust authentication: the login goes through (no password is ever
+    // sent) and the session is ended cleanly.
+    assert!(output.stderr.contains("PostgreSQL takes logins (without a password)"), "{output:?}");
+    drop(stop);
+}
+
+/// Stops the cluster at `data` when dropped (a failed assertion included).
+fn stop_on_drop(data: &Path) -> impl Drop + '_ {
+    struct Stop<'a>(&'a Path);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = pg_ctl(self.0, &["stop", "-m", "immediate", "-w"]);
+        }
+    }
+    Stop(data)
+}
+
+#[test]
+fn redis_loading_its_dataset_is_waited_for() {
+    if !crate::audit::require("redis-server") {
+        return;
+    }
+    let dir = shared_tempdir();
+    // A dataset that takes seconds to load: 4,000 keys, 1 ms each
+    // (`key-load-delay`), with client events served every KiB read.
+    let (writer, port, _) = start_redis(&[], dir.path(), Path::new("redis-server"));
+    let mut cli = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-cli runs");
+    {
+        use std::io::Write;
+        let mut stdin = cli.stdin.take().expect("stdin");
+        for key in 0..4000 {
+            writeln!(stdin, "SET key{key} value{key}").expect("write");
+        }
+        writeln!(stdin, "SAVE").expect("write");
+    }
+    assert!(cli.wait().expect("redis-cli ends").success());
+    drop(writer);
+    assert!(dir.path().join("dump.rdb").exists(), "SAVE wrote the dataset");
+    let (_loading, port, _) = start_redis(
+        &["--key-load-delay", "1000", "--loading-process-events-interval-bytes", "1024"],
+        dir.path(),
+        Path::new("redis-server"),
+    );
+
+    let output = porthole_run(&["wait", &format!("redis://127.0.0.1:{port}/0"), "-t", "60s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("LOADING Redis is loading the dataset"), "{output:?}");
+    assert!(output.stderr.contains("Redis answered PONG"), "{output:?}");
+}
+
+#[test]
+fn mariadb_greets_and_is_ready() {
+    let dir = shared_tempdir();
+    let Some((_server, port)) = crate::audit::start_mariadb(&dir) else { return };
+    let output = porthole_run(&["wait", &format!("mariadb://root@127.0.0.1:{port}"), "-t", "30s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("-MariaDB"), "{output:?}");
+    assert!(output.stderr.contains("greeted the client"), "{output:?}");
+    // MariaDB's greeting starts with "5.5.5-" for old clients; the version
+    // shown is its own.
+    assert!(!output.stderr.contains("5.5.5-"), "{output:?}");
+}
+
+#[test]
+fn a_service_url_on_another_services_port_names_the_holder() {
+    if !crate::audit::require("redis-server") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let (_redis, port, _) = start_redis(&[], dir.path(), Path::new("redis-server"));
+    // MySQL/MariaDB speaks first; Redis waits for a command.
+    let output = porthole_run(&["wait", &format!("mysql://127.0.0.1:{port}"), "-t", "2s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output.stderr.contains("does not answer as MySQL/MariaDB: it sent nothing"),
+        "{output:?}"
+    );
+    assert!(output.stderr.contains("held by redis-server"), "{output:?}");
+    assert!(output.stderr.contains(&format!("fix: $ porthole {port}")), "{output:?}");
+    // A PostgreSQL StartupMessage is not a Redis command.
+    let check = porthole_run(&["check", "--json", &format!("postgres://127.0.0.1:{port}")]);
+    assert_eq!(check.code, 1, "{check:?}");
+    let cause = util::cause(&check.json(), "service-not-ready").clone();
+    assert!(
+        cause["summary"].as_str().unwrap().contains("does not answer as PostgreSQL"),
+        "{cause}"
+    );
+    // What Redis itself would say is ready.
+    let redis = porthole_run(&["wait", &format!("redis://127.0.0.1:{port}"), "-t", "10s"]);
+    assert_eq!(redis.code, 0, "{redis:?}");
+}
