@@ -29,6 +29,7 @@
 //! binds it.
 
 pub mod hold;
+pub mod recent;
 
 pub use crate::model::allocation::{Found, Skip};
 use std::collections::BTreeSet;
@@ -109,6 +110,9 @@ pub struct Conditions {
     pub tcp_closing: BTreeSet<u16>,
     /// Local ports of every UDP socket.
     pub udp_in_use: BTreeSet<u16>,
+    /// Ports other `porthole free` runs handed out moments ago
+    /// ([`recent`]); filled by the caller that holds the record's lock.
+    pub handed_out: std::collections::BTreeMap<u16, recent::HandOut>,
 }
 
 impl Conditions {
@@ -259,6 +263,16 @@ pub fn screen(port: u16, request: &Request, conditions: &Conditions) -> Option<S
     }
     if conditions.tcp_time_wait.contains(&port) {
         return Some(Skip::TimeWait);
+    }
+    // Handed out for the same name, it is the same project's port again.
+    if let Some(hand_out) = conditions.handed_out.get(&port) {
+        if request.name.is_none() || hand_out.name != request.name {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let seconds_ago = now.saturating_sub(hand_out.at_ms) / 1000;
+            return Some(Skip::HandedOut { pid: hand_out.pid, seconds_ago });
+        }
     }
     None
 }

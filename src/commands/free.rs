@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::Context;
 
+use crate::allocation::recent::Recent;
 use crate::allocation::{self, hold, Conditions};
 use crate::cli::args::{FreeArgs, HoldArgs};
 use crate::cli::settings::{FreeSettings, HoldSettings};
@@ -59,9 +60,30 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
 /// Finds the ports and, with `--hold`, binds them and starts the holder, in
 /// the namespace of the calling thread (the holder process inherits it).
 fn allocate(settings: &FreeSettings) -> anyhow::Result<(allocation::Found, Option<u32>)> {
-    let conditions = Conditions::current(&Machine).context("listing sockets")?;
+    let mut conditions = Conditions::current(&Machine).context("listing sockets")?;
+    // Ports other runs handed out moments ago are passed over (their
+    // callers may be about to bind them); the record stays locked for the
+    // length of the search, so runs at the same moment take turns.
+    let recent = match Recent::open(crate::inventory::namespaces::own_identity()) {
+        Ok(recent) => Some(recent),
+        Err(error) => {
+            warn(&format!("not kept apart from other porthole free runs: {error}"));
+            None
+        }
+    };
+    if let Some(recent) = &recent {
+        conditions.handed_out = recent.of_this_namespace();
+    }
     let Some(duration) = settings.hold else {
-        return Ok((allocation::find(&settings.request, &conditions), None));
+        // Nothing is bound until the caller binds: the record keeps the
+        // ports from other runs instead.
+        let found = allocation::find(&settings.request, &conditions);
+        if let Some(recent) = recent {
+            if let Err(error) = recent.record(&found.ports, settings.request.name.as_deref()) {
+                warn(&format!("other porthole free runs may hand out the same port: {error}"));
+            }
+        }
+        return Ok((found, None));
     };
     let (found, held) = match hold::claim(&settings.request, &conditions) {
         Err(error)

@@ -31,6 +31,13 @@ pub fn own_inode() -> u64 {
     crate::sys::netns::inode_of("/proc/thread-self/ns/net").unwrap_or(0)
 }
 
+/// An identity of the calling thread's network namespace that no later
+/// namespace takes over: its cookie (Linux 5.14+), else its inode (which a
+/// namespace made after this one ended can get again).
+pub fn own_identity() -> u64 {
+    crate::sys::netns::own_cookie().unwrap_or_else(own_inode)
+}
+
 /// Lists every network namespace: inode → how to enter it and who is there.
 fn discover() -> (u64, Vec<Found>) {
     let current = own_inode();

@@ -39,6 +39,12 @@ pub enum Skip {
         address: SocketAddr,
         errno: i32,
     },
+    /// Another `porthole free` run (process `pid`) handed it out
+    /// `seconds_ago` and its caller may be about to bind it.
+    HandedOut {
+        pid: u32,
+        seconds_ago: u64,
+    },
 }
 
 impl Skip {
@@ -64,6 +70,10 @@ impl Skip {
             Skip::BindFailed { address, errno } => {
                 format!("bind {address}: {}", std::io::Error::from_raw_os_error(*errno))
             }
+            Skip::HandedOut { pid, seconds_ago } => format!(
+                "another porthole free (pid {pid}) handed it out {seconds_ago} s ago; \
+                 its caller may be about to bind it"
+            ),
         }
     }
 
@@ -82,6 +92,7 @@ impl Skip {
                 "is not safe to claim"
             }
             Skip::Excluded => "is excluded",
+            Skip::HandedOut { .. } => "was just handed out",
         }
     }
 
@@ -100,6 +111,7 @@ impl Skip {
             Skip::Closing => "held only by closing connections",
             Skip::Privileged { .. } => "below ip_unprivileged_port_start",
             Skip::BindFailed { .. } => "a test bind failed",
+            Skip::HandedOut { .. } => "handed out by another porthole free moments ago",
         }
     }
 }

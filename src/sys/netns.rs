@@ -38,3 +38,29 @@ pub fn is_network_namespace(path: &str) -> std::io::Result<bool> {
     // Not an nsfs file: ENOTTY (or EINVAL on some file systems).
     Ok(kind >= 0 && kind == libc::CLONE_NEWNET)
 }
+
+/// The cookie of the calling thread's network namespace
+/// (`SO_NETNS_COOKIE`, Linux 5.14+): unique for the life of the machine's
+/// boot, unlike the namespace's inode, which a namespace made after another
+/// one ended can get again. `None` on older kernels.
+pub fn own_cookie() -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let socket =
+        rustix::net::socket(rustix::net::AddressFamily::UNIX, rustix::net::SocketType::DGRAM, None)
+            .ok()?;
+    let mut cookie: u64 = 0;
+    let mut length = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `length` bytes into `cookie`, a
+    // live u64 whose size `length` states; the descriptor is open for the
+    // whole call.
+    let result = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NETNS_COOKIE,
+            std::ptr::addr_of_mut!(cookie).cast(),
+            &mut length,
+        )
+    };
+    (result == 0 && length as usize == std::mem::size_of::<u64>()).then_some(cookie)
+}

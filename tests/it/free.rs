@@ -118,9 +118,15 @@ fn prefer_count_and_exclude() {
 
     let output = netns.porthole(&["free", "--range", "21001-21010", "--exclude", "21001-21009"]);
     assert_eq!(output.stdout.trim(), "21010", "{output:?}");
+    // 21000 is taken, 21001 was handed out above moments ago.
     let output = netns.porthole(&["free", "--range", "21000-21002", "--count", "3"]);
     assert_eq!(output.code, 1, "{output:?}");
-    assert!(output.stderr.contains("found 2 of 3"), "{}", output.stderr);
+    assert!(output.stderr.contains("found 1 of 3"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("handed out by another porthole free moments ago (1)"),
+        "{}",
+        output.stderr
+    );
 }
 
 #[test]
@@ -285,8 +291,9 @@ fn free_judges_the_namespace_it_runs_in() {
     assert_eq!(inside.code, 0, "{inside:?}");
     assert_ne!(inside.json()["port"], port, "taken in the namespace: {inside:?}");
     assert_eq!(inside.json()["preferred_free"], false, "{inside:?}");
+    // One port of the range is taken, one was handed out just above.
     let count =
-        netns.porthole(&["free", "--count", "3", "--range", &format!("{port}-{}", port + 3)]);
+        netns.porthole(&["free", "--count", "3", "--range", &format!("{port}-{}", port + 4)]);
     assert_eq!(count.code, 0, "{count:?}");
     assert!(!count.stdout.lines().any(|line| line == text), "{count:?}");
 }
@@ -308,7 +315,8 @@ fn netns_searches_and_holds_in_a_named_namespace() {
     // The holder lives in the named namespace and steps aside when a
     // server there binds the port.
     let path = format!("/run/netns/{}", netns.name);
-    let held = 23468;
+    // (23468 was handed out just above, nearest to 23467.)
+    let held = 23470;
     let output = porthole_run(&[
         "free",
         "--prefer",
@@ -465,12 +473,15 @@ fn a_port_a_udp_socket_holds_is_not_free_without_asking() {
         let output = netns.porthole(&args);
         assert_eq!(output.code, 0, "{output:?}");
         let report = output.json();
-        assert_eq!(report["port"], 21501, "{report:#}");
+        // The first run handed out 21501; the second passes it over.
+        let nearest = if udp { 21499 } else { 21501 };
+        assert_eq!(report["port"], nearest, "{report:#}");
         assert_eq!(report["preferred_skip"], "a UDP socket uses it", "{report:#}");
         assert_eq!(report["protocols"], serde_json::json!(["tcp", "udp"]), "{report:#}");
     }
     let text = netns.porthole(&["free", "--prefer", "21500"]);
-    assert_eq!(text.stdout, "21501\n", "{text:?}");
+    // 21501 and 21499 were handed out by the two runs above.
+    assert_eq!(text.stdout, "21498\n", "{text:?}");
     assert!(text.stderr.contains("21500 is not free (a UDP socket uses it)"), "{text:?}");
     let none = netns.porthole(&["free", "--range", "21502-21502"]);
     assert_eq!(none.code, 1, "{none:?}");
@@ -658,4 +669,54 @@ fn hold_of_many_ports_is_not_stopped_by_the_soft_descriptor_limit() {
     assert!(output.stderr.contains("ulimit -n: 64"), "{output:?}");
     assert!(output.stderr.contains("ask for fewer ports"), "{output:?}");
     assert!(output.stdout.is_empty(), "{output:?}");
+}
+
+#[test]
+fn runs_at_the_same_moment_never_hand_out_the_same_port() {
+    let Some(netns) = Netns::create() else { return };
+    let netns = std::sync::Arc::new(netns);
+    // Eight workers of a test runner, all preferring the same port.
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let netns = netns.clone();
+            std::thread::spawn(move || {
+                netns.porthole(&["free", "--prefer", "22000", "--count", "5", "--json"])
+            })
+        })
+        .collect();
+    let mut ports = Vec::new();
+    for worker in workers {
+        let output = worker.join().expect("worker");
+        assert_eq!(output.code, 0, "{output:?}");
+        ports.extend(ports_of(&output.json()));
+    }
+    assert_eq!(ports.len(), 40);
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), 40, "every port handed out once: {ports:?}");
+}
+
+#[test]
+fn a_port_handed_out_moments_ago_is_passed_over_and_said_why() {
+    let Some(netns) = Netns::create() else { return };
+    let first = netns.porthole(&["free", "--prefer", "22100"]);
+    assert_eq!(first.stdout.trim(), "22100", "{first:?}");
+    let second = netns.porthole(&["free", "--prefer", "22100", "--json"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    let report = second.json();
+    assert_eq!(report["port"], 22101, "{report:#}");
+    assert_eq!(report["preferred_free"], false, "{report:#}");
+    let why = report["preferred_skip"].as_str().expect("a reason");
+    assert!(why.contains("another porthole free (pid") && why.contains("handed it out"), "{why}");
+    let text = netns.porthole(&["free", "--prefer", "22100"]);
+    assert!(text.stderr.contains("22100 was just handed out"), "{text:?}");
+    // A name gives its project the same port, run after run.
+    let named = netns.porthole(&["free", "--name", "shared-project"]);
+    let again = netns.porthole(&["free", "--name", "shared-project"]);
+    assert_eq!(named.code, 0, "{named:?}");
+    assert_eq!(named.stdout, again.stdout, "{named:?} {again:?}");
+    // Another namespace has its own ports.
+    let Some(other) = Netns::create() else { return };
+    let theirs = other.porthole(&["free", "--prefer", "22100"]);
+    assert_eq!(theirs.stdout.trim(), "22100", "{theirs:?}");
 }
