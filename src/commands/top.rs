@@ -242,10 +242,12 @@ struct TerminalInput {
 }
 
 impl TerminalInput {
-    fn open() -> std::io::Result<TerminalInput> {
+    fn open() -> anyhow::Result<TerminalInput> {
         Ok(TerminalInput {
             input: terminal_input()?,
-            changes: std::fs::File::from(crate::sys::signal::window_changes()?),
+            changes: std::fs::File::from(
+                crate::sys::signal::window_changes().context("watching the window's size")?,
+            ),
             pending: Vec::new(),
             decoded: std::collections::VecDeque::new(),
         })
@@ -304,14 +306,23 @@ impl TerminalInput {
 /// The terminal keys are read from: stdin when it is one, and otherwise
 /// the controlling terminal (the one stdout shows), as crossterm's raw mode
 /// chooses.
-fn terminal_input() -> std::io::Result<std::fs::File> {
+fn terminal_input() -> anyhow::Result<std::fs::File> {
     use std::io::IsTerminal;
     use std::os::fd::AsFd;
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        return Ok(std::fs::File::from(stdin.as_fd().try_clone_to_owned()?));
+        let input = stdin.as_fd().try_clone_to_owned().context("reading the terminal's keys")?;
+        return Ok(std::fs::File::from(input));
     }
-    std::fs::File::open("/dev/tty")
+    // Without a controlling terminal (`setsid`, a daemon's output sent to
+    // a tty) there is no terminal to read keys from.
+    std::fs::File::open("/dev/tty").map_err(|error| {
+        anyhow::anyhow!(
+            "the live view reads its keys from the terminal, and there is none: stdin is not a \
+             terminal and porthole has no controlling terminal (/dev/tty: {error}); use --once, \
+             --json or --jsonl"
+        )
+    })
 }
 
 fn restore_terminal() {
@@ -338,7 +349,16 @@ fn live(
         );
     }
     crate::sys::signal::catch_termination().context("installing signal handlers")?;
-    let mut input = TerminalInput::open().context("reading the terminal's keys")?;
+    let mut input = TerminalInput::open()?;
+    // Raw mode from a background process group stops porthole (SIGTTOU)
+    // for good: said here instead, while nothing of the terminal changed.
+    if crate::sys::terminal::in_foreground(&input.input) == Some(false) {
+        anyhow::bail!(
+            "the live view needs the terminal's foreground, and porthole was started in the \
+             background (with `&`, or by `timeout` without `--foreground`); run it in the \
+             foreground, or use --once, --json or --jsonl"
+        );
+    }
     let color = Style::detect().color;
     let mut detail = ConnectionDetail::Counts;
     let mut frame = engine.frame(detail)?;

@@ -344,6 +344,35 @@ fn sigterm_restores_the_terminal() {
     tmux.wait_for("echo to run", |screen| screen.lines().any(|line| line.trim() == "cooked"));
 }
 
+// `timeout 60 porthole top` from a script: `timeout` starts its command in
+// a process group of its own, in the background of the terminal. Switching
+// the terminal to raw mode stopped porthole there (SIGTTOU), and the stopped
+// call was restarted at each SIGCONT, so not even timeout's SIGTERM ended
+// it. The live view now says at once that it needs the foreground.
+#[test]
+fn the_live_view_started_in_the_background_says_so_instead_of_stopping() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    let binary = util::binary();
+    // A non-interactive shell, as a script runs it; KILL bounds a porthole
+    // that stopped. The marker is built by the shell.
+    tmux.send(&[
+        &format!(
+            "bash -c 'timeout -s KILL 20 {} top --interval 1h; echo top$((0))-ended-$?'",
+            binary.display()
+        ),
+        "Enter",
+    ]);
+    let screen = tmux.wait_for("top to end", |screen| {
+        screen.lines().any(|line| line.starts_with("top0-ended-"))
+    });
+    assert!(screen.lines().any(|line| line == "top0-ended-2"), "{screen}");
+    assert!(screen.contains("porthole: the live view needs the terminal's foreground"), "{screen}");
+    assert!(!screen.contains("q quit"), "{screen}");
+}
+
 #[test]
 fn scripted_output_needs_no_terminal_and_bad_input_is_an_error() {
     let once = util::porthole_run(&["top", "--once", "--interval", "200ms"]);
