@@ -77,8 +77,39 @@ pub struct TopView {
     pub editing_filter: bool,
     /// Index into the visible rows.
     pub selected: usize,
+    /// The listener `selected` is on, followed from frame to frame: a
+    /// listener that appears above it, or another sort, moves its row.
+    /// `None` after a key that moves the selection: the listener at
+    /// `selected` is taken then.
+    pub selected_listener: Option<ListenerKey>,
     /// Show the selected listener's connections.
     pub expanded: bool,
+}
+
+/// A listener as the selection knows it: its protocol and socket inode,
+/// which stay while its place among the rows changes.
+pub type ListenerKey = (Protocol, u64);
+
+fn listener_key(row: &ListenerRow) -> ListenerKey {
+    (row.socket.protocol, row.socket.inode)
+}
+
+/// Puts `selected` on the row of the listener chosen before, wherever the
+/// frame, the sort or the filter moved it. When that listener is no longer
+/// shown (gone, and its crossed-out row expired, or filtered out), the
+/// selection stays at its place and the connection list closes: the
+/// listener it listed is not on screen.
+pub fn follow_selection(frame: &TopFrame, view: &mut TopView) {
+    let rows = visible_rows(frame, view);
+    if let Some(key) = view.selected_listener {
+        if let Some(index) = rows.iter().position(|row| listener_key(row) == key) {
+            view.selected = index;
+            return;
+        }
+        view.expanded = false;
+    }
+    view.selected = view.selected.min(rows.len().saturating_sub(1));
+    view.selected_listener = rows.get(view.selected).map(|row| listener_key(row));
 }
 
 impl Default for TopView {
@@ -89,6 +120,7 @@ impl Default for TopView {
             filter: String::new(),
             editing_filter: false,
             selected: 0,
+            selected_listener: None,
             expanded: false,
         }
     }
@@ -614,8 +646,14 @@ fn fit(text: &str, width: usize, tail: usize) -> String {
 }
 
 /// Draws the live view: listeners table, the selected row's connections
-/// when expanded, the event strip, notes and the key footer.
-pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopView, color: bool) {
+/// when expanded, the event strip, notes and the key footer. Returns how
+/// many listener rows fit on screen (a page, for Page Up and Page Down).
+pub fn draw(
+    terminal_frame: &mut ratatui::Frame,
+    frame: &TopFrame,
+    view: &TopView,
+    color: bool,
+) -> usize {
     let rows = visible_rows(frame, view);
     let selected = rows.get(view.selected.min(rows.len().saturating_sub(1))).copied();
     let notes = notes(frame);
@@ -765,6 +803,8 @@ pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopVie
         Paragraph::new(footer).style(paint(TuiStyle::default().add_modifier(Modifier::DIM))),
         areas[5],
     );
+    // The table's area less its header row.
+    usize::from(areas[1].height.saturating_sub(1))
 }
 
 #[cfg(test)]
