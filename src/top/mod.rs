@@ -344,10 +344,24 @@ impl Tracker {
         for (known, _) in &self.departed {
             let mut departed = row(known, now);
             departed.change = Some(ListenerChange::Disappeared);
-            rows.push(departed);
+            // A pid of this sample held by a later process than the one
+            // that owned the listener (the pid was reused) names that
+            // process: the row leaves the pid out rather than blame it.
+            // An owner still running (it closed one listener of several)
+            // is the same process and keeps its name.
+            departed.socket.owners.retain(|pid| {
+                let then = known.processes.iter().find(|process| process.pid == *pid);
+                match (processes.get(pid), then) {
+                    (Some(current), Some(then)) => current.start_ticks == then.start_ticks,
+                    _ => true,
+                }
+            });
             for process in &known.processes {
-                processes.entry(process.pid).or_insert_with(|| process.clone());
+                if departed.socket.owners.contains(&process.pid) {
+                    processes.entry(process.pid).or_insert_with(|| process.clone());
+                }
             }
+            rows.push(departed);
         }
         for row in &mut rows {
             // By client, then server: unique per connection, so an unstable
@@ -937,6 +951,58 @@ mod tests {
         let later = frame_of(&mut tracker, sample(110.0, vec![new], vec![]));
         assert_eq!(later.listeners.len(), 1, "the departed row is dropped after the highlight");
         assert_eq!(later.listeners[0].change, None);
+    }
+
+    fn process(pid: u32, name: &str, start_ticks: u64) -> Process {
+        Process { pid, name: name.to_string(), start_ticks, ..Process::default() }
+    }
+
+    fn owned(mut socket: Socket, pid: u32) -> Socket {
+        socket.owners = vec![pid];
+        socket
+    }
+
+    // A listener's crossed-out row named its owner through the frame's
+    // processes, by pid: when that pid was taken by a later process that
+    // holds a socket too, the row named that process as the one that had
+    // gone away.
+    #[test]
+    fn a_departed_row_does_not_name_a_later_process_with_its_pid() {
+        let mut tracker = Tracker::default();
+        let old = owned(listener("127.0.0.1:8080", 1), 700);
+        let mut first = sample(100.0, vec![old], vec![]);
+        first.processes.insert(700, process(700, "nginx", 5));
+        frame_of(&mut tracker, first);
+        // nginx exited; a new process got pid 700 and listens elsewhere.
+        let new = owned(listener("127.0.0.1:9090", 2), 700);
+        let mut second = sample(101.0, vec![new], vec![]);
+        second.processes.insert(700, process(700, "python3", 9));
+        let frame = frame_of(&mut tracker, second);
+        let gone = frame.listeners.iter().find(|row| row.socket.inode == 1).unwrap();
+        assert_eq!(gone.change, Some(ListenerChange::Disappeared));
+        for pid in &gone.socket.owners {
+            assert_eq!(frame.processes[pid].name, "nginx", "{gone:?}");
+        }
+        let event = frame.events.iter().find(|event| event.socket.inode == 1).unwrap();
+        assert_eq!(event.processes[0].name, "nginx");
+        let came = frame.listeners.iter().find(|row| row.socket.inode == 2).unwrap();
+        assert_eq!(frame.processes[&came.socket.owners[0]].name, "python3");
+    }
+
+    #[test]
+    fn a_departed_row_keeps_an_owner_that_still_runs() {
+        let mut tracker = Tracker::default();
+        let closed = owned(listener("127.0.0.1:8080", 1), 700);
+        let kept = owned(listener("127.0.0.1:8443", 2), 700);
+        let mut first = sample(100.0, vec![closed, kept.clone()], vec![]);
+        first.processes.insert(700, process(700, "nginx", 5));
+        frame_of(&mut tracker, first);
+        let mut second = sample(101.0, vec![kept], vec![]);
+        second.processes.insert(700, process(700, "nginx", 5));
+        let frame = frame_of(&mut tracker, second);
+        let gone = frame.listeners.iter().find(|row| row.socket.inode == 1).unwrap();
+        assert_eq!(gone.socket.owners, vec![700]);
+        assert_eq!(frame.processes[&700].name, "nginx");
     }
 
     #[test]
