@@ -393,8 +393,13 @@ impl Tracker {
         for socket in &sample.listeners {
             present.insert((socket.protocol, socket.inode), socket);
         }
-        let gone: Vec<(Protocol, u64)> =
+        // Events of one refresh in the order the rows are listed, not in
+        // the maps' hash order, which differed from run to run.
+        let mut gone: Vec<(Protocol, u64)> =
             self.known.keys().filter(|key| !present.contains_key(key)).copied().collect();
+        gone.sort_by(|a, b| {
+            listing_key(&self.known[a].socket).cmp(&listing_key(&self.known[b].socket))
+        });
         for key in gone {
             if let Some(known) = self.known.remove(&key) {
                 self.push_event(TopEvent {
@@ -407,6 +412,8 @@ impl Tracker {
             }
         }
         self.departed.retain(|(_, gone_at)| now.saturating_sub(*gone_at) < HIGHLIGHT_SECONDS);
+        let mut present: Vec<((Protocol, u64), &Socket)> = present.into_iter().collect();
+        present.sort_by(|(_, a), (_, b)| listing_key(a).cmp(&listing_key(b)));
         for (key, socket) in present {
             let processes: Vec<Process> =
                 socket.owners.iter().filter_map(|pid| sample.processes.get(pid)).cloned().collect();
@@ -1003,6 +1010,27 @@ mod tests {
         let gone = frame.listeners.iter().find(|row| row.socket.inode == 1).unwrap();
         assert_eq!(gone.socket.owners, vec![700]);
         assert_eq!(frame.processes[&700].name, "nginx");
+    }
+
+    // Listeners that appear or go in the same refresh made their events in
+    // hash order, different from run to run: the event strip showed three
+    // of them at random and `--jsonl` listed them in any order.
+    #[test]
+    fn the_events_of_one_refresh_are_in_listing_order() {
+        let mut tracker = Tracker::default();
+        frame_of(&mut tracker, sample(100.0, vec![], vec![]));
+        let listeners: Vec<Socket> = (0..20)
+            .map(|index| listener(&format!("127.0.0.1:{}", 9000 + index), 100 - index))
+            .collect();
+        let came = frame_of(&mut tracker, sample(101.0, listeners, vec![]));
+        let went = frame_of(&mut tracker, sample(102.0, vec![], vec![]));
+        let ports = |events: &[TopEvent], change: ListenerChange| -> Vec<u16> {
+            let ports = events.iter().filter(|event| event.change == change);
+            ports.map(|event| event.socket.local_port()).collect()
+        };
+        let expected: Vec<u16> = (9000..9020).collect();
+        assert_eq!(ports(&came.events, ListenerChange::Appeared), expected);
+        assert_eq!(ports(&went.events, ListenerChange::Disappeared), expected);
     }
 
     #[test]
