@@ -361,7 +361,7 @@ pub struct FreeArgs {
     pub json: bool,
 }
 
-const TOP_HELP: &str = "Keys: q quit, / filter (port, address, process, scope), arrows select,\n  Enter show the selected listener's connections, p n c r i o a t sort by port,\n  process, connections, new/s, in/s, out/s, accept queue, since (again: reverse).\n\nExamples:\n  porthole top                      live view of TCP and UDP listeners\n  porthole top -x                   Unix listeners too\n  porthole top --once               one frame (after one interval) as a table\n  porthole top --netns demo         the listeners of `ip netns` namespace demo\n  porthole top --jsonl --interval 2s | jq .listeners[0]\n\nConnections shorter than one refresh are counted from the kernel's socket-destroy\nnotifications; where the kernel refuses them (some kernels do to ordinary users),\na line says so and what is missed.";
+const TOP_HELP: &str = "Keys: q quit, / filter (port, address, process, scope), arrows and PgUp/PgDn\n  select, Enter show the selected listener's connections, p n c r i o a t sort by port,\n  process, connections, new/s, in/s, out/s, accept queue, since (again: reverse).\n\nExamples:\n  porthole top                      live view of TCP and UDP listeners\n  porthole top -x                   Unix listeners too\n  porthole top --once               one frame (after one interval) as a table\n  porthole top --netns demo         the listeners of `ip netns` namespace demo\n  porthole top --jsonl --interval 2s | jq .listeners[0]\n\nConnections shorter than one refresh are counted from the kernel's socket-destroy\nnotifications; where the kernel refuses them (some kernels do to ordinary users),\na line says so and what is missed.";
 
 #[derive(Debug, Args)]
 pub struct TopArgs {

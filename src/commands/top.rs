@@ -242,10 +242,12 @@ struct TerminalInput {
 }
 
 impl TerminalInput {
-    fn open() -> std::io::Result<TerminalInput> {
+    fn open() -> anyhow::Result<TerminalInput> {
         Ok(TerminalInput {
             input: terminal_input()?,
-            changes: std::fs::File::from(crate::sys::signal::window_changes()?),
+            changes: std::fs::File::from(
+                crate::sys::signal::window_changes().context("watching the window's size")?,
+            ),
             pending: Vec::new(),
             decoded: std::collections::VecDeque::new(),
         })
@@ -304,14 +306,23 @@ impl TerminalInput {
 /// The terminal keys are read from: stdin when it is one, and otherwise
 /// the controlling terminal (the one stdout shows), as crossterm's raw mode
 /// chooses.
-fn terminal_input() -> std::io::Result<std::fs::File> {
+fn terminal_input() -> anyhow::Result<std::fs::File> {
     use std::io::IsTerminal;
     use std::os::fd::AsFd;
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        return Ok(std::fs::File::from(stdin.as_fd().try_clone_to_owned()?));
+        let input = stdin.as_fd().try_clone_to_owned().context("reading the terminal's keys")?;
+        return Ok(std::fs::File::from(input));
     }
-    std::fs::File::open("/dev/tty")
+    // Without a controlling terminal (`setsid`, a daemon's output sent to
+    // a tty) there is no terminal to read keys from.
+    std::fs::File::open("/dev/tty").map_err(|error| {
+        anyhow::anyhow!(
+            "the live view reads its keys from the terminal, and there is none: stdin is not a \
+             terminal and porthole has no controlling terminal (/dev/tty: {error}); use --once, \
+             --json or --jsonl"
+        )
+    })
 }
 
 fn restore_terminal() {
@@ -338,7 +349,16 @@ fn live(
         );
     }
     crate::sys::signal::catch_termination().context("installing signal handlers")?;
-    let mut input = TerminalInput::open().context("reading the terminal's keys")?;
+    let mut input = TerminalInput::open()?;
+    // Raw mode from a background process group stops porthole (SIGTTOU)
+    // for good: said here instead, while nothing of the terminal changed.
+    if crate::sys::terminal::in_foreground(&input.input) == Some(false) {
+        anyhow::bail!(
+            "the live view needs the terminal's foreground, and porthole was started in the \
+             background (with `&`, or by `timeout` without `--foreground`); run it in the \
+             foreground, or use --once, --json or --jsonl"
+        );
+    }
     let color = Style::detect().color;
     let mut detail = ConnectionDetail::Counts;
     let mut frame = engine.frame(detail)?;
@@ -346,6 +366,9 @@ fn live(
     let backend = ratatui::backend::CrosstermBackend::new(&mut *out);
     let mut terminal = ratatui::Terminal::new(backend).context("starting the terminal view")?;
     let mut view_state = TopView::default();
+    view::follow_selection(&frame, &mut view_state);
+    // Listener rows on screen, as the last draw laid them out.
+    let mut page = 1;
     let mut next_refresh = Instant::now() + settings.interval;
     // Drawn when something changed (a frame, a key, a resize), not at every
     // wake-up: the loop wakes five times a second to notice signals, and
@@ -353,7 +376,7 @@ fn live(
     let mut redraw = true;
     loop {
         if redraw {
-            terminal.draw(|screen| view::draw(screen, &frame, &view_state, color))?;
+            terminal.draw(|screen| page = view::draw(screen, &frame, &view_state, color))?;
             redraw = false;
         }
         if crate::sys::signal::termination_requested() {
@@ -371,8 +394,9 @@ fn live(
         loop {
             match input.next(wait_for_input)? {
                 Input::Key(key) if key.kind != KeyEventKind::Release => {
-                    quit =
-                        handle_key(&mut view_state, key.code, key.modifiers, &frame) == Flow::Quit;
+                    quit = handle_key(&mut view_state, key.code, key.modifiers, &frame, page)
+                        == Flow::Quit;
+                    view::follow_selection(&frame, &mut view_state);
                     redraw = true;
                 }
                 Input::Key(_) => {}
@@ -409,6 +433,7 @@ fn live(
         if due || listing_changed {
             detail = wanted;
             frame = engine.frame(detail)?;
+            view::follow_selection(&frame, &mut view_state);
             next_refresh = Instant::now() + settings.interval;
             redraw = true;
         }
@@ -431,12 +456,14 @@ enum Flow {
     Quit,
 }
 
-/// Applies one key press to the view.
+/// Applies one key press to the view; `page` is how many listener rows
+/// the screen shows.
 fn handle_key(
     view_state: &mut TopView,
     code: KeyCode,
     modifiers: KeyModifiers,
     frame: &TopFrame,
+    page: usize,
 ) -> Flow {
     if modifiers.contains(KeyModifiers::CONTROL) && code == KeyCode::Char('c') {
         return Flow::Quit;
@@ -454,26 +481,33 @@ fn handle_key(
             KeyCode::Char(character) if !character.is_control() => {
                 view_state.filter.push(character);
                 view_state.selected = 0;
+                view_state.selected_listener = None;
             }
             _ => {}
         }
         return Flow::Continue;
     }
     let rows = view::visible_rows(frame, view_state).len();
+    let last = rows.saturating_sub(1);
+    let current = view_state.selected;
+    let page = page.max(1);
+    // A key that moves the selection moves it off the listener it was on.
+    let mut select = |index: usize| {
+        view_state.selected = index.min(last);
+        view_state.selected_listener = None;
+    };
     match code {
         KeyCode::Char('q') => return Flow::Quit,
         KeyCode::Esc if view_state.expanded => view_state.expanded = false,
         KeyCode::Esc => view_state.filter.clear(),
         KeyCode::Char('/') => view_state.editing_filter = true,
         KeyCode::Enter => view_state.expanded = !view_state.expanded,
-        KeyCode::Up | KeyCode::Char('k') => {
-            view_state.selected = view_state.selected.saturating_sub(1)
-        }
-        KeyCode::Down | KeyCode::Char('j') => {
-            view_state.selected = (view_state.selected + 1).min(rows.saturating_sub(1))
-        }
-        KeyCode::Home => view_state.selected = 0,
-        KeyCode::End => view_state.selected = rows.saturating_sub(1),
+        KeyCode::Up | KeyCode::Char('k') => select(current.saturating_sub(1)),
+        KeyCode::Down | KeyCode::Char('j') => select(current + 1),
+        KeyCode::PageUp => select(current.saturating_sub(page)),
+        KeyCode::PageDown => select(current.saturating_add(page)),
+        KeyCode::Home => select(0),
+        KeyCode::End => select(last),
         KeyCode::Char(letter) => {
             if let Some(sort) = SortKey::from_key(letter) {
                 if view_state.sort == sort {

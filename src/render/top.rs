@@ -77,8 +77,39 @@ pub struct TopView {
     pub editing_filter: bool,
     /// Index into the visible rows.
     pub selected: usize,
+    /// The listener `selected` is on, followed from frame to frame: a
+    /// listener that appears above it, or another sort, moves its row.
+    /// `None` after a key that moves the selection: the listener at
+    /// `selected` is taken then.
+    pub selected_listener: Option<ListenerKey>,
     /// Show the selected listener's connections.
     pub expanded: bool,
+}
+
+/// A listener as the selection knows it: its protocol and socket inode,
+/// which stay while its place among the rows changes.
+pub type ListenerKey = (Protocol, u64);
+
+fn listener_key(row: &ListenerRow) -> ListenerKey {
+    (row.socket.protocol, row.socket.inode)
+}
+
+/// Puts `selected` on the row of the listener chosen before, wherever the
+/// frame, the sort or the filter moved it. When that listener is no longer
+/// shown (gone, and its crossed-out row expired, or filtered out), the
+/// selection stays at its place and the connection list closes: the
+/// listener it listed is not on screen.
+pub fn follow_selection(frame: &TopFrame, view: &mut TopView) {
+    let rows = visible_rows(frame, view);
+    if let Some(key) = view.selected_listener {
+        if let Some(index) = rows.iter().position(|row| listener_key(row) == key) {
+            view.selected = index;
+            return;
+        }
+        view.expanded = false;
+    }
+    view.selected = view.selected.min(rows.len().saturating_sub(1));
+    view.selected_listener = rows.get(view.selected).map(|row| listener_key(row));
 }
 
 impl Default for TopView {
@@ -89,6 +120,7 @@ impl Default for TopView {
             filter: String::new(),
             editing_filter: false,
             selected: 0,
+            selected_listener: None,
             expanded: false,
         }
     }
@@ -613,15 +645,27 @@ fn fit(text: &str, width: usize, tail: usize) -> String {
     fitted
 }
 
+/// Lines the open connection list takes: its border, header and rows, at
+/// most nine rows.
+fn connection_list_height(connections: usize) -> u16 {
+    u16::try_from(connections.saturating_add(3).min(12)).expect("at most 12")
+}
+
 /// Draws the live view: listeners table, the selected row's connections
-/// when expanded, the event strip, notes and the key footer.
-pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopView, color: bool) {
+/// when expanded, the event strip, notes and the key footer. Returns how
+/// many listener rows fit on screen (a page, for Page Up and Page Down).
+pub fn draw(
+    terminal_frame: &mut ratatui::Frame,
+    frame: &TopFrame,
+    view: &TopView,
+    color: bool,
+) -> usize {
     let rows = visible_rows(frame, view);
     let selected = rows.get(view.selected.min(rows.len().saturating_sub(1))).copied();
     let notes = notes(frame);
     let events: Vec<String> = frame.events.iter().rev().take(3).map(event_line).collect();
     let connection_height = match (view.expanded, selected) {
-        (true, Some(row)) => (row.connections.len() as u16 + 3).min(12),
+        (true, Some(row)) => connection_list_height(row.connections.len()),
         _ => 0,
     };
     let areas = Layout::vertical([
@@ -639,7 +683,11 @@ pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopVie
         "porthole top — {} listener(s), {} shown{}",
         frame.listeners.len(),
         rows.len(),
-        if view.filter.is_empty() { String::new() } else { format!(", filter: {}", view.filter) }
+        if view.filter.is_empty() {
+            String::new()
+        } else {
+            format!(", filter: {}", sanitize(&view.filter))
+        }
     );
     terminal_frame.render_widget(
         Paragraph::new(title).style(paint(TuiStyle::default().add_modifier(Modifier::BOLD))),
@@ -750,7 +798,7 @@ pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopVie
     let footer = if view.editing_filter {
         Line::from(vec![
             Span::raw("filter: "),
-            Span::raw(view.filter.clone()),
+            Span::raw(sanitize(&view.filter).into_owned()),
             Span::raw("▏  Enter keep · Esc clear"),
         ])
     } else {
@@ -765,6 +813,8 @@ pub fn draw(terminal_frame: &mut ratatui::Frame, frame: &TopFrame, view: &TopVie
         Paragraph::new(footer).style(paint(TuiStyle::default().add_modifier(Modifier::DIM))),
         areas[5],
     );
+    // The table's area less its header row.
+    usize::from(areas[1].height.saturating_sub(1))
 }
 
 #[cfg(test)]
@@ -791,6 +841,54 @@ mod tests {
         let fitted = fit(wide, 10, kept_tail(false, true, wide));
         assert_eq!(fitted, "日本… (7)");
         assert!(super::super::sanitize::display_width(&fitted) <= 10);
+    }
+
+    // The height was `connections as u16 + 3`: 65,533 connections
+    // overflowed it (a panic in a debug build, no list at all in a release
+    // one) and 65,536 made it 3, a list with no rows.
+    #[test]
+    fn the_connection_list_is_as_tall_as_its_rows_up_to_nine() {
+        assert_eq!(connection_list_height(0), 3);
+        assert_eq!(connection_list_height(4), 7);
+        for many in [9, 65_533, 65_536, 65_540, 1 << 20] {
+            assert_eq!(connection_list_height(many), 12, "{many} connections");
+        }
+    }
+
+    // The filter is typed or pasted: a bidi override pasted into it turned
+    // the title line around, and combining marks joined what they follow.
+    #[test]
+    fn the_filter_is_shown_escaped() {
+        let frame = TopFrame {
+            at: 0,
+            interval_seconds: 1.0,
+            listeners: Vec::new(),
+            processes: Default::default(),
+            events: Vec::new(),
+            short_lived: ShortLivedCapture::Available,
+            visibility: Default::default(),
+            fleeting: Vec::new(),
+        };
+        let view = TopView {
+            filter: "\u{202e}red".to_string(),
+            editing_filter: true,
+            ..TopView::default()
+        };
+        let backend = ratatui::backend::TestBackend::new(80, 8);
+        let mut terminal = ratatui::Terminal::new(backend).unwrap();
+        terminal
+            .draw(|screen| {
+                draw(screen, &frame, &view, false);
+            })
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        let lines: Vec<String> = (0..buffer.area.height)
+            .map(|y| (0..buffer.area.width).map(|x| buffer[(x, y)].symbol()).collect())
+            .collect();
+        let screen = lines.join("\n");
+        assert!(!screen.contains('\u{202e}'), "{screen}");
+        assert!(lines[0].contains("filter: \\u202ered"), "{screen}");
+        assert!(lines[7].starts_with("filter: \\u202ered▏"), "{screen}");
     }
 
     #[test]

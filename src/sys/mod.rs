@@ -12,5 +12,6 @@ pub mod netns;
 pub mod poll;
 pub mod signal;
 pub mod sysctl;
+pub mod terminal;
 pub mod timerfd;
 pub mod users;

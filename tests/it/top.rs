@@ -344,6 +344,35 @@ fn sigterm_restores_the_terminal() {
     tmux.wait_for("echo to run", |screen| screen.lines().any(|line| line.trim() == "cooked"));
 }
 
+// `timeout 60 porthole top` from a script: `timeout` starts its command in
+// a process group of its own, in the background of the terminal. Switching
+// the terminal to raw mode stopped porthole there (SIGTTOU), and the stopped
+// call was restarted at each SIGCONT, so not even timeout's SIGTERM ended
+// it. The live view now says at once that it needs the foreground.
+#[test]
+fn the_live_view_started_in_the_background_says_so_instead_of_stopping() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    let binary = util::binary();
+    // A non-interactive shell, as a script runs it; KILL bounds a porthole
+    // that stopped. The marker is built by the shell.
+    tmux.send(&[
+        &format!(
+            "bash -c 'timeout -s KILL 20 {} top --interval 1h; echo top$((0))-ended-$?'",
+            binary.display()
+        ),
+        "Enter",
+    ]);
+    let screen = tmux.wait_for("top to end", |screen| {
+        screen.lines().any(|line| line.starts_with("top0-ended-"))
+    });
+    assert!(screen.lines().any(|line| line == "top0-ended-2"), "{screen}");
+    assert!(screen.contains("porthole: the live view needs the terminal's foreground"), "{screen}");
+    assert!(!screen.contains("q quit"), "{screen}");
+}
+
 #[test]
 fn scripted_output_needs_no_terminal_and_bad_input_is_an_error() {
     let once = util::porthole_run(&["top", "--once", "--interval", "200ms"]);
@@ -1036,4 +1065,70 @@ fn a_terminal_that_hangs_up_ends_the_view() {
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     }
     assert!(ended, "porthole top (pid {pid}) still runs after its terminal hung up");
+}
+
+/// The title of the open connection list: `connections of ADDRESS (N)`.
+fn connection_list_title(screen: &str) -> Option<&str> {
+    screen.lines().find_map(|line| line.strip_prefix("connections of ")?.split(' ').next())
+}
+
+// The selection was a row number: a listener that appeared above the
+// selected one, or a sort by a column whose values changed, put another
+// listener under it, and the open connection list went on with that
+// listener's connections under the same title it had before. It now stays
+// on the listener it was put on, and closes once that listener is gone.
+#[test]
+fn the_selection_stays_on_its_listener_while_rows_come_go_and_sort() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    // The namespace's own loopback: fixed ports, so the order is known.
+    let selected = server_in(&netns, "127.0.0.1", 3000, "silent");
+    let _other = server_in(&netns, "127.0.0.1", 4000, "silent");
+    let client = r#"
+import socket, sys, time
+held = [socket.create_connection(("127.0.0.1", 3000)) for _ in range(2)]
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+    let (clients, mut ready) = python_in(&netns, client, &[]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let binary = util::binary();
+    tmux.send(&[&format!("{} top --interval 300ms", binary.display()), "Enter"]);
+    tmux.wait_for("both listeners", |screen| listener_rows(screen).len() == 2);
+    // The first row, by port: 3000, with its two connections listed.
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the connection list of 3000", |screen| {
+        connection_list_title(screen) == Some("127.0.0.1:3000")
+            && screen.contains(&format!("python3 ({})", clients.pid()))
+    });
+
+    // A listener appears above it.
+    let _above = server_in(&netns, "127.0.0.1", 2000, "silent");
+    let screen = tmux.wait_for("the new first row", |screen| {
+        listener_rows(screen).first().is_some_and(|row| row.contains("127.0.0.1:2000 "))
+    });
+    assert_eq!(connection_list_title(&screen), Some("127.0.0.1:3000"), "{screen}");
+
+    // Most connections first, then fewest: 3000 moves to the top, then
+    // below the idle ones.
+    for (key, place) in [("c", 0), ("c", 2)] {
+        tmux.send(&[key]);
+        let screen = tmux.wait_for("the new order", |screen| {
+            listener_rows(screen).get(place).is_some_and(|row| row.contains("127.0.0.1:3000 "))
+        });
+        assert_eq!(connection_list_title(&screen), Some("127.0.0.1:3000"), "{screen}");
+    }
+
+    // Once its row is gone for good, its list closes rather than show
+    // another listener's connections.
+    drop(clients);
+    drop(selected);
+    let screen = tmux.wait_for("the row to be dropped", |screen| {
+        listener_rows(screen).len() == 2
+            && !screen.lines().any(|line| line.starts_with("tcp") && line.contains(":3000 "))
+    });
+    assert_eq!(connection_list_title(&screen), None, "{screen}");
+    tmux.send(&["q"]);
 }
