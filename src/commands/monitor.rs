@@ -76,6 +76,12 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     };
     let alerts = start_alerts(&settings)?;
     let delivery = alerts.as_ref().map(|(_, delivery)| Arc::clone(delivery));
+    if let (Some(health), Some(delivery)) = (&health, &delivery) {
+        let delivery = Arc::clone(delivery);
+        let source =
+            crate::dashboard::facts::AlertCountsSource(Arc::new(move || delivery.counts()));
+        let _ = health.alerts.set(source);
+    }
     let mut sink = choose_sink(&settings, store, alerts, out);
     let recorded = recorder.run(sink.as_mut(), &shutdown);
     // However recording ended, the dashboard stops with it.

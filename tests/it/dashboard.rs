@@ -23,7 +23,7 @@ pub(crate) const PORT: u16 = 7878;
 /// A running `porthole monitor --serve` (or `porthole dashboard`).
 pub(crate) struct Served {
     _child: ChildGuard,
-    token: String,
+    pub(crate) token: String,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -90,11 +90,11 @@ fn record_and_serve(netns: &Netns, directory: &std::path::Path) -> Served {
 
 /// An HTTP response as the test reads it.
 #[derive(Debug)]
-struct Response {
-    status: u16,
+pub(crate) struct Response {
+    pub(crate) status: u16,
     /// Header lines, names lower-cased.
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Response {
@@ -193,7 +193,7 @@ fn http_at(
     Response { status, headers, body: body.to_string() }
 }
 
-fn get(netns: &Netns, path: &str, headers: &[(&str, &str)]) -> Response {
+pub(crate) fn get(netns: &Netns, path: &str, headers: &[(&str, &str)]) -> Response {
     http(netns, PORT, "GET", path, headers, None)
 }
 
