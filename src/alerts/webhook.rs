@@ -351,6 +351,9 @@ fn judge(answer: &Answer) -> Failure {
 /// Most bytes of an answer's head read (the status line and `Location` are
 /// all that matter).
 const MAX_ANSWER_HEAD: usize = 8 << 10;
+/// Most interim (1xx) answers skipped before the final one; the attempt's
+/// timeout bounds them too.
+const MAX_INTERIM: usize = 16;
 
 fn post_to(
     address: SocketAddr,
@@ -384,22 +387,39 @@ fn post_to(
     stream.write_all(body).map_err(timed_out)?;
     stream.flush()?;
     // The head, up to its empty line, the peer's close or 8 KiB: a server
-    // cannot make porthole read more.
+    // cannot make porthole read more. Interim answers (`100 Continue`,
+    // `103 Early Hints`) come before the final one and are skipped (RFC
+    // 9110 §15.2): taken for the answer, an alert the server then accepted
+    // was counted failed and sent again.
+    let limits = crate::http1::Limits { max_head: MAX_ANSWER_HEAD, max_body: 0 };
     let mut head = Vec::with_capacity(256);
+    let mut interim = 0;
     let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_ANSWER_HEAD {
-        stream.set_read_timeout(Some(remaining()?))?;
-        let room = chunk.len().min(MAX_ANSWER_HEAD - head.len());
-        let read = std::io::Read::read(&mut stream, &mut chunk[..room]).map_err(timed_out)?;
-        if read == 0 {
-            break;
+    loop {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_ANSWER_HEAD {
+            stream.set_read_timeout(Some(remaining()?))?;
+            let room = chunk.len().min(MAX_ANSWER_HEAD - head.len());
+            let read = std::io::Read::read(&mut stream, &mut chunk[..room]).map_err(timed_out)?;
+            if read == 0 {
+                break;
+            }
+            head.extend_from_slice(&chunk[..read]);
         }
-        head.extend_from_slice(&chunk[..read]);
+        match crate::http1::parse_head(&head, limits) {
+            Ok(Some(parsed))
+                if (100..200).contains(&parsed.status_line.status)
+                    && parsed.status_line.status != 101
+                    && interim < MAX_INTERIM =>
+            {
+                head.drain(..parsed.length);
+                interim += 1;
+            }
+            _ => break,
+        }
     }
     // An answer completed past the deadline (this thread was not scheduled
     // while the bytes piled up) is a timeout all the same.
     remaining()?;
-    let limits = crate::http1::Limits { max_head: MAX_ANSWER_HEAD, max_body: 0 };
     let location = match crate::http1::parse_head(&head, limits) {
         Ok(Some(parsed)) => parsed.header("location").map(str::to_string),
         _ => None,
@@ -587,6 +607,43 @@ mod tests {
         );
         assert_eq!(reports[1], "webhook delivery failed after 1 attempt: HTTP status 404");
         assert_eq!(reports.len(), 2, "{reports:?}");
+    }
+
+    /// A server that sends `100 Continue` (or `103 Early Hints`) before its
+    /// final answer: the POST was taken for failed with "HTTP status 100",
+    /// retried, and the alert delivered twice.
+    #[test]
+    fn interim_answers_are_skipped_for_the_final_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut bodies = Vec::new();
+            for answer in [
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n\
+                 HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            ] {
+                let (mut stream, _) = listener.accept().unwrap();
+                bodies.push(read_request(&stream));
+                // Each answer in two writes, the final one after a pause.
+                let split = answer.rfind("HTTP/1.1").unwrap();
+                stream.write_all(answer[..split].as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                stream.write_all(answer[split..].as_bytes()).unwrap();
+            }
+            bodies
+        });
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let webhook = Webhook::start(url, options(3), quiet()).unwrap();
+        webhook.submit(b"{\"n\":1}".to_vec());
+        webhook.submit(b"{\"n\":2}".to_vec());
+        assert_eq!(server.join().unwrap(), ["{\"n\":1}", "{\"n\":2}"], "each sent once");
+        let counters = webhook.finish(Instant::now() + Duration::from_secs(30));
+        assert_eq!(
+            counters,
+            WebhookCounters { delivered: 1, failed: 1, ..WebhookCounters::default() },
+            "the 404 after the interim answers is final"
+        );
     }
 
     #[test]
