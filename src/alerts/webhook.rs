@@ -61,6 +61,10 @@ pub enum WebhookUrlError {
     Unsafe,
     #[error("invalid host '{0}'")]
     Host(String),
+    /// `user:password@` would be shown in every message that names the
+    /// URL, and sent in the clear.
+    #[error("a user name or password in the URL is not supported: give the collector a token in the path")]
+    Credentials,
 }
 
 impl WebhookUrl {
@@ -81,7 +85,7 @@ impl WebhookUrl {
         if authority.contains('@') {
             // Credentials in the URL would end up in messages; a header or
             // a token in the path is the way.
-            return Err(WebhookUrlError::NoHost);
+            return Err(WebhookUrlError::Credentials);
         }
         let (host, port) = match authority.strip_prefix('[') {
             Some(bracketed) => {
@@ -105,8 +109,13 @@ impl WebhookUrl {
         if !host_ok {
             return Err(WebhookUrlError::Host(host));
         }
+        // Port 0 is no port a collector listens on: every POST would fail.
         let port = match port {
-            Some(text) => text.parse().map_err(|_| WebhookUrlError::Port(text.to_string()))?,
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|port| *port != 0)
+                .ok_or_else(|| WebhookUrlError::Port(text.to_string()))?,
             None => 80,
         };
         Ok(WebhookUrl { authority: authority.to_string(), host, port, path })
@@ -460,7 +469,10 @@ mod tests {
         assert_eq!(WebhookUrl::parse("https://x/"), Err(WebhookUrlError::Scheme));
         assert_eq!(WebhookUrl::parse("http://:80/"), Err(WebhookUrlError::NoHost));
         assert_eq!(WebhookUrl::parse("http://h:x/"), Err(WebhookUrlError::Port("x".into())));
-        assert_eq!(WebhookUrl::parse("http://u:p@h/"), Err(WebhookUrlError::NoHost));
+        assert_eq!(WebhookUrl::parse("http://u:p@h/"), Err(WebhookUrlError::Credentials));
+        // Accepted, port 0 failed every delivery; `user:pw@` said "no host".
+        assert_eq!(WebhookUrl::parse("http://h:0/"), Err(WebhookUrlError::Port("0".into())));
+        assert_eq!(WebhookUrl::parse("http://[::1]:0/"), Err(WebhookUrlError::Port("0".into())));
         // Nothing that could end the request line or add a header.
         for unsafe_url in ["http://h/a b", "http://h/x\r\nX-Evil: 1", "http://h/\u{85}"] {
             assert_eq!(
