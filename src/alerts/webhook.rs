@@ -639,9 +639,9 @@ mod tests {
                 bodies.push(read_request(&stream));
                 // Each answer in two writes, the final one after a pause.
                 let split = answer.rfind("HTTP/1.1").unwrap();
-                stream.write_all(answer[..split].as_bytes()).unwrap();
+                stream.write_all(&answer.as_bytes()[..split]).unwrap();
                 std::thread::sleep(Duration::from_millis(100));
-                stream.write_all(answer[split..].as_bytes()).unwrap();
+                stream.write_all(&answer.as_bytes()[split..]).unwrap();
             }
             bodies
         });
