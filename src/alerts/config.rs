@@ -72,6 +72,14 @@ pub struct AlertConfig {
     pub webhook_timeout: Duration,
 }
 
+/// Most `--on-alert` commands running at once (`command_concurrency`).
+pub const MAX_COMMAND_CONCURRENCY: usize = 256;
+/// Most alerts waiting for the webhook (`webhook_queue`).
+pub const MAX_WEBHOOK_QUEUE: usize = 100_000;
+/// Most attempts per alert (`webhook_attempts`): with the 30 s backoff
+/// ceiling, about an hour on one alert.
+pub const MAX_WEBHOOK_ATTEMPTS: u32 = 120;
+
 impl Default for AlertConfig {
     fn default() -> Self {
         AlertConfig {
@@ -270,12 +278,20 @@ impl AlertConfig {
             webhook_timeout,
         } = delivery;
         let defaults = AlertConfig::default();
-        let positive = |key: &str, value: Option<usize>, default: usize| match value {
-            Some(0) => Err(AlertConfigError::Invalid {
+        // Each count has a ceiling: `command_concurrency` starts that many
+        // threads and sizes their queue up front (a hundred million aborted
+        // porthole, out of memory), `webhook_queue` holds that many alerts,
+        // and `webhook_attempts` holds every alert behind a failing one.
+        let positive = |key: &str, value: Option<usize>, default: usize, most: usize| match value {
+            Some(value) if value == 0 || value > most => Err(AlertConfigError::Invalid {
                 path: path.to_path_buf(),
                 line: line_of_key(text, key),
                 key: format!(", key '{key}'"),
-                message: "must be at least 1".into(),
+                message: if value == 0 {
+                    "must be at least 1".into()
+                } else {
+                    format!("{value} is more than {most}, the most porthole allows")
+                },
             }),
             Some(value) => Ok(value),
             None => Ok(default),
@@ -297,14 +313,21 @@ impl AlertConfig {
                 "command_concurrency",
                 command_concurrency,
                 defaults.command_concurrency,
+                MAX_COMMAND_CONCURRENCY,
             )?,
-            webhook_queue: positive("webhook_queue", webhook_queue, defaults.webhook_queue)?,
+            webhook_queue: positive(
+                "webhook_queue",
+                webhook_queue,
+                defaults.webhook_queue,
+                MAX_WEBHOOK_QUEUE,
+            )?,
             webhook_attempts: u32::try_from(positive(
                 "webhook_attempts",
                 webhook_attempts.map(|n| n as usize),
                 defaults.webhook_attempts as usize,
+                MAX_WEBHOOK_ATTEMPTS as usize,
             )?)
-            .unwrap_or(u32::MAX),
+            .unwrap_or(MAX_WEBHOOK_ATTEMPTS),
             webhook_timeout: webhook_timeout.unwrap_or(defaults.webhook_timeout),
         })
     }
@@ -454,6 +477,40 @@ mod tests {
 
         let error = parse("[rules\n").unwrap_err();
         assert!(error.starts_with("alerts.toml line 1: "), "{error}");
+    }
+
+    // `command_concurrency = 100000000` passed, and `--on-alert` then
+    // asked for a queue of 1.6 billion slots: porthole aborted, out of
+    // memory, after it had started recording. Every count has a ceiling.
+    #[test]
+    fn counts_beyond_their_ceiling_name_the_line_and_the_key() {
+        for (text, expected) in [
+            (
+                "[delivery]\ncommand_concurrency = 100000000\n",
+                "alerts.toml line 2, key 'command_concurrency': 100000000 is more than 256, the \
+                 most porthole allows",
+            ),
+            (
+                "[delivery]\n\nwebhook_queue = 100001\n",
+                "alerts.toml line 3, key 'webhook_queue': 100001 is more than 100000, the most \
+                 porthole allows",
+            ),
+            (
+                "[delivery]\nwebhook_attempts = 4294967295\n",
+                "alerts.toml line 2, key 'webhook_attempts': 4294967295 is more than 120, the \
+                 most porthole allows",
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err(), expected, "{text}");
+        }
+        let at_most = parse(
+            "[delivery]\ncommand_concurrency = 256\nwebhook_queue = 100000\nwebhook_attempts = 120\n",
+        )
+        .expect("the ceilings themselves are allowed");
+        assert_eq!(
+            (at_most.command_concurrency, at_most.webhook_queue, at_most.webhook_attempts),
+            (256, 100_000, 120)
+        );
     }
 
     /// Values are judged in the file's terms, not Rust's (`expected u16`,

@@ -61,6 +61,10 @@ pub enum WebhookUrlError {
     Unsafe,
     #[error("invalid host '{0}'")]
     Host(String),
+    /// `user:password@` would be shown in every message that names the
+    /// URL, and sent in the clear.
+    #[error("a user name or password in the URL is not supported: give the collector a token in the path")]
+    Credentials,
 }
 
 impl WebhookUrl {
@@ -81,7 +85,7 @@ impl WebhookUrl {
         if authority.contains('@') {
             // Credentials in the URL would end up in messages; a header or
             // a token in the path is the way.
-            return Err(WebhookUrlError::NoHost);
+            return Err(WebhookUrlError::Credentials);
         }
         let (host, port) = match authority.strip_prefix('[') {
             Some(bracketed) => {
@@ -105,8 +109,13 @@ impl WebhookUrl {
         if !host_ok {
             return Err(WebhookUrlError::Host(host));
         }
+        // Port 0 is no port a collector listens on: every POST would fail.
         let port = match port {
-            Some(text) => text.parse().map_err(|_| WebhookUrlError::Port(text.to_string()))?,
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|port| *port != 0)
+                .ok_or_else(|| WebhookUrlError::Port(text.to_string()))?,
             None => 80,
         };
         Ok(WebhookUrl { authority: authority.to_string(), host, port, path })
@@ -351,6 +360,9 @@ fn judge(answer: &Answer) -> Failure {
 /// Most bytes of an answer's head read (the status line and `Location` are
 /// all that matter).
 const MAX_ANSWER_HEAD: usize = 8 << 10;
+/// Most interim (1xx) answers skipped before the final one; the attempt's
+/// timeout bounds them too.
+const MAX_INTERIM: usize = 16;
 
 fn post_to(
     address: SocketAddr,
@@ -384,22 +396,39 @@ fn post_to(
     stream.write_all(body).map_err(timed_out)?;
     stream.flush()?;
     // The head, up to its empty line, the peer's close or 8 KiB: a server
-    // cannot make porthole read more.
+    // cannot make porthole read more. Interim answers (`100 Continue`,
+    // `103 Early Hints`) come before the final one and are skipped (RFC
+    // 9110 §15.2): taken for the answer, an alert the server then accepted
+    // was counted failed and sent again.
+    let limits = crate::http1::Limits { max_head: MAX_ANSWER_HEAD, max_body: 0 };
     let mut head = Vec::with_capacity(256);
+    let mut interim = 0;
     let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_ANSWER_HEAD {
-        stream.set_read_timeout(Some(remaining()?))?;
-        let room = chunk.len().min(MAX_ANSWER_HEAD - head.len());
-        let read = std::io::Read::read(&mut stream, &mut chunk[..room]).map_err(timed_out)?;
-        if read == 0 {
-            break;
+    loop {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_ANSWER_HEAD {
+            stream.set_read_timeout(Some(remaining()?))?;
+            let room = chunk.len().min(MAX_ANSWER_HEAD - head.len());
+            let read = std::io::Read::read(&mut stream, &mut chunk[..room]).map_err(timed_out)?;
+            if read == 0 {
+                break;
+            }
+            head.extend_from_slice(&chunk[..read]);
         }
-        head.extend_from_slice(&chunk[..read]);
+        match crate::http1::parse_head(&head, limits) {
+            Ok(Some(parsed))
+                if (100..200).contains(&parsed.status_line.status)
+                    && parsed.status_line.status != 101
+                    && interim < MAX_INTERIM =>
+            {
+                head.drain(..parsed.length);
+                interim += 1;
+            }
+            _ => break,
+        }
     }
     // An answer completed past the deadline (this thread was not scheduled
     // while the bytes piled up) is a timeout all the same.
     remaining()?;
-    let limits = crate::http1::Limits { max_head: MAX_ANSWER_HEAD, max_body: 0 };
     let location = match crate::http1::parse_head(&head, limits) {
         Ok(Some(parsed)) => parsed.header("location").map(str::to_string),
         _ => None,
@@ -440,7 +469,10 @@ mod tests {
         assert_eq!(WebhookUrl::parse("https://x/"), Err(WebhookUrlError::Scheme));
         assert_eq!(WebhookUrl::parse("http://:80/"), Err(WebhookUrlError::NoHost));
         assert_eq!(WebhookUrl::parse("http://h:x/"), Err(WebhookUrlError::Port("x".into())));
-        assert_eq!(WebhookUrl::parse("http://u:p@h/"), Err(WebhookUrlError::NoHost));
+        assert_eq!(WebhookUrl::parse("http://u:p@h/"), Err(WebhookUrlError::Credentials));
+        // Accepted, port 0 failed every delivery; `user:pw@` said "no host".
+        assert_eq!(WebhookUrl::parse("http://h:0/"), Err(WebhookUrlError::Port("0".into())));
+        assert_eq!(WebhookUrl::parse("http://[::1]:0/"), Err(WebhookUrlError::Port("0".into())));
         // Nothing that could end the request line or add a header.
         for unsafe_url in ["http://h/a b", "http://h/x\r\nX-Evil: 1", "http://h/\u{85}"] {
             assert_eq!(
@@ -587,6 +619,43 @@ mod tests {
         );
         assert_eq!(reports[1], "webhook delivery failed after 1 attempt: HTTP status 404");
         assert_eq!(reports.len(), 2, "{reports:?}");
+    }
+
+    /// A server that sends `100 Continue` (or `103 Early Hints`) before its
+    /// final answer: the POST was taken for failed with "HTTP status 100",
+    /// retried, and the alert delivered twice.
+    #[test]
+    fn interim_answers_are_skipped_for_the_final_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut bodies = Vec::new();
+            for answer in [
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n\
+                 HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            ] {
+                let (mut stream, _) = listener.accept().unwrap();
+                bodies.push(read_request(&stream));
+                // Each answer in two writes, the final one after a pause.
+                let split = answer.rfind("HTTP/1.1").unwrap();
+                stream.write_all(&answer.as_bytes()[..split]).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                stream.write_all(&answer.as_bytes()[split..]).unwrap();
+            }
+            bodies
+        });
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let webhook = Webhook::start(url, options(3), quiet()).unwrap();
+        webhook.submit(b"{\"n\":1}".to_vec());
+        webhook.submit(b"{\"n\":2}".to_vec());
+        assert_eq!(server.join().unwrap(), ["{\"n\":1}", "{\"n\":2}"], "each sent once");
+        let counters = webhook.finish(Instant::now() + Duration::from_secs(30));
+        assert_eq!(
+            counters,
+            WebhookCounters { delivered: 1, failed: 1, ..WebhookCounters::default() },
+            "the 404 after the interim answers is final"
+        );
     }
 
     #[test]

@@ -96,12 +96,20 @@ pub fn stale_mappings(
     stat: impl Fn(&str) -> Option<(u32, u32, u64)>,
 ) -> Vec<StaleMapping> {
     let mut found = BTreeSet::new();
-    for mapping in maps.lines().filter_map(parse_maps_line) {
+    for mut mapping in maps.lines().filter_map(parse_maps_line) {
         if !mapping.executable || mapping.inode == 0 || !mapping.path.starts_with('/') {
             continue;
         }
         if ignored(&mapping.path) {
             continue;
+        }
+        // The kernel writes a newline in a mapped file's name as `\012`
+        // (and a backslash as itself): the file is at the name with the
+        // newline, unless a name with those four characters is there.
+        // Looked up as written, a program run from such a name was blamed
+        // for running deleted code, and told to restart.
+        if mapping.path.contains("\\012") && stat(&mapping.path).is_none() {
+            mapping.path = mapping.path.replace("\\012", "\n");
         }
         if mapping.deleted {
             // Marked deleted also when an upgrade renamed a new file over
@@ -192,6 +200,23 @@ mod tests {
 7f1c2d000000-7f1c2d010000 rw-s 00000000 00:01 12 /SYSV00000000 (deleted)
 7ffc1a000000-7ffc1a021000 rw-p 00000000 00:00 0 [stack]
 ";
+
+    // A program run from a file whose name has a newline: maps shows it as
+    // `\012`, which named no file, so the program was reported as running
+    // deleted code (`outdated-library`, high) and "restart pid N" offered.
+    #[test]
+    fn a_newline_in_a_mapped_name_is_looked_up_as_a_newline() {
+        let maps = "55d0c8a21000-55d0c8e00000 r-xp 00001000 fe:00 1311 /tmp/py\"\\012 $(id)\n";
+        let stat = |path: &str| (path == "/tmp/py\"\n $(id)").then_some((0xfe, 0, 1311));
+        assert_eq!(stale_mappings(maps, stat), Vec::new());
+        // A name with the four characters `\012` is what it says.
+        let stat = |path: &str| (path == "/tmp/py\"\\012 $(id)").then_some((0xfe, 0, 1311));
+        assert_eq!(stale_mappings(maps, stat), Vec::new());
+        // And a file gone under either name is still deleted.
+        let gone = stale_mappings(maps, |_| None);
+        assert_eq!(gone.len(), 1, "{gone:?}");
+        assert_eq!((gone[0].path.as_str(), gone[0].reason), ("/tmp/py\"\n $(id)", "deleted"));
+    }
 
     #[test]
     fn parses_maps_lines() {

@@ -990,6 +990,11 @@ mod tests {
         assert!(alerts(&["--no-alerts", "--webhook", "http://h/"]).is_err(), "conflicting flags");
         let error = alerts(&["--alerts", path, "--webhook", "https://h/"]).unwrap_err();
         assert_eq!(error.to_string(), "--webhook 'https://h/': only http:// URLs are supported");
+        // The message named the URL, password and all, on stderr (the
+        // journal, under systemd), and said "no host".
+        let error = alerts(&["--alerts", path, "--webhook", "http://hook:s3cret@h/"]).unwrap_err();
+        assert!(error.to_string().starts_with("--webhook: a user name or password"), "{error}");
+        assert!(!error.to_string().contains("s3cret"), "{error}");
         let error = alerts(&["--alerts", path, "--on-alert", " "]).unwrap_err();
         assert_eq!(error.to_string(), "--on-alert needs a command");
     }
@@ -1025,10 +1030,15 @@ impl AlertSettings {
     pub fn resolve(args: crate::cli::args::AlertArgs) -> anyhow::Result<Self> {
         let crate::cli::args::AlertArgs { alerts, no_alerts, on_alert, webhook } = args;
         let webhook = match webhook {
-            Some(text) => Some(
-                crate::alerts::webhook::WebhookUrl::parse(&text)
-                    .map_err(|error| anyhow::anyhow!("--webhook '{text}': {error}"))?,
-            ),
+            Some(text) => Some(crate::alerts::webhook::WebhookUrl::parse(&text).map_err(
+                |error| match error {
+                    // The password is not repeated into a log.
+                    crate::alerts::webhook::WebhookUrlError::Credentials => {
+                        anyhow::anyhow!("--webhook: {error}")
+                    }
+                    _ => anyhow::anyhow!("--webhook '{text}': {error}"),
+                },
+            )?),
             None => None,
         };
         if on_alert.as_deref().is_some_and(|command| command.trim().is_empty()) {

@@ -116,6 +116,28 @@ impl Delivery {
         }
     }
 
+    /// What delivery did so far, for `/metrics` (the closing line says it
+    /// again at the stop).
+    pub fn counts(&self) -> crate::dashboard::facts::AlertCounts {
+        use crate::dashboard::facts::{AlertCounts, DeliveryCounts};
+        AlertCounts {
+            raised: self.raised.load(Ordering::Relaxed),
+            commands: self.commands.as_ref().map(|runner| DeliveryCounts {
+                delivered: runner.counters.succeeded.load(Ordering::Relaxed),
+                failed: runner.counters.failed.load(Ordering::Relaxed),
+                dropped: runner.counters.dropped.load(Ordering::Relaxed),
+            }),
+            webhook: self.webhook.as_ref().map(|webhook| {
+                let counters = webhook.counters();
+                DeliveryCounts {
+                    delivered: counters.delivered,
+                    failed: counters.failed,
+                    dropped: counters.dropped,
+                }
+            }),
+        }
+    }
+
     /// Writes the JSON lines waiting for stdout.
     pub fn write_pending(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let Some(lines) = &self.lines else { return Ok(()) };

@@ -23,25 +23,40 @@ use crate::store::StoreLocation;
 pub fn run(args: DashboardArgs) -> anyhow::Result<ExitStatus> {
     let settings = DashboardSettings::resolve(args)?;
     let stop = crate::commands::monitor::shutdown_on_signal()?;
-    let server = start(&settings.serve, Some(settings.store), None, Arc::clone(&stop))?;
+    let bound = bind(&settings.serve)?;
+    let server = start(bound, &settings.serve, Some(settings.store), None, Arc::clone(&stop))?;
     server.join().map_err(|_| anyhow::anyhow!("the dashboard thread panicked"))?;
     Ok(ExitStatus::Success)
 }
 
-/// Binds, prints the URL, and serves on a thread of its own until `stop`
-/// is set. Binding happens here, so a taken port is reported before the
-/// caller starts anything else.
-pub fn start(
-    settings: &ServeSettings,
-    store: Option<StoreLocation>,
-    health: Option<Arc<RecorderHealth>>,
-    stop: Arc<AtomicBool>,
-) -> anyhow::Result<JoinHandle<()>> {
+/// The dashboard's token and socket, taken before anything else starts.
+pub struct Bound {
+    token: String,
+    listener: TcpListener,
+}
+
+/// Loads the token and binds the address: what can go wrong with `--serve`
+/// goes wrong here, so `monitor --serve` calls it before it starts
+/// recording, and a taken port or a bad token file is one line and exit 2
+/// rather than a recorder that started and stopped at once.
+pub fn bind(settings: &ServeSettings) -> anyhow::Result<Bound> {
     let token = dashboard::token::load_or_create(&settings.token_file)
         .context("loading the dashboard token")?;
     let listener = TcpListener::bind(settings.address)
         .with_context(|| format!("--serve {}: binding", settings.address))?;
     listener.set_nonblocking(true).context("configuring the dashboard socket")?;
+    Ok(Bound { token, listener })
+}
+
+/// Prints the URL and serves on a thread of its own until `stop` is set.
+pub fn start(
+    bound: Bound,
+    settings: &ServeSettings,
+    store: Option<StoreLocation>,
+    health: Option<Arc<RecorderHealth>>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let Bound { token, listener } = bound;
     let bound = listener.local_addr().context("reading the dashboard address")?;
     // The first facts are read before the URL is printed, so the first
     // page load already shows the listeners.

@@ -23,6 +23,9 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // Handlers go in before the start line, so a signal sent as soon as the
     // line appears is never lost.
     let shutdown = shutdown_on_signal()?;
+    // `--serve`: the token and the port first, so that a taken port is one
+    // line and exit 2, said before anything starts recording.
+    let bound = settings.serve.as_ref().map(crate::commands::dashboard::bind).transpose()?;
     let recorder =
         Recorder::start(settings.config.clone(), Box::new(crate::inventory::system::Machine))
             .context("starting the recorder")?;
@@ -55,14 +58,15 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // recorder's writes are timed for its health metrics.
     let health =
         settings.serve.as_ref().map(|_| Arc::new(crate::dashboard::RecorderHealth::default()));
-    let server = match &settings.serve {
-        Some(serve) => Some(crate::commands::dashboard::start(
+    let server = match (&settings.serve, bound) {
+        (Some(serve), Some(bound)) => Some(crate::commands::dashboard::start(
+            bound,
             serve,
             settings.store.clone(),
             health.clone(),
             Arc::clone(&shutdown),
         )?),
-        None => None,
+        _ => None,
     };
     let store = match (store, &health) {
         (Some(store), Some(health)) => {
@@ -72,6 +76,12 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     };
     let alerts = start_alerts(&settings)?;
     let delivery = alerts.as_ref().map(|(_, delivery)| Arc::clone(delivery));
+    if let (Some(health), Some(delivery)) = (&health, &delivery) {
+        let delivery = Arc::clone(delivery);
+        let source =
+            crate::dashboard::facts::AlertCountsSource(Arc::new(move || delivery.counts()));
+        let _ = health.alerts.set(source);
+    }
     let mut sink = choose_sink(&settings, store, alerts, out);
     let recorded = recorder.run(sink.as_mut(), &shutdown);
     // However recording ended, the dashboard stops with it.

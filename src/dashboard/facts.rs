@@ -188,6 +188,43 @@ pub struct RecorderHealth {
     /// Sum of store write durations, microseconds, and their count.
     pub write_micros_total: AtomicU64,
     pub writes: AtomicU64,
+    /// The alert delivery's counters, when alerts are on. Without them a
+    /// webhook that hung or refused for months dropped alerts that only
+    /// the closing line, at the monitor's stop, ever mentioned.
+    pub alerts: std::sync::OnceLock<AlertCountsSource>,
+}
+
+/// What alert delivery did since the monitor started.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AlertCounts {
+    /// Alerts raised (each goes to every channel).
+    pub raised: u64,
+    /// `--on-alert`, when given.
+    pub commands: Option<DeliveryCounts>,
+    /// `--webhook`, when given.
+    pub webhook: Option<DeliveryCounts>,
+}
+
+/// One channel's outcomes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    /// A command that exited 0; a webhook POST answered 2xx.
+    pub delivered: u64,
+    /// Failed, after every attempt.
+    pub failed: u64,
+    /// Never tried: the queue was full.
+    pub dropped: u64,
+}
+
+/// Reads [`AlertCounts`] from the monitor's alert delivery, which lives in
+/// `commands` (the dashboard only asks it).
+#[derive(Clone)]
+pub struct AlertCountsSource(pub Arc<dyn Fn() -> AlertCounts + Send + Sync>);
+
+impl std::fmt::Debug for AlertCountsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("AlertCountsSource").field(&(self.0)()).finish()
+    }
 }
 
 impl RecorderHealth {

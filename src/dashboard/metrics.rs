@@ -180,6 +180,35 @@ fn registry(facts: &Facts, health: Option<&RecorderHealth>) -> Registry {
         let writes = Counter::<u64>::default();
         writes.inc_by(health.writes.load(Ordering::Relaxed));
         registry.register("store_writes", "Batches written to the store", writes);
+        if let Some(source) = health.alerts.get() {
+            let counts = (source.0)();
+            let raised = Counter::<u64>::default();
+            raised.inc_by(counts.raised);
+            registry.register("alerts", "Alerts raised", raised);
+            let deliveries = Family::<Labels, Counter>::default();
+            for (channel, channel_counts) in
+                [("command", counts.commands), ("webhook", counts.webhook)]
+            {
+                let Some(channel_counts) = channel_counts else { continue };
+                for (outcome, n) in [
+                    ("delivered", channel_counts.delivered),
+                    ("failed", channel_counts.failed),
+                    ("dropped", channel_counts.dropped),
+                ] {
+                    deliveries
+                        .get_or_create(&vec![
+                            ("channel", channel.to_string()),
+                            ("outcome", outcome.to_string()),
+                        ])
+                        .inc_by(n);
+                }
+            }
+            registry.register(
+                "alert_deliveries",
+                "Alerts handed to --on-alert commands and the --webhook, by outcome",
+                deliveries,
+            );
+        }
     }
     let query = FloatGauge::default();
     query.set(facts.store.query_seconds);
@@ -281,6 +310,8 @@ impl Collector for PerListener {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -295,6 +326,34 @@ mod tests {
         assert!(open.ends_with("# EOF\n"), "{open}");
         assert!(wants_openmetrics(Some("application/openmetrics-text;version=1.0.0,*/*;q=0.1")));
         assert!(!wants_openmetrics(Some("text/plain")) && !wants_openmetrics(None));
+    }
+
+    /// What alert delivery did is counted per channel and outcome, and a
+    /// channel that is not configured has no series.
+    #[test]
+    fn alert_deliveries_are_counted_by_channel_and_outcome() {
+        use crate::dashboard::facts::{AlertCounts, AlertCountsSource, DeliveryCounts};
+        let health = RecorderHealth::default();
+        let counts = AlertCounts {
+            raised: 5,
+            commands: None,
+            webhook: Some(DeliveryCounts { delivered: 1, failed: 2, dropped: 3 }),
+        };
+        health.alerts.set(AlertCountsSource(Arc::new(move || counts))).unwrap();
+        let text = render(&Facts::default(), Some(&health), false);
+        for line in [
+            "# TYPE porthole_alerts_total counter",
+            "porthole_alerts_total 5",
+            "porthole_alert_deliveries_total{channel=\"webhook\",outcome=\"delivered\"} 1",
+            "porthole_alert_deliveries_total{channel=\"webhook\",outcome=\"failed\"} 2",
+            "porthole_alert_deliveries_total{channel=\"webhook\",outcome=\"dropped\"} 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(!text.contains("channel=\"command\""), "{text}");
+        // Alerts off (`--no-alerts`): no alert families at all.
+        let text = render(&Facts::default(), Some(&RecorderHealth::default()), true);
+        assert!(!text.contains("porthole_alert"), "{text}");
     }
 
     /// A store that could not be read (PostgreSQL down) has no counts: the

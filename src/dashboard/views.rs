@@ -50,6 +50,28 @@ pub enum FilterError {
     Scope(String),
     #[error("{0}: given more than once")]
     Repeated(String),
+    #[error("unknown parameter '{key}' (expected {expected})")]
+    Unknown { key: String, expected: &'static str },
+}
+
+/// The parameters of the list endpoints, as a message says them.
+const FILTER_KEYS: &str = "port, process, scope, offset or limit";
+
+/// The first key of `pairs` that is neither one of `known` nor `token`
+/// (which every path takes). A misspelt parameter (`?prot=5432`,
+/// `?limt=5`) was ignored, and the answer was about every port, or fifty
+/// rows, with no word said.
+fn unknown<'a>(pairs: &'a [(String, String)], known: &[&str]) -> Option<&'a str> {
+    pairs.iter().map(|(key, _)| key.as_str()).find(|key| *key != "token" && !known.contains(key))
+}
+
+/// Refuses a query string with any parameter but `token`, for the
+/// endpoints that take none (`/api/health`).
+pub fn no_parameters(query: &str) -> Result<(), FilterError> {
+    match unknown(&pairs(query), &[]) {
+        Some(key) => Err(FilterError::Unknown { key: key.to_string(), expected: "none" }),
+        None => Ok(()),
+    }
 }
 
 /// The first of `keys` that `pairs` holds more than once: `port=80&port=81`
@@ -62,11 +84,14 @@ fn repeated(pairs: &[(String, String)], keys: &[&str]) -> Option<String> {
 }
 
 impl Filter {
-    /// Parses `port=…&process=…&scope=…&offset=…&limit=…`; unknown keys are
-    /// ignored (the token, cache busters).
+    /// Parses `port=…&process=…&scope=…&offset=…&limit=…` (and `token`);
+    /// any other key is refused.
     pub fn parse(query: &str) -> Result<Self, FilterError> {
         let mut filter = Filter { limit: DEFAULT_LIMIT, ..Filter::default() };
         let pairs = pairs(query);
+        if let Some(key) = unknown(&pairs, &["port", "process", "scope", "offset", "limit"]) {
+            return Err(FilterError::Unknown { key: key.to_string(), expected: FILTER_KEYS });
+        }
         if let Some(key) = repeated(&pairs, &["port", "process", "scope", "offset", "limit"]) {
             return Err(FilterError::Repeated(key));
         }
@@ -702,9 +727,22 @@ pub fn timeline(
     if let Some(key) = repeated(&pairs, &["port", "hours"]) {
         return Err(TimelineError::Repeated(key));
     }
+    if let Some(key) = unknown(&pairs, &["port", "hours"]) {
+        return Err(TimelineError::Unknown(key.to_string()));
+    }
     for (key, value) in pairs {
         match key.as_str() {
-            "port" => port = Some(value.parse::<u16>().map_err(|_| TimelineError::Port(value))?),
+            // Port 0 is where Unix sockets are kept, which have no port:
+            // their spans came back with an empty address.
+            "port" => {
+                port = Some(
+                    value
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|port| *port != 0)
+                        .ok_or(TimelineError::Port(value))?,
+                )
+            }
             "hours" => {
                 hours = value
                     .parse()
@@ -759,6 +797,8 @@ pub enum TimelineError {
     MissingPort,
     #[error("{0}: given more than once")]
     Repeated(String),
+    #[error("unknown parameter '{0}' (expected port or hours)")]
+    Unknown(String),
     #[error(transparent)]
     Store(#[from] store::StoreError),
 }
@@ -938,6 +978,35 @@ mod tests {
         // Starts at the oldest change kept: the third flap.
         assert_eq!(timeline.since_us, now - 60_000_000 + 3 * 1_000);
         assert_eq!(timeline.spans.len(), facts::CHANGES_KEPT / 2 + 1);
+    }
+
+    // A misspelt parameter was ignored: `?prot=5432` answered about every
+    // port, `?limt=5` with fifty rows. Port 0 drew the Unix sockets (kept
+    // under port 0) as spans with an empty address.
+    #[test]
+    fn unknown_parameters_and_port_0_are_refused() {
+        assert_eq!(
+            Filter::parse("prot=5432").unwrap_err(),
+            FilterError::Unknown { key: "prot".into(), expected: FILTER_KEYS }
+        );
+        let error = Filter::parse("port=80&limt=5").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown parameter 'limt' (expected port, process, scope, offset or limit)"
+        );
+        assert!(Filter::parse("port=80&token=x").is_ok(), "the token is taken on every path");
+        assert!(no_parameters("token=x").is_ok() && no_parameters("").is_ok());
+        assert!(no_parameters("since=1h").is_err());
+        // Judged before the store is opened: there is none here.
+        let location = StoreLocation::Sqlite("/nonexistent/history.sqlite".into());
+        for (query, expected) in [
+            ("port=0", "port: '0' is not a port number"),
+            ("port=80&hour=2", "unknown parameter 'hour' (expected port or hours)"),
+            ("port=80&limit=5", "unknown parameter 'limit' (expected port or hours)"),
+        ] {
+            let error = timeline(&location, query, 0).map(|_| ()).unwrap_err();
+            assert_eq!(error.to_string(), expected, "{query}");
+        }
     }
 
     #[test]

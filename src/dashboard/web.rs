@@ -205,16 +205,27 @@ async fn answer<B>(
         return Ok(unauthorized());
     }
     let facts = state.facts.current();
-    let filter = match views::Filter::parse(query) {
-        Ok(filter) => filter,
-        Err(error) => return Ok(json_error(StatusCode::BAD_REQUEST, &error.to_string())),
-    };
+    // Each endpoint reads the parameters it takes, and refuses others.
+    let filter = || views::Filter::parse(query);
+    let bad =
+        |error: &dyn std::fmt::Display| json_error(StatusCode::BAD_REQUEST, &error.to_string());
     Ok(match path {
-        "/api/listeners" => json(&views::listeners(&facts, &filter)),
-        "/api/connections" => json(&views::connections(&facts, &filter)),
-        "/api/open" => json(&views::open(&facts, &filter)),
-        "/api/changes" => json(&views::changes(&facts, &filter)),
-        "/api/health" => json(&views::health(&facts, state.facts.location.as_ref())),
+        "/api/listeners" | "/api/connections" | "/api/open" | "/api/changes" => {
+            let filter = match filter() {
+                Ok(filter) => filter,
+                Err(error) => return Ok(bad(&error)),
+            };
+            match path {
+                "/api/listeners" => json(&views::listeners(&facts, &filter)),
+                "/api/connections" => json(&views::connections(&facts, &filter)),
+                "/api/open" => json(&views::open(&facts, &filter)),
+                _ => json(&views::changes(&facts, &filter)),
+            }
+        }
+        "/api/health" => match views::no_parameters(query) {
+            Ok(()) => json(&views::health(&facts, state.facts.location.as_ref())),
+            Err(error) => bad(&error),
+        },
         "/api/timeline" => {
             let Some(location) = state.facts.location.clone() else {
                 return Ok(json_error(StatusCode::NOT_FOUND, "no history store"));
@@ -226,8 +237,14 @@ async fn answer<B>(
             .await?;
             match result {
                 Ok(timeline) => json(&timeline),
-                Err(views::TimelineError::Store(error)) => return Err(error.into()),
-                Err(error) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+                // The store could not be read (not recorded yet, locked,
+                // a PostgreSQL server down): no fault of the dashboard's,
+                // and the message says which.
+                Err(views::TimelineError::Store(error)) => json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("{:#}", anyhow::Error::from(error)),
+                ),
+                Err(error) => bad(&error),
             }
         }
         _ => json_error(StatusCode::NOT_FOUND, "no such endpoint"),
@@ -549,6 +566,40 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(handle(state(), request, None).await.unwrap().status(), 405);
+    }
+
+    // The timeline of a store that could not be read (not recorded yet:
+    // `porthole dashboard` started before the monitor) was a 500, as if
+    // the dashboard had failed; and `/api/health?x=1`, `/api/listeners?prot=
+    // 80` were answered as if the parameter were not there.
+    #[tokio::test]
+    async fn an_unreadable_store_is_503_and_unknown_parameters_are_400() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let missing = crate::store::StoreLocation::Sqlite(directory.path().join("h.sqlite"));
+        let facts = Arc::new(FactSource::new(Some(missing), false));
+        facts.publish(Facts::default());
+        let server = Arc::new(DashboardState { facts, ..Arc::into_inner(state()).unwrap() });
+        let bearer = [("authorization", "Bearer secret-token-0123456789")];
+        let read = |path: &'static str| {
+            let server = Arc::clone(&server);
+            async move {
+                let reply = request(&server, "GET", path, &bearer).await;
+                let status = reply.status().as_u16();
+                let body = http_body_util::BodyExt::collect(reply.into_body()).await.unwrap();
+                let body: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap();
+                (status, body["error"].as_str().unwrap_or("").to_string())
+            }
+        };
+        let (status, error) = read("/api/timeline?port=80").await;
+        assert_eq!(status, 503, "{error}");
+        assert!(error.starts_with("no history at "), "{error}");
+        for path in ["/api/health?since=1h", "/api/listeners?prot=80", "/api/timeline?port=80&x=1"]
+        {
+            let (status, error) = read(path).await;
+            assert_eq!(status, 400, "{path}: {error}");
+            assert!(error.starts_with("unknown parameter '"), "{path}: {error}");
+        }
+        assert_eq!(read("/api/health?token=secret-token-0123456789").await.0, 200);
     }
 
     #[test]

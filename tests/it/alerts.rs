@@ -320,6 +320,64 @@ fn a_failing_webhook_and_a_failing_command_are_logged_and_recording_goes_on() {
     assert!(stderr.contains("--on-alert: 0 ran, 2 failed, "), "{stderr}");
 }
 
+/// A webhook that hangs has alerts dropped (its queue is bounded) and a
+/// command that fails fails them, which `monitor --serve` said only in its
+/// closing line: a service that runs for months never reaches it. Its
+/// `/metrics` counts them now, while it runs.
+#[test]
+fn failed_and_dropped_alert_deliveries_show_in_metrics_while_the_monitor_runs() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(&netns, dir.path(), "hold");
+    // One alert waits while the receiver holds another; a third pushes the
+    // waiting one out. The timeout outlasts the test: no retries.
+    let config = write_config(
+        dir.path(),
+        "[rules]\naudit_severity = \"off\"\n[delivery]\nwebhook_queue = 1\nwebhook_timeout = \"10m\"\n",
+    );
+    let store = dir.path().join("h.sqlite");
+    let token = dir.path().join("t");
+    let served = crate::dashboard::serve(
+        &netns,
+        &[
+            "monitor",
+            "--capture",
+            "netlink",
+            "--serve",
+            &format!("127.0.0.1:{}", crate::dashboard::PORT),
+            "--store",
+            store.to_str().unwrap(),
+            "--token-file",
+            token.to_str().unwrap(),
+            "--alerts",
+            &config,
+            "--webhook",
+            &receiver.url,
+            "--on-alert",
+            "cat > /dev/null; exit 3",
+        ],
+    );
+    let mut servers = vec![server_in(&netns, "0.0.0.0", unique_port(), "http")];
+    let held = eventually(Duration::from_secs(60), || receiver.bodies().len() == 1);
+    servers.push(server_in(&netns, "0.0.0.0", unique_port(), "http"));
+    servers.push(server_in(&netns, "0.0.0.0", unique_port(), "http"));
+    let bearer = format!("Bearer {}", served.token);
+    let expected = [
+        "porthole_alerts_total 3",
+        "porthole_alert_deliveries_total{channel=\"command\",outcome=\"failed\"} 3",
+        "porthole_alert_deliveries_total{channel=\"webhook\",outcome=\"delivered\"} 0",
+        "porthole_alert_deliveries_total{channel=\"webhook\",outcome=\"dropped\"} 1",
+    ];
+    let mut text = String::new();
+    let counted = eventually(Duration::from_secs(60), || {
+        text = crate::dashboard::get(&netns, "/metrics", &[("Authorization", &bearer)]).body;
+        expected.iter().all(|line| text.lines().any(|l| l == *line))
+    });
+    std::fs::write(&receiver.gate, "").unwrap();
+    assert!(held, "the receiver got the first alert");
+    assert!(counted, "{expected:#?} in\n{text}");
+}
+
 #[test]
 fn the_passive_audit_of_a_new_listener_alerts_on_its_findings() {
     let Some(netns) = Netns::create() else { return };

@@ -23,7 +23,7 @@ pub(crate) const PORT: u16 = 7878;
 /// A running `porthole monitor --serve` (or `porthole dashboard`).
 pub(crate) struct Served {
     _child: ChildGuard,
-    token: String,
+    pub(crate) token: String,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -90,11 +90,11 @@ fn record_and_serve(netns: &Netns, directory: &std::path::Path) -> Served {
 
 /// An HTTP response as the test reads it.
 #[derive(Debug)]
-struct Response {
-    status: u16,
+pub(crate) struct Response {
+    pub(crate) status: u16,
     /// Header lines, names lower-cased.
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Response {
@@ -193,7 +193,7 @@ fn http_at(
     Response { status, headers, body: body.to_string() }
 }
 
-fn get(netns: &Netns, path: &str, headers: &[(&str, &str)]) -> Response {
+pub(crate) fn get(netns: &Netns, path: &str, headers: &[(&str, &str)]) -> Response {
     http(netns, PORT, "GET", path, headers, None)
 }
 
@@ -363,6 +363,114 @@ fn serving_on_another_address_needs_expose_and_says_what_it_means() {
     let rebound =
         get(&netns, "/api/health", &[("Host", "evil.example"), ("Authorization", &bearer)]);
     assert_eq!(rebound.status, 403);
+}
+
+/// `monitor --serve` on a taken port, or with a token file it must refuse,
+/// started the recorder first: it printed `capture ebpf (…); recording this
+/// network namespace` and then the error, and had loaded eBPF for nothing.
+/// Now the token and the port come first: one line, exit 2.
+#[test]
+fn monitor_serve_on_a_taken_port_or_a_bad_token_file_says_one_line_before_recording() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("h.sqlite");
+    let token = directory.path().join("t");
+    // The port is held inside the namespace by a socket of the test's.
+    let taken = in_netns(&netns, || std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let address = taken.local_addr().expect("address").to_string();
+    let output = netns.porthole(&[
+        "monitor",
+        "--serve",
+        &address,
+        "--store",
+        store.to_str().unwrap(),
+        "--token-file",
+        token.to_str().unwrap(),
+    ]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(
+        output.stderr.starts_with(&format!("porthole: --serve {address}: binding")),
+        "{output:?}"
+    );
+    assert!(!store.exists(), "nothing was recorded");
+
+    std::fs::write(&token, "x".repeat(43)).expect("token file");
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    let output = netns.porthole(&[
+        "monitor",
+        "--serve",
+        "127.0.0.1:0",
+        "--store",
+        store.to_str().unwrap(),
+        "--token-file",
+        token.to_str().unwrap(),
+    ]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(output.stderr.contains("is readable by other users"), "{output:?}");
+    assert!(!store.exists(), "nothing was recorded");
+}
+
+/// Whoever wrote the token file knows the token. A file another user left
+/// at the `--token-file` path (in `/tmp`, before the first start) was used
+/// as long as its mode was 0600, opening the dashboard to them; a link
+/// another user made was followed, and the `chmod 600 PATH` printed for a
+/// readable target would change whatever file it pointed at.
+#[test]
+fn a_token_file_or_link_another_user_made_is_refused() {
+    if !crate::util::is_root() {
+        skip("giving a file to another user needs root");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("h.sqlite");
+    // Bounded: a dashboard that takes the file serves until it is stopped.
+    let dashboard = |token: &std::path::Path| {
+        let mut child = ChildGuard::spawn(
+            crate::util::porthole()
+                .args(["dashboard", "--serve", "127.0.0.1:0", "--store"])
+                .arg(&store)
+                .arg("--token-file")
+                .arg(token)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        let exited =
+            eventually(Duration::from_secs(60), || child.0.try_wait().expect("wait").is_some());
+        let mut stderr = String::new();
+        if exited {
+            child.0.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
+        }
+        assert!(exited, "the dashboard took {} and serves", token.display());
+        let code = child.0.wait().expect("wait").code().unwrap_or(-1);
+        crate::util::Output { code, stdout: String::new(), stderr }
+    };
+    let nobody = 65534;
+    let planted = directory.path().join("planted");
+    std::fs::write(&planted, "known-to-another-user-0123456789\n").expect("token file");
+    std::fs::set_permissions(&planted, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    std::os::unix::fs::chown(&planted, Some(nobody), Some(nobody)).expect("chown");
+    let output = dashboard(&planted);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(output.stderr.contains("belongs to uid 65534"), "{output:?}");
+
+    // A link by another user to a file of root's that others may read.
+    let target = directory.path().join("roots");
+    std::fs::write(&target, "x".repeat(43)).expect("file");
+    std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    let link = directory.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    std::os::unix::fs::lchown(&link, Some(nobody), Some(nobody)).expect("lchown");
+    let output = dashboard(&link);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("symbolic link made by uid 65534"), "{output:?}");
+    assert!(!output.stderr.contains("chmod"), "no fix line for the link's target: {output:?}");
 }
 
 /// `--serve 0.0.0.0:PORT --expose`, opened from another device as
