@@ -399,7 +399,9 @@ impl CheckSettings {
         let target = target
             .as_deref()
             .map(|text| {
-                crate::diagnose::Target::parse(text).with_context(|| format!("target '{text}'"))
+                crate::diagnose::Target::parse(text).with_context(|| {
+                    format!("target '{}'", crate::diagnose::target::redact_password(text))
+                })
             })
             .transpose()?;
         let bind = bind.as_deref().map(parse_bind).transpose()?;
@@ -508,7 +510,7 @@ impl WaitSettings {
                             "target '{text}' (a command to run once ready goes after --: porthole wait TARGET… -- COMMAND…)"
                         )
                     } else {
-                        format!("target '{text}'")
+                        format!("target '{}'", crate::diagnose::target::redact_password(text))
                     }
                 })
             })

@@ -35,6 +35,10 @@ pub enum TargetError {
     TcpPath { path: String },
     #[error("'{text}' in '{whole}' is not valid percent-encoding (write %XX with two hex digits)")]
     PercentEncoding { text: String, whole: String },
+    #[error(
+        "'{whole}' names a Unix socket, which a postgres:// target does not take: wait for the socket itself with {socket}, or give a host"
+    )]
+    ServiceUnixSocket { whole: String, socket: String },
     /// Port 0 asks the kernel for any port on bind; nothing can listen on
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]
@@ -157,7 +161,8 @@ impl fmt::Display for Target {
 impl Target {
     /// Parses any of the accepted shapes; port 0 is refused.
     pub fn parse(text: &str) -> Result<Self, TargetError> {
-        let target = Self::parse_shape(text).map_err(for_connect)?;
+        // Errors quote the target: never with its password.
+        let target = Self::parse_shape(&redact_password(text)).map_err(for_connect)?;
         if target.port() == Some(0) {
             return Err(TargetError::ZeroPort);
         }
@@ -241,6 +246,48 @@ impl Target {
     }
 }
 
+/// `text` with the password of a URL's userinfo written as `***`
+/// (`postgres://app:***@db/app`), for every place a target is quoted: an
+/// error line, a journal, a terminal someone else can see.
+pub fn redact_password(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some((scheme, rest)) = text.split_once("://") else { return text.into() };
+    let (authority, tail) = split_authority(rest);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else { return text.into() };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}").into(),
+        None => text.into(),
+    }
+}
+
+/// A service URL that names a Unix socket directory instead of a host
+/// (`postgres:///app`, `?host=/run/postgresql`, a `%2F…` host), which
+/// libpq takes: the `unix:` target that waits for the same socket.
+fn unix_socket_url(authority: &str, query: &str, whole: &str) -> Option<TargetError> {
+    let from_query = query
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("host="))
+        .filter(|host| host.starts_with('/') || host.starts_with("%2F") || host.starts_with("%2f"));
+    let host_part = authority.split(':').next().unwrap_or_default();
+    let encoded_directory =
+        (host_part.starts_with("%2F") || host_part.starts_with("%2f")).then_some(host_part);
+    if !authority.is_empty() && from_query.is_none() && encoded_directory.is_none() {
+        return None;
+    }
+    let directory = from_query
+        .or(encoded_directory)
+        .and_then(|text| percent_decode(text, whole).ok())
+        .unwrap_or_else(|| "/var/run/postgresql".to_string());
+    let port = match authority.rsplit_once(':') {
+        Some((_, port)) if !port.is_empty() && encoded_directory.is_some() => port,
+        _ => "5432",
+    };
+    Some(TargetError::ServiceUnixSocket {
+        whole: whole.to_string(),
+        socket: format!("unix:{}/.s.PGSQL.{port}", directory.trim_end_matches('/')),
+    })
+}
+
 /// `[USER[:PASSWORD]@]HOST[:PORT][/DATABASE][?…]` of a service URL. The
 /// password is dropped here (it is never sent: readiness needs none), the
 /// query (`?sslmode=…`) is the client library's; `#` has no meaning.
@@ -255,6 +302,12 @@ fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, Ta
         }
         None => (None, authority),
     };
+    if service == Service::Postgres {
+        let query = rest.find('?').map_or("", |index| &rest[index..]);
+        if let Some(error) = unix_socket_url(authority, query, whole) {
+            return Err(error);
+        }
+    }
     let (host, port) = parse_authority(authority, Some(service.default_port()), whole)?;
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let database = match path.strip_prefix('/') {
@@ -392,9 +445,24 @@ mod tests {
         assert!(ok("mysql://localhost").asks_the_application());
         assert!(!ok("tcp://localhost:3306").asks_the_application());
         assert!(err("postgres://app@localhost/%zz").contains("not valid percent-encoding"));
-        assert!(err("postgres://").contains("missing host"));
+        assert!(err("redis://").contains("missing host"));
         assert!(err("redis://localhost:0").contains("port 0"));
         assert!(err("rediss://localhost").contains("unknown scheme 'rediss://'"));
+        // A password is never quoted back, in a refusal or anywhere else.
+        let refused = err("http://user:hunter2@[::1:80/");
+        assert!(!refused.contains("hunter2"), "{refused}");
+        assert!(!err("postgres://app:hunter2@/db").contains("hunter2"));
+        assert_eq!(redact_password("redis://:pw@h:1/0"), "redis://:***@h:1/0");
+        assert_eq!(redact_password("postgres://app@h/db"), "postgres://app@h/db");
+        assert_eq!(redact_password("localhost:5432"), "localhost:5432");
+    }
+
+    #[test]
+    fn postgres_unix_socket_urls_point_at_the_socket() {
+        assert!(err("postgres:///app").contains("unix:/var/run/postgresql/.s.PGSQL.5432"));
+        assert!(err("postgresql://app@/app?host=/tmp/pg").contains("unix:/tmp/pg/.s.PGSQL.5432"));
+        assert!(err("postgres://%2Frun%2Fpg:6543/app").contains("unix:/run/pg/.s.PGSQL.6543"));
+        assert!(ok("postgres://localhost/app?host=db.example").port() == Some(5432));
     }
 
     #[test]

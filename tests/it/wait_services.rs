@@ -185,3 +185,18 @@ fn a_service_url_on_another_services_port_names_the_holder() {
     let redis = porthole_run(&["wait", &format!("redis://127.0.0.1:{port}"), "-t", "10s"]);
     assert_eq!(redis.code, 0, "{redis:?}");
 }
+
+#[test]
+fn a_bad_service_url_is_one_line_without_its_password() {
+    for (args, names) in [
+        (&["wait", "postgres://app:hunter2@/appdb"][..], "unix:/var/run/postgresql/.s.PGSQL.5432"),
+        (&["check", "postgresql:///appdb?host=/tmp/pg"][..], "unix:/tmp/pg/.s.PGSQL.5432"),
+        (&["wait", "http://user:hunter2@127.0.0.1:1/"][..], "credentials"),
+        (&["check", "mysql://root:hunter2@[::1:3306"][..], "unclosed '['"),
+    ] {
+        let output = porthole_run(args);
+        util::assert_usage_error(&output, &format!("{args:?}"));
+        assert!(output.stderr.contains(names), "{args:?}: {output:?}");
+        assert!(!output.stderr.contains("hunter2"), "{args:?}: {output:?}");
+    }
+}
