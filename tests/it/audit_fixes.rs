@@ -888,8 +888,8 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
     let trust = finding(&json, port, "trust-auth");
     assert_eq!(trust["severity"], "high", "other devices are asked for a password: {trust:#}");
     let evidence = trust["evidence"].as_str().unwrap();
-    assert!(evidence.contains("from 10.77.0.1"), "{evidence}");
-    assert!(evidence.contains("SCRAM"), "{evidence}");
+    assert!(evidence.contains("loopback clients only"), "{evidence}");
+    assert!(evidence.contains("line 2 `host all all 127.0.0.1/32 trust`"), "{evidence}");
 
     // Trusting every address is critical again.
     hba("trust");
@@ -908,6 +908,116 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
     assert!(critical, "{last:#}");
     let evidence = finding(&last, port, "trust-auth")["evidence"].as_str().unwrap().to_string();
     assert!(!evidence.contains("loopback clients only"), "{evidence}");
+}
+
+/// A PostgreSQL on 0.0.0.0:PORT in `netns`, run by user postgres on a fresh
+/// data directory whose pg_hba.conf is `hba`; 10.77.0.1 is an address of
+/// the namespace that is not loopback (on lo).
+fn postgres_in(netns: &Netns, hba: &str) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
+    let Some(bin) = crate::audit::postgres_bin() else {
+        util::skip("postgresql not installed");
+        return None;
+    };
+    netns.run_ok("ip", &["addr", "add", "10.77.0.1/32", "dev", "lo"]);
+    let dir = crate::audit::shared_tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    crate::audit::chown(&data, "postgres");
+    let as_postgres = |program: &str| {
+        let mut command = netns.command("setpriv");
+        command
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+            .arg(bin.join(program));
+        command
+    };
+    let init = util::run(
+        as_postgres("initdb")
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+    crate::audit::chown(&data.join("pg_hba.conf"), "postgres");
+    let port = util::unique_port();
+    let postmaster = ChildGuard::spawn(
+        as_postgres("postgres")
+            .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
+            .args([
+                "-k",
+                data.to_str().unwrap(),
+                "-c",
+                "listen_addresses=0.0.0.0",
+                "-c",
+                "fsync=off",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(netns, port), "postgres did not start on {port}");
+    assert!(
+        crate::audit::postgres_ready(&bin, port, Some(netns)),
+        "postgres on {port} accepts no logins"
+    );
+    Some((dir, postmaster, port))
+}
+
+fn postgres_audit(netns: &Netns, port: u16) -> Value {
+    let port = port.to_string();
+    let args = ["audit", "--port", &port, "--json", "--skip", "outdated-package", "--active"];
+    let output = netns.porthole(&args);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    output.json()
+}
+
+#[test]
+fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
+    let Some(netns) = Netns::create() else { return };
+    // `samehost` admits every address of this machine and no other device:
+    // a second login from 10.77.0.1 is trusted, yet no other device is.
+    let hba =
+        "local all all trust\nhost all all samehost trust\nhost all all 0.0.0.0/0 scram-sha-256\n";
+    let Some((dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let hba_file = dir.path().join("data").join("pg_hba.conf");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "high", "only this machine is trusted: {trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    let line = format!("{} line 2 `host all all samehost trust`", hba_file.display());
+    assert!(evidence.contains(&line), "{evidence}");
+    let fix = trust["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("psql -h 127.0.0.1 -p {port} -U postgres")), "{fix}");
+
+    // The fix as printed: a password first (here through the socket, as
+    // `\password` prompts on a terminal), then its edit and its reload.
+    let sql = format!("ALTER USER postgres PASSWORD '{}'", "Zq8-unguessable-4m");
+    let socket = dir.path().join("data");
+    let set = util::run(
+        netns
+            .command("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--", "psql"])
+            .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string(), "-c", &sql]),
+    );
+    assert_eq!(set.code, 0, "{set:?}");
+    let commands: Vec<&str> = fix
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{fix}");
+    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
+    for command in commands {
+        run_printed_in(dir.path(), command);
+    }
+    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    assert!(edited.contains("host all all samehost scram-sha-256\n"), "{edited}");
+    assert!(edited.starts_with("local all all trust\n"), "the socket line is left: {edited}");
+    let mut last = Value::Null;
+    let gone = eventually(START, || {
+        last = postgres_audit(&netns, port);
+        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
+    });
+    assert!(gone, "{last:#}");
 }
 
 /// An nginx configuration serving `return 200` on 0.0.0.0:PORT, with

@@ -34,6 +34,7 @@ pub mod mongodb;
 pub mod mongodb_auth;
 pub mod mysql;
 pub mod mysql_auth;
+pub mod pg_hba;
 pub mod postgres;
 pub mod postgres_auth;
 pub mod redis;
@@ -79,6 +80,12 @@ pub enum Observation {
         /// was asked for a password: pg_hba.conf trusts loopback clients
         /// only, and other devices meet the method it names.
         loopback_only: Option<String>,
+        /// pg_hba.conf as the server read it on that session, when it let
+        /// porthole see it: who each `trust` line admits, and where.
+        hba: Option<pg_hba::HbaRules>,
+        /// Where the login was trusted: a fix's `psql` goes there, since
+        /// the other loopback family may ask for a password.
+        address: SocketAddr,
     },
     EmptyPassword {
         evidence: String,
