@@ -505,6 +505,87 @@ fn start_mariadb(dir: &Path, extra: &[String]) -> (ChildGuard, u16, std::path::P
     (server, port, socket)
 }
 
+/// The commands quoted in a fix that start with `program`.
+fn printed(fix: &str, program: &str) -> Vec<String> {
+    fix.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with(&format!("{program} ")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs a printed command in `sh`, `stdin` on its standard input (what a
+/// `-p` prompt reads when there is no terminal).
+fn run_printed(command: &str, stdin: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new("sh")
+        .args(["-c", command])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin written");
+    let output = child.wait_with_output().expect("sh ends");
+    assert!(
+        output.status.success(),
+        "the printed command failed: {command}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn empty_passwords(json: &Value) -> Vec<&Value> {
+    json["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == "empty-password").collect()
+}
+
+/// `--active` tried `root` alone: an anonymous account (`''@'localhost'`,
+/// any user name, no password) passed clean, and a server started with
+/// `--skip-grant-tables` (every name, every password, every privilege) was
+/// told `ALTER USER 'root'@'%' …`, which fails there and names an account
+/// most servers lack. The account `CURRENT_USER()` names now tells the
+/// three apart, and each fix runs as printed.
+#[test]
+fn mariadb_anonymous_accounts_and_skip_grant_tables_get_fixes_that_run() {
+    if !require("mariadbd") || !require("mariadb-install-db") || !require("mariadb") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let (_server, port, socket) = start_mariadb(dir.path(), &[]);
+    mariadb_sql(&socket, None, "CREATE USER ''@'localhost'");
+    let args = ["--active", "--skip", "weak-password"];
+    let (_, json) = audit(port, &args);
+    let found = empty_passwords(&json);
+    assert_eq!(found.len(), 2, "root and the anonymous account: {json:#}");
+    let anonymous = found.iter().find(|f| f["evidence"].as_str().unwrap().contains("anonymous"));
+    let anonymous = anonymous.unwrap_or_else(|| panic!("no anonymous account in {json:#}"));
+    assert_eq!(anonymous["severity"], "medium", "{anonymous:#}");
+    let root = found.iter().find(|f| f["evidence"].as_str().unwrap().contains("as root"));
+    let root = root.unwrap_or_else(|| panic!("no root login in {json:#}"));
+    assert_eq!(root["severity"], "high", "{root:#}");
+    let drop_user = printed(anonymous["fix"].as_str().unwrap(), "mariadb");
+    let alter_user = printed(root["fix"].as_str().unwrap(), "mariadb");
+    assert_eq!((drop_user.len(), alter_user.len()), (1, 1), "{json:#}");
+    // Root has no password yet: an empty line answers the prompt.
+    run_printed(&drop_user[0], "\n");
+    run_printed(&alter_user[0], "");
+    let (_, json) = audit(port, &args);
+    assert!(empty_passwords(&json).is_empty(), "{json:#}");
+
+    let other = shared_tempdir();
+    let (server, port, _) = start_mariadb(other.path(), &["--skip-grant-tables".into()]);
+    let (_, json) = audit(port, &args);
+    let found = empty_passwords(&json);
+    assert_eq!(found.len(), 1, "one finding says it all: {json:#}");
+    let evidence = found[0]["evidence"].as_str().unwrap();
+    assert!(evidence.contains("`skip-grant-tables`"), "{evidence}");
+    assert_eq!(found[0]["severity"], "high", "{evidence}");
+    let fix = found[0]["fix"].as_str().unwrap();
+    let expected =
+        format!("remove `--skip-grant-tables` from the command that starts pid {}", server.pid());
+    assert!(fix.starts_with(&expected), "{fix}");
+}
+
 /// Runs `statement` as root over the Unix socket (`password` if set).
 fn mariadb_sql(socket: &Path, password: Option<&str>, statement: &str) -> String {
     let mut command = Command::new("mariadb");

@@ -89,6 +89,14 @@ pub enum Observation {
     },
     EmptyPassword {
         evidence: String,
+        /// The user name of the login: `root`, or one no server has
+        /// ([`mysql::UNKNOWN_USER`]), which only an anonymous account or
+        /// `skip-grant-tables` lets in.
+        user: String,
+        /// `CURRENT_USER()` on that session: the account the server
+        /// matched (`root@localhost`, `@localhost`; `@` under
+        /// `skip-grant-tables`).
+        account: Option<String>,
     },
     Rebindable {
         evidence: String,
