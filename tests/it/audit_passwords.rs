@@ -216,6 +216,47 @@ fn redis_acl_user_with_its_name_as_password_is_found() {
     assert_eq!(login(&json)["attempts"], 4, "three default passwords, then admin:admin");
 }
 
+/// An ACL user with `nopass` while `default` is off takes any password:
+/// `admin` was reported as guessed with a default password. Redis's errors
+/// never name a user (`-NOAUTH Authentication required.`, `-WRONGPASS
+/// invalid username-password pair or user is disabled.`), so such a user
+/// is found only under a name on the lists; `ACL GETUSER` on the session it
+/// opened then says what it is, and the printed fix gives it a password.
+#[test]
+fn redis_acl_user_with_nopass_is_named_as_such_and_its_fix_runs() {
+    if !require("redis-server") || !require("redis-cli") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_redis, port, _log) = start_redis(
+        &["--user", "default", "off", "--user", "admin", "on", "nopass", "~*", "+@all"],
+        dir.path(),
+        Path::new("/usr/bin/redis-server"),
+    );
+    let (_, json) = audit(port, &["--active"]);
+    let weak = finding(&json, "weak-password");
+    let evidence = weak["evidence"].as_str().unwrap();
+    assert!(evidence.contains("`ACL GETUSER admin` shows `nopass`"), "{evidence}");
+    assert!(!evidence.contains("a default password"), "{evidence}");
+    let fix = weak["fix"].as_str().unwrap();
+    let command = fix.split('`').nth(1).expect("a quoted command");
+    assert!(command.starts_with("redis-cli "), "{fix}");
+    // `--askpass` reads the (any) password from standard input.
+    let mut child = Command::new("sh")
+        .args(["-c", command])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(b"anything\n").unwrap();
+    let ran = child.wait_with_output().unwrap();
+    assert!(ran.status.success() && ran.stdout.starts_with(b"OK"), "{command}: {ran:?}");
+    let (_, json) = audit(port, &["--active"]);
+    assert!(!rules(&json).contains(&"weak-password".to_string()), "{json:#}");
+}
+
 /// A Redis that turns clients away ("max number of clients reached") shows
 /// a sign of trouble before any login: nothing is tried.
 #[test]

@@ -129,6 +129,9 @@ pub enum Observation {
         /// asked), so a fix does not print a `CONFIG SET` that a
         /// `rename-command CONFIG ""` turned off.
         config_command: Option<bool>,
+        /// Redis: `ACL GETUSER` showed the user has `nopass`, so any
+        /// password gets in, not only the one from the list.
+        no_password: bool,
     },
 }
 
