@@ -1115,6 +1115,8 @@ fn an_nginx_with_its_own_config_file_is_reloaded_as_printed() {
     let pieces: Vec<&str> = fix.split('`').skip(1).step_by(2).collect();
     assert_eq!(pieces.len(), 3, "{fix}");
     assert_eq!(pieces[2], format!("kill -HUP {}", nginx.pid()), "the master's pid: {fix}");
+    let named = format!("in nginx's configuration ({}, or a file it includes)", config.display());
+    assert!(fix.starts_with(&named), "the file nginx reads: {fix}");
     std::fs::write(&config, with_master(pieces[0], pieces[1])).unwrap();
     let reload = netns.command("sh").args(["-c", pieces[2]]).status().unwrap();
     assert!(reload.success(), "{}", pieces[2]);
