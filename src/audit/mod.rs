@@ -19,6 +19,7 @@
 //! Nothing here prints: progress goes to an optional callback.
 
 pub mod firewall;
+pub mod mysql_options;
 pub mod namespaces;
 pub mod packages;
 pub mod passwords;
@@ -167,6 +168,16 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     };
     if options.active {
         trust_from_the_network(system, &targets, &mut outcomes, current_namespace, options);
+    }
+    for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
+        // An exposed MySQL/MariaDB: the line that set its address.
+        let Some(outcome) = outcome else { continue };
+        let database = matches!(outcome.service.as_deref(), Some("mysql" | "mariadb"));
+        if let (true, true, Some(owner)) =
+            (database, target.scope.is_exposed(), target.owners.first())
+        {
+            outcome.bind_option = mysql_options::bind_address(system, owner.pid, &owner.cmdline);
+        }
     }
     let host_firewall = firewall::HostFirewall::read(system);
     let chain = &host_firewall.v4;

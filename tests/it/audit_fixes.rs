@@ -1020,6 +1020,76 @@ fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
     assert!(gone, "{last:#}");
 }
 
+/// Debian's MariaDB sets `bind-address` in an included file
+/// (`mariadb.conf.d/50-server.cnf`), which is read after my.cnf's own
+/// `[mysqld]`: the fix "set `bind-address = 127.0.0.1` under [mysqld]"
+/// changed nothing there. The fix now edits the line that sets it, and runs.
+#[test]
+fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
+    if !require("mariadbd") || !require("mariadb-install-db") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let dir = crate::audit::shared_tempdir();
+    let root = dir.path();
+    let data = root.join("data");
+    let scratch = root.join("tmp");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::set_permissions(&scratch, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+        .unwrap();
+    let install = util::run(
+        Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", scratch.display()))
+            .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
+    );
+    assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+    let port = util::unique_port();
+    let conf_d = root.join("conf.d");
+    std::fs::create_dir(&conf_d).unwrap();
+    let my_cnf = root.join("my.cnf");
+    std::fs::write(
+        &my_cnf,
+        format!(
+            "[mysqld]\ndatadir = {data}\nsocket = {data}/mysqld.sock\npid-file = {data}/mysqld.pid\ntmpdir = {scratch}\nport = {port}\nuser = mysql\nskip-log-bin\n!includedir {conf_d}\n",
+            data = data.display(),
+            scratch = scratch.display(),
+            conf_d = conf_d.display()
+        ),
+    )
+    .unwrap();
+    let server_cnf = conf_d.join("50-server.cnf");
+    std::fs::write(&server_cnf, "[mariadbd]\n# every interface\nbind-address = 0.0.0.0\n").unwrap();
+    let start = || {
+        ChildGuard::spawn(
+            netns
+                .command("mariadbd")
+                .arg(format!("--defaults-file={}", my_cnf.display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+    };
+    let server = start();
+    assert!(wait_in(&netns, port), "mariadbd did not start on {port}");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let exposed = finding(&json, port, "exposed-service");
+    assert_eq!(exposed["local_address"], "0.0.0.0", "{exposed:#}");
+    let fix = exposed["fix"].as_str().unwrap();
+    let edit = format!("sed -i '3s/.*/bind-address = 127.0.0.1/' {}", server_cnf.display());
+    assert!(
+        fix.starts_with(&format!("`{edit}` (line 3 sets it), then restart pid {}", server.pid())),
+        "{fix}"
+    );
+    run_printed_in(root, &edit);
+    drop(server);
+    let _server = start();
+    assert!(wait_in(&netns, port), "mariadbd did not start again on {port}");
+    let json = audit_in(&netns, &port.to_string()).json();
+    assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+    assert_eq!(json["services"][0]["local_address"], "127.0.0.1", "{json:#}");
+}
+
 /// An nginx configuration serving `return 200` on 0.0.0.0:PORT, with
 /// `server_extra` inside its `server {}` and `extra` inside `http {}` (a
 /// single process, so dropping it stops nginx).
