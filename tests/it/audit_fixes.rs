@@ -975,7 +975,7 @@ fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
     // `samehost` admits every address of this machine and no other device:
     // a second login from 10.77.0.1 is trusted, yet no other device is.
     let hba =
-        "local all all trust\nhost all all samehost trust\nhost all all 0.0.0.0/0 scram-sha-256\n";
+        "local all all trust\nhost all all samehost trust # trust this machine\nhost all all 0.0.0.0/0 scram-sha-256\n";
     let Some((dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
     let hba_file = dir.path().join("data").join("pg_hba.conf");
     let json = postgres_audit(&netns, port);
@@ -1010,7 +1010,11 @@ fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
         run_printed_in(dir.path(), command);
     }
     let edited = std::fs::read_to_string(&hba_file).unwrap();
-    assert!(edited.contains("host all all samehost scram-sha-256\n"), "{edited}");
+    // A comment that says `trust` is not the method: the edit leaves it.
+    assert!(
+        edited.contains("host all all samehost scram-sha-256 # trust this machine\n"),
+        "{edited}"
+    );
     assert!(edited.starts_with("local all all trust\n"), "the socket line is left: {edited}");
     let mut last = Value::Null;
     let gone = eventually(START, || {

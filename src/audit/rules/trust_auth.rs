@@ -89,8 +89,9 @@ fn fix(context: &Context<'_>, hba: Option<&HbaRules>, trusted_at: SocketAddr) ->
     };
     let psql = format!("psql -h {} -p {} -U postgres", trusted_at.ip(), trusted_at.port());
     // One `sed` per file (PostgreSQL 16 may include others), each naming
-    // its lines: the method is the last bare `trust` word on the line
-    // (options after it are `name=value`).
+    // its lines: the method is the word after the type, database, user and
+    // address (4 words) or address and mask (5), so a `trust` in a comment
+    // after it is left alone.
     let mut files: Vec<(&str, Vec<u32>)> = Vec::new();
     for rule in &lines {
         let file = rule.file(hba);
@@ -104,7 +105,7 @@ fn fix(context: &Context<'_>, hba: Option<&HbaRules>, trusted_at: SocketAddr) ->
         .map(|(file, numbers)| {
             let script: Vec<String> = numbers
                 .iter()
-                .map(|n| format!("{n}s/^(.*[[:space:]])trust([[:space:]]|$)/\\1scram-sha-256\\2/"))
+                .map(|n| format!("{n}s/^([[:space:]]*([^[:space:]]+[[:space:]]+){{4,5}})trust([[:space:]]|$)/\\1scram-sha-256\\3/"))
                 .collect();
             format!("`sed -i -E '{}' {}`", script.join(";"), crate::shell::printable_word(file))
         })
@@ -214,7 +215,7 @@ mod tests {
         let loopback = judged(hba("127.0.0.1", Some("255.255.255.255")));
         assert_eq!(loopback.severity, Severity::High);
         assert!(
-            same.fix.contains("`sed -i -E '7s/^(.*[[:space:]])trust([[:space:]]|$)/\\1scram-sha-256\\2/' /srv/pg/pg_hba.conf`"),
+            same.fix.contains("`sed -i -E '7s/^([[:space:]]*([^[:space:]]+[[:space:]]+){4,5})trust([[:space:]]|$)/\\1scram-sha-256\\3/' /srv/pg/pg_hba.conf`"),
             "{}",
             same.fix
         );
