@@ -26,6 +26,9 @@ pub enum BindSource {
 /// How deep `!include` may nest (a loop must end).
 const MAX_DEPTH: usize = 8;
 
+/// The largest option file read (Debian's are a few KiB).
+const MAX_FILE: u64 = 1 << 20;
+
 /// Whether `group` is read by the server.
 fn server_group(group: &str) -> bool {
     let group = group.to_ascii_lowercase();
@@ -119,7 +122,14 @@ impl Reader<'_> {
             self.elsewhere = true;
             return;
         }
-        let Some(text) = self.system.read_text(file) else { return };
+        // The paths come from another user's command line: a FIFO would
+        // block the audit and `/dev/zero` fill its memory. Regular files
+        // only, and not larger than an option file gets.
+        let regular = self.system.file_status(file).is_none_or(|s| s.is_file);
+        let Some(bytes) = self.system.read_regular(file, MAX_FILE).filter(|_| regular) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&bytes);
         self.last_file = Some(file.to_string());
         let mut in_server_group = false;
         for (index, line) in text.lines().enumerate() {
@@ -216,5 +226,20 @@ mod tests {
         assert_eq!(bind_address(&system, 7, &args("mariadbd")), None, "a container's own file");
         system.statuses.insert("/proc/7/root/etc/mysql/my.cnf".into(), status(10));
         assert!(bind_address(&system, 7, &args("mariadbd")).is_some(), "the same file");
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        use crate::inventory::system::FileStatus;
+        let mut system = Scripted::default();
+        // Scripted, a read of these would succeed: the status must stop it.
+        system.files.insert("/dev/zero".into(), b"[mysqld]\nbind-address=::\n".to_vec());
+        let device =
+            FileStatus { device: 5, inode: 4, mode: 0o20666, uid: 0, gid: 0, is_file: false };
+        system.statuses.insert("/dev/zero".into(), device);
+        assert_eq!(
+            bind_address(&system, 7, &args("mariadbd --defaults-file=/dev/zero")),
+            Some(BindSource::Unset { last_file: None })
+        );
     }
 }

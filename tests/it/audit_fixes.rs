@@ -1094,6 +1094,57 @@ fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
     assert_eq!(json["services"][0]["local_address"], "127.0.0.1", "{json:#}");
 }
 
+/// The option files of an exposed MySQL/MariaDB are read where its command
+/// line says: any local user can start a server that greets like MariaDB
+/// with `--defaults-file` naming a FIFO (an open or read would wait for a
+/// writer forever) or a 10 GiB sparse file. The audit ends all the same.
+#[test]
+fn a_mysql_option_file_that_is_a_fifo_or_huge_neither_hangs_nor_fills_memory() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = crate::audit::shared_tempdir();
+    let fifo = dir.path().join("my.cnf");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    let huge = dir.path().join("huge.cnf");
+    std::fs::File::create(&huge).unwrap().set_len(10 << 30).unwrap();
+    let greeter = r#"
+import socket, struct, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("0.0.0.0", int(sys.argv[1])))
+server.listen(8)
+print("ready", flush=True)
+payload = (b"\x0a5.5.5-10.11.19-MariaDB\x00" + struct.pack("<I", 7) + b"abcdefgh\x00"
+    + struct.pack("<H", 0xf7ff) + b"\x21" + struct.pack("<H", 2) + struct.pack("<H", 0x81bf)
+    + b"\x15" + b"\x00" * 10 + b"ijklmnopqrst\x00" + b"mysql_native_password\x00")
+while True:
+    client, _ = server.accept()
+    client.sendall(struct.pack("<I", len(payload))[:3] + b"\x00" + payload)
+    client.close()
+"#;
+    for option in [
+        format!("--defaults-file={}", fifo.display()),
+        format!("--defaults-file={}", huge.display()),
+    ] {
+        let port = util::unique_port();
+        let (_greeter, mut ready) =
+            util::python_in(&netns, greeter, &[&port.to_string(), option.as_str()]);
+        util::wait_for_line(&mut ready);
+        let output = netns
+            .command("timeout")
+            .arg("60")
+            .arg(util::binary())
+            .args(["audit", "--port", &port.to_string(), "--json", "--skip", "outdated-package"])
+            .output()
+            .expect("porthole runs");
+        assert!(matches!(output.status.code(), Some(0 | 1)), "{option}: {output:?}");
+        let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        let exposed = finding(&json, port, "exposed-service");
+        let fix = exposed["fix"].as_str().unwrap();
+        assert!(!fix.contains("sed"), "nothing was read from {option}: {fix}");
+    }
+}
+
 /// An nginx configuration serving `return 200` on 0.0.0.0:PORT, with
 /// `server_extra` inside its `server {}` and `extra` inside `http {}` (a
 /// single process, so dropping it stops nginx).
