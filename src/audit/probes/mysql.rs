@@ -179,14 +179,17 @@ fn take_packet(buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
 /// to come).
 fn current_user(conn: &mut Conn, deadline: &Deadline, received: Vec<u8>) -> Option<String> {
     let mut buffer = received;
+    // One short row is expected: a server that keeps sending is cut off.
+    let mut budget: usize = 64 * 1024;
     let mut next = |conn: &mut Conn| loop {
         if let Some(payload) = take_packet(&mut buffer) {
             return Some(payload);
         }
         let (bytes, _) = conn.receive(deadline, None, |b| !b.is_empty());
-        if bytes.is_empty() {
+        if bytes.is_empty() || bytes.len() > budget {
             return None;
         }
+        budget -= bytes.len();
         buffer.extend_from_slice(&bytes);
     };
     // Up to the login's OK.

@@ -22,6 +22,9 @@ use super::postgres_auth::{take_message, Message};
 const QUERY: &str =
     "SELECT current_setting('hba_file'), to_jsonb(r)::text FROM pg_catalog.pg_hba_file_rules r";
 
+/// The most read after `AuthenticationOk`, rules included.
+const MAX_BYTES: usize = 1 << 20;
+
 /// pg_hba.conf as the server reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HbaRules {
@@ -223,14 +226,17 @@ impl HbaRules {
 /// `received` holds what already arrived after `AuthenticationOk`.
 pub fn read(conn: &mut Conn, deadline: &Deadline, received: Vec<u8>) -> Option<HbaRules> {
     let mut buffer = received;
+    // A server that keeps sending is cut off: pg_hba.conf is a few KiB.
+    let mut budget = MAX_BYTES;
     let mut next = |conn: &mut Conn| loop {
         if let Some(message) = take_message(&mut buffer) {
             return Some(message);
         }
         let (bytes, _) = conn.receive(deadline, None, |b| !b.is_empty());
-        if bytes.is_empty() {
+        if bytes.is_empty() || bytes.len() > budget {
             return None;
         }
+        budget -= bytes.len();
         buffer.extend_from_slice(&bytes);
     };
     loop {
