@@ -19,6 +19,7 @@
 //! Nothing here prints: progress goes to an optional callback.
 
 pub mod firewall;
+pub mod mysql_options;
 pub mod namespaces;
 pub mod packages;
 pub mod passwords;
@@ -167,6 +168,16 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     };
     if options.active {
         trust_from_the_network(system, &targets, &mut outcomes, current_namespace, options);
+    }
+    for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
+        // An exposed MySQL/MariaDB: the line that set its address.
+        let Some(outcome) = outcome else { continue };
+        let database = matches!(outcome.service.as_deref(), Some("mysql" | "mariadb"));
+        if let (true, true, Some(owner)) =
+            (database, target.scope.is_exposed(), target.owners.first())
+        {
+            outcome.bind_option = mysql_options::bind_address(system, owner.pid, &owner.cmdline);
+        }
     }
     let host_firewall = firewall::HostFirewall::read(system);
     let chain = &host_firewall.v4;
@@ -547,10 +558,13 @@ fn trust_from_the_network(
     let mut interfaces = None;
     for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
         let Some(outcome) = outcome else { continue };
-        let trusted = outcome
-            .observations
-            .iter()
-            .any(|o| matches!(o, probes::Observation::TrustAuth { loopback_only: None, .. }));
+        // When the server showed its pg_hba.conf lines, they decide (a
+        // login from this machine's own address meets `samehost` lines
+        // that no other device does).
+        let trusted = outcome.observations.iter().any(|o| {
+            matches!(o, probes::Observation::TrustAuth { loopback_only: None, hba, .. }
+                if hba.as_ref().is_none_or(|hba| hba.superuser_trust().is_empty()))
+        });
         // Another namespace's addresses are not this thread's to use.
         let here = target.net_namespace.is_none_or(|ns| Some(ns) == current_namespace);
         if !trusted || !here || target.scope != Scope::Wildcard {
@@ -713,8 +727,12 @@ fn trust_over_the_other_loopback(target: &Target, options: ProbeOptions, outcome
     probes::postgres::probe(other, &deadline, true, &mut again);
     outcome.probes.push(format!("postgresql StartupMessage over {} (active)", other.ip()));
     for observation in again.observations {
-        if let probes::Observation::TrustAuth { evidence, loopback_only } = observation {
+        if let probes::Observation::TrustAuth { evidence, loopback_only, hba, address } =
+            observation
+        {
             outcome.observations.push(probes::Observation::TrustAuth {
+                hba,
+                address,
                 evidence: format!(
                     "over {}: {evidence}, while over {}: {asked}",
                     other.ip(),

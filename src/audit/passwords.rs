@@ -268,6 +268,7 @@ pub fn check_all(
                 attempts: sequence.attempts,
                 site: credential.site,
                 config_command: redis.as_ref().map(|found| found.config_command),
+                no_password: redis.as_ref().is_some_and(|found| found.no_password),
             });
         }
         outcome.probes.push(format!(

@@ -159,6 +159,13 @@ pub trait System: Sync {
         self.read(path)
     }
 
+    /// A regular file of at most `limit` bytes, read whole; `None` for a
+    /// larger one or anything else (a FIFO would block the read, a device
+    /// such as `/dev/zero` never end it): for paths another user named.
+    fn read_regular(&self, path: &str, limit: u64) -> Option<Vec<u8>> {
+        self.read(path).filter(|bytes| bytes.len() as u64 <= limit)
+    }
+
     /// Whether a path exists (a socket file, `/.dockerenv`).
     fn exists(&self, path: &str) -> bool;
 
@@ -436,6 +443,23 @@ impl System for Machine {
 
     fn read(&self, path: &str) -> Option<Vec<u8>> {
         std::fs::read(path).ok()
+    }
+
+    fn read_regular(&self, path: &str, limit: u64) -> Option<Vec<u8>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK: opening a FIFO without a writer must not wait.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .ok()?;
+        let metadata = file.metadata().ok()?;
+        if !metadata.is_file() || metadata.len() > limit {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        file.take(limit + 1).read_to_end(&mut bytes).ok()?;
+        (bytes.len() as u64 <= limit).then_some(bytes)
     }
 
     fn reread(&self, path: &str) -> Option<Vec<u8>> {

@@ -1102,8 +1102,8 @@ fn redis_on_its_tls_port_only_is_probed_inside_tls() {
 /// 127.0.0.1 and ::1 that asked the IPv4 login for a password while
 /// trusting `::1` passed `--active` clean: every local process could log in
 /// as its superuser over IPv6. The login is repeated over the other
-/// loopback; the printed fix (`scram-sha-256` on the host lines, then
-/// `SELECT pg_reload_conf();`) makes the finding go.
+/// loopback; the printed fix (`scram-sha-256` on the trusting line of the
+/// server's own pg_hba.conf, then a reload) makes the finding go.
 #[test]
 fn postgres_trusting_one_loopback_family_is_found_over_it() {
     let Some(bin) = postgres_bin() else {
@@ -1135,7 +1135,7 @@ fn postgres_trusting_one_loopback_family_is_found_over_it() {
         .args(["-c", "listen_addresses=127.0.0.1,::1", "-c", "fsync=off"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let _postmaster = ChildGuard::spawn(&mut command);
+    let postmaster = ChildGuard::spawn(&mut command);
     assert!(wait_for_port(port, START), "postgres did not start on {port}");
     assert!(postgres_ready(&bin, port, None), "postgres on {port} accepts no logins");
 
@@ -1145,17 +1145,30 @@ fn postgres_trusting_one_loopback_family_is_found_over_it() {
     let evidence = trust["evidence"].as_str().unwrap();
     assert!(evidence.starts_with("over ::1: StartupMessage"), "{evidence}");
     assert!(evidence.contains("while over 127.0.0.1:") && evidence.contains("SCRAM"), "{evidence}");
+    // The fix as printed: its `psql` goes where the login was trusted (over
+    // 127.0.0.1 postgres, with no password yet, would be refused); the
+    // password is set through the socket here, as `\password` prompts.
     let fix = trust["fix"].as_str().unwrap();
-    assert!(fix.contains("`SELECT pg_reload_conf();`"), "{fix}");
-
-    // The fix: scram-sha-256 on the host lines, reloaded as it says.
-    write_hba(&data, "scram-sha-256");
-    let reload = util::run(
+    assert!(fix.contains(&format!("`psql -h ::1 -p {port} -U postgres -c")), "{fix}");
+    let set = util::run(
         as_user("postgres", &bin.join("psql"))
             .args(["-h", data.to_str().unwrap(), "-p", &port.to_string(), "-U", "postgres"])
-            .args(["-d", "postgres", "-c", "SELECT pg_reload_conf();"]),
+            .args(["-d", "postgres", "-c", "ALTER USER postgres PASSWORD 'Zq8-unguessable-4m'"]),
     );
-    assert_eq!(reload.code, 0, "{reload:?}");
+    assert_eq!(set.code, 0, "{set:?}");
+    let commands: Vec<&str> = fix
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
+        .collect();
+    assert_eq!(commands, [commands[0], &format!("kill -HUP {}", postmaster.pid())], "{fix}");
+    for command in commands {
+        let ran = util::run(Command::new("sh").args(["-c", command]));
+        assert_eq!(ran.code, 0, "{command}: {ran:?}");
+    }
+    let edited = std::fs::read_to_string(&hba).unwrap();
+    assert!(edited.ends_with("host all all ::1/128 scram-sha-256\n"), "{edited}");
     let mut last = Value::Null;
     let clean = util::eventually(Duration::from_secs(20), || {
         last = audit(port, &["--active"]).1;

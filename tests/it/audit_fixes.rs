@@ -888,8 +888,8 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
     let trust = finding(&json, port, "trust-auth");
     assert_eq!(trust["severity"], "high", "other devices are asked for a password: {trust:#}");
     let evidence = trust["evidence"].as_str().unwrap();
-    assert!(evidence.contains("from 10.77.0.1"), "{evidence}");
-    assert!(evidence.contains("SCRAM"), "{evidence}");
+    assert!(evidence.contains("loopback clients only"), "{evidence}");
+    assert!(evidence.contains("line 2 `host all all 127.0.0.1/32 trust`"), "{evidence}");
 
     // Trusting every address is critical again.
     hba("trust");
@@ -908,6 +908,241 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
     assert!(critical, "{last:#}");
     let evidence = finding(&last, port, "trust-auth")["evidence"].as_str().unwrap().to_string();
     assert!(!evidence.contains("loopback clients only"), "{evidence}");
+}
+
+/// A PostgreSQL on 0.0.0.0:PORT in `netns`, run by user postgres on a fresh
+/// data directory whose pg_hba.conf is `hba`; 10.77.0.1 is an address of
+/// the namespace that is not loopback (on lo).
+fn postgres_in(netns: &Netns, hba: &str) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
+    let Some(bin) = crate::audit::postgres_bin() else {
+        util::skip("postgresql not installed");
+        return None;
+    };
+    netns.run_ok("ip", &["addr", "add", "10.77.0.1/32", "dev", "lo"]);
+    let dir = crate::audit::shared_tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    crate::audit::chown(&data, "postgres");
+    let as_postgres = |program: &str| {
+        let mut command = netns.command("setpriv");
+        command
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+            .arg(bin.join(program));
+        command
+    };
+    let init = util::run(
+        as_postgres("initdb")
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+    crate::audit::chown(&data.join("pg_hba.conf"), "postgres");
+    let port = util::unique_port();
+    let postmaster = ChildGuard::spawn(
+        as_postgres("postgres")
+            .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
+            .args([
+                "-k",
+                data.to_str().unwrap(),
+                "-c",
+                "listen_addresses=0.0.0.0",
+                "-c",
+                "fsync=off",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(netns, port), "postgres did not start on {port}");
+    assert!(
+        crate::audit::postgres_ready(&bin, port, Some(netns)),
+        "postgres on {port} accepts no logins"
+    );
+    Some((dir, postmaster, port))
+}
+
+fn postgres_audit(netns: &Netns, port: u16) -> Value {
+    let port = port.to_string();
+    let args = ["audit", "--port", &port, "--json", "--skip", "outdated-package", "--active"];
+    let output = netns.porthole(&args);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    output.json()
+}
+
+#[test]
+fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
+    let Some(netns) = Netns::create() else { return };
+    // `samehost` admits every address of this machine and no other device:
+    // a second login from 10.77.0.1 is trusted, yet no other device is.
+    let hba =
+        "local all all trust\nhost all all samehost trust # trust this machine\nhost all all 0.0.0.0/0 scram-sha-256\n";
+    let Some((dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let hba_file = dir.path().join("data").join("pg_hba.conf");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "high", "only this machine is trusted: {trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    let line = format!("{} line 2 `host all all samehost trust`", hba_file.display());
+    assert!(evidence.contains(&line), "{evidence}");
+    let fix = trust["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("psql -h 127.0.0.1 -p {port} -U postgres")), "{fix}");
+
+    // The fix as printed: a password first (here through the socket, as
+    // `\password` prompts on a terminal), then its edit and its reload.
+    let sql = format!("ALTER USER postgres PASSWORD '{}'", "Zq8-unguessable-4m");
+    let socket = dir.path().join("data");
+    let set = util::run(
+        netns
+            .command("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--", "psql"])
+            .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string(), "-c", &sql]),
+    );
+    assert_eq!(set.code, 0, "{set:?}");
+    let commands: Vec<&str> = fix
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{fix}");
+    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
+    for command in commands {
+        run_printed_in(dir.path(), command);
+    }
+    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    // A comment that says `trust` is not the method: the edit leaves it.
+    assert!(
+        edited.contains("host all all samehost scram-sha-256 # trust this machine\n"),
+        "{edited}"
+    );
+    assert!(edited.starts_with("local all all trust\n"), "the socket line is left: {edited}");
+    let mut last = Value::Null;
+    let gone = eventually(START, || {
+        last = postgres_audit(&netns, port);
+        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
+    });
+    assert!(gone, "{last:#}");
+}
+
+/// Debian's MariaDB sets `bind-address` in an included file
+/// (`mariadb.conf.d/50-server.cnf`), which is read after my.cnf's own
+/// `[mysqld]`: the fix "set `bind-address = 127.0.0.1` under [mysqld]"
+/// changed nothing there. The fix now edits the line that sets it, and runs.
+#[test]
+fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
+    if !require("mariadbd") || !require("mariadb-install-db") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let dir = crate::audit::shared_tempdir();
+    let root = dir.path();
+    let data = root.join("data");
+    let scratch = root.join("tmp");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::set_permissions(&scratch, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+        .unwrap();
+    let install = util::run(
+        Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", scratch.display()))
+            .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
+    );
+    assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+    let port = util::unique_port();
+    let conf_d = root.join("conf.d");
+    std::fs::create_dir(&conf_d).unwrap();
+    let my_cnf = root.join("my.cnf");
+    std::fs::write(
+        &my_cnf,
+        format!(
+            "[mysqld]\ndatadir = {data}\nsocket = {data}/mysqld.sock\npid-file = {data}/mysqld.pid\ntmpdir = {scratch}\nport = {port}\nuser = mysql\nskip-log-bin\n!includedir {conf_d}\n",
+            data = data.display(),
+            scratch = scratch.display(),
+            conf_d = conf_d.display()
+        ),
+    )
+    .unwrap();
+    let server_cnf = conf_d.join("50-server.cnf");
+    std::fs::write(&server_cnf, "[mariadbd]\n# every interface\nbind-address = 0.0.0.0\n").unwrap();
+    let start = || {
+        ChildGuard::spawn(
+            netns
+                .command("mariadbd")
+                .arg(format!("--defaults-file={}", my_cnf.display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+    };
+    let server = start();
+    assert!(wait_in(&netns, port), "mariadbd did not start on {port}");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let exposed = finding(&json, port, "exposed-service");
+    assert_eq!(exposed["local_address"], "0.0.0.0", "{exposed:#}");
+    let fix = exposed["fix"].as_str().unwrap();
+    let edit = format!("sed -i '3s/.*/bind-address = 127.0.0.1/' {}", server_cnf.display());
+    assert!(
+        fix.starts_with(&format!("`{edit}` (line 3 sets it), then restart pid {}", server.pid())),
+        "{fix}"
+    );
+    run_printed_in(root, &edit);
+    drop(server);
+    let _server = start();
+    assert!(wait_in(&netns, port), "mariadbd did not start again on {port}");
+    let json = audit_in(&netns, &port.to_string()).json();
+    assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+    assert_eq!(json["services"][0]["local_address"], "127.0.0.1", "{json:#}");
+}
+
+/// The option files of an exposed MySQL/MariaDB are read where its command
+/// line says: any local user can start a server that greets like MariaDB
+/// with `--defaults-file` naming a FIFO (an open or read would wait for a
+/// writer forever) or a 10 GiB sparse file. The audit ends all the same.
+#[test]
+fn a_mysql_option_file_that_is_a_fifo_or_huge_neither_hangs_nor_fills_memory() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = crate::audit::shared_tempdir();
+    let fifo = dir.path().join("my.cnf");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    let huge = dir.path().join("huge.cnf");
+    std::fs::File::create(&huge).unwrap().set_len(10 << 30).unwrap();
+    let greeter = r#"
+import socket, struct, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("0.0.0.0", int(sys.argv[1])))
+server.listen(8)
+print("ready", flush=True)
+payload = (b"\x0a5.5.5-10.11.19-MariaDB\x00" + struct.pack("<I", 7) + b"abcdefgh\x00"
+    + struct.pack("<H", 0xf7ff) + b"\x21" + struct.pack("<H", 2) + struct.pack("<H", 0x81bf)
+    + b"\x15" + b"\x00" * 10 + b"ijklmnopqrst\x00" + b"mysql_native_password\x00")
+while True:
+    client, _ = server.accept()
+    client.sendall(struct.pack("<I", len(payload))[:3] + b"\x00" + payload)
+    client.close()
+"#;
+    for option in [
+        format!("--defaults-file={}", fifo.display()),
+        format!("--defaults-file={}", huge.display()),
+    ] {
+        let port = util::unique_port();
+        let (_greeter, mut ready) =
+            util::python_in(&netns, greeter, &[&port.to_string(), option.as_str()]);
+        util::wait_for_line(&mut ready);
+        let output = netns
+            .command("timeout")
+            .arg("60")
+            .arg(util::binary())
+            .args(["audit", "--port", &port.to_string(), "--json", "--skip", "outdated-package"])
+            .output()
+            .expect("porthole runs");
+        assert!(matches!(output.status.code(), Some(0 | 1)), "{option}: {output:?}");
+        let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        let exposed = finding(&json, port, "exposed-service");
+        let fix = exposed["fix"].as_str().unwrap();
+        assert!(!fix.contains("sed"), "nothing was read from {option}: {fix}");
+    }
 }
 
 /// An nginx configuration serving `return 200` on 0.0.0.0:PORT, with
@@ -1005,6 +1240,8 @@ fn an_nginx_with_its_own_config_file_is_reloaded_as_printed() {
     let pieces: Vec<&str> = fix.split('`').skip(1).step_by(2).collect();
     assert_eq!(pieces.len(), 3, "{fix}");
     assert_eq!(pieces[2], format!("kill -HUP {}", nginx.pid()), "the master's pid: {fix}");
+    let named = format!("in nginx's configuration ({}, or a file it includes)", config.display());
+    assert!(fix.starts_with(&named), "the file nginx reads: {fix}");
     std::fs::write(&config, with_master(pieces[0], pieces[1])).unwrap();
     let reload = netns.command("sh").args(["-c", pieces[2]]).status().unwrap();
     assert!(reload.success(), "{}", pieces[2]);

@@ -216,6 +216,47 @@ fn redis_acl_user_with_its_name_as_password_is_found() {
     assert_eq!(login(&json)["attempts"], 4, "three default passwords, then admin:admin");
 }
 
+/// An ACL user with `nopass` while `default` is off takes any password:
+/// `admin` was reported as guessed with a default password. Redis's errors
+/// never name a user (`-NOAUTH Authentication required.`, `-WRONGPASS
+/// invalid username-password pair or user is disabled.`), so such a user
+/// is found only under a name on the lists; `ACL GETUSER` on the session it
+/// opened then says what it is, and the printed fix gives it a password.
+#[test]
+fn redis_acl_user_with_nopass_is_named_as_such_and_its_fix_runs() {
+    if !require("redis-server") || !require("redis-cli") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_redis, port, _log) = start_redis(
+        &["--user", "default", "off", "--user", "admin", "on", "nopass", "~*", "+@all"],
+        dir.path(),
+        Path::new("/usr/bin/redis-server"),
+    );
+    let (_, json) = audit(port, &["--active"]);
+    let weak = finding(&json, "weak-password");
+    let evidence = weak["evidence"].as_str().unwrap();
+    assert!(evidence.contains("`ACL GETUSER admin` shows `nopass`"), "{evidence}");
+    assert!(!evidence.contains("a default password"), "{evidence}");
+    let fix = weak["fix"].as_str().unwrap();
+    let command = fix.split('`').nth(1).expect("a quoted command");
+    assert!(command.starts_with("redis-cli "), "{fix}");
+    // `--askpass` reads the (any) password from standard input.
+    let mut child = Command::new("sh")
+        .args(["-c", command])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(b"anything\n").unwrap();
+    let ran = child.wait_with_output().unwrap();
+    assert!(ran.status.success() && ran.stdout.starts_with(b"OK"), "{command}: {ran:?}");
+    let (_, json) = audit(port, &["--active"]);
+    assert!(!rules(&json).contains(&"weak-password".to_string()), "{json:#}");
+}
+
 /// A Redis that turns clients away ("max number of clients reached") shows
 /// a sign of trouble before any login: nothing is tried.
 #[test]
@@ -503,6 +544,87 @@ fn start_mariadb(dir: &Path, extra: &[String]) -> (ChildGuard, u16, std::path::P
     );
     assert!(wait_for_port(port, START), "mariadbd did not start on {port}");
     (server, port, socket)
+}
+
+/// The commands quoted in a fix that start with `program`.
+fn printed(fix: &str, program: &str) -> Vec<String> {
+    fix.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with(&format!("{program} ")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs a printed command in `sh`, `stdin` on its standard input (what a
+/// `-p` prompt reads when there is no terminal).
+fn run_printed(command: &str, stdin: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new("sh")
+        .args(["-c", command])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin written");
+    let output = child.wait_with_output().expect("sh ends");
+    assert!(
+        output.status.success(),
+        "the printed command failed: {command}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn empty_passwords(json: &Value) -> Vec<&Value> {
+    json["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == "empty-password").collect()
+}
+
+/// `--active` tried `root` alone: an anonymous account (`''@'localhost'`,
+/// any user name, no password) passed clean, and a server started with
+/// `--skip-grant-tables` (every name, every password, every privilege) was
+/// told `ALTER USER 'root'@'%' …`, which fails there and names an account
+/// most servers lack. The account `CURRENT_USER()` names now tells the
+/// three apart, and each fix runs as printed.
+#[test]
+fn mariadb_anonymous_accounts_and_skip_grant_tables_get_fixes_that_run() {
+    if !require("mariadbd") || !require("mariadb-install-db") || !require("mariadb") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let (_server, port, socket) = start_mariadb(dir.path(), &[]);
+    mariadb_sql(&socket, None, "CREATE USER ''@'localhost'");
+    let args = ["--active", "--skip", "weak-password"];
+    let (_, json) = audit(port, &args);
+    let found = empty_passwords(&json);
+    assert_eq!(found.len(), 2, "root and the anonymous account: {json:#}");
+    let anonymous = found.iter().find(|f| f["evidence"].as_str().unwrap().contains("anonymous"));
+    let anonymous = anonymous.unwrap_or_else(|| panic!("no anonymous account in {json:#}"));
+    assert_eq!(anonymous["severity"], "medium", "{anonymous:#}");
+    let root = found.iter().find(|f| f["evidence"].as_str().unwrap().contains("as root"));
+    let root = root.unwrap_or_else(|| panic!("no root login in {json:#}"));
+    assert_eq!(root["severity"], "high", "{root:#}");
+    let drop_user = printed(anonymous["fix"].as_str().unwrap(), "mariadb");
+    let alter_user = printed(root["fix"].as_str().unwrap(), "mariadb");
+    assert_eq!((drop_user.len(), alter_user.len()), (1, 1), "{json:#}");
+    // Root has no password yet: an empty line answers the prompt.
+    run_printed(&drop_user[0], "\n");
+    run_printed(&alter_user[0], "");
+    let (_, json) = audit(port, &args);
+    assert!(empty_passwords(&json).is_empty(), "{json:#}");
+
+    let other = shared_tempdir();
+    let (server, port, _) = start_mariadb(other.path(), &["--skip-grant-tables".into()]);
+    let (_, json) = audit(port, &args);
+    let found = empty_passwords(&json);
+    assert_eq!(found.len(), 1, "one finding says it all: {json:#}");
+    let evidence = found[0]["evidence"].as_str().unwrap();
+    assert!(evidence.contains("`skip-grant-tables`"), "{evidence}");
+    assert_eq!(found[0]["severity"], "high", "{evidence}");
+    let fix = found[0]["fix"].as_str().unwrap();
+    let expected =
+        format!("remove `--skip-grant-tables` from the command that starts pid {}", server.pid());
+    assert!(fix.starts_with(&expected), "{fix}");
 }
 
 /// Runs `statement` as root over the Unix socket (`password` if set).

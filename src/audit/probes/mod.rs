@@ -34,6 +34,7 @@ pub mod mongodb;
 pub mod mongodb_auth;
 pub mod mysql;
 pub mod mysql_auth;
+pub mod pg_hba;
 pub mod postgres;
 pub mod postgres_auth;
 pub mod redis;
@@ -79,9 +80,23 @@ pub enum Observation {
         /// was asked for a password: pg_hba.conf trusts loopback clients
         /// only, and other devices meet the method it names.
         loopback_only: Option<String>,
+        /// pg_hba.conf as the server read it on that session, when it let
+        /// porthole see it: who each `trust` line admits, and where.
+        hba: Option<pg_hba::HbaRules>,
+        /// Where the login was trusted: a fix's `psql` goes there, since
+        /// the other loopback family may ask for a password.
+        address: SocketAddr,
     },
     EmptyPassword {
         evidence: String,
+        /// The user name of the login: `root`, or one no server has
+        /// ([`mysql::UNKNOWN_USER`]), which only an anonymous account or
+        /// `skip-grant-tables` lets in.
+        user: String,
+        /// `CURRENT_USER()` on that session: the account the server
+        /// matched (`root@localhost`, `@localhost`; `@` under
+        /// `skip-grant-tables`).
+        account: Option<String>,
     },
     Rebindable {
         evidence: String,
@@ -114,6 +129,9 @@ pub enum Observation {
         /// asked), so a fix does not print a `CONFIG SET` that a
         /// `rename-command CONFIG ""` turned off.
         config_command: Option<bool>,
+        /// Redis: `ACL GETUSER` showed the user has `nopass`, so any
+        /// password gets in, not only the one from the list.
+        no_password: bool,
     },
 }
 
@@ -131,6 +149,9 @@ pub struct Outcome {
     /// Where the service says its settings come from, when it says so
     /// (Redis's `INFO server`), so that a fix names the file the user has.
     pub settings: Option<Settings>,
+    /// MySQL/MariaDB: where its `bind-address` is set, read from its
+    /// command line and option files, so a fix edits that line.
+    pub bind_option: Option<crate::audit::mysql_options::BindSource>,
 }
 
 /// Where a running service read its settings from.

@@ -73,36 +73,141 @@ fn classify(reply: &[u8]) -> (Login, Option<u8>) {
     }
 }
 
+/// The user name of the second login: one no server has, so only an
+/// anonymous account (`''@'localhost'`) or `skip-grant-tables` lets it in.
+pub const UNKNOWN_USER: &str = "porthole-audit";
+
 pub fn probe(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
     outcome.probes.push("mysql login root with empty password (active)".into());
-    let Ok(mut conn) = Conn::plain(address, deadline) else { return };
-    let (greeting, _) = conn.receive(deadline, None, packet_complete);
-    let Some(parsed) = mysql_greeting(&greeting) else { return };
-    let plugin = parsed.auth_plugin.unwrap_or_else(|| "mysql_native_password".into());
-    if conn.send(&login_packet("root", &plugin), deadline).is_err() {
-        return;
-    }
-    let (reply, _) = conn.receive(deadline, None, packet_complete);
-    let (mut login, switch_sequence) = classify(&reply);
-    if let Some(sequence) = switch_sequence {
-        // Auth switch: answer with an empty response, as `mysql -uroot` would.
-        if conn.send(&packet(sequence.wrapping_add(1), &[]), deadline).is_ok() {
-            let (reply, _) = conn.receive(deadline, None, packet_complete);
-            login = classify(&reply).0;
-        }
-    }
+    let Some((login, plugin, account)) = empty_login(address, "root", deadline) else { return };
+    let skipping = account.as_deref().is_some_and(skip_grant_tables);
     match login {
-        Login::Accepted => {
-            let _ = conn.send(&QUIT, deadline);
-            outcome.observations.push(Observation::EmptyPassword {
-                evidence: format!("login as root with an empty password ({plugin}) → OK packet"),
-            });
-        }
+        Login::Accepted => outcome.observations.push(Observation::EmptyPassword {
+            evidence: format!(
+                "login as root with an empty password ({plugin}) → OK packet{}",
+                as_account(account.as_deref())
+            ),
+            user: "root".into(),
+            account,
+        }),
         Login::Denied(message) => outcome.observations.push(Observation::AuthRequired {
             evidence: format!("login as root with an empty password → ERR {message}"),
         }),
         Login::Unsupported => {}
     }
+    if skipping {
+        // Every name gets in: a second login would say nothing new.
+        return;
+    }
+    outcome.probes.push(format!("mysql login {UNKNOWN_USER} with empty password (active)"));
+    if let Some((Login::Accepted, plugin, account)) = empty_login(address, UNKNOWN_USER, deadline) {
+        outcome.observations.push(Observation::EmptyPassword {
+            evidence: format!(
+                "login as `{UNKNOWN_USER}`, a user that does not exist, with an empty password ({plugin}) → OK packet{}",
+                as_account(account.as_deref())
+            ),
+            user: UNKNOWN_USER.into(),
+            account,
+        });
+    }
+}
+
+fn as_account(account: Option<&str>) -> String {
+    match account {
+        Some(account) => format!(", as `{account}` (CURRENT_USER())"),
+        None => String::new(),
+    }
+}
+
+/// Whether `CURRENT_USER()` is what a server started with
+/// `--skip-grant-tables` answers: `@` (MariaDB) or `skip-grants
+/// user@skip-grants host` (MySQL).
+pub fn skip_grant_tables(account: &str) -> bool {
+    account == "@" || account.starts_with("skip-grants user@")
+}
+
+/// Logs in as `user` with an empty password on a fresh connection and, when
+/// that is let in, asks `SELECT CURRENT_USER()`: the account the server
+/// matched (`root@localhost`, `@localhost` for an anonymous one). `None`
+/// when no MySQL greeting came.
+fn empty_login(
+    address: SocketAddr,
+    user: &str,
+    deadline: &Deadline,
+) -> Option<(Login, String, Option<String>)> {
+    let mut conn = Conn::plain(address, deadline).ok()?;
+    let (greeting, _) = conn.receive(deadline, None, packet_complete);
+    let parsed = mysql_greeting(&greeting)?;
+    let plugin = parsed.auth_plugin.unwrap_or_else(|| "mysql_native_password".into());
+    conn.send(&login_packet(user, &plugin), deadline).ok()?;
+    let (reply, _) = conn.receive(deadline, None, packet_complete);
+    let (mut login, switch_sequence) = classify(&reply);
+    let mut last = reply;
+    if let Some(sequence) = switch_sequence {
+        // Auth switch: answer with an empty response, as `mysql -uroot` would.
+        if conn.send(&packet(sequence.wrapping_add(1), &[]), deadline).is_ok() {
+            let (reply, _) = conn.receive(deadline, None, packet_complete);
+            login = classify(&reply).0;
+            last = reply;
+        }
+    }
+    let account = if login == Login::Accepted {
+        let account = current_user(&mut conn, deadline, last);
+        let _ = conn.send(&QUIT, deadline);
+        account
+    } else {
+        None
+    };
+    conn.close();
+    Some((login, plugin, account))
+}
+
+/// Splits the first whole packet's payload off `buffer`.
+fn take_packet(buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
+    if !packet_complete(buffer) {
+        return None;
+    }
+    let length =
+        usize::from(buffer[0]) | usize::from(buffer[1]) << 8 | usize::from(buffer[2]) << 16;
+    let payload = buffer[4..4 + length].to_vec();
+    buffer.drain(..4 + length);
+    Some(payload)
+}
+
+/// `SELECT CURRENT_USER()` after a login: `received` holds the login's
+/// last reply (an OK, or caching_sha2's fast-auth result with its OK still
+/// to come).
+fn current_user(conn: &mut Conn, deadline: &Deadline, received: Vec<u8>) -> Option<String> {
+    let mut buffer = received;
+    // One short row is expected: a server that keeps sending is cut off.
+    let mut budget: usize = 64 * 1024;
+    let mut next = |conn: &mut Conn| loop {
+        if let Some(payload) = take_packet(&mut buffer) {
+            return Some(payload);
+        }
+        let (bytes, _) = conn.receive(deadline, None, |b| !b.is_empty());
+        if bytes.is_empty() || bytes.len() > budget {
+            return None;
+        }
+        budget -= bytes.len();
+        buffer.extend_from_slice(&bytes);
+    };
+    // Up to the login's OK.
+    while next(conn)?.first() != Some(&0x00) {}
+    let query = b"\x03SELECT CURRENT_USER()";
+    conn.send(&packet(0, query), deadline).ok()?;
+    // Column count, one column definition, EOF, the row.
+    let count = next(conn)?;
+    if count.first() != Some(&1) {
+        return None;
+    }
+    let _definition = next(conn)?;
+    if next(conn)?.first() != Some(&0xfe) {
+        return None;
+    }
+    let row = next(conn)?;
+    let length = usize::from(*row.first().filter(|&&l| l < 251)?);
+    row.get(1..1 + length).map(|text| String::from_utf8_lossy(text).into_owned())
 }
 
 #[cfg(test)]
@@ -123,5 +228,13 @@ mod tests {
         assert_eq!(classify(&[7, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0]).0, Login::Accepted);
         let denied = b"\x1f\x00\x00\x02\xff\x15\x04#28000Access denied";
         assert!(matches!(classify(denied).0, Login::Denied(m) if m.contains("Access denied")));
+    }
+
+    #[test]
+    fn skip_grant_tables_is_known_by_its_account() {
+        assert!(skip_grant_tables("@"));
+        assert!(skip_grant_tables("skip-grants user@skip-grants host"));
+        assert!(!skip_grant_tables("@localhost"), "an anonymous account");
+        assert!(!skip_grant_tables("root@localhost"));
     }
 }

@@ -121,10 +121,20 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, active: bool, outcome: &m
     let (reply, _) = conn.receive(deadline, None, message_complete);
     match parse_auth_reply(&reply) {
         AuthReply::Ok => {
+            // Logged in as the superuser: the server's own view of
+            // pg_hba.conf says whom else it trusts (one SELECT).
+            let mut rest = reply;
+            let _authentication_ok = super::postgres_auth::take_message(&mut rest);
+            let hba = super::pg_hba::read(&mut conn, deadline, rest);
+            if hba.is_some() {
+                outcome.probes.push("postgresql SELECT pg_hba_file_rules (active)".into());
+            }
             let _ = conn.send(&TERMINATE, deadline);
             outcome.observations.push(Observation::TrustAuth {
                 evidence: "StartupMessage user=postgres database=postgres → AuthenticationOk without a password".into(),
                 loopback_only: None,
+                hba,
+                address,
             });
         }
         AuthReply::Method(code) => outcome.observations.push(Observation::AuthRequired {

@@ -23,13 +23,23 @@ pub struct LoggedIn {
     /// `CONFIG GET protected-mode` answered: `CONFIG SET` and `CONFIG
     /// REWRITE` can be used (`rename-command CONFIG ""` turns them off).
     pub config_command: bool,
+    /// `ACL GETUSER` of the ACL user that got in lists the `nopass` flag:
+    /// it takes any password, so the one on the list was no guess.
+    pub no_password: bool,
 }
 
 /// Reads-only requests on a connection `AUTH` opened: `INFO server` and
 /// `CONFIG GET protected-mode`, the same two the probe sends to a Redis
 /// without a password.
-fn logged_in(conn: &mut Conn, deadline: &Deadline) -> LoggedIn {
+fn logged_in(conn: &mut Conn, deadline: &Deadline, user: &str) -> LoggedIn {
     let mut found = LoggedIn::default();
+    if user != "default" && conn.send(&command(&["ACL", "GETUSER", user]), deadline).is_ok() {
+        // The flags come first, then `passwords`: enough to read.
+        let (reply, _) = conn.receive(deadline, None, |b| {
+            (b.first() == Some(&b'-') && b.ends_with(b"\r\n")) || contains(b, b"passwords\r\n")
+        });
+        found.no_password = has_nopass_flag(&reply);
+    }
     if conn.send(INFO_SERVER, deadline).is_ok() {
         let (info, _) = conn.receive(deadline, None, resp_complete);
         found.settings = parse_config_file(&String::from_utf8_lossy(&info));
@@ -39,6 +49,21 @@ fn logged_in(conn: &mut Conn, deadline: &Deadline) -> LoggedIn {
         found.config_command = parse_protected_mode(&String::from_utf8_lossy(&reply)).is_some();
     }
     found
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// Whether an `ACL GETUSER` reply's `flags` list holds `nopass` (an error,
+/// `-NOPERM` for a user without the right, says nothing).
+pub fn has_nopass_flag(reply: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(reply);
+    let Some(flags) = text.split_once("\r\nflags\r\n").map(|(_, rest)| rest) else {
+        return false;
+    };
+    let flags = flags.split("\r\npasswords\r\n").next().unwrap_or_default();
+    flags.split("\r\n").any(|line| line == "nopass")
 }
 
 /// RESP array of bulk strings.
@@ -110,7 +135,7 @@ pub fn attempt(
     let (reply, _) = conn.receive(deadline, None, |b| b.ends_with(b"\r\n"));
     let result = classify(&reply);
     if result == Attempt::Accepted {
-        *found = Some(logged_in(&mut conn, deadline));
+        *found = Some(logged_in(&mut conn, deadline, user));
         let _ = conn.send(&command(&["QUIT"]), deadline);
     }
     result
@@ -124,6 +149,19 @@ mod tests {
     fn auth_commands_in_resp() {
         assert_eq!(auth_command("default", "foobared"), b"*2\r\n$4\r\nAUTH\r\n$8\r\nfoobared\r\n");
         assert_eq!(auth_command("admin", ""), b"*3\r\n$4\r\nAUTH\r\n$5\r\nadmin\r\n$0\r\n\r\n");
+    }
+
+    #[test]
+    fn nopass_is_read_from_the_flags_only() {
+        let reply =
+            b"*20\r\n$5\r\nflags\r\n*2\r\n$2\r\non\r\n$6\r\nnopass\r\n$9\r\npasswords\r\n*0\r\n";
+        assert!(has_nopass_flag(reply));
+        let with_password =
+            b"*20\r\n$5\r\nflags\r\n*1\r\n$2\r\non\r\n$9\r\npasswords\r\n*1\r\n$6\r\nnopass\r\n";
+        assert!(!has_nopass_flag(with_password), "a password hash is no flag");
+        assert!(!has_nopass_flag(
+            b"-NOPERM User admin has no permissions to run the 'acl|getuser' command\r\n"
+        ));
     }
 
     #[test]

@@ -55,7 +55,8 @@ fn allow_list_fix(context: &Context<'_>) -> String {
             address => format!("{address}:{port}"),
         };
         return format!(
-            "in nginx, give the server `server_name {};` and add a catch-all that closes other names: `server {{ listen {listen} default_server; return 444; }}`, then {}",
+            "in {}, give the server `server_name {};` and add a catch-all that closes other names: `server {{ listen {listen} default_server; return 444; }}`, then {}",
+            nginx_configuration(context),
             bare.join(" "),
             nginx_reload(context)
         );
@@ -71,6 +72,33 @@ fn allow_list_fix(context: &Context<'_>) -> String {
         "reject requests whose Host is not one of the server's own names ({}) (webpack `allowedHosts`, Vite `server.allowedHosts`, Django `ALLOWED_HOSTS`), or require a token",
         names.join(", ")
     )
+}
+
+/// Where the nginx that answered reads its configuration: the `-c` its
+/// master was started with (under its `-p` prefix when relative), else its
+/// built-in file, which `nginx -T` prints with every file it includes.
+fn nginx_configuration(context: &Context<'_>) -> String {
+    let words: Vec<String> = context
+        .target
+        .owners
+        .iter()
+        .filter(|p| p.name == "nginx")
+        .map(|p| p.command_line())
+        .find(|line| line.starts_with("nginx: master process") || line.contains(" -c "))
+        .map(|line| line.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let after =
+        |flag: &str| words.iter().position(|w| w == flag).and_then(|i| words.get(i + 1)).cloned();
+    match (after("-c"), after("-p")) {
+        (Some(file), Some(prefix)) if !file.starts_with('/') => {
+            format!(
+                "nginx's configuration ({}/{file}, or a file it includes)",
+                prefix.trim_end_matches('/')
+            )
+        }
+        (Some(file), _) => format!("nginx's configuration ({file}, or a file it includes)"),
+        (None, _) => "nginx's configuration (`nginx -T` prints every file it reads)".into(),
+    }
 }
 
 /// How to make the nginx that answered read its configuration again. A
@@ -151,6 +179,31 @@ mod tests {
         seen.version = Some("nginx/1.22.1".into());
         let fix = &check(&context(&target, Some(&seen)))[0].fix;
         assert!(fix.ends_with("then `systemctl reload nginx.service`"), "{fix}");
+        assert!(
+            fix.starts_with("in nginx's configuration (/srv/nginx.conf, or a file it"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn the_nginx_fix_names_the_file_its_master_was_started_with() {
+        let mut target = target("127.0.0.1", 8080);
+        let seen =
+            outcome("http", vec![Observation::Rebindable { evidence: "same".into(), page: true }]);
+        let with_master = |target: &mut crate::audit::Target, line: &str| {
+            target.owners[0].name = "nginx".into();
+            target.owners[0].cmdline = vec![line.into()];
+            check(&context(target, Some(&seen)))[0].fix.clone()
+        };
+        let fix =
+            with_master(&mut target, "nginx: master process /usr/sbin/nginx -c /srv/site.conf");
+        assert!(fix.starts_with("in nginx's configuration (/srv/site.conf, or a file"), "{fix}");
+        let fix =
+            with_master(&mut target, "nginx: master process nginx -p /srv/app/ -c conf/n.conf");
+        assert!(fix.starts_with("in nginx's configuration (/srv/app/conf/n.conf, or"), "{fix}");
+        let packaged = "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;";
+        let fix = with_master(&mut target, packaged);
+        assert!(fix.starts_with("in nginx's configuration (`nginx -T` prints every file"), "{fix}");
     }
 
     #[test]

@@ -1,7 +1,11 @@
-//! `empty-password` (`--active`): MySQL/MariaDB let `root` in with an empty
-//! password over TCP.
+//! `empty-password` (`--active`): MySQL/MariaDB let a login in with an
+//! empty password over TCP: `root`, an anonymous account (`''@'localhost'`,
+//! which takes any user name), or every name at once when the server runs
+//! with `skip-grant-tables`. The account `CURRENT_USER()` named on that
+//! session tells them apart, and each has its own fix.
 
 use super::Context;
+use crate::audit::probes::mysql::skip_grant_tables;
 use crate::audit::probes::Observation;
 use crate::model::{Finding, RuleId, Severity};
 
@@ -10,15 +14,107 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         .observations()
         .iter()
         .filter_map(|observation| match observation {
-            Observation::EmptyPassword { evidence } => Some(context.finding(
-                RuleId::EmptyPassword,
-                if context.reachable_from_network() { Severity::Critical } else { Severity::High },
-                evidence.clone(),
-                "`ALTER USER 'root'@'%' IDENTIFIED BY '<secret>';` (or `IDENTIFIED VIA unix_socket`), and remove `skip-grant-tables` if set".into(),
-            )),
+            Observation::EmptyPassword { evidence, user, account } => {
+                let reachable = context.reachable_from_network();
+                let finding = if account.as_deref().is_some_and(skip_grant_tables) {
+                    (
+                        if reachable { Severity::Critical } else { Severity::High },
+                        format!("{evidence}: the server runs with `skip-grant-tables`, so every user name and password gets in with every privilege"),
+                        skip_grant_tables_fix(context),
+                    )
+                } else if user == "root" {
+                    (
+                        if reachable { Severity::Critical } else { Severity::High },
+                        evidence.clone(),
+                        root_fix(context),
+                    )
+                } else {
+                    // An anonymous account: usually few privileges, but any
+                    // name is let in, and a grant to `''` reaches everyone.
+                    (
+                        if reachable { Severity::High } else { Severity::Medium },
+                        format!("{evidence}: an anonymous account lets any user name in without a password"),
+                        anonymous_fix(context, account.as_deref()),
+                    )
+                };
+                let (severity, evidence, fix) = finding;
+                Some(context.finding(RuleId::EmptyPassword, severity, evidence, fix))
+            }
             _ => None,
         })
         .collect()
+}
+
+/// `mariadb -h 127.0.0.1 -P 3306`: the server's own client, to the address
+/// that was probed.
+fn client(context: &Context<'_>) -> String {
+    let program = if context.service_name() == Some("mariadb") { "mariadb" } else { "mysql" };
+    match context.target.connect {
+        Some(address) => format!("{program} -h {} -P {}", address.ip(), address.port()),
+        None => program.to_string(),
+    }
+}
+
+/// A password for the account root logged in as. MariaDB 10.11 answers
+/// `ALTER USER CURRENT_USER() IDENTIFIED BY …` with OK for a root installed
+/// without a password and leaves it empty; `SET PASSWORD` sets it.
+fn root_fix(context: &Context<'_>) -> String {
+    let statement = if context.service_name() == Some("mariadb") {
+        "SET PASSWORD = PASSWORD('<long random secret>')"
+    } else {
+        "ALTER USER CURRENT_USER() IDENTIFIED BY '<long random secret>'"
+    };
+    format!(
+        "`{} -u root -e \"{statement}\"` (or unix_socket authentication when root logs in locally only)",
+        client(context)
+    )
+}
+
+/// `DROP USER` of the anonymous account that matched; the host comes from
+/// the server, so a command is printed only for a plain one.
+fn anonymous_fix(context: &Context<'_>, account: Option<&str>) -> String {
+    let host = account.and_then(|a| a.strip_prefix('@')).filter(|host| {
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-_%:".contains(c))
+    });
+    let others = "(`SELECT user, host FROM mysql.user WHERE user = ''` lists any other)";
+    match host {
+        Some(host) => {
+            format!("`{} -u root -p -e \"DROP USER ''@'{host}'\"` {others}", client(context))
+        }
+        None => format!("drop the anonymous accounts {others}"),
+    }
+}
+
+/// Where `skip-grant-tables` was set: the owner's command line, else its
+/// option files; a restart is what turns it off.
+fn skip_grant_tables_fix(context: &Context<'_>) -> String {
+    let on_command_line = context.target.owners.iter().find_map(|process| {
+        process
+            .cmdline
+            .iter()
+            .find(|arg| {
+                let option = arg.split('=').next().unwrap_or_default().replace('_', "-");
+                option == "--skip-grant-tables"
+            })
+            .map(|arg| (process, arg))
+    });
+    let restart = match context.target.owners.first() {
+        Some(process) => match process.service_command("restart", context.caller_uid) {
+            Some(command) => format!("`{command}`"),
+            None => context.restart_fix(process.pid),
+        },
+        None => "restart the server".into(),
+    };
+    match on_command_line {
+        Some((process, arg)) => format!(
+            "remove `{}` from the command that starts pid {}, then {restart}",
+            crate::shell::printable_word(arg),
+            process.pid
+        ),
+        None => format!(
+            "remove `skip-grant-tables` from the server's option files (`my_print_defaults --mysqld` lists what they set), then {restart}"
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -29,7 +125,61 @@ mod tests {
     #[test]
     fn empty_password_exposed_is_critical() {
         let target = target("0.0.0.0", 3306);
-        let seen = outcome("mariadb", vec![Observation::EmptyPassword { evidence: "OK".into() }]);
+        let seen = outcome("mariadb", vec![empty("root", Some("root@localhost"))]);
         assert_eq!(check(&context(&target, Some(&seen)))[0].severity, Severity::Critical);
+    }
+
+    fn empty(user: &str, account: Option<&str>) -> Observation {
+        Observation::EmptyPassword {
+            evidence: "OK".into(),
+            user: user.into(),
+            account: account.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn each_way_in_gets_its_own_fix() {
+        let mut target = target("127.0.0.1", 3306);
+        target.connect = Some("127.0.0.1:3306".parse().unwrap());
+        let fix_of_on = |target: &crate::audit::Target, observation: Observation| {
+            let seen = outcome("mariadb", vec![observation]);
+            check(&context(target, Some(&seen))).remove(0)
+        };
+        let fix_of = |observation: Observation| fix_of_on(&target, observation);
+        let root = fix_of(empty("root", Some("root@localhost")));
+        assert!(
+            root.fix.starts_with("`mariadb -h 127.0.0.1 -P 3306 -u root -e \"SET PASSWORD = PASSWORD('<long random secret>')\"`"),
+            "{}",
+            root.fix
+        );
+        let anonymous = fix_of(empty("porthole-audit", Some("@localhost")));
+        assert_eq!(anonymous.severity, Severity::Medium);
+        assert!(
+            anonymous.fix.starts_with(
+                "`mariadb -h 127.0.0.1 -P 3306 -u root -p -e \"DROP USER ''@'localhost'\"`"
+            ),
+            "{}",
+            anonymous.fix
+        );
+        let odd = fix_of(empty("porthole-audit", Some("@x'; DROP")));
+        assert!(odd.fix.starts_with("drop the anonymous accounts"), "{}", odd.fix);
+        let skipping = fix_of(empty("root", Some("@")));
+        assert_eq!(skipping.severity, Severity::High);
+        assert!(skipping.evidence.contains("skip-grant-tables"), "{}", skipping.evidence);
+        assert!(
+            skipping.fix.starts_with("remove `skip-grant-tables` from the server's option files"),
+            "{}",
+            skipping.fix
+        );
+        let mut started = target.clone();
+        started.owners[0].cmdline = vec!["mariadbd".into(), "--skip_grant_tables".into()];
+        let skipping = fix_of_on(&started, empty("root", Some("@")));
+        assert!(
+            skipping.fix.starts_with(
+                "remove `--skip_grant_tables` from the command that starts pid 42, then"
+            ),
+            "{}",
+            skipping.fix
+        );
     }
 }

@@ -187,7 +187,7 @@ pub fn bind_fix(context: &Context<'_>, udp_on: bool) -> String {
             format!("run memcached with `-l 127.0.0.1{udp}` (Debian: /etc/memcached.conf)")
         }
         Some("postgresql") => "set `listen_addresses = 'localhost'` in postgresql.conf".into(),
-        Some("mysql" | "mariadb") => "set `bind-address = 127.0.0.1` under [mysqld]".into(),
+        Some("mysql" | "mariadb") => mysql_bind_fix(context),
         Some("mongodb") => "set `net.bindIp: 127.0.0.1` in mongod.conf".into(),
         Some("node-inspector") => format!("use `--inspect=127.0.0.1:{port}`"),
         Some("elasticsearch") => "set `network.host: 127.0.0.1` in elasticsearch.yml".into(),
@@ -199,6 +199,38 @@ pub fn bind_fix(context: &Context<'_>, udp_on: bool) -> String {
             format!("bind to [::1]:{port} (or 127.0.0.1:{port}) instead of {bound}")
         }
         _ => format!("bind to 127.0.0.1:{port} instead of {bound}"),
+    }
+}
+
+/// `bind-address = 127.0.0.1` where the server reads it: the line that set
+/// another address (a later one in an included file beats an addition to
+/// my.cnf), the command line, or a `[mysqld]` group at the end of the last
+/// option file read; then a restart, as the address is read at start.
+fn mysql_bind_fix(context: &Context<'_>) -> String {
+    use crate::audit::mysql_options::BindSource;
+    let source = context.outcome.and_then(|outcome| outcome.bind_option.as_ref());
+    let owner = context.target.owners.first();
+    let restart = match owner {
+        Some(process) => match process.service_command("restart", context.caller_uid) {
+            Some(command) => format!("`{command}`"),
+            None => context.restart_fix(process.pid),
+        },
+        None => "restart it".into(),
+    };
+    let file = |path: &str| crate::shell::printable_word(path).into_owned();
+    match source {
+        Some(BindSource::File { file: path, line }) => format!(
+            "`sed -i '{line}s/.*/bind-address = 127.0.0.1/' {}` (line {line} sets it), then {restart}",
+            file(path)
+        ),
+        Some(BindSource::CommandLine(arg)) => format!(
+            "its command line sets it ({arg}): start it with --bind-address=127.0.0.1 instead, then {restart}"
+        ),
+        Some(BindSource::Unset { last_file: Some(path) }) => format!(
+            "`printf '[mysqld]\\nbind-address = 127.0.0.1\\n' >> {}` (the last option file it reads; nothing sets it now), then {restart}",
+            file(path)
+        ),
+        _ => "set `bind-address = 127.0.0.1` under [mysqld]".into(),
     }
 }
 

@@ -2,7 +2,10 @@
 //! superuser, without a password — a `trust` line in pg_hba.conf. A
 //! superuser can run programs as the server's user (`COPY … FROM PROGRAM`).
 
+use std::net::SocketAddr;
+
 use super::Context;
+use crate::audit::probes::pg_hba::{HbaRules, Trusted};
 use crate::audit::probes::Observation;
 use crate::model::{Finding, RuleId, Severity};
 
@@ -11,24 +14,114 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         .observations()
         .iter()
         .filter_map(|observation| match observation {
-            Observation::TrustAuth { evidence, loopback_only } => Some(context.finding(
-                RuleId::TrustAuth,
+            Observation::TrustAuth { evidence, loopback_only, hba, address } => {
+                // The server's own lines decide who else is trusted; a
+                // second login from another address of the machine is the
+                // fallback when they could not be read.
+                let judged = hba.as_ref().and_then(judge);
+                let (network, evidence) = match (&judged, loopback_only) {
+                    (Some((network, lines)), _) => (*network, format!("{evidence}; {lines}")),
+                    (None, Some(local)) => (false, format!("{evidence}; {local}")),
+                    (None, None) => (true, evidence.clone()),
+                };
                 // Other devices reaching the port meet a password when only
-                // loopback is trusted: local users are who get in.
-                if context.reachable_from_network() && loopback_only.is_none() {
+                // this machine is trusted: local users are who get in.
+                let severity = if context.reachable_from_network() && network {
                     Severity::Critical
                 } else {
                     Severity::High
-                },
-                match loopback_only {
-                    Some(network) => format!("{evidence}; {network}"),
-                    None => evidence.clone(),
-                },
-                "replace `trust` with `scram-sha-256` on the `host` lines of pg_hba.conf (`SHOW hba_file;`), set a password, then `SELECT pg_reload_conf();`".into(),
-            )),
+                };
+                Some(context.finding(
+                    RuleId::TrustAuth,
+                    severity,
+                    evidence,
+                    fix(context, hba.as_ref(), *address),
+                ))
+            }
             _ => None,
         })
         .collect()
+}
+
+/// Whether pg_hba.conf trusts other devices, and the lines that say so.
+/// `None` when no reachable `trust` line explains the login (the file
+/// changed on disk since the server read it).
+fn judge(hba: &HbaRules) -> Option<(bool, String)> {
+    let lines = hba.superuser_trust();
+    let network: Vec<_> = lines.iter().filter(|r| r.trusted() == Trusted::Network).collect();
+    let describe = |rules: &mut dyn Iterator<Item = &&crate::audit::probes::pg_hba::HbaRule>| {
+        rules
+            .map(|r| format!("{} line {} `{}`", r.file(hba), r.line_number, r.text()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !network.is_empty() {
+        return Some((
+            true,
+            format!("other devices are trusted too: {}", describe(&mut network.iter().copied())),
+        ));
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let same_host = lines.iter().any(|r| r.trusted() == Trusted::ThisMachine);
+    Some((
+        false,
+        format!(
+            "pg_hba.conf trusts {} only ({}); other devices meet the lines after it",
+            if same_host {
+                "this machine's own addresses (`samehost`)"
+            } else {
+                "loopback clients"
+            },
+            describe(&mut lines.iter())
+        ),
+    ))
+}
+
+/// A password for `postgres` first (the change would lock it out over
+/// TCP otherwise), then `trust` → `scram-sha-256` on the very lines of the
+/// file the server reads, then a reload of that server.
+fn fix(context: &Context<'_>, hba: Option<&HbaRules>, trusted_at: SocketAddr) -> String {
+    let lines = hba.map(HbaRules::tcp_trust).unwrap_or_default();
+    let (Some(hba), false) = (hba, lines.is_empty()) else {
+        return "replace `trust` with `scram-sha-256` on the `host` lines of pg_hba.conf (`SHOW hba_file;`), set a password, then `SELECT pg_reload_conf();`".into();
+    };
+    let psql = format!("psql -h {} -p {} -U postgres", trusted_at.ip(), trusted_at.port());
+    // One `sed` per file (PostgreSQL 16 may include others), each naming
+    // its lines: the method is the word after the type, database, user and
+    // address (4 words) or address and mask (5), so a `trust` in a comment
+    // after it is left alone.
+    let mut files: Vec<(&str, Vec<u32>)> = Vec::new();
+    for rule in &lines {
+        let file = rule.file(hba);
+        match files.iter_mut().find(|(name, _)| *name == file) {
+            Some((_, numbers)) => numbers.push(rule.line_number),
+            None => files.push((file, vec![rule.line_number])),
+        }
+    }
+    let edits: Vec<String> = files
+        .iter()
+        .map(|(file, numbers)| {
+            let script: Vec<String> = numbers
+                .iter()
+                .map(|n| format!("{n}s/^([[:space:]]*([^[:space:]]+[[:space:]]+){{4,5}})trust([[:space:]]|$)/\\1scram-sha-256\\3/"))
+                .collect();
+            format!("`sed -i -E '{}' {}`", script.join(";"), crate::shell::printable_word(file))
+        })
+        .collect();
+    let postmaster = context.target.owners.iter().find(|p| p.name.starts_with("postgres"));
+    let reload = match postmaster {
+        Some(process) => match process.service_command("reload", context.caller_uid) {
+            Some(command) => format!("`{command}`"),
+            None => format!("`kill -HUP {}` (the postmaster: it reloads)", process.pid),
+        },
+        None => format!("`{psql} -c 'SELECT pg_reload_conf()'`"),
+    };
+    format!(
+        "give `postgres` a password first (`{psql} -c '\\password postgres'`), then change `trust` to `scram-sha-256`: {}, then {reload}",
+        edits.join(" and ")
+    )
 }
 
 #[cfg(test)]
@@ -44,6 +137,8 @@ mod tests {
             vec![Observation::TrustAuth {
                 evidence: "AuthenticationOk".into(),
                 loopback_only: None,
+                hba: None,
+                address: "127.0.0.1:5432".parse().unwrap(),
             }],
         );
         assert_eq!(check(&context(&target, Some(&seen)))[0].severity, Severity::High);
@@ -58,6 +153,8 @@ mod tests {
                 vec![Observation::TrustAuth {
                     evidence: "AuthenticationOk".into(),
                     loopback_only: loopback_only.map(str::to_string),
+                    hba: None,
+                    address: "127.0.0.1:5432".parse().unwrap(),
                 }],
             )
         };
@@ -71,5 +168,66 @@ mod tests {
         let finding = &check(&exposed)[0];
         assert_eq!(finding.severity, Severity::High);
         assert!(finding.evidence.ends_with("; from 10.0.0.5 a password is asked"));
+    }
+
+    fn hba(address: &str, netmask: Option<&str>) -> crate::audit::probes::pg_hba::HbaRules {
+        let netmask = netmask.map_or("null".to_string(), |m| format!("\"{m}\""));
+        let line = format!(
+            r#"{{"type": "host", "address": "{address}", "netmask": {netmask}, "database": ["all"], "user_name": ["all"], "auth_method": "trust", "line_number": 7}}"#
+        );
+        crate::audit::probes::pg_hba::parse(&[vec![Some("/srv/pg/pg_hba.conf".into()), Some(line)]])
+            .expect("rows parse")
+    }
+
+    #[test]
+    fn the_server_s_lines_decide_who_else_is_trusted_and_are_what_the_fix_edits() {
+        let mut target = target("0.0.0.0", 5433);
+        target.owners[0].name = "postgres".into();
+        let judged = |rules| {
+            let seen = outcome(
+                "postgresql",
+                vec![Observation::TrustAuth {
+                    evidence: "AuthenticationOk".into(),
+                    loopback_only: None,
+                    hba: Some(rules),
+                    address: "127.0.0.1:5433".parse().unwrap(),
+                }],
+            );
+            let mut exposed = context(&target, None);
+            exposed.firewall = crate::audit::firewall::Verdict::Admitted;
+            exposed.outcome = Some(&seen);
+            check(&exposed).remove(0)
+        };
+        // `samehost`: a login from this machine's own address is trusted,
+        // another device's is not.
+        let same = judged(hba("samehost", None));
+        assert_eq!(same.severity, Severity::High, "{}", same.evidence);
+        assert!(same.evidence.contains("/srv/pg/pg_hba.conf line 7 `host all all samehost trust`"));
+        let network = judged(hba("samenet", None));
+        assert_eq!(network.severity, Severity::Critical, "{}", network.evidence);
+        let everyone = judged(hba("0.0.0.0", Some("0.0.0.0")));
+        assert_eq!(everyone.severity, Severity::Critical);
+        assert!(
+            everyone.evidence.contains("`host all all 0.0.0.0/0 trust`"),
+            "{}",
+            everyone.evidence
+        );
+        let loopback = judged(hba("127.0.0.1", Some("255.255.255.255")));
+        assert_eq!(loopback.severity, Severity::High);
+        assert!(
+            same.fix.contains("`sed -i -E '7s/^([[:space:]]*([^[:space:]]+[[:space:]]+){4,5})trust([[:space:]]|$)/\\1scram-sha-256\\3/' /srv/pg/pg_hba.conf`"),
+            "{}",
+            same.fix
+        );
+        assert!(
+            same.fix.contains("`psql -h 127.0.0.1 -p 5433 -U postgres -c '\\password postgres'`"),
+            "{}",
+            same.fix
+        );
+        assert!(
+            same.fix.ends_with("then `kill -HUP 42` (the postmaster: it reloads)"),
+            "{}",
+            same.fix
+        );
     }
 }

@@ -16,7 +16,14 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         .observations()
         .iter()
         .filter_map(|observation| match observation {
-            Observation::WeakPassword { user, password, attempts, site, config_command } => {
+            Observation::WeakPassword {
+                user,
+                password,
+                attempts,
+                site,
+                config_command,
+                no_password,
+            } => {
                 let list = if *site { "the site's --passwords list" } else { "porthole's list" };
                 let kind = if *site { "a listed password" } else { "a default password" };
                 let plural = if *attempts == 1 { "" } else { "s" };
@@ -28,6 +35,11 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
                     ),
                     (Some("jupyter"), _) => format!(
                         "logged in through the login form with {kind} from {list} ({attempts} attempt{plural}); "
+                    ),
+                    // Any password would have done: say so, not that it
+                    // was guessed.
+                    _ if *no_password => format!(
+                        "logged in as `{user}` with a password from {list} ({attempts} attempt{plural}), and `ACL GETUSER {user}` shows `nopass`: the user takes any password; "
                     ),
                     _ => format!(
                         "logged in as `{user}` with {kind} from {list} ({attempts} attempt{plural}); "
@@ -171,6 +183,7 @@ mod tests {
             attempts: 1,
             site: false,
             config_command: None,
+            no_password: false,
         }
     }
 
@@ -185,6 +198,7 @@ mod tests {
                 attempts: 1,
                 site: false,
                 config_command,
+                no_password: false,
             });
             seen.settings = settings;
             check(&context(&target, Some(&seen)))[0].fix.clone()

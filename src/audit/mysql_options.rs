@@ -1,0 +1,245 @@
+//! Where a MySQL/MariaDB server's `bind-address` comes from, so the
+//! `exposed-service` fix edits the line that sets it: Debian's packages set
+//! it in an included file (`/etc/mysql/mariadb.conf.d/50-server.cnf`), and a
+//! line added to `[mysqld]` of my.cnf is read before `!includedir` and loses
+//! to it. The server's command line wins over every file; files are read in
+//! the server's order (`--defaults-file` alone, else `/etc/my.cnf`,
+//! `/etc/mysql/my.cnf`, then `--defaults-extra-file`), following `!include`
+//! and `!includedir` (its `.cnf` files in name order), and the last value
+//! in a server group wins.
+//! See: <https://mariadb.com/kb/en/configuring-mariadb-with-option-files/>
+
+use crate::inventory::system::System;
+
+/// Where `bind-address` was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindSource {
+    /// An argument of the server's command line (`--bind-address=0.0.0.0`).
+    CommandLine(String),
+    /// Line `line` (from 1) of `file`.
+    File { file: String, line: usize },
+    /// Not set anywhere read: the server listens on every address; the
+    /// last option file read, where a `[mysqld]` group added at its end wins.
+    Unset { last_file: Option<String> },
+}
+
+/// How deep `!include` may nest (a loop must end).
+const MAX_DEPTH: usize = 8;
+
+/// The largest option file read (Debian's are a few KiB).
+const MAX_FILE: u64 = 1 << 20;
+
+/// Whether `group` is read by the server.
+fn server_group(group: &str) -> bool {
+    let group = group.to_ascii_lowercase();
+    matches!(group.as_str(), "mysqld" | "server" | "mariadb" | "mariadbd" | "client-server")
+        || ["mysqld-", "mariadb-", "mariadbd-", "server-"].iter().any(|p| group.starts_with(p))
+}
+
+/// Whether `name` (without leading dashes) is the bind-address option.
+fn is_bind_address(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase().replace('_', "-");
+    name == "bind-address" || name == "loose-bind-address"
+}
+
+/// The source of `bind-address` for server `pid` run as `cmdline`; `None`
+/// when the server sees other files at those paths than porthole does (a
+/// container: a fix must be made inside it).
+pub fn bind_address(system: &dyn System, pid: u32, cmdline: &[String]) -> Option<BindSource> {
+    let mut defaults_file = None;
+    let mut extra_file = None;
+    let mut no_defaults = false;
+    let mut on_command_line = None;
+    for (index, arg) in cmdline.iter().enumerate().skip(1) {
+        let (name, value) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (arg.as_str(), None),
+        };
+        let Some(name) = name.strip_prefix("--") else { continue };
+        match name.replace('_', "-").as_str() {
+            "defaults-file" => defaults_file = value,
+            "defaults-extra-file" => extra_file = value,
+            "no-defaults" => no_defaults = true,
+            option if is_bind_address(option) => {
+                let shown = match value {
+                    Some(_) => arg.clone(),
+                    None => {
+                        format!("{arg} {}", cmdline.get(index + 1).cloned().unwrap_or_default())
+                    }
+                };
+                on_command_line = Some(shown);
+            }
+            _ => {}
+        }
+    }
+    if let Some(arg) = on_command_line {
+        return Some(BindSource::CommandLine(arg));
+    }
+    let files: Vec<String> = if no_defaults {
+        Vec::new()
+    } else if let Some(file) = defaults_file {
+        vec![file]
+    } else {
+        ["/etc/my.cnf", "/etc/mysql/my.cnf"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(extra_file)
+            .collect()
+    };
+    let mut reader = Reader { system, pid, found: None, last_file: None, elsewhere: false };
+    for file in &files {
+        reader.read(file, 0);
+    }
+    if reader.elsewhere {
+        return None;
+    }
+    Some(match reader.found {
+        Some((file, line)) => BindSource::File { file, line },
+        None => BindSource::Unset { last_file: reader.last_file },
+    })
+}
+
+struct Reader<'a> {
+    system: &'a dyn System,
+    pid: u32,
+    /// A path names another file for the server (`/proc/PID/root`).
+    elsewhere: bool,
+    /// The last `bind-address` line seen in a server group.
+    found: Option<(String, usize)>,
+    last_file: Option<String>,
+}
+
+impl Reader<'_> {
+    fn read(&mut self, file: &str, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        // `ip netns exec` gives the server a mount namespace of its own
+        // with the same files; a container has others.
+        let status = |path: &str| self.system.file_status(path).map(|s| (s.device, s.inode));
+        let theirs = status(&format!("/proc/{}/root{file}", self.pid));
+        if theirs.is_some() && theirs != status(file) {
+            self.elsewhere = true;
+            return;
+        }
+        // The paths come from another user's command line: a FIFO would
+        // block the audit and `/dev/zero` fill its memory. Regular files
+        // only, and not larger than an option file gets.
+        let regular = self.system.file_status(file).is_none_or(|s| s.is_file);
+        let Some(bytes) = self.system.read_regular(file, MAX_FILE).filter(|_| regular) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        self.last_file = Some(file.to_string());
+        let mut in_server_group = false;
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if let Some(included) = line.strip_prefix("!includedir") {
+                let directory = included.trim().trim_end_matches('/');
+                let mut names: Vec<String> = self
+                    .system
+                    .directory_times(directory)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .filter(|name| name.ends_with(".cnf"))
+                    .collect();
+                names.sort();
+                for name in names {
+                    self.read(&format!("{directory}/{name}"), depth + 1);
+                }
+            } else if let Some(included) = line.strip_prefix("!include") {
+                self.read(included.trim(), depth + 1);
+            } else if let Some(group) = line.strip_prefix('[') {
+                in_server_group = server_group(group.trim_end_matches(']').trim());
+            } else if in_server_group && !line.starts_with(['#', ';']) {
+                let name = line.split('=').next().unwrap_or_default();
+                if is_bind_address(name) {
+                    self.found = Some((file.to_string(), index + 1));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::system::fake::Scripted;
+    use std::time::SystemTime;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_last_line_of_a_server_group_wins_across_included_files() {
+        let mut system = Scripted::default();
+        system.files.insert(
+            "/etc/mysql/my.cnf".into(),
+            b"[mysqld]\nbind-address = 127.0.0.1\n[client]\nbind-address = 10.0.0.1\n!includedir /etc/mysql/mariadb.conf.d/\n".to_vec(),
+        );
+        system.directories.insert(
+            "/etc/mysql/mariadb.conf.d".into(),
+            ["60-galera.cnf", "50-server.cnf", "README"]
+                .map(|name| (name.to_string(), SystemTime::UNIX_EPOCH))
+                .to_vec(),
+        );
+        system.files.insert(
+            "/etc/mysql/mariadb.conf.d/50-server.cnf".into(),
+            b"# comment\n[mariadbd]\n#bind-address = ::\nbind_address=0.0.0.0\n".to_vec(),
+        );
+        system
+            .files
+            .insert("/etc/mysql/mariadb.conf.d/60-galera.cnf".into(), b"[galera]\n".to_vec());
+        assert_eq!(
+            bind_address(&system, 1, &args("/usr/sbin/mariadbd")),
+            Some(BindSource::File {
+                file: "/etc/mysql/mariadb.conf.d/50-server.cnf".into(),
+                line: 4
+            })
+        );
+        assert_eq!(
+            bind_address(&system, 1, &args("/usr/sbin/mariadbd --bind-address 0.0.0.0")),
+            Some(BindSource::CommandLine("--bind-address 0.0.0.0".into()))
+        );
+        assert_eq!(
+            bind_address(&system, 1, &args("mariadbd --no-defaults --port=3307")),
+            Some(BindSource::Unset { last_file: None })
+        );
+        system.files.insert("/srv/db/my.cnf".into(), b"[mysqld]\nport = 3307\n".to_vec());
+        assert_eq!(
+            bind_address(&system, 1, &args("mariadbd --defaults-file=/srv/db/my.cnf")),
+            Some(BindSource::Unset { last_file: Some("/srv/db/my.cnf".into()) })
+        );
+    }
+
+    #[test]
+    fn a_server_that_sees_other_files_is_not_read_for() {
+        use crate::inventory::system::FileStatus;
+        let mut system = Scripted::default();
+        system.files.insert("/etc/mysql/my.cnf".into(), b"[mysqld]\nbind-address=::\n".to_vec());
+        let status =
+            |inode| FileStatus { device: 1, inode, mode: 0o100644, uid: 0, gid: 0, is_file: true };
+        system.statuses.insert("/etc/mysql/my.cnf".into(), status(10));
+        system.statuses.insert("/proc/7/root/etc/mysql/my.cnf".into(), status(99));
+        assert_eq!(bind_address(&system, 7, &args("mariadbd")), None, "a container's own file");
+        system.statuses.insert("/proc/7/root/etc/mysql/my.cnf".into(), status(10));
+        assert!(bind_address(&system, 7, &args("mariadbd")).is_some(), "the same file");
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        use crate::inventory::system::FileStatus;
+        let mut system = Scripted::default();
+        // Scripted, a read of these would succeed: the status must stop it.
+        system.files.insert("/dev/zero".into(), b"[mysqld]\nbind-address=::\n".to_vec());
+        let device =
+            FileStatus { device: 5, inode: 4, mode: 0o20666, uid: 0, gid: 0, is_file: false };
+        system.statuses.insert("/dev/zero".into(), device);
+        assert_eq!(
+            bind_address(&system, 7, &args("mariadbd --defaults-file=/dev/zero")),
+            Some(BindSource::Unset { last_file: None })
+        );
+    }
+}
