@@ -137,7 +137,7 @@ pub fn visible_rows<'a>(frame: &'a TopFrame, view: &TopView) -> Vec<&'a Listener
     rows.sort_by(|a, b| {
         let order = match view.sort {
             SortKey::Port => a.socket.local_port().cmp(&b.socket.local_port()),
-            SortKey::Process => process_label(a, frame).cmp(&process_label(b, frame)),
+            SortKey::Process => process_order(a, frame).cmp(&process_order(b, frame)),
             SortKey::Connections => a.open_connections.cmp(&b.open_connections),
             SortKey::NewPerSecond => a.new_per_second.total_cmp(&b.new_per_second),
             SortKey::BytesIn => a.bytes_in_per_second.total_cmp(&b.bytes_in_per_second),
@@ -187,6 +187,19 @@ fn process_label(row: &ListenerRow, frame: &TopFrame) -> String {
         label.push_str(&format!(" +{more}"));
     }
     label
+}
+
+/// What sorting by process compares: the first owner's name, then its pid
+/// as a number (as text `python3 (100)` came before `python3 (99)`), then
+/// how many more owners there are. Rows with no visible owner (`?`) come
+/// last.
+fn process_order(row: &ListenerRow, frame: &TopFrame) -> (bool, String, u32, usize) {
+    let mut owners = row.socket.owners.iter();
+    let Some(first) = owners.next() else {
+        return (true, String::new(), 0, 0);
+    };
+    let name = frame.processes.get(first).map_or("?", |process| process.name.as_str());
+    (false, sanitize(name).into_owned(), *first, owners.count())
 }
 
 fn pids_label(pids: &[u32], frame: &TopFrame) -> String {
@@ -859,16 +872,7 @@ mod tests {
     // the title line around, and combining marks joined what they follow.
     #[test]
     fn the_filter_is_shown_escaped() {
-        let frame = TopFrame {
-            at: 0,
-            interval_seconds: 1.0,
-            listeners: Vec::new(),
-            processes: Default::default(),
-            events: Vec::new(),
-            short_lived: ShortLivedCapture::Available,
-            visibility: Default::default(),
-            fleeting: Vec::new(),
-        };
+        let frame = empty_frame();
         let view = TopView {
             filter: "\u{202e}red".to_string(),
             editing_filter: true,
@@ -889,6 +893,80 @@ mod tests {
         assert!(!screen.contains('\u{202e}'), "{screen}");
         assert!(lines[0].contains("filter: \\u202ered"), "{screen}");
         assert!(lines[7].starts_with("filter: \\u202ered▏"), "{screen}");
+    }
+
+    fn empty_frame() -> TopFrame {
+        TopFrame {
+            at: 0,
+            interval_seconds: 1.0,
+            listeners: Vec::new(),
+            processes: Default::default(),
+            events: Vec::new(),
+            short_lived: ShortLivedCapture::Available,
+            visibility: Default::default(),
+            fleeting: Vec::new(),
+        }
+    }
+
+    fn listener_row(port: u16, owners: &[u32]) -> ListenerRow {
+        let mut socket = crate::model::Socket::listening(
+            Protocol::Tcp,
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        );
+        socket.inode = u64::from(port);
+        socket.owners = owners.to_vec();
+        ListenerRow {
+            socket,
+            open_connections: 0,
+            new_per_second: 0.0,
+            bytes_in_per_second: 0.0,
+            bytes_out_per_second: 0.0,
+            accept_queue: None,
+            since: None,
+            since_exact: false,
+            change: None,
+            connections: Vec::new(),
+        }
+    }
+
+    // The label was compared as text: `python3 (100)` came before
+    // `python3 (99)`, and `python3 (1000) +1` before `python3 (999)`.
+    #[test]
+    fn sorting_by_process_orders_by_name_then_pid_as_a_number() {
+        let mut frame = empty_frame();
+        for (pid, name) in [(99, "python3"), (100, "python3"), (1000, "python3"), (7, "nginx")] {
+            frame.processes.insert(
+                pid,
+                crate::model::Process { pid, name: name.to_string(), ..Default::default() },
+            );
+        }
+        frame.listeners = vec![
+            listener_row(1, &[100]),
+            listener_row(2, &[1000, 99]),
+            listener_row(3, &[]),
+            listener_row(4, &[99]),
+            listener_row(5, &[7]),
+            listener_row(6, &[99, 100]),
+        ];
+        let view = TopView { sort: SortKey::Process, ..TopView::default() };
+        let order = |view: &TopView| -> Vec<String> {
+            visible_rows(&frame, view).iter().map(|row| process_label(row, &frame)).collect()
+        };
+        let ascending = order(&view);
+        assert_eq!(
+            ascending,
+            [
+                "nginx (7)",
+                "python3 (99)",
+                "python3 (99) +1",
+                "python3 (100)",
+                "python3 (1000) +1",
+                "?"
+            ]
+        );
+        let mut descending = order(&TopView { descending: true, ..view });
+        descending.reverse();
+        assert_eq!(descending, ascending);
     }
 
     #[test]
