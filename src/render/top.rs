@@ -84,6 +84,47 @@ pub struct TopView {
     pub selected_listener: Option<ListenerKey>,
     /// Show the selected listener's connections.
     pub expanded: bool,
+    /// The cursor keys move through the open connection list (Tab), not
+    /// through the listeners.
+    pub connections_focused: bool,
+    /// Index of the selected connection in the open list.
+    pub connection_selected: usize,
+    /// Index of the first connection the list shows.
+    pub connection_offset: usize,
+}
+
+/// Connection rows the open list shows at most: a page for Page Up and
+/// Page Down in it.
+pub const CONNECTION_ROWS: usize = 10;
+
+impl TopView {
+    /// Closes the connection list, or resets it for another listener: back
+    /// to its top, the focus on the listeners.
+    pub fn reset_connections(&mut self) {
+        self.connections_focused = false;
+        self.connection_selected = 0;
+        self.connection_offset = 0;
+    }
+
+    /// Selects connection `index` (clamped to the `count` there are) and
+    /// scrolls the list just enough to show it.
+    pub fn select_connection(&mut self, index: usize, count: usize) {
+        self.connection_selected = index.min(count.saturating_sub(1));
+        self.connection_offset =
+            scrolled_to(self.connection_offset, self.connection_selected, CONNECTION_ROWS);
+    }
+}
+
+/// The first row of a list showing `shown` rows from `offset`, moved just
+/// enough that row `selected` is on screen.
+fn scrolled_to(offset: usize, selected: usize, shown: usize) -> usize {
+    if selected < offset {
+        selected
+    } else if shown > 0 && selected >= offset + shown {
+        selected + 1 - shown
+    } else {
+        offset
+    }
 }
 
 /// A listener as the selection knows it: its protocol and socket inode,
@@ -107,6 +148,7 @@ pub fn follow_selection(frame: &TopFrame, view: &mut TopView) {
             return;
         }
         view.expanded = false;
+        view.reset_connections();
     }
     view.selected = view.selected.min(rows.len().saturating_sub(1));
     view.selected_listener = rows.get(view.selected).map(|row| listener_key(row));
@@ -122,6 +164,9 @@ impl Default for TopView {
             selected: 0,
             selected_listener: None,
             expanded: false,
+            connections_focused: false,
+            connection_selected: 0,
+            connection_offset: 0,
         }
     }
 }
@@ -658,10 +703,10 @@ fn fit(text: &str, width: usize, tail: usize) -> String {
     fitted
 }
 
-/// Lines the open connection list takes: its border, header and rows, at
-/// most nine rows.
+/// Lines the open connection list takes: its border (with the title),
+/// header and rows, at most [`CONNECTION_ROWS`] rows.
 fn connection_list_height(connections: usize) -> u16 {
-    u16::try_from(connections.saturating_add(3).min(12)).expect("at most 12")
+    u16::try_from(connections.min(CONNECTION_ROWS) + 2).expect("at most 12")
 }
 
 /// Draws the live view: listeners table, the selected row's connections
@@ -787,14 +832,25 @@ pub fn draw(
                 }))
             })
             .collect();
+        // The border and the header take a line each.
+        let shown = usize::from(areas[2].height.saturating_sub(2));
+        let count = row.connections.len();
+        let selected = view.connection_selected.min(count.saturating_sub(1));
+        let offset =
+            scrolled_to(view.connection_offset.min(count.saturating_sub(shown)), selected, shown);
+        let mut title = format!("connections of {} ({count})", local_label(row));
+        if count > shown && shown > 0 {
+            title.push_str(&format!(" {}–{}", offset + 1, (offset + shown).min(count)));
+        }
         let connections = TuiTable::new(connection_rows, widths)
             .header(TuiRow::new(vec!["CLIENT", "STATE", "IN/s", "OUT/s", "CLIENT PROCESS"]))
-            .block(Block::default().borders(Borders::TOP).title(format!(
-                "connections of {} ({})",
-                local_label(row),
-                row.connections.len()
-            )));
-        terminal_frame.render_widget(connections, areas[2]);
+            .row_highlight_style(TuiStyle::default().add_modifier(Modifier::REVERSED))
+            .block(Block::default().borders(Borders::TOP).title(title));
+        let mut state = TableState::default().with_offset(offset);
+        if view.connections_focused {
+            state.select(Some(selected));
+        }
+        terminal_frame.render_stateful_widget(connections, areas[2], &mut state);
     }
 
     let event_lines: Vec<Line> = events.into_iter().map(Line::from).collect();
@@ -817,8 +873,13 @@ pub fn draw(
     } else {
         let sorts: Vec<String> =
             SortKey::KEYS.iter().map(|(letter, _, label)| format!("{letter} {label}")).collect();
+        let moves = match (view.expanded && selected.is_some(), view.connections_focused) {
+            (true, true) => "↑↓ PgUp PgDn Home End scroll connections · Tab/Esc back · Enter close",
+            (true, false) => "↑↓ select · Tab scroll connections · Enter close",
+            (false, _) => "↑↓ select · Enter connections",
+        };
         Line::from(format!(
-            "q quit · / filter · ↑↓ select · Enter connections · sort: {} · same key reverses",
+            "q quit · / filter · {moves} · sort: {} · same key reverses",
             sorts.join(" ")
         ))
     };
@@ -860,10 +921,10 @@ mod tests {
     // overflowed it (a panic in a debug build, no list at all in a release
     // one) and 65,536 made it 3, a list with no rows.
     #[test]
-    fn the_connection_list_is_as_tall_as_its_rows_up_to_nine() {
-        assert_eq!(connection_list_height(0), 3);
-        assert_eq!(connection_list_height(4), 7);
-        for many in [9, 65_533, 65_536, 65_540, 1 << 20] {
+    fn the_connection_list_is_as_tall_as_its_rows_up_to_ten() {
+        assert_eq!(connection_list_height(0), 2);
+        assert_eq!(connection_list_height(4), 6);
+        for many in [10, 65_533, 65_536, 65_540, 1 << 20] {
             assert_eq!(connection_list_height(many), 12, "{many} connections");
         }
     }
