@@ -8,7 +8,9 @@
 //! (caught as a flag by `sys::signal::catch_termination`), an error, or a
 //! panic (a hook restores first, then the default hook prints) — the
 //! `TerminalGuard` or the panic hook puts the terminal back before porthole
-//! exits.
+//! exits. A stop (Ctrl-Z, a key in raw mode, or SIGTSTP, caught as a byte on
+//! `sys::signal::terminal_signals`' pipe) puts it back too before porthole
+//! stops, and the view takes it again once continued.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -192,10 +194,11 @@ struct TerminalGuard;
 
 impl TerminalGuard {
     fn enter(out: &mut impl Write) -> anyhow::Result<Self> {
-        terminal::enable_raw_mode().context("switching the terminal to raw mode")?;
+        if let Err(error) = take_terminal(out) {
+            restore_terminal();
+            return Err(error);
+        }
         let guard = TerminalGuard;
-        crossterm::execute!(out, terminal::EnterAlternateScreen, crossterm::cursor::Hide)
-            .context("entering the alternate screen")?;
         let default_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore_terminal();
@@ -211,11 +214,12 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// What the terminal sent: a key, a change of its window's size, or the
-/// end of it.
+/// What the terminal sent: a key, a change of its window's size, a request
+/// to stop (SIGTSTP), or the end of it.
 enum Input {
     Key(KeyEvent),
     Resized,
+    StopRequested,
     HungUp,
     /// Nothing within the wait.
     Nothing,
@@ -233,8 +237,9 @@ enum Input {
 /// is taken from the shell that gets the terminal back.
 struct TerminalInput {
     input: std::fs::File,
-    /// Readable after SIGWINCH ([`crate::sys::signal::window_changes`]).
-    changes: std::fs::File,
+    /// Readable after SIGWINCH and SIGTSTP
+    /// ([`crate::sys::signal::terminal_signals`]).
+    signals: std::fs::File,
     /// Bytes of a key whose end has not been read yet.
     pending: Vec<u8>,
     /// Keys decoded and not yet handed out.
@@ -245,8 +250,9 @@ impl TerminalInput {
     fn open() -> anyhow::Result<TerminalInput> {
         Ok(TerminalInput {
             input: terminal_input()?,
-            changes: std::fs::File::from(
-                crate::sys::signal::window_changes().context("watching the window's size")?,
+            signals: std::fs::File::from(
+                crate::sys::signal::terminal_signals()
+                    .context("watching the window's size and stop requests")?,
             ),
             pending: Vec::new(),
             decoded: std::collections::VecDeque::new(),
@@ -268,12 +274,17 @@ impl TerminalInput {
             // A cut escape sequence gets a moment for its end; after that a
             // lone ESC is the Esc key.
             let wait = if self.pending.is_empty() { wait } else { Duration::from_millis(25) };
-            let descriptors = [self.input.as_raw_fd(), self.changes.as_raw_fd()];
+            let descriptors = [self.input.as_raw_fd(), self.signals.as_raw_fd()];
             let ready = crate::sys::poll::readable(&descriptors, wait)?;
             if ready[1] {
                 let mut drained = [0u8; 64];
-                while self.changes.read(&mut drained).is_ok_and(|read| read > 0) {}
-                return Ok(Input::Resized);
+                let mut stop = false;
+                while let Ok(read @ 1..) = self.signals.read(&mut drained) {
+                    stop |= drained[..read].contains(&crate::sys::signal::STOP_REQUESTED);
+                }
+                // A stop redraws everything once continued, whatever the
+                // window's size became meanwhile.
+                return Ok(if stop { Input::StopRequested } else { Input::Resized });
             }
             if !ready[0] {
                 // The wait ended (or a signal came): flush a cut sequence.
@@ -323,6 +334,15 @@ fn terminal_input() -> anyhow::Result<std::fs::File> {
              --json or --jsonl"
         )
     })
+}
+
+/// Raw mode, the alternate screen, no cursor: what [`restore_terminal`]
+/// undoes.
+fn take_terminal(out: &mut impl Write) -> anyhow::Result<()> {
+    terminal::enable_raw_mode().context("switching the terminal to raw mode")?;
+    crossterm::execute!(out, terminal::EnterAlternateScreen, crossterm::cursor::Hide)
+        .context("entering the alternate screen")?;
+    Ok(())
 }
 
 fn restore_terminal() {
@@ -392,18 +412,29 @@ fn live(
         let mut quit = false;
         let mut wait_for_input = wait;
         loop {
+            let mut stop = false;
             match input.next(wait_for_input)? {
                 Input::Key(key) if key.kind != KeyEventKind::Release => {
-                    quit = handle_key(&mut view_state, key.code, key.modifiers, &frame, page)
-                        == Flow::Quit;
+                    match handle_key(&mut view_state, key.code, key.modifiers, &frame, page) {
+                        Flow::Quit => quit = true,
+                        Flow::Stop => stop = true,
+                        Flow::Continue => {}
+                    }
                     view::follow_selection(&frame, &mut view_state);
                     redraw = true;
                 }
                 Input::Key(_) => {}
                 // The draw uses the new size.
                 Input::Resized => redraw = true,
+                Input::StopRequested => stop = true,
                 Input::HungUp => quit = true,
                 Input::Nothing => break,
+            }
+            if stop {
+                if !stop_and_resume(&mut terminal, &input)? {
+                    quit = true;
+                }
+                redraw = true;
             }
             if quit {
                 break;
@@ -454,6 +485,38 @@ fn live(
 enum Flow {
     Continue,
     Quit,
+    /// Ctrl-Z: stop as a shell job, as the key does in a cooked terminal.
+    Stop,
+}
+
+/// Gives the terminal back as it was (cooked mode, the main screen, the
+/// cursor), stops porthole as SIGTSTP would, and once it is continued in
+/// the terminal's foreground takes the terminal again; the next draw
+/// repaints all of it. Continued in the background (`bg`), it stops again
+/// as the kernel stops a background process that would change the
+/// terminal's modes, until `fg`. False when a termination signal came
+/// meanwhile (the view then ends, its terminal already restored).
+fn stop_and_resume<W: Write>(
+    terminal: &mut ratatui::Terminal<ratatui::backend::CrosstermBackend<W>>,
+    input: &TerminalInput,
+) -> anyhow::Result<bool> {
+    restore_terminal();
+    crate::sys::signal::stop_now().context("stopping")?;
+    loop {
+        if crate::sys::signal::termination_requested() {
+            return Ok(false);
+        }
+        if crate::sys::terminal::in_foreground(&input.input) != Some(false) {
+            break;
+        }
+        crate::sys::signal::stop_for_terminal();
+        // Where the stop is discarded (an orphaned process group), wait
+        // for the foreground without spinning.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    take_terminal(&mut std::io::stdout())?;
+    terminal.clear().context("redrawing the terminal view")?;
+    Ok(true)
 }
 
 /// Applies one key press to the view; `page` is how many listener rows
@@ -467,6 +530,9 @@ fn handle_key(
 ) -> Flow {
     if modifiers.contains(KeyModifiers::CONTROL) && code == KeyCode::Char('c') {
         return Flow::Quit;
+    }
+    if modifiers.contains(KeyModifiers::CONTROL) && code == KeyCode::Char('z') {
+        return Flow::Stop;
     }
     if view_state.editing_filter {
         match code {
@@ -482,32 +548,64 @@ fn handle_key(
                 view_state.filter.push(character);
                 view_state.selected = 0;
                 view_state.selected_listener = None;
+                view_state.reset_connections();
             }
             _ => {}
         }
         return Flow::Continue;
+    }
+    if view_state.expanded && view_state.connections_focused {
+        let count = view::visible_rows(frame, view_state)
+            .get(view_state.selected)
+            .map_or(0, |row| row.connections.len());
+        let current = view_state.connection_selected;
+        let moved = match code {
+            KeyCode::Up | KeyCode::Char('k') => Some(current.saturating_sub(1)),
+            KeyCode::Down | KeyCode::Char('j') => Some(current.saturating_add(1)),
+            KeyCode::PageUp => Some(current.saturating_sub(view::CONNECTION_ROWS)),
+            KeyCode::PageDown => Some(current.saturating_add(view::CONNECTION_ROWS)),
+            KeyCode::Home => Some(0),
+            KeyCode::End => Some(usize::MAX),
+            _ => None,
+        };
+        if let Some(index) = moved {
+            view_state.select_connection(index, count);
+            return Flow::Continue;
+        }
+        if matches!(code, KeyCode::Tab | KeyCode::Esc) {
+            view_state.connections_focused = false;
+            return Flow::Continue;
+        }
     }
     let rows = view::visible_rows(frame, view_state).len();
     let last = rows.saturating_sub(1);
     let current = view_state.selected;
     let page = page.max(1);
     // A key that moves the selection moves it off the listener it was on.
-    let mut select = |index: usize| {
+    let select = |view_state: &mut TopView, index: usize| {
         view_state.selected = index.min(last);
         view_state.selected_listener = None;
+        view_state.reset_connections();
     };
     match code {
         KeyCode::Char('q') => return Flow::Quit,
-        KeyCode::Esc if view_state.expanded => view_state.expanded = false,
+        KeyCode::Esc if view_state.expanded => {
+            view_state.expanded = false;
+            view_state.reset_connections();
+        }
         KeyCode::Esc => view_state.filter.clear(),
         KeyCode::Char('/') => view_state.editing_filter = true,
-        KeyCode::Enter => view_state.expanded = !view_state.expanded,
-        KeyCode::Up | KeyCode::Char('k') => select(current.saturating_sub(1)),
-        KeyCode::Down | KeyCode::Char('j') => select(current + 1),
-        KeyCode::PageUp => select(current.saturating_sub(page)),
-        KeyCode::PageDown => select(current.saturating_add(page)),
-        KeyCode::Home => select(0),
-        KeyCode::End => select(last),
+        KeyCode::Enter => {
+            view_state.expanded = !view_state.expanded;
+            view_state.reset_connections();
+        }
+        KeyCode::Tab if view_state.expanded && rows > 0 => view_state.connections_focused = true,
+        KeyCode::Up | KeyCode::Char('k') => select(view_state, current.saturating_sub(1)),
+        KeyCode::Down | KeyCode::Char('j') => select(view_state, current + 1),
+        KeyCode::PageUp => select(view_state, current.saturating_sub(page)),
+        KeyCode::PageDown => select(view_state, current.saturating_add(page)),
+        KeyCode::Home => select(view_state, 0),
+        KeyCode::End => select(view_state, last),
         KeyCode::Char(letter) => {
             if let Some(sort) = SortKey::from_key(letter) {
                 if view_state.sort == sort {

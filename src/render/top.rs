@@ -84,6 +84,47 @@ pub struct TopView {
     pub selected_listener: Option<ListenerKey>,
     /// Show the selected listener's connections.
     pub expanded: bool,
+    /// The cursor keys move through the open connection list (Tab), not
+    /// through the listeners.
+    pub connections_focused: bool,
+    /// Index of the selected connection in the open list.
+    pub connection_selected: usize,
+    /// Index of the first connection the list shows.
+    pub connection_offset: usize,
+}
+
+/// Connection rows the open list shows at most: a page for Page Up and
+/// Page Down in it.
+pub const CONNECTION_ROWS: usize = 10;
+
+impl TopView {
+    /// Closes the connection list, or resets it for another listener: back
+    /// to its top, the focus on the listeners.
+    pub fn reset_connections(&mut self) {
+        self.connections_focused = false;
+        self.connection_selected = 0;
+        self.connection_offset = 0;
+    }
+
+    /// Selects connection `index` (clamped to the `count` there are) and
+    /// scrolls the list just enough to show it.
+    pub fn select_connection(&mut self, index: usize, count: usize) {
+        self.connection_selected = index.min(count.saturating_sub(1));
+        self.connection_offset =
+            scrolled_to(self.connection_offset, self.connection_selected, CONNECTION_ROWS);
+    }
+}
+
+/// The first row of a list showing `shown` rows from `offset`, moved just
+/// enough that row `selected` is on screen.
+fn scrolled_to(offset: usize, selected: usize, shown: usize) -> usize {
+    if selected < offset {
+        selected
+    } else if shown > 0 && selected >= offset + shown {
+        selected + 1 - shown
+    } else {
+        offset
+    }
 }
 
 /// A listener as the selection knows it: its protocol and socket inode,
@@ -107,6 +148,7 @@ pub fn follow_selection(frame: &TopFrame, view: &mut TopView) {
             return;
         }
         view.expanded = false;
+        view.reset_connections();
     }
     view.selected = view.selected.min(rows.len().saturating_sub(1));
     view.selected_listener = rows.get(view.selected).map(|row| listener_key(row));
@@ -122,6 +164,9 @@ impl Default for TopView {
             selected: 0,
             selected_listener: None,
             expanded: false,
+            connections_focused: false,
+            connection_selected: 0,
+            connection_offset: 0,
         }
     }
 }
@@ -137,7 +182,7 @@ pub fn visible_rows<'a>(frame: &'a TopFrame, view: &TopView) -> Vec<&'a Listener
     rows.sort_by(|a, b| {
         let order = match view.sort {
             SortKey::Port => a.socket.local_port().cmp(&b.socket.local_port()),
-            SortKey::Process => process_label(a, frame).cmp(&process_label(b, frame)),
+            SortKey::Process => process_order(a, frame).cmp(&process_order(b, frame)),
             SortKey::Connections => a.open_connections.cmp(&b.open_connections),
             SortKey::NewPerSecond => a.new_per_second.total_cmp(&b.new_per_second),
             SortKey::BytesIn => a.bytes_in_per_second.total_cmp(&b.bytes_in_per_second),
@@ -187,6 +232,19 @@ fn process_label(row: &ListenerRow, frame: &TopFrame) -> String {
         label.push_str(&format!(" +{more}"));
     }
     label
+}
+
+/// What sorting by process compares: the first owner's name, then its pid
+/// as a number (as text `python3 (100)` came before `python3 (99)`), then
+/// how many more owners there are. Rows with no visible owner (`?`) come
+/// last.
+fn process_order(row: &ListenerRow, frame: &TopFrame) -> (bool, String, u32, usize) {
+    let mut owners = row.socket.owners.iter();
+    let Some(first) = owners.next() else {
+        return (true, String::new(), 0, 0);
+    };
+    let name = frame.processes.get(first).map_or("?", |process| process.name.as_str());
+    (false, sanitize(name).into_owned(), *first, owners.count())
 }
 
 fn pids_label(pids: &[u32], frame: &TopFrame) -> String {
@@ -645,10 +703,10 @@ fn fit(text: &str, width: usize, tail: usize) -> String {
     fitted
 }
 
-/// Lines the open connection list takes: its border, header and rows, at
-/// most nine rows.
+/// Lines the open connection list takes: its border (with the title),
+/// header and rows, at most [`CONNECTION_ROWS`] rows.
 fn connection_list_height(connections: usize) -> u16 {
-    u16::try_from(connections.saturating_add(3).min(12)).expect("at most 12")
+    u16::try_from(connections.min(CONNECTION_ROWS) + 2).expect("at most 12")
 }
 
 /// Draws the live view: listeners table, the selected row's connections
@@ -774,14 +832,25 @@ pub fn draw(
                 }))
             })
             .collect();
+        // The border and the header take a line each.
+        let shown = usize::from(areas[2].height.saturating_sub(2));
+        let count = row.connections.len();
+        let selected = view.connection_selected.min(count.saturating_sub(1));
+        let offset =
+            scrolled_to(view.connection_offset.min(count.saturating_sub(shown)), selected, shown);
+        let mut title = format!("connections of {} ({count})", local_label(row));
+        if count > shown && shown > 0 {
+            title.push_str(&format!(" {}–{}", offset + 1, (offset + shown).min(count)));
+        }
         let connections = TuiTable::new(connection_rows, widths)
             .header(TuiRow::new(vec!["CLIENT", "STATE", "IN/s", "OUT/s", "CLIENT PROCESS"]))
-            .block(Block::default().borders(Borders::TOP).title(format!(
-                "connections of {} ({})",
-                local_label(row),
-                row.connections.len()
-            )));
-        terminal_frame.render_widget(connections, areas[2]);
+            .row_highlight_style(TuiStyle::default().add_modifier(Modifier::REVERSED))
+            .block(Block::default().borders(Borders::TOP).title(title));
+        let mut state = TableState::default().with_offset(offset);
+        if view.connections_focused {
+            state.select(Some(selected));
+        }
+        terminal_frame.render_stateful_widget(connections, areas[2], &mut state);
     }
 
     let event_lines: Vec<Line> = events.into_iter().map(Line::from).collect();
@@ -804,8 +873,13 @@ pub fn draw(
     } else {
         let sorts: Vec<String> =
             SortKey::KEYS.iter().map(|(letter, _, label)| format!("{letter} {label}")).collect();
+        let moves = match (view.expanded && selected.is_some(), view.connections_focused) {
+            (true, true) => "↑↓ PgUp PgDn Home End scroll connections · Tab/Esc back · Enter close",
+            (true, false) => "↑↓ select · Tab scroll connections · Enter close",
+            (false, _) => "↑↓ select · Enter connections",
+        };
         Line::from(format!(
-            "q quit · / filter · ↑↓ select · Enter connections · sort: {} · same key reverses",
+            "q quit · / filter · {moves} · sort: {} · same key reverses",
             sorts.join(" ")
         ))
     };
@@ -847,10 +921,10 @@ mod tests {
     // overflowed it (a panic in a debug build, no list at all in a release
     // one) and 65,536 made it 3, a list with no rows.
     #[test]
-    fn the_connection_list_is_as_tall_as_its_rows_up_to_nine() {
-        assert_eq!(connection_list_height(0), 3);
-        assert_eq!(connection_list_height(4), 7);
-        for many in [9, 65_533, 65_536, 65_540, 1 << 20] {
+    fn the_connection_list_is_as_tall_as_its_rows_up_to_ten() {
+        assert_eq!(connection_list_height(0), 2);
+        assert_eq!(connection_list_height(4), 6);
+        for many in [10, 65_533, 65_536, 65_540, 1 << 20] {
             assert_eq!(connection_list_height(many), 12, "{many} connections");
         }
     }
@@ -859,16 +933,7 @@ mod tests {
     // the title line around, and combining marks joined what they follow.
     #[test]
     fn the_filter_is_shown_escaped() {
-        let frame = TopFrame {
-            at: 0,
-            interval_seconds: 1.0,
-            listeners: Vec::new(),
-            processes: Default::default(),
-            events: Vec::new(),
-            short_lived: ShortLivedCapture::Available,
-            visibility: Default::default(),
-            fleeting: Vec::new(),
-        };
+        let frame = empty_frame();
         let view = TopView {
             filter: "\u{202e}red".to_string(),
             editing_filter: true,
@@ -889,6 +954,80 @@ mod tests {
         assert!(!screen.contains('\u{202e}'), "{screen}");
         assert!(lines[0].contains("filter: \\u202ered"), "{screen}");
         assert!(lines[7].starts_with("filter: \\u202ered▏"), "{screen}");
+    }
+
+    fn empty_frame() -> TopFrame {
+        TopFrame {
+            at: 0,
+            interval_seconds: 1.0,
+            listeners: Vec::new(),
+            processes: Default::default(),
+            events: Vec::new(),
+            short_lived: ShortLivedCapture::Available,
+            visibility: Default::default(),
+            fleeting: Vec::new(),
+        }
+    }
+
+    fn listener_row(port: u16, owners: &[u32]) -> ListenerRow {
+        let mut socket = crate::model::Socket::listening(
+            Protocol::Tcp,
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        );
+        socket.inode = u64::from(port);
+        socket.owners = owners.to_vec();
+        ListenerRow {
+            socket,
+            open_connections: 0,
+            new_per_second: 0.0,
+            bytes_in_per_second: 0.0,
+            bytes_out_per_second: 0.0,
+            accept_queue: None,
+            since: None,
+            since_exact: false,
+            change: None,
+            connections: Vec::new(),
+        }
+    }
+
+    // The label was compared as text: `python3 (100)` came before
+    // `python3 (99)`, and `python3 (1000) +1` before `python3 (999)`.
+    #[test]
+    fn sorting_by_process_orders_by_name_then_pid_as_a_number() {
+        let mut frame = empty_frame();
+        for (pid, name) in [(99, "python3"), (100, "python3"), (1000, "python3"), (7, "nginx")] {
+            frame.processes.insert(
+                pid,
+                crate::model::Process { pid, name: name.to_string(), ..Default::default() },
+            );
+        }
+        frame.listeners = vec![
+            listener_row(1, &[100]),
+            listener_row(2, &[1000, 99]),
+            listener_row(3, &[]),
+            listener_row(4, &[99]),
+            listener_row(5, &[7]),
+            listener_row(6, &[99, 100]),
+        ];
+        let view = TopView { sort: SortKey::Process, ..TopView::default() };
+        let order = |view: &TopView| -> Vec<String> {
+            visible_rows(&frame, view).iter().map(|row| process_label(row, &frame)).collect()
+        };
+        let ascending = order(&view);
+        assert_eq!(
+            ascending,
+            [
+                "nginx (7)",
+                "python3 (99)",
+                "python3 (99) +1",
+                "python3 (100)",
+                "python3 (1000) +1",
+                "?"
+            ]
+        );
+        let mut descending = order(&TopView { descending: true, ..view });
+        descending.reverse();
+        assert_eq!(descending, ascending);
     }
 
     #[test]

@@ -191,33 +191,61 @@ pub fn catch_termination() -> std::io::Result<()> {
     Ok(())
 }
 
-/// The write end of the pipe [`window_changes`] returns, or -1.
-static WINDOW_CHANGE_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+/// The write end of the pipe [`terminal_signals`] returns, or -1.
+static TERMINAL_SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
-extern "C" fn note_window_change(_signal: libc::c_int) {
-    let fd = WINDOW_CHANGE_PIPE.load(std::sync::atomic::Ordering::SeqCst);
+/// The byte [`terminal_signals`]' pipe carries for a change of the window's
+/// size (SIGWINCH).
+pub const WINDOW_CHANGED: u8 = b'w';
+/// The byte [`terminal_signals`]' pipe carries for a request to stop
+/// (SIGTSTP: `kill -TSTP`, or job control).
+pub const STOP_REQUESTED: u8 = b'z';
+
+extern "C" fn note_terminal_signal(signal: libc::c_int) {
+    let fd = TERMINAL_SIGNAL_PIPE.load(std::sync::atomic::Ordering::SeqCst);
     if fd < 0 {
         return;
     }
+    let byte: &'static [u8; 1] = if signal == libc::SIGTSTP { b"z" } else { b"w" };
     // SAFETY: write(2) and the errno location are async-signal-safe; the
     // byte is a static, and errno is put back for the code interrupted. A
-    // full pipe (EAGAIN: the descriptor is non-blocking) already says that
-    // the window changed, so the result does not matter.
+    // full pipe (EAGAIN: the descriptor is non-blocking) already holds
+    // bytes to read, so the result does not matter.
     unsafe {
         let errno = libc::__errno_location();
         let saved = *errno;
-        libc::write(fd, b"w".as_ptr().cast(), 1);
+        libc::write(fd, byte.as_ptr().cast(), 1);
         *errno = saved;
     }
 }
 
+/// Makes `signal` run [`note_terminal_signal`].
+fn note_on(signal: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: as in `catch_termination`; the handler only reads an atomic
+    // and writes a byte to a pipe, both async-signal-safe.
+    let result = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = note_terminal_signal as extern "C" fn(libc::c_int) as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut())
+    };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A descriptor that becomes readable when the terminal's window changes
-/// size (SIGWINCH): each signal writes a byte to a non-blocking pipe whose
-/// read end this returns. Poll it beside the terminal: a readiness that is
-/// level-triggered, unlike a flag, wakes the waiter, and unlike an
-/// edge-triggered one is never lost when input arrives at the same moment.
-/// Read it empty after each wake-up. Call it once per process.
-pub fn window_changes() -> std::io::Result<std::os::fd::OwnedFd> {
+/// size (SIGWINCH, a [`WINDOW_CHANGED`] byte) or when porthole is asked to
+/// stop (SIGTSTP, a [`STOP_REQUESTED`] byte, so a full-screen view can put
+/// the terminal back first and then stop with [`stop_now`]): each signal
+/// writes its byte to a non-blocking pipe whose read end this returns.
+/// Poll it beside the terminal: a readiness that is level-triggered, unlike
+/// a flag, wakes the waiter, and unlike an edge-triggered one is never lost
+/// when input arrives at the same moment. Read it empty after each
+/// wake-up. Call it once per process.
+pub fn terminal_signals() -> std::io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     let mut ends = [0 as libc::c_int; 2];
     // SAFETY: `ends` is a writable array of two ints, which pipe2 fills
@@ -229,20 +257,42 @@ pub fn window_changes() -> std::io::Result<std::os::fd::OwnedFd> {
     // nothing else. The write end is kept open for the life of the process:
     // the handler may write to it at any time.
     let read_end = unsafe { std::os::fd::OwnedFd::from_raw_fd(ends[0]) };
-    WINDOW_CHANGE_PIPE.store(ends[1], std::sync::atomic::Ordering::SeqCst);
-    // SAFETY: as in `catch_termination`; the handler only reads an atomic
-    // and writes a byte to a pipe, both async-signal-safe.
-    let result = unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = note_window_change as extern "C" fn(libc::c_int) as usize;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGWINCH, &action, std::ptr::null_mut())
-    };
-    if result != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    TERMINAL_SIGNAL_PIPE.store(ends[1], std::sync::atomic::Ordering::SeqCst);
+    note_on(libc::SIGWINCH)?;
+    note_on(libc::SIGTSTP)?;
     Ok(read_end)
+}
+
+/// Stops this process as SIGTSTP would have without the handler
+/// [`terminal_signals`] installs (the shell sees a stopped job), and
+/// returns once it is continued (SIGCONT, `fg`), with the handler back.
+///
+/// # Platform specific behavior
+/// The kernel discards a stop signal sent to an orphaned process group
+/// (one whose parent is in no other group of the session, such as a
+/// program `exec`ed by the shell of a terminal window): there this
+/// returns at once.
+/// See: <https://man7.org/linux/man-pages/man7/signal.7.html>
+pub fn stop_now() -> std::io::Result<()> {
+    // SAFETY: signal(2) resets the disposition to the default; raise(3)
+    // sends a signal to this thread, whose default action stops the whole
+    // process until SIGCONT.
+    unsafe {
+        libc::signal(libc::SIGTSTP, libc::SIG_DFL);
+        libc::raise(libc::SIGTSTP);
+    }
+    note_on(libc::SIGTSTP)
+}
+
+/// Stops this process as the kernel stops a background process that
+/// touches the terminal's modes (SIGTTOU, default action), until it is
+/// continued; the same orphaned-group exception as [`stop_now`] applies.
+pub fn stop_for_terminal() {
+    // SAFETY: raise(3) with a signal whose disposition porthole never
+    // changes: its default action stops the process until SIGCONT.
+    unsafe {
+        libc::raise(libc::SIGTTOU);
+    }
 }
 
 /// Whether SIGTERM, SIGHUP or SIGINT arrived since [`catch_termination`].
@@ -272,7 +322,7 @@ mod tests {
     #[test]
     fn a_window_change_makes_the_pipe_readable_until_read() {
         use std::io::Read;
-        let mut changes = std::fs::File::from(window_changes().expect("pipe and handler"));
+        let mut changes = std::fs::File::from(terminal_signals().expect("pipe and handler"));
         let fd = std::os::fd::AsRawFd::as_raw_fd(&changes);
         assert_eq!(crate::sys::poll::readable(&[fd], Duration::ZERO).unwrap(), [false]);
         for _ in 0..2 {
@@ -285,7 +335,13 @@ mod tests {
         }
         let mut bytes = [0u8; 16];
         assert_eq!(changes.read(&mut bytes).unwrap(), 2);
+        assert_eq!(&bytes[..2], [WINDOW_CHANGED; 2]);
         assert_eq!(crate::sys::poll::readable(&[fd], Duration::ZERO).unwrap(), [false]);
+        // A stop request is told apart and does not stop the process.
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::raise(libc::SIGTSTP) }, 0);
+        assert_eq!(changes.read(&mut bytes).unwrap(), 1);
+        assert_eq!(bytes[0], STOP_REQUESTED);
     }
 
     #[test]

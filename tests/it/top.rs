@@ -1132,3 +1132,161 @@ time.sleep(3600)
     assert_eq!(connection_list_title(&screen), None, "{screen}");
     tmux.send(&["q"]);
 }
+
+// The open connection list shows ten rows; its title gave the total
+// (`(30)`) but the rest could not be reached. Tab moves the cursor keys
+// into it, the title says which rows are shown, and Page Down, End and
+// Home scroll it.
+#[test]
+fn the_connection_list_scrolls_to_every_connection() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "silent");
+    let client = r#"
+import socket, sys, time
+held = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(30)]
+print(" ".join(str(c.getsockname()[1]) for c in held), flush=True)
+time.sleep(3600)
+"#;
+    let (_clients, mut ready) = python_in(&netns, client, &[&port.to_string()]);
+    let clients: std::collections::BTreeSet<String> = wait_for_line(&mut ready)
+        .split_whitespace()
+        .map(|client_port| format!("127.0.0.1:{client_port}"))
+        .collect();
+    assert_eq!(clients.len(), 30);
+    let binary = util::binary();
+    // An hour between refreshes: only the keys change the screen.
+    tmux.send(&[&format!("{} top --interval 1h", binary.display()), "Enter"]);
+    let address = format!("127.0.0.1:{port} ");
+    tmux.wait_for("the listener with 30 connections", |screen| {
+        row_of(screen, &address).is_some_and(|row| row.split_whitespace().nth(3) == Some("30"))
+    });
+    tmux.send(&["/"]);
+    tmux.send(&["-l", &port.to_string()]);
+    tmux.send(&["Enter"]);
+    tmux.send(&["Enter"]);
+    let title = format!("connections of 127.0.0.1:{port} (30)");
+    tmux.wait_for("the first rows of the list", |screen| {
+        screen.contains(&format!("{title} 1–10")) && screen.contains("Tab scroll connections")
+    });
+    // The client addresses on screen.
+    let shown = |screen: &str| -> Vec<String> {
+        screen
+            .lines()
+            .filter(|line| line.contains("ESTAB"))
+            .filter_map(|line| line.split_whitespace().next().map(str::to_string))
+            .filter(|client| clients.contains(client))
+            .collect()
+    };
+    tmux.send(&["Tab"]);
+    let mut seen = std::collections::BTreeSet::new();
+    seen.extend(shown(
+        &tmux.wait_for("the focus in the list", |screen| screen.contains("Tab/Esc back")),
+    ));
+    for (first, last) in [(2, 11), (12, 21), (21, 30)] {
+        tmux.send(&["PageDown"]);
+        let screen = tmux.wait_for("the list scrolled", |screen| {
+            screen.contains(&format!("{title} {first}–{last}"))
+        });
+        seen.extend(shown(&screen));
+    }
+    assert_eq!(seen, clients, "every connection can be reached");
+    tmux.send(&["Home"]);
+    tmux.wait_for("the top of the list", |screen| screen.contains(&format!("{title} 1–10")));
+    tmux.send(&["End"]);
+    tmux.wait_for("the end of the list", |screen| screen.contains(&format!("{title} 21–30")));
+    // Esc gives the keys back to the listeners, the second closes the list.
+    tmux.send(&["Escape"]);
+    tmux.wait_for("the focus back", |screen| screen.contains("Tab scroll connections"));
+    tmux.send(&["Escape"]);
+    tmux.wait_for("the list closed", |screen| !screen.contains("connections of"));
+    tmux.send(&["q"]);
+}
+
+/// The pids whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether `pid` is stopped (state `T` in /proc/PID/stat).
+fn stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) == Some("T")
+    })
+}
+
+/// Whether the terminal is in cooked mode (canonical input, echo), as
+/// `stty` reads it from the terminal itself.
+fn cooked(tty: &str) -> bool {
+    let output = Command::new("stty").args(["-a", "-F", tty]).output().expect("stty runs");
+    assert!(output.status.success(), "stty -F {tty}: {output:?}");
+    let settings = String::from_utf8_lossy(&output.stdout).into_owned();
+    let words: Vec<&str> = settings.split_whitespace().collect();
+    words.contains(&"icanon") && words.contains(&"echo")
+}
+
+// `kill -TSTP` (or a Ctrl-Z that a raw terminal delivers as a key) stopped
+// porthole with the terminal still in raw mode and on the alternate
+// screen: the shell behind it took no line until `reset`. The view now
+// gives the terminal back before it stops, and takes it again and redraws
+// when it is continued.
+#[test]
+fn a_stop_gives_the_terminal_back_and_a_continue_takes_it_again() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    let output = Command::new("tmux")
+        .args(["display-message", "-p", "-t", &tmux.session, "#{pane_tty}"])
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    assert!(tty.starts_with("/dev/"), "{tty:?}");
+    let binary = util::binary();
+    // Under a shell without job control, nothing but porthole touches the
+    // terminal's modes while it is stopped. The marker is built by that
+    // shell, so the command line itself never matches it.
+    tmux.send(&[
+        &format!("bash -c '{} top --interval 300ms; echo top$((0))-ended-$?'", binary.display()),
+        "Enter",
+    ]);
+    tmux.wait_for("the view", |screen| screen.contains("q quit"));
+    let wrapper = tmux.foreground_child().expect("bash -c runs under the shell");
+    let pid = *children_of(wrapper).first().expect("porthole runs under bash -c");
+    assert!(!cooked(&tty), "the view runs in raw mode");
+
+    for stop in ["kill", "Ctrl-Z"] {
+        if stop == "kill" {
+            signal("-TSTP", pid);
+        } else {
+            tmux.send(&["C-z"]);
+        }
+        assert!(eventually(Duration::from_secs(30), || stopped(pid)), "{stop} stops porthole");
+        let screen = tmux.screen();
+        assert!(
+            screen.contains("shell-ready") && !screen.contains("q quit"),
+            "{stop}: the main screen is back:\n{screen}"
+        );
+        assert!(cooked(&tty), "{stop}: the terminal is cooked again");
+        signal("-CONT", pid);
+        tmux.wait_for("the view again", |screen| {
+            screen.contains("q quit") && !screen.contains("shell-ready")
+        });
+        assert!(!cooked(&tty), "{stop}: raw mode again after SIGCONT");
+    }
+    tmux.send(&["q"]);
+    let screen = tmux.wait_for("top to end", |screen| screen.contains("top0-ended-"));
+    assert!(screen.contains("top0-ended-0"), "{screen}");
+}
