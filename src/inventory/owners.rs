@@ -149,6 +149,9 @@ fn scan_processes(wanted: &[u64], mappable: &[u64], limit: ScanLimit, pids: Vec<
         read.extend(partial.read);
         rings.extend(partial.rings);
     }
+    // In pid order, as listed: the later passes stop early, and which
+    // processes they read should not depend on how the threads raced.
+    read.sort_unstable();
     let orphans = |pairs: &[(u64, u32)]| -> HashSet<u64> {
         let attributed: HashSet<u64> = pairs.iter().map(|&(inode, _)| inode).collect();
         wanted.difference(&attributed).copied().collect()
