@@ -33,6 +33,23 @@ SCENARIOS = [
     ("D: 20k sockets + 40k file fds", 10000, 200),
 ]
 
+# Shapes of the machine that make the owner scan work beyond one readlink
+# per fd (bench/owner_load.py, run in the namespace with 4 listeners):
+# (label, owner_load.py arguments).
+OWNER_SCENARIOS = [
+    ("E: one process with 2,000 threads", ["--threads", "2000"]),
+    ("F: 200 processes × 20 threads", ["--pool", "200", "--pool-threads", "20"]),
+    ("G: a TIME-WAIT socket and a TCP listener no process holds", ["--time-wait", "--in-flight"]),
+    ("H: G plus a process with 50,000 private mappings",
+     ["--mappings", "50000", "--time-wait", "--in-flight"]),
+]
+
+# (porthole command, anchor command, what it compares) for OWNER_SCENARIOS.
+OWNER_PAIRS = [
+    ("ls", "ss -tlnp", "listeners with owners"),
+    ("ls", "lsof -nP -iTCP -sTCP:LISTEN", "TCP listeners with owners"),
+]
+
 # (porthole command, anchor command, target ratio or None, what it compares)
 PAIRS = [
     ("ls -a --tcp", "ss -tanp", 0.15, "all TCP with owners"),
@@ -153,6 +170,51 @@ def measure(binary, runs, port, v6only):
     return samples
 
 
+def measure_pairs(binary, runs, pairs):
+    """Times each porthole command and its anchor, alternating (as measure)."""
+    commands = {}
+    for porthole_args, anchor, _ in pairs:
+        commands[(True, porthole_args)] = [binary] + shlex.split(porthole_args)
+        commands[(False, anchor)] = shlex.split(anchor)
+    samples = {key: [] for key in commands}
+    keys = list(commands)
+    for key in keys:
+        timed(commands[key])
+    for run in range(runs):
+        order = keys if run % 2 == 0 else list(reversed(keys))
+        for key in order:
+            samples[key].append(timed(commands[key]))
+    return samples
+
+
+def render_owners(results):
+    """The owner-scan scenarios: porthole ls against ss -tlnp and lsof."""
+    if not results:
+        return ""
+    lines = [
+        "### Owner scan: threads, mappings, sockets no process holds",
+        "",
+        "Each scenario: `bench/owner_load.py ARGS` in the namespace (plus 4 TCP listeners it "
+        "holds), on top of whatever the machine runs; `porthole ls` lists the namespace's "
+        "listeners and scans every process for their owners.",
+        "",
+        "| scenario | `owner_load.py` | command | wall s (min–max) | CPU s | ratio (wall) | ratio (CPU) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, load_args, summary in results:
+        for porthole_args, anchor, _ in OWNER_PAIRS:
+            p = summary[(True, porthole_args)]
+            a = summary[(False, anchor)]
+            cpu_ratio = p["cpu"] / a["cpu"] if a["cpu"] > 0 else float("nan")
+            lines.append(
+                f"| {label} | `{' '.join(load_args)}` | `porthole {porthole_args}` vs `{anchor}` | "
+                f"{p['wall']:.3f} ({p['min']:.3f}–{p['max']:.3f}) vs {a['wall']:.3f} | "
+                f"{p['cpu']:.3f} vs {a['cpu']:.3f} | {p['wall'] / a['wall']:.2f}× | {cpu_ratio:.2f}× |"
+            )
+    lines.append("")
+    return "\n".join(lines)
+
+
 def summarize(values):
     walls = sorted(v[0] for v in values)
     return {
@@ -168,7 +230,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/porthole"))
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--scenarios", default="ABCD", help="letters of the scenarios to run")
+    parser.add_argument("--scenarios", default="ABCDEFGH", help="letters of the scenarios to run")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -196,7 +258,27 @@ def main():
             load.stdin.close()
             load.wait(timeout=60)
             teardown_namespace()
-    report = render(info, args, results)
+    owner_results = []
+    for label, load_args in OWNER_SCENARIOS:
+        if label[0] not in args.scenarios:
+            continue
+        setup_namespace()
+        load = subprocess.Popen(
+            ["ip", "netns", "exec", NAMESPACE, sys.executable, os.path.join(HERE, "owner_load.py"),
+             *load_args, "--ttl", "1200"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            if load.stdout.readline().strip() != "ready":
+                sys.exit("bench: owner load failed")
+            print(f"{label}", file=sys.stderr, flush=True)
+            samples = measure_pairs(binary, args.runs, OWNER_PAIRS)
+            owner_results.append((label, load_args, {k: summarize(v) for k, v in samples.items()}))
+        finally:
+            load.stdin.close()
+            load.wait(timeout=60)
+            teardown_namespace()
+    report = render(info, args, results).rstrip("\n") + "\n\n" + render_owners(owner_results)
     print(report)
     if not args.no_write:
         write_section(report)

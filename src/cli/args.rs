@@ -143,8 +143,9 @@ pub struct LsArgs {
     #[arg(allow_hyphen_values = true, long, value_name = "PID")]
     pub pid: Option<String>,
     /// Sockets of processes whose name contains NAME.
+    // Not necessarily UTF-8: a process name may hold any bytes.
     #[arg(long, value_name = "NAME")]
-    pub process: Option<String>,
+    pub process: Option<std::ffi::OsString>,
     /// Bind scope to keep.
     #[arg(long, value_enum)]
     pub scope: Option<ScopeArg>,

@@ -72,6 +72,9 @@ impl LsSettings {
             })
             .transpose()?;
         let pid = pid.as_deref().map(|text| parse_pid(text).context("--pid")).transpose()?;
+        // The name's exact bytes, in the model's encoding of process text,
+        // so that a name that is not UTF-8 matches the same bytes.
+        let process = process.map(|name| crate::model::os_text::from_os_str(&name));
         // An empty name would match every process; `history --process`
         // refuses it the same way.
         if process.as_deref().is_some_and(str::is_empty) {
@@ -738,6 +741,20 @@ mod tests {
         let settings = ls(&["--state", "time-wait"]).unwrap();
         assert!(!settings.query.listeners_only);
         assert_eq!(settings.state, Some(SocketState::TimeWait));
+    }
+
+    #[test]
+    fn a_process_name_that_is_not_utf8_keeps_its_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let raw = std::ffi::OsStr::from_bytes(b"ev\xff");
+        let mut full = vec![std::ffi::OsStr::new("porthole"), "ls".as_ref(), "--process".as_ref()];
+        full.push(raw);
+        let crate::cli::Command::Ls(args) = Cli::try_parse_from(full).unwrap().command else {
+            unreachable!("parsed an ls command")
+        };
+        let settings = LsSettings::resolve(args).unwrap();
+        let name = settings.process_name.unwrap();
+        assert_eq!(&*crate::model::os_text::to_bytes(&name), b"ev\xff");
     }
 
     #[test]

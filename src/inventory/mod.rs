@@ -254,7 +254,13 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
     let mut user_names = BTreeMap::new();
     if query.owners {
         let wanted: Vec<u64> = sockets.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
-        let scan = owners::scan_with(&wanted, query.owner_limit);
+        // Only a TCP socket can be held by a memory mapping alone.
+        let mappable: Vec<u64> = sockets
+            .iter()
+            .filter(|s| s.protocol == Protocol::Tcp && s.inode != 0)
+            .map(|s| s.inode)
+            .collect();
+        let scan = owners::scan_sockets(&wanted, &mappable, query.owner_limit);
         visibility.unreadable_processes = scan.unreadable_processes;
         visibility.vanished_processes += scan.vanished_processes;
         attach_owners(&mut sockets, &scan.owners);

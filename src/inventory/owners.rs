@@ -24,22 +24,29 @@
 //! threads still hold its sockets), and one with a thread that called
 //! `unshare(CLONE_FILES)` (its own table, seen only in
 //! `/proc/PID/task/TID/fd`). The tables of threads that do not share their
-//! leader's (`kcmp(KCMP_FILES)`) are read too, for every wanted socket when
-//! all owners are wanted (such a thread may have forked a child that holds
-//! the socket as well), else for those left without an owner; the socket is
-//! the process's.
+//! leader's (`kcmp(KCMP_FILES)`) are read too, each distinct table once,
+//! for every wanted socket when all owners are wanted (such a thread may
+//! have forked a child that holds the socket as well), else for those left
+//! without an owner; the socket is the process's. A single-threaded process
+//! costs one `statx` of `/proc/PID/task` (its link count is 2 + threads),
+//! a threaded one a `kcmp` per thread; no thread's table is read unless it
+//! differs from the leader's.
 //!
 //! A process can also keep a socket open with no descriptor at all: a
 //! memory mapping of it (`mmap` of a TCP socket, then `close`) shows in
 //! `/proc/PID/maps` as `socket:[INODE]`, and a file registered with an
 //! io_uring ring (`IORING_REGISTER_FILES`, then `close`) is listed under
 //! `UserFiles:` in the ring's `/proc/PID/fdinfo/FD`. Ring descriptors are
-//! noted during the scan and their files read like threads' tables; the
-//! mappings of every process are read only for sockets still without an
-//! owner (a second holder of a socket a descriptor also holds is missed
-//! there). The process holding the mapping or the ring is an owner:
-//! stopping it releases them. A descriptor in flight (sent with
-//! `SCM_RIGHTS`, not yet received) belongs to no process and stays ownerless.
+//! noted during the scan and their files read like threads' tables. The
+//! mappings of processes are read only for sockets still without an owner
+//! that a mapping can hold (TCP: the kernel refuses to map UDP and Unix
+//! sockets; a TIME-WAIT socket has no file at all), through `PROCMAP_QUERY`
+//! (file-backed mappings only) where the kernel has it, and only until each
+//! such socket has an owner: a second process mapping the same socket, or
+//! mapping a socket a descriptor also holds, is missed. The process holding
+//! the mapping or the ring is an owner: stopping it releases them. A
+//! descriptor in flight (sent with `SCM_RIGHTS`, not yet received) belongs
+//! to no process and stays ownerless.
 
 use std::collections::HashSet;
 use std::ffi::CStr;
@@ -76,21 +83,37 @@ pub fn scan(wanted: &[u64]) -> OwnerScan {
     scan_with(wanted, ScanLimit::AllOwners)
 }
 
-/// Scans processes for the given socket inodes.
+/// Scans processes for the given socket inodes (any of which a memory
+/// mapping may hold).
 pub fn scan_with(wanted: &[u64], limit: ScanLimit) -> OwnerScan {
+    scan_sockets(wanted, wanted, limit)
+}
+
+/// Scans processes for the `wanted` socket inodes, of which only those in
+/// `mappable` can be held by a memory mapping: the kernel maps TCP sockets
+/// (`tcp_mmap`, for zero-copy receive) but refuses UDP and Unix sockets
+/// (`ENODEV`), so a caller that knows the protocols passes its TCP sockets
+/// and an ownerless UDP or Unix socket never makes the scan read every
+/// process's mappings.
+pub fn scan_sockets(wanted: &[u64], mappable: &[u64], limit: ScanLimit) -> OwnerScan {
     if wanted.is_empty() {
         return OwnerScan::default();
     }
-    scan_among(wanted, limit, list_pids())
+    scan_processes(wanted, mappable, limit, list_pids())
 }
 
 /// Scans only the processes in `pids` (a caller that knows who probably
 /// holds the sockets: reading a few fd tables instead of every one on a
 /// machine where some processes hold tens of thousands of fds).
 pub fn scan_among(wanted: &[u64], limit: ScanLimit, pids: Vec<u32>) -> OwnerScan {
+    scan_processes(wanted, wanted, limit, pids)
+}
+
+fn scan_processes(wanted: &[u64], mappable: &[u64], limit: ScanLimit, pids: Vec<u32>) -> OwnerScan {
     if wanted.is_empty() {
         return OwnerScan::default();
     }
+    let mappable: HashSet<u64> = mappable.iter().copied().collect();
     let wanted: HashSet<u64> = wanted.iter().copied().collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
     // Small machines or few processes: threads cost more than they save.
@@ -126,15 +149,27 @@ pub fn scan_among(wanted: &[u64], limit: ScanLimit, pids: Vec<u32>) -> OwnerScan
         read.extend(partial.read);
         rings.extend(partial.rings);
     }
+    // In pid order, as listed: the later passes stop early, and which
+    // processes they read should not depend on how the threads raced.
+    read.sort_unstable();
     let orphans = |pairs: &[(u64, u32)]| -> HashSet<u64> {
         let attributed: HashSet<u64> = pairs.iter().map(|&(inode, _)| inode).collect();
         wanted.difference(&attributed).copied().collect()
     };
-    // A thread with a table of its own, or a ring, can hold a socket that a
-    // process also holds (a child the thread forked): when every owner
-    // matters they are read for every wanted socket, else only for those
-    // still without one. Both are rare and cheap to rule out: one
-    // `/proc/PID/task` listing per process and a `kcmp` per thread.
+    // When every owner matters, the workers read the tables of threads that
+    // do not share their leader's (a thread with a table of its own can
+    // hold a socket that a child it forked holds too). When one owner is
+    // enough, they are read afterwards, only for sockets still without one.
+    if limit == ScanLimit::FirstOwner {
+        let left = orphans(&pairs);
+        if !left.is_empty() {
+            let partial = thread_tables_of(&read, &left);
+            pairs.extend(partial.hits);
+            rings.extend(partial.rings);
+        }
+    }
+    // Rings are rare: their registered files are read for every wanted
+    // socket when every owner matters, else for those left without one.
     let still_without_owner;
     let left = match limit {
         ScanLimit::AllOwners => &wanted,
@@ -144,14 +179,14 @@ pub fn scan_among(wanted: &[u64], limit: ScanLimit, pids: Vec<u32>) -> OwnerScan
         }
     };
     if !left.is_empty() {
-        let extra = [thread_table_owners(&read, left), ring_owners(&rings, left)];
-        pairs.extend(extra.into_iter().flatten());
+        pairs.extend(ring_owners(&rings, left));
     }
     // Mappings mean reading every process's `/proc/PID/maps`: only for
-    // sockets nobody else holds.
-    let left = orphans(&pairs);
+    // sockets nobody else holds and that a mapping can hold at all.
+    let left: HashSet<u64> =
+        orphans(&pairs).into_iter().filter(|inode| mappable.contains(inode)).collect();
     if !left.is_empty() {
-        pairs.extend(mapping_owners(&read, &left));
+        pairs.extend(mapping_owners(&read, left));
     }
     result.owners = OwnerIndex::new(pairs);
     result
@@ -200,9 +235,9 @@ struct Partial {
     /// Processes whose `/proc/PID/fd` could be read: the ones whose
     /// threads' own tables may be read too (see the module docs).
     read: Vec<u32>,
-    /// io_uring ring descriptors seen, as (pid, fd): their registered files
-    /// are read only for sockets nobody else holds.
-    rings: Vec<(u32, u32)>,
+    /// io_uring ring descriptors seen, as (pid, thread whose table holds
+    /// it, fd): their registered files are read after the scan.
+    rings: Vec<(u32, u32, u32)>,
     unreadable: usize,
     vanished: usize,
 }
@@ -233,22 +268,12 @@ fn scan_pids(shared: &Shared<'_>) -> Partial {
     else {
         return partial;
     };
-    let mut dir_buffer = vec![MaybeUninit::<u8>::uninit(); 32 * 1024];
-    let mut path = Vec::with_capacity(24);
+    let mut buffers = Buffers::default();
     while let Some(&pid) = shared.pids.get(shared.next.fetch_add(1, Ordering::Relaxed)) {
         if shared.limit == ScanLimit::FirstOwner && shared.remaining.load(Ordering::Relaxed) == 0 {
             break;
         }
-        path.clear();
-        path.extend_from_slice(pid.to_string().as_bytes());
-        path.extend_from_slice(b"/fd\0");
-        let Ok(path_cstr) = CStr::from_bytes_with_nul(&path) else { continue };
-        let fd_dir: OwnedFd = match openat(
-            &proc_dir,
-            path_cstr,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
+        let fd_dir = match open_directory(&proc_dir, &mut buffers.path, pid, "/fd") {
             Ok(fd) => fd,
             Err(Errno::ACCESS) | Err(Errno::PERM) => {
                 partial.unreadable += 1;
@@ -259,44 +284,129 @@ fn scan_pids(shared: &Shared<'_>) -> Partial {
                 continue;
             }
         };
-        scan_fd_directory(pid, &fd_dir, &mut dir_buffer, shared, &mut partial);
+        scan_fd_directory(pid, pid, &fd_dir, &mut buffers.fds, shared, &mut partial);
         partial.read.push(pid);
+        if shared.limit == ScanLimit::AllOwners {
+            scan_thread_tables(&proc_dir, pid, &mut buffers, shared, &mut partial);
+        }
     }
     partial
 }
 
-/// The owners of `orphans` among the threads of `candidates` that have a
-/// descriptor table of their own (an `unshare(CLONE_FILES)`, or a zombie
-/// leader whose table is gone): each such table is read through
-/// `/proc/PID/task/TID/fd`. Rare and small (only for sockets nobody else
-/// holds; most processes have one thread or share one table), so plain
-/// `std::fs` is fine here.
-fn thread_table_owners(candidates: &[u32], orphans: &HashSet<u64>) -> Vec<(u64, u32)> {
-    let mut hits = Vec::new();
-    for &pid in candidates {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
-        for task in tasks.filter_map(Result::ok) {
-            let tid = task.file_name().to_str().and_then(|name| name.parse::<u32>().ok());
-            // The leader's table was read already; a thread that shares it
-            // holds nothing more. When the kernel cannot say, read it.
-            if tid.is_none_or(|tid| {
-                tid == pid || crate::sys::fds::shares_descriptor_table(pid, tid) == Some(true)
-            }) {
-                continue;
-            }
-            let Ok(fds) = std::fs::read_dir(task.path().join("fd")) else { continue };
-            for fd in fds.filter_map(Result::ok) {
-                let Ok(link) = std::fs::read_link(fd.path()) else { continue };
-                use std::os::unix::ffi::OsStrExt;
-                if let Some(inode) = socket_inode(link.as_os_str().as_bytes()) {
-                    if orphans.contains(&inode) {
-                        hits.push((inode, pid));
-                    }
-                }
-            }
+/// Buffers one scanning thread reuses for every process.
+struct Buffers {
+    /// `getdents64` buffer for fd directories.
+    fds: Vec<MaybeUninit<u8>>,
+    /// `getdents64` buffer for `/proc/PID/task`, read while `fds` is in use.
+    tasks: Vec<MaybeUninit<u8>>,
+    /// A path under `/proc` with its NUL.
+    path: Vec<u8>,
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Buffers {
+            fds: vec![MaybeUninit::uninit(); 32 * 1024],
+            tasks: vec![MaybeUninit::uninit(); 16 * 1024],
+            path: Vec::with_capacity(32),
         }
     }
-    hits
+}
+
+/// Opens the directory `ID` + `suffix` under `parent`, spelling the path in
+/// `path` (no allocation per process).
+fn open_directory(
+    parent: &OwnedFd,
+    path: &mut Vec<u8>,
+    id: u32,
+    suffix: &str,
+) -> rustix::io::Result<OwnedFd> {
+    let path = spell(path, id, suffix);
+    openat(parent, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+}
+
+/// `ID` + `suffix` as a C string in `path`.
+fn spell<'a>(path: &'a mut Vec<u8>, id: u32, suffix: &str) -> &'a CStr {
+    use std::io::Write;
+    path.clear();
+    // Writing into a Vec cannot fail.
+    let _ = write!(path, "{id}{suffix}\0");
+    CStr::from_bytes_with_nul(path).expect("a number and a suffix without NUL, then one NUL")
+}
+
+/// How many distinct thread tables of one process each thread is compared
+/// with (besides the leader's), so that a process whose every thread has a
+/// table of its own costs a bounded number of `kcmp` calls per thread; past
+/// that a table may be read twice, which finds nothing new.
+const DISTINCT_TABLES_COMPARED: usize = 8;
+
+/// Reads the descriptor tables of `pid`'s threads that do not share the
+/// leader's (an `unshare(CLONE_FILES)`, a thread cloned without
+/// `CLONE_FILES`, or a zombie leader whose table is gone), each distinct
+/// table once, through `/proc/PID/task/TID/fd`; their sockets are `pid`'s.
+///
+/// Most processes have one thread: `/proc/PID/task` counts its threads in
+/// its link count (2 + threads), so one `statx` rules them out. Otherwise
+/// each thread costs one `kcmp(KCMP_FILES)` against the leader (and, for
+/// one that does not share it, against the distinct tables already read),
+/// never a read of its table.
+fn scan_thread_tables(
+    proc_dir: &OwnedFd,
+    pid: u32,
+    buffers: &mut Buffers,
+    shared: &Shared<'_>,
+    partial: &mut Partial,
+) {
+    let task_path = spell(&mut buffers.path, pid, "/task");
+    match rustix::fs::statat(proc_dir, task_path, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) if stat.st_nlink > 3 => {}
+        // One thread (its table was just read), or the process is gone.
+        _ => return,
+    }
+    let Ok(task_dir) = open_directory(proc_dir, &mut buffers.path, pid, "/task") else { return };
+    let mut distinct: Vec<u32> = Vec::new();
+    let mut entries = RawDir::new(&task_dir, &mut buffers.tasks);
+    while let Some(Ok(entry)) = entries.next() {
+        let Some(tid) = parse_decimal(entry.file_name().to_bytes()) else { continue };
+        let tid = tid as u32;
+        // When the kernel cannot say, the table is read.
+        let shares =
+            |other: u32| crate::sys::fds::shares_descriptor_table(other, tid) == Some(true);
+        if tid == pid
+            || shares(pid)
+            || distinct.iter().rev().take(DISTINCT_TABLES_COMPARED).any(|&other| shares(other))
+        {
+            continue;
+        }
+        let Ok(fd_dir) = open_directory(&task_dir, &mut buffers.path, tid, "/fd") else { continue };
+        scan_fd_directory(pid, tid, &fd_dir, &mut buffers.fds, shared, partial);
+        distinct.push(tid);
+    }
+}
+
+/// The thread tables of `candidates` (see [`scan_thread_tables`]), read for
+/// the `orphans` only: when one owner per socket is enough, they are looked
+/// at only for sockets no leader's table holds.
+fn thread_tables_of(candidates: &[u32], orphans: &HashSet<u64>) -> Partial {
+    let mut partial = Partial::default();
+    let Ok(proc_dir) =
+        openat(CWD, "/proc", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    else {
+        return partial;
+    };
+    let shared = Shared {
+        wanted: orphans,
+        limit: ScanLimit::AllOwners,
+        found: Mutex::new(HashSet::new()),
+        remaining: AtomicUsize::new(orphans.len()),
+        pids: candidates,
+        next: AtomicUsize::new(0),
+    };
+    let mut buffers = Buffers::default();
+    for &pid in candidates {
+        scan_thread_tables(&proc_dir, pid, &mut buffers, &shared, &mut partial);
+    }
+    partial
 }
 
 /// The `/proc/PID/fd` link of an io_uring ring.
@@ -305,10 +415,11 @@ const IO_URING_LINK: &[u8] = b"anon_inode:[io_uring]";
 /// The owners of `wanted` that hold them as a file registered with one of
 /// the io_uring `rings` (`/proc/PID/fdinfo/FD`). Rings are rare, so plain
 /// `std::fs` is fine.
-fn ring_owners(rings: &[(u32, u32)], wanted: &HashSet<u64>) -> Vec<(u64, u32)> {
+fn ring_owners(rings: &[(u32, u32, u32)], wanted: &HashSet<u64>) -> Vec<(u64, u32)> {
     let mut hits = Vec::new();
-    for &(pid, fd) in rings {
-        let Ok(fdinfo) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) else {
+    for &(pid, task, fd) in rings {
+        let path = format!("/proc/{pid}/task/{task}/fdinfo/{fd}");
+        let Ok(fdinfo) = std::fs::read_to_string(path) else {
             continue;
         };
         hits.extend(
@@ -322,18 +433,69 @@ fn ring_owners(rings: &[(u32, u32)], wanted: &HashSet<u64>) -> Vec<(u64, u32)> {
 
 /// The owners of `orphans` that hold them through a memory mapping
 /// (`/proc/PID/maps` of the processes in `candidates`). Only for sockets no
-/// descriptor table holds, so plain `std::fs` is fine.
-fn mapping_owners(candidates: &[u32], orphans: &HashSet<u64>) -> Vec<(u64, u32)> {
+/// descriptor table holds; stops as soon as each of them has an owner (a
+/// socket nobody maps, such as one in flight, still costs every process's
+/// mappings).
+///
+/// The kernel is asked for file-backed mappings only (`PROCMAP_QUERY`), so
+/// a JVM-like process with tens of thousands of anonymous mappings costs
+/// a walk of its mapping tree, not tens of thousands of formatted lines; a
+/// socket's mapping is the one on the socket file system's device with the
+/// socket's inode. Kernels before 6.11 have their text read instead, into
+/// one buffer for every process.
+fn mapping_owners(candidates: &[u32], mut orphans: HashSet<u64>) -> Vec<(u64, u32)> {
+    use crate::sys::mappings::{file_mappings, MappingsError};
+    use std::io::Read;
+    let sockets_device = socket_file_system_device();
     let mut hits = Vec::new();
+    let mut text = Vec::new();
+    let mut query = sockets_device.is_some();
     for &pid in candidates {
-        let Ok(maps) = std::fs::read(format!("/proc/{pid}/maps")) else { continue };
-        hits.extend(
-            mapped_socket_inodes(&maps)
-                .filter(|inode| orphans.contains(inode))
-                .map(|inode| (inode, pid)),
-        );
+        if orphans.is_empty() {
+            break;
+        }
+        let Ok(mut maps) = std::fs::File::open(format!("/proc/{pid}/maps")) else { continue };
+        let mut found = Vec::new();
+        if let (true, Some((major, minor))) = (query, sockets_device) {
+            let listed = file_mappings(&maps, |file_major, file_minor, inode| {
+                if (file_major, file_minor) == (major, minor)
+                    && orphans.contains(&inode)
+                    && !found.contains(&inode)
+                {
+                    found.push(inode);
+                }
+                found.len() < orphans.len()
+            });
+            match listed {
+                Ok(()) | Err(MappingsError::Io(_)) => {}
+                Err(MappingsError::Unsupported) => query = false,
+            }
+        }
+        if !query {
+            text.clear();
+            if maps.read_to_end(&mut text).is_err() {
+                continue;
+            }
+            found.extend(mapped_socket_inodes(&text).filter(|inode| orphans.contains(inode)));
+        }
+        for inode in found {
+            // Another process may map it too; once one does, the socket
+            // has an owner and needs no further search.
+            if orphans.remove(&inode) {
+                hits.push((inode, pid));
+            }
+        }
     }
     hits
+}
+
+/// The (major, minor) device of the socket file system, as seen on a
+/// socket of our own: every socket's file lives there.
+fn socket_file_system_device() -> Option<(u32, u32)> {
+    use rustix::net::{socket, AddressFamily, SocketType};
+    let probe = socket(AddressFamily::UNIX, SocketType::DGRAM, None).ok()?;
+    let device = rustix::fs::fstat(&probe).ok()?.st_dev;
+    Some((rustix::fs::major(device), rustix::fs::minor(device)))
 }
 
 /// The sockets of the `UserFiles:` section of an io_uring ring's fdinfo:
@@ -368,9 +530,12 @@ fn mapped_socket_inodes(maps: &[u8]) -> impl Iterator<Item = u64> + '_ {
     })
 }
 
-/// Reads every link of one `/proc/PID/fd` directory.
+/// Reads every link of one descriptor table: `/proc/PID/fd`, or
+/// `/proc/PID/task/TID/fd` (`task`) of a thread with a table of its own.
+/// Sockets found are `pid`'s.
 fn scan_fd_directory(
     pid: u32,
+    task: u32,
     fd_dir: &OwnedFd,
     dir_buffer: &mut [MaybeUninit<u8>],
     shared: &Shared<'_>,
@@ -390,14 +555,19 @@ fn scan_fd_directory(
         if name.to_bytes().first() == Some(&b'.') {
             continue;
         }
-        let Ok(length) = rustix::fs::readlinkat_raw(fd_dir, name, &mut link[..]) else {
-            continue;
+        let length = match rustix::fs::readlinkat_raw(fd_dir, name, &mut link[..]) {
+            Ok(length) => length,
+            // One permission check covers every link of a table (a thread
+            // `kcmp` could not compare, another user's process): the rest
+            // would fail the same way, one at a time.
+            Err(Errno::ACCESS) | Err(Errno::PERM) => return,
+            Err(_) => continue,
         };
         let target = &link[..length.min(link.len())];
         let Some(inode) = socket_inode(target) else {
             if target == IO_URING_LINK {
                 if let Some(fd) = parse_decimal(name.to_bytes()) {
-                    partial.rings.push((pid, fd as u32));
+                    partial.rings.push((pid, task, fd as u32));
                 }
             }
             continue;

@@ -365,7 +365,15 @@ impl System for Machine {
         if inodes.is_empty() {
             return;
         }
-        let scan = owners::scan_with(inodes, owners::ScanLimit::FirstOwner);
+        // Only a TCP socket can be held by a memory mapping alone.
+        let wanted: std::collections::HashSet<u64> = inodes.iter().copied().collect();
+        let mappable: Vec<u64> = snapshot
+            .sockets
+            .iter()
+            .filter(|s| s.protocol == crate::model::Protocol::Tcp && wanted.contains(&s.inode))
+            .map(|s| s.inode)
+            .collect();
+        let scan = owners::scan_sockets(inodes, &mappable, owners::ScanLimit::FirstOwner);
         let mut cache = process::DetailCache::default();
         for socket in &mut snapshot.sockets {
             let pids: Vec<u32> = scan.owners.pids(socket.inode).collect();

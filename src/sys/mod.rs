@@ -7,6 +7,7 @@ pub mod clock;
 pub mod fds;
 pub mod identity;
 pub mod interfaces;
+pub mod mappings;
 pub mod netlink;
 pub mod netns;
 pub mod poll;

@@ -795,3 +795,35 @@ fn all_lists_a_tcp_socket_bound_without_listen() {
         assert_eq!(with_port(&output.json(), port), listed, "{args:?}");
     }
 }
+
+/// A listener whose process renamed itself to bytes that are not UTF-8
+/// (`prctl(PR_SET_NAME)`). Prints its port.
+const RAW_NAME: &str = r#"
+import ctypes, socket, time
+ctypes.CDLL(None).prctl(15, b"ev\xffname", 0, 0, 0)  # PR_SET_NAME
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn process_names_that_are_not_utf8_are_matched_by_their_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let (server, mut out) = python(RAW_NAME, &[]);
+    let port = wait_for_line(&mut out);
+    let raw = |bytes: &[u8]| std::ffi::OsStr::from_bytes(bytes).to_os_string();
+    let list = |name: &[u8]| {
+        let mut command = util::porthole();
+        command.args(["ls", "-t", "--port", &port, "--json", "--process"]).arg(raw(name));
+        util::run(&mut command)
+    };
+    for name in [&b"ev\xff"[..], b"\xffna"] {
+        let output = list(name);
+        assert_eq!(output.code, 0, "{name:?}: {output:?}");
+        assert_eq!(pids_of(&output.json()[0]), vec![u64::from(server.pid())], "{output:?}");
+    }
+    // Other bytes in that place are another name.
+    let other = list(b"ev\xfe");
+    assert_eq!(other.code, 1, "{other:?}");
+    assert_eq!(other.stdout.trim(), "[]", "{other:?}");
+}

@@ -16,6 +16,7 @@ mod check;
 mod cli;
 mod diagnosis;
 mod ls;
+mod ls_owner_scan;
 mod wait;
 mod wait_services;
 mod who;
