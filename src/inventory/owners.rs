@@ -186,7 +186,7 @@ fn scan_processes(wanted: &[u64], mappable: &[u64], limit: ScanLimit, pids: Vec<
     let left: HashSet<u64> =
         orphans(&pairs).into_iter().filter(|inode| mappable.contains(inode)).collect();
     if !left.is_empty() {
-        pairs.extend(mapping_owners(&read, left));
+        pairs.extend(mapping_owners(&read, left, limit));
     }
     result.owners = OwnerIndex::new(pairs);
     result
@@ -433,9 +433,11 @@ fn ring_owners(rings: &[(u32, u32, u32)], wanted: &HashSet<u64>) -> Vec<(u64, u3
 
 /// The owners of `orphans` that hold them through a memory mapping
 /// (`/proc/PID/maps` of the processes in `candidates`). Only for sockets no
-/// descriptor table holds; stops as soon as each of them has an owner (a
-/// socket nobody maps, such as one in flight, still costs every process's
-/// mappings).
+/// descriptor table holds. With [`ScanLimit::FirstOwner`] it stops as soon
+/// as each of them has an owner; with [`ScanLimit::AllOwners`] every
+/// process is read, since two processes can map one socket (a server that
+/// forked after mapping it) and `kill` must stop both. A socket nobody maps,
+/// such as one in flight, costs every process's mappings either way.
 ///
 /// The kernel is asked for file-backed mappings only (`PROCMAP_QUERY`), so
 /// a JVM-like process with tens of thousands of anonymous mappings costs
@@ -443,7 +445,11 @@ fn ring_owners(rings: &[(u32, u32, u32)], wanted: &HashSet<u64>) -> Vec<(u64, u3
 /// socket's mapping is the one on the socket file system's device with the
 /// socket's inode. Kernels before 6.11 have their text read instead, into
 /// one buffer for every process.
-fn mapping_owners(candidates: &[u32], mut orphans: HashSet<u64>) -> Vec<(u64, u32)> {
+fn mapping_owners(
+    candidates: &[u32],
+    mut orphans: HashSet<u64>,
+    limit: ScanLimit,
+) -> Vec<(u64, u32)> {
     use crate::sys::mappings::{file_mappings, MappingsError};
     use std::io::Read;
     let sockets_device = socket_file_system_device();
@@ -479,10 +485,14 @@ fn mapping_owners(candidates: &[u32], mut orphans: HashSet<u64>) -> Vec<(u64, u3
             found.extend(mapped_socket_inodes(&text).filter(|inode| orphans.contains(inode)));
         }
         for inode in found {
-            // Another process may map it too; once one does, the socket
-            // has an owner and needs no further search.
-            if orphans.remove(&inode) {
-                hits.push((inode, pid));
+            match limit {
+                ScanLimit::AllOwners => hits.push((inode, pid)),
+                // One owner is enough: the socket needs no further search.
+                ScanLimit::FirstOwner => {
+                    if orphans.remove(&inode) {
+                        hits.push((inode, pid));
+                    }
+                }
             }
         }
     }
