@@ -2543,7 +2543,9 @@ async fn cli_keeps_the_url_path_and_refuses_urls_it_cannot_send() {
             "it contains a space or a control character",
         ),
         ("http://[::1".to_string(), "no closing ]"),
-        ("http://127.0.0.1:84x".to_string(), "the port is not a number from 0 to 65535"),
+        ("http://127.0.0.1:84x".to_string(), "the port is not a number from 1 to 65535"),
+        ("http://127.0.0.1:+80".to_string(), "the port is not a number from 1 to 65535"),
+        ("http://127.0.0.1:0".to_string(), "the port is not a number from 1 to 65535"),
     ] {
         let (code, out, err) = run(&["proxy", "list", "--url", &url]);
         assert_eq!(
