@@ -1283,6 +1283,9 @@ impl ProxyRunSettings {
     pub fn resolve(args: crate::cli::args::ProxyRunArgs) -> anyhow::Result<Self> {
         let toxics = one_shot_toxics(&args)?;
         let crate::cli::args::ProxyRunArgs { listen, to, .. } = args;
+        if crate::proxy::registry::upstream_port_is_zero(&to) {
+            bail!("--to {to}: port 0 cannot be connected to (every client would be refused)");
+        }
         let request = crate::proxy::ProxyRequest {
             name: "run".to_string(),
             listen,

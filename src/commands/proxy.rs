@@ -48,7 +48,10 @@ pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
         ProxyCommand::Create(args) => Some(format!("proxy {}", shell::word(&args.name))),
         ProxyCommand::Toxic(ProxyToxicArgs { command: ProxyToxicCommand::Add(args) }) => {
             let stream = if args.upstream { "upstream" } else { "downstream" };
-            let name = args.name.clone().unwrap_or_else(|| format!("{}_{stream}", args.toxic_type));
+            // An empty `-n` is no name to the API either.
+            let name = (args.name.clone())
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| format!("{}_{stream}", args.toxic_type));
             Some(format!("proxy {}, toxic {}", shell::word(&args.proxy), shell::word(&name)))
         }
         _ => None,
@@ -105,6 +108,11 @@ fn client(api: &ProxyApiArgs) -> anyhow::Result<ApiClient> {
 
 fn create(args: ProxyCreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyCreateArgs { name, listen, upstream, api } = args;
+    if crate::proxy::registry::upstream_port_is_zero(&upstream) {
+        bail!(
+            "--upstream {upstream}: port 0 cannot be connected to (every client would be refused)"
+        );
+    }
     let client = client(&api)?;
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let proxy = client.create(&name, &listen, &upstream)?;

@@ -2776,6 +2776,54 @@ fn one_shot_refuses_an_upstream_the_api_refuses() {
     }
 }
 
+/// An upstream on port 0 can take no connection: `proxy run --to` ran and
+/// refused every client, `proxy create --upstream` made a proxy that did.
+/// Both refuse it with one line, and nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_refuses_an_upstream_on_port_0() {
+    for upstream in ["127.0.0.1:0", ":0", "[::1]:00"] {
+        let mut child = KillOnDrop(
+            Command::new(BINARY)
+                .args(["proxy", "run", "127.0.0.1:0", "--to", upstream])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run porthole"),
+        );
+        // An accepted upstream would run until interrupted: the drop kills it.
+        let exited = tokio::task::block_in_place(|| {
+            eventually_true(Duration::from_secs(20), || child.0.try_wait().ok().flatten().is_some())
+        });
+        assert!(exited, "{upstream} was accepted");
+        let status = child.0.wait().expect("exit status");
+        let mut err = String::new();
+        child.0.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+        assert_eq!(
+            (status.code(), err),
+            (
+                Some(2),
+                format!(
+                    "porthole: --to {upstream}: port 0 cannot be connected to (every client would be refused)\n"
+                )
+            )
+        );
+    }
+    let api = start_api().await;
+    let url = api.url();
+    let run = |args: &[&str]| tokio::task::block_in_place(|| porthole(args, &url));
+    assert_eq!(
+        run(&["proxy", "create", "db", "--upstream", "127.0.0.1:0"]),
+        (
+            2,
+            String::new(),
+            "porthole: --upstream 127.0.0.1:0: port 0 cannot be connected to (every client would be refused)\n"
+                .to_string()
+        )
+    );
+    assert_eq!(api.call("GET", "/proxies", None).text(), "{}");
+}
+
 /// A server (or a gateway in front of it) that answers in full but keeps
 /// the connection open despite `Connection: close`: the client stops at the
 /// end of the response its framing announces, skipping an interim `100
@@ -3232,6 +3280,17 @@ async fn cli_names_the_name_that_is_taken() {
             2,
             String::new(),
             "porthole: proxy db, toxic 'odd name': toxic already exists (HTTP 409)\n".to_string()
+        )
+    );
+    // An empty `-n` is no name: the API names the toxic by default, as
+    // Toxiproxy does, and that is the name that is taken.
+    assert_eq!(
+        run(&["proxy", "toxic", "add", "db", "-t", "latency", "--upstream", "-n", ""]),
+        (
+            2,
+            String::new(),
+            "porthole: proxy db, toxic latency_upstream: toxic already exists (HTTP 409)\n"
+                .to_string()
         )
     );
 }
