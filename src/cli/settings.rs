@@ -1355,6 +1355,38 @@ fn one_shot_toxics(
     }
     kinds
         .into_iter()
-        .map(|kind| ToxicSpec::new(None, kind, stream, toxicity).map_err(anyhow::Error::from))
+        .map(|kind| {
+            let type_name = kind.type_name();
+            ToxicSpec::new(None, kind, stream, toxicity).map_err(|error| match error {
+                // The API's words name the attribute (`--reset-peer` is a
+                // `timeout`, `--slow-close` a `delay`): name the flag.
+                crate::proxy::ProxyError::AttributeRange {
+                    attribute,
+                    value,
+                    minimum,
+                    maximum,
+                    unit,
+                } => anyhow::anyhow!(
+                    "{}: {value} {unit} is out of range (allowed: {minimum} to {maximum} {unit})",
+                    one_shot_flag(type_name, attribute)
+                ),
+                other => anyhow::Error::from(other),
+            })
+        })
         .collect()
+}
+
+/// The `porthole proxy run` flag that sets `attribute` of a toxic type.
+fn one_shot_flag(type_name: &str, attribute: &str) -> &'static str {
+    match (type_name, attribute) {
+        ("latency", "jitter") => "--jitter",
+        ("latency", _) => "--latency",
+        ("bandwidth", _) => "--bandwidth",
+        ("slow_close", _) => "--slow-close",
+        ("timeout", _) => "--timeout",
+        ("reset_peer", _) => "--reset-peer",
+        ("limit_data", _) => "--limit-data",
+        ("slicer", "delay") => "--slice-delay",
+        _ => "--slicer",
+    }
 }

@@ -2824,6 +2824,61 @@ async fn cli_refuses_an_upstream_on_port_0() {
     assert_eq!(api.call("GET", "/proxies", None).text(), "{}");
 }
 
+/// A `proxy run` flag whose value the toxic cannot take is named as the
+/// flag, not as the API attribute it sets (`--reset-peer` used to be
+/// reported as "invalid attribute timeout", `--slow-close` as "delay").
+#[test]
+fn one_shot_names_the_flag_that_is_out_of_range() {
+    let ms = "is out of range (allowed: 0 to 2147483647 ms)";
+    for (flags, want) in [
+        (&["--latency", "3000000s"][..], format!("--latency: 3000000000 ms {ms}")),
+        (&["--latency", "1ms", "--jitter", "3000000s"], format!("--jitter: 3000000000 ms {ms}")),
+        (&["--slow-close", "3000000s"], format!("--slow-close: 3000000000 ms {ms}")),
+        (&["--timeout", "3000000s"], format!("--timeout: 3000000000 ms {ms}")),
+        (&["--reset-peer", "3000000s"], format!("--reset-peer: 3000000000 ms {ms}")),
+        (
+            &["--bandwidth", "3000GB/s"],
+            "--bandwidth: 3000000000 KB/s is out of range (allowed: 0 to 2147483647 KB/s)"
+                .to_string(),
+        ),
+        (
+            &["--slicer", "3GB"],
+            "--slicer: 3000000000 bytes is out of range (allowed: 1 to 2147483647 bytes)"
+                .to_string(),
+        ),
+        (
+            &["--slicer", "10", "--slice-delay", "3000s"],
+            "--slice-delay: 3000000000 µs is out of range (allowed: 0 to 2147483647 µs)"
+                .to_string(),
+        ),
+    ] {
+        let mut child = KillOnDrop(
+            Command::new(BINARY)
+                .args(["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:9"])
+                .args(flags)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run porthole"),
+        );
+        // Accepted, it would run until interrupted: the drop kills it.
+        assert!(
+            eventually_true(Duration::from_secs(20), || child
+                .0
+                .try_wait()
+                .ok()
+                .flatten()
+                .is_some()),
+            "{flags:?} was accepted"
+        );
+        let status = child.0.wait().expect("exit status");
+        let mut err = String::new();
+        child.0.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+        assert_eq!((status.code(), err), (Some(2), format!("porthole: {want}\n")), "{flags:?}");
+    }
+}
+
 /// A server (or a gateway in front of it) that answers in full but keeps
 /// the connection open despite `Connection: close`: the client stops at the
 /// end of the response its framing announces, skipping an interim `100
