@@ -616,6 +616,11 @@ pub struct ProxyServeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("toxic")
+        .multiple(true)
+        .args(["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "limit_data", "slicer"])
+))]
 pub struct ProxyRunArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(value_name = "LISTEN")]
@@ -659,10 +664,16 @@ pub struct ProxyRunArgs {
     )]
     pub slice_delay: String,
     /// Probability (0 to 1) that a connection gets the toxics.
-    #[arg(allow_hyphen_values = true, long, value_name = "P", default_value = "1")]
+    #[arg(
+        allow_hyphen_values = true,
+        long,
+        value_name = "P",
+        default_value = "1",
+        requires = "toxic"
+    )]
     pub toxicity: f32,
     /// Apply the toxics to client → server data instead of server → client.
-    #[arg(long)]
+    #[arg(long, requires = "toxic")]
     pub upstream: bool,
 }
 

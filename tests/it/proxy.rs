@@ -2879,6 +2879,40 @@ fn one_shot_names_the_flag_that_is_out_of_range() {
     }
 }
 
+/// `--toxicity` or `--upstream` without a toxic flag used to be dropped
+/// without a word (the proxy ran with no toxic at all); it is refused.
+#[test]
+fn one_shot_refuses_toxic_options_without_a_toxic() {
+    for flags in [&["--toxicity", "0.5"][..], &["--upstream"]] {
+        let mut child = KillOnDrop(
+            Command::new(BINARY)
+                .args(["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:9"])
+                .args(flags)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run porthole"),
+        );
+        // Accepted, it would run until interrupted: the drop kills it.
+        assert!(
+            eventually_true(Duration::from_secs(20), || child
+                .0
+                .try_wait()
+                .ok()
+                .flatten()
+                .is_some()),
+            "{flags:?} was accepted"
+        );
+        let status = child.0.wait().expect("exit status");
+        let mut err = String::new();
+        child.0.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+        assert_eq!(status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.starts_with("porthole: missing <--latency <DURATION>|"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
 /// A server (or a gateway in front of it) that answers in full but keeps
 /// the connection open despite `Connection: close`: the client stops at the
 /// end of the response its framing announces, skipping an interim `100
@@ -3509,7 +3543,7 @@ fn one_shot_refuses_durations_the_toxic_cannot_hold() {
         ),
         (
             &["--timeout", "99999999999ms"],
-            "invalid attribute timeout: 99999999999 (allowed: 0 to 2147483647 ms)",
+            "--timeout: 99999999999 ms is out of range (allowed: 0 to 2147483647 ms)",
         ),
     ] {
         let output = Command::new(BINARY)
