@@ -555,7 +555,7 @@ pub enum ProxyCommand {
     Toggle(ProxyNameArgs),
     /// Delete a proxy (closes its listener and connections).
     #[command(alias = "d", after_help = "Example:\n  porthole proxy delete pg")]
-    Delete(ProxyNameArgs),
+    Delete(ProxyDeleteArgs),
     /// Add, update or remove toxics.
     #[command(
         alias = "t",
@@ -696,6 +696,16 @@ pub struct ProxyListArgs {
     /// Print the API's JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub api: ProxyApiArgs,
+}
+
+/// `proxy delete` has no `--json`: the API answers 204 with no body, and a
+/// script asking for JSON must not be handed the text line instead.
+#[derive(Debug, Args)]
+pub struct ProxyDeleteArgs {
+    /// Proxy name.
+    pub name: String,
     #[command(flatten)]
     pub api: ProxyApiArgs,
 }

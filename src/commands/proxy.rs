@@ -8,9 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::cli::args::ProxyApiArgs;
 use crate::cli::args::{
-    ProxyArgs, ProxyCommand, ProxyCreateArgs, ProxyListArgs, ProxyNameArgs, ProxyRunArgs,
-    ProxyServeArgs, ProxyToxicAddArgs, ProxyToxicArgs, ProxyToxicCommand, ProxyToxicRemoveArgs,
-    ProxyToxicUpdateArgs,
+    ProxyArgs, ProxyCommand, ProxyCreateArgs, ProxyDeleteArgs, ProxyListArgs, ProxyNameArgs,
+    ProxyRunArgs, ProxyServeArgs, ProxyToxicAddArgs, ProxyToxicArgs, ProxyToxicCommand,
+    ProxyToxicRemoveArgs, ProxyToxicUpdateArgs,
 };
 use crate::cli::proxy::{check_toxicity, parse_attributes, parse_flag_duration};
 use crate::cli::settings::{ProxyRunSettings, ProxyServeSettings};
@@ -30,9 +30,10 @@ pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // What a 404 is about, named in the message: the API's "proxy not
     // found" alone does not say which of the names typed it missed.
     let subject = match &*command {
-        ProxyCommand::Inspect(args) | ProxyCommand::Toggle(args) | ProxyCommand::Delete(args) => {
+        ProxyCommand::Inspect(args) | ProxyCommand::Toggle(args) => {
             Some(format!("proxy {}", shell::word(&args.name)))
         }
+        ProxyCommand::Delete(args) => Some(format!("proxy {}", shell::word(&args.name))),
         ProxyCommand::Toxic(ProxyToxicArgs { command }) => Some(match command {
             ProxyToxicCommand::Add(args) => format!("proxy {}", shell::word(&args.proxy)),
             ProxyToxicCommand::Update(ProxyToxicUpdateArgs { proxy, name, .. })
@@ -156,8 +157,8 @@ fn toggle(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn delete(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let ProxyNameArgs { name, json: _, api } = args;
+fn delete(args: ProxyDeleteArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let ProxyDeleteArgs { name, api } = args;
     client(&api)?.delete(&name)?;
     render::done(out, &format!("Deleted proxy {name}"))?;
     Ok(())

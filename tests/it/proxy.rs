@@ -2776,6 +2776,23 @@ fn one_shot_refuses_an_upstream_the_api_refuses() {
     }
 }
 
+/// `proxy delete --json` printed the text line (`Deleted proxy db`) to a
+/// script that asked for JSON; the API answers 204 with no body, so the
+/// flag is refused, and nothing is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_delete_refuses_json() {
+    let api = start_api().await;
+    let echo = echo_server().await.to_string();
+    let url = api.url();
+    let run = |args: &[&str]| tokio::task::block_in_place(|| porthole(args, &url));
+    assert_eq!(run(&["proxy", "create", "db", "--upstream", &echo]).0, 0);
+    let (code, out, err) = run(&["proxy", "delete", "db", "--json"]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.starts_with("porthole: unexpected argument '--json' found"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(api.call("GET", "/proxies", None).json().expect("json").get("db").is_some());
+}
+
 /// An upstream on port 0 can take no connection: `proxy run --to` ran and
 /// refused every client, `proxy create --upstream` made a proxy that did.
 /// Both refuse it with one line, and nothing is created.
