@@ -957,7 +957,8 @@ mod tests {
         assert!(toxics.iter().all(|toxic| toxic.toxicity == 1.0));
         let message = format!(
             "{:#}",
-            run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--toxicity", "2"]).unwrap_err()
+            run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--latency", "1ms", "--toxicity", "2"])
+                .unwrap_err()
         );
         assert!(message.contains("--toxicity must be between 0 and 1"), "{message}");
         assert!(run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--slicer", "0"]).is_err());
