@@ -221,15 +221,15 @@ fn toxic_remove(args: ProxyToxicRemoveArgs, out: &mut impl Write) -> anyhow::Res
 /// silently left at 0.
 fn check_attribute_names(toxic_type: &str, attributes: &Map<String, Value>) -> anyhow::Result<()> {
     let Some(valid) = ToxicKind::attribute_names(toxic_type) else {
-        bail!("unknown toxic type {toxic_type:?} (valid types: {})", ToxicKind::TYPES.join(", "));
+        bail!("unknown toxic type \"{toxic_type}\" (valid types: {})", ToxicKind::TYPES.join(", "));
     };
     for name in attributes.keys() {
         if !valid.contains(&name.as_str()) {
             if valid.is_empty() {
-                bail!("toxic type {toxic_type} takes no attributes, got {name:?}");
+                bail!("toxic type {toxic_type} takes no attributes, got \"{name}\"");
             }
             bail!(
-                "toxic type {toxic_type} has no attribute {name:?} (valid attributes: {})",
+                "toxic type {toxic_type} has no attribute \"{name}\" (valid attributes: {})",
                 valid.join(", ")
             );
         }

@@ -2793,6 +2793,44 @@ async fn cli_delete_refuses_json() {
     assert!(api.call("GET", "/proxies", None).json().expect("json").get("db").is_some());
 }
 
+/// What the client quotes back from its own arguments (a toxic type, an
+/// attribute, a rate) is escaped by the terminal sanitiser (`\x1b`,
+/// `\u202e`), as all other text is, not by Rust's `Debug` (`\u{1b}`).
+#[test]
+fn cli_quotes_bad_arguments_with_the_terminal_escapes() {
+    let url = "http://127.0.0.1:9";
+    for (args, want) in [
+        (
+            vec!["proxy", "toxic", "add", "db", "-t", "x\u{1b}[2J\u{202e}"],
+            "porthole: unknown toxic type \"x\\x1b[2J\\u202e\" (valid types: latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, noop)\n",
+        ),
+        (
+            vec!["proxy", "toxic", "add", "db", "-t", "latency", "-a", "l\u{1b}=1"],
+            "porthole: toxic type latency has no attribute \"l\\x1b\" (valid attributes: latency, jitter)\n",
+        ),
+        (
+            vec!["proxy", "toxic", "add", "db", "-t", "latency", "-a", "latency=\u{202e}1"],
+            "porthole: attribute latency: \"\\u202e1\" is not an integer: invalid digit found in string\n",
+        ),
+        (
+            vec!["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:9", "--bandwidth", "1\u{1b}/s"],
+            "porthole: --bandwidth: invalid rate \"1\\x1b/s\": invalid size \"1\\x1b\": unknown unit \"\\x1b\" (expected B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)\n",
+        ),
+    ] {
+        let output = Command::new(BINARY)
+            .args(&args)
+            .env("TOXIPROXY_URL", url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run porthole");
+        assert_eq!(
+            (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned()),
+            (Some(2), want.to_string()),
+            "{args:?}"
+        );
+    }
+}
+
 /// An upstream on port 0 can take no connection: `proxy run --to` ran and
 /// refused every client, `proxy create --upstream` made a proxy that did.
 /// Both refuse it with one line, and nothing is created.
