@@ -556,7 +556,7 @@ pub enum ProxyCommand {
     Toggle(ProxyNameArgs),
     /// Delete a proxy (closes its listener and connections).
     #[command(alias = "d", after_help = "Example:\n  porthole proxy delete pg")]
-    Delete(ProxyNameArgs),
+    Delete(ProxyDeleteArgs),
     /// Add, update or remove toxics.
     #[command(
         alias = "t",
@@ -617,6 +617,11 @@ pub struct ProxyServeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("toxic")
+        .multiple(true)
+        .args(["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "limit_data", "slicer"])
+))]
 pub struct ProxyRunArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(value_name = "LISTEN")]
@@ -660,10 +665,16 @@ pub struct ProxyRunArgs {
     )]
     pub slice_delay: String,
     /// Probability (0 to 1) that a connection gets the toxics.
-    #[arg(allow_hyphen_values = true, long, value_name = "P", default_value = "1")]
+    #[arg(
+        allow_hyphen_values = true,
+        long,
+        value_name = "P",
+        default_value = "1",
+        requires = "toxic"
+    )]
     pub toxicity: f32,
     /// Apply the toxics to client → server data instead of server → client.
-    #[arg(long)]
+    #[arg(long, requires = "toxic")]
     pub upstream: bool,
 }
 
@@ -686,6 +697,16 @@ pub struct ProxyListArgs {
     /// Print the API's JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub api: ProxyApiArgs,
+}
+
+/// `proxy delete` has no `--json`: the API answers 204 with no body, and a
+/// script asking for JSON must not be handed the text line instead.
+#[derive(Debug, Args)]
+pub struct ProxyDeleteArgs {
+    /// Proxy name.
+    pub name: String,
     #[command(flatten)]
     pub api: ProxyApiArgs,
 }

@@ -14,11 +14,11 @@ pub fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> 
     let mut attributes = Map::new();
     for pair in pairs {
         let (key, value) =
-            pair.split_once('=').ok_or_else(|| anyhow!("attribute {pair:?} is not KEY=VALUE"))?;
+            pair.split_once('=').ok_or_else(|| anyhow!("attribute \"{pair}\" is not KEY=VALUE"))?;
         let number: i64 = value
             .trim()
             .parse()
-            .with_context(|| format!("attribute {key}: {value:?} is not an integer"))?;
+            .with_context(|| format!("attribute {key}: \"{value}\" is not an integer"))?;
         // A second value for one name is a typo for another attribute more
         // often than a change of mind; toxiproxy-cli silently keeps the last.
         if let Some(first) = attributes.insert(key.trim().to_string(), Value::from(number)) {
@@ -73,7 +73,7 @@ fn whole_units(flag: &str, text: &str, unit_nanos: u128, unit: &str) -> anyhow::
 /// [`crate::cli::size`]).
 pub fn parse_bytes(text: &str) -> anyhow::Result<i64> {
     let bytes =
-        crate::cli::size::parse_size(text).with_context(|| format!("invalid size {text:?}"))?;
+        crate::cli::size::parse_size(text).with_context(|| format!("invalid size \"{text}\""))?;
     // parse_size stays below i64::MAX.
     Ok(i64::try_from(bytes).unwrap_or(i64::MAX))
 }
@@ -85,13 +85,13 @@ pub fn parse_rate(text: &str) -> anyhow::Result<i64> {
     let without =
         trimmed.strip_suffix("/s").or_else(|| trimmed.strip_suffix("ps")).unwrap_or(trimmed);
     let kilobytes = if without.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        without.parse::<f64>().map_err(|_| anyhow!("invalid rate {text:?} (try 100KB/s)"))?
+        without.parse::<f64>().map_err(|_| anyhow!("invalid rate \"{text}\" (try 100KB/s)"))?
     } else {
-        parse_bytes(without).with_context(|| format!("invalid rate {text:?}"))? as f64 / 1e3
+        parse_bytes(without).with_context(|| format!("invalid rate \"{text}\""))? as f64 / 1e3
     };
     let rate = kilobytes.round() as i64;
     if rate < 1 {
-        bail!("invalid rate {text:?}: the bandwidth toxic counts whole KB/s (at least 1KB/s)");
+        bail!("invalid rate \"{text}\": the bandwidth toxic counts whole KB/s (at least 1KB/s)");
     }
     Ok(rate)
 }

@@ -976,7 +976,8 @@ mod tests {
         assert!(toxics.iter().all(|toxic| toxic.toxicity == 1.0));
         let message = format!(
             "{:#}",
-            run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--toxicity", "2"]).unwrap_err()
+            run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--latency", "1ms", "--toxicity", "2"])
+                .unwrap_err()
         );
         assert!(message.contains("--toxicity must be between 0 and 1"), "{message}");
         assert!(run(&["127.0.0.1:0", "--to", "127.0.0.1:1", "--slicer", "0"]).is_err());
@@ -1302,6 +1303,9 @@ impl ProxyRunSettings {
     pub fn resolve(args: crate::cli::args::ProxyRunArgs) -> anyhow::Result<Self> {
         let toxics = one_shot_toxics(&args)?;
         let crate::cli::args::ProxyRunArgs { listen, to, .. } = args;
+        if crate::proxy::registry::upstream_port_is_zero(&to) {
+            bail!("--to {to}: port 0 cannot be connected to (every client would be refused)");
+        }
         let request = crate::proxy::ProxyRequest {
             name: "run".to_string(),
             listen,
@@ -1371,6 +1375,38 @@ fn one_shot_toxics(
     }
     kinds
         .into_iter()
-        .map(|kind| ToxicSpec::new(None, kind, stream, toxicity).map_err(anyhow::Error::from))
+        .map(|kind| {
+            let type_name = kind.type_name();
+            ToxicSpec::new(None, kind, stream, toxicity).map_err(|error| match error {
+                // The API's words name the attribute (`--reset-peer` is a
+                // `timeout`, `--slow-close` a `delay`): name the flag.
+                crate::proxy::ProxyError::AttributeRange {
+                    attribute,
+                    value,
+                    minimum,
+                    maximum,
+                    unit,
+                } => anyhow::anyhow!(
+                    "{}: {value} {unit} is out of range (allowed: {minimum} to {maximum} {unit})",
+                    one_shot_flag(type_name, attribute)
+                ),
+                other => anyhow::Error::from(other),
+            })
+        })
         .collect()
+}
+
+/// The `porthole proxy run` flag that sets `attribute` of a toxic type.
+fn one_shot_flag(type_name: &str, attribute: &str) -> &'static str {
+    match (type_name, attribute) {
+        ("latency", "jitter") => "--jitter",
+        ("latency", _) => "--latency",
+        ("bandwidth", _) => "--bandwidth",
+        ("slow_close", _) => "--slow-close",
+        ("timeout", _) => "--timeout",
+        ("reset_peer", _) => "--reset-peer",
+        ("limit_data", _) => "--limit-data",
+        ("slicer", "delay") => "--slice-delay",
+        _ => "--slicer",
+    }
 }

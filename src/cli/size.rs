@@ -11,7 +11,7 @@
 pub enum SizeError {
     #[error("expected a size such as 512, 10KB, 500MB or 1GiB")]
     NotASize,
-    #[error("unknown unit {unit:?} (expected B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)")]
+    #[error("unknown unit \"{unit}\" (expected B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)")]
     UnknownUnit { unit: String },
     #[error("larger than 8 EB")]
     TooLarge,

@@ -8,9 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::cli::args::ProxyApiArgs;
 use crate::cli::args::{
-    ProxyArgs, ProxyCommand, ProxyCreateArgs, ProxyListArgs, ProxyNameArgs, ProxyRunArgs,
-    ProxyServeArgs, ProxyToxicAddArgs, ProxyToxicArgs, ProxyToxicCommand, ProxyToxicRemoveArgs,
-    ProxyToxicUpdateArgs,
+    ProxyArgs, ProxyCommand, ProxyCreateArgs, ProxyDeleteArgs, ProxyListArgs, ProxyNameArgs,
+    ProxyRunArgs, ProxyServeArgs, ProxyToxicAddArgs, ProxyToxicArgs, ProxyToxicCommand,
+    ProxyToxicRemoveArgs, ProxyToxicUpdateArgs,
 };
 use crate::cli::proxy::{check_toxicity, parse_attributes, parse_flag_duration};
 use crate::cli::settings::{ProxyRunSettings, ProxyServeSettings};
@@ -30,9 +30,10 @@ pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // What a 404 is about, named in the message: the API's "proxy not
     // found" alone does not say which of the names typed it missed.
     let subject = match &*command {
-        ProxyCommand::Inspect(args) | ProxyCommand::Toggle(args) | ProxyCommand::Delete(args) => {
+        ProxyCommand::Inspect(args) | ProxyCommand::Toggle(args) => {
             Some(format!("proxy {}", shell::word(&args.name)))
         }
+        ProxyCommand::Delete(args) => Some(format!("proxy {}", shell::word(&args.name))),
         ProxyCommand::Toxic(ProxyToxicArgs { command }) => Some(match command {
             ProxyToxicCommand::Add(args) => format!("proxy {}", shell::word(&args.proxy)),
             ProxyToxicCommand::Update(ProxyToxicUpdateArgs { proxy, name, .. })
@@ -48,7 +49,10 @@ pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
         ProxyCommand::Create(args) => Some(format!("proxy {}", shell::word(&args.name))),
         ProxyCommand::Toxic(ProxyToxicArgs { command: ProxyToxicCommand::Add(args) }) => {
             let stream = if args.upstream { "upstream" } else { "downstream" };
-            let name = args.name.clone().unwrap_or_else(|| format!("{}_{stream}", args.toxic_type));
+            // An empty `-n` is no name to the API either.
+            let name = (args.name.clone())
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| format!("{}_{stream}", args.toxic_type));
             Some(format!("proxy {}, toxic {}", shell::word(&args.proxy), shell::word(&name)))
         }
         _ => None,
@@ -105,6 +109,11 @@ fn client(api: &ProxyApiArgs) -> anyhow::Result<ApiClient> {
 
 fn create(args: ProxyCreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyCreateArgs { name, listen, upstream, api } = args;
+    if crate::proxy::registry::upstream_port_is_zero(&upstream) {
+        bail!(
+            "--upstream {upstream}: port 0 cannot be connected to (every client would be refused)"
+        );
+    }
     let client = client(&api)?;
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let proxy = client.create(&name, &listen, &upstream)?;
@@ -148,8 +157,8 @@ fn toggle(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn delete(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let ProxyNameArgs { name, json: _, api } = args;
+fn delete(args: ProxyDeleteArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let ProxyDeleteArgs { name, api } = args;
     client(&api)?.delete(&name)?;
     render::done(out, &format!("Deleted proxy {name}"))?;
     Ok(())
@@ -212,15 +221,15 @@ fn toxic_remove(args: ProxyToxicRemoveArgs, out: &mut impl Write) -> anyhow::Res
 /// silently left at 0.
 fn check_attribute_names(toxic_type: &str, attributes: &Map<String, Value>) -> anyhow::Result<()> {
     let Some(valid) = ToxicKind::attribute_names(toxic_type) else {
-        bail!("unknown toxic type {toxic_type:?} (valid types: {})", ToxicKind::TYPES.join(", "));
+        bail!("unknown toxic type \"{toxic_type}\" (valid types: {})", ToxicKind::TYPES.join(", "));
     };
     for name in attributes.keys() {
         if !valid.contains(&name.as_str()) {
             if valid.is_empty() {
-                bail!("toxic type {toxic_type} takes no attributes, got {name:?}");
+                bail!("toxic type {toxic_type} takes no attributes, got \"{name}\"");
             }
             bail!(
-                "toxic type {toxic_type} has no attribute {name:?} (valid attributes: {})",
+                "toxic type {toxic_type} has no attribute \"{name}\" (valid attributes: {})",
                 valid.join(", ")
             );
         }

@@ -157,8 +157,9 @@ impl ApiClient {
         if url.chars().any(|character| character.is_whitespace() || character.is_control()) {
             return Err(bad("it contains a space or a control character"));
         }
-        let rest = if let Some(rest) = url.strip_prefix("http://") {
-            rest
+        // Schemes are case-insensitive (RFC 3986 §3.1): `HTTP://` is http.
+        let rest = if url.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://")) {
+            &url[7..]
         } else if url.contains("://") {
             return Err(bad("only http:// is supported"));
         } else {
@@ -202,9 +203,12 @@ impl ApiClient {
         }
         let port = match port {
             None => 80,
-            Some(port) => {
-                port.parse::<u16>().map_err(|_| bad("the port is not a number from 0 to 65535"))?
-            }
+            // Digits only (`u16::from_str` takes `+80`), and not 0, which
+            // nothing can be reached on.
+            Some(text) => match text.parse::<u16>() {
+                Ok(port) if port != 0 && text.bytes().all(|byte| byte.is_ascii_digit()) => port,
+                _ => return Err(bad("the port is not a number from 1 to 65535")),
+            },
         };
         Ok(ApiClient {
             address: format!("{host}:{port}"),
@@ -334,16 +338,19 @@ impl ApiClient {
             |reason: String| ClientError::Connect { address: self.address.clone(), reason };
         let addresses = self.resolve(deadline)?;
         let mut last = None;
+        let timed_out =
+            || ClientError::Timeout { address: self.address.clone(), timeout: self.timeout };
         for address in addresses {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+            // Out of time before an address was tried: that is the timeout,
+            // not "no address" (nor `connect_timeout`'s refusal of a zero
+            // duration).
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|left| !left.is_zero())
+                .ok_or_else(timed_out)?;
             match TcpStream::connect_timeout(&address, left) {
                 Ok(stream) => return Ok(stream),
-                Err(error) if error.kind() == ErrorKind::TimedOut => {
-                    return Err(ClientError::Timeout {
-                        address: self.address.clone(),
-                        timeout: self.timeout,
-                    })
-                }
+                Err(error) if error.kind() == ErrorKind::TimedOut => return Err(timed_out()),
                 Err(error) => last = Some(error),
             }
         }
@@ -661,6 +668,8 @@ mod tests {
         let client = ApiClient::new("http://[::1]").expect("valid");
         assert_eq!(client.address, "[::1]:80");
         assert!(ApiClient::new("https://x:1").is_err());
+        let client = ApiClient::new("HTTP://localhost:8474/Api").expect("valid");
+        assert_eq!((client.address.as_str(), client.base.as_str()), ("localhost:8474", "/Api"));
         assert!(ApiClient::new("http://").is_err());
         let client = ApiClient::new("http://[::1]:9/").expect("valid");
         assert_eq!((client.address.as_str(), client.base.as_str()), ("[::1]:9", ""));
@@ -674,6 +683,17 @@ mod tests {
         assert_eq!(host_name("[fd00::1]"), "[fd00::1]");
     }
 
+    /// A deadline that passes before the first address is tried is the
+    /// timeout, not "cannot reach …: no address".
+    #[test]
+    fn a_deadline_gone_before_connecting_is_a_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let client = ApiClient::new(&url).expect("valid").with_timeout(Duration::from_nanos(1));
+        let error = client.request("GET", "/version", None, &[]).expect_err("no time");
+        assert!(matches!(error, ClientError::Timeout { .. }), "{error}");
+    }
+
     #[test]
     fn urls_that_cannot_be_sent_are_refused() {
         for (url, reason) in [
@@ -681,8 +701,11 @@ mod tests {
             ("http://[::1]x", "text after ] that is not :PORT"),
             ("http://[]:80", "no host"),
             (":80", "no host"),
-            ("http://localhost:84x", "the port is not a number from 0 to 65535"),
-            ("http://localhost:65536", "the port is not a number from 0 to 65535"),
+            ("http://localhost:84x", "the port is not a number from 1 to 65535"),
+            ("http://localhost:65536", "the port is not a number from 1 to 65535"),
+            ("http://localhost:+80", "the port is not a number from 1 to 65535"),
+            ("http://localhost:0", "the port is not a number from 1 to 65535"),
+            ("HTTPS://localhost:8474", "only http:// is supported"),
             (
                 "http://user:pw@localhost:8474",
                 "a user or password in the URL is not supported (use --token)",

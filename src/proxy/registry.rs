@@ -662,6 +662,12 @@ fn parse_port(port: &str) -> Result<Option<u16>, String> {
     }
 }
 
+/// Whether `upstream` names port 0, where no connection can be made: the
+/// API takes it, as Toxiproxy does, but the command-line refuses it.
+pub fn upstream_port_is_zero(upstream: &str) -> bool {
+    split_host_port(upstream).is_ok_and(|(_, port)| parse_port(port) == Ok(Some(0)))
+}
+
 /// The addresses an upstream with an empty host (`:5432`) is dialled at:
 /// this machine, over IPv4 then IPv6, as Go's `Dial` takes an empty host.
 pub(crate) fn local_upstream(upstream: &str) -> Option<[SocketAddr; 2]> {

@@ -2543,7 +2543,9 @@ async fn cli_keeps_the_url_path_and_refuses_urls_it_cannot_send() {
             "it contains a space or a control character",
         ),
         ("http://[::1".to_string(), "no closing ]"),
-        ("http://127.0.0.1:84x".to_string(), "the port is not a number from 0 to 65535"),
+        ("http://127.0.0.1:84x".to_string(), "the port is not a number from 1 to 65535"),
+        ("http://127.0.0.1:+80".to_string(), "the port is not a number from 1 to 65535"),
+        ("http://127.0.0.1:0".to_string(), "the port is not a number from 1 to 65535"),
     ] {
         let (code, out, err) = run(&["proxy", "list", "--url", &url]);
         assert_eq!(
@@ -2771,6 +2773,198 @@ fn one_shot_refuses_an_upstream_the_api_refuses() {
                 upstream.replace('\u{1b}', "\\x1b")
             )
         );
+    }
+}
+
+/// `proxy delete --json` printed the text line (`Deleted proxy db`) to a
+/// script that asked for JSON; the API answers 204 with no body, so the
+/// flag is refused, and nothing is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_delete_refuses_json() {
+    let api = start_api().await;
+    let echo = echo_server().await.to_string();
+    let url = api.url();
+    let run = |args: &[&str]| tokio::task::block_in_place(|| porthole(args, &url));
+    assert_eq!(run(&["proxy", "create", "db", "--upstream", &echo]).0, 0);
+    let (code, out, err) = run(&["proxy", "delete", "db", "--json"]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.starts_with("porthole: unexpected argument '--json' found"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(api.call("GET", "/proxies", None).json().expect("json").get("db").is_some());
+}
+
+/// What the client quotes back from its own arguments (a toxic type, an
+/// attribute, a rate) is escaped by the terminal sanitiser (`\x1b`,
+/// `\u202e`), as all other text is, not by Rust's `Debug` (`\u{1b}`).
+#[test]
+fn cli_quotes_bad_arguments_with_the_terminal_escapes() {
+    let url = "http://127.0.0.1:9";
+    for (args, want) in [
+        (
+            vec!["proxy", "toxic", "add", "db", "-t", "x\u{1b}[2J\u{202e}"],
+            "porthole: unknown toxic type \"x\\x1b[2J\\u202e\" (valid types: latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, noop)\n",
+        ),
+        (
+            vec!["proxy", "toxic", "add", "db", "-t", "latency", "-a", "l\u{1b}=1"],
+            "porthole: toxic type latency has no attribute \"l\\x1b\" (valid attributes: latency, jitter)\n",
+        ),
+        (
+            vec!["proxy", "toxic", "add", "db", "-t", "latency", "-a", "latency=\u{202e}1"],
+            "porthole: attribute latency: \"\\u202e1\" is not an integer: invalid digit found in string\n",
+        ),
+        (
+            vec!["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:9", "--bandwidth", "1\u{1b}/s"],
+            "porthole: --bandwidth: invalid rate \"1\\x1b/s\": invalid size \"1\\x1b\": unknown unit \"\\x1b\" (expected B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)\n",
+        ),
+    ] {
+        let output = Command::new(BINARY)
+            .args(&args)
+            .env("TOXIPROXY_URL", url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run porthole");
+        assert_eq!(
+            (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned()),
+            (Some(2), want.to_string()),
+            "{args:?}"
+        );
+    }
+}
+
+/// An upstream on port 0 can take no connection: `proxy run --to` ran and
+/// refused every client, `proxy create --upstream` made a proxy that did.
+/// Both refuse it with one line, and nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_refuses_an_upstream_on_port_0() {
+    for upstream in ["127.0.0.1:0", ":0", "[::1]:00"] {
+        let mut child = KillOnDrop(
+            Command::new(BINARY)
+                .args(["proxy", "run", "127.0.0.1:0", "--to", upstream])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run porthole"),
+        );
+        // An accepted upstream would run until interrupted: the drop kills it.
+        let exited = tokio::task::block_in_place(|| {
+            eventually_true(Duration::from_secs(20), || child.0.try_wait().ok().flatten().is_some())
+        });
+        assert!(exited, "{upstream} was accepted");
+        let status = child.0.wait().expect("exit status");
+        let mut err = String::new();
+        child.0.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+        assert_eq!(
+            (status.code(), err),
+            (
+                Some(2),
+                format!(
+                    "porthole: --to {upstream}: port 0 cannot be connected to (every client would be refused)\n"
+                )
+            )
+        );
+    }
+    let api = start_api().await;
+    let url = api.url();
+    let run = |args: &[&str]| tokio::task::block_in_place(|| porthole(args, &url));
+    assert_eq!(
+        run(&["proxy", "create", "db", "--upstream", "127.0.0.1:0"]),
+        (
+            2,
+            String::new(),
+            "porthole: --upstream 127.0.0.1:0: port 0 cannot be connected to (every client would be refused)\n"
+                .to_string()
+        )
+    );
+    assert_eq!(api.call("GET", "/proxies", None).text(), "{}");
+}
+
+/// A `proxy run` flag whose value the toxic cannot take is named as the
+/// flag, not as the API attribute it sets (`--reset-peer` used to be
+/// reported as "invalid attribute timeout", `--slow-close` as "delay").
+#[test]
+fn one_shot_names_the_flag_that_is_out_of_range() {
+    let ms = "is out of range (allowed: 0 to 2147483647 ms)";
+    for (flags, want) in [
+        (&["--latency", "3000000s"][..], format!("--latency: 3000000000 ms {ms}")),
+        (&["--latency", "1ms", "--jitter", "3000000s"], format!("--jitter: 3000000000 ms {ms}")),
+        (&["--slow-close", "3000000s"], format!("--slow-close: 3000000000 ms {ms}")),
+        (&["--timeout", "3000000s"], format!("--timeout: 3000000000 ms {ms}")),
+        (&["--reset-peer", "3000000s"], format!("--reset-peer: 3000000000 ms {ms}")),
+        (
+            &["--bandwidth", "3000GB/s"],
+            "--bandwidth: 3000000000 KB/s is out of range (allowed: 0 to 2147483647 KB/s)"
+                .to_string(),
+        ),
+        (
+            &["--slicer", "3GB"],
+            "--slicer: 3000000000 bytes is out of range (allowed: 1 to 2147483647 bytes)"
+                .to_string(),
+        ),
+        (
+            &["--slicer", "10", "--slice-delay", "3000s"],
+            "--slice-delay: 3000000000 µs is out of range (allowed: 0 to 2147483647 µs)"
+                .to_string(),
+        ),
+    ] {
+        let mut child = KillOnDrop(
+            Command::new(BINARY)
+                .args(["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:9"])
+                .args(flags)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run porthole"),
+        );
+        // Accepted, it would run until interrupted: the drop kills it.
+        assert!(
+            eventually_true(Duration::from_secs(20), || child
+                .0
+                .try_wait()
+                .ok()
+                .flatten()
+                .is_some()),
+            "{flags:?} was accepted"
+        );
+        let status = child.0.wait().expect("exit status");
+        let mut err = String::new();
+        child.0.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+        assert_eq!((status.code(), err), (Some(2), format!("porthole: {want}\n")), "{flags:?}");
+    }
+}
+
+/// `--toxicity` or `--upstream` without a toxic flag used to be dropped
+/// without a word (the proxy ran with no toxic at all); it is refused.
+#[test]
+fn one_shot_refuses_toxic_options_without_a_toxic() {
+    for flags in [&["--toxicity", "0.5"][..], &["--upstream"]] {
+        let mut child = KillOnDrop(
+            Command::new(BINARY)
+                .args(["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:9"])
+                .args(flags)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run porthole"),
+        );
+        // Accepted, it would run until interrupted: the drop kills it.
+        assert!(
+            eventually_true(Duration::from_secs(20), || child
+                .0
+                .try_wait()
+                .ok()
+                .flatten()
+                .is_some()),
+            "{flags:?} was accepted"
+        );
+        let status = child.0.wait().expect("exit status");
+        let mut err = String::new();
+        child.0.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+        assert_eq!(status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.starts_with("porthole: missing <--latency <DURATION>|"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
 
@@ -3232,6 +3426,17 @@ async fn cli_names_the_name_that_is_taken() {
             "porthole: proxy db, toxic 'odd name': toxic already exists (HTTP 409)\n".to_string()
         )
     );
+    // An empty `-n` is no name: the API names the toxic by default, as
+    // Toxiproxy does, and that is the name that is taken.
+    assert_eq!(
+        run(&["proxy", "toxic", "add", "db", "-t", "latency", "--upstream", "-n", ""]),
+        (
+            2,
+            String::new(),
+            "porthole: proxy db, toxic latency_upstream: toxic already exists (HTTP 409)\n"
+                .to_string()
+        )
+    );
 }
 
 /// The client verbs against a URL that answers, but not as the API does:
@@ -3393,7 +3598,7 @@ fn one_shot_refuses_durations_the_toxic_cannot_hold() {
         ),
         (
             &["--timeout", "99999999999ms"],
-            "invalid attribute timeout: 99999999999 (allowed: 0 to 2147483647 ms)",
+            "--timeout: 99999999999 ms is out of range (allowed: 0 to 2147483647 ms)",
         ),
     ] {
         let output = Command::new(BINARY)
