@@ -42,7 +42,7 @@ pub enum DurationError {
     NotADuration,
     #[error("a number without a unit is ambiguous here: write {number}ms or {number}s")]
     MissingUnit { number: String },
-    #[error("unknown unit {unit:?} (expected us, ms, s, m, h, d or w, e.g. 500ms or 30s)")]
+    #[error("unknown unit \"{unit}\" (expected us, ms, s, m, h, d or w, e.g. 500ms or 30s)")]
     UnknownUnit { unit: String },
     #[error("longer than a hundred years")]
     TooLong,

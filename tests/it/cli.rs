@@ -322,6 +322,8 @@ fn usage_errors_escape_the_words_they_quote() {
         (vec!["\u{1b}[2Jfoo"], "'\\x1b[2Jfoo'"),
         (vec!["ls", "--scope", "\u{1b}]0;x\u{7}red"], "'\\x1b]0;x\\x07red'"),
         (vec!["ls", "--bogus\r"], "'--bogus\\r'"),
+        // The unit of a duration is quoted with the same escapes, not Rust's.
+        (vec!["wait", "1", "--timeout", "5\u{202e}"], "unknown unit \"\\u202e\""),
         (
             vec!["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:1", "--toxicity", "\u{202e}1"],
             "'\\u202e1'",
