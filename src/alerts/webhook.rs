@@ -318,6 +318,47 @@ impl Failure {
     }
 }
 
+/// The addresses of `host`, looked up within `timeout`. `getaddrinfo` has no
+/// timeout of its own: a resolver that does not answer holds it for
+/// resolv.conf's `timeout` × `attempts` × nameservers (30 s and more), far
+/// past `webhook_timeout`. The lookup runs on a thread of its own and the
+/// attempt stops waiting for it at the deadline (the thread ends when the
+/// resolver gives up). An address needs no lookup.
+fn resolve_within(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, Failure> {
+    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    let spawned = std::thread::Builder::new().name("webhook-lookup".into()).spawn(move || {
+        let addresses = (name.as_str(), port).to_socket_addrs().map(Iterator::collect::<Vec<_>>);
+        // The attempt may have stopped waiting: nobody to tell then.
+        let _ = sender.send(addresses);
+    });
+    if let Err(error) = spawned {
+        return Err(Failure::retry(format!("resolving {host}: {error}")));
+    }
+    match receiver.recv_timeout(timeout) {
+        Ok(Ok(addresses)) => Ok(addresses),
+        Ok(Err(error)) => Err(Failure::retry(format!("resolving {host}: {error}"))),
+        Err(_) => Err(Failure::retry(format!(
+            "resolving {host}: no answer within {} (the resolver in /etc/resolv.conf does not answer)",
+            seconds(timeout)
+        ))),
+    }
+}
+
+/// A duration as `1s`, `1.5s`, `250ms`, for failure lines.
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
+        format!("{}s", duration.as_secs())
+    } else if duration.as_secs() == 0 {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
+
 /// The answer to one POST: its status and, for a redirect, where to.
 #[derive(Debug)]
 struct Answer {
@@ -325,15 +366,19 @@ struct Answer {
     location: Option<String>,
 }
 
-/// One POST; `Ok` for a 2xx answer.
+/// One POST; `Ok` for a 2xx answer. `timeout` bounds the whole attempt:
+/// the name's lookup and every address tried.
 fn post(url: &WebhookUrl, body: &[u8], timeout: Duration) -> Result<(), Failure> {
-    let addresses: Vec<SocketAddr> = (url.host.as_str(), url.port)
-        .to_socket_addrs()
-        .map_err(|error| Failure::retry(format!("resolving {}: {error}", url.host)))?
-        .collect();
+    let deadline = Instant::now() + timeout;
+    let addresses = resolve_within(&url.host, url.port, timeout)?;
     let mut last = format!("{} has no address", url.host);
     for address in addresses {
-        match post_to(address, url, body, timeout) {
+        let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|l| !l.is_zero())
+        else {
+            last = format!("{last}; no time left for {address} within {}", seconds(timeout));
+            break;
+        };
+        match post_to(address, url, body, left) {
             Ok(answer) if (200..300).contains(&answer.status) => return Ok(()),
             Ok(answer) => return Err(judge(&answer)),
             Err(error) => last = format!("{address}: {error}"),

@@ -320,6 +320,59 @@ fn a_failing_webhook_and_a_failing_command_are_logged_and_recording_goes_on() {
     assert!(stderr.contains("--on-alert: 0 ran, 2 failed, "), "{stderr}");
 }
 
+/// A DNS server that reads every query and answers none (`python3 SILENT`,
+/// in the namespace, on 127.0.0.1:53). Prints `ready`.
+const SILENT_DNS: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+print("ready", flush=True)
+while True:
+    s.recvfrom(4096)
+"#;
+
+/// `getaddrinfo` has no timeout of its own: a resolver that never answers
+/// held each attempt for resolv.conf's timeout (here 30 s) whatever
+/// `webhook_timeout` said. The lookup is bounded by the attempt's timeout
+/// now, and the failure says so.
+#[test]
+fn a_webhook_whose_name_never_resolves_fails_within_its_timeout() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let etc = crate::util::NetnsEtc::with_hosts(&netns, "127.0.0.1 localhost\n");
+    std::fs::write(
+        Path::new("/etc/netns").join(&netns.name).join("resolv.conf"),
+        "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n",
+    )
+    .unwrap();
+    let (_dns, mut ready) = python_in(&netns, SILENT_DNS, &[]);
+    assert_eq!(wait_for_line(&mut ready), "ready");
+    let config = write_config(
+        dir.path(),
+        "[rules]\naudit_severity = \"off\"\n[delivery]\nwebhook_timeout = \"1s\"\nwebhook_attempts = 1\n",
+    );
+    let monitor = Monitor::start(
+        Some(&netns),
+        &[
+            "--capture",
+            "netlink",
+            "--alerts",
+            &config,
+            "--webhook",
+            "http://alerts.porthole-test.example:8080/hook",
+        ],
+    );
+    let port = unique_port();
+    let _server = server_in(&netns, "0.0.0.0", port, "http");
+    let failed = monitor.wait_for_stderr(|stderr| {
+        stderr.contains("resolving alerts.porthole-test.example: no answer within 1s")
+    });
+    let (_, stderr, code) = monitor.stop();
+    drop(etc);
+    assert!(failed, "{stderr}");
+    assert_eq!(code, 0, "{stderr}");
+}
+
 /// A webhook that hangs has alerts dropped (its queue is bounded) and a
 /// command that fails fails them, which `monitor --serve` said only in its
 /// closing line: a service that runs for months never reaches it. Its
