@@ -45,6 +45,7 @@ pub mod commands;
 pub mod dashboard;
 pub mod diagnose;
 pub mod duration;
+pub mod file_kind;
 pub mod http1;
 pub mod inventory;
 pub mod model;

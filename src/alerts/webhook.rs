@@ -342,20 +342,8 @@ fn resolve_within(host: &str, port: u16, timeout: Duration) -> Result<Vec<Socket
         Ok(Ok(addresses)) => Ok(addresses),
         Ok(Err(error)) => Err(Failure::retry(format!("resolving {host}: {error}"))),
         Err(_) => Err(Failure::retry(format!(
-            "resolving {host}: no answer within {} (the resolver in /etc/resolv.conf does not answer)",
-            seconds(timeout)
+            "resolving {host}: no answer within {timeout:?} (the resolver in /etc/resolv.conf does not answer)"
         ))),
-    }
-}
-
-/// A duration as `1s`, `1.5s`, `250ms`, for failure lines.
-fn seconds(duration: Duration) -> String {
-    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
-        format!("{}s", duration.as_secs())
-    } else if duration.as_secs() == 0 {
-        format!("{}ms", duration.as_millis())
-    } else {
-        format!("{:.1}s", duration.as_secs_f64())
     }
 }
 
@@ -375,7 +363,7 @@ fn post(url: &WebhookUrl, body: &[u8], timeout: Duration) -> Result<(), Failure>
     for address in addresses {
         let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|l| !l.is_zero())
         else {
-            last = format!("{last}; no time left for {address} within {}", seconds(timeout));
+            last = format!("{last}; no time left for {address} within {timeout:?}");
             break;
         };
         match post_to(address, url, body, left) {

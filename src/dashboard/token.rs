@@ -157,7 +157,7 @@ fn create(path: &Path) -> Result<Option<String>, TokenError> {
 /// file that this user (or root) owns and only its owner may read, reached
 /// through no link another user made.
 fn check_trusted(path: &Path, file: &std::fs::File) -> Result<(), TokenError> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use std::os::unix::fs::MetadataExt;
     let io = |source| TokenError::Io { path: path.to_path_buf(), source };
     let euid = rustix::process::geteuid().as_raw();
     let trusted = |uid: u32| uid == 0 || uid == euid;
@@ -166,19 +166,7 @@ fn check_trusted(path: &Path, file: &std::fs::File) -> Result<(), TokenError> {
         return Err(TokenError::ForeignLink { path: path.to_path_buf(), uid: link.uid() });
     }
     let metadata = file.metadata().map_err(io)?;
-    let file_type = metadata.file_type();
-    if !file_type.is_file() {
-        let kind = if file_type.is_dir() {
-            "a directory"
-        } else if file_type.is_fifo() {
-            "a named pipe"
-        } else if file_type.is_socket() {
-            "a socket"
-        } else if file_type.is_char_device() || file_type.is_block_device() {
-            "a device"
-        } else {
-            "a special file"
-        };
+    if let Some(kind) = crate::file_kind::not_a_regular_file(metadata.file_type()) {
         return Err(TokenError::NotAFile { path: path.to_path_buf(), kind });
     }
     if !trusted(metadata.uid()) {

@@ -28,6 +28,7 @@ use std::time::Instant;
 
 use super::probe::{io_reply, printable, Stream};
 use super::target::Service;
+use crate::audit::probes::postgres::{startup_message, TERMINATE};
 use crate::model::diagnosis::{Reply, ServiceAnswer};
 
 /// The most a first reply is read to: every answer judged here is small.
@@ -55,7 +56,9 @@ fn postgres(
     deadline: Instant,
 ) -> Reply {
     let user = user.unwrap_or("postgres");
-    if let Err(error) = stream.write_all(&startup_message(user, database.unwrap_or(user))) {
+    if let Err(error) =
+        stream.write_all(&startup_message(user, database.unwrap_or(user), "porthole"))
+    {
         return io_reply(&error);
     }
     let bytes = match read_message(stream, deadline, postgres_complete) {
@@ -65,24 +68,9 @@ fn postgres(
     let answer = judge_postgres(&bytes);
     if bytes.first() == Some(&b'R') && answer.ready {
         // A login without a password went through: leave as a client does.
-        let _ = stream.write_all(&[b'X', 0, 0, 0, 4]);
+        let _ = stream.write_all(&TERMINATE);
     }
     Reply::Service(answer)
-}
-
-/// A protocol 3.0 StartupMessage.
-fn startup_message(user: &str, database: &str) -> Vec<u8> {
-    let mut body = 196_608u32.to_be_bytes().to_vec();
-    for (key, value) in [("user", user), ("database", database), ("application_name", "porthole")] {
-        for part in [key, value] {
-            body.extend_from_slice(part.as_bytes());
-            body.push(0);
-        }
-    }
-    body.push(0);
-    let mut message = u32::try_from(body.len() + 4).unwrap_or(u32::MAX).to_be_bytes().to_vec();
-    message.extend_from_slice(&body);
-    message
 }
 
 /// A backend message is complete once its type byte and announced length

@@ -218,26 +218,15 @@ fn sqlite_error(path: &Path, error: rusqlite::Error) -> StoreError {
 /// `open` until someone writes into it; a device gives SQLite "disk I/O
 /// error". None of them can be a store, so they are named and left alone.
 fn check_regular_file(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::FileTypeExt;
     let file_type = match std::fs::metadata(path) {
         Ok(metadata) => metadata.file_type(),
         // Missing (or unreachable) files get their own answer from `open`.
         Err(_) => return Ok(()),
     };
-    let kind = if file_type.is_file() {
-        return Ok(());
-    } else if file_type.is_dir() {
-        "a directory"
-    } else if file_type.is_fifo() {
-        "a named pipe"
-    } else if file_type.is_socket() {
-        "a socket"
-    } else if file_type.is_char_device() || file_type.is_block_device() {
-        "a device"
-    } else {
-        "a special file"
-    };
-    Err(StoreError::NotAFile { path: path.to_path_buf(), kind })
+    match crate::file_kind::not_a_regular_file(file_type) {
+        None => Ok(()),
+        Some(kind) => Err(StoreError::NotAFile { path: path.to_path_buf(), kind }),
+    }
 }
 
 /// Where the writer may open `path` without being made to write over

@@ -174,19 +174,27 @@ extern "C" fn note_termination(_signal: libc::c_int) {
 /// (`porthole top`). Poll [`termination_requested`].
 pub fn catch_termination() -> std::io::Result<()> {
     for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
-        // SAFETY: sigaction is given a zeroed, fully initialised struct
-        // whose handler only stores to an atomic (async-signal-safe); no
-        // memory of ours is retained by the kernel beyond the call.
-        let result = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = note_termination as extern "C" fn(libc::c_int) as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut())
-        };
-        if result != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        // The handler only stores to an atomic (async-signal-safe).
+        install(signal, note_termination)?;
+    }
+    Ok(())
+}
+
+/// Makes `signal` run `handler` (with `SA_RESTART`). Every caller's handler
+/// must be async-signal-safe.
+fn install(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) -> std::io::Result<()> {
+    // SAFETY: sigaction is given a zeroed, fully initialised struct whose
+    // handler is async-signal-safe (this function's contract); no memory of
+    // ours is retained by the kernel beyond the call.
+    let result = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut())
+    };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
@@ -221,19 +229,9 @@ extern "C" fn note_terminal_signal(signal: libc::c_int) {
 
 /// Makes `signal` run [`note_terminal_signal`].
 fn note_on(signal: libc::c_int) -> std::io::Result<()> {
-    // SAFETY: as in `catch_termination`; the handler only reads an atomic
-    // and writes a byte to a pipe, both async-signal-safe.
-    let result = unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = note_terminal_signal as extern "C" fn(libc::c_int) as usize;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(signal, &action, std::ptr::null_mut())
-    };
-    if result != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    // The handler only reads an atomic and writes a byte to a pipe, both
+    // async-signal-safe.
+    install(signal, note_terminal_signal)
 }
 
 /// A descriptor that becomes readable when the terminal's window changes

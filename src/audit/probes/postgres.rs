@@ -19,11 +19,11 @@ pub const SSL_REQUEST: [u8; 8] = [
 /// Terminate (`X`): ends a session cleanly after a successful login.
 pub const TERMINATE: [u8; 5] = [b'X', 0, 0, 0, 4];
 
-/// A protocol 3.0 StartupMessage for `user`/`database`.
-pub fn startup_message(user: &str, database: &str) -> Vec<u8> {
+/// A protocol 3.0 StartupMessage for `user`/`database`, naming
+/// `application` (what the server's log and `pg_stat_activity` show).
+pub fn startup_message(user: &str, database: &str, application: &str) -> Vec<u8> {
     let mut body = 196_608u32.to_be_bytes().to_vec();
-    for (key, value) in
-        [("user", user), ("database", database), ("application_name", "porthole-audit")]
+    for (key, value) in [("user", user), ("database", database), ("application_name", application)]
     {
         body.extend_from_slice(key.as_bytes());
         body.push(0);
@@ -115,7 +115,7 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, active: bool, outcome: &m
         return;
     }
     outcome.probes.push("postgresql StartupMessage user=postgres (active)".into());
-    if conn.send(&startup_message("postgres", "postgres"), deadline).is_err() {
+    if conn.send(&startup_message("postgres", "postgres", "porthole-audit"), deadline).is_err() {
         return;
     }
     let (reply, _) = conn.receive(deadline, None, message_complete);
@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn startup_message_layout() {
-        let message = startup_message("postgres", "postgres");
+        let message = startup_message("postgres", "postgres", "porthole-audit");
         let length = u32::from_be_bytes([message[0], message[1], message[2], message[3]]) as usize;
         assert_eq!(length, message.len());
         assert_eq!(&message[4..8], &[0, 3, 0, 0]);

@@ -157,7 +157,7 @@ pub fn attempt(address: SocketAddr, user: &str, password: &str, deadline: &Deadl
 }
 
 fn login(session: &mut Session, user: &str, password: &str, deadline: &Deadline) -> Attempt {
-    if session.conn.send(&startup_message(user, "postgres"), deadline).is_err() {
+    if session.conn.send(&startup_message(user, "postgres", "porthole-audit"), deadline).is_err() {
         return Attempt::Failed("send failed".into());
     }
     let (code, data) = match session.auth_request(deadline) {
