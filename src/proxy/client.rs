@@ -34,10 +34,13 @@ pub enum ClientError {
     /// Connected (or still connecting) but no complete answer in time.
     #[error("the proxy API at {address} did not answer within {timeout:?}")]
     Timeout { address: String, timeout: Duration },
-    #[error("talking to the proxy API: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("malformed response from the proxy API: {reason}")]
-    BadResponse { reason: String },
+    /// The connection failed after it was made (reset, broken pipe).
+    #[error("talking to the proxy API at {address}: {source}")]
+    Io { address: String, source: std::io::Error },
+    /// An HTTP answer whose framing is broken (truncated body, bad chunks,
+    /// no end of headers).
+    #[error("malformed response from the proxy API at {address}: {reason}")]
+    BadResponse { address: String, reason: String },
     /// Connected, but what came back is no HTTP response: another kind of
     /// server (Redis, PostgreSQL, SSH) is on the port. `reason` says what
     /// came instead.
@@ -117,9 +120,8 @@ impl HttpResponse {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    pub fn json(&self) -> Result<Value, ClientError> {
+    pub fn json(&self) -> Result<Value, serde_json::Error> {
         serde_json::from_slice(&self.body)
-            .map_err(|error| ClientError::BadResponse { reason: error.to_string() })
     }
 }
 
@@ -286,7 +288,7 @@ impl ApiClient {
         };
         let io = |error: std::io::Error| match error.kind() {
             ErrorKind::WouldBlock | ErrorKind::TimedOut => timed_out(),
-            _ => ClientError::Io(error),
+            _ => ClientError::Io { address: self.address.clone(), source: error },
         };
         stream.set_write_timeout(Some(remaining(deadline).ok_or_else(timed_out)?)).map_err(io)?;
         stream.write_all(head).map_err(io)?;
@@ -303,6 +305,7 @@ impl ApiClient {
                     raw.extend_from_slice(&buffer[..count]);
                     if raw.len() > LIMITS.max_head + LIMITS.max_body {
                         return Err(ClientError::BadResponse {
+                            address: self.address.clone(),
                             reason: http1::Http1Error::BodyTooLarge { limit: LIMITS.max_body }
                                 .to_string(),
                         });
@@ -330,6 +333,7 @@ impl ApiClient {
             return Err(ClientError::NotHttp { address: self.address.clone(), reason });
         }
         parse_response(&raw)
+            .map_err(|reason| ClientError::BadResponse { address: self.address.clone(), reason })
     }
 
     /// Connects to the first address that answers before `deadline`.
@@ -640,13 +644,13 @@ fn not_http(answer: &[u8]) -> Option<String> {
 /// Parses a whole response (the server has closed, or its framing says it
 /// is all here): a body shorter than its framing announced is an error
 /// here, not a partial answer.
-fn parse_response(raw: &[u8]) -> Result<HttpResponse, ClientError> {
-    let bad = |reason: String| ClientError::BadResponse { reason };
+/// The error is the reason, without the address the caller adds.
+fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
     let response = http1::parse_response(final_response(raw), LIMITS)
-        .map_err(|error| bad(error.to_string()))?
-        .ok_or_else(|| bad("no end of headers".to_string()))?;
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| "no end of headers".to_string())?;
     if let Some(error) = response.body_error {
-        return Err(bad(error.to_string()));
+        return Err(error.to_string());
     }
     Ok(HttpResponse {
         status: response.head.status_line.status,

@@ -3552,6 +3552,39 @@ async fn cli_names_servers_that_are_not_the_api() {
     }
 }
 
+/// An answer cut short (fewer body bytes than `Content-Length` says) and a
+/// connection reset after the request are one line that names the address
+/// the client talked to, as every other client failure does; both used to
+/// say only "malformed response from the proxy API" or "talking to the
+/// proxy API: Connection reset by peer".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_names_the_address_of_a_cut_short_or_reset_answer() {
+    let cut_short = custom_server(|mut stream| async move {
+        let _ = stream.read(&mut [0u8; 4096]).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\"")
+            .await;
+    })
+    .await;
+    let resets = custom_server(|mut stream| async move {
+        let _ = stream.read(&mut [0u8; 4096]).await;
+        // Linger 0: the close sends a reset instead of a FIN.
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    })
+    .await;
+    for (address, start) in [
+        (cut_short, format!("porthole: malformed response from the proxy API at {cut_short}: ")),
+        (resets, format!("porthole: talking to the proxy API at {resets}: ")),
+    ] {
+        let (code, stdout, stderr) = tokio::task::block_in_place(|| {
+            porthole(&["proxy", "list", "--timeout", "60s"], &format!("http://{address}"))
+        });
+        assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+        assert!(stderr.starts_with(&start), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
 /// A name that is not UTF-8 is read as Go reads it, each stray byte a
 /// U+FFFD, and the proxy is created (Toxiproxy takes it; porthole used to
 /// refuse the body as JSON it could not parse).
