@@ -208,7 +208,7 @@ pub fn diagnose_target(
     // others are tried with a few more connections.
     let mut stalled = Vec::new();
     for attempt in attempts.iter().filter(|a| a.healthy) {
-        let Some(ip) = attempt.ip() else { continue };
+        let Some(ip) = attempt.destination() else { continue };
         let address = SocketAddr::new(ip, port);
         let group = super::acceptance::listener_group(&snapshot.sockets, address);
         // A stopped member is named as such without more connections,
@@ -292,7 +292,13 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     let mut nothing_here = false;
     let silent = |a: &&Attempt| matches!(a.reply, Some(Reply::Silent));
     for attempt in attempts.iter().filter(|a| !a.healthy || silent(a)) {
-        let explained = explain_attempt(&mut evidence, attempt);
+        let mut explained = explain_attempt(&mut evidence, attempt);
+        if let Some(note) = rewritten_destination(attempt) {
+            for cause in &mut explained.causes {
+                let at = usize::from(!cause.evidence.is_empty());
+                cause.evidence.insert(at, note.clone());
+            }
+        }
         causes.extend(explained.causes);
         nothing_here |= explained.nothing_here;
     }
@@ -352,7 +358,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     // (the protocol is unknown), unless a forwarder closed it because its
     // upstream is down.
     for attempt in attempts.iter().filter(|a| a.healthy) {
-        if let Some(ip) = attempt.ip() {
+        if let Some(ip) = attempt.destination() {
             let address = SocketAddr::new(ip, port);
             let serving: Vec<&Socket> = snapshot
                 .sockets
@@ -510,7 +516,9 @@ struct Explained {
 fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
     let port = evidence.port;
     let Some(outcome) = attempt.outcome() else { return Explained::default() };
-    let ip = attempt.ip();
+    // The listeners, rules and routes of the address the kernel connects
+    // to: `0.0.0.0` is 127.0.0.1, `::ffff:127.0.0.1` is IPv4.
+    let ip = attempt.destination();
     // An ICMPv6 "administratively prohibited" (nft `reject with icmpx
     // admin-prohibited` on IPv6) reaches connect() as EACCES, the errno of
     // a security policy: a reject rule for the packet makes it the
@@ -792,6 +800,21 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
         }
     }
     Explained { causes, nothing_here: false }
+}
+
+/// The evidence line for an attempt whose written address is not the one
+/// the kernel connects to (`0.0.0.0`, `::`, a v4-mapped address).
+fn rewritten_destination(attempt: &Attempt) -> Option<String> {
+    let (written, reached) = (attempt.ip()?, attempt.destination()?);
+    if written == reached {
+        return None;
+    }
+    let why = if written.is_unspecified() || written.to_canonical().is_unspecified() {
+        "an unspecified address names no host, and Linux connects it to loopback"
+    } else {
+        "a v4-mapped address is an IPv4 connection: IPv4 listeners, `ip` rules and routes decide"
+    };
+    Some(format!("a connection to {written} goes to {reached} ({why})"))
 }
 
 /// Causes from the listener table for an address nothing serves: another
@@ -2106,7 +2129,7 @@ fn stopped_owner(
 /// bound to the probed address itself, else the wildcards that serve it
 /// (the kernel prefers the exact address).
 fn stopped_group_member(evidence: &Evidence, attempt: &Attempt) -> Option<Cause> {
-    let ip = attempt.ip()?;
+    let ip = attempt.destination()?;
     let address = SocketAddr::new(ip, evidence.port);
     let group = super::acceptance::listener_group(&evidence.snapshot.sockets, address);
     if group.len() < 2 {
@@ -2145,7 +2168,7 @@ fn stalled_group_member(
     attempt: &Attempt,
     stalled: &[(u64, u32)],
 ) -> Option<Cause> {
-    let ip = attempt.ip()?;
+    let ip = attempt.destination()?;
     let address = SocketAddr::new(ip, evidence.port);
     let group = super::acceptance::listener_group(&evidence.snapshot.sockets, address);
     let processes = &evidence.snapshot.processes;

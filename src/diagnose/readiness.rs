@@ -232,7 +232,10 @@ pub fn listening(system: &dyn System, target: &Target, round: &Round) -> Option<
                 .attempts
                 .iter()
                 .filter_map(|attempt| match attempt.address {
-                    ProbeAddress::Ip(address) => Some(address.ip()),
+                    // `0.0.0.0` is reached at 127.0.0.1: its listener.
+                    ProbeAddress::Ip(address) => {
+                        Some(crate::model::connect_destination(address.ip()))
+                    }
                     ProbeAddress::Unix(_) => None,
                 })
                 .filter(|ip| is_local(*ip))

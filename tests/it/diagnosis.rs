@@ -1670,3 +1670,48 @@ fn a_firewall_that_accepts_the_port_but_not_the_answers_is_named_and_fixed_as_pr
     let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
     assert_eq!(code, 0, "after the fix: {json:#}");
 }
+
+/// `0.0.0.0:P`, `[::]:P` and `[::ffff:127.0.0.1]:P` are connected by Linux
+/// to 127.0.0.1, ::1 and 127.0.0.1: the listeners, rules and routes of
+/// those addresses decide, not a "listens elsewhere" or a route to add for
+/// the address as written.
+#[test]
+fn unspecified_and_v4_mapped_targets_are_judged_at_the_address_linux_connects_to() {
+    let Some(netns) = Netns::create() else { return };
+    let (dropped, v6_only) = (unique_port(), unique_port());
+    let _servers = [
+        server_in(&netns, "127.0.0.1", dropped, "http"),
+        server_in(&netns, "::1", v6_only, "http"),
+    ];
+    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet guard out { type filter hook output priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule inet guard out ip daddr 127.0.0.1 tcp dport {dropped} drop")],
+    );
+    for target in [format!("0.0.0.0:{dropped}"), format!("[::ffff:127.0.0.1]:{dropped}")] {
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-drop"], "{target}: {json:#}");
+        let drop = cause(&json, "firewall-drop");
+        assert!(drop["evidence"].to_string().contains("goes to 127.0.0.1"), "{drop:#}");
+    }
+    // The service on ::1 only: a mapped address is IPv4, the other family.
+    let mapped = format!("[::ffff:127.0.0.1]:{v6_only}");
+    let (code, json) = check(&netns, &[&mapped, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+    // `::` reaches the service on ::1.
+    let (code, json) = check(&netns, &[&format!("[::]:{v6_only}"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    let (code, json) = check(&netns, &[&format!("0.0.0.0:{dropped}"), "--timeout", "1s"]);
+    run_fix_commands(&netns, cause(&json, "firewall-drop"));
+    assert_eq!(code, 1);
+    for target in [format!("0.0.0.0:{dropped}"), format!("[::ffff:127.0.0.1]:{dropped}")] {
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "{target} after the printed fix: {json:#}");
+    }
+}
