@@ -733,6 +733,17 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             if explained {
                 return Explained { causes, nothing_here: false };
             }
+            // The SYN passed, the packets after it may not: a rule for
+            // `established` traffic, or a rate or quota the SYN was still
+            // under. The server then never sees the client's ACK or request,
+            // and its silence is not its own.
+            if let Some(ip) = ip.filter(|_| matches!(reply, Reply::Silent | Reply::Reset)) {
+                let later = later_blockers(evidence, ip);
+                if let Some(cause) = later_dropped(attempt, &later) {
+                    causes.push(cause);
+                    return Explained { causes, nothing_here: false };
+                }
+            }
             match (&reply, evidence.target) {
                 (Reply::Tls, Target::Http { tls: false, .. }) => {
                     causes.push(tls_mismatch(evidence, attempt, true))
@@ -2752,6 +2763,13 @@ fn firewall_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
     blockers_of(evidence, &packet)
 }
 
+/// Rules that stop the packets a loopback client sends to `ip:port` after
+/// its SYN got through (the handshake ACK, the request).
+fn later_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
+    let packet = loopback_packet(evidence, ip).later();
+    blockers_of(evidence, &packet)
+}
+
 /// The rules that stop the server's answer (SYN-ACK, or the RST of a port
 /// nothing listens on) on its way back to a loopback client's port: a
 /// chain that accepts new connections by their port and drops the rest,
@@ -2813,6 +2831,7 @@ fn loopback_packet(evidence: &Evidence, ip: IpAddr) -> Packet {
         port: evidence.port,
         owner: evidence.owner,
         reply: None,
+        established: false,
     }
 }
 
@@ -2934,6 +2953,53 @@ fn answer_dropped(attempt: &Attempt, port: u16, blockers: &[Blocker]) -> Option<
         summary: format!(
             "a firewall rule drops the answers to loopback connections to port {port}: {} {} {}",
             first.family, first.table, first.chain
+        ),
+        evidence: lines,
+        fix,
+    })
+}
+
+/// The connection was made, and then a rule stopped what the client sent
+/// next: the server never got the ACK (its side stays in SYN-RECV) or the
+/// request, so it had nothing to answer. (A bare TCP port that connected
+/// counts as reachable, so there the cause ends up a warning.)
+fn later_dropped(attempt: &Attempt, blockers: &[Blocker]) -> Option<Cause> {
+    let first = blockers.first()?;
+    let mut lines = vec![
+        attempt_line(attempt),
+        "the SYN passed and connect() returned, but a firewall rule stops the packets the client sends next (its handshake ACK, its request): the server never gets them, so it cannot answer".to_string(),
+    ];
+    lines.extend(blockers.iter().map(|b| format!("rule: {}", b.describe())));
+    let counting = ["limit rate", "quota", "ct count", "meter"];
+    if blockers.iter().any(|b| counting.iter().any(|word| b.text.contains(word))) {
+        lines.push(
+            "a rule that counts traffic (a rate limit, a quota, a connection count) let the SYN through and stops the packets once the limit is spent, so connections fail some of the time or after the first packets"
+                .to_string(),
+        );
+    }
+    if blockers.iter().any(|b| matches_owner(&b.text)) {
+        lines.push(
+            "the rule matches the connecting socket's owner: it stops this user's connections, and another user's may get through (check --from PID evaluates as that process's user)"
+                .into(),
+        );
+    }
+    let (id, what) = match &first.action {
+        Action::Drop => (CauseId::FirewallDrop, "drops"),
+        Action::Reject(_) => (CauseId::FirewallReject, "rejects"),
+    };
+    let mut fix: Vec<Fix> = Vec::new();
+    for blocker in blockers {
+        let line = blocker.removal();
+        if !fix.iter().any(|f| f.text() == line) {
+            fix.push(Fix::command(line));
+        }
+    }
+    Some(Cause {
+        id,
+        severity: Severity::Error,
+        summary: format!(
+            "a firewall rule {what} the packets after the SYN to {}: {} {} {}",
+            attempt.address, first.family, first.table, first.chain
         ),
         evidence: lines,
         fix,

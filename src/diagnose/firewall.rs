@@ -55,6 +55,10 @@ pub struct Packet {
     /// `established`. `source` and `destination` are then the server's
     /// address and the client's.
     pub reply: Option<(u16, u16)>,
+    /// Set for a later packet of the client's connection (its handshake
+    /// ACK, its request), and for the server's answer: the SYN passed, and
+    /// conntrack counts the connection as `established`.
+    pub established: bool,
 }
 
 impl Packet {
@@ -68,7 +72,14 @@ impl Packet {
             // The server's socket sends it: its owner is not the client's.
             owner: None,
             reply: Some(client_ports),
+            established: true,
         }
+    }
+
+    /// The packets the client sends after this SYN, once the handshake
+    /// completed: same addresses, port and owner, state `established`.
+    pub fn later(&self) -> Packet {
+        Packet { established: true, ..*self }
     }
 }
 
@@ -434,6 +445,11 @@ impl<'a> Walk<'a> {
                 other => other,
             };
             for statement in &rule.expr {
+                // A rate, quota or count lets some packets of the kind
+                // through and stops others.
+                if statement.counts_traffic() {
+                    condition = condition.and(Tri::Maybe);
+                }
                 if let Some(matched) = &statement.matches {
                     condition = condition.and(self.evaluate_in(matched, family, table));
                     lookup = lookup.or_else(|| self.set_lookup(matched, family, table));
@@ -700,7 +716,7 @@ impl<'a> Walk<'a> {
             NftExpression::Ct { ct } => match ct.key.as_str() {
                 // The first answer of a connection is `established` (its
                 // `ctinfo` is IP_CT_ESTABLISHED_REPLY).
-                "state" if self.packet.reply.is_some() => Field::Text("established".into()),
+                "state" if self.packet.established => Field::Text("established".into()),
                 "state" => Field::Text("new".into()),
                 _ => Field::Unknown,
             },
@@ -1256,7 +1272,7 @@ fn legacy_rule(words: &[String], hook: Hook, packet: &Packet) -> (Tri, Option<St
             "-s" | "--source" => result = Some(address_match(value, packet.source)),
             "-d" | "--destination" => result = Some(address_match(value, packet.destination)),
             "--state" | "--ctstate" => {
-                let state = if packet.reply.is_some() { "ESTABLISHED" } else { "NEW" };
+                let state = if packet.established { "ESTABLISHED" } else { "NEW" };
                 result = Some(Tri::from(value.split(',').any(|s| s == state)))
             }
             "-m" | "--match" | "-c" => {
@@ -1367,7 +1383,14 @@ mod tests {
 
     fn packet(destination: &str, port: u16) -> Packet {
         let destination: IpAddr = destination.parse().unwrap();
-        Packet { source: destination, destination, port, owner: Some((0, 0)), reply: None }
+        Packet {
+            source: destination,
+            destination,
+            port,
+            owner: Some((0, 0)),
+            reply: None,
+            established: false,
+        }
     }
 
     fn blockers(json: &str, text: &str, destination: &str, port: u16) -> Vec<Blocker> {

@@ -1715,3 +1715,47 @@ fn unspecified_and_v4_mapped_targets_are_judged_at_the_address_linux_connects_to
         assert_eq!(code, 0, "{target} after the printed fix: {json:#}");
     }
 }
+
+/// A rule that lets the SYN through and drops what follows (a rate limit
+/// the SYN was still under, a rule for `established` packets): connect()
+/// returns, the server never sees the ACK or the request, and its silence
+/// was blamed on the service.
+#[test]
+fn a_rule_that_drops_the_packets_after_the_syn_is_named_not_the_silent_service() {
+    let Some(netns) = Netns::create() else { return };
+    let (limited, established) = (unique_port(), unique_port());
+    let _servers = [
+        server_in(&netns, "127.0.0.1", limited, "http"),
+        server_in(&netns, "127.0.0.1", established, "http"),
+    ];
+    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
+    for (chain, hook) in [("out", "output"), ("in", "input")] {
+        netns.run_ok(
+            "nft",
+            &[&format!(
+                "add chain inet guard {chain} {{ type filter hook {hook} priority 0 ; policy accept ; }}"
+            )],
+        );
+    }
+    netns.run_ok(
+        "nft",
+        &[&format!(
+            "add rule inet guard out tcp dport {limited} limit rate over 1/minute burst 1 packets drop"
+        )],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule inet guard in tcp dport {established} ct state established drop")],
+    );
+    for (port, chain) in [(limited, "inet guard out"), (established, "inet guard in")] {
+        let target = format!("http://127.0.0.1:{port}/");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-drop"], "{target}: {json:#}");
+        let drop = cause(&json, "firewall-drop");
+        assert!(drop["summary"].as_str().unwrap().ends_with(chain), "{drop:#}");
+        run_fix_commands(&netns, drop);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "{target} after the printed fix: {json:#}");
+    }
+}
