@@ -3115,7 +3115,9 @@ fn sweep(
     let meaning = crate::portinfo::describe_on(system, port);
     let unread = everywhere.visibility.unreadable_namespaces;
     let client_ends = client_ends_on(system, port)?;
-    let cause = nothing_listening(port, attempts, unread, &meaning, &client_ends);
+    let unprivileged_start = system.unprivileged_port_start();
+    let cause =
+        nothing_listening(port, attempts, unread, &meaning, &client_ends, unprivileged_start);
     Ok((cause, Vec::new(), BTreeMap::new()))
 }
 
@@ -3253,6 +3255,7 @@ fn nothing_listening(
     unread: usize,
     meaning: &PortMeaning,
     client_ends: &Snapshot,
+    unprivileged_start: Option<u16>,
 ) -> Cause {
     let mut lines: Vec<String> = attempts.iter().map(attempt_line).collect();
     if unread > 0 {
@@ -3285,17 +3288,29 @@ fn nothing_listening(
             "port {port} is inside the ephemeral range {low}-{high}: a client polling it may connect to itself"
         ));
     }
+    let mut fix = vec![
+        Fix::step("start the service (or check its logs: it may have crashed or still be starting)"),
+        Fix::step("check the port number in the client's configuration"),
+        Fix::step(format!("to start a client once the service is up: porthole wait localhost:{port} -- followed by the client's command")),
+    ];
+    // A server that does not run as root fails to bind a port below the
+    // sysctl (EACCES) and exits or logs it: nothing is left to see here.
+    if let Some(start) = unprivileged_start.filter(|start| port != 0 && port < *start) {
+        lines.push(format!(
+            "port {port} is below net.ipv4.ip_unprivileged_port_start ({start}): a server that does not run as root needs CAP_NET_BIND_SERVICE, or its bind() fails with EACCES (Permission denied) and it never listens"
+        ));
+        fix.push(Fix::step(format!(
+            "if the service's log says Permission denied for port {port}: give it CAP_NET_BIND_SERVICE (AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit, or setcap cap_net_bind_service=+ep on its binary), or let every user bind the port:"
+        )));
+        fix.push(Fix::command(format!("sysctl -w net.ipv4.ip_unprivileged_port_start={port}")));
+    }
     Cause {
-            id: CauseId::NothingListening,
-            severity: Severity::Error,
-            summary: format!("nothing listens on port {port}"),
-            evidence: lines,
-            fix: vec![
-                Fix::step("start the service (or check its logs: it may have crashed or still be starting)"),
-                Fix::step("check the port number in the client's configuration"),
-                Fix::step(format!("to start a client once the service is up: porthole wait localhost:{port} -- followed by the client's command")),
-            ],
-        }
+        id: CauseId::NothingListening,
+        severity: Severity::Error,
+        summary: format!("nothing listens on port {port}"),
+        evidence: lines,
+        fix,
+    }
 }
 
 /// Unix stream listeners (optionally one path), owners only for the

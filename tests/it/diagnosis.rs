@@ -1759,3 +1759,40 @@ fn a_rule_that_drops_the_packets_after_the_syn_is_named_not_the_silent_service()
         assert_eq!(code, 0, "{target} after the printed fix: {json:#}");
     }
 }
+
+/// Port 81 with nothing on it, where a server run as nobody failed to
+/// bind (EACCES below `ip_unprivileged_port_start`) and exited: the
+/// evidence says why it may be missing, and the printed sysctl lets it
+/// start.
+#[test]
+fn nothing_on_a_privileged_port_names_the_bind_limit_and_its_fix_lets_a_user_server_start() {
+    let Some(netns) = Netns::create() else { return };
+    let start_as_nobody = || {
+        let mut command = netns.command("setpriv");
+        command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
+        // The system's python: one under /root is not nobody's to run.
+        command.args(["/usr/bin/python3", "-c"]);
+        command.args([crate::util::SERVER, "127.0.0.1", "81", "http"]);
+        command
+    };
+    let failed = start_as_nobody().output().expect("setpriv runs");
+    let error = String::from_utf8_lossy(&failed.stderr);
+    assert!(error.contains("[Errno 13] Permission denied"), "nobody binds port 81: {error}");
+    let (code, json) = check(&netns, &["127.0.0.1:81", "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["nothing-listening"], "{json:#}");
+    let nothing = cause(&json, "nothing-listening");
+    assert!(nothing["evidence"].to_string().contains("ip_unprivileged_port_start (1024)"));
+    run_fix_commands(&netns, nothing);
+    let mut server = start_as_nobody();
+    server.stdout(std::process::Stdio::piped());
+    let mut server = ChildGuard::spawn(&mut server);
+    let mut ready = std::io::BufReader::new(server.0.stdout.take().expect("piped stdout"));
+    assert_eq!(wait_for_line(&mut ready), "ok", "nobody binds port 81 after the printed fix");
+    let (code, json) = check(&netns, &["http://127.0.0.1:81/", "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    // Above the limit, nothing is said about it.
+    let port = unique_port().to_string();
+    let (_, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert!(!json.to_string().contains("ip_unprivileged_port_start"), "{json:#}");
+}
