@@ -619,7 +619,8 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 return Explained { causes, nothing_here: true };
             };
             let blockers = firewall_blockers(evidence, ip);
-            let rule = firewall_cause(attempt, &blockers, true);
+            let prober = prober(evidence);
+            let rule = firewall_cause(attempt, &blockers, true, prober.as_deref());
             let found_rule = rule.is_some();
             causes.extend(rule);
             if !serving.is_empty() {
@@ -649,13 +650,15 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             // can be seen (or fixed) until it is gone.
             if let Some(ip) = ip {
                 let blockers = firewall_blockers(evidence, ip);
+                let prober = prober(evidence);
+                let prober = prober.as_deref();
                 // A reject answers with an ICMP error, but on loopback the
                 // error to the first SYN arrives while connect() still holds
                 // the socket and is kept as a soft error: connect() fails
                 // only after the retransmit (about 1 s), so a shorter
                 // timeout sees nothing.
                 let late_reject = || {
-                    firewall_cause(attempt, &blockers, true).map(|mut cause| {
+                    firewall_cause(attempt, &blockers, true, prober).map(|mut cause| {
                         cause.evidence.push(
                             "on loopback the kernel reports the reject's ICMP error only after the first SYN retransmit (about 1 s): a shorter connect timeout sees a timeout"
                                 .into(),
@@ -663,7 +666,8 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                         cause
                     })
                 };
-                causes.extend(firewall_cause(attempt, &blockers, false).or_else(late_reject));
+                causes
+                    .extend(firewall_cause(attempt, &blockers, false, prober).or_else(late_reject));
                 if causes.is_empty() {
                     let answer = answer_blockers(evidence, ip);
                     causes.extend(answer_dropped(attempt, evidence.port, &answer));
@@ -739,7 +743,8 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             // and its silence is not its own.
             if let Some(ip) = ip.filter(|_| matches!(reply, Reply::Silent | Reply::Reset)) {
                 let later = later_blockers(evidence, ip);
-                if let Some(cause) = later_dropped(attempt, &later) {
+                let prober = prober(evidence);
+                if let Some(cause) = later_dropped(attempt, &later, prober.as_deref()) {
                     causes.push(cause);
                     return Explained { causes, nothing_here: false };
                 }
@@ -2888,7 +2893,12 @@ fn loopback_source(destination: IpAddr) -> IpAddr {
 
 /// A firewall cause from the blocking rules; `refused` says whether the
 /// attempt was refused/unreachable (reject) or timed out (drop).
-fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Option<Cause> {
+fn firewall_cause(
+    attempt: &Attempt,
+    blockers: &[Blocker],
+    refused: bool,
+    prober: Option<&str>,
+) -> Option<Cause> {
     let relevant: Vec<&Blocker> =
         blockers.iter().filter(|b| matches!(b.action, Action::Reject(_)) == refused).collect();
     let first = relevant.first()?;
@@ -2900,12 +2910,7 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
                 .into(),
         );
     }
-    if relevant.iter().any(|b| matches_owner(&b.text)) {
-        lines.push(
-            "the rule matches the connecting socket's owner: it stops this user's connections, and another user's may get through (check --from PID evaluates as that process's user)"
-                .into(),
-        );
-    }
+    let of_user = owner_matched(&mut lines, &relevant, prober);
     let (id, what) = match &first.action {
         Action::Drop => (CauseId::FirewallDrop, "drops".to_string()),
         Action::Reject(Some(with)) => (CauseId::FirewallReject, format!("rejects ({with})")),
@@ -2915,7 +2920,7 @@ fn firewall_cause(attempt: &Attempt, blockers: &[Blocker], refused: bool) -> Opt
         id,
         severity: Severity::Error,
         summary: format!(
-            "a firewall rule {what} loopback traffic to {}: {} {} {}",
+            "a firewall rule {what} loopback traffic{of_user} to {}: {} {} {}",
             attempt.address, first.family, first.table, first.chain
         ),
         evidence: lines,
@@ -2963,7 +2968,7 @@ fn answer_dropped(attempt: &Attempt, port: u16, blockers: &[Blocker]) -> Option<
 /// next: the server never got the ACK (its side stays in SYN-RECV) or the
 /// request, so it had nothing to answer. (A bare TCP port that connected
 /// counts as reachable, so there the cause ends up a warning.)
-fn later_dropped(attempt: &Attempt, blockers: &[Blocker]) -> Option<Cause> {
+fn later_dropped(attempt: &Attempt, blockers: &[Blocker], prober: Option<&str>) -> Option<Cause> {
     let first = blockers.first()?;
     let mut lines = vec![
         attempt_line(attempt),
@@ -2977,12 +2982,8 @@ fn later_dropped(attempt: &Attempt, blockers: &[Blocker]) -> Option<Cause> {
                 .to_string(),
         );
     }
-    if blockers.iter().any(|b| matches_owner(&b.text)) {
-        lines.push(
-            "the rule matches the connecting socket's owner: it stops this user's connections, and another user's may get through (check --from PID evaluates as that process's user)"
-                .into(),
-        );
-    }
+    let relevant: Vec<&Blocker> = blockers.iter().collect();
+    let of_user = owner_matched(&mut lines, &relevant, prober);
     let (id, what) = match &first.action {
         Action::Drop => (CauseId::FirewallDrop, "drops"),
         Action::Reject(_) => (CauseId::FirewallReject, "rejects"),
@@ -2998,12 +2999,42 @@ fn later_dropped(attempt: &Attempt, blockers: &[Blocker]) -> Option<Cause> {
         id,
         severity: Severity::Error,
         summary: format!(
-            "a firewall rule {what} the packets after the SYN to {}: {} {} {}",
+            "a firewall rule {what} the packets{of_user} after the SYN to {}: {} {} {}",
             attempt.address, first.family, first.table, first.chain
         ),
         evidence: lines,
         fix,
     })
+}
+
+/// The user the probe sockets were opened as, for rules that match the
+/// socket's owner: `uid 1000 (alice), gid 1000 (alice)`.
+fn prober(evidence: &Evidence) -> Option<String> {
+    let (uid, gid) = evidence.owner?;
+    let system = evidence.system;
+    let name = |name: Option<String>| name.map(|n| format!(" ({n})")).unwrap_or_default();
+    Some(format!(
+        "uid {uid}{}, gid {gid}{}",
+        name(system.user_name(uid)),
+        name(group_name(system, gid))
+    ))
+}
+
+/// For blockers that match the connecting socket's owner (`meta skuid`,
+/// `--uid-owner`): the evidence line naming the user they stop, and the
+/// words for the summary (` of uid 1000 (alice), gid 1000 (alice)`).
+fn owner_matched(lines: &mut Vec<String>, blockers: &[&Blocker], prober: Option<&str>) -> String {
+    if !blockers.iter().any(|b| matches_owner(&b.text)) {
+        return String::new();
+    }
+    let user = prober.unwrap_or("the user porthole ran as");
+    lines.push(format!(
+        "the rule matches the connecting socket's owner: it stops the connections of {user}, the user the probe connected as; another user's may get through (check --from PID evaluates as that process's user)"
+    ));
+    match prober {
+        Some(user) => format!(" of {user}"),
+        None => String::new(),
+    }
 }
 
 /// Whether a rule matches on the local socket's owner (nft `meta skuid`,

@@ -1114,6 +1114,9 @@ fn from_pid_probes_as_the_clients_user_so_owner_rules_and_socket_modes_count() {
     assert!(evidence.contains("client's uid 65534"), "{reject:#}");
     assert!(evidence.contains("meta skuid 65534"), "{reject:#}");
     assert!(evidence.contains("socket's owner"), "{reject:#}");
+    // The verdict names the user the rule stops.
+    let summary = reject["summary"].as_str().unwrap();
+    assert!(summary.contains("traffic of uid 65534 (nobody), gid 65534"), "{reject:#}");
     assert!(reject["fix_commands"][0]
         .as_str()
         .unwrap()
@@ -1134,6 +1137,8 @@ fn from_pid_probes_as_the_clients_user_so_owner_rules_and_socket_modes_count() {
         assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
         let reject = cause(&json, "firewall-reject");
         assert!(reject["evidence"].to_string().contains("--uid-owner 65534"), "{reject:#}");
+        let summary = reject["summary"].as_str().unwrap();
+        assert!(summary.contains("traffic of uid 65534 (nobody)"), "{reject:#}");
         run_fix_commands(&netns, reject);
         let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
         assert_eq!(code, 0, "after the fix: {json:#}");
