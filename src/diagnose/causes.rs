@@ -144,6 +144,22 @@ pub fn diagnose_target(
                     early.push(localhost_unresolvable(&view, &error));
                     Vec::new()
                 }
+                // `localhost.`: the hosts file lists names without the
+                // root's dot, and glibc's `files` source compares them as
+                // written; say so when the name without it resolves.
+                Err(error) if dotted_localhost(host).is_some() => {
+                    let bare = dotted_localhost(host).unwrap_or_default();
+                    let without =
+                        resolve_noting(system, &Host::Name(bare.clone()), *port, request.client);
+                    match without {
+                        Ok((found, _)) if !found.is_empty() => {
+                            let view = environment::hosts_view(system, request.client, &bare);
+                            early.push(dotted_name(&bare, &found, &view.hosts_path, &error));
+                            Vec::new()
+                        }
+                        _ => return Err(error),
+                    }
+                }
                 Err(error) => return Err(error),
             };
             (
@@ -885,6 +901,39 @@ fn is_v6only_wildcard(socket: &Socket) -> bool {
 
 fn is_mapped(socket: &Socket) -> bool {
     matches!(socket.local.map(|a| a.ip()), Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some())
+}
+
+/// `localhost` for `localhost.` (and `app.localhost.`): a fully qualified
+/// spelling of a local name.
+fn dotted_localhost(host: &Host) -> Option<String> {
+    let Host::Name(name) = host else { return None };
+    let bare = name.strip_suffix('.')?;
+    is_localhost(&Host::Name(bare.to_string())).then(|| bare.to_string())
+}
+
+/// `localhost.` does not resolve, `localhost` does: the trailing dot is
+/// the only difference.
+fn dotted_name(bare: &str, found: &[IpAddr], hosts_path: &str, error: &DiagnoseError) -> Cause {
+    let source = std::error::Error::source(error).map(|e| e.to_string()).unwrap_or_default();
+    let found: Vec<String> = found.iter().map(IpAddr::to_string).collect();
+    Cause {
+        id: CauseId::LocalhostResolution,
+        severity: Severity::Error,
+        summary: format!("'{bare}.' does not resolve; '{bare}' (without the trailing dot) does"),
+        evidence: vec![
+            format!("getaddrinfo(\"{bare}.\") failed: {source}"),
+            format!("getaddrinfo(\"{bare}\") gives {}", found.join(", ")),
+            format!(
+                "{hosts_path} lists '{bare}' without the root's dot, and the files source of nsswitch compares names as written, so the dotted name goes on to DNS"
+            ),
+        ],
+        fix: vec![
+            Fix::step(format!("connect to '{bare}' without the trailing dot")),
+            Fix::step(format!(
+                "or add '{bare}.' to the {bare} lines of {hosts_path} for clients that keep it"
+            )),
+        ],
+    }
 }
 
 fn is_localhost(host: &Host) -> bool {

@@ -1801,3 +1801,26 @@ fn nothing_on_a_privileged_port_names_the_bind_limit_and_its_fix_lets_a_user_ser
     let (_, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
     assert!(!json.to_string().contains("ip_unprivileged_port_start"), "{json:#}");
 }
+
+/// `localhost.` (the fully qualified spelling) was refused as "not a valid
+/// host name"; glibc's hosts file source does not match it to `localhost`,
+/// so clients fail to resolve it: the dot is named, and a hosts line that
+/// lists `localhost.` makes it resolve.
+#[test]
+fn localhost_with_a_trailing_dot_is_a_name_whose_dot_is_named() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("localhost.:{port}");
+    let plain = "127.0.0.1 localhost\n";
+    let output = netns.porthole_with_hosts(plain, &["check", &target, "--timeout", "1s", "--json"]);
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["localhost-resolution"], "{json:#}");
+    let resolution = cause(&json, "localhost-resolution");
+    assert!(resolution["summary"].as_str().unwrap().contains("trailing dot"), "{resolution:#}");
+    let dotted = "127.0.0.1 localhost localhost.\n";
+    let output =
+        netns.porthole_with_hosts(dotted, &["check", &target, "--timeout", "1s", "--json"]);
+    assert_eq!(output.code, 0, "with `localhost.` in the hosts file: {}", output.stdout);
+}
