@@ -31,7 +31,8 @@
 //! Facts that only some causes need (the firewall ruleset, sysctls, other
 //! namespaces, the client's environment) are asked of the [`System`]
 //! handle at the point the reasoning needs them: a port that answers costs
-//! one listener snapshot and no `nft` run, a refused one reads the ruleset
+//! one listener snapshot and one ruleset read (a nat rule may have sent the
+//! connection past the port's listener), a refused one reads the ruleset
 //! and sweeps other namespaces only while nothing nearer explains it. Each
 //! cause is built by a function of facts alone (its arguments), tested on
 //! scripted evidence below.
@@ -374,6 +375,11 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     // (the protocol is unknown), unless a forwarder closed it because its
     // upstream is down.
     for attempt in attempts.iter().filter(|a| a.healthy) {
+        // Something answered, but a nat rule may have sent the connection
+        // past the listener the user asked about.
+        if let Some(ip) = attempt.destination() {
+            causes.extend(diverted_from_listener(&mut evidence, attempt, ip));
+        }
         if let Some(ip) = attempt.destination() {
             let address = SocketAddr::new(ip, port);
             let serving: Vec<&Socket> = snapshot
@@ -725,6 +731,12 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             }
         }
         Outcome::Reset | Outcome::Connected => {
+            // Whatever answered (or did not) is where a nat rule sent the
+            // connection, not the listener on the port.
+            if let Some(cause) = ip.and_then(|ip| diverted_from_listener(evidence, attempt, ip)) {
+                causes.push(cause);
+                return Explained { causes, nothing_here: false };
+            }
             let reply = attempt.reply.clone().unwrap_or(Reply::Silent);
             let forwarder = serving.iter().find_map(|l| forwarder_of(evidence.snapshot, l));
             let dead_upstream = dead_upstream(evidence, attempt, &serving);
@@ -2889,6 +2901,45 @@ fn loopback_packet(evidence: &Evidence, ip: IpAddr) -> Packet {
     }
 }
 
+/// A nat rule sends connections for `ip:port` elsewhere while a listener
+/// here serves `ip:port`: whatever answered was not that listener, which
+/// never gets a connection. A warning when the attempt was healthy (the
+/// port answers, through another service).
+fn diverted_from_listener(evidence: &mut Evidence, attempt: &Attempt, ip: IpAddr) -> Option<Cause> {
+    let address = SocketAddr::new(ip, evidence.port);
+    let bypassed: Vec<&Socket> = evidence
+        .snapshot
+        .sockets
+        .iter()
+        .filter(|s| s.protocol == Protocol::Tcp && s.serves(address))
+        .collect();
+    if bypassed.is_empty() {
+        return None;
+    }
+    let rewrite = firewall_rewrite(evidence, ip)?;
+    if rewrite.to == Some(address) {
+        return None;
+    }
+    let mut cause = redirected(evidence, attempt, &rewrite);
+    let processes = &evidence.snapshot.processes;
+    cause.evidence.extend(bypassed.iter().map(|listener| {
+        format!(
+            "the listener on {address} never gets these connections: {}",
+            listener_line(processes, listener)
+        )
+    }));
+    // Something may already listen where the rule sends clients: the
+    // choice is between the rule and the listener it passes by.
+    cause.fix.truncate(1);
+    cause.fix.push(Fix::step(format!(
+        "or, if the rule is wanted, stop the listener on {address}: no client reaches it"
+    )));
+    if attempt.healthy {
+        cause.severity = Severity::Warning;
+    }
+    Some(cause)
+}
+
 /// The connection is sent elsewhere by a nat rule: say where, and what
 /// listens there.
 fn redirected(evidence: &Evidence, attempt: &Attempt, rewrite: &firewall::Rewrite) -> Cause {
@@ -2907,9 +2958,7 @@ fn redirected(evidence: &Evidence, attempt: &Attempt, rewrite: &firewall::Rewrit
         match (&there, serving.as_slice()) {
             (Some(_), []) => lines.push(format!("nothing listens on {destination}")),
             (Some(snapshot), found) => lines.extend(
-                found
-                    .iter()
-                    .map(|s| format!("{destination}: {}", listener_line(&snapshot.processes, s))),
+                found.iter().map(|s| format!("there: {}", listener_line(&snapshot.processes, s))),
             ),
             (None, _) => {}
         }
@@ -4009,8 +4058,9 @@ mod tests {
             };
             let diagnosis = judged(&system, ip(7000), vec![connected("127.0.0.1:7000")]);
             assert!(diagnosis.causes.is_empty(), "{:#?}", diagnosis.causes);
-            // No ruleset, no systemctl: a working port costs one snapshot.
-            assert!(system.ran.lock().unwrap().is_empty());
+            // No systemctl, no sweep: a working port costs one snapshot and
+            // the ruleset's nat rules (which may send it past its listener).
+            assert_eq!(*system.ran.lock().unwrap(), ["nft -j list ruleset"]);
         }
 
         #[test]

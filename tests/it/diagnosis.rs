@@ -1824,3 +1824,41 @@ fn localhost_with_a_trailing_dot_is_a_name_whose_dot_is_named() {
         netns.porthole_with_hosts(dotted, &["check", &target, "--timeout", "1s", "--json"]);
     assert_eq!(output.code, 0, "with `localhost.` in the hosts file: {}", output.stdout);
 }
+
+/// A nat rule sends connections for a port that has its own listener to
+/// another service, which answers: `check` said "reachable" and showed the
+/// port's listener, which never got the connection.
+#[test]
+fn a_nat_rule_that_passes_by_the_ports_own_listener_is_named_even_when_something_answers() {
+    let Some(netns) = Netns::create() else { return };
+    let (port, elsewhere) = (unique_port(), unique_port());
+    let _servers = [
+        server_in(&netns, "127.0.0.1", port, "http"),
+        server_in(&netns, "127.0.0.1", elsewhere, "http"),
+    ];
+    netns.run_ok("nft", &["add", "table", "ip", "divert"]);
+    netns.run_ok(
+        "nft",
+        &["add chain ip divert out { type nat hook output priority -100 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule ip divert out tcp dport {port} redirect to :{elsewhere}")],
+    );
+    let target = format!("http://127.0.0.1:{port}/");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    // The port answers (through the other service): a warning, exit 0.
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-redirect"], "{json:#}");
+    let redirect = cause(&json, "firewall-redirect");
+    assert_eq!(redirect["severity"], "warning", "{redirect:#}");
+    let evidence = redirect["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("the listener on 127.0.0.1:{port} never gets")),
+        "{redirect:#}"
+    );
+    run_fix_commands(&netns, redirect);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(cause_ids(&json).is_empty(), "after the printed fix: {json:#}");
+}
