@@ -165,9 +165,12 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
             probe_address_open(target, address, readiness.connect_timeout, super::Depth::Peek);
         // A bare TCP or Unix target has no reply to prove a server: ask
         // whether a process took the connection off the accept queue, and
-        // whether it kept it. An HTTP or service answer proves both.
-        if let (false, true, Some(stream)) =
-            (target.asks_the_application(), attempt.healthy, stream.as_mut())
+        // whether it kept it. An HTTP or service answer proves both, and so
+        // does a banner: a process wrote it, and may close right after (a
+        // status port that prints a line and hangs up).
+        let banner = matches!(attempt.reply, Some(Reply::Other(_)));
+        if let (false, true, false, Some(stream)) =
+            (target.asks_the_application(), attempt.healthy, banner, stream.as_mut())
         {
             let grace = ACCEPT_GRACE.min(readiness.connect_timeout);
             // The watch is not cut near the deadline: a server that drops
@@ -373,7 +376,14 @@ fn await_accept(
     loop {
         match look() {
             Acceptance::Accepted | Acceptance::Unknown => break,
-            Acceptance::Closed => return Some(Reply::Closed),
+            // Closed, but it may have written first (a banner that came
+            // after the first peek): bytes are an answer.
+            Acceptance::Closed => {
+                return match probe::peek(stream, Duration::from_millis(1)) {
+                    Reply::Other(_) => None,
+                    _ => Some(Reply::Closed),
+                };
+            }
             Acceptance::Deferred => {
                 let stopped = *stopped_holders.get_or_insert_with(|| {
                     tcp.is_some_and(|(_, server)| acceptance::holders_stopped(system, server))

@@ -1166,3 +1166,24 @@ fn a_reader_that_leaves_does_not_make_a_target_ready() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(marker.exists(), "the command ran");
 }
+
+/// A status port that writes one line and hangs up (an agent check, a
+/// `daytime`-like service) answered every probe, but its close was taken
+/// for "accepted and closed without sending anything": never ready.
+#[test]
+fn a_server_that_writes_a_line_and_hangs_up_is_ready() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_status, mut ready) = crate::util::python_in(
+        &netns,
+        "import socket,sys\n\
+         s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(16)\n\
+         print('ok', flush=True)\n\
+         while True:\n    c=s.accept()[0]; c.sendall(b'up 42\\n'); c.close()",
+        &[&port.to_string()],
+    );
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let output = netns.porthole(&["wait", &format!("127.0.0.1:{port}"), "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("answered \"up 42.\""), "{output:?}");
+}
