@@ -246,6 +246,25 @@ pub fn read_nft(system: &dyn System) -> Option<(NftRuleset, String)> {
     Some((ruleset, nftables::read_listing(system)))
 }
 
+/// Every rule that stops `packet`: the nft ruleset (tables iptables-nft
+/// manages read from its own dump) and the legacy backend, read afresh.
+/// For a single question asked outside a diagnosis (`wait`'s judgement of
+/// one connection); a diagnosis reads each source once for all of its.
+pub fn blockers_now(system: &dyn System, packet: &Packet) -> Vec<Blocker> {
+    let nft = read_nft(system);
+    let with_iptables = nft.as_ref().is_some_and(|(ruleset, _)| has_iptables_tables(ruleset));
+    let iptables_nft = if with_iptables { read_iptables_nft(system) } else { Vec::new() };
+    let managed = managed_tables(&iptables_nft);
+    let mut blockers = match &nft {
+        Some((ruleset, text)) => nft_blockers(ruleset, text, packet, &managed),
+        None => Vec::new(),
+    };
+    for (source, dump) in iptables_nft.iter().chain(read_legacy(system).iter()) {
+        blockers.extend(legacy_blockers(source, dump, packet));
+    }
+    blockers
+}
+
 /// The tables `iptables-nft` manages, as `(family, table)`: those it dumps.
 pub fn managed_tables(dumps: &[(&'static str, String)]) -> Vec<(String, String)> {
     let mut tables = Vec::new();

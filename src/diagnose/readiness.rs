@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::inventory::system::System;
 use crate::inventory::Query;
@@ -386,10 +386,14 @@ fn await_accept(
             }
             Acceptance::Deferred => {
                 let stopped = *stopped_holders.get_or_insert_with(|| {
-                    tcp.is_some_and(|(_, server)| acceptance::holders_stopped(system, server))
+                    tcp.is_some_and(|(client, server)| {
+                        acceptance::holders_stopped(system, server)
+                            || acks_dropped(system, client, server)
+                    })
                 });
                 // A live holder would take the connection once a client
-                // speaks; a stopped one never will.
+                // speaks; a stopped one never will, nor one that the
+                // firewall keeps the client's packets from.
                 if !stopped {
                     break;
                 }
@@ -412,6 +416,23 @@ fn await_accept(
         reply @ (Reply::Closed | Reply::Reset) => Some(reply),
         _ => None,
     }
+}
+
+/// Whether a firewall rule stops what the client sends after its SYN (the
+/// handshake ACK, a request) from `client` to `server`: the server's end
+/// then stays a request socket, as a `TCP_DEFER_ACCEPT` listener's does,
+/// but no process will ever get it.
+fn acks_dropped(system: &dyn System, client: SocketAddr, server: SocketAddr) -> bool {
+    let packet = super::firewall::Packet {
+        source: client.ip().to_canonical(),
+        destination: server.ip().to_canonical(),
+        port: server.port(),
+        // The probe's own socket: porthole's user, not read here.
+        owner: None,
+        reply: None,
+        established: true,
+    };
+    !super::firewall::blockers_now(system, &packet).is_empty()
 }
 
 /// The one or two lines that say why a target is not ready.

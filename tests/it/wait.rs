@@ -1187,3 +1187,38 @@ fn a_server_that_writes_a_line_and_hangs_up_is_ready() {
     assert_eq!(output.code, 0, "{output:?}");
     assert!(output.stderr.contains("answered \"up 42.\""), "{output:?}");
 }
+
+/// A rule that drops what the client sends after its SYN leaves the
+/// server's end a request socket, as a `TCP_DEFER_ACCEPT` listener's is:
+/// `wait` called it ready though no process could ever get it. Now it
+/// waits, names the rule, and the printed fix makes it ready.
+#[test]
+fn a_rule_that_drops_the_clients_ack_is_not_ready_and_its_printed_fix_is() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet guard in { type filter hook input priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule inet guard in tcp dport {port} ct state established drop")],
+    );
+    let target = format!("127.0.0.1:{port}");
+    let output = netns.porthole(&["wait", &target, "--timeout", "2s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output
+        .stderr
+        .contains("firewall-drop: a firewall rule drops the packets after the SYN"));
+    let fix = output
+        .stderr
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("fix: $ "))
+        .unwrap_or_else(|| panic!("a printed fix: {output:?}"));
+    let ran = netns.command("sh").args(["-c", fix]).output().expect("sh runs");
+    assert!(ran.status.success(), "`{fix}`: {}", String::from_utf8_lossy(&ran.stderr));
+    let output = netns.porthole(&["wait", &target, "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "after `{fix}`: {output:?}");
+}
