@@ -307,6 +307,9 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     let any_healthy = attempts.iter().any(|a| a.healthy);
 
     let mut nothing_here = false;
+    // Causes that break an attempt counted as healthy: no other address
+    // makes up for them.
+    let mut broken_by_firewall: Vec<Cause> = Vec::new();
     let silent = |a: &&Attempt| matches!(a.reply, Some(Reply::Silent));
     for attempt in attempts.iter().filter(|a| !a.healthy || silent(a)) {
         let mut explained = explain_attempt(&mut evidence, attempt);
@@ -379,6 +382,16 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         // past the listener the user asked about.
         if let Some(ip) = attempt.destination() {
             causes.extend(diverted_from_listener(&mut evidence, attempt, ip));
+            // A bare TCP port that was silent or reset counts as reachable
+            // (its protocol is unknown), unless a rule certainly stops what
+            // the client sends after the SYN: then it is not the service's
+            // way, and the address does not work.
+            if matches!(attempt.reply, Some(Reply::Silent | Reply::Reset)) {
+                let mut later = later_blockers(&mut evidence, ip);
+                later.retain(|blocker| blocker.certain);
+                let prober = prober(&evidence);
+                broken_by_firewall.extend(later_dropped(attempt, &later, prober.as_deref()));
+            }
         }
         if let Some(ip) = attempt.destination() {
             let address = SocketAddr::new(ip, port);
@@ -453,6 +466,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
             }
         }
     }
+    causes.extend(broken_by_firewall);
     let mut causes = merge(causes);
     // Unprivileged, the ruleset is out of sight: say so rather than let
     // "nothing explains it" read as "no rule is involved".

@@ -1862,3 +1862,34 @@ fn a_nat_rule_that_passes_by_the_ports_own_listener_is_named_even_when_something
     assert_eq!(code, 0, "{json:#}");
     assert!(cause_ids(&json).is_empty(), "after the printed fix: {json:#}");
 }
+
+/// A bare TCP port whose answers a rule resets after the handshake: the
+/// reset was taken for the unknown protocol's own and the port called
+/// reachable.
+#[test]
+fn a_bare_tcp_port_reset_by_a_rule_after_the_handshake_is_not_reachable() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet guard in { type filter hook input priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!(
+            "add rule inet guard in tcp dport {port} ct state established reject with tcp reset"
+        )],
+    );
+    let target = format!("127.0.0.1:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+    let reject = cause(&json, "firewall-reject");
+    assert_eq!(reject["severity"], "error", "{reject:#}");
+    run_fix_commands(&netns, reject);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(cause_ids(&json).is_empty(), "after the printed fix: {json:#}");
+}
