@@ -11,8 +11,14 @@
 //! `iif lo`, source and destination address, `tcp dport`, `ct state new`.
 //! Each condition evaluates to yes, no or maybe (a named set, a mark, an
 //! unknown expression); a drop or reject whose conditions are all yes is
-//! certain, one with a maybe is reported as possible. Chain policies count:
+//! certain, one with a maybe is reported as possible. A rate, quota or
+//! connection count (`limit`, `quota`, `ct count`, a meter) is a maybe too:
+//! it stops some packets of a kind and not others. Chain policies count:
 //! `policy drop` without an accept for the packet blocks it.
+//!
+//! Besides the SYN, [`Packet::later`] follows what the client sends once the
+//! handshake completed (conntrack state `established`): a rule that stops
+//! only those lets connect() succeed and leaves the server silent.
 //!
 //! Rules written by `iptables-nft` (plain `iptables` on Debian and Ubuntu)
 //! live in the nft ruleset too, but their matches and targets that have no
