@@ -285,9 +285,12 @@ pub fn parse_host(text: &str) -> Result<Host, EndpointError> {
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Ok(Host::Ip(ip));
     }
-    let valid = !text.is_empty()
-        && text.len() <= 253
-        && text.split('.').all(|label| {
+    // A fully qualified name may end with the root's empty label
+    // (`localhost.`, `db.example.`): resolvers take it as written.
+    let labels = text.strip_suffix('.').unwrap_or(text);
+    let valid = !labels.is_empty()
+        && labels.len() <= 253
+        && labels.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
                 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -305,6 +308,14 @@ mod tests {
 
     fn ok(text: &str) -> Endpoint {
         Endpoint::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn a_fully_qualified_name_keeps_its_root_dot() {
+        assert_eq!(parse_host("localhost.").unwrap(), Host::Name("localhost.".into()));
+        for bad in [".", "x..", "..", "a..b"] {
+            assert!(parse_host(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -11,8 +11,14 @@
 //! `iif lo`, source and destination address, `tcp dport`, `ct state new`.
 //! Each condition evaluates to yes, no or maybe (a named set, a mark, an
 //! unknown expression); a drop or reject whose conditions are all yes is
-//! certain, one with a maybe is reported as possible. Chain policies count:
+//! certain, one with a maybe is reported as possible. A rate, quota or
+//! connection count (`limit`, `quota`, `ct count`, a meter) is a maybe too:
+//! it stops some packets of a kind and not others. Chain policies count:
 //! `policy drop` without an accept for the packet blocks it.
+//!
+//! Besides the SYN, [`Packet::later`] follows what the client sends once the
+//! handshake completed (conntrack state `established`): a rule that stops
+//! only those lets connect() succeed and leaves the server silent.
 //!
 //! Rules written by `iptables-nft` (plain `iptables` on Debian and Ubuntu)
 //! live in the nft ruleset too, but their matches and targets that have no
@@ -55,6 +61,10 @@ pub struct Packet {
     /// `established`. `source` and `destination` are then the server's
     /// address and the client's.
     pub reply: Option<(u16, u16)>,
+    /// Set for a later packet of the client's connection (its handshake
+    /// ACK, its request), and for the server's answer: the SYN passed, and
+    /// conntrack counts the connection as `established`.
+    pub established: bool,
 }
 
 impl Packet {
@@ -68,7 +78,14 @@ impl Packet {
             // The server's socket sends it: its owner is not the client's.
             owner: None,
             reply: Some(client_ports),
+            established: true,
         }
+    }
+
+    /// The packets the client sends after this SYN, once the handshake
+    /// completed: same addresses, port and owner, state `established`.
+    pub fn later(&self) -> Packet {
+        Packet { established: true, ..*self }
     }
 }
 
@@ -233,6 +250,25 @@ impl Blocker {
 pub fn read_nft(system: &dyn System) -> Option<(NftRuleset, String)> {
     let ruleset = nftables::read(system).ok()?;
     Some((ruleset, nftables::read_listing(system)))
+}
+
+/// Every rule that stops `packet`: the nft ruleset (tables iptables-nft
+/// manages read from its own dump) and the legacy backend, read afresh.
+/// For a single question asked outside a diagnosis (`wait`'s judgement of
+/// one connection); a diagnosis reads each source once for all of its.
+pub fn blockers_now(system: &dyn System, packet: &Packet) -> Vec<Blocker> {
+    let nft = read_nft(system);
+    let with_iptables = nft.as_ref().is_some_and(|(ruleset, _)| has_iptables_tables(ruleset));
+    let iptables_nft = if with_iptables { read_iptables_nft(system) } else { Vec::new() };
+    let managed = managed_tables(&iptables_nft);
+    let mut blockers = match &nft {
+        Some((ruleset, text)) => nft_blockers(ruleset, text, packet, &managed),
+        None => Vec::new(),
+    };
+    for (source, dump) in iptables_nft.iter().chain(read_legacy(system).iter()) {
+        blockers.extend(legacy_blockers(source, dump, packet));
+    }
+    blockers
 }
 
 /// The tables `iptables-nft` manages, as `(family, table)`: those it dumps.
@@ -434,6 +470,11 @@ impl<'a> Walk<'a> {
                 other => other,
             };
             for statement in &rule.expr {
+                // A rate, quota or count lets some packets of the kind
+                // through and stops others.
+                if statement.counts_traffic() {
+                    condition = condition.and(Tri::Maybe);
+                }
                 if let Some(matched) = &statement.matches {
                     condition = condition.and(self.evaluate_in(matched, family, table));
                     lookup = lookup.or_else(|| self.set_lookup(matched, family, table));
@@ -700,7 +741,7 @@ impl<'a> Walk<'a> {
             NftExpression::Ct { ct } => match ct.key.as_str() {
                 // The first answer of a connection is `established` (its
                 // `ctinfo` is IP_CT_ESTABLISHED_REPLY).
-                "state" if self.packet.reply.is_some() => Field::Text("established".into()),
+                "state" if self.packet.established => Field::Text("established".into()),
                 "state" => Field::Text("new".into()),
                 _ => Field::Unknown,
             },
@@ -1256,7 +1297,7 @@ fn legacy_rule(words: &[String], hook: Hook, packet: &Packet) -> (Tri, Option<St
             "-s" | "--source" => result = Some(address_match(value, packet.source)),
             "-d" | "--destination" => result = Some(address_match(value, packet.destination)),
             "--state" | "--ctstate" => {
-                let state = if packet.reply.is_some() { "ESTABLISHED" } else { "NEW" };
+                let state = if packet.established { "ESTABLISHED" } else { "NEW" };
                 result = Some(Tri::from(value.split(',').any(|s| s == state)))
             }
             "-m" | "--match" | "-c" => {
@@ -1367,7 +1408,14 @@ mod tests {
 
     fn packet(destination: &str, port: u16) -> Packet {
         let destination: IpAddr = destination.parse().unwrap();
-        Packet { source: destination, destination, port, owner: Some((0, 0)), reply: None }
+        Packet {
+            source: destination,
+            destination,
+            port,
+            owner: Some((0, 0)),
+            reply: None,
+            established: false,
+        }
     }
 
     fn blockers(json: &str, text: &str, destination: &str, port: u16) -> Vec<Blocker> {

@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::inventory::system::System;
 use crate::inventory::Query;
@@ -165,9 +165,12 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
             probe_address_open(target, address, readiness.connect_timeout, super::Depth::Peek);
         // A bare TCP or Unix target has no reply to prove a server: ask
         // whether a process took the connection off the accept queue, and
-        // whether it kept it. An HTTP or service answer proves both.
-        if let (false, true, Some(stream)) =
-            (target.asks_the_application(), attempt.healthy, stream.as_mut())
+        // whether it kept it. An HTTP or service answer proves both, and so
+        // does a banner: a process wrote it, and may close right after (a
+        // status port that prints a line and hangs up).
+        let banner = matches!(attempt.reply, Some(Reply::Other(_)));
+        if let (false, true, false, Some(stream)) =
+            (target.asks_the_application(), attempt.healthy, banner, stream.as_mut())
         {
             let grace = ACCEPT_GRACE.min(readiness.connect_timeout);
             // The watch is not cut near the deadline: a server that drops
@@ -232,7 +235,10 @@ pub fn listening(system: &dyn System, target: &Target, round: &Round) -> Option<
                 .attempts
                 .iter()
                 .filter_map(|attempt| match attempt.address {
-                    ProbeAddress::Ip(address) => Some(address.ip()),
+                    // `0.0.0.0` is reached at 127.0.0.1: its listener.
+                    ProbeAddress::Ip(address) => {
+                        Some(crate::model::connect_destination(address.ip()))
+                    }
                     ProbeAddress::Unix(_) => None,
                 })
                 .filter(|ip| is_local(*ip))
@@ -370,13 +376,24 @@ fn await_accept(
     loop {
         match look() {
             Acceptance::Accepted | Acceptance::Unknown => break,
-            Acceptance::Closed => return Some(Reply::Closed),
+            // Closed, but it may have written first (a banner that came
+            // after the first peek): bytes are an answer.
+            Acceptance::Closed => {
+                return match probe::peek(stream, Duration::from_millis(1)) {
+                    Reply::Other(_) => None,
+                    _ => Some(Reply::Closed),
+                };
+            }
             Acceptance::Deferred => {
                 let stopped = *stopped_holders.get_or_insert_with(|| {
-                    tcp.is_some_and(|(_, server)| acceptance::holders_stopped(system, server))
+                    tcp.is_some_and(|(client, server)| {
+                        acceptance::holders_stopped(system, server)
+                            || acks_dropped(system, client, server)
+                    })
                 });
                 // A live holder would take the connection once a client
-                // speaks; a stopped one never will.
+                // speaks; a stopped one never will, nor one that the
+                // firewall keeps the client's packets from.
                 if !stopped {
                     break;
                 }
@@ -399,6 +416,23 @@ fn await_accept(
         reply @ (Reply::Closed | Reply::Reset) => Some(reply),
         _ => None,
     }
+}
+
+/// Whether a firewall rule stops what the client sends after its SYN (the
+/// handshake ACK, a request) from `client` to `server`: the server's end
+/// then stays a request socket, as a `TCP_DEFER_ACCEPT` listener's does,
+/// but no process will ever get it.
+fn acks_dropped(system: &dyn System, client: SocketAddr, server: SocketAddr) -> bool {
+    let packet = super::firewall::Packet {
+        source: client.ip().to_canonical(),
+        destination: server.ip().to_canonical(),
+        port: server.port(),
+        // The probe's own socket: porthole's user, not read here.
+        owner: None,
+        reply: None,
+        established: true,
+    };
+    !super::firewall::blockers_now(system, &packet).is_empty()
 }
 
 /// The one or two lines that say why a target is not ready.

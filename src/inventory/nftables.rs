@@ -137,6 +137,27 @@ pub struct NftStatement {
     /// `tcp dport vmap { 8082 : drop, 22 : accept }` or `vmap @name`: the
     /// verdict of the entry whose key matches.
     pub vmap: Option<NftVmap>,
+    /// `limit rate [over] N/unit`: matches some packets and not others,
+    /// depending on how many came before.
+    pub limit: Option<serde::de::IgnoredAny>,
+    /// `quota [over] N bytes`: matches until (or once) the bytes are spent.
+    pub quota: Option<serde::de::IgnoredAny>,
+    /// `ct count [over] N`: matches by the number of connections.
+    #[serde(rename = "ct count")]
+    pub ct_count: Option<serde::de::IgnoredAny>,
+    /// `meter` (`add @name { … limit … }`): a per-key limit.
+    pub meter: Option<serde::de::IgnoredAny>,
+}
+
+impl NftStatement {
+    /// Whether the statement decides by what came before (a rate, a
+    /// quota, a connection count) rather than by the packet itself.
+    pub fn counts_traffic(&self) -> bool {
+        self.limit.is_some()
+            || self.quota.is_some()
+            || self.ct_count.is_some()
+            || self.meter.is_some()
+    }
 }
 
 /// `{"vmap": {"key": EXPRESSION, "data": {"set": [[KEY, VERDICT], …]} or

@@ -444,6 +444,13 @@ impl Attempt {
             ProbeAddress::Unix(_) => None,
         }
     }
+
+    /// The address the connection went to: [`crate::model::connect_destination`]
+    /// of [`Attempt::ip`] (`0.0.0.0` reaches 127.0.0.1, `::ffff:127.0.0.1`
+    /// leaves as IPv4). Listeners, rules and routes are matched against it.
+    pub fn destination(&self) -> Option<IpAddr> {
+        self.ip().map(crate::model::connect_destination)
+    }
 }
 
 /// The result of a diagnosis.

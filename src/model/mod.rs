@@ -266,6 +266,24 @@ pub fn is_loopback(address: IpAddr) -> bool {
     }
 }
 
+/// The address a TCP connect to `address` reaches on Linux: a v4-mapped
+/// IPv6 address (`::ffff:127.0.0.1`) leaves as IPv4, and the unspecified
+/// address, which names no host, is taken as loopback (`0.0.0.0` and
+/// `::ffff:0.0.0.0` as 127.0.0.1, `::` as ::1). Listeners, firewall rules
+/// and routes see this address, not the one the client wrote.
+///
+/// # Platform specific behavior
+/// `tcp_v4_connect` routes a zero destination to `INADDR_LOOPBACK`, and
+/// `tcp_v6_connect` replaces `::` with `::1`. See:
+/// <https://elixir.bootlin.com/linux/v6.6/source/net/ipv6/tcp_ipv6.c#L186>
+pub fn connect_destination(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
+    }
+}
+
 fn is_v4_mapped_unspecified(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(_) => false,
@@ -810,6 +828,17 @@ mod tests {
         assert_eq!(Scope::of_address("10.1.2.3".parse().unwrap()), Scope::Specific);
         assert!(Scope::Specific.is_exposed());
         assert!(!Scope::Loopback.is_exposed());
+    }
+
+    #[test]
+    fn connects_go_where_linux_sends_them() {
+        let to = |text: &str| connect_destination(text.parse().unwrap()).to_string();
+        assert_eq!(to("0.0.0.0"), "127.0.0.1");
+        assert_eq!(to("::"), "::1");
+        assert_eq!(to("::ffff:0.0.0.0"), "127.0.0.1");
+        assert_eq!(to("::ffff:127.0.0.1"), "127.0.0.1");
+        assert_eq!(to("127.0.0.2"), "127.0.0.2");
+        assert_eq!(to("fe80::1"), "fe80::1");
     }
 
     #[test]

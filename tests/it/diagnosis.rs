@@ -1114,6 +1114,9 @@ fn from_pid_probes_as_the_clients_user_so_owner_rules_and_socket_modes_count() {
     assert!(evidence.contains("client's uid 65534"), "{reject:#}");
     assert!(evidence.contains("meta skuid 65534"), "{reject:#}");
     assert!(evidence.contains("socket's owner"), "{reject:#}");
+    // The verdict names the user the rule stops.
+    let summary = reject["summary"].as_str().unwrap();
+    assert!(summary.contains("traffic of uid 65534 (nobody), gid 65534"), "{reject:#}");
     assert!(reject["fix_commands"][0]
         .as_str()
         .unwrap()
@@ -1134,6 +1137,8 @@ fn from_pid_probes_as_the_clients_user_so_owner_rules_and_socket_modes_count() {
         assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
         let reject = cause(&json, "firewall-reject");
         assert!(reject["evidence"].to_string().contains("--uid-owner 65534"), "{reject:#}");
+        let summary = reject["summary"].as_str().unwrap();
+        assert!(summary.contains("traffic of uid 65534 (nobody)"), "{reject:#}");
         run_fix_commands(&netns, reject);
         let (code, json) = check(&netns, &[&target, "--timeout", "1s", "--from", &from]);
         assert_eq!(code, 0, "after the fix: {json:#}");
@@ -1669,4 +1674,222 @@ fn a_firewall_that_accepts_the_port_but_not_the_answers_is_named_and_fixed_as_pr
     run_fix_commands(&netns, dropped);
     let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
     assert_eq!(code, 0, "after the fix: {json:#}");
+}
+
+/// `0.0.0.0:P`, `[::]:P` and `[::ffff:127.0.0.1]:P` are connected by Linux
+/// to 127.0.0.1, ::1 and 127.0.0.1: the listeners, rules and routes of
+/// those addresses decide, not a "listens elsewhere" or a route to add for
+/// the address as written.
+#[test]
+fn unspecified_and_v4_mapped_targets_are_judged_at_the_address_linux_connects_to() {
+    let Some(netns) = Netns::create() else { return };
+    let (dropped, v6_only) = (unique_port(), unique_port());
+    let _servers = [
+        server_in(&netns, "127.0.0.1", dropped, "http"),
+        server_in(&netns, "::1", v6_only, "http"),
+    ];
+    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet guard out { type filter hook output priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule inet guard out ip daddr 127.0.0.1 tcp dport {dropped} drop")],
+    );
+    for target in [format!("0.0.0.0:{dropped}"), format!("[::ffff:127.0.0.1]:{dropped}")] {
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-drop"], "{target}: {json:#}");
+        let drop = cause(&json, "firewall-drop");
+        assert!(drop["evidence"].to_string().contains("goes to 127.0.0.1"), "{drop:#}");
+    }
+    // The service on ::1 only: a mapped address is IPv4, the other family.
+    let mapped = format!("[::ffff:127.0.0.1]:{v6_only}");
+    let (code, json) = check(&netns, &[&mapped, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+    // `::` reaches the service on ::1.
+    let (code, json) = check(&netns, &[&format!("[::]:{v6_only}"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    let (code, json) = check(&netns, &[&format!("0.0.0.0:{dropped}"), "--timeout", "1s"]);
+    run_fix_commands(&netns, cause(&json, "firewall-drop"));
+    assert_eq!(code, 1);
+    for target in [format!("0.0.0.0:{dropped}"), format!("[::ffff:127.0.0.1]:{dropped}")] {
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "{target} after the printed fix: {json:#}");
+    }
+}
+
+/// A rule that lets the SYN through and drops what follows (a rate limit
+/// the SYN was still under, a rule for `established` packets): connect()
+/// returns, the server never sees the ACK or the request, and its silence
+/// was blamed on the service.
+#[test]
+fn a_rule_that_drops_the_packets_after_the_syn_is_named_not_the_silent_service() {
+    let Some(netns) = Netns::create() else { return };
+    let (limited, established) = (unique_port(), unique_port());
+    let _servers = [
+        server_in(&netns, "127.0.0.1", limited, "http"),
+        server_in(&netns, "127.0.0.1", established, "http"),
+    ];
+    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
+    for (chain, hook) in [("out", "output"), ("in", "input")] {
+        netns.run_ok(
+            "nft",
+            &[&format!(
+                "add chain inet guard {chain} {{ type filter hook {hook} priority 0 ; policy accept ; }}"
+            )],
+        );
+    }
+    netns.run_ok(
+        "nft",
+        &[&format!(
+            "add rule inet guard out tcp dport {limited} limit rate over 1/minute burst 1 packets drop"
+        )],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule inet guard in tcp dport {established} ct state established drop")],
+    );
+    for (port, chain) in [(limited, "inet guard out"), (established, "inet guard in")] {
+        let target = format!("http://127.0.0.1:{port}/");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-drop"], "{target}: {json:#}");
+        let drop = cause(&json, "firewall-drop");
+        assert!(drop["summary"].as_str().unwrap().ends_with(chain), "{drop:#}");
+        run_fix_commands(&netns, drop);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "{target} after the printed fix: {json:#}");
+    }
+}
+
+/// Port 81 with nothing on it, where a server run as nobody failed to
+/// bind (EACCES below `ip_unprivileged_port_start`) and exited: the
+/// evidence says why it may be missing, and the printed sysctl lets it
+/// start.
+#[test]
+fn nothing_on_a_privileged_port_names_the_bind_limit_and_its_fix_lets_a_user_server_start() {
+    let Some(netns) = Netns::create() else { return };
+    let start_as_nobody = || {
+        let mut command = netns.command("setpriv");
+        command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
+        // The system's python: one under /root is not nobody's to run.
+        command.args(["/usr/bin/python3", "-c"]);
+        command.args([crate::util::SERVER, "127.0.0.1", "81", "http"]);
+        command
+    };
+    let failed = start_as_nobody().output().expect("setpriv runs");
+    let error = String::from_utf8_lossy(&failed.stderr);
+    assert!(error.contains("[Errno 13] Permission denied"), "nobody binds port 81: {error}");
+    let (code, json) = check(&netns, &["127.0.0.1:81", "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["nothing-listening"], "{json:#}");
+    let nothing = cause(&json, "nothing-listening");
+    assert!(nothing["evidence"].to_string().contains("ip_unprivileged_port_start (1024)"));
+    run_fix_commands(&netns, nothing);
+    let mut server = start_as_nobody();
+    server.stdout(std::process::Stdio::piped());
+    let mut server = ChildGuard::spawn(&mut server);
+    let mut ready = std::io::BufReader::new(server.0.stdout.take().expect("piped stdout"));
+    assert_eq!(wait_for_line(&mut ready), "ok", "nobody binds port 81 after the printed fix");
+    let (code, json) = check(&netns, &["http://127.0.0.1:81/", "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    // Above the limit, nothing is said about it.
+    let port = unique_port().to_string();
+    let (_, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert!(!json.to_string().contains("ip_unprivileged_port_start"), "{json:#}");
+}
+
+/// `localhost.` (the fully qualified spelling) was refused as "not a valid
+/// host name"; glibc's hosts file source does not match it to `localhost`,
+/// so clients fail to resolve it: the dot is named, and a hosts line that
+/// lists `localhost.` makes it resolve.
+#[test]
+fn localhost_with_a_trailing_dot_is_a_name_whose_dot_is_named() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("localhost.:{port}");
+    let plain = "127.0.0.1 localhost\n";
+    let output = netns.porthole_with_hosts(plain, &["check", &target, "--timeout", "1s", "--json"]);
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["localhost-resolution"], "{json:#}");
+    let resolution = cause(&json, "localhost-resolution");
+    assert!(resolution["summary"].as_str().unwrap().contains("trailing dot"), "{resolution:#}");
+    let dotted = "127.0.0.1 localhost localhost.\n";
+    let output =
+        netns.porthole_with_hosts(dotted, &["check", &target, "--timeout", "1s", "--json"]);
+    assert_eq!(output.code, 0, "with `localhost.` in the hosts file: {}", output.stdout);
+}
+
+/// A nat rule sends connections for a port that has its own listener to
+/// another service, which answers: `check` said "reachable" and showed the
+/// port's listener, which never got the connection.
+#[test]
+fn a_nat_rule_that_passes_by_the_ports_own_listener_is_named_even_when_something_answers() {
+    let Some(netns) = Netns::create() else { return };
+    let (port, elsewhere) = (unique_port(), unique_port());
+    let _servers = [
+        server_in(&netns, "127.0.0.1", port, "http"),
+        server_in(&netns, "127.0.0.1", elsewhere, "http"),
+    ];
+    netns.run_ok("nft", &["add", "table", "ip", "divert"]);
+    netns.run_ok(
+        "nft",
+        &["add chain ip divert out { type nat hook output priority -100 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule ip divert out tcp dport {port} redirect to :{elsewhere}")],
+    );
+    let target = format!("http://127.0.0.1:{port}/");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    // The port answers (through the other service): a warning, exit 0.
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-redirect"], "{json:#}");
+    let redirect = cause(&json, "firewall-redirect");
+    assert_eq!(redirect["severity"], "warning", "{redirect:#}");
+    let evidence = redirect["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("the listener on 127.0.0.1:{port} never gets")),
+        "{redirect:#}"
+    );
+    run_fix_commands(&netns, redirect);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(cause_ids(&json).is_empty(), "after the printed fix: {json:#}");
+}
+
+/// A bare TCP port whose answers a rule resets after the handshake: the
+/// reset was taken for the unknown protocol's own and the port called
+/// reachable.
+#[test]
+fn a_bare_tcp_port_reset_by_a_rule_after_the_handshake_is_not_reachable() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet guard in { type filter hook input priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!(
+            "add rule inet guard in tcp dport {port} ct state established reject with tcp reset"
+        )],
+    );
+    let target = format!("127.0.0.1:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+    let reject = cause(&json, "firewall-reject");
+    assert_eq!(reject["severity"], "error", "{reject:#}");
+    run_fix_commands(&netns, reject);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(cause_ids(&json).is_empty(), "after the printed fix: {json:#}");
 }

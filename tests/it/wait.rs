@@ -1166,3 +1166,59 @@ fn a_reader_that_leaves_does_not_make_a_target_ready() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(marker.exists(), "the command ran");
 }
+
+/// A status port that writes one line and hangs up (an agent check, a
+/// `daytime`-like service) answered every probe, but its close was taken
+/// for "accepted and closed without sending anything": never ready.
+#[test]
+fn a_server_that_writes_a_line_and_hangs_up_is_ready() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let (_status, mut ready) = crate::util::python_in(
+        &netns,
+        "import socket,sys\n\
+         s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(16)\n\
+         print('ok', flush=True)\n\
+         while True:\n    c=s.accept()[0]; c.sendall(b'up 42\\n'); c.close()",
+        &[&port.to_string()],
+    );
+    assert_eq!(crate::util::wait_for_line(&mut ready), "ok");
+    let output = netns.porthole(&["wait", &format!("127.0.0.1:{port}"), "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("answered \"up 42.\""), "{output:?}");
+}
+
+/// A rule that drops what the client sends after its SYN leaves the
+/// server's end a request socket, as a `TCP_DEFER_ACCEPT` listener's is:
+/// `wait` called it ready though no process could ever get it. Now it
+/// waits, names the rule, and the printed fix makes it ready.
+#[test]
+fn a_rule_that_drops_the_clients_ack_is_not_ready_and_its_printed_fix_is() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet guard in { type filter hook input priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule inet guard in tcp dport {port} ct state established drop")],
+    );
+    let target = format!("127.0.0.1:{port}");
+    let output = netns.porthole(&["wait", &target, "--timeout", "2s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output
+        .stderr
+        .contains("firewall-drop: a firewall rule drops the packets after the SYN"));
+    let fix = output
+        .stderr
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("fix: $ "))
+        .unwrap_or_else(|| panic!("a printed fix: {output:?}"));
+    let ran = netns.command("sh").args(["-c", fix]).output().expect("sh runs");
+    assert!(ran.status.success(), "`{fix}`: {}", String::from_utf8_lossy(&ran.stderr));
+    let output = netns.porthole(&["wait", &target, "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "after `{fix}`: {output:?}");
+}
