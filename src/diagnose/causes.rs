@@ -128,7 +128,7 @@ pub fn diagnose_target(
     // How the name was resolved, when porthole's own resolver did not.
     let mut resolved_by = None;
     let (addresses, port) = match target {
-        Target::Unix { path } => {
+        Target::Unix { path } | Target::Service { socket: Some(path), .. } => {
             (vec![ProbeAddress::Unix(unix_probe_path(system, request.client, path))], 0)
         }
         Target::Tcp { host, port }
@@ -197,8 +197,8 @@ pub fn diagnose_target(
         }
     }
 
-    let snapshot = match target {
-        Target::Unix { path } => {
+    let snapshot = match target.unix_path() {
+        Some(path) => {
             let file = unix_file(system, request.client, path);
             unix_snapshot(system, Some(&path.to_string_lossy()), file)?
         }
@@ -274,8 +274,8 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         iptables_nft: None,
         owner,
         statuses: &statuses,
-        unix_file: match target {
-            Target::Unix { path } => {
+        unix_file: match target.unix_path() {
+            Some(path) => {
                 let file = unix_file(system, client, path);
                 // No stat: the file is known to be missing only when the
                 // connect said so.
@@ -306,21 +306,21 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     // Of those, the ones whose file is still at the path in their owner's
     // mount namespace (a private /tmp, a container): not stranded, only
     // out of the client's sight.
-    let (elsewhere, stranded): (Vec<&Socket>, Vec<&Socket>) = match target {
-        Target::Unix { path } => detached
+    let (elsewhere, stranded): (Vec<&Socket>, Vec<&Socket>) = match target.unix_path() {
+        Some(path) => detached
             .into_iter()
             .partition(|s| unix_path::owner_with_file(system, s, path).is_some()),
         _ => (Vec::new(), detached),
     };
     if nothing_here {
-        match target {
-            Target::Unix { path } if !elsewhere.is_empty() && stranded.is_empty() => {
+        match target.unix_path() {
+            Some(path) if !elsewhere.is_empty() && stranded.is_empty() => {
                 let processes = &snapshot.processes;
                 causes.push(unix_path::other_mount_namespace(
                     system, path, &attempts, &elsewhere, processes,
                 ));
             }
-            Target::Unix { path } => {
+            Some(path) => {
                 let facts = unix_path::gather(system, client, path)?;
                 let processes = &snapshot.processes;
                 causes.push(unix_path::refused(path, &attempts, &facts, &stranded, processes));
@@ -334,13 +334,13 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
     }
 
-    if let Target::Unix { path } = target {
+    if let Some(path) = target.unix_path() {
         if super::probe::unix_path_too_long(path) {
             let short = short_socket_path(system, client, path);
             causes.insert(0, unix_path::too_long(path, &attempts, short.as_deref()));
         }
     }
-    if let (Target::Unix { path }, false) = (target, nothing_here || stranded.is_empty()) {
+    if let (Some(path), false) = (target.unix_path(), nothing_here || stranded.is_empty()) {
         // Another socket answers on the path; the old listener only holds
         // resources.
         let facts = unix_path::gather(system, client, path)?;
@@ -375,8 +375,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     if let Some(cause) = split_listeners(&evidence) {
         causes.push(cause);
     }
-    if let (Client::Process(pid), true, false) =
-        (client, any_healthy, matches!(target, Target::Unix { .. }))
+    if let (Client::Process(pid), true, false) = (client, any_healthy, target.unix_path().is_some())
     {
         causes.extend(client_cgroup_unprobed(system, pid, target));
     }
@@ -435,7 +434,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
     }
     if causes.iter().any(wants_platform_hint) {
-        let unix = matches!(target, Target::Unix { .. });
+        let unix = target.unix_path().is_some();
         add_platform_hints(&mut causes, &environment::platform(system, client), unix);
     }
 
@@ -777,6 +776,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                             match service {
                                 Service::Postgres => " in answer to a StartupMessage",
                                 Service::Redis => " in answer to PING",
+                                Service::Memcached => " in answer to version",
                                 Service::Mysql => {
                                     " (a MySQL/MariaDB server greets every client at once)"
                                 }
@@ -2558,24 +2558,29 @@ fn service_not_ready(
     let (summary, fix) = if !answer.speaks {
         // Who holds the port is the answer most of the time (a PostgreSQL
         // on the port the client expects Redis on).
+        let unix = matches!(attempt.address, ProbeAddress::Unix(_));
+        let what = if unix { "socket" } else { "port" };
         let holder = serving
             .first()
             .map(|l| {
-                format!(" (the port is held by {})", owners_text(&evidence.snapshot.processes, l))
+                let owners = owners_text(&evidence.snapshot.processes, l);
+                format!(" (the {what} is held by {owners})")
             })
             .unwrap_or_default();
+        let mut fix = Vec::new();
+        if !unix {
+            fix.push(Fix::command(format!("porthole {port}   # the process that holds the port")));
+        }
+        fix.push(Fix::step(format!(
+            "point the client at the {what} {} listens on, or move the other service",
+            answer.protocol
+        )));
         (
             format!(
                 "{} does not answer as {}: it {}{holder}",
                 attempt.address, answer.protocol, answer.summary
             ),
-            vec![
-                Fix::command(format!("porthole {port}   # the process that holds the port")),
-                Fix::step(format!(
-                    "point the client at the port {} listens on, or move the other service",
-                    answer.protocol
-                )),
-            ],
+            fix,
         )
     } else {
         let why = match (answer.protocol, answer.code.as_deref()) {

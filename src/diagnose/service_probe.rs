@@ -17,6 +17,10 @@
 //! - Redis: an inline `PING`; `+PONG`, `-NOAUTH`/`-NOPERM` (up, wants a
 //!   login) and other errors of a running server are ready; `-LOADING`,
 //!   `-BUSY`, `-MASTERDOWN`, `-DENIED` and `maxclients` are not.
+//! - memcached: the text protocol's `version`; `VERSION …` is ready, and
+//!   so is an error of a running server (SASL makes it refuse the text
+//!   protocol); `SERVER_ERROR` and the "Too many open connections" a full
+//!   server sends before closing are not.
 //! - MySQL/MariaDB: the server speaks first; a protocol-10 greeting is
 //!   ready, an error packet (`1040` too many connections, `1129` host
 //!   blocked, …) is not. Nothing is sent, as `wait` does for a bare port;
@@ -46,6 +50,7 @@ pub fn ask(
         Service::Postgres => postgres(stream, user, database, deadline),
         Service::Redis => redis(stream, deadline),
         Service::Mysql => mysql(stream, deadline),
+        Service::Memcached => memcached(stream, deadline),
     }
 }
 
@@ -193,6 +198,46 @@ pub fn judge_redis(bytes: &[u8]) -> ServiceAnswer {
             answer(false, format!("Redis refuses every client now: {error}"), Some(prefix))
         }
         _ => answer(true, format!("Redis is up ({error})"), Some(prefix)),
+    }
+}
+
+fn memcached(stream: &mut Stream, deadline: Instant) -> Reply {
+    if let Err(error) = stream.write_all(b"version\r\n") {
+        return io_reply(&error);
+    }
+    match read_message(stream, deadline, |bytes| bytes.contains(&b'\n')) {
+        Ok(bytes) => Reply::Service(judge_memcached(&bytes)),
+        Err(reply) => reply,
+    }
+}
+
+/// Judges memcached's answer to `version`.
+pub fn judge_memcached(bytes: &[u8]) -> ServiceAnswer {
+    let protocol = Service::Memcached.name();
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned();
+    let answer = |ready: bool, summary: String, code: Option<&str>| ServiceAnswer {
+        protocol,
+        ready,
+        speaks: true,
+        summary,
+        code: code.map(str::to_string),
+        message: code.map(|_| line.clone()),
+    };
+    if let Some(version) = line.strip_prefix("VERSION ") {
+        return answer(true, format!("memcached {version} answered version"), None);
+    }
+    let code = line.split(' ').next().unwrap_or_default();
+    match code {
+        // A full server says so and closes: memcached.c `conn_new`.
+        "ERROR" if line.contains("Too many open connections") => {
+            answer(false, format!("memcached refuses every client now: {line}"), Some(code))
+        }
+        "SERVER_ERROR" => {
+            answer(false, format!("memcached refuses every client now: {line}"), Some(code))
+        }
+        "ERROR" | "CLIENT_ERROR" => answer(true, format!("memcached is up ({line})"), Some(code)),
+        _ => not_the_protocol(Service::Memcached, bytes),
     }
 }
 
@@ -365,6 +410,17 @@ mod tests {
         assert_eq!(loading.code.as_deref(), Some("LOADING"));
         assert!(!judge_redis(b"-ERR max number of clients reached\r\n").ready);
         assert!(judge_redis(b"-ERR unknown command 'PING', with args beginning with: \r\n").ready);
+    }
+
+    #[test]
+    fn memcached_answers() {
+        let up = judge_memcached(b"VERSION 1.6.18\r\n");
+        assert!(up.ready && up.speaks && up.summary.contains("1.6.18"), "{up:?}");
+        let full = judge_memcached(b"ERROR Too many open connections\r\n");
+        assert!(!full.ready && full.speaks, "{full:?}");
+        assert!(!judge_memcached(b"SERVER_ERROR out of memory\r\n").ready);
+        assert!(judge_memcached(b"CLIENT_ERROR unauthenticated\r\n").ready);
+        assert!(!judge_memcached(b"+PONG\r\n").speaks);
     }
 
     #[test]

@@ -85,6 +85,25 @@ fn a_postgres_standby_is_not_ready_until_it_is_promoted() {
     assert_eq!(check.code, 1, "{check:?}");
     assert_eq!(util::cause_ids(&check.json())[0], "service-not-ready", "{check:?}");
 
+    // The same cluster through its Unix socket, in both of libpq's
+    // spellings of a socket directory: asked in the protocol, not judged
+    // by the accept.
+    let directory = data.to_str().unwrap();
+    let by_query = format!("postgres://app:secret@/appdb?host={directory}&port={port}");
+    let encoded = directory.replace('/', "%2F");
+    let by_host = format!("postgresql://app@{encoded}:{port}/appdb");
+    let socket = format!("{directory}/.s.PGSQL.{port}");
+    for socket_url in [&by_query, &by_host] {
+        let output = porthole_run(&["wait", socket_url, "--timeout", "2s"]);
+        assert_eq!(output.code, 1, "{socket_url}: {output:?}");
+        assert!(
+            output.stderr.contains(&format!("service-not-ready: PostgreSQL at {socket}")),
+            "{output:?}"
+        );
+        assert!(output.stderr.contains("(57P03)"), "{output:?}");
+        assert!(!output.stderr.contains("secret"), "{output:?}");
+    }
+
     let promote = pg_ctl(&data, &["promote", "-w", "-t", "60"]);
     assert_eq!(promote.code, 0, "pg_ctl promote failed: {promote:?}");
     let output = porthole_run(&["wait", &url, "--timeout", "60s", "--", "true"]);
@@ -92,6 +111,15 @@ fn a_postgres_standby_is_not_ready_until_it_is_promoted() {
     // Trust authentication: the login goes through (no password is ever
     // sent) and the session is ended cleanly.
     assert!(output.stderr.contains("PostgreSQL takes logins (without a password)"), "{output:?}");
+    let output = porthole_run(&["wait", &by_query, "--timeout", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains(&format!("{socket} connected (PostgreSQL takes logins")));
+    // A socket directory with no server in it is named as such.
+    let empty = format!("postgres:///appdb?host={}&port={port}", dir.path().display());
+    let output = porthole_run(&["wait", &empty, "--timeout", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("nothing-listening"), "{output:?}");
+    assert!(output.stderr.contains(&format!(".s.PGSQL.{port} does not exist")), "{output:?}");
     drop(stop);
 }
 
@@ -187,10 +215,51 @@ fn a_service_url_on_another_services_port_names_the_holder() {
 }
 
 #[test]
+fn redis_on_a_unix_socket_with_a_password_is_up_and_wants_a_login() {
+    if !crate::audit::require("redis-server") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let socket = dir.path().join("redis.sock");
+    let (_redis, _, _) = start_redis(
+        &["--unixsocket", socket.to_str().unwrap(), "--requirepass", "hunter2"],
+        dir.path(),
+        Path::new("redis-server"),
+    );
+    let url = format!("redis+socket://:hunter2@{}?db=3", socket.display());
+    let output = porthole_run(&["wait", &url, "-t", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("Redis is up and wants a login (NOAUTH"), "{output:?}");
+    assert!(output.stderr.contains(&format!("redis+socket://{}?db=3", socket.display())));
+    assert!(!output.stderr.contains("hunter2"), "{output:?}");
+    // A socket that another service holds is named with its holder.
+    let check =
+        porthole_run(&["check", &format!("mysql://localhost/?socket={}", socket.display())]);
+    assert_eq!(check.code, 1, "{check:?}");
+    assert!(check.stdout.contains("does not answer as MySQL/MariaDB"), "{check:?}");
+    assert!(check.stdout.contains("the socket is held by redis-server"), "{check:?}");
+}
+
+#[test]
+fn mariadb_greets_on_its_unix_socket() {
+    let dir = shared_tempdir();
+    let Some((_server, _)) = crate::audit::start_mariadb(&dir) else { return };
+    let socket = dir.path().join("data/mysqld.sock");
+    let url = format!("mysql://root:hunter2@localhost/app?socket={}", socket.display());
+    let output = porthole_run(&["wait", &url, "-t", "30s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("MariaDB") && output.stderr.contains("greeted the client"));
+    assert!(output.stderr.contains(&format!("{} connected", socket.display())), "{output:?}");
+    assert!(!output.stderr.contains("hunter2"), "{output:?}");
+}
+
+#[test]
 fn a_bad_service_url_is_one_line_without_its_password() {
     for (args, names) in [
-        (&["wait", "postgres://app:hunter2@/appdb"][..], "unix:/var/run/postgresql/.s.PGSQL.5432"),
-        (&["check", "postgresql:///appdb?host=/tmp/pg"][..], "unix:/tmp/pg/.s.PGSQL.5432"),
+        (&["wait", "postgres://app:hunter2@h1:5432,h2:5433/appdb"][..], "several hosts"),
+        (&["check", "rediss://:hunter2@127.0.0.1:6380"][..], "Redis over TLS"),
+        (&["wait", "redis+socket://:hunter2@"][..], "missing socket path"),
+        (&["check", "postgres:///appdb?port=99999&password=hunter2"][..], "out of range"),
         (&["wait", "http://user:hunter2@127.0.0.1:1/"][..], "credentials"),
         (&["check", "mysql://root:hunter2@[::1:3306"][..], "unclosed '['"),
     ] {
@@ -199,4 +268,36 @@ fn a_bad_service_url_is_one_line_without_its_password() {
         assert!(output.stderr.contains(names), "{args:?}: {output:?}");
         assert!(!output.stderr.contains("hunter2"), "{args:?}: {output:?}");
     }
+}
+
+#[test]
+fn memcached_answers_version_and_a_full_one_is_refused() {
+    if !crate::audit::require("memcached") {
+        return;
+    }
+    let port = util::unique_port();
+    // One worker thread and a low connection limit that a test can reach.
+    let _memcached = util::ChildGuard::spawn(
+        Command::new("memcached")
+            .args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-t", "1", "-c", "40"])
+            .args(["-u", "nobody"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(util::wait_for_port(port, std::time::Duration::from_secs(10)), "memcached on {port}");
+    let url = format!("memcached://127.0.0.1:{port}");
+    let output = porthole_run(&["wait", &url, "-t", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("answered version"), "{output:?}");
+
+    // At its limit memcached answers "ERROR Too many open connections" and
+    // closes: the port accepts, the service takes no client.
+    let held: Vec<std::net::TcpStream> =
+        (0..60).map_while(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok()).collect();
+    assert_eq!(held.len(), 60);
+    let output = porthole_run(&["wait", &url, "-t", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("ERROR Too many open connections"), "{output:?}");
+    assert!(output.stderr.contains("service-refused"), "{output:?}");
+    drop(held);
 }
