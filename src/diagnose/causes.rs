@@ -761,7 +761,10 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 // A database or cache answers its protocol's first message
                 // (MySQL/MariaDB greets before it): silence or a hang-up
                 // is another service's, or a server that is not one.
-                (Reply::Closed | Reply::Reset | Reply::Silent, Target::Service { service, .. }) => {
+                (
+                    Reply::Closed | Reply::Reset | Reply::Silent,
+                    Target::Service { service, tls, .. },
+                ) => {
                     let answer = ServiceAnswer {
                         protocol: service.name(),
                         ready: false,
@@ -774,6 +777,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                                 _ => "sent nothing",
                             },
                             match service {
+                                _ if *tls => " in answer to a TLS ClientHello",
                                 Service::Postgres => " in answer to a StartupMessage",
                                 Service::Redis => " in answer to PING",
                                 Service::Memcached => " in answer to version",

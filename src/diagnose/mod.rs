@@ -443,13 +443,16 @@ pub fn probe_address_open(
                 _ => first,
             }
         }
-        Target::Service { service, user, database, .. } => service_probe::ask(
-            &mut stream,
-            *service,
-            user.as_deref(),
-            database.as_deref(),
-            deadline,
-        ),
+        Target::Service { service, user, database, tls, .. } => {
+            let question = ServiceQuestion {
+                service: *service,
+                user: user.as_deref(),
+                database: database.as_deref(),
+                tls: *tls,
+                host: target.host().map_or_else(|| "localhost".to_string(), Host::to_string),
+            };
+            ask_service(&question, &mut stream, address, timeout, deadline)
+        }
         Target::Tcp { .. } | Target::Unix { .. } => match depth {
             Depth::Nudge => probe::nudge(&mut stream, deadline),
             Depth::Peek => probe::peek(&mut stream, timeout.min(PEEK)),
@@ -462,6 +465,57 @@ pub fn probe_address_open(
     }
     attempt.reply = Some(reply);
     (attempt, Some(stream))
+}
+
+/// What a service target asks, and of whom.
+struct ServiceQuestion<'a> {
+    service: target::Service,
+    user: Option<&'a str>,
+    database: Option<&'a str>,
+    /// Asked inside TLS (`rediss://`).
+    tls: bool,
+    /// The name a TLS handshake gives the server.
+    host: String,
+}
+
+/// Asks a service target in its protocol. A port that gives no answer (or,
+/// asked in plain, another protocol's) is asked again the other way, TLS
+/// for a plain target and plain for a TLS one, to tell a client that speaks
+/// the wrong one: a Redis `tls-port` hangs up on a plain `PING`, and a plain
+/// port waits for the end of a line a ClientHello never sends.
+fn ask_service(
+    question: &ServiceQuestion<'_>,
+    stream: &mut probe::Stream,
+    address: &ProbeAddress,
+    timeout: Duration,
+    deadline: Instant,
+) -> Reply {
+    let service = question.service;
+    let first = if question.tls {
+        service_probe::redis_tls(stream, &question.host, deadline)
+    } else {
+        service_probe::ask(stream, service, question.user, question.database, deadline)
+    };
+    let silent = matches!(first, Reply::Closed | Reply::Reset | Reply::Silent);
+    let other_protocol = matches!(&first, Reply::Service(answer) if !answer.speaks);
+    if !(silent || (other_protocol && !question.tls)) {
+        return first;
+    }
+    let Some(mut again) = probe::connect(address, timeout).stream else { return first };
+    let deadline = Instant::now() + timeout;
+    if question.tls {
+        match service_probe::ask(&mut again, service, None, None, deadline) {
+            Reply::Service(answer) if answer.speaks => {
+                Reply::Service(service_probe::plain_only(service))
+            }
+            _ => first,
+        }
+    } else {
+        match probe::tls_hello(&mut again, &question.host, deadline) {
+            Reply::Tls => Reply::Service(service_probe::tls_only(service)),
+            _ => first,
+        }
+    }
 }
 
 /// How long a peek waits for an immediate close.

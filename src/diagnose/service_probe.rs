@@ -153,6 +153,59 @@ pub fn judge_postgres(bytes: &[u8]) -> ServiceAnswer {
     }
 }
 
+/// `PING` inside TLS (`rediss://`), any certificate accepted. A port that
+/// answers the handshake in plain RESP (Redis's own plain port) is named
+/// as not speaking TLS.
+pub fn redis_tls(stream: &mut Stream, host: &str, deadline: Instant) -> Reply {
+    let mut connection = match super::tls::probe_connection(host) {
+        Ok(connection) => connection,
+        Err(error) => return Reply::Failed(error.to_string()),
+    };
+    if let Err(error) = stream.set_read_timeout(deadline) {
+        return Reply::Failed(error.to_string());
+    }
+    let mut tls = rustls::Stream::new(&mut connection, stream);
+    if let Err(error) = tls.write_all(b"PING\r\n") {
+        return handshake_failed(&error);
+    }
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 2048];
+    while !bytes.contains(&b'\n') && bytes.len() < MAX_REPLY && Instant::now() < deadline {
+        // Each read waits at most until the deadline.
+        if let Err(error) = tls.sock.set_read_timeout(deadline) {
+            return Reply::Failed(error.to_string());
+        }
+        match tls.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            Err(error) if bytes.is_empty() => return handshake_failed(&error),
+            Err(_) => break,
+        }
+    }
+    if bytes.is_empty() {
+        return if Instant::now() >= deadline { Reply::Silent } else { Reply::Closed };
+    }
+    let mut answer = judge_redis(&bytes);
+    answer.summary = format!("{} (over TLS)", answer.summary);
+    Reply::Service(answer)
+}
+
+/// A TLS handshake that failed: a peer that answered in plain text (a
+/// plain Redis port: `-ERR`), or the I/O error.
+fn handshake_failed(error: &std::io::Error) -> Reply {
+    if error.kind() == std::io::ErrorKind::InvalidData {
+        return Reply::Service(ServiceAnswer {
+            protocol: Service::Redis.name(),
+            ready: false,
+            speaks: false,
+            summary: format!("did not complete a TLS handshake ({error}): the port does not speak TLS (a plain port is redis://)"),
+            code: None,
+            message: None,
+        });
+    }
+    io_reply(error)
+}
+
 fn redis(stream: &mut Stream, deadline: Instant) -> Reply {
     if let Err(error) = stream.write_all(b"PING\r\n") {
         return io_reply(&error);
@@ -295,6 +348,47 @@ pub fn judge_mysql(bytes: &[u8]) -> ServiceAnswer {
             }
         }
         _ => not_the_protocol(Service::Mysql, bytes),
+    }
+}
+
+/// A port that completed a TLS handshake where the plain protocol got no
+/// answer: the client must speak TLS (and porthole does not, for these).
+pub fn tls_only(service: Service) -> ServiceAnswer {
+    let how = match service {
+        Service::Postgres => {
+            "PostgreSQL itself negotiates TLS after an SSLRequest on its plain port"
+        }
+        Service::Redis => "a client connects with rediss://",
+        Service::Mysql => "MySQL/MariaDB itself negotiates TLS after its plain greeting",
+        Service::Memcached => "a client connects with TLS enabled",
+    };
+    ServiceAnswer {
+        protocol: service.name(),
+        ready: false,
+        speaks: false,
+        summary: format!(
+            "speaks TLS only: it answered a TLS ClientHello, not {} ({how})",
+            service.name()
+        ),
+        code: None,
+        message: None,
+    }
+}
+
+/// A port asked for a TLS handshake that answers the plain protocol
+/// instead: the client must not use TLS there.
+pub fn plain_only(service: Service) -> ServiceAnswer {
+    ServiceAnswer {
+        protocol: service.name(),
+        ready: false,
+        speaks: false,
+        summary: format!(
+            "speaks plain {} only: it ignored a TLS ClientHello and answered without TLS (a client connects with {}://)",
+            service.name(),
+            service.scheme()
+        ),
+        code: None,
+        message: None,
     }
 }
 

@@ -1012,7 +1012,7 @@ fn netns_given_twice_is_a_usage_error() {
 
 /// A self-signed certificate and key in `dir`, readable by the test's
 /// servers.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = util::run(
         Command::new("openssl")

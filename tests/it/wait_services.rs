@@ -257,7 +257,7 @@ fn mariadb_greets_on_its_unix_socket() {
 fn a_bad_service_url_is_one_line_without_its_password() {
     for (args, names) in [
         (&["wait", "postgres://app:hunter2@h1:5432,h2:5433/appdb"][..], "several hosts"),
-        (&["check", "rediss://:hunter2@127.0.0.1:6380"][..], "Redis over TLS"),
+        (&["check", "postgres:///db?password=hunter2&dbname=%zz"][..], "percent-encoding"),
         (&["wait", "redis+socket://:hunter2@"][..], "missing socket path"),
         (&["check", "postgres:///appdb?port=99999&password=hunter2"][..], "out of range"),
         (&["wait", "http://user:hunter2@127.0.0.1:1/"][..], "credentials"),
@@ -300,4 +300,54 @@ fn memcached_answers_version_and_a_full_one_is_refused() {
     assert!(output.stderr.contains("ERROR Too many open connections"), "{output:?}");
     assert!(output.stderr.contains("service-refused"), "{output:?}");
     drop(held);
+}
+
+#[test]
+fn rediss_asks_inside_tls_and_a_client_on_the_wrong_port_is_told() {
+    if !crate::audit::require("redis-server") || !crate::audit::require("openssl") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let (cert, key) = crate::audit::certificate(dir.path());
+    let tls_port = util::unique_port();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let tls_port_text = tls_port.to_string();
+    let (_redis, plain_port, _) = start_redis(
+        &[
+            "--tls-port",
+            &tls_port_text,
+            "--tls-cert-file",
+            cert,
+            "--tls-key-file",
+            key,
+            "--tls-ca-cert-file",
+            cert,
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            "hunter2",
+        ],
+        dir.path(),
+        Path::new("redis-server"),
+    );
+    // start_redis waited for the plain port; the TLS one opens with it.
+    assert!(util::wait_for_port(tls_port, std::time::Duration::from_secs(10)));
+
+    let tls = format!("rediss://:hunter2@127.0.0.1:{tls_port}/0");
+    let output = porthole_run(&["wait", &tls, "-t", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    // A password is never sent: the server is up and wants a login.
+    assert!(output.stderr.contains("wants a login (NOAUTH"), "{output:?}");
+    assert!(output.stderr.contains("(over TLS)"), "{output:?}");
+    assert!(output.stderr.contains(&format!("rediss://127.0.0.1:{tls_port}/0")), "{output:?}");
+    assert!(!output.stderr.contains("hunter2"), "{output:?}");
+
+    // A plain client on the TLS port, and a TLS client on the plain port.
+    let output = porthole_run(&["wait", &format!("redis://127.0.0.1:{tls_port}"), "-t", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("speaks TLS only"), "{output:?}");
+    assert!(output.stderr.contains("rediss://"), "{output:?}");
+    let output = porthole_run(&["wait", &format!("rediss://127.0.0.1:{plain_port}"), "-t", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("speaks plain Redis only"), "{output:?}");
 }
