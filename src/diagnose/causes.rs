@@ -326,7 +326,16 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
                 causes.push(unix_path::refused(path, &attempts, &facts, &stranded, processes));
             }
             _ => {
-                let (cause, listeners, processes) = sweep(system, port, &attempts)?;
+                let (mut cause, listeners, processes) = sweep(system, port, &attempts)?;
+                let socket_only = cause.id == CauseId::UnixSocketOnly;
+                if cause.id == CauseId::NothingListening || socket_only {
+                    if let Some((line, fix)) = service_on_a_socket(system, target) {
+                        if !socket_only {
+                            cause.evidence.push(line);
+                        }
+                        cause.fix.insert(0, fix);
+                    }
+                }
                 causes.push(cause);
                 extra_listeners.extend(listeners);
                 extra_processes.extend(processes);
@@ -854,6 +863,51 @@ fn is_mapped(socket: &Socket) -> bool {
 
 fn is_localhost(host: &Host) -> bool {
     matches!(host, Host::Name(name) if name == "localhost" || name.ends_with(".localhost"))
+}
+
+/// A local PostgreSQL or MySQL/MariaDB that listens on its Unix socket
+/// only (`listen_addresses = ''`, `skip-networking`) while a TCP URL finds
+/// nothing on its port: the socket's listener, and the same URL asked
+/// through it (a line that runs as printed: it reads back as that socket).
+fn service_on_a_socket(system: &dyn System, target: &Target) -> Option<(String, Fix)> {
+    let Target::Service { service, host, port, user, database, socket: None, tls: false } = target
+    else {
+        return None;
+    };
+    let local = match host {
+        Host::Ip(ip) => ip.is_loopback(),
+        other => is_localhost(other),
+    };
+    if !local {
+        return None;
+    }
+    let postgres_file = format!(".s.PGSQL.{port}");
+    let wanted = |name: &str| match service {
+        Service::Postgres => name == postgres_file,
+        Service::Mysql => matches!(name, "mysqld.sock" | "mysql.sock" | "mariadb.sock"),
+        Service::Redis | Service::Memcached => false,
+    };
+    let snapshot = unix_snapshot(system, None, None).ok()?;
+    let path = snapshot.sockets.iter().filter_map(|s| s.path.as_deref()).find(|path| {
+        std::path::Path::new(path).file_name().is_some_and(|name| wanted(&name.to_string_lossy()))
+    })?;
+    let through_socket = Target::Service {
+        service: *service,
+        host: host.clone(),
+        port: *port,
+        user: user.clone(),
+        database: database.clone(),
+        socket: Some(path.into()),
+        tls: false,
+    };
+    let quoted = crate::shell::word(&through_socket.to_string()).into_owned();
+    Some((
+        format!(
+            "a {} Unix socket listens at {path}: the server takes no TCP clients (listen_addresses = '' or skip-networking) but local clients through the socket",
+            service.name()
+        ),
+        Fix::command(format!("porthole check {quoted}   # the same service through its socket")),
+    ))
 }
 
 /// Connections wait in a TCP or Unix stream listener's accept queue, and

@@ -356,6 +356,14 @@ fn postgres_trust_needs_active_and_scram_is_clean() {
 /// "normal" authentication), data under `dir`; `None` (skip counted) when
 /// MariaDB is not installed.
 pub(crate) fn start_mariadb(dir: &tempfile::TempDir) -> Option<(ChildGuard, u16)> {
+    start_mariadb_with(dir, &[])
+}
+
+/// [`start_mariadb`] with more server options (`--max-connections=10`).
+pub(crate) fn start_mariadb_with(
+    dir: &tempfile::TempDir,
+    extra: &[&str],
+) -> Option<(ChildGuard, u16)> {
     if !require("mariadbd") || !require("mariadb-install-db") {
         return None;
     }
@@ -378,10 +386,18 @@ pub(crate) fn start_mariadb(dir: &tempfile::TempDir) -> Option<(ChildGuard, u16)
             .arg(format!("--log-error={}", data.join("error.log").display()))
             .arg(format!("--port={port}"))
             .args(["--bind-address=127.0.0.1", "--user=mysql", "--skip-log-bin"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    assert!(wait_for_port(port, START), "mariadbd did not start on {port}");
+    if extra.contains(&"--skip-networking") {
+        let socket = data.join("mysqld.sock");
+        let up =
+            util::eventually(START, || std::os::unix::net::UnixStream::connect(&socket).is_ok());
+        assert!(up, "mariadbd did not start on {}", socket.display());
+    } else {
+        assert!(wait_for_port(port, START), "mariadbd did not start on {port}");
+    }
     Some((server, port))
 }
 

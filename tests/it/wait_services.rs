@@ -351,3 +351,39 @@ fn rediss_asks_inside_tls_and_a_client_on_the_wrong_port_is_told() {
     assert_eq!(output.code, 1, "{output:?}");
     assert!(output.stderr.contains("speaks plain Redis only"), "{output:?}");
 }
+
+/// A MariaDB without TCP (`skip-networking`): a TCP URL finds nothing, and
+/// the fix is the same URL through the server's socket, which runs as
+/// printed; at `max_connections` the socket greets with error 1040.
+#[test]
+fn mariadb_without_networking_is_found_on_its_socket_and_a_full_one_refuses() {
+    let dir = shared_tempdir();
+    let extra = ["--skip-networking", "--max-connections=10", "--connect-timeout=3600"];
+    let Some((_server, _)) = crate::audit::start_mariadb_with(&dir, &extra) else { return };
+    let socket = dir.path().join("data/mysqld.sock");
+    let port = util::unique_port();
+    let output = porthole_run(&["check", &format!("mysql://root:hunter2@127.0.0.1:{port}/app")]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(!output.stdout.contains("hunter2"), "{output:?}");
+    let fix = output
+        .stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("$ porthole check "))
+        .unwrap_or_else(|| panic!("no porthole check fix: {output:?}"));
+    let url = fix.split("   #").next().unwrap().trim().trim_matches('\'');
+    assert!(url.starts_with("mysql://root@localhost/app?socket="), "{url}");
+    let through = porthole_run(&["check", url]);
+    assert_eq!(through.code, 0, "{url}: {through:?}");
+
+    // Twelve clients that never log in fill max_connections (10, and one
+    // more for an administrator); the next greeting is error 1040.
+    let held: Vec<std::os::unix::net::UnixStream> = (0..12)
+        .map(|_| std::os::unix::net::UnixStream::connect(&socket).expect("connect"))
+        .collect();
+    let url = format!("mysql://localhost/app?socket={}", socket.display());
+    let output = porthole_run(&["wait", &url, "-t", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("Too many connections (error 1040)"), "{output:?}");
+    assert!(output.stderr.contains("service-refused"), "{output:?}");
+    drop(held);
+}
