@@ -204,12 +204,15 @@ impl fmt::Display for Target {
             Target::Service { service, host, port, user, database, socket: None, tls } => {
                 let tls = if *tls { "s" } else { "" };
                 write!(f, "{}{tls}://", service.scheme())?;
+                // Escaped as they were read: the printed URL reads back as
+                // the same user and database (a `:` in a user is not a
+                // password, a `/` in a database is not a path).
                 if let Some(user) = user {
-                    write!(f, "{user}@")?;
+                    write!(f, "{}@", encode_path(user))?;
                 }
                 write!(f, "{host}:{port}")?;
                 match database {
-                    Some(database) => write!(f, "/{database}"),
+                    Some(database) => write!(f, "/{}", encode_path(database)),
                     None => Ok(()),
                 }
             }
@@ -752,7 +755,11 @@ mod tests {
         let target = ok(
             "postgres://nobody@db.example:1/none?host=127.0.0.1&port=6000&user=app&dbname=my%20db",
         );
-        assert_eq!(target.to_string(), "postgres://app@127.0.0.1:6000/my db");
+        assert_eq!(target.to_string(), "postgres://app@127.0.0.1:6000/my%20db");
+        // Escaped user and database names print escaped, and read back.
+        let escaped = ok("postgres://a%3Ab%40c:pw@[::1]/d%2Fb%20%25");
+        assert_eq!(escaped.to_string(), "postgres://a%3Ab%40c@[::1]:5432/d%2Fb%20%25");
+        assert_eq!(ok(&escaped.to_string()), escaped);
         assert_eq!(ok("postgres://[::1]:6543/db").to_string(), "postgres://[::1]:6543/db");
         assert_eq!(ok("postgres://[::1]/db").port(), Some(5432));
         assert_eq!(ok("postgres://localhost/app?host=db.example").port(), Some(5432));
