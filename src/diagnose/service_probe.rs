@@ -1,5 +1,6 @@
-//! Readiness in a service's own protocol, for `postgres://`, `redis://` and
-//! `mysql://` targets: a port that accepts connections is not yet a database
+//! Readiness in a service's own protocol, for `postgres://`, `redis://`,
+//! `rediss://`, `mysql://` and `memcached://` targets, over TCP or a Unix
+//! socket: a port that accepts connections is not yet a database
 //! that takes clients. PostgreSQL accepts TCP while it starts, recovers or
 //! runs as a standby without hot standby, and answers every login with
 //! SQLSTATE `57P03` ("the database system is starting up"); Redis answers

@@ -4,8 +4,11 @@
 //! abstract socket, written as `ss` and `porthole ls` show it), and the URLs
 //! applications are configured with for the services whose own protocol says
 //! whether they take clients yet: `postgres://app@localhost:5432/appdb`,
-//! `redis://localhost:6379/0`, `mysql://localhost:3306/app` (a password in
-//! them is accepted, never sent and never printed).
+//! `redis://localhost:6379/0`, `rediss://…`, `mysql://localhost:3306/app`,
+//! `memcached://localhost`, and their Unix-socket forms as the client
+//! libraries write them (`postgres:///app?host=/run/pg`,
+//! `redis+socket:///run/redis.sock`, `mysql://localhost/app?socket=/path`).
+//! A password in them is accepted, never sent and never printed.
 //!
 //! Parsing is strict: each bad part gets its own error, so
 //! `http://[::1:80/` says the bracket is unclosed instead of guessing. Host
