@@ -4,7 +4,9 @@
 //! standby without hot standby (SQLSTATE 57P03) until it is promoted, a
 //! Redis still loading its dataset (`-LOADING`), a MariaDB that greets; and
 //! a service URL pointed at another service's port, where the holder is
-//! named.
+//! named. The same services on Unix sockets (`?host=`, `%2F…`,
+//! `redis+socket://`, `?socket=`), without TCP, over TLS (`rediss://`) and
+//! at their connection limit; memcached.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -386,4 +388,59 @@ fn mariadb_without_networking_is_found_on_its_socket_and_a_full_one_refuses() {
     assert!(output.stderr.contains("Too many connections (error 1040)"), "{output:?}");
     assert!(output.stderr.contains("service-refused"), "{output:?}");
     drop(held);
+}
+
+/// A PostgreSQL with `listen_addresses = ''` takes local clients through
+/// its socket only: a TCP URL finds nothing on the port, and the fix is the
+/// same URL through the socket directory, which runs as printed.
+#[test]
+fn postgres_without_tcp_is_found_on_its_socket() {
+    let Some(bin) = postgres_bin() else {
+        util::skip("postgresql not installed");
+        return;
+    };
+    assert!(util::is_root(), "starting PostgreSQL as user postgres needs root");
+    let dir = shared_tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    chown(&data, "postgres");
+    let init = util::run(
+        as_user("postgres", &bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    let port = util::unique_port();
+    let options = format!("-p {port} -k {} -c listen_addresses=", data.display());
+    let start = util::run(as_user("postgres", &bin.join("pg_ctl")).args([
+        "-D",
+        data.to_str().unwrap(),
+        "-o",
+        &options,
+        "-l",
+        data.join("startup.log").to_str().unwrap(),
+        "start",
+        "-w",
+        "-t",
+        "60",
+    ]));
+    assert_eq!(start.code, 0, "pg_ctl start failed: {start:?}");
+    let stop = stop_on_drop(&data);
+
+    let output =
+        porthole_run(&["check", &format!("postgres://app:hunter2@localhost:{port}/appdb")]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(!output.stdout.contains("hunter2"), "{output:?}");
+    assert!(output.stdout.contains(&format!(".s.PGSQL.{port}")), "{output:?}");
+    let fix = output
+        .stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("$ porthole check "))
+        .unwrap_or_else(|| panic!("no porthole check fix: {output:?}"));
+    let url = fix.split("   #").next().unwrap().trim().trim_matches('\'');
+    assert_eq!(url, format!("postgres://app@/appdb?host={}&port={port}", data.display()));
+    let through = porthole_run(&["wait", url, "-t", "10s"]);
+    assert_eq!(through.code, 0, "{url}: {through:?}");
+    assert!(through.stderr.contains("PostgreSQL takes logins"), "{through:?}");
+    drop(stop);
 }
