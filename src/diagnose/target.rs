@@ -147,7 +147,7 @@ impl Service {
     fn from_scheme(scheme: &str) -> Option<Self> {
         match scheme {
             "postgres" | "postgresql" => Some(Service::Postgres),
-            "redis" => Some(Service::Redis),
+            "redis" | "valkey" => Some(Service::Redis),
             "mysql" | "mariadb" => Some(Service::Mysql),
             "memcached" | "memcache" => Some(Service::Memcached),
             _ => None,
@@ -243,6 +243,15 @@ impl Target {
         if text.is_empty() {
             return Err(TargetError::Empty);
         }
+        if let Some(rest) = text.strip_prefix("unix://") {
+            // redis-py's socket URL, `unix://[[USER]:PASSWORD@]/PATH?db=N`:
+            // a userinfo or a query is Redis's (a bare socket is
+            // `unix:/PATH`, whose path may hold any byte).
+            let userinfo = rest.split('/').next().is_some_and(|first| first.contains('@'));
+            if userinfo || rest.contains('?') {
+                return parse_redis_socket(rest, text);
+            }
+        }
         if let Some(path) = text.strip_prefix("unix:") {
             // `unix:///run/x.sock` and `unix:/run/x.sock` both name /run/x.sock.
             let path = path.strip_prefix("//").unwrap_or(path);
@@ -276,7 +285,7 @@ impl Target {
                     Ok(Target::Http { tls, host, port, path })
                 }
                 "redis+socket" | "redis+unix" => parse_redis_socket(rest, text),
-                "rediss" => match parse_service(Service::Redis, rest, text)? {
+                "rediss" | "valkeys" => match parse_service(Service::Redis, rest, text)? {
                     Target::Service { service, host, port, user, database, socket, .. } => {
                         Ok(Target::Service {
                             service,
@@ -806,6 +815,14 @@ mod tests {
             "rediss://localhost:6380/1"
         );
         assert_eq!(ok("REDISS://[::1]").port(), Some(6379));
+        // redis-py's `unix://` socket URL: a query or a password makes it
+        // Redis's; without them `unix://` stays the bare socket.
+        let redis_py = ok("unix://:hunter2@/run/r.sock?db=2");
+        assert_eq!(redis_py.to_string(), "redis+socket:///run/r.sock?db=2");
+        assert_eq!(socket("unix:///run/r.sock?db=0"), PathBuf::from("/run/r.sock"));
+        assert_eq!(ok("unix:///run/r.sock"), Target::Unix { path: "/run/r.sock".into() });
+        assert_eq!(ok("unix:/run/a?b.sock"), Target::Unix { path: "/run/a?b.sock".into() });
+        assert_eq!(ok("valkey://localhost").to_string(), "redis://localhost:6379");
     }
 
     #[test]

@@ -234,6 +234,12 @@ fn redis_on_a_unix_socket_with_a_password_is_up_and_wants_a_login() {
     assert!(output.stderr.contains("Redis is up and wants a login (NOAUTH"), "{output:?}");
     assert!(output.stderr.contains(&format!("redis+socket://{}?db=3", socket.display())));
     assert!(!output.stderr.contains("hunter2"), "{output:?}");
+    // redis-py's spelling of the same socket.
+    let redis_py = format!("unix://:hunter2@{}?db=3", socket.display());
+    let output = porthole_run(&["wait", &redis_py, "-t", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("Redis is up and wants a login (NOAUTH"), "{output:?}");
+    assert!(!output.stderr.contains("hunter2"), "{output:?}");
     // A socket that another service holds is named with its holder.
     let check =
         porthole_run(&["check", &format!("mysql://localhost/?socket={}", socket.display())]);
