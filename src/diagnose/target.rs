@@ -44,6 +44,12 @@ pub enum TargetError {
         "'{whole}' names several hosts: give one per target (porthole wait --any TARGET… is ready when one of them is)"
     )]
     SeveralHosts { whole: String },
+    /// libpq reads the host, port and more of `?service=NAME` from
+    /// pg_service.conf, which porthole does not.
+    #[error(
+        "'{whole}' takes its connection from pg_service.conf (?service=): give the host and port in the URL"
+    )]
+    PostgresService { whole: String },
     #[error("missing socket path in '{whole}' (expected {scheme}:///PATH)")]
     MissingSocketPath { whole: String, scheme: &'static str },
 
@@ -451,8 +457,12 @@ fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, Ta
         if let Some(name) = parameter(&parameters, "dbname").filter(|d| !d.is_empty()) {
             database = Some(name.to_string());
         }
+        if parameter(&parameters, "service").is_some() {
+            return Err(TargetError::PostgresService { whole: whole.to_string() });
+        }
         let several = |text: &str| text.contains(',');
-        if several(authority) || parameter(&parameters, "host").is_some_and(several) {
+        let hosts = ["host", "hostaddr"].map(|name| parameter(&parameters, name));
+        if several(authority) || hosts.into_iter().flatten().any(several) {
             return Err(TargetError::SeveralHosts { whole: whole.to_string() });
         }
         // The host part of the authority, percent-decoded: `%2Frun%2Fpg`.
@@ -466,7 +476,9 @@ fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, Ta
                 None => (authority, None),
             },
         };
+        let hostaddr = parameter(&parameters, "hostaddr").filter(|a| !a.is_empty());
         let directory = match parameter(&parameters, "host") {
+            _ if hostaddr.is_some() => None,
             Some(host) => Some(host.to_string()).filter(|h| h.is_empty() || h.starts_with('/')),
             None => {
                 let host = percent_decode(host_part, whole)?;
@@ -493,7 +505,10 @@ fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, Ta
                 tls: false,
             });
         }
-        let authority = match parameter(&parameters, "host") {
+        // `hostaddr` is the address libpq connects to (the host name then
+        // serves TLS and authentication only).
+        let host = hostaddr.or(parameter(&parameters, "host"));
+        let authority = match host {
             Some(host) if host.contains(':') && !host.starts_with('[') => format!("[{host}]"),
             Some(host) => host.to_string(),
             None => host_part.to_string(),
@@ -794,6 +809,13 @@ mod tests {
         assert!(err("postgres:///db?host=/a,/b").contains("several hosts"));
         assert!(err("postgres:///db?port=0").contains("port 0"));
         assert!(err("postgres:///db?port=x").contains("'x' is not a port"));
+        assert_eq!(
+            ok("postgres://db.example/app?hostaddr=127.0.0.2&port=6000").to_string(),
+            "postgres://127.0.0.2:6000/app"
+        );
+        assert!(err("postgres:///db?hostaddr=::1,127.0.0.1").contains("several hosts"));
+        assert_eq!(ok("postgres:///db?host=/tmp&hostaddr=::1").port(), Some(5432));
+        assert!(err("postgres://localhost/db?service=prod").contains("pg_service.conf"));
     }
 
     #[test]

@@ -266,6 +266,7 @@ fn a_bad_service_url_is_one_line_without_its_password() {
     for (args, names) in [
         (&["wait", "postgres://app:hunter2@h1:5432,h2:5433/appdb"][..], "several hosts"),
         (&["check", "postgres:///db?password=hunter2&dbname=%zz"][..], "percent-encoding"),
+        (&["wait", "postgres://app:hunter2@/db?service=prod"][..], "pg_service.conf"),
         (&["wait", "redis+socket://:hunter2@"][..], "missing socket path"),
         (&["check", "postgres:///appdb?port=99999&password=hunter2"][..], "out of range"),
         (&["wait", "http://user:hunter2@127.0.0.1:1/"][..], "credentials"),
