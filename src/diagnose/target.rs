@@ -52,7 +52,6 @@ pub enum TargetError {
     PostgresService { whole: String },
     #[error("missing socket path in '{whole}' (expected {scheme}:///PATH)")]
     MissingSocketPath { whole: String, scheme: &'static str },
-
     /// Port 0 asks the kernel for any port on bind; nothing can listen on
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]

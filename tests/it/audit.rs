@@ -369,10 +369,17 @@ pub(crate) fn start_mariadb_with(
     }
     assert!(util::is_root(), "mariadbd --user=mysql needs root");
     let data = dir.path().join("data");
+    // A temporary directory of its own: two installs at once in /tmp
+    // remove each other's temporary tables ("Unknown table
+    // 'mysql.tmp_user_sys'").
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("tmpdir");
+    chown(&tmp, "mysql");
     let install = util::run(
         Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
     );
     assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
@@ -383,6 +390,7 @@ pub(crate) fn start_mariadb_with(
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", data.join("mysqld.sock").display()))
             .arg(format!("--pid-file={}", data.join("mysqld.pid").display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--log-error={}", data.join("error.log").display()))
             .arg(format!("--port={port}"))
             .args(["--bind-address=127.0.0.1", "--user=mysql", "--skip-log-bin"])
