@@ -129,7 +129,7 @@ pub fn diagnose_target(
     // How the name was resolved, when porthole's own resolver did not.
     let mut resolved_by = None;
     let (addresses, port) = match target {
-        Target::Unix { path } => {
+        Target::Unix { path } | Target::Service { socket: Some(path), .. } => {
             (vec![ProbeAddress::Unix(unix_probe_path(system, request.client, path))], 0)
         }
         Target::Tcp { host, port }
@@ -214,8 +214,8 @@ pub fn diagnose_target(
         }
     }
 
-    let snapshot = match target {
-        Target::Unix { path } => {
+    let snapshot = match target.unix_path() {
+        Some(path) => {
             let file = unix_file(system, request.client, path);
             unix_snapshot(system, Some(&path.to_string_lossy()), file)?
         }
@@ -291,8 +291,8 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         iptables_nft: None,
         owner,
         statuses: &statuses,
-        unix_file: match target {
-            Target::Unix { path } => {
+        unix_file: match target.unix_path() {
+            Some(path) => {
                 let file = unix_file(system, client, path);
                 // No stat: the file is known to be missing only when the
                 // connect said so.
@@ -332,27 +332,36 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     // Of those, the ones whose file is still at the path in their owner's
     // mount namespace (a private /tmp, a container): not stranded, only
     // out of the client's sight.
-    let (elsewhere, stranded): (Vec<&Socket>, Vec<&Socket>) = match target {
-        Target::Unix { path } => detached
+    let (elsewhere, stranded): (Vec<&Socket>, Vec<&Socket>) = match target.unix_path() {
+        Some(path) => detached
             .into_iter()
             .partition(|s| unix_path::owner_with_file(system, s, path).is_some()),
         _ => (Vec::new(), detached),
     };
     if nothing_here {
-        match target {
-            Target::Unix { path } if !elsewhere.is_empty() && stranded.is_empty() => {
+        match target.unix_path() {
+            Some(path) if !elsewhere.is_empty() && stranded.is_empty() => {
                 let processes = &snapshot.processes;
                 causes.push(unix_path::other_mount_namespace(
                     system, path, &attempts, &elsewhere, processes,
                 ));
             }
-            Target::Unix { path } => {
+            Some(path) => {
                 let facts = unix_path::gather(system, client, path)?;
                 let processes = &snapshot.processes;
                 causes.push(unix_path::refused(path, &attempts, &facts, &stranded, processes));
             }
             _ => {
-                let (cause, listeners, processes) = sweep(system, port, &attempts)?;
+                let (mut cause, listeners, processes) = sweep(system, port, &attempts)?;
+                let socket_only = cause.id == CauseId::UnixSocketOnly;
+                if cause.id == CauseId::NothingListening || socket_only {
+                    if let Some((line, fix)) = service_on_a_socket(system, target) {
+                        if !socket_only {
+                            cause.evidence.push(line);
+                        }
+                        cause.fix.insert(0, fix);
+                    }
+                }
                 causes.push(cause);
                 extra_listeners.extend(listeners);
                 extra_processes.extend(processes);
@@ -360,13 +369,13 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
     }
 
-    if let Target::Unix { path } = target {
+    if let Some(path) = target.unix_path() {
         if super::probe::unix_path_too_long(path) {
             let short = short_socket_path(system, client, path);
             causes.insert(0, unix_path::too_long(path, &attempts, short.as_deref()));
         }
     }
-    if let (Target::Unix { path }, false) = (target, nothing_here || stranded.is_empty()) {
+    if let (Some(path), false) = (target.unix_path(), nothing_here || stranded.is_empty()) {
         // Another socket answers on the path; the old listener only holds
         // resources.
         let facts = unix_path::gather(system, client, path)?;
@@ -416,8 +425,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     if let Some(cause) = split_listeners(&evidence) {
         causes.push(cause);
     }
-    if let (Client::Process(pid), true, false) =
-        (client, any_healthy, matches!(target, Target::Unix { .. }))
+    if let (Client::Process(pid), true, false) = (client, any_healthy, target.unix_path().is_some())
     {
         causes.extend(client_cgroup_unprobed(system, pid, target));
     }
@@ -477,7 +485,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         }
     }
     if causes.iter().any(wants_platform_hint) {
-        let unix = matches!(target, Target::Unix { .. });
+        let unix = target.unix_path().is_some();
         add_platform_hints(&mut causes, &environment::platform(system, client), unix);
     }
 
@@ -828,7 +836,10 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 // A database or cache answers its protocol's first message
                 // (MySQL/MariaDB greets before it): silence or a hang-up
                 // is another service's, or a server that is not one.
-                (Reply::Closed | Reply::Reset | Reply::Silent, Target::Service { service, .. }) => {
+                (
+                    Reply::Closed | Reply::Reset | Reply::Silent,
+                    Target::Service { service, tls, .. },
+                ) => {
                     let answer = ServiceAnswer {
                         protocol: service.name(),
                         ready: false,
@@ -841,8 +852,10 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                                 _ => "sent nothing",
                             },
                             match service {
+                                _ if *tls => " in answer to a TLS ClientHello",
                                 Service::Postgres => " in answer to a StartupMessage",
                                 Service::Redis => " in answer to PING",
+                                Service::Memcached => " in answer to version",
                                 Service::Mysql => {
                                     " (a MySQL/MariaDB server greets every client at once)"
                                 }
@@ -964,6 +977,51 @@ fn dotted_name(bare: &str, found: &[IpAddr], hosts_path: &str, error: &DiagnoseE
 
 fn is_localhost(host: &Host) -> bool {
     matches!(host, Host::Name(name) if name == "localhost" || name.ends_with(".localhost"))
+}
+
+/// A local PostgreSQL or MySQL/MariaDB that listens on its Unix socket
+/// only (`listen_addresses = ''`, `skip-networking`) while a TCP URL finds
+/// nothing on its port: the socket's listener, and the same URL asked
+/// through it (a line that runs as printed: it reads back as that socket).
+fn service_on_a_socket(system: &dyn System, target: &Target) -> Option<(String, Fix)> {
+    let Target::Service { service, host, port, user, database, socket: None, tls: false } = target
+    else {
+        return None;
+    };
+    let local = match host {
+        Host::Ip(ip) => ip.is_loopback(),
+        other => is_localhost(other),
+    };
+    if !local {
+        return None;
+    }
+    let postgres_file = format!(".s.PGSQL.{port}");
+    let wanted = |name: &str| match service {
+        Service::Postgres => name == postgres_file,
+        Service::Mysql => matches!(name, "mysqld.sock" | "mysql.sock" | "mariadb.sock"),
+        Service::Redis | Service::Memcached => false,
+    };
+    let snapshot = unix_snapshot(system, None, None).ok()?;
+    let path = snapshot.sockets.iter().filter_map(|s| s.path.as_deref()).find(|path| {
+        std::path::Path::new(path).file_name().is_some_and(|name| wanted(&name.to_string_lossy()))
+    })?;
+    let through_socket = Target::Service {
+        service: *service,
+        host: host.clone(),
+        port: *port,
+        user: user.clone(),
+        database: database.clone(),
+        socket: Some(path.into()),
+        tls: false,
+    };
+    let quoted = crate::shell::word(&through_socket.to_string()).into_owned();
+    Some((
+        format!(
+            "a {} Unix socket listens at {path}: the server takes no TCP clients (listen_addresses = '' or skip-networking) but local clients through the socket",
+            service.name()
+        ),
+        Fix::command(format!("porthole check {quoted}   # the same service through its socket")),
+    ))
 }
 
 /// Connections wait in a TCP or Unix stream listener's accept queue, and
@@ -2672,24 +2730,29 @@ fn service_not_ready(
     let (summary, fix) = if !answer.speaks {
         // Who holds the port is the answer most of the time (a PostgreSQL
         // on the port the client expects Redis on).
+        let unix = matches!(attempt.address, ProbeAddress::Unix(_));
+        let what = if unix { "socket" } else { "port" };
         let holder = serving
             .first()
             .map(|l| {
-                format!(" (the port is held by {})", owners_text(&evidence.snapshot.processes, l))
+                let owners = owners_text(&evidence.snapshot.processes, l);
+                format!(" (the {what} is held by {owners})")
             })
             .unwrap_or_default();
+        let mut fix = Vec::new();
+        if !unix {
+            fix.push(Fix::command(format!("porthole {port}   # the process that holds the port")));
+        }
+        fix.push(Fix::step(format!(
+            "point the client at the {what} {} listens on, or move the other service",
+            answer.protocol
+        )));
         (
             format!(
                 "{} does not answer as {}: it {}{holder}",
                 attempt.address, answer.protocol, answer.summary
             ),
-            vec![
-                Fix::command(format!("porthole {port}   # the process that holds the port")),
-                Fix::step(format!(
-                    "point the client at the port {} listens on, or move the other service",
-                    answer.protocol
-                )),
-            ],
+            fix,
         )
     } else {
         let why = match (answer.protocol, answer.code.as_deref()) {

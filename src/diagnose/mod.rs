@@ -443,13 +443,16 @@ pub fn probe_address_open(
                 _ => first,
             }
         }
-        Target::Service { service, user, database, .. } => service_probe::ask(
-            &mut stream,
-            *service,
-            user.as_deref(),
-            database.as_deref(),
-            deadline,
-        ),
+        Target::Service { service, user, database, tls, .. } => {
+            let question = ServiceQuestion {
+                service: *service,
+                user: user.as_deref(),
+                database: database.as_deref(),
+                tls: *tls,
+                host: target.host().map_or_else(|| "localhost".to_string(), Host::to_string),
+            };
+            ask_service(&question, &mut stream, address, timeout, deadline)
+        }
         Target::Tcp { .. } | Target::Unix { .. } => match depth {
             Depth::Nudge => probe::nudge(&mut stream, deadline),
             Depth::Peek => probe::peek(&mut stream, timeout.min(PEEK)),
@@ -462,6 +465,68 @@ pub fn probe_address_open(
     }
     attempt.reply = Some(reply);
     (attempt, Some(stream))
+}
+
+/// What a service target asks, and of whom.
+struct ServiceQuestion<'a> {
+    service: target::Service,
+    user: Option<&'a str>,
+    database: Option<&'a str>,
+    /// Asked inside TLS (`rediss://`).
+    tls: bool,
+    /// The name a TLS handshake gives the server.
+    host: String,
+}
+
+/// Asks a service target in its protocol. A port that gives no answer (or,
+/// asked in plain, another protocol's) is asked again the other way, TLS
+/// for a plain target and plain for a TLS one, to tell a client that speaks
+/// the wrong one: a Redis `tls-port` hangs up on a plain `PING`, and a plain
+/// port waits for the end of a line a ClientHello never sends. Both
+/// questions share `deadline`.
+fn ask_service(
+    question: &ServiceQuestion<'_>,
+    stream: &mut probe::Stream,
+    address: &ProbeAddress,
+    timeout: Duration,
+    deadline: Instant,
+) -> Reply {
+    let service = question.service;
+    let first = if question.tls {
+        // A TLS server answers a ClientHello at once; a plain Redis waits
+        // for the end of a line in silence: half the time is left to ask
+        // it in plain.
+        let half = deadline.saturating_duration_since(Instant::now()) / 2;
+        service_probe::redis_tls(stream, &question.host, Instant::now() + half)
+    } else {
+        service_probe::ask(stream, service, question.user, question.database, deadline)
+    };
+    let silent = matches!(first, Reply::Closed | Reply::Reset | Reply::Silent);
+    let other_protocol = matches!(&first, Reply::Service(answer) if !answer.speaks);
+    if !(silent || (other_protocol && !question.tls)) {
+        return first;
+    }
+    // The second question fits in what is left of the first one's time: a
+    // silent port has used it all, and `wait` and `check` keep their
+    // deadlines.
+    let remaining = deadline.saturating_duration_since(Instant::now()).min(timeout);
+    if remaining.is_zero() {
+        return first;
+    }
+    let Some(mut again) = probe::connect(address, remaining).stream else { return first };
+    if question.tls {
+        match service_probe::ask(&mut again, service, None, None, deadline) {
+            Reply::Service(answer) if answer.speaks => {
+                Reply::Service(service_probe::plain_only(service))
+            }
+            _ => first,
+        }
+    } else {
+        match probe::tls_hello(&mut again, &question.host, deadline) {
+            Reply::Tls => Reply::Service(service_probe::tls_only(service)),
+            _ => first,
+        }
+    }
 }
 
 /// How long a peek waits for an immediate close.
@@ -558,6 +623,33 @@ mod tests {
             ["127.0.0.3".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
         );
         assert!(parse_getent_ahosts("").is_empty());
+    }
+
+    /// A silent port used up the first question's time: the second one
+    /// (a TLS handshake for a plain target) is not asked past the deadline
+    /// on a fresh connection. (`rediss://` leaves itself half the time for
+    /// its plain question: two connections, one deadline.)
+    #[test]
+    fn a_service_question_keeps_its_deadline_on_a_silent_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = ProbeAddress::Ip(listener.local_addr().expect("address"));
+        let question = ServiceQuestion {
+            service: target::Service::Redis,
+            user: None,
+            database: None,
+            tls: false,
+            host: "localhost".to_string(),
+        };
+        let mut stream = probe::connect(&address, Duration::from_secs(1)).stream.expect("up");
+        let timeout = Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let reply = ask_service(&question, &mut stream, &address, timeout, deadline);
+        assert_eq!(reply, Reply::Silent);
+        // Only the connection the question came with was made (the backlog
+        // holds each one, accepted or not).
+        listener.set_nonblocking(true).expect("nonblocking");
+        let connections = std::iter::from_fn(|| listener.accept().ok()).count();
+        assert_eq!(connections, 1, "a second connection past the deadline");
     }
 
     #[test]

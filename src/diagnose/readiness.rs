@@ -135,7 +135,9 @@ pub struct Round {
 /// Probes every address of `target` once.
 pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Round {
     let addresses: Vec<ProbeAddress> = match target {
-        Target::Unix { path } => vec![ProbeAddress::Unix(path.clone())],
+        Target::Unix { path } | Target::Service { socket: Some(path), .. } => {
+            vec![ProbeAddress::Unix(path.clone())]
+        }
         Target::Tcp { host, port }
         | Target::Http { host, port, .. }
         | Target::Service { host, port, .. } => {
@@ -215,7 +217,7 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
 /// connect alone judges.
 pub fn listening(system: &dyn System, target: &Target, round: &Round) -> Option<Vec<String>> {
     match target {
-        Target::Unix { path } => {
+        Target::Unix { path } | Target::Service { socket: Some(path), .. } => {
             let query =
                 Query { tcp: false, udp: false, unix: true, owners: false, ..Query::default() };
             let snapshot = system.snapshot(&query).ok()?;
@@ -476,8 +478,8 @@ pub fn why_not_ready(
             // that does not exist (a typo, a directory not made yet), of a
             // stale socket file a crashed server left, and of a regular
             // file: what is at the path tells them apart, and is the line.
-            if let (Target::Unix { .. }, Some(cause), Some(first)) =
-                (target, diagnosis.causes.first(), lines.first_mut())
+            if let (Some(_), Some(cause), Some(first)) =
+                (target.unix_path(), diagnosis.causes.first(), lines.first_mut())
             {
                 if let (CauseId::NothingListening, Some(found)) = (cause.id, cause.evidence.first())
                 {
@@ -735,11 +737,9 @@ pub fn wait<E>(
             if not_accepted[index] > 0 && !policy.down && !seen.accepted_and_closed() {
                 // The kernel completes a TCP handshake; a Unix connect has
                 // none, the listener's backlog just takes it.
-                let how = match target {
-                    Target::Unix { .. } => "queued by the kernel",
-                    Target::Tcp { .. } | Target::Http { .. } | Target::Service { .. } => {
-                        "completed by the kernel"
-                    }
+                let how = match target.unix_path() {
+                    Some(_) => "queued by the kernel",
+                    None => "completed by the kernel",
                 };
                 why.insert(
                     0,
@@ -856,7 +856,7 @@ fn why_pending(
     let mut why = why_not_ready(system, target, diagnosis_timeout, statuses);
     // The diagnosis of a Unix target stops at connect, which a listener
     // that never accepts passes: name the listener and its queue.
-    if let (Target::Unix { path }, true) = (target, seen.not_accepted > seen.cut_short) {
+    if let (Some(path), true) = (target.unix_path(), seen.not_accepted > seen.cut_short) {
         if let Some((listener, holders)) = acceptance::unix_listener(system, path) {
             why = vec![unix_not_accepting(target, &listener, &holders)];
             why.push(

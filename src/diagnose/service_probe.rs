@@ -1,5 +1,6 @@
-//! Readiness in a service's own protocol, for `postgres://`, `redis://` and
-//! `mysql://` targets: a port that accepts connections is not yet a database
+//! Readiness in a service's own protocol, for `postgres://`, `redis://`,
+//! `rediss://`, `mysql://` and `memcached://` targets, over TCP or a Unix
+//! socket: a port that accepts connections is not yet a database
 //! that takes clients. PostgreSQL accepts TCP while it starts, recovers or
 //! runs as a standby without hot standby, and answers every login with
 //! SQLSTATE `57P03` ("the database system is starting up"); Redis answers
@@ -17,6 +18,10 @@
 //! - Redis: an inline `PING`; `+PONG`, `-NOAUTH`/`-NOPERM` (up, wants a
 //!   login) and other errors of a running server are ready; `-LOADING`,
 //!   `-BUSY`, `-MASTERDOWN`, `-DENIED` and `maxclients` are not.
+//! - memcached: the text protocol's `version`; `VERSION …` is ready, and
+//!   so is an error of a running server (SASL makes it refuse the text
+//!   protocol); `SERVER_ERROR` and the "Too many open connections" a full
+//!   server sends before closing are not.
 //! - MySQL/MariaDB: the server speaks first; a protocol-10 greeting is
 //!   ready, an error packet (`1040` too many connections, `1129` host
 //!   blocked, …) is not. Nothing is sent, as `wait` does for a bare port;
@@ -46,6 +51,7 @@ pub fn ask(
         Service::Postgres => postgres(stream, user, database, deadline),
         Service::Redis => redis(stream, deadline),
         Service::Mysql => mysql(stream, deadline),
+        Service::Memcached => memcached(stream, deadline),
     }
 }
 
@@ -148,6 +154,59 @@ pub fn judge_postgres(bytes: &[u8]) -> ServiceAnswer {
     }
 }
 
+/// `PING` inside TLS (`rediss://`), any certificate accepted. A port that
+/// answers the handshake in plain RESP (Redis's own plain port) is named
+/// as not speaking TLS.
+pub fn redis_tls(stream: &mut Stream, host: &str, deadline: Instant) -> Reply {
+    let mut connection = match super::tls::probe_connection(host) {
+        Ok(connection) => connection,
+        Err(error) => return Reply::Failed(error.to_string()),
+    };
+    if let Err(error) = stream.set_read_timeout(deadline) {
+        return Reply::Failed(error.to_string());
+    }
+    let mut tls = rustls::Stream::new(&mut connection, stream);
+    if let Err(error) = tls.write_all(b"PING\r\n") {
+        return handshake_failed(&error);
+    }
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 2048];
+    while !bytes.contains(&b'\n') && bytes.len() < MAX_REPLY && Instant::now() < deadline {
+        // Each read waits at most until the deadline.
+        if let Err(error) = tls.sock.set_read_timeout(deadline) {
+            return Reply::Failed(error.to_string());
+        }
+        match tls.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            Err(error) if bytes.is_empty() => return handshake_failed(&error),
+            Err(_) => break,
+        }
+    }
+    if bytes.is_empty() {
+        return if Instant::now() >= deadline { Reply::Silent } else { Reply::Closed };
+    }
+    let mut answer = judge_redis(&bytes);
+    answer.summary = format!("{} (over TLS)", answer.summary);
+    Reply::Service(answer)
+}
+
+/// A TLS handshake that failed: a peer that answered in plain text (a
+/// plain Redis port: `-ERR`), or the I/O error.
+fn handshake_failed(error: &std::io::Error) -> Reply {
+    if error.kind() == std::io::ErrorKind::InvalidData {
+        return Reply::Service(ServiceAnswer {
+            protocol: Service::Redis.name(),
+            ready: false,
+            speaks: false,
+            summary: format!("did not complete a TLS handshake ({error}): the port does not speak TLS (a plain port is redis://)"),
+            code: None,
+            message: None,
+        });
+    }
+    io_reply(error)
+}
+
 fn redis(stream: &mut Stream, deadline: Instant) -> Reply {
     if let Err(error) = stream.write_all(b"PING\r\n") {
         return io_reply(&error);
@@ -193,6 +252,46 @@ pub fn judge_redis(bytes: &[u8]) -> ServiceAnswer {
             answer(false, format!("Redis refuses every client now: {error}"), Some(prefix))
         }
         _ => answer(true, format!("Redis is up ({error})"), Some(prefix)),
+    }
+}
+
+fn memcached(stream: &mut Stream, deadline: Instant) -> Reply {
+    if let Err(error) = stream.write_all(b"version\r\n") {
+        return io_reply(&error);
+    }
+    match read_message(stream, deadline, |bytes| bytes.contains(&b'\n')) {
+        Ok(bytes) => Reply::Service(judge_memcached(&bytes)),
+        Err(reply) => reply,
+    }
+}
+
+/// Judges memcached's answer to `version`.
+pub fn judge_memcached(bytes: &[u8]) -> ServiceAnswer {
+    let protocol = Service::Memcached.name();
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned();
+    let answer = |ready: bool, summary: String, code: Option<&str>| ServiceAnswer {
+        protocol,
+        ready,
+        speaks: true,
+        summary,
+        code: code.map(str::to_string),
+        message: code.map(|_| line.clone()),
+    };
+    if let Some(version) = line.strip_prefix("VERSION ") {
+        return answer(true, format!("memcached {version} answered version"), None);
+    }
+    let code = line.split(' ').next().unwrap_or_default();
+    match code {
+        // A full server says so and closes: memcached.c `conn_new`.
+        "ERROR" if line.contains("Too many open connections") => {
+            answer(false, format!("memcached refuses every client now: {line}"), Some(code))
+        }
+        "SERVER_ERROR" => {
+            answer(false, format!("memcached refuses every client now: {line}"), Some(code))
+        }
+        "ERROR" | "CLIENT_ERROR" => answer(true, format!("memcached is up ({line})"), Some(code)),
+        _ => not_the_protocol(Service::Memcached, bytes),
     }
 }
 
@@ -250,6 +349,47 @@ pub fn judge_mysql(bytes: &[u8]) -> ServiceAnswer {
             }
         }
         _ => not_the_protocol(Service::Mysql, bytes),
+    }
+}
+
+/// A port that completed a TLS handshake where the plain protocol got no
+/// answer: the client must speak TLS (and porthole does not, for these).
+pub fn tls_only(service: Service) -> ServiceAnswer {
+    let how = match service {
+        Service::Postgres => {
+            "PostgreSQL itself negotiates TLS after an SSLRequest on its plain port"
+        }
+        Service::Redis => "a client connects with rediss://",
+        Service::Mysql => "MySQL/MariaDB itself negotiates TLS after its plain greeting",
+        Service::Memcached => "a client connects with TLS enabled",
+    };
+    ServiceAnswer {
+        protocol: service.name(),
+        ready: false,
+        speaks: false,
+        summary: format!(
+            "speaks TLS only: it answered a TLS ClientHello, not {} ({how})",
+            service.name()
+        ),
+        code: None,
+        message: None,
+    }
+}
+
+/// A port asked for a TLS handshake that answers the plain protocol
+/// instead: the client must not use TLS there.
+pub fn plain_only(service: Service) -> ServiceAnswer {
+    ServiceAnswer {
+        protocol: service.name(),
+        ready: false,
+        speaks: false,
+        summary: format!(
+            "speaks plain {} only: it ignored a TLS ClientHello and answered without TLS (a client connects with {}://)",
+            service.name(),
+            service.scheme()
+        ),
+        code: None,
+        message: None,
     }
 }
 
@@ -365,6 +505,17 @@ mod tests {
         assert_eq!(loading.code.as_deref(), Some("LOADING"));
         assert!(!judge_redis(b"-ERR max number of clients reached\r\n").ready);
         assert!(judge_redis(b"-ERR unknown command 'PING', with args beginning with: \r\n").ready);
+    }
+
+    #[test]
+    fn memcached_answers() {
+        let up = judge_memcached(b"VERSION 1.6.18\r\n");
+        assert!(up.ready && up.speaks && up.summary.contains("1.6.18"), "{up:?}");
+        let full = judge_memcached(b"ERROR Too many open connections\r\n");
+        assert!(!full.ready && full.speaks, "{full:?}");
+        assert!(!judge_memcached(b"SERVER_ERROR out of memory\r\n").ready);
+        assert!(judge_memcached(b"CLIENT_ERROR unauthenticated\r\n").ready);
+        assert!(!judge_memcached(b"+PONG\r\n").speaks);
     }
 
     #[test]

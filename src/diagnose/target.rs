@@ -4,8 +4,11 @@
 //! abstract socket, written as `ss` and `porthole ls` show it), and the URLs
 //! applications are configured with for the services whose own protocol says
 //! whether they take clients yet: `postgres://app@localhost:5432/appdb`,
-//! `redis://localhost:6379/0`, `mysql://localhost:3306/app` (a password in
-//! them is accepted, never sent and never printed).
+//! `redis://localhost:6379/0`, `rediss://…`, `mysql://localhost:3306/app`,
+//! `memcached://localhost`, and their Unix-socket forms as the client
+//! libraries write them (`postgres:///app?host=/run/pg`,
+//! `redis+socket:///run/redis.sock`, `mysql://localhost/app?socket=/path`).
+//! A password in them is accepted, never sent and never printed.
 //!
 //! Parsing is strict: each bad part gets its own error, so
 //! `http://[::1:80/` says the bracket is unclosed instead of guessing. Host
@@ -22,7 +25,7 @@ pub enum TargetError {
     #[error("empty target")]
     Empty,
     #[error(
-        "unknown scheme '{scheme}://' (expected tcp://, http://, https://, postgres://, redis://, mysql:// or unix:)"
+        "unknown scheme '{scheme}://' (expected tcp://, http://, https://, postgres://, redis://, rediss://, redis+socket://, mysql://, memcached:// or unix:)"
     )]
     UnknownScheme { scheme: String },
     #[error("missing host in '{text}'")]
@@ -35,10 +38,20 @@ pub enum TargetError {
     TcpPath { path: String },
     #[error("'{text}' in '{whole}' is not valid percent-encoding (write %XX with two hex digits)")]
     PercentEncoding { text: String, whole: String },
+    /// libpq tries the hosts of `postgres://h1,h2/db` in turn; a target
+    /// here is one place to ask.
     #[error(
-        "'{whole}' names a Unix socket, which a postgres:// target does not take: wait for the socket itself with {socket}, or give a host"
+        "'{whole}' names several hosts: give one per target (porthole wait --any TARGET… is ready when one of them is)"
     )]
-    ServiceUnixSocket { whole: String, socket: String },
+    SeveralHosts { whole: String },
+    /// libpq reads the host, port and more of `?service=NAME` from
+    /// pg_service.conf, which porthole does not.
+    #[error(
+        "'{whole}' takes its connection from pg_service.conf (?service=): give the host and port in the URL"
+    )]
+    PostgresService { whole: String },
+    #[error("missing socket path in '{whole}' (expected {scheme}:///PATH)")]
+    MissingSocketPath { whole: String, scheme: &'static str },
     /// Port 0 asks the kernel for any port on bind; nothing can listen on
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]
@@ -84,6 +97,14 @@ pub enum Target {
         user: Option<String>,
         /// The database of the URL's path (PostgreSQL's startup names it).
         database: Option<String>,
+        /// The Unix socket the client library connects to instead of
+        /// `host:port`: PostgreSQL's socket directory (an empty host, a
+        /// `%2F…` host, `?host=/dir`) joined with `.s.PGSQL.PORT`, the path
+        /// of `redis+socket:///PATH`, MySQL/MariaDB's `?socket=PATH`.
+        socket: Option<PathBuf>,
+        /// Asked inside TLS (`rediss://`), any certificate accepted: the
+        /// question is whether the service answers, not whom to trust.
+        tls: bool,
     },
 }
 
@@ -93,6 +114,7 @@ pub enum Service {
     Postgres,
     Redis,
     Mysql,
+    Memcached,
 }
 
 impl Service {
@@ -102,6 +124,7 @@ impl Service {
             Service::Postgres => "PostgreSQL",
             Service::Redis => "Redis",
             Service::Mysql => "MySQL/MariaDB",
+            Service::Memcached => "memcached",
         }
     }
 
@@ -111,6 +134,7 @@ impl Service {
             Service::Postgres => "postgres",
             Service::Redis => "redis",
             Service::Mysql => "mysql",
+            Service::Memcached => "memcached",
         }
     }
 
@@ -119,6 +143,7 @@ impl Service {
             Service::Postgres => 5432,
             Service::Redis => 6379,
             Service::Mysql => 3306,
+            Service::Memcached => 11211,
         }
     }
 
@@ -127,8 +152,9 @@ impl Service {
     fn from_scheme(scheme: &str) -> Option<Self> {
         match scheme {
             "postgres" | "postgresql" => Some(Service::Postgres),
-            "redis" => Some(Service::Redis),
+            "redis" | "valkey" => Some(Service::Redis),
             "mysql" | "mariadb" => Some(Service::Mysql),
+            "memcached" | "memcache" => Some(Service::Memcached),
             _ => None,
         }
     }
@@ -143,14 +169,58 @@ impl fmt::Display for Target {
                 write!(f, "{scheme}://{host}:{port}{path}")
             }
             Target::Unix { path } => write!(f, "unix:{}", path.display()),
-            Target::Service { service, host, port, user, database } => {
-                write!(f, "{}://", service.scheme())?;
+            Target::Service { service, user, database, socket: Some(socket), port, .. } => {
+                // A URL the client library (and `Target::parse`) reads back
+                // as the same socket: fix lines quote it.
+                let path = encode_query_value(&socket.to_string_lossy());
+                match service {
+                    Service::Postgres => {
+                        let directory = socket.parent().map(|d| d.to_string_lossy());
+                        let directory = encode_query_value(&directory.unwrap_or_default());
+                        write!(f, "postgres://")?;
+                        if let Some(user) = user {
+                            write!(f, "{}@", encode_path(user))?;
+                        }
+                        write!(f, "/")?;
+                        if let Some(database) = database {
+                            write!(f, "{}", encode_path(database))?;
+                        }
+                        write!(f, "?host={directory}&port={port}")
+                    }
+                    Service::Redis => {
+                        write!(f, "redis+socket://{path}")?;
+                        match database {
+                            Some(database) => write!(f, "?db={}", encode_query_value(database)),
+                            None => Ok(()),
+                        }
+                    }
+                    // Not parsed: a memcached URL names a host.
+                    Service::Memcached => write!(f, "unix:{}", socket.display()),
+                    Service::Mysql => {
+                        write!(f, "mysql://")?;
+                        if let Some(user) = user {
+                            write!(f, "{}@", encode_path(user))?;
+                        }
+                        write!(f, "localhost/")?;
+                        if let Some(database) = database {
+                            write!(f, "{}", encode_path(database))?;
+                        }
+                        write!(f, "?socket={path}")
+                    }
+                }
+            }
+            Target::Service { service, host, port, user, database, socket: None, tls } => {
+                let tls = if *tls { "s" } else { "" };
+                write!(f, "{}{tls}://", service.scheme())?;
+                // Escaped as they were read: the printed URL reads back as
+                // the same user and database (a `:` in a user is not a
+                // password, a `/` in a database is not a path).
                 if let Some(user) = user {
-                    write!(f, "{user}@")?;
+                    write!(f, "{}@", encode_path(user))?;
                 }
                 write!(f, "{host}:{port}")?;
                 match database {
-                    Some(database) => write!(f, "/{database}"),
+                    Some(database) => write!(f, "/{}", encode_path(database)),
                     None => Ok(()),
                 }
             }
@@ -163,7 +233,11 @@ impl Target {
     pub fn parse(text: &str) -> Result<Self, TargetError> {
         // Errors quote the target: never with its password.
         let target = Self::parse_shape(&redact_password(text)).map_err(for_connect)?;
-        if target.port() == Some(0) {
+        let port = match &target {
+            Target::Service { port, .. } => Some(*port),
+            other => other.port(),
+        };
+        if port == Some(0) {
             return Err(TargetError::ZeroPort);
         }
         Ok(target)
@@ -173,6 +247,15 @@ impl Target {
         let text = text.trim();
         if text.is_empty() {
             return Err(TargetError::Empty);
+        }
+        if let Some(rest) = text.strip_prefix("unix://") {
+            // redis-py's socket URL, `unix://[[USER]:PASSWORD@]/PATH?db=N`:
+            // a userinfo or a query is Redis's (a bare socket is
+            // `unix:/PATH`, whose path may hold any byte).
+            let userinfo = rest.split('/').next().is_some_and(|first| first.contains('@'));
+            if userinfo || rest.contains('?') {
+                return parse_redis_socket(rest, text);
+            }
         }
         if let Some(path) = text.strip_prefix("unix:") {
             // `unix:///run/x.sock` and `unix:/run/x.sock` both name /run/x.sock.
@@ -206,6 +289,21 @@ impl Target {
                         if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
                     Ok(Target::Http { tls, host, port, path })
                 }
+                "redis+socket" | "redis+unix" => parse_redis_socket(rest, text),
+                "rediss" | "valkeys" => match parse_service(Service::Redis, rest, text)? {
+                    Target::Service { service, host, port, user, database, socket, .. } => {
+                        Ok(Target::Service {
+                            service,
+                            host,
+                            port,
+                            user,
+                            database,
+                            socket,
+                            tls: true,
+                        })
+                    }
+                    other => Ok(other),
+                },
                 other => match Service::from_scheme(other) {
                     Some(service) => parse_service(service, rest, text),
                     None => Err(TargetError::UnknownScheme { scheme: other.to_string() }),
@@ -222,20 +320,29 @@ impl Target {
     /// The TCP port, `None` for Unix sockets.
     pub fn port(&self) -> Option<u16> {
         match self {
+            Target::Service { socket: Some(_), .. } | Target::Unix { .. } => None,
             Target::Tcp { port, .. } | Target::Http { port, .. } | Target::Service { port, .. } => {
                 Some(*port)
             }
-            Target::Unix { .. } => None,
         }
     }
 
     /// The host, `None` for Unix sockets.
     pub fn host(&self) -> Option<&Host> {
         match self {
+            Target::Service { socket: Some(_), .. } | Target::Unix { .. } => None,
             Target::Tcp { host, .. } | Target::Http { host, .. } | Target::Service { host, .. } => {
                 Some(host)
             }
-            Target::Unix { .. } => None,
+        }
+    }
+
+    /// The Unix socket connected to: a `unix:` target's path, or the
+    /// socket of a service URL that names one.
+    pub fn unix_path(&self) -> Option<&PathBuf> {
+        match self {
+            Target::Unix { path } | Target::Service { socket: Some(path), .. } => Some(path),
+            _ => None,
         }
     }
 
@@ -249,52 +356,88 @@ impl Target {
 /// `text` with the password of a URL's userinfo written as `***`
 /// (`postgres://app:***@db/app`), for every place a target is quoted: an
 /// error line, a journal, a terminal someone else can see.
+///
+/// A `password=` query parameter (libpq and redis-py take one) is written
+/// as `password=***` too.
 pub fn redact_password(text: &str) -> std::borrow::Cow<'_, str> {
     let Some((scheme, rest)) = text.split_once("://") else { return text.into() };
     let (authority, tail) = split_authority(rest);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else { return text.into() };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}").into(),
-        None => text.into(),
+    let tail = redact_query_password(tail);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let redacted = format!("{scheme}://{authority}{tail}");
+    if redacted == text {
+        text.into()
+    } else {
+        redacted.into()
     }
 }
 
-/// A service URL that names a Unix socket directory instead of a host
-/// (`postgres:///app`, `?host=/run/postgresql`, a `%2F…` host), which
-/// libpq takes: the `unix:` target that waits for the same socket.
-fn unix_socket_url(authority: &str, query: &str, whole: &str) -> Option<TargetError> {
-    let from_query = query
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("host="))
-        .filter(|host| host.starts_with('/') || host.starts_with("%2F") || host.starts_with("%2f"));
-    let host_part = authority.split(':').next().unwrap_or_default();
-    let encoded_directory =
-        (host_part.starts_with("%2F") || host_part.starts_with("%2f")).then_some(host_part);
-    if !authority.is_empty() && from_query.is_none() && encoded_directory.is_none() {
-        return None;
-    }
-    let directory = from_query
-        .or(encoded_directory)
-        .and_then(|text| percent_decode(text, whole).ok())
-        .unwrap_or_else(|| "/var/run/postgresql".to_string());
-    let port = match authority.rsplit_once(':') {
-        Some((_, port)) if !port.is_empty() && encoded_directory.is_some() => port,
-        _ => "5432",
+/// The path and query of a URL with each `password=` value as `***`.
+fn redact_query_password(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else { return tail.to_string() };
+    let (query, fragment) = match query.split_once('#') {
+        Some((query, fragment)) => (query, Some(fragment)),
+        None => (query, None),
     };
-    Some(TargetError::ServiceUnixSocket {
-        whole: whole.to_string(),
-        socket: format!("unix:{}/.s.PGSQL.{port}", directory.trim_end_matches('/')),
-    })
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    let mut redacted = format!("{path}?{}", pairs.join("&"));
+    if let Some(fragment) = fragment {
+        redacted.push('#');
+        redacted.push_str(fragment);
+    }
+    redacted
+}
+
+/// The `?NAME=VALUE` parameters of a URL's query, values decoded.
+fn query_parameters<'a>(
+    query: &'a str,
+    whole: &str,
+) -> Result<Vec<(&'a str, String)>, TargetError> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((name, percent_decode(value, whole)?))
+        })
+        .collect()
+}
+
+/// The last value of parameter `name` (a later one overrides, as libpq
+/// reads them).
+fn parameter<'a>(parameters: &'a [(&str, String)], name: &str) -> Option<&'a str> {
+    parameters.iter().rev().find(|(n, _)| *n == name).map(|(_, value)| value.as_str())
 }
 
 /// `[USER[:PASSWORD]@]HOST[:PORT][/DATABASE][?…]` of a service URL. The
-/// password is dropped here (it is never sent: readiness needs none), the
-/// query (`?sslmode=…`) is the client library's; `#` has no meaning.
+/// password is dropped here (it is never sent: readiness needs none); `#`
+/// has no meaning.
+///
+/// PostgreSQL follows libpq's URI rules: `?host=`, `?port=`, `?user=` and
+/// `?dbname=` override the parts before them; a host that is empty or
+/// starts with `/` (written `%2F…` in the authority) is a Unix socket
+/// directory, `/var/run/postgresql` when empty (Debian's libpq default),
+/// whose socket is `.s.PGSQL.PORT`. MySQL/MariaDB takes `?socket=PATH`.
+/// See: <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS>
 fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, TargetError> {
-    let (authority, path) = split_authority(rest);
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let (authority, path_and_query) = split_authority(rest);
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let parameters = query_parameters(query, whole)?;
     // The userinfo ends at the last `@`: a password may hold one.
-    let (user, authority) = match authority.rsplit_once('@') {
+    let (mut user, authority) = match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(user, _password)| user);
             let user = percent_decode(user, whole)?;
@@ -302,19 +445,170 @@ fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, Ta
         }
         None => (None, authority),
     };
-    if service == Service::Postgres {
-        let query = rest.find('?').map_or("", |index| &rest[index..]);
-        if let Some(error) = unix_socket_url(authority, query, whole) {
-            return Err(error);
-        }
-    }
-    let (host, port) = parse_authority(authority, Some(service.default_port()), whole)?;
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    let database = match path.strip_prefix('/') {
+    let mut database = match path.strip_prefix('/') {
         Some(name) if !name.is_empty() => Some(percent_decode(name, whole)?),
         _ => None,
     };
-    Ok(Target::Service { service, host, port, user, database })
+    if service == Service::Postgres {
+        if let Some(name) = parameter(&parameters, "user").filter(|u| !u.is_empty()) {
+            user = Some(name.to_string());
+        }
+        if let Some(name) = parameter(&parameters, "dbname").filter(|d| !d.is_empty()) {
+            database = Some(name.to_string());
+        }
+        if parameter(&parameters, "service").is_some() {
+            return Err(TargetError::PostgresService { whole: whole.to_string() });
+        }
+        let several = |text: &str| text.contains(',');
+        let hosts = ["host", "hostaddr"].map(|name| parameter(&parameters, name));
+        if several(authority) || hosts.into_iter().flatten().any(several) {
+            return Err(TargetError::SeveralHosts { whole: whole.to_string() });
+        }
+        // The host part of the authority, percent-decoded: `%2Frun%2Fpg`.
+        let (host_part, port_part) = match authority.find(']') {
+            Some(close) if authority.starts_with('[') => {
+                let (host, after) = authority.split_at(close + 1);
+                (host, after.strip_prefix(':'))
+            }
+            _ => match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
+        };
+        let hostaddr = parameter(&parameters, "hostaddr").filter(|a| !a.is_empty());
+        let directory = match parameter(&parameters, "host") {
+            _ if hostaddr.is_some() => None,
+            Some(host) => Some(host.to_string()).filter(|h| h.is_empty() || h.starts_with('/')),
+            None => {
+                let host = percent_decode(host_part, whole)?;
+                Some(host).filter(|h| h.is_empty() || h.starts_with('/'))
+            }
+        };
+        let port_text = parameter(&parameters, "port").or(port_part).filter(|p| !p.is_empty());
+        let port = match port_text {
+            Some(text) => crate::target::parse_port(text, crate::target::PortZero::Allowed)
+                .map_err(EndpointError::Port)?,
+            None => service.default_port(),
+        };
+        if let Some(directory) = directory {
+            let directory = if directory.is_empty() { "/var/run/postgresql" } else { &directory };
+            let socket =
+                PathBuf::from(format!("{}/.s.PGSQL.{port}", directory.trim_end_matches('/')));
+            return Ok(Target::Service {
+                service,
+                host: Host::Name("localhost".to_string()),
+                port,
+                user,
+                database,
+                socket: Some(socket),
+                tls: false,
+            });
+        }
+        // `hostaddr` is the address libpq connects to (the host name then
+        // serves TLS and authentication only).
+        let host = hostaddr.or(parameter(&parameters, "host"));
+        let authority = match host {
+            Some(host) if host.contains(':') && !host.starts_with('[') => format!("[{host}]"),
+            Some(host) => host.to_string(),
+            None => host_part.to_string(),
+        };
+        let (host, _) = parse_authority(&authority, Some(port), whole)?;
+        return Ok(Target::Service {
+            service,
+            host,
+            port,
+            user,
+            database,
+            socket: None,
+            tls: false,
+        });
+    }
+    if service == Service::Mysql {
+        if let Some(path) = parameter(&parameters, "socket") {
+            if path.is_empty() {
+                return Err(TargetError::MissingSocketPath {
+                    whole: whole.to_string(),
+                    scheme: "mysql",
+                });
+            }
+            return Ok(Target::Service {
+                service,
+                host: Host::Name("localhost".to_string()),
+                port: service.default_port(),
+                user,
+                database,
+                socket: Some(PathBuf::from(path)),
+                tls: false,
+            });
+        }
+    }
+    let (host, port) = parse_authority(authority, Some(service.default_port()), whole)?;
+    Ok(Target::Service { service, host, port, user, database, socket: None, tls: false })
+}
+
+/// `redis+socket://[[USER]:PASSWORD@]/PATH[?db=N]`, the form redis-rs and
+/// Celery read (`redis+unix://` too).
+fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // The userinfo, if any, ends at the `@` before the path's first `/`.
+    let location = match location.find('/') {
+        Some(slash) => match location[..slash].rsplit_once('@') {
+            Some((_userinfo, "")) => &location[slash..],
+            Some(_) => {
+                return Err(TargetError::MissingSocketPath {
+                    whole: whole.to_string(),
+                    scheme: "redis+socket",
+                })
+            }
+            None => location,
+        },
+        None => location,
+    };
+    let path = percent_decode(location, whole)?;
+    if !path.starts_with('/') || path.len() == 1 {
+        return Err(TargetError::MissingSocketPath {
+            whole: whole.to_string(),
+            scheme: "redis+socket",
+        });
+    }
+    let parameters = query_parameters(query, whole)?;
+    let database = parameter(&parameters, "db").filter(|d| !d.is_empty()).map(str::to_string);
+    Ok(Target::Service {
+        service: Service::Redis,
+        host: Host::Name("localhost".to_string()),
+        port: Service::Redis.default_port(),
+        user: None,
+        database,
+        socket: Some(PathBuf::from(path)),
+        tls: false,
+    })
+}
+
+/// A query value with the characters that would end or change it (`%`,
+/// `&`, `#`, space, and the ones a shell word quotes) written as `%XX`.
+fn encode_query_value(text: &str) -> String {
+    encode(text, "%&#?+ '\"\\")
+}
+
+/// A user or database name for a URL's userinfo or path.
+fn encode_path(text: &str) -> String {
+    encode(text, "%&#?/@: '\"\\")
+}
+
+fn encode(text: &str, reserved: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for c in text.chars() {
+        if reserved.contains(c) || c.is_control() {
+            let mut buffer = [0u8; 4];
+            for byte in c.encode_utf8(&mut buffer).bytes() {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        } else {
+            encoded.push(c);
+        }
+    }
+    encoded
 }
 
 /// Decodes `%XX` escapes (RFC 3986 §2.1) of a URL part.
@@ -432,6 +726,8 @@ mod tests {
                 port: 5432,
                 user: Some("app".into()),
                 database: Some("app db".into()),
+                socket: None,
+                tls: false,
             }
         );
         let printed = ok("postgresql://app:p@ss@127.0.0.1:6543/db").to_string();
@@ -447,22 +743,107 @@ mod tests {
         assert!(err("postgres://app@localhost/%zz").contains("not valid percent-encoding"));
         assert!(err("redis://").contains("missing host"));
         assert!(err("redis://localhost:0").contains("port 0"));
-        assert!(err("rediss://localhost").contains("unknown scheme 'rediss://'"));
         // A password is never quoted back, in a refusal or anywhere else.
         let refused = err("http://user:hunter2@[::1:80/");
         assert!(!refused.contains("hunter2"), "{refused}");
-        assert!(!err("postgres://app:hunter2@/db").contains("hunter2"));
+        assert!(!err("postgres://app:hunter2@/db?port=x").contains("hunter2"));
         assert_eq!(redact_password("redis://:pw@h:1/0"), "redis://:***@h:1/0");
         assert_eq!(redact_password("postgres://app@h/db"), "postgres://app@h/db");
         assert_eq!(redact_password("localhost:5432"), "localhost:5432");
+        assert_eq!(
+            redact_password("postgres:///db?user=a&password=pw&x=%zz"),
+            "postgres:///db?user=a&password=***&x=%zz"
+        );
+        let refused = err("postgres:///db?password=hunter2&dbname=%zz");
+        assert!(refused.contains("password=***") && !refused.contains("hunter2"), "{refused}");
+    }
+
+    fn socket(text: &str) -> PathBuf {
+        ok(text).unix_path().unwrap_or_else(|| panic!("{text}: no socket")).clone()
     }
 
     #[test]
-    fn postgres_unix_socket_urls_point_at_the_socket() {
-        assert!(err("postgres:///app").contains("unix:/var/run/postgresql/.s.PGSQL.5432"));
-        assert!(err("postgresql://app@/app?host=/tmp/pg").contains("unix:/tmp/pg/.s.PGSQL.5432"));
-        assert!(err("postgres://%2Frun%2Fpg:6543/app").contains("unix:/run/pg/.s.PGSQL.6543"));
-        assert!(ok("postgres://localhost/app?host=db.example").port() == Some(5432));
+    fn postgres_urls_follow_libpq_for_sockets_and_parameters() {
+        assert_eq!(socket("postgres:///app"), PathBuf::from("/var/run/postgresql/.s.PGSQL.5432"));
+        assert_eq!(
+            socket("postgresql://app@/app?host=/tmp/pg"),
+            PathBuf::from("/tmp/pg/.s.PGSQL.5432")
+        );
+        assert_eq!(
+            socket("postgres://%2Frun%2Fpg:6543/app"),
+            PathBuf::from("/run/pg/.s.PGSQL.6543")
+        );
+        assert_eq!(
+            socket("postgres:///app?host=%2Fsrv%2Fa%20b%2F&port=7000"),
+            PathBuf::from("/srv/a b/.s.PGSQL.7000")
+        );
+        // The query overrides the parts before it, as libpq reads it.
+        let target = ok(
+            "postgres://nobody@db.example:1/none?host=127.0.0.1&port=6000&user=app&dbname=my%20db",
+        );
+        assert_eq!(target.to_string(), "postgres://app@127.0.0.1:6000/my%20db");
+        // Escaped user and database names print escaped, and read back.
+        let escaped = ok("postgres://a%3Ab%40c:pw@[::1]/d%2Fb%20%25");
+        assert_eq!(escaped.to_string(), "postgres://a%3Ab%40c@[::1]:5432/d%2Fb%20%25");
+        assert_eq!(ok(&escaped.to_string()), escaped);
+        assert_eq!(ok("postgres://[::1]:6543/db").to_string(), "postgres://[::1]:6543/db");
+        assert_eq!(ok("postgres://[::1]/db").port(), Some(5432));
+        assert_eq!(ok("postgres://localhost/app?host=db.example").port(), Some(5432));
+        assert_eq!(ok("postgres:///app?host=::1").to_string(), "postgres://[::1]:5432/app");
+        // A socket target prints as a URL that reads back the same.
+        for text in [
+            "postgres://app:pw@/my%20db?host=/tmp/a%26b&port=6001",
+            "postgres:///?host=/run/pg",
+            "redis+socket:///tmp/r%20s.sock?db=2",
+            "mysql://root:pw@localhost/app?socket=/run/mysqld/mysqld.sock",
+        ] {
+            let target = ok(text);
+            let printed = target.to_string();
+            assert!(!printed.contains("pw"), "{printed}");
+            assert_eq!(ok(&printed), target, "{text} printed as {printed}");
+            assert_eq!(target.port(), None);
+            assert_eq!(target.host(), None);
+        }
+        assert!(err("postgres://h1:5432,h2:5433/db").contains("several hosts"));
+        assert!(err("postgres:///db?host=/a,/b").contains("several hosts"));
+        assert!(err("postgres:///db?port=0").contains("port 0"));
+        assert!(err("postgres:///db?port=x").contains("'x' is not a port"));
+        assert_eq!(
+            ok("postgres://db.example/app?hostaddr=127.0.0.2&port=6000").to_string(),
+            "postgres://127.0.0.2:6000/app"
+        );
+        assert!(err("postgres:///db?hostaddr=::1,127.0.0.1").contains("several hosts"));
+        assert_eq!(ok("postgres:///db?host=/tmp&hostaddr=::1").port(), Some(5432));
+        assert!(err("postgres://localhost/db?service=prod").contains("pg_service.conf"));
+    }
+
+    #[test]
+    fn redis_and_mysql_sockets() {
+        assert_eq!(
+            socket("redis+socket:///run/redis/redis.sock"),
+            PathBuf::from("/run/redis/redis.sock")
+        );
+        assert_eq!(socket("redis+unix://:secret@/run/r.sock?db=1"), PathBuf::from("/run/r.sock"));
+        assert_eq!(
+            socket("mysql://localhost/app?socket=%2Frun%2Fm.sock"),
+            PathBuf::from("/run/m.sock")
+        );
+        assert!(err("redis+socket://").contains("missing socket path"));
+        assert!(err("redis+socket://relative.sock").contains("missing socket path"));
+        assert!(err("mysql://localhost/app?socket=").contains("missing socket path"));
+        assert_eq!(
+            ok("rediss://:hunter2@localhost:6380/1").to_string(),
+            "rediss://localhost:6380/1"
+        );
+        assert_eq!(ok("REDISS://[::1]").port(), Some(6379));
+        // redis-py's `unix://` socket URL: a query or a password makes it
+        // Redis's; without them `unix://` stays the bare socket.
+        let redis_py = ok("unix://:hunter2@/run/r.sock?db=2");
+        assert_eq!(redis_py.to_string(), "redis+socket:///run/r.sock?db=2");
+        assert_eq!(socket("unix:///run/r.sock?db=0"), PathBuf::from("/run/r.sock"));
+        assert_eq!(ok("unix:///run/r.sock"), Target::Unix { path: "/run/r.sock".into() });
+        assert_eq!(ok("unix:/run/a?b.sock"), Target::Unix { path: "/run/a?b.sock".into() });
+        assert_eq!(ok("valkey://localhost").to_string(), "redis://localhost:6379");
     }
 
     #[test]

@@ -356,15 +356,30 @@ fn postgres_trust_needs_active_and_scram_is_clean() {
 /// "normal" authentication), data under `dir`; `None` (skip counted) when
 /// MariaDB is not installed.
 pub(crate) fn start_mariadb(dir: &tempfile::TempDir) -> Option<(ChildGuard, u16)> {
+    start_mariadb_with(dir, &[])
+}
+
+/// [`start_mariadb`] with more server options (`--max-connections=10`).
+pub(crate) fn start_mariadb_with(
+    dir: &tempfile::TempDir,
+    extra: &[&str],
+) -> Option<(ChildGuard, u16)> {
     if !require("mariadbd") || !require("mariadb-install-db") {
         return None;
     }
     assert!(util::is_root(), "mariadbd --user=mysql needs root");
     let data = dir.path().join("data");
+    // A temporary directory of its own: two installs at once in /tmp
+    // remove each other's temporary tables ("Unknown table
+    // 'mysql.tmp_user_sys'").
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("tmpdir");
+    chown(&tmp, "mysql");
     let install = util::run(
         Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
     );
     assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
@@ -375,13 +390,22 @@ pub(crate) fn start_mariadb(dir: &tempfile::TempDir) -> Option<(ChildGuard, u16)
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", data.join("mysqld.sock").display()))
             .arg(format!("--pid-file={}", data.join("mysqld.pid").display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--log-error={}", data.join("error.log").display()))
             .arg(format!("--port={port}"))
             .args(["--bind-address=127.0.0.1", "--user=mysql", "--skip-log-bin"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    assert!(wait_for_port(port, START), "mariadbd did not start on {port}");
+    if extra.contains(&"--skip-networking") {
+        let socket = data.join("mysqld.sock");
+        let up =
+            util::eventually(START, || std::os::unix::net::UnixStream::connect(&socket).is_ok());
+        assert!(up, "mariadbd did not start on {}", socket.display());
+    } else {
+        assert!(wait_for_port(port, START), "mariadbd did not start on {port}");
+    }
     Some((server, port))
 }
 
@@ -1012,7 +1036,7 @@ fn netns_given_twice_is_a_usage_error() {
 
 /// A self-signed certificate and key in `dir`, readable by the test's
 /// servers.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = util::run(
         Command::new("openssl")

@@ -4,7 +4,9 @@
 //! standby without hot standby (SQLSTATE 57P03) until it is promoted, a
 //! Redis still loading its dataset (`-LOADING`), a MariaDB that greets; and
 //! a service URL pointed at another service's port, where the holder is
-//! named.
+//! named. The same services on Unix sockets (`?host=`, `%2F…`,
+//! `redis+socket://`, `?socket=`), without TCP, over TLS (`rediss://`) and
+//! at their connection limit; memcached.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -85,6 +87,25 @@ fn a_postgres_standby_is_not_ready_until_it_is_promoted() {
     assert_eq!(check.code, 1, "{check:?}");
     assert_eq!(util::cause_ids(&check.json())[0], "service-not-ready", "{check:?}");
 
+    // The same cluster through its Unix socket, in both of libpq's
+    // spellings of a socket directory: asked in the protocol, not judged
+    // by the accept.
+    let directory = data.to_str().unwrap();
+    let by_query = format!("postgres://app:secret@/appdb?host={directory}&port={port}");
+    let encoded = directory.replace('/', "%2F");
+    let by_host = format!("postgresql://app@{encoded}:{port}/appdb");
+    let socket = format!("{directory}/.s.PGSQL.{port}");
+    for socket_url in [&by_query, &by_host] {
+        let output = porthole_run(&["wait", socket_url, "--timeout", "2s"]);
+        assert_eq!(output.code, 1, "{socket_url}: {output:?}");
+        assert!(
+            output.stderr.contains(&format!("service-not-ready: PostgreSQL at {socket}")),
+            "{output:?}"
+        );
+        assert!(output.stderr.contains("(57P03)"), "{output:?}");
+        assert!(!output.stderr.contains("secret"), "{output:?}");
+    }
+
     let promote = pg_ctl(&data, &["promote", "-w", "-t", "60"]);
     assert_eq!(promote.code, 0, "pg_ctl promote failed: {promote:?}");
     let output = porthole_run(&["wait", &url, "--timeout", "60s", "--", "true"]);
@@ -92,6 +113,15 @@ fn a_postgres_standby_is_not_ready_until_it_is_promoted() {
     // Trust authentication: the login goes through (no password is ever
     // sent) and the session is ended cleanly.
     assert!(output.stderr.contains("PostgreSQL takes logins (without a password)"), "{output:?}");
+    let output = porthole_run(&["wait", &by_query, "--timeout", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains(&format!("{socket} connected (PostgreSQL takes logins")));
+    // A socket directory with no server in it is named as such.
+    let empty = format!("postgres:///appdb?host={}&port={port}", dir.path().display());
+    let output = porthole_run(&["wait", &empty, "--timeout", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("nothing-listening"), "{output:?}");
+    assert!(output.stderr.contains(&format!(".s.PGSQL.{port} does not exist")), "{output:?}");
     drop(stop);
 }
 
@@ -187,10 +217,58 @@ fn a_service_url_on_another_services_port_names_the_holder() {
 }
 
 #[test]
+fn redis_on_a_unix_socket_with_a_password_is_up_and_wants_a_login() {
+    if !crate::audit::require("redis-server") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let socket = dir.path().join("redis.sock");
+    let (_redis, _, _) = start_redis(
+        &["--unixsocket", socket.to_str().unwrap(), "--requirepass", "hunter2"],
+        dir.path(),
+        Path::new("redis-server"),
+    );
+    let url = format!("redis+socket://:hunter2@{}?db=3", socket.display());
+    let output = porthole_run(&["wait", &url, "-t", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("Redis is up and wants a login (NOAUTH"), "{output:?}");
+    assert!(output.stderr.contains(&format!("redis+socket://{}?db=3", socket.display())));
+    assert!(!output.stderr.contains("hunter2"), "{output:?}");
+    // redis-py's spelling of the same socket.
+    let redis_py = format!("unix://:hunter2@{}?db=3", socket.display());
+    let output = porthole_run(&["wait", &redis_py, "-t", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("Redis is up and wants a login (NOAUTH"), "{output:?}");
+    assert!(!output.stderr.contains("hunter2"), "{output:?}");
+    // A socket that another service holds is named with its holder.
+    let check =
+        porthole_run(&["check", &format!("mysql://localhost/?socket={}", socket.display())]);
+    assert_eq!(check.code, 1, "{check:?}");
+    assert!(check.stdout.contains("does not answer as MySQL/MariaDB"), "{check:?}");
+    assert!(check.stdout.contains("the socket is held by redis-server"), "{check:?}");
+}
+
+#[test]
+fn mariadb_greets_on_its_unix_socket() {
+    let dir = shared_tempdir();
+    let Some((_server, _)) = crate::audit::start_mariadb(&dir) else { return };
+    let socket = dir.path().join("data/mysqld.sock");
+    let url = format!("mysql://root:hunter2@localhost/app?socket={}", socket.display());
+    let output = porthole_run(&["wait", &url, "-t", "30s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("MariaDB") && output.stderr.contains("greeted the client"));
+    assert!(output.stderr.contains(&format!("{} connected", socket.display())), "{output:?}");
+    assert!(!output.stderr.contains("hunter2"), "{output:?}");
+}
+
+#[test]
 fn a_bad_service_url_is_one_line_without_its_password() {
     for (args, names) in [
-        (&["wait", "postgres://app:hunter2@/appdb"][..], "unix:/var/run/postgresql/.s.PGSQL.5432"),
-        (&["check", "postgresql:///appdb?host=/tmp/pg"][..], "unix:/tmp/pg/.s.PGSQL.5432"),
+        (&["wait", "postgres://app:hunter2@h1:5432,h2:5433/appdb"][..], "several hosts"),
+        (&["check", "postgres:///db?password=hunter2&dbname=%zz"][..], "percent-encoding"),
+        (&["wait", "postgres://app:hunter2@/db?service=prod"][..], "pg_service.conf"),
+        (&["wait", "redis+socket://:hunter2@"][..], "missing socket path"),
+        (&["check", "postgres:///appdb?port=99999&password=hunter2"][..], "out of range"),
         (&["wait", "http://user:hunter2@127.0.0.1:1/"][..], "credentials"),
         (&["check", "mysql://root:hunter2@[::1:3306"][..], "unclosed '['"),
     ] {
@@ -199,4 +277,177 @@ fn a_bad_service_url_is_one_line_without_its_password() {
         assert!(output.stderr.contains(names), "{args:?}: {output:?}");
         assert!(!output.stderr.contains("hunter2"), "{args:?}: {output:?}");
     }
+}
+
+#[test]
+fn memcached_answers_version_and_a_full_one_is_refused() {
+    if !crate::audit::require("memcached") {
+        return;
+    }
+    let port = util::unique_port();
+    // One worker thread and a low connection limit that a test can reach.
+    let _memcached = util::ChildGuard::spawn(
+        Command::new("memcached")
+            .args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-t", "1", "-c", "40"])
+            .args(["-u", "nobody"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(util::wait_for_port(port, std::time::Duration::from_secs(10)), "memcached on {port}");
+    let url = format!("memcached://127.0.0.1:{port}");
+    let output = porthole_run(&["wait", &url, "-t", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("answered version"), "{output:?}");
+
+    // At its limit memcached answers "ERROR Too many open connections" and
+    // closes: the port accepts, the service takes no client.
+    let held: Vec<std::net::TcpStream> =
+        (0..60).map_while(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok()).collect();
+    assert_eq!(held.len(), 60);
+    let output = porthole_run(&["wait", &url, "-t", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("ERROR Too many open connections"), "{output:?}");
+    assert!(output.stderr.contains("service-refused"), "{output:?}");
+    drop(held);
+}
+
+#[test]
+fn rediss_asks_inside_tls_and_a_client_on_the_wrong_port_is_told() {
+    if !crate::audit::require("redis-server") || !crate::audit::require("openssl") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let (cert, key) = crate::audit::certificate(dir.path());
+    let tls_port = util::unique_port();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let tls_port_text = tls_port.to_string();
+    let (_redis, plain_port, _) = start_redis(
+        &[
+            "--tls-port",
+            &tls_port_text,
+            "--tls-cert-file",
+            cert,
+            "--tls-key-file",
+            key,
+            "--tls-ca-cert-file",
+            cert,
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            "hunter2",
+        ],
+        dir.path(),
+        Path::new("redis-server"),
+    );
+    // start_redis waited for the plain port; the TLS one opens with it.
+    assert!(util::wait_for_port(tls_port, std::time::Duration::from_secs(10)));
+
+    let tls = format!("rediss://:hunter2@127.0.0.1:{tls_port}/0");
+    let output = porthole_run(&["wait", &tls, "-t", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    // A password is never sent: the server is up and wants a login.
+    assert!(output.stderr.contains("wants a login (NOAUTH"), "{output:?}");
+    assert!(output.stderr.contains("(over TLS)"), "{output:?}");
+    assert!(output.stderr.contains(&format!("rediss://127.0.0.1:{tls_port}/0")), "{output:?}");
+    assert!(!output.stderr.contains("hunter2"), "{output:?}");
+
+    // A plain client on the TLS port, and a TLS client on the plain port.
+    let output = porthole_run(&["wait", &format!("redis://127.0.0.1:{tls_port}"), "-t", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("speaks TLS only"), "{output:?}");
+    assert!(output.stderr.contains("rediss://"), "{output:?}");
+    let output = porthole_run(&["wait", &format!("rediss://127.0.0.1:{plain_port}"), "-t", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("speaks plain Redis only"), "{output:?}");
+}
+
+/// A MariaDB without TCP (`skip-networking`): a TCP URL finds nothing, and
+/// the fix is the same URL through the server's socket, which runs as
+/// printed; at `max_connections` the socket greets with error 1040.
+#[test]
+fn mariadb_without_networking_is_found_on_its_socket_and_a_full_one_refuses() {
+    let dir = shared_tempdir();
+    let extra = ["--skip-networking", "--max-connections=10", "--connect-timeout=3600"];
+    let Some((_server, _)) = crate::audit::start_mariadb_with(&dir, &extra) else { return };
+    let socket = dir.path().join("data/mysqld.sock");
+    let port = util::unique_port();
+    let output = porthole_run(&["check", &format!("mysql://root:hunter2@127.0.0.1:{port}/app")]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(!output.stdout.contains("hunter2"), "{output:?}");
+    let fix = output
+        .stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("$ porthole check "))
+        .unwrap_or_else(|| panic!("no porthole check fix: {output:?}"));
+    let url = fix.split("   #").next().unwrap().trim().trim_matches('\'');
+    assert!(url.starts_with("mysql://root@localhost/app?socket="), "{url}");
+    let through = porthole_run(&["check", url]);
+    assert_eq!(through.code, 0, "{url}: {through:?}");
+
+    // Twelve clients that never log in fill max_connections (10, and one
+    // more for an administrator); the next greeting is error 1040.
+    let held: Vec<std::os::unix::net::UnixStream> = (0..12)
+        .map(|_| std::os::unix::net::UnixStream::connect(&socket).expect("connect"))
+        .collect();
+    let url = format!("mysql://localhost/app?socket={}", socket.display());
+    let output = porthole_run(&["wait", &url, "-t", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("Too many connections (error 1040)"), "{output:?}");
+    assert!(output.stderr.contains("service-refused"), "{output:?}");
+    drop(held);
+}
+
+/// A PostgreSQL with `listen_addresses = ''` takes local clients through
+/// its socket only: a TCP URL finds nothing on the port, and the fix is the
+/// same URL through the socket directory, which runs as printed.
+#[test]
+fn postgres_without_tcp_is_found_on_its_socket() {
+    let Some(bin) = postgres_bin() else {
+        util::skip("postgresql not installed");
+        return;
+    };
+    assert!(util::is_root(), "starting PostgreSQL as user postgres needs root");
+    let dir = shared_tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    chown(&data, "postgres");
+    let init = util::run(
+        as_user("postgres", &bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    let port = util::unique_port();
+    let options = format!("-p {port} -k {} -c listen_addresses=", data.display());
+    let start = util::run(as_user("postgres", &bin.join("pg_ctl")).args([
+        "-D",
+        data.to_str().unwrap(),
+        "-o",
+        &options,
+        "-l",
+        data.join("startup.log").to_str().unwrap(),
+        "start",
+        "-w",
+        "-t",
+        "60",
+    ]));
+    assert_eq!(start.code, 0, "pg_ctl start failed: {start:?}");
+    let stop = stop_on_drop(&data);
+
+    let output =
+        porthole_run(&["check", &format!("postgres://app:hunter2@localhost:{port}/appdb")]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(!output.stdout.contains("hunter2"), "{output:?}");
+    assert!(output.stdout.contains(&format!(".s.PGSQL.{port}")), "{output:?}");
+    let fix = output
+        .stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("$ porthole check "))
+        .unwrap_or_else(|| panic!("no porthole check fix: {output:?}"));
+    let url = fix.split("   #").next().unwrap().trim().trim_matches('\'');
+    assert_eq!(url, format!("postgres://app@/appdb?host={}&port={port}", data.display()));
+    let through = porthole_run(&["wait", url, "-t", "10s"]);
+    assert_eq!(through.code, 0, "{url}: {through:?}");
+    assert!(through.stderr.contains("PostgreSQL takes logins"), "{through:?}");
+    drop(stop);
 }
