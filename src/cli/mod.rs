@@ -47,9 +47,23 @@ fn looks_like_endpoint(word: &str) -> bool {
 }
 
 /// Rewrites `porthole ENDPOINT …` to `porthole who ENDPOINT …` so the most
-/// common question needs no verb.
+/// common question needs no verb. `porthole -- ENDPOINT` (the `--` a script
+/// puts before an argument it did not write) is `porthole who -- ENDPOINT`:
+/// without a verb clap took the endpoint for a subcommand and advised
+/// `porthole 8080:PORT` for port 8080.
 pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut args: Vec<OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == "--") {
+        if let Some(word) = args.get(2).and_then(|a| a.to_str()) {
+            let signed = word.trim_start().starts_with(['-', '+']);
+            if (signed || looks_like_endpoint(word))
+                && !subcommand_words().iter().any(|known| known == word)
+            {
+                args.insert(1, OsString::from("who"));
+            }
+        }
+        return args;
+    }
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
         let is_flag = first.starts_with('-');
         if !is_flag
@@ -377,6 +391,18 @@ mod tests {
         for word in ["ls", "list", "check", "help", "__hold", "chek", "localhost"] {
             assert_eq!(normalized(&["porthole", word]), ["porthole", word], "{word}");
         }
+    }
+
+    #[test]
+    fn an_endpoint_after_a_double_dash_gets_who() {
+        assert_eq!(normalized(&["porthole", "--", "8080"]), ["porthole", "who", "--", "8080"]);
+        assert_eq!(normalized(&["porthole", "--", "-1"]), ["porthole", "who", "--", "-1"]);
+        assert_eq!(
+            normalized(&["porthole", "--", "[::1]:80"]),
+            ["porthole", "who", "--", "[::1]:80"]
+        );
+        // A subcommand after `--` is left to clap.
+        assert_eq!(normalized(&["porthole", "--", "ls"]), ["porthole", "--", "ls"]);
     }
 
     #[test]

@@ -52,14 +52,20 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     };
     let snapshot = inventory::snapshot(&query).context("listing sockets")?;
     report_visibility(&snapshot);
-    let report = port_report::build(
-        settings.endpoint.to_string(),
-        settings.endpoint.port,
-        addresses,
-        zone,
-        snapshot,
-        crate::portinfo::describe(settings.endpoint.port),
-    );
+    // The ephemeral range, the reserved ports and the first unprivileged
+    // port are sysctls of each network namespace: with `--netns NAME|PATH`
+    // they are read inside that namespace, as its servers and clients see
+    // them.
+    let port = settings.endpoint.port;
+    let meaning = match &settings.named_namespace {
+        Some(namespace) => {
+            crate::inventory::namespaces::within(namespace, || crate::portinfo::describe(port))
+                .context("--netns")?
+        }
+        None => crate::portinfo::describe(port),
+    };
+    let report =
+        port_report::build(settings.endpoint.to_string(), port, addresses, zone, snapshot, meaning);
     write_report(out, &report, settings.format, Style::detect())?;
     if settings.format == crate::render::Format::Table {
         // The store the recorder writes to (`PORTHOLE_STORE`, or the

@@ -216,6 +216,10 @@ impl UnixKind {
     }
 }
 
+/// The loopback device's index in every network namespace (the kernel's
+/// `LOOPBACK_IFINDEX`).
+pub const LOOPBACK_INTERFACE: u32 = 1;
+
 /// Where a bound address can be reached from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
@@ -309,8 +313,14 @@ pub struct Socket {
     pub rx_queue: u32,
     /// For a listener, the backlog; otherwise unsent bytes.
     pub tx_queue: u32,
-    /// Interface index a socket is bound to (`SO_BINDTODEVICE`), 0 if none.
+    /// Interface index a socket is bound to (`SO_BINDTODEVICE`, or the
+    /// zone of a link-local address), 0 if none. Such a socket only sees
+    /// packets that arrive on that interface.
     pub interface: u32,
+    /// The name of `interface` in the socket's network namespace when it
+    /// was listed (`None` when unbound or when the name could not be read).
+    /// Chosen by whoever created the interface: other users' text.
+    pub interface_name: Option<String>,
     /// For `::` listeners: `Some(false)` means dual-stack (also accepts
     /// IPv4), `Some(true)` IPv6 only; `None` when the source cannot tell.
     pub v6only: Option<bool>,
@@ -340,6 +350,7 @@ impl Socket {
             rx_queue: 0,
             tx_queue: 0,
             interface: 0,
+            interface_name: None,
             v6only: None,
             net_namespace: None,
             owners: Vec::new(),
@@ -391,9 +402,13 @@ impl Socket {
         self.remote.map_or(0, |address| address.port())
     }
 
-    /// Scope of the local address.
+    /// Scope of the local address. A socket bound to the loopback device
+    /// (`SO_BINDTODEVICE` `lo`) only sees packets that arrive on `lo`, which
+    /// only this host sends: it is loopback whatever address it is bound to
+    /// (`0.0.0.0` included).
     pub fn scope(&self) -> Scope {
         match self.local {
+            Some(_) if self.interface == LOOPBACK_INTERFACE => Scope::Loopback,
             Some(address) => Scope::of_address(address.ip()),
             None => Scope::Local,
         }
@@ -434,7 +449,8 @@ impl Socket {
                     )))
     }
 
-    /// Whether the listener accepts IPv4 clients on a dual-stack `::` bind.
+    /// Whether the listener accepts IPv4 clients on a dual-stack `::` bind
+    /// (from this host only when it is bound to `lo`).
     pub fn is_dual_stack(&self) -> bool {
         self.family == Family::Ipv6
             && self.local.is_some_and(|address| address.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED))

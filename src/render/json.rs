@@ -33,11 +33,16 @@ pub struct SocketRecord {
     pub remote_port: u16,
     /// As `ss` spells it: `LISTEN`, `ESTAB`, `TIME-WAIT`, `UNCONN`…
     pub state: &'static str,
-    /// `loopback`, `wildcard`, `specific` or `local` (Unix).
+    /// `loopback`, `wildcard`, `specific` or `local` (Unix). A socket bound
+    /// to the `lo` device is `loopback` whatever its address.
     pub scope: &'static str,
     /// Reachable from another device (a listener on a wildcard or
-    /// non-loopback address).
+    /// non-loopback address, not bound to `lo`).
     pub exposed: bool,
+    /// The interface the socket is bound to (`SO_BINDTODEVICE`, or the zone
+    /// of a link-local address), by name (its index when the name could
+    /// not be read); `null` when it takes packets from every interface.
+    pub interface: Option<String>,
     /// A `::` listener that also accepts IPv4 (`IPV6_V6ONLY` off); `null`
     /// when unknown.
     pub dual_stack: Option<bool>,
@@ -176,8 +181,14 @@ impl SocketRecord {
             state: socket.state.ss_name(),
             scope: scope.as_str(),
             exposed: socket.exposed(),
-            dual_stack: match (socket.family, socket.scope()) {
-                (crate::model::Family::Ipv6, crate::model::Scope::Wildcard) => {
+            interface: (socket.interface != 0).then(|| {
+                socket.interface_name.clone().unwrap_or_else(|| socket.interface.to_string())
+            }),
+            dual_stack: match socket.local.map(|local| crate::model::Scope::of_address(local.ip()))
+            {
+                Some(crate::model::Scope::Wildcard)
+                    if socket.family == crate::model::Family::Ipv6 =>
+                {
                     socket.v6only.map(|v| !v)
                 }
                 _ => None,

@@ -135,6 +135,28 @@ fn a_reserved_port_is_not_said_to_be_handed_out() {
     assert_eq!(netns.porthole(&["45001", "--json"]).json()["meaning"]["reserved"], true);
 }
 
+/// The ephemeral range, the reserved ports and the first unprivileged port
+/// are sysctls of each network namespace: asked from outside with `--netns`,
+/// the meaning is the one the named namespace's servers and clients live by.
+#[test]
+fn netns_name_explains_the_number_with_that_namespace_sysctls() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    // The kernel wants the first unprivileged port below the range.
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_port_range=21000 22000"]);
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_reserved_ports=20500,21500"]);
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_unprivileged_port_start=20600"]);
+    let report = porthole_run(&["20500", "--netns", &netns.name, "--json"]).json();
+    let meaning = &report["meaning"];
+    assert_eq!(meaning["reserved"], true, "{report:#}");
+    assert_eq!(meaning["privileged"], true, "{report:#}");
+    let text = porthole_run(&["21500", "--netns", &netns.name]);
+    assert!(text.stdout.contains("ephemeral range 21000-22000 but reserved"), "{}", text.stdout);
+    // Here, outside the namespace, the same number means what this
+    // namespace's sysctls say.
+    let here = porthole_run(&["20500", "--json"]).json();
+    assert_eq!(here["meaning"]["reserved"], false, "{here:#}");
+}
+
 #[test]
 fn number_like_mistakes_get_advice_that_runs() {
     for word in ["1e3", "0x50", "-1", "+80", ""] {
@@ -512,4 +534,96 @@ fn a_bare_ipv6_address_ending_in_a_port_offers_both_readings() {
     crate::util::assert_usage_error(&output, "::1:8080");
     assert!(output.stderr.contains("[::1]:8080"), "{output:?}");
     assert!(output.stderr.contains("[::1:8080]:PORT"), "{output:?}");
+}
+
+/// `porthole -- PORT`, as a script writes it before an argument it did not
+/// choose, asks about the port; it used to be taken for a mistyped
+/// subcommand with the advice to write `porthole 8080:PORT`.
+#[test]
+fn a_port_after_a_double_dash_is_asked_about() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let output = porthole_run(&["--", &port]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("is listening"), "{output:?}");
+    let endpoint = format!("127.0.0.1:{port}");
+    assert!(porthole_run(&["--", &endpoint]).stdout.contains("is listening"));
+    let bad = porthole_run(&["--", "-1"]);
+    crate::util::assert_usage_error(&bad, "a negative port after --");
+    assert!(!bad.stderr.contains(":PORT'"), "{bad:?}");
+}
+
+/// A busy server has thousands of clients: the table shows a bounded number
+/// of them, the rarest states first, and counts the rest by state; `--json`
+/// keeps every one.
+#[test]
+fn many_clients_are_bounded_and_the_rest_counted_by_state() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut clients = Vec::new();
+    let mut accepted = Vec::new();
+    for _ in 0..60 {
+        clients.push(TcpStream::connect(address).unwrap());
+        accepted.push(listener.accept().unwrap().0);
+    }
+    // Two clients hang up and the server never closes its ends: CLOSE-WAIT.
+    clients.truncate(58);
+    let port = address.port().to_string();
+    let closed = crate::util::eventually(std::time::Duration::from_secs(10), || {
+        porthole_run(&[&port]).stdout.matches("CLOSE-WAIT").count() == 2
+    });
+    let text = porthole_run(&[&port]);
+    assert!(closed, "{text:?}");
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(text.stdout.contains("Clients (60)"), "{}", text.stdout);
+    let rows = text.stdout.lines().filter(|line| line.matches("127.0.0.1:").count() == 2).count();
+    assert_eq!(rows, 20, "{}", text.stdout);
+    assert!(text.stdout.contains("… and 40 more (40 ESTAB)"), "{}", text.stdout);
+    let report = porthole_run(&[&port, "--json"]).json();
+    assert_eq!(report["clients"].as_array().unwrap().len(), 60, "{report:#}");
+}
+
+/// A listener bound to a device (`SO_BINDTODEVICE`) only takes packets
+/// arriving on it: bound to `lo`, even `0.0.0.0` is loopback only; bound to
+/// another device, the device is named wherever the address is.
+#[test]
+fn a_listener_bound_to_a_device_is_reachable_only_through_it() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "ph0", "type", "veth", "peer", "name", "ph1"]);
+    netns.run_ok("ip", &["link", "set", "ph0", "up"]);
+    let code = "import socket,sys,time\n\
+                held=[]\n\
+                for device in sys.argv[1:]:\n\
+                \x20   s=socket.socket()\n\
+                \x20   s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())\n\
+                \x20   s.bind(('0.0.0.0', 0)); s.listen(); held.append(s)\n\
+                print(' '.join(str(s.getsockname()[1]) for s in held), flush=True)\n\
+                time.sleep(120)";
+    let (_server, mut out) = crate::util::python_in(&netns, code, &["lo", "ph0"]);
+    let line = wait_for_line(&mut out);
+    let ports: Vec<&str> = line.split(' ').collect();
+    let (on_lo, on_ph0) = (ports[0], ports[1]);
+
+    let report = netns.porthole(&[on_lo, "--json"]).json();
+    assert_eq!(report["exposed"], false, "{report:#}");
+    assert_eq!(report["listeners"][0]["scope"], "loopback", "{report:#}");
+    assert_eq!(report["listeners"][0]["interface"], "lo", "{report:#}");
+    let text = netns.porthole(&[on_lo]);
+    assert!(text.stdout.contains(&format!("0.0.0.0%lo:{on_lo}  loopback")), "{}", text.stdout);
+    assert!(text.stdout.contains("loopback only"), "{}", text.stdout);
+    let listing = netns.porthole(&["ls", "--port", on_lo]);
+    assert!(listing.stdout.contains(&format!("0.0.0.0%lo:{on_lo}")), "{}", listing.stdout);
+    assert!(!listing.stdout.contains("wildcard"), "{}", listing.stdout);
+    let exposed = netns.porthole(&["ls", "--port", on_lo, "--scope", "exposed"]);
+    assert_eq!(exposed.code, 1, "{exposed:?}");
+
+    let report = netns.porthole(&[on_ph0, "--json"]).json();
+    assert_eq!(report["exposed"], true, "{report:#}");
+    assert_eq!(report["listeners"][0]["interface"], "ph0", "{report:#}");
+    let text = netns.porthole(&[on_ph0]);
+    assert!(
+        text.stdout.contains(&format!("reachable from other devices via 0.0.0.0%ph0:{on_ph0}")),
+        "{}",
+        text.stdout
+    );
 }
