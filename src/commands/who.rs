@@ -64,8 +64,20 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         }
         None => crate::portinfo::describe(port),
     };
-    let report =
+    let mut report =
         port_report::build(settings.endpoint.to_string(), port, addresses, zone, snapshot, meaning);
+    if settings.namespaces == NamespaceSelection::Current
+        && report.listeners.iter().any(|l| l.scope() == crate::model::Scope::Specific)
+    {
+        let assigned = match &settings.named_namespace {
+            Some(namespace) => crate::inventory::namespaces::within(namespace, assigned_addresses)
+                .context("--netns")?,
+            None => assigned_addresses(),
+        };
+        if let Some(assigned) = assigned {
+            report.unassigned = port_report::unassigned_addresses(&report.listeners, &assigned);
+        }
+    }
     write_report(out, &report, settings.format, Style::detect())?;
     if settings.format == crate::render::Format::Table {
         // The store the recorder writes to (`PORTHOLE_STORE`, or the
@@ -89,6 +101,14 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(if report.is_held() { ExitStatus::Success } else { ExitStatus::Failure })
+}
+
+/// Every address of every interface of the calling thread's namespace;
+/// `None` when they cannot be read (no `ip`), and then nothing is said
+/// about listeners on addresses no interface has.
+fn assigned_addresses() -> Option<Vec<IpAddr>> {
+    let interfaces = crate::diagnose::interfaces::read(&Machine)?;
+    Some(interfaces.iter().flat_map(|i| i.addresses.iter().map(|(address, _)| *address)).collect())
 }
 
 /// Resolves `name` as a client in the namespace asked about resolves it:

@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-use crate::model::{Connection, PortMeaning, PortReport, Protocol, Snapshot, Socket, SocketState};
+use crate::model::{
+    Connection, PortMeaning, PortReport, Protocol, Scope, Snapshot, Socket, SocketState,
+};
 
 /// Resolves a host name the way clients do (getaddrinfo, all results in
 /// order, duplicates removed).
@@ -192,7 +194,25 @@ pub fn build(
         processes: snapshot.processes,
         visibility: snapshot.visibility,
         namespaces: snapshot.namespaces,
+        unassigned: Vec::new(),
     }
+}
+
+/// The specific addresses `listeners` are bound to that are none of
+/// `assigned` (every address of the interfaces of their namespace): a
+/// socket bound with `IP_FREEBIND` or under `ip_nonlocal_bind` listens on
+/// an address no packet is delivered to until an interface gets it.
+/// Loopback and wildcard binds always have their address.
+pub fn unassigned_addresses(listeners: &[Socket], assigned: &[IpAddr]) -> Vec<IpAddr> {
+    let mut unassigned: Vec<IpAddr> = Vec::new();
+    for listener in listeners.iter().filter(|l| l.scope() == Scope::Specific) {
+        let Some(local) = listener.local else { continue };
+        let ip = local.ip().to_canonical();
+        if !assigned.iter().any(|a| a.to_canonical() == ip) && !unassigned.contains(&ip) {
+            unassigned.push(ip);
+        }
+    }
+    unassigned
 }
 
 #[cfg(test)]
@@ -338,6 +358,27 @@ mod tests {
         assert_eq!(report.serving, vec![loopback]);
         // Two processes on two addresses: a split port.
         assert!(report.split_listeners);
+    }
+
+    #[test]
+    fn a_listener_on_an_address_no_interface_has_is_not_exposed() {
+        let freebind = listener("192.0.2.77:8080", 5);
+        let lan = listener("10.0.0.5:8080", 6);
+        let wildcard = listener("0.0.0.0:8080", 7);
+        let assigned: Vec<IpAddr> = vec!["10.0.0.5".parse().unwrap()];
+        let sockets = [freebind.clone(), lan.clone(), wildcard];
+        assert_eq!(
+            unassigned_addresses(&sockets, &assigned),
+            vec!["192.0.2.77".parse::<IpAddr>().unwrap()]
+        );
+        let mut alone = report(vec![freebind.clone()], Vec::new());
+        assert!(alone.exposed(), "unknown interfaces: taken as assigned");
+        alone.unassigned = unassigned_addresses(&alone.listeners, &assigned);
+        assert!(!alone.exposed());
+        assert!(alone.is_unassigned(&freebind));
+        let mut both = report(vec![freebind, lan.clone()], Vec::new());
+        both.unassigned = unassigned_addresses(&both.listeners, &assigned);
+        assert!(both.exposed() && both.reachable_exposed(&lan));
     }
 
     #[test]

@@ -245,7 +245,12 @@ pub struct PortReportRecord {
     pub port: u16,
     /// Something holds the port (a listener, or a live local end).
     pub held: bool,
+    /// Another device could reach a listener (one on an address no
+    /// interface has does not count).
     pub exposed: bool,
+    /// Addresses listeners are bound to that no interface has
+    /// (`IP_FREEBIND`, `ip_nonlocal_bind`): nothing reaches them yet.
+    pub unassigned_addresses: Vec<String>,
     pub addresses: Vec<String>,
     pub listeners: Vec<SocketRecord>,
     /// Listeners that serve the asked address (all for a bare port).
@@ -321,6 +326,7 @@ impl PortReportRecord {
             port: report.port,
             held: report.is_held(),
             exposed: report.exposed(),
+            unassigned_addresses: report.unassigned.iter().map(ToString::to_string).collect(),
             addresses: report.addresses.iter().map(ToString::to_string).collect(),
             listeners: report.listeners.iter().map(socket).collect(),
             serving: report.serving.iter().map(socket).collect(),

@@ -344,17 +344,31 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
     if !report.listeners.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Exposure"))?;
+        let unassigned: Vec<String> =
+            report.listeners.iter().filter(|s| report.is_unassigned(s)).map(local_label).collect();
         if report.exposed() {
-            let exposed: Vec<String> =
-                report.listeners.iter().filter(|s| s.exposed()).map(local_label).collect();
+            let exposed: Vec<String> = report
+                .listeners
+                .iter()
+                .filter(|s| report.reachable_exposed(s))
+                .map(local_label)
+                .collect();
             writeln!(
                 out,
                 "  {} reachable from other devices via {}",
                 style.yellow("exposed:"),
                 exposed.join(", ")
             )?;
-        } else {
+        } else if unassigned.len() < report.listeners.len() {
             writeln!(out, "  loopback only: other devices cannot reach it")?;
+        }
+        if !unassigned.is_empty() {
+            writeln!(
+                out,
+                "  not reachable yet: {} is bound to an address no interface has (IP_FREEBIND \
+                 or ip_nonlocal_bind); clients reach it once an interface gets the address",
+                unassigned.join(", ")
+            )?;
         }
     }
     Ok(())

@@ -627,3 +627,41 @@ fn a_listener_bound_to_a_device_is_reachable_only_through_it() {
         text.stdout
     );
 }
+
+/// A server can listen on an address no interface has (`IP_FREEBIND`, or
+/// `ip_nonlocal_bind`, as keepalived's standbys do): nothing reaches it
+/// until the address arrives, so it is not called exposed until then.
+#[test]
+fn a_listener_on_an_address_no_interface_has_is_not_reachable_yet() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "ph0", "type", "veth", "peer", "name", "ph1"]);
+    netns.run_ok("ip", &["link", "set", "ph0", "up"]);
+    let code = "import socket,time\n\
+                s=socket.socket(); s.setsockopt(socket.SOL_IP, 15, 1)\n\
+                s.bind(('10.9.9.9', 0)); s.listen()\n\
+                print(s.getsockname()[1], flush=True); time.sleep(120)";
+    let (_server, mut out) = crate::util::python_in(&netns, code, &[]);
+    let port = wait_for_line(&mut out);
+
+    let report = netns.porthole(&[&port, "--json"]).json();
+    assert_eq!(report["held"], true, "{report:#}");
+    assert_eq!(report["exposed"], false, "{report:#}");
+    assert_eq!(report["unassigned_addresses"], serde_json::json!(["10.9.9.9"]), "{report:#}");
+    let text = netns.porthole(&[&port]);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout.contains(&format!(
+            "not reachable yet: 10.9.9.9:{port} is bound to an address no interface has"
+        )),
+        "{}",
+        text.stdout
+    );
+    assert!(!text.stdout.contains("reachable from other devices"), "{}", text.stdout);
+    assert!(!text.stdout.contains("loopback only"), "{}", text.stdout);
+
+    // Once an interface has the address, the listener is exposed.
+    netns.run_ok("ip", &["addr", "add", "10.9.9.9/24", "dev", "ph0"]);
+    let report = netns.porthole(&[&port, "--json"]).json();
+    assert_eq!(report["exposed"], true, "{report:#}");
+    assert_eq!(report["unassigned_addresses"], serde_json::json!([]), "{report:#}");
+}
