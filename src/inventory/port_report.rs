@@ -26,15 +26,25 @@ pub fn resolve(name: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
     Ok(addresses)
 }
 
-/// Whether `socket` is a connected UDP socket whose destination is a UDP
-/// listener of this machine (same namespace): a loopback destination that
-/// a listener serves, or the very address a listener is bound to. A
-/// wildcard listener does not make every destination local.
-fn udp_client_of_local_listener(socket: &Socket, listeners: &[Socket]) -> bool {
+/// Whether `socket` is a connection whose destination is a listener of
+/// this machine (same protocol and namespace) though no server end pairs
+/// with it: a connected UDP socket (the server's socket stays unconnected),
+/// or a TCP connect still in SYN-SENT because the listener's accept queue is
+/// full (the kernel drops its SYN). The destination is a loopback address a
+/// listener serves, or the very address a listener is bound to; a wildcard
+/// listener does not make every destination local.
+fn client_of_local_listener(socket: &Socket, listeners: &[Socket]) -> bool {
     let Some(remote) = socket.remote else { return false };
-    socket.protocol == Protocol::Udp
+    let unpaired = match socket.protocol {
+        Protocol::Udp => true,
+        // An established TCP connection has a server end here, or its
+        // server is elsewhere.
+        Protocol::Tcp => socket.state == SocketState::SynSent,
+        Protocol::Unix => false,
+    };
+    unpaired
         && listeners.iter().any(|listener| {
-            listener.protocol == Protocol::Udp
+            listener.protocol == socket.protocol
                 && listener.net_namespace == socket.net_namespace
                 && listener.serves(remote)
                 && (remote.ip().to_canonical().is_loopback()
@@ -131,9 +141,9 @@ pub fn build(
                 local_ends.push(connection);
             }
         } else if socket.remote_port() == port && peer_of(socket).is_none() {
-            if udp_client_of_local_listener(socket, &listeners) {
-                // A connected UDP client of a listener here: the server's
-                // socket stays unconnected, so no peer end pairs with it.
+            if client_of_local_listener(socket, &listeners) {
+                // A client of a listener here that no server end pairs
+                // with (connected UDP, or TCP waiting on a full queue).
                 clients.push(Connection { near: None, far: Some(socket.clone()) });
             } else {
                 // The other end is not on this machine (or not in this
@@ -405,9 +415,19 @@ mod tests {
             )
         };
         let listeners = [listener];
-        assert!(udp_client_of_local_listener(&connected("127.0.0.1:53"), &listeners));
-        assert!(!udp_client_of_local_listener(&connected("192.0.2.1:53"), &listeners));
+        assert!(client_of_local_listener(&connected("127.0.0.1:53"), &listeners));
+        assert!(!client_of_local_listener(&connected("192.0.2.1:53"), &listeners));
         let specific = [Socket::listening(Protocol::Udp, "10.0.0.5:53".parse().unwrap())];
-        assert!(udp_client_of_local_listener(&connected("10.0.0.5:53"), &specific));
+        assert!(client_of_local_listener(&connected("10.0.0.5:53"), &specific));
+        // A TCP connect is a client of a TCP listener only.
+        let syn_sent = Socket::ip(
+            Protocol::Tcp,
+            "127.0.0.1:40000".parse().unwrap(),
+            "127.0.0.1:53".parse().unwrap(),
+            SocketState::SynSent,
+        );
+        assert!(!client_of_local_listener(&syn_sent, &listeners));
+        let tcp = [Socket::listening(Protocol::Tcp, "127.0.0.1:53".parse().unwrap())];
+        assert!(client_of_local_listener(&syn_sent, &tcp));
     }
 }

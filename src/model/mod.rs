@@ -432,6 +432,16 @@ impl Socket {
         }
     }
 
+    /// A stream listener whose accept queue is full: `Recv-Q` (connections
+    /// waiting for `accept()`) reached `Send-Q` (the backlog). New clients
+    /// then wait in SYN-SENT while the kernel drops their SYNs.
+    pub fn accept_queue_full(&self) -> bool {
+        self.is_listener()
+            && self.protocol != Protocol::Udp
+            && self.rx_queue > 0
+            && self.rx_queue >= self.tx_queue
+    }
+
     /// A TCP connection only the kernel still holds while it closes:
     /// TIME-WAIT, or an orphan (no inode: its process closed it or exited)
     /// in FIN-WAIT-1/2, CLOSING or LAST-ACK. It keeps its port from a bind

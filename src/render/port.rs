@@ -184,6 +184,31 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             table.push(row);
         }
         table.write(out, style.width, "  ")?;
+        for listener in report.listeners.iter().filter(|l| l.accept_queue_full()) {
+            let waiting = report
+                .clients
+                .iter()
+                .filter(|c| c.near.is_none())
+                .filter_map(|c| c.far.as_ref())
+                .filter(|far| {
+                    far.state == SocketState::SynSent
+                        && far.remote.is_some_and(|r| listener.serves(r))
+                })
+                .count();
+            let waiting = if waiting > 0 {
+                format!("; {waiting} client(s) wait in SYN-SENT")
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "  {} the accept queue of {} is full ({} waiting, backlog {}): the server does not call accept() fast enough, and the kernel drops new connections{waiting}",
+                style.yellow("warning:"),
+                local_label(listener),
+                listener.rx_queue,
+                listener.tx_queue
+            )?;
+        }
         if report.split_listeners {
             writeln!(
                 out,

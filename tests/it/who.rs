@@ -665,3 +665,50 @@ fn a_listener_on_an_address_no_interface_has_is_not_reachable_yet() {
     assert_eq!(report["exposed"], true, "{report:#}");
     assert_eq!(report["unassigned_addresses"], serde_json::json!([]), "{report:#}");
 }
+
+/// A server that stops calling accept(): once its queue is full the kernel
+/// drops new SYNs, and their clients wait in SYN-SENT. They are clients of
+/// this listener, not "outbound to this port elsewhere", and the full queue
+/// is said.
+#[test]
+fn clients_waiting_on_a_full_accept_queue_are_its_clients() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let code = "import socket,time\n\
+                l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n\
+                port=l.getsockname()[1]; held=[]\n\
+                for _ in range(5):\n\
+                \x20   c=socket.socket(); c.setblocking(False)\n\
+                \x20   try: c.connect(('127.0.0.1', port))\n\
+                \x20   except BlockingIOError: pass\n\
+                \x20   held.append(c)\n\
+                print(port, flush=True); time.sleep(120)";
+    let (_server, mut out) = crate::util::python_in(&netns, code, &[]);
+    let port = wait_for_line(&mut out);
+    // The queue holds backlog + 1 connections; the others are in SYN-SENT
+    // once their SYN is dropped.
+    let mut report = serde_json::Value::Null;
+    let settled = crate::util::eventually(std::time::Duration::from_secs(10), || {
+        report = netns.porthole(&[&port, "--json"]).json();
+        report["clients"].as_array().is_some_and(|c| c.len() == 5)
+    });
+    assert!(settled, "{report:#}");
+    assert_eq!(report["outbound"], serde_json::json!([]), "{report:#}");
+    let waiting = report["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["near"].is_null() && c["far"]["state"] == "SYN-SENT")
+        .count();
+    assert_eq!(waiting, 3, "{report:#}");
+    let text = netns.porthole(&[&port]);
+    assert!(text.stdout.contains("Clients (5)"), "{}", text.stdout);
+    assert!(!text.stdout.contains("Outbound"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains(&format!(
+            "warning: the accept queue of 127.0.0.1:{port} is full (2 waiting, backlog 1)"
+        )),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("3 client(s) wait in SYN-SENT"), "{}", text.stdout);
+}
