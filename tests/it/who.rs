@@ -553,6 +553,23 @@ fn a_port_after_a_double_dash_is_asked_about() {
     assert!(!bad.stderr.contains(":PORT'"), "{bad:?}");
 }
 
+/// The flags of `porthole PORT` may come before the port, as they may
+/// after it: `porthole --json 8080` was an "unexpected argument" error.
+#[test]
+fn flags_before_the_port_are_the_port_question_flags() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let json = porthole_run(&["--json", &port]);
+    assert_eq!(json.code, 0, "{json:?}");
+    assert_eq!(json.json()["held"], true);
+    // Only UDP: the TCP listener does not count.
+    let udp = porthole_run(&["-u", "--netns", "current", &port]);
+    assert_eq!(udp.code, 1, "{udp:?}");
+    assert!(udp.stdout.contains("nothing holds"), "{udp:?}");
+    let bad = porthole_run(&["--json", "localhost"]);
+    crate::util::assert_usage_error(&bad, "a flag before a word that is no endpoint");
+}
+
 /// A busy server has thousands of clients: the table shows a bounded number
 /// of them, the rarest states first, and counts the rest by state; `--json`
 /// keeps every one.
