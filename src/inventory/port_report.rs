@@ -53,6 +53,15 @@ fn client_of_local_listener(socket: &Socket, listeners: &[Socket]) -> bool {
         })
 }
 
+/// Whether a connection to `ip` can arrive where `listener` listens: one
+/// bound to a device (`SO_BINDTODEVICE`) only sees packets arriving on it,
+/// and a connection to a loopback address arrives on `lo`.
+fn reaches(listener: &Socket, ip: IpAddr) -> bool {
+    !crate::model::is_loopback(ip)
+        || listener.interface == 0
+        || listener.interface == crate::model::LOOPBACK_INTERFACE
+}
+
 /// `address` with a v4-mapped IPv6 address written as the IPv4 address
 /// it stands for.
 fn canonical(address: SocketAddr) -> SocketAddr {
@@ -97,7 +106,9 @@ pub fn build(
     } else {
         listeners
             .iter()
-            .filter(|l| addresses.iter().any(|ip| l.serves(SocketAddr::new(*ip, port))))
+            .filter(|l| {
+                addresses.iter().any(|ip| l.serves(SocketAddr::new(*ip, port)) && reaches(l, *ip))
+            })
             // A socket bound to a link-local address with a zone is bound
             // to that interface (`sk_bound_dev_if`), as is one bound with
             // `SO_BINDTODEVICE`.
@@ -389,6 +400,17 @@ mod tests {
         let mut both = report(vec![freebind, lan.clone()], Vec::new());
         both.unassigned = unassigned_addresses(&both.listeners, &assigned);
         assert!(both.exposed() && both.reachable_exposed(&lan));
+    }
+
+    #[test]
+    fn a_listener_bound_to_another_device_does_not_serve_loopback() {
+        let on_eth = Socket { interface: 2, ..listener("0.0.0.0:8080", 5) };
+        let on_lo = Socket { interface: 1, ..listener("0.0.0.0:8080", 6) };
+        let loopback = vec!["127.0.0.1".parse().unwrap()];
+        let report = report(vec![on_eth.clone(), on_lo.clone()], loopback);
+        assert_eq!(report.serving, vec![on_lo]);
+        let lan = self::report(vec![on_eth.clone()], vec!["10.0.0.5".parse().unwrap()]);
+        assert_eq!(lan.serving, vec![on_eth]);
     }
 
     #[test]

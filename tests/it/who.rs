@@ -643,6 +643,14 @@ fn a_listener_bound_to_a_device_is_reachable_only_through_it() {
         "{}",
         text.stdout
     );
+    // A connection to 127.0.0.1 arrives on lo: the listener bound to ph0
+    // never sees it, the one bound to lo does.
+    let loopback = netns.porthole(&[&format!("127.0.0.1:{on_ph0}"), "--json"]).json();
+    assert_eq!(loopback["serving"], serde_json::json!([]), "{loopback:#}");
+    let text = netns.porthole(&[&format!("127.0.0.1:{on_ph0}")]);
+    assert!(text.stdout.contains("no listener serves 127.0.0.1:"), "{}", text.stdout);
+    let loopback = netns.porthole(&[&format!("127.0.0.1:{on_lo}"), "--json"]).json();
+    assert_eq!(loopback["serving"].as_array().unwrap().len(), 1, "{loopback:#}");
 }
 
 /// A server can listen on an address no interface has (`IP_FREEBIND`, or
