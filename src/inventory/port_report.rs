@@ -131,9 +131,42 @@ pub fn build(
             by_tuple.insert(key, socket);
         }
     }
+    // With `--netns all`, a connection between two namespaces of this
+    // machine (through a veth, a bridge) has both ends here, each in its
+    // own namespace. Loopback never crosses namespaces, and two isolated
+    // namespaces may reuse one address plan: only a single end with the
+    // swapped tuple elsewhere is taken as the other end.
+    let mut across: HashMap<(SocketAddr, SocketAddr, Protocol), Vec<&Socket>> = HashMap::new();
+    for socket in sockets {
+        if let (Some(local), Some(remote)) = (socket.local, socket.remote) {
+            if !crate::model::is_loopback(local.ip()) && !remote.ip().is_unspecified() {
+                let key = (canonical(local), canonical(remote), socket.protocol);
+                across.entry(key).or_default().push(socket);
+            }
+        }
+    }
+    // The one end in another namespace with the swapped tuple, if exactly
+    // one has it.
+    let single_across = |socket: &Socket| -> Option<&Socket> {
+        let (local, remote) = (canonical(socket.local?), canonical(socket.remote?));
+        let mut elsewhere = across
+            .get(&(remote, local, socket.protocol))?
+            .iter()
+            .filter(|peer| peer.net_namespace != socket.net_namespace);
+        match (elsewhere.next(), elsewhere.next()) {
+            (Some(peer), None) => Some(*peer),
+            _ => None,
+        }
+    };
     let peer_of = |socket: &Socket| -> Option<Socket> {
         let (local, remote) = (canonical(socket.local?), canonical(socket.remote?));
-        by_tuple.get(&(remote, local, socket.protocol, socket.net_namespace)).map(|s| (*s).clone())
+        if let Some(peer) = by_tuple.get(&(remote, local, socket.protocol, socket.net_namespace)) {
+            return Some((*peer).clone());
+        }
+        // Each end must be the other's only candidate.
+        let peer = single_across(socket)?;
+        (single_across(peer).map(|back| back.net_namespace) == Some(socket.net_namespace))
+            .then(|| peer.clone())
     };
     let is_connection =
         |s: &Socket| !s.is_listener() && s.state != SocketState::TimeWait && s.remote_port() != 0;
@@ -345,6 +378,34 @@ mod tests {
         );
         assert_eq!(report.outbound, vec![stray], "its server is in namespace 2, not here");
         assert!(!report.split_listeners, "each namespace has one listener");
+    }
+
+    #[test]
+    fn a_connection_between_two_namespaces_has_both_ends_here() {
+        let in_namespace =
+            |socket: Socket, namespace: u64| Socket { net_namespace: Some(namespace), ..socket };
+        let server = in_namespace(listener("0.0.0.0:8080", 5), 1);
+        let server_end = in_namespace(
+            tcp("10.0.0.1:8080", "10.0.0.2:40000", SocketState::Established, Some(5)),
+            1,
+        );
+        let client_end = in_namespace(
+            tcp("10.0.0.2:40000", "10.0.0.1:8080", SocketState::Established, Some(7)),
+            2,
+        );
+        let report =
+            report(vec![server.clone(), server_end.clone(), client_end.clone()], Vec::new());
+        assert_eq!(
+            report.clients,
+            vec![Connection { near: Some(server_end.clone()), far: Some(client_end.clone()) }]
+        );
+        assert!(report.outbound.is_empty(), "{:?}", report.outbound);
+        // Two namespaces with the same tuple: which one is the client is
+        // not known, and neither is claimed.
+        let twin = Socket { net_namespace: Some(3), ..client_end.clone() };
+        let report = self::report(vec![server, server_end.clone(), client_end, twin], Vec::new());
+        assert_eq!(report.clients, vec![Connection { near: Some(server_end), far: None }]);
+        assert_eq!(report.outbound.len(), 2);
     }
 
     #[test]

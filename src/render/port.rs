@@ -419,12 +419,15 @@ fn write_connections(
     for &connection in connections {
         let (client_address, server_address, state, client_process) =
             match (&connection.near, &connection.far) {
-                (Some(near), Some(far)) => (
-                    local_label(far),
-                    local_label(near),
-                    near.state.ss_name(),
-                    owners_text(report, far),
-                ),
+                (Some(near), Some(far)) => {
+                    let mut process = owners_text(report, far);
+                    // A client in another namespace (`--netns all`, through
+                    // a veth or a bridge) says which.
+                    if far.net_namespace != near.net_namespace {
+                        process.push_str(&format!(" in netns {}", namespace_label(report, far)));
+                    }
+                    (local_label(far), local_label(near), near.state.ss_name(), process)
+                }
                 (Some(near), None) => (
                     near.remote.map_or_else(|| "?".into(), |r| r.to_string()),
                     local_label(near),

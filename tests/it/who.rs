@@ -737,3 +737,47 @@ fn clients_waiting_on_a_full_accept_queue_are_its_clients() {
     );
     assert!(text.stdout.contains("3 client(s) wait in SYN-SENT"), "{}", text.stdout);
 }
+
+/// With `--netns all`, a client in one namespace of this machine connected
+/// through a veth to a server in another has both ends here: it is the
+/// server's client with its process and namespace, not a "remote host" and
+/// a connection "to this port elsewhere".
+#[test]
+fn netns_all_pairs_a_client_in_another_namespace_through_a_veth() {
+    let Some(server_ns) = crate::util::Netns::create() else { return };
+    let Some(client_ns) = crate::util::Netns::create() else { return };
+    // Interface names are per namespace: both ends can have one name.
+    let status = std::process::Command::new("ip")
+        .args(["link", "add", "pv0", "netns", &server_ns.name, "type", "veth"])
+        .args(["peer", "name", "pv0", "netns", &client_ns.name])
+        .status()
+        .expect("ip runs");
+    assert!(status.success(), "veth between the namespaces");
+    server_ns.run_ok("ip", &["addr", "add", "10.78.0.1/24", "dev", "pv0"]);
+    server_ns.run_ok("ip", &["link", "set", "pv0", "up"]);
+    client_ns.run_ok("ip", &["addr", "add", "10.78.0.2/24", "dev", "pv0"]);
+    client_ns.run_ok("ip", &["link", "set", "pv0", "up"]);
+    let port = crate::util::unique_port();
+    let _server = crate::util::server_in(&server_ns, "10.78.0.1", port, "hold");
+    let code = "import socket,sys,time\n\
+                c=socket.create_connection(('10.78.0.1', int(sys.argv[1])), timeout=10)\n\
+                print(c.getsockname()[1], flush=True); time.sleep(120)";
+    let (client, mut out) = crate::util::python_in(&client_ns, code, &[&port.to_string()]);
+    let client_port = wait_for_line(&mut out);
+
+    let port = port.to_string();
+    let report = porthole_run(&[&port, "--netns", "all", "--json"]).json();
+    let clients = report["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 1, "{report:#}");
+    let far = &clients[0]["far"];
+    assert_eq!(far["local_port"].as_u64().unwrap().to_string(), client_port, "{report:#}");
+    let pids: Vec<u64> =
+        far["processes"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect();
+    // `ip netns exec` runs python3 in its place (exec).
+    assert_eq!(pids, [u64::from(client.pid())], "{report:#}");
+    assert_eq!(report["outbound"], serde_json::json!([]), "{report:#}");
+    let text = porthole_run(&[&port, "--netns", "all"]);
+    assert!(text.stdout.contains(&format!("(netns {})", client_ns.name)), "{}", text.stdout);
+    assert!(!text.stdout.contains("remote host"), "{}", text.stdout);
+    assert!(!text.stdout.contains("Outbound"), "{}", text.stdout);
+}
