@@ -386,7 +386,10 @@ fn name_interfaces(sockets: &mut [Socket]) {
     for socket in sockets.iter_mut().filter(|s| s.interface != 0) {
         socket.interface_name = names
             .entry(socket.interface)
-            .or_insert_with(|| crate::sys::interfaces::name_of(socket.interface))
+            .or_insert_with(|| {
+                crate::sys::interfaces::name_of(socket.interface)
+                    .map(|name| crate::model::os_text::from_bytes(&name))
+            })
             .clone();
     }
 }

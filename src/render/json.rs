@@ -43,6 +43,9 @@ pub struct SocketRecord {
     /// of a link-local address), by name (its index when the name could
     /// not be read); `null` when it takes packets from every interface.
     pub interface: Option<String>,
+    /// The exact bytes of `interface`, base64, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface_bytes: Option<String>,
     /// A `::` listener that also accepts IPv4 (`IPV6_V6ONLY` off); `null`
     /// when unknown.
     pub dual_stack: Option<bool>,
@@ -184,6 +187,10 @@ impl SocketRecord {
             interface: (socket.interface != 0).then(|| {
                 socket.interface_name.clone().unwrap_or_else(|| socket.interface.to_string())
             }),
+            interface_bytes: socket
+                .interface_name
+                .as_deref()
+                .and_then(crate::model::os_text::exact_bytes),
             dual_stack: match socket.local.map(|local| crate::model::Scope::of_address(local.ip()))
             {
                 Some(crate::model::Scope::Wildcard)

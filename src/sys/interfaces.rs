@@ -15,8 +15,9 @@ pub fn index_of(name: &str) -> Option<u32> {
 }
 
 /// The name of interface `index` in the calling thread's network
-/// namespace, or `None` when no interface has that index (any more).
-pub fn name_of(index: u32) -> Option<String> {
+/// namespace, as the kernel's bytes (a name need not be UTF-8), or `None`
+/// when no interface has that index (any more).
+pub fn name_of(index: u32) -> Option<Vec<u8>> {
     let mut buffer = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: `buffer` holds IF_NAMESIZE bytes, the most if_indextoname
     // writes (the name and its NUL); it returns NULL when it fails and
@@ -28,7 +29,7 @@ pub fn name_of(index: u32) -> Option<String> {
     // SAFETY: on success `name` points at the NUL-terminated name written
     // into `buffer`.
     let name = unsafe { std::ffi::CStr::from_ptr(name) };
-    Some(String::from_utf8_lossy(name.to_bytes()).into_owned())
+    Some(name.to_bytes().to_vec())
 }
 
 #[cfg(test)]
@@ -39,7 +40,7 @@ mod tests {
         assert_eq!(super::index_of("no-such-interface0"), None);
         assert_eq!(super::index_of("nul\0byte"), None);
         let index = super::index_of("lo").expect("lo has an index");
-        assert_eq!(super::name_of(index).as_deref(), Some("lo"));
+        assert_eq!(super::name_of(index).as_deref(), Some(&b"lo"[..]));
         assert_eq!(super::name_of(u32::MAX), None);
     }
 }
