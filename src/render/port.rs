@@ -102,7 +102,8 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
             "no process".into()
         } else {
             if report.visibility.owner_gaps == [crate::model::OwnerGap::NoProcess] {
-                "none: no process holds it (only the kernel)".into()
+                // `?` as the stderr note says, which explains it.
+                "? (no process holds it: only the kernel)".into()
             } else {
                 // Why is said once, on stderr (see `Visibility::owner_note`).
                 "? (owner not visible)".into()

@@ -781,3 +781,29 @@ fn netns_all_pairs_a_client_in_another_namespace_through_a_veth() {
     assert!(!text.stdout.contains("remote host"), "{}", text.stdout);
     assert!(!text.stdout.contains("Outbound"), "{}", text.stdout);
 }
+
+/// A listener whose only descriptor is in flight in an `SCM_RIGHTS` message
+/// nobody received is held by the kernel alone. The row shows `?`, as the
+/// one stderr line that explains it says ("shown as ?"); it said "none".
+#[test]
+fn a_listener_only_the_kernel_holds_is_shown_as_the_note_says() {
+    if !crate::util::is_root() {
+        // Without root every unseen owner may be another user's.
+        crate::util::skip("telling a kernel-held socket apart needs root");
+        return;
+    }
+    let code = "import array,socket,time\n\
+                a,b=socket.socketpair()\n\
+                l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+                port=l.getsockname()[1]\n\
+                a.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [l.fileno()]))])\n\
+                l.close(); a.close()\n\
+                print(port, flush=True); time.sleep(120)";
+    let (_holder, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&[&port]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("? (no process holds it: only the kernel)"), "{output:?}");
+    assert!(output.stderr.contains("(shown as ?)"), "{output:?}");
+    assert!(output.stderr.contains("no process holds them"), "{output:?}");
+}
