@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use crate::model::{
-    Connection, PortMeaning, PortReport, Protocol, Scope, Snapshot, Socket, SocketState,
+    Connection, ListenerKey, PortMeaning, PortReport, Protocol, Scope, Snapshot, Socket,
+    SocketState,
 };
 
 /// Resolves a host name the way clients do (getaddrinfo, all results in
@@ -80,10 +81,6 @@ pub fn is_localhost(name: &str) -> bool {
 pub fn loopback_addresses() -> Vec<IpAddr> {
     vec![IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)]
 }
-
-/// A listener's protocol, address and network namespace: listeners with
-/// the same key are one service (a `SO_REUSEPORT` group, forked workers).
-type ListenerKey = (Protocol, SocketAddr, Option<u64>);
 
 /// Classifies the sockets of one port into listeners, clients and local
 /// ends. `addresses` are what the host part resolved to (empty for a bare
@@ -212,20 +209,23 @@ pub fn build(
     let split_listeners = {
         let mut groups: Vec<(ListenerKey, Vec<u32>)> = Vec::new();
         for listener in listeners.iter().filter(|l| !l.owners.is_empty()) {
-            let Some(local) = listener.local else { continue };
-            let key = (listener.protocol, local, listener.net_namespace);
+            let Some(key) = listener.listener_key() else { continue };
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, owners)) => owners.extend(listener.owners.iter().copied()),
                 None => groups.push((key, listener.owners.clone())),
             }
         }
         // Clients choose between addresses of one namespace only.
-        let mut namespaces: Vec<Option<u64>> = groups.iter().map(|((_, _, ns), _)| *ns).collect();
+        let mut namespaces: Vec<Option<u64>> =
+            groups.iter().map(|((_, _, ns, _), _)| *ns).collect();
         namespaces.sort_unstable();
         namespaces.dedup();
         namespaces.into_iter().any(|namespace| {
-            let groups: Vec<&Vec<u32>> =
-                groups.iter().filter(|((_, _, ns), _)| *ns == namespace).map(|(_, o)| o).collect();
+            let groups: Vec<&Vec<u32>> = groups
+                .iter()
+                .filter(|((_, _, ns, _), _)| *ns == namespace)
+                .map(|(_, o)| o)
+                .collect();
             groups.len() > 1
                 && groups.iter().enumerate().all(|(i, a)| {
                     groups.iter().skip(i + 1).all(|b| a.iter().all(|pid| !b.contains(pid)))
@@ -484,6 +484,10 @@ mod tests {
         let v4 = listener("127.0.0.1:8080", 5);
         let v6 = listener("[::1]:8080", 5);
         assert!(!self::report(vec![v4, v6], Vec::new()).split_listeners);
+        // One address, two interfaces, two processes: two services.
+        let on_lo = Socket { interface: 1, ..listener("0.0.0.0:8080", 5) };
+        let on_eth = Socket { interface: 2, inode: 98, ..listener("0.0.0.0:8080", 6) };
+        assert!(self::report(vec![on_lo, on_eth], Vec::new()).split_listeners);
     }
 
     #[test]

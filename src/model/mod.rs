@@ -216,6 +216,12 @@ impl UnixKind {
     }
 }
 
+/// A listener's protocol, address, network namespace and interface:
+/// listeners with the same key are one service (a `SO_REUSEPORT` group,
+/// forked workers). Two sockets on one address bound to two interfaces
+/// are two services, each reached through its own interface.
+pub type ListenerKey = (Protocol, SocketAddr, Option<u64>, u32);
+
 /// The loopback device's index in every network namespace (the kernel's
 /// `LOOPBACK_IFINDEX`).
 pub const LOOPBACK_INTERFACE: u32 = 1;
@@ -457,6 +463,11 @@ impl Socket {
                             | SocketState::Closing
                             | SocketState::LastAck
                     )))
+    }
+
+    /// The key of a listener (see [`ListenerKey`]); `None` for Unix.
+    pub fn listener_key(&self) -> Option<ListenerKey> {
+        Some((self.protocol, self.local?, self.net_namespace, self.interface))
     }
 
     /// Whether the listener accepts IPv4 clients on a dual-stack `::` bind

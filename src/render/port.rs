@@ -210,6 +210,23 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                 listener.tx_queue
             )?;
         }
+        // Several sockets on one address, interface and namespace: a
+        // SO_REUSEPORT group (workers sharing one socket are one row).
+        let mut groups: Vec<(crate::model::ListenerKey, &Socket, usize)> = Vec::new();
+        for listener in &report.listeners {
+            let Some(key) = listener.listener_key() else { continue };
+            match groups.iter_mut().find(|(k, _, _)| *k == key) {
+                Some((_, _, count)) => *count += 1,
+                None => groups.push((key, listener, 1)),
+            }
+        }
+        for (_, listener, count) in groups.iter().filter(|(_, _, count)| *count > 1) {
+            writeln!(
+                out,
+                "  {}: {count} sockets share it (SO_REUSEPORT): the kernel spreads new connections among them",
+                local_label(listener)
+            )?;
+        }
         if report.split_listeners {
             writeln!(
                 out,

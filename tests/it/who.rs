@@ -807,3 +807,42 @@ fn a_listener_only_the_kernel_holds_is_shown_as_the_note_says() {
     assert!(output.stderr.contains("(shown as ?)"), "{output:?}");
     assert!(output.stderr.contains("no process holds them"), "{output:?}");
 }
+
+/// Sockets on one address: an `SO_REUSEPORT` group of two processes is one
+/// service and is said to be one; two processes on one address bound to
+/// two interfaces are two services, and clients reach one or the other.
+#[test]
+fn a_reuseport_group_is_named_and_two_interfaces_are_a_split() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "ph0", "type", "veth", "peer", "name", "ph1"]);
+    netns.run_ok("ip", &["link", "set", "ph0", "up"]);
+    let port = crate::util::unique_port().to_string();
+    let code = "import socket,sys,time\n\
+                s=socket.socket()\n\
+                if sys.argv[2] == 'reuseport':\n\
+                \x20   s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n\
+                \x20   s.bind(('127.0.0.1', int(sys.argv[1])))\n\
+                else:\n\
+                \x20   s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[2].encode())\n\
+                \x20   s.bind(('0.0.0.0', int(sys.argv[1]) + 1))\n\
+                s.listen(); print('ok', flush=True); time.sleep(120)";
+    let mut servers = Vec::new();
+    for mode in ["reuseport", "reuseport", "lo", "ph0"] {
+        let (server, mut out) = crate::util::python_in(&netns, code, &[&port, mode]);
+        assert_eq!(wait_for_line(&mut out), "ok", "{mode}");
+        servers.push(server);
+    }
+    let group = netns.porthole(&[&port]);
+    assert!(
+        group.stdout.contains(&format!("127.0.0.1:{port}: 2 sockets share it (SO_REUSEPORT)")),
+        "{}",
+        group.stdout
+    );
+    assert!(!group.stdout.contains("different processes"), "{}", group.stdout);
+    let next = (port.parse::<u16>().unwrap() + 1).to_string();
+    let report = netns.porthole(&[&next, "--json"]).json();
+    assert_eq!(report["split_listeners"], true, "{report:#}");
+    let split = netns.porthole(&[&next]);
+    assert!(split.stdout.contains("different processes hold this port"), "{}", split.stdout);
+    assert!(!split.stdout.contains("SO_REUSEPORT"), "{}", split.stdout);
+}
