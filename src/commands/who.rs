@@ -67,7 +67,7 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let mut report =
         port_report::build(settings.endpoint.to_string(), port, addresses, zone, snapshot, meaning);
     if settings.namespaces == NamespaceSelection::Current
-        && report.listeners.iter().any(|l| l.scope() == crate::model::Scope::Specific)
+        && report.listeners.iter().any(crate::model::Socket::exposed)
     {
         let assigned = match &settings.named_namespace {
             Some(namespace) => crate::inventory::namespaces::within(namespace, assigned_addresses)
@@ -76,6 +76,8 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         };
         if let Some(assigned) = assigned {
             report.unassigned = port_report::unassigned_addresses(&report.listeners, &assigned);
+            report.only_loopback_addresses =
+                assigned.iter().all(|address| crate::model::is_loopback(*address));
         }
     }
     write_report(out, &report, settings.format, Style::detect())?;

@@ -249,6 +249,7 @@ pub fn build(
         visibility: snapshot.visibility,
         namespaces: snapshot.namespaces,
         unassigned: Vec::new(),
+        only_loopback_addresses: false,
     }
 }
 

@@ -116,6 +116,11 @@ pub struct PortReport {
     /// nothing reaches them until the address is added. Empty when the
     /// interfaces could not be read, and with `--netns all`.
     pub unassigned: Vec<IpAddr>,
+    /// No interface of the namespace has an address but loopback ones (a
+    /// fresh `ip netns add`, a container run without a network): even a
+    /// wildcard listener there takes connections from that namespace only.
+    /// False when the interfaces could not be read.
+    pub only_loopback_addresses: bool,
 }
 
 impl PortReport {
@@ -131,9 +136,10 @@ impl PortReport {
         self.listeners.iter().any(|listener| self.reachable_exposed(listener))
     }
 
-    /// Whether `listener` is exposed and its address is assigned.
+    /// Whether `listener` is exposed, its address is assigned, and its
+    /// namespace has an address other devices can send to.
     pub fn reachable_exposed(&self, listener: &Socket) -> bool {
-        listener.exposed() && !self.is_unassigned(listener)
+        listener.exposed() && !self.is_unassigned(listener) && !self.only_loopback_addresses
     }
 
     /// Whether `listener` is bound to an address no interface has.

@@ -258,6 +258,9 @@ pub struct PortReportRecord {
     /// Addresses listeners are bound to that no interface has
     /// (`IP_FREEBIND`, `ip_nonlocal_bind`): nothing reaches them yet.
     pub unassigned_addresses: Vec<String>,
+    /// No interface of the namespace has an address but loopback ones, so
+    /// no listener there is reachable from another device.
+    pub only_loopback_addresses: bool,
     pub addresses: Vec<String>,
     pub listeners: Vec<SocketRecord>,
     /// Listeners that serve the asked address (all for a bare port).
@@ -334,6 +337,7 @@ impl PortReportRecord {
             held: report.is_held(),
             exposed: report.exposed(),
             unassigned_addresses: report.unassigned.iter().map(ToString::to_string).collect(),
+            only_loopback_addresses: report.only_loopback_addresses,
             addresses: report.addresses.iter().map(ToString::to_string).collect(),
             listeners: report.listeners.iter().map(socket).collect(),
             serving: report.serving.iter().map(socket).collect(),

@@ -402,6 +402,14 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                 style.yellow("exposed:"),
                 exposed.join(", ")
             )?;
+        } else if report.only_loopback_addresses
+            && report.listeners.iter().any(|s| s.scope() == crate::model::Scope::Wildcard)
+        {
+            writeln!(
+                out,
+                "  loopback only: no interface of this network namespace has an address but \
+                 loopback, so other devices cannot reach it"
+            )?;
         } else if unassigned.len() < report.listeners.len() {
             writeln!(out, "  loopback only: other devices cannot reach it")?;
         }

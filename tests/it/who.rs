@@ -607,6 +607,7 @@ fn many_clients_are_bounded_and_the_rest_counted_by_state() {
 fn a_listener_bound_to_a_device_is_reachable_only_through_it() {
     let Some(netns) = crate::util::Netns::create() else { return };
     netns.run_ok("ip", &["link", "add", "ph0", "type", "veth", "peer", "name", "ph1"]);
+    netns.run_ok("ip", &["addr", "add", "10.79.0.1/24", "dev", "ph0"]);
     netns.run_ok("ip", &["link", "set", "ph0", "up"]);
     let code = "import socket,sys,time\n\
                 held=[]\n\
@@ -845,4 +846,34 @@ fn a_reuseport_group_is_named_and_two_interfaces_are_a_split() {
     let split = netns.porthole(&[&next]);
     assert!(split.stdout.contains("different processes hold this port"), "{}", split.stdout);
     assert!(!split.stdout.contains("SO_REUSEPORT"), "{}", split.stdout);
+}
+
+/// A namespace whose interfaces have no address but loopback (a fresh `ip
+/// netns add`, a container without a network) takes no connection from
+/// another device, even on `0.0.0.0`: not "exposed" until it has one.
+#[test]
+fn a_wildcard_listener_in_a_namespace_with_only_loopback_is_not_exposed() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let port = crate::util::unique_port();
+    let _server = crate::util::server_in(&netns, "0.0.0.0", port, "hold");
+    let port = port.to_string();
+    let report = netns.porthole(&[&port, "--json"]).json();
+    assert_eq!(report["exposed"], false, "{report:#}");
+    assert_eq!(report["only_loopback_addresses"], true, "{report:#}");
+    let text = netns.porthole(&[&port]);
+    assert!(
+        text.stdout
+            .contains("loopback only: no interface of this network namespace has an address"),
+        "{}",
+        text.stdout
+    );
+    // The same from outside, with --netns NAME.
+    let named = porthole_run(&[&port, "--netns", &netns.name, "--json"]).json();
+    assert_eq!(named["exposed"], false, "{named:#}");
+
+    netns.run_ok("ip", &["link", "add", "ph0", "type", "veth", "peer", "name", "ph1"]);
+    netns.run_ok("ip", &["addr", "add", "10.79.1.1/24", "dev", "ph0"]);
+    let report = netns.porthole(&[&port, "--json"]).json();
+    assert_eq!(report["exposed"], true, "{report:#}");
+    assert_eq!(report["only_loopback_addresses"], false, "{report:#}");
 }
