@@ -48,6 +48,7 @@ fn socket(port: u16, state: SocketState, remote: Option<SocketAddr>, inode: u64)
         rx_queue: 0,
         tx_queue: 128,
         interface: 0,
+        interface_name: None,
         v6only: None,
         net_namespace: None,
         owners: vec![u32::from(port)],

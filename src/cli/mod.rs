@@ -47,9 +47,40 @@ fn looks_like_endpoint(word: &str) -> bool {
 }
 
 /// Rewrites `porthole ENDPOINT …` to `porthole who ENDPOINT …` so the most
-/// common question needs no verb.
+/// common question needs no verb. `porthole -- ENDPOINT` (the `--` a script
+/// puts before an argument it did not write) is `porthole who -- ENDPOINT`:
+/// without a verb clap took the endpoint for a subcommand and advised
+/// `porthole 8080:PORT` for port 8080.
 pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut args: Vec<OsString> = args.into_iter().collect();
+    // `porthole -t 53`, `porthole --json 8080`: flags of `who` before the
+    // endpoint (which the usage line shows after it) are `who`'s too.
+    let flags = leading_who_flags(&args[1.min(args.len())..]);
+    if flags > 0 {
+        let rest = &args[1 + flags..];
+        let endpoint = match rest.first().and_then(|a| a.to_str()) {
+            Some("--") => rest.get(1).and_then(|a| a.to_str()).is_some(),
+            Some(word) => {
+                looks_like_endpoint(word) && !subcommand_words().iter().any(|known| known == word)
+            }
+            None => false,
+        };
+        if endpoint {
+            args.insert(1, OsString::from("who"));
+        }
+        return args;
+    }
+    if args.get(1).is_some_and(|a| a == "--") {
+        if let Some(word) = args.get(2).and_then(|a| a.to_str()) {
+            let signed = word.trim_start().starts_with(['-', '+']);
+            if (signed || looks_like_endpoint(word))
+                && !subcommand_words().iter().any(|known| known == word)
+            {
+                args.insert(1, OsString::from("who"));
+            }
+        }
+        return args;
+    }
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
         let is_flag = first.starts_with('-');
         if !is_flag
@@ -60,6 +91,29 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
         }
     }
     args
+}
+
+/// How many of `args` (the words after `porthole`) are, from the first on,
+/// flags `porthole who` takes: `-t`, `-u` (also together), `--tcp`,
+/// `--udp`, `--json`, `--netns NAME` and `--netns=NAME`.
+fn leading_who_flags(args: &[OsString]) -> usize {
+    let mut count = 0;
+    while let Some(word) = args.get(count).and_then(|a| a.to_str()) {
+        let short = word.strip_prefix('-').filter(|rest| {
+            !rest.is_empty() && !rest.starts_with('-') && rest.chars().all(|c| c == 't' || c == 'u')
+        });
+        if short.is_some()
+            || matches!(word, "--tcp" | "--udp" | "--json")
+            || word.starts_with("--netns=")
+        {
+            count += 1;
+        } else if word == "--netns" && args.len() > count + 1 {
+            count += 2;
+        } else {
+            break;
+        }
+    }
+    count
 }
 
 /// Prints a clap error as one `porthole: ` line (help and version go to
@@ -376,6 +430,41 @@ mod tests {
         );
         for word in ["ls", "list", "check", "help", "__hold", "chek", "localhost"] {
             assert_eq!(normalized(&["porthole", word]), ["porthole", word], "{word}");
+        }
+    }
+
+    #[test]
+    fn an_endpoint_after_a_double_dash_gets_who() {
+        assert_eq!(normalized(&["porthole", "--", "8080"]), ["porthole", "who", "--", "8080"]);
+        assert_eq!(normalized(&["porthole", "--", "-1"]), ["porthole", "who", "--", "-1"]);
+        assert_eq!(
+            normalized(&["porthole", "--", "[::1]:80"]),
+            ["porthole", "who", "--", "[::1]:80"]
+        );
+        // A subcommand after `--` is left to clap.
+        assert_eq!(normalized(&["porthole", "--", "ls"]), ["porthole", "--", "ls"]);
+    }
+
+    #[test]
+    fn flags_of_who_before_the_endpoint_get_who() {
+        assert_eq!(normalized(&["porthole", "-t", "53"]), ["porthole", "who", "-t", "53"]);
+        assert_eq!(
+            normalized(&["porthole", "--json", "-tu", "--netns", "all", "[::1]:80"]),
+            ["porthole", "who", "--json", "-tu", "--netns", "all", "[::1]:80"]
+        );
+        assert_eq!(
+            normalized(&["porthole", "--netns=demo", "--", "8080"]),
+            ["porthole", "who", "--netns=demo", "--", "8080"]
+        );
+        // Flags before a subcommand or a non-endpoint stay clap's to judge.
+        for args in [
+            &["porthole", "--json", "ls"][..],
+            &["porthole", "-t"],
+            &["porthole", "--json", "localhost"],
+            &["porthole", "-h", "80"],
+            &["porthole", "--netns"],
+        ] {
+            assert_eq!(normalized(args), args, "{args:?}");
         }
     }
 

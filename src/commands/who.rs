@@ -52,14 +52,34 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     };
     let snapshot = inventory::snapshot(&query).context("listing sockets")?;
     report_visibility(&snapshot);
-    let report = port_report::build(
-        settings.endpoint.to_string(),
-        settings.endpoint.port,
-        addresses,
-        zone,
-        snapshot,
-        crate::portinfo::describe(settings.endpoint.port),
-    );
+    // The ephemeral range, the reserved ports and the first unprivileged
+    // port are sysctls of each network namespace: with `--netns NAME|PATH`
+    // they are read inside that namespace, as its servers and clients see
+    // them.
+    let port = settings.endpoint.port;
+    let meaning = match &settings.named_namespace {
+        Some(namespace) => {
+            crate::inventory::namespaces::within(namespace, || crate::portinfo::describe(port))
+                .context("--netns")?
+        }
+        None => crate::portinfo::describe(port),
+    };
+    let mut report =
+        port_report::build(settings.endpoint.to_string(), port, addresses, zone, snapshot, meaning);
+    if settings.namespaces == NamespaceSelection::Current
+        && report.listeners.iter().any(crate::model::Socket::exposed)
+    {
+        let assigned = match &settings.named_namespace {
+            Some(namespace) => crate::inventory::namespaces::within(namespace, assigned_addresses)
+                .context("--netns")?,
+            None => assigned_addresses(),
+        };
+        if let Some(assigned) = assigned {
+            report.unassigned = port_report::unassigned_addresses(&report.listeners, &assigned);
+            report.only_loopback_addresses =
+                assigned.iter().all(|address| crate::model::is_loopback(*address));
+        }
+    }
     write_report(out, &report, settings.format, Style::detect())?;
     if settings.format == crate::render::Format::Table {
         // The store the recorder writes to (`PORTHOLE_STORE`, or the
@@ -83,6 +103,14 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(if report.is_held() { ExitStatus::Success } else { ExitStatus::Failure })
+}
+
+/// Every address of every interface of the calling thread's namespace;
+/// `None` when they cannot be read (no `ip`), and then nothing is said
+/// about listeners on addresses no interface has.
+fn assigned_addresses() -> Option<Vec<IpAddr>> {
+    let interfaces = crate::diagnose::interfaces::read(&Machine)?;
+    Some(interfaces.iter().flat_map(|i| i.addresses.iter().map(|(address, _)| *address)).collect())
 }
 
 /// Resolves `name` as a client in the namespace asked about resolves it:

@@ -285,6 +285,7 @@ mod tests {
             rx_queue: 0,
             tx_queue: 0,
             interface: 0,
+            interface_name: None,
             v6only: None,
             net_namespace: None,
             owners: Vec::new(),

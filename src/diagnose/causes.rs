@@ -1045,10 +1045,8 @@ fn listening_on(listener: &Socket) -> String {
     }
 }
 
-/// The accept queue is full: `Recv-Q` (queued connections) reached `Send-Q`
-/// (the backlog).
 fn queue_full(listener: &Socket) -> bool {
-    listener.is_listener() && listener.rx_queue > 0 && listener.rx_queue >= listener.tx_queue
+    listener.accept_queue_full()
 }
 
 pub fn attempt_line(attempt: &Attempt) -> String {

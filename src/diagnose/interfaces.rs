@@ -16,7 +16,7 @@ use crate::inventory::system::{System, COMMAND_TIMEOUT};
 
 /// The loopback device's index in every network namespace (the kernel's
 /// `LOOPBACK_IFINDEX`).
-pub const LOOPBACK_INDEX: u32 = 1;
+pub const LOOPBACK_INDEX: u32 = crate::model::LOOPBACK_INTERFACE;
 
 /// One interface as `ip -j addr show` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]

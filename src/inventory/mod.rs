@@ -372,6 +372,29 @@ fn drop_closed_without_owner(query: &Query, sockets: &mut Vec<Socket>) {
 /// Enumerates the calling thread's namespace with the backend the query asks
 /// for (netlink first under `Auto`).
 pub(crate) fn enumerate_current(query: &Query) -> Result<(Vec<Socket>, Source), InventoryError> {
+    let (mut sockets, source) = enumerate_current_unnamed(query)?;
+    name_interfaces(&mut sockets);
+    Ok((sockets, source))
+}
+
+/// Names the interface of every socket bound to one, as the calling
+/// thread's namespace (the sockets') calls it: an index alone means nothing
+/// to the reader, and another namespace numbers its interfaces its own way.
+/// Few sockets are bound to an interface, and each name is asked once.
+fn name_interfaces(sockets: &mut [Socket]) {
+    let mut names: BTreeMap<u32, Option<String>> = BTreeMap::new();
+    for socket in sockets.iter_mut().filter(|s| s.interface != 0) {
+        socket.interface_name = names
+            .entry(socket.interface)
+            .or_insert_with(|| {
+                crate::sys::interfaces::name_of(socket.interface)
+                    .map(|name| crate::model::os_text::from_bytes(&name))
+            })
+            .clone();
+    }
+}
+
+fn enumerate_current_unnamed(query: &Query) -> Result<(Vec<Socket>, Source), InventoryError> {
     let backend = Backend::from_env()?.unwrap_or(query.backend);
     match backend {
         Backend::Procfs => Ok((procfs::Procfs::current().sockets(query)?, Source::Procfs)),

@@ -10,7 +10,10 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-use crate::model::{Connection, PortMeaning, PortReport, Protocol, Snapshot, Socket, SocketState};
+use crate::model::{
+    Connection, ListenerKey, PortMeaning, PortReport, Protocol, Scope, Snapshot, Socket,
+    SocketState,
+};
 
 /// Resolves a host name the way clients do (getaddrinfo, all results in
 /// order, duplicates removed).
@@ -24,21 +27,40 @@ pub fn resolve(name: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
     Ok(addresses)
 }
 
-/// Whether `socket` is a connected UDP socket whose destination is a UDP
-/// listener of this machine (same namespace): a loopback destination that
-/// a listener serves, or the very address a listener is bound to. A
-/// wildcard listener does not make every destination local.
-fn udp_client_of_local_listener(socket: &Socket, listeners: &[Socket]) -> bool {
+/// Whether `socket` is a connection whose destination is a listener of
+/// this machine (same protocol and namespace) though no server end pairs
+/// with it: a connected UDP socket (the server's socket stays unconnected),
+/// or a TCP connect still in SYN-SENT because the listener's accept queue is
+/// full (the kernel drops its SYN). The destination is a loopback address a
+/// listener serves, or the very address a listener is bound to; a wildcard
+/// listener does not make every destination local.
+fn client_of_local_listener(socket: &Socket, listeners: &[Socket]) -> bool {
     let Some(remote) = socket.remote else { return false };
-    socket.protocol == Protocol::Udp
+    let unpaired = match socket.protocol {
+        Protocol::Udp => true,
+        // An established TCP connection has a server end here, or its
+        // server is elsewhere.
+        Protocol::Tcp => socket.state == SocketState::SynSent,
+        Protocol::Unix => false,
+    };
+    unpaired
         && listeners.iter().any(|listener| {
-            listener.protocol == Protocol::Udp
+            listener.protocol == socket.protocol
                 && listener.net_namespace == socket.net_namespace
                 && listener.serves(remote)
                 && (remote.ip().to_canonical().is_loopback()
                     || listener.local.map(|l| l.ip().to_canonical())
                         == Some(remote.ip().to_canonical()))
         })
+}
+
+/// Whether a connection to `ip` can arrive where `listener` listens: one
+/// bound to a device (`SO_BINDTODEVICE`) only sees packets arriving on it,
+/// and a connection to a loopback address arrives on `lo`.
+fn reaches(listener: &Socket, ip: IpAddr) -> bool {
+    !crate::model::is_loopback(ip)
+        || listener.interface == 0
+        || listener.interface == crate::model::LOOPBACK_INTERFACE
 }
 
 /// `address` with a v4-mapped IPv6 address written as the IPv4 address
@@ -59,10 +81,6 @@ pub fn is_localhost(name: &str) -> bool {
 pub fn loopback_addresses() -> Vec<IpAddr> {
     vec![IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)]
 }
-
-/// A listener's protocol, address and network namespace: listeners with
-/// the same key are one service (a `SO_REUSEPORT` group, forked workers).
-type ListenerKey = (Protocol, SocketAddr, Option<u64>);
 
 /// Classifies the sockets of one port into listeners, clients and local
 /// ends. `addresses` are what the host part resolved to (empty for a bare
@@ -85,7 +103,9 @@ pub fn build(
     } else {
         listeners
             .iter()
-            .filter(|l| addresses.iter().any(|ip| l.serves(SocketAddr::new(*ip, port))))
+            .filter(|l| {
+                addresses.iter().any(|ip| l.serves(SocketAddr::new(*ip, port)) && reaches(l, *ip))
+            })
             // A socket bound to a link-local address with a zone is bound
             // to that interface (`sk_bound_dev_if`), as is one bound with
             // `SO_BINDTODEVICE`.
@@ -108,9 +128,42 @@ pub fn build(
             by_tuple.insert(key, socket);
         }
     }
+    // With `--netns all`, a connection between two namespaces of this
+    // machine (through a veth, a bridge) has both ends here, each in its
+    // own namespace. Loopback never crosses namespaces, and two isolated
+    // namespaces may reuse one address plan: only a single end with the
+    // swapped tuple elsewhere is taken as the other end.
+    let mut across: HashMap<(SocketAddr, SocketAddr, Protocol), Vec<&Socket>> = HashMap::new();
+    for socket in sockets {
+        if let (Some(local), Some(remote)) = (socket.local, socket.remote) {
+            if !crate::model::is_loopback(local.ip()) && !remote.ip().is_unspecified() {
+                let key = (canonical(local), canonical(remote), socket.protocol);
+                across.entry(key).or_default().push(socket);
+            }
+        }
+    }
+    // The one end in another namespace with the swapped tuple, if exactly
+    // one has it.
+    let single_across = |socket: &Socket| -> Option<&Socket> {
+        let (local, remote) = (canonical(socket.local?), canonical(socket.remote?));
+        let mut elsewhere = across
+            .get(&(remote, local, socket.protocol))?
+            .iter()
+            .filter(|peer| peer.net_namespace != socket.net_namespace);
+        match (elsewhere.next(), elsewhere.next()) {
+            (Some(peer), None) => Some(*peer),
+            _ => None,
+        }
+    };
     let peer_of = |socket: &Socket| -> Option<Socket> {
         let (local, remote) = (canonical(socket.local?), canonical(socket.remote?));
-        by_tuple.get(&(remote, local, socket.protocol, socket.net_namespace)).map(|s| (*s).clone())
+        if let Some(peer) = by_tuple.get(&(remote, local, socket.protocol, socket.net_namespace)) {
+            return Some((*peer).clone());
+        }
+        // Each end must be the other's only candidate.
+        let peer = single_across(socket)?;
+        (single_across(peer).map(|back| back.net_namespace) == Some(socket.net_namespace))
+            .then(|| peer.clone())
     };
     let is_connection =
         |s: &Socket| !s.is_listener() && s.state != SocketState::TimeWait && s.remote_port() != 0;
@@ -129,9 +182,9 @@ pub fn build(
                 local_ends.push(connection);
             }
         } else if socket.remote_port() == port && peer_of(socket).is_none() {
-            if udp_client_of_local_listener(socket, &listeners) {
-                // A connected UDP client of a listener here: the server's
-                // socket stays unconnected, so no peer end pairs with it.
+            if client_of_local_listener(socket, &listeners) {
+                // A client of a listener here that no server end pairs
+                // with (connected UDP, or TCP waiting on a full queue).
                 clients.push(Connection { near: None, far: Some(socket.clone()) });
             } else {
                 // The other end is not on this machine (or not in this
@@ -156,20 +209,23 @@ pub fn build(
     let split_listeners = {
         let mut groups: Vec<(ListenerKey, Vec<u32>)> = Vec::new();
         for listener in listeners.iter().filter(|l| !l.owners.is_empty()) {
-            let Some(local) = listener.local else { continue };
-            let key = (listener.protocol, local, listener.net_namespace);
+            let Some(key) = listener.listener_key() else { continue };
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, owners)) => owners.extend(listener.owners.iter().copied()),
                 None => groups.push((key, listener.owners.clone())),
             }
         }
         // Clients choose between addresses of one namespace only.
-        let mut namespaces: Vec<Option<u64>> = groups.iter().map(|((_, _, ns), _)| *ns).collect();
+        let mut namespaces: Vec<Option<u64>> =
+            groups.iter().map(|((_, _, ns, _), _)| *ns).collect();
         namespaces.sort_unstable();
         namespaces.dedup();
         namespaces.into_iter().any(|namespace| {
-            let groups: Vec<&Vec<u32>> =
-                groups.iter().filter(|((_, _, ns), _)| *ns == namespace).map(|(_, o)| o).collect();
+            let groups: Vec<&Vec<u32>> = groups
+                .iter()
+                .filter(|((_, _, ns, _), _)| *ns == namespace)
+                .map(|(_, o)| o)
+                .collect();
             groups.len() > 1
                 && groups.iter().enumerate().all(|(i, a)| {
                     groups.iter().skip(i + 1).all(|b| a.iter().all(|pid| !b.contains(pid)))
@@ -192,7 +248,26 @@ pub fn build(
         processes: snapshot.processes,
         visibility: snapshot.visibility,
         namespaces: snapshot.namespaces,
+        unassigned: Vec::new(),
+        only_loopback_addresses: false,
     }
+}
+
+/// The specific addresses `listeners` are bound to that are none of
+/// `assigned` (every address of the interfaces of their namespace): a
+/// socket bound with `IP_FREEBIND` or under `ip_nonlocal_bind` listens on
+/// an address no packet is delivered to until an interface gets it.
+/// Loopback and wildcard binds always have their address.
+pub fn unassigned_addresses(listeners: &[Socket], assigned: &[IpAddr]) -> Vec<IpAddr> {
+    let mut unassigned: Vec<IpAddr> = Vec::new();
+    for listener in listeners.iter().filter(|l| l.scope() == Scope::Specific) {
+        let Some(local) = listener.local else { continue };
+        let ip = local.ip().to_canonical();
+        if !assigned.iter().any(|a| a.to_canonical() == ip) && !unassigned.contains(&ip) {
+            unassigned.push(ip);
+        }
+    }
+    unassigned
 }
 
 #[cfg(test)]
@@ -307,6 +382,34 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_between_two_namespaces_has_both_ends_here() {
+        let in_namespace =
+            |socket: Socket, namespace: u64| Socket { net_namespace: Some(namespace), ..socket };
+        let server = in_namespace(listener("0.0.0.0:8080", 5), 1);
+        let server_end = in_namespace(
+            tcp("10.0.0.1:8080", "10.0.0.2:40000", SocketState::Established, Some(5)),
+            1,
+        );
+        let client_end = in_namespace(
+            tcp("10.0.0.2:40000", "10.0.0.1:8080", SocketState::Established, Some(7)),
+            2,
+        );
+        let report =
+            report(vec![server.clone(), server_end.clone(), client_end.clone()], Vec::new());
+        assert_eq!(
+            report.clients,
+            vec![Connection { near: Some(server_end.clone()), far: Some(client_end.clone()) }]
+        );
+        assert!(report.outbound.is_empty(), "{:?}", report.outbound);
+        // Two namespaces with the same tuple: which one is the client is
+        // not known, and neither is claimed.
+        let twin = Socket { net_namespace: Some(3), ..client_end.clone() };
+        let report = self::report(vec![server, server_end.clone(), client_end, twin], Vec::new());
+        assert_eq!(report.clients, vec![Connection { near: Some(server_end), far: None }]);
+        assert_eq!(report.outbound.len(), 2);
+    }
+
+    #[test]
     fn without_a_listener_a_local_port_is_a_local_end() {
         let end = tcp("127.0.0.1:8080", "127.0.0.1:5432", SocketState::Established, Some(9));
         let time_wait = tcp("127.0.0.1:8080", "127.0.0.1:5433", SocketState::TimeWait, None);
@@ -341,6 +444,38 @@ mod tests {
     }
 
     #[test]
+    fn a_listener_on_an_address_no_interface_has_is_not_exposed() {
+        let freebind = listener("192.0.2.77:8080", 5);
+        let lan = listener("10.0.0.5:8080", 6);
+        let wildcard = listener("0.0.0.0:8080", 7);
+        let assigned: Vec<IpAddr> = vec!["10.0.0.5".parse().unwrap()];
+        let sockets = [freebind.clone(), lan.clone(), wildcard];
+        assert_eq!(
+            unassigned_addresses(&sockets, &assigned),
+            vec!["192.0.2.77".parse::<IpAddr>().unwrap()]
+        );
+        let mut alone = report(vec![freebind.clone()], Vec::new());
+        assert!(alone.exposed(), "unknown interfaces: taken as assigned");
+        alone.unassigned = unassigned_addresses(&alone.listeners, &assigned);
+        assert!(!alone.exposed());
+        assert!(alone.is_unassigned(&freebind));
+        let mut both = report(vec![freebind, lan.clone()], Vec::new());
+        both.unassigned = unassigned_addresses(&both.listeners, &assigned);
+        assert!(both.exposed() && both.reachable_exposed(&lan));
+    }
+
+    #[test]
+    fn a_listener_bound_to_another_device_does_not_serve_loopback() {
+        let on_eth = Socket { interface: 2, ..listener("0.0.0.0:8080", 5) };
+        let on_lo = Socket { interface: 1, ..listener("0.0.0.0:8080", 6) };
+        let loopback = vec!["127.0.0.1".parse().unwrap()];
+        let report = report(vec![on_eth.clone(), on_lo.clone()], loopback);
+        assert_eq!(report.serving, vec![on_lo]);
+        let lan = self::report(vec![on_eth.clone()], vec!["10.0.0.5".parse().unwrap()]);
+        assert_eq!(lan.serving, vec![on_eth]);
+    }
+
+    #[test]
     fn a_reuseport_group_is_not_a_split() {
         let first = listener("127.0.0.1:8080", 5);
         let second = Socket { inode: 99, ..listener("127.0.0.1:8080", 6) };
@@ -350,6 +485,10 @@ mod tests {
         let v4 = listener("127.0.0.1:8080", 5);
         let v6 = listener("[::1]:8080", 5);
         assert!(!self::report(vec![v4, v6], Vec::new()).split_listeners);
+        // One address, two interfaces, two processes: two services.
+        let on_lo = Socket { interface: 1, ..listener("0.0.0.0:8080", 5) };
+        let on_eth = Socket { interface: 2, inode: 98, ..listener("0.0.0.0:8080", 6) };
+        assert!(self::report(vec![on_lo, on_eth], Vec::new()).split_listeners);
     }
 
     #[test]
@@ -364,9 +503,19 @@ mod tests {
             )
         };
         let listeners = [listener];
-        assert!(udp_client_of_local_listener(&connected("127.0.0.1:53"), &listeners));
-        assert!(!udp_client_of_local_listener(&connected("192.0.2.1:53"), &listeners));
+        assert!(client_of_local_listener(&connected("127.0.0.1:53"), &listeners));
+        assert!(!client_of_local_listener(&connected("192.0.2.1:53"), &listeners));
         let specific = [Socket::listening(Protocol::Udp, "10.0.0.5:53".parse().unwrap())];
-        assert!(udp_client_of_local_listener(&connected("10.0.0.5:53"), &specific));
+        assert!(client_of_local_listener(&connected("10.0.0.5:53"), &specific));
+        // A TCP connect is a client of a TCP listener only.
+        let syn_sent = Socket::ip(
+            Protocol::Tcp,
+            "127.0.0.1:40000".parse().unwrap(),
+            "127.0.0.1:53".parse().unwrap(),
+            SocketState::SynSent,
+        );
+        assert!(!client_of_local_listener(&syn_sent, &listeners));
+        let tcp = [Socket::listening(Protocol::Tcp, "127.0.0.1:53".parse().unwrap())];
+        assert!(client_of_local_listener(&syn_sent, &tcp));
     }
 }

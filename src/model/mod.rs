@@ -216,6 +216,16 @@ impl UnixKind {
     }
 }
 
+/// A listener's protocol, address, network namespace and interface:
+/// listeners with the same key are one service (a `SO_REUSEPORT` group,
+/// forked workers). Two sockets on one address bound to two interfaces
+/// are two services, each reached through its own interface.
+pub type ListenerKey = (Protocol, SocketAddr, Option<u64>, u32);
+
+/// The loopback device's index in every network namespace (the kernel's
+/// `LOOPBACK_IFINDEX`).
+pub const LOOPBACK_INTERFACE: u32 = 1;
+
 /// Where a bound address can be reached from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
@@ -327,8 +337,14 @@ pub struct Socket {
     pub rx_queue: u32,
     /// For a listener, the backlog; otherwise unsent bytes.
     pub tx_queue: u32,
-    /// Interface index a socket is bound to (`SO_BINDTODEVICE`), 0 if none.
+    /// Interface index a socket is bound to (`SO_BINDTODEVICE`, or the
+    /// zone of a link-local address), 0 if none. Such a socket only sees
+    /// packets that arrive on that interface.
     pub interface: u32,
+    /// The name of `interface` in the socket's network namespace when it
+    /// was listed (`None` when unbound or when the name could not be read).
+    /// Chosen by whoever created the interface: other users' text.
+    pub interface_name: Option<String>,
     /// For `::` listeners: `Some(false)` means dual-stack (also accepts
     /// IPv4), `Some(true)` IPv6 only; `None` when the source cannot tell.
     pub v6only: Option<bool>,
@@ -358,6 +374,7 @@ impl Socket {
             rx_queue: 0,
             tx_queue: 0,
             interface: 0,
+            interface_name: None,
             v6only: None,
             net_namespace: None,
             owners: Vec::new(),
@@ -409,9 +426,13 @@ impl Socket {
         self.remote.map_or(0, |address| address.port())
     }
 
-    /// Scope of the local address.
+    /// Scope of the local address. A socket bound to the loopback device
+    /// (`SO_BINDTODEVICE` `lo`) only sees packets that arrive on `lo`, which
+    /// only this host sends: it is loopback whatever address it is bound to
+    /// (`0.0.0.0` included).
     pub fn scope(&self) -> Scope {
         match self.local {
+            Some(_) if self.interface == LOOPBACK_INTERFACE => Scope::Loopback,
             Some(address) => Scope::of_address(address.ip()),
             None => Scope::Local,
         }
@@ -435,6 +456,16 @@ impl Socket {
         }
     }
 
+    /// A stream listener whose accept queue is full: `Recv-Q` (connections
+    /// waiting for `accept()`) reached `Send-Q` (the backlog). New clients
+    /// then wait in SYN-SENT while the kernel drops their SYNs.
+    pub fn accept_queue_full(&self) -> bool {
+        self.is_listener()
+            && self.protocol != Protocol::Udp
+            && self.rx_queue > 0
+            && self.rx_queue >= self.tx_queue
+    }
+
     /// A TCP connection only the kernel still holds while it closes:
     /// TIME-WAIT, or an orphan (no inode: its process closed it or exited)
     /// in FIN-WAIT-1/2, CLOSING or LAST-ACK. It keeps its port from a bind
@@ -452,7 +483,13 @@ impl Socket {
                     )))
     }
 
-    /// Whether the listener accepts IPv4 clients on a dual-stack `::` bind.
+    /// The key of a listener (see [`ListenerKey`]); `None` for Unix.
+    pub fn listener_key(&self) -> Option<ListenerKey> {
+        Some((self.protocol, self.local?, self.net_namespace, self.interface))
+    }
+
+    /// Whether the listener accepts IPv4 clients on a dual-stack `::` bind
+    /// (from this host only when it is bound to `lo`).
     pub fn is_dual_stack(&self) -> bool {
         self.family == Family::Ipv6
             && self.local.is_some_and(|address| address.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED))

@@ -111,6 +111,16 @@ pub struct PortReport {
     /// The network namespaces the sockets were found in (`--netns all`;
     /// empty for the current namespace only).
     pub namespaces: Vec<Namespace>,
+    /// Addresses listeners are bound to that no interface of their
+    /// namespace has (bound with `IP_FREEBIND` or `ip_nonlocal_bind`):
+    /// nothing reaches them until the address is added. Empty when the
+    /// interfaces could not be read, and with `--netns all`.
+    pub unassigned: Vec<IpAddr>,
+    /// No interface of the namespace has an address but loopback ones (a
+    /// fresh `ip netns add`, a container run without a network): even a
+    /// wildcard listener there takes connections from that namespace only.
+    /// False when the interfaces could not be read.
+    pub only_loopback_addresses: bool,
 }
 
 impl PortReport {
@@ -120,8 +130,20 @@ impl PortReport {
         !self.listeners.is_empty() || !self.local_ends.is_empty() || !self.bound.is_empty()
     }
 
-    /// Whether another device could reach a listener on the port.
+    /// Whether another device could reach a listener on the port: an
+    /// exposed one on an address an interface has.
     pub fn exposed(&self) -> bool {
-        self.listeners.iter().any(Socket::exposed)
+        self.listeners.iter().any(|listener| self.reachable_exposed(listener))
+    }
+
+    /// Whether `listener` is exposed, its address is assigned, and its
+    /// namespace has an address other devices can send to.
+    pub fn reachable_exposed(&self, listener: &Socket) -> bool {
+        listener.exposed() && !self.is_unassigned(listener) && !self.only_loopback_addresses
+    }
+
+    /// Whether `listener` is bound to an address no interface has.
+    pub fn is_unassigned(&self, listener: &Socket) -> bool {
+        listener.local.is_some_and(|local| self.unassigned.contains(&local.ip().to_canonical()))
     }
 }

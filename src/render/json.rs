@@ -33,11 +33,19 @@ pub struct SocketRecord {
     pub remote_port: u16,
     /// As `ss` spells it: `LISTEN`, `ESTAB`, `TIME-WAIT`, `UNCONN`…
     pub state: &'static str,
-    /// `loopback`, `wildcard`, `specific` or `local` (Unix).
+    /// `loopback`, `wildcard`, `specific` or `local` (Unix). A socket bound
+    /// to the `lo` device is `loopback` whatever its address.
     pub scope: &'static str,
     /// Reachable from another device (a listener on a wildcard or
-    /// non-loopback address).
+    /// non-loopback address, not bound to `lo`).
     pub exposed: bool,
+    /// The interface the socket is bound to (`SO_BINDTODEVICE`, or the zone
+    /// of a link-local address), by name (its index when the name could
+    /// not be read); `null` when it takes packets from every interface.
+    pub interface: Option<String>,
+    /// The exact bytes of `interface`, base64, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface_bytes: Option<String>,
     /// A `::` listener that also accepts IPv4 (`IPV6_V6ONLY` off); `null`
     /// when unknown.
     pub dual_stack: Option<bool>,
@@ -176,8 +184,18 @@ impl SocketRecord {
             state: socket.state.ss_name(),
             scope: scope.as_str(),
             exposed: socket.exposed(),
-            dual_stack: match (socket.family, socket.scope()) {
-                (crate::model::Family::Ipv6, crate::model::Scope::Wildcard) => {
+            interface: (socket.interface != 0).then(|| {
+                socket.interface_name.clone().unwrap_or_else(|| socket.interface.to_string())
+            }),
+            interface_bytes: socket
+                .interface_name
+                .as_deref()
+                .and_then(crate::model::os_text::exact_bytes),
+            dual_stack: match socket.local.map(|local| crate::model::Scope::of_address(local.ip()))
+            {
+                Some(crate::model::Scope::Wildcard)
+                    if socket.family == crate::model::Family::Ipv6 =>
+                {
                     socket.v6only.map(|v| !v)
                 }
                 _ => None,
@@ -234,7 +252,15 @@ pub struct PortReportRecord {
     pub port: u16,
     /// Something holds the port (a listener, or a live local end).
     pub held: bool,
+    /// Another device could reach a listener (one on an address no
+    /// interface has does not count).
     pub exposed: bool,
+    /// Addresses listeners are bound to that no interface has
+    /// (`IP_FREEBIND`, `ip_nonlocal_bind`): nothing reaches them yet.
+    pub unassigned_addresses: Vec<String>,
+    /// No interface of the namespace has an address but loopback ones, so
+    /// no listener there is reachable from another device.
+    pub only_loopback_addresses: bool,
     pub addresses: Vec<String>,
     pub listeners: Vec<SocketRecord>,
     /// Listeners that serve the asked address (all for a bare port).
@@ -310,6 +336,8 @@ impl PortReportRecord {
             port: report.port,
             held: report.is_held(),
             exposed: report.exposed(),
+            unassigned_addresses: report.unassigned.iter().map(ToString::to_string).collect(),
+            only_loopback_addresses: report.only_loopback_addresses,
             addresses: report.addresses.iter().map(ToString::to_string).collect(),
             listeners: report.listeners.iter().map(socket).collect(),
             serving: report.serving.iter().map(socket).collect(),

@@ -76,7 +76,8 @@ fn write_table(
         let owners: Vec<&Process> = snapshot.owners_of(socket).collect();
         let protocol = protocol_label(socket);
         row.cell_sized(protocol, Some(protocol.len()));
-        row.cell_sized(Local(socket), socket.local.and_then(address_width));
+        let local_width = socket.local.filter(|_| socket.interface == 0).and_then(address_width);
+        row.cell_sized(Local(socket), local_width);
         if options.remote {
             row.cell_sized(Remote(socket), Remote(socket).width());
         }
@@ -136,6 +137,7 @@ struct Local<'a>(&'a Socket);
 impl std::fmt::Display for Local<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.0.local, &self.0.path) {
+            (Some(_), _) if self.0.interface != 0 => f.write_str(&local_label(self.0)),
             (Some(address), _) => write_address(f, address),
             (None, Some(path)) => f.write_str(&sanitize(path)),
             (None, None) => write!(f, "* {}", self.0.inode),
@@ -241,9 +243,23 @@ impl std::fmt::Display for Remote<'_> {
 }
 
 /// `127.0.0.1:80`, `[::1]:80`, a Unix path (sanitised: another user chose
-/// it), or `*` with the inode for an unnamed Unix socket.
+/// it), or `*` with the inode for an unnamed Unix socket. A socket bound to
+/// an interface shows it after the address as `ss` does (`0.0.0.0%lo:8080`,
+/// `[::]%eth0:8080`), since only packets arriving on that interface reach
+/// it; the name is other users' text, escaped.
 pub fn local_label(socket: &Socket) -> String {
     match (socket.local, &socket.path) {
+        (Some(address), _) if socket.interface != 0 => {
+            let ip = match address.ip() {
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            };
+            let device = socket
+                .interface_name
+                .as_deref()
+                .map_or_else(|| socket.interface.to_string(), |name| sanitize(name).into_owned());
+            format!("{ip}%{device}:{}", address.port())
+        }
         (Some(address), _) => address.to_string(),
         (None, Some(path)) => sanitize(path).into_owned(),
         (None, None) => format!("* {}", socket.inode),
@@ -252,8 +268,11 @@ pub fn local_label(socket: &Socket) -> String {
 
 fn scope_label(socket: &Socket, style: Style) -> String {
     let scope = socket.scope();
-    let text =
-        if socket.is_dual_stack() { "wildcard+v4".to_string() } else { scope.as_str().to_string() };
+    let text = if socket.is_dual_stack() && scope == Scope::Wildcard {
+        "wildcard+v4".to_string()
+    } else {
+        scope.as_str().to_string()
+    };
     match scope {
         Scope::Wildcard | Scope::Specific if socket.exposed() => style.yellow(&text),
         _ => text,

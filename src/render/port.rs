@@ -8,7 +8,43 @@ use super::listing::{local_label, protocol_label};
 use super::sanitize::Foreign;
 use super::table::Table;
 use super::{Format, Style};
-use crate::model::{Connection, PortReport, Process, Socket};
+use crate::model::{Connection, PortReport, Process, Socket, SocketState};
+
+/// The most rows each list of connections (clients, local ends, outbound)
+/// shows on a terminal: a busy server has thousands. The rest are counted
+/// by state, and `--json` carries every one.
+pub const LISTED_CONNECTIONS: usize = 20;
+
+/// The rows of a list of connections to show, and the line that counts
+/// those left out. When the list is cut, the rarest states come first (a
+/// few CLOSE-WAIT among thousands of ESTAB are what a reader looks for);
+/// otherwise the order is kept.
+fn bounded<T>(items: &[T], state: impl Fn(&T) -> SocketState) -> (Vec<&T>, Option<String>) {
+    if items.len() <= LISTED_CONNECTIONS {
+        return (items.iter().collect(), None);
+    }
+    let mut tally: std::collections::BTreeMap<SocketState, usize> =
+        std::collections::BTreeMap::new();
+    for item in items {
+        *tally.entry(state(item)).or_default() += 1;
+    }
+    let mut rows: Vec<&T> = items.iter().collect();
+    rows.sort_by_key(|item| tally[&state(item)]);
+    let left_out = &rows[LISTED_CONNECTIONS..];
+    let mut left_tally: Vec<(SocketState, usize)> = Vec::new();
+    for item in left_out {
+        match left_tally.iter_mut().find(|(s, _)| *s == state(item)) {
+            Some((_, count)) => *count += 1,
+            None => left_tally.push((state(item), 1)),
+        }
+    }
+    let states: Vec<String> =
+        left_tally.iter().map(|(state, count)| format!("{count} {}", state.ss_name())).collect();
+    let line =
+        format!("… and {} more ({}); --json lists every one", left_out.len(), states.join(", "));
+    rows.truncate(LISTED_CONNECTIONS);
+    (rows, Some(line))
+}
 
 pub fn write_report(
     out: &mut dyn Write,
@@ -66,7 +102,8 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
             "no process".into()
         } else {
             if report.visibility.owner_gaps == [crate::model::OwnerGap::NoProcess] {
-                "none: no process holds it (only the kernel)".into()
+                // `?` as the stderr note says, which explains it.
+                "? (no process holds it: only the kernel)".into()
             } else {
                 // Why is said once, on stderr (see `Visibility::owner_note`).
                 "? (owner not visible)".into()
@@ -129,7 +166,8 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             if !report.addresses.is_empty() && !serves {
                 local.push_str(" (not for this address)");
             }
-            let scope = if socket.is_dual_stack() {
+            let scope = if socket.is_dual_stack() && socket.scope() == crate::model::Scope::Wildcard
+            {
                 "wildcard (dual-stack: IPv4 too)".to_string()
             } else {
                 socket.scope().as_str().to_string()
@@ -147,6 +185,48 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             table.push(row);
         }
         table.write(out, style.width, "  ")?;
+        for listener in report.listeners.iter().filter(|l| l.accept_queue_full()) {
+            let waiting = report
+                .clients
+                .iter()
+                .filter(|c| c.near.is_none())
+                .filter_map(|c| c.far.as_ref())
+                .filter(|far| {
+                    far.state == SocketState::SynSent
+                        && far.remote.is_some_and(|r| listener.serves(r))
+                })
+                .count();
+            let waiting = if waiting > 0 {
+                format!("; {waiting} client(s) wait in SYN-SENT")
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "  {} the accept queue of {} is full ({} waiting, backlog {}): the server does not call accept() fast enough, and the kernel drops new connections{waiting}",
+                style.yellow("warning:"),
+                local_label(listener),
+                listener.rx_queue,
+                listener.tx_queue
+            )?;
+        }
+        // Several sockets on one address, interface and namespace: a
+        // SO_REUSEPORT group (workers sharing one socket are one row).
+        let mut groups: Vec<(crate::model::ListenerKey, &Socket, usize)> = Vec::new();
+        for listener in &report.listeners {
+            let Some(key) = listener.listener_key() else { continue };
+            match groups.iter_mut().find(|(k, _, _)| *k == key) {
+                Some((_, _, count)) => *count += 1,
+                None => groups.push((key, listener, 1)),
+            }
+        }
+        for (_, listener, count) in groups.iter().filter(|(_, _, count)| *count > 1) {
+            writeln!(
+                out,
+                "  {}: {count} sockets share it (SO_REUSEPORT): the kernel spreads new connections among them",
+                local_label(listener)
+            )?;
+        }
         if report.split_listeners {
             writeln!(
                 out,
@@ -198,12 +278,17 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
     if !report.clients.is_empty() {
         writeln!(out)?;
         writeln!(out, "{} ({})", style.bold("Clients"), report.clients.len())?;
-        write_connections(out, report, &report.clients, style)?;
+        let (rows, more) = bounded(&report.clients, connection_state);
+        write_connections(out, report, &rows, style)?;
+        if let Some(more) = more {
+            writeln!(out, "  {more}")?;
+        }
     }
     if !report.local_ends.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Local end of"))?;
-        for connection in &report.local_ends {
+        let (rows, more) = bounded(&report.local_ends, connection_state);
+        for connection in rows {
             if let Some(near) = &connection.near {
                 let peer = near.remote.map_or_else(|| "?".into(), |r| r.to_string());
                 let who = owners_text(report, near);
@@ -221,6 +306,9 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                 )?;
             }
         }
+        if let Some(more) = more {
+            writeln!(out, "  {more}")?;
+        }
     }
     if !report.outbound.is_empty() {
         writeln!(out)?;
@@ -230,7 +318,8 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             style.bold("Outbound to this port elsewhere"),
             report.outbound.len()
         )?;
-        for socket in &report.outbound {
+        let (rows, more) = bounded(&report.outbound, |socket| socket.state);
+        for socket in rows {
             writeln!(
                 out,
                 "  {} → {}  {}  {}",
@@ -239,6 +328,9 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                 socket.state.ss_name(),
                 owners_text(report, socket)
             )?;
+        }
+        if let Some(more) = more {
+            writeln!(out, "  {more}")?;
         }
     }
     if report.time_wait > 0 {
@@ -295,38 +387,73 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
     if !report.listeners.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Exposure"))?;
+        let unassigned: Vec<String> =
+            report.listeners.iter().filter(|s| report.is_unassigned(s)).map(local_label).collect();
         if report.exposed() {
-            let exposed: Vec<String> =
-                report.listeners.iter().filter(|s| s.exposed()).map(local_label).collect();
+            let exposed: Vec<String> = report
+                .listeners
+                .iter()
+                .filter(|s| report.reachable_exposed(s))
+                .map(local_label)
+                .collect();
             writeln!(
                 out,
                 "  {} reachable from other devices via {}",
                 style.yellow("exposed:"),
                 exposed.join(", ")
             )?;
-        } else {
+        } else if report.only_loopback_addresses
+            && report.listeners.iter().any(|s| s.scope() == crate::model::Scope::Wildcard)
+        {
+            writeln!(
+                out,
+                "  loopback only: no interface of this network namespace has an address but \
+                 loopback, so other devices cannot reach it"
+            )?;
+        } else if unassigned.len() < report.listeners.len() {
             writeln!(out, "  loopback only: other devices cannot reach it")?;
+        }
+        if !unassigned.is_empty() {
+            writeln!(
+                out,
+                "  not reachable yet: {} is bound to an address no interface has (IP_FREEBIND \
+                 or ip_nonlocal_bind); clients reach it once an interface gets the address",
+                unassigned.join(", ")
+            )?;
         }
     }
     Ok(())
 }
 
+/// The state of a connection as its rows show it: the server's end when
+/// it is here, else the client's.
+fn connection_state(connection: &Connection) -> SocketState {
+    connection
+        .near
+        .as_ref()
+        .or(connection.far.as_ref())
+        .map_or(SocketState::Established, |socket| socket.state)
+}
+
 fn write_connections(
     out: &mut dyn Write,
     report: &PortReport,
-    connections: &[Connection],
+    connections: &[&Connection],
     style: Style,
 ) -> std::io::Result<()> {
     let mut table = Table::new(&["PROTO", "CLIENT", "SERVER", "STATE", "CLIENT PROCESS"]);
-    for connection in connections {
+    for &connection in connections {
         let (client_address, server_address, state, client_process) =
             match (&connection.near, &connection.far) {
-                (Some(near), Some(far)) => (
-                    local_label(far),
-                    local_label(near),
-                    near.state.ss_name(),
-                    owners_text(report, far),
-                ),
+                (Some(near), Some(far)) => {
+                    let mut process = owners_text(report, far);
+                    // A client in another namespace (`--netns all`, through
+                    // a veth or a bridge) says which.
+                    if far.net_namespace != near.net_namespace {
+                        process.push_str(&format!(" in netns {}", namespace_label(report, far)));
+                    }
+                    (local_label(far), local_label(near), near.state.ss_name(), process)
+                }
                 (Some(near), None) => (
                     near.remote.map_or_else(|| "?".into(), |r| r.to_string()),
                     local_label(near),

@@ -14,6 +14,24 @@ pub fn index_of(name: &str) -> Option<u32> {
     (index != 0).then_some(index)
 }
 
+/// The name of interface `index` in the calling thread's network
+/// namespace, as the kernel's bytes (a name need not be UTF-8), or `None`
+/// when no interface has that index (any more).
+pub fn name_of(index: u32) -> Option<Vec<u8>> {
+    let mut buffer = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buffer` holds IF_NAMESIZE bytes, the most if_indextoname
+    // writes (the name and its NUL); it returns NULL when it fails and
+    // otherwise a pointer into `buffer`, which outlives the CStr read.
+    let name = unsafe { libc::if_indextoname(index, buffer.as_mut_ptr()) };
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: on success `name` points at the NUL-terminated name written
+    // into `buffer`.
+    let name = unsafe { std::ffi::CStr::from_ptr(name) };
+    Some(name.to_bytes().to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -21,5 +39,8 @@ mod tests {
         assert!(super::index_of("lo").is_some_and(|index| index > 0));
         assert_eq!(super::index_of("no-such-interface0"), None);
         assert_eq!(super::index_of("nul\0byte"), None);
+        let index = super::index_of("lo").expect("lo has an index");
+        assert_eq!(super::name_of(index).as_deref(), Some(&b"lo"[..]));
+        assert_eq!(super::name_of(u32::MAX), None);
     }
 }

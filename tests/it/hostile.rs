@@ -1009,3 +1009,41 @@ fn base64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// An interface name is chosen by whoever created the interface (root of
+/// any user namespace can name one in its own network namespace), with any
+/// byte but `/`, `:` and blanks: a listener bound to it shows the name
+/// escaped, and JSON keeps its exact bytes.
+#[test]
+fn an_interface_name_is_shown_escaped_and_kept_exact_in_json() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let name: &[u8] = b"h\x1b[2J\xe2\x80\xae\xff";
+    let status = netns
+        .command("ip")
+        .args(["link", "add"])
+        .arg(std::ffi::OsStr::from_bytes(name))
+        .args(["type", "veth", "peer", "name", "ph1"])
+        .status()
+        .expect("ip runs");
+    assert!(status.success(), "ip link add with a hostile name");
+    let code = "import socket,sys,time\n\
+                s=socket.socket()\n\
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, bytes.fromhex(sys.argv[1]))\n\
+                s.bind(('0.0.0.0', 0)); s.listen()\n\
+                print(s.getsockname()[1], flush=True); time.sleep(120)";
+    let (_server, mut out) = crate::util::python_in(&netns, code, &[&hex(name)]);
+    let port = wait_for_line(&mut out);
+    let shown = format!("0.0.0.0%h\\x1b[2J\\u202e\\xff:{port}");
+    for args in [vec!["ls", "--port", &port], vec![&port]] {
+        let output = netns.porthole(&args);
+        assert_terminal_safe(&args.join(" "), &output);
+        assert!(output.stdout.contains(&shown), "{args:?}: {}", output.stdout);
+    }
+    for args in [vec!["ls", "--port", &port, "--json"], vec![&port, "--json"]] {
+        let json = netns.porthole(&args).json();
+        let socket = if args[0] == "ls" { &json[0] } else { &json["listeners"][0] };
+        assert_eq!(socket["interface"], "h\u{1b}[2J\u{202e}\u{fffd}", "{json:#}");
+        assert_eq!(decode(&socket["interface_bytes"]), name, "{json:#}");
+    }
+}

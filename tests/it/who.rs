@@ -135,6 +135,28 @@ fn a_reserved_port_is_not_said_to_be_handed_out() {
     assert_eq!(netns.porthole(&["45001", "--json"]).json()["meaning"]["reserved"], true);
 }
 
+/// The ephemeral range, the reserved ports and the first unprivileged port
+/// are sysctls of each network namespace: asked from outside with `--netns`,
+/// the meaning is the one the named namespace's servers and clients live by.
+#[test]
+fn netns_name_explains_the_number_with_that_namespace_sysctls() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    // The kernel wants the first unprivileged port below the range.
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_port_range=21000 22000"]);
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_reserved_ports=20500,21500"]);
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_unprivileged_port_start=20600"]);
+    let report = porthole_run(&["20500", "--netns", &netns.name, "--json"]).json();
+    let meaning = &report["meaning"];
+    assert_eq!(meaning["reserved"], true, "{report:#}");
+    assert_eq!(meaning["privileged"], true, "{report:#}");
+    let text = porthole_run(&["21500", "--netns", &netns.name]);
+    assert!(text.stdout.contains("ephemeral range 21000-22000 but reserved"), "{}", text.stdout);
+    // Here, outside the namespace, the same number means what this
+    // namespace's sysctls say.
+    let here = porthole_run(&["20500", "--json"]).json();
+    assert_eq!(here["meaning"]["reserved"], false, "{here:#}");
+}
+
 #[test]
 fn number_like_mistakes_get_advice_that_runs() {
     for word in ["1e3", "0x50", "-1", "+80", ""] {
@@ -512,4 +534,346 @@ fn a_bare_ipv6_address_ending_in_a_port_offers_both_readings() {
     crate::util::assert_usage_error(&output, "::1:8080");
     assert!(output.stderr.contains("[::1]:8080"), "{output:?}");
     assert!(output.stderr.contains("[::1:8080]:PORT"), "{output:?}");
+}
+
+/// `porthole -- PORT`, as a script writes it before an argument it did not
+/// choose, asks about the port; it used to be taken for a mistyped
+/// subcommand with the advice to write `porthole 8080:PORT`.
+#[test]
+fn a_port_after_a_double_dash_is_asked_about() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let output = porthole_run(&["--", &port]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("is listening"), "{output:?}");
+    let endpoint = format!("127.0.0.1:{port}");
+    assert!(porthole_run(&["--", &endpoint]).stdout.contains("is listening"));
+    let bad = porthole_run(&["--", "-1"]);
+    crate::util::assert_usage_error(&bad, "a negative port after --");
+    assert!(!bad.stderr.contains(":PORT'"), "{bad:?}");
+}
+
+/// The flags of `porthole PORT` may come before the port, as they may
+/// after it: `porthole --json 8080` was an "unexpected argument" error.
+#[test]
+fn flags_before_the_port_are_the_port_question_flags() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let json = porthole_run(&["--json", &port]);
+    assert_eq!(json.code, 0, "{json:?}");
+    assert_eq!(json.json()["held"], true);
+    // Only UDP: the TCP listener does not count.
+    let udp = porthole_run(&["-u", "--netns", "current", &port]);
+    assert_eq!(udp.code, 1, "{udp:?}");
+    assert!(udp.stdout.contains("nothing holds"), "{udp:?}");
+    let bad = porthole_run(&["--json", "localhost"]);
+    crate::util::assert_usage_error(&bad, "a flag before a word that is no endpoint");
+}
+
+/// A busy server has thousands of clients: the table shows a bounded number
+/// of them, the rarest states first, and counts the rest by state; `--json`
+/// keeps every one.
+#[test]
+fn many_clients_are_bounded_and_the_rest_counted_by_state() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut clients = Vec::new();
+    let mut accepted = Vec::new();
+    for _ in 0..60 {
+        clients.push(TcpStream::connect(address).unwrap());
+        accepted.push(listener.accept().unwrap().0);
+    }
+    // Two clients hang up and the server never closes its ends: CLOSE-WAIT.
+    clients.truncate(58);
+    let port = address.port().to_string();
+    let closed = crate::util::eventually(std::time::Duration::from_secs(10), || {
+        porthole_run(&[&port]).stdout.matches("CLOSE-WAIT").count() == 2
+    });
+    let text = porthole_run(&[&port]);
+    assert!(closed, "{text:?}");
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(text.stdout.contains("Clients (60)"), "{}", text.stdout);
+    let rows = text.stdout.lines().filter(|line| line.matches("127.0.0.1:").count() == 2).count();
+    assert_eq!(rows, 20, "{}", text.stdout);
+    assert!(text.stdout.contains("… and 40 more (40 ESTAB)"), "{}", text.stdout);
+    let report = porthole_run(&[&port, "--json"]).json();
+    assert_eq!(report["clients"].as_array().unwrap().len(), 60, "{report:#}");
+}
+
+/// A listener bound to a device (`SO_BINDTODEVICE`) only takes packets
+/// arriving on it: bound to `lo`, even `0.0.0.0` is loopback only; bound to
+/// another device, the device is named wherever the address is.
+#[test]
+fn a_listener_bound_to_a_device_is_reachable_only_through_it() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "ph0", "type", "veth", "peer", "name", "ph1"]);
+    netns.run_ok("ip", &["addr", "add", "10.79.0.1/24", "dev", "ph0"]);
+    netns.run_ok("ip", &["link", "set", "ph0", "up"]);
+    let code = "import socket,sys,time\n\
+                held=[]\n\
+                for device in sys.argv[1:]:\n\
+                \x20   s=socket.socket()\n\
+                \x20   s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())\n\
+                \x20   s.bind(('0.0.0.0', 0)); s.listen(); held.append(s)\n\
+                print(' '.join(str(s.getsockname()[1]) for s in held), flush=True)\n\
+                time.sleep(120)";
+    let (_server, mut out) = crate::util::python_in(&netns, code, &["lo", "ph0"]);
+    let line = wait_for_line(&mut out);
+    let ports: Vec<&str> = line.split(' ').collect();
+    let (on_lo, on_ph0) = (ports[0], ports[1]);
+
+    let report = netns.porthole(&[on_lo, "--json"]).json();
+    assert_eq!(report["exposed"], false, "{report:#}");
+    assert_eq!(report["listeners"][0]["scope"], "loopback", "{report:#}");
+    assert_eq!(report["listeners"][0]["interface"], "lo", "{report:#}");
+    let text = netns.porthole(&[on_lo]);
+    assert!(text.stdout.contains(&format!("0.0.0.0%lo:{on_lo}  loopback")), "{}", text.stdout);
+    assert!(text.stdout.contains("loopback only"), "{}", text.stdout);
+    let listing = netns.porthole(&["ls", "--port", on_lo]);
+    assert!(listing.stdout.contains(&format!("0.0.0.0%lo:{on_lo}")), "{}", listing.stdout);
+    assert!(!listing.stdout.contains("wildcard"), "{}", listing.stdout);
+    let exposed = netns.porthole(&["ls", "--port", on_lo, "--scope", "exposed"]);
+    assert_eq!(exposed.code, 1, "{exposed:?}");
+
+    let report = netns.porthole(&[on_ph0, "--json"]).json();
+    assert_eq!(report["exposed"], true, "{report:#}");
+    assert_eq!(report["listeners"][0]["interface"], "ph0", "{report:#}");
+    let text = netns.porthole(&[on_ph0]);
+    assert!(
+        text.stdout.contains(&format!("reachable from other devices via 0.0.0.0%ph0:{on_ph0}")),
+        "{}",
+        text.stdout
+    );
+    // A connection to 127.0.0.1 arrives on lo: the listener bound to ph0
+    // never sees it, the one bound to lo does.
+    let loopback = netns.porthole(&[&format!("127.0.0.1:{on_ph0}"), "--json"]).json();
+    assert_eq!(loopback["serving"], serde_json::json!([]), "{loopback:#}");
+    let text = netns.porthole(&[&format!("127.0.0.1:{on_ph0}")]);
+    assert!(text.stdout.contains("no listener serves 127.0.0.1:"), "{}", text.stdout);
+    let loopback = netns.porthole(&[&format!("127.0.0.1:{on_lo}"), "--json"]).json();
+    assert_eq!(loopback["serving"].as_array().unwrap().len(), 1, "{loopback:#}");
+}
+
+/// A server can listen on an address no interface has (`IP_FREEBIND`, or
+/// `ip_nonlocal_bind`, as keepalived's standbys do): nothing reaches it
+/// until the address arrives, so it is not called exposed until then.
+#[test]
+fn a_listener_on_an_address_no_interface_has_is_not_reachable_yet() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "ph0", "type", "veth", "peer", "name", "ph1"]);
+    netns.run_ok("ip", &["link", "set", "ph0", "up"]);
+    let code = "import socket,time\n\
+                s=socket.socket(); s.setsockopt(socket.SOL_IP, 15, 1)\n\
+                s.bind(('10.9.9.9', 0)); s.listen()\n\
+                print(s.getsockname()[1], flush=True); time.sleep(120)";
+    let (_server, mut out) = crate::util::python_in(&netns, code, &[]);
+    let port = wait_for_line(&mut out);
+
+    let report = netns.porthole(&[&port, "--json"]).json();
+    assert_eq!(report["held"], true, "{report:#}");
+    assert_eq!(report["exposed"], false, "{report:#}");
+    assert_eq!(report["unassigned_addresses"], serde_json::json!(["10.9.9.9"]), "{report:#}");
+    let text = netns.porthole(&[&port]);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout.contains(&format!(
+            "not reachable yet: 10.9.9.9:{port} is bound to an address no interface has"
+        )),
+        "{}",
+        text.stdout
+    );
+    assert!(!text.stdout.contains("reachable from other devices"), "{}", text.stdout);
+    assert!(!text.stdout.contains("loopback only"), "{}", text.stdout);
+
+    // Once an interface has the address, the listener is exposed.
+    netns.run_ok("ip", &["addr", "add", "10.9.9.9/24", "dev", "ph0"]);
+    let report = netns.porthole(&[&port, "--json"]).json();
+    assert_eq!(report["exposed"], true, "{report:#}");
+    assert_eq!(report["unassigned_addresses"], serde_json::json!([]), "{report:#}");
+}
+
+/// A server that stops calling accept(): once its queue is full the kernel
+/// drops new SYNs, and their clients wait in SYN-SENT. They are clients of
+/// this listener, not "outbound to this port elsewhere", and the full queue
+/// is said.
+#[test]
+fn clients_waiting_on_a_full_accept_queue_are_its_clients() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let code = "import socket,time\n\
+                l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n\
+                port=l.getsockname()[1]; held=[]\n\
+                for _ in range(5):\n\
+                \x20   c=socket.socket(); c.setblocking(False)\n\
+                \x20   try: c.connect(('127.0.0.1', port))\n\
+                \x20   except BlockingIOError: pass\n\
+                \x20   held.append(c)\n\
+                print(port, flush=True); time.sleep(120)";
+    let (_server, mut out) = crate::util::python_in(&netns, code, &[]);
+    let port = wait_for_line(&mut out);
+    // The queue holds backlog + 1 connections; the others are in SYN-SENT
+    // once their SYN is dropped.
+    let mut report = serde_json::Value::Null;
+    let settled = crate::util::eventually(std::time::Duration::from_secs(10), || {
+        report = netns.porthole(&[&port, "--json"]).json();
+        report["clients"].as_array().is_some_and(|c| c.len() == 5)
+    });
+    assert!(settled, "{report:#}");
+    assert_eq!(report["outbound"], serde_json::json!([]), "{report:#}");
+    let waiting = report["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["near"].is_null() && c["far"]["state"] == "SYN-SENT")
+        .count();
+    assert_eq!(waiting, 3, "{report:#}");
+    let text = netns.porthole(&[&port]);
+    assert!(text.stdout.contains("Clients (5)"), "{}", text.stdout);
+    assert!(!text.stdout.contains("Outbound"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains(&format!(
+            "warning: the accept queue of 127.0.0.1:{port} is full (2 waiting, backlog 1)"
+        )),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("3 client(s) wait in SYN-SENT"), "{}", text.stdout);
+}
+
+/// With `--netns all`, a client in one namespace of this machine connected
+/// through a veth to a server in another has both ends here: it is the
+/// server's client with its process and namespace, not a "remote host" and
+/// a connection "to this port elsewhere".
+#[test]
+fn netns_all_pairs_a_client_in_another_namespace_through_a_veth() {
+    let Some(server_ns) = crate::util::Netns::create() else { return };
+    let Some(client_ns) = crate::util::Netns::create() else { return };
+    // Interface names are per namespace: both ends can have one name.
+    let status = std::process::Command::new("ip")
+        .args(["link", "add", "pv0", "netns", &server_ns.name, "type", "veth"])
+        .args(["peer", "name", "pv0", "netns", &client_ns.name])
+        .status()
+        .expect("ip runs");
+    assert!(status.success(), "veth between the namespaces");
+    server_ns.run_ok("ip", &["addr", "add", "10.78.0.1/24", "dev", "pv0"]);
+    server_ns.run_ok("ip", &["link", "set", "pv0", "up"]);
+    client_ns.run_ok("ip", &["addr", "add", "10.78.0.2/24", "dev", "pv0"]);
+    client_ns.run_ok("ip", &["link", "set", "pv0", "up"]);
+    let port = crate::util::unique_port();
+    let _server = crate::util::server_in(&server_ns, "10.78.0.1", port, "hold");
+    let code = "import socket,sys,time\n\
+                c=socket.create_connection(('10.78.0.1', int(sys.argv[1])), timeout=10)\n\
+                print(c.getsockname()[1], flush=True); time.sleep(120)";
+    let (client, mut out) = crate::util::python_in(&client_ns, code, &[&port.to_string()]);
+    let client_port = wait_for_line(&mut out);
+
+    let port = port.to_string();
+    let report = porthole_run(&[&port, "--netns", "all", "--json"]).json();
+    let clients = report["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 1, "{report:#}");
+    let far = &clients[0]["far"];
+    assert_eq!(far["local_port"].as_u64().unwrap().to_string(), client_port, "{report:#}");
+    let pids: Vec<u64> =
+        far["processes"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect();
+    // `ip netns exec` runs python3 in its place (exec).
+    assert_eq!(pids, [u64::from(client.pid())], "{report:#}");
+    assert_eq!(report["outbound"], serde_json::json!([]), "{report:#}");
+    let text = porthole_run(&[&port, "--netns", "all"]);
+    assert!(text.stdout.contains(&format!("(netns {})", client_ns.name)), "{}", text.stdout);
+    assert!(!text.stdout.contains("remote host"), "{}", text.stdout);
+    assert!(!text.stdout.contains("Outbound"), "{}", text.stdout);
+}
+
+/// A listener whose only descriptor is in flight in an `SCM_RIGHTS` message
+/// nobody received is held by the kernel alone. The row shows `?`, as the
+/// one stderr line that explains it says ("shown as ?"); it said "none".
+#[test]
+fn a_listener_only_the_kernel_holds_is_shown_as_the_note_says() {
+    if !crate::util::is_root() {
+        // Without root every unseen owner may be another user's.
+        crate::util::skip("telling a kernel-held socket apart needs root");
+        return;
+    }
+    let code = "import array,socket,time\n\
+                a,b=socket.socketpair()\n\
+                l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+                port=l.getsockname()[1]\n\
+                a.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [l.fileno()]))])\n\
+                l.close(); a.close()\n\
+                print(port, flush=True); time.sleep(120)";
+    let (_holder, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    let output = porthole_run(&[&port]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("? (no process holds it: only the kernel)"), "{output:?}");
+    assert!(output.stderr.contains("(shown as ?)"), "{output:?}");
+    assert!(output.stderr.contains("no process holds them"), "{output:?}");
+}
+
+/// Sockets on one address: an `SO_REUSEPORT` group of two processes is one
+/// service and is said to be one; two processes on one address bound to
+/// two interfaces are two services, and clients reach one or the other.
+#[test]
+fn a_reuseport_group_is_named_and_two_interfaces_are_a_split() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "ph0", "type", "veth", "peer", "name", "ph1"]);
+    netns.run_ok("ip", &["link", "set", "ph0", "up"]);
+    let port = crate::util::unique_port().to_string();
+    let code = "import socket,sys,time\n\
+                s=socket.socket()\n\
+                if sys.argv[2] == 'reuseport':\n\
+                \x20   s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n\
+                \x20   s.bind(('127.0.0.1', int(sys.argv[1])))\n\
+                else:\n\
+                \x20   s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[2].encode())\n\
+                \x20   s.bind(('0.0.0.0', int(sys.argv[1]) + 1))\n\
+                s.listen(); print('ok', flush=True); time.sleep(120)";
+    let mut servers = Vec::new();
+    for mode in ["reuseport", "reuseport", "lo", "ph0"] {
+        let (server, mut out) = crate::util::python_in(&netns, code, &[&port, mode]);
+        assert_eq!(wait_for_line(&mut out), "ok", "{mode}");
+        servers.push(server);
+    }
+    let group = netns.porthole(&[&port]);
+    assert!(
+        group.stdout.contains(&format!("127.0.0.1:{port}: 2 sockets share it (SO_REUSEPORT)")),
+        "{}",
+        group.stdout
+    );
+    assert!(!group.stdout.contains("different processes"), "{}", group.stdout);
+    let next = (port.parse::<u16>().unwrap() + 1).to_string();
+    let report = netns.porthole(&[&next, "--json"]).json();
+    assert_eq!(report["split_listeners"], true, "{report:#}");
+    let split = netns.porthole(&[&next]);
+    assert!(split.stdout.contains("different processes hold this port"), "{}", split.stdout);
+    assert!(!split.stdout.contains("SO_REUSEPORT"), "{}", split.stdout);
+}
+
+/// A namespace whose interfaces have no address but loopback (a fresh `ip
+/// netns add`, a container without a network) takes no connection from
+/// another device, even on `0.0.0.0`: not "exposed" until it has one.
+#[test]
+fn a_wildcard_listener_in_a_namespace_with_only_loopback_is_not_exposed() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let port = crate::util::unique_port();
+    let _server = crate::util::server_in(&netns, "0.0.0.0", port, "hold");
+    let port = port.to_string();
+    let report = netns.porthole(&[&port, "--json"]).json();
+    assert_eq!(report["exposed"], false, "{report:#}");
+    assert_eq!(report["only_loopback_addresses"], true, "{report:#}");
+    let text = netns.porthole(&[&port]);
+    assert!(
+        text.stdout
+            .contains("loopback only: no interface of this network namespace has an address"),
+        "{}",
+        text.stdout
+    );
+    // The same from outside, with --netns NAME.
+    let named = porthole_run(&[&port, "--netns", &netns.name, "--json"]).json();
+    assert_eq!(named["exposed"], false, "{named:#}");
+
+    netns.run_ok("ip", &["link", "add", "ph0", "type", "veth", "peer", "name", "ph1"]);
+    netns.run_ok("ip", &["addr", "add", "10.79.1.1/24", "dev", "ph0"]);
+    let report = netns.porthole(&[&port, "--json"]).json();
+    assert_eq!(report["exposed"], true, "{report:#}");
+    assert_eq!(report["only_loopback_addresses"], false, "{report:#}");
 }
