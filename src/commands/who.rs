@@ -18,6 +18,7 @@ use crate::target::Host;
 
 pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = WhoSettings::resolve(args)?;
+    let mut name_unresolved = false;
     let (addresses, zone) = match &settings.endpoint.host {
         None => (Vec::new(), None),
         Some(Host::Ip(ip)) => (vec![*ip], None),
@@ -36,6 +37,7 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                     "'{name}' does not resolve here ({error}; is its line missing from /etc/hosts?): \
                      clients that look it up fail; showing 127.0.0.1 and ::1, which it means"
                 ));
+                name_unresolved = true;
                 (port_report::loopback_addresses(), None)
             }
             Err(error) => {
@@ -66,6 +68,7 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     };
     let mut report =
         port_report::build(settings.endpoint.to_string(), port, addresses, zone, snapshot, meaning);
+    report.name_unresolved = name_unresolved;
     if settings.namespaces == NamespaceSelection::Current
         && report.listeners.iter().any(crate::model::Socket::exposed)
     {

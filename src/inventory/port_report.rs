@@ -250,6 +250,7 @@ pub fn build(
         namespaces: snapshot.namespaces,
         unassigned: Vec::new(),
         only_loopback_addresses: false,
+        name_unresolved: false,
     }
 }
 

@@ -85,6 +85,10 @@ pub struct PortReport {
     pub port: u16,
     /// Addresses the host part resolved to (empty for a bare port).
     pub addresses: Vec<IpAddr>,
+    /// The host name did not resolve here and `addresses` are what it
+    /// means instead (`localhost`: the loopback addresses, RFC 6761):
+    /// clients that look the name up fail.
+    pub name_unresolved: bool,
     /// Listeners on the port, every address and family.
     pub listeners: Vec<Socket>,
     /// Listeners that serve one of `addresses` (all of them for a bare port).

@@ -262,6 +262,9 @@ pub struct PortReportRecord {
     /// no listener there is reachable from another device.
     pub only_loopback_addresses: bool,
     pub addresses: Vec<String>,
+    /// The host name did not resolve here: `addresses` are what it means
+    /// (`localhost`: the loopback addresses), not what a lookup gave.
+    pub name_unresolved: bool,
     pub listeners: Vec<SocketRecord>,
     /// Listeners that serve the asked address (all for a bare port).
     pub serving: Vec<SocketRecord>,
@@ -339,6 +342,7 @@ impl PortReportRecord {
             unassigned_addresses: report.unassigned.iter().map(ToString::to_string).collect(),
             only_loopback_addresses: report.only_loopback_addresses,
             addresses: report.addresses.iter().map(ToString::to_string).collect(),
+            name_unresolved: report.name_unresolved,
             listeners: report.listeners.iter().map(socket).collect(),
             serving: report.serving.iter().map(socket).collect(),
             split_listeners: report.split_listeners,

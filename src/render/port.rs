@@ -146,7 +146,11 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         && report.endpoint.trim_start_matches('[').starts_with(&report.addresses[0].to_string());
     if !report.addresses.is_empty() && !literal {
         let list: Vec<String> = report.addresses.iter().map(ToString::to_string).collect();
-        writeln!(out, "  resolves to {}", list.join(", "))?;
+        if report.name_unresolved {
+            writeln!(out, "  does not resolve here; taken as {}, which it means", list.join(", "))?;
+        } else {
+            writeln!(out, "  resolves to {}", list.join(", "))?;
+        }
     }
 
     if !report.listeners.is_empty() {

@@ -420,6 +420,21 @@ fn localhost_without_its_hosts_line_still_answers_and_says_why_clients_fail() {
     assert_eq!(output.json()["serving"].as_array().unwrap().len(), 1, "{output:?}");
     assert!(output.stderr.contains("'localhost' does not resolve here"), "{output:?}");
     assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert_eq!(output.json()["name_unresolved"], true, "{output:?}");
+    // The text must not claim the name resolved (it said "resolves to
+    // 127.0.0.1, ::1" above the stderr line saying it does not), with or
+    // without the root's trailing dot.
+    for name in ["localhost", "localhost."] {
+        let text = netns.porthole_with_hosts("# no localhost line\n", &[&format!("{name}:{port}")]);
+        assert_eq!(text.code, 0, "{text:?}");
+        assert!(!text.stdout.contains("resolves to"), "{text:?}");
+        assert!(
+            text.stdout.contains("does not resolve here; taken as 127.0.0.1, ::1, which it means"),
+            "{text:?}"
+        );
+    }
+    let resolved = netns.porthole_with_hosts("127.0.0.1 localhost\n", &[&endpoint, "--json"]);
+    assert_eq!(resolved.json()["name_unresolved"], false, "{resolved:?}");
     // Any other name that does not resolve is still an error.
     let other = netns.porthole_with_hosts("# empty\n", &[&format!("nowhere.invalid:{port}")]);
     crate::util::assert_usage_error(&other, "unresolvable name");
