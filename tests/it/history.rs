@@ -327,6 +327,34 @@ fn porthole_port_shows_the_port_history() {
     assert!(!output.stdout.contains("History"), "{output:?}");
 }
 
+/// A store that is there but cannot be read (another program's file, one a
+/// newer porthole wrote) costs `porthole PORT` its History section only:
+/// the report and its exit code stand, and one line on stderr says which
+/// store could not be read and why. (It used to leave the section out
+/// without a word, as if the port had no history.)
+#[test]
+fn porthole_port_says_why_a_store_it_cannot_read_gives_no_history() {
+    let port = util::unique_port();
+    let (dir, newer) = filled_store(&morning(port));
+    rusqlite::Connection::open(&newer).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    let garbage = dir.path().join("not-a-store.sqlite");
+    std::fs::write(&garbage, b"a shopping list, not a database\n".repeat(100)).unwrap();
+    for (store, why) in [(&newer, "schema version 99"), (&garbage, "is not a SQLite database")] {
+        let output = util::run(util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", store));
+        assert_eq!(output.code, 1, "nothing listens: {output:?}");
+        assert!(output.stdout.contains(&format!("nothing holds port {port}")), "{output:?}");
+        assert!(!output.stdout.contains("History"), "{output:?}");
+        let expected = format!("porthole: no History section (PORTHOLE_STORE): {}", store.display());
+        assert!(output.stderr.starts_with(&expected), "{expected}: {output:?}");
+        assert!(output.stderr.contains(why), "{why}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    }
+    // No store yet is no news: nothing is said.
+    let missing = dir.path().join("never-recorded.sqlite");
+    let output = util::run(util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", &missing));
+    assert_eq!(output.stderr, "", "{output:?}");
+}
+
 #[test]
 fn porthole_port_lists_recent_frequent_clients() {
     let port = util::unique_port();
