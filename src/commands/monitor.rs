@@ -26,9 +26,12 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // `--serve`: the token and the port first, so that a taken port is one
     // line and exit 2, said before anything starts recording.
     let bound = settings.serve.as_ref().map(crate::commands::dashboard::bind).transpose()?;
-    let recorder =
-        Recorder::start(settings.config.clone(), Box::new(crate::inventory::system::Machine))
-            .context("starting the recorder")?;
+    let config = crate::monitor::MonitorConfig {
+        notices: crate::store::Notices::new(crate::commands::warn),
+        ..settings.config.clone()
+    };
+    let recorder = Recorder::start(config, Box::new(crate::inventory::system::Machine))
+        .context("starting the recorder")?;
     let mut err = std::io::stderr().lock();
     render::start_line(
         &mut err,

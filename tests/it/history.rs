@@ -344,7 +344,8 @@ fn porthole_port_says_why_a_store_it_cannot_read_gives_no_history() {
         assert_eq!(output.code, 1, "nothing listens: {output:?}");
         assert!(output.stdout.contains(&format!("nothing holds port {port}")), "{output:?}");
         assert!(!output.stdout.contains("History"), "{output:?}");
-        let expected = format!("porthole: no History section (PORTHOLE_STORE): {}", store.display());
+        let expected =
+            format!("porthole: no History section (PORTHOLE_STORE): {}", store.display());
         assert!(output.stderr.starts_with(&expected), "{expected}: {output:?}");
         assert!(output.stderr.contains(why), "{why}: {output:?}");
         assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
