@@ -265,6 +265,27 @@ fn windows_processes_and_sections() {
     assert!(output.stdout.contains("nothing recorded"), "{output:?}");
 }
 
+/// A time typed with a space (`--since 2026-11-28 10:00`) leaves `10:00`
+/// as the ENDPOINT: the resolver read its host `10` as 0.0.0.10, and the
+/// answer was about 0.0.0.10 port 0 ("nothing recorded", exit 1). It is bad
+/// input, said in one line naming what the resolver would have made of it.
+#[test]
+fn a_number_the_resolver_reads_as_an_address_is_refused_as_a_host() {
+    let (_dir, path) = filled_store(&morning(5432));
+    for (args, reads_as) in [
+        (vec!["--since", "2026-11-28", "10:00"], "0.0.0.10"),
+        (vec!["127.1:5432"], "127.0.0.1"),
+        (vec!["010.0.0.1:5432"], "8.0.0.1"),
+    ] {
+        let output = history(&path, &args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(output.stdout, "", "{args:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {output:?}");
+        let expected = format!("the resolver reads it as the IPv4 address {reads_as}");
+        assert!(output.stderr.contains(&expected), "{args:?}: {output:?}");
+    }
+}
+
 #[test]
 fn bad_input_and_bad_stores_exit_2_with_one_line() {
     let (dir, path) = filled_store(&morning(5432));
