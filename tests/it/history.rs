@@ -286,6 +286,32 @@ fn a_number_the_resolver_reads_as_an_address_is_refused_as_a_host() {
     }
 }
 
+/// `--store DIR/` made a file named DIR that `history --store DIR/` then
+/// could not open ("Not a directory"); `--store file:/x` was a path for the
+/// writer and a SQLite URI for readers. Both are bad input for every
+/// command, and nothing is created.
+#[test]
+fn store_texts_that_name_a_directory_or_a_uri_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = format!("{}/", dir.path().join("state").display());
+    let uri = format!("file:{}", dir.path().join("h.sqlite").display());
+    for (store, expected) in [
+        (&directory, "names a directory: give the store file's path, such as "),
+        (&uri, "a SQLite URI is not taken: give the file's path ("),
+    ] {
+        for command in [vec!["history"], vec!["monitor", "--no-alerts"]] {
+            let output = util::run(util::porthole().args(&command).args(["--store", store]));
+            assert_eq!(output.code, 2, "{command:?} {store}: {output:?}");
+            assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+            assert!(
+                output.stderr.starts_with(&format!("porthole: --store '{store}': {expected}")),
+                "{output:?}"
+            );
+        }
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing is made");
+}
+
 #[test]
 fn bad_input_and_bad_stores_exit_2_with_one_line() {
     let (dir, path) = filled_store(&morning(5432));
