@@ -465,6 +465,6 @@ mod tests {
         assert_eq!(ok("db1:5432").host, Some(Host::Name("db1".into())));
         assert_eq!(ok("0xdb.example:80").host, Some(Host::Name("0xdb.example".into())));
         assert_eq!(ok("1.2.3.4.5:80").host, Some(Host::Name("1.2.3.4.5".into())));
-        assert!(matches!(Endpoint::parse("300.1:80"), Ok(_)));
+        assert!(Endpoint::parse("300.1:80").is_ok());
     }
 }
