@@ -285,15 +285,25 @@ const PRINTER_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Printer {
     fn start(shutdown: Arc<AtomicBool>) -> anyhow::Result<Self> {
-        let descriptor =
-            rustix::io::dup(std::io::stdout()).context("duplicating the stdout descriptor")?;
-        let mut file = std::fs::File::from(descriptor);
+        // A closed stdout fails the first batch handed over, as writing to
+        // it would: a recorder that prints nothing (a store, no terminal)
+        // runs all the same.
+        let file = rustix::io::dup(std::io::stdout())
+            .map(std::fs::File::from)
+            .map_err(std::io::Error::from);
         let (batches, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(PRINTER_BACKLOG);
         let failed = Arc::new(std::sync::Mutex::new(None));
         let failure = Arc::clone(&failed);
         let thread = std::thread::Builder::new()
             .name("stdout".into())
             .spawn(move || {
+                let mut file = match file {
+                    Ok(file) => file,
+                    Err(error) => {
+                        *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                        return;
+                    }
+                };
                 for batch in received {
                     if let Err(error) = file.write_all(&batch) {
                         *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
