@@ -3,7 +3,7 @@
 //! ride along as one more sink (`commands::alerting`).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -258,7 +258,7 @@ impl EventSink for Text<'_> {
 /// `write(2)`: nothing more reached the store, and SIGTERM, SIGINT or
 /// SIGHUP could not stop it, since the flag they set is only looked at
 /// between writes. Now the recorder hands each batch's lines over and goes
-/// on; while [`PRINTER_BACKLOG`] batches wait it waits too (stdout is not
+/// on; while [`PRINTER_BACKLOG`] bytes wait it waits too (stdout is not
 /// thinned out), but it looks at the stop flag meanwhile, and once stopping
 /// it hands nothing more over: what the reader did not take is in the store.
 /// A reader that left (`| head -1`) still ends recording, as a broken pipe
@@ -267,7 +267,9 @@ struct Printer {
     /// Lines written since the last flush.
     pending: Vec<u8>,
     /// To the writing thread; `None` once finished.
-    batches: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    batches: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+    /// Bytes handed over and not written yet.
+    queued: Arc<AtomicUsize>,
     /// The error that stopped the writing thread (a reader that left).
     failed: Arc<std::sync::Mutex<Option<std::io::Error>>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -276,9 +278,10 @@ struct Printer {
     abandoned: bool,
 }
 
-/// Batches of lines that may wait for a slow reader before the recorder
-/// waits for it too (about a second of events each).
-const PRINTER_BACKLOG: usize = 64;
+/// Bytes of lines that may wait for a slow reader before the recorder
+/// waits for it too: some seconds of events at thousands of connections a
+/// second, and a bounded cost in memory.
+const PRINTER_BACKLOG: usize = 16 << 20;
 
 /// How long the last lines may take to reach a reader at stop.
 const PRINTER_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
@@ -291,7 +294,9 @@ impl Printer {
         let file = rustix::io::dup(std::io::stdout())
             .map(std::fs::File::from)
             .map_err(std::io::Error::from);
-        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(PRINTER_BACKLOG);
+        let (batches, received) = std::sync::mpsc::channel::<Vec<u8>>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let written = Arc::clone(&queued);
         let failed = Arc::new(std::sync::Mutex::new(None));
         let failure = Arc::clone(&failed);
         let thread = std::thread::Builder::new()
@@ -309,12 +314,14 @@ impl Printer {
                         *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
                         return;
                     }
+                    written.fetch_sub(batch.len(), Ordering::Relaxed);
                 }
             })
             .context("starting the stdout thread")?;
         Ok(Printer {
             pending: Vec::new(),
             batches: Some(batches),
+            queued,
             failed,
             thread: Some(thread),
             shutdown,
@@ -365,25 +372,26 @@ impl Write for Printer {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let mut batch = std::mem::take(&mut self.pending);
+        let batch = std::mem::take(&mut self.pending);
         let Some(batches) = &self.batches else { return Ok(()) };
-        loop {
-            if self.abandoned {
+        // One batch is always taken, however large; more wait for room.
+        while self.queued.load(Ordering::Relaxed) > 0
+            && self.queued.load(Ordering::Relaxed) + batch.len() > PRINTER_BACKLOG
+        {
+            if self.abandoned || self.shutdown.load(Ordering::Relaxed) {
+                self.abandoned = true;
                 return Ok(());
             }
-            match batches.try_send(batch) {
-                Ok(()) => return Ok(()),
-                Err(std::sync::mpsc::TrySendError::Full(back)) => {
-                    if self.shutdown.load(Ordering::Relaxed) {
-                        self.abandoned = true;
-                        return Ok(());
-                    }
-                    batch = back;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(self.failure()),
+            if matches!(self.thread.as_ref(), Some(thread) if thread.is_finished()) {
+                return Err(self.failure());
             }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        if self.abandoned {
+            return Ok(());
+        }
+        self.queued.fetch_add(batch.len(), Ordering::Relaxed);
+        batches.send(batch).map_err(|_| self.failure())
     }
 }
 
