@@ -18,7 +18,7 @@ use crate::monitor::Recorder;
 use crate::render::monitor as render;
 
 /// Runs the recorder in the foreground. Its lines reach stdout through a
-/// [`Printer`] (a duplicate of descriptor 1), not through `_out`, which
+/// `Printer` (a duplicate of descriptor 1), not through `_out`, which
 /// holds the stdout lock.
 pub fn run(args: MonitorArgs, _out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = MonitorSettings::resolve(args)?;
