@@ -37,6 +37,11 @@ pub enum EndpointError {
     AmbiguousIpv6 { text: String, address: String, port: String },
     #[error("'{text}' is not a valid host name")]
     BadHost { text: String },
+    /// A number the resolver reads as an IPv4 address in the old
+    /// `inet_aton` shorthand (`10`, `127.1`, `0x7f.1`, octal `010.0.0.1`):
+    /// taken as a name it would silently mean `reads_as`.
+    #[error("'{text}' is no host name: the resolver reads it as the IPv4 address {reads_as}; write the address in full (four decimal numbers, such as {reads_as})")]
+    ShorthandIpv4 { text: String, reads_as: std::net::Ipv4Addr },
     #[error("unexpected '{rest}' after ']' (expected :PORT)")]
     TrailingAfterBracket { rest: String },
     #[error(transparent)]
@@ -285,6 +290,9 @@ pub fn parse_host(text: &str) -> Result<Host, EndpointError> {
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Ok(Host::Ip(ip));
     }
+    if let Some(reads_as) = inet_aton(text) {
+        return Err(EndpointError::ShorthandIpv4 { text: text.to_string(), reads_as });
+    }
     // A fully qualified name may end with the root's empty label
     // (`localhost.`, `db.example.`): resolvers take it as written.
     let labels = text.strip_suffix('.').unwrap_or(text);
@@ -300,6 +308,52 @@ pub fn parse_host(text: &str) -> Result<Host, EndpointError> {
     } else {
         Err(EndpointError::BadHost { text: text.to_string() })
     }
+}
+
+/// The IPv4 address glibc's `inet_aton` (and so `getaddrinfo`) reads `text`
+/// as, when it is one of its numeric forms: one to four parts separated by
+/// dots, each decimal, octal (a leading `0`) or hexadecimal (`0x`), the last
+/// part filling the bytes left. `None` for anything else, such as a name.
+///
+/// See: <https://man7.org/linux/man-pages/man3/inet_aton.3.html>
+fn inet_aton(text: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(parts.len());
+    for part in &parts {
+        let value = if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+            if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            u64::from_str_radix(hex, 16).ok()?
+        } else if part.len() > 1 && part.starts_with('0') {
+            if !part.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                return None;
+            }
+            u64::from_str_radix(part, 8).ok()?
+        } else {
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            part.parse::<u64>().ok()?
+        };
+        values.push(value);
+    }
+    let (last, leading) = values.split_last()?;
+    if leading.iter().any(|&v| v > 255) {
+        return None;
+    }
+    let last_bits = 8 * (4 - leading.len() as u32);
+    if *last >= 1u64 << last_bits {
+        return None;
+    }
+    let mut address = *last;
+    for (index, value) in leading.iter().enumerate() {
+        address |= value << (24 - 8 * index as u32);
+    }
+    Some(std::net::Ipv4Addr::from(address as u32))
 }
 
 #[cfg(test)]
@@ -395,5 +449,33 @@ mod tests {
         assert!(err("bad host:80").contains("not a valid host"));
         assert_eq!(err(""), "empty endpoint");
         assert_eq!(err("localhost"), "missing port after 'localhost:'");
+    }
+
+    /// What the resolver would silently read as an address is refused,
+    /// naming the address: `10:00` (a time typed after `--since`) was
+    /// looked up as 0.0.0.10, port 0.
+    #[test]
+    fn refuses_numbers_the_resolver_reads_as_shorthand_ipv4() {
+        let reads_as = |text: &str| match Endpoint::parse(text) {
+            Err(EndpointError::ShorthandIpv4 { reads_as, .. }) => reads_as.to_string(),
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(reads_as("10:00"), "0.0.0.10");
+        assert_eq!(reads_as("127.1:80"), "127.0.0.1");
+        assert_eq!(reads_as("10.1.2:80"), "10.1.0.2");
+        assert_eq!(reads_as("010.0.0.1:80"), "8.0.0.1");
+        assert_eq!(reads_as("0x7f.1:80"), "127.0.0.1");
+        assert_eq!(reads_as("2130706433:80"), "127.0.0.1");
+        assert_eq!(
+            Endpoint::parse("10:00").unwrap_err().to_string(),
+            "'10' is no host name: the resolver reads it as the IPv4 address 0.0.0.10; write the \
+             address in full (four decimal numbers, such as 0.0.0.10)"
+        );
+        // Names stay names, and numbers the resolver would refuse are bad
+        // host names as before.
+        assert_eq!(ok("db1:5432").host, Some(Host::Name("db1".into())));
+        assert_eq!(ok("0xdb.example:80").host, Some(Host::Name("0xdb.example".into())));
+        assert_eq!(ok("1.2.3.4.5:80").host, Some(Host::Name("1.2.3.4.5".into())));
+        assert!(Endpoint::parse("300.1:80").is_ok());
     }
 }

@@ -1162,6 +1162,7 @@ impl MonitorSettings {
                 namespaces: netns_selection(netns),
                 capture,
                 open_report_every: open_report_every()?,
+                notices: crate::store::Notices::default(),
             },
             jsonl,
             store,

@@ -3,7 +3,7 @@
 //! ride along as one more sink (`commands::alerting`).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -17,8 +17,10 @@ use crate::model::monitor::{EventSink, MonitorEvent, SinkError};
 use crate::monitor::Recorder;
 use crate::render::monitor as render;
 
-/// Runs the recorder in the foreground.
-pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+/// Runs the recorder in the foreground. Its lines reach stdout through a
+/// `Printer` (a duplicate of descriptor 1), not through `_out`, which
+/// holds the stdout lock.
+pub fn run(args: MonitorArgs, _out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = MonitorSettings::resolve(args)?;
     // Handlers go in before the start line, so a signal sent as soon as the
     // line appears is never lost.
@@ -26,9 +28,12 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // `--serve`: the token and the port first, so that a taken port is one
     // line and exit 2, said before anything starts recording.
     let bound = settings.serve.as_ref().map(crate::commands::dashboard::bind).transpose()?;
-    let recorder =
-        Recorder::start(settings.config.clone(), Box::new(crate::inventory::system::Machine))
-            .context("starting the recorder")?;
+    let config = crate::monitor::MonitorConfig {
+        notices: crate::store::Notices::new(crate::commands::warn),
+        ..settings.config.clone()
+    };
+    let recorder = Recorder::start(config, Box::new(crate::inventory::system::Machine))
+        .context("starting the recorder")?;
     let mut err = std::io::stderr().lock();
     render::start_line(
         &mut err,
@@ -82,7 +87,10 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
             crate::dashboard::facts::AlertCountsSource(Arc::new(move || delivery.counts()));
         let _ = health.alerts.set(source);
     }
-    let mut sink = choose_sink(&settings, store, alerts, out);
+    // Events reach stdout through a thread of their own, so a reader that
+    // stops reading holds neither the store nor a stop (see `Printer`).
+    let mut printer = Printer::start(Arc::clone(&shutdown))?;
+    let mut sink = choose_sink(&settings, store, alerts, &mut printer);
     let recorded = recorder.run(sink.as_mut(), &shutdown);
     // However recording ended, the dashboard stops with it.
     shutdown.store(true, Ordering::Relaxed);
@@ -103,10 +111,12 @@ pub fn run(args: MonitorArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
         // Not under the stderr lock: command runners and the webhook thread
         // report their failures on stderr while they finish.
         let totals = delivery.finish();
-        delivery.write_pending(out)?;
+        delivery.write_pending(&mut printer)?;
+        printer.flush()?;
         let line = crate::render::alert::summary_line(&totals);
         writeln!(std::io::stderr().lock(), "{line}")?;
     }
+    printer.finish();
     Ok(ExitStatus::Success)
 }
 
@@ -234,7 +244,154 @@ struct Text<'a> {
 
 impl EventSink for Text<'_> {
     fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
-        render::write_text(self.out, batch).map_err(SinkError::from)
+        render::write_text(self.out, batch).map_err(SinkError::from)?;
+        self.out.flush().map_err(SinkError::from)
+    }
+}
+
+/// Stdout for the event lines, written by a thread of its own through a
+/// duplicate of descriptor 1 (the command's own `out` holds the stdout
+/// lock).
+///
+/// A reader that stops reading (`porthole monitor --jsonl | slow`, a
+/// terminal paused with Ctrl-S) used to block the recorder inside
+/// `write(2)`: nothing more reached the store, and SIGTERM, SIGINT or
+/// SIGHUP could not stop it, since the flag they set is only looked at
+/// between writes. Now the recorder hands each batch's lines over and goes
+/// on; while [`PRINTER_BACKLOG`] bytes wait it waits too (stdout is not
+/// thinned out), but it looks at the stop flag meanwhile, and once stopping
+/// it hands nothing more over: what the reader did not take is in the store.
+/// A reader that left (`| head -1`) still ends recording, as a broken pipe
+/// on stdout always did.
+struct Printer {
+    /// Lines written since the last flush.
+    pending: Vec<u8>,
+    /// To the writing thread; `None` once finished.
+    batches: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+    /// Bytes handed over and not written yet.
+    queued: Arc<AtomicUsize>,
+    /// The error that stopped the writing thread (a reader that left).
+    failed: Arc<std::sync::Mutex<Option<std::io::Error>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    shutdown: Arc<AtomicBool>,
+    /// Stopping while the reader did not read: later lines are dropped.
+    abandoned: bool,
+}
+
+/// Bytes of lines that may wait for a slow reader before the recorder
+/// waits for it too: some seconds of events at thousands of connections a
+/// second, and a bounded cost in memory.
+const PRINTER_BACKLOG: usize = 16 << 20;
+
+/// How long the last lines may take to reach a reader at stop.
+const PRINTER_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Printer {
+    fn start(shutdown: Arc<AtomicBool>) -> anyhow::Result<Self> {
+        // A closed stdout fails the first batch handed over, as writing to
+        // it would: a recorder that prints nothing (a store, no terminal)
+        // runs all the same.
+        let file = rustix::io::dup(std::io::stdout())
+            .map(std::fs::File::from)
+            .map_err(std::io::Error::from);
+        let (batches, received) = std::sync::mpsc::channel::<Vec<u8>>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let written = Arc::clone(&queued);
+        let failed = Arc::new(std::sync::Mutex::new(None));
+        let failure = Arc::clone(&failed);
+        let thread = std::thread::Builder::new()
+            .name("stdout".into())
+            .spawn(move || {
+                let mut file = match file {
+                    Ok(file) => file,
+                    Err(error) => {
+                        *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                        return;
+                    }
+                };
+                for batch in received {
+                    if let Err(error) = file.write_all(&batch) {
+                        *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                        return;
+                    }
+                    written.fetch_sub(batch.len(), Ordering::Relaxed);
+                }
+            })
+            .context("starting the stdout thread")?;
+        Ok(Printer {
+            pending: Vec::new(),
+            batches: Some(batches),
+            queued,
+            failed,
+            thread: Some(thread),
+            shutdown,
+            abandoned: false,
+        })
+    }
+
+    /// The writing thread's error, for a batch it can no longer take.
+    fn failure(&self) -> std::io::Error {
+        match self.failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(error) => error,
+            None => std::io::Error::from(std::io::ErrorKind::BrokenPipe),
+        }
+    }
+
+    /// Lets the last lines reach the reader for a moment, then leaves:
+    /// a thread still blocked on a reader that does not read ends with
+    /// the process.
+    fn finish(&mut self) {
+        let _ = self.flush();
+        self.batches = None;
+        let Some(thread) = self.thread.take() else { return };
+        let deadline = std::time::Instant::now() + PRINTER_DRAIN;
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A printer dropped on an early return still lets its last lines out.
+impl Drop for Printer {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl Write for Printer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    /// Hands the pending lines to the writing thread.
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let Some(batches) = &self.batches else { return Ok(()) };
+        // One batch is always taken, however large; more wait for room.
+        while self.queued.load(Ordering::Relaxed) > 0
+            && self.queued.load(Ordering::Relaxed) + batch.len() > PRINTER_BACKLOG
+        {
+            if self.abandoned || self.shutdown.load(Ordering::Relaxed) {
+                self.abandoned = true;
+                return Ok(());
+            }
+            if matches!(self.thread.as_ref(), Some(thread) if thread.is_finished()) {
+                return Err(self.failure());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if self.abandoned {
+            return Ok(());
+        }
+        self.queued.fetch_add(batch.len(), Ordering::Relaxed);
+        batches.send(batch).map_err(|_| self.failure())
     }
 }
 

@@ -89,7 +89,14 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         // default file).
         let configured = std::env::var("PORTHOLE_STORE").ok().filter(|s| !s.is_empty());
         let history =
-            crate::store::local_port_history(configured.as_deref(), settings.endpoint.port);
+            crate::store::local_port_history(configured.as_deref(), settings.endpoint.port)
+                .unwrap_or_else(|error| {
+                    // The answer about the port stands; the section it
+                    // would have had is said to be missing, and why.
+                    let source = if configured.is_some() { " (PORTHOLE_STORE)" } else { "" };
+                    warn(&format!("no History section{source}: {error}"));
+                    None
+                });
         if let Some(history) = history {
             let own_namespace = crate::inventory::namespaces::own_inode();
             let only = match (&settings.named_namespace, settings.namespaces) {

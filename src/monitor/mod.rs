@@ -158,6 +158,10 @@ pub struct MonitorConfig {
     /// How often connections still open are reported with their bytes so
     /// far ([`OPEN_REPORT_EVERY`] unless a test shortens it).
     pub open_report_every: Duration,
+    /// Where the recorder says what it cannot record while it goes on
+    /// (a namespace it may not enter); the command prints these lines on
+    /// stderr.
+    pub notices: crate::store::Notices,
 }
 
 /// Errors of the capture engine.
@@ -251,6 +255,11 @@ pub struct Recorder {
     /// the last look for namespaces: one that cannot be subscribed to is
     /// looked for once per look, not at every process that starts in it.
     namespaces_looked_for: std::collections::HashSet<u64>,
+    /// Namespaces whose destroy subscription could not be opened, each
+    /// said once; and the lines not yet said (a namespace refused while
+    /// starting is told after the start line).
+    namespaces_refused: std::collections::HashSet<u64>,
+    notices_due: Vec<String>,
     /// Rows of connections reported open in this run, by key: reported
     /// again at every look while they stay open.
     open_reported: std::collections::HashSet<(u64, Option<u64>)>,
@@ -351,6 +360,8 @@ impl Recorder {
             unnameable: std::collections::HashSet::new(),
             ring_drops_seen: 0,
             namespaces_looked_for: std::collections::HashSet::new(),
+            namespaces_refused: std::collections::HashSet::new(),
+            notices_due: Vec::new(),
             open_reported: std::collections::HashSet::new(),
             open_seen: std::collections::HashSet::new(),
         };
@@ -420,6 +431,9 @@ impl Recorder {
         let mut last_collect = Instant::now();
 
         while !shutdown.load(Ordering::Relaxed) {
+            for line in self.notices_due.drain(..) {
+                self.config.notices.say(&line);
+            }
             let next_pairing = self.delayed.front().map(|close| close.due);
             let wake = [
                 Some(next_listener_dump),
@@ -1017,14 +1031,21 @@ impl Recorder {
             if label.is_none() || self.subscriptions.iter().any(|s| s.net_namespace == label) {
                 continue;
             }
-            // A namespace that cannot be entered is reported by the next
-            // listener dump as unreadable; its connections stay unseen.
-            if let Ok(destroy) = DestroySubscription::open_in(&handle) {
-                self.subscriptions.push(Subscription {
+            match DestroySubscription::open_in(&handle) {
+                Ok(destroy) => self.subscriptions.push(Subscription {
                     net_namespace: label,
                     destroy,
                     overflows: 0,
-                });
+                }),
+                // Its listeners may still be read (through `/proc/PID/net`),
+                // but none of its connections will be: say so once, or a
+                // recorder without the right to enter namespaces records
+                // none of theirs without a word.
+                Err(error) => {
+                    if let Some(inode) = label.filter(|&i| self.namespaces_refused.insert(i)) {
+                        self.notices_due.push(refused_namespace_line(inode, &handle, &error));
+                    }
+                }
             }
         }
     }
@@ -1468,6 +1489,25 @@ impl TimeOffsets {
         }
         offsets
     }
+}
+
+/// The line that says a namespace's connections are not recorded: setns
+/// needs CAP_SYS_ADMIN (which a unit's `CapabilityBoundingSet=` may leave
+/// out) and, under systemd, `RestrictNamespaces=` allowing `net`.
+fn refused_namespace_line(inode: u64, handle: &str, error: &InventoryError) -> String {
+    let why = match error {
+        InventoryError::Namespace { source, .. } => {
+            let hint = if source.kind() == std::io::ErrorKind::PermissionDenied {
+                " (entering a network namespace needs CAP_SYS_ADMIN and, under systemd, \
+                 RestrictNamespaces= allowing net)"
+            } else {
+                ""
+            };
+            format!("entering it failed: {source}{hint}")
+        }
+        other => format!("subscribing there failed: {}", error_chain(other)),
+    };
+    format!("network namespace {inode} ({handle}): its connections are not recorded: {why}")
 }
 
 /// An error and its causes, `: `-joined. A cause whose text its parent

@@ -40,6 +40,25 @@ impl StoreLocation {
                 "unknown scheme '{scheme}' (expected a file path or postgres://…)"
             )));
         }
+        // SQLite reads a name starting with `file:` as a URI (readers would
+        // open the file it names, the writer a path of that name): neither
+        // is guessed.
+        if let Some(rest) = text.strip_prefix("file:") {
+            return Err(bad(&format!(
+                "a SQLite URI is not taken: give the file's path ({}), or ./{text} for a file \
+                 whose name starts with 'file:'",
+                rest.split(['?', '#']).next().unwrap_or(rest)
+            )));
+        }
+        // `dir/` was made into a file named `dir`, which readers given the
+        // same `dir/` could not open ("Not a directory").
+        let path = Path::new(text);
+        if matches!(text.rsplit('/').next(), Some("" | "." | "..")) {
+            return Err(bad(&format!(
+                "names a directory: give the store file's path, such as {}",
+                path.join(DEFAULT_FILE_NAME).display()
+            )));
+        }
         Ok(StoreLocation::Sqlite(PathBuf::from(text)))
     }
 
@@ -167,6 +186,28 @@ mod tests {
         assert!(error.contains("unknown scheme 'mysql'"), "{error}");
         assert!(!error.contains("secret"), "{error}");
         assert!(StoreLocation::parse("").is_err());
+    }
+
+    /// Texts the writer and readers would take for different files, or a
+    /// directory for a file, are refused.
+    #[test]
+    fn refuses_directories_and_sqlite_uris() {
+        let error = |text: &str| StoreLocation::parse(text).unwrap_err().to_string();
+        assert_eq!(
+            error("/var/lib/porthole/"),
+            "--store '/var/lib/porthole/': names a directory: give the store file's path, such \
+             as /var/lib/porthole/history.sqlite"
+        );
+        assert!(error("state/.").contains("such as state/./history.sqlite"));
+        assert!(error("..").contains("names a directory"));
+        assert_eq!(
+            error("file:/tmp/h.sqlite?mode=ro"),
+            "--store 'file:/tmp/h.sqlite?mode=ro': a SQLite URI is not taken: give the file's \
+             path (/tmp/h.sqlite), or ./file:/tmp/h.sqlite?mode=ro for a file whose name starts \
+             with 'file:'"
+        );
+        assert!(StoreLocation::parse("./file:x").is_ok());
+        assert!(StoreLocation::parse("state/history.sqlite").is_ok());
     }
 
     #[test]

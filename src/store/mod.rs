@@ -494,16 +494,31 @@ pub fn port_history(
 
 /// [`port_history`] from the local store at `configured` (the value of
 /// `PORTHOLE_STORE`, or the default file when `None`), when there is
-/// something to show. A missing or unreadable store gives `None`; a
-/// PostgreSQL store is not asked, so `porthole PORT` never waits on the
-/// network.
-pub fn local_port_history(configured: Option<&str>, port: u16) -> Option<PortHistory> {
-    let location = StoreLocation::resolve(configured).ok()?;
-    let StoreLocation::Sqlite(path) = &location else {
-        return None;
+/// something to show. No store yet (nothing recorded, or no state
+/// directory to look in) gives `Ok(None)`; a PostgreSQL store is not asked,
+/// so `porthole PORT` never waits on the network. A store that is there but
+/// cannot be read (damaged, another program's file, a newer schema, not
+/// readable by this user) is an error for the caller to mention: the rest
+/// of `porthole PORT` stands without it.
+pub fn local_port_history(
+    configured: Option<&str>,
+    port: u16,
+) -> Result<Option<PortHistory>, StoreError> {
+    let location = match StoreLocation::resolve(configured) {
+        Ok(location) => location,
+        Err(StoreError::NoStateDirectory) => return Ok(None),
+        Err(error) => return Err(error),
     };
-    let mut reader = sqlite::SqliteReader::open(path).ok()?;
-    port_history(&mut reader, port, now_micros()).ok().filter(|history| !history.is_empty())
+    let StoreLocation::Sqlite(path) = &location else {
+        return Ok(None);
+    };
+    let mut reader = match sqlite::SqliteReader::open(path) {
+        Ok(reader) => reader,
+        Err(StoreError::Missing { .. }) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let history = port_history(&mut reader, port, now_micros())?;
+    Ok(Some(history).filter(|history| !history.is_empty()))
 }
 
 /// Start of the UTC hour `at` falls in.

@@ -265,6 +265,53 @@ fn windows_processes_and_sections() {
     assert!(output.stdout.contains("nothing recorded"), "{output:?}");
 }
 
+/// A time typed with a space (`--since 2026-11-28 10:00`) leaves `10:00`
+/// as the ENDPOINT: the resolver read its host `10` as 0.0.0.10, and the
+/// answer was about 0.0.0.10 port 0 ("nothing recorded", exit 1). It is bad
+/// input, said in one line naming what the resolver would have made of it.
+#[test]
+fn a_number_the_resolver_reads_as_an_address_is_refused_as_a_host() {
+    let (_dir, path) = filled_store(&morning(5432));
+    for (args, reads_as) in [
+        (vec!["--since", "2026-11-28", "10:00"], "0.0.0.10"),
+        (vec!["127.1:5432"], "127.0.0.1"),
+        (vec!["010.0.0.1:5432"], "8.0.0.1"),
+    ] {
+        let output = history(&path, &args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(output.stdout, "", "{args:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {output:?}");
+        let expected = format!("the resolver reads it as the IPv4 address {reads_as}");
+        assert!(output.stderr.contains(&expected), "{args:?}: {output:?}");
+    }
+}
+
+/// `--store DIR/` made a file named DIR that `history --store DIR/` then
+/// could not open ("Not a directory"); `--store file:/x` was a path for the
+/// writer and a SQLite URI for readers. Both are bad input for every
+/// command, and nothing is created.
+#[test]
+fn store_texts_that_name_a_directory_or_a_uri_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = format!("{}/", dir.path().join("state").display());
+    let uri = format!("file:{}", dir.path().join("h.sqlite").display());
+    for (store, expected) in [
+        (&directory, "names a directory: give the store file's path, such as "),
+        (&uri, "a SQLite URI is not taken: give the file's path ("),
+    ] {
+        for command in [vec!["history"], vec!["monitor", "--no-alerts"]] {
+            let output = util::run(util::porthole().args(&command).args(["--store", store]));
+            assert_eq!(output.code, 2, "{command:?} {store}: {output:?}");
+            assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+            assert!(
+                output.stderr.starts_with(&format!("porthole: --store '{store}': {expected}")),
+                "{output:?}"
+            );
+        }
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing is made");
+}
+
 #[test]
 fn bad_input_and_bad_stores_exit_2_with_one_line() {
     let (dir, path) = filled_store(&morning(5432));
@@ -325,6 +372,35 @@ fn porthole_port_shows_the_port_history() {
         util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", "/nonexistent/h.sqlite"),
     );
     assert!(!output.stdout.contains("History"), "{output:?}");
+}
+
+/// A store that is there but cannot be read (another program's file, one a
+/// newer porthole wrote) costs `porthole PORT` its History section only:
+/// the report and its exit code stand, and one line on stderr says which
+/// store could not be read and why. (It used to leave the section out
+/// without a word, as if the port had no history.)
+#[test]
+fn porthole_port_says_why_a_store_it_cannot_read_gives_no_history() {
+    let port = util::unique_port();
+    let (dir, newer) = filled_store(&morning(port));
+    rusqlite::Connection::open(&newer).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    let garbage = dir.path().join("not-a-store.sqlite");
+    std::fs::write(&garbage, b"a shopping list, not a database\n".repeat(100)).unwrap();
+    for (store, why) in [(&newer, "schema version 99"), (&garbage, "is not a SQLite database")] {
+        let output = util::run(util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", store));
+        assert_eq!(output.code, 1, "nothing listens: {output:?}");
+        assert!(output.stdout.contains(&format!("nothing holds port {port}")), "{output:?}");
+        assert!(!output.stdout.contains("History"), "{output:?}");
+        let expected =
+            format!("porthole: no History section (PORTHOLE_STORE): {}", store.display());
+        assert!(output.stderr.starts_with(&expected), "{expected}: {output:?}");
+        assert!(output.stderr.contains(why), "{why}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    }
+    // No store yet is no news: nothing is said.
+    let missing = dir.path().join("never-recorded.sqlite");
+    let output = util::run(util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", &missing));
+    assert_eq!(output.stderr, "", "{output:?}");
 }
 
 #[test]

@@ -1402,3 +1402,60 @@ fn syn_sent_timeouts_are_not_recorded_and_fast_open_is_in_ebpf_mode() {
         syn_sent_timeouts_and_fast_open("ebpf");
     }
 }
+
+/// Makes `argv[2]` connections to a listener of its own on `argv[1]`, each
+/// accepted and closed, then prints "done".
+const CONNECTIONS: &str = r#"
+import socket, sys
+listener = socket.socket()
+listener.bind(("127.0.0.1", int(sys.argv[1])))
+listener.listen(64)
+for _ in range(int(sys.argv[2])):
+    c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    a, _ = listener.accept()
+    c.close()
+    a.close()
+print("done", flush=True)
+"#;
+
+/// A reader that stops reading (`porthole monitor --jsonl | slow`): the
+/// pipe fills, and the recorder used to block inside `write(2)`, where
+/// neither the store got another batch nor SIGTERM could stop it (its flag
+/// is looked at between writes). Now every connection still reaches the
+/// store, and SIGTERM stops the recorder with its summary line.
+#[test]
+fn a_reader_that_stops_reading_holds_neither_the_store_nor_a_stop() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("history.sqlite");
+    let mut command = netns.command(binary().to_str().expect("utf-8 path"));
+    scrub(&mut command);
+    command.args(["monitor", "--jsonl", "--no-alerts", "--store"]).arg(&store);
+    let mut child = ChildGuard::spawn(
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()),
+    );
+    // Never read: the pipe (64 KiB) fills with the first fifty connections.
+    let _unread = child.0.stdout.take().expect("piped stdout");
+    let mut stderr = BufReader::new(child.0.stderr.take().expect("piped stderr"));
+    let start = wait_for_line(&mut stderr);
+    assert!(start.starts_with("porthole monitor: capture"), "{start}");
+    let port = unique_port();
+    let (mut load, mut out) = python_in(&netns, CONNECTIONS, &[&port.to_string(), "600"]);
+    assert_eq!(wait_for_line(&mut out).trim(), "done");
+    let _ = load.0.wait();
+    let recorded = eventually(Duration::from_secs(60), || {
+        let output =
+            porthole_run(&["history", &port.to_string(), "--store", store.to_str().unwrap()]);
+        output.stdout.contains("connected 600 times")
+    });
+    assert!(recorded, "the store stopped getting batches while stdout was full");
+    let pid = rustix::process::Pid::from_raw(child.pid() as i32).expect("positive pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("signal sent");
+    let stopped = eventually(Duration::from_secs(60), || matches!(child.0.try_wait(), Ok(Some(_))));
+    assert!(stopped, "SIGTERM did not stop a recorder whose stdout was full");
+    let status = child.0.wait().expect("exited");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr");
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert!(rest.contains("porthole monitor: stopped after"), "{rest}");
+}

@@ -897,3 +897,33 @@ fn a_client_closing_long_after_its_server_is_paired_in_ebpf_mode() {
         a_client_closing_long_after_its_server_is_paired("ebpf");
     }
 }
+
+/// `--netns all` in netlink mode without the right to enter namespaces
+/// (setns needs CAP_SYS_ADMIN, which the shipped unit's bounding set leaves
+/// out): listeners are still read through `/proc/PID/net`, but no close in
+/// another namespace can be; the recorder says so once per namespace
+/// instead of recording none of their connections without a word.
+#[test]
+fn a_namespace_the_recorder_may_not_enter_is_named_in_netlink_mode() {
+    if !installed("setpriv") {
+        skip("setpriv (util-linux) is not installed");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(format!("/run/netns/{}", netns.name)).expect("netns file").ino();
+    let mut command = Command::new("setpriv");
+    command.args(["--bounding-set=-sys_admin", "--inh-caps=-all"]).arg(binary());
+    let monitor = Monitor::start_command(command, &["--capture", "netlink", "--netns", "all"]);
+    let expected = format!(
+        "porthole: network namespace {inode} (/run/netns/{}): its connections are not recorded: \
+         entering it failed: Operation not permitted",
+        netns.name
+    );
+    let said = monitor.wait_for_stderr(|stderr| stderr.contains(&expected));
+    let (_, stderr, code) = monitor.stop();
+    assert!(said, "{expected}\n{stderr}");
+    assert!(stderr.contains("needs CAP_SYS_ADMIN"), "{stderr}");
+    assert_eq!(stderr.matches(&expected).count(), 1, "said once: {stderr}");
+    assert_eq!(code, 0, "{stderr}");
+}
