@@ -754,15 +754,12 @@ mod tests {
         assert_eq!(parse_response(raw).expect("valid").body, b"abcde");
         let truncated = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n";
         let error = parse_response(truncated).unwrap_err().to_string();
-        assert_eq!(
-            error,
-            "malformed response from the proxy API: the body ended early (truncated)"
-        );
+        assert_eq!(error, "the body ended early (truncated)");
         let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
         let response = parse_response(raw).expect("valid");
         assert_eq!((response.status, response.body.as_slice()), (200, b"{}".as_slice()));
         let error = parse_response(b"HTTP/1.1 200 OK\r\n").unwrap_err().to_string();
-        assert_eq!(error, "malformed response from the proxy API: no end of headers");
+        assert_eq!(error, "no end of headers");
         assert_eq!(escape("a b/c"), "a%20b%2Fc");
         assert_eq!(
             (escape(".."), escape("."), escape("a..b")),
