@@ -283,7 +283,8 @@ struct Printer {
 /// second, and a bounded cost in memory.
 const PRINTER_BACKLOG: usize = 16 << 20;
 
-/// How long the last lines may take to reach a reader at stop.
+/// How long the reader may take no line at stop before the rest is left:
+/// a reader that keeps reading (slowly, on a busy machine) gets every line.
 const PRINTER_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Printer {
@@ -309,12 +310,17 @@ impl Printer {
                         return;
                     }
                 };
+                // A line at a time: a pipe takes a line of up to 4 KiB
+                // whole or not at all, so a reader left behind at stop
+                // never gets half a line, and each line counts as progress.
                 for batch in received {
-                    if let Err(error) = file.write_all(&batch) {
-                        *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
-                        return;
+                    for line in batch.split_inclusive(|&byte| byte == b'\n') {
+                        if let Err(error) = file.write_all(line) {
+                            *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                            return;
+                        }
+                        written.fetch_sub(line.len(), Ordering::Relaxed);
                     }
-                    written.fetch_sub(batch.len(), Ordering::Relaxed);
                 }
             })
             .context("starting the stdout thread")?;
@@ -337,16 +343,22 @@ impl Printer {
         }
     }
 
-    /// Lets the last lines reach the reader for a moment, then leaves:
-    /// a thread still blocked on a reader that does not read ends with
-    /// the process.
+    /// Lets the last lines reach the reader while it takes them, and
+    /// leaves once it has taken none for [`PRINTER_DRAIN`]: a thread still
+    /// blocked on a reader that does not read ends with the process.
     fn finish(&mut self) {
         let _ = self.flush();
         self.batches = None;
         let Some(thread) = self.thread.take() else { return };
-        let deadline = std::time::Instant::now() + PRINTER_DRAIN;
+        let mut deadline = std::time::Instant::now() + PRINTER_DRAIN;
+        let mut left = self.queued.load(Ordering::Relaxed);
         while !thread.is_finished() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(10));
+            let now_left = self.queued.load(Ordering::Relaxed);
+            if now_left != left {
+                left = now_left;
+                deadline = std::time::Instant::now() + PRINTER_DRAIN;
+            }
         }
         if thread.is_finished() {
             let _ = thread.join();

@@ -1418,6 +1418,73 @@ for _ in range(int(sys.argv[2])):
 print("done", flush=True)
 "#;
 
+/// A reader that is slow to take the lines left at stop (a busy machine, a
+/// pager) gets every one of them, whole: the recorder used to give its
+/// stdout thread two seconds after the stop and exit, cutting a line in
+/// half (and dropping the rest) although the reader was still reading.
+/// Now it waits while the reader takes lines, a line at a time.
+#[test]
+fn a_slow_reader_gets_every_line_left_at_stop_whole() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("history.sqlite");
+    let mut command = netns.command(binary().to_str().expect("utf-8 path"));
+    scrub(&mut command);
+    command
+        .args(["monitor", "--jsonl", "--no-alerts", "--capture", "netlink", "--store"])
+        .arg(&store);
+    let mut child = ChildGuard::spawn(
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()),
+    );
+    let mut stdout = child.0.stdout.take().expect("piped stdout");
+    let mut stderr = BufReader::new(child.0.stderr.take().expect("piped stderr"));
+    let start = wait_for_line(&mut stderr);
+    assert!(start.starts_with("porthole monitor: capture"), "{start}");
+    let port = unique_port();
+    let connections = 300;
+    let (mut load, mut out) =
+        python_in(&netns, CONNECTIONS, &[&port.to_string(), &connections.to_string()]);
+    assert_eq!(wait_for_line(&mut out).trim(), "done");
+    let _ = load.0.wait();
+    let recorded = eventually(Duration::from_secs(60), || {
+        let output =
+            porthole_run(&["history", &port.to_string(), "--store", store.to_str().unwrap()]);
+        output.stdout.contains(&format!("connected {connections} times"))
+    });
+    assert!(recorded, "the store did not get every connection");
+    let pid = rustix::process::Pid::from_raw(child.pid() as i32).expect("positive pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("signal sent");
+    // Nothing was read so far: the pipe holds 64 KiB and the rest waits in
+    // the recorder. Read it 8 KiB at a time, ten times a second: several
+    // seconds for these lines, always taking some.
+    let mut taken = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match std::io::Read::read(&mut stdout, &mut chunk) {
+            Ok(0) => break,
+            Ok(count) => taken.extend_from_slice(&chunk[..count]),
+            Err(error) => panic!("reading stdout: {error}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = child.0.wait().expect("exited");
+    assert_eq!(status.code(), Some(0));
+    let text = String::from_utf8(taken).expect("UTF-8 lines");
+    assert!(
+        text.ends_with('\n'),
+        "the last line was cut: {:?}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    let mut cookies = std::collections::HashSet::new();
+    for line in text.lines() {
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if value["type"] == "connection" && value["server_port"] == port {
+            cookies.insert(value["cookie"].as_u64().expect("cookie"));
+        }
+    }
+    assert_eq!(cookies.len(), connections, "connections printed");
+}
+
 /// A reader that stops reading (`porthole monitor --jsonl | slow`): the
 /// pipe fills, and the recorder used to block inside `write(2)`, where
 /// neither the store got another batch nor SIGTERM could stop it (its flag
