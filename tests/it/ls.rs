@@ -207,6 +207,10 @@ fn bad_input_is_one_line_and_exit_2() {
         &["ls", "--pid", "-3"],
         &["ls", "--bogus-flag"],
         &["ls", "--scope", "galaxy"],
+        // Unix sockets have no port, family or scope: not an empty table.
+        &["ls", "-x", "--port", "22"],
+        &["ls", "-x", "-4"],
+        &["ls", "-x", "-a", "--scope", "loopback"],
         &["70000"],
         &["localhost:"],
         &["[::1:80"],
