@@ -880,3 +880,20 @@ fn a_narrow_terminal_cuts_the_process_column_after_its_pid_and_between_escapes()
     assert!(cuts.contains(&format!("{pid}…")), "{cuts:?}");
     assert!(cuts.contains(&format!("{pid}\\x1b[2J\\u202e…")), "{cuts:?}");
 }
+
+/// `--no-owners` looks for no owner and shows none as `?`: stderr has no
+/// note about sockets without a visible owner (it used to count every
+/// listed socket, with no reason after the colon).
+#[test]
+fn no_owners_says_nothing_about_owners_it_did_not_look_for() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    for format in [None, Some("--json")] {
+        let mut args = vec!["ls", "--no-owners", "--port", &port];
+        args.extend(format);
+        let output = porthole_run(&args);
+        assert_eq!(output.code, 0, "{args:?}: {output:?}");
+        assert!(output.stdout.contains(&port), "{args:?}: {output:?}");
+        assert_eq!(output.stderr, "", "{args:?}");
+    }
+}
