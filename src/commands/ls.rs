@@ -38,7 +38,7 @@ pub fn select<'a>(snapshot: &'a Snapshot, settings: &LsSettings) -> Vec<&'a Sock
         .filter(|socket| settings.pid.is_none_or(|pid| socket.owners.contains(&pid)))
         .filter(|socket| match &settings.process_name {
             None => true,
-            Some(name) => snapshot.owners_of(socket).any(|p| p.name.contains(name.as_str())),
+            Some(name) => snapshot.owners_of(socket).any(|p| p.name_matches(name)),
         })
         .filter(|socket| match settings.scope {
             None => true,

@@ -897,3 +897,27 @@ fn no_owners_says_nothing_about_owners_it_did_not_look_for() {
         assert_eq!(output.stderr, "", "{args:?}");
     }
 }
+
+/// The kernel keeps 15 bytes of a process name: `--process` with the whole
+/// name (as `systemd-resolved`, shown as `systemd-resolve`) finds the
+/// process; it used to match nothing and exit 1.
+#[test]
+fn process_names_longer_than_the_kernel_keeps_are_found_by_the_whole_name() {
+    let code = "import ctypes, socket, time\n\
+                ctypes.CDLL(None).prctl(15, b'porthole-test-long-worker', 0, 0, 0)\n\
+                s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                print(s.getsockname()[1], flush=True)\n\
+                time.sleep(120)";
+    let (child, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    for name in ["porthole-test-lo", "porthole-test-long-worker", "porthole-test-l"] {
+        let list = porthole_run(&["ls", "-t", "--port", &port, "--process", name, "--json"]).json();
+        let found = with_port(&list, port.parse().unwrap());
+        assert_eq!(found.len(), 1, "--process {name}: {list:#}");
+        assert_eq!(pids_of(&found[0]), [u64::from(child.pid())], "--process {name}");
+    }
+    // The name's 15 bytes are known: a name that differs within them is not it.
+    let other =
+        porthole_run(&["ls", "-t", "--port", &port, "--process", "porthole-test-short-worker"]);
+    assert_eq!(other.code, 1, "{other:?}");
+}
