@@ -764,7 +764,7 @@ mod tests {
             (&["--unix", "-6", "-a"][..], "-6"),
             (&["-x", "--scope", "loopback"][..], "--scope"),
         ] {
-            let message = ls(args).err().expect("refused").to_string();
+            let message = ls(args).expect_err("refused").to_string();
             assert!(
                 message.starts_with(&format!("{flag} cannot be combined with -x")),
                 "{message}"
