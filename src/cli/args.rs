@@ -142,7 +142,9 @@ pub struct LsArgs {
     /// Sockets of this process id.
     #[arg(allow_hyphen_values = true, long, value_name = "PID")]
     pub pid: Option<String>,
-    /// Sockets of processes whose name contains NAME.
+    /// Sockets of processes whose name contains NAME (a NAME longer than
+    /// the 15 bytes the kernel keeps also matches the name cut there, and
+    /// the program's file name).
     // Not necessarily UTF-8: a process name may hold any bytes.
     #[arg(long, value_name = "NAME")]
     pub process: Option<std::ffi::OsString>,

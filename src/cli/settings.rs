@@ -59,6 +59,19 @@ impl LsSettings {
             jsonl,
         } = args;
         let any_protocol = tcp || udp || unix;
+        // Unix sockets have no port, IP family or address scope: asked for
+        // alone with one of those filters, `-x` could only print an empty
+        // table, which reads as "no such socket".
+        let ip_filter =
+            [(port.is_some(), "--port"), (ipv4, "-4"), (ipv6, "-6"), (scope.is_some(), "--scope")]
+                .into_iter()
+                .find_map(|(given, flag)| given.then_some(flag));
+        if let (true, false, false, Some(flag)) = (unix, tcp, udp, ip_filter) {
+            bail!(
+                "{flag} cannot be combined with -x alone: Unix sockets have no port, IP family \
+                 or address scope (add -t or -u for TCP or UDP sockets)"
+            );
+        }
         let ports = port
             .as_deref()
             .map(|text| PortSet::parse(text).with_context(|| format!("--port '{text}'")))
@@ -741,6 +754,25 @@ mod tests {
         let settings = ls(&["--state", "time-wait"]).unwrap();
         assert!(!settings.query.listeners_only);
         assert_eq!(settings.state, Some(SocketState::TimeWait));
+    }
+
+    #[test]
+    fn unix_alone_refuses_filters_unix_sockets_cannot_match() {
+        for (args, flag) in [
+            (&["-x", "--port", "80"][..], "--port"),
+            (&["-x", "-4"][..], "-4"),
+            (&["--unix", "-6", "-a"][..], "-6"),
+            (&["-x", "--scope", "loopback"][..], "--scope"),
+        ] {
+            let message = ls(args).expect_err("refused").to_string();
+            assert!(
+                message.starts_with(&format!("{flag} cannot be combined with -x")),
+                "{message}"
+            );
+        }
+        // With TCP or UDP asked for too, the filter applies to those.
+        let settings = ls(&["-x", "-t", "--port", "80"]).unwrap();
+        assert!(settings.query.tcp && !settings.query.unix);
     }
 
     #[test]

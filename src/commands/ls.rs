@@ -38,7 +38,7 @@ pub fn select<'a>(snapshot: &'a Snapshot, settings: &LsSettings) -> Vec<&'a Sock
         .filter(|socket| settings.pid.is_none_or(|pid| socket.owners.contains(&pid)))
         .filter(|socket| match &settings.process_name {
             None => true,
-            Some(name) => snapshot.owners_of(socket).any(|p| p.name.contains(name.as_str())),
+            Some(name) => snapshot.owners_of(socket).any(|p| p.name_matches(name)),
         })
         .filter(|socket| match settings.scope {
             None => true,
@@ -56,6 +56,12 @@ pub fn select<'a>(snapshot: &'a Snapshot, settings: &LsSettings) -> Vec<&'a Sock
 /// (they may be the ones asked for).
 fn report_listed_visibility(snapshot: &Snapshot, selected: &[&Socket], settings: &LsSettings) {
     let visibility = &snapshot.visibility;
+    if !settings.query.owners {
+        // `--no-owners`: no owner was looked for, none is shown as `?`, so
+        // there is nothing to explain about owners.
+        report_namespaces(visibility);
+        return;
+    }
     let shown = selected.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).count();
     let owner_filter = match (settings.pid, &settings.process_name) {
         (Some(pid), _) => Some(format!("pid {pid}")),

@@ -526,6 +526,11 @@ impl Socket {
     }
 }
 
+/// The most bytes of a process name (`comm`) the kernel keeps
+/// (`TASK_COMM_LEN` less its NUL).
+/// See: <https://man7.org/linux/man-pages/man5/proc_pid_comm.5.html>
+pub const COMM_BYTES: usize = 15;
+
 /// Details of a process that owns at least one listed socket.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Process {
@@ -569,6 +574,26 @@ impl Process {
     pub fn is_free_holder(&self) -> bool {
         self.name == "porthole"
             && self.cmdline.get(1).map(String::as_str) == Some(allocation::HOLDER_SUBCOMMAND)
+    }
+
+    /// Whether `ls --process NEEDLE` selects this process: its name
+    /// contains NEEDLE. The kernel keeps only the first 15 bytes of a name
+    /// (`systemd-resolved` is `systemd-resolve`), so a longer NEEDLE, which
+    /// no such name can contain, matches a name cut there that it starts
+    /// with, and the file name of the program (`exe`, else `argv[0]`)
+    /// when that contains it.
+    pub fn name_matches(&self, needle: &str) -> bool {
+        if self.name.contains(needle) {
+            return true;
+        }
+        let cut = os_text::to_bytes(&self.name).len() == COMM_BYTES;
+        if os_text::to_bytes(needle).len() <= COMM_BYTES {
+            return false;
+        }
+        let program = |path: &str| path.rsplit('/').next().unwrap_or(path).contains(needle);
+        (cut && needle.starts_with(self.name.as_str()))
+            || self.exe.as_deref().is_some_and(program)
+            || self.cmdline.first().is_some_and(|argv0| program(argv0))
     }
 
     /// The command line joined with spaces, or the name when it is empty
@@ -848,6 +873,32 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_longer_than_the_kernel_keeps_matches_the_cut_name_and_the_program() {
+        let process = |name: &str, exe: Option<&str>, argv0: &str| Process {
+            name: name.into(),
+            exe: exe.map(Into::into),
+            cmdline: vec![argv0.into()],
+            ..Process::default()
+        };
+        let resolved = process(
+            "systemd-resolve",
+            Some("/usr/lib/systemd/systemd-resolved"),
+            "/usr/lib/systemd/systemd-resolved",
+        );
+        assert!(resolved.name_matches("resolve"));
+        assert!(resolved.name_matches("systemd-resolved"));
+        assert!(!resolved.name_matches("systemd-timesyncd"));
+        // Named with prctl: only the cut name says who it is.
+        let worker = process("worker-with-a-l", Some("/usr/bin/python3.11"), "python3");
+        assert!(worker.name_matches("worker-with-a-long-name"));
+        assert!(!worker.name_matches("worker-with-a-short-name-not"));
+        // A name of fewer than 15 bytes is whole: nothing longer matches it.
+        assert!(!process("nginx", None, "nginx").name_matches("nginx-but-longer"));
+        // Up to 15 bytes, only the name counts, as before.
+        assert!(!process("python3", Some("/usr/bin/python3.11"), "python3").name_matches("3.11"));
+    }
 
     fn tcp_listener(address: &str, v6only: Option<bool>) -> Socket {
         let local: SocketAddr = address.parse().unwrap();

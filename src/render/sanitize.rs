@@ -244,7 +244,9 @@ pub fn display_width(text: &str) -> usize {
 
 /// Cuts `text` to at most `width` columns, ending with `…` when it was cut.
 /// Coloured text (short labels) is never cut inside a colour sequence: it is
-/// returned whole.
+/// returned whole. An escape [`sanitize`] wrote (`\x1b`, `\u202e`, `\n`)
+/// is kept whole or left out whole: a cut inside it (`\x1…`) would show a
+/// different character, or a backslash that reads as part of the name.
 pub fn truncate_to_width(text: &str, width: usize) -> String {
     if text.contains('\x1b') || display_width(text) <= width {
         return text.to_string();
@@ -252,16 +254,35 @@ pub fn truncate_to_width(text: &str, width: usize) -> String {
     let budget = width.saturating_sub(1);
     let mut used = 0;
     let mut cut = String::with_capacity(width + 3);
-    for ch in text.chars() {
-        let columns = ch.width().unwrap_or(0);
+    let mut rest = text;
+    while let Some(ch) = rest.chars().next() {
+        // Escapes are ASCII, one column a byte.
+        let length = escape_len(rest).unwrap_or(ch.len_utf8());
+        let columns = if length > ch.len_utf8() { length } else { ch.width().unwrap_or(0) };
         if used + columns > budget {
             break;
         }
         used += columns;
-        cut.push(ch);
+        cut.push_str(&rest[..length]);
+        rest = &rest[length..];
     }
     cut.push('…');
     cut
+}
+
+/// The length of the escape [`push_escaped`] writes that `text` starts with
+/// (`\x1b`, `\u202e`, `\n`, `\r`, `\t`), if it starts with one.
+fn escape_len(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let hex = |range: std::ops::Range<usize>| {
+        bytes.get(range).is_some_and(|digits| digits.iter().all(u8::is_ascii_hexdigit))
+    };
+    match bytes {
+        [b'\\', b'x', ..] if hex(2..4) => Some(4),
+        [b'\\', b'u', ..] if hex(2..6) => Some(6),
+        [b'\\', b'n' | b'r' | b't', ..] => Some(2),
+        _ => None,
+    }
 }
 
 /// Wraps a JSON formatter so DEL, C1 and bidi controls inside strings are
@@ -522,5 +543,27 @@ mod tests {
         assert_eq!(truncate_to_width("日本語テキスト", 7), "日本語…");
         assert_eq!(truncate_to_width("short", 10), "short");
         assert_eq!(truncate_to_width("0123456789", 5), "0123…");
+    }
+
+    #[test]
+    fn a_cut_never_splits_an_escape() {
+        let shown = sanitize("\x1b[2J\u{202e}ev\n!").into_owned();
+        assert_eq!(shown, "\\x1b[2J\\u202eev\\n!");
+        let cuts: Vec<String> = (1..shown.len()).map(|w| truncate_to_width(&shown, w)).collect();
+        for cut in &cuts {
+            let kept = cut.strip_suffix('…').expect("cut");
+            assert!(shown.starts_with(kept), "{cut}");
+            // What is kept ends at an escape's end, never inside one.
+            let whole = ["", "\\x1b", "\\x1b[", "\\x1b[2", "\\x1b[2J", "\\x1b[2J\\u202e"];
+            let after = ["", "e", "ev", "ev\\n"].map(|tail| format!("\\x1b[2J\\u202e{tail}"));
+            assert!(
+                whole.contains(&kept) || after.iter().any(|a| a == kept),
+                "{cut} ends inside an escape"
+            );
+        }
+        assert_eq!(truncate_to_width(&shown, 4), "…");
+        assert_eq!(truncate_to_width(&shown, 5), "\\x1b…");
+        assert_eq!(truncate_to_width(&shown, 12), "\\x1b[2J…");
+        assert_eq!(truncate_to_width(&shown, 14), "\\x1b[2J\\u202e…");
     }
 }

@@ -342,7 +342,14 @@ pub fn visible_len(text: &str) -> usize {
     super::sanitize::display_width(text)
 }
 
+/// Cuts a last column to `width`. A `PID/NAME` cell keeps at least its
+/// `PID/` even on a terminal too narrow for it (the line is then a little
+/// wider): a cut that leaves `2…` hides which process holds the socket.
 fn truncate_visible(text: &str, width: usize) -> String {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits > 0 && text.as_bytes().get(digits) == Some(&b'/') && width < digits + 2 {
+        return format!("{}…", &text[..=digits]);
+    }
     super::sanitize::truncate_to_width(text, width)
 }
 
@@ -451,6 +458,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(String::from_utf8(streamed).unwrap(), String::from_utf8(expected).unwrap());
+    }
+
+    #[test]
+    fn a_cut_process_column_keeps_its_pid_and_whole_escapes() {
+        let items = [("tcp", "26066/\x1b[2J\u{202e}ev")];
+        let cut = |width| {
+            let mut out = Vec::new();
+            Table::stream(
+                &["PROTO", "PID/PROCESS"],
+                &items,
+                |(protocol, owner), row| {
+                    row.cell(protocol).cell(owner);
+                },
+                &mut out,
+                Some(width),
+                "",
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap().lines().nth(1).unwrap().to_string()
+        };
+        // "tcp    " leaves 8 columns at width 15: never "2…".
+        assert_eq!(cut(9), "tcp    26066/…");
+        assert_eq!(cut(15), "tcp    26066/…");
+        assert_eq!(cut(17), "tcp    26066/…");
+        assert_eq!(cut(18), "tcp    26066/\\x1b…");
+        assert_eq!(cut(23), "tcp    26066/\\x1b[2J…");
+        assert_eq!(cut(27), "tcp    26066/\\x1b[2J\\u202e…");
     }
 
     #[test]

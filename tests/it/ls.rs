@@ -207,6 +207,10 @@ fn bad_input_is_one_line_and_exit_2() {
         &["ls", "--pid", "-3"],
         &["ls", "--bogus-flag"],
         &["ls", "--scope", "galaxy"],
+        // Unix sockets have no port, family or scope: not an empty table.
+        &["ls", "-x", "--port", "22"],
+        &["ls", "-x", "-4"],
+        &["ls", "-x", "-a", "--scope", "loopback"],
         &["70000"],
         &["localhost:"],
         &["[::1:80"],
@@ -826,4 +830,94 @@ fn process_names_that_are_not_utf8_are_matched_by_their_bytes() {
     let other = list(b"ev\xfe");
     assert_eq!(other.code, 1, "{other:?}");
     assert_eq!(other.stdout.trim(), "[]", "{other:?}");
+}
+
+/// On a terminal narrower than the row, the process column is cut with `…`,
+/// but never inside an escape of the process's name (`\x1…` would show a
+/// different byte) and never before its pid (`2…` would hide which process
+/// it is). Run under `script` so stdout is a terminal of COLUMNS columns.
+#[test]
+fn a_narrow_terminal_cuts_the_process_column_after_its_pid_and_between_escapes() {
+    if !util::installed("script") {
+        return util::skip("script (util-linux) is not installed");
+    }
+    let code = "import ctypes, socket, time\n\
+                ctypes.CDLL(None).prctl(15, b'\\x1b[2J\\xe2\\x80\\xaeev\\x1b\\x07il', 0, 0, 0)\n\
+                s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                print(s.getsockname()[1], flush=True)\n\
+                time.sleep(120)";
+    let (child, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    let pid = format!("{}/", child.pid());
+    // The name as shown, piece by piece: a cut may fall between pieces only.
+    let pieces = ["\\x1b", "[", "2", "J", "\\u202e", "e", "v", "\\x1b", "\\x07", "i", "l"];
+    let allowed: Vec<String> =
+        (0..=pieces.len()).map(|n| pid.clone() + &pieces[..n].concat()).collect();
+    let full = allowed.last().unwrap().clone();
+    let mut cuts = Vec::new();
+    // From narrower than the columns before it to wider than the whole row.
+    for columns in 30..110 {
+        let line = format!("{} ls -t --port {port}", util::binary().display());
+        let mut command = std::process::Command::new("script");
+        command.args(["-qec", &line, "/dev/null"]);
+        util::scrub(&mut command);
+        command.env("COLUMNS", columns.to_string());
+        let output = util::run(&mut command);
+        assert_eq!(output.code, 0, "{output:?}");
+        let row = output.stdout.lines().nth(1).expect("a row").trim_end().to_string();
+        assert!(!row.contains('\x1b'), "raw escape at {columns} columns: {row:?}");
+        let owner = row.rsplit("  ").next().unwrap().to_string();
+        if owner == full {
+            continue;
+        }
+        let kept = owner.strip_suffix('…').unwrap_or_else(|| panic!("cut or whole: {owner:?}"));
+        assert!(
+            allowed.iter().any(|a| a == kept),
+            "{columns} columns: {owner:?} cuts the pid or an escape"
+        );
+        cuts.push(owner);
+    }
+    assert!(cuts.contains(&format!("{pid}…")), "{cuts:?}");
+    assert!(cuts.contains(&format!("{pid}\\x1b[2J\\u202e…")), "{cuts:?}");
+}
+
+/// `--no-owners` looks for no owner and shows none as `?`: stderr has no
+/// note about sockets without a visible owner (it used to count every
+/// listed socket, with no reason after the colon).
+#[test]
+fn no_owners_says_nothing_about_owners_it_did_not_look_for() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    for format in [None, Some("--json")] {
+        let mut args = vec!["ls", "--no-owners", "--port", &port];
+        args.extend(format);
+        let output = porthole_run(&args);
+        assert_eq!(output.code, 0, "{args:?}: {output:?}");
+        assert!(output.stdout.contains(&port), "{args:?}: {output:?}");
+        assert_eq!(output.stderr, "", "{args:?}");
+    }
+}
+
+/// The kernel keeps 15 bytes of a process name: `--process` with the whole
+/// name (as `systemd-resolved`, shown as `systemd-resolve`) finds the
+/// process; it used to match nothing and exit 1.
+#[test]
+fn process_names_longer_than_the_kernel_keeps_are_found_by_the_whole_name() {
+    let code = "import ctypes, socket, time\n\
+                ctypes.CDLL(None).prctl(15, b'porthole-test-long-worker', 0, 0, 0)\n\
+                s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                print(s.getsockname()[1], flush=True)\n\
+                time.sleep(120)";
+    let (child, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out);
+    for name in ["porthole-test-lo", "porthole-test-long-worker", "porthole-test-l"] {
+        let list = porthole_run(&["ls", "-t", "--port", &port, "--process", name, "--json"]).json();
+        let found = with_port(&list, port.parse().unwrap());
+        assert_eq!(found.len(), 1, "--process {name}: {list:#}");
+        assert_eq!(pids_of(&found[0]), [u64::from(child.pid())], "--process {name}");
+    }
+    // The name's 15 bytes are known: a name that differs within them is not it.
+    let other =
+        porthole_run(&["ls", "-t", "--port", &port, "--process", "porthole-test-short-worker"]);
+    assert_eq!(other.code, 1, "{other:?}");
 }
