@@ -466,6 +466,7 @@ pub fn why_not_ready(
 ) -> Vec<String> {
     let request = Request {
         target: Some(target.clone()),
+        from_environment: Vec::new(),
         bind: None,
         client: Client::Current,
         timeout,
