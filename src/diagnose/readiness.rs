@@ -375,8 +375,13 @@ fn await_accept(
     // Whether the holders of a deferring listener are all stopped, read
     // once (it scans /proc for owners).
     let mut stopped_holders = None;
+    // Whether the server's end was last seen as a request socket
+    // (SYN-RECV): half-open, never in the accept queue.
+    let mut half_open = false;
     loop {
-        match look() {
+        let acceptance = look();
+        half_open = acceptance == Acceptance::Deferred;
+        match acceptance {
             Acceptance::Accepted | Acceptance::Unknown => break,
             // Closed, but it may have written first (a banner that came
             // after the first peek): bytes are an answer.
@@ -405,7 +410,7 @@ fn await_accept(
         let left = grace.saturating_sub(started.elapsed());
         if left.is_zero() {
             let waited_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-            return Some(Reply::Unaccepted { waited_ms });
+            return Some(Reply::Unaccepted { waited_ms, half_open });
         }
         match probe::peek(stream, ACCEPT_POLL.min(left)) {
             reply @ (Reply::Closed | Reply::Reset) => return Some(reply),
@@ -602,6 +607,8 @@ pub fn wait<E>(
     // Connections the kernel completed that no process took, per target:
     // by timeout the diagnosis may see only a listener.
     let mut not_accepted = vec![0usize; targets.len()];
+    // Of those, the ones whose server end never left SYN-RECV.
+    let mut half_open = vec![0usize; targets.len()];
     // Connections made, and of those the ones the server closed or reset
     // without a byte, per target: a diagnosis connects once and may find
     // nothing wrong.
@@ -652,6 +659,11 @@ pub fn wait<E>(
                     .iter()
                     .filter(|a| matches!(a.reply, Some(Reply::Unaccepted { .. })))
                     .count();
+                half_open[index] += round
+                    .attempts
+                    .iter()
+                    .filter(|a| matches!(a.reply, Some(Reply::Unaccepted { half_open: true, .. })))
+                    .count();
                 connected[index] += round
                     .attempts
                     .iter()
@@ -661,7 +673,7 @@ pub fn wait<E>(
                     .attempts
                     .iter()
                     .filter(|a| {
-                        matches!(a.reply, Some(Reply::Unaccepted { waited_ms }) if waited_ms < full_grace_ms)
+                        matches!(a.reply, Some(Reply::Unaccepted { waited_ms, .. }) if waited_ms < full_grace_ms)
                     })
                     .count();
                 dropped[index] += round
@@ -742,13 +754,20 @@ pub fn wait<E>(
                     Some(_) => "queued by the kernel",
                     None => "completed by the kernel",
                 };
-                why.insert(
-                    0,
+                // A server end in SYN-RECV never completed the handshake:
+                // it was never in the accept queue at all.
+                let line = if half_open[index] == not_accepted[index] {
+                    format!(
+                        "not-accepted: {} connection(s) stayed half-open (SYN-RECV on the server's side: the handshake never completed there), so no process could take them; not counted as ready",
+                        not_accepted[index]
+                    )
+                } else {
                     format!(
                         "not-accepted: {} connection(s) {how} stayed in the accept queue, no process took them; not counted as ready",
                         not_accepted[index]
-                    ),
-                );
+                    )
+                };
+                why.insert(0, line);
             }
             outcome.why = why;
         }
