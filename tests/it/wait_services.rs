@@ -251,7 +251,7 @@ fn redis_on_a_unix_socket_with_a_password_is_up_and_wants_a_login() {
 #[test]
 fn mariadb_greets_on_its_unix_socket() {
     let dir = shared_tempdir();
-    let Some((_server, _)) = crate::audit::start_mariadb(&dir) else { return };
+    let Some((_server, port)) = crate::audit::start_mariadb(&dir) else { return };
     let socket = dir.path().join("data/mysqld.sock");
     let url = format!("mysql://root:hunter2@localhost/app?socket={}", socket.display());
     let output = porthole_run(&["wait", &url, "-t", "30s"]);
@@ -259,6 +259,30 @@ fn mariadb_greets_on_its_unix_socket() {
     assert!(output.stderr.contains("MariaDB") && output.stderr.contains("greeted the client"));
     assert!(output.stderr.contains(&format!("{} connected", socket.display())), "{output:?}");
     assert!(!output.stderr.contains("hunter2"), "{output:?}");
+
+    // The mariadb client's variables: MYSQL_UNIX_PORT is the socket of
+    // `localhost`, MYSQL_HOST and MYSQL_TCP_PORT an absent host and port.
+    let socket_text = socket.display().to_string();
+    let output =
+        util::run(
+            util::porthole()
+                .env("MYSQL_UNIX_PORT", &socket_text)
+                .env("MYSQL_PWD", "hunter2")
+                .args(["wait", "mysql://root@localhost/app", "-t", "30s"]),
+        );
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("socket from MYSQL_UNIX_PORT"), "{output:?}");
+    assert!(output.stderr.contains(&format!("{socket_text} connected")), "{output:?}");
+    assert!(!output.stderr.contains("hunter2"), "{output:?}");
+    let output = util::run(
+        util::porthole()
+            .env("MYSQL_HOST", "127.0.0.1")
+            .env("MYSQL_TCP_PORT", port.to_string())
+            .args(["wait", "mysql:///app", "-t", "30s"]),
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("host from MYSQL_HOST, port from MYSQL_TCP_PORT"), "{output:?}");
+    assert!(output.stderr.contains(&format!("127.0.0.1:{port} connected")), "{output:?}");
 }
 
 #[test]
