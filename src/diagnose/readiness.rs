@@ -375,12 +375,11 @@ fn await_accept(
     // Whether the holders of a deferring listener are all stopped, read
     // once (it scans /proc for owners).
     let mut stopped_holders = None;
-    // Whether the server's end was last seen as a request socket
-    // (SYN-RECV): half-open, never in the accept queue.
-    let mut half_open = false;
     loop {
         let acceptance = look();
-        half_open = acceptance == Acceptance::Deferred;
+        // A server end last seen as a request socket (SYN-RECV) is
+        // half-open: it was never in the accept queue.
+        let half_open = acceptance == Acceptance::Deferred;
         match acceptance {
             Acceptance::Accepted | Acceptance::Unknown => break,
             // Closed, but it may have written first (a banner that came
