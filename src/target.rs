@@ -219,8 +219,10 @@ impl Endpoint {
                 return Err(EndpointError::UnclosedBracket { text: text.to_string() });
             };
             let host = parse_ipv6(address)?;
-            let port = match rest.strip_prefix(':') {
-                Some("") | None if rest.is_empty() || rest == ":" => {
+            // Blanks around the colon are ignored, as around a bare port.
+            let rest = rest.trim_start();
+            let port = match rest.strip_prefix(':').map(str::trim) {
+                Some("") | None if rest.is_empty() || rest.trim() == ":" => {
                     return Err(EndpointError::MissingPort { text: text.to_string() })
                 }
                 Some(port) => parse_port(port, PortZero::Allowed)?,
@@ -263,7 +265,8 @@ impl Endpoint {
             };
             return Err(EndpointError::BareIpv6 { text: address.to_string() });
         }
-        let Some((host, port)) = text.rsplit_once(':') else {
+        let Some((host, port)) = text.rsplit_once(':').map(|(h, p)| (h.trim_end(), p.trim_start()))
+        else {
             // A lone word that starts like a number (`1e3`, `0x50`, `+80`,
             // `-1`) and is no IPv4 literal was meant as a port: "missing
             // port after '1e3:'" would quote a colon nobody typed.
@@ -362,6 +365,23 @@ mod tests {
 
     fn ok(text: &str) -> Endpoint {
         Endpoint::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn blanks_around_the_colon_are_ignored_as_around_a_bare_port() {
+        let v6 = Endpoint { host: Some(Host::Ip("::1".parse().unwrap())), port: 22 };
+        for text in ["[::1]: 22", "[::1] :22", " [::1] : 22 ", "[::1]:22"] {
+            assert_eq!(ok(text), v6, "{text}");
+        }
+        let name = Endpoint { host: Some(Host::Name("localhost".into())), port: 22 };
+        for text in ["localhost: 22", "localhost :22", "localhost\t:\t22"] {
+            assert_eq!(ok(text), name, "{text}");
+        }
+        for missing in ["[::1]: ", "[::1] :", "localhost: "] {
+            let error = Endpoint::parse(missing).unwrap_err();
+            assert!(matches!(error, EndpointError::MissingPort { .. }), "{missing}: {error}");
+        }
+        assert!(Endpoint::parse("local host:22").is_err());
     }
 
     #[test]

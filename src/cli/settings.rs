@@ -412,18 +412,6 @@ pub struct CheckSettings {
 impl CheckSettings {
     pub fn resolve(args: CheckArgs) -> anyhow::Result<Self> {
         let CheckArgs { target, bind, from, netns, timeout, status, json } = args;
-        let target = target
-            .as_deref()
-            .map(|text| {
-                crate::diagnose::Target::parse(text).with_context(|| {
-                    format!("target '{}'", crate::diagnose::target::redact_password(text))
-                })
-            })
-            .transpose()?;
-        let bind = bind.as_deref().map(parse_bind).transpose()?;
-        if target.is_none() && bind.is_none() {
-            bail!("nothing to check: give a TARGET, --bind ADDR:PORT, or both");
-        }
         let client = match from.as_deref() {
             None => crate::diagnose::Client::Current,
             Some(text) => {
@@ -435,6 +423,23 @@ impl CheckSettings {
                 crate::diagnose::Client::Process(pid)
             }
         };
+        // A service URL's missing parts come from the client's variables:
+        // porthole's own, or those of the --from process.
+        let environment = client.environment(&crate::inventory::system::Machine);
+        let (target, from_environment) = match target.as_deref() {
+            Some(text) => {
+                let (target, used) = crate::diagnose::Target::parse_in(text, &environment)
+                    .with_context(|| {
+                        format!("target '{}'", crate::diagnose::target::redact_password(text))
+                    })?;
+                (Some(target), used)
+            }
+            None => (None, Vec::new()),
+        };
+        let bind = bind.as_deref().map(parse_bind).transpose()?;
+        if target.is_none() && bind.is_none() {
+            bail!("nothing to check: give a TARGET, --bind ADDR:PORT, or both");
+        }
         let mut namespace = resolve_one_netns(netns.as_deref())?;
         if let (crate::diagnose::Client::Process(pid), Some(handle)) = (client, &namespace) {
             // --from already diagnoses from the process's namespace: the two
@@ -454,7 +459,14 @@ impl CheckSettings {
         let statuses = crate::diagnose::readiness::StatusSet::parse(&status)
             .with_context(|| format!("--status '{status}'"))?;
         Ok(CheckSettings {
-            request: crate::diagnose::Request { target, bind, client, timeout, statuses },
+            request: crate::diagnose::Request {
+                target,
+                from_environment,
+                bind,
+                client,
+                timeout,
+                statuses,
+            },
             namespace,
             format: if json { Format::Json } else { Format::Table },
         })
@@ -480,6 +492,8 @@ fn parse_bind(text: &str) -> anyhow::Result<std::net::SocketAddr> {
 #[derive(Debug, Clone)]
 pub struct WaitSettings {
     pub targets: Vec<crate::diagnose::Target>,
+    /// Per target, the parts its client's variables filled in.
+    pub from_environment: Vec<Vec<crate::diagnose::target::FromEnvironment>>,
     pub any: bool,
     pub readiness: crate::diagnose::readiness::Readiness,
     /// `None` waits forever (`--timeout 0`).
@@ -513,11 +527,16 @@ impl WaitSettings {
             json,
         } = args;
         let namespace = resolve_one_netns(netns.as_deref())?;
-        let targets = targets
+        // The command after `--` runs with porthole's environment (in the
+        // caller's namespace, even with --netns): its client variables fill
+        // what a service URL leaves out.
+        let environment =
+            crate::inventory::system::System::own_environment(&crate::inventory::system::Machine);
+        let (targets, from_environment): (Vec<_>, Vec<_>) = targets
             .iter()
             .enumerate()
             .map(|(position, text)| {
-                crate::diagnose::Target::parse(text).with_context(|| {
+                crate::diagnose::Target::parse_in(text, &environment).with_context(|| {
                     // `wait 5432 ./server --port 80`: a word after a target
                     // with no port in it is most likely a command whose
                     // `--` was forgotten.
@@ -530,7 +549,9 @@ impl WaitSettings {
                     }
                 })
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
         // An HTTP answer is judged by them; a bare TCP or Unix target, or
         // `--down` (nothing accepts connections), never asks: left unused,
         // they would make a wait "ready" that was meant to check more.
@@ -572,6 +593,7 @@ impl WaitSettings {
             .with_context(|| format!("--connect-timeout '{connect_timeout}'"))?;
         Ok(WaitSettings {
             targets,
+            from_environment,
             any,
             readiness: crate::diagnose::readiness::Readiness { statuses, body, connect_timeout },
             timeout: (!timeout.is_zero()).then_some(timeout),

@@ -36,6 +36,16 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let out = &mut super::Reported::new(out);
     let stderr = std::io::stderr();
     let mut progress = super::Reported::new(stderr.lock());
+    if !json && !settings.quiet {
+        // Why porthole looks where it does: the client's variables filled
+        // parts of the URL (as psql or mariadb would).
+        for (target, used) in settings.targets.iter().zip(&settings.from_environment) {
+            if !used.is_empty() {
+                let note = crate::diagnose::environment_note(used);
+                write_line(&mut progress, &format!("asking {target}: {note}"))?;
+            }
+        }
+    }
     let mut last_summary: Vec<String> = vec![String::new(); settings.targets.len()];
     let mut report = |index: usize, round: &Round, number: u64, satisfied: bool| {
         let target = &settings.targets[index];

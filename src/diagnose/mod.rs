@@ -86,6 +86,9 @@ pub enum DiagnoseError {
 pub struct Request {
     /// The target to connect to (optional with `bind`).
     pub target: Option<Target>,
+    /// The parts of the target the client's variables filled in
+    /// (`PGHOST`…), named in the evidence.
+    pub from_environment: Vec<target::FromEnvironment>,
     /// `--bind ADDR:PORT`: could a server bind here?
     pub bind: Option<SocketAddr>,
     /// Whose point of view (`--from PID`).
@@ -170,6 +173,16 @@ fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, Di
     };
     if let Some(target) = &request.target {
         diagnosis = causes::diagnose_target(system, target, request)?;
+        if !request.from_environment.is_empty() {
+            // Why porthole looked where it did: the client's variables.
+            let note = environment_note(&request.from_environment);
+            for attempt in &mut diagnosis.attempts {
+                attempt.detail = format!("{}; {note}", attempt.detail);
+            }
+            for cause in &mut diagnosis.causes {
+                cause.evidence.push(note.clone());
+            }
+        }
     }
     if let Some(address) = request.bind {
         let bound = bind::diagnose_bind(system, address, request.client)?;
@@ -198,6 +211,12 @@ fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, Di
     let target_ok = request.target.is_none() || diagnosis.attempts.iter().any(|a| a.healthy);
     diagnosis.ok = target_ok && !any_error;
     Ok(diagnosis)
+}
+
+/// `host from PGHOST, port from PGPORT (the client's environment)`.
+pub fn environment_note(used: &[target::FromEnvironment]) -> String {
+    let parts: Vec<String> = used.iter().map(ToString::to_string).collect();
+    format!("{} (the client's environment)", parts.join(", "))
 }
 
 /// Resolves the target's host as the client would: `/etc/hosts` of the
@@ -656,6 +675,7 @@ mod tests {
     fn from_a_process_that_is_gone() {
         let request = Request {
             target: Some(Target::parse("127.0.0.1:7014").expect("target")),
+            from_environment: Vec::new(),
             bind: None,
             client: Client::Process(4242),
             timeout: Duration::from_millis(100),

@@ -376,7 +376,11 @@ fn await_accept(
     // once (it scans /proc for owners).
     let mut stopped_holders = None;
     loop {
-        match look() {
+        let acceptance = look();
+        // A server end last seen as a request socket (SYN-RECV) is
+        // half-open: it was never in the accept queue.
+        let half_open = acceptance == Acceptance::Deferred;
+        match acceptance {
             Acceptance::Accepted | Acceptance::Unknown => break,
             // Closed, but it may have written first (a banner that came
             // after the first peek): bytes are an answer.
@@ -405,7 +409,7 @@ fn await_accept(
         let left = grace.saturating_sub(started.elapsed());
         if left.is_zero() {
             let waited_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-            return Some(Reply::Unaccepted { waited_ms });
+            return Some(Reply::Unaccepted { waited_ms, half_open });
         }
         match probe::peek(stream, ACCEPT_POLL.min(left)) {
             reply @ (Reply::Closed | Reply::Reset) => return Some(reply),
@@ -466,6 +470,7 @@ pub fn why_not_ready(
 ) -> Vec<String> {
     let request = Request {
         target: Some(target.clone()),
+        from_environment: Vec::new(),
         bind: None,
         client: Client::Current,
         timeout,
@@ -601,6 +606,8 @@ pub fn wait<E>(
     // Connections the kernel completed that no process took, per target:
     // by timeout the diagnosis may see only a listener.
     let mut not_accepted = vec![0usize; targets.len()];
+    // Of those, the ones whose server end never left SYN-RECV.
+    let mut half_open = vec![0usize; targets.len()];
     // Connections made, and of those the ones the server closed or reset
     // without a byte, per target: a diagnosis connects once and may find
     // nothing wrong.
@@ -651,6 +658,11 @@ pub fn wait<E>(
                     .iter()
                     .filter(|a| matches!(a.reply, Some(Reply::Unaccepted { .. })))
                     .count();
+                half_open[index] += round
+                    .attempts
+                    .iter()
+                    .filter(|a| matches!(a.reply, Some(Reply::Unaccepted { half_open: true, .. })))
+                    .count();
                 connected[index] += round
                     .attempts
                     .iter()
@@ -660,7 +672,7 @@ pub fn wait<E>(
                     .attempts
                     .iter()
                     .filter(|a| {
-                        matches!(a.reply, Some(Reply::Unaccepted { waited_ms }) if waited_ms < full_grace_ms)
+                        matches!(a.reply, Some(Reply::Unaccepted { waited_ms, .. }) if waited_ms < full_grace_ms)
                     })
                     .count();
                 dropped[index] += round
@@ -741,13 +753,20 @@ pub fn wait<E>(
                     Some(_) => "queued by the kernel",
                     None => "completed by the kernel",
                 };
-                why.insert(
-                    0,
+                // A server end in SYN-RECV never completed the handshake:
+                // it was never in the accept queue at all.
+                let line = if half_open[index] == not_accepted[index] {
+                    format!(
+                        "not-accepted: {} connection(s) stayed half-open (SYN-RECV on the server's side: the handshake never completed there), so no process could take them; not counted as ready",
+                        not_accepted[index]
+                    )
+                } else {
                     format!(
                         "not-accepted: {} connection(s) {how} stayed in the accept queue, no process took them; not counted as ready",
                         not_accepted[index]
-                    ),
-                );
+                    )
+                };
+                why.insert(0, line);
             }
             outcome.why = why;
         }

@@ -58,18 +58,69 @@ pub enum TargetError {
     ZeroPort,
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    /// A client variable that fills a part the URL leaves out is bad.
+    #[error("{variable} in the environment: {source}")]
+    Variable { variable: &'static str, source: EndpointError },
+}
+
+/// A part of a service URL taken from the client's environment, as the
+/// client library takes it when the URL leaves the part out: libpq reads
+/// `PGHOST`, `PGHOSTADDR`, `PGPORT`, `PGUSER` and `PGDATABASE`; the
+/// MariaDB/MySQL client `MYSQL_HOST`, `MYSQL_TCP_PORT` and
+/// `MYSQL_UNIX_PORT`. The password variables (`PGPASSWORD`, `MYSQL_PWD`)
+/// are never read.
+/// See: <https://www.postgresql.org/docs/current/libpq-envars.html>
+/// See: <https://mariadb.com/kb/en/mariadb-environment-variables/>
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromEnvironment {
+    /// The part filled: `host`, `address`, `port`, `user`, `database`,
+    /// `socket`.
+    pub part: &'static str,
+    pub variable: &'static str,
+}
+
+impl fmt::Display for FromEnvironment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} from {}", self.part, self.variable)
+    }
+}
+
+/// The client's variables a parse may read, and the ones it used.
+struct ClientVariables<'a> {
+    variables: &'a [(String, String)],
+    used: Vec<FromEnvironment>,
+}
+
+impl ClientVariables<'_> {
+    /// The variable's value when set and not empty, noted as used for
+    /// `part`.
+    fn take(&mut self, variable: &'static str, part: &'static str) -> Option<String> {
+        let value = self
+            .variables
+            .iter()
+            .rev()
+            .find(|(name, value)| name == variable && !value.is_empty())
+            .map(|(_, value)| value.clone())?;
+        self.used.push(FromEnvironment { part, variable });
+        Some(value)
+    }
 }
 
 /// A port error worded for a port that is connected to, whose range is
 /// 1-65535: [`Endpoint::parse`] matches sockets, where 0 is allowed.
 fn for_connect(error: TargetError) -> TargetError {
     use crate::target::PortError;
+    let port = |error: PortError| match error {
+        PortError::NotANumber { text, .. } => PortError::NotANumber { text, min: 1 },
+        PortError::OutOfRange { value, .. } => PortError::OutOfRange { value, min: 1 },
+        other => other,
+    };
     match error {
-        TargetError::Endpoint(EndpointError::Port(PortError::NotANumber { text, .. })) => {
-            EndpointError::Port(PortError::NotANumber { text, min: 1 }).into()
+        TargetError::Endpoint(EndpointError::Port(error)) => {
+            EndpointError::Port(port(error)).into()
         }
-        TargetError::Endpoint(EndpointError::Port(PortError::OutOfRange { value, .. })) => {
-            EndpointError::Port(PortError::OutOfRange { value, min: 1 }).into()
+        TargetError::Variable { variable, source: EndpointError::Port(error) } => {
+            TargetError::Variable { variable, source: EndpointError::Port(port(error)) }
         }
         other => other,
     }
@@ -231,8 +282,21 @@ impl fmt::Display for Target {
 impl Target {
     /// Parses any of the accepted shapes; port 0 is refused.
     pub fn parse(text: &str) -> Result<Self, TargetError> {
+        Self::parse_in(text, &[]).map(|(target, _)| target)
+    }
+
+    /// Parses as [`Target::parse`] does, filling the parts a service URL
+    /// leaves out from the client's `environment` as its client library
+    /// would (see [`FromEnvironment`]); returns which parts came from there.
+    /// An explicit part of the URL always wins.
+    pub fn parse_in(
+        text: &str,
+        environment: &[(String, String)],
+    ) -> Result<(Self, Vec<FromEnvironment>), TargetError> {
+        let mut variables = ClientVariables { variables: environment, used: Vec::new() };
         // Errors quote the target: never with its password.
-        let target = Self::parse_shape(&redact_password(text)).map_err(for_connect)?;
+        let target =
+            Self::parse_shape(&redact_password(text), &mut variables).map_err(for_connect)?;
         let port = match &target {
             Target::Service { port, .. } => Some(*port),
             other => other.port(),
@@ -240,10 +304,10 @@ impl Target {
         if port == Some(0) {
             return Err(TargetError::ZeroPort);
         }
-        Ok(target)
+        Ok((target, variables.used))
     }
 
-    fn parse_shape(text: &str) -> Result<Self, TargetError> {
+    fn parse_shape(text: &str, variables: &mut ClientVariables) -> Result<Self, TargetError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(TargetError::Empty);
@@ -290,7 +354,8 @@ impl Target {
                     Ok(Target::Http { tls, host, port, path })
                 }
                 "redis+socket" | "redis+unix" => parse_redis_socket(rest, text),
-                "rediss" | "valkeys" => match parse_service(Service::Redis, rest, text)? {
+                "rediss" | "valkeys" => match parse_service(Service::Redis, rest, text, variables)?
+                {
                     Target::Service { service, host, port, user, database, socket, .. } => {
                         Ok(Target::Service {
                             service,
@@ -305,7 +370,7 @@ impl Target {
                     other => Ok(other),
                 },
                 other => match Service::from_scheme(other) {
-                    Some(service) => parse_service(service, rest, text),
+                    Some(service) => parse_service(service, rest, text, variables),
                     None => Err(TargetError::UnknownScheme { scheme: other.to_string() }),
                 },
             };
@@ -431,7 +496,15 @@ fn parameter<'a>(parameters: &'a [(&str, String)], name: &str) -> Option<&'a str
 /// directory, `/var/run/postgresql` when empty (Debian's libpq default),
 /// whose socket is `.s.PGSQL.PORT`. MySQL/MariaDB takes `?socket=PATH`.
 /// See: <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS>
-fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, TargetError> {
+///
+/// Parts the URL leaves out come from the client's variables (see
+/// [`FromEnvironment`]).
+fn parse_service(
+    service: Service,
+    rest: &str,
+    whole: &str,
+    variables: &mut ClientVariables,
+) -> Result<Target, TargetError> {
     let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
     let (authority, path_and_query) = split_authority(rest);
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
@@ -459,6 +532,12 @@ fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, Ta
         if parameter(&parameters, "service").is_some() {
             return Err(TargetError::PostgresService { whole: whole.to_string() });
         }
+        if user.is_none() {
+            user = variables.take("PGUSER", "user");
+        }
+        if database.is_none() {
+            database = variables.take("PGDATABASE", "database");
+        }
         let several = |text: &str| text.contains(',');
         let hosts = ["host", "hostaddr"].map(|name| parameter(&parameters, name));
         if several(authority) || hosts.into_iter().flatten().any(several) {
@@ -475,20 +554,49 @@ fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, Ta
                 None => (authority, None),
             },
         };
-        let hostaddr = parameter(&parameters, "hostaddr").filter(|a| !a.is_empty());
-        let directory = match parameter(&parameters, "host") {
+        // libpq's variables fill what the URL leaves out, each on its
+        // own: PGHOSTADDR the address even beside a host, PGHOST an empty
+        // host only.
+        let several_in = |variable: &'static str, value: String| {
+            if several(&value) {
+                Err(TargetError::SeveralHosts { whole: format!("{variable}={value}") })
+            } else {
+                Ok(value)
+            }
+        };
+        let hostaddr = match parameter(&parameters, "hostaddr").filter(|a| !a.is_empty()) {
+            Some(address) => Some(address.to_string()),
+            None => variables
+                .take("PGHOSTADDR", "address")
+                .map(|value| several_in("PGHOSTADDR", value))
+                .transpose()?,
+        };
+        let decoded_host = percent_decode(host_part, whole)?;
+        let host_variable = match parameter(&parameters, "host") {
+            None if decoded_host.is_empty() && hostaddr.is_none() => variables
+                .take("PGHOST", "host")
+                .map(|value| several_in("PGHOST", value))
+                .transpose()?,
+            _ => None,
+        };
+        let host_parameter = parameter(&parameters, "host").or(host_variable.as_deref());
+        let directory = match host_parameter {
             _ if hostaddr.is_some() => None,
             Some(host) => Some(host.to_string()).filter(|h| h.is_empty() || h.starts_with('/')),
-            None => {
-                let host = percent_decode(host_part, whole)?;
-                Some(host).filter(|h| h.is_empty() || h.starts_with('/'))
-            }
+            None => Some(decoded_host).filter(|h| h.is_empty() || h.starts_with('/')),
         };
         let port_text = parameter(&parameters, "port").or(port_part).filter(|p| !p.is_empty());
         let port = match port_text {
             Some(text) => crate::target::parse_port(text, crate::target::PortZero::Allowed)
                 .map_err(EndpointError::Port)?,
-            None => service.default_port(),
+            None => match variables.take("PGPORT", "port") {
+                Some(text) => crate::target::parse_port(&text, crate::target::PortZero::Allowed)
+                    .map_err(|error| TargetError::Variable {
+                        variable: "PGPORT",
+                        source: EndpointError::Port(error),
+                    })?,
+                None => service.default_port(),
+            },
         };
         if let Some(directory) = directory {
             let directory = if directory.is_empty() { "/var/run/postgresql" } else { &directory };
@@ -506,7 +614,7 @@ fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, Ta
         }
         // `hostaddr` is the address libpq connects to (the host name then
         // serves TLS and authentication only).
-        let host = hostaddr.or(parameter(&parameters, "host"));
+        let host = hostaddr.as_deref().or(host_parameter);
         let authority = match host {
             Some(host) if host.contains(':') && !host.starts_with('[') => format!("[{host}]"),
             Some(host) => host.to_string(),
@@ -523,8 +631,37 @@ fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, Ta
             tls: false,
         });
     }
+    let mut authority = authority.to_string();
+    let mut default_port = service.default_port();
     if service == Service::Mysql {
-        if let Some(path) = parameter(&parameters, "socket") {
+        // The MariaDB/MySQL client's variables fill an absent host, port
+        // and, for `localhost` (which the client reaches by its socket),
+        // the socket.
+        if authority.is_empty() {
+            if let Some(host) = variables.take("MYSQL_HOST", "host") {
+                authority = if host.contains(':') && !host.starts_with('[') {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
+            }
+        }
+        let socket_variable = match parameter(&parameters, "socket") {
+            None if host_of(&authority).eq_ignore_ascii_case("localhost") => {
+                variables.take("MYSQL_UNIX_PORT", "socket")
+            }
+            _ => None,
+        };
+        if !authority_has_port(&authority) {
+            if let Some(text) = variables.take("MYSQL_TCP_PORT", "port") {
+                default_port = crate::target::parse_port(&text, crate::target::PortZero::Allowed)
+                    .map_err(|error| TargetError::Variable {
+                    variable: "MYSQL_TCP_PORT",
+                    source: EndpointError::Port(error),
+                })?;
+            }
+        }
+        if let Some(path) = parameter(&parameters, "socket").or(socket_variable.as_deref()) {
             if path.is_empty() {
                 return Err(TargetError::MissingSocketPath {
                     whole: whole.to_string(),
@@ -534,7 +671,7 @@ fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, Ta
             return Ok(Target::Service {
                 service,
                 host: Host::Name("localhost".to_string()),
-                port: service.default_port(),
+                port: default_port,
                 user,
                 database,
                 socket: Some(PathBuf::from(path)),
@@ -542,7 +679,7 @@ fn parse_service(service: Service, rest: &str, whole: &str) -> Result<Target, Ta
             });
         }
     }
-    let (host, port) = parse_authority(authority, Some(service.default_port()), whole)?;
+    let (host, port) = parse_authority(&authority, Some(default_port), whole)?;
     Ok(Target::Service { service, host, port, user, database, socket: None, tls: false })
 }
 
@@ -639,6 +776,22 @@ fn split_authority(rest: &str) -> (&str, &str) {
     }
 }
 
+/// Whether `HOST[:PORT]` names a port.
+fn authority_has_port(authority: &str) -> bool {
+    match authority.strip_prefix('[') {
+        Some(inner) => inner.split_once(']').is_some_and(|(_, after)| after.starts_with(':')),
+        None => authority.contains(':'),
+    }
+}
+
+/// The host of `HOST[:PORT]` as written (brackets kept).
+fn host_of(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.split_once(']').map_or(authority, |(host, _)| host);
+    }
+    authority.split_once(':').map_or(authority, |(host, _)| host)
+}
+
 /// Parses `HOST[:PORT]` of a URL; `default` applies when the port is absent.
 fn parse_authority(
     authority: &str,
@@ -651,10 +804,7 @@ fn parse_authority(
     if authority.is_empty() {
         return Err(TargetError::MissingHost { text: whole.to_string() });
     }
-    let has_port = match authority.strip_prefix('[') {
-        Some(inner) => inner.split_once(']').is_some_and(|(_, after)| after.starts_with(':')),
-        None => authority.contains(':'),
-    };
+    let has_port = authority_has_port(authority);
     let text = match (has_port, default) {
         (false, Some(port)) => format!("{authority}:{port}"),
         _ => authority.to_string(),
@@ -815,6 +965,62 @@ mod tests {
         assert!(err("postgres:///db?hostaddr=::1,127.0.0.1").contains("several hosts"));
         assert_eq!(ok("postgres:///db?host=/tmp&hostaddr=::1").port(), Some(5432));
         assert!(err("postgres://localhost/db?service=prod").contains("pg_service.conf"));
+    }
+
+    fn with(text: &str, variables: &[(&str, &str)]) -> (String, Vec<String>) {
+        let environment: Vec<(String, String)> =
+            variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let (target, used) =
+            Target::parse_in(text, &environment).unwrap_or_else(|e| panic!("{text}: {e}"));
+        (target.to_string(), used.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn service_urls_take_the_parts_they_leave_out_from_the_clients_variables() {
+        let pg = [("PGHOST", "/run/pg-dev"), ("PGPORT", "5433"), ("PGUSER", "ci")];
+        let (target, used) = with("postgres:///app", &pg);
+        assert_eq!(target, "postgres://ci@/app?host=/run/pg-dev&port=5433");
+        assert_eq!(used, ["user from PGUSER", "host from PGHOST", "port from PGPORT"]);
+        // An explicit part wins; only the missing ones are filled.
+        let (target, used) = with("postgres://app@127.0.0.1/db", &pg);
+        assert_eq!(target, "postgres://app@127.0.0.1:5433/db");
+        assert_eq!(used, ["port from PGPORT"]);
+        let (target, used) = with("postgres:///db?host=/tmp&port=7000", &pg);
+        assert_eq!(target, "postgres://ci@/db?host=/tmp&port=7000");
+        assert_eq!(used, ["user from PGUSER"]);
+        let (target, _) = with("postgres://", &[("PGHOST", "db.example"), ("PGDATABASE", "d")]);
+        assert_eq!(target, "postgres://db.example:5432/d");
+        let (target, used) = with("postgres://db.example/d", &[("PGHOSTADDR", "::1")]);
+        assert_eq!(
+            (target.as_str(), used.as_slice()),
+            ("postgres://[::1]:5432/d", &["address from PGHOSTADDR".to_string()][..])
+        );
+        // Passwords are never read; empty variables are unset.
+        let (target, used) =
+            with("postgres:///app", &[("PGPASSWORD", "hunter2"), ("PGHOST", ""), ("PGPORT", "")]);
+        assert_eq!(target, "postgres:///app?host=/var/run/postgresql&port=5432");
+        assert!(used.is_empty(), "{used:?}");
+        let environment = vec![("PGPORT".to_string(), "54x".to_string())];
+        let error = Target::parse_in("postgres:///app", &environment).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "PGPORT in the environment: '54x' is not a port number (expected 1-65535)"
+        );
+        let environment = vec![("PGHOST".to_string(), "a,b".to_string())];
+        let error = Target::parse_in("postgres:///app", &environment).unwrap_err().to_string();
+        assert!(error.starts_with("'PGHOST=a,b' names several hosts"), "{error}");
+
+        let my = [("MYSQL_HOST", "127.0.0.1"), ("MYSQL_TCP_PORT", "3307"), ("MYSQL_PWD", "pw")];
+        let (target, used) = with("mysql:///app", &my);
+        assert_eq!(target, "mysql://127.0.0.1:3307/app");
+        assert_eq!(used, ["host from MYSQL_HOST", "port from MYSQL_TCP_PORT"]);
+        assert_eq!(with("mysql://db:3306/app", &my).0, "mysql://db:3306/app");
+        let (target, used) = with("mysql://localhost/app", &[("MYSQL_UNIX_PORT", "/run/m.sock")]);
+        assert_eq!(target, "mysql://localhost/app?socket=/run/m.sock");
+        assert_eq!(used, ["socket from MYSQL_UNIX_PORT"]);
+        assert!(with("mysql://127.0.0.1/app", &[("MYSQL_UNIX_PORT", "/run/m.sock")]).1.is_empty());
+        // redis-cli reads only REDISCLI_AUTH, a password: nothing is taken.
+        assert!(with("redis://localhost", &[("REDISCLI_AUTH", "pw")]).1.is_empty());
     }
 
     #[test]

@@ -86,7 +86,10 @@ pub enum Reply {
     /// The kernel completed the handshake and queued the connection, but
     /// no process took it off the accept queue within `waited_ms` (a
     /// listener that never accepts, or whose process is stopped).
-    Unaccepted { waited_ms: u64 },
+    /// `half_open`: the server's end never got past SYN-RECV (the
+    /// client's ACK did not reach it, or a `TCP_DEFER_ACCEPT` listener
+    /// holds it for data), so it was never in the accept queue.
+    Unaccepted { waited_ms: u64, half_open: bool },
     /// The probe itself failed (a local error).
     Failed(String),
     /// What a database or cache said to the first words of its own
@@ -132,9 +135,12 @@ impl Reply {
             Reply::Closed => "closed the connection without answering".to_string(),
             Reply::Reset => "reset the connection".to_string(),
             Reply::Silent => "no answer before the timeout".to_string(),
-            Reply::Unaccepted { waited_ms } => {
+            Reply::Unaccepted { waited_ms, half_open: false } => {
                 format!("queued by the kernel; no process accepted it within {waited_ms} ms")
             }
+            Reply::Unaccepted { waited_ms, half_open: true } => format!(
+                "half-open: the server's end stayed in SYN-RECV for {waited_ms} ms, never reaching the accept queue"
+            ),
             Reply::Failed(error) => format!("probe failed: {error}"),
             Reply::Service(answer) => answer.summary.clone(),
         }

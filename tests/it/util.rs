@@ -54,6 +54,15 @@ pub fn scrub(command: &mut Command) {
         "PORTHOLE_OPEN_REPORT_EVERY",
         "TOXIPROXY_URL",
         "COLUMNS",
+        // The database clients' variables fill what a service URL leaves out.
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "MYSQL_HOST",
+        "MYSQL_TCP_PORT",
+        "MYSQL_UNIX_PORT",
     ] {
         command.env_remove(variable);
     }

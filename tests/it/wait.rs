@@ -1212,6 +1212,9 @@ fn a_rule_that_drops_the_clients_ack_is_not_ready_and_its_printed_fix_is() {
     assert!(output
         .stderr
         .contains("firewall-drop: a firewall rule drops the packets after the SYN"));
+    // The server's end never got the ACK: half-open, never in the queue.
+    assert!(output.stderr.contains("stayed half-open (SYN-RECV"), "{output:?}");
+    assert!(!output.stderr.contains("stayed in the accept queue"), "{output:?}");
     let fix = output
         .stderr
         .lines()

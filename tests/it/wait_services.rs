@@ -251,7 +251,7 @@ fn redis_on_a_unix_socket_with_a_password_is_up_and_wants_a_login() {
 #[test]
 fn mariadb_greets_on_its_unix_socket() {
     let dir = shared_tempdir();
-    let Some((_server, _)) = crate::audit::start_mariadb(&dir) else { return };
+    let Some((_server, port)) = crate::audit::start_mariadb(&dir) else { return };
     let socket = dir.path().join("data/mysqld.sock");
     let url = format!("mysql://root:hunter2@localhost/app?socket={}", socket.display());
     let output = porthole_run(&["wait", &url, "-t", "30s"]);
@@ -259,6 +259,30 @@ fn mariadb_greets_on_its_unix_socket() {
     assert!(output.stderr.contains("MariaDB") && output.stderr.contains("greeted the client"));
     assert!(output.stderr.contains(&format!("{} connected", socket.display())), "{output:?}");
     assert!(!output.stderr.contains("hunter2"), "{output:?}");
+
+    // The mariadb client's variables: MYSQL_UNIX_PORT is the socket of
+    // `localhost`, MYSQL_HOST and MYSQL_TCP_PORT an absent host and port.
+    let socket_text = socket.display().to_string();
+    let output =
+        util::run(
+            util::porthole()
+                .env("MYSQL_UNIX_PORT", &socket_text)
+                .env("MYSQL_PWD", "hunter2")
+                .args(["wait", "mysql://root@localhost/app", "-t", "30s"]),
+        );
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("socket from MYSQL_UNIX_PORT"), "{output:?}");
+    assert!(output.stderr.contains(&format!("{socket_text} connected")), "{output:?}");
+    assert!(!output.stderr.contains("hunter2"), "{output:?}");
+    let output = util::run(
+        util::porthole()
+            .env("MYSQL_HOST", "127.0.0.1")
+            .env("MYSQL_TCP_PORT", port.to_string())
+            .args(["wait", "mysql:///app", "-t", "30s"]),
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("host from MYSQL_HOST, port from MYSQL_TCP_PORT"), "{output:?}");
+    assert!(output.stderr.contains(&format!("127.0.0.1:{port} connected")), "{output:?}");
 }
 
 #[test]
@@ -402,36 +426,8 @@ fn mariadb_without_networking_is_found_on_its_socket_and_a_full_one_refuses() {
 /// same URL through the socket directory, which runs as printed.
 #[test]
 fn postgres_without_tcp_is_found_on_its_socket() {
-    let Some(bin) = postgres_bin() else {
-        util::skip("postgresql not installed");
-        return;
-    };
-    assert!(util::is_root(), "starting PostgreSQL as user postgres needs root");
     let dir = shared_tempdir();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    chown(&data, "postgres");
-    let init = util::run(
-        as_user("postgres", &bin.join("initdb"))
-            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
-            .env("LC_ALL", "C"),
-    );
-    assert_eq!(init.code, 0, "initdb failed: {init:?}");
-    let port = util::unique_port();
-    let options = format!("-p {port} -k {} -c listen_addresses=", data.display());
-    let start = util::run(as_user("postgres", &bin.join("pg_ctl")).args([
-        "-D",
-        data.to_str().unwrap(),
-        "-o",
-        &options,
-        "-l",
-        data.join("startup.log").to_str().unwrap(),
-        "start",
-        "-w",
-        "-t",
-        "60",
-    ]));
-    assert_eq!(start.code, 0, "pg_ctl start failed: {start:?}");
+    let Some((data, port)) = start_postgres(dir.path(), "") else { return };
     let stop = stop_on_drop(&data);
 
     let output =
@@ -450,4 +446,100 @@ fn postgres_without_tcp_is_found_on_its_socket() {
     assert_eq!(through.code, 0, "{url}: {through:?}");
     assert!(through.stderr.contains("PostgreSQL takes logins"), "{through:?}");
     drop(stop);
+}
+
+/// `PGHOST=DIR PGPORT=P psql app` connects where the variables say: a
+/// URL that leaves the host or port out is asked there too, and says so;
+/// a part the URL gives wins. `check --from PID` reads the process's
+/// variables.
+#[test]
+fn a_postgres_url_takes_what_it_leaves_out_from_the_clients_variables() {
+    let dir = shared_tempdir();
+    let Some((data, port)) = start_postgres(dir.path(), "127.0.0.1") else { return };
+    let stop = stop_on_drop(&data);
+    let directory = data.display().to_string();
+    let port_text = port.to_string();
+    let variables = [
+        ("PGHOST", directory.as_str()),
+        ("PGPORT", port_text.as_str()),
+        ("PGUSER", "postgres"),
+        ("PGPASSWORD", "hunter2"),
+    ];
+    let with = |args: &[&str]| util::run(util::porthole().envs(variables).args(args));
+
+    let output = with(&["wait", "postgres:///app", "-t", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let asking = format!(
+        "asking postgres://postgres@/app?host={directory}&port={port}: user from PGUSER, host from PGHOST, port from PGPORT (the client's environment)"
+    );
+    assert!(output.stderr.contains(&asking), "{output:?}");
+    assert!(output.stderr.contains("PostgreSQL takes logins"), "{output:?}");
+    assert!(!output.stderr.contains("hunter2"), "{output:?}");
+
+    // An explicit host wins over PGHOST; the port still comes from PGPORT.
+    let output = with(&["wait", "postgres://127.0.0.1/app", "-t", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains(&format!("127.0.0.1:{port} connected")), "{output:?}");
+    assert!(output.stderr.contains(": user from PGUSER, port from PGPORT"), "{output:?}");
+    // An explicit port wins over PGPORT: nothing listens on that socket.
+    let output = with(&["wait", "postgres:///app?port=1", "-t", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains(&format!("{directory}/.s.PGSQL.1 does not exist")));
+
+    // check: the verdict's evidence names the variables.
+    let output = with(&["check", "postgres:///app"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("host from PGHOST, port from PGPORT"), "{output:?}");
+
+    // --from PID: the variables of that process, not porthole's own.
+    let mut client = Command::new("sleep")
+        .arg("60")
+        .env_clear()
+        .envs(variables)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("sleep starts");
+    let pid = client.id().to_string();
+    let output = porthole_run(&["check", "--from", &pid, "postgres:///app"]);
+    let _ = client.kill();
+    let _ = client.wait();
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("host from PGHOST, port from PGPORT"), "{output:?}");
+    drop(stop);
+}
+
+/// A PostgreSQL cluster under `dir` with its socket in `dir/data`,
+/// listening on `listen_addresses` (empty: the socket only). Returns the
+/// data directory and port, or `None` (skip counted) without PostgreSQL.
+fn start_postgres(dir: &Path, listen_addresses: &str) -> Option<(std::path::PathBuf, u16)> {
+    let Some(bin) = postgres_bin() else {
+        util::skip("postgresql not installed");
+        return None;
+    };
+    assert!(util::is_root(), "starting PostgreSQL as user postgres needs root");
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    chown(&data, "postgres");
+    let init = util::run(
+        as_user("postgres", &bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    let port = util::unique_port();
+    let options = format!("-p {port} -k {} -c listen_addresses={listen_addresses}", data.display());
+    let start = util::run(as_user("postgres", &bin.join("pg_ctl")).args([
+        "-D",
+        data.to_str().unwrap(),
+        "-o",
+        &options,
+        "-l",
+        data.join("startup.log").to_str().unwrap(),
+        "start",
+        "-w",
+        "-t",
+        "60",
+    ]));
+    assert_eq!(start.code, 0, "pg_ctl start failed: {start:?}");
+    Some((data, port))
 }
