@@ -635,6 +635,84 @@ fn node_inspector_is_an_exposed_debugger() {
     drop(stderr);
 }
 
+/// `java -agentlib:jdwp=…` with `Idle.java`, its stdout in `log`; returns
+/// the JVM and the port its agent printed first.
+fn start_jdwp(dir: &Path, agent: &str) -> (ChildGuard, u16, PathBuf) {
+    let source = dir.join("Idle.java");
+    std::fs::write(
+        &source,
+        "public class Idle { public static void main(String[] a) throws Exception { Thread.sleep(600_000L); } }",
+    )
+    .unwrap();
+    let log = dir.join("jvm.log");
+    let mut command = Command::new("java");
+    command.arg(agent).arg(&source).stdout(std::fs::File::create(&log).unwrap());
+    let java = ChildGuard::spawn(&mut command);
+    let mut port = None;
+    // "Listening for transport dt_socket at address: 40123"
+    util::eventually(Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        port = text.lines().next().and_then(|l| l.rsplit(':').next()?.trim().parse().ok());
+        port.is_some()
+    });
+    let port = port.unwrap_or_else(|| panic!("the JVM printed no port: {log:?}"));
+    (java, port, log)
+}
+
+/// A JVM whose agent picked its port: found from the command line and the
+/// transport's backlog of one, without a connection, which would make the
+/// agent close that port and listen on another.
+#[test]
+fn a_jdwp_agent_on_a_picked_port_is_found_without_moving_it() {
+    if !require("java") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let agent = "-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:0";
+    let (java, port, log) = start_jdwp(dir.path(), agent);
+    let (_, json) = audit(port, &[]);
+    let debugger = finding(&json, "debugger-exposed");
+    assert_eq!(debugger["service"], "jdwp", "{json:#}");
+    assert_eq!(debugger["severity"], "high");
+    let fix = debugger["fix"].as_str().unwrap();
+    let pid = java.0.id();
+    assert!(
+        fix.starts_with(&format!("pid {pid} (java) was started with `{agent}`: restart it")),
+        "{fix}"
+    );
+    // Still on the port it printed: a second audit finds it there.
+    let (_, again) = audit(port, &[]);
+    assert_eq!(finding(&again, "debugger-exposed")["service"], "jdwp", "{again:#}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 1, "the agent was connected to: {text}");
+}
+
+/// A JVM with the agent on a port of the command line: the handshake is all
+/// that reaches it (no passive read, which the JVM logs as a failed attach).
+#[test]
+fn a_jdwp_agent_is_only_sent_the_handshake() {
+    if !require("java") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let agent =
+        format!("-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:{port}");
+    let (_java, printed, log) = start_jdwp(dir.path(), &agent);
+    assert_eq!(printed, port);
+    let (_, json) = audit(port, &[]);
+    let debugger = finding(&json, "debugger-exposed");
+    assert!(debugger["evidence"].as_str().unwrap().contains("JDWP-Handshake"), "{json:#}");
+    // The agent listens again once the debugger that shook hands is gone.
+    let listening = |text: &str| text.matches("Listening for transport").count();
+    util::eventually(Duration::from_secs(30), || {
+        listening(&std::fs::read_to_string(&log).unwrap_or_default()) >= 2
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("failed to attach"), "{text}");
+    assert_eq!(listening(&text), 2, "one connection only: {text}");
+}
+
 fn node_version() -> String {
     let output = util::run(Command::new("node").arg("--version"));
     output.stdout.trim().trim_start_matches('v').to_string()
