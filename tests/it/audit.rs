@@ -713,6 +713,43 @@ fn a_jdwp_agent_is_only_sent_the_handshake() {
     assert_eq!(listening(&text), 2, "one connection only: {text}");
 }
 
+/// A Python server on Chrome's DevTools port answering every path with JSON
+/// that has a `Browser` field (hostile text in it) but not the protocol's
+/// shape: HTTP, not a Chrome DevTools endpoint.
+#[test]
+fn json_on_the_devtools_port_is_not_named_chrome() {
+    let Some(netns) = Netns::create() else { return };
+    let script = r#"
+import http.server, json
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"Browser": "Evil\u001b[31m/1.0", "webSocketDebuggerUrl": "ws://x"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 9222), Handler)
+print("ready", flush=True)
+server.serve_forever()
+"#;
+    let mut command = netns.command("python3");
+    command.args(["-c", script]).stdout(Stdio::piped());
+    let mut child = ChildGuard::spawn(&mut command);
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    assert_eq!(util::wait_for_line(&mut stdout), "ready");
+    let output =
+        netns.porthole(&["audit", "--port", "9222", "--json", "--skip", "outdated-package"]);
+    let json = output.json();
+    assert!(!rules(&json).contains(&"debugger-exposed".to_string()), "{json:#}");
+    let service = json["services"][0]["service"].as_str().unwrap();
+    assert!(service.starts_with("http"), "{json:#}");
+    // The table shows no escape byte raw.
+    let table = netns.porthole(&["audit", "--port", "9222", "--skip", "outdated-package"]);
+    assert!(!table.stdout.contains('\u{1b}'), "{table:?}");
+}
+
 fn node_version() -> String {
     let output = util::run(Command::new("node").arg("--version"));
     output.stdout.trim().trim_start_matches('v').to_string()

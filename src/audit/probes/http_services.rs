@@ -274,10 +274,26 @@ fn authenticated_read(
 }
 
 /// `/json/version` of the Node inspector or Chrome: who is debuggable.
+/// The reply must have the protocol's shape, not just a `Browser` field: the
+/// inspector's `Browser: node.js/…` with a `Protocol-Version`, or a
+/// browser's `Protocol-Version` with a `webSocketDebuggerUrl` (which Chrome,
+/// Edge and headless shells all give). Any JSON answer on port 9222 or 9229
+/// (a Python test server, an unrelated API) is otherwise only HTTP.
 fn devtools(reply: &Response, outcome: &mut Outcome) {
+    if reply.status != 200 {
+        return;
+    }
     let Some(json) = reply.json() else { return };
-    let Some(browser) = json.get("Browser").and_then(|b| b.as_str()) else { return };
-    let node = browser.starts_with("node.js");
+    let text = |key: &str| json.get(key).and_then(|v| v.as_str());
+    let Some(browser) = text("Browser") else { return };
+    if text("Protocol-Version").is_none() {
+        return;
+    }
+    let node = browser.starts_with("node.js/");
+    let socket = text("webSocketDebuggerUrl").is_some_and(|url| url.starts_with("ws://"));
+    if !node && !socket {
+        return;
+    }
     outcome.service = Some(if node { "node-inspector".into() } else { "chrome-devtools".into() });
     outcome.version = Some(browser.to_string());
     let (kind, fix) = if node {
@@ -378,6 +394,25 @@ mod tests {
         devtools(&reply, &mut outcome);
         assert_eq!(outcome.service.as_deref(), Some("node-inspector"));
         assert!(matches!(outcome.observations[0], Observation::Debugger { .. }));
+        let chrome = response("HTTP/1.1 200 OK\r\n\r\n{\"Browser\": \"HeadlessChrome/120.0\", \"Protocol-Version\": \"1.3\", \"webSocketDebuggerUrl\": \"ws://127.0.0.1:9222/devtools/browser/x\"}");
+        let mut outcome = Outcome::default();
+        devtools(&chrome, &mut outcome);
+        assert_eq!(outcome.service.as_deref(), Some("chrome-devtools"));
+    }
+
+    #[test]
+    fn json_with_a_browser_field_is_not_a_debugger() {
+        for body in [
+            r#"{"Browser": "Evil/1.0", "webSocketDebuggerUrl": "ws://x"}"#,
+            r#"{"Browser": "node.js/v20"}"#,
+            r#"{"Browser": "Chrome/120", "Protocol-Version": "1.3"}"#,
+            r#"["Browser"]"#,
+        ] {
+            let reply = response(&format!("HTTP/1.0 200 OK\r\n\r\n{body}"));
+            let mut outcome = Outcome::default();
+            devtools(&reply, &mut outcome);
+            assert_eq!((outcome.service, outcome.observations.len()), (None, 0), "{body}");
+        }
     }
 
     #[test]
