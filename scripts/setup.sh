@@ -34,6 +34,8 @@ declare -A needed=(
     [mariadbd]=mariadb-server
     [mariadb-install-db]=mariadb-server
     [node]=nodejs
+    # debugger-exposed against a real JDWP agent (tests/it/audit.rs).
+    [java]=default-jdk-headless
     [gcc]=gcc
     [dpkg-deb]=dpkg
     [dpkg-scanpackages]=dpkg-dev

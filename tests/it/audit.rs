@@ -750,6 +750,46 @@ server.serve_forever()
     assert!(!table.stdout.contains('\u{1b}'), "{table:?}");
 }
 
+/// A real Prometheus with `--web.enable-admin-api`: named from its build
+/// info, and the admin API found from its flags without being called.
+#[test]
+fn prometheus_admin_api_is_found_from_its_flags() {
+    if !require("prometheus") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1h\nscrape_configs: []\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = Command::new("prometheus");
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--web.enable-admin-api")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _prometheus = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, Duration::from_secs(30)), "prometheus did not listen");
+    let (_, json) = audit(port, &[]);
+    let service = &json["services"][0];
+    assert_eq!(service["service"], "prometheus", "{json:#}");
+    let probes: Vec<&str> =
+        service["probes"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(probes.contains(&"http GET /api/v1/status/flags"), "{probes:?}");
+    assert!(!probes.iter().any(|p| p.contains("/admin")), "never called: {probes:?}");
+    let admin = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "no-auth" && f["evidence"].as_str().unwrap().contains("admin"))
+        .unwrap_or_else(|| panic!("no admin API finding: {json:#}"));
+    assert_eq!(admin["severity"], "high");
+    assert!(admin["fix"].as_str().unwrap().contains("without `--web.enable-admin-api`"));
+    // A page that rebinds to it could call that API: rebinding is high too.
+    assert_eq!(finding(&json, "dns-rebinding")["severity"], "high", "{json:#}");
+}
+
 fn node_version() -> String {
     let output = util::run(Command::new("node").arg("--version"));
     output.stdout.trim().trim_start_matches('v').to_string()

@@ -208,6 +208,14 @@ pub fn follow(
                         outcome,
                     );
                 }
+                // Prometheus itself (its own metrics name it): what it is,
+                // and whether its admin API is on, read from its flags.
+                if is_metrics
+                    && (hint.names.iter().any(|n| n == "prometheus")
+                        || text.contains("prometheus_build_info{"))
+                {
+                    prometheus(address, tls, &host, deadline, outcome);
+                }
             }
         }
         Kind::Generic => {}
@@ -312,6 +320,44 @@ fn devtools(reply: &Response, outcome: &mut Outcome) {
         evidence: format!("GET /json/version → {}", reply.summary()),
         fix: fix.into(),
     });
+}
+
+/// The fix for an admin API anyone can call.
+const ADMIN_API_FIX: &str = "start Prometheus without `--web.enable-admin-api` (enable it only while an administrator needs it), or require basic auth in a `--web.config.file`";
+
+/// Prometheus: its build (`/api/v1/status/buildinfo`) and its flags
+/// (`/api/v1/status/flags`), both read-only. `--web.enable-admin-api`
+/// opens `/api/v1/admin/tsdb/*`, which deletes series and writes
+/// snapshots: it is read from the flags, never called.
+fn prometheus(
+    address: SocketAddr,
+    tls: bool,
+    host: &str,
+    deadline: &Deadline,
+    outcome: &mut Outcome,
+) {
+    let get = |path: &'static str, outcome: &mut Outcome| {
+        let request = Request::get(path, host.to_string());
+        outcome.probes.push(format!("http {}", request.line()));
+        http::send(address, tls, &request, deadline).filter(|r| r.status == 200)
+    };
+    let data = |reply: &Response| reply.json().and_then(|json| json.get("data").cloned());
+    if let Some(build) = get("/api/v1/status/buildinfo", outcome).as_ref().and_then(data) {
+        if let Some(version) = build.get("version").and_then(|v| v.as_str()) {
+            outcome.service = Some("prometheus".into());
+            outcome.version = Some(version.to_string());
+        }
+    }
+    let Some(flags) = get("/api/v1/status/flags", outcome).as_ref().and_then(data) else {
+        return;
+    };
+    if flags.get("web.enable-admin-api").and_then(|v| v.as_str()) == Some("true") {
+        outcome.observations.push(Observation::NoAuth {
+            evidence: "GET /api/v1/status/flags without credentials → web.enable-admin-api: true (the TSDB admin API, which deletes series and data, answers anyone; not called)".into(),
+            fix: ADMIN_API_FIX.into(),
+            impact: Impact::Control,
+        });
+    }
 }
 
 /// etcd: `/version` identifies it; a v3 range read of one key decides auth.
