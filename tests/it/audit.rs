@@ -631,6 +631,14 @@ fn node_inspector_is_an_exposed_debugger() {
         debugger["service"],
         "node-inspector node.js/v".to_string() + node_version().as_str()
     );
+    // The fix names the process and the flag it was started with.
+    assert_eq!(
+        debugger["fix"],
+        format!(
+            "pid {} (node) was started with `--inspect=127.0.0.1:0`: restart it without it (keep the debugger only while debugging)",
+            node.0.id()
+        )
+    );
     // No debugging session was opened (that would print "Debugger attached").
     drop(stderr);
 }
