@@ -116,6 +116,18 @@ if [ ! -x /opt/porthole-jupyter/bin/jupyter-server ]; then
     as_root /opt/porthole-jupyter/bin/pip install -q jupyter_server
 fi
 
+# Vite 5.4.11, the last release before its dev server checked Host and the
+# Origin of its HMR WebSocket (GHSA-vg6x-rcgg-rjx6): tests/it/audit.rs runs
+# it from /opt/porthole-vite against a temporary root. Bounded: npm gives up
+# after two minutes.
+if [ ! -f /opt/porthole-vite/node_modules/vite/bin/vite.js ]; then
+    echo "setup: installing vite 5.4.11 into /opt/porthole-vite"
+    as_root mkdir -p /opt/porthole-vite
+    echo '{"name":"porthole-vite","private":true}' | as_root tee /opt/porthole-vite/package.json >/dev/null
+    as_root timeout 120 npm install --prefix /opt/porthole-vite --no-audit --no-fund -q \
+        vite@5.4.11 >/dev/null
+fi
+
 # pymongo (and its bson) for the MongoDB weak-password tests: no MongoDB
 # server is packaged for Debian, so tests/it/audit_passwords.rs logs in to
 # a SCRAM stand-in and proves it faithful with this real client first.

@@ -798,6 +798,39 @@ fn prometheus_admin_api_is_found_from_its_flags() {
     assert_eq!(finding(&json, "dns-rebinding")["severity"], "high", "{json:#}");
 }
 
+/// Vite 5.4.11 (installed by scripts/setup.sh), whose dev server checked
+/// neither Host nor the Origin of its HMR WebSocket: that socket answers
+/// only with its `vite-hmr` subprotocol, so the Origin check asks for it.
+#[test]
+fn a_vite_dev_server_is_rebindable_and_its_hmr_socket_hijackable() {
+    let vite = "/opt/porthole-vite/node_modules/vite/bin/vite.js";
+    if !require("node") {
+        return;
+    }
+    if !installed(vite) {
+        return util::skip("vite 5.4.11 not installed in /opt/porthole-vite (scripts/setup.sh)");
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), "<html><body>hi</body></html>").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = Command::new("node");
+    command
+        .arg(vite)
+        .arg(root.path())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--strictPort"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _vite = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, Duration::from_secs(60)), "vite did not listen");
+    let (_, json) = audit(port, &[]);
+    let websocket = finding(&json, "websocket-origin");
+    assert!(
+        websocket["evidence"].as_str().unwrap().contains("Sec-WebSocket-Protocol: vite-hmr"),
+        "{json:#}"
+    );
+    assert_eq!(finding(&json, "dns-rebinding")["severity"], "medium", "{json:#}");
+}
+
 fn node_version() -> String {
     let output = util::run(Command::new("node").arg("--version"));
     output.stdout.trim().trim_start_matches('v').to_string()
