@@ -34,6 +34,8 @@ declare -A needed=(
     [mariadbd]=mariadb-server
     [mariadb-install-db]=mariadb-server
     [node]=nodejs
+    # debugger-exposed against a real JDWP agent (tests/it/audit.rs).
+    [java]=default-jdk-headless
     [gcc]=gcc
     [dpkg-deb]=dpkg
     [dpkg-scanpackages]=dpkg-dev
@@ -112,6 +114,18 @@ if [ ! -x /opt/porthole-jupyter/bin/jupyter-server ]; then
     echo "setup: installing jupyter_server into /opt/porthole-jupyter"
     as_root python3 -m venv /opt/porthole-jupyter
     as_root /opt/porthole-jupyter/bin/pip install -q jupyter_server
+fi
+
+# Vite 5.4.11, the last release before its dev server checked Host and the
+# Origin of its HMR WebSocket (GHSA-vg6x-rcgg-rjx6): tests/it/audit.rs runs
+# it from /opt/porthole-vite against a temporary root. Bounded: npm gives up
+# after two minutes.
+if [ ! -f /opt/porthole-vite/node_modules/vite/bin/vite.js ]; then
+    echo "setup: installing vite 5.4.11 into /opt/porthole-vite"
+    as_root mkdir -p /opt/porthole-vite
+    echo '{"name":"porthole-vite","private":true}' | as_root tee /opt/porthole-vite/package.json >/dev/null
+    as_root timeout 120 npm install --prefix /opt/porthole-vite --no-audit --no-fund -q \
+        vite@5.4.11 >/dev/null
 fi
 
 # pymongo (and its bson) for the MongoDB weak-password tests: no MongoDB

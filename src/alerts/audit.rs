@@ -97,6 +97,7 @@ pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Find
         let hint = Hint {
             names: target.owners.iter().map(|p| p.name.to_ascii_lowercase()).collect(),
             cmdlines: target.owners.iter().map(Process::command_line).collect(),
+            backlog: target.backlog,
         };
         probes::probe(address, &hint, ProbeOptions { timeout: PROBE_TIMEOUT, active: false })
     });
@@ -158,6 +159,7 @@ fn target_of(listener: &ListenerEvent) -> Option<Target> {
         other_loopback: None,
         owners: listener.owners.iter().map(process_of).collect(),
         socket_uid: listener.uid,
+        backlog: None,
         unix: None,
     })
 }

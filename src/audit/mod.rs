@@ -130,6 +130,10 @@ pub struct Target {
     pub owners: Vec<Process>,
     /// The socket's uid as the kernel records it (visible without root).
     pub socket_uid: u32,
+    /// The backlog of a TCP listener as the kernel's socket dump gives it
+    /// (`None` for other sockets, or when only `/proc/net` could be read,
+    /// which prints 0 for it).
+    pub backlog: Option<u32>,
     pub unix: Option<UnixSocketFile>,
 }
 
@@ -413,6 +417,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                     other_loopback: None,
                     owners,
                     socket_uid: metadata.uid,
+                    backlog: None,
                     unix: Some(UnixSocketFile {
                         path,
                         reached_at,
@@ -453,6 +458,8 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 other_loopback,
                 owners,
                 socket_uid: first.uid,
+                backlog: (first.protocol == Protocol::Tcp && first.tx_queue > 0)
+                    .then_some(first.tx_queue),
                 unix: None,
             })
         })
@@ -676,6 +683,7 @@ fn probe_target(
     let hint = Hint {
         names: target.owners.iter().map(|p| p.name.to_ascii_lowercase()).collect(),
         cmdlines: target.owners.iter().map(Process::command_line).collect(),
+        backlog: target.backlog,
     };
     let probe = || {
         let mut outcome = probes::probe(address, &hint, options);

@@ -631,8 +631,206 @@ fn node_inspector_is_an_exposed_debugger() {
         debugger["service"],
         "node-inspector node.js/v".to_string() + node_version().as_str()
     );
+    // The fix names the process and the flag it was started with.
+    assert_eq!(
+        debugger["fix"],
+        format!(
+            "pid {} (node) was started with `--inspect=127.0.0.1:0`: restart it without it (keep the debugger only while debugging)",
+            node.0.id()
+        )
+    );
     // No debugging session was opened (that would print "Debugger attached").
     drop(stderr);
+}
+
+/// `java -agentlib:jdwp=…` with `Idle.java`, its stdout in `log`; returns
+/// the JVM and the port its agent printed first.
+fn start_jdwp(dir: &Path, agent: &str) -> (ChildGuard, u16, PathBuf) {
+    let source = dir.join("Idle.java");
+    std::fs::write(
+        &source,
+        "public class Idle { public static void main(String[] a) throws Exception { Thread.sleep(600_000L); } }",
+    )
+    .unwrap();
+    let log = dir.join("jvm.log");
+    let mut command = Command::new("java");
+    command.arg(agent).arg(&source).stdout(std::fs::File::create(&log).unwrap());
+    let java = ChildGuard::spawn(&mut command);
+    let mut port = None;
+    // "Listening for transport dt_socket at address: 40123"
+    util::eventually(Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        port = text.lines().next().and_then(|l| l.rsplit(':').next()?.trim().parse().ok());
+        port.is_some()
+    });
+    let port = port.unwrap_or_else(|| panic!("the JVM printed no port: {log:?}"));
+    (java, port, log)
+}
+
+/// A JVM whose agent picked its port: found from the command line and the
+/// transport's backlog of one, without a connection, which would make the
+/// agent close that port and listen on another.
+#[test]
+fn a_jdwp_agent_on_a_picked_port_is_found_without_moving_it() {
+    if !require("java") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let agent = "-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:0";
+    let (java, port, log) = start_jdwp(dir.path(), agent);
+    let (_, json) = audit(port, &[]);
+    let debugger = finding(&json, "debugger-exposed");
+    assert_eq!(debugger["service"], "jdwp", "{json:#}");
+    assert_eq!(debugger["severity"], "high");
+    let fix = debugger["fix"].as_str().unwrap();
+    let pid = java.0.id();
+    assert!(
+        fix.starts_with(&format!("pid {pid} (java) was started with `{agent}`: restart it")),
+        "{fix}"
+    );
+    // Still on the port it printed: a second audit finds it there.
+    let (_, again) = audit(port, &[]);
+    assert_eq!(finding(&again, "debugger-exposed")["service"], "jdwp", "{again:#}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 1, "the agent was connected to: {text}");
+}
+
+/// A JVM with the agent on a port of the command line: the handshake is all
+/// that reaches it (no passive read, which the JVM logs as a failed attach).
+#[test]
+fn a_jdwp_agent_is_only_sent_the_handshake() {
+    if !require("java") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let agent =
+        format!("-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:{port}");
+    let (_java, printed, log) = start_jdwp(dir.path(), &agent);
+    assert_eq!(printed, port);
+    let (_, json) = audit(port, &[]);
+    let debugger = finding(&json, "debugger-exposed");
+    assert!(debugger["evidence"].as_str().unwrap().contains("JDWP-Handshake"), "{json:#}");
+    // The agent listens again once the debugger that shook hands is gone.
+    let listening = |text: &str| text.matches("Listening for transport").count();
+    util::eventually(Duration::from_secs(30), || {
+        listening(&std::fs::read_to_string(&log).unwrap_or_default()) >= 2
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("failed to attach"), "{text}");
+    assert_eq!(listening(&text), 2, "one connection only: {text}");
+}
+
+/// A Python server on Chrome's DevTools port answering every path with JSON
+/// that has a `Browser` field (hostile text in it) but not the protocol's
+/// shape: HTTP, not a Chrome DevTools endpoint.
+#[test]
+fn json_on_the_devtools_port_is_not_named_chrome() {
+    let Some(netns) = Netns::create() else { return };
+    let script = r#"
+import http.server, json
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"Browser": "Evil\u001b[31m/1.0", "webSocketDebuggerUrl": "ws://x"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 9222), Handler)
+print("ready", flush=True)
+server.serve_forever()
+"#;
+    let mut command = netns.command("python3");
+    command.args(["-c", script]).stdout(Stdio::piped());
+    let mut child = ChildGuard::spawn(&mut command);
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    assert_eq!(util::wait_for_line(&mut stdout), "ready");
+    let output =
+        netns.porthole(&["audit", "--port", "9222", "--json", "--skip", "outdated-package"]);
+    let json = output.json();
+    assert!(!rules(&json).contains(&"debugger-exposed".to_string()), "{json:#}");
+    let service = json["services"][0]["service"].as_str().unwrap();
+    assert!(service.starts_with("http"), "{json:#}");
+    // The table shows no escape byte raw.
+    let table = netns.porthole(&["audit", "--port", "9222", "--skip", "outdated-package"]);
+    assert!(!table.stdout.contains('\u{1b}'), "{table:?}");
+}
+
+/// A real Prometheus with `--web.enable-admin-api`: named from its build
+/// info, and the admin API found from its flags without being called.
+#[test]
+fn prometheus_admin_api_is_found_from_its_flags() {
+    if !require("prometheus") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1h\nscrape_configs: []\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = Command::new("prometheus");
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--web.enable-admin-api")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _prometheus = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, Duration::from_secs(30)), "prometheus did not listen");
+    let (_, json) = audit(port, &[]);
+    let service = &json["services"][0];
+    assert_eq!(service["service"], "prometheus", "{json:#}");
+    let probes: Vec<&str> =
+        service["probes"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(probes.contains(&"http GET /api/v1/status/flags"), "{probes:?}");
+    assert!(!probes.iter().any(|p| p.contains("/admin")), "never called: {probes:?}");
+    let admin = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "no-auth" && f["evidence"].as_str().unwrap().contains("admin"))
+        .unwrap_or_else(|| panic!("no admin API finding: {json:#}"));
+    assert_eq!(admin["severity"], "high");
+    assert!(admin["fix"].as_str().unwrap().contains("without `--web.enable-admin-api`"));
+    // A page that rebinds to it could call that API: rebinding is high too.
+    let rebinding = finding(&json, "dns-rebinding");
+    assert_eq!(rebinding["severity"], "high", "{json:#}");
+    assert!(rebinding["fix"].as_str().unwrap().starts_with("Prometheus cannot check Host"));
+}
+
+/// Vite 5.4.11 (installed by scripts/setup.sh), whose dev server checked
+/// neither Host nor the Origin of its HMR WebSocket: that socket answers
+/// only with its `vite-hmr` subprotocol, so the Origin check asks for it.
+#[test]
+fn a_vite_dev_server_is_rebindable_and_its_hmr_socket_hijackable() {
+    let vite = "/opt/porthole-vite/node_modules/vite/bin/vite.js";
+    if !require("node") {
+        return;
+    }
+    if !installed(vite) {
+        return util::skip("vite 5.4.11 not installed in /opt/porthole-vite (scripts/setup.sh)");
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), "<html><body>hi</body></html>").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = Command::new("node");
+    command
+        .arg(vite)
+        .arg(root.path())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--strictPort"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _vite = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, Duration::from_secs(60)), "vite did not listen");
+    let (_, json) = audit(port, &[]);
+    let websocket = finding(&json, "websocket-origin");
+    assert!(
+        websocket["evidence"].as_str().unwrap().contains("Sec-WebSocket-Protocol: vite-hmr"),
+        "{json:#}"
+    );
+    assert_eq!(finding(&json, "dns-rebinding")["severity"], "medium", "{json:#}");
 }
 
 fn node_version() -> String {

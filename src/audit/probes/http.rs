@@ -420,16 +420,28 @@ pub fn browser_checks(
         let mut upgrade = upgrade;
         upgrade.headers.retain(|(name, _)| *name != "Connection");
         upgrade.headers.push(("Connection", "Upgrade".into()));
-        if let Some(response) = send_upgrade(address, &upgrade, deadline) {
-            if response.status == 101 {
+        if send_upgrade(address, &upgrade, deadline).is_some_and(|r| r.status == 101) {
+            checks.websocket = Some(format!(
+                "WebSocket handshake on / with Origin: {FOREIGN_ORIGIN} → 101 Switching Protocols"
+            ));
+        } else {
+            // Vite's HMR socket answers only its subprotocol (an upgrade
+            // without it is left hanging): the one a page on another site
+            // asks for in CVE-2025-24010.
+            let upgrade = upgrade.header("Sec-WebSocket-Protocol", VITE_HMR);
+            if send_upgrade(address, &upgrade, deadline).is_some_and(|r| r.status == 101) {
                 checks.websocket = Some(format!(
-                    "WebSocket handshake on / with Origin: {FOREIGN_ORIGIN} → 101 Switching Protocols"
+                    "WebSocket handshake on / with Origin: {FOREIGN_ORIGIN} and Sec-WebSocket-Protocol: {VITE_HMR} → 101 Switching Protocols"
                 ));
             }
         }
     }
     checks
 }
+
+/// The subprotocol of Vite's hot-module-replacement WebSocket.
+/// See: <https://github.com/vitejs/vite/security/advisories/GHSA-vg6x-rcgg-rjx6>
+const VITE_HMR: &str = "vite-hmr";
 
 /// Sends a WebSocket upgrade without `Connection: close`, reads only the head
 /// and closes right away (no frames are exchanged).

@@ -208,6 +208,14 @@ pub fn follow(
                         outcome,
                     );
                 }
+                // Prometheus itself (its own metrics name it): what it is,
+                // and whether its admin API is on, read from its flags.
+                if is_metrics
+                    && (hint.names.iter().any(|n| n == "prometheus")
+                        || text.contains("prometheus_build_info{"))
+                {
+                    prometheus(address, tls, &host, deadline, outcome);
+                }
             }
         }
         Kind::Generic => {}
@@ -274,10 +282,26 @@ fn authenticated_read(
 }
 
 /// `/json/version` of the Node inspector or Chrome: who is debuggable.
+/// The reply must have the protocol's shape, not just a `Browser` field: the
+/// inspector's `Browser: node.js/…` with a `Protocol-Version`, or a
+/// browser's `Protocol-Version` with a `webSocketDebuggerUrl` (which Chrome,
+/// Edge and headless shells all give). Any JSON answer on port 9222 or 9229
+/// (a Python test server, an unrelated API) is otherwise only HTTP.
 fn devtools(reply: &Response, outcome: &mut Outcome) {
+    if reply.status != 200 {
+        return;
+    }
     let Some(json) = reply.json() else { return };
-    let Some(browser) = json.get("Browser").and_then(|b| b.as_str()) else { return };
-    let node = browser.starts_with("node.js");
+    let text = |key: &str| json.get(key).and_then(|v| v.as_str());
+    let Some(browser) = text("Browser") else { return };
+    if text("Protocol-Version").is_none() {
+        return;
+    }
+    let node = browser.starts_with("node.js/");
+    let socket = text("webSocketDebuggerUrl").is_some_and(|url| url.starts_with("ws://"));
+    if !node && !socket {
+        return;
+    }
     outcome.service = Some(if node { "node-inspector".into() } else { "chrome-devtools".into() });
     outcome.version = Some(browser.to_string());
     let (kind, fix) = if node {
@@ -296,6 +320,44 @@ fn devtools(reply: &Response, outcome: &mut Outcome) {
         evidence: format!("GET /json/version → {}", reply.summary()),
         fix: fix.into(),
     });
+}
+
+/// The fix for an admin API anyone can call.
+const ADMIN_API_FIX: &str = "start Prometheus without `--web.enable-admin-api` (enable it only while an administrator needs it), or require basic auth in a `--web.config.file`";
+
+/// Prometheus: its build (`/api/v1/status/buildinfo`) and its flags
+/// (`/api/v1/status/flags`), both read-only. `--web.enable-admin-api`
+/// opens `/api/v1/admin/tsdb/*`, which deletes series and writes
+/// snapshots: it is read from the flags, never called.
+fn prometheus(
+    address: SocketAddr,
+    tls: bool,
+    host: &str,
+    deadline: &Deadline,
+    outcome: &mut Outcome,
+) {
+    let get = |path: &'static str, outcome: &mut Outcome| {
+        let request = Request::get(path, host.to_string());
+        outcome.probes.push(format!("http {}", request.line()));
+        http::send(address, tls, &request, deadline).filter(|r| r.status == 200)
+    };
+    let data = |reply: &Response| reply.json().and_then(|json| json.get("data").cloned());
+    if let Some(build) = get("/api/v1/status/buildinfo", outcome).as_ref().and_then(data) {
+        if let Some(version) = build.get("version").and_then(|v| v.as_str()) {
+            outcome.service = Some("prometheus".into());
+            outcome.version = Some(version.to_string());
+        }
+    }
+    let Some(flags) = get("/api/v1/status/flags", outcome).as_ref().and_then(data) else {
+        return;
+    };
+    if flags.get("web.enable-admin-api").and_then(|v| v.as_str()) == Some("true") {
+        outcome.observations.push(Observation::NoAuth {
+            evidence: "GET /api/v1/status/flags without credentials → web.enable-admin-api: true (the TSDB admin API, which deletes series and data, answers anyone; not called)".into(),
+            fix: ADMIN_API_FIX.into(),
+            impact: Impact::Control,
+        });
+    }
 }
 
 /// etcd: `/version` identifies it; a v3 range read of one key decides auth.
@@ -355,10 +417,11 @@ mod tests {
         assert_eq!(kind_of(&elastic, &none, 40000), Kind::Elasticsearch);
         let plain = response("HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6\r\n\r\n<html>");
         assert_eq!(kind_of(&plain, &none, 40000), Kind::Generic);
-        let exporter = Hint { names: vec!["node_exporter".into()], cmdlines: vec![] };
+        let exporter =
+            Hint { names: vec!["node_exporter".into()], cmdlines: vec![], backlog: None };
         assert_eq!(kind_of(&plain, &exporter, 9100), Kind::Metrics);
         // The format itself, or a landing page linking to it, whoever serves it.
-        let python = Hint { names: vec!["python3".into()], cmdlines: vec![] };
+        let python = Hint { names: vec!["python3".into()], cmdlines: vec![], backlog: None };
         let exposition =
             response("HTTP/1.0 200 OK\r\n\r\n# HELP up Whether up.\n# TYPE up gauge\nup 1\n");
         assert_eq!(kind_of(&exposition, &python, 8000), Kind::Metrics);
@@ -377,6 +440,25 @@ mod tests {
         devtools(&reply, &mut outcome);
         assert_eq!(outcome.service.as_deref(), Some("node-inspector"));
         assert!(matches!(outcome.observations[0], Observation::Debugger { .. }));
+        let chrome = response("HTTP/1.1 200 OK\r\n\r\n{\"Browser\": \"HeadlessChrome/120.0\", \"Protocol-Version\": \"1.3\", \"webSocketDebuggerUrl\": \"ws://127.0.0.1:9222/devtools/browser/x\"}");
+        let mut outcome = Outcome::default();
+        devtools(&chrome, &mut outcome);
+        assert_eq!(outcome.service.as_deref(), Some("chrome-devtools"));
+    }
+
+    #[test]
+    fn json_with_a_browser_field_is_not_a_debugger() {
+        for body in [
+            r#"{"Browser": "Evil/1.0", "webSocketDebuggerUrl": "ws://x"}"#,
+            r#"{"Browser": "node.js/v20"}"#,
+            r#"{"Browser": "Chrome/120", "Protocol-Version": "1.3"}"#,
+            r#"["Browser"]"#,
+        ] {
+            let reply = response(&format!("HTTP/1.0 200 OK\r\n\r\n{body}"));
+            let mut outcome = Outcome::default();
+            devtools(&reply, &mut outcome);
+            assert_eq!((outcome.service, outcome.observations.len()), (None, 0), "{body}");
+        }
     }
 
     #[test]

@@ -170,6 +170,8 @@ pub struct Hint {
     pub names: Vec<String>,
     /// Full command lines of the owners.
     pub cmdlines: Vec<String>,
+    /// The listener's backlog, when the kernel's socket dump gave it.
+    pub backlog: Option<u32>,
 }
 
 impl Hint {
@@ -205,6 +207,11 @@ pub enum Plan {
     MongoDb,
     Postgres,
     Jdwp,
+    /// A JDWP agent on a port the JVM picked (`address=…:0`): never
+    /// connected to, since the agent closes its listener on every accept and
+    /// opens a new one on another port, which the port it printed for the
+    /// developer no longer reaches.
+    JdwpPicked,
     /// HTTP (or unknown: the Host-less identification request decides).
     Http,
 }
@@ -245,8 +252,16 @@ pub fn choose(port: u16, hint: &Hint) -> Plan {
     if hint.name_is(&["postgres", "postmaster"]) {
         return Plan::Postgres;
     }
-    if hint.name_is(&["java"]) && hint.cmdline_contains("jdwp") && jdwp_port(hint) == Some(port) {
-        return Plan::Jdwp;
+    if hint.name_is(&["java"]) && hint.cmdline_contains("jdwp") {
+        match jdwp_port(hint) {
+            Some(jdwp) if jdwp == port => return Plan::Jdwp,
+            // `address=127.0.0.1:0`, or no address: the JVM picked the
+            // port. Its socket transport listens with a backlog of one,
+            // which no Java web server uses: that listener is the debugger,
+            // and an HTTP request would reach it as a failed handshake.
+            Some(0) | None if hint.backlog == Some(JDWP_BACKLOG) => return Plan::JdwpPicked,
+            _ => {}
+        }
     }
     if !hint.names.is_empty() {
         return Plan::Http;
@@ -260,6 +275,10 @@ pub fn choose(port: u16, hint: &Hint) -> Plan {
         _ => Plan::Http,
     }
 }
+
+/// The backlog the JDWP socket transport listens with (`listen(fd, 1)` in
+/// the JDK's `socketTransport.c`).
+pub const JDWP_BACKLOG: u32 = 1;
 
 /// The port in `-agentlib:jdwp=…,address=[HOST:]PORT`.
 fn jdwp_port(hint: &Hint) -> Option<u16> {
@@ -305,8 +324,18 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
         outcome.note = Some("printer port: not probed (it would print what it receives)".into());
         return outcome;
     }
+    if plan == Plan::JdwpPicked {
+        jdwp::picked_port(&mut outcome);
+        return outcome;
+    }
     // Enough for a dozen bounded steps; a black hole costs at most this.
     let deadline = Deadline::new(options.timeout, options.timeout * 4);
+    // JDWP never speaks first, and a connection closed before the handshake
+    // is logged by the JVM ("Debugger failed to attach"): shake hands only.
+    if plan == Plan::Jdwp {
+        jdwp::probe(address, &deadline, &mut outcome);
+        return outcome;
+    }
 
     // 1. Passive read: servers that speak first identify themselves.
     outcome.probes.push("passive read".into());
@@ -344,8 +373,9 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
         Plan::Memcached => memcached::probe(address, &deadline, &mut outcome),
         Plan::MongoDb => mongodb::probe(address, &deadline, &mut outcome),
         Plan::Postgres => postgres::probe(address, &deadline, options.active, &mut outcome),
-        Plan::Jdwp => jdwp::probe(address, &deadline, &mut outcome),
-        Plan::Http | Plan::Skip => identify_by_request(address, hint, &deadline, &mut outcome),
+        Plan::Http | Plan::Skip | Plan::Jdwp | Plan::JdwpPicked => {
+            identify_by_request(address, hint, &deadline, &mut outcome)
+        }
     }
     outcome
 }
@@ -455,6 +485,7 @@ mod tests {
         Hint {
             names: names.iter().map(|n| n.to_string()).collect(),
             cmdlines: vec![cmdline.to_string()],
+            backlog: None,
         }
     }
 
@@ -476,5 +507,22 @@ mod tests {
         let java = hint(&["java"], "java -agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:5005 -jar app.jar");
         assert_eq!(choose(5005, &java), Plan::Jdwp);
         assert_eq!(choose(8080, &java), Plan::Http);
+    }
+
+    #[test]
+    fn a_jdwp_port_the_jvm_picked_is_told_by_its_backlog() {
+        for agent in ["address=127.0.0.1:0", "address=0", "server=y"] {
+            let line = format!("java -agentlib:jdwp=transport=dt_socket,{agent} -jar app.jar");
+            let debugger = Hint { backlog: Some(1), ..hint(&["java"], &line) };
+            assert_eq!(choose(40123, &debugger), Plan::JdwpPicked, "{line}");
+            // The application's own server listens with a real backlog.
+            let web = Hint { backlog: Some(50), ..hint(&["java"], &line) };
+            assert_eq!(choose(8080, &web), Plan::Http, "{line}");
+            let unknown = hint(&["java"], &line);
+            assert_eq!(choose(8080, &unknown), Plan::Http, "{line}");
+        }
+        // A fixed port is that port alone, whatever the backlog.
+        let fixed = hint(&["java"], "java -agentlib:jdwp=transport=dt_socket,address=5005 A");
+        assert_eq!(choose(8080, &Hint { backlog: Some(1), ..fixed }), Plan::Http);
     }
 }

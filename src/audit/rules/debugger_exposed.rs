@@ -17,8 +17,11 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
                 } else {
                     Severity::High
                 };
-                let fix =
-                    if kind == "Node.js inspector" { node_fix(context, fix) } else { fix.clone() };
+                let fix = match kind.as_str() {
+                    "Node.js inspector" => node_fix(context, fix),
+                    kind if kind.starts_with("JDWP") => jdwp_fix(context, fix),
+                    _ => fix.clone(),
+                };
                 Some(context.finding(
                     RuleId::DebuggerExposed,
                     severity,
@@ -34,16 +37,71 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
 /// "Start node without --inspect" sends the reader to a command line that
 /// may not have it: `NODE_OPTIONS=--inspect` in the environment, or
 /// `SIGUSR1` (which turns the inspector on in a running process), leave no
-/// trace there. Then the fix says where to look, with the real pid.
+/// trace there. Then the fix says where to look, with the real pid. When
+/// the command line has the flag, the fix names the process and the flag
+/// as it was given (`--inspect=0.0.0.0:9229`, `--inspect-brk`).
 fn node_fix(context: &Context<'_>, fix: &str) -> String {
     let owners = &context.target.owners;
-    let flagged = owners.iter().any(|p| p.cmdline.iter().any(|a| a.starts_with("--inspect")));
+    let flagged = owners.iter().find_map(|p| {
+        let flag = p.cmdline.iter().skip(1).find(|a| a.starts_with("--inspect"))?;
+        Some((p, flag))
+    });
+    if let Some((owner, flag)) = flagged {
+        return format!(
+            "pid {pid} ({name}) was started with `{flag}`: restart it without it{rest}",
+            pid = owner.pid,
+            name = owner.name,
+            rest = loopback_advice(context, "--inspect=127.0.0.1:")
+        );
+    }
     match owners.first() {
-        Some(owner) if !flagged && !owner.cmdline.is_empty() => format!(
+        Some(owner) if !owner.cmdline.is_empty() => format!(
             "its command line has no --inspect: the inspector comes from NODE_OPTIONS in its environment (`tr '\\0' '\\n' < /proc/{pid}/environ | grep NODE_OPTIONS`) or was turned on at run time (SIGUSR1); restart it without them",
             pid = owner.pid
         ),
         _ => fix.to_string(),
+    }
+}
+
+/// The JDWP agent comes from `-agentlib:jdwp=…` (or the older
+/// `-Xrunjdwp:…`) on the command line, or from the environment variables
+/// every JVM reads (`JAVA_TOOL_OPTIONS`, `JDK_JAVA_OPTIONS`,
+/// `_JAVA_OPTIONS`), which leave no trace on the command line.
+fn jdwp_fix(context: &Context<'_>, fix: &str) -> String {
+    let owners = &context.target.owners;
+    let flagged = owners.iter().find_map(|p| {
+        let flag = p.cmdline.iter().find(|a| {
+            a.starts_with("-agentlib:jdwp") || a.starts_with("-Xrunjdwp") || a.contains("/libjdwp")
+        })?;
+        Some((p, flag))
+    });
+    if let Some((owner, flag)) = flagged {
+        return format!(
+            "pid {pid} ({name}) was started with `{flag}`: restart it without it{rest}",
+            pid = owner.pid,
+            name = owner.name,
+            rest = loopback_advice(context, "address=127.0.0.1:")
+        );
+    }
+    match owners.first() {
+        Some(owner) if !owner.cmdline.is_empty() => format!(
+            "its command line has no -agentlib:jdwp: the agent comes from the JVM's environment (`tr '\\0' '\\n' < /proc/{pid}/environ | grep -E '^(JAVA_TOOL_OPTIONS|JDK_JAVA_OPTIONS|_JAVA_OPTIONS)='`); restart it without it",
+            pid = owner.pid
+        ),
+        _ => fix.to_string(),
+    }
+}
+
+/// What to keep while debugging: for a listener other devices reach, the
+/// same port on loopback; one on loopback already is only told to go.
+fn loopback_advice(context: &Context<'_>, option: &str) -> String {
+    if context.target.scope == crate::model::Scope::Loopback {
+        " (keep the debugger only while debugging)".to_string()
+    } else {
+        format!(
+            " (or with `{option}{port}`, on loopback, only while debugging)",
+            port = context.target.port
+        )
     }
 }
 
@@ -69,6 +127,55 @@ mod tests {
         assert!(finding.fix.contains("`tr '\\0' '\\n' < /proc/42/environ | grep NODE_OPTIONS`"));
         let mut flagged = target.clone();
         flagged.owners[0].cmdline = vec!["node".into(), "--inspect=127.0.0.1:9229".into()];
-        assert_eq!(check(&context(&flagged, Some(&seen)))[0].fix, "no --inspect");
+        assert_eq!(
+            check(&context(&flagged, Some(&seen)))[0].fix,
+            "pid 42 (server) was started with `--inspect=127.0.0.1:9229`: restart it without it (keep the debugger only while debugging)"
+        );
+    }
+
+    #[test]
+    fn the_fix_names_the_real_process_and_flag() {
+        let mut target = target("0.0.0.0", 9229);
+        target.owners[0].name = "node".into();
+        target.owners[0].cmdline =
+            vec!["node".into(), "--inspect-brk=0.0.0.0:9229".into(), "app.js".into()];
+        let seen = outcome(
+            "node-inspector",
+            vec![Observation::Debugger {
+                kind: "Node.js inspector".into(),
+                evidence: "200".into(),
+                fix: "generic".into(),
+            }],
+        );
+        let finding = &check(&context(&target, Some(&seen)))[0];
+        assert_eq!(finding.severity, Severity::Critical);
+        assert_eq!(
+            finding.fix,
+            "pid 42 (node) was started with `--inspect-brk=0.0.0.0:9229`: restart it without it (or with `--inspect=127.0.0.1:9229`, on loopback, only while debugging)"
+        );
+        let mut java = target.clone();
+        java.port = 5005;
+        java.owners[0].name = "java".into();
+        let agent = "-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:5005";
+        java.owners[0].cmdline = vec!["java".into(), agent.into(), "-jar".into(), "a.jar".into()];
+        let jdwp = outcome(
+            "jdwp",
+            vec![Observation::Debugger {
+                kind: "JDWP (Java debugger)".into(),
+                evidence: "handshake".into(),
+                fix: "generic".into(),
+            }],
+        );
+        assert_eq!(
+            check(&context(&java, Some(&jdwp)))[0].fix,
+            format!("pid 42 (java) was started with `{agent}`: restart it without it (or with `address=127.0.0.1:5005`, on loopback, only while debugging)")
+        );
+        // From JAVA_TOOL_OPTIONS: the command line does not say.
+        java.owners[0].cmdline = vec!["java".into(), "-jar".into(), "a.jar".into()];
+        let fix = &check(&context(&java, Some(&jdwp)))[0].fix;
+        assert!(
+            fix.contains("`tr '\\0' '\\n' < /proc/42/environ | grep -E '^(JAVA_TOOL_OPTIONS|JDK_JAVA_OPTIONS|_JAVA_OPTIONS)='`"),
+            "{fix}"
+        );
     }
 }

@@ -61,6 +61,11 @@ fn allow_list_fix(context: &Context<'_>) -> String {
             nginx_reload(context)
         );
     }
+    // Prometheus and the exporter toolkit have no Host setting: credentials,
+    // which a page that rebinds to it does not have, are what they offer.
+    if context.service_name() == Some("prometheus") || owner_is("prometheus") {
+        return "Prometheus cannot check Host: require basic auth in a `--web.config.file` (a page that rebinds to it has no credentials), or put it behind a proxy that allows only its own names".to_string();
+    }
     if banner.starts_with("Apache") || owner_is("apache2") || owner_is("httpd") {
         return format!(
             "in Apache, put first a `<VirtualHost *:{port}>` with `Require all denied`, and give the real one `ServerName {}` and `ServerAlias {}`, then reload Apache",
@@ -204,6 +209,18 @@ mod tests {
         let packaged = "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;";
         let fix = with_master(&mut target, packaged);
         assert!(fix.starts_with("in nginx's configuration (`nginx -T` prints every file"), "{fix}");
+    }
+
+    #[test]
+    fn prometheus_is_told_what_it_can_do() {
+        let target = target("127.0.0.1", 9090);
+        let seen = outcome(
+            "prometheus",
+            vec![Observation::Rebindable { evidence: "same".into(), page: true }],
+        );
+        let fix = &check(&context(&target, Some(&seen)))[0].fix;
+        assert!(fix.contains("basic auth in a `--web.config.file`"), "{fix}");
+        assert!(!fix.contains("allowedHosts"), "{fix}");
     }
 
     #[test]

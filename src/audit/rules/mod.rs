@@ -376,6 +376,7 @@ pub(crate) mod testing {
                 ..Process::default()
             }],
             socket_uid: 1000,
+            backlog: None,
             unix: None,
         }
     }

@@ -23,7 +23,8 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
                 if context.exposed() && context.protected_mode() == Some(true) {
                     evidence.push_str("; protected mode is on: clients from other addresses get -DENIED, and it is all that keeps this passwordless Redis off the network");
                 }
-                Some(context.finding(RuleId::NoAuth, severity, evidence, full_fix(context, fix)))
+                let fix = full_fix(context, fix, *impact);
+                Some(context.finding(RuleId::NoAuth, severity, evidence, fix))
             }
             _ => None,
         })
@@ -32,7 +33,7 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
 
 /// The probe's credential fix, plus what the listener and command line
 /// say is still missing; never what is already configured.
-fn full_fix(context: &Context<'_>, fix: &str) -> String {
+fn full_fix(context: &Context<'_>, fix: &str, impact: Impact) -> String {
     match context.service_name() {
         // One change for both lines, where the server reads its settings.
         Some("redis" | "valkey") if context.exposed() => format!(
@@ -58,7 +59,8 @@ fn full_fix(context: &Context<'_>, fix: &str) -> String {
             }
         }
         // On loopback already: binding it there again is no fix.
-        Some("metrics") if !context.exposed() => {
+        // (Prometheus's admin API is a door of its own: its flag is the fix.)
+        Some("metrics" | "prometheus") if !context.exposed() && impact == Impact::Information => {
             let credentials = if fix.contains("--web.config.file") {
                 "require basic auth in a `--web.config.file`"
             } else {
