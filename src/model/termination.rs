@@ -89,8 +89,10 @@ impl fmt::Display for Signal {
 /// Why a listener's owner is left alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// PID 1 (init or systemd, e.g. a socket-activated unit).
-    Init,
+    /// PID 1 (init or systemd, e.g. a socket-activated unit). `systemd`:
+    /// PID 1 is systemd, so `systemctl` is advice that runs; any other init
+    /// (a container's, a supervisor running as PID 1) has no such command.
+    Init { systemd: bool },
     /// porthole itself.
     Itself,
     /// The shell (or program) that started porthole, and
@@ -113,8 +115,12 @@ impl Refusal {
     /// A short explanation for people.
     pub fn describe(&self) -> String {
         match self {
-            Refusal::Init => {
+            Refusal::Init { systemd: true } => {
                 "PID 1 holds the socket (a socket-activated unit? see `systemctl list-sockets`); porthole never signals PID 1, with any flag"
+                    .to_string()
+            }
+            Refusal::Init { systemd: false } => {
+                "PID 1 holds the socket: the init of this system or container, which hands the socket to the servers it starts (it is not systemd, so no systemctl reaches it); porthole never signals PID 1, with any flag; stop the service through that init's own configuration"
                     .to_string()
             }
             Refusal::Itself => "this is porthole itself".to_string(),
@@ -134,7 +140,7 @@ impl Refusal {
     /// A stable identifier for JSON.
     pub fn code(&self) -> &'static str {
         match self {
-            Refusal::Init => "pid_1",
+            Refusal::Init { .. } => "pid_1",
             Refusal::Itself => "itself",
             Refusal::Parent => "parent",
             Refusal::Ancestor => "ancestor",

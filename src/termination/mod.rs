@@ -368,7 +368,10 @@ fn refusal_for(
 ) -> Option<Refusal> {
     let force = request.force;
     if pid == 1 {
-        return Some(Refusal::Init);
+        // Named by its own process: `systemctl` is advice only where PID 1
+        // is systemd.
+        let name = process.map(|p| p.name.as_str()).or(stat.map(|s| s.name.as_str()));
+        return Some(Refusal::Init { systemd: name == Some("systemd") });
     }
     if pid == identity.pid {
         return Some(Refusal::Itself);
@@ -795,7 +798,7 @@ mod tests {
         let snapshot = system.snapshot(&listeners_query(&request())).unwrap();
         let plan = plan_from(&system, &request(), snapshot, &identity);
         assert_eq!(plan.targets.len(), 6);
-        assert_eq!(refusal(&plan, 1), Some(&Refusal::Init));
+        assert_eq!(refusal(&plan, 1), Some(&Refusal::Init { systemd: true }));
         assert_eq!(refusal(&plan, 2), Some(&Refusal::KernelThread));
         assert_eq!(refusal(&plan, 99), Some(&Refusal::Parent));
         assert!(matches!(refusal(&plan, 501), Some(Refusal::OtherUser { uid: 0, .. })));
@@ -811,7 +814,7 @@ mod tests {
         let plan = plan_from(&system, &forced, snapshot, &identity);
         assert_eq!(refusal(&plan, 501), None);
         assert_eq!(refusal(&plan, 600), None);
-        assert_eq!(refusal(&plan, 1), Some(&Refusal::Init));
+        assert_eq!(refusal(&plan, 1), Some(&Refusal::Init { systemd: true }));
         assert!(system.signalled.lock().unwrap().is_empty(), "planning signals nothing");
     }
 
@@ -876,7 +879,10 @@ mod tests {
         let (forced, plain) = (Request { force: true, ..request() }, request());
         let mine = Process { pid: 500, uid: 1000, ..Process::default() };
         let theirs = Process { pid: 501, uid: 0, user: Some("root".into()), ..Process::default() };
-        assert_eq!(refusal_for(1, None, None, &forced, &identity), Some(Refusal::Init));
+        assert_eq!(
+            refusal_for(1, None, None, &forced, &identity),
+            Some(Refusal::Init { systemd: false })
+        );
         assert_eq!(refusal_for(100, None, None, &forced, &identity), Some(Refusal::Itself));
         assert_eq!(refusal_for(99, None, None, &forced, &identity), Some(Refusal::Parent));
         let kthread = process::Stat {
@@ -918,7 +924,10 @@ mod tests {
             assert_eq!(refusal_for(pid, None, None, &allowed, &identity), None, "{pid}");
         }
         // Never PID 1 nor porthole itself.
-        assert_eq!(refusal_for(1, None, None, &allowed, &identity), Some(Refusal::Init));
+        assert_eq!(
+            refusal_for(1, None, None, &allowed, &identity),
+            Some(Refusal::Init { systemd: false })
+        );
         assert_eq!(refusal_for(100, None, None, &allowed, &identity), Some(Refusal::Itself));
     }
 

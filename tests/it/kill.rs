@@ -209,6 +209,38 @@ print(os.getpid(), r.returncode, r.stdout.replace("\n", " "))
 }
 
 #[test]
+fn a_socket_pid_1_hands_to_its_server_is_named_without_systemd_advice_when_pid_1_is_not_systemd() {
+    if !is_root() {
+        crate::util::skip("a PID namespace needs root");
+        return;
+    }
+    // Socket activation without systemd: python is PID 1 of a new PID
+    // namespace, holds the listener and hands it to the server it starts.
+    // The server is stopped, PID 1 is refused, and the refusal does not send
+    // the user to a systemctl that cannot reach this init.
+    let code = r#"
+import os, socket, subprocess, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], pass_fds=[s.fileno()])
+r = subprocess.run([sys.argv[1], "kill", str(s.getsockname()[1]), "--yes", "--settle", "0s"],
+                   capture_output=True, text=True)
+server.wait(timeout=10)
+print(os.getpid(), r.returncode, server.returncode, repr(r.stdout + r.stderr))
+"#;
+    let mut command = Command::new("unshare");
+    command.args(["--pid", "--fork", "--mount-proc", "python3"]);
+    let (_child, mut out) = python_via(command, code, &[crate::util::binary().to_str().unwrap()]);
+    let line = wait_for_line(&mut out);
+    let mut parts = line.splitn(4, ' ');
+    assert_eq!(parts.next(), Some("1"), "python is PID 1: {line}");
+    assert_eq!(parts.next(), Some("2"), "PID 1 still holds the port: {line}");
+    assert_eq!(parts.next(), Some("-15"), "the server got SIGTERM: {line}");
+    let text = parts.next().unwrap();
+    assert!(text.contains("not stopping: 1 (python3): PID 1 holds the socket"), "{text}");
+    assert!(text.contains("it is not systemd"), "{text}");
+    assert!(!text.contains("systemctl list-sockets"), "no systemd here: {text}");
+}
+#[test]
 fn another_users_process_needs_force() {
     if !is_root() {
         crate::util::skip("starting a process as nobody needs root");
