@@ -322,6 +322,10 @@ pub struct Holder {
     pub kind: HolderKind,
     /// The parent of a new process (who restarted it).
     pub parent: Option<Process>,
+    /// Set when that parent is PID 1 of a PID namespace below porthole's
+    /// (a container whose init is the restart loop): stopping it ends the
+    /// namespace, and SIGTERM reaches it only through a handler.
+    pub parent_init: Option<NamespaceInit>,
 }
 
 /// How a holder relates to the plan.
@@ -371,7 +375,26 @@ pub struct Verification {
     /// Parents of stopped targets that are still running once the watch
     /// ended and are not porthole's own ancestors (the shell it runs in):
     /// a supervisor slower than the watch would be one of them.
-    pub lingering_parents: Vec<Process>,
+    pub lingering_parents: Vec<Supervisor>,
+}
+
+/// A process that may restart what `kill` stopped: a holder's parent or a
+/// parent still running after the watch.
+#[derive(Debug, Clone)]
+pub struct Supervisor {
+    pub process: Process,
+    /// Set when it is PID 1 of a PID namespace below porthole's.
+    pub namespace_init: Option<NamespaceInit>,
+}
+
+/// The `kill` that stops a supervisor as it runs from here: a PID
+/// namespace's init without a SIGTERM handler never receives SIGTERM from
+/// an ancestor namespace (the kernel drops it), so only SIGKILL ends it.
+pub fn supervisor_stop_command(pid: u32, namespace_init: Option<&NamespaceInit>) -> String {
+    match namespace_init {
+        Some(init) if !init.catches_term => format!("kill -KILL {pid}"),
+        _ => format!("kill {pid}"),
+    }
 }
 
 /// A socket on a requested port that `kill` leaves alone although it

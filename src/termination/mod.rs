@@ -20,7 +20,7 @@
 
 pub use crate::model::termination::{
     ContainerHint, Elsewhere, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan,
-    Refusal, Target, Verification,
+    Refusal, Supervisor, Target, Verification,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -626,7 +626,7 @@ pub fn verify(
 /// Parents of stopped targets still running after the watch, except PID 1
 /// and porthole's own ancestors: the shell porthole runs in often started
 /// the server too (`server & porthole kill PORT`) and restarts nothing.
-fn lingering_parents(system: &dyn System, plan: &Plan) -> Vec<Process> {
+fn lingering_parents(system: &dyn System, plan: &Plan) -> Vec<Supervisor> {
     let mut ancestors = BTreeSet::new();
     let mut pid = std::process::id();
     while pid > 1 && ancestors.insert(pid) {
@@ -654,6 +654,7 @@ fn lingering_parents(system: &dyn System, plan: &Plan) -> Vec<Process> {
         .filter(|&parent| !is_gone(system, parent, None))
         .filter_map(|parent| system.process(parent))
         .filter(|parent| parent.name != "systemd")
+        .map(|process| Supervisor { namespace_init: system.namespace_init(process.pid), process })
         .collect()
 }
 
@@ -703,6 +704,7 @@ fn classify(
                 process: None,
                 kind: HolderKind::Hidden,
                 parent: None,
+                parent_init: None,
             });
         }
         for &pid in &socket.owners {
@@ -731,7 +733,15 @@ fn classify(
                 }
                 _ => None,
             };
-            holders.push(Holder { socket: socket.clone(), pid: Some(pid), process, kind, parent });
+            let parent_init = parent.as_ref().and_then(|p| system.namespace_init(p.pid));
+            holders.push(Holder {
+                socket: socket.clone(),
+                pid: Some(pid),
+                process,
+                kind,
+                parent,
+                parent_init,
+            });
         }
     }
     let free = request.ports.iter().copied().filter(|p| !held_ports.contains(p)).collect();

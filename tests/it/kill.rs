@@ -333,6 +333,58 @@ while True:
 }
 
 #[test]
+fn a_supervisor_that_is_a_pid_namespace_init_is_stopped_with_the_kill_that_reaches_it() {
+    if !is_root() {
+        crate::util::skip("unshare -p needs root");
+        return;
+    }
+    // A container whose init is the restart loop: python is PID 1 of its
+    // own PID namespace, with no SIGTERM handler, so a plain `kill PID` from
+    // here is dropped by the kernel and the loop goes on restarting.
+    let port = crate::util::unique_port();
+    let code = r#"
+import ctypes, os, signal, socket, sys, time
+while True:
+    pid = os.fork()
+    if pid == 0:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+        print("child", os.getpid(), flush=True)
+        while True:
+            time.sleep(1)
+    os.waitpid(pid, 0)
+"#;
+    let mut command = Command::new("unshare");
+    command.args(["--pid", "--fork", "--mount-proc", "--kill-child", "python3"]);
+    let (_namespace, mut out) = python_via(command, code, &[&port.to_string()]);
+    wait_for_line(&mut out);
+    let port = port.to_string();
+    let output = porthole_run(&["kill", &port, "--yes", "--json", "--settle", "10s"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    let holder = &report["holders_after"][0];
+    assert_eq!(holder["kind"], "new_process", "{report:#}");
+    let init = holder["parent_pid"].as_u64().expect("the loop is named") as u32;
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    assert!(status.lines().any(|l| l.starts_with("NSpid:") && l.ends_with("\t1")), "{status}");
+    let stop = format!("kill -KILL {init}");
+    assert_eq!(holder["parent_stop_command"], stop.as_str(), "{report:#}");
+    assert!(holder["parent_namespace_processes"].as_u64() >= Some(2), "{report:#}");
+
+    let output = porthole_run(&["kill", &port, "--yes", "--settle", "10s"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stdout.contains("it is PID 1 of a PID namespace"), "{output:?}");
+    assert!(output.stdout.ends_with(&format!(": {stop}\n")), "{output:?}");
+    // The advice runs as printed and ends the loop, and the port stays free.
+    let ran = crate::util::run(Command::new("sh").args(["-c", &stop]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(eventually(Duration::from_secs(10), || !process_alive(init)), "{stop} ended it");
+    let output = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 1, "nothing listens any more: {output:?}");
+}
+
+#[test]
 fn bad_input_is_one_line_and_exit_2() {
     for args in [
         &["kill", "70000"][..],
