@@ -326,6 +326,11 @@ pub struct Holder {
     /// (a container whose init is the restart loop): stopping it ends the
     /// namespace, and SIGTERM reaches it only through a handler.
     pub parent_init: Option<NamespaceInit>,
+    /// The parent was a target (signalled or refused) and still runs: it
+    /// handed the listening socket to this process after the signals (a
+    /// reload after `--signal HUP`, a master replacing a worker), so it,
+    /// not this process, keeps the port held.
+    pub parent_is_target: bool,
 }
 
 /// How a holder relates to the plan.

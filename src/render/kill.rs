@@ -342,6 +342,18 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
             if let Some(parent) = &holder.parent {
                 text.push_str(&format!(", started by {} ({})", parent.pid, parent.command_line()));
             }
+            if holder.parent_is_target {
+                // The parent is still here and hands the socket on: another
+                // `porthole kill` would stop this one and it would start the
+                // next.
+                text.push_str(
+                    ", which holds the very socket a process porthole signalled or refused \
+                     listened on: that process is still running and handed the socket to this \
+                     one after the signal (a reload, a replaced worker); it keeps the port held \
+                     until it stops",
+                );
+                return text;
+            }
             text.push_str(
                 ", which holds the very socket a stopped process listened on (it inherited the \
                  descriptor: a child forked on SIGTERM, or one passed over a Unix socket); \
@@ -806,6 +818,9 @@ pub struct HolderRecord {
     /// Processes in the parent's PID namespace when the parent is that
     /// namespace's init; `null` otherwise.
     pub parent_namespace_processes: Option<usize>,
+    /// The parent is a process porthole signalled or refused that still
+    /// runs and handed the socket on after the signal.
+    pub parent_is_target: bool,
     pub socket: SocketRecord,
 }
 
@@ -892,6 +907,7 @@ impl KillRecord {
                             .as_ref()
                             .map(|p| supervisor_stop_command(p.pid, h.parent_init.as_ref())),
                         parent_namespace_processes: h.parent_init.as_ref().map(|i| i.processes),
+                        parent_is_target: h.parent_is_target,
                         socket: SocketRecord::from_socket(
                             &h.socket,
                             &h.process

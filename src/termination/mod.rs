@@ -705,6 +705,7 @@ fn classify(
                 kind: HolderKind::Hidden,
                 parent: None,
                 parent_init: None,
+                parent_is_target: false,
             });
         }
         for &pid in &socket.owners {
@@ -734,6 +735,13 @@ fn classify(
                 _ => None,
             };
             let parent_init = parent.as_ref().and_then(|p| system.namespace_init(p.pid));
+            let parent_is_target = parent.as_ref().is_some_and(|p| {
+                plan.targets.iter().any(|t| {
+                    t.pid == p.pid
+                        && t.start_ticks.is_none_or(|ticks| ticks == p.start_ticks)
+                        && !is_gone(system, t.pid, t.start_ticks)
+                })
+            });
             holders.push(Holder {
                 socket: socket.clone(),
                 pid: Some(pid),
@@ -741,6 +749,7 @@ fn classify(
                 kind,
                 parent,
                 parent_init,
+                parent_is_target,
             });
         }
     }

@@ -1138,6 +1138,58 @@ fn a_listener_bound_to_a_v4_mapped_address_is_ipv4_for_the_family_flags() {
 }
 
 #[test]
+fn a_worker_a_surviving_master_starts_after_the_signal_is_not_called_orphaned() {
+    // A prefork master (nginx, gunicorn) reloads on SIGHUP: it starts a new
+    // worker on the same listening socket and ends the old one. After
+    // `--signal HUP` the master is still running, and it, not the new
+    // worker, keeps the port: "nothing restarted it; run porthole kill
+    // again" would send the user after a worker the master replaces.
+    let code = r#"
+import ctypes, os, signal, socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen()
+def worker():
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+        while True:
+            time.sleep(1)
+    return pid
+current = [worker()]
+def reload(*_):
+    old = current[0]
+    current[0] = worker()
+    os.kill(old, signal.SIGTERM)
+signal.signal(signal.SIGHUP, reload)
+print(s.getsockname()[1], os.getpid(), flush=True)
+while True:
+    time.sleep(0.05)
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pass
+"#;
+    let (master, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out).split_whitespace().next().unwrap().to_string();
+    let args = ["kill", &port, "--yes", "--signal", "HUP", "--grace", "200ms", "--settle", "1s"];
+    let output = porthole_run(&[&args[..], &["--json"]].concat());
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    let holders = report["holders_after"].as_array().unwrap();
+    let worker = holders.iter().find(|h| h["kind"] == "inherited").expect("the new worker");
+    assert_eq!(worker["parent_pid"], master.pid(), "{report:#}");
+    assert_eq!(worker["parent_is_target"], true, "{report:#}");
+    assert!(holders.iter().any(|h| h["kind"] == "survived" && h["pid"] == master.pid()));
+
+    let output = porthole_run(&args);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stdout.contains("handed the socket to this one"), "{output:?}");
+    assert!(!output.stdout.contains("nothing restarted it"), "{output:?}");
+    assert!(process_alive(master.pid()), "HUP is not a stop");
+}
+
+#[test]
 fn a_socket_handed_to_a_child_forked_on_term_is_not_called_a_restart() {
     // A server that, on SIGTERM, forks a child keeping its listening
     // socket and exits. The port is held by the same socket, not a new
