@@ -89,8 +89,10 @@ impl fmt::Display for Signal {
 /// Why a listener's owner is left alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// PID 1 (init or systemd, e.g. a socket-activated unit).
-    Init,
+    /// PID 1 (init or systemd, e.g. a socket-activated unit). `systemd`:
+    /// PID 1 is systemd, so `systemctl` is advice that runs; any other init
+    /// (a container's, a supervisor running as PID 1) has no such command.
+    Init { systemd: bool },
     /// porthole itself.
     Itself,
     /// The shell (or program) that started porthole, and
@@ -113,8 +115,12 @@ impl Refusal {
     /// A short explanation for people.
     pub fn describe(&self) -> String {
         match self {
-            Refusal::Init => {
+            Refusal::Init { systemd: true } => {
                 "PID 1 holds the socket (a socket-activated unit? see `systemctl list-sockets`); porthole never signals PID 1, with any flag"
+                    .to_string()
+            }
+            Refusal::Init { systemd: false } => {
+                "PID 1 holds the socket: the init of this system or container, which hands the socket to the servers it starts (it is not systemd, so no systemctl reaches it); porthole never signals PID 1, with any flag; stop the service through that init's own configuration"
                     .to_string()
             }
             Refusal::Itself => "this is porthole itself".to_string(),
@@ -134,7 +140,7 @@ impl Refusal {
     /// A stable identifier for JSON.
     pub fn code(&self) -> &'static str {
         match self {
-            Refusal::Init => "pid_1",
+            Refusal::Init { .. } => "pid_1",
             Refusal::Itself => "itself",
             Refusal::Parent => "parent",
             Refusal::Ancestor => "ancestor",
@@ -316,6 +322,15 @@ pub struct Holder {
     pub kind: HolderKind,
     /// The parent of a new process (who restarted it).
     pub parent: Option<Process>,
+    /// Set when that parent is PID 1 of a PID namespace below porthole's
+    /// (a container whose init is the restart loop): stopping it ends the
+    /// namespace, and SIGTERM reaches it only through a handler.
+    pub parent_init: Option<NamespaceInit>,
+    /// The parent was a target (signalled or refused) and still runs: it
+    /// handed the listening socket to this process after the signals (a
+    /// reload after `--signal HUP`, a master replacing a worker), so it,
+    /// not this process, keeps the port held.
+    pub parent_is_target: bool,
 }
 
 /// How a holder relates to the plan.
@@ -365,7 +380,26 @@ pub struct Verification {
     /// Parents of stopped targets that are still running once the watch
     /// ended and are not porthole's own ancestors (the shell it runs in):
     /// a supervisor slower than the watch would be one of them.
-    pub lingering_parents: Vec<Process>,
+    pub lingering_parents: Vec<Supervisor>,
+}
+
+/// A process that may restart what `kill` stopped: a holder's parent or a
+/// parent still running after the watch.
+#[derive(Debug, Clone)]
+pub struct Supervisor {
+    pub process: Process,
+    /// Set when it is PID 1 of a PID namespace below porthole's.
+    pub namespace_init: Option<NamespaceInit>,
+}
+
+/// The `kill` that stops a supervisor as it runs from here: a PID
+/// namespace's init without a SIGTERM handler never receives SIGTERM from
+/// an ancestor namespace (the kernel drops it), so only SIGKILL ends it.
+pub fn supervisor_stop_command(pid: u32, namespace_init: Option<&NamespaceInit>) -> String {
+    match namespace_init {
+        Some(init) if !init.catches_term => format!("kill -KILL {pid}"),
+        _ => format!("kill {pid}"),
+    }
 }
 
 /// A socket on a requested port that `kill` leaves alone although it

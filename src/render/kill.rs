@@ -8,8 +8,8 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::model::termination::{
-    Elsewhere, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan, Target,
-    Verification,
+    supervisor_stop_command, Elsewhere, Fate, Holder, HolderKind, NamespaceInit, OtherKind,
+    OtherSocket, Outcome, Plan, Target, Verification,
 };
 use crate::model::{Process, Socket};
 use crate::render::json::SocketRecord;
@@ -342,6 +342,18 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
             if let Some(parent) = &holder.parent {
                 text.push_str(&format!(", started by {} ({})", parent.pid, parent.command_line()));
             }
+            if holder.parent_is_target {
+                // The parent is still here and hands the socket on: another
+                // `porthole kill` would stop this one and it would start the
+                // next.
+                text.push_str(
+                    ", which holds the very socket a process porthole signalled or refused \
+                     listened on: that process is still running and handed the socket to this \
+                     one after the signal (a reload, a replaced worker); it keeps the port held \
+                     until it stops",
+                );
+                return text;
+            }
             text.push_str(
                 ", which holds the very socket a stopped process listened on (it inherited the \
                  descriptor: a child forked on SIGTERM, or one passed over a Unix socket); \
@@ -374,12 +386,32 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
                 _ => {
                     if let Some(parent) = &holder.parent {
                         text.push_str(&format!("; stop the supervisor ({}) instead", parent.pid));
+                        if let Some(init) = &holder.parent_init {
+                            text.push_str(&namespace_init_stop(parent.pid, init));
+                        }
                     }
                 }
             }
             text
         }
     }
+}
+
+/// What stopping a supervisor that is PID 1 of a PID namespace means, and
+/// the `kill` that does it from here (SIGKILL when the kernel would drop
+/// SIGTERM), appended to the advice to stop it.
+fn namespace_init_stop(pid: u32, init: &NamespaceInit) -> String {
+    let delivery = if init.catches_term {
+        "it handles SIGTERM"
+    } else {
+        "the kernel drops SIGTERM sent to it from here, as it has no handler for it"
+    };
+    format!(
+        "; it is PID 1 of a PID namespace, so stopping it ends all {} process(es) in that \
+         namespace, and {delivery}: {}",
+        init.processes,
+        supervisor_stop_command(pid, Some(init))
+    )
 }
 
 /// Writes what happened after the plan: signals, fates, the port's state.
@@ -434,13 +466,18 @@ pub fn write_results(
         if !verification.free.is_empty() {
             let watched = format!("{:.1} s", verification.watched.as_secs_f64());
             for parent in &verification.lingering_parents {
+                let pid = parent.process.pid;
                 writeln!(
                     out,
-                    "  note: {} ({}), which started it, is still running; nothing took the \
+                    "  note: {pid} ({}), which started it, is still running; nothing took the \
                      port within {watched}, but if it restarts servers more slowly, stop it \
-                     instead (or watch longer with --settle)",
-                    parent.pid,
-                    Foreign(&one_line(&parent.command_line()))
+                     instead (or watch longer with --settle){}",
+                    Foreign(&one_line(&parent.process.command_line())),
+                    parent
+                        .namespace_init
+                        .as_ref()
+                        .map(|init| namespace_init_stop(pid, init))
+                        .unwrap_or_default()
                 )?;
             }
         }
@@ -712,6 +749,12 @@ pub struct ParentRecord {
     pub pid: u32,
     pub name: String,
     pub cmdline: String,
+    /// The `kill` that stops it as it runs from here (`kill -KILL PID` for
+    /// a PID namespace's init without a SIGTERM handler).
+    pub stop_command: String,
+    /// Processes in its PID namespace when it is that namespace's init
+    /// (stopping it ends them all); `null` otherwise.
+    pub namespace_processes: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -768,6 +811,16 @@ pub struct HolderRecord {
     pub unit: Option<String>,
     pub parent_pid: Option<u32>,
     pub parent_cmdline: Option<String>,
+    /// The `kill` that stops the parent as it runs from here (`kill -KILL
+    /// PID` for a PID namespace's init without a SIGTERM handler); `null`
+    /// without a parent.
+    pub parent_stop_command: Option<String>,
+    /// Processes in the parent's PID namespace when the parent is that
+    /// namespace's init; `null` otherwise.
+    pub parent_namespace_processes: Option<usize>,
+    /// The parent is a process porthole signalled or refused that still
+    /// runs and handed the socket on after the signal.
+    pub parent_is_target: bool,
     pub socket: SocketRecord,
 }
 
@@ -849,6 +902,12 @@ impl KillRecord {
                         unit: h.process.as_ref().and_then(|p| p.unit.clone()),
                         parent_pid: h.parent.as_ref().map(|p| p.pid),
                         parent_cmdline: h.parent.as_ref().map(Process::command_line),
+                        parent_stop_command: h
+                            .parent
+                            .as_ref()
+                            .map(|p| supervisor_stop_command(p.pid, h.parent_init.as_ref())),
+                        parent_namespace_processes: h.parent_init.as_ref().map(|i| i.processes),
+                        parent_is_target: h.parent_is_target,
                         socket: SocketRecord::from_socket(
                             &h.socket,
                             &h.process
@@ -892,9 +951,14 @@ impl KillRecord {
                     v.lingering_parents
                         .iter()
                         .map(|p| ParentRecord {
-                            pid: p.pid,
-                            name: p.name.clone(),
-                            cmdline: p.command_line(),
+                            pid: p.process.pid,
+                            name: p.process.name.clone(),
+                            cmdline: p.process.command_line(),
+                            stop_command: supervisor_stop_command(
+                                p.process.pid,
+                                p.namespace_init.as_ref(),
+                            ),
+                            namespace_processes: p.namespace_init.as_ref().map(|i| i.processes),
                         })
                         .collect()
                 })

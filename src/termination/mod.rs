@@ -20,7 +20,7 @@
 
 pub use crate::model::termination::{
     ContainerHint, Elsewhere, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan,
-    Refusal, Target, Verification,
+    Refusal, Supervisor, Target, Verification,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -368,7 +368,10 @@ fn refusal_for(
 ) -> Option<Refusal> {
     let force = request.force;
     if pid == 1 {
-        return Some(Refusal::Init);
+        // Named by its own process: `systemctl` is advice only where PID 1
+        // is systemd.
+        let name = process.map(|p| p.name.as_str()).or(stat.map(|s| s.name.as_str()));
+        return Some(Refusal::Init { systemd: name == Some("systemd") });
     }
     if pid == identity.pid {
         return Some(Refusal::Itself);
@@ -623,7 +626,7 @@ pub fn verify(
 /// Parents of stopped targets still running after the watch, except PID 1
 /// and porthole's own ancestors: the shell porthole runs in often started
 /// the server too (`server & porthole kill PORT`) and restarts nothing.
-fn lingering_parents(system: &dyn System, plan: &Plan) -> Vec<Process> {
+fn lingering_parents(system: &dyn System, plan: &Plan) -> Vec<Supervisor> {
     let mut ancestors = BTreeSet::new();
     let mut pid = std::process::id();
     while pid > 1 && ancestors.insert(pid) {
@@ -651,6 +654,7 @@ fn lingering_parents(system: &dyn System, plan: &Plan) -> Vec<Process> {
         .filter(|&parent| !is_gone(system, parent, None))
         .filter_map(|parent| system.process(parent))
         .filter(|parent| parent.name != "systemd")
+        .map(|process| Supervisor { namespace_init: system.namespace_init(process.pid), process })
         .collect()
 }
 
@@ -700,6 +704,8 @@ fn classify(
                 process: None,
                 kind: HolderKind::Hidden,
                 parent: None,
+                parent_init: None,
+                parent_is_target: false,
             });
         }
         for &pid in &socket.owners {
@@ -728,7 +734,23 @@ fn classify(
                 }
                 _ => None,
             };
-            holders.push(Holder { socket: socket.clone(), pid: Some(pid), process, kind, parent });
+            let parent_init = parent.as_ref().and_then(|p| system.namespace_init(p.pid));
+            let parent_is_target = parent.as_ref().is_some_and(|p| {
+                plan.targets.iter().any(|t| {
+                    t.pid == p.pid
+                        && t.start_ticks.is_none_or(|ticks| ticks == p.start_ticks)
+                        && !is_gone(system, t.pid, t.start_ticks)
+                })
+            });
+            holders.push(Holder {
+                socket: socket.clone(),
+                pid: Some(pid),
+                process,
+                kind,
+                parent,
+                parent_init,
+                parent_is_target,
+            });
         }
     }
     let free = request.ports.iter().copied().filter(|p| !held_ports.contains(p)).collect();
@@ -795,7 +817,7 @@ mod tests {
         let snapshot = system.snapshot(&listeners_query(&request())).unwrap();
         let plan = plan_from(&system, &request(), snapshot, &identity);
         assert_eq!(plan.targets.len(), 6);
-        assert_eq!(refusal(&plan, 1), Some(&Refusal::Init));
+        assert_eq!(refusal(&plan, 1), Some(&Refusal::Init { systemd: true }));
         assert_eq!(refusal(&plan, 2), Some(&Refusal::KernelThread));
         assert_eq!(refusal(&plan, 99), Some(&Refusal::Parent));
         assert!(matches!(refusal(&plan, 501), Some(Refusal::OtherUser { uid: 0, .. })));
@@ -811,7 +833,7 @@ mod tests {
         let plan = plan_from(&system, &forced, snapshot, &identity);
         assert_eq!(refusal(&plan, 501), None);
         assert_eq!(refusal(&plan, 600), None);
-        assert_eq!(refusal(&plan, 1), Some(&Refusal::Init));
+        assert_eq!(refusal(&plan, 1), Some(&Refusal::Init { systemd: true }));
         assert!(system.signalled.lock().unwrap().is_empty(), "planning signals nothing");
     }
 
@@ -876,7 +898,10 @@ mod tests {
         let (forced, plain) = (Request { force: true, ..request() }, request());
         let mine = Process { pid: 500, uid: 1000, ..Process::default() };
         let theirs = Process { pid: 501, uid: 0, user: Some("root".into()), ..Process::default() };
-        assert_eq!(refusal_for(1, None, None, &forced, &identity), Some(Refusal::Init));
+        assert_eq!(
+            refusal_for(1, None, None, &forced, &identity),
+            Some(Refusal::Init { systemd: false })
+        );
         assert_eq!(refusal_for(100, None, None, &forced, &identity), Some(Refusal::Itself));
         assert_eq!(refusal_for(99, None, None, &forced, &identity), Some(Refusal::Parent));
         let kthread = process::Stat {
@@ -918,7 +943,10 @@ mod tests {
             assert_eq!(refusal_for(pid, None, None, &allowed, &identity), None, "{pid}");
         }
         // Never PID 1 nor porthole itself.
-        assert_eq!(refusal_for(1, None, None, &allowed, &identity), Some(Refusal::Init));
+        assert_eq!(
+            refusal_for(1, None, None, &allowed, &identity),
+            Some(Refusal::Init { systemd: false })
+        );
         assert_eq!(refusal_for(100, None, None, &allowed, &identity), Some(Refusal::Itself));
     }
 

@@ -209,6 +209,38 @@ print(os.getpid(), r.returncode, r.stdout.replace("\n", " "))
 }
 
 #[test]
+fn a_socket_pid_1_hands_to_its_server_is_named_without_systemd_advice_when_pid_1_is_not_systemd() {
+    if !is_root() {
+        crate::util::skip("a PID namespace needs root");
+        return;
+    }
+    // Socket activation without systemd: python is PID 1 of a new PID
+    // namespace, holds the listener and hands it to the server it starts.
+    // The server is stopped, PID 1 is refused, and the refusal does not send
+    // the user to a systemctl that cannot reach this init.
+    let code = r#"
+import os, socket, subprocess, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], pass_fds=[s.fileno()])
+r = subprocess.run([sys.argv[1], "kill", str(s.getsockname()[1]), "--yes", "--settle", "0s"],
+                   capture_output=True, text=True)
+server.wait(timeout=10)
+print(os.getpid(), r.returncode, server.returncode, repr(r.stdout + r.stderr))
+"#;
+    let mut command = Command::new("unshare");
+    command.args(["--pid", "--fork", "--mount-proc", "python3"]);
+    let (_child, mut out) = python_via(command, code, &[crate::util::binary().to_str().unwrap()]);
+    let line = wait_for_line(&mut out);
+    let mut parts = line.splitn(4, ' ');
+    assert_eq!(parts.next(), Some("1"), "python is PID 1: {line}");
+    assert_eq!(parts.next(), Some("2"), "PID 1 still holds the port: {line}");
+    assert_eq!(parts.next(), Some("-15"), "the server got SIGTERM: {line}");
+    let text = parts.next().unwrap();
+    assert!(text.contains("not stopping: 1 (python3): PID 1 holds the socket"), "{text}");
+    assert!(text.contains("it is not systemd"), "{text}");
+    assert!(!text.contains("systemctl list-sockets"), "no systemd here: {text}");
+}
+#[test]
 fn another_users_process_needs_force() {
     if !is_root() {
         crate::util::skip("starting a process as nobody needs root");
@@ -298,6 +330,58 @@ while True:
         "{}",
         output.stdout
     );
+}
+
+#[test]
+fn a_supervisor_that_is_a_pid_namespace_init_is_stopped_with_the_kill_that_reaches_it() {
+    if !is_root() {
+        crate::util::skip("unshare -p needs root");
+        return;
+    }
+    // A container whose init is the restart loop: python is PID 1 of its
+    // own PID namespace, with no SIGTERM handler, so a plain `kill PID` from
+    // here is dropped by the kernel and the loop goes on restarting.
+    let port = crate::util::unique_port();
+    let code = r#"
+import ctypes, os, signal, socket, sys, time
+while True:
+    pid = os.fork()
+    if pid == 0:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+        print("child", os.getpid(), flush=True)
+        while True:
+            time.sleep(1)
+    os.waitpid(pid, 0)
+"#;
+    let mut command = Command::new("unshare");
+    command.args(["--pid", "--fork", "--mount-proc", "--kill-child", "python3"]);
+    let (_namespace, mut out) = python_via(command, code, &[&port.to_string()]);
+    wait_for_line(&mut out);
+    let port = port.to_string();
+    let output = porthole_run(&["kill", &port, "--yes", "--json", "--settle", "10s"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    let holder = &report["holders_after"][0];
+    assert_eq!(holder["kind"], "new_process", "{report:#}");
+    let init = holder["parent_pid"].as_u64().expect("the loop is named") as u32;
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    assert!(status.lines().any(|l| l.starts_with("NSpid:") && l.ends_with("\t1")), "{status}");
+    let stop = format!("kill -KILL {init}");
+    assert_eq!(holder["parent_stop_command"], stop.as_str(), "{report:#}");
+    assert!(holder["parent_namespace_processes"].as_u64() >= Some(2), "{report:#}");
+
+    let output = porthole_run(&["kill", &port, "--yes", "--settle", "10s"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stdout.contains("it is PID 1 of a PID namespace"), "{output:?}");
+    assert!(output.stdout.ends_with(&format!(": {stop}\n")), "{output:?}");
+    // The advice runs as printed and ends the loop, and the port stays free.
+    let ran = crate::util::run(Command::new("sh").args(["-c", &stop]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(eventually(Duration::from_secs(10), || !process_alive(init)), "{stop} ended it");
+    let output = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 1, "nothing listens any more: {output:?}");
 }
 
 #[test]
@@ -1051,6 +1135,58 @@ fn a_listener_bound_to_a_v4_mapped_address_is_ipv4_for_the_family_flags() {
     let report = output.json();
     assert_eq!(report["targets"][0]["pid"], server.pid(), "{report:#}");
     assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
+}
+
+#[test]
+fn a_worker_a_surviving_master_starts_after_the_signal_is_not_called_orphaned() {
+    // A prefork master (nginx, gunicorn) reloads on SIGHUP: it starts a new
+    // worker on the same listening socket and ends the old one. After
+    // `--signal HUP` the master is still running, and it, not the new
+    // worker, keeps the port: "nothing restarted it; run porthole kill
+    // again" would send the user after a worker the master replaces.
+    let code = r#"
+import ctypes, os, signal, socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen()
+def worker():
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+        while True:
+            time.sleep(1)
+    return pid
+current = [worker()]
+def reload(*_):
+    old = current[0]
+    current[0] = worker()
+    os.kill(old, signal.SIGTERM)
+signal.signal(signal.SIGHUP, reload)
+print(s.getsockname()[1], os.getpid(), flush=True)
+while True:
+    time.sleep(0.05)
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pass
+"#;
+    let (master, mut out) = python(code, &[]);
+    let port = wait_for_line(&mut out).split_whitespace().next().unwrap().to_string();
+    let args = ["kill", &port, "--yes", "--signal", "HUP", "--grace", "200ms", "--settle", "1s"];
+    let output = porthole_run(&[&args[..], &["--json"]].concat());
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    let holders = report["holders_after"].as_array().unwrap();
+    let worker = holders.iter().find(|h| h["kind"] == "inherited").expect("the new worker");
+    assert_eq!(worker["parent_pid"], master.pid(), "{report:#}");
+    assert_eq!(worker["parent_is_target"], true, "{report:#}");
+    assert!(holders.iter().any(|h| h["kind"] == "survived" && h["pid"] == master.pid()));
+
+    let output = porthole_run(&args);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stdout.contains("handed the socket to this one"), "{output:?}");
+    assert!(!output.stdout.contains("nothing restarted it"), "{output:?}");
+    assert!(process_alive(master.pid()), "HUP is not a stop");
 }
 
 #[test]
