@@ -49,9 +49,9 @@ pub fn ask(
 ) -> Reply {
     match service {
         Service::Postgres => postgres(stream, user, database, deadline),
-        Service::Redis => redis(stream, deadline),
+        Service::Redis => ask_line(stream, deadline, b"PING\r\n", judge_redis),
         Service::Mysql => mysql(stream, deadline),
-        Service::Memcached => memcached(stream, deadline),
+        Service::Memcached => ask_line(stream, deadline, b"version\r\n", judge_memcached),
     }
 }
 
@@ -207,21 +207,33 @@ fn handshake_failed(error: &std::io::Error) -> Reply {
     io_reply(error)
 }
 
-fn redis(stream: &mut Stream, deadline: Instant) -> Reply {
-    if let Err(error) = stream.write_all(b"PING\r\n") {
+/// Sends a one-line command (Redis's inline `PING`, memcached's `version`)
+/// and judges the first line of the answer.
+fn ask_line(
+    stream: &mut Stream,
+    deadline: Instant,
+    command: &[u8],
+    judge: fn(&[u8]) -> ServiceAnswer,
+) -> Reply {
+    if let Err(error) = stream.write_all(command) {
         return io_reply(&error);
     }
     match read_message(stream, deadline, |bytes| bytes.contains(&b'\n')) {
-        Ok(bytes) => Reply::Service(judge_redis(&bytes)),
+        Ok(bytes) => Reply::Service(judge(&bytes)),
         Err(reply) => reply,
     }
+}
+
+/// The first line of an answer, without its line ending.
+fn first_line(bytes: &[u8]) -> String {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned()
 }
 
 /// Judges Redis's answer to an inline `PING`.
 pub fn judge_redis(bytes: &[u8]) -> ServiceAnswer {
     let protocol = Service::Redis.name();
-    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned();
+    let line = first_line(bytes);
     let answer = |ready: bool, summary: String, code: Option<&str>| ServiceAnswer {
         protocol,
         ready,
@@ -255,21 +267,10 @@ pub fn judge_redis(bytes: &[u8]) -> ServiceAnswer {
     }
 }
 
-fn memcached(stream: &mut Stream, deadline: Instant) -> Reply {
-    if let Err(error) = stream.write_all(b"version\r\n") {
-        return io_reply(&error);
-    }
-    match read_message(stream, deadline, |bytes| bytes.contains(&b'\n')) {
-        Ok(bytes) => Reply::Service(judge_memcached(&bytes)),
-        Err(reply) => reply,
-    }
-}
-
 /// Judges memcached's answer to `version`.
 pub fn judge_memcached(bytes: &[u8]) -> ServiceAnswer {
     let protocol = Service::Memcached.name();
-    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned();
+    let line = first_line(bytes);
     let answer = |ready: bool, summary: String, code: Option<&str>| ServiceAnswer {
         protocol,
         ready,

@@ -41,26 +41,17 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
 /// the command line has the flag, the fix names the process and the flag
 /// as it was given (`--inspect=0.0.0.0:9229`, `--inspect-brk`).
 fn node_fix(context: &Context<'_>, fix: &str) -> String {
-    let owners = &context.target.owners;
-    let flagged = owners.iter().find_map(|p| {
-        let flag = p.cmdline.iter().skip(1).find(|a| a.starts_with("--inspect"))?;
-        Some((p, flag))
-    });
-    if let Some((owner, flag)) = flagged {
-        return format!(
-            "pid {pid} ({name}) was started with `{flag}`: restart it without it{rest}",
-            pid = owner.pid,
-            name = owner.name,
-            rest = loopback_advice(context, "--inspect=127.0.0.1:")
-        );
-    }
-    match owners.first() {
-        Some(owner) if !owner.cmdline.is_empty() => format!(
-            "its command line has no --inspect: the inspector comes from NODE_OPTIONS in its environment (`tr '\\0' '\\n' < /proc/{pid}/environ | grep NODE_OPTIONS`) or was turned on at run time (SIGUSR1); restart it without them",
-            pid = owner.pid
-        ),
-        _ => fix.to_string(),
-    }
+    flag_fix(
+        context,
+        fix,
+        |argv| argv.iter().skip(1).find(|a| a.starts_with("--inspect")),
+        "--inspect=127.0.0.1:",
+        |pid| {
+            format!(
+            "its command line has no --inspect: the inspector comes from NODE_OPTIONS in its environment (`tr '\\0' '\\n' < /proc/{pid}/environ | grep NODE_OPTIONS`) or was turned on at run time (SIGUSR1); restart it without them"
+        )
+        },
+    )
 }
 
 /// The JDWP agent comes from `-agentlib:jdwp=…` (or the older
@@ -68,26 +59,49 @@ fn node_fix(context: &Context<'_>, fix: &str) -> String {
 /// every JVM reads (`JAVA_TOOL_OPTIONS`, `JDK_JAVA_OPTIONS`,
 /// `_JAVA_OPTIONS`), which leave no trace on the command line.
 fn jdwp_fix(context: &Context<'_>, fix: &str) -> String {
+    flag_fix(
+        context,
+        fix,
+        |argv| {
+            argv.iter().find(|a| {
+                a.starts_with("-agentlib:jdwp")
+                    || a.starts_with("-Xrunjdwp")
+                    || a.contains("/libjdwp")
+            })
+        },
+        "address=127.0.0.1:",
+        |pid| {
+            format!(
+            "its command line has no -agentlib:jdwp: the agent comes from the JVM's environment (`tr '\\0' '\\n' < /proc/{pid}/environ | grep -E '^(JAVA_TOOL_OPTIONS|JDK_JAVA_OPTIONS|_JAVA_OPTIONS)='`); restart it without it"
+        )
+        },
+    )
+}
+
+/// The fix for a debugger turned on by a command-line flag: the owner
+/// started with the flag (`find_flag` picks it from its argument list) is
+/// named with the flag as it was given; an owner whose command line is
+/// known but has no flag is told where else it comes from
+/// (`without_flag`, given its pid); with no command line, `fix` stands.
+fn flag_fix(
+    context: &Context<'_>,
+    fix: &str,
+    find_flag: impl Fn(&[String]) -> Option<&String>,
+    loopback_option: &str,
+    without_flag: impl Fn(u32) -> String,
+) -> String {
     let owners = &context.target.owners;
-    let flagged = owners.iter().find_map(|p| {
-        let flag = p.cmdline.iter().find(|a| {
-            a.starts_with("-agentlib:jdwp") || a.starts_with("-Xrunjdwp") || a.contains("/libjdwp")
-        })?;
-        Some((p, flag))
-    });
+    let flagged = owners.iter().find_map(|p| Some((p, find_flag(&p.cmdline)?)));
     if let Some((owner, flag)) = flagged {
         return format!(
             "pid {pid} ({name}) was started with `{flag}`: restart it without it{rest}",
             pid = owner.pid,
             name = owner.name,
-            rest = loopback_advice(context, "address=127.0.0.1:")
+            rest = loopback_advice(context, loopback_option)
         );
     }
     match owners.first() {
-        Some(owner) if !owner.cmdline.is_empty() => format!(
-            "its command line has no -agentlib:jdwp: the agent comes from the JVM's environment (`tr '\\0' '\\n' < /proc/{pid}/environ | grep -E '^(JAVA_TOOL_OPTIONS|JDK_JAVA_OPTIONS|_JAVA_OPTIONS)='`); restart it without it",
-            pid = owner.pid
-        ),
+        Some(owner) if !owner.cmdline.is_empty() => without_flag(owner.pid),
         _ => fix.to_string(),
     }
 }
