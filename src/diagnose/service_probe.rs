@@ -230,17 +230,30 @@ fn first_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned()
 }
 
-/// Judges Redis's answer to an inline `PING`.
-pub fn judge_redis(bytes: &[u8]) -> ServiceAnswer {
-    let protocol = Service::Redis.name();
-    let line = first_line(bytes);
-    let answer = |ready: bool, summary: String, code: Option<&str>| ServiceAnswer {
-        protocol,
+/// An answer of a line protocol: the line itself is the message when it
+/// carries an error `code`.
+fn line_answer(
+    service: Service,
+    line: &str,
+    ready: bool,
+    summary: String,
+    code: Option<&str>,
+) -> ServiceAnswer {
+    ServiceAnswer {
+        protocol: service.name(),
         ready,
         speaks: true,
         summary,
         code: code.map(str::to_string),
-        message: code.map(|_| line.clone()),
+        message: code.map(|_| line.to_string()),
+    }
+}
+
+/// Judges Redis's answer to an inline `PING`.
+pub fn judge_redis(bytes: &[u8]) -> ServiceAnswer {
+    let line = first_line(bytes);
+    let answer = |ready: bool, summary: String, code: Option<&str>| {
+        line_answer(Service::Redis, &line, ready, summary, code)
     };
     if line.starts_with("+PONG") {
         return answer(true, "Redis answered PONG".to_string(), None);
@@ -269,15 +282,9 @@ pub fn judge_redis(bytes: &[u8]) -> ServiceAnswer {
 
 /// Judges memcached's answer to `version`.
 pub fn judge_memcached(bytes: &[u8]) -> ServiceAnswer {
-    let protocol = Service::Memcached.name();
     let line = first_line(bytes);
-    let answer = |ready: bool, summary: String, code: Option<&str>| ServiceAnswer {
-        protocol,
-        ready,
-        speaks: true,
-        summary,
-        code: code.map(str::to_string),
-        message: code.map(|_| line.clone()),
+    let answer = |ready: bool, summary: String, code: Option<&str>| {
+        line_answer(Service::Memcached, &line, ready, summary, code)
     };
     if let Some(version) = line.strip_prefix("VERSION ") {
         return answer(true, format!("memcached {version} answered version"), None);
