@@ -31,8 +31,10 @@
 //! Facts that only some causes need (the firewall ruleset, sysctls, other
 //! namespaces, the client's environment) are asked of the [`System`]
 //! handle at the point the reasoning needs them: a port that answers costs
-//! one listener snapshot and one ruleset read (a nat rule may have sent the
-//! connection past the port's listener), a refused one reads the ruleset
+//! one listener snapshot and one lookup of the server's end of porthole's
+//! own connection (found on the port itself, no nat rule can have sent it
+//! past the port's listener; otherwise the ruleset is read), a refused one
+//! reads the ruleset
 //! and sweeps other namespaces only while nothing nearer explains it. Each
 //! cause is built by a function of facts alone (its arguments), tested on
 //! scripted evidence below.
@@ -49,8 +51,8 @@ use super::refusal;
 use super::target::Service;
 use super::unix_path;
 use super::{
-    listener_snapshot, probe_address, resolve_noting, Attempt, Cause, CauseId, DiagnoseError,
-    Diagnosis, Fix, Request, Severity, Target,
+    listener_snapshot, probe, probe_address_open, resolve_noting, Attempt, Cause, CauseId,
+    DiagnoseError, Diagnosis, Fix, Request, Severity, Target,
 };
 use crate::inventory::system::{FileStatus, System};
 use crate::inventory::{NamespaceSelection, Query};
@@ -85,6 +87,9 @@ struct Evidence<'a> {
     owner: Option<(u32, u32)>,
     /// HTTP statuses the user accepts (`--status`).
     statuses: &'a StatusSet,
+    /// Addresses whose healthy probe's server end sat on the address and
+    /// port connected to: the kernel delivered them as addressed.
+    delivered: &'a [ProbeAddress],
     /// A Unix target: (device, inode) of the file at its path, as the
     /// client sees it (`Some(None)`: there is no file). A listener bound to
     /// another file does not serve it. `None` when porthole cannot tell (a
@@ -117,6 +122,10 @@ pub struct Probed {
     /// reach and that left connections spread over the group in their
     /// queue: (listener inode, connections queued).
     pub stalled: Vec<(u64, u32)>,
+    /// Addresses whose healthy probe was found, while still open, as a
+    /// server end on the very address and port connected to: no nat rule
+    /// sent it elsewhere, so the ruleset need not be read to know that.
+    pub delivered: Vec<ProbeAddress>,
 }
 
 /// Diagnoses a connect target: gathers the evidence, then [`judge`]s it.
@@ -177,15 +186,28 @@ pub fn diagnose_target(
     // mode decide by the user that opens the socket, and root passes both.
     let own = Client::Current.identity(system);
     let theirs = request.client.identity(system).filter(|_| request.client != Client::Current);
-    let probe_all = || -> Vec<Attempt> {
+    // Each healthy connection is looked up while still open: its server
+    // end on the address connected to proves no nat rule diverted it.
+    let mut delivered = Vec::new();
+    let mut probe_all = || -> Vec<Attempt> {
         addresses
             .iter()
-            .map(|address| probe_address(target, address, request.timeout, super::Depth::Nudge))
+            .map(|address| {
+                let depth = super::Depth::Nudge;
+                let (attempt, stream) = probe_address_open(target, address, request.timeout, depth);
+                let ends = stream.as_ref().and_then(probe::Stream::tcp_ends);
+                if let (true, Some((client, server))) = (attempt.healthy, ends) {
+                    if super::acceptance::server_end(system, client, server).is_some() {
+                        delivered.push(address.clone());
+                    }
+                }
+                attempt
+            })
             .collect()
     };
     let before = system.listen_overflows();
     let (mut attempts, owner, note) = match theirs.filter(|theirs| Some(theirs) != own.as_ref()) {
-        Some(theirs) => match crate::sys::identity::act_as(&theirs, probe_all) {
+        Some(theirs) => match crate::sys::identity::act_as(&theirs, &mut probe_all) {
             Ok(attempts) => {
                 let note =
                     format!("socket opened as the client's uid {} gid {}", theirs.uid, theirs.gid);
@@ -255,6 +277,7 @@ pub fn diagnose_target(
             owner,
             statuses: request.statuses.clone(),
             stalled,
+            delivered,
         },
     )
 }
@@ -273,6 +296,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         owner,
         statuses,
         stalled,
+        delivered,
     } = probed;
     let target = &target;
     let port = target.port().unwrap_or(0);
@@ -291,6 +315,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         iptables_nft: None,
         owner,
         statuses: &statuses,
+        delivered: &delivered,
         unix_file: match target.unix_path() {
             Some(path) => {
                 let file = unix_file(system, client, path);
@@ -2988,7 +3013,7 @@ fn diverted_from_listener(evidence: &mut Evidence, attempt: &Attempt, ip: IpAddr
         .iter()
         .filter(|s| s.protocol == Protocol::Tcp && s.serves(address))
         .collect();
-    if bypassed.is_empty() {
+    if bypassed.is_empty() || evidence.delivered.contains(&attempt.address) {
         return None;
     }
     let rewrite = firewall_rewrite(evidence, ip)?;
@@ -4098,6 +4123,7 @@ mod tests {
                 owner: Some((0, 0)),
                 statuses: StatusSet::default(),
                 stalled: Vec::new(),
+                delivered: Vec::new(),
             };
             judge(system, probed).expect("judged")
         }
@@ -4133,9 +4159,39 @@ mod tests {
             };
             let diagnosis = judged(&system, ip(7000), vec![connected("127.0.0.1:7000")]);
             assert!(diagnosis.causes.is_empty(), "{:#?}", diagnosis.causes);
-            // No systemctl, no sweep: a working port costs one snapshot and
-            // the ruleset's nat rules (which may send it past its listener).
+            // No systemctl, no sweep: a working port whose connection was
+            // not found on the port costs one snapshot and the ruleset's
+            // nat rules (which may have sent it past its listener).
             assert_eq!(*system.ran.lock().unwrap(), ["nft -j list ruleset"]);
+        }
+
+        #[test]
+        fn healthy_port_delivered_as_addressed_reads_no_ruleset() {
+            let system = Scripted {
+                sockets: vec![listener("127.0.0.1:7000", 10)],
+                processes: [process(10, "server", 'S')].into(),
+                ..Scripted::default()
+            };
+            let attempt = connected("127.0.0.1:7000");
+            let snapshot = super::super::super::listener_snapshot(&system, 7000).expect("snapshot");
+            let probed = Probed {
+                target: ip(7000),
+                client: Client::Current,
+                timeout: Duration::from_millis(500),
+                delivered: vec![attempt.address.clone()],
+                attempts: vec![attempt],
+                snapshot,
+                overflows: None,
+                early: Vec::new(),
+                owner: Some((0, 0)),
+                statuses: StatusSet::default(),
+                stalled: Vec::new(),
+            };
+            let diagnosis = judge(&system, probed).expect("judged");
+            assert!(diagnosis.causes.is_empty(), "{:#?}", diagnosis.causes);
+            // The server's end sat on 127.0.0.1:7000: no nat rule moved it,
+            // and the ruleset is not read.
+            assert!(system.ran.lock().unwrap().is_empty(), "{:?}", system.ran.lock().unwrap());
         }
 
         #[test]
