@@ -43,6 +43,64 @@ pub fn describe_on(system: &dyn crate::inventory::system::System, port: u16) -> 
     }
 }
 
+/// Describes `port` inside each namespace of `inodes` (found among
+/// `namespaces`, the ones `--netns all` listed), under that namespace's
+/// own sysctls: its ephemeral range, reserved ports and first
+/// unprivileged port are its own, not this namespace's. Each is entered
+/// on a thread of its own (through a process living there, else its `ip
+/// netns` name); one that cannot be entered, or that is gone, says why.
+pub fn describe_in_namespaces(
+    namespaces: &[crate::model::Namespace],
+    inodes: &[u64],
+    port: u16,
+) -> Vec<crate::model::NamespaceMeaning> {
+    inodes
+        .iter()
+        .map(|&inode| crate::model::NamespaceMeaning {
+            inode,
+            meaning: describe_in_namespace(
+                namespaces.iter().find(|n| n.inode == inode),
+                inode,
+                port,
+            ),
+        })
+        .collect()
+}
+
+fn describe_in_namespace(
+    namespace: Option<&crate::model::Namespace>,
+    inode: u64,
+    port: u16,
+) -> Result<PortMeaning, String> {
+    let path = match namespace.map(|n| (n.example_pid, &n.name)) {
+        Some((Some(pid), _)) => format!("/proc/{pid}/ns/net"),
+        Some((None, Some(name))) => format!("/run/netns/{name}"),
+        _ => return Err("no process or name leads into it".to_string()),
+    };
+    let handle = crate::inventory::NamespaceHandle { path, inode };
+    let described = crate::inventory::namespaces::within(&handle, || {
+        // A pid that exited and was reused leads elsewhere: the settings
+        // read there would be another namespace's.
+        (crate::inventory::namespaces::own_inode() == inode).then(|| describe(port))
+    });
+    match described {
+        Ok(Some(meaning)) => Ok(meaning),
+        Ok(None) => Err("it is gone (its processes exited)".to_string()),
+        Err(error) => Err(error_chain(&error)),
+    }
+}
+
+/// An error with its causes, `: `-joined.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// The fetch standard's "bad ports": browsers refuse to fetch from them.
 /// See: <https://fetch.spec.whatwg.org/#port-blocking>
 pub const BROWSER_BLOCKED_PORTS: &[u16] = &[

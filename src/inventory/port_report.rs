@@ -245,6 +245,7 @@ pub fn build(
         time_wait,
         bound,
         meaning,
+        namespace_meanings: Vec::new(),
         processes: snapshot.processes,
         visibility: snapshot.visibility,
         namespaces: snapshot.namespaces,
@@ -252,6 +253,28 @@ pub fn build(
         only_loopback_addresses: false,
         name_unresolved: false,
     }
+}
+
+/// The namespaces other than the current one that hold a row of `report`
+/// (a listener, a bound socket, a local end, a client's server end, an
+/// outbound connection), ascending, each once: with `--netns all` the
+/// number means what each of those namespaces' own sysctls say.
+pub fn other_namespaces_with_rows(report: &PortReport) -> Vec<u64> {
+    let current: Vec<u64> =
+        report.namespaces.iter().filter(|n| n.is_current).map(|n| n.inode).collect();
+    let ends = report.clients.iter().chain(&report.local_ends).filter_map(|c| c.near.as_ref());
+    let mut inodes: Vec<u64> = report
+        .listeners
+        .iter()
+        .chain(&report.bound)
+        .chain(&report.outbound)
+        .chain(ends)
+        .filter_map(|socket| socket.net_namespace)
+        .filter(|inode| !current.contains(inode))
+        .collect();
+    inodes.sort_unstable();
+    inodes.dedup();
+    inodes
 }
 
 /// The specific addresses `listeners` are bound to that are none of

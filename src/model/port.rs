@@ -66,6 +66,31 @@ pub struct PortMeaning {
     pub browser_blocked: bool,
 }
 
+impl PortMeaning {
+    /// Whether `other` says something else about the settings of a network
+    /// namespace (its ephemeral range, reserved ports, first unprivileged
+    /// port) for this number.
+    pub fn namespace_settings_differ(&self, other: &PortMeaning) -> bool {
+        self.ephemeral_range != other.ephemeral_range
+            || self.in_ephemeral_range != other.in_ephemeral_range
+            || self.reserved != other.reserved
+            || self.privileged != other.privileged
+    }
+}
+
+/// The meaning of the number under another network namespace's own
+/// sysctls (`--netns all`): each namespace has its own
+/// `ip_local_port_range`, `ip_local_reserved_ports` and
+/// `ip_unprivileged_port_start`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceMeaning {
+    /// The namespace's inode, as its sockets carry it.
+    pub inode: u64,
+    /// The meaning there, or why its settings could not be read (entering
+    /// it needs CAP_SYS_ADMIN; its last process may have exited).
+    pub meaning: Result<PortMeaning, String>,
+}
+
 /// A connection that touches the port asked about, seen from both ends
 /// when both are on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +134,12 @@ pub struct PortReport {
     /// port reservation such as `free --hold`, or a server between bind()
     /// and listen()): they block a bind as a listener does.
     pub bound: Vec<Socket>,
+    /// What the number means in the current namespace (or the one
+    /// `--netns NAME|PATH` named).
     pub meaning: PortMeaning,
+    /// With `--netns all`: the meaning in every other namespace that holds
+    /// a row of this report, under that namespace's own sysctls.
+    pub namespace_meanings: Vec<NamespaceMeaning>,
     pub processes: BTreeMap<u32, Process>,
     pub visibility: Visibility,
     /// The network namespaces the sockets were found in (`--netns all`;

@@ -276,10 +276,22 @@ pub struct PortReportRecord {
     /// TCP sockets bound to the port without listening (they hold it too).
     pub bound: Vec<SocketRecord>,
     pub meaning: MeaningRecord,
+    /// With `--netns all`: the meaning in each other namespace holding a
+    /// row, under its own sysctls (ephemeral range, reserved ports, first
+    /// unprivileged port).
+    pub namespace_meanings: Vec<NamespaceMeaningRecord>,
     pub hidden_owners: usize,
     /// Why those owners are not visible: `not_root`, `hidepid`,
     /// `other_pid_namespace`, `no_process`.
     pub hidden_owner_reasons: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NamespaceMeaningRecord {
+    pub net_namespace: u64,
+    /// `null` when its settings could not be read (then `error` says why).
+    pub meaning: Option<MeaningRecord>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -352,6 +364,15 @@ impl PortReportRecord {
             time_wait: report.time_wait,
             bound: report.bound.iter().map(socket).collect(),
             meaning: MeaningRecord::from_meaning(&report.meaning),
+            namespace_meanings: report
+                .namespace_meanings
+                .iter()
+                .map(|other| NamespaceMeaningRecord {
+                    net_namespace: other.inode,
+                    meaning: other.meaning.as_ref().ok().map(MeaningRecord::from_meaning),
+                    error: other.meaning.as_ref().err().cloned(),
+                })
+                .collect(),
             hidden_owners: report.visibility.sockets_without_visible_owner,
             hidden_owner_reasons: report.visibility.owner_gaps.iter().map(|g| g.code()).collect(),
         }

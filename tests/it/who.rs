@@ -276,6 +276,43 @@ fn netns_all_says_which_namespace_each_listener_is_in() {
     assert!(!plain.stdout.contains("NETNS"), "{}", plain.stdout);
 }
 
+/// Each network namespace has its own `ip_local_port_range`: with `--netns
+/// all` the rows of a namespace whose range differs are explained by its
+/// range, not by the one porthole runs in.
+#[test]
+fn netns_all_explains_the_number_with_each_namespace_s_own_settings() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let port = crate::util::unique_port();
+    let (low, high) = if port <= 64535 { (port + 1, port + 1000) } else { (port - 1000, port - 1) };
+    let range = format!("{low} {high}");
+    netns.run_ok("sysctl", &["-qw", &format!("net.ipv4.ip_local_port_range={range}")]);
+    let _server = crate::util::server_in(&netns, "127.0.0.1", port, "hold");
+    let text = port.to_string();
+    let output = porthole_run(&[&text, "--netns", "all"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let expected = format!(
+        "  in netns {inode} (netns {name}), under its own settings:\n    outside its ephemeral range {low}-{high}: outbound connections will not take it\n",
+        inode = crate::util::netns_inode(&netns),
+        name = netns.name
+    );
+    assert!(output.stdout.contains(&expected), "{}", output.stdout);
+    let report = porthole_run(&[&text, "--netns", "all", "--json"]).json();
+    let here = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let here: Vec<u16> = here.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    assert_eq!(report["meaning"]["ephemeral_range"], serde_json::json!(here), "{report:#}");
+    let there = &report["namespace_meanings"][0];
+    assert_eq!(there["net_namespace"], crate::util::netns_inode(&netns), "{report:#}");
+    assert_eq!(there["meaning"]["ephemeral_range"], serde_json::json!([low, high]), "{report:#}");
+    assert_eq!(there["meaning"]["in_ephemeral_range"], false, "{report:#}");
+    // Looking into that one namespace explains it by its range alone.
+    let named = porthole_run(&[&text, "--netns", &netns.name]);
+    assert!(
+        named.stdout.contains(&format!("outside the ephemeral range {low}-{high}")),
+        "{}",
+        named.stdout
+    );
+}
+
 #[test]
 fn netns_name_looks_in_that_namespace_only() {
     let Some(netns) = crate::util::Netns::create() else { return };
