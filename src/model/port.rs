@@ -91,6 +91,19 @@ pub struct NamespaceMeaning {
     pub meaning: Result<PortMeaning, String>,
 }
 
+/// Listeners of a service port held by programs that are not that service
+/// (nor an alternative to it, nor a forwarder): `python3 -m http.server` on
+/// 5432. A client that expects the service there talks to something else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnexpectedOwners {
+    /// The service clients expect on the port (`PostgreSQL`).
+    pub service: String,
+    /// The programs that serve it (`postgres`, `pgbouncer`, …).
+    pub expected: Vec<String>,
+    /// The owners that are none of them, ascending.
+    pub pids: Vec<u32>,
+}
+
 /// A connection that touches the port asked about, seen from both ends
 /// when both are on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +153,8 @@ pub struct PortReport {
     /// With `--netns all`: the meaning in every other namespace that holds
     /// a row of this report, under that namespace's own sysctls.
     pub namespace_meanings: Vec<NamespaceMeaning>,
+    /// Listeners' owners that are not the service the port is known for.
+    pub unexpected_owners: Option<UnexpectedOwners>,
     pub processes: BTreeMap<u32, Process>,
     pub visibility: Visibility,
     /// The network namespaces the sockets were found in (`--netns all`;

@@ -280,10 +280,22 @@ pub struct PortReportRecord {
     /// row, under its own sysctls (ephemeral range, reserved ports, first
     /// unprivileged port).
     pub namespace_meanings: Vec<NamespaceMeaningRecord>,
+    /// Listeners' owners that are not the service the port is known for
+    /// (`python3` on 5432); `null` when there are none.
+    pub unexpected_owners: Option<UnexpectedOwnersRecord>,
     pub hidden_owners: usize,
     /// Why those owners are not visible: `not_root`, `hidepid`,
     /// `other_pid_namespace`, `no_process`.
     pub hidden_owner_reasons: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UnexpectedOwnersRecord {
+    /// The service clients expect on the port (`PostgreSQL`).
+    pub expected_service: String,
+    /// The programs that serve it or stand in for it.
+    pub expected_programs: Vec<String>,
+    pub pids: Vec<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -373,6 +385,13 @@ impl PortReportRecord {
                     error: other.meaning.as_ref().err().cloned(),
                 })
                 .collect(),
+            unexpected_owners: report.unexpected_owners.as_ref().map(|unexpected| {
+                UnexpectedOwnersRecord {
+                    expected_service: unexpected.service.clone(),
+                    expected_programs: unexpected.expected.clone(),
+                    pids: unexpected.pids.clone(),
+                }
+            }),
             hidden_owners: report.visibility.sockets_without_visible_owner,
             hidden_owner_reasons: report.visibility.owner_gaps.iter().map(|g| g.code()).collect(),
         }

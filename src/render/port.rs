@@ -350,6 +350,18 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
     if !meaning.services.is_empty() {
         writeln!(out, "  usually: {}", meaning.services.join(", "))?;
     }
+    if let Some(unexpected) = &report.unexpected_owners {
+        let owners: Vec<String> =
+            unexpected.pids.iter().map(|pid| process_label(report, *pid)).collect();
+        writeln!(
+            out,
+            "  {} held by {}, not by a {service} program ({}): a client that expects {service} here talks to something else",
+            style.yellow("but"),
+            owners.join(", "),
+            unexpected.expected.join(", "),
+            service = unexpected.service,
+        )?;
+    }
     for line in settings_lines(meaning, true) {
         writeln!(out, "  {line}")?;
     }

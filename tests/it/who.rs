@@ -313,6 +313,58 @@ fn netns_all_explains_the_number_with_each_namespace_s_own_settings() {
     );
 }
 
+/// A service port held by another program (`python3` on 5432) is said to
+/// be so, in text and JSON; the service's own server on its port is not.
+#[test]
+fn a_service_port_held_by_another_program_is_remarked_on() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let _impostor = crate::util::server_in(&netns, "127.0.0.1", 5432, "hold");
+    let output = netns.porthole(&["5432"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let remark = output
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("  but held by python3 (pid "))
+        .unwrap_or_else(|| panic!("no remark on the owner:\n{}", output.stdout));
+    assert!(
+        remark.ends_with(
+            "not by a PostgreSQL program (postgres, postmaster, pgbouncer, pgpool, odyssey, \
+             pgcat): a client that expects PostgreSQL here talks to something else"
+        ),
+        "{remark}"
+    );
+    let report = netns.porthole(&["5432", "--json"]).json();
+    let unexpected = &report["unexpected_owners"];
+    assert_eq!(unexpected["expected_service"], "PostgreSQL", "{report:#}");
+    let owner = &report["listeners"][0]["processes"][0]["pid"];
+    assert_eq!(unexpected["pids"], serde_json::json!([owner]), "{report:#}");
+    // Redis on its own port: nothing to remark on.
+    if !crate::util::installed("redis-server") {
+        crate::util::skip("redis-server is not installed");
+        return;
+    }
+    let _redis = crate::util::ChildGuard::spawn(netns.command("redis-server").args([
+        "--port",
+        "6379",
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]));
+    assert!(
+        crate::util::eventually(std::time::Duration::from_secs(10), || {
+            netns.porthole(&["6379", "--json"]).code == 0
+        }),
+        "redis-server listens"
+    );
+    let redis = netns.porthole(&["6379", "--json"]).json();
+    assert_eq!(redis["unexpected_owners"], serde_json::Value::Null, "{redis:#}");
+    let text = netns.porthole(&["6379"]);
+    assert!(!text.stdout.contains("but held by"), "{}", text.stdout);
+}
+
 #[test]
 fn netns_name_looks_in_that_namespace_only() {
     let Some(netns) = crate::util::Netns::create() else { return };
