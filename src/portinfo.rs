@@ -215,6 +215,8 @@ pub const SERVICE_PROGRAMS: &[(u16, &str, &[&str])] = &[
 const FORWARDERS: &[&str] = &[
     "docker-proxy",
     "containerd",
+    // `containerd-shim-runc-v2`, as the kernel cuts its name.
+    "containerd-shim",
     "conmon",
     "rootlessport",
     "slirp4netns",
@@ -222,6 +224,7 @@ const FORWARDERS: &[&str] = &[
     "ssh",
     // `ssh -R PORT:…` makes the server's sshd listen on PORT.
     "sshd",
+    "sshd-session",
     "kubectl",
     "socat",
     "haproxy",
@@ -253,9 +256,7 @@ pub fn serves_expected(port: u16, process: &crate::model::Process) -> bool {
     names.extend(process.exe.as_deref().map(base));
     names.extend(process.cmdline.first().map(|argv0| base(argv0)));
     let named = |word: &str| names.iter().any(|name| name.contains(word));
-    if FORWARDERS
-        .iter()
-        .any(|f| names.iter().any(|name| name == f || name.starts_with(&format!("{f}-"))))
+    if FORWARDERS.iter().any(|f| names.iter().any(|name| name == f))
         || programs.iter().any(|p| named(p))
     {
         return true;
@@ -364,6 +365,9 @@ mod tests {
         assert!(!serves_expected(6379, &nc));
         let fake_sshd = process("sleepy", "/usr/bin/sleepy", &["sleepy", "22"]);
         assert!(!serves_expected(22, &fake_sshd));
+        // A systemd service is not systemd's socket activation.
+        let networkd = process("systemd-network", "/usr/lib/systemd/systemd-networkd", &["x"]);
+        assert!(!serves_expected(5432, &networkd));
         // The service itself, its alternatives, forwarders, runtimes that
         // name it, and ports without an expected service.
         for (port, owner) in [
@@ -374,6 +378,7 @@ mod tests {
             (22, process("dropbear", "/usr/sbin/dropbear", &["dropbear", "-F"])),
             (22, process("systemd", "/usr/lib/systemd/systemd", &["/sbin/init"])),
             (5432, process("docker-proxy", "/usr/bin/docker-proxy", &["docker-proxy"])),
+            (6379, process("containerd-shim", "/usr/bin/containerd-shim-runc-v2", &["x"])),
             (5432, process("ssh", "/usr/bin/ssh", &["ssh", "-L", "5432:db:5432", "bastion"])),
             (
                 9200,
