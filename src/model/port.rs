@@ -69,12 +69,13 @@ pub struct PortMeaning {
 impl PortMeaning {
     /// Whether `other` says something else about the settings of a network
     /// namespace (its ephemeral range, reserved ports, first unprivileged
-    /// port) for this number.
+    /// port) for this number. Port 0 is no port under any settings.
     pub fn namespace_settings_differ(&self, other: &PortMeaning) -> bool {
-        self.ephemeral_range != other.ephemeral_range
-            || self.in_ephemeral_range != other.in_ephemeral_range
-            || self.reserved != other.reserved
-            || self.privileged != other.privileged
+        self.port != 0
+            && (self.ephemeral_range != other.ephemeral_range
+                || self.in_ephemeral_range != other.in_ephemeral_range
+                || self.reserved != other.reserved
+                || self.privileged != other.privileged)
     }
 }
 
@@ -194,5 +195,31 @@ impl PortReport {
     /// Whether `listener` is bound to an address no interface has.
     pub fn is_unassigned(&self, listener: &Socket) -> bool {
         listener.local.is_some_and(|local| self.unassigned.contains(&local.ip().to_canonical()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meaning(port: u16, ephemeral_range: (u16, u16)) -> PortMeaning {
+        PortMeaning {
+            port,
+            iana_range: IanaRange::of(port),
+            ephemeral_range: Some(ephemeral_range),
+            in_ephemeral_range: ephemeral_range.0 <= port && port <= ephemeral_range.1,
+            reserved: false,
+            privileged: false,
+            services: Vec::new(),
+            browser_blocked: false,
+        }
+    }
+
+    #[test]
+    fn namespaces_differ_by_their_settings_for_a_real_port_only() {
+        let here = meaning(20050, (32768, 60999));
+        assert!(here.namespace_settings_differ(&meaning(20050, (20000, 20100))));
+        assert!(!here.namespace_settings_differ(&meaning(20050, (32768, 60999))));
+        assert!(!meaning(0, (32768, 60999)).namespace_settings_differ(&meaning(0, (1, 2))));
     }
 }
