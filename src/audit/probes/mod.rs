@@ -287,13 +287,17 @@ pub const JDWP_BACKLOG: u32 = 1;
 
 /// The port in `-agentlib:jdwp=…,address=[HOST:]PORT`.
 fn jdwp_port(hint: &Hint) -> Option<u16> {
-    hint.cmdlines.iter().chain(&hint.environment_options).find_map(|line| {
-        // `-agentlib:jdwp=OPTIONS`, `-Xrunjdwp:OPTIONS`.
-        let options = line.split_once("jdwp=").or_else(|| line.split_once("jdwp:"))?.1;
-        let address = options.split(',').find_map(|o| o.strip_prefix("address="))?;
-        let address = address.split_whitespace().next()?;
-        address.rsplit(':').next()?.parse().ok()
-    })
+    let lines = hint.cmdlines.iter().chain(&hint.environment_options);
+    let option = lines
+        .flat_map(|line| line.split_whitespace())
+        .find(|word| crate::audit::jvm_options::is_jdwp_option(word))?;
+    // `-agentlib:jdwp=OPTIONS`, `-Xrunjdwp:OPTIONS`,
+    // `-agentpath:…/libjdwp.so=OPTIONS`: the options follow the first `=`
+    // or `:` after the agent's name.
+    let rest = &option[option.find("jdwp")? + "jdwp".len()..];
+    let options = &rest[rest.find(['=', ':'])? + 1..];
+    let address = options.split(',').find_map(|o| o.strip_prefix("address="))?;
+    address.rsplit(':').next()?.parse().ok()
 }
 
 /// Longest service version kept, in characters. A greeting or `Server`
@@ -528,6 +532,9 @@ mod tests {
         // Another listener of the same JVM is not the debugger.
         assert_eq!(choose(8080, &environment(agent)), Plan::Http);
         assert_eq!(choose(15005, &hint(&["java"], "java Sleep.java")), Plan::Http);
+        // The agent loaded by its path is the same agent.
+        let path = "java -agentpath:/usr/lib/jvm/java-17/lib/libjdwp.so=transport=dt_socket,server=y,address=127.0.0.1:15007 -jar a.jar";
+        assert_eq!(choose(15007, &Hint { backlog: Some(1), ..hint(&["java"], path) }), Plan::Jdwp);
     }
 
     #[test]
