@@ -183,12 +183,28 @@ pub fn development_service(port: u16) -> Option<&'static str> {
 /// the file name of its executable or of `argv[0]`, or, for a language
 /// runtime (whose program is an argument), any of its arguments.
 pub const SERVICE_PROGRAMS: &[(u16, &str, &[&str])] = &[
-    (22, "SSH", &["sshd", "dropbear", "tinysshd", "sshesame"]),
+    (22, "SSH", &["sshd", "dropbear", "tinysshd", "gitea", "forgejo", "gitlab-sshd"]),
     (25, "SMTP", &["master", "exim", "sendmail", "smtpd", "postfix", "opensmtpd"]),
     (
         53,
         "DNS",
-        &["named", "dnsmasq", "unbound", "systemd-resolve", "coredns", "pdns", "knot", "dnscrypt"],
+        &[
+            "named",
+            "dnsmasq",
+            "unbound",
+            "systemd-resolve",
+            "coredns",
+            "pdns",
+            "knot",
+            "dnscrypt",
+            "dnsdist",
+            "pihole-ftl",
+            "adguardhome",
+            "blocky",
+            "stubby",
+            "aardvark-dns",
+            "cloudflared",
+        ],
     ),
     (1433, "Microsoft SQL Server", &["sqlservr"]),
     (2181, "ZooKeeper", &["zookeeper", "kafka"]),
@@ -214,6 +230,8 @@ pub const SERVICE_PROGRAMS: &[(u16, &str, &[&str])] = &[
 /// holds `ssh.socket`'s 22 until the first client).
 const FORWARDERS: &[&str] = &[
     "docker-proxy",
+    // Docker's embedded DNS (127.0.0.11:53 in a container's namespace).
+    "dockerd",
     "containerd",
     // `containerd-shim-runc-v2`, as the kernel cuts its name.
     "containerd-shim",
@@ -226,6 +244,9 @@ const FORWARDERS: &[&str] = &[
     "sshd",
     "sshd-session",
     "kubectl",
+    "kube-proxy",
+    "gvproxy",
+    "vpnkit",
     "socat",
     "haproxy",
     "envoy",
@@ -378,6 +399,8 @@ mod tests {
             (22, process("dropbear", "/usr/sbin/dropbear", &["dropbear", "-F"])),
             (22, process("systemd", "/usr/lib/systemd/systemd", &["/sbin/init"])),
             (5432, process("docker-proxy", "/usr/bin/docker-proxy", &["docker-proxy"])),
+            (53, process("dockerd", "/usr/bin/dockerd", &["/usr/bin/dockerd"])),
+            (53, process("systemd-resolve", "/usr/lib/systemd/systemd-resolved", &["x"])),
             (6379, process("containerd-shim", "/usr/bin/containerd-shim-runc-v2", &["x"])),
             (5432, process("ssh", "/usr/bin/ssh", &["ssh", "-L", "5432:db:5432", "bastion"])),
             (
