@@ -43,6 +43,64 @@ pub fn describe_on(system: &dyn crate::inventory::system::System, port: u16) -> 
     }
 }
 
+/// Describes `port` inside each namespace of `inodes` (found among
+/// `namespaces`, the ones `--netns all` listed), under that namespace's
+/// own sysctls: its ephemeral range, reserved ports and first
+/// unprivileged port are its own, not this namespace's. Each is entered
+/// on a thread of its own (through a process living there, else its `ip
+/// netns` name); one that cannot be entered, or that is gone, says why.
+pub fn describe_in_namespaces(
+    namespaces: &[crate::model::Namespace],
+    inodes: &[u64],
+    port: u16,
+) -> Vec<crate::model::NamespaceMeaning> {
+    inodes
+        .iter()
+        .map(|&inode| crate::model::NamespaceMeaning {
+            inode,
+            meaning: describe_in_namespace(
+                namespaces.iter().find(|n| n.inode == inode),
+                inode,
+                port,
+            ),
+        })
+        .collect()
+}
+
+fn describe_in_namespace(
+    namespace: Option<&crate::model::Namespace>,
+    inode: u64,
+    port: u16,
+) -> Result<PortMeaning, String> {
+    let path = match namespace.map(|n| (n.example_pid, &n.name)) {
+        Some((Some(pid), _)) => format!("/proc/{pid}/ns/net"),
+        Some((None, Some(name))) => format!("/run/netns/{name}"),
+        _ => return Err("no process or name leads into it".to_string()),
+    };
+    let handle = crate::inventory::NamespaceHandle { path, inode };
+    let described = crate::inventory::namespaces::within(&handle, || {
+        // A pid that exited and was reused leads elsewhere: the settings
+        // read there would be another namespace's.
+        (crate::inventory::namespaces::own_inode() == inode).then(|| describe(port))
+    });
+    match described {
+        Ok(Some(meaning)) => Ok(meaning),
+        Ok(None) => Err("it is gone (its processes exited)".to_string()),
+        Err(error) => Err(error_chain(&error)),
+    }
+}
+
+/// An error with its causes, `: `-joined.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// The fetch standard's "bad ports": browsers refuse to fetch from them.
 /// See: <https://fetch.spec.whatwg.org/#port-blocking>
 pub const BROWSER_BLOCKED_PORTS: &[u16] = &[
@@ -118,6 +176,122 @@ pub fn development_service(port: u16) -> Option<&'static str> {
         .map(|index| DEVELOPMENT_PORTS[index].1)
 }
 
+/// The programs that legitimately hold a service's port, for the ports
+/// where a client expects one protocol: the service's own servers and its
+/// drop-in alternatives and poolers (pgbouncer on 5432, valkey on 6379,
+/// dropbear on 22). Kept sorted by port. A word matches a program's name,
+/// the file name of its executable or of `argv[0]`, or, for a language
+/// runtime (whose program is an argument), any of its arguments.
+pub const SERVICE_PROGRAMS: &[(u16, &str, &[&str])] = &[
+    (22, "SSH", &["sshd", "dropbear", "tinysshd", "gitea", "forgejo", "gitlab-sshd"]),
+    (25, "SMTP", &["master", "exim", "sendmail", "smtpd", "postfix", "opensmtpd"]),
+    (
+        53,
+        "DNS",
+        &[
+            "named",
+            "dnsmasq",
+            "unbound",
+            "systemd-resolve",
+            "coredns",
+            "pdns",
+            "knot",
+            "dnscrypt",
+            "dnsdist",
+            "pihole-ftl",
+            "adguardhome",
+            "blocky",
+            "stubby",
+            "aardvark-dns",
+            "cloudflared",
+        ],
+    ),
+    (1433, "Microsoft SQL Server", &["sqlservr"]),
+    (2181, "ZooKeeper", &["zookeeper", "kafka"]),
+    (2379, "etcd", &["etcd"]),
+    (2380, "etcd", &["etcd"]),
+    (3306, "MySQL/MariaDB", &["mysql", "mariadb", "proxysql", "maxscale", "tidb", "dolt"]),
+    (5432, "PostgreSQL", &["postgres", "postmaster", "pgbouncer", "pgpool", "odyssey", "pgcat"]),
+    (5672, "RabbitMQ (AMQP)", &["rabbit", "beam.smp", "artemis", "qpidd"]),
+    (5984, "CouchDB", &["couchdb", "beam.smp"]),
+    (
+        6379,
+        "Redis/Valkey",
+        &["redis", "valkey", "keydb", "kvrocks", "dragonfly", "garnet", "twemproxy", "nutcracker"],
+    ),
+    (9092, "Kafka", &["kafka", "redpanda"]),
+    (9200, "Elasticsearch/OpenSearch", &["elasticsearch", "opensearch"]),
+    (11211, "memcached", &["memcached", "mcrouter", "twemproxy", "nutcracker"]),
+    (27017, "MongoDB", &["mongod", "mongos", "ferretdb"]),
+];
+
+/// Programs that hold any port on another program's behalf: container
+/// port publishers, tunnels and forwarders, and socket activation (systemd
+/// holds `ssh.socket`'s 22 until the first client).
+const FORWARDERS: &[&str] = &[
+    "docker-proxy",
+    // Docker's embedded DNS (127.0.0.11:53 in a container's namespace).
+    "dockerd",
+    "containerd",
+    // `containerd-shim-runc-v2`, as the kernel cuts its name.
+    "containerd-shim",
+    "conmon",
+    "rootlessport",
+    "slirp4netns",
+    "pasta",
+    "ssh",
+    // `ssh -R PORT:…` makes the server's sshd listen on PORT.
+    "sshd",
+    "sshd-session",
+    "kubectl",
+    "kube-proxy",
+    "gvproxy",
+    "vpnkit",
+    "socat",
+    "haproxy",
+    "envoy",
+    "porthole",
+    "toxiproxy",
+    "systemd",
+];
+
+/// Language runtimes: the program they run is named in their arguments.
+const RUNTIMES: &[&str] =
+    &["java", "python", "node", "ruby", "perl", "php", "beam.smp", "bun", "deno", "dotnet", "erl"];
+
+/// The service a client expects on `port` and the programs that serve it,
+/// from [`SERVICE_PROGRAMS`].
+pub fn expected_programs(port: u16) -> Option<(&'static str, &'static [&'static str])> {
+    SERVICE_PROGRAMS
+        .binary_search_by_key(&port, |&(p, _, _)| p)
+        .ok()
+        .map(|index| (SERVICE_PROGRAMS[index].1, SERVICE_PROGRAMS[index].2))
+}
+
+/// Whether `process` serves what a client expects on `port` (or forwards
+/// to it): always true for a port without an expected service.
+pub fn serves_expected(port: u16, process: &crate::model::Process) -> bool {
+    let Some((_, programs)) = expected_programs(port) else { return true };
+    let base = |path: &str| path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    let mut names = vec![process.name.to_ascii_lowercase()];
+    names.extend(process.exe.as_deref().map(base));
+    names.extend(process.cmdline.first().map(|argv0| base(argv0)));
+    let named = |word: &str| names.iter().any(|name| name.contains(word));
+    if FORWARDERS.iter().any(|f| names.iter().any(|name| name == f))
+        || programs.iter().any(|p| named(p))
+    {
+        return true;
+    }
+    // `java -jar elasticsearch.jar`, `python3 -m pgserver`: a runtime's
+    // program is among its arguments.
+    let runtime = names.iter().any(|name| RUNTIMES.iter().any(|r| name.starts_with(r)));
+    runtime
+        && process.cmdline.iter().skip(1).any(|arg| {
+            let arg = arg.to_ascii_lowercase();
+            programs.iter().any(|p| arg.contains(p))
+        })
+}
+
 /// Whether a port is a well-known service port (built-in table, or named
 /// in `/etc/services` and below 49152): `free` never hands these out.
 pub fn is_well_known_service(port: u16, services_file: &PortSet) -> bool {
@@ -190,7 +364,58 @@ mod tests {
         assert!(!is_browser_blocked(8080));
         assert_eq!(development_service(5173), Some("Vite dev server"));
         assert!(DEVELOPMENT_PORTS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(SERVICE_PROGRAMS.windows(2).all(|w| w[0].0 < w[1].0));
         assert!(BROWSER_BLOCKED_PORTS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    fn process(name: &str, exe: &str, argv: &[&str]) -> crate::model::Process {
+        crate::model::Process {
+            pid: 42,
+            name: name.into(),
+            exe: Some(exe.into()),
+            cmdline: argv.iter().map(|a| a.to_string()).collect(),
+            ..crate::model::Process::default()
+        }
+    }
+
+    #[test]
+    fn a_service_port_held_by_another_program_is_told_from_its_alternatives() {
+        let python = process("python3", "/usr/bin/python3.11", &["python3", "-m", "http.server"]);
+        assert!(!serves_expected(5432, &python));
+        let nc = process("nc", "/usr/bin/nc.openbsd", &["nc", "-l", "6379"]);
+        assert!(!serves_expected(6379, &nc));
+        let fake_sshd = process("sleepy", "/usr/bin/sleepy", &["sleepy", "22"]);
+        assert!(!serves_expected(22, &fake_sshd));
+        // A systemd service is not systemd's socket activation.
+        let networkd = process("systemd-network", "/usr/lib/systemd/systemd-networkd", &["x"]);
+        assert!(!serves_expected(5432, &networkd));
+        // The service itself, its alternatives, forwarders, runtimes that
+        // name it, and ports without an expected service.
+        for (port, owner) in [
+            (5432, process("postgres", "/usr/lib/postgresql/15/bin/postgres", &["postgres"])),
+            (5432, process("pgbouncer", "/usr/sbin/pgbouncer", &["pgbouncer", "p.ini"])),
+            (6379, process("valkey-server", "/usr/bin/valkey-server", &["valkey-server *:6379"])),
+            (6379, process("keydb-server", "/usr/bin/keydb-server", &["keydb-server"])),
+            (22, process("dropbear", "/usr/sbin/dropbear", &["dropbear", "-F"])),
+            (22, process("systemd", "/usr/lib/systemd/systemd", &["/sbin/init"])),
+            (5432, process("docker-proxy", "/usr/bin/docker-proxy", &["docker-proxy"])),
+            (53, process("dockerd", "/usr/bin/dockerd", &["/usr/bin/dockerd"])),
+            (53, process("systemd-resolve", "/usr/lib/systemd/systemd-resolved", &["x"])),
+            (6379, process("containerd-shim", "/usr/bin/containerd-shim-runc-v2", &["x"])),
+            (5432, process("ssh", "/usr/bin/ssh", &["ssh", "-L", "5432:db:5432", "bastion"])),
+            (
+                9200,
+                process(
+                    "java",
+                    "/usr/lib/jvm/bin/java",
+                    &["java", "org.elasticsearch.bootstrap.Elasticsearch"],
+                ),
+            ),
+            (6379, process("python3", "/usr/bin/python3", &["python3", "fake_redis.py"])),
+            (8000, python.clone()),
+        ] {
+            assert!(serves_expected(port, &owner), "{port}: {owner:?}");
+        }
     }
 
     #[test]

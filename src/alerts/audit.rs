@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::firewall::{HostFirewall, Reach};
-use crate::audit::probes::{self, Hint, Outcome, ProbeOptions};
+use crate::audit::probes::{self, Outcome, ProbeOptions};
 use crate::audit::{restart, rules, Target};
 use crate::inventory::system::{Machine, System};
 use crate::model::alert::{Alert, AlertKind};
@@ -90,15 +90,12 @@ pub fn finding_alert(listener: &ListenerEvent, finding: Finding) -> Alert {
 
 /// Probes one listener passively and runs the audit rules on it.
 pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Finding> {
-    let Some(target) = target_of(listener) else { return Vec::new() };
+    let Some(mut target) = target_of(listener) else { return Vec::new() };
+    target.jvm_environment = crate::audit::jvm_environment(system, &target.owners);
     // The recorder's namespace is the one it can probe; a listener of
     // another namespace is judged on its address, owners and firewall only.
     let outcome: Option<Outcome> = target.connect.map(|address| {
-        let hint = Hint {
-            names: target.owners.iter().map(|p| p.name.to_ascii_lowercase()).collect(),
-            cmdlines: target.owners.iter().map(Process::command_line).collect(),
-            backlog: target.backlog,
-        };
+        let hint = crate::audit::hint_of(&target);
         probes::probe(address, &hint, ProbeOptions { timeout: PROBE_TIMEOUT, active: false })
     });
     let checks: Vec<(u32, restart::RestartCheck)> =
@@ -161,6 +158,7 @@ fn target_of(listener: &ListenerEvent) -> Option<Target> {
         socket_uid: listener.uid,
         backlog: None,
         unix: None,
+        jvm_environment: std::collections::BTreeMap::new(),
     })
 }
 

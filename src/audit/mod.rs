@@ -19,6 +19,7 @@
 //! Nothing here prints: progress goes to an optional callback.
 
 pub mod firewall;
+pub mod jvm_options;
 pub mod mysql_options;
 pub mod namespaces;
 pub mod packages;
@@ -135,6 +136,9 @@ pub struct Target {
     /// which prints 0 for it).
     pub backlog: Option<u32>,
     pub unix: Option<UnixSocketFile>,
+    /// The JDWP options in the environment of each owner that is a JVM
+    /// (see [`jvm_options`]): an agent given there is on no command line.
+    pub jvm_environment: BTreeMap<u32, jvm_options::JvmEnvironment>,
 }
 
 /// Audits the listeners of `snapshot`.
@@ -418,6 +422,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                     owners,
                     socket_uid: metadata.uid,
                     backlog: None,
+                    jvm_environment: BTreeMap::new(),
                     unix: Some(UnixSocketFile {
                         path,
                         reached_at,
@@ -438,6 +443,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 .unwrap_or(first);
             let connect =
                 if first.protocol == Protocol::Tcp { connect_address(&sockets) } else { None };
+            let jvm_environment = jvm_environment(system, &owners);
             let other_loopback = connect.and_then(|probed| other_loopback(&sockets, probed));
             // `0.0.0.0` plus an `IPV6_V6ONLY` `[::]` is reached over both
             // families; a lone `IPV6_V6ONLY` `[::]` over IPv6 only.
@@ -461,6 +467,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 backlog: (first.protocol == Protocol::Tcp && first.tx_queue > 0)
                     .then_some(first.tx_queue),
                 unix: None,
+                jvm_environment,
             })
         })
         .collect()
@@ -674,17 +681,44 @@ fn probe_all(
     results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The JDWP options in the environment of each owner that is a JVM.
+pub fn jvm_environment(
+    system: &dyn System,
+    owners: &[Process],
+) -> BTreeMap<u32, jvm_options::JvmEnvironment> {
+    owners
+        .iter()
+        .filter(|owner| jvm_options::is_jvm(owner))
+        .map(|owner| (owner.pid, jvm_options::read(system, owner.pid)))
+        .collect()
+}
+
+/// What the probe of `target` may know about its owners.
+pub fn hint_of(target: &Target) -> Hint {
+    Hint {
+        names: target.owners.iter().map(|p| p.name.to_ascii_lowercase()).collect(),
+        cmdlines: target.owners.iter().map(Process::command_line).collect(),
+        environment_options: target
+            .jvm_environment
+            .values()
+            .filter_map(|environment| match environment {
+                jvm_options::JvmEnvironment::Read(options) => Some(options),
+                jvm_options::JvmEnvironment::Unreadable => None,
+            })
+            .flatten()
+            .map(|found| found.option.clone())
+            .collect(),
+        backlog: target.backlog,
+    }
+}
+
 fn probe_target(
     target: &Target,
     handles: &BTreeMap<u64, String>,
     options: ProbeOptions,
 ) -> Outcome {
     let Some(address) = target.connect else { return Outcome::default() };
-    let hint = Hint {
-        names: target.owners.iter().map(|p| p.name.to_ascii_lowercase()).collect(),
-        cmdlines: target.owners.iter().map(Process::command_line).collect(),
-        backlog: target.backlog,
-    };
+    let hint = hint_of(target);
     let probe = || {
         let mut outcome = probes::probe(address, &hint, options);
         trust_over_the_other_loopback(target, options, &mut outcome);

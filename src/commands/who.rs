@@ -69,6 +69,12 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let mut report =
         port_report::build(settings.endpoint.to_string(), port, addresses, zone, snapshot, meaning);
     report.name_unresolved = name_unresolved;
+    if settings.namespaces == NamespaceSelection::All {
+        // Each namespace's rows are explained by its own sysctls.
+        let inodes = port_report::other_namespaces_with_rows(&report);
+        report.namespace_meanings =
+            crate::portinfo::describe_in_namespaces(&report.namespaces, &inodes, port);
+    }
     if settings.namespaces == NamespaceSelection::Current
         && report.listeners.iter().any(crate::model::Socket::exposed)
     {

@@ -232,6 +232,7 @@ pub fn build(
                 })
         })
     };
+    let unexpected_owners = unexpected_owners(port, &listeners, &snapshot.processes);
     PortReport {
         endpoint,
         port,
@@ -245,6 +246,8 @@ pub fn build(
         time_wait,
         bound,
         meaning,
+        namespace_meanings: Vec::new(),
+        unexpected_owners,
         processes: snapshot.processes,
         visibility: snapshot.visibility,
         namespaces: snapshot.namespaces,
@@ -252,6 +255,56 @@ pub fn build(
         only_loopback_addresses: false,
         name_unresolved: false,
     }
+}
+
+/// The owners of `listeners` that are not the service clients expect on
+/// `port` (see [`crate::portinfo::serves_expected`]); `None` when every
+/// visible owner is, or the port has no expected service.
+fn unexpected_owners(
+    port: u16,
+    listeners: &[Socket],
+    processes: &std::collections::BTreeMap<u32, crate::model::Process>,
+) -> Option<crate::model::UnexpectedOwners> {
+    let (service, expected) = crate::portinfo::expected_programs(port)?;
+    let mut pids: Vec<u32> = listeners
+        .iter()
+        .flat_map(|listener| &listener.owners)
+        .filter(|pid| {
+            processes
+                .get(pid)
+                .is_some_and(|process| !crate::portinfo::serves_expected(port, process))
+        })
+        .copied()
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    (!pids.is_empty()).then(|| crate::model::UnexpectedOwners {
+        service: service.to_string(),
+        expected: expected.iter().map(|p| p.to_string()).collect(),
+        pids,
+    })
+}
+
+/// The namespaces other than the current one that hold a row of `report`
+/// (a listener, a bound socket, a local end, a client's server end, an
+/// outbound connection), ascending, each once: with `--netns all` the
+/// number means what each of those namespaces' own sysctls say.
+pub fn other_namespaces_with_rows(report: &PortReport) -> Vec<u64> {
+    let current: Vec<u64> =
+        report.namespaces.iter().filter(|n| n.is_current).map(|n| n.inode).collect();
+    let ends = report.clients.iter().chain(&report.local_ends).filter_map(|c| c.near.as_ref());
+    let mut inodes: Vec<u64> = report
+        .listeners
+        .iter()
+        .chain(&report.bound)
+        .chain(&report.outbound)
+        .chain(ends)
+        .filter_map(|socket| socket.net_namespace)
+        .filter(|inode| !current.contains(inode))
+        .collect();
+    inodes.sort_unstable();
+    inodes.dedup();
+    inodes
 }
 
 /// The specific addresses `listeners` are bound to that are none of

@@ -28,7 +28,9 @@ pub use audit::{
     AuditReport, Finding, FirewallSummary, LoginReport, PackageListsSummary, RuleId,
     ServiceIdentity, Severity,
 };
-pub use port::{Connection, IanaRange, PortMeaning, PortReport};
+pub use port::{
+    Connection, IanaRange, NamespaceMeaning, PortMeaning, PortReport, UnexpectedOwners,
+};
 pub use ports::{PortListError, PortSet};
 
 use std::collections::BTreeMap;

@@ -66,6 +66,45 @@ pub struct PortMeaning {
     pub browser_blocked: bool,
 }
 
+impl PortMeaning {
+    /// Whether `other` says something else about the settings of a network
+    /// namespace (its ephemeral range, reserved ports, first unprivileged
+    /// port) for this number. Port 0 is no port under any settings.
+    pub fn namespace_settings_differ(&self, other: &PortMeaning) -> bool {
+        self.port != 0
+            && (self.ephemeral_range != other.ephemeral_range
+                || self.in_ephemeral_range != other.in_ephemeral_range
+                || self.reserved != other.reserved
+                || self.privileged != other.privileged)
+    }
+}
+
+/// The meaning of the number under another network namespace's own
+/// sysctls (`--netns all`): each namespace has its own
+/// `ip_local_port_range`, `ip_local_reserved_ports` and
+/// `ip_unprivileged_port_start`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceMeaning {
+    /// The namespace's inode, as its sockets carry it.
+    pub inode: u64,
+    /// The meaning there, or why its settings could not be read (entering
+    /// it needs CAP_SYS_ADMIN; its last process may have exited).
+    pub meaning: Result<PortMeaning, String>,
+}
+
+/// Listeners of a service port held by programs that are not that service
+/// (nor an alternative to it, nor a forwarder): `python3 -m http.server` on
+/// 5432. A client that expects the service there talks to something else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnexpectedOwners {
+    /// The service clients expect on the port (`PostgreSQL`).
+    pub service: String,
+    /// The programs that serve it (`postgres`, `pgbouncer`, …).
+    pub expected: Vec<String>,
+    /// The owners that are none of them, ascending.
+    pub pids: Vec<u32>,
+}
+
 /// A connection that touches the port asked about, seen from both ends
 /// when both are on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +148,14 @@ pub struct PortReport {
     /// port reservation such as `free --hold`, or a server between bind()
     /// and listen()): they block a bind as a listener does.
     pub bound: Vec<Socket>,
+    /// What the number means in the current namespace (or the one
+    /// `--netns NAME|PATH` named).
     pub meaning: PortMeaning,
+    /// With `--netns all`: the meaning in every other namespace that holds
+    /// a row of this report, under that namespace's own sysctls.
+    pub namespace_meanings: Vec<NamespaceMeaning>,
+    /// Listeners' owners that are not the service the port is known for.
+    pub unexpected_owners: Option<UnexpectedOwners>,
     pub processes: BTreeMap<u32, Process>,
     pub visibility: Visibility,
     /// The network namespaces the sockets were found in (`--netns all`;
@@ -149,5 +195,31 @@ impl PortReport {
     /// Whether `listener` is bound to an address no interface has.
     pub fn is_unassigned(&self, listener: &Socket) -> bool {
         listener.local.is_some_and(|local| self.unassigned.contains(&local.ip().to_canonical()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meaning(port: u16, ephemeral_range: (u16, u16)) -> PortMeaning {
+        PortMeaning {
+            port,
+            iana_range: IanaRange::of(port),
+            ephemeral_range: Some(ephemeral_range),
+            in_ephemeral_range: ephemeral_range.0 <= port && port <= ephemeral_range.1,
+            reserved: false,
+            privileged: false,
+            services: Vec::new(),
+            browser_blocked: false,
+        }
+    }
+
+    #[test]
+    fn namespaces_differ_by_their_settings_for_a_real_port_only() {
+        let here = meaning(20050, (32768, 60999));
+        assert!(here.namespace_settings_differ(&meaning(20050, (20000, 20100))));
+        assert!(!here.namespace_settings_differ(&meaning(20050, (32768, 60999))));
+        assert!(!meaning(0, (32768, 60999)).namespace_settings_differ(&meaning(0, (1, 2))));
     }
 }

@@ -5,15 +5,27 @@ use std::fmt;
 
 use crate::target::{parse_port, PortError, PortZero};
 
-/// A bad port or port list, naming the offending part.
+/// The forms a port list takes, said after every mistake in one.
+pub const ACCEPTED_FORMS: &str =
+    "accepted: a port (80), a range with both ends (8000-8100), or a comma-separated list of them \
+     (80,443,8000-8100)";
+
+/// A bad port or port list, naming the offending part. Each message ends
+/// with the forms a list takes ([`ACCEPTED_FORMS`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortListError {
-    #[error("empty port list")]
+    #[error("empty port list; {ACCEPTED_FORMS}")]
     Empty,
-    #[error(transparent)]
+    #[error("{0}; {ACCEPTED_FORMS}")]
     Port(#[from] PortError),
-    #[error("port range {start}-{end} is reversed (start is greater than end)")]
+    #[error("port range {start}-{end} is reversed (start is greater than end): write {end}-{start}; {ACCEPTED_FORMS}")]
     Reversed { start: u16, end: u16 },
+    /// `5-` or `-5`: a range needs both ends (an open end would silently
+    /// mean 0 or 65535, which the user may not have meant).
+    #[error(
+        "range '{text}' lacks its {missing}: write both ends ({suggestion}); {ACCEPTED_FORMS}"
+    )]
+    OpenRange { text: String, missing: &'static str, suggestion: String },
 }
 
 /// A set of ports as inclusive ranges, sorted and merged.
@@ -41,6 +53,22 @@ impl PortSet {
                 continue;
             }
             let range = match item.split_once('-') {
+                // `-` alone is no range at all.
+                Some((start, end)) if start.trim().is_empty() && end.trim().is_empty() => {
+                    return Err(PortError::NotANumber { text: item.to_string(), min: 0 }.into());
+                }
+                Some((start, end)) if start.trim().is_empty() || end.trim().is_empty() => {
+                    let (missing, suggestion) = if start.trim().is_empty() {
+                        ("start", format!("0-{}", end.trim()))
+                    } else {
+                        ("end", format!("{}-65535", start.trim()))
+                    };
+                    return Err(PortListError::OpenRange {
+                        text: item.to_string(),
+                        missing,
+                        suggestion,
+                    });
+                }
                 Some((start, end)) => {
                     let start = parse_port(start.trim(), PortZero::Allowed)?;
                     let end = parse_port(end.trim(), PortZero::Allowed)?;
@@ -145,7 +173,26 @@ mod tests {
             Err(PortListError::Port(PortError::OutOfRange { value: 70000, min: 0 }))
         );
         assert_eq!(PortSet::parse(" , "), Err(PortListError::Empty));
-        assert_eq!(PortSet::parse("-5"), not_a_number(""));
+        assert_eq!(
+            PortSet::parse("-5"),
+            Err(PortListError::OpenRange {
+                text: "-5".into(),
+                missing: "start",
+                suggestion: "0-5".into()
+            })
+        );
+        let open = PortSet::parse("5-").unwrap_err().to_string();
+        assert!(
+            open.starts_with(
+                "range '5-' lacks its end: write both ends (5-65535); accepted: a port (80)"
+            ),
+            "{open}"
+        );
+        assert_eq!(PortSet::parse("-"), not_a_number("-"));
+        let reversed = PortSet::parse("5-3").unwrap_err().to_string();
+        assert!(reversed.contains("write 3-5; accepted:"), "{reversed}");
+        let wide = PortSet::parse("70000").unwrap_err().to_string();
+        assert!(wide.starts_with("port 70000 is out of range (0-65535); accepted:"), "{wide}");
         assert_eq!(PortSet::parse("+80"), not_a_number("+80"));
         assert_eq!(PortSet::parse("0").unwrap().as_single(), Some(0));
     }

@@ -276,10 +276,34 @@ pub struct PortReportRecord {
     /// TCP sockets bound to the port without listening (they hold it too).
     pub bound: Vec<SocketRecord>,
     pub meaning: MeaningRecord,
+    /// With `--netns all`: the meaning in each other namespace holding a
+    /// row, under its own sysctls (ephemeral range, reserved ports, first
+    /// unprivileged port).
+    pub namespace_meanings: Vec<NamespaceMeaningRecord>,
+    /// Listeners' owners that are not the service the port is known for
+    /// (`python3` on 5432); `null` when there are none.
+    pub unexpected_owners: Option<UnexpectedOwnersRecord>,
     pub hidden_owners: usize,
     /// Why those owners are not visible: `not_root`, `hidepid`,
     /// `other_pid_namespace`, `no_process`.
     pub hidden_owner_reasons: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UnexpectedOwnersRecord {
+    /// The service clients expect on the port (`PostgreSQL`).
+    pub expected_service: String,
+    /// The programs that serve it or stand in for it.
+    pub expected_programs: Vec<String>,
+    pub pids: Vec<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NamespaceMeaningRecord {
+    pub net_namespace: u64,
+    /// `null` when its settings could not be read (then `error` says why).
+    pub meaning: Option<MeaningRecord>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -352,6 +376,22 @@ impl PortReportRecord {
             time_wait: report.time_wait,
             bound: report.bound.iter().map(socket).collect(),
             meaning: MeaningRecord::from_meaning(&report.meaning),
+            namespace_meanings: report
+                .namespace_meanings
+                .iter()
+                .map(|other| NamespaceMeaningRecord {
+                    net_namespace: other.inode,
+                    meaning: other.meaning.as_ref().ok().map(MeaningRecord::from_meaning),
+                    error: other.meaning.as_ref().err().cloned(),
+                })
+                .collect(),
+            unexpected_owners: report.unexpected_owners.as_ref().map(|unexpected| {
+                UnexpectedOwnersRecord {
+                    expected_service: unexpected.service.clone(),
+                    expected_programs: unexpected.expected.clone(),
+                    pids: unexpected.pids.clone(),
+                }
+            }),
             hidden_owners: report.visibility.sockets_without_visible_owner,
             hidden_owner_reasons: report.visibility.owner_gaps.iter().map(|g| g.code()).collect(),
         }

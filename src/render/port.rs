@@ -116,11 +116,7 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
 /// The namespace of a socket as `ls --netns all` shows it: its inode and
 /// who lives there (other users' text, escaped).
 fn namespace_label(report: &PortReport, socket: &Socket) -> String {
-    let Some(inode) = socket.net_namespace else { return "-".into() };
-    match report.namespaces.iter().find(|n| n.inode == inode) {
-        Some(namespace) => format!("{inode} ({})", Foreign(&namespace.hint(&report.processes))),
-        None => inode.to_string(),
-    }
+    socket.net_namespace.map_or_else(|| "-".into(), |inode| namespace_inode_label(report, inode))
 }
 
 fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io::Result<()> {
@@ -354,36 +350,37 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
     if !meaning.services.is_empty() {
         writeln!(out, "  usually: {}", meaning.services.join(", "))?;
     }
-    if meaning.port == 0 {
+    if let Some(unexpected) = &report.unexpected_owners {
+        let owners: Vec<String> =
+            unexpected.pids.iter().map(|pid| process_label(report, *pid)).collect();
         writeln!(
             out,
-            "  no service can hold it: binding port 0 asks the kernel for any free port, and a connection to it fails"
+            "  {} held by {}, not by a {service} program ({}): a client that expects {service} here talks to something else",
+            style.yellow("but"),
+            owners.join(", "),
+            unexpected.expected.join(", "),
+            service = unexpected.service,
         )?;
-    } else if let Some((low, high)) = meaning.ephemeral_range {
-        if meaning.in_ephemeral_range && meaning.reserved {
-            // Reserving is exactly what keeps the kernel from handing a
-            // port of the range out as a source port.
-            writeln!(
+    }
+    for line in settings_lines(meaning, true) {
+        writeln!(out, "  {line}")?;
+    }
+    for other in &report.namespace_meanings {
+        let label = namespace_inode_label(report, other.inode);
+        match &other.meaning {
+            Ok(there) if there.namespace_settings_differ(meaning) => {
+                writeln!(out, "  in netns {label}, under its own settings:")?;
+                for line in settings_lines(there, false) {
+                    writeln!(out, "    {line}")?;
+                }
+            }
+            Ok(_) => {}
+            Err(why) => writeln!(
                 out,
-                "  inside this machine's ephemeral range {low}-{high} but reserved (ip_local_reserved_ports): the kernel does not hand it out as a source port"
-            )?;
-        } else if meaning.in_ephemeral_range {
-            writeln!(
-                out,
-                "  inside this machine's ephemeral range {low}-{high}: the kernel hands it out as a source port for outbound connections"
-            )?;
-        } else {
-            writeln!(
-                out,
-                "  outside the ephemeral range {low}-{high}: outbound connections will not take it"
-            )?;
+                "  in netns {label} the settings could not be read ({}): the lines above are this namespace's",
+                Foreign(why)
+            )?,
         }
-    }
-    if meaning.reserved && !meaning.in_ephemeral_range {
-        writeln!(out, "  listed in ip_local_reserved_ports: kept for a service on this machine")?;
-    }
-    if meaning.privileged {
-        writeln!(out, "  privileged: binding it needs root or CAP_NET_BIND_SERVICE")?;
     }
     if meaning.browser_blocked {
         writeln!(out, "  browsers refuse it (fetch standard bad-port list)")?;
@@ -427,6 +424,57 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         }
     }
     Ok(())
+}
+
+/// What a namespace's sysctls make of the number: its ephemeral range, its
+/// reserved ports, and whether binding it needs privilege there. `here`:
+/// the namespace porthole looked from (else another one of `--netns all`).
+fn settings_lines(meaning: &crate::model::PortMeaning, here: bool) -> Vec<String> {
+    let whose = if here { "this machine's" } else { "its" };
+    let mut lines = Vec::new();
+    if meaning.port == 0 {
+        lines.push(
+            "no service can hold it: binding port 0 asks the kernel for any free port, and a connection to it fails"
+                .to_string(),
+        );
+    } else if let Some((low, high)) = meaning.ephemeral_range {
+        if meaning.in_ephemeral_range && meaning.reserved {
+            // Reserving is exactly what keeps the kernel from handing a
+            // port of the range out as a source port.
+            lines.push(format!(
+                "inside {whose} ephemeral range {low}-{high} but reserved (ip_local_reserved_ports): the kernel does not hand it out as a source port"
+            ));
+        } else if meaning.in_ephemeral_range {
+            lines.push(format!(
+                "inside {whose} ephemeral range {low}-{high}: the kernel hands it out as a source port for outbound connections"
+            ));
+        } else {
+            lines.push(format!(
+                "outside {} ephemeral range {low}-{high}: outbound connections will not take it",
+                if here { "the" } else { whose }
+            ));
+        }
+    }
+    if meaning.reserved && !meaning.in_ephemeral_range {
+        lines.push("listed in ip_local_reserved_ports: kept for a service on this machine".into());
+    }
+    if meaning.privileged {
+        lines.push("privileged: binding it needs root or CAP_NET_BIND_SERVICE".into());
+    } else if !here && meaning.port != 0 && meaning.port < 1024 {
+        // Below 1024 but not privileged there: say why, since the first
+        // unprivileged port was lowered in that namespace.
+        lines
+            .push("not privileged (ip_unprivileged_port_start is lower): any user binds it".into());
+    }
+    lines
+}
+
+/// A namespace's inode and who lives there, as the NETNS column shows it.
+fn namespace_inode_label(report: &PortReport, inode: u64) -> String {
+    match report.namespaces.iter().find(|n| n.inode == inode) {
+        Some(namespace) => format!("{inode} ({})", Foreign(&namespace.hint(&report.processes))),
+        None => inode.to_string(),
+    }
 }
 
 /// The state of a connection as its rows show it: the server's end when

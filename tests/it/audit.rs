@@ -646,6 +646,15 @@ fn node_inspector_is_an_exposed_debugger() {
 /// `java -agentlib:jdwp=…` with `Idle.java`, its stdout in `log`; returns
 /// the JVM and the port its agent printed first.
 fn start_jdwp(dir: &Path, agent: &str) -> (ChildGuard, u16, PathBuf) {
+    start_jvm(dir, &[agent], &[])
+}
+
+/// `java ARGS… Idle.java` with `environment` added to its own.
+fn start_jvm(
+    dir: &Path,
+    args: &[&str],
+    environment: &[(&str, &str)],
+) -> (ChildGuard, u16, PathBuf) {
     let source = dir.join("Idle.java");
     std::fs::write(
         &source,
@@ -654,7 +663,8 @@ fn start_jdwp(dir: &Path, agent: &str) -> (ChildGuard, u16, PathBuf) {
     .unwrap();
     let log = dir.join("jvm.log");
     let mut command = Command::new("java");
-    command.arg(agent).arg(&source).stdout(std::fs::File::create(&log).unwrap());
+    command.args(args).arg(&source).envs(environment.iter().copied());
+    command.stdout(std::fs::File::create(&log).unwrap());
     let java = ChildGuard::spawn(&mut command);
     let mut port = None;
     // "Listening for transport dt_socket at address: 40123"
@@ -693,6 +703,35 @@ fn a_jdwp_agent_on_a_picked_port_is_found_without_moving_it() {
     assert_eq!(finding(&again, "debugger-exposed")["service"], "jdwp", "{again:#}");
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.lines().count(), 1, "the agent was connected to: {text}");
+}
+
+/// A JVM that loads the agent through `JAVA_TOOL_OPTIONS`: its command
+/// line has no `-agentlib:jdwp`, so the debugger is found through its
+/// environment, and the fix names the variable and the option found there.
+#[test]
+fn a_jdwp_agent_from_java_tool_options_is_found_and_its_fix_names_the_variable() {
+    if !require("java") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let agent =
+        format!("-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:{port}");
+    let options = format!("-Xmx64m {agent}");
+    let (java, printed, _log) =
+        start_jvm(dir.path(), &[], &[("JAVA_TOOL_OPTIONS", options.as_str())]);
+    assert_eq!(printed, port);
+    let (_, json) = audit(port, &[]);
+    let debugger = finding(&json, "debugger-exposed");
+    assert_eq!(debugger["service"], "jdwp", "{json:#}");
+    assert_eq!(
+        debugger["fix"],
+        format!(
+            "pid {} (java) gets `{agent}` from JAVA_TOOL_OPTIONS in its environment (its command line does not show it): restart it without that variable (keep the debugger only while debugging)",
+            java.0.id()
+        ),
+        "{json:#}"
+    );
 }
 
 /// A JVM with the agent on a port of the command line: the handshake is all

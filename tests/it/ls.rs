@@ -223,6 +223,41 @@ fn bad_input_is_one_line_and_exit_2() {
     }
 }
 
+/// An open range, a reversed one and a number past 65535 each name what is
+/// wrong and the forms a port list takes, for every flag that takes one.
+#[test]
+fn a_bad_port_list_names_the_mistake_and_the_accepted_forms() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["ls", "--port", "5-"],
+            "--port '5-': range '5-' lacks its end: write both ends (5-65535)",
+        ),
+        (&["ls", "--port=-5"], "--port '-5': range '-5' lacks its start: write both ends (0-5)"),
+        (
+            &["ls", "--port", "5-3"],
+            "port range 5-3 is reversed (start is greater than end): write 3-5",
+        ),
+        (&["ls", "--port", "70000"], "port 70000 is out of range (0-65535)"),
+        (&["ls", "--port", "80,9000-"], "range '9000-' lacks its end"),
+        (&["audit", "--port", "5-"], "--port '5-': range '5-' lacks its end"),
+        (&["audit", "--skip-port", "-5"], "--skip-port '-5': range '-5' lacks its start"),
+    ];
+    for (args, expected) in cases {
+        let output = porthole_run(args);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
+        assert!(output.stderr.contains(expected), "{args:?}: {}", output.stderr);
+        assert!(
+            output.stderr.trim_end().ends_with(
+                "accepted: a port (80), a range with both ends (8000-8100), or a comma-separated \
+                 list of them (80,443,8000-8100)"
+            ),
+            "{args:?}: {}",
+            output.stderr
+        );
+        assert!(output.stdout.is_empty());
+    }
+}
+
 #[test]
 fn unprivileged_run_lists_everything_and_says_what_is_hidden() {
     if !util::is_root() {

@@ -212,6 +212,12 @@ impl Netns {
     }
 }
 
+/// The inode of `netns` (what porthole labels its sockets with).
+pub fn netns_inode(netns: &Netns) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/run/netns/{}", netns.name)).expect("namespace file").ino()
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();

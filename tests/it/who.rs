@@ -276,6 +276,95 @@ fn netns_all_says_which_namespace_each_listener_is_in() {
     assert!(!plain.stdout.contains("NETNS"), "{}", plain.stdout);
 }
 
+/// Each network namespace has its own `ip_local_port_range`: with `--netns
+/// all` the rows of a namespace whose range differs are explained by its
+/// range, not by the one porthole runs in.
+#[test]
+fn netns_all_explains_the_number_with_each_namespace_s_own_settings() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let port = crate::util::unique_port();
+    let (low, high) = if port <= 64535 { (port + 1, port + 1000) } else { (port - 1000, port - 1) };
+    let range = format!("{low} {high}");
+    netns.run_ok("sysctl", &["-qw", &format!("net.ipv4.ip_local_port_range={range}")]);
+    let _server = crate::util::server_in(&netns, "127.0.0.1", port, "hold");
+    let text = port.to_string();
+    let output = porthole_run(&[&text, "--netns", "all"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let expected = format!(
+        "  in netns {inode} (netns {name}), under its own settings:\n    outside its ephemeral range {low}-{high}: outbound connections will not take it\n",
+        inode = crate::util::netns_inode(&netns),
+        name = netns.name
+    );
+    assert!(output.stdout.contains(&expected), "{}", output.stdout);
+    let report = porthole_run(&[&text, "--netns", "all", "--json"]).json();
+    let here = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let here: Vec<u16> = here.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    assert_eq!(report["meaning"]["ephemeral_range"], serde_json::json!(here), "{report:#}");
+    let there = &report["namespace_meanings"][0];
+    assert_eq!(there["net_namespace"], crate::util::netns_inode(&netns), "{report:#}");
+    assert_eq!(there["meaning"]["ephemeral_range"], serde_json::json!([low, high]), "{report:#}");
+    assert_eq!(there["meaning"]["in_ephemeral_range"], false, "{report:#}");
+    // Looking into that one namespace explains it by its range alone.
+    let named = porthole_run(&[&text, "--netns", &netns.name]);
+    assert!(
+        named.stdout.contains(&format!("outside the ephemeral range {low}-{high}")),
+        "{}",
+        named.stdout
+    );
+}
+
+/// A service port held by another program (`python3` on 5432) is said to
+/// be so, in text and JSON; the service's own server on its port is not.
+#[test]
+fn a_service_port_held_by_another_program_is_remarked_on() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let _impostor = crate::util::server_in(&netns, "127.0.0.1", 5432, "hold");
+    let output = netns.porthole(&["5432"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let remark = output
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("  but held by python3 (pid "))
+        .unwrap_or_else(|| panic!("no remark on the owner:\n{}", output.stdout));
+    assert!(
+        remark.ends_with(
+            "not by a PostgreSQL program (postgres, postmaster, pgbouncer, pgpool, odyssey, \
+             pgcat): a client that expects PostgreSQL here talks to something else"
+        ),
+        "{remark}"
+    );
+    let report = netns.porthole(&["5432", "--json"]).json();
+    let unexpected = &report["unexpected_owners"];
+    assert_eq!(unexpected["expected_service"], "PostgreSQL", "{report:#}");
+    let owner = &report["listeners"][0]["processes"][0]["pid"];
+    assert_eq!(unexpected["pids"], serde_json::json!([owner]), "{report:#}");
+    // Redis on its own port: nothing to remark on.
+    if !crate::util::installed("redis-server") {
+        crate::util::skip("redis-server is not installed");
+        return;
+    }
+    let _redis = crate::util::ChildGuard::spawn(netns.command("redis-server").args([
+        "--port",
+        "6379",
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]));
+    assert!(
+        crate::util::eventually(std::time::Duration::from_secs(10), || {
+            netns.porthole(&["6379", "--json"]).code == 0
+        }),
+        "redis-server listens"
+    );
+    let redis = netns.porthole(&["6379", "--json"]).json();
+    assert_eq!(redis["unexpected_owners"], serde_json::Value::Null, "{redis:#}");
+    let text = netns.porthole(&["6379"]);
+    assert!(!text.stdout.contains("but held by"), "{}", text.stdout);
+}
+
 #[test]
 fn netns_name_looks_in_that_namespace_only() {
     let Some(netns) = crate::util::Netns::create() else { return };

@@ -417,11 +417,10 @@ mod tests {
         assert_eq!(kind_of(&elastic, &none, 40000), Kind::Elasticsearch);
         let plain = response("HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6\r\n\r\n<html>");
         assert_eq!(kind_of(&plain, &none, 40000), Kind::Generic);
-        let exporter =
-            Hint { names: vec!["node_exporter".into()], cmdlines: vec![], backlog: None };
+        let exporter = Hint { names: vec!["node_exporter".into()], ..Hint::default() };
         assert_eq!(kind_of(&plain, &exporter, 9100), Kind::Metrics);
         // The format itself, or a landing page linking to it, whoever serves it.
-        let python = Hint { names: vec!["python3".into()], cmdlines: vec![], backlog: None };
+        let python = Hint { names: vec!["python3".into()], ..Hint::default() };
         let exposition =
             response("HTTP/1.0 200 OK\r\n\r\n# HELP up Whether up.\n# TYPE up gauge\nup 1\n");
         assert_eq!(kind_of(&exposition, &python, 8000), Kind::Metrics);

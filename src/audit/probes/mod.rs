@@ -170,6 +170,9 @@ pub struct Hint {
     pub names: Vec<String>,
     /// Full command lines of the owners.
     pub cmdlines: Vec<String>,
+    /// JDWP agent options a JVM owner took from its environment
+    /// (`JAVA_TOOL_OPTIONS`…), which its command line does not show.
+    pub environment_options: Vec<String>,
     /// The listener's backlog, when the kernel's socket dump gave it.
     pub backlog: Option<u32>,
 }
@@ -252,7 +255,9 @@ pub fn choose(port: u16, hint: &Hint) -> Plan {
     if hint.name_is(&["postgres", "postmaster"]) {
         return Plan::Postgres;
     }
-    if hint.name_is(&["java"]) && hint.cmdline_contains("jdwp") {
+    if hint.name_is(&["java"])
+        && (hint.cmdline_contains("jdwp") || !hint.environment_options.is_empty())
+    {
         match jdwp_port(hint) {
             Some(jdwp) if jdwp == port => return Plan::Jdwp,
             // `address=127.0.0.1:0`, or no address: the JVM picked the
@@ -282,12 +287,17 @@ pub const JDWP_BACKLOG: u32 = 1;
 
 /// The port in `-agentlib:jdwp=…,address=[HOST:]PORT`.
 fn jdwp_port(hint: &Hint) -> Option<u16> {
-    hint.cmdlines.iter().find_map(|line| {
-        let options = line.split("jdwp=").nth(1)?;
-        let address = options.split(',').find_map(|o| o.strip_prefix("address="))?;
-        let address = address.split_whitespace().next()?;
-        address.rsplit(':').next()?.parse().ok()
-    })
+    let lines = hint.cmdlines.iter().chain(&hint.environment_options);
+    let option = lines
+        .flat_map(|line| line.split_whitespace())
+        .find(|word| crate::audit::jvm_options::is_jdwp_option(word))?;
+    // `-agentlib:jdwp=OPTIONS`, `-Xrunjdwp:OPTIONS`,
+    // `-agentpath:…/libjdwp.so=OPTIONS`: the options follow the first `=`
+    // or `:` after the agent's name.
+    let rest = &option[option.find("jdwp")? + "jdwp".len()..];
+    let options = &rest[rest.find(['=', ':'])? + 1..];
+    let address = options.split(',').find_map(|o| o.strip_prefix("address="))?;
+    address.rsplit(':').next()?.parse().ok()
 }
 
 /// Longest service version kept, in characters. A greeting or `Server`
@@ -485,7 +495,7 @@ mod tests {
         Hint {
             names: names.iter().map(|n| n.to_string()).collect(),
             cmdlines: vec![cmdline.to_string()],
-            backlog: None,
+            ..Hint::default()
         }
     }
 
@@ -507,6 +517,24 @@ mod tests {
         let java = hint(&["java"], "java -agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:5005 -jar app.jar");
         assert_eq!(choose(5005, &java), Plan::Jdwp);
         assert_eq!(choose(8080, &java), Plan::Http);
+    }
+
+    #[test]
+    fn a_jdwp_agent_from_the_environment_is_probed_as_one() {
+        let environment = |option: &str| Hint {
+            environment_options: vec![option.to_string()],
+            ..hint(&["java"], "java Sleep.java")
+        };
+        let agent = "-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:15005";
+        assert_eq!(choose(15005, &environment(agent)), Plan::Jdwp);
+        let old = "-Xrunjdwp:transport=dt_socket,server=y,address=5006";
+        assert_eq!(choose(5006, &environment(old)), Plan::Jdwp);
+        // Another listener of the same JVM is not the debugger.
+        assert_eq!(choose(8080, &environment(agent)), Plan::Http);
+        assert_eq!(choose(15005, &hint(&["java"], "java Sleep.java")), Plan::Http);
+        // The agent loaded by its path is the same agent.
+        let path = "java -agentpath:/usr/lib/jvm/java-17/lib/libjdwp.so=transport=dt_socket,server=y,address=127.0.0.1:15007 -jar a.jar";
+        assert_eq!(choose(15007, &Hint { backlog: Some(1), ..hint(&["java"], path) }), Plan::Jdwp);
     }
 
     #[test]

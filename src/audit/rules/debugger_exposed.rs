@@ -57,25 +57,48 @@ fn node_fix(context: &Context<'_>, fix: &str) -> String {
 /// The JDWP agent comes from `-agentlib:jdwp=…` (or the older
 /// `-Xrunjdwp:…`) on the command line, or from the environment variables
 /// every JVM reads (`JAVA_TOOL_OPTIONS`, `JDK_JAVA_OPTIONS`,
-/// `_JAVA_OPTIONS`), which leave no trace on the command line.
+/// `_JAVA_OPTIONS`), which leave no trace on the command line: then the
+/// fix names the variable and the option read from `/proc/PID/environ`, or
+/// says that the environment could not be read.
 fn jdwp_fix(context: &Context<'_>, fix: &str) -> String {
     flag_fix(
         context,
         fix,
-        |argv| {
-            argv.iter().find(|a| {
-                a.starts_with("-agentlib:jdwp")
-                    || a.starts_with("-Xrunjdwp")
-                    || a.contains("/libjdwp")
-            })
-        },
+        |argv| argv.iter().find(|a| crate::audit::jvm_options::is_jdwp_option(a)),
         "address=127.0.0.1:",
-        |pid| {
-            format!(
-            "its command line has no -agentlib:jdwp: the agent comes from the JVM's environment (`tr '\\0' '\\n' < /proc/{pid}/environ | grep -E '^(JAVA_TOOL_OPTIONS|JDK_JAVA_OPTIONS|_JAVA_OPTIONS)='`); restart it without it"
-        )
-        },
+        |pid| jdwp_elsewhere(context, pid),
     )
+}
+
+/// Where the agent of JVM `pid`, whose command line does not load it,
+/// comes from.
+fn jdwp_elsewhere(context: &Context<'_>, pid: u32) -> String {
+    use crate::audit::jvm_options::{JvmEnvironment, VARIABLES};
+    let name = context.target.owners.iter().find(|o| o.pid == pid).map_or("", |o| o.name.as_str());
+    match context.target.jvm_environment.get(&pid) {
+        Some(JvmEnvironment::Read(options)) if !options.is_empty() => {
+            let found = &options[0];
+            format!(
+                "pid {pid} ({name}) gets `{option}` from {variable} in its environment (its command line does not show it): restart it without that variable{rest}",
+                option = found.option,
+                variable = found.variable,
+                rest = loopback_advice(context, "address=127.0.0.1:"),
+            )
+        }
+        Some(JvmEnvironment::Read(_)) => format!(
+            "neither the command line of pid {pid} ({name}) nor its environment ({}) loads the JDWP agent: look in the files its command line names (`@argfiles`, -XX:VMOptionsFile=) and restart it without the option",
+            VARIABLES.join(", ")
+        ),
+        Some(JvmEnvironment::Unreadable) => format!(
+            "the command line of pid {pid} ({name}) has no -agentlib:jdwp, and its environment (/proc/{pid}/environ) could not be read{why}: the agent comes from {} there; restart it without them",
+            VARIABLES.join(", "),
+            why = if context.caller_uid == 0 { "" } else { " (not root: run porthole audit as root to read it)" },
+        ),
+        None => format!(
+            "its command line has no -agentlib:jdwp: the agent comes from the JVM's environment ({} in /proc/{pid}/environ); restart it without it",
+            VARIABLES.join(", ")
+        ),
+    }
 }
 
 /// The fix for a debugger turned on by a command-line flag: the owner
@@ -122,6 +145,7 @@ fn loopback_advice(context: &Context<'_>, option: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::jvm_options::{EnvironmentOption, JvmEnvironment};
     use crate::audit::rules::testing::*;
 
     #[test]
@@ -184,12 +208,28 @@ mod tests {
             check(&context(&java, Some(&jdwp)))[0].fix,
             format!("pid 42 (java) was started with `{agent}`: restart it without it (or with `address=127.0.0.1:5005`, on loopback, only while debugging)")
         );
-        // From JAVA_TOOL_OPTIONS: the command line does not say.
+        // From JAVA_TOOL_OPTIONS: the command line does not say, the
+        // environment does.
         java.owners[0].cmdline = vec!["java".into(), "-jar".into(), "a.jar".into()];
-        let fix = &check(&context(&java, Some(&jdwp)))[0].fix;
-        assert!(
-            fix.contains("`tr '\\0' '\\n' < /proc/42/environ | grep -E '^(JAVA_TOOL_OPTIONS|JDK_JAVA_OPTIONS|_JAVA_OPTIONS)='`"),
-            "{fix}"
+        java.jvm_environment.insert(
+            42,
+            JvmEnvironment::Read(vec![EnvironmentOption {
+                variable: "JAVA_TOOL_OPTIONS".into(),
+                option: agent.into(),
+            }]),
+        );
+        assert_eq!(
+            check(&context(&java, Some(&jdwp)))[0].fix,
+            format!("pid 42 (java) gets `{agent}` from JAVA_TOOL_OPTIONS in its environment (its command line does not show it): restart it without that variable (or with `address=127.0.0.1:5005`, on loopback, only while debugging)")
+        );
+        // An environment porthole could not read is said to be so.
+        java.jvm_environment.insert(42, JvmEnvironment::Unreadable);
+        let mut unprivileged = context(&java, Some(&jdwp));
+        unprivileged.caller_uid = 1000;
+        let fix = &check(&unprivileged)[0].fix;
+        assert_eq!(
+            fix,
+            "the command line of pid 42 (java) has no -agentlib:jdwp, and its environment (/proc/42/environ) could not be read (not root: run porthole audit as root to read it): the agent comes from JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS, _JAVA_OPTIONS there; restart it without them"
         );
     }
 }
