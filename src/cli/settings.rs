@@ -257,8 +257,11 @@ impl KillSettings {
             Some(name) => {
                 // `-9` and `-KILL` as kill(1) writes them.
                 let bare = name.strip_prefix('-').unwrap_or(&name);
+                if bare.trim().parse::<i64>() == Ok(0) {
+                    bail!("--signal '{name}': signal 0 sends nothing (kill -0 only checks that a process exists); see who listens with --dry-run");
+                }
                 let Some(signal) = crate::sys::signal::Signal::parse(bare) else {
-                    bail!("--signal '{name}': unknown signal (expected a name such as TERM, INT, HUP, KILL, QUIT, USR1, or a number 1-64)");
+                    bail!("--signal '{name}': unknown signal (expected a name such as TERM, INT, HUP, KILL, QUIT, USR1, RTMIN+1, RTMAX-2, or a number 1-64)");
                 };
                 crate::termination::Method::Single { signal, grace }
             }

@@ -46,11 +46,27 @@ const NAMED: &[(&str, i32)] = &[
     ("IO", libc::SIGIO),
     ("PWR", libc::SIGPWR),
     ("SYS", libc::SIGSYS),
+    ("STKFLT", libc::SIGSTKFLT),
 ];
 
-/// The highest signal number Linux accepts (`SIGRTMAX` with glibc's two
-/// reserved real-time signals included).
-const MAX_SIGNAL: i32 = 64;
+/// Other names for signals above, as procps `kill -s` takes them; a
+/// signal is always shown by its name in [`NAMED`].
+const ALIASES: &[(&str, i32)] = &[
+    ("IOT", libc::SIGABRT),
+    ("CLD", libc::SIGCHLD),
+    ("POLL", libc::SIGIO),
+];
+
+/// The lowest real-time signal a program may use: glibc keeps the
+/// kernel's first two (32 and 33) for its threads, so `SIGRTMIN` is 34.
+fn rtmin() -> i32 {
+    libc::SIGRTMIN()
+}
+
+/// The highest signal number Linux accepts.
+fn rtmax() -> i32 {
+    libc::SIGRTMAX()
+}
 
 impl Signal {
     pub const TERM: Signal = Signal { number: libc::SIGTERM };
@@ -59,24 +75,65 @@ impl Signal {
     pub const STOP: Signal = Signal { number: libc::SIGSTOP };
     pub const TSTP: Signal = Signal { number: libc::SIGTSTP };
 
-    /// Parses `TERM`, `SIGTERM`, `term` or `15`. Signal 0 (a liveness probe,
-    /// not a signal) is refused.
+    /// Parses what `kill -s` takes: `TERM`, `SIGTERM`, `term`, `15`, the
+    /// real-time signals as `RTMIN`, `RTMIN+1`, `SIGRTMAX-2` (within
+    /// `SIGRTMIN`..=`SIGRTMAX`) and procps' aliases (`IOT`, `CLD`,
+    /// `POLL`). Signal 0 (a liveness probe, not a signal) is refused.
     pub fn parse(text: &str) -> Option<Signal> {
         let trimmed = text.trim();
         if let Ok(number) = trimmed.parse::<i32>() {
-            return (1..=MAX_SIGNAL).contains(&number).then_some(Signal { number });
+            return (1..=rtmax()).contains(&number).then_some(Signal { number });
         }
         let upper = trimmed.to_ascii_uppercase();
         let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-        NAMED.iter().find(|(known, _)| *known == name).map(|&(_, number)| Signal { number })
-    }
-
-    /// The name without the `SIG` prefix (`TERM`), or the number.
-    pub fn name(self) -> String {
+        if let Some(number) = Self::real_time(name) {
+            return Some(Signal { number });
+        }
         NAMED
             .iter()
-            .find(|(_, number)| *number == self.number)
-            .map_or_else(|| self.number.to_string(), |(name, _)| (*name).to_string())
+            .chain(ALIASES)
+            .find(|(known, _)| *known == name)
+            .map(|&(_, number)| Signal { number })
+    }
+
+    /// `RTMIN`, `RTMIN+N`, `RTMAX`, `RTMAX-N` (N in decimal digits only,
+    /// as bash's `kill` takes them), when the number is a real-time signal.
+    fn real_time(name: &str) -> Option<i32> {
+        let offset = |rest: &str, sign: char| -> Option<i32> {
+            if rest.is_empty() {
+                return Some(0);
+            }
+            let digits = rest.strip_prefix(sign)?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse::<i32>().ok()
+        };
+        let number = if let Some(rest) = name.strip_prefix("RTMIN") {
+            rtmin().checked_add(offset(rest, '+')?)?
+        } else if let Some(rest) = name.strip_prefix("RTMAX") {
+            rtmax().checked_sub(offset(rest, '-')?)?
+        } else {
+            return None;
+        };
+        (rtmin()..=rtmax()).contains(&number).then_some(number)
+    }
+
+    /// The name without the `SIG` prefix (`TERM`, `RTMIN+1`, `RTMAX-2`,
+    /// split where bash's `kill -l` splits them), or the number (32 and
+    /// 33, which glibc keeps for itself).
+    pub fn name(self) -> String {
+        if let Some((name, _)) = NAMED.iter().find(|(_, number)| *number == self.number) {
+            return (*name).to_string();
+        }
+        let (low, high) = (rtmin(), rtmax());
+        match self.number {
+            n if n == low => "RTMIN".to_string(),
+            n if n == high => "RTMAX".to_string(),
+            n if n > low && n - low <= (high - low) / 2 => format!("RTMIN+{}", n - low),
+            n if n > low && n < high => format!("RTMAX-{}", high - n),
+            n => n.to_string(),
+        }
     }
 }
 

@@ -18,6 +18,7 @@ if mode == "ignore-term":
 if mode == "report":
     signal.signal(signal.SIGUSR1, lambda *a: print("got USR1", flush=True))
     signal.signal(signal.SIGTERM, lambda *a: print("got TERM", flush=True))
+    signal.signal(signal.SIGRTMIN + 1, lambda *a: print("got RTMIN+1", flush=True))
 port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", port)); s.listen()
@@ -112,6 +113,37 @@ fn signal_sends_only_that_signal() {
     assert_eq!(output.code, 0, "SIGINT stops python: {output:?}");
     assert!(output.stdout.contains("Sent SIGINT to"), "{}", output.stdout);
     assert!(!output.stdout.contains("Sent SIGTERM"), "{}", output.stdout);
+}
+
+#[test]
+fn real_time_signals_are_taken_as_kill_s_spells_them() {
+    // `kill -s RTMIN+1`, `SIGRTMIN+1` and `rtmin+1` name the same signal,
+    // 35 with glibc; the report names it the way `kill -l` does.
+    let (server, port, mut out) = server("report");
+    for spelling in ["RTMIN+1", "sigrtmin+1", "35", "SIGRTMAX-29"] {
+        let output = porthole_run(&[
+            "kill",
+            &port.to_string(),
+            "--yes",
+            "--signal",
+            spelling,
+            "--grace",
+            "100ms",
+            "--settle",
+            "100ms",
+            "--json",
+        ]);
+        assert_eq!(output.code, 2, "it handles the signal and keeps the port: {output:?}");
+        let report = output.json();
+        assert_eq!(report["targets"][0]["signals"], serde_json::json!(["RTMIN+1"]), "{report:#}");
+        assert_eq!(wait_for_line(&mut out), "got RTMIN+1", "{spelling}");
+    }
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "-s", "RTMIN+1"]);
+    assert!(output.stdout.contains("Sent SIGRTMIN+1 to"), "{}", output.stdout);
+    assert!(process_alive(server.pid()), "RTMIN+1 is not followed by KILL");
+    let output = porthole_run(&["kill", &port.to_string(), "--signal", "0"]);
+    crate::util::assert_usage_error(&output, "--signal 0");
+    assert!(output.stderr.contains("--dry-run"), "{}", output.stderr);
 }
 
 #[test]
@@ -394,6 +426,11 @@ fn bad_input_is_one_line_and_exit_2() {
         &["kill", "80", "--settle", "5 parsecs"],
         &["kill", "80", "--signal", "NOPE"],
         &["kill", "80", "--signal", "0"],
+        &["kill", "80", "--signal", "-0"],
+        &["kill", "80", "--signal", "65"],
+        &["kill", "80", "--signal", "RTMIN+31"],
+        &["kill", "80", "--signal", "RTMAX+1"],
+        &["kill", "80", "--signal", "RTMIN-1"],
         &["kill", "80", "-4", "-6"],
         &["kill"],
     ] {
