@@ -161,8 +161,10 @@ pub enum Refusal {
     Ancestor,
     /// A kernel thread: it cannot be signalled meaningfully.
     KernelThread,
-    /// Another user's process and `--force` was not given.
-    OtherUser { uid: u32, user: Option<String> },
+    /// Another user's process and `--force` was not given. `as_root`:
+    /// porthole is not root, so `--force` alone cannot help (the kernel
+    /// refuses the signal); the command that does it as root.
+    OtherUser { uid: u32, user: Option<String>, as_root: Option<String> },
     /// PID 1 of a PID namespace below porthole's (a container's init) and
     /// `--force` was not given: stopping it ends every process in there.
     NamespaceInit { processes: usize },
@@ -184,8 +186,13 @@ impl Refusal {
             Refusal::Parent => "this is the program that started porthole (the shell it runs in?): stopping it ends this session; pass --allow-ancestors to stop it anyway".to_string(),
             Refusal::Ancestor => "this is an ancestor of porthole (the shell behind sudo or sh -c, a terminal multiplexer?): stopping it ends this session; pass --allow-ancestors to stop it anyway".to_string(),
             Refusal::KernelThread => "a kernel thread".to_string(),
-            Refusal::OtherUser { uid, user } => format!(
+            Refusal::OtherUser { uid, user, as_root: None } => format!(
                 "belongs to another user ({}); pass --force to stop it",
+                user.clone().unwrap_or_else(|| uid.to_string())
+            ),
+            Refusal::OtherUser { uid, user, as_root: Some(command) } => format!(
+                "belongs to another user ({}); only root may signal another user's process, \
+                 with or without --force; as root: {command}",
                 user.clone().unwrap_or_else(|| uid.to_string())
             ),
             Refusal::NamespaceInit { processes } => format!(
@@ -226,6 +233,11 @@ pub struct Target {
     pub namespace_init: Option<NamespaceInit>,
     /// Set when the cgroup freezer holds the process: signals wait.
     pub frozen: Option<Frozen>,
+    /// Another user's process (a prefork worker under `user nobody`) whose
+    /// parent, a target porthole stops, holds the same listening socket:
+    /// it is left to that parent (as systemd's `KillMode=mixed` does),
+    /// not refused, and SIGKILLed only if it outlives the grace.
+    pub stopped_with: Option<u32>,
 }
 
 /// A process frozen by the cgroup freezer, and how to thaw it (see
@@ -311,6 +323,11 @@ pub struct Plan {
     /// User names of the listeners' socket uids: the kernel reports the
     /// uid of a socket whose owning process cannot be seen.
     pub user_names: BTreeMap<u32, String>,
+    /// How a command that needs root is written for this caller.
+    pub as_root: AsRoot,
+    /// `porthole kill PORT… [FLAGS]` selecting what this run selects, as
+    /// root's `PATH` finds this porthole.
+    pub kill_command: String,
 }
 
 impl Plan {
@@ -368,6 +385,9 @@ pub struct Outcome {
     pub pid: u32,
     pub signals: Vec<Signal>,
     pub fate: Fate,
+    /// The parent whose signal was meant to stop it ([`Target::stopped_with`]):
+    /// `signals` holds only what porthole sent this process itself.
+    pub via_parent: Option<u32>,
 }
 
 /// Who holds a port after the run.
@@ -388,6 +408,19 @@ pub struct Holder {
     /// reload after `--signal HUP`, a master replacing a worker), so it,
     /// not this process, keeps the port held.
     pub parent_is_target: bool,
+    /// The parent was no target because porthole could not see it hold the
+    /// socket (another user's process, porthole not root) and still runs:
+    /// the master of a prefork server that starts a new worker on the same
+    /// socket for each one stopped.
+    pub parent_unseen: bool,
+    /// The parent is PID 1, which also started the stopped target: init
+    /// (a container's shell loop, tini, runit) restarted it. porthole never
+    /// signals PID 1, so `parent_stop_command` is `None`.
+    pub parent_is_init: bool,
+    /// The command that stops the parent from here, as root when the
+    /// parent is another user's and porthole is not root; `None` without
+    /// a parent.
+    pub parent_stop_command: Option<String>,
 }
 
 /// How a holder relates to the plan.
@@ -447,6 +480,29 @@ pub struct Supervisor {
     pub process: Process,
     /// Set when it is PID 1 of a PID namespace below porthole's.
     pub namespace_init: Option<NamespaceInit>,
+}
+
+/// How a command that needs root is written for the caller: as is for
+/// root, else through `sudo` or `su` where this machine has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AsRoot {
+    #[default]
+    Already,
+    Sudo,
+    Su,
+    /// Neither: the command is followed by "(as root)".
+    Unknown,
+}
+
+impl AsRoot {
+    pub fn wrap(self, command: &str) -> String {
+        match self {
+            AsRoot::Already => command.to_string(),
+            AsRoot::Sudo => format!("sudo {command}"),
+            AsRoot::Su => format!("su -c {}", crate::shell::word(command)),
+            AsRoot::Unknown => format!("{command} (as root)"),
+        }
+    }
 }
 
 /// The `kill` that stops a supervisor as it runs from here: a PID

@@ -1450,3 +1450,182 @@ fn a_free_hold_is_named_as_a_reservation_not_as_a_port_nobody_can_bind() {
     assert!(status.expect("sh runs").success());
     assert!(eventually(Duration::from_secs(10), || !process_alive(holder)), "the hold ended");
 }
+
+/// A prefork server as nginx runs with `user nobody;`: the master, root,
+/// listens and forks two workers that drop to nobody and keep the socket;
+/// it starts a new worker for each one that exits and, on SIGTERM, stops
+/// its workers and exits. Prints `PORT MASTER_PID`.
+const ROOT_MASTER: &str = r#"
+import ctypes, os, signal, socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen()
+def worker():
+    pid = os.fork()
+    if pid == 0:
+        os.setgroups([]); os.setgid(65534); os.setuid(65534)
+        # After setuid, which clears both: die with the master, and stay
+        # readable in /proc to the worker's user, as nginx does
+        # (PR_SET_DUMPABLE).
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+        ctypes.CDLL(None).prctl(4, 1)
+        while True:
+            time.sleep(1)
+    return pid
+workers = {worker(), worker()}
+stopping = False
+def stop(*_):
+    global stopping
+    stopping = True
+    for pid in workers:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    os._exit(0)
+signal.signal(signal.SIGTERM, stop)
+print(s.getsockname()[1], os.getpid(), flush=True)
+while True:
+    try:
+        pid, _ = os.waitpid(-1, 0)
+    except ChildProcessError:
+        time.sleep(0.05)
+        continue
+    if not stopping:
+        workers.discard(pid)
+        workers.add(worker())
+"#;
+
+fn root_master() -> Option<(crate::util::ChildGuard, String)> {
+    if !is_root() {
+        crate::util::skip("a master that runs workers as nobody needs root");
+        return None;
+    }
+    let (master, mut out) = python_via(Command::new("python3"), ROOT_MASTER, &[]);
+    let port = wait_for_line(&mut out).split_whitespace().next().unwrap().to_string();
+    Some((master, port))
+}
+
+#[test]
+fn workers_of_another_user_under_a_root_master_stop_with_it_without_force() {
+    // Root stopping nginx with `user nobody`: the workers are the master's
+    // own children on its socket, and its SIGTERM ends them. "Belongs to
+    // another user; pass --force" was advice for a refusal that helped
+    // nobody: without --force the master went and the workers with it.
+    let Some((master, port)) = root_master() else { return };
+    let dry = porthole_run(&["kill", &port, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(!dry.stdout.contains("pass --force"), "{}", dry.stdout);
+    assert_eq!(dry.stdout.matches("no --force needed").count(), 2, "{}", dry.stdout);
+    let output = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 3, "{report:#}");
+    for worker in targets.iter().filter(|t| t["pid"] != master.pid()) {
+        assert_eq!(worker["user"], "nobody", "{report:#}");
+        assert_eq!(worker["action"], "stop", "{report:#}");
+        assert_eq!(worker["stopped_with"], master.pid(), "{report:#}");
+        // The master stops its workers: a worker signalled first would be
+        // replaced by a new one.
+        assert_eq!(worker["signals"], serde_json::json!([]), "{report:#}");
+        assert_eq!(worker["outcome"], "exited", "{report:#}");
+    }
+    assert_eq!(report["freed"], true, "{report:#}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(master.pid())));
+}
+
+#[test]
+fn a_caller_who_stops_only_the_workers_is_sent_to_the_root_master() {
+    // The same server stopped by a user who is not root: the master's
+    // sockets cannot be read, so only its workers are seen; each one
+    // stopped is replaced. "Nothing restarted it; run porthole kill
+    // again" sent the user round in circles: the master is named, with
+    // the command that stops it as root, and that command runs.
+    let Some((master, port)) = root_master() else { return };
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--settle", "2s", "--json"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    let holders = report["holders_after"].as_array().unwrap();
+    assert!(!holders.is_empty(), "{report:#}");
+    let sudo = ["/usr/bin/sudo", "/bin/sudo"].iter().any(|p| std::path::Path::new(p).exists());
+    let stop = if sudo {
+        format!("sudo kill {}", master.pid())
+    } else {
+        format!("su -c 'kill {}'", master.pid())
+    };
+    for holder in holders {
+        assert_eq!(holder["kind"], "inherited", "{report:#}");
+        assert_eq!(holder["parent_pid"], master.pid(), "{report:#}");
+        assert_eq!(holder["parent_unseen"], true, "{report:#}");
+        assert_eq!(holder["parent_stop_command"], stop.as_str(), "{report:#}");
+    }
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--settle", "2s"]);
+    crate::util::scrub(&mut command);
+    let text = crate::util::run(&mut command);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(!text.stdout.contains("nothing restarted it"), "{}", text.stdout);
+    assert!(text.stdout.contains(&format!("stop it instead: {stop}\n")), "{}", text.stdout);
+    // The advice runs as printed (root here, as after sudo or su) and
+    // frees the port.
+    let ran = crate::util::run(Command::new("sh").args(["-c", &stop]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(master.pid())));
+    let after = porthole_run(&["kill", &port, "--yes"]);
+    assert_eq!(after.code, 1, "nothing listens any more: {after:?}");
+}
+
+#[test]
+fn a_listener_pid_1_restarts_is_blamed_on_pid_1() {
+    // Inside a container whose PID 1 is a shell restart loop: the new
+    // server's parent is PID 1, which porthole never signals. "No
+    // supervisor porthole can name" hid who restarts it.
+    if !is_root() {
+        crate::util::skip("unshare -p and nsenter need root");
+        return;
+    }
+    let port = crate::util::unique_port();
+    let server = format!(
+        "import os, socket, time\n\
+         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', {port})); s.listen()\n\
+         print('child', os.getpid(), flush=True)\n\
+         while True: time.sleep(1)\n"
+    );
+    let loop_ = format!("while :; do python3 -u -c \"{server}\"; sleep 0.2; done");
+    let mut command = Command::new("unshare");
+    command.args(["--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", &loop_]);
+    let mut init = crate::util::ChildGuard::spawn(command.stdout(std::process::Stdio::piped()));
+    let mut out = std::io::BufReader::new(init.0.stdout.take().expect("piped"));
+    wait_for_line(&mut out);
+    // The host pid of the namespace's PID 1: unshare's child.
+    let sh = std::fs::read_to_string(format!("/proc/{}/task/{}/children", init.pid(), init.pid()))
+        .unwrap()
+        .trim()
+        .to_string();
+    let inside = |args: &[&str]| {
+        let mut command = Command::new("nsenter");
+        command.args(["-t", &sh, "-p", "-m", "--"]).arg(crate::util::binary()).args(args);
+        crate::util::scrub(&mut command);
+        crate::util::run(&mut command)
+    };
+    let port = port.to_string();
+    let output = inside(&["kill", &port, "--yes", "--json", "--settle", "10s"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    let holder = &report["holders_after"][0];
+    assert_eq!(holder["kind"], "new_process", "{report:#}");
+    assert_eq!(holder["parent_pid"], 1, "{report:#}");
+    assert_eq!(holder["parent_is_init"], true, "{report:#}");
+    assert!(holder["parent_stop_command"].is_null(), "PID 1 is never signalled: {report:#}");
+    let text = inside(&["kill", &port, "--yes", "--settle", "10s"]);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(text.stdout.contains("started by 1 (sh -c while"), "{}", text.stdout);
+    assert!(text.stdout.contains("PID 1, which started the stopped process too"), "{}", text.stdout);
+    assert!(!text.stdout.contains("no supervisor porthole can name"), "{}", text.stdout);
+}
