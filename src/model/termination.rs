@@ -471,6 +471,10 @@ pub struct Verification {
     /// ended and are not porthole's own ancestors (the shell it runs in):
     /// a supervisor slower than the watch would be one of them.
     pub lingering_parents: Vec<Supervisor>,
+    /// PID 1, when it started a stopped target and is not a host's init
+    /// (`systemd`, `init`): a container's restart loop slower than the
+    /// watch would look like a free port. porthole never signals it.
+    pub init_parent: Option<Process>,
 }
 
 /// A process that may restart what `kill` stopped: a holder's parent or a

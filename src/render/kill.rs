@@ -559,6 +559,17 @@ pub fn write_results(
                         .unwrap_or_default()
                 )?;
             }
+            if let Some(init) = &verification.init_parent {
+                writeln!(
+                    out,
+                    "  note: PID 1 ({}) started it and is still running; nothing took the port \
+                     within {watched}, but if it restarts servers more slowly (watch longer with \
+                     --settle), porthole cannot stop it: it never signals PID 1, and a signal \
+                     from inside its PID namespace reaches it only through a handler; stop the \
+                     restart in its configuration, or the container from outside",
+                    Foreign(&one_line(&init.command_line()))
+                )?;
+            }
         }
     }
     Ok(())
@@ -792,6 +803,10 @@ pub struct KillRecord {
     /// Parents of stopped processes still running after the watch (not
     /// porthole's own shell): possibly a supervisor slower than the watch.
     pub parents_still_running: Vec<ParentRecord>,
+    /// The command line of PID 1 when it started a stopped process, is no
+    /// host's init and still runs after a quiet watch: a container's restart
+    /// loop that porthole never signals (`null` otherwise).
+    pub init_still_running: Option<String>,
     /// Sockets on the ports left alone although they keep a port from
     /// being free.
     pub other_sockets: Vec<OtherSocketRecord>,
@@ -1052,6 +1067,10 @@ impl KillRecord {
                         .collect()
                 })
                 .unwrap_or_default(),
+            init_still_running: report
+                .verification
+                .and_then(|v| v.init_parent.as_ref())
+                .map(Process::command_line),
             other_sockets: report
                 .others
                 .iter()

@@ -713,6 +713,7 @@ pub fn verify(
             verification.watched = started.elapsed();
             if !restarted {
                 verification.lingering_parents = lingering_parents(system, plan);
+                verification.init_parent = init_parent(system, plan);
             }
             return Ok(verification);
         }
@@ -753,6 +754,18 @@ fn lingering_parents(system: &dyn System, plan: &Plan) -> Vec<Supervisor> {
         .filter(|parent| parent.name != "systemd")
         .map(|process| Supervisor { namespace_init: system.namespace_init(process.pid), process })
         .collect()
+}
+
+/// PID 1 when it started a stopped target and is no host's init: the
+/// restart loop of a container, named after a quiet watch since porthole
+/// never signals it and [`lingering_parents`] leaves it out.
+fn init_parent(system: &dyn System, plan: &Plan) -> Option<Process> {
+    let started_one = plan
+        .stoppable()
+        .filter_map(|t| t.process.as_ref())
+        .any(|p| p.parent_pid == 1 && p.unit.is_none());
+    let init = system.process(1).filter(|_| started_one)?;
+    (!["systemd", "init"].contains(&init.name.as_str())).then_some(init)
 }
 
 /// Whether a holder found after the signals may still let go of the port

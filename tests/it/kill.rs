@@ -1597,7 +1597,7 @@ fn a_listener_pid_1_restarts_is_blamed_on_pid_1() {
          print('child', os.getpid(), flush=True)\n\
          while True: time.sleep(1)\n"
     );
-    let loop_ = format!("while :; do python3 -u -c \"{server}\"; sleep 0.2; done");
+    let loop_ = format!("while :; do python3 -u -c \"{server}\"; sleep 2; done");
     let mut command = Command::new("unshare");
     command.args(["--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", &loop_]);
     let mut init = crate::util::ChildGuard::spawn(command.stdout(std::process::Stdio::piped()));
@@ -1618,6 +1618,7 @@ fn a_listener_pid_1_restarts_is_blamed_on_pid_1() {
     let output = inside(&["kill", &port, "--yes", "--json", "--settle", "10s"]);
     assert_eq!(output.code, 2, "{output:?}");
     let report = output.json();
+    assert!(report["init_still_running"].is_null(), "it restarted within the watch: {report:#}");
     let holder = &report["holders_after"][0];
     assert_eq!(holder["kind"], "new_process", "{report:#}");
     assert_eq!(holder["parent_pid"], 1, "{report:#}");
@@ -1628,4 +1629,12 @@ fn a_listener_pid_1_restarts_is_blamed_on_pid_1() {
     assert!(text.stdout.contains("started by 1 (sh -c while"), "{}", text.stdout);
     assert!(text.stdout.contains("PID 1, which started the stopped process too"), "{}", text.stdout);
     assert!(!text.stdout.contains("no supervisor porthole can name"), "{}", text.stdout);
+    // A watch shorter than the loop's sleep: the port is free for now, and
+    // PID 1 is named as what may take it again.
+    wait_for_line(&mut out);
+    let quiet = inside(&["kill", &port, "--yes", "--json", "--settle", "0s"]);
+    assert_eq!(quiet.code, 0, "{quiet:?}");
+    let report = quiet.json();
+    let cmdline = report["init_still_running"].as_str().expect("PID 1 named");
+    assert!(cmdline.starts_with("sh -c while"), "{report:#}");
 }
