@@ -51,11 +51,8 @@ const NAMED: &[(&str, i32)] = &[
 
 /// Other names for signals above, as procps `kill -s` takes them; a
 /// signal is always shown by its name in [`NAMED`].
-const ALIASES: &[(&str, i32)] = &[
-    ("IOT", libc::SIGABRT),
-    ("CLD", libc::SIGCHLD),
-    ("POLL", libc::SIGIO),
-];
+const ALIASES: &[(&str, i32)] =
+    &[("IOT", libc::SIGABRT), ("CLD", libc::SIGCHLD), ("POLL", libc::SIGIO)];
 
 /// The lowest real-time signal a program may use: glibc keeps the
 /// kernel's first two (32 and 33) for its threads, so `SIGRTMIN` is 34.

@@ -127,10 +127,10 @@ pub fn target_hints(target: &Target, caller_uid: u32) -> Vec<String> {
         ));
     }
     if let Some(parent) = target.stopped_with {
-        let user = target.process.as_ref().and_then(|p| p.user.clone()).map_or_else(
-            || target.process.as_ref().map_or_else(String::new, |p| p.uid.to_string()),
-            |user| user,
-        );
+        let user = target
+            .process
+            .as_ref()
+            .map_or_else(String::new, |p| p.user.clone().unwrap_or_else(|| p.uid.to_string()));
         hints.push(format!(
             "{name} runs as {user} but shares its listening socket with its parent {parent}, \
              which porthole stops: it is left to stop with it (no --force needed), and gets \

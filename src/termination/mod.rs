@@ -435,7 +435,9 @@ pub fn porthole_kill_command(request: &Request) -> String {
     };
     let ports: Vec<String> = request.ports.iter().map(u16::to_string).collect();
     let netns = match (&request.named_namespace, request.namespaces) {
-        (Some(handle), _) => format!(" {}", crate::shell::option_with_value("--netns", &handle.path)),
+        (Some(handle), _) => {
+            format!(" {}", crate::shell::option_with_value("--netns", &handle.path))
+        }
         (None, NamespaceSelection::All) => " --netns all".to_string(),
         (None, _) => String::new(),
     };
@@ -756,10 +758,22 @@ fn lingering_parents(system: &dyn System, plan: &Plan) -> Vec<Supervisor> {
         .collect()
 }
 
+/// porthole runs in a PID namespace below the initial one (a container,
+/// `unshare -p`), where PID 1 is whatever the container runs: a restart
+/// loop as often as not. `false` when the link cannot be read.
+fn in_container_pid_namespace(system: &dyn System) -> bool {
+    system
+        .read_link("/proc/self/ns/pid")
+        .is_some_and(|link| link != crate::inventory::visibility::INITIAL_PID_NAMESPACE)
+}
+
 /// PID 1 when it started a stopped target and is no host's init: the
 /// restart loop of a container, named after a quiet watch since porthole
 /// never signals it and [`lingering_parents`] leaves it out.
 fn init_parent(system: &dyn System, plan: &Plan) -> Option<Process> {
+    if !in_container_pid_namespace(system) {
+        return None;
+    }
     let started_one = plan
         .stoppable()
         .filter_map(|t| t.process.as_ref())
@@ -845,8 +859,13 @@ fn classify(
             // target PID 1 had started held too: init restarted it (an
             // orphan a target spawned as it exited has a target, not init,
             // as its first parent).
+            // Only where PID 1 can be a restart loop (a container) or for a
+            // unit: on a host, a daemon's parent is init without init having
+            // started it, and so is the orphan a stopped daemon leaves.
             let parent_is_init = kind == HolderKind::NewProcess
-                && process.as_ref().is_some_and(|p| p.parent_pid == 1)
+                && process.as_ref().is_some_and(|p| {
+                    p.parent_pid == 1 && (p.unit.is_some() || in_container_pid_namespace(system))
+                })
                 && plan.stoppable().any(|t| {
                     t.ports.contains(&socket.local_port())
                         && t.process.as_ref().is_some_and(|p| p.parent_pid == 1)

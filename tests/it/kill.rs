@@ -1627,7 +1627,11 @@ fn a_listener_pid_1_restarts_is_blamed_on_pid_1() {
     let text = inside(&["kill", &port, "--yes", "--settle", "10s"]);
     assert_eq!(text.code, 2, "{text:?}");
     assert!(text.stdout.contains("started by 1 (sh -c while"), "{}", text.stdout);
-    assert!(text.stdout.contains("PID 1, which started the stopped process too"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("PID 1, which started the stopped process too"),
+        "{}",
+        text.stdout
+    );
     assert!(!text.stdout.contains("no supervisor porthole can name"), "{}", text.stdout);
     // A watch shorter than the loop's sleep: the port is free for now, and
     // PID 1 is named as what may take it again.
@@ -1637,4 +1641,66 @@ fn a_listener_pid_1_restarts_is_blamed_on_pid_1() {
     let report = quiet.json();
     let cmdline = report["init_still_running"].as_str().expect("PID 1 named");
     assert!(cmdline.starts_with("sh -c while"), "{report:#}");
+}
+
+#[test]
+fn a_daemon_whose_parent_is_the_hosts_init_is_not_blamed_on_pid_1() {
+    // On a host, a daemon's parent is init without init having started it,
+    // and so is the replacement a stopped daemon spawns as it exits: PID 1
+    // is named as a restarter only inside a container's PID namespace.
+    if std::fs::read_link("/proc/self/ns/pid").is_ok_and(|l| l.as_os_str() != "pid:[4026531836]") {
+        crate::util::skip("this test runs in a container's PID namespace, where PID 1 is named");
+        return;
+    }
+    let code = r#"
+import os, signal, socket, sys, time
+if os.fork() != 0:
+    os._exit(0)
+os.setsid()
+def serve(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port)); s.listen()
+    return s
+s = serve(0)
+port = s.getsockname()[1]
+def on_term(*_):
+    s.close()
+    if sys.argv[1] == "replace" and os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        t = serve(port)
+        print("child", os.getpid(), flush=True)
+        time.sleep(60)
+    os._exit(0)
+signal.signal(signal.SIGTERM, on_term)
+time.sleep(0.3)
+print(port, os.getpid(), os.getppid(), flush=True)
+while True:
+    time.sleep(0.05)
+"#;
+    for mode in ["plain", "replace"] {
+        let (_outer, mut out) = python(code, &[mode]);
+        let line = wait_for_line(&mut out);
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (port, daemon) = (fields[0].to_string(), fields[1].parse::<u32>().unwrap());
+        if fields[2] != "1" {
+            let _ = porthole::sys::signal::send(daemon, porthole::sys::signal::Signal::KILL);
+            crate::util::skip("a subreaper adopts orphans here, not PID 1");
+            return;
+        }
+        let output = porthole_run(&["kill", &port, "--yes", "--json", "--settle", "1s"]);
+        let _ = porthole::sys::signal::send(daemon, porthole::sys::signal::Signal::KILL);
+        let report = output.json();
+        assert!(report["init_still_running"].is_null(), "{mode}: {report:#}");
+        if mode == "replace" {
+            let child: u32 =
+                wait_for_line(&mut out).split_whitespace().nth(1).unwrap().parse().unwrap();
+            let _ = porthole::sys::signal::send(child, porthole::sys::signal::Signal::KILL);
+            let holder = &report["holders_after"][0];
+            assert_eq!(holder["kind"], "new_process", "{report:#}");
+            assert_eq!(holder["parent_is_init"], false, "{report:#}");
+            assert!(holder["parent_pid"].is_null(), "{report:#}");
+        } else {
+            assert_eq!(output.code, 0, "{output:?}");
+        }
+    }
 }
