@@ -1120,6 +1120,20 @@ fn a_hidden_owner_of_another_user_is_named_by_the_sockets_user() {
     let whose = format!("; the socket belongs to user nobody (uid {})", uid.trim());
     assert!(output.stdout.contains(&whose), "{whose}: {output:?}");
     assert!(process_alive(server.pid()));
+    // The run that sees and stops it as root, not "--force", which cannot
+    // help a user who is not root; it runs as printed (here as root already,
+    // as after sudo or su) and finds the owner.
+    let line = output.stdout.lines().find(|l| l.contains("hidden:")).unwrap();
+    let (_, as_root) = line.split_once("; as root: ").expect("the command as root");
+    assert!(as_root.contains(&format!(" kill {port} --force")), "{line}");
+    assert!(as_root.starts_with("sudo ") || as_root.starts_with("su -c "), "{line}");
+    let ran = crate::util::run(Command::new("sh").args(["-c", as_root]));
+    assert!(
+        ran.stdout.contains(&format!("{} ", server.pid())) && ran.stdout.contains("nobody"),
+        "{ran:?}"
+    );
+    assert!(ran.stderr.contains("pass --yes"), "{ran:?}");
+    assert!(process_alive(server.pid()));
 }
 
 #[test]
