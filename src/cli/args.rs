@@ -293,8 +293,8 @@ pub struct KillArgs {
     /// How long to wait after SIGTERM before SIGKILL (e.g. 5s, 500ms).
     #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "5s")]
     pub grace: String,
-    /// Send only this signal (TERM, INT, HUP, KILL, QUIT, USR1… or a number;
-    /// -9 and -KILL as kill(1) writes them work too).
+    /// Send only this signal (TERM, INT, HUP, KILL, QUIT, USR1, RTMIN+1… or a
+    /// number; -9 and -KILL as kill(1) writes them work too).
     #[arg(allow_hyphen_values = true, short = 's', long, value_name = "NAME")]
     pub signal: Option<String>,
     /// How long to watch the port afterwards for a restarted process (see
