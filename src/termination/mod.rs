@@ -1111,6 +1111,32 @@ mod tests {
     }
 
     #[test]
+    fn the_run_as_root_selects_what_this_run_selects_and_runs_through_sudo_or_su() {
+        let two_ports = Request {
+            ports: vec![8080, 9090],
+            udp: false,
+            named_namespace: Some(NamespaceHandle { path: "/run/netns/demo".into(), inode: 7 }),
+            ..request()
+        };
+        let command = porthole_kill_command(&two_ports);
+        assert!(command.ends_with(" kill 8080 9090 -t --netns /run/netns/demo"), "{command}");
+        assert_eq!(AsRoot::Sudo.wrap("kill 42"), "sudo kill 42");
+        assert_eq!(AsRoot::Su.wrap("kill 42"), "su -c 'kill 42'");
+        assert_eq!(AsRoot::Already.wrap("kill 42"), "kill 42");
+        // Without root, a refusal of another user's process names that run,
+        // not --force, which the kernel would answer with EPERM.
+        let identity =
+            Identity { pid: 100, parent_pid: 99, ancestors: vec![], uid: 1000, privileged: false };
+        let system = Scripted { sockets: vec![listener(501)], ..Scripted::default() }
+            .process(process(501, 0, "nginx"), 0);
+        let snapshot = system.snapshot(&listeners_query(&request())).unwrap();
+        let plan = plan_from(&system, &request(), snapshot, &identity);
+        let described = refusal(&plan, 501).unwrap().describe();
+        assert!(!described.contains("pass --force"), "{described}");
+        assert!(described.contains(" kill 8080 -t --force"), "{described}");
+    }
+
+    #[test]
     fn forwarders_get_a_container_hint() {
         let proxy = Process { name: "docker-proxy".into(), ..Process::default() };
         assert_eq!(
