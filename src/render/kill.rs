@@ -187,7 +187,7 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
         .collect::<std::collections::BTreeSet<u16>>()
         .into_iter()
         .partition(|port| plan.listeners.iter().any(|l| l.local_port() == *port));
-    let join = |ports: &[u16]| ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+    let join = |ports: &[u16]| port_list(ports);
     let mut header = format!(
         "Listening on {} {}",
         if listened.len() == 1 { "port" } else { "ports" },
@@ -525,7 +525,30 @@ pub fn write_results(
                 )))
             )?;
         }
+        // Ports nothing listened on to begin with (a range's idle ports) are
+        // said free on one line, not one line each.
+        let idle_free: Vec<u16> = verification
+            .free
+            .iter()
+            .copied()
+            .filter(|&port| !report.plan.listeners.iter().any(|l| l.local_port() == port))
+            .filter(|&port| !report.others.iter().any(|o| o.socket.local_port() == port))
+            .collect();
+        if idle_free.len() > 1 {
+            writeln!(
+                out,
+                "{}",
+                style.green(&format!(
+                    "Ports {} are free{}.",
+                    port_list(&idle_free),
+                    where_free(report.plan)
+                ))
+            )?;
+        }
         for &port in &verification.free {
+            if idle_free.len() > 1 && idle_free.contains(&port) {
+                continue;
+            }
             if report.others.iter().any(|o| o.socket.local_port() == port) {
                 let listened = report.plan.listeners.iter().any(|l| l.local_port() == port);
                 writeln!(
@@ -596,12 +619,11 @@ pub fn write_nothing(out: &mut dyn Write, report: &KillReport<'_>) -> std::io::R
         }
     }
     if !quiet.is_empty() {
-        let ports: Vec<String> = quiet.iter().map(u16::to_string).collect();
         writeln!(
             out,
             "Nothing listens on {} {}.",
             if quiet.len() == 1 { "port" } else { "ports" },
-            ports.join(", ")
+            port_list(&quiet)
         )?;
     }
     for port in used {
@@ -614,6 +636,30 @@ pub fn write_nothing(out: &mut dyn Write, report: &KillReport<'_>) -> std::io::R
         write_others(out, others, port)?;
     }
     Ok(())
+}
+
+/// Ports as people write them: runs of three or more consecutive ports as
+/// `LOW-HIGH` (`3000-3010, 3012`), so a range given to `kill` reads back
+/// as one.
+pub fn port_list(ports: &[u16]) -> String {
+    let mut sorted = ports.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut index = 0;
+    while index < sorted.len() {
+        let mut end = index;
+        while end + 1 < sorted.len() && sorted[end + 1] == sorted[end] + 1 {
+            end += 1;
+        }
+        if end - index >= 2 {
+            parts.push(format!("{}-{}", sorted[index], sorted[end]));
+        } else {
+            parts.extend(sorted[index..=end].iter().map(u16::to_string));
+        }
+        index = end + 1;
+    }
+    parts.join(", ")
 }
 
 /// Where an empty plan looked: "this network namespace", or the one
@@ -1128,6 +1174,15 @@ pub fn write_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_lists_read_back_as_ranges() {
+        assert_eq!(port_list(&[3000, 3001, 3002, 3003, 3005]), "3000-3003, 3005");
+        assert_eq!(port_list(&[8001, 8000]), "8000, 8001");
+        assert_eq!(port_list(&[9, 7, 8, 8]), "7-9");
+        assert_eq!(port_list(&[65534, 65535]), "65534, 65535");
+        assert_eq!(port_list(&[]), "");
+    }
 
     #[test]
     fn running_time_reads_naturally() {

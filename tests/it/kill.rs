@@ -431,6 +431,10 @@ fn bad_input_is_one_line_and_exit_2() {
         &["kill", "80", "--signal", "RTMIN+31"],
         &["kill", "80", "--signal", "RTMAX+1"],
         &["kill", "80", "--signal", "RTMIN-1"],
+        &["kill", "3010-3000"],
+        &["kill", "1-2000"],
+        &["kill", "3000-"],
+        &["kill", "3000-x"],
         &["kill", "80", "-4", "-6"],
         &["kill"],
     ] {
@@ -1717,4 +1721,36 @@ while True:
             assert_eq!(output.code, 0, "{output:?}");
         }
     }
+}
+
+#[test]
+fn a_port_range_stops_its_listeners_and_reads_back_as_a_range() {
+    // `kill 8000-8010`, as `ls --port` takes a range; the ports nothing
+    // listens on are named as ranges, not one line each.
+    let Some(netns) = Netns::create() else { return };
+    let code = r#"
+import socket, time
+t = socket.socket(); t.bind(("127.0.0.1", 8001)); t.listen()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 8003))
+print("ready", flush=True)
+time.sleep(60)
+"#;
+    let (server, mut out) = python_via(netns.command("python3"), code, &[]);
+    wait_for_line(&mut out);
+    let output = netns.porthole(&["kill", "8000-8010", "--yes", "--settle", "0s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.starts_with(
+            "Listening on ports 8001, 8003 (nothing listens on 8000, 8002, 8004-8010):"
+        ),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("Ports 8000, 8002, 8004-8010 are free."), "{}", output.stdout);
+    assert!(output.stdout.contains("Port 8001 is free."), "{}", output.stdout);
+    assert!(output.stdout.contains("Port 8003 is free."), "{}", output.stdout);
+    assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
+    let output = netns.porthole(&["kill", "8000-8010", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert_eq!(output.json()["ports"].as_array().unwrap().len(), 11);
 }
