@@ -558,13 +558,13 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
             fate: Fate::Survived,
             via_parent: target.stopped_with,
         };
-        if is_gone(system, target.pid, target.start_ticks) {
-            outcome.fate = Fate::AlreadyGone;
-        } else if target.stopped_with.is_some() {
+        if target.stopped_with.is_some() {
             // Its parent's signal stops it: a master stops its workers
             // itself (a worker signalled first may be replaced by a new
-            // one). Waited for below, and SIGKILLed if it outlives the
-            // grace.
+            // one). Waited for below (it may be gone already, by its
+            // parent's doing), and SIGKILLed if it outlives the grace.
+        } else if is_gone(system, target.pid, target.start_ticks) {
+            outcome.fate = Fate::AlreadyGone;
         } else {
             match system.signal(target.pid, target.start_ticks, first) {
                 Ok(()) => {
