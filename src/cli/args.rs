@@ -272,7 +272,7 @@ Exit status: 0 found, 1 no free port in the range, 2 bad input.";
 
 #[derive(Debug, Args)]
 pub struct KillArgs {
-    /// Ports whose listeners to stop.
+    /// Ports whose listeners to stop, or ranges such as 3000-3010.
     #[arg(value_name = "PORT", required = true)]
     pub ports: Vec<String>,
     /// Only TCP listeners (default: TCP and UDP).
@@ -293,8 +293,8 @@ pub struct KillArgs {
     /// How long to wait after SIGTERM before SIGKILL (e.g. 5s, 500ms).
     #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "5s")]
     pub grace: String,
-    /// Send only this signal (TERM, INT, HUP, KILL, QUIT, USR1… or a number;
-    /// -9 and -KILL as kill(1) writes them work too).
+    /// Send only this signal (TERM, INT, HUP, KILL, QUIT, USR1, RTMIN+1… or a
+    /// number; -9 and -KILL as kill(1) writes them work too).
     #[arg(allow_hyphen_values = true, short = 's', long, value_name = "NAME")]
     pub signal: Option<String>,
     /// How long to watch the port afterwards for a restarted process (see

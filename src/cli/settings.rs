@@ -245,9 +245,25 @@ impl KillSettings {
         let (namespaces, named_namespace) = resolve_netns(&netns)?;
         let mut parsed = Vec::new();
         for text in &ports {
-            let port = parse_port(text)?;
-            if !parsed.contains(&port) {
-                parsed.push(port);
+            // `3000-3010`, as `ls --port` takes it.
+            let (low, high) = match text.trim().split_once('-') {
+                Some((low, _)) if !low.is_empty() => {
+                    parse_range(text.trim()).with_context(|| format!("port range '{text}'"))?
+                }
+                _ => {
+                    let port = parse_port(text)?;
+                    (port, port)
+                }
+            };
+            for port in low..=high {
+                if !parsed.contains(&port) {
+                    parsed.push(port);
+                }
+                if parsed.len() > MAX_KILL_PORTS {
+                    bail!(
+                        "'{text}': more than {MAX_KILL_PORTS} ports; porthole kill takes at most {MAX_KILL_PORTS} at once"
+                    );
+                }
             }
         }
         let grace = parse_duration(&grace).with_context(|| format!("--grace '{grace}'"))?;
@@ -257,8 +273,11 @@ impl KillSettings {
             Some(name) => {
                 // `-9` and `-KILL` as kill(1) writes them.
                 let bare = name.strip_prefix('-').unwrap_or(&name);
+                if bare.trim().parse::<i64>() == Ok(0) {
+                    bail!("--signal '{name}': signal 0 sends nothing (kill -0 only checks that a process exists); see who listens with --dry-run");
+                }
                 let Some(signal) = crate::sys::signal::Signal::parse(bare) else {
-                    bail!("--signal '{name}': unknown signal (expected a name such as TERM, INT, HUP, KILL, QUIT, USR1, or a number 1-64)");
+                    bail!("--signal '{name}': unknown signal (expected a name such as TERM, INT, HUP, KILL, QUIT, USR1, RTMIN+1, RTMAX-2, or a number 1-64)");
                 };
                 crate::termination::Method::Single { signal, grace }
             }
@@ -284,6 +303,10 @@ impl KillSettings {
         })
     }
 }
+
+/// The most ports one `kill` run takes: a range wider than this is more
+/// likely a typo than a plan.
+const MAX_KILL_PORTS: usize = 1024;
 
 /// Everything `porthole free` needs, validated.
 #[derive(Debug, Clone)]

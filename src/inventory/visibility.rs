@@ -23,7 +23,7 @@ use crate::inventory::mountinfo;
 use crate::model::OwnerGap;
 
 /// `pid:[PROC_PID_INIT_INO]`: the link of the initial PID namespace.
-const INITIAL_PID_NAMESPACE: &str = "pid:[4026531836]";
+pub const INITIAL_PID_NAMESPACE: &str = "pid:[4026531836]";
 
 /// The reasons that apply on this machine, most likely first.
 /// `unreadable_processes` is the count of fd tables the scan was refused.

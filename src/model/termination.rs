@@ -46,11 +46,24 @@ const NAMED: &[(&str, i32)] = &[
     ("IO", libc::SIGIO),
     ("PWR", libc::SIGPWR),
     ("SYS", libc::SIGSYS),
+    ("STKFLT", libc::SIGSTKFLT),
 ];
 
-/// The highest signal number Linux accepts (`SIGRTMAX` with glibc's two
-/// reserved real-time signals included).
-const MAX_SIGNAL: i32 = 64;
+/// Other names for signals above, as procps `kill -s` takes them; a
+/// signal is always shown by its name in [`NAMED`].
+const ALIASES: &[(&str, i32)] =
+    &[("IOT", libc::SIGABRT), ("CLD", libc::SIGCHLD), ("POLL", libc::SIGIO)];
+
+/// The lowest real-time signal a program may use: glibc keeps the
+/// kernel's first two (32 and 33) for its threads, so `SIGRTMIN` is 34.
+fn rtmin() -> i32 {
+    libc::SIGRTMIN()
+}
+
+/// The highest signal number Linux accepts.
+fn rtmax() -> i32 {
+    libc::SIGRTMAX()
+}
 
 impl Signal {
     pub const TERM: Signal = Signal { number: libc::SIGTERM };
@@ -59,24 +72,65 @@ impl Signal {
     pub const STOP: Signal = Signal { number: libc::SIGSTOP };
     pub const TSTP: Signal = Signal { number: libc::SIGTSTP };
 
-    /// Parses `TERM`, `SIGTERM`, `term` or `15`. Signal 0 (a liveness probe,
-    /// not a signal) is refused.
+    /// Parses what `kill -s` takes: `TERM`, `SIGTERM`, `term`, `15`, the
+    /// real-time signals as `RTMIN`, `RTMIN+1`, `SIGRTMAX-2` (within
+    /// `SIGRTMIN`..=`SIGRTMAX`) and procps' aliases (`IOT`, `CLD`,
+    /// `POLL`). Signal 0 (a liveness probe, not a signal) is refused.
     pub fn parse(text: &str) -> Option<Signal> {
         let trimmed = text.trim();
         if let Ok(number) = trimmed.parse::<i32>() {
-            return (1..=MAX_SIGNAL).contains(&number).then_some(Signal { number });
+            return (1..=rtmax()).contains(&number).then_some(Signal { number });
         }
         let upper = trimmed.to_ascii_uppercase();
         let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-        NAMED.iter().find(|(known, _)| *known == name).map(|&(_, number)| Signal { number })
-    }
-
-    /// The name without the `SIG` prefix (`TERM`), or the number.
-    pub fn name(self) -> String {
+        if let Some(number) = Self::real_time(name) {
+            return Some(Signal { number });
+        }
         NAMED
             .iter()
-            .find(|(_, number)| *number == self.number)
-            .map_or_else(|| self.number.to_string(), |(name, _)| (*name).to_string())
+            .chain(ALIASES)
+            .find(|(known, _)| *known == name)
+            .map(|&(_, number)| Signal { number })
+    }
+
+    /// `RTMIN`, `RTMIN+N`, `RTMAX`, `RTMAX-N` (N in decimal digits only,
+    /// as bash's `kill` takes them), when the number is a real-time signal.
+    fn real_time(name: &str) -> Option<i32> {
+        let offset = |rest: &str, sign: char| -> Option<i32> {
+            if rest.is_empty() {
+                return Some(0);
+            }
+            let digits = rest.strip_prefix(sign)?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse::<i32>().ok()
+        };
+        let number = if let Some(rest) = name.strip_prefix("RTMIN") {
+            rtmin().checked_add(offset(rest, '+')?)?
+        } else if let Some(rest) = name.strip_prefix("RTMAX") {
+            rtmax().checked_sub(offset(rest, '-')?)?
+        } else {
+            return None;
+        };
+        (rtmin()..=rtmax()).contains(&number).then_some(number)
+    }
+
+    /// The name without the `SIG` prefix (`TERM`, `RTMIN+1`, `RTMAX-2`,
+    /// split where bash's `kill -l` splits them), or the number (32 and
+    /// 33, which glibc keeps for itself).
+    pub fn name(self) -> String {
+        if let Some((name, _)) = NAMED.iter().find(|(_, number)| *number == self.number) {
+            return (*name).to_string();
+        }
+        let (low, high) = (rtmin(), rtmax());
+        match self.number {
+            n if n == low => "RTMIN".to_string(),
+            n if n == high => "RTMAX".to_string(),
+            n if n > low && n - low <= (high - low) / 2 => format!("RTMIN+{}", n - low),
+            n if n > low && n < high => format!("RTMAX-{}", high - n),
+            n => n.to_string(),
+        }
     }
 }
 
@@ -104,8 +158,10 @@ pub enum Refusal {
     Ancestor,
     /// A kernel thread: it cannot be signalled meaningfully.
     KernelThread,
-    /// Another user's process and `--force` was not given.
-    OtherUser { uid: u32, user: Option<String> },
+    /// Another user's process and `--force` was not given. `as_root`:
+    /// porthole is not root, so `--force` alone cannot help (the kernel
+    /// refuses the signal); the command that does it as root.
+    OtherUser { uid: u32, user: Option<String>, as_root: Option<String> },
     /// PID 1 of a PID namespace below porthole's (a container's init) and
     /// `--force` was not given: stopping it ends every process in there.
     NamespaceInit { processes: usize },
@@ -127,8 +183,13 @@ impl Refusal {
             Refusal::Parent => "this is the program that started porthole (the shell it runs in?): stopping it ends this session; pass --allow-ancestors to stop it anyway".to_string(),
             Refusal::Ancestor => "this is an ancestor of porthole (the shell behind sudo or sh -c, a terminal multiplexer?): stopping it ends this session; pass --allow-ancestors to stop it anyway".to_string(),
             Refusal::KernelThread => "a kernel thread".to_string(),
-            Refusal::OtherUser { uid, user } => format!(
+            Refusal::OtherUser { uid, user, as_root: None } => format!(
                 "belongs to another user ({}); pass --force to stop it",
+                user.clone().unwrap_or_else(|| uid.to_string())
+            ),
+            Refusal::OtherUser { uid, user, as_root: Some(command) } => format!(
+                "belongs to another user ({}); only root may signal another user's process, \
+                 with or without --force; as root: {command}",
                 user.clone().unwrap_or_else(|| uid.to_string())
             ),
             Refusal::NamespaceInit { processes } => format!(
@@ -169,6 +230,11 @@ pub struct Target {
     pub namespace_init: Option<NamespaceInit>,
     /// Set when the cgroup freezer holds the process: signals wait.
     pub frozen: Option<Frozen>,
+    /// Another user's process (a prefork worker under `user nobody`) whose
+    /// parent, a target porthole stops, holds the same listening socket:
+    /// it is left to that parent (as systemd's `KillMode=mixed` does),
+    /// not refused, and SIGKILLed only if it outlives the grace.
+    pub stopped_with: Option<u32>,
 }
 
 /// A process frozen by the cgroup freezer, and how to thaw it (see
@@ -254,6 +320,11 @@ pub struct Plan {
     /// User names of the listeners' socket uids: the kernel reports the
     /// uid of a socket whose owning process cannot be seen.
     pub user_names: BTreeMap<u32, String>,
+    /// How a command that needs root is written for this caller.
+    pub as_root: AsRoot,
+    /// `porthole kill PORT… [FLAGS]` selecting what this run selects, as
+    /// root's `PATH` finds this porthole.
+    pub kill_command: String,
 }
 
 impl Plan {
@@ -311,6 +382,9 @@ pub struct Outcome {
     pub pid: u32,
     pub signals: Vec<Signal>,
     pub fate: Fate,
+    /// The parent whose signal was meant to stop it ([`Target::stopped_with`]):
+    /// `signals` holds only what porthole sent this process itself.
+    pub via_parent: Option<u32>,
 }
 
 /// Who holds a port after the run.
@@ -331,6 +405,19 @@ pub struct Holder {
     /// reload after `--signal HUP`, a master replacing a worker), so it,
     /// not this process, keeps the port held.
     pub parent_is_target: bool,
+    /// The parent was no target because porthole could not see it hold the
+    /// socket (another user's process, porthole not root) and still runs:
+    /// the master of a prefork server that starts a new worker on the same
+    /// socket for each one stopped.
+    pub parent_unseen: bool,
+    /// The parent is PID 1, which also started the stopped target: init
+    /// (a container's shell loop, tini, runit) restarted it. porthole never
+    /// signals PID 1, so `parent_stop_command` is `None`.
+    pub parent_is_init: bool,
+    /// The command that stops the parent from here, as root when the
+    /// parent is another user's and porthole is not root; `None` without
+    /// a parent.
+    pub parent_stop_command: Option<String>,
 }
 
 /// How a holder relates to the plan.
@@ -381,6 +468,10 @@ pub struct Verification {
     /// ended and are not porthole's own ancestors (the shell it runs in):
     /// a supervisor slower than the watch would be one of them.
     pub lingering_parents: Vec<Supervisor>,
+    /// PID 1, when it started a stopped target and is not a host's init
+    /// (`systemd`, `init`): a container's restart loop slower than the
+    /// watch would look like a free port. porthole never signals it.
+    pub init_parent: Option<Process>,
 }
 
 /// A process that may restart what `kill` stopped: a holder's parent or a
@@ -390,6 +481,29 @@ pub struct Supervisor {
     pub process: Process,
     /// Set when it is PID 1 of a PID namespace below porthole's.
     pub namespace_init: Option<NamespaceInit>,
+}
+
+/// How a command that needs root is written for the caller: as is for
+/// root, else through `sudo` or `su` where this machine has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AsRoot {
+    #[default]
+    Already,
+    Sudo,
+    Su,
+    /// Neither: the command is followed by "(as root)".
+    Unknown,
+}
+
+impl AsRoot {
+    pub fn wrap(self, command: &str) -> String {
+        match self {
+            AsRoot::Already => command.to_string(),
+            AsRoot::Sudo => format!("sudo {command}"),
+            AsRoot::Su => format!("su -c {}", crate::shell::word(command)),
+            AsRoot::Unknown => format!("{command} (as root)"),
+        }
+    }
 }
 
 /// The `kill` that stops a supervisor as it runs from here: a PID

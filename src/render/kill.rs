@@ -126,6 +126,17 @@ pub fn target_hints(target: &Target, caller_uid: u32) -> Vec<String> {
             frozen.thaw_command()
         ));
     }
+    if let Some(parent) = target.stopped_with {
+        let user = target
+            .process
+            .as_ref()
+            .map_or_else(String::new, |p| p.user.clone().unwrap_or_else(|| p.uid.to_string()));
+        hints.push(format!(
+            "{name} runs as {user} but shares its listening socket with its parent {parent}, \
+             which porthole stops: it is left to stop with it (no --force needed), and gets \
+             SIGKILL only if it outlives the grace"
+        ));
+    }
     if let Some(remark) = target.process.as_ref().and_then(Process::exe_remark) {
         hints.push(format!("{name}: {remark}"));
     }
@@ -176,7 +187,7 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
         .collect::<std::collections::BTreeSet<u16>>()
         .into_iter()
         .partition(|port| plan.listeners.iter().any(|l| l.local_port() == *port));
-    let join = |ports: &[u16]| ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+    let join = |ports: &[u16]| port_list(ports);
     let mut header = format!(
         "Listening on {} {}",
         if listened.len() == 1 { "port" } else { "ports" },
@@ -236,9 +247,15 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
                 }
                 None => format!("; the socket belongs to uid {}", socket.uid),
             };
+            // The run that sees and stops it, as this caller reaches root.
+            let as_root = if plan.privileged {
+                String::new()
+            } else {
+                format!("; as root: {}", crate::termination::porthole_kill_command_with(plan))
+            };
             writeln!(
                 out,
-                "  {}: the owner of {on} cannot be seen: {why}{whose}",
+                "  {}: the owner of {on} cannot be seen: {why}{whose}{as_root}",
                 style.yellow("hidden")
             )?;
         }
@@ -269,7 +286,8 @@ pub fn write_question(out: &mut dyn Write, count: usize) -> std::io::Result<()> 
     out.flush()
 }
 
-fn fate_text(outcome: &Outcome, target: Option<&Target>, privileged: bool) -> String {
+fn fate_text(outcome: &Outcome, target: Option<&Target>, plan: &Plan) -> String {
+    let privileged = plan.privileged;
     let sent: Vec<String> = outcome.signals.iter().map(ToString::to_string).collect();
     let name = label(outcome.pid, target.and_then(|t| t.process.as_ref()));
     let seconds = |d: &std::time::Duration| format!("{:.2}s", d.as_secs_f64());
@@ -278,6 +296,27 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>, privileged: bool) -> St
     let dropped_term =
         target.and_then(|t| t.namespace_init.as_ref()).is_some_and(|init| !init.catches_term);
     let frozen = target.and_then(|t| t.frozen.as_ref());
+    if let Some(parent) = outcome.via_parent {
+        match &outcome.fate {
+            Fate::Exited { after } => {
+                return format!(
+                    "{name}: stopped with its parent {parent}: exited after {}",
+                    seconds(after)
+                )
+            }
+            Fate::Killed { after } => {
+                return format!(
+                    "Sent SIGKILL to {name}: it outlived its parent {parent}'s stop; SIGKILL \
+                     stopped it after {}",
+                    seconds(after)
+                )
+            }
+            Fate::Survived if sent.is_empty() => {
+                return format!("{name}: left to its parent {parent}: still running")
+            }
+            _ => {}
+        }
+    }
     match &outcome.fate {
         Fate::Killed { after } if frozen.is_some() => format!(
             "Sent {} to {name}: it is frozen by the cgroup freezer, so SIGTERM waited; SIGKILL stopped it after {}",
@@ -308,7 +347,11 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>, privileged: bool) -> St
             format!("{name}: the kernel refused the signal (EPERM) even to root")
         }
         Fate::NotPermitted => {
-            format!("{name}: not permitted to signal it (another user's process); run as root")
+            let command = crate::termination::porthole_kill_command_with(plan);
+            format!(
+                "{name}: not permitted to signal it (another user's process; only root may); \
+                 as root: {command}"
+            )
         }
         Fate::AlreadyGone => format!("{name}: had already exited"),
         Fate::Failed { errno } => {
@@ -342,6 +385,19 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
             if let Some(parent) = &holder.parent {
                 text.push_str(&format!(", started by {} ({})", parent.pid, parent.command_line()));
             }
+            if holder.parent_unseen {
+                // porthole (not root) could not see the parent hold the
+                // socket, but it runs on and the socket lives on in a new
+                // child: a master re-forking its workers.
+                text.push_str(&format!(
+                    ", which is still running: another user's process, whose sockets porthole \
+                     cannot see as this user; a prefork master that holds the same socket starts \
+                     a new worker for each one stopped, so stopping workers does not free the \
+                     port; stop it instead: {}",
+                    holder.parent_stop_command.clone().unwrap_or_default()
+                ));
+                return text;
+            }
             if holder.parent_is_target {
                 // The parent is still here and hands the socket on: another
                 // `porthole kill` would stop this one and it would start the
@@ -367,6 +423,24 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
                 text.push_str(&format!(", started by {} ({})", parent.pid, parent.command_line()));
             }
             let command = holder.process.as_ref().and_then(|p| p.stop_service_command(caller_uid));
+            if let Some(init) = holder.parent.as_ref().filter(|_| holder.parent_is_init) {
+                text.push_str(": PID 1, which started the stopped process too, restarted it");
+                match command {
+                    Some(command) => text.push_str(&format!("; stop the unit instead: {command}")),
+                    None if init.name == "systemd" => text.push_str(&format!(
+                        "; porthole never signals PID 1; find the unit that restarts it with: \
+                         systemctl status {}",
+                        holder.pid.unwrap_or_default()
+                    )),
+                    None => text.push_str(
+                        "; porthole never signals PID 1, and no signal sent from inside its PID \
+                         namespace ends it unless it handles that signal: stop the restart in \
+                         PID 1's own configuration, or stop this container (its PID namespace) \
+                         from outside",
+                    ),
+                }
+                return text;
+            }
             if holder.parent.is_none() && command.is_none() {
                 // An orphan (or init's child outside any unit): no
                 // supervisor can be named, and the stopped process itself
@@ -388,6 +462,11 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
                         text.push_str(&format!("; stop the supervisor ({}) instead", parent.pid));
                         if let Some(init) = &holder.parent_init {
                             text.push_str(&namespace_init_stop(parent.pid, init));
+                        }
+                        // Another user's supervisor, porthole not root.
+                        let command = holder.parent_stop_command.as_deref().unwrap_or_default();
+                        if !command.starts_with("kill ") && !command.is_empty() {
+                            text.push_str(&format!(", as root: {command}"));
                         }
                     }
                 }
@@ -432,7 +511,7 @@ pub fn write_results(
     }
     for outcome in report.outcomes.unwrap_or_default() {
         let target = report.plan.targets.iter().find(|t| t.pid == outcome.pid);
-        writeln!(out, "{}", Foreign(&fate_text(outcome, target, report.plan.privileged)))?;
+        writeln!(out, "{}", Foreign(&fate_text(outcome, target, report.plan)))?;
     }
     if let Some(verification) = report.verification {
         for holder in &verification.holders {
@@ -446,7 +525,30 @@ pub fn write_results(
                 )))
             )?;
         }
+        // Ports nothing listened on to begin with (a range's idle ports) are
+        // said free on one line, not one line each.
+        let idle_free: Vec<u16> = verification
+            .free
+            .iter()
+            .copied()
+            .filter(|&port| !report.plan.listeners.iter().any(|l| l.local_port() == port))
+            .filter(|&port| !report.others.iter().any(|o| o.socket.local_port() == port))
+            .collect();
+        if idle_free.len() > 1 {
+            writeln!(
+                out,
+                "{}",
+                style.green(&format!(
+                    "Ports {} are free{}.",
+                    port_list(&idle_free),
+                    where_free(report.plan)
+                ))
+            )?;
+        }
         for &port in &verification.free {
+            if idle_free.len() > 1 && idle_free.contains(&port) {
+                continue;
+            }
             if report.others.iter().any(|o| o.socket.local_port() == port) {
                 let listened = report.plan.listeners.iter().any(|l| l.local_port() == port);
                 writeln!(
@@ -480,6 +582,17 @@ pub fn write_results(
                         .unwrap_or_default()
                 )?;
             }
+            if let Some(init) = &verification.init_parent {
+                writeln!(
+                    out,
+                    "  note: PID 1 ({}) started it and is still running; nothing took the port \
+                     within {watched}, but if it restarts servers more slowly (watch longer with \
+                     --settle), porthole cannot stop it: it never signals PID 1, and a signal \
+                     from inside its PID namespace reaches it only through a handler; stop the \
+                     restart in its configuration, or the container from outside",
+                    Foreign(&one_line(&init.command_line()))
+                )?;
+            }
         }
     }
     Ok(())
@@ -506,12 +619,11 @@ pub fn write_nothing(out: &mut dyn Write, report: &KillReport<'_>) -> std::io::R
         }
     }
     if !quiet.is_empty() {
-        let ports: Vec<String> = quiet.iter().map(u16::to_string).collect();
         writeln!(
             out,
             "Nothing listens on {} {}.",
             if quiet.len() == 1 { "port" } else { "ports" },
-            ports.join(", ")
+            port_list(&quiet)
         )?;
     }
     for port in used {
@@ -524,6 +636,30 @@ pub fn write_nothing(out: &mut dyn Write, report: &KillReport<'_>) -> std::io::R
         write_others(out, others, port)?;
     }
     Ok(())
+}
+
+/// Ports as people write them: runs of three or more consecutive ports as
+/// `LOW-HIGH` (`3000-3010, 3012`), so a range given to `kill` reads back
+/// as one.
+pub fn port_list(ports: &[u16]) -> String {
+    let mut sorted = ports.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut index = 0;
+    while index < sorted.len() {
+        let mut end = index;
+        while end + 1 < sorted.len() && sorted[end + 1] == sorted[end] + 1 {
+            end += 1;
+        }
+        if end - index >= 2 {
+            parts.push(format!("{}-{}", sorted[index], sorted[end]));
+        } else {
+            parts.extend(sorted[index..=end].iter().map(u16::to_string));
+        }
+        index = end + 1;
+    }
+    parts.join(", ")
 }
 
 /// Where an empty plan looked: "this network namespace", or the one
@@ -713,6 +849,10 @@ pub struct KillRecord {
     /// Parents of stopped processes still running after the watch (not
     /// porthole's own shell): possibly a supervisor slower than the watch.
     pub parents_still_running: Vec<ParentRecord>,
+    /// The command line of PID 1 when it started a stopped process, is no
+    /// host's init and still runs after a quiet watch: a container's restart
+    /// loop that porthole never signals (`null` otherwise).
+    pub init_still_running: Option<String>,
     /// Sockets on the ports left alone although they keep a port from
     /// being free.
     pub other_sockets: Vec<OtherSocketRecord>,
@@ -789,6 +929,9 @@ pub struct TargetRecord {
     pub namespace_processes: Option<usize>,
     /// The cgroup freezer holds the process: signals wait until the thaw.
     pub frozen: bool,
+    /// Another user's process left to stop with this parent, a target that
+    /// holds the same listening socket (a prefork master's worker).
+    pub stopped_with: Option<u32>,
     #[serde(flatten)]
     pub bytes: super::json::ProcessBytes,
     /// The command that thaws it, when `frozen`.
@@ -821,6 +964,13 @@ pub struct HolderRecord {
     /// The parent is a process porthole signalled or refused that still
     /// runs and handed the socket on after the signal.
     pub parent_is_target: bool,
+    /// The parent is another user's process whose sockets porthole (not
+    /// root) cannot see, still running after it handed the socket to this
+    /// one: a prefork master; `parent_stop_command` stops it, as root.
+    pub parent_unseen: bool,
+    /// The parent is PID 1, which restarted the stopped process; porthole
+    /// never signals it (`parent_stop_command` is `null`).
+    pub parent_is_init: bool,
     pub socket: SocketRecord,
 }
 
@@ -871,6 +1021,7 @@ impl KillRecord {
                     hints: target_hints(target, plan.caller_uid),
                     namespace_processes: target.namespace_init.as_ref().map(|i| i.processes),
                     frozen: target.frozen.is_some(),
+                    stopped_with: target.stopped_with,
                     bytes: process
                         .map(|p| {
                             super::json::ProcessBytes::of(&p.name, p.exe.as_deref(), &p.cmdline)
@@ -902,10 +1053,9 @@ impl KillRecord {
                         unit: h.process.as_ref().and_then(|p| p.unit.clone()),
                         parent_pid: h.parent.as_ref().map(|p| p.pid),
                         parent_cmdline: h.parent.as_ref().map(Process::command_line),
-                        parent_stop_command: h
-                            .parent
-                            .as_ref()
-                            .map(|p| supervisor_stop_command(p.pid, h.parent_init.as_ref())),
+                        parent_stop_command: h.parent_stop_command.clone(),
+                        parent_unseen: h.parent_unseen,
+                        parent_is_init: h.parent_is_init,
                         parent_namespace_processes: h.parent_init.as_ref().map(|i| i.processes),
                         parent_is_target: h.parent_is_target,
                         socket: SocketRecord::from_socket(
@@ -963,6 +1113,10 @@ impl KillRecord {
                         .collect()
                 })
                 .unwrap_or_default(),
+            init_still_running: report
+                .verification
+                .and_then(|v| v.init_parent.as_ref())
+                .map(Process::command_line),
             other_sockets: report
                 .others
                 .iter()
@@ -1020,6 +1174,15 @@ pub fn write_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_lists_read_back_as_ranges() {
+        assert_eq!(port_list(&[3000, 3001, 3002, 3003, 3005]), "3000-3003, 3005");
+        assert_eq!(port_list(&[8001, 8000]), "8000, 8001");
+        assert_eq!(port_list(&[9, 7, 8, 8]), "7-9");
+        assert_eq!(port_list(&[65534, 65535]), "65534, 65535");
+        assert_eq!(port_list(&[]), "");
+    }
 
     #[test]
     fn running_time_reads_naturally() {

@@ -310,10 +310,45 @@ mod tests {
         assert_eq!(Signal::parse("sigkill"), Some(Signal::KILL));
         assert_eq!(Signal::parse("usr1").map(Signal::name).as_deref(), Some("USR1"));
         assert_eq!(Signal::parse("9"), Some(Signal::KILL));
-        assert_eq!(Signal::parse("34").map(Signal::name).as_deref(), Some("34"));
+        assert_eq!(Signal::parse("34").map(Signal::name).as_deref(), Some("RTMIN"));
         assert_eq!(Signal::parse("0"), None);
         assert_eq!(Signal::parse("65"), None);
+        assert_eq!(Signal::parse("-1"), None);
         assert_eq!(Signal::parse("NOPE"), None);
+    }
+
+    #[test]
+    fn parses_what_kill_s_takes_for_real_time_signals_and_aliases() {
+        // As bash's and procps' `kill -s` take them (glibc: 34..=64).
+        let number = |text: &str| Signal::parse(text).map(|s| s.number);
+        assert_eq!(number("RTMIN"), Some(34));
+        assert_eq!(number("RTMIN+1"), Some(35));
+        assert_eq!(number("SIGRTMIN+1"), Some(35));
+        assert_eq!(number("rtmin+1"), Some(35));
+        assert_eq!(number("sigRtMax-2"), Some(62));
+        assert_eq!(number("RTMAX"), Some(64));
+        assert_eq!(number("RTMIN+30"), Some(64));
+        assert_eq!(number("RTMAX-30"), Some(34));
+        assert_eq!(number("32"), Some(32), "kill takes glibc's reserved numbers too");
+        assert_eq!(number("64"), Some(64));
+        assert_eq!(number("STKFLT"), Some(libc::SIGSTKFLT));
+        assert_eq!(number("IOT"), Some(libc::SIGABRT));
+        assert_eq!(number("CLD"), Some(libc::SIGCHLD));
+        assert_eq!(number("POLL"), Some(libc::SIGIO));
+        for refused in
+            ["RTMIN+31", "RTMAX-31", "RTMAX+1", "RTMIN-1", "RTMIN+", "RTMIN+x", "RTMIN+ 1", "RT"]
+        {
+            assert_eq!(number(refused), None, "{refused}");
+        }
+        // Shown as `kill -l` shows them, and read back the same.
+        for (n, name) in [(34, "RTMIN"), (35, "RTMIN+1"), (49, "RTMIN+15"), (50, "RTMAX-14")] {
+            assert_eq!(Signal { number: n }.name(), name);
+            assert_eq!(number(name), Some(n));
+        }
+        assert_eq!(Signal { number: 62 }.to_string(), "SIGRTMAX-2");
+        assert_eq!(Signal { number: 64 }.name(), "RTMAX");
+        assert_eq!(Signal { number: 32 }.name(), "32");
+        assert_eq!(Signal { number: libc::SIGABRT }.name(), "ABRT");
         assert_eq!(Signal::TERM.to_string(), "SIGTERM");
     }
 

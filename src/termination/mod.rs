@@ -19,8 +19,8 @@
 //! kills), a scripted fake in the unit tests below.
 
 pub use crate::model::termination::{
-    ContainerHint, Elsewhere, Fate, Holder, HolderKind, OtherKind, OtherSocket, Outcome, Plan,
-    Refusal, Supervisor, Target, Verification,
+    supervisor_stop_command, AsRoot, ContainerHint, Elsewhere, Fate, Holder, HolderKind, OtherKind,
+    OtherSocket, Outcome, Plan, Refusal, Supervisor, Target, Verification,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -317,13 +317,25 @@ pub fn plan_from(
             ports_of.entry(pid).or_default().insert(socket.local_port());
         }
     }
-    let targets = ports_of
+    let as_root = as_root(system, identity);
+    // Without root, another user's process is out of reach with any flag:
+    // the refusal names the run that reaches it.
+    let kill_command = porthole_kill_command(request);
+    let root_command =
+        (!identity.privileged).then(|| as_root.wrap(&format!("{kill_command} --force")));
+    let mut targets: Vec<Target> = ports_of
         .into_iter()
         .map(|(pid, ports)| {
             let process = processes.get(&pid).cloned();
             let stat = system.stat(pid);
             let namespace_init = system.namespace_init(pid);
             let refusal = refusal_for(pid, process.as_ref(), stat.as_ref(), request, identity)
+                .map(|refusal| match refusal {
+                    Refusal::OtherUser { uid, user, .. } => {
+                        Refusal::OtherUser { uid, user, as_root: root_command.clone() }
+                    }
+                    other => other,
+                })
                 .or_else(|| {
                     // Ending a namespace's init ends everything in it.
                     namespace_init
@@ -341,9 +353,29 @@ pub fn plan_from(
                 container_hint,
                 namespace_init,
                 frozen: crate::inventory::freezer::frozen(system, pid),
+                stopped_with: None,
             }
         })
         .collect();
+    // A prefork master that runs as root and its workers as another user
+    // (nginx `user nobody`): the workers share the master's listening
+    // socket and end with it. Refusing them would tell root to pass
+    // --force for processes the master's own shutdown stops.
+    if identity.privileged {
+        let stopped: BTreeSet<u32> =
+            targets.iter().filter(|t| t.will_stop()).map(|t| t.pid).collect();
+        for target in &mut targets {
+            let Some(Refusal::OtherUser { .. }) = target.refusal else { continue };
+            let Some(parent) = target.process.as_ref().map(|p| p.parent_pid) else { continue };
+            let shares_socket = listeners
+                .iter()
+                .any(|s| s.owners.contains(&target.pid) && s.owners.contains(&parent));
+            if stopped.contains(&parent) && shares_socket {
+                target.refusal = None;
+                target.stopped_with = Some(parent);
+            }
+        }
+    }
     let owner_gaps = if hidden.is_empty() { Vec::new() } else { visibility.owner_gaps };
     Plan {
         ports: request.ports.clone(),
@@ -356,7 +388,60 @@ pub fn plan_from(
         caller_uid: identity.uid,
         namespaces,
         user_names,
+        as_root,
+        kill_command,
     }
+}
+
+/// The run of `porthole kill` that stops another user's listeners: this
+/// one with `--force`, as root.
+pub fn porthole_kill_command_with(plan: &Plan) -> String {
+    plan.as_root.wrap(&format!("{} --force", plan.kill_command))
+}
+
+/// How this caller runs a command as root: as is for root, else through
+/// `sudo` or `su` where this machine has them.
+fn as_root(system: &dyn System, identity: &Identity) -> AsRoot {
+    let has = |paths: [&str; 2]| paths.iter().any(|path| system.exists(path));
+    if identity.privileged {
+        AsRoot::Already
+    } else if has(["/usr/bin/sudo", "/bin/sudo"]) {
+        AsRoot::Sudo
+    } else if has(["/usr/bin/su", "/bin/su"]) {
+        AsRoot::Su
+    } else {
+        AsRoot::Unknown
+    }
+}
+
+/// Directories in root's `PATH` under `sudo` (Debian's `secure_path`) and
+/// `su`: a porthole installed there runs by name.
+const ROOT_PATH: &[&str] =
+    &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/// `porthole kill PORT… [FLAGS] [--netns ARG]`, selecting what this run
+/// selects, as root runs it: by name when root's `PATH` finds this
+/// porthole, else by its full path.
+pub fn porthole_kill_command(request: &Request) -> String {
+    let program = match std::env::current_exe() {
+        Ok(path)
+            if path.file_name().is_some_and(|name| name == "porthole")
+                && path.parent().is_some_and(|dir| ROOT_PATH.iter().any(|d| dir == *d)) =>
+        {
+            "porthole".to_string()
+        }
+        Ok(path) => crate::shell::word(&path.to_string_lossy()).into_owned(),
+        Err(_) => "porthole".to_string(),
+    };
+    let ports: Vec<String> = request.ports.iter().map(u16::to_string).collect();
+    let netns = match (&request.named_namespace, request.namespaces) {
+        (Some(handle), _) => {
+            format!(" {}", crate::shell::option_with_value("--netns", &handle.path))
+        }
+        (None, NamespaceSelection::All) => " --netns all".to_string(),
+        (None, _) => String::new(),
+    };
+    format!("{program} kill {}{}{netns}", ports.join(" "), request.flags())
 }
 
 fn refusal_for(
@@ -387,7 +472,7 @@ fn refusal_for(
     }
     match process {
         Some(process) if process.uid != identity.uid && !force => {
-            Some(Refusal::OtherUser { uid: process.uid, user: process.user.clone() })
+            Some(Refusal::OtherUser { uid: process.uid, user: process.user.clone(), as_root: None })
         }
         _ => None,
     }
@@ -467,8 +552,18 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
     };
     let mut outcomes: Vec<(Outcome, Option<u64>)> = Vec::new();
     for target in plan.stoppable() {
-        let mut outcome = Outcome { pid: target.pid, signals: Vec::new(), fate: Fate::Survived };
-        if is_gone(system, target.pid, target.start_ticks) {
+        let mut outcome = Outcome {
+            pid: target.pid,
+            signals: Vec::new(),
+            fate: Fate::Survived,
+            via_parent: target.stopped_with,
+        };
+        if target.stopped_with.is_some() {
+            // Its parent's signal stops it: a master stops its workers
+            // itself (a worker signalled first may be replaced by a new
+            // one). Waited for below (it may be gone already, by its
+            // parent's doing), and SIGKILLed if it outlives the grace.
+        } else if is_gone(system, target.pid, target.start_ticks) {
             outcome.fate = Fate::AlreadyGone;
         } else {
             match system.signal(target.pid, target.start_ticks, first) {
@@ -495,9 +590,9 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
     wait_for_exits(system, &mut outcomes, started, grace, false);
     if matches!(method, Method::Graceful { .. }) {
         let mut escalated = false;
-        for (outcome, start_ticks) in
-            outcomes.iter_mut().filter(|(o, _)| o.fate == Fate::Survived && !o.signals.is_empty())
-        {
+        for (outcome, start_ticks) in outcomes.iter_mut().filter(|(o, _)| {
+            o.fate == Fate::Survived && (!o.signals.is_empty() || o.via_parent.is_some())
+        }) {
             // The target may have exited since the last poll and its pid
             // been reused: the start time decides, not the pid.
             match system.signal(outcome.pid, *start_ticks, Signal::KILL) {
@@ -548,7 +643,9 @@ fn wait_for_exits(
     loop {
         let mut waiting = false;
         for (outcome, start_ticks) in outcomes.iter_mut() {
-            if outcome.fate != Fate::Survived || outcome.signals.is_empty() {
+            if outcome.fate != Fate::Survived
+                || (outcome.signals.is_empty() && outcome.via_parent.is_none())
+            {
                 continue;
             }
             if is_gone(system, outcome.pid, *start_ticks) {
@@ -577,7 +674,9 @@ pub fn recheck_survivors(
     signalled: Instant,
 ) {
     for outcome in outcomes.iter_mut() {
-        if outcome.fate != Fate::Survived || outcome.signals.is_empty() {
+        if outcome.fate != Fate::Survived
+            || (outcome.signals.is_empty() && outcome.via_parent.is_none())
+        {
             continue;
         }
         let start_ticks =
@@ -616,6 +715,7 @@ pub fn verify(
             verification.watched = started.elapsed();
             if !restarted {
                 verification.lingering_parents = lingering_parents(system, plan);
+                verification.init_parent = init_parent(system, plan);
             }
             return Ok(verification);
         }
@@ -656,6 +756,30 @@ fn lingering_parents(system: &dyn System, plan: &Plan) -> Vec<Supervisor> {
         .filter(|parent| parent.name != "systemd")
         .map(|process| Supervisor { namespace_init: system.namespace_init(process.pid), process })
         .collect()
+}
+
+/// porthole runs in a PID namespace below the initial one (a container,
+/// `unshare -p`), where PID 1 is whatever the container runs: a restart
+/// loop as often as not. `false` when the link cannot be read.
+fn in_container_pid_namespace(system: &dyn System) -> bool {
+    system
+        .read_link("/proc/self/ns/pid")
+        .is_some_and(|link| link != crate::inventory::visibility::INITIAL_PID_NAMESPACE)
+}
+
+/// PID 1 when it started a stopped target and is no host's init: the
+/// restart loop of a container, named after a quiet watch since porthole
+/// never signals it and [`lingering_parents`] leaves it out.
+fn init_parent(system: &dyn System, plan: &Plan) -> Option<Process> {
+    if !in_container_pid_namespace(system) {
+        return None;
+    }
+    let started_one = plan
+        .stoppable()
+        .filter_map(|t| t.process.as_ref())
+        .any(|p| p.parent_pid == 1 && p.unit.is_none());
+    let init = system.process(1).filter(|_| started_one)?;
+    (!["systemd", "init"].contains(&init.name.as_str())).then_some(init)
 }
 
 /// Whether a holder found after the signals may still let go of the port
@@ -706,6 +830,9 @@ fn classify(
                 parent: None,
                 parent_init: None,
                 parent_is_target: false,
+                parent_unseen: false,
+                parent_is_init: false,
+                parent_stop_command: None,
             });
         }
         for &pid in &socket.owners {
@@ -728,10 +855,26 @@ fn classify(
                 None if started_before_porthole() => HolderKind::AlreadyRunning,
                 _ => HolderKind::NewProcess,
             };
+            // A new listener whose parent is PID 1, on a port a stopped
+            // target PID 1 had started held too: init restarted it (an
+            // orphan a target spawned as it exited has a target, not init,
+            // as its first parent).
+            // Only where PID 1 can be a restart loop (a container) or for a
+            // unit: on a host, a daemon's parent is init without init having
+            // started it, and so is the orphan a stopped daemon leaves.
+            let parent_is_init = kind == HolderKind::NewProcess
+                && process.as_ref().is_some_and(|p| {
+                    p.parent_pid == 1 && (p.unit.is_some() || in_container_pid_namespace(system))
+                })
+                && plan.stoppable().any(|t| {
+                    t.ports.contains(&socket.local_port())
+                        && t.process.as_ref().is_some_and(|p| p.parent_pid == 1)
+                });
             let parent = match (kind, &process) {
                 (HolderKind::NewProcess | HolderKind::Inherited, Some(p)) if p.parent_pid > 1 => {
                     system.process(p.parent_pid)
                 }
+                _ if parent_is_init => system.process(1),
                 _ => None,
             };
             let parent_init = parent.as_ref().and_then(|p| system.namespace_init(p.pid));
@@ -742,6 +885,20 @@ fn classify(
                         && !is_gone(system, t.pid, t.start_ticks)
                 })
             });
+            // Another user's parent, porthole not root: its sockets cannot
+            // be read, and only root may signal it.
+            let parent_out_of_reach =
+                parent.as_ref().is_some_and(|p| !plan.privileged && p.uid != plan.caller_uid);
+            let parent_unseen =
+                kind == HolderKind::Inherited && !parent_is_target && parent_out_of_reach;
+            let parent_stop_command = parent.as_ref().filter(|_| !parent_is_init).map(|p| {
+                let command = supervisor_stop_command(p.pid, parent_init.as_ref());
+                if parent_out_of_reach {
+                    plan.as_root.wrap(&command)
+                } else {
+                    command
+                }
+            });
             holders.push(Holder {
                 socket: socket.clone(),
                 pid: Some(pid),
@@ -750,6 +907,9 @@ fn classify(
                 parent,
                 parent_init,
                 parent_is_target,
+                parent_unseen,
+                parent_is_init,
+                parent_stop_command,
             });
         }
     }
@@ -948,6 +1108,32 @@ mod tests {
             Some(Refusal::Init { systemd: false })
         );
         assert_eq!(refusal_for(100, None, None, &allowed, &identity), Some(Refusal::Itself));
+    }
+
+    #[test]
+    fn the_run_as_root_selects_what_this_run_selects_and_runs_through_sudo_or_su() {
+        let two_ports = Request {
+            ports: vec![8080, 9090],
+            udp: false,
+            named_namespace: Some(NamespaceHandle { path: "/run/netns/demo".into(), inode: 7 }),
+            ..request()
+        };
+        let command = porthole_kill_command(&two_ports);
+        assert!(command.ends_with(" kill 8080 9090 -t --netns /run/netns/demo"), "{command}");
+        assert_eq!(AsRoot::Sudo.wrap("kill 42"), "sudo kill 42");
+        assert_eq!(AsRoot::Su.wrap("kill 42"), "su -c 'kill 42'");
+        assert_eq!(AsRoot::Already.wrap("kill 42"), "kill 42");
+        // Without root, a refusal of another user's process names that run,
+        // not --force, which the kernel would answer with EPERM.
+        let identity =
+            Identity { pid: 100, parent_pid: 99, ancestors: vec![], uid: 1000, privileged: false };
+        let system = Scripted { sockets: vec![listener(501)], ..Scripted::default() }
+            .process(process(501, 0, "nginx"), 0);
+        let snapshot = system.snapshot(&listeners_query(&request())).unwrap();
+        let plan = plan_from(&system, &request(), snapshot, &identity);
+        let described = refusal(&plan, 501).unwrap().describe();
+        assert!(!described.contains("pass --force"), "{described}");
+        assert!(described.contains(" kill 8080 -t --force"), "{described}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ if mode == "ignore-term":
 if mode == "report":
     signal.signal(signal.SIGUSR1, lambda *a: print("got USR1", flush=True))
     signal.signal(signal.SIGTERM, lambda *a: print("got TERM", flush=True))
+    signal.signal(signal.SIGRTMIN + 1, lambda *a: print("got RTMIN+1", flush=True))
 port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", port)); s.listen()
@@ -112,6 +113,37 @@ fn signal_sends_only_that_signal() {
     assert_eq!(output.code, 0, "SIGINT stops python: {output:?}");
     assert!(output.stdout.contains("Sent SIGINT to"), "{}", output.stdout);
     assert!(!output.stdout.contains("Sent SIGTERM"), "{}", output.stdout);
+}
+
+#[test]
+fn real_time_signals_are_taken_as_kill_s_spells_them() {
+    // `kill -s RTMIN+1`, `SIGRTMIN+1` and `rtmin+1` name the same signal,
+    // 35 with glibc; the report names it the way `kill -l` does.
+    let (server, port, mut out) = server("report");
+    for spelling in ["RTMIN+1", "sigrtmin+1", "35", "SIGRTMAX-29"] {
+        let output = porthole_run(&[
+            "kill",
+            &port.to_string(),
+            "--yes",
+            "--signal",
+            spelling,
+            "--grace",
+            "100ms",
+            "--settle",
+            "100ms",
+            "--json",
+        ]);
+        assert_eq!(output.code, 2, "it handles the signal and keeps the port: {output:?}");
+        let report = output.json();
+        assert_eq!(report["targets"][0]["signals"], serde_json::json!(["RTMIN+1"]), "{report:#}");
+        assert_eq!(wait_for_line(&mut out), "got RTMIN+1", "{spelling}");
+    }
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "-s", "RTMIN+1"]);
+    assert!(output.stdout.contains("Sent SIGRTMIN+1 to"), "{}", output.stdout);
+    assert!(process_alive(server.pid()), "RTMIN+1 is not followed by KILL");
+    let output = porthole_run(&["kill", &port.to_string(), "--signal", "0"]);
+    crate::util::assert_usage_error(&output, "--signal 0");
+    assert!(output.stderr.contains("--dry-run"), "{}", output.stderr);
 }
 
 #[test]
@@ -394,6 +426,15 @@ fn bad_input_is_one_line_and_exit_2() {
         &["kill", "80", "--settle", "5 parsecs"],
         &["kill", "80", "--signal", "NOPE"],
         &["kill", "80", "--signal", "0"],
+        &["kill", "80", "--signal", "-0"],
+        &["kill", "80", "--signal", "65"],
+        &["kill", "80", "--signal", "RTMIN+31"],
+        &["kill", "80", "--signal", "RTMAX+1"],
+        &["kill", "80", "--signal", "RTMIN-1"],
+        &["kill", "3010-3000"],
+        &["kill", "1-2000"],
+        &["kill", "3000-"],
+        &["kill", "3000-x"],
         &["kill", "80", "-4", "-6"],
         &["kill"],
     ] {
@@ -1083,6 +1124,20 @@ fn a_hidden_owner_of_another_user_is_named_by_the_sockets_user() {
     let whose = format!("; the socket belongs to user nobody (uid {})", uid.trim());
     assert!(output.stdout.contains(&whose), "{whose}: {output:?}");
     assert!(process_alive(server.pid()));
+    // The run that sees and stops it as root, not "--force", which cannot
+    // help a user who is not root; it runs as printed (here as root already,
+    // as after sudo or su) and finds the owner.
+    let line = output.stdout.lines().find(|l| l.contains("hidden:")).unwrap();
+    let (_, as_root) = line.split_once("; as root: ").expect("the command as root");
+    assert!(as_root.contains(&format!(" kill {port} --force")), "{line}");
+    assert!(as_root.starts_with("sudo ") || as_root.starts_with("su -c "), "{line}");
+    let ran = crate::util::run(Command::new("sh").args(["-c", as_root]));
+    assert!(
+        ran.stdout.contains(&format!("{} ", server.pid())) && ran.stdout.contains("nobody"),
+        "{ran:?}"
+    );
+    assert!(ran.stderr.contains("pass --yes"), "{ran:?}");
+    assert!(process_alive(server.pid()));
 }
 
 #[test]
@@ -1412,4 +1467,290 @@ fn a_free_hold_is_named_as_a_reservation_not_as_a_port_nobody_can_bind() {
     let status = Command::new("sh").args(["-c", &fix["to end the hold: ".len()..]]).status();
     assert!(status.expect("sh runs").success());
     assert!(eventually(Duration::from_secs(10), || !process_alive(holder)), "the hold ended");
+}
+
+/// A prefork server as nginx runs with `user nobody;`: the master, root,
+/// listens and forks two workers that drop to nobody and keep the socket;
+/// it starts a new worker for each one that exits and, on SIGTERM, stops
+/// its workers and exits. Prints `PORT MASTER_PID`.
+const ROOT_MASTER: &str = r#"
+import ctypes, os, signal, socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen()
+def worker():
+    pid = os.fork()
+    if pid == 0:
+        os.setgroups([]); os.setgid(65534); os.setuid(65534)
+        # After setuid, which clears both: die with the master, and stay
+        # readable in /proc to the worker's user, as nginx does
+        # (PR_SET_DUMPABLE).
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+        ctypes.CDLL(None).prctl(4, 1)
+        while True:
+            time.sleep(1)
+    return pid
+workers = {worker(), worker()}
+stopping = False
+def stop(*_):
+    global stopping
+    stopping = True
+    for pid in workers:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    os._exit(0)
+signal.signal(signal.SIGTERM, stop)
+print(s.getsockname()[1], os.getpid(), flush=True)
+while True:
+    try:
+        pid, _ = os.waitpid(-1, 0)
+    except ChildProcessError:
+        time.sleep(0.05)
+        continue
+    if not stopping:
+        workers.discard(pid)
+        workers.add(worker())
+"#;
+
+fn root_master() -> Option<(crate::util::ChildGuard, String)> {
+    if !is_root() {
+        crate::util::skip("a master that runs workers as nobody needs root");
+        return None;
+    }
+    let (master, mut out) = python_via(Command::new("python3"), ROOT_MASTER, &[]);
+    let port = wait_for_line(&mut out).split_whitespace().next().unwrap().to_string();
+    Some((master, port))
+}
+
+#[test]
+fn workers_of_another_user_under_a_root_master_stop_with_it_without_force() {
+    // Root stopping nginx with `user nobody`: the workers are the master's
+    // own children on its socket, and its SIGTERM ends them. "Belongs to
+    // another user; pass --force" was advice for a refusal that helped
+    // nobody: without --force the master went and the workers with it.
+    let Some((master, port)) = root_master() else { return };
+    let dry = porthole_run(&["kill", &port, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(!dry.stdout.contains("pass --force"), "{}", dry.stdout);
+    assert_eq!(dry.stdout.matches("no --force needed").count(), 2, "{}", dry.stdout);
+    let output = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 3, "{report:#}");
+    for worker in targets.iter().filter(|t| t["pid"] != master.pid()) {
+        assert_eq!(worker["user"], "nobody", "{report:#}");
+        assert_eq!(worker["action"], "stop", "{report:#}");
+        assert_eq!(worker["stopped_with"], master.pid(), "{report:#}");
+        // The master stops its workers: a worker signalled first would be
+        // replaced by a new one.
+        assert_eq!(worker["signals"], serde_json::json!([]), "{report:#}");
+        assert_eq!(worker["outcome"], "exited", "{report:#}");
+    }
+    assert_eq!(report["freed"], true, "{report:#}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(master.pid())));
+}
+
+#[test]
+fn a_caller_who_stops_only_the_workers_is_sent_to_the_root_master() {
+    // The same server stopped by a user who is not root: the master's
+    // sockets cannot be read, so only its workers are seen; each one
+    // stopped is replaced. "Nothing restarted it; run porthole kill
+    // again" sent the user round in circles: the master is named, with
+    // the command that stops it as root, and that command runs.
+    let Some((master, port)) = root_master() else { return };
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--settle", "2s", "--json"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    let holders = report["holders_after"].as_array().unwrap();
+    assert!(!holders.is_empty(), "{report:#}");
+    let sudo = ["/usr/bin/sudo", "/bin/sudo"].iter().any(|p| std::path::Path::new(p).exists());
+    let stop = if sudo {
+        format!("sudo kill {}", master.pid())
+    } else {
+        format!("su -c 'kill {}'", master.pid())
+    };
+    for holder in holders {
+        assert_eq!(holder["kind"], "inherited", "{report:#}");
+        assert_eq!(holder["parent_pid"], master.pid(), "{report:#}");
+        assert_eq!(holder["parent_unseen"], true, "{report:#}");
+        assert_eq!(holder["parent_stop_command"], stop.as_str(), "{report:#}");
+    }
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--settle", "2s"]);
+    crate::util::scrub(&mut command);
+    let text = crate::util::run(&mut command);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(!text.stdout.contains("nothing restarted it"), "{}", text.stdout);
+    assert!(text.stdout.contains(&format!("stop it instead: {stop}\n")), "{}", text.stdout);
+    // The advice runs as printed (root here, as after sudo or su) and
+    // frees the port.
+    let ran = crate::util::run(Command::new("sh").args(["-c", &stop]));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(master.pid())));
+    let after = porthole_run(&["kill", &port, "--yes"]);
+    assert_eq!(after.code, 1, "nothing listens any more: {after:?}");
+}
+
+#[test]
+fn a_listener_pid_1_restarts_is_blamed_on_pid_1() {
+    // Inside a container whose PID 1 is a shell restart loop: the new
+    // server's parent is PID 1, which porthole never signals. "No
+    // supervisor porthole can name" hid who restarts it.
+    if !is_root() {
+        crate::util::skip("unshare -p and nsenter need root");
+        return;
+    }
+    let port = crate::util::unique_port();
+    let server = format!(
+        "import os, socket, time\n\
+         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', {port})); s.listen()\n\
+         print('child', os.getpid(), flush=True)\n\
+         while True: time.sleep(1)\n"
+    );
+    let loop_ = format!("while :; do python3 -u -c \"{server}\"; sleep 2; done");
+    let mut command = Command::new("unshare");
+    command.args(["--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", &loop_]);
+    let mut init = crate::util::ChildGuard::spawn(command.stdout(std::process::Stdio::piped()));
+    let mut out = std::io::BufReader::new(init.0.stdout.take().expect("piped"));
+    wait_for_line(&mut out);
+    // The host pid of the namespace's PID 1: unshare's child.
+    let sh = std::fs::read_to_string(format!("/proc/{}/task/{}/children", init.pid(), init.pid()))
+        .unwrap()
+        .trim()
+        .to_string();
+    let inside = |args: &[&str]| {
+        let mut command = Command::new("nsenter");
+        command.args(["-t", &sh, "-p", "-m", "--"]).arg(crate::util::binary()).args(args);
+        crate::util::scrub(&mut command);
+        crate::util::run(&mut command)
+    };
+    let port = port.to_string();
+    let output = inside(&["kill", &port, "--yes", "--json", "--settle", "10s"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    assert!(report["init_still_running"].is_null(), "it restarted within the watch: {report:#}");
+    let holder = &report["holders_after"][0];
+    assert_eq!(holder["kind"], "new_process", "{report:#}");
+    assert_eq!(holder["parent_pid"], 1, "{report:#}");
+    assert_eq!(holder["parent_is_init"], true, "{report:#}");
+    assert!(holder["parent_stop_command"].is_null(), "PID 1 is never signalled: {report:#}");
+    let text = inside(&["kill", &port, "--yes", "--settle", "10s"]);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(text.stdout.contains("started by 1 (sh -c while"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("PID 1, which started the stopped process too"),
+        "{}",
+        text.stdout
+    );
+    assert!(!text.stdout.contains("no supervisor porthole can name"), "{}", text.stdout);
+    // A watch shorter than the loop's sleep: the port is free for now, and
+    // PID 1 is named as what may take it again.
+    wait_for_line(&mut out);
+    let quiet = inside(&["kill", &port, "--yes", "--json", "--settle", "0s"]);
+    assert_eq!(quiet.code, 0, "{quiet:?}");
+    let report = quiet.json();
+    let cmdline = report["init_still_running"].as_str().expect("PID 1 named");
+    assert!(cmdline.starts_with("sh -c while"), "{report:#}");
+}
+
+#[test]
+fn a_daemon_whose_parent_is_the_hosts_init_is_not_blamed_on_pid_1() {
+    // On a host, a daemon's parent is init without init having started it,
+    // and so is the replacement a stopped daemon spawns as it exits: PID 1
+    // is named as a restarter only inside a container's PID namespace.
+    if std::fs::read_link("/proc/self/ns/pid").is_ok_and(|l| l.as_os_str() != "pid:[4026531836]") {
+        crate::util::skip("this test runs in a container's PID namespace, where PID 1 is named");
+        return;
+    }
+    let code = r#"
+import os, signal, socket, sys, time
+if os.fork() != 0:
+    os._exit(0)
+os.setsid()
+def serve(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port)); s.listen()
+    return s
+s = serve(0)
+port = s.getsockname()[1]
+def on_term(*_):
+    s.close()
+    if sys.argv[1] == "replace" and os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        t = serve(port)
+        print("child", os.getpid(), flush=True)
+        time.sleep(60)
+    os._exit(0)
+signal.signal(signal.SIGTERM, on_term)
+time.sleep(0.3)
+print(port, os.getpid(), os.getppid(), flush=True)
+while True:
+    time.sleep(0.05)
+"#;
+    for mode in ["plain", "replace"] {
+        let (_outer, mut out) = python(code, &[mode]);
+        let line = wait_for_line(&mut out);
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (port, daemon) = (fields[0].to_string(), fields[1].parse::<u32>().unwrap());
+        if fields[2] != "1" {
+            let _ = porthole::sys::signal::send(daemon, porthole::sys::signal::Signal::KILL);
+            crate::util::skip("a subreaper adopts orphans here, not PID 1");
+            return;
+        }
+        let output = porthole_run(&["kill", &port, "--yes", "--json", "--settle", "1s"]);
+        let _ = porthole::sys::signal::send(daemon, porthole::sys::signal::Signal::KILL);
+        let report = output.json();
+        assert!(report["init_still_running"].is_null(), "{mode}: {report:#}");
+        if mode == "replace" {
+            let child: u32 =
+                wait_for_line(&mut out).split_whitespace().nth(1).unwrap().parse().unwrap();
+            let _ = porthole::sys::signal::send(child, porthole::sys::signal::Signal::KILL);
+            let holder = &report["holders_after"][0];
+            assert_eq!(holder["kind"], "new_process", "{report:#}");
+            assert_eq!(holder["parent_is_init"], false, "{report:#}");
+            assert!(holder["parent_pid"].is_null(), "{report:#}");
+        } else {
+            assert_eq!(output.code, 0, "{output:?}");
+        }
+    }
+}
+
+#[test]
+fn a_port_range_stops_its_listeners_and_reads_back_as_a_range() {
+    // `kill 8000-8010`, as `ls --port` takes a range; the ports nothing
+    // listens on are named as ranges, not one line each.
+    let Some(netns) = Netns::create() else { return };
+    let code = r#"
+import socket, time
+t = socket.socket(); t.bind(("127.0.0.1", 8001)); t.listen()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 8003))
+print("ready", flush=True)
+time.sleep(60)
+"#;
+    let (server, mut out) = python_via(netns.command("python3"), code, &[]);
+    wait_for_line(&mut out);
+    let output = netns.porthole(&["kill", "8000-8010", "--yes", "--settle", "0s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.starts_with(
+            "Listening on ports 8001, 8003 (nothing listens on 8000, 8002, 8004-8010):"
+        ),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("Ports 8000, 8002, 8004-8010 are free."), "{}", output.stdout);
+    assert!(output.stdout.contains("Port 8001 is free."), "{}", output.stdout);
+    assert!(output.stdout.contains("Port 8003 is free."), "{}", output.stdout);
+    assert!(eventually(Duration::from_secs(5), || !process_alive(server.pid())));
+    let output = netns.porthole(&["kill", "8000-8010", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert_eq!(output.json()["ports"].as_array().unwrap().len(), 11);
 }
