@@ -45,7 +45,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use location::StoreLocation;
+pub use location::{StoreLocation, SystemStore};
 
 use crate::model::history::{
     CaptureSession, ClientSummary, ConnectionHistory, HistoryQuery, HistoryReport, HourlyTotal,
