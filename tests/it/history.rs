@@ -2193,7 +2193,8 @@ fn an_empty_database_has_no_history_yet() {
         assert_eq!(
             output.stderr,
             format!(
-                "porthole: no history at {} yet: `porthole monitor` records it\n",
+                "porthole: no history at {} yet: `porthole monitor --store {}` records it\n",
+                path.display(),
                 path.display()
             ),
             "{output:?}"
