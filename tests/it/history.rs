@@ -2879,6 +2879,29 @@ fn a_user_is_told_where_the_recorders_store_is() {
         "{output:?}"
     );
 
+    // `porthole dashboard` serving the user's own (missing) store says so
+    // when it starts.
+    let dashboard_home = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(dashboard_home.path(), Some(65534), Some(65534)).unwrap();
+    let dashboard = [
+        "timeout",
+        "-s",
+        "INT",
+        "3",
+        binary.to_str().unwrap(),
+        "dashboard",
+        "--serve",
+        "127.0.0.1:0",
+    ];
+    let output = as_nobody_beside(var_lib.path(), Some(dashboard_home.path()), &dashboard);
+    let line = output.stderr.lines().find(|line| line.contains("no history at"));
+    let line = line.unwrap_or_else(|| panic!("{output:?}"));
+    assert!(
+        quoted_command(line)
+            .ends_with("dashboard --serve 127.0.0.1:0 --store /var/lib/porthole/history.sqlite"),
+        "{output:?}"
+    );
+
     // Not readable by the user: root reads it.
     readable(false);
     let output = as_nobody_beside(var_lib.path(), None, &history);
