@@ -133,10 +133,10 @@ const UNIX_TIME_LOOKALIKE: u64 = 1_000_000_000;
 /// Unix seconds as `date +@%s` writes them (`@1795860000`).
 pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     let text = text.trim();
-    if text.starts_with(|c: char| c.is_ascii_digit())
-        && text.len() >= 10
-        && text.as_bytes()[4] == b'-'
-    {
+    // A year and a dash: a date, whatever is wrong with it (`10000-01-01`
+    // is no time, not a span with an unknown unit `-`).
+    let year = text.bytes().take_while(u8::is_ascii_digit).count();
+    if year >= 4 && text.as_bytes().get(year) == Some(&b'-') {
         return parse_utc(text);
     }
     if let Some(seconds) = text.strip_prefix('@') {
@@ -297,6 +297,8 @@ mod tests {
         assert_eq!(parse_time("2026-11-28T09:00", NOW).unwrap(), 1_795_856_400_000_000);
         assert_eq!(parse_time("2026-11-28 09:00:00Z", NOW).unwrap(), 1_795_856_400_000_000);
         assert_eq!(parse_time("2026-11-28", NOW).unwrap(), 1_795_824_000_000_000);
+        let error = parse_time("10000-01-01", NOW).unwrap_err().to_string();
+        assert!(error.starts_with("not a time"), "{error}");
         // As porthole's messages write times (`--since … UTC is not before`).
         assert_eq!(parse_time("2026-11-28 09:00:00 UTC", NOW).unwrap(), 1_795_856_400_000_000);
         assert_eq!(parse_time("2026-11-28 09:00 utc", NOW).unwrap(), 1_795_856_400_000_000);
