@@ -11,7 +11,7 @@ use std::io::Write;
 use serde::Serialize;
 
 /// The same process object `porthole monitor --jsonl` writes.
-use super::monitor::ProcessLine;
+use super::monitor::{rfc3339, ProcessLine};
 
 use super::sanitize::sanitize;
 use super::table::Table;
@@ -740,21 +740,6 @@ fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: 
 }
 
 // ------------------------------------------------------------------ JSON
-
-/// RFC 3339 UTC with microseconds: `2026-11-28T10:02:03.123456Z`.
-fn rfc3339(at: UnixMicros) -> String {
-    let calendar = UtcTime::from_micros(at);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        calendar.year,
-        calendar.month,
-        calendar.day,
-        calendar.hour,
-        calendar.minute,
-        calendar.second,
-        at.rem_euclid(1_000_000)
-    )
-}
 
 /// A listener change as history writes it (with its machine).
 fn listener_record(listener: &ListenerHistory) -> ListenerChangeRecord {
