@@ -133,10 +133,10 @@ const UNIX_TIME_LOOKALIKE: u64 = 1_000_000_000;
 /// Unix seconds as `date +@%s` writes them (`@1795860000`).
 pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     let text = text.trim();
-    if text.starts_with(|c: char| c.is_ascii_digit())
-        && text.len() >= 10
-        && text.as_bytes()[4] == b'-'
-    {
+    // A year and a dash: a date, whatever is wrong with it (`10000-01-01`
+    // is no time, not a span with an unknown unit `-`).
+    let year = text.bytes().take_while(u8::is_ascii_digit).count();
+    if year >= 4 && text.as_bytes().get(year) == Some(&b'-') {
         return parse_utc(text);
     }
     if let Some(seconds) = text.strip_prefix('@') {
@@ -168,6 +168,17 @@ pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
 fn parse_utc(text: &str) -> anyhow::Result<UnixMicros> {
     const FORM: &str = "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC, or with an offset \
                         such as +01:00)";
+    // As porthole's own messages write a time (`--since 2026-11-28 09:00:00
+    // UTC is not before …`), so a time copied from one is taken back.
+    let (text, said_utc) = match text.len().checked_sub(4).and_then(|at| text.get(at..)) {
+        Some(suffix) if suffix.eq_ignore_ascii_case(" utc") => (&text[..text.len() - 4], true),
+        _ => (text, false),
+    };
+    if said_utc
+        && (text.ends_with(['Z', 'z']) || text.get(10..).is_some_and(|t| t.contains(['+', '-'])))
+    {
+        bail!("UTC and another zone at once ({FORM})");
+    }
     // RFC 3339 allows `t` and `z` in lower case.
     let text = text.strip_suffix(['Z', 'z']).unwrap_or(text);
     let (date, time) = match text.split_once(['T', 't', ' ']) {
@@ -286,6 +297,12 @@ mod tests {
         assert_eq!(parse_time("2026-11-28T09:00", NOW).unwrap(), 1_795_856_400_000_000);
         assert_eq!(parse_time("2026-11-28 09:00:00Z", NOW).unwrap(), 1_795_856_400_000_000);
         assert_eq!(parse_time("2026-11-28", NOW).unwrap(), 1_795_824_000_000_000);
+        let error = parse_time("10000-01-01", NOW).unwrap_err().to_string();
+        assert!(error.starts_with("not a time"), "{error}");
+        // As porthole's messages write times (`--since … UTC is not before`).
+        assert_eq!(parse_time("2026-11-28 09:00:00 UTC", NOW).unwrap(), 1_795_856_400_000_000);
+        assert_eq!(parse_time("2026-11-28 09:00 utc", NOW).unwrap(), 1_795_856_400_000_000);
+        assert!(parse_time("2026-11-28 09:00+01:00 UTC", NOW).is_err());
         // As porthole's JSON writes times.
         assert_eq!(parse_time("2026-11-28T09:00:00.805405Z", NOW).unwrap(), 1_795_856_400_805_405);
         assert_eq!(parse_time("2026-11-28T09:00:00.5", NOW).unwrap(), 1_795_856_400_500_000);

@@ -21,9 +21,21 @@ use crate::store::StoreLocation;
 /// Serves the dashboard from an existing store until SIGINT, SIGTERM or
 /// SIGHUP.
 pub fn run(args: DashboardArgs) -> anyhow::Result<ExitStatus> {
+    let default_store = args.store.is_none();
     let settings = DashboardSettings::resolve(args)?;
     let stop = crate::commands::monitor::shutdown_on_signal()?;
     let bound = bind(&settings.serve)?;
+    // A user who is not root serves their own store by default, while the
+    // recorder's service writes root's: a page with no history says why.
+    if let (true, StoreLocation::Sqlite(own)) = (default_store, &settings.store) {
+        if !own.exists() {
+            if let Some(system) = crate::store::SystemStore::beside(&settings.store) {
+                crate::commands::warn(&crate::commands::system_store_advice(
+                    own, true, &system, true,
+                ));
+            }
+        }
+    }
     let server = start(bound, &settings.serve, Some(settings.store), None, Arc::clone(&stop))?;
     server.join().map_err(|_| anyhow::anyhow!("the dashboard thread panicked"))?;
     Ok(ExitStatus::Success)

@@ -8,13 +8,17 @@ use anyhow::Context;
 
 use crate::cli::args::HistoryArgs;
 use crate::cli::history::HistorySettings;
-use crate::commands::ExitStatus;
+use crate::commands::{system_store_advice, warn, ExitStatus};
 use crate::render::history::write_history;
 use crate::render::Style;
-use crate::store;
+use crate::store::{self, StoreError, SystemStore};
 use crate::target::Host;
 
 pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    // Without `--store` (or PORTHOLE_STORE) a user who is not root reads
+    // their own store, while the recorder's service writes root's: an
+    // empty answer says where the record is.
+    let default_store = args.store.is_none();
     let mut settings = HistorySettings::resolve(args, store::now_micros())?;
     // A name is looked up as clients would, and every address it has counts.
     if let Some(endpoint) = &settings.endpoint {
@@ -37,9 +41,22 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
             settings.location
         );
     }
+    let system = if default_store { SystemStore::beside(&settings.location) } else { None };
     // Every store error names the store itself.
-    let mut report = store::report_within(&settings.location, &settings.query, settings.sections)?;
+    let mut report =
+        match store::report_within(&settings.location, &settings.query, settings.sections) {
+            Err(StoreError::Missing { path }) if system.is_some() => {
+                let system = system.as_ref().expect("checked by the guard");
+                anyhow::bail!("{}", system_store_advice(&path, true, system, true));
+            }
+            answer => answer?,
+        };
     report.net_namespace = Some(crate::inventory::namespaces::own_inode()).filter(|&n| n != 0);
     write_history(out, &report, settings.format, Style::detect())?;
+    if report.is_empty() {
+        if let (Some(system), store::StoreLocation::Sqlite(own)) = (&system, &settings.location) {
+            warn(&system_store_advice(own, false, system, true));
+        }
+    }
     Ok(if report.is_empty() { ExitStatus::Failure } else { ExitStatus::Success })
 }

@@ -161,6 +161,82 @@ pub fn report_error(error: &anyhow::Error) {
     eprintln!("porthole: {}", elide_long_words(&shown));
 }
 
+/// This command line again, for a fix line: `env` set before it, the
+/// program as typed (or `program` instead), every argument as typed with
+/// `extra` added (before a `--`), each a printable shell word, so it runs
+/// as printed.
+pub(crate) fn this_command(
+    env: Option<(&str, &std::path::Path)>,
+    program: Option<&std::path::Path>,
+    extra: &[&std::ffi::OsStr],
+) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut arguments = std::env::args_os();
+    let typed = arguments.next().unwrap_or_else(|| "porthole".into());
+    let mut arguments: Vec<std::ffi::OsString> = arguments.collect();
+    let at = arguments.iter().position(|argument| argument == "--").unwrap_or(arguments.len());
+    arguments.splice(at..at, extra.iter().map(|word| word.to_os_string()));
+    let word = |text: &std::ffi::OsStr| crate::shell::printable_word_bytes(text.as_bytes());
+    let mut words = Vec::new();
+    if let Some((name, value)) = env {
+        words.push(format!("{name}={}", word(value.as_os_str())));
+    }
+    words.push(word(program.map_or(typed.as_os_str(), |program| program.as_os_str())));
+    words.extend(arguments.iter().map(|argument| word(argument)));
+    words.join(" ")
+}
+
+/// Advice to run this command line again as root: `sudo` and the running
+/// executable by its path (sudo searches its own `PATH`, which may not hold
+/// the one typed), or in words where sudo is not installed.
+pub(crate) fn again_as_root(what: &str) -> String {
+    let sudo =
+        ["/usr/bin/sudo", "/bin/sudo"].iter().any(|path| std::path::Path::new(path).exists());
+    let executable = std::env::current_exe().ok();
+    match (sudo, executable) {
+        (true, Some(executable)) => {
+            format!("`sudo {}` {what}", this_command(None, Some(&executable), &[]))
+        }
+        _ => format!("`{}` run as root {what}", this_command(None, None, &[])),
+    }
+}
+
+/// Where a user who is not root finds the recorder's store, said after an
+/// answer from their own store that knew nothing (`own`: that store's
+/// path, `missing` when it does not exist). `store_option`: the command
+/// takes `--store`; otherwise `PORTHOLE_STORE` is set before it.
+pub(crate) fn system_store_advice(
+    own: &std::path::Path,
+    missing: bool,
+    system: &crate::store::SystemStore,
+    store_option: bool,
+) -> String {
+    let head = if missing {
+        format!("no history at {} yet", own.display())
+    } else {
+        format!("nothing recorded in {} matches", own.display())
+    };
+    match system {
+        crate::store::SystemStore::Readable(path) => {
+            let line = if store_option {
+                this_command(None, None, &["--store".as_ref(), path.as_os_str()])
+            } else {
+                this_command(Some(("PORTHOLE_STORE", path)), None, &[])
+            };
+            format!(
+                "{head}, but the recorder's service keeps its store in {}: `{line}` reads it",
+                path.display()
+            )
+        }
+        crate::store::SystemStore::Unreadable(path) => format!(
+            "{head}, but the recorder's service keeps its store in {}, which this user may not \
+             read: {}",
+            path.display(),
+            again_as_root("reads it")
+        ),
+    }
+}
+
 /// Prints a warning line on stderr (partial permission, skipped
 /// namespaces), sanitised like [`report_error`].
 #[expect(clippy::print_stderr, reason = "diagnostics go to stderr")]

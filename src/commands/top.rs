@@ -387,8 +387,8 @@ fn live(
     let mut terminal = ratatui::Terminal::new(backend).context("starting the terminal view")?;
     let mut view_state = TopView::default();
     view::follow_selection(&frame, &mut view_state);
-    // Listener rows on screen, as the last draw laid them out.
-    let mut page = 1;
+    // Rows of each list on screen, as the last draw laid them out.
+    let mut page = view::Pages::default();
     let mut next_refresh = Instant::now() + settings.interval;
     // Drawn when something changed (a frame, a key, a resize), not at every
     // wake-up: the loop wakes five times a second to notice signals, and
@@ -519,14 +519,14 @@ fn stop_and_resume<W: Write>(
     Ok(true)
 }
 
-/// Applies one key press to the view; `page` is how many listener rows
+/// Applies one key press to the view; `page` is how many rows of each list
 /// the screen shows.
 fn handle_key(
     view_state: &mut TopView,
     code: KeyCode,
     modifiers: KeyModifiers,
     frame: &TopFrame,
-    page: usize,
+    page: view::Pages,
 ) -> Flow {
     if modifiers.contains(KeyModifiers::CONTROL) && code == KeyCode::Char('c') {
         return Flow::Quit;
@@ -559,17 +559,20 @@ fn handle_key(
             .get(view_state.selected)
             .map_or(0, |row| row.connections.len());
         let current = view_state.connection_selected;
+        let shown = page.connections.max(1);
+        if matches!(code, KeyCode::PageUp | KeyCode::PageDown) {
+            view_state.page_connections(code == KeyCode::PageDown, count, shown);
+            return Flow::Continue;
+        }
         let moved = match code {
             KeyCode::Up | KeyCode::Char('k') => Some(current.saturating_sub(1)),
             KeyCode::Down | KeyCode::Char('j') => Some(current.saturating_add(1)),
-            KeyCode::PageUp => Some(current.saturating_sub(view::CONNECTION_ROWS)),
-            KeyCode::PageDown => Some(current.saturating_add(view::CONNECTION_ROWS)),
             KeyCode::Home => Some(0),
             KeyCode::End => Some(usize::MAX),
             _ => None,
         };
         if let Some(index) = moved {
-            view_state.select_connection(index, count);
+            view_state.select_connection(index, count, shown);
             return Flow::Continue;
         }
         if matches!(code, KeyCode::Tab | KeyCode::Esc) {
@@ -580,10 +583,11 @@ fn handle_key(
     let rows = view::visible_rows(frame, view_state).len();
     let last = rows.saturating_sub(1);
     let current = view_state.selected;
-    let page = page.max(1);
+    let shown = page.listeners.max(1);
     // A key that moves the selection moves it off the listener it was on.
     let select = |view_state: &mut TopView, index: usize| {
         view_state.selected = index.min(last);
+        view_state.show_selected_listener(rows, shown);
         view_state.selected_listener = None;
         view_state.reset_connections();
     };
@@ -602,8 +606,11 @@ fn handle_key(
         KeyCode::Tab if view_state.expanded && rows > 0 => view_state.connections_focused = true,
         KeyCode::Up | KeyCode::Char('k') => select(view_state, current.saturating_sub(1)),
         KeyCode::Down | KeyCode::Char('j') => select(view_state, current + 1),
-        KeyCode::PageUp => select(view_state, current.saturating_sub(page)),
-        KeyCode::PageDown => select(view_state, current.saturating_add(page)),
+        KeyCode::PageUp | KeyCode::PageDown => {
+            view_state.page_listeners(code == KeyCode::PageDown, rows, shown);
+            view_state.selected_listener = None;
+            view_state.reset_connections();
+        }
         KeyCode::Home => select(view_state, 0),
         KeyCode::End => select(view_state, last),
         KeyCode::Char(letter) => {

@@ -94,15 +94,32 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         // The store the recorder writes to (`PORTHOLE_STORE`, or the
         // default file).
         let configured = std::env::var("PORTHOLE_STORE").ok().filter(|s| !s.is_empty());
+        let mut unreadable = false;
         let history =
             crate::store::local_port_history(configured.as_deref(), settings.endpoint.port)
                 .unwrap_or_else(|error| {
+                    unreadable = true;
                     // The answer about the port stands; the section it
                     // would have had is said to be missing, and why.
                     let source = if configured.is_some() { " (PORTHOLE_STORE)" } else { "" };
                     warn(&format!("no History section{source}: {error}"));
                     None
                 });
+        if history.is_none() && configured.is_none() && !unreadable {
+            // A user who is not root reads their own store; the recorder's
+            // service writes root's.
+            if let Ok(own @ crate::store::StoreLocation::Sqlite(own_path)) =
+                &crate::store::StoreLocation::default_for_user()
+            {
+                if let Some(system) = crate::store::SystemStore::beside(own) {
+                    let missing = !own_path.exists();
+                    warn(&format!(
+                        "no History section: {}",
+                        crate::commands::system_store_advice(own_path, missing, &system, false)
+                    ));
+                }
+            }
+        }
         if let Some(history) = history {
             let own_namespace = crate::inventory::namespaces::own_inode();
             let only = match (&settings.named_namespace, settings.namespaces) {

@@ -126,6 +126,10 @@ pub struct BpfEvent {
     pub comm: String,
     /// For an IPv6 [`BpfEventKind::Listen`]: the socket's `IPV6_V6ONLY`.
     pub v6only: Option<bool>,
+    /// For a [`BpfEventKind::Listen`]: the interface index it is bound to
+    /// (`SO_BINDTODEVICE`), 0 for none, as `Socket::interface`. A listener
+    /// has no peer, so the event carries it where the remote address is.
+    pub interface: u32,
     /// For [`BpfEventKind::Closed`]: the end as a destroy notification
     /// would have reported it (cookie, 4-tuple, uid, `tcp_info` bytes).
     pub closed: Option<ClosedSocket>,
@@ -291,7 +295,12 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<BpfEvent> {
     };
     let family = u16_at(bytes, 36);
     let local = SocketAddr::new(address(family, &bytes[44..60])?, u16_at(bytes, 38));
-    let remote = SocketAddr::new(address(family, &bytes[60..76])?, u16_at(bytes, 40));
+    let listen = kind == BpfEventKind::Listen;
+    let remote = if listen {
+        SocketAddr::new(address(family, &[0; 16])?, 0)
+    } else {
+        SocketAddr::new(address(family, &bytes[60..76])?, u16_at(bytes, 40))
+    };
     let comm = &bytes[76..92];
     let comm_len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
     let cookie = u64_at(bytes, 8);
@@ -320,7 +329,8 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<BpfEvent> {
         // Every byte kept (a name need not be UTF-8), so that it is the
         // name `/proc` gives for the same process.
         comm: crate::model::os_text::from_bytes(&comm[..comm_len]),
-        v6only: (kind == BpfEventKind::Listen && family == 10).then_some(bytes[95] != 0),
+        v6only: (listen && family == 10).then_some(bytes[95] != 0),
+        interface: if listen { u32_at(bytes, 60) } else { 0 },
         closed,
     })
 }
@@ -407,9 +417,14 @@ mod tests {
         assert_eq!(event.net_namespace, 4026531840);
         assert_eq!(event.closed, None);
         assert_eq!(event.v6only, None, "only a listen carries the flag");
+        assert_eq!(event.interface, 0, "only a listen carries its device");
         bytes[42] = 3;                                            // listen
         bytes[95] = 1;                                            // IPV6_V6ONLY
         assert_eq!(decode_event(&bytes).unwrap().v6only, Some(true));
+        bytes[60..64].copy_from_slice(&1u32.to_ne_bytes());       // bound to lo
+        let listen = decode_event(&bytes).unwrap();
+        assert_eq!(listen.interface, 1);
+        assert_eq!(listen.remote, "[::]:0".parse().unwrap(), "a listener has no peer");
         bytes[76..80].copy_from_slice(b"e\xffv\x1b");                // comm, not UTF-8
         let comm = decode_event(&bytes).unwrap().comm;
         assert_eq!(comm, crate::model::os_text::from_bytes(b"e\xffv\x1b"));

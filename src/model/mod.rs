@@ -251,6 +251,18 @@ impl Scope {
         }
     }
 
+    /// The scope of a socket bound to `address` and to the device
+    /// `interface` (`SO_BINDTODEVICE`, 0 for none): one bound to the
+    /// loopback device only sees packets that arrive on `lo`, which only
+    /// this host sends, whatever its address (`0.0.0.0` included).
+    pub fn of_bound(address: IpAddr, interface: u32) -> Self {
+        if interface == LOOPBACK_INTERFACE {
+            Scope::Loopback
+        } else {
+            Scope::of_address(address)
+        }
+    }
+
     /// The scope of an IP address a socket is bound to.
     pub fn of_address(address: IpAddr) -> Self {
         if is_loopback(address) {
@@ -434,8 +446,7 @@ impl Socket {
     /// (`0.0.0.0` included).
     pub fn scope(&self) -> Scope {
         match self.local {
-            Some(_) if self.interface == LOOPBACK_INTERFACE => Scope::Loopback,
-            Some(address) => Scope::of_address(address.ip()),
+            Some(address) => Scope::of_bound(address.ip(), self.interface),
             None => Scope::Local,
         }
     }

@@ -93,6 +93,17 @@ pub struct ListenerEvent {
     pub owners: Vec<ProcessIdentity>,
 }
 
+impl ListenerEvent {
+    /// Whether an `[::]` listener also takes IPv4 clients (`IPV6_V6ONLY`
+    /// off); `None` for other addresses and when the flag is unknown.
+    pub fn dual_stack(&self) -> Option<bool> {
+        match (self.family, self.scope) {
+            (Family::Ipv6, Scope::Wildcard) => self.v6only.map(|v6only| !v6only),
+            _ => None,
+        }
+    }
+}
+
 /// How a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectionEnd {

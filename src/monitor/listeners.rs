@@ -39,6 +39,9 @@ pub struct Listened {
     pub v6only: Option<bool>,
     /// The uid of the process that called listen().
     pub uid: u32,
+    /// The device it is bound to (`SO_BINDTODEVICE`), 0 for none: one bound
+    /// to `lo` is loopback whatever its address, as `porthole PORT` says.
+    pub interface: u32,
 }
 
 /// Socket inode → the processes holding it.
@@ -162,13 +165,13 @@ impl ListenerTracker {
         owner: ProcessIdentity,
         now: UnixMicros,
     ) -> Option<ListenerEvent> {
-        let Listened { net_namespace, cookie, local, v6only, uid } = socket;
+        let Listened { net_namespace, cookie, local, v6only, uid, interface } = socket;
         let key = ListenerKey { net_namespace, protocol: Protocol::Tcp, id: cookie };
         if self.current.contains_key(&key) {
             return None;
         }
         let local = canonical(local);
-        let scope = Scope::of_address(local.ip());
+        let scope = Scope::of_bound(local.ip(), interface);
         let event = ListenerEvent {
             at: now,
             change: ListenerChange::Appeared,
@@ -437,7 +440,8 @@ mod tests {
         let mut tracker = ListenerTracker::default();
         let owner = ProcessIdentity { pid: 7, ..ProcessIdentity::default() };
         let local = "127.0.0.1:9000".parse().unwrap();
-        let socket = Listened { net_namespace: None, cookie: 5, local, v6only: None, uid: 0 };
+        let socket =
+            Listened { net_namespace: None, cookie: 5, local, v6only: None, uid: 0, interface: 0 };
         assert!(tracker.listened(socket, owner.clone(), 100).is_some());
         assert!(tracker.listened(socket, owner, 100).is_none());
         let all = |_: Option<u64>| true;

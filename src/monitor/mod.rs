@@ -1243,6 +1243,7 @@ impl Recorder {
                     local: event.local,
                     v6only: event.v6only,
                     uid: event.uid,
+                    interface: event.interface,
                 };
                 if let Some(listener) =
                     self.listeners.listened(socket, Arc::unwrap_or_clone(process), at)

@@ -11,7 +11,7 @@ use std::io::Write;
 use serde::Serialize;
 
 /// The same process object `porthole monitor --jsonl` writes.
-use super::monitor::ProcessLine;
+use super::monitor::{rfc3339, ProcessLine};
 
 use super::sanitize::sanitize;
 use super::table::Table;
@@ -24,9 +24,9 @@ use crate::model::monitor::{
     CaptureMode, ConnectionEnd, ListenerChange, ListenerEvent, LossKind, ProcessIdentity,
     UnixMicros,
 };
-use crate::model::{Family, Scope, Socket};
+use crate::model::Socket;
 
-use super::json::SCHEMA_VERSION;
+use super::json::{ListenerChangeLayout, ListenerChangeRecord, SCHEMA_VERSION};
 
 pub fn write_history(
     out: &mut dyn Write,
@@ -169,19 +169,12 @@ fn listener_address(listener: &ListenerHistory) -> String {
 /// Whether an `[::]` listener takes IPv4 clients too, as recorded: `None`
 /// for any other address, and where the store kept no `IPV6_V6ONLY` (a
 /// record of schema 1, a source that could not read it).
-fn dual_stack(event: &ListenerEvent) -> Option<bool> {
-    match (event.family, event.scope) {
-        (Family::Ipv6, Scope::Wildcard) => event.v6only.map(|v6only| !v6only),
-        _ => None,
-    }
-}
-
 /// The scope as `ls` names it (`wildcard+v4` for a dual-stack `[::]`), or
 /// `wildcard (IPv6 only)` for an `IPV6_V6ONLY` one; `exposed` joins the
 /// parenthesis.
 fn scope_label(event: &ListenerEvent) -> String {
     let exposed = if event.exposed { "exposed" } else { "" };
-    let (scope, notes) = match dual_stack(event) {
+    let (scope, notes) = match event.dual_stack() {
         Some(true) => ("wildcard+v4", vec![exposed]),
         Some(false) => ("wildcard", vec!["IPv6 only", exposed]),
         None => (event.scope.as_str(), vec![exposed]),
@@ -198,7 +191,7 @@ fn scope_label(event: &ListenerEvent) -> String {
 /// `[::]` whose flag was recorded.
 fn listener_place(listener: &ListenerHistory) -> String {
     let address = listener_address(listener);
-    match dual_stack(&listener.event) {
+    match listener.event.dual_stack() {
         Some(true) => format!("{address} (IPv4 too)"),
         Some(false) => format!("{address} (IPv6 only)"),
         None => address,
@@ -716,7 +709,7 @@ fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: 
     });
     let address = format!("{}{elsewhere}", listener_place(last));
     // Which families an `[::]` took is not visible in "listening since".
-    let family = match dual_stack(event) {
+    let family = match event.dual_stack() {
         Some(true) => " (IPv4 too)",
         Some(false) => " (IPv6 only)",
         None => "",
@@ -748,75 +741,13 @@ fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: 
 
 // ------------------------------------------------------------------ JSON
 
-/// RFC 3339 UTC with microseconds: `2026-11-28T10:02:03.123456Z`.
-fn rfc3339(at: UnixMicros) -> String {
-    let calendar = UtcTime::from_micros(at);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        calendar.year,
-        calendar.month,
-        calendar.day,
-        calendar.hour,
-        calendar.minute,
-        calendar.second,
-        at.rem_euclid(1_000_000)
+/// A listener change as history writes it (with its machine).
+fn listener_record(listener: &ListenerHistory) -> ListenerChangeRecord {
+    ListenerChangeRecord::of(
+        &listener.event,
+        ListenerChangeLayout::History,
+        listener.host.as_deref(),
     )
-}
-
-/// A listener that appeared or went away.
-#[derive(Debug, Serialize)]
-pub struct ListenerWire {
-    pub at: String,
-    /// `appeared` or `disappeared`.
-    pub change: &'static str,
-    pub protocol: &'static str,
-    pub family: &'static str,
-    pub local_address: Option<String>,
-    pub local_port: Option<u16>,
-    pub path: Option<String>,
-    /// The exact bytes of `path`, base64, when it is not UTF-8.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path_bytes: Option<String>,
-    pub inode: u64,
-    /// `null` for Unix sockets (unix_diag reports no uid), as in `ls --json`
-    /// and `monitor --jsonl`.
-    pub uid: Option<u32>,
-    pub net_namespace: Option<u64>,
-    pub scope: &'static str,
-    pub exposed: bool,
-    /// An `[::]` listener that also takes IPv4 clients (`IPV6_V6ONLY`
-    /// off), as in `monitor --jsonl`; `null` for other addresses and in
-    /// records that did not keep the flag.
-    pub dual_stack: Option<bool>,
-    pub host: Option<String>,
-    pub processes: Vec<ProcessLine>,
-}
-
-impl ListenerWire {
-    fn from_listener(listener: &ListenerHistory) -> Self {
-        let event = &listener.event;
-        ListenerWire {
-            at: rfc3339(event.at),
-            change: match event.change {
-                ListenerChange::Appeared => "appeared",
-                ListenerChange::Disappeared => "disappeared",
-            },
-            protocol: event.protocol.as_str(),
-            family: event.family.as_str(),
-            local_address: event.local.map(|l| l.ip().to_string()),
-            local_port: event.local.map(|l| l.port()),
-            path: event.path.clone(),
-            path_bytes: super::json::path_bytes(event.path.as_deref()),
-            inode: event.inode,
-            uid: (event.uid != u32::MAX).then_some(event.uid),
-            net_namespace: event.net_namespace,
-            scope: event.scope.as_str(),
-            exposed: event.exposed,
-            dual_stack: dual_stack(event),
-            host: listener.host.clone(),
-            processes: event.owners.iter().map(ProcessLine::of).collect(),
-        }
-    }
 }
 
 /// The connections of one client process to one server endpoint.
@@ -982,7 +913,7 @@ pub struct HistoryRecord {
     pub addresses: Vec<String>,
     pub since: Option<String>,
     pub until: Option<String>,
-    pub listeners: Vec<ListenerWire>,
+    pub listeners: Vec<ListenerChangeRecord>,
     /// Whether earlier listener changes were left out (the newest are
     /// listed).
     pub listeners_truncated: bool,
@@ -1026,7 +957,7 @@ impl HistoryRecord {
             addresses: report.query.addresses.iter().map(ToString::to_string).collect(),
             since: report.query.since.map(rfc3339),
             until: report.query.until.map(rfc3339),
-            listeners: report.listeners.iter().map(ListenerWire::from_listener).collect(),
+            listeners: report.listeners.iter().map(listener_record).collect(),
             listeners_truncated: report.listeners_truncated,
             clients: report.clients.iter().map(ClientWire::from_summary).collect(),
             clients_truncated: report.clients_truncated,
@@ -1043,7 +974,7 @@ impl HistoryRecord {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HistoryLine {
-    Listener(ListenerWire),
+    Listener(ListenerChangeRecord),
     Client(Box<ClientWire>),
     Connection(Box<ConnectionWire>),
     Hourly(HourlyWire),
@@ -1074,9 +1005,7 @@ fn write_jsonl(out: &mut dyn Write, report: &HistoryReport) -> std::io::Result<(
         .sessions
         .iter()
         .map(|s| HistoryLine::Capture(capture_wire(s)))
-        .chain(
-            report.listeners.iter().map(|l| HistoryLine::Listener(ListenerWire::from_listener(l))),
-        )
+        .chain(report.listeners.iter().map(|l| HistoryLine::Listener(listener_record(l))))
         .chain(truncated_line(report.listeners_truncated, "listeners", "oldest"))
         .chain(
             report
@@ -1104,6 +1033,7 @@ fn write_jsonl(out: &mut dyn Write, report: &HistoryReport) -> std::io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Family, Scope};
 
     #[test]
     fn numbers_sizes_and_spans() {
@@ -1148,10 +1078,10 @@ mod tests {
                 owners: Vec::new(),
             },
         };
-        let unix = serde_json::to_value(ListenerWire::from_listener(&event(u32::MAX))).unwrap();
+        let unix = serde_json::to_value(listener_record(&event(u32::MAX))).unwrap();
         assert_eq!(unix["uid"], serde_json::Value::Null, "{unix}");
         assert_eq!(unix["at"], "1970-01-01T00:00:00.000000Z");
-        let owned = serde_json::to_value(ListenerWire::from_listener(&event(1000))).unwrap();
+        let owned = serde_json::to_value(listener_record(&event(1000))).unwrap();
         assert_eq!(owned["uid"], 1000);
     }
 

@@ -75,6 +75,86 @@ pub struct SocketRecord {
     pub hidden_owner_reasons: Option<Vec<&'static str>>,
 }
 
+/// A listener that appeared or went away, as `monitor --jsonl` (a
+/// `listener` line) and `history --json`/`--jsonl` (`listeners`, a
+/// `listener` line) write it: one row, one layout. The recorder writes
+/// `at_us` beside `at`; history, which reads stores of many machines,
+/// writes `host` (`null` for a local store).
+#[derive(Debug, Serialize)]
+pub struct ListenerChangeRecord {
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_us: Option<crate::model::monitor::UnixMicros>,
+    /// `appeared` or `disappeared`.
+    pub change: &'static str,
+    pub protocol: &'static str,
+    pub family: &'static str,
+    pub local_address: Option<String>,
+    pub local_port: Option<u16>,
+    /// Unix sockets: path or `@abstract`.
+    pub path: Option<String>,
+    /// The exact bytes of `path`, base64, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
+    pub inode: u64,
+    /// `null` for Unix sockets (unix_diag reports no uid), as in `ls --json`.
+    pub uid: Option<u32>,
+    pub net_namespace: Option<u64>,
+    pub scope: &'static str,
+    pub exposed: bool,
+    /// An `[::]` listener that also takes IPv4 clients (`IPV6_V6ONLY`
+    /// off); `null` for other addresses and when the flag is unknown (in
+    /// records that did not keep it).
+    pub dual_stack: Option<bool>,
+    /// History only: the machine that recorded it (`Some(None)`: `null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Option<String>>,
+    pub processes: Vec<super::monitor::ProcessLine>,
+}
+
+/// Which of the two outputs a [`ListenerChangeRecord`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerChangeLayout {
+    /// `monitor --jsonl`: with `at_us`, without `host`.
+    Recorder,
+    /// `history`: with `host`, without `at_us`.
+    History,
+}
+
+impl ListenerChangeRecord {
+    /// The row of `event`; `host` is the machine a history store names.
+    pub fn of(
+        event: &crate::model::monitor::ListenerEvent,
+        layout: ListenerChangeLayout,
+        host: Option<&str>,
+    ) -> Self {
+        use crate::model::monitor::ListenerChange;
+        ListenerChangeRecord {
+            at: super::monitor::rfc3339(event.at),
+            at_us: (layout == ListenerChangeLayout::Recorder).then_some(event.at),
+            change: match event.change {
+                ListenerChange::Appeared => "appeared",
+                ListenerChange::Disappeared => "disappeared",
+            },
+            protocol: event.protocol.as_str(),
+            family: event.family.as_str(),
+            local_address: event.local.map(|address| address.ip().to_string()),
+            local_port: event.local.map(|address| address.port()),
+            path: event.path.clone(),
+            path_bytes: path_bytes(event.path.as_deref()),
+            inode: event.inode,
+            // unix_diag reports no uid (u32::MAX).
+            uid: (event.uid != u32::MAX).then_some(event.uid),
+            net_namespace: event.net_namespace,
+            scope: event.scope.as_str(),
+            exposed: event.exposed,
+            dual_stack: event.dual_stack(),
+            host: (layout == ListenerChangeLayout::History).then(|| host.map(str::to_string)),
+            processes: event.owners.iter().map(super::monitor::ProcessLine::of).collect(),
+        }
+    }
+}
+
 /// The exact bytes of a Unix socket path, base64, for a `path_bytes` field:
 /// `None` when there is no path or the path is UTF-8 (see
 /// [`crate::model::os_text`]).
@@ -395,5 +475,47 @@ impl PortReportRecord {
             hidden_owners: report.visibility.sockets_without_visible_owner,
             hidden_owner_reasons: report.visibility.owner_gaps.iter().map(|g| g.code()).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::monitor::{ListenerChange, ListenerEvent};
+    use crate::model::{Family, Protocol, Scope};
+
+    /// Both outputs write a listener change with the same keys in the same
+    /// order; only `at_us` (the recorder) and `host` (history) differ.
+    #[test]
+    fn a_listener_change_has_one_layout_in_both_outputs() {
+        let event = ListenerEvent {
+            at: 1_000_001,
+            change: ListenerChange::Appeared,
+            protocol: Protocol::Tcp,
+            family: Family::Ipv6,
+            local: Some("[::]:80".parse().unwrap()),
+            path: None,
+            inode: 7,
+            uid: 0,
+            net_namespace: None,
+            scope: Scope::Wildcard,
+            exposed: true,
+            v6only: Some(false),
+            owners: Vec::new(),
+        };
+        let middle = r#""change":"appeared","protocol":"tcp","family":"ipv6","local_address":"::","local_port":80,"path":null,"inode":7,"uid":0,"net_namespace":null,"scope":"wildcard","exposed":true,"dual_stack":true"#;
+        let at = r#"{"at":"1970-01-01T00:00:01.000001Z","#;
+        let recorder = ListenerChangeRecord::of(&event, ListenerChangeLayout::Recorder, None);
+        assert_eq!(
+            serde_json::to_string(&recorder).unwrap(),
+            format!(r#"{at}"at_us":1000001,{middle},"processes":[]}}"#)
+        );
+        let history = ListenerChangeRecord::of(&event, ListenerChangeLayout::History, None);
+        assert_eq!(
+            serde_json::to_string(&history).unwrap(),
+            format!(r#"{at}{middle},"host":null,"processes":[]}}"#)
+        );
+        let history = ListenerChangeRecord::of(&event, ListenerChangeLayout::History, Some("db1"));
+        assert!(serde_json::to_string(&history).unwrap().contains(r#","host":"db1","#));
     }
 }

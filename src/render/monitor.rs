@@ -12,12 +12,11 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::model::monitor::{
-    CaptureMode, ConnectionEnd, ConnectionRecord, ListenerChange, ListenerEvent, LossKind,
-    LossRecord, MonitorEvent, OpenSnapshot, ProcessIdentity, SnapshotScope, UnixMicros,
+    CaptureMode, ConnectionEnd, ConnectionRecord, ListenerChange, LossKind, LossRecord,
+    MonitorEvent, OpenSnapshot, ProcessIdentity, SnapshotScope, UnixMicros,
 };
-use crate::model::{Family, Scope};
 
-use super::json::{time_of_seconds, SCHEMA_VERSION};
+use super::json::{time_of_seconds, ListenerChangeLayout, ListenerChangeRecord, SCHEMA_VERSION};
 
 /// One line of `porthole monitor --jsonl`.
 #[derive(Debug, Serialize)]
@@ -32,7 +31,7 @@ pub enum EventLine<'a> {
         mode: &'static str,
         reason: &'a str,
     },
-    Listener(ListenerLine),
+    Listener(ListenerChangeRecord),
     /// Boxed: a connection line is much larger than the others.
     Connection(Box<ConnectionLine>),
     Loss(LossLine),
@@ -63,33 +62,6 @@ pub struct OpenSnapshotLine {
 pub struct OpenKeyLine {
     pub cookie: u64,
     pub net_namespace: Option<u64>,
-}
-
-/// A listener that appeared or disappeared.
-#[derive(Debug, Serialize)]
-pub struct ListenerLine {
-    pub at: String,
-    pub at_us: UnixMicros,
-    /// `appeared` or `disappeared`.
-    pub change: &'static str,
-    pub protocol: &'static str,
-    pub family: &'static str,
-    pub local_address: Option<String>,
-    pub local_port: Option<u16>,
-    /// Unix sockets: path or `@abstract`.
-    pub path: Option<String>,
-    /// The exact bytes of `path`, base64, when it is not UTF-8.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path_bytes: Option<String>,
-    pub inode: u64,
-    pub uid: Option<u32>,
-    pub net_namespace: Option<u64>,
-    pub scope: &'static str,
-    pub exposed: bool,
-    /// An `[::]` listener that also takes IPv4 clients (`IPV6_V6ONLY`
-    /// off); `null` for other addresses and when the flag is unknown.
-    pub dual_stack: Option<bool>,
-    pub processes: Vec<ProcessLine>,
 }
 
 /// One connection to a local service: written while it is open (`end`
@@ -206,7 +178,11 @@ pub fn event_line(event: &MonitorEvent) -> EventLine<'_> {
             mode: mode_name(*mode),
             reason,
         },
-        MonitorEvent::Listener(listener) => EventLine::Listener(listener_line(listener)),
+        MonitorEvent::Listener(listener) => EventLine::Listener(ListenerChangeRecord::of(
+            listener,
+            ListenerChangeLayout::Recorder,
+            None,
+        )),
         MonitorEvent::Connection(record) => {
             EventLine::Connection(Box::new(connection_line(record)))
         }
@@ -232,34 +208,6 @@ fn snapshot_line(snapshot: &OpenSnapshot) -> OpenSnapshotLine {
             .iter()
             .map(|&(cookie, net_namespace)| OpenKeyLine { cookie, net_namespace })
             .collect(),
-    }
-}
-
-fn listener_line(listener: &ListenerEvent) -> ListenerLine {
-    ListenerLine {
-        at: rfc3339(listener.at),
-        at_us: listener.at,
-        change: match listener.change {
-            ListenerChange::Appeared => "appeared",
-            ListenerChange::Disappeared => "disappeared",
-        },
-        protocol: listener.protocol.as_str(),
-        family: listener.family.as_str(),
-        local_address: listener.local.map(|address| address.ip().to_string()),
-        local_port: listener.local.map(|address| address.port()),
-        path: listener.path.clone(),
-        path_bytes: super::json::path_bytes(listener.path.as_deref()),
-        inode: listener.inode,
-        // unix_diag reports no uid (u32::MAX).
-        uid: (listener.uid != u32::MAX).then_some(listener.uid),
-        net_namespace: listener.net_namespace,
-        scope: listener.scope.as_str(),
-        exposed: listener.exposed,
-        dual_stack: match (listener.family, listener.scope) {
-            (Family::Ipv6, Scope::Wildcard) => listener.v6only.map(|v6only| !v6only),
-            _ => None,
-        },
-        processes: listener.owners.iter().map(ProcessLine::of).collect(),
     }
 }
 
@@ -474,6 +422,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::monitor::ListenerEvent;
     use crate::model::{Family, Protocol, Scope};
 
     #[test]

@@ -91,6 +91,26 @@ pub struct TopView {
     pub connection_selected: usize,
     /// Index of the first connection the list shows.
     pub connection_offset: usize,
+    /// Index of the first listener row the table shows: kept between
+    /// frames so Page Up and Page Down move the view a page, as `less`
+    /// and `htop` do.
+    pub listener_offset: usize,
+}
+
+/// How many rows each list showed at the last draw: a page for Page Up and
+/// Page Down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pages {
+    /// Listener rows the table has room for.
+    pub listeners: usize,
+    /// Connection rows the open list shows (0 when it is closed).
+    pub connections: usize,
+}
+
+impl Default for Pages {
+    fn default() -> Self {
+        Pages { listeners: 1, connections: CONNECTION_ROWS }
+    }
 }
 
 /// Connection rows the open list shows at most: a page for Page Up and
@@ -107,11 +127,65 @@ impl TopView {
     }
 
     /// Selects connection `index` (clamped to the `count` there are) and
-    /// scrolls the list just enough to show it.
-    pub fn select_connection(&mut self, index: usize, count: usize) {
+    /// scrolls the list, `shown` rows high, just enough to show it.
+    pub fn select_connection(&mut self, index: usize, count: usize, shown: usize) {
         self.connection_selected = index.min(count.saturating_sub(1));
-        self.connection_offset =
-            scrolled_to(self.connection_offset, self.connection_selected, CONNECTION_ROWS);
+        self.connection_offset = scrolled_to(
+            self.connection_offset.min(count.saturating_sub(shown)),
+            self.connection_selected,
+            shown,
+        );
+    }
+
+    /// Page Down (`forward`) or Page Up in the open connection list.
+    pub fn page_connections(&mut self, forward: bool, count: usize, shown: usize) {
+        (self.connection_offset, self.connection_selected) =
+            paged(self.connection_offset, self.connection_selected, count, shown, forward);
+    }
+
+    /// Page Down (`forward`) or Page Up in the listener table.
+    pub fn page_listeners(&mut self, forward: bool, count: usize, shown: usize) {
+        (self.listener_offset, self.selected) =
+            paged(self.listener_offset, self.selected, count, shown, forward);
+    }
+
+    /// Scrolls the listener table, `shown` rows high, just enough to show
+    /// the selected row (after a move of one row, Home or End).
+    pub fn show_selected_listener(&mut self, count: usize, shown: usize) {
+        self.listener_offset = scrolled_to(
+            self.listener_offset.min(count.saturating_sub(shown)),
+            self.selected,
+            shown,
+        );
+    }
+}
+
+/// The first row and the selected row after Page Down (`forward`) or Page
+/// Up in a list of `count` rows that shows `shown` at a time, starting at
+/// `offset` with `selected` on screen: the view moves a whole page (less at
+/// either end) and the selection with it, so it stays on screen at the
+/// same height; at the end the selection goes to the last row, at the top
+/// to the first.
+pub fn paged(
+    offset: usize,
+    selected: usize,
+    count: usize,
+    shown: usize,
+    forward: bool,
+) -> (usize, usize) {
+    let page = shown.max(1);
+    let last = count.saturating_sub(1);
+    let selected = selected.min(last);
+    // Where the view is now, with the selection on it.
+    let offset = scrolled_to(offset.min(count.saturating_sub(page)), selected, page);
+    if forward {
+        let moved = (offset + page).min(count.saturating_sub(page));
+        let target = if moved == offset { last } else { (selected + page).min(last) };
+        (moved, target)
+    } else {
+        let moved = offset.saturating_sub(page);
+        let target = if moved == offset { 0 } else { selected.saturating_sub(page) };
+        (moved, target)
     }
 }
 
@@ -167,6 +241,7 @@ impl Default for TopView {
             connections_focused: false,
             connection_selected: 0,
             connection_offset: 0,
+            listener_offset: 0,
         }
     }
 }
@@ -711,13 +786,14 @@ fn connection_list_height(connections: usize) -> u16 {
 
 /// Draws the live view: listeners table, the selected row's connections
 /// when expanded, the event strip, notes and the key footer. Returns how
-/// many listener rows fit on screen (a page, for Page Up and Page Down).
+/// many rows of each list fit on screen (a page, for Page Up and Page
+/// Down).
 pub fn draw(
     terminal_frame: &mut ratatui::Frame,
     frame: &TopFrame,
     view: &TopView,
     color: bool,
-) -> usize {
+) -> Pages {
     let rows = visible_rows(frame, view);
     let selected = rows.get(view.selected.min(rows.len().saturating_sub(1))).copied();
     let notes = notes(frame);
@@ -801,11 +877,21 @@ pub fn draw(
         .header(header)
         .row_highlight_style(TuiStyle::default().add_modifier(Modifier::REVERSED))
         .column_spacing(1);
+    // The table's area less its header row.
+    let listener_page = usize::from(areas[1].height.saturating_sub(1));
     let mut state = TableState::default();
     if !rows.is_empty() {
-        state.select(Some(view.selected.min(rows.len() - 1)));
+        let selected = view.selected.min(rows.len() - 1);
+        let offset = scrolled_to(
+            view.listener_offset.min(rows.len().saturating_sub(listener_page)),
+            selected,
+            listener_page,
+        );
+        state = state.with_offset(offset);
+        state.select(Some(selected));
     }
     terminal_frame.render_stateful_widget(table, areas[1], &mut state);
+    let mut connection_page = 0;
 
     if let (true, Some(row)) = (view.expanded, selected) {
         let widths = [
@@ -834,6 +920,7 @@ pub fn draw(
             .collect();
         // The border and the header take a line each.
         let shown = usize::from(areas[2].height.saturating_sub(2));
+        connection_page = shown;
         let count = row.connections.len();
         let selected = view.connection_selected.min(count.saturating_sub(1));
         let offset =
@@ -887,13 +974,50 @@ pub fn draw(
         Paragraph::new(footer).style(paint(TuiStyle::default().add_modifier(Modifier::DIM))),
         areas[5],
     );
-    // The table's area less its header row.
-    usize::from(areas[1].height.saturating_sub(1))
+    Pages { listeners: listener_page, connections: connection_page }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_keys_move_the_view_a_whole_page_and_the_selection_with_it() {
+        // 30 rows, 10 on screen, the selection on the first.
+        assert_eq!(paged(0, 0, 30, 10, true), (10, 10));
+        assert_eq!(paged(10, 10, 30, 10, true), (20, 20));
+        // The last page: the view cannot move further, the selection goes
+        // to the last row.
+        assert_eq!(paged(20, 20, 30, 10, true), (20, 29));
+        assert_eq!(paged(20, 29, 30, 10, true), (20, 29));
+        // The selection keeps its height on screen.
+        assert_eq!(paged(0, 4, 30, 10, true), (10, 14));
+        assert_eq!(paged(10, 14, 30, 10, false), (0, 4));
+        // A part page at the end: the view shows the last full page.
+        assert_eq!(paged(10, 12, 25, 10, true), (15, 22));
+        assert_eq!(paged(15, 22, 25, 10, false), (5, 12));
+        // At the top Page Up goes to the first row.
+        assert_eq!(paged(0, 7, 30, 10, false), (0, 0));
+        // Fewer rows than a page, no rows, no room.
+        assert_eq!(paged(0, 1, 4, 10, true), (0, 3));
+        assert_eq!(paged(0, 0, 0, 10, true), (0, 0));
+        assert_eq!(paged(0, 0, 5, 0, true), (1, 1));
+        // A stale offset (rows went away) is brought back to the selection
+        // before the page moves.
+        assert_eq!(paged(40, 25, 30, 10, false), (10, 15));
+        for count in 0..40_usize {
+            for shown in 1..12 {
+                for selected in 0..count {
+                    let offset = selected.saturating_sub(shown / 2);
+                    for forward in [true, false] {
+                        let (offset, selected) = paged(offset, selected, count, shown, forward);
+                        assert!(selected < count.max(1));
+                        assert!(offset <= selected && selected < offset + shown, "kept on screen");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_cut_cell_keeps_what_tells_rows_apart_and_says_it_was_cut() {

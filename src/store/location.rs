@@ -91,6 +91,60 @@ impl StoreLocation {
     }
 }
 
+/// The state directory of root, where the recorder's system service (the
+/// shipped unit runs it as root) keeps its store.
+pub const SYSTEM_STATE_DIRECTORY: &str = "/var/lib/porthole";
+
+/// The recorder's store as another user's porthole finds it, beside that
+/// user's own default store: `porthole history` run without root reads
+/// `$XDG_STATE_HOME/porthole/`, while the service writes
+/// `/var/lib/porthole/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemStore {
+    /// This user may read it: `--store PATH` reads it.
+    Readable(PathBuf),
+    /// It, or its directory, is there and this user may not read it (the
+    /// writer makes the directory 0700 and the file 0600): root reads it.
+    Unreadable(PathBuf),
+}
+
+impl SystemStore {
+    /// The system store, when `location` is not it (a user who is not
+    /// root, on their default store) and it is there.
+    pub fn beside(location: &StoreLocation) -> Option<SystemStore> {
+        Self::find(location, &Path::new(SYSTEM_STATE_DIRECTORY).join(DEFAULT_FILE_NAME))
+    }
+
+    /// [`SystemStore::beside`] with the system store at `system`.
+    pub fn find(location: &StoreLocation, system: &Path) -> Option<SystemStore> {
+        let StoreLocation::Sqlite(own) = location else {
+            return None;
+        };
+        if own == system {
+            return None;
+        }
+        match std::fs::File::open(system) {
+            Ok(file) => file
+                .metadata()
+                .is_ok_and(|metadata| metadata.is_file())
+                .then(|| SystemStore::Readable(system.to_path_buf())),
+            // A directory this user may not enter hides whether the file is
+            // there; a directory of that name is the recorder's all the same.
+            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                Some(SystemStore::Unreadable(system.to_path_buf()))
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The system store's path.
+    pub fn path(&self) -> &Path {
+        match self {
+            SystemStore::Readable(path) | SystemStore::Unreadable(path) => path,
+        }
+    }
+}
+
 /// The default path for root or another user, given the environment.
 pub fn default_path(
     root: bool,
@@ -225,6 +279,27 @@ mod tests {
             PathBuf::from("/h/.local/state/porthole/history.sqlite")
         );
         assert!(matches!(default_path(false, None, None), Err(StoreError::NoStateDirectory)));
+    }
+
+    #[test]
+    fn the_system_store_is_found_beside_a_users_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = dir.path().join("system/history.sqlite");
+        let own = StoreLocation::Sqlite(dir.path().join("own/history.sqlite"));
+        assert_eq!(SystemStore::find(&own, &system), None, "not there");
+        std::fs::create_dir(dir.path().join("system")).unwrap();
+        std::fs::write(&system, b"").unwrap();
+        assert_eq!(SystemStore::find(&own, &system), Some(SystemStore::Readable(system.clone())));
+        // Root's own default is the system store itself.
+        assert_eq!(SystemStore::find(&StoreLocation::Sqlite(system.clone()), &system), None);
+        assert_eq!(
+            SystemStore::find(&StoreLocation::Postgres("postgres://db/x".into()), &system),
+            None
+        );
+        // A directory of that name is no store.
+        let directory = dir.path().join("system/dir.sqlite");
+        std::fs::create_dir(&directory).unwrap();
+        assert_eq!(SystemStore::find(&own, &directory), None);
     }
 
     #[test]

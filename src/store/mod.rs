@@ -45,7 +45,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use location::StoreLocation;
+pub use location::{StoreLocation, SystemStore};
 
 use crate::model::history::{
     CaptureSession, ClientSummary, ConnectionHistory, HistoryQuery, HistoryReport, HourlyTotal,
@@ -217,7 +217,7 @@ pub enum StoreError {
     UnreadableWhileRecording { path: PathBuf },
     #[error("{path} was left by a recorder that stopped without closing it; its last records are in the -wal beside it, which this user can read only through a copy, and copying failed ({}): read it as the recording user, or record into it once to fold them in", cause_text(.error))]
     UnreadableAfterCrash { path: PathBuf, error: std::io::Error },
-    #[error("no history at {path} yet: `porthole monitor` records it")]
+    #[error("no history at {path} yet: `{}` records it", record_command(.path))]
     Missing { path: PathBuf },
     #[error("--store '{text}': {reason}")]
     BadLocation { text: String, reason: String },
@@ -225,6 +225,22 @@ pub enum StoreError {
     PostgresUnsupported { store: String },
     #[error("no state directory: neither XDG_STATE_HOME nor HOME is set; pass --store PATH")]
     NoStateDirectory,
+}
+
+/// The command that records into `path`: `porthole monitor` for the
+/// default store of the user running porthole, else with `--store PATH`
+/// (plain `porthole monitor` would record somewhere else).
+fn record_command(path: &std::path::Path) -> String {
+    match StoreLocation::default_for_user() {
+        Ok(StoreLocation::Sqlite(default)) if default == path => "porthole monitor".to_string(),
+        _ => format!(
+            "porthole monitor {}",
+            crate::shell::option_with_value(
+                "--store",
+                &crate::model::os_text::from_os_str(path.as_os_str())
+            )
+        ),
+    }
 }
 
 /// An error and its causes on one line, each said once: the PostgreSQL

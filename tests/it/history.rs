@@ -2193,7 +2193,8 @@ fn an_empty_database_has_no_history_yet() {
         assert_eq!(
             output.stderr,
             format!(
-                "porthole: no history at {} yet: `porthole monitor` records it\n",
+                "porthole: no history at {} yet: `porthole monitor --store {}` records it\n",
+                path.display(),
                 path.display()
             ),
             "{output:?}"
@@ -2785,4 +2786,135 @@ fn port_history_of_a_listener_in_another_namespace_is_not_blamed_on_the_recorder
     assert!(header.contains("NETNS"), "{}", text.stdout);
     let row = text.stdout.lines().find(|l| l.contains("listening")).unwrap_or_default();
     assert!(row.contains(&format!("  {inode}  ")), "{}", text.stdout);
+}
+
+/// Runs `porthole ARGS…` as `nobody` (home `/nonexistent`, no
+/// `XDG_STATE_HOME`: its own default store is not there, or is under
+/// `state_home`) in a mount namespace of its own where `var_lib` is
+/// `/var/lib`, so `/var/lib/porthole/` is the test's.
+fn as_nobody_beside(var_lib: &Path, state_home: Option<&Path>, args: &[&str]) -> Output {
+    let script = r#"mount --bind "$0" /var/lib && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@""#;
+    let mut command = Command::new("unshare");
+    util::scrub(&mut command);
+    command.env_remove("XDG_STATE_HOME").env("HOME", "/nonexistent");
+    if let Some(state_home) = state_home {
+        command.env("XDG_STATE_HOME", state_home);
+    }
+    command.args(["--mount", "--propagation", "private", "sh", "-c", script]).arg(var_lib);
+    util::run(command.args(args))
+}
+
+/// The command line between the first two backquotes of `line`.
+fn quoted_command(line: &str) -> &str {
+    line.split('`').nth(1).unwrap_or_else(|| panic!("a command in {line:?}"))
+}
+
+// `porthole history` (and `porthole PORT`'s History section) without root
+// read the user's own `$XDG_STATE_HOME/porthole/` while the recorder's
+// service writes `/var/lib/porthole/`: "no history yet", or no section at
+// all. They now say where the record is and give the command that reads it,
+// which runs as printed.
+#[test]
+fn a_user_is_told_where_the_recorders_store_is() {
+    if !util::is_root() {
+        util::skip("a mount namespace and another user need root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let port = util::unique_port();
+    let var_lib = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(var_lib.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let system_dir = var_lib.path().join("porthole");
+    let system = system_dir.join("history.sqlite");
+    std::fs::create_dir(&system_dir).unwrap();
+    let options = WriterOptions { host: "devbox".into(), ..WriterOptions::default() };
+    let mut writer = store::open_writer(&StoreLocation::Sqlite(system.clone()), &options).unwrap();
+    writer.write_batch(&morning(port)).unwrap();
+    drop(writer);
+    let readable = |on: bool| {
+        let (directory, file) = if on { (0o755, 0o644) } else { (0o700, 0o600) };
+        std::fs::set_permissions(&system_dir, std::fs::Permissions::from_mode(directory)).unwrap();
+        std::fs::set_permissions(&system, std::fs::Permissions::from_mode(file)).unwrap();
+    };
+    let binary = util::binary();
+    let port_text = port.to_string();
+    let history = [binary.to_str().unwrap(), "history", &port_text, "--listeners"];
+
+    // Readable: `--store` reads it, and the line given runs as printed.
+    readable(true);
+    let output = as_nobody_beside(var_lib.path(), None, &history);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(output.stderr.contains("/var/lib/porthole/history.sqlite"), "{output:?}");
+    let line = quoted_command(&output.stderr);
+    assert!(line.ends_with("--store /var/lib/porthole/history.sqlite"), "{output:?}");
+    let rerun = as_nobody_beside(var_lib.path(), None, &["sh", "-c", line]);
+    assert_eq!(rerun.code, 0, "{line}: {rerun:?}");
+    assert!(rerun.stdout.contains("postgres (pid 812, user alice)"), "{rerun:?}");
+
+    // `porthole PORT`: its History section says so on one line.
+    let output = as_nobody_beside(var_lib.path(), None, &[binary.to_str().unwrap(), &port_text]);
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(output.stderr.starts_with("porthole: no History section: "), "{output:?}");
+    let line = quoted_command(&output.stderr);
+    assert!(line.starts_with("PORTHOLE_STORE=/var/lib/porthole/history.sqlite "), "{output:?}");
+    let rerun = as_nobody_beside(var_lib.path(), None, &["sh", "-c", line]);
+    assert!(rerun.stdout.contains("History (UTC"), "{line}: {rerun:?}");
+
+    // The user's own store exists and knows nothing of the port: the empty
+    // answer stands (exit 1) and a line says where else to look.
+    let state_home = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(state_home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let own_dir = state_home.path().join("porthole");
+    std::fs::create_dir(&own_dir).unwrap();
+    let own = own_dir.join("history.sqlite");
+    drop(store::open_writer(&StoreLocation::Sqlite(own.clone()), &options).unwrap());
+    std::fs::set_permissions(&own_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = as_nobody_beside(var_lib.path(), Some(state_home.path()), &history);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(
+        output.stderr.contains(&format!("nothing recorded in {}", own.display())),
+        "{output:?}"
+    );
+
+    // `porthole dashboard` serving the user's own (missing) store says so
+    // when it starts.
+    let dashboard_home = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(dashboard_home.path(), Some(65534), Some(65534)).unwrap();
+    let dashboard = [
+        "timeout",
+        "-s",
+        "INT",
+        "3",
+        binary.to_str().unwrap(),
+        "dashboard",
+        "--serve",
+        "127.0.0.1:0",
+    ];
+    let output = as_nobody_beside(var_lib.path(), Some(dashboard_home.path()), &dashboard);
+    let line = output.stderr.lines().find(|line| line.contains("no history at"));
+    let line = line.unwrap_or_else(|| panic!("{output:?}"));
+    assert!(
+        quoted_command(line)
+            .ends_with("dashboard --serve 127.0.0.1:0 --store /var/lib/porthole/history.sqlite"),
+        "{output:?}"
+    );
+
+    // Not readable by the user: root reads it.
+    readable(false);
+    let output = as_nobody_beside(var_lib.path(), None, &history);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+    assert!(output.stderr.contains("which this user may not read"), "{output:?}");
+    let line = quoted_command(&output.stderr);
+    let as_root = line.strip_prefix("sudo ").unwrap_or(line);
+    let mut rerun = Command::new("unshare");
+    util::scrub(&mut rerun);
+    rerun.args(["--mount", "--propagation", "private", "sh", "-c"]);
+    rerun.arg(format!(r#"mount --bind "$0" /var/lib && exec {as_root}"#)).arg(var_lib.path());
+    let rerun = util::run(&mut rerun);
+    assert_eq!(rerun.code, 0, "{line}: {rerun:?}");
+    assert!(rerun.stdout.contains("postgres (pid 812, user alice)"), "{rerun:?}");
 }

@@ -324,6 +324,74 @@ fn brief_listener_is_named(capture: &str) {
     assert_eq!(events[1]["processes"][0]["pid"], pid, "still named after exit");
 }
 
+/// Listens on `0.0.0.0:argv[1]` bound to `lo` and on `0.0.0.0:argv[2]`
+/// bound to the device `argv[3]` (`SO_BINDTODEVICE`).
+const DEVICE_BOUND_LISTENERS: &str = r#"
+import socket, sys, time
+held = []
+for port, device in ((sys.argv[1], "lo"), (sys.argv[2], sys.argv[3])):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+    s.bind(("0.0.0.0", int(port)))
+    s.listen()
+    held.append(s)
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+
+// eBPF mode judged a listener by its address alone: `0.0.0.0` bound to `lo`
+// (`SO_BINDTODEVICE`) was recorded `wildcard`, exposed (and alerted on),
+// while `porthole PORT` calls it loopback: only this host reaches it. The
+// recorded scope now matches `porthole PORT` in both modes.
+fn device_bound_listeners_are_scoped_as_porthole_port_says(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("ip", &["link", "add", "ph0", "type", "veth", "peer", "name", "ph1"]);
+    let (on_lo, on_device) = (unique_port(), unique_port());
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let (_listeners, mut ready) = python_in(
+        &netns,
+        DEVICE_BOUND_LISTENERS,
+        &[&on_lo.to_string(), &on_device.to_string(), "ph0"],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let appeared = |lines: &[Value], port: u16| -> Option<Value> {
+        of_type(lines, "listener")
+            .into_iter()
+            .find(|l| l["local_port"] == port && l["change"] == "appeared")
+            .cloned()
+    };
+    let seen = monitor
+        .wait_for(|lines| appeared(lines, on_lo).is_some() && appeared(lines, on_device).is_some());
+    let mut said = Vec::new();
+    for port in [on_lo, on_device] {
+        let report = netns.porthole(&[&port.to_string(), "--json"]).json();
+        said.push((
+            report["listeners"][0]["scope"].clone(),
+            report["listeners"][0]["exposed"].clone(),
+        ));
+    }
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(seen, "both listeners recorded:\n{}", dump(&lines));
+    assert_eq!(said[0], (Value::from("loopback"), Value::from(false)), "porthole PORT on lo");
+    for (port, (scope, exposed)) in [on_lo, on_device].into_iter().zip(said) {
+        let event = appeared(&lines, port).unwrap();
+        assert_eq!((&event["scope"], &event["exposed"]), (&scope, &exposed), "{event}");
+    }
+}
+
+#[test]
+fn device_bound_listeners_are_scoped_as_porthole_port_says_in_netlink_mode() {
+    device_bound_listeners_are_scoped_as_porthole_port_says("netlink");
+}
+
+#[test]
+fn device_bound_listeners_are_scoped_as_porthole_port_says_in_ebpf_mode() {
+    if ebpf_available() {
+        device_bound_listeners_are_scoped_as_porthole_port_says("ebpf");
+    }
+}
+
 #[test]
 fn a_listener_that_lives_50ms_is_named_in_netlink_mode() {
     brief_listener_is_named("netlink");

@@ -1186,7 +1186,9 @@ time.sleep(3600)
     seen.extend(shown(
         &tmux.wait_for("the focus in the list", |screen| screen.contains("Tab/Esc back")),
     ));
-    for (first, last) in [(2, 11), (12, 21), (21, 30)] {
+    // Page Down moves the list a whole page, as `less` does (it moved the
+    // selection ten rows and the list only as far as to show it: 2–11).
+    for (first, last) in [(11, 20), (21, 30), (21, 30)] {
         tmux.send(&["PageDown"]);
         let screen = tmux.wait_for("the list scrolled", |screen| {
             screen.contains(&format!("{title} {first}–{last}"))
@@ -1194,6 +1196,8 @@ time.sleep(3600)
         seen.extend(shown(&screen));
     }
     assert_eq!(seen, clients, "every connection can be reached");
+    tmux.send(&["PageUp"]);
+    tmux.wait_for("a page back", |screen| screen.contains(&format!("{title} 11–20")));
     tmux.send(&["Home"]);
     tmux.wait_for("the top of the list", |screen| screen.contains(&format!("{title} 1–10")));
     tmux.send(&["End"]);
@@ -1203,6 +1207,54 @@ time.sleep(3600)
     tmux.wait_for("the focus back", |screen| screen.contains("Tab scroll connections"));
     tmux.send(&["Escape"]);
     tmux.wait_for("the list closed", |screen| !screen.contains("connections of"));
+    tmux.send(&["q"]);
+}
+
+// Page Down in the listener table moved the selection a page and the table
+// only as far as to show it: one row at a time. It now moves the table a
+// page, as `less` and `htop` do, and Page Up brings it back.
+#[test]
+fn page_keys_move_the_listener_table_a_whole_page() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    tmux.resize(140, 16);
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    let listeners = r#"
+import socket, time
+held = []
+for port in range(21001, 21041):
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    s.listen(4)
+    held.append(s)
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+    let (_listeners, mut ready) = python_in(&netns, listeners, &[]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let binary = util::binary();
+    tmux.send(&[&format!("{} top --interval 1h", binary.display()), "Enter"]);
+    let ports = |screen: &str| -> Vec<u16> {
+        listener_rows(screen)
+            .iter()
+            .filter_map(|row| row.split_whitespace().nth(1)?.rsplit_once(':')?.1.parse().ok())
+            .collect()
+    };
+    let first =
+        tmux.wait_for("the first listeners", |screen| ports(screen).first() == Some(&21001));
+    let page = ports(&first);
+    assert!(page.len() >= 3 && page.len() < 40, "a page of rows: {page:?}");
+    tmux.send(&["PageDown"]);
+    let next = page[page.len() - 1] + 1;
+    let screen = tmux.wait_for("the next page", |screen| {
+        ports(screen).first() == Some(&next) || ports(screen).first() != Some(&21001)
+    });
+    assert_eq!(ports(&screen).first(), Some(&next), "a whole page down:\n{screen}");
+    tmux.send(&["PageUp"]);
+    tmux.wait_for("the first page again", |screen| ports(screen) == page);
+    tmux.send(&["End"]);
+    tmux.wait_for("the last listener", |screen| ports(screen).last() == Some(&21040));
     tmux.send(&["q"]);
 }
 

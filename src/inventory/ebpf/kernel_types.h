@@ -65,6 +65,7 @@ struct sock_common {
 	/* A bitfield: read with BPF_CORE_READ_BITFIELD, whose relocations
 	 * give its byte offset and shifts in the running kernel. */
 	unsigned char skc_ipv6only:1;
+	int skc_bound_dev_if;
 	possible_net_t skc_net;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;

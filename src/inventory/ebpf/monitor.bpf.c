@@ -85,7 +85,12 @@ struct event {
 	__u8 kind;
 	__u8 old_state;         /* closed: the state the socket left */
 	__u8 local_addr[16];    /* IPv4 in the first 4 bytes */
-	__u8 remote_addr[16];
+	union {
+		__u8 remote_addr[16];
+		/* listen only (no peer): the device it is bound to
+		 * (SO_BINDTODEVICE), 0 for none */
+		__u32 bound_dev_if;
+	};
 	char comm[16];
 	/* closed only: tcp_info's counters at the close */
 	__u8 retransmits;
@@ -313,6 +318,10 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 			if (family == AF_INET6)
 				event->ipv6only =
 					BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_ipv6only);
+			/* A listener bound to lo is reached from this host only,
+			 * whatever its address. */
+			if (kind == EVENT_LISTEN)
+				event->bound_dev_if = sk->__sk_common.skc_bound_dev_if;
 			bpf_ringbuf_submit(event, 0);
 		}
 	}
