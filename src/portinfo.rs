@@ -253,6 +253,34 @@ const FORWARDERS: &[&str] = &[
     "porthole",
     "toxiproxy",
     "systemd",
+    // Rootless Docker publishes ports through RootlessKit's process.
+    "rootlesskit",
+    // Reverse proxies and TLS terminators with TCP streams.
+    "nginx",
+    "caddy",
+    "traefik",
+    "stunnel",
+    "stunnel4",
+    // Virtual machines' user-mode networking forwards host ports (names as
+    // the kernel cuts them to 15 bytes).
+    "qemu-system-x86",
+    "qemu-system-aar",
+    "vboxheadless",
+    "limactl",
+    // Database access proxies and tunnels a developer runs on the service's
+    // own port: `cloud-sql-proxy … --port 5432`, `tsh proxy db`, SSM port
+    // forwarding, `kubefwd`, Telepresence, Boundary, cloudflared access.
+    "cloud-sql-proxy",
+    "cloud_sql_proxy",
+    "alloydb-auth-pr",
+    "session-manager",
+    "tsh",
+    "teleport",
+    "kubefwd",
+    "telepresence",
+    "boundary",
+    "cloudflared",
+    "tailscaled",
 ];
 
 /// Language runtimes: the program they run is named in their arguments.
@@ -403,6 +431,17 @@ mod tests {
             (53, process("systemd-resolve", "/usr/lib/systemd/systemd-resolved", &["x"])),
             (6379, process("containerd-shim", "/usr/bin/containerd-shim-runc-v2", &["x"])),
             (5432, process("ssh", "/usr/bin/ssh", &["ssh", "-L", "5432:db:5432", "bastion"])),
+            (
+                5432,
+                process(
+                    "cloud-sql-proxy",
+                    "/usr/local/bin/cloud-sql-proxy",
+                    &["cloud-sql-proxy", "--port", "5432", "proj:region:db"],
+                ),
+            ),
+            (3306, process("nginx", "/usr/sbin/nginx", &["nginx: worker process"])),
+            (6379, process("rootlesskit", "/usr/bin/rootlesskit", &["rootlesskit"])),
+            (22, process("qemu-system-x86", "/usr/bin/qemu-system-x86_64", &["qemu"])),
             (
                 9200,
                 process(
