@@ -132,6 +132,19 @@ impl fmt::Display for Host {
 }
 
 impl Host {
+    /// Where a probe of `ip` (this host's address, or one it resolved to)
+    /// and `port` connects: a scoped host keeps its zone's name for
+    /// printing.
+    pub fn probe_address(&self, ip: IpAddr, port: u16) -> crate::model::diagnosis::ProbeAddress {
+        use crate::model::diagnosis::ProbeAddress;
+        match (self.socket_address(ip, port), self) {
+            (SocketAddr::V6(address), Host::Scoped { zone, .. }) => {
+                ProbeAddress::Scoped { address, zone: zone.clone() }
+            }
+            (address, _) => ProbeAddress::Ip(address),
+        }
+    }
+
     /// The socket address of `ip` (this host's address, or one it resolved
     /// to) and `port`, with the zone's scope id for a scoped host.
     pub fn socket_address(&self, ip: IpAddr, port: u16) -> SocketAddr {
@@ -181,13 +194,17 @@ fn parse_ipv6(inside: &str) -> Result<Host, EndpointError> {
     if zone.is_empty() {
         return Err(EndpointError::EmptyZone { text: inside.to_string() });
     }
-    let scope_id = match zone.parse::<u32>() {
-        Ok(index) => index,
-        Err(_) => crate::sys::interfaces::index_of(zone).ok_or_else(|| {
-            EndpointError::UnknownZone { zone: zone.to_string(), text: inside.to_string() }
-        })?,
+    let unknown = || EndpointError::UnknownZone { zone: zone.to_string(), text: inside.to_string() };
+    // A numeric zone is an interface index: it is kept by the interface's
+    // name, which output prints (an index means nothing to a reader).
+    let (scope_id, name) = match zone.parse::<u32>() {
+        Ok(index) => {
+            let name = crate::sys::interfaces::name_of(index).ok_or_else(unknown)?;
+            (index, String::from_utf8_lossy(&name).into_owned())
+        }
+        Err(_) => (crate::sys::interfaces::index_of(zone).ok_or_else(unknown)?, zone.to_string()),
     };
-    Ok(Host::Scoped { address: ip, zone: zone.to_string(), scope_id })
+    Ok(Host::Scoped { address: ip, zone: name, scope_id })
 }
 
 /// `[HOST:]PORT`.
@@ -424,8 +441,17 @@ mod tests {
                 SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, lo))
             );
         }
-        // A numeric zone is the interface index itself.
-        assert!(matches!(ok("[fe80::1%7]:80").host, Some(Host::Scoped { scope_id: 7, .. })));
+        // A numeric zone is the interface index itself, kept by its name;
+        // an index no interface has is bad input, as an unknown name is.
+        assert_eq!(ok(&format!("[fe80::1%{lo}]:80")).to_string(), "[fe80::1%lo]:80");
+        assert!(matches!(
+            ok(&format!("[fe80::1%{lo}]:80")).host,
+            Some(Host::Scoped { scope_id, .. }) if scope_id == lo
+        ));
+        assert!(matches!(
+            Endpoint::parse("[fe80::1%4000000000]:80"),
+            Err(EndpointError::UnknownZone { .. })
+        ));
         let err = |text: &str| Endpoint::parse(text).unwrap_err().to_string();
         assert_eq!(
             err("[fe80::1%nosuchif0]:80"),

@@ -166,7 +166,7 @@ pub fn diagnose_target(
             (
                 resolved
                     .into_iter()
-                    .map(|ip| ProbeAddress::Ip(host.socket_address(ip, *port)))
+                    .map(|ip| host.probe_address(ip, *port))
                     .collect(),
                 *port,
             )
@@ -589,6 +589,27 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             .collect(),
     };
     let mut causes = Vec::new();
+    // A link-local address is reached through one interface only: without
+    // it, or through another, the kernel refuses before any rule or
+    // listener is involved (a timeout: when no rule drops the SYN).
+    if let Some(IpAddr::V6(v6)) = ip.filter(|ip| match ip {
+        IpAddr::V6(v6) => super::link_local::is_link_local(*v6),
+        IpAddr::V4(_) => false,
+    }) {
+        let blocked = outcome == Outcome::Timeout
+            && !firewall_blockers(evidence, IpAddr::V6(v6)).is_empty();
+        let zone = match &attempt.address {
+            ProbeAddress::Scoped { address, zone } => Some((address.scope_id(), zone.as_str())),
+            _ => None,
+        };
+        let interfaces = (!blocked).then(|| interfaces::read(evidence.system)).flatten();
+        if let Some(cause) = interfaces.and_then(|interfaces| {
+            super::link_local::unreachable(attempt, v6, port, zone, &interfaces)
+        }) {
+            causes.push(cause);
+            return Explained { causes, nothing_here: false };
+        }
+    }
     // The loopback path itself comes before anything on it: with `lo` down
     // or its route gone no rule or listener is ever reached.
     if let Some(ip) = ip.filter(|ip| crate::model::is_loopback(*ip)) {
@@ -1038,8 +1059,8 @@ fn not_accepting(listener: &Socket) -> bool {
 /// What a listener listens on, for a message: its address, or a Unix
 /// listener's path.
 fn listening_on(listener: &Socket) -> String {
-    match (listener.local, listener.path.as_deref()) {
-        (Some(address), _) => address.to_string(),
+    match (listener.local_text(), listener.path.as_deref()) {
+        (Some(address), _) => address,
         (None, Some(path)) => format!("unix:{path}"),
         (None, None) => "the listener".to_string(),
     }
@@ -1061,8 +1082,8 @@ pub fn attempt_line(attempt: &Attempt) -> String {
 
 /// `127.0.0.1:5173 (python3 pid 42, user alice)`.
 pub fn listener_line(snapshot_processes: &BTreeMap<u32, Process>, socket: &Socket) -> String {
-    let place = match (socket.local, &socket.path) {
-        (Some(address), _) => address.to_string(),
+    let place = match (socket.local_text(), &socket.path) {
+        (Some(address), _) => address,
         (None, Some(path)) => path.clone(),
         (None, None) => format!("inode {}", socket.inode),
     };
@@ -1106,10 +1127,7 @@ fn owners_text(processes: &BTreeMap<u32, Process>, socket: &Socket) -> String {
 
 /// The port of an attempt (0 for a Unix socket).
 fn attempt_port(attempt: &Attempt) -> u16 {
-    match &attempt.address {
-        ProbeAddress::Ip(address) => address.port(),
-        ProbeAddress::Unix(_) => 0,
-    }
+    attempt.address.socket_address().map_or(0, |address| address.port())
 }
 
 /// `sysctl -w net.ipv4.ip_local_reserved_ports=…` that adds `port` to the
@@ -2079,7 +2097,7 @@ fn bound_elsewhere(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, same: &[&
         }
     }
     let addresses: Vec<String> =
-        same.iter().filter_map(|s| s.local).map(|a| a.to_string()).collect();
+        same.iter().filter_map(|s| s.local_text()).collect();
     Cause {
         id: CauseId::BoundElsewhere,
         severity: Severity::Error,
@@ -2291,7 +2309,7 @@ fn stopped_group_member(evidence: &Evidence, attempt: &Attempt) -> Option<Cause>
     let tracer = evidence.system.tracer_pid(process.pid);
     let tracer_name = tracer.and_then(|t| evidence.system.process(t)).map(|p| p.name);
     let mut cause = stopped_owner(evidence, attempt, stopped, process, tracer, tracer_name);
-    let local = stopped.local.map_or_else(|| address.to_string(), |l| l.to_string());
+    let local = stopped.local_text().unwrap_or_else(|| address.to_string());
     let share = group.len();
     cause.summary = format!(
         "{} (pid {}) holds one of {share} listeners that share {local} (SO_REUSEPORT) and is stopped: the kernel gives it about 1 in {share} new connections, which hang; this probe reached another",
@@ -2326,7 +2344,7 @@ fn stalled_group_member(
         (!stopped).then_some((*listener, *queued))
     })?;
     let share = group.len();
-    let local = listener.local.map_or_else(|| address.to_string(), |l| l.to_string());
+    let local = listener.local_text().unwrap_or_else(|| address.to_string());
     let holder = first_owner(listener)
         .map(|pid| match processes.get(&pid) {
             Some(process) => format!("{} (pid {pid})", process.name),

@@ -31,6 +31,7 @@ pub mod environment;
 pub mod firewall;
 pub mod forwarder;
 pub mod interfaces;
+pub mod link_local;
 pub mod probe;
 pub mod readiness;
 pub mod refusal;

@@ -144,7 +144,7 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
             match resolve(system, host, *port, Client::Current) {
                 Ok(ips) => ips
                     .into_iter()
-                    .map(|ip| ProbeAddress::Ip(host.socket_address(ip, *port)))
+                    .map(|ip| host.probe_address(ip, *port))
                     .collect(),
                 Err(error) => {
                     let cause = std::error::Error::source(&error)
@@ -236,13 +236,8 @@ pub fn listening(system: &dyn System, target: &Target, round: &Round) -> Option<
             let local: Vec<IpAddr> = round
                 .attempts
                 .iter()
-                .filter_map(|attempt| match attempt.address {
-                    // `0.0.0.0` is reached at 127.0.0.1: its listener.
-                    ProbeAddress::Ip(address) => {
-                        Some(crate::model::connect_destination(address.ip()))
-                    }
-                    ProbeAddress::Unix(_) => None,
-                })
+                // `0.0.0.0` is reached at 127.0.0.1: its listener.
+                .filter_map(Attempt::destination)
                 .filter(|ip| is_local(*ip))
                 .collect();
             if local.is_empty() {
