@@ -428,7 +428,11 @@ impl CheckSettings {
         let environment = client.environment(&crate::inventory::system::Machine);
         let (target, from_environment) = match target.as_deref() {
             Some(text) => {
-                let (target, used) = crate::diagnose::Target::parse_in(text, &environment)
+                let (target, used) = crate::diagnose::parse_as_client(
+                    &crate::inventory::system::Machine,
+                    text,
+                    &environment,
+                )
                     .with_context(|| {
                         format!("target '{}'", crate::diagnose::target::redact_password(text))
                     })?;
@@ -536,7 +540,12 @@ impl WaitSettings {
             .iter()
             .enumerate()
             .map(|(position, text)| {
-                crate::diagnose::Target::parse_in(text, &environment).with_context(|| {
+                crate::diagnose::parse_as_client(
+                    &crate::inventory::system::Machine,
+                    text,
+                    &environment,
+                )
+                .with_context(|| {
                     // `wait 5432 ./server --port 80`: a word after a target
                     // with no port in it is most likely a command whose
                     // `--` was forgotten.

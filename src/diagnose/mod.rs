@@ -217,7 +217,42 @@ fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, Di
 /// `host from PGHOST, port from PGPORT (the client's environment)`.
 pub fn environment_note(used: &[target::FromEnvironment]) -> String {
     let parts: Vec<String> = used.iter().map(ToString::to_string).collect();
-    format!("{} (the client's environment)", parts.join(", "))
+    let mut sources: Vec<target::ClientSource> = used.iter().map(|used| used.source).collect();
+    sources.sort();
+    sources.dedup();
+    let sources: Vec<&str> = sources.iter().map(|source| source.describe()).collect();
+    format!("{} ({})", parts.join(", "), sources.join(" and "))
+}
+
+/// [`Target::parse_in`], then a `mysql://localhost…` target without a
+/// socket is given the one the MariaDB/MySQL client would use (see
+/// [`target::mysql_localhost_socket`]), read from the option files of the
+/// client whose `environment` this is (its `HOME` and `MYSQL_HOME`).
+pub fn parse_as_client(
+    system: &dyn System,
+    text: &str,
+    environment: &[(String, String)],
+) -> Result<(Target, Vec<target::FromEnvironment>), TargetError> {
+    let (mut target, mut used) = Target::parse_in(text, environment)?;
+    if matches!(
+        target,
+        Target::Service { service: target::Service::Mysql, socket: None, tls: false, .. }
+    ) {
+        let variable = |name: &str| {
+            environment
+                .iter()
+                .rev()
+                .find(|(key, value)| key == name && !value.is_empty())
+                .map(|(_, value)| value.as_str())
+        };
+        let socket = crate::audit::mysql_options::client_socket(
+            system,
+            variable("HOME"),
+            variable("MYSQL_HOME"),
+        );
+        used.extend(target::mysql_localhost_socket(&mut target, socket.as_ref()));
+    }
+    Ok((target, used))
 }
 
 /// Resolves the target's host as the client would: `/etc/hosts` of the

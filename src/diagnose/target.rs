@@ -71,18 +71,91 @@ pub enum TargetError {
 /// are never read.
 /// See: <https://www.postgresql.org/docs/current/libpq-envars.html>
 /// See: <https://mariadb.com/kb/en/mariadb-environment-variables/>
+///
+/// The MariaDB/MySQL client reaches `localhost` through its Unix socket
+/// also when no variable names one: the `socket=` of its option files, or
+/// its compiled-in default ([`mysql_localhost_socket`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FromEnvironment {
     /// The part filled: `host`, `address`, `port`, `user`, `database`,
     /// `socket`.
     pub part: &'static str,
-    pub variable: &'static str,
+    /// Where it came from: the variable's name, or the option file's line.
+    pub variable: String,
+    pub source: ClientSource,
+}
+
+/// What of the client's filled a part of a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClientSource {
+    /// An environment variable.
+    Environment,
+    /// A line of an option file (`~/.my.cnf`).
+    OptionFile,
+    /// The client library's compiled-in default.
+    Default,
+}
+
+impl ClientSource {
+    /// How the note names it: `the client's environment`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ClientSource::Environment => "the client's environment",
+            ClientSource::OptionFile => "the client's option files",
+            ClientSource::Default => "the client's default",
+        }
+    }
 }
 
 impl fmt::Display for FromEnvironment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} from {}", self.part, self.variable)
     }
+}
+
+/// Debian's MariaDB/MySQL client library reaches `localhost` through this
+/// socket when nothing names another (`mariadb --help --verbose` shows it
+/// as `socket`).
+pub const MYSQL_DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
+
+/// A `mysql://localhost…` target with no socket named (no `?socket=`, no
+/// `MYSQL_UNIX_PORT`) goes through the Unix socket, as the MariaDB/MySQL
+/// client library takes `localhost` (`127.0.0.1` is TCP): the `socket=` of
+/// the client's option files (`socket`, found by the caller with
+/// `crate::audit::mysql_options::client_socket`) or the compiled-in
+/// default. Any other target is left as it is.
+pub fn mysql_localhost_socket(
+    target: &mut Target,
+    socket: Option<&crate::audit::mysql_options::OptionLine>,
+) -> Option<FromEnvironment> {
+    let Target::Service { service: Service::Mysql, host, socket: path @ None, tls: false, .. } =
+        target
+    else {
+        return None;
+    };
+    if *host != Host::Name("localhost".to_string()) {
+        return None;
+    }
+    let (found, used) = match socket {
+        Some(line) => (
+            PathBuf::from(&line.value),
+            FromEnvironment {
+                part: "socket",
+                variable: format!("socket= in [{}] of {} line {}", line.group, line.file, line.line),
+                source: ClientSource::OptionFile,
+            },
+        ),
+        None => (
+            PathBuf::from(MYSQL_DEFAULT_SOCKET),
+            FromEnvironment {
+                part: "socket",
+                variable: "the MariaDB/MySQL client's default for localhost (no socket= in its option files)".to_string(),
+                source: ClientSource::Default,
+            },
+        ),
+    };
+    *path = Some(found);
+    Some(used)
 }
 
 /// The client's variables a parse may read, and the ones it used.
@@ -101,7 +174,11 @@ impl ClientVariables<'_> {
             .rev()
             .find(|(name, value)| name == variable && !value.is_empty())
             .map(|(_, value)| value.clone())?;
-        self.used.push(FromEnvironment { part, variable });
+        self.used.push(FromEnvironment {
+            part,
+            variable: variable.to_string(),
+            source: ClientSource::Environment,
+        });
         Some(value)
     }
 }

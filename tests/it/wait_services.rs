@@ -543,3 +543,50 @@ fn start_postgres(dir: &Path, listen_addresses: &str) -> Option<(std::path::Path
     assert_eq!(start.code, 0, "pg_ctl start failed: {start:?}");
     Some((data, port))
 }
+
+/// `mysql://…@localhost` without a socket: the MariaDB/MySQL client goes
+/// through the Unix socket its option files name (`[client] socket=` in
+/// `~/.my.cnf` here), not TCP, so porthole asks that socket and says why. A
+/// MariaDB without TCP (`skip-networking`) is then ready, as it is for the
+/// client, instead of "nothing listens on port 3306".
+#[test]
+fn mysql_localhost_is_asked_through_the_clients_socket() {
+    let dir = shared_tempdir();
+    let extra = ["--skip-networking"];
+    let Some((_server, _)) = crate::audit::start_mariadb_with(&dir, &extra) else { return };
+    let socket = dir.path().join("data/mysqld.sock");
+    let home = tempfile::tempdir().expect("home");
+    let options = home.path().join(".my.cnf");
+    std::fs::write(&options, format!("[client]\nuser = app\nsocket = {}\n", socket.display()))
+        .expect(".my.cnf written");
+    let run = |args: &[&str]| {
+        util::run(util::porthole().env("HOME", home.path()).env_remove("MYSQL_HOME").args(args))
+    };
+    let why = format!("socket from socket= in [client] of {} line 3", options.display());
+
+    let check = run(&["check", "--json", "mysql://root@localhost/app"]);
+    assert_eq!(check.code, 0, "{check:?}");
+    let json = check.json();
+    assert_eq!(json["attempts"][0]["address"], socket.display().to_string(), "{json:#}");
+    let detail = json["attempts"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("{why} (the client's option files)")), "{detail}");
+    let wait = run(&["wait", "mysql://root@localhost:3306/app", "-t", "30s"]);
+    assert_eq!(wait.code, 0, "{wait:?}");
+    assert!(wait.stderr.contains(&why), "{wait:?}");
+    assert!(wait.stderr.contains(&format!("{} connected", socket.display())), "{wait:?}");
+
+    // 127.0.0.1 stays TCP, as it is for the client: nothing listens there.
+    let port = util::unique_port();
+    let tcp = run(&["check", &format!("mysql://root@127.0.0.1:{port}/app")]);
+    assert_eq!(tcp.code, 1, "{tcp:?}");
+    // Without an option file the client's compiled-in default is asked.
+    std::fs::remove_file(&options).expect(".my.cnf removed");
+    let default = run(&["check", "--json", "mysql://root@localhost/app"]);
+    let json = default.json();
+    let detail = json["attempts"][0]["detail"].as_str().unwrap().to_string();
+    if !detail.contains("socket= in [client") {
+        // No system-wide client socket line: the default is named as such.
+        assert_eq!(json["attempts"][0]["address"], "/run/mysqld/mysqld.sock", "{json:#}");
+        assert!(detail.contains("the MariaDB/MySQL client's default for localhost"), "{detail}");
+    }
+}
