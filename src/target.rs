@@ -277,7 +277,19 @@ impl Endpoint {
             } else {
                 match text.rsplit_once(':') {
                     Some((address, _)) if is_ipv6(address) => address,
-                    _ => return Err(EndpointError::BadIpv6 { text: text.to_string() }),
+                    _ => {
+                        // `localhost:8080:90`: a name no IPv6 address can
+                        // start with, then a port with a colon too many.
+                        if let Some((host, port)) = text.split_once(':') {
+                            let hex = host.bytes().all(|b| b.is_ascii_hexdigit());
+                            if !host.is_empty() && !hex && parse_host(host).is_ok() {
+                                return Err(
+                                    PortError::NotANumber { text: port.to_string(), min: 0 }.into()
+                                );
+                            }
+                        }
+                        return Err(EndpointError::BadIpv6 { text: text.to_string() });
+                    }
                 }
             };
             return Err(EndpointError::BareIpv6 { text: address.to_string() });
@@ -468,6 +480,9 @@ mod tests {
             "IPv6 address 'fe80::1%lo' needs brackets and a port: [fe80::1%lo]:PORT"
         );
         assert_eq!(err("fe80::zz%lo:80"), "'fe80::zz%lo:80' is not an IPv6 address");
+        // A name and a port with a colon too many is no IPv6 address.
+        assert_eq!(err("localhost:8080:90"), "'8080:90' is not a port number (expected 0-65535)");
+        assert_eq!(err("db.example:1:2"), "'1:2' is not a port number (expected 0-65535)");
     }
 
     #[test]

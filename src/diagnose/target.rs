@@ -50,8 +50,12 @@ pub enum TargetError {
         "'{whole}' takes its connection from pg_service.conf (?service=): give the host and port in the URL"
     )]
     PostgresService { whole: String },
-    #[error("missing socket path in '{whole}' (expected {scheme}:///PATH)")]
-    MissingSocketPath { whole: String, scheme: &'static str },
+    #[error("missing socket path in '{whole}' (expected {expected})")]
+    MissingSocketPath {
+        whole: String,
+        /// The form that names a socket, as the scheme's clients read it.
+        expected: &'static str,
+    },
     /// Port 0 asks the kernel for any port on bind; nothing can listen on
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]
@@ -742,7 +746,7 @@ fn parse_service(
             if path.is_empty() {
                 return Err(TargetError::MissingSocketPath {
                     whole: whole.to_string(),
-                    scheme: "mysql",
+                    expected: "mysql://[USER@]localhost/[DATABASE]?socket=PATH",
                 });
             }
             return Ok(Target::Service {
@@ -772,7 +776,7 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
             Some(_) => {
                 return Err(TargetError::MissingSocketPath {
                     whole: whole.to_string(),
-                    scheme: "redis+socket",
+                    expected: "redis+socket:///PATH",
                 })
             }
             None => location,
@@ -783,7 +787,7 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
     if !path.starts_with('/') || path.len() == 1 {
         return Err(TargetError::MissingSocketPath {
             whole: whole.to_string(),
-            scheme: "redis+socket",
+            expected: "redis+socket:///PATH",
         });
     }
     let parameters = query_parameters(query, whole)?;
@@ -878,7 +882,8 @@ fn parse_authority(
     if authority.contains('@') {
         return Err(TargetError::Credentials { text: whole.to_string() });
     }
-    if authority.is_empty() {
+    // `http://:8080/`: a port with no host before it.
+    if authority.is_empty() || authority.starts_with(':') {
         return Err(TargetError::MissingHost { text: whole.to_string() });
     }
     let has_port = authority_has_port(authority);
@@ -1114,6 +1119,11 @@ mod tests {
         assert!(err("redis+socket://").contains("missing socket path"));
         assert!(err("redis+socket://relative.sock").contains("missing socket path"));
         assert!(err("mysql://localhost/app?socket=").contains("missing socket path"));
+        // The form named is one that reads back as a socket.
+        let expected = err("mysql://localhost:3306?socket=");
+        assert!(expected.ends_with("(expected mysql://[USER@]localhost/[DATABASE]?socket=PATH)"));
+        assert_eq!(err("http://:8080/"), "missing host in 'http://:8080/'");
+        assert_eq!(err("redis://:6379"), "missing host in 'redis://:6379'");
         assert_eq!(
             ok("rediss://:hunter2@localhost:6380/1").to_string(),
             "rediss://localhost:6380/1"
