@@ -194,7 +194,8 @@ fn parse_ipv6(inside: &str) -> Result<Host, EndpointError> {
     if zone.is_empty() {
         return Err(EndpointError::EmptyZone { text: inside.to_string() });
     }
-    let unknown = || EndpointError::UnknownZone { zone: zone.to_string(), text: inside.to_string() };
+    let unknown =
+        || EndpointError::UnknownZone { zone: zone.to_string(), text: inside.to_string() };
     // A numeric zone is an interface index: it is kept by the interface's
     // name, which output prints (an index means nothing to a reader).
     let (scope_id, name) = match zone.parse::<u32>() {
@@ -283,9 +284,11 @@ impl Endpoint {
                         if let Some((host, port)) = text.split_once(':') {
                             let hex = host.bytes().all(|b| b.is_ascii_hexdigit());
                             if !host.is_empty() && !hex && parse_host(host).is_ok() {
-                                return Err(
-                                    PortError::NotANumber { text: port.to_string(), min: 0 }.into()
-                                );
+                                return Err(PortError::NotANumber {
+                                    text: port.to_string(),
+                                    min: 0,
+                                }
+                                .into());
                             }
                         }
                         return Err(EndpointError::BadIpv6 { text: text.to_string() });

@@ -328,7 +328,10 @@ mod tests {
             b"[client]\nuser=ci\nsocket=\"/tmp/my sock\"  # ours\n".to_vec(),
         );
         let found = client_socket(&system, Some("/home/ci"), None).expect("a socket line");
-        assert_eq!((found.file.as_str(), found.value.as_str()), ("/home/ci/.my.cnf", "/tmp/my sock"));
+        assert_eq!(
+            (found.file.as_str(), found.value.as_str()),
+            ("/home/ci/.my.cnf", "/tmp/my sock")
+        );
         // A server group's socket is the server's, not the client's.
         let mut server_only = Scripted::default();
         server_only.files.insert("/etc/my.cnf".into(), b"[mysqld]\nsocket=/x.sock\n".to_vec());

@@ -163,13 +163,7 @@ pub fn diagnose_target(
                 }
                 Err(error) => return Err(error),
             };
-            (
-                resolved
-                    .into_iter()
-                    .map(|ip| host.probe_address(ip, *port))
-                    .collect(),
-                *port,
-            )
+            (resolved.into_iter().map(|ip| host.probe_address(ip, *port)).collect(), *port)
         }
     };
 
@@ -596,8 +590,8 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
         IpAddr::V6(v6) => super::link_local::is_link_local(*v6),
         IpAddr::V4(_) => false,
     }) {
-        let blocked = outcome == Outcome::Timeout
-            && !firewall_blockers(evidence, IpAddr::V6(v6)).is_empty();
+        let blocked =
+            outcome == Outcome::Timeout && !firewall_blockers(evidence, IpAddr::V6(v6)).is_empty();
         let zone = match &attempt.address {
             ProbeAddress::Scoped { address, zone } => Some((address.scope_id(), zone.as_str())),
             _ => None,
@@ -2096,8 +2090,7 @@ fn bound_elsewhere(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, same: &[&
             }
         }
     }
-    let addresses: Vec<String> =
-        same.iter().filter_map(|s| s.local_text()).collect();
+    let addresses: Vec<String> = same.iter().filter_map(|s| s.local_text()).collect();
     Cause {
         id: CauseId::BoundElsewhere,
         severity: Severity::Error,

@@ -169,9 +169,7 @@ pub fn unreachable(
         "ip -6 neigh show {address} dev {}   # FAILED or INCOMPLETE: no host answered",
         crate::shell::word(zone)
     ))];
-    fix.push(Fix::step(format!(
-        "check the address, and that its host is up and on {zone}'s link"
-    )));
+    fix.push(Fix::step(format!("check the address, and that its host is up and on {zone}'s link")));
     fix.extend(per_link(&others));
     Some(Cause {
         id: CauseId::LinkLocal,
@@ -209,7 +207,12 @@ mod tests {
         ]
     }
 
-    fn attempt(address: &str, scope: Option<(u32, &str)>, outcome: Outcome, detail: &str) -> Attempt {
+    fn attempt(
+        address: &str,
+        scope: Option<(u32, &str)>,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Attempt {
         let ip: Ipv6Addr = address.parse().unwrap();
         let address = match scope {
             Some((index, zone)) => ProbeAddress::Scoped {
@@ -255,7 +258,10 @@ mod tests {
             "{:?}",
             other.evidence
         );
-        assert_eq!(other.fix, [Fix::step("if its host is on eth0's link, write [fe80::2%eth0]:8080")]);
+        assert_eq!(
+            other.fix,
+            [Fix::step("if its host is on eth0's link, write [fe80::2%eth0]:8080")]
+        );
     }
 
     #[test]

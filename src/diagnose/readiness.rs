@@ -142,10 +142,7 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
         | Target::Http { host, port, .. }
         | Target::Service { host, port, .. } => {
             match resolve(system, host, *port, Client::Current) {
-                Ok(ips) => ips
-                    .into_iter()
-                    .map(|ip| host.probe_address(ip, *port))
-                    .collect(),
+                Ok(ips) => ips.into_iter().map(|ip| host.probe_address(ip, *port)).collect(),
                 Err(error) => {
                     let cause = std::error::Error::source(&error)
                         .map(|e| e.to_string())
@@ -470,6 +467,7 @@ pub fn why_not_ready(
         client: Client::Current,
         timeout,
         statuses: statuses.clone(),
+        then: Vec::new(),
     };
     match diagnose(system, &request) {
         Ok(diagnosis) => {

@@ -44,6 +44,11 @@ pub enum TargetError {
         "'{whole}' names several hosts: give one per target (porthole wait --any TARGET… is ready when one of them is)"
     )]
     SeveralHosts { whole: String },
+    /// libpq takes one port for every host, or one per host.
+    #[error(
+        "'{whole}' gives {given} ports or addresses for {hosts} hosts (libpq takes one for every host, or one per host)"
+    )]
+    HostsAndPorts { whole: String, given: usize, hosts: usize },
     /// libpq reads the host, port and more of `?service=NAME` from
     /// pg_service.conf, which porthole does not.
     #[error(
@@ -497,6 +502,154 @@ impl Target {
     pub fn asks_the_application(&self) -> bool {
         matches!(self, Target::Http { .. } | Target::Service { .. })
     }
+}
+
+/// The hosts of a PostgreSQL URL that names several, each as the target
+/// libpq connects to when it gets there, in the order it tries them:
+/// `postgres://h1:5432,h2:5433/db`, `?host=a,b&port=1,2`, or `PGHOST=a,b`
+/// and `PGPORT=1,2` for what the URL leaves out. One port applies to every
+/// host; otherwise there is one per host, as libpq requires. `None` for a
+/// URL with one host (parse it with [`Target::parse_in`]).
+/// See: <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-MULTIPLE-HOSTS>
+pub fn postgres_hosts(
+    text: &str,
+    environment: &[(String, String)],
+) -> Result<Option<Vec<(Target, Vec<FromEnvironment>)>>, TargetError> {
+    let trimmed = text.trim();
+    let Some((scheme, rest)) = trimmed.split_once("://") else { return Ok(None) };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "postgres" | "postgresql") {
+        return Ok(None);
+    }
+    let whole = redact_password(trimmed).into_owned();
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let (authority, path_and_query) = split_authority(rest);
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let (userinfo, hosts_part) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, authority),
+    };
+    let parameters = query_parameters(query, &whole)?;
+    let variable = |name: &str| {
+        environment
+            .iter()
+            .rev()
+            .find(|(key, value)| key == name && !value.is_empty())
+            .map(|(_, value)| value.clone())
+    };
+    // `HOST[:PORT]` entries of the authority.
+    let entries: Vec<(String, Option<String>)> = hosts_part
+        .split(',')
+        .map(|entry| match entry.find(']') {
+            Some(close) if entry.starts_with('[') => {
+                let (host, after) = entry.split_at(close + 1);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                (host.to_string(), after.strip_prefix(':').map(str::to_string))
+            }
+            _ => match entry.rsplit_once(':') {
+                Some((host, port)) => (host.to_string(), Some(port.to_string())),
+                None => (entry.to_string(), None),
+            },
+        })
+        .collect();
+    let list = |value: &str| value.split(',').map(str::to_string).collect::<Vec<_>>();
+    let mut used = Vec::new();
+    let from_variable = |used: &mut Vec<FromEnvironment>, part, name: &'static str| {
+        used.push(FromEnvironment {
+            part,
+            variable: name.to_string(),
+            source: ClientSource::Environment,
+        });
+    };
+    let addresses: Option<Vec<String>> = match parameter(&parameters, "hostaddr") {
+        Some(value) => Some(list(value)),
+        None => variable("PGHOSTADDR").filter(|v| v.contains(',')).map(|v| {
+            from_variable(&mut used, "address", "PGHOSTADDR");
+            list(&v)
+        }),
+    };
+    let authority_hosts = entries.len() > 1 || !entries[0].0.is_empty();
+    let hosts: Vec<String> = match parameter(&parameters, "host") {
+        Some(value) => list(value),
+        None if authority_hosts => entries
+            .iter()
+            .map(|(host, _)| percent_decode(host, &whole))
+            .collect::<Result<_, _>>()?,
+        None => match variable("PGHOST").filter(|v| v.contains(',')) {
+            Some(value) => {
+                from_variable(&mut used, "host", "PGHOST");
+                list(&value)
+            }
+            None => vec![String::new()],
+        },
+    };
+    let authority_ports: Vec<String> =
+        entries.iter().filter_map(|(_, port)| port.clone()).filter(|p| !p.is_empty()).collect();
+    let ports: Option<Vec<String>> = match parameter(&parameters, "port") {
+        Some(value) => Some(list(value)),
+        None if !authority_ports.is_empty() => {
+            Some(entries.iter().map(|(_, port)| port.clone().unwrap_or_default()).collect())
+        }
+        None => variable("PGPORT").filter(|v| v.contains(',')).map(|value| {
+            from_variable(&mut used, "port", "PGPORT");
+            list(&value)
+        }),
+    };
+    let count = addresses.as_ref().map_or(hosts.len(), |a| a.len().max(hosts.len()));
+    if count < 2 && ports.as_ref().is_none_or(|p| p.len() < 2) {
+        return Ok(None);
+    }
+    let several = TargetError::SeveralHosts { whole: whole.clone() };
+    let pick = |values: &[String], index: usize| match values.len() {
+        1 => Ok(values[0].clone()),
+        n if n == count => Ok(values[index].clone()),
+        given => Err(TargetError::HostsAndPorts { whole: whole.clone(), given, hosts: count }),
+    };
+    // The parameters each host's URL keeps: all but the ones split here.
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            let name = pair.split_once('=').map_or(*pair, |(name, _)| name);
+            !matches!(name, "host" | "hostaddr" | "port")
+        })
+        .collect();
+    let userinfo = userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+    // Without these, libpq would read them again from the environment.
+    let scrubbed: Vec<(String, String)> = environment
+        .iter()
+        .filter(|(key, _)| !matches!(key.as_str(), "PGHOST" | "PGHOSTADDR") || used.is_empty())
+        .filter(|(key, _)| key != "PGPORT" || ports.is_none())
+        .cloned()
+        .collect();
+    let mut targets = Vec::with_capacity(count);
+    for index in 0..count {
+        let mut query: Vec<String> = kept.iter().map(|pair| pair.to_string()).collect();
+        query.push(format!("host={}", encode_query_value(&pick(&hosts, index)?)));
+        if let Some(addresses) = &addresses {
+            let address = pick(addresses, index)?;
+            if !address.is_empty() {
+                query.push(format!("hostaddr={}", encode_query_value(&address)));
+            }
+        }
+        if let Some(ports) = &ports {
+            let port = pick(ports, index)?;
+            if !port.is_empty() {
+                query.push(format!("port={}", encode_query_value(&port)));
+            }
+        }
+        let url = format!("postgres://{userinfo}{path}?{}", query.join("&"));
+        let url = if path.is_empty() { url.replacen("?", "/?", 1) } else { url };
+        let (target, mut filled) =
+            Target::parse_in(&url, &scrubbed).map_err(|error| match error {
+                // Quote the URL as the user wrote it, not this host's part.
+                TargetError::SeveralHosts { .. } => several.clone(),
+                other => other,
+            })?;
+        let mut all = used.clone();
+        all.append(&mut filled);
+        targets.push((target, all));
+    }
+    Ok(Some(targets))
 }
 
 /// `text` with the password of a URL's userinfo written as `***`
@@ -1103,6 +1256,46 @@ mod tests {
         assert!(with("mysql://127.0.0.1/app", &[("MYSQL_UNIX_PORT", "/run/m.sock")]).1.is_empty());
         // redis-cli reads only REDISCLI_AUTH, a password: nothing is taken.
         assert!(with("redis://localhost", &[("REDISCLI_AUTH", "pw")]).1.is_empty());
+    }
+
+    #[test]
+    fn several_postgres_hosts_are_each_a_target_in_libpqs_order() {
+        let hosts = |text: &str, variables: &[(&str, &str)]| -> Vec<String> {
+            let environment: Vec<(String, String)> =
+                variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            postgres_hosts(text, &environment)
+                .unwrap_or_else(|e| panic!("{text}: {e}"))
+                .unwrap_or_else(|| panic!("{text}: one host"))
+                .iter()
+                .map(|(target, _)| target.to_string())
+                .collect()
+        };
+        assert_eq!(
+            hosts("postgresql://app:pw@h1:5432,h2:5433/db?sslmode=disable", &[]),
+            ["postgres://app@h1:5432/db", "postgres://app@h2:5433/db"]
+        );
+        // One port for every host, or none (the default, or PGPORT).
+        assert_eq!(
+            hosts("postgres:///db?host=a,b&port=6000", &[]),
+            ["postgres://a:6000/db", "postgres://b:6000/db"]
+        );
+        assert_eq!(
+            hosts("postgres://[::1],127.0.0.1/db", &[("PGPORT", "7000")]),
+            ["postgres://[::1]:7000/db", "postgres://127.0.0.1:7000/db"]
+        );
+        // A socket directory is a host too.
+        assert_eq!(
+            hosts("postgres:///db", &[("PGHOST", "/run/pg,db.example"), ("PGPORT", "5433,5434")]),
+            ["postgres:///db?host=/run/pg&port=5433", "postgres://db.example:5434/db"]
+        );
+        assert_eq!(postgres_hosts("postgres://h1:5432/db", &[]), Ok(None));
+        assert_eq!(postgres_hosts("redis://h1,h2", &[]), Ok(None));
+        // libpq refuses ports it cannot match to the hosts.
+        let error = postgres_hosts("postgres://app:pw@/db?host=a,b,c&port=1,2", &[]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "'postgres://app:***@/db?host=a,b,c&port=1,2' gives 2 ports or addresses for 3 hosts (libpq takes one for every host, or one per host)"
+        );
     }
 
     #[test]

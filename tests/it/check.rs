@@ -1767,7 +1767,10 @@ while True:
     let (code, json) = check(&netns, &[&format!("[fe80::99%lo]:{port}")]);
     assert_eq!((code, cause_ids(&json)), (1, vec!["link-local".to_string()]), "{json:#}");
     let evidence = cause(&json, "link-local")["evidence"].to_string();
-    assert!(evidence.contains("interfaces with link-local addresses here: ll0 (fe80::10)"), "{evidence}");
+    assert!(
+        evidence.contains("interfaces with link-local addresses here: ll0 (fe80::10)"),
+        "{evidence}"
+    );
 
     let output = netns.porthole(&["check", &format!("[fe80::10%nosuch]:{port}")]);
     crate::util::assert_usage_error(&output, "an interface that does not exist");

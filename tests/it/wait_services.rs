@@ -288,7 +288,7 @@ fn mariadb_greets_on_its_unix_socket() {
 #[test]
 fn a_bad_service_url_is_one_line_without_its_password() {
     for (args, names) in [
-        (&["wait", "postgres://app:hunter2@h1:5432,h2:5433/appdb"][..], "several hosts"),
+        (&["wait", "postgres://app:hunter2@/appdb?host=a,b,c&port=1,2"][..], "2 ports"),
         (&["check", "postgres:///db?password=hunter2&dbname=%zz"][..], "percent-encoding"),
         (&["wait", "postgres://app:hunter2@/db?service=prod"][..], "pg_service.conf"),
         (&["wait", "redis+socket://:hunter2@"][..], "missing socket path"),
@@ -589,4 +589,65 @@ fn mysql_localhost_is_asked_through_the_clients_socket() {
         assert_eq!(json["attempts"][0]["address"], "/run/mysqld/mysqld.sock", "{json:#}");
         assert!(detail.contains("the MariaDB/MySQL client's default for localhost"), "{detail}");
     }
+}
+
+/// libpq tries the hosts of `postgres://h1:P1,h2:P2/db` (and of
+/// `PGHOST=a,b PGPORT=…`) in turn: `check` judges each in that order, says
+/// which one the client ends up on (a failing first host is a warning), or
+/// why every one fails; `wait` is ready once one of them is.
+#[test]
+fn several_postgres_hosts_are_tried_in_turn() {
+    let dir = shared_tempdir();
+    let Some((data, port)) = start_postgres(dir.path(), "127.0.0.1") else { return };
+    let stop = stop_on_drop(&data);
+    let dead = util::unique_port();
+
+    let url = format!("postgres://app:hunter2@127.0.0.1:{dead},127.0.0.1:{port}/appdb");
+    let output = porthole_run(&["check", "--json", &url]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains("hunter2"), "{output:?}");
+    let json = output.json();
+    let outcomes: Vec<&str> =
+        json["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["refused", "connected"], "{json:#}");
+    let first = util::cause(&json, "nothing-listening");
+    assert_eq!(first["severity"], "warning", "{json:#}");
+    assert!(
+        first["summary"].as_str().unwrap().starts_with(&format!(
+            "host 1 of 2, postgres://app@127.0.0.1:{dead}/appdb: "
+        )),
+        "{first:#}"
+    );
+    let ends_up = format!(
+        "the client tries 2 hosts in turn and ends up on host 2 of 2, postgres://app@127.0.0.1:{port}/appdb"
+    );
+    assert!(first["evidence"].to_string().contains(&ends_up), "{first:#}");
+
+    // The same hosts from the client's variables, and wait.
+    let output = util::run(
+        util::porthole()
+            .env("PGHOST", "127.0.0.1,127.0.0.1")
+            .env("PGPORT", format!("{dead},{port}"))
+            .args(["wait", "postgres:///appdb", "-t", "10s"]),
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("PostgreSQL takes logins"), "{output:?}");
+
+    // Every host fails: each is named with its cause, and the check fails.
+    drop(stop);
+    let url = format!("postgres://127.0.0.1:{dead},127.0.0.1:{port}/appdb");
+    let output = porthole_run(&["check", "--json", &url]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    let summaries: Vec<String> = json["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["severity"] == "error")
+        .map(|c| c["summary"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(summaries.len(), 2, "{json:#}");
+    assert!(summaries[0].starts_with("host 1 of 2"), "{summaries:?}");
+    assert!(summaries[1].starts_with("host 2 of 2"), "{summaries:?}");
+    assert!(json.to_string().contains("every one fails"), "{json:#}");
 }
