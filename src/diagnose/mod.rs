@@ -101,7 +101,7 @@ pub struct Request {
     /// The hosts the client tries after `target` when it fails (libpq's
     /// `postgres://h1,h2/db`), in order, each with the parts the client's
     /// variables filled.
-    pub then: Vec<(Target, Vec<target::FromEnvironment>)>,
+    pub then: Vec<target::ClientTarget>,
 }
 
 /// Runs a diagnosis, entering the client's network namespace when
@@ -316,7 +316,7 @@ pub fn parse_hosts_as_client(
     system: &dyn System,
     text: &str,
     environment: &[(String, String)],
-) -> Result<Vec<(Target, Vec<target::FromEnvironment>)>, TargetError> {
+) -> Result<Vec<target::ClientTarget>, TargetError> {
     match target::postgres_hosts(text, environment)? {
         Some(hosts) => Ok(hosts),
         None => parse_as_client(system, text, environment).map(|one| vec![one]),
@@ -331,7 +331,7 @@ pub fn parse_as_client(
     system: &dyn System,
     text: &str,
     environment: &[(String, String)],
-) -> Result<(Target, Vec<target::FromEnvironment>), TargetError> {
+) -> Result<target::ClientTarget, TargetError> {
     let (mut target, mut used) = Target::parse_in(text, environment)?;
     if matches!(
         target,

@@ -504,6 +504,10 @@ impl Target {
     }
 }
 
+/// A target with the parts of it the client's variables (or option files)
+/// filled.
+pub type ClientTarget = (Target, Vec<FromEnvironment>);
+
 /// The hosts of a PostgreSQL URL that names several, each as the target
 /// libpq connects to when it gets there, in the order it tries them:
 /// `postgres://h1:5432,h2:5433/db`, `?host=a,b&port=1,2`, or `PGHOST=a,b`
@@ -514,7 +518,7 @@ impl Target {
 pub fn postgres_hosts(
     text: &str,
     environment: &[(String, String)],
-) -> Result<Option<Vec<(Target, Vec<FromEnvironment>)>>, TargetError> {
+) -> Result<Option<Vec<ClientTarget>>, TargetError> {
     let trimmed = text.trim();
     let Some((scheme, rest)) = trimmed.split_once("://") else { return Ok(None) };
     if !matches!(scheme.to_ascii_lowercase().as_str(), "postgres" | "postgresql") {

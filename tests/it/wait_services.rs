@@ -607,15 +607,20 @@ fn several_postgres_hosts_are_tried_in_turn() {
     assert_eq!(output.code, 0, "{output:?}");
     assert!(!output.stdout.contains("hunter2"), "{output:?}");
     let json = output.json();
-    let outcomes: Vec<&str> =
-        json["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = json["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(outcomes, ["refused", "connected"], "{json:#}");
     let first = util::cause(&json, "nothing-listening");
     assert_eq!(first["severity"], "warning", "{json:#}");
     assert!(
-        first["summary"].as_str().unwrap().starts_with(&format!(
-            "host 1 of 2, postgres://app@127.0.0.1:{dead}/appdb: "
-        )),
+        first["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("host 1 of 2, postgres://app@127.0.0.1:{dead}/appdb: ")),
         "{first:#}"
     );
     let ends_up = format!(
