@@ -836,6 +836,11 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                     let message = answer.message.as_deref().unwrap_or_default();
                     causes.push(service_refused(evidence, attempt, message, &serving))
                 }
+                (Reply::Service(answer), Target::Service { tls_off: true, .. })
+                    if super::service_probe::refused_without_tls(answer) =>
+                {
+                    causes.push(tls_required(evidence, attempt, answer, &serving))
+                }
                 (Reply::Service(answer), _) if !answer.ready => {
                     causes.push(service_not_ready(evidence, attempt, answer, &serving))
                 }
@@ -999,7 +1004,8 @@ fn is_localhost(host: &Host) -> bool {
 /// nothing on its port: the socket's listener, and the same URL asked
 /// through it (a line that runs as printed: it reads back as that socket).
 fn service_on_a_socket(system: &dyn System, target: &Target) -> Option<(String, Fix)> {
-    let Target::Service { service, host, port, user, database, socket: None, tls: false } = target
+    let Target::Service { service, host, port, user, database, socket: None, tls: false, .. } =
+        target
     else {
         return None;
     };
@@ -1028,6 +1034,7 @@ fn service_on_a_socket(system: &dyn System, target: &Target) -> Option<(String, 
         database: database.clone(),
         socket: Some(path.into()),
         tls: false,
+        tls_off: false,
     };
     let quoted = crate::shell::word(&through_socket.to_string()).into_owned();
     Some((
@@ -2723,6 +2730,51 @@ fn service_refused(
 
 /// A service that accepted the connection and said, in its own protocol,
 /// that it takes no clients now; or bytes of another protocol.
+/// A PostgreSQL target with `sslmode=disable` whose server takes the
+/// client over TLS only (pg_hba.conf): the client is refused, a client
+/// with libpq's default `sslmode=prefer` gets in over TLS.
+fn tls_required(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    answer: &ServiceAnswer,
+    serving: &[&Socket],
+) -> Cause {
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(
+        serving
+            .iter()
+            .map(|l| format!("listener: {}", listener_line(&evidence.snapshot.processes, l))),
+    );
+    let message = answer.message.as_deref().unwrap_or_default();
+    lines.push(format!("PostgreSQL said to a login without TLS: {message} (28000)"));
+    let mut fix = vec![Fix::step(
+        "drop sslmode=disable from the client's connection settings (URL, PGSSLMODE): libpq's default, prefer, uses TLS when the server offers it",
+    )];
+    if let Target::Service { tls_off: true, .. } = evidence.target {
+        let mut prefer = evidence.target.clone();
+        if let Target::Service { tls_off, .. } = &mut prefer {
+            *tls_off = false;
+        }
+        let url = crate::shell::word(&prefer.to_string()).into_owned();
+        fix.push(Fix::command(format!(
+            "PGSSLMODE=prefer porthole check {url}   # as such a client connects"
+        )));
+    }
+    fix.push(Fix::step(
+        "or let it in without TLS: a `host` line for it in pg_hba.conf before the `hostssl` (and `hostnossl … reject`) lines, then SELECT pg_reload_conf()",
+    ));
+    Cause {
+        id: CauseId::ServiceRefused,
+        severity: Severity::Error,
+        summary: format!(
+            "PostgreSQL at {} takes this client over TLS only (pg_hba.conf), and the target turns TLS off (sslmode=disable)",
+            attempt.address
+        ),
+        evidence: lines,
+        fix,
+    }
+}
+
 fn service_not_ready(
     evidence: &Evidence,
     attempt: &Attempt,

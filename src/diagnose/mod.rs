@@ -597,7 +597,7 @@ pub fn probe_address_open(
                 _ => first,
             }
         }
-        Target::Service { service, user, database, tls, .. } => {
+        Target::Service { service, user, database, tls, tls_off, .. } => {
             let question = ServiceQuestion {
                 service: *service,
                 user: user.as_deref(),
@@ -605,7 +605,15 @@ pub fn probe_address_open(
                 tls: *tls,
                 host: target.host().map_or_else(|| "localhost".to_string(), Host::to_string),
             };
-            ask_service(&question, &mut stream, address, timeout, deadline)
+            let reply = ask_service(&question, &mut stream, address, timeout, deadline);
+            match reply {
+                // Refused for asking without TLS: so is a client that
+                // never asks with it.
+                Reply::Service(answer) if *tls_off => {
+                    Reply::Service(service_probe::without_tls(answer))
+                }
+                other => other,
+            }
         }
         Target::Tcp { .. } | Target::Unix { .. } => match depth {
             Depth::Nudge => probe::nudge(&mut stream, deadline),

@@ -242,6 +242,11 @@ pub enum Target {
         /// Asked inside TLS (`rediss://`), any certificate accepted: the
         /// question is whether the service answers, not whom to trust.
         tls: bool,
+        /// The client never asks for TLS (PostgreSQL `sslmode=disable`, in
+        /// the URL or `PGSSLMODE`): a server whose pg_hba.conf takes TLS
+        /// connections only refuses it, where a client with libpq's
+        /// default (`prefer`) gets in over TLS.
+        tls_off: bool,
     },
 }
 
@@ -346,7 +351,7 @@ impl fmt::Display for Target {
                     }
                 }
             }
-            Target::Service { service, host, port, user, database, socket: None, tls } => {
+            Target::Service { service, host, port, user, database, socket: None, tls, tls_off } => {
                 let tls = if *tls { "s" } else { "" };
                 write!(f, "{}{tls}://", service.scheme())?;
                 // Escaped as they were read: the printed URL reads back as
@@ -356,9 +361,13 @@ impl fmt::Display for Target {
                     write!(f, "{}@", encode_path(user))?;
                 }
                 write!(f, "{host}:{port}")?;
-                match database {
-                    Some(database) => write!(f, "/{}", encode_path(database)),
-                    None => Ok(()),
+                if let Some(database) = database {
+                    write!(f, "/{}", encode_path(database))?;
+                }
+                match tls_off {
+                    true if database.is_some() => write!(f, "?sslmode=disable"),
+                    true => write!(f, "/?sslmode=disable"),
+                    false => Ok(()),
                 }
             }
         }
@@ -451,6 +460,7 @@ impl Target {
                             database,
                             socket,
                             tls: true,
+                            tls_off: false,
                         })
                     }
                     other => Ok(other),
@@ -848,6 +858,7 @@ fn parse_service(
                 database,
                 socket: Some(socket),
                 tls: false,
+                tls_off: false,
             });
         }
         // `hostaddr` is the address libpq connects to (the host name then
@@ -859,6 +870,11 @@ fn parse_service(
             None => host_part.to_string(),
         };
         let (host, _) = parse_authority(&authority, Some(port), whole)?;
+        // TLS is asked for over TCP only: a socket never uses it.
+        let sslmode = match parameter(&parameters, "sslmode").filter(|m| !m.is_empty()) {
+            Some(mode) => Some(mode.to_string()),
+            None => variables.take("PGSSLMODE", "sslmode"),
+        };
         return Ok(Target::Service {
             service,
             host,
@@ -867,6 +883,7 @@ fn parse_service(
             database,
             socket: None,
             tls: false,
+            tls_off: sslmode.as_deref() == Some("disable"),
         });
     }
     let mut authority = authority.to_string();
@@ -914,11 +931,21 @@ fn parse_service(
                 database,
                 socket: Some(PathBuf::from(path)),
                 tls: false,
+                tls_off: false,
             });
         }
     }
     let (host, port) = parse_authority(&authority, Some(default_port), whole)?;
-    Ok(Target::Service { service, host, port, user, database, socket: None, tls: false })
+    Ok(Target::Service {
+        service,
+        host,
+        port,
+        user,
+        database,
+        socket: None,
+        tls: false,
+        tls_off: false,
+    })
 }
 
 /// `redis+socket://[[USER]:PASSWORD@]/PATH[?db=N]`, the form redis-rs and
@@ -957,6 +984,7 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
         database,
         socket: Some(PathBuf::from(path)),
         tls: false,
+        tls_off: false,
     })
 }
 
@@ -1117,6 +1145,7 @@ mod tests {
                 database: Some("app db".into()),
                 socket: None,
                 tls: false,
+                tls_off: true,
             }
         );
         let printed = ok("postgresql://app:p@ss@127.0.0.1:6543/db").to_string();
@@ -1276,7 +1305,10 @@ mod tests {
         };
         assert_eq!(
             hosts("postgresql://app:pw@h1:5432,h2:5433/db?sslmode=disable", &[]),
-            ["postgres://app@h1:5432/db", "postgres://app@h2:5433/db"]
+            [
+                "postgres://app@h1:5432/db?sslmode=disable",
+                "postgres://app@h2:5433/db?sslmode=disable"
+            ]
         );
         // One port for every host, or none (the default, or PGPORT).
         assert_eq!(

@@ -656,3 +656,72 @@ fn several_postgres_hosts_are_tried_in_turn() {
     assert!(summaries[1].starts_with("host 2 of 2"), "{summaries:?}");
     assert!(json.to_string().contains("every one fails"), "{json:#}");
 }
+
+/// A PostgreSQL whose pg_hba.conf takes TCP clients over TLS only
+/// (`hostssl`): a client with libpq's default `sslmode=prefer` gets in, one
+/// with `sslmode=disable` (in the URL or `PGSSLMODE`) is refused. `check`
+/// says so for the latter, and its fix command runs as printed.
+#[test]
+fn postgres_that_takes_tls_only_refuses_sslmode_disable() {
+    if !util::installed("openssl") {
+        util::skip("openssl is not installed");
+        return;
+    }
+    let dir = shared_tempdir();
+    let Some((data, port)) = start_postgres(dir.path(), "127.0.0.1") else { return };
+    let stop = stop_on_drop(&data);
+    let made = util::run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(data.join("server.key"))
+            .arg("-out")
+            .arg(data.join("server.crt")),
+    );
+    assert_eq!(made.code, 0, "{made:?}");
+    crate::audit::chown(&data, "postgres");
+    use std::os::unix::fs::PermissionsExt;
+    let key = data.join("server.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+    conf.push_str("\nssl = on\n");
+    std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n",
+    )
+    .unwrap();
+    // With a log file: a server started without one keeps the output pipe
+    // open, and the run that waits for it never ends.
+    let log = data.join("restart.log");
+    let restarted = pg_ctl(&data, &["restart", "-w", "-t", "60", "-l", log.to_str().unwrap()]);
+    assert_eq!(restarted.code, 0, "{restarted:?}");
+
+    let url = format!("postgres://app@127.0.0.1:{port}/appdb");
+    let prefer = porthole_run(&["check", &url]);
+    assert_eq!(prefer.code, 0, "{prefer:?}");
+
+    let disabled = porthole_run(&["check", "--json", &format!("{url}?sslmode=disable")]);
+    assert_eq!(disabled.code, 1, "{disabled:?}");
+    let json = disabled.json();
+    let cause = util::cause(&json, "service-refused");
+    assert!(cause["summary"].as_str().unwrap().contains("over TLS only"), "{cause:#}");
+    let fix = format!("PGSSLMODE=prefer porthole check {url}   # as such a client connects");
+    assert_eq!(cause["fix_commands"][0], fix.as_str(), "{cause:#}");
+    let mut shell = Command::new("bash");
+    util::scrub(&mut shell);
+    let path = format!(
+        "{}:{}",
+        util::binary().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let ran = util::run(shell.env("PATH", path).args(["-c", &fix]));
+    assert_eq!(ran.code, 0, "{fix}: {ran:?}");
+
+    // The same from the client's variables.
+    let from_variable =
+        util::run(util::porthole().env("PGSSLMODE", "disable").args(["check", "--json", &url]));
+    assert_eq!(from_variable.code, 1, "{from_variable:?}");
+    assert!(from_variable.stdout.contains("sslmode from PGSSLMODE"), "{from_variable:?}");
+    drop(stop);
+}
