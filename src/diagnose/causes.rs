@@ -346,7 +346,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
                 causes.push(unix_path::refused(path, &attempts, &facts, &stranded, processes));
             }
             _ => {
-                let (mut cause, listeners, processes) = sweep(system, port, &attempts)?;
+                let (mut cause, listeners, processes) = sweep(system, target, port, &attempts)?;
                 let socket_only = cause.id == CauseId::UnixSocketOnly;
                 if cause.id == CauseId::NothingListening || socket_only {
                     if let Some((line, fix)) = service_on_a_socket(system, target) {
@@ -3346,6 +3346,7 @@ type SweepResult = (Cause, Vec<Socket>, BTreeMap<u32, Process>);
 /// nothing.
 fn sweep(
     system: &dyn System,
+    target: &Target,
     port: u16,
     attempts: &[Attempt],
 ) -> Result<SweepResult, DiagnoseError> {
@@ -3383,8 +3384,15 @@ fn sweep(
     let unread = everywhere.visibility.unreadable_namespaces;
     let client_ends = client_ends_on(system, port)?;
     let unprivileged_start = system.unprivileged_port_start();
-    let cause =
-        nothing_listening(port, attempts, unread, &meaning, &client_ends, unprivileged_start);
+    let cause = nothing_listening(
+        target,
+        port,
+        attempts,
+        unread,
+        &meaning,
+        &client_ends,
+        unprivileged_start,
+    );
     Ok((cause, Vec::new(), BTreeMap::new()))
 }
 
@@ -3517,6 +3525,7 @@ fn unix_socket_only(port: u16, attempts: &[Attempt], unix: &Snapshot) -> Cause {
 /// Nothing on the port in any address, family or namespace porthole could
 /// read (`unread` namespaces it could not).
 fn nothing_listening(
+    target: &Target,
     port: u16,
     attempts: &[Attempt],
     unread: usize,
@@ -3558,7 +3567,13 @@ fn nothing_listening(
     let mut fix = vec![
         Fix::step("start the service (or check its logs: it may have crashed or still be starting)"),
         Fix::step("check the port number in the client's configuration"),
-        Fix::step(format!("to start a client once the service is up: porthole wait localhost:{port} -- followed by the client's command")),
+        // The target as given (its printed form reads back as the same
+        // target): `localhost:PORT` named another host than a client of
+        // `[::1]:PORT` or `postgres://db.internal/app` asks.
+        Fix::step(format!(
+            "to start a client once the service is up: porthole wait {} -- followed by the client's command",
+            crate::shell::word(&target.to_string())
+        )),
     ];
     // A server that does not run as root fails to bind a port below the
     // sysctl (EACCES) and exits or logs it: nothing is left to see here.

@@ -1776,3 +1776,23 @@ while True:
     crate::util::assert_usage_error(&output, "an interface that does not exist");
     assert!(output.stderr.contains("no network interface 'nosuch'"), "{}", output.stderr);
 }
+
+/// The `porthole wait` a nothing-listening fix suggests waits for the
+/// target that was checked, not for `localhost:PORT`.
+#[test]
+fn nothing_listening_suggests_waiting_for_the_target_itself() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    for (target, wait) in [
+        (format!("[::1]:{port}"), format!("porthole wait '[::1]:{port}'")),
+        (
+            format!("postgres://app@127.0.0.1:{port}/db"),
+            format!("porthole wait postgres://app@127.0.0.1:{port}/db"),
+        ),
+    ] {
+        let (code, json) = check(&netns, &[&target]);
+        assert_eq!(code, 1, "{json:#}");
+        let fix = cause(&json, "nothing-listening")["fix"].to_string();
+        assert!(fix.contains(&format!("{wait} -- followed by")), "{target}: {fix}");
+    }
+}
