@@ -132,6 +132,19 @@ impl fmt::Display for Host {
 }
 
 impl Host {
+    /// Where a probe of `ip` (this host's address, or one it resolved to)
+    /// and `port` connects: a scoped host keeps its zone's name for
+    /// printing.
+    pub fn probe_address(&self, ip: IpAddr, port: u16) -> crate::model::diagnosis::ProbeAddress {
+        use crate::model::diagnosis::ProbeAddress;
+        match (self.socket_address(ip, port), self) {
+            (SocketAddr::V6(address), Host::Scoped { zone, .. }) => {
+                ProbeAddress::Scoped { address, zone: zone.clone() }
+            }
+            (address, _) => ProbeAddress::Ip(address),
+        }
+    }
+
     /// The socket address of `ip` (this host's address, or one it resolved
     /// to) and `port`, with the zone's scope id for a scoped host.
     pub fn socket_address(&self, ip: IpAddr, port: u16) -> SocketAddr {
@@ -181,13 +194,18 @@ fn parse_ipv6(inside: &str) -> Result<Host, EndpointError> {
     if zone.is_empty() {
         return Err(EndpointError::EmptyZone { text: inside.to_string() });
     }
-    let scope_id = match zone.parse::<u32>() {
-        Ok(index) => index,
-        Err(_) => crate::sys::interfaces::index_of(zone).ok_or_else(|| {
-            EndpointError::UnknownZone { zone: zone.to_string(), text: inside.to_string() }
-        })?,
+    let unknown =
+        || EndpointError::UnknownZone { zone: zone.to_string(), text: inside.to_string() };
+    // A numeric zone is an interface index: it is kept by the interface's
+    // name, which output prints (an index means nothing to a reader).
+    let (scope_id, name) = match zone.parse::<u32>() {
+        Ok(index) => {
+            let name = crate::sys::interfaces::name_of(index).ok_or_else(unknown)?;
+            (index, String::from_utf8_lossy(&name).into_owned())
+        }
+        Err(_) => (crate::sys::interfaces::index_of(zone).ok_or_else(unknown)?, zone.to_string()),
     };
-    Ok(Host::Scoped { address: ip, zone: zone.to_string(), scope_id })
+    Ok(Host::Scoped { address: ip, zone: name, scope_id })
 }
 
 /// `[HOST:]PORT`.
@@ -260,7 +278,21 @@ impl Endpoint {
             } else {
                 match text.rsplit_once(':') {
                     Some((address, _)) if is_ipv6(address) => address,
-                    _ => return Err(EndpointError::BadIpv6 { text: text.to_string() }),
+                    _ => {
+                        // `localhost:8080:90`: a name no IPv6 address can
+                        // start with, then a port with a colon too many.
+                        if let Some((host, port)) = text.split_once(':') {
+                            let hex = host.bytes().all(|b| b.is_ascii_hexdigit());
+                            if !host.is_empty() && !hex && parse_host(host).is_ok() {
+                                return Err(PortError::NotANumber {
+                                    text: port.to_string(),
+                                    min: 0,
+                                }
+                                .into());
+                            }
+                        }
+                        return Err(EndpointError::BadIpv6 { text: text.to_string() });
+                    }
                 }
             };
             return Err(EndpointError::BareIpv6 { text: address.to_string() });
@@ -424,8 +456,17 @@ mod tests {
                 SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, lo))
             );
         }
-        // A numeric zone is the interface index itself.
-        assert!(matches!(ok("[fe80::1%7]:80").host, Some(Host::Scoped { scope_id: 7, .. })));
+        // A numeric zone is the interface index itself, kept by its name;
+        // an index no interface has is bad input, as an unknown name is.
+        assert_eq!(ok(&format!("[fe80::1%{lo}]:80")).to_string(), "[fe80::1%lo]:80");
+        assert!(matches!(
+            ok(&format!("[fe80::1%{lo}]:80")).host,
+            Some(Host::Scoped { scope_id, .. }) if scope_id == lo
+        ));
+        assert!(matches!(
+            Endpoint::parse("[fe80::1%4000000000]:80"),
+            Err(EndpointError::UnknownZone { .. })
+        ));
         let err = |text: &str| Endpoint::parse(text).unwrap_err().to_string();
         assert_eq!(
             err("[fe80::1%nosuchif0]:80"),
@@ -442,6 +483,9 @@ mod tests {
             "IPv6 address 'fe80::1%lo' needs brackets and a port: [fe80::1%lo]:PORT"
         );
         assert_eq!(err("fe80::zz%lo:80"), "'fe80::zz%lo:80' is not an IPv6 address");
+        // A name and a port with a colon too many is no IPv6 address.
+        assert_eq!(err("localhost:8080:90"), "'8080:90' is not a port number (expected 0-65535)");
+        assert_eq!(err("db.example:1:2"), "'1:2' is not a port number (expected 0-65535)");
     }
 
     #[test]

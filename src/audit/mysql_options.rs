@@ -86,7 +86,15 @@ pub fn bind_address(system: &dyn System, pid: u32, cmdline: &[String]) -> Option
             .chain(extra_file)
             .collect()
     };
-    let mut reader = Reader { system, pid, found: None, last_file: None, elsewhere: false };
+    let mut reader = Reader {
+        system,
+        pid: Some(pid),
+        group: server_group,
+        option: is_bind_address,
+        found: None,
+        last_file: None,
+        elsewhere: false,
+    };
     for file in &files {
         reader.read(file, 0);
     }
@@ -94,18 +102,82 @@ pub fn bind_address(system: &dyn System, pid: u32, cmdline: &[String]) -> Option
         return None;
     }
     Some(match reader.found {
-        Some((file, line)) => BindSource::File { file, line },
+        Some(found) => BindSource::File { file: found.file, line: found.line },
         None => BindSource::Unset { last_file: reader.last_file },
     })
 }
 
+/// An option's line in an option file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionLine {
+    pub file: String,
+    /// From 1.
+    pub line: usize,
+    /// The group it is in, as written (`client`).
+    pub group: String,
+    /// The value, without quotes.
+    pub value: String,
+}
+
+/// Whether `group` is read by the `mariadb`/`mysql` command-line client.
+fn client_group(group: &str) -> bool {
+    let group = group.to_ascii_lowercase();
+    matches!(
+        group.as_str(),
+        "client" | "client-server" | "client-mariadb" | "mysql" | "mariadb-client"
+    )
+}
+
+/// Whether `name` is the client's socket option.
+fn is_socket(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase().replace('_', "-");
+    name == "socket" || name == "loose-socket"
+}
+
+/// The `socket=` the `mariadb`/`mysql` client reads from its option files
+/// (`/etc/my.cnf`, `/etc/mysql/my.cnf` with its `!includedir`s,
+/// `$MYSQL_HOME/my.cnf`, `~/.my.cnf`, in that order; the last one in a
+/// client group wins), as the client it is `home` and `mysql_home` of;
+/// `None` when no file sets it (the client's compiled-in default applies).
+/// See: <https://mariadb.com/kb/en/configuring-mariadb-with-option-files/>
+pub fn client_socket(
+    system: &dyn System,
+    home: Option<&str>,
+    mysql_home: Option<&str>,
+) -> Option<OptionLine> {
+    let files: Vec<String> = ["/etc/my.cnf".to_string(), "/etc/mysql/my.cnf".to_string()]
+        .into_iter()
+        .chain(mysql_home.map(|directory| format!("{}/my.cnf", directory.trim_end_matches('/'))))
+        .chain(home.map(|directory| format!("{}/.my.cnf", directory.trim_end_matches('/'))))
+        .collect();
+    let mut reader = Reader {
+        system,
+        pid: None,
+        group: client_group,
+        option: is_socket,
+        found: None,
+        last_file: None,
+        elsewhere: false,
+    };
+    for file in &files {
+        reader.read(file, 0);
+    }
+    reader.found.filter(|found| !found.value.is_empty())
+}
+
 struct Reader<'a> {
     system: &'a dyn System,
-    pid: u32,
+    /// The server whose files these are: a path that names another file
+    /// for it (`/proc/PID/root`) is not read.
+    pid: Option<u32>,
+    /// Whether a group is read by the program.
+    group: fn(&str) -> bool,
+    /// Whether an option name is the one looked for.
+    option: fn(&str) -> bool,
     /// A path names another file for the server (`/proc/PID/root`).
     elsewhere: bool,
-    /// The last `bind-address` line seen in a server group.
-    found: Option<(String, usize)>,
+    /// The last line of the option seen in a group the program reads.
+    found: Option<OptionLine>,
     last_file: Option<String>,
 }
 
@@ -117,10 +189,12 @@ impl Reader<'_> {
         // `ip netns exec` gives the server a mount namespace of its own
         // with the same files; a container has others.
         let status = |path: &str| self.system.file_status(path).map(|s| (s.device, s.inode));
-        let theirs = status(&format!("/proc/{}/root{file}", self.pid));
-        if theirs.is_some() && theirs != status(file) {
-            self.elsewhere = true;
-            return;
+        if let Some(pid) = self.pid {
+            let theirs = status(&format!("/proc/{pid}/root{file}"));
+            if theirs.is_some() && theirs != status(file) {
+                self.elsewhere = true;
+                return;
+            }
         }
         // The paths come from another user's command line: a FIFO would
         // block the audit and `/dev/zero` fill its memory. Regular files
@@ -131,7 +205,7 @@ impl Reader<'_> {
         };
         let text = String::from_utf8_lossy(&bytes);
         self.last_file = Some(file.to_string());
-        let mut in_server_group = false;
+        let mut group = None;
         for (index, line) in text.lines().enumerate() {
             let line = line.trim();
             if let Some(included) = line.strip_prefix("!includedir") {
@@ -150,12 +224,21 @@ impl Reader<'_> {
                 }
             } else if let Some(included) = line.strip_prefix("!include") {
                 self.read(included.trim(), depth + 1);
-            } else if let Some(group) = line.strip_prefix('[') {
-                in_server_group = server_group(group.trim_end_matches(']').trim());
-            } else if in_server_group && !line.starts_with(['#', ';']) {
-                let name = line.split('=').next().unwrap_or_default();
-                if is_bind_address(name) {
-                    self.found = Some((file.to_string(), index + 1));
+            } else if let Some(name) = line.strip_prefix('[') {
+                let name = name.trim_end_matches(']').trim();
+                group = (self.group)(name).then(|| name.to_string());
+            } else if let Some(group) = group.as_ref().filter(|_| !line.starts_with(['#', ';'])) {
+                let (name, value) = line.split_once('=').unwrap_or((line, ""));
+                if (self.option)(name) {
+                    // A value may be quoted, and a comment may follow it.
+                    let value = value.split(" #").next().unwrap_or_default().trim();
+                    let value = value.trim_matches(|c| c == '"' || c == '\'');
+                    self.found = Some(OptionLine {
+                        file: file.to_string(),
+                        line: index + 1,
+                        group: group.clone(),
+                        value: value.to_string(),
+                    });
                 }
             }
         }
@@ -226,6 +309,33 @@ mod tests {
         assert_eq!(bind_address(&system, 7, &args("mariadbd")), None, "a container's own file");
         system.statuses.insert("/proc/7/root/etc/mysql/my.cnf".into(), status(10));
         assert!(bind_address(&system, 7, &args("mariadbd")).is_some(), "the same file");
+    }
+
+    #[test]
+    fn the_clients_socket_is_the_last_in_a_client_group() {
+        let mut system = Scripted::default();
+        system.files.insert(
+            "/etc/mysql/my.cnf".into(),
+            b"[client-server]\nsocket = /run/mysqld/mysqld.sock\n[mysqld]\nsocket=/srv/server.sock\n".to_vec(),
+        );
+        let found = client_socket(&system, None, None).expect("a socket line");
+        assert_eq!(
+            (found.file.as_str(), found.line, found.group.as_str(), found.value.as_str()),
+            ("/etc/mysql/my.cnf", 2, "client-server", "/run/mysqld/mysqld.sock")
+        );
+        system.files.insert(
+            "/home/ci/.my.cnf".into(),
+            b"[client]\nuser=ci\nsocket=\"/tmp/my sock\"  # ours\n".to_vec(),
+        );
+        let found = client_socket(&system, Some("/home/ci"), None).expect("a socket line");
+        assert_eq!(
+            (found.file.as_str(), found.value.as_str()),
+            ("/home/ci/.my.cnf", "/tmp/my sock")
+        );
+        // A server group's socket is the server's, not the client's.
+        let mut server_only = Scripted::default();
+        server_only.files.insert("/etc/my.cnf".into(), b"[mysqld]\nsocket=/x.sock\n".to_vec());
+        assert_eq!(client_socket(&server_only, None, None), None);
     }
 
     #[test]

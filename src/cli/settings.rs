@@ -449,15 +449,23 @@ impl CheckSettings {
         // A service URL's missing parts come from the client's variables:
         // porthole's own, or those of the --from process.
         let environment = client.environment(&crate::inventory::system::Machine);
-        let (target, from_environment) = match target.as_deref() {
+        // libpq's several hosts: the first is the target, the others are
+        // tried in turn after it.
+        let (target, from_environment, then) = match target.as_deref() {
             Some(text) => {
-                let (target, used) = crate::diagnose::Target::parse_in(text, &environment)
-                    .with_context(|| {
-                        format!("target '{}'", crate::diagnose::target::redact_password(text))
-                    })?;
-                (Some(target), used)
+                let mut hosts = crate::diagnose::parse_hosts_as_client(
+                    &crate::inventory::system::Machine,
+                    text,
+                    &environment,
+                )
+                .with_context(|| {
+                    format!("target '{}'", crate::diagnose::target::redact_password(text))
+                })?;
+                let then = hosts.split_off(1);
+                let (target, used) = hosts.pop().expect("at least one host");
+                (Some(target), used, then)
             }
-            None => (None, Vec::new()),
+            None => (None, Vec::new(), Vec::new()),
         };
         let bind = bind.as_deref().map(parse_bind).transpose()?;
         if target.is_none() && bind.is_none() {
@@ -489,6 +497,7 @@ impl CheckSettings {
                 client,
                 timeout,
                 statuses,
+                then,
             },
             namespace,
             format: if json { Format::Json } else { Format::Table },
@@ -555,11 +564,17 @@ impl WaitSettings {
         // what a service URL leaves out.
         let environment =
             crate::inventory::system::System::own_environment(&crate::inventory::system::Machine);
-        let (targets, from_environment): (Vec<_>, Vec<_>) = targets
+        let given = targets.len();
+        let hosts: Vec<Vec<_>> = targets
             .iter()
             .enumerate()
             .map(|(position, text)| {
-                crate::diagnose::Target::parse_in(text, &environment).with_context(|| {
+                crate::diagnose::parse_hosts_as_client(
+                    &crate::inventory::system::Machine,
+                    text,
+                    &environment,
+                )
+                .with_context(|| {
                     // `wait 5432 ./server --port 80`: a word after a target
                     // with no port in it is most likely a command whose
                     // `--` was forgotten.
@@ -572,9 +587,20 @@ impl WaitSettings {
                     }
                 })
             })
-            .collect::<anyhow::Result<Vec<_>>>()?
-            .into_iter()
-            .unzip();
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        // libpq's several hosts (`postgres://h1,h2/db`): the client is
+        // connected once one of them takes it, and cannot be once none does.
+        let mut any = any;
+        if let Some(several) = hosts.iter().position(|hosts| hosts.len() > 1) {
+            if given > 1 && !any && !down {
+                bail!(
+                    "target '{}' names several hosts, ready when one of them is: give it as the only target, or use --any",
+                    crate::diagnose::target::redact_password(&targets[several])
+                );
+            }
+            any = any || !down;
+        }
+        let (targets, from_environment): (Vec<_>, Vec<_>) = hosts.into_iter().flatten().unzip();
         // An HTTP answer is judged by them; a bare TCP or Unix target, or
         // `--down` (nothing accepts connections), never asks: left unused,
         // they would make a wait "ready" that was meant to check more.

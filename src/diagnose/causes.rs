@@ -172,13 +172,7 @@ pub fn diagnose_target(
                 }
                 Err(error) => return Err(error),
             };
-            (
-                resolved
-                    .into_iter()
-                    .map(|ip| ProbeAddress::Ip(host.socket_address(ip, *port)))
-                    .collect(),
-                *port,
-            )
+            (resolved.into_iter().map(|ip| host.probe_address(ip, *port)).collect(), *port)
         }
     };
 
@@ -377,7 +371,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
                 causes.push(unix_path::refused(path, &attempts, &facts, &stranded, processes));
             }
             _ => {
-                let (mut cause, listeners, processes) = sweep(system, port, &attempts)?;
+                let (mut cause, listeners, processes) = sweep(system, target, port, &attempts)?;
                 let socket_only = cause.id == CauseId::UnixSocketOnly;
                 if cause.id == CauseId::NothingListening || socket_only {
                     if let Some((line, fix)) = service_on_a_socket(system, target) {
@@ -614,6 +608,27 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             .collect(),
     };
     let mut causes = Vec::new();
+    // A link-local address is reached through one interface only: without
+    // it, or through another, the kernel refuses before any rule or
+    // listener is involved (a timeout: when no rule drops the SYN).
+    if let Some(IpAddr::V6(v6)) = ip.filter(|ip| match ip {
+        IpAddr::V6(v6) => super::link_local::is_link_local(*v6),
+        IpAddr::V4(_) => false,
+    }) {
+        let blocked =
+            outcome == Outcome::Timeout && !firewall_blockers(evidence, IpAddr::V6(v6)).is_empty();
+        let zone = match &attempt.address {
+            ProbeAddress::Scoped { address, zone } => Some((address.scope_id(), zone.as_str())),
+            _ => None,
+        };
+        let interfaces = (!blocked).then(|| interfaces::read(evidence.system)).flatten();
+        if let Some(cause) = interfaces.and_then(|interfaces| {
+            super::link_local::unreachable(attempt, v6, port, zone, &interfaces)
+        }) {
+            causes.push(cause);
+            return Explained { causes, nothing_here: false };
+        }
+    }
     // The loopback path itself comes before anything on it: with `lo` down
     // or its route gone no rule or listener is ever reached.
     if let Some(ip) = ip.filter(|ip| crate::model::is_loopback(*ip)) {
@@ -846,6 +861,11 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                     let message = answer.message.as_deref().unwrap_or_default();
                     causes.push(service_refused(evidence, attempt, message, &serving))
                 }
+                (Reply::Service(answer), Target::Service { tls_off: true, .. })
+                    if super::service_probe::refused_without_tls(answer) =>
+                {
+                    causes.push(tls_required(evidence, attempt, answer, &serving))
+                }
                 (Reply::Service(answer), _) if !answer.ready => {
                     causes.push(service_not_ready(evidence, attempt, answer, &serving))
                 }
@@ -1009,7 +1029,8 @@ fn is_localhost(host: &Host) -> bool {
 /// nothing on its port: the socket's listener, and the same URL asked
 /// through it (a line that runs as printed: it reads back as that socket).
 fn service_on_a_socket(system: &dyn System, target: &Target) -> Option<(String, Fix)> {
-    let Target::Service { service, host, port, user, database, socket: None, tls: false } = target
+    let Target::Service { service, host, port, user, database, socket: None, tls: false, .. } =
+        target
     else {
         return None;
     };
@@ -1038,6 +1059,7 @@ fn service_on_a_socket(system: &dyn System, target: &Target) -> Option<(String, 
         database: database.clone(),
         socket: Some(path.into()),
         tls: false,
+        tls_off: false,
     };
     let quoted = crate::shell::word(&through_socket.to_string()).into_owned();
     Some((
@@ -1063,8 +1085,8 @@ fn not_accepting(listener: &Socket) -> bool {
 /// What a listener listens on, for a message: its address, or a Unix
 /// listener's path.
 fn listening_on(listener: &Socket) -> String {
-    match (listener.local, listener.path.as_deref()) {
-        (Some(address), _) => address.to_string(),
+    match (listener.local_text(), listener.path.as_deref()) {
+        (Some(address), _) => address,
         (None, Some(path)) => format!("unix:{path}"),
         (None, None) => "the listener".to_string(),
     }
@@ -1086,8 +1108,8 @@ pub fn attempt_line(attempt: &Attempt) -> String {
 
 /// `127.0.0.1:5173 (python3 pid 42, user alice)`.
 pub fn listener_line(snapshot_processes: &BTreeMap<u32, Process>, socket: &Socket) -> String {
-    let place = match (socket.local, &socket.path) {
-        (Some(address), _) => address.to_string(),
+    let place = match (socket.local_text(), &socket.path) {
+        (Some(address), _) => address,
         (None, Some(path)) => path.clone(),
         (None, None) => format!("inode {}", socket.inode),
     };
@@ -1131,10 +1153,7 @@ fn owners_text(processes: &BTreeMap<u32, Process>, socket: &Socket) -> String {
 
 /// The port of an attempt (0 for a Unix socket).
 fn attempt_port(attempt: &Attempt) -> u16 {
-    match &attempt.address {
-        ProbeAddress::Ip(address) => address.port(),
-        ProbeAddress::Unix(_) => 0,
-    }
+    attempt.address.socket_address().map_or(0, |address| address.port())
 }
 
 /// `sysctl -w net.ipv4.ip_local_reserved_ports=…` that adds `port` to the
@@ -2103,8 +2122,7 @@ fn bound_elsewhere(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, same: &[&
             }
         }
     }
-    let addresses: Vec<String> =
-        same.iter().filter_map(|s| s.local).map(|a| a.to_string()).collect();
+    let addresses: Vec<String> = same.iter().filter_map(|s| s.local_text()).collect();
     Cause {
         id: CauseId::BoundElsewhere,
         severity: Severity::Error,
@@ -2316,7 +2334,7 @@ fn stopped_group_member(evidence: &Evidence, attempt: &Attempt) -> Option<Cause>
     let tracer = evidence.system.tracer_pid(process.pid);
     let tracer_name = tracer.and_then(|t| evidence.system.process(t)).map(|p| p.name);
     let mut cause = stopped_owner(evidence, attempt, stopped, process, tracer, tracer_name);
-    let local = stopped.local.map_or_else(|| address.to_string(), |l| l.to_string());
+    let local = stopped.local_text().unwrap_or_else(|| address.to_string());
     let share = group.len();
     cause.summary = format!(
         "{} (pid {}) holds one of {share} listeners that share {local} (SO_REUSEPORT) and is stopped: the kernel gives it about 1 in {share} new connections, which hang; this probe reached another",
@@ -2351,7 +2369,7 @@ fn stalled_group_member(
         (!stopped).then_some((*listener, *queued))
     })?;
     let share = group.len();
-    let local = listener.local.map_or_else(|| address.to_string(), |l| l.to_string());
+    let local = listener.local_text().unwrap_or_else(|| address.to_string());
     let holder = first_owner(listener)
         .map(|pid| match processes.get(&pid) {
             Some(process) => format!("{} (pid {pid})", process.name),
@@ -2737,6 +2755,51 @@ fn service_refused(
 
 /// A service that accepted the connection and said, in its own protocol,
 /// that it takes no clients now; or bytes of another protocol.
+/// A PostgreSQL target with `sslmode=disable` whose server takes the
+/// client over TLS only (pg_hba.conf): the client is refused, a client
+/// with libpq's default `sslmode=prefer` gets in over TLS.
+fn tls_required(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    answer: &ServiceAnswer,
+    serving: &[&Socket],
+) -> Cause {
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(
+        serving
+            .iter()
+            .map(|l| format!("listener: {}", listener_line(&evidence.snapshot.processes, l))),
+    );
+    let message = answer.message.as_deref().unwrap_or_default();
+    lines.push(format!("PostgreSQL said to a login without TLS: {message} (28000)"));
+    let mut fix = vec![Fix::step(
+        "drop sslmode=disable from the client's connection settings (URL, PGSSLMODE): libpq's default, prefer, uses TLS when the server offers it",
+    )];
+    if let Target::Service { tls_off: true, .. } = evidence.target {
+        let mut prefer = evidence.target.clone();
+        if let Target::Service { tls_off, .. } = &mut prefer {
+            *tls_off = false;
+        }
+        let url = crate::shell::word(&prefer.to_string()).into_owned();
+        fix.push(Fix::command(format!(
+            "PGSSLMODE=prefer porthole check {url}   # as such a client connects"
+        )));
+    }
+    fix.push(Fix::step(
+        "or let it in without TLS: a `host` line for it in pg_hba.conf before the `hostssl` (and `hostnossl … reject`) lines, then SELECT pg_reload_conf()",
+    ));
+    Cause {
+        id: CauseId::ServiceRefused,
+        severity: Severity::Error,
+        summary: format!(
+            "PostgreSQL at {} takes this client over TLS only (pg_hba.conf), and the target turns TLS off (sslmode=disable)",
+            attempt.address
+        ),
+        evidence: lines,
+        fix,
+    }
+}
+
 fn service_not_ready(
     evidence: &Evidence,
     attempt: &Attempt,
@@ -3308,6 +3371,7 @@ type SweepResult = (Cause, Vec<Socket>, BTreeMap<u32, Process>);
 /// nothing.
 fn sweep(
     system: &dyn System,
+    target: &Target,
     port: u16,
     attempts: &[Attempt],
 ) -> Result<SweepResult, DiagnoseError> {
@@ -3345,8 +3409,15 @@ fn sweep(
     let unread = everywhere.visibility.unreadable_namespaces;
     let client_ends = client_ends_on(system, port)?;
     let unprivileged_start = system.unprivileged_port_start();
-    let cause =
-        nothing_listening(port, attempts, unread, &meaning, &client_ends, unprivileged_start);
+    let cause = nothing_listening(
+        target,
+        port,
+        attempts,
+        unread,
+        &meaning,
+        &client_ends,
+        unprivileged_start,
+    );
     Ok((cause, Vec::new(), BTreeMap::new()))
 }
 
@@ -3479,6 +3550,7 @@ fn unix_socket_only(port: u16, attempts: &[Attempt], unix: &Snapshot) -> Cause {
 /// Nothing on the port in any address, family or namespace porthole could
 /// read (`unread` namespaces it could not).
 fn nothing_listening(
+    target: &Target,
     port: u16,
     attempts: &[Attempt],
     unread: usize,
@@ -3520,7 +3592,13 @@ fn nothing_listening(
     let mut fix = vec![
         Fix::step("start the service (or check its logs: it may have crashed or still be starting)"),
         Fix::step("check the port number in the client's configuration"),
-        Fix::step(format!("to start a client once the service is up: porthole wait localhost:{port} -- followed by the client's command")),
+        // The target as given (its printed form reads back as the same
+        // target): `localhost:PORT` named another host than a client of
+        // `[::1]:PORT` or `postgres://db.internal/app` asks.
+        Fix::step(format!(
+            "to start a client once the service is up: porthole wait {} -- followed by the client's command",
+            crate::shell::word(&target.to_string())
+        )),
     ];
     // A server that does not run as root fails to bind a port below the
     // sysctl (EACCES) and exits or logs it: nothing is left to see here.

@@ -31,6 +31,7 @@ pub mod environment;
 pub mod firewall;
 pub mod forwarder;
 pub mod interfaces;
+pub mod link_local;
 pub mod probe;
 pub mod readiness;
 pub mod refusal;
@@ -97,6 +98,10 @@ pub struct Request {
     pub timeout: Duration,
     /// HTTP statuses that count as healthy (`--status`, default 200-399).
     pub statuses: readiness::StatusSet,
+    /// The hosts the client tries after `target` when it fails (libpq's
+    /// `postgres://h1,h2/db`), in order, each with the parts the client's
+    /// variables filled.
+    pub then: Vec<target::ClientTarget>,
 }
 
 /// Runs a diagnosis, entering the client's network namespace when
@@ -162,6 +167,9 @@ pub fn diagnose_in(
 }
 
 fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, DiagnoseError> {
+    if !request.then.is_empty() {
+        return diagnose_in_turn(system, request);
+    }
     let mut diagnosis = Diagnosis {
         target: String::new(),
         ok: true,
@@ -213,10 +221,137 @@ fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, Di
     Ok(diagnosis)
 }
 
+/// Diagnoses the hosts of a target the client tries in turn (`target`,
+/// then each of `then`), as it does: one after the other, stopping at the
+/// first that works, which is where the client ends up.
+fn diagnose_in_turn(system: &dyn System, request: &Request) -> Result<Diagnosis, DiagnoseError> {
+    let hosts: Vec<(Option<Target>, Vec<target::FromEnvironment>)> =
+        std::iter::once((request.target.clone(), request.from_environment.clone()))
+            .chain(request.then.iter().map(|(target, used)| (Some(target.clone()), used.clone())))
+            .collect();
+    let total = hosts.len();
+    let mut results = Vec::new();
+    for (index, (target, from_environment)) in hosts.into_iter().enumerate() {
+        let label = target.as_ref().map(ToString::to_string).unwrap_or_default();
+        let one = Request {
+            target,
+            from_environment,
+            // A bind is asked once, with the first host.
+            bind: request.bind.filter(|_| index == 0),
+            then: Vec::new(),
+            ..request.clone()
+        };
+        let diagnosis = diagnose_here(system, &one)?;
+        let ok = diagnosis.ok;
+        results.push((label, diagnosis));
+        if ok {
+            break;
+        }
+    }
+    Ok(in_turn(results, total))
+}
+
+/// One diagnosis of hosts tried in turn (see [`diagnose_in_turn`]):
+/// `results` are the hosts tried, in order, up to the first that works (the
+/// last of them, when one does). Every attempt and listener is kept; the
+/// causes of a host the client moves on from are warnings when a later one
+/// works, and each cause names its host.
+pub fn in_turn(results: Vec<(String, Diagnosis)>, total: usize) -> Diagnosis {
+    let reached = results.iter().position(|(_, diagnosis)| diagnosis.ok);
+    let labels: Vec<String> = results.iter().map(|(label, _)| label.clone()).collect();
+    let mut combined = Diagnosis {
+        target: labels.join(", then "),
+        ok: reached.is_some(),
+        attempts: Vec::new(),
+        listeners: Vec::new(),
+        processes: BTreeMap::new(),
+        user_names: BTreeMap::new(),
+        causes: Vec::new(),
+    };
+    let outcome = match reached {
+        Some(index) => format!(
+            "the client tries {total} hosts in turn and ends up on host {} of {total}, {}",
+            index + 1,
+            labels[index]
+        ),
+        None => {
+            format!("the client tries {total} hosts in turn and every one fails: it cannot connect")
+        }
+    };
+    for (index, (label, diagnosis)) in results.into_iter().enumerate() {
+        combined.attempts.extend(diagnosis.attempts);
+        for socket in diagnosis.listeners {
+            if !combined.listeners.contains(&socket) {
+                combined.listeners.push(socket);
+            }
+        }
+        combined.processes.extend(diagnosis.processes);
+        combined.user_names.extend(diagnosis.user_names);
+        for mut cause in diagnosis.causes {
+            if reached.is_some_and(|reached| index < reached) {
+                cause.severity = Severity::Warning;
+            }
+            cause.summary = format!("host {} of {total}, {label}: {}", index + 1, cause.summary);
+            cause.evidence.push(outcome.clone());
+            combined.causes.push(cause);
+        }
+    }
+    combined.causes.sort_by_key(|cause| cause.severity);
+    combined
+}
+
 /// `host from PGHOST, port from PGPORT (the client's environment)`.
 pub fn environment_note(used: &[target::FromEnvironment]) -> String {
     let parts: Vec<String> = used.iter().map(ToString::to_string).collect();
-    format!("{} (the client's environment)", parts.join(", "))
+    let mut sources: Vec<target::ClientSource> = used.iter().map(|used| used.source).collect();
+    sources.sort();
+    sources.dedup();
+    let sources: Vec<&str> = sources.iter().map(|source| source.describe()).collect();
+    format!("{} ({})", parts.join(", "), sources.join(" and "))
+}
+
+/// [`parse_as_client`] for each host of a target the client tries in
+/// turn ([`target::postgres_hosts`]), in its order; one for any other.
+pub fn parse_hosts_as_client(
+    system: &dyn System,
+    text: &str,
+    environment: &[(String, String)],
+) -> Result<Vec<target::ClientTarget>, TargetError> {
+    match target::postgres_hosts(text, environment)? {
+        Some(hosts) => Ok(hosts),
+        None => parse_as_client(system, text, environment).map(|one| vec![one]),
+    }
+}
+
+/// [`Target::parse_in`], then a `mysql://localhost…` target without a
+/// socket is given the one the MariaDB/MySQL client would use (see
+/// [`target::mysql_localhost_socket`]), read from the option files of the
+/// client whose `environment` this is (its `HOME` and `MYSQL_HOME`).
+pub fn parse_as_client(
+    system: &dyn System,
+    text: &str,
+    environment: &[(String, String)],
+) -> Result<target::ClientTarget, TargetError> {
+    let (mut target, mut used) = Target::parse_in(text, environment)?;
+    if matches!(
+        target,
+        Target::Service { service: target::Service::Mysql, socket: None, tls: false, .. }
+    ) {
+        let variable = |name: &str| {
+            environment
+                .iter()
+                .rev()
+                .find(|(key, value)| key == name && !value.is_empty())
+                .map(|(_, value)| value.as_str())
+        };
+        let socket = crate::audit::mysql_options::client_socket(
+            system,
+            variable("HOME"),
+            variable("MYSQL_HOME"),
+        );
+        used.extend(target::mysql_localhost_socket(&mut target, socket.as_ref()));
+    }
+    Ok((target, used))
 }
 
 /// Resolves the target's host as the client would: `/etc/hosts` of the
@@ -462,7 +597,7 @@ pub fn probe_address_open(
                 _ => first,
             }
         }
-        Target::Service { service, user, database, tls, .. } => {
+        Target::Service { service, user, database, tls, tls_off, .. } => {
             let question = ServiceQuestion {
                 service: *service,
                 user: user.as_deref(),
@@ -470,7 +605,15 @@ pub fn probe_address_open(
                 tls: *tls,
                 host: target.host().map_or_else(|| "localhost".to_string(), Host::to_string),
             };
-            ask_service(&question, &mut stream, address, timeout, deadline)
+            let reply = ask_service(&question, &mut stream, address, timeout, deadline);
+            match reply {
+                // Refused for asking without TLS: so is a client that
+                // never asks with it.
+                Reply::Service(answer) if *tls_off => {
+                    Reply::Service(service_probe::without_tls(answer))
+                }
+                other => other,
+            }
         }
         Target::Tcp { .. } | Target::Unix { .. } => match depth {
             Depth::Nudge => probe::nudge(&mut stream, deadline),
@@ -680,6 +823,7 @@ mod tests {
             client: Client::Process(4242),
             timeout: Duration::from_millis(100),
             statuses: readiness::StatusSet::default(),
+            then: Vec::new(),
         };
         let error = diagnose(&Scripted::default(), &request).expect_err("no such process");
         assert!(matches!(error, DiagnoseError::NoSuchProcess { pid: 4242 }), "{error:?}");

@@ -132,6 +132,7 @@ pub fn connect(address: &ProbeAddress, timeout: Duration) -> ConnectProbe {
     let mut directory_handle = None;
     let (domain, target) = match address {
         ProbeAddress::Ip(ip) => (Domain::for_address(*ip), SockAddr::from(*ip)),
+        ProbeAddress::Scoped { address, .. } => (Domain::IPV6, SockAddr::from(*address)),
         ProbeAddress::Unix(path) => match unix_address(path) {
             Ok((target, directory)) => {
                 directory_handle = directory;
@@ -169,7 +170,7 @@ pub fn connect(address: &ProbeAddress, timeout: Duration) -> ConnectProbe {
         }
     }
     let detail = match (local, &directory_handle) {
-        (Some(local), _) => format!("connected from {local}"),
+        (Some(local), _) => format!("connected from {}", address.name_zone(local)),
         (None, Some(_)) => format!(
             "connected through the socket's directory: the path is longer than the {UNIX_PATH_MAX} bytes a Unix socket address holds"
         ),

@@ -142,10 +142,7 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
         | Target::Http { host, port, .. }
         | Target::Service { host, port, .. } => {
             match resolve(system, host, *port, Client::Current) {
-                Ok(ips) => ips
-                    .into_iter()
-                    .map(|ip| ProbeAddress::Ip(host.socket_address(ip, *port)))
-                    .collect(),
+                Ok(ips) => ips.into_iter().map(|ip| host.probe_address(ip, *port)).collect(),
                 Err(error) => {
                     let cause = std::error::Error::source(&error)
                         .map(|e| e.to_string())
@@ -236,13 +233,8 @@ pub fn listening(system: &dyn System, target: &Target, round: &Round) -> Option<
             let local: Vec<IpAddr> = round
                 .attempts
                 .iter()
-                .filter_map(|attempt| match attempt.address {
-                    // `0.0.0.0` is reached at 127.0.0.1: its listener.
-                    ProbeAddress::Ip(address) => {
-                        Some(crate::model::connect_destination(address.ip()))
-                    }
-                    ProbeAddress::Unix(_) => None,
-                })
+                // `0.0.0.0` is reached at 127.0.0.1: its listener.
+                .filter_map(Attempt::destination)
                 .filter(|ip| is_local(*ip))
                 .collect();
             if local.is_empty() {
@@ -475,6 +467,7 @@ pub fn why_not_ready(
         client: Client::Current,
         timeout,
         statuses: statuses.clone(),
+        then: Vec::new(),
     };
     match diagnose(system, &request) {
         Ok(diagnosis) => {

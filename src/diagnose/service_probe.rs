@@ -154,6 +154,32 @@ pub fn judge_postgres(bytes: &[u8]) -> ServiceAnswer {
     }
 }
 
+/// Whether a PostgreSQL answer refuses the login for coming without TLS:
+/// pg_hba.conf has only `hostssl` lines for it, or a `hostnossl … reject`
+/// ("no pg_hba.conf entry for host …, no encryption", "pg_hba.conf
+/// rejects connection for host …, no encryption", SQLSTATE 28000).
+pub fn refused_without_tls(answer: &ServiceAnswer) -> bool {
+    answer.protocol == Service::Postgres.name()
+        && answer.code.as_deref() == Some("28000")
+        && answer.message.as_deref().is_some_and(|m| m.contains("no encryption"))
+}
+
+/// The answer as a client that never asks for TLS (`sslmode=disable`)
+/// gets it: a login refused for coming without TLS refuses every such
+/// login, where the probe's plain startup counts as a running server.
+pub fn without_tls(answer: ServiceAnswer) -> ServiceAnswer {
+    if !refused_without_tls(&answer) {
+        return answer;
+    }
+    ServiceAnswer {
+        ready: false,
+        summary:
+            "PostgreSQL takes this client over TLS only, and sslmode=disable never asks for it"
+                .to_string(),
+        ..answer
+    }
+}
+
 /// `PING` inside TLS (`rediss://`), any certificate accepted. A port that
 /// answers the handshake in plain RESP (Redis's own plain port) is named
 /// as not speaking TLS.

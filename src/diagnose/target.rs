@@ -44,14 +44,23 @@ pub enum TargetError {
         "'{whole}' names several hosts: give one per target (porthole wait --any TARGET… is ready when one of them is)"
     )]
     SeveralHosts { whole: String },
+    /// libpq takes one port for every host, or one per host.
+    #[error(
+        "'{whole}' gives {given} ports or addresses for {hosts} hosts (libpq takes one for every host, or one per host)"
+    )]
+    HostsAndPorts { whole: String, given: usize, hosts: usize },
     /// libpq reads the host, port and more of `?service=NAME` from
     /// pg_service.conf, which porthole does not.
     #[error(
         "'{whole}' takes its connection from pg_service.conf (?service=): give the host and port in the URL"
     )]
     PostgresService { whole: String },
-    #[error("missing socket path in '{whole}' (expected {scheme}:///PATH)")]
-    MissingSocketPath { whole: String, scheme: &'static str },
+    #[error("missing socket path in '{whole}' (expected {expected})")]
+    MissingSocketPath {
+        whole: String,
+        /// The form that names a socket, as the scheme's clients read it.
+        expected: &'static str,
+    },
     /// Port 0 asks the kernel for any port on bind; nothing can listen on
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]
@@ -71,18 +80,91 @@ pub enum TargetError {
 /// are never read.
 /// See: <https://www.postgresql.org/docs/current/libpq-envars.html>
 /// See: <https://mariadb.com/kb/en/mariadb-environment-variables/>
+///
+/// The MariaDB/MySQL client reaches `localhost` through its Unix socket
+/// also when no variable names one: the `socket=` of its option files, or
+/// its compiled-in default ([`mysql_localhost_socket`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FromEnvironment {
     /// The part filled: `host`, `address`, `port`, `user`, `database`,
     /// `socket`.
     pub part: &'static str,
-    pub variable: &'static str,
+    /// Where it came from: the variable's name, or the option file's line.
+    pub variable: String,
+    pub source: ClientSource,
+}
+
+/// What of the client's filled a part of a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClientSource {
+    /// An environment variable.
+    Environment,
+    /// A line of an option file (`~/.my.cnf`).
+    OptionFile,
+    /// The client library's compiled-in default.
+    Default,
+}
+
+impl ClientSource {
+    /// How the note names it: `the client's environment`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ClientSource::Environment => "the client's environment",
+            ClientSource::OptionFile => "the client's option files",
+            ClientSource::Default => "the client's default",
+        }
+    }
 }
 
 impl fmt::Display for FromEnvironment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} from {}", self.part, self.variable)
     }
+}
+
+/// Debian's MariaDB/MySQL client library reaches `localhost` through this
+/// socket when nothing names another (`mariadb --help --verbose` shows it
+/// as `socket`).
+pub const MYSQL_DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
+
+/// A `mysql://localhost…` target with no socket named (no `?socket=`, no
+/// `MYSQL_UNIX_PORT`) goes through the Unix socket, as the MariaDB/MySQL
+/// client library takes `localhost` (`127.0.0.1` is TCP): the `socket=` of
+/// the client's option files (`socket`, found by the caller with
+/// `crate::audit::mysql_options::client_socket`) or the compiled-in
+/// default. Any other target is left as it is.
+pub fn mysql_localhost_socket(
+    target: &mut Target,
+    socket: Option<&crate::audit::mysql_options::OptionLine>,
+) -> Option<FromEnvironment> {
+    let Target::Service { service: Service::Mysql, host, socket: path @ None, tls: false, .. } =
+        target
+    else {
+        return None;
+    };
+    if *host != Host::Name("localhost".to_string()) {
+        return None;
+    }
+    let (found, used) = match socket {
+        Some(line) => (
+            PathBuf::from(&line.value),
+            FromEnvironment {
+                part: "socket",
+                variable: format!("socket= in [{}] of {} line {}", line.group, line.file, line.line),
+                source: ClientSource::OptionFile,
+            },
+        ),
+        None => (
+            PathBuf::from(MYSQL_DEFAULT_SOCKET),
+            FromEnvironment {
+                part: "socket",
+                variable: "the MariaDB/MySQL client's default for localhost (no socket= in its option files)".to_string(),
+                source: ClientSource::Default,
+            },
+        ),
+    };
+    *path = Some(found);
+    Some(used)
 }
 
 /// The client's variables a parse may read, and the ones it used.
@@ -101,7 +183,11 @@ impl ClientVariables<'_> {
             .rev()
             .find(|(name, value)| name == variable && !value.is_empty())
             .map(|(_, value)| value.clone())?;
-        self.used.push(FromEnvironment { part, variable });
+        self.used.push(FromEnvironment {
+            part,
+            variable: variable.to_string(),
+            source: ClientSource::Environment,
+        });
         Some(value)
     }
 }
@@ -156,6 +242,11 @@ pub enum Target {
         /// Asked inside TLS (`rediss://`), any certificate accepted: the
         /// question is whether the service answers, not whom to trust.
         tls: bool,
+        /// The client never asks for TLS (PostgreSQL `sslmode=disable`, in
+        /// the URL or `PGSSLMODE`): a server whose pg_hba.conf takes TLS
+        /// connections only refuses it, where a client with libpq's
+        /// default (`prefer`) gets in over TLS.
+        tls_off: bool,
     },
 }
 
@@ -260,7 +351,7 @@ impl fmt::Display for Target {
                     }
                 }
             }
-            Target::Service { service, host, port, user, database, socket: None, tls } => {
+            Target::Service { service, host, port, user, database, socket: None, tls, tls_off } => {
                 let tls = if *tls { "s" } else { "" };
                 write!(f, "{}{tls}://", service.scheme())?;
                 // Escaped as they were read: the printed URL reads back as
@@ -270,9 +361,13 @@ impl fmt::Display for Target {
                     write!(f, "{}@", encode_path(user))?;
                 }
                 write!(f, "{host}:{port}")?;
-                match database {
-                    Some(database) => write!(f, "/{}", encode_path(database)),
-                    None => Ok(()),
+                if let Some(database) = database {
+                    write!(f, "/{}", encode_path(database))?;
+                }
+                match tls_off {
+                    true if database.is_some() => write!(f, "?sslmode=disable"),
+                    true => write!(f, "/?sslmode=disable"),
+                    false => Ok(()),
                 }
             }
         }
@@ -365,6 +460,7 @@ impl Target {
                             database,
                             socket,
                             tls: true,
+                            tls_off: false,
                         })
                     }
                     other => Ok(other),
@@ -416,6 +512,158 @@ impl Target {
     pub fn asks_the_application(&self) -> bool {
         matches!(self, Target::Http { .. } | Target::Service { .. })
     }
+}
+
+/// A target with the parts of it the client's variables (or option files)
+/// filled.
+pub type ClientTarget = (Target, Vec<FromEnvironment>);
+
+/// The hosts of a PostgreSQL URL that names several, each as the target
+/// libpq connects to when it gets there, in the order it tries them:
+/// `postgres://h1:5432,h2:5433/db`, `?host=a,b&port=1,2`, or `PGHOST=a,b`
+/// and `PGPORT=1,2` for what the URL leaves out. One port applies to every
+/// host; otherwise there is one per host, as libpq requires. `None` for a
+/// URL with one host (parse it with [`Target::parse_in`]).
+/// See: <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-MULTIPLE-HOSTS>
+pub fn postgres_hosts(
+    text: &str,
+    environment: &[(String, String)],
+) -> Result<Option<Vec<ClientTarget>>, TargetError> {
+    let trimmed = text.trim();
+    let Some((scheme, rest)) = trimmed.split_once("://") else { return Ok(None) };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "postgres" | "postgresql") {
+        return Ok(None);
+    }
+    let whole = redact_password(trimmed).into_owned();
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let (authority, path_and_query) = split_authority(rest);
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let (userinfo, hosts_part) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, authority),
+    };
+    let parameters = query_parameters(query, &whole)?;
+    let variable = |name: &str| {
+        environment
+            .iter()
+            .rev()
+            .find(|(key, value)| key == name && !value.is_empty())
+            .map(|(_, value)| value.clone())
+    };
+    // `HOST[:PORT]` entries of the authority.
+    let entries: Vec<(String, Option<String>)> = hosts_part
+        .split(',')
+        .map(|entry| match entry.find(']') {
+            Some(close) if entry.starts_with('[') => {
+                let (host, after) = entry.split_at(close + 1);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                (host.to_string(), after.strip_prefix(':').map(str::to_string))
+            }
+            _ => match entry.rsplit_once(':') {
+                Some((host, port)) => (host.to_string(), Some(port.to_string())),
+                None => (entry.to_string(), None),
+            },
+        })
+        .collect();
+    let list = |value: &str| value.split(',').map(str::to_string).collect::<Vec<_>>();
+    let mut used = Vec::new();
+    let from_variable = |used: &mut Vec<FromEnvironment>, part, name: &'static str| {
+        used.push(FromEnvironment {
+            part,
+            variable: name.to_string(),
+            source: ClientSource::Environment,
+        });
+    };
+    let addresses: Option<Vec<String>> = match parameter(&parameters, "hostaddr") {
+        Some(value) => Some(list(value)),
+        None => variable("PGHOSTADDR").filter(|v| v.contains(',')).map(|v| {
+            from_variable(&mut used, "address", "PGHOSTADDR");
+            list(&v)
+        }),
+    };
+    let authority_hosts = entries.len() > 1 || !entries[0].0.is_empty();
+    let hosts: Vec<String> = match parameter(&parameters, "host") {
+        Some(value) => list(value),
+        None if authority_hosts => entries
+            .iter()
+            .map(|(host, _)| percent_decode(host, &whole))
+            .collect::<Result<_, _>>()?,
+        None => match variable("PGHOST").filter(|v| v.contains(',')) {
+            Some(value) => {
+                from_variable(&mut used, "host", "PGHOST");
+                list(&value)
+            }
+            None => vec![String::new()],
+        },
+    };
+    let authority_ports: Vec<String> =
+        entries.iter().filter_map(|(_, port)| port.clone()).filter(|p| !p.is_empty()).collect();
+    let ports: Option<Vec<String>> = match parameter(&parameters, "port") {
+        Some(value) => Some(list(value)),
+        None if !authority_ports.is_empty() => {
+            Some(entries.iter().map(|(_, port)| port.clone().unwrap_or_default()).collect())
+        }
+        None => variable("PGPORT").filter(|v| v.contains(',')).map(|value| {
+            from_variable(&mut used, "port", "PGPORT");
+            list(&value)
+        }),
+    };
+    let count = addresses.as_ref().map_or(hosts.len(), |a| a.len().max(hosts.len()));
+    if count < 2 && ports.as_ref().is_none_or(|p| p.len() < 2) {
+        return Ok(None);
+    }
+    let several = TargetError::SeveralHosts { whole: whole.clone() };
+    let pick = |values: &[String], index: usize| match values.len() {
+        1 => Ok(values[0].clone()),
+        n if n == count => Ok(values[index].clone()),
+        given => Err(TargetError::HostsAndPorts { whole: whole.clone(), given, hosts: count }),
+    };
+    // The parameters each host's URL keeps: all but the ones split here.
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            let name = pair.split_once('=').map_or(*pair, |(name, _)| name);
+            !matches!(name, "host" | "hostaddr" | "port")
+        })
+        .collect();
+    let userinfo = userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+    // Without these, libpq would read them again from the environment.
+    let scrubbed: Vec<(String, String)> = environment
+        .iter()
+        .filter(|(key, _)| !matches!(key.as_str(), "PGHOST" | "PGHOSTADDR") || used.is_empty())
+        .filter(|(key, _)| key != "PGPORT" || ports.is_none())
+        .cloned()
+        .collect();
+    let mut targets = Vec::with_capacity(count);
+    for index in 0..count {
+        let mut query: Vec<String> = kept.iter().map(|pair| pair.to_string()).collect();
+        query.push(format!("host={}", encode_query_value(&pick(&hosts, index)?)));
+        if let Some(addresses) = &addresses {
+            let address = pick(addresses, index)?;
+            if !address.is_empty() {
+                query.push(format!("hostaddr={}", encode_query_value(&address)));
+            }
+        }
+        if let Some(ports) = &ports {
+            let port = pick(ports, index)?;
+            if !port.is_empty() {
+                query.push(format!("port={}", encode_query_value(&port)));
+            }
+        }
+        let url = format!("postgres://{userinfo}{path}?{}", query.join("&"));
+        let url = if path.is_empty() { url.replacen("?", "/?", 1) } else { url };
+        let (target, mut filled) =
+            Target::parse_in(&url, &scrubbed).map_err(|error| match error {
+                // Quote the URL as the user wrote it, not this host's part.
+                TargetError::SeveralHosts { .. } => several.clone(),
+                other => other,
+            })?;
+        let mut all = used.clone();
+        all.append(&mut filled);
+        targets.push((target, all));
+    }
+    Ok(Some(targets))
 }
 
 /// `text` with the password of a URL's userinfo written as `***`
@@ -610,6 +858,7 @@ fn parse_service(
                 database,
                 socket: Some(socket),
                 tls: false,
+                tls_off: false,
             });
         }
         // `hostaddr` is the address libpq connects to (the host name then
@@ -621,6 +870,11 @@ fn parse_service(
             None => host_part.to_string(),
         };
         let (host, _) = parse_authority(&authority, Some(port), whole)?;
+        // TLS is asked for over TCP only: a socket never uses it.
+        let sslmode = match parameter(&parameters, "sslmode").filter(|m| !m.is_empty()) {
+            Some(mode) => Some(mode.to_string()),
+            None => variables.take("PGSSLMODE", "sslmode"),
+        };
         return Ok(Target::Service {
             service,
             host,
@@ -629,6 +883,7 @@ fn parse_service(
             database,
             socket: None,
             tls: false,
+            tls_off: sslmode.as_deref() == Some("disable"),
         });
     }
     let mut authority = authority.to_string();
@@ -665,7 +920,7 @@ fn parse_service(
             if path.is_empty() {
                 return Err(TargetError::MissingSocketPath {
                     whole: whole.to_string(),
-                    scheme: "mysql",
+                    expected: "mysql://[USER@]localhost/[DATABASE]?socket=PATH",
                 });
             }
             return Ok(Target::Service {
@@ -676,11 +931,21 @@ fn parse_service(
                 database,
                 socket: Some(PathBuf::from(path)),
                 tls: false,
+                tls_off: false,
             });
         }
     }
     let (host, port) = parse_authority(&authority, Some(default_port), whole)?;
-    Ok(Target::Service { service, host, port, user, database, socket: None, tls: false })
+    Ok(Target::Service {
+        service,
+        host,
+        port,
+        user,
+        database,
+        socket: None,
+        tls: false,
+        tls_off: false,
+    })
 }
 
 /// `redis+socket://[[USER]:PASSWORD@]/PATH[?db=N]`, the form redis-rs and
@@ -695,7 +960,7 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
             Some(_) => {
                 return Err(TargetError::MissingSocketPath {
                     whole: whole.to_string(),
-                    scheme: "redis+socket",
+                    expected: "redis+socket:///PATH",
                 })
             }
             None => location,
@@ -706,7 +971,7 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
     if !path.starts_with('/') || path.len() == 1 {
         return Err(TargetError::MissingSocketPath {
             whole: whole.to_string(),
-            scheme: "redis+socket",
+            expected: "redis+socket:///PATH",
         });
     }
     let parameters = query_parameters(query, whole)?;
@@ -719,6 +984,7 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
         database,
         socket: Some(PathBuf::from(path)),
         tls: false,
+        tls_off: false,
     })
 }
 
@@ -801,7 +1067,8 @@ fn parse_authority(
     if authority.contains('@') {
         return Err(TargetError::Credentials { text: whole.to_string() });
     }
-    if authority.is_empty() {
+    // `http://:8080/`: a port with no host before it.
+    if authority.is_empty() || authority.starts_with(':') {
         return Err(TargetError::MissingHost { text: whole.to_string() });
     }
     let has_port = authority_has_port(authority);
@@ -878,6 +1145,7 @@ mod tests {
                 database: Some("app db".into()),
                 socket: None,
                 tls: false,
+                tls_off: true,
             }
         );
         let printed = ok("postgresql://app:p@ss@127.0.0.1:6543/db").to_string();
@@ -1024,6 +1292,49 @@ mod tests {
     }
 
     #[test]
+    fn several_postgres_hosts_are_each_a_target_in_libpqs_order() {
+        let hosts = |text: &str, variables: &[(&str, &str)]| -> Vec<String> {
+            let environment: Vec<(String, String)> =
+                variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            postgres_hosts(text, &environment)
+                .unwrap_or_else(|e| panic!("{text}: {e}"))
+                .unwrap_or_else(|| panic!("{text}: one host"))
+                .iter()
+                .map(|(target, _)| target.to_string())
+                .collect()
+        };
+        assert_eq!(
+            hosts("postgresql://app:pw@h1:5432,h2:5433/db?sslmode=disable", &[]),
+            [
+                "postgres://app@h1:5432/db?sslmode=disable",
+                "postgres://app@h2:5433/db?sslmode=disable"
+            ]
+        );
+        // One port for every host, or none (the default, or PGPORT).
+        assert_eq!(
+            hosts("postgres:///db?host=a,b&port=6000", &[]),
+            ["postgres://a:6000/db", "postgres://b:6000/db"]
+        );
+        assert_eq!(
+            hosts("postgres://[::1],127.0.0.1/db", &[("PGPORT", "7000")]),
+            ["postgres://[::1]:7000/db", "postgres://127.0.0.1:7000/db"]
+        );
+        // A socket directory is a host too.
+        assert_eq!(
+            hosts("postgres:///db", &[("PGHOST", "/run/pg,db.example"), ("PGPORT", "5433,5434")]),
+            ["postgres:///db?host=/run/pg&port=5433", "postgres://db.example:5434/db"]
+        );
+        assert_eq!(postgres_hosts("postgres://h1:5432/db", &[]), Ok(None));
+        assert_eq!(postgres_hosts("redis://h1,h2", &[]), Ok(None));
+        // libpq refuses ports it cannot match to the hosts.
+        let error = postgres_hosts("postgres://app:pw@/db?host=a,b,c&port=1,2", &[]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "'postgres://app:***@/db?host=a,b,c&port=1,2' gives 2 ports or addresses for 3 hosts (libpq takes one for every host, or one per host)"
+        );
+    }
+
+    #[test]
     fn redis_and_mysql_sockets() {
         assert_eq!(
             socket("redis+socket:///run/redis/redis.sock"),
@@ -1037,6 +1348,11 @@ mod tests {
         assert!(err("redis+socket://").contains("missing socket path"));
         assert!(err("redis+socket://relative.sock").contains("missing socket path"));
         assert!(err("mysql://localhost/app?socket=").contains("missing socket path"));
+        // The form named is one that reads back as a socket.
+        let expected = err("mysql://localhost:3306?socket=");
+        assert!(expected.ends_with("(expected mysql://[USER@]localhost/[DATABASE]?socket=PATH)"));
+        assert_eq!(err("http://:8080/"), "missing host in 'http://:8080/'");
+        assert_eq!(err("redis://:6379"), "missing host in 'redis://:6379'");
         assert_eq!(
             ok("rediss://:hunter2@localhost:6380/1").to_string(),
             "rediss://localhost:6380/1"

@@ -3,7 +3,7 @@
 //! `crate::diagnose` (for `check` and `wait`), printed by `crate::render`.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -51,13 +51,60 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeAddress {
     Ip(SocketAddr),
+    /// A scoped IPv6 address (link-local `fe80::/10`) with the zone the
+    /// user named: printed `[fe80::1%eth0]:80`, as typed, where the socket
+    /// address alone would print the interface index (`%2`), which means
+    /// nothing to a reader and changes when the interface is re-created.
+    Scoped {
+        /// The address with its scope id (the zone's interface index).
+        address: SocketAddrV6,
+        /// The interface name (the zone as the target names it).
+        zone: String,
+    },
     Unix(PathBuf),
+}
+
+impl ProbeAddress {
+    /// The socket address connected to (with its scope id), `None` for a
+    /// Unix path.
+    pub fn socket_address(&self) -> Option<SocketAddr> {
+        match self {
+            ProbeAddress::Ip(address) => Some(*address),
+            ProbeAddress::Scoped { address, .. } => Some(SocketAddr::V6(*address)),
+            ProbeAddress::Unix(_) => None,
+        }
+    }
+
+    /// The zone's interface name of a scoped address.
+    pub fn zone(&self) -> Option<&str> {
+        match self {
+            ProbeAddress::Scoped { zone, .. } => Some(zone),
+            _ => None,
+        }
+    }
+
+    /// `address` as this probe's zone names it: an address with the
+    /// probe's scope id is printed with the zone's name (the local end of
+    /// a link-local connection is on the same interface).
+    pub fn name_zone(&self, address: SocketAddr) -> String {
+        match (self, address) {
+            (ProbeAddress::Scoped { address: probed, zone }, SocketAddr::V6(v6))
+                if v6.scope_id() != 0 && v6.scope_id() == probed.scope_id() =>
+            {
+                format!("[{}%{zone}]:{}", v6.ip(), v6.port())
+            }
+            _ => address.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for ProbeAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ProbeAddress::Ip(address) => write!(f, "{address}"),
+            ProbeAddress::Scoped { address, zone } => {
+                write!(f, "[{}%{zone}]:{}", address.ip(), address.port())
+            }
             ProbeAddress::Unix(path) => write!(f, "{}", path.display()),
         }
     }
@@ -277,12 +324,16 @@ pub enum CauseId {
     /// A Unix target's path is longer than `sockaddr_un` holds: clients
     /// that connect by it fail before reaching any socket.
     SocketPathTooLong,
+    /// A link-local IPv6 target (`fe80::/10`) the kernel cannot reach as
+    /// written: no zone, a zone whose interface does not hold it or has no
+    /// link-local address, or no host on the zone's link answers for it.
+    LinkLocal,
     /// The evidence explains nothing; the attempts are shown as they are.
     Unexplained,
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 31] = [
+    pub const ALL: [CauseId; 32] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -313,6 +364,7 @@ impl CauseId {
         CauseId::HttpError,
         CauseId::TlsCertificate,
         CauseId::SocketPathTooLong,
+        CauseId::LinkLocal,
         CauseId::Unexplained,
     ];
 
@@ -348,6 +400,7 @@ impl CauseId {
             CauseId::HttpError => "http-error",
             CauseId::TlsCertificate => "tls-certificate",
             CauseId::SocketPathTooLong => "socket-path-too-long",
+            CauseId::LinkLocal => "link-local",
             CauseId::Unexplained => "unexplained",
         }
     }
@@ -445,10 +498,7 @@ impl Attempt {
     }
 
     pub fn ip(&self) -> Option<IpAddr> {
-        match &self.address {
-            ProbeAddress::Ip(address) => Some(address.ip()),
-            ProbeAddress::Unix(_) => None,
-        }
+        self.address.socket_address().map(|address| address.ip())
     }
 
     /// The address the connection went to: [`crate::model::connect_destination`]

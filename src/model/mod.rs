@@ -456,6 +456,20 @@ impl Socket {
         self.is_listener() && self.scope().is_exposed()
     }
 
+    /// The local address as a client writes it: a link-local IPv6
+    /// address with its interface as the zone (`[fe80::1%eth0]:80`), which
+    /// a connect needs; any other address as it prints. `None` for Unix
+    /// sockets.
+    pub fn local_text(&self) -> Option<String> {
+        let local = self.local?;
+        Some(match (local, &self.interface_name) {
+            (SocketAddr::V6(v6), Some(zone)) if v6.ip().segments()[0] & 0xffc0 == 0xfe80 => {
+                format!("[{}%{zone}]:{}", v6.ip(), v6.port())
+            }
+            _ => local.to_string(),
+        })
+    }
+
     /// A socket that waits for others: TCP/Unix-stream LISTEN, or a bound,
     /// unconnected UDP or Unix datagram socket.
     pub fn is_listener(&self) -> bool {

@@ -59,6 +59,10 @@ impl AttemptRecord {
     pub fn from_attempt(attempt: &Attempt) -> Self {
         let (address, port) = match &attempt.address {
             ProbeAddress::Ip(address) => (address.ip().to_string(), Some(address.port())),
+            // `fe80::1%eth0`: the address with the zone's name, as typed.
+            ProbeAddress::Scoped { address, zone } => {
+                (format!("{}%{zone}", address.ip()), Some(address.port()))
+            }
             ProbeAddress::Unix(path) => (path.display().to_string(), None),
         };
         AttemptRecord {

@@ -1696,3 +1696,103 @@ else:
     assert_eq!(code, 0, "{json:#}");
     assert!(json["causes"].as_array().unwrap().is_empty(), "{json:#}");
 }
+
+/// A link-local listener on an interface of a namespace the test made:
+/// the zone is named by the interface's name everywhere (never its index);
+/// a target without a zone, or with the zone of an interface that does not
+/// hold the address, is `link-local` with the target that works, and that
+/// fix runs as printed; an interface that does not exist is bad input.
+#[test]
+fn link_local_targets_name_their_zone() {
+    let Some(netns) = Netns::create() else { return };
+    // A veth pair whose only link-local address is the one added here.
+    netns.run_ok("ip", &["link", "add", "ll0", "type", "veth", "peer", "name", "ll1"]);
+    for end in ["ll0", "ll1"] {
+        netns.run_ok("ip", &["link", "set", end, "addrgenmode", "none"]);
+        netns.run_ok("ip", &["link", "set", end, "up"]);
+    }
+    netns.run_ok("ip", &["addr", "add", "fe80::10/64", "dev", "ll0", "nodad"]);
+    let port = unique_port();
+    let code = r#"
+import socket, sys
+server = socket.socket(socket.AF_INET6)
+server.bind(("fe80::10", int(sys.argv[1]), 0, socket.if_nametoindex("ll0")))
+server.listen(16)
+print("ok", flush=True)
+held = []
+while True:
+    held.append(server.accept()[0])
+"#;
+    let (_server, mut ready) = python_in(&netns, code, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let index = {
+        let output = netns.command("cat").arg("/sys/class/net/ll0/ifindex").output().unwrap();
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+
+    for zone in ["ll0", "25ll0", index.as_str()] {
+        let target = format!("[fe80::10%{zone}]:{port}");
+        let (code, json) = check(&netns, &[&target]);
+        assert_eq!(code, 0, "{target}: {json:#}");
+        assert_eq!(json["target"], format!("[fe80::10%ll0]:{port}"), "{json:#}");
+        assert_eq!(json["attempts"][0]["address"], "fe80::10%ll0", "{json:#}");
+        let detail = json["attempts"][0]["detail"].as_str().unwrap();
+        assert!(detail.starts_with("connected from [fe80::10%ll0]:"), "{detail}");
+    }
+    let text = netns.porthole(&["wait", &format!("[fe80::10%{index}]:{port}"), "-t", "2s"]);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(text.stderr.contains(&format!("[fe80::10%ll0]:{port} connected")), "{text:?}");
+
+    let fix = format!("porthole check '[fe80::10%ll0]:{port}'");
+    for target in [format!("[fe80::10]:{port}"), format!("[fe80::10%lo]:{port}")] {
+        let (code, json) = check(&netns, &[&target]);
+        assert_eq!(code, 1, "{target}: {json:#}");
+        assert_eq!(cause_ids(&json), ["link-local"], "{target}: {json:#}");
+        assert_eq!(cause(&json, "link-local")["fix_commands"][0], fix.as_str(), "{json:#}");
+        let printed = netns.porthole(&["check", &target]);
+        assert!(!printed.stdout.contains(&format!("%{index}]")), "{}", printed.stdout);
+    }
+    let words: Vec<&str> = vec!["porthole-fix", "-c", &fix];
+    let mut run = netns.command("bash");
+    crate::util::scrub(&mut run);
+    let path = format!(
+        "{}:{}",
+        crate::util::binary().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = run.env("PATH", path).args(&words[1..]).output().expect("bash runs");
+    assert!(output.status.success(), "{fix}: {}", String::from_utf8_lossy(&output.stdout));
+
+    // Nothing link-local on the zone's interface (lo), no other host on ll0.
+    let (code, json) = check(&netns, &[&format!("[fe80::99%lo]:{port}")]);
+    assert_eq!((code, cause_ids(&json)), (1, vec!["link-local".to_string()]), "{json:#}");
+    let evidence = cause(&json, "link-local")["evidence"].to_string();
+    assert!(
+        evidence.contains("interfaces with link-local addresses here: ll0 (fe80::10)"),
+        "{evidence}"
+    );
+
+    let output = netns.porthole(&["check", &format!("[fe80::10%nosuch]:{port}")]);
+    crate::util::assert_usage_error(&output, "an interface that does not exist");
+    assert!(output.stderr.contains("no network interface 'nosuch'"), "{}", output.stderr);
+}
+
+/// The `porthole wait` a nothing-listening fix suggests waits for the
+/// target that was checked, not for `localhost:PORT`.
+#[test]
+fn nothing_listening_suggests_waiting_for_the_target_itself() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    for (target, wait) in [
+        (format!("[::1]:{port}"), format!("porthole wait '[::1]:{port}'")),
+        (
+            format!("postgres://app@127.0.0.1:{port}/db"),
+            format!("porthole wait postgres://app@127.0.0.1:{port}/db"),
+        ),
+    ] {
+        let (code, json) = check(&netns, &[&target]);
+        assert_eq!(code, 1, "{json:#}");
+        let fix = cause(&json, "nothing-listening")["fix"].to_string();
+        assert!(fix.contains(&format!("{wait} -- followed by")), "{target}: {fix}");
+    }
+}

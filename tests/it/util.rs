@@ -60,6 +60,8 @@ pub fn scrub(command: &mut Command) {
         "PGPORT",
         "PGUSER",
         "PGDATABASE",
+        "PGSSLMODE",
+        "MYSQL_HOME",
         "MYSQL_HOST",
         "MYSQL_TCP_PORT",
         "MYSQL_UNIX_PORT",

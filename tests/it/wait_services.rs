@@ -288,7 +288,7 @@ fn mariadb_greets_on_its_unix_socket() {
 #[test]
 fn a_bad_service_url_is_one_line_without_its_password() {
     for (args, names) in [
-        (&["wait", "postgres://app:hunter2@h1:5432,h2:5433/appdb"][..], "several hosts"),
+        (&["wait", "postgres://app:hunter2@/appdb?host=a,b,c&port=1,2"][..], "2 ports"),
         (&["check", "postgres:///db?password=hunter2&dbname=%zz"][..], "percent-encoding"),
         (&["wait", "postgres://app:hunter2@/db?service=prod"][..], "pg_service.conf"),
         (&["wait", "redis+socket://:hunter2@"][..], "missing socket path"),
@@ -542,4 +542,186 @@ fn start_postgres(dir: &Path, listen_addresses: &str) -> Option<(std::path::Path
     ]));
     assert_eq!(start.code, 0, "pg_ctl start failed: {start:?}");
     Some((data, port))
+}
+
+/// `mysql://…@localhost` without a socket: the MariaDB/MySQL client goes
+/// through the Unix socket its option files name (`[client] socket=` in
+/// `~/.my.cnf` here), not TCP, so porthole asks that socket and says why. A
+/// MariaDB without TCP (`skip-networking`) is then ready, as it is for the
+/// client, instead of "nothing listens on port 3306".
+#[test]
+fn mysql_localhost_is_asked_through_the_clients_socket() {
+    let dir = shared_tempdir();
+    let extra = ["--skip-networking"];
+    let Some((_server, _)) = crate::audit::start_mariadb_with(&dir, &extra) else { return };
+    let socket = dir.path().join("data/mysqld.sock");
+    let home = tempfile::tempdir().expect("home");
+    let options = home.path().join(".my.cnf");
+    std::fs::write(&options, format!("[client]\nuser = app\nsocket = {}\n", socket.display()))
+        .expect(".my.cnf written");
+    let run = |args: &[&str]| {
+        util::run(util::porthole().env("HOME", home.path()).env_remove("MYSQL_HOME").args(args))
+    };
+    let why = format!("socket from socket= in [client] of {} line 3", options.display());
+
+    let check = run(&["check", "--json", "mysql://root@localhost/app"]);
+    assert_eq!(check.code, 0, "{check:?}");
+    let json = check.json();
+    assert_eq!(json["attempts"][0]["address"], socket.display().to_string(), "{json:#}");
+    let detail = json["attempts"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("{why} (the client's option files)")), "{detail}");
+    let wait = run(&["wait", "mysql://root@localhost:3306/app", "-t", "30s"]);
+    assert_eq!(wait.code, 0, "{wait:?}");
+    assert!(wait.stderr.contains(&why), "{wait:?}");
+    assert!(wait.stderr.contains(&format!("{} connected", socket.display())), "{wait:?}");
+
+    // 127.0.0.1 stays TCP, as it is for the client: nothing listens there.
+    let port = util::unique_port();
+    let tcp = run(&["check", &format!("mysql://root@127.0.0.1:{port}/app")]);
+    assert_eq!(tcp.code, 1, "{tcp:?}");
+    // Without an option file the client's compiled-in default is asked.
+    std::fs::remove_file(&options).expect(".my.cnf removed");
+    let default = run(&["check", "--json", "mysql://root@localhost/app"]);
+    let json = default.json();
+    let detail = json["attempts"][0]["detail"].as_str().unwrap().to_string();
+    if !detail.contains("socket= in [client") {
+        // No system-wide client socket line: the default is named as such.
+        assert_eq!(json["attempts"][0]["address"], "/run/mysqld/mysqld.sock", "{json:#}");
+        assert!(detail.contains("the MariaDB/MySQL client's default for localhost"), "{detail}");
+    }
+}
+
+/// libpq tries the hosts of `postgres://h1:P1,h2:P2/db` (and of
+/// `PGHOST=a,b PGPORT=…`) in turn: `check` judges each in that order, says
+/// which one the client ends up on (a failing first host is a warning), or
+/// why every one fails; `wait` is ready once one of them is.
+#[test]
+fn several_postgres_hosts_are_tried_in_turn() {
+    let dir = shared_tempdir();
+    let Some((data, port)) = start_postgres(dir.path(), "127.0.0.1") else { return };
+    let stop = stop_on_drop(&data);
+    let dead = util::unique_port();
+
+    let url = format!("postgres://app:hunter2@127.0.0.1:{dead},127.0.0.1:{port}/appdb");
+    let output = porthole_run(&["check", "--json", &url]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains("hunter2"), "{output:?}");
+    let json = output.json();
+    let outcomes: Vec<&str> = json["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["refused", "connected"], "{json:#}");
+    let first = util::cause(&json, "nothing-listening");
+    assert_eq!(first["severity"], "warning", "{json:#}");
+    assert!(
+        first["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("host 1 of 2, postgres://app@127.0.0.1:{dead}/appdb: ")),
+        "{first:#}"
+    );
+    let ends_up = format!(
+        "the client tries 2 hosts in turn and ends up on host 2 of 2, postgres://app@127.0.0.1:{port}/appdb"
+    );
+    assert!(first["evidence"].to_string().contains(&ends_up), "{first:#}");
+
+    // The same hosts from the client's variables, and wait.
+    let output = util::run(
+        util::porthole()
+            .env("PGHOST", "127.0.0.1,127.0.0.1")
+            .env("PGPORT", format!("{dead},{port}"))
+            .args(["wait", "postgres:///appdb", "-t", "10s"]),
+    );
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("PostgreSQL takes logins"), "{output:?}");
+
+    // Every host fails: each is named with its cause, and the check fails.
+    drop(stop);
+    let url = format!("postgres://127.0.0.1:{dead},127.0.0.1:{port}/appdb");
+    let output = porthole_run(&["check", "--json", &url]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    let summaries: Vec<String> = json["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["severity"] == "error")
+        .map(|c| c["summary"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(summaries.len(), 2, "{json:#}");
+    assert!(summaries[0].starts_with("host 1 of 2"), "{summaries:?}");
+    assert!(summaries[1].starts_with("host 2 of 2"), "{summaries:?}");
+    assert!(json.to_string().contains("every one fails"), "{json:#}");
+}
+
+/// A PostgreSQL whose pg_hba.conf takes TCP clients over TLS only
+/// (`hostssl`): a client with libpq's default `sslmode=prefer` gets in, one
+/// with `sslmode=disable` (in the URL or `PGSSLMODE`) is refused. `check`
+/// says so for the latter, and its fix command runs as printed.
+#[test]
+fn postgres_that_takes_tls_only_refuses_sslmode_disable() {
+    if !util::installed("openssl") {
+        util::skip("openssl is not installed");
+        return;
+    }
+    let dir = shared_tempdir();
+    let Some((data, port)) = start_postgres(dir.path(), "127.0.0.1") else { return };
+    let stop = stop_on_drop(&data);
+    let made = util::run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(data.join("server.key"))
+            .arg("-out")
+            .arg(data.join("server.crt")),
+    );
+    assert_eq!(made.code, 0, "{made:?}");
+    crate::audit::chown(&data, "postgres");
+    use std::os::unix::fs::PermissionsExt;
+    let key = data.join("server.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+    conf.push_str("\nssl = on\n");
+    std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n",
+    )
+    .unwrap();
+    // With a log file: a server started without one keeps the output pipe
+    // open, and the run that waits for it never ends.
+    let log = data.join("restart.log");
+    let restarted = pg_ctl(&data, &["restart", "-w", "-t", "60", "-l", log.to_str().unwrap()]);
+    assert_eq!(restarted.code, 0, "{restarted:?}");
+
+    let url = format!("postgres://app@127.0.0.1:{port}/appdb");
+    let prefer = porthole_run(&["check", &url]);
+    assert_eq!(prefer.code, 0, "{prefer:?}");
+
+    let disabled = porthole_run(&["check", "--json", &format!("{url}?sslmode=disable")]);
+    assert_eq!(disabled.code, 1, "{disabled:?}");
+    let json = disabled.json();
+    let cause = util::cause(&json, "service-refused");
+    assert!(cause["summary"].as_str().unwrap().contains("over TLS only"), "{cause:#}");
+    let fix = format!("PGSSLMODE=prefer porthole check {url}   # as such a client connects");
+    assert_eq!(cause["fix_commands"][0], fix.as_str(), "{cause:#}");
+    let mut shell = Command::new("bash");
+    util::scrub(&mut shell);
+    let path = format!(
+        "{}:{}",
+        util::binary().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let ran = util::run(shell.env("PATH", path).args(["-c", &fix]));
+    assert_eq!(ran.code, 0, "{fix}: {ran:?}");
+
+    // The same from the client's variables.
+    let from_variable =
+        util::run(util::porthole().env("PGSSLMODE", "disable").args(["check", "--json", &url]));
+    assert_eq!(from_variable.code, 1, "{from_variable:?}");
+    assert!(from_variable.stdout.contains("sslmode from PGSSLMODE"), "{from_variable:?}");
+    drop(stop);
 }
