@@ -251,7 +251,7 @@ fn diagnose_in_turn(system: &dyn System, request: &Request) -> Result<Diagnosis,
     Ok(in_turn(results, total))
 }
 
-/// One diagnosis of hosts tried in turn (see [`diagnose_in_turn`]):
+/// One diagnosis of hosts tried in turn (see `diagnose_in_turn`):
 /// `results` are the hosts tried, in order, up to the first that works (the
 /// last of them, when one does). Every attempt and listener is kept; the
 /// causes of a host the client moves on from are warnings when a later one
