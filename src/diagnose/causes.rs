@@ -2718,6 +2718,19 @@ fn body_excerpt(body: &str) -> Option<String> {
     Some(cut)
 }
 
+/// The evidence lines every service cause starts with: the attempt, then
+/// each listener that serves its address.
+fn attempt_and_listeners(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    serving: &[&Socket],
+) -> Vec<String> {
+    let processes = &evidence.snapshot.processes;
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(serving.iter().map(|l| format!("listener: {}", listener_line(processes, l))));
+    lines
+}
+
 /// The service answered with a refusal it writes before closing (see
 /// [`refusal`]).
 fn service_refused(
@@ -2727,12 +2740,7 @@ fn service_refused(
     serving: &[&Socket],
 ) -> Cause {
     let refusal = refusal::recognise(banner).expect("the caller recognised it");
-    let mut lines = vec![attempt_line(attempt)];
-    lines.extend(
-        serving
-            .iter()
-            .map(|l| format!("listener: {}", listener_line(&evidence.snapshot.processes, l))),
-    );
+    let mut lines = attempt_and_listeners(evidence, attempt, serving);
     lines.push(format!("{} answered \"{banner}\" and closed the connection", attempt.address));
     let mut fix = vec![Fix::step(refusal.fix)];
     if refusal.limit {
@@ -2753,8 +2761,6 @@ fn service_refused(
     }
 }
 
-/// A service that accepted the connection and said, in its own protocol,
-/// that it takes no clients now; or bytes of another protocol.
 /// A PostgreSQL target with `sslmode=disable` whose server takes the
 /// client over TLS only (pg_hba.conf): the client is refused, a client
 /// with libpq's default `sslmode=prefer` gets in over TLS.
@@ -2764,12 +2770,7 @@ fn tls_required(
     answer: &ServiceAnswer,
     serving: &[&Socket],
 ) -> Cause {
-    let mut lines = vec![attempt_line(attempt)];
-    lines.extend(
-        serving
-            .iter()
-            .map(|l| format!("listener: {}", listener_line(&evidence.snapshot.processes, l))),
-    );
+    let mut lines = attempt_and_listeners(evidence, attempt, serving);
     let message = answer.message.as_deref().unwrap_or_default();
     lines.push(format!("PostgreSQL said to a login without TLS: {message} (28000)"));
     let mut fix = vec![Fix::step(
@@ -2800,18 +2801,15 @@ fn tls_required(
     }
 }
 
+/// A service that accepted the connection and said, in its own protocol,
+/// that it takes no clients now; or bytes of another protocol.
 fn service_not_ready(
     evidence: &Evidence,
     attempt: &Attempt,
     answer: &ServiceAnswer,
     serving: &[&Socket],
 ) -> Cause {
-    let mut lines = vec![attempt_line(attempt)];
-    lines.extend(
-        serving
-            .iter()
-            .map(|l| format!("listener: {}", listener_line(&evidence.snapshot.processes, l))),
-    );
+    let lines = attempt_and_listeners(evidence, attempt, serving);
     let port = evidence.port;
     let (summary, fix) = if !answer.speaks {
         // Who holds the port is the answer most of the time (a PostgreSQL

@@ -198,11 +198,7 @@ fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, Di
             diagnosis.target = address.to_string();
         }
         diagnosis.attempts.extend(bound.attempts);
-        for socket in bound.listeners {
-            if !diagnosis.listeners.contains(&socket) {
-                diagnosis.listeners.push(socket);
-            }
-        }
+        diagnosis.add_listeners(bound.listeners);
         diagnosis.processes.extend(bound.processes);
         diagnosis.causes.extend(bound.causes);
     }
@@ -280,11 +276,7 @@ pub fn in_turn(results: Vec<(String, Diagnosis)>, total: usize) -> Diagnosis {
     };
     for (index, (label, diagnosis)) in results.into_iter().enumerate() {
         combined.attempts.extend(diagnosis.attempts);
-        for socket in diagnosis.listeners {
-            if !combined.listeners.contains(&socket) {
-                combined.listeners.push(socket);
-            }
-        }
+        combined.add_listeners(diagnosis.listeners);
         combined.processes.extend(diagnosis.processes);
         combined.user_names.extend(diagnosis.user_names);
         for mut cause in diagnosis.causes {

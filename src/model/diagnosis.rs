@@ -532,6 +532,16 @@ impl Diagnosis {
     pub fn top_cause(&self) -> Option<&Cause> {
         self.causes.first()
     }
+
+    /// Adds the listeners of another look at the port (a bind, another host
+    /// of the same target), each once.
+    pub fn add_listeners(&mut self, sockets: impl IntoIterator<Item = Socket>) {
+        for socket in sockets {
+            if !self.listeners.contains(&socket) {
+                self.listeners.push(socket);
+            }
+        }
+    }
 }
 /// `[::1]:8080 refused, 127.0.0.1:8080 connected; HTTP 503`.
 pub fn attempts_summary(attempts: &[Attempt]) -> String {
