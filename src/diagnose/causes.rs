@@ -3204,13 +3204,7 @@ fn answer_dropped(attempt: &Attempt, port: u16, blockers: &[Blocker]) -> Option<
         "nothing in the chain accepts answers: no `ct state established,related accept` (iptables: `-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`) before it"
             .to_string(),
     );
-    let mut fix: Vec<Fix> = Vec::new();
-    for blocker in blockers {
-        let line = blocker.answers_accepted();
-        if !fix.iter().any(|f| f.text() == line) {
-            fix.push(Fix::command(line));
-        }
-    }
+    let fix = distinct_commands(blockers.iter().map(Blocker::answers_accepted));
     Some(Cause {
         id: CauseId::FirewallDrop,
         severity: Severity::Error,
@@ -3221,6 +3215,18 @@ fn answer_dropped(attempt: &Attempt, port: u16, blockers: &[Blocker]) -> Option<
         evidence: lines,
         fix,
     })
+}
+
+/// One command fix per distinct line, in order: rules of one chain often
+/// share a fix (the same accept, the same table).
+fn distinct_commands(lines: impl IntoIterator<Item = String>) -> Vec<Fix> {
+    let mut fix: Vec<Fix> = Vec::new();
+    for line in lines {
+        if !fix.iter().any(|f| f.text() == line) {
+            fix.push(Fix::command(line));
+        }
+    }
+    fix
 }
 
 /// The connection was made, and then a rule stopped what the client sent
@@ -3247,13 +3253,7 @@ fn later_dropped(attempt: &Attempt, blockers: &[Blocker], prober: Option<&str>) 
         Action::Drop => (CauseId::FirewallDrop, "drops"),
         Action::Reject(_) => (CauseId::FirewallReject, "rejects"),
     };
-    let mut fix: Vec<Fix> = Vec::new();
-    for blocker in blockers {
-        let line = blocker.removal();
-        if !fix.iter().any(|f| f.text() == line) {
-            fix.push(Fix::command(line));
-        }
-    }
+    let fix = distinct_commands(blockers.iter().map(Blocker::removal));
     Some(Cause {
         id,
         severity: Severity::Error,
