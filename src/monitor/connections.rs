@@ -24,9 +24,11 @@
 //! one that lost the CPU for longer than the grace under load — in netlink
 //! mode its uid came from nowhere else, and one run recorded an io_uring
 //! client that way with none) is waited for up to [`OPEN_CLIENT_WAIT`]: the
-//! recorder looks it up ([`ConnectionJoiner::overdue_local_clients`]). A
-//! client end closing long after its server is absorbed (the joiner
-//! remembers emitted server ends).
+//! recorder looks it up ([`ConnectionJoiner::overdue_local_clients`]). One
+//! the look does not find open may have closed after the last read of
+//! closes and before the look: the record waits until the closes sent
+//! before the look are paired. A client end closing long after its server
+//! is absorbed (the joiner remembers emitted server ends).
 //!
 //! How a connection ended ([`end_of`]) is read from the last `tcp_info` of
 //! each end the kernel sent with its close, so it is known in both capture
@@ -265,9 +267,9 @@ pub struct ConnectionJoiner {
     waiting_clients: HashMap<EndKey, HeldEnd>,
     /// Server ends waiting [`CLIENT_GRACE`] for their client end.
     waiting_servers: HashMap<EndKey, HeldEnd>,
-    /// Waiting server ends whose client end was found open after the
-    /// grace, and until when they wait for its close.
-    clients_open: HashMap<EndKey, UnixMicros>,
+    /// Waiting server ends past the grace whose local client end was looked
+    /// for, and what the look found.
+    clients_looked_for: HashMap<EndKey, ClientLook>,
     /// Server keys already emitted, so a late client end is absorbed.
     emitted: HashMap<EndKey, UnixMicros>,
     /// When old state was last pruned: pruning walks every held entry
@@ -275,6 +277,17 @@ pub struct ConnectionJoiner {
     /// second, not at every [`ConnectionJoiner::expire`].
     pruned_at: UnixMicros,
     pub losses: JoinLosses,
+}
+
+/// What a look for the client end of a server end past [`CLIENT_GRACE`]
+/// found ([`ConnectionJoiner::overdue_local_clients`]).
+#[derive(Debug, Clone, Copy)]
+enum ClientLook {
+    /// Still open: the record waits for its close until `until`.
+    Open { until: UnixMicros },
+    /// Not open in a dump begun at `looked_at`: the record waits until the
+    /// closes sent before then are paired.
+    Closed { looked_at: UnixMicros },
 }
 
 /// How often held state is pruned of entries older than their keep time.
@@ -289,7 +302,7 @@ impl ConnectionJoiner {
             superseded: HashMap::new(),
             waiting_clients: HashMap::new(),
             waiting_servers: HashMap::new(),
-            clients_open: HashMap::new(),
+            clients_looked_for: HashMap::new(),
             emitted: HashMap::new(),
             pruned_at: UnixMicros::MIN,
             losses: JoinLosses::default(),
@@ -405,13 +418,13 @@ impl ConnectionJoiner {
                 // rather than being overwritten and never recorded.
                 let held = HeldEnd { closed, at, end, role: Role::Server, start_unseen };
                 let earlier = self.waiting_servers.insert(key, held)?;
-                self.clients_open.remove(&key);
+                self.clients_looked_for.remove(&key);
                 Some(self.build(key, earlier, None, listeners))
             }
             Some(Role::Client) => {
                 let server_key = key.peer();
                 if let Some(server) = self.waiting_servers.remove(&server_key) {
-                    self.clients_open.remove(&server_key);
+                    self.clients_looked_for.remove(&server_key);
                     let held = HeldEnd { closed, at, end, role: Role::Client, start_unseen };
                     return Some(self.build(server_key, server, Some(held), listeners));
                 }
@@ -457,16 +470,18 @@ impl ConnectionJoiner {
 
     /// Server ends whose [`CLIENT_GRACE`] ran out (measured as in
     /// [`ConnectionJoiner::expire`]) before their client end, on this
-    /// machine, closed: the caller looks whether each client end is still
-    /// open and says so with [`ConnectionJoiner::client_still_open`], or
-    /// the next [`ConnectionJoiner::expire`] emits them without it.
+    /// machine, closed and that were not looked for yet: the caller looks
+    /// whether each client end is still open and says what it found with
+    /// [`ConnectionJoiner::client_still_open`] or
+    /// [`ConnectionJoiner::client_not_open`]. One not looked for is emitted
+    /// by the next [`ConnectionJoiner::expire`] without its client end.
     pub fn overdue_local_clients(&self, paired_through: UnixMicros) -> Vec<EndKey> {
         let grace = micros(CLIENT_GRACE);
         self.waiting_servers
             .iter()
             .filter(|(key, held)| {
                 paired_through.saturating_sub(held.at) >= grace
-                    && !self.clients_open.contains_key(key)
+                    && !self.clients_looked_for.contains_key(key)
                     && local_peer(key)
             })
             .map(|(key, _)| *key)
@@ -478,7 +493,20 @@ impl ConnectionJoiner {
     /// end) up to [`OPEN_CLIENT_WAIT`] from `now`.
     pub fn client_still_open(&mut self, server_key: EndKey, now: UnixMicros) {
         if self.waiting_servers.contains_key(&server_key) {
-            self.clients_open.insert(server_key, now.saturating_add(micros(OPEN_CLIENT_WAIT)));
+            let until = now.saturating_add(micros(OPEN_CLIENT_WAIT));
+            self.clients_looked_for.insert(server_key, ClientLook::Open { until });
+        }
+    }
+
+    /// The client end of the waiting server end `server_key` was not open
+    /// in a dump begun at `looked_at`: it closed, but its close may have
+    /// been sent after the last read of closes and before the dump. The
+    /// record waits until every close sent before `looked_at` is paired
+    /// (`paired_through` in [`ConnectionJoiner::expire`] reaches it), so
+    /// such a client end still adds its uid and bytes.
+    pub fn client_not_open(&mut self, server_key: EndKey, looked_at: UnixMicros) {
+        if self.waiting_servers.contains_key(&server_key) {
+            self.clients_looked_for.insert(server_key, ClientLook::Closed { looked_at });
         }
     }
 
@@ -498,7 +526,11 @@ impl ConnectionJoiner {
         listeners: &dyn ListenerIndex,
     ) -> Vec<ConnectionRecord> {
         let grace = micros(CLIENT_GRACE);
-        let waits = |key: &EndKey| self.clients_open.get(key).is_some_and(|until| now < *until);
+        let waits = |key: &EndKey| match self.clients_looked_for.get(key) {
+            Some(ClientLook::Open { until }) => now < *until,
+            Some(ClientLook::Closed { looked_at }) => paired_through < *looked_at,
+            None => false,
+        };
         let due: Vec<EndKey> = self
             .waiting_servers
             .iter()
@@ -509,7 +541,7 @@ impl ConnectionJoiner {
             .collect();
         let mut records = Vec::with_capacity(due.len());
         for key in due {
-            self.clients_open.remove(&key);
+            self.clients_looked_for.remove(&key);
             if let Some(server) = self.waiting_servers.remove(&key) {
                 records.push(self.build(key, server, None, listeners));
             }
@@ -1016,7 +1048,7 @@ mod tests {
         assert!(joiner.expire(later, later, false, &Port8080).is_empty());
         let record = joiner.closed(None, end(1, CLIENT, SERVER, 6, 5), later, &Port8080).unwrap();
         assert_eq!((record.cookie, record.client_uid), (2, Some(1000)));
-        assert!(joiner.clients_open.is_empty());
+        assert!(joiner.clients_looked_for.is_empty());
         // A client that never closes holds it back no longer than the wait.
         assert!(joiner.closed(None, end(4, SERVER, CLIENT, 7, 5), 0, &Port8080).is_none());
         joiner.client_still_open(server_key, grace);
@@ -1024,7 +1056,37 @@ mod tests {
         assert!(joiner.expire(grace + wait - 1, grace, false, &Port8080).is_empty());
         let records = joiner.expire(grace + wait, grace, false, &Port8080);
         assert_eq!(records.iter().map(|r| r.cookie).collect::<Vec<_>>(), [4]);
-        assert!(joiner.clients_open.is_empty());
+        assert!(joiner.clients_looked_for.is_empty());
+    }
+
+    /// A client end that closed after the last read of closes and before
+    /// the look is not in the look's dump: the record waits for the reads
+    /// that cover the look, so that close still pairs and gives its uid.
+    #[test]
+    fn a_client_closing_between_the_last_read_and_the_look_is_still_paired() {
+        let mut joiner = ConnectionJoiner::new(false);
+        let grace = micros(CLIENT_GRACE);
+        assert!(joiner.closed(None, end(2, SERVER, CLIENT, 7, 5), 0, &Port8080).is_none());
+        let server_key = EndKey::new(None, SERVER.parse().unwrap(), CLIENT.parse().unwrap());
+        assert_eq!(joiner.overdue_local_clients(grace), [server_key]);
+        let looked_at = grace + 2_000;
+        joiner.client_not_open(server_key, looked_at);
+        assert!(joiner.overdue_local_clients(grace).is_empty(), "looked for once");
+        assert!(joiner.expire(looked_at + 1, grace, false, &Port8080).is_empty());
+        let record = joiner.closed(None, end(1, CLIENT, SERVER, 6, 5), grace + 1_000, &Port8080);
+        let record = record.expect("paired with the server end");
+        assert_eq!((record.cookie, record.client_uid), (2, Some(1000)));
+        assert!(joiner.clients_looked_for.is_empty());
+        // No close came: once the reads cover the look it goes out alone.
+        assert!(joiner.closed(None, end(4, SERVER, CLIENT, 7, 5), 0, &Port8080).is_none());
+        joiner.client_not_open(server_key, looked_at);
+        assert!(joiner.expire(looked_at, looked_at - 1, false, &Port8080).is_empty());
+        let records = joiner.expire(looked_at, looked_at, false, &Port8080);
+        assert_eq!(
+            records.iter().map(|r| (r.cookie, r.client_uid)).collect::<Vec<_>>(),
+            [(4, None)]
+        );
+        assert!(joiner.clients_looked_for.is_empty());
     }
 
     #[test]

@@ -841,14 +841,20 @@ impl Recorder {
     /// Server ends past their grace whose local client end has not closed:
     /// one dump of connected sockets tells which client ends are still open,
     /// and those records wait for their close (see
-    /// [`ConnectionJoiner::client_still_open`]). Without it a client that
-    /// closes more than the grace after its server is never paired, and in
-    /// netlink mode its uid is lost.
+    /// [`ConnectionJoiner::client_still_open`]); the others wait until the
+    /// closes sent before the dump are read, as one may have closed between
+    /// the last read and the dump. Without it a client that closes more
+    /// than the grace after its server is never paired, and in netlink mode
+    /// its uid is lost.
     fn look_for_open_clients(&mut self, paired_through: UnixMicros) -> Result<(), MonitorError> {
         let overdue = self.joiner.overdue_local_clients(paired_through);
         if overdue.is_empty() {
             return Ok(());
         }
+        // Taken before the dump: a client end closing after it is either in
+        // the dump or has its close read by a later collect, which starts
+        // after the dump and so after `looked_at`.
+        let looked_at = unix_micros();
         let query = connected_tcp();
         let open: std::collections::HashSet<EndKey> = self
             .enumerate(query)?
@@ -861,6 +867,8 @@ impl Recorder {
         for server_key in overdue {
             if open.contains(&server_key.peer()) {
                 self.joiner.client_still_open(server_key, now);
+            } else {
+                self.joiner.client_not_open(server_key, looked_at);
             }
         }
         Ok(())
