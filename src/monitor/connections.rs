@@ -499,11 +499,12 @@ impl ConnectionJoiner {
     }
 
     /// The client end of the waiting server end `server_key` was not open
-    /// in a dump begun at `looked_at`: it closed, but its close may have
-    /// been sent after the last read of closes and before the dump. The
-    /// record waits until every close sent before `looked_at` is paired
-    /// (`paired_through` in [`ConnectionJoiner::expire`] reaches it), so
-    /// such a client end still adds its uid and bytes.
+    /// in a dump: it closed, but its close may have been sent after the
+    /// last read of closes and before the dump. The record waits until
+    /// every close sent before `looked_at` (the dump's start, plus the lag
+    /// of the kernel's notice) is paired (`paired_through` in
+    /// [`ConnectionJoiner::expire`] reaches it), so such a client end still
+    /// adds its uid and bytes.
     pub fn client_not_open(&mut self, server_key: EndKey, looked_at: UnixMicros) {
         if self.waiting_servers.contains_key(&server_key) {
             self.clients_looked_for.insert(server_key, ClientLook::Closed { looked_at });

@@ -124,6 +124,11 @@ pub const CLOSE_DELAY: Duration = Duration::from_millis(300);
 /// Longest sleep, so shutdown is noticed promptly even without a signal
 /// interrupting `poll`.
 pub const MAX_SLEEP: Duration = Duration::from_millis(100);
+/// How long after a socket leaves the kernel's tables its destroy notice
+/// may still be on its way (it is sent from a work queue once the last
+/// reference is dropped): a client end a dump did not find open is waited
+/// for this much longer (see `look_for_open_clients`).
+pub const DESTROY_NOTICE_LAG: Duration = Duration::from_millis(250);
 /// Shortest time between two reads of the sources. The process connector
 /// reports every fork and exit on the machine and, under load, the destroy
 /// multicast and the ring buffer have something new every few
@@ -853,8 +858,12 @@ impl Recorder {
         }
         // Taken before the dump: a client end closing after it is either in
         // the dump or has its close read by a later collect, which starts
-        // after the dump and so after `looked_at`.
+        // after the dump. The kernel sends a destroy notice from a work
+        // queue once the socket's last reference is gone, after it left the
+        // tables the dump reads: the wait covers that lag too.
         let looked_at = unix_micros();
+        let closes_read_from = looked_at
+            .saturating_add(i64::try_from(DESTROY_NOTICE_LAG.as_micros()).unwrap_or(i64::MAX));
         let query = connected_tcp();
         let open: std::collections::HashSet<EndKey> = self
             .enumerate(query)?
@@ -868,7 +877,7 @@ impl Recorder {
             if open.contains(&server_key.peer()) {
                 self.joiner.client_still_open(server_key, now);
             } else {
-                self.joiner.client_not_open(server_key, looked_at);
+                self.joiner.client_not_open(server_key, closes_read_from);
             }
         }
         Ok(())
