@@ -19,7 +19,7 @@
 //! Nothing here prints: progress goes to an optional callback.
 
 pub mod firewall;
-pub mod jvm_options;
+pub mod launch_options;
 pub mod mysql_options;
 pub mod namespaces;
 pub mod packages;
@@ -136,9 +136,10 @@ pub struct Target {
     /// which prints 0 for it).
     pub backlog: Option<u32>,
     pub unix: Option<UnixSocketFile>,
-    /// The JDWP options in the environment of each owner that is a JVM
-    /// (see [`jvm_options`]): an agent given there is on no command line.
-    pub jvm_environment: BTreeMap<u32, jvm_options::JvmEnvironment>,
+    /// The debugger options in the environment of each owner that is a
+    /// JVM or a Node.js (see [`launch_options`]): an option given there is
+    /// on no command line.
+    pub environment: BTreeMap<u32, launch_options::OwnerEnvironment>,
 }
 
 /// Audits the listeners of `snapshot`.
@@ -422,7 +423,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                     owners,
                     socket_uid: metadata.uid,
                     backlog: None,
-                    jvm_environment: BTreeMap::new(),
+                    environment: BTreeMap::new(),
                     unix: Some(UnixSocketFile {
                         path,
                         reached_at,
@@ -443,7 +444,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 .unwrap_or(first);
             let connect =
                 if first.protocol == Protocol::Tcp { connect_address(&sockets) } else { None };
-            let jvm_environment = jvm_environment(system, &owners);
+            let environment = owner_environment(system, &owners);
             let other_loopback = connect.and_then(|probed| other_loopback(&sockets, probed));
             // `0.0.0.0` plus an `IPV6_V6ONLY` `[::]` is reached over both
             // families; a lone `IPV6_V6ONLY` `[::]` over IPv6 only.
@@ -467,7 +468,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 backlog: (first.protocol == Protocol::Tcp && first.tx_queue > 0)
                     .then_some(first.tx_queue),
                 unix: None,
-                jvm_environment,
+                environment,
             })
         })
         .collect()
@@ -681,15 +682,18 @@ fn probe_all(
     results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The JDWP options in the environment of each owner that is a JVM.
-pub fn jvm_environment(
+/// The debugger options in the environment of each owner that is a JVM or
+/// a Node.js.
+pub fn owner_environment(
     system: &dyn System,
     owners: &[Process],
-) -> BTreeMap<u32, jvm_options::JvmEnvironment> {
+) -> BTreeMap<u32, launch_options::OwnerEnvironment> {
     owners
         .iter()
-        .filter(|owner| jvm_options::is_jvm(owner))
-        .map(|owner| (owner.pid, jvm_options::read(system, owner.pid)))
+        .filter_map(|owner| {
+            let runtime = launch_options::Runtime::of(owner)?;
+            Some((owner.pid, launch_options::read(system, runtime, owner.pid)))
+        })
         .collect()
 }
 
@@ -699,13 +703,14 @@ pub fn hint_of(target: &Target) -> Hint {
         names: target.owners.iter().map(|p| p.name.to_ascii_lowercase()).collect(),
         cmdlines: target.owners.iter().map(Process::command_line).collect(),
         environment_options: target
-            .jvm_environment
+            .environment
             .values()
             .filter_map(|environment| match environment {
-                jvm_options::JvmEnvironment::Read(options) => Some(options),
-                jvm_options::JvmEnvironment::Unreadable => None,
+                launch_options::OwnerEnvironment::Read(options) => Some(options),
+                launch_options::OwnerEnvironment::Unreadable => None,
             })
             .flatten()
+            .filter(|found| launch_options::is_jdwp_option(&found.option))
             .map(|found| found.option.clone())
             .collect(),
         backlog: target.backlog,
