@@ -557,12 +557,17 @@ fn other_loopback(sockets: &[&Socket], probed: SocketAddr) -> Option<SocketAddr>
     takes(other).then_some(SocketAddr::new(other, port))
 }
 
-/// For a PostgreSQL on a wildcard address that trusted the loopback login:
-/// logs in again from a non-loopback address of this machine, as another
-/// device's client would arrive, since pg_hba.conf decides by the client's
-/// address (`host all all 127.0.0.1/32 trust` is common in development
-/// images and trusts no other device). When that login is asked for a
-/// password or refused, the trust is marked loopback-only.
+/// For a PostgreSQL on a wildcard address: logs in again from a
+/// non-loopback address of this machine, as another device's client would
+/// arrive, since pg_hba.conf decides by the client's address.
+/// - When the loopback login was trusted (`host all all 127.0.0.1/32
+///   trust` is common in development images and trusts no other device)
+///   and this one is asked for a password or refused, the trust is marked
+///   loopback-only.
+/// - When the loopback login was asked for a password and this one is
+///   trusted (`host all all samenet trust`, or `0.0.0.0/0`, after
+///   `scram-sha-256` lines for loopback), the trust other devices meet is
+///   reported from there.
 fn trust_from_the_network(
     system: &dyn System,
     targets: &[Target],
@@ -580,9 +585,22 @@ fn trust_from_the_network(
             matches!(o, probes::Observation::TrustAuth { loopback_only: None, hba, .. }
                 if hba.as_ref().is_none_or(|hba| hba.superuser_trust().is_empty()))
         });
+        let asked_over_loopback = outcome.service.as_deref() == Some("postgresql")
+            && !outcome
+                .observations
+                .iter()
+                .any(|o| matches!(o, probes::Observation::TrustAuth { .. }))
+            && outcome
+                .observations
+                .iter()
+                .find_map(|o| match o {
+                    probes::Observation::AuthRequired { evidence } => Some(evidence.clone()),
+                    _ => None,
+                })
+                .is_some();
         // Another namespace's addresses are not this thread's to use.
         let here = target.net_namespace.is_none_or(|ns| Some(ns) == current_namespace);
-        if !trusted || !here || target.scope != Scope::Wildcard {
+        if !(trusted || asked_over_loopback) || !here || target.scope != Scope::Wildcard {
             continue;
         }
         let interfaces = interfaces
@@ -592,6 +610,10 @@ fn trust_from_the_network(
         let deadline = probes::conn::Deadline::new(options.timeout, options.timeout * 4);
         let mut again = Outcome::default();
         probes::postgres::probe(address, &deadline, true, &mut again);
+        if asked_over_loopback {
+            trusted_from_the_network(outcome, again, ip);
+            continue;
+        }
         let asked = again.observations.iter().find_map(|o| match o {
             probes::Observation::AuthRequired { evidence } => Some(evidence.clone()),
             _ => None,
@@ -610,6 +632,30 @@ fn trust_from_the_network(
             }
         }
         outcome.probes.push(format!("postgresql StartupMessage from {ip} (active)"));
+    }
+}
+
+/// The login from `ip`, an address of this machine that is not loopback,
+/// of a PostgreSQL that asked the loopback login for a password: when it
+/// was trusted, the trust other devices meet is the finding.
+fn trusted_from_the_network(outcome: &mut Outcome, again: Outcome, ip: IpAddr) {
+    let asked = outcome.observations.iter().find_map(|o| match o {
+        probes::Observation::AuthRequired { evidence } => Some(evidence.clone()),
+        _ => None,
+    });
+    outcome.probes.push(format!("postgresql StartupMessage from {ip} (active)"));
+    for observation in again.observations {
+        if let probes::Observation::TrustAuth { evidence, hba, address, .. } = observation {
+            outcome.observations.push(probes::Observation::TrustAuth {
+                evidence: format!(
+                    "from {ip}, an address of this machine that is not loopback: {evidence}, while over loopback: {}",
+                    asked.as_deref().unwrap_or("a password was asked")
+                ),
+                loopback_only: None,
+                hba,
+                address,
+            });
+        }
     }
 }
 

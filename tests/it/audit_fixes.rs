@@ -1024,6 +1024,57 @@ fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
     assert!(gone, "{last:#}");
 }
 
+/// A PostgreSQL that asks loopback logins for a password and trusts a
+/// network (`host all all 10.0.0.0/8 trust`): the loopback login alone
+/// found nothing, so the audit was clean while other devices got in as
+/// the superuser. A second login from an address of the machine that is
+/// not loopback finds the trust, and its printed fix repairs it.
+#[test]
+fn postgres_trusting_a_network_but_not_loopback_is_critical_and_its_fix_repairs_it() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 10.0.0.0/8 trust\n";
+    let Some((dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let hba_file = dir.path().join("data").join("pg_hba.conf");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "critical", "{trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.starts_with("from 10.77.0.1, an address of this machine"), "{evidence}");
+    let line = format!("{} line 3 `host all all 10.0.0.0/8 trust`", hba_file.display());
+    assert!(evidence.contains(&line), "{evidence}");
+    let fix = trust["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("psql -h 10.77.0.1 -p {port} -U postgres")), "{fix}");
+
+    let sql = format!("ALTER USER postgres PASSWORD '{}'", "Zq8-unguessable-4m");
+    let socket = dir.path().join("data");
+    let set = util::run(
+        netns
+            .command("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--", "psql"])
+            .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string(), "-c", &sql]),
+    );
+    assert_eq!(set.code, 0, "{set:?}");
+    let commands: Vec<&str> = fix
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{fix}");
+    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
+    for command in commands {
+        run_printed_in(dir.path(), command);
+    }
+    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    assert!(edited.contains("host all all 10.0.0.0/8 scram-sha-256\n"), "{edited}");
+    let mut last = Value::Null;
+    let gone = eventually(START, || {
+        last = postgres_audit(&netns, port);
+        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
+    });
+    assert!(gone, "{last:#}");
+}
+
 /// Debian's MariaDB sets `bind-address` in an included file
 /// (`mariadb.conf.d/50-server.cnf`), which is read after my.cnf's own
 /// `[mysqld]`: the fix "set `bind-address = 127.0.0.1` under [mysqld]"
