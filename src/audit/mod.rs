@@ -24,6 +24,7 @@ pub mod mysql_options;
 pub mod namespaces;
 pub mod packages;
 pub mod passwords;
+pub mod postgres_options;
 pub mod probes;
 pub mod restart;
 pub mod rpm;
@@ -179,14 +180,20 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         trust_from_the_network(system, &targets, &mut outcomes, current_namespace, options);
     }
     for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
-        // An exposed MySQL/MariaDB: the line that set its address.
+        // An exposed MySQL/MariaDB or PostgreSQL: what set its address.
         let Some(outcome) = outcome else { continue };
-        let database = matches!(outcome.service.as_deref(), Some("mysql" | "mariadb"));
-        if let (true, true, Some(owner)) =
-            (database, target.scope.is_exposed(), target.owners.first())
-        {
-            outcome.bind_option = mysql_options::bind_address(system, owner.pid, &owner.cmdline);
-        }
+        let (Some(owner), true) = (target.owners.first(), target.scope.is_exposed()) else {
+            continue;
+        };
+        outcome.bind_option = match outcome.service.as_deref() {
+            Some("mysql" | "mariadb") => {
+                mysql_options::bind_address(system, owner.pid, &owner.cmdline)
+            }
+            Some("postgresql") => {
+                postgres_options::listen_addresses(system, owner.pid, &owner.cmdline)
+            }
+            _ => None,
+        };
     }
     let host_firewall = firewall::HostFirewall::read(system);
     let chain = &host_firewall.v4;

@@ -149,8 +149,9 @@ pub struct Outcome {
     /// Where the service says its settings come from, when it says so
     /// (Redis's `INFO server`), so that a fix names the file the user has.
     pub settings: Option<Settings>,
-    /// MySQL/MariaDB: where its `bind-address` is set, read from its
-    /// command line and option files, so a fix edits that line.
+    /// MySQL/MariaDB: where its `bind-address` is set; PostgreSQL: where
+    /// its `listen_addresses` is; read from its command line and
+    /// configuration files, so a fix edits that line.
     pub bind_option: Option<crate::audit::mysql_options::BindSource>,
 }
 
