@@ -26,6 +26,7 @@ pub mod packages;
 pub mod passwords;
 pub mod postgres_options;
 pub mod probes;
+pub mod redis_options;
 pub mod restart;
 pub mod rpm;
 pub mod rules;
@@ -182,9 +183,17 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
         // An exposed MySQL/MariaDB or PostgreSQL: what set its address.
         let Some(outcome) = outcome else { continue };
-        let (Some(owner), true) = (target.owners.first(), target.scope.is_exposed()) else {
+        let Some(owner) = target.owners.first() else { continue };
+        // A Redis without a password whose file defines the default user:
+        // the line that overrides a `requirepass`.
+        let open =
+            outcome.observations.iter().any(|o| matches!(o, probes::Observation::NoAuth { .. }));
+        if let (true, Some(probes::Settings::File(config))) = (open, &outcome.settings) {
+            outcome.redis_default_user = redis_options::default_user(system, owner.pid, config);
+        }
+        if !target.scope.is_exposed() {
             continue;
-        };
+        }
         outcome.bind_option = match outcome.service.as_deref() {
             Some("mysql" | "mariadb") => {
                 mysql_options::bind_address(system, owner.pid, &owner.cmdline)

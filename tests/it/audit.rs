@@ -169,6 +169,48 @@ fn redis_without_password_is_no_auth_and_sees_no_http() {
     assert_no_security_attack(&log);
 }
 
+/// A Redis whose configuration file defines `user default on nopass`: that
+/// line is applied after the file is read and resets the user, so the
+/// `requirepass` line the fix used to ask for left it open. The fix names
+/// the line; changed as it says, the server asks for a password.
+#[test]
+fn a_redis_default_user_with_nopass_is_fixed_on_its_own_line() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = util::unique_port();
+    let config = dir.path().join("redis.conf");
+    let text = |default_user: &str| {
+        format!(
+            "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {dir}\nrequirepass Zq8-unguessable-4m\n{default_user}\n",
+            dir = dir.path().display()
+        )
+    };
+    std::fs::write(&config, text("user default on nopass ~* &* +@all")).unwrap();
+    let start = || {
+        let mut command = Command::new("redis-server");
+        command.arg(&config).stdout(Stdio::null());
+        let child = ChildGuard::spawn(&mut command);
+        assert!(wait_for_port(port, START), "redis-server did not start on {port}");
+        child
+    };
+    let redis = start();
+    let (_, json) = audit(port, &[]);
+    let open = finding(&json, "no-auth");
+    assert_eq!(
+        open["fix"],
+        format!("its default user is defined without a password on line 7 of {} (`user default … nopass`), which overrides any `requirepass`: replace `nopass` on that line with `>` and a long random secret, then restart", config.display()),
+        "{json:#}"
+    );
+    drop(redis);
+    // As the fix says: `>` and a secret instead of `nopass`, then a restart.
+    std::fs::write(&config, text("user default on >Zq8-unguessable-4m ~* &* +@all")).unwrap();
+    let _redis = start();
+    let (_, json) = audit(port, &[]);
+    assert!(!rules(&json).contains(&"no-auth".to_string()), "{json:#}");
+}
+
 #[test]
 fn redis_with_password_is_clean() {
     if !require("redis-server") {

@@ -153,6 +153,9 @@ pub struct Outcome {
     /// its `listen_addresses` is; read from its command line and
     /// configuration files, so a fix edits that line.
     pub bind_option: Option<crate::audit::mysql_options::BindSource>,
+    /// Redis without a password: the `user default … nopass` line of its
+    /// files, which overrides a `requirepass`.
+    pub redis_default_user: Option<crate::audit::redis_options::DefaultUserLine>,
 }
 
 /// Where a running service read its settings from.
