@@ -1207,6 +1207,19 @@ fn bad_flags_exit_2_with_one_line() {
     }
     let unknown = util::porthole_run(&["audit", "--skip", "no-such-rule"]);
     assert!(unknown.stderr.contains("unknown rule 'no-such-rule'"), "{}", unknown.stderr);
+    // A comma list, as `--port` takes: each name is judged on its own.
+    let listed = util::porthole_run(&["audit", "--skip", "no-auth,no-such-rule"]);
+    assert_eq!(listed.code, 2, "{listed:?}");
+    assert!(listed.stderr.contains("unknown rule 'no-such-rule'"), "{}", listed.stderr);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let both = util::porthole_run(&[
+        "audit",
+        "--port",
+        &port.to_string(),
+        "--skip",
+        "outdated-package,weak-password",
+    ]);
+    assert_eq!(both.code, 0, "{both:?}");
 }
 
 #[test]
