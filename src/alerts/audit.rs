@@ -91,7 +91,7 @@ pub fn finding_alert(listener: &ListenerEvent, finding: Finding) -> Alert {
 /// Probes one listener passively and runs the audit rules on it.
 pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Finding> {
     let Some(mut target) = target_of(listener) else { return Vec::new() };
-    target.jvm_environment = crate::audit::jvm_environment(system, &target.owners);
+    target.environment = crate::audit::owner_environment(system, &target.owners);
     // The recorder's namespace is the one it can probe; a listener of
     // another namespace is judged on its address, owners and firewall only.
     let outcome: Option<Outcome> = target.connect.map(|address| {
@@ -158,7 +158,7 @@ fn target_of(listener: &ListenerEvent) -> Option<Target> {
         socket_uid: listener.uid,
         backlog: None,
         unix: None,
-        jvm_environment: std::collections::BTreeMap::new(),
+        environment: std::collections::BTreeMap::new(),
     })
 }
 

@@ -19,12 +19,14 @@
 //! Nothing here prints: progress goes to an optional callback.
 
 pub mod firewall;
-pub mod jvm_options;
+pub mod launch_options;
 pub mod mysql_options;
 pub mod namespaces;
 pub mod packages;
 pub mod passwords;
+pub mod postgres_options;
 pub mod probes;
+pub mod redis_options;
 pub mod restart;
 pub mod rpm;
 pub mod rules;
@@ -136,9 +138,10 @@ pub struct Target {
     /// which prints 0 for it).
     pub backlog: Option<u32>,
     pub unix: Option<UnixSocketFile>,
-    /// The JDWP options in the environment of each owner that is a JVM
-    /// (see [`jvm_options`]): an agent given there is on no command line.
-    pub jvm_environment: BTreeMap<u32, jvm_options::JvmEnvironment>,
+    /// The debugger options in the environment of each owner that is a
+    /// JVM or a Node.js (see [`launch_options`]): an option given there is
+    /// on no command line.
+    pub environment: BTreeMap<u32, launch_options::OwnerEnvironment>,
 }
 
 /// Audits the listeners of `snapshot`.
@@ -178,14 +181,28 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         trust_from_the_network(system, &targets, &mut outcomes, current_namespace, options);
     }
     for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
-        // An exposed MySQL/MariaDB: the line that set its address.
+        // An exposed MySQL/MariaDB or PostgreSQL: what set its address.
         let Some(outcome) = outcome else { continue };
-        let database = matches!(outcome.service.as_deref(), Some("mysql" | "mariadb"));
-        if let (true, true, Some(owner)) =
-            (database, target.scope.is_exposed(), target.owners.first())
-        {
-            outcome.bind_option = mysql_options::bind_address(system, owner.pid, &owner.cmdline);
+        let Some(owner) = target.owners.first() else { continue };
+        // A Redis without a password whose file defines the default user:
+        // the line that overrides a `requirepass`.
+        let open =
+            outcome.observations.iter().any(|o| matches!(o, probes::Observation::NoAuth { .. }));
+        if let (true, Some(probes::Settings::File(config))) = (open, &outcome.settings) {
+            outcome.redis_default_user = redis_options::default_user(system, owner.pid, config);
         }
+        if !target.scope.is_exposed() {
+            continue;
+        }
+        outcome.bind_option = match outcome.service.as_deref() {
+            Some("mysql" | "mariadb") => {
+                mysql_options::bind_address(system, owner.pid, &owner.cmdline)
+            }
+            Some("postgresql") => {
+                postgres_options::listen_addresses(system, owner.pid, &owner.cmdline)
+            }
+            _ => None,
+        };
     }
     let host_firewall = firewall::HostFirewall::read(system);
     let chain = &host_firewall.v4;
@@ -422,7 +439,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                     owners,
                     socket_uid: metadata.uid,
                     backlog: None,
-                    jvm_environment: BTreeMap::new(),
+                    environment: BTreeMap::new(),
                     unix: Some(UnixSocketFile {
                         path,
                         reached_at,
@@ -443,7 +460,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 .unwrap_or(first);
             let connect =
                 if first.protocol == Protocol::Tcp { connect_address(&sockets) } else { None };
-            let jvm_environment = jvm_environment(system, &owners);
+            let environment = owner_environment(system, &owners);
             let other_loopback = connect.and_then(|probed| other_loopback(&sockets, probed));
             // `0.0.0.0` plus an `IPV6_V6ONLY` `[::]` is reached over both
             // families; a lone `IPV6_V6ONLY` `[::]` over IPv6 only.
@@ -467,7 +484,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                 backlog: (first.protocol == Protocol::Tcp && first.tx_queue > 0)
                     .then_some(first.tx_queue),
                 unix: None,
-                jvm_environment,
+                environment,
             })
         })
         .collect()
@@ -556,12 +573,17 @@ fn other_loopback(sockets: &[&Socket], probed: SocketAddr) -> Option<SocketAddr>
     takes(other).then_some(SocketAddr::new(other, port))
 }
 
-/// For a PostgreSQL on a wildcard address that trusted the loopback login:
-/// logs in again from a non-loopback address of this machine, as another
-/// device's client would arrive, since pg_hba.conf decides by the client's
-/// address (`host all all 127.0.0.1/32 trust` is common in development
-/// images and trusts no other device). When that login is asked for a
-/// password or refused, the trust is marked loopback-only.
+/// For a PostgreSQL on a wildcard address: logs in again from a
+/// non-loopback address of this machine, as another device's client would
+/// arrive, since pg_hba.conf decides by the client's address.
+/// - When the loopback login was trusted (`host all all 127.0.0.1/32
+///   trust` is common in development images and trusts no other device)
+///   and this one is asked for a password or refused, the trust is marked
+///   loopback-only.
+/// - When the loopback login was asked for a password and this one is
+///   trusted (`host all all samenet trust`, or `0.0.0.0/0`, after
+///   `scram-sha-256` lines for loopback), the trust other devices meet is
+///   reported from there.
 fn trust_from_the_network(
     system: &dyn System,
     targets: &[Target],
@@ -579,9 +601,22 @@ fn trust_from_the_network(
             matches!(o, probes::Observation::TrustAuth { loopback_only: None, hba, .. }
                 if hba.as_ref().is_none_or(|hba| hba.superuser_trust().is_empty()))
         });
+        let asked_over_loopback = outcome.service.as_deref() == Some("postgresql")
+            && !outcome
+                .observations
+                .iter()
+                .any(|o| matches!(o, probes::Observation::TrustAuth { .. }))
+            && outcome
+                .observations
+                .iter()
+                .find_map(|o| match o {
+                    probes::Observation::AuthRequired { evidence } => Some(evidence.clone()),
+                    _ => None,
+                })
+                .is_some();
         // Another namespace's addresses are not this thread's to use.
         let here = target.net_namespace.is_none_or(|ns| Some(ns) == current_namespace);
-        if !trusted || !here || target.scope != Scope::Wildcard {
+        if !(trusted || asked_over_loopback) || !here || target.scope != Scope::Wildcard {
             continue;
         }
         let interfaces = interfaces
@@ -591,6 +626,10 @@ fn trust_from_the_network(
         let deadline = probes::conn::Deadline::new(options.timeout, options.timeout * 4);
         let mut again = Outcome::default();
         probes::postgres::probe(address, &deadline, true, &mut again);
+        if asked_over_loopback {
+            trusted_from_the_network(outcome, again, ip);
+            continue;
+        }
         let asked = again.observations.iter().find_map(|o| match o {
             probes::Observation::AuthRequired { evidence } => Some(evidence.clone()),
             _ => None,
@@ -609,6 +648,30 @@ fn trust_from_the_network(
             }
         }
         outcome.probes.push(format!("postgresql StartupMessage from {ip} (active)"));
+    }
+}
+
+/// The login from `ip`, an address of this machine that is not loopback,
+/// of a PostgreSQL that asked the loopback login for a password: when it
+/// was trusted, the trust other devices meet is the finding.
+fn trusted_from_the_network(outcome: &mut Outcome, again: Outcome, ip: IpAddr) {
+    let asked = outcome.observations.iter().find_map(|o| match o {
+        probes::Observation::AuthRequired { evidence } => Some(evidence.clone()),
+        _ => None,
+    });
+    outcome.probes.push(format!("postgresql StartupMessage from {ip} (active)"));
+    for observation in again.observations {
+        if let probes::Observation::TrustAuth { evidence, hba, address, .. } = observation {
+            outcome.observations.push(probes::Observation::TrustAuth {
+                evidence: format!(
+                    "from {ip}, an address of this machine that is not loopback: {evidence}, while over loopback: {}",
+                    asked.as_deref().unwrap_or("a password was asked")
+                ),
+                loopback_only: None,
+                hba,
+                address,
+            });
+        }
     }
 }
 
@@ -681,15 +744,18 @@ fn probe_all(
     results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The JDWP options in the environment of each owner that is a JVM.
-pub fn jvm_environment(
+/// The debugger options in the environment of each owner that is a JVM or
+/// a Node.js.
+pub fn owner_environment(
     system: &dyn System,
     owners: &[Process],
-) -> BTreeMap<u32, jvm_options::JvmEnvironment> {
+) -> BTreeMap<u32, launch_options::OwnerEnvironment> {
     owners
         .iter()
-        .filter(|owner| jvm_options::is_jvm(owner))
-        .map(|owner| (owner.pid, jvm_options::read(system, owner.pid)))
+        .filter_map(|owner| {
+            let runtime = launch_options::Runtime::of(owner)?;
+            Some((owner.pid, launch_options::read(system, runtime, owner.pid)))
+        })
         .collect()
 }
 
@@ -699,13 +765,14 @@ pub fn hint_of(target: &Target) -> Hint {
         names: target.owners.iter().map(|p| p.name.to_ascii_lowercase()).collect(),
         cmdlines: target.owners.iter().map(Process::command_line).collect(),
         environment_options: target
-            .jvm_environment
+            .environment
             .values()
             .filter_map(|environment| match environment {
-                jvm_options::JvmEnvironment::Read(options) => Some(options),
-                jvm_options::JvmEnvironment::Unreadable => None,
+                launch_options::OwnerEnvironment::Read(options) => Some(options),
+                launch_options::OwnerEnvironment::Unreadable => None,
             })
             .flatten()
+            .filter(|found| launch_options::is_jdwp_option(&found.option))
             .map(|found| found.option.clone())
             .collect(),
         backlog: target.backlog,

@@ -825,7 +825,8 @@ pub struct AuditArgs {
     /// (an empty user means the service's default account).
     #[arg(long, value_name = "FILE", requires = "active")]
     pub passwords: Option<std::path::PathBuf>,
-    /// Do not run this rule (repeatable).
+    /// Do not run these rules, e.g. outdated-package,weak-password
+    /// (repeatable).
     #[arg(long, value_name = "RULE")]
     pub skip: Vec<String>,
     /// Leave these ports out, e.g. 5432,8000-8100 (repeatable): services

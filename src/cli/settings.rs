@@ -719,8 +719,11 @@ impl AuditSettings {
             .as_deref()
             .map(|text| PortSet::parse(text).with_context(|| format!("--port '{text}'")))
             .transpose()?;
+        // Repeatable, and a comma list too, as `--port` and `--skip-port`.
         let skip = skip
             .iter()
+            .flat_map(|names| names.split(','))
+            .map(str::trim)
             .map(|name| {
                 RuleId::parse(name).with_context(|| {
                     let known: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
@@ -997,6 +1000,11 @@ mod tests {
         assert_eq!(settings.fail_on, None);
         assert_eq!(settings.timeout, std::time::Duration::from_millis(500));
         let message = format!("{:#}", audit(&["--skip", "nope"]).unwrap_err());
+        assert!(message.contains("unknown rule 'nope'"), "{message}");
+        let both = audit(&["--skip", "outdated-package, weak-password"]).unwrap();
+        assert!(both.skip.contains(&crate::model::RuleId::OutdatedPackage));
+        assert!(both.skip.contains(&crate::model::RuleId::WeakPassword));
+        let message = format!("{:#}", audit(&["--skip", "no-auth,nope"]).unwrap_err());
         assert!(message.contains("unknown rule 'nope'"), "{message}");
         assert!(audit(&["--fail-on", "severe"]).is_err());
         assert!(audit(&["--timeout", "0s"]).is_err());

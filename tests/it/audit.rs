@@ -169,6 +169,48 @@ fn redis_without_password_is_no_auth_and_sees_no_http() {
     assert_no_security_attack(&log);
 }
 
+/// A Redis whose configuration file defines `user default on nopass`: that
+/// line is applied after the file is read and resets the user, so the
+/// `requirepass` line the fix used to ask for left it open. The fix names
+/// the line; changed as it says, the server asks for a password.
+#[test]
+fn a_redis_default_user_with_nopass_is_fixed_on_its_own_line() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = util::unique_port();
+    let config = dir.path().join("redis.conf");
+    let text = |default_user: &str| {
+        format!(
+            "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {dir}\nrequirepass Zq8-unguessable-4m\n{default_user}\n",
+            dir = dir.path().display()
+        )
+    };
+    std::fs::write(&config, text("user default on nopass ~* &* +@all")).unwrap();
+    let start = || {
+        let mut command = Command::new("redis-server");
+        command.arg(&config).stdout(Stdio::null());
+        let child = ChildGuard::spawn(&mut command);
+        assert!(wait_for_port(port, START), "redis-server did not start on {port}");
+        child
+    };
+    let redis = start();
+    let (_, json) = audit(port, &[]);
+    let open = finding(&json, "no-auth");
+    assert_eq!(
+        open["fix"],
+        format!("its default user is defined without a password on line 7 of {} (`user default … nopass`), which overrides any `requirepass`: replace `nopass` on that line with `>` and a long random secret, then restart", config.display()),
+        "{json:#}"
+    );
+    drop(redis);
+    // As the fix says: `>` and a secret instead of `nopass`, then a restart.
+    std::fs::write(&config, text("user default on >Zq8-unguessable-4m ~* &* +@all")).unwrap();
+    let _redis = start();
+    let (_, json) = audit(port, &[]);
+    assert!(!rules(&json).contains(&"no-auth".to_string()), "{json:#}");
+}
+
 #[test]
 fn redis_with_password_is_clean() {
     if !require("redis-server") {
@@ -734,6 +776,116 @@ fn a_jdwp_agent_from_java_tool_options_is_found_and_its_fix_names_the_variable()
     );
 }
 
+/// A node whose inspector comes from `NODE_OPTIONS`: its command line has
+/// no `--inspect`, and the fix names the variable and the option read from
+/// its environment, as for a JVM's `JAVA_TOOL_OPTIONS`, rather than a
+/// command for the reader to look it up.
+#[test]
+fn a_node_inspector_from_node_options_is_found_and_its_fix_names_the_variable() {
+    if !require("node") {
+        return;
+    }
+    let mut command = Command::new("node");
+    command
+        .args(["-e", "setInterval(() => {}, 1000)"])
+        .env("NODE_OPTIONS", "--max-old-space-size=128 --inspect=127.0.0.1:0")
+        .stderr(Stdio::piped());
+    let mut node = ChildGuard::spawn(&mut command);
+    let mut stderr = std::io::BufReader::new(node.0.stderr.take().unwrap());
+    let port = inspector_port(&util::wait_for_line(&mut stderr));
+    let (_, json) = audit(port, &[]);
+    let debugger = finding(&json, "debugger-exposed");
+    assert_eq!(
+        debugger["fix"],
+        format!(
+            "pid {} (node) gets `--inspect=127.0.0.1:0` from NODE_OPTIONS in its environment (its command line does not show it): restart it without that variable (keep the debugger only while debugging)",
+            node.0.id()
+        ),
+        "{json:#}"
+    );
+    drop(stderr);
+}
+
+/// Debuggers in root's processes audited as nobody: the owners are
+/// hidden, so neither their command lines nor their environments can be
+/// read. The JVM's agent (found by the transport's backlog of one) is sent
+/// the handshake, not an HTTP request it would log as a failed attach, and
+/// both fixes say what could not be read and that root can read it.
+#[test]
+fn debuggers_of_root_processes_audited_without_root_say_what_root_would_read() {
+    if !util::is_root() {
+        crate::util::skip("needs root to drop to nobody");
+        return;
+    }
+    if !require("node") || !require("java") {
+        return;
+    }
+    let mut command = Command::new("node");
+    command
+        .args(["-e", "setInterval(() => {}, 1000)"])
+        .env("NODE_OPTIONS", "--inspect=127.0.0.1:0")
+        .stderr(Stdio::piped());
+    let mut node = ChildGuard::spawn(&mut command);
+    let mut stderr = std::io::BufReader::new(node.0.stderr.take().unwrap());
+    let inspector = inspector_port(&util::wait_for_line(&mut stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let jdwp = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let agent =
+        format!("-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:{jdwp}");
+    let (_java, printed, log) =
+        start_jvm(dir.path(), &[], &[("JAVA_TOOL_OPTIONS", agent.as_str())]);
+    assert_eq!(printed, jdwp);
+
+    let ports = format!("{inspector},{jdwp}");
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(util::binary()).args([
+        "audit",
+        "--port",
+        &ports,
+        "--json",
+        "--skip",
+        "outdated-package",
+    ]);
+    util::scrub(&mut command);
+    let output = util::run(&mut command);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    let debugger = |port: u16| {
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == "debugger-exposed" && f["local_port"] == port)
+            .unwrap_or_else(|| panic!("no debugger-exposed on {port}: {json:#}"))
+    };
+    let hidden = |flag: &str, variables: &str| {
+        format!("; the process is hidden: its socket belongs to uid 0 and porthole is not root, so its command line and environment could not be read (run porthole audit as root to name it and where its {flag} comes from: the command line or {variables})")
+    };
+    assert_eq!(debugger(inspector)["service"].as_str().unwrap_or(""), {
+        let version = node_version();
+        format!("node-inspector node.js/v{version}")
+    });
+    assert_eq!(
+        debugger(inspector)["fix"],
+        format!(
+            "start node without --inspect (keep the debugger only while debugging){}",
+            hidden("--inspect", "NODE_OPTIONS")
+        )
+    );
+    assert_eq!(debugger(jdwp)["service"], "jdwp");
+    assert_eq!(
+        debugger(jdwp)["fix"],
+        format!(
+            "remove -agentlib:jdwp from the JVM options (keep the debugger only while debugging){}",
+            hidden("-agentlib:jdwp", "JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS, _JAVA_OPTIONS")
+        )
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("failed to attach"), "{text}");
+    drop(stderr);
+}
+
 /// A JVM with the agent on a port of the command line: the handshake is all
 /// that reaches it (no passive read, which the JVM logs as a failed attach).
 #[test]
@@ -1055,6 +1207,19 @@ fn bad_flags_exit_2_with_one_line() {
     }
     let unknown = util::porthole_run(&["audit", "--skip", "no-such-rule"]);
     assert!(unknown.stderr.contains("unknown rule 'no-such-rule'"), "{}", unknown.stderr);
+    // A comma list, as `--port` takes: each name is judged on its own.
+    let listed = util::porthole_run(&["audit", "--skip", "no-auth,no-such-rule"]);
+    assert_eq!(listed.code, 2, "{listed:?}");
+    assert!(listed.stderr.contains("unknown rule 'no-such-rule'"), "{}", listed.stderr);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let both = util::porthole_run(&[
+        "audit",
+        "--port",
+        &port.to_string(),
+        "--skip",
+        "outdated-package,weak-password",
+    ]);
+    assert_eq!(both.code, 0, "{both:?}");
 }
 
 #[test]

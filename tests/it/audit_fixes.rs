@@ -703,12 +703,16 @@ fn an_inspector_from_node_options_is_traced_to_the_environment() {
     ])
     .json();
     let fix = finding(&json, port, "debugger-exposed")["fix"].as_str().unwrap().to_string();
-    assert!(fix.contains("NODE_OPTIONS"), "{fix}");
-    // The command it quotes runs as printed and finds the setting.
-    let quoted = fix.split('`').nth(1).expect("a quoted command");
-    assert!(quoted.contains(&format!("/proc/{pid}/environ")), "{fix}");
-    let found = util::run(Command::new("bash").args(["-c", quoted]));
-    assert_eq!(found.stdout.trim(), "NODE_OPTIONS=--inspect=127.0.0.1:0", "{found:?}");
+    assert!(fix.starts_with(&format!("pid {pid} (node) gets `")), "{fix}");
+    assert!(fix.contains("from NODE_OPTIONS in its environment"), "{fix}");
+    // The option it quotes is the one the process's environment holds.
+    let quoted = fix.split('`').nth(1).expect("a quoted option");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let held = environ
+        .split(|&byte| byte == 0)
+        .find_map(|entry| entry.strip_prefix(b"NODE_OPTIONS="))
+        .map(|value| String::from_utf8_lossy(value).into_owned());
+    assert_eq!(held.as_deref(), Some(quoted), "{fix}");
 }
 
 /// Greeting servers on `[::]:PORT`, one per `PORT V6ONLY` pair (`1` sets
@@ -914,6 +918,17 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
 /// data directory whose pg_hba.conf is `hba`; 10.77.0.1 is an address of
 /// the namespace that is not loopback (on lo).
 fn postgres_in(netns: &Netns, hba: &str) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
+    postgres_in_with(netns, hba, None)
+}
+
+/// As [`postgres_in`]; with `conf.d` set, `listen_addresses` is not on the
+/// command line: `postgresql.conf` gets `include_dir 'conf.d'`, and
+/// `conf.d/10-listen.conf` holds the given text.
+fn postgres_in_with(
+    netns: &Netns,
+    hba: &str,
+    conf_d: Option<&str>,
+) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
     let Some(bin) = crate::audit::postgres_bin() else {
         util::skip("postgresql not installed");
         return None;
@@ -938,18 +953,22 @@ fn postgres_in(netns: &Netns, hba: &str) -> Option<(tempfile::TempDir, ChildGuar
     assert_eq!(init.code, 0, "initdb failed: {init:?}");
     std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
     crate::audit::chown(&data.join("pg_hba.conf"), "postgres");
+    let mut listen = vec!["-c", "listen_addresses=0.0.0.0"];
+    if let Some(text) = conf_d {
+        listen.clear();
+        let conf = data.join("postgresql.conf");
+        let mut main = std::fs::read_to_string(&conf).unwrap();
+        main.push_str("include_dir 'conf.d'\n");
+        std::fs::write(&conf, main).unwrap();
+        std::fs::create_dir(data.join("conf.d")).unwrap();
+        std::fs::write(data.join("conf.d/10-listen.conf"), text).unwrap();
+    }
     let port = util::unique_port();
     let postmaster = ChildGuard::spawn(
         as_postgres("postgres")
             .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
-            .args([
-                "-k",
-                data.to_str().unwrap(),
-                "-c",
-                "listen_addresses=0.0.0.0",
-                "-c",
-                "fsync=off",
-            ])
+            .args(["-k", data.to_str().unwrap(), "-c", "fsync=off"])
+            .args(&listen)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
@@ -1022,6 +1041,110 @@ fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
         findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
     });
     assert!(gone, "{last:#}");
+}
+
+/// A PostgreSQL that asks loopback logins for a password and trusts a
+/// network (`host all all 10.0.0.0/8 trust`): the loopback login alone
+/// found nothing, so the audit was clean while other devices got in as
+/// the superuser. A second login from an address of the machine that is
+/// not loopback finds the trust, and its printed fix repairs it.
+#[test]
+fn postgres_trusting_a_network_but_not_loopback_is_critical_and_its_fix_repairs_it() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 10.0.0.0/8 trust\n";
+    let Some((dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let hba_file = dir.path().join("data").join("pg_hba.conf");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "critical", "{trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.starts_with("from 10.77.0.1, an address of this machine"), "{evidence}");
+    let line = format!("{} line 3 `host all all 10.0.0.0/8 trust`", hba_file.display());
+    assert!(evidence.contains(&line), "{evidence}");
+    let fix = trust["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("psql -h 10.77.0.1 -p {port} -U postgres")), "{fix}");
+
+    let sql = format!("ALTER USER postgres PASSWORD '{}'", "Zq8-unguessable-4m");
+    let socket = dir.path().join("data");
+    let set = util::run(
+        netns
+            .command("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--", "psql"])
+            .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string(), "-c", &sql]),
+    );
+    assert_eq!(set.code, 0, "{set:?}");
+    let commands: Vec<&str> = fix
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{fix}");
+    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
+    for command in commands {
+        run_printed_in(dir.path(), command);
+    }
+    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    assert!(edited.contains("host all all 10.0.0.0/8 scram-sha-256\n"), "{edited}");
+    let mut last = Value::Null;
+    let gone = eventually(START, || {
+        last = postgres_audit(&netns, port);
+        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
+    });
+    assert!(gone, "{last:#}");
+}
+
+/// PostgreSQL's `listen_addresses` set in an included file, or on the
+/// postmaster's command line: "set it in postgresql.conf" changed nothing
+/// (a later include, postgresql.auto.conf and the command line all beat
+/// it). The fix names the argument, or edits the line that sets it, and
+/// the edited server listens on loopback only.
+#[test]
+fn a_postgres_listen_addresses_fix_changes_the_setting_the_server_uses() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+    let Some((_dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let json = postgres_audit(&netns, port);
+    let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
+    assert!(
+        fix.starts_with("its command line sets it (`-c listen_addresses=0.0.0.0`): start it with `-c listen_addresses=localhost` instead, then restart pid "),
+        "{fix}"
+    );
+    drop(postmaster);
+
+    let Some(netns) = Netns::create() else { return };
+    let conf = "# the network\nlisten_addresses = '0.0.0.0'  # every address\n";
+    let Some((dir, postmaster, port)) = postgres_in_with(&netns, hba, Some(conf)) else { return };
+    let json = postgres_audit(&netns, port);
+    let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
+    let file = dir.path().join("data/conf.d/10-listen.conf");
+    let sed = format!("sed -i \"2s/.*/listen_addresses = 'localhost'/\" {}", file.display());
+    assert!(fix.starts_with(&format!("`{sed}` (line 2 sets it), then restart pid ")), "{fix}");
+    run_printed_in(dir.path(), &sed);
+    // A fast shutdown, so the data directory starts again cleanly.
+    let mut postmaster = postmaster;
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(postmaster.pid() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let _ = postmaster.0.wait();
+    // The same data directory, started again as it was: loopback only.
+    let bin = crate::audit::postgres_bin().unwrap();
+    let data = dir.path().join("data");
+    let _again = ChildGuard::spawn(
+        netns
+            .command("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+            .arg(bin.join("postgres"))
+            .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
+            .args(["-k", data.to_str().unwrap(), "-c", "fsync=off"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(&netns, port), "postgres did not start again on {port}");
+    let json = postgres_audit(&netns, port);
+    assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
 }
 
 /// Debian's MariaDB sets `bind-address` in an included file

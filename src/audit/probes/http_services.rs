@@ -305,10 +305,7 @@ fn devtools(reply: &Response, outcome: &mut Outcome) {
     outcome.service = Some(if node { "node-inspector".into() } else { "chrome-devtools".into() });
     outcome.version = Some(browser.to_string());
     let (kind, fix) = if node {
-        (
-            "Node.js inspector",
-            "start node without --inspect (or --inspect=127.0.0.1:PORT only while debugging); never --inspect=0.0.0.0",
-        )
+        ("Node.js inspector", "start node without --inspect")
     } else {
         (
             "Chrome DevTools protocol",

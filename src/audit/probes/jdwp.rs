@@ -12,7 +12,7 @@ pub const HANDSHAKE: &[u8] = b"JDWP-Handshake";
 
 /// The fix shared by both ways of finding the agent (the rule names the
 /// real option when the owner's command line has it).
-const FIX: &str = "remove -agentlib:jdwp from the JVM options, or use address=127.0.0.1:PORT only while debugging";
+const FIX: &str = "remove -agentlib:jdwp from the JVM options";
 
 /// Shakes hands: 14 bytes out, the same 14 back, then a close, which the
 /// agent takes as a debugger that came and went (it logs nothing).

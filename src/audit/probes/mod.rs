@@ -149,9 +149,13 @@ pub struct Outcome {
     /// Where the service says its settings come from, when it says so
     /// (Redis's `INFO server`), so that a fix names the file the user has.
     pub settings: Option<Settings>,
-    /// MySQL/MariaDB: where its `bind-address` is set, read from its
-    /// command line and option files, so a fix edits that line.
+    /// MySQL/MariaDB: where its `bind-address` is set; PostgreSQL: where
+    /// its `listen_addresses` is; read from its command line and
+    /// configuration files, so a fix edits that line.
     pub bind_option: Option<crate::audit::mysql_options::BindSource>,
+    /// Redis without a password: the `user default … nopass` line of its
+    /// files, which overrides a `requirepass`.
+    pub redis_default_user: Option<crate::audit::redis_options::DefaultUserLine>,
 }
 
 /// Where a running service read its settings from.
@@ -215,6 +219,10 @@ pub enum Plan {
     /// opens a new one on another port, which the port it printed for the
     /// developer no longer reaches.
     JdwpPicked,
+    /// A listener of a hidden owner with the JDWP transport's backlog of
+    /// one: the JDWP handshake first; when no agent answers it, the plan
+    /// of its port.
+    JdwpFirst,
     /// HTTP (or unknown: the Host-less identification request decides).
     Http,
 }
@@ -271,7 +279,19 @@ pub fn choose(port: u16, hint: &Hint) -> Plan {
     if !hint.names.is_empty() {
         return Plan::Http;
     }
-    // Owner unknown (another user's process, not root): go by the port.
+    // Owner unknown (another user's process, not root). The JDWP socket
+    // transport's backlog of one is the only sign of a debugger there, and
+    // an HTTP request would reach it as a failed attach, which the JVM
+    // logs: shake hands first, then go by the port.
+    if hint.backlog == Some(JDWP_BACKLOG) {
+        return Plan::JdwpFirst;
+    }
+    by_port(port)
+}
+
+/// The protocol a port's usual service speaks, for a listener whose owner
+/// is unknown.
+fn by_port(port: u16) -> Plan {
     match port {
         6379 | 6380 | 16379 => Plan::Redis,
         11211 => Plan::Memcached,
@@ -290,7 +310,7 @@ fn jdwp_port(hint: &Hint) -> Option<u16> {
     let lines = hint.cmdlines.iter().chain(&hint.environment_options);
     let option = lines
         .flat_map(|line| line.split_whitespace())
-        .find(|word| crate::audit::jvm_options::is_jdwp_option(word))?;
+        .find(|word| crate::audit::launch_options::is_jdwp_option(word))?;
     // `-agentlib:jdwp=OPTIONS`, `-Xrunjdwp:OPTIONS`,
     // `-agentpath:…/libjdwp.so=OPTIONS`: the options follow the first `=`
     // or `:` after the agent's name.
@@ -346,6 +366,15 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
         jdwp::probe(address, &deadline, &mut outcome);
         return outcome;
     }
+    let plan = if plan == Plan::JdwpFirst {
+        jdwp::probe(address, &deadline, &mut outcome);
+        if outcome.service.is_some() {
+            return outcome;
+        }
+        by_port(address.port())
+    } else {
+        plan
+    };
 
     // 1. Passive read: servers that speak first identify themselves.
     outcome.probes.push("passive read".into());
@@ -383,7 +412,7 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
         Plan::Memcached => memcached::probe(address, &deadline, &mut outcome),
         Plan::MongoDb => mongodb::probe(address, &deadline, &mut outcome),
         Plan::Postgres => postgres::probe(address, &deadline, options.active, &mut outcome),
-        Plan::Http | Plan::Skip | Plan::Jdwp | Plan::JdwpPicked => {
+        Plan::Http | Plan::Skip | Plan::Jdwp | Plan::JdwpPicked | Plan::JdwpFirst => {
             identify_by_request(address, hint, &deadline, &mut outcome)
         }
     }
@@ -549,6 +578,11 @@ mod tests {
             let unknown = hint(&["java"], &line);
             assert_eq!(choose(8080, &unknown), Plan::Http, "{line}");
         }
+        // Owner hidden: the backlog alone says to shake hands first.
+        assert_eq!(choose(15005, &Hint { backlog: Some(1), ..Hint::default() }), Plan::JdwpFirst);
+        assert_eq!(choose(5432, &Hint { backlog: Some(1), ..Hint::default() }), Plan::JdwpFirst);
+        assert_eq!(by_port(5432), Plan::Postgres);
+        assert_eq!(choose(15005, &Hint { backlog: Some(50), ..Hint::default() }), Plan::Http);
         // A fixed port is that port alone, whatever the backlog.
         let fixed = hint(&["java"], "java -agentlib:jdwp=transport=dt_socket,address=5005 A");
         assert_eq!(choose(8080, &Hint { backlog: Some(1), ..fixed }), Plan::Http);

@@ -3,6 +3,7 @@
 //! code in the process.
 
 use super::Context;
+use crate::audit::launch_options::{OwnerEnvironment, Runtime};
 use crate::audit::probes::Observation;
 use crate::model::{Finding, RuleId, Severity};
 
@@ -34,98 +35,124 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         .collect()
 }
 
-/// "Start node without --inspect" sends the reader to a command line that
-/// may not have it: `NODE_OPTIONS=--inspect` in the environment, or
-/// `SIGUSR1` (which turns the inspector on in a running process), leave no
-/// trace there. Then the fix says where to look, with the real pid. When
-/// the command line has the flag, the fix names the process and the flag
-/// as it was given (`--inspect=0.0.0.0:9229`, `--inspect-brk`).
+/// What the fix of a debugger says about the runtime that runs it.
+struct Debugger {
+    runtime: Runtime,
+    /// The option as a reader searches for it: `--inspect`.
+    flag: &'static str,
+    /// What the option turns on: `inspector`.
+    what: &'static str,
+    /// The option that keeps it on loopback, before the port.
+    loopback_option: &'static str,
+    /// Where else it may come from than the command line or environment.
+    otherwise: Option<&'static str>,
+}
+
+const NODE: Debugger = Debugger {
+    runtime: Runtime::Node,
+    flag: "--inspect",
+    what: "inspector",
+    loopback_option: "--inspect=127.0.0.1:",
+    otherwise: Some("turned on while it ran (SIGUSR1, or inspector.open() in its code)"),
+};
+
+const JVM: Debugger = Debugger {
+    runtime: Runtime::Jvm,
+    flag: "-agentlib:jdwp",
+    what: "agent",
+    loopback_option: "address=127.0.0.1:",
+    otherwise: None,
+};
+
+/// A Node.js inspector: `--inspect…` on the command line, or in
+/// `NODE_OPTIONS`, which leaves no trace there, or turned on at run time
+/// (`SIGUSR1`).
 fn node_fix(context: &Context<'_>, fix: &str) -> String {
-    flag_fix(
-        context,
-        fix,
-        |argv| argv.iter().skip(1).find(|a| a.starts_with("--inspect")),
-        "--inspect=127.0.0.1:",
-        |pid| {
-            format!(
-            "its command line has no --inspect: the inspector comes from NODE_OPTIONS in its environment (`tr '\\0' '\\n' < /proc/{pid}/environ | grep NODE_OPTIONS`) or was turned on at run time (SIGUSR1); restart it without them"
-        )
-        },
-    )
+    flag_fix(context, fix, &NODE)
 }
 
-/// The JDWP agent comes from `-agentlib:jdwp=…` (or the older
-/// `-Xrunjdwp:…`) on the command line, or from the environment variables
-/// every JVM reads (`JAVA_TOOL_OPTIONS`, `JDK_JAVA_OPTIONS`,
-/// `_JAVA_OPTIONS`), which leave no trace on the command line: then the
-/// fix names the variable and the option read from `/proc/PID/environ`, or
-/// says that the environment could not be read.
+/// A JDWP agent: `-agentlib:jdwp=…` (or the older `-Xrunjdwp:…`) on the
+/// command line, or in the environment variables every JVM reads
+/// (`JAVA_TOOL_OPTIONS`, `JDK_JAVA_OPTIONS`, `_JAVA_OPTIONS`).
 fn jdwp_fix(context: &Context<'_>, fix: &str) -> String {
-    flag_fix(
-        context,
-        fix,
-        |argv| argv.iter().find(|a| crate::audit::jvm_options::is_jdwp_option(a)),
-        "address=127.0.0.1:",
-        |pid| jdwp_elsewhere(context, pid),
-    )
+    flag_fix(context, fix, &JVM)
 }
 
-/// Where the agent of JVM `pid`, whose command line does not load it,
-/// comes from.
-fn jdwp_elsewhere(context: &Context<'_>, pid: u32) -> String {
-    use crate::audit::jvm_options::{JvmEnvironment, VARIABLES};
+/// Where the option of `debugger` comes from for owner `pid`, whose
+/// command line does not have it: the variable and the option read from
+/// `/proc/PID/environ`, or that nothing there has it, or that the
+/// environment could not be read (and who can read it).
+fn elsewhere(context: &Context<'_>, pid: u32, debugger: &Debugger) -> String {
     let name = context.target.owners.iter().find(|o| o.pid == pid).map_or("", |o| o.name.as_str());
-    match context.target.jvm_environment.get(&pid) {
-        Some(JvmEnvironment::Read(options)) if !options.is_empty() => {
+    let variables = debugger.runtime.variables().join(", ");
+    let otherwise = debugger.otherwise.map(|how| format!(", or it was {how}")).unwrap_or_default();
+    match context.target.environment.get(&pid) {
+        Some(OwnerEnvironment::Read(options)) if !options.is_empty() => {
             let found = &options[0];
             format!(
                 "pid {pid} ({name}) gets `{option}` from {variable} in its environment (its command line does not show it): restart it without that variable{rest}",
                 option = found.option,
                 variable = found.variable,
-                rest = loopback_advice(context, "address=127.0.0.1:"),
+                rest = loopback_advice(context, debugger.loopback_option),
             )
         }
-        Some(JvmEnvironment::Read(_)) => format!(
-            "neither the command line of pid {pid} ({name}) nor its environment ({}) loads the JDWP agent: look in the files its command line names (`@argfiles`, -XX:VMOptionsFile=) and restart it without the option",
-            VARIABLES.join(", ")
-        ),
-        Some(JvmEnvironment::Unreadable) => format!(
-            "the command line of pid {pid} ({name}) has no -agentlib:jdwp, and its environment (/proc/{pid}/environ) could not be read{why}: the agent comes from {} there; restart it without them",
-            VARIABLES.join(", "),
+        Some(OwnerEnvironment::Read(_)) => match debugger.otherwise {
+            Some(how) => format!(
+                "neither the command line of pid {pid} ({name}) nor its environment ({variables}) has {flag}: the {what} was {how}; restart it to turn the {what} off",
+                flag = debugger.flag,
+                what = debugger.what,
+            ),
+            None => format!(
+                "neither the command line of pid {pid} ({name}) nor its environment ({variables}) loads the JDWP agent: look in the files its command line names (`@argfiles`, -XX:VMOptionsFile=) and restart it without the option"
+            ),
+        },
+        Some(OwnerEnvironment::Unreadable) => format!(
+            "the command line of pid {pid} ({name}) has no {flag}, and its environment (/proc/{pid}/environ) could not be read{why}: the {what} comes from {variables} there{otherwise}; restart it without them",
+            flag = debugger.flag,
+            what = debugger.what,
             why = if context.caller_uid == 0 { "" } else { " (not root: run porthole audit as root to read it)" },
         ),
         None => format!(
-            "its command line has no -agentlib:jdwp: the agent comes from the JVM's environment ({} in /proc/{pid}/environ); restart it without it",
-            VARIABLES.join(", ")
+            "its command line has no {flag}: the {what} comes from its environment ({variables} in /proc/{pid}/environ: `tr '\\0' '\\n' < /proc/{pid}/environ | grep -E '^({pattern})='`){otherwise}; restart it without them",
+            flag = debugger.flag,
+            what = debugger.what,
+            pattern = debugger.runtime.variables().join("|"),
         ),
     }
 }
 
 /// The fix for a debugger turned on by a command-line flag: the owner
-/// started with the flag (`find_flag` picks it from its argument list) is
-/// named with the flag as it was given; an owner whose command line is
-/// known but has no flag is told where else it comes from
-/// (`without_flag`, given its pid); with no command line, `fix` stands.
-fn flag_fix(
-    context: &Context<'_>,
-    fix: &str,
-    find_flag: impl Fn(&[String]) -> Option<&String>,
-    loopback_option: &str,
-    without_flag: impl Fn(u32) -> String,
-) -> String {
+/// started with the flag is named with the flag as it was given; an owner
+/// whose command line is known but has no flag is told where else it
+/// comes from ([`elsewhere`]); with no owner in sight (another user's
+/// process while porthole is not root), `fix` stands, with the port to
+/// keep on loopback and what root would add.
+fn flag_fix(context: &Context<'_>, fix: &str, debugger: &Debugger) -> String {
     let owners = &context.target.owners;
-    let flagged = owners.iter().find_map(|p| Some((p, find_flag(&p.cmdline)?)));
+    let runtime = debugger.runtime;
+    let skip = usize::from(runtime == Runtime::Node);
+    let flagged = owners.iter().find_map(|p| {
+        Some((p, p.cmdline.iter().skip(skip).find(|a| runtime.is_debugger_option(a))?))
+    });
     if let Some((owner, flag)) = flagged {
         return format!(
             "pid {pid} ({name}) was started with `{flag}`: restart it without it{rest}",
             pid = owner.pid,
             name = owner.name,
-            rest = loopback_advice(context, loopback_option)
+            rest = loopback_advice(context, debugger.loopback_option)
         );
     }
     match owners.first() {
-        Some(owner) if !owner.cmdline.is_empty() => without_flag(owner.pid),
-        _ => fix.to_string(),
+        Some(owner) if !owner.cmdline.is_empty() => elsewhere(context, owner.pid, debugger),
+        Some(_) => format!("{fix}{}", loopback_advice(context, debugger.loopback_option)),
+        None if context.caller_uid != 0 => format!(
+            "{fix}{rest}; the process is hidden: its socket belongs to uid {uid} and porthole is not root, so its command line and environment could not be read (run porthole audit as root to name it and where its {flag} comes from: the command line or {variables})",
+            rest = loopback_advice(context, debugger.loopback_option),
+            uid = context.target.socket_uid,
+            flag = debugger.flag,
+            variables = runtime.variables().join(", "),
+        ),
+        None => format!("{fix}{}", loopback_advice(context, debugger.loopback_option)),
     }
 }
 
@@ -145,7 +172,7 @@ fn loopback_advice(context: &Context<'_>, option: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::jvm_options::{EnvironmentOption, JvmEnvironment};
+    use crate::audit::launch_options::{EnvironmentOption, OwnerEnvironment};
     use crate::audit::rules::testing::*;
 
     #[test]
@@ -162,7 +189,9 @@ mod tests {
         let finding = &check(&context(&target, Some(&seen)))[0];
         assert_eq!(finding.severity, Severity::High);
         // `server --flag`: no --inspect on the command line.
-        assert!(finding.fix.contains("`tr '\\0' '\\n' < /proc/42/environ | grep NODE_OPTIONS`"));
+        assert!(finding
+            .fix
+            .contains("`tr '\\0' '\\n' < /proc/42/environ | grep -E '^(NODE_OPTIONS)='`"));
         let mut flagged = target.clone();
         flagged.owners[0].cmdline = vec!["node".into(), "--inspect=127.0.0.1:9229".into()];
         assert_eq!(
@@ -211,9 +240,9 @@ mod tests {
         // From JAVA_TOOL_OPTIONS: the command line does not say, the
         // environment does.
         java.owners[0].cmdline = vec!["java".into(), "-jar".into(), "a.jar".into()];
-        java.jvm_environment.insert(
+        java.environment.insert(
             42,
-            JvmEnvironment::Read(vec![EnvironmentOption {
+            OwnerEnvironment::Read(vec![EnvironmentOption {
                 variable: "JAVA_TOOL_OPTIONS".into(),
                 option: agent.into(),
             }]),
@@ -223,7 +252,7 @@ mod tests {
             format!("pid 42 (java) gets `{agent}` from JAVA_TOOL_OPTIONS in its environment (its command line does not show it): restart it without that variable (or with `address=127.0.0.1:5005`, on loopback, only while debugging)")
         );
         // An environment porthole could not read is said to be so.
-        java.jvm_environment.insert(42, JvmEnvironment::Unreadable);
+        java.environment.insert(42, OwnerEnvironment::Unreadable);
         let mut unprivileged = context(&java, Some(&jdwp));
         unprivileged.caller_uid = 1000;
         let fix = &check(&unprivileged)[0].fix;

@@ -186,7 +186,7 @@ pub fn bind_fix(context: &Context<'_>, udp_on: bool) -> String {
             let udp = if udp_on { " -U 0" } else { "" };
             format!("run memcached with `-l 127.0.0.1{udp}` (Debian: /etc/memcached.conf)")
         }
-        Some("postgresql") => "set `listen_addresses = 'localhost'` in postgresql.conf".into(),
+        Some("postgresql") => postgres_bind_fix(context),
         Some("mysql" | "mariadb") => mysql_bind_fix(context),
         Some("mongodb") => "set `net.bindIp: 127.0.0.1` in mongod.conf".into(),
         Some("node-inspector") => format!("use `--inspect=127.0.0.1:{port}`"),
@@ -202,6 +202,43 @@ pub fn bind_fix(context: &Context<'_>, udp_on: bool) -> String {
     }
 }
 
+/// `listen_addresses = 'localhost'` where the server reads it: the option
+/// of its command line, the last line that sets it (in
+/// postgresql.auto.conf, an included file or postgresql.conf), or a line
+/// appended to its configuration file; then a restart, as the addresses
+/// are read at start.
+fn postgres_bind_fix(context: &Context<'_>) -> String {
+    use crate::audit::mysql_options::BindSource;
+    let source = context.outcome.and_then(|outcome| outcome.bind_option.as_ref());
+    let restart = restart_words(context);
+    let file = |path: &str| crate::shell::printable_word(path).into_owned();
+    match source {
+        Some(BindSource::File { file: path, line }) => format!(
+            "`sed -i \"{line}s/.*/listen_addresses = 'localhost'/\" {}` (line {line} sets it), then {restart}",
+            file(path)
+        ),
+        Some(BindSource::CommandLine(arg)) => format!(
+            "its command line sets it (`{arg}`): start it with `-c listen_addresses=localhost` instead, then {restart}"
+        ),
+        Some(BindSource::Unset { last_file: Some(path) }) => format!(
+            "`printf \"listen_addresses = 'localhost'\\n\" >> {}`, then {restart}",
+            file(path)
+        ),
+        _ => "set `listen_addresses = 'localhost'` in postgresql.conf (`SHOW config_file;` names it), then restart it".into(),
+    }
+}
+
+/// How to restart the owner: its unit's command, else the pid's restart.
+fn restart_words(context: &Context<'_>) -> String {
+    match context.target.owners.first() {
+        Some(process) => match process.service_command("restart", context.caller_uid) {
+            Some(command) => format!("`{command}`"),
+            None => context.restart_fix(process.pid),
+        },
+        None => "restart it".into(),
+    }
+}
+
 /// `bind-address = 127.0.0.1` where the server reads it: the line that set
 /// another address (a later one in an included file beats an addition to
 /// my.cnf), the command line, or a `[mysqld]` group at the end of the last
@@ -209,14 +246,7 @@ pub fn bind_fix(context: &Context<'_>, udp_on: bool) -> String {
 fn mysql_bind_fix(context: &Context<'_>) -> String {
     use crate::audit::mysql_options::BindSource;
     let source = context.outcome.and_then(|outcome| outcome.bind_option.as_ref());
-    let owner = context.target.owners.first();
-    let restart = match owner {
-        Some(process) => match process.service_command("restart", context.caller_uid) {
-            Some(command) => format!("`{command}`"),
-            None => context.restart_fix(process.pid),
-        },
-        None => "restart it".into(),
-    };
+    let restart = restart_words(context);
     let file = |path: &str| crate::shell::printable_word(path).into_owned();
     match source {
         Some(BindSource::File { file: path, line }) => format!(

@@ -378,7 +378,7 @@ pub(crate) mod testing {
             socket_uid: 1000,
             backlog: None,
             unix: None,
-            jvm_environment: std::collections::BTreeMap::new(),
+            environment: std::collections::BTreeMap::new(),
         }
     }
 

@@ -34,6 +34,22 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
 /// The probe's credential fix, plus what the listener and command line
 /// say is still missing; never what is already configured.
 fn full_fix(context: &Context<'_>, fix: &str, impact: Impact) -> String {
+    let outcome = context.outcome;
+    let default_user = outcome.and_then(|outcome| outcome.redis_default_user.as_ref());
+    // A `requirepass` loses to this line: the line is the fix.
+    if let (Some("redis" | "valkey"), Some(found)) = (context.service_name(), default_user) {
+        let bind = match outcome.and_then(|outcome| outcome.settings.as_ref()) {
+            Some(crate::audit::probes::Settings::File(config)) if context.exposed() => {
+                format!(", and set `bind 127.0.0.1 -::1` in {config}")
+            }
+            _ => String::new(),
+        };
+        return format!(
+                "its default user is defined without a password on line {line} of {file} (`user default … nopass`), which overrides any `requirepass`: replace `nopass` on that line with `>` and a long random secret{bind}, then restart",
+                line = found.line,
+                file = found.file,
+            );
+    }
     match context.service_name() {
         // One change for both lines, where the server reads its settings.
         Some("redis" | "valkey") if context.exposed() => format!(

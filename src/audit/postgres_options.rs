@@ -1,0 +1,204 @@
+//! Where a PostgreSQL server's `listen_addresses` comes from, so the
+//! `exposed-service` fix changes the setting the server really uses. The
+//! postmaster's command line (`-c listen_addresses=*`, `-h ADDRESSES`, the
+//! old `-i`) wins over every file; then the last line in the files read in
+//! the server's order: its configuration file (`-c config_file=`, as
+//! Debian's clusters are started, else `postgresql.conf` in the data
+//! directory `-D` names), with its `include`, `include_if_exists` and
+//! `include_dir` followed where they stand, then `postgresql.auto.conf` in
+//! the data directory (`ALTER SYSTEM`), which beats them all. A line added
+//! to postgresql.conf loses to either.
+//! See: <https://www.postgresql.org/docs/current/config-setting.html>
+
+use crate::audit::mysql_options::BindSource;
+use crate::inventory::system::System;
+
+/// How deep includes may nest (a loop must end).
+const MAX_DEPTH: usize = 8;
+
+/// The largest configuration file read (a stock one is about 30 KiB).
+const MAX_FILE: u64 = 1 << 20;
+
+/// What the postmaster's arguments say.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Arguments {
+    /// The argument that sets the addresses, as given.
+    listen: Option<String>,
+    data_directory: Option<String>,
+    config_file: Option<String>,
+}
+
+/// A setting's name as PostgreSQL compares them: case and `-` vs `_` do not
+/// matter on the command line.
+fn setting(name: &str) -> String {
+    name.trim().to_ascii_lowercase().replace('-', "_")
+}
+
+fn arguments(cmdline: &[String]) -> Arguments {
+    let mut found = Arguments::default();
+    let mut index = 1;
+    while index < cmdline.len() {
+        let arg = &cmdline[index];
+        let next = cmdline.get(index + 1);
+        // `-c NAME=VALUE` / `-cNAME=VALUE` / `--NAME=VALUE`; `-D DIR` / `-DDIR`;
+        // `-h ADDRESSES`; `-i`.
+        let (assignment, shown, used) = if arg == "-c" {
+            (next.cloned(), format!("-c {}", next.cloned().unwrap_or_default()), 2)
+        } else if let Some(rest) = arg.strip_prefix("-c") {
+            (Some(rest.to_string()), arg.clone(), 1)
+        } else if let Some(rest) = arg.strip_prefix("--") {
+            (Some(rest.to_string()), arg.clone(), 1)
+        } else if arg == "-D" || arg == "-h" {
+            let value = next.cloned().unwrap_or_default();
+            let name = if arg == "-D" { "data_directory" } else { "listen_addresses" };
+            (Some(format!("{name}={value}")), format!("{arg} {value}"), 2)
+        } else if let Some(rest) = arg.strip_prefix("-D") {
+            (Some(format!("data_directory={rest}")), arg.clone(), 1)
+        } else if arg == "-i" {
+            (Some("listen_addresses=*".to_string()), arg.clone(), 1)
+        } else {
+            (None, String::new(), 1)
+        };
+        index += used;
+        let Some((name, value)) = assignment.as_deref().and_then(|a| a.split_once('=')) else {
+            continue;
+        };
+        match setting(name).as_str() {
+            "listen_addresses" => found.listen = Some(shown),
+            "data_directory" => found.data_directory = Some(value.to_string()),
+            "config_file" => found.config_file = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The source of `listen_addresses` for postmaster `pid` run as `cmdline`;
+/// `None` when its files are not known (no `-D` nor `config_file` on its
+/// command line: `PGDATA` names them) or are other files for it than for
+/// porthole (a container: a fix must be made inside it).
+pub fn listen_addresses(system: &dyn System, pid: u32, cmdline: &[String]) -> Option<BindSource> {
+    let found = arguments(cmdline);
+    if let Some(argument) = found.listen {
+        return Some(BindSource::CommandLine(argument));
+    }
+    let data = found.data_directory.map(|d| d.trim_end_matches('/').to_string());
+    let config =
+        found.config_file.or_else(|| data.as_ref().map(|d| format!("{d}/postgresql.conf")))?;
+    if !config.starts_with('/') {
+        return None;
+    }
+    let mut reader = Reader { system, pid, found: None, elsewhere: false };
+    reader.read(&config, 0);
+    if let Some(data) = data.filter(|d| d.starts_with('/')) {
+        reader.read(&format!("{data}/postgresql.auto.conf"), 0);
+    }
+    if reader.elsewhere {
+        return None;
+    }
+    Some(match reader.found {
+        Some((file, line)) => BindSource::File { file, line },
+        None => BindSource::Unset { last_file: Some(config) },
+    })
+}
+
+struct Reader<'a> {
+    system: &'a dyn System,
+    pid: u32,
+    /// The last line that sets `listen_addresses`: (file, line from 1).
+    found: Option<(String, usize)>,
+    /// A path names another file for the server (`/proc/PID/root`).
+    elsewhere: bool,
+}
+
+impl Reader<'_> {
+    fn read(&mut self, file: &str, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let status = |path: &str| self.system.file_status(path).map(|s| (s.device, s.inode));
+        let theirs = status(&format!("/proc/{}/root{file}", self.pid));
+        if theirs.is_some() && theirs != status(file) {
+            self.elsewhere = true;
+            return;
+        }
+        // Paths from another user's command line and files: regular files
+        // only, never a FIFO or a device.
+        let regular = self.system.file_status(file).is_none_or(|s| s.is_file);
+        let Some(bytes) = self.system.read_regular(file, MAX_FILE).filter(|_| regular) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let directory = file.rsplit_once('/').map_or("", |(d, _)| d);
+        let relative = |path: &str| {
+            if path.starts_with('/') {
+                path.to_string()
+            } else {
+                format!("{directory}/{path}")
+            }
+        };
+        for (index, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            let (name, value) = match line.split_once('=') {
+                Some((name, value)) => (name.trim(), value.trim()),
+                None => line.split_once([' ', '\t']).unwrap_or((line, "")),
+            };
+            let value = value.trim().trim_matches('\'');
+            match setting(name).as_str() {
+                "listen_addresses" => self.found = Some((file.to_string(), index + 1)),
+                "include" | "include_if_exists" => self.read(&relative(value), depth + 1),
+                "include_dir" => {
+                    let included = relative(value);
+                    let mut names: Vec<String> = self
+                        .system
+                        .directory_times(&included)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(name, _)| name)
+                        .filter(|name| name.ends_with(".conf") && !name.starts_with('.'))
+                        .collect();
+                    names.sort();
+                    for name in names {
+                        self.read(&format!("{included}/{name}"), depth + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_command_line_names_the_setting_and_the_files() {
+        let debian = arguments(&args("/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main -c config_file=/etc/postgresql/15/main/postgresql.conf"));
+        assert_eq!(
+            debian,
+            Arguments {
+                listen: None,
+                data_directory: Some("/var/lib/postgresql/15/main".into()),
+                config_file: Some("/etc/postgresql/15/main/postgresql.conf".into()),
+            }
+        );
+        for (line, shown) in [
+            ("postgres -D /d -c listen_addresses=*", "-c listen_addresses=*"),
+            ("postgres -D/d -clisten_addresses=0.0.0.0", "-clisten_addresses=0.0.0.0"),
+            ("postgres --listen-addresses=* -D /d", "--listen-addresses=*"),
+            ("postgres -h 0.0.0.0 -D /d", "-h 0.0.0.0"),
+            ("postgres -i -D /d", "-i"),
+        ] {
+            let found = arguments(&args(line));
+            assert_eq!(found.listen.as_deref(), Some(shown), "{line}");
+            assert_eq!(found.data_directory.as_deref(), Some("/d"), "{line}");
+        }
+        // Another setting's value is not taken for an option.
+        assert_eq!(arguments(&args("postgres -c cluster_name=-i -D /d")).listen, None);
+    }
+}
