@@ -455,6 +455,7 @@ impl CheckSettings {
             Some(text) => {
                 let mut hosts = crate::diagnose::parse_hosts_as_client(
                     &crate::inventory::system::Machine,
+                    client,
                     text,
                     &environment,
                 )
@@ -571,6 +572,7 @@ impl WaitSettings {
             .map(|(position, text)| {
                 crate::diagnose::parse_hosts_as_client(
                     &crate::inventory::system::Machine,
+                    crate::diagnose::Client::Current,
                     text,
                     &environment,
                 )

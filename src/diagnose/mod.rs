@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use crate::inventory::system::System;
 use crate::inventory::{InventoryError, Query};
 use crate::model::Snapshot;
-use crate::target::Host;
+use crate::target::{EndpointError, Host};
 pub use environment::Client;
 pub use probe::{Outcome, ProbeAddress, Reply};
 pub use target::{Target, TargetError};
@@ -349,42 +349,66 @@ pub fn environment_note(used: &[target::FromEnvironment]) -> String {
 /// turn ([`target::postgres_hosts`]), in its order; one for any other.
 pub fn parse_hosts_as_client(
     system: &dyn System,
+    client: Client,
     text: &str,
     environment: &[(String, String)],
 ) -> Result<Vec<target::ClientTarget>, TargetError> {
     match target::postgres_hosts(text, environment)? {
         Some(hosts) => Ok(hosts),
-        None => parse_as_client(system, text, environment).map(|one| vec![one]),
+        None => parse_as_client(system, client, text, environment).map(|one| vec![one]),
     }
 }
 
-/// [`Target::parse_in`], then a `mysql://localhost…` target without a
-/// socket is given the one the MariaDB/MySQL client would use (see
-/// [`target::mysql_localhost_socket`]), read from the option files of the
-/// client whose `environment` this is (its `HOME` and `MYSQL_HOME`).
+/// [`Target::parse_in`], then a `mysql://` target is completed from the
+/// option files of the MariaDB/MySQL client whose `environment` this is
+/// (its `HOME` and `MYSQL_HOME`, its `/etc/mysql/…`: with `--from PID`
+/// read through that process's root): `localhost` without a socket gets
+/// the socket that client would use (see
+/// [`target::mysql_localhost_socket`]), and a TCP target whose URL and
+/// variables give no port gets the option files' `port=`.
 pub fn parse_as_client(
     system: &dyn System,
+    client: Client,
     text: &str,
     environment: &[(String, String)],
 ) -> Result<target::ClientTarget, TargetError> {
     let (mut target, mut used) = Target::parse_in(text, environment)?;
-    if matches!(
+    if !matches!(
         target,
         Target::Service { service: target::Service::Mysql, socket: None, tls: false, .. }
     ) {
-        let variable = |name: &str| {
-            environment
-                .iter()
-                .rev()
-                .find(|(key, value)| key == name && !value.is_empty())
-                .map(|(_, value)| value.as_str())
-        };
-        let socket = crate::audit::mysql_options::client_socket(
-            system,
-            variable("HOME"),
-            variable("MYSQL_HOME"),
-        );
-        used.extend(target::mysql_localhost_socket(&mut target, socket.as_ref()));
+        return Ok((target, used));
+    }
+    let variable = |name: &str| {
+        environment
+            .iter()
+            .rev()
+            .find(|(key, value)| key == name && !value.is_empty())
+            .map(|(_, value)| value.as_str())
+    };
+    let root = match client {
+        Client::Current => String::new(),
+        Client::Process(pid) => format!("/proc/{pid}/root"),
+    };
+    let (home, mysql_home) = (variable("HOME"), variable("MYSQL_HOME"));
+    let socket = crate::audit::mysql_options::client_socket(system, &root, home, mysql_home);
+    used.extend(target::mysql_localhost_socket(&mut target, socket.as_ref()));
+    let port_given = target::mysql_url_has_port(text) || used.iter().any(|u| u.part == "port");
+    if let Target::Service { socket: None, port, .. } = &mut target {
+        let line = crate::audit::mysql_options::client_port(system, &root, home, mysql_home)
+            .filter(|_| !port_given);
+        if let Some(line) = line {
+            *port = crate::target::parse_port(&line.value, crate::target::PortZero::Refused)
+                .map_err(|error| TargetError::OptionFile {
+                    line: format!("port= in [{}] of {} line {}", line.group, line.file, line.line),
+                    source: EndpointError::Port(error),
+                })?;
+            used.push(target::FromEnvironment {
+                part: "port",
+                variable: format!("port= in [{}] of {} line {}", line.group, line.file, line.line),
+                source: target::ClientSource::OptionFile,
+            });
+        }
     }
     Ok((target, used))
 }

@@ -77,6 +77,9 @@ pub enum TargetError {
     /// A keyword/value connection string libpq cannot read.
     #[error("'{text}' is not a libpq connection string: {problem}")]
     Conninfo { text: String, problem: &'static str },
+    /// A line of the client's option files that fills a part is bad.
+    #[error("{line}: {source}")]
+    OptionFile { line: String, source: EndpointError },
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
     /// A client variable that fills a part the URL leaves out is bad.
@@ -1325,6 +1328,14 @@ fn split_authority(rest: &str) -> (&str, &str) {
         Some(index) => (&rest[..index], &rest[index..]),
         None => (rest, ""),
     }
+}
+
+/// Whether a `mysql://` URL names its port (`mysql://root@db:3307/app`).
+pub fn mysql_url_has_port(text: &str) -> bool {
+    let Some((_, rest)) = text.trim().split_once("://") else { return false };
+    let (authority, _) = split_authority(rest);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    authority_has_port(host)
 }
 
 /// Whether `HOST[:PORT]` names a port.

@@ -903,3 +903,78 @@ fn target_session_attrs_are_judged_as_libpq_judges_them() {
     drop(stop_standby);
     drop(stop_read_only);
 }
+
+/// `check --from PID mysql://…` reads the option files that process's
+/// MariaDB/MySQL client reads: `~/.my.cnf` of its `HOME` (not porthole's),
+/// `/etc/mysql/my.cnf` as it sees it (through its root: here a mount
+/// namespace of its own), and says which file and line set the port or
+/// the socket.
+#[test]
+fn check_from_a_process_reads_its_own_mysql_option_files() {
+    if !util::installed("unshare") {
+        util::skip("unshare is not installed");
+        return;
+    }
+    let dir = shared_tempdir();
+    let Some((_server, port)) = crate::audit::start_mariadb(&dir) else { return };
+    let socket = dir.path().join("data/mysqld.sock");
+    // porthole's own HOME says another port: it must not be read.
+    let ours = tempfile::tempdir().expect("home");
+    std::fs::write(ours.path().join(".my.cnf"), "[client]\nport = 1\n").expect(".my.cnf");
+    let theirs = tempfile::tempdir().expect("home");
+    let options = theirs.path().join(".my.cnf");
+    std::fs::write(&options, format!("[client]\nuser = app\nport = {port}\n")).expect(".my.cnf");
+    let client = util::ChildGuard::spawn(
+        Command::new("sleep").arg("60").env_clear().env("HOME", theirs.path()),
+    );
+    let pid = client.pid().to_string();
+    let check = |args: &[&str]| {
+        util::run(util::porthole().env("HOME", ours.path()).env_remove("MYSQL_HOME").args(args))
+    };
+
+    let output = check(&["check", "--json", "--from", &pid, "mysql://root@127.0.0.1/app"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    assert_eq!(json["attempts"][0]["port"], port, "{json:#}");
+    let why = format!("port from port= in [client] of {} line 3", options.display());
+    assert!(json["attempts"][0]["detail"].as_str().unwrap().contains(&why), "{json:#}");
+    // A port in the URL wins.
+    let given = format!("mysql://root@127.0.0.1:{port}/app");
+    let output = check(&["check", "--json", "--from", &pid, &given]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains("port from port="), "{output:?}");
+    drop(client);
+
+    // A client whose /etc/mysql is its own (a mount namespace of its
+    // own): its my.cnf names the socket, and is named as it sees it.
+    let etc = tempfile::tempdir().expect("etc");
+    std::fs::write(etc.path().join("my.cnf"), format!("[client]\nsocket = {}\n", socket.display()))
+        .expect("my.cnf");
+    let script = format!("mount --bind '{}' /etc/mysql && exec sleep 60", etc.path().display());
+    let inside = util::ChildGuard::spawn(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .env_clear()
+            .env("HOME", "/nonexistent"),
+    );
+    let pid = inside.pid().to_string();
+    let mounted = util::eventually(std::time::Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/root/etc/mysql/my.cnf")).is_ok_and(|text| {
+            text.contains("mysqld.sock") && text.contains(&*dir.path().to_string_lossy())
+        }) && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim() == "sleep")
+    });
+    assert!(mounted, "the mount namespace was not set up");
+    let output = check(&["check", "--json", "--from", &pid, "mysql://root@localhost/app"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    // The socket as that process reaches it: through its root.
+    let through_root = format!("/proc/{pid}/root{}", socket.display());
+    assert_eq!(json["attempts"][0]["address"], through_root, "{json:#}");
+    let detail = json["attempts"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("socket from socket= in [client] of /etc/mysql/my.cnf line 2"),
+        "{detail}"
+    );
+    drop(inside);
+}
