@@ -245,7 +245,18 @@ fn judge_session<S: Timed>(
         let mut error = vec![b'E'];
         error.extend_from_slice(&u32::try_from(body.len() + 4).unwrap_or(u32::MAX).to_be_bytes());
         error.extend_from_slice(body);
-        return judge_postgres(&error);
+        // Refused after the authentication (trust for a role that does not
+        // exist): the server is up, and the session was never there to
+        // judge.
+        let mut refused = judge_postgres(&error);
+        if refused.ready {
+            refused.summary = format!(
+                "{}; target_session_attrs={} is judged in a session, and this login got none: not judged",
+                refused.summary,
+                session.name()
+            );
+        }
+        return refused;
     }
     let parameter = |name: &str| {
         found.iter().filter(|(kind, _)| *kind == b'S').find_map(|(_, body)| {

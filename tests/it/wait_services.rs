@@ -856,6 +856,13 @@ fn target_session_attrs_are_judged_as_libpq_judges_them() {
         let ran = run_fix(&command);
         assert_eq!(ran.code, 0, "{command}: {ran:?}");
     }
+    // A login refused after the authentication has no session to judge:
+    // the server is up, and the answer says the setting was not judged.
+    let nobody =
+        format!("postgres://nobody@127.0.0.1:{ro_port}/postgres?target_session_attrs=read-write");
+    let output = porthole_run(&["check", &nobody]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("target_session_attrs=read-write is judged in a session, and this login got none: not judged"), "{output:?}");
     for attrs in ["read-only", "primary", "any", "prefer-standby"] {
         let output = porthole_run(&["check", &ro(attrs)]);
         assert_eq!(output.code, 0, "{attrs}: {output:?}");
