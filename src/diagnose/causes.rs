@@ -904,6 +904,14 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                             },
                             match service {
                                 _ if *tls => " in answer to a TLS ClientHello",
+                                // libpq asks for TLS first over TCP when
+                                // sslmode requires it.
+                                Service::Postgres
+                                    if evidence.target.libpq().sslmode.needs_tls()
+                                        && matches!(attempt.address, ProbeAddress::Ip(_)) =>
+                                {
+                                    " in answer to an SSLRequest"
+                                }
                                 Service::Postgres => " in answer to a StartupMessage",
                                 Service::Redis => " in answer to PING",
                                 Service::Memcached => " in answer to version",

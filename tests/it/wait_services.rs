@@ -795,6 +795,24 @@ fn postgres_without_tls_fails_a_client_that_requires_it() {
     assert_eq!(wait.code, 1, "{wait:?}");
     assert!(wait.stderr.contains("SSL was required"), "{wait:?}");
 
+    // A silent port is named by what was asked: the SSLRequest.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_port = silent.local_addr().unwrap().port();
+    // Accepts and holds the probes' connections without a word (left
+    // behind when the test ends).
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(2).collect();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        drop(held);
+    });
+    let output = porthole_run(&[
+        "check",
+        "--timeout",
+        "300ms",
+        &format!("postgres://127.0.0.1:{silent_port}/x?sslmode=require"),
+    ]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains("sent nothing in answer to an SSLRequest"), "{output:?}");
     // libpq never asks for TLS on a Unix socket.
     let socket = format!(
         "postgres://postgres@/postgres?host={}&port={port}&sslmode=require",
