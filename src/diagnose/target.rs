@@ -952,13 +952,30 @@ fn parse_service(
                 Ok(value)
             }
         };
-        let hostaddr = match parameter(&parameters, "hostaddr").filter(|a| !a.is_empty()) {
-            Some(address) => Some(address.to_string()),
-            None => variables
-                .take("PGHOSTADDR", "address")
-                .map(|value| several_in("PGHOSTADDR", value))
-                .transpose()?,
+        let (hostaddr, place) = match parameter(&parameters, "hostaddr").filter(|a| !a.is_empty()) {
+            Some(address) => (Some(address.to_string()), whole.to_string()),
+            None => (
+                variables
+                    .take("PGHOSTADDR", "address")
+                    .map(|value| several_in("PGHOSTADDR", value))
+                    .transpose()?,
+                "PGHOSTADDR".to_string(),
+            ),
         };
+        // libpq takes a numeric address there, never a name to look up
+        // ("could not parse network address").
+        if let Some(address) = hostaddr.as_deref() {
+            // A link-local address may carry its zone (`fe80::1%eth0`).
+            let numeric = address.split('%').next().unwrap_or_default();
+            if numeric.parse::<std::net::IpAddr>().is_err() {
+                return Err(TargetError::Setting {
+                    name: "hostaddr",
+                    value: address.to_string(),
+                    place,
+                    expected: "a numeric IPv4 or IPv6 address; a name goes in host=".to_string(),
+                });
+            }
+        }
         let decoded_host = percent_decode(host_part, whole)?;
         let host_variable = match parameter(&parameters, "host") {
             None if decoded_host.is_empty() && hostaddr.is_none() => variables
@@ -1709,6 +1726,11 @@ mod tests {
         let (from_variable, used) = Target::parse_in("postgres://db/app", &environment).unwrap();
         assert_eq!(from_variable.libpq().session, SessionAttrs::Primary);
         assert_eq!(used[0].variable, "PGTARGETSESSIONATTRS");
+        assert_eq!(
+            err("postgres:///app?hostaddr=db.example"),
+            "invalid hostaddr 'db.example' in postgres:///app?hostaddr=db.example (expected a numeric IPv4 or IPv6 address; a name goes in host=)"
+        );
+        assert_eq!(ok("postgres:///app?hostaddr=::1").port(), Some(5432));
         assert_eq!(
             err("postgres://db/app?sslmode=on"),
             "invalid sslmode 'on' in postgres://db/app?sslmode=on (expected disable, allow, prefer, require, verify-ca, verify-full)"

@@ -295,6 +295,10 @@ fn a_bad_service_url_is_one_line_without_its_password() {
         (&["check", "postgres:///appdb?port=99999&password=hunter2"][..], "out of range"),
         (&["wait", "http://user:hunter2@127.0.0.1:1/"][..], "credentials"),
         (&["check", "mysql://root:hunter2@[::1:3306"][..], "unclosed '['"),
+        (&["check", "postgres://app:hunter2@/db?hostaddr=db.example"][..], "invalid hostaddr"),
+        (&["wait", "host=db password='hunter2 x' sslmode=on"][..], "invalid sslmode 'on'"),
+        (&["check", "host='db password=hunter2"][..], "unterminated quoted value"),
+        (&["check", "postgres:///db?target_session_attrs=rw&password=hunter2"][..], "read-write"),
     ] {
         let output = porthole_run(args);
         util::assert_usage_error(&output, &format!("{args:?}"));
