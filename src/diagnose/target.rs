@@ -1005,6 +1005,9 @@ fn parse_service(
         };
         let sslmode = match parameter(&parameters, "sslmode").filter(|m| !m.is_empty()) {
             Some(mode) => Some((mode.to_string(), whole.to_string())),
+            // A socket never uses TLS: the variable is not the client's
+            // concern there.
+            None if directory.is_some() => None,
             None => variables.take("PGSSLMODE", "sslmode").map(|m| (m, "PGSSLMODE".to_string())),
         };
         let session = match parameter(&parameters, "target_session_attrs").filter(|m| !m.is_empty())
@@ -1722,6 +1725,9 @@ mod tests {
             Libpq { sslmode: SslMode::Prefer, session: SessionAttrs::Standby }
         );
         assert_eq!(ok(&socket.to_string()), socket);
+        let environment = [("PGSSLMODE".to_string(), "require".to_string())];
+        let (_, used) = Target::parse_in("postgres:///app?host=/run/pg", &environment).unwrap();
+        assert!(used.is_empty(), "PGSSLMODE does not apply to a socket: {used:?}");
         let environment = [("PGTARGETSESSIONATTRS".to_string(), "primary".to_string())];
         let (from_variable, used) = Target::parse_in("postgres://db/app", &environment).unwrap();
         assert_eq!(from_variable.libpq().session, SessionAttrs::Primary);
