@@ -55,6 +55,13 @@ pub enum TargetError {
         "'{whole}' takes its connection from pg_service.conf (?service=): give the host and port in the URL"
     )]
     PostgresService { whole: String },
+    /// `PGSERVICE` in the client's environment: libpq reads the host and
+    /// port the URL leaves out from pg_service.conf, which porthole does
+    /// not.
+    #[error(
+        "PGSERVICE={name} in the environment: libpq takes the host and port the URL leaves out from pg_service.conf, which porthole does not read (give both in the URL)"
+    )]
+    PostgresServiceVariable { name: String },
     #[error("missing socket path in '{whole}' (expected {expected})")]
     MissingSocketPath {
         whole: String,
@@ -952,6 +959,19 @@ fn parse_service(
                 Ok(value)
             }
         };
+        // PGSERVICE names a pg_service.conf section, which libpq reads for
+        // what the URL leaves out before PGHOST and PGPORT.
+        let url_host = !percent_decode(host_part, whole)?.is_empty()
+            || ["host", "hostaddr"].iter().any(|name| parameter(&parameters, name).is_some());
+        let url_port = parameter(&parameters, "port").or(port_part).is_some_and(|p| !p.is_empty());
+        let service_variable = variables
+            .variables
+            .iter()
+            .rev()
+            .find(|(name, value)| name == "PGSERVICE" && !value.is_empty());
+        if let Some((_, name)) = service_variable.filter(|_| !(url_host && url_port)) {
+            return Err(TargetError::PostgresServiceVariable { name: name.clone() });
+        }
         let (hostaddr, place) = match parameter(&parameters, "hostaddr").filter(|a| !a.is_empty()) {
             Some(address) => (Some(address.to_string()), whole.to_string()),
             None => (
@@ -1725,6 +1745,10 @@ mod tests {
             Libpq { sslmode: SslMode::Prefer, session: SessionAttrs::Standby }
         );
         assert_eq!(ok(&socket.to_string()), socket);
+        let service = [("PGSERVICE".to_string(), "prod".to_string())];
+        let error = Target::parse_in("postgres://db/app", &service).unwrap_err();
+        assert!(error.to_string().starts_with("PGSERVICE=prod in the environment"), "{error}");
+        assert!(Target::parse_in("postgres://db:5432/app", &service).is_ok());
         let environment = [("PGSSLMODE".to_string(), "require".to_string())];
         let (_, used) = Target::parse_in("postgres:///app?host=/run/pg", &environment).unwrap();
         assert!(used.is_empty(), "PGSSLMODE does not apply to a socket: {used:?}");

@@ -305,6 +305,12 @@ fn a_bad_service_url_is_one_line_without_its_password() {
         assert!(output.stderr.contains(names), "{args:?}: {output:?}");
         assert!(!output.stderr.contains("hunter2"), "{args:?}: {output:?}");
     }
+    // libpq reads what the URL leaves out from the PGSERVICE section of
+    // pg_service.conf first: not guessed from PGHOST or the defaults.
+    let output =
+        util::run(util::porthole().env("PGSERVICE", "prod").args(["wait", "postgres:///db"]));
+    util::assert_usage_error(&output, "PGSERVICE");
+    assert!(output.stderr.contains("PGSERVICE=prod in the environment"), "{output:?}");
 }
 
 #[test]
