@@ -2873,11 +2873,36 @@ fn postgres_setting(
     let auto =
         config.data.as_ref().map(|d| format!("{}/postgresql.auto.conf", d.trim_end_matches('/')));
     let mut found = None;
+    let status = |path: &str| evidence.system.file_status(path);
     for file in std::iter::once(config.file.clone()).chain(auto) {
-        let Some(text) = evidence.system.read_text(&file) else { continue };
+        // The paths come from another user's command line: regular files
+        // only (a FIFO would block), not larger than a configuration gets,
+        // and only when the server sees the same file (not a container's
+        // own).
+        let theirs = status(&format!("/proc/{}/root{file}", config.pid));
+        let ours = status(&file);
+        let same = |a: &Option<crate::inventory::system::FileStatus>,
+                    b: &Option<crate::inventory::system::FileStatus>| {
+            a.as_ref().map(|s| (s.device, s.inode)) == b.as_ref().map(|s| (s.device, s.inode))
+        };
+        if theirs.is_some() && !same(&theirs, &ours) {
+            return None;
+        }
+        if !ours.as_ref().is_some_and(|s| s.is_file) {
+            continue;
+        }
+        let Some(bytes) = evidence.system.read_regular(&file, 1 << 20) else { continue };
+        let text = String::from_utf8_lossy(&bytes);
         for (index, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or_default().trim();
-            let Some(rest) = line.strip_prefix(name) else { continue };
+            // Parameter names are case-insensitive.
+            let Some(rest) = line
+                .get(..name.len())
+                .filter(|start| start.eq_ignore_ascii_case(name))
+                .map(|_| &line[name.len()..])
+            else {
+                continue;
+            };
             let rest = rest.trim_start();
             if !(rest.starts_with('=')
                 || rest.starts_with(|c: char| !c.is_alphanumeric() && c != '_'))
