@@ -89,6 +89,7 @@ pub fn bind_address(system: &dyn System, pid: u32, cmdline: &[String]) -> Option
     let mut reader = Reader {
         system,
         pid: Some(pid),
+        root: String::new(),
         group: server_group,
         option: is_bind_address,
         found: None,
@@ -142,8 +143,41 @@ fn is_socket(name: &str) -> bool {
 /// See: <https://mariadb.com/kb/en/configuring-mariadb-with-option-files/>
 pub fn client_socket(
     system: &dyn System,
+    root: &str,
     home: Option<&str>,
     mysql_home: Option<&str>,
+) -> Option<OptionLine> {
+    client_option(system, root, home, mysql_home, is_socket)
+}
+
+/// The `port=` the `mariadb`/`mysql` client reads from its option files,
+/// found as [`client_socket`] finds the socket.
+pub fn client_port(
+    system: &dyn System,
+    root: &str,
+    home: Option<&str>,
+    mysql_home: Option<&str>,
+) -> Option<OptionLine> {
+    client_option(system, root, home, mysql_home, is_port)
+}
+
+/// Whether `name` is the client's port option.
+fn is_port(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase().replace('_', "-");
+    name == "port" || name == "loose-port"
+}
+
+/// The last line of `option` in a client group of the client's option
+/// files. `root` is the client's root directory as seen from here
+/// (`/proc/PID/root` for another process, which may be in a container;
+/// empty for porthole's own): the files are read there and named as the
+/// client sees them.
+fn client_option(
+    system: &dyn System,
+    root: &str,
+    home: Option<&str>,
+    mysql_home: Option<&str>,
+    option: fn(&str) -> bool,
 ) -> Option<OptionLine> {
     let files: Vec<String> = ["/etc/my.cnf".to_string(), "/etc/mysql/my.cnf".to_string()]
         .into_iter()
@@ -153,8 +187,9 @@ pub fn client_socket(
     let mut reader = Reader {
         system,
         pid: None,
+        root: root.to_string(),
         group: client_group,
-        option: is_socket,
+        option,
         found: None,
         last_file: None,
         elsewhere: false,
@@ -170,6 +205,9 @@ struct Reader<'a> {
     /// The server whose files these are: a path that names another file
     /// for it (`/proc/PID/root`) is not read.
     pid: Option<u32>,
+    /// The reader's root directory as seen from here (`/proc/PID/root`),
+    /// put before every path read; the paths named stay the reader's.
+    root: String,
     /// Whether a group is read by the program.
     group: fn(&str) -> bool,
     /// Whether an option name is the one looked for.
@@ -199,8 +237,9 @@ impl Reader<'_> {
         // The paths come from another user's command line: a FIFO would
         // block the audit and `/dev/zero` fill its memory. Regular files
         // only, and not larger than an option file gets.
-        let regular = self.system.file_status(file).is_none_or(|s| s.is_file);
-        let Some(bytes) = self.system.read_regular(file, MAX_FILE).filter(|_| regular) else {
+        let here = format!("{}{file}", self.root);
+        let regular = self.system.file_status(&here).is_none_or(|s| s.is_file);
+        let Some(bytes) = self.system.read_regular(&here, MAX_FILE).filter(|_| regular) else {
             return;
         };
         let text = String::from_utf8_lossy(&bytes);
@@ -212,7 +251,7 @@ impl Reader<'_> {
                 let directory = included.trim().trim_end_matches('/');
                 let mut names: Vec<String> = self
                     .system
-                    .directory_times(directory)
+                    .directory_times(&format!("{}{directory}", self.root))
                     .unwrap_or_default()
                     .into_iter()
                     .map(|(name, _)| name)
@@ -318,7 +357,7 @@ mod tests {
             "/etc/mysql/my.cnf".into(),
             b"[client-server]\nsocket = /run/mysqld/mysqld.sock\n[mysqld]\nsocket=/srv/server.sock\n".to_vec(),
         );
-        let found = client_socket(&system, None, None).expect("a socket line");
+        let found = client_socket(&system, "", None, None).expect("a socket line");
         assert_eq!(
             (found.file.as_str(), found.line, found.group.as_str(), found.value.as_str()),
             ("/etc/mysql/my.cnf", 2, "client-server", "/run/mysqld/mysqld.sock")
@@ -327,15 +366,30 @@ mod tests {
             "/home/ci/.my.cnf".into(),
             b"[client]\nuser=ci\nsocket=\"/tmp/my sock\"  # ours\n".to_vec(),
         );
-        let found = client_socket(&system, Some("/home/ci"), None).expect("a socket line");
+        let found = client_socket(&system, "", Some("/home/ci"), None).expect("a socket line");
         assert_eq!(
             (found.file.as_str(), found.value.as_str()),
             ("/home/ci/.my.cnf", "/tmp/my sock")
         );
+        // Another process's files are read through its root, and named as
+        // it sees them; so is its port.
+        let mut container = Scripted::default();
+        container.files.insert(
+            "/proc/7/root/etc/mysql/my.cnf".into(),
+            b"[client]\nport = 3307\nsocket = /run/theirs.sock\n".to_vec(),
+        );
+        let found = client_socket(&container, "/proc/7/root", None, None).expect("theirs");
+        assert_eq!(
+            (found.file.as_str(), found.value.as_str()),
+            ("/etc/mysql/my.cnf", "/run/theirs.sock")
+        );
+        let port = client_port(&container, "/proc/7/root", None, None).expect("a port line");
+        assert_eq!((port.line, port.value.as_str()), (2, "3307"));
+        assert_eq!(client_port(&container, "", None, None), None);
         // A server group's socket is the server's, not the client's.
         let mut server_only = Scripted::default();
         server_only.files.insert("/etc/my.cnf".into(), b"[mysqld]\nsocket=/x.sock\n".to_vec());
-        assert_eq!(client_socket(&server_only, None, None), None);
+        assert_eq!(client_socket(&server_only, "", None, None), None);
     }
 
     #[test]

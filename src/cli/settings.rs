@@ -455,6 +455,7 @@ impl CheckSettings {
             Some(text) => {
                 let mut hosts = crate::diagnose::parse_hosts_as_client(
                     &crate::inventory::system::Machine,
+                    client,
                     text,
                     &environment,
                 )
@@ -571,6 +572,7 @@ impl WaitSettings {
             .map(|(position, text)| {
                 crate::diagnose::parse_hosts_as_client(
                     &crate::inventory::system::Machine,
+                    crate::diagnose::Client::Current,
                     text,
                     &environment,
                 )
@@ -600,7 +602,16 @@ impl WaitSettings {
             }
             any = any || !down;
         }
-        let (targets, from_environment): (Vec<_>, Vec<_>) = hosts.into_iter().flatten().unzip();
+        let (mut targets, from_environment): (Vec<_>, Vec<_>) = hosts.into_iter().flatten().unzip();
+        // prefer-standby decides which host the client takes, not whether
+        // it connects: once any host takes it, it is connected.
+        for target in &mut targets {
+            if let crate::diagnose::Target::Service { libpq, .. } = target {
+                if libpq.session == crate::diagnose::target::SessionAttrs::PreferStandby {
+                    libpq.session = crate::diagnose::target::SessionAttrs::Any;
+                }
+            }
+        }
         // An HTTP answer is judged by them; a bare TCP or Unix target, or
         // `--down` (nothing accepts connections), never asks: left unused,
         // they would make a wait "ready" that was meant to check more.

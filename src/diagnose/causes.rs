@@ -861,8 +861,14 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                     let message = answer.message.as_deref().unwrap_or_default();
                     causes.push(service_refused(evidence, attempt, message, &serving))
                 }
-                (Reply::Service(answer), Target::Service { tls_off: true, .. })
-                    if super::service_probe::refused_without_tls(answer) =>
+                (Reply::Service(answer), Target::Service { .. })
+                    if super::service_probe::refused_by_libpq(answer).is_some() =>
+                {
+                    causes.push(libpq_refused(evidence, attempt, answer, &serving))
+                }
+                (Reply::Service(answer), Target::Service { libpq, .. })
+                    if libpq.sslmode == super::target::SslMode::Disable
+                        && super::service_probe::refused_without_tls(answer) =>
                 {
                     causes.push(tls_required(evidence, attempt, answer, &serving))
                 }
@@ -898,6 +904,14 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                             },
                             match service {
                                 _ if *tls => " in answer to a TLS ClientHello",
+                                // libpq asks for TLS first over TCP when
+                                // sslmode requires it.
+                                Service::Postgres
+                                    if evidence.target.libpq().sslmode.needs_tls()
+                                        && matches!(attempt.address, ProbeAddress::Ip(_)) =>
+                                {
+                                    " in answer to an SSLRequest"
+                                }
                                 Service::Postgres => " in answer to a StartupMessage",
                                 Service::Redis => " in answer to PING",
                                 Service::Memcached => " in answer to version",
@@ -1059,7 +1073,7 @@ fn service_on_a_socket(system: &dyn System, target: &Target) -> Option<(String, 
         database: database.clone(),
         socket: Some(path.into()),
         tls: false,
-        tls_off: false,
+        libpq: super::target::Libpq::default(),
     };
     let quoted = crate::shell::word(&through_socket.to_string()).into_owned();
     Some((
@@ -2776,10 +2790,10 @@ fn tls_required(
     let mut fix = vec![Fix::step(
         "drop sslmode=disable from the client's connection settings (URL, PGSSLMODE): libpq's default, prefer, uses TLS when the server offers it",
     )];
-    if let Target::Service { tls_off: true, .. } = evidence.target {
+    if let Target::Service { .. } = evidence.target {
         let mut prefer = evidence.target.clone();
-        if let Target::Service { tls_off, .. } = &mut prefer {
-            *tls_off = false;
+        if let Target::Service { libpq, .. } = &mut prefer {
+            libpq.sslmode = super::target::SslMode::Prefer;
         }
         let url = crate::shell::word(&prefer.to_string()).into_owned();
         fix.push(Fix::command(format!(
@@ -2799,6 +2813,228 @@ fn tls_required(
         evidence: lines,
         fix,
     }
+}
+
+/// The configuration of the PostgreSQL server that holds a listener: its
+/// pid, its `postgresql.conf` (`-c config_file=`, else the data
+/// directory's, from `-D` or its `PGDATA`) and its data directory.
+struct PostgresConfig {
+    pid: u32,
+    file: String,
+    data: Option<String>,
+}
+
+fn postgres_config(evidence: &Evidence, serving: &[&Socket]) -> Option<PostgresConfig> {
+    let pid = serving.iter().flat_map(|listener| listener.owners.iter()).next().copied()?;
+    let process = evidence.snapshot.processes.get(&pid)?;
+    let mut data = None;
+    let mut file = None;
+    let mut arguments = process.cmdline.iter().skip(1);
+    while let Some(argument) = arguments.next() {
+        let setting = match argument.as_str() {
+            "-D" => {
+                data = arguments.next().cloned();
+                continue;
+            }
+            "-c" => arguments.next().map(String::as_str),
+            other => other.strip_prefix("--"),
+        };
+        if let Some(path) = argument.strip_prefix("-D").filter(|p| !p.is_empty()) {
+            data = Some(path.to_string());
+        }
+        let Some((name, value)) = setting.and_then(|s| s.split_once('=')) else { continue };
+        match name.replace('-', "_").as_str() {
+            "config_file" => file = Some(value.to_string()),
+            "pgdata" => data = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    if data.is_none() {
+        let environment = Client::Process(pid).environment(evidence.system);
+        data = environment.into_iter().rev().find(|(name, _)| name == "PGDATA").map(|(_, v)| v);
+    }
+    // A relative path is the server's own working directory's: not
+    // named here.
+    let data = data.filter(|d| d.starts_with('/'));
+    let file = file.filter(|f| f.starts_with('/')).or_else(|| {
+        data.as_ref().map(|d| format!("{}/postgresql.conf", d.trim_end_matches('/')))
+    })?;
+    Some(PostgresConfig { pid, file, data })
+}
+
+/// The last line of the server's configuration files that sets `name`
+/// (`postgresql.conf`, then `postgresql.auto.conf`, which ALTER SYSTEM
+/// writes and the server reads last): the file, line number and value.
+fn postgres_setting(
+    evidence: &Evidence,
+    config: &PostgresConfig,
+    name: &str,
+) -> Option<(String, usize, String)> {
+    let auto =
+        config.data.as_ref().map(|d| format!("{}/postgresql.auto.conf", d.trim_end_matches('/')));
+    let mut found = None;
+    let status = |path: &str| evidence.system.file_status(path);
+    for file in std::iter::once(config.file.clone()).chain(auto) {
+        // The paths come from another user's command line: regular files
+        // only (a FIFO would block), not larger than a configuration gets,
+        // and only when the server sees the same file (not a container's
+        // own).
+        let theirs = status(&format!("/proc/{}/root{file}", config.pid));
+        let ours = status(&file);
+        let same = |a: &Option<crate::inventory::system::FileStatus>,
+                    b: &Option<crate::inventory::system::FileStatus>| {
+            a.as_ref().map(|s| (s.device, s.inode)) == b.as_ref().map(|s| (s.device, s.inode))
+        };
+        if theirs.is_some() && !same(&theirs, &ours) {
+            return None;
+        }
+        if !ours.as_ref().is_some_and(|s| s.is_file) {
+            continue;
+        }
+        let Some(bytes) = evidence.system.read_regular(&file, 1 << 20) else { continue };
+        let text = String::from_utf8_lossy(&bytes);
+        for (index, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            // Parameter names are case-insensitive.
+            let Some(rest) = line
+                .get(..name.len())
+                .filter(|start| start.eq_ignore_ascii_case(name))
+                .map(|_| &line[name.len()..])
+            else {
+                continue;
+            };
+            let rest = rest.trim_start();
+            if !(rest.starts_with('=')
+                || rest.starts_with(|c: char| !c.is_alphanumeric() && c != '_'))
+            {
+                continue;
+            }
+            let value = rest.trim_start_matches('=').trim().trim_matches('\'').to_string();
+            found = Some((file.clone(), index + 1, value));
+        }
+    }
+    found
+}
+
+/// A PostgreSQL that answered, refused by libpq itself: no TLS for an
+/// `sslmode` that requires it, or a session that does not qualify for
+/// `target_session_attrs`. The fix is on the server's side (its
+/// configuration file, named when it is local) or the client's (the
+/// setting, checked again as such a client connects).
+fn libpq_refused(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    answer: &ServiceAnswer,
+    serving: &[&Socket],
+) -> Cause {
+    let words = super::service_probe::refused_by_libpq(answer).unwrap_or_default();
+    let message = answer.message.as_deref().unwrap_or_default();
+    let mut lines = attempt_and_listeners(evidence, attempt, serving);
+    let config = postgres_config(evidence, serving);
+    let libpq = evidence.target.libpq();
+    let check_as = |changed: super::target::Libpq, variable: &str, comment: &str| {
+        let mut target = evidence.target.clone();
+        if let Target::Service { libpq, .. } = &mut target {
+            *libpq = changed;
+        }
+        let url = crate::shell::word(&target.to_string()).into_owned();
+        Fix::command(format!("{variable}porthole check {url}   # {comment}"))
+    };
+    // The signal is sent as root or as the server's user: as is when this
+    // is either, through sudo where it is installed, else in words.
+    let reload = |config: &PostgresConfig, file: &str| {
+        let server_uid = evidence.snapshot.processes.get(&config.pid).map(|p| p.uid);
+        let own = evidence.owner.is_some_and(|(uid, _)| uid == 0 || Some(uid) == server_uid);
+        let line =
+            format!("kill -HUP {}   # PostgreSQL rereads {file} (no restart needed)", config.pid);
+        if own {
+            Fix::command(line)
+        } else if ["/usr/bin/sudo", "/bin/sudo"].iter().any(|p| evidence.system.exists(p)) {
+            Fix::command(format!("sudo {line}"))
+        } else {
+            Fix::step(format!(
+                "as root or the server's user, send it SIGHUP (kill -HUP {}): PostgreSQL rereads {file}",
+                config.pid
+            ))
+        }
+    };
+    let mut fix = Vec::new();
+    let summary = if words == super::service_probe::NO_TLS {
+        if let Some(config) = &config {
+            lines.push(format!("the server's configuration: {}", config.file));
+            fix.push(Fix::step(format!(
+                "turn TLS on in {}: ssl = on, with ssl_cert_file and ssl_key_file naming a certificate and key the server's user can read",
+                config.file
+            )));
+            fix.push(reload(config, &config.file));
+        } else {
+            fix.push(Fix::step("turn TLS on in the server's postgresql.conf: ssl = on, with ssl_cert_file and ssl_key_file naming a certificate and key, then reload it (SELECT pg_reload_conf())"));
+        }
+        fix.push(Fix::step(format!(
+            "or let the client go on without TLS: drop sslmode={} from its connection settings (URL, PGSSLMODE), as libpq's default, prefer, does",
+            libpq.sslmode.name()
+        )));
+        fix.push(check_as(
+            super::target::Libpq { sslmode: super::target::SslMode::Prefer, ..libpq },
+            "PGSSLMODE=prefer ",
+            "as such a client connects",
+        ));
+        format!(
+            "PostgreSQL at {} does not speak TLS (it answered N to an SSLRequest), and the target requires it (sslmode={}): libpq fails with \"{NO}\"",
+            attempt.address,
+            libpq.sslmode.name(),
+            NO = super::service_probe::NO_TLS,
+        )
+    } else {
+        let session = libpq.session;
+        let read_only_setting = message.contains("default_transaction_read_only = on")
+            || message.contains("transaction_read_only = on");
+        let standby = message.contains("in_hot_standby = on");
+        match words {
+            "session is read-only" if read_only_setting && !standby => {
+                let set = config.as_ref().and_then(|config| {
+                    postgres_setting(evidence, config, "default_transaction_read_only")
+                        .map(|found| (config, found))
+                });
+                match set {
+                    Some((config, (file, line, value))) => {
+                        lines.push(format!(
+                            "default_transaction_read_only = {value} at {file} line {line}"
+                        ));
+                        fix.push(Fix::step(format!(
+                            "set default_transaction_read_only = off at {file} line {line} (it makes every session read-only)"
+                        )));
+                        fix.push(reload(config, &file));
+                    }
+                    None => fix.push(Fix::step(
+                        "default_transaction_read_only is on for this session: find where (SELECT source, sourcefile, sourceline FROM pg_settings WHERE name = 'default_transaction_read_only'; ALTER DATABASE … SET, ALTER ROLE … SET, or the client's PGOPTIONS) and turn it off there",
+                    )),
+                }
+            }
+            "session is read-only" | "server is in hot standby mode" => fix.push(Fix::step(
+                "the server is a standby (in recovery): point the client at the primary (add its host to the URL; libpq tries them in turn), or promote this one",
+            )),
+            "server is not in hot standby mode" => {
+                fix.push(Fix::step(
+                    "the server is a primary: add a standby's host to the URL (libpq tries them in turn), or take the primary when no standby is up with prefer-standby",
+                ));
+                fix.push(check_as(
+                    super::target::Libpq { session: super::target::SessionAttrs::PreferStandby, ..libpq },
+                    "",
+                    "as a client with target_session_attrs=prefer-standby connects",
+                ));
+            }
+            _ => fix.push(Fix::step(
+                "the server is read-write: point the client at a standby or a read-only server (add its host to the URL; libpq tries them in turn)",
+            )),
+        }
+        format!(
+            "PostgreSQL at {} takes the login, but libpq drops the session for target_session_attrs={}: \"{words}\"",
+            attempt.address,
+            session.name()
+        )
+    };
+    Cause { id: CauseId::ServiceRefused, severity: Severity::Error, summary, evidence: lines, fix }
 }
 
 /// A service that accepted the connection and said, in its own protocol,

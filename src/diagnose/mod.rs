@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use crate::inventory::system::System;
 use crate::inventory::{InventoryError, Query};
 use crate::model::Snapshot;
-use crate::target::Host;
+use crate::target::{EndpointError, Host};
 pub use environment::Client;
 pub use probe::{Outcome, ProbeAddress, Reply};
 pub use target::{Target, TargetError};
@@ -167,7 +167,11 @@ pub fn diagnose_in(
 }
 
 fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, DiagnoseError> {
-    if !request.then.is_empty() {
+    let prefer_standby = request
+        .target
+        .as_ref()
+        .is_some_and(|target| target.libpq().session == target::SessionAttrs::PreferStandby);
+    if !request.then.is_empty() || prefer_standby {
         return diagnose_in_turn(system, request);
     }
     let mut diagnosis = Diagnosis {
@@ -226,25 +230,64 @@ fn diagnose_in_turn(system: &dyn System, request: &Request) -> Result<Diagnosis,
             .chain(request.then.iter().map(|(target, used)| (Some(target.clone()), used.clone())))
             .collect();
     let total = hosts.len();
-    let mut results = Vec::new();
-    for (index, (target, from_environment)) in hosts.into_iter().enumerate() {
-        let label = target.as_ref().map(ToString::to_string).unwrap_or_default();
-        let one = Request {
-            target,
-            from_environment,
-            // A bind is asked once, with the first host.
-            bind: request.bind.filter(|_| index == 0),
-            then: Vec::new(),
-            ..request.clone()
-        };
-        let diagnosis = diagnose_here(system, &one)?;
-        let ok = diagnosis.ok;
-        results.push((label, diagnosis));
-        if ok {
-            break;
+    let prefer_standby = hosts
+        .first()
+        .and_then(|(target, _)| target.as_ref())
+        .is_some_and(|target| target.libpq().session == target::SessionAttrs::PreferStandby);
+    // prefer-standby: libpq tries every host for a standby, then every
+    // host again for any session.
+    let pass = |session: Option<target::SessionAttrs>| {
+        let mut results = Vec::new();
+        for (index, (target, from_environment)) in hosts.iter().cloned().enumerate() {
+            let label = target.as_ref().map(ToString::to_string).unwrap_or_default();
+            let target = target.map(|mut target| {
+                if let (Target::Service { libpq, .. }, Some(session)) = (&mut target, session) {
+                    libpq.session = session;
+                }
+                target
+            });
+            let one = Request {
+                target,
+                from_environment,
+                // A bind is asked once, with the first host.
+                bind: request.bind.filter(|_| index == 0),
+                then: Vec::new(),
+                ..request.clone()
+            };
+            let diagnosis = diagnose_here(system, &one)?;
+            let ok = diagnosis.ok;
+            results.push((label, diagnosis));
+            if ok {
+                break;
+            }
+        }
+        Ok::<_, DiagnoseError>(results)
+    };
+    if !prefer_standby {
+        return Ok(in_turn(pass(None)?, total));
+    }
+    let mut results = pass(Some(target::SessionAttrs::Standby))?;
+    let mut note = None;
+    if !results.iter().any(|(_, diagnosis)| diagnosis.ok) {
+        results = pass(Some(target::SessionAttrs::Any))?;
+        note = Some(format!(
+            "no host is a standby: with target_session_attrs=prefer-standby the client then takes any {}",
+            if total == 1 { "session the host gives" } else { "host, in the same order" }
+        ));
+    }
+    let mut diagnosis = match results.len() {
+        1 if total == 1 => results.pop().expect("one host").1,
+        _ => in_turn(results, total),
+    };
+    if let Some(note) = note {
+        for attempt in &mut diagnosis.attempts {
+            attempt.detail = format!("{}; {note}", attempt.detail);
+        }
+        for cause in &mut diagnosis.causes {
+            cause.evidence.push(note.clone());
         }
     }
-    Ok(in_turn(results, total))
+    Ok(diagnosis)
 }
 
 /// One diagnosis of hosts tried in turn (see `diagnose_in_turn`):
@@ -306,42 +349,66 @@ pub fn environment_note(used: &[target::FromEnvironment]) -> String {
 /// turn ([`target::postgres_hosts`]), in its order; one for any other.
 pub fn parse_hosts_as_client(
     system: &dyn System,
+    client: Client,
     text: &str,
     environment: &[(String, String)],
 ) -> Result<Vec<target::ClientTarget>, TargetError> {
     match target::postgres_hosts(text, environment)? {
         Some(hosts) => Ok(hosts),
-        None => parse_as_client(system, text, environment).map(|one| vec![one]),
+        None => parse_as_client(system, client, text, environment).map(|one| vec![one]),
     }
 }
 
-/// [`Target::parse_in`], then a `mysql://localhost…` target without a
-/// socket is given the one the MariaDB/MySQL client would use (see
-/// [`target::mysql_localhost_socket`]), read from the option files of the
-/// client whose `environment` this is (its `HOME` and `MYSQL_HOME`).
+/// [`Target::parse_in`], then a `mysql://` target is completed from the
+/// option files of the MariaDB/MySQL client whose `environment` this is
+/// (its `HOME` and `MYSQL_HOME`, its `/etc/mysql/…`: with `--from PID`
+/// read through that process's root): `localhost` without a socket gets
+/// the socket that client would use (see
+/// [`target::mysql_localhost_socket`]), and a TCP target whose URL and
+/// variables give no port gets the option files' `port=`.
 pub fn parse_as_client(
     system: &dyn System,
+    client: Client,
     text: &str,
     environment: &[(String, String)],
 ) -> Result<target::ClientTarget, TargetError> {
     let (mut target, mut used) = Target::parse_in(text, environment)?;
-    if matches!(
+    if !matches!(
         target,
         Target::Service { service: target::Service::Mysql, socket: None, tls: false, .. }
     ) {
-        let variable = |name: &str| {
-            environment
-                .iter()
-                .rev()
-                .find(|(key, value)| key == name && !value.is_empty())
-                .map(|(_, value)| value.as_str())
-        };
-        let socket = crate::audit::mysql_options::client_socket(
-            system,
-            variable("HOME"),
-            variable("MYSQL_HOME"),
-        );
-        used.extend(target::mysql_localhost_socket(&mut target, socket.as_ref()));
+        return Ok((target, used));
+    }
+    let variable = |name: &str| {
+        environment
+            .iter()
+            .rev()
+            .find(|(key, value)| key == name && !value.is_empty())
+            .map(|(_, value)| value.as_str())
+    };
+    let root = match client {
+        Client::Current => String::new(),
+        Client::Process(pid) => format!("/proc/{pid}/root"),
+    };
+    let (home, mysql_home) = (variable("HOME"), variable("MYSQL_HOME"));
+    let socket = crate::audit::mysql_options::client_socket(system, &root, home, mysql_home);
+    used.extend(target::mysql_localhost_socket(&mut target, socket.as_ref()));
+    let port_given = target::mysql_url_has_port(text) || used.iter().any(|u| u.part == "port");
+    if let Target::Service { socket: None, port, .. } = &mut target {
+        let line = crate::audit::mysql_options::client_port(system, &root, home, mysql_home)
+            .filter(|_| !port_given);
+        if let Some(line) = line {
+            *port = crate::target::parse_port(&line.value, crate::target::PortZero::Refused)
+                .map_err(|error| TargetError::OptionFile {
+                    line: format!("port= in [{}] of {} line {}", line.group, line.file, line.line),
+                    source: EndpointError::Port(error),
+                })?;
+            used.push(target::FromEnvironment {
+                part: "port",
+                variable: format!("port= in [{}] of {} line {}", line.group, line.file, line.line),
+                source: target::ClientSource::OptionFile,
+            });
+        }
     }
     Ok((target, used))
 }
@@ -589,19 +656,21 @@ pub fn probe_address_open(
                 _ => first,
             }
         }
-        Target::Service { service, user, database, tls, tls_off, .. } => {
+        Target::Service { service, user, database, tls, libpq, .. } => {
             let question = ServiceQuestion {
                 service: *service,
                 user: user.as_deref(),
                 database: database.as_deref(),
                 tls: *tls,
                 host: target.host().map_or_else(|| "localhost".to_string(), Host::to_string),
+                libpq: *libpq,
+                tcp: matches!(address, ProbeAddress::Ip(_)),
             };
             let reply = ask_service(&question, &mut stream, address, timeout, deadline);
             match reply {
                 // Refused for asking without TLS: so is a client that
                 // never asks with it.
-                Reply::Service(answer) if *tls_off => {
+                Reply::Service(answer) if libpq.sslmode == target::SslMode::Disable => {
                     Reply::Service(service_probe::without_tls(answer))
                 }
                 other => other,
@@ -630,6 +699,23 @@ struct ServiceQuestion<'a> {
     tls: bool,
     /// The name a TLS handshake gives the server.
     host: String,
+    /// libpq's `sslmode` and `target_session_attrs` (PostgreSQL).
+    libpq: target::Libpq,
+    /// Over TCP, where libpq asks for TLS (never on a Unix socket).
+    tcp: bool,
+}
+
+impl ServiceQuestion<'_> {
+    /// The PostgreSQL part of the question, with `libpq`'s settings.
+    fn postgres(&self, libpq: target::Libpq) -> service_probe::PostgresQuestion<'_> {
+        service_probe::PostgresQuestion {
+            user: self.user,
+            database: self.database,
+            libpq,
+            tcp: self.tcp,
+            host: &self.host,
+        }
+    }
 }
 
 /// Asks a service target in its protocol. A port that gives no answer (or,
@@ -653,7 +739,7 @@ fn ask_service(
         let half = deadline.saturating_duration_since(Instant::now()) / 2;
         service_probe::redis_tls(stream, &question.host, Instant::now() + half)
     } else {
-        service_probe::ask(stream, service, question.user, question.database, deadline)
+        service_probe::ask(stream, service, &question.postgres(question.libpq), deadline)
     };
     let silent = matches!(first, Reply::Closed | Reply::Reset | Reply::Silent);
     let other_protocol = matches!(&first, Reply::Service(answer) if !answer.speaks);
@@ -669,7 +755,14 @@ fn ask_service(
     }
     let Some(mut again) = probe::connect(address, remaining).stream else { return first };
     if question.tls {
-        match service_probe::ask(&mut again, service, None, None, deadline) {
+        let plain = service_probe::PostgresQuestion {
+            user: None,
+            database: None,
+            libpq: target::Libpq::default(),
+            tcp: question.tcp,
+            host: &question.host,
+        };
+        match service_probe::ask(&mut again, service, &plain, deadline) {
             Reply::Service(answer) if answer.speaks => {
                 Reply::Service(service_probe::plain_only(service))
             }
@@ -793,6 +886,8 @@ mod tests {
             database: None,
             tls: false,
             host: "localhost".to_string(),
+            libpq: target::Libpq::default(),
+            tcp: true,
         };
         let mut stream = probe::connect(&address, Duration::from_secs(1)).stream.expect("up");
         let timeout = Duration::from_secs(30);

@@ -32,51 +32,327 @@ use std::io::{Read, Write};
 use std::time::Instant;
 
 use super::probe::{io_reply, printable, Stream};
-use super::target::Service;
-use crate::audit::probes::postgres::{startup_message, TERMINATE};
+use super::target::{Libpq, Service, SessionAttrs};
+use crate::audit::probes::postgres::{startup_message, SSL_REQUEST, TERMINATE};
 use crate::model::diagnosis::{Reply, ServiceAnswer};
 
 /// The most a first reply is read to: every answer judged here is small.
 const MAX_REPLY: usize = 8192;
 
+/// What libpq says when the server answers `N` to its SSLRequest and
+/// `sslmode` requires TLS.
+pub const NO_TLS: &str = "server does not support SSL, but SSL was required";
+
+/// A stream whose reads can be bounded by a deadline: the connection
+/// itself, or TLS over it.
+trait Timed: Read + Write {
+    fn until(&mut self, deadline: Instant) -> std::io::Result<()>;
+}
+
+impl Timed for Stream {
+    fn until(&mut self, deadline: Instant) -> std::io::Result<()> {
+        self.set_read_timeout(deadline)
+    }
+}
+
+impl Timed for rustls::Stream<'_, rustls::ClientConnection, Stream> {
+    fn until(&mut self, deadline: Instant) -> std::io::Result<()> {
+        self.sock.set_read_timeout(deadline)
+    }
+}
+
+/// What a PostgreSQL question needs beyond the stream.
+pub struct PostgresQuestion<'a> {
+    pub user: Option<&'a str>,
+    pub database: Option<&'a str>,
+    pub libpq: Libpq,
+    /// Over TCP (libpq asks for TLS there only).
+    pub tcp: bool,
+    /// The name a TLS handshake gives the server.
+    pub host: &'a str,
+}
+
 /// Asks `service` over `stream` whether it takes clients, within `deadline`.
 pub fn ask(
     stream: &mut Stream,
     service: Service,
-    user: Option<&str>,
-    database: Option<&str>,
+    postgres_question: &PostgresQuestion<'_>,
     deadline: Instant,
 ) -> Reply {
     match service {
-        Service::Postgres => postgres(stream, user, database, deadline),
+        Service::Postgres => postgres(stream, postgres_question, deadline),
         Service::Redis => ask_line(stream, deadline, b"PING\r\n", judge_redis),
         Service::Mysql => mysql(stream, deadline),
         Service::Memcached => ask_line(stream, deadline, b"version\r\n", judge_memcached),
     }
 }
 
-fn postgres(
-    stream: &mut Stream,
-    user: Option<&str>,
-    database: Option<&str>,
+/// Asks PostgreSQL as libpq would with the question's settings: an
+/// SSLRequest first when `sslmode` requires TLS (over TCP), then the
+/// startup (inside TLS when the server took the request), then, when
+/// `target_session_attrs` asks for a kind of session, what the session is.
+fn postgres(stream: &mut Stream, question: &PostgresQuestion<'_>, deadline: Instant) -> Reply {
+    let user = question.user.unwrap_or("postgres");
+    let startup = startup_message(user, question.database.unwrap_or(user), "porthole");
+    let session = question.libpq.session;
+    if !(question.tcp && question.libpq.sslmode.needs_tls()) {
+        return login(stream, &startup, session, deadline);
+    }
+    if let Err(error) = stream.write_all(&SSL_REQUEST) {
+        return io_reply(&error);
+    }
+    // One byte, `S` or `N`; an old server answers with an ErrorResponse.
+    let complete = |bytes: &[u8]| match bytes.first() {
+        Some(b'E') => postgres_complete(bytes),
+        Some(_) => true,
+        None => false,
+    };
+    let answer = match read_message(stream, deadline, complete) {
+        Ok(bytes) => bytes,
+        Err(reply) => return reply,
+    };
+    match answer.first() {
+        Some(b'N') if answer.len() == 1 => Reply::Service(ServiceAnswer {
+            protocol: Service::Postgres.name(),
+            ready: false,
+            speaks: true,
+            summary: format!(
+                "PostgreSQL answered N to an SSLRequest (ssl = off), and sslmode={} requires TLS: libpq stops with \"{NO_TLS}\"",
+                question.libpq.sslmode.name()
+            ),
+            code: None,
+            message: Some(NO_TLS.to_string()),
+        }),
+        Some(b'S') if answer.len() == 1 => {
+            let mut connection = match super::tls::probe_connection(question.host) {
+                Ok(connection) => connection,
+                Err(error) => return Reply::Failed(error.to_string()),
+            };
+            let mut tls = rustls::Stream::new(&mut connection, stream);
+            match login(&mut tls, &startup, session, deadline) {
+                Reply::Service(mut answer) => {
+                    answer.summary = format!("{} (over TLS)", answer.summary);
+                    Reply::Service(answer)
+                }
+                other => other,
+            }
+        }
+        Some(b'E') => Reply::Service(judge_postgres(&answer)),
+        _ => Reply::Service(not_the_protocol(Service::Postgres, &answer)),
+    }
+}
+
+/// The startup, its first answer judged; then, for `target_session_attrs`
+/// other than `any`, the session judged as libpq judges it.
+fn login<S: Timed>(
+    stream: &mut S,
+    startup: &[u8],
+    session: SessionAttrs,
     deadline: Instant,
 ) -> Reply {
-    let user = user.unwrap_or("postgres");
-    if let Err(error) =
-        stream.write_all(&startup_message(user, database.unwrap_or(user), "porthole"))
-    {
+    if let Err(error) = stream.write_all(startup) {
         return io_reply(&error);
     }
     let bytes = match read_message(stream, deadline, postgres_complete) {
         Ok(bytes) => bytes,
         Err(reply) => return reply,
     };
-    let answer = judge_postgres(&bytes);
-    if bytes.first() == Some(&b'R') && answer.ready {
+    let mut answer = judge_postgres(&bytes);
+    let logged_in = bytes.first() == Some(&b'R') && bytes.get(5..9) == Some(&[0, 0, 0, 0][..]);
+    if answer.ready && session != SessionAttrs::Any {
+        if logged_in {
+            answer = judge_session(stream, bytes.clone(), session, deadline, answer);
+        } else {
+            answer.summary = format!(
+                "{}; target_session_attrs={} is judged after a login, and porthole logs in without a password only: not judged",
+                answer.summary,
+                session.name()
+            );
+        }
+    }
+    if bytes.first() == Some(&b'R') && answer.speaks {
         // A login without a password went through: leave as a client does.
         let _ = stream.write_all(&TERMINATE);
     }
     Reply::Service(answer)
+}
+
+/// The backend messages in `bytes`, each as its type and body, and the
+/// bytes of an incomplete last one.
+fn messages(bytes: &[u8]) -> (Vec<(u8, &[u8])>, usize) {
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(length) = bytes.get(at + 1..at + 5) {
+        let length = u32::from_be_bytes([length[0], length[1], length[2], length[3]]) as usize;
+        let Some(body) = bytes.get(at + 5..at + 1 + length).filter(|_| length >= 4) else { break };
+        found.push((bytes[at], body));
+        at += 1 + length;
+    }
+    (found, at)
+}
+
+/// Reads backend messages until ReadyForQuery (`Z`) or an error (`E`),
+/// within `deadline` and [`MAX_REPLY`] bytes; `bytes` holds what came
+/// already.
+fn until_ready<S: Timed>(stream: &mut S, mut bytes: Vec<u8>, deadline: Instant) -> Vec<u8> {
+    let done = |bytes: &[u8]| messages(bytes).0.iter().any(|(kind, _)| matches!(kind, b'Z' | b'E'));
+    let mut buffer = [0u8; 2048];
+    while !done(&bytes) && bytes.len() < MAX_REPLY * 4 && Instant::now() < deadline {
+        if stream.until(deadline).is_err() {
+            break;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+        }
+    }
+    bytes
+}
+
+/// The first column of the first row a one-statement query returns.
+fn query_value<S: Timed>(stream: &mut S, sql: &str, deadline: Instant) -> Option<String> {
+    let mut message = vec![b'Q'];
+    message.extend_from_slice(&u32::try_from(sql.len() + 5).ok()?.to_be_bytes());
+    message.extend_from_slice(sql.as_bytes());
+    message.push(0);
+    stream.write_all(&message).ok()?;
+    let bytes = until_ready(stream, Vec::new(), deadline);
+    let (found, _) = messages(&bytes);
+    let row = found.iter().find(|(kind, _)| *kind == b'D')?.1;
+    let length = row.get(2..6)?;
+    let length = i32::from_be_bytes([length[0], length[1], length[2], length[3]]);
+    let value = row.get(6..6 + usize::try_from(length).ok()?)?;
+    Some(String::from_utf8_lossy(value).into_owned())
+}
+
+/// Judges the session a login got as libpq does for
+/// `target_session_attrs`: from the `default_transaction_read_only` and
+/// `in_hot_standby` the server reports (PostgreSQL 14 and later), else by
+/// the query libpq sends (`SHOW transaction_read_only`,
+/// `SELECT pg_is_in_recovery()`). A session that does not qualify is not
+/// ready, with libpq's own words as the message.
+/// See: <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-TARGET-SESSION-ATTRS>
+fn judge_session<S: Timed>(
+    stream: &mut S,
+    first: Vec<u8>,
+    session: SessionAttrs,
+    deadline: Instant,
+    logged_in: ServiceAnswer,
+) -> ServiceAnswer {
+    let bytes = until_ready(stream, first, deadline);
+    let (found, _) = messages(&bytes);
+    if let Some((_, body)) = found.iter().find(|(kind, _)| *kind == b'E') {
+        let mut error = vec![b'E'];
+        error.extend_from_slice(&u32::try_from(body.len() + 4).unwrap_or(u32::MAX).to_be_bytes());
+        error.extend_from_slice(body);
+        // Refused after the authentication (trust for a role that does not
+        // exist): the server is up, and the session was never there to
+        // judge.
+        let mut refused = judge_postgres(&error);
+        if refused.ready {
+            refused.summary = format!(
+                "{}; target_session_attrs={} is judged in a session, and this login got none: not judged",
+                refused.summary,
+                session.name()
+            );
+        }
+        return refused;
+    }
+    let parameter = |name: &str| {
+        found.iter().filter(|(kind, _)| *kind == b'S').find_map(|(_, body)| {
+            let mut fields = body.split(|&b| b == 0);
+            (fields.next()? == name.as_bytes())
+                .then(|| String::from_utf8_lossy(fields.next().unwrap_or_default()).into_owned())
+        })
+    };
+    let on = |value: Option<String>| value.map(|v| v == "on" || v == "t");
+    let not_judged = |what: &str| ServiceAnswer {
+        summary: format!(
+            "{}; the server did not say whether {what}: target_session_attrs={} not judged",
+            logged_in.summary,
+            session.name()
+        ),
+        ..logged_in.clone()
+    };
+    let standby_reported = on(parameter("in_hot_standby"));
+    let read_only_reported = on(parameter("default_transaction_read_only"));
+    let (fails, message, facts) = match session {
+        SessionAttrs::ReadWrite | SessionAttrs::ReadOnly => {
+            let (read_only, facts) = match (read_only_reported, standby_reported) {
+                (Some(read_only), Some(standby)) => (
+                    read_only || standby,
+                    format!(
+                        "default_transaction_read_only = {}, in_hot_standby = {}",
+                        if read_only { "on" } else { "off" },
+                        if standby { "on" } else { "off" }
+                    ),
+                ),
+                _ => match on(query_value(stream, "SHOW transaction_read_only", deadline)) {
+                    Some(read_only) => (
+                        read_only,
+                        format!("transaction_read_only = {}", if read_only { "on" } else { "off" }),
+                    ),
+                    None => return not_judged("the session is read-only"),
+                },
+            };
+            match session {
+                SessionAttrs::ReadWrite => (read_only, "session is read-only", facts),
+                _ => (!read_only, "session is not read-only", facts),
+            }
+        }
+        _ => {
+            let standby = match standby_reported {
+                Some(standby) => Some(standby),
+                None => on(query_value(stream, "SELECT pg_catalog.pg_is_in_recovery()", deadline)),
+            };
+            let Some(standby) = standby else { return not_judged("it is a standby") };
+            let facts = format!("in_hot_standby = {}", if standby { "on" } else { "off" });
+            match session {
+                SessionAttrs::Primary => (standby, "server is in hot standby mode", facts),
+                _ => (!standby, "server is not in hot standby mode", facts),
+            }
+        }
+    };
+    let wanted = session.name();
+    if fails {
+        ServiceAnswer {
+            ready: false,
+            summary: format!(
+                "PostgreSQL took the login, but its session does not qualify for target_session_attrs={wanted} ({facts}): libpq drops it with \"{message}\""
+            ),
+            code: None,
+            message: Some(format!("{message} ({facts})")),
+            ..logged_in
+        }
+    } else {
+        ServiceAnswer {
+            summary: format!(
+                "{}, and the session qualifies for target_session_attrs={wanted} ({facts})",
+                logged_in.summary
+            ),
+            ..logged_in
+        }
+    }
+}
+
+/// Whether an answer is libpq's own refusal of a server that answered:
+/// no TLS for a `sslmode` that requires it, or a session that does not
+/// qualify for `target_session_attrs`. The message starts with libpq's
+/// words.
+pub fn refused_by_libpq(answer: &ServiceAnswer) -> Option<&str> {
+    if answer.protocol != Service::Postgres.name() || answer.code.is_some() || answer.ready {
+        return None;
+    }
+    let message = answer.message.as_deref()?;
+    [
+        NO_TLS,
+        "session is read-only",
+        "session is not read-only",
+        "server is in hot standby mode",
+        "server is not in hot standby mode",
+    ]
+    .into_iter()
+    .find(|words| message.starts_with(words))
 }
 
 /// A backend message is complete once its type byte and announced length
@@ -442,8 +718,8 @@ fn not_the_protocol(service: Service, bytes: &[u8]) -> ServiceAnswer {
 /// Reads until `complete` says the first message is whole (or at most
 /// [`MAX_REPLY`] bytes, or the peer closes after sending some). `Err` is the
 /// reply for a peer that sent nothing: closed, reset, silent.
-fn read_message(
-    stream: &mut Stream,
+fn read_message<S: Timed>(
+    stream: &mut S,
     deadline: Instant,
     complete: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<u8>, Reply> {
@@ -453,7 +729,7 @@ fn read_message(
         if Instant::now() >= deadline {
             break;
         }
-        if let Err(error) = stream.set_read_timeout(deadline) {
+        if let Err(error) = stream.until(deadline) {
             return Err(Reply::Failed(error.to_string()));
         }
         match stream.read(&mut buffer) {

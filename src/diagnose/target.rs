@@ -55,6 +55,13 @@ pub enum TargetError {
         "'{whole}' takes its connection from pg_service.conf (?service=): give the host and port in the URL"
     )]
     PostgresService { whole: String },
+    /// `PGSERVICE` in the client's environment: libpq reads the host and
+    /// port the URL leaves out from pg_service.conf, which porthole does
+    /// not.
+    #[error(
+        "PGSERVICE={name} in the environment: libpq takes the host and port the URL leaves out from pg_service.conf, which porthole does not read (give both in the URL)"
+    )]
+    PostgresServiceVariable { name: String },
     #[error("missing socket path in '{whole}' (expected {expected})")]
     MissingSocketPath {
         whole: String,
@@ -65,6 +72,21 @@ pub enum TargetError {
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]
     ZeroPort,
+    /// A libpq setting libpq itself refuses ("invalid sslmode value").
+    #[error("invalid {name} '{value}' in {place} (expected {expected})")]
+    Setting {
+        name: &'static str,
+        value: String,
+        /// The target, or the variable it came from.
+        place: String,
+        expected: String,
+    },
+    /// A keyword/value connection string libpq cannot read.
+    #[error("'{text}' is not a libpq connection string: {problem}")]
+    Conninfo { text: String, problem: &'static str },
+    /// A line of the client's option files that fills a part is bad.
+    #[error("{line}: {source}")]
+    OptionFile { line: String, source: EndpointError },
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
     /// A client variable that fills a part the URL leaves out is bad.
@@ -242,12 +264,109 @@ pub enum Target {
         /// Asked inside TLS (`rediss://`), any certificate accepted: the
         /// question is whether the service answers, not whom to trust.
         tls: bool,
-        /// The client never asks for TLS (PostgreSQL `sslmode=disable`, in
-        /// the URL or `PGSSLMODE`): a server whose pg_hba.conf takes TLS
-        /// connections only refuses it, where a client with libpq's
-        /// default (`prefer`) gets in over TLS.
-        tls_off: bool,
+        /// libpq's `sslmode` and `target_session_attrs` (PostgreSQL; the
+        /// defaults for every other service).
+        libpq: Libpq,
     },
+}
+
+/// The libpq settings that decide, beyond the server's own answer,
+/// whether a PostgreSQL client ends up connected: `sslmode` and
+/// `target_session_attrs`, from the URL (or keyword string) or the
+/// client's `PGSSLMODE` and `PGTARGETSESSIONATTRS`.
+/// See: <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS>
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Libpq {
+    pub sslmode: SslMode,
+    pub session: SessionAttrs,
+}
+
+/// libpq's `sslmode`. TLS is asked for over TCP only: libpq never uses
+/// it on a Unix socket, whatever the mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Never asks for TLS: a server whose pg_hba.conf takes TLS
+    /// connections only refuses it, where a client with libpq's default
+    /// (`prefer`) gets in over TLS.
+    Disable,
+    Allow,
+    #[default]
+    Prefer,
+    /// `require`, `verify-ca` and `verify-full` fail on a server without
+    /// TLS (it answers `N` to the SSLRequest): "server does not support
+    /// SSL, but SSL was required".
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    const ALL: [SslMode; 6] = [
+        SslMode::Disable,
+        SslMode::Allow,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+        SslMode::VerifyFull,
+    ];
+
+    /// The value as libpq spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// Whether the client refuses to go on without TLS.
+    pub fn needs_tls(self) -> bool {
+        matches!(self, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull)
+    }
+}
+
+/// libpq's `target_session_attrs`: which of the servers it reaches it
+/// keeps. After the login libpq reads `default_transaction_read_only` and
+/// `in_hot_standby` (reported by PostgreSQL 14 and later; older servers
+/// are asked `SHOW transaction_read_only` or `pg_is_in_recovery()`), and
+/// moves on to the next host when the session does not qualify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionAttrs {
+    #[default]
+    Any,
+    ReadWrite,
+    ReadOnly,
+    Primary,
+    Standby,
+    /// A standby if one of the hosts is one, else any host: libpq tries
+    /// every host for a standby first, then all of them again for any.
+    PreferStandby,
+}
+
+impl SessionAttrs {
+    const ALL: [SessionAttrs; 6] = [
+        SessionAttrs::Any,
+        SessionAttrs::ReadWrite,
+        SessionAttrs::ReadOnly,
+        SessionAttrs::Primary,
+        SessionAttrs::Standby,
+        SessionAttrs::PreferStandby,
+    ];
+
+    /// The value as libpq spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionAttrs::Any => "any",
+            SessionAttrs::ReadWrite => "read-write",
+            SessionAttrs::ReadOnly => "read-only",
+            SessionAttrs::Primary => "primary",
+            SessionAttrs::Standby => "standby",
+            SessionAttrs::PreferStandby => "prefer-standby",
+        }
+    }
 }
 
 /// The services whose readiness `check` and `wait` ask in their protocol.
@@ -327,7 +446,11 @@ impl fmt::Display for Target {
                         if let Some(database) = database {
                             write!(f, "{}", encode_path(database))?;
                         }
-                        write!(f, "?host={directory}&port={port}")
+                        write!(f, "?host={directory}&port={port}")?;
+                        match self.libpq().session {
+                            SessionAttrs::Any => Ok(()),
+                            session => write!(f, "&target_session_attrs={}", session.name()),
+                        }
                     }
                     Service::Redis => {
                         write!(f, "redis+socket://{path}")?;
@@ -351,7 +474,7 @@ impl fmt::Display for Target {
                     }
                 }
             }
-            Target::Service { service, host, port, user, database, socket: None, tls, tls_off } => {
+            Target::Service { service, host, port, user, database, socket: None, tls, libpq } => {
                 let tls = if *tls { "s" } else { "" };
                 write!(f, "{}{tls}://", service.scheme())?;
                 // Escaped as they were read: the printed URL reads back as
@@ -364,10 +487,17 @@ impl fmt::Display for Target {
                 if let Some(database) = database {
                     write!(f, "/{}", encode_path(database))?;
                 }
-                match tls_off {
-                    true if database.is_some() => write!(f, "?sslmode=disable"),
-                    true => write!(f, "/?sslmode=disable"),
-                    false => Ok(()),
+                let mut settings = Vec::new();
+                if libpq.sslmode != SslMode::Prefer {
+                    settings.push(format!("sslmode={}", libpq.sslmode.name()));
+                }
+                if libpq.session != SessionAttrs::Any {
+                    settings.push(format!("target_session_attrs={}", libpq.session.name()));
+                }
+                match settings.is_empty() {
+                    true => Ok(()),
+                    false if database.is_some() => write!(f, "?{}", settings.join("&")),
+                    false => write!(f, "/?{}", settings.join("&")),
                 }
             }
         }
@@ -388,6 +518,8 @@ impl Target {
         text: &str,
         environment: &[(String, String)],
     ) -> Result<(Self, Vec<FromEnvironment>), TargetError> {
+        let conninfo = conninfo_url(text)?;
+        let text = conninfo.as_deref().unwrap_or(text);
         let mut variables = ClientVariables { variables: environment, used: Vec::new() };
         // Errors quote the target: never with its password.
         let target =
@@ -460,7 +592,7 @@ impl Target {
                             database,
                             socket,
                             tls: true,
-                            tls_off: false,
+                            libpq: Libpq::default(),
                         })
                     }
                     other => Ok(other),
@@ -512,6 +644,15 @@ impl Target {
     pub fn asks_the_application(&self) -> bool {
         matches!(self, Target::Http { .. } | Target::Service { .. })
     }
+
+    /// The libpq settings of a PostgreSQL target (the defaults for any
+    /// other).
+    pub fn libpq(&self) -> Libpq {
+        match self {
+            Target::Service { libpq, .. } => *libpq,
+            _ => Libpq::default(),
+        }
+    }
 }
 
 /// A target with the parts of it the client's variables (or option files)
@@ -529,7 +670,8 @@ pub fn postgres_hosts(
     text: &str,
     environment: &[(String, String)],
 ) -> Result<Option<Vec<ClientTarget>>, TargetError> {
-    let trimmed = text.trim();
+    let conninfo = conninfo_url(text)?;
+    let trimmed = conninfo.as_deref().unwrap_or(text).trim();
     let Some((scheme, rest)) = trimmed.split_once("://") else { return Ok(None) };
     if !matches!(scheme.to_ascii_lowercase().as_str(), "postgres" | "postgresql") {
         return Ok(None);
@@ -673,7 +815,12 @@ pub fn postgres_hosts(
 /// A `password=` query parameter (libpq and redis-py take one) is written
 /// as `password=***` too.
 pub fn redact_password(text: &str) -> std::borrow::Cow<'_, str> {
-    let Some((scheme, rest)) = text.split_once("://") else { return text.into() };
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return match conninfo_url(text) {
+            Ok(None) => text.into(),
+            _ => redact_conninfo(text).into(),
+        };
+    };
     let (authority, tail) = split_authority(rest);
     let tail = redact_query_password(tail);
     let authority = match authority.rsplit_once('@') {
@@ -812,13 +959,43 @@ fn parse_service(
                 Ok(value)
             }
         };
-        let hostaddr = match parameter(&parameters, "hostaddr").filter(|a| !a.is_empty()) {
-            Some(address) => Some(address.to_string()),
-            None => variables
-                .take("PGHOSTADDR", "address")
-                .map(|value| several_in("PGHOSTADDR", value))
-                .transpose()?,
+        // PGSERVICE names a pg_service.conf section, which libpq reads for
+        // what the URL leaves out before PGHOST and PGPORT.
+        let url_host = !percent_decode(host_part, whole)?.is_empty()
+            || ["host", "hostaddr"].iter().any(|name| parameter(&parameters, name).is_some());
+        let url_port = parameter(&parameters, "port").or(port_part).is_some_and(|p| !p.is_empty());
+        let service_variable = variables
+            .variables
+            .iter()
+            .rev()
+            .find(|(name, value)| name == "PGSERVICE" && !value.is_empty());
+        if let Some((_, name)) = service_variable.filter(|_| !(url_host && url_port)) {
+            return Err(TargetError::PostgresServiceVariable { name: name.clone() });
+        }
+        let (hostaddr, place) = match parameter(&parameters, "hostaddr").filter(|a| !a.is_empty()) {
+            Some(address) => (Some(address.to_string()), whole.to_string()),
+            None => (
+                variables
+                    .take("PGHOSTADDR", "address")
+                    .map(|value| several_in("PGHOSTADDR", value))
+                    .transpose()?,
+                "PGHOSTADDR".to_string(),
+            ),
         };
+        // libpq takes a numeric address there, never a name to look up
+        // ("could not parse network address").
+        if let Some(address) = hostaddr.as_deref() {
+            // A link-local address may carry its zone (`fe80::1%eth0`).
+            let numeric = address.split('%').next().unwrap_or_default();
+            if numeric.parse::<std::net::IpAddr>().is_err() {
+                return Err(TargetError::Setting {
+                    name: "hostaddr",
+                    value: address.to_string(),
+                    place,
+                    expected: "a numeric IPv4 or IPv6 address; a name goes in host=".to_string(),
+                });
+            }
+        }
         let decoded_host = percent_decode(host_part, whole)?;
         let host_variable = match parameter(&parameters, "host") {
             None if decoded_host.is_empty() && hostaddr.is_none() => variables
@@ -846,6 +1023,38 @@ fn parse_service(
                 None => service.default_port(),
             },
         };
+        let sslmode = match parameter(&parameters, "sslmode").filter(|m| !m.is_empty()) {
+            Some(mode) => Some((mode.to_string(), whole.to_string())),
+            // A socket never uses TLS: the variable is not the client's
+            // concern there.
+            None if directory.is_some() => None,
+            None => variables.take("PGSSLMODE", "sslmode").map(|m| (m, "PGSSLMODE".to_string())),
+        };
+        let session = match parameter(&parameters, "target_session_attrs").filter(|m| !m.is_empty())
+        {
+            Some(value) => Some((value.to_string(), whole.to_string())),
+            None => variables
+                .take("PGTARGETSESSIONATTRS", "target_session_attrs")
+                .map(|value| (value, "PGTARGETSESSIONATTRS".to_string())),
+        };
+        let libpq = Libpq {
+            sslmode: match sslmode {
+                Some((value, place)) => {
+                    setting("sslmode", &value, place, &SslMode::ALL, SslMode::name)?
+                }
+                None => SslMode::Prefer,
+            },
+            session: match session {
+                Some((value, place)) => setting(
+                    "target_session_attrs",
+                    &value,
+                    place,
+                    &SessionAttrs::ALL,
+                    SessionAttrs::name,
+                )?,
+                None => SessionAttrs::Any,
+            },
+        };
         if let Some(directory) = directory {
             let directory = if directory.is_empty() { "/var/run/postgresql" } else { &directory };
             let socket =
@@ -858,7 +1067,8 @@ fn parse_service(
                 database,
                 socket: Some(socket),
                 tls: false,
-                tls_off: false,
+                // TLS is asked for over TCP only: a socket never uses it.
+                libpq: Libpq { sslmode: SslMode::Prefer, ..libpq },
             });
         }
         // `hostaddr` is the address libpq connects to (the host name then
@@ -870,11 +1080,6 @@ fn parse_service(
             None => host_part.to_string(),
         };
         let (host, _) = parse_authority(&authority, Some(port), whole)?;
-        // TLS is asked for over TCP only: a socket never uses it.
-        let sslmode = match parameter(&parameters, "sslmode").filter(|m| !m.is_empty()) {
-            Some(mode) => Some(mode.to_string()),
-            None => variables.take("PGSSLMODE", "sslmode"),
-        };
         return Ok(Target::Service {
             service,
             host,
@@ -883,7 +1088,7 @@ fn parse_service(
             database,
             socket: None,
             tls: false,
-            tls_off: sslmode.as_deref() == Some("disable"),
+            libpq,
         });
     }
     let mut authority = authority.to_string();
@@ -931,7 +1136,7 @@ fn parse_service(
                 database,
                 socket: Some(PathBuf::from(path)),
                 tls: false,
-                tls_off: false,
+                libpq: Libpq::default(),
             });
         }
     }
@@ -944,8 +1149,131 @@ fn parse_service(
         database,
         socket: None,
         tls: false,
-        tls_off: false,
+        libpq: Libpq::default(),
     })
+}
+
+/// The value of a libpq setting among `all`, or the error libpq gives.
+fn setting<T: Copy>(
+    name: &'static str,
+    value: &str,
+    place: String,
+    all: &[T],
+    spelled: fn(T) -> &'static str,
+) -> Result<T, TargetError> {
+    all.iter().copied().find(|candidate| spelled(*candidate) == value).ok_or_else(|| {
+        TargetError::Setting {
+            name,
+            value: value.to_string(),
+            place,
+            expected: all
+                .iter()
+                .map(|candidate| spelled(*candidate))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    })
+}
+
+/// A libpq keyword/value connection string (`host=db port=5432
+/// dbname=app sslmode=require`, values quoted with `'…'` and `\`
+/// escapes) written as the URL with the same parameters, which libpq reads
+/// the same way (every keyword is also a URI parameter); `None` for any
+/// other target.
+/// See: <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-KEYWORD-VALUE>
+fn conninfo_url(text: &str) -> Result<Option<String>, TargetError> {
+    let text = text.trim();
+    let first = text.split(char::is_whitespace).next().unwrap_or_default();
+    let keyword = first.split('=').next().unwrap_or_default();
+    let looks_like = first.contains('=')
+        && !text.contains("://")
+        && !text.starts_with("unix:")
+        && !keyword.is_empty()
+        && keyword.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if !looks_like {
+        return Ok(None);
+    }
+    let bad = |problem| TargetError::Conninfo { text: redact_conninfo(text), problem };
+    let mut pairs = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut keyword = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            keyword.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(bad("a keyword without '=' and a value"));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    Some('\\') => {
+                        value.push(chars.next().ok_or_else(|| bad("unterminated quoted value"))?)
+                    }
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                    None => return Err(bad("unterminated quoted value")),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                match c {
+                    '\\' => value.push(chars.next().ok_or_else(|| bad("a value ends in '\\'"))?),
+                    c => value.push(c),
+                }
+            }
+        }
+        pairs.push(format!("{keyword}={}", encode_query_value(&value)));
+    }
+    Ok(Some(format!("postgres:///?{}", pairs.join("&"))))
+}
+
+/// A keyword/value string with its `password` value written as `***`
+/// (quoted or not, spaces around `=` or not).
+fn redact_conninfo(text: &str) -> String {
+    let mut redacted = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("password") {
+        let starts_word = rest[..at].chars().next_back().is_none_or(char::is_whitespace);
+        redacted.push_str(&rest[..at + "password".len()]);
+        rest = &rest[at + "password".len()..];
+        let after = rest.trim_start();
+        let Some(value) = after.strip_prefix('=').filter(|_| starts_word) else { continue };
+        let value = value.trim_start();
+        redacted.push_str(&rest[..rest.len() - value.len()]);
+        redacted.push_str("***");
+        // The value ends at an unescaped quote, or at whitespace.
+        let mut chars = value.char_indices();
+        let end = if value.starts_with('\'') {
+            chars.next();
+            let mut end = value.len();
+            while let Some((index, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '\'' => {
+                        end = index + 1;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            end
+        } else {
+            value.find(char::is_whitespace).unwrap_or(value.len())
+        };
+        rest = &value[end..];
+    }
+    redacted.push_str(rest);
+    redacted
 }
 
 /// `redis+socket://[[USER]:PASSWORD@]/PATH[?db=N]`, the form redis-rs and
@@ -984,7 +1312,7 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
         database,
         socket: Some(PathBuf::from(path)),
         tls: false,
-        tls_off: false,
+        libpq: Libpq::default(),
     })
 }
 
@@ -1040,6 +1368,14 @@ fn split_authority(rest: &str) -> (&str, &str) {
         Some(index) => (&rest[..index], &rest[index..]),
         None => (rest, ""),
     }
+}
+
+/// Whether a `mysql://` URL names its port (`mysql://root@db:3307/app`).
+pub fn mysql_url_has_port(text: &str) -> bool {
+    let Some((_, rest)) = text.trim().split_once("://") else { return false };
+    let (authority, _) = split_authority(rest);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    authority_has_port(host)
 }
 
 /// Whether `HOST[:PORT]` names a port.
@@ -1145,7 +1481,7 @@ mod tests {
                 database: Some("app db".into()),
                 socket: None,
                 tls: false,
-                tls_off: true,
+                libpq: Libpq { sslmode: SslMode::Disable, ..Libpq::default() },
             }
         );
         let printed = ok("postgresql://app:p@ss@127.0.0.1:6543/db").to_string();
@@ -1385,5 +1721,69 @@ mod tests {
         for zero in ["127.0.0.1:0", "0", "tcp://localhost:0", "http://[::1]:0/", "localhost:00"] {
             assert_eq!(err(zero), "port 0 cannot be connected to (expected 1-65535)", "{zero}");
         }
+    }
+
+    #[test]
+    fn libpq_settings_read_back_from_the_printed_url() {
+        let target =
+            ok("postgres://app@db:5433/app?sslmode=verify-full&target_session_attrs=read-write");
+        assert_eq!(
+            target.libpq(),
+            Libpq { sslmode: SslMode::VerifyFull, session: SessionAttrs::ReadWrite }
+        );
+        let printed = target.to_string();
+        assert_eq!(
+            printed,
+            "postgres://app@db:5433/app?sslmode=verify-full&target_session_attrs=read-write"
+        );
+        assert_eq!(ok(&printed), target);
+        // On a socket TLS is never asked for; the session still is judged.
+        let socket =
+            ok("postgres:///app?host=/run/pg&sslmode=require&target_session_attrs=standby");
+        assert_eq!(
+            socket.libpq(),
+            Libpq { sslmode: SslMode::Prefer, session: SessionAttrs::Standby }
+        );
+        assert_eq!(ok(&socket.to_string()), socket);
+        let service = [("PGSERVICE".to_string(), "prod".to_string())];
+        let error = Target::parse_in("postgres://db/app", &service).unwrap_err();
+        assert!(error.to_string().starts_with("PGSERVICE=prod in the environment"), "{error}");
+        assert!(Target::parse_in("postgres://db:5432/app", &service).is_ok());
+        let environment = [("PGSSLMODE".to_string(), "require".to_string())];
+        let (_, used) = Target::parse_in("postgres:///app?host=/run/pg", &environment).unwrap();
+        assert!(used.is_empty(), "PGSSLMODE does not apply to a socket: {used:?}");
+        let environment = [("PGTARGETSESSIONATTRS".to_string(), "primary".to_string())];
+        let (from_variable, used) = Target::parse_in("postgres://db/app", &environment).unwrap();
+        assert_eq!(from_variable.libpq().session, SessionAttrs::Primary);
+        assert_eq!(used[0].variable, "PGTARGETSESSIONATTRS");
+        assert_eq!(
+            err("postgres:///app?hostaddr=db.example"),
+            "invalid hostaddr 'db.example' in postgres:///app?hostaddr=db.example (expected a numeric IPv4 or IPv6 address; a name goes in host=)"
+        );
+        assert_eq!(ok("postgres:///app?hostaddr=::1").port(), Some(5432));
+        assert_eq!(
+            err("postgres://db/app?sslmode=on"),
+            "invalid sslmode 'on' in postgres://db/app?sslmode=on (expected disable, allow, prefer, require, verify-ca, verify-full)"
+        );
+    }
+
+    #[test]
+    fn a_keyword_string_reads_as_the_url_with_the_same_parameters() {
+        let target = ok("host=127.0.0.1 port = 6543 dbname='app db' user=o\\'neil sslmode=require");
+        assert_eq!(
+            target.to_string(),
+            "postgres://o%27neil@127.0.0.1:6543/app%20db?sslmode=require"
+        );
+        let socket = ok("host=/run/pg port=5433");
+        assert_eq!(socket.unix_path(), Some(&PathBuf::from("/run/pg/.s.PGSQL.5433")));
+        let hosts = postgres_hosts("host=a,b port=1,2 dbname=x", &[]).unwrap().expect("two");
+        assert_eq!(hosts.len(), 2);
+        assert!(err("host='127.0.0.1 port=5432").contains("unterminated quoted value"));
+        assert!(err("host=127.0.0.1 port").contains("a keyword without '='"));
+        // A password never reaches an error line.
+        let quoted = "host=x password='s3 cr\\'et' port=none";
+        assert_eq!(redact_password(quoted), "host=x password=*** port=none");
+        assert!(!Target::parse(quoted).unwrap_err().to_string().contains("s3"));
+        assert_eq!(redact_password("host=x password = hunter2"), "host=x password = ***");
     }
 }

@@ -295,12 +295,22 @@ fn a_bad_service_url_is_one_line_without_its_password() {
         (&["check", "postgres:///appdb?port=99999&password=hunter2"][..], "out of range"),
         (&["wait", "http://user:hunter2@127.0.0.1:1/"][..], "credentials"),
         (&["check", "mysql://root:hunter2@[::1:3306"][..], "unclosed '['"),
+        (&["check", "postgres://app:hunter2@/db?hostaddr=db.example"][..], "invalid hostaddr"),
+        (&["wait", "host=db password='hunter2 x' sslmode=on"][..], "invalid sslmode 'on'"),
+        (&["check", "host='db password=hunter2"][..], "unterminated quoted value"),
+        (&["check", "postgres:///db?target_session_attrs=rw&password=hunter2"][..], "read-write"),
     ] {
         let output = porthole_run(args);
         util::assert_usage_error(&output, &format!("{args:?}"));
         assert!(output.stderr.contains(names), "{args:?}: {output:?}");
         assert!(!output.stderr.contains("hunter2"), "{args:?}: {output:?}");
     }
+    // libpq reads what the URL leaves out from the PGSERVICE section of
+    // pg_service.conf first: not guessed from PGHOST or the defaults.
+    let output =
+        util::run(util::porthole().env("PGSERVICE", "prod").args(["wait", "postgres:///db"]));
+    util::assert_usage_error(&output, "PGSERVICE");
+    assert!(output.stderr.contains("PGSERVICE=prod in the environment"), "{output:?}");
 }
 
 #[test]
@@ -724,4 +734,282 @@ fn postgres_that_takes_tls_only_refuses_sslmode_disable() {
     assert_eq!(from_variable.code, 1, "{from_variable:?}");
     assert!(from_variable.stdout.contains("sslmode from PGSSLMODE"), "{from_variable:?}");
     drop(stop);
+}
+
+/// Runs a printed fix line in a shell whose `PATH` finds this porthole.
+fn run_fix(line: &str) -> util::Output {
+    let mut shell = Command::new("bash");
+    util::scrub(&mut shell);
+    let path = format!(
+        "{}:{}",
+        util::binary().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    util::run(shell.env("PATH", path).args(["-c", line]))
+}
+
+/// The fix commands of the first `id` cause of a `--json` check.
+fn fix_commands(json: &serde_json::Value, id: &str) -> Vec<String> {
+    util::cause(json, id)["fix_commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A PostgreSQL with `ssl = off` answers `N` to the SSLRequest of a
+/// client whose `sslmode` requires TLS (`require`, `verify-ca`,
+/// `verify-full`; in the URL, `PGSSLMODE` or a keyword string), and libpq
+/// gives up: "server does not support SSL, but SSL was required". `check`
+/// says so, names the server's postgresql.conf and prints fix commands that
+/// run; over its Unix socket, where libpq never asks for TLS, it connects.
+#[test]
+fn postgres_without_tls_fails_a_client_that_requires_it() {
+    let dir = shared_tempdir();
+    let Some((data, port)) = start_postgres(dir.path(), "127.0.0.1") else { return };
+    let stop = stop_on_drop(&data);
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+
+    let prefer = porthole_run(&["check", &url]);
+    assert_eq!(prefer.code, 0, "{prefer:?}");
+    let required = porthole_run(&["check", "--json", &format!("{url}?sslmode=require")]);
+    assert_eq!(required.code, 1, "{required:?}");
+    let json = required.json();
+    let cause = util::cause(&json, "service-refused");
+    let summary = cause["summary"].as_str().unwrap();
+    assert!(summary.contains("server does not support SSL, but SSL was required"), "{cause:#}");
+    assert!(summary.contains("answered N to an SSLRequest"), "{cause:#}");
+    let conf = data.join("postgresql.conf");
+    assert!(cause.to_string().contains(&format!("turn TLS on in {}", conf.display())), "{cause:#}");
+    let commands = fix_commands(&json, "service-refused");
+    assert!(commands.iter().any(|c| c.starts_with("kill -HUP ")), "{commands:?}");
+    let client = format!("PGSSLMODE=prefer porthole check {url}   # as such a client connects");
+    assert!(commands.contains(&client), "{commands:?}");
+    for line in &commands {
+        let ran = run_fix(line);
+        assert_eq!(ran.code, 0, "{line}: {ran:?}");
+    }
+
+    // The same mode from the client's variable and in a keyword string.
+    let variable =
+        util::run(util::porthole().env("PGSSLMODE", "verify-full").args(["check", "--json", &url]));
+    assert_eq!(variable.code, 1, "{variable:?}");
+    assert!(variable.stdout.contains("sslmode from PGSSLMODE"), "{variable:?}");
+    assert!(variable.stdout.contains("sslmode=verify-full"), "{variable:?}");
+    let keywords = format!("host=127.0.0.1 port={port} user=postgres sslmode='verify-ca'");
+    let output = porthole_run(&["check", &keywords]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains("SSL was required"), "{output:?}");
+    let wait = porthole_run(&["wait", &format!("{url}?sslmode=require"), "-t", "1s"]);
+    assert_eq!(wait.code, 1, "{wait:?}");
+    assert!(wait.stderr.contains("SSL was required"), "{wait:?}");
+
+    // A silent port is named by what was asked: the SSLRequest.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_port = silent.local_addr().unwrap().port();
+    // Accepts and holds the probes' connections without a word (left
+    // behind when the test ends).
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(2).collect();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        drop(held);
+    });
+    let output = porthole_run(&[
+        "check",
+        "--timeout",
+        "300ms",
+        &format!("postgres://127.0.0.1:{silent_port}/x?sslmode=require"),
+    ]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains("sent nothing in answer to an SSLRequest"), "{output:?}");
+    // libpq never asks for TLS on a Unix socket.
+    let socket = format!(
+        "postgres://postgres@/postgres?host={}&port={port}&sslmode=require",
+        data.display()
+    );
+    let output = porthole_run(&["check", &socket]);
+    assert_eq!(output.code, 0, "{output:?}");
+    // A mode libpq does not know is one line and exit 2.
+    let bad = porthole_run(&["check", &format!("{url}?sslmode=required")]);
+    util::assert_usage_error(&bad, "sslmode=required");
+    assert!(bad.stderr.contains("invalid sslmode 'required'"), "{bad:?}");
+    drop(stop);
+}
+
+/// `target_session_attrs`: libpq keeps a session only when the server
+/// qualifies (`read-write`: neither `default_transaction_read_only` nor a
+/// hot standby; `standby`: in recovery; …) and tries the next host
+/// otherwise. `check` judges it the same way on a read-only primary and a
+/// hot standby, says where the client ends up, and names the line of
+/// postgresql.conf that makes sessions read-only.
+#[test]
+fn target_session_attrs_are_judged_as_libpq_judges_them() {
+    let read_only_dir = shared_tempdir();
+    let standby_dir = shared_tempdir();
+    let Some((read_only, ro_port)) = start_postgres(read_only_dir.path(), "127.0.0.1") else {
+        return;
+    };
+    let stop_read_only = stop_on_drop(&read_only);
+    let Some((standby, sb_port)) = start_postgres(standby_dir.path(), "127.0.0.1") else { return };
+    let stop_standby = stop_on_drop(&standby);
+    let mut conf = std::fs::read_to_string(read_only.join("postgresql.conf")).unwrap();
+    conf.push_str("\ndefault_transaction_read_only = on\n");
+    let line = conf.lines().count();
+    std::fs::write(read_only.join("postgresql.conf"), conf).unwrap();
+    std::fs::write(standby.join("standby.signal"), "").unwrap();
+    chown(&standby, "postgres");
+    for data in [&read_only, &standby] {
+        let log = data.join("restart.log");
+        let restarted = pg_ctl(data, &["restart", "-w", "-t", "60", "-l", log.to_str().unwrap()]);
+        assert_eq!(restarted.code, 0, "{restarted:?}");
+    }
+    let ro = |attrs: &str| {
+        format!("postgres://postgres@127.0.0.1:{ro_port}/postgres?target_session_attrs={attrs}")
+    };
+    let sb = format!("postgres://postgres@127.0.0.1:{sb_port}/postgres");
+
+    let output = porthole_run(&["check", "--json", &ro("read-write")]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    let cause = util::cause(&json, "service-refused");
+    assert!(cause["summary"].as_str().unwrap().contains("\"session is read-only\""), "{cause:#}");
+    let set_at = format!(
+        "default_transaction_read_only = on at {} line {line}",
+        read_only.join("postgresql.conf").display()
+    );
+    assert!(cause["evidence"].to_string().contains(&set_at), "{cause:#}");
+    for command in fix_commands(&json, "service-refused") {
+        assert!(command.starts_with("kill -HUP "), "{command}");
+        let ran = run_fix(&command);
+        assert_eq!(ran.code, 0, "{command}: {ran:?}");
+    }
+    // A login refused after the authentication has no session to judge:
+    // the server is up, and the answer says the setting was not judged.
+    let nobody =
+        format!("postgres://nobody@127.0.0.1:{ro_port}/postgres?target_session_attrs=read-write");
+    let output = porthole_run(&["check", &nobody]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("target_session_attrs=read-write is judged in a session, and this login got none: not judged"), "{output:?}");
+    for attrs in ["read-only", "primary", "any", "prefer-standby"] {
+        let output = porthole_run(&["check", &ro(attrs)]);
+        assert_eq!(output.code, 0, "{attrs}: {output:?}");
+    }
+    let output = porthole_run(&["check", "--json", &ro("standby")]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains("server is not in hot standby mode"), "{output:?}");
+    let json = output.json();
+    let fix = &fix_commands(&json, "service-refused")[0];
+    assert!(fix.contains("target_session_attrs=prefer-standby"), "{fix}");
+    assert_eq!(run_fix(fix).code, 0, "{fix}");
+
+    // Two hosts: a standby is found second; read-write is found nowhere.
+    let both = |attrs: &str| {
+        format!(
+            "postgres://postgres@127.0.0.1:{ro_port},127.0.0.1:{sb_port}/postgres?target_session_attrs={attrs}"
+        )
+    };
+    let output = porthole_run(&["check", "--json", &both("standby")]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("ends up on host 2 of 2"), "{output:?}");
+    let output = porthole_run(&["check", "--json", &both("read-write")]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let json = output.json();
+    assert!(json.to_string().contains("every one fails"), "{json:#}");
+    assert!(json.to_string().contains("in_hot_standby = on"), "{json:#}");
+    // The client's variable, in a keyword string too.
+    let keywords = format!("host=127.0.0.1 port={sb_port} user=postgres");
+    let output = util::run(
+        util::porthole().env("PGTARGETSESSIONATTRS", "read-write").args(["check", &keywords]),
+    );
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains("session is read-only"), "{output:?}");
+    let output = porthole_run(&["check", &format!("{sb}?target_session_attrs=standby")]);
+    assert_eq!(output.code, 0, "{output:?}");
+
+    // wait: prefer-standby connects wherever one host takes the client.
+    let output = porthole_run(&["wait", &ro("read-write"), "-t", "1s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let output = porthole_run(&["wait", &ro("prefer-standby"), "-t", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let bad = porthole_run(&["check", &ro("master")]);
+    util::assert_usage_error(&bad, "target_session_attrs=master");
+    assert!(bad.stderr.contains("invalid target_session_attrs 'master'"), "{bad:?}");
+    drop(stop_standby);
+    drop(stop_read_only);
+}
+
+/// `check --from PID mysql://…` reads the option files that process's
+/// MariaDB/MySQL client reads: `~/.my.cnf` of its `HOME` (not porthole's),
+/// `/etc/mysql/my.cnf` as it sees it (through its root: here a mount
+/// namespace of its own), and says which file and line set the port or
+/// the socket.
+#[test]
+fn check_from_a_process_reads_its_own_mysql_option_files() {
+    if !util::installed("unshare") {
+        util::skip("unshare is not installed");
+        return;
+    }
+    let dir = shared_tempdir();
+    let Some((_server, port)) = crate::audit::start_mariadb(&dir) else { return };
+    let socket = dir.path().join("data/mysqld.sock");
+    // porthole's own HOME says another port: it must not be read.
+    let ours = tempfile::tempdir().expect("home");
+    std::fs::write(ours.path().join(".my.cnf"), "[client]\nport = 1\n").expect(".my.cnf");
+    let theirs = tempfile::tempdir().expect("home");
+    let options = theirs.path().join(".my.cnf");
+    std::fs::write(&options, format!("[client]\nuser = app\nport = {port}\n")).expect(".my.cnf");
+    let client = util::ChildGuard::spawn(
+        Command::new("sleep").arg("60").env_clear().env("HOME", theirs.path()),
+    );
+    let pid = client.pid().to_string();
+    let check = |args: &[&str]| {
+        util::run(util::porthole().env("HOME", ours.path()).env_remove("MYSQL_HOME").args(args))
+    };
+
+    let output = check(&["check", "--json", "--from", &pid, "mysql://root@127.0.0.1/app"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    assert_eq!(json["attempts"][0]["port"], port, "{json:#}");
+    let why = format!("port from port= in [client] of {} line 3", options.display());
+    assert!(json["attempts"][0]["detail"].as_str().unwrap().contains(&why), "{json:#}");
+    // A port in the URL wins.
+    let given = format!("mysql://root@127.0.0.1:{port}/app");
+    let output = check(&["check", "--json", "--from", &pid, &given]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains("port from port="), "{output:?}");
+    drop(client);
+
+    // A client whose /etc/mysql is its own (a mount namespace of its
+    // own): its my.cnf names the socket, and is named as it sees it.
+    let etc = tempfile::tempdir().expect("etc");
+    std::fs::write(etc.path().join("my.cnf"), format!("[client]\nsocket = {}\n", socket.display()))
+        .expect("my.cnf");
+    let script = format!("mount --bind '{}' /etc/mysql && exec sleep 60", etc.path().display());
+    let inside = util::ChildGuard::spawn(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .env_clear()
+            .env("HOME", "/nonexistent"),
+    );
+    let pid = inside.pid().to_string();
+    let mounted = util::eventually(std::time::Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/root/etc/mysql/my.cnf")).is_ok_and(|text| {
+            text.contains("mysqld.sock") && text.contains(&*dir.path().to_string_lossy())
+        }) && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim() == "sleep")
+    });
+    assert!(mounted, "the mount namespace was not set up");
+    let output = check(&["check", "--json", "--from", &pid, "mysql://root@localhost/app"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    // The socket as that process reaches it: through its root.
+    let through_root = format!("/proc/{pid}/root{}", socket.display());
+    assert_eq!(json["attempts"][0]["address"], through_root, "{json:#}");
+    let detail = json["attempts"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("socket from socket= in [client] of /etc/mysql/my.cnf line 2"),
+        "{detail}"
+    );
+    drop(inside);
 }
