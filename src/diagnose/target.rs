@@ -61,6 +61,15 @@ pub enum TargetError {
         /// The form that names a socket, as the scheme's clients read it.
         expected: &'static str,
     },
+    /// Redis clients read the path of `redis://HOST/N` as the number of the
+    /// database to `SELECT`: redis-rs, go-redis and node-redis refuse
+    /// anything else (`/0/extra`, `/cache`), the server a negative number
+    /// (`/-1`), and redis-py quietly uses database 0 instead: the application
+    /// would fail, or use another database, on a URL porthole said was ready.
+    #[error(
+        "'{database}' in '{whole}' is not a Redis database number (expected a number from 0, as in redis://HOST:PORT/0)"
+    )]
+    RedisDatabase { database: String, whole: String },
     /// Port 0 asks the kernel for any port on bind; nothing can listen on
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]
@@ -770,6 +779,14 @@ fn parse_service(
         Some(name) if !name.is_empty() => Some(percent_decode(name, whole)?),
         _ => None,
     };
+    if service == Service::Redis {
+        // redis-rs and go-redis read `/0/` and `//0` as database 0 too.
+        let number = percent_decode(path.trim_matches('/'), whole)?;
+        database = match number.is_empty() {
+            true => None,
+            false => Some(redis_database(number, whole)?),
+        };
+    }
     if service == Service::Postgres {
         if let Some(name) = parameter(&parameters, "user").filter(|u| !u.is_empty()) {
             user = Some(name.to_string());
@@ -976,6 +993,7 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
     }
     let parameters = query_parameters(query, whole)?;
     let database = parameter(&parameters, "db").filter(|d| !d.is_empty()).map(str::to_string);
+    let database = database.map(|number| redis_database(number, whole)).transpose()?;
     Ok(Target::Service {
         service: Service::Redis,
         host: Host::Name("localhost".to_string()),
@@ -986,6 +1004,16 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
         tls: false,
         tls_off: false,
     })
+}
+
+/// Checks a Redis database number as the clients read it: decimal digits
+/// of a non-negative `int` (Redis's `SELECT` takes no more).
+fn redis_database(number: String, whole: &str) -> Result<String, TargetError> {
+    let digits = !number.is_empty() && number.bytes().all(|byte| byte.is_ascii_digit());
+    if digits && number.parse::<i32>().is_ok() {
+        return Ok(number);
+    }
+    Err(TargetError::RedisDatabase { database: number, whole: whole.to_string() })
 }
 
 /// A query value with the characters that would end or change it (`%`,
@@ -1382,6 +1410,23 @@ mod tests {
         assert_eq!(err("unix:"), "missing socket path after 'unix:'");
         assert!(err("localhost").contains("missing port"));
         assert!(err("::1:80").contains("needs brackets"));
+        // A Redis path is a database number, as the clients read it.
+        for bad in ["/0/extra", "/cache", "/-1", "/+1", "/1.0", "/%31x", "/2147483648", "/٣"] {
+            let url = format!("redis://localhost:6379{bad}");
+            assert!(
+                err(&url).ends_with("is not a Redis database number (expected a number from 0, as in redis://HOST:PORT/0)"),
+                "{url}: {}",
+                err(&url)
+            );
+        }
+        assert!(err("rediss://localhost/0/x").starts_with("'0/x' in 'rediss://localhost/0/x'"));
+        assert_eq!(ok("redis://localhost//3/").to_string(), "redis://localhost:6379/3");
+        assert!(err("redis+socket:///run/r.sock?db=x").contains("'x' in"));
+        for good in
+            ["redis://localhost/0", "redis://localhost/15/", "redis://localhost/", "redis://h"]
+        {
+            assert!(Target::parse(good).is_ok(), "{good}");
+        }
         for zero in ["127.0.0.1:0", "0", "tcp://localhost:0", "http://[::1]:0/", "localhost:00"] {
             assert_eq!(err(zero), "port 0 cannot be connected to (expected 1-65535)", "{zero}");
         }

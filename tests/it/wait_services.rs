@@ -295,6 +295,14 @@ fn a_bad_service_url_is_one_line_without_its_password() {
         (&["check", "postgres:///appdb?port=99999&password=hunter2"][..], "out of range"),
         (&["wait", "http://user:hunter2@127.0.0.1:1/"][..], "credentials"),
         (&["check", "mysql://root:hunter2@[::1:3306"][..], "unclosed '['"),
+        // A Redis path is a database number, as the clients read it.
+        (
+            &["wait", "redis://:hunter2@127.0.0.1:1/0/extra", "-t", "1s"][..],
+            "'0/extra' in 'redis://:***@127.0.0.1:1/0/extra' is not a Redis database number",
+        ),
+        (&["check", "rediss://127.0.0.1:1/cache"][..], "'cache' in"),
+        (&["check", "redis://127.0.0.1:1/-1"][..], "'-1' in"),
+        (&["check", "redis+socket:///run/r.sock?db=one"][..], "'one' in"),
     ] {
         let output = porthole_run(args);
         util::assert_usage_error(&output, &format!("{args:?}"));
