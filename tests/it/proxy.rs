@@ -2220,6 +2220,37 @@ fn the_printed_url_of_an_api_on_every_interface_works() {
     }
 }
 
+/// The client's API flags work before the verb too, as toxiproxy-cli writes
+/// them (`toxiproxy-cli --host URL list`); they were refused there. Before
+/// `serve`, which talks to no API, `--url` stays an error.
+#[test]
+fn api_flags_before_the_client_verb_are_the_verbs() {
+    let (child, url) = spawn_server(&[]);
+    let _server = KillOnDrop(child);
+    // TOXIPROXY_URL points nowhere: only the flag can reach the server.
+    let nowhere = "http://127.0.0.1:1";
+    let upstream = format!("127.0.0.1:{}", free_port());
+    let host = format!("--host={url}");
+    let steps: &[&[&str]] = &[
+        &["proxy", "--url", &url, "create", "early", "--upstream", &upstream],
+        &["proxy", &host, "--timeout", "5s", "toxic", "add", "early", "-t", "latency"],
+        &["proxy", "--url", &url, "list", "--json"],
+        &["proxy", "--url", &url, "--timeout=5s", "inspect", "early"],
+    ];
+    for args in steps {
+        let (code, out, err) = porthole(args, nowhere);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+    let (_, out, _) = porthole(&["proxy", "--url", &url, "inspect", "early", "--json"], nowhere);
+    let proxy: Value = serde_json::from_str(&out).expect("inspect --json");
+    assert_eq!(proxy["toxics"][0]["type"], "latency", "{out}");
+    let (code, out, err) = porthole(&["proxy", "--url", &url, "serve"], nowhere);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.starts_with("porthole: unexpected argument '--url' found"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
 /// A URL naming the API by an address its `Host` check does not take gets
 /// one line naming the name and the flag that allows it, not the bare `host
 /// not allowed (HTTP 403)`; with `--allow-host` it works. Runs in a private
