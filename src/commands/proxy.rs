@@ -114,6 +114,12 @@ fn create(args: ProxyCreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
             "--upstream {upstream}: port 0 cannot be connected to (every client would be refused)"
         );
     }
+    if let Some(host) = crate::proxy::registry::upstream_bad_host(&upstream) {
+        bail!(
+            "--upstream '{upstream}': '{host}' is not a valid host name (every client would be \
+             refused)"
+        );
+    }
     let client = client(&api)?;
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let proxy = client.create(&name, &listen, &upstream)?;

@@ -668,6 +668,22 @@ pub fn upstream_port_is_zero(upstream: &str) -> bool {
     split_host_port(upstream).is_ok_and(|(_, port)| parse_port(port) == Ok(Some(0)))
 }
 
+/// The host of `upstream` when no resolver can find it because it is no
+/// host name at all (`a b:80`, `db..local:5432`, a control character): the
+/// API takes such an upstream, as Toxiproxy's does, and fails every
+/// connection; the command-line verbs refuse it first. IP literals, the
+/// empty host and bracketed addresses are never named here.
+pub fn upstream_bad_host(upstream: &str) -> Option<&str> {
+    let (host, _) = split_host_port(upstream).ok()?;
+    if host.is_empty() || host.contains(':') || upstream.starts_with('[') {
+        return None;
+    }
+    match crate::target::parse_host(host) {
+        Err(crate::target::EndpointError::BadHost { .. }) => Some(host),
+        _ => None,
+    }
+}
+
 /// The addresses an upstream with an empty host (`:5432`) is dialled at:
 /// this machine, over IPv4 then IPv6, as Go's `Dial` takes an empty host.
 pub(crate) fn local_upstream(upstream: &str) -> Option<[SocketAddr; 2]> {
@@ -917,6 +933,16 @@ fn bind_one(address: SocketAddr) -> std::io::Result<TcpListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upstream_host_that_is_no_host_name_is_named() {
+        assert_eq!(upstream_bad_host("a b:80"), Some("a b"));
+        assert_eq!(upstream_bad_host("db..local:5432"), Some("db..local"));
+        assert_eq!(upstream_bad_host("db\u{1b}:1"), Some("db\u{1b}"));
+        for fine in ["db:5432", ":5432", "127.0.0.1:1", "[::1]:1", "[fe80::1%lo]:1", "10:1", "x"] {
+            assert_eq!(upstream_bad_host(fine), None, "{fine}");
+        }
+    }
     use serde_json::json;
 
     #[test]

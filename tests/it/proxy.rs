@@ -2807,6 +2807,43 @@ fn one_shot_refuses_an_upstream_the_api_refuses() {
     }
 }
 
+/// An upstream whose host is no host name (a space, an empty label, a
+/// terminal escape) can never be reached: `proxy run` ran and refused every
+/// client, `proxy create` made such a proxy. Both refuse it in one line;
+/// the API itself still takes it, as Toxiproxy's does.
+#[test]
+fn cli_refuses_an_upstream_host_that_is_no_host_name() {
+    let (child, url) = spawn_server(&[]);
+    let _server = KillOnDrop(child);
+    for upstream in ["a b:80", "db..local:5432", "db\u{7}x:80"] {
+        let shown = upstream.replace('\u{7}', "\\x07");
+        let host = shown.rsplit_once(':').expect("a port").0.to_string();
+        let (code, out, err) =
+            porthole(&["proxy", "run", "127.0.0.1:0", "--to", upstream, "--latency", "1ms"], &url);
+        assert_eq!((code, out.as_str()), (2, ""), "{upstream}: {err}");
+        assert_eq!(
+            err,
+            format!(
+                "porthole: --to '{shown}': '{host}' is not a valid host name (every client \
+                 would be refused)\n"
+            )
+        );
+        let (code, _, err) = porthole(&["proxy", "create", "bad", "--upstream", upstream], &url);
+        assert_eq!(code, 2, "{upstream}: {err}");
+        assert!(
+            err.starts_with(&format!("porthole: --upstream '{shown}': '{host}' is not a valid")),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let (code, out, err) = porthole(&["proxy", "list", "--json"], &url);
+    assert_eq!((code, out.trim()), (0, "{}"), "no proxy was created: {err}");
+    // A host name with a dash and dots stays accepted.
+    let (code, _, err) =
+        porthole(&["proxy", "create", "ok", "--upstream", "db-1.local:5432"], &url);
+    assert_eq!(code, 0, "{err}");
+}
+
 /// `proxy delete --json` printed the text line (`Deleted proxy db`) to a
 /// script that asked for JSON; the API answers 204 with no body, so the
 /// flag is refused, and nothing is deleted.
