@@ -498,3 +498,31 @@ fn a_reader_that_leaves_does_not_change_the_answer() {
         assert_eq!(status.code(), Some(expected), "{args:?}: {status:?}");
     }
 }
+
+/// The hosts of the proxy API's `--url` and of `monitor --webhook` are read
+/// as every other host: a number the resolver would take for a shorthand
+/// IPv4 address (`10` is 0.0.0.10, which reached a web server on this
+/// machine) or a malformed name is refused in one line before anything is
+/// sent.
+#[test]
+fn http_url_flags_refuse_a_host_that_is_no_host_name() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["proxy", "list", "--url", "10"],
+            "porthole: invalid API URL \"10\": '10' is no host name: the resolver reads it as the IPv4 address 0.0.0.10",
+        ),
+        (&["proxy", "--url", "http://127.1:8474", "list"], "the IPv4 address 127.0.0.1"),
+        (&["proxy", "list", "--url", "http://x..y/"], "'x..y' is not a valid host name"),
+        (
+            &["monitor", "--webhook", "http://10/"],
+            "porthole: --webhook 'http://10/': '10' is no host name",
+        ),
+        (&["monitor", "--webhook", "http://x..y:9000/"], "'x..y' is not a valid host name"),
+    ];
+    for (args, expected) in cases {
+        let output = porthole_run(args);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
+        assert!(output.stderr.contains(expected), "{args:?}: {}", output.stderr);
+        assert!(output.stdout.is_empty(), "{args:?}: {}", output.stdout);
+    }
+}
