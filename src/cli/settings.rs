@@ -308,6 +308,11 @@ impl KillSettings {
 /// likely a typo than a plan.
 const MAX_KILL_PORTS: usize = 1024;
 
+/// The most targets one `wait` run takes. Each target still pending at the
+/// timeout is diagnosed in turn (tens of milliseconds each), so 3,000
+/// targets (`wait $(seq 1 3000)`) ran for minutes past `--timeout 1s`.
+const MAX_WAIT_TARGETS: usize = 256;
+
 /// Everything `porthole free` needs, validated.
 #[derive(Debug, Clone)]
 pub struct FreeSettings {
@@ -565,6 +570,12 @@ impl WaitSettings {
         let environment =
             crate::inventory::system::System::own_environment(&crate::inventory::system::Machine);
         let given = targets.len();
+        if given > MAX_WAIT_TARGETS {
+            bail!(
+                "{given} targets: porthole wait takes at most {MAX_WAIT_TARGETS} at once (a \
+                 command to run once ready goes after --: porthole wait TARGET… -- COMMAND…)"
+            );
+        }
         let hosts: Vec<Vec<_>> = targets
             .iter()
             .enumerate()
