@@ -245,24 +245,29 @@ impl KillSettings {
         let (namespaces, named_namespace) = resolve_netns(&netns)?;
         let mut parsed = Vec::new();
         for text in &ports {
-            // `3000-3010`, as `ls --port` takes it.
-            let (low, high) = match text.trim().split_once('-') {
-                Some((low, _)) if !low.is_empty() => {
-                    parse_range(text.trim()).with_context(|| format!("port range '{text}'"))?
-                }
-                _ => {
-                    let port = parse_port(text)?;
-                    (port, port)
-                }
-            };
-            for port in low..=high {
-                if !parsed.contains(&port) {
-                    parsed.push(port);
-                }
-                if parsed.len() > MAX_KILL_PORTS {
-                    bail!(
-                        "'{text}': more than {MAX_KILL_PORTS} ports; porthole kill takes at most {MAX_KILL_PORTS} at once"
-                    );
+            // `3000-3010` and `3000,3005`, as `ls --port` takes them.
+            let items = crate::model::ports::list_items(text)
+                .with_context(|| format!("port list '{text}'"))?;
+            let items = if items.is_empty() { vec![text.as_str()] } else { items };
+            for item in items {
+                let (low, high) = match item.trim().split_once('-') {
+                    Some((low, _)) if !low.is_empty() => {
+                        parse_range(item.trim()).with_context(|| format!("port range '{item}'"))?
+                    }
+                    _ => {
+                        let port = parse_port(item)?;
+                        (port, port)
+                    }
+                };
+                for port in low..=high {
+                    if !parsed.contains(&port) {
+                        parsed.push(port);
+                    }
+                    if parsed.len() > MAX_KILL_PORTS {
+                        bail!(
+                            "'{text}': more than {MAX_KILL_PORTS} ports; porthole kill takes at most {MAX_KILL_PORTS} at once"
+                        );
+                    }
                 }
             }
         }
