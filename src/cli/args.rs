@@ -272,7 +272,8 @@ Exit status: 0 found, 1 no free port in the range, 2 bad input.";
 
 #[derive(Debug, Args)]
 pub struct KillArgs {
-    /// Ports whose listeners to stop, or ranges such as 3000-3010.
+    /// Ports whose listeners to stop, ranges such as 3000-3010, or lists
+    /// such as 3000,3005.
     #[arg(value_name = "PORT", required = true)]
     pub ports: Vec<String>,
     /// Only TCP listeners (default: TCP and UDP).

@@ -70,6 +70,13 @@ pub enum TargetError {
         "'{database}' in '{whole}' is not a Redis database number (expected a number from 0, as in redis://HOST:PORT/0)"
     )]
     RedisDatabase { database: String, whole: String },
+    /// libpq refuses an `sslmode` it does not know (`disabled`, `Disable`):
+    /// taken as the default, a misspelt `disable` was judged as a client
+    /// that asks for TLS. node-postgres's `no-verify` is taken too.
+    #[error(
+        "sslmode '{mode}' in '{whole}' is not a mode the clients know (expected disable, allow, prefer, require, verify-ca or verify-full)"
+    )]
+    SslMode { mode: String, whole: String },
     /// Port 0 asks the kernel for any port on bind; nothing can listen on
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]
@@ -788,6 +795,9 @@ fn parse_service(
         };
     }
     if service == Service::Postgres {
+        if let Some(mode) = parameter(&parameters, "sslmode").filter(|m| !m.is_empty()) {
+            ssl_mode(mode.to_string(), |_| whole.to_string())?;
+        }
         if let Some(name) = parameter(&parameters, "user").filter(|u| !u.is_empty()) {
             user = Some(name.to_string());
         }
@@ -890,7 +900,10 @@ fn parse_service(
         // TLS is asked for over TCP only: a socket never uses it.
         let sslmode = match parameter(&parameters, "sslmode").filter(|m| !m.is_empty()) {
             Some(mode) => Some(mode.to_string()),
-            None => variables.take("PGSSLMODE", "sslmode"),
+            None => variables
+                .take("PGSSLMODE", "sslmode")
+                .map(|mode| ssl_mode(mode, |mode| format!("PGSSLMODE={mode}")))
+                .transpose()?,
         };
         return Ok(Target::Service {
             service,
@@ -1004,6 +1017,17 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
         tls: false,
         tls_off: false,
     })
+}
+
+/// Checks an `sslmode` as libpq does (node-postgres's `no-verify` too);
+/// `whole` names where it was written.
+fn ssl_mode(mode: String, whole: impl Fn(&str) -> String) -> Result<String, TargetError> {
+    const MODES: [&str; 7] =
+        ["disable", "allow", "prefer", "require", "verify-ca", "verify-full", "no-verify"];
+    if MODES.contains(&mode.as_str()) {
+        return Ok(mode);
+    }
+    Err(TargetError::SslMode { whole: whole(&mode), mode })
 }
 
 /// Checks a Redis database number as the clients read it: decimal digits
@@ -1410,6 +1434,21 @@ mod tests {
         assert_eq!(err("unix:"), "missing socket path after 'unix:'");
         assert!(err("localhost").contains("missing port"));
         assert!(err("::1:80").contains("needs brackets"));
+        // An sslmode libpq does not know, in the URL or in PGSSLMODE.
+        assert_eq!(
+            err("postgres://h/db?sslmode=disabled"),
+            "sslmode 'disabled' in 'postgres://h/db?sslmode=disabled' is not a mode the clients \
+             know (expected disable, allow, prefer, require, verify-ca or verify-full)"
+        );
+        assert!(err("postgres:///db?sslmode=Disable").starts_with("sslmode 'Disable'"));
+        let environment = [("PGSSLMODE".to_string(), "off".to_string())];
+        let error = Target::parse_in("postgres://h/db", &environment).unwrap_err().to_string();
+        assert!(error.starts_with("sslmode 'off' in 'PGSSLMODE=off'"), "{error}");
+        for mode in
+            ["disable", "allow", "prefer", "require", "verify-ca", "verify-full", "no-verify"]
+        {
+            assert!(Target::parse(&format!("postgres://h/db?sslmode={mode}")).is_ok(), "{mode}");
+        }
         // A Redis path is a database number, as the clients read it.
         for bad in ["/0/extra", "/cache", "/-1", "/+1", "/1.0", "/%31x", "/2147483648", "/٣"] {
             let url = format!("redis://localhost:6379{bad}");

@@ -303,6 +303,12 @@ fn a_bad_service_url_is_one_line_without_its_password() {
         (&["check", "rediss://127.0.0.1:1/cache"][..], "'cache' in"),
         (&["check", "redis://127.0.0.1:1/-1"][..], "'-1' in"),
         (&["check", "redis+socket:///run/r.sock?db=one"][..], "'one' in"),
+        // libpq refuses an sslmode it does not know; `disabled` was judged
+        // as a client that asks for TLS.
+        (
+            &["check", "postgres://app:hunter2@127.0.0.1:1/db?sslmode=disabled"][..],
+            "sslmode 'disabled' in 'postgres://app:***@127.0.0.1:1/db?sslmode=disabled'",
+        ),
     ] {
         let output = porthole_run(args);
         util::assert_usage_error(&output, &format!("{args:?}"));
