@@ -65,7 +65,7 @@ pub enum Command {
     Wait(WaitArgs),
     /// Fault-injection TCP proxy with the Toxiproxy 2.12 API.
     #[command(
-        after_help = "Examples:\n  porthole proxy serve                                   Toxiproxy-compatible API on 127.0.0.1:8474\n  porthole proxy create pg --upstream 127.0.0.1:5432\n  porthole proxy toxic add pg -t latency -a latency=100\n  porthole proxy run 127.0.0.1:15432 --to 127.0.0.1:5432 --latency 100ms"
+        after_help = "Examples:\n  porthole proxy serve                                   Toxiproxy-compatible API on 127.0.0.1:8474\n  porthole proxy create pg --upstream 127.0.0.1:5432\n  porthole proxy toxic add pg -t latency -a latency=100\n  porthole proxy run 127.0.0.1:15432 --to 127.0.0.1:5432 --latency 100ms\n  porthole proxy --url http://10.0.0.5:8474 list   the API flags may come before a client verb"
     )]
     Proxy(ProxyArgs),
     /// Find risky local services: exposed listeners, services without
