@@ -70,6 +70,11 @@ pub enum TargetError {
         "'{database}' in '{whole}' is not a Redis database number (expected a number from 0, as in redis://HOST:PORT/0)"
     )]
     RedisDatabase { database: String, whole: String },
+    /// A control character in an HTTP URL (a line break, an escape) would
+    /// end the request line or add a header of its own: curl and Go's
+    /// net/url refuse it.
+    #[error("a control character in the path of '{whole}' (percent-encode it, as %0D or %1B)")]
+    HttpControl { whole: String },
     /// libpq refuses an `sslmode` it does not know (`disabled`, `Disable`):
     /// taken as the default, a misspelt `disable` was judged as a client
     /// that asks for TLS. node-postgres's `no-verify` is taken too.
@@ -460,8 +465,16 @@ impl Target {
                     // net/http answers 404) or refuses the request. A query
                     // straight after the authority still needs the path `/`.
                     let path = path.split_once('#').map_or(path, |(before, _)| before);
+                    if path.chars().any(char::is_control) {
+                        return Err(TargetError::HttpControl { whole: text.to_string() });
+                    }
                     let path =
                         if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+                    // Sent as written, a space splits the request line (the
+                    // server answers 400) and other bytes than ASCII are
+                    // read differently by each server: browsers, Go's
+                    // net/http and Python's requests send them encoded.
+                    let path = encode_request_target(&path);
                     Ok(Target::Http { tls, host, port, path })
                 }
                 "redis+socket" | "redis+unix" => parse_redis_socket(rest, text),
@@ -1040,6 +1053,23 @@ fn redis_database(number: String, whole: &str) -> Result<String, TargetError> {
     Err(TargetError::RedisDatabase { database: number, whole: whole.to_string() })
 }
 
+/// An HTTP request target with spaces and other characters than ASCII
+/// written as `%XX` (UTF-8), as clients send them; the rest as typed.
+fn encode_request_target(path: &str) -> String {
+    let mut encoded = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c == ' ' || !c.is_ascii() {
+            let mut buffer = [0u8; 4];
+            for byte in c.encode_utf8(&mut buffer).bytes() {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        } else {
+            encoded.push(c);
+        }
+    }
+    encoded
+}
+
 /// A query value with the characters that would end or change it (`%`,
 /// `&`, `#`, space, and the ones a shell word quotes) written as `%XX`.
 fn encode_query_value(text: &str) -> String {
@@ -1171,6 +1201,25 @@ mod tests {
             ok("http://127.0.0.1:8080?probe=1").to_string(),
             "http://127.0.0.1:8080/?probe=1"
         );
+        // Encoded as clients send them: a space would split the request
+        // line; a control character would end it, and is refused.
+        assert_eq!(path("http://h/a b?q=x y"), "/a%20b?q=x%20y");
+        assert_eq!(path("http://h/caf\u{e9}"), "/caf%C3%A9");
+        assert_eq!(path("http://h/a%20b"), "/a%20b");
+        for bad in [
+            "http://h/a\r\nX-Evil: 1",
+            "http://h/\u{1b}[31m",
+            "https://h/?q=\t1",
+            "http://h/\u{85}x",
+        ] {
+            assert_eq!(
+                err(bad),
+                format!(
+                    "a control character in the path of '{bad}' (percent-encode it, as %0D or %1B)"
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
