@@ -568,6 +568,10 @@ pub enum ProxyCommand {
     Toxic(ProxyToxicArgs),
 }
 
+/// The proxy API the client commands talk to without `--url` or
+/// `TOXIPROXY_URL` (Toxiproxy's default).
+pub const DEFAULT_PROXY_API_URL: &str = "http://localhost:8474";
+
 /// Where the proxy API is, for the client commands.
 #[derive(Debug, Args)]
 pub struct ProxyApiArgs {
@@ -577,7 +581,7 @@ pub struct ProxyApiArgs {
         visible_alias = "host",
         value_name = "URL",
         env = "TOXIPROXY_URL",
-        default_value = "http://localhost:8474"
+        default_value = DEFAULT_PROXY_API_URL
     )]
     pub url: String,
     /// API token, for a server started with one (sent as `Authorization:

@@ -203,6 +203,15 @@ pub fn netns_selection(netns: NetnsArg) -> NamespaceSelection {
     }
 }
 
+/// The value of a flag clap may have filled from the environment variable
+/// `variable`: an empty variable (`PORTHOLE_STORE=`, as compose and unit
+/// files leave one) is unset, as `porthole PORT` reads it, rather than an
+/// empty flag the user never typed.
+pub fn unless_empty_variable(value: Option<String>, variable: &str) -> Option<String> {
+    let empty_variable = std::env::var_os(variable).is_some_and(|text| text.is_empty());
+    value.filter(|text| !(text.is_empty() && empty_variable))
+}
+
 /// Parses a pid (a positive decimal number).
 pub fn parse_pid(text: &str) -> anyhow::Result<u32> {
     match text.parse::<u32>() {
@@ -1228,7 +1237,7 @@ impl MonitorSettings {
             web,
         } = args;
         let alerts = AlertSettings::resolve(alerts)?;
-        let store = match (store, jsonl) {
+        let store = match (unless_empty_variable(store, "PORTHOLE_STORE"), jsonl) {
             // The error names --store itself.
             (Some(text), _) => Some(crate::store::StoreLocation::parse(&text)?),
             (None, true) => None,

@@ -526,3 +526,33 @@ fn http_url_flags_refuse_a_host_that_is_no_host_name() {
         assert!(output.stdout.is_empty(), "{args:?}: {}", output.stdout);
     }
 }
+
+/// An empty `TOXIPROXY_URL` or `PORTHOLE_STORE` (as compose and unit files
+/// leave a variable) is unset, as `porthole PORT` already read
+/// `PORTHOLE_STORE`: it was taken for an empty flag the user never typed
+/// (`invalid API URL "": no host`, `--store '': empty`).
+#[test]
+fn an_empty_environment_variable_is_unset_not_an_empty_flag() {
+    let Some(netns) = util::Netns::create() else { return };
+    let output = netns.porthole_env(&[("TOXIPROXY_URL", "")], &["proxy", "list"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stderr.starts_with("porthole: cannot reach the proxy API at localhost:8474"),
+        "{}",
+        output.stderr
+    );
+    let state = tempfile::tempdir().expect("temp dir");
+    let store = state.path().join("history.sqlite");
+    let output = run(porthole()
+        .env("PORTHOLE_STORE", "")
+        .env("XDG_STATE_HOME", state.path())
+        .args(["history"]));
+    assert!(!output.stderr.contains("--store ''"), "{output:?}");
+    // A store given on the command line still wins over the variable.
+    let output = run(porthole().env("PORTHOLE_STORE", "").args([
+        "history",
+        "--store",
+        store.to_str().expect("utf-8"),
+    ]));
+    assert!(output.stderr.contains(&store.display().to_string()), "{output:?}");
+}
