@@ -1435,8 +1435,8 @@ impl ProxyRunSettings {
         if crate::proxy::registry::upstream_port_is_zero(&to) {
             bail!("--to {to}: port 0 cannot be connected to (every client would be refused)");
         }
-        if let Some(host) = crate::proxy::registry::upstream_bad_host(&to) {
-            bail!("--to '{to}': '{host}' is not a valid host name (every client would be refused)");
+        if let Some(error) = crate::proxy::registry::upstream_host_error(&to) {
+            bail!("--to '{to}': {error}");
         }
         let request = crate::proxy::ProxyRequest {
             name: "run".to_string(),

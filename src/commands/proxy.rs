@@ -117,11 +117,8 @@ fn create(args: ProxyCreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
             "--upstream {upstream}: port 0 cannot be connected to (every client would be refused)"
         );
     }
-    if let Some(host) = crate::proxy::registry::upstream_bad_host(&upstream) {
-        bail!(
-            "--upstream '{upstream}': '{host}' is not a valid host name (every client would be \
-             refused)"
-        );
+    if let Some(error) = crate::proxy::registry::upstream_host_error(&upstream) {
+        bail!("--upstream '{upstream}': {error}");
     }
     let client = client(&api)?;
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());

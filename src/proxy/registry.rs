@@ -668,20 +668,18 @@ pub fn upstream_port_is_zero(upstream: &str) -> bool {
     split_host_port(upstream).is_ok_and(|(_, port)| parse_port(port) == Ok(Some(0)))
 }
 
-/// The host of `upstream` when no resolver can find it because it is no
-/// host name at all (`a b:80`, `db..local:5432`, a control character): the
-/// API takes such an upstream, as Toxiproxy's does, and fails every
-/// connection; the command-line verbs refuse it first. IP literals, the
-/// empty host and bracketed addresses are never named here.
-pub fn upstream_bad_host(upstream: &str) -> Option<&str> {
+/// Why the host of `upstream` cannot be meant: it is no host name at all
+/// (`a b:80`, `db..local:5432`, a control character), which no resolver
+/// finds, or a number the resolver reads as a shorthand IPv4 address
+/// (`10:80` is 0.0.0.10), as `porthole check` refuses them. The API takes
+/// such an upstream, as Toxiproxy's does; the command-line verbs refuse it
+/// first. IP literals, the empty host and bracketed addresses pass.
+pub fn upstream_host_error(upstream: &str) -> Option<crate::target::EndpointError> {
     let (host, _) = split_host_port(upstream).ok()?;
     if host.is_empty() || host.contains(':') || upstream.starts_with('[') {
         return None;
     }
-    match crate::target::parse_host(host) {
-        Err(crate::target::EndpointError::BadHost { .. }) => Some(host),
-        _ => None,
-    }
+    crate::target::parse_host(host).err()
 }
 
 /// The addresses an upstream with an empty host (`:5432`) is dialled at:
@@ -936,11 +934,16 @@ mod tests {
 
     #[test]
     fn an_upstream_host_that_is_no_host_name_is_named() {
-        assert_eq!(upstream_bad_host("a b:80"), Some("a b"));
-        assert_eq!(upstream_bad_host("db..local:5432"), Some("db..local"));
-        assert_eq!(upstream_bad_host("db\u{1b}:1"), Some("db\u{1b}"));
-        for fine in ["db:5432", ":5432", "127.0.0.1:1", "[::1]:1", "[fe80::1%lo]:1", "10:1", "x"] {
-            assert_eq!(upstream_bad_host(fine), None, "{fine}");
+        let error = |upstream: &str| upstream_host_error(upstream).map(|e| e.to_string());
+        assert_eq!(error("a b:80").as_deref(), Some("'a b' is not a valid host name"));
+        assert_eq!(
+            error("db..local:5432").as_deref(),
+            Some("'db..local' is not a valid host name")
+        );
+        assert!(error("db\u{1b}:1").is_some());
+        assert!(error("10:80").is_some_and(|e| e.contains("the IPv4 address 0.0.0.10")));
+        for fine in ["db:5432", ":5432", "127.0.0.1:1", "[::1]:1", "[fe80::1%lo]:1", "x", "h_1:1"] {
+            assert_eq!(error(fine), None, "{fine}");
         }
     }
     use serde_json::json;

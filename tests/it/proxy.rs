@@ -2808,7 +2808,8 @@ fn one_shot_refuses_an_upstream_the_api_refuses() {
 }
 
 /// An upstream whose host is no host name (a space, an empty label, a
-/// terminal escape) can never be reached: `proxy run` ran and refused every
+/// control character) or a shorthand IPv4 address (`10` is 0.0.0.10) is
+/// never what was meant: `proxy run` ran and refused every
 /// client, `proxy create` made such a proxy. Both refuse it in one line;
 /// the API itself still takes it, as Toxiproxy's does.
 #[test]
@@ -2821,13 +2822,7 @@ fn cli_refuses_an_upstream_host_that_is_no_host_name() {
         let (code, out, err) =
             porthole(&["proxy", "run", "127.0.0.1:0", "--to", upstream, "--latency", "1ms"], &url);
         assert_eq!((code, out.as_str()), (2, ""), "{upstream}: {err}");
-        assert_eq!(
-            err,
-            format!(
-                "porthole: --to '{shown}': '{host}' is not a valid host name (every client \
-                 would be refused)\n"
-            )
-        );
+        assert_eq!(err, format!("porthole: --to '{shown}': '{host}' is not a valid host name\n"));
         let (code, _, err) = porthole(&["proxy", "create", "bad", "--upstream", upstream], &url);
         assert_eq!(code, 2, "{upstream}: {err}");
         assert!(
@@ -2836,6 +2831,12 @@ fn cli_refuses_an_upstream_host_that_is_no_host_name() {
         );
         assert_eq!(err.lines().count(), 1, "{err}");
     }
+    // A number the resolver reads as a shorthand IPv4 address (0.0.0.10).
+    let (code, _, err) = porthole(&["proxy", "create", "bad", "--upstream", "10:80"], &url);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("'10' is no host name: the resolver reads it as the IPv4 address 0.0.0.10")
+    );
     let (code, out, err) = porthole(&["proxy", "list", "--json"], &url);
     assert_eq!((code, out.trim()), (0, "{}"), "no proxy was created: {err}");
     // A host name with a dash and dots stays accepted.
