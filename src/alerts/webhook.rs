@@ -61,6 +61,10 @@ pub enum WebhookUrlError {
     Unsafe,
     #[error("invalid host '{0}'")]
     Host(String),
+    /// A name that is none (`x..y`), or a number the resolver reads as an
+    /// IPv4 address in the old shorthand (`10`, `127.1`).
+    #[error(transparent)]
+    HostName(crate::target::EndpointError),
     /// `user:password@` would be shown in every message that names the
     /// URL, and sent in the clear.
     #[error("a user name or password in the URL is not supported: give the collector a token in the path")]
@@ -108,6 +112,9 @@ impl WebhookUrl {
         });
         if !host_ok {
             return Err(WebhookUrlError::Host(host));
+        }
+        if !bracketed {
+            crate::target::parse_host(&host).map_err(WebhookUrlError::HostName)?;
         }
         // Port 0 is no port a collector listens on: every POST would fail.
         let port = match port {
@@ -515,6 +522,20 @@ mod tests {
             );
         }
         assert_eq!(WebhookUrl::parse("http://h\"x/"), Err(WebhookUrlError::Host("h\"x".into())));
+        // A host is read as `porthole check` reads one: no shorthand IPv4
+        // (`10` would mean 0.0.0.10), no empty label.
+        for (url, message) in [
+            (
+                "http://10/",
+                "'10' is no host name: the resolver reads it as the IPv4 address 0.0.0.10",
+            ),
+            ("http://127.1:9000/", "the IPv4 address 127.0.0.1"),
+            ("http://x..y/", "'x..y' is not a valid host name"),
+        ] {
+            let error = WebhookUrl::parse(url).unwrap_err().to_string();
+            assert!(error.contains(message), "{url}: {error}");
+        }
+        assert!(WebhookUrl::parse("http://collector.local:9000/").is_ok());
         let url = WebhookUrl::parse("http://h/alerts?x=1#part").unwrap();
         assert_eq!(url.path, "/alerts?x=1");
     }

@@ -65,7 +65,7 @@ pub enum Command {
     Wait(WaitArgs),
     /// Fault-injection TCP proxy with the Toxiproxy 2.12 API.
     #[command(
-        after_help = "Examples:\n  porthole proxy serve                                   Toxiproxy-compatible API on 127.0.0.1:8474\n  porthole proxy create pg --upstream 127.0.0.1:5432\n  porthole proxy toxic add pg -t latency -a latency=100\n  porthole proxy run 127.0.0.1:15432 --to 127.0.0.1:5432 --latency 100ms"
+        after_help = "Examples:\n  porthole proxy serve                                   Toxiproxy-compatible API on 127.0.0.1:8474\n  porthole proxy create pg --upstream 127.0.0.1:5432\n  porthole proxy toxic add pg -t latency -a latency=100\n  porthole proxy run 127.0.0.1:15432 --to 127.0.0.1:5432 --latency 100ms\n  porthole proxy --url http://10.0.0.5:8474 list   the API flags may come before a client verb"
     )]
     Proxy(ProxyArgs),
     /// Find risky local services: exposed listeners, services without
@@ -272,7 +272,8 @@ Exit status: 0 found, 1 no free port in the range, 2 bad input.";
 
 #[derive(Debug, Args)]
 pub struct KillArgs {
-    /// Ports whose listeners to stop, or ranges such as 3000-3010.
+    /// Ports whose listeners to stop, ranges such as 3000-3010, or lists
+    /// such as 3000,3005.
     #[arg(value_name = "PORT", required = true)]
     pub ports: Vec<String>,
     /// Only TCP listeners (default: TCP and UDP).
@@ -567,6 +568,10 @@ pub enum ProxyCommand {
     Toxic(ProxyToxicArgs),
 }
 
+/// The proxy API the client commands talk to without `--url` or
+/// `TOXIPROXY_URL` (Toxiproxy's default).
+pub const DEFAULT_PROXY_API_URL: &str = "http://localhost:8474";
+
 /// Where the proxy API is, for the client commands.
 #[derive(Debug, Args)]
 pub struct ProxyApiArgs {
@@ -576,7 +581,7 @@ pub struct ProxyApiArgs {
         visible_alias = "host",
         value_name = "URL",
         env = "TOXIPROXY_URL",
-        default_value = "http://localhost:8474"
+        default_value = DEFAULT_PROXY_API_URL
     )]
     pub url: String,
     /// API token, for a server started with one (sent as `Authorization:

@@ -85,6 +85,7 @@ pub struct DashboardSettings {
 impl DashboardSettings {
     pub fn resolve(args: DashboardArgs) -> anyhow::Result<Self> {
         let DashboardArgs { store, serve, web } = args;
+        let store = crate::cli::settings::unless_empty_variable(store, "PORTHOLE_STORE");
         let store = StoreLocation::resolve(store.as_deref())?;
         Ok(DashboardSettings { store, serve: ServeSettings::resolve(&serve, web)? })
     }

@@ -83,6 +83,7 @@ impl HistorySettings {
         if process.as_deref() == Some("") {
             bail!("--process: empty name");
         }
+        let store = crate::cli::settings::unless_empty_variable(store, "PORTHOLE_STORE");
         let location = StoreLocation::resolve(store.as_deref())?;
         let addresses = match endpoint.as_ref().and_then(|e| e.host.as_ref()) {
             // The recorder stores IPv4 peers of dual-stack sockets as IPv4,

@@ -53,6 +53,7 @@ fn looks_like_endpoint(word: &str) -> bool {
 /// `porthole 8080:PORT` for port 8080.
 pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut args: Vec<OsString> = args.into_iter().collect();
+    move_proxy_api_flags(&mut args);
     // `porthole -t 53`, `porthole --json 8080`: flags of `who` before the
     // endpoint (which the usage line shows after it) are `who`'s too.
     let flags = leading_who_flags(&args[1.min(args.len())..]);
@@ -91,6 +92,57 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
         }
     }
     args
+}
+
+/// Moves the API flags of the proxy client (`--url`/`--host`, `--token`,
+/// `--timeout`) written between `proxy` and a client verb to after the verb,
+/// where clap takes them: toxiproxy-cli puts `--host` first
+/// (`toxiproxy-cli --host URL list`), and `porthole proxy --url URL list`
+/// was refused. Before `serve` or `run`, which talk to no API, they stay
+/// where they are and clap refuses them.
+fn move_proxy_api_flags(args: &mut Vec<OsString>) {
+    use clap::Args as _;
+    let Some(first) = args.get(1).and_then(|a| a.to_str()) else {
+        return;
+    };
+    let mut cli = Cli::command();
+    cli.build();
+    let Some(proxy) = cli.find_subcommand(first).filter(|sub| sub.get_name() == "proxy") else {
+        return;
+    };
+    // The flags' spellings come from their clap definition, aliases included.
+    let api = args::ProxyApiArgs::augment_args(clap::Command::new("api"));
+    let names: Vec<&str> = api
+        .get_arguments()
+        .flat_map(|arg| arg.get_long().into_iter().chain(arg.get_all_aliases().unwrap_or_default()))
+        .collect();
+    let mut moved = Vec::new();
+    while let Some(word) = args.get(2).and_then(|a| a.to_str()) {
+        let Some(flag) = word.strip_prefix("--") else {
+            break;
+        };
+        let (name, width) = flag.split_once('=').map_or((flag, 2), |(name, _)| (name, 1));
+        if !names.contains(&name) || args.len() < 2 + width {
+            break;
+        }
+        moved.extend(args.drain(2..2 + width));
+    }
+    if moved.is_empty() {
+        return;
+    }
+    let mut command = proxy;
+    let mut position = 2;
+    while let Some(sub) =
+        args.get(position).and_then(|a| a.to_str()).and_then(|word| command.find_subcommand(word))
+    {
+        position += 1;
+        if sub.get_arguments().any(|arg| arg.get_id() == "url") {
+            args.splice(position..position, moved);
+            return;
+        }
+        command = sub;
+    }
+    args.splice(2..2, moved);
 }
 
 /// How many of `args` (the words after `porthole`) are, from the first on,
@@ -474,6 +526,34 @@ mod tests {
         for word in ["ls", "list", "who", "check", "wait", "kill", "free", "audit", "help"] {
             assert!(words.iter().any(|w| w == word), "{word} in {words:?}");
         }
+    }
+
+    #[test]
+    fn proxy_api_flags_before_the_verb_go_after_it() {
+        assert_eq!(
+            normalized(&["porthole", "proxy", "--url", "http://h:1", "list", "--json"]),
+            ["porthole", "proxy", "list", "--url", "http://h:1", "--json"]
+        );
+        assert_eq!(
+            normalized(&["porthole", "proxy", "--host=http://h:1", "--token", "t", "t", "a", "pg"]),
+            ["porthole", "proxy", "t", "a", "--host=http://h:1", "--token", "t", "pg"]
+        );
+        // `serve` talks to no API: clap refuses the flag where it was typed.
+        let serve = ["porthole", "proxy", "--url", "http://h:1", "serve"];
+        assert_eq!(normalized(&serve), serve);
+        let missing = ["porthole", "proxy", "--url"];
+        assert_eq!(normalized(&missing), missing);
+        for args in [&serve[..], &missing[..]] {
+            let args = normalize_args(args.iter().map(OsString::from));
+            assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
+        }
+        let parsed = Cli::try_parse_from(normalize_args(
+            ["porthole", "proxy", "--timeout", "3s", "inspect", "pg"].map(OsString::from),
+        ))
+        .expect("parses");
+        let Command::Proxy(proxy) = parsed.command else { panic!("not proxy") };
+        let args::ProxyCommand::Inspect(inspect) = *proxy.command else { panic!("not inspect") };
+        assert_eq!(inspect.api.timeout, "3s");
     }
 
     fn message(args: &[&str]) -> String {

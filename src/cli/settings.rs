@@ -203,6 +203,15 @@ pub fn netns_selection(netns: NetnsArg) -> NamespaceSelection {
     }
 }
 
+/// The value of a flag clap may have filled from the environment variable
+/// `variable`: an empty variable (`PORTHOLE_STORE=`, as compose and unit
+/// files leave one) is unset, as `porthole PORT` reads it, rather than an
+/// empty flag the user never typed.
+pub fn unless_empty_variable(value: Option<String>, variable: &str) -> Option<String> {
+    let empty_variable = std::env::var_os(variable).is_some_and(|text| text.is_empty());
+    value.filter(|text| !(text.is_empty() && empty_variable))
+}
+
 /// Parses a pid (a positive decimal number).
 pub fn parse_pid(text: &str) -> anyhow::Result<u32> {
     match text.parse::<u32>() {
@@ -245,24 +254,29 @@ impl KillSettings {
         let (namespaces, named_namespace) = resolve_netns(&netns)?;
         let mut parsed = Vec::new();
         for text in &ports {
-            // `3000-3010`, as `ls --port` takes it.
-            let (low, high) = match text.trim().split_once('-') {
-                Some((low, _)) if !low.is_empty() => {
-                    parse_range(text.trim()).with_context(|| format!("port range '{text}'"))?
-                }
-                _ => {
-                    let port = parse_port(text)?;
-                    (port, port)
-                }
-            };
-            for port in low..=high {
-                if !parsed.contains(&port) {
-                    parsed.push(port);
-                }
-                if parsed.len() > MAX_KILL_PORTS {
-                    bail!(
-                        "'{text}': more than {MAX_KILL_PORTS} ports; porthole kill takes at most {MAX_KILL_PORTS} at once"
-                    );
+            // `3000-3010` and `3000,3005`, as `ls --port` takes them.
+            let items = crate::model::ports::list_items(text)
+                .with_context(|| format!("port list '{text}'"))?;
+            let items = if items.is_empty() { vec![text.as_str()] } else { items };
+            for item in items {
+                let (low, high) = match item.trim().split_once('-') {
+                    Some((low, _)) if !low.is_empty() => {
+                        parse_range(item.trim()).with_context(|| format!("port range '{item}'"))?
+                    }
+                    _ => {
+                        let port = parse_port(item)?;
+                        (port, port)
+                    }
+                };
+                for port in low..=high {
+                    if !parsed.contains(&port) {
+                        parsed.push(port);
+                    }
+                    if parsed.len() > MAX_KILL_PORTS {
+                        bail!(
+                            "'{text}': more than {MAX_KILL_PORTS} ports; porthole kill takes at most {MAX_KILL_PORTS} at once"
+                        );
+                    }
                 }
             }
         }
@@ -307,6 +321,11 @@ impl KillSettings {
 /// The most ports one `kill` run takes: a range wider than this is more
 /// likely a typo than a plan.
 const MAX_KILL_PORTS: usize = 1024;
+
+/// The most targets one `wait` run takes. Each target still pending at the
+/// timeout is diagnosed in turn (tens of milliseconds each), so 3,000
+/// targets (`wait $(seq 1 3000)`) ran for minutes past `--timeout 1s`.
+const MAX_WAIT_TARGETS: usize = 256;
 
 /// Everything `porthole free` needs, validated.
 #[derive(Debug, Clone)]
@@ -566,6 +585,12 @@ impl WaitSettings {
         let environment =
             crate::inventory::system::System::own_environment(&crate::inventory::system::Machine);
         let given = targets.len();
+        if given > MAX_WAIT_TARGETS {
+            bail!(
+                "{given} targets: porthole wait takes at most {MAX_WAIT_TARGETS} at once (a \
+                 command to run once ready goes after --: porthole wait TARGET… -- COMMAND…)"
+            );
+        }
         let hosts: Vec<Vec<_>> = targets
             .iter()
             .enumerate()
@@ -1231,7 +1256,7 @@ impl MonitorSettings {
             web,
         } = args;
         let alerts = AlertSettings::resolve(alerts)?;
-        let store = match (store, jsonl) {
+        let store = match (unless_empty_variable(store, "PORTHOLE_STORE"), jsonl) {
             // The error names --store itself.
             (Some(text), _) => Some(crate::store::StoreLocation::parse(&text)?),
             (None, true) => None,
@@ -1428,6 +1453,9 @@ impl ProxyRunSettings {
         let crate::cli::args::ProxyRunArgs { listen, to, .. } = args;
         if crate::proxy::registry::upstream_port_is_zero(&to) {
             bail!("--to {to}: port 0 cannot be connected to (every client would be refused)");
+        }
+        if let Some(error) = crate::proxy::registry::upstream_host_error(&to) {
+            bail!("--to '{to}': {error}");
         }
         let request = crate::proxy::ProxyRequest {
             name: "run".to_string(),

@@ -95,6 +95,9 @@ pub fn proxy(args: ProxyArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
 /// The API client the `--url`, `--token` and `--timeout` flags describe.
 fn client(api: &ProxyApiArgs) -> anyhow::Result<ApiClient> {
     let ProxyApiArgs { url, token, timeout } = api;
+    // An empty TOXIPROXY_URL is unset: the default URL, not "no host".
+    let url = crate::cli::settings::unless_empty_variable(Some(url.clone()), "TOXIPROXY_URL")
+        .unwrap_or_else(|| crate::cli::args::DEFAULT_PROXY_API_URL.to_string());
     let timeout = parse_flag_duration("--timeout", timeout)?;
     if timeout.is_zero() {
         bail!("--timeout must be more than 0");
@@ -104,7 +107,7 @@ fn client(api: &ProxyApiArgs) -> anyhow::Result<ApiClient> {
     if token.as_deref().is_some_and(|token| token.chars().any(char::is_control)) {
         bail!("--token must not contain control characters");
     }
-    Ok(ApiClient::new(url)?.with_timeout(timeout).with_token(token.clone()))
+    Ok(ApiClient::new(&url)?.with_timeout(timeout).with_token(token.clone()))
 }
 
 fn create(args: ProxyCreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
@@ -113,6 +116,9 @@ fn create(args: ProxyCreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
         bail!(
             "--upstream {upstream}: port 0 cannot be connected to (every client would be refused)"
         );
+    }
+    if let Some(error) = crate::proxy::registry::upstream_host_error(&upstream) {
+        bail!("--upstream '{upstream}': {error}");
     }
     let client = client(&api)?;
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());

@@ -43,6 +43,8 @@ pub enum StatusError {
     Reversed { start: u16, end: u16 },
     #[error("empty status list")]
     Empty,
+    #[error(transparent)]
+    EmptyItem(#[from] crate::model::ports::EmptyItem),
 }
 
 /// Accepted HTTP statuses: `200-399`, `200,204`, `200-299,301`.
@@ -78,7 +80,7 @@ impl StatusSet {
                 .ok_or_else(|| StatusError::NotAStatus { text: part.trim().to_string() })
         };
         let mut ranges = Vec::new();
-        for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+        for part in crate::model::ports::list_items(text)? {
             let range = match part.split_once('-') {
                 Some((start, end)) => {
                     let (start, end) = (status(start)?, status(end)?);
@@ -912,6 +914,11 @@ mod tests {
         assert!(StatusSet::parse("99").is_err());
         assert!(StatusSet::parse("300-200").unwrap_err().to_string().contains("reversed"));
         assert!(StatusSet::parse("").is_err());
+        assert_eq!(
+            StatusSet::parse("200,,204").unwrap_err().to_string(),
+            "empty item between '200' and '204' in '200,,204' (a stray comma, or a missing value)"
+        );
+        assert!(StatusSet::parse("200,").is_err());
     }
 
     #[test]

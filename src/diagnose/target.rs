@@ -68,6 +68,20 @@ pub enum TargetError {
         /// The form that names a socket, as the scheme's clients read it.
         expected: &'static str,
     },
+    /// Redis clients read the path of `redis://HOST/N` as the number of the
+    /// database to `SELECT`: redis-rs, go-redis and node-redis refuse
+    /// anything else (`/0/extra`, `/cache`), the server a negative number
+    /// (`/-1`), and redis-py quietly uses database 0 instead: the application
+    /// would fail, or use another database, on a URL porthole said was ready.
+    #[error(
+        "'{database}' in '{whole}' is not a Redis database number (expected a number from 0, as in redis://HOST:PORT/0)"
+    )]
+    RedisDatabase { database: String, whole: String },
+    /// A control character in an HTTP URL (a line break, an escape) would
+    /// end the request line or add a header of its own: curl and Go's
+    /// net/url refuse it.
+    #[error("a control character in the path of '{whole}' (percent-encode it, as %0D or %1B)")]
+    HttpControl { whole: String },
     /// Port 0 asks the kernel for any port on bind; nothing can listen on
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]
@@ -576,8 +590,16 @@ impl Target {
                     // net/http answers 404) or refuses the request. A query
                     // straight after the authority still needs the path `/`.
                     let path = path.split_once('#').map_or(path, |(before, _)| before);
+                    if path.chars().any(char::is_control) {
+                        return Err(TargetError::HttpControl { whole: text.to_string() });
+                    }
                     let path =
                         if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+                    // Sent as written, a space splits the request line (the
+                    // server answers 400) and other bytes than ASCII are
+                    // read differently by each server: browsers, Go's
+                    // net/http and Python's requests send them encoded.
+                    let path = encode_request_target(&path);
                     Ok(Target::Http { tls, host, port, path })
                 }
                 "redis+socket" | "redis+unix" => parse_redis_socket(rest, text),
@@ -917,6 +939,14 @@ fn parse_service(
         Some(name) if !name.is_empty() => Some(percent_decode(name, whole)?),
         _ => None,
     };
+    if service == Service::Redis {
+        // redis-rs and go-redis read `/0/` and `//0` as database 0 too.
+        let number = percent_decode(path.trim_matches('/'), whole)?;
+        database = match number.is_empty() {
+            true => None,
+            false => Some(redis_database(number, whole)?),
+        };
+    }
     if service == Service::Postgres {
         if let Some(name) = parameter(&parameters, "user").filter(|u| !u.is_empty()) {
             user = Some(name.to_string());
@@ -1039,6 +1069,10 @@ fn parse_service(
         };
         let libpq = Libpq {
             sslmode: match sslmode {
+                // node-postgres's `no-verify` asks for TLS without checking
+                // the certificate: a server without TLS fails it as it
+                // fails `require`.
+                Some((value, _)) if value == "no-verify" => SslMode::Require,
                 Some((value, place)) => {
                     setting("sslmode", &value, place, &SslMode::ALL, SslMode::name)?
                 }
@@ -1304,6 +1338,7 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
     }
     let parameters = query_parameters(query, whole)?;
     let database = parameter(&parameters, "db").filter(|d| !d.is_empty()).map(str::to_string);
+    let database = database.map(|number| redis_database(number, whole)).transpose()?;
     Ok(Target::Service {
         service: Service::Redis,
         host: Host::Name("localhost".to_string()),
@@ -1314,6 +1349,33 @@ fn parse_redis_socket(rest: &str, whole: &str) -> Result<Target, TargetError> {
         tls: false,
         libpq: Libpq::default(),
     })
+}
+
+/// Checks a Redis database number as the clients read it: decimal digits
+/// of a non-negative `int` (Redis's `SELECT` takes no more).
+fn redis_database(number: String, whole: &str) -> Result<String, TargetError> {
+    let digits = !number.is_empty() && number.bytes().all(|byte| byte.is_ascii_digit());
+    if digits && number.parse::<i32>().is_ok() {
+        return Ok(number);
+    }
+    Err(TargetError::RedisDatabase { database: number, whole: whole.to_string() })
+}
+
+/// An HTTP request target with spaces and other characters than ASCII
+/// written as `%XX` (UTF-8), as clients send them; the rest as typed.
+fn encode_request_target(path: &str) -> String {
+    let mut encoded = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c == ' ' || !c.is_ascii() {
+            let mut buffer = [0u8; 4];
+            for byte in c.encode_utf8(&mut buffer).bytes() {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        } else {
+            encoded.push(c);
+        }
+    }
+    encoded
 }
 
 /// A query value with the characters that would end or change it (`%`,
@@ -1455,6 +1517,25 @@ mod tests {
             ok("http://127.0.0.1:8080?probe=1").to_string(),
             "http://127.0.0.1:8080/?probe=1"
         );
+        // Encoded as clients send them: a space would split the request
+        // line; a control character would end it, and is refused.
+        assert_eq!(path("http://h/a b?q=x y"), "/a%20b?q=x%20y");
+        assert_eq!(path("http://h/caf\u{e9}"), "/caf%C3%A9");
+        assert_eq!(path("http://h/a%20b"), "/a%20b");
+        for bad in [
+            "http://h/a\r\nX-Evil: 1",
+            "http://h/\u{1b}[31m",
+            "https://h/?q=\t1",
+            "http://h/\u{85}x",
+        ] {
+            assert_eq!(
+                err(bad),
+                format!(
+                    "a control character in the path of '{bad}' (percent-encode it, as %0D or %1B)"
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
@@ -1718,6 +1799,39 @@ mod tests {
         assert_eq!(err("unix:"), "missing socket path after 'unix:'");
         assert!(err("localhost").contains("missing port"));
         assert!(err("::1:80").contains("needs brackets"));
+        // An sslmode libpq does not know, in the URL or in PGSSLMODE.
+        assert_eq!(
+            err("postgres://h/db?sslmode=disabled"),
+            "invalid sslmode 'disabled' in postgres://h/db?sslmode=disabled (expected disable, \
+             allow, prefer, require, verify-ca, verify-full)"
+        );
+        assert!(err("postgres:///db?sslmode=Disable").starts_with("invalid sslmode 'Disable'"));
+        let environment = [("PGSSLMODE".to_string(), "off".to_string())];
+        let error = Target::parse_in("postgres://h/db", &environment).unwrap_err().to_string();
+        assert!(error.starts_with("invalid sslmode 'off' in PGSSLMODE"), "{error}");
+        assert_eq!(ok("postgres://h/db?sslmode=no-verify").libpq().sslmode, SslMode::Require);
+        for mode in
+            ["disable", "allow", "prefer", "require", "verify-ca", "verify-full", "no-verify"]
+        {
+            assert!(Target::parse(&format!("postgres://h/db?sslmode={mode}")).is_ok(), "{mode}");
+        }
+        // A Redis path is a database number, as the clients read it.
+        for bad in ["/0/extra", "/cache", "/-1", "/+1", "/1.0", "/%31x", "/2147483648", "/٣"] {
+            let url = format!("redis://localhost:6379{bad}");
+            assert!(
+                err(&url).ends_with("is not a Redis database number (expected a number from 0, as in redis://HOST:PORT/0)"),
+                "{url}: {}",
+                err(&url)
+            );
+        }
+        assert!(err("rediss://localhost/0/x").starts_with("'0/x' in 'rediss://localhost/0/x'"));
+        assert_eq!(ok("redis://localhost//3/").to_string(), "redis://localhost:6379/3");
+        assert!(err("redis+socket:///run/r.sock?db=x").contains("'x' in"));
+        for good in
+            ["redis://localhost/0", "redis://localhost/15/", "redis://localhost/", "redis://h"]
+        {
+            assert!(Target::parse(good).is_ok(), "{good}");
+        }
         for zero in ["127.0.0.1:0", "0", "tcp://localhost:0", "http://[::1]:0/", "localhost:00"] {
             assert_eq!(err(zero), "port 0 cannot be connected to (expected 1-65535)", "{zero}");
         }

@@ -17,6 +17,8 @@ pub enum PortListError {
     #[error("empty port list; {ACCEPTED_FORMS}")]
     Empty,
     #[error("{0}; {ACCEPTED_FORMS}")]
+    EmptyItem(#[from] EmptyItem),
+    #[error("{0}; {ACCEPTED_FORMS}")]
     Port(#[from] PortError),
     #[error("port range {start}-{end} is reversed (start is greater than end): write {end}-{start}; {ACCEPTED_FORMS}")]
     Reversed { start: u16, end: u16 },
@@ -26,6 +28,41 @@ pub enum PortListError {
         "range '{text}' lacks its {missing}: write both ends ({suggestion}); {ACCEPTED_FORMS}"
     )]
     OpenRange { text: String, missing: &'static str, suggestion: String },
+}
+
+/// An empty item in a comma-separated list (`1,,2`, `1,`, `,1`): a stray
+/// comma, or a value lost on the way (`--port $A,$B` with `B` unset).
+/// Skipping it would answer for fewer items than the user meant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("empty item {place} in '{text}' (a stray comma, or a missing value)")]
+pub struct EmptyItem {
+    /// Where it is, named by its neighbours: `after '1'`, `before '2'`,
+    /// `between '1' and '2'`.
+    pub place: String,
+    /// The whole list as typed.
+    pub text: String,
+}
+
+/// The items of a comma-separated list, trimmed. A list with no item at all
+/// gives an empty vector (each caller names what it lacks); an empty item
+/// beside others is an [`EmptyItem`].
+pub fn list_items(text: &str) -> Result<Vec<&str>, EmptyItem> {
+    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    if items.iter().all(|item| item.is_empty()) {
+        return Ok(Vec::new());
+    }
+    if let Some(index) = items.iter().position(|item| item.is_empty()) {
+        let before = items[..index].iter().rev().find(|item| !item.is_empty());
+        let after = items[index + 1..].iter().find(|item| !item.is_empty());
+        let place = match (before, after) {
+            (Some(before), Some(after)) => format!("between '{before}' and '{after}'"),
+            (Some(before), None) => format!("after '{before}'"),
+            (None, Some(after)) => format!("before '{after}'"),
+            (None, None) => unreachable!("some item is not empty (checked above)"),
+        };
+        return Err(EmptyItem { place, text: text.to_string() });
+    }
+    Ok(items)
 }
 
 /// A set of ports as inclusive ranges, sorted and merged.
@@ -48,10 +85,7 @@ impl PortSet {
     /// Parses `80,443,8000-8100` (spaces around items are allowed).
     pub fn parse(text: &str) -> Result<Self, PortListError> {
         let mut ranges = Vec::new();
-        for item in text.split(',').map(str::trim) {
-            if item.is_empty() {
-                continue;
-            }
+        for item in list_items(text)? {
             let range = match item.split_once('-') {
                 // `-` alone is no range at all.
                 Some((start, end)) if start.trim().is_empty() && end.trim().is_empty() => {
@@ -173,6 +207,17 @@ mod tests {
             Err(PortListError::Port(PortError::OutOfRange { value: 70000, min: 0 }))
         );
         assert_eq!(PortSet::parse(" , "), Err(PortListError::Empty));
+        assert_eq!(PortSet::parse(""), Err(PortListError::Empty));
+        let empty_item = |text: &str| PortSet::parse(text).unwrap_err().to_string();
+        assert!(
+            empty_item("1,,2").starts_with("empty item between '1' and '2' in '1,,2'"),
+            "{}",
+            empty_item("1,,2")
+        );
+        assert!(empty_item("80,").starts_with("empty item after '80' in '80,'"));
+        assert!(empty_item(",80").starts_with("empty item before '80' in ',80'"));
+        assert!(empty_item("80, ,443").starts_with("empty item between '80' and '443'"));
+        assert!(empty_item("80,,").starts_with("empty item after '80'"));
         assert_eq!(
             PortSet::parse("-5"),
             Err(PortListError::OpenRange {

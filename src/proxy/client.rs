@@ -24,6 +24,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum ClientError {
     #[error("invalid API URL {url:?}: {reason}")]
     BadUrl { url: String, reason: &'static str },
+    /// A host that is no host name (`x..y`), or a number the resolver
+    /// would read as an IPv4 address in the old shorthand (`10`, `127.1`):
+    /// as a name it would silently reach another address, or none.
+    #[error("invalid API URL {url:?}: {source}")]
+    BadHost { url: String, source: crate::target::EndpointError },
     /// Nothing answered at the address; `reason` is the OS's word for it.
     #[error("cannot reach the proxy API at {address}: {reason} (is `porthole proxy serve` running there?)")]
     Connect { address: String, reason: String },
@@ -202,6 +207,10 @@ impl ApiClient {
         };
         if host.is_empty() {
             return Err(bad("no host"));
+        }
+        if !host.starts_with('[') {
+            crate::target::parse_host(host)
+                .map_err(|source| ClientError::BadHost { url: url.to_string(), source })?;
         }
         let port = match port {
             None => 80,
@@ -728,6 +737,30 @@ mod tests {
                 }
                 other => panic!("{url}: expected a bad URL, got {other:?}"),
             }
+        }
+    }
+
+    /// The API's host is read as every other host is: the resolver's IPv4
+    /// shorthand (`10`, `127.1`) and malformed names are refused before
+    /// anything is sent (`--url 10` reached a web server on this machine).
+    #[test]
+    fn a_host_that_is_no_host_name_is_refused() {
+        for (url, message) in [
+            ("10", "'10' is no host name: the resolver reads it as the IPv4 address 0.0.0.10"),
+            ("http://127.1:8474", "the IPv4 address 127.0.0.1"),
+            ("http://x..y/", "'x..y' is not a valid host name"),
+        ] {
+            match ApiClient::new(url) {
+                Err(error @ ClientError::BadHost { .. }) => {
+                    let text = error.to_string();
+                    assert!(text.starts_with(&format!("invalid API URL {url:?}: ")), "{text}");
+                    assert!(text.contains(message), "{url}: {text}");
+                }
+                other => panic!("{url}: expected a bad host, got {other:?}"),
+            }
+        }
+        for url in ["http://toxiproxy.local:8474", "http://[::1]:8474", "127.0.0.1:8474", "h_1"] {
+            assert!(ApiClient::new(url).is_ok(), "{url}");
         }
     }
 

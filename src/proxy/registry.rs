@@ -668,6 +668,20 @@ pub fn upstream_port_is_zero(upstream: &str) -> bool {
     split_host_port(upstream).is_ok_and(|(_, port)| parse_port(port) == Ok(Some(0)))
 }
 
+/// Why the host of `upstream` cannot be meant: it is no host name at all
+/// (`a b:80`, `db..local:5432`, a control character), which no resolver
+/// finds, or a number the resolver reads as a shorthand IPv4 address
+/// (`10:80` is 0.0.0.10), as `porthole check` refuses them. The API takes
+/// such an upstream, as Toxiproxy's does; the command-line verbs refuse it
+/// first. IP literals, the empty host and bracketed addresses pass.
+pub fn upstream_host_error(upstream: &str) -> Option<crate::target::EndpointError> {
+    let (host, _) = split_host_port(upstream).ok()?;
+    if host.is_empty() || host.contains(':') || upstream.starts_with('[') {
+        return None;
+    }
+    crate::target::parse_host(host).err()
+}
+
 /// The addresses an upstream with an empty host (`:5432`) is dialled at:
 /// this machine, over IPv4 then IPv6, as Go's `Dial` takes an empty host.
 pub(crate) fn local_upstream(upstream: &str) -> Option<[SocketAddr; 2]> {
@@ -917,6 +931,21 @@ fn bind_one(address: SocketAddr) -> std::io::Result<TcpListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upstream_host_that_is_no_host_name_is_named() {
+        let error = |upstream: &str| upstream_host_error(upstream).map(|e| e.to_string());
+        assert_eq!(error("a b:80").as_deref(), Some("'a b' is not a valid host name"));
+        assert_eq!(
+            error("db..local:5432").as_deref(),
+            Some("'db..local' is not a valid host name")
+        );
+        assert!(error("db\u{1b}:1").is_some());
+        assert!(error("10:80").is_some_and(|e| e.contains("the IPv4 address 0.0.0.10")));
+        for fine in ["db:5432", ":5432", "127.0.0.1:1", "[::1]:1", "[fe80::1%lo]:1", "x", "h_1:1"] {
+            assert_eq!(error(fine), None, "{fine}");
+        }
+    }
     use serde_json::json;
 
     #[test]

@@ -1796,3 +1796,43 @@ fn nothing_listening_suggests_waiting_for_the_target_itself() {
         assert!(fix.contains(&format!("{wait} -- followed by")), "{target}: {fix}");
     }
 }
+
+/// A space in an HTTP target's path was sent as typed, splitting the request
+/// line: the server answered 400 and `check` blamed the Host header. It is
+/// sent encoded, as browsers and Go's net/http send it, and so is text that
+/// is not ASCII; a control character (a line break that would add a header
+/// of its own) is refused.
+#[test]
+fn an_http_path_is_sent_encoded_and_a_control_character_is_refused() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    // 200 only for the encoded paths; 404 for anything else.
+    let server = r#"
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        code = 200 if self.path in ("/a%20b?q=x%20y", "/caf%C3%A9") else 404
+        self.send_response(code)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+print("ok", flush=True)
+s.serve_forever()
+"#;
+    let (_server, mut ready) = python_in(&netns, server, &[&port.to_string()]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    for path in ["/a b?q=x y", "/caf\u{e9}"] {
+        let output = netns.porthole(&["check", &format!("http://127.0.0.1:{port}{path}")]);
+        assert_eq!(output.code, 0, "{path}: {output:?}");
+    }
+    let target = format!("http://127.0.0.1:{port}/a\r\nX-Injected: 1");
+    let output = netns.porthole(&["check", &target]);
+    crate::util::assert_usage_error(&output, "a line break in the path");
+    assert!(
+        output.stderr.contains("/a\\r\\nX-Injected: 1': a control character in the path"),
+        "{}",
+        output.stderr
+    );
+}

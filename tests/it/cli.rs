@@ -498,3 +498,61 @@ fn a_reader_that_leaves_does_not_change_the_answer() {
         assert_eq!(status.code(), Some(expected), "{args:?}: {status:?}");
     }
 }
+
+/// The hosts of the proxy API's `--url` and of `monitor --webhook` are read
+/// as every other host: a number the resolver would take for a shorthand
+/// IPv4 address (`10` is 0.0.0.10, which reached a web server on this
+/// machine) or a malformed name is refused in one line before anything is
+/// sent.
+#[test]
+fn http_url_flags_refuse_a_host_that_is_no_host_name() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["proxy", "list", "--url", "10"],
+            "porthole: invalid API URL \"10\": '10' is no host name: the resolver reads it as the IPv4 address 0.0.0.10",
+        ),
+        (&["proxy", "--url", "http://127.1:8474", "list"], "the IPv4 address 127.0.0.1"),
+        (&["proxy", "list", "--url", "http://x..y/"], "'x..y' is not a valid host name"),
+        (
+            &["monitor", "--webhook", "http://10/"],
+            "porthole: --webhook 'http://10/': '10' is no host name",
+        ),
+        (&["monitor", "--webhook", "http://x..y:9000/"], "'x..y' is not a valid host name"),
+    ];
+    for (args, expected) in cases {
+        let output = porthole_run(args);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
+        assert!(output.stderr.contains(expected), "{args:?}: {}", output.stderr);
+        assert!(output.stdout.is_empty(), "{args:?}: {}", output.stdout);
+    }
+}
+
+/// An empty `TOXIPROXY_URL` or `PORTHOLE_STORE` (as compose and unit files
+/// leave a variable) is unset, as `porthole PORT` already read
+/// `PORTHOLE_STORE`: it was taken for an empty flag the user never typed
+/// (`invalid API URL "": no host`, `--store '': empty`).
+#[test]
+fn an_empty_environment_variable_is_unset_not_an_empty_flag() {
+    let Some(netns) = util::Netns::create() else { return };
+    let output = netns.porthole_env(&[("TOXIPROXY_URL", "")], &["proxy", "list"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stderr.starts_with("porthole: cannot reach the proxy API at localhost:8474"),
+        "{}",
+        output.stderr
+    );
+    let state = tempfile::tempdir().expect("temp dir");
+    let store = state.path().join("history.sqlite");
+    let output = run(porthole()
+        .env("PORTHOLE_STORE", "")
+        .env("XDG_STATE_HOME", state.path())
+        .args(["history"]));
+    assert!(!output.stderr.contains("--store ''"), "{output:?}");
+    // A store given on the command line still wins over the variable.
+    let output = run(porthole().env("PORTHOLE_STORE", "").args([
+        "history",
+        "--store",
+        store.to_str().expect("utf-8"),
+    ]));
+    assert!(output.stderr.contains(&store.display().to_string()), "{output:?}");
+}

@@ -1754,3 +1754,34 @@ time.sleep(60)
     assert_eq!(output.code, 1, "{output:?}");
     assert_eq!(output.json()["ports"].as_array().unwrap().len(), 11);
 }
+
+/// `kill 8001,8003` (kill-port's `--port a,b`) was refused as "not a port
+/// number" though `ls --port` takes the same list; a list, with ranges in it,
+/// is taken, and an empty item in it is named, not skipped.
+#[test]
+fn a_comma_separated_list_is_taken_as_ls_port_takes_it() {
+    let Some(netns) = Netns::create() else { return };
+    let code = r#"
+import socket, time
+t = socket.socket(); t.bind(("127.0.0.1", 8001)); t.listen()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 8003))
+print("ready", flush=True)
+time.sleep(60)
+"#;
+    let (server, mut out) = python_via(netns.command("python3"), code, &[]);
+    wait_for_line(&mut out);
+    let plan = netns.porthole(&["kill", "8001,8003", "9000-9001, 9005", "--dry-run", "--json"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let ports: Vec<u64> =
+        plan.json()["ports"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap()).collect();
+    assert_eq!(ports, [8001, 8003, 9000, 9001, 9005], "{plan:?}");
+    for (list, expected) in [
+        ("8001,,8003", "port list '8001,,8003': empty item between '8001' and '8003'"),
+        ("8001,", "port list '8001,': empty item after '8001'"),
+    ] {
+        let output = netns.porthole(&["kill", list, "--yes"]);
+        crate::util::assert_usage_error(&output, list);
+        assert!(output.stderr.contains(expected), "{list}: {}", output.stderr);
+    }
+    assert!(process_alive(server.pid()), "a refused list stops nothing");
+}

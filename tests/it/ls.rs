@@ -258,6 +258,33 @@ fn a_bad_port_list_names_the_mistake_and_the_accepted_forms() {
     }
 }
 
+/// An empty item of a comma-separated list (a doubled, leading or trailing
+/// comma) is a mistake named by its neighbours, for every flag that takes a
+/// list: skipping it answered for fewer ports or statuses than were meant.
+#[test]
+fn an_empty_item_in_a_list_is_named_not_skipped() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["ls", "--port", "1,,2"], "--port '1,,2': empty item between '1' and '2' in '1,,2'"),
+        (&["ls", "--port", "1,"], "--port '1,': empty item after '1' in '1,'"),
+        (&["ls", "--port", ",1"], "--port ',1': empty item before '1' in ',1'"),
+        (&["ls", "--port", ","], "--port ',': empty port list"),
+        (&["audit", "--port", "80, ,443"], "empty item between '80' and '443'"),
+        (&["audit", "--skip-port", "5432,"], "--skip-port '5432,': empty item after '5432'"),
+        (&["free", "--exclude", "20000,,20001"], "--exclude '20000,,20001': empty item between"),
+        (&["check", "http://127.0.0.1:1/", "--status", "200,"], "empty item after '200'"),
+        (
+            &["wait", "http://127.0.0.1:1/", "--status", "200,,204", "--timeout", "1s"],
+            "empty item between '200' and '204'",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = porthole_run(args);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
+        assert!(output.stderr.contains(expected), "{args:?}: {}", output.stderr);
+        assert!(output.stdout.is_empty(), "{args:?}: {}", output.stdout);
+    }
+}
+
 #[test]
 fn unprivileged_run_lists_everything_and_says_what_is_hidden() {
     if !util::is_root() {

@@ -2220,6 +2220,37 @@ fn the_printed_url_of_an_api_on_every_interface_works() {
     }
 }
 
+/// The client's API flags work before the verb too, as toxiproxy-cli writes
+/// them (`toxiproxy-cli --host URL list`); they were refused there. Before
+/// `serve`, which talks to no API, `--url` stays an error.
+#[test]
+fn api_flags_before_the_client_verb_are_the_verbs() {
+    let (child, url) = spawn_server(&[]);
+    let _server = KillOnDrop(child);
+    // TOXIPROXY_URL points nowhere: only the flag can reach the server.
+    let nowhere = "http://127.0.0.1:1";
+    let upstream = format!("127.0.0.1:{}", free_port());
+    let host = format!("--host={url}");
+    let steps: &[&[&str]] = &[
+        &["proxy", "--url", &url, "create", "early", "--upstream", &upstream],
+        &["proxy", &host, "--timeout", "5s", "toxic", "add", "early", "-t", "latency"],
+        &["proxy", "--url", &url, "list", "--json"],
+        &["proxy", "--url", &url, "--timeout=5s", "inspect", "early"],
+    ];
+    for args in steps {
+        let (code, out, err) = porthole(args, nowhere);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+    let (_, out, _) = porthole(&["proxy", "--url", &url, "inspect", "early", "--json"], nowhere);
+    let proxy: Value = serde_json::from_str(&out).expect("inspect --json");
+    assert_eq!(proxy["toxics"][0]["type"], "latency", "{out}");
+    let (code, out, err) = porthole(&["proxy", "--url", &url, "serve"], nowhere);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.starts_with("porthole: unexpected argument '--url' found"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
 /// A URL naming the API by an address its `Host` check does not take gets
 /// one line naming the name and the flag that allows it, not the bare `host
 /// not allowed (HTTP 403)`; with `--allow-host` it works. Runs in a private
@@ -2774,6 +2805,44 @@ fn one_shot_refuses_an_upstream_the_api_refuses() {
             )
         );
     }
+}
+
+/// An upstream whose host is no host name (a space, an empty label, a
+/// control character) or a shorthand IPv4 address (`10` is 0.0.0.10) is
+/// never what was meant: `proxy run` ran and refused every
+/// client, `proxy create` made such a proxy. Both refuse it in one line;
+/// the API itself still takes it, as Toxiproxy's does.
+#[test]
+fn cli_refuses_an_upstream_host_that_is_no_host_name() {
+    let (child, url) = spawn_server(&[]);
+    let _server = KillOnDrop(child);
+    for upstream in ["a b:80", "db..local:5432", "db\u{7}x:80"] {
+        let shown = upstream.replace('\u{7}', "\\x07");
+        let host = shown.rsplit_once(':').expect("a port").0.to_string();
+        let (code, out, err) =
+            porthole(&["proxy", "run", "127.0.0.1:0", "--to", upstream, "--latency", "1ms"], &url);
+        assert_eq!((code, out.as_str()), (2, ""), "{upstream}: {err}");
+        assert_eq!(err, format!("porthole: --to '{shown}': '{host}' is not a valid host name\n"));
+        let (code, _, err) = porthole(&["proxy", "create", "bad", "--upstream", upstream], &url);
+        assert_eq!(code, 2, "{upstream}: {err}");
+        assert!(
+            err.starts_with(&format!("porthole: --upstream '{shown}': '{host}' is not a valid")),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // A number the resolver reads as a shorthand IPv4 address (0.0.0.10).
+    let (code, _, err) = porthole(&["proxy", "create", "bad", "--upstream", "10:80"], &url);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("'10' is no host name: the resolver reads it as the IPv4 address 0.0.0.10")
+    );
+    let (code, out, err) = porthole(&["proxy", "list", "--json"], &url);
+    assert_eq!((code, out.trim()), (0, "{}"), "no proxy was created: {err}");
+    // A host name with a dash and dots stays accepted.
+    let (code, _, err) =
+        porthole(&["proxy", "create", "ok", "--upstream", "db-1.local:5432"], &url);
+    assert_eq!(code, 0, "{err}");
 }
 
 /// `proxy delete --json` printed the text line (`Deleted proxy db`) to a

@@ -296,6 +296,24 @@ fn bad_input_for_every_flag_is_one_line_and_exit_2() {
     }
 }
 
+/// `wait $(seq 1 3000) --timeout 1s` ran for minutes (each target pending
+/// at the timeout is diagnosed in turn); more than 256 targets is refused at
+/// once, naming the limit.
+#[test]
+fn too_many_targets_are_refused_at_once() {
+    let ports: Vec<String> = (1..=257).map(|port| port.to_string()).collect();
+    let mut args = vec!["wait", "--timeout", "1s"];
+    args.extend(ports.iter().map(String::as_str));
+    let output = porthole_run(&args);
+    crate::util::assert_usage_error(&output, "257 targets");
+    assert!(
+        output.stderr.starts_with("porthole: 257 targets: porthole wait takes at most 256 at once"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stdout.is_empty(), "{}", output.stdout);
+}
+
 #[test]
 fn help_has_examples() {
     for command in ["wait", "check"] {

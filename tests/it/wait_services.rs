@@ -299,6 +299,20 @@ fn a_bad_service_url_is_one_line_without_its_password() {
         (&["wait", "host=db password='hunter2 x' sslmode=on"][..], "invalid sslmode 'on'"),
         (&["check", "host='db password=hunter2"][..], "unterminated quoted value"),
         (&["check", "postgres:///db?target_session_attrs=rw&password=hunter2"][..], "read-write"),
+        // A Redis path is a database number, as the clients read it.
+        (
+            &["wait", "redis://:hunter2@127.0.0.1:1/0/extra", "-t", "1s"][..],
+            "'0/extra' in 'redis://:***@127.0.0.1:1/0/extra' is not a Redis database number",
+        ),
+        (&["check", "rediss://127.0.0.1:1/cache"][..], "'cache' in"),
+        (&["check", "redis://127.0.0.1:1/-1"][..], "'-1' in"),
+        (&["check", "redis+socket:///run/r.sock?db=one"][..], "'one' in"),
+        // libpq refuses an sslmode it does not know; `disabled` was judged
+        // as a client that asks for TLS.
+        (
+            &["check", "postgres://app:hunter2@127.0.0.1:1/db?sslmode=disabled"][..],
+            "invalid sslmode 'disabled' in postgres://app:***@127.0.0.1:1/db?sslmode=disabled",
+        ),
     ] {
         let output = porthole_run(args);
         util::assert_usage_error(&output, &format!("{args:?}"));
