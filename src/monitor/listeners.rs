@@ -44,6 +44,19 @@ pub struct Listened {
     pub interface: u32,
 }
 
+/// What the destruction of a UDP socket means for the listener table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UdpDestroyed {
+    /// A listener the table holds is gone now: its `Disappeared` event.
+    Gone(ListenerEvent),
+    /// A bound socket with no peer that no dump saw: it lived between two
+    /// dumps. Who held it and when it appeared cannot be known any more;
+    /// the caller counts it ([`crate::model::monitor::LossKind::UnseenListener`]).
+    Unseen,
+    /// A connected socket (a client): no listener.
+    NotListener,
+}
+
 /// Socket inode → the processes holding it.
 pub type OwnersByInode = HashMap<u64, Vec<ProcessIdentity>>;
 
@@ -81,6 +94,11 @@ struct Closed {
 pub struct ListenerTracker {
     current: HashMap<ListenerKey, Known>,
     closed: Vec<Closed>,
+    /// UDP listeners a dump found gone, with when: the kernel reports a UDP
+    /// socket's destruction after an RCU grace period and from a work
+    /// queue, so a dump can miss it before its destroy message is read.
+    /// That message then tells nothing new (see [`Self::udp_destroyed`]).
+    udp_gone: HashMap<ListenerKey, UnixMicros>,
 }
 
 impl ListenerTracker {
@@ -152,6 +170,9 @@ impl ListenerTracker {
             .collect();
         for key in gone {
             if let Some(event) = self.remove(&key, now) {
+                if key.protocol == Protocol::Udp {
+                    self.udp_gone.insert(key, now);
+                }
                 events.push(event);
             }
         }
@@ -249,10 +270,36 @@ impl ListenerTracker {
         }
     }
 
+    /// A UDP socket was destroyed (the destroy multicast, netlink mode);
+    /// see [`UdpDestroyed`].
+    pub fn udp_destroyed(
+        &mut self,
+        net_namespace: Option<u64>,
+        cookie: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+        now: UnixMicros,
+    ) -> UdpDestroyed {
+        let key = ListenerKey { net_namespace, protocol: Protocol::Udp, id: cookie };
+        if let Some(event) = self.remove(&key, now) {
+            return UdpDestroyed::Gone(event);
+        }
+        if self.udp_gone.remove(&key).is_some() {
+            return UdpDestroyed::NotListener;
+        }
+        // What a dump would have listed as a listener (see
+        // `Socket::is_listener`): bound to a port, no peer.
+        if local.port() != 0 && remote.port() == 0 {
+            return UdpDestroyed::Unseen;
+        }
+        UdpDestroyed::NotListener
+    }
+
     /// Forgets closed listeners older than [`REMEMBER_CLOSED`].
     pub fn expire(&mut self, now: UnixMicros) {
         let keep = micros(REMEMBER_CLOSED);
         self.closed.retain(|closed| now - closed.at < keep);
+        self.udp_gone.retain(|_, at| now - *at < keep);
     }
 
     fn remove(&mut self, key: &ListenerKey, now: UnixMicros) -> Option<ListenerEvent> {
@@ -408,6 +455,46 @@ mod tests {
                 (inode, vec![owner])
             })
             .collect()
+    }
+
+    #[test]
+    fn a_destroyed_udp_socket_is_a_listener_gone_an_unseen_one_or_neither() {
+        let mut tracker = ListenerTracker::default();
+        let all = |_: Option<u64>| true;
+        let udp = |address: &str, cookie: u64| Socket {
+            cookie,
+            inode: cookie * 100,
+            ..Socket::ip(
+                Protocol::Udp,
+                address.parse().unwrap(),
+                "0.0.0.0:0".parse().unwrap(),
+                SocketState::Close,
+            )
+        };
+        let any: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let dump = vec![udp("127.0.0.1:53", 1), udp("127.0.0.1:54", 2)];
+        assert_eq!(tracker.observe_dump(&dump, &all, 10, &mut |inodes| named(inodes)).len(), 2);
+        // Destroyed while the table holds it: gone now, with its owner.
+        let at = "127.0.0.1:53".parse().unwrap();
+        match tracker.udp_destroyed(None, 1, at, any, 20) {
+            UdpDestroyed::Gone(event) => {
+                assert_eq!((event.change, event.at), (ListenerChange::Disappeared, 20));
+                assert_eq!(event.owners[0].pid, 100);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A dump found the other gone before its destroy message came.
+        let events = tracker.observe_dump(&[], &all, 30, &mut |inodes| named(inodes));
+        assert_eq!(events.len(), 1);
+        let at = "127.0.0.1:54".parse().unwrap();
+        assert_eq!(tracker.udp_destroyed(None, 2, at, any, 40), UdpDestroyed::NotListener);
+        // Bound, no peer, never dumped: it lived between two dumps.
+        let at = "127.0.0.1:55".parse().unwrap();
+        assert_eq!(tracker.udp_destroyed(None, 3, at, any, 50), UdpDestroyed::Unseen);
+        // A connected client is no listener.
+        let peer = "127.0.0.1:53".parse().unwrap();
+        let at = "127.0.0.1:40000".parse().unwrap();
+        assert_eq!(tracker.udp_destroyed(None, 4, at, peer, 60), UdpDestroyed::NotListener);
     }
 
     #[test]

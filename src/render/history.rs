@@ -220,6 +220,7 @@ fn loss_label(kind: LossKind) -> &'static str {
         LossKind::UnknownProcess => "processes that exited before they could be named",
         LossKind::StoreBacklog => "dropped because the store could not keep up",
         LossKind::ProgramSkipped => "eBPF program runs the kernel skipped",
+        LossKind::UnseenListener => "UDP listeners that came and went between two dumps",
     }
 }
 
