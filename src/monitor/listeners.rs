@@ -114,10 +114,26 @@ impl ListenerTracker {
     ) -> Vec<ListenerEvent> {
         let mut seen = std::collections::HashSet::with_capacity(sockets.len());
         let mut fresh = Vec::new();
+        let mut events = Vec::new();
         for socket in sockets.iter().filter(|s| s.is_listener()) {
             let key = key_of(socket);
             seen.insert(key);
             match self.current.get_mut(&key) {
+                // Bound to `lo` (or no longer) since it was recorded: a
+                // program may set SO_BINDTODEVICE after listen(), which eBPF
+                // saw, or after the dump that found it. The row it had is
+                // ended and one with the scope it has now begins, with the
+                // same owners: who can reach it changed.
+                Some(known) if known.event.scope != socket.scope() => {
+                    let owners = known.event.owners.clone();
+                    if let Some(gone) = self.remove(&key, now) {
+                        events.push(gone);
+                    }
+                    let event = appeared(socket, now, owners);
+                    let known = Known { event: event.clone(), reported_by_ebpf_at: None };
+                    self.current.insert(key, known);
+                    events.push(event);
+                }
                 Some(known) => {
                     // eBPF reports no inode; the dump completes it.
                     if known.event.inode == 0 {
@@ -130,26 +146,11 @@ impl ListenerTracker {
                 None => fresh.push(socket),
             }
         }
-        let mut events = Vec::new();
         if !fresh.is_empty() {
             let inodes: Vec<u64> = fresh.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
             let mut named = owners(&inodes);
             for socket in fresh {
-                let event = ListenerEvent {
-                    at: now,
-                    change: ListenerChange::Appeared,
-                    protocol: socket.protocol,
-                    family: socket.family,
-                    local: socket.local.map(canonical),
-                    path: socket.path.clone(),
-                    inode: socket.inode,
-                    uid: socket.uid,
-                    net_namespace: socket.net_namespace,
-                    scope: socket.scope(),
-                    exposed: socket.exposed(),
-                    v6only: socket.v6only,
-                    owners: named.remove(&socket.inode).unwrap_or_default(),
-                };
+                let event = appeared(socket, now, named.remove(&socket.inode).unwrap_or_default());
                 self.current.insert(
                     key_of(socket),
                     Known { event: event.clone(), reported_by_ebpf_at: None },
@@ -413,6 +414,25 @@ fn accepts(listener: SocketAddr, local: SocketAddr) -> bool {
         && (listener.ip().is_unspecified() || canonical(listener).ip() == local.ip())
 }
 
+/// The `Appeared` event of a listener a dump found.
+fn appeared(socket: &Socket, now: UnixMicros, owners: Vec<ProcessIdentity>) -> ListenerEvent {
+    ListenerEvent {
+        at: now,
+        change: ListenerChange::Appeared,
+        protocol: socket.protocol,
+        family: socket.family,
+        local: socket.local.map(canonical),
+        path: socket.path.clone(),
+        inode: socket.inode,
+        uid: socket.uid,
+        net_namespace: socket.net_namespace,
+        scope: socket.scope(),
+        exposed: socket.exposed(),
+        v6only: socket.v6only,
+        owners,
+    }
+}
+
 fn key_of(socket: &Socket) -> ListenerKey {
     ListenerKey {
         net_namespace: socket.net_namespace,
@@ -455,6 +475,37 @@ mod tests {
                 (inode, vec![owner])
             })
             .collect()
+    }
+
+    #[test]
+    fn a_listener_bound_to_lo_after_listen_is_recorded_again_with_its_new_scope() {
+        let mut tracker = ListenerTracker::default();
+        let all = |_: Option<u64>| true;
+        let local: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let owner = ProcessIdentity { pid: 7, name: "srv".into(), ..ProcessIdentity::default() };
+        let socket =
+            Listened { net_namespace: None, cookie: 5, local, v6only: None, uid: 0, interface: 0 };
+        let first = tracker.listened(socket, owner, 10).expect("new");
+        assert_eq!((first.scope, first.exposed), (Scope::Wildcard, true));
+        // The same socket, now SO_BINDTODEVICE lo: only this host reaches it.
+        let mut dumped = listener("0.0.0.0:8080", 5, 500);
+        dumped.interface = 1;
+        let later = 10 + micros(EBPF_SETTLE);
+        let events = tracker.observe_dump(&[dumped.clone()], &all, later, &mut |_| unreachable!());
+        let changes: Vec<_> = events.iter().map(|e| (e.change, e.scope, e.exposed)).collect();
+        assert_eq!(
+            changes,
+            [
+                (ListenerChange::Disappeared, Scope::Wildcard, true),
+                (ListenerChange::Appeared, Scope::Loopback, false)
+            ]
+        );
+        assert_eq!(events[1].owners[0].pid, 7, "its owner is kept");
+        assert_eq!(events[1].inode, 500);
+        // Nothing more while it stays so.
+        assert!(tracker
+            .observe_dump(&[dumped], &all, later + 1, &mut |_| unreachable!())
+            .is_empty());
     }
 
     #[test]

@@ -392,6 +392,82 @@ fn device_bound_listeners_are_scoped_as_porthole_port_says_in_ebpf_mode() {
     }
 }
 
+/// Listens on `0.0.0.0:argv[1]`; on a line on stdin binds it to `lo`
+/// (`SO_BINDTODEVICE` after listen(), as some servers do once configured)
+/// and opens a UDP socket, as such a server goes on to do.
+const BOUND_TO_LO_LATER: &str = r#"
+import socket, sys, time
+s = socket.socket()
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen()
+print("ok", flush=True)
+sys.stdin.readline()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"lo")
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", 0))
+print("bound", flush=True)
+time.sleep(3600)
+"#;
+
+// A listener bound to `lo` after listen() kept the scope it had when it was
+// recorded (`wildcard`, exposed) for as long as it lived: eBPF reads the
+// device at listen(), and neither mode looked again at a listener it knew.
+// The next dump that finds it bound ends that row and records it again as
+// `loopback`, with the same owner.
+fn a_listener_bound_to_lo_after_listen_is_rescoped(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let mut command = netns.command("python3");
+    command.args(["-u", "-c", BOUND_TO_LO_LATER, &port.to_string()]);
+    let mut server = ChildGuard(
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("server starts"),
+    );
+    let mut output = BufReader::new(server.0.stdout.take().expect("piped stdout"));
+    assert_eq!(wait_for_line(&mut output), "ok");
+    let events = |lines: &[Value]| -> Vec<Value> {
+        of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["local_port"] == port)
+            .cloned()
+            .collect()
+    };
+    let recorded = monitor.wait_for(|lines| !events(lines).is_empty());
+    let mut stdin = server.0.stdin.take().expect("piped stdin");
+    std::io::Write::write_all(&mut stdin, b"bind\n").expect("tell the server");
+    assert_eq!(wait_for_line(&mut output), "bound");
+    let rescoped = monitor.wait_for(|lines| events(lines).len() >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(recorded && rescoped, "{}", dump(&lines));
+    let events = events(&lines);
+    let seen: Vec<(&Value, &Value, &Value)> =
+        events.iter().map(|e| (&e["change"], &e["scope"], &e["exposed"])).collect();
+    assert_eq!(
+        seen[..3],
+        [
+            (&Value::from("appeared"), &Value::from("wildcard"), &Value::from(true)),
+            (&Value::from("disappeared"), &Value::from("wildcard"), &Value::from(true)),
+            (&Value::from("appeared"), &Value::from("loopback"), &Value::from(false)),
+        ],
+        "{}",
+        dump(&lines)
+    );
+    assert_eq!(events[2]["processes"][0]["pid"], server.pid(), "{}", events[2]);
+}
+
+#[test]
+fn a_listener_bound_to_lo_after_listen_is_rescoped_in_netlink_mode() {
+    a_listener_bound_to_lo_after_listen_is_rescoped("netlink");
+}
+
+#[test]
+fn a_listener_bound_to_lo_after_listen_is_rescoped_in_ebpf_mode() {
+    if ebpf_available() {
+        a_listener_bound_to_lo_after_listen_is_rescoped("ebpf");
+    }
+}
+
 #[test]
 fn a_listener_that_lives_50ms_is_named_in_netlink_mode() {
     brief_listener_is_named("netlink");
