@@ -866,6 +866,38 @@ mod tests {
     use super::*;
     use crate::model::monitor::ListenerEvent;
 
+    /// The bytes of one `/api/listeners` row, fixed: the row is built from
+    /// the same listener record as `monitor --jsonl` and history write.
+    #[test]
+    fn a_listener_row_keeps_its_layout() {
+        use crate::model::{Process, Protocol, Snapshot, Socket};
+        let mut socket = Socket::listening(Protocol::Tcp, "0.0.0.0:8080".parse().unwrap());
+        socket.inode = 77;
+        socket.owners = vec![42];
+        socket.net_namespace = Some(4026531840);
+        let process = Process {
+            pid: 42,
+            name: "srv\u{1b}".into(),
+            cmdline: vec!["srv".into(), "--port".into(), "8080".into()],
+            uid: 1000,
+            user: Some("ann".into()),
+            start_time: Some(1_796_000_000),
+            unit: Some("srv.service".into()),
+            ..Process::default()
+        };
+        let snapshot = Snapshot {
+            sockets: vec![socket],
+            processes: [(42, process)].into_iter().collect(),
+            ..Snapshot::default()
+        };
+        let facts = Facts { snapshot, ..Facts::default() };
+        let page = listeners(&facts, &Filter { limit: 10, ..Filter::default() });
+        assert_eq!(
+            serde_json::to_string(&page.items).unwrap(),
+            r#"[{"protocol":"tcp","local_address":"0.0.0.0","local_port":8080,"scope":"wildcard","exposed":true,"firewall":"unknown","reachable":true,"processes":[{"pid":42,"name":"srv\u001b","cmdline":"srv --port 8080","user":"ann","uid":1000,"unit":"srv.service","container":null,"start_time":"2026-11-30T00:53:20.000000Z"}],"since":"2026-11-30T00:53:20.000000Z","since_recorded":false,"net_namespace":4026531840,"open_connections":0,"findings":[]}]"#
+        );
+    }
+
     #[test]
     fn the_firewall_summary_names_the_family_when_the_policies_differ() {
         use crate::audit::firewall::{HostFirewall, InputChain};
