@@ -269,15 +269,12 @@ pub struct FindingWire {
     pub fix: String,
 }
 
-/// `GET /api/listeners`: one row per listening socket.
-#[derive(Debug, Clone, Serialize)]
+/// `GET /api/listeners`: one row per listening socket, beginning with the
+/// fields a recorded listener change has too.
+#[derive(Debug, Serialize)]
 pub struct ListenerWire {
-    pub protocol: &'static str,
-    pub local_address: String,
-    pub local_port: u16,
-    pub scope: &'static str,
-    /// Bound to a non-loopback address.
-    pub exposed: bool,
+    #[serde(flatten)]
+    pub listener: crate::render::json::ListenerFields,
     /// The input chain's verdict for the port: `admitted`, `blocked`,
     /// `unknown`.
     pub firewall: &'static str,
@@ -330,8 +327,8 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
                 .filter_map(|p| p.start_time)
                 .min()
                 .map(|seconds| seconds as i64 * 1_000_000);
-            let exposed = socket.scope().is_exposed();
-            let address = socket.local.map(|a| a.ip().to_string()).unwrap_or_default();
+            let listener = crate::render::json::ListenerFields::of_live(socket);
+            let exposed = listener.exposed;
             let firewall = facts.audit.firewall_verdict(socket);
             let findings = facts
                 .audit
@@ -351,11 +348,7 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
                 })
                 .collect();
             ListenerWire {
-                protocol: socket.protocol.as_str(),
-                local_address: address,
-                local_port: port,
-                scope: socket.scope().as_str(),
-                exposed,
+                listener,
                 firewall,
                 reachable: exposed && firewall != "blocked",
                 processes,
@@ -380,12 +373,13 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
         .filter(|row| filter.process_matches(process_texts(&row.processes)))
         .collect();
     rows.sort_by(|a, b| {
-        (b.reachable, b.exposed, a.local_port, a.protocol, &a.local_address).cmp(&(
+        let (l, r) = (&a.listener, &b.listener);
+        (b.reachable, r.exposed, l.local_port, l.protocol, &l.local_address).cmp(&(
             a.reachable,
-            a.exposed,
-            b.local_port,
-            b.protocol,
-            &b.local_address,
+            l.exposed,
+            r.local_port,
+            r.protocol,
+            &r.local_address,
         ))
     });
     filter.page(rows)
