@@ -240,7 +240,7 @@ impl ListenerTracker {
         }
     }
 
-    /// A TCP listener closed, as eBPF saw it.
+    /// A TCP listener closed, as eBPF or a destroy notification saw it.
     pub fn listen_closed(
         &mut self,
         net_namespace: Option<u64>,

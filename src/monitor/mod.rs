@@ -807,14 +807,30 @@ impl Recorder {
             self.dump_listeners(summary)?;
         }
         let due = Instant::now() + CLOSE_DELAY;
+        let mut listener_closed = false;
         for (net_namespace, end, at) in closed {
             if end.remote.port() == 0 {
                 if end.local.port() != 0 {
+                    // A listener a dump found is gone now, not at the next
+                    // dump: another may already listen in its place.
+                    if let Some(event) = self.listeners.listen_closed(net_namespace, end.cookie, at)
+                    {
+                        summary.listener_events += 1;
+                        self.push(MonitorEvent::Listener(event));
+                        listener_closed = true;
+                    }
                     self.listeners.socket_unbound(net_namespace, end.local, at);
                 }
                 continue;
             }
             self.delayed.push_back(DelayedClose { due, net_namespace, end, at });
+        }
+        if listener_closed && self.mode == CaptureMode::Netlink {
+            // A server that closes its listener and listens again (a
+            // restart, a reload, another process taking the port) leaves
+            // the socket counts as they were: only a dump now sees the new
+            // one, which would otherwise wait for the full look.
+            self.dump_listeners(summary)?;
         }
         Ok(started)
     }
