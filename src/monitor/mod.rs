@@ -1371,8 +1371,14 @@ fn owners_of(
         let owners: Vec<ProcessIdentity> = pids
             .into_iter()
             .filter_map(|pid| {
-                let ticks = system.stat(pid).map(|stat| stat.start_ticks);
-                processes.lookup(system, pid, ticks).map(Arc::unwrap_or_clone)
+                let found = match system.stat(pid) {
+                    // Its name now, as `ls` shows it.
+                    Some(stat) => {
+                        processes.lookup_named(system, pid, Some(stat.start_ticks), &stat.name)
+                    }
+                    None => processes.lookup(system, pid, None),
+                };
+                found.map(Arc::unwrap_or_clone)
             })
             .collect();
         if !owners.is_empty() {

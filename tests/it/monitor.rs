@@ -542,6 +542,52 @@ fn a_listener_opened_again_in_place_is_recorded_twice_in_ebpf_mode() {
     }
 }
 
+/// Renames itself (`prctl(PR_SET_NAME)`, as many servers name their
+/// processes) to `argv[2]`, then listens on `127.0.0.1:argv[1]`.
+const RENAMED_LISTENER: &str = r#"
+import ctypes, socket, sys, time
+ctypes.CDLL(None).prctl(15, sys.argv[2].encode(), 0, 0, 0)
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+
+// Netlink mode named a listener's owner by the name the process had at its
+// exec (`python3`), read when the process connector reported it, though it
+// had renamed itself since: `porthole PORT` and `ls` named it otherwise.
+fn a_renamed_process_is_named_as_ls_names_it(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let (server, mut ready) =
+        python_in(&netns, RENAMED_LISTENER, &[&port.to_string(), "porthole-srv"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let appeared = |lines: &[Value]| -> Option<Value> {
+        of_type(lines, "listener").into_iter().find(|l| l["local_port"] == port).cloned()
+    };
+    let seen = monitor.wait_for(|lines| appeared(lines).is_some());
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(seen, "{}", dump(&lines));
+    let event = appeared(&lines).unwrap();
+    assert_eq!(event["processes"][0]["pid"], server.pid(), "{event}");
+    assert_eq!(event["processes"][0]["name"], "porthole-srv", "{event}");
+}
+
+#[test]
+fn a_renamed_process_is_named_as_ls_names_it_in_netlink_mode() {
+    a_renamed_process_is_named_as_ls_names_it("netlink");
+}
+
+#[test]
+fn a_renamed_process_is_named_as_ls_names_it_in_ebpf_mode() {
+    if ebpf_available() {
+        a_renamed_process_is_named_as_ls_names_it("ebpf");
+    }
+}
+
 #[test]
 fn a_listener_that_lives_50ms_is_named_in_netlink_mode() {
     brief_listener_is_named("netlink");
@@ -880,10 +926,11 @@ print("done", flush=True)
 #[test]
 fn udp_listeners_between_two_dumps_are_never_missed_silently_in_netlink_mode() {
     let Some(netns) = Netns::create() else { return };
-    let ports: Vec<String> = (0..5).map(|_| unique_port().to_string()).collect();
+    let ports: Vec<u16> = (0..5).map(|_| unique_port()).collect();
+    let texts: Vec<String> = ports.iter().map(u16::to_string).collect();
     let monitor = Monitor::start(Some(&netns), &["--capture", "netlink"]);
     let mut args = vec!["3.5"];
-    args.extend(ports.iter().map(String::as_str));
+    args.extend(texts.iter().map(String::as_str));
     let (mut child, mut out) = python_in(&netns, BRIEF_UDP_LISTENERS, &args);
     assert_eq!(wait_for_line(&mut out), "done");
     child.0.wait().expect("the binder exits");
@@ -891,7 +938,7 @@ fn udp_listeners_between_two_dumps_are_never_missed_silently_in_netlink_mode() {
         let recorded = of_type(lines, "listener")
             .iter()
             .filter(|l| l["change"] == "appeared" && l["protocol"] == "udp")
-            .filter(|l| ports.iter().any(|p| l["local_port"].to_string() == *p))
+            .filter(|l| ports.iter().any(|&port| l["local_port"] == port))
             .count() as u64;
         let unseen: u64 = of_type(lines, "loss")
             .iter()
