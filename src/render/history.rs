@@ -884,7 +884,8 @@ impl HourlyWire {
 #[derive(Debug, Serialize)]
 pub struct LossWire {
     /// `netlink_overflow`, `ring_buffer_full`, `unmatched_cookie`,
-    /// `unknown_process` or `store_backlog`.
+    /// `unknown_process`, `store_backlog`, `program_skipped` or
+    /// `unseen_listener`.
     pub kind: &'static str,
     pub count: u64,
     pub first_at: String,
