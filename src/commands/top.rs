@@ -134,7 +134,7 @@ impl Engine {
     fn frame(&mut self, detail: ConnectionDetail) -> anyhow::Result<TopFrame> {
         let closed = self.closes.drain();
         let sample =
-            self.sampler.sample(&Machine, closed, detail.selected()).context("reading sockets")?;
+            self.sampler.sample(&Machine, closed, detail.clients()).context("reading sockets")?;
         Ok(self.tracker.frame(sample, detail, self.closes.capture()))
     }
 }

@@ -586,4 +586,5 @@ pub const LOSS_KINDS: &[LossKind] = &[
     LossKind::UnknownProcess,
     LossKind::StoreBacklog,
     LossKind::ProgramSkipped,
+    LossKind::UnseenListener,
 ];

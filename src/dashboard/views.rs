@@ -269,15 +269,12 @@ pub struct FindingWire {
     pub fix: String,
 }
 
-/// `GET /api/listeners`: one row per listening socket.
-#[derive(Debug, Clone, Serialize)]
+/// `GET /api/listeners`: one row per listening socket, beginning with the
+/// fields a recorded listener change has too.
+#[derive(Debug, Serialize)]
 pub struct ListenerWire {
-    pub protocol: &'static str,
-    pub local_address: String,
-    pub local_port: u16,
-    pub scope: &'static str,
-    /// Bound to a non-loopback address.
-    pub exposed: bool,
+    #[serde(flatten)]
+    pub listener: crate::render::json::ListenerFields,
     /// The input chain's verdict for the port: `admitted`, `blocked`,
     /// `unknown`.
     pub firewall: &'static str,
@@ -330,8 +327,8 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
                 .filter_map(|p| p.start_time)
                 .min()
                 .map(|seconds| seconds as i64 * 1_000_000);
-            let exposed = socket.scope().is_exposed();
-            let address = socket.local.map(|a| a.ip().to_string()).unwrap_or_default();
+            let listener = crate::render::json::ListenerFields::of_live(socket);
+            let exposed = listener.exposed;
             let firewall = facts.audit.firewall_verdict(socket);
             let findings = facts
                 .audit
@@ -351,11 +348,7 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
                 })
                 .collect();
             ListenerWire {
-                protocol: socket.protocol.as_str(),
-                local_address: address,
-                local_port: port,
-                scope: socket.scope().as_str(),
-                exposed,
+                listener,
                 firewall,
                 reachable: exposed && firewall != "blocked",
                 processes,
@@ -380,12 +373,13 @@ pub fn listeners(facts: &Facts, filter: &Filter) -> Page<ListenerWire> {
         .filter(|row| filter.process_matches(process_texts(&row.processes)))
         .collect();
     rows.sort_by(|a, b| {
-        (b.reachable, b.exposed, a.local_port, a.protocol, &a.local_address).cmp(&(
+        let (l, r) = (&a.listener, &b.listener);
+        (b.reachable, r.exposed, l.local_port, l.protocol, &l.local_address).cmp(&(
             a.reachable,
-            a.exposed,
-            b.local_port,
-            b.protocol,
-            &b.local_address,
+            l.exposed,
+            r.local_port,
+            r.protocol,
+            &r.local_address,
         ))
     });
     filter.page(rows)
@@ -865,6 +859,38 @@ fn firewall_summary(firewall: &crate::audit::firewall::HostFirewall) -> Option<S
 mod tests {
     use super::*;
     use crate::model::monitor::ListenerEvent;
+
+    /// The bytes of one `/api/listeners` row, fixed: the row is built from
+    /// the same listener record as `monitor --jsonl` and history write.
+    #[test]
+    fn a_listener_row_keeps_its_layout() {
+        use crate::model::{Process, Protocol, Snapshot, Socket};
+        let mut socket = Socket::listening(Protocol::Tcp, "0.0.0.0:8080".parse().unwrap());
+        socket.inode = 77;
+        socket.owners = vec![42];
+        socket.net_namespace = Some(4026531840);
+        let process = Process {
+            pid: 42,
+            name: "srv\u{1b}".into(),
+            cmdline: vec!["srv".into(), "--port".into(), "8080".into()],
+            uid: 1000,
+            user: Some("ann".into()),
+            start_time: Some(1_796_000_000),
+            unit: Some("srv.service".into()),
+            ..Process::default()
+        };
+        let snapshot = Snapshot {
+            sockets: vec![socket],
+            processes: [(42, process)].into_iter().collect(),
+            ..Snapshot::default()
+        };
+        let facts = Facts { snapshot, ..Facts::default() };
+        let page = listeners(&facts, &Filter { limit: 10, ..Filter::default() });
+        assert_eq!(
+            serde_json::to_string(&page.items).unwrap(),
+            r#"[{"protocol":"tcp","local_address":"0.0.0.0","local_port":8080,"scope":"wildcard","exposed":true,"firewall":"unknown","reachable":true,"processes":[{"pid":42,"name":"srv\u001b","cmdline":"srv --port 8080","user":"ann","uid":1000,"unit":"srv.service","container":null,"start_time":"2026-11-30T00:53:20.000000Z"}],"since":"2026-11-30T00:53:20.000000Z","since_recorded":false,"net_namespace":4026531840,"open_connections":0,"findings":[]}]"#
+        );
+    }
 
     #[test]
     fn the_firewall_summary_names_the_family_when_the_policies_differ() {

@@ -1,5 +1,9 @@
 //! The sock_diag destroy multicast: one notification for every TCP socket
-//! the kernel destroys, with its 4-tuple, uid, cookie and `tcp_info` bytes.
+//! the kernel destroys, with its 4-tuple, uid, cookie and `tcp_info` bytes;
+//! optionally ([`DestroyGroups::TcpAndUdp`]) for every UDP socket too, with
+//! its addresses, uid and cookie (`SKNLGRP_INET_UDP_DESTROY` 2,
+//! `SKNLGRP_INET6_UDP_DESTROY` 4), which is how a UDP listener that lived
+//! between two dumps is still noticed.
 //!
 //! This is what lets `porthole monitor` see connections that live for a
 //! millisecond without eBPF: polling dumps miss anything shorter than the
@@ -27,6 +31,18 @@ use super::InventoryError;
 /// `SKNLGRP_INET_TCP_DESTROY` and `SKNLGRP_INET6_TCP_DESTROY`
 /// (linux/sock_diag.h).
 const TCP_DESTROY_GROUPS: [u32; 2] = [1, 3];
+/// `SKNLGRP_INET_UDP_DESTROY` and `SKNLGRP_INET6_UDP_DESTROY`.
+const UDP_DESTROY_GROUPS: [u32; 2] = [2, 4];
+
+/// Which sockets' destruction a [`DestroySubscription`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestroyGroups {
+    /// TCP sockets only (`porthole top`, which counts connections).
+    Tcp,
+    /// TCP and UDP sockets (`porthole monitor`, which also records UDP
+    /// listeners).
+    TcpAndUdp,
+}
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLMSG_HEADER_LEN: usize = 16;
 /// Receive buffer asked for: room for ~60k notifications between reads.
@@ -49,13 +65,23 @@ pub struct Drained {
 }
 
 impl DestroySubscription {
-    /// Subscribes in the calling thread's network namespace.
+    /// Subscribes to TCP destroys in the calling thread's network
+    /// namespace.
     pub fn open() -> Result<Self, InventoryError> {
+        Self::open_groups(DestroyGroups::Tcp)
+    }
+
+    /// Subscribes to `groups` in the calling thread's network namespace.
+    pub fn open_groups(groups: DestroyGroups) -> Result<Self, InventoryError> {
         let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG).map_err(InventoryError::Netlink)?;
         socket.bind_auto().map_err(InventoryError::Netlink)?;
         crate::sys::netlink::set_receive_buffer(&socket, RECEIVE_BUFFER)
             .map_err(InventoryError::Netlink)?;
-        for group in TCP_DESTROY_GROUPS {
+        let udp: &[u32] = match groups {
+            DestroyGroups::Tcp => &[],
+            DestroyGroups::TcpAndUdp => &UDP_DESTROY_GROUPS,
+        };
+        for &group in TCP_DESTROY_GROUPS.iter().chain(udp) {
             socket.add_membership(group).map_err(InventoryError::Netlink)?;
         }
         socket.set_non_blocking(true).map_err(InventoryError::Netlink)?;
@@ -65,12 +91,12 @@ impl DestroySubscription {
     /// Subscribes in the namespace behind `handle` (`/proc/PID/ns/net` or
     /// `/run/netns/NAME`): a helper thread enters it, opens the socket and
     /// hands it back; the socket stays bound to that namespace.
-    pub fn open_in(handle: &str) -> Result<Self, InventoryError> {
+    pub fn open_in(handle: &str, groups: DestroyGroups) -> Result<Self, InventoryError> {
         let handle = handle.to_string();
         std::thread::spawn(move || {
             crate::sys::netns::enter(&handle)
                 .map_err(|source| InventoryError::Namespace { inode: 0, source })?;
-            Self::open()
+            Self::open_groups(groups)
         })
         .join()
         .unwrap_or_else(|_| {
@@ -200,6 +226,19 @@ mod tests {
         assert_eq!((closed.bytes_acked, closed.bytes_received), (5, 7));
         assert_eq!((closed.bytes_sent, closed.bytes_retransmitted), (Some(6), 2));
         assert_eq!((closed.retransmits, closed.probes), (0, 1));
+        assert_eq!(closed.protocol, crate::model::Protocol::Tcp);
+    }
+
+    #[test]
+    fn a_udp_destroy_notification_says_udp() {
+        let mut datagram = notification();
+        // INET_DIAG_PROTOCOL's value, after nlmsghdr (16) and inet_diag_msg
+        // (72) and the attribute's own header (4): IPPROTO_UDP.
+        assert_eq!(datagram[16 + 72 + 2], 10, "the protocol attribute");
+        datagram[16 + 72 + 4] = 17;
+        let mut out = Vec::new();
+        assert_eq!(decode_datagram(&datagram, &mut out).unwrap(), 1);
+        assert_eq!(out[0].protocol, crate::model::Protocol::Udp);
     }
 
     #[test]

@@ -306,6 +306,7 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<BpfEvent> {
     let cookie = u64_at(bytes, 8);
     let closed = (kind == BpfEventKind::Closed).then(|| ClosedSocket {
         cookie,
+        protocol: crate::model::Protocol::Tcp,
         local,
         remote,
         uid: u32_at(bytes, 28),

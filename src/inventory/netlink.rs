@@ -497,6 +497,8 @@ pub(crate) fn decode_inet(
 
 /// `INET_DIAG_INFO`: the attribute carrying `struct tcp_info`.
 pub(super) const INET_DIAG_INFO: u16 = 2;
+/// `INET_DIAG_PROTOCOL`: the attribute carrying the IP protocol (a u8).
+const INET_DIAG_PROTOCOL: u16 = 10;
 /// Offsets of `tcpi_bytes_acked` and `tcpi_bytes_received` in `struct
 /// tcp_info` (linux/tcp.h; both u64, present since Linux 4.1).
 pub(super) const TCPI_BYTES_ACKED: usize = 120;
@@ -509,8 +511,9 @@ const TCPI_BYTES_SENT: usize = 200;
 const TCPI_BYTES_RETRANS: usize = 208;
 
 /// Decodes one sock_diag destroy notification (an `inet_diag_msg` sent to
-/// the `SKNLGRP_INET*_TCP_DESTROY` groups) into the closed socket it
-/// describes; `None` for families other than IPv4/IPv6.
+/// the `SKNLGRP_INET*_TCP_DESTROY` or `SKNLGRP_INET*_UDP_DESTROY` groups)
+/// into the closed socket it describes; `None` for families other than
+/// IPv4/IPv6.
 pub(crate) fn decode_destroyed(payload: &[u8]) -> Result<Option<ClosedSocket>, InventoryError> {
     let header = InetResponseHeader::parse(payload)
         .map_err(|error| malformed(&format!("inet_diag_msg: {error}")))?;
@@ -523,6 +526,12 @@ pub(crate) fn decode_destroyed(payload: &[u8]) -> Result<Option<ClosedSocket>, I
         local: SocketAddr::new(id.source_address, id.source_port),
         remote: SocketAddr::new(id.destination_address, id.destination_port),
         uid: header.uid,
+        // `INET_DIAG_PROTOCOL` names the protocol; without it the message
+        // came from a TCP group (the only ones before UDP's).
+        protocol: match attribute(payload, INET_DIAG_PROTOCOL).and_then(|p| p.first()) {
+            Some(&IPPROTO_UDP) => Protocol::Udp,
+            _ => Protocol::Tcp,
+        },
         ..ClosedSocket::default()
     };
     if let Some(info) = attribute(payload, INET_DIAG_INFO) {
@@ -542,11 +551,14 @@ pub(crate) fn decode_destroyed(payload: &[u8]) -> Result<Option<ClosedSocket>, I
 
 /// A TCP socket the kernel destroyed, as the destroy multicast reports it:
 /// the last `tcp_info` of the socket, which also tells how it ended (see
-/// `monitor::connections::end_of`).
+/// `monitor::connections::end_of`). A UDP socket (from the UDP groups) has
+/// its addresses, uid and cookie only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosedSocket {
     /// Socket cookie (never zero: the kernel generates it for the message).
     pub cookie: u64,
+    /// `Tcp` or `Udp`.
+    pub protocol: Protocol,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     /// Owner uid of the socket.
@@ -573,6 +585,7 @@ impl Default for ClosedSocket {
         let unspecified = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0);
         ClosedSocket {
             cookie: 0,
+            protocol: Protocol::Tcp,
             local: unspecified,
             remote: unspecified,
             uid: 0,

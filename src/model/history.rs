@@ -188,7 +188,7 @@ impl PortHistory {
 
 /// The name of a loss kind in JSON and in the store: `netlink_overflow`,
 /// `ring_buffer_full`, `unmatched_cookie`, `unknown_process`,
-/// `store_backlog`.
+/// `store_backlog`, `program_skipped`, `unseen_listener`.
 pub fn loss_kind_name(kind: LossKind) -> &'static str {
     match kind {
         LossKind::NetlinkOverflow => "netlink_overflow",
@@ -197,6 +197,7 @@ pub fn loss_kind_name(kind: LossKind) -> &'static str {
         LossKind::UnknownProcess => "unknown_process",
         LossKind::StoreBacklog => "store_backlog",
         LossKind::ProgramSkipped => "program_skipped",
+        LossKind::UnseenListener => "unseen_listener",
     }
 }
 

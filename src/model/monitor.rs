@@ -166,6 +166,10 @@ pub enum LossKind {
     /// was running on the same CPU (`recursion_misses`); the connection is
     /// still recorded from its close, possibly without a pid.
     ProgramSkipped,
+    /// A bound UDP socket with no peer (a UDP listener) was destroyed that
+    /// no dump had seen (netlink mode): it came and went between two
+    /// dumps, and its owner and start are unknown.
+    UnseenListener,
 }
 
 /// A count of losses of one kind, stored with the data so gaps are visible.

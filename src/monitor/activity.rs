@@ -25,7 +25,10 @@
 //!
 //! What they cannot see — a Unix socket created long ago that starts
 //! listening, a listener that closes while another opens — is caught by the
-//! full reconciliation every [`super::FULL_RECONCILE`].
+//! full reconciliation every [`super::FULL_RECONCILE`]; except that a TCP
+//! or UDP listener's destroy notification (netlink mode) ends it at once,
+//! and a TCP listener's makes the recorder dump for the one that may have
+//! taken its place.
 
 use crate::inventory::system::System;
 

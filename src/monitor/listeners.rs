@@ -44,6 +44,19 @@ pub struct Listened {
     pub interface: u32,
 }
 
+/// What the destruction of a UDP socket means for the listener table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UdpDestroyed {
+    /// A listener the table holds is gone now: its `Disappeared` event.
+    Gone(ListenerEvent),
+    /// A bound socket with no peer that no dump saw: it lived between two
+    /// dumps. Who held it and when it appeared cannot be known any more;
+    /// the caller counts it ([`crate::model::monitor::LossKind::UnseenListener`]).
+    Unseen,
+    /// A connected socket (a client): no listener.
+    NotListener,
+}
+
 /// Socket inode → the processes holding it.
 pub type OwnersByInode = HashMap<u64, Vec<ProcessIdentity>>;
 
@@ -81,6 +94,11 @@ struct Closed {
 pub struct ListenerTracker {
     current: HashMap<ListenerKey, Known>,
     closed: Vec<Closed>,
+    /// UDP listeners a dump found gone, with when: the kernel reports a UDP
+    /// socket's destruction after an RCU grace period and from a work
+    /// queue, so a dump can miss it before its destroy message is read.
+    /// That message then tells nothing new (see [`Self::udp_destroyed`]).
+    udp_gone: HashMap<ListenerKey, UnixMicros>,
 }
 
 impl ListenerTracker {
@@ -96,10 +114,26 @@ impl ListenerTracker {
     ) -> Vec<ListenerEvent> {
         let mut seen = std::collections::HashSet::with_capacity(sockets.len());
         let mut fresh = Vec::new();
+        let mut events = Vec::new();
         for socket in sockets.iter().filter(|s| s.is_listener()) {
             let key = key_of(socket);
             seen.insert(key);
             match self.current.get_mut(&key) {
+                // Bound to `lo` (or no longer) since it was recorded: a
+                // program may set SO_BINDTODEVICE after listen(), which eBPF
+                // saw, or after the dump that found it. The row it had is
+                // ended and one with the scope it has now begins, with the
+                // same owners: who can reach it changed.
+                Some(known) if known.event.scope != socket.scope() => {
+                    let owners = known.event.owners.clone();
+                    if let Some(gone) = self.remove(&key, now) {
+                        events.push(gone);
+                    }
+                    let event = appeared(socket, now, owners);
+                    let known = Known { event: event.clone(), reported_by_ebpf_at: None };
+                    self.current.insert(key, known);
+                    events.push(event);
+                }
                 Some(known) => {
                     // eBPF reports no inode; the dump completes it.
                     if known.event.inode == 0 {
@@ -112,26 +146,11 @@ impl ListenerTracker {
                 None => fresh.push(socket),
             }
         }
-        let mut events = Vec::new();
         if !fresh.is_empty() {
             let inodes: Vec<u64> = fresh.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
             let mut named = owners(&inodes);
             for socket in fresh {
-                let event = ListenerEvent {
-                    at: now,
-                    change: ListenerChange::Appeared,
-                    protocol: socket.protocol,
-                    family: socket.family,
-                    local: socket.local.map(canonical),
-                    path: socket.path.clone(),
-                    inode: socket.inode,
-                    uid: socket.uid,
-                    net_namespace: socket.net_namespace,
-                    scope: socket.scope(),
-                    exposed: socket.exposed(),
-                    v6only: socket.v6only,
-                    owners: named.remove(&socket.inode).unwrap_or_default(),
-                };
+                let event = appeared(socket, now, named.remove(&socket.inode).unwrap_or_default());
                 self.current.insert(
                     key_of(socket),
                     Known { event: event.clone(), reported_by_ebpf_at: None },
@@ -152,6 +171,9 @@ impl ListenerTracker {
             .collect();
         for key in gone {
             if let Some(event) = self.remove(&key, now) {
+                if key.protocol == Protocol::Udp {
+                    self.udp_gone.insert(key, now);
+                }
                 events.push(event);
             }
         }
@@ -218,7 +240,7 @@ impl ListenerTracker {
         }
     }
 
-    /// A TCP listener closed, as eBPF saw it.
+    /// A TCP listener closed, as eBPF or a destroy notification saw it.
     pub fn listen_closed(
         &mut self,
         net_namespace: Option<u64>,
@@ -249,10 +271,36 @@ impl ListenerTracker {
         }
     }
 
+    /// A UDP socket was destroyed (the destroy multicast, netlink mode);
+    /// see [`UdpDestroyed`].
+    pub fn udp_destroyed(
+        &mut self,
+        net_namespace: Option<u64>,
+        cookie: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+        now: UnixMicros,
+    ) -> UdpDestroyed {
+        let key = ListenerKey { net_namespace, protocol: Protocol::Udp, id: cookie };
+        if let Some(event) = self.remove(&key, now) {
+            return UdpDestroyed::Gone(event);
+        }
+        if self.udp_gone.remove(&key).is_some() {
+            return UdpDestroyed::NotListener;
+        }
+        // What a dump would have listed as a listener (see
+        // `Socket::is_listener`): bound to a port, no peer.
+        if local.port() != 0 && remote.port() == 0 {
+            return UdpDestroyed::Unseen;
+        }
+        UdpDestroyed::NotListener
+    }
+
     /// Forgets closed listeners older than [`REMEMBER_CLOSED`].
     pub fn expire(&mut self, now: UnixMicros) {
         let keep = micros(REMEMBER_CLOSED);
         self.closed.retain(|closed| now - closed.at < keep);
+        self.udp_gone.retain(|_, at| now - *at < keep);
     }
 
     fn remove(&mut self, key: &ListenerKey, now: UnixMicros) -> Option<ListenerEvent> {
@@ -366,6 +414,25 @@ fn accepts(listener: SocketAddr, local: SocketAddr) -> bool {
         && (listener.ip().is_unspecified() || canonical(listener).ip() == local.ip())
 }
 
+/// The `Appeared` event of a listener a dump found.
+fn appeared(socket: &Socket, now: UnixMicros, owners: Vec<ProcessIdentity>) -> ListenerEvent {
+    ListenerEvent {
+        at: now,
+        change: ListenerChange::Appeared,
+        protocol: socket.protocol,
+        family: socket.family,
+        local: socket.local.map(canonical),
+        path: socket.path.clone(),
+        inode: socket.inode,
+        uid: socket.uid,
+        net_namespace: socket.net_namespace,
+        scope: socket.scope(),
+        exposed: socket.exposed(),
+        v6only: socket.v6only,
+        owners,
+    }
+}
+
 fn key_of(socket: &Socket) -> ListenerKey {
     ListenerKey {
         net_namespace: socket.net_namespace,
@@ -408,6 +475,77 @@ mod tests {
                 (inode, vec![owner])
             })
             .collect()
+    }
+
+    #[test]
+    fn a_listener_bound_to_lo_after_listen_is_recorded_again_with_its_new_scope() {
+        let mut tracker = ListenerTracker::default();
+        let all = |_: Option<u64>| true;
+        let local: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let owner = ProcessIdentity { pid: 7, name: "srv".into(), ..ProcessIdentity::default() };
+        let socket =
+            Listened { net_namespace: None, cookie: 5, local, v6only: None, uid: 0, interface: 0 };
+        let first = tracker.listened(socket, owner, 10).expect("new");
+        assert_eq!((first.scope, first.exposed), (Scope::Wildcard, true));
+        // The same socket, now SO_BINDTODEVICE lo: only this host reaches it.
+        let mut dumped = listener("0.0.0.0:8080", 5, 500);
+        dumped.interface = 1;
+        let later = 10 + micros(EBPF_SETTLE);
+        let events = tracker.observe_dump(&[dumped.clone()], &all, later, &mut |_| unreachable!());
+        let changes: Vec<_> = events.iter().map(|e| (e.change, e.scope, e.exposed)).collect();
+        assert_eq!(
+            changes,
+            [
+                (ListenerChange::Disappeared, Scope::Wildcard, true),
+                (ListenerChange::Appeared, Scope::Loopback, false)
+            ]
+        );
+        assert_eq!(events[1].owners[0].pid, 7, "its owner is kept");
+        assert_eq!(events[1].inode, 500);
+        // Nothing more while it stays so.
+        assert!(tracker
+            .observe_dump(&[dumped], &all, later + 1, &mut |_| unreachable!())
+            .is_empty());
+    }
+
+    #[test]
+    fn a_destroyed_udp_socket_is_a_listener_gone_an_unseen_one_or_neither() {
+        let mut tracker = ListenerTracker::default();
+        let all = |_: Option<u64>| true;
+        let udp = |address: &str, cookie: u64| Socket {
+            cookie,
+            inode: cookie * 100,
+            ..Socket::ip(
+                Protocol::Udp,
+                address.parse().unwrap(),
+                "0.0.0.0:0".parse().unwrap(),
+                SocketState::Close,
+            )
+        };
+        let any: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let dump = vec![udp("127.0.0.1:53", 1), udp("127.0.0.1:54", 2)];
+        assert_eq!(tracker.observe_dump(&dump, &all, 10, &mut |inodes| named(inodes)).len(), 2);
+        // Destroyed while the table holds it: gone now, with its owner.
+        let at = "127.0.0.1:53".parse().unwrap();
+        match tracker.udp_destroyed(None, 1, at, any, 20) {
+            UdpDestroyed::Gone(event) => {
+                assert_eq!((event.change, event.at), (ListenerChange::Disappeared, 20));
+                assert_eq!(event.owners[0].pid, 100);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A dump found the other gone before its destroy message came.
+        let events = tracker.observe_dump(&[], &all, 30, &mut |inodes| named(inodes));
+        assert_eq!(events.len(), 1);
+        let at = "127.0.0.1:54".parse().unwrap();
+        assert_eq!(tracker.udp_destroyed(None, 2, at, any, 40), UdpDestroyed::NotListener);
+        // Bound, no peer, never dumped: it lived between two dumps.
+        let at = "127.0.0.1:55".parse().unwrap();
+        assert_eq!(tracker.udp_destroyed(None, 3, at, any, 50), UdpDestroyed::Unseen);
+        // A connected client is no listener.
+        let peer = "127.0.0.1:53".parse().unwrap();
+        let at = "127.0.0.1:40000".parse().unwrap();
+        assert_eq!(tracker.udp_destroyed(None, 4, at, peer, 60), UdpDestroyed::NotListener);
     }
 
     #[test]

@@ -78,7 +78,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::inventory::counters::CounterPorts;
-use crate::inventory::destroy::DestroySubscription;
+use crate::inventory::destroy::{DestroyGroups, DestroySubscription};
 use crate::inventory::ebpf::{BpfEvent, BpfEventKind, EbpfCapture, EbpfError};
 use crate::inventory::netlink::ClosedSocket;
 use crate::inventory::owners::OwnerScan;
@@ -90,10 +90,10 @@ use crate::model::monitor::{
     SinkError, SnapshotScope, UnixMicros,
 };
 use crate::model::top::TcpCounters;
-use crate::model::Socket;
+use crate::model::{Protocol, Socket};
 use crate::sys::clock::WallClockSteps;
 use connections::{Attribution, ConnectionJoiner, EndKey, Role};
-use listeners::{Listened, ListenerTracker};
+use listeners::{Listened, ListenerTracker, UdpDestroyed};
 use processes::{ProcessTable, Recorded};
 
 /// Longest time an event waits before its batch is written.
@@ -190,6 +190,8 @@ struct Subscription {
     net_namespace: Option<u64>,
     destroy: DestroySubscription,
     overflows: u64,
+    /// UDP listeners destroyed that no dump saw, since the last batch.
+    unseen_listeners: u64,
 }
 
 /// Loss totals already reported, to emit only increases.
@@ -324,8 +326,14 @@ impl Recorder {
         let subscriptions = match mode {
             CaptureMode::Ebpf => Vec::new(),
             CaptureMode::Netlink => {
-                let destroy = DestroySubscription::open().map_err(MonitorError::Subscribe)?;
-                vec![Subscription { net_namespace: None, destroy, overflows: 0 }]
+                let destroy = DestroySubscription::open_groups(DestroyGroups::TcpAndUdp)
+                    .map_err(MonitorError::Subscribe)?;
+                vec![Subscription {
+                    net_namespace: None,
+                    destroy,
+                    overflows: 0,
+                    unseen_listeners: 0,
+                }]
             }
         };
         // The connector only makes names survive exits and listeners be
@@ -769,6 +777,29 @@ impl Recorder {
         // After the eBPF events: a parent that listens, forks and exits
         // within one read is known as the listener's owner by now.
         self.rename_listener_owners(&proc_events, summary)?;
+        // UDP destroys (netlink mode): a listener gone, or one that came
+        // and went between two dumps, which is counted, never silent.
+        let (udp, closed): (Vec<_>, Vec<_>) =
+            closed.into_iter().partition(|(_, end, _)| end.protocol == Protocol::Udp);
+        for (net_namespace, end, at) in udp {
+            match self.listeners.udp_destroyed(net_namespace, end.cookie, end.local, end.remote, at)
+            {
+                UdpDestroyed::Gone(event) => {
+                    summary.listener_events += 1;
+                    self.push(MonitorEvent::Listener(event));
+                }
+                UdpDestroyed::Unseen => {
+                    // Told with the next batch, which this starts.
+                    self.batch_started.get_or_insert_with(Instant::now);
+                    if let Some(subscription) =
+                        self.subscriptions.iter_mut().find(|s| s.net_namespace == net_namespace)
+                    {
+                        subscription.unseen_listeners += 1;
+                    }
+                }
+                UdpDestroyed::NotListener => {}
+            }
+        }
         if self.mode == CaptureMode::Netlink
             && closed.iter().any(|(ns, end, _)| self.unexplained(*ns, end))
         {
@@ -781,14 +812,30 @@ impl Recorder {
             self.dump_listeners(summary)?;
         }
         let due = Instant::now() + CLOSE_DELAY;
+        let mut listener_closed = false;
         for (net_namespace, end, at) in closed {
             if end.remote.port() == 0 {
                 if end.local.port() != 0 {
+                    // A listener a dump found is gone now, not at the next
+                    // dump: another may already listen in its place.
+                    if let Some(event) = self.listeners.listen_closed(net_namespace, end.cookie, at)
+                    {
+                        summary.listener_events += 1;
+                        self.push(MonitorEvent::Listener(event));
+                        listener_closed = true;
+                    }
                     self.listeners.socket_unbound(net_namespace, end.local, at);
                 }
                 continue;
             }
             self.delayed.push_back(DelayedClose { due, net_namespace, end, at });
+        }
+        if listener_closed && self.mode == CaptureMode::Netlink {
+            // A server that closes its listener and listens again (a
+            // restart, a reload, another process taking the port) leaves
+            // the socket counts as they were: only a dump now sees the new
+            // one, which would otherwise wait for the full look.
+            self.dump_listeners(summary)?;
         }
         Ok(started)
     }
@@ -972,6 +1019,8 @@ impl Recorder {
         for subscription in &mut self.subscriptions {
             let count = std::mem::take(&mut subscription.overflows);
             losses.push((LossKind::NetlinkOverflow, count, subscription.net_namespace));
+            let unseen = std::mem::take(&mut subscription.unseen_listeners);
+            losses.push((LossKind::UnseenListener, unseen, subscription.net_namespace));
         }
         losses.push((
             LossKind::NetlinkOverflow,
@@ -1048,11 +1097,12 @@ impl Recorder {
             if label.is_none() || self.subscriptions.iter().any(|s| s.net_namespace == label) {
                 continue;
             }
-            match DestroySubscription::open_in(&handle) {
+            match DestroySubscription::open_in(&handle, DestroyGroups::TcpAndUdp) {
                 Ok(destroy) => self.subscriptions.push(Subscription {
                     net_namespace: label,
                     destroy,
                     overflows: 0,
+                    unseen_listeners: 0,
                 }),
                 // Its listeners may still be read (through `/proc/PID/net`),
                 // but none of its connections will be: say so once, or a
@@ -1330,8 +1380,14 @@ fn owners_of(
         let owners: Vec<ProcessIdentity> = pids
             .into_iter()
             .filter_map(|pid| {
-                let ticks = system.stat(pid).map(|stat| stat.start_ticks);
-                processes.lookup(system, pid, ticks).map(Arc::unwrap_or_clone)
+                let found = match system.stat(pid) {
+                    // Its name now, as `ls` shows it.
+                    Some(stat) => {
+                        processes.lookup_named(system, pid, Some(stat.start_ticks), &stat.name)
+                    }
+                    None => processes.lookup(system, pid, None),
+                };
+                found.map(Arc::unwrap_or_clone)
             })
             .collect();
         if !owners.is_empty() {

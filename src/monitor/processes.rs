@@ -211,6 +211,34 @@ impl ProcessTable {
         Some(identity)
     }
 
+    /// The identity of a live `pid` whose `/proc/PID/stat` names it `name`
+    /// now: the table's, read again when the table names it otherwise — it
+    /// renamed itself (`prctl(PR_SET_NAME)`) after it was read at its exec,
+    /// and a socket it holds now is its, under the name `ls` shows.
+    pub fn lookup_named(
+        &mut self,
+        system: &dyn System,
+        pid: u32,
+        start_ticks: Option<u64>,
+        name: &str,
+    ) -> Option<Arc<ProcessIdentity>> {
+        let identity = self.lookup(system, pid, start_ticks)?;
+        if identity.name == name {
+            return Some(identity);
+        }
+        let matches = |entry: &Entry| start_ticks.is_none_or(|ticks| entry.start_ticks == ticks);
+        let Some(mut fresh) = self.read(system, pid).filter(matches) else {
+            return Some(identity);
+        };
+        if let Some(old) = self.entries.get(&pid) {
+            fresh.started_here = old.started_here;
+            fresh.exited = old.exited;
+        }
+        let identity = Arc::clone(&fresh.identity);
+        self.entries.insert(pid, fresh);
+        Some(identity)
+    }
+
     /// The identity of a process seen by eBPF (pid, start in ns since boot,
     /// name, uid): the table's or `/proc`'s when the start matches, else
     /// what the kernel reported, which is all there is once it exited.

@@ -220,6 +220,7 @@ fn loss_label(kind: LossKind) -> &'static str {
         LossKind::UnknownProcess => "processes that exited before they could be named",
         LossKind::StoreBacklog => "dropped because the store could not keep up",
         LossKind::ProgramSkipped => "eBPF program runs the kernel skipped",
+        LossKind::UnseenListener => "UDP listeners that came and went between two dumps",
     }
 }
 
@@ -883,7 +884,8 @@ impl HourlyWire {
 #[derive(Debug, Serialize)]
 pub struct LossWire {
     /// `netlink_overflow`, `ring_buffer_full`, `unmatched_cookie`,
-    /// `unknown_process` or `store_backlog`.
+    /// `unknown_process`, `store_backlog`, `program_skipped` or
+    /// `unseen_listener`.
     pub kind: &'static str,
     pub count: u64,
     pub first_at: String,

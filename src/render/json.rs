@@ -87,10 +87,45 @@ pub struct ListenerChangeRecord {
     pub at_us: Option<crate::model::monitor::UnixMicros>,
     /// `appeared` or `disappeared`.
     pub change: &'static str,
+    #[serde(flatten)]
+    pub listener: ListenerFields,
+    /// An `[::]` listener that also takes IPv4 clients (`IPV6_V6ONLY`
+    /// off); `null` for other addresses and when the flag is unknown (in
+    /// records that did not keep it).
+    pub dual_stack: Option<bool>,
+    /// History only: the machine that recorded it (`Some(None)`: `null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Option<String>>,
+    pub processes: Vec<super::monitor::ProcessLine>,
+}
+
+/// What a listener row says about the socket, shared by the recorded
+/// change ([`ListenerChangeRecord`]: `monitor --jsonl`, history) and the
+/// dashboard's live row (`/api/listeners`), so that both name a listener's
+/// place and exposure alike. The dashboard's row, which came first, leaves
+/// out `family` and [`ListenerSocket`] (it has its own `net_namespace`
+/// later in the row).
+#[derive(Debug, Serialize)]
+pub struct ListenerFields {
     pub protocol: &'static str,
-    pub family: &'static str,
+    /// `None` (left out) in the dashboard's row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<&'static str>,
     pub local_address: Option<String>,
     pub local_port: Option<u16>,
+    /// The recorded socket; `None` (left out) in the dashboard's row.
+    #[serde(flatten)]
+    pub socket: Option<ListenerSocket>,
+    /// As `porthole PORT` judges it: a listener bound to `lo` is `loopback`
+    /// whatever its address.
+    pub scope: &'static str,
+    /// Another device could reach it (not loopback, not bound to `lo`).
+    pub exposed: bool,
+}
+
+/// Which socket a recorded listener change is about.
+#[derive(Debug, Serialize)]
+pub struct ListenerSocket {
     /// Unix sockets: path or `@abstract`.
     pub path: Option<String>,
     /// The exact bytes of `path`, base64, when it is not UTF-8.
@@ -100,16 +135,41 @@ pub struct ListenerChangeRecord {
     /// `null` for Unix sockets (unix_diag reports no uid), as in `ls --json`.
     pub uid: Option<u32>,
     pub net_namespace: Option<u64>,
-    pub scope: &'static str,
-    pub exposed: bool,
-    /// An `[::]` listener that also takes IPv4 clients (`IPV6_V6ONLY`
-    /// off); `null` for other addresses and when the flag is unknown (in
-    /// records that did not keep it).
-    pub dual_stack: Option<bool>,
-    /// History only: the machine that recorded it (`Some(None)`: `null`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<Option<String>>,
-    pub processes: Vec<super::monitor::ProcessLine>,
+}
+
+impl ListenerFields {
+    /// The fields of a recorded change, every one present.
+    pub fn of_event(event: &crate::model::monitor::ListenerEvent) -> Self {
+        ListenerFields {
+            protocol: event.protocol.as_str(),
+            family: Some(event.family.as_str()),
+            local_address: event.local.map(|address| address.ip().to_string()),
+            local_port: event.local.map(|address| address.port()),
+            socket: Some(ListenerSocket {
+                path: event.path.clone(),
+                path_bytes: path_bytes(event.path.as_deref()),
+                inode: event.inode,
+                // unix_diag reports no uid (u32::MAX).
+                uid: (event.uid != u32::MAX).then_some(event.uid),
+                net_namespace: event.net_namespace,
+            }),
+            scope: event.scope.as_str(),
+            exposed: event.exposed,
+        }
+    }
+
+    /// The fields of the dashboard's row for a listening socket found now.
+    pub fn of_live(socket: &Socket) -> Self {
+        ListenerFields {
+            protocol: socket.protocol.as_str(),
+            family: None,
+            local_address: socket.local.map(|address| address.ip().to_string()),
+            local_port: socket.local.map(|address| address.port()),
+            socket: None,
+            scope: socket.scope().as_str(),
+            exposed: socket.exposed(),
+        }
+    }
 }
 
 /// Which of the two outputs a [`ListenerChangeRecord`] is for.
@@ -136,18 +196,7 @@ impl ListenerChangeRecord {
                 ListenerChange::Appeared => "appeared",
                 ListenerChange::Disappeared => "disappeared",
             },
-            protocol: event.protocol.as_str(),
-            family: event.family.as_str(),
-            local_address: event.local.map(|address| address.ip().to_string()),
-            local_port: event.local.map(|address| address.port()),
-            path: event.path.clone(),
-            path_bytes: path_bytes(event.path.as_deref()),
-            inode: event.inode,
-            // unix_diag reports no uid (u32::MAX).
-            uid: (event.uid != u32::MAX).then_some(event.uid),
-            net_namespace: event.net_namespace,
-            scope: event.scope.as_str(),
-            exposed: event.exposed,
+            listener: ListenerFields::of_event(event),
             dual_stack: event.dual_stack(),
             host: (layout == ListenerChangeLayout::History).then(|| host.map(str::to_string)),
             processes: event.owners.iter().map(super::monitor::ProcessLine::of).collect(),

@@ -99,7 +99,8 @@ pub struct LossLine {
     pub at: String,
     pub at_us: UnixMicros,
     /// `netlink_overflow`, `ring_buffer_full`, `unmatched_cookie`,
-    /// `unknown_process`, `store_backlog` or `program_skipped`.
+    /// `unknown_process`, `store_backlog`, `program_skipped` or
+    /// `unseen_listener`.
     pub kind: &'static str,
     pub count: u64,
     pub net_namespace: Option<u64>,

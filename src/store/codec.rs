@@ -96,6 +96,7 @@ pub fn loss_from_db(text: &str) -> LossKind {
         "unmatched_cookie" => LossKind::UnmatchedCookie,
         "unknown_process" => LossKind::UnknownProcess,
         "program_skipped" => LossKind::ProgramSkipped,
+        "unseen_listener" => LossKind::UnseenListener,
         _ => LossKind::StoreBacklog,
     }
 }
@@ -200,6 +201,7 @@ mod tests {
             LossKind::UnknownProcess,
             LossKind::StoreBacklog,
             LossKind::ProgramSkipped,
+            LossKind::UnseenListener,
         ] {
             assert_eq!(loss_from_db(loss_to_db(kind)), kind);
         }

@@ -1464,7 +1464,8 @@ impl HistoryReader for PostgresReader {
     ) -> Result<Vec<ListenerHistory>, StoreError> {
         let mut filter = Filter::default();
         if let Some(port) = query.port {
-            filter.push("e.port = $", vec![Box::new(i32::from(port))]);
+            // A Unix socket's row has port 0: it has no port.
+            filter.push("e.port = $ AND e.protocol <> 'unix'", vec![Box::new(i32::from(port))]);
         }
         filter.window("e.at", query);
         filter.host("e.host", query);

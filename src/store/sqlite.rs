@@ -1325,7 +1325,8 @@ impl HistoryReader for SqliteReader {
         let run = || -> rusqlite::Result<Vec<ListenerHistory>> {
             let mut filter = Filter::default();
             if let Some(port) = query.port {
-                filter.push("e.port = ?", [i64::from(port).into()]);
+                // A Unix socket's row has port 0: it has no port.
+                filter.push("e.port = ? AND e.protocol <> 'unix'", [i64::from(port).into()]);
             }
             filter.window("e.at", query);
             if let Some(name) = &query.process {

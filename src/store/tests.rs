@@ -304,6 +304,9 @@ fn listeners_with_owners_and_wildcards() {
     assert_eq!(newest[0].event, unix);
     let query = HistoryQuery { process: Some("vit".into()), ..everything() };
     assert_eq!(reader.listeners(&query, Order::OldestFirst, 100).unwrap().len(), 1);
+    // A Unix socket has no port: it is no answer about port 0.
+    let query = HistoryQuery { port: Some(0), ..everything() };
+    assert_eq!(reader.listeners(&query, Order::OldestFirst, 100).unwrap(), []);
 }
 
 #[test]

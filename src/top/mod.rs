@@ -65,7 +65,8 @@ pub struct TopQuery {
 /// is most of a refresh's own work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionDetail {
-    /// Every listener's (`--once`, `--json`, `--jsonl`).
+    /// Every listener's, with the processes of their local clients
+    /// (`--once`, `--json`, `--jsonl`).
     All,
     /// Only that of the listener bound to this address (the live view's
     /// expanded row), with the processes of its local clients.
@@ -83,6 +84,16 @@ impl ConnectionDetail {
         }
     }
 
+    /// Whose clients' processes are wanted: none, one listener's, or
+    /// every listener's.
+    pub fn clients(self) -> Clients {
+        match self {
+            ConnectionDetail::Listener(address) => Clients::Of(address),
+            ConnectionDetail::All => Clients::All,
+            ConnectionDetail::Counts => Clients::None,
+        }
+    }
+
     fn lists(self, listener: &Socket) -> bool {
         match self {
             ConnectionDetail::All => true,
@@ -90,6 +101,17 @@ impl ConnectionDetail {
             ConnectionDetail::Counts => false,
         }
     }
+}
+
+/// The listeners whose local clients' processes a sample finds (a `/proc`
+/// walk for their inodes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clients {
+    None,
+    /// Those of the listener bound to this address.
+    Of(SocketAddr),
+    /// Those of every TCP listener.
+    All,
 }
 
 /// One reading of the machine, the tracker's only input.
@@ -633,14 +655,13 @@ impl Sampler {
         }
     }
 
-    /// Takes one sample of `system`. `selected` names the listener whose
-    /// clients' processes should be found (the `/proc` walk runs only
-    /// then).
+    /// Takes one sample of `system`. `clients` says whose clients'
+    /// processes should be found (the `/proc` walk runs only then).
     pub fn sample(
         &mut self,
         system: &dyn System,
         closed: Vec<TcpCounters>,
-        selected: Option<SocketAddr>,
+        clients: Clients,
     ) -> Result<&Sample, InventoryError> {
         let at = now_seconds();
         let query = Query {
@@ -664,7 +685,11 @@ impl Sampler {
                 .filter(|socket| socket.protocol == Protocol::Tcp)
                 .filter_map(|socket| socket.local.map(|address| address.port()))
                 .collect();
-            let remote_ports = selected.map(|server| vec![server.port()]).unwrap_or_default();
+            let remote_ports = match clients {
+                Clients::None => Vec::new(),
+                Clients::Of(server) => vec![server.port()],
+                Clients::All => local_ports.clone(),
+            };
             let ports = CounterPorts { local_ports, remote_ports };
             self.counters.sample(&ports, |counters| connections.push(counters))?;
         }
@@ -677,15 +702,27 @@ impl Sampler {
             .map(|s| s.inode)
             .filter(|inode| *inode != 0 && !self.listener_owners.contains_key(inode))
             .collect();
-        let client_inodes: HashSet<u64> = match selected {
-            Some(server) => connections
-                .iter()
-                .filter(|c| c.remote == server || canonical(c.remote) == canonical(server))
-                .map(|c| c.inode)
-                .filter(|inode| *inode != 0)
-                .collect(),
-            None => HashSet::new(),
+        let tcp_listeners: Vec<SocketAddr> = listeners
+            .iter()
+            .filter(|socket| socket.protocol == Protocol::Tcp)
+            .filter_map(|socket| socket.local)
+            .collect();
+        let client_of = |remote: SocketAddr| match clients {
+            Clients::None => false,
+            Clients::Of(server) => remote == server || canonical(remote) == canonical(server),
+            // The client end of a connection to one of the listeners.
+            Clients::All => tcp_listeners.iter().any(|&listener| {
+                listener.port() == remote.port()
+                    && (listener.ip().is_unspecified()
+                        || canonical(listener).ip() == canonical(remote).ip())
+            }),
         };
+        let client_inodes: HashSet<u64> = connections
+            .iter()
+            .filter(|c| client_of(c.remote))
+            .map(|c| c.inode)
+            .filter(|inode| *inode != 0)
+            .collect();
         wanted.extend(&client_inodes);
         let mut client_owners = HashMap::new();
         if !wanted.is_empty() {

@@ -96,6 +96,14 @@ fn jsonl_counts_connections_bytes_and_owners() {
         );
         assert_eq!(connection["bytes_server_to_client"], 3000, "and sent 3000: {connection}");
         assert_eq!(connection["server_port"], port);
+        // `--jsonl`, `--json` and `--once` listed `client_pids: []` (`-`)
+        // for every connection, a local client's too: only the live view's
+        // expanded row looked for them.
+        assert_eq!(
+            connection["client_pids"],
+            serde_json::json!([clients.pid()]),
+            "the local client is named: {connection}"
+        );
     }
     // The client ends are not listeners' connections of their own ports.
     let total: u64 = last["listeners"]
