@@ -135,6 +135,8 @@ pub fn diagnose_target(
     request: &Request,
 ) -> Result<Diagnosis, DiagnoseError> {
     let mut early: Vec<Cause> = Vec::new();
+    // Why a name other than `localhost` did not resolve.
+    let mut unresolved: Option<DiagnoseError> = None;
     // How the name was resolved, when porthole's own resolver did not.
     let mut resolved_by = None;
     let (addresses, port) = match target {
@@ -167,8 +169,17 @@ pub fn diagnose_target(
                             early.push(dotted_name(&bare, &found, &view.hosts_path, &error));
                             Vec::new()
                         }
-                        _ => return Err(error),
+                        _ => {
+                            unresolved = Some(error);
+                            Vec::new()
+                        }
                     }
+                }
+                // Any other name: the failure the user wants explained,
+                // judged once the port's listeners are known.
+                Err(error @ DiagnoseError::Resolve { .. }) => {
+                    unresolved = Some(error);
+                    Vec::new()
                 }
                 Err(error) => return Err(error),
             };
@@ -237,6 +248,16 @@ pub fn diagnose_target(
         }
         _ => listener_snapshot(system, port)?,
     };
+    if let (Some(error), Some(Host::Name(name))) = (&unresolved, target.host()) {
+        let view = environment::hosts_view(system, request.client, name);
+        let local: Vec<SocketAddr> = snapshot
+            .sockets
+            .iter()
+            .filter(|s| s.protocol == Protocol::Tcp && s.state == SocketState::Listen)
+            .filter_map(|s| s.local)
+            .collect();
+        early.push(name_unresolvable(name, port, &view, error, &local));
+    }
     // A healthy probe reached one member of a SO_REUSEPORT group; the
     // others are tried with a few more connections.
     let mut stalled = Vec::new();
@@ -4017,6 +4038,163 @@ fn localhost_unresolvable(view: &environment::HostsView, error: &DiagnoseError) 
     }
 }
 
+/// A name other than `localhost` that does not resolve: which sources the
+/// client's nsswitch.conf asked, what its hosts file says, and (where
+/// there is one) the name or address the user may have meant. `local` are
+/// the port's TCP listeners on this machine.
+fn name_unresolvable(
+    name: &str,
+    port: u16,
+    view: &environment::HostsView,
+    error: &DiagnoseError,
+    local: &[SocketAddr],
+) -> Cause {
+    let source = std::error::Error::source(error).map(|e| e.to_string()).unwrap_or_default();
+    let mut evidence = vec![format!("getaddrinfo(\"{name}\") failed: {source}")];
+    let mut fix = Vec::new();
+    let sources = match &view.nsswitch {
+        Some(line) => line.clone(),
+        // glibc's built-in default when nsswitch.conf has no hosts line.
+        None => "dns files".to_string(),
+    };
+    let asked: Vec<String> = sources
+        .split_whitespace()
+        .filter(|word| !word.starts_with('['))
+        .map(|word| match word {
+            "files" => format!("files ({})", view.hosts_path),
+            "dns" if view.nameservers.is_empty() => {
+                format!("dns ({} names no nameserver, so glibc asks 127.0.0.1)", view.resolv_path)
+            }
+            "dns" => format!(
+                "dns (nameserver {} from {})",
+                view.nameservers.join(", "),
+                view.resolv_path
+            ),
+            "myhostname" => "myhostname (this machine's own name)".to_string(),
+            "resolve" => "resolve (systemd-resolved)".to_string(),
+            "mymachines" => "mymachines (systemd-machined containers)".to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    match &view.nsswitch {
+        Some(line) => {
+            evidence.push(format!("nsswitch.conf hosts: {line}: asked {}", asked.join(", ")))
+        }
+        None => evidence
+            .push(format!("nsswitch.conf has no hosts line: glibc asks {}", asked.join(", "))),
+    }
+    let reads_files = sources.split_whitespace().any(|word| word == "files");
+    if view.entries.is_empty() {
+        evidence.push(format!("{} has no line for '{name}'", view.hosts_path));
+    } else if !reads_files {
+        let listed: Vec<String> = view.entries.iter().map(IpAddr::to_string).collect();
+        evidence.push(format!(
+            "{} gives {name} {}, but the hosts line has no 'files' source, so the file is never read",
+            view.hosts_path,
+            listed.join(", ")
+        ));
+        fix.push(Fix::step(format!(
+            "put 'files' first on the hosts line of /etc/nsswitch.conf: hosts: files {sources}"
+        )));
+    }
+    let lower = name.trim_end_matches('.').to_ascii_lowercase();
+    let reserved = ["invalid", "test", "example"]
+        .into_iter()
+        .find(|tld| lower == *tld || lower.ends_with(&format!(".{tld}")));
+    if let Some(tld) = reserved {
+        evidence.push(format!(
+            "'.{tld}' is a reserved top-level domain (RFC 2606, RFC 6761): no DNS server answers for it, only a hosts file line would"
+        ));
+    }
+    // A name one or two letters from one the hosts file lists: a typo,
+    // on either side.
+    let mut near: Vec<&(String, IpAddr)> = Vec::new();
+    for entry in &view.names {
+        let distance = edit_distance(&entry.0.to_ascii_lowercase(), &lower);
+        let close = distance > 0 && distance <= if lower.len() >= 6 { 2 } else { 1 };
+        if close && lower.len() >= 3 && !near.iter().any(|seen| seen.0 == entry.0) {
+            near.push(entry);
+        }
+    }
+    for (other, address) in &near {
+        evidence.push(format!("{} has '{other}' ({address}), close to '{name}'", view.hosts_path));
+        fix.push(Fix::step(format!("connect to '{other}' (the name {} lists)", view.hosts_path)));
+    }
+    // A listener on this machine takes the port: a service name (a compose
+    // file's `db`) used outside the network that resolves it.
+    let reachable: Vec<IpAddr> = local
+        .iter()
+        .filter_map(|address| match address.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() || v4.is_loopback() => {
+                Some(IpAddr::from([127, 0, 0, 1]))
+            }
+            IpAddr::V6(v6) if v6.is_unspecified() || v6.is_loopback() => {
+                Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+            }
+            _ => None,
+        })
+        .fold(Vec::new(), |mut all, ip| {
+            if !all.contains(&ip) {
+                all.push(ip);
+            }
+            all
+        });
+    if !local.is_empty() {
+        let listed: Vec<String> = local.iter().map(ToString::to_string).collect();
+        evidence.push(format!("port {port} has a listener on this machine: {}", listed.join(", ")));
+    }
+    let summary = match reachable.first() {
+        _ if !near.is_empty() => {
+            if let Some(ip) = reachable.first() {
+                let address = SocketAddr::new(*ip, port);
+                fix.push(Fix::step(format!(
+                    "or connect to {address} (the listener on this machine)"
+                )));
+            }
+            format!(
+                "'{name}' does not resolve: {} lists '{}', close to it (a typo on one side)",
+                view.hosts_path, near[0].0
+            )
+        }
+        Some(ip) => {
+            let address = SocketAddr::new(*ip, port);
+            fix.push(Fix::step(format!(
+                "connect to {address} (the listener on this machine) instead of '{name}'"
+            )));
+            fix.push(Fix::step(format!("or add to {}: {ip} {name}", view.hosts_path)));
+            format!(
+                "'{name}' does not resolve here, but port {port} listens on this machine: a name only another network knows (a compose service's) used outside it"
+            )
+        }
+        None => {
+            if near.is_empty() && view.entries.is_empty() {
+                fix.push(Fix::step(format!(
+                    "use the server's name as DNS knows it, or add a line 'ADDRESS {name}' to {}",
+                    view.hosts_path
+                )));
+            }
+            format!("'{name}' does not resolve: no source nsswitch.conf asks knows it")
+        }
+    };
+    Cause { id: CauseId::NameResolution, severity: Severity::Error, summary, evidence, fix }
+}
+
+/// Levenshtein distance between two short names (bytes).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
 /// The lines a hosts file without `localhost` needs, in `hosts_path` (the
 /// file the client reads).
 fn hosts_fix(hosts_path: &str) -> Vec<Fix> {
@@ -4947,6 +5125,45 @@ mod tests {
                 "put 'files' first on the hosts line of /etc/nsswitch.conf: hosts: files dns"
             );
             assert!(!fixes(&found).iter().any(|line| line.contains("add to /etc/hosts")));
+        }
+
+        #[test]
+        fn a_name_that_does_not_resolve_names_sources_and_near_names() {
+            let system = Scripted::default()
+                .file("/etc/hosts", "127.0.0.1 localhost\n10.0.0.5 dbhost db-main\n")
+                .file("/etc/nsswitch.conf", "hosts: files dns\n")
+                .file("/etc/resolv.conf", "search x\nnameserver 10.0.0.53\n");
+            let view = environment::hosts_view(&system, Client::Current, "dbhots");
+            let error = DiagnoseError::Resolve {
+                name: "dbhots".to_string(),
+                source: std::io::Error::other("Name or service not known"),
+            };
+            let found = name_unresolvable("dbhots", 5432, &view, &error, &[]);
+            assert_eq!(found.id, CauseId::NameResolution);
+            assert_eq!(
+                found.evidence,
+                vec![
+                    "getaddrinfo(\"dbhots\") failed: Name or service not known",
+                    "nsswitch.conf hosts: files dns: asked files (/etc/hosts), dns (nameserver 10.0.0.53 from /etc/resolv.conf)",
+                    "/etc/hosts has no line for 'dbhots'",
+                    "/etc/hosts has 'dbhost' (10.0.0.5), close to 'dbhots'",
+                ]
+            );
+            assert_eq!(found.fix[0].text(), "connect to 'dbhost' (the name /etc/hosts lists)");
+            // A service name with the port listening here: the address.
+            let view = environment::hosts_view(&system, Client::Current, "db");
+            let local = ["0.0.0.0:5432".parse().unwrap()];
+            let found = name_unresolvable("db", 5432, &view, &error, &local);
+            let steps: Vec<&str> = found.fix.iter().map(Fix::text).collect();
+            assert_eq!(
+                steps,
+                [
+                    "connect to 127.0.0.1:5432 (the listener on this machine) instead of 'db'",
+                    "or add to /etc/hosts: 127.0.0.1 db"
+                ]
+            );
+            assert_eq!(edit_distance("dbhots", "dbhost"), 2);
+            assert_eq!(edit_distance("db", "db"), 0);
         }
 
         #[test]

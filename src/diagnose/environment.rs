@@ -236,6 +236,13 @@ pub struct HostsView {
     pub nsswitch: Option<String>,
     /// The hosts file that was read.
     pub hosts_path: String,
+    /// Every (name, address) pair of the hosts file, aliases included, in
+    /// file order: the names a mistyped one may have meant.
+    pub names: Vec<(String, IpAddr)>,
+    /// The resolv.conf the client's DNS source reads, and its
+    /// `nameserver` addresses in order.
+    pub resolv_path: String,
+    pub nameservers: Vec<String>,
 }
 
 impl HostsView {
@@ -264,11 +271,40 @@ pub fn hosts_view(system: &dyn System, client: Client, name: &str) -> HostsView 
     let hosts_path = file("/etc/hosts");
     let hosts = system.read_text(&hosts_path).unwrap_or_default();
     let nsswitch = system.read_text(&file("/etc/nsswitch.conf")).unwrap_or_default();
+    let resolv_path = file("/etc/resolv.conf");
+    let resolv = system.read_text(&resolv_path).unwrap_or_default();
     HostsView {
         entries: hosts_entries(&hosts, name),
         nsswitch: nsswitch_hosts(&nsswitch),
         hosts_path,
+        names: hosts_names(&hosts),
+        resolv_path,
+        nameservers: resolv_nameservers(&resolv),
     }
+}
+
+/// Every (name, address) pair of a hosts file, in file order.
+fn hosts_names(text: &str) -> Vec<(String, IpAddr)> {
+    let mut names = Vec::new();
+    for line in text.lines() {
+        let Some(line) = line.split('#').next() else { continue };
+        let mut fields = line.split_whitespace();
+        let Some(address) = fields.next().and_then(|a| a.parse::<IpAddr>().ok()) else {
+            continue;
+        };
+        names.extend(fields.map(|name| (name.to_string(), address)));
+    }
+    names
+}
+
+/// The `nameserver` addresses of a resolv.conf, in order.
+fn resolv_nameservers(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            (fields.next()? == "nameserver").then(|| fields.next().map(str::to_string))?
+        })
+        .collect()
 }
 
 /// `/etc/netns/NAME`: the files `ip netns exec NAME` bind-mounts over

@@ -373,10 +373,7 @@ pub fn parse_as_client(
     environment: &[(String, String)],
 ) -> Result<target::ClientTarget, TargetError> {
     let (mut target, mut used) = Target::parse_in(text, environment)?;
-    if !matches!(
-        target,
-        Target::Service { service: target::Service::Mysql, socket: None, tls: false, .. }
-    ) {
+    if !matches!(target, Target::Service { service: target::Service::Mysql, tls: false, .. }) {
         return Ok((target, used));
     }
     let variable = |name: &str| {
@@ -392,8 +389,35 @@ pub fn parse_as_client(
     };
     let (home, mysql_home) = (variable("HOME"), variable("MYSQL_HOME"));
     let socket = crate::audit::mysql_options::client_socket(system, &root, home, mysql_home);
+    // The option files win over the client's variables: `mariadb` hands
+    // their socket= and port= to the library, which falls back on
+    // MYSQL_UNIX_PORT and MYSQL_TCP_PORT only for what they leave unset
+    // (`MYSQL_TCP_PORT=B mariadb -h 127.0.0.1` with `port=A` in ~/.my.cnf
+    // connects to A).
+    let from_variable = |used: &[target::FromEnvironment], part: &str, name: &str| {
+        used.iter().position(|u| u.part == part && u.variable == name)
+    };
+    if let (Some(line), Some(index)) = (&socket, from_variable(&used, "socket", "MYSQL_UNIX_PORT"))
+    {
+        if let Target::Service { socket: Some(path), .. } = &mut target {
+            *path = std::path::PathBuf::from(&line.value);
+            used[index] = target::FromEnvironment {
+                part: "socket",
+                variable: format!(
+                    "socket= in [{}] of {} line {}, which the client takes over MYSQL_UNIX_PORT",
+                    line.group, line.file, line.line
+                ),
+                source: target::ClientSource::OptionFile,
+            };
+        }
+    }
+    if !matches!(target, Target::Service { socket: None, .. }) {
+        return Ok((target, used));
+    }
     used.extend(target::mysql_localhost_socket(&mut target, socket.as_ref()));
-    let port_given = target::mysql_url_has_port(text) || used.iter().any(|u| u.part == "port");
+    let overridden = from_variable(&used, "port", "MYSQL_TCP_PORT");
+    let port_given = target::mysql_url_has_port(text)
+        || used.iter().enumerate().any(|(index, u)| u.part == "port" && Some(index) != overridden);
     if let Target::Service { socket: None, port, .. } = &mut target {
         let line = crate::audit::mysql_options::client_port(system, &root, home, mysql_home)
             .filter(|_| !port_given);
@@ -403,11 +427,22 @@ pub fn parse_as_client(
                     line: format!("port= in [{}] of {} line {}", line.group, line.file, line.line),
                     source: EndpointError::Port(error),
                 })?;
-            used.push(target::FromEnvironment {
+            let over = match overridden {
+                Some(_) => ", which the client takes over MYSQL_TCP_PORT",
+                None => "",
+            };
+            let found = target::FromEnvironment {
                 part: "port",
-                variable: format!("port= in [{}] of {} line {}", line.group, line.file, line.line),
+                variable: format!(
+                    "port= in [{}] of {} line {}{over}",
+                    line.group, line.file, line.line
+                ),
                 source: target::ClientSource::OptionFile,
-            });
+            };
+            match overridden {
+                Some(index) => used[index] = found,
+                None => used.push(found),
+            }
         }
     }
     Ok((target, used))

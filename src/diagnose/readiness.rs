@@ -825,8 +825,10 @@ fn why_pending(
                 _ => vec![format!("last round: {}", attempts_summary(&up))],
             };
         }
-        if let Some(error) = &round.resolve_error {
-            return vec![error.clone()];
+        // A name that does not resolve is `check`'s `name-resolution`:
+        // the sources asked, the hosts file, the name meant.
+        if round.resolve_error.is_some() {
+            return why_not_ready(system, target, diagnosis_timeout, statuses);
         }
         // The service answers, only not as asked. A status outside the
         // list is `check`'s `http-error`, worded by status with its fix; a

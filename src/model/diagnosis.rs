@@ -287,6 +287,10 @@ pub enum CauseId {
     TlsMismatch,
     ProxyEnv,
     LocalhostResolution,
+    /// A host name other than `localhost` that no source nsswitch.conf
+    /// asks knows (a typo, a container's name used outside its network,
+    /// a reserved `.invalid` name).
+    NameResolution,
     Ipv6Disabled,
     SelfConnect,
     SplitListeners,
@@ -333,7 +337,7 @@ pub enum CauseId {
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 32] = [
+    pub const ALL: [CauseId; 33] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -347,6 +351,7 @@ impl CauseId {
         CauseId::TlsMismatch,
         CauseId::ProxyEnv,
         CauseId::LocalhostResolution,
+        CauseId::NameResolution,
         CauseId::Ipv6Disabled,
         CauseId::SelfConnect,
         CauseId::SplitListeners,
@@ -383,6 +388,7 @@ impl CauseId {
             CauseId::TlsMismatch => "tls-mismatch",
             CauseId::ProxyEnv => "proxy-env",
             CauseId::LocalhostResolution => "localhost-resolution",
+            CauseId::NameResolution => "name-resolution",
             CauseId::Ipv6Disabled => "ipv6-disabled",
             CauseId::SelfConnect => "self-connect",
             CauseId::SplitListeners => "split-listeners",

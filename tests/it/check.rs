@@ -951,8 +951,9 @@ fn netns_resolves_names_with_the_namespace_etc_hosts() {
     // caller's: `localhost` is in /etc/hosts, this one nowhere.
     let unknown =
         porthole_run(&["check", &format!("nowhere-{own_name}:{port}"), "--netns", &netns.name]);
-    assert_eq!(unknown.code, 2, "{unknown:?}");
-    assert!(unknown.stderr.contains(&format!("/etc/netns/{}", netns.name)), "{unknown:?}");
+    assert_eq!(unknown.code, 1, "{unknown:?}");
+    assert!(unknown.stdout.contains("name-resolution: 'nowhere-"), "{unknown:?}");
+    assert!(unknown.stdout.contains(&format!("{hosts} has no line for")), "{unknown:?}");
 
     let waited = porthole_run(&[
         "wait",
@@ -1834,5 +1835,77 @@ s.serve_forever()
         output.stderr.contains("/a\\r\\nX-Injected: 1': a control character in the path"),
         "{}",
         output.stderr
+    );
+}
+
+/// A host name that does not resolve (a typo of a hosts-file name, a
+/// compose service's name used outside its network, a reserved `.invalid`
+/// name) ended `check` with exit 2 "resolving 'h'", as if the input were
+/// bad. It is now the `name-resolution` cause (exit 1) with the sources
+/// nsswitch.conf asked, what the hosts file says and the name or address
+/// meant; the hosts line it suggests for `db` makes the check pass.
+#[test]
+fn a_host_name_that_does_not_resolve_is_a_diagnosis() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let hosts = "127.0.0.1 localhost\n127.0.0.1 dbhost\n";
+    let run = |hosts: &str, name: &str| {
+        let target = format!("{name}:{port}");
+        let output =
+            netns.porthole_with_hosts(hosts, &["check", &target, "--json", "--timeout", "1s"]);
+        let json = output.json();
+        assert_fix_commands_run(&netns, &json);
+        (output.code, json)
+    };
+
+    let (code, json) = run(hosts, "dbhots");
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["name-resolution"], "{json:#}");
+    let typo = cause(&json, "name-resolution");
+    let evidence = typo["evidence"].to_string();
+    assert!(evidence.contains("getaddrinfo(\\\"dbhots\\\") failed"), "{typo:#}");
+    assert!(evidence.contains("asked files (/etc/hosts)"), "{typo:#}");
+    assert!(evidence.contains("/etc/hosts has 'dbhost' (127.0.0.1)"), "{typo:#}");
+    assert_eq!(typo["fix"][0], "connect to 'dbhost' (the name /etc/hosts lists)", "{typo:#}");
+
+    let (code, json) = run(hosts, "db");
+    assert_eq!(code, 1, "{json:#}");
+    let service = cause(&json, "name-resolution");
+    assert!(
+        service["summary"].as_str().unwrap().contains("listens on this machine"),
+        "{service:#}"
+    );
+    let line = service["fix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|fix| fix.as_str()?.strip_prefix("or add to /etc/hosts: "))
+        .unwrap_or_else(|| panic!("a hosts line to add: {service:#}"));
+    assert_eq!(line, "127.0.0.1 db");
+    let (code, json) = run(&format!("{hosts}{line}\n"), "db");
+    assert_eq!(code, 0, "with the line added: {json:#}");
+
+    let (code, json) = run(hosts, "nosuchhost.invalid");
+    assert_eq!(code, 1, "{json:#}");
+    let reserved = cause(&json, "name-resolution");
+    assert!(reserved["evidence"].to_string().contains("RFC 6761"), "{reserved:#}");
+}
+
+/// `wait`'s timeout explanation for a name that never resolves is the same
+/// diagnosis, not the resolver's bare error.
+#[test]
+fn wait_explains_a_name_that_does_not_resolve() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let target = format!("nosuchhost.invalid:{port}");
+    let output = netns.porthole_with_hosts(
+        "127.0.0.1 localhost\n",
+        &["wait", &target, "--timeout", "1s", "--interval", "200ms"],
+    );
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output.stderr.contains("  name-resolution: 'nosuchhost.invalid' does not resolve"),
+        "{output:?}"
     );
 }

@@ -262,14 +262,23 @@ fn mariadb_greets_on_its_unix_socket() {
 
     // The mariadb client's variables: MYSQL_UNIX_PORT is the socket of
     // `localhost`, MYSQL_HOST and MYSQL_TCP_PORT an absent host and port.
+    // An option file's socket= wins over the variable (Debian's
+    // /etc/mysql/mariadb.cnf has one): the client runs with none here, in a
+    // mount namespace where /etc/mysql is empty and HOME has no .my.cnf.
     let socket_text = socket.display().to_string();
-    let output =
-        util::run(
-            util::porthole()
-                .env("MYSQL_UNIX_PORT", &socket_text)
-                .env("MYSQL_PWD", "hunter2")
-                .args(["wait", "mysql://root@localhost/app", "-t", "30s"]),
-        );
+    let home = tempfile::tempdir().unwrap();
+    let mut command = Command::new("unshare");
+    command
+        .args(["-m", "sh", "-c", "mount -t tmpfs none /etc/mysql && exec \"$@\"", "sh"])
+        .arg(util::binary());
+    util::scrub(&mut command);
+    let output = util::run(
+        command
+            .env("HOME", home.path())
+            .env("MYSQL_UNIX_PORT", &socket_text)
+            .env("MYSQL_PWD", "hunter2")
+            .args(["wait", "mysql://root@localhost/app", "-t", "30s"]),
+    );
     assert_eq!(output.code, 0, "{output:?}");
     assert!(output.stderr.contains("socket from MYSQL_UNIX_PORT"), "{output:?}");
     assert!(output.stderr.contains(&format!("{socket_text} connected")), "{output:?}");
@@ -1026,4 +1035,58 @@ fn check_from_a_process_reads_its_own_mysql_option_files() {
         "{detail}"
     );
     drop(inside);
+}
+
+/// The `mariadb` client takes the `port=` and `socket=` of its option files
+/// over `MYSQL_TCP_PORT` and `MYSQL_UNIX_PORT` (the variables fill only
+/// what the files leave unset); porthole took the variables, so it waited
+/// on a port or socket the client never uses. The client itself is run
+/// with the same environment to show which one it reaches on this machine.
+#[test]
+fn mariadb_option_files_win_over_its_variables() {
+    let dir = shared_tempdir();
+    let Some((_server, port)) = crate::audit::start_mariadb(&dir) else { return };
+    let socket = dir.path().join("data/mysqld.sock");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join(".my.cnf"),
+        format!("[client]\nport={port}\nsocket={}\n", socket.display()),
+    )
+    .unwrap();
+    let nowhere = util::unique_port().to_string();
+    let missing = dir.path().join("no-such.sock").display().to_string();
+    for (variable, value, url, reached, over) in [
+        (
+            "MYSQL_TCP_PORT",
+            nowhere.as_str(),
+            "mysql://root@127.0.0.1/app",
+            format!("127.0.0.1:{port} connected"),
+            "which the client takes over MYSQL_TCP_PORT",
+        ),
+        (
+            "MYSQL_UNIX_PORT",
+            missing.as_str(),
+            "mysql://root@localhost/app",
+            format!("{} connected", socket.display()),
+            "which the client takes over MYSQL_UNIX_PORT",
+        ),
+    ] {
+        let host = if variable == "MYSQL_TCP_PORT" { "127.0.0.1" } else { "localhost" };
+        let client = util::run(
+            Command::new("mariadb")
+                .env("HOME", home.path())
+                .env(variable, value)
+                .args(["-h", host, "-u", "root", "-e", "select 1"]),
+        );
+        assert!(!client.stderr.contains("Can't connect"), "{variable}: {client:?}");
+        let output = util::run(
+            util::porthole()
+                .env("HOME", home.path())
+                .env(variable, value)
+                .args(["wait", url, "-t", "30s"]),
+        );
+        assert_eq!(output.code, 0, "{variable}: {output:?}");
+        assert!(output.stderr.contains(&reached), "{variable}: {output:?}");
+        assert!(output.stderr.contains(over), "{variable}: {output:?}");
+    }
 }
