@@ -20,6 +20,7 @@
 
 pub mod firewall;
 pub mod launch_options;
+pub mod memcached_options;
 pub mod mysql_options;
 pub mod namespaces;
 pub mod packages;
@@ -190,6 +191,11 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             outcome.observations.iter().any(|o| matches!(o, probes::Observation::NoAuth { .. }));
         if let (true, Some(probes::Settings::File(config))) = (open, &outcome.settings) {
             outcome.redis_default_user = redis_options::default_user(system, owner.pid, config);
+        }
+        // memcached: whether its options are Debian's file or typed.
+        if let Some(memcached) = target.owners.iter().find(|p| p.name == "memcached") {
+            outcome.memcached_config =
+                memcached_options::config_file(system, memcached.pid, &memcached.cmdline);
         }
         if !target.scope.is_exposed() {
             continue;

@@ -142,7 +142,8 @@ fn memcached_udp_on_all_interfaces_is_one_memcached_finding_and_its_firewall_fix
     assert!(fix.contains("-l 127.0.0.1 -U 0"), "{fix}");
     let no_auth = finding(&json, port, "no-auth");
     assert_eq!(no_auth["severity"], "critical");
-    assert!(no_auth["fix"].as_str().unwrap().contains("`-l 127.0.0.1` and `-U 0`"), "{no_auth}");
+    let no_auth_fix = no_auth["fix"].as_str().unwrap();
+    assert!(no_auth_fix.contains("-l 127.0.0.1 -U 0`"), "{no_auth}");
 
     // The firewall command (nft or iptables, whichever the evidence named)
     // runs as printed on the namespace's empty ruleset; the nft one again
@@ -168,6 +169,58 @@ fn memcached_udp_on_all_interfaces_is_one_memcached_finding_and_its_firewall_fix
     );
     // Loopback clients still get in.
     assert!(wait_in(&netns, port), "the rule must spare loopback");
+}
+
+/// The commands quoted in a fix (`like this`).
+fn quoted(fix: &str) -> Vec<String> {
+    fix.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+/// A memcached started by hand with its options on the command line was
+/// told to edit Debian's /etc/memcached.conf, which it never read: the fix
+/// is now its own command line with the address and UDP options replaced,
+/// and running it as printed leaves memcached on loopback with UDP off.
+#[test]
+fn a_memcached_started_by_hand_is_restarted_with_its_own_command_line() {
+    if !require("memcached") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let memcached = ChildGuard::spawn(netns.command("memcached").args([
+        "-u",
+        "nobody",
+        "--listen=0.0.0.0",
+        "-m",
+        "16",
+        "-U",
+        &port.to_string(),
+        "-p",
+        &port.to_string(),
+    ]));
+    assert!(wait_in(&netns, port), "memcached did not start");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
+    assert!(!fix.contains("memcached.conf"), "it read no file: {fix}");
+    assert!(fix.contains(&format!("(`--listen=0.0.0.0 -U {port}`)")), "{fix}");
+    let commands = quoted(&fix);
+    let kill = format!("kill {}", memcached.pid());
+    let at = commands.iter().position(|c| *c == kill).unwrap_or_else(|| panic!("{fix}"));
+    let start = &commands[at + 1];
+    assert_eq!(start, &format!("memcached -u nobody -m 16 -p {port} -l 127.0.0.1 -U 0"), "{fix}");
+    // Run as printed: the old one ends, the new one takes its port.
+    assert!(Command::new("bash").args(["-c", &kill]).status().unwrap().success());
+    let mut memcached = memcached;
+    let _ = memcached.0.wait();
+    let _restarted =
+        ChildGuard::spawn(netns.command("bash").args(["-c", &format!("exec {start}")]));
+    assert!(wait_in(&netns, port), "the printed command did not start memcached");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let left: Vec<&Value> = findings_of(&json, port);
+    assert!(left.iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+    assert!(left.iter().all(|f| f["protocol"] != "udp"), "{json:#}");
+    let no_auth = finding(&json, port, "no-auth");
+    assert!(no_auth["fix"].as_str().unwrap().contains("already listens on loopback only"));
 }
 
 /// A rule that drops memcached's TCP port used to count as blocking the
