@@ -211,7 +211,6 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         };
     }
     let host_firewall = firewall::HostFirewall::read(system);
-    let chain = &host_firewall.v4;
     let foreign_firewalls =
         namespaces::read_firewalls(system, &targets, &handles, current_namespace);
 
@@ -311,7 +310,13 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         services,
         listeners,
         probed: outcomes.iter().filter(|o| o.is_some()).count(),
-        firewall: chain.summary(),
+        firewall: host_firewall.summary(
+            targets
+                .iter()
+                .filter(|t| t.protocol != Protocol::Unix)
+                .filter(|t| t.net_namespace.filter(|&ns| Some(ns) != current_namespace).is_none())
+                .fold(firewall::Reach::default(), |reach, t| reach.union(t.reach)),
+        ),
         uninspected_processes,
         hidden_owners,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

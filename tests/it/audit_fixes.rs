@@ -825,6 +825,58 @@ fn an_ipv6_only_wildcard_is_judged_by_the_ipv6_chain_alone() {
     let evidence = both["evidence"].as_str().unwrap();
     assert!(evidence.contains("other devices can connect"), "{evidence}");
     assert!(evidence.contains("every interface"), "{evidence}");
+    // The summary names both chains when both families are reached…
+    assert_eq!(json["firewall"]["input_policy"], "accept", "{:#}", json["firewall"]);
+    assert_eq!(json["firewall"]["ipv6"], "nftables input policy drop", "{:#}", json["firewall"]);
+
+    // …and the IPv6 one alone for the IPV6_V6ONLY listener: the IPv4
+    // chain's accept is not what its clients meet.
+    let output = audit_in(&netns, &v6only.to_string());
+    let json = output.json();
+    assert_eq!(json["firewall"]["input_policy"], "drop", "{:#}", json["firewall"]);
+    assert_eq!(json["firewall"]["ipv6"], Value::Null, "{:#}", json["firewall"]);
+    let text =
+        netns.porthole(&["audit", "--port", &v6only.to_string(), "--skip", "outdated-package"]);
+    let summary = format!("{}{}", text.stdout, text.stderr);
+    assert!(summary.contains("nftables input policy drop"), "{summary}");
+    assert!(!summary.contains("policy accept"), "{summary}");
+}
+
+/// An HTTP server on `[::]:PORT` with `IPV6_V6ONLY` that answers every
+/// Host the same; prints `ready` once it listens.
+const V6ONLY_HTTP: &str = r#"
+import http.server, socket, sys
+class Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<html><body>hello</body></html>")
+    def log_message(self, *args):
+        pass
+server = Server(("::", int(sys.argv[1])), Handler)
+print("ready", flush=True)
+server.serve_forever()
+"#;
+
+/// The DNS-rebinding allow list of an IPv6-only server named
+/// `127.0.0.1:PORT` among its own names, an address no request to it can
+/// carry; it names only the loopback of the family that reaches it.
+#[test]
+fn the_allow_list_of_an_ipv6_only_server_names_no_ipv4_loopback() {
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let (_server, mut ready) = util::python_in(&netns, V6ONLY_HTTP, &[&port.to_string()]);
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let fix = finding(&json, port, "dns-rebinding")["fix"].as_str().unwrap().to_string();
+    assert!(fix.contains(&format!("[::1]:{port}")), "{fix}");
+    assert!(!fix.contains(&format!("127.0.0.1:{port}")), "{fix}");
 }
 
 /// `iptables` on Debian is iptables-nft: a rule added with it leaves an
