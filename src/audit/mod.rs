@@ -179,7 +179,13 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         Vec::new()
     };
     if options.active {
-        trust_from_the_network(system, &targets, &mut outcomes, current_namespace, options);
+        trust_from_the_network(
+            system,
+            &targets,
+            &mut outcomes,
+            (&handles, current_namespace),
+            options,
+        );
     }
     for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
         // An exposed MySQL/MariaDB or PostgreSQL: what set its address.
@@ -599,7 +605,7 @@ fn trust_from_the_network(
     system: &dyn System,
     targets: &[Target],
     outcomes: &mut [Option<Outcome>],
-    current_namespace: Option<u64>,
+    (handles, current_namespace): (&BTreeMap<u64, String>, Option<u64>),
     options: &AuditOptions,
 ) {
     let mut interfaces = None;
@@ -625,18 +631,39 @@ fn trust_from_the_network(
                     _ => None,
                 })
                 .is_some();
-        // Another namespace's addresses are not this thread's to use.
-        let here = target.net_namespace.is_none_or(|ns| Some(ns) == current_namespace);
-        if !(trusted || asked_over_loopback) || !here || target.scope != Scope::Wildcard {
+        if !(trusted || asked_over_loopback) || target.scope != Scope::Wildcard {
             continue;
         }
-        let interfaces = interfaces
-            .get_or_insert_with(|| crate::diagnose::interfaces::read(system).unwrap_or_default());
-        let Some(ip) = network_address(interfaces, target.reach) else { continue };
-        let address = SocketAddr::new(ip, target.port);
-        let deadline = probes::conn::Deadline::new(options.timeout, options.timeout * 4);
-        let mut again = Outcome::default();
-        probes::postgres::probe(address, &deadline, true, &mut again);
+        // The login from an address of the listener's own namespace.
+        let login = |interfaces: &[crate::diagnose::interfaces::Interface]| {
+            let ip = network_address(interfaces, target.reach)?;
+            let deadline = probes::conn::Deadline::new(options.timeout, options.timeout * 4);
+            let mut again = Outcome::default();
+            probes::postgres::probe(SocketAddr::new(ip, target.port), &deadline, true, &mut again);
+            Some((ip, again))
+        };
+        let foreign = target.net_namespace.filter(|&ns| Some(ns) != current_namespace);
+        let tried = match foreign {
+            None => login(interfaces.get_or_insert_with(|| {
+                crate::diagnose::interfaces::read(system).unwrap_or_default()
+            })),
+            // Another namespace's addresses are used from a thread that
+            // entered it (setns() changes that thread only, and `ip`, run
+            // from it, lists that namespace's interfaces).
+            Some(ns) => handles.get(&ns).and_then(|handle| {
+                std::thread::scope(|scope| {
+                    scope
+                        .spawn(|| {
+                            crate::sys::netns::enter(handle).ok()?;
+                            login(&crate::diagnose::interfaces::read(system).unwrap_or_default())
+                        })
+                        .join()
+                        .ok()
+                        .flatten()
+                })
+            }),
+        };
+        let Some((ip, again)) = tried else { continue };
         if asked_over_loopback {
             trusted_from_the_network(outcome, again, ip);
             continue;

@@ -1085,6 +1085,35 @@ fn postgres_in_with(
     Some((dir, postmaster, port))
 }
 
+/// With `--netns all`, a PostgreSQL in another namespace that asks its
+/// loopback login for a password was never logged in to from a
+/// non-loopback address of its namespace, so `trust` for 10.0.0.0/8 went
+/// unseen; the second login is now made from inside that namespace.
+#[test]
+fn netns_all_logs_in_to_another_namespace_postgres_from_its_own_address() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 10.0.0.0/8 trust\n";
+    let Some((_dir, _postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let output = util::porthole_run(&[
+        "audit",
+        "--netns",
+        "all",
+        "--port",
+        &port.to_string(),
+        "--json",
+        "--skip",
+        "outdated-package",
+        "--active",
+    ]);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    let json = output.json();
+    let trust = finding(&json, port, "trust-auth");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.contains("from 10.77.0.1"), "{evidence}");
+    assert!(evidence.contains("10.0.0.0/8"), "the line that trusts it is named: {evidence}");
+    assert_eq!(trust["severity"], "critical", "{trust:#}");
+}
+
 fn postgres_audit(netns: &Netns, port: u16) -> Value {
     let port = port.to_string();
     let args = ["audit", "--port", &port, "--json", "--skip", "outdated-package", "--active"];
