@@ -141,7 +141,8 @@ impl Context<'_> {
                 commands.join(" && ")
             );
         }
-        let (kept, replaced) = MemcachedOptions::without_addresses(&process.cmdline);
+        let (kept, replaced) =
+            MemcachedOptions::without_addresses(&process.cmdline, loopback, udp_off);
         let mut line: Vec<String> =
             kept.iter().map(|w| crate::shell::printable_word(w).into_owned()).collect();
         line.extend(MemcachedOptions::wanted(loopback, udp_off).into_iter().map(str::to_string));
@@ -330,21 +331,33 @@ impl MemcachedOptions {
         wanted
     }
 
-    /// `cmdline` without its listen-address and UDP-port options (each
-    /// with its value), and those options as given.
-    fn without_addresses(cmdline: &[String]) -> (Vec<String>, Vec<String>) {
+    /// `cmdline` without its listen-address options (when `loopback`) and
+    /// UDP-port options (when `udp_off`), each with its value, and those
+    /// options as given.
+    fn without_addresses(
+        cmdline: &[String],
+        loopback: bool,
+        udp_off: bool,
+    ) -> (Vec<String>, Vec<String>) {
         let (mut kept, mut removed) = (Vec::new(), Vec::new());
         let mut words = cmdline.iter();
         if let Some(program) = words.next() {
             kept.push(program.clone());
         }
         while let Some(word) = words.next() {
-            let long = ["--listen", "--udp-port"];
-            let inline = long.iter().any(|l| word.starts_with(&format!("{l}=")))
-                || ((word.starts_with("-l") || word.starts_with("-U")) && word.len() > 2);
+            let mut flags = Vec::new();
+            if loopback {
+                flags.push(("-l", "--listen"));
+            }
+            if udp_off {
+                flags.push(("-U", "--udp-port"));
+            }
+            let inline = flags.iter().any(|(short, long)| {
+                word.starts_with(&format!("{long}=")) || (word.starts_with(short) && word.len() > 2)
+            });
             if inline {
                 removed.push(word.clone());
-            } else if matches!(word.as_str(), "-l" | "-U") || long.contains(&word.as_str()) {
+            } else if flags.iter().any(|(short, long)| word == short || word == long) {
                 removed.push(word.clone());
                 removed.extend(words.next().cloned());
             } else {

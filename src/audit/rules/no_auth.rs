@@ -156,6 +156,13 @@ mod tests {
             "{fix}"
         );
         assert!(fix.contains("(`-U 11211`)") && !fix.contains("Debian"), "{fix}");
+        // On loopback with UDP on: its `-l` stays, only `-U` changes.
+        let mut udp_only = stock.clone();
+        udp_only.owners[0].cmdline =
+            "memcached -l 127.0.0.1 -U 11211".split(' ').map(str::to_string).collect();
+        let fix = &check(&context(&udp_only, Some(&open)))[0].fix;
+        assert!(fix.contains("start it as `memcached -l 127.0.0.1 -U 0`"), "{fix}");
+        assert!(fix.contains("(`-U 11211`)"), "{fix}");
         // Started by a unit: its ExecStart.
         let mut unit = wide.clone();
         unit.owners[0].unit = Some("cache.service".into());
