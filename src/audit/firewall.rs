@@ -379,7 +379,13 @@ impl InputChain {
             source: self.source.map(str::to_string),
             input_policy: self.policy.clone(),
             note: self.note.clone(),
+            ipv6: None,
         }
+    }
+
+    /// `SOURCE input policy POLICY`, as [`InputChain::summary`] reads.
+    fn words(&self) -> Option<String> {
+        Some(format!("{} input policy {}", self.source?, self.policy.as_ref()?))
     }
 }
 
@@ -406,6 +412,22 @@ impl HostFirewall {
         HostFirewall {
             v4: InputChain::read_from(system, &nft, Family::V4),
             v6: InputChain::read_from(system, &nft, Family::V6),
+        }
+    }
+
+    /// The input chain(s) that the listeners reached by the families in
+    /// `reach` go through: the IPv6 one alone when only IPv6 clients reach
+    /// them (an `iptables` policy says nothing about them), the IPv4 one
+    /// with the IPv6 one's words beside it when both families do and their
+    /// chains differ.
+    pub fn summary(&self, reach: Reach) -> FirewallSummary {
+        match (reach.v4, reach.v6) {
+            (false, true) => self.v6.summary(),
+            (true, true) => {
+                let ipv6 = self.v6.words().filter(|v6| Some(v6) != self.v4.words().as_ref());
+                FirewallSummary { ipv6, ..self.v4.summary() }
+            }
+            _ => self.v4.summary(),
         }
     }
 
@@ -996,9 +1018,20 @@ mod tests {
             "ip6tables input policy accept, but a rule drops tcp port 22; nftables input policy drop"
         );
         assert_eq!(host.judge("::", Protocol::Tcp, 80).0, Verdict::Admitted);
+        // The summary names the chain its listeners meet: the IPv6 one for
+        // IPv6-only listeners, both when both families reach them.
+        let v6only = Reach::of("::", Some(true));
+        let summary = host.summary(v6only);
+        assert_eq!(summary.source.as_deref(), Some("ip6tables"));
+        assert_eq!(summary.input_policy.as_deref(), Some("accept"));
+        assert_eq!(summary.ipv6, None);
+        let both = host.summary(Reach::of("::", Some(false)));
+        assert_eq!(both.source.as_deref(), Some("nftables"));
+        assert_eq!(both.input_policy.as_deref(), Some("drop"));
+        assert_eq!(both.ipv6.as_deref(), Some("ip6tables input policy accept"));
+        assert_eq!(host.summary(Reach::of("0.0.0.0", None)).ipv6, None);
         // An `IPV6_V6ONLY` `[::]` meets the IPv6 chain alone: IPv4 clients
         // never reach it, whatever the IPv4 chain admits.
-        let v6only = Reach::of("::", Some(true));
         assert_eq!(v6only, Reach { v4: false, v6: true });
         assert_eq!(
             host.judge_reach(v6only, Protocol::Tcp, 22),

@@ -20,6 +20,7 @@
 
 pub mod firewall;
 pub mod launch_options;
+pub mod memcached_options;
 pub mod mysql_options;
 pub mod namespaces;
 pub mod packages;
@@ -178,7 +179,13 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         Vec::new()
     };
     if options.active {
-        trust_from_the_network(system, &targets, &mut outcomes, current_namespace, options);
+        trust_from_the_network(
+            system,
+            &targets,
+            &mut outcomes,
+            (&handles, current_namespace),
+            options,
+        );
     }
     for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
         // An exposed MySQL/MariaDB or PostgreSQL: what set its address.
@@ -190,6 +197,11 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             outcome.observations.iter().any(|o| matches!(o, probes::Observation::NoAuth { .. }));
         if let (true, Some(probes::Settings::File(config))) = (open, &outcome.settings) {
             outcome.redis_default_user = redis_options::default_user(system, owner.pid, config);
+        }
+        // memcached: whether its options are Debian's file or typed.
+        if let Some(memcached) = target.owners.iter().find(|p| p.name == "memcached") {
+            outcome.memcached_config =
+                memcached_options::config_file(system, memcached.pid, &memcached.cmdline);
         }
         if !target.scope.is_exposed() {
             continue;
@@ -205,7 +217,6 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         };
     }
     let host_firewall = firewall::HostFirewall::read(system);
-    let chain = &host_firewall.v4;
     let foreign_firewalls =
         namespaces::read_firewalls(system, &targets, &handles, current_namespace);
 
@@ -305,7 +316,13 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         services,
         listeners,
         probed: outcomes.iter().filter(|o| o.is_some()).count(),
-        firewall: chain.summary(),
+        firewall: host_firewall.summary(
+            targets
+                .iter()
+                .filter(|t| t.protocol != Protocol::Unix)
+                .filter(|t| t.net_namespace.filter(|&ns| Some(ns) != current_namespace).is_none())
+                .fold(firewall::Reach::default(), |reach, t| reach.union(t.reach)),
+        ),
         uninspected_processes,
         hidden_owners,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -588,7 +605,7 @@ fn trust_from_the_network(
     system: &dyn System,
     targets: &[Target],
     outcomes: &mut [Option<Outcome>],
-    current_namespace: Option<u64>,
+    (handles, current_namespace): (&BTreeMap<u64, String>, Option<u64>),
     options: &AuditOptions,
 ) {
     let mut interfaces = None;
@@ -614,18 +631,39 @@ fn trust_from_the_network(
                     _ => None,
                 })
                 .is_some();
-        // Another namespace's addresses are not this thread's to use.
-        let here = target.net_namespace.is_none_or(|ns| Some(ns) == current_namespace);
-        if !(trusted || asked_over_loopback) || !here || target.scope != Scope::Wildcard {
+        if !(trusted || asked_over_loopback) || target.scope != Scope::Wildcard {
             continue;
         }
-        let interfaces = interfaces
-            .get_or_insert_with(|| crate::diagnose::interfaces::read(system).unwrap_or_default());
-        let Some(ip) = network_address(interfaces, target.reach) else { continue };
-        let address = SocketAddr::new(ip, target.port);
-        let deadline = probes::conn::Deadline::new(options.timeout, options.timeout * 4);
-        let mut again = Outcome::default();
-        probes::postgres::probe(address, &deadline, true, &mut again);
+        // The login from an address of the listener's own namespace.
+        let login = |interfaces: &[crate::diagnose::interfaces::Interface]| {
+            let ip = network_address(interfaces, target.reach)?;
+            let deadline = probes::conn::Deadline::new(options.timeout, options.timeout * 4);
+            let mut again = Outcome::default();
+            probes::postgres::probe(SocketAddr::new(ip, target.port), &deadline, true, &mut again);
+            Some((ip, again))
+        };
+        let foreign = target.net_namespace.filter(|&ns| Some(ns) != current_namespace);
+        let tried = match foreign {
+            None => login(interfaces.get_or_insert_with(|| {
+                crate::diagnose::interfaces::read(system).unwrap_or_default()
+            })),
+            // Another namespace's addresses are used from a thread that
+            // entered it (setns() changes that thread only, and `ip`, run
+            // from it, lists that namespace's interfaces).
+            Some(ns) => handles.get(&ns).and_then(|handle| {
+                std::thread::scope(|scope| {
+                    scope
+                        .spawn(|| {
+                            crate::sys::netns::enter(handle).ok()?;
+                            login(&crate::diagnose::interfaces::read(system).unwrap_or_default())
+                        })
+                        .join()
+                        .ok()
+                        .flatten()
+                })
+            }),
+        };
+        let Some((ip, again)) = tried else { continue };
         if asked_over_loopback {
             trusted_from_the_network(outcome, again, ip);
             continue;

@@ -228,6 +228,10 @@ pub struct FirewallSummary {
     pub input_policy: Option<String>,
     /// Why the ruleset could not be read (not root, tool missing).
     pub note: Option<String>,
+    /// The IPv6 input chain in words (`ip6tables input policy accept`),
+    /// when IPv6 clients reach some listeners and it differs from the one
+    /// above (which is then the IPv4 chain).
+    pub ipv6: Option<String>,
 }
 
 /// The login attempts `weak-password` made against one service: every

@@ -175,6 +175,10 @@ pub fn summary(report: &AuditReport, fail_on: Option<Severity>) -> String {
         (Some(source), Some(policy)) => format!("{source} input policy {policy}"),
         _ => "firewall unknown".into(),
     };
+    let firewall = match &report.firewall.ipv6 {
+        Some(ipv6) => format!("{firewall} (IPv4), {ipv6} (IPv6)"),
+        None => firewall,
+    };
     let gate = match fail_on {
         Some(threshold) if report.worst().is_some_and(|w| w >= threshold) => {
             format!("; failing: findings at or above {threshold}")
@@ -300,6 +304,8 @@ pub struct FirewallRecord {
     pub source: Option<String>,
     pub input_policy: Option<String>,
     pub note: Option<String>,
+    /// The IPv6 input chain in words, when it differs from the one above.
+    pub ipv6: Option<String>,
 }
 
 /// One finding. Field names are those of `ls --json` where they overlap.
@@ -396,6 +402,7 @@ impl AuditRecord {
                 source: report.firewall.source.clone(),
                 input_policy: report.firewall.input_policy.clone(),
                 note: report.firewall.note.clone(),
+                ipv6: report.firewall.ipv6.clone(),
             },
             findings: report.findings.iter().map(FindingRecord::from_finding).collect(),
             services: report.services.iter().map(ServiceRecord::from_identity).collect(),

@@ -142,7 +142,8 @@ fn memcached_udp_on_all_interfaces_is_one_memcached_finding_and_its_firewall_fix
     assert!(fix.contains("-l 127.0.0.1 -U 0"), "{fix}");
     let no_auth = finding(&json, port, "no-auth");
     assert_eq!(no_auth["severity"], "critical");
-    assert!(no_auth["fix"].as_str().unwrap().contains("`-l 127.0.0.1` and `-U 0`"), "{no_auth}");
+    let no_auth_fix = no_auth["fix"].as_str().unwrap();
+    assert!(no_auth_fix.contains("-l 127.0.0.1 -U 0`"), "{no_auth}");
 
     // The firewall command (nft or iptables, whichever the evidence named)
     // runs as printed on the namespace's empty ruleset; the nft one again
@@ -168,6 +169,58 @@ fn memcached_udp_on_all_interfaces_is_one_memcached_finding_and_its_firewall_fix
     );
     // Loopback clients still get in.
     assert!(wait_in(&netns, port), "the rule must spare loopback");
+}
+
+/// The commands quoted in a fix (`like this`).
+fn quoted(fix: &str) -> Vec<String> {
+    fix.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+/// A memcached started by hand with its options on the command line was
+/// told to edit Debian's /etc/memcached.conf, which it never read: the fix
+/// is now its own command line with the address and UDP options replaced,
+/// and running it as printed leaves memcached on loopback with UDP off.
+#[test]
+fn a_memcached_started_by_hand_is_restarted_with_its_own_command_line() {
+    if !require("memcached") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let memcached = ChildGuard::spawn(netns.command("memcached").args([
+        "-u",
+        "nobody",
+        "--listen=0.0.0.0",
+        "-m",
+        "16",
+        "-U",
+        &port.to_string(),
+        "-p",
+        &port.to_string(),
+    ]));
+    assert!(wait_in(&netns, port), "memcached did not start");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
+    assert!(!fix.contains("memcached.conf"), "it read no file: {fix}");
+    assert!(fix.contains(&format!("(`--listen=0.0.0.0 -U {port}`)")), "{fix}");
+    let commands = quoted(&fix);
+    let kill = format!("kill {}", memcached.pid());
+    let at = commands.iter().position(|c| *c == kill).unwrap_or_else(|| panic!("{fix}"));
+    let start = &commands[at + 1];
+    assert_eq!(start, &format!("memcached -u nobody -m 16 -p {port} -l 127.0.0.1 -U 0"), "{fix}");
+    // Run as printed: the old one ends, the new one takes its port.
+    assert!(Command::new("bash").args(["-c", &kill]).status().unwrap().success());
+    let mut memcached = memcached;
+    let _ = memcached.0.wait();
+    let _restarted =
+        ChildGuard::spawn(netns.command("bash").args(["-c", &format!("exec {start}")]));
+    assert!(wait_in(&netns, port), "the printed command did not start memcached");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let left: Vec<&Value> = findings_of(&json, port);
+    assert!(left.iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+    assert!(left.iter().all(|f| f["protocol"] != "udp"), "{json:#}");
+    let no_auth = finding(&json, port, "no-auth");
+    assert!(no_auth["fix"].as_str().unwrap().contains("already listens on loopback only"));
 }
 
 /// A rule that drops memcached's TCP port used to count as blocking the
@@ -772,6 +825,58 @@ fn an_ipv6_only_wildcard_is_judged_by_the_ipv6_chain_alone() {
     let evidence = both["evidence"].as_str().unwrap();
     assert!(evidence.contains("other devices can connect"), "{evidence}");
     assert!(evidence.contains("every interface"), "{evidence}");
+    // The summary names both chains when both families are reached…
+    assert_eq!(json["firewall"]["input_policy"], "accept", "{:#}", json["firewall"]);
+    assert_eq!(json["firewall"]["ipv6"], "nftables input policy drop", "{:#}", json["firewall"]);
+
+    // …and the IPv6 one alone for the IPV6_V6ONLY listener: the IPv4
+    // chain's accept is not what its clients meet.
+    let output = audit_in(&netns, &v6only.to_string());
+    let json = output.json();
+    assert_eq!(json["firewall"]["input_policy"], "drop", "{:#}", json["firewall"]);
+    assert_eq!(json["firewall"]["ipv6"], Value::Null, "{:#}", json["firewall"]);
+    let text =
+        netns.porthole(&["audit", "--port", &v6only.to_string(), "--skip", "outdated-package"]);
+    let summary = format!("{}{}", text.stdout, text.stderr);
+    assert!(summary.contains("nftables input policy drop"), "{summary}");
+    assert!(!summary.contains("policy accept"), "{summary}");
+}
+
+/// An HTTP server on `[::]:PORT` with `IPV6_V6ONLY` that answers every
+/// Host the same; prints `ready` once it listens.
+const V6ONLY_HTTP: &str = r#"
+import http.server, socket, sys
+class Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<html><body>hello</body></html>")
+    def log_message(self, *args):
+        pass
+server = Server(("::", int(sys.argv[1])), Handler)
+print("ready", flush=True)
+server.serve_forever()
+"#;
+
+/// The DNS-rebinding allow list of an IPv6-only server named
+/// `127.0.0.1:PORT` among its own names, an address no request to it can
+/// carry; it names only the loopback of the family that reaches it.
+#[test]
+fn the_allow_list_of_an_ipv6_only_server_names_no_ipv4_loopback() {
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let (_server, mut ready) = util::python_in(&netns, V6ONLY_HTTP, &[&port.to_string()]);
+    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let fix = finding(&json, port, "dns-rebinding")["fix"].as_str().unwrap().to_string();
+    assert!(fix.contains(&format!("[::1]:{port}")), "{fix}");
+    assert!(!fix.contains(&format!("127.0.0.1:{port}")), "{fix}");
 }
 
 /// `iptables` on Debian is iptables-nft: a rule added with it leaves an
@@ -978,6 +1083,35 @@ fn postgres_in_with(
         "postgres on {port} accepts no logins"
     );
     Some((dir, postmaster, port))
+}
+
+/// With `--netns all`, a PostgreSQL in another namespace that asks its
+/// loopback login for a password was never logged in to from a
+/// non-loopback address of its namespace, so `trust` for 10.0.0.0/8 went
+/// unseen; the second login is now made from inside that namespace.
+#[test]
+fn netns_all_logs_in_to_another_namespace_postgres_from_its_own_address() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 10.0.0.0/8 trust\n";
+    let Some((_dir, _postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let output = util::porthole_run(&[
+        "audit",
+        "--netns",
+        "all",
+        "--port",
+        &port.to_string(),
+        "--json",
+        "--skip",
+        "outdated-package",
+        "--active",
+    ]);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    let json = output.json();
+    let trust = finding(&json, port, "trust-auth");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.contains("from 10.77.0.1"), "{evidence}");
+    assert!(evidence.contains("10.0.0.0/8"), "the line that trusts it is named: {evidence}");
+    assert_eq!(trust["severity"], "critical", "{trust:#}");
 }
 
 fn postgres_audit(netns: &Netns, port: u16) -> Value {

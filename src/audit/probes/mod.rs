@@ -156,6 +156,9 @@ pub struct Outcome {
     /// Redis without a password: the `user default … nopass` line of its
     /// files, which overrides a `requirepass`.
     pub redis_default_user: Option<crate::audit::redis_options::DefaultUserLine>,
+    /// memcached: the configuration file its command line was made from
+    /// (`None`: the options were typed on the command line).
+    pub memcached_config: Option<crate::audit::memcached_options::ConfigFile>,
 }
 
 /// Where a running service read its settings from.

@@ -141,7 +141,13 @@ fn own_names(context: &Context<'_>) -> Vec<String> {
         names.push(crate::audit::probes::http::local_host(probed));
     }
     if context.target.scope == crate::model::Scope::Wildcard {
-        for loopback in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        // Only the loopback of a family that reaches it: an IPV6_V6ONLY
+        // `[::]` never sees a request sent to 127.0.0.1, nor `0.0.0.0` one
+        // sent to [::1].
+        let reach = context.target.reach;
+        let loopbacks =
+            [(reach.v4, format!("127.0.0.1:{port}")), (reach.v6, format!("[::1]:{port}"))];
+        for loopback in loopbacks.into_iter().filter(|(on, _)| *on).map(|(_, name)| name) {
             if !names.contains(&loopback) {
                 names.push(loopback);
             }
@@ -260,5 +266,27 @@ mod tests {
             assert!(fix.contains(probed), "{address}: {fix}");
             assert!(!fix.contains("127.0.0.1:8000"), "{address}: {fix}");
         }
+    }
+
+    #[test]
+    fn a_wildcard_names_only_the_loopback_of_its_families() {
+        let seen =
+            outcome("http", vec![Observation::Rebindable { evidence: "same".into(), page: true }]);
+        for (address, v6only, present, absent) in [
+            ("::", Some(true), "[::1]:8000", "127.0.0.1:8000"),
+            ("0.0.0.0", None, "127.0.0.1:8000", "[::1]:8000"),
+        ] {
+            let mut target = target(address, 8000);
+            target.reach = crate::audit::firewall::Reach::of(address, v6only);
+            target.connect = Some(present.parse().unwrap());
+            let fix = &check(&context(&target, Some(&seen)))[0].fix;
+            assert!(fix.contains(present), "{address}: {fix}");
+            assert!(!fix.contains(absent), "{address}: {fix}");
+        }
+        // A dual-stack `[::]` answers both.
+        let mut dual = target("::", 8000);
+        dual.reach = crate::audit::firewall::Reach::of("::", Some(false));
+        let fix = &check(&context(&dual, Some(&seen)))[0].fix;
+        assert!(fix.contains("127.0.0.1:8000") && fix.contains("[::1]:8000"), "{fix}");
     }
 }

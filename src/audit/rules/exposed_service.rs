@@ -182,10 +182,7 @@ pub fn bind_fix(context: &Context<'_>, udp_on: bool) -> String {
                 _ => persist(settings, &["bind 127.0.0.1 -::1", "protected-mode yes"]),
             }
         }
-        Some("memcached") => {
-            let udp = if udp_on { " -U 0" } else { "" };
-            format!("run memcached with `-l 127.0.0.1{udp}` (Debian: /etc/memcached.conf)")
-        }
+        Some("memcached") => context.memcached_fix(true, udp_on),
         Some("postgresql") => postgres_bind_fix(context),
         Some("mysql" | "mariadb") => mysql_bind_fix(context),
         Some("mongodb") => "set `net.bindIp: 127.0.0.1` in mongod.conf".into(),

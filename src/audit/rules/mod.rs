@@ -98,6 +98,73 @@ impl Context<'_> {
         Some(MemcachedOptions::parse(&process.cmdline))
     }
 
+    /// The change that runs memcached with `-l 127.0.0.1` (when
+    /// `loopback`) and `-U 0` (when `udp_off`), where its options really
+    /// are: the lines of the file Debian's wrapper made its command line
+    /// from, or, for options typed on a command line, that command line
+    /// with those options replaced; then the restart that makes it read
+    /// them.
+    pub fn memcached_fix(&self, loopback: bool, udp_off: bool) -> String {
+        let Some(process) = self.target.owners.iter().find(|p| p.name == "memcached") else {
+            let wanted = MemcachedOptions::wanted(loopback, udp_off).join(" ");
+            return format!("run memcached with `{wanted}`");
+        };
+        let config = self.outcome.and_then(|outcome| outcome.memcached_config.as_ref());
+        let restart = match process.service_command("restart", self.caller_uid) {
+            Some(command) => format!("`{command}`"),
+            None => format!("restart pid {}", process.pid),
+        };
+        if let Some(config) = config {
+            let file = crate::shell::printable_word(&config.file).into_owned();
+            let mut edits = Vec::new();
+            let mut appended = Vec::new();
+            let wanted = [
+                (loopback, config.listen_line, "-l 127.0.0.1"),
+                (udp_off, config.udp_line, "-U 0"),
+            ];
+            for (want, line, option) in wanted {
+                match (want, line) {
+                    (false, _) => {}
+                    (true, Some(line)) => edits.push(format!("-e '{line}s/.*/{option}/'")),
+                    (true, None) => appended.push(format!("'{option}'")),
+                }
+            }
+            let mut commands = Vec::new();
+            if !edits.is_empty() {
+                commands.push(format!("sed -i {} {file}", edits.join(" ")));
+            }
+            if !appended.is_empty() {
+                commands.push(format!("printf '%s\\n' {} >> {file}", appended.join(" ")));
+            }
+            return format!(
+                "its options are the lines of {file} (its command line is made from them): `{}`, then {restart}",
+                commands.join(" && ")
+            );
+        }
+        let (kept, replaced) =
+            MemcachedOptions::without_addresses(&process.cmdline, loopback, udp_off);
+        let mut line: Vec<String> =
+            kept.iter().map(|w| crate::shell::printable_word(w).into_owned()).collect();
+        line.extend(MemcachedOptions::wanted(loopback, udp_off).into_iter().map(str::to_string));
+        let typed = if replaced.is_empty() {
+            String::new()
+        } else {
+            let shown: Vec<String> =
+                replaced.iter().map(|w| crate::shell::printable_word(w).into_owned()).collect();
+            format!(" (`{}`)", shown.join(" "))
+        };
+        let line = line.join(" ");
+        match process.service_command("restart", self.caller_uid) {
+            Some(_) => format!(
+                "its options are on the command line its unit starts{typed}: make its ExecStart `{line}`, then `systemctl daemon-reload` and {restart}"
+            ),
+            None => format!(
+                "its options are on its command line{typed}: `kill {}`, then start it as `{line}`",
+                process.pid
+            ),
+        }
+    }
+
     /// The probe's observations (none when not probed).
     pub fn observations(&self) -> &[Observation] {
         self.outcome.map_or(&[], |o| o.observations.as_slice())
@@ -250,6 +317,54 @@ impl MemcachedOptions {
             }
         }
         options
+    }
+
+    /// The options a fix adds.
+    fn wanted(loopback: bool, udp_off: bool) -> Vec<&'static str> {
+        let mut wanted = Vec::new();
+        if loopback {
+            wanted.push("-l 127.0.0.1");
+        }
+        if udp_off {
+            wanted.push("-U 0");
+        }
+        wanted
+    }
+
+    /// `cmdline` without its listen-address options (when `loopback`) and
+    /// UDP-port options (when `udp_off`), each with its value, and those
+    /// options as given.
+    fn without_addresses(
+        cmdline: &[String],
+        loopback: bool,
+        udp_off: bool,
+    ) -> (Vec<String>, Vec<String>) {
+        let (mut kept, mut removed) = (Vec::new(), Vec::new());
+        let mut words = cmdline.iter();
+        if let Some(program) = words.next() {
+            kept.push(program.clone());
+        }
+        while let Some(word) = words.next() {
+            let mut flags = Vec::new();
+            if loopback {
+                flags.push(("-l", "--listen"));
+            }
+            if udp_off {
+                flags.push(("-U", "--udp-port"));
+            }
+            let inline = flags.iter().any(|(short, long)| {
+                word.starts_with(&format!("{long}=")) || (word.starts_with(short) && word.len() > 2)
+            });
+            if inline {
+                removed.push(word.clone());
+            } else if flags.iter().any(|(short, long)| word == short || word == long) {
+                removed.push(word.clone());
+                removed.extend(words.next().cloned());
+            } else {
+                kept.push(word.clone());
+            }
+        }
+        (kept, removed)
     }
 
     /// The UDP port, when UDP is on.

@@ -61,17 +61,14 @@ fn full_fix(context: &Context<'_>, fix: &str, impact: Impact) -> String {
         ),
         Some("memcached") => {
             let options = context.memcached().unwrap_or_default();
-            let mut missing = Vec::new();
-            if context.exposed() {
-                missing.push("`-l 127.0.0.1`");
-            }
-            if options.udp().is_some() {
-                missing.push("`-U 0`");
-            }
-            if missing.is_empty() {
+            let (loopback, udp_off) = (context.exposed(), options.udp().is_some());
+            if !loopback && !udp_off {
                 format!("memcached already listens on loopback only with UDP off, so only local users and processes reach it; to keep them out too, {fix}")
             } else {
-                format!("run memcached with {} (Debian: /etc/memcached.conf); {fix} if other hosts need it", missing.join(" and "))
+                format!(
+                    "{}; {fix} if other hosts need it",
+                    context.memcached_fix(loopback, udp_off)
+                )
             }
         }
         // On loopback already: binding it there again is no fix.
@@ -151,7 +148,38 @@ mod tests {
         wide.address = "0.0.0.0".into();
         wide.scope = crate::model::Scope::Wildcard;
         wide.owners[0].cmdline = "memcached -U 11211".split(' ').map(str::to_string).collect();
+        let pid = wide.owners[0].pid;
         let fix = &check(&context(&wide, Some(&open)))[0].fix;
-        assert!(fix.contains("`-l 127.0.0.1` and `-U 0`"), "{fix}");
+        // Typed options: its own command line, with both replaced.
+        assert!(
+            fix.contains(&format!("`kill {pid}`, then start it as `memcached -l 127.0.0.1 -U 0`")),
+            "{fix}"
+        );
+        assert!(fix.contains("(`-U 11211`)") && !fix.contains("Debian"), "{fix}");
+        // On loopback with UDP on: its `-l` stays, only `-U` changes.
+        let mut udp_only = stock.clone();
+        udp_only.owners[0].cmdline =
+            "memcached -l 127.0.0.1 -U 11211".split(' ').map(str::to_string).collect();
+        let fix = &check(&context(&udp_only, Some(&open)))[0].fix;
+        assert!(fix.contains("start it as `memcached -l 127.0.0.1 -U 0`"), "{fix}");
+        assert!(fix.contains("(`-U 11211`)"), "{fix}");
+        // Started by a unit: its ExecStart.
+        let mut unit = wide.clone();
+        unit.owners[0].unit = Some("cache.service".into());
+        let fix = &check(&context(&unit, Some(&open)))[0].fix;
+        assert!(fix.contains("ExecStart `memcached -l 127.0.0.1 -U 0`"), "{fix}");
+        assert!(fix.contains("`systemctl restart cache.service`"), "{fix}");
+        // Made from Debian's file: its lines.
+        let mut from_file = open.clone();
+        from_file.memcached_config = Some(crate::audit::memcached_options::ConfigFile {
+            file: "/etc/memcached.conf".into(),
+            listen_line: None,
+            udp_line: Some(12),
+        });
+        let fix = &check(&context(&unit, Some(&from_file)))[0].fix;
+        assert!(
+            fix.contains("`sed -i -e '12s/.*/-U 0/' /etc/memcached.conf && printf '%s\\n' '-l 127.0.0.1' >> /etc/memcached.conf`, then `systemctl restart cache.service`"),
+            "{fix}"
+        );
     }
 }
