@@ -214,10 +214,18 @@ pub fn unless_empty_variable(value: Option<String>, variable: &str) -> Option<St
 
 /// Parses a pid (a positive decimal number).
 pub fn parse_pid(text: &str) -> anyhow::Result<u32> {
-    match text.parse::<u32>() {
-        Ok(pid) if pid > 0 => Ok(pid),
+    match parse_count(text).map(u32::try_from) {
+        Some(Ok(pid)) if pid > 0 => Ok(pid),
         _ => bail!("'{text}' is not a process id"),
     }
+}
+
+/// Parses the number given to a numeric option (a count, a limit, a pid):
+/// the forms a port number takes ([`crate::target::parse_decimal`]), with
+/// surrounding blanks ignored as `kill` and `free` ignore them around a
+/// port. `None` for anything else; the caller names the option and range.
+pub fn parse_count(text: &str) -> Option<u128> {
+    crate::target::parse_decimal(text.trim())
 }
 
 /// Everything `porthole kill` needs, validated.
@@ -343,8 +351,8 @@ const MAX_FREE_COUNT: usize = 1000;
 impl FreeSettings {
     pub fn resolve(args: FreeArgs) -> anyhow::Result<Self> {
         let FreeArgs { count, range, prefer, name, exclude, udp, hold, netns, json } = args;
-        let count = match count.trim().parse::<usize>() {
-            Ok(n) if (1..=MAX_FREE_COUNT).contains(&n) => n,
+        let count = match parse_count(&count).and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if (1..=MAX_FREE_COUNT).contains(&n) => n,
             _ => bail!("--count '{count}': expected a number from 1 to {MAX_FREE_COUNT}"),
         };
         let range = range
@@ -1373,8 +1381,8 @@ impl TopSettings {
         }
         let count = match count {
             None => None,
-            Some(text) => match text.trim().parse::<u64>() {
-                Ok(value) if value > 0 => Some(value),
+            Some(text) => match parse_count(&text).and_then(|n| u64::try_from(n).ok()) {
+                Some(value) if value > 0 => Some(value),
                 _ => bail!("--count '{text}': expected a number of frames, 1 or more"),
             },
         };
@@ -1418,9 +1426,13 @@ impl ProxyServeSettings {
             api_idle_timeout,
             api_header_timeout,
         } = args;
-        if max_api_connections == 0 {
-            bail!("--max-api-connections must be at least 1");
-        }
+        let max_api_connections =
+            match parse_count(&max_api_connections).and_then(|n| usize::try_from(n).ok()) {
+                Some(n) if n > 0 => n,
+                _ => bail!(
+                    "--max-api-connections '{max_api_connections}': expected a number, 1 or more"
+                ),
+            };
         let limits = crate::proxy::ApiLimits {
             idle_timeout: proxy_flags::parse_flag_duration(
                 "--api-idle-timeout",
@@ -1435,7 +1447,26 @@ impl ProxyServeSettings {
         if limits.idle_timeout.is_zero() || limits.header_timeout.is_zero() {
             bail!("--api-idle-timeout and --api-header-timeout must be more than 0");
         }
+        for name in &allow_host {
+            if !crate::proxy::host::is_host_name(name) {
+                bail!(
+                    "--allow-host '{}': expected a host name or address (box.lan, 10.0.0.5, [fd00::5])",
+                    crate::render::sanitize::sanitize(name)
+                );
+            }
+        }
         let token = token.filter(|token| !token.is_empty());
+        // A client sends the token in a header line, which carries visible
+        // ASCII and inner spaces only, and the server trims what it gets: any
+        // other token could never be matched and would lock every client out.
+        if let Some(token) = &token {
+            if token.trim() != token || !token.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+                bail!(
+                    "--token (or PORTHOLE_PROXY_TOKEN): expected visible ASCII characters, \
+                     with no blanks at either end and no control characters"
+                );
+            }
+        }
         Ok(ProxyServeSettings { listen, config, allow_host, token, limits })
     }
 }
