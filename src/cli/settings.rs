@@ -228,6 +228,19 @@ pub fn parse_count(text: &str) -> Option<u128> {
     crate::target::parse_decimal(text.trim())
 }
 
+/// For a target typed as a bare file path (`/run/app.sock`, `./app.sock`),
+/// the form that names a Unix socket, which the parser would otherwise
+/// read as a host name missing its port.
+fn socket_path_hint(text: &str) -> Option<String> {
+    let path_like = ["/", "./", "../", "~/"].iter().any(|start| text.starts_with(start));
+    (path_like && !text.contains("://"))
+        .then(|| format!("a Unix socket is written unix:{}", sanitize(text)))
+}
+
+fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::render::sanitize::sanitize(text)
+}
+
 /// Everything `porthole kill` needs, validated.
 #[derive(Debug, Clone)]
 pub struct KillSettings {
@@ -486,8 +499,14 @@ impl CheckSettings {
                     text,
                     &environment,
                 )
-                .with_context(|| {
-                    format!("target '{}'", crate::diagnose::target::redact_password(text))
+                .map_err(|error| match socket_path_hint(text) {
+                    // The parser's "missing port after 'PATH:'" would quote
+                    // a colon never typed.
+                    Some(hint) => anyhow::anyhow!("target '{}': {hint}", sanitize(text)),
+                    None => anyhow::Error::new(error).context(format!(
+                        "target '{}'",
+                        crate::diagnose::target::redact_password(text)
+                    )),
                 })?;
                 let then = hosts.split_off(1);
                 let (target, used) = hosts.pop().expect("at least one host");
@@ -609,16 +628,24 @@ impl WaitSettings {
                     text,
                     &environment,
                 )
-                .with_context(|| {
+                .map_err(|error| {
                     // `wait 5432 ./server --port 80`: a word after a target
                     // with no port in it is most likely a command whose
                     // `--` was forgotten.
                     if position > 0 && !text.contains(':') && text.parse::<u32>().is_err() {
-                        format!(
-                            "target '{text}' (a command to run once ready goes after --: porthole wait TARGET… -- COMMAND…)"
-                        )
+                        anyhow::Error::new(error).context(format!(
+                            "target '{}' (a command to run once ready goes after --: porthole wait TARGET… -- COMMAND…)",
+                            sanitize(text)
+                        ))
+                    } else if let Some(hint) = socket_path_hint(text) {
+                        // The parser's "missing port after 'PATH:'" would
+                        // quote a colon never typed.
+                        anyhow::anyhow!("target '{}': {hint}", sanitize(text))
                     } else {
-                        format!("target '{}'", crate::diagnose::target::redact_password(text))
+                        anyhow::Error::new(error).context(format!(
+                            "target '{}'",
+                            crate::diagnose::target::redact_password(text)
+                        ))
                     }
                 })
             })
