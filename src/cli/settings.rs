@@ -308,7 +308,7 @@ impl KillSettings {
             Some(name) => {
                 // `-9` and `-KILL` as kill(1) writes them.
                 let bare = name.strip_prefix('-').unwrap_or(&name);
-                if bare.trim().parse::<i64>() == Ok(0) {
+                if parse_count(bare) == Some(0) {
                     bail!("--signal '{name}': signal 0 sends nothing (kill -0 only checks that a process exists); see who listens with --dry-run");
                 }
                 let Some(signal) = crate::sys::signal::Signal::parse(bare) else {

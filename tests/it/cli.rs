@@ -582,6 +582,10 @@ fn numeric_options_take_the_port_number_forms() {
             util::assert_usage_error(&output, &format!("{option:?} {word:?}"));
         }
     }
+    // A signal number too: `+9` is no signal.
+    let output = util::porthole_run(&["kill", "1", "--signal", "+9", "--dry-run"]);
+    util::assert_usage_error(&output, "kill --signal +9");
+    assert!(output.stderr.contains("unknown signal"), "{}", output.stderr);
     // The same forms are accepted everywhere: blanks around the number too.
     let output = util::porthole_run(&["free", "--count", " 2 ", "--range", "20000-20100"]);
     assert_eq!(output.code, 0, "{output:?}");
