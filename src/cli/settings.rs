@@ -1130,7 +1130,7 @@ mod tests {
         assert_eq!(settings.limits.idle_timeout, std::time::Duration::from_secs(2));
         assert_eq!(settings.token, None, "an empty token is no token");
         let message = format!("{:#}", serve(&["--max-api-connections", "0"]).unwrap_err());
-        assert!(message.contains("at least 1"), "{message}");
+        assert!(message.contains("1 or more"), "{message}");
         let message = format!("{:#}", serve(&["--api-header-timeout", "0"]).unwrap_err());
         assert!(message.contains("more than 0"), "{message}");
         let message = format!("{:#}", serve(&["--api-idle-timeout", "soon"]).unwrap_err());
