@@ -81,7 +81,7 @@ pub fn parse_port(text: &str, zero: PortZero) -> Result<u16, PortError> {
         PortZero::Refused => 1,
     };
     let not_a_number = || PortError::NotANumber { text: text.to_string(), min };
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+    let Some(value) = parse_decimal(text) else {
         if text.starts_with(|c: char| c.is_ascii_alphabetic())
             && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
@@ -96,12 +96,27 @@ pub fn parse_port(text: &str, zero: PortZero) -> Result<u16, PortError> {
             }
         }
         return Err(not_a_number());
-    }
-    let value: u64 = text.parse().map_err(|_| not_a_number())?;
+    };
+    // Beyond u64 the number is shown as typed (cut), not as a bound.
+    let value = u64::try_from(value).map_err(|_| not_a_number())?;
     match u16::try_from(value) {
         Ok(port) if port >= min => Ok(port),
         _ => Err(PortError::OutOfRange { value, min }),
     }
+}
+
+/// Parses a whole number as typed on the command line: decimal digits
+/// only, so `+3`, `-1`, `0x10`, `1e3`, `3.0` and `3 4` are all `None`. The
+/// one number parser behind ports, pids and counts, so every numeric option
+/// takes the same forms. A number too large for `u128` saturates: callers
+/// compare it with their own bounds.
+pub fn parse_decimal(text: &str) -> Option<u128> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.bytes().fold(0u128, |value, digit| {
+        value.saturating_mul(10).saturating_add(u128::from(digit - b'0'))
+    }))
 }
 
 /// The host part of an endpoint.
@@ -394,6 +409,16 @@ fn inet_aton(text: &str) -> Option<std::net::Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decimal_is_digits_only() {
+        assert_eq!(parse_decimal("0"), Some(0));
+        assert_eq!(parse_decimal("0042"), Some(42));
+        assert_eq!(parse_decimal(&"9".repeat(60)), Some(u128::MAX));
+        for text in ["", "+3", "-1", "0x10", "1e3", "3.0", "3 4", " 3", "٣"] {
+            assert_eq!(parse_decimal(text), None, "{text:?}");
+        }
+    }
 
     fn ok(text: &str) -> Endpoint {
         Endpoint::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))

@@ -613,7 +613,7 @@ pub struct ProxyServeArgs {
     /// API connections served at once; beyond it the idlest is closed, or
     /// the newcomer gets 503 when all are busy.
     #[arg(allow_hyphen_values = true, long, value_name = "N", default_value = "64")]
-    pub max_api_connections: usize,
+    pub max_api_connections: String,
     /// Close API connections idle this long (with a unit: 60s, 2m).
     #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "60s")]
     pub api_idle_timeout: String,

@@ -44,10 +44,11 @@ impl ServeSettings {
         }
         let mut allow_hosts = allow_host;
         for name in &allow_hosts {
-            if !crate::proxy::host::HostPolicy::default().allows(Some(name))
-                && !valid_host_name(name)
-            {
-                bail!("--allow-host '{name}': expected a host name or address");
+            if !crate::proxy::host::is_host_name(name) {
+                bail!(
+                    "--allow-host '{}': expected a host name or address",
+                    crate::render::sanitize::sanitize(name)
+                );
             }
         }
         // A chosen specific address is a name clients will use: a LAN
@@ -67,12 +68,6 @@ impl ServeSettings {
         };
         Ok(ServeSettings { address, exposed: !loopback, metrics_public, allow_hosts, token_file })
     }
-}
-
-fn valid_host_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
 /// `porthole dashboard`, resolved.

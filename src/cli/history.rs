@@ -73,8 +73,10 @@ impl HistorySettings {
         // A huge limit means "all of them"; the stores take it as a signed
         // 64-bit number (plus one, to tell a cut list), so it is capped there.
         const MOST: usize = i64::MAX as usize - 1;
-        let limit = match limit.trim().parse::<u128>() {
-            Ok(limit) if limit > 0 => usize::try_from(limit).map_or(MOST, |limit| limit.min(MOST)),
+        let limit = match crate::cli::settings::parse_count(&limit) {
+            Some(limit) if limit > 0 => {
+                usize::try_from(limit).map_or(MOST, |limit| limit.min(MOST))
+            }
             _ => bail!("--limit '{limit}': expected a positive number"),
         };
         // The bytes of a name that is not UTF-8 are matched as the recorder

@@ -15,10 +15,17 @@ pub fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> 
     for pair in pairs {
         let (key, value) =
             pair.split_once('=').ok_or_else(|| anyhow!("attribute \"{pair}\" is not KEY=VALUE"))?;
-        let number: i64 = value
-            .trim()
-            .parse()
-            .with_context(|| format!("attribute {key}: \"{value}\" is not an integer"))?;
+        // The digits every number porthole takes, with the minus sign the
+        // API's integers may carry (the server says which are negative).
+        let trimmed = value.trim();
+        let (sign, digits) = match trimmed.strip_prefix('-') {
+            Some(digits) => (-1, digits),
+            None => (1, trimmed),
+        };
+        let number = crate::target::parse_decimal(digits)
+            .and_then(|number| i64::try_from(number).ok())
+            .map(|number| sign * number)
+            .ok_or_else(|| anyhow!("attribute {key}: \"{value}\" is not an integer"))?;
         // A second value for one name is a typo for another attribute more
         // often than a change of mind; toxiproxy-cli silently keeps the last.
         if let Some(first) = attributes.insert(key.trim().to_string(), Value::from(number)) {
@@ -146,6 +153,12 @@ mod tests {
         assert_eq!(parsed["latency"], 100);
         assert!(parse_attributes(&["latency=fast".into()]).is_err());
         assert!(parse_attributes(&["latency".into()]).is_err());
+        // The forms every number takes, and the API's minus sign.
+        assert_eq!(parse_attributes(&["latency= 7 ".into()]).unwrap()["latency"], 7);
+        assert_eq!(parse_attributes(&["latency=-7".into()]).unwrap()["latency"], -7);
+        for value in ["+100", "0x10", "1e3", "--1", "-", ""] {
+            assert!(parse_attributes(&[format!("latency={value}")]).is_err(), "{value:?}");
+        }
         let twice = parse_attributes(&["latency=5".into(), " latency=6".into()]).unwrap_err();
         assert_eq!(twice.to_string(), "attribute latency given twice (5 and 6)");
     }

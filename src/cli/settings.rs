@@ -214,10 +214,31 @@ pub fn unless_empty_variable(value: Option<String>, variable: &str) -> Option<St
 
 /// Parses a pid (a positive decimal number).
 pub fn parse_pid(text: &str) -> anyhow::Result<u32> {
-    match text.parse::<u32>() {
-        Ok(pid) if pid > 0 => Ok(pid),
+    match parse_count(text).map(u32::try_from) {
+        Some(Ok(pid)) if pid > 0 => Ok(pid),
         _ => bail!("'{text}' is not a process id"),
     }
+}
+
+/// Parses the number given to a numeric option (a count, a limit, a pid):
+/// the forms a port number takes ([`crate::target::parse_decimal`]), with
+/// surrounding blanks ignored as `kill` and `free` ignore them around a
+/// port. `None` for anything else; the caller names the option and range.
+pub fn parse_count(text: &str) -> Option<u128> {
+    crate::target::parse_decimal(text.trim())
+}
+
+/// For a target typed as a bare file path (`/run/app.sock`, `./app.sock`),
+/// the form that names a Unix socket, which the parser would otherwise
+/// read as a host name missing its port.
+fn socket_path_hint(text: &str) -> Option<String> {
+    let path_like = ["/", "./", "../", "~/"].iter().any(|start| text.starts_with(start));
+    (path_like && !text.contains("://"))
+        .then(|| format!("a Unix socket is written unix:{}", sanitize(text)))
+}
+
+fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::render::sanitize::sanitize(text)
 }
 
 /// Everything `porthole kill` needs, validated.
@@ -287,7 +308,7 @@ impl KillSettings {
             Some(name) => {
                 // `-9` and `-KILL` as kill(1) writes them.
                 let bare = name.strip_prefix('-').unwrap_or(&name);
-                if bare.trim().parse::<i64>() == Ok(0) {
+                if parse_count(bare) == Some(0) {
                     bail!("--signal '{name}': signal 0 sends nothing (kill -0 only checks that a process exists); see who listens with --dry-run");
                 }
                 let Some(signal) = crate::sys::signal::Signal::parse(bare) else {
@@ -343,8 +364,8 @@ const MAX_FREE_COUNT: usize = 1000;
 impl FreeSettings {
     pub fn resolve(args: FreeArgs) -> anyhow::Result<Self> {
         let FreeArgs { count, range, prefer, name, exclude, udp, hold, netns, json } = args;
-        let count = match count.trim().parse::<usize>() {
-            Ok(n) if (1..=MAX_FREE_COUNT).contains(&n) => n,
+        let count = match parse_count(&count).and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if (1..=MAX_FREE_COUNT).contains(&n) => n,
             _ => bail!("--count '{count}': expected a number from 1 to {MAX_FREE_COUNT}"),
         };
         let range = range
@@ -478,8 +499,14 @@ impl CheckSettings {
                     text,
                     &environment,
                 )
-                .with_context(|| {
-                    format!("target '{}'", crate::diagnose::target::redact_password(text))
+                .map_err(|error| match socket_path_hint(text) {
+                    // The parser's "missing port after 'PATH:'" would quote
+                    // a colon never typed.
+                    Some(hint) => anyhow::anyhow!("target '{}': {hint}", sanitize(text)),
+                    None => anyhow::Error::new(error).context(format!(
+                        "target '{}'",
+                        crate::diagnose::target::redact_password(text)
+                    )),
                 })?;
                 let then = hosts.split_off(1);
                 let (target, used) = hosts.pop().expect("at least one host");
@@ -601,16 +628,24 @@ impl WaitSettings {
                     text,
                     &environment,
                 )
-                .with_context(|| {
+                .map_err(|error| {
                     // `wait 5432 ./server --port 80`: a word after a target
                     // with no port in it is most likely a command whose
                     // `--` was forgotten.
                     if position > 0 && !text.contains(':') && text.parse::<u32>().is_err() {
-                        format!(
-                            "target '{text}' (a command to run once ready goes after --: porthole wait TARGET… -- COMMAND…)"
-                        )
+                        anyhow::Error::new(error).context(format!(
+                            "target '{}' (a command to run once ready goes after --: porthole wait TARGET… -- COMMAND…)",
+                            sanitize(text)
+                        ))
+                    } else if let Some(hint) = socket_path_hint(text) {
+                        // The parser's "missing port after 'PATH:'" would
+                        // quote a colon never typed.
+                        anyhow::anyhow!("target '{}': {hint}", sanitize(text))
                     } else {
-                        format!("target '{}'", crate::diagnose::target::redact_password(text))
+                        anyhow::Error::new(error).context(format!(
+                            "target '{}'",
+                            crate::diagnose::target::redact_password(text)
+                        ))
                     }
                 })
             })
@@ -1095,7 +1130,7 @@ mod tests {
         assert_eq!(settings.limits.idle_timeout, std::time::Duration::from_secs(2));
         assert_eq!(settings.token, None, "an empty token is no token");
         let message = format!("{:#}", serve(&["--max-api-connections", "0"]).unwrap_err());
-        assert!(message.contains("at least 1"), "{message}");
+        assert!(message.contains("1 or more"), "{message}");
         let message = format!("{:#}", serve(&["--api-header-timeout", "0"]).unwrap_err());
         assert!(message.contains("more than 0"), "{message}");
         let message = format!("{:#}", serve(&["--api-idle-timeout", "soon"]).unwrap_err());
@@ -1373,8 +1408,8 @@ impl TopSettings {
         }
         let count = match count {
             None => None,
-            Some(text) => match text.trim().parse::<u64>() {
-                Ok(value) if value > 0 => Some(value),
+            Some(text) => match parse_count(&text).and_then(|n| u64::try_from(n).ok()) {
+                Some(value) if value > 0 => Some(value),
                 _ => bail!("--count '{text}': expected a number of frames, 1 or more"),
             },
         };
@@ -1418,9 +1453,13 @@ impl ProxyServeSettings {
             api_idle_timeout,
             api_header_timeout,
         } = args;
-        if max_api_connections == 0 {
-            bail!("--max-api-connections must be at least 1");
-        }
+        let max_api_connections =
+            match parse_count(&max_api_connections).and_then(|n| usize::try_from(n).ok()) {
+                Some(n) if n > 0 => n,
+                _ => bail!(
+                    "--max-api-connections '{max_api_connections}': expected a number, 1 or more"
+                ),
+            };
         let limits = crate::proxy::ApiLimits {
             idle_timeout: proxy_flags::parse_flag_duration(
                 "--api-idle-timeout",
@@ -1435,7 +1474,26 @@ impl ProxyServeSettings {
         if limits.idle_timeout.is_zero() || limits.header_timeout.is_zero() {
             bail!("--api-idle-timeout and --api-header-timeout must be more than 0");
         }
+        for name in &allow_host {
+            if !crate::proxy::host::is_host_name(name) {
+                bail!(
+                    "--allow-host '{}': expected a host name or address (box.lan, 10.0.0.5, [fd00::5])",
+                    crate::render::sanitize::sanitize(name)
+                );
+            }
+        }
         let token = token.filter(|token| !token.is_empty());
+        // A client sends the token in a header line, which carries visible
+        // ASCII and inner spaces only, and the server trims what it gets: any
+        // other token could never be matched and would lock every client out.
+        if let Some(token) = &token {
+            if token.trim() != token || !token.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+                bail!(
+                    "--token (or PORTHOLE_PROXY_TOKEN): expected visible ASCII characters, \
+                     with no blanks at either end and no control characters"
+                );
+            }
+        }
         Ok(ProxyServeSettings { listen, config, allow_host, token, limits })
     }
 }

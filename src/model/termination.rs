@@ -78,7 +78,9 @@ impl Signal {
     /// `POLL`). Signal 0 (a liveness probe, not a signal) is refused.
     pub fn parse(text: &str) -> Option<Signal> {
         let trimmed = text.trim();
-        if let Ok(number) = trimmed.parse::<i32>() {
+        // Digits only, as every number porthole takes (`+9` is no signal).
+        if let Some(number) = crate::target::parse_decimal(trimmed) {
+            let number = i32::try_from(number).unwrap_or(i32::MAX);
             return (1..=rtmax()).contains(&number).then_some(Signal { number });
         }
         let upper = trimmed.to_ascii_uppercase();

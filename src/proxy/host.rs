@@ -32,6 +32,14 @@ impl HostPolicy {
     }
 }
 
+/// Whether `name` can be given as an extra accepted name (`--allow-host`):
+/// a host name, an IPv4 address or a bracketed IPv6 one, optionally with
+/// `:PORT`, written exactly (no blanks). Anything else could never match a
+/// `Host` header, so accepting it would silently change nothing.
+pub fn is_host_name(name: &str) -> bool {
+    name_of(name).is_some()
+}
+
 /// `localhost:8474` → `localhost`, `[::1]:8474` → `[::1]`, lower-cased;
 /// `None` for anything that is not `NAME[:PORT]`.
 fn name_of(host: &str) -> Option<String> {
@@ -64,6 +72,16 @@ fn name_of(host: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_allowed_name_is_a_host_name_or_address() {
+        for name in ["box.lan", "toxiproxy", "10.0.0.5", "[fd00::5]", "box:8474", "localhost"] {
+            assert!(is_host_name(name), "{name:?}");
+        }
+        for name in ["", "a b", " box", "box/", "[fd00::zz]", "[::1", "fd00::5", "box:x"] {
+            assert!(!is_host_name(name), "{name:?}");
+        }
+    }
 
     #[test]
     fn loopback_names_pass_and_others_do_not() {

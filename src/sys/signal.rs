@@ -314,6 +314,10 @@ mod tests {
         assert_eq!(Signal::parse("0"), None);
         assert_eq!(Signal::parse("65"), None);
         assert_eq!(Signal::parse("-1"), None);
+        // Digits only, as every number porthole takes.
+        assert_eq!(Signal::parse("+9"), None);
+        assert_eq!(Signal::parse("0x9"), None);
+        assert_eq!(Signal::parse(" 9 "), Some(Signal::KILL));
         assert_eq!(Signal::parse("NOPE"), None);
     }
 

@@ -3,6 +3,8 @@
 //! verb-less `porthole PORT` form is in the usage and the man page, and
 //! environment and flags shared by several commands are validated.
 
+use std::process::Command;
+
 use crate::util::{self, porthole, porthole_run, run};
 
 #[test]
@@ -555,4 +557,66 @@ fn an_empty_environment_variable_is_unset_not_an_empty_flag() {
         store.to_str().expect("utf-8"),
     ]));
     assert!(output.stderr.contains(&store.display().to_string()), "{output:?}");
+}
+
+/// Every numeric option takes what a port number takes (decimal digits,
+/// blanks around ignored) and nothing else: `+3`, `-1`, `0x10`, `1e3` and
+/// `3.0` are one line and exit 2 whichever option they are given to.
+#[test]
+fn numeric_options_take_the_port_number_forms() {
+    let options: [&[&str]; 6] = [
+        &["ls", "--pid"],
+        &["check", "localhost:1", "--from"],
+        &["free", "--count"],
+        &["top", "--jsonl", "--count"],
+        &["history", "--each", "--limit"],
+        &["proxy", "serve", "--listen", "127.0.0.1:0", "--max-api-connections"],
+    ];
+    for option in options {
+        for word in ["+3", "-1", "0x10", "1e3", "3.0", "3 4", ""] {
+            let mut command = Command::new("timeout");
+            // A value wrongly taken makes `proxy serve` serve: bounded.
+            command.arg("10").arg(util::binary()).args(option).arg(word);
+            util::scrub(&mut command);
+            let output = util::run(&mut command);
+            util::assert_usage_error(&output, &format!("{option:?} {word:?}"));
+        }
+    }
+    // A signal number too: `+9` is no signal.
+    let output = util::porthole_run(&["kill", "1", "--signal", "+9", "--dry-run"]);
+    util::assert_usage_error(&output, "kill --signal +9");
+    assert!(output.stderr.contains("unknown signal"), "{}", output.stderr);
+    // The same forms are accepted everywhere: blanks around the number too.
+    let output = util::porthole_run(&["free", "--count", " 2 ", "--range", "20000-20100"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(output.stdout.lines().count(), 2, "{output:?}");
+}
+
+/// `proxy serve` refuses a flag value it could never use instead of
+/// starting with it: an `--allow-host` no `Host` header can match, a token
+/// no client can send, a connection limit that is no number.
+#[test]
+fn proxy_serve_refuses_values_it_could_never_use() {
+    for (flag, value) in [
+        ("--allow-host", "a b"),
+        ("--allow-host", "box.lan/"),
+        ("--allow-host", "[fd00::zz]"),
+        ("--allow-host", ""),
+        ("--allow-host", "\x1b[31mred"),
+        ("--token", " secret"),
+        ("--token", "sec\tret"),
+        ("--token", "sécret"),
+        ("--max-api-connections", "+8"),
+        ("--max-api-connections", "0"),
+    ] {
+        let mut command = Command::new("timeout");
+        command.arg("10").arg(util::binary());
+        command.args(["proxy", "serve", "--listen", "127.0.0.1:0", flag, value]);
+        util::scrub(&mut command);
+        let output = util::run(&mut command);
+        util::assert_usage_error(&output, &format!("{flag} {value:?}"));
+        assert!(output.stderr.contains(flag), "{}", output.stderr);
+        assert!(!output.stderr.contains('\x1b'), "raw escape: {:?}", output.stderr);
+        assert!(!output.stderr.contains("secret"), "the token is not echoed: {}", output.stderr);
+    }
 }

@@ -1243,3 +1243,27 @@ fn a_rule_that_drops_the_clients_ack_is_not_ready_and_its_printed_fix_is() {
     let output = netns.porthole(&["wait", &target, "--timeout", "5s"]);
     assert_eq!(output.code, 0, "after `{fix}`: {output:?}");
 }
+
+/// A socket file typed as a bare path (as `ls -x` lists it) was read as a
+/// host name missing its port: `missing port after '/run/app.sock:'`,
+/// quoting a colon never typed. It now names the form that works, and
+/// that form runs as printed: a socket file nothing is bound to is not
+/// ready, and says so.
+#[test]
+fn a_bare_socket_path_is_told_the_unix_form_that_works() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("app.sock");
+    // Bound, then closed: the file stays and nothing listens on it.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let path = path.to_str().unwrap();
+    for command in ["wait", "check"] {
+        let output = porthole_run(&[command, path]);
+        crate::util::assert_usage_error(&output, command);
+        let suggested = format!("unix:{path}");
+        assert!(output.stderr.contains(&format!("written {suggested}\n")), "{}", output.stderr);
+        assert!(!output.stderr.contains(&format!("{path}:'")), "{}", output.stderr);
+    }
+    let output = porthole_run(&["wait", &format!("unix:{path}"), "--timeout", "300ms"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("nothing-listening"), "{}", output.stderr);
+}
