@@ -169,7 +169,40 @@ fn choose_sink<'a>(
     if let Some(printer) = printer {
         sinks.push(printer);
     }
-    Box::new(Fanout { sinks })
+    Box::new(WithoutOwnConnections { inner: Box::new(Fanout { sinks }), pid: std::process::id() })
+}
+
+/// The recorder's own connections — the passive audit's probes of a new
+/// listener, webhook posts, a PostgreSQL store on this machine — are no
+/// clients of anything: they are left out of every sink, so `history` does
+/// not show "porthole connected 2 times" to each audited listener nor count
+/// it in its totals.
+struct WithoutOwnConnections<'a> {
+    inner: Box<dyn EventSink + 'a>,
+    /// The recorder's pid.
+    pid: u32,
+}
+
+impl WithoutOwnConnections<'_> {
+    fn own(&self, event: &MonitorEvent) -> bool {
+        matches!(event, MonitorEvent::Connection(record)
+            if record.client_process.as_ref().is_some_and(|client| client.pid == self.pid))
+    }
+}
+
+impl EventSink for WithoutOwnConnections<'_> {
+    fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
+        if !batch.iter().any(|event| self.own(event)) {
+            return self.inner.write_batch(batch);
+        }
+        let kept: Vec<MonitorEvent> =
+            batch.iter().filter(|event| !self.own(event)).cloned().collect();
+        self.inner.write_batch(&kept)
+    }
+
+    fn tick(&mut self) -> Result<(), SinkError> {
+        self.inner.tick()
+    }
 }
 
 /// Every batch to every sink, the store first: an error in any stops

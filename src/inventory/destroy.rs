@@ -42,6 +42,9 @@ pub enum DestroyGroups {
     /// TCP and UDP sockets (`porthole monitor`, which also records UDP
     /// listeners).
     TcpAndUdp,
+    /// UDP sockets only (`porthole monitor` in eBPF mode, whose programs
+    /// see TCP only).
+    Udp,
 }
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLMSG_HEADER_LEN: usize = 16;
@@ -77,11 +80,12 @@ impl DestroySubscription {
         socket.bind_auto().map_err(InventoryError::Netlink)?;
         crate::sys::netlink::set_receive_buffer(&socket, RECEIVE_BUFFER)
             .map_err(InventoryError::Netlink)?;
-        let udp: &[u32] = match groups {
-            DestroyGroups::Tcp => &[],
-            DestroyGroups::TcpAndUdp => &UDP_DESTROY_GROUPS,
+        let (tcp, udp): (&[u32], &[u32]) = match groups {
+            DestroyGroups::Tcp => (&TCP_DESTROY_GROUPS, &[]),
+            DestroyGroups::TcpAndUdp => (&TCP_DESTROY_GROUPS, &UDP_DESTROY_GROUPS),
+            DestroyGroups::Udp => (&[], &UDP_DESTROY_GROUPS),
         };
-        for &group in TCP_DESTROY_GROUPS.iter().chain(udp) {
+        for &group in tcp.iter().chain(udp) {
             socket.add_membership(group).map_err(InventoryError::Netlink)?;
         }
         socket.set_non_blocking(true).map_err(InventoryError::Netlink)?;

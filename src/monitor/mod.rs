@@ -323,19 +323,13 @@ impl Recorder {
         };
         let (ebpf, mode, reason) =
             choose_capture(config.capture, system.as_ref(), || EbpfCapture::start(only_namespace))?;
-        let subscriptions = match mode {
-            CaptureMode::Ebpf => Vec::new(),
-            CaptureMode::Netlink => {
-                let destroy = DestroySubscription::open_groups(DestroyGroups::TcpAndUdp)
-                    .map_err(MonitorError::Subscribe)?;
-                vec![Subscription {
-                    net_namespace: None,
-                    destroy,
-                    overflows: 0,
-                    unseen_listeners: 0,
-                }]
-            }
-        };
+        // eBPF mode takes UDP destroys from netlink too: its programs see
+        // TCP only, and a UDP listener that lives between two dumps is
+        // recorded or counted from them, as in netlink mode.
+        let destroy = DestroySubscription::open_groups(destroy_groups(mode))
+            .map_err(MonitorError::Subscribe)?;
+        let subscriptions =
+            vec![Subscription { net_namespace: None, destroy, overflows: 0, unseen_listeners: 0 }];
         // The connector only makes names survive exits and listeners be
         // caught sooner; without it (no privilege) recording goes on.
         let (connector, connector_error) = match ProcConnector::open_in_initial_namespace() {
@@ -777,7 +771,7 @@ impl Recorder {
         // After the eBPF events: a parent that listens, forks and exits
         // within one read is known as the listener's owner by now.
         self.rename_listener_owners(&proc_events, summary)?;
-        // UDP destroys (netlink mode): a listener gone, or one that came
+        // UDP destroys (both modes): a listener gone, or one that came
         // and went between two dumps, which is counted, never silent.
         let (udp, closed): (Vec<_>, Vec<_>) =
             closed.into_iter().partition(|(_, end, _)| end.protocol == Protocol::Udp);
@@ -1083,9 +1077,9 @@ impl Recorder {
     /// namespaces that are gone (holding their socket would keep a deleted
     /// namespace alive).
     fn sync_namespaces(&mut self) {
-        // eBPF mode needs no subscriptions: its programs see every
-        // namespace, including ones created later.
-        if self.config.namespaces != NamespaceSelection::All || self.mode == CaptureMode::Ebpf {
+        // eBPF mode's programs see every namespace, including ones created
+        // later; its subscriptions are for UDP destroys only.
+        if self.config.namespaces != NamespaceSelection::All {
             return;
         }
         let found = self.system.net_namespace_handles();
@@ -1097,7 +1091,7 @@ impl Recorder {
             if label.is_none() || self.subscriptions.iter().any(|s| s.net_namespace == label) {
                 continue;
             }
-            match DestroySubscription::open_in(&handle, DestroyGroups::TcpAndUdp) {
+            match DestroySubscription::open_in(&handle, destroy_groups(self.mode)) {
                 Ok(destroy) => self.subscriptions.push(Subscription {
                     net_namespace: label,
                     destroy,
@@ -1110,7 +1104,8 @@ impl Recorder {
                 // none of theirs without a word.
                 Err(error) => {
                     if let Some(inode) = label.filter(|&i| self.namespaces_refused.insert(i)) {
-                        self.notices_due.push(refused_namespace_line(inode, &handle, &error));
+                        let line = refused_namespace_line(inode, &handle, &error, self.mode);
+                        self.notices_due.push(line);
                     }
                 }
             }
@@ -1485,6 +1480,15 @@ fn ebpf_refusal(system: &dyn System) -> Option<String> {
         .then(|| "porthole lacks CAP_BPF and CAP_PERFMON: run it as root or grant both".to_string())
 }
 
+/// The destroy notifications a capture mode subscribes to: eBPF mode's
+/// programs see TCP themselves.
+fn destroy_groups(mode: CaptureMode) -> DestroyGroups {
+    match mode {
+        CaptureMode::Netlink => DestroyGroups::TcpAndUdp,
+        CaptureMode::Ebpf => DestroyGroups::Udp,
+    }
+}
+
 /// The dump of connected TCP sockets, owners not looked up (the joiner
 /// names only the ends it has not seen).
 fn connected_tcp() -> Query {
@@ -1568,7 +1572,12 @@ impl TimeOffsets {
 /// The line that says a namespace's connections are not recorded: setns
 /// needs CAP_SYS_ADMIN (which a unit's `CapabilityBoundingSet=` may leave
 /// out) and, under systemd, `RestrictNamespaces=` allowing `net`.
-fn refused_namespace_line(inode: u64, handle: &str, error: &InventoryError) -> String {
+fn refused_namespace_line(
+    inode: u64,
+    handle: &str,
+    error: &InventoryError,
+    mode: CaptureMode,
+) -> String {
     let why = match error {
         InventoryError::Namespace { source, .. } => {
             let hint = if source.kind() == std::io::ErrorKind::PermissionDenied {
@@ -1581,7 +1590,13 @@ fn refused_namespace_line(inode: u64, handle: &str, error: &InventoryError) -> S
         }
         other => format!("subscribing there failed: {}", error_chain(other)),
     };
-    format!("network namespace {inode} ({handle}): its connections are not recorded: {why}")
+    // eBPF mode records the namespace's connections all the same; only
+    // its UDP listeners' closes go unseen.
+    let lost = match mode {
+        CaptureMode::Netlink => "its connections are not recorded",
+        CaptureMode::Ebpf => "its UDP listeners that close between two looks are not counted",
+    };
+    format!("network namespace {inode} ({handle}): {lost}: {why}")
 }
 
 /// An error and its causes, `: `-joined. A cause whose text its parent

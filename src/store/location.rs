@@ -14,8 +14,60 @@ use super::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreLocation {
     Sqlite(PathBuf),
-    /// A `postgres://` or `postgresql://` URL (libpq syntax).
+    /// A `postgres://` or `postgresql://` URL or a keyword string
+    /// (`host=… dbname=…`), read as libpq reads them.
     Postgres(String),
+}
+
+/// The keywords a PostgreSQL keyword string may start with: a `--store`
+/// value that starts with one of them and `=` is a connection string, not
+/// a file (`./host=x` is a file).
+pub(crate) const KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "options",
+    "application_name",
+    "sslmode",
+    "sslnegotiation",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+/// Whether `text` is a PostgreSQL URL.
+pub fn is_url(text: &str) -> bool {
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
+
+/// Whether `text` is a PostgreSQL keyword string (`host=… dbname=…`): it
+/// starts with a connection keyword and `=`.
+pub fn is_keyword_string(text: &str) -> bool {
+    let text = text.trim_start();
+    let key_end = text.find(|c: char| !(c.is_ascii_lowercase() || c == '_')).unwrap_or(text.len());
+    KEYWORDS.contains(&&text[..key_end]) && text[key_end..].trim_start().starts_with('=')
+}
+
+/// What libpq would refuse in a connection string, refused before anything
+/// is opened.
+#[cfg(feature = "postgres")]
+fn check_connection_string(text: &str) -> Result<(), String> {
+    super::conninfo::config(text, |name| std::env::var(name).ok()).map(drop)
+}
+
+/// Without PostgreSQL support the store is refused when it is opened.
+#[cfg(not(feature = "postgres"))]
+fn check_connection_string(_text: &str) -> Result<(), String> {
+    Ok(())
 }
 
 /// The file name of the default store inside the state directory.
@@ -32,7 +84,8 @@ impl StoreLocation {
         if text.is_empty() {
             return Err(bad("empty (expected a file path or postgres://…)"));
         }
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        if is_url(text) || is_keyword_string(text) {
+            check_connection_string(text).map_err(|reason| bad(&reason))?;
             return Ok(StoreLocation::Postgres(text.to_string()));
         }
         if let Some((scheme, _)) = text.split_once("://") {
@@ -183,7 +236,7 @@ impl fmt::Display for StoreLocation {
 /// query) both are hidden as one: too much hidden, never too little.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+        return redact_keywords(url);
     };
     let mut hidden: Vec<(usize, usize)> = Vec::new();
     if let (Some(colon), Some(at)) = (rest.find(':'), rest.rfind('@')) {
@@ -219,6 +272,22 @@ pub fn redact(url: &str) -> String {
     }
     text.push_str(&rest[shown_from..]);
     text
+}
+
+/// A keyword string with everything from the first `=` after a key
+/// holding `password` (in any case) on hidden: the rest of the string may
+/// go with it, never part of the password shown.
+fn redact_keywords(text: &str) -> String {
+    if !is_keyword_string(text) {
+        return text.to_string();
+    }
+    let Some(key) = text.to_ascii_lowercase().find("password") else {
+        return text.to_string();
+    };
+    match text[key..].find('=') {
+        Some(equals) => format!("{}***", &text[..key + equals + 1]),
+        None => text.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -300,6 +369,38 @@ mod tests {
         let directory = dir.path().join("system/dir.sqlite");
         std::fs::create_dir(&directory).unwrap();
         assert_eq!(SystemStore::find(&own, &directory), None);
+    }
+
+    #[test]
+    fn keyword_strings_are_told_from_file_names() {
+        assert!(is_keyword_string("host=db dbname=x"));
+        assert!(is_keyword_string("  dbname = x"));
+        assert!(!is_keyword_string("history.sqlite"));
+        assert!(!is_keyword_string("./host=x"));
+        assert!(!is_keyword_string("hosts=x"));
+        assert_eq!(
+            StoreLocation::parse("host=db dbname=x").unwrap(),
+            StoreLocation::Postgres("host=db dbname=x".into())
+        );
+        assert_eq!(redact("host=db password=se cret dbname=x"), "host=db password=***");
+        assert_eq!(redact("host=db PASSWORD = 'x y'"), "host=db PASSWORD =***");
+        assert_eq!(redact("host=db dbname=x"), "host=db dbname=x");
+    }
+
+    /// What libpq refuses is one clear error naming the store.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn connection_strings_libpq_refuses_are_refused() {
+        let error = |text: &str| StoreLocation::parse(text).unwrap_err().to_string();
+        assert_eq!(
+            error("postgres://u:secret@h:0/x"),
+            "--store 'postgres://u:***@h:0/x': invalid port number: \"0\""
+        );
+        assert_eq!(
+            error("host=h port=0 password=secret"),
+            "--store 'host=h port=0 password=***': invalid port number: \"0\""
+        );
+        assert!(StoreLocation::parse("postgres://localhost/x?port=5433").is_ok());
     }
 
     #[test]

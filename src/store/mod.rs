@@ -34,6 +34,8 @@
 
 pub mod batch;
 pub mod codec;
+#[cfg(feature = "postgres")]
+pub mod conninfo;
 pub mod location;
 #[cfg(feature = "postgres")]
 pub mod postgres;

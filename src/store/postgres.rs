@@ -253,7 +253,8 @@ const STALLED_LIMIT: usize = 4;
 /// The client settings for `url`: the URL's own, plus the bounds described
 /// in the module documentation where the URL sets none.
 fn client_config(url: &str, store: &str) -> Result<(postgres::Config, Duration), StoreError> {
-    let mut config: postgres::Config = url.parse().map_err(|e| pg_error(store, e))?;
+    let mut config = super::conninfo::config(url, |name| std::env::var(name).ok())
+        .map_err(|reason| StoreError::BadLocation { text: store.to_string(), reason })?;
     let deadline =
         config.get_connect_timeout().copied().filter(|t| !t.is_zero()).unwrap_or(CONNECT_TIMEOUT);
     config.connect_timeout(deadline);

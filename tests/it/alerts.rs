@@ -462,6 +462,44 @@ fn the_passive_audit_of_a_new_listener_alerts_on_its_findings() {
     );
 }
 
+/// The passive audit's probes of a new listener are the recorder's own
+/// connections: they are not recorded as clients of the listener (history
+/// said "porthole (pid N) connected 2 times" and counted them), while a
+/// real client after them is.
+fn the_audits_own_probes_are_not_recorded_as_clients(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[rules]\nnew_exposed_listener = false\naudit_severity = \"low\"\n",
+    );
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture, "--alerts", &config]);
+    let port = unique_port();
+    let _server = server_in(&netns, "0.0.0.0", port, "http");
+    let found = monitor.wait_for(|lines| !alerts(lines, "audit-finding", port).is_empty());
+    // A client after the audit: its record comes after the probes' ends.
+    let client = run_client(&netns, port);
+    let recorded = monitor.wait_for(|lines| {
+        connections_to(lines, port).iter().any(|c| c["client_process"]["pid"] == client)
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert!(found && recorded, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let own: Vec<&Value> = connections_to(&lines, port)
+        .into_iter()
+        .filter(|c| c["client_process"]["name"] == "porthole")
+        .collect();
+    assert!(own.is_empty(), "the audit's probes recorded as clients: {own:#?}");
+}
+
+/// eBPF mode names every client, the audit's probes included.
+#[test]
+fn the_audits_own_probes_are_not_recorded_as_clients_in_ebpf_mode() {
+    if crate::monitor::ebpf_available() {
+        the_audits_own_probes_are_not_recorded_as_clients("ebpf");
+    }
+}
+
 #[test]
 fn watched_ports_and_unexpected_users_alert_for_loopback_listeners_too() {
     let Some(netns) = Netns::create() else { return };

@@ -632,10 +632,10 @@ fn metrics_leave_out_what_a_store_that_is_down_did_not_say() {
 }
 
 /// The dashboard audits every listener once a minute, and its probes are
-/// connections the recorder keeps like any other. Counted, they were the
-/// only clients of a service no one used: `porthole` its busiest client and
-/// its counters rising by a few connections a minute. They are left out;
-/// a real client counts as before.
+/// connections. Counted, they were the only clients of a service no one
+/// used: `porthole` its busiest client and its counters rising by a few
+/// connections a minute. They are left out, of the store too; a real
+/// client counts as before.
 #[test]
 fn the_dashboards_own_probes_are_not_counted_as_clients() {
     let Some(netns) = Netns::create() else { return };
@@ -643,26 +643,20 @@ fn the_dashboards_own_probes_are_not_counted_as_clients() {
     let served = record_and_serve(&netns, directory.path());
     let _server = server_in(&netns, "127.0.0.1", 8000, "http");
     let store = directory.path().join("history.sqlite");
-    // The audit of the new listener probes it at once: wait until the
-    // recorder has kept a connection of porthole to it.
-    let mut history = String::new();
-    let probed = eventually(Duration::from_secs(90), || {
-        let output = netns.porthole(&[
-            "history",
-            "--store",
-            store.to_str().unwrap(),
-            "--connections",
-            "--jsonl",
-            "8000",
-        ]);
-        history = output.stdout;
-        history.lines().any(|line| {
-            serde_json::from_str::<Value>(line).is_ok_and(|record| {
-                record["type"] == "client" && record["process"]["name"] == "porthole"
+    // The audit of the new listener probes it at once (its HTTP probes
+    // find DNS rebinding): wait until its findings are shown. The recorder
+    // keeps none of its own connections.
+    let mut listeners = Value::Null;
+    let audited = eventually(Duration::from_secs(90), || {
+        listeners = api(&netns, &served, "/api/listeners?port=8000");
+        listeners["items"].as_array().is_some_and(|items| {
+            items.iter().any(|item| {
+                item["local_port"] == 8000
+                    && item["findings"].as_array().is_some_and(|f| !f.is_empty())
             })
         })
     });
-    assert!(probed, "no probe of porthole's audit recorded:\n{history}");
+    assert!(audited, "the audit of :8000 never showed:\n{listeners:#}");
     // One real client, after the probe: once the dashboard counts it, it
     // has read the probe too.
     const REQUEST: &str =
@@ -694,6 +688,23 @@ fn the_dashboards_own_probes_are_not_counted_as_clients() {
     assert!(
         clients.as_array().is_some_and(|c| c.iter().all(|c| c["process"]["name"] != "porthole")),
         "{connections:#}"
+    );
+    let history = netns.porthole(&[
+        "history",
+        "--store",
+        store.to_str().unwrap(),
+        "--connections",
+        "--jsonl",
+        "8000",
+    ]);
+    assert!(
+        !history.stdout.lines().any(|line| {
+            serde_json::from_str::<Value>(line).is_ok_and(|record| {
+                record["type"] == "client" && record["process"]["name"] == "porthole"
+            })
+        }),
+        "the audit's probes recorded:\n{}",
+        history.stdout
     );
 }
 

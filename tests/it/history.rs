@@ -1075,6 +1075,65 @@ pub(crate) mod postgresql {
         }
     }
 
+    /// `--store` reads a PostgreSQL connection string as libpq does:
+    /// `?port=` overrides the URL's own port, a keyword string is taken,
+    /// the PG* variables fill what the text leaves out, and port 0 is one
+    /// clear error.
+    #[test]
+    fn postgres_store_urls_are_read_the_way_libpq_reads_them() {
+        let Some(database) = TestPostgres::start() else { return };
+        let port = database.port.to_string();
+        let location = StoreLocation::parse(&format!(
+            "postgres://127.0.0.1/postgres?port={port}&user=postgres"
+        ))
+        .unwrap();
+        let options = WriterOptions { host: "devbox".into(), ..WriterOptions::default() };
+        let mut writer = store::open_writer(&location, &options).unwrap();
+        writer.write_batch(&morning(5432)).unwrap();
+        drop(writer);
+        let stores: [(&str, Vec<(&str, &str)>); 4] = [
+            (&*format!("postgres://localhost/postgres?port={port}&user=postgres"), vec![]),
+            (&*format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"), vec![]),
+            (
+                "postgres:///postgres",
+                vec![("PGHOST", "127.0.0.1"), ("PGPORT", &port), ("PGUSER", "postgres")],
+            ),
+            (
+                "postgres://127.0.0.1",
+                vec![("PGPORT", &port), ("PGUSER", "postgres"), ("PGDATABASE", "postgres")],
+            ),
+        ];
+        for (store, env) in &stores {
+            let output = util::run(
+                util::porthole()
+                    .args(["history", "--json", "--store", store])
+                    .envs(env.iter().copied()),
+            );
+            assert_eq!(output.code, 0, "{store} {env:?}: {output:?}");
+            assert!(
+                !output.json()["listeners"].as_array().unwrap().is_empty(),
+                "{store}: {output:?}"
+            );
+        }
+        for (store, env, reason) in [
+            ("postgres://127.0.0.1:0/postgres", vec![], "invalid port number: \"0\""),
+            ("postgres://127.0.0.1/postgres?port=0", vec![], "invalid port number: \"0\""),
+            ("host=127.0.0.1 port=0", vec![], "invalid port number: \"0\""),
+            ("postgres://127.0.0.1/postgres", vec![("PGPORT", "0")], "PGPORT: invalid port number"),
+        ] {
+            // The recorder refuses it before it starts (bounded all the same).
+            for command in [&["history", "--store", store][..], &["monitor", "--store", store]] {
+                let mut bounded = Command::new("timeout");
+                bounded.arg("30").arg(util::binary());
+                util::scrub(&mut bounded);
+                let output = util::run(bounded.args(command).envs(env.iter().copied()));
+                assert_eq!(output.code, 2, "{command:?} {env:?}: {output:?}");
+                assert_eq!(output.stderr.lines().count(), 1, "{command:?}: {output:?}");
+                assert!(output.stderr.contains(reason), "{command:?}: {output:?}");
+            }
+        }
+    }
+
     #[test]
     fn postgres_store_keeps_many_hosts_apart_and_together() {
         let Some(database) = TestPostgres::start() else { return };

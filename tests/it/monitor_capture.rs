@@ -905,6 +905,22 @@ fn a_client_closing_long_after_its_server_is_paired_in_ebpf_mode() {
 /// instead of recording none of their connections without a word.
 #[test]
 fn a_namespace_the_recorder_may_not_enter_is_named_in_netlink_mode() {
+    a_namespace_the_recorder_may_not_enter_is_named("netlink", "its connections are not recorded");
+}
+
+/// eBPF mode records the namespace's connections without entering it; only
+/// the UDP destroys it would read there are missing, and it says that.
+#[test]
+fn a_namespace_the_recorder_may_not_enter_is_named_in_ebpf_mode() {
+    if ebpf_available() {
+        a_namespace_the_recorder_may_not_enter_is_named(
+            "ebpf",
+            "its UDP listeners that close between two looks are not counted",
+        );
+    }
+}
+
+fn a_namespace_the_recorder_may_not_enter_is_named(capture: &str, lost: &str) {
     if !installed("setpriv") {
         skip("setpriv (util-linux) is not installed");
         return;
@@ -914,10 +930,10 @@ fn a_namespace_the_recorder_may_not_enter_is_named_in_netlink_mode() {
     let inode = std::fs::metadata(format!("/run/netns/{}", netns.name)).expect("netns file").ino();
     let mut command = Command::new("setpriv");
     command.args(["--bounding-set=-sys_admin", "--inh-caps=-all"]).arg(binary());
-    let monitor = Monitor::start_command(command, &["--capture", "netlink", "--netns", "all"]);
+    let monitor = Monitor::start_command(command, &["--capture", capture, "--netns", "all"]);
     let expected = format!(
-        "porthole: network namespace {inode} (/run/netns/{}): its connections are not recorded: \
-         entering it failed: Operation not permitted",
+        "porthole: network namespace {inode} (/run/netns/{}): {lost}: entering it failed: \
+         Operation not permitted",
         netns.name
     );
     let said = monitor.wait_for_stderr(|stderr| stderr.contains(&expected));

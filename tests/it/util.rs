@@ -59,6 +59,7 @@ pub fn scrub(command: &mut Command) {
         "PGHOSTADDR",
         "PGPORT",
         "PGUSER",
+        "PGPASSWORD",
         "PGDATABASE",
         "PGSSLMODE",
         "MYSQL_HOME",
