@@ -1364,18 +1364,7 @@ fn redis_database(number: String, whole: &str) -> Result<String, TargetError> {
 /// An HTTP request target with spaces and other characters than ASCII
 /// written as `%XX` (UTF-8), as clients send them; the rest as typed.
 fn encode_request_target(path: &str) -> String {
-    let mut encoded = String::with_capacity(path.len());
-    for c in path.chars() {
-        if c == ' ' || !c.is_ascii() {
-            let mut buffer = [0u8; 4];
-            for byte in c.encode_utf8(&mut buffer).bytes() {
-                encoded.push_str(&format!("%{byte:02X}"));
-            }
-        } else {
-            encoded.push(c);
-        }
-    }
-    encoded
+    encode_where(path, |c| c == ' ' || !c.is_ascii())
 }
 
 /// A query value with the characters that would end or change it (`%`,
@@ -1390,9 +1379,15 @@ fn encode_path(text: &str) -> String {
 }
 
 fn encode(text: &str, reserved: &str) -> String {
+    encode_where(text, |c| reserved.contains(c) || c.is_control())
+}
+
+/// `text` with each character `escaped` picks written as its UTF-8 bytes
+/// in `%XX` form.
+fn encode_where(text: &str, escaped: impl Fn(char) -> bool) -> String {
     let mut encoded = String::with_capacity(text.len());
     for c in text.chars() {
-        if reserved.contains(c) || c.is_control() {
+        if escaped(c) {
             let mut buffer = [0u8; 4];
             for byte in c.encode_utf8(&mut buffer).bytes() {
                 encoded.push_str(&format!("%{byte:02X}"));

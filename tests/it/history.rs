@@ -2306,7 +2306,11 @@ fn passwords_in_odd_urls_never_reach_messages() {
                 &url,
             ]));
             assert_eq!(output.code, 2, "{output:?}");
-            assert!(output.stderr.contains("opening the history store"), "{output:?}");
+            // A URL libpq would refuse is refused before recording starts,
+            // in the words `history` uses; the others fail to connect.
+            let refused = output.stderr.starts_with("porthole: --store '");
+            let unreachable = output.stderr.contains("opening the history store");
+            assert!(refused || unreachable, "{output:?}");
             assert!(!shown(&output.stderr), "{output:?}");
         }
     }
