@@ -25,10 +25,18 @@ pub(crate) const START: Duration = Duration::from_secs(60);
 /// `audit_packages.rs` for that rule, against a package repository of its
 /// own).
 pub(crate) fn audit(port: u16, args: &[&str]) -> (Output, Value) {
+    audit_where(None, port, args)
+}
+
+/// [`audit`] run inside `netns` (`None`: this namespace).
+fn audit_where(netns: Option<&Netns>, port: u16, args: &[&str]) -> (Output, Value) {
     let port = port.to_string();
     let mut full = vec!["audit", "--port", port.as_str(), "--json", "--skip", "outdated-package"];
     full.extend_from_slice(args);
-    let output = util::porthole_run(&full);
+    let output = match netns {
+        Some(netns) => netns.porthole(&full),
+        None => util::porthole_run(&full),
+    };
     assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
     let json = output.json();
     (output, json)
@@ -697,6 +705,17 @@ fn start_jvm(
     args: &[&str],
     environment: &[(&str, &str)],
 ) -> (ChildGuard, u16, PathBuf) {
+    start_jvm_as(Command::new("java"), dir, args, environment)
+}
+
+/// `java ARGS… Idle.java` run by `command` (`java`, or `java` inside a
+/// namespace); returns it, the port its agent printed, and its log.
+fn start_jvm_as(
+    mut command: Command,
+    dir: &Path,
+    args: &[&str],
+    environment: &[(&str, &str)],
+) -> (ChildGuard, u16, PathBuf) {
     let source = dir.join("Idle.java");
     std::fs::write(
         &source,
@@ -704,7 +723,6 @@ fn start_jvm(
     )
     .unwrap();
     let log = dir.join("jvm.log");
-    let mut command = Command::new("java");
     command.args(args).arg(&source).envs(environment.iter().copied());
     command.stdout(std::fs::File::create(&log).unwrap());
     let java = ChildGuard::spawn(&mut command);
@@ -727,9 +745,15 @@ fn a_jdwp_agent_on_a_picked_port_is_found_without_moving_it() {
     if !require("java") {
         return;
     }
+    // In a namespace of its own: the agent stops listening while anything
+    // is connected and then listens on a newly picked port, so a connection
+    // from another test to a port it was handed (the same ephemeral range)
+    // would move it.
+    let Some(netns) = Netns::create() else { return };
     let dir = tempfile::tempdir().unwrap();
     let agent = "-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:0";
-    let (java, port, log) = start_jdwp(dir.path(), agent);
+    let (java, port, log) = start_jvm_as(netns.command("java"), dir.path(), &[agent], &[]);
+    let audit = |port: u16, args: &[&str]| audit_where(Some(&netns), port, args);
     let (_, json) = audit(port, &[]);
     let debugger = finding(&json, "debugger-exposed");
     assert_eq!(debugger["service"], "jdwp", "{json:#}");
