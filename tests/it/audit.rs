@@ -780,7 +780,7 @@ fn a_jdwp_agent_from_java_tool_options_is_found_and_its_fix_names_the_variable()
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = util::unique_port();
     let agent =
         format!("-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:{port}");
     let options = format!("-Xmx64m {agent}");
@@ -853,7 +853,7 @@ fn debuggers_of_root_processes_audited_without_root_say_what_root_would_read() {
     let mut stderr = std::io::BufReader::new(node.0.stderr.take().unwrap());
     let inspector = inspector_port(&util::wait_for_line(&mut stderr));
     let dir = tempfile::tempdir().unwrap();
-    let jdwp = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let jdwp = util::unique_port();
     let agent =
         format!("-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:{jdwp}");
     let (_java, printed, log) =
@@ -918,7 +918,7 @@ fn a_jdwp_agent_is_only_sent_the_handshake() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = util::unique_port();
     let agent =
         format!("-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:{port}");
     let (_java, printed, log) = start_jdwp(dir.path(), &agent);
@@ -983,7 +983,7 @@ fn prometheus_admin_api_is_found_from_its_flags() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("prometheus.yml");
     std::fs::write(&config, "global:\n  scrape_interval: 1h\nscrape_configs: []\n").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = util::unique_port();
     let mut command = Command::new("prometheus");
     command
         .arg(format!("--config.file={}", config.display()))
@@ -1029,7 +1029,7 @@ fn a_vite_dev_server_is_rebindable_and_its_hmr_socket_hijackable() {
     }
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("index.html"), "<html><body>hi</body></html>").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = util::unique_port();
     let mut command = Command::new("node");
     command
         .arg(vite)
@@ -1235,7 +1235,7 @@ fn bad_flags_exit_2_with_one_line() {
     let listed = util::porthole_run(&["audit", "--skip", "no-auth,no-such-rule"]);
     assert_eq!(listed.code, 2, "{listed:?}");
     assert!(listed.stderr.contains("unknown rule 'no-such-rule'"), "{}", listed.stderr);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = util::unique_port();
     let both = util::porthole_run(&[
         "audit",
         "--port",
