@@ -421,17 +421,25 @@ const ROOT_PATH: &[&str] =
 
 /// `porthole kill PORT… [FLAGS] [--netns ARG]`, selecting what this run
 /// selects, as root runs it: by name when root's `PATH` finds this
-/// porthole, else by its full path.
+/// porthole, else by its full path. When the file this porthole started
+/// from was deleted since (an upgrade, a removed copy), its path would run
+/// nothing: a porthole on root's `PATH` runs the command instead, by name.
 pub fn porthole_kill_command(request: &Request) -> String {
-    let program = match std::env::current_exe() {
-        Ok(path)
-            if path.file_name().is_some_and(|name| name == "porthole")
-                && path.parent().is_some_and(|dir| ROOT_PATH.iter().any(|d| dir == *d)) =>
-        {
-            "porthole".to_string()
-        }
-        Ok(path) => crate::shell::word(&path.to_string_lossy()).into_owned(),
-        Err(_) => "porthole".to_string(),
+    let executable = crate::sys::executable::current();
+    let on_root_path = |path: &std::path::Path| {
+        path.file_name().is_some_and(|name| name == "porthole")
+            && path.parent().is_some_and(|dir| ROOT_PATH.iter().any(|d| dir == *d))
+    };
+    let installed =
+        || ROOT_PATH.iter().any(|dir| std::path::Path::new(dir).join("porthole").is_file());
+    let program = match (executable.runnable(), executable.started_from()) {
+        (Some(path), _) if on_root_path(path) => "porthole".to_string(),
+        (Some(path), _) => crate::shell::word(&path.to_string_lossy()).into_owned(),
+        (None, _) if installed() => "porthole".to_string(),
+        // Nothing runs porthole by path or by name: the path it started
+        // from says at least which file to put back.
+        (None, Some(path)) => crate::shell::word(&path.to_string_lossy()).into_owned(),
+        (None, None) => "porthole".to_string(),
     };
     let ports: Vec<String> = request.ports.iter().map(u16::to_string).collect();
     let netns = match (&request.named_namespace, request.namespaces) {
