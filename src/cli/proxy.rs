@@ -35,12 +35,19 @@ pub fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> 
     Ok(attributes)
 }
 
-/// A probability, as `--toxicity` takes it.
-pub fn check_toxicity(toxicity: f32) -> anyhow::Result<f32> {
+/// A probability, as `--toxicity` takes it: a decimal number from 0 to 1
+/// in the forms every number porthole takes (no sign, no exponent, no
+/// `nan` or `inf`).
+pub fn check_toxicity(text: &str) -> anyhow::Result<f32> {
+    let Some(toxicity) = crate::target::parse_decimal_fraction(text.trim()) else {
+        bail!(
+            "--toxicity '{text}': not a probability (a decimal number from 0 to 1, such as 0.25)"
+        );
+    };
     if !(0.0..=1.0).contains(&toxicity) {
-        bail!("--toxicity must be between 0 and 1, got {toxicity}");
+        bail!("--toxicity must be between 0 and 1, got {text}");
     }
-    Ok(toxicity)
+    Ok(toxicity as f32)
 }
 
 /// A duration given to a `porthole proxy` flag. A unit is required: these
@@ -92,7 +99,8 @@ pub fn parse_rate(text: &str) -> anyhow::Result<i64> {
     let without =
         trimmed.strip_suffix("/s").or_else(|| trimmed.strip_suffix("ps")).unwrap_or(trimmed);
     let kilobytes = if without.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        without.parse::<f64>().map_err(|_| anyhow!("invalid rate \"{text}\" (try 100KB/s)"))?
+        crate::target::parse_decimal_fraction(without)
+            .ok_or_else(|| anyhow!("invalid rate \"{text}\" (try 100KB/s)"))?
     } else {
         parse_bytes(without).with_context(|| format!("invalid rate \"{text}\""))? as f64 / 1e3
     };
@@ -145,6 +153,23 @@ mod tests {
         assert_eq!(parse_rate("1MB/s").unwrap(), 1000);
         assert_eq!(parse_rate("250").unwrap(), 250);
         assert!(parse_rate("10B/s").is_err());
+    }
+
+    #[test]
+    fn toxicity_takes_the_forms_every_number_takes() {
+        for (text, expected) in [("0.5", 0.5), (".25", 0.25), ("1", 1.0), ("0", 0.0), (" 1. ", 1.0)]
+        {
+            assert_eq!(check_toxicity(text).unwrap(), expected, "{text}");
+        }
+        for text in ["+0.5", "-0", "1e-1", "nan", "NaN", "inf", "-inf", "0x1", "0.5.", "", ".", "½"]
+        {
+            let error = check_toxicity(text).unwrap_err().to_string();
+            assert!(error.contains("not a probability"), "{text}: {error}");
+        }
+        for text in ["1.5", "2"] {
+            let error = check_toxicity(text).unwrap_err().to_string();
+            assert_eq!(error, format!("--toxicity must be between 0 and 1, got {text}"));
+        }
     }
 
     #[test]
