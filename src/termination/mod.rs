@@ -376,6 +376,36 @@ pub fn plan_from(
             }
         }
     }
+    // Not root, a worker of ours on a socket another user made: the
+    // socket came from the parent that user runs (a prefork master), which
+    // porthole can neither see holding it nor signal. Stopping the worker
+    // only makes the master start another.
+    if !identity.privileged && !request.force {
+        for target in targets.iter_mut().filter(|t| t.refusal.is_none()) {
+            let Some(process) = target.process.as_ref() else { continue };
+            let pid = target.pid;
+            let socket_uids: BTreeSet<u32> =
+                listeners.iter().filter(|s| s.owners.contains(&pid)).map(|s| s.uid).collect();
+            let Some(master) = system.process(process.parent_pid).filter(|p| p.pid > 1) else {
+                continue;
+            };
+            let handed_down = master.uid != identity.uid
+                && master.uid != process.uid
+                && socket_uids.len() == 1
+                && socket_uids.contains(&master.uid);
+            if !handed_down {
+                continue;
+            }
+            let stop =
+                supervisor_stop_command(master.pid, system.namespace_init(master.pid).as_ref());
+            target.refusal = Some(Refusal::WorkerOfMaster {
+                master: master.pid,
+                master_name: master.name.clone(),
+                master_user: master.user.clone().unwrap_or_else(|| master.uid.to_string()),
+                stop_command: as_root.wrap(&stop),
+            });
+        }
+    }
     let owner_gaps = if hidden.is_empty() { Vec::new() } else { visibility.owner_gaps };
     Plan {
         ports: request.ports.clone(),

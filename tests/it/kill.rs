@@ -1560,21 +1560,42 @@ fn a_caller_who_stops_only_the_workers_is_sent_to_the_root_master() {
     // again" sent the user round in circles: the master is named, with
     // the command that stops it as root, and that command runs.
     let Some((master, port)) = root_master() else { return };
-    let mut command = Command::new("setpriv");
-    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
-    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--settle", "2s", "--json"]);
-    crate::util::scrub(&mut command);
-    let output = crate::util::run(&mut command);
-    assert_eq!(output.code, 2, "{output:?}");
-    let report = output.json();
-    let holders = report["holders_after"].as_array().unwrap();
-    assert!(!holders.is_empty(), "{report:#}");
     let sudo = ["/usr/bin/sudo", "/bin/sudo"].iter().any(|p| std::path::Path::new(p).exists());
     let stop = if sudo {
         format!("sudo kill {}", master.pid())
     } else {
         format!("su -c 'kill {}'", master.pid())
     };
+    // The socket belongs to root, who made it, and the workers' parent is
+    // root's: they are refused before any signal, with the master's stop.
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--json"]);
+    crate::util::scrub(&mut command);
+    let refused = crate::util::run(&mut command);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let report = refused.json();
+    let targets = report["targets"].as_array().unwrap();
+    assert!(!targets.is_empty(), "{report:#}");
+    for worker in targets {
+        assert_eq!(worker["refusal"], "worker_of_master", "{report:#}");
+        let reason = worker["refusal_reason"].as_str().unwrap();
+        assert!(reason.contains(&format!("stop it instead: {stop} ")), "{reason}");
+        assert_eq!(worker["signals"], serde_json::json!([]), "{report:#}");
+    }
+    // With --force the workers are stopped anyway, and the master that
+    // replaces them is named after the fact.
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command
+        .arg(crate::util::binary())
+        .args(["kill", &port, "--yes", "--force", "--settle", "2s", "--json"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    let holders = report["holders_after"].as_array().unwrap();
+    assert!(!holders.is_empty(), "{report:#}");
     for holder in holders {
         assert_eq!(holder["kind"], "inherited", "{report:#}");
         assert_eq!(holder["parent_pid"], master.pid(), "{report:#}");
@@ -1583,7 +1604,7 @@ fn a_caller_who_stops_only_the_workers_is_sent_to_the_root_master() {
     }
     let mut command = Command::new("setpriv");
     command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
-    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--settle", "2s"]);
+    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--force", "--settle", "2s"]);
     crate::util::scrub(&mut command);
     let text = crate::util::run(&mut command);
     assert_eq!(text.code, 2, "{text:?}");
@@ -1784,4 +1805,94 @@ time.sleep(60)
         assert!(output.stderr.contains(expected), "{list}: {}", output.stderr);
     }
     assert!(process_alive(server.pid()), "a refused list stops nothing");
+}
+
+/// Debian's nginx on a private configuration and port, in the foreground:
+/// the master runs as root and its two workers as www-data. Returns the
+/// master (a child of the test) and the port.
+fn real_nginx(dir: &std::path::Path) -> Option<(crate::util::ChildGuard, u16)> {
+    let nginx = ["/usr/sbin/nginx", "nginx"].into_iter().find(|p| crate::util::installed(p));
+    let Some(nginx) = nginx.filter(|_| is_root()) else {
+        crate::util::skip("a real nginx with workers of another user needs nginx and root");
+        return None;
+    };
+    let port = crate::util::unique_port();
+    let d = dir.display();
+    let config = format!(
+        "user www-data;\nworker_processes 2;\ndaemon off;\npid {d}/nginx.pid;\n\
+         error_log {d}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n\
+         client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
+         scgi_temp_path {d}/scgi;\n  server {{ listen 127.0.0.1:{port}; return 200 \"ok\\n\"; }}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), config).expect("write the configuration");
+    let mut command = Command::new(nginx);
+    command.arg("-c").arg(dir.join("nginx.conf")).arg("-p").arg(dir);
+    let master = crate::util::ChildGuard::spawn(&mut command);
+    let workers = || {
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", master.pid(), master.pid()))
+            .map_or(0, |children| children.split_whitespace().count())
+    };
+    assert!(
+        crate::util::wait_for_port(port, Duration::from_secs(10))
+            && eventually(Duration::from_secs(10), || workers() == 2),
+        "nginx serves with two workers: {:?}",
+        std::fs::read_to_string(dir.join("error.log"))
+    );
+    Some((master, port))
+}
+
+#[test]
+fn a_real_nginx_is_stopped_through_its_master_whoever_asks() {
+    // Debian's nginx with `user www-data`. www-data stopping "its" port saw
+    // only the workers, stopped them, and found the port held again by new
+    // ones; root was once told to pass --force for workers the master's
+    // own shutdown stops. Now the worker user is sent to the master before
+    // any signal, and root stops the master with its workers.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((master, port)) = real_nginx(dir.path()) else { return };
+    let port = port.to_string();
+    let as_www_data = |args: &[&str]| {
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=www-data", "--regid=www-data", "--clear-groups", "--"]);
+        command.arg(crate::util::binary()).args(args).current_dir("/");
+        crate::util::scrub(&mut command);
+        crate::util::run(&mut command)
+    };
+    let output = as_www_data(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    let workers = report["targets"].as_array().unwrap();
+    assert_eq!(workers.len(), 2, "{report:#}");
+    let sudo = ["/usr/bin/sudo", "/bin/sudo"].iter().any(|p| std::path::Path::new(p).exists());
+    let stop = if sudo {
+        format!("sudo kill {}", master.pid())
+    } else {
+        format!("su -c 'kill {}'", master.pid())
+    };
+    for worker in workers {
+        assert_eq!(worker["user"], "www-data", "{report:#}");
+        assert_eq!(worker["refusal"], "worker_of_master", "{report:#}");
+        assert_eq!(worker["signals"], serde_json::json!([]), "{report:#}");
+        assert!(process_alive(worker["pid"].as_u64().unwrap() as u32), "{report:#}");
+    }
+    let text = as_www_data(&["kill", &port, "--dry-run"]);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(text.stdout.contains(&format!("stop it instead: {stop} ")), "{}", text.stdout);
+    assert!(text.stdout.contains(", root's process, which made the listening socket"), "{text:?}");
+    assert!(!text.stdout.contains("pass --force"), "{}", text.stdout);
+
+    // Root: the master, and the workers with it, without --force.
+    let dry = porthole_run(&["kill", &port, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(!dry.stdout.contains("--force to stop"), "{}", dry.stdout);
+    assert_eq!(dry.stdout.matches("no --force needed").count(), 2, "{}", dry.stdout);
+    let output = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["freed"], true, "{report:#}");
+    for worker in report["targets"].as_array().unwrap().iter().filter(|t| t["pid"] != master.pid())
+    {
+        assert_eq!(worker["stopped_with"], master.pid(), "{report:#}");
+    }
 }
