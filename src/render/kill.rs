@@ -113,6 +113,12 @@ pub fn target_hints(target: &Target, caller_uid: u32) -> Vec<String> {
         Some('t') => hints.push(format!(
             "{name} is stopped by a debugger: it acts on no signal until the debugger resumes it, except SIGKILL"
         )),
+        Some('D') => hints.push(format!(
+            "{name} is in uninterruptible sleep (state D: waiting in the kernel, for I/O such as a \
+             hung NFS or FUSE mount, or for a vfork child to exec): a signal it handles acts only \
+             once that wait ends (a fatal one ends a killable wait), so SIGTERM may sit out the \
+             grace"
+        )),
         _ => {}
     }
     if let Some(frozen) = &target.frozen {

@@ -1896,3 +1896,69 @@ fn a_real_nginx_is_stopped_through_its_master_whoever_asks() {
         assert_eq!(worker["stopped_with"], master.pid(), "{report:#}");
     }
 }
+
+/// Listens on 127.0.0.1:0, prints `PORT`, then waits in the kernel (state
+/// D) for a vfork child that closed its copy of the socket and stopped
+/// itself before exec.
+const VFORK_WAITER: &str = r#"
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    socklen_t length = sizeof a;
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 8)) return 1;
+    getsockname(s, (struct sockaddr *)&a, &length);
+    printf("%d\n", ntohs(a.sin_port));
+    fflush(stdout);
+    if (vfork() == 0) {
+        close(s);
+        raise(SIGSTOP);
+        _exit(0);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn a_server_in_uninterruptible_sleep_is_named_as_such() {
+    // A listener waiting in the kernel (state D: hung NFS or FUSE I/O, a
+    // vfork child that never execs) acts on no signal until the wait ends:
+    // SIGTERM sat out the grace with nothing said about why.
+    let Some(compiler) = ["clang", "cc"].into_iter().find(|c| crate::util::installed(c)) else {
+        crate::util::skip("a C compiler builds the vfork waiter");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("waiter.c"), VFORK_WAITER).expect("write the source");
+    let built = crate::util::run(
+        Command::new(compiler)
+            .arg("-o")
+            .arg(dir.path().join("waiter"))
+            .arg(dir.path().join("waiter.c")),
+    );
+    assert_eq!(built.code, 0, "{built:?}");
+    let mut command = Command::new(dir.path().join("waiter"));
+    let mut waiter = crate::util::ChildGuard::spawn(command.stdout(std::process::Stdio::piped()));
+    let mut out = std::io::BufReader::new(waiter.0.stdout.take().expect("piped"));
+    let port = wait_for_line(&mut out);
+    assert!(eventually(Duration::from_secs(5), || state_of(waiter.pid()) == Some('D')));
+    let children = format!("/proc/{}/task/{}/children", waiter.pid(), waiter.pid());
+    let child: u32 = std::fs::read_to_string(children).unwrap().trim().parse().unwrap();
+    let dry = porthole_run(&["kill", &port, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(dry.stdout.contains("is in uninterruptible sleep (state D"), "{}", dry.stdout);
+    // The vfork wait is killable: SIGTERM, whose default action is fatal,
+    // ends it, and the port is free.
+    let output = porthole_run(&["kill", &port, "--yes", "--grace", "5s", "--json"]);
+    let _ = porthole::sys::signal::send(child, porthole::sys::signal::Signal::KILL);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["targets"][0]["outcome"], "exited", "{report:#}");
+    assert_eq!(report["freed"], true, "{report:#}");
+}
