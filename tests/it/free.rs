@@ -721,57 +721,6 @@ fn a_port_handed_out_moments_ago_is_passed_over_and_said_why() {
     assert_eq!(theirs.stdout.trim(), "22100", "{theirs:?}");
 }
 
-/// Runs `porthole ARGS` from a link to the binary at `link`, in a mount
-/// namespace whose `/etc/services` is a FIFO: porthole waits in its read
-/// until the file was changed as `change` does, then gets the real text.
-fn run_after_changing_the_binary(
-    link: &std::path::Path,
-    change: impl FnOnce(),
-    args: &[&str],
-) -> crate::util::Output {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = link.parent().expect("a directory");
-    let fifo = dir.join("services");
-    let made = crate::util::run(std::process::Command::new("mkfifo").arg(&fifo));
-    assert_eq!(made.code, 0, "{made:?}");
-    let script =
-        format!("mount --bind {} /etc/services && exec {} \"$@\"", fifo.display(), link.display());
-    let mut command = std::process::Command::new("unshare");
-    command.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"]).args(args);
-    crate::util::scrub(&mut command);
-    let mut child = command
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("unshare starts");
-    // The shell execs porthole: wait until the child is the linked file.
-    let exe = format!("/proc/{}/exe", child.id());
-    assert!(
-        eventually(Duration::from_secs(10), || std::fs::read_link(&exe)
-            .is_ok_and(|target| target == link)),
-        "porthole started from the link"
-    );
-    change();
-    let services = std::fs::read("/etc/services").unwrap_or_default();
-    // Every open of the FIFO (there may be several) gets the real text.
-    while child.try_wait().expect("waitable").is_none() {
-        let writer =
-            std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo);
-        if let Ok(mut writer) = writer {
-            let _ = writer.write_all(&services);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let output = child.wait_with_output().expect("porthole ends");
-    crate::util::Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
 #[test]
 fn hold_works_when_the_binary_was_deleted_or_replaced_after_the_start() {
     // An upgrade or a rebuild while `free --hold` runs: the holder was
@@ -795,8 +744,13 @@ fn hold_works_when_the_binary_was_deleted_or_replaced_after_the_start() {
                 std::fs::set_permissions(&link, mode).expect("make it executable");
             }
         };
-        let output =
-            run_after_changing_the_binary(&link, change, &["free", "--hold", "60s", "--json"]);
+        let output = crate::util::run_after_changing_the_binary(
+            &link,
+            "/etc/services",
+            &[],
+            change,
+            &["free", "--hold", "60s", "--json"],
+        );
         assert_eq!(output.code, 0, "{mode}: {output:?}");
         let report = output.json();
         let port = report["port"].as_u64().unwrap() as u16;

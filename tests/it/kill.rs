@@ -1962,3 +1962,54 @@ fn a_server_in_uninterruptible_sleep_is_named_as_such() {
     assert_eq!(report["targets"][0]["outcome"], "exited", "{report:#}");
     assert_eq!(report["freed"], true, "{report:#}");
 }
+
+/// `python3 -c BECOME_NOBODY PROGRAM ARGS…` runs PROGRAM as uid and gid
+/// 65534 without a look at the user database.
+const BECOME_NOBODY: &str = "import os, sys\n\
+    os.setgroups([]); os.setgid(65534); os.setuid(65534)\n\
+    os.execv(sys.argv[1], sys.argv[1:])";
+
+#[test]
+fn the_run_as_root_never_names_a_deleted_binary() {
+    // A porthole whose file was deleted after it started (a temporary
+    // copy removed, an upgrade) read its path from /proc/self/exe as
+    // "PATH (deleted)" and printed `su -c "'PATH (deleted)' kill …"`,
+    // which runs nothing anywhere. A replaced file's path runs the new
+    // build; a deleted one is named by the path it had.
+    if !is_root() {
+        crate::util::skip("a private /etc/passwd and another user need root");
+        return;
+    }
+    let (_server, port, _out) = server("plain");
+    let port = port.to_string();
+    for mode in ["deleted", "replaced"] {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+        let mode_bits = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(dir.path(), mode_bits).expect("others may enter");
+        let link = dir.path().join("porthole-build");
+        std::fs::hard_link(crate::util::binary(), &link).expect("link the binary");
+        let change = || {
+            std::fs::remove_file(&link).expect("delete the link");
+            if mode == "replaced" {
+                std::fs::copy("/bin/true", &link).expect("put another file there");
+            }
+        };
+        // Not root, the root-owned listener is hidden and named with the
+        // run as root; porthole reads /etc/passwd (user names) before it
+        // builds that run.
+        let output = crate::util::run_after_changing_the_binary(
+            &link,
+            "/etc/passwd",
+            // Not setpriv, which looks the ids up in /etc/passwd.
+            &["python3", "-c", BECOME_NOBODY],
+            change,
+            &["kill", &port, "--dry-run"],
+        );
+        assert_eq!(output.code, 2, "{mode}: {output:?}");
+        let line = output.stdout.lines().find(|l| l.contains("as root: ")).unwrap_or_else(|| {
+            panic!("{mode}: the run as root is named: {output:?}");
+        });
+        assert!(!line.contains("(deleted)"), "{mode}: {line}");
+        assert!(line.contains(&format!("{} kill {port} --force", link.display())), "{line}");
+    }
+}
