@@ -416,11 +416,21 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
                 );
                 return text;
             }
-            text.push_str(
-                ", which holds the very socket a stopped process listened on (it inherited the \
-                 descriptor: a child forked on SIGTERM, or one passed over a Unix socket); \
-                 nothing restarted it; run porthole kill again to stop it",
+            // The socket, not the parent, is the point here: "started by P,
+            // which holds the very socket" read as if P held it.
+            let mut text = format!(
+                "{on} is still held by {who}, which holds the very socket a stopped process \
+                 listened on (it inherited the descriptor: a child forked on SIGTERM, or one \
+                 passed over a Unix socket)"
             );
+            if let Some(parent) = &holder.parent {
+                text.push_str(&format!(
+                    "; it is a child of {} ({})",
+                    parent.pid,
+                    parent.command_line()
+                ));
+            }
+            text.push_str("; nothing restarted it; run porthole kill again to stop it");
             text
         }
         HolderKind::NewProcess => {

@@ -915,6 +915,18 @@ fn classify(
                 _ if parent_is_init => system.process(1),
                 _ => None,
             };
+            // The very socket in a process whose parent was no target: it
+            // came over a Unix socket (SCM_RIGHTS) or from a target that
+            // exited after forking it, and the parent (a shell, a subreaper
+            // that adopted it) neither started it on the port nor holds
+            // the socket. Naming it would blame it. Another user's parent
+            // that porthole cannot see is kept: it may be the master that
+            // holds the socket.
+            let parent = parent.filter(|p| {
+                kind != HolderKind::Inherited
+                    || plan.targets.iter().any(|t| t.pid == p.pid)
+                    || (!plan.privileged && p.uid != plan.caller_uid)
+            });
             let parent_init = parent.as_ref().and_then(|p| system.namespace_init(p.pid));
             let parent_is_target = parent.as_ref().is_some_and(|p| {
                 plan.targets.iter().any(|t| {

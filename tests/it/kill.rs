@@ -2013,3 +2013,60 @@ fn the_run_as_root_never_names_a_deleted_binary() {
         assert!(line.contains(&format!("{} kill {port} --force", link.display())), "{line}");
     }
 }
+
+/// Listens on 127.0.0.1:0 and on the Unix socket argv[1]; on SIGTERM it
+/// passes the listener (SCM_RIGHTS) to the process connected there, then
+/// exits. Prints `PORT`.
+const HANDS_OFF: &str = r#"
+import os, signal, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+u = socket.socket(socket.AF_UNIX); u.bind(sys.argv[1]); u.listen()
+print(s.getsockname()[1], flush=True)
+c, _ = u.accept()
+def term(*_):
+    socket.send_fds(c, [b"x"], [s.fileno()])
+    os._exit(0)
+signal.signal(signal.SIGTERM, term)
+while True:
+    time.sleep(1)
+"#;
+
+/// Connects to the Unix socket argv[1], prints `ready`, and keeps the
+/// descriptor it is sent.
+const TAKES_OVER: &str = r#"
+import socket, sys, time
+u = socket.socket(socket.AF_UNIX); u.connect(sys.argv[1])
+print("ready", flush=True)
+_, fds, _, _ = socket.recv_fds(u, 10, 4)
+kept = socket.socket(fileno=fds[0])
+time.sleep(60)
+"#;
+
+#[test]
+fn a_socket_passed_to_an_unrelated_process_does_not_blame_its_parent() {
+    // A listener handed over a Unix socket on SIGTERM to a process the
+    // target never started (a seamless reload, a socket broker): the
+    // report said "started by <the shell that started the receiver>, which
+    // holds the very socket", as if the shell held it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("handoff");
+    let path = path.to_str().expect("utf-8");
+    let (_target, mut out) = python(HANDS_OFF, &[path]);
+    let port = wait_for_line(&mut out);
+    let (receiver, mut ready) = python(TAKES_OVER, &[path]);
+    assert_eq!(wait_for_line(&mut ready), "ready");
+    let output = porthole_run(&["kill", &port, "--yes", "--settle", "1s"]);
+    assert_eq!(output.code, 2, "the receiver holds the port: {output:?}");
+    let line =
+        output.stdout.lines().find(|l| l.contains("is still held by")).unwrap_or_else(|| {
+            panic!("the holder is named: {output:?}");
+        });
+    assert!(line.contains(&format!("held by {} (python3)", receiver.pid())), "{line}");
+    assert!(line.contains("passed over a Unix socket"), "{line}");
+    assert!(!line.contains("started by"), "{line}");
+    assert!(!line.contains("child of"), "{line}");
+    assert!(!line.contains(&std::process::id().to_string()), "the test process: {line}");
+    let output = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(output.json()["targets"][0]["pid"], receiver.pid(), "{output:?}");
+}
