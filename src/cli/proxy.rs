@@ -23,9 +23,11 @@ pub fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> 
             None => (1, trimmed),
         };
         let number = crate::target::parse_decimal(digits)
-            .and_then(|number| i64::try_from(number).ok())
-            .map(|number| sign * number)
             .ok_or_else(|| anyhow!("attribute {key}: \"{value}\" is not an integer"))?;
+        // An integer all the same: the API's attributes stop far below.
+        let number = i64::try_from(number).map(|number| sign * number).map_err(|_| {
+            anyhow!("attribute {key}: {value} is out of range (the API's integers are 64-bit)")
+        })?;
         // A second value for one name is a typo for another attribute more
         // often than a change of mind; toxiproxy-cli silently keeps the last.
         if let Some(first) = attributes.insert(key.trim().to_string(), Value::from(number)) {
@@ -184,6 +186,8 @@ mod tests {
         for value in ["+100", "0x10", "1e3", "--1", "-", ""] {
             assert!(parse_attributes(&[format!("latency={value}")]).is_err(), "{value:?}");
         }
+        let huge = parse_attributes(&["latency=99999999999999999999".into()]).unwrap_err();
+        assert!(huge.to_string().contains("out of range"), "{huge}");
         let twice = parse_attributes(&["latency=5".into(), " latency=6".into()]).unwrap_err();
         assert_eq!(twice.to_string(), "attribute latency given twice (5 and 6)");
     }
