@@ -206,9 +206,9 @@ impl Refusal {
             ),
             Refusal::WorkerOfMaster { master, master_name, master_user, stop_command } => format!(
                 "a worker of {master} ({master_name}), {master_user}'s process, which made the \
-                 listening socket and holds it too: it starts a new worker for each one stopped, \
-                 so stopping workers does not free the port; stop it instead: {stop_command} \
-                 (--force stops the workers anyway)"
+                 listening socket (a prefork master that holds it too starts a new worker for \
+                 each one stopped, so stopping workers would not free the port); stop it \
+                 instead: {stop_command} (--force stops the workers anyway)"
             ),
         }
     }
