@@ -113,7 +113,7 @@ fn split_terms(text: &str) -> Result<Vec<(&str, &str)>, DurationError> {
 }
 
 fn parse_number(number: &str) -> Result<f64, DurationError> {
-    number.parse::<f64>().map_err(|_| DurationError::NotADuration)
+    crate::target::parse_decimal_fraction(number).ok_or(DurationError::NotADuration)
 }
 
 fn seconds_per_unit(unit: &str) -> Result<f64, DurationError> {

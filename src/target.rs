@@ -119,6 +119,20 @@ pub fn parse_decimal(text: &str) -> Option<u128> {
     }))
 }
 
+/// Parses a decimal number with an optional fraction as typed on the
+/// command line: digits and at most one `.` (`0.5`, `.5`, `1.`, `1`), the
+/// forms a duration's number takes, so `+0.5`, `-0`, `1e3`, `0x1`, `nan`,
+/// `inf` and `0.5 0.6` are all `None`. The counterpart of
+/// [`parse_decimal`] for probabilities and rates.
+pub fn parse_decimal_fraction(text: &str) -> Option<f64> {
+    let digits = text.bytes().filter(u8::is_ascii_digit).count();
+    let dots = text.bytes().filter(|&b| b == b'.').count();
+    if digits == 0 || dots > 1 || digits + dots != text.len() {
+        return None;
+    }
+    text.parse().ok()
+}
+
 /// The host part of an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {

@@ -36,6 +36,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use super::{Conditions, Found, Request};
@@ -54,6 +55,10 @@ const CLAIM_ATTEMPTS: usize = 32;
 
 /// The hidden subcommand the holder runs as.
 pub const SUBCOMMAND: &str = crate::model::allocation::HOLDER_SUBCOMMAND;
+
+/// The holder's process name, which [`crate::model::Process::is_free_holder`]
+/// looks for.
+const HOLDER_NAME: &str = "porthole";
 
 /// One socket held on a port.
 #[derive(Debug)]
@@ -157,9 +162,16 @@ fn bind_exclusively(
 
 /// Starts the detached holder with the sockets; returns its pid. The
 /// caller's copies of the sockets are closed when `held` is dropped.
+///
+/// The holder is this very build, started again even when its file was
+/// deleted or replaced since porthole started (see
+/// [`crate::sys::executable`]): another build need not know the hidden
+/// subcommand, and a deleted file runs nothing.
 pub fn spawn(held: Vec<HeldSocket>, duration: Duration) -> std::io::Result<u32> {
-    let executable = std::env::current_exe()?;
+    let executable = crate::sys::executable::current().for_exec();
     let mut command = std::process::Command::new(executable);
+    // The name the holder is recognised by, whatever the file is called.
+    command.arg0(HOLDER_NAME);
     command.arg(SUBCOMMAND).arg("--millis").arg(duration.as_millis().to_string());
     for socket in &held {
         crate::sys::fds::keep_across_exec(&socket.socket)?;
@@ -182,6 +194,10 @@ pub fn spawn(held: Vec<HeldSocket>, duration: Duration) -> std::io::Result<u32> 
 pub fn run(system: &dyn System, descriptors: &[RawFd], duration: Duration) -> std::io::Result<()> {
     // Its own session: no terminal, no SIGHUP when the shell exits.
     let _ = rustix::process::setsid();
+    // Started through /proc/self/exe (or a copy with another name), the
+    // kernel names the process after that file: `ls` and `kill` know the
+    // holder by this name.
+    let _ = crate::sys::executable::name_this_process(HOLDER_NAME);
     let deadline = Instant::now() + duration;
     let mut held = Vec::new();
     for &raw in descriptors {

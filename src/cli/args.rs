@@ -679,7 +679,7 @@ pub struct ProxyRunArgs {
         default_value = "1",
         requires = "toxic"
     )]
-    pub toxicity: f32,
+    pub toxicity: String,
     /// Apply the toxics to client → server data instead of server → client.
     #[arg(long, requires = "toxic")]
     pub upstream: bool,
@@ -779,7 +779,7 @@ pub struct ProxyToxicAddArgs {
     pub downstream: bool,
     /// Probability (0 to 1) that a connection gets the toxic.
     #[arg(allow_hyphen_values = true, long, visible_alias = "tox", value_name = "P")]
-    pub toxicity: Option<f32>,
+    pub toxicity: Option<String>,
     #[command(flatten)]
     pub api: ProxyApiArgs,
 }
@@ -796,7 +796,7 @@ pub struct ProxyToxicUpdateArgs {
     pub attributes: Vec<String>,
     /// New toxicity (0 to 1).
     #[arg(allow_hyphen_values = true, long, visible_alias = "tox", value_name = "P")]
-    pub toxicity: Option<f32>,
+    pub toxicity: Option<String>,
     #[command(flatten)]
     pub api: ProxyApiArgs,
 }

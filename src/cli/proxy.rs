@@ -23,9 +23,11 @@ pub fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> 
             None => (1, trimmed),
         };
         let number = crate::target::parse_decimal(digits)
-            .and_then(|number| i64::try_from(number).ok())
-            .map(|number| sign * number)
             .ok_or_else(|| anyhow!("attribute {key}: \"{value}\" is not an integer"))?;
+        // An integer all the same: the API's attributes stop far below.
+        let number = i64::try_from(number).map(|number| sign * number).map_err(|_| {
+            anyhow!("attribute {key}: {value} is out of range (the API's integers are 64-bit)")
+        })?;
         // A second value for one name is a typo for another attribute more
         // often than a change of mind; toxiproxy-cli silently keeps the last.
         if let Some(first) = attributes.insert(key.trim().to_string(), Value::from(number)) {
@@ -35,12 +37,19 @@ pub fn parse_attributes(pairs: &[String]) -> anyhow::Result<Map<String, Value>> 
     Ok(attributes)
 }
 
-/// A probability, as `--toxicity` takes it.
-pub fn check_toxicity(toxicity: f32) -> anyhow::Result<f32> {
+/// A probability, as `--toxicity` takes it: a decimal number from 0 to 1
+/// in the forms every number porthole takes (no sign, no exponent, no
+/// `nan` or `inf`).
+pub fn check_toxicity(text: &str) -> anyhow::Result<f32> {
+    let Some(toxicity) = crate::target::parse_decimal_fraction(text.trim()) else {
+        bail!(
+            "--toxicity '{text}': not a probability (a decimal number from 0 to 1, such as 0.25)"
+        );
+    };
     if !(0.0..=1.0).contains(&toxicity) {
-        bail!("--toxicity must be between 0 and 1, got {toxicity}");
+        bail!("--toxicity must be between 0 and 1, got {text}");
     }
-    Ok(toxicity)
+    Ok(toxicity as f32)
 }
 
 /// A duration given to a `porthole proxy` flag. A unit is required: these
@@ -92,7 +101,8 @@ pub fn parse_rate(text: &str) -> anyhow::Result<i64> {
     let without =
         trimmed.strip_suffix("/s").or_else(|| trimmed.strip_suffix("ps")).unwrap_or(trimmed);
     let kilobytes = if without.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        without.parse::<f64>().map_err(|_| anyhow!("invalid rate \"{text}\" (try 100KB/s)"))?
+        crate::target::parse_decimal_fraction(without)
+            .ok_or_else(|| anyhow!("invalid rate \"{text}\" (try 100KB/s)"))?
     } else {
         parse_bytes(without).with_context(|| format!("invalid rate \"{text}\""))? as f64 / 1e3
     };
@@ -148,6 +158,23 @@ mod tests {
     }
 
     #[test]
+    fn toxicity_takes_the_forms_every_number_takes() {
+        for (text, expected) in [("0.5", 0.5), (".25", 0.25), ("1", 1.0), ("0", 0.0), (" 1. ", 1.0)]
+        {
+            assert_eq!(check_toxicity(text).unwrap(), expected, "{text}");
+        }
+        for text in ["+0.5", "-0", "1e-1", "nan", "NaN", "inf", "-inf", "0x1", "0.5.", "", ".", "½"]
+        {
+            let error = check_toxicity(text).unwrap_err().to_string();
+            assert!(error.contains("not a probability"), "{text}: {error}");
+        }
+        for text in ["1.5", "2"] {
+            let error = check_toxicity(text).unwrap_err().to_string();
+            assert_eq!(error, format!("--toxicity must be between 0 and 1, got {text}"));
+        }
+    }
+
+    #[test]
     fn attributes_must_be_integers() {
         let parsed = parse_attributes(&["latency=100".into(), "jitter=5".into()]).unwrap();
         assert_eq!(parsed["latency"], 100);
@@ -159,6 +186,8 @@ mod tests {
         for value in ["+100", "0x10", "1e3", "--1", "-", ""] {
             assert!(parse_attributes(&[format!("latency={value}")]).is_err(), "{value:?}");
         }
+        let huge = parse_attributes(&["latency=99999999999999999999".into()]).unwrap_err();
+        assert!(huge.to_string().contains("out of range"), "{huge}");
         let twice = parse_attributes(&["latency=5".into(), " latency=6".into()]).unwrap_err();
         assert_eq!(twice.to_string(), "attribute latency given twice (5 and 6)");
     }

@@ -1548,7 +1548,7 @@ fn one_shot_toxics(
         upstream,
     } = args;
     let stream = if *upstream { Stream::Upstream } else { Stream::Downstream };
-    let toxicity = f64::from(proxy_flags::check_toxicity(*toxicity)?);
+    let toxicity = f64::from(proxy_flags::check_toxicity(toxicity)?);
     let millis = proxy_flags::parse_flag_millis;
     let mut kinds = Vec::new();
     if let Some(latency) = latency {

@@ -192,10 +192,12 @@ pub(crate) fn this_command(
 pub(crate) fn again_as_root(what: &str) -> String {
     let sudo =
         ["/usr/bin/sudo", "/bin/sudo"].iter().any(|path| std::path::Path::new(path).exists());
-    let executable = std::env::current_exe().ok();
-    match (sudo, executable) {
+    // A file deleted since the start runs nothing: the command as typed
+    // then, which finds whatever porthole the shell finds.
+    let executable = crate::sys::executable::current();
+    match (sudo, executable.runnable()) {
         (true, Some(executable)) => {
-            format!("`sudo {}` {what}", this_command(None, Some(&executable), &[]))
+            format!("`sudo {}` {what}", this_command(None, Some(executable), &[]))
         }
         _ => format!("`{}` run as root {what}", this_command(None, None, &[])),
     }

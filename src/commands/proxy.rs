@@ -187,7 +187,7 @@ fn toxic_add(args: ProxyToxicAddArgs, out: &mut impl Write) -> anyhow::Result<()
         attributes: Some(attributes),
         name,
         stream: Some(if upstream { "upstream" } else { "downstream" }.to_string()),
-        toxicity: toxicity.map(check_toxicity).transpose()?.map(f64::from),
+        toxicity: toxicity.as_deref().map(check_toxicity).transpose()?.map(f64::from),
         r#type: Some(toxic_type),
     };
     let toxic = client(&api)?.add_toxic(&proxy, &body)?;
@@ -207,7 +207,7 @@ fn toxic_update(args: ProxyToxicUpdateArgs, out: &mut impl Write) -> anyhow::Res
     }
     let body = ToxicRequestWire {
         attributes: Some(attributes),
-        toxicity: toxicity.map(check_toxicity).transpose()?.map(f64::from),
+        toxicity: toxicity.as_deref().map(check_toxicity).transpose()?.map(f64::from),
         ..ToxicRequestWire::default()
     };
     let toxic = client.update_toxic(&proxy, &name, &body)?;

@@ -167,6 +167,13 @@ pub enum Refusal {
     /// PID 1 of a PID namespace below porthole's (a container's init) and
     /// `--force` was not given: stopping it ends every process in there.
     NamespaceInit { processes: usize },
+    /// A worker of a master that porthole cannot see or signal (another
+    /// user's parent, porthole not root), handed its listening socket by
+    /// that master (the socket belongs to the master's user): the master
+    /// starts a new worker for each one stopped, so stopping workers frees
+    /// nothing and drops their connections. `stop_command` stops the
+    /// master, as root; `--force` stops the workers anyway.
+    WorkerOfMaster { master: u32, master_name: String, master_user: String, stop_command: String },
 }
 
 impl Refusal {
@@ -197,6 +204,12 @@ impl Refusal {
             Refusal::NamespaceInit { processes } => format!(
                 "PID 1 of a PID namespace: stopping it ends all {processes} process(es) in that namespace; pass --force to stop it"
             ),
+            Refusal::WorkerOfMaster { master, master_name, master_user, stop_command } => format!(
+                "a worker of {master} ({master_name}), {master_user}'s process, which made the \
+                 listening socket (a prefork master that holds it too starts a new worker for \
+                 each one stopped, so stopping workers would not free the port); stop it \
+                 instead: {stop_command} (--force stops the workers anyway)"
+            ),
         }
     }
 
@@ -210,6 +223,7 @@ impl Refusal {
             Refusal::KernelThread => "kernel_thread",
             Refusal::OtherUser { .. } => "other_user",
             Refusal::NamespaceInit { .. } => "namespace_init",
+            Refusal::WorkerOfMaster { .. } => "worker_of_master",
         }
     }
 }

@@ -113,6 +113,12 @@ pub fn target_hints(target: &Target, caller_uid: u32) -> Vec<String> {
         Some('t') => hints.push(format!(
             "{name} is stopped by a debugger: it acts on no signal until the debugger resumes it, except SIGKILL"
         )),
+        Some('D') => hints.push(format!(
+            "{name} is in uninterruptible sleep (state D: waiting in the kernel, for I/O such as a \
+             hung NFS or FUSE mount, or for a vfork child to exec): a signal it handles acts only \
+             once that wait ends (a fatal one ends a killable wait), so SIGTERM may sit out the \
+             grace"
+        )),
         _ => {}
     }
     if let Some(frozen) = &target.frozen {
@@ -410,11 +416,21 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
                 );
                 return text;
             }
-            text.push_str(
-                ", which holds the very socket a stopped process listened on (it inherited the \
-                 descriptor: a child forked on SIGTERM, or one passed over a Unix socket); \
-                 nothing restarted it; run porthole kill again to stop it",
+            // The socket, not the parent, is the point here: "started by P,
+            // which holds the very socket" read as if P held it.
+            let mut text = format!(
+                "{on} is still held by {who}, which holds the very socket a stopped process \
+                 listened on (it inherited the descriptor: a child forked on SIGTERM, or one \
+                 passed over a Unix socket)"
             );
+            if let Some(parent) = &holder.parent {
+                text.push_str(&format!(
+                    "; it is a child of {} ({})",
+                    parent.pid,
+                    parent.command_line()
+                ));
+            }
+            text.push_str("; nothing restarted it; run porthole kill again to stop it");
             text
         }
         HolderKind::NewProcess => {

@@ -4,6 +4,7 @@
 pub mod allocator;
 pub mod bpf_cgroup;
 pub mod clock;
+pub mod executable;
 pub mod fds;
 pub mod identity;
 pub mod interfaces;

@@ -376,6 +376,36 @@ pub fn plan_from(
             }
         }
     }
+    // Not root, a worker of ours on a socket another user made: the
+    // socket came from the parent that user runs (a prefork master), which
+    // porthole can neither see holding it nor signal. Stopping the worker
+    // only makes the master start another.
+    if !identity.privileged && !request.force {
+        for target in targets.iter_mut().filter(|t| t.refusal.is_none()) {
+            let Some(process) = target.process.as_ref() else { continue };
+            let pid = target.pid;
+            let socket_uids: BTreeSet<u32> =
+                listeners.iter().filter(|s| s.owners.contains(&pid)).map(|s| s.uid).collect();
+            let Some(master) = system.process(process.parent_pid).filter(|p| p.pid > 1) else {
+                continue;
+            };
+            let handed_down = master.uid != identity.uid
+                && master.uid != process.uid
+                && socket_uids.len() == 1
+                && socket_uids.contains(&master.uid);
+            if !handed_down {
+                continue;
+            }
+            let stop =
+                supervisor_stop_command(master.pid, system.namespace_init(master.pid).as_ref());
+            target.refusal = Some(Refusal::WorkerOfMaster {
+                master: master.pid,
+                master_name: master.name.clone(),
+                master_user: master.user.clone().unwrap_or_else(|| master.uid.to_string()),
+                stop_command: as_root.wrap(&stop),
+            });
+        }
+    }
     let owner_gaps = if hidden.is_empty() { Vec::new() } else { visibility.owner_gaps };
     Plan {
         ports: request.ports.clone(),
@@ -421,17 +451,25 @@ const ROOT_PATH: &[&str] =
 
 /// `porthole kill PORT… [FLAGS] [--netns ARG]`, selecting what this run
 /// selects, as root runs it: by name when root's `PATH` finds this
-/// porthole, else by its full path.
+/// porthole, else by its full path. When the file this porthole started
+/// from was deleted since (an upgrade, a removed copy), its path would run
+/// nothing: a porthole on root's `PATH` runs the command instead, by name.
 pub fn porthole_kill_command(request: &Request) -> String {
-    let program = match std::env::current_exe() {
-        Ok(path)
-            if path.file_name().is_some_and(|name| name == "porthole")
-                && path.parent().is_some_and(|dir| ROOT_PATH.iter().any(|d| dir == *d)) =>
-        {
-            "porthole".to_string()
-        }
-        Ok(path) => crate::shell::word(&path.to_string_lossy()).into_owned(),
-        Err(_) => "porthole".to_string(),
+    let executable = crate::sys::executable::current();
+    let on_root_path = |path: &std::path::Path| {
+        path.file_name().is_some_and(|name| name == "porthole")
+            && path.parent().is_some_and(|dir| ROOT_PATH.iter().any(|d| dir == *d))
+    };
+    let installed =
+        || ROOT_PATH.iter().any(|dir| std::path::Path::new(dir).join("porthole").is_file());
+    let program = match (executable.runnable(), executable.started_from()) {
+        (Some(path), _) if on_root_path(path) => "porthole".to_string(),
+        (Some(path), _) => crate::shell::word(&path.to_string_lossy()).into_owned(),
+        (None, _) if installed() => "porthole".to_string(),
+        // Nothing runs porthole by path or by name: the path it started
+        // from says at least which file to put back.
+        (None, Some(path)) => crate::shell::word(&path.to_string_lossy()).into_owned(),
+        (None, None) => "porthole".to_string(),
     };
     let ports: Vec<String> = request.ports.iter().map(u16::to_string).collect();
     let netns = match (&request.named_namespace, request.namespaces) {
@@ -877,6 +915,18 @@ fn classify(
                 _ if parent_is_init => system.process(1),
                 _ => None,
             };
+            // The very socket in a process whose parent was no target: it
+            // came over a Unix socket (SCM_RIGHTS) or from a target that
+            // exited after forking it, and the parent (a shell, a subreaper
+            // that adopted it) neither started it on the port nor holds
+            // the socket. Naming it would blame it. Another user's parent
+            // that porthole cannot see is kept: it may be the master that
+            // holds the socket.
+            let parent = parent.filter(|p| {
+                kind != HolderKind::Inherited
+                    || plan.targets.iter().any(|t| t.pid == p.pid)
+                    || (!plan.privileged && p.uid != plan.caller_uid)
+            });
             let parent_init = parent.as_ref().and_then(|p| system.namespace_init(p.pid));
             let parent_is_target = parent.as_ref().is_some_and(|p| {
                 plan.targets.iter().any(|t| {

@@ -327,7 +327,17 @@ fn usage_errors_escape_the_words_they_quote() {
         // The unit of a duration is quoted with the same escapes, not Rust's.
         (vec!["wait", "1", "--timeout", "5\u{202e}"], "unknown unit \"\\u202e\""),
         (
-            vec!["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:1", "--toxicity", "\u{202e}1"],
+            vec![
+                "proxy",
+                "run",
+                "127.0.0.1:0",
+                "--to",
+                "127.0.0.1:1",
+                "--latency",
+                "1ms",
+                "--toxicity",
+                "\u{202e}1",
+            ],
             "'\\u202e1'",
         ),
     ] {
@@ -590,6 +600,35 @@ fn numeric_options_take_the_port_number_forms() {
     let output = util::porthole_run(&["free", "--count", " 2 ", "--range", "20000-20100"]);
     assert_eq!(output.code, 0, "{output:?}");
     assert_eq!(output.stdout.lines().count(), 2, "{output:?}");
+}
+
+/// `--toxicity` read Rust's float syntax, so `+0.5`, `1e-1`, `inf` and
+/// `nan` were taken (`nan` then worded by the range check); a probability
+/// takes the digits-and-one-dot form a duration's number takes, and the
+/// rest is one line and exit 2, before any API is asked.
+#[test]
+fn toxicity_takes_the_decimal_forms_only() {
+    let options: [&[&str]; 3] = [
+        &["proxy", "toxic", "add", "p", "-t", "latency", "--toxicity"],
+        &["proxy", "toxic", "update", "p", "-n", "latency_downstream", "--toxicity"],
+        &["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:1", "--latency", "1ms", "--toxicity"],
+    ];
+    for option in options {
+        for word in ["+0.5", "-0", "1e-1", "nan", "inf", "-inf", "0x1", "0.5.", ".", ""] {
+            let mut command = Command::new("timeout");
+            // A value wrongly taken makes `proxy run` serve: bounded.
+            command.arg("10").arg(util::binary()).args(option).arg(word);
+            command.env("TOXIPROXY_URL", "http://127.0.0.1:1");
+            util::scrub(&mut command);
+            let output = util::run(&mut command);
+            util::assert_usage_error(&output, &format!("{option:?} {word:?}"));
+            assert!(
+                output.stderr.contains("not a probability"),
+                "{option:?} {word:?}: {}",
+                output.stderr
+            );
+        }
+    }
 }
 
 /// `proxy serve` refuses a flag value it could never use instead of

@@ -720,3 +720,64 @@ fn a_port_handed_out_moments_ago_is_passed_over_and_said_why() {
     let theirs = other.porthole(&["free", "--prefer", "22100"]);
     assert_eq!(theirs.stdout.trim(), "22100", "{theirs:?}");
 }
+
+#[test]
+fn hold_works_when_the_binary_was_deleted_or_replaced_after_the_start() {
+    // An upgrade or a rebuild while `free --hold` runs: the holder was
+    // started from "PATH (deleted)" (no such file, so no holder), or from
+    // whatever file had replaced porthole (a holder that held nothing).
+    // The holder is the running build, named porthole whatever its file is
+    // called.
+    if !crate::util::is_root() {
+        crate::util::skip("a private /etc/services needs a mount namespace (root)");
+        return;
+    }
+    for mode in ["deleted", "replaced"] {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+        let link = dir.path().join("porthole-build");
+        std::fs::hard_link(crate::util::binary(), &link).expect("link the binary");
+        let change = || {
+            std::fs::remove_file(&link).expect("delete the link");
+            if mode == "replaced" {
+                std::fs::write(&link, "#!/bin/sh\nexit 0\n").expect("write the replacement");
+                let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+                std::fs::set_permissions(&link, mode).expect("make it executable");
+            }
+        };
+        let output = crate::util::run_after_changing_the_binary(
+            &link,
+            "/etc/services",
+            &[],
+            change,
+            &["free", "--hold", "60s", "--json"],
+        );
+        assert_eq!(output.code, 0, "{mode}: {output:?}");
+        let report = output.json();
+        let port = report["port"].as_u64().unwrap() as u16;
+        let holder = report["holder_pid"].as_u64().unwrap() as u32;
+        assert!(
+            eventually(Duration::from_secs(5), || std::fs::read_to_string(format!(
+                "/proc/{holder}/comm"
+            ))
+            .is_ok_and(|comm| comm == "porthole\n")),
+            "{mode}: the holder runs and is named porthole"
+        );
+        let plain = rustix::net::socket(
+            rustix::net::AddressFamily::INET,
+            rustix::net::SocketType::STREAM,
+            None,
+        )
+        .unwrap();
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        assert_eq!(
+            rustix::net::bind(&plain, &address),
+            Err(rustix::io::Errno::ADDRINUSE),
+            "{mode}: the port is held"
+        );
+        // `kill` knows it as free's reservation.
+        let listing = porthole_run(&["kill", &port.to_string(), "--dry-run"]);
+        assert!(listing.stdout.contains("porthole free --hold"), "{mode}: {listing:?}");
+        let _ = porthole::sys::signal::send(holder, porthole::sys::signal::Signal::KILL);
+        assert!(eventually(Duration::from_secs(5), || !process_alive(holder)));
+    }
+}

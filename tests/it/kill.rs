@@ -1560,21 +1560,42 @@ fn a_caller_who_stops_only_the_workers_is_sent_to_the_root_master() {
     // again" sent the user round in circles: the master is named, with
     // the command that stops it as root, and that command runs.
     let Some((master, port)) = root_master() else { return };
-    let mut command = Command::new("setpriv");
-    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
-    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--settle", "2s", "--json"]);
-    crate::util::scrub(&mut command);
-    let output = crate::util::run(&mut command);
-    assert_eq!(output.code, 2, "{output:?}");
-    let report = output.json();
-    let holders = report["holders_after"].as_array().unwrap();
-    assert!(!holders.is_empty(), "{report:#}");
     let sudo = ["/usr/bin/sudo", "/bin/sudo"].iter().any(|p| std::path::Path::new(p).exists());
     let stop = if sudo {
         format!("sudo kill {}", master.pid())
     } else {
         format!("su -c 'kill {}'", master.pid())
     };
+    // The socket belongs to root, who made it, and the workers' parent is
+    // root's: they are refused before any signal, with the master's stop.
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--json"]);
+    crate::util::scrub(&mut command);
+    let refused = crate::util::run(&mut command);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let report = refused.json();
+    let targets = report["targets"].as_array().unwrap();
+    assert!(!targets.is_empty(), "{report:#}");
+    for worker in targets {
+        assert_eq!(worker["refusal"], "worker_of_master", "{report:#}");
+        let reason = worker["refusal_reason"].as_str().unwrap();
+        assert!(reason.contains(&format!("stop it instead: {stop} ")), "{reason}");
+        assert_eq!(worker["signals"], serde_json::json!([]), "{report:#}");
+    }
+    // With --force the workers are stopped anyway, and the master that
+    // replaces them is named after the fact.
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command
+        .arg(crate::util::binary())
+        .args(["kill", &port, "--yes", "--force", "--settle", "2s", "--json"]);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(&mut command);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    let holders = report["holders_after"].as_array().unwrap();
+    assert!(!holders.is_empty(), "{report:#}");
     for holder in holders {
         assert_eq!(holder["kind"], "inherited", "{report:#}");
         assert_eq!(holder["parent_pid"], master.pid(), "{report:#}");
@@ -1583,7 +1604,7 @@ fn a_caller_who_stops_only_the_workers_is_sent_to_the_root_master() {
     }
     let mut command = Command::new("setpriv");
     command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
-    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--settle", "2s"]);
+    command.arg(crate::util::binary()).args(["kill", &port, "--yes", "--force", "--settle", "2s"]);
     crate::util::scrub(&mut command);
     let text = crate::util::run(&mut command);
     assert_eq!(text.code, 2, "{text:?}");
@@ -1784,4 +1805,268 @@ time.sleep(60)
         assert!(output.stderr.contains(expected), "{list}: {}", output.stderr);
     }
     assert!(process_alive(server.pid()), "a refused list stops nothing");
+}
+
+/// Debian's nginx on a private configuration and port, in the foreground:
+/// the master runs as root and its two workers as www-data. Returns the
+/// master (a child of the test) and the port.
+fn real_nginx(dir: &std::path::Path) -> Option<(crate::util::ChildGuard, u16)> {
+    let nginx = ["/usr/sbin/nginx", "nginx"].into_iter().find(|p| crate::util::installed(p));
+    let Some(nginx) = nginx.filter(|_| is_root()) else {
+        crate::util::skip("a real nginx with workers of another user needs nginx and root");
+        return None;
+    };
+    let port = crate::util::unique_port();
+    let d = dir.display();
+    let config = format!(
+        "user www-data;\nworker_processes 2;\ndaemon off;\npid {d}/nginx.pid;\n\
+         error_log {d}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n\
+         client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
+         scgi_temp_path {d}/scgi;\n  server {{ listen 127.0.0.1:{port}; return 200 \"ok\\n\"; }}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), config).expect("write the configuration");
+    let mut command = Command::new(nginx);
+    command.arg("-c").arg(dir.join("nginx.conf")).arg("-p").arg(dir);
+    let master = crate::util::ChildGuard::spawn(&mut command);
+    let workers = || {
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", master.pid(), master.pid()))
+            .map_or(0, |children| children.split_whitespace().count())
+    };
+    assert!(
+        crate::util::wait_for_port(port, Duration::from_secs(10))
+            && eventually(Duration::from_secs(10), || workers() == 2),
+        "nginx serves with two workers: {:?}",
+        std::fs::read_to_string(dir.join("error.log"))
+    );
+    Some((master, port))
+}
+
+#[test]
+fn a_real_nginx_is_stopped_through_its_master_whoever_asks() {
+    // Debian's nginx with `user www-data`. www-data stopping "its" port saw
+    // only the workers, stopped them, and found the port held again by new
+    // ones; root was once told to pass --force for workers the master's
+    // own shutdown stops. Now the worker user is sent to the master before
+    // any signal, and root stops the master with its workers.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((master, port)) = real_nginx(dir.path()) else { return };
+    let port = port.to_string();
+    let as_www_data = |args: &[&str]| {
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=www-data", "--regid=www-data", "--clear-groups", "--"]);
+        command.arg(crate::util::binary()).args(args).current_dir("/");
+        crate::util::scrub(&mut command);
+        crate::util::run(&mut command)
+    };
+    let output = as_www_data(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let report = output.json();
+    let workers = report["targets"].as_array().unwrap();
+    assert_eq!(workers.len(), 2, "{report:#}");
+    let sudo = ["/usr/bin/sudo", "/bin/sudo"].iter().any(|p| std::path::Path::new(p).exists());
+    let stop = if sudo {
+        format!("sudo kill {}", master.pid())
+    } else {
+        format!("su -c 'kill {}'", master.pid())
+    };
+    for worker in workers {
+        assert_eq!(worker["user"], "www-data", "{report:#}");
+        assert_eq!(worker["refusal"], "worker_of_master", "{report:#}");
+        assert_eq!(worker["signals"], serde_json::json!([]), "{report:#}");
+        assert!(process_alive(worker["pid"].as_u64().unwrap() as u32), "{report:#}");
+    }
+    let text = as_www_data(&["kill", &port, "--dry-run"]);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(text.stdout.contains(&format!("stop it instead: {stop} ")), "{}", text.stdout);
+    assert!(text.stdout.contains(", root's process, which made the listening socket"), "{text:?}");
+    assert!(!text.stdout.contains("pass --force"), "{}", text.stdout);
+
+    // Root: the master, and the workers with it, without --force.
+    let dry = porthole_run(&["kill", &port, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(!dry.stdout.contains("--force to stop"), "{}", dry.stdout);
+    assert_eq!(dry.stdout.matches("no --force needed").count(), 2, "{}", dry.stdout);
+    let output = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["freed"], true, "{report:#}");
+    for worker in report["targets"].as_array().unwrap().iter().filter(|t| t["pid"] != master.pid())
+    {
+        assert_eq!(worker["stopped_with"], master.pid(), "{report:#}");
+    }
+}
+
+/// Listens on 127.0.0.1:0, prints `PORT`, then waits in the kernel (state
+/// D) for a vfork child that closed its copy of the socket and stopped
+/// itself before exec.
+const VFORK_WAITER: &str = r#"
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    socklen_t length = sizeof a;
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 8)) return 1;
+    getsockname(s, (struct sockaddr *)&a, &length);
+    printf("%d\n", ntohs(a.sin_port));
+    fflush(stdout);
+    if (vfork() == 0) {
+        close(s);
+        raise(SIGSTOP);
+        _exit(0);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn a_server_in_uninterruptible_sleep_is_named_as_such() {
+    // A listener waiting in the kernel (state D: hung NFS or FUSE I/O, a
+    // vfork child that never execs) acts on no signal until the wait ends:
+    // SIGTERM sat out the grace with nothing said about why.
+    let Some(compiler) = ["clang", "cc"].into_iter().find(|c| crate::util::installed(c)) else {
+        crate::util::skip("a C compiler builds the vfork waiter");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("waiter.c"), VFORK_WAITER).expect("write the source");
+    let built = crate::util::run(
+        Command::new(compiler)
+            .arg("-o")
+            .arg(dir.path().join("waiter"))
+            .arg(dir.path().join("waiter.c")),
+    );
+    assert_eq!(built.code, 0, "{built:?}");
+    let mut command = Command::new(dir.path().join("waiter"));
+    let mut waiter = crate::util::ChildGuard::spawn(command.stdout(std::process::Stdio::piped()));
+    let mut out = std::io::BufReader::new(waiter.0.stdout.take().expect("piped"));
+    let port = wait_for_line(&mut out);
+    assert!(eventually(Duration::from_secs(5), || state_of(waiter.pid()) == Some('D')));
+    let children = format!("/proc/{}/task/{}/children", waiter.pid(), waiter.pid());
+    let child: u32 = std::fs::read_to_string(children).unwrap().trim().parse().unwrap();
+    let dry = porthole_run(&["kill", &port, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(dry.stdout.contains("is in uninterruptible sleep (state D"), "{}", dry.stdout);
+    // The vfork wait is killable: SIGTERM, whose default action is fatal,
+    // ends it, and the port is free.
+    let output = porthole_run(&["kill", &port, "--yes", "--grace", "5s", "--json"]);
+    let _ = porthole::sys::signal::send(child, porthole::sys::signal::Signal::KILL);
+    assert_eq!(output.code, 0, "{output:?}");
+    let report = output.json();
+    assert_eq!(report["targets"][0]["outcome"], "exited", "{report:#}");
+    assert_eq!(report["freed"], true, "{report:#}");
+}
+
+/// `python3 -c BECOME_NOBODY PROGRAM ARGS…` runs PROGRAM as uid and gid
+/// 65534 without a look at the user database.
+const BECOME_NOBODY: &str = "import os, sys\n\
+    os.setgroups([]); os.setgid(65534); os.setuid(65534)\n\
+    os.execv(sys.argv[1], sys.argv[1:])";
+
+#[test]
+fn the_run_as_root_never_names_a_deleted_binary() {
+    // A porthole whose file was deleted after it started (a temporary
+    // copy removed, an upgrade) read its path from /proc/self/exe as
+    // "PATH (deleted)" and printed `su -c "'PATH (deleted)' kill …"`,
+    // which runs nothing anywhere. A replaced file's path runs the new
+    // build; a deleted one is named by the path it had.
+    if !is_root() {
+        crate::util::skip("a private /etc/passwd and another user need root");
+        return;
+    }
+    let (_server, port, _out) = server("plain");
+    let port = port.to_string();
+    for mode in ["deleted", "replaced"] {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+        let mode_bits = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(dir.path(), mode_bits).expect("others may enter");
+        let link = dir.path().join("porthole-build");
+        std::fs::hard_link(crate::util::binary(), &link).expect("link the binary");
+        let change = || {
+            std::fs::remove_file(&link).expect("delete the link");
+            if mode == "replaced" {
+                std::fs::copy("/bin/true", &link).expect("put another file there");
+            }
+        };
+        // Not root, the root-owned listener is hidden and named with the
+        // run as root; porthole reads /etc/passwd (user names) before it
+        // builds that run.
+        let output = crate::util::run_after_changing_the_binary(
+            &link,
+            "/etc/passwd",
+            // Not setpriv, which looks the ids up in /etc/passwd.
+            &["python3", "-c", BECOME_NOBODY],
+            change,
+            &["kill", &port, "--dry-run"],
+        );
+        assert_eq!(output.code, 2, "{mode}: {output:?}");
+        let line = output.stdout.lines().find(|l| l.contains("as root: ")).unwrap_or_else(|| {
+            panic!("{mode}: the run as root is named: {output:?}");
+        });
+        assert!(!line.contains("(deleted)"), "{mode}: {line}");
+        assert!(line.contains(&format!("{} kill {port} --force", link.display())), "{line}");
+    }
+}
+
+/// Listens on 127.0.0.1:0 and on the Unix socket argv[1]; on SIGTERM it
+/// passes the listener (SCM_RIGHTS) to the process connected there, then
+/// exits. Prints `PORT`.
+const HANDS_OFF: &str = r#"
+import os, signal, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+u = socket.socket(socket.AF_UNIX); u.bind(sys.argv[1]); u.listen()
+print(s.getsockname()[1], flush=True)
+c, _ = u.accept()
+def term(*_):
+    socket.send_fds(c, [b"x"], [s.fileno()])
+    os._exit(0)
+signal.signal(signal.SIGTERM, term)
+while True:
+    time.sleep(1)
+"#;
+
+/// Connects to the Unix socket argv[1], prints `ready`, and keeps the
+/// descriptor it is sent.
+const TAKES_OVER: &str = r#"
+import socket, sys, time
+u = socket.socket(socket.AF_UNIX); u.connect(sys.argv[1])
+print("ready", flush=True)
+_, fds, _, _ = socket.recv_fds(u, 10, 4)
+kept = socket.socket(fileno=fds[0])
+time.sleep(60)
+"#;
+
+#[test]
+fn a_socket_passed_to_an_unrelated_process_does_not_blame_its_parent() {
+    // A listener handed over a Unix socket on SIGTERM to a process the
+    // target never started (a seamless reload, a socket broker): the
+    // report said "started by <the shell that started the receiver>, which
+    // holds the very socket", as if the shell held it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("handoff");
+    let path = path.to_str().expect("utf-8");
+    let (_target, mut out) = python(HANDS_OFF, &[path]);
+    let port = wait_for_line(&mut out);
+    let (receiver, mut ready) = python(TAKES_OVER, &[path]);
+    assert_eq!(wait_for_line(&mut ready), "ready");
+    let output = porthole_run(&["kill", &port, "--yes", "--settle", "1s"]);
+    assert_eq!(output.code, 2, "the receiver holds the port: {output:?}");
+    let line =
+        output.stdout.lines().find(|l| l.contains("is still held by")).unwrap_or_else(|| {
+            panic!("the holder is named: {output:?}");
+        });
+    assert!(line.contains(&format!("held by {} (python3)", receiver.pid())), "{line}");
+    assert!(line.contains("passed over a Unix socket"), "{line}");
+    assert!(!line.contains("started by"), "{line}");
+    assert!(!line.contains("child of"), "{line}");
+    assert!(!line.contains(&std::process::id().to_string()), "the test process: {line}");
+    let output = porthole_run(&["kill", &port, "--yes", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert_eq!(output.json()["targets"][0]["pid"], receiver.pid(), "{output:?}");
 }

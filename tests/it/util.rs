@@ -487,3 +487,56 @@ impl Drop for NetnsEtc {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Runs `WRAPPER… LINK ARGS…` (LINK: a link to the binary) in a mount
+/// namespace where `file` is a FIFO: porthole waits in its read of `file`
+/// until the binary was changed as `change` does, then gets the real text.
+pub fn run_after_changing_the_binary(
+    link: &std::path::Path,
+    file: &str,
+    wrapper: &[&str],
+    change: impl FnOnce(),
+    args: &[&str],
+) -> Output {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = link.parent().expect("a directory");
+    let fifo = dir.join("fifo");
+    let made = run(std::process::Command::new("mkfifo").arg(&fifo));
+    assert_eq!(made.code, 0, "{made:?}");
+    let script = format!("mount --bind {} {file} && exec \"$@\"", fifo.display());
+    let mut command = std::process::Command::new("unshare");
+    command.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"]);
+    command.args(wrapper).arg(link).args(args);
+    scrub(&mut command);
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare starts");
+    // The shell execs porthole: wait until the child is the linked file.
+    let exe = format!("/proc/{}/exe", child.id());
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || std::fs::read_link(&exe)
+            .is_ok_and(|target| target == link)),
+        "porthole started from the link"
+    );
+    change();
+    let text = std::fs::read(file).unwrap_or_default();
+    // Every open of the FIFO (there may be several) gets the real text.
+    while child.try_wait().expect("waitable").is_none() {
+        let writer =
+            std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo);
+        if let Ok(mut writer) = writer {
+            let _ = writer.write_all(&text);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().expect("porthole ends");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
