@@ -3006,6 +3006,8 @@ fn libpq_refused(
             libpq.sslmode.name(),
             NO = super::service_probe::NO_TLS,
         )
+    } else if let Some(summary) = certificate_refused(evidence, attempt, answer, &mut fix) {
+        summary
     } else {
         let session = libpq.session;
         let read_only_setting = message.contains("default_transaction_read_only = on")
@@ -3056,6 +3058,92 @@ fn libpq_refused(
         )
     };
     Cause { id: CauseId::ServiceRefused, severity: Severity::Error, summary, evidence: lines, fix }
+}
+
+/// libpq's refusal of the server's certificate (see
+/// [`super::libpq_tls`]): the evidence and fixes, and the summary; `None`
+/// for an answer that is not one.
+fn certificate_refused(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    answer: &ServiceAnswer,
+    fix: &mut Vec<Fix>,
+) -> Option<String> {
+    use super::libpq_tls as judged;
+    use super::target::{Libpq, SslMode};
+    let message = answer.message.as_deref()?;
+    let first = message.lines().next().unwrap_or_default();
+    let libpq = evidence.target.libpq();
+    let root = libpq.root.clone()?;
+    let check_as = |changed: Libpq, target_host: Option<crate::target::Host>, comment: &str| {
+        let mut target = evidence.target.clone();
+        if let Target::Service { libpq, host, .. } = &mut target {
+            *libpq = changed;
+            if let Some(address) = target_host {
+                *host = address;
+            }
+        }
+        let url = crate::shell::word(&target.to_string()).into_owned();
+        Fix::command(format!("porthole check {url}   # {comment}"))
+    };
+    let file = judged::root_file(&root).map(str::to_string);
+    let unverified = Libpq { sslmode: SslMode::Require, root: None, ..libpq.clone() };
+    if message.starts_with(judged::NAME_MISMATCH) {
+        // The first name the certificate carries, quoted by libpq.
+        let carried = first.split('"').nth(1).unwrap_or_default().to_string();
+        let address = match &attempt.address {
+            ProbeAddress::Ip(socket) => Some(socket.ip()),
+            _ => None,
+        };
+        fix.push(Fix::step(format!(
+            "connect by a name the certificate carries ({carried}), or reissue the certificate with the host name in its subjectAltName"
+        )));
+        if let Some(address) = address.filter(|_| !carried.is_empty() && !carried.contains('*')) {
+            fix.push(check_as(
+                Libpq { host_name: Some(carried.clone()), ..libpq.clone() },
+                Some(crate::target::Host::Ip(address)),
+                "the name the certificate carries, at the same address (hostaddr)",
+            ));
+        }
+    } else if message.starts_with(judged::NO_NAME) {
+        fix.push(Fix::step(
+            "reissue the server's certificate with its host name in the subjectAltName, or check the chain only with sslmode=verify-ca",
+        ));
+        fix.push(check_as(
+            Libpq { sslmode: SslMode::VerifyCa, ..libpq.clone() },
+            None,
+            "as a client that checks the chain but not the name",
+        ));
+    } else if message.starts_with(judged::VERIFY_FAILED) {
+        let place = file.as_deref().unwrap_or("the system's trusted authorities");
+        fix.push(Fix::step(format!(
+            "add the certificate of the authority that issued the server's (its issuer, above) to {place}, or point sslrootcert= at a file that holds it"
+        )));
+    } else if [judged::NO_ROOT_FILE, judged::UNREADABLE_ROOT_FILE, judged::NO_HOME]
+        .iter()
+        .any(|words| message.starts_with(words))
+    {
+        match &file {
+            Some(file) => fix.push(Fix::step(format!(
+                "save the certificate of the authority that issued the server's (its issuer, above) as {file} (PEM), or point sslrootcert= (PGSSLROOTCERT) at a file that holds it"
+            ))),
+            None => fix.push(Fix::step(
+                "name the authority's certificate with sslrootcert= (PGSSLROOTCERT), or set HOME so libpq finds ~/.postgresql/root.crt",
+            )),
+        }
+        fix.push(check_as(
+            unverified,
+            None,
+            "as a client that encrypts without checking the certificate",
+        ));
+    } else {
+        return None;
+    }
+    Some(format!(
+        "PostgreSQL at {} speaks TLS, but libpq refuses its certificate (sslmode={}): \"{first}\"",
+        attempt.address,
+        libpq.sslmode.name()
+    ))
 }
 
 /// A service that accepted the connection and said, in its own protocol,

@@ -28,6 +28,9 @@ use crate::model::diagnosis::CertificateProblem;
 struct AnyCertificate {
     provider: Arc<CryptoProvider>,
     judge: Option<(Arc<MachineTrust>, CertificateVerdict)>,
+    /// Where the chain the server sent is kept, for a judgement made after
+    /// the handshake (libpq's, see [`super::libpq_tls`]).
+    capture: Option<PresentedChain>,
 }
 
 impl ServerCertVerifier for AnyCertificate {
@@ -39,6 +42,10 @@ impl ServerCertVerifier for AnyCertificate {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(capture) = &self.capture {
+            let chain = std::iter::once(end_entity).chain(intermediates);
+            capture.set(chain.map(|certificate| certificate.clone().into_owned()).collect());
+        }
         let Some((trust, verdict)) = &self.judge else {
             return Ok(ServerCertVerified::assertion());
         };
@@ -98,6 +105,7 @@ pub fn probe_config() -> Result<Arc<ClientConfig>, rustls::Error> {
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate {
                     provider,
                     judge: None,
+                    capture: None,
                 }))
                 .with_no_client_auth();
             Ok(Arc::new(config))
@@ -108,6 +116,40 @@ pub fn probe_config() -> Result<Arc<ClientConfig>, rustls::Error> {
 /// A probe TLS connection to `host` (an IP literal or a name).
 pub fn probe_connection(host: &str) -> Result<rustls::ClientConnection, rustls::Error> {
     rustls::ClientConnection::new(probe_config()?, server_name(host))
+}
+
+/// A probe TLS connection to `host` that accepts any certificate and
+/// keeps the chain the server sent in the returned [`PresentedChain`].
+pub fn capturing_probe_connection(
+    host: &str,
+) -> Result<(rustls::ClientConnection, PresentedChain), rustls::Error> {
+    let chain = PresentedChain::default();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let capturing =
+        AnyCertificate { provider: provider.clone(), judge: None, capture: Some(chain.clone()) };
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(capturing))
+        .with_no_client_auth();
+    Ok((rustls::ClientConnection::new(Arc::new(config), server_name(host))?, chain))
+}
+
+/// The certificates a server sent in its handshake, its own first.
+#[derive(Debug, Clone, Default)]
+pub struct PresentedChain(Arc<std::sync::Mutex<Vec<CertificateDer<'static>>>>);
+
+impl PresentedChain {
+    /// The chain, empty before the handshake got that far.
+    pub fn take(&self) -> Vec<CertificateDer<'static>> {
+        self.0.lock().map(|mut slot| std::mem::take(&mut *slot)).unwrap_or_default()
+    }
+
+    fn set(&self, chain: Vec<CertificateDer<'static>>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = chain;
+        }
+    }
 }
 
 /// What a verifying client would say of the certificate a connection met,
@@ -146,6 +188,13 @@ const CA_BUNDLES: [&str; 4] = [
     "/etc/ssl/cert.pem",
 ];
 
+/// The bundle of this machine's trusted authorities: `SSL_CERT_FILE`, else
+/// the first of [`CA_BUNDLES`] that exists.
+pub fn system_bundle() -> Option<std::path::PathBuf> {
+    let named = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    named.or_else(|| CA_BUNDLES.iter().map(std::path::PathBuf::from).find(|path| path.is_file()))
+}
+
 /// This machine's trusted authorities, read once; `None` when no bundle
 /// could be read (no verdict is given then).
 fn machine_trust() -> Option<Arc<MachineTrust>> {
@@ -153,10 +202,7 @@ fn machine_trust() -> Option<Arc<MachineTrust>> {
     TRUST
         .get_or_init(|| {
             use rustls::pki_types::pem::PemObject;
-            let named = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
-            let path = named.or_else(|| {
-                CA_BUNDLES.iter().map(std::path::PathBuf::from).find(|path| path.is_file())
-            })?;
+            let path = system_bundle()?;
             let mut roots = rustls::RootCertStore::empty();
             let mut certificates = std::collections::HashSet::new();
             for certificate in CertificateDer::pem_file_iter(&path).ok()?.flatten() {
@@ -192,8 +238,11 @@ pub fn verifying_probe_connection(
         return Ok((probe_connection(host)?, verdict));
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let judged =
-        AnyCertificate { provider: provider.clone(), judge: Some((trust, verdict.clone())) };
+    let judged = AnyCertificate {
+        provider: provider.clone(),
+        judge: Some((trust, verdict.clone())),
+        capture: None,
+    };
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
