@@ -2084,18 +2084,65 @@ fn family_mismatch(
                 .into(),
         );
     }
-    let listening: Vec<String> = others
+    let listening: Vec<(String, String)> = others
         .iter()
         .filter_map(|s| {
-            let address = s.local?.ip().to_string();
-            Some(if is_v6only_wildcard(s) { format!("{address} (IPV6_V6ONLY)") } else { address })
+            let local = s.local?.ip();
+            let address = local.to_string();
+            let family = if local.is_ipv4() || is_mapped(s) { "IPv4" } else { "IPv6" };
+            let scope = if local.is_loopback() {
+                "loopback"
+            } else if local.is_unspecified() {
+                "every address"
+            } else {
+                "one address"
+            };
+            Some(if is_v6only_wildcard(s) {
+                (format!("{address} (IPV6_V6ONLY)"), format!("{family}, {scope}"))
+            } else {
+                (address, format!("{family}, {scope}"))
+            })
         })
         .collect();
+    let mut scopes: Vec<&str> = listening.iter().map(|(_, scope)| scope.as_str()).collect();
+    scopes.dedup();
+    let scopes = scopes.join("; ");
+    let listening: Vec<&str> = listening.iter().map(|(address, _)| address.as_str()).collect();
+    // The address a client of the listener's family reaches it at: its
+    // own, or that family's loopback for a wildcard.
+    let reach = others.iter().filter_map(|s| s.local.map(|a| a.ip())).find_map(|local| {
+        let local = match local {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(local, IpAddr::V4),
+            v4 => v4,
+        };
+        match local {
+            IpAddr::V4(v4) if v4.is_unspecified() => Some(IpAddr::from([127, 0, 0, 1])),
+            IpAddr::V6(v6) if v6.is_unspecified() => Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            // A link-local address needs its zone, which a target lacks.
+            IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => None,
+            other => Some(other),
+        }
+    });
+    let reach_text = match reach {
+        Some(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+        Some(v4) => format!("{v4}:{port}"),
+        None => format!("{other_ip}:{port}"),
+    };
+    let name_has = match evidence.target.host() {
+        Some(Host::Name(name)) if !fallback => {
+            format!(", and {name} has {wanted} addresses only ({})", resolved.join(", "))
+        }
+        _ => String::new(),
+    };
+    let reach_command = reach.and_then(|address| evidence.target.at(address)).map(|target| {
+        let word = crate::shell::word(&target.to_string()).into_owned();
+        Fix::command(format!("porthole check {word}   # the same target at the listener's address"))
+    });
     Cause {
         id: CauseId::FamilyMismatch,
         severity: Severity::Error,
         summary: format!(
-            "the service listens on {} only; {} is {wanted}",
+            "the service listens on {} only ({scopes}); {} is {wanted}{name_has}",
             listening.join(" and "),
             attempt.address
         ),
@@ -2112,7 +2159,8 @@ fn family_mismatch(
             } else {
                 "bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"
             }));
-            fix.push(Fix::step(format!("or connect to {other_ip}:{port}")));
+            fix.push(Fix::step(format!("or connect to {reach_text}")));
+            fix.extend(reach_command);
             // ipv4first only helps when the IPv6 address is the one that
             // fails; for an IPv6-only service it makes Node prefer the
             // failing address.

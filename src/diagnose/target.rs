@@ -748,6 +748,27 @@ impl Target {
         }
     }
 
+    /// The same target at `address` instead of its host (`None` for Unix
+    /// sockets), for a fix that checks a listener's own address. A
+    /// `verify-full` PostgreSQL target keeps its name for the certificate
+    /// check, as `hostaddr=` does.
+    pub fn at(&self, address: std::net::IpAddr) -> Option<Target> {
+        let mut moved = self.clone();
+        match &mut moved {
+            Target::Service { socket: Some(_), .. } | Target::Unix { .. } => return None,
+            Target::Service { host, libpq, .. } => {
+                if let (Host::Name(name), SslMode::VerifyFull, None) =
+                    (&*host, libpq.sslmode, &libpq.host_name)
+                {
+                    libpq.host_name = Some(name.clone());
+                }
+                *host = Host::Ip(address);
+            }
+            Target::Tcp { host, .. } | Target::Http { host, .. } => *host = Host::Ip(address),
+        }
+        Some(moved)
+    }
+
     /// The host, `None` for Unix sockets.
     pub fn host(&self) -> Option<&Host> {
         match self {
