@@ -1237,17 +1237,7 @@ fn parse_service(
             let directory = if directory.is_empty() { "/var/run/postgresql" } else { &directory };
             let socket =
                 PathBuf::from(format!("{}/.s.PGSQL.{port}", directory.trim_end_matches('/')));
-            return Ok(Target::Service {
-                service,
-                host: Host::Name("localhost".to_string()),
-                port,
-                user,
-                database,
-                socket: Some(socket),
-                tls: false,
-                // TLS is asked for over TCP only: a socket never uses it.
-                libpq: Libpq { sslmode: SslMode::Prefer, root: None, host_name: None, ..libpq },
-            });
+            return Ok(ServiceParts { service, user, database }.through_socket(socket, port, libpq));
         }
         // `hostaddr` is the address libpq connects to (the host name then
         // serves TLS and authentication only).
@@ -1257,16 +1247,7 @@ fn parse_service(
             None => host_part.to_string(),
         };
         let (host, _) = parse_authority(&authority, Some(port), whole)?;
-        return Ok(Target::Service {
-            service,
-            host,
-            port,
-            user,
-            database,
-            socket: None,
-            tls: false,
-            libpq,
-        });
+        return Ok(ServiceParts { service, user, database }.over_tcp(host, port, libpq));
     }
     let mut authority = authority.to_string();
     let mut default_port = service.default_port();
@@ -1301,29 +1282,45 @@ fn parse_service(
                     expected: "mysql://[USER@]localhost/[DATABASE]?socket=PATH",
                 });
             }
-            return Ok(Target::Service {
-                service,
-                host: Host::Name("localhost".to_string()),
-                port: default_port,
-                user,
-                database,
-                socket: Some(PathBuf::from(path)),
-                tls: false,
-                libpq: Libpq::default(),
-            });
+            let parts = ServiceParts { service, user, database };
+            return Ok(parts.through_socket(PathBuf::from(path), default_port, Libpq::default()));
         }
     }
     let (host, port) = parse_authority(&authority, Some(default_port), whole)?;
-    Ok(Target::Service {
-        service,
-        host,
-        port,
-        user,
-        database,
-        socket: None,
-        tls: false,
-        libpq: Libpq::default(),
-    })
+    Ok(ServiceParts { service, user, database }.over_tcp(host, port, Libpq::default()))
+}
+
+/// What every service URL names before where it connects: the service,
+/// and the user and database of its login.
+struct ServiceParts {
+    service: Service,
+    user: Option<String>,
+    database: Option<String>,
+}
+
+impl ServiceParts {
+    /// The target over TCP to `host:port`.
+    fn over_tcp(self, host: Host, port: u16, libpq: Libpq) -> Target {
+        let ServiceParts { service, user, database } = self;
+        Target::Service { service, host, port, user, database, socket: None, tls: false, libpq }
+    }
+
+    /// The target through the Unix socket at `path` (`port` is the one its
+    /// name carries, for messages), whose host is `localhost`.
+    fn through_socket(self, path: PathBuf, port: u16, libpq: Libpq) -> Target {
+        let ServiceParts { service, user, database } = self;
+        Target::Service {
+            service,
+            host: Host::Name("localhost".to_string()),
+            port,
+            user,
+            database,
+            socket: Some(path),
+            tls: false,
+            // TLS is asked for over TCP only: a socket never uses it.
+            libpq: Libpq { sslmode: SslMode::Prefer, root: None, host_name: None, ..libpq },
+        }
+    }
 }
 
 /// The value of a libpq setting among `all`, or the error libpq gives.
