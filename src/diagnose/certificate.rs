@@ -25,6 +25,10 @@ pub struct CertificateFacts {
     /// The subject's common name (libpq checks it when the
     /// subjectAltName has no entry of the host's kind).
     pub common_name: Option<String>,
+    /// The validity period, in seconds since the epoch (`None` when the
+    /// time does not parse).
+    pub not_before: Option<i64>,
+    pub not_after: Option<i64>,
 }
 
 impl CertificateFacts {
@@ -33,6 +37,48 @@ impl CertificateFacts {
     pub fn self_issued(&self) -> bool {
         self.subject == self.issuer
     }
+
+    /// Whether the certificate is valid now, else why not (as OpenSSL
+    /// refuses it: expired, or not yet valid).
+    pub fn valid_now(&self) -> Result<(), String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX));
+        match (self.not_before, self.not_after) {
+            (Some(start), _) if now < start => Err("it is not valid yet".to_string()),
+            (_, Some(end)) if now > end => Err("it has expired".to_string()),
+            (Some(_), Some(_)) => Ok(()),
+            _ => Err("its validity period does not parse".to_string()),
+        }
+    }
+}
+
+/// An X.509 time (UTCTime `YYMMDDHHMMSSZ`, GeneralizedTime
+/// `YYYYMMDDHHMMSSZ`) in seconds since the epoch.
+fn time(tag: u8, text: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(text).ok()?.strip_suffix('Z')?;
+    let (year, rest) = match tag {
+        0x17 => {
+            let short: i64 = text.get(..2)?.parse().ok()?;
+            (if short < 50 { 2000 + short } else { 1900 + short }, text.get(2..)?)
+        }
+        0x18 => (text.get(..4)?.parse().ok()?, text.get(4..)?),
+        _ => return None,
+    };
+    if rest.len() != 10 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let field = |at: usize| rest[at..at + 2].parse::<i64>().ok();
+    let (month, day) = (field(0)?, field(2)?);
+    let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
+    // Days from 1970-01-01 to the date (Howard Hinnant's days_from_civil).
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
 /// One DER element: its tag and contents, and what follows it.
@@ -116,7 +162,8 @@ pub fn read(der: &[u8]) -> Option<CertificateFacts> {
     let _serial = fields.next()?;
     let _signature = fields.next()?;
     let (_, issuer) = fields.next()?;
-    let _validity = fields.next()?;
+    let (_, validity) = fields.next()?;
+    let times = elements(validity);
     let (_, subject) = fields.next()?;
     let _key = fields.next()?;
     let mut facts = CertificateFacts {
@@ -126,6 +173,8 @@ pub fn read(der: &[u8]) -> Option<CertificateFacts> {
             .into_iter()
             .find(|(oid, _)| *oid == OID_COMMON_NAME)
             .map(|(_, value)| value),
+        not_before: times.first().and_then(|(tag, text)| time(*tag, text)),
+        not_after: times.get(1).and_then(|(tag, text)| time(*tag, text)),
         ..CertificateFacts::default()
     };
     let extensions = fields.find(|(tag, _)| *tag == 0xa3).map(|(_, e)| e).unwrap_or_default();
@@ -150,6 +199,63 @@ pub fn read(der: &[u8]) -> Option<CertificateFacts> {
         }
     }
     Some(facts)
+}
+
+/// A certificate's signed part and its signature, for checking it with the
+/// issuer's key where webpki does not take the certificate (X.509 v1).
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    /// The TBSCertificate as signed (its tag and length included).
+    pub tbs: &'a [u8],
+    /// The contents of the signature's AlgorithmIdentifier.
+    pub algorithm: &'a [u8],
+    /// The signature itself.
+    pub signature: &'a [u8],
+}
+
+/// A certificate's subject public key.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicKey<'a> {
+    /// The contents of the key's AlgorithmIdentifier.
+    pub algorithm: &'a [u8],
+    /// The key (the BIT STRING's bits).
+    pub key: &'a [u8],
+}
+
+/// The signed part and signature of a DER certificate.
+pub fn signed(der: &[u8]) -> Option<Signed<'_>> {
+    let (SEQUENCE, certificate, _) = element(der)? else { return None };
+    let (SEQUENCE, _, after_tbs) = element(certificate)? else { return None };
+    let tbs = &certificate[..certificate.len() - after_tbs.len()];
+    let (SEQUENCE, algorithm, rest) = element(after_tbs)? else { return None };
+    let (0x03, bits, _) = element(rest)? else { return None };
+    Some(Signed { tbs, algorithm, signature: bits.get(1..)? })
+}
+
+/// The subject public key of a DER certificate.
+pub fn public_key(der: &[u8]) -> Option<PublicKey<'_>> {
+    let (SEQUENCE, certificate, _) = element(der)? else { return None };
+    let (SEQUENCE, tbs, _) = element(certificate)? else { return None };
+    let mut fields = elements(tbs).into_iter().peekable();
+    fields.next_if(|(tag, _)| *tag == 0xa0);
+    let (_, key_info) = fields.nth(5)?;
+    let (SEQUENCE, algorithm, rest) = element(key_info)? else { return None };
+    let (0x03, bits, _) = element(rest)? else { return None };
+    Some(PublicKey { algorithm, key: bits.get(1..)? })
+}
+
+/// Whether `signed` verifies with `key` by one of `algorithms` (ring's, as
+/// rustls lists them), matched by the identifiers of both.
+pub fn verifies(
+    signed: &Signed<'_>,
+    key: &PublicKey<'_>,
+    algorithms: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm],
+) -> bool {
+    algorithms.iter().any(|algorithm| {
+        algorithm.signature_alg_id().as_ref() == signed.algorithm
+            && algorithm.public_key_alg_id().as_ref() == key.algorithm
+            && algorithm.verify_signature(key.key, signed.tbs, signed.signature).is_ok()
+    })
 }
 
 #[cfg(test)]
@@ -183,6 +289,29 @@ XayZg7UWyfEPF5A=
         assert_eq!(facts.dns_names, vec!["db.test".to_string()]);
         assert_eq!(facts.ip_addresses, vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
         assert_eq!(facts.common_name.as_deref(), Some("db.test"));
+    }
+
+    #[test]
+    fn a_self_signed_certificate_verifies_with_its_own_key() {
+        use rustls::pki_types::pem::PemObject;
+        let der =
+            rustls::pki_types::CertificateDer::from_pem_slice(CERTIFICATE.as_bytes()).expect("PEM");
+        let signed = signed(der.as_ref()).expect("signed part");
+        let key = public_key(der.as_ref()).expect("key");
+        let all = rustls::crypto::ring::default_provider().signature_verification_algorithms.all;
+        assert!(verifies(&signed, &key, all));
+        let mut tampered = signed.tbs.to_vec();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(!verifies(&Signed { tbs: &tampered, ..signed }, &key, all));
+    }
+
+    #[test]
+    fn x509_times_are_seconds_since_the_epoch() {
+        assert_eq!(time(0x17, b"700101000000Z"), Some(0));
+        assert_eq!(time(0x17, b"261130045714Z"), Some(1796014634));
+        assert_eq!(time(0x18, b"20261130045714Z"), Some(1796014634));
+        assert_eq!(time(0x17, b"2611300457Z"), None);
     }
 
     #[test]

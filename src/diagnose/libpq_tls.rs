@@ -199,15 +199,37 @@ fn chain_verifies(
     if store.is_empty() {
         return Err(format!("none of its {refused} certificate(s) can be an authority"));
     }
-    let parsed = rustls::server::ParsedCertificate::try_from(end_entity)
-        .map_err(|error| error.to_string())?;
     let provider = rustls::crypto::ring::default_provider();
+    let algorithms = provider.signature_verification_algorithms.all;
+    let parsed = match rustls::server::ParsedCertificate::try_from(end_entity) {
+        Ok(parsed) => parsed,
+        // webpki takes no X.509 v1 certificate (what `openssl x509 -req`
+        // makes without extensions); OpenSSL does, so one a root of the file
+        // signed directly is checked here: issuer, signature and validity.
+        Err(error) => {
+            let signed = certificate::signed(end_entity.as_ref());
+            let issuer = facts.map(|facts| facts.issuer.as_str());
+            let signed_by_root = roots.iter().any(|root| {
+                let subject = certificate::read(root.as_ref()).map(|facts| facts.subject);
+                subject.as_deref() == issuer
+                    && certificate::public_key(root.as_ref()).zip(signed).is_some_and(
+                        |(key, signed)| certificate::verifies(&signed, &key, algorithms),
+                    )
+            });
+            return match (signed_by_root, facts.map(CertificateFacts::valid_now)) {
+                (true, Some(Ok(()))) => Ok(()),
+                (true, Some(Err(problem))) => Err(problem),
+                _ if issuer.is_some() => Err("its issuer is not there".to_string()),
+                _ => Err(error.to_string()),
+            };
+        }
+    };
     rustls::client::verify_server_cert_signed_by_trust_anchor(
         &parsed,
         &store,
         intermediates,
         UnixTime::now(),
-        provider.signature_verification_algorithms.all,
+        algorithms,
     )
     .map_err(|error| match error {
         rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {

@@ -73,7 +73,9 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        let checked = verify_tls12_signature(message, cert, dss, algorithms);
+        self.or_with_own_key(checked, message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -82,11 +84,46 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        let checked = verify_tls13_signature(message, cert, dss, algorithms);
+        self.or_with_own_key(checked, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+impl AnyCertificate {
+    /// A handshake signature webpki could not check because it does not
+    /// take the certificate itself (an X.509 v1 one, which `openssl x509
+    /// -req` makes without extensions and OpenSSL clients such as libpq
+    /// accept), checked with the certificate's key as read here: the
+    /// server did answer, and "probe failed" would blame it.
+    fn or_with_own_key(
+        &self,
+        checked: Result<HandshakeSignatureValid, rustls::Error>,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(_))) = &checked
+        else {
+            return checked;
+        };
+        let Some(key) = super::certificate::public_key(cert.as_ref()) else { return checked };
+        let algorithms = &self.provider.signature_verification_algorithms;
+        let for_scheme = algorithms.mapping.iter().find(|(scheme, _)| *scheme == dss.scheme);
+        let verified = for_scheme.is_some_and(|(_, candidates)| {
+            candidates.iter().any(|algorithm| {
+                algorithm.public_key_alg_id().as_ref() == key.algorithm
+                    && algorithm.verify_signature(key.key, message, dss.signature()).is_ok()
+            })
+        });
+        match verified {
+            true => Ok(HandshakeSignatureValid::assertion()),
+            false => checked,
+        }
     }
 }
 

@@ -937,6 +937,65 @@ fn postgres_certificates_are_judged_as_libpq_judges_them() {
         ]));
         assert_eq!(client.code, 0, "{client:?}");
     }
+
+    // An X.509 v1 certificate (`openssl x509 -req` without extensions),
+    // which webpki does not take and libpq does: the probe reached the
+    // server and called it not responding ("probe failed"). Now it logs in
+    // over TLS, and the CA's signature and the common name are judged.
+    made(
+        &[&["req"][..], &key, &["-subj", "/CN=localhost", "-keyout", "v1.key", "-out", "v1.csr"]]
+            .concat(),
+    );
+    made(&[
+        "x509",
+        "-req",
+        "-in",
+        "v1.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "v1.crt",
+    ]);
+    std::fs::copy(files.path().join("v1.crt"), data.join("server.crt")).unwrap();
+    std::fs::copy(files.path().join("v1.key"), data.join("server.key")).unwrap();
+    crate::audit::chown(&data, "postgres");
+    std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600))
+        .unwrap();
+    let reloaded = pg_ctl(&data, &["reload"]);
+    assert_eq!(reloaded.code, 0, "{reloaded:?}");
+    let v1_seen = util::eventually(std::time::Duration::from_secs(30), || {
+        let output = util::run(util::porthole().env("HOME", home.path()).args([
+            "check",
+            "--json",
+            &cases[1].0,
+        ]));
+        output.stdout.contains("subject CN=localhost, issuer CN=Porthole Test CA")
+    });
+    assert!(v1_seen, "the reloaded server sends the v1 certificate");
+    for mode in ["sslmode=require", "sslmode=verify-ca", "sslmode=verify-full"] {
+        let url = format!("postgres://postgres@localhost:{port}/postgres?{mode}");
+        let output = util::run(util::porthole().env("HOME", home.path()).args(["check", &url]));
+        assert_eq!(output.code, 0, "{url}: {output:?}");
+        assert!(output.stdout.contains("(over TLS)"), "{url}: {output:?}");
+        if psql {
+            let client = util::run(Command::new("psql").env("HOME", home.path()).args([
+                url.as_str(),
+                "-tAc",
+                "SELECT 1",
+            ]));
+            assert_eq!(client.code, 0, "psql {url}: {client:?}");
+        }
+    }
+    // Signed by another CA, it still fails the chain.
+    let other_root =
+        util::run(util::porthole().env("HOME", home.path()).args(["check", &cases[1].0]));
+    assert_eq!(other_root.code, 1, "{other_root:?}");
+    assert!(other_root.stdout.contains("SSL error: certificate verify failed"), "{other_root:?}");
     drop(stop);
 }
 
