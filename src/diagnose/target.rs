@@ -1195,6 +1195,8 @@ fn parse_service(
             None if directory.is_some() => None,
             None => variables.take("PGSSLMODE", "sslmode").map(|m| (m, "PGSSLMODE".to_string())),
         };
+        // node-postgres's `no-verify` never checks a chain, root file or not.
+        let no_verify = sslmode.as_ref().is_some_and(|(value, _)| value == "no-verify");
         let session = match parameter(&parameters, "target_session_attrs").filter(|m| !m.is_empty())
         {
             Some(value) => Some((value.to_string(), whole.to_string())),
@@ -1227,7 +1229,7 @@ fn parse_service(
             host_name,
         };
         let libpq = Libpq {
-            root: root_certificates(&parameters, libpq.sslmode, variables),
+            root: root_certificates(&parameters, libpq.sslmode, variables).filter(|_| !no_verify),
             // Only verify-full checks the name: other modes print (and
             // read back) the address alone.
             host_name: libpq.host_name.filter(|_| libpq.sslmode == SslMode::VerifyFull),
@@ -1989,6 +1991,7 @@ mod tests {
         );
         // Modes that never check a chain look for no file.
         assert_eq!(parse("postgres://db/app").libpq().root, None);
+        assert_eq!(parse("postgres://db/app?sslmode=no-verify").libpq().root, None);
         // With hostaddr, the host name is kept for verify-full, which
         // checks it.
         let both = ok("postgres://app@db.test:5433/app?hostaddr=::1&sslmode=verify-full");
