@@ -144,16 +144,29 @@ pub fn judge(libpq: &Libpq, host: &str, chain: &[CertificateDer<'_>]) -> Option<
         .map(|facts| facts.subject)
         .collect();
     if let Err(error) = chain_verifies(end_entity, &chain[1..], &roots, facts.as_ref()) {
-        let held = match root_names.len() {
-            0..=3 => root_names.join("; "),
-            n => format!("{} and {} more", root_names[..3].join("; "), n - 3),
+        let against = match root.system() {
+            true => {
+                let bundle = super::tls::system_bundle().unwrap_or_default();
+                let count = match roots.len() {
+                    1 => "1 certificate".to_string(),
+                    n => format!("{n} certificates"),
+                };
+                format!(
+                    "the system's trusted authorities (sslrootcert=system: {}, {count})",
+                    bundle.display()
+                )
+            }
+            false => {
+                let held = match root_names.len() {
+                    0..=3 => root_names.join("; "),
+                    n => format!("{} and {} more", root_names[..3].join("; "), n - 3),
+                };
+                format!("{file} ({}), which holds {held}", root.origin())
+            }
         };
         return Some(Refusal {
             message: VERIFY_FAILED.to_string(),
-            evidence: format!(
-                "{server}; it does not verify against {file} ({}), which holds {held}: {error}",
-                root.origin()
-            ),
+            evidence: format!("{server}; it does not verify against {against}: {error}"),
         });
     }
     if libpq.sslmode != SslMode::VerifyFull {

@@ -991,6 +991,19 @@ fn postgres_certificates_are_judged_as_libpq_judges_them() {
             assert_eq!(client.code, 0, "psql {url}: {client:?}");
         }
     }
+    // sslrootcert=system takes the system's authorities (SSL_CERT_FILE
+    // names them here), as libpq 16 does.
+    let system = format!(
+        "postgres://postgres@localhost:{port}/postgres?sslmode=verify-full&sslrootcert=system"
+    );
+    let trusted = util::run(util::porthole().env("SSL_CERT_FILE", &ca).args(["check", &system]));
+    assert_eq!(trusted.code, 0, "{trusted:?}");
+    let other_system =
+        util::run(util::porthole().env("SSL_CERT_FILE", &other).args(["check", &system]));
+    assert_eq!(other_system.code, 1, "{other_system:?}");
+    let against =
+        format!("the system's trusted authorities (sslrootcert=system: {other}, 1 certificate)");
+    assert!(other_system.stdout.contains(&against), "{other_system:?}");
     // Signed by another CA, it still fails the chain.
     let other_root =
         util::run(util::porthole().env("HOME", home.path()).args(["check", &cases[1].0]));
