@@ -2084,18 +2084,65 @@ fn family_mismatch(
                 .into(),
         );
     }
-    let listening: Vec<String> = others
+    let listening: Vec<(String, String)> = others
         .iter()
         .filter_map(|s| {
-            let address = s.local?.ip().to_string();
-            Some(if is_v6only_wildcard(s) { format!("{address} (IPV6_V6ONLY)") } else { address })
+            let local = s.local?.ip();
+            let address = local.to_string();
+            let family = if local.is_ipv4() || is_mapped(s) { "IPv4" } else { "IPv6" };
+            let scope = if local.is_loopback() {
+                "loopback"
+            } else if local.is_unspecified() {
+                "every address"
+            } else {
+                "one address"
+            };
+            Some(if is_v6only_wildcard(s) {
+                (format!("{address} (IPV6_V6ONLY)"), format!("{family}, {scope}"))
+            } else {
+                (address, format!("{family}, {scope}"))
+            })
         })
         .collect();
+    let mut scopes: Vec<&str> = listening.iter().map(|(_, scope)| scope.as_str()).collect();
+    scopes.dedup();
+    let scopes = scopes.join("; ");
+    let listening: Vec<&str> = listening.iter().map(|(address, _)| address.as_str()).collect();
+    // The address a client of the listener's family reaches it at: its
+    // own, or that family's loopback for a wildcard.
+    let reach = others.iter().filter_map(|s| s.local.map(|a| a.ip())).find_map(|local| {
+        let local = match local {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(local, IpAddr::V4),
+            v4 => v4,
+        };
+        match local {
+            IpAddr::V4(v4) if v4.is_unspecified() => Some(IpAddr::from([127, 0, 0, 1])),
+            IpAddr::V6(v6) if v6.is_unspecified() => Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            // A link-local address needs its zone, which a target lacks.
+            IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => None,
+            other => Some(other),
+        }
+    });
+    let reach_text = match reach {
+        Some(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+        Some(v4) => format!("{v4}:{port}"),
+        None => format!("{other_ip}:{port}"),
+    };
+    let name_has = match evidence.target.host() {
+        Some(Host::Name(name)) if !fallback => {
+            format!(", and {name} has {wanted} addresses only ({})", resolved.join(", "))
+        }
+        _ => String::new(),
+    };
+    let reach_command = reach.and_then(|address| evidence.target.at(address)).map(|target| {
+        let word = crate::shell::word(&target.to_string()).into_owned();
+        Fix::command(format!("porthole check {word}   # the same target at the listener's address"))
+    });
     Cause {
         id: CauseId::FamilyMismatch,
         severity: Severity::Error,
         summary: format!(
-            "the service listens on {} only; {} is {wanted}",
+            "the service listens on {} only ({scopes}); {} is {wanted}{name_has}",
             listening.join(" and "),
             attempt.address
         ),
@@ -2112,7 +2159,8 @@ fn family_mismatch(
             } else {
                 "bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"
             }));
-            fix.push(Fix::step(format!("or connect to {other_ip}:{port}")));
+            fix.push(Fix::step(format!("or connect to {reach_text}")));
+            fix.extend(reach_command);
             // ipv4first only helps when the IPv6 address is the one that
             // fails; for an IPv6-only service it makes Node prefer the
             // failing address.
@@ -3006,6 +3054,8 @@ fn libpq_refused(
             libpq.sslmode.name(),
             NO = super::service_probe::NO_TLS,
         )
+    } else if let Some(summary) = certificate_refused(evidence, attempt, answer, &mut fix) {
+        summary
     } else {
         let session = libpq.session;
         let read_only_setting = message.contains("default_transaction_read_only = on")
@@ -3056,6 +3106,92 @@ fn libpq_refused(
         )
     };
     Cause { id: CauseId::ServiceRefused, severity: Severity::Error, summary, evidence: lines, fix }
+}
+
+/// libpq's refusal of the server's certificate (see
+/// [`super::libpq_tls`]): the evidence and fixes, and the summary; `None`
+/// for an answer that is not one.
+fn certificate_refused(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    answer: &ServiceAnswer,
+    fix: &mut Vec<Fix>,
+) -> Option<String> {
+    use super::libpq_tls as judged;
+    use super::target::{Libpq, SslMode};
+    let message = answer.message.as_deref()?;
+    let first = message.lines().next().unwrap_or_default();
+    let libpq = evidence.target.libpq();
+    let root = libpq.root.clone()?;
+    let check_as = |changed: Libpq, target_host: Option<crate::target::Host>, comment: &str| {
+        let mut target = evidence.target.clone();
+        if let Target::Service { libpq, host, .. } = &mut target {
+            *libpq = changed;
+            if let Some(address) = target_host {
+                *host = address;
+            }
+        }
+        let url = crate::shell::word(&target.to_string()).into_owned();
+        Fix::command(format!("porthole check {url}   # {comment}"))
+    };
+    let file = judged::root_file(&root).map(str::to_string);
+    let unverified = Libpq { sslmode: SslMode::Require, root: None, ..libpq.clone() };
+    if message.starts_with(judged::NAME_MISMATCH) {
+        // The first name the certificate carries, quoted by libpq.
+        let carried = first.split('"').nth(1).unwrap_or_default().to_string();
+        let address = match &attempt.address {
+            ProbeAddress::Ip(socket) => Some(socket.ip()),
+            _ => None,
+        };
+        fix.push(Fix::step(format!(
+            "connect by a name the certificate carries ({carried}), or reissue the certificate with the host name in its subjectAltName"
+        )));
+        if let Some(address) = address.filter(|_| !carried.is_empty() && !carried.contains('*')) {
+            fix.push(check_as(
+                Libpq { host_name: Some(carried.clone()), ..libpq.clone() },
+                Some(crate::target::Host::Ip(address)),
+                "the name the certificate carries, at the same address (hostaddr)",
+            ));
+        }
+    } else if message.starts_with(judged::NO_NAME) {
+        fix.push(Fix::step(
+            "reissue the server's certificate with its host name in the subjectAltName, or check the chain only with sslmode=verify-ca",
+        ));
+        fix.push(check_as(
+            Libpq { sslmode: SslMode::VerifyCa, ..libpq.clone() },
+            None,
+            "as a client that checks the chain but not the name",
+        ));
+    } else if message.starts_with(judged::VERIFY_FAILED) {
+        let place = file.as_deref().unwrap_or("the system's trusted authorities");
+        fix.push(Fix::step(format!(
+            "add the certificate of the authority that issued the server's (its issuer, above) to {place}, or point sslrootcert= at a file that holds it"
+        )));
+    } else if [judged::NO_ROOT_FILE, judged::UNREADABLE_ROOT_FILE, judged::NO_HOME]
+        .iter()
+        .any(|words| message.starts_with(words))
+    {
+        match &file {
+            Some(file) => fix.push(Fix::step(format!(
+                "save the certificate of the authority that issued the server's (its issuer, above) as {file} (PEM), or point sslrootcert= (PGSSLROOTCERT) at a file that holds it"
+            ))),
+            None => fix.push(Fix::step(
+                "name the authority's certificate with sslrootcert= (PGSSLROOTCERT), or set HOME so libpq finds ~/.postgresql/root.crt",
+            )),
+        }
+        fix.push(check_as(
+            unverified,
+            None,
+            "as a client that encrypts without checking the certificate",
+        ));
+    } else {
+        return None;
+    }
+    Some(format!(
+        "PostgreSQL at {} speaks TLS, but libpq refuses its certificate (sslmode={}): \"{first}\"",
+        attempt.address,
+        libpq.sslmode.name()
+    ))
 }
 
 /// A service that accepted the connection and said, in its own protocol,

@@ -27,10 +27,12 @@
 pub mod acceptance;
 pub mod bind;
 pub mod causes;
+pub mod certificate;
 pub mod environment;
 pub mod firewall;
 pub mod forwarder;
 pub mod interfaces;
+pub mod libpq_tls;
 pub mod link_local;
 pub mod probe;
 pub mod readiness;
@@ -698,7 +700,7 @@ pub fn probe_address_open(
                 database: database.as_deref(),
                 tls: *tls,
                 host: target.host().map_or_else(|| "localhost".to_string(), Host::to_string),
-                libpq: *libpq,
+                libpq: libpq.clone(),
                 tcp: matches!(address, ProbeAddress::Ip(_)),
             };
             let reply = ask_service(&question, &mut stream, address, timeout, deadline);
@@ -774,7 +776,7 @@ fn ask_service(
         let half = deadline.saturating_duration_since(Instant::now()) / 2;
         service_probe::redis_tls(stream, &question.host, Instant::now() + half)
     } else {
-        service_probe::ask(stream, service, &question.postgres(question.libpq), deadline)
+        service_probe::ask(stream, service, &question.postgres(question.libpq.clone()), deadline)
     };
     let silent = matches!(first, Reply::Closed | Reply::Reset | Reply::Silent);
     let other_protocol = matches!(&first, Reply::Service(answer) if !answer.speaks);

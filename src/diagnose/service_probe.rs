@@ -124,10 +124,41 @@ fn postgres(stream: &mut Stream, question: &PostgresQuestion<'_>, deadline: Inst
             message: Some(NO_TLS.to_string()),
         }),
         Some(b'S') if answer.len() == 1 => {
-            let mut connection = match super::tls::probe_connection(question.host) {
-                Ok(connection) => connection,
-                Err(error) => return Reply::Failed(error.to_string()),
-            };
+            let (mut connection, chain) =
+                match super::tls::capturing_probe_connection(question.host) {
+                    Ok(made) => made,
+                    Err(error) => return Reply::Failed(error.to_string()),
+                };
+            if super::libpq_tls::checks(&question.libpq) {
+                // libpq judges the certificate before it sends the startup.
+                if let Err(error) = stream.set_read_timeout(deadline) {
+                    return io_reply(&error);
+                }
+                while connection.is_handshaking() {
+                    if let Err(error) = connection.complete_io(stream) {
+                        return io_reply(&error);
+                    }
+                }
+                // verify-full checks libpq's `host`, also when `hostaddr`
+                // gives the address.
+                let name = question.libpq.host_name.as_deref().unwrap_or(question.host);
+                if let Some(refusal) = super::libpq_tls::judge(&question.libpq, name, &chain.take())
+                {
+                    let first = refusal.message.lines().next().unwrap_or_default().to_string();
+                    return Reply::Service(ServiceAnswer {
+                        protocol: Service::Postgres.name(),
+                        ready: false,
+                        speaks: true,
+                        summary: format!(
+                            "PostgreSQL answered over TLS, and libpq with sslmode={} stops with \"{first}\" ({})",
+                            question.libpq.sslmode.name(),
+                            refusal.evidence
+                        ),
+                        code: None,
+                        message: Some(refusal.message),
+                    });
+                }
+            }
             let mut tls = rustls::Stream::new(&mut connection, stream);
             match login(&mut tls, &startup, session, deadline) {
                 Reply::Service(mut answer) => {
@@ -346,6 +377,12 @@ pub fn refused_by_libpq(answer: &ServiceAnswer) -> Option<&str> {
     let message = answer.message.as_deref()?;
     [
         NO_TLS,
+        super::libpq_tls::NO_ROOT_FILE,
+        super::libpq_tls::UNREADABLE_ROOT_FILE,
+        super::libpq_tls::NO_HOME,
+        super::libpq_tls::VERIFY_FAILED,
+        super::libpq_tls::NAME_MISMATCH,
+        super::libpq_tls::NO_NAME,
         "session is read-only",
         "session is not read-only",
         "server is in hot standby mode",

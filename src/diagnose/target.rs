@@ -228,6 +228,44 @@ impl ClientVariables<'_> {
     }
 }
 
+/// A host as a URL's authority holds it: a bare IPv6 address (from
+/// `PGHOST`, `hostaddr=`, `MYSQL_HOST`) in brackets, anything else as is.
+fn bracketed(host: &str) -> std::borrow::Cow<'_, str> {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]").into()
+    } else {
+        host.into()
+    }
+}
+
+/// Where libpq finds its root certificates for `sslmode` (see
+/// [`RootCertificates`]): `sslrootcert=`, else `PGSSLROOTCERT`, else
+/// `~/.postgresql/root.crt` of the client's `HOME`. Modes that never check
+/// a chain have none.
+fn root_certificates(
+    parameters: &[(&str, String)],
+    sslmode: SslMode,
+    variables: &mut ClientVariables<'_>,
+) -> Option<RootCertificates> {
+    if !sslmode.needs_tls() {
+        return None;
+    }
+    if let Some(file) = parameter(parameters, "sslrootcert").filter(|f| !f.is_empty()) {
+        return Some(RootCertificates::Setting(file.to_string()));
+    }
+    if let Some(file) = variables.take("PGSSLROOTCERT", "sslrootcert") {
+        return Some(RootCertificates::Variable(file));
+    }
+    let home =
+        variables.variables.iter().rev().find(|(name, value)| name == "HOME" && !value.is_empty());
+    Some(match home {
+        Some((_, home)) => {
+            RootCertificates::Home(format!("{}/.postgresql/root.crt", home.trim_end_matches('/')))
+        }
+        None => RootCertificates::NoHome,
+    })
+}
+
 /// A port error worded for a port that is connected to, whose range is
 /// 1-65535: [`Endpoint::parse`] matches sockets, where 0 is allowed.
 fn for_connect(error: TargetError) -> TargetError {
@@ -289,10 +327,63 @@ pub enum Target {
 /// `target_session_attrs`, from the URL (or keyword string) or the
 /// client's `PGSSLMODE` and `PGTARGETSESSIONATTRS`.
 /// See: <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS>
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Libpq {
     pub sslmode: SslMode,
     pub session: SessionAttrs,
+    /// Where libpq looks for the root certificates it checks the server's
+    /// chain against (`require`, `verify-ca` and `verify-full`; `None`
+    /// for the modes that never check).
+    pub root: Option<RootCertificates>,
+    /// libpq's `host` when `hostaddr` gives the address connected to: the
+    /// name `verify-full` checks the certificate against.
+    pub host_name: Option<String>,
+}
+
+/// The root certificate file of a libpq client, and where its name came
+/// from. `verify-ca` and `verify-full` fail without it ("root certificate
+/// file … does not exist"); `require` checks the chain when it exists.
+/// See: <https://www.postgresql.org/docs/current/libpq-ssl.html#LIBQ-SSL-CERTIFICATES>
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootCertificates {
+    /// `sslrootcert=` in the URL or keyword string.
+    Setting(String),
+    /// The client's `PGSSLROOTCERT`.
+    Variable(String),
+    /// `~/.postgresql/root.crt` of the client's `HOME`.
+    Home(String),
+    /// Neither a setting nor a `HOME` to find the default file in.
+    NoHome,
+}
+
+impl RootCertificates {
+    /// The file named, if any.
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            RootCertificates::Setting(file)
+            | RootCertificates::Variable(file)
+            | RootCertificates::Home(file) => Some(file),
+            RootCertificates::NoHome => None,
+        }
+    }
+
+    /// `sslrootcert=system`: the system's trusted authorities (libpq 16
+    /// and later).
+    pub fn system(&self) -> bool {
+        matches!(self, RootCertificates::Setting(file) | RootCertificates::Variable(file) if file == "system")
+    }
+
+    /// Where the file's name came from, for evidence.
+    pub fn origin(&self) -> &'static str {
+        match self {
+            RootCertificates::Setting(_) => "sslrootcert= in the target",
+            RootCertificates::Variable(_) => "the client's PGSSLROOTCERT",
+            RootCertificates::Home(_) => {
+                "libpq's default, ~/.postgresql/root.crt of the client's HOME"
+            }
+            RootCertificates::NoHome => "no sslrootcert and no HOME",
+        }
+    }
 }
 
 /// libpq's `sslmode`. TLS is asked for over TCP only: libpq never uses
@@ -497,16 +588,31 @@ impl fmt::Display for Target {
                 if let Some(user) = user {
                     write!(f, "{}@", encode_path(user))?;
                 }
-                write!(f, "{host}:{port}")?;
+                let mut settings = Vec::new();
+                match &libpq.host_name {
+                    // The name TLS checks, with the address connected to
+                    // beside it, as libpq reads `host` and `hostaddr`.
+                    Some(name) => {
+                        let bare = host.to_string();
+                        let bare = bare.trim_start_matches('[').trim_end_matches(']');
+                        settings.push(format!("hostaddr={}", encode_query_value(bare)));
+                        write!(f, "{}:{port}", bracketed(name))?;
+                    }
+                    None => write!(f, "{host}:{port}")?,
+                }
                 if let Some(database) = database {
                     write!(f, "/{}", encode_path(database))?;
                 }
-                let mut settings = Vec::new();
                 if libpq.sslmode != SslMode::Prefer {
                     settings.push(format!("sslmode={}", libpq.sslmode.name()));
                 }
                 if libpq.session != SessionAttrs::Any {
                     settings.push(format!("target_session_attrs={}", libpq.session.name()));
+                }
+                if let Some(RootCertificates::Setting(file) | RootCertificates::Variable(file)) =
+                    &libpq.root
+                {
+                    settings.push(format!("sslrootcert={}", encode_query_value(file)));
                 }
                 match settings.is_empty() {
                     true => Ok(()),
@@ -642,6 +748,27 @@ impl Target {
         }
     }
 
+    /// The same target at `address` instead of its host (`None` for Unix
+    /// sockets), for a fix that checks a listener's own address. A
+    /// `verify-full` PostgreSQL target keeps its name for the certificate
+    /// check, as `hostaddr=` does.
+    pub fn at(&self, address: std::net::IpAddr) -> Option<Target> {
+        let mut moved = self.clone();
+        match &mut moved {
+            Target::Service { socket: Some(_), .. } | Target::Unix { .. } => return None,
+            Target::Service { host, libpq, .. } => {
+                if let (Host::Name(name), SslMode::VerifyFull, None) =
+                    (&*host, libpq.sslmode, &libpq.host_name)
+                {
+                    libpq.host_name = Some(name.clone());
+                }
+                *host = Host::Ip(address);
+            }
+            Target::Tcp { host, .. } | Target::Http { host, .. } => *host = Host::Ip(address),
+        }
+        Some(moved)
+    }
+
     /// The host, `None` for Unix sockets.
     pub fn host(&self) -> Option<&Host> {
         match self {
@@ -671,7 +798,7 @@ impl Target {
     /// other).
     pub fn libpq(&self) -> Libpq {
         match self {
-            Target::Service { libpq, .. } => *libpq,
+            Target::Service { libpq, .. } => libpq.clone(),
             _ => Libpq::default(),
         }
     }
@@ -1035,6 +1162,14 @@ fn parse_service(
             _ => None,
         };
         let host_parameter = parameter(&parameters, "host").or(host_variable.as_deref());
+        // With `hostaddr`, the host name serves TLS (and authentication)
+        // only: `verify-full` checks the certificate against it.
+        let host_name = match host_parameter {
+            _ if hostaddr.is_none() => None,
+            Some(host) => Some(host.to_string()),
+            None => Some(decoded_host.trim_start_matches('[').trim_end_matches(']').to_string()),
+        }
+        .filter(|name| !name.is_empty() && !name.starts_with('/'));
         let directory = match host_parameter {
             _ if hostaddr.is_some() => None,
             Some(host) => Some(host.to_string()).filter(|h| h.is_empty() || h.starts_with('/')),
@@ -1060,6 +1195,8 @@ fn parse_service(
             None if directory.is_some() => None,
             None => variables.take("PGSSLMODE", "sslmode").map(|m| (m, "PGSSLMODE".to_string())),
         };
+        // node-postgres's `no-verify` never checks a chain, root file or not.
+        let no_verify = sslmode.as_ref().is_some_and(|(value, _)| value == "no-verify");
         let session = match parameter(&parameters, "target_session_attrs").filter(|m| !m.is_empty())
         {
             Some(value) => Some((value.to_string(), whole.to_string())),
@@ -1088,42 +1225,31 @@ fn parse_service(
                 )?,
                 None => SessionAttrs::Any,
             },
+            root: None,
+            host_name,
+        };
+        let libpq = Libpq {
+            root: root_certificates(&parameters, libpq.sslmode, variables).filter(|_| !no_verify),
+            // Only verify-full checks the name: other modes print (and
+            // read back) the address alone.
+            host_name: libpq.host_name.filter(|_| libpq.sslmode == SslMode::VerifyFull),
+            ..libpq
         };
         if let Some(directory) = directory {
             let directory = if directory.is_empty() { "/var/run/postgresql" } else { &directory };
             let socket =
                 PathBuf::from(format!("{}/.s.PGSQL.{port}", directory.trim_end_matches('/')));
-            return Ok(Target::Service {
-                service,
-                host: Host::Name("localhost".to_string()),
-                port,
-                user,
-                database,
-                socket: Some(socket),
-                tls: false,
-                // TLS is asked for over TCP only: a socket never uses it.
-                libpq: Libpq { sslmode: SslMode::Prefer, ..libpq },
-            });
+            return Ok(ServiceParts { service, user, database }.through_socket(socket, port, libpq));
         }
         // `hostaddr` is the address libpq connects to (the host name then
         // serves TLS and authentication only).
         let host = hostaddr.as_deref().or(host_parameter);
         let authority = match host {
-            Some(host) if host.contains(':') && !host.starts_with('[') => format!("[{host}]"),
-            Some(host) => host.to_string(),
+            Some(host) => bracketed(host).into_owned(),
             None => host_part.to_string(),
         };
         let (host, _) = parse_authority(&authority, Some(port), whole)?;
-        return Ok(Target::Service {
-            service,
-            host,
-            port,
-            user,
-            database,
-            socket: None,
-            tls: false,
-            libpq,
-        });
+        return Ok(ServiceParts { service, user, database }.over_tcp(host, port, libpq));
     }
     let mut authority = authority.to_string();
     let mut default_port = service.default_port();
@@ -1133,11 +1259,7 @@ fn parse_service(
         // the socket.
         if authority.is_empty() {
             if let Some(host) = variables.take("MYSQL_HOST", "host") {
-                authority = if host.contains(':') && !host.starts_with('[') {
-                    format!("[{host}]")
-                } else {
-                    host
-                };
+                authority = bracketed(&host).into_owned();
             }
         }
         let socket_variable = match parameter(&parameters, "socket") {
@@ -1162,29 +1284,45 @@ fn parse_service(
                     expected: "mysql://[USER@]localhost/[DATABASE]?socket=PATH",
                 });
             }
-            return Ok(Target::Service {
-                service,
-                host: Host::Name("localhost".to_string()),
-                port: default_port,
-                user,
-                database,
-                socket: Some(PathBuf::from(path)),
-                tls: false,
-                libpq: Libpq::default(),
-            });
+            let parts = ServiceParts { service, user, database };
+            return Ok(parts.through_socket(PathBuf::from(path), default_port, Libpq::default()));
         }
     }
     let (host, port) = parse_authority(&authority, Some(default_port), whole)?;
-    Ok(Target::Service {
-        service,
-        host,
-        port,
-        user,
-        database,
-        socket: None,
-        tls: false,
-        libpq: Libpq::default(),
-    })
+    Ok(ServiceParts { service, user, database }.over_tcp(host, port, Libpq::default()))
+}
+
+/// What every service URL names before where it connects: the service,
+/// and the user and database of its login.
+struct ServiceParts {
+    service: Service,
+    user: Option<String>,
+    database: Option<String>,
+}
+
+impl ServiceParts {
+    /// The target over TCP to `host:port`.
+    fn over_tcp(self, host: Host, port: u16, libpq: Libpq) -> Target {
+        let ServiceParts { service, user, database } = self;
+        Target::Service { service, host, port, user, database, socket: None, tls: false, libpq }
+    }
+
+    /// The target through the Unix socket at `path` (`port` is the one its
+    /// name carries, for messages), whose host is `localhost`.
+    fn through_socket(self, path: PathBuf, port: u16, libpq: Libpq) -> Target {
+        let ServiceParts { service, user, database } = self;
+        Target::Service {
+            service,
+            host: Host::Name("localhost".to_string()),
+            port,
+            user,
+            database,
+            socket: Some(path),
+            tls: false,
+            // TLS is asked for over TCP only: a socket never uses it.
+            libpq: Libpq { sslmode: SslMode::Prefer, root: None, host_name: None, ..libpq },
+        }
+    }
 }
 
 /// The value of a libpq setting among `all`, or the error libpq gives.
@@ -1833,12 +1971,53 @@ mod tests {
     }
 
     #[test]
+    fn libpq_root_file_and_tls_host_name_read_back() {
+        let environment = [
+            ("HOME".to_string(), "/home/app/".to_string()),
+            ("PGSSLROOTCERT".to_string(), "/etc/ca.pem".to_string()),
+        ];
+        let parse = |text: &str| Target::parse_in(text, &environment).unwrap().0;
+        // sslrootcert= wins over PGSSLROOTCERT, which wins over HOME.
+        let set = parse("postgres://db/app?sslmode=verify-ca&sslrootcert=/tmp/my%20ca.pem");
+        assert_eq!(set.libpq().root, Some(RootCertificates::Setting("/tmp/my ca.pem".into())));
+        assert_eq!(parse(&set.to_string()), set);
+        let variable = parse("postgres://db/app?sslmode=verify-full");
+        assert_eq!(variable.libpq().root, Some(RootCertificates::Variable("/etc/ca.pem".into())));
+        let home =
+            Target::parse_in("postgres://db/app?sslmode=require", &environment[..1]).unwrap().0;
+        assert_eq!(
+            home.libpq().root,
+            Some(RootCertificates::Home("/home/app/.postgresql/root.crt".into()))
+        );
+        // Modes that never check a chain look for no file.
+        assert_eq!(parse("postgres://db/app").libpq().root, None);
+        assert_eq!(parse("postgres://db/app?sslmode=no-verify").libpq().root, None);
+        // With hostaddr, the host name is kept for verify-full, which
+        // checks it.
+        let both = ok("postgres://app@db.test:5433/app?hostaddr=::1&sslmode=verify-full");
+        assert_eq!(both.libpq().host_name.as_deref(), Some("db.test"));
+        assert_eq!(
+            both.to_string(),
+            "postgres://app@db.test:5433/app?hostaddr=::1&sslmode=verify-full"
+        );
+        assert_eq!(ok(&both.to_string()), both);
+        let keywords = ok("host=db.test hostaddr=127.0.0.1 sslmode=verify-full");
+        assert_eq!(keywords.libpq().host_name.as_deref(), Some("db.test"));
+    }
+
+    #[test]
     fn libpq_settings_read_back_from_the_printed_url() {
         let target =
             ok("postgres://app@db:5433/app?sslmode=verify-full&target_session_attrs=read-write");
         assert_eq!(
             target.libpq(),
-            Libpq { sslmode: SslMode::VerifyFull, session: SessionAttrs::ReadWrite }
+            Libpq {
+                sslmode: SslMode::VerifyFull,
+                session: SessionAttrs::ReadWrite,
+                // No HOME in the (empty) environment parsed with.
+                root: Some(RootCertificates::NoHome),
+                host_name: None,
+            }
         );
         let printed = target.to_string();
         assert_eq!(
@@ -1851,7 +2030,7 @@ mod tests {
             ok("postgres:///app?host=/run/pg&sslmode=require&target_session_attrs=standby");
         assert_eq!(
             socket.libpq(),
-            Libpq { sslmode: SslMode::Prefer, session: SessionAttrs::Standby }
+            Libpq { sslmode: SslMode::Prefer, session: SessionAttrs::Standby, ..Libpq::default() }
         );
         assert_eq!(ok(&socket.to_string()), socket);
         let service = [("PGSERVICE".to_string(), "prod".to_string())];

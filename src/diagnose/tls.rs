@@ -28,6 +28,9 @@ use crate::model::diagnosis::CertificateProblem;
 struct AnyCertificate {
     provider: Arc<CryptoProvider>,
     judge: Option<(Arc<MachineTrust>, CertificateVerdict)>,
+    /// Where the chain the server sent is kept, for a judgement made after
+    /// the handshake (libpq's, see [`super::libpq_tls`]).
+    capture: Option<PresentedChain>,
 }
 
 impl ServerCertVerifier for AnyCertificate {
@@ -39,6 +42,10 @@ impl ServerCertVerifier for AnyCertificate {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(capture) = &self.capture {
+            let chain = std::iter::once(end_entity).chain(intermediates);
+            capture.set(chain.map(|certificate| certificate.clone().into_owned()).collect());
+        }
         let Some((trust, verdict)) = &self.judge else {
             return Ok(ServerCertVerified::assertion());
         };
@@ -66,7 +73,9 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        let checked = verify_tls12_signature(message, cert, dss, algorithms);
+        self.or_with_own_key(checked, message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -75,11 +84,46 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        let checked = verify_tls13_signature(message, cert, dss, algorithms);
+        self.or_with_own_key(checked, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+impl AnyCertificate {
+    /// A handshake signature webpki could not check because it does not
+    /// take the certificate itself (an X.509 v1 one, which `openssl x509
+    /// -req` makes without extensions and OpenSSL clients such as libpq
+    /// accept), checked with the certificate's key as read here: the
+    /// server did answer, and "probe failed" would blame it.
+    fn or_with_own_key(
+        &self,
+        checked: Result<HandshakeSignatureValid, rustls::Error>,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(_))) = &checked
+        else {
+            return checked;
+        };
+        let Some(key) = super::certificate::public_key(cert.as_ref()) else { return checked };
+        let algorithms = &self.provider.signature_verification_algorithms;
+        let for_scheme = algorithms.mapping.iter().find(|(scheme, _)| *scheme == dss.scheme);
+        let verified = for_scheme.is_some_and(|(_, candidates)| {
+            candidates.iter().any(|algorithm| {
+                algorithm.public_key_alg_id().as_ref() == key.algorithm
+                    && algorithm.verify_signature(key.key, message, dss.signature()).is_ok()
+            })
+        });
+        match verified {
+            true => Ok(HandshakeSignatureValid::assertion()),
+            false => checked,
+        }
     }
 }
 
@@ -98,6 +142,7 @@ pub fn probe_config() -> Result<Arc<ClientConfig>, rustls::Error> {
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate {
                     provider,
                     judge: None,
+                    capture: None,
                 }))
                 .with_no_client_auth();
             Ok(Arc::new(config))
@@ -108,6 +153,40 @@ pub fn probe_config() -> Result<Arc<ClientConfig>, rustls::Error> {
 /// A probe TLS connection to `host` (an IP literal or a name).
 pub fn probe_connection(host: &str) -> Result<rustls::ClientConnection, rustls::Error> {
     rustls::ClientConnection::new(probe_config()?, server_name(host))
+}
+
+/// A probe TLS connection to `host` that accepts any certificate and
+/// keeps the chain the server sent in the returned [`PresentedChain`].
+pub fn capturing_probe_connection(
+    host: &str,
+) -> Result<(rustls::ClientConnection, PresentedChain), rustls::Error> {
+    let chain = PresentedChain::default();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let capturing =
+        AnyCertificate { provider: provider.clone(), judge: None, capture: Some(chain.clone()) };
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(capturing))
+        .with_no_client_auth();
+    Ok((rustls::ClientConnection::new(Arc::new(config), server_name(host))?, chain))
+}
+
+/// The certificates a server sent in its handshake, its own first.
+#[derive(Debug, Clone, Default)]
+pub struct PresentedChain(Arc<std::sync::Mutex<Vec<CertificateDer<'static>>>>);
+
+impl PresentedChain {
+    /// The chain, empty before the handshake got that far.
+    pub fn take(&self) -> Vec<CertificateDer<'static>> {
+        self.0.lock().map(|mut slot| std::mem::take(&mut *slot)).unwrap_or_default()
+    }
+
+    fn set(&self, chain: Vec<CertificateDer<'static>>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = chain;
+        }
+    }
 }
 
 /// What a verifying client would say of the certificate a connection met,
@@ -146,6 +225,13 @@ const CA_BUNDLES: [&str; 4] = [
     "/etc/ssl/cert.pem",
 ];
 
+/// The bundle of this machine's trusted authorities: `SSL_CERT_FILE`, else
+/// the first of [`CA_BUNDLES`] that exists.
+pub fn system_bundle() -> Option<std::path::PathBuf> {
+    let named = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    named.or_else(|| CA_BUNDLES.iter().map(std::path::PathBuf::from).find(|path| path.is_file()))
+}
+
 /// This machine's trusted authorities, read once; `None` when no bundle
 /// could be read (no verdict is given then).
 fn machine_trust() -> Option<Arc<MachineTrust>> {
@@ -153,10 +239,7 @@ fn machine_trust() -> Option<Arc<MachineTrust>> {
     TRUST
         .get_or_init(|| {
             use rustls::pki_types::pem::PemObject;
-            let named = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
-            let path = named.or_else(|| {
-                CA_BUNDLES.iter().map(std::path::PathBuf::from).find(|path| path.is_file())
-            })?;
+            let path = system_bundle()?;
             let mut roots = rustls::RootCertStore::empty();
             let mut certificates = std::collections::HashSet::new();
             for certificate in CertificateDer::pem_file_iter(&path).ok()?.flatten() {
@@ -192,8 +275,11 @@ pub fn verifying_probe_connection(
         return Ok((probe_connection(host)?, verdict));
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let judged =
-        AnyCertificate { provider: provider.clone(), judge: Some((trust, verdict.clone())) };
+    let judged = AnyCertificate {
+        provider: provider.clone(),
+        judge: Some((trust, verdict.clone())),
+        capture: None,
+    };
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()

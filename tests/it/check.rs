@@ -161,6 +161,57 @@ fn family_mismatch_for_an_ipv6_literal_and_for_localhost_resolving_v6_first() {
     assert_eq!(cause(&json, "family-mismatch")["severity"], "warning");
 }
 
+/// A name that resolves to one family only (an /etc/hosts line in a
+/// private mount namespace), and a listener of the other on an address
+/// that is not that family's usual loopback: the summary names the name's
+/// addresses and the listener's scope, and the fix connects to the
+/// listener's own address (it named 127.0.0.1 for one on 127.0.0.2, which
+/// refuses) with a `porthole check` line that runs.
+#[test]
+fn a_name_of_one_family_and_a_listener_of_the_other_get_a_fix_that_runs() {
+    let Some(netns) = Netns::create() else { return };
+    let (v4_port, v6_port) = (unique_port(), unique_port());
+    let _v4 = server_in(&netns, "127.0.0.2", v4_port, "http");
+    let _v6 = server_in(&netns, "::1", v6_port, "http");
+    let hosts = "::1 v6only.test\n127.0.0.1 v4only.test\n";
+    let cases = [
+        (
+            format!("v6only.test:{v4_port}"),
+            format!("127.0.0.2 only (IPv4, loopback); [::1]:{v4_port} is IPv6, and v6only.test has IPv6 addresses only (::1)"),
+            format!("porthole check 127.0.0.2:{v4_port}   # the same target at the listener's address"),
+        ),
+        (
+            format!("http://v4only.test:{v6_port}/"),
+            format!("::1 only (IPv6, loopback); 127.0.0.1:{v6_port} is IPv4, and v4only.test has IPv4 addresses only (127.0.0.1)"),
+            format!("porthole check 'http://[::1]:{v6_port}/'   # the same target at the listener's address"),
+        ),
+    ];
+    for (target, summary, command) in cases {
+        let output = netns.porthole_with_hosts(hosts, &["check", "--json", &target]);
+        assert_eq!(output.code, 1, "{output:?}");
+        let json = output.json();
+        assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+        let mismatch = cause(&json, "family-mismatch");
+        assert!(mismatch["summary"].as_str().unwrap().ends_with(&summary), "{mismatch:#}");
+        let commands: Vec<&str> = mismatch["fix_commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|line| line.as_str().unwrap())
+            .collect();
+        assert_eq!(commands, [command.as_str()], "{mismatch:#}");
+        let mut shell = netns.command("bash");
+        crate::util::scrub(&mut shell);
+        let path = format!(
+            "{}:{}",
+            crate::util::binary().parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let ran = crate::util::run(shell.env("PATH", path).args(["-c", &command]));
+        assert_eq!(ran.code, 0, "{command}: {ran:?}");
+    }
+}
+
 #[test]
 fn bound_elsewhere() {
     let Some(netns) = Netns::create() else { return };

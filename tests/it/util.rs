@@ -62,6 +62,7 @@ pub fn scrub(command: &mut Command) {
         "PGPASSWORD",
         "PGDATABASE",
         "PGSSLMODE",
+        "PGSSLROOTCERT",
         "MYSQL_HOME",
         "MYSQL_HOST",
         "MYSQL_TCP_PORT",

@@ -759,6 +759,259 @@ fn postgres_that_takes_tls_only_refuses_sslmode_disable() {
     drop(stop);
 }
 
+/// A PostgreSQL with `ssl = on` and a server certificate for `db.test` and
+/// `localhost` issued by a CA the test makes: libpq with
+/// `sslmode=verify-ca`/`verify-full` fails without a root file, with a
+/// root file of another CA, and (verify-full) for a host name the
+/// certificate does not carry; `check` says so in libpq's words (checked
+/// against `psql` where it is installed), with the certificate's names,
+/// and its fix line connects by a name the certificate carries. A client
+/// that trusts the CA and names `localhost` gets in.
+#[test]
+fn postgres_certificates_are_judged_as_libpq_judges_them() {
+    if !util::installed("openssl") {
+        util::skip("openssl is not installed");
+        return;
+    }
+    let dir = shared_tempdir();
+    let Some((data, port)) = start_postgres(dir.path(), "127.0.0.1") else { return };
+    let stop = stop_on_drop(&data);
+    let files = tempfile::tempdir().expect("certificate directory");
+    let made = |args: &[&str]| {
+        let output = util::run(Command::new("openssl").args(args).current_dir(files.path()));
+        assert_eq!(output.code, 0, "openssl {args:?}: {output:?}");
+    };
+    let key = ["-newkey", "rsa:2048", "-nodes"];
+    for (name, subject) in [("ca", "/CN=Porthole Test CA"), ("other", "/CN=Other CA")] {
+        let (key_file, cert_file) = (format!("{name}.key"), format!("{name}.crt"));
+        let files = ["-days", "2", "-subj", subject, "-keyout", &key_file, "-out", &cert_file];
+        made(&[&["req", "-x509"][..], &key, &files].concat());
+    }
+    std::fs::write(files.path().join("san.ext"), "subjectAltName=DNS:db.test,DNS:localhost\n")
+        .unwrap();
+    made(
+        &[
+            &["req"][..],
+            &key,
+            &["-subj", "/CN=db.test", "-keyout", "server.key", "-out", "server.csr"],
+        ]
+        .concat(),
+    );
+    made(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    ]);
+    for file in ["server.crt", "server.key"] {
+        std::fs::copy(files.path().join(file), data.join(file)).unwrap();
+    }
+    crate::audit::chown(&data, "postgres");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600))
+        .unwrap();
+    let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+    conf.push_str("\nssl = on\n");
+    std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+    let log = data.join("restart.log");
+    let restarted = pg_ctl(&data, &["restart", "-w", "-t", "60", "-l", log.to_str().unwrap()]);
+    assert_eq!(restarted.code, 0, "{restarted:?}");
+
+    // A HOME without ~/.postgresql/root.crt, for porthole and psql alike.
+    let home = tempfile::tempdir().expect("home");
+    let ca = files.path().join("ca.crt").display().to_string();
+    let other = files.path().join("other.crt").display().to_string();
+    let base = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let cases = [
+        (
+            format!("{base}?sslmode=verify-ca"),
+            format!(
+                "root certificate file \"{}/.postgresql/root.crt\" does not exist",
+                home.path().display()
+            ),
+        ),
+        (
+            format!("{base}?sslmode=verify-ca&sslrootcert={other}"),
+            "SSL error: certificate verify failed".to_string(),
+        ),
+        (
+            format!("{base}?sslmode=verify-full&sslrootcert={ca}"),
+            "server certificate for \"db.test\" (and 2 other names) does not match host name \"127.0.0.1\"".to_string(),
+        ),
+    ];
+    let psql = util::installed("psql");
+    if !psql {
+        util::skip("psql is not installed: porthole's words are checked against libpq's as known");
+    }
+    for (url, words) in &cases {
+        let output = util::run(util::porthole().env("HOME", home.path()).args([
+            "check",
+            "--json",
+            url.as_str(),
+        ]));
+        assert_eq!(output.code, 1, "{url}: {output:?}");
+        let json = output.json();
+        let cause = util::cause(&json, "service-refused");
+        let summary = cause["summary"].as_str().unwrap();
+        assert!(summary.contains(&format!("\"{words}\"")), "{url}: {cause:#}");
+        // The certificate met is part of the evidence.
+        assert!(
+            json.to_string().contains(
+                "subject CN=db.test, issuer CN=Porthole Test CA, names db.test, localhost"
+            ),
+            "{json:#}"
+        );
+        if psql {
+            let client = util::run(
+                Command::new("psql").env("HOME", home.path()).env_remove("PGSSLROOTCERT").args([
+                    url.as_str(),
+                    "-tAc",
+                    "SELECT 1",
+                ]),
+            );
+            assert_ne!(client.code, 0, "{url}: {client:?}");
+            assert!(client.stderr.contains(words.as_str()), "psql {url}: {client:?}");
+        }
+    }
+    // The other CA's file is named with what it holds.
+    let other_ca =
+        util::run(util::porthole().env("HOME", home.path()).args(["check", "--json", &cases[1].0]));
+    assert!(other_ca.stdout.contains("which holds CN=Other CA"), "{other_ca:?}");
+
+    // The name fix connects by the name the certificate carries, at the
+    // same address.
+    let wrong_name =
+        util::run(util::porthole().env("HOME", home.path()).args(["check", "--json", &cases[2].0]));
+    let commands = fix_commands(&wrong_name.json(), "service-refused");
+    let by_name = format!(
+        "porthole check 'postgres://postgres@db.test:{port}/postgres?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={ca}'   # the name the certificate carries, at the same address (hostaddr)"
+    );
+    assert!(commands.contains(&by_name), "{commands:?}");
+    let ran = run_fix(&by_name);
+    assert_eq!(ran.code, 0, "{by_name}: {ran:?}");
+    // Without a root file, the fix that encrypts without checking runs.
+    let no_root =
+        util::run(util::porthole().env("HOME", home.path()).args(["check", "--json", &cases[0].0]));
+    for line in fix_commands(&no_root.json(), "service-refused") {
+        let ran = util::run(
+            Command::new("bash")
+                .env("HOME", home.path())
+                .env(
+                    "PATH",
+                    format!("{}:/usr/bin:/bin", util::binary().parent().unwrap().display()),
+                )
+                .args(["-c", &line]),
+        );
+        assert_eq!(ran.code, 0, "{line}: {ran:?}");
+    }
+
+    // Trusting the CA, by PGSSLROOTCERT or ~/.postgresql/root.crt, and
+    // naming a host the certificate carries: in, as psql is.
+    let full = format!("postgres://postgres@localhost:{port}/postgres?sslmode=verify-full");
+    let trusted = util::run(
+        util::porthole().env("HOME", home.path()).env("PGSSLROOTCERT", &ca).args(["check", &full]),
+    );
+    assert_eq!(trusted.code, 0, "{trusted:?}");
+    assert!(trusted.stdout.contains("over TLS"), "{trusted:?}");
+    std::fs::create_dir(home.path().join(".postgresql")).unwrap();
+    std::fs::copy(&ca, home.path().join(".postgresql/root.crt")).unwrap();
+    let from_home =
+        util::run(util::porthole().env("HOME", home.path()).args(["wait", &full, "-t", "10s"]));
+    assert_eq!(from_home.code, 0, "{from_home:?}");
+    if psql {
+        let client = util::run(Command::new("psql").env("HOME", home.path()).args([
+            full.as_str(),
+            "-tAc",
+            "SELECT 1",
+        ]));
+        assert_eq!(client.code, 0, "{client:?}");
+    }
+
+    // An X.509 v1 certificate (`openssl x509 -req` without extensions),
+    // which webpki does not take and libpq does: the probe reached the
+    // server and called it not responding ("probe failed"). Now it logs in
+    // over TLS, and the CA's signature and the common name are judged.
+    made(
+        &[&["req"][..], &key, &["-subj", "/CN=localhost", "-keyout", "v1.key", "-out", "v1.csr"]]
+            .concat(),
+    );
+    made(&[
+        "x509",
+        "-req",
+        "-in",
+        "v1.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "v1.crt",
+    ]);
+    std::fs::copy(files.path().join("v1.crt"), data.join("server.crt")).unwrap();
+    std::fs::copy(files.path().join("v1.key"), data.join("server.key")).unwrap();
+    crate::audit::chown(&data, "postgres");
+    std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600))
+        .unwrap();
+    let reloaded = pg_ctl(&data, &["reload"]);
+    assert_eq!(reloaded.code, 0, "{reloaded:?}");
+    let v1_seen = util::eventually(std::time::Duration::from_secs(30), || {
+        let output = util::run(util::porthole().env("HOME", home.path()).args([
+            "check",
+            "--json",
+            &cases[1].0,
+        ]));
+        output.stdout.contains("subject CN=localhost, issuer CN=Porthole Test CA")
+    });
+    assert!(v1_seen, "the reloaded server sends the v1 certificate");
+    for mode in ["sslmode=require", "sslmode=verify-ca", "sslmode=verify-full"] {
+        let url = format!("postgres://postgres@localhost:{port}/postgres?{mode}");
+        let output = util::run(util::porthole().env("HOME", home.path()).args(["check", &url]));
+        assert_eq!(output.code, 0, "{url}: {output:?}");
+        assert!(output.stdout.contains("(over TLS)"), "{url}: {output:?}");
+        if psql {
+            let client = util::run(Command::new("psql").env("HOME", home.path()).args([
+                url.as_str(),
+                "-tAc",
+                "SELECT 1",
+            ]));
+            assert_eq!(client.code, 0, "psql {url}: {client:?}");
+        }
+    }
+    // sslrootcert=system takes the system's authorities (SSL_CERT_FILE
+    // names them here), as libpq 16 does.
+    let system = format!(
+        "postgres://postgres@localhost:{port}/postgres?sslmode=verify-full&sslrootcert=system"
+    );
+    let trusted = util::run(util::porthole().env("SSL_CERT_FILE", &ca).args(["check", &system]));
+    assert_eq!(trusted.code, 0, "{trusted:?}");
+    let other_system =
+        util::run(util::porthole().env("SSL_CERT_FILE", &other).args(["check", &system]));
+    assert_eq!(other_system.code, 1, "{other_system:?}");
+    let against =
+        format!("the system's trusted authorities (sslrootcert=system: {other}, 1 certificate)");
+    assert!(other_system.stdout.contains(&against), "{other_system:?}");
+    // Signed by another CA, it still fails the chain.
+    let other_root =
+        util::run(util::porthole().env("HOME", home.path()).args(["check", &cases[1].0]));
+    assert_eq!(other_root.code, 1, "{other_root:?}");
+    assert!(other_root.stdout.contains("SSL error: certificate verify failed"), "{other_root:?}");
+    drop(stop);
+}
+
 /// Runs a printed fix line in a shell whose `PATH` finds this porthole.
 fn run_fix(line: &str) -> util::Output {
     let mut shell = Command::new("bash");
