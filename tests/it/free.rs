@@ -154,14 +154,8 @@ fn hold_keeps_the_port_until_the_server_binds_it() {
     let holder = report["holder_pid"].as_u64().unwrap() as u32;
     assert!(process_alive(holder));
     // A bind without SO_REUSEADDR fails while the port is held…
-    let plain = rustix::net::socket(
-        rustix::net::AddressFamily::INET,
-        rustix::net::SocketType::STREAM,
-        None,
-    )
-    .unwrap();
     let address = SocketAddr::from(([127, 0, 0, 1], port));
-    assert_eq!(rustix::net::bind(&plain, &address), Err(rustix::io::Errno::ADDRINUSE));
+    assert_eq!(bind_without_reuseaddr(address), Err(rustix::io::Errno::ADDRINUSE));
     // …while a server's usual bind (std sets SO_REUSEADDR) succeeds, and the
     // holder then steps aside.
     let server = TcpListener::bind(address).expect("the documented bind path works");
@@ -762,15 +756,9 @@ fn hold_works_when_the_binary_was_deleted_or_replaced_after_the_start() {
             .is_ok_and(|comm| comm == "porthole\n")),
             "{mode}: the holder runs and is named porthole"
         );
-        let plain = rustix::net::socket(
-            rustix::net::AddressFamily::INET,
-            rustix::net::SocketType::STREAM,
-            None,
-        )
-        .unwrap();
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         assert_eq!(
-            rustix::net::bind(&plain, &address),
+            bind_without_reuseaddr(address),
             Err(rustix::io::Errno::ADDRINUSE),
             "{mode}: the port is held"
         );
@@ -780,4 +768,16 @@ fn hold_works_when_the_binary_was_deleted_or_replaced_after_the_start() {
         let _ = porthole::sys::signal::send(holder, porthole::sys::signal::Signal::KILL);
         assert!(eventually(Duration::from_secs(5), || !process_alive(holder)));
     }
+}
+
+/// Binds a fresh IPv4 TCP socket to `address` without `SO_REUSEADDR` (std's
+/// `TcpListener::bind` sets it), which a held port refuses.
+fn bind_without_reuseaddr(address: SocketAddr) -> Result<(), rustix::io::Errno> {
+    let plain = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::STREAM,
+        None,
+    )
+    .expect("a TCP socket");
+    rustix::net::bind(&plain, &address)
 }
