@@ -1023,16 +1023,18 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
 /// data directory whose pg_hba.conf is `hba`; 10.77.0.1 is an address of
 /// the namespace that is not loopback (on lo).
 fn postgres_in(netns: &Netns, hba: &str) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
-    postgres_in_with(netns, hba, None)
+    postgres_in_with(netns, hba, None, util::unique_port())
 }
 
 /// As [`postgres_in`]; with `conf.d` set, `listen_addresses` is not on the
 /// command line: `postgresql.conf` gets `include_dir 'conf.d'`, and
-/// `conf.d/10-listen.conf` holds the given text.
+/// `conf.d/10-listen.conf` holds the given text. It listens on `port`
+/// (PostgreSQL's own 5432 is free in a namespace of the test's).
 fn postgres_in_with(
     netns: &Netns,
     hba: &str,
     conf_d: Option<&str>,
+    port: u16,
 ) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
     let Some(bin) = crate::audit::postgres_bin() else {
         util::skip("postgresql not installed");
@@ -1068,7 +1070,6 @@ fn postgres_in_with(
         std::fs::create_dir(data.join("conf.d")).unwrap();
         std::fs::write(data.join("conf.d/10-listen.conf"), text).unwrap();
     }
-    let port = util::unique_port();
     let postmaster = ChildGuard::spawn(
         as_postgres("postgres")
             .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
@@ -1228,6 +1229,78 @@ fn postgres_trusting_a_network_but_not_loopback_is_critical_and_its_fix_repairs_
     assert!(gone, "{last:#}");
 }
 
+/// `host all all 192.0.2.0/24 trust` admits a network that holds none of
+/// the machine's addresses: the loopback login and the one from 10.77.0.1
+/// are both asked for a password, so the audit was clean while every device
+/// of that network got in as the superuser. pg_hba.conf is now read from
+/// disk (here the data directory's, through `-D`), the line is named, and
+/// the printed fix removes the finding; without root, stderr says which
+/// file was not seen.
+#[test]
+fn postgres_trusting_a_network_that_holds_no_address_of_the_machine_is_found_in_pg_hba_conf() {
+    let Some(netns) = Netns::create() else { return };
+    let trusted = "host all all 192.0.2.0/24 trust";
+    let hba = format!(
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n{trusted}\nhost all all 0.0.0.0/0 scram-sha-256\n"
+    );
+    // On PostgreSQL's own port, where a run without root, which cannot see
+    // the process, still knows the service.
+    let Some((dir, postmaster, port)) = postgres_in_with(&netns, &hba, None, 5432) else {
+        return;
+    };
+    let hba_file = dir.path().join("data").join("pg_hba.conf");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "critical", "other devices reach port {port}: {trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    let line = format!("{} line 3 `{trusted}`", hba_file.display());
+    assert!(evidence.contains(&line), "{evidence}");
+    assert!(evidence.contains("holds none of this machine's addresses"), "{evidence}");
+
+    let fix = trust["fix"].as_str().unwrap();
+    let commands: Vec<&str> = fix
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{fix}");
+    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
+    for command in commands {
+        run_printed_in(dir.path(), command);
+    }
+    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    assert!(edited.contains("host all all 192.0.2.0/24 scram-sha-256\n"), "{edited}");
+    let mut last = Value::Null;
+    let gone = eventually(START, || {
+        last = postgres_audit(&netns, port);
+        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
+    });
+    assert!(gone, "{last:#}");
+
+    // Not root: the data directory is postgres's alone, and stderr says
+    // what could not be seen.
+    let mut command = netns.command("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(util::binary()).args([
+        "audit",
+        "--port",
+        &port.to_string(),
+        "--active",
+        "--skip",
+        "outdated-package",
+    ]);
+    util::scrub(&mut command);
+    let output = util::run(&mut command);
+    assert!(output.code == 0 || output.code == 1, "{output:?}");
+    assert!(
+        output.stderr.lines().any(|l| l
+            .starts_with("porthole: not seen: the pg_hba.conf of the PostgreSQL on port")
+            && l.ends_with("run as root to read it")),
+        "{output:?}"
+    );
+}
+
 /// PostgreSQL's `listen_addresses` set in an included file, or on the
 /// postmaster's command line: "set it in postgresql.conf" changed nothing
 /// (a later include, postgresql.auto.conf and the command line all beat
@@ -1248,7 +1321,11 @@ fn a_postgres_listen_addresses_fix_changes_the_setting_the_server_uses() {
 
     let Some(netns) = Netns::create() else { return };
     let conf = "# the network\nlisten_addresses = '0.0.0.0'  # every address\n";
-    let Some((dir, postmaster, port)) = postgres_in_with(&netns, hba, Some(conf)) else { return };
+    let Some((dir, postmaster, port)) =
+        postgres_in_with(&netns, hba, Some(conf), util::unique_port())
+    else {
+        return;
+    };
     let json = postgres_audit(&netns, port);
     let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
     let file = dir.path().join("data/conf.d/10-listen.conf");

@@ -159,6 +159,9 @@ pub struct Outcome {
     /// memcached: the configuration file its command line was made from
     /// (`None`: the options were typed on the command line).
     pub memcached_config: Option<crate::audit::memcached_options::ConfigFile>,
+    /// PostgreSQL (`--active`): its pg_hba.conf read from disk, for the
+    /// `trust` lines no login from this machine meets.
+    pub hba_on_disk: Option<crate::audit::postgres_hba::HbaOnDisk>,
 }
 
 /// Where a running service read its settings from.
