@@ -19,6 +19,7 @@
 //! Nothing here prints: progress goes to an optional callback.
 
 pub mod firewall;
+pub mod jupyter_options;
 pub mod launch_options;
 pub mod memcached_options;
 pub mod mysql_options;
@@ -203,6 +204,10 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             outcome.observations.iter().any(|o| matches!(o, probes::Observation::NoAuth { .. }));
         if let (true, Some(probes::Settings::File(config))) = (open, &outcome.settings) {
             outcome.redis_default_user = redis_options::default_user(system, owner.pid, config);
+        }
+        // Jupyter: where it runs, for a fix that starts it again.
+        if outcome.service.as_deref() == Some("jupyter") {
+            outcome.owner_directory = system.read_link(&format!("/proc/{}/cwd", owner.pid));
         }
         // memcached: whether its options are Debian's file or typed.
         if let Some(memcached) = target.owners.iter().find(|p| p.name == "memcached") {

@@ -162,6 +162,9 @@ pub struct Outcome {
     /// PostgreSQL (`--active`): its pg_hba.conf read from disk, for the
     /// `trust` lines no login from this machine meets.
     pub hba_on_disk: Option<crate::audit::postgres_hba::HbaOnDisk>,
+    /// Jupyter: its owner's working directory (`/proc/PID/cwd`), where a
+    /// fix starts it again.
+    pub owner_directory: Option<String>,
 }
 
 /// Where a running service read its settings from.
