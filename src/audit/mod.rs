@@ -189,7 +189,7 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             options,
         );
     }
-    let unread = if options.active && !options.skip.contains(&RuleId::TrustAuth) {
+    let mut unread = if options.active && !options.skip.contains(&RuleId::TrustAuth) {
         hba_on_disk(system, &targets, &mut outcomes, (&handles, current_namespace))
     } else {
         Vec::new()
@@ -197,6 +197,31 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
         // An exposed MySQL/MariaDB or PostgreSQL: what set its address.
         let Some(outcome) = outcome else { continue };
+        // A MySQL/MariaDB that greeted this machine with an error: what
+        // was not seen, and for a blocked address the command that unblocks
+        // it (over the Unix socket: TCP from this address is refused).
+        if let Some((code, message)) = &outcome.mysql_refusal {
+            let endpoint = target.connect.map_or(target.address.clone(), |a| a.to_string());
+            let what = format!(
+                "the version and login checks of the MySQL/MariaDB on {endpoint}: it refused this machine's address before its greeting (ERR {code} {message})"
+            );
+            unread.push(if *code == 1129 {
+                let owner = target.owners.first();
+                let named_mariadb = owner.is_some_and(|o| o.name.starts_with("mariadb"));
+                let client = if named_mariadb || system.exists("/usr/bin/mariadb-admin") {
+                    "mariadb-admin"
+                } else {
+                    "mysqladmin"
+                };
+                let socket = owner
+                    .and_then(|o| mysql_options::server_socket(system, o.pid, &o.cmdline))
+                    .map(|socket| format!(" --socket={}", crate::shell::printable_word(&socket)))
+                    .unwrap_or_default();
+                format!("{what}; unblock it with `{client}{socket} flush-hosts` (as root, whom the socket lets in; add -p if root has a password), then audit again")
+            } else {
+                what
+            });
+        }
         let Some(owner) = target.owners.first() else { continue };
         // A Redis without a password whose file defines the default user:
         // the line that overrides a `requirepass`.

@@ -1362,6 +1362,90 @@ fn a_postgres_listen_addresses_fix_changes_the_setting_the_server_uses() {
 /// (`mariadb.conf.d/50-server.cnf`), which is read after my.cnf's own
 /// `[mysqld]`: the fix "set `bind-address = 127.0.0.1` under [mysqld]"
 /// changed nothing there. The fix now edits the line that sets it, and runs.
+/// A MariaDB bound to an address of the machine that has blocked that
+/// address after connection errors (ERR 1129, `max_connect_errors`) greets
+/// the audit with the error: the service column showed the server's
+/// message as a version, and nothing said the login checks never ran.
+/// Now stderr says what was not seen and prints the unblocking command,
+/// over the Unix socket its option file names (TCP from the blocked
+/// address is refused); run as printed, the next audit sees the server.
+#[test]
+fn a_mariadb_that_blocks_this_machine_s_address_is_reported_with_a_command_that_unblocks_it() {
+    if !require("mariadbd") || !require("mariadb-install-db") || !require("mariadb-admin") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    // MariaDB counts errors only for addresses whose name resolves back.
+    let _etc = util::NetnsEtc::with_hosts(&netns, "127.0.0.1 localhost\n10.77.0.5 client.test\n");
+    netns.run_ok("ip", &["addr", "add", "10.77.0.5/32", "dev", "lo"]);
+    let dir = crate::audit::shared_tempdir();
+    let data = dir.path().join("data");
+    let scratch = dir.path().join("tmp");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::set_permissions(&scratch, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+        .unwrap();
+    let install = util::run(
+        Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", scratch.display()))
+            .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
+    );
+    assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+    let port = util::unique_port();
+    let socket = data.join("mysqld.sock");
+    let my_cnf = dir.path().join("my.cnf");
+    std::fs::write(
+        &my_cnf,
+        format!(
+            "[mysqld]\ndatadir = {data}\nsocket = {socket}\npid-file = {data}/mysqld.pid\ntmpdir = {scratch}\nport = {port}\nbind-address = 10.77.0.5\nmax_connect_errors = 2\nuser = mysql\nskip-log-bin\n",
+            data = data.display(),
+            socket = socket.display(),
+            scratch = scratch.display(),
+        ),
+    )
+    .unwrap();
+    let _server = ChildGuard::spawn(
+        netns
+            .command("mariadbd")
+            .arg(format!("--defaults-file={}", my_cnf.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let up = eventually(START, || std::os::unix::net::UnixStream::connect(&socket).is_ok());
+    assert!(up, "mariadbd did not start on {}", socket.display());
+    // An account for every host (else the address gets ERR 1130), then
+    // three handshakes that are not one from this address.
+    let sql = "CREATE USER 'app'@'%' IDENTIFIED BY 'Zq8-unguessable-4m'";
+    let created = util::run(
+        Command::new("mariadb").arg(format!("--socket={}", socket.display())).args(["-e", sql]),
+    );
+    assert_eq!(created.code, 0, "{created:?}");
+    let bad = util::run(netns.command("python3").args([
+        "-c",
+        "import socket,sys\nfor _ in range(3):\n    s=socket.create_connection(('10.77.0.5',int(sys.argv[1])),5)\n    s.recv(200)\n    s.sendall(b'\\x05\\x00\\x00\\x01bogus')\n    s.recv(200)\n    s.close()\ns=socket.create_connection(('10.77.0.5',int(sys.argv[1])),5)\nprint(s.recv(200))",
+        &port.to_string(),
+    ]));
+    assert!(bad.stdout.contains("is blocked because of many connection errors"), "{bad:?}");
+
+    let args = ["audit", "--port", &port.to_string(), "--active", "--skip", "outdated-package"];
+    let output = netns.porthole(&args);
+    assert!(output.code == 0 || output.code == 1, "{output:?}");
+    let line = output
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("porthole: not seen: the version and login checks"))
+        .unwrap_or_else(|| panic!("{output:?}"));
+    assert!(line.contains("ERR 1129"), "{line}");
+    assert!(!output.stdout.contains("is blocked"), "server text is no version: {output:?}");
+    let command = line.split('`').nth(1).expect("a quoted command");
+    assert_eq!(command, format!("mariadb-admin --socket={} flush-hosts", socket.display()));
+    run_printed_in(dir.path(), command);
+    let output = netns.porthole(&args);
+    assert!(!output.stderr.contains("not seen"), "{output:?}");
+    assert!(output.stdout.contains("MariaDB"), "its greeting is seen again: {output:?}");
+}
+
 #[test]
 fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
     if !require("mariadbd") || !require("mariadb-install-db") {

@@ -165,6 +165,9 @@ pub struct Outcome {
     /// Jupyter: its owner's working directory (`/proc/PID/cwd`), where a
     /// fix starts it again.
     pub owner_directory: Option<String>,
+    /// MySQL/MariaDB: the error it greeted this client with (code,
+    /// message), so neither its version nor a login was seen.
+    pub mysql_refusal: Option<(u16, String)>,
 }
 
 /// Where a running service read its settings from.
@@ -408,6 +411,12 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
     if let Some(found) = banner::identify(&greeting) {
         outcome.service = Some(found.service.clone());
         outcome.version = found.version;
+        if let Some((code, message)) = found.refused {
+            outcome.note =
+                Some(format!("refused this client before its greeting: ERR {code} {message}"));
+            outcome.mysql_refusal = Some((code, message));
+            return outcome;
+        }
         if (found.service == "mysql" || found.service == "mariadb") && options.active {
             mysql::probe(address, &deadline, &mut outcome);
         }
