@@ -746,8 +746,9 @@ fn hba_on_disk(
         }
         let Some(postmaster) = target.owners.iter().find(|p| p.name.starts_with("postgres")) else {
             unread.push(format!(
-                "the pg_hba.conf of the PostgreSQL on port {} (its process is not visible)",
-                target.port
+                "the pg_hba.conf of the PostgreSQL on port {} (its process is not visible{})",
+                target.port,
+                if rustix::process::geteuid().is_root() { "" } else { "; run as root to see it" }
             ));
             continue;
         };
@@ -772,8 +773,11 @@ fn hba_on_disk(
         };
         let file = postgres_hba::read(system, &location);
         if let postgres_hba::HbaFile::Unreadable { path } = &file {
+            // Not root: the data directory is the server user's alone.
+            let hint =
+                if rustix::process::geteuid().is_root() { "" } else { "; run as root to read it" };
             unread.push(format!(
-                "the pg_hba.conf of the PostgreSQL on port {} ({} could not be read)",
+                "the pg_hba.conf of the PostgreSQL on port {} ({} could not be read){hint}",
                 target.port, path
             ));
         }

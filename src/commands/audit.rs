@@ -63,8 +63,7 @@ pub fn run(args: AuditArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> 
 fn report_privileges(report: &AuditReport, unreadable_namespaces: usize) {
     let root = rustix::process::geteuid().is_root();
     for unread in &report.unread {
-        let hint = if root { "" } else { "; run as root to read it" };
-        warn(&format!("not seen: {unread}{hint}"));
+        warn(&format!("not seen: {unread}"));
     }
     if root {
         if unreadable_namespaces > 0 {

@@ -1296,7 +1296,7 @@ fn postgres_trusting_a_network_that_holds_no_address_of_the_machine_is_found_in_
     assert!(
         output.stderr.lines().any(|l| l
             .starts_with("porthole: not seen: the pg_hba.conf of the PostgreSQL on port")
-            && l.ends_with("run as root to read it")),
+            && (l.ends_with("run as root to read it") || l.ends_with("run as root to see it)"))),
         "{output:?}"
     );
 }
@@ -1438,6 +1438,8 @@ fn a_mariadb_that_blocks_this_machine_s_address_is_reported_with_a_command_that_
         .unwrap_or_else(|| panic!("{output:?}"));
     assert!(line.contains("ERR 1129"), "{line}");
     assert!(!output.stdout.contains("is blocked"), "server text is no version: {output:?}");
+    let json = netns.porthole(&[&args[..], &["--json"]].concat()).json();
+    assert!(json["not_seen"][0].as_str().unwrap().contains("ERR 1129"), "{json:#}");
     let command = line.split('`').nth(1).expect("a quoted command");
     assert_eq!(command, format!("mariadb-admin --socket={} flush-hosts", socket.display()));
     run_printed_in(dir.path(), command);
