@@ -35,6 +35,63 @@ pub fn empty_token(cmdline: &[String]) -> Option<(usize, usize, String)> {
     })
 }
 
+/// The configuration files Jupyter reads from its user directory, in the
+/// order they load (a later one wins).
+const CONFIG_FILES: [&str; 2] = ["jupyter_notebook_config.py", "jupyter_server_config.py"];
+
+/// The largest configuration file read.
+const MAX_FILE: u64 = 1 << 20;
+
+/// A line of a configuration file that empties the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenLine {
+    pub file: String,
+    /// From 1.
+    pub line: usize,
+}
+
+/// The last line that empties the token in the user configuration of
+/// process `pid`, whose environment is `environment` (NUL-separated
+/// `NAME=value` entries of `/proc/PID/environ`).
+pub fn token_line(
+    system: &dyn crate::inventory::system::System,
+    environment: &[u8],
+) -> Option<TokenLine> {
+    let variable = |name: &str| {
+        environment.split(|&b| b == 0).find_map(|entry| {
+            let value = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+            Some(String::from_utf8_lossy(value).into_owned())
+        })
+    };
+    let directory = variable("JUPYTER_CONFIG_DIR")
+        .or_else(|| variable("HOME").map(|home| format!("{}/.jupyter", home.trim_end_matches('/'))))
+        .filter(|d| d.starts_with('/'))?;
+    let mut found = None;
+    for name in CONFIG_FILES {
+        let file = format!("{}/{name}", directory.trim_end_matches('/'));
+        let regular = system.file_status(&file).is_none_or(|s| s.is_file);
+        let Some(bytes) = system.read_regular(&file, MAX_FILE).filter(|_| regular) else {
+            continue;
+        };
+        for (index, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
+            if empties_token(line) {
+                found = Some(TokenLine { file: file.clone(), line: index + 1 });
+            }
+        }
+    }
+    found
+}
+
+/// `c.ServerApp.token = ''` (or `""`, any of the token classes).
+fn empties_token(line: &str) -> bool {
+    let line = line.split('#').next().unwrap_or_default().trim();
+    let Some((name, value)) = line.split_once('=') else { return false };
+    let name = name.trim();
+    TOKEN_OPTIONS.iter().any(|option| {
+        option.strip_prefix("--").is_some_and(|class_token| name == format!("c.{class_token}"))
+    }) && matches!(value.trim(), "''" | "\"\"")
+}
+
 /// The command that starts `process` again without its empty token (and,
 /// when `loopback`, bound to 127.0.0.1), in its working directory and as
 /// its user when porthole runs as another (`caller_uid`).
@@ -45,6 +102,28 @@ pub fn restart_without_token(
     loopback: bool,
 ) -> Option<String> {
     let (index, count, _) = empty_token(&process.cmdline)?;
+    Some(restart(process, directory, caller_uid, loopback, Some((index, count))))
+}
+
+/// The command that starts `process` again as it was (its empty token
+/// being in a file), bound to 127.0.0.1 when `loopback`.
+pub fn restart_as_it_was(
+    process: &Process,
+    directory: Option<&str>,
+    caller_uid: u32,
+    loopback: bool,
+) -> String {
+    restart(process, directory, caller_uid, loopback, None)
+}
+
+fn restart(
+    process: &Process,
+    directory: Option<&str>,
+    caller_uid: u32,
+    loopback: bool,
+    left_out: Option<(usize, usize)>,
+) -> String {
+    let (index, count) = left_out.unwrap_or((usize::MAX, 1));
     let mut words: Vec<String> = Vec::new();
     let mut skip = 0;
     for (at, arg) in process.cmdline.iter().enumerate() {
@@ -85,10 +164,10 @@ pub fn restart_without_token(
         );
     }
     let command = command.join(" ");
-    Some(match directory {
+    match directory {
         Some(directory) => format!("cd {} && {command}", crate::shell::printable_word(directory)),
         None => command,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +200,22 @@ mod tests {
         let set: Vec<String> =
             ["jupyter-server", "--ServerApp.token=abc"].iter().map(|w| w.to_string()).collect();
         assert_eq!(empty_token(&set), None);
+    }
+
+    #[test]
+    fn a_configuration_line_that_empties_the_token_is_found() {
+        for line in [
+            "c.ServerApp.token = ''",
+            "  c.IdentityProvider.token=\"\"  # open",
+            "c.NotebookApp.token = ''",
+        ] {
+            assert!(empties_token(line), "{line}");
+        }
+        for line in
+            ["# c.ServerApp.token = ''", "c.ServerApp.token = 'abc'", "c.ServerApp.password = ''"]
+        {
+            assert!(!empties_token(line), "{line}");
+        }
     }
 
     #[test]

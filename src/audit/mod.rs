@@ -233,6 +233,11 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         // Jupyter: where it runs, for a fix that starts it again.
         if outcome.service.as_deref() == Some("jupyter") {
             outcome.owner_directory = system.read_link(&format!("/proc/{}/cwd", owner.pid));
+            if let Some(environment) =
+                system.read_regular(&format!("/proc/{}/environ", owner.pid), 1 << 20)
+            {
+                outcome.jupyter_token_line = jupyter_options::token_line(system, &environment);
+            }
         }
         // memcached: whether its options are Debian's file or typed.
         if let Some(memcached) = target.owners.iter().find(|p| p.name == "memcached") {

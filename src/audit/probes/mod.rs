@@ -165,6 +165,8 @@ pub struct Outcome {
     /// Jupyter: its owner's working directory (`/proc/PID/cwd`), where a
     /// fix starts it again.
     pub owner_directory: Option<String>,
+    /// Jupyter: the line of its configuration file that empties its token.
+    pub jupyter_token_line: Option<crate::audit::jupyter_options::TokenLine>,
     /// MySQL/MariaDB: the error it greeted this client with (code,
     /// message), so neither its version nor a login was seen.
     pub mysql_refusal: Option<(u16, String)>,

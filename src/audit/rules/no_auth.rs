@@ -84,13 +84,31 @@ fn full_fix(context: &Context<'_>, fix: &str, impact: Impact) -> String {
                 )?;
                 Some((process.pid, given, command))
             });
-            match found {
-                Some((pid, given, command)) => format!(
+            let in_file = outcome.and_then(|o| o.jupyter_token_line.as_ref());
+            let owner = context.target.owners.first();
+            match (found, in_file, owner) {
+                (None, Some(token), Some(process)) => {
+                    let command = crate::audit::jupyter_options::restart_as_it_was(
+                        process,
+                        directory,
+                        context.caller_uid,
+                        context.exposed(),
+                    );
+                    format!(
+                        "line {line} of {file} empties its token: `sed -i '{line}s/^/# /' {quoted}`, then `kill {pid}` and start it again{loopback}: `{command}` (it makes a random token, printed in its log; or set a password with `jupyter server password`)",
+                        line = token.line,
+                        file = token.file,
+                        quoted = crate::shell::printable_word(&token.file),
+                        pid = process.pid,
+                        loopback = if context.exposed() { " on loopback" } else { "" },
+                    )
+                }
+                (Some((pid, given, command)), _, _) => format!(
                     "its command line turns the token off (`{}`): `kill {pid}`, then start it without that option{}: `{command}` (it makes a random token, printed in its log; or set a password with `jupyter server password`)",
                     given,
                     if context.exposed() { " and on loopback" } else { "" },
                 ),
-                None => fix.to_string(),
+                _ => fix.to_string(),
             }
         }
         // On loopback already: binding it there again is no fix.
