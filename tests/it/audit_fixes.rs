@@ -1115,6 +1115,43 @@ fn netns_all_logs_in_to_another_namespace_postgres_from_its_own_address() {
     assert_eq!(trust["severity"], "critical", "{trust:#}");
 }
 
+/// With `--netns all`, the pg_hba.conf of a PostgreSQL in another network
+/// namespace is judged by that namespace's addresses: `samehost` there is
+/// not another device, and 192.0.2.0/24 holds none of its addresses.
+#[test]
+fn netns_all_judges_another_namespace_pg_hba_conf_by_its_own_addresses() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all app samehost trust\nhost all all 192.0.2.0/24 trust\n";
+    let Some((dir, _postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let output = util::porthole_run(&[
+        "audit",
+        "--netns",
+        "all",
+        "--port",
+        &port.to_string(),
+        "--json",
+        "--skip",
+        "outdated-package",
+        "--active",
+    ]);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    let json = output.json();
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "critical", "{trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    let file = dir.path().join("data").join("pg_hba.conf");
+    assert!(
+        evidence.contains(&format!(
+            "{} line 3 `host all app samehost trust` (this machine's own addresses)",
+            file.display()
+        )),
+        "{evidence}"
+    );
+    assert!(evidence.contains("line 4 `host all all 192.0.2.0/24 trust` (other devices, from a network that holds none of this machine's addresses)"), "{evidence}");
+    let fix = trust["fix"].as_str().unwrap();
+    assert!(fix.contains("3s/") && fix.contains(";4s/"), "both lines are edited: {fix}");
+}
+
 fn postgres_audit(netns: &Netns, port: u16) -> Value {
     let port = port.to_string();
     let args = ["audit", "--port", &port, "--json", "--skip", "outdated-package", "--active"];
