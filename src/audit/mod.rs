@@ -19,12 +19,14 @@
 //! Nothing here prints: progress goes to an optional callback.
 
 pub mod firewall;
+pub mod jupyter_options;
 pub mod launch_options;
 pub mod memcached_options;
 pub mod mysql_options;
 pub mod namespaces;
 pub mod packages;
 pub mod passwords;
+pub mod postgres_hba;
 pub mod postgres_options;
 pub mod probes;
 pub mod redis_options;
@@ -187,9 +189,39 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             options,
         );
     }
+    let mut unread = if options.active && !options.skip.contains(&RuleId::TrustAuth) {
+        hba_on_disk(system, &targets, &mut outcomes, (&handles, current_namespace))
+    } else {
+        Vec::new()
+    };
     for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
         // An exposed MySQL/MariaDB or PostgreSQL: what set its address.
         let Some(outcome) = outcome else { continue };
+        // A MySQL/MariaDB that greeted this machine with an error: what
+        // was not seen, and for a blocked address the command that unblocks
+        // it (over the Unix socket: TCP from this address is refused).
+        if let Some((code, message)) = &outcome.mysql_refusal {
+            let endpoint = target.connect.map_or(target.address.clone(), |a| a.to_string());
+            let what = format!(
+                "the version and login checks of the MySQL/MariaDB on {endpoint}: it refused this machine's address before its greeting (ERR {code} {message})"
+            );
+            unread.push(if *code == 1129 {
+                let owner = target.owners.first();
+                let named_mariadb = owner.is_some_and(|o| o.name.starts_with("mariadb"));
+                let client = if named_mariadb || system.exists("/usr/bin/mariadb-admin") {
+                    "mariadb-admin"
+                } else {
+                    "mysqladmin"
+                };
+                let socket = owner
+                    .and_then(|o| mysql_options::server_socket(system, o.pid, &o.cmdline))
+                    .map(|socket| format!(" --socket={}", crate::shell::printable_word(&socket)))
+                    .unwrap_or_default();
+                format!("{what}; unblock it with `{client}{socket} flush-hosts` (as root, whom the socket lets in; add -p if root has a password), then audit again")
+            } else {
+                what
+            });
+        }
         let Some(owner) = target.owners.first() else { continue };
         // A Redis without a password whose file defines the default user:
         // the line that overrides a `requirepass`.
@@ -197,6 +229,15 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             outcome.observations.iter().any(|o| matches!(o, probes::Observation::NoAuth { .. }));
         if let (true, Some(probes::Settings::File(config))) = (open, &outcome.settings) {
             outcome.redis_default_user = redis_options::default_user(system, owner.pid, config);
+        }
+        // Jupyter: where it runs, for a fix that starts it again.
+        if outcome.service.as_deref() == Some("jupyter") {
+            outcome.owner_directory = system.read_link(&format!("/proc/{}/cwd", owner.pid));
+            if let Some(environment) =
+                system.read_regular(&format!("/proc/{}/environ", owner.pid), 1 << 20)
+            {
+                outcome.jupyter_token_line = jupyter_options::token_line(system, &environment);
+            }
         }
         // memcached: whether its options are Debian's file or typed.
         if let Some(memcached) = target.owners.iter().find(|p| p.name == "memcached") {
@@ -328,6 +369,7 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         logins,
         packages: package_summary(&package_check),
+        unread,
     }
 }
 
@@ -687,6 +729,94 @@ fn trust_from_the_network(
         }
         outcome.probes.push(format!("postgresql StartupMessage from {ip} (active)"));
     }
+}
+
+/// Reads the pg_hba.conf of every PostgreSQL from disk, with the addresses
+/// of its listener's network namespace, into its outcome; the lines the
+/// server reads decide who it trusts, including networks that hold none of
+/// this machine's addresses, where no login from here arrives. Returns one
+/// line per file that could not be read (or found).
+fn hba_on_disk(
+    system: &dyn System,
+    targets: &[Target],
+    outcomes: &mut [Option<Outcome>],
+    (handles, current_namespace): (&BTreeMap<u64, String>, Option<u64>),
+) -> Vec<String> {
+    let mut unread = Vec::new();
+    let mut addresses: BTreeMap<Option<u64>, Vec<(IpAddr, u8)>> = BTreeMap::new();
+    for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
+        let Some(outcome) = outcome else { continue };
+        if outcome.service.as_deref() != Some("postgresql") {
+            continue;
+        }
+        let Some(postmaster) = target.owners.iter().find(|p| p.name.starts_with("postgres")) else {
+            unread.push(format!(
+                "the pg_hba.conf of the PostgreSQL on port {} (its process is not visible{})",
+                target.port,
+                if rustix::process::geteuid().is_root() { "" } else { "; run as root to see it" }
+            ));
+            continue;
+        };
+        let environment =
+            system.read_regular(&format!("/proc/{}/environ", postmaster.pid), 1 << 20);
+        let data = environment.as_deref().and_then(|bytes| {
+            bytes.split(|&b| b == 0).find_map(|entry| {
+                entry.strip_prefix(b"PGDATA=").map(|v| String::from_utf8_lossy(v).into_owned())
+            })
+        });
+        let Some(location) = postgres_options::hba_file(
+            system,
+            postmaster.pid,
+            &postmaster.cmdline,
+            data.as_deref(),
+        ) else {
+            unread.push(format!(
+                "the pg_hba.conf of the PostgreSQL on port {} (pid {}: neither its command line nor its environment names its data directory)",
+                target.port, postmaster.pid
+            ));
+            continue;
+        };
+        let file = postgres_hba::read(system, &location);
+        if let postgres_hba::HbaFile::Unreadable { path } = &file {
+            // Not root: the data directory is the server user's alone.
+            let hint =
+                if rustix::process::geteuid().is_root() { "" } else { "; run as root to read it" };
+            unread.push(format!(
+                "the pg_hba.conf of the PostgreSQL on port {} ({} could not be read){hint}",
+                target.port, path
+            ));
+        }
+        let foreign = target.net_namespace.filter(|&ns| Some(ns) != current_namespace);
+        let local = addresses
+            .entry(foreign)
+            .or_insert_with(|| namespace_addresses(system, foreign.and_then(|ns| handles.get(&ns))))
+            .clone();
+        outcome.hba_on_disk = Some(postgres_hba::HbaOnDisk { file, local_addresses: local });
+    }
+    unread
+}
+
+/// Every address of this network namespace, or of the one `handle`
+/// enters (from a thread that entered it: `ip`, run from there, lists its
+/// interfaces).
+fn namespace_addresses(system: &dyn System, handle: Option<&String>) -> Vec<(IpAddr, u8)> {
+    let read = || {
+        crate::diagnose::interfaces::read(system)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|interface| interface.up)
+            .flat_map(|interface| interface.addresses)
+            .collect::<Vec<_>>()
+    };
+    let Some(handle) = handle else { return read() };
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| crate::sys::netns::enter(handle).ok().map(|()| read()))
+            .join()
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    })
 }
 
 /// The login from `ip`, an address of this machine that is not loopback,

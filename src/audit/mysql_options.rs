@@ -108,6 +108,62 @@ pub fn bind_address(system: &dyn System, pid: u32, cmdline: &[String]) -> Option
     })
 }
 
+/// The Unix socket server `pid`, run as `cmdline`, listens on: its
+/// `--socket` option, else the last `socket` of a server group in the
+/// option files it reads (`--defaults-file` alone, else `/etc/my.cnf` and
+/// `/etc/mysql/my.cnf`, then `--defaults-extra-file`). `None` when neither
+/// sets it (the compiled-in default applies, which the client shares) or
+/// the server sees other files (a container).
+pub fn server_socket(system: &dyn System, pid: u32, cmdline: &[String]) -> Option<String> {
+    let mut defaults_file = None;
+    let mut extra_file = None;
+    let mut no_defaults = false;
+    for (index, arg) in cmdline.iter().enumerate().skip(1) {
+        let (name, value) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (arg.as_str(), None),
+        };
+        let Some(name) = name.strip_prefix("--") else { continue };
+        match name.replace('_', "-").as_str() {
+            "defaults-file" => defaults_file = value,
+            "defaults-extra-file" => extra_file = value,
+            "no-defaults" => no_defaults = true,
+            option if is_socket(option) => {
+                return value.or_else(|| cmdline.get(index + 1).cloned());
+            }
+            _ => {}
+        }
+    }
+    let files: Vec<String> = if no_defaults {
+        Vec::new()
+    } else if let Some(file) = defaults_file {
+        vec![file]
+    } else {
+        ["/etc/my.cnf", "/etc/mysql/my.cnf"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(extra_file)
+            .collect()
+    };
+    let mut reader = Reader {
+        system,
+        pid: Some(pid),
+        root: String::new(),
+        group: server_group,
+        option: is_socket,
+        found: None,
+        last_file: None,
+        elsewhere: false,
+    };
+    for file in &files {
+        reader.read(file, 0);
+    }
+    if reader.elsewhere {
+        return None;
+    }
+    reader.found.map(|found| found.value).filter(|value| !value.is_empty())
+}
+
 /// An option's line in an option file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptionLine {

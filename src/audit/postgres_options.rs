@@ -26,6 +26,8 @@ struct Arguments {
     listen: Option<String>,
     data_directory: Option<String>,
     config_file: Option<String>,
+    /// `-c hba_file=…`: where pg_hba.conf is.
+    hba_file: Option<String>,
 }
 
 /// A setting's name as PostgreSQL compares them: case and `-` vs `_` do not
@@ -67,6 +69,7 @@ fn arguments(cmdline: &[String]) -> Arguments {
             "listen_addresses" => found.listen = Some(shown),
             "data_directory" => found.data_directory = Some(value.to_string()),
             "config_file" => found.config_file = Some(value.to_string()),
+            "hba_file" => found.hba_file = Some(value.to_string()),
             _ => {}
         }
     }
@@ -88,7 +91,7 @@ pub fn listen_addresses(system: &dyn System, pid: u32, cmdline: &[String]) -> Op
     if !config.starts_with('/') {
         return None;
     }
-    let mut reader = Reader { system, pid, found: None, elsewhere: false };
+    let mut reader = Reader::new(system, pid, None);
     reader.read(&config, 0);
     if let Some(data) = data.filter(|d| d.starts_with('/')) {
         reader.read(&format!("{data}/postgresql.auto.conf"), 0);
@@ -102,6 +105,85 @@ pub fn listen_addresses(system: &dyn System, pid: u32, cmdline: &[String]) -> Op
     })
 }
 
+/// Where a PostgreSQL server reads its pg_hba.conf, as it names the file,
+/// and the prefix that reaches the same file from porthole (`/proc/PID/root`
+/// for a server in a mount namespace of its own, else empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HbaLocation {
+    /// The path as the server sees it.
+    pub path: String,
+    /// Prepended to `path` to read it from here.
+    pub root: String,
+}
+
+impl HbaLocation {
+    /// The path that reaches the file from porthole's mount namespace.
+    pub fn reached(&self) -> String {
+        format!("{}{}", self.root, self.path)
+    }
+}
+
+/// Where postmaster `pid`, run as `cmdline` with `environment_data` (its
+/// `PGDATA`, when its command line has no `-D`), reads pg_hba.conf:
+/// `-c hba_file=` on its command line, else the last `hba_file` line of
+/// its configuration files (read in the server's order), else
+/// `pg_hba.conf` in its data directory. `None` when neither a data
+/// directory nor a configuration file is known.
+pub fn hba_file(
+    system: &dyn System,
+    pid: u32,
+    cmdline: &[String],
+    environment_data: Option<&str>,
+) -> Option<HbaLocation> {
+    let found = arguments(cmdline);
+    let root = mount_root(system, pid);
+    let mut data = found
+        .data_directory
+        .or_else(|| environment_data.map(str::to_string))
+        .map(|d| d.trim_end_matches('/').to_string())
+        .filter(|d| d.starts_with('/'));
+    let absolute = |path: String, data: &Option<String>| match (path.starts_with('/'), data) {
+        (true, _) => Some(path),
+        // The postmaster runs in its data directory.
+        (false, Some(data)) => Some(format!("{data}/{path}")),
+        (false, None) => None,
+    };
+    if let Some(file) = found.hba_file {
+        return absolute(file, &data).map(|path| HbaLocation { path, root });
+    }
+    let config = match found.config_file {
+        Some(file) => absolute(file, &data),
+        None => data.as_ref().map(|d| format!("{d}/postgresql.conf")),
+    };
+    let mut reader = Reader::new(system, pid, Some(root.clone()));
+    if let Some(config) = &config {
+        reader.read(config, 0);
+    }
+    // A configuration file given alone names the data directory.
+    if data.is_none() {
+        data = reader.values.get("data_directory").cloned().filter(|d| d.starts_with('/'));
+    }
+    if let Some(data) = &data {
+        reader.read(&format!("{data}/postgresql.auto.conf"), 0);
+    }
+    let path = match reader.values.remove("hba_file") {
+        Some(file) => absolute(file, &data)?,
+        None => format!("{}/pg_hba.conf", data?),
+    };
+    Some(HbaLocation { path, root })
+}
+
+/// `/proc/PID/root` when the server sees another root directory than
+/// porthole (a container, a chroot), else empty.
+fn mount_root(system: &dyn System, pid: u32) -> String {
+    let status = |path: &str| system.file_status(path).map(|s| (s.device, s.inode));
+    let root = format!("/proc/{pid}/root");
+    match status(&format!("{root}/")) {
+        Some(theirs) if Some(theirs) != status("/") => root,
+        _ => String::new(),
+    }
+}
+
 struct Reader<'a> {
     system: &'a dyn System,
     pid: u32,
@@ -109,23 +191,38 @@ struct Reader<'a> {
     found: Option<(String, usize)>,
     /// A path names another file for the server (`/proc/PID/root`).
     elsewhere: bool,
+    /// Read files through this prefix (the server's root) instead of
+    /// giving up on a server that sees other files (`elsewhere`).
+    root: Option<String>,
+    /// The last value of `hba_file` and `data_directory`.
+    values: std::collections::BTreeMap<String, String>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(system: &'a dyn System, pid: u32, root: Option<String>) -> Self {
+        Reader { system, pid, found: None, elsewhere: false, root, values: Default::default() }
+    }
+
     fn read(&mut self, file: &str, depth: usize) {
         if depth > MAX_DEPTH {
             return;
         }
         let status = |path: &str| self.system.file_status(path).map(|s| (s.device, s.inode));
-        let theirs = status(&format!("/proc/{}/root{file}", self.pid));
-        if theirs.is_some() && theirs != status(file) {
-            self.elsewhere = true;
-            return;
-        }
+        let reached = match &self.root {
+            Some(root) => format!("{root}{file}"),
+            None => {
+                let theirs = status(&format!("/proc/{}/root{file}", self.pid));
+                if theirs.is_some() && theirs != status(file) {
+                    self.elsewhere = true;
+                    return;
+                }
+                file.to_string()
+            }
+        };
         // Paths from another user's command line and files: regular files
         // only, never a FIFO or a device.
-        let regular = self.system.file_status(file).is_none_or(|s| s.is_file);
-        let Some(bytes) = self.system.read_regular(file, MAX_FILE).filter(|_| regular) else {
+        let regular = self.system.file_status(&reached).is_none_or(|s| s.is_file);
+        let Some(bytes) = self.system.read_regular(&reached, MAX_FILE).filter(|_| regular) else {
             return;
         };
         let text = String::from_utf8_lossy(&bytes);
@@ -146,12 +243,18 @@ impl Reader<'_> {
             let value = value.trim().trim_matches('\'');
             match setting(name).as_str() {
                 "listen_addresses" => self.found = Some((file.to_string(), index + 1)),
+                name @ ("hba_file" | "data_directory") => {
+                    self.values.insert(name.to_string(), value.to_string());
+                }
                 "include" | "include_if_exists" => self.read(&relative(value), depth + 1),
                 "include_dir" => {
                     let included = relative(value);
                     let mut names: Vec<String> = self
                         .system
-                        .directory_times(&included)
+                        .directory_times(&format!(
+                            "{}{included}",
+                            self.root.as_deref().unwrap_or_default()
+                        ))
                         .unwrap_or_default()
                         .into_iter()
                         .map(|(name, _)| name)
@@ -185,6 +288,7 @@ mod tests {
                 listen: None,
                 data_directory: Some("/var/lib/postgresql/15/main".into()),
                 config_file: Some("/etc/postgresql/15/main/postgresql.conf".into()),
+                hba_file: None,
             }
         );
         for (line, shown) in [

@@ -61,7 +61,11 @@ pub fn run(args: AuditArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> 
 /// (entering one needs root, and without it a namespace whose processes
 /// are another user's cannot even be matched to them).
 fn report_privileges(report: &AuditReport, unreadable_namespaces: usize) {
-    if rustix::process::geteuid().is_root() {
+    let root = rustix::process::geteuid().is_root();
+    for unread in &report.unread {
+        warn(&format!("not seen: {unread}"));
+    }
+    if root {
         if unreadable_namespaces > 0 {
             // Usually gone between listing and reading (its last process
             // exited); the audit must not look complete all the same.

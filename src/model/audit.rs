@@ -297,6 +297,10 @@ pub struct AuditReport {
     pub logins: Vec<LoginReport>,
     /// The package lists `outdated-package` compared against.
     pub packages: PackageListsSummary,
+    /// Settings files the rules needed and could not read, one phrase each
+    /// (`the pg_hba.conf of the PostgreSQL on port 5432 (… could not be
+    /// read)`): what the audit did not see.
+    pub unread: Vec<String>,
 }
 
 impl AuditReport {

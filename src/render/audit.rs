@@ -218,6 +218,10 @@ pub struct AuditRecord {
     pub logins: Vec<LoginRecord>,
     /// The package lists `outdated-package` compared against.
     pub packages: PackagesRecord,
+    /// What the audit could not see, one sentence each (a pg_hba.conf it
+    /// could not read, a MySQL/MariaDB that refused this machine): the
+    /// lines stderr shows after `porthole: not seen:`.
+    pub not_seen: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -415,6 +419,7 @@ impl AuditRecord {
                 dnf_cache_age_seconds: report.packages.dnf_cache_age_seconds,
                 note: report.packages.note.clone(),
             },
+            not_seen: report.unread.clone(),
         }
     }
 }

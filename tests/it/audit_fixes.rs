@@ -1023,16 +1023,18 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
 /// data directory whose pg_hba.conf is `hba`; 10.77.0.1 is an address of
 /// the namespace that is not loopback (on lo).
 fn postgres_in(netns: &Netns, hba: &str) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
-    postgres_in_with(netns, hba, None)
+    postgres_in_with(netns, hba, None, util::unique_port())
 }
 
 /// As [`postgres_in`]; with `conf.d` set, `listen_addresses` is not on the
 /// command line: `postgresql.conf` gets `include_dir 'conf.d'`, and
-/// `conf.d/10-listen.conf` holds the given text.
+/// `conf.d/10-listen.conf` holds the given text. It listens on `port`
+/// (PostgreSQL's own 5432 is free in a namespace of the test's).
 fn postgres_in_with(
     netns: &Netns,
     hba: &str,
     conf_d: Option<&str>,
+    port: u16,
 ) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
     let Some(bin) = crate::audit::postgres_bin() else {
         util::skip("postgresql not installed");
@@ -1068,7 +1070,6 @@ fn postgres_in_with(
         std::fs::create_dir(data.join("conf.d")).unwrap();
         std::fs::write(data.join("conf.d/10-listen.conf"), text).unwrap();
     }
-    let port = util::unique_port();
     let postmaster = ChildGuard::spawn(
         as_postgres("postgres")
             .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
@@ -1112,6 +1113,43 @@ fn netns_all_logs_in_to_another_namespace_postgres_from_its_own_address() {
     assert!(evidence.contains("from 10.77.0.1"), "{evidence}");
     assert!(evidence.contains("10.0.0.0/8"), "the line that trusts it is named: {evidence}");
     assert_eq!(trust["severity"], "critical", "{trust:#}");
+}
+
+/// With `--netns all`, the pg_hba.conf of a PostgreSQL in another network
+/// namespace is judged by that namespace's addresses: `samehost` there is
+/// not another device, and 192.0.2.0/24 holds none of its addresses.
+#[test]
+fn netns_all_judges_another_namespace_pg_hba_conf_by_its_own_addresses() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all app samehost trust\nhost all all 192.0.2.0/24 trust\n";
+    let Some((dir, _postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let output = util::porthole_run(&[
+        "audit",
+        "--netns",
+        "all",
+        "--port",
+        &port.to_string(),
+        "--json",
+        "--skip",
+        "outdated-package",
+        "--active",
+    ]);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    let json = output.json();
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "critical", "{trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    let file = dir.path().join("data").join("pg_hba.conf");
+    assert!(
+        evidence.contains(&format!(
+            "{} line 3 `host all app samehost trust` (this machine's own addresses)",
+            file.display()
+        )),
+        "{evidence}"
+    );
+    assert!(evidence.contains("line 4 `host all all 192.0.2.0/24 trust` (other devices, from a network that holds none of this machine's addresses)"), "{evidence}");
+    let fix = trust["fix"].as_str().unwrap();
+    assert!(fix.contains("3s/") && fix.contains(";4s/"), "both lines are edited: {fix}");
 }
 
 fn postgres_audit(netns: &Netns, port: u16) -> Value {
@@ -1228,6 +1266,78 @@ fn postgres_trusting_a_network_but_not_loopback_is_critical_and_its_fix_repairs_
     assert!(gone, "{last:#}");
 }
 
+/// `host all all 192.0.2.0/24 trust` admits a network that holds none of
+/// the machine's addresses: the loopback login and the one from 10.77.0.1
+/// are both asked for a password, so the audit was clean while every device
+/// of that network got in as the superuser. pg_hba.conf is now read from
+/// disk (here the data directory's, through `-D`), the line is named, and
+/// the printed fix removes the finding; without root, stderr says which
+/// file was not seen.
+#[test]
+fn postgres_trusting_a_network_that_holds_no_address_of_the_machine_is_found_in_pg_hba_conf() {
+    let Some(netns) = Netns::create() else { return };
+    let trusted = "host all all 192.0.2.0/24 trust";
+    let hba = format!(
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n{trusted}\nhost all all 0.0.0.0/0 scram-sha-256\n"
+    );
+    // On PostgreSQL's own port, where a run without root, which cannot see
+    // the process, still knows the service.
+    let Some((dir, postmaster, port)) = postgres_in_with(&netns, &hba, None, 5432) else {
+        return;
+    };
+    let hba_file = dir.path().join("data").join("pg_hba.conf");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "critical", "other devices reach port {port}: {trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    let line = format!("{} line 3 `{trusted}`", hba_file.display());
+    assert!(evidence.contains(&line), "{evidence}");
+    assert!(evidence.contains("holds none of this machine's addresses"), "{evidence}");
+
+    let fix = trust["fix"].as_str().unwrap();
+    let commands: Vec<&str> = fix
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{fix}");
+    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
+    for command in commands {
+        run_printed_in(dir.path(), command);
+    }
+    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    assert!(edited.contains("host all all 192.0.2.0/24 scram-sha-256\n"), "{edited}");
+    let mut last = Value::Null;
+    let gone = eventually(START, || {
+        last = postgres_audit(&netns, port);
+        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
+    });
+    assert!(gone, "{last:#}");
+
+    // Not root: the data directory is postgres's alone, and stderr says
+    // what could not be seen.
+    let mut command = netns.command("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(util::binary()).args([
+        "audit",
+        "--port",
+        &port.to_string(),
+        "--active",
+        "--skip",
+        "outdated-package",
+    ]);
+    util::scrub(&mut command);
+    let output = util::run(&mut command);
+    assert!(output.code == 0 || output.code == 1, "{output:?}");
+    assert!(
+        output.stderr.lines().any(|l| l
+            .starts_with("porthole: not seen: the pg_hba.conf of the PostgreSQL on port")
+            && (l.ends_with("run as root to read it") || l.ends_with("run as root to see it)"))),
+        "{output:?}"
+    );
+}
+
 /// PostgreSQL's `listen_addresses` set in an included file, or on the
 /// postmaster's command line: "set it in postgresql.conf" changed nothing
 /// (a later include, postgresql.auto.conf and the command line all beat
@@ -1248,7 +1358,11 @@ fn a_postgres_listen_addresses_fix_changes_the_setting_the_server_uses() {
 
     let Some(netns) = Netns::create() else { return };
     let conf = "# the network\nlisten_addresses = '0.0.0.0'  # every address\n";
-    let Some((dir, postmaster, port)) = postgres_in_with(&netns, hba, Some(conf)) else { return };
+    let Some((dir, postmaster, port)) =
+        postgres_in_with(&netns, hba, Some(conf), util::unique_port())
+    else {
+        return;
+    };
     let json = postgres_audit(&netns, port);
     let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
     let file = dir.path().join("data/conf.d/10-listen.conf");
@@ -1285,6 +1399,92 @@ fn a_postgres_listen_addresses_fix_changes_the_setting_the_server_uses() {
 /// (`mariadb.conf.d/50-server.cnf`), which is read after my.cnf's own
 /// `[mysqld]`: the fix "set `bind-address = 127.0.0.1` under [mysqld]"
 /// changed nothing there. The fix now edits the line that sets it, and runs.
+/// A MariaDB bound to an address of the machine that has blocked that
+/// address after connection errors (ERR 1129, `max_connect_errors`) greets
+/// the audit with the error: the service column showed the server's
+/// message as a version, and nothing said the login checks never ran.
+/// Now stderr says what was not seen and prints the unblocking command,
+/// over the Unix socket its option file names (TCP from the blocked
+/// address is refused); run as printed, the next audit sees the server.
+#[test]
+fn a_mariadb_that_blocks_this_machine_s_address_is_reported_with_a_command_that_unblocks_it() {
+    if !require("mariadbd") || !require("mariadb-install-db") || !require("mariadb-admin") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    // MariaDB counts errors only for addresses whose name resolves back.
+    let _etc = util::NetnsEtc::with_hosts(&netns, "127.0.0.1 localhost\n10.77.0.5 client.test\n");
+    netns.run_ok("ip", &["addr", "add", "10.77.0.5/32", "dev", "lo"]);
+    let dir = crate::audit::shared_tempdir();
+    let data = dir.path().join("data");
+    let scratch = dir.path().join("tmp");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::set_permissions(&scratch, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+        .unwrap();
+    let install = util::run(
+        Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", scratch.display()))
+            .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
+    );
+    assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+    let port = util::unique_port();
+    let socket = data.join("mysqld.sock");
+    let my_cnf = dir.path().join("my.cnf");
+    std::fs::write(
+        &my_cnf,
+        format!(
+            "[mysqld]\ndatadir = {data}\nsocket = {socket}\npid-file = {data}/mysqld.pid\ntmpdir = {scratch}\nport = {port}\nbind-address = 10.77.0.5\nmax_connect_errors = 2\nuser = mysql\nskip-log-bin\n",
+            data = data.display(),
+            socket = socket.display(),
+            scratch = scratch.display(),
+        ),
+    )
+    .unwrap();
+    let _server = ChildGuard::spawn(
+        netns
+            .command("mariadbd")
+            .arg(format!("--defaults-file={}", my_cnf.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let up = eventually(START, || std::os::unix::net::UnixStream::connect(&socket).is_ok());
+    assert!(up, "mariadbd did not start on {}", socket.display());
+    // An account for every host (else the address gets ERR 1130), then
+    // three handshakes that are not one from this address.
+    let sql = "CREATE USER 'app'@'%' IDENTIFIED BY 'Zq8-unguessable-4m'";
+    let created = util::run(
+        Command::new("mariadb").arg(format!("--socket={}", socket.display())).args(["-e", sql]),
+    );
+    assert_eq!(created.code, 0, "{created:?}");
+    let bad = util::run(netns.command("python3").args([
+        "-c",
+        "import socket,sys\nfor _ in range(3):\n    s=socket.create_connection(('10.77.0.5',int(sys.argv[1])),5)\n    s.recv(200)\n    s.sendall(b'\\x05\\x00\\x00\\x01bogus')\n    s.recv(200)\n    s.close()\ns=socket.create_connection(('10.77.0.5',int(sys.argv[1])),5)\nprint(s.recv(200))",
+        &port.to_string(),
+    ]));
+    assert!(bad.stdout.contains("is blocked because of many connection errors"), "{bad:?}");
+
+    let args = ["audit", "--port", &port.to_string(), "--active", "--skip", "outdated-package"];
+    let output = netns.porthole(&args);
+    assert!(output.code == 0 || output.code == 1, "{output:?}");
+    let line = output
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("porthole: not seen: the version and login checks"))
+        .unwrap_or_else(|| panic!("{output:?}"));
+    assert!(line.contains("ERR 1129"), "{line}");
+    assert!(!output.stdout.contains("is blocked"), "server text is no version: {output:?}");
+    let json = netns.porthole(&[&args[..], &["--json"]].concat()).json();
+    assert!(json["not_seen"][0].as_str().unwrap().contains("ERR 1129"), "{json:#}");
+    let command = line.split('`').nth(1).expect("a quoted command");
+    assert_eq!(command, format!("mariadb-admin --socket={} flush-hosts", socket.display()));
+    run_printed_in(dir.path(), command);
+    let output = netns.porthole(&args);
+    assert!(!output.stderr.contains("not seen"), "{output:?}");
+    assert!(output.stdout.contains("MariaDB"), "its greeting is seen again: {output:?}");
+}
+
 #[test]
 fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
     if !require("mariadbd") || !require("mariadb-install-db") {

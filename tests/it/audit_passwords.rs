@@ -753,6 +753,121 @@ fn jupyter_default_token_and_password_are_found() {
     assert_eq!(record["accounts"][1], serde_json::json!({"user": "password", "attempts": 2}));
 }
 
+/// A Jupyter started with its token emptied (`--IdentityProvider.token=`)
+/// let anyone in, and the fix was prose ("start Jupyter with a token").
+/// It is now that command line without the option, started again in the
+/// same directory: run as printed, the server asks for its token.
+#[test]
+fn a_jupyter_with_its_token_emptied_gets_a_restart_command_that_runs() {
+    if !require(&format!("{JUPYTER_VENV}/jupyter-server")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = util::unique_port();
+    let environment = |command: &mut Command| {
+        command
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("JUPYTER_RUNTIME_DIR", dir.path().join("runtime"))
+            .env("JUPYTER_DATA_DIR", dir.path().join("data"))
+            .env("JUPYTER_CONFIG_DIR", dir.path().join("config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    };
+    let mut command = Command::new(Path::new(JUPYTER_VENV).join("jupyter-server"));
+    command
+        .args(["--no-browser", "--allow-root", "--ip", "127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg("--IdentityProvider.token=");
+    environment(&mut command);
+    let server = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "jupyter-server did not start on {port}");
+    let (_, json) = audit(port, &[]);
+    let open = finding(&json, "no-auth");
+    let fix = open["fix"].as_str().unwrap();
+    let commands: Vec<&str> = fix.split('`').skip(1).step_by(2).collect();
+    let kill = format!("kill {}", server.pid());
+    assert!(commands.contains(&kill.as_str()), "{fix}");
+    let start = commands.iter().find(|c| c.starts_with("cd ")).expect("a start command");
+    assert!(!start.contains("token"), "{fix}");
+    let killed = util::run(Command::new("sh").args(["-c", &kill]));
+    assert_eq!(killed.code, 0, "{killed:?}");
+    drop(server);
+    assert!(
+        util::eventually(START, || std::net::TcpStream::connect(("127.0.0.1", port)).is_err()),
+        "jupyter-server still listens on {port}"
+    );
+    // The printed line, in the user's shell (its environment); `exec` so
+    // that the guard's kill reaches the server itself.
+    let mut command = Command::new("sh");
+    command.args(["-c", &start.replacen(" && ", " && exec ", 1)]);
+    environment(&mut command);
+    let _restarted = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "the printed command did not start it: {start}");
+    let (_, json) = audit(port, &[]);
+    assert!(!rules(&json).contains(&"no-auth".to_string()), "{json:#}");
+}
+
+/// The same emptied token in the user's configuration file
+/// (`JUPYTER_CONFIG_DIR`, read from the server's environment): the fix
+/// comments that line out and starts the same command line again.
+#[test]
+fn a_jupyter_whose_config_file_empties_its_token_gets_an_edit_and_a_restart_that_run() {
+    if !require(&format!("{JUPYTER_VENV}/jupyter-server")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir(&config).unwrap();
+    let config_file = config.join("jupyter_server_config.py");
+    std::fs::write(&config_file, "c = get_config()\nc.IdentityProvider.token = ''\n").unwrap();
+    let port = util::unique_port();
+    let environment = |command: &mut Command| {
+        command
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("JUPYTER_RUNTIME_DIR", dir.path().join("runtime"))
+            .env("JUPYTER_DATA_DIR", dir.path().join("data"))
+            .env("JUPYTER_CONFIG_DIR", &config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    };
+    let mut command = Command::new(Path::new(JUPYTER_VENV).join("jupyter-server"));
+    command
+        .args(["--no-browser", "--allow-root", "--ip", "127.0.0.1"])
+        .arg(format!("--port={port}"));
+    environment(&mut command);
+    let server = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "jupyter-server did not start on {port}");
+    let (_, json) = audit(port, &[]);
+    let open = finding(&json, "no-auth");
+    let fix = open["fix"].as_str().unwrap();
+    let commands: Vec<&str> = fix.split('`').skip(1).step_by(2).collect();
+    let edit = commands.iter().find(|c| c.starts_with("sed ")).expect("an edit");
+    let kill = format!("kill {}", server.pid());
+    assert!(commands.contains(&kill.as_str()), "{fix}");
+    let start = commands.iter().find(|c| c.starts_with("cd ")).expect("a start command");
+    let edited = util::run(Command::new("sh").args(["-c", edit]));
+    assert_eq!(edited.code, 0, "{edited:?}");
+    assert!(std::fs::read_to_string(&config_file)
+        .unwrap()
+        .contains("# c.IdentityProvider.token = ''"));
+    let killed = util::run(Command::new("sh").args(["-c", &kill]));
+    assert_eq!(killed.code, 0, "{killed:?}");
+    drop(server);
+    assert!(
+        util::eventually(START, || std::net::TcpStream::connect(("127.0.0.1", port)).is_err()),
+        "jupyter-server still listens on {port}"
+    );
+    let mut command = Command::new("sh");
+    command.args(["-c", &start.replacen(" && ", " && exec ", 1)]);
+    environment(&mut command);
+    let _restarted = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "the printed command did not start it: {start}");
+    let (_, json) = audit(port, &[]);
+    assert!(!rules(&json).contains(&"no-auth".to_string()), "{json:#}");
+}
+
 /// A MariaDB that offers TLS: the login switches to TLS before the
 /// password's scramble is sent, and `root`/`password` is found.
 #[test]

@@ -11,6 +11,10 @@ pub struct Greeting {
     pub version: Option<String>,
     /// MySQL/MariaDB: the default authentication plugin.
     pub auth_plugin: Option<String>,
+    /// MySQL/MariaDB: the error it sent instead of a greeting (code,
+    /// message abbreviated): it refuses this client's address (1129 blocked
+    /// after connection errors, 1130 no account for it).
+    pub refused: Option<(u16, String)>,
 }
 
 /// Identifies a greeting; `None` when the bytes are not one we know.
@@ -24,7 +28,7 @@ pub fn identify(bytes: &[u8]) -> Option<Greeting> {
     let text = String::from_utf8_lossy(bytes);
     let first_line = text.lines().next().unwrap_or("").trim().to_string();
     let named = |service: &str, version: Option<String>| {
-        Some(Greeting { service: service.into(), version, auth_plugin: None })
+        Some(Greeting { service: service.into(), version, auth_plugin: None, refused: None })
     };
     if let Some(rest) = first_line.strip_prefix("SSH-") {
         return named("ssh", Some(format!("SSH-{rest}")));
@@ -77,16 +81,28 @@ pub fn mysql_greeting(bytes: &[u8]) -> Option<Greeting> {
                         || name.contains("socket")
                         || name.contains("ed25519")
                 });
-            Some(Greeting { service: service.into(), version: Some(version), auth_plugin })
+            Some(Greeting {
+                service: service.into(),
+                version: Some(version),
+                auth_plugin,
+                refused: None,
+            })
         }
-        0xff => Some(Greeting {
-            service: "mysql".into(),
-            version: Some(format!(
-                "refused: {}",
-                abbreviate(payload.get(3..).unwrap_or_default(), 60)
-            )),
-            auth_plugin: None,
-        }),
+        // Error packet before any handshake: code, then the message (no
+        // SQL state marker at this stage, though one is skipped if sent).
+        0xff => {
+            let code = u16::from_le_bytes([*payload.get(1)?, *payload.get(2)?]);
+            let message = match payload.get(3) {
+                Some(b'#') => payload.get(9..),
+                _ => payload.get(3..),
+            };
+            Some(Greeting {
+                service: "mysql".into(),
+                version: None,
+                auth_plugin: None,
+                refused: Some((code, abbreviate(message.unwrap_or_default(), 100))),
+            })
+        }
         _ => None,
     }
 }
@@ -94,6 +110,18 @@ pub fn mysql_greeting(bytes: &[u8]) -> Option<Greeting> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_instead_of_a_greeting_is_a_refusal_not_a_version() {
+        let message = b"Host '10.0.0.5' is blocked because of many connection errors";
+        let mut packet = vec![message.len() as u8 + 3, 0, 0, 0, 0xff, 0x69, 0x04];
+        packet.extend_from_slice(message);
+        let greeting = identify(&packet).expect("a MySQL error packet");
+        assert_eq!(greeting.version, None);
+        let (code, message) = greeting.refused.expect("refused");
+        assert_eq!(code, 1129);
+        assert!(message.starts_with("Host '10.0.0.5' is blocked"), "{message}");
+    }
 
     #[test]
     fn recognises_greetings() {

@@ -159,6 +159,17 @@ pub struct Outcome {
     /// memcached: the configuration file its command line was made from
     /// (`None`: the options were typed on the command line).
     pub memcached_config: Option<crate::audit::memcached_options::ConfigFile>,
+    /// PostgreSQL (`--active`): its pg_hba.conf read from disk, for the
+    /// `trust` lines no login from this machine meets.
+    pub hba_on_disk: Option<crate::audit::postgres_hba::HbaOnDisk>,
+    /// Jupyter: its owner's working directory (`/proc/PID/cwd`), where a
+    /// fix starts it again.
+    pub owner_directory: Option<String>,
+    /// Jupyter: the line of its configuration file that empties its token.
+    pub jupyter_token_line: Option<crate::audit::jupyter_options::TokenLine>,
+    /// MySQL/MariaDB: the error it greeted this client with (code,
+    /// message), so neither its version nor a login was seen.
+    pub mysql_refusal: Option<(u16, String)>,
 }
 
 /// Where a running service read its settings from.
@@ -402,6 +413,12 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
     if let Some(found) = banner::identify(&greeting) {
         outcome.service = Some(found.service.clone());
         outcome.version = found.version;
+        if let Some((code, message)) = found.refused {
+            outcome.note =
+                Some(format!("refused this client before its greeting: ERR {code} {message}"));
+            outcome.mysql_refusal = Some((code, message));
+            return outcome;
+        }
         if (found.service == "mysql" || found.service == "mariadb") && options.active {
             mysql::probe(address, &deadline, &mut outcome);
         }

@@ -79,11 +79,11 @@ impl HbaRule {
     }
 
     /// A TCP line (`host`, `hostssl`, `hostnossl`, `hostgssenc`…).
-    fn is_tcp(&self) -> bool {
+    pub(crate) fn is_tcp(&self) -> bool {
         self.error.is_none() && self.kind.as_deref().is_some_and(|k| k.starts_with("host"))
     }
 
-    fn method(&self) -> &str {
+    pub(crate) fn method(&self) -> &str {
         self.auth_method.as_deref().unwrap_or_default()
     }
 
@@ -101,7 +101,7 @@ impl HbaRule {
     }
 
     /// The network the line names, as (address, prefix length).
-    fn network(&self) -> Option<(IpAddr, u32)> {
+    pub(crate) fn network(&self) -> Option<(IpAddr, u32)> {
         let address: IpAddr = self.address.as_deref()?.parse().ok()?;
         let prefix = match self.netmask.as_deref().map(str::parse::<IpAddr>) {
             Some(Ok(IpAddr::V4(mask))) => u32::from(mask).leading_ones(),
@@ -187,7 +187,7 @@ impl HbaRule {
 }
 
 /// Whether `network`/`prefix` contains `address` (same family only).
-fn contains(network: IpAddr, prefix: u32, address: IpAddr) -> bool {
+pub(crate) fn contains(network: IpAddr, prefix: u32, address: IpAddr) -> bool {
     let (network, address, width) = match (network, address) {
         (IpAddr::V4(n), IpAddr::V4(a)) => (u128::from(u32::from(n)), u128::from(u32::from(a)), 32),
         (IpAddr::V6(n), IpAddr::V6(a)) => (u128::from(n), u128::from(a), 128),

@@ -71,6 +71,46 @@ fn full_fix(context: &Context<'_>, fix: &str, impact: Impact) -> String {
                 )
             }
         }
+        // A token emptied on its command line: that line without it.
+        Some("jupyter") => {
+            let directory = outcome.and_then(|o| o.owner_directory.as_deref());
+            let found = context.target.owners.iter().find_map(|process| {
+                let (_, _, given) = crate::audit::jupyter_options::empty_token(&process.cmdline)?;
+                let command = crate::audit::jupyter_options::restart_without_token(
+                    process,
+                    directory,
+                    context.caller_uid,
+                    context.exposed(),
+                )?;
+                Some((process.pid, given, command))
+            });
+            let in_file = outcome.and_then(|o| o.jupyter_token_line.as_ref());
+            let owner = context.target.owners.first();
+            match (found, in_file, owner) {
+                (None, Some(token), Some(process)) => {
+                    let command = crate::audit::jupyter_options::restart_as_it_was(
+                        process,
+                        directory,
+                        context.caller_uid,
+                        context.exposed(),
+                    );
+                    format!(
+                        "line {line} of {file} empties its token: `sed -i '{line}s/^/# /' {quoted}`, then `kill {pid}` and start it again{loopback}: `{command}` (it makes a random token, printed in its log; or set a password with `jupyter server password`)",
+                        line = token.line,
+                        file = token.file,
+                        quoted = crate::shell::printable_word(&token.file),
+                        pid = process.pid,
+                        loopback = if context.exposed() { " on loopback" } else { "" },
+                    )
+                }
+                (Some((pid, given, command)), _, _) => format!(
+                    "its command line turns the token off (`{}`): `kill {pid}`, then start it without that option{}: `{command}` (it makes a random token, printed in its log; or set a password with `jupyter server password`)",
+                    given,
+                    if context.exposed() { " and on loopback" } else { "" },
+                ),
+                _ => fix.to_string(),
+            }
+        }
         // On loopback already: binding it there again is no fix.
         // (Prometheus's admin API is a door of its own: its flag is the fix.)
         Some("metrics" | "prometheus") if !context.exposed() && impact == Impact::Information => {

@@ -5,20 +5,29 @@
 use std::net::SocketAddr;
 
 use super::Context;
-use crate::audit::probes::pg_hba::{HbaRules, Trusted};
+use crate::audit::postgres_hba::{admitted, Admitted, HbaFile};
+use crate::audit::probes::pg_hba::{HbaRule, HbaRules, Trusted};
 use crate::audit::probes::Observation;
-use crate::model::{Finding, RuleId, Severity};
+use crate::model::{Finding, RuleId, Scope, Severity};
 
 pub fn check(context: &Context<'_>) -> Vec<Finding> {
-    context
+    // pg_hba.conf as read from disk: the server's lines when the session
+    // could not show them, and the only evidence when no login got in.
+    let disk = context.outcome.and_then(|o| o.hba_on_disk.as_ref());
+    let on_disk = disk.and_then(|d| match &d.file {
+        HbaFile::Read(rules) => Some(rules),
+        HbaFile::Unreadable { .. } => None,
+    });
+    let logged_in: Vec<Finding> = context
         .observations()
         .iter()
         .filter_map(|observation| match observation {
             Observation::TrustAuth { evidence, loopback_only, hba, address } => {
+                let hba = hba.as_ref().or(on_disk);
                 // The server's own lines decide who else is trusted; a
                 // second login from another address of the machine is the
                 // fallback when they could not be read.
-                let judged = hba.as_ref().and_then(judge);
+                let judged = hba.and_then(judge);
                 let (network, evidence) = match (&judged, loopback_only) {
                     (Some((network, lines)), _) => (*network, format!("{evidence}; {lines}")),
                     (None, Some(local)) => (false, format!("{evidence}; {local}")),
@@ -35,12 +44,83 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
                     RuleId::TrustAuth,
                     severity,
                     evidence,
-                    fix(context, hba.as_ref(), *address),
+                    fix(context, hba, *address),
                 ))
             }
             _ => None,
         })
-        .collect()
+        .collect();
+    if !logged_in.is_empty() {
+        return logged_in;
+    }
+    match (disk, on_disk) {
+        (Some(disk), Some(rules)) => from_the_file(context, rules, &disk.local_addresses),
+        _ => Vec::new(),
+    }
+}
+
+/// The `trust` lines of the file that admit an address the listener is
+/// reachable from: its bind scope says whether loopback clients and the
+/// machine's own addresses reach it, the firewall whether other devices
+/// do. No login from this machine meets a line for a network that holds
+/// none of its addresses (`host all all 192.0.2.0/24 trust`); every device
+/// there gets in as any user, the superuser included.
+fn from_the_file(
+    context: &Context<'_>,
+    rules: &HbaRules,
+    local: &[(std::net::IpAddr, u8)],
+) -> Vec<Finding> {
+    let network = context.reachable_from_network();
+    let reach = context.target.reach;
+    let reached: Vec<(&HbaRule, Admitted)> = rules
+        .tcp_trust()
+        .into_iter()
+        .filter(|rule| match rule.network() {
+            Some((std::net::IpAddr::V4(_), _)) => reach.v4,
+            Some((std::net::IpAddr::V6(_), _)) => reach.v6,
+            None => true,
+        })
+        .map(|rule| (rule, admitted(rule, local)))
+        .filter(|(_, admits)| match context.target.scope {
+            Scope::Loopback => admits.loopback,
+            Scope::Wildcard => admits.loopback || admits.this_machine || (admits.others && network),
+            Scope::Specific => admits.this_machine || (admits.others && network),
+            Scope::Local => false,
+        })
+        .collect();
+    if reached.is_empty() {
+        return Vec::new();
+    }
+    let others = network && reached.iter().any(|(_, admits)| admits.others);
+    let described: Vec<String> = reached
+        .iter()
+        .map(|(rule, admits)| {
+            let who = match (admits.others && network, admits.this_machine, admits.loopback) {
+                (true, false, false) => {
+                    "other devices, from a network that holds none of this machine's addresses"
+                }
+                (true, _, _) => "other devices and this machine",
+                (false, true, _) => "this machine's own addresses",
+                (false, false, _) => "loopback clients",
+            };
+            format!("{} line {} `{}` ({who})", rule.file(rules), rule.line_number, rule.text())
+        })
+        .collect();
+    let evidence = format!(
+        "pg_hba.conf lets clients in without a password (`trust`), as any user its lines name: {}; read from the file, which no login from this machine can test",
+        described.join(", ")
+    );
+    let lines: Vec<&HbaRule> = reached.iter().map(|(rule, _)| *rule).collect();
+    let (edits, reload) = edit_and_reload(context, rules, &lines, None);
+    Vec::from([context.finding(
+        RuleId::TrustAuth,
+        if others { Severity::Critical } else { Severity::High },
+        evidence,
+        format!(
+            "change `trust` to `scram-sha-256` (clients then need a password): {}, then {reload}",
+            edits.join(" and ")
+        ),
+    )])
 }
 
 /// Whether pg_hba.conf trusts other devices, and the lines that say so.
@@ -88,12 +168,28 @@ fn fix(context: &Context<'_>, hba: Option<&HbaRules>, trusted_at: SocketAddr) ->
         return "replace `trust` with `scram-sha-256` on the `host` lines of pg_hba.conf (`SHOW hba_file;`), set a password, then `SELECT pg_reload_conf();`".into();
     };
     let psql = format!("psql -h {} -p {} -U postgres", trusted_at.ip(), trusted_at.port());
+    let (edits, reload) = edit_and_reload(context, hba, &lines, Some(&psql));
+    format!(
+        "give `postgres` a password first (`{psql} -c '\\password postgres'`), then change `trust` to `scram-sha-256`: {}, then {reload}",
+        edits.join(" and ")
+    )
+}
+
+/// The `sed` of each file that changes `trust` on `lines`, and the reload
+/// of the server that reads them (`psql`: a client that gets in, for a
+/// server whose postmaster is not visible).
+fn edit_and_reload(
+    context: &Context<'_>,
+    hba: &HbaRules,
+    lines: &[&HbaRule],
+    psql: Option<&str>,
+) -> (Vec<String>, String) {
     // One `sed` per file (PostgreSQL 16 may include others), each naming
     // its lines: the method is the word after the type, database, user and
     // address (4 words) or address and mask (5), so a `trust` in a comment
     // after it is left alone.
     let mut files: Vec<(&str, Vec<u32>)> = Vec::new();
-    for rule in &lines {
+    for rule in lines {
         let file = rule.file(hba);
         match files.iter_mut().find(|(name, _)| *name == file) {
             Some((_, numbers)) => numbers.push(rule.line_number),
@@ -111,17 +207,15 @@ fn fix(context: &Context<'_>, hba: Option<&HbaRules>, trusted_at: SocketAddr) ->
         })
         .collect();
     let postmaster = context.target.owners.iter().find(|p| p.name.starts_with("postgres"));
-    let reload = match postmaster {
-        Some(process) => match process.service_command("reload", context.caller_uid) {
+    let reload = match (postmaster, psql) {
+        (Some(process), _) => match process.service_command("reload", context.caller_uid) {
             Some(command) => format!("`{command}`"),
             None => format!("`kill -HUP {}` (the postmaster: it reloads)", process.pid),
         },
-        None => format!("`{psql} -c 'SELECT pg_reload_conf()'`"),
+        (None, Some(psql)) => format!("`{psql} -c 'SELECT pg_reload_conf()'`"),
+        (None, None) => "a reload of the server".into(),
     };
-    format!(
-        "give `postgres` a password first (`{psql} -c '\\password postgres'`), then change `trust` to `scram-sha-256`: {}, then {reload}",
-        edits.join(" and ")
-    )
+    (edits, reload)
 }
 
 #[cfg(test)]
