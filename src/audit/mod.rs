@@ -206,18 +206,9 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
                 "the version and login checks of the MySQL/MariaDB on {endpoint}: it refused this machine's address before its greeting (ERR {code} {message})"
             );
             unread.push(if *code == 1129 {
-                let owner = target.owners.first();
-                let named_mariadb = owner.is_some_and(|o| o.name.starts_with("mariadb"));
-                let client = if named_mariadb || system.exists("/usr/bin/mariadb-admin") {
-                    "mariadb-admin"
-                } else {
-                    "mysqladmin"
-                };
-                let socket = owner
-                    .and_then(|o| mysql_options::server_socket(system, o.pid, &o.cmdline))
-                    .map(|socket| format!(" --socket={}", crate::shell::printable_word(&socket)))
-                    .unwrap_or_default();
-                format!("{what}; unblock it with `{client}{socket} flush-hosts` (as root, whom the socket lets in; add -p if root has a password), then audit again")
+                let owner = target.owners.first().map(|o| (o.pid, o.name.as_str(), &o.cmdline[..]));
+                let command = mysql_options::flush_hosts_command(system, owner);
+                format!("{what}; unblock it with `{command}` (as root, whom the socket lets in; add -p if root has a password), then audit again")
             } else {
                 what
             });

@@ -164,6 +164,26 @@ pub fn server_socket(system: &dyn System, pid: u32, cmdline: &[String]) -> Optio
     reader.found.map(|found| found.value).filter(|value| !value.is_empty())
 }
 
+/// The command that unblocks the client hosts a MySQL/MariaDB server
+/// blocked after too many connection errors (ERR 1129), for the server
+/// `owner` (pid, process name, command line) when it is known:
+/// `mariadb-admin` where the server is MariaDB or that client is installed,
+/// over the server's own Unix socket when its options name one (TCP from a
+/// blocked address is refused, the socket never is).
+pub fn flush_hosts_command(system: &dyn System, owner: Option<(u32, &str, &[String])>) -> String {
+    let named_mariadb = owner.is_some_and(|(_, name, _)| name.starts_with("mariadb"));
+    let client = if named_mariadb || system.exists("/usr/bin/mariadb-admin") {
+        "mariadb-admin"
+    } else {
+        "mysqladmin"
+    };
+    let socket = owner
+        .and_then(|(pid, _, cmdline)| server_socket(system, pid, cmdline))
+        .map(|socket| format!(" --socket={}", crate::shell::printable_word(&socket)))
+        .unwrap_or_default();
+    format!("{client}{socket} flush-hosts")
+}
+
 /// An option's line in an option file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptionLine {

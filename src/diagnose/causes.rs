@@ -2825,7 +2825,19 @@ fn service_refused(
     let refusal = refusal::recognise(banner).expect("the caller recognised it");
     let mut lines = attempt_and_listeners(evidence, attempt, serving);
     lines.push(format!("{} answered \"{banner}\" and closed the connection", attempt.address));
-    let mut fix = vec![Fix::step(refusal.fix)];
+    let mut fix = Vec::new();
+    if banner.contains(refusal::MYSQL_HOST_BLOCKED) {
+        // Over the server's own socket: TCP from the blocked address is
+        // refused, the socket never is (root gets in by unix_socket).
+        let owner = serving
+            .iter()
+            .flat_map(|socket| socket.owners.iter())
+            .find_map(|pid| evidence.snapshot.processes.get(pid))
+            .map(|process| (process.pid, process.name.as_str(), &process.cmdline[..]));
+        let command = crate::audit::mysql_options::flush_hosts_command(evidence.system, owner);
+        fix.push(Fix::command(format!("{command}   # as root: unblocks the client hosts")));
+    }
+    fix.push(Fix::step(refusal.fix));
     if refusal.limit {
         fix.push(Fix::command(format!(
             "porthole {}   # the clients that hold its connections",

@@ -20,6 +20,10 @@ pub struct Refusal {
     pub limit: bool,
 }
 
+/// What MySQL/MariaDB say (ERR 1129) to a client host they blocked after
+/// too many connection errors; `FLUSH HOSTS` unblocks it.
+pub const MYSQL_HOST_BLOCKED: &str = "is blocked because of many connection errors";
+
 /// Substrings of refusals (case-sensitive, as the services write them) and
 /// what they mean. MySQL/MariaDB send an error packet as the greeting (a
 /// binary header, then errno 1040, 1129 or 1130 and the message); Redis a
@@ -45,11 +49,11 @@ const KNOWN: &[(&str, Refusal)] = &[
         },
     ),
     (
-        "is blocked because of many connection errors",
+        MYSQL_HOST_BLOCKED,
         Refusal {
             service: "MySQL/MariaDB",
             reason: "this client host is blocked after too many failed connections (error 1129)",
-            fix: "unblock it with mariadb-admin flush-hosts (mysqladmin flush-hosts), and raise max_connect_errors if the errors are expected",
+            fix: "raise max_connect_errors if the errors are expected",
             limit: false,
         },
     ),

@@ -1479,6 +1479,15 @@ fn a_mariadb_that_blocks_this_machine_s_address_is_reported_with_a_command_that_
     assert!(json["not_seen"][0].as_str().unwrap().contains("ERR 1129"), "{json:#}");
     let command = line.split('`').nth(1).expect("a quoted command");
     assert_eq!(command, format!("mariadb-admin --socket={} flush-hosts", socket.display()));
+    // `check` from the blocked address explains the refusal with the same
+    // command, not prose.
+    let check = netns.porthole(&["check", &format!("mysql://10.77.0.5:{port}")]);
+    assert_eq!(check.code, 1, "{check:?}");
+    assert!(check.stdout.contains("error 1129"), "{check:?}");
+    assert!(
+        check.stdout.lines().any(|l| l.trim_start().starts_with(&format!("$ {command}   #"))),
+        "the fix is the command: {check:?}"
+    );
     run_printed_in(dir.path(), command);
     let output = netns.porthole(&args);
     assert!(!output.stderr.contains("not seen"), "{output:?}");
