@@ -114,7 +114,6 @@ impl OwnConnections {
         closed_at: UnixMicros,
     ) -> bool {
         let (client, server) = (canonical(client), canonical(server));
-        let own_uid = rustix::process::geteuid().as_raw();
         let registrations = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         registrations.iter().any(|registration| {
             let during = closed_at >= registration.from
@@ -122,7 +121,9 @@ impl OwnConnections {
             during
                 && match registration.address {
                     Endpoint::Client(address) => address == client,
-                    Endpoint::Server(address) => address == server && uid == own_uid,
+                    Endpoint::Server(address) => {
+                        address == server && uid == rustix::process::geteuid().as_raw()
+                    }
                 }
         })
     }
