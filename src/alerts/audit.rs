@@ -42,11 +42,17 @@ pub struct AuditWorker {
 
 impl AuditWorker {
     /// Starts the thread; findings of at least `severity` go to `deliver`.
-    pub fn start(severity: Severity, deliver: Deliver) -> std::io::Result<Self> {
+    /// Each probe is registered in `own` while it runs, for the recorder to
+    /// leave its connections out.
+    pub fn start(
+        severity: Severity,
+        deliver: Deliver,
+        own: crate::monitor::own::OwnConnections,
+    ) -> std::io::Result<Self> {
         let (queue, jobs) = sync_channel::<ListenerEvent>(QUEUE);
         std::thread::Builder::new().name("alert-audit".into()).spawn(move || {
             for listener in jobs {
-                for finding in audit_listener(&Machine, &listener) {
+                for finding in audit_listener(&Machine, &listener, &own) {
                     if finding.severity >= severity {
                         deliver(finding_alert(&listener, finding));
                     }
@@ -89,13 +95,18 @@ pub fn finding_alert(listener: &ListenerEvent, finding: Finding) -> Alert {
 }
 
 /// Probes one listener passively and runs the audit rules on it.
-pub fn audit_listener(system: &dyn System, listener: &ListenerEvent) -> Vec<Finding> {
+pub fn audit_listener(
+    system: &dyn System,
+    listener: &ListenerEvent,
+    own: &crate::monitor::own::OwnConnections,
+) -> Vec<Finding> {
     let Some(mut target) = target_of(listener) else { return Vec::new() };
     target.environment = crate::audit::owner_environment(system, &target.owners);
     // The recorder's namespace is the one it can probe; a listener of
     // another namespace is judged on its address, owners and firewall only.
     let outcome: Option<Outcome> = target.connect.map(|address| {
         let hint = crate::audit::hint_of(&target);
+        let _probing = own.probing(address);
         probes::probe(address, &hint, ProbeOptions { timeout: PROBE_TIMEOUT, active: false })
     });
     let checks: Vec<(u32, restart::RestartCheck)> =

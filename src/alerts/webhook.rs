@@ -172,6 +172,8 @@ pub struct WebhookOptions {
     pub timeout: Duration,
     /// Delay before the first retry; doubled after each.
     pub first_backoff: Duration,
+    /// Where each post says it is the recorder's own connection.
+    pub own: crate::monitor::own::OwnConnections,
 }
 
 /// Reports a failed delivery (after its last attempt), one line.
@@ -265,7 +267,7 @@ fn deliver_all(shared: &Shared, url: &WebhookUrl, options: &WebhookOptions, repo
         let mut backoff = options.first_backoff;
         let mut attempt = 1;
         let outcome = loop {
-            match post(url, &body, options.timeout) {
+            match post(url, &body, options.timeout, &options.own) {
                 Ok(()) => break Ok(()),
                 Err(failure) if failure.final_answer || attempt >= options.attempts => {
                     break Err(failure.message)
@@ -363,7 +365,12 @@ struct Answer {
 
 /// One POST; `Ok` for a 2xx answer. `timeout` bounds the whole attempt:
 /// the name's lookup and every address tried.
-fn post(url: &WebhookUrl, body: &[u8], timeout: Duration) -> Result<(), Failure> {
+fn post(
+    url: &WebhookUrl,
+    body: &[u8],
+    timeout: Duration,
+    own: &crate::monitor::own::OwnConnections,
+) -> Result<(), Failure> {
     let deadline = Instant::now() + timeout;
     let addresses = resolve_within(&url.host, url.port, timeout)?;
     let mut last = format!("{} has no address", url.host);
@@ -373,7 +380,7 @@ fn post(url: &WebhookUrl, body: &[u8], timeout: Duration) -> Result<(), Failure>
             last = format!("{last}; no time left for {address} within {timeout:?}");
             break;
         };
-        match post_to(address, url, body, left) {
+        match post_to(address, url, body, left, own) {
             Ok(answer) if (200..300).contains(&answer.status) => return Ok(()),
             Ok(answer) => return Err(judge(&answer)),
             Err(error) => last = format!("{address}: {error}"),
@@ -409,8 +416,12 @@ fn post_to(
     url: &WebhookUrl,
     body: &[u8],
     timeout: Duration,
+    own: &crate::monitor::own::OwnConnections,
 ) -> std::io::Result<Answer> {
     let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+    // The recorder leaves this connection out of its records: registered
+    // until the post is over (the close just after is within its slack).
+    let _own = stream.local_addr().map(|client| own.connected_from(client));
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let head = format!(
@@ -578,6 +589,7 @@ mod tests {
 
     fn options(attempts: u32) -> WebhookOptions {
         WebhookOptions {
+            own: Default::default(),
             capacity: 4,
             attempts,
             timeout: Duration::from_secs(10),
@@ -610,7 +622,8 @@ mod tests {
         let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
         // Read a byte at a time, each within the timeout, the answer used to
         // count as delivered after 3.4 s.
-        let error = post(&url, b"{}", Duration::from_secs(1)).unwrap_err().message;
+        let error =
+            post(&url, b"{}", Duration::from_secs(1), &Default::default()).unwrap_err().message;
         assert!(error.ends_with(": timed out"), "{error}");
         server.join().unwrap();
     }

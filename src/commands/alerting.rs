@@ -53,6 +53,7 @@ impl Delivery {
         jsonl: bool,
         on_alert: Option<String>,
         webhook: Option<WebhookUrl>,
+        own: &crate::monitor::own::OwnConnections,
     ) -> anyhow::Result<Arc<Self>> {
         use anyhow::Context;
         let report: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|line| {
@@ -79,6 +80,7 @@ impl Delivery {
                         attempts: config.webhook_attempts,
                         timeout: config.webhook_timeout,
                         first_backoff: crate::alerts::webhook::FIRST_BACKOFF,
+                        own: own.clone(),
                     },
                     report,
                 )
@@ -192,7 +194,11 @@ pub struct AlertSink {
 impl AlertSink {
     /// The rules of `config`, delivering through `delivery`; starts the
     /// audit thread when the configuration has a severity for it.
-    pub fn start(config: AlertConfig, delivery: Arc<Delivery>) -> anyhow::Result<Self> {
+    pub fn start(
+        config: AlertConfig,
+        delivery: Arc<Delivery>,
+        own: &crate::monitor::own::OwnConnections,
+    ) -> anyhow::Result<Self> {
         use anyhow::Context;
         let audit = match config.audit_severity {
             Some(severity) => {
@@ -200,7 +206,7 @@ impl AlertSink {
                 let deliver: crate::alerts::audit::Deliver =
                     Arc::new(move |alert: Alert| target.deliver(&alert));
                 Some(
-                    AuditWorker::start(severity, deliver)
+                    AuditWorker::start(severity, deliver, own.clone())
                         .context("starting the alert audit thread")?,
                 )
             }

@@ -23,6 +23,7 @@ use crate::store::StoreLocation;
 pub fn run(args: DashboardArgs) -> anyhow::Result<ExitStatus> {
     let default_store = args.store.is_none();
     let settings = DashboardSettings::resolve(args)?;
+    refuse_unreadable_store(&settings.store)?;
     let stop = crate::commands::monitor::shutdown_on_signal()?;
     let bound = bind(&settings.serve)?;
     // A user who is not root serves their own store by default, while the
@@ -39,6 +40,27 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitStatus> {
     let server = start(bound, &settings.serve, Some(settings.store), None, Arc::clone(&stop))?;
     server.join().map_err(|_| anyhow::anyhow!("the dashboard thread panicked"))?;
     Ok(ExitStatus::Success)
+}
+
+/// A SQLite store this porthole can never read — a newer porthole's,
+/// another program's file — is refused as `porthole history` refuses it:
+/// served, its dashboard showed no history, saying why only in
+/// `/api/health`. A store not written yet is served (a recorder may start
+/// later), and so is a PostgreSQL store, whose server may come up later.
+fn refuse_unreadable_store(store: &StoreLocation) -> anyhow::Result<()> {
+    use crate::store::StoreError;
+    let StoreLocation::Sqlite(path) = store else { return Ok(()) };
+    if !path.exists() {
+        return Ok(());
+    }
+    match crate::store::open_reader(store) {
+        Err(
+            error @ (StoreError::NewerSchema { .. }
+            | StoreError::NotSqlite { .. }
+            | StoreError::Foreign { .. }),
+        ) => Err(error.into()),
+        _ => Ok(()),
+    }
 }
 
 /// The dashboard's token and socket, taken before anything else starts.

@@ -79,7 +79,7 @@ pub fn run(args: MonitorArgs, _out: &mut impl Write) -> anyhow::Result<ExitStatu
         }
         (store, _) => store,
     };
-    let alerts = start_alerts(&settings)?;
+    let alerts = start_alerts(&settings, &recorder.own_connections())?;
     let delivery = alerts.as_ref().map(|(_, delivery)| Arc::clone(delivery));
     if let (Some(health), Some(delivery)) = (&health, &delivery) {
         let delivery = Arc::clone(delivery);
@@ -121,12 +121,20 @@ pub fn run(args: MonitorArgs, _out: &mut impl Write) -> anyhow::Result<ExitStatu
 }
 
 /// The alert sink and its delivery, unless `--no-alerts`.
-fn start_alerts(settings: &MonitorSettings) -> anyhow::Result<Option<(AlertSink, Arc<Delivery>)>> {
+fn start_alerts(
+    settings: &MonitorSettings,
+    own: &crate::monitor::own::OwnConnections,
+) -> anyhow::Result<Option<(AlertSink, Arc<Delivery>)>> {
     let alerts = &settings.alerts;
     let Some(config) = &alerts.config else { return Ok(None) };
-    let delivery =
-        Delivery::start(config, settings.jsonl, alerts.on_alert.clone(), alerts.webhook.clone())?;
-    let mut sink = AlertSink::start(config.clone(), Arc::clone(&delivery))?;
+    let delivery = Delivery::start(
+        config,
+        settings.jsonl,
+        alerts.on_alert.clone(),
+        alerts.webhook.clone(),
+        own,
+    )?;
+    let mut sink = AlertSink::start(config.clone(), Arc::clone(&delivery), own)?;
     if let Some(location) = &settings.store {
         sink.remember_clients(location);
     }
@@ -169,40 +177,9 @@ fn choose_sink<'a>(
     if let Some(printer) = printer {
         sinks.push(printer);
     }
-    Box::new(WithoutOwnConnections { inner: Box::new(Fanout { sinks }), pid: std::process::id() })
-}
-
-/// The recorder's own connections — the passive audit's probes of a new
-/// listener, webhook posts, a PostgreSQL store on this machine — are no
-/// clients of anything: they are left out of every sink, so `history` does
-/// not show "porthole connected 2 times" to each audited listener nor count
-/// it in its totals.
-struct WithoutOwnConnections<'a> {
-    inner: Box<dyn EventSink + 'a>,
-    /// The recorder's pid.
-    pid: u32,
-}
-
-impl WithoutOwnConnections<'_> {
-    fn own(&self, event: &MonitorEvent) -> bool {
-        matches!(event, MonitorEvent::Connection(record)
-            if record.client_process.as_ref().is_some_and(|client| client.pid == self.pid))
-    }
-}
-
-impl EventSink for WithoutOwnConnections<'_> {
-    fn write_batch(&mut self, batch: &[MonitorEvent]) -> Result<(), SinkError> {
-        if !batch.iter().any(|event| self.own(event)) {
-            return self.inner.write_batch(batch);
-        }
-        let kept: Vec<MonitorEvent> =
-            batch.iter().filter(|event| !self.own(event)).cloned().collect();
-        self.inner.write_batch(&kept)
-    }
-
-    fn tick(&mut self) -> Result<(), SinkError> {
-        self.inner.tick()
-    }
+    // The recorder leaves its own connections (audit probes, webhook posts,
+    // a store on this machine) out before they reach any sink.
+    Box::new(Fanout { sinks })
 }
 
 /// Every batch to every sink, the store first: an error in any stops

@@ -277,6 +277,9 @@ pub struct ConnectionJoiner {
     /// second, not at every [`ConnectionJoiner::expire`].
     pruned_at: UnixMicros,
     pub losses: JoinLosses,
+    /// The recorder's own short connections and its identity, to name them
+    /// as its own ([`crate::monitor::own`]); `None` until set.
+    own: Option<(crate::monitor::own::OwnConnections, Arc<ProcessIdentity>)>,
 }
 
 /// What a look for the client end of a server end past [`CLIENT_GRACE`]
@@ -306,7 +309,34 @@ impl ConnectionJoiner {
             emitted: HashMap::new(),
             pruned_at: UnixMicros::MIN,
             losses: JoinLosses::default(),
+            own: None,
         }
+    }
+
+    /// Client ends with no process that [`OwnConnections`] claims are
+    /// named after `identity`, the recorder itself.
+    ///
+    /// [`OwnConnections`]: crate::monitor::own::OwnConnections
+    pub fn recognise_own(
+        &mut self,
+        own: crate::monitor::own::OwnConnections,
+        identity: Arc<ProcessIdentity>,
+    ) {
+        self.own = Some((own, identity));
+    }
+
+    /// The recorder's identity when `client` (a client end of the
+    /// recorder's namespace that no process was seen holding) is its own.
+    fn own_client(&self, server_key: &EndKey, client: &HeldEnd) -> Option<Arc<ProcessIdentity>> {
+        let (own, identity) = self.own.as_ref()?;
+        let claimed = server_key.net_namespace.is_none()
+            && own.is_own_client(
+                client.closed.local,
+                client.closed.remote,
+                client.closed.uid,
+                client.at,
+            );
+        claimed.then(|| Arc::clone(identity))
     }
 
     /// Records that `key` is held by a process. A newer attribution of the
@@ -614,10 +644,22 @@ impl ConnectionJoiner {
     ) -> ConnectionRecord {
         let client_key = server_key.peer();
         let server_attribution = self.take_attribution(&server_key, server.closed.cookie);
-        let client_attribution = match &client {
+        let mut client_attribution = match &client {
             Some(held) => self.take_attribution(&client_key, held.closed.cookie),
             None => self.attributions.remove(&client_key),
         };
+        // A client end too short for any scan, made by the recorder itself
+        // (an audit probe, a webhook post): named after it.
+        if client_attribution.is_none() {
+            let own = client.as_ref().and_then(|held| self.own_client(&server_key, held));
+            client_attribution = own.map(|process| Attribution {
+                process,
+                role: Some(Role::Client),
+                since: server.at,
+                seen: server.at,
+                cookie: None,
+            });
+        }
         // An end that called connect() (a simultaneous open's) started as
         // a client: its start was seen.
         let connected = server_attribution.as_ref().is_some_and(|a| a.role == Some(Role::Client));

@@ -69,6 +69,7 @@
 pub mod activity;
 pub mod connections;
 pub mod listeners;
+pub mod own;
 pub mod processes;
 
 use std::collections::{BTreeMap, HashMap};
@@ -222,6 +223,9 @@ pub struct Recorder {
     processes: ProcessTable,
     listeners: ListenerTracker,
     joiner: ConnectionJoiner,
+    /// What the recorder's own threads connect to ([`own`]); its
+    /// connections are neither recorded nor counted.
+    own: own::OwnConnections,
     /// Realtime minus monotonic, microseconds: converts eBPF timestamps.
     /// Taken again whenever `clock_steps` reports a step.
     monotonic_to_realtime: i64,
@@ -338,6 +342,14 @@ impl Recorder {
         };
         let processes = ProcessTable::default();
         let server_ends_attributed = ebpf.is_some();
+        let own = own::OwnConnections::default();
+        let mut joiner = ConnectionJoiner::new(server_ends_attributed);
+        let pid = std::process::id();
+        let identity = system
+            .process(pid)
+            .map(processes::identity_of)
+            .unwrap_or(ProcessIdentity { pid, ..ProcessIdentity::default() });
+        joiner.recognise_own(own.clone(), Arc::new(identity));
         let mut recorder = Recorder {
             system,
             recorded,
@@ -352,7 +364,8 @@ impl Recorder {
             own_namespace,
             processes,
             listeners: ListenerTracker::default(),
-            joiner: ConnectionJoiner::new(server_ends_attributed),
+            joiner,
+            own,
             monotonic_to_realtime: 0,
             clock_steps: None,
             time_offsets: TimeOffsets::default(),
@@ -389,6 +402,13 @@ impl Recorder {
 
     pub fn mode(&self) -> CaptureMode {
         self.mode
+    }
+
+    /// Where the threads of this process that connect somewhere (the
+    /// passive audit, webhook posts) say so, for their connections to be
+    /// left out ([`own`]).
+    pub fn own_connections(&self) -> own::OwnConnections {
+        self.own.clone()
     }
 
     /// Why this mode was chosen.
@@ -644,7 +664,8 @@ impl Recorder {
         self.open_reported.retain(|row| open.contains(row));
         self.open_reported.extend(records.iter().map(|r| (r.cookie, r.net_namespace)));
         // Not counted as connections: each is counted once, when it ends.
-        for record in records {
+        let pid = std::process::id();
+        for record in records.into_iter().filter(|record| !own_client(record, pid)) {
             self.push(MonitorEvent::Connection(Box::new(record)));
         }
         self.open_seen = open;
@@ -959,8 +980,7 @@ impl Recorder {
             if let Some(record) =
                 self.joiner.closed(close.net_namespace, close.end, close.at, &self.listeners)
             {
-                summary.connections += 1;
-                self.push(MonitorEvent::Connection(Box::new(record)));
+                self.push_connections(vec![record], summary);
             }
         }
     }
@@ -996,7 +1016,11 @@ impl Recorder {
         records: Vec<crate::model::monitor::ConnectionRecord>,
         summary: &mut MonitorSummary,
     ) {
-        for record in records {
+        // The recorder's own connections (audit probes, webhook posts, a
+        // store on this machine) are no clients of anything: left out, and
+        // not counted, so the stop line counts what was recorded.
+        let pid = std::process::id();
+        for record in records.into_iter().filter(|record| !own_client(record, pid)) {
             summary.connections += 1;
             self.push(MonitorEvent::Connection(Box::new(record)));
         }
@@ -1394,6 +1418,11 @@ fn owners_of(
 
 /// What the chosen capture is, and why, in the words of the start line.
 type CaptureDecision<C> = (Option<C>, CaptureMode, String);
+
+/// Whether the recorder's process (`pid`) is the client of `record`.
+fn own_client(record: &crate::model::monitor::ConnectionRecord, pid: u32) -> bool {
+    record.client_process.as_ref().is_some_and(|client| client.pid == pid)
+}
 
 /// Chooses the capture mode: `probe` loads and attaches the eBPF programs
 /// (only called when the machine does not already rule eBPF out). Under

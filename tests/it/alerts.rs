@@ -54,6 +54,7 @@ s.close()
 /// The webhook receiver of one test.
 struct Receiver {
     _server: crate::util::ChildGuard,
+    port: u16,
     url: String,
     bodies: PathBuf,
     gate: PathBuf,
@@ -70,7 +71,13 @@ impl Receiver {
             &[&port.to_string(), mode, bodies.to_str().unwrap(), gate.to_str().unwrap()],
         );
         assert_eq!(wait_for_line(&mut ready), "ok", "webhook receiver starts");
-        Receiver { _server: server, url: format!("http://127.0.0.1:{port}/hook"), bodies, gate }
+        Receiver {
+            _server: server,
+            port,
+            url: format!("http://127.0.0.1:{port}/hook"),
+            bodies,
+            gate,
+        }
     }
 
     /// Every body received so far, parsed.
@@ -188,6 +195,11 @@ fn an_exposed_listener_alerts_once_per_change_on_every_channel() {
     assert!(stderr.contains(&logged), "{stderr}");
     assert_eq!(stderr.matches("porthole monitor: alert new-").count(), 2, "{stderr}");
     assert!(stderr.contains("porthole monitor: alert rules from "), "{stderr}");
+    // The posts are the recorder's own connections, too short for a scan
+    // to name: neither records nor unknown clients.
+    let posts = connections_to(&lines, receiver.port);
+    assert!(posts.is_empty(), "webhook posts recorded: {posts:#?}");
+    assert!(of_type(&lines, "loss").is_empty(), "{all}");
     assert!(
         stderr.contains(
             "porthole monitor: 2 alerts; --on-alert: 2 ran, 0 failed, 0 dropped (all runners \
@@ -465,7 +477,10 @@ fn the_passive_audit_of_a_new_listener_alerts_on_its_findings() {
 /// The passive audit's probes of a new listener are the recorder's own
 /// connections: they are not recorded as clients of the listener (history
 /// said "porthole (pid N) connected 2 times" and counted them), while a
-/// real client after them is.
+/// real client after them is. Nor are they counted: the stop line's
+/// connections are the records written (it counted the probes too), and in
+/// netlink mode a probe too short for any scan is no "unknown process" loss
+/// (it was recorded with no client at all).
 fn the_audits_own_probes_are_not_recorded_as_clients(capture: &str) {
     let Some(netns) = Netns::create() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -473,7 +488,12 @@ fn the_audits_own_probes_are_not_recorded_as_clients(capture: &str) {
         dir.path(),
         "[rules]\nnew_exposed_listener = false\naudit_severity = \"low\"\n",
     );
-    let monitor = Monitor::start(Some(&netns), &["--capture", capture, "--alerts", &config]);
+    // Scans 4 times during the real client's second, so that netlink mode
+    // names it.
+    let monitor = Monitor::start(
+        Some(&netns),
+        &["--capture", capture, "--interval", "250ms", "--alerts", &config],
+    );
     let port = unique_port();
     let _server = server_in(&netns, "0.0.0.0", port, "http");
     let found = monitor.wait_for(|lines| !alerts(lines, "audit-finding", port).is_empty());
@@ -487,9 +507,15 @@ fn the_audits_own_probes_are_not_recorded_as_clients(capture: &str) {
     assert_eq!(code, 0, "{stderr}");
     let own: Vec<&Value> = connections_to(&lines, port)
         .into_iter()
-        .filter(|c| c["client_process"]["name"] == "porthole")
+        .filter(|c| c["client_process"]["pid"] != client)
         .collect();
     assert!(own.is_empty(), "the audit's probes recorded as clients: {own:#?}");
+    let closed = of_type(&lines, "connection").iter().filter(|c| !c["ended_at"].is_null()).count();
+    assert!(
+        stderr.contains(&format!(", {closed} connections, 0 losses")),
+        "the stop line counts other connections than the {closed} recorded:\n{stderr}\n{}",
+        dump(&lines)
+    );
 }
 
 /// eBPF mode names every client, the audit's probes included.
@@ -498,6 +524,13 @@ fn the_audits_own_probes_are_not_recorded_as_clients_in_ebpf_mode() {
     if crate::monitor::ebpf_available() {
         the_audits_own_probes_are_not_recorded_as_clients("ebpf");
     }
+}
+
+/// Netlink mode names no client shorter than a scan: the probes are
+/// known as the recorder's own by what the audit said it was probing.
+#[test]
+fn the_audits_own_probes_are_not_recorded_as_clients_in_netlink_mode() {
+    the_audits_own_probes_are_not_recorded_as_clients("netlink");
 }
 
 #[test]

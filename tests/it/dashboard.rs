@@ -369,6 +369,43 @@ fn serving_on_another_address_needs_expose_and_says_what_it_means() {
 /// started the recorder first: it printed `capture ebpf (…); recording this
 /// network namespace` and then the error, and had loaded eBPF for nothing.
 /// Now the token and the port come first: one line, exit 2.
+/// A store this porthole can never read (a newer porthole's, another
+/// program's file) is refused at start, one line and exit 2, as `porthole
+/// history` refuses it. The dashboard used to serve it, saying nothing on
+/// stderr and showing no history.
+#[test]
+fn a_dashboard_of_a_store_it_cannot_read_is_refused_at_start() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let newer = directory.path().join("newer.sqlite");
+    rusqlite::Connection::open(&newer).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    let garbage = directory.path().join("garbage.sqlite");
+    std::fs::write(&garbage, "not a database\n").unwrap();
+    let token = directory.path().join("dashboard.token");
+    for (store, why) in [
+        (&newer, "has schema version 99, newer than this porthole knows"),
+        (&garbage, "is not a SQLite database"),
+    ] {
+        // Bounded: a dashboard that serves stops at the SIGINT and exits 0.
+        let mut command = netns.command("timeout");
+        scrub(&mut command);
+        let output = crate::util::run(command.args([
+            "-s",
+            "INT",
+            "30",
+            binary().to_str().unwrap(),
+            "dashboard",
+            "--store",
+            store.to_str().unwrap(),
+            "--token-file",
+            token.to_str().unwrap(),
+        ]));
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        assert!(output.stderr.contains(why), "{output:?}");
+    }
+}
+
 #[test]
 fn monitor_serve_on_a_taken_port_or_a_bad_token_file_says_one_line_before_recording() {
     let Some(netns) = Netns::create() else { return };
