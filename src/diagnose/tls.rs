@@ -226,7 +226,7 @@ const CA_BUNDLES: [&str; 4] = [
 ];
 
 /// The bundle of this machine's trusted authorities: `SSL_CERT_FILE`, else
-/// the first of [`CA_BUNDLES`] that exists.
+/// the first of `CA_BUNDLES` that exists.
 pub fn system_bundle() -> Option<std::path::PathBuf> {
     let named = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
     named.or_else(|| CA_BUNDLES.iter().map(std::path::PathBuf::from).find(|path| path.is_file()))
