@@ -497,11 +497,18 @@ fn a_socket_bound_without_listen_holds_the_port() {
     assert_eq!(in_use["fix_commands"][0], format!("kill {}   # stop the holder", holder.pid()));
 }
 
-/// Runs every fix command of `cause` inside `netns`, as printed.
+/// Runs every fix command of `cause` inside `netns`, as printed, with the
+/// porthole under test first on `PATH` (a fix may be a `porthole check`).
 fn run_fix_commands(netns: &Netns, cause: &serde_json::Value) {
+    let path = format!(
+        "{}:{}",
+        crate::util::binary().parent().expect("the binary's directory").display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+    );
     for command in cause["fix_commands"].as_array().expect("fix_commands array") {
         let command = command.as_str().expect("a string");
-        let output = netns.command("sh").args(["-c", command]).output().expect("sh runs");
+        let output =
+            netns.command("sh").env("PATH", &path).args(["-c", command]).output().expect("sh runs");
         assert!(
             output.status.success(),
             "the printed fix `{command}` fails: {}",
