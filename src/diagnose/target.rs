@@ -228,6 +228,11 @@ impl ClientVariables<'_> {
     }
 }
 
+/// libpq's host when none is given: Debian's socket directory. A client
+/// connects there, and `verify-full` beside `hostaddr` checks the
+/// certificate against this path.
+const LIBPQ_DEFAULT_HOST: &str = "/var/run/postgresql";
+
 /// A host as a URL's authority holds it: a bare IPv6 address (from
 /// `PGHOST`, `hostaddr=`, `MYSQL_HOST`) in brackets, anything else as is.
 fn bracketed(host: &str) -> std::borrow::Cow<'_, str> {
@@ -595,8 +600,17 @@ impl fmt::Display for Target {
                     Some(name) => {
                         let bare = host.to_string();
                         let bare = bare.trim_start_matches('[').trim_end_matches(']');
+                        // A path (libpq's default host, a socket
+                        // directory) is no URL authority: it goes in
+                        // `host=`, as a directory does.
+                        match name.starts_with('/') {
+                            true => {
+                                settings.push(format!("host={}", encode_query_value(name)));
+                                write!(f, ":{port}")?;
+                            }
+                            false => write!(f, "{}:{port}", bracketed(name))?,
+                        }
                         settings.push(format!("hostaddr={}", encode_query_value(bare)));
-                        write!(f, "{}:{port}", bracketed(name))?;
                     }
                     None => write!(f, "{host}:{port}")?,
                 }
@@ -1154,8 +1168,10 @@ fn parse_service(
             }
         }
         let decoded_host = percent_decode(host_part, whole)?;
+        // PGHOST fills an absent host beside `hostaddr` too: libpq then
+        // checks the certificate against it.
         let host_variable = match parameter(&parameters, "host") {
-            None if decoded_host.is_empty() && hostaddr.is_none() => variables
+            None if decoded_host.is_empty() => variables
                 .take("PGHOST", "host")
                 .map(|value| several_in("PGHOST", value))
                 .transpose()?,
@@ -1163,13 +1179,16 @@ fn parse_service(
         };
         let host_parameter = parameter(&parameters, "host").or(host_variable.as_deref());
         // With `hostaddr`, the host name serves TLS (and authentication)
-        // only: `verify-full` checks the certificate against it.
-        let host_name = match host_parameter {
+        // only: `verify-full` checks the certificate against it. Without
+        // one, libpq's host is its default, the socket directory, and
+        // `verify-full` checks that path (which no certificate carries), as
+        // it checks a directory given as the host.
+        let host_name = match host_parameter.filter(|host| !host.is_empty()) {
             _ if hostaddr.is_none() => None,
             Some(host) => Some(host.to_string()),
+            None if decoded_host.is_empty() => Some(LIBPQ_DEFAULT_HOST.to_string()),
             None => Some(decoded_host.trim_start_matches('[').trim_end_matches(']').to_string()),
-        }
-        .filter(|name| !name.is_empty() && !name.starts_with('/'));
+        };
         let directory = match host_parameter {
             _ if hostaddr.is_some() => None,
             Some(host) => Some(host.to_string()).filter(|h| h.is_empty() || h.starts_with('/')),
@@ -1236,7 +1255,10 @@ fn parse_service(
             ..libpq
         };
         if let Some(directory) = directory {
-            let directory = if directory.is_empty() { "/var/run/postgresql" } else { &directory };
+            let directory = match directory.is_empty() {
+                true => LIBPQ_DEFAULT_HOST,
+                false => &directory,
+            };
             let socket =
                 PathBuf::from(format!("{}/.s.PGSQL.{port}", directory.trim_end_matches('/')));
             return Ok(ServiceParts { service, user, database }.through_socket(socket, port, libpq));
@@ -2003,6 +2025,41 @@ mod tests {
         assert_eq!(ok(&both.to_string()), both);
         let keywords = ok("host=db.test hostaddr=127.0.0.1 sslmode=verify-full");
         assert_eq!(keywords.libpq().host_name.as_deref(), Some("db.test"));
+        // Without a host, libpq's host is its socket directory, and
+        // verify-full checks the certificate against that path; a directory
+        // given as the host is checked as well. The path goes in host=, so
+        // the printed URL reads back as the same target.
+        for (text, name, printed) in [
+            (
+                "postgres://app@:5433/app?hostaddr=127.0.0.1&sslmode=verify-full",
+                "/var/run/postgresql",
+                "postgres://app@:5433/app?host=/var/run/postgresql&hostaddr=127.0.0.1&sslmode=verify-full",
+            ),
+            (
+                "postgres://app@:5433/app?host=/tmp/pg&hostaddr=::1&sslmode=verify-full",
+                "/tmp/pg",
+                "postgres://app@:5433/app?host=/tmp/pg&hostaddr=::1&sslmode=verify-full",
+            ),
+            (
+                "hostaddr=127.0.0.1 host='' port=5433 sslmode=verify-full",
+                "/var/run/postgresql",
+                "postgres://:5433/?host=/var/run/postgresql&hostaddr=127.0.0.1&sslmode=verify-full",
+            ),
+        ] {
+            let target = ok(text);
+            assert_eq!(target.libpq().host_name.as_deref(), Some(name), "{text}");
+            assert_eq!(target.port(), Some(5433), "{text}");
+            assert_eq!(target.to_string(), printed, "{text}");
+            assert_eq!(ok(printed), target, "{text}");
+        }
+        // PGHOST fills an absent host beside hostaddr, as libpq's variables
+        // fill every setting left out.
+        let pghost = [("PGHOST".to_string(), "db.test".to_string())];
+        let (target, _) =
+            Target::parse_in("postgres://:5433/?hostaddr=127.0.0.1&sslmode=verify-full", &pghost)
+                .unwrap();
+        assert_eq!(target.libpq().host_name.as_deref(), Some("db.test"));
+        assert_eq!(target.host(), Some(&Host::Ip("127.0.0.1".parse().unwrap())));
     }
 
     #[test]
