@@ -1630,12 +1630,21 @@ fn parse_authority(
         _ => authority.to_string(),
     };
     // An error quotes what the user wrote, not the default port added to it
-    // (`http://[::1/` is an unclosed `[::1`, not `[::1:80`).
+    // (`http://[::1/` is an unclosed `[::1`, not `[::1:80`); the port the
+    // scheme gives is never missing (`http://bad host/` has a bad host).
     let endpoint = Endpoint::parse(&text).map_err(|error| {
         if has_port {
             error
         } else {
-            Endpoint::parse(authority).err().unwrap_or(error)
+            Endpoint::parse(authority)
+                .err()
+                .filter(|error| {
+                    !matches!(
+                        error,
+                        EndpointError::MissingPort { .. } | EndpointError::NotAnEndpoint { .. }
+                    )
+                })
+                .unwrap_or(error)
         }
     })?;
     match endpoint.host {
@@ -1954,6 +1963,13 @@ mod tests {
         assert_eq!(err("unix:"), "missing socket path after 'unix:'");
         assert!(err("localhost").contains("missing port"));
         assert!(err("::1:80").contains("needs brackets"));
+        // A host whose scheme gives the port is never missing one: the
+        // host is what is wrong, quoted as typed (no colon added).
+        assert_eq!(err("http://bad host/"), "'bad host' is not a valid host name");
+        assert_eq!(err("postgres://a b/db"), "'a b' is not a valid host name");
+        assert_eq!(err("redis://a\x1bb"), "'a\x1bb' is not a valid host name");
+        assert_eq!(err("tcp://localhost"), "missing port after 'localhost'");
+        assert_eq!(err("\x1b[31m80"), "'\x1b[31m80' is neither a port number nor HOST:PORT");
         // An sslmode libpq does not know, in the URL or in PGSSLMODE.
         assert_eq!(
             err("postgres://h/db?sslmode=disabled"),
