@@ -1254,6 +1254,11 @@ fn parse_service(
             host_name: libpq.host_name.filter(|_| libpq.sslmode == SslMode::VerifyFull),
             ..libpq
         };
+        // Beside `hostaddr`, PGHOST names only the name verify-full checks:
+        // other modes do not use it, and no line says they did.
+        if hostaddr.is_some() && host_variable.is_some() && libpq.host_name.is_none() {
+            variables.used.retain(|used| used.variable != "PGHOST");
+        }
         if let Some(directory) = directory {
             let directory = match directory.is_empty() {
                 true => LIBPQ_DEFAULT_HOST,
@@ -2076,6 +2081,12 @@ mod tests {
                 .unwrap();
         assert_eq!(target.libpq().host_name.as_deref(), Some("db.test"));
         assert_eq!(target.host(), Some(&Host::Ip("127.0.0.1".parse().unwrap())));
+        // Other modes never use it: it is not named as used.
+        let (target, used) =
+            Target::parse_in("postgres://:5433/?hostaddr=127.0.0.1&sslmode=require", &pghost)
+                .unwrap();
+        assert_eq!(target.libpq().host_name, None);
+        assert!(used.iter().all(|used| used.variable != "PGHOST"), "{used:?}");
     }
 
     #[test]
