@@ -601,14 +601,17 @@ impl fmt::Display for Target {
                         let bare = host.to_string();
                         let bare = bare.trim_start_matches('[').trim_end_matches(']');
                         // A path (libpq's default host, a socket
-                        // directory) is no URL authority: it goes in
-                        // `host=`, as a directory does.
-                        match name.starts_with('/') {
-                            true => {
+                        // directory) or any other text that is no host
+                        // name (`a/b`, `a?b`) is no URL authority: it goes
+                        // in `host=`, escaped, as a directory does.
+                        let authority = name.parse::<std::net::Ipv6Addr>().is_ok()
+                            || crate::target::parse_host(name).is_ok();
+                        match authority {
+                            true => write!(f, "{}:{port}", bracketed(name))?,
+                            false => {
                                 settings.push(format!("host={}", encode_query_value(name)));
                                 write!(f, ":{port}")?;
                             }
-                            false => write!(f, "{}:{port}", bracketed(name))?,
                         }
                         settings.push(format!("hostaddr={}", encode_query_value(bare)));
                     }
@@ -2060,6 +2063,12 @@ mod tests {
                 "postgres://app@:5433/app?host=/tmp/pg&hostaddr=::1&sslmode=verify-full",
                 "/tmp/pg",
                 "postgres://app@:5433/app?host=/tmp/pg&hostaddr=::1&sslmode=verify-full",
+            ),
+            // A name that is no host name is escaped there too.
+            (
+                "postgres://app@:5433/app?host=a%2Fb%3F%23c%20d&hostaddr=::1&sslmode=verify-full",
+                "a/b?#c d",
+                "postgres://app@:5433/app?host=a/b%3F%23c%20d&hostaddr=::1&sslmode=verify-full",
             ),
             (
                 "hostaddr=127.0.0.1 host='' port=5433 sslmode=verify-full",
