@@ -16,8 +16,13 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 pub enum EndpointError {
     #[error("empty endpoint")]
     Empty,
+    /// A host, or a host and a colon, without the port: `text` is what was
+    /// typed, never a colon added to it.
     #[error("missing port after '{text}'")]
     MissingPort { text: String },
+    /// One word that is neither a port nor a host: `text` as typed.
+    #[error("'{text}' is neither a port number nor HOST:PORT")]
+    NotAnEndpoint { text: String },
     #[error("unclosed '[' in '{text}' (write IPv6 as [ADDRESS]:PORT)")]
     UnclosedBracket { text: String },
     #[error("'{text}' is not an IPv6 address")]
@@ -337,8 +342,13 @@ impl Endpoint {
             {
                 return Err(PortError::NotANumber { text: text.to_string(), min: 0 }.into());
             }
-            // A lone host without a port.
-            return Err(EndpointError::MissingPort { text: format!("{text}:") });
+            // A lone host without a port, quoted as typed: no colon added.
+            return Err(match parse_host(text) {
+                Ok(_) | Err(EndpointError::ShorthandIpv4 { .. }) => {
+                    EndpointError::MissingPort { text: text.to_string() }
+                }
+                Err(_) => EndpointError::NotAnEndpoint { text: text.to_string() },
+            });
         };
         if port.is_empty() {
             return Err(EndpointError::MissingPort { text: text.to_string() });
@@ -533,11 +543,11 @@ mod tests {
         assert_eq!(err("70000"), "port 70000 is out of range (0-65535)");
         assert_eq!(err("host:8o"), "'8o' is not a port number (expected 0-65535)");
         assert_eq!(err("localhost:"), "missing port after 'localhost:'");
-        assert_eq!(err("localhost"), "missing port after 'localhost:'");
+        assert_eq!(err("localhost"), "missing port after 'localhost'");
         assert_eq!(err("1e3"), "'1e3' is not a port number (expected 0-65535)");
         assert_eq!(err("0x50"), "'0x50' is not a port number (expected 0-65535)");
         assert_eq!(err("+80"), "'+80' is not a port number (expected 0-65535)");
-        assert_eq!(err("127.0.0.1"), "missing port after '127.0.0.1:'");
+        assert_eq!(err("127.0.0.1"), "missing port after '127.0.0.1'");
         assert!(err("[::1:80").starts_with("unclosed '['"));
         assert_eq!(err("[::1]"), "missing port after '[::1]'");
         assert_eq!(err("[::1]:"), "missing port after '[::1]:'");
@@ -551,7 +561,47 @@ mod tests {
         assert!(err("host:abc").contains("'abc' is not a port"));
         assert!(err("bad host:80").contains("not a valid host"));
         assert_eq!(err(""), "empty endpoint");
-        assert_eq!(err("localhost"), "missing port after 'localhost:'");
+    }
+
+    /// Every message quotes what was typed: a lone word that is no port
+    /// was quoted with a colon nobody typed (`missing port after
+    /// '\x1b[31m80:'`).
+    #[test]
+    fn errors_quote_the_input_as_typed() {
+        let err = |text: &str| Endpoint::parse(text).unwrap_err().to_string();
+        assert_eq!(err("\x1b[31m80"), "'\x1b[31m80' is neither a port number nor HOST:PORT");
+        assert_eq!(err("a b"), "'a b' is neither a port number nor HOST:PORT");
+        assert_eq!(err("db.example"), "missing port after 'db.example'");
+        assert_eq!(err("db.example:"), "missing port after 'db.example:'");
+        assert_eq!(err("10.1"), "missing port after '10.1'");
+        // Whatever the input, the quoted parts are parts of it.
+        for text in [
+            "\x1b[31m80",
+            "a b",
+            "localhost",
+            "db:",
+            "[::1]",
+            "[::1]x",
+            "[zz]:80",
+            "::1:80",
+            "fe80::1%lo",
+            "[fe80::1%nosuch]:1",
+            "[fe80::1%]:1",
+            "[127.0.0.1%lo]:1",
+            "h:8o",
+            "localhost:1:2",
+            "10:00",
+            "bad host:80",
+            "\u{202e}x:80",
+            "1e3",
+            "70000",
+        ] {
+            let message = err(text);
+            for quoted in message.split('\'').skip(1).step_by(2) {
+                let quoted = quoted.trim_start_matches('%');
+                assert!(text.contains(quoted), "{text:?}: {message}");
+            }
+        }
     }
 
     /// What the resolver would silently read as an address is refused,

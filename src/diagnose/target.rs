@@ -228,6 +228,11 @@ impl ClientVariables<'_> {
     }
 }
 
+/// libpq's host when none is given: Debian's socket directory. A client
+/// connects there, and `verify-full` beside `hostaddr` checks the
+/// certificate against this path.
+const LIBPQ_DEFAULT_HOST: &str = "/var/run/postgresql";
+
 /// A host as a URL's authority holds it: a bare IPv6 address (from
 /// `PGHOST`, `hostaddr=`, `MYSQL_HOST`) in brackets, anything else as is.
 fn bracketed(host: &str) -> std::borrow::Cow<'_, str> {
@@ -595,8 +600,20 @@ impl fmt::Display for Target {
                     Some(name) => {
                         let bare = host.to_string();
                         let bare = bare.trim_start_matches('[').trim_end_matches(']');
+                        // A path (libpq's default host, a socket
+                        // directory) or any other text that is no host
+                        // name (`a/b`, `a?b`) is no URL authority: it goes
+                        // in `host=`, escaped, as a directory does.
+                        let authority = name.parse::<std::net::Ipv6Addr>().is_ok()
+                            || crate::target::parse_host(name).is_ok();
+                        match authority {
+                            true => write!(f, "{}:{port}", bracketed(name))?,
+                            false => {
+                                settings.push(format!("host={}", encode_query_value(name)));
+                                write!(f, ":{port}")?;
+                            }
+                        }
                         settings.push(format!("hostaddr={}", encode_query_value(bare)));
-                        write!(f, "{}:{port}", bracketed(name))?;
                     }
                     None => write!(f, "{host}:{port}")?,
                 }
@@ -1154,8 +1171,10 @@ fn parse_service(
             }
         }
         let decoded_host = percent_decode(host_part, whole)?;
+        // PGHOST fills an absent host beside `hostaddr` too: libpq then
+        // checks the certificate against it.
         let host_variable = match parameter(&parameters, "host") {
-            None if decoded_host.is_empty() && hostaddr.is_none() => variables
+            None if decoded_host.is_empty() => variables
                 .take("PGHOST", "host")
                 .map(|value| several_in("PGHOST", value))
                 .transpose()?,
@@ -1163,13 +1182,16 @@ fn parse_service(
         };
         let host_parameter = parameter(&parameters, "host").or(host_variable.as_deref());
         // With `hostaddr`, the host name serves TLS (and authentication)
-        // only: `verify-full` checks the certificate against it.
-        let host_name = match host_parameter {
+        // only: `verify-full` checks the certificate against it. Without
+        // one, libpq's host is its default, the socket directory, and
+        // `verify-full` checks that path (which no certificate carries), as
+        // it checks a directory given as the host.
+        let host_name = match host_parameter.filter(|host| !host.is_empty()) {
             _ if hostaddr.is_none() => None,
             Some(host) => Some(host.to_string()),
+            None if decoded_host.is_empty() => Some(LIBPQ_DEFAULT_HOST.to_string()),
             None => Some(decoded_host.trim_start_matches('[').trim_end_matches(']').to_string()),
-        }
-        .filter(|name| !name.is_empty() && !name.starts_with('/'));
+        };
         let directory = match host_parameter {
             _ if hostaddr.is_some() => None,
             Some(host) => Some(host.to_string()).filter(|h| h.is_empty() || h.starts_with('/')),
@@ -1235,8 +1257,16 @@ fn parse_service(
             host_name: libpq.host_name.filter(|_| libpq.sslmode == SslMode::VerifyFull),
             ..libpq
         };
+        // Beside `hostaddr`, PGHOST names only the name verify-full checks:
+        // other modes do not use it, and no line says they did.
+        if hostaddr.is_some() && host_variable.is_some() && libpq.host_name.is_none() {
+            variables.used.retain(|used| used.variable != "PGHOST");
+        }
         if let Some(directory) = directory {
-            let directory = if directory.is_empty() { "/var/run/postgresql" } else { &directory };
+            let directory = match directory.is_empty() {
+                true => LIBPQ_DEFAULT_HOST,
+                false => &directory,
+            };
             let socket =
                 PathBuf::from(format!("{}/.s.PGSQL.{port}", directory.trim_end_matches('/')));
             return Ok(ServiceParts { service, user, database }.through_socket(socket, port, libpq));
@@ -1608,12 +1638,21 @@ fn parse_authority(
         _ => authority.to_string(),
     };
     // An error quotes what the user wrote, not the default port added to it
-    // (`http://[::1/` is an unclosed `[::1`, not `[::1:80`).
+    // (`http://[::1/` is an unclosed `[::1`, not `[::1:80`); the port the
+    // scheme gives is never missing (`http://bad host/` has a bad host).
     let endpoint = Endpoint::parse(&text).map_err(|error| {
         if has_port {
             error
         } else {
-            Endpoint::parse(authority).err().unwrap_or(error)
+            Endpoint::parse(authority)
+                .err()
+                .filter(|error| {
+                    !matches!(
+                        error,
+                        EndpointError::MissingPort { .. } | EndpointError::NotAnEndpoint { .. }
+                    )
+                })
+                .unwrap_or(error)
         }
     })?;
     match endpoint.host {
@@ -1932,6 +1971,13 @@ mod tests {
         assert_eq!(err("unix:"), "missing socket path after 'unix:'");
         assert!(err("localhost").contains("missing port"));
         assert!(err("::1:80").contains("needs brackets"));
+        // A host whose scheme gives the port is never missing one: the
+        // host is what is wrong, quoted as typed (no colon added).
+        assert_eq!(err("http://bad host/"), "'bad host' is not a valid host name");
+        assert_eq!(err("postgres://a b/db"), "'a b' is not a valid host name");
+        assert_eq!(err("redis://a\x1bb"), "'a\x1bb' is not a valid host name");
+        assert_eq!(err("tcp://localhost"), "missing port after 'localhost'");
+        assert_eq!(err("\x1b[31m80"), "'\x1b[31m80' is neither a port number nor HOST:PORT");
         // An sslmode libpq does not know, in the URL or in PGSSLMODE.
         assert_eq!(
             err("postgres://h/db?sslmode=disabled"),
@@ -2003,6 +2049,53 @@ mod tests {
         assert_eq!(ok(&both.to_string()), both);
         let keywords = ok("host=db.test hostaddr=127.0.0.1 sslmode=verify-full");
         assert_eq!(keywords.libpq().host_name.as_deref(), Some("db.test"));
+        // Without a host, libpq's host is its socket directory, and
+        // verify-full checks the certificate against that path; a directory
+        // given as the host is checked as well. The path goes in host=, so
+        // the printed URL reads back as the same target.
+        for (text, name, printed) in [
+            (
+                "postgres://app@:5433/app?hostaddr=127.0.0.1&sslmode=verify-full",
+                "/var/run/postgresql",
+                "postgres://app@:5433/app?host=/var/run/postgresql&hostaddr=127.0.0.1&sslmode=verify-full",
+            ),
+            (
+                "postgres://app@:5433/app?host=/tmp/pg&hostaddr=::1&sslmode=verify-full",
+                "/tmp/pg",
+                "postgres://app@:5433/app?host=/tmp/pg&hostaddr=::1&sslmode=verify-full",
+            ),
+            // A name that is no host name is escaped there too.
+            (
+                "postgres://app@:5433/app?host=a%2Fb%3F%23c%20d&hostaddr=::1&sslmode=verify-full",
+                "a/b?#c d",
+                "postgres://app@:5433/app?host=a/b%3F%23c%20d&hostaddr=::1&sslmode=verify-full",
+            ),
+            (
+                "hostaddr=127.0.0.1 host='' port=5433 sslmode=verify-full",
+                "/var/run/postgresql",
+                "postgres://:5433/?host=/var/run/postgresql&hostaddr=127.0.0.1&sslmode=verify-full",
+            ),
+        ] {
+            let target = ok(text);
+            assert_eq!(target.libpq().host_name.as_deref(), Some(name), "{text}");
+            assert_eq!(target.port(), Some(5433), "{text}");
+            assert_eq!(target.to_string(), printed, "{text}");
+            assert_eq!(ok(printed), target, "{text}");
+        }
+        // PGHOST fills an absent host beside hostaddr, as libpq's variables
+        // fill every setting left out.
+        let pghost = [("PGHOST".to_string(), "db.test".to_string())];
+        let (target, _) =
+            Target::parse_in("postgres://:5433/?hostaddr=127.0.0.1&sslmode=verify-full", &pghost)
+                .unwrap();
+        assert_eq!(target.libpq().host_name.as_deref(), Some("db.test"));
+        assert_eq!(target.host(), Some(&Host::Ip("127.0.0.1".parse().unwrap())));
+        // Other modes never use it: it is not named as used.
+        let (target, used) =
+            Target::parse_in("postgres://:5433/?hostaddr=127.0.0.1&sslmode=require", &pghost)
+                .unwrap();
+        assert_eq!(target.libpq().host_name, None);
+        assert!(used.iter().all(|used| used.variable != "PGHOST"), "{used:?}");
     }
 
     #[test]

@@ -659,3 +659,28 @@ fn proxy_serve_refuses_values_it_could_never_use() {
         assert!(!output.stderr.contains("secret"), "the token is not echoed: {}", output.stderr);
     }
 }
+
+/// Every command taking HOST:PORT quotes a bad word as typed, escaped: it
+/// was "missing port after '\x1b[31m80:'", a colon nobody typed.
+#[test]
+fn a_bad_endpoint_is_quoted_as_typed() {
+    let word = "\u{1b}[31m80";
+    for args in [
+        &["history", word][..],
+        &["check", word],
+        &["wait", word, "-t", "1s"],
+        &["check", "http://bad host/"],
+    ] {
+        let output = porthole_run(args);
+        util::assert_usage_error(&output, &format!("{args:?}"));
+        assert!(!output.stderr.contains('\u{1b}'), "{args:?}: {}", output.stderr);
+        assert!(!output.stderr.contains("80:'"), "{args:?}: {}", output.stderr);
+        assert!(!output.stderr.contains("missing port"), "{args:?}: {}", output.stderr);
+    }
+    let output = porthole_run(&["history", word]);
+    assert!(
+        output.stderr.contains("'\\x1b[31m80' is neither a port number nor HOST:PORT"),
+        "{}",
+        output.stderr
+    );
+}

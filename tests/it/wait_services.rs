@@ -849,6 +849,13 @@ fn postgres_certificates_are_judged_as_libpq_judges_them() {
             format!("{base}?sslmode=verify-full&sslrootcert={ca}"),
             "server certificate for \"db.test\" (and 2 other names) does not match host name \"127.0.0.1\"".to_string(),
         ),
+        // hostaddr without a host: libpq checks the certificate against its
+        // default host, the socket directory (porthole checked the address
+        // and said OK).
+        (
+            format!("postgres://postgres@:{port}/postgres?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={ca}"),
+            "server certificate for \"db.test\" (and 1 other name) does not match host name \"/var/run/postgresql\"".to_string(),
+        ),
     ];
     let psql = util::installed("psql");
     if !psql {
@@ -900,6 +907,11 @@ fn postgres_certificates_are_judged_as_libpq_judges_them() {
     assert!(commands.contains(&by_name), "{commands:?}");
     let ran = run_fix(&by_name);
     assert_eq!(ran.code, 0, "{by_name}: {ran:?}");
+    // The same fix for hostaddr without a host: the name goes in as host.
+    let no_host =
+        util::run(util::porthole().env("HOME", home.path()).args(["check", "--json", &cases[3].0]));
+    let commands = fix_commands(&no_host.json(), "service-refused");
+    assert!(commands.contains(&by_name), "{commands:?}");
     // Without a root file, the fix that encrypts without checking runs.
     let no_root =
         util::run(util::porthole().env("HOME", home.path()).args(["check", "--json", &cases[0].0]));
