@@ -508,6 +508,17 @@ fn client_protocol_label(connection: &Connection) -> &'static str {
     }
 }
 
+/// Who the client of a server end is when no socket of it is here. A
+/// loopback peer is on this machine, in the server's namespace, where every
+/// socket is listed: its end is gone (closed, as a CLOSE-WAIT server end in
+/// the accept queue shows), not on another host.
+fn unseen_client(near: &Socket) -> &'static str {
+    match near.remote.map(unmapped) {
+        Some(remote) if remote.ip().is_loopback() => "this machine (the client closed its end)",
+        _ => "remote host",
+    }
+}
+
 /// A v4-mapped IPv6 address (`[::ffff:192.0.2.7]:5000`) as the IPv4 address
 /// the peer really has (`192.0.2.7:5000`); other addresses unchanged.
 fn unmapped(address: SocketAddr) -> SocketAddr {
@@ -543,7 +554,7 @@ fn write_connections(
                     near.remote.map(unmapped).map_or_else(|| "?".into(), |r| r.to_string()),
                     local_label(near),
                     near.state.ss_name(),
-                    "remote host".to_string(),
+                    unseen_client(near).to_string(),
                 ),
                 (None, Some(far)) => (
                     local_label(far),
@@ -593,6 +604,16 @@ mod tests {
             far: Some(tcp("[::1]:40000", "[::1]:8080")),
         };
         assert_eq!(client_protocol_label(&connection), "tcp6");
+    }
+
+    #[test]
+    fn a_loopback_client_with_no_socket_is_not_a_remote_host() {
+        let near = tcp("127.0.0.1:8080", "127.0.0.1:40000");
+        assert_eq!(unseen_client(&near), "this machine (the client closed its end)");
+        let near = tcp("[::ffff:127.0.0.1]:8080", "[::ffff:127.0.0.1]:40000");
+        assert_eq!(unseen_client(&near), "this machine (the client closed its end)");
+        let near = tcp("10.0.0.1:8080", "10.0.0.9:40000");
+        assert_eq!(unseen_client(&near), "remote host");
     }
 
     #[test]

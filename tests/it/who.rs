@@ -1016,3 +1016,34 @@ fn an_ipv4_client_of_a_v4_mapped_listener_is_shown_as_tcp() {
     assert_eq!(client["far"]["family"], "ipv4", "{client:#}");
     assert_eq!(client["near"]["family"], "ipv6", "{client:#}");
 }
+
+#[test]
+fn a_loopback_client_that_closed_is_not_called_a_remote_host() {
+    // The server never accepts; the client connects and closes. Once its
+    // FIN-WAIT-2 end expires (after tcp_fin_timeout, set to 1 s in a private
+    // namespace), the server's end waits in CLOSE-WAIT in the accept queue
+    // with no client socket left on this machine.
+    let Some(netns) = crate::util::Netns::create() else { return };
+    netns.run_ok("sysctl", &["-q", "-w", "net.ipv4.tcp_fin_timeout=1"]);
+    let (_server, mut ready) = crate::util::python_in(
+        &netns,
+        "import socket,time\n\
+         s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+         c=socket.create_connection(('127.0.0.1',s.getsockname()[1]))\n\
+         p=c.getsockname()[1]; c.close()\n\
+         print(s.getsockname()[1], p); time.sleep(60)",
+        &[],
+    );
+    let line = wait_for_line(&mut ready);
+    let (port, client_port) = line.split_once(' ').expect("two ports");
+    let client = format!("127.0.0.1:{client_port} ");
+    let mut last = String::new();
+    let gone = crate::util::eventually(std::time::Duration::from_secs(30), || {
+        let text = netns.porthole(&[port]);
+        last = text.stdout.lines().find(|l| l.contains(&client)).unwrap_or_default().to_string();
+        !last.contains("no process")
+    });
+    assert!(gone, "the client's end never expired: {last}");
+    assert!(!last.contains("remote host"), "the client was on this machine: {last}");
+    assert!(last.contains("this machine (the client closed its end)"), "{last}");
+}
