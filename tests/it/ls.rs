@@ -983,3 +983,45 @@ fn process_names_longer_than_the_kernel_keeps_are_found_by_the_whole_name() {
         porthole_run(&["ls", "-t", "--port", &port, "--process", "porthole-test-short-worker"]);
     assert_eq!(other.code, 1, "{other:?}");
 }
+
+#[test]
+fn family_flags_count_ipv6_sockets_by_the_clients_they_serve() {
+    // `-4` lists the AF_INET6 listeners IPv4 clients reach (one on
+    // ::ffff:127.0.0.1, a dual-stack ::) and `-6` leaves out the v4-mapped
+    // one, as `kill -4`/`-6` select them; before, `-4` listed neither.
+    let (_server, mut ready) = crate::util::python(
+        "import socket,time\n\
+         m=socket.socket(socket.AF_INET6); m.bind(('::ffff:127.0.0.1',0)); m.listen()\n\
+         d=socket.socket(socket.AF_INET6); d.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)\n\
+         d.bind(('::',0)); d.listen()\n\
+         o=socket.socket(socket.AF_INET6); o.bind(('::1',0)); o.listen()\n\
+         print(m.getsockname()[1], d.getsockname()[1], o.getsockname()[1]); time.sleep(60)",
+        &[],
+    );
+    let line = crate::util::wait_for_line(&mut ready);
+    let ports: Vec<u64> = line.split(' ').map(|p| p.parse().unwrap()).collect();
+    let list = ports.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let listed = |flag: &str| -> Vec<u64> {
+        let output = crate::util::porthole_run(&["ls", flag, "--port", &list, "--json"]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let mut ports: Vec<u64> = output
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|socket| socket["local_port"].as_u64().unwrap())
+            .collect();
+        ports.sort_unstable();
+        let text = crate::util::porthole_run(&["ls", flag, "--port", &list]);
+        let rows = text.stdout.lines().skip(1).count();
+        assert_eq!(rows, ports.len(), "text and --json agree: {}", text.stdout);
+        ports
+    };
+    let (mapped, dual, only6) = (ports[0], ports[1], ports[2]);
+    let sorted = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(listed("-4"), sorted(vec![mapped, dual]));
+    assert_eq!(listed("-6"), sorted(vec![dual, only6]));
+}
