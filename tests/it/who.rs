@@ -1011,7 +1011,7 @@ fn an_ipv4_client_of_a_v4_mapped_listener_is_shown_as_tcp() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["far"]["local_port"].to_string() == client_port)
+        .find(|c| c["far"]["local_port"].as_u64() == client_port.parse().ok())
         .unwrap_or_else(|| panic!("{report:#}"));
     assert_eq!(client["far"]["family"], "ipv4", "{client:#}");
     assert_eq!(client["near"]["family"], "ipv6", "{client:#}");
