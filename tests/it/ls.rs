@@ -1025,3 +1025,40 @@ fn family_flags_count_ipv6_sockets_by_the_clients_they_serve() {
     assert_eq!(listed("-4"), sorted(vec![mapped, dual]));
     assert_eq!(listed("-6"), sorted(vec![dual, only6]));
 }
+
+#[test]
+fn pid_of_a_thread_lists_its_process_and_a_missing_pid_is_said() {
+    // Thread ids (`top -H`, `ps -L`) name no socket owner of their own:
+    // `--pid TID` listed nothing, silently, as did a pid that does not exist.
+    let (server, mut ready) = python(
+        "import socket,threading,time\n\
+         s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+         t=threading.Thread(target=lambda: time.sleep(60), daemon=True); t.start()\n\
+         print(s.getsockname()[1], t.native_id); time.sleep(60)",
+        &[],
+    );
+    let line = wait_for_line(&mut ready);
+    let (port, thread) = line.split_once(' ').expect("port and thread id");
+    let output = porthole_run(&["ls", "--pid", thread, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let ports: Vec<u64> = output
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["local_port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, vec![port.parse::<u64>().unwrap()], "{output:?}");
+    assert!(
+        output.stderr.contains(&format!("pid {thread} is a thread of process {}", server.pid())),
+        "{}",
+        output.stderr
+    );
+
+    let mut gone = std::process::Command::new("true").spawn().expect("true runs");
+    let pid = gone.id().to_string();
+    gone.wait().expect("reaped");
+    let output = porthole_run(&["ls", "--pid", &pid]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains(&format!("no process has pid {pid}")), "{}", output.stderr);
+}
