@@ -15,7 +15,21 @@ use crate::render::sanitize::sanitize;
 use crate::render::Style;
 
 pub fn run(args: LsArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
-    let settings = LsSettings::resolve(args)?;
+    let mut settings = LsSettings::resolve(args)?;
+    // Sockets belong to processes: a thread id stands for its process, and
+    // a pid that names nothing is said, not answered with an empty list.
+    if let Some(pid) = settings.pid {
+        match inventory::process::thread_group(pid) {
+            None => warn(&format!("no process has pid {pid} (it may have exited)")),
+            Some(process) if process != pid => {
+                warn(&format!(
+                    "pid {pid} is a thread of process {process}: listing that process's sockets"
+                ));
+                settings.pid = Some(process);
+            }
+            Some(_) => {}
+        }
+    }
     let snapshot = inventory::snapshot(&settings.query).context("listing sockets")?;
     let selected: Vec<&Socket> = select(&snapshot, &settings);
     report_listed_visibility(&snapshot, &selected, &settings);

@@ -201,6 +201,28 @@ impl Query {
         Query { tcp: false, udp: false, listeners_only: false, owners: false, ..Query::default() }
     }
 
+    /// Whether the kernel's AF_INET6 tables must be read: `-4` wants the
+    /// IPv6 sockets that carry IPv4 too (see [`Query::keeps`]).
+    pub fn reads_ipv6(&self) -> bool {
+        self.ipv6 || self.ipv4
+    }
+
+    /// An AF_INET6 socket counts by the clients it serves, as `kill -4`
+    /// and `free -4` count it: one bound to a v4-mapped address
+    /// (`::ffff:127.0.0.1`) talks IPv4 only, and a dual-stack `::` socket
+    /// (`IPV6_V6ONLY` off, or not known to be on) talks both.
+    fn wants_ipv6_socket(&self, socket: &Socket) -> bool {
+        match socket.local.map(|local| local.ip()) {
+            Some(std::net::IpAddr::V6(ip)) if ip.to_ipv4_mapped().is_some() => self.ipv4,
+            Some(std::net::IpAddr::V6(ip))
+                if ip.is_unspecified() && socket.v6only != Some(true) =>
+            {
+                self.ipv6 || self.ipv4
+            }
+            _ => self.ipv6,
+        }
+    }
+
     /// Whether `socket` passes the filters the kernel could not apply.
     pub fn keeps(&self, socket: &Socket) -> bool {
         let protocol_wanted = match socket.protocol {
@@ -210,7 +232,7 @@ impl Query {
         };
         let family_wanted = match socket.family {
             Family::Ipv4 => self.ipv4,
-            Family::Ipv6 => self.ipv6,
+            Family::Ipv6 => self.wants_ipv6_socket(socket),
             Family::Unix => true,
         };
         if !protocol_wanted || !family_wanted {
@@ -547,5 +569,35 @@ mod tests {
         assert!(!query.keeps(&client));
         query.ipv4 = false;
         assert!(!query.keeps(&listener));
+    }
+
+    #[test]
+    fn ipv6_sockets_that_carry_ipv4_count_as_ipv4() {
+        let mapped = socket(Protocol::Tcp, "[::ffff:127.0.0.1]:80", "[::]:0", SocketState::Listen);
+        let mapped_connection = socket(
+            Protocol::Tcp,
+            "[::ffff:127.0.0.1]:80",
+            "[::ffff:127.0.0.1]:50000",
+            SocketState::Established,
+        );
+        let wildcard = |v6only| Socket {
+            v6only,
+            ..socket(Protocol::Tcp, "[::]:80", "[::]:0", SocketState::Listen)
+        };
+        let loopback6 = socket(Protocol::Tcp, "[::1]:80", "[::]:0", SocketState::Listen);
+        let only_ipv4 = Query { ipv6: false, listeners_only: false, ..Query::default() };
+        assert!(only_ipv4.reads_ipv6());
+        assert!(only_ipv4.keeps(&mapped));
+        assert!(only_ipv4.keeps(&mapped_connection));
+        assert!(only_ipv4.keeps(&wildcard(Some(false))));
+        assert!(only_ipv4.keeps(&wildcard(None)));
+        assert!(!only_ipv4.keeps(&wildcard(Some(true))));
+        assert!(!only_ipv4.keeps(&loopback6));
+        let only_ipv6 = Query { ipv4: false, listeners_only: false, ..Query::default() };
+        assert!(!only_ipv6.keeps(&mapped));
+        assert!(!only_ipv6.keeps(&mapped_connection));
+        assert!(only_ipv6.keeps(&wildcard(Some(false))));
+        assert!(only_ipv6.keeps(&wildcard(Some(true))));
+        assert!(only_ipv6.keeps(&loopback6));
     }
 }

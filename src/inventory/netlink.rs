@@ -99,7 +99,7 @@ impl Inventory for Netlink {
         let mut sockets = Vec::with_capacity(estimated_count(query));
         let port_filter = query.ports.as_ref().and_then(|p| p.as_single());
         let filter = port_filter.map(|port| port_bytecode(port, query.match_remote_port));
-        if query.tcp && (query.ipv4 || query.ipv6) {
+        if query.tcp && query.reads_ipv6() {
             // A query for given ports asks who holds them: a bound socket
             // does, whether one port was asked for or several.
             let bound = query.ports.is_some() || query.bound;
@@ -109,14 +109,15 @@ impl Inventory for Netlink {
                 (false, true) => ALL_TCP_STATES | BOUND_INACTIVE_STATE,
                 (false, false) => ALL_TCP_STATES,
             };
-            if query.ipv4 && query.ipv6 {
+            // `-4` reads both families: AF_INET6 sockets on `::` and
+            // `::ffff:a.b.c.d` carry IPv4 (`Query::keeps` sorts them).
+            if query.ipv4 {
                 let request = legacy_tcp_request(states, filter.as_deref());
                 channel.dump(TCPDIAG_GETSOCK, &request, |payload| {
                     decode_inet(payload, Protocol::Tcp, query, &mut sockets)
                 })?;
             } else {
-                let family = if query.ipv4 { AF_INET } else { AF_INET6 };
-                let request = inet_request(family, IPPROTO_TCP, states, filter.as_deref());
+                let request = inet_request(AF_INET6, IPPROTO_TCP, states, filter.as_deref());
                 channel.dump(SOCK_DIAG_BY_FAMILY, &request, |payload| {
                     decode_inet(payload, Protocol::Tcp, query, &mut sockets)
                 })?;
@@ -124,7 +125,7 @@ impl Inventory for Netlink {
         }
         if query.udp {
             let states = if query.listeners_only { UNCONNECTED_STATE } else { ALL_UDP_STATES };
-            for (wanted, family) in [(query.ipv4, AF_INET), (query.ipv6, AF_INET6)] {
+            for (wanted, family) in [(query.ipv4, AF_INET), (query.reads_ipv6(), AF_INET6)] {
                 if !wanted {
                     continue;
                 }

@@ -68,6 +68,18 @@ pub fn tracer_pid(pid: u32) -> Option<u32> {
     status.lines().find_map(|line| line.strip_prefix("TracerPid:")?.trim().parse().ok())
 }
 
+/// The process a task id belongs to (`Tgid` in `/proc/PID/status`): the
+/// id itself for a process, its process's for a thread (`top -H`, `ps -L`
+/// and stack traces show thread ids); `None` when no such task exists here.
+pub fn thread_group(pid: u32) -> Option<u32> {
+    let status = read_text(&format!("/proc/{pid}/status"))?;
+    parse_thread_group(&status)
+}
+
+fn parse_thread_group(status: &str) -> Option<u32> {
+    status.lines().find_map(|line| line.strip_prefix("Tgid:")?.trim().parse().ok())
+}
+
 /// Reads the details of `pid`; `None` when it exited meanwhile.
 pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
     let base = format!("/proc/{pid}");
@@ -319,6 +331,13 @@ fn clock_ticks() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_s_status_names_its_process() {
+        let status = "Name:\tworker\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4100\nNgid:\t0\nPid:\t4123\n";
+        assert_eq!(parse_thread_group(status), Some(4100));
+        assert_eq!(parse_thread_group("Name:\tx\n"), None);
+    }
 
     #[test]
     fn cmdline_keeps_inner_empty_arguments_and_drops_title_padding() {

@@ -56,9 +56,9 @@ impl Inventory for Procfs {
         let mut sockets = Vec::new();
         let tables = [
             ("tcp", Protocol::Tcp, Family::Ipv4, query.tcp && query.ipv4),
-            ("tcp6", Protocol::Tcp, Family::Ipv6, query.tcp && query.ipv6),
+            ("tcp6", Protocol::Tcp, Family::Ipv6, query.tcp && query.reads_ipv6()),
             ("udp", Protocol::Udp, Family::Ipv4, query.udp && query.ipv4),
-            ("udp6", Protocol::Udp, Family::Ipv6, query.udp && query.ipv6),
+            ("udp6", Protocol::Udp, Family::Ipv6, query.udp && query.reads_ipv6()),
         ];
         for (name, protocol, family, wanted) in tables {
             if !wanted {

@@ -2,13 +2,14 @@
 //! means and whether other devices can reach it.
 
 use std::io::Write;
+use std::net::SocketAddr;
 
 use super::json::PortReportRecord;
 use super::listing::{local_label, protocol_label};
 use super::sanitize::Foreign;
 use super::table::Table;
 use super::{Format, Style};
-use crate::model::{Connection, PortReport, Process, Socket, SocketState};
+use crate::model::{Connection, PortReport, Process, Protocol, Socket, SocketState};
 
 /// The most rows each list of connections (clients, local ends, outbound)
 /// shows on a terminal: a busy server has thousands. The rest are counted
@@ -487,6 +488,49 @@ fn connection_state(connection: &Connection) -> SocketState {
         .map_or(SocketState::Established, |socket| socket.state)
 }
 
+/// The PROTO of a client row: the family of the client's own socket. An
+/// IPv4 client of an AF_INET6 listener (`::`, `::ffff:127.0.0.1`) holds an
+/// AF_INET socket, though the server's end of the connection is AF_INET6;
+/// a remote client seen only through a v4-mapped address came over IPv4.
+fn client_protocol_label(connection: &Connection) -> &'static str {
+    match (&connection.near, &connection.far) {
+        (_, Some(far)) => protocol_label(far),
+        (Some(near), None) => match near.remote {
+            Some(SocketAddr::V6(remote)) if remote.ip().to_ipv4_mapped().is_some() => {
+                match near.protocol {
+                    Protocol::Udp => "udp",
+                    _ => "tcp",
+                }
+            }
+            _ => protocol_label(near),
+        },
+        (None, None) => "",
+    }
+}
+
+/// Who the client of a server end is when no socket of it is here. A
+/// loopback peer is on this machine, in the server's namespace, where every
+/// socket is listed: its end is gone (closed, as a CLOSE-WAIT server end in
+/// the accept queue shows), not on another host.
+fn unseen_client(near: &Socket) -> &'static str {
+    match near.remote.map(unmapped) {
+        Some(remote) if remote.ip().is_loopback() => "this machine (the client closed its end)",
+        _ => "remote host",
+    }
+}
+
+/// A v4-mapped IPv6 address (`[::ffff:192.0.2.7]:5000`) as the IPv4 address
+/// the peer really has (`192.0.2.7:5000`); other addresses unchanged.
+fn unmapped(address: SocketAddr) -> SocketAddr {
+    match address {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => address,
+        },
+        SocketAddr::V4(_) => address,
+    }
+}
+
 fn write_connections(
     out: &mut dyn Write,
     report: &PortReport,
@@ -507,10 +551,10 @@ fn write_connections(
                     (local_label(far), local_label(near), near.state.ss_name(), process)
                 }
                 (Some(near), None) => (
-                    near.remote.map_or_else(|| "?".into(), |r| r.to_string()),
+                    near.remote.map(unmapped).map_or_else(|| "?".into(), |r| r.to_string()),
                     local_label(near),
                     near.state.ss_name(),
-                    "remote host".to_string(),
+                    unseen_client(near).to_string(),
                 ),
                 (None, Some(far)) => (
                     local_label(far),
@@ -520,12 +564,7 @@ fn write_connections(
                 ),
                 (None, None) => continue,
             };
-        let protocol = connection
-            .near
-            .as_ref()
-            .or(connection.far.as_ref())
-            .map(protocol_label)
-            .unwrap_or_default();
+        let protocol = client_protocol_label(connection);
         table.push(vec![
             protocol.to_string(),
             client_address,
@@ -535,4 +574,62 @@ fn write_connections(
         ]);
     }
     table.write(out, style.width, "  ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(local: &str, remote: &str) -> Socket {
+        Socket::ip(
+            Protocol::Tcp,
+            local.parse().unwrap(),
+            remote.parse().unwrap(),
+            SocketState::Established,
+        )
+    }
+
+    #[test]
+    fn a_client_row_is_labelled_with_the_client_socket_s_family() {
+        // An IPv4 client of a listener on `::ffff:127.0.0.1`: the server's
+        // end is AF_INET6, the client's AF_INET.
+        let connection = Connection {
+            near: Some(tcp("[::ffff:127.0.0.1]:8080", "[::ffff:127.0.0.1]:40000")),
+            far: Some(tcp("127.0.0.1:40000", "127.0.0.1:8080")),
+        };
+        assert_eq!(client_protocol_label(&connection), "tcp");
+        // An IPv6 client of an IPv6 server stays tcp6.
+        let connection = Connection {
+            near: Some(tcp("[::1]:8080", "[::1]:40000")),
+            far: Some(tcp("[::1]:40000", "[::1]:8080")),
+        };
+        assert_eq!(client_protocol_label(&connection), "tcp6");
+    }
+
+    #[test]
+    fn a_loopback_client_with_no_socket_is_not_a_remote_host() {
+        let near = tcp("127.0.0.1:8080", "127.0.0.1:40000");
+        assert_eq!(unseen_client(&near), "this machine (the client closed its end)");
+        let near = tcp("[::ffff:127.0.0.1]:8080", "[::ffff:127.0.0.1]:40000");
+        assert_eq!(unseen_client(&near), "this machine (the client closed its end)");
+        let near = tcp("10.0.0.1:8080", "10.0.0.9:40000");
+        assert_eq!(unseen_client(&near), "remote host");
+    }
+
+    #[test]
+    fn a_remote_client_seen_through_a_v4_mapped_address_is_an_ipv4_client() {
+        let connection = Connection {
+            near: Some(tcp("[::ffff:10.0.0.1]:8080", "[::ffff:10.0.0.9]:40000")),
+            far: None,
+        };
+        assert_eq!(client_protocol_label(&connection), "tcp");
+        assert_eq!(
+            unmapped("[::ffff:10.0.0.9]:40000".parse().unwrap()).to_string(),
+            "10.0.0.9:40000"
+        );
+        let connection =
+            Connection { near: Some(tcp("[fd00::1]:8080", "[fd00::9]:40000")), far: None };
+        assert_eq!(client_protocol_label(&connection), "tcp6");
+        assert_eq!(unmapped("[fd00::9]:40000".parse().unwrap()).to_string(), "[fd00::9]:40000");
+    }
 }

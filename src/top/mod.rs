@@ -257,11 +257,14 @@ impl Tracker {
         let serving = ServingIndex::new(self.known.values().map(|known| &known.socket));
         // The client end of a listed connection, when local, is in the same
         // dump (the sampler asks for the selected listener's clients).
+        // Keyed by canonical addresses: an IPv4 client (AF_INET,
+        // 127.0.0.1) of an AF_INET6 listener appears to the server's end
+        // as ::ffff:127.0.0.1.
         let clients: HashMap<(SocketAddr, SocketAddr), u64> = sample
             .connections
             .iter()
             .filter(|c| c.inode != 0 && sample.client_owners.contains_key(&c.inode))
-            .map(|c| ((c.local, c.remote), c.inode))
+            .map(|c| ((canonical(c.local), canonical(c.remote)), c.inode))
             .collect();
         for connection in &sample.connections {
             // Each connection's server end is the socket whose local
@@ -301,7 +304,7 @@ impl Tracker {
             row.bytes_out_per_second += rate(bytes_out);
             if listed[index] {
                 let client_pids = clients
-                    .get(&(connection.remote, connection.local))
+                    .get(&(canonical(connection.remote), canonical(connection.local)))
                     .and_then(|inode| sample.client_owners.get(inode))
                     .cloned()
                     .unwrap_or_default();
@@ -1068,6 +1071,27 @@ mod tests {
         let expected: Vec<u16> = (9000..9020).collect();
         assert_eq!(ports(&came.events, ListenerChange::Appeared), expected);
         assert_eq!(ports(&went.events, ListenerChange::Disappeared), expected);
+    }
+
+    #[test]
+    fn an_ipv4_client_of_a_v4_mapped_listener_is_named() {
+        // The server's end is AF_INET6 on ::ffff:127.0.0.1; the client's
+        // own socket is AF_INET.
+        let server = listener("[::ffff:127.0.0.1]:8000", 1);
+        let connections = vec![
+            connection(1, "[::ffff:127.0.0.1]:8000", "[::ffff:127.0.0.1]:50000", 5, 5),
+            connection(2, "127.0.0.1:50000", "127.0.0.1:8000", 5, 5),
+        ];
+        let mut selected = sample(1.0, vec![server], connections);
+        selected.client_owners.insert(2 + 1000, vec![4242]);
+        let frame = Tracker::default().frame(
+            &selected,
+            ConnectionDetail::Listener("[::ffff:127.0.0.1]:8000".parse().unwrap()),
+            ShortLivedCapture::Available,
+        );
+        let connections = &frame.listeners[0].connections;
+        assert_eq!(connections.len(), 1, "{connections:?}");
+        assert_eq!(connections[0].client_pids, vec![4242]);
     }
 
     #[test]

@@ -983,3 +983,82 @@ fn process_names_longer_than_the_kernel_keeps_are_found_by_the_whole_name() {
         porthole_run(&["ls", "-t", "--port", &port, "--process", "porthole-test-short-worker"]);
     assert_eq!(other.code, 1, "{other:?}");
 }
+
+#[test]
+fn family_flags_count_ipv6_sockets_by_the_clients_they_serve() {
+    // `-4` lists the AF_INET6 listeners IPv4 clients reach (one on
+    // ::ffff:127.0.0.1, a dual-stack ::) and `-6` leaves out the v4-mapped
+    // one, as `kill -4`/`-6` select them; before, `-4` listed neither.
+    let (_server, mut ready) = crate::util::python(
+        "import socket,time\n\
+         m=socket.socket(socket.AF_INET6); m.bind(('::ffff:127.0.0.1',0)); m.listen()\n\
+         d=socket.socket(socket.AF_INET6); d.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)\n\
+         d.bind(('::',0)); d.listen()\n\
+         o=socket.socket(socket.AF_INET6); o.bind(('::1',0)); o.listen()\n\
+         print(m.getsockname()[1], d.getsockname()[1], o.getsockname()[1]); time.sleep(60)",
+        &[],
+    );
+    let line = crate::util::wait_for_line(&mut ready);
+    let ports: Vec<u64> = line.split(' ').map(|p| p.parse().unwrap()).collect();
+    let list = ports.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let listed = |flag: &str| -> Vec<u64> {
+        let output = crate::util::porthole_run(&["ls", flag, "--port", &list, "--json"]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let mut ports: Vec<u64> = output
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|socket| socket["local_port"].as_u64().unwrap())
+            .collect();
+        ports.sort_unstable();
+        let text = crate::util::porthole_run(&["ls", flag, "--port", &list]);
+        let rows = text.stdout.lines().skip(1).count();
+        assert_eq!(rows, ports.len(), "text and --json agree: {}", text.stdout);
+        ports
+    };
+    let (mapped, dual, only6) = (ports[0], ports[1], ports[2]);
+    let sorted = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(listed("-4"), sorted(vec![mapped, dual]));
+    assert_eq!(listed("-6"), sorted(vec![dual, only6]));
+}
+
+#[test]
+fn pid_of_a_thread_lists_its_process_and_a_missing_pid_is_said() {
+    // Thread ids (`top -H`, `ps -L`) name no socket owner of their own:
+    // `--pid TID` listed nothing, silently, as did a pid that does not exist.
+    let (server, mut ready) = python(
+        "import socket,threading,time\n\
+         s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+         t=threading.Thread(target=lambda: time.sleep(60), daemon=True); t.start()\n\
+         print(s.getsockname()[1], t.native_id); time.sleep(60)",
+        &[],
+    );
+    let line = wait_for_line(&mut ready);
+    let (port, thread) = line.split_once(' ').expect("port and thread id");
+    let output = porthole_run(&["ls", "--pid", thread, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let ports: Vec<u64> = output
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["local_port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, vec![port.parse::<u64>().unwrap()], "{output:?}");
+    assert!(
+        output.stderr.contains(&format!("pid {thread} is a thread of process {}", server.pid())),
+        "{}",
+        output.stderr
+    );
+
+    let mut gone = std::process::Command::new("true").spawn().expect("true runs");
+    let pid = gone.id().to_string();
+    gone.wait().expect("reaped");
+    let output = porthole_run(&["ls", "--pid", &pid]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains(&format!("no process has pid {pid}")), "{}", output.stderr);
+}

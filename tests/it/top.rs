@@ -118,6 +118,40 @@ fn jsonl_counts_connections_bytes_and_owners() {
 }
 
 #[test]
+fn an_ipv4_client_of_a_v4_mapped_listener_is_named() {
+    // The listener is an AF_INET6 socket on ::ffff:127.0.0.1 and the
+    // client an AF_INET socket on 127.0.0.1: its process was shown as `-`.
+    let Some(netns) = Netns::create() else { return };
+    let (server, mut ready) = python_in(
+        &netns,
+        "import socket,time\n\
+         s=socket.socket(socket.AF_INET6); s.bind(('::ffff:127.0.0.1',0)); s.listen()\n\
+         print(s.getsockname()[1]); a=[]\n\
+         while True: a.append(s.accept())",
+        &[],
+    );
+    let port: u16 = wait_for_line(&mut ready).parse().expect("a port");
+    let (client, mut ready) = python_in(
+        &netns,
+        "import socket,sys,time\n\
+         c=socket.create_connection(('127.0.0.1',int(sys.argv[1]))); print('ok'); time.sleep(3600)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let frames = jsonl_frames(&netns, &["--count", "1"]);
+    let listener = listener_on(&frames[0], port).expect("the listener is a row");
+    let connections = listener["connections"].as_array().unwrap();
+    assert_eq!(connections.len(), 1, "{listener:#}");
+    assert_eq!(
+        connections[0]["client_pids"],
+        serde_json::json!([client.pid()]),
+        "the local IPv4 client is named: {listener:#}"
+    );
+    drop(client);
+    drop(server);
+}
+
+#[test]
 fn jsonl_rates_follow_traffic_between_frames() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();

@@ -981,3 +981,69 @@ fn a_wildcard_listener_in_a_namespace_with_only_loopback_is_not_exposed() {
     assert_eq!(report["exposed"], true, "{report:#}");
     assert_eq!(report["only_loopback_addresses"], false, "{report:#}");
 }
+
+#[test]
+fn an_ipv4_client_of_a_v4_mapped_listener_is_shown_as_tcp() {
+    // The listener is an AF_INET6 socket on ::ffff:127.0.0.1; the client
+    // connects with an AF_INET socket. Each row names its own socket's family.
+    let (_server, mut ready) = python(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_INET6); s.bind(('::ffff:127.0.0.1',0)); s.listen()\n\
+         c=socket.socket(socket.AF_INET); c.connect(('127.0.0.1',s.getsockname()[1]))\n\
+         a,_=s.accept(); print(s.getsockname()[1], c.getsockname()[1]); time.sleep(60)",
+        &[],
+    );
+    let line = wait_for_line(&mut ready);
+    let (port, client_port) = line.split_once(' ').expect("two ports");
+    let text = porthole_run(&[port]);
+    assert_eq!(text.code, 0, "{text:?}");
+    let row = text
+        .stdout
+        .lines()
+        .find(|l| l.contains(&format!("127.0.0.1:{client_port} ")))
+        .unwrap_or_else(|| panic!("no client row:\n{}", text.stdout));
+    assert!(row.trim_start().starts_with("tcp "), "the client socket is AF_INET: {row}");
+    let listening = text.stdout.lines().find(|l| l.contains("[::ffff:127.0.0.1]:")).unwrap();
+    assert!(listening.trim_start().starts_with("tcp6 "), "the listener is AF_INET6: {listening}");
+
+    let report = porthole_run(&[port, "--json"]).json();
+    let client = report["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["far"]["local_port"].as_u64() == client_port.parse().ok())
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(client["far"]["family"], "ipv4", "{client:#}");
+    assert_eq!(client["near"]["family"], "ipv6", "{client:#}");
+}
+
+#[test]
+fn a_loopback_client_that_closed_is_not_called_a_remote_host() {
+    // The server never accepts; the client connects and closes. Once its
+    // FIN-WAIT-2 end expires (after tcp_fin_timeout, set to 1 s in a private
+    // namespace), the server's end waits in CLOSE-WAIT in the accept queue
+    // with no client socket left on this machine.
+    let Some(netns) = crate::util::Netns::create() else { return };
+    netns.run_ok("sysctl", &["-q", "-w", "net.ipv4.tcp_fin_timeout=1"]);
+    let (_server, mut ready) = crate::util::python_in(
+        &netns,
+        "import socket,time\n\
+         s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+         c=socket.create_connection(('127.0.0.1',s.getsockname()[1]))\n\
+         p=c.getsockname()[1]; c.close()\n\
+         print(s.getsockname()[1], p); time.sleep(60)",
+        &[],
+    );
+    let line = wait_for_line(&mut ready);
+    let (port, client_port) = line.split_once(' ').expect("two ports");
+    let client = format!("127.0.0.1:{client_port} ");
+    let mut last = String::new();
+    let gone = crate::util::eventually(std::time::Duration::from_secs(30), || {
+        let text = netns.porthole(&[port]);
+        last = text.stdout.lines().find(|l| l.contains(&client)).unwrap_or_default().to_string();
+        !last.contains("no process")
+    });
+    assert!(gone, "the client's end never expired: {last}");
+    assert!(!last.contains("remote host"), "the client was on this machine: {last}");
+    assert!(last.contains("this machine (the client closed its end)"), "{last}");
+}
