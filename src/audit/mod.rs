@@ -171,6 +171,7 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             spacing: probes::login::SPACING,
         };
         passwords::check_all(
+            system,
             &targets,
             &mut outcomes,
             &handles,

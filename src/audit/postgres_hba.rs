@@ -9,7 +9,8 @@
 //! line, configuration files, data directory; through `/proc/PID/root`
 //! for a server in a mount namespace of its own). Its lines are tokenised
 //! as PostgreSQL does (whitespace-separated fields, double quotes, `#`
-//! comments, a trailing `\` continuing a line), and `include`,
+//! comments, a trailing `\` continuing a record from PostgreSQL 14 on, as
+//! `PG_VERSION` in its data directory says), and `include`,
 //! `include_if_exists` and `include_dir` (PostgreSQL 16) are followed where
 //! they stand, relative to the including file. `@file` lists in the
 //! database and user fields are kept as written: which users a line names
@@ -93,7 +94,12 @@ pub fn admitted(rule: &HbaRule, local: &[(IpAddr, u8)]) -> Admitted {
 /// Reads the pg_hba.conf at `location` with its includes.
 pub fn read(system: &dyn System, location: &HbaLocation) -> HbaFile {
     let main = location.reached();
-    let mut reader = Reader { system, root: &location.root, rules: Vec::new() };
+    let mut reader = Reader {
+        system,
+        root: &location.root,
+        continuation: location.major_version.is_none_or(|major| major >= 14),
+        rules: Vec::new(),
+    };
     if !reader.read(&main, 0) {
         return HbaFile::Unreadable { path: main };
     }
@@ -105,6 +111,8 @@ struct Reader<'a> {
     /// `/proc/PID/root` for a server with its own root, else empty: an
     /// absolute path in an include is the server's.
     root: &'a str,
+    /// Whether a trailing `\` continues a record (PostgreSQL 14+).
+    continuation: bool,
     rules: Vec<HbaRule>,
 }
 
@@ -129,7 +137,7 @@ impl Reader<'_> {
                 format!("{directory}/{path}")
             }
         };
-        for (line_number, fields) in records(&text) {
+        for (line_number, fields) in records(&text, self.continuation) {
             let Some(first) = fields.first() else { continue };
             match (first.join(",").as_str(), fields.get(1)) {
                 ("include" | "include_if_exists", Some(included)) => {
@@ -163,24 +171,31 @@ impl Reader<'_> {
 }
 
 /// The records of a pg_hba.conf: (line number of its first line, fields),
-/// each field a comma-separated list of tokens, quotes removed.
-fn records(text: &str) -> Vec<(u32, Vec<Vec<String>>)> {
+/// each field a comma-separated list of tokens, quotes removed. With
+/// `continuation` (PostgreSQL 14 and later) a line ending in `\` goes on
+/// in the next one: the backslash is dropped and the lines are joined as
+/// they are, before comments are stripped, as the server does. Before 14
+/// the backslash is part of the last token, and the next line a record of
+/// its own (the server rejects both).
+fn records(text: &str, continuation: bool) -> Vec<(u32, Vec<Vec<String>>)> {
     let mut records = Vec::new();
     let mut pending = String::new();
     let mut first_line = 0;
+    let mut continued = false;
     for (index, line) in text.lines().enumerate() {
-        if pending.is_empty() {
+        if !continued {
             first_line = index as u32 + 1;
         }
-        let line = strip_comment(line);
-        // A backslash at the end continues the record (PostgreSQL 16).
-        if let Some(continued) = line.trim_end().strip_suffix('\\') {
-            pending.push_str(continued);
-            pending.push(' ');
+        // The server strips a Windows line end first.
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if let Some(head) = line.strip_suffix('\\').filter(|_| continuation) {
+            pending.push_str(head);
+            continued = true;
             continue;
         }
+        continued = false;
         pending.push_str(line);
-        let fields = fields(&pending);
+        let fields = fields(strip_comment(&pending));
         pending.clear();
         if !fields.is_empty() {
             records.push((first_line, fields));
@@ -295,7 +310,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Vec<HbaRule> {
-        records(text)
+        records(text, true)
             .into_iter()
             .filter_map(|(line, fields)| rule("/d/pg_hba.conf", line, &fields))
             .collect()
@@ -326,6 +341,24 @@ mod tests {
             ]
         );
         assert_eq!(rules[1].auth_method.as_deref(), Some("scram-sha-256"));
+    }
+
+    /// Continued records, as PostgreSQL 14 and later read them, and as 13 does not.
+    #[test]
+    fn a_backslash_continues_a_record_from_postgresql_14_on_only() {
+        let text =
+            "host all all 192.0.2.0/24 \\\r\n  trust\nhost all all 10.0.0.0/8 # a \\\n  trust\n";
+        let read = |continuation| -> Vec<(u32, String)> {
+            records(text, continuation)
+                .into_iter()
+                .filter_map(|(line, fields)| rule("/d/pg_hba.conf", line, &fields))
+                .map(|rule| (rule.line_number, rule.text()))
+                .collect()
+        };
+        // The comment ends the record: the continued `trust` is in it.
+        assert_eq!(read(true), [(1, "host all all 192.0.2.0/24 trust".to_string())]);
+        // Before 14 the backslash is the method, and `trust` no record.
+        assert_eq!(read(false), [(1, "host all all 192.0.2.0/24 \\".to_string())]);
     }
 
     #[test]
@@ -396,7 +429,11 @@ mod tests {
         assert_eq!(found, Some(location));
         assert_eq!(crate::audit::postgres_options::hba_file(&system, 42, &bare, None), None);
         // A file that cannot be read is named.
-        let missing = HbaLocation { path: "/nowhere/pg_hba.conf".into(), root: String::new() };
+        let missing = HbaLocation {
+            path: "/nowhere/pg_hba.conf".into(),
+            root: String::new(),
+            major_version: None,
+        };
         assert_eq!(
             read(&system, &missing),
             HbaFile::Unreadable { path: "/nowhere/pg_hba.conf".into() }
