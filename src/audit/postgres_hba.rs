@@ -13,8 +13,9 @@
 //! `PG_VERSION` in its data directory says), and `include`,
 //! `include_if_exists` and `include_dir` (PostgreSQL 16) are followed where
 //! they stand, relative to the including file. `@file` lists in the
-//! database and user fields are kept as written: which users a line names
-//! does not change that it admits a network without a password.
+//! database and user fields are replaced by the names they hold, relative
+//! to the referencing file too, so the evidence names the users a line
+//! admits and a line whose files name nobody admits no one.
 //! See: <https://www.postgresql.org/docs/current/auth-pg-hba-conf.html>
 //!
 //! [`postgres_options::hba_file`]: crate::audit::postgres_options::hba_file
@@ -160,7 +161,9 @@ impl Reader<'_> {
                     }
                 }
                 _ => {
-                    if let Some(rule) = rule(file, line_number, &fields) {
+                    if let Some(mut rule) = rule(file, line_number, &fields) {
+                        rule.database = rule.database.map(|l| self.expand(&l, &directory, depth));
+                        rule.user_name = rule.user_name.map(|l| self.expand(&l, &directory, depth));
                         self.rules.push(rule);
                     }
                 }
@@ -168,6 +171,53 @@ impl Reader<'_> {
         }
         true
     }
+}
+
+impl Reader<'_> {
+    /// `list` (a database or user field) with each `@file` replaced by the
+    /// names in that file, as the server reads them: relative to
+    /// `directory`, the referencing file's, names separated by whitespace
+    /// or commas, `#` comments, nested `@file`s followed. A file that cannot
+    /// be read, or names no one, gives no names: the server then refuses the
+    /// line (its later fields shift into the empty one's place).
+    /// See: <https://www.postgresql.org/docs/current/auth-pg-hba-conf.html>
+    fn expand(&self, list: &[String], directory: &str, depth: usize) -> Vec<String> {
+        let mut names = Vec::new();
+        for token in list {
+            let Some(name) = token.strip_prefix('@').filter(|name| !name.is_empty()) else {
+                names.push(token.clone());
+                continue;
+            };
+            if depth >= MAX_DEPTH {
+                continue;
+            }
+            let path = if name.starts_with('/') {
+                format!("{}{name}", self.root)
+            } else {
+                format!("{directory}/{name}")
+            };
+            let regular = self.system.file_status(&path).is_none_or(|s| s.is_file);
+            let Some(bytes) = self.system.read_regular(&path, MAX_FILE).filter(|_| regular) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            let listed: Vec<String> = records(&text, self.continuation)
+                .into_iter()
+                .flat_map(|(_, fields)| fields.into_iter().flatten())
+                .filter(|name| !name.is_empty())
+                .collect();
+            let included = path.rsplit_once('/').map_or("", |(d, _)| d);
+            names.extend(self.expand(&listed, included, depth + 1));
+        }
+        names
+    }
+}
+
+/// Whether a line can match anyone: one with a database or user list
+/// whose `@file`s named nobody is refused by the server.
+pub fn names_someone(rule: &HbaRule) -> bool {
+    let some = |list: &Option<Vec<String>>| list.as_ref().is_none_or(|l| !l.is_empty());
+    some(&rule.database) && some(&rule.user_name)
 }
 
 /// The records of a pg_hba.conf: (line number of its first line, fields),
@@ -359,6 +409,37 @@ mod tests {
         assert_eq!(read(true), [(1, "host all all 192.0.2.0/24 trust".to_string())]);
         // Before 14 the backslash is the method, and `trust` no record.
         assert_eq!(read(false), [(1, "host all all 192.0.2.0/24 \\".to_string())]);
+    }
+
+    /// `@file` lists are read where the server reads them: beside the file
+    /// that names them (or under the server's root when absolute), with
+    /// comments, commas and nested `@file`s; a line whose lists name nobody
+    /// matches no connection.
+    #[test]
+    fn at_file_lists_are_expanded_as_the_server_reads_them() {
+        use crate::inventory::system::fake::Scripted;
+        let system = Scripted::default()
+            .file(
+                "/proc/7/root/srv/pg_hba.conf",
+                "host all @admins 192.0.2.0/24 trust\nhost @/etc/dbs @empty 198.51.100.0/24 trust\n",
+            )
+            .file("/proc/7/root/srv/admins", "alice, bob # not carol\n@lists/more\n")
+            .file("/proc/7/root/srv/lists/more", "\"dave\"\n")
+            .file("/proc/7/root/etc/dbs", "app\n")
+            .file("/proc/7/root/srv/empty", "# nobody yet\n");
+        let location = HbaLocation {
+            path: "/srv/pg_hba.conf".into(),
+            root: "/proc/7/root".into(),
+            major_version: Some(15),
+        };
+        let HbaFile::Read(rules) = read(&system, &location) else { panic!("read") };
+        let texts: Vec<String> = rules.rules.iter().map(HbaRule::text).collect();
+        assert_eq!(
+            texts,
+            ["host all alice,bob,dave 192.0.2.0/24 trust", "host app  198.51.100.0/24 trust"]
+        );
+        let someone: Vec<bool> = rules.rules.iter().map(names_someone).collect();
+        assert_eq!(someone, [true, false]);
     }
 
     #[test]

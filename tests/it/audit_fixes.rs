@@ -1201,6 +1201,40 @@ fn the_fix_of_a_trust_record_continued_over_lines_changes_its_method() {
     assert!(gone, "{last:#}");
 }
 
+/// `@file` user lists in pg_hba.conf were shown as written (`@admins`): the
+/// evidence did not say who gets in. The file is now read as the server
+/// reads it, and the evidence names its users. (A line whose files name no
+/// one is refused by the server, which then does not start: the unit tests
+/// of `postgres_hba` cover it.)
+#[test]
+fn at_file_user_lists_in_pg_hba_conf_are_read_for_the_evidence() {
+    let Some(netns) = Netns::create() else { return };
+    // The list must exist before the server reads pg_hba.conf.
+    let lists = crate::audit::shared_tempdir();
+    let admins = lists.path().join("admins");
+    std::fs::write(&admins, "alice, bob # not carol\n").unwrap();
+    let hba = format!(
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all @{} 192.0.2.0/24 trust\nhost all all 0.0.0.0/0 scram-sha-256\n",
+        admins.display()
+    );
+    let Some((dir, _postmaster, port)) = postgres_in(&netns, &hba) else { return };
+    let data = dir.path().join("data");
+    let bin = crate::audit::postgres_bin().expect("found above");
+    let view = util::run(
+        netns
+            .command("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+            .arg(bin.join("psql"))
+            .args(["-h", data.to_str().unwrap(), "-p", &port.to_string(), "-U", "postgres"])
+            .args(["-Atc", "SELECT line_number, user_name FROM pg_hba_file_rules"]),
+    );
+    assert!(view.stdout.contains("3|{alice,bob}\n"), "the server's reading: {view:?}");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.contains("line 3 `host all alice,bob 192.0.2.0/24 trust`"), "{evidence}");
+}
+
 #[test]
 fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
     let Some(netns) = Netns::create() else { return };

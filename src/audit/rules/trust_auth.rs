@@ -75,6 +75,7 @@ fn from_the_file(
     let reached: Vec<(&HbaRule, Admitted)> = rules
         .tcp_trust()
         .into_iter()
+        .filter(|rule| crate::audit::postgres_hba::names_someone(rule))
         .filter(|rule| match rule.network() {
             Some((std::net::IpAddr::V4(_), _)) => reach.v4,
             Some((std::net::IpAddr::V6(_), _)) => reach.v6,
