@@ -1598,6 +1598,51 @@ fn a_mariadb_that_blocks_this_machine_s_address_mid_way_gets_the_unblocking_comm
     assert_eq!(logins["not_tried"], serde_json::json!([]), "{json:#}");
 }
 
+/// A Redis in a mount namespace of its own reads its configuration file
+/// through its own mounts: the fix named the path as the server names it,
+/// which here is another file (on a real machine, the system Redis's
+/// /etc/redis/redis.conf). The fix now names `/proc/PID/root` and the path,
+/// which is the server's file.
+#[test]
+fn a_redis_in_its_own_mount_namespace_is_told_to_edit_its_own_file() {
+    if !require("redis-server") || !require("unshare") || !util::is_root() {
+        return;
+    }
+    let dir = crate::audit::shared_tempdir();
+    let (theirs, here) = (dir.path().join("theirs"), dir.path().join("etc"));
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::create_dir_all(&here).unwrap();
+    let port = util::unique_port();
+    let config = format!(
+        "port {port}\nbind 0.0.0.0\nprotected-mode no\ndaemonize no\ndir {}\n",
+        theirs.display()
+    );
+    std::fs::write(theirs.join("redis.conf"), &config).unwrap();
+    std::fs::write(here.join("redis.conf"), "# another server's file\n").unwrap();
+    let script = format!(
+        "mount --bind {} {} && exec redis-server {}/redis.conf",
+        theirs.display(),
+        here.display(),
+        here.display()
+    );
+    let server = ChildGuard::spawn(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_for_port(port, START), "redis did not start on {port}");
+    let json = audit_args(&["--port", &port.to_string()]).json();
+    let fix = finding(&json, port, "no-auth")["fix"].as_str().unwrap().to_string();
+    let named = fix
+        .split(" in ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("a file in: {fix}"));
+    assert_eq!(named, format!("/proc/{}/root{}/redis.conf", server.pid(), here.display()), "{fix}");
+    assert_eq!(std::fs::read_to_string(named).unwrap(), config, "the server's own file: {fix}");
+}
+
 /// Debian's MariaDB sets `bind-address` in an included file
 /// (`mariadb.conf.d/50-server.cnf`), which is read after my.cnf's own
 /// `[mysqld]`: the fix "set `bind-address = 127.0.0.1` under [mysqld]"
