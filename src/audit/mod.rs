@@ -171,6 +171,7 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             spacing: probes::login::SPACING,
         };
         passwords::check_all(
+            system,
             &targets,
             &mut outcomes,
             &handles,
@@ -220,6 +221,15 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             outcome.observations.iter().any(|o| matches!(o, probes::Observation::NoAuth { .. }));
         if let (true, Some(probes::Settings::File(config))) = (open, &outcome.settings) {
             outcome.redis_default_user = redis_options::default_user(system, owner.pid, config);
+        }
+        // The files a Redis names are its own: in a mount namespace of its
+        // own the same path may be another file here (the system Redis's),
+        // so fixes name the path that reaches the server's.
+        if let Some(probes::Settings::File(config)) = &mut outcome.settings {
+            *config = reached_path(system, owner.pid, config);
+        }
+        if let Some(found) = &mut outcome.redis_default_user {
+            found.file = reached_path(system, owner.pid, &found.file);
         }
         // Jupyter: where it runs, for a fix that starts it again.
         if outcome.service.as_deref() == Some("jupyter") {
@@ -538,6 +548,24 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
             })
         })
         .collect()
+}
+
+/// The path that reaches `path`, as process `pid` names it, from here:
+/// `path` itself when the process shares porthole's mount namespace or
+/// sees the same file there (`ip netns exec` gives its command a mount
+/// namespace of its own with the same files), else `/proc/PID/root` and
+/// the path, which goes through the process's own mounts.
+fn reached_path(system: &dyn System, pid: u32, path: &str) -> String {
+    let identity = |file: &str| system.file_status(file).map(|s| (s.device, s.inode));
+    let theirs = identity(&format!("/proc/{pid}/ns/mnt"));
+    if theirs.is_none() || theirs == identity("/proc/self/ns/mnt") || !path.starts_with('/') {
+        return path.to_string();
+    }
+    let through = format!("/proc/{pid}/root{path}");
+    match identity(&through) {
+        Some(file) if identity(path) != Some(file) => through,
+        _ => path.to_string(),
+    }
 }
 
 /// The status of the Unix socket file `path` bound by `owner`, and the

@@ -53,6 +53,13 @@ pub struct Sequence {
     pub stopped: Option<String>,
     /// Candidates the per-service cap left out.
     pub left_out: usize,
+    /// The candidates after the one that stopped the list, by account:
+    /// (user, candidates). Empty when the list ran to its end or a
+    /// login got in.
+    pub not_tried: Vec<(String, usize)>,
+    /// The server blocked this machine's address (MySQL/MariaDB ERR
+    /// 1129): the rest of the list needs the server to unblock it first.
+    pub host_blocked: bool,
 }
 
 /// Runs `candidates` through `try_one` (which returns the result and how
@@ -64,7 +71,9 @@ pub fn run_sequence(
     mut pause: impl FnMut(),
 ) -> Sequence {
     let mut sequence = Sequence::default();
+    let mut tried = 0;
     for (index, candidate) in candidates.iter().enumerate() {
+        tried = index + 1;
         if index > 0 {
             pause();
         }
@@ -90,6 +99,8 @@ pub fn run_sequence(
             }
             Attempt::Rejected => {}
             Attempt::Blocked(reason) => {
+                // Our own "ERR {code} …" prefix (mysql_auth::classify_error).
+                sequence.host_blocked = reason.starts_with("ERR 1129 ");
                 sequence.stopped =
                     Some(format!("lockout or rate-limit sign ({reason}), no more attempts"));
                 break;
@@ -101,6 +112,14 @@ pub fn run_sequence(
             Attempt::Failed(reason) => {
                 sequence.stopped = Some(format!("stopped: {reason}"));
                 break;
+            }
+        }
+    }
+    if sequence.stopped.is_some() {
+        for candidate in &candidates[tried..] {
+            match sequence.not_tried.iter_mut().find(|(user, _)| *user == candidate.user) {
+                Some((_, count)) => *count += 1,
+                None => sequence.not_tried.push((candidate.user.clone(), 1)),
             }
         }
     }
@@ -188,8 +207,10 @@ fn check_one(
 /// Tries the lists against every applicable service, in parallel (each
 /// service's own attempts stay sequential and spaced). Adds a
 /// `WeakPassword` observation to the outcome of each service that let us
-/// in, and returns the attempt counts.
+/// in, and returns the attempt counts (with, for a server that blocked this
+/// machine's address, the command that unblocks it, found on `system`).
 pub fn check_all(
+    system: &dyn crate::inventory::system::System,
     targets: &[Target],
     outcomes: &mut [Option<Outcome>],
     handles: &BTreeMap<u64, String>,
@@ -296,6 +317,13 @@ pub fn check_all(
             from_site_list: sequence.accepted.as_ref().is_some_and(|c| c.site),
             stopped: sequence.stopped,
             left_out: sequence.left_out,
+            not_tried: sequence.not_tried,
+            // TCP from the blocked address is refused until the server
+            // forgets it; its Unix socket never is.
+            unblock: sequence.host_blocked.then(|| {
+                let owner = target.owners.first().map(|o| (o.pid, o.name.as_str(), &o.cmdline[..]));
+                super::mysql_options::flush_hosts_command(system, owner)
+            }),
         });
     }
     reports.sort_by(|a, b| a.port.cmp(&b.port).then(a.address.cmp(&b.address)));
@@ -342,6 +370,19 @@ mod tests {
         );
         assert_eq!(blocked.attempts, 1);
         assert!(blocked.stopped.unwrap().contains("lockout"));
+        assert!(blocked.host_blocked);
+        assert_eq!(blocked.not_tried, [("root".to_string(), 2)]);
+        // Too many connections is no blocked host: no flush-hosts.
+        let busy = run_sequence(
+            &list(&[("root", "a"), ("admin", "b"), ("root", "c")]),
+            |c| match c.password.as_str() {
+                "a" => (Attempt::Rejected, Duration::ZERO),
+                _ => (Attempt::Blocked("ERR 1040 Too many connections".into()), Duration::ZERO),
+            },
+            || {},
+        );
+        assert!(!busy.host_blocked);
+        assert_eq!(busy.not_tried, [("root".to_string(), 1)]);
 
         let slow =
             run_sequence(&candidates, |_| (Attempt::Rejected, Duration::from_secs(3)), || {});
@@ -350,6 +391,7 @@ mod tests {
 
         let none = run_sequence(&candidates, |_| (Attempt::Rejected, Duration::ZERO), || {});
         assert_eq!((none.attempts, none.accepted, none.stopped), (3, None, None));
+        assert!(none.not_tried.is_empty());
     }
 
     #[test]

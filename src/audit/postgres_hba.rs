@@ -9,11 +9,13 @@
 //! line, configuration files, data directory; through `/proc/PID/root`
 //! for a server in a mount namespace of its own). Its lines are tokenised
 //! as PostgreSQL does (whitespace-separated fields, double quotes, `#`
-//! comments, a trailing `\` continuing a line), and `include`,
+//! comments, a trailing `\` continuing a record from PostgreSQL 14 on, as
+//! `PG_VERSION` in its data directory says), and `include`,
 //! `include_if_exists` and `include_dir` (PostgreSQL 16) are followed where
 //! they stand, relative to the including file. `@file` lists in the
-//! database and user fields are kept as written: which users a line names
-//! does not change that it admits a network without a password.
+//! database and user fields are replaced by the names they hold, relative
+//! to the referencing file too, so the evidence names the users a line
+//! admits and a line whose files name nobody admits no one.
 //! See: <https://www.postgresql.org/docs/current/auth-pg-hba-conf.html>
 //!
 //! [`postgres_options::hba_file`]: crate::audit::postgres_options::hba_file
@@ -93,7 +95,12 @@ pub fn admitted(rule: &HbaRule, local: &[(IpAddr, u8)]) -> Admitted {
 /// Reads the pg_hba.conf at `location` with its includes.
 pub fn read(system: &dyn System, location: &HbaLocation) -> HbaFile {
     let main = location.reached();
-    let mut reader = Reader { system, root: &location.root, rules: Vec::new() };
+    let mut reader = Reader {
+        system,
+        root: &location.root,
+        continuation: location.major_version.is_none_or(|major| major >= 14),
+        rules: Vec::new(),
+    };
     if !reader.read(&main, 0) {
         return HbaFile::Unreadable { path: main };
     }
@@ -105,6 +112,8 @@ struct Reader<'a> {
     /// `/proc/PID/root` for a server with its own root, else empty: an
     /// absolute path in an include is the server's.
     root: &'a str,
+    /// Whether a trailing `\` continues a record (PostgreSQL 14+).
+    continuation: bool,
     rules: Vec<HbaRule>,
 }
 
@@ -129,7 +138,7 @@ impl Reader<'_> {
                 format!("{directory}/{path}")
             }
         };
-        for (line_number, fields) in records(&text) {
+        for (line_number, fields) in records(&text, self.continuation) {
             let Some(first) = fields.first() else { continue };
             match (first.join(",").as_str(), fields.get(1)) {
                 ("include" | "include_if_exists", Some(included)) => {
@@ -152,7 +161,9 @@ impl Reader<'_> {
                     }
                 }
                 _ => {
-                    if let Some(rule) = rule(file, line_number, &fields) {
+                    if let Some(mut rule) = rule(file, line_number, &fields) {
+                        rule.database = rule.database.map(|l| self.expand(&l, &directory, depth));
+                        rule.user_name = rule.user_name.map(|l| self.expand(&l, &directory, depth));
                         self.rules.push(rule);
                     }
                 }
@@ -162,25 +173,79 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// `list` (a database or user field) with each `@file` replaced by the
+    /// names in that file, as the server reads them: relative to
+    /// `directory`, the referencing file's, names separated by whitespace
+    /// or commas, `#` comments, nested `@file`s followed. A file that cannot
+    /// be read, or names no one, gives no names: the server then refuses the
+    /// line (its later fields shift into the empty one's place).
+    /// See: <https://www.postgresql.org/docs/current/auth-pg-hba-conf.html>
+    fn expand(&self, list: &[String], directory: &str, depth: usize) -> Vec<String> {
+        let mut names = Vec::new();
+        for token in list {
+            let Some(name) = token.strip_prefix('@').filter(|name| !name.is_empty()) else {
+                names.push(token.clone());
+                continue;
+            };
+            if depth >= MAX_DEPTH {
+                continue;
+            }
+            let path = if name.starts_with('/') {
+                format!("{}{name}", self.root)
+            } else {
+                format!("{directory}/{name}")
+            };
+            let regular = self.system.file_status(&path).is_none_or(|s| s.is_file);
+            let Some(bytes) = self.system.read_regular(&path, MAX_FILE).filter(|_| regular) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            let listed: Vec<String> = records(&text, self.continuation)
+                .into_iter()
+                .flat_map(|(_, fields)| fields.into_iter().flatten())
+                .filter(|name| !name.is_empty())
+                .collect();
+            let included = path.rsplit_once('/').map_or("", |(d, _)| d);
+            names.extend(self.expand(&listed, included, depth + 1));
+        }
+        names
+    }
+}
+
+/// Whether a line can match anyone: one with a database or user list
+/// whose `@file`s named nobody is refused by the server.
+pub fn names_someone(rule: &HbaRule) -> bool {
+    let some = |list: &Option<Vec<String>>| list.as_ref().is_none_or(|l| !l.is_empty());
+    some(&rule.database) && some(&rule.user_name)
+}
+
 /// The records of a pg_hba.conf: (line number of its first line, fields),
-/// each field a comma-separated list of tokens, quotes removed.
-fn records(text: &str) -> Vec<(u32, Vec<Vec<String>>)> {
+/// each field a comma-separated list of tokens, quotes removed. With
+/// `continuation` (PostgreSQL 14 and later) a line ending in `\` goes on
+/// in the next one: the backslash is dropped and the lines are joined as
+/// they are, before comments are stripped, as the server does. Before 14
+/// the backslash is part of the last token, and the next line a record of
+/// its own (the server rejects both).
+fn records(text: &str, continuation: bool) -> Vec<(u32, Vec<Vec<String>>)> {
     let mut records = Vec::new();
     let mut pending = String::new();
     let mut first_line = 0;
+    let mut continued = false;
     for (index, line) in text.lines().enumerate() {
-        if pending.is_empty() {
+        if !continued {
             first_line = index as u32 + 1;
         }
-        let line = strip_comment(line);
-        // A backslash at the end continues the record (PostgreSQL 16).
-        if let Some(continued) = line.trim_end().strip_suffix('\\') {
-            pending.push_str(continued);
-            pending.push(' ');
+        // The server strips a Windows line end first.
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if let Some(head) = line.strip_suffix('\\').filter(|_| continuation) {
+            pending.push_str(head);
+            continued = true;
             continue;
         }
+        continued = false;
         pending.push_str(line);
-        let fields = fields(&pending);
+        let fields = fields(strip_comment(&pending));
         pending.clear();
         if !fields.is_empty() {
             records.push((first_line, fields));
@@ -295,7 +360,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Vec<HbaRule> {
-        records(text)
+        records(text, true)
             .into_iter()
             .filter_map(|(line, fields)| rule("/d/pg_hba.conf", line, &fields))
             .collect()
@@ -326,6 +391,55 @@ mod tests {
             ]
         );
         assert_eq!(rules[1].auth_method.as_deref(), Some("scram-sha-256"));
+    }
+
+    /// Continued records, as PostgreSQL 14 and later read them, and as 13 does not.
+    #[test]
+    fn a_backslash_continues_a_record_from_postgresql_14_on_only() {
+        let text =
+            "host all all 192.0.2.0/24 \\\r\n  trust\nhost all all 10.0.0.0/8 # a \\\n  trust\n";
+        let read = |continuation| -> Vec<(u32, String)> {
+            records(text, continuation)
+                .into_iter()
+                .filter_map(|(line, fields)| rule("/d/pg_hba.conf", line, &fields))
+                .map(|rule| (rule.line_number, rule.text()))
+                .collect()
+        };
+        // The comment ends the record: the continued `trust` is in it.
+        assert_eq!(read(true), [(1, "host all all 192.0.2.0/24 trust".to_string())]);
+        // Before 14 the backslash is the method, and `trust` no record.
+        assert_eq!(read(false), [(1, "host all all 192.0.2.0/24 \\".to_string())]);
+    }
+
+    /// `@file` lists are read where the server reads them: beside the file
+    /// that names them (or under the server's root when absolute), with
+    /// comments, commas and nested `@file`s; a line whose lists name nobody
+    /// matches no connection.
+    #[test]
+    fn at_file_lists_are_expanded_as_the_server_reads_them() {
+        use crate::inventory::system::fake::Scripted;
+        let system = Scripted::default()
+            .file(
+                "/proc/7/root/srv/pg_hba.conf",
+                "host all @admins 192.0.2.0/24 trust\nhost @/etc/dbs @empty 198.51.100.0/24 trust\n",
+            )
+            .file("/proc/7/root/srv/admins", "alice, bob # not carol\n@lists/more\n")
+            .file("/proc/7/root/srv/lists/more", "\"dave\"\n")
+            .file("/proc/7/root/etc/dbs", "app\n")
+            .file("/proc/7/root/srv/empty", "# nobody yet\n");
+        let location = HbaLocation {
+            path: "/srv/pg_hba.conf".into(),
+            root: "/proc/7/root".into(),
+            major_version: Some(15),
+        };
+        let HbaFile::Read(rules) = read(&system, &location) else { panic!("read") };
+        let texts: Vec<String> = rules.rules.iter().map(HbaRule::text).collect();
+        assert_eq!(
+            texts,
+            ["host all alice,bob,dave 192.0.2.0/24 trust", "host app  198.51.100.0/24 trust"]
+        );
+        let someone: Vec<bool> = rules.rules.iter().map(names_someone).collect();
+        assert_eq!(someone, [true, false]);
     }
 
     #[test]
@@ -396,7 +510,11 @@ mod tests {
         assert_eq!(found, Some(location));
         assert_eq!(crate::audit::postgres_options::hba_file(&system, 42, &bare, None), None);
         // A file that cannot be read is named.
-        let missing = HbaLocation { path: "/nowhere/pg_hba.conf".into(), root: String::new() };
+        let missing = HbaLocation {
+            path: "/nowhere/pg_hba.conf".into(),
+            root: String::new(),
+            major_version: None,
+        };
         assert_eq!(
             read(&system, &missing),
             HbaFile::Unreadable { path: "/nowhere/pg_hba.conf".into() }

@@ -114,6 +114,10 @@ pub struct HbaLocation {
     pub path: String,
     /// Prepended to `path` to read it from here.
     pub root: String,
+    /// The server's major version, from `PG_VERSION` in its data
+    /// directory: a trailing `\` continues a pg_hba.conf record from 14 on
+    /// only (`None`: not known, read as the current release does).
+    pub major_version: Option<u32>,
 }
 
 impl HbaLocation {
@@ -148,8 +152,14 @@ pub fn hba_file(
         (false, Some(data)) => Some(format!("{data}/{path}")),
         (false, None) => None,
     };
+    let version = |data: &Option<String>| {
+        let file = format!("{root}{}/PG_VERSION", data.as_deref()?);
+        let text = system.read_regular(&file, 64)?;
+        String::from_utf8_lossy(&text).trim().split('.').next()?.parse().ok()
+    };
     if let Some(file) = found.hba_file {
-        return absolute(file, &data).map(|path| HbaLocation { path, root });
+        let major_version = version(&data);
+        return absolute(file, &data).map(|path| HbaLocation { path, root, major_version });
     }
     let config = match found.config_file {
         Some(file) => absolute(file, &data),
@@ -168,9 +178,10 @@ pub fn hba_file(
     }
     let path = match reader.values.remove("hba_file") {
         Some(file) => absolute(file, &data)?,
-        None => format!("{}/pg_hba.conf", data?),
+        None => format!("{}/pg_hba.conf", data.as_deref()?),
     };
-    Some(HbaLocation { path, root })
+    let major_version = version(&data);
+    Some(HbaLocation { path, root, major_version })
 }
 
 /// `/proc/PID/root` when the server sees another root directory than

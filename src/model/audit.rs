@@ -258,6 +258,12 @@ pub struct LoginReport {
     pub stopped: Option<String>,
     /// Candidates the per-service cap left out.
     pub left_out: usize,
+    /// The accounts whose candidates were not tried because the attempts
+    /// stopped early: (user, candidates left).
+    pub not_tried: Vec<(String, usize)>,
+    /// The command that unblocks this machine's address, when the server
+    /// blocked it mid-way (MySQL/MariaDB ERR 1129).
+    pub unblock: Option<String>,
 }
 
 /// How `outdated-package` saw the package manager's data.

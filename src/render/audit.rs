@@ -146,6 +146,16 @@ pub fn login_line(login: &LoginReport) -> String {
     if let Some(stopped) = &login.stopped {
         line.push_str(&format!("; {stopped}"));
     }
+    if !login.not_tried.is_empty() {
+        let accounts: Vec<String> =
+            login.not_tried.iter().map(|(user, count)| format!("{user} ×{count}")).collect();
+        line.push_str(&format!("; not tried: {}", accounts.join(", ")));
+    }
+    if let Some(command) = &login.unblock {
+        line.push_str(&format!(
+            "; unblock it with `{command}` (as root, whom the socket lets in; add -p if root has a password), then audit again"
+        ));
+    }
     if login.left_out > 0 {
         line.push_str(&format!("; {} more candidates left for another run", login.left_out));
     }
@@ -255,6 +265,10 @@ pub struct LoginRecord {
     pub from_site_list: bool,
     pub stopped: Option<String>,
     pub left_out: usize,
+    /// Accounts not tried because the attempts stopped early.
+    pub not_tried: Vec<LoginAccountRecord>,
+    /// The command that unblocks this machine's address (ERR 1129).
+    pub unblock: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -284,6 +298,15 @@ impl LoginRecord {
             from_site_list: login.from_site_list,
             stopped: login.stopped.clone(),
             left_out: login.left_out,
+            not_tried: login
+                .not_tried
+                .iter()
+                .map(|(user, attempts)| LoginAccountRecord {
+                    user: user.clone(),
+                    attempts: *attempts,
+                })
+                .collect(),
+            unblock: login.unblock.clone(),
         }
     }
 }
@@ -621,6 +644,26 @@ mod tests {
             login_line(&stopped),
             "weak-password: redis on 127.0.0.1:6379: 1 attempt (postgres ×1), none accepted; a failed login took 2.0s"
         );
+        let blocked = LoginReport {
+            service: "mysql".into(),
+            port: 3306,
+            accepted: None,
+            attempts: 1,
+            accounts: vec![("root".into(), 1)],
+            stopped: Some(
+                "lockout or rate-limit sign (ERR 1129 Host blocked), no more attempts".into(),
+            ),
+            not_tried: vec![("root".into(), 2)],
+            unblock: Some("mariadb-admin --socket=/run/mysqld/mysqld.sock flush-hosts".into()),
+            ..login(None)
+        };
+        assert_eq!(
+            login_line(&blocked),
+            "weak-password: mysql on 127.0.0.1:3306: 1 attempt (root ×1), none accepted; lockout or rate-limit sign (ERR 1129 Host blocked), no more attempts; not tried: root ×2; unblock it with `mariadb-admin --socket=/run/mysqld/mysqld.sock flush-hosts` (as root, whom the socket lets in; add -p if root has a password), then audit again"
+        );
+        let record = serde_json::to_value(LoginRecord::from_login(&blocked)).unwrap();
+        assert_eq!(record["not_tried"][0]["attempts"], 2);
+        assert_eq!(record["unblock"], "mariadb-admin --socket=/run/mysqld/mysqld.sock flush-hosts");
     }
 
     #[test]

@@ -1160,6 +1160,81 @@ fn postgres_audit(netns: &Netns, port: u16) -> Value {
     output.json()
 }
 
+/// A `\` at the end of a pg_hba.conf line continues the record (PostgreSQL
+/// 14 and later; the installed 15 reads it so, as its own
+/// `pg_hba_file_rules` shows). The printed `sed` edited only the record's
+/// first line, where the method was not, so the fix ran and changed
+/// nothing. Run as printed, it now changes the method where it is.
+#[test]
+fn the_fix_of_a_trust_record_continued_over_lines_changes_its_method() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 192.0.2.0/24 \\\n    trust\nhost all all 0.0.0.0/0 scram-sha-256\n";
+    let Some((dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let hba_file = dir.path().join("data").join("pg_hba.conf");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    let evidence = trust["evidence"].as_str().unwrap();
+    let line = format!("{} line 3 `host all all 192.0.2.0/24 trust`", hba_file.display());
+    assert!(evidence.contains(&line), "{evidence}");
+    let fix = trust["fix"].as_str().unwrap();
+    let commands: Vec<&str> = fix
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{fix}");
+    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
+    for command in commands {
+        run_printed_in(dir.path(), command);
+    }
+    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    assert!(
+        edited.contains("host all all 192.0.2.0/24 \\\n    scram-sha-256\n"),
+        "the continued record keeps its form: {edited}"
+    );
+    let mut last = Value::Null;
+    let gone = eventually(START, || {
+        last = postgres_audit(&netns, port);
+        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
+    });
+    assert!(gone, "{last:#}");
+}
+
+/// `@file` user lists in pg_hba.conf were shown as written (`@admins`): the
+/// evidence did not say who gets in. The file is now read as the server
+/// reads it, and the evidence names its users. (A line whose files name no
+/// one is refused by the server, which then does not start: the unit tests
+/// of `postgres_hba` cover it.)
+#[test]
+fn at_file_user_lists_in_pg_hba_conf_are_read_for_the_evidence() {
+    let Some(netns) = Netns::create() else { return };
+    // The list must exist before the server reads pg_hba.conf.
+    let lists = crate::audit::shared_tempdir();
+    let admins = lists.path().join("admins");
+    std::fs::write(&admins, "alice, bob # not carol\n").unwrap();
+    let hba = format!(
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all @{} 192.0.2.0/24 trust\nhost all all 0.0.0.0/0 scram-sha-256\n",
+        admins.display()
+    );
+    let Some((dir, _postmaster, port)) = postgres_in(&netns, &hba) else { return };
+    let data = dir.path().join("data");
+    let bin = crate::audit::postgres_bin().expect("found above");
+    let view = util::run(
+        netns
+            .command("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+            .arg(bin.join("psql"))
+            .args(["-h", data.to_str().unwrap(), "-p", &port.to_string(), "-U", "postgres"])
+            .args(["-Atc", "SELECT line_number, user_name FROM pg_hba_file_rules"]),
+    );
+    assert!(view.stdout.contains("3|{alice,bob}\n"), "the server's reading: {view:?}");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.contains("line 3 `host all alice,bob 192.0.2.0/24 trust`"), "{evidence}");
+}
+
 #[test]
 fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
     let Some(netns) = Netns::create() else { return };
@@ -1395,6 +1470,179 @@ fn a_postgres_listen_addresses_fix_changes_the_setting_the_server_uses() {
     assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
 }
 
+/// A MariaDB in `netns` bound to 10.77.0.5 (an address of the namespace,
+/// whose name resolves back, as MariaDB needs to count errors) that blocks
+/// an address after two connection errors (`max_connect_errors = 2`), with
+/// an account for every host (else the address gets ERR 1130).
+struct BlockingMariadb {
+    dir: tempfile::TempDir,
+    _etc: util::NetnsEtc,
+    _server: ChildGuard,
+    port: u16,
+    socket: std::path::PathBuf,
+}
+
+impl BlockingMariadb {
+    /// Started with `extra` appended to its `[mysqld]` group.
+    fn start(netns: &Netns, extra: &str) -> Option<Self> {
+        let _etc =
+            util::NetnsEtc::with_hosts(netns, "127.0.0.1 localhost\n10.77.0.5 client.test\n");
+        netns.run_ok("ip", &["addr", "add", "10.77.0.5/32", "dev", "lo"]);
+        let dir = crate::audit::shared_tempdir();
+        let data = dir.path().join("data");
+        let scratch = dir.path().join("tmp");
+        std::fs::create_dir_all(&scratch).unwrap();
+        std::fs::set_permissions(&scratch, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+            .unwrap();
+        let install = util::run(
+            Command::new("mariadb-install-db")
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--tmpdir={}", scratch.display()))
+                .args([
+                    "--user=mysql",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                ]),
+        );
+        assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+        let port = util::unique_port();
+        let socket = data.join("mysqld.sock");
+        let my_cnf = dir.path().join("my.cnf");
+        std::fs::write(
+            &my_cnf,
+            format!(
+                "[mysqld]\ndatadir = {data}\nsocket = {socket}\npid-file = {data}/mysqld.pid\ntmpdir = {scratch}\nport = {port}\nbind-address = 10.77.0.5\nmax_connect_errors = 2\nuser = mysql\nskip-log-bin\n{extra}",
+                data = data.display(),
+                socket = socket.display(),
+                scratch = scratch.display(),
+            ),
+        )
+        .unwrap();
+        let _server = ChildGuard::spawn(
+            netns
+                .command("mariadbd")
+                .arg(format!("--defaults-file={}", my_cnf.display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        let up = eventually(START, || std::os::unix::net::UnixStream::connect(&socket).is_ok());
+        assert!(up, "mariadbd did not start on {}", socket.display());
+        let sql = "CREATE USER 'app'@'%' IDENTIFIED BY 'Zq8-unguessable-4m'";
+        let created = util::run(
+            Command::new("mariadb").arg(format!("--socket={}", socket.display())).args(["-e", sql]),
+        );
+        assert_eq!(created.code, 0, "{created:?}");
+        Some(BlockingMariadb { dir, _etc, _server, port, socket })
+    }
+}
+
+/// Three handshakes that are not one, from 10.77.0.5: the server blocks
+/// the address (run in the namespace, after `wait_for` appears in `log`
+/// when given).
+const BOGUS_HANDSHAKES: &str = "import socket,sys,time\nif len(sys.argv)>2:\n    end=time.time()+60\n    while sys.argv[3] not in open(sys.argv[2],errors='replace').read() and time.time()<end:\n        time.sleep(0.01)\nfor _ in range(3):\n    s=socket.create_connection(('10.77.0.5',int(sys.argv[1])),5)\n    s.recv(200)\n    s.sendall(b'\\x05\\x00\\x00\\x01bogus')\n    s.recv(200)\n    s.close()\ns=socket.create_connection(('10.77.0.5',int(sys.argv[1])),5)\nprint(s.recv(200))";
+
+/// A MariaDB that blocks this machine's address (ERR 1129) in the middle
+/// of the weak-password logins stopped them with the server's message
+/// alone: no command, and nothing said which logins were left. The line
+/// now names the accounts not tried and the same `flush-hosts` command over
+/// the server's socket; run as printed, the next audit tries them all.
+#[test]
+fn a_mariadb_that_blocks_this_machine_s_address_mid_way_gets_the_unblocking_command() {
+    if !require("mariadbd") || !require("mariadb-install-db") || !require("mariadb-admin") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    // The general log shows the first failed login, the empty-password
+    // check: the helper then blocks the address, so a later attempt meets
+    // ERR 1129 whichever one it is.
+    let log_dir = crate::audit::shared_tempdir();
+    std::fs::set_permissions(log_dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .unwrap();
+    let log = log_dir.path().join("general.log");
+    let extra = format!("general_log = 1\ngeneral_log_file = {}\n", log.display());
+    let Some(mariadb) = BlockingMariadb::start(&netns, &extra) else { return };
+    let port = mariadb.port.to_string();
+    let passwords = log_dir.path().join("passwords");
+    std::fs::write(&passwords, "root:one\nroot:two\nroot:three\nroot:four\n").unwrap();
+    let log_path = log.to_str().unwrap();
+    let mut helper = ChildGuard::spawn(
+        netns
+            .command("python3")
+            .args(["-c", BOGUS_HANDSHAKES, &port, log_path, "Access denied for user 'root'"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let args = ["audit", "--port", &port, "--active", "--skip", "outdated-package", "--passwords"];
+    let output = netns.porthole(&[&args[..], &[passwords.to_str().unwrap()]].concat());
+    // Its last connection is refused at once: it is done before the flush.
+    let helper_ended = helper.0.wait().expect("the helper is waited for");
+    assert!(helper_ended.success(), "the helper could not block the address");
+    assert!(output.code == 0 || output.code == 1, "{output:?}");
+    let line = output
+        .stderr
+        .lines()
+        .chain(output.stdout.lines())
+        .find(|l| l.starts_with("weak-password: mariadb on 10.77.0.5:"))
+        .unwrap_or_else(|| panic!("{output:?}"));
+    assert!(line.contains("(ERR 1129 "), "{line}");
+    assert!(line.contains("; not tried: root ×"), "{line}");
+    let command = line.split('`').nth(1).expect("a quoted command");
+    assert_eq!(command, format!("mariadb-admin --socket={} flush-hosts", mariadb.socket.display()));
+    run_printed_in(mariadb.dir.path(), command);
+    let again = netns.porthole(&[&args[..], &[passwords.to_str().unwrap(), "--json"]].concat());
+    let json = again.json();
+    let logins = &json["logins"][0];
+    assert_eq!(logins["stopped"], Value::Null, "{json:#}");
+    assert_eq!(logins["attempts"], 7, "the defaults and the site's four: {json:#}");
+    assert_eq!(logins["not_tried"], serde_json::json!([]), "{json:#}");
+}
+
+/// A Redis in a mount namespace of its own reads its configuration file
+/// through its own mounts: the fix named the path as the server names it,
+/// which here is another file (on a real machine, the system Redis's
+/// /etc/redis/redis.conf). The fix now names `/proc/PID/root` and the path,
+/// which is the server's file.
+#[test]
+fn a_redis_in_its_own_mount_namespace_is_told_to_edit_its_own_file() {
+    if !require("redis-server") || !require("unshare") || !util::is_root() {
+        return;
+    }
+    let dir = crate::audit::shared_tempdir();
+    let (theirs, here) = (dir.path().join("theirs"), dir.path().join("etc"));
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::create_dir_all(&here).unwrap();
+    let port = util::unique_port();
+    let config = format!(
+        "port {port}\nbind 0.0.0.0\nprotected-mode no\ndaemonize no\ndir {}\n",
+        theirs.display()
+    );
+    std::fs::write(theirs.join("redis.conf"), &config).unwrap();
+    std::fs::write(here.join("redis.conf"), "# another server's file\n").unwrap();
+    let script = format!(
+        "mount --bind {} {} && exec redis-server {}/redis.conf",
+        theirs.display(),
+        here.display(),
+        here.display()
+    );
+    let server = ChildGuard::spawn(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_for_port(port, START), "redis did not start on {port}");
+    let json = audit_args(&["--port", &port.to_string()]).json();
+    let fix = finding(&json, port, "no-auth")["fix"].as_str().unwrap().to_string();
+    let named = fix
+        .split(" in ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("a file in: {fix}"));
+    assert_eq!(named, format!("/proc/{}/root{}/redis.conf", server.pid(), here.display()), "{fix}");
+    assert_eq!(std::fs::read_to_string(named).unwrap(), config, "the server's own file: {fix}");
+}
+
 /// Debian's MariaDB sets `bind-address` in an included file
 /// (`mariadb.conf.d/50-server.cnf`), which is read after my.cnf's own
 /// `[mysqld]`: the fix "set `bind-address = 127.0.0.1` under [mysqld]"
@@ -1412,57 +1660,9 @@ fn a_mariadb_that_blocks_this_machine_s_address_is_reported_with_a_command_that_
         return;
     }
     let Some(netns) = Netns::create() else { return };
-    // MariaDB counts errors only for addresses whose name resolves back.
-    let _etc = util::NetnsEtc::with_hosts(&netns, "127.0.0.1 localhost\n10.77.0.5 client.test\n");
-    netns.run_ok("ip", &["addr", "add", "10.77.0.5/32", "dev", "lo"]);
-    let dir = crate::audit::shared_tempdir();
-    let data = dir.path().join("data");
-    let scratch = dir.path().join("tmp");
-    std::fs::create_dir_all(&scratch).unwrap();
-    std::fs::set_permissions(&scratch, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
-        .unwrap();
-    let install = util::run(
-        Command::new("mariadb-install-db")
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--tmpdir={}", scratch.display()))
-            .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
-    );
-    assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
-    let port = util::unique_port();
-    let socket = data.join("mysqld.sock");
-    let my_cnf = dir.path().join("my.cnf");
-    std::fs::write(
-        &my_cnf,
-        format!(
-            "[mysqld]\ndatadir = {data}\nsocket = {socket}\npid-file = {data}/mysqld.pid\ntmpdir = {scratch}\nport = {port}\nbind-address = 10.77.0.5\nmax_connect_errors = 2\nuser = mysql\nskip-log-bin\n",
-            data = data.display(),
-            socket = socket.display(),
-            scratch = scratch.display(),
-        ),
-    )
-    .unwrap();
-    let _server = ChildGuard::spawn(
-        netns
-            .command("mariadbd")
-            .arg(format!("--defaults-file={}", my_cnf.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    let up = eventually(START, || std::os::unix::net::UnixStream::connect(&socket).is_ok());
-    assert!(up, "mariadbd did not start on {}", socket.display());
-    // An account for every host (else the address gets ERR 1130), then
-    // three handshakes that are not one from this address.
-    let sql = "CREATE USER 'app'@'%' IDENTIFIED BY 'Zq8-unguessable-4m'";
-    let created = util::run(
-        Command::new("mariadb").arg(format!("--socket={}", socket.display())).args(["-e", sql]),
-    );
-    assert_eq!(created.code, 0, "{created:?}");
-    let bad = util::run(netns.command("python3").args([
-        "-c",
-        "import socket,sys\nfor _ in range(3):\n    s=socket.create_connection(('10.77.0.5',int(sys.argv[1])),5)\n    s.recv(200)\n    s.sendall(b'\\x05\\x00\\x00\\x01bogus')\n    s.recv(200)\n    s.close()\ns=socket.create_connection(('10.77.0.5',int(sys.argv[1])),5)\nprint(s.recv(200))",
-        &port.to_string(),
-    ]));
+    let Some(mariadb) = BlockingMariadb::start(&netns, "") else { return };
+    let (dir, port, socket) = (&mariadb.dir, mariadb.port, &mariadb.socket);
+    let bad = util::run(netns.command("python3").args(["-c", BOGUS_HANDSHAKES, &port.to_string()]));
     assert!(bad.stdout.contains("is blocked because of many connection errors"), "{bad:?}");
 
     let args = ["audit", "--port", &port.to_string(), "--active", "--skip", "outdated-package"];

@@ -75,6 +75,7 @@ fn from_the_file(
     let reached: Vec<(&HbaRule, Admitted)> = rules
         .tcp_trust()
         .into_iter()
+        .filter(|rule| crate::audit::postgres_hba::names_someone(rule))
         .filter(|rule| match rule.network() {
             Some((std::net::IpAddr::V4(_), _)) => reach.v4,
             Some((std::net::IpAddr::V6(_), _)) => reach.v6,
@@ -175,6 +176,23 @@ fn fix(context: &Context<'_>, hba: Option<&HbaRules>, trusted_at: SocketAddr) ->
     )
 }
 
+/// The `sed` commands that turn `trust` into `scram-sha-256` in the record
+/// that starts on `line` (the line number both the server's view and the
+/// file reader give). The method is the word after the type, database,
+/// user and address (4 words) or address and mask (5), so a `trust` in a
+/// comment after it, or a user named `trust`, is left alone. A record that
+/// PostgreSQL (14 and later) continues over lines ending in `\` is gathered first (`N`
+/// while the text ends in a backslash), so the method is found on whichever
+/// of its lines holds it; a backslash and a line break count as the space
+/// between words, and both stay in the file.
+fn trust_edit(line: u32) -> String {
+    let gap = r"[[:space:]\\]";
+    let word = r"[^[:space:]\\]";
+    format!(
+        "{line}{{:a;/\\\\$/{{N;ba;}};s/^({gap}*({word}+{gap}+){{4,5}})trust({gap}|$)/\\1scram-sha-256\\3/;}}"
+    )
+}
+
 /// The `sed` of each file that changes `trust` on `lines`, and the reload
 /// of the server that reads them (`psql`: a client that gets in, for a
 /// server whose postmaster is not visible).
@@ -185,9 +203,7 @@ fn edit_and_reload(
     psql: Option<&str>,
 ) -> (Vec<String>, String) {
     // One `sed` per file (PostgreSQL 16 may include others), each naming
-    // its lines: the method is the word after the type, database, user and
-    // address (4 words) or address and mask (5), so a `trust` in a comment
-    // after it is left alone.
+    // its lines.
     let mut files: Vec<(&str, Vec<u32>)> = Vec::new();
     for rule in lines {
         let file = rule.file(hba);
@@ -199,10 +215,7 @@ fn edit_and_reload(
     let edits: Vec<String> = files
         .iter()
         .map(|(file, numbers)| {
-            let script: Vec<String> = numbers
-                .iter()
-                .map(|n| format!("{n}s/^([[:space:]]*([^[:space:]]+[[:space:]]+){{4,5}})trust([[:space:]]|$)/\\1scram-sha-256\\3/"))
-                .collect();
+            let script: Vec<String> = numbers.iter().map(|n| trust_edit(*n)).collect();
             format!("`sed -i -E '{}' {}`", script.join(";"), crate::shell::printable_word(file))
         })
         .collect();
@@ -309,7 +322,7 @@ mod tests {
         let loopback = judged(hba("127.0.0.1", Some("255.255.255.255")));
         assert_eq!(loopback.severity, Severity::High);
         assert!(
-            same.fix.contains("`sed -i -E '7s/^([[:space:]]*([^[:space:]]+[[:space:]]+){4,5})trust([[:space:]]|$)/\\1scram-sha-256\\3/' /srv/pg/pg_hba.conf`"),
+            same.fix.contains(&format!("`sed -i -E '{}' /srv/pg/pg_hba.conf`", trust_edit(7))),
             "{}",
             same.fix
         );
@@ -322,6 +335,45 @@ mod tests {
             same.fix.ends_with("then `kill -HUP 42` (the postmaster: it reloads)"),
             "{}",
             same.fix
+        );
+    }
+
+    /// PostgreSQL (14 and later) continues a record over lines ending in `\`: the
+    /// `sed` printed for a record edited only its first line, which held
+    /// no `trust`, and the file stayed as it was. Run as printed, it now
+    /// changes the method wherever the record has it, and nothing else.
+    #[test]
+    fn the_printed_sed_changes_the_method_of_records_continued_over_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("pg_hba.conf");
+        let text = concat!(
+            "local all all trust\n",
+            "host all all 10.0.0.0/8 \\\n",
+            "    trust\n",
+            "host all trust 127.0.0.1/32 trust # trust\n",
+            "hostssl all all \\\n",
+            "  10.0.0.0 255.0.0.0 \\\n",
+            "  trust\n",
+            "host all all 192.0.2.1/32 md5 # trust\n",
+        );
+        std::fs::write(&file, text).expect("write");
+        let script: Vec<String> = [2, 4, 5, 8].into_iter().map(trust_edit).collect();
+        let command =
+            format!("sed -i -E '{}' {}", script.join(";"), file.to_str().expect("utf-8 path"));
+        let status = std::process::Command::new("sh").args(["-c", &command]).status();
+        assert!(status.expect("sh runs").success(), "{command}");
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("read"),
+            concat!(
+                "local all all trust\n",
+                "host all all 10.0.0.0/8 \\\n",
+                "    scram-sha-256\n",
+                "host all trust 127.0.0.1/32 scram-sha-256 # trust\n",
+                "hostssl all all \\\n",
+                "  10.0.0.0 255.0.0.0 \\\n",
+                "  scram-sha-256\n",
+                "host all all 192.0.2.1/32 md5 # trust\n",
+            )
         );
     }
 }
