@@ -1149,7 +1149,7 @@ fn netns_all_judges_another_namespace_pg_hba_conf_by_its_own_addresses() {
     );
     assert!(evidence.contains("line 4 `host all all 192.0.2.0/24 trust` (other devices, from a network that holds none of this machine's addresses)"), "{evidence}");
     let fix = trust["fix"].as_str().unwrap();
-    assert!(fix.contains("3s/") && fix.contains(";4s/"), "both lines are edited: {fix}");
+    assert!(fix.contains("'3{") && fix.contains(";4{"), "both records are edited: {fix}");
 }
 
 fn postgres_audit(netns: &Netns, port: u16) -> Value {
