@@ -42,10 +42,23 @@ fn is_bind_address(name: &str) -> bool {
     name == "bind-address" || name == "loose-bind-address"
 }
 
-/// The source of `bind-address` for server `pid` run as `cmdline`; `None`
-/// when the server sees other files at those paths than porthole does (a
-/// container: a fix must be made inside it).
-pub fn bind_address(system: &dyn System, pid: u32, cmdline: &[String]) -> Option<BindSource> {
+/// What a server run as `cmdline` reads for `option`: the last argument
+/// that sets it (as typed, with its value: the next argument when it has
+/// no `=`), else a reader that went through the option files the server
+/// reads (`--defaults-file` alone, else `/etc/my.cnf` and
+/// `/etc/mysql/my.cnf`, then `--defaults-extra-file`; none with
+/// `--no-defaults`) looking for it in the server's groups.
+enum ServerOption<'a> {
+    CommandLine { shown: String, value: String },
+    Files(Reader<'a>),
+}
+
+fn server_option<'a>(
+    system: &'a dyn System,
+    pid: u32,
+    cmdline: &[String],
+    option: fn(&str) -> bool,
+) -> ServerOption<'a> {
     let mut defaults_file = None;
     let mut extra_file = None;
     let mut no_defaults = false;
@@ -60,20 +73,20 @@ pub fn bind_address(system: &dyn System, pid: u32, cmdline: &[String]) -> Option
             "defaults-file" => defaults_file = value,
             "defaults-extra-file" => extra_file = value,
             "no-defaults" => no_defaults = true,
-            option if is_bind_address(option) => {
-                let shown = match value {
-                    Some(_) => arg.clone(),
+            name if option(name) => {
+                on_command_line = Some(match value {
+                    Some(value) => ServerOption::CommandLine { shown: arg.clone(), value },
                     None => {
-                        format!("{arg} {}", cmdline.get(index + 1).cloned().unwrap_or_default())
+                        let value = cmdline.get(index + 1).cloned().unwrap_or_default();
+                        ServerOption::CommandLine { shown: format!("{arg} {value}"), value }
                     }
-                };
-                on_command_line = Some(shown);
+                });
             }
             _ => {}
         }
     }
-    if let Some(arg) = on_command_line {
-        return Some(BindSource::CommandLine(arg));
+    if let Some(found) = on_command_line {
+        return found;
     }
     let files: Vec<String> = if no_defaults {
         Vec::new()
@@ -91,7 +104,7 @@ pub fn bind_address(system: &dyn System, pid: u32, cmdline: &[String]) -> Option
         pid: Some(pid),
         root: String::new(),
         group: server_group,
-        option: is_bind_address,
+        option,
         found: None,
         last_file: None,
         elsewhere: false,
@@ -99,69 +112,36 @@ pub fn bind_address(system: &dyn System, pid: u32, cmdline: &[String]) -> Option
     for file in &files {
         reader.read(file, 0);
     }
-    if reader.elsewhere {
-        return None;
+    ServerOption::Files(reader)
+}
+
+/// The source of `bind-address` for server `pid` run as `cmdline`; `None`
+/// when the server sees other files at those paths than porthole does (a
+/// container: a fix must be made inside it).
+pub fn bind_address(system: &dyn System, pid: u32, cmdline: &[String]) -> Option<BindSource> {
+    match server_option(system, pid, cmdline, is_bind_address) {
+        ServerOption::CommandLine { shown, .. } => Some(BindSource::CommandLine(shown)),
+        ServerOption::Files(reader) if reader.elsewhere => None,
+        ServerOption::Files(reader) => Some(match reader.found {
+            Some(found) => BindSource::File { file: found.file, line: found.line },
+            None => BindSource::Unset { last_file: reader.last_file },
+        }),
     }
-    Some(match reader.found {
-        Some(found) => BindSource::File { file: found.file, line: found.line },
-        None => BindSource::Unset { last_file: reader.last_file },
-    })
 }
 
 /// The Unix socket server `pid`, run as `cmdline`, listens on: its
 /// `--socket` option, else the last `socket` of a server group in the
-/// option files it reads (`--defaults-file` alone, else `/etc/my.cnf` and
-/// `/etc/mysql/my.cnf`, then `--defaults-extra-file`). `None` when neither
-/// sets it (the compiled-in default applies, which the client shares) or
-/// the server sees other files (a container).
+/// option files it reads. `None` when neither sets it (the compiled-in
+/// default applies, which the client shares) or the server sees other
+/// files (a container).
 pub fn server_socket(system: &dyn System, pid: u32, cmdline: &[String]) -> Option<String> {
-    let mut defaults_file = None;
-    let mut extra_file = None;
-    let mut no_defaults = false;
-    for (index, arg) in cmdline.iter().enumerate().skip(1) {
-        let (name, value) = match arg.split_once('=') {
-            Some((name, value)) => (name, Some(value.to_string())),
-            None => (arg.as_str(), None),
-        };
-        let Some(name) = name.strip_prefix("--") else { continue };
-        match name.replace('_', "-").as_str() {
-            "defaults-file" => defaults_file = value,
-            "defaults-extra-file" => extra_file = value,
-            "no-defaults" => no_defaults = true,
-            option if is_socket(option) => {
-                return value.or_else(|| cmdline.get(index + 1).cloned());
-            }
-            _ => {}
+    match server_option(system, pid, cmdline, is_socket) {
+        ServerOption::CommandLine { value, .. } => Some(value).filter(|value| !value.is_empty()),
+        ServerOption::Files(reader) if reader.elsewhere => None,
+        ServerOption::Files(reader) => {
+            reader.found.map(|found| found.value).filter(|value| !value.is_empty())
         }
     }
-    let files: Vec<String> = if no_defaults {
-        Vec::new()
-    } else if let Some(file) = defaults_file {
-        vec![file]
-    } else {
-        ["/etc/my.cnf", "/etc/mysql/my.cnf"]
-            .into_iter()
-            .map(str::to_string)
-            .chain(extra_file)
-            .collect()
-    };
-    let mut reader = Reader {
-        system,
-        pid: Some(pid),
-        root: String::new(),
-        group: server_group,
-        option: is_socket,
-        found: None,
-        last_file: None,
-        elsewhere: false,
-    };
-    for file in &files {
-        reader.read(file, 0);
-    }
-    if reader.elsewhere {
-        return None;
-    }
-    reader.found.map(|found| found.value).filter(|value| !value.is_empty())
 }
 
 /// The command that unblocks the client hosts a MySQL/MariaDB server
