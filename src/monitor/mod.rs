@@ -271,6 +271,12 @@ pub struct Recorder {
     /// starting is told after the start line).
     namespaces_refused: std::collections::HashSet<u64>,
     notices_due: Vec<String>,
+    /// A TCP listener's destroy notice was read (netlink mode): the next
+    /// tick dumps listeners whatever the counters say, and takes its
+    /// counters as the baseline. A server that listens again after the
+    /// dump made at the notice leaves the counters where they were before
+    /// the close, so without this its new listener waited for the full look.
+    listener_closed_since_tick: bool,
     /// Rows of connections reported open in this run, by key: reported
     /// again at every look while they stay open.
     open_reported: std::collections::HashSet<(u64, Option<u64>)>,
@@ -382,6 +388,7 @@ impl Recorder {
             namespaces_looked_for: std::collections::HashSet::new(),
             namespaces_refused: std::collections::HashSet::new(),
             notices_due: Vec::new(),
+            listener_closed_since_tick: false,
             open_reported: std::collections::HashSet::new(),
             open_seen: std::collections::HashSet::new(),
         };
@@ -487,6 +494,10 @@ impl Recorder {
                 next_listener_dump = next_listener_dump.min(Instant::now() + HURRIED_DUMPS);
             }
             self.pair_delayed(Instant::now(), &mut summary);
+            let relisten_check = std::mem::take(&mut self.listener_closed_since_tick);
+            if relisten_check {
+                next_listener_dump = Instant::now();
+            }
 
             let instant = Instant::now();
             let full = instant >= next_full;
@@ -513,7 +524,7 @@ impl Recorder {
                 if changed && activity.is_some() && instant < hurry_until {
                     eager_until = instant + EAGER_FOR;
                 }
-                if full || changed || confirm || instant < eager_until {
+                if full || changed || confirm || relisten_check || instant < eager_until {
                     self.dump_listeners(&mut summary)?;
                 }
                 confirm = changed && activity.is_some();
@@ -849,8 +860,11 @@ impl Recorder {
             // A server that closes its listener and listens again (a
             // restart, a reload, another process taking the port) leaves
             // the socket counts as they were: only a dump now sees the new
-            // one, which would otherwise wait for the full look.
+            // one, which would otherwise wait for the full look. One that
+            // listens after this dump is left to the next tick's (read after
+            // its counters: see `listener_closed_since_tick`).
             self.dump_listeners(summary)?;
+            self.listener_closed_since_tick = true;
         }
         Ok(started)
     }
