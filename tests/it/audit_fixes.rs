@@ -1086,15 +1086,8 @@ fn postgres_in_with(
     Some((dir, postmaster, port))
 }
 
-/// With `--netns all`, a PostgreSQL in another namespace that asks its
-/// loopback login for a password was never logged in to from a
-/// non-loopback address of its namespace, so `trust` for 10.0.0.0/8 went
-/// unseen; the second login is now made from inside that namespace.
-#[test]
-fn netns_all_logs_in_to_another_namespace_postgres_from_its_own_address() {
-    let Some(netns) = Netns::create() else { return };
-    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 10.0.0.0/8 trust\n";
-    let Some((_dir, _postmaster, port)) = postgres_in(&netns, hba) else { return };
+/// The `trust-auth` finding of `audit --netns all --active` for `port`.
+fn netns_all_trust_finding(port: u16) -> Value {
     let output = util::porthole_run(&[
         "audit",
         "--netns",
@@ -1107,8 +1100,19 @@ fn netns_all_logs_in_to_another_namespace_postgres_from_its_own_address() {
         "--active",
     ]);
     assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
-    let json = output.json();
-    let trust = finding(&json, port, "trust-auth");
+    finding(&output.json(), port, "trust-auth").clone()
+}
+
+/// With `--netns all`, a PostgreSQL in another namespace that asks its
+/// loopback login for a password was never logged in to from a
+/// non-loopback address of its namespace, so `trust` for 10.0.0.0/8 went
+/// unseen; the second login is now made from inside that namespace.
+#[test]
+fn netns_all_logs_in_to_another_namespace_postgres_from_its_own_address() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 10.0.0.0/8 trust\n";
+    let Some((_dir, _postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let trust = netns_all_trust_finding(port);
     let evidence = trust["evidence"].as_str().unwrap();
     assert!(evidence.contains("from 10.77.0.1"), "{evidence}");
     assert!(evidence.contains("10.0.0.0/8"), "the line that trusts it is named: {evidence}");
@@ -1123,20 +1127,7 @@ fn netns_all_judges_another_namespace_pg_hba_conf_by_its_own_addresses() {
     let Some(netns) = Netns::create() else { return };
     let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all app samehost trust\nhost all all 192.0.2.0/24 trust\n";
     let Some((dir, _postmaster, port)) = postgres_in(&netns, hba) else { return };
-    let output = util::porthole_run(&[
-        "audit",
-        "--netns",
-        "all",
-        "--port",
-        &port.to_string(),
-        "--json",
-        "--skip",
-        "outdated-package",
-        "--active",
-    ]);
-    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
-    let json = output.json();
-    let trust = finding(&json, port, "trust-auth");
+    let trust = netns_all_trust_finding(port);
     assert_eq!(trust["severity"], "critical", "{trust:#}");
     let evidence = trust["evidence"].as_str().unwrap();
     let file = dir.path().join("data").join("pg_hba.conf");
