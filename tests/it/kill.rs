@@ -1983,11 +1983,9 @@ fn the_run_as_root_never_names_a_deleted_binary() {
     let (_server, port, _out) = server("plain");
     let port = port.to_string();
     for mode in ["deleted", "replaced"] {
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
-        let mode_bits = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-        std::fs::set_permissions(dir.path(), mode_bits).expect("others may enter");
-        let link = dir.path().join("porthole-build");
-        std::fs::hard_link(crate::util::binary(), &link).expect("link the binary");
+        // uid 65534 must reach the file: a checkout under a directory only
+        // root may enter (/root) gets a copy in the temporary directory.
+        let (_dir, link) = crate::util::binary_others_can_run();
         let change = || {
             std::fs::remove_file(&link).expect("delete the link");
             if mode == "replaced" {

@@ -489,6 +489,32 @@ impl Drop for NetnsEtc {
     }
 }
 
+/// The porthole binary under a name of its own (`DIR/porthole-build`) that
+/// every user can reach and run: a hard link beside the build when every
+/// directory above it lets others through, otherwise a copy in the
+/// temporary directory. The directory goes when the `TempDir` drops.
+pub fn binary_others_can_run() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let target_tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let others_pass = |directory: &std::path::Path| {
+        std::fs::metadata(directory).is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0)
+    };
+    let beside_the_build = target_tmp.ancestors().all(others_pass);
+    let dir = if beside_the_build { tempfile::tempdir_in(target_tmp) } else { tempfile::tempdir() }
+        .expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("others may enter");
+    let file = dir.path().join("porthole-build");
+    if beside_the_build {
+        std::fs::hard_link(binary(), &file).expect("link the binary");
+    } else {
+        std::fs::copy(binary(), &file).expect("copy the binary");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+            .expect("others may run it");
+    }
+    (dir, file)
+}
+
 /// Runs `WRAPPER… LINK ARGS…` (LINK: a link to the binary) in a mount
 /// namespace where `file` is a FIFO: porthole waits in its read of `file`
 /// until the binary was changed as `change` does, then gets the real text.
@@ -518,11 +544,20 @@ pub fn run_after_changing_the_binary(
         .expect("unshare starts");
     // The shell execs porthole: wait until the child is the linked file.
     let exe = format!("/proc/{}/exe", child.id());
-    assert!(
-        eventually(std::time::Duration::from_secs(10), || std::fs::read_link(&exe)
-            .is_ok_and(|target| target == link)),
-        "porthole started from the link"
-    );
+    let started = eventually(std::time::Duration::from_secs(10), || {
+        std::fs::read_link(&exe).is_ok_and(|target| target == link)
+    });
+    if !started {
+        // Say why: the wrapper or the exec failed, or it never ended.
+        let _ = child.kill();
+        let output = child.wait_with_output().expect("waitable");
+        panic!(
+            "porthole never ran from {}: exit {:?}, stderr {}",
+            link.display(),
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     change();
     let text = std::fs::read(file).unwrap_or_default();
     // Every open of the FIFO (there may be several) gets the real text.
