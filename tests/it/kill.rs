@@ -1998,8 +1998,10 @@ fn the_run_as_root_never_names_a_deleted_binary() {
         let output = crate::util::run_after_changing_the_binary(
             &link,
             "/etc/passwd",
-            // Not setpriv, which looks the ids up in /etc/passwd.
-            &["python3", "-c", BECOME_NOBODY],
+            // Not setpriv, which looks the ids up in /etc/passwd; and
+            // python3 without `site`, which reads /etc/passwd for the home
+            // directory when HOME is not set.
+            &["python3", "-S", "-c", BECOME_NOBODY],
             change,
             &["kill", &port, "--dry-run"],
         );
