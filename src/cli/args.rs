@@ -642,7 +642,8 @@ pub struct ProxyRunArgs {
     /// Random ± variation of --latency (with a unit: 10ms).
     #[arg(allow_hyphen_values = true, long, value_name = "DURATION", requires = "latency")]
     pub jitter: Option<String>,
-    /// Limit throughput (e.g. 100KB/s, 1MB/s; 1 KB = 1000 bytes).
+    /// Limit throughput (e.g. 100KB/s, 1MB/s; a bare number is KB/s, as the toxic takes it; 1 KB
+    /// = 1000 bytes).
     #[arg(allow_hyphen_values = true, long, value_name = "RATE")]
     pub bandwidth: Option<String>,
     /// Hold a close back this long (with a unit: 500ms, 2s).
