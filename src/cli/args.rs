@@ -890,8 +890,8 @@ pub struct MonitorArgs {
     /// directory's history.sqlite; with --jsonl, nothing unless given].
     #[arg(long, value_name = "PATH|URL", env = "PORTHOLE_STORE")]
     pub store: Option<String>,
-    /// Delete raw records older than this (e.g. 7d, 36h); hourly totals
-    /// are kept longer [default: 7d].
+    /// Delete raw records older than this, with a unit (e.g. 7d, 36h); hourly
+    /// totals are kept longer [default: 7d].
     #[arg(allow_hyphen_values = true, long, value_name = "SPAN")]
     pub keep: Option<String>,
     /// Prune the oldest connections once the store is larger than this
