@@ -71,7 +71,7 @@ pub enum Command {
     /// Find risky local services: exposed listeners, services without
     /// authentication, DNS-rebindable HTTP, open debuggers, outdated code.
     #[command(
-        after_help = "Examples:\n  porthole audit                     every listener, findings by severity\n  porthole audit --port 6379,8000    only these ports\n  porthole audit --skip-port 5432    everything but PostgreSQL\n  porthole audit --active            also try logins servers log (PostgreSQL trust, MySQL empty root password)\n  porthole audit --sarif > a.sarif   SARIF 2.1.0 for code-scanning tools\n  porthole audit --fail-on high      exit 1 on any finding of high or worse\n\nProbes are read-only and bounded: a passive read, then one safe request chosen from the\nprocess and port. Redis never gets HTTP; printer ports (515, 631, 9100) are never touched.\n\nRules: exposed-service no-auth dns-rebinding websocket-origin cors-any-origin\n  debugger-exposed docker-api world-writable-socket trust-auth empty-password\n  outdated-binary outdated-library root-service\n\nExit status: 0 when no finding reaches --fail-on (default: critical), 1 when one does, 2 on error."
+        after_help = "Examples:\n  porthole audit                     every listener, findings by severity\n  porthole audit --port 6379,8000    only these ports\n  porthole audit --skip-port 5432    everything but PostgreSQL\n  porthole audit --active            also try logins servers log (trust, empty and weak passwords)\n  porthole audit --sarif > a.sarif   SARIF 2.1.0 for code-scanning tools\n  porthole audit --fail-on high      exit 1 on any finding of high or worse\n\nProbes are read-only and bounded: a passive read, then one safe request chosen from the\nprocess and port. Redis never gets HTTP; printer ports (515, 631, 9100) are never touched.\n\nRules: exposed-service no-auth dns-rebinding websocket-origin cors-any-origin\n  debugger-exposed docker-api world-writable-socket trust-auth empty-password\n  outdated-binary outdated-library root-service weak-password outdated-package\n\nExit status: 0 when no finding reaches --fail-on (default: critical), 1 when one does, 2 on error."
     )]
     Audit(AuditArgs),
     /// Record listeners and connections to local services as they come and
@@ -251,8 +251,8 @@ from there, so a project gets the same port on every machine and every run
 24176 wherever 24176 is free.
 
 A port can be taken between `porthole free` and your own bind. --hold
-SECONDS closes that window: a detached porthole process keeps the port
-bound (SO_REUSEADDR, not listening) and exits after SECONDS, or as soon as
+DURATION closes that window: a detached porthole process keeps the port
+bound (SO_REUSEADDR, not listening) and exits after DURATION, or as soon as
 your server binds and listens on it. Your server must set SO_REUSEADDR, as
 Rust, Go, Node, Python socketserver and nginx do; a bind without it fails
 while the port is held. Only the TCP port is held unless --udp is given.
@@ -451,7 +451,7 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// What to wait for: PORT, HOST:PORT, tcp://…, http(s)://…, postgres://…, redis://…,
-    /// mysql://…, unix:/PATH, or an IPv6 address in brackets with a port.
+    /// mysql://…, memcached://…, unix:/PATH, or an IPv6 address in brackets with a port.
     #[arg(value_name = "TARGET", required = true)]
     pub targets: Vec<String>,
     /// Command to run once ready; its exit status becomes porthole's.
@@ -642,7 +642,8 @@ pub struct ProxyRunArgs {
     /// Random ± variation of --latency (with a unit: 10ms).
     #[arg(allow_hyphen_values = true, long, value_name = "DURATION", requires = "latency")]
     pub jitter: Option<String>,
-    /// Limit throughput (e.g. 100KB/s, 1MB/s; 1 KB = 1000 bytes).
+    /// Limit throughput (e.g. 100KB/s, 1MB/s; a bare number is KB/s, as the toxic takes it; 1 KB
+    /// = 1000 bytes).
     #[arg(allow_hyphen_values = true, long, value_name = "RATE")]
     pub bandwidth: Option<String>,
     /// Hold a close back this long (with a unit: 500ms, 2s).
@@ -889,8 +890,8 @@ pub struct MonitorArgs {
     /// directory's history.sqlite; with --jsonl, nothing unless given].
     #[arg(long, value_name = "PATH|URL", env = "PORTHOLE_STORE")]
     pub store: Option<String>,
-    /// Delete raw records older than this (e.g. 7d, 36h); hourly totals
-    /// are kept longer [default: 7d].
+    /// Delete raw records older than this, with a unit (e.g. 7d, 36h); hourly
+    /// totals are kept longer [default: 7d].
     #[arg(allow_hyphen_values = true, long, value_name = "SPAN")]
     pub keep: Option<String>,
     /// Prune the oldest connections once the store is larger than this

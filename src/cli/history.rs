@@ -49,6 +49,20 @@ impl HistorySettings {
                  listeners are listed by porthole history --listeners"
             );
         }
+        if let Some(time) = endpoint.as_deref().map(str::trim).filter(|text| is_time_of_day(text)) {
+            // `--since 2026-11-28 10:00` unquoted: the shell made the time
+            // of day a word of its own, which would be read as HOST:PORT.
+            let flags = [("--since", &since), ("--until", &until)];
+            let dated = flags.into_iter().find_map(|(flag, value)| {
+                value.as_deref().map(str::trim).filter(|v| is_bare_date(v)).map(|v| (flag, v))
+            });
+            if let Some((flag, date)) = dated {
+                bail!(
+                    "'{time}' is a time of day, not a port: {flag} takes the date and the time \
+                     as one word: write {flag} '{date} {time}' or {flag} {date}T{time}"
+                );
+            }
+        }
         let endpoint = endpoint
             .as_deref()
             .map(|text| Endpoint::parse(text).with_context(|| format!("'{text}'")))
@@ -117,6 +131,34 @@ impl HistorySettings {
         };
         Ok(HistorySettings { location, endpoint, query, sections, format })
     }
+}
+
+/// Whether a word is a time of day as `--since` takes it after a date
+/// (`10:00`, `10:00:30`, `10:00:30.5Z`); no such word is an endpoint, whose
+/// host would be a number the resolver reads as a shorthand IPv4 address.
+fn is_time_of_day(text: &str) -> bool {
+    let text = text.strip_suffix(['Z', 'z']).unwrap_or(text);
+    let (text, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let fields: Vec<&str> = text.split(':').collect();
+    let two_digits = |field: &&str| field.len() == 2 && field.bytes().all(|b| b.is_ascii_digit());
+    let hours = fields
+        .first()
+        .is_some_and(|h| (1..=2).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_digit()));
+    hours
+        && (2..=3).contains(&fields.len())
+        && fields[1..].iter().all(two_digits)
+        && !fraction.is_empty()
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether a `--since`/`--until` value is a date alone (`2026-11-28`).
+fn is_bare_date(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 10
+        && bytes.iter().enumerate().all(|(index, byte)| match index {
+            4 | 7 => *byte == b'-',
+            _ => byte.is_ascii_digit(),
+        })
 }
 
 /// Whether an endpoint names a Unix socket (`unix:/run/app.sock`, a path, or
@@ -291,6 +333,37 @@ mod tests {
         let cli = crate::cli::Cli::try_parse_from(argv).expect("parses");
         let crate::cli::Command::History(args) = cli.command else { panic!("not history") };
         HistorySettings::resolve(args, NOW)
+    }
+
+    #[test]
+    fn a_time_of_day_split_from_its_date_is_named_as_such() {
+        // `--since 2026-11-28 10:00` typed without quotes.
+        for (args, expected) in [
+            (
+                &["--since", "2026-11-28", "10:00"][..],
+                "'10:00' is a time of day, not a port: --since takes the date and the time as \
+                 one word: write --since '2026-11-28 10:00' or --since 2026-11-28T10:00",
+            ),
+            (
+                &["--until", "2026-11-28", "10:00:30"],
+                "'10:00:30' is a time of day, not a port: --until takes the date and the time \
+                 as one word: write --until '2026-11-28 10:00:30' or --until 2026-11-28T10:00:30",
+            ),
+        ] {
+            let error = resolve(args).unwrap_err().to_string();
+            assert_eq!(error, expected, "{args:?}");
+        }
+        // The quoted forms it names are read as times.
+        let settings = resolve(&["--since", "2026-11-28 09:00"]).unwrap();
+        assert_eq!(settings.query.since, Some(1_795_856_400_000_000));
+        // A real endpoint beside a bare date is an endpoint.
+        let settings = resolve(&["--since", "2026-11-28", "127.0.0.1:5432"]).unwrap();
+        assert_eq!(settings.query.port, Some(5432));
+        assert!(is_time_of_day("9:05") && is_time_of_day("10:00:30.5Z"));
+        assert!(
+            !is_time_of_day("10:80:1") && !is_time_of_day("[::1]:80") && !is_time_of_day("5432")
+        );
+        assert!(is_bare_date("2026-11-28") && !is_bare_date("2026-11-28T10:00"));
     }
 
     #[test]

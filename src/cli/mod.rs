@@ -279,8 +279,36 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
             message.tips.splice(0..0, hint);
         }
     }
+    if let Some(hint) = kill_signal_hint(error, &path, args) {
+        // clap's own tip (`use '-- -9'`) would pass it as a port.
+        message.tips.retain(|tip| !tip.contains("as a value"));
+        message.tips.insert(0, hint);
+    }
     message.command = path;
     format!("porthole: {}\n", elide_long_words(&message.one_line()))
+}
+
+/// `porthole kill -9 3000`, as kill(1) is written: clap reads `-9` (or the
+/// `-K` of `-KILL`) as an unknown flag and would have it passed after `--`,
+/// where it is a port. The signal is given with `--signal` here.
+fn kill_signal_hint(error: &clap::Error, path: &str, args: &[OsString]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::UnknownArgument || path != "porthole kill" {
+        return None;
+    }
+    let Some(ContextValue::String(unknown)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let word = args
+        .iter()
+        .filter_map(|arg| arg.to_str())
+        .find(|word| !word.starts_with("--") && word.starts_with(unknown.as_str()))?;
+    let signal = word.strip_prefix('-')?;
+    crate::sys::signal::Signal::parse(signal)?;
+    Some(format!(
+        "the signal is not written '{word}' as for kill(1): give it as '--signal {signal}' (or \
+         '-s {signal}'); -4 and -6 select IPv4 and IPv6 listeners"
+    ))
 }
 
 /// The subcommands named on the command line (`porthole proxy create`) and
@@ -619,6 +647,30 @@ mod tests {
         assert!(text.contains("'+80' is not a port number"), "{text}");
         let text = message(&["porthole", "my_host!"]);
         assert!(!text.contains("my_host!:PORT"), "{text}");
+    }
+
+    #[test]
+    fn a_kill_1_signal_flag_is_told_to_use_signal() {
+        for (word, signal) in
+            [("-9", "9"), ("-KILL", "KILL"), ("-SIGTERM", "SIGTERM"), ("-15", "15")]
+        {
+            let text = message(&["porthole", "kill", word, "3000"]);
+            assert!(
+                text.contains(&format!(
+                    "the signal is not written '{word}' as for kill(1): give it as \
+                     '--signal {signal}' (or '-s {signal}')"
+                )),
+                "{word}: {text}"
+            );
+            assert!(!text.contains("'-- "), "{word}: no advice to pass it as a port: {text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+        }
+        // An unknown flag that is no signal keeps clap's words.
+        let text = message(&["porthole", "kill", "-Q", "3000"]);
+        assert!(!text.contains("kill(1)"), "{text}");
+        // Elsewhere a number flag is not taken for a signal.
+        let text = message(&["porthole", "ls", "-9"]);
+        assert!(!text.contains("kill(1)"), "{text}");
     }
 
     #[test]

@@ -110,6 +110,16 @@ pub fn parse_rate(text: &str) -> anyhow::Result<i64> {
     if rate < 1 {
         bail!("invalid rate \"{text}\": the bandwidth toxic counts whole KB/s (at least 1KB/s)");
     }
+    // A fraction of a KB/s is refused, not rounded: `1500B/s` would run at
+    // 2KB/s, a third faster than asked (as `--latency 100us` is refused).
+    if (kilobytes - rate as f64).abs() > 1e-9 * kilobytes {
+        let below = kilobytes.floor() as i64;
+        bail!(
+            "invalid rate \"{text}\": the bandwidth toxic counts whole KB/s (write {below}KB/s or \
+             {}KB/s)",
+            below + 1
+        );
+    }
     Ok(rate)
 }
 
@@ -155,6 +165,20 @@ mod tests {
         assert_eq!(parse_rate("1MB/s").unwrap(), 1000);
         assert_eq!(parse_rate("250").unwrap(), 250);
         assert!(parse_rate("10B/s").is_err());
+        // Whole KB/s only: a fraction is refused rather than rounded.
+        assert_eq!(parse_rate("1.5MB/s").unwrap(), 1500);
+        assert_eq!(parse_rate("2000B/s").unwrap(), 2);
+        for (text, below) in [("1500B/s", 1), ("100.5", 100), ("2.5KB/s", 2)] {
+            let error = parse_rate(text).unwrap_err().to_string();
+            assert_eq!(
+                error,
+                format!(
+                    "invalid rate \"{text}\": the bandwidth toxic counts whole KB/s (write \
+                     {below}KB/s or {}KB/s)",
+                    below + 1
+                )
+            );
+        }
     }
 
     #[test]

@@ -1302,6 +1302,18 @@ impl MonitorSettings {
         };
         let mut writer = crate::store::WriterOptions::default();
         if let Some(text) = keep {
+            // A bare number is seconds for every other span, but here that
+            // would delete all but the last few seconds of the history at
+            // the first prune (`--keep 7` meant as a week): the unit is asked
+            // for, as --max-size refuses a cap that keeps nothing.
+            let number = text.trim();
+            if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                bail!(
+                    "--keep '{text}': a number without a unit would keep {number} seconds of \
+                     records and delete the rest: write the unit ({number}d, {number}h or \
+                     {number}s)"
+                );
+            }
             writer.keep = crate::cli::history::parse_span(&text)
                 .with_context(|| format!("--keep '{text}'"))?;
             writer.keep_hourly = writer.keep_hourly.max(writer.keep);

@@ -50,15 +50,18 @@ pub fn public_command() -> clap::Command {
 }
 
 /// Writes the man page (roff): porthole(1) with the overview, then one
-/// section per subcommand (`PORTHOLE KILL`…) with its synopsis, options,
-/// notes and examples, so `man -l` shows every flag of every command.
+/// section per subcommand (`PORTHOLE KILL`…, and for a command with verbs of
+/// its own each verb too: `PORTHOLE PROXY SERVE`, `PORTHOLE PROXY TOXIC
+/// ADD`…) with its synopsis, options, notes and examples, so `man -l` shows
+/// every flag of every command.
 pub fn man(out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let command = public_command();
     let mut main = Vec::new();
     clap_mangen::Man::new(command.clone()).render(&mut main)?;
     out.write_all(main_page(&String::from_utf8_lossy(&main)).as_bytes())?;
-    for sub in command.get_subcommands() {
-        let name = format!("porthole {}", sub.get_name());
+    let mut sections = Vec::new();
+    sections_of(&command, "porthole", &mut sections);
+    for (name, sub) in sections {
         let page = clap_mangen::Man::new(sub.clone().name(name.clone()));
         let mut body = Vec::new();
         page.render_synopsis_section(&mut body)?;
@@ -70,6 +73,19 @@ pub fn man(out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         out.write_all(subsection(&String::from_utf8_lossy(&body)).as_bytes())?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// Every visible subcommand below `command`, depth first, each named by the
+/// words that run it (`porthole proxy toxic add`): a verb's flags are its
+/// own, and a page that stopped at `porthole proxy` would leave them out.
+fn sections_of(command: &clap::Command, prefix: &str, sections: &mut Vec<(String, clap::Command)>) {
+    for sub in
+        command.get_subcommands().filter(|sub| !sub.is_hide_set() && sub.get_name() != "help")
+    {
+        let name = format!("{prefix} {}", sub.get_name());
+        sections.push((name.clone(), sub.clone()));
+        sections_of(sub, &name, sections);
+    }
 }
 
 /// Renames clap_mangen's sections of the main page: the subcommand list
@@ -175,23 +191,42 @@ mod tests {
         flag.replace('-', "\\-")
     }
 
+    /// The section of `heading` alone, up to the next `.SH`.
+    fn section<'a>(text: &'a str, heading: &str) -> &'a str {
+        let start = text.find(heading).unwrap_or_else(|| panic!("missing {heading}"));
+        let body = &text[start + heading.len()..];
+        &body[..body.find("\n.SH ").unwrap_or(body.len())]
+    }
+
+    /// Checks the section of `sub` (named by the words that run it) and
+    /// those of its own verbs: each names every flag the verb takes.
+    fn assert_documented(text: &str, words: &str, sub: &clap::Command) {
+        let heading = format!(".SH \"{}\"", words.to_uppercase());
+        let body = section(text, &heading);
+        for arg in sub.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                let flag = roff_flag(&format!("--{long}"));
+                assert!(body.contains(&flag), "{words}: missing {flag}");
+            }
+            if let Some(short) = arg.get_short() {
+                let flag = roff_flag(&format!("-{short}"));
+                assert!(body.contains(&flag), "{words}: missing {flag}");
+            }
+        }
+        for verb in sub.get_subcommands().filter(|s| !s.is_hide_set()) {
+            assert_documented(text, &format!("{words} {}", verb.get_name()), verb);
+        }
+    }
+
     #[test]
     fn the_man_page_documents_every_subcommand_and_flag() {
         let text = man_text();
         for sub in Cli::command().get_subcommands().filter(|s| !s.is_hide_set()) {
-            let heading = format!(".SH \"PORTHOLE {}\"", sub.get_name().to_uppercase());
-            assert!(text.contains(&heading), "missing {heading}");
-            for arg in sub.get_arguments() {
-                if let Some(long) = arg.get_long() {
-                    let flag = roff_flag(&format!("--{long}"));
-                    assert!(text.contains(&flag), "{}: missing {flag}", sub.get_name());
-                }
-                if let Some(short) = arg.get_short() {
-                    let flag = roff_flag(&format!("-{short}"));
-                    assert!(text.contains(&flag), "{}: missing {flag}", sub.get_name());
-                }
-            }
+            assert_documented(&text, &format!("porthole {}", sub.get_name()), sub);
         }
+        // The proxy's verbs each have their section, with their own flags.
+        assert!(section(&text, ".SH \"PORTHOLE PROXY RUN\"").contains("\\-\\-latency"));
+        assert!(section(&text, ".SH \"PORTHOLE PROXY TOXIC ADD\"").contains("\\-\\-toxicity"));
         assert!(!text.contains("__hold"), "hidden commands stay out of the page");
         assert!(!text.contains(".SH EXTRA"));
         // One title line: a single page.

@@ -90,6 +90,74 @@ fn usage_and_man_page_show_the_port_form() {
 }
 
 #[test]
+fn audit_help_names_every_rule_the_audit_runs() {
+    // The SARIF log lists every rule the audit has; `audit --help` must name
+    // each of them, since `--skip RULE` takes exactly these ids.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = unused.local_addr().unwrap().port().to_string();
+    drop(unused);
+    let sarif = porthole_run(&["audit", "--port", &port, "--sarif"]);
+    assert_eq!(sarif.code, 0, "{sarif:?}");
+    let rules = sarif.json()["runs"][0]["tool"]["driver"]["rules"].clone();
+    let ids: Vec<String> = rules
+        .as_array()
+        .expect("SARIF rules")
+        .iter()
+        .map(|rule| rule["id"].as_str().expect("rule id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 15, "{ids:?}");
+    let help = porthole_run(&["audit", "--help"]);
+    assert_eq!(help.code, 0, "{help:?}");
+    let listed: Vec<&str> = help
+        .stdout
+        .split("Rules:")
+        .nth(1)
+        .expect("a Rules: section")
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    for id in &ids {
+        assert!(listed.contains(&id.as_str()), "audit --help leaves out {id}: {listed:?}");
+    }
+    assert_eq!(listed.len(), ids.len(), "{listed:?} vs {ids:?}");
+}
+
+/// `monitor --keep 7` (a week, the user meant) kept 7 seconds of records
+/// and deleted the rest at the first prune. A bare number is refused before
+/// anything is recorded or created; with a unit it is taken.
+#[test]
+fn monitor_keep_without_a_unit_is_refused() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().expect("utf-8 path");
+    for keep in ["7", " 30 ", "1.5"] {
+        // The size cap, read after --keep and refused, ends a run that took
+        // the number (before this was refused) before it records anything.
+        let output =
+            porthole_run(&["monitor", "--store", store_text, "--keep", keep, "--max-size", "1"]);
+        assert_eq!(output.code, 2, "{keep:?}: {output:?}");
+        let number = keep.trim();
+        assert_eq!(
+            output.stderr,
+            format!(
+                "porthole: --keep '{keep}': a number without a unit would keep {number} seconds \
+                 of records and delete the rest: write the unit ({number}d, {number}h or \
+                 {number}s)\n"
+            ),
+            "{keep:?}"
+        );
+        assert!(!store.exists(), "{keep:?}: the store was created");
+    }
+    // A unit is read as before (the run then stops on the size cap).
+    let output =
+        porthole_run(&["monitor", "--store", store_text, "--keep", "7d", "--max-size", "1"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.starts_with("porthole: --max-size '1'"), "{output:?}");
+}
+
+#[test]
 fn an_unknown_backend_is_an_error_naming_the_valid_ones() {
     for args in [&["ls"][..], &["free"], &["kill", "1", "--dry-run"]] {
         let output = run(porthole().env("PORTHOLE_BACKEND", "bogus").args(args));

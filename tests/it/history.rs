@@ -268,15 +268,27 @@ fn windows_processes_and_sections() {
 /// A time typed with a space (`--since 2026-11-28 10:00`) leaves `10:00`
 /// as the ENDPOINT: the resolver read its host `10` as 0.0.0.10, and the
 /// answer was about 0.0.0.10 port 0 ("nothing recorded", exit 1). It is bad
-/// input, said in one line naming what the resolver would have made of it.
+/// input, said in one line: beside a bare date it is named as the time of
+/// day it is, with the two ways to write it; other such hosts are named by
+/// what the resolver would have made of them.
 #[test]
 fn a_number_the_resolver_reads_as_an_address_is_refused_as_a_host() {
     let (_dir, path) = filled_store(&morning(5432));
-    for (args, reads_as) in [
-        (vec!["--since", "2026-11-28", "10:00"], "0.0.0.10"),
-        (vec!["127.1:5432"], "127.0.0.1"),
-        (vec!["010.0.0.1:5432"], "8.0.0.1"),
-    ] {
+    let output = history(&path, &["--since", "2026-11-28", "10:00"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stdout, "", "{output:?}");
+    assert_eq!(
+        output.stderr,
+        "porthole: '10:00' is a time of day, not a port: --since takes the date and the time as \
+         one word: write --since '2026-11-28 10:00' or --since 2026-11-28T10:00\n"
+    );
+    // Both forms it names run, and find the morning's records.
+    for since in ["2026-11-28 10:00", "2026-11-28T10:00"] {
+        let output = history(&path, &["--since", since, "--until", "2026-11-28T12:00"]);
+        assert_eq!(output.code, 0, "{since}: {output:?}");
+    }
+    for (args, reads_as) in [(vec!["127.1:5432"], "127.0.0.1"), (vec!["010.0.0.1:5432"], "8.0.0.1")]
+    {
         let output = history(&path, &args);
         assert_eq!(output.code, 2, "{args:?}: {output:?}");
         assert_eq!(output.stdout, "", "{args:?}: {output:?}");
