@@ -1167,7 +1167,7 @@ fn owners_text(processes: &BTreeMap<u32, Process>, socket: &Socket) -> String {
         .iter()
         .map(|pid| match processes.get(pid) {
             Some(process) => {
-                let mut text = format!("{} (pid {pid}", process.name);
+                let mut text = format!("{} (pid {pid}", process.shown_name());
                 if let Some(user) = &process.user {
                     text.push_str(&format!(", user {user}"));
                 }
@@ -2455,7 +2455,7 @@ fn stalled_group_member(
     let local = listener.local_text().unwrap_or_else(|| address.to_string());
     let holder = first_owner(listener)
         .map(|pid| match processes.get(&pid) {
-            Some(process) => format!("{} (pid {pid})", process.name),
+            Some(process) => format!("{} (pid {pid})", process.shown_name()),
             None => format!("pid {pid}"),
         })
         .unwrap_or_else(|| "a process".to_string());
@@ -2499,7 +2499,7 @@ fn accept_stalled(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> 
     let address = listening_on(listener);
     let holder = first_owner(listener)
         .map(|pid| match evidence.snapshot.processes.get(&pid) {
-            Some(process) => format!("{} (pid {pid})", process.name),
+            Some(process) => format!("{} (pid {pid})", process.shown_name()),
             None => format!("pid {pid}"),
         })
         .unwrap_or_else(|| "the server".to_string());

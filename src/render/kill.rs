@@ -216,7 +216,7 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
             target.pid.to_string(),
             process.and_then(|p| p.user.as_deref()).map_or_else(|| "?".into(), foreign),
             process.and_then(|p| running_for(p, now)).unwrap_or_else(|| "?".into()),
-            process.map_or_else(|| "?".into(), |p| foreign(&p.name)),
+            process.map_or_else(|| "?".into(), |p| foreign(&p.shown_name())),
             listens_label(plan, target.pid),
             foreign(&unit),
             process.map_or_else(String::new, |p| foreign(&one_line(&p.command_line()))),
