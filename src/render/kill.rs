@@ -399,7 +399,7 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
                     ", which is still running: another user's process, whose sockets porthole \
                      cannot see as this user; a prefork master that holds the same socket starts \
                      a new worker for each one stopped, so stopping workers does not free the \
-                     port; stop it instead: {}",
+                     port; stop it instead, as root: {}",
                     holder.parent_stop_command.clone().unwrap_or_default()
                 ));
                 return text;
@@ -479,9 +479,13 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
                         if let Some(init) = &holder.parent_init {
                             text.push_str(&namespace_init_stop(parent.pid, init));
                         }
-                        // Another user's supervisor, porthole not root.
-                        let command = holder.parent_stop_command.as_deref().unwrap_or_default();
-                        if !command.starts_with("kill ") && !command.is_empty() {
+                        // Another user's supervisor, porthole not root:
+                        // only root may signal it (the command says how,
+                        // through sudo or su, or as it is where neither is).
+                        let out_of_reach = !privileged && parent.uid != caller_uid;
+                        if let Some(command) =
+                            holder.parent_stop_command.as_deref().filter(|_| out_of_reach)
+                        {
                             text.push_str(&format!(", as root: {command}"));
                         }
                     }

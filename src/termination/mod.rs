@@ -317,7 +317,7 @@ pub fn plan_from(
             ports_of.entry(pid).or_default().insert(socket.local_port());
         }
     }
-    let as_root = as_root(system, identity);
+    let as_root = as_root(system, identity.uid, identity.privileged);
     // Without root, another user's process is out of reach with any flag:
     // the refusal names the run that reaches it.
     let kill_command = porthole_kill_command(request);
@@ -430,18 +430,64 @@ pub fn porthole_kill_command_with(plan: &Plan) -> String {
 }
 
 /// How this caller runs a command as root: as is for root, else through
-/// `sudo` or `su` where this machine has them.
-fn as_root(system: &dyn System, identity: &Identity) -> AsRoot {
+/// `sudo` where this machine has it and the caller may use it, else through
+/// `su` (root's password), else through `sudo` all the same when it is the
+/// only way there is.
+pub fn as_root(system: &dyn System, uid: u32, privileged: bool) -> AsRoot {
     let has = |paths: [&str; 2]| paths.iter().any(|path| system.exists(path));
-    if identity.privileged {
+    let sudo = has(["/usr/bin/sudo", "/bin/sudo"]);
+    if privileged {
         AsRoot::Already
-    } else if has(["/usr/bin/sudo", "/bin/sudo"]) {
+    } else if sudo && may_use_sudo(system, uid) {
         AsRoot::Sudo
     } else if has(["/usr/bin/su", "/bin/su"]) {
         AsRoot::Su
+    } else if sudo {
+        AsRoot::Sudo
     } else {
         AsRoot::Unknown
     }
+}
+
+/// Groups whose members the sudoers a distribution ships lets run every
+/// command: `%sudo` (Debian, Ubuntu), `%wheel` (Fedora, RHEL, Arch, SUSE
+/// when enabled), `%admin` (Ubuntu before 12.04).
+const SUDO_GROUPS: [&str; 3] = ["sudo", "wheel", "admin"];
+
+/// Whether `uid` may use sudo, as far as can be told without asking sudo
+/// (sudoers is root's to read, `sudo -l` may ask for a password, and a
+/// refused user's attempt is reported to the administrator): a member of
+/// one of [`SUDO_GROUPS`], as `/etc/group` lists it (sudo reads the group
+/// database, not the groups of the login, so a group added since counts)
+/// or as the user's primary group. When `/etc/group` cannot be read, yes.
+///
+/// A user that sudoers names alone is not found: such a user gets `su -c`,
+/// which asks root's password instead of theirs.
+fn may_use_sudo(system: &dyn System, uid: u32) -> bool {
+    let Some(groups) = system.read_text("/etc/group") else {
+        return true;
+    };
+    // The user's name and primary group, from the passwd file.
+    let account = system.read_text("/etc/passwd").and_then(|passwd| {
+        passwd.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() > 3 && fields[2].parse() == Ok(uid))
+                .then(|| (fields[0].to_string(), fields[3].to_string()))
+        })
+    });
+    let (user, primary) = match account {
+        Some((user, primary)) => (Some(user), Some(primary)),
+        None => (system.user_name(uid), None),
+    };
+    groups.lines().any(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        let [name, _, gid, members] = fields[..] else {
+            return false;
+        };
+        SUDO_GROUPS.contains(&name)
+            && (primary.as_deref() == Some(gid)
+                || user.as_deref().is_some_and(|user| members.split(',').any(|m| m == user)))
+    })
 }
 
 /// Directories in root's `PATH` under `sudo` (Debian's `secure_path`) and
@@ -1184,6 +1230,45 @@ mod tests {
         let described = refusal(&plan, 501).unwrap().describe();
         assert!(!described.contains("pass --force"), "{described}");
         assert!(described.contains(" kill 8080 -t --force"), "{described}");
+    }
+
+    #[test]
+    fn the_run_as_root_goes_through_sudo_only_for_a_user_sudo_lets_in() {
+        // `sudo kill 42` was printed to any user on a machine with sudo,
+        // and `kill 42 (as root)`, prose dressed as a command, on one with
+        // neither sudo nor su.
+        const PASSWD: &str = "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n\
+                              bob:x:1001:1001::/home/bob:/bin/sh\nwheely:x:1002:10::/:/bin/sh\n";
+        const GROUP: &str = "root:x:0:\nwheel:x:10:\nsudo:x:27:alice,carol\nalice:x:1000:\n";
+        let machine = |files: &[&str]| {
+            files.iter().fold(Scripted::default(), |system, path| system.file(path, ""))
+        };
+        let both = machine(&["/usr/bin/sudo", "/usr/bin/su"])
+            .file("/etc/passwd", PASSWD)
+            .file("/etc/group", GROUP);
+        assert_eq!(as_root(&both, 1000, false), AsRoot::Sudo, "a member of sudo");
+        assert_eq!(as_root(&both, 1002, false), AsRoot::Sudo, "wheel as the primary group");
+        assert_eq!(as_root(&both, 1001, false), AsRoot::Su, "sudo would refuse bob");
+        assert_eq!(as_root(&both, 0, true), AsRoot::Already);
+        let sudo_only = machine(&["/usr/bin/sudo"]).file("/etc/group", GROUP);
+        assert_eq!(as_root(&sudo_only, 1001, false), AsRoot::Sudo, "the only way there is");
+        let unreadable = machine(&["/usr/bin/sudo", "/bin/su"]);
+        assert_eq!(as_root(&unreadable, 1001, false), AsRoot::Sudo, "nothing says no");
+        let neither = machine(&[]);
+        assert_eq!(as_root(&neither, 1001, false), AsRoot::Unknown);
+        assert_eq!(AsRoot::Unknown.wrap("kill 42"), "kill 42");
+
+        // Without either, the refusal says "as root" in words and gives
+        // the command as it runs there.
+        let identity =
+            Identity { pid: 100, parent_pid: 99, ancestors: vec![], uid: 1000, privileged: false };
+        let system = Scripted { sockets: vec![listener(501)], ..Scripted::default() }
+            .process(process(501, 0, "nginx"), 0);
+        let snapshot = system.snapshot(&listeners_query(&request())).unwrap();
+        let plan = plan_from(&system, &request(), snapshot, &identity);
+        let described = refusal(&plan, 501).unwrap().describe();
+        assert!(described.ends_with(" kill 8080 -t --force"), "{described}");
+        assert!(described.contains("as root: "), "{described}");
     }
 
     #[test]
