@@ -893,6 +893,14 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 {
                     causes.push(tls_required(evidence, attempt, answer, &serving))
                 }
+                (Reply::Service(answer), Target::Service { service, tls, .. })
+                    if (*tls && *answer == super::service_probe::plain_only(*service))
+                        || (!*tls
+                            && *service == Service::Redis
+                            && *answer == super::service_probe::tls_only(*service)) =>
+                {
+                    causes.push(service_tls_mismatch(evidence, attempt, *tls, &serving))
+                }
                 (Reply::Service(answer), _) if !answer.ready => {
                     causes.push(service_not_ready(evidence, attempt, answer, &serving))
                 }
@@ -3285,6 +3293,59 @@ fn service_not_ready(
         )
     };
     Cause { id: CauseId::ServiceNotReady, severity: Severity::Error, summary, evidence: lines, fix }
+}
+
+/// A service URL whose TLS does not match the port: `rediss://` to a Redis
+/// that answered a ClientHello in plain Redis, or `redis://` to a port that
+/// speaks TLS only. The service is there and ready to be asked the other
+/// way: the fix is the target with its TLS turned around, as a `check` that
+/// runs, not advice to look for another service.
+fn service_tls_mismatch(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    target_tls: bool,
+    serving: &[&Socket],
+) -> Cause {
+    let mut other = evidence.target.clone();
+    let protocol = match &mut other {
+        Target::Service { tls, service, .. } => {
+            *tls = !target_tls;
+            service.name()
+        }
+        _ => "the service",
+    };
+    let url = other.to_string();
+    let (summary, how) = if target_tls {
+        (
+            format!(
+                "{} speaks plain {protocol}, without TLS, but the target is {}:// (TLS)",
+                attempt.address,
+                evidence.target.to_string().split("://").next().unwrap_or_default()
+            ),
+            format!(
+                "connect without TLS ({url}), or serve TLS on this port (tls-port, tls-cert-file and tls-key-file in redis.conf)"
+            ),
+        )
+    } else {
+        (
+            format!(
+                "{} speaks TLS only, but the target is {}:// (no TLS)",
+                attempt.address,
+                evidence.target.to_string().split("://").next().unwrap_or_default()
+            ),
+            format!("connect with TLS ({url})"),
+        )
+    };
+    Cause {
+        id: CauseId::TlsMismatch,
+        severity: Severity::Error,
+        summary,
+        evidence: attempt_and_listeners(evidence, attempt, serving),
+        fix: vec![
+            Fix::command(format!("porthole check {}", crate::shell::word(&url))),
+            Fix::step(how),
+        ],
+    }
 }
 
 fn tls_mismatch(evidence: &Evidence, attempt: &Attempt, speaks_tls: bool) -> Cause {
