@@ -86,6 +86,11 @@ pub enum TargetError {
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]
     ZeroPort,
+    /// A URL scheme and a colon without the `//` (`http:/host:80`,
+    /// `https:host`): read as `HOST:PORT`, the scheme was named as a host
+    /// and the rest as a bad port.
+    #[error("'{text}' lacks the '//' of a URL: write {url}")]
+    SchemeWithoutSlashes { text: String, url: String },
     /// `unix:@` with no name: no socket is bound to an empty abstract
     /// name (a bind without one gets a name the kernel makes up, `@`
     /// and five hex digits), so a probe of it could only be refused.
@@ -287,6 +292,34 @@ fn root_certificates(
         }
         None => RootCertificates::NoHome,
     })
+}
+
+/// The URL meant by a target that starts with a scheme this parser knows and
+/// a colon but not `//` (`http:/localhost:80` → `http://localhost:80`);
+/// `None` for anything else. Asked only once `HOST:PORT` failed: a
+/// Compose service named `redis` is `redis:6379`.
+fn without_slashes(text: &str) -> Option<String> {
+    const SCHEMES: [&str; 15] = [
+        "tcp",
+        "http",
+        "https",
+        "postgres",
+        "postgresql",
+        "redis",
+        "rediss",
+        "valkey",
+        "valkeys",
+        "redis+socket",
+        "redis+unix",
+        "mysql",
+        "mariadb",
+        "memcached",
+        "memcache",
+    ];
+    let (scheme, rest) = text.split_once(':')?;
+    let known = SCHEMES.contains(&scheme.to_ascii_lowercase().as_str());
+    (known && !rest.starts_with("//") && !rest.is_empty())
+        .then(|| format!("{scheme}://{}", rest.trim_start_matches('/')))
 }
 
 /// The path of an abstract socket typed as `porthole ls -x` shows it: `@`,
@@ -830,7 +863,10 @@ impl Target {
                 },
             };
         }
-        let endpoint = Endpoint::parse(text)?;
+        let endpoint = Endpoint::parse(text).map_err(|error| match without_slashes(text) {
+            Some(url) => TargetError::SchemeWithoutSlashes { text: text.to_string(), url },
+            None => error.into(),
+        })?;
         Ok(Target::Tcp {
             host: endpoint.host.unwrap_or_else(|| Host::Name("localhost".to_string())),
             port: endpoint.port,
@@ -1757,6 +1793,25 @@ mod tests {
     }
 
     #[test]
+    fn a_scheme_without_its_slashes_is_named_with_the_url_meant() {
+        assert_eq!(
+            err("http:/localhost:8080"),
+            "'http:/localhost:8080' lacks the '//' of a URL: write http://localhost:8080"
+        );
+        assert_eq!(
+            err("https:localhost"),
+            "'https:localhost' lacks the '//' of a URL: write https://localhost"
+        );
+        assert_eq!(
+            err("redis:/db:6379/0"),
+            "'redis:/db:6379/0' lacks the '//' of a URL: write redis://db:6379/0"
+        );
+        // A host that has a scheme's name is a host.
+        assert!(matches!(ok("redis:6379"), Target::Tcp { port: 6379, .. }));
+        assert_eq!(err("redis:"), "missing port after 'redis:'");
+    }
+
+    #[test]
     fn unix_socket_names_no_socket_can_have_are_refused() {
         // Probed, each was only ever "nothing listens": no socket has an
         // empty abstract name, one longer than sun_path, a path cut at a
@@ -1787,7 +1842,9 @@ mod tests {
             let path = text.split_once(':').unwrap().1.trim_start_matches("//");
             assert_eq!(
                 err(text),
-                format!("socket path '{path}' ends in '/': it names a directory, not a socket file"),
+                format!(
+                    "socket path '{path}' ends in '/': it names a directory, not a socket file"
+                ),
                 "{text}"
             );
         }

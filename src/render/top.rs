@@ -326,7 +326,8 @@ fn pids_label(pids: &[u32], frame: &TopFrame) -> String {
     match pids.first() {
         None => "-".to_string(),
         Some(pid) => {
-            let name = frame.processes.get(pid).map_or_else(|| "?".to_string(), Process::shown_name);
+            let name =
+                frame.processes.get(pid).map_or_else(|| "?".to_string(), Process::shown_name);
             format!("{} ({pid})", sanitize(&name))
         }
     }

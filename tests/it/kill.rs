@@ -1609,7 +1609,11 @@ fn a_caller_who_stops_only_the_workers_is_sent_to_the_root_master() {
     let text = crate::util::run(&mut command);
     assert_eq!(text.code, 2, "{text:?}");
     assert!(!text.stdout.contains("nothing restarted it"), "{}", text.stdout);
-    assert!(text.stdout.contains(&format!("stop it instead, as root: {stop}\n")), "{}", text.stdout);
+    assert!(
+        text.stdout.contains(&format!("stop it instead, as root: {stop}\n")),
+        "{}",
+        text.stdout
+    );
     // The advice runs as printed (root here, as after sudo or su) and
     // frees the port.
     let ran = crate::util::run(Command::new("sh").args(["-c", &stop]));
