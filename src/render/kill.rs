@@ -90,12 +90,18 @@ pub fn target_hints(target: &Target, caller_uid: u32) -> Vec<String> {
     }
     if let Some(hint) = &target.container_hint {
         if hint.forwarder {
+            // A command that runs as printed: the id when Docker named it,
+            // else Docker's own lookup inside the command. Podman's
+            // forwarder (rootlessport) gets its own lookup, in words.
+            let port = target.ports.first().copied().unwrap_or(0);
+            let podman =
+                target.process.as_ref().is_some_and(|p| p.name.starts_with("rootlessport"));
             let stop = match &hint.container {
                 Some(id) => format!("docker stop {id}"),
-                None => format!(
-                    "docker stop <container> (find it with: docker ps --filter publish={})",
-                    target.ports.first().copied().unwrap_or(0)
+                None if podman => format!(
+                    "`podman port --all` names the container that publishes port {port}; stop that one with podman stop"
                 ),
+                None => format!("docker stop $(docker ps --quiet --filter publish={port})"),
             };
             hints.push(format!(
                 "{name} forwards a container's published port; stopping it does not stop the container: {stop}"
@@ -1202,6 +1208,38 @@ mod tests {
         assert_eq!(port_list(&[9, 7, 8, 8]), "7-9");
         assert_eq!(port_list(&[65534, 65535]), "65534, 65535");
         assert_eq!(port_list(&[]), "");
+    }
+
+    #[test]
+    fn a_forwarders_hint_is_a_command_that_runs_or_words() {
+        // `docker stop <container> (find it with: …)` read as a command,
+        // and a shell takes `<container>` for a redirection.
+        let forwarder = |name: &str, container: Option<&str>| Target {
+            pid: 700,
+            process: Some(Process { pid: 700, name: name.into(), ..Process::default() }),
+            start_ticks: None,
+            ports: vec![8080],
+            refusal: None,
+            container_hint: Some(crate::model::termination::ContainerHint {
+                forwarder: true,
+                container: container.map(String::from),
+            }),
+            namespace_init: None,
+            frozen: None,
+            stopped_with: None,
+        };
+        let hint = |target: Target| target_hints(&target, 0).join("\n");
+        let docker = hint(forwarder("docker-proxy", None));
+        assert!(
+            docker.ends_with(": docker stop $(docker ps --quiet --filter publish=8080)"),
+            "{docker}"
+        );
+        assert!(hint(forwarder("docker-proxy", Some("3f2a1b"))).ends_with(": docker stop 3f2a1b"));
+        let podman = hint(forwarder("rootlessport", None));
+        assert!(podman.contains("`podman port --all` names the container"), "{podman}");
+        for text in [docker, podman] {
+            assert!(!text.contains('<'), "{text}");
+        }
     }
 
     #[test]
