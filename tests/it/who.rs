@@ -1038,3 +1038,14 @@ fn a_loopback_client_that_closed_is_not_called_a_remote_host() {
     assert!(!last.contains("remote host"), "the client was on this machine: {last}");
     assert!(last.contains("this machine (the client closed its end)"), "{last}");
 }
+
+/// A URL pasted where `porthole PORT` takes HOST:PORT is named as one, with
+/// the HOST:PORT in it, and its password is never echoed: it read as host
+/// `redis` and a port `//:secret@…` that is not a number, quoted whole.
+#[test]
+fn a_url_given_as_the_port_is_named_with_its_host_and_port() {
+    let output = porthole_run(&["redis://:secret@127.0.0.1:6379/0"]);
+    crate::util::assert_usage_error(&output, "a URL");
+    assert!(output.stderr.contains("write 127.0.0.1:6379"), "{output:?}");
+    assert!(!output.stderr.contains("secret"), "{output:?}");
+}
