@@ -107,7 +107,7 @@ pub enum TargetError {
     #[error("socket path '{path}' holds a NUL byte, where a file's path ends: no socket file has this name")]
     NulInSocketPath { path: String },
     /// A path ending in `/` names a directory, never a socket file.
-    #[error("socket path '{path}' ends in '/': it names a directory, not a socket file")]
+    #[error("socket path '{path}' names a directory, not a socket file")]
     DirectorySocketPath { path: String },
     /// A libpq setting libpq itself refuses ("invalid sslmode value").
     #[error("invalid {name} '{value}' in {place} (expected {expected})")]
@@ -374,7 +374,9 @@ fn check_socket_path(path: &std::path::Path) -> Result<(), TargetError> {
     if bytes.contains(&0) {
         return Err(TargetError::NulInSocketPath { path: shown() });
     }
-    if bytes.ends_with(b"/") {
+    // `/run/`, `.` and `dir/..` name directories, whatever is there.
+    let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    if bytes.ends_with(b"/") || last == b"." || last == b".." {
         return Err(TargetError::DirectorySocketPath { path: shown() });
     }
     Ok(())
@@ -1838,13 +1840,12 @@ mod tests {
                 "{text}"
             );
         }
-        for text in ["unix:/", "unix:/tmp/", "redis+socket:///run/redis/"] {
+        for text in ["unix:/", "unix:/tmp/", "redis+socket:///run/redis/", "unix:.", "unix:/run/.."]
+        {
             let path = text.split_once(':').unwrap().1.trim_start_matches("//");
             assert_eq!(
                 err(text),
-                format!(
-                    "socket path '{path}' ends in '/': it names a directory, not a socket file"
-                ),
+                format!("socket path '{path}' names a directory, not a socket file"),
                 "{text}"
             );
         }
