@@ -57,6 +57,7 @@ use super::{
 use crate::inventory::system::{FileStatus, System};
 use crate::inventory::{NamespaceSelection, Query};
 use crate::model::diagnosis::{CertificateProblem, HttpResponse, ServiceAnswer};
+use crate::model::termination::AsRoot;
 use crate::model::PortSet;
 use crate::model::{Family, Process, Protocol, Snapshot, Socket, SocketState};
 use crate::portinfo::PortMeaning;
@@ -1765,6 +1766,12 @@ fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>, hosts: 
     }
 }
 
+/// How the user at the terminal, porthole's own, runs a command as root;
+/// `privileged`: porthole runs as root.
+fn as_root(system: &dyn System, privileged: bool) -> AsRoot {
+    crate::inventory::system::as_root(system, rustix::process::getuid().as_raw(), privileged)
+}
+
 /// Adds to an unexplained cause that the firewall could not be read, and
 /// how to read it: as root, evaluating as the user's shell (the parent of
 /// this porthole) so owner-match rules still see that user.
@@ -1784,11 +1791,17 @@ fn firewall_unreadable(system: &dyn System, target: &Target, client: Client, cau
         Some(pid) => format!("porthole check {quoted} --from {pid}"),
         None => format!("porthole check {quoted}"),
     };
-    let sudo = ["/usr/bin/sudo", "/bin/sudo"].iter().any(|path| system.exists(path));
-    cause.fix.push(if sudo {
-        Fix::command(format!("sudo {check}   # as root, so the firewall can be read"))
-    } else {
-        Fix::step(format!("run `{check}` as root, so the firewall can be read"))
+    // Through sudo or su, as `kill` writes its runs as root.
+    // Not root, or the firewall would have been read.
+    let wrapper = as_root(system, false);
+    cause.fix.push(match wrapper {
+        AsRoot::Sudo | AsRoot::Su => Fix::command(format!(
+            "{}   # as root, so the firewall can be read",
+            wrapper.wrap(&check)
+        )),
+        AsRoot::Already | AsRoot::Unknown => {
+            Fix::step(format!("run `{check}` as root, so the firewall can be read"))
+        }
     });
 }
 
@@ -3034,12 +3047,18 @@ fn libpq_refused(
     let reload = |config: &PostgresConfig, file: &str| {
         let server_uid = evidence.snapshot.processes.get(&config.pid).map(|p| p.uid);
         let own = evidence.owner.is_some_and(|(uid, _)| uid == 0 || Some(uid) == server_uid);
-        let line =
-            format!("kill -HUP {}   # PostgreSQL rereads {file} (no restart needed)", config.pid);
-        if own {
-            Fix::command(line)
-        } else if ["/usr/bin/sudo", "/bin/sudo"].iter().any(|p| evidence.system.exists(p)) {
-            Fix::command(format!("sudo {line}"))
+        let kill = format!("kill -HUP {}", config.pid);
+        // Through sudo or su, as `kill` writes its runs as root.
+        let wrapper = if own {
+            AsRoot::Already
+        } else {
+            as_root(evidence.system, rustix::process::geteuid().is_root())
+        };
+        if wrapper != AsRoot::Unknown {
+            Fix::command(format!(
+                "{}   # PostgreSQL rereads {file} (no restart needed)",
+                wrapper.wrap(&kill)
+            ))
         } else {
             Fix::step(format!(
                 "as root or the server's user, send it SIGHUP (kill -HUP {}): PostgreSQL rereads {file}",
@@ -4661,6 +4680,37 @@ fn add_platform_hints(causes: &mut [Cause], platform: &environment::Platform, un
 mod tests {
     use super::*;
     use crate::model::{SocketState, UnixKind};
+
+    #[test]
+    fn the_check_as_root_of_an_unread_firewall_goes_through_sudo_or_su() {
+        // Only sudo was looked for: with su alone the run was words, and
+        // sudo was offered to users it refuses.
+        use crate::inventory::system::fake::Scripted;
+        let target = Target::parse("127.0.0.1:8080").unwrap();
+        let fix = |system: &Scripted| {
+            let mut cause = Cause {
+                id: CauseId::Unexplained,
+                severity: Severity::Error,
+                summary: String::new(),
+                evidence: Vec::new(),
+                fix: Vec::new(),
+            };
+            firewall_unreadable(system, &target, Client::Current, &mut cause);
+            cause.fix
+        };
+        let su = Scripted::default().file("/bin/su", "");
+        assert_eq!(
+            fix(&su),
+            [Fix::command(
+                "su -c 'porthole check 127.0.0.1:8080'   # as root, so the firewall can be read"
+            )]
+        );
+        let neither = Scripted::default();
+        assert_eq!(
+            fix(&neither),
+            [Fix::step("run `porthole check 127.0.0.1:8080` as root, so the firewall can be read")]
+        );
+    }
 
     /// Scripted evidence for [`judge`]: every cause id from facts alone,
     /// each beside a healthy twin that differs in the one fact that
